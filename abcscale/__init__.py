@@ -1,0 +1,3 @@
+"""abcscale: hyperparameter transfer across width for abc-parameterizations."""
+
+__version__ = "0.1.0"

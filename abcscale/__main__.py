@@ -1,0 +1,3 @@
+from abcscale.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""Domain names shared by every module, spelled as in Everett et al. (2024)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class _AliasedEnum(StrEnum):
+    """A string enum that also accepts its aliases and any letter case."""
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {}
+
+    @classmethod
+    def _missing_(cls, value: object) -> _AliasedEnum | None:
+        if isinstance(value, str):
+            key = value.strip().lower().replace("-", "_")
+            key = cls._aliases().get(key, key)
+            for member in cls:
+                if member.value == key:
+                    return member
+        return None
+
+    @classmethod
+    def parse(cls, value: str) -> _AliasedEnum:
+        """Like ``cls(value)`` but with an error that lists the allowed values."""
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(m.value for m in cls)
+            extra = cls._aliases()
+            if extra:
+                allowed += " (aliases: " + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
+            raise ValueError(f"unknown {cls.label()} {value!r}; allowed: {allowed}") from None
+
+    @classmethod
+    def label(cls) -> str:
+        return cls.__name__.lower()
+
+
+class Parameterization(_AliasedEnum):
+    """The four abc-parameterizations of theory.md section 1."""
+
+    standard = "standard"
+    ntk = "ntk"
+    mup = "mup"
+    mean_field = "mean_field"
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {"sp": "standard", "mf": "mean_field", "mfp": "mean_field", "meanfield": "mean_field",
+                "mu_p": "mup"}
+
+
+class Optimizer(_AliasedEnum):
+    """Optimizer families whose update scale sets the symmetry's k (SGD 2, Adam 1, Adafactor 0)."""
+
+    sgd = "sgd"
+    adam = "adam"
+    adafactor = "adafactor"
+
+
+class Layer(_AliasedEnum):
+    """Layer types: embedding (fixed fan-in), hidden (fan-in and fan-out grow), readout (fan-in grows)."""
+
+    embedding = "embedding"
+    hidden = "hidden"
+    readout = "readout"
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {"emb": "embedding", "hid": "hidden", "out": "readout", "output": "readout",
+                "unembedding": "readout"}
+
+
+class LrMode(_AliasedEnum):
+    """``per_layer``: eta_l = beta * gamma_l * (n/b)^-c_l; ``global``: one shared LR for all layers."""
+
+    global_ = "global"
+    per_layer = "per_layer"
+
+    @classmethod
+    def label(cls) -> str:
+        return "lr_mode"
+
+
+class EpsilonMode(_AliasedEnum):
+    """Adam epsilon: ``constant`` across width, or ``per_layer`` scaled with each layer's gradient size."""
+
+    constant = "constant"
+    per_layer = "per_layer"
+
+    @classmethod
+    def label(cls) -> str:
+        return "epsilon_mode"
+
+
+LAYERS: tuple[Layer, ...] = (Layer.embedding, Layer.hidden, Layer.readout)

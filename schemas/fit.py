@@ -1,0 +1,135 @@
+"""Contracts of the fitter: column mapping in, FitResult out (JSON round-trippable).
+
+Stable keys (documented in the README): ``groups[*].group``, ``exponent.estimate``, ``exponent.ci95``,
+``constant``, ``base_width``, ``theory_exponent``, ``consistent``, ``per_width[*].{width, lr_opt,
+ci95, on_edge}``, ``loo_error_octaves`` and, with a target width, ``prediction.{width, lr, ci68, ci95,
+safe_lr, expected_loss_penalty}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.theory import LayerSetting
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ColumnMapping(_Model):
+    """Which columns of a user's table play which role (defaults: the sweep-table contract)."""
+
+    size_col: str = "width"
+    lr_col: str = "beta"
+    loss_col: str = "final_loss"
+    seed_col: str | None = "seed"
+    group_cols: list[str] | None = Field(
+        None, description="grouping columns; None = the contract's group columns that are present"
+    )
+    diverged_col: str | None = "diverged"
+
+
+class Estimate(_Model):
+    """A point estimate with its 95% interval (and standard error where defined)."""
+
+    estimate: float
+    ci95: tuple[float, float]
+    se: float | None = None
+    method: str = ""
+
+
+class WidthOptimum(_Model):
+    """The optimal LR at one width."""
+
+    width: int
+    lr_opt: float | None = Field(description="fitted optimum; None when unidentified")
+    ci95: tuple[float, float] | None = None
+    on_edge: bool = False
+    identified: bool = True
+    grid_argmin_lr: float | None = None
+    best_loss: float | None = None
+    largest_stable_lr: float | None = None
+    curvature: float | None = Field(None, description="loss per octave^2 at the optimum")
+    band_0p1: tuple[float, float] | None = Field(None, description="LR range costing < 0.1% loss")
+    band_0p5: tuple[float, float] | None = Field(None, description="LR range costing < 0.5% loss")
+    model: str = Field("", description="quadratic | asymmetric | argmin")
+    n_runs: int = 0
+    n_diverged: int = 0
+    n_seeds: int = 0
+    message: str | None = None
+
+
+class ConstantFit(_Model):
+    """Optimum of a per-layer constant (gamma, init scale, multiplier) at the base width, and its drift."""
+
+    name: str
+    optimum: Estimate
+    drift_exponent: Estimate | None = None
+
+
+class LossLaw(_Model):
+    """L*(w) = E + A w^-alpha."""
+
+    E: Estimate
+    A: Estimate
+    alpha: Estimate
+
+
+class Prediction(_Model):
+    """LR* at a target width, its bands and the recommended safe-side LR."""
+
+    width: int
+    lr: float
+    ci68: tuple[float, float]
+    ci95: tuple[float, float]
+    safe_lr: float
+    expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
+    safe_expected_loss_penalty: float | None = None
+    extrapolation_factor: float
+    stability_edge_lr: float | None = None
+    layers: list[LayerSetting] | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class GroupFit(_Model):
+    """Everything fitted for one group (parameterization, optimizer, alignment, lr_mode, ...)."""
+
+    group: dict[str, Any]
+    n_rows: int
+    n_diverged: int = 0
+    exponent: Estimate | None = None
+    constant: float | None = Field(None, description="fitted LR* at base_width (C)")
+    constant_ci95: tuple[float, float] | None = None
+    base_width: int | None = None
+    theory_exponent: float | None = None
+    consistent: bool | None = None
+    width_independent: bool | None = None
+    per_width: list[WidthOptimum] = Field(default_factory=list)
+    loo_error_octaves: float | None = None
+    stability_edge: Estimate | None = None
+    constants: list[ConstantFit] = Field(default_factory=list)
+    loss_law: LossLaw | None = None
+    prediction: Prediction | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class Provenance(_Model):
+    input_hash: str
+    n_rows: int
+    n_rows_used: int
+    n_diverged: int
+    settings: dict[str, Any] = Field(default_factory=dict)
+    created_at: str
+    abcscale_version: str
+
+
+class FitResult(_Model):
+    """The whole fit: one GroupFit per group plus provenance."""
+
+    groups: list[GroupFit]
+    provenance: Provenance
+    mapping: ColumnMapping = Field(default_factory=ColumnMapping)
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,30 @@
+"""What ``abcscale recommend``, ``POST /v1/recommend`` and ``abcscale check`` answer."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from schemas.theory import Frozen, Transfer
+
+
+class LrBand(Frozen):
+    """Uncertainty of a fitted LR at the target width (all LRs scale together with it)."""
+
+    lr: float = Field(description="point estimate of the swept (base or global) LR at the target width")
+    ci68: tuple[float, float]
+    ci95: tuple[float, float]
+    safe_lr: float = Field(description="recommended safe-side LR (below the point estimate when uncertain)")
+    expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
+    extrapolation_factor: float = Field(description="target width / largest fitted width")
+
+
+class Recommendation(Transfer):
+    """Per-layer settings at the target width, where they came from, and (for fits) the LR band."""
+
+    source: Literal["theory", "fit"]
+    beta: float = Field(description="the base LR the per-layer LRs were computed from")
+    band: LrBand | None = None
+    fit_id: str | None = None
+    group: dict[str, Any] | None = None

@@ -1,0 +1,229 @@
+"""Contracts of the theory engine: alignment, exponents, concrete per-layer settings."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from schemas.enums import Layer, LrMode, Optimizer, Parameterization
+
+Finite = Field(allow_inf_nan=False)
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Interval(Frozen):
+    """A two-sided interval ``[low, high]`` at ``confidence_level``."""
+
+    low: float
+    high: float
+    confidence_level: float = Field(0.95, gt=0, lt=1)
+
+    def contains(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+
+class Alignment(Frozen):
+    """Alignment exponents (theory.md section 2), log base n of norm ratios.
+
+    ``alpha`` for dW z, ``omega`` for W dz, ``u`` for dW dz. Full alignment is (1, 1/2, 1),
+    no alignment (1/2, 1/2, 1/2).
+    """
+
+    alpha: float = Field(ge=0, le=2, allow_inf_nan=False)
+    omega: float = Field(ge=0, le=2, allow_inf_nan=False)
+    u: float = Field(ge=0, le=2, allow_inf_nan=False)
+
+    @classmethod
+    def full(cls) -> Alignment:
+        return cls(alpha=1.0, omega=0.5, u=1.0)
+
+    @classmethod
+    def none(cls) -> Alignment:
+        return cls(alpha=0.5, omega=0.5, u=0.5)
+
+    @property
+    def name(self) -> str:
+        if self == Alignment.full():
+            return "full"
+        if self == Alignment.none():
+            return "none"
+        return f"{self.alpha:g},{self.omega:g},{self.u:g}"
+
+    @classmethod
+    def parse(cls, value: Any) -> Alignment:
+        """Accept ``"full"``, ``"none"``, ``"ALPHA,OMEGA,U"``, a 3-sequence, a dict or an Alignment."""
+        if isinstance(value, Alignment):
+            return value
+        if value is None:
+            return cls.full()
+        if isinstance(value, dict):
+            return cls.model_validate(value)
+        if isinstance(value, list | tuple):
+            parts = list(value)
+        elif isinstance(value, str):
+            key = value.strip().lower()
+            if key == "full":
+                return cls.full()
+            if key == "none":
+                return cls.none()
+            parts = [p for p in key.replace(" ", "").split(",")]
+        else:
+            raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U', got {value!r}")
+        if len(parts) != 3:
+            raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U' (3 numbers), got {value!r}")
+        try:
+            alpha, omega, u = (float(p) for p in parts)
+        except (TypeError, ValueError):
+            raise ValueError(f"alignment numbers must be real numbers, got {value!r}") from None
+        return cls(alpha=alpha, omega=omega, u=u)
+
+
+class LayerExponents(Frozen):
+    """Per-layer exponents: multiplier n^-a, init std n^-b, learning rate (n/base)^-c."""
+
+    a: float = Field(allow_inf_nan=False)
+    b: float = Field(allow_inf_nan=False)
+    c: float = Field(0.0, allow_inf_nan=False)
+
+
+class ABTable(Frozen):
+    """A user-defined (a, b) table, one entry per layer type (c comes from the solver)."""
+
+    embedding: LayerExponents
+    hidden: LayerExponents
+    readout: LayerExponents
+
+    def __getitem__(self, layer: Layer | str) -> LayerExponents:
+        return getattr(self, Layer.parse(layer).value)
+
+
+class PerLayer(Frozen):
+    """Optional per-layer-type floats (gammas, multiplier or init constants); missing = 1."""
+
+    embedding: float = Field(1.0, gt=0, allow_inf_nan=False)
+    hidden: float = Field(1.0, gt=0, allow_inf_nan=False)
+    readout: float = Field(1.0, gt=0, allow_inf_nan=False)
+
+    def __getitem__(self, layer: Layer | str) -> float:
+        return getattr(self, Layer.parse(layer).value)
+
+    @classmethod
+    def parse(cls, value: Any) -> PerLayer:
+        """Accept None (all 1), a number (all layers), ``"e,h,r"``, or a mapping keyed by layer."""
+        if value is None:
+            return cls()
+        if isinstance(value, PerLayer):
+            return value
+        if isinstance(value, int | float):
+            return cls(embedding=value, hidden=value, readout=value)
+        if isinstance(value, str):
+            parts = value.split(",")
+            if len(parts) == 1:
+                v = float(parts[0])
+                return cls(embedding=v, hidden=v, readout=v)
+            if len(parts) != 3:
+                raise ValueError(f"expected one number or 3 comma-separated numbers, got {value!r}")
+            e, h, r = (float(p) for p in parts)
+            return cls(embedding=e, hidden=h, readout=r)
+        if isinstance(value, dict):
+            return cls(**{Layer.parse(k).value: v for k, v in value.items()})
+        raise ValueError(f"expected a number, 'e,h,r' or a table by layer, got {value!r}")
+
+
+class LayerSetting(Frozen):
+    """The concrete hyperparameters of one layer type at one width."""
+
+    layer: Layer
+    multiplier: float = Field(gt=0, allow_inf_nan=False)
+    init_std: float = Field(gt=0, allow_inf_nan=False)
+    lr: float = Field(gt=0, allow_inf_nan=False)
+    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+
+class Setting(Frozen):
+    """A whole-model setting at ``width``: one LayerSetting per layer type."""
+
+    parameterization: Parameterization | None = None
+    optimizer: Optimizer
+    width: int = Field(gt=0)
+    layers: list[LayerSetting]
+
+    @field_validator("layers")
+    @classmethod
+    def _one_per_layer(cls, v: list[LayerSetting]) -> list[LayerSetting]:
+        kinds = sorted(s.layer.value for s in v)
+        if kinds != sorted(x.value for x in Layer):
+            raise ValueError("layers must hold exactly one entry per layer type (embedding, hidden, readout)")
+        return sorted(v, key=lambda s: list(Layer).index(s.layer))
+
+    def __getitem__(self, layer: Layer | str) -> LayerSetting:
+        layer = Layer.parse(layer)
+        return next(s for s in self.layers if s.layer == layer)
+
+
+class ExponentRow(Frozen):
+    """One row of the theory table (``abcscale theory table --json``)."""
+
+    parameterization: str
+    optimizer: Optimizer
+    alignment: Alignment
+    layer: Layer
+    a: float
+    b: float
+    c: float
+    unique: bool
+    global_c: float = Field(description="exponent of a single shared LR (the binding layer's c)")
+    epsilon_exponent: float | None = Field(None, description="Adam per-layer epsilon exponent g_l")
+
+
+class BaseConfig(Frozen):
+    """What was tuned at the base width: the base LR beta and optional per-layer constants."""
+
+    width: int = Field(gt=0, description="base width (model dim D) the constants were tuned at")
+    beta: float = Field(gt=0, allow_inf_nan=False, description="base learning rate tuned at `width`")
+    gamma: PerLayer = Field(default_factory=PerLayer, description="per-layer LR constants gamma_l")
+    init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants sigma_l")
+    multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
+    epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
+    epsilon_mode: str = Field("per_layer", pattern="^(constant|per_layer)$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            for key in ("gamma", "init_scale", "multiplier"):
+                if key in data and not isinstance(data[key], dict | PerLayer):
+                    data[key] = PerLayer.parse(data[key])
+        return data
+
+
+class Transfer(Frozen):
+    """The analytic transfer result: settings at the target width and the exponents used."""
+
+    parameterization: str
+    optimizer: Optimizer
+    alignment: Alignment
+    lr_mode: LrMode
+    width: int
+    base_width: int
+    layers: list[LayerSetting]
+    exponents: dict[str, LayerExponents]
+    global_c: float
+    unique: bool
+    warnings: list[str] = Field(default_factory=list)
+
+    def __getitem__(self, layer: Layer | str) -> LayerSetting:
+        layer = Layer.parse(layer)
+        return next(s for s in self.layers if s.layer == layer)
+
+
+def finite(x: float, name: str) -> float:
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x}")
+    return x
