@@ -218,14 +218,12 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
 
 
 def recommend_analytic(p, opt, base: BaseConfig, width: int, al: Alignment, mode: LrMode):
-    from schemas.recommend import Recommendation
-
-    tr = theory.transfer(p, opt, base, width, al, mode)
-    return Recommendation(**tr.model_dump(), source="theory", beta=base.beta)
+    return theory.recommend(p, opt, base, width, al, mode)
 
 
 def _recommend_from_fit(path: Path, width, group, parameterization, optimizer, alignment, lr_mode, consts):
     from fitting.predict import recommend_from_fit
+
     from schemas.fit import FitResult
 
     try:

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import linprog
 
 from schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization
+from schemas.recommend import Recommendation
 from schemas.theory import (
     ABTable,
     Alignment,
@@ -425,3 +426,16 @@ def convert(
     if opt is Optimizer.adam and any(s.epsilon for s in setting.layers):
         warnings.append("Adam epsilon was rescaled with the layer (eps * t) to keep the symmetry exact")
     return Conversion(out, theta, t, k, symmetric, c1, c2, tuple(warnings))
+
+
+def recommend(
+    parameterization: Parameterization | str | ABTable,
+    optimizer: Optimizer | str,
+    base: BaseConfig,
+    width: int,
+    alignment: Alignment | str | None = None,
+    lr_mode: LrMode | str = LrMode.per_layer,
+) -> Recommendation:
+    """Analytic recommendation: :func:`transfer` labelled with its source (what CLI and REST return)."""
+    tr = transfer(parameterization, optimizer, base, width, alignment, lr_mode)
+    return Recommendation(**tr.model_dump(), source="theory", beta=base.beta)
