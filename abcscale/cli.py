@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 from pydantic import ValidationError
 
@@ -38,21 +37,12 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: click usage errors and bad values exit 2 with one line, never a traceback."""
+    """Entry point. Typer reports usage errors itself (exit 2); bad values raised deeper exit 2 too."""
     try:
-        rv = app(args=argv, standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(130)
-    except click.exceptions.ClickException as exc:
-        err_console.print(f"[bold red]error:[/] {exc.format_message()}", highlight=False)
-        sys.exit(2)
+        app(args=argv, prog_name="abcscale")
     except ValidationError as exc:
         err_console.print(f"[bold red]error:[/] {validation_message(exc)}", highlight=False)
         sys.exit(2)
     except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
         sys.exit(2)
-    sys.exit(rv if isinstance(rv, int) else 0)

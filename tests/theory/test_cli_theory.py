@@ -1,0 +1,80 @@
+"""The theory commands as a user runs them: JSON shape and exit code 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from fitting import theory
+from schemas.theory import BaseConfig
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_table_json_all_combinations():
+    res = run("theory", "table", "--json")
+    assert res.exit_code == 0
+    rows = json.loads(res.stdout)
+    assert len(rows) == 4 * 3 * 2 * 3
+    keys = {"parameterization", "optimizer", "alignment", "layer", "a", "b", "c", "unique"}
+    assert keys <= set(rows[0])
+    assert set(rows[0]["alignment"]) == {"alpha", "omega", "u"}
+
+
+def test_table_explicit_alignment_gives_lp_answer():
+    res = run("theory", "table", "-p", "standard", "-o", "adam", "-a", "0.75,0.5,0.75", "--json")
+    assert res.exit_code == 0
+    c = {r["layer"]: r["c"] for r in json.loads(res.stdout)}
+    assert c == {"embedding": 0.0, "hidden": 0.75, "readout": 0.75}
+
+
+def test_recommend_json_matches_engine():
+    res = run("recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3",
+              "--json")
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.stdout)
+    want = theory.recommend("mup", "adam", BaseConfig(width=256, beta=3e-3), 4096).model_dump(mode="json")
+    assert got == want
+    assert got["source"] == "theory"
+
+
+def test_convert_json_round_trip_and_symmetry():
+    res = run("theory", "convert", "-o", "adam", "--from", "mup", "--to", "mf", "--width", "1024",
+              "--base-width", "256", "--base-lr", "1e-3", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["symmetric"] is True
+    src = {s["layer"]: s for s in out["source"]["layers"]}
+    dst = {s["layer"]: s for s in out["converted"]["layers"]}
+    for layer in ("embedding", "hidden", "readout"):
+        assert dst[layer]["multiplier"] * dst[layer]["init_std"] == pytest.approx(
+            src[layer]["multiplier"] * src[layer]["init_std"])
+
+
+@pytest.mark.parametrize("args", [
+    ["recommend", "-p", "bogus", "-o", "adam", "-n", "64", "--base-width", "32", "--base-lr", "1e-3"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "-64", "--base-width", "32", "--base-lr", "1e-3"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "64", "--base-width", "32", "--base-lr", "-1"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "64", "--base-width", "32", "--base-lr", "nan"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "64"],
+    ["recommend", "-p", "mup", "-o", "rmsprop", "-n", "64", "--base-width", "32", "--base-lr", "1e-3"],
+    ["theory", "table", "--alignment", "1,2"],
+    ["theory", "table", "--alignment", "full,x,y"],
+    ["theory", "table", "--parameterization", "spp"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "ten"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "64", "--base-width", "32", "--base-lr", "1e-3", "--gamma", "1,2"],
+])
+def test_bad_input_exits_2_with_one_line(args):
+    proc = subprocess.run([sys.executable, "-m", "abcscale", *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "error" in proc.stderr.lower() or "usage" in proc.stderr.lower()
