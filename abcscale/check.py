@@ -1,0 +1,209 @@
+"""``abcscale check``: compare a planned run's hyperparameters with the transfer rule.
+
+A config names the run (parameterization, optimizer, width, base width and beta) and what it will actually
+use (``lr``, optional ``init_std``, ``multiplier``, ``epsilon``). Each setting passes when
+``1/tol <= yours / recommended <= tol``; epsilon only fails on the high side, where it swamps sqrt(v).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from schemas.recommend import Recommendation
+from schemas.theory import Alignment, BaseConfig, PerLayer
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LayerValues(_Strict):
+    """Per-layer values where any layer may be left out (only the given ones are checked)."""
+
+    embedding: float | None = Field(None, gt=0, allow_inf_nan=False)
+    hidden: float | None = Field(None, gt=0, allow_inf_nan=False)
+    readout: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    def items(self) -> list[tuple[Layer, float]]:
+        return [(l, getattr(self, l.value)) for l in LAYERS if getattr(self, l.value) is not None]
+
+
+Number = float
+
+
+class CheckConfig(_Strict):
+    """A planned training run, in the schemas' names. Unknown keys are errors."""
+
+    name: str | None = None
+    parameterization: Parameterization
+    optimizer: Optimizer
+    alignment: Alignment = Field(default_factory=Alignment.full)
+    lr_mode: LrMode | None = Field(None, description="default: global when `lr` is a number, else per_layer")
+    width: int = Field(gt=0)
+    base_width: int | None = Field(None, gt=0)
+    beta: float | None = Field(None, gt=0, allow_inf_nan=False)
+    lr: float | LayerValues
+    init_std: LayerValues | None = None
+    multiplier: LayerValues | None = None
+    epsilon: float | LayerValues | None = None
+    gamma: PerLayer = Field(default_factory=PerLayer)
+    init_scale: PerLayer = Field(default_factory=PerLayer)
+    multiplier_scale: PerLayer = Field(default_factory=PerLayer)
+    base_epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False)
+    epsilon_mode: Literal["per_layer", "constant"] = "per_layer"
+
+    @field_validator("alignment", mode="before")
+    @classmethod
+    def _alignment(cls, v: Any) -> Alignment:
+        return Alignment.parse(v)
+
+    @field_validator("lr", "epsilon")
+    @classmethod
+    def _positive_number(cls, v: Any) -> Any:
+        if isinstance(v, float) and not (v > 0 and math.isfinite(v)):
+            raise ValueError("must be a positive finite number")
+        return v
+
+    @model_validator(mode="after")
+    def _mode(self) -> CheckConfig:
+        if self.lr_mode is LrMode.per_layer and not isinstance(self.lr, LayerValues):
+            raise ValueError("lr: a single number is a global LR; give a table (embedding, hidden, readout) "
+                             "for lr_mode per_layer")
+        return self
+
+    @property
+    def mode(self) -> LrMode:
+        if self.lr_mode is not None:
+            return self.lr_mode
+        return LrMode.global_ if isinstance(self.lr, float) else LrMode.per_layer
+
+    def base_config(self) -> BaseConfig:
+        missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
+        if missing:
+            raise ConfigError(", ".join(missing), "required unless a fit is given (--fit or --fit-id)")
+        return BaseConfig(width=self.base_width, beta=self.beta, gamma=self.gamma, init_scale=self.init_scale,
+                          multiplier=self.multiplier_scale, epsilon=self.base_epsilon, epsilon_mode=self.epsilon_mode)
+
+    def constants(self) -> dict[str, Any]:
+        return dict(gamma=self.gamma, init_scale=self.init_scale, multiplier=self.multiplier_scale,
+                    epsilon=self.base_epsilon, epsilon_mode=self.epsilon_mode)
+
+
+class ConfigError(ValueError):
+    """A bad config; the message names the key."""
+
+    def __init__(self, key: str, reason: str):
+        self.key = key
+        super().__init__(f"{key}: {reason}")
+
+
+def load_config(path: Path) -> CheckConfig:
+    """Read a YAML, JSON or TOML config (by suffix) into a validated CheckConfig."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read ({exc.__class__.__name__})") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(str(path), "unknown format; use .yaml, .yml, .json or .toml")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), f"not valid {suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "the config must be a mapping of keys to values")
+    try:
+        return CheckConfig.model_validate(data)
+    except ValidationError as exc:
+        # A union field (lr: number | table) reports one error per branch; show the branch the user meant.
+        errors = sorted(exc.errors(), key=lambda e: "float" in (str(x) for x in e["loc"]))
+        first = errors[0]
+        loc = ".".join(str(x) for x in first["loc"] if not str(x).startswith(("float", "LayerValues")))
+        reason = "unknown key" if first["type"] == "extra_forbidden" else (
+            "missing" if first["type"] == "missing" else first["msg"])
+        others = len({tuple(str(x) for x in e["loc"][:1]) for e in errors}) - 1
+        raise ConfigError(loc or "config", reason + (f" (and {others} more problem(s))" if others else "")) from None
+
+
+class Check(_Strict):
+    setting: str
+    layer: Layer | None
+    yours: float
+    recommended: float
+    ratio: float
+    tolerance: float
+    ok: bool
+    verdict: str
+
+
+class CheckReport(_Strict):
+    ok: bool
+    exit_code: int
+    config: str
+    source: str
+    width: int
+    lr_mode: LrMode
+    checks: list[Check]
+    failed: list[str]
+    warnings: list[str]
+
+
+def _check(setting: str, layer: Layer | None, yours: float, rec: float, tol: float, high_only: bool = False) -> Check:
+    ratio = yours / rec if rec > 0 else math.inf
+    too_high, too_low = ratio > tol, (not high_only) and ratio < 1 / tol
+    verdict = "too high" if too_high else "too low" if too_low else "ok"
+    return Check(setting=setting, layer=layer, yours=yours, recommended=rec, ratio=ratio, tolerance=tol,
+                 ok=verdict == "ok", verdict=verdict)
+
+
+def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_tolerance: float = 2.0,
+            init_tolerance: float = 1.5, eps_tolerance: float = 10.0) -> CheckReport:
+    checks: list[Check] = []
+    lr = cfg.lr if isinstance(cfg.lr, LayerValues) else LayerValues(**{l.value: cfg.lr for l in LAYERS})
+    for layer, v in lr.items():
+        checks.append(_check("lr", layer, v, rec[layer].lr, lr_tolerance))
+    for name, table in (("init_std", cfg.init_std), ("multiplier", cfg.multiplier)):
+        for layer, v in table.items() if table else []:
+            checks.append(_check(name, layer, v, getattr(rec[layer], name), init_tolerance))
+    warnings = list(rec.warnings)
+    if cfg.epsilon is not None:
+        if cfg.optimizer is not Optimizer.adam:
+            warnings.append(f"epsilon is only checked for adam (optimizer is {cfg.optimizer.value})")
+        else:
+            eps = cfg.epsilon if isinstance(cfg.epsilon, LayerValues) else LayerValues(
+                **{l.value: cfg.epsilon for l in LAYERS})
+            for layer, v in eps.items():
+                checks.append(_check("epsilon", layer, v, rec[layer].epsilon or 0.0, eps_tolerance, high_only=True))
+    failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
+    ok = not failed
+    return CheckReport(ok=ok, exit_code=0 if ok else 1, config=config_name, source=rec.source, width=cfg.width,
+                       lr_mode=cfg.mode, checks=checks, failed=failed, warnings=warnings)
+
+
+def request_body(cfg: CheckConfig, fit_id: str | None) -> dict[str, Any]:
+    """The POST /v1/recommend body that asks a service the same question as the local check."""
+    body: dict[str, Any] = {
+        "parameterization": cfg.parameterization.value, "optimizer": cfg.optimizer.value,
+        "alignment": cfg.alignment.model_dump(), "lr_mode": cfg.mode.value, "width": cfg.width,
+    }
+    if fit_id:
+        body["fit_id"] = fit_id
+    else:
+        body["base"] = cfg.base_config().model_dump(mode="json")
+    return body
