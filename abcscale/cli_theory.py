@@ -223,7 +223,6 @@ def recommend_analytic(p, opt, base: BaseConfig, width: int, al: Alignment, mode
 
 def _recommend_from_fit(path: Path, width, group, parameterization, optimizer, alignment, lr_mode, consts):
     from fitting.predict import recommend_from_fit
-
     from schemas.fit import FitResult
 
     try:
