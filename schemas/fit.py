@@ -30,6 +30,9 @@ class ColumnMapping(_Model):
         None, description="grouping columns; None = the contract's group columns that are present"
     )
     diverged_col: str | None = "diverged"
+    constant_cols: list[str] | None = Field(
+        None, description="swept per-layer constants (gamma_*, init_scale_*, multiplier_*); None = those that vary"
+    )
 
 
 class Estimate(_Model):
@@ -59,7 +62,37 @@ class WidthOptimum(_Model):
     n_runs: int = 0
     n_diverged: int = 0
     n_seeds: int = 0
+    loo_error_octaves: float | None = Field(None, description="LOO prediction minus fit at this width")
     message: str | None = None
+
+
+class ScalingLaw(_Model):
+    """log2 y*(w) = log2_constant + exponent * log2(w / base_width), as fitted (enough to predict anywhere).
+
+    ``cov`` is the Knapp-Hartung covariance of (log2_constant, exponent) (residual scale, never below 1);
+    predictions add ``tau2`` and use t quantiles with ``df`` (0: a normal quantile, two widths leave no
+    residual). ``cov_boot`` is the cluster bootstrap's over widths, a cross-check only: with few widths
+    the resampled designs lose their spread and it overstates the spread (about 2x at 5 widths).
+    """
+
+    log2_constant: float
+    exponent: float
+    base_width: int
+    cov: list[list[float]]
+    cov_boot: list[list[float]] | None = None
+    tau2: float = 0.0
+    df: int = 0
+    widths: list[int] = Field(default_factory=list)
+    n_boot_used: int = 0
+
+
+class Basin(_Model):
+    """Relative loss increase per octave^2 below (left) and above (right) the optimum."""
+
+    k_left: float
+    k_right: float
+    source: str = Field("quadratic", description="quadratic | asymmetric: the model the widths' fits chose; "
+                        "after a symmetric fit, predictions assume overshooting costs 2x (fitting.predict)")
 
 
 class ConstantFit(_Model):
@@ -101,6 +134,7 @@ class GroupFit(_Model):
     n_rows: int
     n_diverged: int = 0
     exponent: Estimate | None = None
+    exponent_boot: Estimate | None = Field(None, description="cluster bootstrap over widths (percentile)")
     constant: float | None = Field(None, description="fitted LR* at base_width (C)")
     constant_ci95: tuple[float, float] | None = None
     base_width: int | None = None
@@ -108,8 +142,11 @@ class GroupFit(_Model):
     consistent: bool | None = None
     width_independent: bool | None = None
     per_width: list[WidthOptimum] = Field(default_factory=list)
-    loo_error_octaves: float | None = None
-    stability_edge: Estimate | None = None
+    loo_error_octaves: float | None = Field(None, description="RMS leave-one-width-out error (octaves)")
+    law: ScalingLaw | None = None
+    basin: Basin | None = None
+    stability_edge: Estimate | None = Field(None, description="exponent of the largest stable LR")
+    edge_law: ScalingLaw | None = None
     constants: list[ConstantFit] = Field(default_factory=list)
     loss_law: LossLaw | None = None
     prediction: Prediction | None = None
