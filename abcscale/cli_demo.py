@@ -54,23 +54,27 @@ def summarize(fit: Any) -> None:
                   "-" if g.constant is None else f"{g.constant:.3g}",
                   "-" if g.loo_error_octaves is None else f"{g.loo_error_octaves:.2f}")
     console.print(t)
-    r = Table(title="Recommended learning rates (per layer: embedding / hidden / readout)")
-    for col in ("group", "width", "LR* (68% band)", "safe-side LR", "per-layer LRs", "notes"):
+    r = Table(title="Recommended LRs from the fit (68% band; per layer: embedding / hidden / readout)")
+    for col in ("group", "width", "LR*", "68% band", "safe-side", "per-layer LRs"):
         r.add_column(col)
+    notes: dict[str, None] = {}
     for g in fit.groups:
         label = " ".join(str(g.group.get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
         for width in TARGETS:
             try:
                 rec = recommend_from_fit(fit, width, selector=g.group)
             except ValueError as exc:
-                r.add_row(label, str(width), "-", "-", "-", f"[yellow]{exc}[/]")
+                r.add_row(label, str(width), "-", "-", "-", "not extrapolated")
+                notes[f"{label}: {exc}"] = None
                 continue
             b = rec.band
-            lrs = " / ".join(f"{s.lr:.2e}" for s in rec.layers)
-            notes = "; ".join(rec.warnings[:1])
-            r.add_row(label, str(width), f"{b.lr:.2e} ({b.ci68[0]:.1e}..{b.ci68[1]:.1e})", f"{b.safe_lr:.2e}",
-                      lrs, notes)
+            r.add_row(label, str(width), f"{b.lr:.2e}", f"{b.ci68[0]:.1e}..{b.ci68[1]:.1e}", f"{b.safe_lr:.2e}",
+                      " / ".join(f"{s.lr:.1e}" for s in rec.layers))
+            for w in rec.warnings:
+                notes[f"{label}: {w}"] = None
     console.print(r)
+    for n in notes:
+        console.print(f"[yellow]note:[/] {n}", soft_wrap=True)
 
 
 def store(fit: Any, rows: Any, name: str) -> str:
