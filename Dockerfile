@@ -1,0 +1,37 @@
+# The abcscale REST service. No runner extra: no JAX, no Ray; the image serves theory, fits and plots.
+# Build: docker build -t abcscale .   Run: docker run -p 8000:8000 -v abcscale-data:/data abcscale
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MPLBACKEND=Agg \
+    MPLCONFIGDIR=/tmp/matplotlib \
+    ABCSCALE_DATA_DIR=/data
+
+WORKDIR /app
+
+# The packages setuptools finds (pyproject's [tool.setuptools.packages.find]) and what the build reads.
+COPY pyproject.toml README.md ./
+COPY abcscale ./abcscale
+COPY schemas ./schemas
+COPY fitting ./fitting
+COPY runner ./runner
+COPY service ./service
+
+# Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) without the extras and not editable.
+RUN python -m pip install --quiet --upgrade pip \
+ && python -m pip install --quiet . \
+ && useradd --create-home --uid 10001 abcscale \
+ && mkdir -p /data \
+ && chown abcscale:abcscale /data
+
+USER abcscale
+VOLUME ["/data"]
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4).status != 200)"]
+
+CMD ["abcscale", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,111 @@
+"""All storage access: plain keyword-only functions that receive the session (nothing else touches tables)."""
+
+from __future__ import annotations
+
+import io
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pandas as pd
+import pyarrow as pa
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from schemas.fit import FitResult
+from service.config import Settings
+from service.db import Fit, FitInput, FitPlot, make_engine, make_sessionmaker
+
+
+@contextmanager
+def open_session(settings: Settings | None = None) -> Iterator[Session]:
+    """A session on the database ``settings`` name (creating the tables); for scripts such as the demo."""
+    engine = make_engine(settings or Settings())
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _parquet(rows: pd.DataFrame) -> bytes:
+    """The table as Parquet, types kept; only columns Arrow cannot type (mixed str/number) become text."""
+    df = rows.rename(columns=str).reset_index(drop=True)
+    for col in [c for c in df.columns if pd.api.types.is_object_dtype(df[c])]:
+        try:
+            pa.array(df[col], from_pandas=True)
+        except (pa.ArrowException, TypeError, ValueError):
+            df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def create_fit(session: Session, fit: FitResult, rows: pd.DataFrame, *, name: str | None = None) -> str:
+    """Store a fit and the rows it was fitted from in one transaction; returns the new fit's id."""
+    record = Fit(
+        id=uuid.uuid4().hex, name=name, created_at=datetime.now(UTC), n_rows=len(rows), n_groups=len(fit.groups),
+        input_hash=fit.provenance.input_hash, result_json=fit.model_dump_json(),
+    )
+    blob = _parquet(rows)
+    try:
+        session.add(record)
+        session.add(FitInput(fit_id=record.id, format="parquet", data=blob))
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return record.id
+
+
+def get_fit(session: Session, *, fit_id: str) -> Fit | None:
+    return session.get(Fit, fit_id)
+
+
+def fit_result(record: Fit) -> FitResult:
+    return FitResult.model_validate_json(record.result_json)
+
+
+def list_fits(session: Session, *, skip: int = 0, limit: int = 100) -> tuple[list[Fit], int]:
+    """A page of fits, newest first, and the total count."""
+    count = session.scalar(select(func.count()).select_from(Fit)) or 0
+    page = session.scalars(select(Fit).order_by(Fit.created_at.desc(), Fit.id).offset(skip).limit(limit)).all()
+    return list(page), count
+
+
+def delete_fit(session: Session, *, fit_id: str) -> bool:
+    """Delete a fit with its rows and plots; False when there was none."""
+    try:
+        # Explicit child deletes keep this correct on databases where foreign keys don't cascade.
+        session.execute(delete(FitPlot).where(FitPlot.fit_id == fit_id))
+        session.execute(delete(FitInput).where(FitInput.fit_id == fit_id))
+        deleted = session.execute(delete(Fit).where(Fit.id == fit_id)).rowcount
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return bool(deleted)
+
+
+def get_rows(session: Session, *, fit_id: str) -> pd.DataFrame | None:
+    """The input table a fit was made from."""
+    blob = session.get(FitInput, fit_id)
+    return None if blob is None else pd.read_parquet(io.BytesIO(blob.data))
+
+
+def get_plot(session: Session, *, fit_id: str, name: str) -> bytes | None:
+    plot = session.get(FitPlot, (fit_id, name))
+    return None if plot is None else plot.png
+
+
+def save_plots(session: Session, *, fit_id: str, plots: dict[str, bytes]) -> None:
+    """Cache rendered plots; a concurrent request that stored them first wins (same bytes)."""
+    try:
+        for name, png in plots.items():
+            if session.get(FitPlot, (fit_id, name)) is None:
+                session.add(FitPlot(fit_id=fit_id, name=name, png=png))
+        session.commit()
+    except IntegrityError:
+        session.rollback()

@@ -1,0 +1,58 @@
+"""Dependencies as ``Annotated`` aliases, so route signatures read like declarations."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from service import crud
+from service.config import Settings
+from service.db import Fit
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="needed for writes when ABCSCALE_API_TOKEN is set")
+
+
+def require_writer(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Writes need the bearer token when one is configured: 401 without one, 403 with a wrong one."""
+    if settings.api_token is None:
+        return
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(401, detail="Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    expected = settings.api_token.get_secret_value().encode()
+    if not secrets.compare_digest(credentials.credentials.encode(), expected):
+        raise HTTPException(403, detail="Invalid token")
+
+
+WriterDep = Depends(require_writer)
+
+FitId = Annotated[str, Path(min_length=1, max_length=64, description="id of a stored fit")]
+
+
+def get_fit_record(fit_id: FitId, session: SessionDep) -> Fit:
+    record = crud.get_fit(session, fit_id=fit_id)
+    if record is None:
+        raise HTTPException(404, detail="Fit not found")
+    return record
+
+
+FitDep = Annotated[Fit, Depends(get_fit_record)]

@@ -1,0 +1,163 @@
+"""POST /v1/recommend: the analytic answer equals the theory engine's (and the CLI's); the fit-based one
+equals fitting.predict's; bad inputs are 4xx naming the field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from fitting import theory
+from fitting.predict import recommend_from_fit
+from schemas.fit import FitResult
+from schemas.recommend import Recommendation
+from schemas.theory import Alignment, BaseConfig, PerLayer
+
+EXAMPLE = {"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}}
+
+
+def test_issue_example_matches_theory_engine(client):
+    r = client.post("/v1/recommend", json=EXAMPLE)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    want = theory.recommend("mup", "adam", BaseConfig(width=256, beta=0.003), 4096, "full", "per_layer")
+    assert got == want.model_dump(mode="json")
+    assert got["source"] == "theory" and [x["layer"] for x in got["layers"]] == ["embedding", "hidden", "readout"]
+    # muP + Adam, full alignment: hidden and readout LRs shrink as (n/b)^-1, i.e. by 16 from 256 to 4096.
+    hidden = next(x for x in got["layers"] if x["layer"] == "hidden")
+    assert hidden["lr"] == pytest.approx(0.003 / 16)
+
+
+def test_rest_answer_equals_cli_json(client):
+    from abcscale.cli import app
+
+    out = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
+                                   "--base-lr", "0.003", "--alignment", "none", "--lr-mode", "global",
+                                   "--gamma", "1,2,0.5", "--epsilon-mode", "constant", "--json"])
+    assert out.exit_code == 0, out.output
+    body = {**EXAMPLE, "alignment": "none", "lr_mode": "global",
+            "base": {"width": 256, "beta": 0.003, "gamma": {"embedding": 1, "hidden": 2, "readout": 0.5},
+                     "epsilon_mode": "constant"}}
+    r = client.post("/v1/recommend", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json() == json.loads(out.output)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    p=st.sampled_from(["standard", "ntk", "mup", "mean_field", "sp", "MF"]),
+    opt=st.sampled_from(["sgd", "adam", "adafactor"]),
+    width=st.integers(1, 2**20),
+    base_width=st.integers(1, 2**14),
+    beta=st.floats(1e-6, 10.0),
+    alignment=st.sampled_from(["full", "none", {"alpha": 1.0, "omega": 0.5, "u": 0.5}]),
+    mode=st.sampled_from(["per_layer", "global"]),
+)
+def test_any_valid_request_matches_theory(client, p, opt, width, base_width, beta, alignment, mode):
+    body = {"parameterization": p, "optimizer": opt, "width": width, "alignment": alignment, "lr_mode": mode,
+            "base": {"width": base_width, "beta": beta}}
+    r = client.post("/v1/recommend", json=body)
+    want = theory.recommend(p, opt, BaseConfig(width=base_width, beta=beta), width, Alignment.parse(alignment), mode)
+    assert r.status_code == 200, r.text
+    assert Recommendation.model_validate(r.json()) == want
+
+
+def test_repeated_request_is_served_identically(client):
+    first = client.post("/v1/recommend", json=EXAMPLE).content
+    assert client.post("/v1/recommend", json=EXAMPLE).content == first
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"width": 0}, "width"),
+        ({"width": -4096}, "width"),
+        ({"width": 2**60}, "width"),
+        ({"width": 40.5}, "width"),
+        ({"base": {"width": 0, "beta": 0.003}}, "width"),
+        ({"base": {"width": -256, "beta": 0.003}}, "width"),
+        ({"base": {"width": 256, "beta": 0}}, "beta"),
+        ({"base": {"width": 256, "beta": -0.003}}, "beta"),
+        ({"base": {"width": 256, "beta": 0.003, "gamma": {"hidden": 0}}}, "hidden"),
+        ({"base": {"width": 256, "beta": 0.003, "epsilon_mode": "sometimes"}}, "epsilon_mode"),
+        ({"parameterization": "mupp"}, "parameterization"),
+        ({"optimizer": "lion"}, "optimizer"),
+        ({"lr_mode": "layerwise"}, "lr_mode"),
+        ({"alignment": "partial"}, "alignment"),
+        ({"alignment": {"alpha": 3, "omega": 0.5, "u": 1}}, "alpha"),
+        ({"widht": 4096}, "widht"),
+        ({"fit_id": "abc"}, "body"),  # both sources
+        ({"base": None}, "body"),  # neither
+        ({"parameterization": None}, "body"),  # analytic mode without it
+        ({"constants": {"epsilon": 1e-6}}, "body"),  # fit-mode field with `base`
+        ({"fit_id": "abc", "base": None, "constants": {"epsilon": -1}}, "epsilon"),
+    ],
+)
+def test_bad_request_is_422_naming_the_field(client, patch, field):
+    body = {**EXAMPLE, **patch}
+    r = client.post("/v1/recommend", content=json.dumps(body), headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert any(field in [str(x) for x in e["loc"]] for e in r.json()["detail"]), r.json()
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_non_json_float_literals_are_422(client, literal):
+    raw = json.dumps(EXAMPLE).replace("0.003", literal)
+    r = client.post("/v1/recommend", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert literal.lstrip("-") in r.text or "finite" in r.text
+
+
+def test_extreme_but_valid_ratio_is_422_not_500(client):
+    # width/base so large that beta * ratio^-c underflows to 0: the engine refuses; the API says why.
+    body = {**EXAMPLE, "width": 2**40, "base": {"width": 1, "beta": 1e-320}}
+    r = client.post("/v1/recommend", json=body)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"].startswith("inputs too extreme: a computed LayerSetting is invalid (lr:")
+
+
+def test_fit_based_matches_fitting_predict(client, stored_fit):
+    r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048})
+    assert r.status_code == 200, r.text
+    fit = FitResult.model_validate(stored_fit["result"])
+    consts = dict(gamma=PerLayer(), init_scale=PerLayer(), multiplier=PerLayer(), epsilon=1e-8,
+                  epsilon_mode="per_layer")
+    want = recommend_from_fit(fit, 2048, selector={}, constants=consts)
+    got = r.json()
+    assert got["fit_id"] == stored_fit["id"]
+    assert {**got, "fit_id": None} == want.model_dump(mode="json")
+    assert got["source"] == "fit" and got["band"]["ci95"][0] < got["band"]["lr"] < got["band"]["ci95"][1]
+    # the synthetic truth: LR* = 1e-2 (w/64)^-1, so ~3.1e-4 at 2048; the 95% band holds it
+    assert got["band"]["ci95"][0] < 1e-2 / 32 < got["band"]["ci95"][1]
+    assert got["band"]["extrapolation_factor"] == pytest.approx(2048 / 512)
+
+
+def test_fit_based_equals_cli_recommend_from_fit_file(client, stored_fit, tmp_path):
+    from abcscale.cli import app
+
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(stored_fit["result"]))
+    out = CliRunner().invoke(app, ["recommend", "--fit", str(path), "-n", "4096", "--gamma", "1,0.5,2",
+                                   "--epsilon", "1e-6", "--epsilon-mode", "constant", "--json"])
+    assert out.exit_code == 0, out.output
+    r = client.post("/v1/recommend", json={
+        "fit_id": stored_fit["id"], "width": 4096,
+        "constants": {"gamma": {"embedding": 1, "hidden": 0.5, "readout": 2}, "epsilon": 1e-6,
+                      "epsilon_mode": "constant"}})
+    assert r.status_code == 200, r.text
+    assert {**r.json(), "fit_id": None} == json.loads(out.output)
+    assert {x["epsilon"] for x in r.json()["layers"]} == {1e-6}
+
+
+def test_fit_based_selector_that_matches_nothing_is_422(client, stored_fit):
+    r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048, "optimizer": "sgd"})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "fit_id"]
+
+
+def test_unknown_fit_is_404(client):
+    r = client.post("/v1/recommend", json={"fit_id": "0" * 32, "width": 2048})
+    assert r.status_code == 404 and r.json()["detail"] == "Fit not found"
