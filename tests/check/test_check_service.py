@@ -1,0 +1,93 @@
+"""`abcscale check` against a fit and against a real running service: the same verdict as local mode."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from fitting.api import fit_table
+from fitting.predict import recommend_from_fit
+from fitting.synthetic import synthetic_sweep
+from tests.service.test_server import Server
+
+runner = CliRunner()
+GROUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "alignment": "full"}
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return synthetic_sweep((64, 128, 256, 512), exponent=0.0, lr_base=3e-3, base_width=64, seeds=2, group=GROUP)
+
+
+@pytest.fixture(scope="module")
+def fit(sweep):
+    return fit_table(sweep, n_boot=200)
+
+
+def config(hidden_factor: float = 1.0, width: int = 4096) -> dict:
+    from fitting import theory
+    from schemas.theory import BaseConfig
+
+    rec = theory.recommend("mup", "adam", BaseConfig(width=256, beta=3e-3), width)
+    lr = {s.layer.value: s.lr for s in rec.layers}
+    lr["hidden"] *= hidden_factor
+    return {"parameterization": "mup", "optimizer": "adam", "width": width, "base_width": 256, "beta": 3e-3,
+            "lr": lr}
+
+
+def run_check(tmp_path, cfg: dict, *extra: str):
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(p), "--json", *extra])
+    return res.exit_code, (json.loads(res.stdout) if res.stdout.strip().startswith("{") else res.output)
+
+
+def test_fit_mode_compares_against_fitted_lr(tmp_path, fit):
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(fit.model_dump_json())
+    rec = recommend_from_fit(fit, 4096, selector=GROUP)
+    cfg = config()
+    cfg["lr"] = {s.layer.value: s.lr for s in rec.layers}
+    code, report = run_check(tmp_path, cfg, "--fit", str(fit_path))
+    assert code == 0, report
+    assert report["source"] == "fit"
+    cfg["lr"]["hidden"] *= 4
+    code, report = run_check(tmp_path, cfg, "--fit", str(fit_path))
+    assert code == 1 and report["failed"] == ["lr (hidden) too high"]
+
+
+def test_service_mode_gives_the_local_verdict(tmp_path, sweep, fit):
+    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
+    try:
+        for factor in (1.0, 4.0):
+            local = run_check(tmp_path, config(factor))
+            remote = run_check(tmp_path, config(factor), "--service", server.url)
+            assert local[0] == remote[0] == (0 if factor == 1.0 else 1)
+            assert [c["recommended"] for c in local[1]["checks"]] == pytest.approx(
+                [c["recommended"] for c in remote[1]["checks"]])
+        rows = json.loads(sweep.to_json(orient="records"))
+        posted = httpx.post(f"{server.url}/v1/fits", json={"rows": rows, "n_boot": 200}, timeout=120)
+        assert posted.status_code == 201, posted.text
+        fit_id = posted.json()["id"]
+        fit_path = tmp_path / "fit.json"
+        fit_path.write_text(fit.model_dump_json())
+        for factor in (1.0, 4.0):
+            cfg = config(factor)
+            by_file = run_check(tmp_path, cfg, "--fit", str(fit_path))
+            by_service = run_check(tmp_path, cfg, "--service", server.url, "--fit-id", fit_id)
+            assert by_file[0] == by_service[0]
+            assert by_service[1]["source"] == "fit"
+        code, out = run_check(tmp_path, config(), "--service", server.url, "--fit-id", "nope")
+        assert code == 2 and "404" in out
+    finally:
+        server.stop()
+
+
+def test_unreachable_service_exits_2(tmp_path):
+    code, out = run_check(tmp_path, config(), "--service", "http://127.0.0.1:9")
+    assert code == 2 and "cannot reach" in out
