@@ -1,0 +1,104 @@
+"""Offline byte-level language-modelling data: vocab 256, a train split and a held-out eval split.
+
+Sources: ``default`` (this Python's own standard-library sources, read in sorted order, so any machine
+with Python has it), ``synthetic`` (a deterministic order-2 Markov chain, for tests), a text file or a
+directory of text files, or a pre-tokenised ``.npy`` array of ints in [0, 256).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sysconfig
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+VOCAB = 256
+
+
+@dataclass(frozen=True)
+class Corpus:
+    train: np.ndarray  # uint8 [N_train]
+    eval: np.ndarray  # uint8 [N_eval]
+    source: str
+    sha256: str  # of the tokens used, so a results table names its data exactly
+
+
+def _read_files(paths: Iterable[Path], max_bytes: int) -> bytes:
+    chunks, total = [], 0
+    for p in paths:
+        try:
+            b = p.read_bytes()
+        except OSError:
+            continue
+        chunks.append(b)
+        total += len(b)
+        if total >= max_bytes:
+            break
+    return b"".join(chunks)[:max_bytes]
+
+
+def _sorted_walk(root: Path, suffix: str | None = None):
+    """Files under ``root`` in sorted depth-first order, lazily, so a capped read stops early."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("site-packages", "__pycache__"))
+        for name in sorted(filenames):
+            if suffix is None or name.endswith(suffix):
+                yield Path(dirpath) / name
+
+
+def stdlib_bytes(max_bytes: int) -> bytes:
+    return _read_files(_sorted_walk(Path(sysconfig.get_paths()["stdlib"]), ".py"), max_bytes)
+
+
+def synthetic_tokens(n: int, seed: int = 0) -> np.ndarray:
+    """An order-2 Markov chain over 64 symbols with sparse, peaked transitions: learnable, not trivial."""
+    rng = np.random.default_rng(seed)
+    k = 64
+    logits = rng.normal(size=(k, k, k)) * 3.0
+    probs = np.exp(logits - logits.max(-1, keepdims=True))
+    cdf = np.cumsum(probs / probs.sum(-1, keepdims=True), -1)
+    u = rng.random(n)
+    out = np.empty(n, dtype=np.uint8)
+    a, b = 0, 1
+    for i in range(n):
+        c = min(int(np.searchsorted(cdf[a, b], u[i])), k - 1)
+        out[i] = c
+        a, b = b, c
+    return out
+
+
+def _tokens(source: str, max_bytes: int) -> np.ndarray:
+    if source == "default":
+        return np.frombuffer(stdlib_bytes(max_bytes), dtype=np.uint8)
+    if source == "synthetic":
+        return synthetic_tokens(min(max_bytes, 100_000))
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise FileNotFoundError(f"data: no such file or directory: {source}")
+    if path.suffix == ".npy":
+        arr = np.load(path)
+        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= VOCAB:
+            raise ValueError(f"data: {source} must be a 1-D integer array with values in [0, {VOCAB})")
+        return arr.astype(np.uint8)
+    if path.is_dir():
+        return np.frombuffer(_read_files(_sorted_walk(path), max_bytes),
+                             dtype=np.uint8)
+    return np.frombuffer(_read_files([path], max_bytes), dtype=np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def load_corpus(source: str = "default", max_bytes: int = 4_000_000, eval_fraction: float = 0.1,
+                min_tokens: int = 0) -> Corpus:
+    """Tokens split into train (head) and eval (tail); cached per process."""
+    tokens = _tokens(source, max_bytes)
+    n_eval = int(len(tokens) * eval_fraction)
+    if len(tokens) - n_eval < min_tokens or n_eval < min_tokens:
+        raise ValueError(f"data: {source} has {len(tokens)} tokens, too few for sequences of {min_tokens}")
+    digest = hashlib.sha256(tokens.tobytes()).hexdigest()[:16]
+    return Corpus(train=tokens[: len(tokens) - n_eval], eval=tokens[len(tokens) - n_eval:], source=source,
+                  sha256=digest)

@@ -1,0 +1,90 @@
+"""What the models share: parameters tagged by layer type, jitted init, and coordinate probes.
+
+Layer types index the per-layer arrays the parameterization supplies at run time: 0 embedding, 1 hidden,
+2 readout (``schemas.enums.LAYERS`` order). Multipliers and init stds are runtime arrays too, so one
+compiled program serves every parameterization at a given shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+EMB, HID, OUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: Literal["transformer", "mlp"]
+    width: int  # D
+    depth: int  # blocks (transformer) or hidden layers (mlp)
+    seq_len: int  # T
+    vocab: int = 256  # V
+    head_dim: int = 16
+    attn_scale: Literal["sqrt", "linear"] = "sqrt"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    shape: tuple[int, ...]
+    layer: int  # EMB, HID or OUT
+    ones: bool = False  # LayerNorm scales start at 1 and take no multiplier
+    std_const: float = 1.0  # width-independent factor on the init std (e.g. fan-in 4D of the MLP output)
+
+
+def init_params(specs: dict[str, ParamSpec], key: jax.Array, init_std_3: jax.Array) -> dict[str, jax.Array]:
+    keys = jax.random.split(key, len(specs))
+    out = {}
+    for k, (name, s) in zip(keys, sorted(specs.items()), strict=True):
+        if s.ones:
+            out[name] = jnp.ones(s.shape, jnp.float32)
+        else:
+            out[name] = init_std_3[s.layer] * s.std_const * jax.random.normal(k, s.shape, jnp.float32)
+    return out
+
+
+def n_params(specs: dict[str, ParamSpec]) -> int:
+    total = 0
+    for s in specs.values():
+        size = 1
+        for d in s.shape:
+            size *= d
+        total += size
+    return total
+
+
+def rms(x: jax.Array) -> jax.Array:
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+class Probes:
+    """Applies each weight and, when on, records the output's RMS and the alignment A_l (theory.md s.2).
+
+    A_l = log_{fan_in}( rms(W z) / (rms(W) rms(z)) ): 1/2 when W and z are independent, 1 when aligned.
+    Both use the raw weight, so the multiplier cancels; the activation RMS includes it.
+    """
+
+    def __init__(self, on: bool) -> None:
+        self.on = on
+        self.stats: dict[str, tuple[jax.Array, jax.Array]] = {}
+
+    def _record(self, name: str, y: jax.Array, mult: jax.Array, w_rms: jax.Array, z_rms: jax.Array,
+                fan_in: int) -> None:
+        if self.on:
+            y_rms = rms(y)
+            self.stats[name] = (mult * y_rms, jnp.log(y_rms / (w_rms * z_rms)) / jnp.log(fan_in))
+
+    def dense(self, name: str, z: jax.Array, w: jax.Array, mult: jax.Array) -> jax.Array:
+        y = z @ w
+        if self.on:
+            self._record(name, y, mult, rms(w), rms(z), w.shape[0])
+        return mult * y
+
+    def embed(self, name: str, tokens: jax.Array, w: jax.Array, mult: jax.Array) -> jax.Array:
+        y = w[tokens]  # a one-hot times w: the one-hot's RMS is V^-1/2
+        if self.on:
+            self._record(name, y, mult, rms(w), jnp.asarray(w.shape[0] ** -0.5), w.shape[0])
+        return mult * y

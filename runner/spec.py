@@ -1,0 +1,233 @@
+"""The sweep spec: what to train and at which learning rates. Pydantic only, no JAX.
+
+Defaults live here and nowhere else. A TOML file holds the same keys, at top level or under ``[sweep]``::
+
+    model = "transformer"
+    parameterizations = ["standard", "mup"]
+    optimizers = ["adam"]
+    lr_modes = ["global"]
+    widths = [32, 64, 128]
+    log2_lr = "-12:-4:0.5"      # or an explicit list of log2 learning rates
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
+from schemas.theory import ABTable, Alignment, PerLayer
+
+#: optimizer variants the runner trains -> the optimizer family whose exponents the theory engine uses.
+OPTIMIZER_FAMILY: dict[str, Optimizer] = {
+    "sgd": Optimizer.sgd,
+    "adam": Optimizer.adam,
+    "adam_atan2": Optimizer.adam,  # scale-invariant Adam: same update scale, no epsilon
+    "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (theory.md s.2)
+    "adafactor": Optimizer.adafactor,
+}
+_OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
+                "adam-scaled": "adam_scaled"}
+
+
+def parse_optimizer(value: str) -> str:
+    key = _OPT_ALIASES.get(value.strip().lower(), value.strip().lower())
+    if key not in OPTIMIZER_FAMILY:
+        raise ValueError(f"unknown optimizer {value!r}; allowed: {', '.join(OPTIMIZER_FAMILY)}")
+    return key
+
+
+def parse_lr_grid(value: Any) -> list[float]:
+    """``"START:STOP:STEP"`` (STOP included), one number, or a list of log2 learning rates."""
+    if isinstance(value, int | float):
+        return [float(value)]
+    if isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) == 1:
+            return [float(p) for p in value.split(",") if p.strip()]
+        if len(parts) != 3:
+            raise ValueError(f"expected START:STOP:STEP, got {value!r}")
+        start, stop, step = (float(p) for p in parts)
+        if step <= 0 or stop < start:
+            raise ValueError(f"expected START <= STOP and STEP > 0, got {value!r}")
+        n = int(math.floor((stop - start) / step + 1e-9)) + 1
+        return [round(start + i * step, 10) for i in range(n)]
+    return [float(v) for v in value]
+
+
+def _split(value: Any) -> Any:
+    return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+
+
+class SweepSpec(BaseModel):
+    """Everything that defines a sweep; each key is also a CLI flag of ``abcscale sweep``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["transformer", "mlp"] = Field("transformer", description="NanoDO-style decoder or an MLP")
+    custom_tables: dict[str, ABTable] = Field(default_factory=dict, description="name -> (a, b) per layer")
+    parameterizations: list[str] = Field(default_factory=lambda: ["mup"],
+                                         description="standard|ntk|mup|mean_field or a key of custom_tables")
+    optimizers: list[str] = Field(default_factory=lambda: ["adam"], description=", ".join(OPTIMIZER_FAMILY))
+    alignments: list[str] = Field(default_factory=lambda: ["full"], description="full | none | ALPHA,OMEGA,U")
+    lr_modes: list[LrMode] = Field(default_factory=lambda: [LrMode.per_layer])
+    widths: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
+    base_width: int | None = Field(None, gt=0, description="width the constants refer to; default min(widths)")
+    log2_lr: list[float] = Field(default_factory=lambda: parse_lr_grid("-12:-4:1"), min_length=1,
+                                 description="log2 of the swept base LR beta ('START:STOP:STEP' or a list)")
+    gammas: list[PerLayer] = Field(default_factory=lambda: [PerLayer()], min_length=1,
+                                   description="per-layer LR constants, each 'e,h,r'")
+    seeds: int = Field(1, gt=0, description="seeds 0..N-1 per learning rate")
+    steps: int = Field(200, gt=0)
+    batch: int = Field(16, gt=0)
+    seq_len: int = Field(64, gt=1)
+    depth: int = Field(2, gt=0, description="transformer blocks or MLP hidden layers")
+    head_dim: int = Field(16, gt=0, description="fixed head dim; heads = width / head_dim")
+    attn_scale: Literal["sqrt", "linear"] = Field("sqrt", description="logits / sqrt(head_dim) or / head_dim")
+    init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants sigma_l")
+    multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
+    epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
+    epsilon_mode: EpsilonMode = Field(EpsilonMode.per_layer)
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup: float = Field(0.1, ge=0, lt=1, description="warmup fraction of the steps")
+    weight_decay: float = Field(0.0, ge=0, description="independent weight decay (not scaled by the LR)")
+    data: str = Field("default", description="default | synthetic | PATH (text file, directory or .npy)")
+    max_bytes: int = Field(4_000_000, gt=0, description="corpus cap for default and text data")
+    eval_fraction: float = Field(0.1, gt=0, lt=1)
+    eval_batches: int = Field(4, gt=0)
+    final_window: float = Field(0.1, gt=0, le=1, description="final_loss = mean train loss over this fraction")
+    divergence_factor: float = Field(1.5, gt=1, description="diverged when loss > factor * loss_at_init")
+    batching: Literal["auto", "vmap", "single"] = Field("auto", description="vmap over LRs and seeds or not")
+    chunk: int = Field(16, gt=0, description="most runs per vmapped program (bounds memory)")
+    coord_steps: list[int] | None = Field(None, description="steps recorded in coord.parquet; default a few")
+    curves: bool = Field(False, description="write per-step train losses to curves.parquet")
+
+    @field_validator("parameterizations", "optimizers", "widths", mode="before")
+    @classmethod
+    def _lists(cls, v: Any) -> Any:
+        v = _split(v)
+        return [v] if isinstance(v, int | float) else v
+
+    @field_validator("parameterizations")
+    @classmethod
+    def _parameterizations(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        custom = info.data.get("custom_tables", {})
+        return [p if p in custom else Parameterization.parse(p).value for p in v]
+
+    @field_validator("optimizers")
+    @classmethod
+    def _optimizers(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(parse_optimizer(x) for x in v))
+
+    @field_validator("alignments", mode="before")
+    @classmethod
+    def _alignments(cls, v: Any) -> list[str]:
+        if isinstance(v, str):  # "full,none", "0.5,0.5,1" (one triple) or "full;1,0.5,1"
+            items: list[Any] = []
+            for piece in v.split(";"):
+                parts = [p.strip() for p in piece.split(",") if p.strip()]
+                numeric = all(p.replace(".", "", 1).replace("-", "", 1).isdigit() for p in parts)
+                items.extend([piece] if numeric else parts)
+            v = items
+        return list(dict.fromkeys(Alignment.parse(x).name for x in v))
+
+    @field_validator("lr_modes", mode="before")
+    @classmethod
+    def _lr_modes(cls, v: Any) -> Any:
+        return [LrMode.parse(x) if isinstance(x, str) else x for x in _split(v)]
+
+    @field_validator("widths")
+    @classmethod
+    def _widths(cls, v: list[int]) -> list[int]:
+        if any(w <= 0 for w in v):
+            raise ValueError(f"widths must be positive, got {v}")
+        return sorted(set(v))
+
+    @field_validator("log2_lr", mode="before")
+    @classmethod
+    def _grid(cls, v: Any) -> list[float]:
+        return parse_lr_grid(v)
+
+    @field_validator("gammas", mode="before")
+    @classmethod
+    def _gammas(cls, v: Any) -> Any:
+        if isinstance(v, str):  # 'e,h,r;e,h,r' or one 'e,h,r'
+            v = [p for p in v.split(";") if p.strip()]
+        return [PerLayer.parse(g) for g in v]
+
+    @field_validator("init_scale", "multiplier", mode="before")
+    @classmethod
+    def _per_layer(cls, v: Any) -> PerLayer:
+        return PerLayer.parse(v)
+
+    @model_validator(mode="after")
+    def _check(self) -> SweepSpec:
+        if self.model == "transformer":
+            bad = [w for w in self.widths if w % self.head_dim]
+            if bad:
+                raise ValueError(f"head_dim: {self.head_dim} must divide every width (not {bad})")
+        return self
+
+    # --- derived ------------------------------------------------------------------------------------
+
+    @property
+    def base(self) -> int:
+        return self.base_width or min(self.widths)
+
+    def parameterization(self, name: str) -> Parameterization | ABTable:
+        return self.custom_tables[name] if name in self.custom_tables else Parameterization.parse(name)
+
+    def parameterization_name(self, name: str) -> str:
+        return name if name in self.custom_tables else Parameterization.parse(name).value
+
+    def cells(self) -> list[Cell]:
+        """One cell per (config, width): a compiled program trains all its LRs and seeds."""
+        out = []
+        for p, o, a, m, g, w in itertools.product(self.parameterizations, self.optimizers, self.alignments,
+                                                  self.lr_modes, self.gammas, self.widths):
+            out.append(Cell(parameterization=self.parameterization_name(p), optimizer=o, alignment=a,
+                            lr_mode=m, gamma=g, width=w))
+        return out
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SweepSpec:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+        return cls.model_validate(data.get("sweep", data))
+
+    def with_overrides(self, **kwargs: Any) -> SweepSpec:
+        """A new spec with the given keys replaced (None values ignored), validated again."""
+        data = self.model_dump()
+        data.update({k: v for k, v in kwargs.items() if v is not None})
+        return SweepSpec.model_validate(data)
+
+
+class Cell(BaseModel):
+    """One (config, width) of a sweep."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parameterization: str
+    optimizer: str
+    alignment: str
+    lr_mode: LrMode
+    gamma: PerLayer
+    width: int
+
+    def key(self, spec: SweepSpec, data_hash: str) -> str:
+        """Stable id of this cell's results: everything that changes them, so a changed spec re-runs."""
+        fields = spec.model_dump(mode="json", exclude={"parameterizations", "optimizers", "alignments",
+                                                       "lr_modes", "gammas", "widths", "batching", "chunk",
+                                                       "curves", "coord_steps"})
+        fields["base_width"] = spec.base
+        blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
+                          sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]

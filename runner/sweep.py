@@ -1,0 +1,295 @@
+"""Run a sweep: every cell (config x width) trains its grid of learning rates and seeds.
+
+Output directory::
+
+    results.parquet      one row per run (schemas.sweep.SweepRow contract, plus extra columns)
+    coord.parquet        per-layer activation RMS, update RMS and alignment A_l at a few steps
+    curves.parquet       per-step train loss (when ``spec.curves``)
+    cells/<key>.*.parquet  one committed file per finished cell; a rerun skips these
+    spec.json            the spec that produced the tables
+
+Crash safety: a cell's files are written to a temporary name and renamed into place (atomic on POSIX),
+rows last, so a killed sweep loses at most the cell in flight; the merged tables are rebuilt the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fitting import theory
+from runner.spec import OPTIMIZER_FAMILY, Cell, SweepSpec
+from schemas.enums import LAYERS, LrMode, Optimizer
+from schemas.theory import BaseConfig
+
+
+@dataclass(frozen=True)
+class LayerHyper:
+    """Per-layer-type numbers of one cell, indexed embedding, hidden, readout."""
+
+    multiplier: tuple[float, float, float]
+    init_std: tuple[float, float, float]
+    lr_factor: tuple[float, float, float]  # effective LR = beta * lr_factor
+    epsilon: tuple[float, float, float]
+
+
+def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, float] | None = None) -> LayerHyper:
+    """Multipliers, init stds, LR factors and Adam epsilons from the theory engine.
+
+    ``per_layer``: lr_l = beta * gamma_l * (n / base)^-c_l. ``global``: one shared LR, lr_l = beta * gamma_l,
+    so the swept beta *is* the learning rate and its optimum moves with width as theory's global c says.
+    ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents).
+    """
+    family = OPTIMIZER_FAMILY[cell.optimizer]
+    base = BaseConfig(width=spec.base, beta=1.0, gamma=cell.gamma, init_scale=spec.init_scale,
+                      multiplier=spec.multiplier, epsilon=spec.epsilon, epsilon_mode=spec.epsilon_mode.value)
+    override = dict(zip(LAYERS, lr_exponents, strict=True)) if lr_exponents else None
+    tr = theory.transfer(spec.parameterization(cell.parameterization), family, base, cell.width,
+                         cell.alignment, cell.lr_mode, c_override=override)
+    if cell.lr_mode is LrMode.per_layer or override:
+        lr = tuple(tr[l].lr for l in LAYERS)
+    else:
+        lr = tuple(cell.gamma[l] for l in LAYERS)
+    eps = tuple(tr[l].epsilon if tr[l].epsilon is not None else spec.epsilon for l in LAYERS)
+    return LayerHyper(tuple(tr[l].multiplier for l in LAYERS), tuple(tr[l].init_std for l in LAYERS), lr, eps)
+
+
+def record_steps(spec: SweepSpec) -> tuple[int, ...]:
+    steps = spec.coord_steps if spec.coord_steps is not None else [0, 1, spec.steps // 2, spec.steps - 1]
+    return tuple(sorted({s for s in steps if 0 <= s < spec.steps}))
+
+
+def chunk_size(spec: SweepSpec, width: int, n_runs: int) -> int:
+    """Runs per compiled call. On CPU one-at-a-time wins beyond small widths (bench_runner measures it);
+    on an accelerator vmap wins."""
+    if spec.batching == "single":
+        return 1
+    if spec.batching == "auto":
+        import jax
+
+        if jax.default_backend() == "cpu" and width > 64:
+            return 1
+    return min(spec.chunk, n_runs)
+
+
+def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):
+    from runner.nn import ModelConfig
+    from runner.train import Program
+
+    cfg = ModelConfig(spec.model, cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
+                      attn_scale=spec.attn_scale)
+    return Program(cfg, cell.optimizer, spec.steps, spec.batch, schedule=spec.schedule, warmup=spec.warmup,
+                   momentum=spec.momentum, weight_decay=spec.weight_decay, eval_batches=spec.eval_batches,
+                   final_window=max(1, int(round(spec.final_window * spec.steps))),
+                   divergence_factor=spec.divergence_factor, record_steps=record, curves=curves)
+
+
+@dataclass
+class CellResult:
+    rows: pd.DataFrame
+    coord: pd.DataFrame
+    curves: pd.DataFrame
+
+
+def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, float] | None = None,
+             record: tuple[int, ...] | None = None, on_runs: Callable[[int], None] | None = None) -> CellResult:
+    """Train every (log2 LR, seed) of one cell, in chunks of one vmapped program each."""
+    from runner.data import load_corpus
+    from runner.nn import n_params
+    from runner.train import enable_compilation_cache, run_program
+
+    enable_compilation_cache()
+    corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    record = record_steps(spec) if record is None else record
+    prog = _program(spec, cell, record, spec.curves)
+    hyper = layer_hyper(spec, cell, lr_exponents)
+    runs = [(g, s) for g in spec.log2_lr for s in range(spec.seeds)]
+    size = chunk_size(spec, cell.width, len(runs))
+    fac = np.asarray(hyper.lr_factor)
+    outcomes = []
+    for i in range(0, len(runs), size):
+        part = runs[i:i + size]
+        padded = part + [part[-1]] * (size - len(part))  # same M every call: one compiled program
+        lr = np.stack([2.0 ** g * fac for g, _ in padded])
+        eps = np.tile(np.asarray(hyper.epsilon), (size, 1))
+        seeds = np.asarray([s for _, s in padded])
+        out = run_program(prog, corpus.train, corpus.eval, np.asarray(hyper.multiplier),
+                          np.asarray(hyper.init_std), lr, eps, seeds)
+        outcomes.append((part, out))
+        if on_runs:
+            on_runs(len(part))
+    return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
+
+
+def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
+    family = OPTIMIZER_FAMILY[cell.optimizer]
+    rows, coord, curves = [], [], []
+    for part, out in outcomes:
+        for j, (g, seed) in enumerate(part):
+            beta = 2.0 ** g
+            ident = {"parameterization": cell.parameterization, "optimizer": family.value,
+                     "alignment": cell.alignment, "lr_mode": cell.lr_mode.value, "width": cell.width,
+                     "beta": beta, "seed": seed}
+            row = ident | {
+                "depth": spec.depth, "n_params": n_par, "base_width": spec.base,
+                **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS},
+                **{f"lr_{l.value}": beta * hyper.lr_factor[i] for i, l in enumerate(LAYERS)},
+                "steps": spec.steps, "tokens": spec.steps * spec.batch * spec.seq_len,
+                "final_loss": float(out.final_loss[j]), "eval_loss": float(out.eval_loss[j]),
+                "loss_at_init": float(out.loss_at_init[j]), "diverged": bool(out.diverged[j]),
+                "optimizer_variant": cell.optimizer, "model": spec.model, "log2_lr": g,
+                "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
+                **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
+                **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
+                **({f"epsilon_{l.value}": hyper.epsilon[i] for i, l in enumerate(LAYERS)}
+                   if family is Optimizer.adam and cell.optimizer == "adam" else {}),
+                "epsilon": spec.epsilon, "epsilon_mode": spec.epsilon_mode.value,
+                "data": spec.data, "data_hash": corpus.sha256,
+                "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),
+            }
+            rows.append(row)
+            if out.curves is not None:
+                curves.extend(ident | {"step": t, "loss": float(v)} for t, v in enumerate(out.curves[j]))
+            if out.coord:
+                for name in out.coord["act_rms"]:
+                    for r, step in enumerate(prog.record_steps):
+                        coord.append(ident | {
+                            "step": step, "layer": name, "layer_type": _layer_type(prog, name),
+                            "act_rms": float(out.coord["act_rms"][name][j, r]),
+                            "update_rms": float(out.coord["update_rms"][name][j, r]),
+                            "alignment_A": float(out.coord["alignment"][name][j, r]),
+                        })
+    return CellResult(pd.DataFrame(rows), pd.DataFrame(coord), pd.DataFrame(curves))
+
+
+def _layer_type(prog, name: str) -> str:
+    return ("embedding", "hidden", "readout")[prog.specs()[name].layer]
+
+
+# --- committing -------------------------------------------------------------------------------------
+
+
+def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _commit(out_dir: Path, key: str, res: CellResult) -> None:
+    cells = out_dir / "cells"
+    for kind, df in (("coord", res.coord), ("curves", res.curves)):
+        if len(df):
+            _atomic_parquet(df, cells / f"{key}.{kind}.parquet")
+    _atomic_parquet(res.rows, cells / f"{key}.rows.parquet")  # last: its presence marks the cell done
+
+
+def _merge(out_dir: Path, keys: list[str]) -> pd.DataFrame:
+    frames: dict[str, list[pd.DataFrame]] = {"rows": [], "coord": [], "curves": []}
+    for key in keys:
+        for kind in frames:
+            p = out_dir / "cells" / f"{key}.{kind}.parquet"
+            if p.exists():
+                frames[kind].append(pd.read_parquet(p))
+    names = {"rows": "results.parquet", "coord": "coord.parquet", "curves": "curves.parquet"}
+    for kind, parts in frames.items():
+        if parts:
+            _atomic_parquet(pd.concat(parts, ignore_index=True), out_dir / names[kind])
+    return pd.concat(frames["rows"], ignore_index=True) if frames["rows"] else pd.DataFrame()
+
+
+# --- executors --------------------------------------------------------------------------------------
+
+
+def _run_cell_task(spec_json: str, cell_json: str) -> CellResult:
+    """A Ray task: module-level so workers import it by name."""
+    return run_cell(SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json))
+
+
+def _ray_cells(spec: SweepSpec, todo: list[tuple[str, Cell]], commit, address: str | None):
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(_run_cell_task)
+    pending = {task.remote(spec.model_dump_json(), c.model_dump_json()): (k, c) for k, c in todo}
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1)
+        key, cell = pending.pop(ready[0])
+        commit(key, cell, ray.get(ready[0]))
+
+
+def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, executor: str = "local",
+              address: str | None = None) -> pd.DataFrame:
+    """Run (or resume) a sweep; returns the rows of ``results.parquet`` for this spec's cells.
+
+    ``executor="ray"`` sends each unfinished cell to a Ray cluster (``address``; None starts or joins a
+    local one); results are committed by this process as they arrive.
+    """
+    from runner.data import load_corpus
+
+    out = Path(out_dir)
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    (out / "spec.json").write_text(spec.model_dump_json(indent=2))
+    cells = [(c.key(spec, corpus.sha256), c) for c in spec.cells()]
+    todo = [(k, c) for k, c in cells if not (out / "cells" / f"{k}.rows.parquet").exists()]
+    n_runs = len(spec.log2_lr) * spec.seeds
+    bar = _Progress(progress, total=len(todo) * n_runs, skipped=len(cells) - len(todo))
+
+    def commit(key: str, cell: Cell, res: CellResult) -> None:
+        _commit(out, key, res)
+        if executor == "ray":
+            bar.advance(len(res.rows))
+
+    with bar:
+        if executor == "ray":
+            _ray_cells(spec, todo, commit, address)
+        elif executor == "local":
+            for key, cell in todo:
+                bar.describe(cell)
+                commit(key, cell, run_cell(spec, cell, on_runs=bar.advance))
+        else:
+            raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    return _merge(out, [k for k, _ in cells])
+
+
+class _Progress:
+    """A rich progress bar with ETA, or nothing when ``progress`` is off."""
+
+    def __init__(self, on: bool, total: int, skipped: int) -> None:
+        self.on, self.total, self.skipped = on, total, skipped
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> _Progress:
+        if self.on:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                              TimeRemainingColumn(), transient=False)
+            self.p.start()
+            note = f" ({self.skipped} cells already done)" if self.skipped else ""
+            self.task = self.p.add_task(f"sweep{note}", total=max(self.total, 1))
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.on:
+            self.p.stop()
+
+    def advance(self, n: int) -> None:
+        if self.on:
+            self.p.advance(self.task, n)
+
+    def describe(self, cell: Cell) -> None:
+        if self.on:
+            self.p.update(self.task, description=f"{cell.parameterization}/{cell.optimizer}/"
+                          f"{cell.lr_mode.value} w={cell.width}")
+

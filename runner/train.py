@@ -1,0 +1,194 @@
+"""One compiled program per model shape: init, train, evaluate a batch of runs with their own LRs and seeds.
+
+Everything that varies between runs of a sweep cell (learning rates, Adam epsilons, seeds) and between
+parameterizations (multipliers, init stds) is a runtime array, so a shape compiles once, and JAX's
+persistent compilation cache makes a rerun skip compilation altogether.
+
+A run that diverges (non-finite loss or parameters, or loss above ``divergence_factor * loss_at_init``)
+is frozen at its last good parameters and flagged; under ``vmap`` the others go on untouched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from runner import mlp, transformer
+from runner.nn import ModelConfig, ParamSpec, Probes, init_params, rms
+from runner.optim import make_optimizer
+
+DEFAULT_CACHE = Path(os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")).expanduser()
+
+
+@functools.cache
+def enable_compilation_cache(path: str = str(DEFAULT_CACHE)) -> None:
+    """Turn on JAX's persistent compilation cache (once per process): reruns load programs from disk."""
+    Path(path).mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+@dataclass(frozen=True)
+class Program:
+    """The static part of a run: everything that changes the compiled program."""
+
+    model: ModelConfig
+    optimizer: str
+    steps: int
+    batch: int
+    schedule: str = "cosine"
+    warmup: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    eval_batches: int = 4
+    final_window: int = 1
+    divergence_factor: float = 1.5
+    record_steps: tuple[int, ...] = ()
+    curves: bool = False
+
+    def specs(self) -> dict[str, ParamSpec]:
+        return _module(self.model).param_specs(self.model)
+
+
+@dataclass
+class Outcome:
+    """Per-run results of one program call (arrays with a leading run axis M)."""
+
+    loss_at_init: np.ndarray
+    final_loss: np.ndarray
+    eval_loss: np.ndarray
+    diverged: np.ndarray
+    curves: np.ndarray | None  # [M, steps]
+    coord: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # kind -> name -> [M, R]
+    compile_s: float = 0.0
+    run_s: float = 0.0
+
+
+def _module(cfg: ModelConfig):
+    return transformer if cfg.kind == "transformer" else mlp
+
+
+def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, lr_3, eps_3, seed) -> dict[str, Any]:
+    cfg, B, T = prog.model, prog.batch, prog.model.seq_len
+    specs = prog.specs()
+    apply = _module(cfg).apply
+    k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
+    params = init_params(specs, k_init, init_3)
+    tx = make_optimizer(prog.optimizer, lr_3, eps_3, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
+                        schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
+                        weight_decay=prog.weight_decay)
+    opt_state = tx.init(params)
+    offsets = jnp.arange(T + 1)
+
+    def loss_fn(p, win_BxT1, probe=False):
+        probes = Probes(probe)
+        logits = apply(cfg, p, mult_3, win_BxT1[:, :-1], probes)
+        loss = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), win_BxT1[:, 1:])
+        return loss.mean(), probes.stats
+
+    # Held-out windows at fixed, evenly spaced offsets: every run and width sees the same eval set.
+    starts = np.linspace(0, eval_tok.shape[0] - T - 2, prog.eval_batches * B).astype(np.int32)
+    eval_ExBxT1 = eval_tok[starts[:, None] + np.arange(T + 1)].reshape(prog.eval_batches, B, T + 1)
+
+    def eval_loss(p):
+        return jax.lax.map(lambda w: loss_fn(p, w.astype(jnp.int32))[0], eval_ExBxT1).mean()
+
+    def sample(step):
+        idx = jax.random.randint(jax.random.fold_in(k_data, step), (B,), 0, train_tok.shape[0] - T - 1)
+        return train_tok[idx[:, None] + offsets].astype(jnp.int32)
+
+    def coord_stats(old, new, win):
+        _, stats = loss_fn(old, win, probe=True)
+        return {"act_rms": {k: v[0] for k, v in stats.items()},
+                "alignment": {k: v[1] for k, v in stats.items()},
+                "update_rms": {k: rms(new[k] - old[k]) for k in stats}}
+
+    loss0 = eval_loss(params)
+    threshold = prog.divergence_factor * loss0
+    record = jnp.asarray(prog.record_steps or (-1,), jnp.int32)
+
+    def body(carry, step):
+        params, opt_state, alive = carry
+        win = sample(step)
+        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, win)
+        updates, new_state = tx.update(grads, opt_state, params)
+        new_params = optax.apply_updates(params, updates)
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_params)]))
+        ok = alive & jnp.isfinite(loss) & (loss < threshold) & finite
+        stats = None
+        if prog.record_steps:
+            shape = jax.eval_shape(coord_stats, params, new_params, win)
+            stats = jax.lax.cond(jnp.any(record == step), lambda: coord_stats(params, new_params, win),
+                                 lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
+        keep = functools.partial(jnp.where, ok)
+        return (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_state, opt_state), ok), \
+            (loss, stats)
+
+    (params, _, alive), (losses, stats) = jax.lax.scan(
+        body, (params, opt_state, jnp.asarray(True)), jnp.arange(prog.steps))
+    out = {
+        "loss_at_init": loss0,
+        "final_loss": jnp.where(alive, losses[-prog.final_window:].mean(), jnp.inf),
+        "eval_loss": jnp.where(alive, eval_loss(params), jnp.nan),
+        "diverged": ~alive,
+    }
+    if prog.curves:
+        out["curves"] = losses
+    if prog.record_steps:
+        out["coord"] = jax.tree.map(lambda x: x[np.asarray(prog.record_steps)], stats)
+    return out
+
+
+@functools.cache
+def _jitted(prog: Program):
+    one = functools.partial(_train_one, prog)
+    many = jax.vmap(one, in_axes=(None, None, None, None, 0, 0, 0))
+
+    def batched(train_tok, eval_tok, mult_3, init_3, lr_Mx3, eps_Mx3, seeds_M):
+        if seeds_M.shape[0] == 1:  # plain matmuls: XLA:CPU runs batch-1 dot_generals slower than GEMMs
+            out = one(train_tok, eval_tok, mult_3, init_3, lr_Mx3[0], eps_Mx3[0], seeds_M[0])
+            return jax.tree.map(lambda x: x[None], out)
+        return many(train_tok, eval_tok, mult_3, init_3, lr_Mx3, eps_Mx3, seeds_M)
+
+    return jax.jit(batched)
+
+
+_COMPILED: dict[tuple, Any] = {}
+
+
+def compiler_options(width: int) -> dict[str, Any]:
+    """XLA options: at small widths compilation dominates, and LLVM's optimisation level 0 compiles
+    several times faster while the matmuls (library calls) run as fast; ``ABCSCALE_XLA_OPT_LEVEL``
+    forces a level."""
+    level = os.environ.get("ABCSCALE_XLA_OPT_LEVEL")
+    if level is None:
+        level = "0" if width <= 64 else ""
+    return {"xla_backend_optimization_level": int(level)} if level != "" else {}
+
+
+def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult_3: np.ndarray,
+                init_3: np.ndarray, lr_Mx3: np.ndarray, eps_Mx3: np.ndarray, seeds_M: np.ndarray) -> Outcome:
+    """Train M runs in one call (one vmapped program); compile on first use of (program, M, data sizes)."""
+    args = (jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
+            jnp.asarray(init_3, jnp.float32), jnp.asarray(lr_Mx3, jnp.float32),
+            jnp.asarray(eps_Mx3, jnp.float32), jnp.asarray(seeds_M, jnp.uint32))
+    key = (prog, len(seeds_M), len(train_tok), len(eval_tok))
+    t0 = time.perf_counter()
+    if key not in _COMPILED:
+        _COMPILED[key] = _jitted(prog).lower(*args).compile(compiler_options(prog.model.width))
+    t1 = time.perf_counter()
+    out = jax.device_get(_COMPILED[key](*args))
+    t2 = time.perf_counter()
+    return Outcome(loss_at_init=out["loss_at_init"], final_loss=out["final_loss"], eval_loss=out["eval_loss"],
+                   diverged=out["diverged"], curves=out.get("curves"), coord=out.get("coord", {}),
+                   compile_s=t1 - t0, run_s=t2 - t1)

@@ -1,0 +1,150 @@
+"""Runner benchmarks (``make bench``): fixed costs, compute efficiency, batching strategy, and the physics.
+
+Each test prints its numbers measured side by side in one run; the thresholds are the issue's targets.
+Set ``ABCSCALE_BENCH_QUICK=1`` for a smaller, faster variant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+QUICK = os.environ.get("ABCSCALE_BENCH_QUICK") == "1"
+
+#: the demo-sized sweep: a transformer at three widths, a 7-point LR grid, 100 steps.
+DEMO = dict(model="transformer", parameterizations=["standard", "mup"], widths=[32, 64, 128], depth=2,
+            head_dim=16, log2_lr="-10:-4:1", steps=100, batch=16, seq_len=64, data="default")
+
+
+def _sweep_in_subprocess(spec: dict, out: Path, cache: Path) -> dict:
+    """A fresh process (as a user's rerun would be), timing the wall clock of the whole command."""
+    code = f"""
+import json, time
+t0 = time.perf_counter()
+from runner.spec import SweepSpec
+from runner.sweep import run_sweep
+df = run_sweep(SweepSpec.model_validate(json.loads({json.dumps(json.dumps(spec))})), {str(out)!r}, progress=False)
+wall = time.perf_counter() - t0
+calls = df.drop_duplicates(["parameterization", "width", "compile_s", "run_s"])
+print(json.dumps({{"wall": wall, "train": float(calls["run_s"].sum()), "compile": float(calls["compile_s"].sum())}}))
+"""
+    env = os.environ | {"ABCSCALE_JAX_CACHE": str(cache)}
+    out_s = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    return json.loads(out_s.strip().splitlines()[-1])
+
+
+def test_fixed_costs_share():
+    """Share of wall time outside the training programs: tracing, compilation, init, data, Python."""
+    spec = dict(DEMO, widths=[32, 64], log2_lr="-8:-5:1", steps=50) if QUICK else DEMO
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        cold = _sweep_in_subprocess(spec, Path(tmp) / "a", cache)
+        warm = _sweep_in_subprocess(spec, Path(tmp) / "b", cache)  # new output dir, same compilation cache
+    for name, r in (("cold cache", cold), ("warm cache", warm)):
+        share = 1 - r["train"] / r["wall"]
+        print(f"\n[fixed costs, {name}] wall {r['wall']:.1f} s, training programs {r['train']:.1f} s, "
+              f"compile+trace {r['compile']:.1f} s -> fixed share {share:.1%} (target < 15%)")
+    assert warm["compile"] < cold["compile"]
+
+
+def _matmul_flops(n: int = 512, m: int = 2048) -> float:
+    import jax
+    import jax.numpy as jnp
+
+    a, b = jnp.ones((m, n), jnp.float32), jnp.ones((n, 4 * n), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    f(a, b).block_until_ready()
+    reps, t0 = 20, time.perf_counter()
+    for _ in range(reps):
+        r = f(a, b)
+    r.block_until_ready()
+    return 2 * m * n * 4 * n * reps / (time.perf_counter() - t0)
+
+
+def test_compute_efficiency_width_512():
+    """Training FLOP/s (6 x params x tokens) at width 512 over this machine's float32 matmul FLOP/s."""
+    from runner.spec import SweepSpec
+    from runner.sweep import run_cell
+
+    steps = 5 if QUICK else 15
+    spec = SweepSpec(model="transformer", widths=[512], depth=2, head_dim=64, log2_lr=[-8], steps=steps,
+                     batch=32, seq_len=128, data="default", coord_steps=[], batching="single", eval_batches=1)
+    rows = run_cell(spec, spec.cells()[0]).rows
+    r = rows.iloc[0]
+    achieved = 6 * r["n_params"] * r["tokens"] / r["run_s"]
+    peak = _matmul_flops()
+    print(f"\n[compute] width 512: {achieved / 1e9:.1f} GFLOP/s training, {peak / 1e9:.1f} GFLOP/s matmul "
+          f"-> {achieved / peak:.0%} (target >= 60%); params {r['n_params']}, tokens {r['tokens']}")
+    assert achieved > 0
+
+
+def test_batching_vmap_vs_single():
+    """Per width: M runs in one vmapped call vs M calls of one run (same compiled shapes, compile excluded)."""
+    import jax
+
+    from runner.data import load_corpus
+    from runner.nn import ModelConfig
+    from runner.train import Program, run_program
+
+    widths = [32, 128] if QUICK else [32, 64, 128, 256]
+    M = 4
+    c = load_corpus("default", 4_000_000, 0.1)
+    print(f"\n[batching] backend {jax.default_backend()}, {M} runs per width, 30 steps, transformer depth 2")
+    for w in widths:
+        prog = Program(ModelConfig("transformer", w, 2, 64, head_dim=16), "adam", steps=30, batch=16)
+        hp = (np.ones(3), np.full(3, w ** -0.5))
+        lr = np.full((M, 3), 1e-3)
+        eps = np.full((M, 3), 1e-8)
+        run_program(prog, c.train, c.eval, *hp, lr, eps, np.arange(M))  # compile both shapes first
+        run_program(prog, c.train, c.eval, *hp, lr[:1], eps[:1], np.arange(1))
+        t_vmap = run_program(prog, c.train, c.eval, *hp, lr, eps, np.arange(M)).run_s
+        t_single = sum(run_program(prog, c.train, c.eval, *hp, lr[i:i + 1], eps[:1], np.arange(i, i + 1)).run_s
+                       for i in range(M))
+        print(f"  width {w:4d}: vmap {t_vmap:6.2f} s, one at a time {t_single:6.2f} s, "
+              f"vmap/single {t_vmap / t_single:.2f}")
+
+
+def _lr_star(g: pd.DataFrame) -> float:
+    """Sub-grid optimum: a parabola through the best log2 LR and its neighbours."""
+    s = g.groupby("log2_lr")["eval_loss"].mean().fillna(np.inf)
+    x, y = s.index.to_numpy(), s.to_numpy()
+    i = int(np.argmin(y))
+    lo, hi = max(0, i - 2), min(len(x), i + 3)
+    ok = np.isfinite(y[lo:hi])
+    a, b, _ = np.polyfit(x[lo:hi][ok], y[lo:hi][ok], 2)
+    return float(-b / (2 * a)) if a > 0 else float(x[i])
+
+
+def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], float]:
+    """Slope of log2 LR* against log2 width for SP+Adam global and muP+Adam per-layer (MLP, widths 32..256)."""
+    from runner.spec import SweepSpec
+    from runner.sweep import run_sweep
+
+    spec = SweepSpec(model="mlp", parameterizations="standard,mup", lr_modes="global,per_layer",
+                     widths=[32, 64, 128, 256], depth=2, log2_lr="-14:-2:1", steps=200, batch=16, seq_len=32,
+                     data="default", coord_steps=[])
+    df = run_sweep(spec, out_dir, progress=False)
+    out = {}
+    for (p, m), g in df.groupby(["parameterization", "lr_mode"]):
+        ws = sorted(g["width"].unique())
+        opt = [_lr_star(g[g["width"] == w]) for w in ws]
+        out[(p, m)] = float(np.polyfit(np.log2(ws), opt, 1)[0])
+        print(f"  {p:9s} {m:9s} log2 LR* per width {np.round(opt, 2).tolist()} slope {out[(p, m)]:+.2f}")
+    return out
+
+
+def test_physics_lr_optimum_moves_as_theory_says():
+    """SP + Adam, one global LR: LR* ~ 1/width (slope -1). muP + Adam per-layer: LR* fixed (slope 0)."""
+    print("\n[physics] slope of log2 LR* vs log2 width (theory: standard/global -1, mup/per_layer 0)")
+    with tempfile.TemporaryDirectory() as tmp:
+        s = physics_slopes(tmp)
+    assert -1.5 < s[("standard", "global")] < -0.5
+    assert abs(s[("mup", "per_layer")]) < abs(s[("standard", "global")])

@@ -1,0 +1,67 @@
+"""``abcscale sweep`` and ``abcscale coord-check``: exit codes 0 / 1 / 2 and the files they write."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from abcscale.cli import main
+
+TINY = ["--model", "mlp", "--depth", "1", "--steps", "8", "--batch", "4", "--seq-len", "8", "--data", "synthetic",
+        "--eval-batches", "2", "--batching", "vmap", "--chunk", "4"]
+COORD = ["--model", "mlp", "--widths", "16,32,64", "--steps", "3", "--batch", "8", "--seq-len", "16"]
+
+
+def _exit(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return exc.value.code
+
+
+def test_sweep_from_flags_writes_results(tmp_path):
+    out = tmp_path / "o"
+    argv = ["sweep", *TINY, "-p", "sp,mup", "--widths", "8,16", "--log2-lr", "-6:-2:2", "--out", str(out), "--quiet"]
+    assert _exit(argv) == 0
+    df = pd.read_parquet(out / "results.parquet")
+    assert len(df) == 2 * 2 * 3
+    assert set(df["parameterization"]) == {"standard", "mup"}
+
+
+def test_sweep_from_toml_with_flag_override(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('model = "mlp"\nwidths = [8]\nlog2_lr = [-5.0]\nsteps = 8\nbatch = 4\nseq_len = 8\n'
+                    'data = "synthetic"\ndepth = 1\neval_batches = 2\n')
+    assert _exit(["sweep", str(spec), "--seeds", "2", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert sorted(pd.read_parquet(tmp_path / "o" / "results.parquet")["seed"]) == [0, 1]
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["sweep", "--steps", "0"], "--steps"),
+    (["sweep", "--optimizer", "lion"], "--optimizer"),
+    (["sweep", "--log2-lr", "-4:-12:1"], "--log2-lr"),
+    (["sweep", "--data", "/no/such/file.txt", "--model", "mlp"], "data"),
+    (["sweep", "--executor", "slurm"], "--executor"),
+    (["sweep", "missing.toml"], "missing.toml"),
+    (["coord-check", "-p", "mup", "-o", "adam", "--widths", "32"], "--widths"),
+    (["coord-check", "-p", "nope", "-o", "adam"], "--parameterization"),
+    (["coord-check", "-p", "mup", "-o", "adam", "--lr-exponents", "1,2"], "--lr-exponents"),
+])
+def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
+    assert _exit([*argv, "--out", str(tmp_path)] if argv[0] == "sweep" else argv) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+
+
+def test_coord_check_passes_mup_adam(tmp_path, capsys):
+    plot = tmp_path / "coord.png"
+    assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--plot", str(plot), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and {v["layer"] for v in report["layers"]} == {"embed", "hidden0", "hidden1", "readout"}
+    assert plot.stat().st_size > 1000
+
+
+def test_coord_check_fails_standard_with_a_large_shared_lr(capsys):
+    assert _exit(["coord-check", "-p", "standard", "-o", "adam", "--lr-mode", "global", *COORD]) == 1
+    assert "FAIL" in capsys.readouterr().out

@@ -1,0 +1,105 @@
+"""Optimizers: Adam-atan2's documented identities, per-layer learning rates and epsilons."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from runner.optim import make_optimizer, scale_by_adam_atan2, scale_by_layer_adam
+
+
+def _run(tx, grads_seq, params):
+    state = tx.init(params)
+    out = []
+    for g in grads_seq:
+        u, state = tx.update(g, state, params)
+        out.append(u)
+    return out
+
+
+def _grads(scale=1.0, n=5, seed=0):
+    rng = np.random.default_rng(seed)
+    # a consistent sign plus noise: |m_hat| << sqrt(v_hat) needs noisy gradients, so use a large noise
+    return [{"w": jnp.asarray(scale * (0.01 + rng.normal(size=(4, 3))), jnp.float32)} for _ in range(n)]
+
+
+def test_atan2_is_adam_times_a_in_the_small_angle_regime():
+    params = {"w": jnp.zeros((4, 3))}
+    grads = _grads()
+    adam = _run(optax.scale_by_adam(eps=0.0), grads, params)
+    atan = _run(scale_by_adam_atan2(a=1.0), grads, params)
+    atan_default = _run(scale_by_adam_atan2(), grads, params)
+    ratio = np.asarray(adam[-1]["w"])
+    small = np.abs(ratio) < 0.05  # atan(x) = x (1 - x^2/3 + ...): relative error < 1e-3 here
+    assert small.sum() >= 1
+    np.testing.assert_allclose(np.asarray(atan[-1]["w"])[small], ratio[small], rtol=1e-3)
+    np.testing.assert_allclose(np.asarray(atan_default[-1]["w"])[small], 4 / math.pi * ratio[small], rtol=1e-3)
+
+
+def test_atan2_matches_adam_where_m_equals_sqrt_v():
+    # one step: m_hat = g, v_hat = g^2, so Adam gives sign(g) and atan2 gives (4/pi) atan(1) = 1
+    g = {"w": jnp.asarray([[3.0, -0.2]])}
+    (u,) = _run(scale_by_adam_atan2(), [g], {"w": jnp.zeros((1, 2))})
+    np.testing.assert_allclose(np.asarray(u["w"]), [[1.0, -1.0]], rtol=1e-5)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e3])
+def test_atan2_is_invariant_to_gradient_scale(scale):
+    params = {"w": jnp.zeros((4, 3))}
+    ref = _run(scale_by_adam_atan2(), _grads(1.0), params)[-1]["w"]
+    got = _run(scale_by_adam_atan2(), _grads(scale), params)[-1]["w"]
+    np.testing.assert_allclose(np.asarray(got), np.asarray(ref), rtol=1e-4)
+    # ...while Adam with an epsilon is not: tiny gradients fall under epsilon
+    adam_small = _run(optax.scale_by_adam(eps=1e-8), _grads(1e-9), params)[-1]["w"]
+    assert np.abs(np.asarray(adam_small)).max() < 0.5 * np.abs(np.asarray(ref)).max()
+
+
+def test_layer_adam_equals_optax_adam_with_one_epsilon():
+    params = {"a": jnp.zeros((4, 3)), "b": jnp.zeros((2,))}
+    grads = [{"a": g["w"], "b": g["w"][0, :2]} for g in _grads()]
+    ours = _run(scale_by_layer_adam({"a": 1e-3, "b": 1e-3}), grads, params)[-1]
+    ref = _run(optax.scale_by_adam(eps=1e-3), grads, params)[-1]
+    for k in params:
+        np.testing.assert_allclose(np.asarray(ours[k]), np.asarray(ref[k]), rtol=1e-5)
+
+
+def test_per_layer_learning_rates_and_epsilons_apply_to_their_layer():
+    params = {"e": jnp.zeros((3,)), "h": jnp.zeros((3,)), "r": jnp.zeros((3,))}
+    layers = {"e": 0, "h": 1, "r": 2}
+    g = {k: jnp.full((3,), 1e-3) for k in params}
+    lr = jnp.asarray([1.0, 0.1, 0.01])
+    tx = make_optimizer("sgd", lr, jnp.zeros(3), layers, steps=10, schedule_kind="constant")
+    u, _ = tx.update(g, tx.init(params), params)
+    for k, i in layers.items():
+        np.testing.assert_allclose(np.asarray(u[k]), -float(lr[i]) * 1e-3, rtol=1e-6)
+    # Adam: epsilon 1e-3 on the hidden layer halves its first step (|g| = eps), the others are ~sign(g)
+    tx = make_optimizer("adam", jnp.ones(3), jnp.asarray([0.0, 1e-3, 0.0]), layers, steps=10,
+                        schedule_kind="constant")
+    u, _ = tx.update(g, tx.init(params), params)
+    np.testing.assert_allclose([float(u[k][0]) for k in "ehr"], [-1.0, -0.5, -1.0], rtol=1e-4)
+
+
+def test_warmup_then_cosine_schedule():
+    from runner.optim import schedule
+
+    s = schedule("cosine", 100, 0.1)
+    assert float(s(0)) < 0.2 and abs(float(s(10)) - 1.0) < 1e-6 and float(s(99)) < 0.01
+    assert float(schedule("constant", 100, 0.0)(50)) == 1.0
+
+
+def test_jitted_optimizer_takes_traced_learning_rates():
+    params = {"e": jnp.ones((2,))}
+
+    @jax.jit
+    def step(lr):
+        tx = make_optimizer("adam", jnp.stack([lr, lr, lr]), jnp.full(3, 1e-8), {"e": 0}, steps=5,
+                            schedule_kind="constant")
+        u, _ = tx.update({"e": jnp.ones((2,))}, tx.init(params), params)
+        return u["e"]
+
+    np.testing.assert_allclose(np.asarray(jax.vmap(step)(jnp.asarray([0.1, 0.2])))[:, 0], [-0.1, -0.2], rtol=1e-4)

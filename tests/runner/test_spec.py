@@ -1,0 +1,91 @@
+"""The sweep spec: parsing, validation messages, cells, and no JAX at import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from runner.spec import SweepSpec, parse_lr_grid
+
+
+def test_lr_grid_includes_stop():
+    assert parse_lr_grid("-12:-4:0.5")[0] == -12 and parse_lr_grid("-12:-4:0.5")[-1] == -4
+    assert len(parse_lr_grid("-12:-4:0.5")) == 17
+    assert parse_lr_grid("-3,-1") == [-3.0, -1.0]
+
+
+@given(st.integers(-20, 0), st.integers(0, 12), st.sampled_from([0.25, 0.5, 1.0]))
+def test_lr_grid_is_evenly_spaced(start, span, step):
+    grid = parse_lr_grid(f"{start}:{start + span}:{step}")
+    assert grid[0] == start and abs(grid[-1] - (start + span)) < 1e-9
+    assert all(abs(b - a - step) < 1e-9 for a, b in zip(grid, grid[1:], strict=False))
+
+
+@pytest.mark.parametrize("bad", ["-4:-12:0.5", "-12:-4:0", "1:2"])
+def test_bad_lr_grid(bad):
+    with pytest.raises(ValidationError, match="log2_lr"):
+        SweepSpec(log2_lr=bad)
+
+
+def test_lists_from_comma_strings_and_aliases():
+    spec = SweepSpec(parameterizations="sp,mf", optimizers="adam,atan2", lr_modes="global,per_layer",
+                     widths="64,32", alignments="full;0.5,0.5,0.5")
+    assert spec.parameterizations == ["standard", "mean_field"]
+    assert spec.optimizers == ["adam", "adam_atan2"]
+    assert spec.widths == [32, 64]
+    assert spec.base == 32
+    assert len(spec.cells()) == 2 * 2 * 2 * 2 * 2  # "full;A,O,U" is two alignments
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"parameterizations": "foo"}, "parameterizations"), ({"optimizers": "lion"}, "optimizers"),
+    ({"widths": [0]}, "widths"), ({"steps": 0}, "steps"), ({"seq_len": 1}, "seq_len"),
+    ({"typo_key": 1}, "typo_key"),
+])
+def test_errors_name_the_field(kwargs, field):
+    with pytest.raises(ValidationError, match=field):
+        SweepSpec(**kwargs)
+
+
+def test_head_dim_must_divide_widths():
+    with pytest.raises(ValidationError, match="head_dim"):
+        SweepSpec(model="transformer", widths=[24], head_dim=16)
+    SweepSpec(model="mlp", widths=[24], head_dim=16)
+
+
+def test_from_toml_with_sweep_table_and_custom_table(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text("""
+[sweep]
+model = "mlp"
+parameterizations = ["mine", "mup"]
+log2_lr = "-8:-4:1"
+widths = [16, 32]
+
+[sweep.custom_tables.mine]
+embedding = {a = 0, b = 0}
+hidden = {a = 0, b = 0.5}
+readout = {a = 0.5, b = 0.5}
+""")
+    spec = SweepSpec.from_toml(p)
+    assert spec.parameterizations == ["mine", "mup"] and spec.log2_lr == [-8, -7, -6, -5, -4]
+    assert spec.parameterization("mine").readout.a == 0.5
+
+
+def test_cell_key_changes_with_what_changes_results(tiny_spec):
+    cell = tiny_spec.cells()[0]
+    k = cell.key(tiny_spec, "h")
+    assert k == cell.key(tiny_spec.with_overrides(chunk=2, batching="single"), "h")  # how, not what
+    assert k != cell.key(tiny_spec.with_overrides(steps=13), "h")
+    assert k != cell.key(tiny_spec, "other-data")
+
+
+def test_spec_module_does_not_import_jax():
+    code = "import sys, runner.spec, runner.sweep, abcscale.cli_runner; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
