@@ -83,7 +83,8 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
                                                              help="comma list: standard,ntk,mup,mean_field")] = None,
         optimizer: Annotated[str | None, typer.Option(
             "--optimizer", "-o", help="comma list: sgd,adam,adam_atan2,adam_scaled,adafactor")] = None,
-        alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | A,O,U")] = None,
+        alignment: Annotated[str | None, typer.Option(
+            "--alignment", "-a", help="comma list of full,none; or A,O,U (';' between several)")] = None,
         lr_mode: Annotated[str | None, typer.Option("--lr-mode", help="comma list: global,per_layer")] = None,
         widths: Annotated[str | None, typer.Option(help="comma list, e.g. 32,64,128")] = None,
         base_width: Annotated[int | None, typer.Option("--base-width", help="default min(widths)")] = None,

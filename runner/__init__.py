@@ -1,5 +1,10 @@
 """Small-width JAX sweeps: loss against learning rate against width, under any abc-parameterization.
 
-``runner.spec`` (the sweep spec) imports no JAX so the CLI can parse flags quickly; the training code
-(``runner.train``, ``runner.sweep``, ``runner.coord``) imports JAX when it is first used.
+Public API (``runner.spec`` imports no JAX, so the CLI parses flags fast; the rest imports JAX on use):
+
+- ``runner.spec.SweepSpec``: the sweep spec (pydantic, defaults embedded), ``SweepSpec.from_toml(path)``;
+- ``runner.sweep.run_sweep(spec, out_dir, *, progress=True, executor="local", address=None)``
+  -> ``pandas.DataFrame`` of ``results.parquet`` (resumable: finished cells are skipped);
+- ``runner.sweep.run_cell(spec, cell)``: one (config, width) without writing anything;
+- ``runner.coord.coord_check(spec, log2_lr=..., steps=5, tolerance=0.25)`` -> ``CoordCheck``.
 """
