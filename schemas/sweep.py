@@ -55,7 +55,8 @@ SWEEP_COLUMNS: dict[str, str] = {
 #: the columns a table must have for the fitter when no mapping is given.
 FIT_REQUIRED = ("width", "beta", "final_loss")
 
-#: columns that identify a group (one exponent fit each) when present.
-GROUP_COLUMNS = ("parameterization", "optimizer", "alignment", "lr_mode")
+#: columns that identify a group (one exponent fit each) when present; ``optimizer_variant`` keeps the
+#: runner's adam_atan2 / adam_scaled runs apart from plain Adam / Adafactor.
+GROUP_COLUMNS = ("parameterization", "optimizer", "optimizer_variant", "alignment", "lr_mode")
 
 __all__ = ["SweepRow", "SWEEP_COLUMNS", "FIT_REQUIRED", "GROUP_COLUMNS", "Parameterization"]

@@ -33,7 +33,7 @@ ROWS = [
     ("mup", "sgd", "per_layer"),
     ("standard", "adafactor", "per_layer"),
 ]
-START = {"adam": -7.0, "sgd": 1.0, "adafactor": -5.0}  # first guess of log2 LR* at the base width
+START = {"adam": -5.0, "sgd": 0.0, "adafactor": -5.0}  # first guess of log2 LR* at the base width
 
 
 def sweep_width(spec_kw: dict, row: tuple[str, str, str], width: int, center: float, out: Path,
@@ -91,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit-widths", default="32,64,128")
     ap.add_argument("--test-widths", default="256,512")
     ap.add_argument("--rows", default="all", help="comma-separated indices into ROWS, or 'all'")
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq-len", type=int, default=32)
-    ap.add_argument("--depth", type=int, default=2)
+    ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path(".bench-transfer"))
     ap.add_argument("--report", type=Path, default=Path("tests/benchmarks/transfer_results.md"))
