@@ -10,7 +10,8 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 
-console = Console()
+# Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column fallback.
+console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
 
