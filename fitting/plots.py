@@ -25,11 +25,21 @@ def _log2(ax, which: str) -> None:
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=2)
-    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.4g}"))
+    axis.set_major_formatter(FuncFormatter(_pow2_label))
     axis.set_minor_formatter(NullFormatter())
     lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
     if lo > 0 and hi / lo < 4:  # under two octaves: ticks every quarter octave
         axis.set_major_locator(LogLocator(base=2, subs=tuple(2.0 ** np.arange(0, 1, 0.25))))
+
+
+def _pow2_label(v: float, _pos: object = None) -> str:
+    """'2^-11' for a power of two below 1 (LR axes), plain numbers otherwise (widths, quarter octaves)."""
+    if v <= 0:
+        return ""
+    e = np.log2(v)
+    if v < 1 and abs(e - round(e)) < 1e-9:
+        return f"2^{int(round(e))}"
+    return f"{v:.0f}" if v >= 1 and float(v).is_integer() else f"{v:.3g}"
 
 
 def _grid(n: int):
