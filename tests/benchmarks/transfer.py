@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 pred = predict_group(g, w)
             except ValueError as exc:
-                lines.append(f"| {label} | {w} | - | - | - | - | - | - | - | {str(exc)[:80]} |")
+                lines.append(f"| {label} | {w} | - | - | - | - | - | - | - | - | {str(exc)[:80]} |")
                 continue
             x_pred = math.log2(pred.lr)
             test_df = sweep_width(spec_kw, row, w, x_pred, args.out, half=2.0, step=0.5)
@@ -137,24 +137,35 @@ def main(argv: list[str] | None = None) -> int:
                 v = loss_at(curve, x) / best - 1
                 return "diverged" if not math.isfinite(v) else f"{100 * v:.2f}%"
 
+            def verdict(c: bool | None) -> str:
+                return {True: "consistent", False: "inconsistent", None: "no theory"}[c]
+
             covered = pred.ci95[0] <= 2.0**x_true <= pred.ci95[1]
             base_x = math.log2(largest.lr_opt) if largest else float("nan")
             lines.append(
                 f"| {label} | {w} ({w / max(fit_w):g}x) | {g.exponent.estimate:+.2f} vs {e_th:+.2f} | "
+                f"[{g.exponent.ci95[0]:+.2f}, {g.exponent.ci95[1]:+.2f}] {verdict(g.consistent)} | "
                 f"{x_pred:+.2f} | {x_true:+.2f} | {x_pred - x_true:+.2f} | {'yes' if covered else 'no'} | "
                 f"{pen(x_pred)} | {pen(math.log2(pred.safe_lr))} | {base_x - x_true:+.2f} / {pen(base_x)} |")
             print(lines[-1], flush=True)
     wall = time.perf_counter() - t0
     header = ("| parameterization / optimizer / lr_mode | held-out width (extrapolation) | fitted exponent vs theory "
-              "| predicted log2 LR* | true log2 LR* | error (octaves) | 95% band covers | loss penalty at predicted "
+              "| its 95% CI, verdict | predicted log2 LR* | true log2 LR* | error (octaves) | 95% band covers "
+              "| loss penalty at predicted "
               "| at safe-side | baseline: reuse largest fitted width's LR* (error oct / penalty) |\n"
-              "|---|---|---|---|---|---|---|---|---|---|")
+              "|---|---|---|---|---|---|---|---|---|---|---|")
+    import os
     import platform
 
+    # the training time is summed from the rows, so a rerun over cached cells still reports the real cost
+    cells = pd.concat([pd.read_parquet(p) for p in args.out.glob("*/results.parquet")], ignore_index=True)
+    cells = cells.drop_duplicates(["parameterization", "optimizer", "lr_mode", "width", "compile_s", "run_s"])
+    train_min = (cells["run_s"].sum() + cells["compile_s"].sum()) / 60
     text = (f"Fit widths {fit_w}, held-out widths {test_w}; transformer depth {args.depth}, {args.steps} steps, "
             f"batch {args.batch} x {args.seq_len} bytes, {args.seeds} seeds, LR grid 2^0.5 apart. "
-            f"Machine: {platform.machine()}, {__import__('os').cpu_count()} cores, CPU only; wall time "
-            f"{wall / 60:.1f} min.\n\n{header}\n" + "\n".join(lines) + "\n")
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, CPU only; training and compiling "
+            f"{train_min:.1f} min in all; this run's wall time {wall / 60:.1f} min (cells already in {args.out} "
+            f"are reused).\n\n{header}\n" + "\n".join(lines) + "\n")
     args.report.write_text(text)
     print(text)
     return 0
