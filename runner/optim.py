@@ -15,10 +15,29 @@ import jax.numpy as jnp
 import optax
 
 
-class ScaleByAdamAtan2State(NamedTuple):
+class ScaleByAdamMomentsState(NamedTuple):
     count: jax.Array
     mu: optax.Updates
     nu: optax.Updates
+
+
+def _scale_by_adam_moments(direction, b1: float, b2: float, *extra: optax.Updates) -> optax.GradientTransformation:
+    """Adam's bias-corrected moments, then ``direction(m_hat, v_hat, *extra_leaves)`` per leaf."""
+
+    def init_fn(params: optax.Params) -> ScaleByAdamMomentsState:
+        zeros = optax.tree_utils.tree_zeros_like(params)
+        return ScaleByAdamMomentsState(jnp.zeros([], jnp.int32), zeros, zeros)
+
+    def update_fn(updates, state, params=None):
+        del params
+        mu = optax.tree_utils.tree_update_moment(updates, state.mu, b1, 1)
+        nu = optax.tree_utils.tree_update_moment_per_elem_norm(updates, state.nu, b2, 2)
+        count = optax.safe_increment(state.count)
+        mu_hat = optax.tree_utils.tree_bias_correction(mu, b1, count)
+        nu_hat = optax.tree_utils.tree_bias_correction(nu, b2, count)
+        return jax.tree.map(direction, mu_hat, nu_hat, *extra), ScaleByAdamMomentsState(count, mu, nu)
+
+    return optax.GradientTransformation(init_fn, update_fn)
 
 
 def scale_by_adam_atan2(b1: float = 0.9, b2: float = 0.999, a: float = 4 / math.pi,
@@ -33,21 +52,7 @@ def scale_by_adam_atan2(b1: float = 0.9, b2: float = 0.999, a: float = 4 / math.
     :math:`|\hat m| \ll \sqrt{\hat v}` it is ``a`` times Adam without epsilon.
     """
 
-    def init_fn(params: optax.Params) -> ScaleByAdamAtan2State:
-        zeros = optax.tree_utils.tree_zeros_like(params)
-        return ScaleByAdamAtan2State(jnp.zeros([], jnp.int32), zeros, zeros)
-
-    def update_fn(updates, state, params=None):
-        del params
-        mu = optax.tree_utils.tree_update_moment(updates, state.mu, b1, 1)
-        nu = optax.tree_utils.tree_update_moment_per_elem_norm(updates, state.nu, b2, 2)
-        count = optax.safe_increment(state.count)
-        mu_hat = optax.tree_utils.tree_bias_correction(mu, b1, count)
-        nu_hat = optax.tree_utils.tree_bias_correction(nu, b2, count)
-        out = jax.tree.map(lambda m, v: a * jnp.arctan2(m, b * jnp.sqrt(v)), mu_hat, nu_hat)
-        return out, ScaleByAdamAtan2State(count, mu, nu)
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _scale_by_adam_moments(lambda m, v: a * jnp.arctan2(m, b * jnp.sqrt(v)), b1, b2)
 
 
 def schedule(kind: str, steps: int, warmup: float):
@@ -62,31 +67,11 @@ def schedule(kind: str, steps: int, warmup: float):
     return optax.join_schedules([optax.linear_schedule(1.0 / (n_warm + 1), 1.0, n_warm), decay], [n_warm])
 
 
-class ScaleByLayerAdamState(NamedTuple):
-    count: jax.Array
-    mu: optax.Updates
-    nu: optax.Updates
-
-
 def scale_by_layer_adam(eps: optax.Updates, b1: float = 0.9, b2: float = 0.999) -> optax.GradientTransformation:
     r"""Adam's direction :math:`\hat m / (\sqrt{\hat v} + \epsilon_l)` with a per-leaf epsilon tree
     (theory.md section 5: epsilon scaled per layer with the layer's gradient size)."""
 
-    def init_fn(params: optax.Params) -> ScaleByLayerAdamState:
-        zeros = optax.tree_utils.tree_zeros_like(params)
-        return ScaleByLayerAdamState(jnp.zeros([], jnp.int32), zeros, zeros)
-
-    def update_fn(updates, state, params=None):
-        del params
-        mu = optax.tree_utils.tree_update_moment(updates, state.mu, b1, 1)
-        nu = optax.tree_utils.tree_update_moment_per_elem_norm(updates, state.nu, b2, 2)
-        count = optax.safe_increment(state.count)
-        mu_hat = optax.tree_utils.tree_bias_correction(mu, b1, count)
-        nu_hat = optax.tree_utils.tree_bias_correction(nu, b2, count)
-        out = jax.tree.map(lambda m, v, e: m / (jnp.sqrt(v) + e), mu_hat, nu_hat, eps)
-        return out, ScaleByLayerAdamState(count, mu, nu)
-
-    return optax.GradientTransformation(init_fn, update_fn)
+    return _scale_by_adam_moments(lambda m, v, e: m / (jnp.sqrt(v) + e), b1, b2, eps)
 
 
 def scale_by_tree(factors: optax.Updates) -> optax.GradientTransformation:

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from schemas.fit import FitResult
+from tests.helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,12 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def _env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABCSCALE_")}
     return {**env, "ABCSCALE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_demo_quick_runs_resumes_and_serves(tmp_path):
@@ -46,20 +39,11 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
     stamps = [p.stat().st_mtime_ns for p in cells]
 
     # second run: resumes the finished sweep, reuses the stored fit, and serves it
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([*cmd, "--port", str(port)], cwd=ROOT, env=_env(tmp_path), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stderr.read()[-3000:]
-            assert time.monotonic() < deadline, "the demo's service did not come up"
-            time.sleep(0.5)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=300)
         assert [p.stat().st_mtime_ns for p in sorted((out / "sweep" / "cells").glob("*.rows.parquet"))] == stamps
         # the printed curl commands answer
         answers = []

@@ -14,7 +14,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,19 +22,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+from tests.helpers import free_port, wait_healthy
 
 CONCURRENCY = 16
 SECONDS = 3.0
 MAX_REQUESTS = 60_000
 ROUNDS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _request(method: str, path: str, body: bytes = b"") -> bytes:
@@ -123,7 +117,7 @@ async def _load(port: int, name: str, requests: Iterator[bytes], pid: int | None
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ABCSCALE_DATA_DIR": str(tmp_path_factory.mktemp("bench-data")), "PYTHONPATH": "."}
     env.pop("ABCSCALE_DATABASE_URL", None)
     root = Path(__file__).resolve().parents[2]
@@ -133,16 +127,7 @@ def server(tmp_path_factory):
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start: " + (proc.stderr.read() or b"").decode()[-2000:])
-            time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}", proc, timeout=30)
         yield port, proc.pid
     finally:
         proc.terminate()

@@ -8,26 +8,20 @@ import select
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.helpers import free_port, wait_healthy
 from tests.service.conftest import N_BOOT
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, db_url: str, env: dict[str, str] | None = None) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ABCSCALE_")}
         self.proc = subprocess.Popen(
@@ -35,17 +29,11 @@ class Server:
              "--log-level", "warning"],
             cwd=ROOT, env={**full_env, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("abcscale serve did not come up: " + self.proc.stderr.read().decode()[-2000:])
-            time.sleep(0.1)
+        try:
+            wait_healthy(self.url, self.proc, timeout=60)
+        except RuntimeError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.proc.poll() is None:
