@@ -13,7 +13,23 @@ from schemas.fit import ColumnMapping, FitResult, GroupFit
 
 
 def _label(g: GroupFit) -> str:
-    return " / ".join(str(v) for v in g.group.values()) or "all rows"
+    # dict.fromkeys drops repeats such as optimizer "adam" / optimizer_variant "adam"
+    return " / ".join(dict.fromkeys(str(v) for v in g.group.values())) or "all rows"
+
+
+def _finish_panel(ax, g: GroupFit, xlabel: str, ylabel: str) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(_label(g), fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def _save(fig, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _log2(ax, which: str) -> None:
@@ -97,13 +113,8 @@ def write_plots(
                     err = [[wo.lr_opt - wo.ci95[0]], [wo.ci95[1] - wo.lr_opt]]
                 ax.errorbar([wo.lr_opt], [wo.best_loss], xerr=err, fmt="*", color=color, ms=10, capsize=3)
         _log2(ax, "x")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("final loss (x: diverged)")
-        ax.set_title(_label(g), fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(paths["loss_vs_lr"], dpi=100)
-    plt.close(fig)
+        _finish_panel(ax, g, "learning rate", "final loss (x: diverged)")
+    _save(fig, paths["loss_vs_lr"])
 
     fig, axes = _grid(n)
     for ax, g in zip(axes, fit.groups, strict=False):
@@ -133,13 +144,8 @@ def write_plots(
                         capsize=3, label=f"prediction (safe {p.safe_lr:.3g})")
         _log2(ax, "x")
         _log2(ax, "y")
-        ax.set_xlabel("width")
-        ax.set_ylabel("optimal LR")
-        ax.set_title(_label(g), fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(paths["lr_vs_width"], dpi=100)
-    plt.close(fig)
+        _finish_panel(ax, g, "width", "optimal LR")
+    _save(fig, paths["lr_vs_width"])
 
     fig, axes = _grid(n)
     for ax, g in zip(axes, fit.groups, strict=False):
@@ -152,11 +158,6 @@ def write_plots(
             ax.plot(ws, L.E.estimate + L.A.estimate * ws ** (-L.alpha.estimate), "-",
                     label=f"E + A w^-alpha, alpha={L.alpha.estimate:.2f}")
         _log2(ax, "x")
-        ax.set_xlabel("width")
-        ax.set_ylabel("loss at the optimum")
-        ax.set_title(_label(g), fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(paths["loss_vs_width"], dpi=100)
-    plt.close(fig)
+        _finish_panel(ax, g, "width", "loss at the optimum")
+    _save(fig, paths["loss_vs_width"])
     return paths
