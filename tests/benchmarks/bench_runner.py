@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,35 +56,54 @@ def test_fixed_costs_share():
     assert warm["compile"] < cold["compile"]
 
 
-def _matmul_flops(n: int = 512, m: int = 2048) -> float:
+def _matmul_flops(n: int = 512, m: int = 2048, trials: int = 5) -> float:
+    """This machine's float32 GEMM rate ([m, n] @ [n, 4n]): the best of a few trials, since a shared
+    machine only ever slows a trial down."""
     import jax
     import jax.numpy as jnp
 
     a, b = jnp.ones((m, n), jnp.float32), jnp.ones((n, 4 * n), jnp.float32)
     f = jax.jit(lambda a, b: a @ b)
     f(a, b).block_until_ready()
-    reps, t0 = 20, time.perf_counter()
-    for _ in range(reps):
-        r = f(a, b)
-    r.block_until_ready()
-    return 2 * m * n * 4 * n * reps / (time.perf_counter() - t0)
+    best, reps = 0.0, 20
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            r = f(a, b)
+        r.block_until_ready()
+        best = max(best, 2 * m * n * 4 * n * reps / (time.perf_counter() - t0))
+    return best
 
 
 def test_compute_efficiency_width_512():
-    """Training FLOP/s (6 x params x tokens) at width 512 over this machine's float32 matmul FLOP/s."""
+    """Training FLOP/s (6 x params x tokens) at width 512 over this machine's float32 matmul FLOP/s.
+
+    The training time per step is the difference between a long and a short run of the same program, so
+    initialisation and the two evaluations (fixed costs, measured above) drop out; the whole long run's
+    rate is printed too. Both sides are best-of: the GEMM rate over trials before and after, each run's
+    time over two runs of its compiled program."""
     from runner.spec import SweepSpec
     from runner.sweep import run_cell
 
-    steps = 5 if QUICK else 15
-    spec = SweepSpec(model="transformer", widths=[512], depth=2, head_dim=64, log2_lr=[-8], steps=steps,
-                     batch=32, seq_len=128, data="default", coord_steps=[], batching="single", eval_batches=1)
-    rows = run_cell(spec, spec.cells()[0]).rows
-    r = rows.iloc[0]
-    achieved = 6 * r["n_params"] * r["tokens"] / r["run_s"]
+    short, long = (3, 8) if QUICK else (5, 20)
     peak = _matmul_flops()
-    print(f"\n[compute] width 512: {achieved / 1e9:.1f} GFLOP/s training, {peak / 1e9:.1f} GFLOP/s matmul "
-          f"-> {achieved / peak:.0%} (target >= 60%); params {r['n_params']}, tokens {r['tokens']}")
-    assert achieved > 0
+    best = {}
+    for steps in (short, long):
+        spec = SweepSpec(model="transformer", widths=[512], depth=2, head_dim=64, log2_lr=[-8], steps=steps,
+                         batch=32, seq_len=128, data="default", coord_steps=[], batching="single",
+                         eval_batches=1)
+        best[steps] = min((run_cell(spec, spec.cells()[0]).rows.iloc[0] for _ in range(2)),
+                          key=lambda r: r["run_s"])
+    peak = max(peak, _matmul_flops())
+    r_long, r_short = best[long], best[short]
+    flop_per_step = 6 * r_long["n_params"] * r_long["tokens"] / long
+    per_step_s = (r_long["run_s"] - r_short["run_s"]) / (long - short)
+    achieved, whole = flop_per_step / per_step_s, flop_per_step * long / r_long["run_s"]
+    print(f"\n[compute] width 512 ({r_long['n_params']} params, {r_long['tokens'] // long} tokens a step): "
+          f"{per_step_s:.2f} s a step = {achieved / 1e9:.1f} GFLOP/s; matmul {peak / 1e9:.1f} GFLOP/s -> "
+          f"{achieved / peak:.0%} (target >= 60%). Whole {long}-step run incl. init and evals: "
+          f"{r_long['run_s']:.1f} s = {whole / peak:.0%}")
+    assert per_step_s > 0
 
 
 def test_batching_vmap_vs_single():
@@ -123,28 +143,49 @@ def _lr_star(g: pd.DataFrame) -> float:
     return float(-b / (2 * a)) if a > 0 else float(x[i])
 
 
-def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], float]:
-    """Slope of log2 LR* against log2 width for SP+Adam global and muP+Adam per-layer (MLP, widths 32..256)."""
+#: the physics sweep: the transfer benchmark's transformer (depth 1, 100 steps, batch 8 x 32 bytes, 2 seeds).
+PHYSICS = dict(model="transformer", parameterizations=["standard", "mup"], lr_modes=["global", "per_layer"],
+               widths=[32, 64, 128, 256], depth=1, head_dim=16, log2_lr="-10:-2:0.5", seeds=2, steps=100,
+               batch=8, seq_len=32, data="default", coord_steps=[])
+PHYSICS_SETTINGS = [("standard", "global"), ("mup", "per_layer")]
+
+
+def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], tuple[float, Any]]:
+    """Per setting: the slope of log2 LR* against log2 width from per-width parabolas, and the fitting
+    module's exponent (an ``Estimate`` with its 95% interval) on the same rows."""
+    from fitting.api import fit_table
     from runner.spec import SweepSpec
     from runner.sweep import run_sweep
 
-    spec = SweepSpec(model="mlp", parameterizations="standard,mup", lr_modes="global,per_layer",
-                     widths=[32, 64, 128, 256], depth=2, log2_lr="-14:-2:1", steps=200, batch=16, seq_len=32,
-                     data="default", coord_steps=[])
-    df = run_sweep(spec, out_dir, progress=False)
     out = {}
-    for (p, m), g in df.groupby(["parameterization", "lr_mode"]):
-        ws = sorted(g["width"].unique())
-        opt = [_lr_star(g[g["width"] == w]) for w in ws]
-        out[(p, m)] = float(np.polyfit(np.log2(ws), opt, 1)[0])
-        print(f"  {p:9s} {m:9s} log2 LR* per width {np.round(opt, 2).tolist()} slope {out[(p, m)]:+.2f}")
+    for p, m in PHYSICS_SETTINGS:
+        spec = SweepSpec(**dict(PHYSICS, parameterizations=[p], lr_modes=[m]))
+        df = run_sweep(spec, Path(out_dir) / f"{p}-{m}", progress=False)
+        ws = sorted(df["width"].unique())
+        opt = [_lr_star(df[df["width"] == w]) for w in ws]
+        slope = float(np.polyfit(np.log2(ws), opt, 1)[0])
+        fit = fit_table(df).groups[0]
+        e = fit.exponent
+        out[(p, m)] = (slope, e)
+        print(f"  {p:9s} {m:9s} log2 LR* per width {np.round(opt, 2).tolist()}: slope {slope:+.2f}; "
+              f"fitted exponent {e.estimate:+.2f}, 95% [{e.ci95[0]:+.2f}, {e.ci95[1]:+.2f}], theory "
+              f"{fit.theory_exponent:+.0f}: {'consistent' if fit.consistent else 'inconsistent'}")
     return out
 
 
 def test_physics_lr_optimum_moves_as_theory_says():
-    """SP + Adam, one global LR: LR* ~ 1/width (slope -1). muP + Adam per-layer: LR* fixed (slope 0)."""
-    print("\n[physics] slope of log2 LR* vs log2 width (theory: standard/global -1, mup/per_layer 0)")
+    """SP + Adam, one global LR: LR* ~ 1/width (exponent -1). muP + Adam per-layer: LR* fixed (0)."""
+    print("\n[physics] log2 LR* against log2 width (theory: standard/global -1, mup/per_layer 0); "
+          f"transformer depth {PHYSICS['depth']}, widths {PHYSICS['widths']}, {PHYSICS['steps']} steps")
     with tempfile.TemporaryDirectory() as tmp:
         s = physics_slopes(tmp)
-    assert -1.5 < s[("standard", "global")] < -0.5
-    assert abs(s[("mup", "per_layer")]) < abs(s[("standard", "global")])
+    check_physics(s)
+
+
+def check_physics(s: dict[tuple[str, str], tuple[float, Any]]) -> None:
+    sp_slope, sp = s[("standard", "global")]
+    mup_slope, mup = s[("mup", "per_layer")]
+    assert -1.5 < sp_slope < -0.5
+    assert sp.ci95[1] < 0  # the optimum falls with width...
+    assert mup.ci95[0] <= 0 <= mup.ci95[1] and mup.ci95[0] > -1  # ...and under muP it does not
+    assert abs(mup_slope) < 0.4
