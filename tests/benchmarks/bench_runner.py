@@ -144,9 +144,8 @@ def _lr_star(g: pd.DataFrame) -> float:
 
 
 #: the physics sweep: the transfer benchmark's transformer (depth 1, 100 steps, batch 8 x 32 bytes, 2 seeds).
-PHYSICS = dict(model="transformer", parameterizations=["standard", "mup"], lr_modes=["global", "per_layer"],
-               widths=[32, 64, 128, 256], depth=1, head_dim=16, log2_lr="-10:-2:0.5", seeds=2, steps=100,
-               batch=8, seq_len=32, data="default", coord_steps=[])
+PHYSICS = dict(model="transformer", widths=[32, 64, 128, 256], depth=1, head_dim=16, log2_lr="-10:-2:0.5",
+               seeds=2, steps=100, batch=8, seq_len=32, data="default", coord_steps=[])
 PHYSICS_SETTINGS = [("standard", "global"), ("mup", "per_layer")]
 
 
@@ -159,7 +158,7 @@ def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], tuple[float, An
 
     out = {}
     for p, m in PHYSICS_SETTINGS:
-        spec = SweepSpec(**dict(PHYSICS, parameterizations=[p], lr_modes=[m]))
+        spec = SweepSpec(**PHYSICS, parameterizations=[p], lr_modes=[m])
         df = run_sweep(spec, Path(out_dir) / f"{p}-{m}", progress=False)
         ws = sorted(df["width"].unique())
         opt = [_lr_star(df[df["width"] == w]) for w in ws]
