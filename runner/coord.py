@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from runner.spec import SweepSpec
-from runner.sweep import run_cell
+from runner.sweep import compile_ahead, run_cell
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, tolerance: f
     cells = spec.cells()
     if len({(c.parameterization, c.optimizer, c.alignment, c.lr_mode) for c in cells}) != 1 or len(cells) < 2:
         raise ValueError("widths: a coordinate check needs one configuration and at least two widths")
+    compile_ahead(spec, cells)
     frames = [run_cell(spec, cell, lr_exponents=lr_exponents).coord for cell in cells]
     keys = ["width", "step", "layer", "layer_type"]
     table = pd.concat(frames, ignore_index=True).groupby(keys, sort=False, as_index=False)[

@@ -14,6 +14,7 @@ rows last, so a killed sweep loses at most the cell in flight; the merged tables
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Callable
@@ -67,8 +68,10 @@ def record_steps(spec: SweepSpec) -> tuple[int, ...]:
 
 
 def chunk_size(spec: SweepSpec, width: int, n_runs: int) -> int:
-    """Runs per compiled call. On CPU one-at-a-time wins beyond small widths (bench_runner measures it);
-    on an accelerator vmap wins."""
+    """Runs per compiled call. On CPU one-at-a-time wins beyond small widths; on a GPU vmap wins at every
+    width measured (bench_runner's batching benchmark). The runs split into equal chunks of at most
+    ``spec.chunk``, so padding the last chunk wastes at most one run per call (22 runs: 11 + 11, not
+    16 + 6 padded to 16)."""
     if spec.batching == "single":
         return 1
     if spec.batching == "auto":
@@ -76,7 +79,8 @@ def chunk_size(spec: SweepSpec, width: int, n_runs: int) -> int:
 
         if jax.default_backend() == "cpu" and width > 64:
             return 1
-    return min(spec.chunk, n_runs)
+    calls = math.ceil(n_runs / min(spec.chunk, n_runs))
+    return math.ceil(n_runs / calls)
 
 
 def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):
@@ -126,6 +130,21 @@ def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, f
         if on_runs:
             on_runs(len(part))
     return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
+
+
+def compile_ahead(spec: SweepSpec, cells: list[Cell], record: tuple[int, ...] | None = None) -> None:
+    """Queue the programs of ``cells``, in order, for compilation on the background thread (see
+    ``runner.train.compile_ahead``)."""
+    from runner import train
+    from runner.data import load_corpus
+
+    train.enable_compilation_cache()
+    corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    record = record_steps(spec) if record is None else record
+    n_runs = len(spec.log2_lr) * spec.seeds
+    for cell in cells:
+        train.compile_ahead(_program(spec, cell, record, spec.curves), chunk_size(spec, cell.width, n_runs),
+                            corpus.train, corpus.eval)
 
 
 def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
@@ -254,9 +273,17 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
         if executor == "ray":
             _ray_cells(spec, todo, commit, address)
         elif executor == "local":
-            for key, cell in todo:
-                bar.describe(cell)
-                commit(key, cell, run_cell(spec, cell, on_runs=bar.advance))
+            from runner.train import cancel_compiles
+
+            # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
+            todo.sort(key=lambda kc: kc[1].width)
+            compile_ahead(spec, [c for _, c in todo])
+            try:
+                for key, cell in todo:
+                    bar.describe(cell)
+                    commit(key, cell, run_cell(spec, cell, on_runs=bar.advance))
+            finally:
+                cancel_compiles()
         else:
             raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     return _merge(out, [k for k, _ in cells])

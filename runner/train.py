@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,9 +164,6 @@ def _jitted(prog: Program):
     return jax.jit(batched)
 
 
-_COMPILED: dict[tuple, Any] = {}
-
-
 def compiler_options() -> dict[str, Any]:
     """XLA options: LLVM optimisation level 1 compiles about 20% faster than the default and runs as fast
     (level 0 compiles faster still but runs these programs 2-2.5x slower); ``ABCSCALE_XLA_OPT_LEVEL``
@@ -174,18 +172,59 @@ def compiler_options() -> dict[str, Any]:
     return {"xla_backend_optimization_level": int(level)} if level != "" else {}
 
 
+#: compiled programs by (program, runs per call, data shapes): an executable, or a Future while it compiles
+_COMPILED: dict[tuple, Any] = {}
+#: one background thread: compiling two programs at once would only split the same cores
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
+
+
+def _args_spec(n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> tuple[jax.ShapeDtypeStruct, ...]:
+    """The shapes and dtypes of ``run_program``'s arguments, which is all that compiling needs."""
+    f32, S = jnp.float32, jax.ShapeDtypeStruct
+    tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
+    return (*tokens, S((3,), f32), S((3,), f32), S((n_runs, 3), f32), S((n_runs, 3), f32), S((n_runs,), jnp.uint32))
+
+
+def _key(prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> tuple:
+    return prog, n_runs, train_tok.shape, eval_tok.shape, str(train_tok.dtype), str(eval_tok.dtype)
+
+
+def compile_ahead(prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> None:
+    """Start tracing and compiling a program on the background thread; ``run_program`` waits for it.
+
+    A sweep's programs differ by width, so the next width compiles while this one trains. On 2 CPU cores
+    the two share the cores, but training at small widths leaves most of one idle (bench_runner's
+    fixed-cost benchmark measures the saving). Requests run in the order given, each program once.
+    """
+    key = _key(prog, n_runs, train_tok, eval_tok)
+    if key not in _COMPILED:
+        args, options = _args_spec(n_runs, train_tok, eval_tok), compiler_options()
+        _COMPILED[key] = _COMPILER.submit(lambda: _jitted(prog).lower(*args).compile(options))
+
+
+def cancel_compiles() -> None:
+    """Drop queued compilations that have not started, so a stopped sweep does not wait for them at exit."""
+    for key, pending in list(_COMPILED.items()):
+        if isinstance(pending, Future) and pending.cancel():
+            del _COMPILED[key]
+
+
 def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult_3: np.ndarray,
                 init_3: np.ndarray, lr_Mx3: np.ndarray, eps_Mx3: np.ndarray, seeds_M: np.ndarray) -> Outcome:
-    """Train M runs in one call (one vmapped program); compile on first use of (program, M, data sizes)."""
+    """Train M runs in one call (one vmapped program); compile on first use of (program, M, data sizes),
+    or wait for ``compile_ahead``. ``compile_s`` is the time this call spent waiting for its program."""
     args = (jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
             jnp.asarray(init_3, jnp.float32), jnp.asarray(lr_Mx3, jnp.float32),
             jnp.asarray(eps_Mx3, jnp.float32), jnp.asarray(seeds_M, jnp.uint32))
-    key = (prog, len(seeds_M), len(train_tok), len(eval_tok))
+    key = _key(prog, len(seeds_M), train_tok, eval_tok)
     t0 = time.perf_counter()
-    if key not in _COMPILED:
-        _COMPILED[key] = _jitted(prog).lower(*args).compile(compiler_options())
+    compiled = _COMPILED.get(key)
+    if compiled is None:
+        compiled = _COMPILED[key] = _jitted(prog).lower(*args).compile(compiler_options())
+    elif isinstance(compiled, Future):
+        compiled = _COMPILED[key] = compiled.result()
     t1 = time.perf_counter()
-    out = jax.device_get(_COMPILED[key](*args))
+    out = jax.device_get(compiled(*args))
     t2 = time.perf_counter()
     return Outcome(loss_at_init=out["loss_at_init"], final_loss=out["final_loss"], eval_loss=out["eval_loss"],
                    diverged=out["diverged"], curves=out.get("curves"), coord=out.get("coord", {}),

@@ -43,16 +43,22 @@ print(json.dumps({{"wall": wall, "train": float(calls["run_s"].sum()), "compile"
 
 
 def test_fixed_costs_share():
-    """Share of wall time outside the training programs: tracing, compilation, init, data, Python."""
+    """Share of wall time outside the training programs: tracing, compilation, init, data, Python.
+
+    Programs compile ahead on a background thread, so compilation overlaps training and slows it down a
+    little; the second share charges that to the fixed costs too, by taking the training time from the
+    warm-cache run (nothing left to compile) instead of from the run itself."""
     spec = dict(DEMO, widths=[32, 64], log2_lr="-8:-5:1", steps=50) if QUICK else DEMO
     with tempfile.TemporaryDirectory() as tmp:
         cache = Path(tmp) / "cache"
         cold = _sweep_in_subprocess(spec, Path(tmp) / "a", cache)
         warm = _sweep_in_subprocess(spec, Path(tmp) / "b", cache)  # new output dir, same compilation cache
     for name, r in (("cold cache", cold), ("warm cache", warm)):
-        share = 1 - r["train"] / r["wall"]
         print(f"\n[fixed costs, {name}] wall {r['wall']:.1f} s, training programs {r['train']:.1f} s, "
-              f"compile+trace {r['compile']:.1f} s -> fixed share {share:.1%} (target < 15%)")
+              f"waiting for compilation {r['compile']:.1f} s -> fixed share {1 - r['train'] / r['wall']:.1%} "
+              "(target < 15%)")
+    print(f"[fixed costs, cold cache] against the warm run's training time ({warm['train']:.1f} s): "
+          f"{1 - warm['train'] / cold['wall']:.1%}")
     assert warm["compile"] < cold["compile"]
 
 
@@ -115,9 +121,11 @@ def test_batching_vmap_vs_single():
     from runner.train import Program, run_program
 
     widths = [32, 128] if QUICK else [32, 64, 128, 256]
-    M = 4
+    widths = [int(w) for w in os.environ.get("ABCSCALE_BENCH_WIDTHS", ",".join(map(str, widths))).split(",")]
+    M = int(os.environ.get("ABCSCALE_BENCH_RUNS", "4"))  # runs per vmapped call; a sweep's default chunk is 16
     c = load_corpus("default", 4_000_000, 0.1)
-    print(f"\n[batching] backend {jax.default_backend()}, {M} runs per width, 30 steps, transformer depth 2")
+    print(f"\n[batching] backend {jax.default_backend()} ({jax.devices()[0].device_kind}), {M} runs per width, "
+          "30 steps, transformer depth 2")
     for w in widths:
         prog = Program(ModelConfig("transformer", w, 2, 64, head_dim=16), "adam", steps=30, batch=16)
         hp = (np.ones(3), np.full(3, w ** -0.5))

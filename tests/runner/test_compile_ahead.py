@@ -1,0 +1,86 @@
+"""Fixed costs: programs compile ahead on a background thread, cells sharing a program run back to back,
+and the runs of a cell split into equal chunks."""
+
+from __future__ import annotations
+
+import math
+import threading
+from concurrent.futures import Future
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+import runner.sweep as sw
+from runner import train
+from runner.data import load_corpus
+from runner.spec import SweepSpec
+
+
+@given(n_runs=st.integers(1, 300), chunk=st.integers(1, 64))
+def test_chunks_are_as_few_as_the_cap_allows_and_pad_at_most_one_run_each(n_runs, chunk):
+    spec = SweepSpec(model="mlp", widths=[16], log2_lr=[-4], batching="vmap", chunk=chunk)
+    size = sw.chunk_size(spec, 16, n_runs)
+    calls = math.ceil(n_runs / size)
+    assert 1 <= size <= min(chunk, n_runs)
+    assert calls == math.ceil(n_runs / chunk)  # no more calls than the cap forces
+    assert calls * size - n_runs < calls  # padding: at most one run per call
+
+
+def test_single_batching_is_one_run_per_call():
+    spec = SweepSpec(model="mlp", widths=[16], log2_lr=[-4], batching="single")
+    assert sw.chunk_size(spec, 16, 22) == 1
+
+
+def _setup(tiny_spec, steps):
+    spec = tiny_spec.with_overrides(steps=steps)  # a step count no other test uses: a program not yet compiled
+    cell = spec.cells()[0]
+    prog = sw._program(spec, cell, (), False)
+    hyper = sw.layer_hyper(spec, cell)
+    c = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    lr = np.stack([2.0 ** g * np.asarray(hyper.lr_factor) for g in (-6, -3)])
+    args = (c.train, c.eval, np.asarray(hyper.multiplier), np.asarray(hyper.init_std), lr, np.full((2, 3), 1e-8),
+            np.arange(2, dtype=np.uint32))
+    return prog, c, args
+
+
+def test_a_program_compiled_ahead_trains_exactly_as_one_compiled_inline(tiny_spec):
+    prog, c, args = _setup(tiny_spec, steps=7)
+    key = train._key(prog, 2, c.train, c.eval)
+    train.compile_ahead(prog, 2, c.train, c.eval)
+    assert isinstance(train._COMPILED[key], Future)
+    ahead = train.run_program(prog, *args)
+    assert not isinstance(train._COMPILED[key], Future)  # resolved once, reused afterwards
+    del train._COMPILED[key]
+    inline = train.run_program(prog, *args)
+    for name in ("loss_at_init", "final_loss", "eval_loss", "diverged"):
+        np.testing.assert_array_equal(getattr(ahead, name), getattr(inline, name))
+    assert ahead.final_loss[0] < ahead.loss_at_init[0]
+
+
+def test_cancel_drops_queued_compilations(tiny_spec):
+    prog, c, _ = _setup(tiny_spec, steps=9)
+    gate = threading.Event()
+    blocker = train._COMPILER.submit(gate.wait, 60)  # hold the compile thread so the next request stays queued
+    try:
+        train.compile_ahead(prog, 2, c.train, c.eval)
+        key = train._key(prog, 2, c.train, c.eval)
+        queued = train._COMPILED[key]
+        train.cancel_compiles()
+        assert queued.cancelled() and key not in train._COMPILED
+    finally:
+        gate.set()
+        blocker.result()
+
+
+def test_sweep_runs_cells_of_one_width_back_to_back(tiny_spec, tmp_path, monkeypatch):
+    spec = tiny_spec.with_overrides(parameterizations=["standard", "mup"], steps=5)
+    real, ran = sw.run_cell, []
+    monkeypatch.setattr(sw, "run_cell", lambda spec, cell, **kw: ran.append(cell) or real(spec, cell, **kw))
+    df = sw.run_sweep(spec, tmp_path, progress=False)
+    assert [c.width for c in ran] == sorted(c.width for c in spec.cells())
+    assert sorted(ran, key=spec.cells().index) == spec.cells()
+    assert len(df) == len(spec.cells()) * len(spec.log2_lr) * spec.seeds
+    # results.parquet keeps the spec's cell order whatever order the cells ran in
+    assert list(df.drop_duplicates(["parameterization", "width"])[["parameterization", "width"]].itertuples(
+        index=False, name=None)) == [(c.parameterization, c.width) for c in spec.cells()]
