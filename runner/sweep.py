@@ -132,7 +132,7 @@ def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, f
     return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
 
 
-def compile_ahead(spec: SweepSpec, cells: list[Cell], record: tuple[int, ...] | None = None) -> None:
+def compile_ahead(spec: SweepSpec, cells: list[Cell]) -> None:
     """Queue the programs of ``cells``, in order, for compilation on the background thread (see
     ``runner.train.compile_ahead``)."""
     from runner import train
@@ -140,10 +140,9 @@ def compile_ahead(spec: SweepSpec, cells: list[Cell], record: tuple[int, ...] | 
 
     train.enable_compilation_cache()
     corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
-    record = record_steps(spec) if record is None else record
     n_runs = len(spec.log2_lr) * spec.seeds
     for cell in cells:
-        train.compile_ahead(_program(spec, cell, record, spec.curves), chunk_size(spec, cell.width, n_runs),
+        train.compile_ahead(_program(spec, cell, record_steps(spec), spec.curves), chunk_size(spec, cell.width, n_runs),
                             corpus.train, corpus.eval)
 
 
