@@ -12,10 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# The packages setuptools finds (pyproject's [tool.setuptools.packages.find]) and what the build reads.
+# The folders pyproject's [tool.setuptools.package-dir] maps onto abcscale.*, and what the build reads.
 COPY pyproject.toml README.md ./
 COPY abcscale ./abcscale
 COPY schemas ./schemas
+COPY theory ./theory
 COPY fitting ./fitting
 COPY runner ./runner
 COPY service ./service

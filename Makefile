@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test bench bench-transfer lint install clean
+.PHONY: run test bench bench-transfer lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ bench: $(STAMP)
 bench-transfer: $(STAMP)
 	$(PY) tests/benchmarks/transfer.py
 
-lint: $(STAMP)
+lint: $(STAMP) typecheck
 	$(VENV)/bin/ruff check .
+
+# mypy sees the installed layout (abcscale.schemas, ...) through a symlink tree of the mapped folders.
+typecheck: $(STAMP)
+	@rm -rf build/typecheck && mkdir -p build/typecheck/abcscale
+	@for f in abcscale/*; do ln -s "$$PWD/$$f" build/typecheck/abcscale/; done
+	@for d in schemas theory fitting runner service; do ln -s "$$PWD/$$d" build/typecheck/abcscale/$$d; done
+	cd build/typecheck && ../../$(PY) -m mypy --config-file ../../pyproject.toml -p abcscale
 
 clean:
 	rm -rf $(VENV) .pytest_cache abcscale-demo

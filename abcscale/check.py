@@ -16,9 +16,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
-from schemas.recommend import Recommendation
-from schemas.theory import Alignment, BaseConfig, PerLayer
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.theory import Alignment, BaseConfig, PerLayer
 
 
 class _Strict(BaseModel):

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fitting import theory
-from fitting.losslaw import fit_loss_law
-from fitting.optimum import Cells, Optimum, fit_optimum
-from fitting.predict import predict_group, prediction_layers
-from fitting.scaling import fit_law, predict_law, t_quantile
-from fitting.table import Prepared, TableError, prepare, read_table, table_hash
-from schemas.fit import (
+from abcscale import theory
+from abcscale.fitting.losslaw import fit_loss_law
+from abcscale.fitting.optimum import Cells, Optimum, fit_optimum
+from abcscale.fitting.predict import predict_group, prediction_layers
+from abcscale.fitting.scaling import fit_law, predict_law, t_quantile
+from abcscale.fitting.table import Prepared, TableError, prepare, read_table, table_hash
+from abcscale.schemas.fit import (
     Basin,
     ColumnMapping,
     ConstantFit,
@@ -329,7 +329,7 @@ def fit_table(
         if v is not None and (not isinstance(v, int | np.integer) or v <= 0):
             raise ValueError(f"{name}: must be a positive integer, got {v!r}")
     if alignment is not None:
-        from schemas.theory import Alignment
+        from abcscale.schemas.theory import Alignment
 
         Alignment.parse(alignment)
     mapping = mapping or ColumnMapping()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from schemas.fit import Estimate, LossLaw
+from abcscale.schemas.fit import Estimate, LossLaw
 
 _ALPHAS = np.linspace(0.02, 2.0, 100)
 _DELTA = 1e-3  # Huber threshold on relative error, as in Hoffmann et al. / Epoch

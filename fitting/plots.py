@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fitting.scaling import predict_law
-from fitting.table import prepare
-from schemas.fit import ColumnMapping, FitResult, GroupFit
+from abcscale.fitting.scaling import predict_law
+from abcscale.fitting.table import prepare
+from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit
 
 
 def _label(g: GroupFit) -> str:

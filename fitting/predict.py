@@ -12,12 +12,12 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
-from fitting import theory
-from fitting.scaling import predict_law
-from schemas.enums import LAYERS, LrMode, Optimizer, Parameterization
-from schemas.fit import FitResult, GroupFit, Prediction
-from schemas.recommend import LrBand, Recommendation
-from schemas.theory import BaseConfig, PerLayer
+from abcscale import theory
+from abcscale.fitting.scaling import predict_law
+from abcscale.schemas.enums import LAYERS, LrMode, Optimizer, Parameterization
+from abcscale.schemas.fit import FitResult, GroupFit, Prediction
+from abcscale.schemas.recommend import LrBand, Recommendation
+from abcscale.schemas.theory import BaseConfig, PerLayer
 
 #: extrapolating further than this past the largest fitted width earns a warning.
 EXTRAPOLATION_WARN = 32.0
@@ -118,7 +118,7 @@ def _norm(key: str, value: Any) -> str:
         except ValueError:
             return s.lower()
     if key == "alignment":
-        from schemas.theory import Alignment
+        from abcscale.schemas.theory import Alignment
 
         try:
             return Alignment.parse(s).name

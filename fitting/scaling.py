@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
-from schemas.fit import ScalingLaw
+from abcscale.schemas.fit import ScalingLaw
 
 #: floor on a width's variance (octaves^2): a noiseless synthetic optimum must not get infinite weight.
 _VAR_FLOOR = 1e-8

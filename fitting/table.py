@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from schemas.fit import ColumnMapping
-from schemas.sweep import GROUP_COLUMNS
+from abcscale.schemas.fit import ColumnMapping
+from abcscale.schemas.sweep import GROUP_COLUMNS
 
 #: swept per-layer constants recognised by name (each is a coordinate of its own, in log2).
 CONSTANT_PREFIXES = ("gamma_", "init_scale_", "multiplier_")

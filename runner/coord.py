@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from runner.spec import SweepSpec
-from runner.sweep import compile_ahead, run_cell
+from abcscale.runner.spec import SweepSpec
+from abcscale.runner.sweep import compile_ahead, run_cell
 
 
 @dataclass(frozen=True)

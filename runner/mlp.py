@@ -8,7 +8,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from runner.nn import EMB, HID, OUT, ModelConfig, ParamSpec, Probes
+from abcscale.runner.nn import EMB, HID, OUT, ModelConfig, ParamSpec, Probes
 
 
 def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:

@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
-from schemas.theory import ABTable, Alignment, PerLayer
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, PerLayer
 
 #: optimizer variants the runner trains -> the optimizer family whose exponents the theory engine uses.
 OPTIMIZER_FAMILY: dict[str, Optimizer] = {

@@ -25,10 +25,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fitting import theory
-from runner.spec import OPTIMIZER_FAMILY, Cell, SweepSpec
-from schemas.enums import LAYERS, LrMode, Optimizer
-from schemas.theory import BaseConfig
+from abcscale import theory
+from abcscale.runner.spec import OPTIMIZER_FAMILY, Cell, SweepSpec
+from abcscale.schemas.enums import LAYERS, LrMode, Optimizer
+from abcscale.schemas.theory import BaseConfig
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def chunk_size(spec: SweepSpec, width: int, n_runs: int) -> int:
 
 
 def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):
-    from runner.nn import ModelConfig
-    from runner.train import Program
+    from abcscale.runner.nn import ModelConfig
+    from abcscale.runner.train import Program
 
     cfg = ModelConfig(spec.model, cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
                       attn_scale=spec.attn_scale)
@@ -105,9 +105,9 @@ class CellResult:
 def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, float] | None = None,
              record: tuple[int, ...] | None = None, on_runs: Callable[[int], None] | None = None) -> CellResult:
     """Train every (log2 LR, seed) of one cell, in chunks of one vmapped program each."""
-    from runner.data import load_corpus
-    from runner.nn import n_params
-    from runner.train import enable_compilation_cache, run_program
+    from abcscale.runner.data import load_corpus
+    from abcscale.runner.nn import n_params
+    from abcscale.runner.train import enable_compilation_cache, run_program
 
     enable_compilation_cache()
     corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
@@ -135,8 +135,8 @@ def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, f
 def compile_ahead(spec: SweepSpec, cells: list[Cell]) -> None:
     """Queue the programs of ``cells``, in order, for compilation on the background thread (see
     ``runner.train.compile_ahead``)."""
-    from runner import train
-    from runner.data import load_corpus
+    from abcscale.runner import train
+    from abcscale.runner.data import load_corpus
 
     train.enable_compilation_cache()
     corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
@@ -252,7 +252,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     ``executor="ray"`` sends each unfinished cell to a Ray cluster (``address``; None starts or joins a
     local one); results are committed by this process as they arrive.
     """
-    from runner.data import load_corpus
+    from abcscale.runner.data import load_corpus
 
     out = Path(out_dir)
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -272,7 +272,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
         if executor == "ray":
             _ray_cells(spec, todo, commit, address)
         elif executor == "local":
-            from runner.train import cancel_compiles
+            from abcscale.runner.train import cancel_compiles
 
             # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
             todo.sort(key=lambda kc: kc[1].width)

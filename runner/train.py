@@ -23,9 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from runner import mlp, transformer
-from runner.nn import ModelConfig, ParamSpec, Probes, init_params, rms
-from runner.optim import make_optimizer
+from abcscale.runner import mlp, transformer
+from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, rms
+from abcscale.runner.optim import make_optimizer
 
 DEFAULT_CACHE = Path(os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")).expanduser()
 

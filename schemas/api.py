@@ -11,9 +11,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
-from schemas.fit import ColumnMapping, FitResult
-from schemas.theory import Alignment, BaseConfig, PerLayer, Setting
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.fit import ColumnMapping, FitResult
+from abcscale.schemas.theory import Alignment, BaseConfig, PerLayer, Setting
 
 #: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
 MAX_WIDTH = 2**40

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.theory import LayerSetting
+from abcscale.schemas.theory import LayerSetting
 
 
 class _Model(BaseModel):

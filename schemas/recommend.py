@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from schemas.theory import Frozen, Transfer
+from abcscale.schemas.theory import Frozen, Transfer
 
 
 class LrBand(Frozen):

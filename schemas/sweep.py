@@ -15,7 +15,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 
 
 class SweepRow(BaseModel):

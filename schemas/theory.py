@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from schemas.enums import Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
 
 Finite = Field(allow_inf_nan=False)
 
@@ -181,16 +181,18 @@ class ExponentRow(Frozen):
     epsilon_exponent: float | None = Field(None, description="Adam per-layer epsilon exponent g_l")
 
 
-class BaseConfig(Frozen):
-    """What was tuned at the base width: the base LR beta and optional per-layer constants."""
+class Constants(Frozen):
+    """What is tuned at the base width besides the base LR: per-layer constants and Adam's epsilon.
 
-    width: int = Field(gt=0, description="base width (model dim D) the constants were tuned at")
-    beta: float = Field(gt=0, allow_inf_nan=False, description="base learning rate tuned at `width`")
+    The one model of these constants: :class:`BaseConfig` extends it with the base width and LR, and the
+    fit-based recommendation, ``abcscale check`` and the sweep spec compose it.
+    """
+
     gamma: PerLayer = Field(default_factory=PerLayer, description="per-layer LR constants gamma_l")
     init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants sigma_l")
     multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
     epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
-    epsilon_mode: str = Field("per_layer", pattern="^(constant|per_layer)$")
+    epsilon_mode: EpsilonMode = Field(EpsilonMode.per_layer, description="constant | per_layer (docs/theory.md §5)")
 
     @model_validator(mode="before")
     @classmethod
@@ -201,6 +203,17 @@ class BaseConfig(Frozen):
                 if key in data and not isinstance(data[key], dict | PerLayer):
                     data[key] = PerLayer.parse(data[key])
         return data
+
+    def constants(self) -> Constants:
+        """Just the constants (drops what a subclass adds)."""
+        return Constants.model_validate({k: getattr(self, k) for k in Constants.model_fields})
+
+
+class BaseConfig(Constants):
+    """What was tuned at the base width: the base LR beta and the :class:`Constants`."""
+
+    width: int = Field(gt=0, description="base width (model dim D) the constants were tuned at")
+    beta: float = Field(gt=0, allow_inf_nan=False, description="base learning rate tuned at `width`")
 
 
 class Transfer(Frozen):

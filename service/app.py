@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
-from schemas.api import FitCreate
-from service.config import Settings
-from service.db import make_engine, make_sessionmaker
-from service.routes import fits, health, recommend, theory
+from abcscale.schemas.api import FitCreate
+from abcscale.service.config import Settings
+from abcscale.service.db import make_engine, make_sessionmaker
+from abcscale.service.routes import fits, health, recommend, theory
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 

@@ -14,9 +14,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from schemas.fit import FitResult
-from service.config import Settings
-from service.db import Fit, FitInput, FitPlot, make_engine, make_sessionmaker
+from abcscale.schemas.fit import FitResult
+from abcscale.service.config import Settings
+from abcscale.service.db import Fit, FitInput, FitPlot, make_engine, make_sessionmaker
 
 
 @contextmanager

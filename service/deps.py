@@ -10,9 +10,9 @@ from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from service import crud
-from service.config import Settings
-from service.db import Fit
+from abcscale.service import crud
+from abcscale.service.config import Settings
+from abcscale.service.db import Fit
 
 
 def get_settings(request: Request) -> Settings:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from schemas.fit import FitResult
+from abcscale.schemas.fit import FitResult
 from tests.helpers import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from schemas.sweep import SWEEP_COLUMNS
+from abcscale.schemas.sweep import SWEEP_COLUMNS
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

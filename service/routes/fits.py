@@ -13,12 +13,12 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary, alignment_of
-from schemas.fit import FitResult
-from service import crud
-from service.db import Fit
-from service.deps import FitDep, FitId, SessionDep, WriterDep
-from service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
+from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary, alignment_of
+from abcscale.schemas.fit import FitResult
+from abcscale.service import crud
+from abcscale.service.db import Fit
+from abcscale.service.deps import FitDep, FitId, SessionDep, WriterDep
+from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
 
 router = APIRouter(prefix="/fits", tags=["fits"], route_class=StrictJSONRoute)
 
@@ -64,7 +64,7 @@ def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
 
 
 async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
-    from fitting.api import TableError, read_table
+    from abcscale.fitting.api import TableError, read_table
 
     form = await request.form(max_files=1, max_fields=32)
     upload = form.get("file")
@@ -111,7 +111,7 @@ async def _read_json(request: Request) -> tuple[FitOptions, pd.DataFrame]:
 
 
 def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
-    from fitting.api import TableError, fit_table
+    from abcscale.fitting.api import TableError, fit_table
 
     try:
         return fit_table(
@@ -186,7 +186,7 @@ def read_plot(record: FitDep, name: PlotName, session: SessionDep) -> Response:
 
 
 def _render(record: Fit, rows: pd.DataFrame | None) -> dict[str, bytes]:
-    from fitting.plots import write_plots
+    from abcscale.fitting.plots import write_plots
 
     if rows is None:
         raise HTTPException(404, detail="Fit has no stored rows")

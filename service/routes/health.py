@@ -6,8 +6,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import APIRouter
 
-from schemas.api import Health
-from service.http import StrictJSONRoute
+from abcscale.schemas.api import Health
+from abcscale.service.http import StrictJSONRoute
 
 router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 

@@ -7,13 +7,13 @@ import functools
 from fastapi import APIRouter, HTTPException, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from fitting import theory
-from schemas.api import FitConstants, RecommendRequest, alignment_of
-from schemas.enums import LrMode, Optimizer, Parameterization
-from schemas.recommend import Recommendation
-from schemas.theory import Alignment, BaseConfig
-from service import crud
-from service.http import StrictJSONRoute, describe, value_error
+from abcscale import theory
+from abcscale.schemas.api import FitConstants, RecommendRequest, alignment_of
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.theory import Alignment, BaseConfig
+from abcscale.service import crud
+from abcscale.service.http import StrictJSONRoute, describe, value_error
 
 router = APIRouter(tags=["recommend"], route_class=StrictJSONRoute)
 
@@ -41,7 +41,7 @@ async def recommend(req: RecommendRequest, request: Request) -> Response:
 
 
 def _from_fit(request: Request, req: RecommendRequest) -> Recommendation:
-    from fitting.predict import recommend_from_fit
+    from abcscale.fitting.predict import recommend_from_fit
 
     # A session only on this path: the analytic answers (the hot path) never touch the database.
     with request.app.state.sessionmaker() as session:

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from fitting import theory
-from schemas.api import ConvertRequest, ConvertResponse, alignment_of
-from schemas.enums import LAYERS, Optimizer, Parameterization
-from schemas.theory import Alignment, BaseConfig, ExponentRow, LayerSetting, Setting
-from service.http import StrictJSONRoute, describe, value_error
+from abcscale import theory
+from abcscale.schemas.api import ConvertRequest, ConvertResponse, alignment_of
+from abcscale.schemas.enums import LAYERS, Optimizer, Parameterization
+from abcscale.schemas.theory import Alignment, BaseConfig, ExponentRow, LayerSetting, Setting
+from abcscale.service.http import StrictJSONRoute, describe, value_error
 
 router = APIRouter(prefix="/theory", tags=["theory"], route_class=StrictJSONRoute)
 

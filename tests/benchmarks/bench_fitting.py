@@ -12,8 +12,8 @@ import time
 
 import pandas as pd
 
-from fitting.api import fit_table
-from fitting.synthetic import synthetic_sweep
+from abcscale.fitting.api import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
 
 GROUPS = [("standard", -1.0, "global"), ("mup", 0.0, "per_layer"), ("standard", 0.0, "per_layer"),
           ("ntk", -0.5, "global")]

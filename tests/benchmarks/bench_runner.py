@@ -30,8 +30,8 @@ def _sweep_in_subprocess(spec: dict, out: Path, cache: Path) -> dict:
     code = f"""
 import json, time
 t0 = time.perf_counter()
-from runner.spec import SweepSpec
-from runner.sweep import run_sweep
+from abcscale.runner.spec import SweepSpec
+from abcscale.runner.sweep import run_sweep
 df = run_sweep(SweepSpec.model_validate(json.loads({json.dumps(json.dumps(spec))})), {str(out)!r}, progress=False)
 wall = time.perf_counter() - t0
 calls = df.drop_duplicates(["parameterization", "width", "compile_s", "run_s"])
@@ -88,8 +88,8 @@ def test_compute_efficiency_width_512():
     initialisation and the two evaluations (fixed costs, measured above) drop out; the whole long run's
     rate is printed too. Both sides are best-of: the GEMM rate over trials before and after, each run's
     time over two runs of its compiled program."""
-    from runner.spec import SweepSpec
-    from runner.sweep import run_cell
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import run_cell
 
     short, long = (3, 8) if QUICK else (5, 20)
     peak = _matmul_flops()
@@ -116,9 +116,9 @@ def test_batching_vmap_vs_single():
     """Per width: M runs in one vmapped call vs M calls of one run (same compiled shapes, compile excluded)."""
     import jax
 
-    from runner.data import load_corpus
-    from runner.nn import ModelConfig
-    from runner.train import Program, run_program
+    from abcscale.runner.data import load_corpus
+    from abcscale.runner.nn import ModelConfig
+    from abcscale.runner.train import Program, run_program
 
     widths = [32, 128] if QUICK else [32, 64, 128, 256]
     widths = [int(w) for w in os.environ.get("ABCSCALE_BENCH_WIDTHS", ",".join(map(str, widths))).split(",")]
@@ -160,9 +160,9 @@ PHYSICS_SETTINGS = [("standard", "global"), ("mup", "per_layer")]
 def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], tuple[float, Any]]:
     """Per setting: the slope of log2 LR* against log2 width from per-width parabolas, and the fitting
     module's exponent (an ``Estimate`` with its 95% interval) on the same rows."""
-    from fitting.api import fit_table
-    from runner.spec import SweepSpec
-    from runner.sweep import run_sweep
+    from abcscale.fitting.api import fit_table
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import run_sweep
 
     out = {}
     for p, m in PHYSICS_SETTINGS:

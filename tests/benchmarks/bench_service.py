@@ -122,7 +122,7 @@ def server(tmp_path_factory):
     env.pop("ABCSCALE_DATABASE_URL", None)
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "abcscale.service.app:create_app", "--factory", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--no-access-log"],
         cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -39,8 +39,8 @@ START = {"adam": -5.0, "sgd": 0.0, "adafactor": -5.0}  # first guess of log2 LR*
 def sweep_width(spec_kw: dict, row: tuple[str, str, str], width: int, center: float, out: Path,
                 half: float, step: float) -> pd.DataFrame:
     """Sweep one width, widening the grid by 2 octaves towards an edge optimum (at most 3 times)."""
-    from runner.spec import SweepSpec
-    from runner.sweep import run_sweep
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import run_sweep
 
     lo, hi = center - half, center + half
     frames = []
@@ -100,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=Path("tests/benchmarks/transfer_results.md"))
     args = ap.parse_args(argv)
 
-    from fitting import theory
-    from fitting.api import fit_table
-    from fitting.predict import predict_group
+    from abcscale import theory
+    from abcscale.fitting.api import fit_table
+    from abcscale.fitting.predict import predict_group
 
     fit_w = [int(w) for w in args.fit_widths.split(",")]
     test_w = [int(w) for w in args.test_widths.split(",")]

@@ -11,8 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from fitting import theory
-from schemas.theory import BaseConfig
+from abcscale import theory
+from abcscale.schemas.theory import BaseConfig
 
 runner = CliRunner()
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "check-config.yaml"

@@ -10,9 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from fitting.api import fit_table
-from fitting.predict import recommend_from_fit
-from fitting.synthetic import synthetic_sweep
+from abcscale.fitting.api import fit_table
+from abcscale.fitting.predict import recommend_from_fit
+from abcscale.fitting.synthetic import synthetic_sweep
 from tests.service.test_server import Server
 
 runner = CliRunner()
@@ -30,8 +30,8 @@ def fit(sweep):
 
 
 def config(hidden_factor: float = 1.0, width: int = 4096) -> dict:
-    from fitting import theory
-    from schemas.theory import BaseConfig
+    from abcscale import theory
+    from abcscale.schemas.theory import BaseConfig
 
     rec = theory.recommend("mup", "adam", BaseConfig(width=256, beta=3e-3), width)
     lr = {s.layer.value: s.lr for s in rec.layers}

@@ -10,13 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from fitting import theory
-from fitting.api import fit_table
-from fitting.plots import write_plots
-from fitting.predict import expected_penalty, predict_group, recommend_from_fit
-from fitting.synthetic import synthetic_sweep
-from schemas.fit import FitResult
-from schemas.theory import PerLayer
+from abcscale import theory
+from abcscale.fitting.api import fit_table
+from abcscale.fitting.plots import write_plots
+from abcscale.fitting.predict import expected_penalty, predict_group, recommend_from_fit
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.fit import FitResult
+from abcscale.schemas.theory import PerLayer
 
 runner = CliRunner()
 SP_GLOBAL = {"parameterization": "standard", "optimizer": "adam", "alignment": "full", "lr_mode": "global"}

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fitting.api import fit_table
-from fitting.synthetic import synthetic_sweep
-from schemas.fit import FitResult
+from abcscale.fitting.api import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.fit import FitResult
 
 SP_GLOBAL = {"parameterization": "standard", "optimizer": "adam", "alignment": "full", "lr_mode": "global"}
 MUP = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
@@ -127,7 +127,7 @@ def test_shifted_exponent_is_inconsistent_with_theory():
 def test_alignment_override_changes_theory():
     df = synthetic_sweep(group=SP_GLOBAL, seed=4)
     g = fit_table(df, n_boot=100, alignment="none").groups[0]
-    from fitting.theory import theory_exponent
+    from abcscale.theory import theory_exponent
 
     assert g.theory_exponent == theory_exponent("standard", "adam", "none", "global")
     assert any("--alignment none" in w for w in g.warnings)

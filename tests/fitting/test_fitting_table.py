@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fitting.api import TableError, fit_table, read_table
-from fitting.synthetic import synthetic_sweep
-from fitting.table import prepare
-from schemas.fit import ColumnMapping
+from abcscale.fitting.api import TableError, fit_table, read_table
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.fitting.table import prepare
+from abcscale.schemas.fit import ColumnMapping
 
 
 @pytest.fixture()

@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def tiny_spec():
-    from runner.spec import SweepSpec
+    from abcscale.runner.spec import SweepSpec
 
     return SweepSpec(model="mlp", widths=[8, 16], depth=1, log2_lr="-6:-2:2", steps=12, batch=4, seq_len=8,
                      data="synthetic", eval_batches=2, batching="vmap", chunk=4)

@@ -11,10 +11,10 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-import runner.sweep as sw
-from runner import train
-from runner.data import load_corpus
-from runner.spec import SweepSpec
+import abcscale.runner.sweep as sw
+from abcscale.runner import train
+from abcscale.runner.data import load_corpus
+from abcscale.runner.spec import SweepSpec
 
 
 @given(n_runs=st.integers(1, 300), chunk=st.integers(1, 64))

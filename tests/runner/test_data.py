@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.data import load_corpus, synthetic_tokens
+from abcscale.runner.data import load_corpus, synthetic_tokens
 
 
 def test_default_corpus_is_python_source_with_a_stable_hash():

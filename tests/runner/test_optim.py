@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from runner.optim import make_optimizer, scale_by_adam_atan2, scale_by_layer_adam
+from abcscale.runner.optim import make_optimizer, scale_by_adam_atan2, scale_by_layer_adam
 
 
 def _run(tx, grads_seq, params):
@@ -85,7 +85,7 @@ def test_per_layer_learning_rates_and_epsilons_apply_to_their_layer():
 
 
 def test_warmup_then_cosine_schedule():
-    from runner.optim import schedule
+    from abcscale.runner.optim import schedule
 
     s = schedule("cosine", 100, 0.1)
     assert float(s(0)) < 0.2 and abs(float(s(10)) - 1.0) < 1e-6 and float(s(99)) < 0.01

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from runner.spec import SweepSpec, parse_lr_grid
+from abcscale.runner.spec import SweepSpec, parse_lr_grid
 
 
 def test_lr_grid_includes_stop():
@@ -86,6 +86,6 @@ def test_cell_key_changes_with_what_changes_results(tiny_spec):
 
 
 def test_spec_module_does_not_import_jax():
-    code = "import sys, runner.spec, runner.sweep, abcscale.cli_runner; print('jax' in sys.modules)"
+    code = "import sys, abcscale.runner.spec, abcscale.runner.sweep, abcscale.cli.runner; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,8 +12,8 @@ import time
 import pandas as pd
 import pytest
 
-import runner.sweep as sw
-from schemas.sweep import SweepRow
+import abcscale.runner.sweep as sw
+from abcscale.schemas.sweep import SweepRow
 
 TIMING = ["compile_s", "run_s"]
 
@@ -73,7 +73,7 @@ def test_sigkill_mid_sweep_loses_only_the_cell_in_flight(tiny_spec, full, tmp_pa
     # The child finishes one cell, then stalls inside the next; we SIGKILL it there.
     code = f"""
 import time, runner.sweep as sw
-from runner.spec import SweepSpec
+from abcscale.runner.spec import SweepSpec
 real, n = sw.run_cell, []
 def slow(spec, cell, **kw):
     if n:

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from runner.spec import OPTIMIZER_FAMILY, SweepSpec
-from runner.sweep import layer_hyper, run_cell
-from schemas.sweep import SWEEP_COLUMNS, SweepRow
+from abcscale.runner.spec import OPTIMIZER_FAMILY, SweepSpec
+from abcscale.runner.sweep import layer_hyper, run_cell
+from abcscale.schemas.sweep import SWEEP_COLUMNS, SweepRow
 
 
 @pytest.fixture(scope="module")
@@ -61,9 +61,9 @@ def test_per_layer_lrs_follow_the_theory_and_global_is_shared(tiny_spec):
 
 
 def test_divergence_is_masked_without_poisoning_the_others(tiny_spec):
-    from runner.data import load_corpus
-    from runner.sweep import _program
-    from runner.train import run_program
+    from abcscale.runner.data import load_corpus
+    from abcscale.runner.sweep import _program
+    from abcscale.runner.train import run_program
 
     spec = tiny_spec
     cell = spec.cells()[0]

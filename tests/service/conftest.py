@@ -11,9 +11,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from fitting.synthetic import synthetic_sweep
-from service.app import create_app
-from service.config import Settings
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.service.app import create_app
+from abcscale.service.config import Settings
 
 TOKEN = "s3cret-token-for-tests"
 N_BOOT = 100  # the fitter's minimum is 20; 100 keeps each fit well under a second

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from service.config import Settings
+from abcscale.service.config import Settings
 
 
 def test_healthz(client):
@@ -31,10 +31,10 @@ def test_openapi_lists_every_route(client):
 
 def test_service_does_not_import_jax_runner_or_cli():
     code = (
-        "import sys; from service.app import create_app; from service.config import Settings; "
+        "import sys; from abcscale.service.app import create_app; from abcscale.service.config import Settings; "
         "import tempfile; create_app(Settings(data_dir=tempfile.mkdtemp())); "
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'optax', 'runner', 'abcscale', "
-        "'ray')); print(','.join(bad))"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('jax', 'jaxlib', 'optax', 'ray') "
+        "or m.startswith(('abcscale.runner', 'abcscale.cli'))); print(','.join(bad))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == ""

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from fitting.api import fit_table
-from schemas.fit import ColumnMapping
-from service import crud
-from service.config import Settings
+from abcscale.fitting.api import fit_table
+from abcscale.schemas.fit import ColumnMapping
+from abcscale.service import crud
+from abcscale.service.config import Settings
 from tests.service.conftest import N_BOOT, TOKEN, fit_count
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from fitting import theory
-from fitting.predict import recommend_from_fit
-from schemas.fit import FitResult
-from schemas.recommend import Recommendation
-from schemas.theory import Alignment, BaseConfig, PerLayer
+from abcscale import theory
+from abcscale.fitting.predict import recommend_from_fit
+from abcscale.schemas.fit import FitResult
+from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.theory import Alignment, BaseConfig, PerLayer
 
 EXAMPLE = {"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}}
 

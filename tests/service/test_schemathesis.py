@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import content_type_conformance, not_a_server_error, response_schema_conformance
 
-from service.app import create_app
-from service.config import Settings
+from abcscale.service.app import create_app
+from abcscale.service.config import Settings
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

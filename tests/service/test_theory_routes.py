@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from fitting import theory
-from schemas.enums import Optimizer, Parameterization
-from schemas.theory import Alignment
+from abcscale import theory
+from abcscale.schemas.enums import Optimizer, Parameterization
+from abcscale.schemas.theory import Alignment
 
 
 def test_exponents_filtered_equal_theory_table(client):

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from fitting import theory
-from schemas.theory import BaseConfig
+from abcscale import theory
+from abcscale.schemas.theory import BaseConfig
 
 runner = CliRunner()
 

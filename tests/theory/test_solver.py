@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fitting import theory
-from schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
-from schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents
+from abcscale import theory
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents
 
 H = 0.5
 # theory.md section 3, (c_emb, c_hid, c_out), columns standard, NTK, muP, mean-field.

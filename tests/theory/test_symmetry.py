@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fitting import theory
-from schemas.enums import LAYERS, Optimizer
-from schemas.theory import ABTable, LayerExponents, LayerSetting, Setting
+from abcscale import theory
+from abcscale.schemas.enums import LAYERS, Optimizer
+from abcscale.schemas.theory import ABTable, LayerExponents, LayerSetting, Setting
 
 quarter = st.sampled_from([-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0])
 

@@ -7,7 +7,7 @@ import sys
 import typer
 from pydantic import ValidationError
 
-from abcscale._common import err_console, validation_message
+from abcscale.cli._common import err_console, validation_message
 
 app = typer.Typer(
     name="abcscale",
@@ -23,11 +23,11 @@ app.add_typer(theory_app, name="theory")
 def _register() -> None:
     import importlib
 
-    for name in ("cli_theory", "cli_runner", "cli_fit", "cli_serve", "cli_check", "cli_demo"):
+    for name in ("theory", "runner", "fit", "serve", "check", "demo"):
         try:
-            module = importlib.import_module(f"abcscale.{name}")
+            module = importlib.import_module(f"abcscale.cli.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"abcscale.{name}":
+            if exc.name == f"abcscale.cli.{name}":
                 continue  # that part of the product is not built yet
             raise
         module.register(app, theory_app)

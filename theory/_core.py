@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linprog
 
-from schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization
-from schemas.recommend import Recommendation
-from schemas.theory import (
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.theory import (
     ABTable,
     Alignment,
     BaseConfig,

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from abcscale._common import console, emit_json, fail
+from abcscale.cli._common import console, emit_json, fail
 
 
 def register(app: typer.Typer, theory_app: typer.Typer) -> None:
@@ -68,15 +68,15 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
 
 
 def _analytic(cfg):
-    from fitting import theory
+    from abcscale import theory
 
     return theory.recommend(cfg.parameterization, cfg.optimizer, cfg.base_config(), cfg.width, cfg.alignment,
                             cfg.mode)
 
 
 def _from_fit(path: Path, cfg):
-    from fitting.predict import recommend_from_fit
-    from schemas.fit import FitResult
+    from abcscale.fitting.predict import recommend_from_fit
+    from abcscale.schemas.fit import FitResult
 
     try:
         fit = FitResult.model_validate(json.loads(Path(path).read_text()))
@@ -96,7 +96,7 @@ def _ask_service(url: str, cfg, fit_id: str | None):
     import httpx
 
     from abcscale.check import request_body
-    from schemas.recommend import Recommendation
+    from abcscale.schemas.recommend import Recommendation
 
     try:
         resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=request_body(cfg, fit_id), timeout=30)

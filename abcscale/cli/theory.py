@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from abcscale._common import console, emit_json, fail, parse_or_fail
-from fitting import theory
-from schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
-from schemas.theory import Alignment, BaseConfig, LayerSetting, PerLayer, Setting
+from abcscale.cli._common import console, emit_json, fail, parse_or_fail
+from abcscale import theory
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.theory import Alignment, BaseConfig, LayerSetting, PerLayer, Setting
 
 ParamOpt = Annotated[str | None, typer.Option("--parameterization", "-p", help="standard|ntk|mup|mean_field (sp, mf)")]
 AlignOpt = Annotated[str, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U")]
@@ -222,8 +222,8 @@ def recommend_analytic(p, opt, base: BaseConfig, width: int, al: Alignment, mode
 
 
 def _recommend_from_fit(path: Path, width, group, parameterization, optimizer, alignment, lr_mode, consts):
-    from fitting.predict import recommend_from_fit
-    from schemas.fit import FitResult
+    from abcscale.fitting.predict import recommend_from_fit
+    from abcscale.schemas.fit import FitResult
 
     try:
         fit = FitResult.model_validate(json.loads(Path(path).read_text()))

@@ -10,8 +10,8 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from abcscale._common import console, emit_json, err_console, fail
-from runner.spec import SweepSpec
+from abcscale.cli._common import console, emit_json, err_console, fail
+from abcscale.runner.spec import SweepSpec
 
 _FLAGS = {"parameterizations": "parameterization", "optimizers": "optimizer", "alignments": "alignment",
           "lr_modes": "lr-mode", "gammas": "gamma"}
@@ -134,7 +134,7 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
             "chunk": chunk, "coord_steps": coord_steps.split(",") if coord_steps else None, "curves": curves,
         }
         spec = _build_spec(spec_file, overrides)
-        from runner.sweep import run_sweep
+        from abcscale.runner.sweep import run_sweep
 
         df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
         if not quiet:
@@ -177,8 +177,8 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
             fail(f"--widths: a coordinate check needs at least two widths, got {widths!r}")
         if len(spec.parameterizations) * len(spec.optimizers) * len(spec.alignments) * len(spec.lr_modes) != 1:
             fail("--parameterization/--optimizer/--alignment/--lr-mode: give one value each")
-        from runner.coord import coord_check as run_check
-        from runner.coord import plot as plot_check
+        from abcscale.runner.coord import coord_check as run_check
+        from abcscale.runner.coord import plot as plot_check
 
         result = run_check(spec, log2_lr=log2_lr, steps=steps, tolerance=tolerance, lr_exponents=exps)
         if plot:

@@ -16,13 +16,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from abcscale._common import console, fail
+from abcscale.cli._common import console, fail
 
 TARGETS = (1024, 8192)
 
 
 def demo_spec(quick: bool) -> Any:
-    from runner.spec import SweepSpec
+    from abcscale.runner.spec import SweepSpec
 
     if quick:  # the test suite's version: the same pipeline in seconds instead of minutes
         return SweepSpec(model="transformer", parameterizations=["standard", "mup"], optimizers=["adam"],
@@ -41,7 +41,7 @@ def _fmt_ci(ci: tuple[float, float] | None) -> str:
 
 
 def summarize(fit: Any) -> None:
-    from fitting.predict import recommend_from_fit
+    from abcscale.fitting.predict import recommend_from_fit
 
     t = Table(title="LR* ~ C * (width / base)^e, fitted on the sweep vs theory")
     for col in ("group", "e", "95% CI", "theory", "verdict", "C (LR* at base)", "LOO err (oct)"):
@@ -83,7 +83,7 @@ def summarize(fit: Any) -> None:
 
 def store(fit: Any, rows: Any, name: str) -> str:
     """Store the fit once per input (same name and hash -> same id) and return its id."""
-    from service import crud
+    from abcscale.service import crud
 
     with crud.open_session() as session:
         fits, _ = crud.list_fits(session, skip=0, limit=1000)
@@ -104,9 +104,9 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
     ) -> None:
         """Sweep small widths, fit, recommend for 1024 and 8192, store the fit and serve the API."""
-        from fitting.api import fit_table
-        from fitting.plots import write_plots
-        from runner.sweep import run_sweep
+        from abcscale.fitting.api import fit_table
+        from abcscale.fitting.plots import write_plots
+        from abcscale.runner.sweep import run_sweep
 
         spec = demo_spec(quick)
         out.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,7 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
 
         import uvicorn
 
-        from service.app import create_app
+        from abcscale.service.app import create_app
 
         with socket.socket() as s:
             if s.connect_ex((host, port)) == 0:

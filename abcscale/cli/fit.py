@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from abcscale._common import console, emit_json, err_console, fail
+from abcscale.cli._common import console, emit_json, err_console, fail
 
 Str = Annotated[str | None, typer.Option()]
 
@@ -104,9 +104,9 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
     ) -> None:
         """Fit optimal LRs per width, their exponent across widths, and compare with theory."""
-        from fitting.api import TableError, fit_table, read_table
-        from schemas.fit import ColumnMapping
-        from schemas.theory import Alignment
+        from abcscale.fitting.api import TableError, fit_table, read_table
+        from abcscale.schemas.fit import ColumnMapping
+        from abcscale.schemas.theory import Alignment
 
         if n_boot < 20:
             fail(f"--n-boot: must be >= 20, got {n_boot}")
@@ -139,7 +139,7 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
             except OSError as exc:
                 fail(f"--out: cannot write {out} ({exc.strerror or exc})")
         if plots is not None:
-            from fitting.plots import write_plots
+            from abcscale.fitting.plots import write_plots
 
             try:
                 written = write_plots(fit, df, plots, mapping)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from abcscale._common import err_console, fail
+from abcscale.cli._common import err_console, fail
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -27,9 +27,9 @@ def register(app: typer.Typer, theory_app: typer.Typer) -> None:
         from pydantic import ValidationError
         from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-        from abcscale._common import validation_message
-        from service.app import create_app
-        from service.config import Settings
+        from abcscale.cli._common import validation_message
+        from abcscale.service.app import create_app
+        from abcscale.service.config import Settings
 
         try:
             settings = Settings(**({"database_url": db} if db is not None else {}))
