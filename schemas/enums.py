@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Self
 
 
 class _AliasedEnum(StrEnum):
@@ -23,7 +24,7 @@ class _AliasedEnum(StrEnum):
         return None
 
     @classmethod
-    def parse(cls, value: str) -> _AliasedEnum:
+    def parse(cls, value: str) -> Self:
         """Like ``cls(value)`` but with an error that lists the allowed values."""
         try:
             return cls(value)
@@ -40,7 +41,7 @@ class _AliasedEnum(StrEnum):
 
 
 class Parameterization(_AliasedEnum):
-    """The four abc-parameterizations of theory.md section 1."""
+    """The four abc-parameterizations of docs/theory.md section 1."""
 
     standard = "standard"
     ntk = "ntk"

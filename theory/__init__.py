@@ -1,6 +1,47 @@
-"""The abc-parameterization algebra (Everett et al. 2024): tables, the exponent LP, transfer, symmetry, epsilon.
+r"""The abc-parameterization algebra of Everett et al. (2024), arXiv 2407.05872; maths in docs/theory.md.
 
-Pure functions of their arguments over numpy and scipy; no JAX, no statistics, no API envelopes.
+A layer l of width n has a multiplier :math:`n^{-a_l}`, an init std :math:`n^{-b_l}` and a learning
+rate :math:`\eta_l = \beta \gamma_l (n / b)^{-c_l}`, with beta tuned at the base width b.
+
+Modules, by concept:
+
+- :mod:`~abcscale.theory.tables`: the (a, b) table of each parameterization, stability at init;
+- :mod:`~abcscale.theory.rules`: per-optimizer rules (update exponent, symmetry k, epsilon);
+- :mod:`~abcscale.theory.solver`: the LP for the smallest stable c per layer, the exponent table;
+- :mod:`~abcscale.theory.epsilon`: Adam's epsilon exponents across width;
+- :mod:`~abcscale.theory.transfer`: concrete per-layer settings at a new width;
+- :mod:`~abcscale.theory.symmetry`: converting a setting between parameterizations.
+
+Contract of the layer: pure functions of their arguments over numpy and scipy. It imports only
+``abcscale.schemas`` (never fitting, runner, use cases, service or JAX) and returns domain objects
+(:class:`ExponentSolution`, ``Transfer``, :class:`Conversion`, ``ExponentRow``), never API envelopes.
+Bad input is a ValueError naming what is wrong; an optimizer or parameterization without an entry in
+:data:`OPTIMIZER_RULES` or :data:`AB_TABLES` is a ValueError naming the table to extend, never a
+silent fallback.
 """
 
-from abcscale.theory._core import *  # noqa: F401,F403  (split by concept below)
+from abcscale.theory.epsilon import epsilon_exponents, layer_epsilons
+from abcscale.theory.rules import OPTIMIZER_RULES, OptimizerRule, optimizer_rule
+from abcscale.theory.solver import ExponentSolution, solve_exponents, theory_exponent, theory_table
+from abcscale.theory.symmetry import Conversion, convert
+from abcscale.theory.tables import AB_TABLES, ab_table, init_stability_warnings, parameterization_of
+from abcscale.theory.transfer import transfer
+
+__all__ = [
+    "AB_TABLES",
+    "OPTIMIZER_RULES",
+    "Conversion",
+    "ExponentSolution",
+    "OptimizerRule",
+    "ab_table",
+    "convert",
+    "epsilon_exponents",
+    "init_stability_warnings",
+    "layer_epsilons",
+    "optimizer_rule",
+    "parameterization_of",
+    "solve_exponents",
+    "theory_exponent",
+    "theory_table",
+    "transfer",
+]

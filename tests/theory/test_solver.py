@@ -1,4 +1,4 @@
-"""The LP solver reproduces theory.md section 3 and reports non-unique cases."""
+"""The LP solver (theory/solver.py) reproduces docs/theory.md section 3 and reports non-unique cases."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcscale import theory
-from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
-from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents
+from abcscale.schemas.enums import LAYERS, LrMode, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, LayerExponents
 
 H = 0.5
-# theory.md section 3, (c_emb, c_hid, c_out), columns standard, NTK, muP, mean-field.
+# The paper's table (docs/theory.md section 3), (c_emb, c_hid, c_out), columns standard, NTK, muP, mean-field.
 PUBLISHED = {
     ("sgd", "full"): [(-H, H, 1), (-H, -H, 0), (0, 0, 0), (-1, -1, -1)],
     ("sgd", "none"): [(-H, 0, H), (-H, -1, -H), (0, -H, 0), (-1, -1.5, -1)],
@@ -24,8 +24,10 @@ PARAMS = ["standard", "ntk", "mup", "mean_field"]
 CASES = [(o, a, p, c) for (o, a), row in PUBLISHED.items() for p, c in zip(PARAMS, row, strict=True)]
 
 
-def test_published_table_has_24_entries():
-    assert len(CASES) == 24
+def test_published_entries_cover_the_default_theory_table():
+    """The 24 published entries are exactly the grid `theory table` prints without filters."""
+    grid = {(r.optimizer.value, r.alignment.name, r.parameterization) for r in theory.theory_table()}
+    assert grid == {(o, a, p) for o, a, p, _ in CASES}
 
 
 @pytest.mark.parametrize(("optimizer", "alignment", "param", "expected"), CASES)
@@ -85,36 +87,3 @@ def test_unstable_custom_table_is_flagged():
     sol = theory.solve_exponents(bad, "adam")
     assert any("hidden a+b = 0" in w for w in sol.warnings)
     assert any("readout a+b = 0" in w for w in sol.warnings)
-
-
-def test_epsilon_exponents_follow_gradient_scale():
-    sol = theory.solve_exponents("mup", "adam", "full")
-    g = theory.epsilon_exponents(sol.ab, sol.c)
-    # muP gradients per coordinate: embedding n^-1/2, hidden n^-1, readout n^-1/2
-    assert (g[Layer.embedding], g[Layer.hidden], g[Layer.readout]) == (0.5, 1.0, 0.5)
-
-
-def test_transfer_formula():
-    base = BaseConfig(width=256, beta=3e-3, gamma={"hidden": 2.0}, epsilon=1e-8)
-    rec = theory.transfer("mup", "adam", base, 4096, "full", "per_layer")
-    rho = 4096 / 256
-    assert rec["hidden"].lr == pytest.approx(3e-3 * 2.0 * rho**-1.0)
-    assert rec["embedding"].lr == pytest.approx(3e-3 * rho**-0.5)
-    assert rec["readout"].multiplier == pytest.approx(4096**-0.5)
-    assert rec["embedding"].multiplier == pytest.approx(4096**0.5)
-    assert rec["hidden"].init_std == pytest.approx(4096**-0.5)
-    assert rec["hidden"].epsilon == pytest.approx(1e-8 * rho**-1.0)
-    same = theory.transfer("mup", "adam", base, 256)
-    assert same["readout"].lr == pytest.approx(3e-3)
-
-
-def test_transfer_global_mode_uses_binding_exponent():
-    base = BaseConfig(width=128, beta=1e-2)
-    rec = theory.transfer("standard", "adam", base, 1024, "full", "global")
-    assert [s.lr for s in rec.layers] == pytest.approx([1e-2 / 8] * 3)
-    assert any("binding layer" in w for w in rec.warnings)
-
-
-def test_transfer_rejects_bad_width():
-    with pytest.raises(ValueError, match="width"):
-        theory.transfer("mup", Optimizer.adam, BaseConfig(width=128, beta=1e-2), 0)

@@ -1,7 +1,7 @@
 """convert(): equivalent settings compute the same function and take the same effective steps.
 
 The reference optimizers below act on raw weights W with gradient dL/dW = m * G, where G is the gradient
-with respect to the effective weight m * W. The claim (theory.md section 4) is that after conversion the
+with respect to the effective weight m * W. The claim (docs/theory.md section 4) is that after conversion the
 effective weight m W and every effective update m dW are unchanged.
 """
 

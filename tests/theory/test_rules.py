@@ -1,0 +1,71 @@
+"""Per-optimizer rules (theory/rules.py): one registry, no silent fallback for an optimizer without a rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from abcscale import theory
+from abcscale.schemas.enums import LAYERS, Optimizer
+from abcscale.schemas.theory import BaseConfig, LayerSetting, Setting
+from abcscale.theory.rules import OPTIMIZER_RULES
+
+MISSING = "no theory rule for optimizer 'adafactor'; add one to OPTIMIZER_RULES in theory/rules.py"
+
+
+def test_every_optimizer_has_a_rule():
+    assert set(OPTIMIZER_RULES) == set(Optimizer)
+
+
+@pytest.mark.parametrize("opt", list(Optimizer))
+def test_k_is_the_exponent_that_keeps_the_update_invariant(opt):
+    """U = p_a a + p_b b + c is unchanged by (a + theta, b - theta, c - k theta) iff k = p_a - p_b."""
+    rule = theory.optimizer_rule(opt)
+    assert rule.k == rule.update_a - rule.update_b
+
+
+def test_symmetry_exponents_and_epsilon_match_the_paper():
+    assert {o.value: theory.optimizer_rule(o).k for o in Optimizer} == {"sgd": 2, "adam": 1, "adafactor": 0}
+    assert [o.value for o in Optimizer if theory.optimizer_rule(o).has_epsilon] == ["adam"]
+
+
+def test_rule_lookup_accepts_strings_and_rejects_unknown_names():
+    assert theory.optimizer_rule("Adam") is OPTIMIZER_RULES[Optimizer.adam]
+    with pytest.raises(ValueError, match="unknown optimizer 'lion'; allowed: sgd, adam, adafactor"):
+        theory.optimizer_rule("lion")
+
+
+@pytest.fixture
+def without_adafactor(monkeypatch):
+    monkeypatch.delitem(OPTIMIZER_RULES, Optimizer.adafactor)
+
+
+def _setting() -> Setting:
+    layers = [LayerSetting(layer=l, multiplier=1, init_std=1, lr=1) for l in LAYERS]
+    return Setting(optimizer=Optimizer.adafactor, width=64, layers=layers)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: theory.optimizer_rule("adafactor"),
+    lambda: theory.solve_exponents("standard", "adafactor", "full"),
+    lambda: theory.theory_exponent("standard", "adafactor", "full", "global"),
+    lambda: theory.theory_table(),
+    lambda: theory.transfer("standard", Optimizer.adafactor, BaseConfig(width=64, beta=1e-2), 128),
+    lambda: theory.convert(_setting(), "standard", "ntk"),
+], ids=["optimizer_rule", "solve_exponents", "theory_exponent", "theory_table", "transfer", "convert"])
+def test_optimizer_without_a_rule_is_an_error_naming_the_registry(without_adafactor, call):
+    with pytest.raises(ValueError, match=MISSING):
+        call()
+
+
+def test_a_cached_answer_does_not_hide_a_removed_rule(monkeypatch):
+    theory.solve_exponents("standard", "adafactor", "none")  # now in the solver's cache
+    monkeypatch.delitem(OPTIMIZER_RULES, Optimizer.adafactor)
+    with pytest.raises(ValueError, match=MISSING):
+        theory.solve_exponents("standard", "adafactor", "none")
+
+
+def test_the_solver_reads_the_rule_not_the_name(monkeypatch):
+    """Give adafactor Adam's rule and the LP answers with Adam's exponents: no per-name branch remains."""
+    adam = {p: theory.solve_exponents(p, "adam", "full").c for p in ("standard", "mup", "mean_field")}
+    monkeypatch.setitem(OPTIMIZER_RULES, Optimizer.adafactor, OPTIMIZER_RULES[Optimizer.adam])
+    assert {p: theory.solve_exponents(p, "adafactor", "full").c for p in adam} == adam

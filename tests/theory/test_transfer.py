@@ -1,0 +1,63 @@
+"""transfer() (theory/transfer.py): per-layer settings at a new width, docs/theory.md sections 1 and 5."""
+
+from __future__ import annotations
+
+import pytest
+
+from abcscale import theory
+from abcscale.schemas.enums import LAYERS, Layer, Optimizer
+from abcscale.schemas.theory import BaseConfig
+
+
+def test_transfer_formula():
+    base = BaseConfig(width=256, beta=3e-3, gamma={"hidden": 2.0}, epsilon=1e-8)
+    rec = theory.transfer("mup", "adam", base, 4096, "full", "per_layer")
+    rho = 4096 / 256
+    assert rec["hidden"].lr == pytest.approx(3e-3 * 2.0 * rho**-1.0)
+    assert rec["embedding"].lr == pytest.approx(3e-3 * rho**-0.5)
+    assert rec["readout"].multiplier == pytest.approx(4096**-0.5)
+    assert rec["embedding"].multiplier == pytest.approx(4096**0.5)
+    assert rec["hidden"].init_std == pytest.approx(4096**-0.5)
+    assert rec["hidden"].epsilon == pytest.approx(1e-8 * rho**-1.0)
+    same = theory.transfer("mup", "adam", base, 256)
+    assert same["readout"].lr == pytest.approx(3e-3)
+
+
+def test_transfer_global_mode_uses_binding_exponent():
+    base = BaseConfig(width=128, beta=1e-2)
+    rec = theory.transfer("standard", "adam", base, 1024, "full", "global")
+    assert [s.lr for s in rec.layers] == pytest.approx([1e-2 / 8] * 3)
+    assert any("binding layer" in w for w in rec.warnings)
+
+
+def test_transfer_rejects_bad_width():
+    with pytest.raises(ValueError, match="width"):
+        theory.transfer("mup", Optimizer.adam, BaseConfig(width=128, beta=1e-2), 0)
+
+
+@pytest.mark.parametrize("opt", list(Optimizer))
+def test_epsilon_only_where_the_rule_has_one(opt):
+    rec = theory.transfer("standard", opt, BaseConfig(width=128, beta=1e-2, epsilon=1e-8), 1024)
+    has = theory.optimizer_rule(opt).has_epsilon
+    assert all((s.epsilon is not None) == has for s in rec.layers)
+
+
+def test_constant_epsilon_mode_keeps_epsilon():
+    base = BaseConfig(width=128, beta=1e-2, epsilon=1e-8, epsilon_mode="constant")
+    rec = theory.transfer("mean_field", "adam", base, 8192)
+    assert [s.epsilon for s in rec.layers] == [1e-8] * 3
+
+
+def test_c_override_replaces_the_solver_exponent():
+    base = BaseConfig(width=128, beta=1e-2)
+    rec = theory.transfer("mup", "adam", base, 1024, c_override={Layer.hidden: 0.25})
+    assert rec.exponents["hidden"].c == 0.25
+    assert rec["hidden"].lr == pytest.approx(1e-2 * 8**-0.25)
+    assert rec.exponents["embedding"].c == theory.solve_exponents("mup", "adam").c[Layer.embedding]
+
+
+def test_custom_table_is_named_custom():
+    ab = theory.AB_TABLES[theory.parameterization_of("mup")]
+    rec = theory.transfer(ab, "sgd", BaseConfig(width=64, beta=0.1), 256)
+    assert rec.parameterization == "custom"
+    assert [rec.exponents[l.value].c for l in LAYERS] == [theory.solve_exponents("mup", "sgd").c[l] for l in LAYERS]

@@ -1,0 +1,243 @@
+r"""The smallest stable learning-rate exponents, as a linear programme (docs/theory.md sections 2, 3 and 7).
+
+A layer's learning rate scales as :math:`\eta_l \propto n^{-c_l}`; the prescription is the largest
+stable LR in every layer, i.e. the smallest c_l. With U_l the exponent of layer l's update
+(:mod:`abcscale.theory.rules`) and (alpha, omega, u) the alignment, training is stable when the
+activation changes :math:`\Delta z_l \sim n^{-r_l}` and the logits stay bounded:
+
+.. math::
+
+    0 \le r_1 \le U_1
+
+    0 \le r_h \le \min(U_h - \alpha,\; U_h + r_1 - u,\; 1/2 + r_1 - \omega)
+
+    0 \le \min(a_{L+1} + b_{L+1} + r_h - \omega,\; U_{L+1} - \alpha,\; U_{L+1} + r_h - u)
+
+and, for an optimizer whose update carries the backprop exponent G (SGD),
+:math:`G \le a_{L+1} + b_{L+1}` and :math:`G \le 2 a_{L+1} + c_{L+1}`. Every U_l is affine in (c, G),
+so the constraints are linear in the variables
+
+.. math::
+
+    x = (c_\text{emb}, c_\text{hid}, c_\text{out}, r_\text{emb}, r_\text{hid}, G).
+
+:func:`solve_exponents` minimises :math:`\sum_l c_l` with HiGHS (:func:`scipy.optimize.linprog`),
+then checks whether that minimum is a single point (``unique``) by minimising and maximising each c_l
+on the optimal face. It is unique whenever u <= alpha, which covers full and no alignment.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+import numpy as np
+from scipy.optimize import linprog
+
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, ExponentRow, LayerExponents
+from abcscale.theory._round import clean
+from abcscale.theory.rules import OptimizerRule, optimizer_rule
+from abcscale.theory.tables import ab_table, init_stability_warnings
+
+E, H, R = Layer.embedding, Layer.hidden, Layer.readout
+
+# --- the LP's variables, built from LAYERS: c_l for every layer, r_l for every layer before the readout
+# (the readout's activation change is the logits' constraint instead), then the backprop exponent G.
+_C = {layer: i for i, layer in enumerate(LAYERS)}
+_R = {layer: len(LAYERS) + i for i, layer in enumerate(LAYERS[:-1])}
+_G = len(_C) + len(_R)
+_N = _G + 1
+
+
+@dataclass(frozen=True, eq=False)
+class _Affine:
+    """``coef . x + const`` over the LP's variables; a constraint is an _Affine that must be >= 0."""
+
+    coef: np.ndarray
+    const: float = 0.0
+
+    @classmethod
+    def var(cls, index: int) -> _Affine:
+        coef = np.zeros(_N)
+        coef[index] = 1.0
+        return cls(coef)
+
+    def __add__(self, other: _Affine | float) -> _Affine:
+        if isinstance(other, _Affine):
+            return _Affine(self.coef + other.coef, self.const + other.const)
+        return _Affine(self.coef, self.const + other)
+
+    def __sub__(self, other: _Affine | float) -> _Affine:
+        if isinstance(other, _Affine):
+            return _Affine(self.coef - other.coef, self.const - other.const)
+        return _Affine(self.coef, self.const - other)
+
+
+def _constraints(ab: ABTable, rule: OptimizerRule, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """The stability constraints as ``A x <= b`` (each ``lhs >= 0`` stored as ``-lhs <= 0``)."""
+    c = {layer: _Affine.var(i) for layer, i in _C.items()}
+    r = {layer: _Affine.var(i) for layer, i in _R.items()}
+    G = _Affine.var(_G)
+    # U_l = p_a a_l + p_b b_l + c_l, plus G before the readout when the gradient carries it.
+    U = {layer: c[layer] + (rule.update_a * ab[layer].a + rule.update_b * ab[layer].b) for layer in LAYERS}
+    if rule.backprop_scale:  # SGD: the signal coming back through the readout reaches the layers before it
+        U = {layer: (U[layer] + G if layer is not R else U[layer]) for layer in LAYERS}
+    ab_out = ab[R].a + ab[R].b
+    ge0 = [
+        U[E] - r[E],                                # r_1 <= U_1
+        U[H] - al.alpha - r[H],                     # r_h <= U_h - alpha
+        U[H] + r[E] - al.u - r[H],                  # r_h <= U_h + r_1 - u
+        r[E] + 0.5 - al.omega - r[H],               # r_h <= 1/2 + r_1 - omega
+        r[H] + (ab_out - al.omega),                 # logits: a+b + r_L - omega
+        U[R] - al.alpha,                            # logits: U_o - alpha
+        U[R] + r[H] - al.u,                         # logits: U_o + r_L - u
+    ]
+    if rule.backprop_scale:
+        ge0.append(_Affine(np.zeros(_N), ab_out) - G)               # G <= a_o + b_o
+        ge0.append(c[R] + 2 * ab[R].a - G)                          # G <= 2 a_o + c_o
+    return np.array([-g.coef for g in ge0]), np.array([g.const for g in ge0])
+
+
+def _bounds(rule: OptimizerRule) -> list[tuple[float | None, float | None]]:
+    g = (None, None) if rule.backprop_scale else (0.0, 0.0)
+    return [(rule.c_min, None)] * len(_C) + [(0.0, None)] * len(_R) + [g]
+
+
+def _lp(obj: np.ndarray, A: np.ndarray, b: np.ndarray, bounds: list[tuple[float | None, float | None]],
+        A_eq: np.ndarray | None = None, b_eq: np.ndarray | None = None) -> np.ndarray:
+    res = linprog(obj, A_ub=A, b_ub=b, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status == 2:
+        raise ValueError("no stable learning-rate exponents exist for this (a, b) table and alignment")
+    if res.status == 3:
+        raise ValueError("the learning-rate exponents are unbounded for this (a, b) table and alignment")
+    if res.status != 0:
+        raise ValueError(f"linear programme failed: {res.message}")
+    return np.asarray(res.x)
+
+
+def _unit(layer: Layer, sign: float = 1.0) -> np.ndarray:
+    """The objective that minimises (sign=1) or maximises (sign=-1) c of ``layer``."""
+    obj = np.zeros(_N)
+    obj[_C[layer]] = sign
+    return obj
+
+
+@dataclass(frozen=True)
+class ExponentSolution:
+    """The LP's answer for one (a, b) table, optimizer and alignment.
+
+    ``c`` minimises the sum of the c's over the stable region (the largest stable LRs); ``unique`` is
+    False when that minimum is attained on a whole face, i.e. layers can trade LR freely.
+    ``lower_bounds`` holds each layer's own minimum, reachable alone only by raising another's c.
+    ``global_c`` is the smallest c shared by all layers (one global LR); ``binding_layer`` the layer
+    with the largest c.
+    """
+
+    ab: ABTable
+    optimizer: Optimizer
+    alignment: Alignment
+    c: dict[Layer, float]
+    lower_bounds: dict[Layer, float]
+    unique: bool
+    global_c: float
+    binding_layer: Layer
+    warnings: tuple[str, ...] = field(default=())
+
+    def exponents(self) -> dict[Layer, LayerExponents]:
+        return {l: LayerExponents(a=self.ab[l].a, b=self.ab[l].b, c=self.c[l]) for l in LAYERS}
+
+
+def solve_exponents(
+    parameterization: Parameterization | str | ABTable,
+    optimizer: Optimizer | str,
+    alignment: Alignment | str | None = None,
+) -> ExponentSolution:
+    """Smallest stable per-layer c (module docstring); cached, the inputs are immutable.
+
+    ``alignment`` None means full alignment. Raises ValueError for an optimizer without a rule in
+    ``OPTIMIZER_RULES`` and when no stable (or a bounded) answer exists.
+    """
+    ab = ab_table(parameterization)
+    opt = Optimizer.parse(optimizer)
+    return _solve(ab, opt, optimizer_rule(opt), Alignment.parse(alignment))
+
+
+@functools.lru_cache(maxsize=1024)
+def _solve(ab: ABTable, opt: Optimizer, rule: OptimizerRule, al: Alignment) -> ExponentSolution:
+    A, b = _constraints(ab, rule, al)
+    bounds = _bounds(rule)
+    lower = {layer: clean(_lp(_unit(layer), A, b, bounds)[_C[layer]]) for layer in LAYERS}
+    # The prescription: the point that minimises the total sum of c (largest LRs overall). It is the
+    # per-layer ideal whenever that is feasible; under SGD the readout's c also sets the backprop scale
+    # G, and the sum picks the paper's answer. If the optimum is a face rather than a vertex, the layers
+    # can trade learning rate freely: report the range each c spans there and call it not unique.
+    obj_sum = np.sum([_unit(layer) for layer in LAYERS], axis=0)
+    x = _lp(obj_sum, A, b, bounds)
+    c = {layer: clean(x[_C[layer]]) for layer in LAYERS}
+    A_opt = np.vstack([A, obj_sum])
+    b_opt = np.append(b, float(x[list(_C.values())].sum()) + 1e-9)
+    spans = {layer: (clean(_lp(_unit(layer), A_opt, b_opt, bounds)[_C[layer]]),
+                     clean(_lp(_unit(layer, -1.0), A_opt, b_opt, bounds)[_C[layer]])) for layer in LAYERS}
+    unique = all(hi - lo < 1e-6 for lo, hi in spans.values())
+    # A single shared LR: all c equal (c_l - c_{l+1} = 0), the smallest stable one.
+    A_eq = np.array([_unit(l1) - _unit(l2) for l1, l2 in pairwise(LAYERS)])
+    first = LAYERS[0]
+    global_c = clean(_lp(_unit(first), A, b, bounds, A_eq, np.zeros(len(A_eq)))[_C[first]])
+    binding = max(LAYERS, key=lambda l: c[l])
+    warnings = list(init_stability_warnings(ab))
+    if not unique:
+        warnings.append(
+            f"per-layer exponents are not unique (u={al.u:g} > alpha={al.alpha:g}): layers trade learning "
+            f"rate against each other; at the smallest total c each layer spans "
+            + ", ".join(f"{l.value} [{spans[l][0]:g}, {spans[l][1]:g}]" for l in LAYERS)
+            + "; its own minimum is " + ", ".join(f"{l.value} {lower[l]:g}" for l in LAYERS)
+        )
+    return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings))
+
+
+def theory_exponent(
+    parameterization: Parameterization | str | ABTable,
+    optimizer: Optimizer | str,
+    alignment: Alignment | str | None,
+    lr_mode: LrMode | str,
+) -> float:
+    """Slope of log LR* against log width that theory predicts for the swept base LR.
+
+    Global mode: -c of the binding layer (a single LR must shrink as n^-c). Per-layer mode: 0 (the
+    width dependence is already in the per-layer factors, so the base LR should not move).
+    """
+    if LrMode.parse(lr_mode) is LrMode.per_layer:
+        return 0.0
+    return clean(-solve_exponents(parameterization, optimizer, alignment).global_c)
+
+
+def theory_table(
+    parameterizations: Iterable[Parameterization] | None = None,
+    optimizers: Iterable[Optimizer] | None = None,
+    alignments: Iterable[Alignment] | None = None,
+) -> list[ExponentRow]:
+    """Rows of (parameterization, optimizer, alignment, layer) -> (a, b, c, unique, global c, epsilon e_l).
+
+    Without filters: every parameterization and optimizer, under full and no alignment.
+    """
+    rows = []
+    for p in parameterizations or list(Parameterization):
+        for o in optimizers or list(Optimizer):
+            rule = optimizer_rule(o)
+            for al in alignments or [Alignment.full(), Alignment.none()]:
+                sol = solve_exponents(p, o, al)
+                eps = rule.epsilon_rule(sol.ab, sol.c) if rule.epsilon_rule is not None else None
+                rows.extend(_rows(p, o, al, sol, eps))
+    return rows
+
+
+def _rows(p: Parameterization, o: Optimizer, al: Alignment, sol: ExponentSolution,
+          eps: dict[Layer, float] | None) -> list[ExponentRow]:
+    common: dict[str, Any] = {"parameterization": p.value, "optimizer": o, "alignment": al,
+                              "unique": sol.unique, "global_c": sol.global_c}
+    return [ExponentRow(**common, layer=layer, a=sol.ab[layer].a, b=sol.ab[layer].b, c=sol.c[layer],
+                        epsilon_exponent=None if eps is None else eps[layer]) for layer in LAYERS]

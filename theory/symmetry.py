@@ -1,0 +1,92 @@
+r"""The symmetry of abc-parameterizations: the same model written in another parameterization.
+
+For any per-layer theta (docs/theory.md section 4),
+
+.. math::
+
+    (a_l, b_l, c_l) \to (a_l + \theta_l, \; b_l - \theta_l, \; c_l - k \, \theta_l)
+
+leaves the function and the training dynamics unchanged, with k from the optimizer's rule
+(:mod:`abcscale.theory.rules`: SGD 2, Adam 1, Adafactor 0). At one width n the constants carry the
+same map with the factor :math:`t_l = n^{-\theta_l}`:
+
+.. math::
+
+    m \to m \, t, \quad \sigma \to \sigma / t, \quad \eta \to \eta / t^k, \quad \epsilon \to \epsilon \, t^{k'}
+
+where k' (``epsilon_k``) is 1 for Adam: epsilon sits beside :math:`\sqrt{v}`, which scales as the
+gradient. So standard ~ NTK (theta = 1/2 on hidden and readout) and muP ~ mean-field (theta = 1/2 on
+every layer).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from abcscale.schemas.enums import LAYERS, Layer, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, LayerSetting, Setting
+from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.solver import solve_exponents
+from abcscale.theory.tables import ab_table, parameterization_of
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """A setting converted between parameterizations, with the per-layer theta and factor t used.
+
+    ``symmetric`` says whether the two (a, b) tables are related by the symmetry (then the exponent
+    tables agree too: ``c_to = c_from - k theta``); ``c_from`` and ``c_to`` are the LP's exponents.
+    """
+
+    setting: Setting
+    theta: dict[Layer, float]
+    factor: dict[Layer, float]
+    k: int
+    symmetric: bool
+    c_from: dict[Layer, float]
+    c_to: dict[Layer, float]
+    warnings: tuple[str, ...]
+
+
+def convert(
+    setting: Setting,
+    source: Parameterization | str | ABTable,
+    target: Parameterization | str | ABTable,
+    alignment: Alignment | str | None = None,
+) -> Conversion:
+    r"""The setting under ``target`` that computes the same function with the same training dynamics.
+
+    Per layer theta = a_target - a_source and t = n^{-theta} at n = ``setting.width`` (module
+    docstring's map). The map is exact at ``setting.width``; it is a symmetry of the whole width family
+    only when b_target = b_source - theta for every layer, which ``symmetric`` reports.
+    """
+    ab1, ab2 = ab_table(source), ab_table(target)
+    opt = setting.optimizer
+    rule = optimizer_rule(opt)
+    k = rule.k
+    n = setting.width
+    theta = {l: ab2[l].a - ab1[l].a for l in LAYERS}
+    t = {l: float(n) ** (-theta[l]) for l in LAYERS}
+    layers = []
+    for s in setting.layers:
+        tl = t[s.layer]
+        eps = s.epsilon
+        if eps is not None and rule.has_epsilon:
+            eps = eps * tl**rule.epsilon_k
+        layers.append(LayerSetting(layer=s.layer, multiplier=s.multiplier * tl, init_std=s.init_std / tl,
+                                   lr=s.lr / tl**k, epsilon=eps))
+    out = Setting(parameterization=parameterization_of(target), optimizer=opt, width=n, layers=layers)
+    off = [l.value for l in LAYERS if not math.isclose(ab2[l].b, ab1[l].b - theta[l], abs_tol=1e-12)]
+    c1 = solve_exponents(ab1, opt, alignment).c
+    c2 = solve_exponents(ab2, opt, alignment).c
+    warnings = []
+    if off:
+        warnings.append(
+            "source and target are not related by the symmetry (a+b differs on "
+            + ", ".join(off) + "): the converted setting is exact at this width only; "
+            "the two parameterizations scale differently with width"
+        )
+    if rule.has_epsilon and any(s.epsilon for s in setting.layers):
+        warnings.append("Adam epsilon was rescaled with the layer (eps * t) to keep the symmetry exact")
+    return Conversion(out, theta, t, k, not off, c1, c2, tuple(warnings))

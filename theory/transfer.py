@@ -1,0 +1,84 @@
+r"""Analytic transfer: concrete per-layer settings at a new width from what was tuned at the base width.
+
+With the exponents (a_l, b_l) of the parameterization (docs/theory.md section 1), c_l from the LP
+(:mod:`abcscale.theory.solver`) and the constants tuned at base width b (base LR beta, per-layer
+gamma_l, multiplier M_l, init scale S_l, epsilon), the settings at width n are
+
+.. math::
+
+    m_l = M_l \, n^{-a_l}, \quad \sigma_l = S_l \, n^{-b_l}, \quad
+    \eta_l = \beta \, \gamma_l \, (n / b)^{-c_l}, \quad \epsilon_l = \epsilon \, (n / b)^{-e_l}.
+
+Multipliers and init stds are absolute, so a_l + b_l fixes the forward scale at every width; learning
+rates and epsilon are relative to the base width because beta and epsilon were tuned there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents, LayerSetting, Transfer
+from abcscale.theory.epsilon import layer_epsilons
+from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.solver import ExponentSolution, solve_exponents
+from abcscale.theory.tables import parameterization_of
+
+
+def transfer(
+    parameterization: Parameterization | str | ABTable,
+    optimizer: Optimizer | str,
+    base: BaseConfig,
+    width: int,
+    alignment: Alignment | str | None = None,
+    lr_mode: LrMode | str = LrMode.per_layer,
+    c_override: dict[Layer, float] | None = None,
+) -> Transfer:
+    r"""Per-layer multiplier, init std, LR and (Adam) epsilon at ``width`` (module docstring's formulas).
+
+    In ``global`` mode every c_l is the binding layer's c (one shared LR); ``c_override`` lets a fit
+    supply measured exponents. Epsilon follows ``base.epsilon_mode``: ``per_layer`` scales it with
+    the epsilon exponents e_l of the optimizer's rule, ``constant`` keeps it; optimizers without an
+    epsilon get None. Raises ValueError for a width that is not a positive integer.
+    """
+    if not isinstance(width, int | np.integer) or width <= 0:
+        raise ValueError(f"width must be a positive integer, got {width!r}")
+    opt = Optimizer.parse(optimizer)
+    rule = optimizer_rule(opt)
+    mode = LrMode.parse(lr_mode)
+    sol = solve_exponents(parameterization, opt, alignment)
+    ab = sol.ab
+    c_used = dict(sol.c) if mode is LrMode.per_layer else {l: sol.global_c for l in LAYERS}
+    if c_override:
+        c_used.update(c_override)
+    rho = width / base.width
+    eps: dict[Layer, float | None] = dict.fromkeys(LAYERS)
+    if rule.epsilon_rule is not None:
+        eps.update(layer_epsilons(base.epsilon, base.epsilon_mode, rho, rule.epsilon_rule(ab, c_used)))
+    layers = [
+        LayerSetting(
+            layer=l,
+            multiplier=base.multiplier[l] * width ** (-ab[l].a),
+            init_std=base.init_scale[l] * width ** (-ab[l].b),
+            lr=base.beta * base.gamma[l] * rho ** (-c_used[l]),
+            epsilon=eps[l],
+        )
+        for l in LAYERS
+    ]
+    named = parameterization_of(parameterization)
+    return Transfer(
+        parameterization="custom" if named is None else named.value, optimizer=opt, alignment=sol.alignment,
+        lr_mode=mode, width=int(width), base_width=base.width, layers=layers,
+        exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
+        global_c=sol.global_c, unique=sol.unique, warnings=_warnings(sol, mode),
+    )
+
+
+def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
+    out = list(sol.warnings)
+    if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
+        out.append(
+            f"global LR follows the binding layer ({sol.binding_layer.value}, c={sol.global_c:g}); "
+            "per-layer mode lets the other layers keep larger learning rates"
+        )
+    return out
