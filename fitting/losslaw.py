@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from abcscale.fitting.optimum import tail_probabilities
 from abcscale.schemas.fit import Estimate, LossLaw
+from abcscale.schemas.theory import Interval
 
 _ALPHAS = np.linspace(0.02, 2.0, 100)
 _DELTA = 1e-3  # Huber threshold on relative error, as in Hoffmann et al. / Epoch
@@ -18,15 +20,19 @@ _IRLS_STEPS = 4
 
 
 def fit_loss_law(
-    widths: np.ndarray, best: np.ndarray, draws: np.ndarray, n_boot: int, rng: np.random.Generator
+    widths: np.ndarray, best: np.ndarray, draws: np.ndarray, n_boot: int, rng: np.random.Generator,
+    confidence_level: float = 0.95,
 ) -> LossLaw | None:
-    """Needs >= 4 widths; ``draws`` (k, B) are each width's bootstrap draws of the best loss."""
+    """Needs >= 4 widths (else None); ``draws`` (k, B) are each width's bootstrap draws of the best loss.
+
+    Each parameter's interval is the bootstrap percentile interval at ``confidence_level``.
+    """
     k = widths.size
     if k < 4 or not np.all(np.isfinite(best)) or np.any(best <= 0):
         return None
     widths = widths.astype(float)
     E, A, al = (x[0] for x in _fit_many(widths[None, :], best[None, :]))
-    nb = min(n_boot, 400)  # a cheap law: 400 draws pin its 95% quantiles well enough
+    nb = min(n_boot, 400)  # a cheap law: 400 draws pin its 2.5% / 97.5% quantiles well enough
     idx = np.sort(rng.integers(0, k, size=(nb, k)), axis=1)
     col = rng.integers(0, draws.shape[1], size=(nb, k))
     # a resample with fewer than 3 distinct widths cannot identify three parameters
@@ -34,12 +40,17 @@ def fit_loss_law(
     Lb = draws[idx[distinct], col[distinct]]
     Eb, Ab, alb = _fit_many(widths[idx[distinct]], Lb)
 
+    lo, hi = tail_probabilities(confidence_level)
+
     def est(x: float, xb: np.ndarray) -> Estimate:
         xb = xb[np.isfinite(xb)]
         if xb.size < 10:
-            return Estimate(estimate=float(x), ci95=(float(x), float(x)), method="huber varpro (no bootstrap)")
-        return Estimate(estimate=float(x), ci95=(float(np.quantile(xb, 0.025)), float(np.quantile(xb, 0.975))),
-                        se=float(np.std(xb)), method="huber varpro, cluster bootstrap over widths")
+            point = Interval(low=float(x), high=float(x), confidence_level=confidence_level)
+            return Estimate(estimate=float(x), ci=point, method="huber varpro (no bootstrap)")
+        ci = Interval(low=float(np.quantile(xb, lo)), high=float(np.quantile(xb, hi)),
+                      confidence_level=confidence_level)
+        return Estimate(estimate=float(x), ci=ci, se=float(np.std(xb)),
+                        method="huber varpro, cluster bootstrap over widths")
 
     return LossLaw(E=est(E, Eb), A=est(A, Ab), alpha=est(al, alb))
 

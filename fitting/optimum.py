@@ -5,11 +5,14 @@ diverged is censored: it bounds the basin from above and never enters the local 
 vertex of a weighted local quadratic (or a quadratic plus cubic term, picked by AIC) within about one
 octave of the grid argmin; its interval comes from a parametric bootstrap (noise from the seed spread,
 or from the fit's residuals when there is one seed), vectorised over the fixed window.
+
+:func:`fit_optimum` reads top to bottom: scan the grid (argmin, stability edge, reasons to stop), take the
+window, fit it locally, bootstrap the vertex, describe the basin.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,7 +20,7 @@ import numpy as np
 _FALLBACK_SIGMA_REL = 1e-3
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Cells:
     """Per-x aggregates at one width (sorted by x)."""
 
@@ -29,13 +32,37 @@ class Cells:
     n_seeds: int
     sd_dof: int = 0  # degrees of freedom behind sd_rel
 
+    @classmethod
+    def of_runs(cls, x: np.ndarray, loss: np.ndarray, seeds: np.ndarray) -> Cells:
+        """Aggregate runs (x, loss with NaN = diverged, seed) into cells."""
+        ux, inv = np.unique(x, return_inverse=True)
+        ok = np.isfinite(loss)
+        n_ok = np.bincount(inv, weights=ok, minlength=ux.size)
+        n_div = np.bincount(inv, weights=~ok, minlength=ux.size)
+        lz = np.where(ok, loss, 0.0)
+        s1 = np.bincount(inv, weights=lz, minlength=ux.size)
+        s2 = np.bincount(inv, weights=lz * lz, minlength=ux.size)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = s1 / n_ok
+            var = np.maximum(s2 - n_ok * mean**2, 0.0) / (n_ok - 1)
+        rep = (n_ok >= 2) & (n_div == 0)
+        sd_rel, sd_dof = None, 0
+        if rep.any():
+            dof = n_ok[rep] - 1
+            sd_rel, sd_dof = float(np.sqrt(np.sum(dof * var[rep] / mean[rep] ** 2) / dof.sum())), int(dof.sum())
+        return cls(ux, mean, n_ok.astype(int), n_div.astype(int), sd_rel, int(np.unique(seeds).size), sd_dof)
 
-@dataclass(eq=False)
+
+@dataclass(frozen=True, eq=False)
 class Optimum:
-    """What :func:`fit_optimum` found; ``draws`` are the bootstrap draws of x* (None when unidentified)."""
+    """What :func:`fit_optimum` found; ``draws`` are the bootstrap draws of x* (None when unidentified).
+
+    ``ci`` is the bootstrap percentile interval of x* at ``confidence_level``.
+    """
 
     x_opt: float | None
-    ci95: tuple[float, float] | None
+    ci: tuple[float, float] | None
+    confidence_level: float
     draws: np.ndarray | None
     loss_draws: np.ndarray | None
     var: float | None
@@ -52,7 +79,26 @@ class Optimum:
     band_0p5: tuple[float, float] | None
     model: str
     sigma_rel: float | None
-    notes: list[str] = field(default_factory=list)
+    notes: tuple[str, ...] = ()
+
+    @classmethod
+    def unidentified(cls, notes: tuple[str, ...], confidence_level: float, *, on_edge: bool = False,
+                     x_argmin: float | None = None, best_loss: float | None = None, x_stable: float | None = None,
+                     x_first_div: float | None = None) -> Optimum:
+        """No optimum at this width: only what the grid scan saw, and why (``notes``)."""
+        return cls(x_opt=None, ci=None, confidence_level=confidence_level, draws=None, loss_draws=None, var=None,
+                   identified=False, on_edge=on_edge, x_argmin=x_argmin, best_loss=best_loss, x_stable=x_stable,
+                   x_first_div=x_first_div, curvature=None, k_left=None, k_right=None, band_0p1=None,
+                   band_0p5=None, model="argmin", sigma_rel=None, notes=notes)
+
+
+def tail_probabilities(confidence_level: float) -> tuple[float, float]:
+    """The quantiles a two-sided percentile interval at ``confidence_level`` takes: (1 -+ level) / 2.
+
+    Rounded so that 0.95 gives exactly (0.025, 0.975): the same draws give the same interval as ever.
+    """
+    lo = round((1.0 - confidence_level) / 2, 12)
+    return lo, 1.0 - lo
 
 
 def _design(x: np.ndarray, degree: int) -> np.ndarray:
@@ -74,7 +120,7 @@ def _vertex(coef: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _poly(coef: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return sum(coef[..., j] * x**j for j in range(coef.shape[-1]))
+    return np.asarray(sum(coef[..., j] * x**j for j in range(coef.shape[-1])))
 
 
 def _band(coef: np.ndarray, x0: float, level: float, lo: float, hi: float) -> tuple[float, float]:
@@ -88,119 +134,186 @@ def _band(coef: np.ndarray, x0: float, level: float, lo: float, hi: float) -> tu
     return (float(max(left.max(), lo)) if left.size else lo, float(min(right.min(), hi)) if right.size else hi)
 
 
-def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0) -> Optimum:
-    """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands."""
+@dataclass(frozen=True)
+class _Scan:
+    """The grid seen before any fit: stable cells, the argmin and the stability edge."""
+
+    xs: np.ndarray
+    ys: np.ndarray
+    ns: np.ndarray
+    i: int  # index of the argmin among stable cells
+    x_first_div: float | None
+    x_stable: float
+
+
+def _scan(cells: Cells, level: float) -> _Scan | Optimum:
+    """The stable cells and the argmin, or an unidentified Optimum saying which way to widen the grid."""
     stable = (cells.n_div == 0) & (cells.n_ok > 0) & np.isfinite(cells.mean)
-    notes: list[str] = []
     div_x = cells.x[cells.n_div > 0]
-    empty = Optimum(None, None, None, None, None, False, False, None, None, None, None, None, None, None, None,
-                    None, "argmin", None, notes)
     if not stable.any():
-        notes.append("every run at this width diverged: lower the learning-rate grid")
-        empty.x_first_div = float(div_x.min()) if div_x.size else None
-        return empty
+        return Optimum.unidentified(("every run at this width diverged: lower the learning-rate grid",), level,
+                                    x_first_div=float(div_x.min()) if div_x.size else None)
     xs, ys, ns = cells.x[stable], cells.mean[stable], cells.n_ok[stable]
     i = int(np.argmin(ys))
     x_am = float(xs[i])
     above = div_x[div_x > x_am]
     x_first_div = float(above.min()) if above.size else None
     x_stable = float(xs[xs < x_first_div].max()) if x_first_div is not None else float(xs.max())
-    empty.x_argmin, empty.best_loss, empty.x_stable, empty.x_first_div = x_am, float(ys[i]), x_stable, x_first_div
+    why = None
     if xs.size < 3:
-        notes.append(f"only {xs.size} stable learning rate(s): widen the grid (>= 5 around the optimum)")
-        return empty
-    if i == 0:
-        empty.on_edge = True
-        notes.append("optimum at the smallest learning rate tried: widen the grid downward")
-        return empty
-    if i == xs.size - 1 and x_first_div is None:
-        empty.on_edge = True
-        notes.append("optimum at the largest learning rate tried: widen the grid upward")
-        return empty
+        why = f"only {xs.size} stable learning rate(s): widen the grid (>= 5 around the optimum)"
+    elif i == 0:
+        why = "optimum at the smallest learning rate tried: widen the grid downward"
+    elif i == xs.size - 1 and x_first_div is None:
+        why = "optimum at the largest learning rate tried: widen the grid upward"
+    if why is not None:
+        return Optimum.unidentified((why,), level, on_edge=xs.size >= 3, x_argmin=x_am, best_loss=float(ys[i]),
+                                    x_stable=x_stable, x_first_div=x_first_div)
+    return _Scan(xs, ys, ns, i, x_first_div, x_stable)
 
-    dist = np.abs(xs - x_am)
+
+@dataclass(frozen=True)
+class _Window:
+    """The cells within about ``window`` octaves of the argmin, x relative to it; [lo, hi] bounds the vertex."""
+
+    x: np.ndarray
+    y: np.ndarray
+    n: np.ndarray
+    lo: float
+    hi: float
+
+
+def _window(s: _Scan, window: float) -> _Window:
+    x_am = float(s.xs[s.i])
+    dist = np.abs(s.xs - x_am)
     win = dist <= window + 1e-9
     if win.sum() < 4:
-        win = dist <= np.sort(dist)[min(3, xs.size - 1)] + 1e-9
-    xw, yw, nw = xs[win] - x_am, ys[win], ns[win].astype(float)
+        win = dist <= np.sort(dist)[min(3, s.xs.size - 1)] + 1e-9
+    xw, yw, nw = s.xs[win] - x_am, s.ys[win], s.ns[win].astype(float)
     lo, hi = float(xw.min()), float(xw.max())
-    if x_first_div is not None:
-        hi = min(hi, x_first_div - x_am)
-    sw = np.sqrt(nw)
-    fits = {}
+    if s.x_first_div is not None:
+        hi = min(hi, s.x_first_div - x_am)
+    return _Window(xw, yw, nw, lo, hi)
+
+
+@dataclass(frozen=True)
+class _LocalFit:
+    """Weighted least squares of the window as a fixed linear map ``P`` (so the bootstrap is one matmul)."""
+
+    model: str  # quadratic | asymmetric
+    P: np.ndarray
+    coef: np.ndarray
+    rss: float
+    degree: int
+
+
+def _local_fit(w: _Window) -> _LocalFit:
+    """A quadratic, and with enough points a cubic too; AIC picks one."""
+    sw = np.sqrt(w.n)
+    fits: dict[str, tuple[_LocalFit, float]] = {}
     for name, degree in (("quadratic", 2), ("asymmetric", 3)):
-        if xw.size < degree + 3 and degree == 3:
+        if w.x.size < degree + 3 and degree == 3:
             continue
-        X = _design(xw, degree)
-        P = np.linalg.pinv(X * sw[:, None]) * sw[None, :]  # weighted least squares as a fixed linear map
-        coef = P @ yw
-        rss = float(np.sum(nw * (yw - X @ coef) ** 2))
-        aic = xw.size * np.log(max(rss, 1e-300) / xw.size) + 2 * (degree + 1)
-        fits[name] = (P, coef, rss, aic, degree)
-    model = min(fits, key=lambda k: fits[k][3])
-    P, coef, rss, _, degree = fits[model]
-    dof = xw.size - (degree + 1)
+        X = _design(w.x, degree)
+        P = np.linalg.pinv(X * sw[:, None]) * sw[None, :]
+        coef = P @ w.y
+        rss = float(np.sum(w.n * (w.y - X @ coef) ** 2))
+        aic = w.x.size * np.log(max(rss, 1e-300) / w.x.size) + 2 * (degree + 1)
+        fits[name] = (_LocalFit(name, P, coef, rss, degree), aic)
+    return min(fits.values(), key=lambda f: f[1])[0]
+
+
+def _noise(cells: Cells, w: _Window, fit: _LocalFit) -> tuple[float, int, str | None]:
+    """Relative seed noise, its degrees of freedom, and a note when it had to be assumed."""
+    dof = w.x.size - (fit.degree + 1)
     if cells.sd_rel is not None:
-        sigma_rel, sigma_dof = cells.sd_rel, cells.sd_dof
-    elif dof > 0:
-        sigma_rel, sigma_dof = float(np.sqrt(rss / dof) / np.mean(yw)), dof
-    else:
-        sigma_rel, sigma_dof = _FALLBACK_SIGMA_REL, 0
-        notes.append("one seed and no residual degrees of freedom: noise assumed 0.1% of the loss")
-    v, ok = _vertex(coef[None, :])
-    if not ok[0] or not (lo - 1e-9 <= v[0] <= hi + 1e-9):
-        notes.append("the loss is not convex around the best learning rate (noise larger than the basin?): "
-                     "unidentified; add seeds or widen the grid")
-        return empty
-    x0 = float(v[0])
+        return cells.sd_rel, cells.sd_dof, None
+    if dof > 0:
+        return float(np.sqrt(fit.rss / dof) / np.mean(w.y)), dof, None
+    return _FALLBACK_SIGMA_REL, 0, "one seed and no residual degrees of freedom: noise assumed 0.1% of the loss"
 
-    # parametric bootstrap: the cells' means move by their noise, the window stays fixed. The noise level
-    # is itself estimated: each draw takes its own sigma from the scaled-chi2 posterior, so few seeds widen
-    # the interval as a t distribution would.
+
+def _bootstrap(w: _Window, fit: _LocalFit, sigma_rel: float, sigma_dof: int, n_boot: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Draws of the vertex (relative to the argmin) and of the loss there.
+
+    The cells' means move by their noise, the window stays fixed. The noise level is itself estimated:
+    each draw takes its own sigma from the scaled-chi2 posterior, so few seeds widen the interval as a t
+    distribution would.
+    """
+    sw = np.sqrt(w.n)
     scale = np.sqrt(sigma_dof / rng.chisquare(sigma_dof, n_boot)) if sigma_dof > 0 else np.ones(n_boot)
-    noise = rng.standard_normal((n_boot, xw.size)) * (sigma_rel * yw / sw)[None, :] * scale[:, None]
-    yb = yw[None, :] + noise
-    cb = yb @ P.T
+    noise = rng.standard_normal((n_boot, w.x.size)) * (sigma_rel * w.y / sw)[None, :] * scale[:, None]
+    yb = w.y[None, :] + noise
+    cb = yb @ fit.P.T
     vb, okb = _vertex(cb)
-    fallback = xw[np.argmin(yb, axis=1)]
-    vb = np.where(okb & (vb >= lo) & (vb <= hi), vb, fallback)
-    vb = np.clip(vb, lo, hi)
-    lb = _poly(cb, vb)
+    fallback = w.x[np.argmin(yb, axis=1)]
+    vb = np.where(okb & (vb >= w.lo) & (vb <= w.hi), vb, fallback)
+    vb = np.clip(vb, w.lo, w.hi)
+    return vb, _poly(cb, vb)
 
+
+@dataclass(frozen=True)
+class _Basin:
+    best: float
+    curvature: float
+    k_left: float
+    k_right: float
+    band_0p1: tuple[float, float]
+    band_0p5: tuple[float, float]
+
+
+def _basin(fit: _LocalFit, x0: float, span: tuple[float, float]) -> _Basin:
+    """Loss, curvature, relative loss increase one octave either side, and the 0.1%/0.5% LR bands at x0."""
+    coef = fit.coef
     best = float(_poly(coef, np.array(x0)))
-    curvature = float(coef[2] + 3 * coef[3] * x0) if degree == 3 else float(coef[2])
+    curvature = float(coef[2] + 3 * coef[3] * x0) if fit.degree == 3 else float(coef[2])
     k_left = float((_poly(coef, np.array(x0 - 1.0)) - best) / best)
     k_right = float((_poly(coef, np.array(x0 + 1.0)) - best) / best)
-    if degree == 2:
+    if fit.degree == 2:
         k_left = k_right = float(coef[2] / best)
-    span_lo, span_hi = float(xs.min() - x_am), float((x_first_div if x_first_div is not None else xs.max()) - x_am)
-    b1 = _band(coef, x0, best * 1.001, span_lo, span_hi)
-    b5 = _band(coef, x0, best * 1.005, span_lo, span_hi)
-    basin_half = 0.25 * curvature  # loss change at +-0.5 octave
-    if sigma_rel * best > basin_half and curvature > 0:
+    return _Basin(best, curvature, k_left, k_right, _band(coef, x0, best * 1.001, *span),
+                  _band(coef, x0, best * 1.005, *span))
+
+
+def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
+                confidence_level: float = 0.95) -> Optimum:
+    """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands."""
+    scan = _scan(cells, confidence_level)
+    if isinstance(scan, Optimum):
+        return scan
+    x_am = float(scan.xs[scan.i])
+    win = _window(scan, window)
+    fit = _local_fit(win)
+    sigma_rel, sigma_dof, note = _noise(cells, win, fit)
+    notes = [note] if note else []
+    v, ok = _vertex(fit.coef[None, :])
+    if not ok[0] or not (win.lo - 1e-9 <= v[0] <= win.hi + 1e-9):
+        notes.append("the loss is not convex around the best learning rate (noise larger than the basin?): "
+                     "unidentified; add seeds or widen the grid")
+        return Optimum.unidentified(tuple(notes), confidence_level, x_argmin=x_am, best_loss=float(scan.ys[scan.i]),
+                                    x_stable=scan.x_stable, x_first_div=scan.x_first_div)
+    x0 = float(v[0])
+    vb, lb = _bootstrap(win, fit, sigma_rel, sigma_dof, n_boot, rng)
+    top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
+    basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
+    if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave
         notes.append(f"seed noise ({100 * sigma_rel:.2g}% of the loss) exceeds the basin's change at +-0.5 "
                      "octave: the optimum is not resolved below about +-0.5 octave")
-    if x_first_div is not None and i == xs.size - 1:
+    if scan.x_first_div is not None and scan.i == scan.xs.size - 1:
         notes.append("optimum next to the stability edge (the next learning rate diverged)")
     draws = vb + x_am
     return Optimum(
-        x_opt=x0 + x_am,
-        ci95=(float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))),
-        draws=draws,
-        loss_draws=lb,
-        var=float(np.var(draws)),
-        identified=True,
-        on_edge=False,
-        x_argmin=x_am,
-        best_loss=best,
-        x_stable=x_stable,
-        x_first_div=x_first_div,
-        curvature=curvature,
-        k_left=k_left,
-        k_right=k_right,
-        band_0p1=(b1[0] + x_am, b1[1] + x_am),
-        band_0p5=(b5[0] + x_am, b5[1] + x_am),
-        model=model,
-        sigma_rel=sigma_rel,
-        notes=notes,
+        x_opt=x0 + x_am, ci=_quantiles(draws, confidence_level), confidence_level=confidence_level,
+        draws=draws, loss_draws=lb, var=float(np.var(draws)), identified=True, on_edge=False, x_argmin=x_am,
+        best_loss=basin.best, x_stable=scan.x_stable, x_first_div=scan.x_first_div,
+        curvature=basin.curvature, k_left=basin.k_left, k_right=basin.k_right,
+        band_0p1=(basin.band_0p1[0] + x_am, basin.band_0p1[1] + x_am),
+        band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
+        model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
     )
+
+
+def _quantiles(draws: np.ndarray, confidence_level: float) -> tuple[float, float]:
+    lo, hi = tail_probabilities(confidence_level)
+    return float(np.quantile(draws, lo)), float(np.quantile(draws, hi))

@@ -1,15 +1,20 @@
-"""PNG plots of a fit (matplotlib, Agg backend): loss vs LR, LR* vs width, loss vs width."""
+"""PNG plots of a fit (matplotlib, Agg backend): loss vs LR, LR* vs width, loss vs width.
+
+The plots read the fit and the same typed groups the fit was made from (:class:`fitting.table.Prepared`),
+one panel per group, in the fit's group order.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from abcscale.fitting.scaling import predict_law
-from abcscale.fitting.table import prepare
-from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit
+from abcscale.fitting.table import GroupData, Prepared
+from abcscale.schemas.fit import FitResult, GroupFit
 
 
 def _label(g: GroupFit) -> str:
@@ -69,95 +74,97 @@ def _grid(n: int):
     return fig, list(axes.flat[:n])
 
 
-def write_plots(
-    fit: FitResult, df: pd.DataFrame, out_dir: Path, mapping: ColumnMapping | None = None
-) -> dict[str, Path]:
-    """Write loss_vs_lr.png, lr_vs_width.png and loss_vs_width.png into ``out_dir`` (one panel per group)."""
+def write_plots(fit: FitResult, prep: Prepared, out_dir: Path) -> dict[str, Path]:
+    """Write loss_vs_lr.png, lr_vs_width.png and loss_vs_width.png into ``out_dir`` (one panel per group).
+
+    ``prep`` is the table the fit was made from (``prepare(df, fit.mapping)``); a table whose groups differ
+    from the fit's is a ValueError.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    if [d.key for d in prep.groups] != [g.group for g in fit.groups]:
+        raise ValueError("the table's groups are not the fit's: plot a fit over the table it was fitted on")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    prep = prepare(df, mapping or fit.mapping)
-    frame = prep.frame
-    n = max(len(fit.groups), 1)
-    paths = {name: out_dir / f"{name}.png" for name in ("loss_vs_lr", "lr_vs_width", "loss_vs_width")}
-
-    def rows_of(g: GroupFit) -> pd.DataFrame:
-        mask = np.ones(len(frame), dtype=bool)
-        for k, v in g.group.items():
-            col = frame[f"g:{k}"]
-            mask &= col.isna().to_numpy() if v is None else (col.astype(str) == str(v)).to_numpy()
-        return frame[mask]
-
-    fig, axes = _grid(n)
-    for ax, g in zip(axes, fit.groups, strict=False):
-        rows = rows_of(g)
-        cmap = plt.get_cmap("viridis")
-        widths = sorted(rows["width"].unique())
-        for j, w in enumerate(widths):
-            color = cmap(j / max(len(widths) - 1, 1))
-            sub = rows[rows["width"] == w]
-            cell = sub.groupby("x")["loss"].mean()
-            ax.plot(2.0**cell.index, cell.to_numpy(), "o-", ms=3, color=color, label=f"w={w}")
-            div = sub[sub["diverged"]]
-            if len(div):
-                top = np.nanmax(rows["loss"]) if rows["loss"].notna().any() else 1.0
-                ax.plot(2.0 ** div["x"].unique(), np.full(div["x"].nunique(), top), "x", color=color)
-            wo = next((o for o in g.per_width if o.width == w), None)
-            if wo is not None and wo.lr_opt is not None and wo.best_loss is not None:
-                err = None
-                if wo.ci95 is not None:
-                    err = [[wo.lr_opt - wo.ci95[0]], [wo.ci95[1] - wo.lr_opt]]
-                ax.errorbar([wo.lr_opt], [wo.best_loss], xerr=err, fmt="*", color=color, ms=10, capsize=3)
-        _log2(ax, "x")
-        _finish_panel(ax, g, "learning rate", "final loss (x: diverged)")
-    _save(fig, paths["loss_vs_lr"])
-
-    fig, axes = _grid(n)
-    for ax, g in zip(axes, fit.groups, strict=False):
-        ok = [o for o in g.per_width if o.lr_opt is not None]
-        if ok:
-            w = np.array([o.width for o in ok], dtype=float)
-            lr = np.array([o.lr_opt for o in ok])
-            lo = np.array([o.ci95[0] if o.ci95 else o.lr_opt for o in ok])
-            hi = np.array([o.ci95[1] if o.ci95 else o.lr_opt for o in ok])
-            ax.errorbar(w, lr, yerr=[lr - lo, hi - lr], fmt="o", capsize=3, label="LR* per width (95%)")
-        edge = [o for o in g.per_width if o.on_edge and o.grid_argmin_lr]
-        if edge:
-            ax.plot([o.width for o in edge], [o.grid_argmin_lr for o in edge], "v", color="red", label="on grid edge")
-        if g.law is not None:
-            top = max(max(g.law.widths), g.prediction.width if g.prediction else 0)
-            ws = np.geomspace(min(g.law.widths), top, 60)
-            preds = [predict_law(g.law, float(x)) for x in ws]
-            ax.plot(ws, [2.0**p.mean for p in preds], "-", label=f"fit e={g.law.exponent:.3f}")
-            ax.fill_between(ws, [2.0 ** p.ci95[0] for p in preds], [2.0 ** p.ci95[1] for p in preds], alpha=0.2,
-                            label="95% band")
-            if g.theory_exponent is not None:
-                ax.plot(ws, 2.0**g.law.log2_constant * (ws / g.law.base_width) ** g.theory_exponent, "--",
-                        color="gray", label=f"theory e={g.theory_exponent:g}")
-        if g.prediction is not None:
-            p = g.prediction
-            ax.errorbar([p.width], [p.lr], yerr=[[p.lr - p.ci95[0]], [p.ci95[1] - p.lr]], fmt="s", color="black",
-                        capsize=3, label=f"prediction (safe {p.safe_lr:.3g})")
-        _log2(ax, "x")
-        _log2(ax, "y")
-        _finish_panel(ax, g, "width", "optimal LR")
-    _save(fig, paths["lr_vs_width"])
-
-    fig, axes = _grid(n)
-    for ax, g in zip(axes, fit.groups, strict=False):
-        ok = [o for o in g.per_width if o.best_loss is not None]
-        if ok:
-            ax.plot([o.width for o in ok], [o.best_loss for o in ok], "o", label="best loss per width")
-        if g.loss_law is not None and ok:
-            ws = np.geomspace(min(o.width for o in ok), max(o.width for o in ok), 60)
-            L = g.loss_law
-            ax.plot(ws, L.E.estimate + L.A.estimate * ws ** (-L.alpha.estimate), "-",
-                    label=f"E + A w^-alpha, alpha={L.alpha.estimate:.2f}")
-        _log2(ax, "x")
-        _finish_panel(ax, g, "width", "loss at the optimum")
-    _save(fig, paths["loss_vs_width"])
+    pairs = list(zip(fit.groups, prep.groups, strict=True))
+    panels = {"loss_vs_lr": _loss_vs_lr, "lr_vs_width": _lr_vs_width, "loss_vs_width": _loss_vs_width}
+    paths = {}
+    for name, draw in panels.items():
+        fig, axes = _grid(max(len(pairs), 1))
+        for ax, (g, data) in zip(axes, pairs, strict=False):
+            draw(ax, g, data)
+        paths[name] = out_dir / f"{name}.png"
+        _save(fig, paths[name])
     return paths
+
+
+def _loss_vs_lr(ax: Any, g: GroupFit, data: GroupData) -> None:
+    """Mean loss per LR at each width, diverged LRs on top (x), and each width's fitted optimum."""
+    import matplotlib.pyplot as plt
+
+    cmap = plt.get_cmap("viridis")
+    losses = np.concatenate([r.loss for r in data.widths])
+    top = np.nanmax(losses) if np.isfinite(losses).any() else 1.0
+    optima = {o.width: o for o in g.per_width}
+    for j, r in enumerate(data.widths):
+        color = cmap(j / max(len(data.widths) - 1, 1))
+        cell = pd.Series(r.loss).groupby(r.x).mean()
+        ax.plot(2.0**cell.index, cell.to_numpy(), "o-", ms=3, color=color, label=f"w={r.width}")
+        div = np.unique(r.x[r.diverged])
+        if div.size:
+            ax.plot(2.0**div, np.full(div.size, top), "x", color=color)
+        wo = optima.get(r.width)
+        if wo is not None and wo.lr_opt is not None and wo.best_loss is not None:
+            err = None if wo.ci is None else [[wo.lr_opt - wo.ci.low], [wo.ci.high - wo.lr_opt]]
+            ax.errorbar([wo.lr_opt], [wo.best_loss], xerr=err, fmt="*", color=color, ms=10, capsize=3)
+    _log2(ax, "x")
+    _finish_panel(ax, g, "learning rate", "final loss (x: diverged)")
+
+
+def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData) -> None:
+    """LR* per width with its interval, the fitted law with its band, theory's slope and the prediction."""
+    ok = [o for o in g.per_width if o.lr_opt is not None]
+    if ok:
+        w = np.array([o.width for o in ok], dtype=float)
+        lr = np.array([o.lr_opt for o in ok])
+        lo = np.array([o.ci.low if o.ci else o.lr_opt for o in ok])
+        hi = np.array([o.ci.high if o.ci else o.lr_opt for o in ok])
+        level = next((o.ci.confidence_level for o in ok if o.ci), None)
+        ax.errorbar(w, lr, yerr=[lr - lo, hi - lr], fmt="o", capsize=3,
+                    label="LR* per width" + (f" ({100 * level:.3g}%)" if level else ""))
+    edge = [o for o in g.per_width if o.on_edge and o.grid_argmin_lr]
+    if edge:
+        ax.plot([o.width for o in edge], [o.grid_argmin_lr for o in edge], "v", color="red", label="on grid edge")
+    if g.law is not None:
+        level = g.exponent.ci.confidence_level if g.exponent is not None else 0.95
+        top = max(max(g.law.widths), g.prediction.width if g.prediction else 0)
+        ws = np.geomspace(min(g.law.widths), top, 60)
+        preds = [predict_law(g.law, float(x)) for x in ws]
+        bands = np.array([p.interval(level) for p in preds])
+        ax.plot(ws, [2.0**p.mean for p in preds], "-", label=f"fit e={g.law.exponent:.3f}")
+        ax.fill_between(ws, 2.0 ** bands[:, 0], 2.0 ** bands[:, 1], alpha=0.2, label=f"{100 * level:.3g}% band")
+        if g.theory_exponent is not None:
+            ax.plot(ws, 2.0**g.law.log2_constant * (ws / g.law.base_width) ** g.theory_exponent, "--",
+                    color="gray", label=f"theory e={g.theory_exponent:g}")
+    if g.prediction is not None:
+        p = g.prediction
+        ax.errorbar([p.width], [p.lr], yerr=[[p.lr - p.ci.low], [p.ci.high - p.lr]], fmt="s", color="black",
+                    capsize=3, label=f"prediction (safe {p.safe_lr:.3g})")
+    _log2(ax, "x")
+    _log2(ax, "y")
+    _finish_panel(ax, g, "width", "optimal LR")
+
+
+def _loss_vs_width(ax: Any, g: GroupFit, data: GroupData) -> None:
+    """The best loss per width and the fitted loss law."""
+    ok = [o for o in g.per_width if o.best_loss is not None]
+    if ok:
+        ax.plot([o.width for o in ok], [o.best_loss for o in ok], "o", label="best loss per width")
+    if g.loss_law is not None and ok:
+        ws = np.geomspace(min(o.width for o in ok), max(o.width for o in ok), 60)
+        L = g.loss_law
+        ax.plot(ws, L.E.estimate + L.A.estimate * ws ** (-L.alpha.estimate), "-",
+                label=f"E + A w^-alpha, alpha={L.alpha.estimate:.2f}")
+    _log2(ax, "x")
+    _finish_panel(ax, g, "width", "loss at the optimum")

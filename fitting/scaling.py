@@ -18,20 +18,26 @@ import numpy as np
 from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
+from abcscale.fitting.optimum import tail_probabilities
 from abcscale.schemas.fit import ScalingLaw
+from abcscale.schemas.theory import Interval
 
 #: floor on a width's variance (octaves^2): a noiseless synthetic optimum must not get infinite weight.
 _VAR_FLOOR = 1e-8
 
 
-@dataclass
+@dataclass(frozen=True)
 class LawFit:
+    """The fitted law, the exponent's Knapp-Hartung interval ``ci`` and its bootstrap cross-check ``boot_ci``.
+
+    ``loo`` maps each width to its leave-one-width-out error in octaves (empty below 3 widths).
+    """
+
     law: ScalingLaw
-    ci95: tuple[float, float]
+    ci: Interval
     se: float
     loo: dict[int, float]
-    boot_fraction_used: float
-    boot_ci95: tuple[float, float] | None = None
+    boot_ci: Interval | None = None
 
 
 def _dl_tau2(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
@@ -56,12 +62,15 @@ def fit_law(
     n_boot: int,
     rng: np.random.Generator,
     confidence_level: float = 0.95,
-) -> LawFit | None:
-    """Fit the law on >= 2 widths; ``draws`` (k, B) are each width's bootstrap draws of y (or None)."""
+) -> LawFit:
+    """Fit the law on k >= 2 widths; ``draws`` (k, B) are each width's bootstrap draws of y (or None).
+
+    The exponent's interval is e +- t_{k-2}((1 + level) / 2) se (a normal quantile at k = 2).
+    """
     widths = np.asarray(widths, dtype=float)
     k = widths.size
     if k < 2:
-        return None
+        raise ValueError(f"widths: the law needs at least 2 widths, got {k}")
     z = np.log2(widths / base_width)
     v = np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR)
     X = np.column_stack([np.ones_like(z), z])
@@ -86,8 +95,8 @@ def fit_law(
         used = float(good.mean())
         if good.sum() >= 10:
             cov_boot = np.cov(np.vstack([a_b[good], e_b[good]]))
-            lo, hi = np.quantile(e_b[good], [0.5 - confidence_level / 2, 0.5 + confidence_level / 2])
-            boot_ci = (float(lo), float(hi))
+            lo, hi = np.quantile(e_b[good], tail_probabilities(confidence_level))
+            boot_ci = Interval(low=float(lo), high=float(hi), confidence_level=confidence_level)
     law = ScalingLaw(
         log2_constant=float(params[0]), exponent=float(params[1]), base_width=int(base_width),
         cov=cov.tolist(), cov_boot=None if cov_boot is None else cov_boot.tolist(), tau2=float(tau2), df=df,
@@ -96,9 +105,9 @@ def fit_law(
     se = float(np.sqrt(_var(law, np.array([0.0, 1.0]), include_tau=False)))
     q = t_quantile(df, confidence_level)
     e = law.exponent
-    ci = (e - q * se, e + q * se)
+    ci = Interval(low=e - q * se, high=e + q * se, confidence_level=confidence_level)
     loo = _loo(z, y, w, widths) if k >= 3 else {}
-    return LawFit(law, ci, se, loo, used, boot_ci)
+    return LawFit(law, ci, se, loo, boot_ci)
 
 
 def _wls_many(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -125,6 +134,7 @@ def _loo(z: np.ndarray, y: np.ndarray, w: np.ndarray, widths: np.ndarray) -> dic
 
 
 def t_quantile(df: int, level: float) -> float:
+    """The two-sided quantile at ``level``: t with ``df`` degrees of freedom, normal when df = 0."""
     p = 0.5 + level / 2
     return float(stats.t.ppf(p, df)) if df > 0 else float(stats.norm.ppf(p))
 
@@ -136,12 +146,16 @@ def _var(law: ScalingLaw, g: np.ndarray, include_tau: bool = True) -> float:
 
 @dataclass(frozen=True)
 class LawPrediction:
-    """log2 y at a width: mean, sd and the two bands (in log2 units)."""
+    """log2 y at a width: mean and sd (in log2 units), with t quantiles on ``df`` degrees of freedom."""
 
     mean: float
     sd: float
-    ci68: tuple[float, float]
-    ci95: tuple[float, float]
+    df: int
+
+    def interval(self, confidence_level: float) -> tuple[float, float]:
+        """mean -+ t_df((1 + level) / 2) sd, in log2 units."""
+        q = t_quantile(self.df, confidence_level)
+        return (self.mean - q * self.sd, self.mean + q * self.sd)
 
 
 def predict_law(law: ScalingLaw, width: float) -> LawPrediction:
@@ -149,12 +163,4 @@ def predict_law(law: ScalingLaw, width: float) -> LawPrediction:
     z = float(np.log2(width / law.base_width))
     g = np.array([1.0, z])
     mean = law.log2_constant + law.exponent * z
-    sd = float(np.sqrt(_var(law, g)))
-    q68, q95 = t_quantile(law.df, 0.68), t_quantile(law.df, 0.95)
-    return LawPrediction(mean, sd, (mean - q68 * sd, mean + q68 * sd), (mean - q95 * sd, mean + q95 * sd))
-
-
-def exponent_interval(law: ScalingLaw, confidence_level: float = 0.95) -> tuple[float, float]:
-    se = float(np.sqrt(_var(law, np.array([0.0, 1.0]), include_tau=False)))
-    q = t_quantile(law.df, confidence_level)
-    return (law.exponent - q * se, law.exponent + q * se)
+    return LawPrediction(mean, float(np.sqrt(_var(law, g))), law.df)

@@ -1,11 +1,19 @@
-"""Reading a sweep table and checking it against the column mapping, reporting every problem at once."""
+"""Reading a sweep table, checking it against the column mapping, and splitting it into typed groups.
+
+:func:`prepare` is the fitter's one entry for a table: ``_iv`` validates (a :class:`TableError` lists every
+problem at once, each naming its column), then ``_canonical`` turns the valid table into
+:class:`GroupData`: per group, per width, the runs as arrays in log2 units. The fit and the plots read
+these typed groups; nothing downstream re-parses column names.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -72,15 +80,95 @@ def table_hash(df: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True)
-class Prepared:
-    """The validated table in canonical columns: group key, width, x = log2 LR, loss, seed, diverged."""
+@dataclass(frozen=True, eq=False)
+class WidthRows:
+    """One width's runs in one group, in table order.
 
-    frame: pd.DataFrame
-    group_cols: list[str]
-    constant_cols: list[str]
+    ``x`` is log2 LR; ``loss`` is NaN where the run diverged; ``k`` (n, m) holds log2 of each swept
+    constant, in the order of :attr:`GroupData.constant_cols`.
+    """
+
+    width: int
+    x: np.ndarray
+    loss: np.ndarray
+    seed: np.ndarray
+    diverged: np.ndarray
+    k: np.ndarray
+
+    def coords(self) -> np.ndarray:
+        """(n, 1 + m): every swept coordinate, log2 LR first."""
+        return np.column_stack([self.x, self.k])
+
+    def take(self, mask: np.ndarray) -> WidthRows:
+        return WidthRows(self.width, self.x[mask], self.loss[mask], self.seed[mask], self.diverged[mask],
+                         self.k[mask])
+
+
+@dataclass(frozen=True, eq=False)
+class GroupData:
+    """One group of the table (one exponent fit): its key and its runs by width (ascending).
+
+    ``base_width`` is the table's ``base_width`` column when it holds one value in this group (else None).
+    """
+
+    key: dict[str, Any]
+    widths: tuple[WidthRows, ...]
+    constant_cols: tuple[str, ...]
+    base_width: int | None
+
+    @property
+    def n_rows(self) -> int:
+        return sum(r.x.size for r in self.widths)
+
+    @property
+    def n_diverged(self) -> int:
+        return sum(int(r.diverged.sum()) for r in self.widths)
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A validated table as typed groups (in the order of their sorted keys), with what provenance needs."""
+
+    groups: tuple[GroupData, ...]
+    group_cols: tuple[str, ...]
+    constant_cols: tuple[str, ...]
+    mapping: ColumnMapping
     n_rows: int
     n_diverged: int
+    input_hash: str
+
+
+def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None) -> Prepared:
+    """Validate ``df`` under ``mapping`` and split it into typed groups; raise TableError listing all problems."""
+    m = mapping or ColumnMapping()
+    if df is None or len(df) == 0:
+        raise TableError(["table: no rows"])
+    df = df.rename(columns=str)
+    return _canonical(df, _iv(df, m), m)
+
+
+# --- validation ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class _Valid:
+    """The checked columns, as floats, and the resolved column roles."""
+
+    width: np.ndarray
+    lr: np.ndarray
+    loss: np.ndarray
+    seed: np.ndarray | None
+    diverged: np.ndarray
+    constants: dict[str, np.ndarray]
+    group_cols: list[str]
+
+
+@dataclass(frozen=True)
+class _Roles:
+    group_cols: list[str]
+    constant_cols: list[str]
+    seed_col: str | None
+    div_col: str | None
 
 
 def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
@@ -101,15 +189,34 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
     return num.astype(float)
 
 
-def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None) -> Prepared:
-    """Validate ``df`` under ``mapping`` and return the canonical frame; raise TableError listing all problems."""
-    m = mapping or ColumnMapping()
-    default = ColumnMapping()
+def _iv(df: pd.DataFrame, m: ColumnMapping) -> _Valid:
+    """Check every column the mapping names; raise one TableError listing every problem."""
     problems: list[str] = []
-    if df is None or len(df) == 0:
-        raise TableError(["table: no rows"])
-    cols = set(map(str, df.columns))
-    df = df.rename(columns=str)
+    roles = _roles(df, m, problems)
+    if any("missing column" in p for p in problems):
+        raise TableError(problems)
+    width = _check_width(df, m.size_col, problems)
+    lr = _check_positive(df, m.lr_col, "learning rates", problems)
+    loss = _numeric(df, m.loss_col, problems)
+    consts = {c: v for c in roles.constant_cols
+              if (v := _check_positive(df, c, "swept constants", problems)) is not None}
+    seed = None
+    if roles.seed_col is not None:
+        seed = _numeric(df, roles.seed_col, problems)
+        if seed is not None and seed.isna().any():
+            problems.append(f"{roles.seed_col}: missing seed in {_rows(seed.isna())}")
+    if problems:
+        raise TableError(problems)
+    assert width is not None and lr is not None and loss is not None  # each failure above added a problem
+    diverged = _diverged(df, m, loss.to_numpy(), roles.div_col)
+    return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
+                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols)
+
+
+def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
+    """Which columns are the group key, the swept constants, the seed and the divergence flag."""
+    default = ColumnMapping()
+    cols = set(df.columns)
     for role, col in (("--size-col", m.size_col), ("--lr-col", m.lr_col), ("--loss-col", m.loss_col)):
         if col not in cols:
             problems.append(f"{col}: missing column (the {role} column); columns are: {', '.join(sorted(cols))}")
@@ -124,81 +231,100 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None) -> Prepared:
         group_cols += [c for c in EXTRA_GROUP_COLUMNS if c in cols and df[c].nunique(dropna=False) > 1]
     else:
         group_cols = list(dict.fromkeys(m.group_cols))
-        for c in group_cols:
-            if c not in cols:
-                problems.append(f"{c}: missing column (named in --group-cols)")
+        problems += [f"{c}: missing column (named in --group-cols)" for c in group_cols if c not in cols]
     if m.constant_cols is None:
         constant_cols = [c for c in df.columns if c.startswith(CONSTANT_PREFIXES) and c not in group_cols
                          and pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > 1]
     else:
         constant_cols = list(m.constant_cols)
-        for c in constant_cols:
-            if c not in cols:
-                problems.append(f"{c}: missing column (named as a swept constant)")
-    roles = [m.size_col, m.lr_col, m.loss_col]
-    for c in group_cols:
-        if c in roles:
-            problems.append(f"{c}: cannot be both a group column and the size/LR/loss column")
-    if problems and any("missing column" in p for p in problems):
-        raise TableError(problems)
+        problems += [f"{c}: missing column (named as a swept constant)" for c in constant_cols if c not in cols]
+    problems += [f"{c}: cannot be both a group column and the size/LR/loss column" for c in group_cols
+                 if c in (m.size_col, m.lr_col, m.loss_col)]
+    return _Roles(group_cols, [c for c in constant_cols if c in cols], seed_col, div_col)
 
-    width = _numeric(df, m.size_col, problems)
-    lr = _numeric(df, m.lr_col, problems)
-    loss = _numeric(df, m.loss_col, problems)
-    if width is not None:
-        if width.isna().any():
-            problems.append(f"{m.size_col}: NaN width in {_rows(width.isna())}")
-        w = width.fillna(1.0)
-        if (w <= 0).any() or np.isinf(w).any():
-            problems.append(f"{m.size_col}: non-positive or infinite width in {_rows((w <= 0) | np.isinf(w))}")
-        elif (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1)).any():
-            problems.append(f"{m.size_col}: widths must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}")
-    if lr is not None:
-        bad = lr.isna() | ~(lr > 0) | np.isinf(lr)
+
+def _check_width(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | None:
+    width = _numeric(df, col, problems)
+    if width is None:
+        return None
+    if width.isna().any():
+        problems.append(f"{col}: NaN width in {_rows(width.isna())}")
+    w = width.fillna(1.0)
+    if (w <= 0).any() or np.isinf(w).any():
+        problems.append(f"{col}: non-positive or infinite width in {_rows((w <= 0) | np.isinf(w))}")
+    elif (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1)).any():
+        problems.append(f"{col}: widths must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}")
+    return width
+
+
+def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) -> pd.Series | None:
+    v = _numeric(df, col, problems)
+    if v is not None:
+        bad = v.isna() | ~(v > 0) | np.isinf(v)
         if bad.any():
-            problems.append(f"{m.lr_col}: learning rates must be positive finite numbers, not in {_rows(bad)}")
-    consts: dict[str, pd.Series] = {}
-    for c in constant_cols:
-        if c in cols:
-            v = _numeric(df, c, problems)
-            if v is not None:
-                bad = v.isna() | ~(v > 0) | np.isinf(v)
-                if bad.any():
-                    problems.append(f"{c}: swept constants must be positive finite numbers, not in {_rows(bad)}")
-                consts[c] = v
-    seed = None
-    if seed_col is not None:
-        seed = _numeric(df, seed_col, problems)
-        if seed is not None and seed.isna().any():
-            problems.append(f"{seed_col}: missing seed in {_rows(seed.isna())}")
-    if problems:
-        raise TableError(problems)
+            problems.append(f"{col}: {what} must be positive finite numbers, not in {_rows(bad)}")
+    return v
 
-    assert width is not None and lr is not None and loss is not None
-    diverged = ~np.isfinite(loss.to_numpy())
+
+def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str | None) -> np.ndarray:
+    """NaN/inf loss, a true diverged flag, or a final loss above the loss at init; all diverged is an error."""
+    diverged = ~np.isfinite(loss)
     if div_col is not None:
         flag = df[div_col]
         if flag.dtype != bool:
             flag = flag.astype(str).str.strip().str.lower().isin(("true", "1", "1.0", "yes", "t"))
         diverged |= flag.to_numpy(dtype=bool)
-    if "loss_at_init" in cols and m.loss_col != "loss_at_init":
+    if "loss_at_init" in df.columns and m.loss_col != "loss_at_init":
         init = pd.to_numeric(df["loss_at_init"], errors="coerce").to_numpy(dtype=float)
         # a run that ends above where it started has blown up even when its loss is finite
-        diverged |= np.isfinite(init) & np.isfinite(loss.to_numpy()) & (loss.to_numpy() > init)
+        diverged |= np.isfinite(init) & np.isfinite(loss) & (loss > init)
     if diverged.all():
         raise TableError([
             f"{m.loss_col}: all {len(df)} runs diverged (NaN/inf loss or diverged=True); "
             "nothing to fit: lower the learning-rate grid"
         ])
-    out = pd.DataFrame({
-        "width": np.round(width.to_numpy()).astype(np.int64),
-        "x": np.log2(lr.to_numpy()),
-        "loss": np.where(diverged, np.nan, loss.to_numpy()),
-        "seed": seed.to_numpy() if seed is not None else np.zeros(len(df)),
-        "diverged": diverged,
-    })
-    for c in group_cols:
-        out[f"g:{c}"] = df[c].to_numpy()
-    for c, v in consts.items():
-        out[f"k:{c}"] = np.log2(v.to_numpy())
-    return Prepared(out, group_cols, list(consts), len(df), int(diverged.sum()))
+    return diverged
+
+
+# --- canonical form ------------------------------------------------------------------------------------
+
+
+def _py(v: Any) -> Any:
+    """Group values as plain JSON scalars (numpy scalars and NaN become Python values / None)."""
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
+    """Log2 units, NaN loss for diverged runs, one GroupData per distinct group key (sorted)."""
+    n = len(df)
+    width = np.round(v.width).astype(np.int64)
+    x = np.log2(v.lr)
+    loss = np.where(v.diverged, np.nan, v.loss)
+    seed = v.seed if v.seed is not None else np.zeros(n)
+    names = tuple(v.constants)
+    k = np.column_stack([np.log2(c) for c in v.constants.values()]) if names else np.zeros((n, 0))
+    bw = None
+    if "base_width" in df.columns and "base_width" not in v.group_cols:
+        bw = pd.to_numeric(df["base_width"], errors="coerce").to_numpy()
+
+    def group(key: dict[str, Any], idx: np.ndarray) -> GroupData:
+        rows = []
+        for w in np.unique(width[idx]):
+            i = idx[width[idx] == w]
+            rows.append(WidthRows(int(w), x[i], loss[i], seed[i], v.diverged[i], k[i]))
+        base = pd.unique(bw[idx][~np.isnan(bw[idx])]) if bw is not None else np.array([])
+        return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None)
+
+    if v.group_cols:
+        keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})
+        parts = [(values if isinstance(values, tuple) else (values,), sub.index.to_numpy())
+                 for values, sub in keys.groupby(v.group_cols, sort=True, dropna=False)]
+    else:
+        parts = [((), np.arange(n))]
+    groups = tuple(group({c: _py(val) for c, val in zip(v.group_cols, values, strict=True)}, idx)
+                   for values, idx in parts)
+    return Prepared(groups, tuple(v.group_cols), names, m, n, int(v.diverged.sum()), table_hash(df))

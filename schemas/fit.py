@@ -1,9 +1,13 @@
-"""Contracts of the fitter: column mapping in, FitResult out (JSON round-trippable).
+"""Contracts of the fitter: column mapping in, FitResult out (JSON round-trippable, frozen).
 
-Stable keys (documented in the README): ``groups[*].group``, ``exponent.estimate``, ``exponent.ci95``,
+Stable keys (documented in the README): ``groups[*].group``, ``exponent.estimate``, ``exponent.ci``,
 ``constant``, ``base_width``, ``theory_exponent``, ``consistent``, ``per_width[*].{width, lr_opt,
-ci95, on_edge}``, ``loo_error_octaves`` and, with a target width, ``prediction.{width, lr, ci68, ci95,
+ci, on_edge}``, ``loo_error_octaves`` and, with a target width, ``prediction.{width, lr, ci, ci68, ci95,
 safe_lr, expected_loss_penalty}``.
+
+Every interval the fit reports at the caller's ``confidence_level`` is an :class:`Interval` that says its
+level (``{"low", "high", "confidence_level"}``); only the prediction's ``ci68``/``ci95`` bands are fixed
+by design and stay ``[low, high]`` pairs.
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from abcscale.schemas.theory import LayerSetting
+from abcscale.schemas.theory import Interval, LayerSetting
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ColumnMapping(_Model):
@@ -36,10 +40,10 @@ class ColumnMapping(_Model):
 
 
 class Estimate(_Model):
-    """A point estimate with its 95% interval (and standard error where defined)."""
+    """A point estimate with its interval at the fit's confidence level (and standard error where defined)."""
 
     estimate: float
-    ci95: tuple[float, float]
+    ci: Interval
     se: float | None = None
     method: str = ""
 
@@ -49,7 +53,7 @@ class WidthOptimum(_Model):
 
     width: int
     lr_opt: float | None = Field(description="fitted optimum; None when unidentified")
-    ci95: tuple[float, float] | None = None
+    ci: Interval | None = Field(None, description="bootstrap percentile interval of lr_opt")
     on_edge: bool = False
     identified: bool = True
     grid_argmin_lr: float | None = None
@@ -112,10 +116,15 @@ class LossLaw(_Model):
 
 
 class Prediction(_Model):
-    """LR* at a target width, its bands and the recommended safe-side LR."""
+    """LR* at a target width, its bands and the recommended safe-side LR.
+
+    ``ci`` is at the fit's confidence level; ``ci68`` and ``ci95`` are fixed by design (the 1- and 2-sigma
+    bands a recommendation quotes).
+    """
 
     width: int
     lr: float
+    ci: Interval
     ci68: tuple[float, float]
     ci95: tuple[float, float]
     safe_lr: float
@@ -136,11 +145,15 @@ class GroupFit(_Model):
     exponent: Estimate | None = None
     exponent_boot: Estimate | None = Field(None, description="cluster bootstrap over widths (percentile)")
     constant: float | None = Field(None, description="fitted LR* at base_width (C)")
-    constant_ci95: tuple[float, float] | None = None
+    constant_ci: Interval | None = None
     base_width: int | None = None
     theory_exponent: float | None = None
-    consistent: bool | None = None
-    width_independent: bool | None = None
+    consistent: bool | None = Field(None, description="theory's exponent lies in the exponent's interval "
+                                    "(None: no theory exponent or no across-width fit)")
+    width_independent: bool | None = Field(
+        None, description="at the target width, C may be used as a width-independent constant: consistent, "
+        "and the residual drift there stays inside the 0.5% loss band of the fitted basin (checked when a basin "
+        "was fitted). None: no target width, or no theory verdict")
     per_width: list[WidthOptimum] = Field(default_factory=list)
     loo_error_octaves: float | None = Field(None, description="RMS leave-one-width-out error (octaves)")
     law: ScalingLaw | None = None

@@ -12,7 +12,7 @@ import time
 
 import pandas as pd
 
-from abcscale.fitting.api import fit_table
+from abcscale.fitting import fit_table
 from abcscale.fitting.synthetic import synthetic_sweep
 
 GROUPS = [("standard", -1.0, "global"), ("mup", 0.0, "per_layer"), ("standard", 0.0, "per_layer"),

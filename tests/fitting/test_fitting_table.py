@@ -11,9 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcscale.fitting.api import TableError, fit_table, read_table
+from abcscale.fitting import TableError, fit_table, prepare, read_table
 from abcscale.fitting.synthetic import synthetic_sweep
-from abcscale.fitting.table import prepare
 from abcscale.schemas.fit import ColumnMapping
 
 
@@ -99,14 +98,15 @@ def test_nan_inf_losses_and_flags_are_divergence(sweep):
     df.loc[:2, "final_loss"] = [np.nan, np.inf, 3.0]
     df.loc[:2, "diverged"] = [False, False, True]
     p = prepare(df)
-    assert p.frame["diverged"].iloc[:3].tolist() == [True, True, True]
+    first = p.groups[0].widths[0]  # the table's first rows are at its smallest width, in table order
+    assert first.diverged[:3].tolist() == [True, True, True] and np.isnan(first.loss[:3]).all()
     assert p.n_diverged == int(sweep["diverged"].sum()) + 3 - int(sweep["diverged"].iloc[:3].sum())
 
 
 def test_loss_above_init_counts_as_divergence(sweep):
     df = sweep.assign(loss_at_init=sweep["final_loss"].fillna(0.0) + 1.0)
     df.loc[0, "loss_at_init"] = 0.1
-    assert bool(prepare(df).frame["diverged"].iloc[0])
+    assert bool(prepare(df).groups[0].widths[0].diverged[0])
 
 
 def test_column_mapping_for_a_users_export(sweep):
@@ -148,3 +148,20 @@ def test_any_lr_column_is_either_accepted_or_named(lrs):
         assert any(not (math.isfinite(x) and x > 0) for x in lrs)
     else:
         assert all(math.isfinite(x) and x > 0 for x in lrs)
+
+
+def test_prepare_returns_typed_groups_in_log2_units(sweep):
+    df = pd.concat([sweep.assign(optimizer="sgd", gamma_hidden=1.0), sweep.assign(optimizer="adam", gamma_hidden=2.0)],
+                   ignore_index=True)
+    df.loc[df["optimizer"] == "adam", "gamma_hidden"] = np.where(np.arange(len(sweep)) % 2, 2.0, 0.5)
+    p = prepare(df)
+    assert p.group_cols == ("optimizer",) and p.constant_cols == ("gamma_hidden",)
+    assert [g.key for g in p.groups] == [{"optimizer": "adam"}, {"optimizer": "sgd"}]  # sorted keys
+    adam = p.groups[0]
+    assert [r.width for r in adam.widths] == [64, 128, 256] and adam.base_width == 64
+    assert adam.n_rows == len(sweep) and p.n_rows == 2 * len(sweep)
+    rows = adam.widths[1]
+    want = df[(df["optimizer"] == "adam") & (df["width"] == 128)]
+    np.testing.assert_allclose(rows.x, np.log2(want["beta"]))
+    np.testing.assert_allclose(rows.k[:, 0], np.log2(want["gamma_hidden"]))
+    assert rows.coords().shape == (len(want), 2)

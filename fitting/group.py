@@ -1,0 +1,180 @@
+"""One group's fit, assembled once: optima per width, the law, the theory verdict, constants, prediction.
+
+:func:`fit_group` calls the pure parts of :mod:`fitting.parts` in a fixed order (the bootstrap draws come
+from one generator, so the order is part of the result), turns their findings into warnings, and builds
+the frozen :class:`GroupFit`. The prediction is made from that GroupFit, as any later caller would.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from abcscale import theory
+from abcscale.fitting.optimum import Cells, Optimum
+from abcscale.fitting.parts import (
+    EdgePart,
+    LawPart,
+    PerWidth,
+    Settings,
+    anchor,
+    constant_fits,
+    edge_part,
+    fit_coordinate,
+    law_notes,
+    law_part,
+    log2_interval,
+    slice_through,
+)
+from abcscale.fitting.predict import predict_group, prediction_layers
+from abcscale.fitting.table import GroupData
+from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
+
+#: the loss band the residual drift to the target width must stay inside for C to count as width-independent.
+DRIFT_LOSS_BAND = 0.005
+
+
+def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[float | None, str | None]:
+    """The exponent theory predicts for this group's swept LR, or None and why not."""
+    missing = [k for k in ("parameterization", "optimizer", "lr_mode") if group.get(k) is None]
+    if missing:
+        return None, "no theory exponent: the table has no " + ", ".join(missing) + " column"
+    al = alignment if alignment is not None else group.get("alignment")
+    try:
+        return theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), al,
+                                      str(group["lr_mode"])), None
+    except ValueError as exc:
+        return None, f"no theory exponent: {exc}"
+
+
+def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFit:
+    """Fit one group; a group where every run diverged gets only a warning."""
+    if data.n_diverged == data.n_rows:
+        return GroupFit(group=data.key, n_rows=data.n_rows, n_diverged=data.n_rows,
+                        warnings=["every run in this group diverged: lower the learning-rate grid"])
+    # with swept constants, LR is fitted on the slice through the best cell (coordinate-wise search)
+    anchors = {r.width: anchor(r) for r in data.widths} if data.constant_cols else {}
+    base_width = s.base_width or data.base_width or data.widths[0].width
+    per = fit_coordinate({r.width: slice_through(r, anchors.get(r.width), 0) for r in data.widths}, 0, s, rng)
+    th, why = theory_for_group(data.key, s.alignment)
+    law = law_part(per, base_width, s, rng)
+    edge = edge_part(per, base_width, s, rng)
+    constants, constant_notes = constant_fits(data, anchors, base_width, s, rng)
+    consistent = None if law is None or th is None else law.fit.ci.contains(th)
+    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width)
+    warnings = [
+        *([why] if why else []),
+        *_alignment_note(data.key, s.alignment),
+        *_coverage_notes(per),
+        *(law_notes(law, consistent, th) if law is not None else []),
+        *constant_notes,
+        *_seed_note(per),
+        *([drift_note] if drift_note else []),
+    ]
+    g = GroupFit(
+        group=data.key, n_rows=data.n_rows, n_diverged=data.n_diverged, base_width=base_width,
+        theory_exponent=th, consistent=consistent, width_independent=independent,
+        per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
+        constants=constants, warnings=warnings, **_law_fields(law), **_edge_fields(edge),
+    )
+    return g if s.target_width is None else _with_prediction(g, s.target_width, s.alignment)
+
+
+def _law_fields(law: LawPart | None) -> dict[str, Any]:
+    if law is None:
+        return {}
+    return {"law": law.fit.law, "exponent": law.exponent, "exponent_boot": law.exponent_boot,
+            "constant": law.constant, "constant_ci": law.constant_ci, "loo_error_octaves": law.loo_rms,
+            "basin": law.basin, "loss_law": law.loss_law}
+
+
+def _edge_fields(edge: EdgePart | None) -> dict[str, Any]:
+    return {} if edge is None else {"edge_law": edge.law, "stability_edge": edge.exponent}
+
+
+def _with_prediction(g: GroupFit, width: int, alignment: str | None) -> GroupFit:
+    """The group with its prediction at ``width`` (or a warning saying why there is none)."""
+    try:
+        pred = predict_group(g, width)
+    except ValueError as exc:
+        return g.model_copy(update={"warnings": [*g.warnings, f"no prediction at width {width}: {exc}"]})
+    pred = pred.model_copy(update={"layers": prediction_layers(g, pred, alignment)})
+    return g.model_copy(update={"prediction": pred})
+
+
+def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) -> WidthOptimum:
+    def lr(x: float | None) -> float | None:
+        return None if x is None or not math.isfinite(2.0**x) else float(2.0**x)
+
+    def band(b: tuple[float, float] | None) -> tuple[float, float] | None:
+        return None if b is None or not all(math.isfinite(v) for v in b) else (2.0 ** b[0], 2.0 ** b[1])
+
+    ci = log2_interval(*opt.ci, opt.confidence_level) if opt.identified and opt.ci is not None else None
+    loo = law.fit.loo.get(width) if law is not None and law.fit.loo else None
+    return WidthOptimum(
+        width=width, lr_opt=lr(opt.x_opt) if opt.identified else None, ci=ci, on_edge=opt.on_edge,
+        identified=opt.identified, grid_argmin_lr=lr(opt.x_argmin), best_loss=_finite(opt.best_loss),
+        largest_stable_lr=lr(opt.x_stable), curvature=_finite(opt.curvature), band_0p1=band(opt.band_0p1),
+        band_0p5=band(opt.band_0p5), model=opt.model, n_runs=int(cells.n_ok.sum() + cells.n_div.sum()),
+        n_diverged=int(cells.n_div.sum()), n_seeds=cells.n_seeds, loo_error_octaves=_finite(loo),
+        message="; ".join(opt.notes) or None,
+    )
+
+
+def _finite(x: float | None) -> float | None:
+    """A JSON-safe float: None for NaN/inf/None."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _width_independent(consistent: bool | None, law: LawPart | None, th: float | None, target: int | None,
+                       base_width: int) -> tuple[bool | None, str | None]:
+    """May C be used unchanged at ``target``? Consistent with theory, and the residual drift there small.
+
+    The drift |e - e_theory| log2(target / base) (octaves) must cost less than DRIFT_LOSS_BAND of loss in the
+    fitted basin: drift < sqrt(band / max(k_left, k_right)). None without a target width or a verdict.
+    """
+    if target is None or consistent is None or law is None or th is None:
+        return None, None
+    basin: Basin | None = law.basin
+    if not consistent or basin is None:
+        return consistent, None
+    drift = abs(law.exponent.estimate - th) * abs(math.log2(target / base_width))
+    if drift > math.sqrt(DRIFT_LOSS_BAND / max(basin.k_left, basin.k_right)):
+        return False, (f"at width {target} the residual drift ({drift:.2g} octaves) exceeds the "
+                       f"{100 * DRIFT_LOSS_BAND:g}% loss band: treat the constant as width-dependent there")
+    return True, None
+
+
+def _alignment_note(key: dict[str, Any], alignment: str | None) -> list[str]:
+    if alignment is not None and key.get("alignment") is not None and str(key["alignment"]) != alignment:
+        return [f"theory uses --alignment {alignment}, not the table's {key['alignment']}"]
+    return []
+
+
+def _coverage_notes(per: PerWidth) -> list[str]:
+    """Unidentified widths, and too few widths for an exponent."""
+    notes = []
+    bad = [w for w, (_, o) in sorted(per.items()) if not o.identified]
+    widths = sorted(per)
+    if bad:
+        notes.append("width(s) " + ", ".join(map(str, bad)) + " have no identified optimum and are left out "
+                     "of the across-width fit: " + "; ".join(
+                         f"{w}: {per[w][1].notes[-1]}" for w in bad if per[w][1].notes))
+    if len(widths) == 1:
+        notes.append(f"one width ({widths[0]}): the exponent needs at least 2 widths "
+                     "(4-5 spanning >= 8x recommended)")
+    elif len(widths) - len(bad) < 2:
+        notes.append("fewer than 2 widths with an identified optimum: no exponent, nothing to extrapolate; "
+                     "widen the learning-rate grid")
+    elif len(widths) < 4:
+        notes.append(f"{len(widths)} widths swept; 4-5 spanning >= 8x are recommended")
+    return notes
+
+
+def _seed_note(per: PerWidth) -> list[str]:
+    if max((c.n_seeds for c, _ in per.values()), default=0) < 2:
+        return ["one seed per learning rate: noise is estimated from the fit's residuals; "
+                ">= 2-3 seeds near the optimum are recommended"]
+    return []

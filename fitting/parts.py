@@ -1,0 +1,239 @@
+"""The parts of one group's fit, each a pure function of the per-width optima returning a frozen part.
+
+Per coordinate (log2 LR, or log2 of a swept constant) and width, :func:`fit_coordinate` finds the optimum.
+From the LR optima, :func:`law_part` fits the across-width law (with its constant, LOO errors, basin and
+loss law) and :func:`edge_part` the law of the stability edge; :func:`constant_fits` does the same for each
+swept constant. Every interval is at the caller's ``confidence_level``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from abcscale.fitting.losslaw import fit_loss_law
+from abcscale.fitting.optimum import Cells, Optimum, fit_optimum
+from abcscale.fitting.scaling import LawFit, fit_law, predict_law, t_quantile
+from abcscale.fitting.table import GroupData, WidthRows
+from abcscale.schemas.fit import Basin, ConstantFit, Estimate, LossLaw, ScalingLaw
+from abcscale.schemas.theory import Interval
+
+#: per width: the cells of one coordinate and the optimum found in them.
+PerWidth = dict[int, tuple[Cells, Optimum]]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How to fit a group (the checked arguments of :func:`fitting.pipeline.fit_table`)."""
+
+    n_boot: int
+    confidence_level: float
+    window: float  # half-width of the local fit's window around the grid argmin, in octaves
+    target_width: int | None = None
+    alignment: str | None = None
+    base_width: int | None = None
+
+
+def percent(level: float) -> str:
+    """'95%' for 0.95, '68.3%' for 0.683: how a warning names the level."""
+    return f"{100 * level:.3g}%"
+
+
+def log2_interval(lo: float, hi: float, level: float) -> Interval | None:
+    """The interval [2^lo, 2^hi], or None when a bound is not finite (FitResult never holds NaN/inf)."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return None
+    return Interval(low=float(2.0**lo), high=float(2.0**hi), confidence_level=level)
+
+
+def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng: np.random.Generator) -> PerWidth:
+    """The optimum of coordinate ``j`` (0: log2 LR, j >= 1: swept constant j - 1) at each width, in order."""
+    out = {}
+    for w, rows in rows_by_width.items():
+        cells = Cells.of_runs(rows.coords()[:, j], rows.loss, rows.seed)
+        out[w] = (cells, fit_optimum(cells, s.n_boot, rng, s.window, s.confidence_level))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class _LawInputs:
+    """The identified optima, ascending in width: x*, its bootstrap variance and draws."""
+
+    ok: list[tuple[int, Optimum]]
+    widths: np.ndarray
+    y: np.ndarray
+    v: np.ndarray
+    draws: np.ndarray | None
+
+
+def _law_inputs(per: PerWidth) -> _LawInputs:
+    ok = [(w, o) for w, (_, o) in sorted(per.items()) if o.identified]
+    widths = np.array([w for w, _ in ok], dtype=float)
+    y = np.array([o.x_opt for _, o in ok], dtype=float)
+    v = np.array([o.var for _, o in ok], dtype=float)
+    draws = np.vstack([o.draws for _, o in ok if o.draws is not None]) if ok else None
+    return _LawInputs(ok, widths, y, v, draws)
+
+
+def _estimate(est: float, ci: Interval, se: float | None, method: str) -> Estimate:
+    return Estimate(estimate=float(est), ci=ci, se=se if se is None or math.isfinite(se) else None, method=method)
+
+
+@dataclass(frozen=True)
+class LawPart:
+    """The across-width law of LR*: exponent, constant C = LR*(base width), LOO errors, basin, loss law."""
+
+    fit: LawFit
+    exponent: Estimate
+    exponent_boot: Estimate | None
+    constant: float | None
+    constant_ci: Interval | None
+    loo_rms: float | None
+    basin: Basin | None
+    loss_law: LossLaw | None
+    widths: tuple[int, ...]
+
+
+def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator) -> LawPart | None:
+    """Fit the law on the identified widths (None below 2); the constant's interval excludes tau^2."""
+    inp = _law_inputs(per)
+    if inp.widths.size < 2:
+        return None
+    level = s.confidence_level
+    fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, level)
+    law = fit.law
+    exponent = _estimate(law.exponent, fit.ci, fit.se,
+                         f"WLS, weights 1/(v_w + tau^2), Knapp-Hartung t with {law.df} df")
+    boot = None
+    if fit.boot_ci is not None and law.cov_boot is not None:
+        boot = _estimate(law.exponent, fit.boot_ci, math.sqrt(law.cov_boot[1][1]),
+                         "cluster bootstrap over widths (cross-check)")
+    half = t_quantile(law.df, level) * math.sqrt(law.cov[0][0])
+    c = 2.0**law.log2_constant
+    loo = list(fit.loo.values())
+    rms = float(np.sqrt(np.mean(np.square(loo)))) if loo else None
+    return LawPart(
+        fit=fit, exponent=exponent, exponent_boot=boot, constant=c if math.isfinite(c) else None,
+        constant_ci=log2_interval(law.log2_constant - half, law.log2_constant + half, level),
+        loo_rms=rms if rms is not None and math.isfinite(rms) else None, basin=_basin(inp.ok),
+        loss_law=_loss_law(inp, s, rng), widths=tuple(int(w) for w in inp.widths),
+    )
+
+
+def _basin(ok: list[tuple[int, Optimum]]) -> Basin | None:
+    """The median left/right relative loss increase per octave^2 over the widths."""
+    kl = [o.k_left for _, o in ok if o.k_left is not None and o.k_left > 0]
+    kr = [o.k_right for _, o in ok if o.k_right is not None and o.k_right > 0]
+    if not (kl and kr):
+        return None
+    asym = any(o.model == "asymmetric" for _, o in ok)
+    return Basin(k_left=float(np.median(kl)), k_right=float(np.median(kr)),
+                 source="asymmetric" if asym else "quadratic")
+
+
+def _loss_law(inp: _LawInputs, s: Settings, rng: np.random.Generator) -> LossLaw | None:
+    if inp.widths.size < 4:
+        return None
+    best = np.array([o.best_loss for _, o in inp.ok], dtype=float)
+    draws = np.vstack([o.loss_draws for _, o in inp.ok if o.loss_draws is not None])
+    return fit_loss_law(inp.widths, best, draws, s.n_boot, rng, s.confidence_level)
+
+
+def law_notes(part: LawPart, consistent: bool | None, theory: float | None) -> list[str]:
+    """What the user should know about the law: too few widths, too narrow a span, disagreement with theory."""
+    widths = np.array(part.widths, dtype=float)
+    notes = []
+    if widths.size == 2:
+        notes.append("2 widths: the interval assumes the per-width errors are the only error (no residual "
+                     "to check the line against); sweep 4-5 widths")
+    if widths.max() / widths.min() < 8:
+        notes.append(f"the widths span {widths.max() / widths.min():.3g}x; >= 8x pins the exponent far better")
+    if consistent is False:
+        e = part.exponent
+        notes.append(f"fitted exponent {e.estimate:.3g} ({percent(e.ci.confidence_level)} [{e.ci.low:.3g}, "
+                     f"{e.ci.high:.3g}]) is inconsistent with theory ({theory:g}): the constant is not "
+                     "width-independent")
+    return notes
+
+
+@dataclass(frozen=True)
+class EdgePart:
+    """The law of the largest stable LR across widths, and its exponent."""
+
+    law: ScalingLaw
+    exponent: Estimate
+
+
+def edge_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator) -> EdgePart | None:
+    """Midpoint of the last stable and the first diverged LR per width, with a uniform error (None below 2)."""
+    edge = [(w, o.x_stable, o.x_first_div) for w, (_, o) in sorted(per.items())
+            if o.x_first_div is not None and o.x_stable is not None]
+    if len(edge) < 2:
+        return None
+    widths = np.array([w for w, _, _ in edge], dtype=float)
+    y = np.array([(lo + hi) / 2 for _, lo, hi in edge])
+    v = np.array([(hi - lo) ** 2 / 12 for _, lo, hi in edge])
+    fit = fit_law(widths, y, v, None, base_width, 0, rng, s.confidence_level)
+    return EdgePart(fit.law, _estimate(fit.law.exponent, fit.ci, fit.se,
+                                       "WLS on the midpoint between the largest stable and the first diverged LR"))
+
+
+def constant_fits(data: GroupData, anchors: dict[int, np.ndarray | None], base_width: int, s: Settings,
+                  rng: np.random.Generator) -> tuple[list[ConstantFit], list[str]]:
+    """Each swept constant: its coordinate-wise optimum per width, the value at base width, and its drift."""
+    fits, notes = [], []
+    # a width with no stable cell has no anchor, so none of its constants' optima
+    by_width = {r.width: (r, at) for r in data.widths if (at := anchors.get(r.width)) is not None}
+    for j, name in enumerate(data.constant_cols, start=1):
+        per = fit_coordinate({w: slice_through(r, at, j) for w, (r, at) in by_width.items()}, j, s, rng)
+        inp = _law_inputs(per)
+        if inp.widths.size == 0:
+            notes.append(f"{name}: no identified optimum at any width (widen its grid)")
+            continue
+        if inp.widths.size == 1:
+            w0, o0 = inp.ok[0]
+            assert o0.x_opt is not None and o0.ci is not None  # identified
+            ci = log2_interval(*o0.ci, s.confidence_level)
+            assert ci is not None  # bootstrap quantiles are finite
+            fits.append(ConstantFit(name=name, optimum=Estimate(estimate=2.0**o0.x_opt, ci=ci,
+                                                                method=f"local quadratic at width {w0}")))
+            continue
+        fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, s.confidence_level)
+        p0 = predict_law(fit.law, base_width)
+        at_base = log2_interval(*p0.interval(s.confidence_level), s.confidence_level)
+        assert at_base is not None  # a finite law predicts finite bounds
+        opt = Estimate(estimate=2.0**p0.mean, ci=at_base, method="across-width fit at the base width")
+        drift = _estimate(fit.law.exponent, fit.ci, fit.se, "WLS + tau^2 (theory: 0)")
+        if not drift.ci.contains(0.0):
+            notes.append(f"{name}: its optimum drifts with width (exponent {drift.estimate:.3g}, "
+                         f"{percent(drift.ci.confidence_level)} [{drift.ci.low:.3g}, {drift.ci.high:.3g}]): "
+                         "not width-independent")
+        fits.append(ConstantFit(name=name, optimum=opt, drift_exponent=drift))
+    return fits, notes
+
+
+def anchor(rows: WidthRows) -> np.ndarray | None:
+    """The best stable cell over all swept coordinates at one width (where each 1-D slice is taken)."""
+    frame = pd.DataFrame(rows.coords()).assign(loss=rows.loss, diverged=rows.diverged)
+    coords = list(range(rows.coords().shape[1]))
+    cell = frame.groupby(coords, sort=False).agg(m=("loss", "mean"), d=("diverged", "sum"))
+    cell = cell[(cell["d"] == 0) & cell["m"].notna()]
+    if cell.empty:
+        return None
+    best = cell["m"].idxmin()
+    return np.array(best if isinstance(best, tuple) else (best,), dtype=float)
+
+
+def slice_through(rows: WidthRows, at: np.ndarray | None, free: int) -> WidthRows:
+    """The runs at ``at`` in every coordinate but ``free`` (all runs when there is no anchor)."""
+    if at is None:
+        return rows
+    coords = rows.coords()
+    mask = np.ones(coords.shape[0], dtype=bool)
+    for c, v in enumerate(at):
+        if c != free:
+            mask &= np.isclose(coords[:, c], v)
+    return rows.take(mask)
