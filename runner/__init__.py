@@ -2,9 +2,11 @@
 
 Public API (``runner.spec`` imports no JAX, so the CLI parses flags fast; the rest imports JAX on use):
 
-- ``runner.spec.SweepSpec``: the sweep spec (pydantic, defaults embedded), ``SweepSpec.from_toml(path)``;
+- ``runner.spec.SweepSpec``: the sweep spec (pydantic, defaults embedded, base-width constants in
+  ``spec.constants``), ``SweepSpec.from_toml(path)``, ``spec.corpus()``;
 - ``runner.sweep.run_sweep(spec, out_dir, *, progress=True, executor="local", address=None)``
   -> ``pandas.DataFrame`` of ``results.parquet`` (resumable: finished cells are skipped);
-- ``runner.sweep.run_cell(spec, cell)``: one (config, width) without writing anything;
+- ``runner.sweep.run_cell(spec, cell, *, compiler=None)``: one (config, width) without writing anything;
+- ``runner.train.Compiler``: the compiled programs of one sweep and the thread that compiles ahead;
 - ``runner.coord.coord_check(spec, log2_lr=..., steps=5, tolerance=0.25)`` -> ``CoordCheck``.
 """

@@ -8,6 +8,8 @@ is not a failure: muP's logits start at n^-1/2 by design.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,18 +42,33 @@ class CoordCheck:
 
 
 def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, tolerance: float = 0.25, seeds: int = 4,
-                lr_exponents: tuple[float, float, float] | None = None) -> CoordCheck:
+                lr_exponents: tuple[float, float, float] | None = None,
+                on_status: Callable[[str], None] | None = None) -> CoordCheck:
     """Train ``steps`` updates at every width of ``spec`` (one parameterization, optimizer, alignment,
     lr_mode) and judge the slopes. Steps are counted after each update: step 0 is the initialisation.
     The RMS is averaged over ``seeds`` runs (one vmapped call): at small widths one draw of the weights
-    alone moves it by tens of percent."""
+    alone moves it by tens of percent. ``on_status`` hears what runs now ("compiling width 64", ...)."""
+    if not (tolerance > 0 and math.isfinite(tolerance)):
+        raise ValueError(f"tolerance: must be a positive number, got {tolerance}")
+    if not math.isfinite(log2_lr):
+        raise ValueError(f"log2_lr: must be finite, got {log2_lr}")
+    if steps < 1:
+        raise ValueError(f"steps: must be a positive integer, got {steps}")
     spec = spec.with_overrides(log2_lr=[log2_lr], seeds=seeds, steps=steps + 1, schedule="constant",
                                warmup=0.0, coord_steps=list(range(steps + 1)), curves=False, batching="vmap")
     cells = spec.cells()
     if len({(c.parameterization, c.optimizer, c.alignment, c.lr_mode) for c in cells}) != 1 or len(cells) < 2:
         raise ValueError("widths: a coordinate check needs one configuration and at least two widths")
-    compile_ahead(spec, cells)
-    frames = [run_cell(spec, cell, lr_exponents=lr_exponents).coord for cell in cells]
+    from abcscale.runner.train import Compiler
+
+    status = on_status or (lambda _: None)
+    frames = []
+    with Compiler() as compiler:
+        compile_ahead(spec, cells, compiler)
+        for cell in cells:
+            status(f"training width {cell.width}")
+            frames.append(run_cell(spec, cell, compiler=compiler, lr_exponents=lr_exponents,
+                                   on_compile=lambda c: status(f"compiling width {c.width}")).coord)
     keys = ["width", "step", "layer", "layer_type"]
     table = pd.concat(frames, ignore_index=True).groupby(keys, sort=False, as_index=False)[
         ["act_rms", "update_rms", "alignment_A"]].mean()
@@ -62,7 +79,7 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, tolerance: f
             x, y = np.log(gs["width"].to_numpy(float)), np.log(gs["act_rms"].to_numpy(float))
             slopes.append(float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else float("inf"))
         worst = int(np.argmax(slopes))
-        verdicts.append(LayerVerdict(layer, g["layer_type"].iloc[0], tuple(slopes), worst, slopes[worst],
+        verdicts.append(LayerVerdict(str(layer), g["layer_type"].iloc[0], tuple(slopes), worst, slopes[worst],
                                      bool(slopes[worst] <= tolerance)))
     return CoordCheck(spec, tolerance, table, verdicts)
 

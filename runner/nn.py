@@ -61,7 +61,7 @@ def rms(x: jax.Array) -> jax.Array:
 
 
 class Probes:
-    """Applies each weight and, when on, records the output's RMS and the alignment A_l (theory.md s.2).
+    """Applies each weight and, when on, records the output's RMS and the alignment A_l (docs/theory.md s.2).
 
     A_l = log_{fan_in}( rms(W z) / (rms(W) rms(z)) ): 1/2 when W and z are independent, 1 when aligned.
     Both use the raw weight, so the multiplier cancels; the activation RMS includes it.

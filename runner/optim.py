@@ -16,7 +16,7 @@ import optax
 
 
 class ScaleByAdamMomentsState(NamedTuple):
-    count: jax.Array
+    count: jax.Array  # type: ignore[assignment]  # optax's name for the step count; shadows tuple.count
     mu: optax.Updates
     nu: optax.Updates
 
@@ -42,7 +42,7 @@ def _scale_by_adam_moments(direction, b1: float, b2: float, *extra: optax.Update
 
 def scale_by_adam_atan2(b1: float = 0.9, b2: float = 0.999, a: float = 4 / math.pi,
                         b: float = 1.0) -> optax.GradientTransformation:
-    r"""Adam-atan2 (Everett et al. 2024; theory.md section 5): no epsilon, scale-invariant, bounded.
+    r"""Adam-atan2 (Everett et al. 2024; docs/theory.md section 5): no epsilon, scale-invariant, bounded.
 
     .. math::
 
@@ -69,7 +69,7 @@ def schedule(kind: str, steps: int, warmup: float):
 
 def scale_by_layer_adam(eps: optax.Updates, b1: float = 0.9, b2: float = 0.999) -> optax.GradientTransformation:
     r"""Adam's direction :math:`\hat m / (\sqrt{\hat v} + \epsilon_l)` with a per-leaf epsilon tree
-    (theory.md section 5: epsilon scaled per layer with the layer's gradient size)."""
+    (docs/theory.md section 5: epsilon scaled per layer with the layer's gradient size)."""
 
     return _scale_by_adam_moments(lambda m, v, e: m / (jnp.sqrt(v) + e), b1, b2, eps)
 

@@ -8,6 +8,12 @@ Defaults live here and nowhere else. A TOML file holds the same keys, at top lev
     lr_modes = ["global"]
     widths = [32, 64, 128]
     log2_lr = "-12:-4:0.5"      # or an explicit list of log2 learning rates
+    epsilon = 1e-8              # a base-width constant: flat, or under [sweep.constants]
+
+The base-width constants are the one :class:`~abcscale.schemas.theory.Constants` model (``spec.constants``);
+their keys (``init_scale``, ``multiplier``, ``epsilon``, ``epsilon_mode``, ``gamma``) may also be written at
+the top level, as the CLI flags are. ``gammas`` sweeps several LR constants; it defaults to
+``[constants.gamma]``.
 """
 
 from __future__ import annotations
@@ -18,19 +24,22 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
-from abcscale.schemas.theory import ABTable, Alignment, PerLayer
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.theory import ABTable, Alignment, Constants, PerLayer
+
+if TYPE_CHECKING:
+    from abcscale.runner.data import Corpus
 
 #: optimizer variants the runner trains -> the optimizer family whose exponents the theory engine uses.
 OPTIMIZER_FAMILY: dict[str, Optimizer] = {
     "sgd": Optimizer.sgd,
     "adam": Optimizer.adam,
     "adam_atan2": Optimizer.adam,  # scale-invariant Adam: same update scale, no epsilon
-    "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (theory.md s.2)
+    "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (docs/theory.md s.2)
     "adafactor": Optimizer.adafactor,
 }
 _OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
@@ -62,6 +71,12 @@ def parse_lr_grid(value: Any) -> list[float]:
     return [float(v) for v in value]
 
 
+ModelKind = Literal["transformer", "mlp"]
+AttnScale = Literal["sqrt", "linear"]
+Schedule = Literal["cosine", "constant"]
+Batching = Literal["auto", "vmap", "single"]
+
+
 def _split(value: Any) -> Any:
     return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
 
@@ -71,46 +86,57 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["transformer", "mlp"] = Field("transformer", description="NanoDO-style decoder or an MLP")
+    model: ModelKind = Field("transformer", description="NanoDO-style decoder or an MLP")
     custom_tables: dict[str, ABTable] = Field(default_factory=dict, description="name -> (a, b) per layer")
     parameterizations: list[str] = Field(default_factory=lambda: ["mup"],
                                          description="standard|ntk|mup|mean_field or a key of custom_tables")
     optimizers: list[str] = Field(default_factory=lambda: ["adam"], description=", ".join(OPTIMIZER_FAMILY))
     alignments: list[str] = Field(default_factory=lambda: ["full"], description="full | none | ALPHA,OMEGA,U")
-    lr_modes: list[LrMode] = Field(default_factory=lambda: [LrMode.per_layer])
-    widths: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
-    base_width: int | None = Field(None, gt=0, description="width the constants refer to; default min(widths)")
+    lr_modes: list[LrMode] = Field(default_factory=lambda: [LrMode.per_layer], description="global | per_layer")
+    widths: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1, description="model dims D")
+    base_width: int | None = Field(None, gt=0, description="width the constants refer to (default: min(widths))")
     log2_lr: list[float] = Field(default_factory=lambda: parse_lr_grid("-12:-4:1"), min_length=1,
                                  description="log2 of the swept base LR beta ('START:STOP:STEP' or a list)")
-    gammas: list[PerLayer] = Field(default_factory=lambda: [PerLayer()], min_length=1,
-                                   description="per-layer LR constants, each 'e,h,r'")
+    constants: Constants = Field(default_factory=Constants, description="base-width constants (gamma, init_scale, "
+                                 "multiplier, epsilon, epsilon_mode); also accepted as top-level keys")
+    gammas: list[PerLayer] = Field(default_factory=list,
+                                   description="per-layer LR constants swept, each 'e,h,r'; default [constants.gamma]")
     seeds: int = Field(1, gt=0, description="seeds 0..N-1 per learning rate")
-    steps: int = Field(200, gt=0)
-    batch: int = Field(16, gt=0)
-    seq_len: int = Field(64, gt=1)
+    steps: int = Field(200, gt=0, description="updates per run")
+    batch: int = Field(16, gt=0, description="sequences per step")
+    seq_len: int = Field(64, gt=1, description="tokens per sequence")
     depth: int = Field(2, gt=0, description="transformer blocks or MLP hidden layers")
     head_dim: int = Field(16, gt=0, description="fixed head dim; heads = width / head_dim")
-    attn_scale: Literal["sqrt", "linear"] = Field("sqrt", description="logits / sqrt(head_dim) or / head_dim")
-    init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants sigma_l")
-    multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
-    epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
-    epsilon_mode: EpsilonMode = Field(EpsilonMode.per_layer)
+    attn_scale: AttnScale = Field("sqrt", description="logits / sqrt(head_dim) or / head_dim")
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
-    schedule: Literal["cosine", "constant"] = "cosine"
+    schedule: Schedule = Field("cosine", description="after warmup: cosine decay to 0 or constant")
     warmup: float = Field(0.1, ge=0, lt=1, description="warmup fraction of the steps")
     weight_decay: float = Field(0.0, ge=0, description="independent weight decay (not scaled by the LR)")
     data: str = Field("default", description="default | synthetic | PATH (text file, directory or .npy)")
     max_bytes: int = Field(4_000_000, gt=0, description="corpus cap for default and text data")
-    eval_fraction: float = Field(0.1, gt=0, lt=1)
-    eval_batches: int = Field(4, gt=0)
+    eval_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the corpus")
+    eval_batches: int = Field(4, gt=0, description="batches in the held-out eval loss")
     final_window: float = Field(0.1, gt=0, le=1, description="final_loss = mean train loss over this fraction")
     divergence_factor: float = Field(1.5, gt=1, description="diverged when loss > factor * loss_at_init")
-    batching: Literal["auto", "vmap", "single"] = Field("auto", description="vmap over LRs and seeds or not")
+    batching: Batching = Field("auto", description="vmap over LRs and seeds or not")
     chunk: int = Field(16, gt=0, description="most runs per vmapped program (bounds memory)")
-    coord_steps: list[int] | None = Field(None, description="steps recorded in coord.parquet; default a few")
+    coord_steps: list[int] | None = Field(None, description="steps recorded in coord.parquet "
+                                          "(default: 0, 1, steps/2, steps-1)")
     curves: bool = Field(False, description="write per-step train losses to curves.parquet")
 
-    @field_validator("parameterizations", "optimizers", "widths", mode="before")
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_constants(cls, data: Any) -> Any:
+        """Top-level constant keys (TOML, CLI flags) go into ``constants``; they win over a nested value."""
+        if isinstance(data, dict) and any(k in data for k in Constants.model_fields):
+            data = dict(data)
+            nested = data.get("constants", {})
+            nested = dict(nested) if isinstance(nested, dict) else nested.model_dump()
+            nested.update({k: data.pop(k) for k in Constants.model_fields if k in data})
+            data["constants"] = nested
+        return data
+
+    @field_validator("parameterizations", "optimizers", "widths", "coord_steps", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
         v = _split(v)
@@ -163,13 +189,10 @@ class SweepSpec(BaseModel):
             v = [p for p in v.split(";") if p.strip()]
         return [PerLayer.parse(g) for g in v]
 
-    @field_validator("init_scale", "multiplier", mode="before")
-    @classmethod
-    def _per_layer(cls, v: Any) -> PerLayer:
-        return PerLayer.parse(v)
-
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
+        if not self.gammas:
+            self.gammas = [self.constants.gamma]
         if self.model == "transformer":
             bad = [w for w in self.widths if w % self.head_dim]
             if bad:
@@ -181,6 +204,12 @@ class SweepSpec(BaseModel):
     @property
     def base(self) -> int:
         return self.base_width or min(self.widths)
+
+    def corpus(self) -> Corpus:
+        """The token data this spec trains on (loaded once per process)."""
+        from abcscale.runner.data import load_corpus
+
+        return load_corpus(self.data, self.max_bytes, self.eval_fraction, self.seq_len + 2)
 
     def parameterization(self, name: str) -> Parameterization | ABTable:
         return self.custom_tables[name] if name in self.custom_tables else Parameterization.parse(name)
@@ -210,6 +239,12 @@ class SweepSpec(BaseModel):
         return SweepSpec.model_validate(data)
 
 
+#: spec fields that each cell holds one value of
+_GRID = frozenset({"parameterizations", "optimizers", "alignments", "lr_modes", "gammas", "widths"})
+#: spec fields that change how a cell runs or what is recorded, not its results
+_EXECUTION = frozenset({"batching", "chunk", "curves", "coord_steps"})
+
+
 class Cell(BaseModel):
     """One (config, width) of a sweep."""
 
@@ -222,11 +257,17 @@ class Cell(BaseModel):
     gamma: PerLayer
     width: int
 
+    def constants(self, spec: SweepSpec) -> Constants:
+        """The spec's base-width constants with this cell's LR constants."""
+        return spec.constants.model_copy(update={"gamma": self.gamma})
+
     def key(self, spec: SweepSpec, data_hash: str) -> str:
-        """Stable id of this cell's results: everything that changes them, so a changed spec re-runs."""
-        fields = spec.model_dump(mode="json", exclude={"parameterizations", "optimizers", "alignments",
-                                                       "lr_modes", "gammas", "widths", "batching", "chunk",
-                                                       "curves", "coord_steps"})
+        """Stable id of this cell's results: everything that changes them, so a changed spec re-runs.
+
+        The spec's constants enter flat (as before they were one model), so existing sweeps still resume.
+        """
+        fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | {"constants"}))
+        fields |= spec.constants.model_dump(mode="json", exclude={"gamma"})  # the cell holds gamma
         fields["base_width"] = spec.base
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)

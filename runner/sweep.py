@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
 from abcscale import theory
 from abcscale.runner.spec import OPTIMIZER_FAMILY, Cell, SweepSpec
-from abcscale.schemas.enums import LAYERS, LrMode, Optimizer
+
+if TYPE_CHECKING:
+    from abcscale.runner.train import Compiler
+from abcscale.schemas.enums import LAYERS, Layer, LrMode
 from abcscale.schemas.theory import BaseConfig
 
 
@@ -49,17 +51,19 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents).
     """
     family = OPTIMIZER_FAMILY[cell.optimizer]
-    base = BaseConfig(width=spec.base, beta=1.0, gamma=cell.gamma, init_scale=spec.init_scale,
-                      multiplier=spec.multiplier, epsilon=spec.epsilon, epsilon_mode=spec.epsilon_mode.value)
+    base = BaseConfig(width=spec.base, beta=1.0, **dict(cell.constants(spec)))
     override = dict(zip(LAYERS, lr_exponents, strict=True)) if lr_exponents else None
     tr = theory.transfer(spec.parameterization(cell.parameterization), family, base, cell.width,
                          cell.alignment, cell.lr_mode, c_override=override)
-    if cell.lr_mode is LrMode.per_layer or override:
-        lr = tuple(tr[l].lr for l in LAYERS)
-    else:
-        lr = tuple(cell.gamma[l] for l in LAYERS)
-    eps = tuple(tr[l].epsilon if tr[l].epsilon is not None else spec.epsilon for l in LAYERS)
-    return LayerHyper(tuple(tr[l].multiplier for l in LAYERS), tuple(tr[l].init_std for l in LAYERS), lr, eps)
+    def per_layer(value: Callable[[Layer], float]) -> tuple[float, float, float]:
+        e, h, r = LAYERS
+        return value(e), value(h), value(r)
+
+    global_lr = cell.lr_mode is LrMode.global_ and not override
+    eps = spec.constants.epsilon
+    return LayerHyper(multiplier=per_layer(lambda l: tr[l].multiplier), init_std=per_layer(lambda l: tr[l].init_std),
+                      lr_factor=per_layer(lambda l: cell.gamma[l] if global_lr else tr[l].lr),
+                      epsilon=per_layer(lambda l: eps if (e := tr[l].epsilon) is None else e))
 
 
 def record_steps(spec: SweepSpec) -> tuple[int, ...]:
@@ -102,15 +106,22 @@ class CellResult:
     curves: pd.DataFrame
 
 
-def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, float] | None = None,
-             record: tuple[int, ...] | None = None, on_runs: Callable[[int], None] | None = None) -> CellResult:
-    """Train every (log2 LR, seed) of one cell, in chunks of one vmapped program each."""
-    from abcscale.runner.data import load_corpus
+def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
+             lr_exponents: tuple[float, float, float] | None = None, record: tuple[int, ...] | None = None,
+             on_runs: Callable[[int], None] | None = None,
+             on_compile: Callable[[Cell], None] | None = None) -> CellResult:
+    """Train every (log2 LR, seed) of one cell, in chunks of one vmapped program each.
+
+    ``compiler`` holds the compiled programs (a sweep shares one across cells; default: one for this cell).
+    ``on_compile(cell)`` is called before a chunk waits for its program to compile, ``on_runs(n)`` after
+    each chunk of ``n`` runs.
+    """
     from abcscale.runner.nn import n_params
-    from abcscale.runner.train import enable_compilation_cache, run_program
+    from abcscale.runner.train import Compiler, enable_compilation_cache, run_program
 
     enable_compilation_cache()
-    corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    compiler = compiler or Compiler()
+    corpus = spec.corpus()
     record = record_steps(spec) if record is None else record
     prog = _program(spec, cell, record, spec.curves)
     hyper = layer_hyper(spec, cell, lr_exponents)
@@ -124,31 +135,33 @@ def run_cell(spec: SweepSpec, cell: Cell, *, lr_exponents: tuple[float, float, f
         lr = np.stack([2.0 ** g * fac for g, _ in padded])
         eps = np.tile(np.asarray(hyper.epsilon), (size, 1))
         seeds = np.asarray([s for _, s in padded])
+        if on_compile and compiler.state(prog, size, corpus.train, corpus.eval) != "ready":
+            on_compile(cell)
         out = run_program(prog, corpus.train, corpus.eval, np.asarray(hyper.multiplier),
-                          np.asarray(hyper.init_std), lr, eps, seeds)
+                          np.asarray(hyper.init_std), lr, eps, seeds, compiler=compiler)
         outcomes.append((part, out))
         if on_runs:
             on_runs(len(part))
     return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
 
 
-def compile_ahead(spec: SweepSpec, cells: list[Cell]) -> None:
-    """Queue the programs of ``cells``, in order, for compilation on the background thread (see
-    ``runner.train.compile_ahead``)."""
-    from abcscale.runner import train
-    from abcscale.runner.data import load_corpus
+def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler) -> None:
+    """Queue the programs of ``cells``, in order, for compilation on ``compiler``'s background thread."""
+    from abcscale.runner.train import enable_compilation_cache
 
-    train.enable_compilation_cache()
-    corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    enable_compilation_cache()
+    corpus = spec.corpus()
     n_runs = len(spec.log2_lr) * spec.seeds
     for cell in cells:
-        train.compile_ahead(_program(spec, cell, record_steps(spec), spec.curves), chunk_size(spec, cell.width, n_runs),
-                            corpus.train, corpus.eval)
+        compiler.ahead(_program(spec, cell, record_steps(spec), spec.curves), chunk_size(spec, cell.width, n_runs),
+                       corpus.train, corpus.eval)
 
 
 def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
     family = OPTIMIZER_FAMILY[cell.optimizer]
-    rows, coord, curves = [], [], []
+    rows: list[dict[str, Any]] = []
+    coord: list[dict[str, Any]] = []
+    curves: list[dict[str, Any]] = []
     for part, out in outcomes:
         for j, (g, seed) in enumerate(part):
             beta = 2.0 ** g
@@ -167,8 +180,8 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
                 **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
                 **({f"epsilon_{l.value}": hyper.epsilon[i] for i, l in enumerate(LAYERS)}
-                   if family is Optimizer.adam and cell.optimizer == "adam" else {}),
-                "epsilon": spec.epsilon, "epsilon_mode": spec.epsilon_mode.value,
+                   if theory.optimizer_rule(family).has_epsilon and cell.optimizer == "adam" else {}),
+                "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 "data": spec.data, "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),
             }
@@ -250,13 +263,13 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     """Run (or resume) a sweep; returns the rows of ``results.parquet`` for this spec's cells.
 
     ``executor="ray"`` sends each unfinished cell to a Ray cluster (``address``; None starts or joins a
-    local one); results are committed by this process as they arrive.
+    local one); results are committed by this process as they arrive. ``progress`` draws a bar on stderr.
     """
-    from abcscale.runner.data import load_corpus
-
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     out = Path(out_dir)
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    corpus = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    corpus = spec.corpus()
     (out / "spec.json").write_text(spec.model_dump_json(indent=2))
     cells = [(c.key(spec, corpus.sha256), c) for c in spec.cells()]
     todo = [(k, c) for k, c in cells if not (out / "cells" / f"{k}.rows.parquet").exists()]
@@ -271,36 +284,67 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     with bar:
         if executor == "ray":
             _ray_cells(spec, todo, commit, address)
-        elif executor == "local":
-            from abcscale.runner.train import cancel_compiles
+        else:
+            from abcscale.runner.train import Compiler
 
             # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
             todo.sort(key=lambda kc: kc[1].width)
-            compile_ahead(spec, [c for _, c in todo])
-            try:
+            with Compiler() as compiler:
+                compile_ahead(spec, [c for _, c in todo], compiler)
                 for key, cell in todo:
                     bar.describe(cell)
-                    commit(key, cell, run_cell(spec, cell, on_runs=bar.advance))
-            finally:
-                cancel_compiles()
-        else:
-            raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+                    commit(key, cell, run_cell(spec, cell, compiler=compiler, on_runs=bar.advance,
+                                               on_compile=bar.compiling))
     return _merge(out, [k for k, _ in cells])
 
 
+@dataclass(frozen=True)
+class BestLr:
+    """The best swept LR of one (configuration, width): lowest mean eval loss over seeds among runs that
+    did not diverge (None when all diverged)."""
+
+    parameterization: str
+    optimizer: str  # the runner's variant (adam_atan2, ...)
+    alignment: str
+    lr_mode: str
+    width: int
+    log2_lr: float | None
+    eval_loss: float | None
+    diverged: int
+    runs: int
+
+
+def best_lrs(rows: pd.DataFrame) -> list[BestLr]:
+    """One :class:`BestLr` per (configuration, width) of a results table, in the table's order."""
+    out = []
+    keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode", "width"]
+    for key, g in rows.groupby(keys, sort=False):
+        p, o, a, m, w = cast(tuple[Any, ...], key)
+        ok = g[~g["diverged"]]
+        lr = loss = None
+        if len(ok):
+            by_lr = ok.groupby("log2_lr")["eval_loss"].mean()
+            i = int(np.argmin(by_lr.to_numpy()))  # the first of equal minima, as idxmin
+            lr, loss = float(by_lr.index[i]), float(by_lr.iloc[i])
+        out.append(BestLr(str(p), str(o), str(a), str(m), int(w), lr, loss, int(g["diverged"].sum()), len(g)))
+    return out
+
+
 class _Progress:
-    """A rich progress bar with ETA, or nothing when ``progress`` is off."""
+    """A rich progress bar with ETA on stderr, or nothing when ``progress`` is off. While a cell waits for
+    its program to compile (tens of seconds at large widths) the bar says so."""
 
     def __init__(self, on: bool, total: int, skipped: int) -> None:
         self.on, self.total, self.skipped = on, total, skipped
-        self.t0 = time.perf_counter()
+        self.label = "sweep"
 
     def __enter__(self) -> _Progress:
         if self.on:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            import rich.progress as rp
+            from rich.console import Console
 
-            self.p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                              TimeRemainingColumn(), transient=False)
+            self.p = rp.Progress(rp.SpinnerColumn(), rp.TextColumn("{task.description}"), rp.BarColumn(),
+                                 rp.MofNCompleteColumn(), rp.TimeRemainingColumn(), console=Console(stderr=True))
             self.p.start()
             note = f" ({self.skipped} cells already done)" if self.skipped else ""
             self.task = self.p.add_task(f"sweep{note}", total=max(self.total, 1))
@@ -312,10 +356,13 @@ class _Progress:
 
     def advance(self, n: int) -> None:
         if self.on:
-            self.p.advance(self.task, n)
+            self.p.update(self.task, advance=n, description=self.label)
 
     def describe(self, cell: Cell) -> None:
+        self.label = f"{cell.parameterization}/{cell.optimizer}/{cell.lr_mode.value} w={cell.width}"
         if self.on:
-            self.p.update(self.task, description=f"{cell.parameterization}/{cell.optimizer}/"
-                          f"{cell.lr_mode.value} w={cell.width}")
+            self.p.update(self.task, description=self.label)
 
+    def compiling(self, cell: Cell) -> None:
+        if self.on:
+            self.p.update(self.task, description=f"compiling width {cell.width}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,14 @@ from abcscale.runner import mlp, transformer
 from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, rms
 from abcscale.runner.optim import make_optimizer
 
-DEFAULT_CACHE = Path(os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")).expanduser()
-
 
 @functools.cache
-def enable_compilation_cache(path: str = str(DEFAULT_CACHE)) -> None:
-    """Turn on JAX's persistent compilation cache (once per process): reruns load programs from disk."""
+def enable_compilation_cache(path: str | None = None) -> None:
+    """Turn on JAX's persistent compilation cache (once per process): reruns load programs from disk.
+
+    ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax`` (read when called)."""
+    path = path or os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")
+    path = str(Path(path).expanduser())
     Path(path).mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -172,57 +174,94 @@ def compiler_options() -> dict[str, Any]:
     return {"xla_backend_optimization_level": int(level)} if level != "" else {}
 
 
-#: compiled programs by (program, runs per call, data shapes): an executable, or a Future while it compiles
-_COMPILED: dict[tuple, Any] = {}
-#: one background thread: compiling two programs at once would only split the same cores
-_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
+Tokens = np.ndarray | jax.Array
 
 
-def _args_spec(n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> tuple[jax.ShapeDtypeStruct, ...]:
+def _args_spec(n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> tuple[jax.ShapeDtypeStruct, ...]:
     """The shapes and dtypes of ``run_program``'s arguments, which is all that compiling needs."""
     f32, S = jnp.float32, jax.ShapeDtypeStruct
     tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
     return (*tokens, S((3,), f32), S((3,), f32), S((n_runs, 3), f32), S((n_runs, 3), f32), S((n_runs,), jnp.uint32))
 
 
-def _key(prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> tuple:
-    return prog, n_runs, train_tok.shape, eval_tok.shape, str(train_tok.dtype), str(eval_tok.dtype)
+ProgramKey = tuple[Program, tuple[jax.ShapeDtypeStruct, ...]]
 
 
-def compile_ahead(prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> None:
-    """Start tracing and compiling a program on the background thread; ``run_program`` waits for it.
+def _key(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> ProgramKey:
+    return prog, _args_spec(n_runs, train_tok, eval_tok)
+
+
+class Compiler:
+    """The compiled programs of one sweep, by (program, runs per call, data shapes), and the thread that
+    compiles them ahead.
 
     A sweep's programs differ by width, so the next width compiles while this one trains. On 2 CPU cores
     the two share the cores, but training at small widths leaves most of one idle (bench_runner's
-    fixed-cost benchmark measures the saving). Requests run in the order given, each program once.
+    fixed-cost benchmark measures the saving). One thread: compiling two programs at once would only split
+    the same cores. Use it as a context manager: leaving drops the queued compilations that have not
+    started, so a stopped sweep does not wait for them at exit.
     """
-    key = _key(prog, n_runs, train_tok, eval_tok)
-    if key not in _COMPILED:
-        args, options = _args_spec(n_runs, train_tok, eval_tok), compiler_options()
-        _COMPILED[key] = _COMPILER.submit(lambda: _jitted(prog).lower(*args).compile(options))
 
+    def __init__(self, executor: Executor | None = None) -> None:
+        self._programs: dict[ProgramKey, Any] = {}  # an executable, or a Future while it compiles
+        self._executor = executor
 
-def cancel_compiles() -> None:
-    """Drop queued compilations that have not started, so a stopped sweep does not wait for them at exit."""
-    for key, pending in list(_COMPILED.items()):
-        if isinstance(pending, Future) and pending.cancel():
-            del _COMPILED[key]
+    def __enter__(self) -> Compiler:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ahead(self, prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> None:
+        """Queue a program for compilation on the background thread; ``run_program`` waits for it.
+        Requests run in the order given, each program once."""
+        key = _key(prog, n_runs, train_tok, eval_tok)
+        if key not in self._programs:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
+            args, options = key[1], compiler_options()
+            self._programs[key] = self._executor.submit(lambda: _jitted(prog).lower(*args).compile(options))
+
+    def state(self, prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> str:
+        """``"ready"`` (compiled), ``"compiling"`` (queued or in progress) or ``"absent"``."""
+        entry = self._programs.get(_key(prog, n_runs, train_tok, eval_tok))
+        if entry is None:
+            return "absent"
+        return "compiling" if isinstance(entry, Future) and not entry.done() else "ready"
+
+    def executable(self, prog: Program, args: tuple[jax.Array, ...]) -> Any:
+        """The compiled program for these arguments: compiled now, or waited for when queued ahead."""
+        key = _key(prog, args[-1].shape[0], args[0], args[1])
+        entry = self._programs.get(key)
+        if entry is None:
+            entry = self._programs[key] = _jitted(prog).lower(*args).compile(compiler_options())
+        elif isinstance(entry, Future):
+            entry = self._programs[key] = entry.result()
+        return entry
+
+    def cancel(self) -> None:
+        """Drop queued compilations that have not started."""
+        for key, entry in list(self._programs.items()):
+            if isinstance(entry, Future) and entry.cancel():
+                del self._programs[key]
+
+    def close(self) -> None:
+        self.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
 
 def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult_3: np.ndarray,
-                init_3: np.ndarray, lr_Mx3: np.ndarray, eps_Mx3: np.ndarray, seeds_M: np.ndarray) -> Outcome:
-    """Train M runs in one call (one vmapped program); compile on first use of (program, M, data sizes),
-    or wait for ``compile_ahead``. ``compile_s`` is the time this call spent waiting for its program."""
+                init_3: np.ndarray, lr_Mx3: np.ndarray, eps_Mx3: np.ndarray, seeds_M: np.ndarray, *,
+                compiler: Compiler | None = None) -> Outcome:
+    """Train M runs in one call (one vmapped program). The program comes from ``compiler``: compiled on
+    first use of (program, M, data sizes), or waited for when ``Compiler.ahead`` queued it; without a
+    compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program."""
     args = (jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
             jnp.asarray(init_3, jnp.float32), jnp.asarray(lr_Mx3, jnp.float32),
             jnp.asarray(eps_Mx3, jnp.float32), jnp.asarray(seeds_M, jnp.uint32))
-    key = _key(prog, len(seeds_M), train_tok, eval_tok)
     t0 = time.perf_counter()
-    compiled = _COMPILED.get(key)
-    if compiled is None:
-        compiled = _COMPILED[key] = _jitted(prog).lower(*args).compile(compiler_options())
-    elif isinstance(compiled, Future):
-        compiled = _COMPILED[key] = compiled.result()
+    compiled = (compiler or Compiler()).executable(prog, args)
     t1 = time.perf_counter()
     out = jax.device_get(compiled(*args))
     t2 = time.perf_counter()

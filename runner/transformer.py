@@ -1,4 +1,4 @@
-"""A NanoDO-style decoder-only transformer (theory.md section 6).
+"""A NanoDO-style decoder-only transformer (docs/theory.md section 6).
 
 Pre-LayerNorm with scale only, GeLU MLP with F = 4D, learned positional embeddings, no biases, untied
 embedding and readout, H = D / head_dim heads, attention logits scaled by 1/sqrt(head_dim) (or

@@ -1,48 +1,61 @@
-"""The ``abcscale`` command. Each sub-module registers its commands; heavy imports stay inside them."""
+"""The ``abcscale`` command: typer sub-apps and commands, assembled here.
+
+Each command parses its flags, builds the request model of :mod:`abcscale.schemas`, calls one use case
+(:mod:`abcscale.usecases`, or the runner for training) and prints the answer: a rich table on stdout, JSON with
+``--json``, progress on stderr. Heavy imports (JAX, pandas, the service) happen inside the commands, so
+``abcscale --help`` and ``abcscale theory table`` start fast. Every error is one ``error: ...`` line on
+stderr with exit code 2 (``_common.RootGroup``).
+"""
 
 from __future__ import annotations
 
-import sys
+from functools import partial
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from abcscale.cli._common import err_console, validation_message
+from abcscale.cli import check, demo, fit, recommend, runner, serve, theory
+from abcscale.cli._common import Command, RootGroup
 
 app = typer.Typer(
+    cls=RootGroup,
     name="abcscale",
-    help="Hyperparameter transfer across width: theory, sweeps, fits and a REST service.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-theory_app = typer.Typer(help="The abc-parameterization algebra (tables, conversion).", no_args_is_help=True)
-app.add_typer(theory_app, name="theory")
 
 
-def _register() -> None:
-    import importlib
+def _version(value: bool) -> None:
+    if value:
+        from abcscale.usecases import version
 
-    for name in ("theory", "runner", "fit", "serve", "check", "demo"):
-        try:
-            module = importlib.import_module(f"abcscale.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"abcscale.cli.{name}":
-                continue  # that part of the product is not built yet
-            raise
-        module.register(app, theory_app)
+        typer.echo(f"abcscale {version()}")
+        raise typer.Exit()
 
 
-_register()
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="print the version and exit", callback=_version,
+                                          is_eager=True)] = False,
+) -> None:
+    """Hyperparameter transfer across width: theory, sweeps, fits and a REST service."""
+
+
+command = partial(app.command, cls=Command)
+app.add_typer(theory.app, name="theory")
+command("recommend")(recommend.recommend)
+command("sweep")(runner.sweep)
+command("coord-check")(runner.coord_check)
+command("fit")(fit.fit)
+command("check")(check.check)
+command("serve")(serve.serve)
+command("demo")(demo.demo)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point. Typer reports usage errors itself (exit 2); bad values raised deeper exit 2 too."""
-    try:
-        app(args=argv, prog_name="abcscale")
-    except ValidationError as exc:
-        err_console.print(f"[bold red]error:[/] {validation_message(exc)}", highlight=False)
-        sys.exit(2)
-    except (ValueError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+    """Entry point (``abcscale``, ``python -m abcscale``)."""
+    app(args=argv, prog_name="abcscale")
+
+
+__all__ = ["app", "main"]

@@ -1,66 +1,164 @@
-"""Shared CLI plumbing: one console, JSON output, and exit code 2 with one clear line on bad input."""
+"""Shared CLI plumbing: consoles, JSON output, flag parsing, and every error as one line with exit code 2.
+
+Commands print results on stdout (a rich table, or JSON with ``--json``) and progress on stderr, so
+``abcscale ... --json | jq`` always reads clean JSON.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperCommand, TyperGroup
 
 # Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column fallback.
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
 
+if TYPE_CHECKING:
+    from abcscale.schemas.fit import FitResult
 
-class UsageError(Exception):
-    """Bad input from the user: reported as one line on stderr with exit code 2."""
+M = TypeVar("M", bound=BaseModel)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Report bad input as one line on stderr and exit (2 unless told otherwise)."""
+    _one_line(message)
     raise typer.Exit(code)
 
 
-def validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError, flags: dict[str, str] | None = None) -> str:
+    """One line naming each bad field, as the flag the user typed when ``flags`` maps it."""
     parts = []
     for e in exc.errors():
-        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "__root__")
-        parts.append(f"{loc}: {e.get('msg')}" if loc else str(e.get("msg")))
+        loc = [str(x) for x in e.get("loc", ()) if x != "__root__"]
+        msg = str(e.get("msg")).removeprefix("Value error, ")
+        name = ".".join(loc)
+        if flags is not None and loc:
+            name = flags.get(name) or flags.get(loc[-1]) or "--" + loc[-1].replace("_", "-")
+        parts.append(f"{name}: {msg}" if name else msg)
     return "; ".join(parts)
+
+
+def build(model: type[M], flags: dict[str, str] | None = None, /, **fields: Any) -> M:
+    """Validate a request model from flag values (None = not given); errors name the flags."""
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        fail(validation_message(exc, flags or {}))
+
+
+def parse_flag(fn: Callable[[str], Any], value: str | None, flag: str) -> Any:
+    """Run a parser on a flag's text; a ValueError becomes one line naming ``flag``."""
+    if value is None:
+        return None
+    try:
+        return fn(value)
+    except ValidationError as exc:
+        fail(f"{flag}: {validation_message(exc)}")
+    except ValueError as exc:
+        fail(f"{flag}: {exc}")
+
+
+def read_fit(path: Path) -> FitResult:
+    """The ``--fit`` flag's FitResult; a file that is not one is one line naming ``--fit``."""
+    from abcscale.usecases import load_fit
+
+    try:
+        return load_fit(path)
+    except ValueError as exc:  # load_fit's messages start with "fit: "
+        fail(f"--{exc}")
 
 
 def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, BaseModel):
-        return obj.model_dump(mode="json")
-    if isinstance(obj, list):
+        return obj.model_dump(mode="json", by_alias=True)
+    if isinstance(obj, list | tuple):
         return [to_jsonable(x) for x in obj]
     if isinstance(obj, dict):
         return {k: to_jsonable(v) for k, v in obj.items()}
     return obj
 
 
-def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(to_jsonable(obj), indent=2, allow_nan=False, default=str) + "\n")
+def emit_json(obj: Any, indent: int | None = 2) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=str) + "\n")
+    sys.stdout.flush()
 
 
-def parse_or_fail(fn, value: Any, what: str) -> Any:
-    """Run a parser; turn ValueError/ValidationError into a one-line exit-2 message naming ``what``."""
-    try:
-        return fn(value)
-    except ValidationError as exc:
-        fail(f"{what}: {validation_message(exc)}")
-    except ValueError as exc:
-        fail(f"{what}: {exc}")
+@contextlib.contextmanager
+def status(message: str, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """A spinner on stderr while a step runs; yields a function that changes its text."""
+    if quiet:
+        yield lambda _: None
+        return
+    with err_console.status(message) as s:
+        yield lambda text: s.update(text)
 
 
-def parse_int_list(value: str, what: str) -> list[int]:
-    try:
-        out = [int(x) for x in value.split(",") if x.strip()]
-    except ValueError:
-        fail(f"{what}: expected comma-separated integers, got {value!r}")
-    if not out or any(x <= 0 for x in out):
-        fail(f"{what}: expected positive integers, got {value!r}")
-    return out
+# --- typer classes: flags without a type column, usage errors as one line ------------------------------
+
+
+def _hide_flag_types(params: list[Any]) -> list[Any]:
+    # Typer prints a type after every option, so flags read "--json <bool>"; a flag takes no value.
+    for p in params:
+        if getattr(p, "is_flag", False):
+            p.metavar = ""
+    return params
+
+
+class Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _hide_flag_types(super().get_params(ctx))
+
+
+class Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _hide_flag_types(super().get_params(ctx))
+
+
+class RootGroup(Group):
+    """The ``abcscale`` group: usage errors, bad values raised by the use cases and file errors all end
+    as ``error: ...`` on one line with exit code 2, like the commands' own checks (never a panel or a
+    traceback)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        code = 0
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra) or 0
+        except typer.TyperException as exc:  # typer's usage errors (typer >= 0.29 vendors click)
+            code = _usage_error(exc)
+        except typer.Abort:
+            err_console.print("aborted")
+            code = 1
+        except ValidationError as exc:
+            code = _one_line(validation_message(exc))
+        except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            code = _one_line(str(exc))
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _one_line(message: str, code: int = 2) -> int:
+    text = escape(" ".join(message.split()))
+    err_console.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
+    return code
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    ctx = getattr(exc, "ctx", None)
+    if type(exc).__name__ == "NoArgsIsHelpError":  # bare `abcscale` / `abcscale theory`: typer printed the help
+        return getattr(exc, "exit_code", 2)
+    message = exc.format_message().replace("Value error, ", "")
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return _one_line(message.rstrip(".") + hint, getattr(exc, "exit_code", 2))

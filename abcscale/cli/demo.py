@@ -2,57 +2,160 @@
 
 1. a small sweep on the default corpus (standard and muP, Adam, global and per-layer LR, widths 32..128,
    a 2^0.5-spaced LR grid, 2 seeds); a second run resumes it instead of recomputing;
-2. the fit, with plots in the output directory;
+2. the fit, with plots in the output folder;
 3. a summary: exponents against theory, constants, recommendations at widths 1024 and 8192;
 4. the fit stored in the service's database, and the service started with two ready-to-paste curls.
+
+With ``--json`` the steps' tables are replaced by one JSON summary on stdout (printed before serving).
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import console, fail
+from abcscale.cli._common import console, emit_json, status
+from abcscale.cli.options import Json, Quiet
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.schemas.fit import FitResult, GroupFit
 
 TARGETS = (1024, 8192)
 
 
-def demo_spec(quick: bool) -> Any:
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="output folder", file_okay=False)] = Path("abcscale-demo"),
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="start the API at the end")] = True,
+    host: Annotated[str, typer.Option(help="service address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="service port (0: any free one)", min=0, max=65535)] = 8000,
+    quick: Annotated[bool, typer.Option("--quick", help="a seconds-long version (tests)")] = False,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Sweep small widths, fit, recommend for 1024 and 8192, store the fit and serve the API."""
+    from abcscale.fitting import prepare, write_plots
+    from abcscale.runner.sweep import run_sweep
+    from abcscale.schemas.api import FitOptions
+    from abcscale.usecases import fit_sweep
+
+    say = _Steps(quiet=as_json)
+    spec = demo_spec(quick)
+    out.mkdir(parents=True, exist_ok=True)
+    say.rule("1. sweep (resumes if already run)")
+    say.line(f"{len(spec.cells())} cells x {len(spec.log2_lr)} learning rates x {spec.seeds} seeds, "
+             f"widths {spec.widths}, {spec.steps} steps, output {out / 'sweep'}")
+    df = run_sweep(spec, out / "sweep", progress=not quiet)
+    say.rule("2. fit")
+    with status("fitting", quiet=quiet):
+        fit = fit_sweep(df, FitOptions(n_boot=300 if quick else 1000, target_width=TARGETS[0]))
+        (out / "fit.json").write_text(fit.model_dump_json(indent=2))
+        plots = write_plots(fit, prepare(df, fit.mapping), out)
+    say.line(f"fit written to {out / 'fit.json'}; plots: " + ", ".join(str(p) for p in plots.values()))
+    say.rule("3. summary")
+    recs = recommendations(fit)
+    if not say.quiet:
+        print_summary(fit, recs)
+    say.rule("4. service")
+    fit_id = store(fit, df, name="demo-quick" if quick else "demo")
+    say.line(f"fit stored with id [bold]{fit_id}[/]")
+    sock = None
+    if serve:
+        from abcscale.cli.serve import address_info, bind
+
+        sock = bind(host, port)  # before printing the curls: they name the port actually bound
+        port = sock.getsockname()[1]
+    base = f"http://{host}:{port}"
+    curls = [f"curl -s -X POST {base}/v1/recommend -H 'Content-Type: application/json' -d '{json.dumps(body)}'"
+             for body in example_bodies(fit_id)]
+    for c in curls:
+        say.line(c)
+    if as_json:
+        emit_json({"out": str(out), "results": str(out / "sweep" / "results.parquet"), "runs": len(df),
+                   "fit": str(out / "fit.json"), "plots": {k: str(v) for k, v in plots.items()},
+                   "groups": [_group_json(g) for g in fit.groups], "recommendations": recs, "fit_id": fit_id,
+                   "curl": curls, **(address_info(sock, host) if sock else {})})
+    if sock is None:
+        return
+    from abcscale.cli.serve import run
+    from abcscale.service.app import create_app
+
+    say.line(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
+    run(create_app(), sock, "warning")
+
+
+def demo_spec(quick: bool) -> SweepSpec:
     from abcscale.runner.spec import SweepSpec
 
+    shared = {"model": "transformer", "parameterizations": ["standard", "mup"], "optimizers": ["adam"],
+              "lr_modes": ["global", "per_layer"], "seeds": 2, "depth": 1}
     if quick:  # the test suite's version: the same pipeline in seconds instead of minutes
-        return SweepSpec(model="transformer", parameterizations=["standard", "mup"], optimizers=["adam"],
-                         lr_modes=["global", "per_layer"], widths=[16, 32], log2_lr="-8:-4:1", seeds=2,
-                         steps=20, batch=4, seq_len=16, depth=1, head_dim=8, max_bytes=200_000)
+        return SweepSpec.model_validate(shared | {"widths": [16, 32], "log2_lr": "-8:-4:1", "steps": 20, "batch": 4,
+                                                  "seq_len": 16, "head_dim": 8, "max_bytes": 200_000})
     # ~5 minutes on 2 cores: 20 cells x 11 LRs x 2 seeds. Five widths, not three: the exponent's t interval
     # has widths - 2 degrees of freedom, and with three it is too wide to test anything. The grid covers
     # every optimum from 32 to 128 (standard + global LR moves ~2 octaves over that range).
-    return SweepSpec(model="transformer", parameterizations=["standard", "mup"], optimizers=["adam"],
-                     lr_modes=["global", "per_layer"], widths=[32, 48, 64, 96, 128], log2_lr="-8.5:-3.5:0.5",
-                     seeds=2, steps=100, batch=8, seq_len=32, depth=1, head_dim=16, max_bytes=2_000_000)
+    return SweepSpec.model_validate(shared | {"widths": [32, 48, 64, 96, 128], "log2_lr": "-8.5:-3.5:0.5",
+                                              "steps": 100, "batch": 8, "seq_len": 32, "head_dim": 16,
+                                              "max_bytes": 2_000_000})
 
 
-def _fmt_ci(ci: tuple[float, float] | None) -> str:
-    return "-" if ci is None else f"[{ci[0]:+.2f}, {ci[1]:+.2f}]"
+def example_bodies(fit_id: str) -> list[dict[str, Any]]:
+    """The two requests the demo's curls send: theory's transfer, and the stored fit's."""
+    return [{"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}},
+            {"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 8192,
+             "fit_id": fit_id}]
 
 
-def summarize(fit: Any) -> None:
-    from abcscale.fitting.predict import recommend_from_fit
+def _label(g: GroupFit) -> str:
+    return " ".join(str(g.group.get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
 
+
+def recommendations(fit: FitResult) -> list[dict[str, Any]]:
+    """Per group and target width: the fitted LR, its 68% band, the safe-side LR and the per-layer LRs, or
+    why it was not extrapolated."""
+    from abcscale.usecases import recommend_from_fit
+
+    out: list[dict[str, Any]] = []
+    for g in fit.groups:
+        for width in TARGETS:
+            try:
+                rec = recommend_from_fit(fit, width, selector=g.group)
+            except ValueError as exc:
+                out.append({"group": g.group, "width": width, "error": str(exc)})
+                continue
+            assert rec.band is not None  # a fit's recommendation always carries its band
+            out.append({"group": g.group, "width": width, "lr": rec.band.lr, "ci68": list(rec.band.ci68),
+                        "safe_lr": rec.band.safe_lr, "layer_lrs": {s.layer.value: s.lr for s in rec.layers},
+                        "warnings": [w for w in rec.warnings if not w.startswith("safe-side LR")]})
+    return out
+
+
+def _group_json(g: GroupFit) -> dict[str, Any]:
+    e = g.exponent
+    return {"group": g.group, "exponent": None if e is None else e.estimate,
+            "ci": None if e is None else [e.ci.low, e.ci.high], "theory": g.theory_exponent,
+            "consistent": g.consistent, "constant": g.constant, "loo_error_octaves": g.loo_error_octaves}
+
+
+def print_summary(fit: FitResult, recs: list[dict[str, Any]]) -> None:
+    level = f"{100 * fit.provenance.settings.get('confidence_level', 0.95):g}%"
     t = Table(title="LR* ~ C * (width / base)^e, fitted on the sweep vs theory")
-    for col in ("group", "e", "95% CI", "theory", "verdict", "C (LR* at base)", "LOO err (oct)"):
+    for col in ("group", "e", f"{level} CI", "theory", "verdict", "C (LR* at base)", "LOO err (oct)"):
         t.add_column(col)
     for g in fit.groups:
-        label = " ".join(str(g.group.get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
-        if g.exponent is None:
-            t.add_row(label, "-", "-", "-", "[yellow]not fitted[/]", "-", "-")
+        e = g.exponent
+        if e is None:
+            t.add_row(_label(g), "-", "-", "-", "[yellow]not fitted[/]", "-", "-")
             continue
         verdict = {True: "[green]consistent[/]", False: "[red]inconsistent[/]", None: "-"}[g.consistent]
-        t.add_row(label, f"{g.exponent.estimate:+.2f}", _fmt_ci(g.exponent.ci95),
+        t.add_row(_label(g), f"{e.estimate:+.2f}", f"[{e.ci.low:+.2f}, {e.ci.high:+.2f}]",
                   "-" if g.theory_exponent is None else f"{g.theory_exponent:+.2f}", verdict,
                   "-" if g.constant is None else f"{g.constant:.3g}",
                   "-" if g.loo_error_octaves is None else f"{g.loo_error_octaves:.2f}")
@@ -61,27 +164,22 @@ def summarize(fit: Any) -> None:
     for col in ("group", "width", "LR*", "68% band", "safe-side", "per-layer LRs"):
         r.add_column(col)
     notes: dict[str, None] = {}
-    for g in fit.groups:
-        label = " ".join(str(g.group.get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
-        for width in TARGETS:
-            try:
-                rec = recommend_from_fit(fit, width, selector=g.group)
-            except ValueError as exc:
-                r.add_row(label, str(width), "-", "-", "-", "not extrapolated")
-                notes[f"{label}: {exc}"] = None
-                continue
-            b = rec.band
-            r.add_row(label, str(width), f"{b.lr:.2e}", f"{b.ci68[0]:.1e}..{b.ci68[1]:.1e}", f"{b.safe_lr:.2e}",
-                      " / ".join(f"{s.lr:.1e}" for s in rec.layers))
-            for w in rec.warnings:
-                if not w.startswith("safe-side LR"):  # already a column of the table
-                    notes[f"{label}: {w}"] = None
+    for rec in recs:
+        label = " ".join(str(rec["group"].get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
+        if "error" in rec:
+            r.add_row(label, str(rec["width"]), "-", "-", "-", "not extrapolated")
+            notes[f"{label}: {rec['error']}"] = None
+            continue
+        lo, hi = rec["ci68"]
+        r.add_row(label, str(rec["width"]), f"{rec['lr']:.2e}", f"{lo:.1e}..{hi:.1e}", f"{rec['safe_lr']:.2e}",
+                  " / ".join(f"{v:.1e}" for v in rec["layer_lrs"].values()))
+        notes |= {f"{label}: {w}": None for w in rec["warnings"]}
     console.print(r)
     for n in notes:
-        console.print(f"[yellow]note:[/] {n}", soft_wrap=True)
+        console.print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
 
 
-def store(fit: Any, rows: Any, name: str) -> str:
+def store(fit: FitResult, rows: pd.DataFrame, name: str) -> str:
     """Store the fit once per input (same name and hash -> same id) and return its id."""
     from abcscale.service import crud
 
@@ -93,55 +191,16 @@ def store(fit: Any, rows: Any, name: str) -> str:
         return crud.create_fit(session, fit=fit, rows=rows, name=name)
 
 
-def register(app: typer.Typer, theory_app: typer.Typer) -> None:
-    @app.command("demo")
-    def demo(
-        out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("abcscale-demo"),
-        serve: Annotated[bool, typer.Option("--serve/--no-serve", help="start the API at the end")] = True,
-        host: Annotated[str, typer.Option(help="service address")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="service port", min=1, max=65535)] = 8000,
-        quick: Annotated[bool, typer.Option("--quick", help="a seconds-long version (tests)")] = False,
-        quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
-    ) -> None:
-        """Sweep small widths, fit, recommend for 1024 and 8192, store the fit and serve the API."""
-        from abcscale.fitting.api import fit_table
-        from abcscale.fitting.plots import write_plots
-        from abcscale.runner.sweep import run_sweep
+class _Steps:
+    """The demo's step headers and lines on stdout, or nothing with --json."""
 
-        spec = demo_spec(quick)
-        out.mkdir(parents=True, exist_ok=True)
-        console.rule("1. sweep (resumes if already run)")
-        console.print(f"{len(spec.cells())} cells x {len(spec.log2_lr)} learning rates x {spec.seeds} seeds, "
-                      f"widths {spec.widths}, {spec.steps} steps, output {out / 'sweep'}")
-        df = run_sweep(spec, out / "sweep", progress=not quiet)
-        console.rule("2. fit")
-        fit = fit_table(df, n_boot=300 if quick else 1000, target_width=TARGETS[0])
-        (out / "fit.json").write_text(fit.model_dump_json(indent=2))
-        plots = write_plots(fit, df, out)
-        console.print(f"fit written to {out / 'fit.json'}; plots: " + ", ".join(str(p) for p in plots.values()))
-        console.rule("3. summary")
-        summarize(fit)
-        console.rule("4. service")
-        fit_id = store(fit, df, name="demo-quick" if quick else "demo")
-        console.print(f"fit stored with id [bold]{fit_id}[/]")
-        base = f"http://{host}:{port}"
-        body_theory = {"parameterization": "mup", "optimizer": "adam", "width": 4096,
-                       "base": {"width": 256, "beta": 0.003}}
-        body_fit = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 8192,
-                    "fit_id": fit_id}
-        for body in (body_theory, body_fit):
-            console.print(f"curl -s -X POST {base}/v1/recommend -H 'Content-Type: application/json' "
-                          f"-d '{json.dumps(body)}'", highlight=False, soft_wrap=True)
-        if not serve:
-            return
-        import socket
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
 
-        import uvicorn
+    def rule(self, title: str) -> None:
+        if not self.quiet:
+            console.rule(title)
 
-        from abcscale.service.app import create_app
-
-        with socket.socket() as s:
-            if s.connect_ex((host, port)) == 0:
-                fail(f"port {port} on {host} is in use; the results are in {out} (rerun with --port N)", code=1)
-        console.print(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    def line(self, text: str) -> None:
+        if not self.quiet:
+            console.print(text, highlight=False, soft_wrap=True)

@@ -1,30 +1,143 @@
-"""``abcscale sweep`` and ``abcscale coord-check``: small-width JAX training. JAX loads inside the commands."""
+"""``abcscale sweep`` and ``abcscale coord-check``: small-width JAX training. JAX loads inside the commands.
+
+Every sweep flag sets the :class:`~abcscale.runner.spec.SweepSpec` key of the same name (the function's
+parameter names are the spec's keys); its help text and the default shown come from the spec, so they
+cannot drift apart. A flag left out keeps the value of SPEC.toml, or the spec's default.
+"""
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, err_console, fail
-from abcscale.runner.spec import SweepSpec
+from abcscale.cli._common import console, emit_json, err_console, fail, parse_flag, status, validation_message
+from abcscale.cli.options import AlignmentOpt, Json, LrModeOpt, ParamReq, Plots, Quiet
+from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, ModelKind, Schedule, SweepSpec, parse_lr_grid
+from abcscale.schemas.enums import EpsilonMode, LrMode
+from abcscale.schemas.theory import Constants
 
-_FLAGS = {"parameterizations": "parameterization", "optimizers": "optimizer", "alignments": "alignment",
-          "lr_modes": "lr-mode", "gammas": "gamma"}
+if TYPE_CHECKING:
+    from abcscale.runner.coord import CoordCheck
+
+#: spec keys whose flag has another name (the flag is singular; a comma list sweeps several)
+FLAGS = {"parameterizations": "--parameterization", "optimizers": "--optimizer", "alignments": "--alignment",
+         "lr_modes": "--lr-mode", "gammas": "--gamma"}
+_FIELDS = {**SweepSpec.model_fields, **Constants.model_fields}
+_SPEC_DEFAULTS = SweepSpec()
 
 
-def _flag_message(exc: ValidationError) -> str:
-    """Name the flag (``--seq-len``) rather than the spec field (``seq_len``)."""
-    parts = []
-    for e in exc.errors():
-        loc = [str(x) for x in e.get("loc", ()) if x != "__root__"]
-        msg = str(e.get("msg")).removeprefix("Value error, ")
-        parts.append(f"--{_FLAGS.get(loc[0], loc[0].replace('_', '-'))}: {msg}" if loc else msg)
-    return "; ".join(parts)
+def _shown(key: str) -> str | bool:
+    """The spec's default for ``key`` as the user would type it."""
+    if key == "log2_lr":
+        return "-12:-4:1"
+    if key == "gammas":
+        return "the gamma constant, 1,1,1"
+    value = getattr(_SPEC_DEFAULTS.constants if key in Constants.model_fields else _SPEC_DEFAULTS, key)
+    if value is None:
+        return False
+    if isinstance(value, list):
+        return ",".join(str(getattr(v, "value", v)) for v in value)
+    if hasattr(value, "embedding"):  # PerLayer
+        return f"{value.embedding:g},{value.hidden:g},{value.readout:g}"
+    return str(getattr(value, "value", value))
+
+
+def spec_option(key: str, *decls: str, panel: str, help: str | None = None, **kw: Any) -> Any:
+    """A flag that overrides the spec key ``key``: help and shown default come from the spec."""
+    kw.setdefault("show_default", _shown(key))
+    return typer.Option(*decls, help=help or _FIELDS[key].description, rich_help_panel=panel, **kw)
+
+
+GRID, MODEL, TRAIN, DATA, RUN = "Grid (comma lists sweep)", "Model", "Training", "Data and evaluation", "Execution"
+Text = str | None
+
+
+# One parameter per spec key, so the signature is long by design; the body builds the spec and runs it.
+def sweep(
+    ctx: typer.Context,
+    spec_file: Annotated[Path | None, typer.Argument(metavar="[SPEC.toml]", help="sweep spec file",
+                                                     show_default=False)] = None,
+    out: Annotated[Path, typer.Option("--out", help="output folder", file_okay=False)] = Path("sweep-out"),
+    parameterizations: Annotated[Text, spec_option("parameterizations", "--parameterization", "-p", panel=GRID,
+                                                   help="standard | ntk | mup | mean_field or a custom table")] = None,
+    optimizers: Annotated[Text, spec_option("optimizers", "--optimizer", "-o", panel=GRID)] = None,
+    alignments: Annotated[Text, spec_option("alignments", "--alignment", "-a", panel=GRID,
+                                            help="full | none | ALPHA,OMEGA,U (';' between triples)")] = None,
+    lr_modes: Annotated[Text, spec_option("lr_modes", "--lr-mode", panel=GRID)] = None,
+    widths: Annotated[Text, spec_option("widths", panel=GRID)] = None,
+    log2_lr: Annotated[Text, spec_option("log2_lr", "--log2-lr", panel=GRID,
+                                         help="log2 of the base LR beta: START:STOP:STEP or a comma list")] = None,
+    gammas: Annotated[Text, spec_option("gammas", "--gamma", panel=GRID,
+                                        help="per-layer LR constants 'e,h,r' (';' between several)")] = None,
+    seeds: Annotated[int | None, spec_option("seeds", panel=GRID)] = None,
+    model: Annotated[ModelKind | None, spec_option("model", panel=MODEL)] = None,
+    depth: Annotated[int | None, spec_option("depth", panel=MODEL)] = None,
+    head_dim: Annotated[int | None, spec_option("head_dim", "--head-dim", panel=MODEL)] = None,
+    attn_scale: Annotated[AttnScale | None, spec_option("attn_scale", "--attn-scale", panel=MODEL)] = None,
+    base_width: Annotated[int | None, spec_option("base_width", "--base-width", panel=MODEL, help="width the "
+                                                  "constants refer to", show_default="min(widths)")] = None,
+    init_scale: Annotated[Text, spec_option("init_scale", "--init-scale", panel=MODEL)] = None,
+    multiplier: Annotated[Text, spec_option("multiplier", panel=MODEL)] = None,
+    epsilon: Annotated[float | None, spec_option("epsilon", panel=TRAIN)] = None,
+    epsilon_mode: Annotated[EpsilonMode | None, spec_option("epsilon_mode", "--epsilon-mode", panel=TRAIN,
+                                                            parser=EpsilonMode.parse)] = None,
+    steps: Annotated[int | None, spec_option("steps", panel=TRAIN)] = None,
+    batch: Annotated[int | None, spec_option("batch", panel=TRAIN)] = None,
+    seq_len: Annotated[int | None, spec_option("seq_len", "--seq-len", panel=TRAIN)] = None,
+    momentum: Annotated[float | None, spec_option("momentum", panel=TRAIN)] = None,
+    schedule: Annotated[Schedule | None, spec_option("schedule", panel=TRAIN)] = None,
+    warmup: Annotated[float | None, spec_option("warmup", panel=TRAIN)] = None,
+    weight_decay: Annotated[float | None, spec_option("weight_decay", "--weight-decay", panel=TRAIN)] = None,
+    divergence_factor: Annotated[float | None, spec_option("divergence_factor", "--divergence-factor",
+                                                           panel=TRAIN)] = None,
+    data: Annotated[Text, spec_option("data", panel=DATA)] = None,
+    max_bytes: Annotated[int | None, spec_option("max_bytes", "--max-bytes", panel=DATA)] = None,
+    eval_fraction: Annotated[float | None, spec_option("eval_fraction", "--eval-fraction", panel=DATA)] = None,
+    eval_batches: Annotated[int | None, spec_option("eval_batches", "--eval-batches", panel=DATA)] = None,
+    final_window: Annotated[float | None, spec_option("final_window", "--final-window", panel=DATA)] = None,
+    coord_steps: Annotated[Text, spec_option("coord_steps", "--coord-steps", panel=DATA, help="steps recorded in "
+                                             "coord.parquet", show_default="0,1,steps/2,steps-1")] = None,
+    curves: Annotated[bool | None, spec_option("curves", "--curves/--no-curves", panel=DATA)] = None,
+    batching: Annotated[Batching | None, spec_option("batching", panel=RUN)] = None,
+    chunk: Annotated[int | None, spec_option("chunk", panel=RUN)] = None,
+    executor: Annotated[Literal["local", "ray"], typer.Option(help="run cells here or on a Ray cluster",
+                                                              rich_help_panel=RUN)] = "local",
+    address: Annotated[Text, typer.Option(help="Ray cluster address (--executor ray)", rich_help_panel=RUN,
+                                          show_default="start or join a local one")] = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Train every configuration x width x learning rate x seed; write results.parquet into --out (resumable).
+
+    Progress goes to stderr; the summary (best LR per width) to stdout, as a table or with --json.
+    """
+    overrides = {k: v for k, v in ctx.params.items() if k in _FIELDS}
+    spec = _build_spec(spec_file, overrides)
+    from abcscale.runner.sweep import best_lrs, run_sweep
+
+    df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
+    results = out / "results.parquet"
+    best = best_lrs(df) if len(df) else []
+    if as_json:
+        emit_json({"results": str(results), "runs": len(df), "best": [asdict(b) for b in best]})
+        return
+    if not quiet:
+        t = Table(title="best learning rate per width (eval loss)")
+        for col in ("parameterization", "optimizer", "alignment", "lr_mode", "width", "best log2 beta", "eval loss",
+                    "diverged"):
+            t.add_column(col)
+        for b in best:
+            t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode, str(b.width),
+                      "-" if b.log2_lr is None else f"{b.log2_lr:g}",
+                      "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
+        console.print(t)
+        console.print(f"{len(df)} runs -> {results}")
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
@@ -33,168 +146,90 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
     except FileNotFoundError:
         fail(f"SPEC: no such file: {spec_file}")
     except ValidationError as exc:
-        fail(f"{spec_file}: {_flag_message(exc).replace('--', '')}")
+        fail(f"{spec_file}: {validation_message(exc)}")
     except ValueError as exc:  # TOML syntax
         fail(f"{spec_file}: {exc}")
     try:
         return base.with_overrides(**overrides)
     except ValidationError as exc:
-        fail(_flag_message(exc))
+        fail(validation_message(exc, FLAGS))
 
 
-def _lr_exponents(value: str | None) -> tuple[float, float, float] | None:
-    if value is None:
-        return None
-    try:
-        e, h, r = (float(x) for x in value.split(","))
-    except ValueError:
-        fail(f"--lr-exponents: expected 3 comma-separated numbers 'e,h,r', got {value!r}")
-    if not all(math.isfinite(x) for x in (e, h, r)):
-        fail(f"--lr-exponents: numbers must be finite, got {value!r}")
-    return e, h, r
+def coord_check(
+    parameterization: ParamReq,
+    optimizer: Annotated[str, typer.Option("--optimizer", "-o", help=" | ".join(OPTIMIZER_FAMILY))],
+    widths: Annotated[str, typer.Option(help="comma list, at least two")] = "32,64,128,256",
+    steps: Annotated[int, typer.Option(help="updates to train", min=1)] = 5,
+    log2_lr: Annotated[str, typer.Option("--log2-lr", help="log2 of the base LR beta (one value)")] = "-6",
+    alignment: AlignmentOpt = "full",
+    lr_mode: LrModeOpt = LrMode.per_layer,
+    lr_exponents: Annotated[str | None, typer.Option("--lr-exponents", help="override c per layer 'e,h,r'",
+                                                     show_default="theory's")] = None,
+    model: Annotated[ModelKind, typer.Option(help=_FIELDS["model"].description)] = _SPEC_DEFAULTS.model,
+    depth: Annotated[int, typer.Option(help=_FIELDS["depth"].description)] = _SPEC_DEFAULTS.depth,
+    batch: Annotated[int, typer.Option(help=_FIELDS["batch"].description)] = _SPEC_DEFAULTS.batch,
+    seq_len: Annotated[int, typer.Option("--seq-len", help=_FIELDS["seq_len"].description)] = _SPEC_DEFAULTS.seq_len,
+    head_dim: Annotated[int, typer.Option("--head-dim", help=_FIELDS["head_dim"].description)] = (
+        _SPEC_DEFAULTS.head_dim),
+    data: Annotated[str, typer.Option(help=_FIELDS["data"].description)] = _SPEC_DEFAULTS.data,
+    tolerance: Annotated[float, typer.Option(help="largest allowed slope of log RMS vs log width")] = 0.25,
+    plots: Plots = None,
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Train a few steps per width; exit 1 if a layer's activations grow with width, 0 if none does.
+
+    --plots DIR writes DIR/coord.png (activation RMS against width, one panel per layer).
+    """
+    lrs = parse_flag(parse_lr_grid, log2_lr, "--log2-lr")
+    if len(lrs) != 1:
+        fail(f"--log2-lr: a coordinate check trains at one base LR, got {len(lrs)} values ({log2_lr!r})")
+    exps = parse_flag(_lr_exponents, lr_exponents, "--lr-exponents")
+    spec = _build_spec(None, {"model": model, "parameterizations": [parameterization.value],
+                              "optimizers": optimizer, "alignments": alignment, "lr_modes": [lr_mode],
+                              "widths": widths, "depth": depth, "batch": batch, "seq_len": seq_len,
+                              "head_dim": head_dim, "data": data})
+    if len(spec.widths) < 2:
+        fail(f"--widths: a coordinate check needs at least two widths, got {widths!r}")
+    if len(spec.optimizers) * len(spec.alignments) != 1:
+        fail("--optimizer/--alignment: give one value each")
+    from abcscale.runner.coord import coord_check as run_check
+    from abcscale.runner.coord import plot as plot_check
+
+    with status("coordinate check: loading JAX and the data", quiet=quiet) as say:
+        result = run_check(spec, log2_lr=lrs[0], steps=steps, tolerance=tolerance, lr_exponents=exps,
+                           on_status=lambda text: say(f"coordinate check: {text}"))
+    figure = None
+    if plots is not None:
+        plots.mkdir(parents=True, exist_ok=True)
+        figure = plots / "coord.png"
+        plot_check(result, str(figure))
+    if as_json:
+        emit_json({"passed": result.passed, "tolerance": tolerance, "widths": spec.widths,
+                   "plots": {"coord": str(figure)} if figure else {},
+                   "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": list(v.slopes),
+                               "worst_step": v.worst_step, "worst_slope": v.worst_slope, "passed": v.passed}
+                              for v in result.layers]})
+    else:
+        print_coord_check(result, figure)
+    raise typer.Exit(0 if result.passed else 1)
 
 
-def _summary(df) -> Table:
-    """Best LR per (configuration, width) among runs that did not diverge."""
-    t = Table(title="best learning rate per width (eval loss)")
-    for col in ("parameterization", "optimizer", "lr_mode", "width", "best log2 beta", "eval loss", "diverged"):
+def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
+    t = Table(title=f"coordinate check: slope of log activation RMS vs log width (tolerance {result.tolerance:g})")
+    for col in ("layer", "type", "slope per step", "worst", "verdict"):
         t.add_column(col)
-    keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode", "width"]
-    for k, g in df.groupby(keys, sort=False):
-        ok = g[~g["diverged"]]
-        if len(ok):
-            best = ok.groupby("log2_lr")["eval_loss"].mean()
-            lr, loss = f"{best.idxmin():g}", f"{best.min():.4f}"
-        else:
-            lr, loss = "-", "-"
-        t.add_row(k[0], k[1], k[3], str(k[4]), lr, loss, f"{int(g['diverged'].sum())}/{len(g)}")
-    return t
+    for v in result.layers:
+        t.add_row(v.layer, v.layer_type, " ".join(f"{s:+.2f}" for s in v.slopes), f"{v.worst_slope:+.2f}",
+                  "[green]pass[/]" if v.passed else "[red]FAIL[/]")
+    console.print(t)
+    if figure:
+        console.print(f"plot: {figure}", highlight=False)
+    err_console.print("PASS" if result.passed else "FAIL: activations grow with width")
 
 
-def register(app: typer.Typer, theory_app: typer.Typer) -> None:
-    del theory_app
-
-    @app.command()
-    def sweep(
-        spec_file: Annotated[Path | None, typer.Argument(metavar="[SPEC.toml]", help="sweep spec file")] = None,
-        out: Annotated[Path, typer.Option("--out", help="output directory")] = Path("sweep-out"),
-        model: Annotated[str | None, typer.Option(help="transformer | mlp")] = None,
-        parameterization: Annotated[str | None, typer.Option("--parameterization", "-p",
-                                                             help="comma list: standard,ntk,mup,mean_field")] = None,
-        optimizer: Annotated[str | None, typer.Option(
-            "--optimizer", "-o", help="comma list: sgd,adam,adam_atan2,adam_scaled,adafactor")] = None,
-        alignment: Annotated[str | None, typer.Option(
-            "--alignment", "-a", help="comma list of full,none; or A,O,U (';' between several)")] = None,
-        lr_mode: Annotated[str | None, typer.Option("--lr-mode", help="comma list: global,per_layer")] = None,
-        widths: Annotated[str | None, typer.Option(help="comma list, e.g. 32,64,128")] = None,
-        base_width: Annotated[int | None, typer.Option("--base-width", help="default min(widths)")] = None,
-        log2_lr: Annotated[str | None, typer.Option("--log2-lr", help="START:STOP:STEP, e.g. -12:-4:0.5")] = None,
-        gamma: Annotated[str | None, typer.Option(help="per-layer LR constants 'e,h,r' (';' separates a grid)")] = None,
-        seeds: Annotated[int | None, typer.Option(help="seeds per LR")] = None,
-        steps: Annotated[int | None, typer.Option()] = None,
-        batch: Annotated[int | None, typer.Option()] = None,
-        seq_len: Annotated[int | None, typer.Option("--seq-len")] = None,
-        depth: Annotated[int | None, typer.Option()] = None,
-        head_dim: Annotated[int | None, typer.Option("--head-dim")] = None,
-        attn_scale: Annotated[str | None, typer.Option("--attn-scale", help="sqrt | linear")] = None,
-        init_scale: Annotated[str | None, typer.Option("--init-scale", help="init std constants 'e,h,r'")] = None,
-        multiplier: Annotated[str | None, typer.Option(help="multiplier constants 'e,h,r'")] = None,
-        epsilon: Annotated[float | None, typer.Option(help="Adam epsilon at the base width")] = None,
-        epsilon_mode: Annotated[str | None, typer.Option("--epsilon-mode", help="per_layer | constant")] = None,
-        momentum: Annotated[float | None, typer.Option(help="SGD momentum")] = None,
-        schedule: Annotated[str | None, typer.Option(help="cosine | constant")] = None,
-        warmup: Annotated[float | None, typer.Option(help="warmup fraction")] = None,
-        weight_decay: Annotated[float | None, typer.Option("--weight-decay")] = None,
-        data: Annotated[str | None, typer.Option(help="default | synthetic | PATH (text, dir, .npy)")] = None,
-        max_bytes: Annotated[int | None, typer.Option("--max-bytes")] = None,
-        eval_fraction: Annotated[float | None, typer.Option("--eval-fraction")] = None,
-        eval_batches: Annotated[int | None, typer.Option("--eval-batches")] = None,
-        final_window: Annotated[float | None, typer.Option("--final-window")] = None,
-        divergence_factor: Annotated[float | None, typer.Option("--divergence-factor")] = None,
-        batching: Annotated[str | None, typer.Option(help="auto | vmap | single")] = None,
-        chunk: Annotated[int | None, typer.Option(help="most runs per vmapped program")] = None,
-        coord_steps: Annotated[str | None, typer.Option("--coord-steps", help="comma list of steps")] = None,
-        curves: Annotated[bool | None, typer.Option("--curves/--no-curves", help="write curves.parquet")] = None,
-        executor: Annotated[str, typer.Option(help="local | ray")] = "local",
-        address: Annotated[str | None, typer.Option(help="Ray cluster address (executor ray)")] = None,
-        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar or summary")] = False,
-    ) -> None:
-        """Train every configuration x width x learning rate x seed; write results.parquet (resumable)."""
-        if executor not in ("local", "ray"):
-            fail(f"--executor: must be 'local' or 'ray', got {executor!r}")
-        overrides = {
-            "model": model, "parameterizations": parameterization, "optimizers": optimizer,
-            "alignments": alignment, "lr_modes": lr_mode, "widths": widths, "base_width": base_width,
-            "log2_lr": log2_lr, "gammas": gamma, "seeds": seeds, "steps": steps, "batch": batch,
-            "seq_len": seq_len, "depth": depth, "head_dim": head_dim, "attn_scale": attn_scale,
-            "init_scale": init_scale, "multiplier": multiplier, "epsilon": epsilon, "epsilon_mode": epsilon_mode,
-            "momentum": momentum, "schedule": schedule, "warmup": warmup, "weight_decay": weight_decay,
-            "data": data, "max_bytes": max_bytes, "eval_fraction": eval_fraction, "eval_batches": eval_batches,
-            "final_window": final_window, "divergence_factor": divergence_factor, "batching": batching,
-            "chunk": chunk, "coord_steps": coord_steps.split(",") if coord_steps else None, "curves": curves,
-        }
-        spec = _build_spec(spec_file, overrides)
-        from abcscale.runner.sweep import run_sweep
-
-        df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
-        if not quiet:
-            console.print(_summary(df))
-            console.print(f"{len(df)} runs -> {out / 'results.parquet'}")
-
-    @app.command("coord-check")
-    def coord_check(
-        parameterization: Annotated[str, typer.Option("--parameterization", "-p", help="standard|ntk|mup|mean_field")],
-        optimizer: Annotated[str, typer.Option("--optimizer", "-o", help="sgd|adam|adam_atan2|adam_scaled|adafactor")],
-        widths: Annotated[str, typer.Option(help="comma list, at least two")] = "32,64,128,256",
-        steps: Annotated[int, typer.Option(help="updates to train")] = 5,
-        log2_lr: Annotated[float, typer.Option("--log2-lr", help="log2 of the base LR beta")] = -6.0,
-        alignment: Annotated[str, typer.Option("--alignment", "-a")] = "full",
-        lr_mode: Annotated[str, typer.Option("--lr-mode", help="per_layer | global")] = "per_layer",
-        lr_exponents: Annotated[str | None, typer.Option("--lr-exponents",
-                                                         help="override c per layer 'e,h,r'")] = None,
-        model: Annotated[str, typer.Option(help="mlp | transformer")] = "mlp",
-        depth: Annotated[int, typer.Option()] = 2,
-        batch: Annotated[int, typer.Option()] = 16,
-        seq_len: Annotated[int, typer.Option("--seq-len")] = 32,
-        head_dim: Annotated[int, typer.Option("--head-dim")] = 16,
-        data: Annotated[str, typer.Option(help="default | synthetic | PATH")] = "default",
-        tolerance: Annotated[float, typer.Option(help="largest allowed slope of log RMS vs log width")] = 0.25,
-        plot: Annotated[Path | None, typer.Option(help="write a figure, e.g. coord.png")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    ) -> None:
-        """Train a few steps per width; fail (exit 1) if a layer's activations grow with width."""
-        if not (tolerance > 0 and math.isfinite(tolerance)):
-            fail(f"--tolerance: must be a positive number, got {tolerance}")
-        if steps <= 0:
-            fail(f"--steps: must be a positive integer, got {steps}")
-        if not math.isfinite(log2_lr):
-            fail(f"--log2-lr: must be finite, got {log2_lr}")
-        exps = _lr_exponents(lr_exponents)
-        spec = _build_spec(None, {"model": model, "parameterizations": parameterization, "optimizers": optimizer,
-                                  "alignments": alignment, "lr_modes": lr_mode, "widths": widths, "depth": depth,
-                                  "batch": batch, "seq_len": seq_len, "head_dim": head_dim, "data": data})
-        if len(spec.widths) < 2:
-            fail(f"--widths: a coordinate check needs at least two widths, got {widths!r}")
-        if len(spec.parameterizations) * len(spec.optimizers) * len(spec.alignments) * len(spec.lr_modes) != 1:
-            fail("--parameterization/--optimizer/--alignment/--lr-mode: give one value each")
-        from abcscale.runner.coord import coord_check as run_check
-        from abcscale.runner.coord import plot as plot_check
-
-        result = run_check(spec, log2_lr=log2_lr, steps=steps, tolerance=tolerance, lr_exponents=exps)
-        if plot:
-            plot_check(result, str(plot))
-        if as_json:
-            emit_json({"passed": result.passed, "tolerance": tolerance, "widths": spec.widths,
-                       "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": list(v.slopes),
-                                   "worst_step": v.worst_step, "worst_slope": v.worst_slope, "passed": v.passed}
-                                  for v in result.layers]})
-        else:
-            t = Table(title=f"coordinate check: slope of log activation RMS vs log width (tolerance {tolerance:g})")
-            for col in ("layer", "type", "slope per step", "worst", "verdict"):
-                t.add_column(col)
-            for v in result.layers:
-                t.add_row(v.layer, v.layer_type, " ".join(f"{s:+.2f}" for s in v.slopes), f"{v.worst_slope:+.2f}",
-                          "[green]pass[/]" if v.passed else "[red]FAIL[/]")
-            console.print(t)
-            err_console.print("PASS" if result.passed else "FAIL: activations grow with width")
-        raise typer.Exit(0 if result.passed else 1)
+def _lr_exponents(value: str) -> tuple[float, float, float]:
+    parts = [float(x) for x in value.split(",")]
+    if len(parts) != 3 or not all(math.isfinite(x) for x in parts):
+        raise ValueError(f"expected 3 finite numbers 'e,h,r', got {value!r}")
+    return parts[0], parts[1], parts[2]

@@ -118,7 +118,7 @@ def test_batching_vmap_vs_single():
 
     from abcscale.runner.data import load_corpus
     from abcscale.runner.nn import ModelConfig
-    from abcscale.runner.train import Program, run_program
+    from abcscale.runner.train import Compiler, Program, run_program
 
     widths = [32, 128] if QUICK else [32, 64, 128, 256]
     widths = [int(w) for w in os.environ.get("ABCSCALE_BENCH_WIDTHS", ",".join(map(str, widths))).split(",")]
@@ -131,11 +131,12 @@ def test_batching_vmap_vs_single():
         hp = (np.ones(3), np.full(3, w ** -0.5))
         lr = np.full((M, 3), 1e-3)
         eps = np.full((M, 3), 1e-8)
-        run_program(prog, c.train, c.eval, *hp, lr, eps, np.arange(M))  # compile both shapes first
-        run_program(prog, c.train, c.eval, *hp, lr[:1], eps[:1], np.arange(1))
-        t_vmap = run_program(prog, c.train, c.eval, *hp, lr, eps, np.arange(M)).run_s
-        t_single = sum(run_program(prog, c.train, c.eval, *hp, lr[i:i + 1], eps[:1], np.arange(i, i + 1)).run_s
-                       for i in range(M))
+        cc = Compiler()  # holds both shapes' programs across the calls
+        run_program(prog, c.train, c.eval, *hp, lr, eps, np.arange(M), compiler=cc)  # compile both shapes first
+        run_program(prog, c.train, c.eval, *hp, lr[:1], eps[:1], np.arange(1), compiler=cc)
+        t_vmap = run_program(prog, c.train, c.eval, *hp, lr, eps, np.arange(M), compiler=cc).run_s
+        t_single = sum(run_program(prog, c.train, c.eval, *hp, lr[i:i + 1], eps[:1], np.arange(i, i + 1),
+                                   compiler=cc).run_s for i in range(M))
         print(f"  width {w:4d}: vmap {t_vmap:6.2f} s, one at a time {t_single:6.2f} s, "
               f"vmap/single {t_vmap / t_single:.2f}")
 
@@ -160,7 +161,7 @@ PHYSICS_SETTINGS = [("standard", "global"), ("mup", "per_layer")]
 def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], tuple[float, Any]]:
     """Per setting: the slope of log2 LR* against log2 width from per-width parabolas, and the fitting
     module's exponent (an ``Estimate`` with its 95% interval) on the same rows."""
-    from abcscale.fitting.api import fit_table
+    from abcscale.fitting import fit_table
     from abcscale.runner.spec import SweepSpec
     from abcscale.runner.sweep import run_sweep
 
@@ -175,7 +176,7 @@ def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], tuple[float, An
         e = fit.exponent
         out[(p, m)] = (slope, e)
         print(f"  {p:9s} {m:9s} log2 LR* per width {np.round(opt, 2).tolist()}: slope {slope:+.2f}; "
-              f"fitted exponent {e.estimate:+.2f}, 95% [{e.ci95[0]:+.2f}, {e.ci95[1]:+.2f}], theory "
+              f"fitted exponent {e.estimate:+.2f}, 95% [{e.ci.low:+.2f}, {e.ci.high:+.2f}], theory "
               f"{fit.theory_exponent:+.0f}: {'consistent' if fit.consistent else 'inconsistent'}")
     return out
 
@@ -193,6 +194,6 @@ def check_physics(s: dict[tuple[str, str], tuple[float, Any]]) -> None:
     sp_slope, sp = s[("standard", "global")]
     mup_slope, mup = s[("mup", "per_layer")]
     assert -1.5 < sp_slope < -0.5
-    assert sp.ci95[1] < 0  # the optimum falls with width...
-    assert mup.ci95[0] <= 0 <= mup.ci95[1] and mup.ci95[0] > -1  # ...and under muP it does not
+    assert sp.ci.high < 0  # the optimum falls with width...
+    assert mup.ci.low <= 0 <= mup.ci.high and mup.ci.low > -1  # ...and under muP it does not
     assert abs(mup_slope) < 0.4

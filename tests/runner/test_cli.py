@@ -1,4 +1,4 @@
-"""``abcscale sweep`` and ``abcscale coord-check``: exit codes 0 / 1 / 2 and the files they write."""
+"""``abcscale sweep`` and ``abcscale coord-check``: exit codes 0 / 1 / 2, the files they write, their JSON."""
 
 from __future__ import annotations
 
@@ -20,15 +20,24 @@ def _exit(argv: list[str]) -> int:
     return exc.value.code
 
 
-def test_sweep_from_flags_writes_results(tmp_path):
+@pytest.mark.e2e
+def test_sweep_from_flags_writes_results_and_its_summary_as_json(tmp_path, capsys):
     out = tmp_path / "o"
-    argv = ["sweep", *TINY, "-p", "sp,mup", "--widths", "8,16", "--log2-lr", "-6:-2:2", "--out", str(out), "--quiet"]
+    argv = ["sweep", *TINY, "-p", "sp,mup", "--widths", "8,16", "--log2-lr", "-6:-2:2", "--out", str(out), "--json"]
     assert _exit(argv) == 0
     df = pd.read_parquet(out / "results.parquet")
     assert len(df) == 2 * 2 * 3
     assert set(df["parameterization"]) == {"standard", "mup"}
+    summary = json.loads(capsys.readouterr().out)  # progress went to stderr: stdout is JSON only
+    assert summary["runs"] == len(df) and summary["results"] == str(out / "results.parquet")
+    assert {(b["parameterization"], b["width"]) for b in summary["best"]} == {
+        (p, w) for p in ("standard", "mup") for w in (8, 16)}
+    for b in summary["best"]:
+        rows = df[(df["parameterization"] == b["parameterization"]) & (df["width"] == b["width"]) & ~df["diverged"]]
+        assert b["log2_lr"] == rows.loc[rows["eval_loss"].idxmin(), "log2_lr"]  # one seed: the best run's LR
 
 
+@pytest.mark.e2e
 def test_sweep_from_toml_with_flag_override(tmp_path):
     spec = tmp_path / "s.toml"
     spec.write_text('model = "mlp"\nwidths = [8]\nlog2_lr = [-5.0]\nsteps = 8\nbatch = 4\nseq_len = 8\n'
@@ -47,6 +56,7 @@ def test_sweep_from_toml_with_flag_override(tmp_path):
     (["coord-check", "-p", "mup", "-o", "adam", "--widths", "32"], "--widths"),
     (["coord-check", "-p", "nope", "-o", "adam"], "--parameterization"),
     (["coord-check", "-p", "mup", "-o", "adam", "--lr-exponents", "1,2"], "--lr-exponents"),
+    (["coord-check", "-p", "mup", "-o", "adam", "--log2-lr", "-8:-4:2"], "--log2-lr"),
 ])
 def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
     assert _exit([*argv, "--out", str(tmp_path)] if argv[0] == "sweep" else argv) == 2
@@ -54,14 +64,17 @@ def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
     assert needle in err and "Traceback" not in err
 
 
+@pytest.mark.e2e
 def test_coord_check_passes_mup_adam(tmp_path, capsys):
-    plot = tmp_path / "coord.png"
-    assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--plot", str(plot), "--json"]) == 0
+    assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--plots", str(tmp_path / "p"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] and {v["layer"] for v in report["layers"]} == {"embed", "hidden0", "hidden1", "readout"}
-    assert plot.stat().st_size > 1000
+    assert report["plots"] == {"coord": str(tmp_path / "p" / "coord.png")}
+    assert (tmp_path / "p" / "coord.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "p" / "coord.png").stat().st_size > 1000
 
 
+@pytest.mark.e2e
 def test_coord_check_fails_standard_with_a_large_shared_lr(capsys):
     assert _exit(["coord-check", "-p", "standard", "-o", "adam", "--lr-mode", "global", *COORD]) == 1
     assert "FAIL" in capsys.readouterr().out

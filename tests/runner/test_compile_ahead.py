@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import math
 import threading
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import abcscale.runner.sweep as sw
-from abcscale.runner import train
-from abcscale.runner.data import load_corpus
 from abcscale.runner.spec import SweepSpec
+from abcscale.runner.train import Compiler, run_program
 
 
 @given(n_runs=st.integers(1, 300), chunk=st.integers(1, 64))
@@ -37,7 +37,7 @@ def _setup(tiny_spec, steps):
     cell = spec.cells()[0]
     prog = sw._program(spec, cell, (), False)
     hyper = sw.layer_hyper(spec, cell)
-    c = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    c = spec.corpus()
     lr = np.stack([2.0 ** g * np.asarray(hyper.lr_factor) for g in (-6, -3)])
     args = (c.train, c.eval, np.asarray(hyper.multiplier), np.asarray(hyper.init_std), lr, np.full((2, 3), 1e-8),
             np.arange(2, dtype=np.uint32))
@@ -46,33 +46,41 @@ def _setup(tiny_spec, steps):
 
 def test_a_program_compiled_ahead_trains_exactly_as_one_compiled_inline(tiny_spec):
     prog, c, args = _setup(tiny_spec, steps=7)
-    key = train._key(prog, 2, c.train, c.eval)
-    train.compile_ahead(prog, 2, c.train, c.eval)
-    assert isinstance(train._COMPILED[key], Future)
-    ahead = train.run_program(prog, *args)
-    assert not isinstance(train._COMPILED[key], Future)  # resolved once, reused afterwards
-    del train._COMPILED[key]
-    inline = train.run_program(prog, *args)
+    with Compiler() as compiler:
+        assert compiler.state(prog, 2, c.train, c.eval) == "absent"
+        compiler.ahead(prog, 2, c.train, c.eval)
+        assert compiler.state(prog, 2, c.train, c.eval) in ("compiling", "ready")
+        ahead = run_program(prog, *args, compiler=compiler)
+        assert compiler.state(prog, 2, c.train, c.eval) == "ready"  # resolved once, reused afterwards
+    inline = run_program(prog, *args)  # no compiler: compiled inline for this call
     for name in ("loss_at_init", "final_loss", "eval_loss", "diverged"):
         np.testing.assert_array_equal(getattr(ahead, name), getattr(inline, name))
     assert ahead.final_loss[0] < ahead.loss_at_init[0]
 
 
-def test_cancel_drops_queued_compilations(tiny_spec):
+def test_closing_drops_queued_compilations(tiny_spec):
     prog, c, _ = _setup(tiny_spec, steps=9)
-    gate = threading.Event()
-    blocker = train._COMPILER.submit(gate.wait, 60)  # hold the compile thread so the next request stays queued
+    gate, thread = threading.Event(), ThreadPoolExecutor(max_workers=1)
+    blocker = thread.submit(gate.wait, 60)  # hold the compile thread so the next request stays queued
     try:
-        train.compile_ahead(prog, 2, c.train, c.eval)
-        key = train._key(prog, 2, c.train, c.eval)
-        queued = train._COMPILED[key]
-        train.cancel_compiles()
-        assert queued.cancelled() and key not in train._COMPILED
+        with Compiler(thread) as compiler:
+            compiler.ahead(prog, 2, c.train, c.eval)
+            assert compiler.state(prog, 2, c.train, c.eval) == "compiling"
+        assert compiler.state(prog, 2, c.train, c.eval) == "absent"
     finally:
         gate.set()
         blocker.result()
 
 
+def test_a_cell_says_when_it_waits_for_a_compilation(tiny_spec):
+    spec = tiny_spec.with_overrides(steps=11, chunk=2)  # 3 runs: two calls of 2 sharing one program
+    cell, events = spec.cells()[0], []
+    sw.run_cell(spec, cell, on_compile=lambda c: events.append(("compiling", c.width)),
+                on_runs=lambda n: events.append(("ran", n)))
+    assert events == [("compiling", cell.width), ("ran", 2), ("ran", 1)]
+
+
+@pytest.mark.e2e
 def test_sweep_runs_cells_of_one_width_back_to_back(tiny_spec, tmp_path, monkeypatch):
     spec = tiny_spec.with_overrides(parameterizations=["standard", "mup"], steps=5)
     real, ran = sw.run_cell, []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -11,6 +12,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from abcscale.runner.spec import SweepSpec, parse_lr_grid
+from abcscale.schemas.enums import EpsilonMode
+from abcscale.schemas.theory import Constants, PerLayer
 
 
 def test_lr_grid_includes_stop():
@@ -89,3 +92,56 @@ def test_spec_module_does_not_import_jax():
     code = "import sys, abcscale.runner.spec, abcscale.runner.sweep, abcscale.cli.runner; print('jax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["sweep", "--help"], ["theory", "table", "--json"]])
+def test_cli_commands_that_train_nothing_do_not_import_jax(argv):
+    code = (f"import sys\nfrom abcscale.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit as e:\n"
+            f"    assert e.code == 0, e.code\nprint('jax' in sys.modules, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stderr.strip().splitlines()[-1] == "False"
+
+
+def test_constants_are_the_one_constants_model_flat_or_nested(tmp_path):
+    flat = SweepSpec(epsilon=1e-6, epsilon_mode="constant", init_scale="1,2,3", multiplier=2)
+    nested = SweepSpec(constants={"epsilon": 1e-6, "epsilon_mode": "constant", "init_scale": "1,2,3",
+                                  "multiplier": 2})
+    assert isinstance(flat.constants, Constants) and flat.constants == nested.constants
+    assert flat.constants.epsilon_mode is EpsilonMode.constant and flat.constants.init_scale.readout == 3
+    toml = tmp_path / "s.toml"
+    toml.write_text('[sweep]\nepsilon = 1e-6\nepsilon_mode = "constant"\ninit_scale = "1,2,3"\nmultiplier = 2\n')
+    assert SweepSpec.from_toml(toml).constants == flat.constants
+    # a flag (flat key) overrides the file's nested value; the JSON form round-trips
+    assert flat.with_overrides(epsilon=1e-7).constants.epsilon == 1e-7
+    assert SweepSpec.model_validate_json(flat.model_dump_json()) == flat
+    with pytest.raises(ValidationError, match="epsilon"):
+        SweepSpec(epsilon=-1)
+
+
+def test_gammas_default_to_the_constants_gamma():
+    assert SweepSpec().gammas == [PerLayer()]
+    assert SweepSpec(gamma="2,2,2").gammas == [PerLayer.parse("2,2,2")]
+    assert SweepSpec(gammas="1,1,1;2,2,2").gammas == [PerLayer(), PerLayer.parse("2,2,2")]
+
+
+def test_cell_key_is_the_same_for_flat_and_nested_constants(tiny_spec):
+    """Resuming a sweep depends on the key: it sees the constants flat, whichever way they were written."""
+    nested = tiny_spec.model_copy(update={"constants": Constants(epsilon=1e-6)})
+    flat = tiny_spec.with_overrides(epsilon=1e-6)
+    cell = tiny_spec.cells()[0]
+    assert cell.key(nested, "h") == cell.key(flat, "h") != cell.key(tiny_spec, "h")
+    fields = json.loads(json.dumps(flat.model_dump(mode="json")))
+    assert "constants" in fields and "epsilon" not in fields
+
+
+def test_the_example_spec_is_the_readme_one():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    example = SweepSpec.from_toml(root / "examples" / "sweep.toml")
+    block = re.search(r"```toml\n(\[sweep\].*?)```", (root / "README.md").read_text(), flags=re.S)
+    assert block is not None
+    assert SweepSpec.model_validate(tomllib.loads(block.group(1))["sweep"]) == example
+    assert example.parameterizations == ["standard", "mup"] and example.constants.epsilon == 1e-8

@@ -31,6 +31,7 @@ def full(tiny_spec, tmp_path_factory):
     return out, sw.run_sweep(tiny_spec, out, progress=False)
 
 
+@pytest.mark.e2e
 def test_sweep_writes_tables(tiny_spec, full):
     out, df = full
     assert len(df) == len(tiny_spec.cells()) * len(tiny_spec.log2_lr) * tiny_spec.seeds
@@ -44,6 +45,7 @@ def test_sweep_writes_tables(tiny_spec, full):
     assert not list(out.rglob("*.tmp"))
 
 
+@pytest.mark.e2e
 def test_resume_skips_finished_cells_and_matches(tiny_spec, full, tmp_path, monkeypatch):
     real, calls = sw.run_cell, []
 
@@ -69,6 +71,7 @@ def test_resume_skips_finished_cells_and_matches(tiny_spec, full, tmp_path, monk
     assert ran == []  # everything finished: nothing re-runs
 
 
+@pytest.mark.e2e
 def test_sigkill_mid_sweep_loses_only_the_cell_in_flight(tiny_spec, full, tmp_path):
     # The child finishes one cell, then stalls inside the next; we SIGKILL it there.
     code = f"""
@@ -99,6 +102,7 @@ sw.run_sweep(SweepSpec.model_validate_json({tiny_spec.model_dump_json()!r}), {st
     _same(sw.run_sweep(tiny_spec, tmp_path, progress=False), full[1])
 
 
+@pytest.mark.e2e
 @pytest.mark.filterwarnings("ignore:os.fork")
 def test_ray_executor_gives_the_same_rows(tiny_spec, full, tmp_path):
     ray = pytest.importorskip("ray")

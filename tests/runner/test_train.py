@@ -61,21 +61,21 @@ def test_per_layer_lrs_follow_the_theory_and_global_is_shared(tiny_spec):
 
 
 def test_divergence_is_masked_without_poisoning_the_others(tiny_spec):
-    from abcscale.runner.data import load_corpus
     from abcscale.runner.sweep import _program
-    from abcscale.runner.train import run_program
+    from abcscale.runner.train import Compiler, run_program
 
     spec = tiny_spec
     cell = spec.cells()[0]
     prog = _program(spec, cell, (), False)
     h = layer_hyper(spec, cell)
-    c = load_corpus(spec.data, spec.max_bytes, spec.eval_fraction, spec.seq_len + 2)
+    c = spec.corpus()
     fac = np.asarray(h.lr_factor)
+    compiler = Compiler()  # one program for both calls
 
     def call(log2s):
         lr = np.stack([2.0 ** g * fac for g in log2s])
         return run_program(prog, c.train, c.eval, np.asarray(h.multiplier), np.asarray(h.init_std), lr,
-                           np.full((4, 3), 1e-8), np.zeros(4, np.uint32))
+                           np.full((4, 3), 1e-8), np.zeros(4, np.uint32), compiler=compiler)
 
     calm = call([-6, -4, -4, -2])
     wild = call([-6, 12, 30, -2])  # 2^12 and 2^30: far past stability

@@ -1,0 +1,27 @@
+"""Option types shared by several commands: one spelling, one help text and one parser per concept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+
+Json = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")]
+Plots = Annotated[Path | None, typer.Option("--plots", help="write PNG plots into this folder", show_default=False)]
+OutDir = Annotated[Path, typer.Option("--out", help="output folder", file_okay=False)]
+
+ParamOpt = Annotated[Parameterization | None, typer.Option(
+    "--parameterization", "-p", parser=Parameterization.parse, help="aliases sp, mf", show_default=False)]
+ParamReq = Annotated[Parameterization, typer.Option(
+    "--parameterization", "-p", parser=Parameterization.parse, help="aliases sp, mf")]
+OptimizerOpt = Annotated[Optimizer | None, typer.Option(
+    "--optimizer", "-o", parser=Optimizer.parse, show_default=False)]
+OptimizerReq = Annotated[Optimizer, typer.Option("--optimizer", "-o", parser=Optimizer.parse)]
+AlignmentOpt = Annotated[str, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U")]
+LrModeOpt = Annotated[LrMode, typer.Option("--lr-mode", parser=LrMode.parse,
+                                           help="one LR per layer type, or one shared LR")]
+Width = Annotated[int, typer.Option("--width", "-n", help="target width (model dim D)")]

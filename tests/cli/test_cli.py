@@ -1,0 +1,139 @@
+"""The ``abcscale`` command as a typer user expects it: --version, one-line usage errors (exit 2), --json on
+every command the README lists, and defaults and choices in --help."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.usecases import version
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def readme_commands() -> list[str]:
+    """The commands of the README's command table, e.g. ``theory convert``, ``sweep``."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## Commands", 1)[1].split("\n## ", 1)[0]
+    names = re.findall(r"^\| `abcscale ((?:theory )?[a-z-]+)", table, flags=re.M)
+    return list(dict.fromkeys(names))
+
+
+def test_version():
+    res = run("--version")
+    assert res.exit_code == 0 and res.stdout.strip() == f"abcscale {version()}"
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["nosuchcommand"], "No such command"),
+    (["recommend", "--nosuchflag"], "--nosuchflag"),
+    (["recommend", "-n", "64", "-p", "mup", "-o", "lion"], "--optimizer"),  # a choice
+    (["theory", "convert", "--from", "mup", "--to", "sp", "-n", "8"], "--optimizer"),  # a missing option
+    (["sweep", "--model", "cnn"], "--model"),
+    (["sweep", "--steps", "many"], "--steps"),
+    (["serve", "--port", "70000"], "--port"),
+    (["check", "--tolerance", "0.5", "examples/check-config.yaml"], "--tolerance"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, needle):
+    proc = subprocess.run([sys.executable, "-m", "abcscale", *argv], capture_output=True, text=True, timeout=60,
+                          cwd=ROOT)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
+    assert "╭" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_every_readme_command_has_json():
+    commands = readme_commands()
+    assert {"theory table", "theory convert", "recommend", "sweep", "coord-check", "fit", "check", "serve",
+            "demo"} <= set(commands)
+    for name in commands:
+        res = run(*name.split(), "--help")
+        assert res.exit_code == 0 and "--json" in res.stdout, name
+
+
+@pytest.fixture(scope="module")
+def csv(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "sweep.csv"
+    synthetic_sweep(group={"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer"}, exponent=0.0,
+                    lr_base=3e-3, seed=2).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("argv", [
+    ["theory", "table", "-p", "mup", "--json"],
+    ["theory", "convert", "-o", "adam", "--from", "mup", "--to", "sp", "-n", "1024", "--json"],
+    ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3", "--json"],
+    ["check", str(ROOT / "examples" / "check-config.yaml"), "--json"],
+    ["fit", "CSV", "--n-boot", "50", "--json"],
+])
+def test_json_output_is_valid_json_and_nothing_else(argv, csv):
+    res = run(*[str(csv) if a == "CSV" else a for a in argv])
+    assert res.exit_code == 0, res.output
+    assert isinstance(json.loads(res.stdout), dict | list)
+
+
+def test_serve_prints_its_bound_address_as_json(tmp_path):
+    env = {"ABCSCALE_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen([sys.executable, "-m", "abcscale", "serve", "--port", "0", "--json"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["port"] > 0 and info["url"] == f"http://127.0.0.1:{info['port']}"
+        import httpx
+
+        assert httpx.get(info["url"] + "/healthz", timeout=30).json()["version"] == version()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_sweep_help_shows_defaults_and_choices():
+    res = run("sweep", "--help")
+    assert res.exit_code == 0
+    text = " ".join(res.stdout.split())
+    for shown in ("[default: sweep-out]", "<transformer|mlp>", "(transformer)", "(200)", "(-12:-4:1)",
+                  "<auto|vmap|single>", "<local|ray>"):
+        assert shown in text, shown
+
+
+def test_flags_show_no_type():
+    for argv in (["--help"], ["sweep", "--help"], ["fit", "--help"]):
+        out = run(*argv).stdout
+        assert "<bool>" not in out and re.search(r"--help\s+Show this message", out), argv
+
+
+def readme_command_lines() -> list[str]:
+    """Every ``abcscale ...`` command the README shows: code-block lines (continuations joined) and table cells."""
+    text = (ROOT / "README.md").read_text().replace("\\\n", " ")
+    blocks = "\n".join(re.findall(r"^```[a-z]*\n(.*?)^```", text, flags=re.M | re.S))
+    lines = re.findall(r"^\s*(?:\$ |- run: |- )?(abcscale [^\n#]*)", blocks, flags=re.M)
+    cells = re.findall(r"`(abcscale [^`]+)`", text)
+    return lines + cells
+
+
+def test_every_flag_the_readme_shows_exists():
+    helps: dict[str, str] = {}
+    for line in readme_command_lines():
+        words = line.replace("\\|", " ").split()
+        name = " ".join(words[1:3]) if words[1] == "theory" and len(words) > 2 else words[1]
+        name = "" if name.startswith("-") else name  # a root option (--version)
+        if name not in helps:
+            res = run(*name.split(), "--help")
+            assert res.exit_code == 0, line
+            helps[name] = res.stdout
+        for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*|-[a-zA-Z])(?![\w-])", line):
+            assert flag in helps[name], f"{line!r}: {name} has no {flag}"
