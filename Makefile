@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test bench bench-transfer lint typecheck install clean
+.PHONY: run test test-fast bench bench-transfer lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/abcscale demo
 
+# Everything, on every core (pytest-xdist). test-fast is the edit loop: it leaves out the end-to-end demo and
+# sweep tests (marked e2e) and the physics check (marked slow).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -n auto -m "not e2e and not slow"
 
 bench: $(STAMP)
 	$(PY) -m pytest tests/benchmarks -s -q -p no:cacheprovider --override-ini addopts=

@@ -1,3 +1,83 @@
-"""abcscale: hyperparameter transfer across width for abc-parameterizations."""
+"""abcscale: hyperparameter transfer across width for abc-parameterizations.
 
-__version__ = "0.1.0"
+The Python API (the same answers as the CLI and the REST service)::
+
+    import abcscale
+    rec = abcscale.recommend("mup", "adam", width=4096, base_width=256, beta=3e-3)   # -> Recommendation
+    rec["hidden"].lr                                                                 # per-layer settings
+
+- :func:`recommend`, :func:`recommend_from_fit`, :func:`predict`: settings and LRs at a target width;
+- :func:`convert`, :func:`theory_table`: the abc algebra (a setting in another parameterization, exponents);
+- :func:`fit`, :func:`load_fit`: fit a sweep table (DataFrame or CSV/parquet path), read a fit's JSON;
+- :func:`sweep`: run a JAX sweep (the ``runner`` extra);
+- the contracts: :class:`Recommendation`, :class:`FitResult`, :class:`Prediction`, :class:`BaseConfig`,
+  :class:`Constants`, :class:`Alignment`, :class:`PerLayer`, :class:`ConvertResponse`, :class:`SweepSpec`, ...
+
+Names load on first use (PEP 562), so ``import abcscale`` imports neither JAX, pandas, scipy nor fastapi.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from abcscale._api import convert, fit, predict, recommend, recommend_from_fit, sweep, theory_table
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.schemas.api import ConvertResponse, FitOptions
+    from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
+    from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, Prediction
+    from abcscale.schemas.recommend import LrBand, Recommendation
+    from abcscale.schemas.theory import (
+        Alignment,
+        BaseConfig,
+        Constants,
+        ExponentRow,
+        Interval,
+        LayerSetting,
+        PerLayer,
+        Setting,
+        Transfer,
+    )
+    from abcscale.usecases import load_fit
+
+    __version__: str
+
+#: public name -> the module that defines it.
+_HOME = {
+    **dict.fromkeys(["recommend", "recommend_from_fit", "predict", "convert", "theory_table", "fit", "sweep"],
+                    "abcscale._api"),
+    "load_fit": "abcscale.usecases",
+    **dict.fromkeys(["Recommendation", "LrBand"], "abcscale.schemas.recommend"),
+    **dict.fromkeys(["FitResult", "GroupFit", "Prediction", "ColumnMapping"], "abcscale.schemas.fit"),
+    **dict.fromkeys(["Alignment", "BaseConfig", "Constants", "ExponentRow", "Interval", "LayerSetting", "PerLayer",
+                     "Setting", "Transfer"], "abcscale.schemas.theory"),
+    **dict.fromkeys(["EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization"], "abcscale.schemas.enums"),
+    **dict.fromkeys(["ConvertResponse", "FitOptions"], "abcscale.schemas.api"),
+    "SweepSpec": "abcscale.runner.spec",  # pydantic only: no JAX until a sweep runs
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from abcscale._version import version
+
+        return version()
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'abcscale' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOME, "__version__"})
+
+
+__all__ = [
+    "recommend", "recommend_from_fit", "predict", "convert", "theory_table", "fit", "load_fit", "sweep",
+    "Recommendation", "LrBand", "FitResult", "GroupFit", "Prediction", "ColumnMapping", "FitOptions",
+    "Alignment", "BaseConfig", "Constants", "ExponentRow", "Interval", "LayerSetting", "PerLayer", "Setting",
+    "Transfer", "ConvertResponse", "EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization", "SweepSpec",
+]

@@ -7,13 +7,13 @@ Answers reuse the shared contracts: ``Recommendation`` for ``/v1/recommend``, ``
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
 
-from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import ColumnMapping, FitResult
-from abcscale.schemas.theory import Alignment, BaseConfig, PerLayer, Setting
+from abcscale.schemas.theory import Alignment, BaseConfig, Constants, PerLayer, Setting
 
 #: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
 MAX_WIDTH = 2**40
@@ -26,55 +26,76 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def alignment_of(spec: AlignmentSpec) -> Alignment:
-    return Alignment.parse(spec)
+def _drop_nulls(data: Any, keys: tuple[str, ...]) -> Any:
+    """An explicit ``null`` for the other mode's fields means "not given" (the API has always accepted it)."""
+    if isinstance(data, dict) and any(k in data and data[k] is None for k in keys):
+        return {k: v for k, v in data.items() if not (k in keys and v is None)}
+    return data
 
 
-class FitConstants(_Request):
-    """With ``fit_id``: the per-layer constants and Adam epsilon to apply (``recommend --fit``'s flags).
+class AnalyticRecommend(_Request):
+    """Settings at ``width`` from what was tuned at ``base.width``: the analytic transfer (theory)."""
 
-    Constants left at 1 are filled from the fit when it swept them.
-    """
-
-    gamma: PerLayer = Field(default_factory=PerLayer, description="per-layer LR constants gamma_l")
-    init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants")
-    multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants")
-    epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
-    epsilon_mode: EpsilonMode = EpsilonMode.per_layer
-
-    def as_kwargs(self) -> dict:
-        return {"gamma": self.gamma, "init_scale": self.init_scale, "multiplier": self.multiplier,
-                "epsilon": self.epsilon, "epsilon_mode": self.epsilon_mode.value}
-
-
-class RecommendRequest(_Request):
-    """Settings at ``width`` from what was tuned at ``base.width`` (theory), or from the stored fit ``fit_id``."""
-
-    parameterization: Parameterization | None = Field(
-        None, description="required with `base`; with `fit_id` it selects the fit's group")
-    optimizer: Optimizer | None = Field(None, description="required with `base`; with `fit_id` it selects the group")
+    parameterization: Parameterization
+    optimizer: Optimizer
     alignment: AlignmentSpec = Field("full", description="'full', 'none' or {alpha, omega, u}")
     lr_mode: LrMode = LrMode.per_layer
     width: int = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
-    base: BaseConfig | None = Field(None, description="what was tuned at the base width (analytic transfer)")
-    fit_id: str | None = Field(None, min_length=1, max_length=64, description="id of a stored fit")
-    group: dict[str, str | int | float | bool] | None = Field(
-        None, description="with `fit_id`: pick the fit's group by its column values")
-    constants: FitConstants | None = Field(None, description="with `fit_id`: constants and epsilon to apply")
+    base: BaseConfig = Field(description="what was tuned at the base width")
 
-    @model_validator(mode="after")
-    def _one_source(self) -> RecommendRequest:
-        if (self.base is None) == (self.fit_id is None):
-            raise ValueError("give exactly one of `base` (analytic transfer) or `fit_id` (a stored fit)")
-        if self.base is not None:
-            missing = [k for k in ("parameterization", "optimizer") if getattr(self, k) is None]
-            if missing:
-                raise ValueError("analytic mode (`base`) needs " + " and ".join(f"`{k}`" for k in missing))
-            if self.base.width > MAX_WIDTH:
-                raise ValueError(f"base.width must be <= {MAX_WIDTH}")
-            if self.group is not None or self.constants is not None:
-                raise ValueError("`group` and `constants` go with `fit_id`; with `base`, put constants in `base`")
-        return self
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        data = _drop_nulls(data, ("fit_id", "group", "constants"))
+        if isinstance(data, dict) and ("group" in data or "constants" in data):
+            raise ValueError("`group` and `constants` go with `fit_id`; with `base`, put constants in `base`")
+        return data
+
+    @field_validator("base")
+    @classmethod
+    def _base_width(cls, v: BaseConfig) -> BaseConfig:
+        if v.width > MAX_WIDTH:
+            raise ValueError(f"base.width must be <= {MAX_WIDTH}")
+        return v
+
+
+class FitRecommend(_Request):
+    """Settings at ``width`` from the stored fit ``fit_id``: its fitted LR, theory's per-layer exponents.
+
+    ``parameterization``, ``optimizer``, ``lr_mode`` (other than per_layer) and ``alignment`` narrow the fit's
+    group as ``group`` does (``abcscale.usecases.selector_from``).
+    """
+
+    fit_id: str = Field(min_length=1, max_length=64, description="id of a stored fit")
+    width: int = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    parameterization: Parameterization | None = Field(None, description="selects the fit's group")
+    optimizer: Optimizer | None = Field(None, description="selects the fit's group")
+    alignment: AlignmentSpec | None = Field(None, description="selects the fit's group when given")
+    lr_mode: LrMode = Field(LrMode.per_layer, description="global selects the group; per_layer selects nothing")
+    group: dict[str, str | int | float | bool] | None = Field(
+        None, description="pick the fit's group by its column values")
+    constants: Constants | None = Field(
+        None, description="constants and epsilon to apply; constants left at 1 are filled from the fit")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        return _drop_nulls(data, ("base",))
+
+
+def _source(data: Any) -> str | None:
+    """``analytic`` with ``base``, ``fit`` with ``fit_id``; neither or both is an error (None)."""
+    get = data.get if isinstance(data, dict) else lambda k: getattr(data, k, None)
+    base, fit_id = get("base") is not None, get("fit_id") is not None
+    return None if base == fit_id else "analytic" if base else "fit"
+
+
+#: ``POST /v1/recommend``'s body: one of the two sources, told apart by which of ``base``/``fit_id`` it has.
+RecommendRequest = Annotated[
+    Annotated[AnalyticRecommend, Tag("analytic")] | Annotated[FitRecommend, Tag("fit")],
+    Discriminator(_source, custom_error_type="source",
+                  custom_error_message="give exactly one of `base` (analytic transfer) or `fit_id` (a stored fit)"),
+]
 
 
 class FitOptions(_Request):
@@ -163,9 +184,9 @@ class ConvertRequest(_Request):
 
 
 class ConvertResponse(BaseModel):
-    """The same JSON as ``abcscale theory convert --json``."""
+    """The same JSON as ``abcscale theory convert --json`` (dumped by alias: ``from``, ``to``)."""
 
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     optimizer: Optimizer
     source_parameterization: str = Field(alias="from")
@@ -187,6 +208,6 @@ class Health(BaseModel):
 
 
 __all__ = [
-    "RecommendRequest", "FitConstants", "FitOptions", "FitCreate", "FitSummary", "FitPublic", "FitsPublic",
-    "ConvertRequest", "ConvertResponse", "Health", "AlignmentSpec", "alignment_of", "MAX_WIDTH",
+    "RecommendRequest", "AnalyticRecommend", "FitRecommend", "FitOptions", "FitCreate", "FitSummary", "FitPublic",
+    "FitsPublic", "ConvertRequest", "ConvertResponse", "Health", "AlignmentSpec", "MAX_WIDTH",
 ]

@@ -6,11 +6,13 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from abcscale.schemas.fit import Prediction
 from abcscale.schemas.theory import Frozen, Transfer
 
 
 class LrBand(Frozen):
-    """Uncertainty of a fitted LR at the target width (all LRs scale together with it)."""
+    """Uncertainty of a fitted LR at the target width (all LRs scale together with it): a view of a
+    :class:`~abcscale.schemas.fit.Prediction`, built by :meth:`of`."""
 
     lr: float = Field(description="point estimate of the swept (base or global) LR at the target width")
     ci68: tuple[float, float]
@@ -18,6 +20,11 @@ class LrBand(Frozen):
     safe_lr: float = Field(description="recommended safe-side LR (below the point estimate when uncertain)")
     expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
     extrapolation_factor: float = Field(description="target width / largest fitted width")
+
+    @classmethod
+    def of(cls, prediction: Prediction) -> LrBand:
+        """The band's fields of ``prediction`` (same names, same meaning)."""
+        return cls.model_validate(prediction, from_attributes=True)
 
 
 class Recommendation(Transfer):

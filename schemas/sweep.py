@@ -15,7 +15,7 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LrMode, Optimizer
 
 
 class SweepRow(BaseModel):
@@ -52,11 +52,8 @@ SWEEP_COLUMNS: dict[str, str] = {
     name: (field.description or "") for name, field in SweepRow.model_fields.items()
 }
 
-#: the columns a table must have for the fitter when no mapping is given.
-FIT_REQUIRED = ("width", "beta", "final_loss")
-
 #: columns that identify a group (one exponent fit each) when present; ``optimizer_variant`` keeps the
 #: runner's adam_atan2 / adam_scaled runs apart from plain Adam / Adafactor.
 GROUP_COLUMNS = ("parameterization", "optimizer", "optimizer_variant", "alignment", "lr_mode")
 
-__all__ = ["SweepRow", "SWEEP_COLUMNS", "FIT_REQUIRED", "GROUP_COLUMNS", "Parameterization"]
+__all__ = ["SweepRow", "SWEEP_COLUMNS", "GROUP_COLUMNS"]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
-
-Finite = Field(allow_inf_nan=False)
 
 
 class Frozen(BaseModel):
@@ -28,7 +25,7 @@ class Interval(Frozen):
 
 
 class Alignment(Frozen):
-    """Alignment exponents (theory.md section 2), log base n of norm ratios.
+    """Alignment exponents (docs/theory.md section 2), log base n of norm ratios.
 
     ``alpha`` for dW z, ``omega`` for W dz, ``u`` for dW dz. Full alignment is (1, 1/2, 1),
     no alignment (1/2, 1/2, 1/2).
@@ -145,7 +142,18 @@ class LayerSetting(Frozen):
     epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
 
 
-class Setting(Frozen):
+class _ByLayer:
+    """``setting["hidden"]``: the LayerSetting of one layer type (for models with a ``layers`` list)."""
+
+    if TYPE_CHECKING:
+        layers: list[LayerSetting]
+
+    def __getitem__(self, layer: Layer | str) -> LayerSetting:
+        kind = Layer.parse(layer)
+        return next(s for s in self.layers if s.layer == kind)
+
+
+class Setting(_ByLayer, Frozen):
     """A whole-model setting at ``width``: one LayerSetting per layer type."""
 
     parameterization: Parameterization | None = None
@@ -161,10 +169,6 @@ class Setting(Frozen):
             raise ValueError("layers must hold exactly one entry per layer type (embedding, hidden, readout)")
         return sorted(v, key=lambda s: list(Layer).index(s.layer))
 
-    def __getitem__(self, layer: Layer | str) -> LayerSetting:
-        layer = Layer.parse(layer)
-        return next(s for s in self.layers if s.layer == layer)
-
 
 class ExponentRow(Frozen):
     """One row of the theory table (``abcscale theory table --json``)."""
@@ -178,7 +182,7 @@ class ExponentRow(Frozen):
     c: float
     unique: bool
     global_c: float = Field(description="exponent of a single shared LR (the binding layer's c)")
-    epsilon_exponent: float | None = Field(None, description="Adam per-layer epsilon exponent g_l")
+    epsilon_exponent: float | None = Field(None, description="Adam per-layer epsilon exponent e_l (docs/theory.md s.5)")
 
 
 class Constants(Frozen):
@@ -216,7 +220,7 @@ class BaseConfig(Constants):
     beta: float = Field(gt=0, allow_inf_nan=False, description="base learning rate tuned at `width`")
 
 
-class Transfer(Frozen):
+class Transfer(_ByLayer, Frozen):
     """The analytic transfer result: settings at the target width and the exponents used."""
 
     parameterization: str
@@ -230,13 +234,3 @@ class Transfer(Frozen):
     global_c: float
     unique: bool
     warnings: list[str] = Field(default_factory=list)
-
-    def __getitem__(self, layer: Layer | str) -> LayerSetting:
-        layer = Layer.parse(layer)
-        return next(s for s in self.layers if s.layer == layer)
-
-
-def finite(x: float, name: str) -> float:
-    if not math.isfinite(x):
-        raise ValueError(f"{name} must be finite, got {x}")
-    return x

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -13,6 +14,7 @@ from abcscale.schemas.api import FitCreate
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.routes import fits, health, recommend, theory
+from abcscale.usecases import version
 
 REF_TEMPLATE = "#/components/schemas/{model}"
 
@@ -28,16 +30,17 @@ def _document_manual_bodies(app: FastAPI) -> None:
     """Add the models of bodies that routes parse themselves (POST /v1/fits takes JSON or multipart)."""
     build = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is None:
-            spec = build()
-            _, defs = models_json_schema([(FitCreate, "validation")], ref_template=REF_TEMPLATE)
-            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-            for name, schema in defs.get("$defs", {}).items():
-                schemas.setdefault(name, schema)
-        return app.openapi_schema
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()  # cached by FastAPI as app.openapi_schema: the additions below stay
+        _, defs = models_json_schema([(FitCreate, "validation")], ref_template=REF_TEMPLATE)
+        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+        for name, schema in defs.get("$defs", {}).items():
+            schemas.setdefault(name, schema)
+        return spec
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -54,7 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="abcscale",
         summary="Per-layer learning rates, init and multipliers at width N from abc-parameterization theory "
                 "and small-width sweeps.",
-        version=health.VERSION,
+        version=version(),
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         # Counted as the body streams in (and refused at once from Content-Length): 413, nothing buffered.

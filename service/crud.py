@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -81,7 +83,8 @@ def delete_fit(session: Session, *, fit_id: str) -> bool:
         # Explicit child deletes keep this correct on databases where foreign keys don't cascade.
         session.execute(delete(FitPlot).where(FitPlot.fit_id == fit_id))
         session.execute(delete(FitInput).where(FitInput.fit_id == fit_id))
-        deleted = session.execute(delete(Fit).where(Fit.id == fit_id)).rowcount
+        # a DML statement's result is a CursorResult, which counts the rows it touched
+        deleted = cast(CursorResult[Any], session.execute(delete(Fit).where(Fit.id == fit_id))).rowcount
         session.commit()
     except Exception:
         session.rollback()

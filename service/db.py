@@ -54,7 +54,7 @@ def make_engine(settings: Settings) -> Engine:
     kwargs: dict = {}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
-        if url.database in (None, "", ":memory:"):
+        if not url.database or url.database == ":memory:":
             kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty database
         else:
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)

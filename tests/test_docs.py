@@ -19,7 +19,7 @@ def test_every_sweep_column_is_documented():
 
 
 def test_check_json_keys_are_documented():
-    from abcscale.check import Check, CheckReport
+    from abcscale.usecases.check import Check, CheckReport
 
     for key in list(CheckReport.model_fields) + list(Check.model_fields):
         assert f"`{key}`" in README, key

@@ -13,12 +13,13 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary, alignment_of
+from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary
 from abcscale.schemas.fit import FitResult
 from abcscale.service import crud
 from abcscale.service.db import Fit
 from abcscale.service.deps import FitDep, FitId, SessionDep, WriterDep
 from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
+from abcscale.usecases import fit_sweep, plot_fit
 
 router = APIRouter(prefix="/fits", tags=["fits"], route_class=StrictJSONRoute)
 
@@ -64,7 +65,7 @@ def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
 
 
 async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
-    from abcscale.fitting.api import TableError, read_table
+    from abcscale.fitting import TableError, read_table
 
     form = await request.form(max_files=1, max_fields=32)
     upload = form.get("file")
@@ -111,14 +112,10 @@ async def _read_json(request: Request) -> tuple[FitOptions, pd.DataFrame]:
 
 
 def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
-    from abcscale.fitting.api import TableError, fit_table
+    from abcscale.fitting import TableError
 
     try:
-        return fit_table(
-            df, options.mapping(), target_width=options.target_width, base_width=options.base_width,
-            alignment=None if options.alignment is None else alignment_of(options.alignment).name,
-            n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level,
-        )
+        return fit_sweep(df, options)
     except TableError as exc:
         unprocessable([{"type": "value_error", "loc": ("body", where), "msg": p, "input": None}
                        for p in exc.problems])
@@ -141,8 +138,11 @@ async def create_fit(request: Request, session: SessionDep) -> FitPublic:
     else:
         raise HTTPException(415, detail="send application/json rows or a multipart/form-data `file`")
     fit = await run_in_threadpool(_fit, options, df, where)
-    fit_id = await run_in_threadpool(lambda: crud.create_fit(session, fit, df, name=options.name))
-    return _public(crud.get_fit(session, fit_id=fit_id), fit)
+    record = await run_in_threadpool(
+        lambda: crud.get_fit(session, fit_id=crud.create_fit(session, fit, df, name=options.name)))
+    if record is None:  # deleted by a concurrent DELETE between storing it and reading it back
+        raise HTTPException(404, detail="Fit not found")
+    return _public(record, fit)
 
 
 @router.get("", response_model=FitsPublic)
@@ -186,14 +186,12 @@ def read_plot(record: FitDep, name: PlotName, session: SessionDep) -> Response:
 
 
 def _render(record: Fit, rows: pd.DataFrame | None) -> dict[str, bytes]:
-    from abcscale.fitting.plots import write_plots
-
     if rows is None:
         raise HTTPException(404, detail="Fit has no stored rows")
     fit = crud.fit_result(record)
     with _PLOT_LOCK, tempfile.TemporaryDirectory(prefix="abcscale-plots-") as tmp:
         try:
-            paths = write_plots(fit, rows, Path(tmp), mapping=fit.mapping)
+            paths = plot_fit(fit, rows, tmp)
         except ValueError as exc:  # e.g. nothing identified to draw
             raise HTTPException(404, detail=f"Plot not available for this fit: {exc}") from None
         return {n: Path(p).read_bytes() for n, p in paths.items() if n in PLOT_NAMES}

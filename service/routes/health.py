@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
 from fastapi import APIRouter
 
 from abcscale.schemas.api import Health
 from abcscale.service.http import StrictJSONRoute
+from abcscale.usecases import version
 
 router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 
-try:
-    VERSION = version("abcscale")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    VERSION = "0+unknown"
-
-_OK = Health(version=VERSION)
+_OK = Health(version=version())
 
 
 @router.get("/healthz", response_model=Health)

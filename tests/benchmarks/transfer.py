@@ -101,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from abcscale import theory
-    from abcscale.fitting.api import fit_table
-    from abcscale.fitting.predict import predict_group
+    from abcscale.fitting import fit_table, predict_group
 
     fit_w = [int(w) for w in args.fit_widths.split(",")]
     test_w = [int(w) for w in args.test_widths.split(",")]
@@ -144,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             base_x = math.log2(largest.lr_opt) if largest else float("nan")
             lines.append(
                 f"| {label} | {w} ({w / max(fit_w):g}x) | {g.exponent.estimate:+.2f} vs {e_th:+.2f} | "
-                f"[{g.exponent.ci95[0]:+.2f}, {g.exponent.ci95[1]:+.2f}] {verdict(g.consistent)} | "
+                f"[{g.exponent.ci.low:+.2f}, {g.exponent.ci.high:+.2f}] {verdict(g.consistent)} | "
                 f"{x_pred:+.2f} | {x_true:+.2f} | {x_pred - x_true:+.2f} | {'yes' if covered else 'no'} | "
                 f"{pen(x_pred)} | {pen(math.log2(pred.safe_lr))} | {base_x - x_true:+.2f} / {pen(base_x)} |")
             print(lines[-1], flush=True)

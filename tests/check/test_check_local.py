@@ -10,8 +10,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from abcscale.cli import app
 from abcscale import theory
+from abcscale.cli import app
 from abcscale.schemas.theory import BaseConfig
 
 runner = CliRunner()
@@ -19,7 +19,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "check-config.yaml"
 
 
 def matching_config(width: int = 4096) -> dict:
-    rec = theory.recommend("mup", "adam", BaseConfig(width=256, beta=3e-3), width)
+    rec = theory.transfer("mup", "adam", BaseConfig(width=256, beta=3e-3), width)
     return {
         "parameterization": "mup", "optimizer": "adam", "width": width, "base_width": 256, "beta": 3e-3,
         "lr": {s.layer.value: s.lr for s in rec.layers},
@@ -126,3 +126,41 @@ def test_unreadable_files_exit_2(tmp_path):
     txt = tmp_path / "run.txt"
     shutil.copy(EXAMPLE, txt)
     assert invoke("check", txt).exit_code == 2
+
+
+def test_constants_nested_or_flat_are_the_same_config(tmp_path):
+    from abcscale.usecases.check import load_config
+
+    flat = {**matching_config(), "gamma": {"hidden": 4.0}, "multiplier_scale": 0.5, "base_epsilon": 1e-6,
+            "epsilon_mode": "constant"}
+    nested = {**matching_config(), "constants": {"gamma": {"hidden": 4.0}, "multiplier": 0.5, "epsilon": 1e-6,
+                                                 "epsilon_mode": "constant"}}
+    a, b = load_config(write(tmp_path, flat)), load_config(write(tmp_path, nested, ".json"))
+    assert a.constants == b.constants and a.constants.gamma.hidden == 4.0 and a.constants.multiplier.readout == 0.5
+    base = a.base_config()
+    assert (base.epsilon, base.epsilon_mode.value, base.width, base.beta) == (1e-6, "constant", 256, 3e-3)
+    # the constants reach the recommendation: 4x the hidden LR and half the multipliers are recommended now
+    res = invoke("check", write(tmp_path, flat), "--json")
+    assert res.exit_code == 1
+    assert json.loads(res.stdout)["failed"] == ["lr (hidden) too low", "multiplier (embedding) too high",
+                                                "multiplier (hidden) too high", "multiplier (readout) too high"]
+
+
+def test_constants_twice_is_exit_2_naming_both(tmp_path):
+    res = invoke("check", write(tmp_path, {**matching_config(), "gamma": 2.0, "constants": {"gamma": 2.0}}))
+    assert res.exit_code == 2 and "constants" in res.output and "flat keys" in res.output
+
+
+def test_check_request_is_the_typed_rest_body():
+    from abcscale.schemas.api import AnalyticRecommend, FitRecommend
+    from abcscale.usecases.check import CheckConfig, check_request
+
+    cfg = CheckConfig.model_validate({**matching_config(), "constants": {"gamma": 2.0}})
+    analytic = check_request(cfg)
+    assert isinstance(analytic, AnalyticRecommend)
+    assert analytic.base.gamma.hidden == 2.0 and analytic.base.width == 256 and analytic.width == 4096
+    fit = check_request(cfg, "abc")
+    assert isinstance(fit, FitRecommend) and fit.fit_id == "abc" and fit.constants == cfg.constants
+    assert fit.alignment is None  # the config left alignment at its default: it does not narrow the fit's group
+    aligned = CheckConfig.model_validate({**matching_config(), "alignment": "none"})
+    assert check_request(aligned, "abc").alignment.name == "none"

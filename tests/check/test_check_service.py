@@ -10,9 +10,9 @@ import yaml
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from abcscale.fitting.api import fit_table
-from abcscale.fitting.predict import recommend_from_fit
+from abcscale.fitting import fit_table
 from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.usecases import recommend_from_fit
 from tests.service.test_server import Server
 
 runner = CliRunner()
@@ -33,7 +33,7 @@ def config(hidden_factor: float = 1.0, width: int = 4096) -> dict:
     from abcscale import theory
     from abcscale.schemas.theory import BaseConfig
 
-    rec = theory.recommend("mup", "adam", BaseConfig(width=256, beta=3e-3), width)
+    rec = theory.transfer("mup", "adam", BaseConfig(width=256, beta=3e-3), width)
     lr = {s.layer.value: s.lr for s in rec.layers}
     lr["hidden"] *= hidden_factor
     return {"parameterization": "mup", "optimizer": "adam", "width": width, "base_width": 256, "beta": 3e-3,

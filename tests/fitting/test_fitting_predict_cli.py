@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from abcscale.cli import app
 from abcscale import theory
-from abcscale.fitting.api import fit_table
-from abcscale.fitting.plots import write_plots
-from abcscale.fitting.predict import expected_penalty, predict_group, recommend_from_fit
+from abcscale.cli import app
+from abcscale.fitting import fit_table, prepare, write_plots
+from abcscale.fitting.predict import expected_penalty, predict_group
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.schemas.fit import FitResult
-from abcscale.schemas.theory import PerLayer
+from abcscale.schemas.theory import Constants, PerLayer
+from abcscale.usecases import recommend_from_fit
 
 runner = CliRunner()
 SP_GLOBAL = {"parameterization": "standard", "optimizer": "adam", "alignment": "full", "lr_mode": "global"}
@@ -63,7 +64,7 @@ def test_band_widens_with_extrapolation(fit):
 
 def test_recommend_per_layer_mode_uses_theory_exponents(fit):
     rec = recommend_from_fit(fit, 4096, selector={"parameterization": "mup"},
-                             constants={"gamma": PerLayer(embedding=1.0, hidden=0.5, readout=2.0)})
+                             constants=Constants(gamma=PerLayer(embedding=1.0, hidden=0.5, readout=2.0)))
     assert rec.source == "fit" and rec.group["parameterization"] == "mup"
     beta = rec.beta
     assert beta == pytest.approx(3e-3, rel=0.1)
@@ -119,7 +120,7 @@ def test_inconsistent_fit_warns_in_the_recommendation():
 
 
 def test_plots_are_written(fit, table, tmp_path):
-    paths = write_plots(fit, table, tmp_path / "plots")
+    paths = write_plots(fit, prepare(table), tmp_path / "plots")
     assert set(paths) == {"loss_vs_lr", "lr_vs_width", "loss_vs_width"}
     for p in paths.values():
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5000
@@ -137,11 +138,11 @@ def test_fit_json_is_exactly_the_fit_result(csv):
 
 
 def test_fit_summary_out_and_plots(csv, tmp_path):
-    out, plots = tmp_path / "fit.json", tmp_path / "plots"
+    out, plots = tmp_path / "out", tmp_path / "plots"  # --out is a folder: it gets fit.json
     res = runner.invoke(app, ["fit", str(csv), "--out", str(out), "--plots", str(plots), "--n-boot", "100"])
     assert res.exit_code == 0, res.output
     assert "consistent" in res.stdout and "per width" in res.stdout and "0.01 @ 64" in res.stdout
-    assert FitResult.model_validate_json(out.read_text()).groups
+    assert FitResult.model_validate_json((out / "fit.json").read_text()).groups
     assert (plots / "lr_vs_width.png").exists()
 
 
@@ -198,8 +199,8 @@ def test_expect_theory_without_theory_columns_exits_2(tmp_path):
 
 
 def test_recommend_from_fit_file_end_to_end(csv, tmp_path):
+    assert runner.invoke(app, ["fit", str(csv), "--out", str(tmp_path), "--n-boot", "100"]).exit_code == 0
     out = tmp_path / "fit.json"
-    assert runner.invoke(app, ["fit", str(csv), "--out", str(out), "--n-boot", "100"]).exit_code == 0
     res = runner.invoke(app, ["recommend", "--fit", str(out), "--width", "2048", "--group", "parameterization=mup",
                               "--json"])
     assert res.exit_code == 0, res.output
@@ -226,7 +227,7 @@ def test_fit_with_mapping_flags(tmp_path):
     assert res.exit_code == 0, res.output
     fit = FitResult.model_validate_json(res.stdout)
     assert fit.groups[0].group == {"project": "p1"} and fit.mapping.size_col == "d_model"
-    assert fit.groups[0].exponent.ci95[0] < 0.0 < fit.groups[0].exponent.ci95[1]
+    assert fit.groups[0].exponent.ci.low < 0.0 < fit.groups[0].exponent.ci.high
 
 
 def test_fit_table_rejects_bad_settings(table):
@@ -236,3 +237,9 @@ def test_fit_table_rejects_bad_settings(table):
         fit_table(table, confidence_level=1.5)
     with pytest.raises(ValueError, match="target_width"):
         fit_table(table, target_width=0)
+
+
+def test_plots_refuse_a_table_that_is_not_the_fits(fit, table):
+    other = prepare(table[table["parameterization"] == "mup"])
+    with pytest.raises(ValueError, match="not the fit's"):
+        write_plots(fit, other, Path("unused"))

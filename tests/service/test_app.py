@@ -26,7 +26,20 @@ def test_openapi_lists_every_route(client):
     create = spec["paths"]["/v1/fits"]["post"]
     assert set(create["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
     assert "FitCreate" in spec["components"]["schemas"]
-    assert spec["components"]["schemas"]["RecommendRequest"]["additionalProperties"] is False
+    schemas = spec["components"]["schemas"]
+    assert all(schemas[m]["additionalProperties"] is False for m in ("AnalyticRecommend", "FitRecommend"))
+    body = spec["paths"]["/v1/recommend"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert sorted(x["$ref"] for x in body["oneOf"]) == ["#/components/schemas/AnalyticRecommend",
+                                                         "#/components/schemas/FitRecommend"]
+    answer = spec["paths"]["/v1/recommend"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answer == {"$ref": "#/components/schemas/Recommendation"}
+
+
+def test_healthz_reports_the_package_version(client):
+    from abcscale.usecases import version
+
+    assert client.get("/healthz").json()["version"] == version() == client.get("/openapi.json").json()["info"][
+        "version"]
 
 
 def test_service_does_not_import_jax_runner_or_cli():

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from abcscale.fitting.api import fit_table
+from abcscale.fitting import fit_table
 from abcscale.schemas.fit import ColumnMapping
 from abcscale.service import crud
 from abcscale.service.config import Settings
@@ -33,7 +33,7 @@ def test_json_rows_fit_equals_fit_table(client, sweep, sweep_rows):
     want = fit_table(pd.DataFrame.from_records(sweep_rows), ColumnMapping(), target_width=4096, n_boot=N_BOOT)
     assert _same_fit(body["result"], want.model_dump(mode="json"))
     g = body["result"]["groups"][0]
-    assert g["exponent"]["ci95"][0] < -1.0 < g["exponent"]["ci95"][1]  # the synthetic truth is -1
+    assert g["exponent"]["ci"]["low"] < -1.0 < g["exponent"]["ci"]["high"]  # the synthetic truth is -1
     assert g["prediction"]["width"] == 4096
 
 

@@ -1,5 +1,5 @@
-"""POST /v1/recommend: the analytic answer equals the theory engine's (and the CLI's); the fit-based one
-equals fitting.predict's; bad inputs are 4xx naming the field."""
+"""POST /v1/recommend: the answer is the use case's (``abcscale.usecases``, which the CLI calls too), checked
+once end to end against the CLI; bad inputs are 4xx naming the field."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from abcscale import theory
-from abcscale.fitting.predict import recommend_from_fit
+from abcscale.schemas.api import AnalyticRecommend
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, PerLayer
+from abcscale.schemas.theory import BaseConfig, Constants, Transfer
+from abcscale.usecases import recommend_analytic, recommend_from_fit
 
 EXAMPLE = {"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}}
 
@@ -23,27 +24,26 @@ def test_issue_example_matches_theory_engine(client):
     r = client.post("/v1/recommend", json=EXAMPLE)
     assert r.status_code == 200, r.text
     got = r.json()
-    want = theory.recommend("mup", "adam", BaseConfig(width=256, beta=0.003), 4096, "full", "per_layer")
-    assert got == want.model_dump(mode="json")
+    want = theory.transfer("mup", "adam", BaseConfig(width=256, beta=0.003), 4096, "full", "per_layer")
+    assert got == {**want.model_dump(mode="json"), "source": "theory", "beta": 0.003, "band": None, "fit_id": None,
+                   "group": None}
     assert got["source"] == "theory" and [x["layer"] for x in got["layers"]] == ["embedding", "hidden", "readout"]
     # muP + Adam, full alignment: hidden and readout LRs shrink as (n/b)^-1, i.e. by 16 from 256 to 4096.
     hidden = next(x for x in got["layers"] if x["layer"] == "hidden")
     assert hidden["lr"] == pytest.approx(0.003 / 16)
 
 
-def test_rest_answer_equals_cli_json(client):
-    from abcscale.cli import app
-
-    out = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
-                                   "--base-lr", "0.003", "--alignment", "none", "--lr-mode", "global",
-                                   "--gamma", "1,2,0.5", "--epsilon-mode", "constant", "--json"])
-    assert out.exit_code == 0, out.output
+def test_rest_answer_is_the_use_case(client):
     body = {**EXAMPLE, "alignment": "none", "lr_mode": "global",
             "base": {"width": 256, "beta": 0.003, "gamma": {"embedding": 1, "hidden": 2, "readout": 0.5},
                      "epsilon_mode": "constant"}}
     r = client.post("/v1/recommend", json=body)
     assert r.status_code == 200, r.text
-    assert r.json() == json.loads(out.output)
+    assert r.json() == recommend_analytic(AnalyticRecommend.model_validate(body)).model_dump(mode="json")
+    # the constants took effect: global mode, so every LR is beta * gamma_l * (4096/256)^-global_c
+    lrs = {x["layer"]: x["lr"] for x in r.json()["layers"]}
+    assert lrs["hidden"] / lrs["embedding"] == pytest.approx(2.0)
+    assert lrs["readout"] / lrs["embedding"] == pytest.approx(0.5)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -60,9 +60,11 @@ def test_any_valid_request_matches_theory(client, p, opt, width, base_width, bet
     body = {"parameterization": p, "optimizer": opt, "width": width, "alignment": alignment, "lr_mode": mode,
             "base": {"width": base_width, "beta": beta}}
     r = client.post("/v1/recommend", json=body)
-    want = theory.recommend(p, opt, BaseConfig(width=base_width, beta=beta), width, Alignment.parse(alignment), mode)
+    want = theory.transfer(p, opt, BaseConfig(width=base_width, beta=beta), width, alignment, mode)
     assert r.status_code == 200, r.text
-    assert Recommendation.model_validate(r.json()) == want
+    got = Recommendation.model_validate(r.json())
+    assert got.source == "theory" and got.beta == beta
+    assert Transfer.model_validate(got.model_dump(include=set(Transfer.model_fields))) == want
 
 
 def test_repeated_request_is_served_identically(client):
@@ -123,9 +125,7 @@ def test_fit_based_matches_fitting_predict(client, stored_fit):
     r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048})
     assert r.status_code == 200, r.text
     fit = FitResult.model_validate(stored_fit["result"])
-    consts = dict(gamma=PerLayer(), init_scale=PerLayer(), multiplier=PerLayer(), epsilon=1e-8,
-                  epsilon_mode="per_layer")
-    want = recommend_from_fit(fit, 2048, selector={}, constants=consts)
+    want = recommend_from_fit(fit, 2048, selector={}, constants=Constants())
     got = r.json()
     assert got["fit_id"] == stored_fit["id"]
     assert {**got, "fit_id": None} == want.model_dump(mode="json")
@@ -161,3 +161,33 @@ def test_fit_based_selector_that_matches_nothing_is_422(client, stored_fit):
 def test_unknown_fit_is_404(client):
     r = client.post("/v1/recommend", json={"fit_id": "0" * 32, "width": 2048})
     assert r.status_code == 404 and r.json()["detail"] == "Fit not found"
+
+
+@pytest.mark.parametrize("patch", [{"fit_id": "abc"}, {"base": None}, {"base": None, "fit_id": None}])
+def test_exactly_one_source_is_422_saying_so(client, patch):
+    r = client.post("/v1/recommend", json={**EXAMPLE, **patch})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["msg"] == "give exactly one of `base` (analytic transfer) or `fit_id` (a stored fit)"
+
+
+def test_fit_fields_with_base_are_422_saying_where_they_go(client):
+    r = client.post("/v1/recommend", json={**EXAMPLE, "constants": {"epsilon": 1e-6}})
+    assert r.status_code == 422 and "put constants in `base`" in r.json()["detail"][0]["msg"]
+
+
+def test_explicit_nulls_for_the_other_source_are_accepted(client):
+    plain = client.post("/v1/recommend", json=EXAMPLE).json()
+    r = client.post("/v1/recommend", json={**EXAMPLE, "fit_id": None, "group": None, "constants": None})
+    assert r.status_code == 200 and r.json() == plain
+    r = client.post("/v1/recommend", json={"fit_id": "0" * 32, "width": 2048, "base": None})
+    assert r.status_code == 404
+
+
+def test_fit_based_alignment_narrows_only_when_given(client, stored_fit):
+    # the fit's groups have no alignment column: a given alignment stands in for it (a hint), and changes the
+    # per-layer exponents; without one the fit's own (full) is used
+    base = {"fit_id": stored_fit["id"], "width": 2048}
+    plain, none = (client.post("/v1/recommend", json={**base, **extra}).json() for extra in ({}, {"alignment": "none"}))
+    assert plain["alignment"] == {"alpha": 1.0, "omega": 0.5, "u": 1.0}
+    assert none["alignment"] == {"alpha": 0.5, "omega": 0.5, "u": 0.5}
+    assert none["band"] == plain["band"]

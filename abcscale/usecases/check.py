@@ -3,6 +3,7 @@
 A config names the run (parameterization, optimizer, width, base width and beta) and what it will actually
 use (``lr``, optional ``init_std``, ``multiplier``, ``epsilon``). Each setting passes when
 ``1/tol <= yours / recommended <= tol``; epsilon only fails on the high side, where it swamps sqrt(v).
+The recommendation it compares against answers :func:`check_request`, locally or from a service.
 """
 
 from __future__ import annotations
@@ -11,14 +12,18 @@ import json
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from abcscale import theory
+from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
 from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.fit import FitResult
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, PerLayer
+from abcscale.schemas.theory import Alignment, BaseConfig, Constants
+from abcscale.usecases.recommend import recommend
 
 
 class _Strict(BaseModel):
@@ -33,14 +38,21 @@ class LayerValues(_Strict):
     readout: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     def items(self) -> list[tuple[Layer, float]]:
-        return [(l, getattr(self, l.value)) for l in LAYERS if getattr(self, l.value) is not None]
+        return [(l, v) for l in LAYERS if (v := getattr(self, l.value)) is not None]
 
 
-Number = float
+#: the flat config keys the README has documented for the base-width constants -> their Constants field.
+FLAT_CONSTANTS = {"gamma": "gamma", "init_scale": "init_scale", "multiplier_scale": "multiplier",
+                  "base_epsilon": "epsilon", "epsilon_mode": "epsilon_mode"}
 
 
 class CheckConfig(_Strict):
-    """A planned training run, in the schemas' names. Unknown keys are errors."""
+    """A planned training run, in the schemas' names. Unknown keys are errors.
+
+    ``constants`` are what was tuned at the base width besides beta (:class:`~abcscale.schemas.theory.Constants`);
+    the flat keys ``gamma``, ``init_scale``, ``multiplier_scale``, ``base_epsilon`` and ``epsilon_mode`` say the
+    same thing.
+    """
 
     name: str | None = None
     parameterization: Parameterization
@@ -54,11 +66,18 @@ class CheckConfig(_Strict):
     init_std: LayerValues | None = None
     multiplier: LayerValues | None = None
     epsilon: float | LayerValues | None = None
-    gamma: PerLayer = Field(default_factory=PerLayer)
-    init_scale: PerLayer = Field(default_factory=PerLayer)
-    multiplier_scale: PerLayer = Field(default_factory=PerLayer)
-    base_epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False)
-    epsilon_mode: Literal["per_layer", "constant"] = "per_layer"
+    constants: Constants = Field(default_factory=Constants)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flat_constants(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not FLAT_CONSTANTS.keys() & data.keys():
+            return data
+        if "constants" in data:
+            raise ValueError("give the base-width constants under `constants` or as flat keys, not both")
+        data = dict(data)
+        data["constants"] = {new: data.pop(old) for old, new in FLAT_CONSTANTS.items() if old in data}
+        return data
 
     @field_validator("alignment", mode="before")
     @classmethod
@@ -86,15 +105,10 @@ class CheckConfig(_Strict):
         return LrMode.global_ if isinstance(self.lr, float) else LrMode.per_layer
 
     def base_config(self) -> BaseConfig:
-        missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
-        if missing:
+        if self.base_width is None or self.beta is None:
+            missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
             raise ConfigError(", ".join(missing), "required unless a fit is given (--fit or --fit-id)")
-        return BaseConfig(width=self.base_width, beta=self.beta, gamma=self.gamma, init_scale=self.init_scale,
-                          multiplier=self.multiplier_scale, epsilon=self.base_epsilon, epsilon_mode=self.epsilon_mode)
-
-    def constants(self) -> dict[str, Any]:
-        return dict(gamma=self.gamma, init_scale=self.init_scale, multiplier=self.multiplier_scale,
-                    epsilon=self.base_epsilon, epsilon_mode=self.epsilon_mode)
+        return BaseConfig(width=self.base_width, beta=self.beta, **dict(self.constants))
 
 
 class ConfigError(ValueError):
@@ -105,7 +119,7 @@ class ConfigError(ValueError):
         super().__init__(f"{key}: {reason}")
 
 
-def load_config(path: Path) -> CheckConfig:
+def load_config(path: str | Path) -> CheckConfig:
     """Read a YAML, JSON or TOML config (by suffix) into a validated CheckConfig."""
     path = Path(path)
     try:
@@ -183,8 +197,9 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             checks.append(_check(name, layer, v, getattr(rec[layer], name), init_tolerance))
     warnings = list(rec.warnings)
     if cfg.epsilon is not None:
-        if cfg.optimizer is not Optimizer.adam:
-            warnings.append(f"epsilon is only checked for adam (optimizer is {cfg.optimizer.value})")
+        if not theory.optimizer_rule(cfg.optimizer).has_epsilon:
+            warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is "
+                            f"{cfg.optimizer.value})")
         else:
             eps = cfg.epsilon if isinstance(cfg.epsilon, LayerValues) else LayerValues(
                 **{l.value: cfg.epsilon for l in LAYERS})
@@ -196,14 +211,29 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                        lr_mode=cfg.mode, checks=checks, failed=failed, warnings=warnings)
 
 
-def request_body(cfg: CheckConfig, fit_id: str | None) -> dict[str, Any]:
-    """The POST /v1/recommend body that asks a service the same question as the local check."""
-    body: dict[str, Any] = {
-        "parameterization": cfg.parameterization.value, "optimizer": cfg.optimizer.value,
-        "alignment": cfg.alignment.model_dump(), "lr_mode": cfg.mode.value, "width": cfg.width,
-    }
-    if fit_id:
-        body["fit_id"] = fit_id
-    else:
-        body["base"] = cfg.base_config().model_dump(mode="json")
-    return body
+def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendRequest:
+    """What a check compares against, as a recommend request: theory's transfer from the config's base width,
+    or (with ``fit_id``) the fit's, narrowed to the config's group (its alignment only when the config gives one).
+
+    ``abcscale check --service`` POSTs it; a local check answers it with :func:`recommendation`.
+    """
+    if fit_id is None:
+        return AnalyticRecommend(parameterization=cfg.parameterization, optimizer=cfg.optimizer,
+                                 alignment=cfg.alignment, lr_mode=cfg.mode, width=cfg.width, base=cfg.base_config())
+    alignment = cfg.alignment if "alignment" in cfg.model_fields_set else None
+    return FitRecommend(fit_id=fit_id, width=cfg.width, parameterization=cfg.parameterization,
+                        optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=cfg.constants)
+
+
+#: the ``fit_id`` a local check gives the fit it was handed (it only labels the request).
+LOCAL_FIT = "local"
+
+
+def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommendation:
+    """The local answer to :func:`check_request`: the same recommendation a service gives for the same fit."""
+    rec = recommend(check_request(cfg, None if fit is None else LOCAL_FIT), fit)
+    return rec.model_copy(update={"fit_id": None})
+
+
+__all__ = ["CheckConfig", "CheckReport", "Check", "ConfigError", "LayerValues", "load_config", "compare",
+           "check_request", "recommendation", "FLAT_CONSTANTS"]

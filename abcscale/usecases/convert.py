@@ -1,0 +1,42 @@
+"""Express a setting in another parameterization (``abcscale theory convert``, ``POST /v1/theory/convert``)."""
+
+from __future__ import annotations
+
+from abcscale import theory
+from abcscale.schemas.api import ConvertRequest, ConvertResponse
+from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode
+from abcscale.schemas.theory import BaseConfig, Setting
+
+
+def source_setting(req: ConvertRequest) -> Setting:
+    """The setting to convert: the analytic one at ``req.width`` (from ``base_lr`` at ``base_width``), with the
+    per-layer ``lr``, ``multiplier`` and ``init_std`` the request gives put in its place."""
+    base = BaseConfig(width=req.base_width or req.width, beta=req.base_lr,
+                      epsilon=req.epsilon if req.epsilon is not None else 1e-8, epsilon_mode=EpsilonMode.constant)
+    start = theory.transfer(req.source, req.optimizer, base, req.width, req.alignment, LrMode.per_layer)
+    has_epsilon = theory.optimizer_rule(req.optimizer).has_epsilon
+    layers = []
+    for s in start.layers:
+        # the given values were validated as PerLayer (positive, finite): copying them in keeps s valid
+        actual: dict[str, float | None] = {key: given[s.layer] for key in ("lr", "multiplier", "init_std")
+                                           if (given := getattr(req, key)) is not None}
+        if not has_epsilon:
+            actual["epsilon"] = None
+        layers.append(s.model_copy(update=actual))
+    return Setting(parameterization=req.source, optimizer=req.optimizer, width=req.width, layers=layers)
+
+
+def convert_setting(req: ConvertRequest) -> ConvertResponse:
+    """The equivalent setting under ``req.target``: the same function and, when ``symmetric``, the same
+    training dynamics at every width (:func:`abcscale.theory.convert`)."""
+    setting = source_setting(req)
+    conv = theory.convert(setting, req.source, req.target, req.alignment)
+    return ConvertResponse(
+        optimizer=req.optimizer, source_parameterization=req.source.value, target_parameterization=req.target.value,
+        width=req.width, k=conv.k, symmetric=conv.symmetric, source=setting, converted=conv.setting,
+        theta={l.value: conv.theta[l] for l in LAYERS}, c_from={l.value: conv.c_from[l] for l in LAYERS},
+        c_to={l.value: conv.c_to[l] for l in LAYERS}, warnings=list(conv.warnings),
+    )
+
+
+__all__ = ["convert_setting", "source_setting"]

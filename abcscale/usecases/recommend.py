@@ -1,0 +1,145 @@
+"""Recommend per-layer settings at a target width, from theory or from a fit; the one group-selection rule.
+
+The CLI and ``POST /v1/recommend`` both end here, so their answers agree by construction:
+
+- :func:`recommend_analytic`: theory's transfer from what was tuned at the base width, labelled as a
+  :class:`~abcscale.schemas.recommend.Recommendation` with ``source="theory"``.
+- :func:`recommend_from_fit`: the fitted LR at the target width (with its band), spread over the layers by
+  theory's per-layer exponents.
+- :func:`recommend`: either, from a typed :data:`~abcscale.schemas.api.RecommendRequest`.
+
+The fitting package (pandas, statsmodels) is imported by the functions that need it, so the CLI and the
+service start without it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from abcscale import theory
+from abcscale.schemas.api import AnalyticRecommend, RecommendRequest
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.recommend import LrBand, Recommendation
+from abcscale.schemas.theory import Alignment, Constants
+
+#: selector keys that narrow the group when the fit has such a column, and stand in for it when not.
+THEORY_KEYS = ("parameterization", "optimizer", "lr_mode", "alignment")
+
+
+def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
+    r"""Theory's transfer from ``req.base`` to ``req.width`` (see :func:`abcscale.theory.transfer`):
+
+    .. math:: \eta_l = \beta \gamma_l (n / b)^{-c_l}, \quad m_l = M_l n^{-a_l}, \quad \sigma_l = S_l n^{-b_l}
+    """
+    tr = theory.transfer(req.parameterization, req.optimizer, req.base, req.width, req.alignment, req.lr_mode)
+    return Recommendation(**dict(tr), source="theory", beta=req.base.beta)
+
+
+def recommend_from_fit(
+    fit: FitResult, width: int, *, selector: dict[str, Any] | None = None, constants: Constants | None = None
+) -> Recommendation:
+    r"""Per-layer settings at ``width`` from the fitted LR :math:`\hat\beta(n)` of the group ``selector`` picks.
+
+    Per-layer mode: :math:`\eta_l = \hat\beta(n) \gamma_l (n / b)^{-c_l}`; global mode:
+    :math:`\eta_l = \hat\beta(n) \gamma_l`. Constants left at their defaults are filled from the fit when it
+    swept them. ``band`` carries the fitted LR's uncertainty; a safe-side LR below the estimate is a warning.
+    """
+    from abcscale.fitting import group_transfer, predict_group
+
+    g, hints = select_group(fit, selector)
+    pred = predict_group(g, width)
+    tr, notes = group_transfer(g, int(width), pred.lr, alignment=fit.provenance.settings.get("alignment"),
+                               hints=hints, constants=constants)
+    warnings = [*tr.warnings, *pred.warnings, *notes]
+    if not math.isclose(pred.safe_lr, pred.lr, rel_tol=1e-9):
+        warnings.append(f"safe-side LR {pred.safe_lr:.4g} (scale every layer's LR by "
+                        f"{pred.safe_lr / pred.lr:.3g} to use it)")
+    return Recommendation(**{**dict(tr), "warnings": warnings}, source="fit", beta=pred.lr, band=LrBand.of(pred),
+                          group=g.group)
+
+
+def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommendation:
+    """The answer to a recommend request: analytic, or from ``fit`` (the stored fit ``req.fit_id`` names)."""
+    if isinstance(req, AnalyticRecommend):
+        return recommend_analytic(req)
+    if fit is None:
+        raise ValueError(f"fit_id: the fit {req.fit_id!r} is needed to answer this request")
+    selector = selector_from(req.group, parameterization=req.parameterization, optimizer=req.optimizer,
+                             lr_mode=req.lr_mode, alignment=req.alignment)
+    rec = recommend_from_fit(fit, req.width, selector=selector, constants=req.constants)
+    return rec.model_copy(update={"fit_id": req.fit_id})
+
+
+def selector_from(
+    group: str | dict[str, Any] | None,
+    *,
+    parameterization: Parameterization | str | None = None,
+    optimizer: Optimizer | str | None = None,
+    lr_mode: LrMode | str | None = None,
+    alignment: Alignment | str | dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """The selector for :func:`select_group`: ``group`` (``'key=value,...'`` or a dict), narrowed by the other
+    arguments unless ``group`` already names them.
+
+    ``lr_mode`` per_layer is the default mode and selects nothing; ``alignment`` is compared by its name.
+    """
+    selector = _parse_group(group) if isinstance(group, str) else dict(group or {})
+    for key, value in (("parameterization", parameterization), ("optimizer", optimizer), ("lr_mode", lr_mode)):
+        if value is None or key in selector or (key == "lr_mode" and _norm(key, value) == LrMode.per_layer):
+            continue
+        selector[key] = str(value)
+    if alignment is not None and "alignment" not in selector:
+        selector["alignment"] = Alignment.parse(alignment).name
+    return selector
+
+
+def _parse_group(text: str) -> dict[str, str]:
+    selector = {}
+    for part in text.split(",") if text.strip() else []:
+        if "=" not in part:
+            raise ValueError(f"group: expected key=value pairs, got {part!r}")
+        key, value = part.split("=", 1)
+        selector[key.strip()] = value.strip()
+    return selector
+
+
+def _norm(key: str, value: Any) -> str:
+    """Compare group values loosely: enum aliases and letter case do not matter."""
+    s = str(value).strip()
+    parsers: dict[str, Any] = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
+    try:
+        if key in parsers:
+            return parsers[key](s).value
+        if key == "alignment":
+            return Alignment.parse(s).name
+    except ValueError:
+        pass
+    return s.lower()
+
+
+def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[GroupFit, dict[str, Any]]:
+    """The unique group matching ``selector``; keys no group has but theory needs are returned as hints."""
+    selector = dict(selector or {})
+    cols = sorted({k for g in fit.groups for k in g.group})
+    hints, filters = {}, {}
+    for k, v in selector.items():
+        if k in cols:
+            filters[k] = v
+        elif k in THEORY_KEYS:
+            hints[k] = v
+        else:
+            raise ValueError(f"group key {k!r}: not a group column of this fit; group columns are: "
+                             + (", ".join(cols) or "(none)"))
+    matches = [g for g in fit.groups
+               if all(k in g.group and _norm(k, g.group[k]) == _norm(k, v) for k, v in filters.items())]
+    if len(matches) != 1:
+        listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
+        what = "no group matches" if not matches else f"{len(matches)} groups match"
+        raise ValueError(f"{what} {filters or '(no selector)'}: pick one with --group key=value,...; "
+                         f"available groups: {listing}")
+    return matches[0], hints
+
+
+__all__ = ["recommend", "recommend_analytic", "recommend_from_fit", "selector_from", "select_group", "THEORY_KEYS"]

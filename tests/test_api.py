@@ -1,0 +1,163 @@
+"""The documented Python API (``abcscale/__init__.py``): every name resolves, importing it is cheap, its numbers
+are the CLI's and the service's, and the README's example runs as printed."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import abcscale
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.api import FitOptions
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # Starlette suggests httpx2 for its TestClient
+    from fastapi.testclient import TestClient
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+GROUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    return synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, step=0.5, half_range=2.0, group=GROUP)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path_factory.mktemp("api")))) as c:
+        yield c
+
+
+def test_every_public_name_resolves():
+    missing = [name for name in abcscale.__all__ if getattr(abcscale, name, None) is None]
+    assert not missing
+    assert set(abcscale.__all__) <= set(dir(abcscale))
+    assert re.fullmatch(r"\d+\.\d+.*|0\+unknown", abcscale.__version__)
+    with pytest.raises(AttributeError, match="no attribute 'recomend'"):
+        abcscale.recomend  # noqa: B018
+
+
+def test_import_is_cheap():
+    out = _run("import sys, abcscale; print(sorted({m.split('.')[0] for m in sys.modules} & "
+               "{'jax', 'pandas', 'scipy', 'fastapi', 'numpy'}))")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_users_own_module_names_do_not_shadow_the_api(tmp_path):
+    (tmp_path / "schemas.py").write_text("raise RuntimeError('the user module was imported')\n")
+    out = subprocess.run([sys.executable, "-c", "import abcscale; print(abcscale.recommend('mup', 'adam', "
+                          "width=512, base_width=256, beta=1e-3).source)"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "theory"
+
+
+def test_readme_example_runs_as_printed():
+    section = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    printed = re.search(r"which prints\s+```text\n(.*?)```", section, re.S).group(1)
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == printed
+
+
+def test_recommend_equals_the_cli_and_the_service(client):
+    from abcscale.cli import app
+
+    api = abcscale.recommend("sp", "adam", width=2048, base_width=128, beta=1e-2, alignment="none",
+                             lr_mode="global", constants=abcscale.Constants(gamma="1,2,0.5", epsilon_mode="constant"))
+    cli = CliRunner().invoke(app, ["recommend", "-p", "sp", "-o", "adam", "-n", "2048", "--base-width", "128",
+                                   "--base-lr", "1e-2", "-a", "none", "--lr-mode", "global", "--gamma", "1,2,0.5",
+                                   "--epsilon-mode", "constant", "--json"])
+    assert cli.exit_code == 0, cli.output
+    rest = client.post("/v1/recommend", json={
+        "parameterization": "sp", "optimizer": "adam", "width": 2048, "alignment": "none", "lr_mode": "global",
+        "base": {"width": 128, "beta": 1e-2, "gamma": {"embedding": 1, "hidden": 2, "readout": 0.5},
+                 "epsilon_mode": "constant"}})
+    assert rest.status_code == 200, rest.text
+    assert api.model_dump(mode="json") == json.loads(cli.stdout) == rest.json()
+
+
+def test_convert_and_theory_table_equal_the_service(client):
+    api = abcscale.convert("sgd", "sp", "mup", width=1024, base_width=64, lr="1e-2,1e-3,1e-3")
+    rest = client.post("/v1/theory/convert", json={"optimizer": "sgd", "from": "sp", "to": "mup", "width": 1024,
+                                                   "base_width": 64, "lr": {"embedding": 1e-2, "hidden": 1e-3,
+                                                                            "readout": 1e-3}})
+    assert rest.status_code == 200, rest.text
+    assert api.model_dump(mode="json") == rest.json()
+    rows = abcscale.theory_table("mup", ["adam", "sgd"], "full")
+    rest = client.get("/v1/theory/exponents", params={"parameterization": "mup", "optimizer": ["adam", "sgd"],
+                                                      "alignment": "full"})
+    assert [r.model_dump(mode="json") for r in rows] == rest.json() and len(rows) == 6
+
+
+def test_fit_predict_and_recommend_from_fit_equal_the_service(client, sweep, tmp_path):
+    import pandas as pd
+
+    rows = json.loads(sweep.to_json(orient="records"))  # what the service receives (diverged losses as null)
+    fit = abcscale.fit(pd.DataFrame.from_records(rows), n_boot=50, target_width=1024)
+    posted = client.post("/v1/fits", json={"rows": rows, "n_boot": 50, "target_width": 1024})
+    assert posted.status_code == 201, posted.text
+    stored = abcscale.FitResult.model_validate(posted.json()["result"])
+    assert fit.groups == stored.groups  # only provenance's timestamp may differ
+    path = tmp_path / "fit.json"
+    path.write_text(fit.model_dump_json())
+    rec = abcscale.recommend(fit=path, width=1024, lr_mode="global")
+    rest = client.post("/v1/recommend", json={"fit_id": posted.json()["id"], "width": 1024, "lr_mode": "global"})
+    assert rest.status_code == 200, rest.text
+    assert {**rest.json(), "fit_id": None} == rec.model_dump(mode="json")
+    assert rec == abcscale.recommend_from_fit(fit, 1024)
+    pred = abcscale.predict(fit, 1024)
+    assert pred.lr == rec.band.lr == fit.groups[0].prediction.lr
+    # the synthetic truth: LR* = 1e-2 (w/64)^-1, so 6.25e-4 at 1024; the 95% band holds it
+    assert pred.ci95[0] < 1e-2 / 16 < pred.ci95[1]
+
+
+def test_fit_takes_a_path_and_options(sweep, tmp_path):
+    from abcscale.usecases import fit_sweep
+
+    path = tmp_path / "sweep.csv"
+    sweep.rename(columns={"width": "d_model"}).to_csv(path, index=False)
+    got = abcscale.fit(path, n_boot=50, confidence_level=0.5,
+                       mapping=abcscale.ColumnMapping(size_col="d_model"))
+    want = fit_sweep(sweep, FitOptions(n_boot=50, confidence_level=0.5))
+    assert got.groups == want.groups
+
+
+@pytest.mark.parametrize(("kwargs", "field"), [
+    ({"width": 0, "base_width": 256, "beta": 1e-3}, "width"),
+    ({"width": 1024, "base_width": 256, "beta": -1.0}, "beta"),
+    ({"width": 1024, "base_width": 256}, "beta"),
+    ({"width": 1024, "base_width": 256, "beta": 1e-3, "alignment": "sideways"}, "alignment"),
+])
+def test_bad_input_is_a_value_error_naming_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        abcscale.recommend("mup", "adam", **kwargs)
+
+
+def test_sweep_without_jax_names_the_runner_extra(tmp_path):
+    # a `jax` that cannot be imported, first on sys.path: what a machine without the runner extra sees
+    (tmp_path / "jax").mkdir()
+    (tmp_path / "jax" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'jax'\", name='jax')\n")
+    code = ("import abcscale\n"
+            "try:\n    abcscale.sweep(abcscale.SweepSpec(), 'out')\n"
+            "except ImportError as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "runner extra" in out.stdout and "abcscale[runner]" in out.stdout
