@@ -10,7 +10,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     MPLCONFIGDIR=/tmp/matplotlib \
     ABCSCALE_DATA_DIR=/data
 
-WORKDIR /app
+# Built in /src and then removed: a source tree in the working directory would shadow the installed package
+# (abcscale/ there lacks the mapped sub-packages), so the image runs from /data with only the installed copy.
+WORKDIR /src
 
 # The folders pyproject's [tool.setuptools.package-dir] maps onto abcscale.*, and what the build reads.
 COPY pyproject.toml README.md ./
@@ -24,10 +26,12 @@ COPY service ./service
 # Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) without the extras and not editable.
 RUN python -m pip install --quiet --upgrade pip \
  && python -m pip install --quiet . \
+ && rm -rf /src \
  && useradd --create-home --uid 10001 abcscale \
  && mkdir -p /data \
  && chown abcscale:abcscale /data
 
+WORKDIR /data
 USER abcscale
 VOLUME ["/data"]
 EXPOSE 8000

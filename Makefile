@@ -18,10 +18,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/abcscale demo
 
-# Everything, on every core (pytest-xdist). test-fast is the edit loop: it leaves out the end-to-end demo and
-# sweep tests (marked e2e) and the physics check (marked slow).
+# Everything, the physics check included, on every core (pytest-xdist). test-fast is the edit loop: it leaves
+# out the end-to-end demo and sweep tests (marked e2e) and the physics check (marked slow).
 test: $(STAMP)
-	$(PY) -m pytest -n auto
+	ABCSCALE_RUN_SLOW=1 $(PY) -m pytest -n auto
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n auto -m "not e2e and not slow"

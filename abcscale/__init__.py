@@ -72,7 +72,8 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_HOME, "__version__"})
+    # the public names and the module's own dunders, not the helpers this file imports (importlib, Any, ...)
+    return sorted({*__all__, "__version__", *(n for n in globals() if n.startswith("__") and n.endswith("__"))})
 
 
 __all__ = [

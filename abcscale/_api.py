@@ -2,21 +2,25 @@
 
 Each function builds the same typed request the CLI and the REST service build and hands it to
 :mod:`abcscale.usecases`, so a number from here equals the CLI's and the service's. Bad input raises a
-ValueError (pydantic's ``ValidationError`` is one) that names the field.
+one-line ValueError that names each bad argument (never pydantic's multi-line report).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from pydantic import ValidationError
 
 from abcscale import usecases
-from abcscale.schemas.api import AnalyticRecommend, ConvertRequest, ConvertResponse, FitOptions
+from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, Prediction
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer
+from abcscale.schemas.theory import Alignment, Constants, ExponentRow, PerLayer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,8 +31,28 @@ if TYPE_CHECKING:
 PerLayerLike = PerLayer | float | str | dict[str, float]
 #: a fit, or the path of its JSON (``abcscale fit --out``).
 FitLike = FitResult | str | Path
+#: an alignment: "full", "none", "ALPHA,OMEGA,U", 3 numbers, a dict or an Alignment.
+AlignmentLike = Alignment | str | dict[str, float] | tuple[float, float, float] | list[float]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: request fields -> the keyword arguments that set them, so errors name what the caller passed.
+_NAMES = {"base.width": "base_width", "base.beta": "beta", "from": "source", "to": "target"}
 
 
+def _one_line(fn: Callable[P, R]) -> Callable[P, R]:
+    """Report a pydantic ValidationError as a one-line ValueError naming each bad argument."""
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ValidationError as exc:
+            raise ValueError(validation_message(exc, _NAMES)) from None
+    return wrapper
+
+
+@_one_line
 def recommend(
     parameterization: Parameterization | str | None = None,
     optimizer: Optimizer | str | None = None,
@@ -36,7 +60,7 @@ def recommend(
     width: int,
     base_width: int | None = None,
     beta: float | None = None,
-    alignment: Alignment | str | None = None,
+    alignment: AlignmentLike | None = None,
     lr_mode: LrMode | str = LrMode.per_layer,
     constants: Constants | None = None,
     fit: FitLike | None = None,
@@ -45,26 +69,20 @@ def recommend(
     """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend``).
 
     Analytic: ``recommend("mup", "adam", width=4096, base_width=256, beta=3e-3)`` transfers what was tuned at
-    ``base_width`` (alignment ``full`` unless given). From a fit: ``recommend(fit="fit.json", width=4096)``
-    uses the fitted LR; ``parameterization``, ``optimizer``, ``lr_mode``, ``alignment`` and ``group`` pick the
-    fit's group (:func:`abcscale.usecases.selector_from`). ``constants`` are the base-width constants.
+    ``base_width`` (alignment ``full`` unless given); ``group`` is an error. From a fit:
+    ``recommend(fit="fit.json", width=4096)`` uses the fitted LR, so ``base_width`` and ``beta`` are errors;
+    ``parameterization``, ``optimizer``, ``lr_mode``, ``alignment`` and ``group`` pick the fit's group
+    (:func:`abcscale.usecases.selector_from`). ``constants`` are the base-width constants. The same rule as
+    ``abcscale recommend`` and ``POST /v1/recommend`` (:func:`abcscale.usecases.recommend_request`).
     """
-    if fit is not None:
-        selector = usecases.selector_from(group, parameterization=parameterization, optimizer=optimizer,
-                                          lr_mode=lr_mode, alignment=alignment)
-        return usecases.recommend_from_fit(_fit(fit), width, selector=selector, constants=constants)
-    missing = [k for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
-                              ("base_width", base_width), ("beta", beta)) if v is None]
-    if missing or group is not None:
-        raise ValueError("recommend: the analytic form needs " + ", ".join(missing or ["no group"])
-                         + "; or pass fit= for a fit-based recommendation")
-    base = BaseConfig.model_validate({**dict(constants or Constants()), "width": base_width, "beta": beta})
-    req = AnalyticRecommend.model_validate({
-        "parameterization": parameterization, "optimizer": optimizer, "width": width, "base": base,
-        "alignment": Alignment.parse(alignment), "lr_mode": lr_mode})
-    return usecases.recommend_analytic(req)
+    req = usecases.recommend_request(
+        width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
+        base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
+        group=group)
+    return usecases.recommend(req, None if fit is None else _fit(fit))
 
 
+@_one_line
 def recommend_from_fit(
     fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None, constants: Constants | None = None
 ) -> Recommendation:
@@ -74,6 +92,7 @@ def recommend_from_fit(
                                        constants=constants)
 
 
+@_one_line
 def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None) -> Prediction:
     """The fitted optimal LR at ``width`` with its bands, safe-side LR and expected loss penalty."""
     from abcscale.fitting import predict_group
@@ -82,6 +101,7 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     return predict_group(g, width)
 
 
+@_one_line
 def convert(
     optimizer: Optimizer | str,
     source: Parameterization | str,
@@ -90,7 +110,7 @@ def convert(
     width: int,
     base_width: int | None = None,
     base_lr: float = 1e-3,
-    alignment: Alignment | str = "full",
+    alignment: AlignmentLike = "full",
     lr: PerLayerLike | None = None,
     multiplier: PerLayerLike | None = None,
     init_std: PerLayerLike | None = None,
@@ -98,33 +118,38 @@ def convert(
 ) -> ConvertResponse:
     """The equivalent setting under ``target`` (``abcscale theory convert``): the analytic setting at ``width``
     from ``base_lr`` at ``base_width``, with ``lr``/``multiplier``/``init_std`` replaced where given."""
-    per_layer = {k: PerLayer.parse(v) for k, v in (("lr", lr), ("multiplier", multiplier), ("init_std", init_std))
-                 if v is not None}
+    per_layer = {k: _parse(k, PerLayer.parse, v)
+                 for k, v in (("lr", lr), ("multiplier", multiplier), ("init_std", init_std)) if v is not None}
     req = ConvertRequest.model_validate({
         "optimizer": optimizer, "from": source, "to": target, "width": width, "base_width": base_width,
-        "base_lr": base_lr, "alignment": Alignment.parse(alignment), "epsilon": epsilon, **per_layer})
+        "base_lr": base_lr, "alignment": _parse("alignment", Alignment.parse, alignment), "epsilon": epsilon,
+        **per_layer})
     return usecases.convert_setting(req)
 
 
+@_one_line
 def theory_table(
     parameterization: Parameterization | str | Iterable[Parameterization | str] | None = None,
     optimizer: Optimizer | str | Iterable[Optimizer | str] | None = None,
-    alignment: Alignment | str | Iterable[Alignment | str] | None = None,
+    alignment: AlignmentLike | Iterable[AlignmentLike] | None = None,
 ) -> list[ExponentRow]:
     """The exponent table (``abcscale theory table``): one row per parameterization, optimizer, alignment and
-    layer. Each filter is one value or several; none means all (full and no alignment)."""
+    layer. Each filter is one value or several (three numbers are one alignment); none means all (full and no
+    alignment)."""
     ps = [Parameterization.parse(str(p)) for p in _many(parameterization)] or None
     os_ = [Optimizer.parse(str(o)) for o in _many(optimizer)] or None
-    als = [Alignment.parse(a) for a in _many(alignment, Alignment)] or None
-    return usecases.theory_table(ps, os_, als)
+    one_alignment = isinstance(alignment, str | dict | Alignment) or _numbers(alignment)
+    als = [_parse("alignment", Alignment.parse, a) for a in ([alignment] if one_alignment else _many(alignment))]
+    return usecases.theory_table(ps, os_, als or None)
 
 
+@_one_line
 def fit(
     table: pd.DataFrame | str | Path,
     *,
     target_width: int | None = None,
     base_width: int | None = None,
-    alignment: Alignment | str | None = None,
+    alignment: AlignmentLike | None = None,
     mapping: ColumnMapping | None = None,
     n_boot: int = 1000,
     seed: int = 0,
@@ -134,11 +159,13 @@ def fit(
     columns when they are not the sweep-table contract's. Raises ``TableError`` listing every problem."""
     settings: dict[str, Any] = {"target_width": target_width, "base_width": base_width, "n_boot": n_boot,
                                 "seed": seed, "confidence_level": confidence_level,
-                                "alignment": None if alignment is None else Alignment.parse(alignment)}
+                                "alignment": None if alignment is None else _parse("alignment", Alignment.parse,
+                                                                                   alignment)}
     columns = {} if mapping is None else mapping.model_dump()
     return usecases.fit_sweep(table, FitOptions.model_validate({**columns, **settings}))
 
 
+@_one_line
 def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool = True) -> pd.DataFrame:
     """Run (or resume) a JAX sweep (``abcscale sweep``): ``spec`` is a SweepSpec or the path of its TOML.
 
@@ -163,10 +190,24 @@ def _fit(fit: FitLike) -> FitResult:
     return fit if isinstance(fit, FitResult) else usecases.load_fit(fit)
 
 
-def _many(value: Any, scalar: type | None = None) -> list[Any]:
-    """``value`` as a list: None -> [], one value (a string, or an instance of ``scalar``) -> [value]."""
+def _parse(name: str, parse: Callable[[Any], R], value: Any) -> R:
+    """``parse(value)``; a bad value is a one-line ValueError naming ``name``."""
+    try:
+        return parse(value)
+    except ValidationError as exc:
+        raise ValueError(validation_message(exc, within=name)) from None
+    except ValueError as exc:
+        raise ValueError(str(exc) if str(exc).startswith(name) else f"{name}: {exc}") from None
+
+
+def _many(value: Any) -> list[Any]:
+    """``value`` as a list: None -> [], a string -> [value]."""
     if value is None:
         return []
-    if isinstance(value, str) or (scalar is not None and isinstance(value, scalar)):
-        return [value]
-    return list(value)
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _numbers(value: Any) -> bool:
+    """Whether ``value`` is a tuple or list of three numbers (one alignment, not three)."""
+    return (isinstance(value, list | tuple) and len(value) == 3
+            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value))

@@ -38,6 +38,15 @@ class TableError(ValueError):
         super().__init__("; ".join(self.problems))
 
 
+#: file suffix -> table format
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(name: str | Path) -> str | None:
+    """The format a file name's suffix says (``csv`` or ``parquet``), or None (then the bytes are sniffed)."""
+    return _SUFFIX_FORMATS.get(Path(name).suffix.lower())
+
+
 def read_table(source: str | Path | bytes, fmt: str | None = None) -> pd.DataFrame:
     """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed)."""
     if isinstance(source, bytes | bytearray):
@@ -52,8 +61,7 @@ def read_table(source: str | Path | bytes, fmt: str | None = None) -> pd.DataFra
             raise TableError([f"table: no such file {name}"]) from None
         except (IsADirectoryError, PermissionError) as exc:
             raise TableError([f"table: cannot read {name} ({exc.strerror or exc})"]) from None
-        if fmt is None and path.suffix.lower() in (".csv", ".tsv", ".parquet", ".pq"):
-            fmt = {".tsv": "csv", ".pq": "parquet"}.get(path.suffix.lower(), path.suffix.lower()[1:])
+        fmt = fmt or table_format(path)
     if not data.strip():
         raise TableError([f"table: {name} is empty"])
     fmt = (fmt or ("parquet" if data[:4] == _PARQUET_MAGIC else "csv")).lower()

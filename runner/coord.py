@@ -1,7 +1,7 @@
 """Coordinate check: does each layer's activation size stay flat across width during training?
 
 Each width trains a few steps at the same base LR; per layer and step we fit the slope of log activation
-RMS against log width. A layer passes when no step's slope exceeds ``tolerance``: a correct
+RMS against log width. A layer passes when no step's slope exceeds ``max_slope``: a correct
 parameterization keeps coordinates O(1) (slope ~ 0), a wrong one blows up (slope ~ 1/2 or 1). Shrinking
 is not a failure: muP's logits start at n^-1/2 by design.
 """
@@ -32,7 +32,7 @@ class LayerVerdict:
 @dataclass(frozen=True)
 class CoordCheck:
     spec: SweepSpec
-    tolerance: float
+    max_slope: float
     table: pd.DataFrame  # width, step, layer, act_rms, update_rms, alignment_A
     layers: list[LayerVerdict]
 
@@ -41,15 +41,15 @@ class CoordCheck:
         return all(v.passed for v in self.layers)
 
 
-def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, tolerance: float = 0.25, seeds: int = 4,
+def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: float = 0.25, seeds: int = 4,
                 lr_exponents: tuple[float, float, float] | None = None,
                 on_status: Callable[[str], None] | None = None) -> CoordCheck:
     """Train ``steps`` updates at every width of ``spec`` (one parameterization, optimizer, alignment,
     lr_mode) and judge the slopes. Steps are counted after each update: step 0 is the initialisation.
     The RMS is averaged over ``seeds`` runs (one vmapped call): at small widths one draw of the weights
     alone moves it by tens of percent. ``on_status`` hears what runs now ("compiling width 64", ...)."""
-    if not (tolerance > 0 and math.isfinite(tolerance)):
-        raise ValueError(f"tolerance: must be a positive number, got {tolerance}")
+    if not (max_slope > 0 and math.isfinite(max_slope)):
+        raise ValueError(f"max_slope: must be a positive number, got {max_slope}")
     if not math.isfinite(log2_lr):
         raise ValueError(f"log2_lr: must be finite, got {log2_lr}")
     if steps < 1:
@@ -80,8 +80,8 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, tolerance: f
             slopes.append(float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else float("inf"))
         worst = int(np.argmax(slopes))
         verdicts.append(LayerVerdict(str(layer), g["layer_type"].iloc[0], tuple(slopes), worst, slopes[worst],
-                                     bool(slopes[worst] <= tolerance)))
-    return CoordCheck(spec, tolerance, table, verdicts)
+                                     bool(slopes[worst] <= max_slope)))
+    return CoordCheck(spec, max_slope, table, verdicts)
 
 
 def plot(result: CoordCheck, path: str) -> None:

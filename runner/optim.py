@@ -3,16 +3,23 @@
 One chain for the whole model, ``direction -> schedule -> per-leaf scale(-lr_l)``: learning rates and
 epsilons are traced per-leaf values, so vmapping over them reuses one compiled program, and one shared
 chain (rather than one per layer type) keeps that program, and its compile time, small.
+
+Each variant the runner trains is one entry of ``OPTIMIZER_VARIANTS``: its chain, the optimizer family
+whose exponents the theory engine uses, and whether the chain reads the epsilons.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from abcscale.schemas.enums import Optimizer
 
 
 class ScaleByAdamMomentsState(NamedTuple):
@@ -84,30 +91,72 @@ def scale_by_tree(factors: optax.Updates) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
+class ChainInputs(NamedTuple):
+    """What a variant's chain is built from: per-leaf epsilons and learning rates, the LR multiplier
+    schedule, and SGD's momentum."""
+
+    eps: optax.Updates
+    lr: optax.Updates
+    sched: optax.Schedule
+    momentum: float
+
+
+Chain = Callable[[ChainInputs], list[optax.GradientTransformation]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One optimizer the runner trains."""
+
+    family: Optimizer  # whose exponents the theory engine uses
+    uses_epsilon: bool  # the chain reads the per-layer epsilons, so the rows record them
+    chain: Chain
+
+
+def _descend(direction: Chain) -> Chain:
+    """``direction``, then the schedule and minus each leaf's learning rate."""
+    return lambda x: [*direction(x), optax.scale_by_schedule(x.sched),
+                      scale_by_tree({k: -v for k, v in x.lr.items()})]
+
+
+def _adafactor(x: ChainInputs) -> list[optax.GradientTransformation]:
+    # Adafactor's own chain (factored second moments, parameter scaling, update clipping); it negates.
+    return [optax.adafactor(learning_rate=x.sched, multiply_by_parameter_scale=True, factored=True),
+            scale_by_tree(x.lr)]
+
+
+#: optimizer variants the runner trains (runner.spec.OPTIMIZER_FAMILY lists the same names, without JAX)
+OPTIMIZER_VARIANTS: dict[str, Variant] = {
+    "sgd": Variant(Optimizer.sgd, uses_epsilon=False,
+                   chain=_descend(lambda x: [optax.trace(decay=x.momentum)] if x.momentum else [])),
+    "adam": Variant(Optimizer.adam, uses_epsilon=True, chain=_descend(lambda x: [scale_by_layer_adam(x.eps)])),
+    # scale-invariant Adam: Adam's update scale, no epsilon
+    "adam_atan2": Variant(Optimizer.adam, uses_epsilon=False, chain=_descend(lambda x: [scale_by_adam_atan2()])),
+    # Adam with parameter scaling: Adafactor's exponents (docs/theory.md section 2)
+    "adam_scaled": Variant(Optimizer.adafactor, uses_epsilon=True, chain=_descend(
+        lambda x: [scale_by_layer_adam(x.eps), optax.scale_by_param_block_rms()])),
+    "adafactor": Variant(Optimizer.adafactor, uses_epsilon=False, chain=_adafactor),
+}
+
+
+def variant(name: str) -> Variant:
+    """The registered variant ``name``; an unknown name is a ValueError listing ``OPTIMIZER_VARIANTS``."""
+    try:
+        return OPTIMIZER_VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown optimizer variant {name!r}; OPTIMIZER_VARIANTS has "
+                         f"{', '.join(OPTIMIZER_VARIANTS)}") from None
+
+
 def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_layers: dict[str, int], *,
                    steps: int, schedule_kind: str = "cosine", warmup: float = 0.0, momentum: float = 0.0,
                    weight_decay: float = 0.0) -> optax.GradientTransformation:
-    """The optimizer; ``lr_3`` and ``eps_3`` are indexed embedding, hidden, readout and
-    ``param_layers`` maps each parameter name to its layer-type index."""
-    sched = schedule(schedule_kind, steps, warmup)
-    eps = {k: eps_3[i] for k, i in param_layers.items()}
-    lr = {k: lr_3[i] for k, i in param_layers.items()}
-    if optimizer == "adafactor":
-        # Adafactor's own chain (factored second moments, parameter scaling, update clipping); it negates.
-        parts = [optax.adafactor(learning_rate=sched, multiply_by_parameter_scale=True, factored=True),
-                 scale_by_tree(lr)]
-    else:
-        if optimizer == "sgd":
-            direction = [optax.trace(decay=momentum)] if momentum else []
-        elif optimizer == "adam":
-            direction = [scale_by_layer_adam(eps)]
-        elif optimizer == "adam_atan2":
-            direction = [scale_by_adam_atan2()]
-        elif optimizer == "adam_scaled":
-            direction = [scale_by_layer_adam(eps), optax.scale_by_param_block_rms()]
-        else:
-            raise ValueError(f"unknown optimizer {optimizer!r}")
-        parts = [*direction, optax.scale_by_schedule(sched), scale_by_tree({k: -v for k, v in lr.items()})]
+    """The chain of variant ``optimizer``; ``lr_3`` and ``eps_3`` are indexed embedding, hidden, readout
+    and ``param_layers`` maps each parameter name to its layer-type index."""
+    chain = variant(optimizer).chain
+    parts = chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},
+                              lr={k: lr_3[i] for k, i in param_layers.items()},
+                              sched=schedule(schedule_kind, steps, warmup), momentum=momentum))
     if weight_decay:
         parts.append(optax.add_decayed_weights(-weight_decay))  # independent of the LR
     return optax.chain(*parts)

@@ -12,7 +12,7 @@ Defaults live here and nowhere else. A TOML file holds the same keys, at top lev
 
 The base-width constants are the one :class:`~abcscale.schemas.theory.Constants` model (``spec.constants``);
 their keys (``init_scale``, ``multiplier``, ``epsilon``, ``epsilon_mode``, ``gamma``) may also be written at
-the top level, as the CLI flags are. ``gammas`` sweeps several LR constants; it defaults to
+the top level, as the CLI flags are (not both ways in one spec). ``gammas`` sweeps several LR constants; it defaults to
 ``[constants.gamma]``.
 """
 
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
-from abcscale.schemas.theory import ABTable, Alignment, Constants, PerLayer
+from abcscale.schemas.theory import ABTable, Alignment, Constants, PerLayer, nest_constants
 
 if TYPE_CHECKING:
     from abcscale.runner.data import Corpus
@@ -127,14 +127,8 @@ class SweepSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _flat_constants(cls, data: Any) -> Any:
-        """Top-level constant keys (TOML, CLI flags) go into ``constants``; they win over a nested value."""
-        if isinstance(data, dict) and any(k in data for k in Constants.model_fields):
-            data = dict(data)
-            nested = data.get("constants", {})
-            nested = dict(nested) if isinstance(nested, dict) else nested.model_dump()
-            nested.update({k: data.pop(k) for k in Constants.model_fields if k in data})
-            data["constants"] = nested
-        return data
+        """Top-level constant keys (TOML) go into ``constants``; both forms at once is an error."""
+        return nest_constants(data)
 
     @field_validator("parameterizations", "optimizers", "widths", "coord_steps", mode="before")
     @classmethod
@@ -235,7 +229,10 @@ class SweepSpec(BaseModel):
     def with_overrides(self, **kwargs: Any) -> SweepSpec:
         """A new spec with the given keys replaced (None values ignored), validated again."""
         data = self.model_dump()
-        data.update({k: v for k, v in kwargs.items() if v is not None})
+        given = {k: v for k, v in kwargs.items() if v is not None}
+        # a flag for a constant replaces that constant (the dump holds them nested)
+        data["constants"].update({k: given.pop(k) for k in Constants.model_fields if k in given})
+        data.update(given)
         return SweepSpec.model_validate(data)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from abcscale import theory
-from abcscale.runner.spec import OPTIMIZER_FAMILY, Cell, SweepSpec
+from abcscale.runner.spec import Cell, SweepSpec
 
 if TYPE_CHECKING:
     from abcscale.runner.train import Compiler
@@ -50,7 +50,9 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     so the swept beta *is* the learning rate and its optimum moves with width as theory's global c says.
     ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents).
     """
-    family = OPTIMIZER_FAMILY[cell.optimizer]
+    from abcscale.runner.optim import variant
+
+    family = variant(cell.optimizer).family
     base = BaseConfig(width=spec.base, beta=1.0, **dict(cell.constants(spec)))
     override = dict(zip(LAYERS, lr_exponents, strict=True)) if lr_exponents else None
     tr = theory.transfer(spec.parameterization(cell.parameterization), family, base, cell.width,
@@ -60,7 +62,7 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
         return value(e), value(h), value(r)
 
     global_lr = cell.lr_mode is LrMode.global_ and not override
-    eps = spec.constants.epsilon
+    eps = spec.constants.epsilon  # where the family has no epsilon rule (adam_scaled), the same at every width
     return LayerHyper(multiplier=per_layer(lambda l: tr[l].multiplier), init_std=per_layer(lambda l: tr[l].init_std),
                       lr_factor=per_layer(lambda l: cell.gamma[l] if global_lr else tr[l].lr),
                       epsilon=per_layer(lambda l: eps if (e := tr[l].epsilon) is None else e))
@@ -158,14 +160,16 @@ def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler) -> Non
 
 
 def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
-    family = OPTIMIZER_FAMILY[cell.optimizer]
+    from abcscale.runner.optim import variant
+
+    opt = variant(cell.optimizer)
     rows: list[dict[str, Any]] = []
     coord: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
     for part, out in outcomes:
         for j, (g, seed) in enumerate(part):
             beta = 2.0 ** g
-            ident = {"parameterization": cell.parameterization, "optimizer": family.value,
+            ident = {"parameterization": cell.parameterization, "optimizer": opt.family.value,
                      "alignment": cell.alignment, "lr_mode": cell.lr_mode.value, "width": cell.width,
                      "beta": beta, "seed": seed}
             row = ident | {
@@ -179,8 +183,7 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
                 **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
                 **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
-                **({f"epsilon_{l.value}": hyper.epsilon[i] for i, l in enumerate(LAYERS)}
-                   if theory.optimizer_rule(family).has_epsilon and cell.optimizer == "adam" else {}),
+                **({f"epsilon_{l.value}": hyper.epsilon[i] for i, l in enumerate(LAYERS)} if opt.uses_epsilon else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 "data": spec.data, "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),

@@ -81,6 +81,8 @@ def _module(cfg: ModelConfig):
     return transformer if cfg.kind == "transformer" else mlp
 
 
+# One traced training run read top to bottom (init, optimizer, jitted step in a scan, divergence freeze,
+# eval, coordinate stats): splitting it would scatter one JAX program over helpers that each need the closure.
 def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, lr_3, eps_3, seed) -> dict[str, Any]:
     cfg, B, T = prog.model, prog.batch, prog.model.seq_len
     specs = prog.specs()

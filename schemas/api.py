@@ -109,15 +109,22 @@ class FitOptions(_Request):
     lr_col: str | None = Field(None, min_length=1, max_length=200, description="learning-rate column")
     loss_col: str | None = Field(None, min_length=1, max_length=200, description="loss column")
     seed_col: str | None = Field(None, max_length=200, description="seed column (null: none)")
-    group_cols: list[str] | None = Field(None, max_length=32, description="grouping columns")
+    group_cols: list[str] | None = Field(None, max_length=32, description="grouping columns (or 'a,b')")
     diverged_col: str | None = Field(None, max_length=200, description="divergence flag column (null: none)")
-    constant_cols: list[str] | None = Field(None, max_length=32, description="swept per-layer constant columns")
+    constant_cols: list[str] | None = Field(None, max_length=32,
+                                            description="swept per-layer constant columns (or 'a,b')")
     target_width: int | None = Field(None, gt=0, le=MAX_WIDTH, description="predict the LR at this width")
     base_width: int | None = Field(None, gt=0, le=MAX_WIDTH, description="width the constant C refers to")
     alignment: AlignmentSpec | None = Field(None, description="alignment used for the theory exponent")
     n_boot: int = Field(1000, ge=20, le=20000, description="bootstrap resamples")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="bootstrap seed")
     confidence_level: float = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+
+    @field_validator("group_cols", "constant_cols", mode="before")
+    @classmethod
+    def _comma_list(cls, v: Any) -> Any:
+        """A flag or form field gives the columns as one ``'a,b'`` string ("" = none)."""
+        return [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else v
 
     def mapping(self) -> ColumnMapping:
         keys = set(ColumnMapping.model_fields) & self.model_fields_set

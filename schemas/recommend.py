@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from abcscale.schemas.fit import Prediction
-from abcscale.schemas.theory import Frozen, Transfer
+from abcscale.schemas.theory import Frozen, Interval, Transfer
 
 
 class LrBand(Frozen):
@@ -15,8 +15,9 @@ class LrBand(Frozen):
     :class:`~abcscale.schemas.fit.Prediction`, built by :meth:`of`."""
 
     lr: float = Field(description="point estimate of the swept (base or global) LR at the target width")
-    ci68: tuple[float, float]
-    ci95: tuple[float, float]
+    ci: Interval = Field(description="interval at the fit's confidence level")
+    ci68: tuple[float, float] = Field(description="68% band (fixed by design)")
+    ci95: tuple[float, float] = Field(description="95% band (fixed by design)")
     safe_lr: float = Field(description="recommended safe-side LR (below the point estimate when uncertain)")
     expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
     extrapolation_factor: float = Field(description="target width / largest fitted width")

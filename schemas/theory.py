@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -208,9 +209,24 @@ class Constants(Frozen):
                     data[key] = PerLayer.parse(data[key])
         return data
 
-    def constants(self) -> Constants:
-        """Just the constants (drops what a subclass adds)."""
-        return Constants.model_validate({k: getattr(self, k) for k in Constants.model_fields})
+
+def nest_constants(data: Any, flat: Mapping[str, str] | None = None) -> Any:
+    """A model's before-validation step: the flat constant keys of ``data`` moved under ``constants``.
+
+    ``flat`` maps each flat key to its :class:`Constants` field (default: the field names themselves).
+    Giving both forms at once is an error naming the flat keys, whichever model it is (a sweep spec, a
+    check config): neither form silently wins.
+    """
+    flat = flat if flat is not None else {k: k for k in Constants.model_fields}
+    if not isinstance(data, dict) or not flat.keys() & data.keys():
+        return data
+    given = [k for k in flat if k in data]
+    if data.get("constants") is not None:
+        raise ValueError("give the base-width constants under `constants` or as flat keys ("
+                         + ", ".join(given) + "), not both")
+    data = dict(data)
+    data["constants"] = {flat[k]: data.pop(k) for k in given}
+    return data
 
 
 class BaseConfig(Constants):

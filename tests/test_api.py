@@ -161,3 +161,83 @@ def test_sweep_without_jax_names_the_runner_extra(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert "runner extra" in out.stdout and "abcscale[runner]" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def fit_file(sweep, tmp_path_factory):
+    path = tmp_path_factory.mktemp("fit") / "fit.json"
+    path.write_text(abcscale.fit(sweep, n_boot=50).model_dump_json())
+    return path
+
+
+ANALYTIC = {"parameterization": "mup", "optimizer": "adam", "width": 1024}
+# (CLI flags, REST body, API keywords, what each names): an input that does not belong to the chosen source
+OTHER_SOURCE = {
+    "group without a fit": (
+        ["--base-width", "64", "--base-lr", "1e-3", "--group", "lr_mode=global"],
+        {**ANALYTIC, "base": {"width": 64, "beta": 1e-3}, "group": {"lr_mode": "global"}},
+        {"base_width": 64, "beta": 1e-3, "group": "lr_mode=global"},
+        ("--group", "group", "group")),
+    "base width with a fit": (
+        ["--fit", "FIT", "--base-width", "64"],
+        {**ANALYTIC, "fit_id": "0" * 32, "base": {"width": 64, "beta": 1e-3}},
+        {"fit": "FIT", "base_width": 64},
+        ("--base-width", "base", "base_width")),
+    "base LR with a fit": (
+        ["--fit", "FIT", "--base-lr", "1e-3"],
+        {**ANALYTIC, "fit_id": "0" * 32, "base": {"width": 64, "beta": 1e-3}},
+        {"fit": "FIT", "beta": 1e-3},
+        ("--base-lr", "base", "beta")),
+}
+
+
+@pytest.mark.parametrize("case", OTHER_SOURCE)
+def test_an_input_of_the_other_source_is_an_error_in_the_cli_the_service_and_the_api(client, fit_file, case):
+    """One rule (usecases.recommend_request and the REST union): CLI exit 2 on one line, REST 422, API ValueError,
+    each naming the input as its caller spells it."""
+    from abcscale.cli import app
+
+    flags, body, kwargs, (flag, field, keyword) = OTHER_SOURCE[case]
+    flags = [str(fit_file) if f == "FIT" else f for f in flags]
+    cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "1024", *flags])
+    assert cli.exit_code == 2 and len(cli.output.strip().splitlines()) == 1, cli.output
+    assert f"{flag}:" in cli.output
+    rest = client.post("/v1/recommend", json=body)
+    assert rest.status_code == 422, rest.text
+    assert f"`{field}`" in rest.json()["detail"][0]["msg"]
+    kwargs = {k: fit_file if v == "FIT" else v for k, v in kwargs.items()}
+    with pytest.raises(ValueError, match=f"^{keyword}: "):
+        abcscale.recommend("mup", "adam", width=1024, **kwargs)
+
+
+def test_the_same_inputs_without_the_stray_one_are_answered(fit_file):
+    assert abcscale.recommend("mup", "adam", width=1024, base_width=64, beta=1e-3).source == "theory"
+    assert abcscale.recommend("mup", "adam", width=1024, fit=fit_file, group="lr_mode=global").source == "fit"
+
+
+@pytest.mark.parametrize(("call", "field"), [
+    (lambda: abcscale.recommend("mup", "adam", width=-1, base_width=0, beta=1e-3), "width"),
+    (lambda: abcscale.convert("adam", "sp", "mup", width=64, init_std="1,-1,1"), "init_std"),
+    (lambda: abcscale.convert("adam", "sp", "mup", width=64, alignment={"alpha": 9, "omega": 1, "u": 1}),
+     "alignment"),
+    (lambda: abcscale.theory_table(alignment=(1, 0.5, 7)), "alignment"),
+])
+def test_errors_are_one_line_value_errors_without_pydantic_urls(call, field):
+    with pytest.raises(ValueError) as info:
+        call()
+    message = str(info.value)
+    assert type(info.value) is ValueError and message.startswith(field)
+    assert "\n" not in message and "errors.pydantic.dev" not in message
+
+
+def test_theory_table_takes_three_numbers_as_one_alignment():
+    one = abcscale.theory_table("mup", "adam", (1, 0.5, 1))
+    assert one == abcscale.theory_table("mup", "adam", "full") and len(one) == 3
+    several = abcscale.theory_table("mup", "adam", [(1, 0.5, 1), [0.5, 0.5, 0.5]])
+    assert {r.alignment.name for r in several} == {"full", "none"} and len(several) == 6
+
+
+def test_dir_lists_the_public_names_not_the_helpers():
+    names = set(dir(abcscale))
+    assert set(abcscale.__all__) <= names and "__version__" in names
+    assert not {n for n in names if not n.startswith("__")} - set(abcscale.__all__)

@@ -19,6 +19,8 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
+from abcscale.schemas import errors as schema_errors
+
 # Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column fallback.
 console = Console(width=None if sys.stdout.isatty() else 140)
 err_console = Console(stderr=True)
@@ -35,17 +37,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def validation_message(exc: ValidationError, flags: dict[str, str] | None = None) -> str:
-    """One line naming each bad field, as the flag the user typed when ``flags`` maps it."""
-    parts = []
-    for e in exc.errors():
-        loc = [str(x) for x in e.get("loc", ()) if x != "__root__"]
-        msg = str(e.get("msg")).removeprefix("Value error, ")
-        name = ".".join(loc)
-        if flags is not None and loc:
-            name = flags.get(name) or flags.get(loc[-1]) or "--" + loc[-1].replace("_", "-")
-        parts.append(f"{name}: {msg}" if name else msg)
-    return "; ".join(parts)
+def validation_message(exc: ValidationError, flags: dict[str, str] | None = None, *, flag: str | None = None) -> str:
+    """One line naming each bad field (:func:`abcscale.schemas.errors.validation_message`).
+
+    With ``flags`` (field path -> flag, e.g. ``{"base.width": "--base-width"}``) a field is named as the flag
+    the user typed: the longest mapped prefix of the error's location, else ``--`` + the field. With ``flag``
+    every error belongs to that one flag. Without either, the location is printed as a dotted path.
+    """
+    return schema_errors.validation_message(exc, flags, within=flag,
+                                            unnamed=lambda field: "--" + field.replace("_", "-"))
 
 
 def build(model: type[M], flags: dict[str, str] | None = None, /, **fields: Any) -> M:
@@ -63,7 +63,7 @@ def parse_flag(fn: Callable[[str], Any], value: str | None, flag: str) -> Any:
     try:
         return fn(value)
     except ValidationError as exc:
-        fail(f"{flag}: {validation_message(exc)}")
+        fail(validation_message(exc, flag=flag))
     except ValueError as exc:
         fail(f"{flag}: {exc}")
 

@@ -40,10 +40,9 @@ def demo(
     as_json: Json = False,
 ) -> None:
     """Sweep small widths, fit, recommend for 1024 and 8192, store the fit and serve the API."""
-    from abcscale.fitting import prepare, write_plots
     from abcscale.runner.sweep import run_sweep
     from abcscale.schemas.api import FitOptions
-    from abcscale.usecases import fit_sweep
+    from abcscale.usecases import fit_sweep, plot_fit
 
     say = _Steps(quiet=as_json)
     spec = demo_spec(quick)
@@ -56,7 +55,7 @@ def demo(
     with status("fitting", quiet=quiet):
         fit = fit_sweep(df, FitOptions(n_boot=300 if quick else 1000, target_width=TARGETS[0]))
         (out / "fit.json").write_text(fit.model_dump_json(indent=2))
-        plots = write_plots(fit, prepare(df, fit.mapping), out)
+        plots = plot_fit(fit, df, out)
     say.line(f"fit written to {out / 'fit.json'}; plots: " + ", ".join(str(p) for p in plots.values()))
     say.rule("3. summary")
     recs = recommendations(fit)

@@ -11,11 +11,13 @@ from rich.table import Table
 
 from abcscale.cli._common import build, console, emit_json, err_console, fail, parse_flag, status
 from abcscale.cli.options import Json, Plots, Quiet
+from abcscale.cli.recommend import band_line
 from abcscale.schemas.api import FitOptions
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.theory import Alignment, Interval
 
 
+# One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
     table: Annotated[Path, typer.Argument(help="sweep table: results.parquet or any CSV/parquet")],
     out: Annotated[Path | None, typer.Option("--out", help="write fit.json into this folder", file_okay=False,
@@ -46,12 +48,11 @@ def fit(
 
     --out DIR writes DIR/fit.json (the FitResult, as --json prints it) for `abcscale recommend --fit`.
     """
-    from abcscale.fitting import TableError, prepare, read_table, write_plots
-    from abcscale.usecases import fit_sweep
+    from abcscale.fitting import TableError, read_table
+    from abcscale.usecases import fit_sweep, plot_fit
 
-    cols = None if group_cols is None else [c.strip() for c in group_cols.split(",") if c.strip()]
     options = build(FitOptions, {}, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
-                    group_cols=cols, target_width=target_width, base_width=base_width,
+                    group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
                     confidence_level=confidence_level)
     try:
@@ -71,7 +72,7 @@ def fit(
     if plots is not None:
         try:
             with status("drawing plots", quiet=quiet):
-                written |= write_plots(result, prepare(df, result.mapping), plots)
+                written |= plot_fit(result, df, plots)
         except OSError as exc:
             fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
     if as_json:
@@ -143,11 +144,7 @@ def _print_group(g: GroupFit, level: str) -> None:
                   _fmt(o.largest_stable_lr, ".3g"), band, note)
     console.print(w)
     if g.prediction is not None:
-        p = g.prediction
-        console.print(
-            f"prediction at width {p.width}: LR* {p.lr:.4g}  68% [{p.ci68[0]:.4g}, {p.ci68[1]:.4g}]  95% "
-            f"[{p.ci95[0]:.4g}, {p.ci95[1]:.4g}]  safe-side {p.safe_lr:.4g}  expected loss penalty "
-            f"{100 * p.expected_loss_penalty:.3g}%  (extrapolation x{p.extrapolation_factor:.3g})")
+        console.print(f"prediction at width {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
     for msg in g.warnings + (g.prediction.warnings if g.prediction else []):
         console.print(f"[yellow]warning:[/] {msg}", highlight=False)
 

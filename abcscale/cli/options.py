@@ -12,7 +12,6 @@ from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 Json = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")]
 Plots = Annotated[Path | None, typer.Option("--plots", help="write PNG plots into this folder", show_default=False)]
-OutDir = Annotated[Path, typer.Option("--out", help="output folder", file_okay=False)]
 
 ParamOpt = Annotated[Parameterization | None, typer.Option(
     "--parameterization", "-p", parser=Parameterization.parse, help="aliases sp, mf", show_default=False)]

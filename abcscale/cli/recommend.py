@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
-from abcscale.cli._common import build, console, emit_json, fail, parse_flag, read_fit
+from abcscale.cli._common import build, console, emit_json, fail, parse_flag, read_fit, validation_message
 from abcscale.cli.options import Json, LrModeOpt, OptimizerOpt, ParamOpt, Width
-from abcscale.cli.theory import frac
-from abcscale.schemas.api import AnalyticRecommend
+from abcscale.cli.theory import DEFAULT_EPSILON, frac
 from abcscale.schemas.enums import EpsilonMode, LrMode
-from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, Constants, PerLayer
+from abcscale.schemas.fit import Prediction
+from abcscale.schemas.recommend import LrBand, Recommendation
+from abcscale.schemas.theory import Constants, PerLayer
 
 #: request fields -> the flags that set them, so validation errors name what the user typed
-FLAGS = {"beta": "--base-lr", "base.width": "--base-width", "width": "--width"}
+FLAGS = {"beta": "--base-lr", "base.beta": "--base-lr", "base_width": "--base-width", "base.width": "--base-width",
+         "width": "--width", "fit_id": "--fit"}
 
 PerLayerOpt = Annotated[str | None, typer.Option(help="'e,h,r' or one number", show_default="1,1,1")]
 
@@ -26,10 +29,10 @@ def recommend(
     width: Width,
     parameterization: ParamOpt = None,
     optimizer: OptimizerOpt = None,
-    base_width: Annotated[int | None, typer.Option("--base-width", help="width beta was tuned at",
+    base_width: Annotated[int | None, typer.Option("--base-width", help="width beta was tuned at (not with --fit)",
                                                    show_default=False)] = None,
-    base_lr: Annotated[float | None, typer.Option("--base-lr", help="beta, the LR tuned at the base width",
-                                                  show_default=False)] = None,
+    base_lr: Annotated[float | None, typer.Option("--base-lr", help="beta, the LR tuned at the base width (not "
+                                                  "with --fit)", show_default=False)] = None,
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U; with "
                                                   "--fit it also selects the group", show_default="full")] = None,
     lr_mode: LrModeOpt = LrMode.per_layer,
@@ -38,7 +41,8 @@ def recommend(
                                                    show_default="1,1,1")] = None,
     multiplier: Annotated[str | None, typer.Option(help="multiplier constants 'e,h,r'",
                                                    show_default="1,1,1")] = None,
-    epsilon: Annotated[float, typer.Option(help="Adam epsilon at the base width")] = 1e-8,
+    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon at the base width",
+                                                  show_default=f"{DEFAULT_EPSILON:g}")] = None,
     epsilon_mode: Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)] = (
         EpsilonMode.per_layer),
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
@@ -54,30 +58,34 @@ def recommend(
     """
     from abcscale import usecases
 
-    al = parse_flag(Alignment.parse, alignment, "--alignment")
     constants = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
                       epsilon_mode=epsilon_mode)
-    rec: Recommendation
-    if fit is not None:
-        selector = usecases.selector_from(group, parameterization=parameterization, optimizer=optimizer,
-                                          lr_mode=lr_mode, alignment=al)
-        rec = usecases.recommend_from_fit(read_fit(fit), width, selector=selector, constants=constants)
-    else:
-        missing = [f for f, v in (("--parameterization", parameterization), ("--optimizer", optimizer),
-                                  ("--base-width", base_width), ("--base-lr", base_lr)) if v is None]
-        if missing:
-            fail("analytic mode needs " + ", ".join(missing) + " (or pass --fit fit.json)")
-        base = build(BaseConfig, {"width": "--base-width", "beta": "--base-lr"}, width=base_width, beta=base_lr,
-                     **dict(constants))
-        rec = usecases.recommend_analytic(build(
-            AnalyticRecommend, FLAGS, parameterization=parameterization, optimizer=optimizer,
-            alignment=al or "full", lr_mode=lr_mode, width=width, base=base))
+    try:  # one rule for which flags go with which source, shared with the Python API and the REST body
+        req = usecases.recommend_request(
+            width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment,
+            lr_mode=lr_mode, base_width=base_width, beta=base_lr, constants=constants,
+            fit_id=None if fit is None else usecases.LOCAL_FIT, group=group)
+    except ValidationError as exc:
+        fail(validation_message(exc, FLAGS))
+    rec = usecases.recommend(req, None if fit is None else read_fit(fit))
     if as_json:
         emit_json(rec)
         return
     print_recommendation(rec)
+
+
+def band_line(band: LrBand | Prediction) -> str:
+    """A fitted LR with its interval at the fit's level, the fixed 68% and 95% bands, the safe side and the
+    expected loss penalty (``abcscale recommend --fit`` and ``abcscale fit --target-width`` print it)."""
+    ci = band.ci
+    level = 100 * ci.confidence_level
+    own = "" if any(math.isclose(level, x) for x in (68, 95)) else f"{level:g}% [{ci.low:.4g}, {ci.high:.4g}]  "
+    return (f"{band.lr:.4g}  {own}68% [{band.ci68[0]:.4g}, {band.ci68[1]:.4g}]  "
+            f"95% [{band.ci95[0]:.4g}, {band.ci95[1]:.4g}]  safe-side {band.safe_lr:.4g}  "
+            f"expected loss penalty {100 * band.expected_loss_penalty:.3g}%  "
+            f"(extrapolation x{band.extrapolation_factor:.3g})")
 
 
 def print_recommendation(rec: Recommendation) -> None:
@@ -91,13 +99,7 @@ def print_recommendation(rec: Recommendation) -> None:
         t.add_row(s.layer.value, frac(e.a), frac(e.b), frac(e.c), f"{s.multiplier:.4g}", f"{s.init_std:.4g}",
                   f"{s.lr:.4g}", "-" if s.epsilon is None else f"{s.epsilon:.3g}")
     console.print(t)
-    band = rec.band
-    if band is not None:
-        console.print(
-            f"fitted LR at width {rec.width}: {band.lr:.4g}  68% [{band.ci68[0]:.4g}, {band.ci68[1]:.4g}]  "
-            f"95% [{band.ci95[0]:.4g}, {band.ci95[1]:.4g}]  safe-side {band.safe_lr:.4g}  "
-            f"expected loss penalty {100 * band.expected_loss_penalty:.2f}%  "
-            f"(extrapolation x{band.extrapolation_factor:.3g})"
-        )
+    if rec.band is not None:
+        console.print(f"fitted LR at width {rec.width}: {band_line(rec.band)}", highlight=False)
     for w in rec.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

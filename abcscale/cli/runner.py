@@ -20,14 +20,16 @@ from abcscale.cli._common import console, emit_json, err_console, fail, parse_fl
 from abcscale.cli.options import AlignmentOpt, Json, LrModeOpt, ParamReq, Plots, Quiet
 from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, ModelKind, Schedule, SweepSpec, parse_lr_grid
 from abcscale.schemas.enums import EpsilonMode, LrMode
-from abcscale.schemas.theory import Constants
+from abcscale.schemas.theory import Constants, PerLayer
 
 if TYPE_CHECKING:
     from abcscale.runner.coord import CoordCheck
 
-#: spec keys whose flag has another name (the flag is singular; a comma list sweeps several)
+#: spec keys whose flag has another name (the flag is singular; a comma list sweeps several), and the
+#: constants, which the spec nests under ``constants`` but the flags set flat
 FLAGS = {"parameterizations": "--parameterization", "optimizers": "--optimizer", "alignments": "--alignment",
-         "lr_modes": "--lr-mode", "gammas": "--gamma"}
+         "lr_modes": "--lr-mode", "gammas": "--gamma", "constants.gamma": "--gamma",
+         **{f"constants.{k}": "--" + k.replace("_", "-") for k in Constants.model_fields if k != "gamma"}}
 _FIELDS = {**SweepSpec.model_fields, **Constants.model_fields}
 _SPEC_DEFAULTS = SweepSpec()
 
@@ -118,6 +120,9 @@ def sweep(
     Progress goes to stderr; the summary (best LR per width) to stdout, as a table or with --json.
     """
     overrides = {k: v for k, v in ctx.params.items() if k in _FIELDS}
+    # Parsed here so an error names the flag and the layer: the spec would only see which layer was bad.
+    overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
+                  "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
     from abcscale.runner.sweep import best_lrs, run_sweep
 
@@ -127,17 +132,25 @@ def sweep(
     if as_json:
         emit_json({"results": str(results), "runs": len(df), "best": [asdict(b) for b in best]})
         return
-    if not quiet:
-        t = Table(title="best learning rate per width (eval loss)")
-        for col in ("parameterization", "optimizer", "alignment", "lr_mode", "width", "best log2 beta", "eval loss",
-                    "diverged"):
-            t.add_column(col)
-        for b in best:
-            t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode, str(b.width),
-                      "-" if b.log2_lr is None else f"{b.log2_lr:g}",
-                      "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
-        console.print(t)
-        console.print(f"{len(df)} runs -> {results}")
+    t = Table(title="best learning rate per width (eval loss)")
+    for col in ("parameterization", "optimizer", "alignment", "lr_mode", "width", "best log2 beta", "eval loss",
+                "diverged"):
+        t.add_column(col)
+    for b in best:
+        t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode, str(b.width),
+                  "-" if b.log2_lr is None else f"{b.log2_lr:g}",
+                  "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
+    console.print(t)
+    console.print(f"{len(df)} runs -> {results}", highlight=False)
+
+
+def _gammas(text: str | None) -> list[PerLayer] | None:
+    """``--gamma 'e,h,r;e,h,r'``: one PerLayer per triple; an error names the triple when there are several."""
+    if text is None:
+        return None
+    pieces = [p for p in text.split(";") if p.strip()]
+    return [parse_flag(PerLayer.parse, p, "--gamma" + (f"[{i}]" if len(pieces) > 1 else ""))
+            for i, p in enumerate(pieces)]
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
@@ -160,7 +173,8 @@ def coord_check(
     optimizer: Annotated[str, typer.Option("--optimizer", "-o", help=" | ".join(OPTIMIZER_FAMILY))],
     widths: Annotated[str, typer.Option(help="comma list, at least two")] = "32,64,128,256",
     steps: Annotated[int, typer.Option(help="updates to train", min=1)] = 5,
-    log2_lr: Annotated[str, typer.Option("--log2-lr", help="log2 of the base LR beta (one value)")] = "-6",
+    log2_base_lr: Annotated[str, typer.Option("--log2-base-lr", help="log2 of the base LR beta, one value (sweep's "
+                                              "--log2-lr is a grid)")] = "-6",
     alignment: AlignmentOpt = "full",
     lr_mode: LrModeOpt = LrMode.per_layer,
     lr_exponents: Annotated[str | None, typer.Option("--lr-exponents", help="override c per layer 'e,h,r'",
@@ -172,7 +186,8 @@ def coord_check(
     head_dim: Annotated[int, typer.Option("--head-dim", help=_FIELDS["head_dim"].description)] = (
         _SPEC_DEFAULTS.head_dim),
     data: Annotated[str, typer.Option(help=_FIELDS["data"].description)] = _SPEC_DEFAULTS.data,
-    tolerance: Annotated[float, typer.Option(help="largest allowed slope of log RMS vs log width")] = 0.25,
+    max_slope: Annotated[float, typer.Option("--max-slope", help="largest allowed slope of log activation RMS "
+                                             "vs log width")] = 0.25,
     plots: Plots = None,
     quiet: Quiet = False,
     as_json: Json = False,
@@ -181,9 +196,11 @@ def coord_check(
 
     --plots DIR writes DIR/coord.png (activation RMS against width, one panel per layer).
     """
-    lrs = parse_flag(parse_lr_grid, log2_lr, "--log2-lr")
+    lrs = parse_flag(parse_lr_grid, log2_base_lr, "--log2-base-lr")
     if len(lrs) != 1:
-        fail(f"--log2-lr: a coordinate check trains at one base LR, got {len(lrs)} values ({log2_lr!r})")
+        fail(f"--log2-base-lr: a coordinate check trains at one base LR, got {len(lrs)} values ({log2_base_lr!r})")
+    if not (max_slope > 0 and math.isfinite(max_slope)):
+        fail(f"--max-slope: must be a positive number, got {max_slope:g}")
     exps = parse_flag(_lr_exponents, lr_exponents, "--lr-exponents")
     spec = _build_spec(None, {"model": model, "parameterizations": [parameterization.value],
                               "optimizers": optimizer, "alignments": alignment, "lr_modes": [lr_mode],
@@ -197,7 +214,7 @@ def coord_check(
     from abcscale.runner.coord import plot as plot_check
 
     with status("coordinate check: loading JAX and the data", quiet=quiet) as say:
-        result = run_check(spec, log2_lr=lrs[0], steps=steps, tolerance=tolerance, lr_exponents=exps,
+        result = run_check(spec, log2_lr=lrs[0], steps=steps, max_slope=max_slope, lr_exponents=exps,
                            on_status=lambda text: say(f"coordinate check: {text}"))
     figure = None
     if plots is not None:
@@ -205,7 +222,7 @@ def coord_check(
         figure = plots / "coord.png"
         plot_check(result, str(figure))
     if as_json:
-        emit_json({"passed": result.passed, "tolerance": tolerance, "widths": spec.widths,
+        emit_json({"passed": result.passed, "max_slope": max_slope, "widths": spec.widths,
                    "plots": {"coord": str(figure)} if figure else {},
                    "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": list(v.slopes),
                                "worst_step": v.worst_step, "worst_slope": v.worst_slope, "passed": v.passed}
@@ -216,7 +233,7 @@ def coord_check(
 
 
 def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
-    t = Table(title=f"coordinate check: slope of log activation RMS vs log width (tolerance {result.tolerance:g})")
+    t = Table(title=f"coordinate check: slope of log activation RMS vs log width (max slope {result.max_slope:g})")
     for col in ("layer", "type", "slope per step", "worst", "verdict"):
         t.add_column(col)
     for v in result.layers:

@@ -12,7 +12,10 @@ from abcscale.cli._common import Command, Group, build, console, emit_json, pars
 from abcscale.cli.options import AlignmentOpt, Json, OptimizerOpt, OptimizerReq, ParamOpt
 from abcscale.schemas.api import ConvertRequest
 from abcscale.schemas.enums import LAYERS, Parameterization
-from abcscale.schemas.theory import Alignment, PerLayer
+from abcscale.schemas.theory import Alignment, Constants, PerLayer
+
+#: Adam's epsilon when --epsilon is not given: the Constants model's default, shown in --help
+DEFAULT_EPSILON: float = Constants.model_fields["epsilon"].default
 
 app = typer.Typer(cls=Group, help="The abc-parameterization algebra (tables, conversion).", no_args_is_help=True)
 
@@ -68,7 +71,7 @@ def convert(
     init_std: Annotated[str | None, typer.Option("--init-std", help="actual init stds 'e,h,r'",
                                                  show_default=False)] = None,
     epsilon: Annotated[float | None, typer.Option(help="Adam epsilon (same on every layer)",
-                                                  show_default="1e-8")] = None,
+                                                  show_default=f"{DEFAULT_EPSILON:g}")] = None,
     as_json: Json = False,
 ) -> None:
     """The equivalent setting under another parameterization (same function and dynamics).

@@ -22,8 +22,8 @@ from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendReque
 from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, Constants
-from abcscale.usecases.recommend import recommend
+from abcscale.schemas.theory import Alignment, BaseConfig, Constants, nest_constants
+from abcscale.usecases.recommend import LOCAL_FIT, recommend
 
 
 class _Strict(BaseModel):
@@ -71,13 +71,7 @@ class CheckConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _flat_constants(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or not FLAT_CONSTANTS.keys() & data.keys():
-            return data
-        if "constants" in data:
-            raise ValueError("give the base-width constants under `constants` or as flat keys, not both")
-        data = dict(data)
-        data["constants"] = {new: data.pop(old) for old, new in FLAT_CONSTANTS.items() if old in data}
-        return data
+        return nest_constants(data, FLAT_CONSTANTS)
 
     @field_validator("alignment", mode="before")
     @classmethod
@@ -225,14 +219,9 @@ def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendReque
                         optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=cfg.constants)
 
 
-#: the ``fit_id`` a local check gives the fit it was handed (it only labels the request).
-LOCAL_FIT = "local"
-
-
 def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommendation:
     """The local answer to :func:`check_request`: the same recommendation a service gives for the same fit."""
-    rec = recommend(check_request(cfg, None if fit is None else LOCAL_FIT), fit)
-    return rec.model_copy(update={"fit_id": None})
+    return recommend(check_request(cfg, None if fit is None else LOCAL_FIT), fit)
 
 
 __all__ = ["CheckConfig", "CheckReport", "Check", "ConfigError", "LayerValues", "load_config", "compare",

@@ -11,8 +11,9 @@ from abcscale.schemas.theory import BaseConfig, Setting
 def source_setting(req: ConvertRequest) -> Setting:
     """The setting to convert: the analytic one at ``req.width`` (from ``base_lr`` at ``base_width``), with the
     per-layer ``lr``, ``multiplier`` and ``init_std`` the request gives put in its place."""
-    base = BaseConfig(width=req.base_width or req.width, beta=req.base_lr,
-                      epsilon=req.epsilon if req.epsilon is not None else 1e-8, epsilon_mode=EpsilonMode.constant)
+    base = BaseConfig(width=req.base_width or req.width, beta=req.base_lr, epsilon_mode=EpsilonMode.constant)
+    if req.epsilon is not None:  # else Constants' default
+        base = base.model_copy(update={"epsilon": req.epsilon})
     start = theory.transfer(req.source, req.optimizer, base, req.width, req.alignment, LrMode.per_layer)
     has_epsilon = theory.optimizer_rule(req.optimizer).has_epsilon
     layers = []

@@ -6,7 +6,9 @@ The CLI and ``POST /v1/recommend`` both end here, so their answers agree by cons
   :class:`~abcscale.schemas.recommend.Recommendation` with ``source="theory"``.
 - :func:`recommend_from_fit`: the fitted LR at the target width (with its band), spread over the layers by
   theory's per-layer exponents.
-- :func:`recommend`: either, from a typed :data:`~abcscale.schemas.api.RecommendRequest`.
+- :func:`recommend`: either, from a typed :data:`~abcscale.schemas.api.RecommendRequest`;
+  :func:`recommend_request` builds one from loose inputs (the CLI's flags, the Python API's keywords), so
+  the three agree on which inputs go with which source too.
 
 The fitting package (pandas, statsmodels) is imported by the functions that need it, so the CLI and the
 service start without it.
@@ -17,15 +19,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pydantic import ValidationError
+
 from abcscale import theory
-from abcscale.schemas.api import AnalyticRecommend, RecommendRequest
+from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Alignment, Constants
 
-#: selector keys that narrow the group when the fit has such a column, and stand in for it when not.
-THEORY_KEYS = ("parameterization", "optimizer", "lr_mode", "alignment")
+#: the ``fit_id`` of a fit handed over in process (the CLI's ``--fit`` file, the API's ``fit=``): it only
+#: labels the request, and the answer carries no ``fit_id``.
+LOCAL_FIT = "local"
 
 
 def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
@@ -69,7 +75,59 @@ def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommenda
     selector = selector_from(req.group, parameterization=req.parameterization, optimizer=req.optimizer,
                              lr_mode=req.lr_mode, alignment=req.alignment)
     rec = recommend_from_fit(fit, req.width, selector=selector, constants=req.constants)
-    return rec.model_copy(update={"fit_id": req.fit_id})
+    return rec if req.fit_id == LOCAL_FIT else rec.model_copy(update={"fit_id": req.fit_id})
+
+
+def recommend_request(
+    *,
+    width: int,
+    parameterization: Parameterization | str | None = None,
+    optimizer: Optimizer | str | None = None,
+    alignment: Alignment | str | dict[str, float] | list[float] | tuple[float, ...] | None = None,
+    lr_mode: LrMode | str | None = None,
+    base_width: int | None = None,
+    beta: float | None = None,
+    constants: Constants | None = None,
+    fit_id: str | None = None,
+    group: str | dict[str, Any] | None = None,
+) -> RecommendRequest:
+    """The typed request for loose inputs (None = not given): analytic without ``fit_id``, else from the fit.
+
+    Analytic needs ``parameterization``, ``optimizer``, ``base_width`` and ``beta``, and ``constants`` go
+    into ``base``; ``group`` selects a fit's group, so it is an error here. From a fit, ``base_width`` and
+    ``beta`` are errors (the fit gives the LR). ``POST /v1/recommend`` takes the same union and refuses the
+    same mixtures. Raises a ``ValidationError`` naming every bad input.
+    """
+    errors: dict[str, str] = {}
+    if fit_id is None:
+        required = {"parameterization": parameterization, "optimizer": optimizer, "base_width": base_width,
+                    "beta": beta}
+        errors |= {k: "required for the analytic transfer (or give a fit)" for k, v in required.items() if v is None}
+        if group is not None:
+            errors["group"] = "only with a fit (it selects the fit's group)"
+    else:
+        errors |= {k: "only for the analytic transfer (a fit gives the LR)"
+                   for k, v in (("base_width", base_width), ("beta", beta)) if v is not None}
+    al, selector = None, None
+    try:
+        al = None if alignment is None else Alignment.parse(alignment)
+    except ValidationError as exc:  # a dict with bad numbers
+        errors.setdefault("alignment", validation_message(exc))
+    except ValueError as exc:
+        errors.setdefault("alignment", str(exc).removeprefix("alignment "))
+    try:
+        selector = _parse_group(group) if isinstance(group, str) else group
+    except ValueError as exc:
+        errors.setdefault("group", str(exc).removeprefix("group: "))
+    if errors:
+        raise field_errors("RecommendRequest", errors, {"group": group, "alignment": alignment})
+    given = {k: v for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
+                               ("alignment", al), ("lr_mode", lr_mode)) if v is not None}
+    if fit_id is None:
+        base = {**dict(constants or Constants()), "width": base_width, "beta": beta}
+        return AnalyticRecommend.model_validate({**given, "width": width, "base": base})
+    return FitRecommend.model_validate({**given, "width": width, "fit_id": fit_id, "group": selector,
+                                        "constants": constants})
 
 
 def selector_from(
@@ -121,6 +179,8 @@ def _norm(key: str, value: Any) -> str:
 
 def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[GroupFit, dict[str, Any]]:
     """The unique group matching ``selector``; keys no group has but theory needs are returned as hints."""
+    from abcscale.fitting.predict import THEORY_KEYS
+
     selector = dict(selector or {})
     cols = sorted({k for g in fit.groups for k in g.group})
     hints, filters = {}, {}
@@ -137,9 +197,10 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
     if len(matches) != 1:
         listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
         what = "no group matches" if not matches else f"{len(matches)} groups match"
-        raise ValueError(f"{what} {filters or '(no selector)'}: pick one with --group key=value,...; "
+        raise ValueError(f"{what} {filters or '(no selector)'}: select one with group key=value,...; "
                          f"available groups: {listing}")
     return matches[0], hints
 
 
-__all__ = ["recommend", "recommend_analytic", "recommend_from_fit", "selector_from", "select_group", "THEORY_KEYS"]
+__all__ = ["recommend", "recommend_request", "recommend_analytic", "recommend_from_fit", "selector_from",
+           "select_group", "LOCAL_FIT"]

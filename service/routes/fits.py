@@ -66,6 +66,7 @@ def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
 
 async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
     from abcscale.fitting import TableError, read_table
+    from abcscale.fitting.table import table_format
 
     form = await request.form(max_files=1, max_fields=32)
     upload = form.get("file")
@@ -77,20 +78,16 @@ async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
             continue
         if not isinstance(value, str):
             value_error("expected a form field, got a file", ("body", key))
-        if key in ("group_cols", "constant_cols"):
-            fields[key] = [c.strip() for c in value.split(",") if c.strip()]
-        else:
-            # A form cannot send null: an empty field means "none" (e.g. no seed column).
-            fields[key] = value or None
+        # A form cannot send null: an empty field means "none" (e.g. no seed column); FitOptions splits the
+        # comma-separated column lists, where "" is an empty list.
+        fields[key] = value if key in ("group_cols", "constant_cols") else value or None
     try:
         options = FitOptions.model_validate(fields)
     except ValidationError as exc:
         unprocessable(exc)
     data = await upload.read()
-    suffix = Path(upload.filename or "").suffix.lower()
-    fmt = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
     try:
-        df = await run_in_threadpool(read_table, data, fmt)
+        df = await run_in_threadpool(read_table, data, table_format(upload.filename or ""))
     except TableError as exc:
         raise HTTPException(400, detail="file: " + "; ".join(exc.problems)) from None
     return options, df

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from abcscale.cli import app
+from abcscale.cli import app, main
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.usecases import version
 
@@ -54,6 +54,23 @@ def test_usage_errors_are_one_line_and_exit_2(argv, needle):
     assert proc.returncode == 2, proc.stderr
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], proc.stderr
     assert "╭" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("argv", "named"), [
+    (["sweep", "--widths", "32,abc"], "--widths[1]: "),  # the second width
+    (["sweep", "--coord-steps", "x"], "--coord-steps[0]: "),
+    (["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3",
+      "--init-scale", "-1"], "--init-scale (embedding, hidden, readout): "),
+    (["sweep", "--init-scale", "1,-1,1"], "--init-scale (hidden): "),
+    (["sweep", "--gamma", "1,1,1;1,-1,1"], "--gamma[1] (hidden): "),
+    (["sweep", "--epsilon", "-1"], "--epsilon: "),
+])
+def test_a_bad_item_inside_a_flag_names_the_flag_then_the_item(argv, named, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--out", str(tmp_path / "o")] if argv[0] == "sweep" else argv)
+    err = " ".join(capsys.readouterr().err.split())
+    assert exc.value.code == 2 and err.startswith(f"error: {named}"), err
+    assert not (tmp_path / "o").exists()  # refused before anything ran
 
 
 def test_every_readme_command_has_json():

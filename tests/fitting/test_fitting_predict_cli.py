@@ -107,8 +107,9 @@ def test_unidentified_fit_is_never_extrapolated():
 def test_hints_stand_in_for_missing_group_columns():
     df = synthetic_sweep(group={"team": "x"}, exponent=0.0, seed=5)
     fit = fit_table(df, n_boot=50)
-    with pytest.raises(ValueError, match="parameterization and optimizer"):
+    with pytest.raises(ValueError, match="parameterization and optimizer") as info:
         recommend_from_fit(fit, 1024)
+    assert "--" not in str(info.value)  # the use case's words, not a CLI flag
     rec = recommend_from_fit(fit, 1024, selector={"parameterization": "mup", "optimizer": "adam"})
     assert rec.parameterization == "mup"
 
@@ -214,6 +215,21 @@ def test_recommend_from_fit_file_end_to_end(csv, tmp_path):
                               "--lr-mode", "global"])
     assert res.exit_code == 0, res.output
     assert "source: fit" in res.stdout
+
+
+def test_fit_and_recommend_print_the_band_at_the_fits_level(csv, tmp_path):
+    """The same band line in both commands: the interval at --confidence-level, then the fixed 68% and 95%."""
+    res = runner.invoke(app, ["fit", str(csv), "--out", str(tmp_path), "--n-boot", "50", "--confidence-level",
+                              "0.5", "--target-width", "2048"])
+    assert res.exit_code == 0, res.output
+    fitted = [line for line in res.stdout.splitlines() if line.startswith("prediction at width 2048")]
+    res = runner.invoke(app, ["recommend", "--fit", str(tmp_path / "fit.json"), "--width", "2048", "--group",
+                              "parameterization=mup"])
+    assert res.exit_code == 0, res.output
+    line = next(line for line in res.stdout.splitlines() if line.startswith("fitted LR at width 2048"))
+    bands = {f.split(": LR* ", 1)[1].split("safe-side")[0] for f in fitted}  # rich wraps after it at 140 columns
+    assert len(fitted) == 2 and line.split(": ", 1)[1].split("safe-side")[0] in bands
+    assert line.index("50% [") < line.index("68% [") < line.index("95% [")
 
 
 def test_fit_with_mapping_flags(tmp_path):

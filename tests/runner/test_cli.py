@@ -38,12 +38,14 @@ def test_sweep_from_flags_writes_results_and_its_summary_as_json(tmp_path, capsy
 
 
 @pytest.mark.e2e
-def test_sweep_from_toml_with_flag_override(tmp_path):
+def test_sweep_from_toml_with_flag_override_and_quiet(tmp_path, capsys):
     spec = tmp_path / "s.toml"
     spec.write_text('model = "mlp"\nwidths = [8]\nlog2_lr = [-5.0]\nsteps = 8\nbatch = 4\nseq_len = 8\n'
                     'data = "synthetic"\ndepth = 1\neval_batches = 2\n')
     assert _exit(["sweep", str(spec), "--seeds", "2", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     assert sorted(pd.read_parquet(tmp_path / "o" / "results.parquet")["seed"]) == [0, 1]
+    out = capsys.readouterr().out  # --quiet silences the progress, not the answer
+    assert "best learning rate per width" in out and f"2 runs -> {tmp_path / 'o' / 'results.parquet'}" in out
 
 
 @pytest.mark.parametrize(("argv", "needle"), [
@@ -56,7 +58,8 @@ def test_sweep_from_toml_with_flag_override(tmp_path):
     (["coord-check", "-p", "mup", "-o", "adam", "--widths", "32"], "--widths"),
     (["coord-check", "-p", "nope", "-o", "adam"], "--parameterization"),
     (["coord-check", "-p", "mup", "-o", "adam", "--lr-exponents", "1,2"], "--lr-exponents"),
-    (["coord-check", "-p", "mup", "-o", "adam", "--log2-lr", "-8:-4:2"], "--log2-lr"),
+    (["coord-check", "-p", "mup", "-o", "adam", "--log2-base-lr", "-8:-4:2"], "--log2-base-lr"),
+    (["coord-check", "-p", "mup", "-o", "adam", "--max-slope", "0"], "--max-slope"),
 ])
 def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
     assert _exit([*argv, "--out", str(tmp_path)] if argv[0] == "sweep" else argv) == 2
@@ -68,6 +71,7 @@ def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
 def test_coord_check_passes_mup_adam(tmp_path, capsys):
     assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--plots", str(tmp_path / "p"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["max_slope"] == 0.25 and all(v["worst_slope"] <= 0.25 for v in report["layers"])
     assert report["passed"] and {v["layer"] for v in report["layers"]} == {"embed", "hidden0", "hidden1", "readout"}
     assert report["plots"] == {"coord": str(tmp_path / "p" / "coord.png")}
     assert (tmp_path / "p" / "coord.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -76,5 +80,6 @@ def test_coord_check_passes_mup_adam(tmp_path, capsys):
 
 @pytest.mark.e2e
 def test_coord_check_fails_standard_with_a_large_shared_lr(capsys):
-    assert _exit(["coord-check", "-p", "standard", "-o", "adam", "--lr-mode", "global", *COORD]) == 1
-    assert "FAIL" in capsys.readouterr().out
+    assert _exit(["coord-check", "-p", "standard", "-o", "adam", "--lr-mode", "global", *COORD, "-q"]) == 1
+    out = " ".join(capsys.readouterr().out.split())  # -q silences the progress, not the verdict table
+    assert "FAIL" in out and "(max slope 0.25)" in out

@@ -10,7 +10,14 @@ import numpy as np
 import optax
 import pytest
 
-from abcscale.runner.optim import make_optimizer, scale_by_adam_atan2, scale_by_layer_adam
+from abcscale.runner.optim import (
+    OPTIMIZER_VARIANTS,
+    make_optimizer,
+    scale_by_adam_atan2,
+    scale_by_layer_adam,
+    variant,
+)
+from abcscale.runner.spec import OPTIMIZER_FAMILY
 
 
 def _run(tx, grads_seq, params):
@@ -103,3 +110,29 @@ def test_jitted_optimizer_takes_traced_learning_rates():
         return u["e"]
 
     np.testing.assert_allclose(np.asarray(jax.vmap(step)(jnp.asarray([0.1, 0.2])))[:, 0], [-0.1, -0.2], rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(OPTIMIZER_VARIANTS))
+def test_uses_epsilon_says_whether_the_chain_reads_the_epsilons(name):
+    params = {"e": jnp.ones((3,)), "h": jnp.ones((3,)), "r": jnp.ones((3,))}  # nonzero: parameter scaling
+    layers = {"e": 0, "h": 1, "r": 2}
+    g = {k: jnp.asarray([1e-3, -2e-3, 5e-4]) for k in params}
+
+    def first_update(eps):
+        tx = make_optimizer(name, jnp.ones(3), jnp.full(3, eps), layers, steps=10, schedule_kind="constant",
+                            momentum=0.9)
+        u, _ = tx.update(g, tx.init(params), params)
+        return np.concatenate([np.asarray(u[k]) for k in layers])
+
+    small, large = first_update(0.0), first_update(1e-2)  # epsilon 10x the gradient: Adam's step shrinks ~10x
+    assert np.all(np.isfinite(small)) and np.abs(small).max() > 0
+    assert (not np.array_equal(small, large)) == variant(name).uses_epsilon
+
+
+def test_the_registry_names_the_spec_variants_with_their_families():
+    assert {k: v.family for k, v in OPTIMIZER_VARIANTS.items()} == OPTIMIZER_FAMILY
+
+
+def test_unknown_variant_names_the_registry():
+    with pytest.raises(ValueError, match="unknown optimizer variant 'lion'; OPTIMIZER_VARIANTS has sgd, adam"):
+        make_optimizer("lion", jnp.ones(3), jnp.zeros(3), {"e": 0}, steps=5)

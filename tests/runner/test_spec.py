@@ -116,6 +116,9 @@ def test_constants_are_the_one_constants_model_flat_or_nested(tmp_path):
     assert SweepSpec.model_validate_json(flat.model_dump_json()) == flat
     with pytest.raises(ValidationError, match="epsilon"):
         SweepSpec(epsilon=-1)
+    # both forms in one spec: an error naming the flat keys, as in a check config (neither silently wins)
+    with pytest.raises(ValidationError, match=r"as flat keys \(epsilon\), not both"):
+        SweepSpec(epsilon=1e-6, constants={"epsilon": 1e-7})
 
 
 def test_gammas_default_to_the_constants_gamma():

@@ -117,3 +117,20 @@ def test_ray_executor_gives_the_same_rows(tiny_spec, full, tmp_path):
 def test_unknown_executor(tiny_spec, tmp_path):
     with pytest.raises(ValueError, match="executor"):
         sw.run_sweep(tiny_spec, tmp_path, progress=False, executor="slurm")
+
+
+@pytest.mark.parametrize("name", ["adam_scaled", "adam_atan2"])
+def test_rows_record_epsilons_exactly_when_the_variant_uses_them(tiny_spec, name):
+    from abcscale.runner.optim import variant
+
+    spec = tiny_spec.with_overrides(optimizers=name, widths=[8], log2_lr=[-4])
+    rows = sw.run_cell(spec, spec.cells()[0]).rows
+    cols = {"epsilon_embedding", "epsilon_hidden", "epsilon_readout"}
+    assert (cols <= set(rows.columns)) == variant(name).uses_epsilon
+    assert not (cols & set(rows.columns)) or (rows[sorted(cols)] > 0).all().all()
+
+
+def test_an_unknown_variant_is_an_error_naming_the_registry(tiny_spec):
+    cell = tiny_spec.cells()[0].model_copy(update={"optimizer": "lion"})
+    with pytest.raises(ValueError, match="OPTIMIZER_VARIANTS"):
+        sw.run_cell(tiny_spec, cell)

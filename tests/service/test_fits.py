@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from abcscale.fitting import fit_table
+from abcscale.schemas.api import FitOptions
 from abcscale.schemas.fit import ColumnMapping
 from abcscale.service import crud
 from abcscale.service.config import Settings
@@ -63,6 +64,12 @@ def test_upload_with_mapping_and_parquet(client, sweep):
         "parameterization", "optimizer"]
     assert result["groups"][0]["group"] == {"parameterization": "mup", "optimizer": "adam"}
     assert r.json()["name"] == "renamed"
+
+
+def test_column_lists_are_one_comma_string_or_a_list():
+    """The CLI's --group-cols and the form's fields pass the text; FitOptions splits it ("" = none)."""
+    assert FitOptions(group_cols=" parameterization, optimizer,").group_cols == ["parameterization", "optimizer"]
+    assert FitOptions(constant_cols="").constant_cols == [] and FitOptions(group_cols=["a"]).group_cols == ["a"]
 
 
 def test_json_mapping_keys_from_the_issue(client, sweep):

@@ -156,6 +156,18 @@ def test_fit_based_selector_that_matches_nothing_is_422(client, stored_fit):
     r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048, "optimizer": "sgd"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "fit_id"]
+    # the service's words, not the CLI's flags
+    msg = r.json()["detail"][0]["msg"]
+    assert "select one with group key=value" in msg and "--" not in msg
+
+
+def test_fit_based_band_carries_the_interval_at_the_fits_level(client, sweep_rows):
+    posted = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": 50, "confidence_level": 0.5})
+    assert posted.status_code == 201, posted.text
+    band = client.post("/v1/recommend", json={"fit_id": posted.json()["id"], "width": 2048}).json()["band"]
+    assert band["ci"]["confidence_level"] == 0.5
+    # a 50% interval sits inside the fixed 68% band around the same estimate
+    assert band["ci68"][0] < band["ci"]["low"] < band["lr"] < band["ci"]["high"] < band["ci68"][1]
 
 
 def test_unknown_fit_is_404(client):
