@@ -1,12 +1,12 @@
 """Fitting: optimal LRs per width, their scaling exponent across widths, constants, with intervals.
 
-``fit_table`` (or ``prepare`` then ``fit_prepared``) turns a sweep table into a frozen
+``fit_table`` turns a sweep table into a frozen
 :class:`~abcscale.schemas.fit.FitResult`; every interval in it carries its confidence level.
 ``predict_group`` and ``group_transfer`` answer from a fit alone (JSON in, answer out); ``write_plots``
 draws a fit over its prepared table (matplotlib is imported only then).
 """
 
-from abcscale.fitting.pipeline import fit_file, fit_prepared, fit_table, theory_for_group
+from abcscale.fitting.pipeline import fit_file, fit_table, theory_for_group
 from abcscale.fitting.plots import write_plots
 from abcscale.fitting.predict import expected_penalty, group_transfer, predict_group
 from abcscale.fitting.table import GroupData, Prepared, TableError, WidthRows, prepare, read_table
@@ -14,7 +14,6 @@ from abcscale.fitting.table import GroupData, Prepared, TableError, WidthRows, p
 __all__ = [
     "fit_table",
     "fit_file",
-    "fit_prepared",
     "prepare",
     "read_table",
     "TableError",

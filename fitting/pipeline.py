@@ -2,8 +2,8 @@
 
 ``fit_table`` is what the CLI (``abcscale fit``) and the service call; it is deterministic for a seed
 and returns a :class:`schemas.fit.FitResult` with no NaN or inf anywhere (None instead). It is
-``prepare`` (validate, then split into typed groups) followed by ``fit_prepared``; a caller that also
-draws the plots keeps the :class:`Prepared` table and hands it to :func:`fitting.plots.write_plots`.
+``prepare`` (validate, then split into typed groups) followed by one fit per group; the plots
+(:func:`fitting.plots.write_plots`) draw from the same :class:`Prepared` table.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from abcscale.fitting.table import Prepared, TableError, prepare, read_table
 from abcscale.schemas.fit import ColumnMapping, FitResult, Provenance
 from abcscale.schemas.theory import Alignment
 
-__all__ = ["read_table", "prepare", "fit_table", "fit_prepared", "fit_file", "TableError", "theory_for_group"]
+__all__ = ["read_table", "prepare", "fit_table", "fit_file", "TableError", "theory_for_group"]
 
 #: half-width of the local fit's window around the grid argmin, in octaves.
 WINDOW_OCTAVES = 1.0
@@ -43,20 +43,6 @@ def _settings(target_width: int | None, alignment: str | None, base_width: int |
     return Settings(n_boot=n_boot, confidence_level=confidence_level, window=WINDOW_OCTAVES,
                     target_width=None if target_width is None else int(target_width), alignment=alignment,
                     base_width=None if base_width is None else int(base_width))
-
-
-def fit_prepared(
-    prep: Prepared,
-    *,
-    target_width: int | None = None,
-    alignment: str | None = None,
-    base_width: int | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence_level: float = 0.95,
-) -> FitResult:
-    """Fit every group of a prepared table (see :func:`fit_table` for the arguments)."""
-    return _fit(prep, _settings(target_width, alignment, base_width, n_boot, confidence_level), seed)
 
 
 def _fit(prep: Prepared, s: Settings, seed: int) -> FitResult:
