@@ -168,6 +168,7 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
         fail(validation_message(exc, FLAGS))
 
 
+# A long signature (one parameter per flag); the body parses, calls runner.coord.coord_check and prints.
 def coord_check(
     parameterization: ParamReq,
     optimizer: Annotated[str, typer.Option("--optimizer", "-o", help=" | ".join(OPTIMIZER_FAMILY))],
