@@ -1,6 +1,10 @@
 # The abcscale REST service. No runner extra: no JAX, no Ray; the image serves theory, fits and plots.
 # Build: docker build -t abcscale .   Run: docker run -p 8000:8000 -v abcscale-data:/data abcscale
-FROM python:3.11-slim
+# Pinned: an exact CPython patch release on a named Debian release, so a rebuild cannot move to another Python or
+# Debian under us (python:3.11-slim moved from bookworm to trixie). A tag, not a digest: the tag still gets
+# Debian's security rebuilds, and no digest can be checked here (no engine, no registry). To freeze the bytes
+# too, append the digest `docker buildx imagetools inspect python:3.11.14-slim-bookworm` prints (@sha256:...).
+FROM python:3.11.14-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -16,6 +20,7 @@ WORKDIR /src
 
 # The folders pyproject's [tool.setuptools.package-dir] maps onto abcscale.*, and what the build reads.
 COPY pyproject.toml README.md ./
+COPY docker/constraints.txt ./docker/
 COPY abcscale ./abcscale
 COPY schemas ./schemas
 COPY theory ./theory
@@ -23,9 +28,12 @@ COPY fitting ./fitting
 COPY runner ./runner
 COPY service ./service
 
-# Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) without the extras and not editable.
-RUN python -m pip install --quiet --upgrade pip \
- && python -m pip install --quiet . \
+# Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) without the extras and not editable,
+# every package at the version of docker/constraints.txt (the tested .venv's; `docker/lock.py` regenerates it).
+# The build tools come first, pinned the same way, and build the wheel in place: an isolated build would fetch
+# its own unpinned setuptools.
+RUN python -m pip install --quiet --upgrade -c docker/constraints.txt pip setuptools \
+ && python -m pip install --quiet --no-build-isolation -c docker/constraints.txt . \
  && rm -rf /src \
  && useradd --create-home --uid 10001 abcscale \
  && mkdir -p /data \

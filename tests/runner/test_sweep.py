@@ -1,9 +1,12 @@
-"""Sweeps: output files, resume after a crash (including SIGKILL), and the Ray executor."""
+"""Sweeps: output files, resume after a crash (including SIGKILL), damaged cell files, one sweep per folder,
+and the Ray executor."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,6 +16,7 @@ import pandas as pd
 import pytest
 
 import abcscale.runner.sweep as sw
+from abcscale.cli import main
 from abcscale.schemas.sweep import SweepRow
 
 TIMING = ["compile_s", "run_s"]
@@ -43,6 +47,16 @@ def test_sweep_writes_tables(tiny_spec, full):
     assert {"act_rms", "update_rms", "alignment_A", "layer", "step", "width"} <= set(coord.columns)
     assert json.loads((out / "spec.json").read_text())["widths"] == tiny_spec.widths
     assert not list(out.rglob("*.tmp"))
+    # The table is the cells' rows in the spec's cell order, as every partial rewrite is.
+    pd.testing.assert_frame_equal(df, pd.concat(_cell_rows(tiny_spec, out), ignore_index=True))
+    assert (out / ".sweep.lock").read_text() == ""  # released: no pid left for the next sweep to call stale
+
+
+def _cell_rows(spec, out) -> list[pd.DataFrame]:
+    """The committed rows files of ``spec``'s cells, in the spec's cell order (uncommitted cells left out)."""
+    sha = spec.corpus().sha256
+    paths = [out / "cells" / f"{c.key(spec, sha)}.rows.parquet" for c in spec.cells()]
+    return [pd.read_parquet(p) for p in paths if p.exists()]
 
 
 @pytest.mark.e2e
@@ -59,6 +73,8 @@ def test_resume_skips_finished_cells_and_matches(tiny_spec, full, tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         sw.run_sweep(tiny_spec, tmp_path, progress=False)
     assert len(list((tmp_path / "cells").glob("*.rows.parquet"))) == 1
+    # A first run that dies still leaves a readable table: the finished cell's rows.
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), _cell_rows(tiny_spec, tmp_path)[0])
     (tmp_path / "cells" / ".x.rows.parquet.999.tmp").write_bytes(b"half-written")  # a killed writer's leftover
 
     ran = []
@@ -72,7 +88,7 @@ def test_resume_skips_finished_cells_and_matches(tiny_spec, full, tmp_path, monk
 
 
 @pytest.mark.e2e
-def test_sigkill_mid_sweep_loses_only_the_cell_in_flight(tiny_spec, full, tmp_path):
+def test_sigkill_mid_sweep_loses_only_the_cell_in_flight(tiny_spec, full, tmp_path, capsys):
     # The child finishes one cell, then stalls inside the next; we SIGKILL it there.
     code = f"""
 import time, runner.sweep as sw
@@ -93,13 +109,68 @@ sw.run_sweep(SweepSpec.model_validate_json({tiny_spec.model_dump_json()!r}), {st
             assert proc.poll() is None, "the sweep exited early"
             time.sleep(0.2)
         time.sleep(0.5)
+        # A second sweep into the folder refuses while the first lives, naming the folder and its pid...
+        with pytest.raises(sw.SweepBusy, match=f"{re.escape(str(tmp_path))}.*pid {proc.pid}"):
+            sw.run_sweep(tiny_spec, tmp_path, progress=False)
+        # ... and on the command line that is one line and exit 2.
+        with pytest.raises(SystemExit) as exc:
+            main(["sweep", "--model", "mlp", "--widths", "8", "--data", "synthetic", "--out", str(tmp_path), "-q"])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and len(err.strip().splitlines()) == 1
+        assert str(tmp_path) in err and f"pid {proc.pid}" in err and "Traceback" not in err
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert len(list((tmp_path / "cells").glob("*.rows.parquet"))) == 1
     for p in (tmp_path / "cells").glob("*.parquet"):
         pd.read_parquet(p)  # every committed file is whole
-    _same(sw.run_sweep(tiny_spec, tmp_path, progress=False), full[1])
+    # The killed first run left a readable results.parquet with the finished cell's rows.
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), _cell_rows(tiny_spec, tmp_path)[0])
+    with pytest.warns(sw.SweepWarning, match=f"lock of sweep pid {proc.pid}"):  # the dead sweep's lock
+        resumed = sw.run_sweep(tiny_spec, tmp_path, progress=False)
+    _same(resumed, full[1])
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("kind", ["rows", "coord"])
+def test_a_damaged_cell_file_is_moved_aside_and_its_cell_recomputed(tiny_spec, full, tmp_path, monkeypatch, kind):
+    out = tmp_path / "o"
+    shutil.copytree(full[0], out)
+    cell = tiny_spec.cells()[1]
+    bad = out / "cells" / f"{cell.key(tiny_spec, tiny_spec.corpus().sha256)}.{kind}.parquet"
+    whole = bad.read_bytes()
+    bad.write_bytes(whole[: len(whole) // 2])  # a disk that filled up, a copy cut short
+    real, ran = sw.run_cell, []
+    monkeypatch.setattr(sw, "run_cell", lambda spec, c, **kw: ran.append(c) or real(spec, c, **kw))
+    with pytest.warns(sw.SweepWarning, match=f"{re.escape(bad.name)}.*moved aside") as record:
+        df = sw.run_sweep(tiny_spec, out, progress=False)
+    assert str(bad) in str(record[0].message)
+    assert ran == [cell]  # only the damaged cell runs again
+    _same(df, full[1])
+    assert df["width"].tolist() == full[1]["width"].tolist()  # same row order as the uninterrupted run
+    kept = bad.with_name(bad.name + ".damaged")
+    assert kept.read_bytes() == whole[: len(whole) // 2]  # the damaged file is kept as it was, not deleted
+    pd.read_parquet(bad)  # and a whole one stands in its place
+    ran.clear()
+    sw.run_sweep(tiny_spec, out, progress=False)
+    assert ran == []
+
+
+def test_a_held_folder_refuses_a_second_sweep(tiny_spec, tmp_path):
+    busy = re.escape(f"sweep folder {tmp_path} is in use by another sweep (pid {os.getpid()})")
+    with sw.folder_lock(tmp_path):
+        with pytest.raises(sw.SweepBusy, match=busy):
+            sw.run_sweep(tiny_spec, tmp_path, progress=False)
+        assert not (tmp_path / "spec.json").exists()  # refused before writing anything
+    assert (tmp_path / ".sweep.lock").read_text() == ""
+
+
+def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / ".sweep.lock").write_text(f"{dead.pid}\n")  # what a killed sweep leaves
+    with pytest.warns(sw.SweepWarning, match=f"lock of sweep pid {dead.pid}"), sw.folder_lock(tmp_path):
+        assert (tmp_path / ".sweep.lock").read_text() == f"{os.getpid()}\n"
 
 
 @pytest.mark.e2e
