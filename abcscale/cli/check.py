@@ -10,13 +10,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, fail, read_fit
+from abcscale.cli._common import _one_line, console, emit_json, fail, read_fit
 from abcscale.cli.options import Json
 
 if TYPE_CHECKING:
     from abcscale.schemas.recommend import Recommendation
     from abcscale.usecases.check import CheckConfig, CheckReport
-
 
 
 def check(
@@ -32,10 +31,16 @@ def check(
                                                   min=1.0)] = 1.5,
     eps_tolerance: Annotated[float, typer.Option("--eps-tolerance", help="epsilon ratio allowed above",
                                                  min=1.0)] = 10.0,
+    map_: Annotated[list[str] | None, typer.Option(
+        "--map", metavar="KEY=PATH,...", help="read a nested config: schema key = dotted path in it, e.g. "
+        "width=model.d_model,lr.hidden=optim.param_groups.1.lr (repeatable)", show_default=False)] = None,
+    map_file: Annotated[Path | None, typer.Option(
+        "--map-file", help="TOML/YAML/JSON file: a 'map' table (key = \"dotted.path\") and an optional "
+        "'values' table (key = value); --map entries add to it", show_default=False)] = None,
     as_json: Json = False,
 ) -> None:
     """Gate a training config on the transfer rule (for CI): theory by default, or a fit, or a service."""
-    from abcscale.usecases.check import compare, load_config, recommendation
+    from abcscale.usecases.check import ConfigError, compare, recommendation
 
     for name, tol in (("--tolerance", tolerance), ("--init-tolerance", init_tolerance),
                       ("--eps-tolerance", eps_tolerance)):
@@ -45,7 +50,12 @@ def check(
         fail("--fit and --service: give one of them")
     if fit_id and not service:
         fail("--fit-id needs --service URL")
-    cfg = load_config(config)  # a ConfigError (ValueError) names the key: one line, exit 2
+    try:
+        cfg = _load(config, map_ or [], map_file)
+    except ConfigError as exc:  # every problem at once, one line each
+        for line in exc.lines[:-1]:
+            _one_line(line)
+        fail(exc.lines[-1])
     if service:
         rec = _ask_service(service, cfg, fit_id)
     elif fit:
@@ -63,6 +73,15 @@ def check(
     else:
         print_report(cfg, report)
     raise typer.Exit(report.exit_code)
+
+
+def _load(config: Path, maps: list[str], map_file: Path | None) -> CheckConfig:
+    from abcscale.usecases.check import ConfigMap, load_config, load_map, parse_map
+
+    cmap = load_map(map_file) if map_file else None
+    for text in maps:
+        cmap = (cmap or ConfigMap()).merged(parse_map(text))
+    return load_config(config, cmap)
 
 
 def print_report(cfg: CheckConfig, report: CheckReport) -> None:

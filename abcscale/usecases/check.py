@@ -8,9 +8,13 @@ The recommendation it compares against answers :func:`check_request`, locally or
 
 from __future__ import annotations
 
+import copy
+import difflib
 import json
 import math
 import tomllib
+import typing
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,15 +110,21 @@ class CheckConfig(_Strict):
 
 
 class ConfigError(ValueError):
-    """A bad config; the message names the key."""
+    """A bad config or map. ``problems`` holds every one found, each ``(key, reason)``; the message joins them."""
 
-    def __init__(self, key: str, reason: str):
+    def __init__(self, key: str, reason: str, more: Sequence[tuple[str, str]] = ()):
         self.key = key
-        super().__init__(f"{key}: {reason}")
+        self.problems: tuple[tuple[str, str], ...] = ((key, reason), *more)
+        super().__init__("; ".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        """One line per problem, ``key: reason``: what the CLI prints."""
+        return [f"{k}: {r}" for k, r in self.problems]
 
 
-def load_config(path: str | Path) -> CheckConfig:
-    """Read a YAML, JSON or TOML config (by suffix) into a validated CheckConfig."""
+def read_document(path: str | Path) -> dict[str, Any]:
+    """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -136,17 +146,204 @@ def load_config(path: str | Path) -> CheckConfig:
         raise ConfigError(str(path), f"not valid {suffix[1:].upper()}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(str(path), "the config must be a mapping of keys to values")
+    return data
+
+
+# --- a map: how to read a team's own (nested) training config -------------------------------------------
+
+
+class ConfigMap(_Strict):
+    """Where a training config keeps each of the schema's keys.
+
+    ``paths``: schema key (``width``, or dotted into a table: ``lr.hidden``) -> dotted path into the config,
+    list items by index (``optim.param_groups.0.lr``). ``values``: schema keys the config does not state
+    (``parameterization = "mup"``). A schema key in neither is read from the config's top level under its
+    own name; every other key of the config is left alone (a real config has many unrelated keys).
+    """
+
+    paths: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    def merged(self, other: ConfigMap) -> ConfigMap:
+        """This map with ``other``'s entries added, ``other`` winning (``--map`` over ``--map-file``)."""
+        return ConfigMap(paths={**self.paths, **other.paths}, values={**self.values, **other.values})
+
+
+def parse_map(text: str, flag: str = "--map") -> ConfigMap:
+    """``width=model.d_model,lr=optim.lr`` as a ConfigMap; a bad entry is a ConfigError naming ``flag``."""
+    paths: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key, sep, path = (s.strip() for s in entry.partition("="))
+        if not (sep and key and path):
+            raise ConfigError(flag, f"'{entry}' is not KEY=PATH (e.g. width=model.d_model)")
+        paths[key] = path
+    if not paths:
+        raise ConfigError(flag, "no KEY=PATH entries (e.g. width=model.d_model,lr=optim.lr)")
+    return ConfigMap(paths=paths)
+
+
+def load_map(path: str | Path) -> ConfigMap:
+    """A map file: a ``map`` table (schema key = "dotted.path") and an optional ``values`` table."""
+    data = read_document(path)
+    problems = [(f"{path}: {k}", "unknown table" + _suggest(k, ["map", "values"])) for k in data
+                if k not in ("map", "values")]
+    tables = {k: data.get(k, {}) for k in ("map", "values")}
+    problems += [(f"{path}: {k}", "must be a table") for k, v in tables.items() if not isinstance(v, dict)]
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    # TOML's `lr.hidden = "..."` (and a nested YAML map) is a table: flatten it back to dotted keys.
+    paths = _dotted(tables["map"])
+    problems = [(f"{path}: map.{k}", "must be a dotted path (a string)") for k, v in paths.items()
+                if not isinstance(v, str) or not v]
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    return ConfigMap(paths=paths, values=tables["values"])
+
+
+def _dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        out.update(_dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at a dotted path (list items by index); a LookupError says which step is missing."""
+    here: list[str] = []
+    for part in path.split("."):
+        if isinstance(data, dict):
+            key: Any = part if part in data else int(part) if part.isdigit() and int(part) in data else None
+            if key is None:
+                where = f"'{'.'.join(here)}'" if here else "the top level"
+                raise LookupError(f"{where} has no key '{part}'" + _suggest(part, [str(k) for k in data]))
+            data = data[key]
+        elif isinstance(data, list):
+            if not (part.isdigit() and int(part) < len(data)):
+                raise LookupError(f"'{'.'.join(here)}' is a list of {len(data)}; '{part}' is not an index in it")
+            data = data[int(part)]
+        else:
+            raise LookupError(f"'{'.'.join(here)}' is a value ({type(data).__name__}), not a table or a list")
+        here.append(part)
+    return data
+
+
+def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The flat config a map reads from ``data``, and a problem for each mapped path that is not there."""
+    claimed = {k.split(".")[0] for k in (*cmap.paths, *cmap.values)}
+    flat: dict[str, Any] = {k: v for k, v in data.items() if k in _schema_keys(()) and k not in claimed}
+    problems: list[tuple[str, str]] = []
+    entries: list[tuple[str, Any, str | None]] = [  # a value first: a path's keys may go inside it
+        (k, copy.deepcopy(v), None) for k, v in cmap.values.items()]
+    entries += [(k, None, p) for k, p in cmap.paths.items()]
+    for key, value, path in entries:
+        if path is not None:
+            try:
+                value = lookup(data, path)
+            except LookupError as exc:
+                problems.append((key, f"mapped to '{path}', which is not in the config: {exc}"))
+                continue
+        *parents, last = key.split(".")
+        table = flat
+        for part in parents:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                problems.append((key, f"'{part}' is given a value and keys inside it"))
+                break
+        else:
+            table[last] = value
+    return flat, problems
+
+
+# --- validation: every problem at once, each naming its key ------------------------------------------------
+
+
+def load_config(path: str | Path, cmap: ConfigMap | None = None) -> CheckConfig:
+    """Read a YAML, JSON or TOML config (by suffix) into a validated CheckConfig.
+
+    Without ``cmap`` the file is in the schema's own flat names and an unknown key is an error; with one,
+    the schema's keys are read where the map says (:func:`apply_map`). A ConfigError lists every problem.
+    """
+    data = read_document(path)
+    flat, problems = (data, []) if cmap is None else apply_map(data, cmap)
     try:
-        return CheckConfig.model_validate(data)
+        cfg = CheckConfig.model_validate(flat)
     except ValidationError as exc:
-        # A union field (lr: number | table) reports one error per branch; show the branch the user meant.
-        errors = sorted(exc.errors(), key=lambda e: "float" in (str(x) for x in e["loc"]))
-        first = errors[0]
-        loc = ".".join(str(x) for x in first["loc"] if not str(x).startswith(("float", "LayerValues")))
-        reason = "unknown key" if first["type"] == "extra_forbidden" else (
-            "missing" if first["type"] == "missing" else first["msg"])
-        others = len({tuple(str(x) for x in e["loc"][:1]) for e in errors}) - 1
-        raise ConfigError(loc or "config", reason + (f" (and {others} more problem(s))" if others else "")) from None
+        failed = {k for k, _ in problems}  # a path that is not there is one problem, not also "missing"
+        for key, reason in validation_problems(exc, flat):
+            if key in failed:
+                continue
+            if cmap is not None:  # name the path a value came from, or say where a missing one was looked for
+                reason += " (not in the map, nor a top-level key of the config)" if reason == "missing" else ""
+                key = _mapped_name(key, cmap)
+            problems.append((key, reason))
+    tables = [k for k, v in data.items() if isinstance(v, dict) and k not in _schema_keys(())]
+    if problems and cmap is None and tables:
+        problems.append((str(path), f"has tables the schema does not know ({', '.join(tables)}); a nested "
+                                    "training config is read through a map (abcscale check --map / --map-file)"))
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    return cfg
+
+
+def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """``(key, reason)`` for each error; an unknown key with a close schema key says "did you mean"."""
+    problems: list[tuple[str, str]] = []
+    meant: set[str] = set()  # keys a misspelling was taken for: not also reported as missing
+    for e in exc.errors():
+        loc = [str(x) for x in e["loc"]]
+        # A union (lr: number | table) reports one error per branch: keep the branch the input is.
+        branch = "LayerValues" if loc and isinstance(data.get(loc[0]), dict) else "float"
+        if len(loc) > 1 and loc[1] in _BRANCHES:
+            if loc[1] != branch:
+                continue
+            loc = [loc[0], *loc[2:]]
+        key = ".".join(loc) or "config"
+        if e["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(loc[-1], _schema_keys(tuple(loc[:-1])), n=1, cutoff=_CLOSE)
+            meant.update(".".join([*loc[:-1], c]) for c in close)
+            problems.append((key, "unknown key" + _suggest(loc[-1], close)))
+        else:
+            problems.append((key, "missing" if e["type"] == "missing" else str(e["msg"]).removeprefix(
+                "Value error, ")))
+    kept = [p for p in problems if not (p[1] == "missing" and p[0] in meant)]
+    return list(dict.fromkeys(kept))  # once each, in order
+
+
+_BRANCHES = ("float", "LayerValues")
+_CLOSE = 0.7  # difflib's 0.6 takes `model` for `lr_mode`; a one-letter slip (`widht`, `hiden`) scores >= 0.8
+
+
+def _suggest(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=_CLOSE)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _schema_keys(parents: tuple[str, ...]) -> list[str]:
+    """The keys the schema accepts inside ``parents`` (() = the top level, flat constant keys included)."""
+    model: type[BaseModel] = CheckConfig
+    for part in parents:
+        field = model.model_fields.get(part)
+        models = [t for t in _types(field.annotation)
+                  if isinstance(t, type) and issubclass(t, BaseModel)] if field else []
+        if not models:
+            return []
+        model = models[0]
+    return list(model.model_fields) + (list(FLAT_CONSTANTS) if model is CheckConfig else [])
+
+
+def _types(annotation: Any) -> list[Any]:
+    args = typing.get_args(annotation)
+    return [t for a in args for t in _types(a)] if args else [annotation]
+
+
+def _mapped_name(key: str, cmap: ConfigMap) -> str:
+    """``lr.hidden (optim.param_groups.1.lr)``: a key with the path it was read from, when it was mapped."""
+    parts = key.split(".")
+    for i in range(len(parts), 0, -1):
+        path = cmap.paths.get(".".join(parts[:i]))
+        if path is not None:
+            return f"{key} ({'.'.join([path, *parts[i:]])})"
+    return key
 
 
 class Check(_Strict):
@@ -224,5 +421,6 @@ def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommenda
     return recommend(check_request(cfg, None if fit is None else LOCAL_FIT), fit)
 
 
-__all__ = ["CheckConfig", "CheckReport", "Check", "ConfigError", "LayerValues", "load_config", "compare",
+__all__ = ["CheckConfig", "CheckReport", "Check", "ConfigError", "ConfigMap", "LayerValues", "load_config",
+           "load_map", "parse_map", "apply_map", "lookup", "read_document", "validation_problems", "compare",
            "check_request", "recommendation", "FLAT_CONSTANTS"]

@@ -91,3 +91,26 @@ def test_service_mode_gives_the_local_verdict(tmp_path, sweep, fit):
 def test_unreachable_service_exits_2(tmp_path):
     code, out = run_check(tmp_path, config(), "--service", "http://127.0.0.1:9")
     assert code == 2 and "cannot reach" in out
+
+
+def test_service_mode_reads_a_mapped_nested_config(tmp_path):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    example, map_file = root / "examples" / "train-config.yaml", root / "examples" / "train-config.map.toml"
+    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
+    try:
+        args = ["check", str(example), "--map-file", str(map_file), "--json"]
+        local, remote = runner.invoke(app, args), runner.invoke(app, [*args, "--service", server.url])
+        assert local.exit_code == remote.exit_code == 0, remote.output
+        assert json.loads(local.stdout)["checks"] == json.loads(remote.stdout)["checks"]
+        data = yaml.safe_load(example.read_text())
+        data["optim"]["param_groups"][1]["lr"] *= 4
+        bad = tmp_path / "train.yaml"
+        bad.write_text(yaml.safe_dump(data))
+        res = runner.invoke(app, ["check", str(bad), "--map-file", str(map_file), "--json", "--service", server.url])
+        assert res.exit_code == 1 and json.loads(res.stdout)["failed"] == ["lr (hidden) too high"]
+        res = runner.invoke(app, ["check", str(bad), "--map", "widht=model.d_model", "--service", server.url])
+        assert res.exit_code == 2 and "widht (model.d_model): unknown key (did you mean 'width'?)" in res.output
+    finally:
+        server.stop()
