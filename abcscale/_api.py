@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from abcscale import usecases
 from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, Prediction
 from abcscale.schemas.recommend import Recommendation
@@ -65,16 +65,21 @@ def recommend(
     constants: Constants | None = None,
     fit: FitLike | None = None,
     group: str | dict[str, Any] | None = None,
+    weight_decay: float | None = None,
+    weight_decay_mode: WeightDecayMode | str | None = None,
 ) -> Recommendation:
-    """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend``).
+    """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at ``width`` (``abcscale recommend``).
 
     Analytic: ``recommend("mup", "adam", width=4096, base_width=256, beta=3e-3)`` transfers what was tuned at
     ``base_width`` (alignment ``full`` unless given); ``group`` is an error. From a fit:
     ``recommend(fit="fit.json", width=4096)`` uses the fitted LR, so ``base_width`` and ``beta`` are errors;
     ``parameterization``, ``optimizer``, ``lr_mode``, ``alignment`` and ``group`` pick the fit's group
-    (:func:`abcscale.usecases.selector_from`). ``constants`` are the base-width constants. The same rule as
-    ``abcscale recommend`` and ``POST /v1/recommend`` (:func:`abcscale.usecases.recommend_request`).
+    (:func:`abcscale.usecases.selector_from`). ``constants`` are the base-width constants; ``weight_decay`` and
+    ``weight_decay_mode`` set theirs (``recommend("mup", "adamw", ..., weight_decay=0.1)``), given once: as
+    keywords or in ``constants``. The same rule as ``abcscale recommend`` and ``POST /v1/recommend``
+    (:func:`abcscale.usecases.recommend_request`).
     """
+    constants = _with_weight_decay(constants, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     req = usecases.recommend_request(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
         base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
@@ -184,6 +189,17 @@ def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool =
     if not isinstance(spec, SweepSpec):
         spec = SweepSpec.from_toml(spec)
     return run_sweep(spec, out_dir, progress=progress)
+
+
+def _with_weight_decay(constants: Constants | None, **given: Any) -> Constants | None:
+    """``constants`` with the weight-decay keywords that were given; one given both ways is an error naming it."""
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return constants
+    twice = sorted(given.keys() & (constants.model_fields_set if constants is not None else set()))
+    if twice:
+        raise ValueError(f"{', '.join(twice)}: give it as a keyword or in `constants`, not both")
+    return Constants.model_validate({**(constants or Constants()).model_dump(), **given})
 
 
 def _fit(fit: FitLike) -> FitResult:

@@ -6,6 +6,12 @@ chain (rather than one per layer type) keeps that program, and its compile time,
 
 Each variant the runner trains is one entry of ``OPTIMIZER_VARIANTS``: its chain, the optimizer family
 whose exponents the theory engine uses, and whether the chain reads the epsilons.
+
+Weight decay comes in two forms (docs/theory.md section 9). ``make_optimizer(weight_decay=...)`` is the
+independent one, for every variant: each step subtracts wd * W, whatever the LR. The ``adamw`` variant adds the
+coupled one, ``optax.adamw``'s chain with per-layer values: the step subtracts lr_l * wd_l * W, with wd_l from
+``wd_3``. It decays only matrices (``ndim >= 2``: embeddings, hidden and readout weights), not LayerNorm gains
+or biases, as nanoGPT and most LLM recipes do: a gain's size is a scale, not a capacity to regularise.
 """
 
 from __future__ import annotations
@@ -81,6 +87,18 @@ def scale_by_layer_adam(eps: optax.Updates, b1: float = 0.9, b2: float = 0.999) 
     return _scale_by_adam_moments(lambda m, v, e: m / (jnp.sqrt(v) + e), b1, b2, eps)
 
 
+def add_decayed_matrices(weight_decay: optax.Updates) -> optax.GradientTransformation:
+    """``optax.add_decayed_weights`` with a per-leaf (traced) decay, on matrices only: u + wd_l * W where
+    ``W.ndim >= 2``, u elsewhere (the module docstring's mask)."""
+
+    def update_fn(updates, state, params=None):
+        if params is None:
+            raise ValueError("add_decayed_matrices needs the parameters: pass them to update()")
+        return jax.tree.map(lambda u, p, w: u + w * p if p.ndim >= 2 else u, updates, params, weight_decay), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
+
+
 def scale_by_tree(factors: optax.Updates) -> optax.GradientTransformation:
     """Multiply each leaf's update by its own (traced) factor: the per-layer learning rates."""
 
@@ -92,13 +110,14 @@ def scale_by_tree(factors: optax.Updates) -> optax.GradientTransformation:
 
 
 class ChainInputs(NamedTuple):
-    """What a variant's chain is built from: per-leaf epsilons and learning rates, the LR multiplier
-    schedule, and SGD's momentum."""
+    """What a variant's chain is built from: per-leaf epsilons, learning rates and coupled weight decays,
+    the LR multiplier schedule, and SGD's momentum."""
 
     eps: optax.Updates
     lr: optax.Updates
     sched: optax.Schedule
     momentum: float
+    wd: optax.Updates
 
 
 Chain = Callable[[ChainInputs], list[optax.GradientTransformation]]
@@ -130,6 +149,9 @@ OPTIMIZER_VARIANTS: dict[str, Variant] = {
     "sgd": Variant(Optimizer.sgd, uses_epsilon=False,
                    chain=_descend(lambda x: [optax.trace(decay=x.momentum)] if x.momentum else [])),
     "adam": Variant(Optimizer.adam, uses_epsilon=True, chain=_descend(lambda x: [scale_by_layer_adam(x.eps)])),
+    # optax.adamw's order (Adam, + wd * W, then the LR): the decay is scaled by lr_l and the schedule
+    "adamw": Variant(Optimizer.adamw, uses_epsilon=True, chain=_descend(
+        lambda x: [scale_by_layer_adam(x.eps), add_decayed_matrices(x.wd)])),
     # scale-invariant Adam: Adam's update scale, no epsilon
     "adam_atan2": Variant(Optimizer.adam, uses_epsilon=False, chain=_descend(lambda x: [scale_by_adam_atan2()])),
     # Adam with parameter scaling: Adafactor's exponents (docs/theory.md section 2)
@@ -150,13 +172,18 @@ def variant(name: str) -> Variant:
 
 def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_layers: dict[str, int], *,
                    steps: int, schedule_kind: str = "cosine", warmup: float = 0.0, momentum: float = 0.0,
-                   weight_decay: float = 0.0) -> optax.GradientTransformation:
-    """The chain of variant ``optimizer``; ``lr_3`` and ``eps_3`` are indexed embedding, hidden, readout
-    and ``param_layers`` maps each parameter name to its layer-type index."""
+                   weight_decay: float = 0.0, wd_3: jax.Array | None = None) -> optax.GradientTransformation:
+    """The chain of variant ``optimizer``; ``lr_3``, ``eps_3`` and ``wd_3`` are indexed embedding, hidden,
+    readout and ``param_layers`` maps each parameter name to its layer-type index.
+
+    ``weight_decay``: the independent decay, every variant; ``wd_3``: the coupled per-layer decay that
+    ``adamw`` reads (default none)."""
     chain = variant(optimizer).chain
+    wd_3 = jnp.zeros(3) if wd_3 is None else wd_3
     parts = chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},
                               lr={k: lr_3[i] for k, i in param_layers.items()},
-                              sched=schedule(schedule_kind, steps, warmup), momentum=momentum))
+                              sched=schedule(schedule_kind, steps, warmup), momentum=momentum,
+                              wd={k: wd_3[i] for k, i in param_layers.items()}))
     if weight_decay:
         parts.append(optax.add_decayed_weights(-weight_decay))  # independent of the LR
     return optax.chain(*parts)

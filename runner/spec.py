@@ -14,6 +14,11 @@ The base-width constants are the one :class:`~abcscale.schemas.theory.Constants`
 their keys (``init_scale``, ``multiplier``, ``epsilon``, ``epsilon_mode``, ``gamma``) may also be written at
 the top level, as the CLI flags are (not both ways in one spec). ``gammas`` sweeps several LR constants; it defaults to
 ``[constants.gamma]``.
+
+Weight decay is the exception: a sweep's ``weight_decay`` is its own top-level key, the independent form (each
+step subtracts wd * W, whatever the LR; the same at every width, docs/theory.md section 9), applied to every
+variant. The coupled per-layer decay of ``Constants.weight_decay`` is not wired into the runner yet, so a sweep
+refuses a nonzero ``constants.weight_decay`` rather than ignoring it.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 OPTIMIZER_FAMILY: dict[str, Optimizer] = {
     "sgd": Optimizer.sgd,
     "adam": Optimizer.adam,
+    "adamw": Optimizer.adamw,  # Adam plus coupled per-layer weight decay on the matrices (runner/optim.py)
     "adam_atan2": Optimizer.adam,  # scale-invariant Adam: same update scale, no epsilon
     "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (docs/theory.md s.2)
     "adafactor": Optimizer.adafactor,
@@ -77,6 +83,12 @@ Schedule = Literal["cosine", "constant"]
 Batching = Literal["auto", "vmap", "single"]
 
 
+#: Constants fields a sweep does not take from ``constants`` (its ``weight_decay`` is a top-level key)
+_NOT_CONSTANTS = frozenset({"weight_decay", "weight_decay_mode"})
+#: the flat keys that go into ``constants``
+_FLAT_CONSTANTS = {k: k for k in Constants.model_fields if k not in _NOT_CONSTANTS}
+
+
 def _split(value: Any) -> Any:
     return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
 
@@ -111,7 +123,8 @@ class SweepSpec(BaseModel):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     schedule: Schedule = Field("cosine", description="after warmup: cosine decay to 0 or constant")
     warmup: float = Field(0.1, ge=0, lt=1, description="warmup fraction of the steps")
-    weight_decay: float = Field(0.0, ge=0, description="independent weight decay (not scaled by the LR)")
+    weight_decay: float = Field(0.0, ge=0, description="independent weight decay: each step subtracts wd * W, not "
+                                "scaled by the LR (docs/theory.md section 9)")
     data: str = Field("default", description="default | synthetic | PATH (text file, directory or .npy)")
     max_bytes: int = Field(4_000_000, gt=0, description="corpus cap for default and text data")
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the corpus")
@@ -128,7 +141,7 @@ class SweepSpec(BaseModel):
     @classmethod
     def _flat_constants(cls, data: Any) -> Any:
         """Top-level constant keys (TOML) go into ``constants``; both forms at once is an error."""
-        return nest_constants(data)
+        return nest_constants(data, _FLAT_CONSTANTS)
 
     @field_validator("parameterizations", "optimizers", "widths", "coord_steps", mode="before")
     @classmethod
@@ -185,6 +198,9 @@ class SweepSpec(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
+        if self.constants.weight_decay:
+            raise ValueError("constants.weight_decay: a sweep's weight decay is the top-level `weight_decay` "
+                             "(independent form); the runner does not apply the coupled one yet")
         if not self.gammas:
             self.gammas = [self.constants.gamma]
         if self.model == "transformer":
@@ -231,7 +247,7 @@ class SweepSpec(BaseModel):
         data = self.model_dump()
         given = {k: v for k, v in kwargs.items() if v is not None}
         # a flag for a constant replaces that constant (the dump holds them nested)
-        data["constants"].update({k: given.pop(k) for k in Constants.model_fields if k in given})
+        data["constants"].update({k: given.pop(k) for k in _FLAT_CONSTANTS if k in given})
         data.update(given)
         return SweepSpec.model_validate(data)
 
@@ -264,7 +280,8 @@ class Cell(BaseModel):
         The spec's constants enter flat (as before they were one model), so existing sweeps still resume.
         """
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | {"constants"}))
-        fields |= spec.constants.model_dump(mode="json", exclude={"gamma"})  # the cell holds gamma
+        # the cell holds gamma; the constants' weight decay is always 0 here (spec.weight_decay is the sweep's)
+        fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS})
         fields["base_width"] = spec.base
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)

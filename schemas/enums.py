@@ -55,11 +55,16 @@ class Parameterization(_AliasedEnum):
 
 
 class Optimizer(_AliasedEnum):
-    """Optimizer families whose update scale sets the symmetry's k (SGD 2, Adam 1, Adafactor 0)."""
+    """Optimizer families whose update scale sets the symmetry's k (SGD 2, Adam and AdamW 1, Adafactor 0).
+
+    ``adamw`` is Adam with decoupled weight decay (docs/theory.md section 9): Adam's exponents and epsilon, plus
+    a per-layer weight decay.
+    """
 
     sgd = "sgd"
     adam = "adam"
     adafactor = "adafactor"
+    adamw = "adamw"
 
 
 class Layer(_AliasedEnum):
@@ -95,6 +100,21 @@ class EpsilonMode(_AliasedEnum):
     @classmethod
     def label(cls) -> str:
         return "epsilon_mode"
+
+
+class WeightDecayMode(_AliasedEnum):
+    """How the optimizer applies decoupled weight decay (docs/theory.md section 9).
+
+    ``coupled``: the step subtracts lr_l * wd_l * W (PyTorch's and optax's AdamW); ``independent``: it subtracts
+    wd * W, whatever the LR.
+    """
+
+    coupled = "coupled"
+    independent = "independent"
+
+    @classmethod
+    def label(cls) -> str:
+        return "weight_decay_mode"
 
 
 LAYERS: tuple[Layer, ...] = (Layer.embedding, Layer.hidden, Layer.readout)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 
 
 class Frozen(BaseModel):
@@ -141,6 +141,8 @@ class LayerSetting(Frozen):
     init_std: float = Field(gt=0, allow_inf_nan=False)
     lr: float = Field(gt=0, allow_inf_nan=False)
     epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
+    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False, description="decoupled weight decay "
+                                       "(AdamW; docs/theory.md section 9); None for an optimizer without it")
 
 
 class _ByLayer:
@@ -198,6 +200,10 @@ class Constants(Frozen):
     multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
     epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
     epsilon_mode: EpsilonMode = Field(EpsilonMode.per_layer, description="constant | per_layer (docs/theory.md §5)")
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False, description="decoupled weight decay at the base "
+                                "width (adamw; docs/theory.md section 9)")
+    weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
+                                               "lr * wd * W, as torch/optax AdamW) | independent (wd * W)")
 
     @model_validator(mode="before")
     @classmethod
@@ -249,4 +255,6 @@ class Transfer(_ByLayer, Frozen):
     exponents: dict[str, LayerExponents]
     global_c: float
     unique: bool
+    weight_decay_mode: WeightDecayMode | None = Field(
+        None, description="the form of the layers' weight_decay; None for an optimizer without decoupled decay")
     warnings: list[str] = Field(default_factory=list)

@@ -94,6 +94,31 @@ def test_recommend_equals_the_cli_and_the_service(client):
     assert api.model_dump(mode="json") == json.loads(cli.stdout) == rest.json()
 
 
+@pytest.mark.parametrize("mode", ["coupled", "independent"])
+def test_recommend_adamw_with_weight_decay_equals_the_cli_and_the_service(client, mode):
+    from abcscale.cli import app
+
+    api = abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, weight_decay=0.1,
+                             weight_decay_mode=mode)
+    cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adamw", "-n", "4096", "--base-width", "256",
+                                   "--base-lr", "3e-3", "--weight-decay", "0.1", "--weight-decay-mode", mode,
+                                   "--json"])
+    assert cli.exit_code == 0, cli.output
+    rest = client.post("/v1/recommend", json={
+        "parameterization": "mup", "optimizer": "adamw", "width": 4096,
+        "base": {"width": 256, "beta": 3e-3, "weight_decay": 0.1, "weight_decay_mode": mode}})
+    assert rest.status_code == 200, rest.text
+    assert api.model_dump(mode="json") == json.loads(cli.stdout) == rest.json()
+    assert api.weight_decay_mode == mode and all(s.weight_decay is not None for s in api.layers)
+    # a weight decay with an optimizer that has none: one line naming it, exit 2, a 422
+    cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
+                                   "--base-lr", "3e-3", "--weight-decay", "0.1"])
+    assert cli.exit_code == 2 and "weight_decay: adam has no decoupled weight decay" in cli.output
+    rest = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 4096,
+                                              "base": {"width": 256, "beta": 3e-3, "weight_decay": 0.1}})
+    assert rest.status_code == 422 and "weight_decay" in rest.text
+
+
 def test_convert_and_theory_table_equal_the_service(client):
     api = abcscale.convert("sgd", "sp", "mup", width=1024, base_width=64, lr="1e-2,1e-3,1e-3")
     rest = client.post("/v1/theory/convert", json={"optimizer": "sgd", "from": "sp", "to": "mup", "width": 1024,

@@ -9,6 +9,7 @@ Modules, by concept:
 - :mod:`~abcscale.theory.rules`: per-optimizer rules (update exponent, symmetry k, epsilon);
 - :mod:`~abcscale.theory.solver`: the LP for the smallest stable c per layer, the exponent table;
 - :mod:`~abcscale.theory.epsilon`: Adam's epsilon exponents across width;
+- :mod:`~abcscale.theory.weight_decay`: AdamW's decoupled weight decay across width and under the symmetry;
 - :mod:`~abcscale.theory.transfer`: concrete per-layer settings at a new width;
 - :mod:`~abcscale.theory.symmetry`: converting a setting between parameterizations.
 
@@ -26,6 +27,7 @@ from abcscale.theory.solver import ExponentSolution, solve_exponents, theory_exp
 from abcscale.theory.symmetry import Conversion, convert
 from abcscale.theory.tables import AB_TABLES, ab_table, init_stability_warnings, parameterization_of
 from abcscale.theory.transfer import transfer
+from abcscale.theory.weight_decay import convert_weight_decay, layer_weight_decays
 
 __all__ = [
     "AB_TABLES",
@@ -35,9 +37,11 @@ __all__ = [
     "OptimizerRule",
     "ab_table",
     "convert",
+    "convert_weight_decay",
     "epsilon_exponents",
     "init_stability_warnings",
     "layer_epsilons",
+    "layer_weight_decays",
     "optimizer_rule",
     "parameterization_of",
     "solve_exponents",

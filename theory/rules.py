@@ -13,6 +13,7 @@ optimizer             p_a    p_b    G        why
 ====================  =====  =====  =======  ====================================================
 sgd                   2      0      yes      the gradient carries a_l and the backprop scale G + a_l
 adam                  1      0      no       the normalised step is O(1) per coordinate
+adamw                 1      0      no       Adam's step; the decoupled decay is scaled separately
 adafactor             1      1      no       parameter scaling: the step is proportional to rms(W)
 ====================  =====  =====  =======  ====================================================
 
@@ -20,6 +21,9 @@ The symmetry (a, b, c) -> (a + theta, b - theta, c - k theta) (docs/theory.md se
 every U_l unchanged exactly when :math:`k = p_a - p_b`, which the tests check for every rule.
 Adafactor additionally keeps c_l >= 0 (the paper's constraint). Only Adam has an epsilon; its
 epsilon exponents and the way epsilon maps under the symmetry live in :mod:`abcscale.theory.epsilon`.
+AdamW is Adam's rule with ``weight_decay``: each step its decoupled decay removes a fraction of W that
+the rule of :mod:`abcscale.theory.weight_decay` keeps the same at every width (docs/theory.md section 9),
+so it changes no U_l, and its exponents and epsilon are Adam's.
 
 To add an optimizer (e.g. Lion, whose sign update is Adam-like): add the member to
 ``schemas.enums.Optimizer`` and a rule here. Without a rule every theory entry point raises a
@@ -47,7 +51,8 @@ class OptimizerRule:
     ``backprop_scale``: the update of the embedding and hidden layers carries the backprop exponent
     G = min(a_{L+1} + b_{L+1}, 2 a_{L+1} + c_{L+1}) (SGD). ``c_min``: a lower bound on every c_l, or
     None. ``epsilon_rule``: the per-layer epsilon exponents, None for an optimizer without epsilon.
-    ``epsilon_k``: epsilon maps as eps -> eps t^epsilon_k under the symmetry.
+    ``epsilon_k``: epsilon maps as eps -> eps t^epsilon_k under the symmetry. ``weight_decay``: the
+    optimizer has a decoupled weight decay (AdamW) that the theory transfers per layer.
     """
 
     k: int
@@ -57,6 +62,7 @@ class OptimizerRule:
     c_min: float | None = None
     epsilon_rule: EpsilonRule | None = None
     epsilon_k: int = 0
+    weight_decay: bool = False
 
     @property
     def has_epsilon(self) -> bool:
@@ -68,6 +74,8 @@ OPTIMIZER_RULES: dict[Optimizer, OptimizerRule] = {
     Optimizer.sgd: OptimizerRule(k=2, update_a=2, update_b=0, backprop_scale=True),
     Optimizer.adam: OptimizerRule(k=1, update_a=1, update_b=0, epsilon_rule=epsilon_exponents, epsilon_k=1),
     Optimizer.adafactor: OptimizerRule(k=0, update_a=1, update_b=1, c_min=0.0),
+    Optimizer.adamw: OptimizerRule(k=1, update_a=1, update_b=0, epsilon_rule=epsilon_exponents, epsilon_k=1,
+                                   weight_decay=True),
 }
 
 

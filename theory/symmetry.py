@@ -15,8 +15,10 @@ same map with the factor :math:`t_l = n^{-\theta_l}`:
     m \to m \, t, \quad \sigma \to \sigma / t, \quad \eta \to \eta / t^k, \quad \epsilon \to \epsilon \, t^{k'}
 
 where k' (``epsilon_k``) is 1 for Adam: epsilon sits beside :math:`\sqrt{v}`, which scales as the
-gradient. So standard ~ NTK (theta = 1/2 on hidden and readout) and muP ~ mean-field (theta = 1/2 on
-every layer).
+gradient. AdamW's coupled weight decay maps as :math:`\lambda \to \lambda t^k`, keeping
+:math:`\eta \lambda` and so the per-step shrink of W, while an independent one is unchanged
+(:mod:`abcscale.theory.weight_decay`, docs/theory.md section 9). So standard ~ NTK (theta = 1/2 on hidden
+and readout) and muP ~ mean-field (theta = 1/2 on every layer).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from abcscale.schemas.enums import LAYERS, Layer, Parameterization
+from abcscale.schemas.enums import LAYERS, Layer, Parameterization, WeightDecayMode
 from abcscale.schemas.theory import ABTable, Alignment, LayerSetting, Setting
 from abcscale.theory.rules import optimizer_rule
 from abcscale.theory.solver import solve_exponents
 from abcscale.theory.tables import ab_table, parameterization_of
+from abcscale.theory.weight_decay import convert_weight_decay
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,14 @@ def convert(
     source: Parameterization | str | ABTable,
     target: Parameterization | str | ABTable,
     alignment: Alignment | str | None = None,
+    weight_decay_mode: WeightDecayMode | str = WeightDecayMode.coupled,
 ) -> Conversion:
     r"""The setting under ``target`` that computes the same function with the same training dynamics.
 
     Per layer theta = a_target - a_source and t = n^{-theta} at n = ``setting.width`` (module
     docstring's map). The map is exact at ``setting.width``; it is a symmetry of the whole width family
-    only when b_target = b_source - theta for every layer, which ``symmetric`` reports.
+    only when b_target = b_source - theta for every layer, which ``symmetric`` reports. A layer's
+    ``weight_decay`` is read in ``weight_decay_mode`` (the form the setting's numbers are in).
     """
     ab1, ab2 = ab_table(source), ab_table(target)
     opt = setting.optimizer
@@ -74,8 +79,11 @@ def convert(
         eps = s.epsilon
         if eps is not None and rule.has_epsilon:
             eps = eps * tl**rule.epsilon_k
+        wd = s.weight_decay
+        if wd is not None:
+            wd = convert_weight_decay(wd, weight_decay_mode, tl, k)
         layers.append(LayerSetting(layer=s.layer, multiplier=s.multiplier * tl, init_std=s.init_std / tl,
-                                   lr=s.lr / tl**k, epsilon=eps))
+                                   lr=s.lr / tl**k, epsilon=eps, weight_decay=wd))
     out = Setting(parameterization=parameterization_of(target), optimizer=opt, width=n, layers=layers)
     off = [l.value for l in LAYERS if not math.isclose(ab2[l].b, ab1[l].b - theta[l], abs_tol=1e-12)]
     c1 = solve_exponents(ab1, opt, alignment).c

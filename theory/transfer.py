@@ -7,10 +7,12 @@ gamma_l, multiplier M_l, init scale S_l, epsilon), the settings at width n are
 .. math::
 
     m_l = M_l \, n^{-a_l}, \quad \sigma_l = S_l \, n^{-b_l}, \quad
-    \eta_l = \beta \, \gamma_l \, (n / b)^{-c_l}, \quad \epsilon_l = \epsilon \, (n / b)^{-e_l}.
+    \eta_l = \beta \, \gamma_l \, (n / b)^{-c_l}, \quad \epsilon_l = \epsilon \, (n / b)^{-e_l},
+
+and, for AdamW in the coupled form, :math:`\lambda_l = \lambda \, (n / b)^{c_l}` (docs/theory.md section 9).
 
 Multipliers and init stds are absolute, so a_l + b_l fixes the forward scale at every width; learning
-rates and epsilon are relative to the base width because beta and epsilon were tuned there.
+rates, epsilon and weight decay are relative to the base width because they were tuned there.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from abcscale.theory.epsilon import layer_epsilons
 from abcscale.theory.rules import optimizer_rule
 from abcscale.theory.solver import ExponentSolution, solve_exponents
 from abcscale.theory.tables import parameterization_of
+from abcscale.theory.weight_decay import layer_weight_decays
 
 
 def transfer(
@@ -39,12 +42,17 @@ def transfer(
     In ``global`` mode every c_l is the binding layer's c (one shared LR); ``c_override`` lets a fit
     supply measured exponents. Epsilon follows ``base.epsilon_mode``: ``per_layer`` scales it with
     the epsilon exponents e_l of the optimizer's rule, ``constant`` keeps it; optimizers without an
-    epsilon get None. Raises ValueError for a width that is not a positive integer.
+    epsilon get None. Weight decay follows ``base.weight_decay_mode`` (:mod:`abcscale.theory.weight_decay`)
+    for an optimizer with decoupled decay (AdamW) and is None for the others. Raises ValueError for a width
+    that is not a positive integer, and for a nonzero ``base.weight_decay`` with an optimizer without it.
     """
     if not isinstance(width, int | np.integer) or width <= 0:
         raise ValueError(f"width must be a positive integer, got {width!r}")
     opt = Optimizer.parse(optimizer)
     rule = optimizer_rule(opt)
+    if base.weight_decay and not rule.weight_decay:
+        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, or leave "
+                         "weight_decay at 0")
     mode = LrMode.parse(lr_mode)
     sol = solve_exponents(parameterization, opt, alignment)
     ab = sol.ab
@@ -55,6 +63,9 @@ def transfer(
     eps: dict[Layer, float | None] = dict.fromkeys(LAYERS)
     if rule.epsilon_rule is not None:
         eps.update(layer_epsilons(base.epsilon, base.epsilon_mode, rho, rule.epsilon_rule(ab, c_used)))
+    wd: dict[Layer, float | None] = dict.fromkeys(LAYERS)
+    if rule.weight_decay:
+        wd.update(layer_weight_decays(base.weight_decay, base.weight_decay_mode, rho, c_used))
     layers = [
         LayerSetting(
             layer=l,
@@ -62,6 +73,7 @@ def transfer(
             init_std=base.init_scale[l] * width ** (-ab[l].b),
             lr=base.beta * base.gamma[l] * rho ** (-c_used[l]),
             epsilon=eps[l],
+            weight_decay=wd[l],
         )
         for l in LAYERS
     ]
@@ -71,6 +83,7 @@ def transfer(
         lr_mode=mode, width=int(width), base_width=base.width, layers=layers,
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
         global_c=sol.global_c, unique=sol.unique, warnings=_warnings(sol, mode),
+        weight_decay_mode=base.weight_decay_mode if rule.weight_decay else None,
     )
 
 

@@ -13,7 +13,7 @@ from rich.table import Table
 from abcscale.cli._common import build, console, emit_json, fail, parse_flag, read_fit, validation_message
 from abcscale.cli.options import Json, LrModeOpt, OptimizerOpt, ParamOpt, Width
 from abcscale.cli.theory import DEFAULT_EPSILON, frac
-from abcscale.schemas.enums import EpsilonMode, LrMode
+from abcscale.schemas.enums import EpsilonMode, LrMode, WeightDecayMode
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
@@ -45,13 +45,18 @@ def recommend(
                                                   show_default=f"{DEFAULT_EPSILON:g}")] = None,
     epsilon_mode: Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)] = (
         EpsilonMode.per_layer),
+    weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay at the base width "
+                                                       "(-o adamw)", show_default="0")] = None,
+    weight_decay_mode: Annotated[WeightDecayMode, typer.Option(
+        "--weight-decay-mode", parser=WeightDecayMode.parse, help="coupled: the step subtracts lr * wd * W (torch, "
+        "optax AdamW); independent: wd * W")] = WeightDecayMode.coupled,
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
                                              "--base-width/--base-lr)", show_default=False)] = None,
     group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...'",
                                               show_default=False)] = None,
     as_json: Json = False,
 ) -> None:
-    """Per-layer multiplier, init std, LR and epsilon at a target width.
+    """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at a target width.
 
     Analytic (theory) from -p, -o, --base-width and --base-lr; or from a fit with --fit, whose group
     -p, -o, --lr-mode global, -a and --group select.
@@ -61,7 +66,7 @@ def recommend(
     constants = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
-                      epsilon_mode=epsilon_mode)
+                      epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     try:  # one rule for which flags go with which source, shared with the Python API and the REST body
         req = usecases.recommend_request(
             width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment,
@@ -92,12 +97,15 @@ def print_recommendation(rec: Recommendation) -> None:
     """The per-layer table, the fitted LR band when there is one, and the warnings."""
     t = Table(title=f"{rec.parameterization} + {rec.optimizer.value}, {rec.lr_mode.value} LR, alignment "
                     f"{rec.alignment.name}: width {rec.base_width} -> {rec.width} (source: {rec.source})")
-    for col in ("layer", "a", "b", "c", "multiplier", "init std", "learning rate", "epsilon"):
+    decay = rec.weight_decay_mode is not None  # a column only for an optimizer with decoupled decay (AdamW)
+    for col in ("layer", "a", "b", "c", "multiplier", "init std", "learning rate", "epsilon",
+                *([f"weight decay ({rec.weight_decay_mode})"] if decay else [])):
         t.add_column(col, justify="right" if col != "layer" else "left")
     for s in rec.layers:
         e = rec.exponents[s.layer.value]
         t.add_row(s.layer.value, frac(e.a), frac(e.b), frac(e.c), f"{s.multiplier:.4g}", f"{s.init_std:.4g}",
-                  f"{s.lr:.4g}", "-" if s.epsilon is None else f"{s.epsilon:.3g}")
+                  f"{s.lr:.4g}", "-" if s.epsilon is None else f"{s.epsilon:.3g}",
+                  *([f"{s.weight_decay:.4g}"] if decay and s.weight_decay is not None else []))
     console.print(t)
     if rec.band is not None:
         console.print(f"fitted LR at width {rec.width}: {band_line(rec.band)}", highlight=False)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 FLAGS = {"parameterizations": "--parameterization", "optimizers": "--optimizer", "alignments": "--alignment",
          "lr_modes": "--lr-mode", "gammas": "--gamma", "constants.gamma": "--gamma",
          **{f"constants.{k}": "--" + k.replace("_", "-") for k in Constants.model_fields if k != "gamma"}}
-_FIELDS = {**SweepSpec.model_fields, **Constants.model_fields}
+_FIELDS = {**Constants.model_fields, **SweepSpec.model_fields}  # the spec's own weight_decay wins
 _SPEC_DEFAULTS = SweepSpec()
 
 

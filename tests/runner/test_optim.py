@@ -136,3 +136,37 @@ def test_the_registry_names_the_spec_variants_with_their_families():
 def test_unknown_variant_names_the_registry():
     with pytest.raises(ValueError, match="unknown optimizer variant 'lion'; OPTIMIZER_VARIANTS has sgd, adam"):
         make_optimizer("lion", jnp.ones(3), jnp.zeros(3), {"e": 0}, steps=5)
+
+
+def test_adamw_one_step_is_the_hand_computation():
+    """Step 1: m_hat = g, v_hat = g^2, so W <- W - lr_l (g / (|g| + eps_l) + wd_l W) on matrices, and the
+    vector (a LayerNorm gain) gets Adam's step only."""
+    params = {"e": jnp.full((2, 3), 2.0), "h": jnp.full((3, 3), -1.0), "gain": jnp.full((3,), 1.5)}
+    layers = {"e": 0, "h": 1, "gain": 0}
+    g = {"e": jnp.full((2, 3), 0.5), "h": jnp.full((3, 3), -0.25), "gain": jnp.full((3,), 0.1)}
+    lr, eps, wd = jnp.asarray([0.1, 0.01, 1.0]), jnp.asarray([0.5, 0.0, 0.0]), jnp.asarray([0.2, 3.0, 0.0])
+    tx = make_optimizer("adamw", lr, eps, layers, steps=10, schedule_kind="constant", wd_3=wd)
+    u, _ = tx.update(g, tx.init(params), params)
+    want = {"e": -0.1 * (0.5 / (0.5 + 0.5) + 0.2 * 2.0),  # -0.09
+            "h": -0.01 * (-1.0 + 3.0 * -1.0),              # +0.04
+            "gain": -0.1 * (0.1 / (0.1 + 0.5))}             # no decay on a vector
+    for k, v in want.items():
+        np.testing.assert_allclose(np.asarray(u[k]), v, rtol=1e-5)
+
+
+def test_adamw_is_optax_adamw_with_a_matrix_mask():
+    params = {"w": jnp.asarray(np.random.default_rng(1).normal(size=(4, 3)), jnp.float32), "b": jnp.ones((3,))}
+    grads = [{"w": g["w"], "b": g["w"][0]} for g in _grads()]
+    ours = make_optimizer("adamw", jnp.full(3, 3e-2), jnp.full(3, 1e-6), {"w": 1, "b": 1}, steps=5,
+                          schedule_kind="constant", wd_3=jnp.full(3, 0.5))
+    ref = optax.adamw(3e-2, eps=1e-6, weight_decay=0.5, mask=lambda p: jax.tree.map(lambda x: x.ndim >= 2, p))
+    for a, b in zip(_run(ours, grads, params), _run(ref, grads, params), strict=True):
+        for k in params:
+            np.testing.assert_allclose(np.asarray(a[k]), np.asarray(b[k]), rtol=1e-5, atol=1e-8)
+    # without wd_3 the coupled decay is off: adamw is adam
+    plain = make_optimizer("adamw", jnp.full(3, 3e-2), jnp.full(3, 1e-6), {"w": 1, "b": 1}, steps=5,
+                           schedule_kind="constant")
+    adam = make_optimizer("adam", jnp.full(3, 3e-2), jnp.full(3, 1e-6), {"w": 1, "b": 1}, steps=5,
+                          schedule_kind="constant")
+    np.testing.assert_allclose(np.asarray(_run(plain, grads, params)[-1]["w"]),
+                               np.asarray(_run(adam, grads, params)[-1]["w"]), rtol=1e-6)

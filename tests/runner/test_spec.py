@@ -148,3 +148,28 @@ def test_the_example_spec_is_the_readme_one():
     assert block is not None
     assert SweepSpec.model_validate(tomllib.loads(block.group(1))["sweep"]) == example
     assert example.parameterizations == ["standard", "mup"] and example.constants.epsilon == 1e-8
+
+
+def test_adamw_is_a_sweep_optimizer_with_adams_exponents():
+    from abcscale.runner.spec import OPTIMIZER_FAMILY
+    from abcscale.schemas.enums import Optimizer
+
+    assert SweepSpec(optimizers="adam,adamw").optimizers == ["adam", "adamw"]
+    assert OPTIMIZER_FAMILY["adamw"] is Optimizer.adamw
+    with pytest.raises(ValidationError, match="unknown optimizer 'lion'"):
+        SweepSpec(optimizers="lion")
+
+
+def test_a_sweeps_weight_decay_stays_its_own_key_beside_the_constants(tiny_spec):
+    """Constants gained weight_decay (docs/theory.md section 9); a sweep's flat `weight_decay` is still the
+    runner's independent decay, a flag still sets it, and the coupled one in `constants` is refused."""
+    flat = SweepSpec(weight_decay=0.1)
+    assert flat.weight_decay == 0.1 and flat.constants.weight_decay == 0.0
+    assert flat.with_overrides(weight_decay=0.2).weight_decay == 0.2
+    with pytest.raises(ValidationError, match="constants.weight_decay: a sweep's weight decay is the top-level"):
+        SweepSpec(constants={"weight_decay": 0.1})
+    # the constants' (inert) weight-decay mode does not change which results a cell has: resuming still works
+    cell = tiny_spec.cells()[0]
+    inert = tiny_spec.model_copy(update={"constants": Constants(weight_decay_mode="independent")})
+    assert cell.key(inert, "h") == cell.key(tiny_spec, "h") != cell.key(tiny_spec.with_overrides(weight_decay=0.1),
+                                                                        "h")

@@ -24,8 +24,10 @@ def test_k_is_the_exponent_that_keeps_the_update_invariant(opt):
 
 
 def test_symmetry_exponents_and_epsilon_match_the_paper():
-    assert {o.value: theory.optimizer_rule(o).k for o in Optimizer} == {"sgd": 2, "adam": 1, "adafactor": 0}
-    assert [o.value for o in Optimizer if theory.optimizer_rule(o).has_epsilon] == ["adam"]
+    assert {o.value: theory.optimizer_rule(o).k for o in Optimizer} == {"sgd": 2, "adam": 1, "adafactor": 0,
+                                                                        "adamw": 1}
+    assert [o.value for o in Optimizer if theory.optimizer_rule(o).has_epsilon] == ["adam", "adamw"]
+    assert [o.value for o in Optimizer if theory.optimizer_rule(o).weight_decay] == ["adamw"]
 
 
 def test_rule_lookup_accepts_strings_and_rejects_unknown_names():
