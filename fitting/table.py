@@ -8,6 +8,7 @@ these typed groups; nothing downstream re-parses column names.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import math
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from abcscale.schemas.api import MAX_WIDTH
 from abcscale.schemas.fit import ColumnMapping
 from abcscale.schemas.sweep import GROUP_COLUMNS
 
@@ -38,6 +40,23 @@ class TableError(ValueError):
         super().__init__("; ".join(self.problems))
 
 
+class TableTooLarge(TableError):
+    """The decoded table is over a row or cell cap (a small compressed upload can decode to millions of rows);
+    ``cap`` names the one exceeded: ``max_rows`` or ``max_cells``."""
+
+    def __init__(self, problem: str, cap: str):
+        self.cap = cap
+        super().__init__([problem])
+
+
+def check_size(n_rows: int, n_cells: int, max_rows: int | None, max_cells: int | None) -> None:
+    """Raise TableTooLarge naming the cap when a table holds more than ``max_rows`` rows or ``max_cells`` cells."""
+    if max_rows is not None and n_rows > max_rows:
+        raise TableTooLarge(f"table: more than {max_rows} rows (the max_rows cap)", "max_rows")
+    if max_cells is not None and n_cells > max_cells:
+        raise TableTooLarge(f"table: more than {max_cells} cells (the max_cells cap)", "max_cells")
+
+
 #: file suffix -> table format
 _SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -47,8 +66,13 @@ def table_format(name: str | Path) -> str | None:
     return _SUFFIX_FORMATS.get(Path(name).suffix.lower())
 
 
-def read_table(source: str | Path | bytes, fmt: str | None = None) -> pd.DataFrame:
-    """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed)."""
+def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: int | None = None,
+               max_cells: int | None = None) -> pd.DataFrame:
+    """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed).
+
+    ``max_rows``/``max_cells`` bound what is decoded: parquet is checked from its metadata before any data is
+    read, CSV is read no further than one row past the cap; over a cap is a :class:`TableTooLarge`.
+    """
     if isinstance(source, bytes | bytearray):
         data = bytes(source)
         name = "<bytes>"
@@ -69,15 +93,54 @@ def read_table(source: str | Path | bytes, fmt: str | None = None) -> pd.DataFra
         raise TableError([f"table: unknown format {fmt!r}; allowed: csv, parquet"])
     try:
         if fmt == "parquet":
-            df = pd.read_parquet(io.BytesIO(data))
+            df = _read_parquet(data, max_rows, max_cells)
         else:
-            df = pd.read_csv(io.BytesIO(data), sep=None, engine="python") if b"\t" in data[:4096] else (
-                pd.read_csv(io.BytesIO(data)))
+            df = _read_csv(data, max_rows, max_cells)
+    except TableError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any parser failure is the same user error
         raise TableError([f"table: {name} is not a readable {fmt} file ({type(exc).__name__}: {exc})"]) from None
     if df.empty:
         raise TableError([f"table: {name} has no rows"])
+    check_size(len(df), df.size, max_rows, max_cells)
     return df
+
+
+def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    # Leaf values, so a list column that expands counts too; all from the footer, nothing decompressed yet.
+    values = sum(meta.row_group(g).column(c).num_values
+                 for g in range(meta.num_row_groups) for c in range(meta.num_columns))
+    check_size(meta.num_rows, max(values, meta.num_rows * meta.num_columns), max_rows, max_cells)
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
+    tabbed = b"\t" in data[:4096]
+    header = _csv_header(data, tabbed)
+    if dups := sorted({c for c in header if header.count(c) > 1}):
+        # pandas would rename the second one (beta.1) and the fit would silently use the first
+        raise TableError([f"{c}: duplicated column in the header" for c in dups])
+    caps = [c for c in (max_rows, max_cells // max(len(header), 1) if max_cells is not None else None)
+            if c is not None]
+    nrows = min(caps) + 1 if caps else None  # one row past the cap is enough to know it is over
+    if tabbed:
+        return pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
+    return pd.read_csv(io.BytesIO(data), nrows=nrows)
+
+
+def _csv_header(data: bytes, tabbed: bool) -> list[str]:
+    """The header's column names as written (pandas would mangle a repeated name into ``name.1``)."""
+    line = next((ln for ln in io.BytesIO(data) if ln.strip()), b"").decode("utf-8", "replace").rstrip("\r\n")
+    sep = ","
+    if tabbed:  # pandas sniffs the separator here (sep=None); so does this
+        try:
+            sep = csv.Sniffer().sniff(line).delimiter
+        except csv.Error:
+            sep = "\t" if "\t" in line else ","
+    return next(csv.reader([line], delimiter=sep), [])
 
 
 def table_hash(df: pd.DataFrame) -> str:
@@ -152,6 +215,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None) -> Prepared:
     if df is None or len(df) == 0:
         raise TableError(["table: no rows"])
     df = df.rename(columns=str)
+    if dups := sorted(set(df.columns[df.columns.duplicated()])):
+        raise TableError([f"{c}: duplicated column" for c in dups])
     return _canonical(df, _iv(df, m), m)
 
 
@@ -187,8 +252,12 @@ def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
 
 def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | None:
     s = df[col]
-    if s.dtype == bool:
-        s = s.astype(float)
+    # true/false is not a number here (pandas would read true as 1): a JSON row or a parquet bool column
+    flags = (s.notna() if pd.api.types.is_bool_dtype(s) else
+             s.map(lambda v: isinstance(v, bool | np.bool_)) if s.dtype == object else None)
+    if flags is not None and flags.any():
+        problems.append(f"{col}: true/false is not a number, in {_rows(flags)}")
+        return None
     num = pd.to_numeric(s, errors="coerce")
     bad = num.isna() & s.notna()
     if bad.any():
@@ -213,6 +282,10 @@ def _iv(df: pd.DataFrame, m: ColumnMapping) -> _Valid:
         seed = _numeric(df, roles.seed_col, problems)
         if seed is not None and seed.isna().any():
             problems.append(f"{roles.seed_col}: missing seed in {_rows(seed.isna())}")
+    if "base_width" in df.columns:  # a width too, whether it is a group key or C's reference width
+        bw = pd.to_numeric(df["base_width"], errors="coerce")
+        if (bad := bw.notna() & ~bw.between(1, MAX_WIDTH)).any():
+            problems.append(f"base_width: must be between 1 and {MAX_WIDTH} (2**40), not in {_rows(bad)}")
     if problems:
         raise TableError(problems)
     assert width is not None and lr is not None and loss is not None  # each failure above added a problem
@@ -260,6 +333,8 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series |
     w = width.fillna(1.0)
     if (w <= 0).any() or np.isinf(w).any():
         problems.append(f"{col}: non-positive or infinite width in {_rows((w <= 0) | np.isinf(w))}")
+    elif (w > MAX_WIDTH).any():  # as on request fields; beyond it the integer widths would wrap around
+        problems.append(f"{col}: widths must be at most {MAX_WIDTH} (2**40), not in {_rows(w > MAX_WIDTH)}")
     elif (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1)).any():
         problems.append(f"{col}: widths must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}")
     return width

@@ -9,7 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import ColumnMapping, FitResult
@@ -26,6 +36,28 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1 and false as 0: a width of true would be a width of 1.
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number, not true/false")
+    return value
+
+
+def _no_bools_inside(value: Any, path: str = "") -> Any:
+    """Refuse true/false anywhere in a nested numeric block (``base``, per-layer tables, an alignment)."""
+    if isinstance(value, bool):
+        where = f"{path}: " if path else ""
+        raise PydanticCustomError("number_type", "{where}Input should be a number, not true/false", {"where": where})
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _no_bools_inside(v, f"{path}.{k}" if path else str(k))
+    return value
+
+
+#: a number field: never true/false (everything else pydantic accepts as before, e.g. "64" from a form field)
+Number = BeforeValidator(_not_bool)
+
+
 def _drop_nulls(data: Any, keys: tuple[str, ...]) -> Any:
     """An explicit ``null`` for the other mode's fields means "not given" (the API has always accepted it)."""
     if isinstance(data, dict) and any(k in data and data[k] is None for k in keys):
@@ -40,7 +72,7 @@ class AnalyticRecommend(_Request):
     optimizer: Optimizer
     alignment: AlignmentSpec = Field("full", description="'full', 'none' or {alpha, omega, u}")
     lr_mode: LrMode = LrMode.per_layer
-    width: int = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     base: BaseConfig = Field(description="what was tuned at the base width")
 
     @model_validator(mode="before")
@@ -50,6 +82,8 @@ class AnalyticRecommend(_Request):
         if isinstance(data, dict) and ("group" in data or "constants" in data):
             raise ValueError("`group` and `constants` go with `fit_id`; with `base`, put constants in `base`")
         return data
+
+    _strict_blocks = field_validator("base", "alignment", mode="before")(_no_bools_inside)
 
     @field_validator("base")
     @classmethod
@@ -67,7 +101,7 @@ class FitRecommend(_Request):
     """
 
     fit_id: str = Field(min_length=1, max_length=64, description="id of a stored fit")
-    width: int = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     parameterization: Parameterization | None = Field(None, description="selects the fit's group")
     optimizer: Optimizer | None = Field(None, description="selects the fit's group")
     alignment: AlignmentSpec | None = Field(None, description="selects the fit's group when given")
@@ -76,6 +110,9 @@ class FitRecommend(_Request):
         None, description="pick the fit's group by its column values")
     constants: Constants | None = Field(
         None, description="constants and epsilon to apply; constants left at 1 are filled from the fit")
+
+    # ``group`` may hold true/false (a boolean group column); the numeric blocks may not
+    _strict_blocks = field_validator("constants", "alignment", mode="before")(_no_bools_inside)
 
     @model_validator(mode="before")
     @classmethod
@@ -113,12 +150,16 @@ class FitOptions(_Request):
     diverged_col: str | None = Field(None, max_length=200, description="divergence flag column (null: none)")
     constant_cols: list[str] | None = Field(None, max_length=32,
                                             description="swept per-layer constant columns (or 'a,b')")
-    target_width: int | None = Field(None, gt=0, le=MAX_WIDTH, description="predict the LR at this width")
-    base_width: int | None = Field(None, gt=0, le=MAX_WIDTH, description="width the constant C refers to")
+    target_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+                                                       description="predict the LR at this width")
+    base_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+                                                     description="width the constant C refers to")
     alignment: AlignmentSpec | None = Field(None, description="alignment used for the theory exponent")
-    n_boot: int = Field(1000, ge=20, le=20000, description="bootstrap resamples")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="bootstrap seed")
-    confidence_level: float = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+    n_boot: Annotated[int, Number] = Field(1000, ge=20, le=20000, description="bootstrap resamples")
+    seed: Annotated[int, Number] = Field(0, ge=0, le=2**32 - 1, description="bootstrap seed")
+    confidence_level: Annotated[float, Number] = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+
+    _strict_blocks = field_validator("alignment", mode="before")(_no_bools_inside)
 
     @field_validator("group_cols", "constant_cols", mode="before")
     @classmethod
@@ -180,14 +221,18 @@ class ConvertRequest(_Request):
     optimizer: Optimizer
     source: Parameterization = Field(alias="from", description="parameterization the setting is in")
     target: Parameterization = Field(alias="to", description="parameterization to express it in")
-    width: int = Field(gt=0, le=MAX_WIDTH)
+    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH)
     alignment: AlignmentSpec = "full"
-    base_width: int | None = Field(None, gt=0, le=MAX_WIDTH, description="base width of base_lr (default: width)")
-    base_lr: float = Field(1e-3, gt=0, allow_inf_nan=False)
+    base_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+                                                      description="base width of base_lr (default: width)")
+    base_lr: Annotated[float, Number] = Field(1e-3, gt=0, allow_inf_nan=False)
     lr: PerLayer | None = Field(None, description="actual per-layer LRs")
     multiplier: PerLayer | None = None
     init_std: PerLayer | None = None
-    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adam epsilon, same on every layer")
+    epsilon: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False,
+                                                     description="Adam epsilon, same on every layer")
+
+    _strict_blocks = field_validator("alignment", "lr", "multiplier", "init_std", mode="before")(_no_bools_inside)
 
 
 class ConvertResponse(BaseModel):

@@ -9,7 +9,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """``ABCSCALE_DATABASE_URL``, ``ABCSCALE_DATA_DIR``, ``ABCSCALE_API_TOKEN``, ``ABCSCALE_MAX_UPLOAD_MB``."""
+    """``ABCSCALE_DATABASE_URL``, ``ABCSCALE_DATA_DIR``, ``ABCSCALE_API_TOKEN``, ``ABCSCALE_MAX_UPLOAD_MB``,
+    ``ABCSCALE_MAX_ROWS``, ``ABCSCALE_MAX_CELLS``, ``ABCSCALE_MAX_JSON_DEPTH``."""
 
     model_config = SettingsConfigDict(env_prefix="ABCSCALE_", extra="ignore")
 
@@ -17,6 +18,11 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/abcscale.db")
     api_token: SecretStr | None = Field(None, description="when set, writes need 'Authorization: Bearer <token>'")
     max_upload_mb: float = Field(50.0, gt=0, allow_inf_nan=False, description="request body cap, MiB")
+    # The body cap does not bound memory: a 139 KB parquet can decode to 10 million rows. These do.
+    max_rows: int = Field(1_000_000, gt=0, description="most rows a table to fit may hold once decoded")
+    max_cells: int = Field(20_000_000, gt=0, description="most cells (rows x columns) of a decoded table")
+    # json.loads recurses per level (a RecursionError near 1000); the bodies of this API need fewer than 5.
+    max_json_depth: int = Field(64, ge=4, le=500, description="deepest nesting accepted in a JSON body")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

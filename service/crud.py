@@ -33,12 +33,13 @@ def open_session(settings: Settings | None = None) -> Iterator[Session]:
 
 
 def _parquet(rows: pd.DataFrame) -> bytes:
-    """The table as Parquet, types kept; only columns Arrow cannot type (mixed str/number) become text."""
+    """The table as Parquet, types kept; only columns Arrow cannot type (mixed str/number, ints beyond 64 bits)
+    become text."""
     df = rows.rename(columns=str).reset_index(drop=True)
     for col in [c for c in df.columns if pd.api.types.is_object_dtype(df[c])]:
         try:
             pa.array(df[col], from_pandas=True)
-        except (pa.ArrowException, TypeError, ValueError):
+        except (pa.ArrowException, TypeError, ValueError, OverflowError):
             df[col] = df[col].map(lambda v: v if v is None or isinstance(v, str) else str(v))
     buf = io.BytesIO()
     df.to_parquet(buf, index=False)

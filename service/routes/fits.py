@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -16,10 +16,15 @@ from starlette.datastructures import UploadFile
 from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary
 from abcscale.schemas.fit import FitResult
 from abcscale.service import crud
+from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import FitDep, FitId, SessionDep, WriterDep
 from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
 from abcscale.usecases import fit_sweep, plot_fit
+
+if TYPE_CHECKING:
+    from abcscale.fitting import TableError
+    from abcscale.fitting.table import TableTooLarge
 
 router = APIRouter(prefix="/fits", tags=["fits"], route_class=StrictJSONRoute)
 
@@ -64,9 +69,17 @@ def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
     )
 
 
+def _table_problems(exc: TableError, where: str) -> NoReturn:
+    unprocessable([{"type": "value_error", "loc": ("body", where), "msg": p, "input": None} for p in exc.problems])
+
+
+def _too_large(exc: TableTooLarge) -> NoReturn:
+    raise HTTPException(413, detail=f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}")
+
+
 async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
     from abcscale.fitting import TableError, read_table
-    from abcscale.fitting.table import table_format
+    from abcscale.fitting.table import TableTooLarge, table_format
 
     form = await request.form(max_files=1, max_fields=32)
     upload = form.get("file")
@@ -86,25 +99,40 @@ async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
     except ValidationError as exc:
         unprocessable(exc)
     data = await upload.read()
+    settings: Settings = request.app.state.settings
     try:
-        df = await run_in_threadpool(read_table, data, table_format(upload.filename or ""))
+        df = await run_in_threadpool(lambda: read_table(data, table_format(upload.filename or ""),
+                                                        max_rows=settings.max_rows, max_cells=settings.max_cells))
+    except TableTooLarge as exc:
+        _too_large(exc)
     except TableError as exc:
-        raise HTTPException(400, detail="file: " + "; ".join(exc.problems)) from None
+        if any(p.startswith("table:") for p in exc.problems):  # not a table at all
+            raise HTTPException(400, detail="file: " + "; ".join(exc.problems)) from None
+        _table_problems(exc, "file")  # e.g. a duplicated column: a 422 like any other column problem
     return options, df
 
 
 async def _read_json(request: Request) -> tuple[FitOptions, pd.DataFrame]:
+    from abcscale.fitting.table import TableTooLarge, check_size
+
     body = await request.body()
     if not body.strip():
         value_error("Field required", ("body",))
+    settings: Settings = request.app.state.settings
     try:
-        payload = loads_strict(body)
+        payload = await run_in_threadpool(loads_strict, body, settings.max_json_depth)  # up to 50 MB: off the loop
     except ValueError as exc:
         unprocessable([{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}", "input": None}])
     try:
         req = FitCreate.model_validate(payload)
     except ValidationError as exc:
         unprocessable(exc)
+    try:
+        # a table has every key of every row as a column: n rows with n distinct keys would be n * n cells
+        columns = set().union(*req.rows)
+        check_size(len(req.rows), len(req.rows) * len(columns), settings.max_rows, settings.max_cells)
+    except TableTooLarge as exc:
+        _too_large(exc)
     return req, pd.DataFrame.from_records(req.rows)
 
 
@@ -114,14 +142,14 @@ def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
     try:
         return fit_sweep(df, options)
     except TableError as exc:
-        unprocessable([{"type": "value_error", "loc": ("body", where), "msg": p, "input": None}
-                       for p in exc.problems])
+        _table_problems(exc, where)
     except ValueError as exc:
         value_error(str(exc), ("body",))
 
 
 @router.post("", status_code=201, response_model=FitPublic, dependencies=[WriterDep], openapi_extra=_CREATE_BODY,
-             responses={400: {"description": "unreadable file"}, 413: {"description": "body over the size cap"},
+             responses={400: {"description": "unreadable file"},
+                        413: {"description": "body over the size cap, or a table over the row/cell cap"},
                         415: {"description": "neither JSON nor multipart"}})
 async def create_fit(request: Request, session: SessionDep) -> FitPublic:
     """Batch-fit a sweep table (JSON rows or a CSV/parquet upload) and store it with its rows."""

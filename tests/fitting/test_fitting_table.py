@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from abcscale.fitting import TableError, fit_table, prepare, read_table
 from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.fitting.table import TableTooLarge
+from abcscale.schemas.api import MAX_WIDTH
 from abcscale.schemas.fit import ColumnMapping
 
 
@@ -165,3 +167,88 @@ def test_prepare_returns_typed_groups_in_log2_units(sweep):
     np.testing.assert_allclose(rows.x, np.log2(want["beta"]))
     np.testing.assert_allclose(rows.k[:, 0], np.log2(want["gamma_hidden"]))
     assert rows.coords().shape == (len(want), 2)
+
+
+# --- hostile tables: huge integers, booleans, duplicated columns, decompression bombs -------------------
+
+
+@pytest.mark.parametrize("width", [10**30, 64 * 10**27, 2**40 + 1, 6.4e28])
+def test_widths_over_the_request_bound_are_named_not_wrapped(sweep, width):
+    """int64 would wrap 6.4e28 to -9223372036854775808: the bound is checked before any cast."""
+    bad = sweep.astype({"width": object})
+    bad.loc[4, "width"] = width
+    with pytest.raises(TableError) as exc:
+        prepare(bad)
+    assert exc.value.problems == [f"width: widths must be at most {MAX_WIDTH} (2**40), not in row(s) 4"]
+
+
+def test_base_width_column_is_bounded_too(sweep):
+    with pytest.raises(TableError, match=r"base_width: must be between 1 and 1099511627776"):
+        prepare(sweep.assign(base_width=10**30))
+
+
+def test_booleans_are_not_numbers_in_numeric_columns(sweep):
+    rows = sweep.astype({"width": object, "final_loss": object})
+    rows.loc[1, "width"] = True
+    rows.loc[2, "final_loss"] = np.bool_(False)
+    with pytest.raises(TableError) as exc:
+        prepare(rows.assign(seed=True))
+    assert set(exc.value.problems) == {
+        "width: true/false is not a number, in row(s) 1",
+        "final_loss: true/false is not a number, in row(s) 2",
+        f"seed: true/false is not a number, in {len(sweep)} row(s), e.g. row 0, 1, 2, 3, 4",
+    }
+
+
+def test_duplicated_columns_are_refused_by_name(sweep, tmp_path):
+    with pytest.raises(TableError, match="beta: duplicated column"):
+        prepare(pd.concat([sweep, sweep[["beta"]] * 2], axis=1))
+    for sep in (",", "\t"):
+        text = sweep.to_csv(index=False, sep=sep).splitlines()
+        text = [text[0] + f"{sep}beta{sep}seed"] + [line + f"{sep}0.5{sep}1" for line in text[1:]]
+        with pytest.raises(TableError) as exc:
+            read_table("\n".join(text).encode())
+        assert exc.value.problems == ["beta: duplicated column in the header", "seed: duplicated column in the header"]
+
+
+def test_parquet_over_the_row_cap_is_refused_from_its_metadata(monkeypatch):
+    buf = io.BytesIO()
+    pd.DataFrame({"width": [64] * 300_000, "beta": 1e-3, "final_loss": 2.0}).to_parquet(buf, index=False)
+    assert buf.tell() < 20_000  # a few KB that decode to 300,000 rows
+    monkeypatch.setattr(pd, "read_parquet", lambda *a, **k: pytest.fail("decoded before checking the cap"))
+    with pytest.raises(TableTooLarge, match="more than 1000 rows") as exc:
+        read_table(buf.getvalue(), max_rows=1000)
+    assert exc.value.cap == "max_rows"
+    with pytest.raises(TableTooLarge, match="more than 100000 cells"):
+        read_table(buf.getvalue(), max_cells=100_000)
+
+
+def test_csv_is_read_no_further_than_the_cap(monkeypatch):
+    seen = []
+    real = pd.read_csv
+    monkeypatch.setattr(pd, "read_csv", lambda *a, **k: seen.append(k.get("nrows")) or real(*a, **k))
+    data = b"width,beta,final_loss\n" + b"64,0.001,2.0\n" * 5000
+    with pytest.raises(TableTooLarge, match="more than 100 rows"):
+        read_table(data, max_rows=100)
+    with pytest.raises(TableTooLarge, match="more than 30 cells"):
+        read_table(data, max_cells=30)
+    assert seen == [101, 11]  # one row past the cap; for cells, the cap over the header's 3 columns
+    assert len(read_table(data, max_rows=5000, max_cells=15_000)) == 5000  # at the caps exactly: fine
+
+
+def test_cli_fit_on_wrapping_widths_exits_2_naming_the_column(sweep, tmp_path):
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    every = tmp_path / "every.csv"
+    sweep.astype({"width": object}).assign(width=lambda d: d["width"] * 10**27).to_csv(every, index=False)
+    one = tmp_path / "one.csv"
+    mixed = sweep.astype({"width": object})
+    mixed.loc[0, "width"] = 64 * 10**27
+    mixed.to_csv(one, index=False)
+    for path in (every, one):
+        out = CliRunner().invoke(app, ["fit", str(path), "--n-boot", "20", "--expect-theory"])
+        assert out.exit_code == 2, out.output
+        assert out.output.startswith(f"error: width: widths must be at most {MAX_WIDTH}")
+        assert "Traceback" not in out.output and "-9223372036854775808" not in out.output

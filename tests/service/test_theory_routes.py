@@ -23,7 +23,7 @@ def test_exponents_filtered_equal_theory_table(client):
 
 def test_exponents_unfiltered_and_custom_alignment(client):
     everything = client.get("/v1/theory/exponents").json()
-    assert len(everything) == 4 * 3 * 2 * 3
+    assert len(everything) == len(Parameterization) * len(Optimizer) * 2 * 3  # x 2 alignments x 3 layers
     r = client.get("/v1/theory/exponents", params=[("alignment", "1,0.5,0.5"), ("optimizer", "sgd"),
                                                    ("parameterization", "sp")])
     assert r.status_code == 200
