@@ -10,7 +10,8 @@ whose exponents the theory engine uses, and whether the chain reads the epsilons
 Weight decay comes in two forms (docs/theory.md section 9). ``make_optimizer(weight_decay=...)`` is the
 independent one, for every variant: each step subtracts wd * W, whatever the LR. The ``adamw`` variant adds the
 coupled one, ``optax.adamw``'s chain with per-layer values: the step subtracts lr_l * wd_l * W, with wd_l from
-``wd_3``. It decays only matrices (``ndim >= 2``: embeddings, hidden and readout weights), not LayerNorm gains
+``wd_3`` (or, with ``wd_mode="independent"``, wd_l * W after the LR, unscheduled). It decays only
+matrices (``ndim >= 2``: embeddings, hidden and readout weights), not LayerNorm gains
 or biases, as nanoGPT and most LLM recipes do: a gain's size is a scale, not a capacity to regularise.
 """
 
@@ -130,6 +131,7 @@ class Variant:
     family: Optimizer  # whose exponents the theory engine uses
     uses_epsilon: bool  # the chain reads the per-layer epsilons, so the rows record them
     chain: Chain
+    decays: bool = False  # the chain applies the per-layer decoupled decay (wd_3), so the rows record it
 
 
 def _descend(direction: Chain) -> Chain:
@@ -150,7 +152,7 @@ OPTIMIZER_VARIANTS: dict[str, Variant] = {
                    chain=_descend(lambda x: [optax.trace(decay=x.momentum)] if x.momentum else [])),
     "adam": Variant(Optimizer.adam, uses_epsilon=True, chain=_descend(lambda x: [scale_by_layer_adam(x.eps)])),
     # optax.adamw's order (Adam, + wd * W, then the LR): the decay is scaled by lr_l and the schedule
-    "adamw": Variant(Optimizer.adamw, uses_epsilon=True, chain=_descend(
+    "adamw": Variant(Optimizer.adamw, uses_epsilon=True, decays=True, chain=_descend(
         lambda x: [scale_by_layer_adam(x.eps), add_decayed_matrices(x.wd)])),
     # scale-invariant Adam: Adam's update scale, no epsilon
     "adam_atan2": Variant(Optimizer.adam, uses_epsilon=False, chain=_descend(lambda x: [scale_by_adam_atan2()])),
@@ -172,18 +174,26 @@ def variant(name: str) -> Variant:
 
 def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_layers: dict[str, int], *,
                    steps: int, schedule_kind: str = "cosine", warmup: float = 0.0, momentum: float = 0.0,
-                   weight_decay: float = 0.0, wd_3: jax.Array | None = None) -> optax.GradientTransformation:
+                   weight_decay: float = 0.0, wd_3: jax.Array | None = None,
+                   wd_mode: str = "coupled") -> optax.GradientTransformation:
     """The chain of variant ``optimizer``; ``lr_3``, ``eps_3`` and ``wd_3`` are indexed embedding, hidden,
     readout and ``param_layers`` maps each parameter name to its layer-type index.
 
-    ``weight_decay``: the independent decay, every variant; ``wd_3``: the coupled per-layer decay that
-    ``adamw`` reads (default none)."""
-    chain = variant(optimizer).chain
+    ``weight_decay``: the plain independent decay, every variant, every parameter; ``wd_3``: the per-layer
+    decoupled decay that ``adamw`` applies to its matrices (default none), ``coupled`` (scaled by lr_l and the
+    schedule) or ``independent`` (``wd_mode``: subtracted as it is, after the LR)."""
+    if wd_mode not in ("coupled", "independent"):
+        raise ValueError(f"wd_mode must be 'coupled' or 'independent', got {wd_mode!r}")
+    var = variant(optimizer)
     wd_3 = jnp.zeros(3) if wd_3 is None else wd_3
-    parts = chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},
-                              lr={k: lr_3[i] for k, i in param_layers.items()},
-                              sched=schedule(schedule_kind, steps, warmup), momentum=momentum,
-                              wd={k: wd_3[i] for k, i in param_layers.items()}))
+    per_leaf = {k: wd_3[i] for k, i in param_layers.items()}
+    independent = wd_mode == "independent" and var.decays
+    parts = var.chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},
+                                  lr={k: lr_3[i] for k, i in param_layers.items()},
+                                  sched=schedule(schedule_kind, steps, warmup), momentum=momentum,
+                                  wd={k: 0.0 * v for k, v in per_leaf.items()} if independent else per_leaf))
+    if independent:
+        parts.append(add_decayed_matrices({k: -v for k, v in per_leaf.items()}))
     if weight_decay:
         parts.append(optax.add_decayed_weights(-weight_decay))  # independent of the LR
     return optax.chain(*parts)

@@ -15,10 +15,13 @@ their keys (``init_scale``, ``multiplier``, ``epsilon``, ``epsilon_mode``, ``gam
 the top level, as the CLI flags are (not both ways in one spec). ``gammas`` sweeps several LR constants; it defaults to
 ``[constants.gamma]``.
 
-Weight decay is the exception: a sweep's ``weight_decay`` is its own top-level key, the independent form (each
-step subtracts wd * W, whatever the LR; the same at every width, docs/theory.md section 9), applied to every
-variant. The coupled per-layer decay of ``Constants.weight_decay`` is not wired into the runner yet, so a sweep
-refuses a nonzero ``constants.weight_decay`` rather than ignoring it.
+Weight decay comes two ways (docs/theory.md section 9). A sweep's top-level ``weight_decay`` is its own key: the
+plain independent form (each step subtracts wd * W from every parameter, whatever the LR, the same at every
+width), applied to every variant. ``constants.weight_decay`` (with ``constants.weight_decay_mode``, written under
+``[sweep.constants]``) is AdamW's decay tuned at the base width: the theory engine's per-layer transfer rule gives
+each layer its own decay at each width (coupled: wd_l = wd * (n/b)^c_l, so lr_l * wd_l stays put), applied to
+the matrices by the ``adamw`` variant. A spec with a nonzero one refuses optimizers without decoupled decay
+rather than ignoring it for them.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import ABTable, Alignment, Constants, PerLayer, nest_constants
+from abcscale.theory.rules import optimizer_rule
 
 if TYPE_CHECKING:
     from abcscale.runner.data import Corpus
@@ -83,7 +87,7 @@ Schedule = Literal["cosine", "constant"]
 Batching = Literal["auto", "vmap", "single"]
 
 
-#: Constants fields a sweep does not take from ``constants`` (its ``weight_decay`` is a top-level key)
+#: Constants fields that are not flat keys of a sweep (its top-level ``weight_decay`` is the independent one)
 _NOT_CONSTANTS = frozenset({"weight_decay", "weight_decay_mode"})
 #: the flat keys that go into ``constants``
 _FLAT_CONSTANTS = {k: k for k in Constants.model_fields if k not in _NOT_CONSTANTS}
@@ -199,8 +203,12 @@ class SweepSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         if self.constants.weight_decay:
-            raise ValueError("constants.weight_decay: a sweep's weight decay is the top-level `weight_decay` "
-                             "(independent form); the runner does not apply the coupled one yet")
+            lacking = [o for o in self.optimizers if not optimizer_rule(OPTIMIZER_FAMILY[o]).weight_decay]
+            if lacking:
+                verb = "has" if len(lacking) == 1 else "have"
+                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
+                                 "sweep adamw alone, or use the top-level `weight_decay` (independent, every "
+                                 "variant)")
         if not self.gammas:
             self.gammas = [self.constants.gamma]
         if self.model == "transformer":
@@ -277,11 +285,15 @@ class Cell(BaseModel):
     def key(self, spec: SweepSpec, data_hash: str) -> str:
         """Stable id of this cell's results: everything that changes them, so a changed spec re-runs.
 
-        The spec's constants enter flat (as before they were one model), so existing sweeps still resume.
+        The spec's constants enter flat (as before they were one model), and their weight decay only when it is
+        nonzero (it came later), so existing sweeps still resume.
         """
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | {"constants"}))
-        # the cell holds gamma; the constants' weight decay is always 0 here (spec.weight_decay is the sweep's)
+        # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay
         fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS})
+        if spec.constants.weight_decay:
+            fields |= {f"constants.{k}": v for k, v in spec.constants.model_dump(mode="json",
+                                                                                  include=set(_NOT_CONSTANTS)).items()}
         fields["base_width"] = spec.base
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)

@@ -49,14 +49,17 @@ class LayerHyper:
     init_std: tuple[float, float, float]
     lr_factor: tuple[float, float, float]  # effective LR = beta * lr_factor
     epsilon: tuple[float, float, float]
+    weight_decay: tuple[float, float, float] = (0.0, 0.0, 0.0)  # AdamW's per-layer decay; 0 for the others
 
 
 def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, float] | None = None) -> LayerHyper:
-    """Multipliers, init stds, LR factors and Adam epsilons from the theory engine.
+    """Multipliers, init stds, LR factors, Adam epsilons and AdamW weight decays from the theory engine.
 
     ``per_layer``: lr_l = beta * gamma_l * (n / base)^-c_l. ``global``: one shared LR, lr_l = beta * gamma_l,
     so the swept beta *is* the learning rate and its optimum moves with width as theory's global c says.
-    ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents).
+    ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents). The weight decays are
+    theory's per-layer rule for ``spec.constants.weight_decay`` (coupled: wd * (n / base)^c_l, with the c
+    used, so lr_l * wd_l is the same at every width in per_layer mode); they do not depend on beta.
     """
     from abcscale.runner.optim import variant
 
@@ -73,7 +76,8 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     eps = spec.constants.epsilon  # where the family has no epsilon rule (adam_scaled), the same at every width
     return LayerHyper(multiplier=per_layer(lambda l: tr[l].multiplier), init_std=per_layer(lambda l: tr[l].init_std),
                       lr_factor=per_layer(lambda l: cell.gamma[l] if global_lr else tr[l].lr),
-                      epsilon=per_layer(lambda l: eps if (e := tr[l].epsilon) is None else e))
+                      epsilon=per_layer(lambda l: eps if (e := tr[l].epsilon) is None else e),
+                      weight_decay=per_layer(lambda l: tr[l].weight_decay or 0.0))
 
 
 def record_steps(spec: SweepSpec) -> tuple[int, ...]:
@@ -99,12 +103,16 @@ def chunk_size(spec: SweepSpec, width: int, n_runs: int) -> int:
 
 def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):
     from abcscale.runner.nn import ModelConfig
+    from abcscale.runner.optim import variant
     from abcscale.runner.train import Program
 
     cfg = ModelConfig(spec.model, cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
                       attn_scale=spec.attn_scale)
+    # the decay's form is static (it places the decay in the chain); only a decaying variant reads it
+    mode = spec.constants.weight_decay_mode.value if variant(cell.optimizer).decays else "coupled"
     return Program(cfg, cell.optimizer, spec.steps, spec.batch, schedule=spec.schedule, warmup=spec.warmup,
-                   momentum=spec.momentum, weight_decay=spec.weight_decay, eval_batches=spec.eval_batches,
+                   momentum=spec.momentum, weight_decay=spec.weight_decay, weight_decay_mode=mode,
+                   eval_batches=spec.eval_batches,
                    final_window=max(1, int(round(spec.final_window * spec.steps))),
                    divergence_factor=spec.divergence_factor, record_steps=record, curves=curves)
 
@@ -148,7 +156,8 @@ def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
         if on_compile and compiler.state(prog, size, corpus.train, corpus.eval) != "ready":
             on_compile(cell)
         out = run_program(prog, corpus.train, corpus.eval, np.asarray(hyper.multiplier),
-                          np.asarray(hyper.init_std), lr, eps, seeds, compiler=compiler)
+                          np.asarray(hyper.init_std), lr, eps, seeds, wd_3=np.asarray(hyper.weight_decay),
+                          compiler=compiler)
         outcomes.append((part, out))
         if on_runs:
             on_runs(len(part))
@@ -192,6 +201,8 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
                 **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
                 **({f"epsilon_{l.value}": hyper.epsilon[i] for i, l in enumerate(LAYERS)} if opt.uses_epsilon else {}),
+                **({f"weight_decay_{l.value}": hyper.weight_decay[i] for i, l in enumerate(LAYERS)}
+                   | {"weight_decay_mode": spec.constants.weight_decay_mode.value} if opt.decays else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 "data": spec.data, "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),

@@ -1,7 +1,8 @@
 """One compiled program per model shape: init, train, evaluate a batch of runs with their own LRs and seeds.
 
 Everything that varies between runs of a sweep cell (learning rates, Adam epsilons, seeds) and between
-parameterizations (multipliers, init stds) is a runtime array, so a shape compiles once, and JAX's
+parameterizations (multipliers, init stds, AdamW's per-layer weight decays) is a runtime array, so a shape
+compiles once, and JAX's
 persistent compilation cache makes a rerun skip compilation altogether.
 
 A run that diverges (non-finite loss or parameters, or loss above ``divergence_factor * loss_at_init``)
@@ -52,7 +53,8 @@ class Program:
     schedule: str = "cosine"
     warmup: float = 0.1
     momentum: float = 0.0
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # the plain independent decay (every parameter); AdamW's per-layer one is wd_3
+    weight_decay_mode: str = "coupled"  # how the adamw variant applies wd_3 (runner.optim.make_optimizer)
     eval_batches: int = 4
     final_window: int = 1
     divergence_factor: float = 1.5
@@ -83,7 +85,7 @@ def _module(cfg: ModelConfig):
 
 # One traced training run read top to bottom (init, optimizer, jitted step in a scan, divergence freeze,
 # eval, coordinate stats): splitting it would scatter one JAX program over helpers that each need the closure.
-def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, lr_3, eps_3, seed) -> dict[str, Any]:
+def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_3, lr_3, eps_3, seed) -> dict[str, Any]:
     cfg, B, T = prog.model, prog.batch, prog.model.seq_len
     specs = prog.specs()
     apply = _module(cfg).apply
@@ -91,7 +93,7 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, lr_3, eps_3, 
     params = init_params(specs, k_init, init_3)
     tx = make_optimizer(prog.optimizer, lr_3, eps_3, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
                         schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
-                        weight_decay=prog.weight_decay)
+                        weight_decay=prog.weight_decay, wd_3=wd_3, wd_mode=prog.weight_decay_mode)
     opt_state = tx.init(params)
     offsets = jnp.arange(T + 1)
 
@@ -157,13 +159,13 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, lr_3, eps_3, 
 @functools.cache
 def _jitted(prog: Program):
     one = functools.partial(_train_one, prog)
-    many = jax.vmap(one, in_axes=(None, None, None, None, 0, 0, 0))
+    many = jax.vmap(one, in_axes=(None, None, None, None, None, 0, 0, 0))
 
-    def batched(train_tok, eval_tok, mult_3, init_3, lr_Mx3, eps_Mx3, seeds_M):
+    def batched(train_tok, eval_tok, mult_3, init_3, wd_3, lr_Mx3, eps_Mx3, seeds_M):
         if seeds_M.shape[0] == 1:  # plain matmuls: XLA:CPU runs batch-1 dot_generals slower than GEMMs
-            out = one(train_tok, eval_tok, mult_3, init_3, lr_Mx3[0], eps_Mx3[0], seeds_M[0])
+            out = one(train_tok, eval_tok, mult_3, init_3, wd_3, lr_Mx3[0], eps_Mx3[0], seeds_M[0])
             return jax.tree.map(lambda x: x[None], out)
-        return many(train_tok, eval_tok, mult_3, init_3, lr_Mx3, eps_Mx3, seeds_M)
+        return many(train_tok, eval_tok, mult_3, init_3, wd_3, lr_Mx3, eps_Mx3, seeds_M)
 
     return jax.jit(batched)
 
@@ -183,7 +185,8 @@ def _args_spec(n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> tuple[jax.Sh
     """The shapes and dtypes of ``run_program``'s arguments, which is all that compiling needs."""
     f32, S = jnp.float32, jax.ShapeDtypeStruct
     tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
-    return (*tokens, S((3,), f32), S((3,), f32), S((n_runs, 3), f32), S((n_runs, 3), f32), S((n_runs,), jnp.uint32))
+    return (*tokens, S((3,), f32), S((3,), f32), S((3,), f32), S((n_runs, 3), f32), S((n_runs, 3), f32),
+            S((n_runs,), jnp.uint32))
 
 
 ProgramKey = tuple[Program, tuple[jax.ShapeDtypeStruct, ...]]
@@ -255,12 +258,14 @@ class Compiler:
 
 def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult_3: np.ndarray,
                 init_3: np.ndarray, lr_Mx3: np.ndarray, eps_Mx3: np.ndarray, seeds_M: np.ndarray, *,
-                compiler: Compiler | None = None) -> Outcome:
+                wd_3: np.ndarray | None = None, compiler: Compiler | None = None) -> Outcome:
     """Train M runs in one call (one vmapped program). The program comes from ``compiler``: compiled on
     first use of (program, M, data sizes), or waited for when ``Compiler.ahead`` queued it; without a
-    compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program."""
+    compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program.
+    ``wd_3``: the adamw variant's per-layer weight decays, shared by the M runs (default none)."""
+    wd_3 = np.zeros(3) if wd_3 is None else wd_3
     args = (jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
-            jnp.asarray(init_3, jnp.float32), jnp.asarray(lr_Mx3, jnp.float32),
+            jnp.asarray(init_3, jnp.float32), jnp.asarray(wd_3, jnp.float32), jnp.asarray(lr_Mx3, jnp.float32),
             jnp.asarray(eps_Mx3, jnp.float32), jnp.asarray(seeds_M, jnp.uint32))
     t0 = time.perf_counter()
     compiled = (compiler or Compiler()).executable(prog, args)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -101,6 +102,27 @@ def status(message: str, *, quiet: bool = False) -> Iterator[Callable[[str], Non
         return
     with err_console.status(message) as s:
         yield lambda text: s.update(text)
+
+
+@contextlib.contextmanager
+def styled_warnings(category: type[Warning]) -> Iterator[None]:
+    """Warnings of ``category`` print as one ``warning: ...`` line on stderr, each time, instead of Python's
+    ``file:line: Category: message`` plus the source line (which points into abcscale, not at the user's
+    input); other warnings keep Python's handling. The previous hook and filters come back on exit."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", category)
+        shown, styled = warnings.showwarning, category
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if not issubclass(category, styled):
+                shown(message, category, filename, lineno, file, line)
+                return
+            text = escape(" ".join(str(message).split()))
+            err_console.print(f"[bold yellow]warning:[/] {text}", highlight=False, soft_wrap=True)
+
+        warnings.showwarning = show
+        yield
 
 
 # --- typer classes: flags without a type column, usage errors as one line ------------------------------

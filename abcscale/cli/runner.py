@@ -16,7 +16,16 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, err_console, fail, parse_flag, status, validation_message
+from abcscale.cli._common import (
+    console,
+    emit_json,
+    err_console,
+    fail,
+    parse_flag,
+    status,
+    styled_warnings,
+    validation_message,
+)
 from abcscale.cli.options import AlignmentOpt, Json, LrModeOpt, ParamReq, Plots, Quiet
 from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, ModelKind, Schedule, SweepSpec, parse_lr_grid
 from abcscale.schemas.enums import EpsilonMode, LrMode
@@ -124,9 +133,10 @@ def sweep(
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
-    from abcscale.runner.sweep import best_lrs, run_sweep
+    from abcscale.runner.sweep import SweepWarning, best_lrs, run_sweep
 
-    df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
+    with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
+        df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
     results = out / "results.parquet"
     best = best_lrs(df) if len(df) else []
     if as_json:

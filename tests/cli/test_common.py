@@ -43,3 +43,20 @@ def test_one_flag_owns_every_error_and_without_flags_the_location_is_dotted():
         "--spec (widths[0]): Input should be a valid integer, unable to parse string as an integer",
         "--spec (base.hidden): Input should be greater than 0"]
     assert validation_message(exc).startswith("widths.0: ")
+
+
+def test_styled_warnings_restyle_their_category_only(capsys):
+    import warnings
+
+    from abcscale.cli._common import styled_warnings
+
+    class Mine(UserWarning):
+        pass
+
+    before = warnings.showwarning
+    with styled_warnings(Mine):
+        warnings.warn("the folder  was\nrepaired", Mine, stacklevel=1)
+        with pytest.warns(DeprecationWarning, match="old"):  # others keep Python's handling
+            warnings.warn("old", DeprecationWarning, stacklevel=1)
+    assert warnings.showwarning is before
+    assert capsys.readouterr().err == "warning: the folder was repaired\n"

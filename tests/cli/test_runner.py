@@ -83,3 +83,34 @@ def test_coord_check_fails_standard_with_a_large_shared_lr(capsys):
     assert _exit(["coord-check", "-p", "standard", "-o", "adam", "--lr-mode", "global", *COORD, "-q"]) == 1
     out = " ".join(capsys.readouterr().out.split())  # -q silences the progress, not the verdict table
     assert "FAIL" in out and "(max slope 0.25)" in out
+
+
+def test_a_sweep_warning_is_one_styled_line(tmp_path, capsys):
+    """A folder repair (here a killed sweep's stale lock) reads `warning: ...` on one stderr line, not Python's
+    `file:line: SweepWarning:` with a source line from inside abcscale."""
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / ".sweep.lock").write_text(f"{dead.pid}\n")
+    assert _exit(["sweep", *TINY, "--widths", "8", "--log2-lr", "-5", "--out", str(out), "--quiet"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == [f"warning: {out / '.sweep.lock'}: taking over the lock of sweep pid {dead.pid}, which ended "
+                     "without releasing it"]
+
+
+def test_adamw_weight_decay_from_the_spec_file(tmp_path, capsys):
+    """`[sweep.constants] weight_decay` trains adamw with the per-layer decay and is refused, naming the
+    field, for a variant without decoupled decay (the default, adam)."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nmodel = "mlp"\nwidths = [8, 16]\n[sweep.constants]\nweight_decay = 0.5\n')
+    assert _exit(["sweep", str(spec), *TINY, "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "constants.weight_decay: adam has no decoupled weight decay" in err
+    spec.write_text(spec.read_text().replace("[sweep.constants]", 'optimizers = ["adamw"]\n[sweep.constants]'))
+    assert _exit(["sweep", str(spec), *TINY, "--log2-lr", "-5", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    df = pd.read_parquet(tmp_path / "o" / "results.parquet").set_index("width")
+    assert df.loc[8, "weight_decay_embedding"] == 0.5 and df.loc[16, "weight_decay_hidden"] == 1.0  # mup: c_h = 1

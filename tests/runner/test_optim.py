@@ -170,3 +170,16 @@ def test_adamw_is_optax_adamw_with_a_matrix_mask():
                           schedule_kind="constant")
     np.testing.assert_allclose(np.asarray(_run(plain, grads, params)[-1]["w"]),
                                np.asarray(_run(adam, grads, params)[-1]["w"]), rtol=1e-6)
+
+
+def test_adamw_independent_decay_is_subtracted_as_it_is_after_the_lr():
+    """wd_mode="independent": W <- W - lr_l * adam_step - wd_l * W on matrices (not scaled by the LR)."""
+    params = {"h": jnp.full((3, 3), -1.0), "gain": jnp.full((3,), 1.5)}
+    g = {"h": jnp.full((3, 3), -0.25), "gain": jnp.full((3,), 0.1)}
+    tx = make_optimizer("adamw", jnp.asarray([0.1, 0.01, 1.0]), jnp.zeros(3), {"h": 1, "gain": 1}, steps=10,
+                        schedule_kind="constant", wd_3=jnp.asarray([0.0, 0.3, 0.0]), wd_mode="independent")
+    u, _ = tx.update(g, tx.init(params), params)
+    np.testing.assert_allclose(np.asarray(u["h"]), -0.01 * -1.0 - 0.3 * -1.0, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(u["gain"]), -0.01 * 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="wd_mode"):
+        make_optimizer("adamw", jnp.ones(3), jnp.zeros(3), {"h": 1}, steps=5, wd_mode="both")

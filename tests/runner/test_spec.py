@@ -162,11 +162,12 @@ def test_adamw_is_a_sweep_optimizer_with_adams_exponents():
 
 def test_a_sweeps_weight_decay_stays_its_own_key_beside_the_constants(tiny_spec):
     """Constants gained weight_decay (docs/theory.md section 9); a sweep's flat `weight_decay` is still the
-    runner's independent decay, a flag still sets it, and the coupled one in `constants` is refused."""
+    runner's independent decay, a flag still sets it, and the per-layer one in `constants` is refused for a
+    variant without decoupled decay (the default, adam; tests/runner/test_adamw_sweep.py has adamw's)."""
     flat = SweepSpec(weight_decay=0.1)
     assert flat.weight_decay == 0.1 and flat.constants.weight_decay == 0.0
     assert flat.with_overrides(weight_decay=0.2).weight_decay == 0.2
-    with pytest.raises(ValidationError, match="constants.weight_decay: a sweep's weight decay is the top-level"):
+    with pytest.raises(ValidationError, match="constants.weight_decay: adam has no decoupled weight decay"):
         SweepSpec(constants={"weight_decay": 0.1})
     # the constants' (inert) weight-decay mode does not change which results a cell has: resuming still works
     cell = tiny_spec.cells()[0]
