@@ -9,7 +9,8 @@ draws a fit over its prepared table (matplotlib is imported only then).
 from abcscale.fitting.pipeline import fit_file, fit_table, theory_for_group
 from abcscale.fitting.plots import write_plots
 from abcscale.fitting.predict import expected_penalty, group_transfer, predict_group
-from abcscale.fitting.table import GroupData, Prepared, TableError, WidthRows, prepare, read_table
+from abcscale.fitting.reading import read_table
+from abcscale.fitting.table import GroupData, Prepared, TableError, WidthRows, prepare
 
 __all__ = [
     "fit_table",

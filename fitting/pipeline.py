@@ -18,7 +18,8 @@ import pandas as pd
 from abcscale._version import version
 from abcscale.fitting.group import fit_group, theory_for_group
 from abcscale.fitting.parts import Settings
-from abcscale.fitting.table import Prepared, TableError, prepare, read_table
+from abcscale.fitting.reading import read_table
+from abcscale.fitting.table import Prepared, TableError, prepare
 from abcscale.schemas.fit import ColumnMapping, FitResult, Provenance
 from abcscale.schemas.theory import Alignment
 

@@ -7,6 +7,7 @@ Public API (``runner.spec`` imports no JAX, so the CLI parses flags fast; the re
 - ``runner.sweep.run_sweep(spec, out_dir, *, progress=True, executor="local", address=None)``
   -> ``pandas.DataFrame`` of ``results.parquet`` (resumable: finished cells are skipped);
 - ``runner.sweep.run_cell(spec, cell, *, compiler=None)``: one (config, width) without writing anything;
+- ``runner.store``: the output folder (its lock, ``SweepBusy``, ``SweepWarning``, the committed cell files);
 - ``runner.optim.OPTIMIZER_VARIANTS``: the optimizer variants (chain, theory family, ``uses_epsilon``);
   ``runner.optim.variant(name)`` looks one up, naming the registry when ``name`` is unknown;
 - ``runner.train.Compiler``: the compiled programs of one sweep and the thread that compiles ahead;

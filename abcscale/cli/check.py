@@ -40,7 +40,8 @@ def check(
     as_json: Json = False,
 ) -> None:
     """Gate a training config on the transfer rule (for CI): theory by default, or a fit, or a service."""
-    from abcscale.usecases.check import ConfigError, compare, recommendation
+    from abcscale.usecases.check import compare, recommendation
+    from abcscale.usecases.config_map import ConfigError
 
     for name, tol in (("--tolerance", tolerance), ("--init-tolerance", init_tolerance),
                       ("--eps-tolerance", eps_tolerance)):
@@ -76,7 +77,8 @@ def check(
 
 
 def _load(config: Path, maps: list[str], map_file: Path | None) -> CheckConfig:
-    from abcscale.usecases.check import ConfigMap, load_config, load_map, parse_map
+    from abcscale.usecases.check import load_config
+    from abcscale.usecases.config_map import ConfigMap, load_map, parse_map
 
     cmap = load_map(map_file) if map_file else None
     for text in maps:

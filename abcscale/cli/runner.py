@@ -133,7 +133,8 @@ def sweep(
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
-    from abcscale.runner.sweep import SweepWarning, best_lrs, run_sweep
+    from abcscale.runner.store import SweepWarning
+    from abcscale.runner.sweep import best_lrs, run_sweep
 
     with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
         df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)

@@ -8,6 +8,7 @@ the service from request bodies.
 - :mod:`~abcscale.usecases.convert`: a setting expressed in another parameterization.
 - :mod:`~abcscale.usecases.fits`: fit a sweep table, plot a fit; read a fit back from its JSON.
 - :mod:`~abcscale.usecases.check`: gate a planned run's config on the transfer rule (``abcscale check``).
+- :mod:`~abcscale.usecases.config_map`: read a config file, or a team's nested config through a map.
 - :func:`theory_table` (the exponent table, :func:`abcscale.theory.theory_table`) and :func:`version`.
 """
 

@@ -4,21 +4,18 @@ A config names the run (parameterization, optimizer, width, base width and beta)
 use (``lr``, optional ``init_std``, ``multiplier``, ``epsilon``). Each setting passes when
 ``1/tol <= yours / recommended <= tol``; epsilon only fails on the high side, where it swamps sqrt(v).
 The recommendation it compares against answers :func:`check_request`, locally or from a service.
+Reading files and maps (``--map`` / ``--map-file``) is :mod:`abcscale.usecases.config_map`'s.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import json
 import math
-import tomllib
 import typing
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from abcscale import theory
@@ -27,6 +24,7 @@ from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameteriz
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, nest_constants
+from abcscale.usecases.config_map import CLOSE, ConfigError, ConfigMap, lookup, mapped_name, read_document, suggest
 from abcscale.usecases.recommend import LOCAL_FIT, recommend
 
 
@@ -109,122 +107,7 @@ class CheckConfig(_Strict):
         return BaseConfig(width=self.base_width, beta=self.beta, **dict(self.constants))
 
 
-class ConfigError(ValueError):
-    """A bad config or map. ``problems`` holds every one found, each ``(key, reason)``; the message joins them."""
-
-    def __init__(self, key: str, reason: str, more: Sequence[tuple[str, str]] = ()):
-        self.key = key
-        self.problems: tuple[tuple[str, str], ...] = ((key, reason), *more)
-        super().__init__("; ".join(self.lines))
-
-    @property
-    def lines(self) -> list[str]:
-        """One line per problem, ``key: reason``: what the CLI prints."""
-        return [f"{k}: {r}" for k, r in self.problems]
-
-
-def read_document(path: str | Path) -> dict[str, Any]:
-    """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(str(path), "no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), f"cannot read ({exc.__class__.__name__})") from None
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".json":
-            data = json.loads(text)
-        elif suffix == ".toml":
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
-        else:
-            raise ConfigError(str(path), "unknown format; use .yaml, .yml, .json or .toml")
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(str(path), f"not valid {suffix[1:].upper()}: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), "the config must be a mapping of keys to values")
-    return data
-
-
-# --- a map: how to read a team's own (nested) training config -------------------------------------------
-
-
-class ConfigMap(_Strict):
-    """Where a training config keeps each of the schema's keys.
-
-    ``paths``: schema key (``width``, or dotted into a table: ``lr.hidden``) -> dotted path into the config,
-    list items by index (``optim.param_groups.0.lr``). ``values``: schema keys the config does not state
-    (``parameterization = "mup"``). A schema key in neither is read from the config's top level under its
-    own name; every other key of the config is left alone (a real config has many unrelated keys).
-    """
-
-    paths: dict[str, str] = Field(default_factory=dict)
-    values: dict[str, Any] = Field(default_factory=dict)
-
-    def merged(self, other: ConfigMap) -> ConfigMap:
-        """This map with ``other``'s entries added, ``other`` winning (``--map`` over ``--map-file``)."""
-        return ConfigMap(paths={**self.paths, **other.paths}, values={**self.values, **other.values})
-
-
-def parse_map(text: str, flag: str = "--map") -> ConfigMap:
-    """``width=model.d_model,lr=optim.lr`` as a ConfigMap; a bad entry is a ConfigError naming ``flag``."""
-    paths: dict[str, str] = {}
-    for entry in filter(None, (e.strip() for e in text.split(","))):
-        key, sep, path = (s.strip() for s in entry.partition("="))
-        if not (sep and key and path):
-            raise ConfigError(flag, f"'{entry}' is not KEY=PATH (e.g. width=model.d_model)")
-        paths[key] = path
-    if not paths:
-        raise ConfigError(flag, "no KEY=PATH entries (e.g. width=model.d_model,lr=optim.lr)")
-    return ConfigMap(paths=paths)
-
-
-def load_map(path: str | Path) -> ConfigMap:
-    """A map file: a ``map`` table (schema key = "dotted.path") and an optional ``values`` table."""
-    data = read_document(path)
-    problems = [(f"{path}: {k}", "unknown table" + _suggest(k, ["map", "values"])) for k in data
-                if k not in ("map", "values")]
-    tables = {k: data.get(k, {}) for k in ("map", "values")}
-    problems += [(f"{path}: {k}", "must be a table") for k, v in tables.items() if not isinstance(v, dict)]
-    if problems:
-        raise ConfigError(*problems[0], problems[1:])
-    # TOML's `lr.hidden = "..."` (and a nested YAML map) is a table: flatten it back to dotted keys.
-    paths = _dotted(tables["map"])
-    problems = [(f"{path}: map.{k}", "must be a dotted path (a string)") for k, v in paths.items()
-                if not isinstance(v, str) or not v]
-    if problems:
-        raise ConfigError(*problems[0], problems[1:])
-    return ConfigMap(paths=paths, values=tables["values"])
-
-
-def _dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in table.items():
-        out.update(_dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
-def lookup(data: Any, path: str) -> Any:
-    """The value at a dotted path (list items by index); a LookupError says which step is missing."""
-    here: list[str] = []
-    for part in path.split("."):
-        if isinstance(data, dict):
-            key: Any = part if part in data else int(part) if part.isdigit() and int(part) in data else None
-            if key is None:
-                where = f"'{'.'.join(here)}'" if here else "the top level"
-                raise LookupError(f"{where} has no key '{part}'" + _suggest(part, [str(k) for k in data]))
-            data = data[key]
-        elif isinstance(data, list):
-            if not (part.isdigit() and int(part) < len(data)):
-                raise LookupError(f"'{'.'.join(here)}' is a list of {len(data)}; '{part}' is not an index in it")
-            data = data[int(part)]
-        else:
-            raise LookupError(f"'{'.'.join(here)}' is a value ({type(data).__name__}), not a table or a list")
-        here.append(part)
-    return data
+# --- a map applied: the schema's keys read from a nested config (here, as it needs the schema's keys) -------
 
 
 def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -274,7 +157,7 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None) -> CheckConfig:
                 continue
             if cmap is not None:  # name the path a value came from, or say where a missing one was looked for
                 reason += " (not in the map, nor a top-level key of the config)" if reason == "missing" else ""
-                key = _mapped_name(key, cmap)
+                key = mapped_name(key, cmap)
             problems.append((key, reason))
     tables = [k for k, v in data.items() if isinstance(v, dict) and k not in _schema_keys(())]
     if problems and cmap is None and tables:
@@ -299,9 +182,9 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
             loc = [loc[0], *loc[2:]]
         key = ".".join(loc) or "config"
         if e["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(loc[-1], _schema_keys(tuple(loc[:-1])), n=1, cutoff=_CLOSE)
+            close = difflib.get_close_matches(loc[-1], _schema_keys(tuple(loc[:-1])), n=1, cutoff=CLOSE)
             meant.update(".".join([*loc[:-1], c]) for c in close)
-            problems.append((key, "unknown key" + _suggest(loc[-1], close)))
+            problems.append((key, "unknown key" + suggest(loc[-1], close)))
         else:
             problems.append((key, "missing" if e["type"] == "missing" else str(e["msg"]).removeprefix(
                 "Value error, ")))
@@ -310,12 +193,6 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
 
 
 _BRANCHES = ("float", "LayerValues")
-_CLOSE = 0.7  # difflib's 0.6 takes `model` for `lr_mode`; a one-letter slip (`widht`, `hiden`) scores >= 0.8
-
-
-def _suggest(word: str, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=_CLOSE)
-    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _schema_keys(parents: tuple[str, ...]) -> list[str]:
@@ -335,15 +212,6 @@ def _types(annotation: Any) -> list[Any]:
     args = typing.get_args(annotation)
     return [t for a in args for t in _types(a)] if args else [annotation]
 
-
-def _mapped_name(key: str, cmap: ConfigMap) -> str:
-    """``lr.hidden (optim.param_groups.1.lr)``: a key with the path it was read from, when it was mapped."""
-    parts = key.split(".")
-    for i in range(len(parts), 0, -1):
-        path = cmap.paths.get(".".join(parts[:i]))
-        if path is not None:
-            return f"{key} ({'.'.join([path, *parts[i:]])})"
-    return key
 
 
 class Check(_Strict):
@@ -421,6 +289,5 @@ def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommenda
     return recommend(check_request(cfg, None if fit is None else LOCAL_FIT), fit)
 
 
-__all__ = ["CheckConfig", "CheckReport", "Check", "ConfigError", "ConfigMap", "LayerValues", "load_config",
-           "load_map", "parse_map", "apply_map", "lookup", "read_document", "validation_problems", "compare",
-           "check_request", "recommendation", "FLAT_CONSTANTS"]
+__all__ = ["CheckConfig", "CheckReport", "Check", "LayerValues", "load_config", "apply_map", "validation_problems",
+           "compare", "check_request", "recommendation", "FLAT_CONSTANTS"]

@@ -24,7 +24,7 @@ from abcscale.usecases import fit_sweep, plot_fit
 
 if TYPE_CHECKING:
     from abcscale.fitting import TableError
-    from abcscale.fitting.table import TableTooLarge
+    from abcscale.fitting.reading import TableTooLarge
 
 router = APIRouter(prefix="/fits", tags=["fits"], route_class=StrictJSONRoute)
 
@@ -79,7 +79,7 @@ def _too_large(exc: TableTooLarge) -> NoReturn:
 
 async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
     from abcscale.fitting import TableError, read_table
-    from abcscale.fitting.table import TableTooLarge, table_format
+    from abcscale.fitting.reading import TableTooLarge, table_format
 
     form = await request.form(max_files=1, max_fields=32)
     upload = form.get("file")
@@ -113,7 +113,7 @@ async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
 
 
 async def _read_json(request: Request) -> tuple[FitOptions, pd.DataFrame]:
-    from abcscale.fitting.table import TableTooLarge, check_size
+    from abcscale.fitting.reading import TableTooLarge, check_size
 
     body = await request.body()
     if not body.strip():

@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcscale.fitting import TableError, fit_table, prepare, read_table
+from abcscale.fitting.reading import TableTooLarge
 from abcscale.fitting.synthetic import synthetic_sweep
-from abcscale.fitting.table import TableTooLarge
 from abcscale.schemas.api import MAX_WIDTH
 from abcscale.schemas.fit import ColumnMapping
 

@@ -17,6 +17,7 @@ import pytest
 
 import abcscale.runner.sweep as sw
 from abcscale.cli import main
+from abcscale.runner.store import SweepBusy, SweepWarning, folder_lock
 from abcscale.schemas.sweep import SweepRow
 
 TIMING = ["compile_s", "run_s"]
@@ -110,7 +111,7 @@ sw.run_sweep(SweepSpec.model_validate_json({tiny_spec.model_dump_json()!r}), {st
             time.sleep(0.2)
         time.sleep(0.5)
         # A second sweep into the folder refuses while the first lives, naming the folder and its pid...
-        with pytest.raises(sw.SweepBusy, match=f"{re.escape(str(tmp_path))}.*pid {proc.pid}"):
+        with pytest.raises(SweepBusy, match=f"{re.escape(str(tmp_path))}.*pid {proc.pid}"):
             sw.run_sweep(tiny_spec, tmp_path, progress=False)
         # ... and on the command line that is one line and exit 2.
         with pytest.raises(SystemExit) as exc:
@@ -126,7 +127,7 @@ sw.run_sweep(SweepSpec.model_validate_json({tiny_spec.model_dump_json()!r}), {st
         pd.read_parquet(p)  # every committed file is whole
     # The killed first run left a readable results.parquet with the finished cell's rows.
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "results.parquet"), _cell_rows(tiny_spec, tmp_path)[0])
-    with pytest.warns(sw.SweepWarning, match=f"lock of sweep pid {proc.pid}"):  # the dead sweep's lock
+    with pytest.warns(SweepWarning, match=f"lock of sweep pid {proc.pid}"):  # the dead sweep's lock
         resumed = sw.run_sweep(tiny_spec, tmp_path, progress=False)
     _same(resumed, full[1])
 
@@ -142,7 +143,7 @@ def test_a_damaged_cell_file_is_moved_aside_and_its_cell_recomputed(tiny_spec, f
     bad.write_bytes(whole[: len(whole) // 2])  # a disk that filled up, a copy cut short
     real, ran = sw.run_cell, []
     monkeypatch.setattr(sw, "run_cell", lambda spec, c, **kw: ran.append(c) or real(spec, c, **kw))
-    with pytest.warns(sw.SweepWarning, match=f"{re.escape(bad.name)}.*moved aside") as record:
+    with pytest.warns(SweepWarning, match=f"{re.escape(bad.name)}.*moved aside") as record:
         df = sw.run_sweep(tiny_spec, out, progress=False)
     assert str(bad) in str(record[0].message)
     assert ran == [cell]  # only the damaged cell runs again
@@ -158,8 +159,8 @@ def test_a_damaged_cell_file_is_moved_aside_and_its_cell_recomputed(tiny_spec, f
 
 def test_a_held_folder_refuses_a_second_sweep(tiny_spec, tmp_path):
     busy = re.escape(f"sweep folder {tmp_path} is in use by another sweep (pid {os.getpid()})")
-    with sw.folder_lock(tmp_path):
-        with pytest.raises(sw.SweepBusy, match=busy):
+    with folder_lock(tmp_path):
+        with pytest.raises(SweepBusy, match=busy):
             sw.run_sweep(tiny_spec, tmp_path, progress=False)
         assert not (tmp_path / "spec.json").exists()  # refused before writing anything
     assert (tmp_path / ".sweep.lock").read_text() == ""
@@ -169,7 +170,7 @@ def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (tmp_path / ".sweep.lock").write_text(f"{dead.pid}\n")  # what a killed sweep leaves
-    with pytest.warns(sw.SweepWarning, match=f"lock of sweep pid {dead.pid}"), sw.folder_lock(tmp_path):
+    with pytest.warns(SweepWarning, match=f"lock of sweep pid {dead.pid}"), folder_lock(tmp_path):
         assert (tmp_path / ".sweep.lock").read_text() == f"{os.getpid()}\n"
 
 

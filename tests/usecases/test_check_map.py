@@ -12,7 +12,8 @@ import yaml
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from abcscale.usecases.check import ConfigError, ConfigMap, load_config, lookup, parse_map
+from abcscale.usecases.check import load_config
+from abcscale.usecases.config_map import ConfigError, ConfigMap, lookup, parse_map
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "train-config.yaml"
@@ -86,7 +87,7 @@ def test_map_file_and_inline_map_read_the_same_config():
 
 
 def _map_file() -> ConfigMap:
-    from abcscale.usecases.check import load_map
+    from abcscale.usecases.config_map import load_map
 
     return load_map(EXAMPLE_MAP)
 

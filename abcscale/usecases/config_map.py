@@ -1,0 +1,164 @@
+"""Reading a training config: YAML, JSON or TOML files, and maps into a team's own nested config.
+
+A map (``abcscale check --map`` / ``--map-file``) says where a config keeps each of the check schema's keys,
+as dotted paths (list items by index); what the map finds is then validated by
+:func:`abcscale.usecases.check.load_config`. Every bad input is a :class:`ConfigError` naming its key, with a
+"did you mean" when a close name exists.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConfigError(ValueError):
+    """A bad config or map. ``problems`` holds every one found, each ``(key, reason)``; the message joins them."""
+
+    def __init__(self, key: str, reason: str, more: Sequence[tuple[str, str]] = ()):
+        self.key = key
+        self.problems: tuple[tuple[str, str], ...] = ((key, reason), *more)
+        super().__init__("; ".join(self.lines))
+
+    @property
+    def lines(self) -> list[str]:
+        """One line per problem, ``key: reason``: what the CLI prints."""
+        return [f"{k}: {r}" for k, r in self.problems]
+
+
+def read_document(path: str | Path) -> dict[str, Any]:
+    """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot read ({exc.__class__.__name__})") from None
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            data = json.loads(text)
+        elif suffix == ".toml":
+            data = tomllib.loads(text)
+        elif suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text)
+        else:
+            raise ConfigError(str(path), "unknown format; use .yaml, .yml, .json or .toml")
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(str(path), f"not valid {suffix[1:].upper()}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "the config must be a mapping of keys to values")
+    return data
+
+
+# --- a map: how to read a team's own (nested) training config -------------------------------------------
+
+
+class ConfigMap(BaseModel):
+    """Where a training config keeps each of the schema's keys.
+
+    ``paths``: schema key (``width``, or dotted into a table: ``lr.hidden``) -> dotted path into the config,
+    list items by index (``optim.param_groups.0.lr``). ``values``: schema keys the config does not state
+    (``parameterization = "mup"``). A schema key in neither is read from the config's top level under its
+    own name; every other key of the config is left alone (a real config has many unrelated keys).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    paths: dict[str, str] = Field(default_factory=dict)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    def merged(self, other: ConfigMap) -> ConfigMap:
+        """This map with ``other``'s entries added, ``other`` winning (``--map`` over ``--map-file``)."""
+        return ConfigMap(paths={**self.paths, **other.paths}, values={**self.values, **other.values})
+
+
+def parse_map(text: str, flag: str = "--map") -> ConfigMap:
+    """``width=model.d_model,lr=optim.lr`` as a ConfigMap; a bad entry is a ConfigError naming ``flag``."""
+    paths: dict[str, str] = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        key, sep, path = (s.strip() for s in entry.partition("="))
+        if not (sep and key and path):
+            raise ConfigError(flag, f"'{entry}' is not KEY=PATH (e.g. width=model.d_model)")
+        paths[key] = path
+    if not paths:
+        raise ConfigError(flag, "no KEY=PATH entries (e.g. width=model.d_model,lr=optim.lr)")
+    return ConfigMap(paths=paths)
+
+
+def load_map(path: str | Path) -> ConfigMap:
+    """A map file: a ``map`` table (schema key = "dotted.path") and an optional ``values`` table."""
+    data = read_document(path)
+    problems = [(f"{path}: {k}", "unknown table" + suggest(k, ["map", "values"])) for k in data
+                if k not in ("map", "values")]
+    tables = {k: data.get(k, {}) for k in ("map", "values")}
+    problems += [(f"{path}: {k}", "must be a table") for k, v in tables.items() if not isinstance(v, dict)]
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    # TOML's `lr.hidden = "..."` (and a nested YAML map) is a table: flatten it back to dotted keys.
+    paths = _dotted(tables["map"])
+    problems = [(f"{path}: map.{k}", "must be a dotted path (a string)") for k, v in paths.items()
+                if not isinstance(v, str) or not v]
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    return ConfigMap(paths=paths, values=tables["values"])
+
+
+def _dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        out.update(_dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def lookup(data: Any, path: str) -> Any:
+    """The value at a dotted path (list items by index); a LookupError says which step is missing."""
+    here: list[str] = []
+    for part in path.split("."):
+        if isinstance(data, dict):
+            key: Any = part if part in data else int(part) if part.isdigit() and int(part) in data else None
+            if key is None:
+                where = f"'{'.'.join(here)}'" if here else "the top level"
+                raise LookupError(f"{where} has no key '{part}'" + suggest(part, [str(k) for k in data]))
+            data = data[key]
+        elif isinstance(data, list):
+            if not (part.isdigit() and int(part) < len(data)):
+                raise LookupError(f"'{'.'.join(here)}' is a list of {len(data)}; '{part}' is not an index in it")
+            data = data[int(part)]
+        else:
+            raise LookupError(f"'{'.'.join(here)}' is a value ({type(data).__name__}), not a table or a list")
+        here.append(part)
+    return data
+
+
+def mapped_name(key: str, cmap: ConfigMap) -> str:
+    """``lr.hidden (optim.param_groups.1.lr)``: a key with the path it was read from, when it was mapped."""
+    parts = key.split(".")
+    for i in range(len(parts), 0, -1):
+        path = cmap.paths.get(".".join(parts[:i]))
+        if path is not None:
+            return f"{key} ({'.'.join([path, *parts[i:]])})"
+    return key
+
+
+# --- did you mean ----------------------------------------------------------------------------------------
+
+CLOSE = 0.7  # difflib's 0.6 takes `model` for `lr_mode`; a one-letter slip (`widht`, `hiden`) scores >= 0.8
+
+
+def suggest(word: str, candidates: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the candidate closest to ``word``, or nothing when none is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=CLOSE)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+__all__ = ["ConfigError", "ConfigMap", "read_document", "parse_map", "load_map", "lookup", "mapped_name", "suggest",
+           "CLOSE"]

@@ -1,0 +1,125 @@
+"""Reading a sweep table from a file or raw bytes (CSV or parquet), under row and cell caps.
+
+A small compressed upload can decode to millions of rows, so the caps are checked before the data is
+decoded where the format allows it (parquet's footer) and bound how far a CSV is read; over a cap is a
+:class:`TableTooLarge` naming it. Checking the table against the column mapping is
+:mod:`abcscale.fitting.table`'s.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+
+from abcscale.fitting.table import TableError
+
+_PARQUET_MAGIC = b"PAR1"
+
+
+class TableTooLarge(TableError):
+    """The decoded table is over a row or cell cap (a small compressed upload can decode to millions of rows);
+    ``cap`` names the one exceeded: ``max_rows`` or ``max_cells``."""
+
+    def __init__(self, problem: str, cap: str):
+        self.cap = cap
+        super().__init__([problem])
+
+
+def check_size(n_rows: int, n_cells: int, max_rows: int | None, max_cells: int | None) -> None:
+    """Raise TableTooLarge naming the cap when a table holds more than ``max_rows`` rows or ``max_cells`` cells."""
+    if max_rows is not None and n_rows > max_rows:
+        raise TableTooLarge(f"table: more than {max_rows} rows (the max_rows cap)", "max_rows")
+    if max_cells is not None and n_cells > max_cells:
+        raise TableTooLarge(f"table: more than {max_cells} cells (the max_cells cap)", "max_cells")
+
+
+#: file suffix -> table format
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(name: str | Path) -> str | None:
+    """The format a file name's suffix says (``csv`` or ``parquet``), or None (then the bytes are sniffed)."""
+    return _SUFFIX_FORMATS.get(Path(name).suffix.lower())
+
+
+def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: int | None = None,
+               max_cells: int | None = None) -> pd.DataFrame:
+    """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed).
+
+    ``max_rows``/``max_cells`` bound what is decoded: parquet is checked from its metadata before any data is
+    read, CSV is read no further than one row past the cap; over a cap is a :class:`TableTooLarge`.
+    """
+    if isinstance(source, bytes | bytearray):
+        data = bytes(source)
+        name = "<bytes>"
+    else:
+        path = Path(source)
+        name = str(path)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise TableError([f"table: no such file {name}"]) from None
+        except (IsADirectoryError, PermissionError) as exc:
+            raise TableError([f"table: cannot read {name} ({exc.strerror or exc})"]) from None
+        fmt = fmt or table_format(path)
+    if not data.strip():
+        raise TableError([f"table: {name} is empty"])
+    fmt = (fmt or ("parquet" if data[:4] == _PARQUET_MAGIC else "csv")).lower()
+    if fmt not in ("csv", "parquet"):
+        raise TableError([f"table: unknown format {fmt!r}; allowed: csv, parquet"])
+    try:
+        if fmt == "parquet":
+            df = _read_parquet(data, max_rows, max_cells)
+        else:
+            df = _read_csv(data, max_rows, max_cells)
+    except TableError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any parser failure is the same user error
+        raise TableError([f"table: {name} is not a readable {fmt} file ({type(exc).__name__}: {exc})"]) from None
+    if df.empty:
+        raise TableError([f"table: {name} has no rows"])
+    check_size(len(df), df.size, max_rows, max_cells)
+    return df
+
+
+def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    # Leaf values, so a list column that expands counts too; all from the footer, nothing decompressed yet.
+    values = sum(meta.row_group(g).column(c).num_values
+                 for g in range(meta.num_row_groups) for c in range(meta.num_columns))
+    check_size(meta.num_rows, max(values, meta.num_rows * meta.num_columns), max_rows, max_cells)
+    return pd.read_parquet(io.BytesIO(data))
+
+
+def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
+    tabbed = b"\t" in data[:4096]
+    header = _csv_header(data, tabbed)
+    if dups := sorted({c for c in header if header.count(c) > 1}):
+        # pandas would rename the second one (beta.1) and the fit would silently use the first
+        raise TableError([f"{c}: duplicated column in the header" for c in dups])
+    caps = [c for c in (max_rows, max_cells // max(len(header), 1) if max_cells is not None else None)
+            if c is not None]
+    nrows = min(caps) + 1 if caps else None  # one row past the cap is enough to know it is over
+    if tabbed:
+        return pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
+    return pd.read_csv(io.BytesIO(data), nrows=nrows)
+
+
+def _csv_header(data: bytes, tabbed: bool) -> list[str]:
+    """The header's column names as written (pandas would mangle a repeated name into ``name.1``)."""
+    line = next((ln for ln in io.BytesIO(data) if ln.strip()), b"").decode("utf-8", "replace").rstrip("\r\n")
+    sep = ","
+    if tabbed:  # pandas sniffs the separator here (sep=None); so does this
+        try:
+            sep = csv.Sniffer().sniff(line).delimiter
+        except csv.Error:
+            sep = "\t" if "\t" in line else ","
+    return next(csv.reader([line], delimiter=sep), [])
+
+
+__all__ = ["read_table", "table_format", "TableTooLarge", "check_size"]

@@ -1,0 +1,181 @@
+"""A sweep's output folder: one sweep at a time, committed cell files, and the merged tables.
+
+Layout::
+
+    results.parquet      one row per run (schemas.sweep.SweepRow contract, plus extra columns)
+    coord.parquet        per-layer activation RMS, update RMS and alignment A_l at a few steps
+    curves.parquet       per-step train loss (when ``spec.curves``)
+    cells/<key>.*.parquet  one committed file per finished cell; a rerun skips these
+    spec.json            the spec that produced the tables
+    .sweep.lock          held (flock) by the running sweep, with its pid: a second sweep into the folder refuses
+
+Crash safety: a cell's files are written to a temporary name and renamed into place (atomic on POSIX),
+rows last, so a killed sweep loses at most the cell in flight. ``results.parquet`` is rewritten the same way
+as cells finish, so a killed first run still leaves the finished cells' rows. A committed cell file that no
+longer reads (truncated, unreadable) is renamed ``*.damaged``, kept, and its cell recomputed.
+
+Training lives in :mod:`abcscale.runner.sweep`; nothing here imports JAX.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+
+
+class SweepBusy(ValueError):
+    """Another running sweep holds the output folder (a ValueError: the CLI reports it as one line, exit 2)."""
+
+
+class SweepWarning(UserWarning):
+    """The output folder needed a repair: a damaged cell file moved aside, or a stale lock taken over."""
+
+
+@dataclass
+class CellResult:
+    """One cell's tables: what :func:`abcscale.runner.sweep.run_cell` returns and :func:`commit_cell` writes."""
+
+    rows: pd.DataFrame
+    coord: pd.DataFrame
+    curves: pd.DataFrame
+
+
+# --- committing -------------------------------------------------------------------------------------
+
+
+def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, index=False)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def commit_cell(out_dir: Path, key: str, res: CellResult) -> None:
+    cells = out_dir / "cells"
+    for kind, df in (("coord", res.coord), ("curves", res.curves)):
+        if len(df):
+            _atomic_parquet(df, cells / f"{key}.{kind}.parquet")
+    _atomic_parquet(res.rows, cells / f"{key}.rows.parquet")  # last: its presence marks the cell done
+
+
+KINDS = ("rows", "coord", "curves")
+MERGED = {"rows": "results.parquet", "coord": "coord.parquet", "curves": "curves.parquet"}
+
+
+def committed_rows(out_dir: Path, key: str) -> pd.DataFrame | None:
+    """A committed cell's rows, or None when the cell has to run: not committed, or one of its files no
+    longer reads. Such a file is renamed ``*.damaged`` (kept for inspection, never deleted) with a warning
+    naming it; the cell's intact files are overwritten when it is recomputed."""
+    if not (out_dir / "cells" / f"{key}.rows.parquet").exists():
+        return None
+    rows, damaged = None, False
+    for kind in KINDS:
+        path = out_dir / "cells" / f"{key}.{kind}.parquet"
+        if not path.exists():
+            continue
+        try:
+            frame = pd.read_parquet(path)  # a whole read: a truncated file fails at its footer, others later
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            damaged, aside = True, _move_aside(path)
+            reason = " ".join(str(exc).split())[:200]
+            warnings.warn(f"{path}: damaged cell file ({type(exc).__name__}: {reason}); moved aside to "
+                          f"{aside.name}, its cell is recomputed", SweepWarning, stacklevel=4)
+            continue
+        rows = frame if kind == "rows" else rows
+    return None if damaged else rows
+
+
+def _move_aside(path: Path) -> Path:
+    """Rename ``path`` to ``path.damaged`` (``.damaged.1``, ... when taken): never over an earlier one."""
+    aside, n = path.with_name(path.name + ".damaged"), 0
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged.{n}")
+    os.replace(path, aside)
+    return aside
+
+
+class Results:
+    """``results.parquet`` rewritten atomically as cells finish: the rows of the committed cells in the spec's
+    cell order, so a killed sweep leaves a readable partial table and the last one is the full table.
+
+    A rewrite is the whole table, fsync included: 50 ms for 1,000 rows and 90 ms for 10,000 on 2 CPU cores,
+    against seconds or more per cell. After a rewrite that took t, the next waits until 20 t has passed, which
+    keeps rewriting under ~5% of the sweep's time on any size; the table then lags the committed cells by at
+    most that wait (the cell files stay the record, and the end of the sweep writes the whole table)."""
+
+    def __init__(self, out_dir: Path, keys: list[str], done: dict[str, pd.DataFrame]) -> None:
+        self.path, self.keys, self.done = out_dir / MERGED["rows"], keys, done
+        self.next_at = 0.0
+
+    def add(self, key: str, rows: pd.DataFrame) -> None:
+        self.done[key] = rows
+        start = time.monotonic()
+        if start >= self.next_at:
+            _atomic_parquet(self.table(), self.path)
+            self.next_at = start + 20 * (time.monotonic() - start)
+
+    def table(self) -> pd.DataFrame:
+        parts = [self.done[k] for k in self.keys if k in self.done]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def merge(out_dir: Path, keys: list[str], results: Results) -> pd.DataFrame:
+    """Write the merged tables: rows from ``results`` (what was read or committed), coord and curves from
+    the cell files, each in the spec's cell order."""
+    for kind in ("coord", "curves"):
+        parts = [pd.read_parquet(p) for key in keys if (p := out_dir / "cells" / f"{key}.{kind}.parquet").exists()]
+        if parts:
+            _atomic_parquet(pd.concat(parts, ignore_index=True), out_dir / MERGED[kind])
+    rows = results.table()
+    if len(rows):
+        _atomic_parquet(rows, results.path)
+    return rows
+
+
+# --- one sweep per folder -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def folder_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``out_dir/.sweep.lock`` for the sweep: an flock, with the holder's pid written inside.
+
+    The kernel drops an flock when its process dies, so a lock file that still names a pid nobody holds it
+    for is stale (a killed sweep): it is taken over with a warning. The file is never removed (removing a
+    locked file lets a third sweep lock a new one beside it); a clean exit empties it. Local file systems
+    only: flock over NFS is not reliable.
+    """
+    path = out_dir / ".sweep.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise SweepBusy(f"sweep folder {out_dir} is in use by another sweep (pid {holder}); wait for it to "
+                            f"finish or write to another folder") from None
+        if stale := os.pread(fd, 32, 0).decode(errors="replace").strip():
+            warnings.warn(f"{path}: taking over the lock of sweep pid {stale}, which ended without releasing it",
+                          SweepWarning, stacklevel=4)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            os.ftruncate(fd, 0)
+    finally:
+        os.close(fd)  # releases the flock
+
+
+__all__ = ["CellResult", "SweepBusy", "SweepWarning", "KINDS", "MERGED", "commit_cell", "committed_rows", "Results",
+           "merge", "folder_lock"]
