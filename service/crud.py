@@ -6,6 +6,7 @@ import io
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from abcscale.schemas.fit import FitResult
 from abcscale.service.config import Settings
-from abcscale.service.db import Fit, FitInput, FitPlot, make_engine, make_sessionmaker
+from abcscale.service.db import Fit, FitInput, FitPlot, IdempotencyKey, make_engine, make_sessionmaker
 
 
 @contextmanager
@@ -46,21 +47,55 @@ def _parquet(rows: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def create_fit(session: Session, fit: FitResult, rows: pd.DataFrame, *, name: str | None = None) -> str:
-    """Store a fit and the rows it was fitted from in one transaction; returns the new fit's id."""
+@dataclass(frozen=True)
+class KeyUse:
+    """A stored idempotency key: the fit it created and the hash of the request that created it."""
+
+    fit_id: str
+    request_hash: str
+
+
+class KeyTaken(Exception):
+    """Another request stored a fit with this idempotency key first (nothing of this one was stored)."""
+
+
+def create_fit(
+    session: Session, fit: FitResult, rows: pd.DataFrame, *, name: str | None = None,
+    idempotency: tuple[str, str] | None = None,
+) -> str:
+    """Store a fit, the rows it was fitted from and its ``(idempotency key, request hash)`` in one transaction;
+    returns the new fit's id. Raises KeyTaken, storing nothing, when the key is already stored."""
+    now = datetime.now(UTC)
     record = Fit(
-        id=uuid.uuid4().hex, name=name, created_at=datetime.now(UTC), n_rows=len(rows), n_groups=len(fit.groups),
+        id=uuid.uuid4().hex, name=name, created_at=now, n_rows=len(rows), n_groups=len(fit.groups),
         input_hash=fit.provenance.input_hash, result_json=fit.model_dump_json(),
     )
     blob = _parquet(rows)
     try:
         session.add(record)
         session.add(FitInput(fit_id=record.id, format="parquet", data=blob))
+        if idempotency is not None:
+            key, request_hash = idempotency
+            session.add(IdempotencyKey(key=key, fit_id=record.id, request_hash=request_hash, created_at=now))
         session.commit()
+    except IntegrityError:
+        session.rollback()
+        # the key's primary key is the only constraint a new random fit id can meet: a concurrent request won
+        if idempotency is not None and find_key(session, key=idempotency[0]) is not None:
+            raise KeyTaken(idempotency[0]) from None
+        raise
     except Exception:
         session.rollback()
         raise
     return record.id
+
+
+def find_key(session: Session, *, key: str) -> KeyUse | None:
+    """The fit stored with this idempotency key, if any (a plain value: it outlives the session's transaction)."""
+    row = session.execute(
+        select(IdempotencyKey.fit_id, IdempotencyKey.request_hash).where(IdempotencyKey.key == key)).first()
+    session.rollback()  # end the read transaction: none stays open over the (long) fit that may follow
+    return None if row is None else KeyUse(fit_id=row.fit_id, request_hash=row.request_hash)
 
 
 def get_fit(session: Session, *, fit_id: str) -> Fit | None:
@@ -84,6 +119,7 @@ def delete_fit(session: Session, *, fit_id: str) -> bool:
         # Explicit child deletes keep this correct on databases where foreign keys don't cascade.
         session.execute(delete(FitPlot).where(FitPlot.fit_id == fit_id))
         session.execute(delete(FitInput).where(FitInput.fit_id == fit_id))
+        session.execute(delete(IdempotencyKey).where(IdempotencyKey.fit_id == fit_id))  # the key is free again
         # a DML statement's result is a CursorResult, which counts the rows it touched
         deleted = cast(CursorResult[Any], session.execute(delete(Fit).where(Fit.id == fit_id))).rowcount
         session.commit()

@@ -1,7 +1,8 @@
 """Tables and the engine. SQLite (WAL) by default; any SQLAlchemy URL, e.g. PostgreSQL, works unchanged.
 
 A fit is one ``fits`` row holding the FitResult JSON, its input table as one Parquet blob in ``fit_inputs``
-(written in the same transaction) and, once asked for, its plots as PNG blobs in ``fit_plots``.
+(written in the same transaction) and, once asked for, its plots as PNG blobs in ``fit_plots``. A fit created
+with an ``Idempotency-Key`` header has that key in ``idempotency_keys``, also written in the fit's transaction.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ class FitPlot(Base):
     fit_id: Mapped[str] = mapped_column(ForeignKey("fits.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     png: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IdempotencyKey(Base):
+    """The key a fit was created with: the primary key makes a second fit with the same key impossible, even
+    from two requests at once; deleting the fit deletes its key (so the key can be used again)."""
+
+    __tablename__ = "idempotency_keys"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fit_id: Mapped[str] = mapped_column(ForeignKey("fits.id", ondelete="CASCADE"), index=True)
+    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the request's content, to refuse reuse
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 def make_engine(settings: Settings) -> Engine:

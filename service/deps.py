@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from abcscale.service import crud
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
+from abcscale.service.http import value_error
 
 
 def get_settings(request: Request) -> Settings:
@@ -63,3 +65,33 @@ def get_fit_record(fit_id: FitId, session: SessionDep) -> Fit:
 
 
 FitDep = Annotated[Fit, Depends(get_fit_record)]
+
+
+# The draft "The Idempotency-Key HTTP Header Field" makes the value a structured-field String ("..."); a bare
+# token is accepted too, and both spell the same key. 1-255 printable ASCII characters; no leading or trailing
+# space in the bare form, since HTTP strips it in transit.
+_SF_STRING = r'"(?:[ !#-\[\]-~]|\\["\\]){1,255}"'
+_BARE = r"[!#-~](?:[ -~]{0,253}[!-~])?"
+KEY_PATTERN = rf"^(?:{_SF_STRING}|{_BARE})$"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(
+    request: Request,
+    value: Annotated[str | None, Header(
+        alias=IDEMPOTENCY_HEADER, pattern=KEY_PATTERN,
+        description="a key unique to this request (e.g. a UUID; 1-255 printable ASCII, bare or as a quoted "
+                    "structured-field string): a retry with the same key and body answers the stored fit "
+                    "again and stores nothing; the same key with another body is a 422")] = None,
+) -> str | None:
+    """The request's idempotency key, unquoted; None without the header."""
+    if value is None:
+        return None
+    if len(request.headers.getlist(IDEMPOTENCY_HEADER)) > 1:
+        value_error("send one Idempotency-Key header, not several", ("header", IDEMPOTENCY_HEADER))
+    if value.startswith('"'):
+        return re.sub(r"\\(.)", r"\1", value[1:-1])
+    return value
+
+
+IdempotencyKeyDep = Annotated[str | None, Depends(idempotency_key)]

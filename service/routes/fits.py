@@ -1,15 +1,24 @@
-"""/v1/fits: batch fits from JSON rows or a CSV/parquet upload, stored with their rows; plots on demand."""
+"""/v1/fits: batch fits from JSON rows or a CSV/parquet upload, stored with their rows; plots on demand.
+
+``POST`` takes an ``Idempotency-Key`` header (draft "The Idempotency-Key HTTP Header Field"): a retry with the
+same key and the same request content answers the stored fit again (201, same id, ``Idempotent-Replayed:
+true``) and stores nothing; the same key with other content is a 422 naming the header. The key is stored in
+the fit's transaction, so two requests racing with one key store one fit and both answer it.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -18,7 +27,7 @@ from abcscale.schemas.fit import FitResult
 from abcscale.service import crud
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
-from abcscale.service.deps import FitDep, FitId, SessionDep, WriterDep
+from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep
 from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
 from abcscale.usecases import fit_sweep, plot_fit
 
@@ -77,7 +86,25 @@ def _too_large(exc: TableTooLarge) -> NoReturn:
     raise HTTPException(413, detail=f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}")
 
 
-async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
+# What a request asked for, the table it sent and, computed only for a request with an idempotency key, a
+# hash of its content (not its bytes: a multipart boundary differs on every retry).
+_Input = tuple[FitOptions, pd.DataFrame, Callable[[], str]]
+
+
+def _sha256(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)  # length-prefixed: no two splits hash alike
+    return digest.hexdigest()
+
+
+def _sent(options: FitOptions) -> bytes:
+    # the fields as sent, not with defaults filled in: an omitted column key means the contract's name
+    # (``seed``), an explicit null means no such column, and the two must not match
+    return options.model_dump_json(exclude_unset=True).encode()
+
+
+async def _read_form(request: Request) -> _Input:
     from abcscale.fitting import TableError, read_table
     from abcscale.fitting.reading import TableTooLarge, table_format
 
@@ -100,19 +127,20 @@ async def _read_form(request: Request) -> tuple[FitOptions, pd.DataFrame]:
         unprocessable(exc)
     data = await upload.read()
     settings: Settings = request.app.state.settings
+    fmt = table_format(upload.filename or "")  # None: sniffed from the bytes
     try:
-        df = await run_in_threadpool(lambda: read_table(data, table_format(upload.filename or ""),
-                                                        max_rows=settings.max_rows, max_cells=settings.max_cells))
+        df = await run_in_threadpool(lambda: read_table(data, fmt, max_rows=settings.max_rows,
+                                                        max_cells=settings.max_cells))
     except TableTooLarge as exc:
         _too_large(exc)
     except TableError as exc:
         if any(p.startswith("table:") for p in exc.problems):  # not a table at all
             raise HTTPException(400, detail="file: " + "; ".join(exc.problems)) from None
         _table_problems(exc, "file")  # e.g. a duplicated column: a 422 like any other column problem
-    return options, df
+    return options, df, lambda: _sha256(b"file", _sent(options), str(fmt).encode(), data)
 
 
-async def _read_json(request: Request) -> tuple[FitOptions, pd.DataFrame]:
+async def _read_json(request: Request) -> _Input:
     from abcscale.fitting.reading import TableTooLarge, check_size
 
     body = await request.body()
@@ -133,7 +161,7 @@ async def _read_json(request: Request) -> tuple[FitOptions, pd.DataFrame]:
         check_size(len(req.rows), len(req.rows) * len(columns), settings.max_rows, settings.max_cells)
     except TableTooLarge as exc:
         _too_large(exc)
-    return req, pd.DataFrame.from_records(req.rows)
+    return req, pd.DataFrame.from_records(req.rows), lambda: _sha256(b"json", _sent(req))
 
 
 def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
@@ -147,27 +175,68 @@ def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
         value_error(str(exc), ("body",))
 
 
+_REPLAYED = "Idempotent-Replayed"
+
+
 @router.post("", status_code=201, response_model=FitPublic, dependencies=[WriterDep], openapi_extra=_CREATE_BODY,
-             responses={400: {"description": "unreadable file"},
+             responses={201: {"headers": {_REPLAYED: {
+                            "description": "true when the answer is a stored fit replayed for a retried "
+                                          "Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}}},
+                        400: {"description": "unreadable file"},
+                        409: {"description": "the Idempotency-Key's fit was deleted while this request stored it"},
                         413: {"description": "body over the size cap, or a table over the row/cell cap"},
                         415: {"description": "neither JSON nor multipart"}})
-async def create_fit(request: Request, session: SessionDep) -> FitPublic:
+async def create_fit(request: Request, response: Response, session: SessionDep,
+                     key: IdempotencyKeyDep) -> FitPublic:
     """Batch-fit a sweep table (JSON rows or a CSV/parquet upload) and store it with its rows."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        options, df = await _read_form(request)
+        options, df, digest = await _read_form(request)
         where = "file"
     elif ctype in ("", "application/json") or ctype.endswith("+json"):
-        options, df = await _read_json(request)
+        options, df, digest = await _read_json(request)
         where = "rows"
     else:
         raise HTTPException(415, detail="send application/json rows or a multipart/form-data `file`")
+    idempotency = None if key is None else (key, await run_in_threadpool(digest))
+    if idempotency is not None and (stored := await run_in_threadpool(_stored, session, *idempotency)):
+        response.headers[_REPLAYED] = "true"  # a retry: no fit computed, nothing stored
+        return _public(stored)
     fit = await run_in_threadpool(_fit, options, df, where)
-    record = await run_in_threadpool(
-        lambda: crud.get_fit(session, fit_id=crud.create_fit(session, fit, df, name=options.name)))
-    if record is None:  # deleted by a concurrent DELETE between storing it and reading it back
-        raise HTTPException(404, detail="Fit not found")
+    record, replayed = await run_in_threadpool(_store, session, fit, df, options.name, idempotency)
+    if replayed:
+        response.headers[_REPLAYED] = "true"
+        return _public(record)
     return _public(record, fit)
+
+
+def _stored(session: Session, key: str, request_hash: str) -> Fit | None:
+    """The fit stored for a retried key; None for a new key; a 422 for a key used with other content."""
+    use = crud.find_key(session, key=key)
+    if use is None:
+        return None
+    if use.request_hash != request_hash:  # says nothing of the fit: the key alone must not reveal it
+        value_error("this key was already used with a different request body; send a new key for a new fit",
+                    ("header", IDEMPOTENCY_HEADER))
+    return crud.get_fit(session, fit_id=use.fit_id)
+
+
+def _store(session: Session, fit: FitResult, df: pd.DataFrame, name: str | None,
+           idempotency: tuple[str, str] | None) -> tuple[Fit, bool]:
+    """Store the fit; when a concurrent request stored one with the same key first, that one instead.
+    Returns the record and whether it is the other request's."""
+    for _ in range(3):  # the winner's fit can be deleted before it is read back, freeing the key again
+        try:
+            fit_id = crud.create_fit(session, fit, df, name=name, idempotency=idempotency)
+        except crud.KeyTaken:  # only raised for a request with a key
+            if idempotency is not None and (record := _stored(session, *idempotency)) is not None:
+                return record, True
+            continue
+        record = crud.get_fit(session, fit_id=fit_id)
+        if record is None:  # deleted by a concurrent DELETE between storing it and reading it back
+            raise HTTPException(404, detail="Fit not found")
+        return record, False
+    raise HTTPException(409, detail=f"{IDEMPOTENCY_HEADER}: its fit was deleted while this request stored it; retry")
 
 
 @router.get("", response_model=FitsPublic)
