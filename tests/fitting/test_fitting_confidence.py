@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import re
 import typing
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel
@@ -17,6 +15,7 @@ from abcscale.fitting import fit_table
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.theory import Interval
+from tests.fitting.sweeps import lr_gamma_sweep
 
 MUP = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
 SP_GLOBAL = {"parameterization": "standard", "optimizer": "adam", "alignment": "full", "lr_mode": "global"}
@@ -24,21 +23,7 @@ SP_GLOBAL = {"parameterization": "standard", "optimizer": "adam", "alignment": "
 
 def _sweep_with_a_constant() -> pd.DataFrame:
     """LR x gamma_hidden at 4 widths, 2 seeds, divergence 1.5 octaves above the optimum: every part is fitted."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for w in (64, 128, 256, 512):
-        x_opt = math.log2(1e-2)
-        for x in x_opt + np.arange(-2.0, 2.01, 0.5):
-            for gh in 2.0 ** np.arange(-2.0, 2.01, 0.5):
-                d_lr, d_g = x - x_opt, math.log2(gh) - math.log2(1.5)
-                best = 2 + 20 * w**-0.5
-                for seed in range(2):
-                    diverged = d_lr > 1.5
-                    loss = math.nan if diverged else (
-                        best * (1 + 0.02 * d_lr**2 + 0.01 * d_g**2) * (1 + 0.002 * rng.standard_normal()))
-                    rows.append({**MUP, "width": w, "beta": 2.0**x, "gamma_hidden": gh, "final_loss": loss,
-                                 "seed": seed, "diverged": diverged})
-    return pd.DataFrame(rows)
+    return lr_gamma_sweep(seeds=2, noise=0.002, diverge_above=1.5)
 
 
 def _intervals(obj: Any, path: str = "") -> Iterator[tuple[str, Interval]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pandas as pd
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from abcscale.fitting import fit_table
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.schemas.fit import FitResult
+from tests.fitting.sweeps import lr_gamma_sweep
 
 SP_GLOBAL = {"parameterization": "standard", "optimizer": "adam", "alignment": "full", "lr_mode": "global"}
 MUP = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
@@ -204,16 +204,7 @@ def test_divergent_cells_are_censored_not_fitted():
 
 
 def test_swept_constant_optimum_and_drift():
-    rng = np.random.default_rng(0)
-    rows = []
-    for w in (64, 128, 256, 512):
-        x_opt = math.log2(1e-2)
-        for x in x_opt + np.arange(-2.0, 2.01, 0.5):
-            for gh in 2.0 ** np.arange(-2.0, 2.01, 0.5):
-                d_lr, d_g = x - x_opt, math.log2(gh) - math.log2(1.5)
-                loss = (2 + 20 * w**-0.5) * (1 + 0.02 * d_lr**2 + 0.01 * d_g**2) * (1 + 0.001 * rng.standard_normal())
-                rows.append({**MUP, "width": w, "beta": 2.0**x, "gamma_hidden": gh, "final_loss": loss, "seed": 0})
-    g = fit_table(pd.DataFrame(rows), n_boot=100).groups[0]
+    g = fit_table(lr_gamma_sweep(), n_boot=100).groups[0]
     c = {k.name: k for k in g.constants}["gamma_hidden"]
     assert c.optimum.estimate == pytest.approx(1.5, rel=0.15)
     assert c.drift_exponent.ci.low <= 0.0 <= c.drift_exponent.ci.high
