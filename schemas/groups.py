@@ -1,0 +1,156 @@
+"""The answer as parameter groups: which of a model's parameters get which init std, LR, epsilon and decay.
+
+A recommendation is per layer *type*; a real model has named tensors. A :class:`GroupSpec` carries both: one
+:class:`RoleSetting` per role (the paper's three layer types plus ``vector`` for biases, norm gains and other
+parameters with no width-sized fan-in), the :class:`GroupRule` list that assigns a parameter name to a role,
+and the form the numbers are written in (:class:`Form`). :mod:`abcscale.theory.groups` computes it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import Field, field_validator
+
+from abcscale.schemas.enums import Optimizer, WeightDecayMode, _AliasedEnum
+from abcscale.schemas.theory import Frozen
+
+
+class Role(_AliasedEnum):
+    """What a parameter is to the theory.
+
+    ``embedding``: fixed fan-in (vocabulary, positions), width-sized fan-out. ``hidden``: both width-sized.
+    ``readout``: width-sized fan-in, fixed fan-out. ``vector``: one width-sized axis that is not a fan-in of a
+    matrix product: biases and LayerNorm/RMSNorm gains (docs/theory.md section 10).
+    """
+
+    embedding = "embedding"
+    hidden = "hidden"
+    readout = "readout"
+    vector = "vector"
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {"emb": "embedding", "hid": "hidden", "out": "readout", "output": "readout", "vec": "vector",
+                "vector_like": "vector", "bias": "vector", "norm": "vector"}
+
+
+ROLES: tuple[Role, ...] = (Role.embedding, Role.hidden, Role.readout, Role.vector)
+
+
+class Form(_AliasedEnum):
+    """How the same answer is written (docs/theory.md section 10); all three train identically.
+
+    ``abc``: the paper's convention, width-dependent forward multipliers. ``multiplier_free``: every multiplier
+    folded into init std and LR, for a plain model. ``mup``: microsoft/mup's convention (multiplier 1 on embedding
+    and hidden, ``output_mult / width_mult`` on the readout), with what to pass to MuAdam/MuSGD.
+    """
+
+    abc = "abc"
+    multiplier_free = "multiplier_free"
+    mup = "mup"
+
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        return {"plain": "multiplier_free", "multiplierfree": "multiplier_free", "no_multipliers": "multiplier_free",
+                "microsoft_mup": "mup"}
+
+
+class GroupRule(Frozen):
+    """Parameters whose name matches ``pattern`` (``re.search`` on the name with ``/`` and ``.`` both written
+    ``.``) take ``role``. The first matching rule wins."""
+
+    pattern: str = Field(min_length=1)
+    role: Role
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return v
+
+
+class RoleSetting(Frozen):
+    """One role's numbers at the target width, in the spec's form.
+
+    ``init_std`` is for a parameter whose fan-in is the width (a fan-in of ``r`` times the width takes
+    ``init_std * r**-b``: :meth:`GroupSpec.init_std`); None for ``vector`` parameters, which keep their model's
+    init (gains 1, biases 0). ``multiplier`` is None in the multiplier-free form. ``mup_lr`` (mup form only) is
+    the learning rate to give MuAdam/MuSGD for this group, which rescale it into ``lr``.
+    """
+
+    role: Role
+    init_std: float | None = Field(None, gt=0, allow_inf_nan=False)
+    init_exponent: float = Field(0.0, description="b of the role: a fan-in r times the width scales init by r^-b")
+    lr: float = Field(gt=0, allow_inf_nan=False)
+    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
+    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
+    multiplier: float | None = Field(None, gt=0, allow_inf_nan=False)
+    mup_lr: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class MupSetup(Frozen):
+    """A microsoft/mup setup: what its user writes down (``set_base_shapes`` base width, MuAdam/MuSGD ``lr``,
+    ``MuReadout(output_mult=...)``, the init stds at the base width) and the width it runs at.
+
+    ``lr`` and ``init_std`` are per role (embedding, hidden, readout, vector); one number means every role.
+    """
+
+    optimizer: Optimizer
+    base_width: int = Field(gt=0)
+    width: int = Field(gt=0)
+    lr: dict[Role, float]
+    output_mult: float = Field(1.0, gt=0, allow_inf_nan=False)
+    init_std: dict[Role, float] = Field(default_factory=dict, description="std at the base width per role "
+                                        "(embedding, hidden, readout); a hidden std is for fan-in = base width")
+    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adam epsilon, the same everywhere")
+    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+    @field_validator("lr", "init_std", mode="before")
+    @classmethod
+    def _per_role(cls, v: object) -> object:
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return dict.fromkeys(("embedding", "hidden", "readout", "vector"), v)
+        return v
+
+    @field_validator("lr", "init_std")
+    @classmethod
+    def _positive(cls, v: dict[Role, float]) -> dict[Role, float]:
+        bad = [r.value for r, x in v.items() if not (x > 0 and x < float("inf"))]
+        if bad:
+            raise ValueError(f"must be positive finite numbers ({', '.join(bad)})")
+        return v
+
+    @property
+    def width_mult(self) -> float:
+        return self.width / self.base_width
+
+
+class GroupSpec(Frozen):
+    """The answer as parameter groups (module docstring). ``spec["hidden"]`` is one role's setting."""
+
+    form: Form
+    parameterization: str
+    optimizer: Optimizer
+    width: int
+    base_width: int
+    roles: list[RoleSetting]
+    rules: list[GroupRule]
+    weight_decay_mode: WeightDecayMode | None = None
+    mup: MupSetup | None = Field(None, description="mup form: the microsoft/mup setup that trains like this")
+    warnings: list[str] = Field(default_factory=list)
+
+    def __getitem__(self, role: Role | str) -> RoleSetting:
+        kind = Role.parse(role)
+        return next(r for r in self.roles if r.role == kind)
+
+    def init_std(self, role: Role | str, fan_in_factor: float = 1.0) -> float | None:
+        """Init std of a parameter of ``role`` whose fan-in is ``fan_in_factor`` times the width."""
+        r = self[role]
+        return None if r.init_std is None else r.init_std * fan_in_factor ** (-r.init_exponent)
+
+
+__all__ = ["ROLES", "Form", "GroupRule", "GroupSpec", "MupSetup", "Role", "RoleSetting"]

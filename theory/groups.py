@@ -1,0 +1,259 @@
+r"""The answer for a real model: vector-like parameters, the three forms, parameter names to roles, microsoft/mup.
+
+**Vector-like parameters** (docs/theory.md section 10). A bias or a LayerNorm gain g of width n has no
+width-sized fan-in; it takes no multiplier and starts at a constant (a = b = 0). Its update must move the
+output by Theta(1) like the embedding's, whose forward scale a_e + b_e is 0 in every named parameterization,
+so it is the embedding written with theta = -a_e by the symmetry (c -> c - k theta, eps -> eps t^k'):
+
+.. math::
+
+    c_v = c_e + k \, a_e, \qquad e_v = e_e - k' a_e, \qquad \eta_v = \beta \gamma_e (n / b)^{-c_v}.
+
+Under muP that is c_v = 0 for Adam (a constant LR) and c_v = -1 for SGD (LR proportional to n), which is
+what microsoft/mup gives vector-like parameters.
+
+**Forms.** At one width the symmetry's map with any per-layer factor t (m -> m t, sigma -> sigma / t,
+eta -> eta / t^k, eps -> eps t^k', coupled decay -> decay t^k) leaves training unchanged, so one answer has
+many spellings. ``abc`` is the transfer as computed; ``multiplier_free`` takes t = 1 / m (every multiplier 1);
+``mup`` takes :math:`t_l = (n / b)^{-a^{mup}_l} / m_l`, which leaves microsoft/mup's multipliers
+(embedding 1, hidden 1, readout b / n: ``MuReadout`` with ``output_mult = 1``).
+
+**From microsoft/mup.** A mup setup at base width b is a setting at b; taking abcscale's constants so that the
+abc form equals it at b (M_l = m_l b^{a_l}, S_l = sigma_l b^{b_l}, beta gamma_l = eta_l) makes every width
+agree, since the two conventions share the invariants a+b, a+c (Adam) and 2a+c (SGD).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode
+from abcscale.schemas.groups import ROLES, Form, GroupRule, GroupSpec, MupSetup, Role, RoleSetting
+from abcscale.schemas.theory import ABTable, BaseConfig, LayerExponents, PerLayer, Transfer
+from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.tables import ab_table
+from abcscale.theory.weight_decay import convert_weight_decay
+
+#: microsoft/mup's (a, b): mean-field on embedding and readout, muP on hidden (its ``MuReadout`` divides the
+#: logits by width_mult; its inits keep embedding and readout stds fixed and scale hidden ones as fan-in^-1/2).
+MUP_LIBRARY = ABTable(embedding=LayerExponents(a=0.0, b=0.0), hidden=LayerExponents(a=0.0, b=0.5),
+                      readout=LayerExponents(a=1.0, b=0.0))
+
+_NORM = r"(ln|ln_?\d+|ln_f|norm|norm\d*|layer_?norm\w*|rms_?norm\w*|\w*_norm|final_norm|layernorm_\d+)"
+#: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
+#: ``.`` both written ``.``, so flax paths (``params/Dense_0/kernel``) and PyTorch names read the same.
+DEFAULT_RULES: tuple[GroupRule, ...] = (
+    GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector),  # LayerNorm/RMSNorm gains and biases
+    GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector),  # biases, flax norm scales
+    GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|token_embedding|embed|"
+                      r"embedding|embeddings|wpe|pos_embed|pos_embedding|position_embeddings|positional_embedding)"
+                      r"(\.(weight|embedding|w))?$", role=Role.embedding),
+    GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
+              role=Role.readout),
+)
+
+
+def _name(name: str) -> str:
+    return name.replace("/", ".").replace("['", ".").replace("']", "").strip(".")
+
+
+def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRule] = DEFAULT_RULES,
+           layout: str = "torch") -> tuple[Role, float]:
+    """The role of parameter ``name`` and its fan-in as a multiple of ``width``.
+
+    The first matching rule names the role; a parameter no rule matches is ``vector`` when 1-D and ``hidden``
+    when both of a matrix's axes are multiples of ``width``. ``layout`` says which axis is the fan-in: ``torch``
+    (``nn.Linear`` weights are [out, in]) or ``jax`` ([in, out]). Anything else is a ValueError asking for a rule:
+    an embedding and a readout have the same shape, so only a name tells them apart.
+    """
+    if layout not in ("torch", "jax"):
+        raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
+    key = _name(name)
+    role = next((r.role for r in rules if re.search(r.pattern, key)), None)
+    dims = tuple(int(d) for d in shape)
+    if role is None:
+        if len(dims) <= 1:
+            role = Role.vector
+        elif all(d % width == 0 for d in dims[-2:]):
+            role = Role.hidden
+        else:
+            raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
+                             "say (an embedding and a readout look alike); add a rule (pattern, role) for it")
+    if role is not Role.hidden or len(dims) < 2:
+        return role, 1.0
+    fan_in = dims[-1] if layout == "torch" else dims[-2]
+    return role, fan_in / width
+
+
+def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
+    """The ``vector`` role's setting in the abc form, from the embedding's (module docstring's rule).
+
+    In ``global`` LR mode it shares the embedding's LR like every layer. No weight decay: gains and biases
+    are scales, not capacity (nanoGPT and most LLM recipes leave them out).
+    """
+    rule = optimizer_rule(tr.optimizer)
+    emb = tr[Layer.embedding]
+    a_e = tr.exponents[Layer.embedding.value].a
+    rho = tr.width / tr.base_width
+    lr = emb.lr if tr.lr_mode is LrMode.global_ else emb.lr * rho ** (-rule.k * a_e)
+    eps = emb.epsilon
+    if eps is not None and EpsilonMode.parse(epsilon_mode) is EpsilonMode.per_layer:
+        eps = eps * rho ** (rule.epsilon_k * a_e)
+    return RoleSetting(role=Role.vector, lr=lr, epsilon=eps, weight_decay=0.0 if emb.weight_decay is not None else None,
+                       multiplier=1.0)
+
+
+def vector_warnings(tr: Transfer) -> list[str]:
+    e = tr.exponents[Layer.embedding.value]
+    if math.isclose(e.a + e.b, 0.0, abs_tol=1e-12):
+        return []
+    return [f"the embedding's forward exponent a+b is {e.a + e.b:g}, not 0: the vector-like rule (biases, norm "
+            "gains) assumes Theta(1) embedding outputs and is approximate here"]
+
+
+def _mapped(s: RoleSetting, t: float, k: int, eps_k: int, wd_mode: WeightDecayMode | None,
+            keep_multiplier: bool) -> RoleSetting:
+    """``s`` under the symmetry's map with factor t at one width (module docstring)."""
+    wd = s.weight_decay
+    if wd is not None and wd_mode is not None:
+        wd = convert_weight_decay(wd, wd_mode, t, k)
+    return s.model_copy(update={
+        "multiplier": (s.multiplier or 1.0) * t if keep_multiplier else None,
+        "init_std": None if s.init_std is None else s.init_std / t,
+        "lr": s.lr / t**k, "epsilon": None if s.epsilon is None else s.epsilon * t**eps_k, "weight_decay": wd})
+
+
+def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupRule] = DEFAULT_RULES,
+               epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> GroupSpec:
+    """The transfer ``tr`` as parameter groups in ``form`` (module docstring); ``rules`` go with it."""
+    form = Form.parse(form)
+    rule = optimizer_rule(tr.optimizer)
+    ex = tr.exponents
+    abc = [RoleSetting(role=Role(l.value), init_std=s.init_std, init_exponent=ex[l.value].a + ex[l.value].b,
+                       lr=s.lr, epsilon=s.epsilon, weight_decay=s.weight_decay, multiplier=s.multiplier)
+           for l, s in ((l, tr[l]) for l in LAYERS)] + [vector_setting(tr, epsilon_mode)]
+    warnings = list(tr.warnings) + vector_warnings(tr)
+    rho = tr.width / tr.base_width
+    if form is Form.abc:
+        roles = abc
+    elif form is Form.multiplier_free:
+        roles = [_mapped(s, 1.0 / (s.multiplier or 1.0), rule.k, rule.epsilon_k, tr.weight_decay_mode, False)
+                 for s in abc]
+    else:
+        target = {Role(l.value): rho ** (-MUP_LIBRARY[l].a) for l in LAYERS} | {Role.vector: 1.0}
+        roles = [_mapped(s, target[s.role] / (s.multiplier or 1.0), rule.k, rule.epsilon_k, tr.weight_decay_mode,
+                         True) for s in abc]
+        roles = [s.model_copy(update={"mup_lr": _mup_lr(s.role, s.lr, tr.optimizer, rho)}) for s in roles]
+        warnings += _mup_warnings(tr)
+    spec = GroupSpec(form=form, parameterization=tr.parameterization, optimizer=tr.optimizer, width=tr.width,
+                     base_width=tr.base_width, roles=roles, rules=list(rules),
+                     weight_decay_mode=tr.weight_decay_mode, warnings=warnings)
+    return spec.model_copy(update={"mup": to_mup(spec)}) if form is Form.mup else spec
+
+
+def _mup_lr(role: Role, lr: float, optimizer: Optimizer, width_mult: float) -> float:
+    """What MuAdam/MuSGD must be given for a group so that they apply ``lr``: MuAdam (and Adafactor-like
+    optimizers) divide a matrix-like (hidden) parameter's LR by width_mult; MuSGD multiplies a vector-like one's
+    (embedding, readout, biases, gains) by it."""
+    if optimizer is Optimizer.sgd:
+        return lr if role is Role.hidden else lr / width_mult
+    return lr * width_mult if role is Role.hidden else lr
+
+
+def _mup_warnings(tr: Transfer) -> list[str]:
+    try:
+        ab = ab_table(tr.parameterization)
+    except ValueError:
+        return ["a custom parameterization: the mup form holds at this width only"]
+    theta = {l: MUP_LIBRARY[l].a - ab[l].a for l in LAYERS}
+    if all(math.isclose(MUP_LIBRARY[l].b, ab[l].b - theta[l], abs_tol=1e-12) for l in LAYERS):
+        return []
+    return [f"{tr.parameterization} is not muP: this mup form trains like it at width {tr.width} only; MuAdam, "
+            "MuReadout and mup.init would scale it like muP at other widths"]
+
+
+def to_mup(spec: GroupSpec) -> MupSetup:
+    """The microsoft/mup setup that trains like ``spec`` (a mup-form spec: its ``mup_lr`` and base-width stds)."""
+    if spec.form is not Form.mup:
+        raise ValueError(f"to_mup needs a spec in the mup form, got {spec.form.value}")
+    wm = spec.width / spec.base_width
+    # mup.init keeps embedding/readout stds and scales a hidden (matrix-like) one by width_mult^-1/2
+    base_std = {s.role: s.init_std * (wm**0.5 if s.role is Role.hidden else 1.0)
+                for s in spec.roles if s.init_std is not None}
+    eps = {s.epsilon for s in spec.roles if s.epsilon is not None}
+    wds = [s.weight_decay for s in spec.roles if s.weight_decay]
+    return MupSetup(optimizer=spec.optimizer, base_width=spec.base_width, width=spec.width,
+                    lr={s.role: s.mup_lr or s.lr for s in spec.roles}, output_mult=1.0, init_std=base_std,
+                    epsilon=max(eps) if eps else None, weight_decay=max(wds) if wds else None)
+
+
+def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
+    """What a microsoft/mup setup actually applies at ``setup.width`` (its multipliers, stds, LRs, epsilon)."""
+    wm = setup.width_mult
+    out = {}
+    for role in ROLES:
+        lr_in = setup.lr.get(role)
+        if lr_in is None:
+            raise ValueError(f"lr: no value for {role.value}")
+        lr = lr_in / wm if (role is Role.hidden and setup.optimizer is not Optimizer.sgd) else (
+            lr_in * wm if (role is not Role.hidden and setup.optimizer is Optimizer.sgd) else lr_in)
+        std = setup.init_std.get(role)
+        if std is not None and role is Role.hidden:
+            std = std / wm**0.5
+        mult = setup.output_mult / wm if role is Role.readout else 1.0
+        out[role] = RoleSetting(role=role, init_std=None if role is Role.vector else std, lr=lr,
+                                epsilon=setup.epsilon, weight_decay=setup.weight_decay, multiplier=mult)
+    return out
+
+
+def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.constant) -> BaseConfig:
+    """abcscale's muP constants (base width, beta, gamma, multiplier and init scales) that reproduce ``setup``.
+
+    The mup setup evaluated at its base width is the abc setting there (module docstring): beta is the
+    hidden LR at the base width and gamma the other layers' ratios to it. Init stds that ``setup`` does not
+    give keep abcscale's default scale (1). Epsilon is kept ``constant`` by default, as mup does.
+    """
+    at_base = mup_setting(setup.model_copy(update={"width": setup.base_width}))
+    ab = ab_table("mup")
+    b = setup.base_width
+    beta = at_base[Role.hidden].lr
+    layers = {l: at_base[Role(l.value)] for l in LAYERS}
+    init = {l.value: (s.init_std * b ** ab[l].b if s.init_std is not None else 1.0) for l, s in layers.items()}
+    return BaseConfig(width=b, beta=beta,
+                      gamma=PerLayer(**{l.value: s.lr / beta for l, s in layers.items()}),
+                      multiplier=PerLayer(**{l.value: (s.multiplier or 1.0) * b ** ab[l].a for l, s in layers.items()}),
+                      init_scale=PerLayer(**init),
+                      epsilon=setup.epsilon if setup.epsilon is not None else 1e-8,
+                      epsilon_mode=EpsilonMode.parse(epsilon_mode),
+                      weight_decay=setup.weight_decay or 0.0)
+
+
+def invariants(s: RoleSetting, optimizer: Optimizer | str,
+               weight_decay_mode: WeightDecayMode | str = WeightDecayMode.coupled) -> dict[str, float | None]:
+    """What the symmetry leaves unchanged, so what two forms must agree on: forward scale m * sigma, update
+    m^k' * eta (eta m^k: Adam m eta, SGD m^2 eta, Adafactor eta), epsilon / m^k' and a coupled decay times m^-k
+    (docs/theory.md section 10). A setting without a multiplier has m = 1."""
+    rule = optimizer_rule(optimizer)
+    m = s.multiplier or 1.0
+    return {"forward": None if s.init_std is None else m * s.init_std,
+            "update": s.lr * m**rule.k,
+            "epsilon": None if s.epsilon is None else s.epsilon / m**rule.epsilon_k,
+            "weight_decay": None if s.weight_decay is None else s.weight_decay * (
+                m ** (-rule.k) if WeightDecayMode.parse(weight_decay_mode) is WeightDecayMode.coupled else 1.0)}
+
+
+def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: str = "torch"
+                ) -> dict[str, tuple[Role, RoleSetting]]:
+    """Each named parameter's role and concrete setting (init std scaled by its fan-in ratio)."""
+    out = {}
+    for name, shape in shapes.items():
+        role, r = assign(name, shape, spec.width, spec.rules, layout)
+        s = spec[role]
+        out[name] = (role, s.model_copy(update={"init_std": spec.init_std(role, r)}))
+    return out
+
+
+__all__ = ["DEFAULT_RULES", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants", "mup_setting",
+           "spec_params", "to_mup", "vector_setting", "vector_warnings"]
