@@ -11,7 +11,9 @@ Modules, by concept:
 - :mod:`~abcscale.theory.epsilon`: Adam's epsilon exponents across width;
 - :mod:`~abcscale.theory.weight_decay`: AdamW's decoupled weight decay across width and under the symmetry;
 - :mod:`~abcscale.theory.transfer`: concrete per-layer settings at a new width;
-- :mod:`~abcscale.theory.symmetry`: converting a setting between parameterizations.
+- :mod:`~abcscale.theory.symmetry`: converting a setting between parameterizations;
+- :mod:`~abcscale.theory.groups`: the answer for a real model: roles (vector-like parameters included), name
+  rules, the abc / multiplier-free / mup forms, microsoft/mup in and out.
 
 Contract of the layer: pure functions of their arguments over numpy and scipy. It imports only
 ``abcscale.schemas`` (never fitting, runner, use cases, service or JAX) and returns domain objects
@@ -22,6 +24,7 @@ silent fallback.
 """
 
 from abcscale.theory.epsilon import epsilon_exponents, layer_epsilons
+from abcscale.theory.groups import DEFAULT_RULES, assign, from_mup, group_spec, invariants, mup_setting, to_mup
 from abcscale.theory.rules import OPTIMIZER_RULES, OptimizerRule, optimizer_rule
 from abcscale.theory.solver import ExponentSolution, solve_exponents, theory_exponent, theory_table
 from abcscale.theory.symmetry import Conversion, convert
@@ -31,6 +34,13 @@ from abcscale.theory.weight_decay import convert_weight_decay, layer_weight_deca
 
 __all__ = [
     "AB_TABLES",
+    "DEFAULT_RULES",
+    "assign",
+    "from_mup",
+    "group_spec",
+    "invariants",
+    "mup_setting",
+    "to_mup",
     "OPTIMIZER_RULES",
     "Conversion",
     "ExponentSolution",

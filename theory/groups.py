@@ -41,7 +41,7 @@ from abcscale.theory.weight_decay import convert_weight_decay
 MUP_LIBRARY = ABTable(embedding=LayerExponents(a=0.0, b=0.0), hidden=LayerExponents(a=0.0, b=0.5),
                       readout=LayerExponents(a=1.0, b=0.0))
 
-_NORM = r"(ln|ln_?\d+|ln_f|norm|norm\d*|layer_?norm\w*|rms_?norm\w*|\w*_norm|final_norm|layernorm_\d+)"
+_NORM = r"(\w*norm\w*|ln(_?\w+)?)"  # ln_1, ln_f, ln1, norm, attention_norm, input_layernorm, LayerNorm_0
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
 #: ``.`` both written ``.``, so flax paths (``params/Dense_0/kernel``) and PyTorch names read the same.
 DEFAULT_RULES: tuple[GroupRule, ...] = (
@@ -71,7 +71,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if layout not in ("torch", "jax"):
         raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
     key = _name(name)
-    role = next((r.role for r in rules if re.search(r.pattern, key)), None)
+    role = next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)), None)
     dims = tuple(int(d) for d in shape)
     if role is None:
         if len(dims) <= 1:
@@ -192,13 +192,15 @@ def to_mup(spec: GroupSpec) -> MupSetup:
 def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
     """What a microsoft/mup setup actually applies at ``setup.width`` (its multipliers, stds, LRs, epsilon)."""
     wm = setup.width_mult
+    sgd = Optimizer.parse(setup.optimizer) is Optimizer.sgd
     out = {}
     for role in ROLES:
         lr_in = setup.lr.get(role)
         if lr_in is None:
             raise ValueError(f"lr: no value for {role.value}")
-        lr = lr_in / wm if (role is Role.hidden and setup.optimizer is not Optimizer.sgd) else (
-            lr_in * wm if (role is not Role.hidden and setup.optimizer is Optimizer.sgd) else lr_in)
+        # MuAdam divides a matrix-like (hidden) LR by width_mult; MuSGD multiplies a vector-like one by it
+        lr = lr_in / wm if (role is Role.hidden and not sgd) else (lr_in * wm if (role is not Role.hidden and sgd)
+                                                                    else lr_in)
         std = setup.init_std.get(role)
         if std is not None and role is Role.hidden:
             std = std / wm**0.5
@@ -244,6 +246,17 @@ def invariants(s: RoleSetting, optimizer: Optimizer | str,
                 m ** (-rule.k) if WeightDecayMode.parse(weight_decay_mode) is WeightDecayMode.coupled else 1.0)}
 
 
+def tied_readout_multiplier(spec: GroupSpec) -> float:
+    """The multiplier on the logits of a readout tied to the embedding matrix (it has the embedding's init and
+    LR): the readout's forward scale m_r * sigma_r over the embedding's m_e * sigma_e, so the logits start at the
+    size an untied readout gives. Its updates then follow the embedding's rule, not the readout's (as with
+    microsoft/mup's ``MuSharedReadout``): tying is an approximation the theory does not cover."""
+    e, r = spec[Role.embedding], spec[Role.readout]
+    if e.init_std is None or r.init_std is None:
+        raise ValueError("tied_readout_multiplier needs init stds for embedding and readout")
+    return (r.multiplier or 1.0) * r.init_std / ((e.multiplier or 1.0) * e.init_std)
+
+
 def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: str = "torch"
                 ) -> dict[str, tuple[Role, RoleSetting]]:
     """Each named parameter's role and concrete setting (init std scaled by its fan-in ratio)."""
@@ -256,4 +269,4 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
 
 
 __all__ = ["DEFAULT_RULES", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants", "mup_setting",
-           "spec_params", "to_mup", "vector_setting", "vector_warnings"]
+           "spec_params", "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]
