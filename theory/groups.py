@@ -52,6 +52,10 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
                       r"(\.(weight|embedding|w))?$", role=Role.embedding),
     GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
               role=Role.readout),
+    # attention and MLP matrices by name, so an MLP width that is no multiple of D (LLaMA's 11008) is still hidden
+    GroupRule(pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
+                      r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value)"
+                      r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 
 

@@ -177,7 +177,8 @@ NANOGPT = {"transformer.wte.weight": ((V, D), E, 1), "transformer.wpe.weight": (
 LLAMA_HF = {"model.embed_tokens.weight": ((V, D), E, 1), "model.layers.0.self_attn.q_proj.weight": ((D, D), H, 1),
             "model.layers.0.input_layernorm.weight": ((D,), VEC, 1),
             "model.layers.0.post_attention_layernorm.weight": ((D,), VEC, 1),
-            "model.layers.0.mlp.down_proj.weight": ((D, 3 * D), H, 3), "model.norm.weight": ((D,), VEC, 1),
+            "model.layers.0.mlp.down_proj.weight": ((D, 172), H, 172 / D), "model.norm.weight": ((D,), VEC, 1),
+            "model.layers.0.mlp.gate_proj.weight": ((172, D), H, 1),
             "lm_head.weight": ((V, D), R, 1)}
 LLAMA_META = {"tok_embeddings.weight": ((V, D), E, 1), "layers.0.attention.wq.weight": ((D, D), H, 1),
               "layers.0.attention_norm.weight": ((D,), VEC, 1), "layers.0.feed_forward.w2.weight": ((D, 3 * D), H, 3),
