@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast bench bench-transfer lint typecheck install clean
+.PHONY: run test test-fast test-torch bench bench-transfer bench-wd lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,11 +26,33 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -n auto -m "not e2e and not slow"
 
+# The PyTorch export (abcscale.torch) against real PyTorch and microsoft/mup, in a venv of its own: torch is
+# several GB and no dependency of abcscale or `make test`. mup is optional (its tests skip without it); it is
+# installed without its dependencies, which would pull torchvision, and with the few it imports.
+TORCH_VENV ?= .venv-torch
+TORCH_STAMP := $(TORCH_VENV)/.installed
+
+$(TORCH_STAMP): pyproject.toml
+	@test -x $(TORCH_VENV)/bin/python || $(PYTHON) -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install --quiet -e '.[test]' torch==2.13.0
+	-$(TORCH_VENV)/bin/python -m pip install --quiet --no-deps mup && \
+	  $(TORCH_VENV)/bin/python -m pip install --quiet tqdm seaborn
+	@touch $(TORCH_STAMP)
+
+test-torch: $(TORCH_STAMP)
+	$(TORCH_VENV)/bin/python -m pytest tests/torch -s -q -p no:cacheprovider --override-ini addopts=
+
 bench: $(STAMP)
 	$(PY) -m pytest tests/benchmarks -s -q -p no:cacheprovider --override-ini addopts=
 
 bench-transfer: $(STAMP)
 	$(PY) tests/benchmarks/transfer.py
+
+# AdamW's weight decay across widths under the coupled transfer rule vs reusing the base decay (about 5 min on
+# 2 cores; `make bench` runs the same check). Cached in .bench-wd/: a rerun only reprints.
+bench-wd: $(STAMP)
+	$(PY) tests/benchmarks/bench_weight_decay.py
 
 lint: $(STAMP) typecheck
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,102 @@
+"""The spec's mup form against real microsoft/mup (``make test-torch``; skipped when mup is not installed).
+
+A mup user's model at width 4096 with base shapes from width 256 (``set_base_shapes``, ``MuReadout``,
+``mup.init.normal_`` at the base stds), trained with ``MuAdamW`` / ``MuSGD`` at ``lr = beta``: what mup applies
+to each parameter (its optimizer groups' LR, epsilon and decay, the readout's output multiplier, the init std
+measured on the tensors) against ``group_spec(transfer(mup, opt, from_mup(setup), 4096), "mup")``. Run with
+``-s`` for the table.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from abcscale.schemas.groups import MupSetup, Role
+from abcscale.theory import transfer
+from abcscale.theory.groups import assign, from_mup, group_spec
+from tests.torch.models import MupMLP
+
+mup = pytest.importorskip("mup")
+
+BASE, WIDTH, BETA, EPS, WD = 256, 4096, 3e-3, 1e-8, 0.1
+#: the mup user's init stds at the base width (std ~ fan_in^-1/2 for the hidden weights, so c_proj, whose fan-in
+#: is 4x, takes half the hidden one); mup.init keeps embedding/readout stds and scales hidden ones by wm^-1/2
+BASE_STD = {"wte.weight": 1.0, "c_fc.weight": BASE**-0.5, "c_proj.weight": (4 * BASE) ** -0.5,
+            "lm_head.weight": BASE**-0.5}
+#: where the two differ by design, not by a mistake (printed, not asserted): abcscale gives vector-like
+#: parameters no decay (mup decays everything it is given); a bias of fixed size (the readout's [vocab] bias)
+#: has no width dimension, so MuSGD leaves its LR at beta, while abcscale's vector rule gives width_mult * beta.
+KNOWN = {("adamw", "weight_decay", "vector"), ("sgd", "lr", "lm_head.bias")}
+
+
+def _mup_model() -> torch.nn.Module:
+    with torch.device("meta"):
+        base, delta = MupMLP(BASE, mup.MuReadout), MupMLP(2 * BASE, mup.MuReadout)
+    torch.manual_seed(0)
+    model = MupMLP(WIDTH, mup.MuReadout)
+    mup.set_base_shapes(model, base, delta=delta)
+    for name, p in model.named_parameters():
+        if name in BASE_STD:
+            mup.init.normal_(p, std=BASE_STD[name])
+    return model
+
+
+def _spec(optimizer: str):
+    setup = MupSetup(optimizer=optimizer, base_width=BASE, width=WIDTH, lr=BETA, output_mult=1.0, epsilon=EPS,
+                     weight_decay=WD if optimizer == "adamw" else None,
+                     init_std={"embedding": 1.0, "hidden": BASE**-0.5, "readout": BASE**-0.5})
+    base = from_mup(setup)
+    return setup, group_spec(transfer("mup", optimizer, base, WIDTH), "mup")
+
+
+def _fmt(x) -> str:
+    return "-" if x is None else f"{x:.4g}"
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_the_mup_form_is_what_microsoft_mup_applies(optimizer):
+    model = _mup_model()
+    setup, spec = _spec(optimizer)
+    # what to pass to MuAdamW / MuSGD: the spec's mup_lr, beta for every role
+    assert {s.mup_lr for s in spec.roles} == {BETA}
+    opt = (mup.MuAdamW(model.parameters(), lr=BETA, eps=EPS, weight_decay=WD) if optimizer == "adamw"
+           else mup.MuSGD(model.parameters(), lr=BETA))
+    group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
+    wm = model.lm_head.width_mult()
+    rows, bad = [], []
+    for name, p in model.named_parameters():
+        role, ratio = assign(name, tuple(p.shape), WIDTH, spec.rules, layout="torch")
+        s, g = spec[role], group_of[id(p)]
+        measured = {"lr": g["lr"], "epsilon": g.get("eps"),
+                    "weight_decay": g["weight_decay"] if optimizer == "adamw" else None,
+                    "multiplier": model.lm_head.output_mult / wm if name == "lm_head.weight" else 1.0,
+                    "init_std": p.std().item() if name in BASE_STD else None}
+        ours = {"lr": s.lr, "epsilon": s.epsilon, "weight_decay": s.weight_decay,
+                "multiplier": s.multiplier, "init_std": spec.init_std(role, ratio)}
+        rows.append((name, role.value, measured, ours))
+        for key in measured:
+            if {(optimizer, key, role.value), (optimizer, key, name)} & KNOWN or key == "epsilon":
+                continue
+            m, o = measured[key], ours[key]
+            tol = 0.02 if key == "init_std" else 1e-9
+            if (m is None) != (o is None) or (m is not None and abs(m - o) > tol * abs(o)):
+                bad.append(f"{name} {key}: mup {m}, abcscale {o}")
+    _print(optimizer, setup, rows)
+    assert not bad
+    # the ground truth of the issue: Adam beta/16 on matrix-like weights and beta on vector-like ones; SGD beta
+    # and 16 beta
+    hidden, vector = spec[Role.hidden].lr, spec[Role.vector].lr
+    assert (hidden, vector) == pytest.approx((BETA / 16, BETA) if optimizer == "adamw" else (BETA, 16 * BETA))
+    assert spec[Role.readout].multiplier == pytest.approx(1 / 16)
+
+
+def _print(optimizer, setup, rows) -> None:
+    print(f"\nmicrosoft/mup {'MuAdamW' if optimizer == 'adamw' else 'MuSGD'}(lr={BETA:g}"
+          f"{f', eps={EPS:g}, weight_decay={WD:g}' if optimizer == 'adamw' else ''}), base {BASE}, width {WIDTH} "
+          f"(width_mult {WIDTH // BASE}), MuReadout(output_mult=1) vs abcscale's mup form from from_mup(setup)")
+    keys = ("lr", "epsilon", "weight_decay", "multiplier", "init_std")
+    print(f"| parameter | role | {' | '.join(f'{k} mup / abcscale' for k in keys)} |")
+    print("|---" * (2 + len(keys)) + "|")
+    for name, role, m, o in rows:
+        print(f"| `{name}` | {role} | " + " | ".join(f"{_fmt(m[k])} / {_fmt(o[k])}" for k in keys) + " |")

@@ -1,0 +1,122 @@
+"""abcscale.torch on real PyTorch (``make test-torch``): groups, init and AdamW steps on a nanoGPT-like model,
+and the README's PyTorch example as printed."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from abcscale import torch as abctorch
+from abcscale.schemas.theory import BaseConfig
+from abcscale.theory import transfer
+from abcscale.theory.groups import assign, group_spec
+from tests.torch.models import GPT
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+D = 128
+
+
+def _spec(optimizer="adamw", form="multiplier_free"):
+    base = BaseConfig(width=32, beta=3e-3, weight_decay=0.1 if optimizer == "adamw" else 0.0)
+    return group_spec(transfer("mup", optimizer, base, width=D), form)
+
+
+def _loss(model, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randint(0, 64, (4, 16), generator=g)
+    logits = model(idx[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), idx[:, 1:].reshape(-1))
+
+
+def test_groups_cover_every_parameter_once_with_the_role_numbers():
+    spec = _spec()
+    model = GPT(D)
+    groups = abctorch.param_groups(model, spec)
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+    names = {id(p): n for n, p in model.named_parameters()}
+    for g in groups:
+        for p in g["params"]:
+            role, ratio = assign(names[id(p)], tuple(p.shape), D, spec.rules, layout="torch")
+            s = spec[role]
+            assert (g["lr"], g["eps"], g["weight_decay"]) == (s.lr, s.epsilon, s.weight_decay or 0.0)
+            assert g["name"].startswith(role.value) and (ratio == 4) == ("fan-in 4x" in g["name"])
+    by_name = {g["name"]: g for g in groups}
+    assert [names[id(p)] for p in by_name["hidden (fan-in 4x width)"]["params"]] == [
+        "transformer.h.0.mlp.c_proj.weight", "transformer.h.1.mlp.c_proj.weight"]
+    assert [names[id(p)] for p in by_name["embedding"]["params"]] == ["transformer.wte.weight",
+                                                                       "transformer.wpe.weight"]
+
+
+def test_init_draws_the_spec_stds_and_keeps_gains_and_biases():
+    spec = _spec()
+    model = GPT(D)
+    kept = {n: p.detach().clone() for n, p in model.named_parameters() if p.ndim == 1}
+    drawn = abctorch.init_(model, spec, generator=torch.Generator().manual_seed(0))
+    params = dict(model.named_parameters())
+    for name in ("transformer.wte.weight", "transformer.h.0.attn.c_attn.weight", "transformer.h.0.mlp.c_fc.weight",
+                 "transformer.h.0.mlp.c_proj.weight", "lm_head.weight"):
+        assert params[name].std().item() == pytest.approx(drawn[name], rel=0.05), name
+    assert drawn["transformer.h.0.mlp.c_proj.weight"] == pytest.approx(spec.init_std("hidden", 4))
+    assert kept and all(torch.equal(params[n], v) for n, v in kept.items())  # gains 1, biases as PyTorch drew them
+    assert not set(kept) & set(drawn)
+
+
+def test_a_tied_readout_is_the_embedding():
+    spec = _spec()
+    model = GPT(D, tie=True)
+    groups = abctorch.param_groups(model, spec)
+    assert "readout" not in {g["name"] for g in groups}
+    assert model.lm_head.weight in next(g for g in groups if g["name"] == "embedding")["params"]
+
+
+def test_adamw_steps_are_the_specs():
+    """torch.optim.AdamW on param_groups: step 1 moves each parameter by -lr (g / (|g| + eps) + wd W), its group's
+    numbers; then the loss goes down."""
+    spec = _spec()
+    torch.manual_seed(0)
+    model = GPT(D)
+    abctorch.init_(model, spec)
+    opt = torch.optim.AdamW(abctorch.param_groups(model, spec), betas=(0.9, 0.95))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    loss0 = _loss(model)
+    loss0.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    opt.step()
+    for n, p in model.named_parameters():
+        s = spec[assign(n, tuple(p.shape), D, spec.rules, layout="torch")[0]]
+        g, w = grads[n], before[n]
+        want = w - s.lr * (g / (g.abs() + s.epsilon) + (s.weight_decay or 0.0) * w)
+        torch.testing.assert_close(p.detach(), want, rtol=1e-5, atol=1e-4 * s.lr, msg=n)
+    for step in range(20):
+        opt.zero_grad()
+        _loss(model, step % 2).backward()
+        opt.step()
+    assert _loss(model).item() < loss0.item() - 0.1
+
+
+@pytest.mark.parametrize(("optimizer", "cls"), [("adam", torch.optim.Adam), ("sgd", torch.optim.SGD)])
+def test_groups_build_torch_optimizers(optimizer, cls):
+    spec = _spec(optimizer)
+    model = GPT(D)
+    opt = cls(abctorch.param_groups(model, spec))
+    assert {g["lr"] for g in opt.param_groups} == {s.lr for s in spec.roles}
+    assert ("eps" in opt.param_groups[0]) == (optimizer == "adam")
+    _loss(model).backward()
+    opt.step()
+
+
+def test_readme_torch_example_runs_as_printed():
+    section = README.split("## Apply it to your model", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"<!-- example: torch -->\s*```python\n(.*?)```\s*which prints\s*```text\n(.*?)```",
+                      section, re.S)
+    assert found, "README's 'Apply it to your model' lacks the torch example"
+    out = subprocess.run([sys.executable, "-c", found.group(1)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == found.group(2)
