@@ -22,11 +22,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from abcscale._api import convert, fit, predict, recommend, recommend_from_fit, sweep, theory_table
+    from abcscale._api import convert, fit, from_mup, predict, recommend, recommend_from_fit, sweep, theory_table
     from abcscale.runner.spec import SweepSpec
-    from abcscale.schemas.api import ConvertResponse, FitOptions
+    from abcscale.schemas.api import ConvertResponse, FitOptions, MupImport
     from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
     from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, Prediction
+    from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role, RoleSetting
     from abcscale.schemas.recommend import LrBand, Recommendation
     from abcscale.schemas.theory import (
         Alignment,
@@ -55,6 +56,9 @@ _HOME = {
     **dict.fromkeys(["EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization"], "abcscale.schemas.enums"),
     **dict.fromkeys(["ConvertResponse", "FitOptions"], "abcscale.schemas.api"),
     "SweepSpec": "abcscale.runner.spec",  # pydantic only: no JAX until a sweep runs
+    **dict.fromkeys(["Form", "GroupRule", "GroupSpec", "Role", "RoleSetting"], "abcscale.schemas.groups"),
+    "from_mup": "abcscale._api",
+    "MupImport": "abcscale.schemas.api",
 }
 
 
@@ -81,4 +85,6 @@ __all__ = [
     "Recommendation", "LrBand", "FitResult", "GroupFit", "Prediction", "ColumnMapping", "FitOptions",
     "Alignment", "BaseConfig", "Constants", "ExponentRow", "Interval", "LayerSetting", "PerLayer", "Setting",
     "Transfer", "ConvertResponse", "EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization", "SweepSpec",
+    "GroupSpec", "GroupRule", "RoleSetting", "Role", "Form",
+    "from_mup", "MupImport",
 ]

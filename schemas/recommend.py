@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from abcscale.schemas.fit import Prediction
+from abcscale.schemas.groups import GroupSpec
 from abcscale.schemas.theory import Frozen, Interval, Transfer
 
 
@@ -29,10 +30,16 @@ class LrBand(Frozen):
 
 
 class Recommendation(Transfer):
-    """Per-layer settings at the target width, where they came from, and (for fits) the LR band."""
+    """Per-layer settings at the target width, where they came from, and (for fits) the LR band.
+
+    ``layers`` are the paper's three layer types in the abc form; ``groups`` is the same answer for a real
+    model: one setting per role (vector-like parameters included), in the requested form, with the name rules.
+    """
 
     source: Literal["theory", "fit"]
     beta: float = Field(description="the base LR the per-layer LRs were computed from")
     band: LrBand | None = None
     fit_id: str | None = None
     group: dict[str, Any] | None = None
+    groups: GroupSpec | None = Field(None, description="the answer as parameter groups in the requested form "
+                                     "(abcscale.theory.groups.group_spec)")

@@ -1,8 +1,13 @@
-"""``abcscale recommend``: per-layer settings at a target width, from theory or from a fit."""
+"""``abcscale recommend``: per-layer settings at a target width, from theory or from a fit.
+
+``--format`` chooses what is printed: ``table`` (the default), ``json`` (the REST answer), or a Python snippet
+that applies the answer's parameter groups in PyTorch (``torch``) or JAX/optax (``optax``) code.
+"""
 
 from __future__ import annotations
 
 import math
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,16 +16,33 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from abcscale.cli._common import build, console, emit_json, fail, parse_flag, read_fit, validation_message
-from abcscale.cli.options import Json, LrModeOpt, OptimizerOpt, ParamOpt, Width
+from abcscale.cli.options import (
+    FormOpt,
+    LrModeOpt,
+    OptimizerOpt,
+    ParamOpt,
+    WeightDecayModeOpt,
+    WeightDecayOpt,
+    Width,
+)
+from abcscale.cli.snippets import snippet
 from abcscale.cli.theory import DEFAULT_EPSILON, frac
 from abcscale.schemas.enums import EpsilonMode, LrMode, WeightDecayMode
 from abcscale.schemas.fit import Prediction
+from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
 
 #: request fields -> the flags that set them, so validation errors name what the user typed
 FLAGS = {"beta": "--base-lr", "base.beta": "--base-lr", "base_width": "--base-width", "base.width": "--base-width",
-         "width": "--width", "fit_id": "--fit"}
+         "width": "--width", "fit_id": "--fit", "rules": "--rules"}
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    torch = "torch"
+    optax = "optax"
 
 PerLayerOpt = Annotated[str | None, typer.Option(help="'e,h,r' or one number", show_default="1,1,1")]
 
@@ -45,23 +67,32 @@ def recommend(
                                                   show_default=f"{DEFAULT_EPSILON:g}")] = None,
     epsilon_mode: Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)] = (
         EpsilonMode.per_layer),
-    weight_decay: Annotated[float | None, typer.Option("--weight-decay", help="AdamW weight decay at the base width "
-                                                       "(-o adamw)", show_default="0")] = None,
-    weight_decay_mode: Annotated[WeightDecayMode, typer.Option(
-        "--weight-decay-mode", parser=WeightDecayMode.parse, help="coupled: the step subtracts lr * wd * W (torch, "
-        "optax AdamW); independent: wd * W")] = WeightDecayMode.coupled,
+    weight_decay: WeightDecayOpt = None,
+    weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
                                              "--base-width/--base-lr)", show_default=False)] = None,
     group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...'",
                                               show_default=False)] = None,
-    as_json: Json = False,
+    form: FormOpt = Form.abc,
+    rules: Annotated[Path | None, typer.Option("--rules", help="name rules tried before the defaults: a JSON, "
+                                               "YAML or TOML list of {pattern, role}", show_default=False)] = None,
+    output: Annotated[Format | None, typer.Option("--format", help="table | json | torch (a PyTorch snippet) | "
+                                                  "optax (a JAX/optax snippet)", show_default="table")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
 ) -> None:
-    """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at a target width.
+    """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at a target width, and the same as
+    parameter groups (embedding, hidden, readout, vector-like) in the --form a model uses.
 
     Analytic (theory) from -p, -o, --base-width and --base-lr; or from a fit with --fit, whose group
     -p, -o, --lr-mode global, -a and --group select.
     """
     from abcscale import usecases
+    from abcscale.usecases.recommend import read_rules
+
+    if as_json and output is not None and output is not Format.json:
+        fail(f"--json: it is --format json; drop it or --format {output.value}")
+    output = Format.json if as_json else output or Format.table
+    user_rules = parse_flag(read_rules, None if rules is None else str(rules), "--rules")
 
     constants = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
@@ -71,14 +102,17 @@ def recommend(
         req = usecases.recommend_request(
             width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment,
             lr_mode=lr_mode, base_width=base_width, beta=base_lr, constants=constants,
-            fit_id=None if fit is None else usecases.LOCAL_FIT, group=group)
+            fit_id=None if fit is None else usecases.LOCAL_FIT, group=group, form=form, rules=user_rules)
     except ValidationError as exc:
         fail(validation_message(exc, FLAGS))
     rec = usecases.recommend(req, None if fit is None else read_fit(fit))
-    if as_json:
+    if output is Format.json:
         emit_json(rec)
-        return
-    print_recommendation(rec)
+    elif output is Format.table:
+        print_recommendation(rec)
+    else:
+        assert rec.groups is not None  # every answer of the use case carries its groups
+        print(snippet(rec.groups, output.value, rec.warnings))
 
 
 def band_line(band: LrBand | Prediction) -> str:
@@ -94,9 +128,35 @@ def band_line(band: LrBand | Prediction) -> str:
 
 
 def print_recommendation(rec: Recommendation) -> None:
-    """The per-layer table, the fitted LR band when there is one, and the warnings."""
-    t = Table(title=f"{rec.parameterization} + {rec.optimizer.value}, {rec.lr_mode.value} LR, alignment "
-                    f"{rec.alignment.name}: width {rec.base_width} -> {rec.width} (source: {rec.source})")
+    """The table of the answer's form (abc: per layer type with exponents, and the vector-like row; other forms:
+    per role), the fitted LR band when there is one, the parameter-group notes and the warnings."""
+    spec = rec.groups
+    if spec is None or spec.form is Form.abc:
+        console.print(_abc_table(rec))
+    else:
+        console.print(_groups_table(rec, spec))
+    if rec.band is not None:
+        console.print(f"fitted LR at width {rec.width}: {band_line(rec.band)}", highlight=False)
+    for line in [] if spec is None else group_notes(spec):
+        console.print(line, highlight=False)
+    for w in dict.fromkeys([*rec.warnings, *(spec.warnings if spec is not None else [])]):
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def _title(rec: Recommendation, form: Form) -> str:
+    return (f"{rec.parameterization} + {rec.optimizer.value}, {rec.lr_mode.value} LR, alignment "
+            f"{rec.alignment.name}: width {rec.base_width} -> {rec.width} (source: {rec.source}, form {form.value})")
+
+
+def _g(x: float | None, digits: int = 4) -> str:
+    return "-" if x is None else f"{x:.{digits}g}"
+
+
+def _abc_table(rec: Recommendation) -> Table:
+    """Per layer type with its exponents, and the vector-like role (a = b = 0, c_v = c_e + k a_e) under them."""
+    from abcscale import theory
+
+    t = Table(title=_title(rec, Form.abc))
     decay = rec.weight_decay_mode is not None  # a column only for an optimizer with decoupled decay (AdamW)
     for col in ("layer", "a", "b", "c", "multiplier", "init std", "learning rate", "epsilon",
                 *([f"weight decay ({rec.weight_decay_mode})"] if decay else [])):
@@ -104,10 +164,42 @@ def print_recommendation(rec: Recommendation) -> None:
     for s in rec.layers:
         e = rec.exponents[s.layer.value]
         t.add_row(s.layer.value, frac(e.a), frac(e.b), frac(e.c), f"{s.multiplier:.4g}", f"{s.init_std:.4g}",
-                  f"{s.lr:.4g}", "-" if s.epsilon is None else f"{s.epsilon:.3g}",
-                  *([f"{s.weight_decay:.4g}"] if decay and s.weight_decay is not None else []))
-    console.print(t)
-    if rec.band is not None:
-        console.print(f"fitted LR at width {rec.width}: {band_line(rec.band)}", highlight=False)
-    for w in rec.warnings:
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+                  f"{s.lr:.4g}", _g(s.epsilon, 3), *([_g(s.weight_decay)] if decay else []))
+    if rec.groups is not None:
+        v, e = rec.groups[Role.vector], rec.exponents["embedding"]
+        c_v = e.c + (0.0 if rec.lr_mode is LrMode.global_ else theory.optimizer_rule(rec.optimizer).k * e.a)
+        t.add_row("vector", "0", "-", frac(c_v), _g(v.multiplier), "keep", f"{v.lr:.4g}", _g(v.epsilon, 3),
+                  *([_g(v.weight_decay)] if decay else []))
+    return t
+
+
+def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
+    """One row per role in a multiplier-free or mup form: what to set on each parameter group."""
+    t = Table(title=_title(rec, spec.form))
+    decay = spec.weight_decay_mode is not None
+    mup = spec.form is Form.mup
+    cols = ["role", "init std", "learning rate", "epsilon", *([f"weight decay ({spec.weight_decay_mode})"] * decay),
+            *(["multiplier", f"{'MuSGD' if spec.optimizer.value == 'sgd' else 'MuAdam'} lr"] if mup else [])]
+    for col in cols:
+        t.add_column(col, justify="right" if col != "role" else "left")
+    for s in spec.roles:
+        std = "keep" if s.init_std is None else f"{s.init_std:.4g}" + (
+            f" x r^-{frac(s.init_exponent)}" if s.role is Role.hidden and s.init_exponent else "")
+        t.add_row(s.role.value, std, f"{s.lr:.4g}", _g(s.epsilon, 3), *([_g(s.weight_decay)] * decay),
+                  *([_g(s.multiplier), _g(s.mup_lr)] if mup else []))
+    return t
+
+
+def group_notes(spec: GroupSpec) -> list[str]:
+    """What the groups table leaves implicit: the fan-in rule, what vector-like means, microsoft/mup's inputs."""
+    b = spec["hidden"].init_exponent
+    notes = ["vector: biases and LayerNorm/RMSNorm gains (no multiplier; keep their init: gains 1, biases 0)"]
+    if b:
+        notes.append(f"hidden: a matrix whose fan-in is r times the width (an MLP's 4D->D projection: r = 4) takes "
+                     f"init std x r^-{frac(b)}")
+    if spec.mup is not None:
+        m = spec.mup
+        notes.append(f"microsoft/mup: set_base_shapes at base width {m.base_width}, "
+                     f"{'MuSGD' if spec.optimizer.value == 'sgd' else 'MuAdam'} with each group's lr above, "
+                     f"MuReadout(output_mult={m.output_mult:g}); epsilon {_g(m.epsilon, 3)} unscaled")
+    return notes

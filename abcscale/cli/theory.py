@@ -9,9 +9,17 @@ import typer
 from rich.table import Table
 
 from abcscale.cli._common import Command, Group, build, console, emit_json, parse_flag
-from abcscale.cli.options import AlignmentOpt, Json, OptimizerOpt, OptimizerReq, ParamOpt
+from abcscale.cli.options import (
+    AlignmentOpt,
+    Json,
+    OptimizerOpt,
+    OptimizerReq,
+    ParamOpt,
+    WeightDecayModeOpt,
+    WeightDecayOpt,
+)
 from abcscale.schemas.api import ConvertRequest
-from abcscale.schemas.enums import LAYERS, Parameterization
+from abcscale.schemas.enums import LAYERS, Parameterization, WeightDecayMode
 from abcscale.schemas.theory import Alignment, Constants, PerLayer
 
 #: Adam's epsilon when --epsilon is not given: the Constants model's default, shown in --help
@@ -72,12 +80,15 @@ def convert(
                                                  show_default=False)] = None,
     epsilon: Annotated[float | None, typer.Option(help="Adam epsilon (same on every layer)",
                                                   show_default=f"{DEFAULT_EPSILON:g}")] = None,
+    weight_decay: WeightDecayOpt = None,
+    weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     as_json: Json = False,
 ) -> None:
     """The equivalent setting under another parameterization (same function and dynamics).
 
     The setting is the analytic one from --base-lr at --base-width, with --lr, --multiplier and
-    --init-std replacing its per-layer values where given.
+    --init-std replacing its per-layer values where given. An AdamW --weight-decay is transferred from
+    --base-width by its rule (without --base-width it is every layer's decay at --width).
     """
     from abcscale.usecases import convert_setting
 
@@ -86,14 +97,17 @@ def convert(
                 alignment=parse_flag(Alignment.parse, alignment, "--alignment"),
                 lr=parse_flag(PerLayer.parse, lr, "--lr"),
                 multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"),
-                init_std=parse_flag(PerLayer.parse, init_std, "--init-std"), epsilon=epsilon)
+                init_std=parse_flag(PerLayer.parse, init_std, "--init-std"), epsilon=epsilon,
+                weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     conv = convert_setting(req)
     if as_json:
         emit_json(conv)
         return
     p1, p2 = conv.source_parameterization, conv.target_parameterization
     t = Table(title=f"{p1} -> {p2} at width {conv.width} ({conv.optimizer.value}, k={conv.k})")
-    for col in ("layer", "theta", "multiplier", "init std", "LR", "epsilon"):
+    decay = conv.weight_decay_mode is not None  # a column only for an optimizer with decoupled decay (AdamW)
+    for col in ("layer", "theta", "multiplier", "init std", "LR", "epsilon",
+                *([f"weight decay ({conv.weight_decay_mode})"] if decay else [])):
         t.add_column(col)
 
     def eps(x: float | None) -> str:
@@ -102,7 +116,8 @@ def convert(
     for s1, s2 in zip(conv.source.layers, conv.converted.layers, strict=True):
         t.add_row(s1.layer.value, frac(conv.theta[s1.layer.value]), f"{s1.multiplier:.4g} -> {s2.multiplier:.4g}",
                   f"{s1.init_std:.4g} -> {s2.init_std:.4g}", f"{s1.lr:.4g} -> {s2.lr:.4g}",
-                  f"{eps(s1.epsilon)} -> {eps(s2.epsilon)}")
+                  f"{eps(s1.epsilon)} -> {eps(s2.epsilon)}",
+                  *([f"{eps(s1.weight_decay)} -> {eps(s2.weight_decay)}"] if decay else []))
     console.print(t)
     console.print("c exponents: " + ", ".join(
         f"{layer.value} {frac(conv.c_from[layer.value])} -> {frac(conv.c_to[layer.value])}" for layer in LAYERS))

@@ -10,8 +10,11 @@ from abcscale.schemas.theory import BaseConfig, Setting
 
 def source_setting(req: ConvertRequest) -> Setting:
     """The setting to convert: the analytic one at ``req.width`` (from ``base_lr`` at ``base_width``), with the
-    per-layer ``lr``, ``multiplier`` and ``init_std`` the request gives put in its place."""
-    base = BaseConfig(width=req.base_width or req.width, beta=req.base_lr, epsilon_mode=EpsilonMode.constant)
+    per-layer ``lr``, ``multiplier`` and ``init_std`` the request gives put in its place. An AdamW
+    ``weight_decay`` is transferred from ``base_width`` by its rule in ``req.weight_decay_mode``, so without a
+    base width it is the decay of every layer at ``width``."""
+    base = BaseConfig(width=req.base_width or req.width, beta=req.base_lr, epsilon_mode=EpsilonMode.constant,
+                      weight_decay=req.weight_decay or 0.0, weight_decay_mode=req.weight_decay_mode)
     if req.epsilon is not None:  # else Constants' default
         base = base.model_copy(update={"epsilon": req.epsilon})
     start = theory.transfer(req.source, req.optimizer, base, req.width, req.alignment, LrMode.per_layer)
@@ -31,12 +34,14 @@ def convert_setting(req: ConvertRequest) -> ConvertResponse:
     """The equivalent setting under ``req.target``: the same function and, when ``symmetric``, the same
     training dynamics at every width (:func:`abcscale.theory.convert`)."""
     setting = source_setting(req)
-    conv = theory.convert(setting, req.source, req.target, req.alignment)
+    has_decay = theory.optimizer_rule(req.optimizer).weight_decay
+    conv = theory.convert(setting, req.source, req.target, req.alignment, weight_decay_mode=req.weight_decay_mode)
     return ConvertResponse(
         optimizer=req.optimizer, source_parameterization=req.source.value, target_parameterization=req.target.value,
         width=req.width, k=conv.k, symmetric=conv.symmetric, source=setting, converted=conv.setting,
         theta={l.value: conv.theta[l] for l in LAYERS}, c_from={l.value: conv.c_from[l] for l in LAYERS},
-        c_to={l.value: conv.c_to[l] for l in LAYERS}, warnings=list(conv.warnings),
+        c_to={l.value: conv.c_to[l] for l in LAYERS}, weight_decay_mode=req.weight_decay_mode if has_decay else None,
+        warnings=list(conv.warnings),
     )
 
 

@@ -9,6 +9,9 @@ The CLI and ``POST /v1/recommend`` both end here, so their answers agree by cons
 - :func:`recommend`: either, from a typed :data:`~abcscale.schemas.api.RecommendRequest`;
   :func:`recommend_request` builds one from loose inputs (the CLI's flags, the Python API's keywords), so
   the three agree on which inputs go with which source too.
+- Every answer carries ``groups``: the same settings as parameter groups (:func:`abcscale.theory.groups.group_spec`)
+  in the requested form, with the caller's name rules tried before :data:`~abcscale.theory.groups.DEFAULT_RULES`;
+  :func:`parse_rules` and :func:`read_rules` read those rules from loose inputs and files.
 
 The fitting package (pandas, statsmodels) is imported by the functions that need it, so the CLI and the
 service start without it.
@@ -16,18 +19,25 @@ service start without it.
 
 from __future__ import annotations
 
+import json
 import math
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
 from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.groups import Form, GroupRule, GroupSpec
 from abcscale.schemas.recommend import LrBand, Recommendation
-from abcscale.schemas.theory import Alignment, Constants
+from abcscale.schemas.theory import Alignment, Constants, Transfer
+from abcscale.theory.groups import DEFAULT_RULES, group_spec
 
 #: the ``fit_id`` of a fit handed over in process (the CLI's ``--fit`` file, the API's ``fit=``): it only
 #: labels the request, and the answer carries no ``fit_id``.
@@ -40,11 +50,20 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
     .. math:: \eta_l = \beta \gamma_l (n / b)^{-c_l}, \quad m_l = M_l n^{-a_l}, \quad \sigma_l = S_l n^{-b_l}
     """
     tr = theory.transfer(req.parameterization, req.optimizer, req.base, req.width, req.alignment, req.lr_mode)
-    return Recommendation(**dict(tr), source="theory", beta=req.base.beta)
+    groups = groups_of(tr, req.form, req.rules, req.base.epsilon_mode)
+    return Recommendation(**dict(tr), source="theory", beta=req.base.beta, groups=groups)
+
+
+def groups_of(tr: Transfer, form: Form | str = Form.abc, rules: Iterable[GroupRule] | None = None,
+              epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> GroupSpec:
+    """``tr`` as parameter groups in ``form``; ``rules`` are tried before the default name rules, and the spec
+    carries both, so it selects a model's parameters on its own (``abcscale.torch``, ``abcscale.optax``)."""
+    return group_spec(tr, form, [*(rules or ()), *DEFAULT_RULES], epsilon_mode)
 
 
 def recommend_from_fit(
-    fit: FitResult, width: int, *, selector: dict[str, Any] | None = None, constants: Constants | None = None
+    fit: FitResult, width: int, *, selector: dict[str, Any] | None = None, constants: Constants | None = None,
+    form: Form | str = Form.abc, rules: Iterable[GroupRule] | None = None,
 ) -> Recommendation:
     r"""Per-layer settings at ``width`` from the fitted LR :math:`\hat\beta(n)` of the group ``selector`` picks.
 
@@ -62,8 +81,9 @@ def recommend_from_fit(
     if not math.isclose(pred.safe_lr, pred.lr, rel_tol=1e-9):
         warnings.append(f"safe-side LR {pred.safe_lr:.4g} (scale every layer's LR by "
                         f"{pred.safe_lr / pred.lr:.3g} to use it)")
+    groups = groups_of(tr, form, rules, (constants or Constants()).epsilon_mode)
     return Recommendation(**{**dict(tr), "warnings": warnings}, source="fit", beta=pred.lr, band=LrBand.of(pred),
-                          group=g.group)
+                          group=g.group, groups=groups)
 
 
 def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommendation:
@@ -74,7 +94,8 @@ def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommenda
         raise ValueError(f"fit_id: the fit {req.fit_id!r} is needed to answer this request")
     selector = selector_from(req.group, parameterization=req.parameterization, optimizer=req.optimizer,
                              lr_mode=req.lr_mode, alignment=req.alignment)
-    rec = recommend_from_fit(fit, req.width, selector=selector, constants=req.constants)
+    rec = recommend_from_fit(fit, req.width, selector=selector, constants=req.constants, form=req.form,
+                             rules=req.rules)
     return rec if req.fit_id == LOCAL_FIT else rec.model_copy(update={"fit_id": req.fit_id})
 
 
@@ -90,13 +111,16 @@ def recommend_request(
     constants: Constants | None = None,
     fit_id: str | None = None,
     group: str | dict[str, Any] | None = None,
+    form: Form | str | None = None,
+    rules: Any = None,
 ) -> RecommendRequest:
     """The typed request for loose inputs (None = not given): analytic without ``fit_id``, else from the fit.
 
     Analytic needs ``parameterization``, ``optimizer``, ``base_width`` and ``beta``, and ``constants`` go
     into ``base``; ``group`` selects a fit's group, so it is an error here. From a fit, ``base_width`` and
     ``beta`` are errors (the fit gives the LR). ``POST /v1/recommend`` takes the same union and refuses the
-    same mixtures. Raises a ``ValidationError`` naming every bad input.
+    same mixtures. ``form`` and ``rules`` (:func:`parse_rules`) shape the answer's ``groups`` for either
+    source. Raises a ``ValidationError`` naming every bad input.
     """
     errors: dict[str, str] = {}
     if fit_id is None:
@@ -119,15 +143,67 @@ def recommend_request(
         selector = _parse_group(group) if isinstance(group, str) else group
     except ValueError as exc:
         errors.setdefault("group", str(exc).removeprefix("group: "))
+    items = None
+    try:  # the request model validates each rule, naming it (rules[0].pattern)
+        items = None if rules is None else rule_items(rules)
+    except ValueError as exc:
+        errors["rules"] = str(exc).removeprefix("rules: ")
     if errors:
-        raise field_errors("RecommendRequest", errors, {"group": group, "alignment": alignment})
+        raise field_errors("RecommendRequest", errors, {"group": group, "alignment": alignment, "rules": rules})
     given = {k: v for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
-                               ("alignment", al), ("lr_mode", lr_mode)) if v is not None}
+                               ("alignment", al), ("lr_mode", lr_mode), ("form", form),
+                               ("rules", items)) if v is not None}
     if fit_id is None:
         base = {**dict(constants or Constants()), "width": base_width, "beta": beta}
         return AnalyticRecommend.model_validate({**given, "width": width, "base": base})
     return FitRecommend.model_validate({**given, "width": width, "fit_id": fit_id, "group": selector,
                                         "constants": constants})
+
+
+def parse_rules(value: Any) -> tuple[GroupRule, ...]:
+    """Name rules from loose input (:func:`rule_items`), validated; a ValueError names the bad entry
+    (``rules[1]: pattern: ...``)."""
+    out = []
+    for i, item in enumerate(rule_items(value)):
+        try:
+            out.append(item if isinstance(item, GroupRule) else GroupRule.model_validate(item))
+        except ValidationError as exc:
+            raise ValueError(f"rules[{i}]: " + validation_message(exc)) from None
+    return tuple(out)
+
+
+def rule_items(value: Any) -> list[Any]:
+    """The entries of loose name rules, each a :class:`GroupRule` or a ``{pattern, role}`` dict to validate:
+    from a list of rules, dicts or ``(pattern, role)`` pairs, a ``{pattern: role}`` mapping, or a document's
+    ``{"rules": [...]}``."""
+    if isinstance(value, Mapping):
+        value = value["rules"] if set(value) == {"rules"} else [{"pattern": k, "role": v} for k, v in value.items()]
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise ValueError("rules: expected a list of {pattern, role}")
+    return [{"pattern": x[0], "role": x[1]} if isinstance(x, list | tuple) and len(x) == 2 else x for x in value]
+
+
+def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
+    """Name rules from a JSON, YAML or TOML file (by suffix): a list of ``{pattern, role}`` or, for TOML,
+    ``[[rules]]`` tables. A ValueError names the file and the bad entry."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read ({exc.__class__.__name__})") from None
+    suffix = path.suffix.lower()
+    loads: dict[str, Callable[[str], Any]] = {".json": json.loads, ".toml": tomllib.loads, ".yaml": yaml.safe_load,
+                                              ".yml": yaml.safe_load}
+    if suffix not in loads:
+        raise ValueError(f"{path}: unknown format; use .json, .yaml, .yml or .toml")
+    try:
+        data = loads[suffix](text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {' '.join(str(exc).split())}") from None
+    try:
+        return parse_rules(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def selector_from(
@@ -203,4 +279,4 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
 
 
 __all__ = ["recommend", "recommend_request", "recommend_analytic", "recommend_from_fit", "selector_from",
-           "select_group", "LOCAL_FIT"]
+           "select_group", "groups_of", "parse_rules", "rule_items", "read_rules", "LOCAL_FIT"]

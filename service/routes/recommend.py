@@ -38,7 +38,8 @@ def _analytic(req: AnalyticRecommend) -> bytes:
 @router.post("/recommend", responses={200: {"model": Recommendation, "description": "the recommendation"},
                                       404: {"description": "Fit not found"}})
 async def recommend(req: RecommendRequest, sessions: SessionsDep) -> Response:
-    """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend --json``)."""
+    """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend --json``), and ``groups``:
+    the same as parameter groups in ``form`` (abc, multiplier_free, mup), with ``rules`` tried first."""
     if isinstance(req, AnalyticRecommend):  # no database: the analytic answers are the hot path
         try:
             body = _analytic(req)

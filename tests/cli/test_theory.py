@@ -84,3 +84,32 @@ def test_bad_input_exits_2_with_one_line(args):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("mode", ["coupled", "independent"])
+def test_convert_takes_adamw_weight_decay(mode):
+    res = run("theory", "convert", "-o", "adamw", "--from", "mup", "--to", "sp", "-n", "1024", "--base-width", "256",
+              "--weight-decay", "0.1", "--weight-decay-mode", mode, "--json")
+    assert res.exit_code == 0, res.output
+    req = ConvertRequest.model_validate({"optimizer": "adamw", "from": "mup", "to": "standard", "width": 1024,
+                                         "base_width": 256, "weight_decay": 0.1, "weight_decay_mode": mode})
+    assert json.loads(res.stdout) == convert_setting(req).model_dump(mode="json", by_alias=True)
+    out = json.loads(res.stdout)
+    assert out["weight_decay_mode"] == mode
+    assert all(s["weight_decay"] is not None for s in out["converted"]["layers"])
+    table = run("theory", "convert", "-o", "adamw", "--from", "mup", "--to", "sp", "-n", "1024",
+                "--weight-decay", "0.1", "--weight-decay-mode", mode)
+    assert table.exit_code == 0 and f"weight decay ({mode})" in table.stdout
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["-o", "adam", "--weight-decay", "0.1"], "--weight-decay: adam has no decoupled weight decay"),
+    (["-o", "adamw", "--weight-decay", "-1"], "--weight-decay"),
+    (["-o", "adamw", "--weight-decay", "0.1", "--weight-decay-mode", "often"], "--weight-decay-mode"),
+])
+def test_convert_bad_weight_decay_exits_2_naming_the_flag(args, flag):
+    proc = subprocess.run([sys.executable, "-m", "abcscale", "theory", "convert", "--from", "mup", "--to", "sp",
+                           "-n", "1024", *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and flag in lines[0], proc.stderr

@@ -15,6 +15,7 @@ from abcscale.schemas.api import AnalyticRecommend
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import BaseConfig, Constants, Transfer
+from abcscale.theory.groups import DEFAULT_RULES, group_spec
 from abcscale.usecases import recommend_analytic, recommend_from_fit
 
 EXAMPLE = {"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}}
@@ -25,8 +26,9 @@ def test_issue_example_matches_theory_engine(client):
     assert r.status_code == 200, r.text
     got = r.json()
     want = theory.transfer("mup", "adam", BaseConfig(width=256, beta=0.003), 4096, "full", "per_layer")
+    groups = group_spec(want, "abc", DEFAULT_RULES).model_dump(mode="json")  # abc form, default rules: the defaults
     assert got == {**want.model_dump(mode="json"), "source": "theory", "beta": 0.003, "band": None, "fit_id": None,
-                   "group": None}
+                   "group": None, "groups": groups}
     assert got["source"] == "theory" and [x["layer"] for x in got["layers"]] == ["embedding", "hidden", "readout"]
     # muP + Adam, full alignment: hidden and readout LRs shrink as (n/b)^-1, i.e. by 16 from 256 to 4096.
     hidden = next(x for x in got["layers"] if x["layer"] == "hidden")

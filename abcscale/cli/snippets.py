@@ -1,0 +1,105 @@
+"""``abcscale recommend --format torch|optax``: a Python snippet that applies the answer's parameter groups.
+
+The snippet embeds the :class:`~abcscale.schemas.groups.GroupSpec` as JSON and hands it to ``abcscale.torch``
+(``init_``, ``param_groups``, ``multipliers``) or ``abcscale.optax`` (``init``, ``transform``), so what runs is
+the spec itself, not a transcription. A comment above it spells the same groups out (regex -> role, each
+role's numbers) for a team that applies them without abcscale installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from abcscale.schemas.groups import Form, GroupSpec, RoleSetting
+
+#: the torch.optim class for each optimizer family
+TORCH_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adafactor": "Adafactor"}
+
+
+def snippet(spec: GroupSpec, kind: str, warnings: Sequence[str] = ()) -> str:
+    """The ``torch`` or ``optax`` snippet for ``spec`` (``warnings`` become comments at its top)."""
+    if kind not in ("torch", "optax"):
+        raise ValueError(f"snippet kind must be torch or optax, got {kind!r}")
+    head = [f"# abcscale parameter groups: {spec.parameterization} + {spec.optimizer.value}, width "
+            f"{spec.base_width} -> {spec.width}, form {spec.form.value} (abcscale recommend --format {kind})",
+            *(f"# warning: {w}" for w in dict.fromkeys([*warnings, *spec.warnings]))]
+    body = _torch(spec) if kind == "torch" else _optax(spec)
+    return "\n".join([*head, "#", *fallback(spec, "torch" if kind == "torch" else "jax"), *body]) + "\n"
+
+
+def spec_literal(spec: GroupSpec) -> str:
+    """``GroupSpec.model_validate_json(...)`` on the spec's JSON, as readable as the text allows."""
+    text = spec.model_dump_json(indent=2)
+    quoted = f'r"""\n{text}\n"""' if '"""' not in text and not text.endswith("\\") else repr(text)
+    return f"SPEC = GroupSpec.model_validate_json({quoted})"
+
+
+def fallback(spec: GroupSpec, layout: str) -> list[str]:
+    """The groups as comments: which regex gives which role, and each role's numbers."""
+    fan_in = "in_features (weight.shape[1])" if layout == "torch" else "fan-in (kernel.shape[0])"
+    lines = ["# Without abcscale: a parameter takes the role of the first regex its name matches (re.search,",
+             "# ignoring case, with '/' and '.' both written '.'):",
+             *(f"#   r\"{r.pattern}\" -> {r.role.value}" for r in spec.rules),
+             f"#   no match: 1-D -> vector; a matrix whose axes are multiples of {spec.width} -> hidden",
+             "# and each role's numbers (one optimizer param group per role):",
+             *(f"#   {_numbers(s, spec.width, fan_in)}" for s in spec.roles)]
+    if spec.weight_decay_mode is not None:
+        lines.append(f"# weight decay is {spec.weight_decay_mode.value}"
+                     + (": the step subtracts lr * weight_decay * W (torch.optim.AdamW, optax.adamw)"
+                        if spec.weight_decay_mode.value == "coupled" else
+                        ": the step subtracts weight_decay * W (give a coupled AdamW weight_decay / lr)"))
+    if spec.form is not Form.multiplier_free:
+        lines.append(f"# the {spec.form.value} form keeps forward multipliers: multiply the output of each "
+                     "parameter's layer by its role's multiplier")
+    if spec.mup is not None:
+        m = spec.mup
+        opt = "MuSGD" if spec.optimizer.value == "sgd" else "MuAdam"
+        lines.append(f"# with microsoft/mup instead: set_base_shapes at base width {m.base_width}, "
+                     f"MuReadout(output_mult={m.output_mult:g}), {opt} with each role's mup_lr")
+    return [*lines, ""]
+
+
+def _numbers(s: RoleSetting, width: int, fan_in: str) -> str:
+    if s.init_std is None:
+        std = "keep init (gains 1, biases 0)"
+    elif s.init_exponent and s.role.value == "hidden":
+        std = f"init std {s.init_std:.6g} * ({fan_in} / {width})^-{s.init_exponent:g}"
+    else:
+        std = f"init std {s.init_std:.6g}"
+    parts = [std, f"lr {s.lr:.6g}"]
+    parts += [f"eps {s.epsilon:.6g}"] if s.epsilon is not None else []
+    parts += [f"weight_decay {s.weight_decay:.6g}"] if s.weight_decay is not None else []
+    parts += [f"multiplier {s.multiplier:.6g}"] if s.multiplier is not None else []
+    parts += [f"mup_lr {s.mup_lr:.6g}"] if s.mup_lr is not None else []
+    return f"{s.role.value}: " + ", ".join(parts)
+
+
+def _torch(spec: GroupSpec) -> list[str]:
+    cls = TORCH_OPTIMIZERS.get(spec.optimizer.value, "Adam")
+    keeps = spec.form is not Form.multiplier_free
+    ret = "tuple[torch.optim.Optimizer, dict[str, float]]" if keeps else "torch.optim.Optimizer"
+    return ["import torch", "", "import abcscale.torch", "from abcscale.schemas.groups import GroupSpec", "",
+            spec_literal(spec), "", "",
+            f"def configure(model: torch.nn.Module) -> {ret}:",
+            '    """Initialise ``model`` by SPEC and return its optimizer, one param group per role'
+            + (' (and each parameter\'s forward multiplier)."""' if keeps else '."""'),
+            "    abcscale.torch.init_(model, SPEC)",
+            f"    optimizer = torch.optim.{cls}(abcscale.torch.param_groups(model, SPEC))",
+            "    return optimizer, abcscale.torch.multipliers(model, SPEC)" if keeps else "    return optimizer"]
+
+
+def _optax(spec: GroupSpec) -> list[str]:
+    keeps = spec.form is not Form.multiplier_free
+    return ["from typing import Any", "", "import jax", "", "import abcscale.optax",
+            "from abcscale.schemas.groups import GroupSpec", "", spec_literal(spec), "", "",
+            "def configure(params: Any, key: jax.Array) -> tuple[Any, Any, Any]:",
+            '    """Re-initialise ``params`` (any JAX parameter tree; kernels [fan_in, fan_out]) by SPEC and return',
+            '    them, the optax transformation and its state."""',
+            *(["    # this form keeps forward multipliers: your apply function multiplies each layer's output"]
+              if keeps else []),
+            "    params = abcscale.optax.init(SPEC, params, key)",
+            "    tx = abcscale.optax.transform(SPEC, params)",
+            "    return params, tx, tx.init(params)"]
+
+
+__all__ = ["snippet", "spec_literal", "fallback"]
