@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from pydantic import ValidationError
 
 from abcscale import usecases
-from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions
+from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions, MupImport, MupImportRequest
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, Prediction
+from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Alignment, Constants, ExponentRow, PerLayer
+from abcscale.usecases.recommend import read_rules
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 #: what a per-layer argument may be: a PerLayer, one number for every layer, "e,h,r", or a dict by layer.
 PerLayerLike = PerLayer | float | str | dict[str, float]
+#: name rules: [GroupRule | {"pattern", "role"} | (pattern, role)], {pattern: role}, or a rules file's path.
+RulesLike = list[GroupRule | dict[str, str] | tuple[str, str]] | dict[str, str] | str | Path
 #: a fit, or the path of its JSON (``abcscale fit --out``).
 FitLike = FitResult | str | Path
 #: an alignment: "full", "none", "ALPHA,OMEGA,U", 3 numbers, a dict or an Alignment.
@@ -67,6 +71,8 @@ def recommend(
     group: str | dict[str, Any] | None = None,
     weight_decay: float | None = None,
     weight_decay_mode: WeightDecayMode | str | None = None,
+    form: Form | str = Form.abc,
+    rules: RulesLike | None = None,
 ) -> Recommendation:
     """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at ``width`` (``abcscale recommend``).
 
@@ -78,12 +84,16 @@ def recommend(
     ``weight_decay_mode`` set theirs (``recommend("mup", "adamw", ..., weight_decay=0.1)``), given once: as
     keywords or in ``constants``. The same rule as ``abcscale recommend`` and ``POST /v1/recommend``
     (:func:`abcscale.usecases.recommend_request`).
+
+    ``rec.groups`` is the same answer as parameter groups (a ``GroupSpec``: ``rec.groups["hidden"].lr``) in
+    ``form`` (``abc``, ``multiplier_free``/``plain`` or ``mup``); ``rules`` (``[{"pattern", "role"}]``, ``(pattern,
+    role)`` pairs, ``{pattern: role}`` or a JSON/YAML/TOML file's path) are tried before the default name rules.
     """
     constants = _with_weight_decay(constants, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     req = usecases.recommend_request(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
         base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
-        group=group)
+        group=group, form=form, rules=_parse("rules", read_rules, rules) if isinstance(rules, str | Path) else rules)
     return usecases.recommend(req, None if fit is None else _fit(fit))
 
 
@@ -120,15 +130,18 @@ def convert(
     multiplier: PerLayerLike | None = None,
     init_std: PerLayerLike | None = None,
     epsilon: float | None = None,
+    weight_decay: float | None = None,
+    weight_decay_mode: WeightDecayMode | str = WeightDecayMode.coupled,
 ) -> ConvertResponse:
     """The equivalent setting under ``target`` (``abcscale theory convert``): the analytic setting at ``width``
-    from ``base_lr`` at ``base_width``, with ``lr``/``multiplier``/``init_std`` replaced where given."""
+    from ``base_lr`` at ``base_width``, with ``lr``/``multiplier``/``init_std`` replaced where given; an AdamW
+    ``weight_decay`` at ``base_width`` (every layer) is transferred by its rule in ``weight_decay_mode``."""
     per_layer = {k: _parse(k, PerLayer.parse, v)
                  for k, v in (("lr", lr), ("multiplier", multiplier), ("init_std", init_std)) if v is not None}
     req = ConvertRequest.model_validate({
         "optimizer": optimizer, "from": source, "to": target, "width": width, "base_width": base_width,
         "base_lr": base_lr, "alignment": _parse("alignment", Alignment.parse, alignment), "epsilon": epsilon,
-        **per_layer})
+        "weight_decay": weight_decay, "weight_decay_mode": weight_decay_mode, **per_layer})
     return usecases.convert_setting(req)
 
 
@@ -227,3 +240,28 @@ def _numbers(value: Any) -> bool:
     """Whether ``value`` is a tuple or list of three numbers (one alignment, not three)."""
     return (isinstance(value, list | tuple) and len(value) == 3
             and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value))
+
+
+@_one_line
+def from_mup(
+    optimizer: Optimizer | str,
+    *,
+    base_width: int,
+    lr: float | dict[str, float],
+    width: int | None = None,
+    output_mult: float = 1.0,
+    init_std: float | dict[str, float] | None = None,
+    epsilon: float | None = None,
+) -> MupImport:
+    """A microsoft/mup setup in abcscale's terms (``abcscale mup import``, ``POST /v1/theory/from-mup``): the muP
+    constants that reproduce it at every width (``.constants``), the equivalent recommend request at ``width``
+    (``.recommend``, for :func:`recommend`'s keywords: ``base_width``, ``beta``, ``constants``) and command line.
+
+    ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector);
+    ``init_std`` the stds at the base width (per role, or one number).
+    """
+    from abcscale.usecases.mup import mup_import
+
+    return mup_import(MupImportRequest.model_validate({
+        "optimizer": optimizer, "base_width": base_width, "width": width, "lr": lr, "output_mult": output_mult,
+        "init_std": init_std, "epsilon": epsilon}))

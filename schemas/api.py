@@ -16,13 +16,15 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.fit import ColumnMapping, FitResult
+from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, PerLayer, Setting
 
 #: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
@@ -65,7 +67,21 @@ def _drop_nulls(data: Any, keys: tuple[str, ...]) -> Any:
     return data
 
 
-class AnalyticRecommend(_Request):
+#: at most this many user rules in a request (a model names its groups with a handful)
+MAX_RULES = 256
+
+
+class _Groups(_Request):
+    """How the answer's parameter groups (``Recommendation.groups``) are written and which names they select."""
+
+    form: Form = Field(Form.abc, description="abc | multiplier_free (aliases plain, multiplier-free) | mup: how "
+                       "the answer's `groups` are written; the per-layer `layers` stay in the abc form")
+    # a tuple, not a list: the analytic request is hashed (the service caches its answers)
+    rules: tuple[GroupRule, ...] | None = Field(None, max_length=MAX_RULES, description="[{pattern, role}] tried "
+                                                "before the default name rules (first match wins)")
+
+
+class AnalyticRecommend(_Groups):
     """Settings at ``width`` from what was tuned at ``base.width``: the analytic transfer (theory)."""
 
     parameterization: Parameterization
@@ -93,7 +109,7 @@ class AnalyticRecommend(_Request):
         return v
 
 
-class FitRecommend(_Request):
+class FitRecommend(_Groups):
     """Settings at ``width`` from the stored fit ``fit_id``: its fitted LR, theory's per-layer exponents.
 
     ``parameterization``, ``optimizer``, ``lr_mode`` (other than per_layer) and ``alignment`` narrow the fit's
@@ -231,8 +247,22 @@ class ConvertRequest(_Request):
     init_std: PerLayer | None = None
     epsilon: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False,
                                                      description="Adam epsilon, same on every layer")
+    weight_decay: Annotated[float | None, Number] = Field(
+        None, ge=0, allow_inf_nan=False, description="AdamW decoupled weight decay at base_width, every layer "
+        "(at `width` itself when base_width is not given); only with optimizer adamw")
+    weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
+                                               "lr * wd * W: torch, optax) | independent (wd * W)")
 
     _strict_blocks = field_validator("alignment", "lr", "multiplier", "init_std", mode="before")(_no_bools_inside)
+
+    @field_validator("weight_decay")
+    @classmethod
+    def _adamw_only(cls, v: float | None, info: ValidationInfo) -> float | None:
+        # adamw is the one optimizer with a decoupled decay (abcscale.theory.rules); 0 means none
+        opt = info.data.get("optimizer")
+        if v and opt is not None and opt is not Optimizer.adamw:
+            raise ValueError(f"{opt.value} has no decoupled weight decay; use optimizer adamw, or leave it out")
+        return v
 
 
 class ConvertResponse(BaseModel):
@@ -251,6 +281,8 @@ class ConvertResponse(BaseModel):
     theta: dict[str, float]
     c_from: dict[str, float]
     c_to: dict[str, float]
+    weight_decay_mode: WeightDecayMode | None = Field(
+        None, description="the form of the layers' weight_decay; None for an optimizer without decoupled decay")
     warnings: list[str]
 
 
@@ -263,3 +295,79 @@ __all__ = [
     "RecommendRequest", "AnalyticRecommend", "FitRecommend", "FitOptions", "FitCreate", "FitSummary", "FitPublic",
     "FitsPublic", "ConvertRequest", "ConvertResponse", "Health", "AlignmentSpec", "MAX_WIDTH",
 ]
+
+
+# --- microsoft/mup in and out (``abcscale mup``, ``POST /v1/theory/from-mup`` and ``/to-mup``) ---------------
+
+from abcscale.schemas.groups import ROLES, MupSetup, Role, RoleSetting  # noqa: E402
+
+PerRole = float | dict[Role, float]
+
+
+class MupImportRequest(_Request):
+    """A microsoft/mup setup to carry into abcscale: what its user passes to ``set_base_shapes`` (the base
+    width), MuAdam/MuSGD (``lr``, one number or per role), ``MuReadout(output_mult=...)`` and ``mup.init``
+    (``init_std`` at the base width, per role)."""
+
+    optimizer: Optimizer
+    base_width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="set_base_shapes' base width")
+    width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+                                                 description="the width the run trains at (default: base_width)")
+    lr: PerRole = Field(description="what MuAdam/MuSGD is given: one number, or per role "
+                                    "(embedding, hidden, readout, vector)")
+    output_mult: Annotated[float, Number] = Field(1.0, gt=0, allow_inf_nan=False,
+                                                  description="MuReadout's output_mult")
+    init_std: PerRole | None = Field(None, description="init stds at the base width (embedding, hidden, readout); "
+                                     "a hidden std is for fan-in = base width")
+    epsilon: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False,
+                                                     description="Adam epsilon (mup keeps it unscaled)")
+    weight_decay: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False)
+
+    _strict_blocks = field_validator("lr", "init_std", mode="before")(_no_bools_inside)
+
+    @field_validator("lr", "init_std")
+    @classmethod
+    def _positive(cls, v: PerRole | None) -> PerRole | None:
+        values = v.values() if isinstance(v, dict) else [] if v is None else [v]
+        if not all(0 < x < float("inf") for x in values):
+            raise ValueError("must be positive finite numbers")
+        return v
+
+    @field_validator("lr")
+    @classmethod
+    def _every_role(cls, v: PerRole) -> PerRole:
+        missing = [r.value for r in ROLES if isinstance(v, dict) and r not in v]
+        if missing:
+            raise ValueError(f"give one number or every role (embedding, hidden, readout, vector); missing "
+                             f"{', '.join(missing)}")
+        return v
+
+    def setup(self) -> MupSetup:
+        """The :class:`~abcscale.schemas.groups.MupSetup` at ``width`` (the base width when not given)."""
+        return MupSetup.model_validate({  # MupSetup reads one number as every role
+            "optimizer": self.optimizer, "base_width": self.base_width, "width": self.width or self.base_width,
+            "lr": self.lr, "output_mult": self.output_mult, "init_std": self.init_std or {}, "epsilon": self.epsilon,
+            "weight_decay": self.weight_decay})
+
+
+class MupImport(BaseModel):
+    """abcscale's terms for a microsoft/mup setup (``abcscale mup import``, ``POST /v1/theory/from-mup``)."""
+
+    setup: MupSetup = Field(description="the mup setup as read, at its width")
+    constants: BaseConfig = Field(description="abcscale's muP constants that reproduce it at every width")
+    recommend: AnalyticRecommend = Field(description="the equivalent POST /v1/recommend body")
+    command: str = Field(description="the equivalent `abcscale recommend` command line")
+    warnings: list[str] = Field(default_factory=list)
+
+
+class MupExport(BaseModel):
+    """A recommendation as a microsoft/mup setup (``abcscale mup export``, ``POST /v1/theory/to-mup``):
+    ``setup`` is what to pass to set_base_shapes, MuAdam/MuSGD, MuReadout and mup.init; ``roles`` are the
+    values that apply at ``setup.width`` (the mup form)."""
+
+    setup: MupSetup
+    roles: list[RoleSetting]
+    warnings: list[str] = Field(default_factory=list)
+
+
+__all__ += ["MupImportRequest", "MupImport", "MupExport"]

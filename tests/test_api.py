@@ -132,6 +132,54 @@ def test_convert_and_theory_table_equal_the_service(client):
     assert [r.model_dump(mode="json") for r in rows] == rest.json() and len(rows) == 6
 
 
+@pytest.mark.parametrize("form", ["abc", "plain", "mup"])
+def test_recommend_groups_equal_the_cli_and_the_service(client, tmp_path, form):
+    from abcscale.cli import app
+
+    rules = [{"pattern": r"mlp\.c_proj", "role": "hidden"}]
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(rules))
+    api = abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, weight_decay=0.1, form=form,
+                             rules=rules)
+    assert api == abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, weight_decay=0.1,
+                                     form=form, rules=path)  # a rules file reads the same
+    cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adamw", "-n", "4096", "--base-width", "256",
+                                   "--base-lr", "3e-3", "--weight-decay", "0.1", "--form", form, "--rules", str(path),
+                                   "--json"])
+    assert cli.exit_code == 0, cli.output
+    rest = client.post("/v1/recommend", json={
+        "parameterization": "mup", "optimizer": "adamw", "width": 4096, "form": form, "rules": rules,
+        "base": {"width": 256, "beta": 3e-3, "weight_decay": 0.1}})
+    assert rest.status_code == 200, rest.text
+    assert api.model_dump(mode="json") == json.loads(cli.stdout) == rest.json()
+    assert isinstance(api.groups, abcscale.GroupSpec) and api.groups.form is abcscale.Form.parse(form)
+    assert api.groups.rules[0] == abcscale.GroupRule(pattern=r"mlp\.c_proj", role="hidden")
+
+
+@pytest.mark.parametrize("mode", ["coupled", "independent"])
+def test_convert_with_weight_decay_equals_the_cli_and_the_service(client, mode):
+    from abcscale.cli import app
+
+    api = abcscale.convert("adamw", "mup", "sp", width=1024, base_width=256, weight_decay=0.1,
+                           weight_decay_mode=mode)
+    cli = CliRunner().invoke(app, ["theory", "convert", "-o", "adamw", "--from", "mup", "--to", "sp", "-n", "1024",
+                                   "--base-width", "256", "--weight-decay", "0.1", "--weight-decay-mode", mode,
+                                   "--json"])
+    assert cli.exit_code == 0, cli.output
+    rest = client.post("/v1/theory/convert", json={"optimizer": "adamw", "from": "mup", "to": "sp", "width": 1024,
+                                                   "base_width": 256, "weight_decay": 0.1,
+                                                   "weight_decay_mode": mode})
+    assert rest.status_code == 200, rest.text
+    assert api.model_dump(mode="json") == json.loads(cli.stdout) == rest.json()
+    assert api.weight_decay_mode == mode and all(s.weight_decay for s in api.converted.layers)
+    # a weight decay with an optimizer that has none: a 422 naming the field, a ValueError naming the keyword
+    rest = client.post("/v1/theory/convert", json={"optimizer": "adam", "from": "mup", "to": "sp", "width": 1024,
+                                                   "weight_decay": 0.1})
+    assert rest.status_code == 422 and rest.json()["detail"][0]["loc"] == ["body", "weight_decay"]
+    with pytest.raises(ValueError, match="^weight_decay: adam has no decoupled weight decay"):
+        abcscale.convert("adam", "mup", "sp", width=1024, weight_decay=0.1)
+
+
 def test_fit_predict_and_recommend_from_fit_equal_the_service(client, sweep, tmp_path):
     import pandas as pd
 
@@ -170,6 +218,9 @@ def test_fit_takes_a_path_and_options(sweep, tmp_path):
     ({"width": 1024, "base_width": 256, "beta": -1.0}, "beta"),
     ({"width": 1024, "base_width": 256}, "beta"),
     ({"width": 1024, "base_width": 256, "beta": 1e-3, "alignment": "sideways"}, "alignment"),
+    ({"width": 1024, "base_width": 256, "beta": 1e-3, "form": "mupp"}, "form"),
+    ({"width": 1024, "base_width": 256, "beta": 1e-3, "rules": [("(", "hidden")]}, r"rules\[0\] \(pattern\)"),
+    ({"width": 1024, "base_width": 256, "beta": 1e-3, "rules": "no-such-rules.yaml"}, "rules: no-such-rules.yaml"),
 ])
 def test_bad_input_is_a_value_error_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=field):

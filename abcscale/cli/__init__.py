@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from abcscale.cli import check, demo, fit, recommend, runner, serve, theory
+from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory
 from abcscale.cli._common import Command, RootGroup
 
 app = typer.Typer(
@@ -44,6 +44,7 @@ def _root(
 
 command = partial(app.command, cls=Command)
 app.add_typer(theory.app, name="theory")
+app.add_typer(mup.app, name="mup")
 command("recommend")(recommend.recommend)
 command("sweep")(runner.sweep)
 command("coord-check")(runner.coord_check)

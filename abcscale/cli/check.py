@@ -27,7 +27,7 @@ def check(
     fit_id: Annotated[str | None, typer.Option("--fit-id", help="with --service: a stored fit's id",
                                                show_default=False)] = None,
     tolerance: Annotated[float, typer.Option(help="LR ratio allowed either way (x)", min=1.0)] = 2.0,
-    init_tolerance: Annotated[float, typer.Option("--init-tolerance", help="init std / multiplier ratio",
+    init_tolerance: Annotated[float, typer.Option("--init-tolerance", help="init std ratio (forward scale)",
                                                   min=1.0)] = 1.5,
     eps_tolerance: Annotated[float, typer.Option("--eps-tolerance", help="epsilon ratio allowed above",
                                                  min=1.0)] = 10.0,
@@ -89,13 +89,17 @@ def _load(config: Path, maps: list[str], map_file: Path | None) -> CheckConfig:
 def print_report(cfg: CheckConfig, report: CheckReport) -> None:
     t = Table(title=f"{report.config}: {cfg.parameterization.value} + {cfg.optimizer.value}, width {cfg.width}, "
                     f"{report.lr_mode.value} LR (recommendation from {report.source})")
-    for col in ("setting", "yours", "recommended", "ratio", "verdict"):
+    for col in ("setting", "multiplier", "yours", "recommended", "ratio", "verdict"):
         t.add_column(col, justify="left" if col in ("setting", "verdict") else "right")
     for c in report.checks:
         color = "green" if c.ok else "red"
         label = f"{c.setting} ({c.layer.value})" if c.layer else c.setting
-        t.add_row(label, f"{c.yours:.4g}", f"{c.recommended:.4g}", f"{c.ratio:.3g}x", f"[{color}]{c.verdict}[/]")
+        t.add_row(label, "-" if c.multiplier is None else f"{c.multiplier:.4g}", f"{c.yours:.4g}",
+                  f"{c.recommended:.4g}", f"{c.ratio:.3g}x", f"[{color}]{c.verdict}[/]")
     console.print(t)
+    # the recommendation is written with the run's multipliers: compared on the invariants, any form passes
+    console.print(f"form: {report.form}; recommended = the rule's value written with your multiplier",
+                  highlight=False)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print("[green]PASS[/]" if report.ok else f"[red]FAIL[/]: {', '.join(report.failed)}")

@@ -6,11 +6,19 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from abcscale.schemas.api import ConvertRequest, ConvertResponse
+from abcscale.schemas.api import (
+    AnalyticRecommend,
+    ConvertRequest,
+    ConvertResponse,
+    MupExport,
+    MupImport,
+    MupImportRequest,
+)
 from abcscale.schemas.enums import Optimizer, Parameterization
 from abcscale.schemas.theory import Alignment, ExponentRow
 from abcscale.service.http import StrictJSONRoute, describe, value_error
 from abcscale.usecases import convert_setting, theory_table
+from abcscale.usecases.mup import mup_export, mup_import
 
 router = APIRouter(prefix="/theory", tags=["theory"], route_class=StrictJSONRoute)
 
@@ -42,4 +50,23 @@ def convert(req: ConvertRequest) -> ConvertResponse:
     try:
         return convert_setting(req)
     except ValueError as exc:  # e.g. a width ratio so extreme that an LR under/overflows
+        value_error(describe(exc))
+
+
+@router.post("/from-mup", response_model=MupImport)
+def from_mup(req: MupImportRequest) -> MupImport:
+    """A microsoft/mup setup as abcscale's muP constants and the equivalent recommend request
+    (``abcscale mup import``)."""
+    try:
+        return mup_import(req)
+    except ValueError as exc:  # e.g. a width ratio so extreme that a constant under/overflows
+        value_error(describe(exc))
+
+
+@router.post("/to-mup", response_model=MupExport)
+def to_mup(req: AnalyticRecommend) -> MupExport:
+    """An analytic recommendation as microsoft/mup's setup (``abcscale mup export``)."""
+    try:
+        return mup_export(req)
+    except ValueError as exc:
         value_error(describe(exc))

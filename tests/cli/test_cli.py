@@ -146,7 +146,7 @@ def test_every_flag_the_readme_shows_exists():
     helps: dict[str, str] = {}
     for line in readme_command_lines():
         words = line.replace("\\|", " ").split()
-        name = " ".join(words[1:3]) if words[1] == "theory" and len(words) > 2 else words[1]
+        name = " ".join(words[1:3]) if words[1] in ("theory", "mup") and len(words) > 2 else words[1]
         name = "" if name.startswith("-") else name  # a root option (--version)
         if name not in helps:
             res = run(*name.split(), "--help")

@@ -54,7 +54,9 @@ def test_matching_config_exits_0_json(tmp_path):
     assert report["ok"] is True and report["exit_code"] == 0 and report["failed"] == []
     assert {"setting", "layer", "yours", "recommended", "ratio", "tolerance", "ok", "verdict"} <= set(
         report["checks"][0])
-    assert len(report["checks"]) == 12
+    # lr, init std and epsilon per layer; the multipliers only say which form the numbers are in
+    assert len(report["checks"]) == 9 and {c["setting"] for c in report["checks"]} == {"lr", "init_std", "epsilon"}
+    assert report["form"].startswith("abc")
 
 
 def test_hidden_lr_4x_too_high_exits_1_and_names_layer(tmp_path):
@@ -139,11 +141,18 @@ def test_constants_nested_or_flat_are_the_same_config(tmp_path):
     assert a.constants == b.constants and a.constants.gamma.hidden == 4.0 and a.constants.multiplier.readout == 0.5
     base = a.base_config()
     assert (base.epsilon, base.epsilon_mode.value, base.width, base.beta) == (1e-6, "constant", 256, 3e-3)
-    # the constants reach the recommendation: 4x the hidden LR and half the multipliers are recommended now
+    # the constants reach the recommendation: 4x the hidden LR and half the multipliers are recommended now.
+    # Read with the config's own (old) multipliers: a forward scale 2x too high on every layer, updates (Adam:
+    # m * lr) 2x too high on embedding and readout and 2x too low on hidden, on the edge of the default LR
+    # tolerance (2): with 1.5 they fail too.
     res = invoke("check", write(tmp_path, flat), "--json")
+    assert json.loads(res.stdout)["failed"] == ["init_std (embedding) too high", "init_std (hidden) too high",
+                                                "init_std (readout) too high"]
+    res = invoke("check", write(tmp_path, flat), "--json", "--tolerance", "1.5")
     assert res.exit_code == 1
-    assert json.loads(res.stdout)["failed"] == ["lr (hidden) too low", "multiplier (embedding) too high",
-                                                "multiplier (hidden) too high", "multiplier (readout) too high"]
+    assert json.loads(res.stdout)["failed"] == [
+        "lr (embedding) too high", "lr (hidden) too low", "lr (readout) too high", "init_std (embedding) too high",
+        "init_std (hidden) too high", "init_std (readout) too high"]
 
 
 def test_constants_twice_is_exit_2_naming_both(tmp_path):

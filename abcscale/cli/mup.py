@@ -1,0 +1,142 @@
+"""``abcscale mup import`` and ``abcscale mup export``: microsoft/mup setups in abcscale's terms and back."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from abcscale.cli._common import Command, Group, build, console, emit_json, fail, parse_flag, validation_message
+from abcscale.cli.options import Json, OptimizerReq, ParamOpt, Width
+from abcscale.cli.theory import frac
+from abcscale.schemas.api import MupExport, MupImport, MupImportRequest
+from abcscale.schemas.enums import LAYERS, EpsilonMode
+from abcscale.schemas.groups import ROLES
+from abcscale.schemas.theory import Constants, PerLayer
+
+app = typer.Typer(cls=Group, help="microsoft/mup setups in abcscale's terms (import) and back (export).",
+                  no_args_is_help=True)
+
+#: request fields -> the flags that set them
+FLAGS = {"base_width": "--base-width", "output_mult": "--output-mult", "init_std": "--init-std", "lr": "--lr",
+         "width": "--width", "base.width": "--base-width", "base.beta": "--base-lr"}
+
+
+def _per_role(text: str, n: int) -> float | dict[str, float]:
+    """``3e-3`` (every role) or one number per role (the first ``n`` of embedding, hidden, readout, vector),
+    comma-separated; a ValueError says what is expected."""
+    names = [r.value for r in ROLES][:n]
+    letters = ",".join(x[0] for x in names)
+    try:
+        values = [float(p) for p in text.split(",")]
+    except ValueError:
+        raise ValueError(f"'{text}' is not one number or {n} numbers ({letters})") from None
+    if len(values) == 1:
+        return values[0]
+    if len(values) != n:
+        raise ValueError(f"give one number or {n} ({letters}), got {len(values)}")
+    return dict(zip(names, values, strict=True))
+
+
+@app.command("import", cls=Command)
+def mup_import(
+    optimizer: OptimizerReq,
+    base_width: Annotated[int, typer.Option("--base-width", help="set_base_shapes' base width")],
+    lr: Annotated[str, typer.Option("--lr", help="what MuAdam/MuSGD is given: one number, or 'e,h,r,v' per role "
+                                    "(embedding, hidden, readout, vector)")],
+    output_mult: Annotated[float, typer.Option("--output-mult", help="MuReadout's output_mult")] = 1.0,
+    init_std: Annotated[str | None, typer.Option("--init-std", help="init stds at the base width 'e,h,r'",
+                                                 show_default=False)] = None,
+    width: Annotated[int | None, typer.Option("--width", "-n", help="the width to run at",
+                                              show_default="--base-width")] = None,
+    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon", show_default="1e-08")] = None,
+    as_json: Json = False,
+) -> None:
+    """abcscale's constants for a microsoft/mup setup, and the equivalent `abcscale recommend` command."""
+    from abcscale.usecases.mup import mup_import as run
+
+    req = build(MupImportRequest, FLAGS, optimizer=optimizer, base_width=base_width, width=width,
+                lr=parse_flag(lambda t: _per_role(t, 4), lr, "--lr"), output_mult=output_mult,
+                init_std=parse_flag(lambda t: _per_role(t, 3), init_std, "--init-std"), epsilon=epsilon)
+    out = run(req)
+    if as_json:
+        emit_json(out)
+        return
+    print_import(out)
+
+
+def print_import(out: MupImport) -> None:
+    c = out.constants
+    t = Table(title=f"microsoft/mup ({out.setup.optimizer.value}, base width {out.setup.base_width}, output_mult "
+                    f"{out.setup.output_mult:g}) as abcscale's muP constants: beta {c.beta:.6g}")
+    for col in ("layer", "gamma", "multiplier", "init_scale"):
+        t.add_column(col, justify="left" if col == "layer" else "right")
+    for layer in LAYERS:
+        t.add_row(layer.value, *(f"{getattr(getattr(c, f), layer.value):.6g}" for f in ("gamma", "multiplier",
+                                                                                       "init_scale")))
+    console.print(t)
+    console.print(f"epsilon {c.epsilon:g} (epsilon_mode {c.epsilon_mode.value})", highlight=False)
+    console.print(f"equivalent: {out.command}", highlight=False, soft_wrap=True)
+    for w in out.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+
+
+@app.command("export", cls=Command)
+def mup_export(
+    width: Width,
+    optimizer: OptimizerReq,
+    base_width: Annotated[int, typer.Option("--base-width", help="width beta was tuned at")],
+    base_lr: Annotated[float, typer.Option("--base-lr", help="beta, the LR tuned at the base width")],
+    parameterization: ParamOpt = None,
+    gamma: Annotated[str | None, typer.Option(help="per-layer LR constants 'e,h,r'", show_default="1,1,1")] = None,
+    init_scale: Annotated[str | None, typer.Option("--init-scale", help="init std constants 'e,h,r'",
+                                                   show_default="1,1,1")] = None,
+    multiplier: Annotated[str | None, typer.Option(help="multiplier constants 'e,h,r'",
+                                                   show_default="1,1,1")] = None,
+    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon at the base width",
+                                                  show_default="1e-08")] = None,
+    epsilon_mode: Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)] = (
+        EpsilonMode.per_layer),
+    as_json: Json = False,
+) -> None:
+    """A transfer (default muP) as microsoft/mup's setup: set_base_shapes, MuAdam/MuSGD lr, MuReadout, mup.init."""
+    from abcscale import usecases
+    from abcscale.usecases.mup import mup_export as run
+
+    constants = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
+                      init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
+                      multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
+                      epsilon_mode=epsilon_mode)
+    try:
+        req = usecases.recommend_request(width=width, parameterization=parameterization or "mup",
+                                         optimizer=optimizer, base_width=base_width, beta=base_lr,
+                                         constants=constants)
+    except ValidationError as exc:
+        fail(validation_message(exc, FLAGS))
+    out = run(req)  # type: ignore[arg-type]  # no fit_id: always the analytic request
+    if as_json:
+        emit_json(out)
+        return
+    print_export(out)
+
+
+def print_export(out: MupExport) -> None:
+    s = out.setup
+    opt = "MuSGD" if s.optimizer.value == "sgd" else "MuAdam"
+    console.print(f"set_base_shapes(model, base)  # base model at width {s.base_width}; this run: width {s.width} "
+                  f"(width_mult {s.width_mult:g})", highlight=False)
+    console.print(f"MuReadout(..., output_mult={s.output_mult:g})", highlight=False)
+    eps = "" if s.epsilon is None else f", eps={s.epsilon:g}"
+    t = Table(title=f"{opt}(param_groups{eps}): lr per group, and mup.init stds at the base width")
+    for col in ("group", f"{opt} lr", "init std at base", "applied lr", "applied init std", "multiplier"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for r in out.roles:
+        base_std = s.init_std.get(r.role)
+        t.add_row(r.role.value, f"{s.lr[r.role]:.4g}", "-" if base_std is None else f"{base_std:.4g}",
+                  f"{r.lr:.4g}", "-" if r.init_std is None else f"{r.init_std:.4g}",
+                  "-" if r.multiplier is None else frac(r.multiplier))
+    console.print(t)
+    for w in out.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)

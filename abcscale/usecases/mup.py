@@ -1,0 +1,78 @@
+"""microsoft/mup in and out: a mup setup in abcscale's terms (import), a recommendation as a mup setup (export).
+
+Both directions are :mod:`abcscale.theory.groups`' (``from_mup``, ``group_spec(..., "mup")``, ``to_mup``); this
+module wraps them for the CLI (``abcscale mup``), the REST service (``/v1/theory/from-mup``, ``/to-mup``) and
+the Python API (:func:`abcscale.from_mup`), and writes the equivalent ``abcscale recommend`` command line.
+"""
+
+from __future__ import annotations
+
+from abcscale.schemas.api import AnalyticRecommend, MupExport, MupImport, MupImportRequest
+from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.groups import Form, Role
+from abcscale.schemas.theory import BaseConfig, PerLayer
+from abcscale.theory import optimizer_rule
+from abcscale.theory.groups import from_mup, group_spec
+from abcscale.usecases.recommend import recommend
+
+
+def mup_import(req: MupImportRequest) -> MupImport:
+    """The abcscale constants that reproduce ``req``'s mup setup, the equivalent recommend request (at the
+    setup's width) and its command line."""
+    setup = req.setup()
+    constants = from_mup(setup)
+    rec = AnalyticRecommend(parameterization=Parameterization.mup, optimizer=setup.optimizer, width=setup.width,
+                            base=constants, lr_mode=LrMode.per_layer)
+    warnings = []
+    missing = [r.value for r in (Role.embedding, Role.hidden, Role.readout) if r not in setup.init_std]
+    if missing:
+        warnings.append(f"init_std not given for {', '.join(missing)}: its init scale is abcscale's default (1), "
+                        "not your model's; give the stds your mup.init uses at the base width to carry them over")
+    if setup.lr[Role.vector] != setup.lr[Role.embedding]:
+        warnings.append("lr: the vector-like groups' (biases, norm gains) differs from the embedding's; abcscale's "
+                        "vector-like rule follows the embedding's LR, so the constants do not carry it")
+    if optimizer_rule(setup.optimizer).has_epsilon:
+        # mup's one epsilon equals the abc form's at the base width only: the multipliers differ elsewhere
+        warnings.append("epsilon: microsoft/mup keeps Adam's epsilon unscaled, abcscale's rule does not (with "
+                        "epsilon_mode constant the two agree at the base width); `abcscale check` accepts mup's "
+                        "within --eps-tolerance and says so")
+    return MupImport(setup=setup, constants=constants, recommend=rec, command=recommend_command(rec),
+                     warnings=warnings)
+
+
+def recommend_command(req: AnalyticRecommend) -> str:
+    """``abcscale recommend ...``: the command line that answers ``req`` (flags left out where default)."""
+    base = req.base
+    parts = ["abcscale recommend", f"-p {req.parameterization.value}", f"-o {req.optimizer.value}",
+             f"--width {req.width}", f"--base-width {base.width}", f"--base-lr {base.beta:.6g}"]
+    for flag, field in (("--gamma", "gamma"), ("--multiplier", "multiplier"), ("--init-scale", "init_scale")):
+        value: PerLayer = getattr(base, field)
+        if any(getattr(value, l.value) != 1.0 for l in LAYERS):
+            parts.append(f"{flag} {','.join(f'{getattr(value, l.value):.6g}' for l in LAYERS)}")
+    if optimizer_rule(req.optimizer).has_epsilon:
+        parts.append(f"--epsilon {base.epsilon:g}")
+        if base.epsilon_mode is not EpsilonMode.per_layer:
+            parts.append(f"--epsilon-mode {base.epsilon_mode.value}")
+    if base.weight_decay:
+        parts.append(f"--weight-decay {base.weight_decay:g}")
+        if req.optimizer is Optimizer.adamw:
+            parts.append(f"--weight-decay-mode {base.weight_decay_mode.value}")
+    return " ".join(parts)
+
+
+def mup_export(req: AnalyticRecommend) -> MupExport:
+    """``req``'s recommendation as microsoft/mup's setup (what to pass to set_base_shapes, MuAdam/MuSGD,
+    MuReadout and mup.init) and the mup-form values that apply at the target width."""
+    rec = recommend(req)
+    base: BaseConfig = req.base
+    spec = group_spec(rec, Form.mup, epsilon_mode=base.epsilon_mode)
+    assert spec.mup is not None  # a mup-form spec always carries its setup
+    warnings = list(spec.warnings)
+    eps = {s.epsilon for s in spec.roles if s.epsilon is not None}
+    if len(eps) > 1:
+        warnings.append("the rule's epsilons differ by layer in the mup form (they go with each layer's "
+                        "multiplier) and microsoft/mup takes one: the setup gives the largest")
+    return MupExport(setup=spec.mup, roles=spec.roles, warnings=warnings)
+
+
+__all__ = ["mup_import", "mup_export", "recommend_command"]

@@ -1,0 +1,71 @@
+"""`abcscale mup import` / `export`: tables, --json, and bad flags as one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import shlex
+
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_import_prints_constants_and_a_recommend_command_that_runs():
+    res = invoke("mup", "import", "--optimizer", "adam", "--base-width", "256", "--lr", "3e-3",
+                 "--init-std", "1,0.0625,0.0625", "--width", "4096")
+    assert res.exit_code == 0, res.output
+    assert "0.0625" in res.output and "16" in res.output and "epsilon_mode constant" in res.output
+    line = next(x for x in res.output.splitlines() if x.startswith("equivalent: "))
+    cmd = shlex.split(line.removeprefix("equivalent: "))
+    assert cmd[:2] == ["abcscale", "recommend"] and "--multiplier" in cmd
+    rec = invoke(*cmd[1:], "--json")  # the printed command is one abcscale takes
+    assert rec.exit_code == 0, rec.output
+    lrs = {x["layer"]: x["lr"] * x["multiplier"] for x in json.loads(rec.stdout)["layers"]}
+    assert lrs == pytest.approx({"embedding": 3e-3, "hidden": 3e-3 / 16, "readout": 3e-3 / 16})  # m * lr
+
+
+def test_import_json():
+    res = invoke("mup", "import", "-o", "sgd", "--base-width", "256", "--lr", "3e-3", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["constants"]["multiplier"] == {"embedding": 0.0625, "hidden": 1.0, "readout": 16.0}
+    assert out["recommend"]["base"]["beta"] == pytest.approx(3e-3) and out["setup"]["width"] == 256
+
+
+def test_export_prints_what_to_pass_to_mup():
+    res = invoke("mup", "export", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3",
+                 "--multiplier", "0.0625,1,16", "--init-scale", "16,1,1", "--epsilon-mode", "constant")
+    assert res.exit_code == 0, res.output
+    assert "set_base_shapes" in res.output and "MuReadout(..., output_mult=1)" in res.output
+    assert "MuAdam" in res.output
+    out = json.loads(invoke("mup", "export", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr",
+                            "3e-3", "--multiplier", "0.0625,1,16", "--init-scale", "16,1,1", "--json").stdout)
+    assert list(out["setup"]["lr"].values()) == pytest.approx([3e-3] * 4)
+    assert out["setup"]["init_std"] == pytest.approx({"embedding": 1.0, "hidden": 0.0625, "readout": 0.0625})
+
+
+@pytest.mark.parametrize(("args", "flag"), [
+    (["import", "-o", "adam", "--base-width", "0", "--lr", "3e-3"], "--base-width"),
+    (["import", "-o", "adam", "--base-width", "256", "--lr", "3e-3,1"], "--lr"),
+    (["import", "-o", "adam", "--base-width", "256", "--lr", "abc"], "--lr"),
+    (["import", "-o", "adam", "--base-width", "256", "--lr", "-1"], "--lr"),
+    (["import", "-o", "adam", "--base-width", "256", "--lr", "1e-3", "--output-mult", "0"], "--output-mult"),
+    (["import", "-o", "adam", "--base-width", "256", "--lr", "1e-3", "--init-std", "1,2"], "--init-std"),
+    (["import", "-o", "adamm", "--base-width", "256", "--lr", "1e-3"], "--optimizer"),
+    (["export", "-o", "adam", "-n", "4096", "--base-width", "0", "--base-lr", "3e-3"], "--base-width"),
+    (["export", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3", "--gamma", "x"],
+     "--gamma"),
+])
+def test_bad_flags_exit_2_with_one_line_naming_the_flag(args, flag):
+    res = invoke("mup", *args)
+    assert res.exit_code == 2, res.output
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert flag in res.output and "Traceback" not in res.output
+    assert len([x for x in lines if x.startswith("error")]) == 1

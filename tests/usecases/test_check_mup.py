@@ -1,0 +1,153 @@
+"""`abcscale check` on invariants: a microsoft/mup run (a `mup:` table, or `form: mup` with effective LRs) and
+runs in any form pass when correct; a real violation fails naming the layer (issue 13 item 4)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from abcscale import theory
+from abcscale.cli import app
+from abcscale.schemas.theory import BaseConfig
+from abcscale.theory.groups import group_spec
+
+runner = CliRunner()
+BETA, BASE, WIDTH = 3e-3, 256, 4096
+#: microsoft/mup's ground truth at base 256, width 4096 (issue 13 item 4): the LRs that apply per role
+TRUTH = {"adam": {"embedding": BETA, "hidden": BETA / 16, "readout": BETA, "vector": BETA},
+         "sgd": {"embedding": 16 * BETA, "hidden": BETA, "readout": 16 * BETA, "vector": 16 * BETA}}
+#: abcscale's constants for a mup setup at base 256 (what `abcscale mup import` prints)
+MUP_CONSTANTS = {"multiplier_scale": {"embedding": 0.0625, "hidden": 1.0, "readout": 16.0},
+                 "init_scale": {"embedding": 16.0, "hidden": 1.0, "readout": 1.0}, "epsilon_mode": "constant"}
+
+
+def check(tmp_path: Path, cfg: dict, *args: str):
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(p), "--json", *args])
+    return res, (json.loads(res.stdout) if res.exit_code in (0, 1) else None)
+
+
+def mup_table(optimizer: str, lr: float | dict = BETA) -> dict:
+    return {"optimizer": optimizer, "width": WIDTH, "beta": BETA,
+            "mup": {"base_width": BASE, "lr": lr, "init_std": {"embedding": 1.0, "hidden": 1 / 16, "readout": 1 / 16},
+                    "epsilon": 1e-8}}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_correct_microsoft_mup_run_passes_with_mups_own_numbers(tmp_path, optimizer):
+    res, report = check(tmp_path, mup_table(optimizer))
+    assert res.exit_code == 0, res.output
+    lrs = {c["layer"]: c["yours"] for c in report["checks"] if c["setting"] == "lr"}
+    assert lrs == pytest.approx(TRUTH[optimizer])  # what MuAdam/MuSGD applies: the ground truth
+    readout = next(c for c in report["checks"] if c["layer"] == "readout")
+    assert readout["multiplier"] == pytest.approx(1 / 16) and report["form"].startswith("mup")
+    assert all(c["ratio"] == pytest.approx(1.0) for c in report["checks"] if c["setting"] != "epsilon")
+    if optimizer == "adam":  # mup keeps epsilon unscaled: said, not failed
+        assert any("unscaled" in w for w in report["warnings"])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_mup_run_with_its_hidden_lr_4x_off_fails_naming_the_hidden_layer(tmp_path, optimizer):
+    lr = {"embedding": BETA, "hidden": 4 * BETA, "readout": BETA, "vector": BETA}
+    res, report = check(tmp_path, mup_table(optimizer, lr))
+    assert res.exit_code == 1
+    assert report["failed"] == ["lr (hidden) too high"]
+    res = runner.invoke(app, ["check", str(tmp_path / "run.yaml")])
+    assert "lr (hidden) too high" in res.output and "mup" in res.output
+
+
+def effective(optimizer: str, hidden_factor: float = 1.0) -> dict:
+    lr = dict(TRUTH[optimizer], hidden=TRUTH[optimizer]["hidden"] * hidden_factor)
+    return {"parameterization": "mup", "optimizer": optimizer, "width": WIDTH, "base_width": BASE, "beta": BETA,
+            "form": "mup", "lr": lr, "init_std": {"embedding": 1.0, "hidden": 1 / 64, "readout": 1 / 16},
+            **MUP_CONSTANTS}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_same_run_written_as_effective_lrs_in_the_mup_form(tmp_path, optimizer):
+    res, report = check(tmp_path, effective(optimizer))
+    assert res.exit_code == 0, res.output
+    assert len([c for c in report["checks"] if c["setting"] == "lr"]) == 4  # lr.vector is checked too
+    res, report = check(tmp_path, effective(optimizer, hidden_factor=4.0))
+    assert res.exit_code == 1 and report["failed"] == ["lr (hidden) too high"]
+
+
+def test_mups_numbers_against_abcscales_default_constants_fail_on_embedding_and_readout(tmp_path):
+    # the trap: a beta tuned with microsoft/mup is not abcscale's beta under the default constants
+    cfg = {k: v for k, v in effective("adam").items() if k not in MUP_CONSTANTS}
+    res, report = check(tmp_path, cfg)
+    assert res.exit_code == 1
+    # 16x off (the multiplier constants 1/16 and 16 missing); a vector-like LR takes no multiplier: it agrees
+    assert {f.split(" ")[1] for f in report["failed"] if f.startswith("lr")} == {"(embedding)", "(readout)"}
+    ratios = {c["layer"]: c["ratio"] for c in report["checks"] if c["setting"] == "lr"}
+    assert ratios == pytest.approx({"embedding": 1 / 16, "hidden": 1.0, "readout": 16.0, "vector": 1.0})
+
+
+@pytest.mark.parametrize("form", ["abc", "multiplier_free", "mup"])
+def test_the_recommendation_in_any_form_passes(tmp_path, form):
+    rec = theory.transfer("mup", "adam", BaseConfig(width=BASE, beta=BETA), WIDTH)
+    spec = group_spec(rec, form)
+    table = {k: {s.role.value: getattr(s, k) for s in spec.roles if s.role.value != "vector"}
+             for k in ("lr", "init_std", "epsilon")}
+    table["lr"]["vector"] = spec["vector"].lr
+    cfg = {"parameterization": "mup", "optimizer": "adam", "width": WIDTH, "base_width": BASE, "beta": BETA,
+           "form": form, **table}
+    res, report = check(tmp_path, cfg)
+    assert res.exit_code == 0, res.output
+    assert all(c["ratio"] == pytest.approx(1.0) for c in report["checks"])
+    if form != "abc":  # the raw values differ from the abc recommendation's: only the invariants agree
+        assert any(c["yours"] != pytest.approx(rec[c["layer"]].lr) for c in report["checks"]
+                   if c["setting"] == "lr" and c["layer"] != "vector")
+
+
+def test_lr_vector_is_checked_against_the_vector_like_rule(tmp_path):
+    rec = theory.transfer("mup", "adam", BaseConfig(width=BASE, beta=BETA), WIDTH)
+    vector = group_spec(rec, "abc")["vector"].lr
+    cfg = {"parameterization": "mup", "optimizer": "adam", "width": WIDTH, "base_width": BASE, "beta": BETA,
+           "lr": {"hidden": rec["hidden"].lr, "vector": 4 * vector}}
+    res, report = check(tmp_path, cfg)
+    assert res.exit_code == 1 and report["failed"] == ["lr (vector) too high"]
+    # the embedding's LR for a LayerNorm gain (what the runner used to do) is 4x too low at 4096
+    cfg["lr"]["vector"] = rec["embedding"].lr
+    assert check(tmp_path, cfg)[1]["failed"] == ["lr (vector) too low"]
+
+
+def test_a_mup_run_without_beta_follows_its_own_rule(tmp_path):
+    cfg = mup_table("adam", {"embedding": BETA, "hidden": 4 * BETA, "readout": BETA, "vector": BETA})
+    del cfg["beta"]  # the reference is the setup's own base-width numbers, carried by theory: it passes
+    assert check(tmp_path, cfg)[0].exit_code == 0
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda c: c["mup"].update(base_widht=c["mup"].pop("base_width")),
+     "mup.base_widht: unknown key (did you mean 'base_width'?)"),
+    (lambda c: c["mup"].update(output_mul=1.0), "mup.output_mul: unknown key (did you mean 'output_mult'?)"),
+    (lambda c: c.update(fomr="mup"), "fomr: unknown key (did you mean 'form'?)"),
+    (lambda c: c["mup"].update(lr={"embedding": 1e-3, "hidden": 1e-3, "readout": 1e-3}), "mup.lr: "),
+    (lambda c: c["mup"].update(lr={"embedding": 1, "hidden": 1, "readout": 1, "vectr": 1}),
+     "mup.lr.vectr: unknown key (did you mean 'vector'?)"),
+    (lambda c: c.update(lr=1e-3), "lr: with a mup table"),
+    (lambda c: c.update(parameterization="sp"), "parameterization: a mup table"),
+    (lambda c: c.update(gamma=2.0), "constants: a mup table"),
+    (lambda c: c["mup"].update(output_mult=-1), "mup.output_mult"),
+])
+def test_bad_mup_configs_exit_2_naming_the_key(tmp_path, mutate, expected):
+    cfg = mup_table("adam")
+    mutate(cfg)
+    res, _ = check(tmp_path, cfg)
+    assert res.exit_code == 2, res.output
+    assert expected in res.output and "Traceback" not in res.output
+
+
+def test_form_typo_and_vector_typo_at_the_top_level(tmp_path):
+    cfg = effective("adam")
+    cfg["lr"]["vectr"] = cfg["lr"].pop("vector")
+    cfg["form"] = "mupp"
+    res, _ = check(tmp_path, cfg)
+    assert res.exit_code == 2
+    assert "lr.vectr: unknown key (did you mean 'vector'?)" in res.output and "form" in res.output

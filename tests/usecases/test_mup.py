@@ -1,0 +1,90 @@
+"""microsoft/mup in and out (issue 13 item 4): a mup setup as abcscale's constants, and back, equal."""
+
+from __future__ import annotations
+
+import pytest
+
+import abcscale
+from abcscale import theory
+from abcscale.schemas.api import AnalyticRecommend, MupImportRequest
+from abcscale.schemas.groups import ROLES, Role
+from abcscale.schemas.theory import PerLayer
+from abcscale.theory.groups import mup_setting
+from abcscale.usecases.mup import mup_export, mup_import
+
+BETA, BASE, WIDTH = 3e-3, 256, 4096
+STDS = {"embedding": 1.0, "hidden": 1 / 16, "readout": 1 / 16}
+
+
+def imported(optimizer: str, **kw) -> abcscale.MupImport:
+    return mup_import(MupImportRequest(optimizer=optimizer, base_width=BASE, width=WIDTH, lr=BETA, init_std=STDS,
+                                       epsilon=1e-8, **kw))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_import_gives_the_constants_for_base_256(optimizer):
+    out = imported(optimizer)
+    c = out.constants
+    assert (c.width, c.beta) == (BASE, pytest.approx(BETA))
+    assert c.multiplier == PerLayer(embedding=1 / 16, hidden=1.0, readout=16.0)
+    assert c.init_scale == PerLayer(embedding=16.0, hidden=1.0, readout=1.0)
+    assert c.gamma == PerLayer(embedding=1.0, hidden=1.0, readout=1.0)
+    assert "--multiplier 0.0625,1,16 --init-scale 16,1,1" in out.command
+    assert out.command.startswith(f"abcscale recommend -p mup -o {optimizer} --width {WIDTH} --base-width {BASE}")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_the_equivalent_recommendation_trains_like_the_mup_run(optimizer):
+    out = imported(optimizer)
+    rec = abcscale.recommend("mup", optimizer, width=WIDTH, base_width=BASE, beta=out.constants.beta,
+                             constants=abcscale.Constants(**out.constants.model_dump(exclude={"width", "beta"})))
+    actual = mup_setting(out.setup)
+    for layer in rec.layers:  # the invariants: forward m * sigma, update m^k * lr
+        k = theory.optimizer_rule(optimizer).k
+        mine = actual[Role(layer.layer.value)]
+        assert layer.multiplier * layer.init_std == pytest.approx(mine.multiplier * mine.init_std)
+        assert layer.lr * layer.multiplier**k == pytest.approx(mine.lr * mine.multiplier**k)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_export_of_an_import_is_the_setup_again(optimizer):
+    out = imported(optimizer)
+    back = mup_export(out.recommend)
+    assert back.setup.base_width == BASE and back.setup.width == WIDTH and back.setup.output_mult == 1.0
+    assert back.setup.lr == pytest.approx(dict.fromkeys(ROLES, BETA))  # what MuAdam/MuSGD is given
+    assert back.setup.init_std == pytest.approx({Role(k): v for k, v in STDS.items()})
+    if optimizer == "adam":
+        assert back.setup.epsilon == pytest.approx(1e-8)
+    applied = {r.role: r.lr for r in back.roles}  # ground truth: what mup applies at 4096
+    want = ({Role.hidden: BETA / 16} if optimizer == "adam" else
+            {r: 16 * BETA for r in (Role.embedding, Role.readout, Role.vector)})
+    assert applied == pytest.approx({r: want.get(r, BETA) for r in ROLES})
+    assert next(r for r in back.roles if r.role is Role.readout).multiplier == pytest.approx(1 / 16)
+
+
+def test_import_warns_where_mup_and_abcscale_differ():
+    out = mup_import(MupImportRequest(optimizer="adam", base_width=BASE, lr={"embedding": 1e-3, "hidden": 1e-3,
+                                                                            "readout": 1e-3, "vector": 2e-3}))
+    text = " ".join(out.warnings)
+    assert "init_std not given" in text and "vector-like" in text and "epsilon" in text
+    assert out.setup.width == BASE  # no width: the base width
+
+
+def test_python_api_from_mup_equals_the_use_case():
+    api = abcscale.from_mup("adam", base_width=BASE, width=WIDTH, lr=BETA, init_std=STDS, epsilon=1e-8)
+    assert api == imported("adam")
+    assert "from_mup" in abcscale.__all__ and "MupImport" in abcscale.__all__
+    with pytest.raises(ValueError, match="base_width") as exc:
+        abcscale.from_mup("adam", base_width=0, lr=BETA)
+    assert "\n" not in str(exc.value)
+    with pytest.raises(ValueError, match="lr"):
+        abcscale.from_mup("adam", base_width=BASE, lr={"embedding": 1e-3})
+
+
+def test_export_of_a_default_mup_recommendation_says_what_mup_needs():
+    req = AnalyticRecommend.model_validate({"parameterization": "mup", "optimizer": "adam", "width": WIDTH,
+                                            "base": {"width": BASE, "beta": BETA}})
+    out = mup_export(req)
+    # abcscale's default constants (multipliers 1) in mup's terms: MuAdam gets 16 beta on embedding ...
+    assert out.setup.lr[Role.embedding] == pytest.approx(16 * BETA)
+    assert out.setup.lr[Role.hidden] == pytest.approx(BETA)
