@@ -11,5 +11,6 @@ Public API (``runner.spec`` imports no JAX, so the CLI parses flags fast; the re
 - ``runner.optim.OPTIMIZER_VARIANTS``: the optimizer variants (chain, theory family, ``uses_epsilon``);
   ``runner.optim.variant(name)`` looks one up, naming the registry when ``name`` is unknown;
 - ``runner.train.Compiler``: the compiled programs of one sweep and the thread that compiles ahead;
+- ``runner.user``: your own JAX model (``model = "pkg.module:factory"``): the factory contract, ``UserModel``;
 - ``runner.coord.coord_check(spec, log2_lr=..., steps=5, max_slope=0.25)`` -> ``CoordCheck``.
 """

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from abcscale.runner.spec import SweepSpec
-from abcscale.runner.sweep import compile_ahead, run_cell
+from abcscale.runner.sweep import check_model, compile_ahead, run_cell
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,7 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
     cells = spec.cells()
     if len({(c.parameterization, c.optimizer, c.alignment, c.lr_mode) for c in cells}) != 1 or len(cells) < 2:
         raise ValueError("widths: a coordinate check needs one configuration and at least two widths")
+    check_model(spec)
     from abcscale.runner.train import Compiler
 
     status = on_status or (lambda _: None)

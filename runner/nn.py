@@ -1,7 +1,9 @@
 """What the models share: parameters tagged by layer type, jitted init, and coordinate probes.
 
 Layer types index the per-layer arrays the parameterization supplies at run time: 0 embedding, 1 hidden,
-2 readout (``schemas.enums.LAYERS`` order). Multipliers and init stds are runtime arrays too, so one
+2 readout (``schemas.enums.LAYERS`` order) and 3 vector-like (biases, LayerNorm gains: ``schemas.groups.Role``
+order). The learning rates, Adam epsilons and weight decays are 4-long; multipliers and init stds stay 3-long,
+since a vector-like parameter takes no multiplier and starts at ones or zeros. All are runtime arrays, so one
 compiled program serves every parameterization at a given shape.
 """
 
@@ -13,25 +15,30 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-EMB, HID, OUT = 0, 1, 2
+EMB, HID, OUT, VEC = 0, 1, 2, 3
+#: the role names of the layer-type indices (coord.parquet's ``layer_type``)
+LAYER_TYPES = ("embedding", "hidden", "readout", "vector")
+Init = Literal["normal", "ones", "zeros"]
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: Literal["transformer", "mlp"]
+    kind: Literal["transformer", "mlp", "user"]
     width: int  # D
     depth: int  # blocks (transformer) or hidden layers (mlp)
     seq_len: int  # T
     vocab: int = 256  # V
     head_dim: int = 16
     attn_scale: Literal["sqrt", "linear"] = "sqrt"
+    factory: str | None = None  # kind "user": the factory reference (runner.user)
+    fan_in_exponent: float = 0.5  # kind "user": a hidden matrix with fan-in r * width starts at std * r**-this
 
 
 @dataclass(frozen=True)
 class ParamSpec:
     shape: tuple[int, ...]
-    layer: int  # EMB, HID or OUT
-    ones: bool = False  # LayerNorm scales start at 1 and take no multiplier
+    layer: int  # EMB, HID, OUT or VEC
+    init: Init = "normal"  # LayerNorm scales start at ones, biases at zeros; neither takes a multiplier
     std_const: float = 1.0  # width-independent factor on the init std (e.g. fan-in 4D of the MLP output)
 
 
@@ -39,8 +46,10 @@ def init_params(specs: dict[str, ParamSpec], key: jax.Array, init_std_3: jax.Arr
     keys = jax.random.split(key, len(specs))
     out = {}
     for k, (name, s) in zip(keys, sorted(specs.items()), strict=True):
-        if s.ones:
+        if s.init == "ones":
             out[name] = jnp.ones(s.shape, jnp.float32)
+        elif s.init == "zeros":
+            out[name] = jnp.zeros(s.shape, jnp.float32)
         else:
             out[name] = init_std_3[s.layer] * s.std_const * jax.random.normal(k, s.shape, jnp.float32)
     return out
@@ -85,6 +94,12 @@ class Probes:
         if self.on:
             self._record(name, y, mult, rms(w), rms(z), w.shape[0])
         return mult * y
+
+    def record(self, name: str, x: jax.Array) -> jax.Array:
+        """A user model's probe (runner.user): the activation's RMS; no weight, so no alignment."""
+        if self.on:
+            self.stats[name] = (rms(x), jnp.asarray(jnp.nan, jnp.float32))
+        return x
 
     def embed(self, name: str, tokens: jax.Array, w: jax.Array, mult: jax.Array) -> jax.Array:
         y = w[tokens]  # a one-hot times w: the one-hot's RMS is V^-1/2

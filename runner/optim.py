@@ -177,7 +177,8 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
                    weight_decay: float = 0.0, wd_3: jax.Array | None = None,
                    wd_mode: str = "coupled") -> optax.GradientTransformation:
     """The chain of variant ``optimizer``; ``lr_3``, ``eps_3`` and ``wd_3`` are indexed embedding, hidden,
-    readout and ``param_layers`` maps each parameter name to its layer-type index.
+    readout (and vector-like, ``runner.nn.VEC``, when a parameter has that type) and ``param_layers`` maps each
+    parameter name to its layer-type index.
 
     ``weight_decay``: the plain independent decay, every variant, every parameter; ``wd_3``: the per-layer
     decoupled decay that ``adamw`` applies to its matrices (default none), ``coupled`` (scaled by lr_l and the
@@ -185,7 +186,7 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
     if wd_mode not in ("coupled", "independent"):
         raise ValueError(f"wd_mode must be 'coupled' or 'independent', got {wd_mode!r}")
     var = variant(optimizer)
-    wd_3 = jnp.zeros(3) if wd_3 is None else wd_3
+    wd_3 = jnp.zeros(4) if wd_3 is None else wd_3
     per_leaf = {k: wd_3[i] for k, i in param_layers.items()}
     independent = wd_mode == "independent" and var.decays
     parts = var.chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},

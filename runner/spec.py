@@ -82,6 +82,8 @@ def parse_lr_grid(value: Any) -> list[float]:
 
 
 ModelKind = Literal["transformer", "mlp"]
+#: the built-in models; anything else in ``model`` is a factory reference (runner.user)
+BUILTIN_MODELS = ("transformer", "mlp")
 AttnScale = Literal["sqrt", "linear"]
 Schedule = Literal["cosine", "constant"]
 Batching = Literal["auto", "vmap", "single"]
@@ -102,7 +104,8 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: ModelKind = Field("transformer", description="NanoDO-style decoder or an MLP")
+    model: str = Field("transformer", description="transformer (NanoDO-style decoder) | mlp | your JAX model, "
+                       "'pkg.module:factory' or 'path/file.py:factory'")
     custom_tables: dict[str, ABTable] = Field(default_factory=dict, description="name -> (a, b) per layer")
     parameterizations: list[str] = Field(default_factory=lambda: ["mup"],
                                          description="standard|ntk|mup|mean_field or a key of custom_tables")
@@ -146,6 +149,19 @@ class SweepSpec(BaseModel):
     def _flat_constants(cls, data: Any) -> Any:
         """Top-level constant keys (TOML) go into ``constants``; both forms at once is an error."""
         return nest_constants(data, _FLAT_CONSTANTS)
+
+    @field_validator("model")
+    @classmethod
+    def _model(cls, v: str) -> str:
+        """A built-in name, or a reference of the form ``MODULE:ATTRIBUTE`` (loaded when the sweep runs)."""
+        v = v.strip()
+        if v in BUILTIN_MODELS:
+            return v
+        module, sep, attr = v.rpartition(":")
+        if not sep or not module.strip() or not attr.strip().isidentifier():
+            raise ValueError(f"expected transformer, mlp or a factory reference 'pkg.module:factory' or "
+                             f"'path/file.py:factory', got {v!r}")
+        return v
 
     @field_validator("parameterizations", "optimizers", "widths", "coord_steps", mode="before")
     @classmethod
@@ -286,7 +302,8 @@ class Cell(BaseModel):
         """Stable id of this cell's results: everything that changes them, so a changed spec re-runs.
 
         The spec's constants enter flat (as before they were one model), and their weight decay only when it is
-        nonzero (it came later), so existing sweeps still resume.
+        nonzero (it came later), so existing sweeps still resume. A transformer's cells computed before its
+        LayerNorm gains took the vector-like LR trained differently, so its key names the rule and they rerun.
         """
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | {"constants"}))
         # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay
@@ -295,6 +312,8 @@ class Cell(BaseModel):
             fields |= {f"constants.{k}": v for k, v in spec.constants.model_dump(mode="json",
                                                                                   include=set(_NOT_CONSTANTS)).items()}
         fields["base_width"] = spec.base
+        if spec.model != "mlp":  # vector-like parameters (LayerNorm gains) follow their own rule since issue 13
+            fields["vector_rule"] = "theory.groups.vector_setting"
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -23,19 +23,26 @@ from abcscale.runner.store import CellResult, Results, commit_cell, committed_ro
 
 if TYPE_CHECKING:
     from abcscale.runner.train import Compiler
-from abcscale.schemas.enums import LAYERS, Layer, LrMode
+from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.theory import BaseConfig
+
+Four = tuple[float, float, float, float]
+#: the roles of the per-role arrays, in their order (runner.nn: EMB, HID, OUT, VEC)
+ROLE_NAMES = ("embedding", "hidden", "readout", "vector")
 
 
 @dataclass(frozen=True)
 class LayerHyper:
-    """Per-layer-type numbers of one cell, indexed embedding, hidden, readout."""
+    """Per-layer-type numbers of one cell. Multipliers and init stds are indexed embedding, hidden, readout;
+    LRs, epsilons and weight decays also have the vector-like role (biases, LayerNorm gains) last."""
 
     multiplier: tuple[float, float, float]
     init_std: tuple[float, float, float]
-    lr_factor: tuple[float, float, float]  # effective LR = beta * lr_factor
-    epsilon: tuple[float, float, float]
-    weight_decay: tuple[float, float, float] = (0.0, 0.0, 0.0)  # AdamW's per-layer decay; 0 for the others
+    lr_factor: Four  # effective LR = beta * lr_factor
+    epsilon: Four
+    weight_decay: Four = (0.0, 0.0, 0.0, 0.0)  # AdamW's per-layer decay; 0 for the others and vector-like ones
+    form: str = "abc"  # "multiplier_free" for a user model (every multiplier folded into init std and LR)
+    fan_in_exponent: float = 0.5  # a hidden matrix with fan-in r * width starts at init_std * r**-this
 
 
 def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, float] | None = None) -> LayerHyper:
@@ -45,25 +52,41 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     so the swept beta *is* the learning rate and its optimum moves with width as theory's global c says.
     ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents). The weight decays are
     theory's per-layer rule for ``spec.constants.weight_decay`` (coupled: wd * (n / base)^c_l, with the c
-    used, so lr_l * wd_l is the same at every width in per_layer mode); they do not depend on beta.
+    used, so lr_l * wd_l is the same at every width in per_layer mode); they do not depend on beta. The
+    vector-like role follows ``theory.groups.vector_setting`` (no multiplier, no decay; in global mode the
+    embedding's gamma). A user model (``spec.model`` a factory reference) gets the same answer in the
+    multiplier-free form (``theory.groups.group_spec``), which trains identically.
     """
     from abcscale.runner.optim import variant
+    from abcscale.runner.user import is_reference
+    from abcscale.schemas.groups import Form
+    from abcscale.theory.groups import group_spec
 
     family = variant(cell.optimizer).family
     base = BaseConfig(width=spec.base, beta=1.0, **dict(cell.constants(spec)))
     override = dict(zip(LAYERS, lr_exponents, strict=True)) if lr_exponents else None
     tr = theory.transfer(spec.parameterization(cell.parameterization), family, base, cell.width,
                          cell.alignment, cell.lr_mode, c_override=override)
-    def per_layer(value: Callable[[Layer], float]) -> tuple[float, float, float]:
-        e, h, r = LAYERS
-        return value(e), value(h), value(r)
-
+    form = Form.multiplier_free if is_reference(spec.model) else Form.abc
+    gs = group_spec(tr, form, epsilon_mode=spec.constants.epsilon_mode)
     global_lr = cell.lr_mode is LrMode.global_ and not override
+    roles = [gs[r] for r in ROLE_NAMES]
+    # The runner's global mode trains at beta * gamma_l (beta is the shared LR) where the theory's transfer
+    # scales gamma by the global c; the form's factor on the abc LR (1 in the abc form) carries over.
+    gamma = [cell.gamma[l] for l in LAYERS] + [cell.gamma[LAYERS[0]]]  # vector-like: the embedding's
+    abc_lr = [tr[l].lr for l in LAYERS] + [tr[LAYERS[0]].lr]
+    lrs = [g * (s.lr / a) if global_lr else s.lr for g, a, s in zip(gamma, abc_lr, roles, strict=True)]
     eps = spec.constants.epsilon  # where the family has no epsilon rule (adam_scaled), the same at every width
-    return LayerHyper(multiplier=per_layer(lambda l: tr[l].multiplier), init_std=per_layer(lambda l: tr[l].init_std),
-                      lr_factor=per_layer(lambda l: cell.gamma[l] if global_lr else tr[l].lr),
-                      epsilon=per_layer(lambda l: eps if (e := tr[l].epsilon) is None else e),
-                      weight_decay=per_layer(lambda l: tr[l].weight_decay or 0.0))
+
+    def three(values: list[float]) -> tuple[float, float, float]:
+        return values[0], values[1], values[2]
+
+    return LayerHyper(multiplier=three([s.multiplier or 1.0 for s in roles]),
+                      init_std=three([s.init_std or 1.0 for s in roles]),
+                      lr_factor=cast(Four, tuple(lrs)),
+                      epsilon=cast(Four, tuple(eps if s.epsilon is None else s.epsilon for s in roles)),
+                      weight_decay=cast(Four, tuple(s.weight_decay or 0.0 for s in roles)),
+                      form=form.value, fan_in_exponent=gs["hidden"].init_exponent)
 
 
 def record_steps(spec: SweepSpec) -> tuple[int, ...]:
@@ -91,9 +114,14 @@ def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool)
     from abcscale.runner.nn import ModelConfig
     from abcscale.runner.optim import variant
     from abcscale.runner.train import Program
+    from abcscale.runner.user import is_reference
 
-    cfg = ModelConfig(spec.model, cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
-                      attn_scale=spec.attn_scale)
+    if is_reference(spec.model):  # the fan-in exponent is a+b of hidden: 1/2 in every named parameterization
+        cfg = ModelConfig("user", cell.width, spec.depth, spec.seq_len, factory=spec.model,
+                          fan_in_exponent=layer_hyper(spec, cell).fan_in_exponent)
+    else:
+        cfg = ModelConfig(cast(Any, spec.model), cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
+                          attn_scale=spec.attn_scale)
     # the decay's form is static (it places the decay in the chain); only a decaying variant reads it
     mode = spec.constants.weight_decay_mode.value if variant(cell.optimizer).decays else "coupled"
     return Program(cfg, cell.optimizer, spec.steps, spec.batch, schedule=spec.schedule, warmup=spec.warmup,
@@ -144,6 +172,15 @@ def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
     return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
 
 
+def check_model(spec: SweepSpec) -> None:
+    """A user model (``spec.model`` a factory reference) loads and lays out at every width, or a ValueError
+    starting ``model:`` (or the bad field) says why, before any training starts."""
+    from abcscale.runner.user import check, is_reference
+
+    if is_reference(spec.model):
+        check(spec.model, spec.widths, spec.depth, spec.seq_len)
+
+
 def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler) -> None:
     """Queue the programs of ``cells``, in order, for compilation on ``compiler``'s background thread."""
     from abcscale.runner.train import enable_compilation_cache
@@ -172,16 +209,16 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
             row = ident | {
                 "depth": spec.depth, "n_params": n_par, "base_width": spec.base,
                 **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS},
-                **{f"lr_{l.value}": beta * hyper.lr_factor[i] for i, l in enumerate(LAYERS)},
+                **{f"lr_{r}": beta * hyper.lr_factor[i] for i, r in enumerate(ROLE_NAMES)},
                 "steps": spec.steps, "tokens": spec.steps * spec.batch * spec.seq_len,
                 "final_loss": float(out.final_loss[j]), "eval_loss": float(out.eval_loss[j]),
                 "loss_at_init": float(out.loss_at_init[j]), "diverged": bool(out.diverged[j]),
-                "optimizer_variant": cell.optimizer, "model": spec.model, "log2_lr": g,
+                "optimizer_variant": cell.optimizer, "model": spec.model, "form": hyper.form, "log2_lr": g,
                 "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
                 **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
                 **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
-                **({f"epsilon_{l.value}": hyper.epsilon[i] for i, l in enumerate(LAYERS)} if opt.uses_epsilon else {}),
-                **({f"weight_decay_{l.value}": hyper.weight_decay[i] for i, l in enumerate(LAYERS)}
+                **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(ROLE_NAMES)} if opt.uses_epsilon else {}),
+                **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(ROLE_NAMES)}
                    | {"weight_decay_mode": spec.constants.weight_decay_mode.value} if opt.decays else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 "data": spec.data, "data_hash": corpus.sha256,
@@ -203,7 +240,9 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
 
 
 def _layer_type(prog, name: str) -> str:
-    return ("embedding", "hidden", "readout")[prog.specs()[name].layer]
+    """The probed parameter's role; a user model's probe on an activation is ``activation``."""
+    s = prog.specs().get(name)
+    return "activation" if s is None else ROLE_NAMES[s.layer]
 
 
 # --- executors --------------------------------------------------------------------------------------
@@ -236,6 +275,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     """
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    check_model(spec)
     out = Path(out_dir)
     (out / "cells").mkdir(parents=True, exist_ok=True)
     with folder_lock(out):

@@ -2,8 +2,9 @@
 
 Everything that varies between runs of a sweep cell (learning rates, Adam epsilons, seeds) and between
 parameterizations (multipliers, init stds, AdamW's per-layer weight decays) is a runtime array, so a shape
-compiles once, and JAX's
-persistent compilation cache makes a rerun skip compilation altogether.
+compiles once, and JAX's persistent compilation cache makes a rerun skip compilation altogether. Learning
+rates, epsilons and decays are 4-long (embedding, hidden, readout, vector-like: ``runner.nn``); multipliers
+and init stds 3-long.
 
 A run that diverges (non-finite loss or parameters, or loss above ``divergence_factor * loss_at_init``)
 is frozen at its last good parameters and flagged; under ``vmap`` the others go on untouched.
@@ -24,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from abcscale.runner import mlp, transformer
+from abcscale.runner import mlp, transformer, user
 from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, rms
 from abcscale.runner.optim import make_optimizer
 
@@ -53,8 +54,8 @@ class Program:
     schedule: str = "cosine"
     warmup: float = 0.1
     momentum: float = 0.0
-    weight_decay: float = 0.0  # the plain independent decay (every parameter); AdamW's per-layer one is wd_3
-    weight_decay_mode: str = "coupled"  # how the adamw variant applies wd_3 (runner.optim.make_optimizer)
+    weight_decay: float = 0.0  # the plain independent decay (every parameter); AdamW's per-layer one is wd_4
+    weight_decay_mode: str = "coupled"  # how the adamw variant applies wd_4 (runner.optim.make_optimizer)
     eval_batches: int = 4
     final_window: int = 1
     divergence_factor: float = 1.5
@@ -80,20 +81,20 @@ class Outcome:
 
 
 def _module(cfg: ModelConfig):
-    return transformer if cfg.kind == "transformer" else mlp
+    return {"transformer": transformer, "mlp": mlp, "user": user}[cfg.kind]
 
 
 # One traced training run read top to bottom (init, optimizer, jitted step in a scan, divergence freeze,
 # eval, coordinate stats): splitting it would scatter one JAX program over helpers that each need the closure.
-def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_3, lr_3, eps_3, seed) -> dict[str, Any]:
+def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, eps_4, seed) -> dict[str, Any]:
     cfg, B, T = prog.model, prog.batch, prog.model.seq_len
     specs = prog.specs()
     apply = _module(cfg).apply
     k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
     params = init_params(specs, k_init, init_3)
-    tx = make_optimizer(prog.optimizer, lr_3, eps_3, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
+    tx = make_optimizer(prog.optimizer, lr_4, eps_4, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
                         schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
-                        weight_decay=prog.weight_decay, wd_3=wd_3, wd_mode=prog.weight_decay_mode)
+                        weight_decay=prog.weight_decay, wd_3=wd_4, wd_mode=prog.weight_decay_mode)
     opt_state = tx.init(params)
     offsets = jnp.arange(T + 1)
 
@@ -118,7 +119,9 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_3, lr_3, e
         _, stats = loss_fn(old, win, probe=True)
         return {"act_rms": {k: v[0] for k, v in stats.items()},
                 "alignment": {k: v[1] for k, v in stats.items()},
-                "update_rms": {k: rms(new[k] - old[k]) for k in stats}}
+                # a user model's probes may name activations, not parameters: no update there
+                "update_rms": {k: rms(new[k] - old[k]) if k in new else jnp.asarray(jnp.nan, jnp.float32)
+                               for k in stats}}
 
     loss0 = eval_loss(params)
     threshold = prog.divergence_factor * loss0
@@ -161,11 +164,11 @@ def _jitted(prog: Program):
     one = functools.partial(_train_one, prog)
     many = jax.vmap(one, in_axes=(None, None, None, None, None, 0, 0, 0))
 
-    def batched(train_tok, eval_tok, mult_3, init_3, wd_3, lr_Mx3, eps_Mx3, seeds_M):
+    def batched(train_tok, eval_tok, mult_3, init_3, wd_4, lr_Mx4, eps_Mx4, seeds_M):
         if seeds_M.shape[0] == 1:  # plain matmuls: XLA:CPU runs batch-1 dot_generals slower than GEMMs
-            out = one(train_tok, eval_tok, mult_3, init_3, wd_3, lr_Mx3[0], eps_Mx3[0], seeds_M[0])
+            out = one(train_tok, eval_tok, mult_3, init_3, wd_4, lr_Mx4[0], eps_Mx4[0], seeds_M[0])
             return jax.tree.map(lambda x: x[None], out)
-        return many(train_tok, eval_tok, mult_3, init_3, wd_3, lr_Mx3, eps_Mx3, seeds_M)
+        return many(train_tok, eval_tok, mult_3, init_3, wd_4, lr_Mx4, eps_Mx4, seeds_M)
 
     return jax.jit(batched)
 
@@ -185,7 +188,7 @@ def _args_spec(n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> tuple[jax.Sh
     """The shapes and dtypes of ``run_program``'s arguments, which is all that compiling needs."""
     f32, S = jnp.float32, jax.ShapeDtypeStruct
     tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
-    return (*tokens, S((3,), f32), S((3,), f32), S((3,), f32), S((n_runs, 3), f32), S((n_runs, 3), f32),
+    return (*tokens, S((3,), f32), S((3,), f32), S((4,), f32), S((n_runs, 4), f32), S((n_runs, 4), f32),
             S((n_runs,), jnp.uint32))
 
 
@@ -256,17 +259,26 @@ class Compiler:
             self._executor.shutdown(wait=False)
 
 
+def _per_role(x: np.ndarray) -> np.ndarray:
+    """A per-layer array with its last axis 4-long: a 3-long one (embedding, hidden, readout), as callers before
+    the vector-like role wrote it, gives vector-like parameters the embedding's value, as the runner did then."""
+    x = np.asarray(x, np.float32)
+    return x if x.shape[-1] == 4 else np.concatenate([x, x[..., :1]], axis=-1)
+
+
 def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult_3: np.ndarray,
-                init_3: np.ndarray, lr_Mx3: np.ndarray, eps_Mx3: np.ndarray, seeds_M: np.ndarray, *,
+                init_3: np.ndarray, lr_Mx4: np.ndarray, eps_Mx4: np.ndarray, seeds_M: np.ndarray, *,
                 wd_3: np.ndarray | None = None, compiler: Compiler | None = None) -> Outcome:
     """Train M runs in one call (one vmapped program). The program comes from ``compiler``: compiled on
     first use of (program, M, data sizes), or waited for when ``Compiler.ahead`` queued it; without a
     compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program.
-    ``wd_3``: the adamw variant's per-layer weight decays, shared by the M runs (default none)."""
-    wd_3 = np.zeros(3) if wd_3 is None else wd_3
+    ``lr_Mx4``, ``eps_Mx4``: per run and role (embedding, hidden, readout, vector-like; a 3-long last axis
+    gives vector-like parameters the embedding's). ``wd_3``: the adamw variant's per-role weight decays (4 or
+    3 long, same reading), shared by the M runs (default none)."""
+    wd = np.zeros(4) if wd_3 is None else _per_role(wd_3)
     args = (jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
-            jnp.asarray(init_3, jnp.float32), jnp.asarray(wd_3, jnp.float32), jnp.asarray(lr_Mx3, jnp.float32),
-            jnp.asarray(eps_Mx3, jnp.float32), jnp.asarray(seeds_M, jnp.uint32))
+            jnp.asarray(init_3, jnp.float32), jnp.asarray(wd, jnp.float32), jnp.asarray(_per_role(lr_Mx4)),
+            jnp.asarray(_per_role(eps_Mx4)), jnp.asarray(seeds_M, jnp.uint32))
     t0 = time.perf_counter()
     compiled = (compiler or Compiler()).executable(prog, args)
     t1 = time.perf_counter()

@@ -5,8 +5,9 @@ embedding and readout, H = D / head_dim heads, attention logits scaled by 1/sqrt
 1/head_dim). Shapes: B batch, T sequence, D width, F = 4D, H heads, K head_dim, V vocab.
 
 Layer types: token and positional embeddings are ``embedding``; q, k, v, o and both MLP matrices are
-``hidden``; the readout is ``readout``. LayerNorm scales have fixed fan-in, so they train with the
-embedding's learning rate, start at 1 and take no multiplier.
+``hidden``; the readout is ``readout``. LayerNorm scales are ``vector``-like (no width-sized fan-in): they
+start at 1, take no multiplier and train at the vector-like LR of ``theory.groups.vector_setting`` (the
+embedding's, rescaled by its multiplier so their updates move the output as much).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from abcscale.runner.nn import EMB, HID, OUT, ModelConfig, ParamSpec, Probes
+from abcscale.runner.nn import EMB, HID, OUT, VEC, ModelConfig, ParamSpec, Probes
 
 
 def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
@@ -22,17 +23,17 @@ def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
     specs = {
         "tok_embed": ParamSpec((V, D), EMB),  # [V, D]
         "pos_embed": ParamSpec((T, D), EMB),  # [T, D]
-        "ln_f": ParamSpec((D,), EMB, ones=True),
+        "ln_f": ParamSpec((D,), VEC, init="ones"),
         "readout": ParamSpec((D, V), OUT),  # [D, V]
     }
     for i in range(cfg.depth):
         specs |= {
-            f"b{i}.ln1": ParamSpec((D,), EMB, ones=True),
+            f"b{i}.ln1": ParamSpec((D,), VEC, init="ones"),
             f"b{i}.q": ParamSpec((D, D), HID),
             f"b{i}.k": ParamSpec((D, D), HID),
             f"b{i}.v": ParamSpec((D, D), HID),
             f"b{i}.o": ParamSpec((D, D), HID),
-            f"b{i}.ln2": ParamSpec((D,), EMB, ones=True),
+            f"b{i}.ln2": ParamSpec((D,), VEC, init="ones"),
             f"b{i}.mlp_in": ParamSpec((D, F), HID),  # [D, F]
             f"b{i}.mlp_out": ParamSpec((F, D), HID, std_const=(D / F) ** 0.5),  # [F, D]: fan-in F = 4D
         }

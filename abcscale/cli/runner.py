@@ -27,7 +27,7 @@ from abcscale.cli._common import (
     validation_message,
 )
 from abcscale.cli.options import AlignmentOpt, Json, LrModeOpt, ParamReq, Plots, Quiet
-from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, ModelKind, Schedule, SweepSpec, parse_lr_grid
+from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, Schedule, SweepSpec, parse_lr_grid
 from abcscale.schemas.enums import EpsilonMode, LrMode
 from abcscale.schemas.theory import Constants, PerLayer
 
@@ -65,6 +65,8 @@ def spec_option(key: str, *decls: str, panel: str, help: str | None = None, **kw
     return typer.Option(*decls, help=help or _FIELDS[key].description, rich_help_panel=panel, **kw)
 
 
+#: a built-in model or your own (runner.user's factory contract)
+MODEL_METAVAR = "<transformer|mlp|MODULE:FACTORY>"
 GRID, MODEL, TRAIN, DATA, RUN = "Grid (comma lists sweep)", "Model", "Training", "Data and evaluation", "Execution"
 Text = str | None
 
@@ -87,7 +89,7 @@ def sweep(
     gammas: Annotated[Text, spec_option("gammas", "--gamma", panel=GRID,
                                         help="per-layer LR constants 'e,h,r' (';' between several)")] = None,
     seeds: Annotated[int | None, spec_option("seeds", panel=GRID)] = None,
-    model: Annotated[ModelKind | None, spec_option("model", panel=MODEL)] = None,
+    model: Annotated[Text, spec_option("model", panel=MODEL, metavar=MODEL_METAVAR)] = None,
     depth: Annotated[int | None, spec_option("depth", panel=MODEL)] = None,
     head_dim: Annotated[int | None, spec_option("head_dim", "--head-dim", panel=MODEL)] = None,
     attn_scale: Annotated[AttnScale | None, spec_option("attn_scale", "--attn-scale", panel=MODEL)] = None,
@@ -133,6 +135,7 @@ def sweep(
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
+    _check_model(spec)
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import best_lrs, run_sweep
 
@@ -164,6 +167,17 @@ def _gammas(text: str | None) -> list[PerLayer] | None:
             for i, p in enumerate(pieces)]
 
 
+def _check_model(spec: SweepSpec) -> None:
+    """Your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before training, so
+    a bad reference or factory result is one line naming ``--model`` and the field."""
+    from abcscale.runner.sweep import check_model
+
+    try:
+        check_model(spec)
+    except ValueError as exc:
+        fail(f"--model {spec.model}: {exc}")
+
+
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
     try:
         base = SweepSpec.from_toml(spec_file) if spec_file else SweepSpec()
@@ -191,7 +205,8 @@ def coord_check(
     lr_mode: LrModeOpt = LrMode.per_layer,
     lr_exponents: Annotated[str | None, typer.Option("--lr-exponents", help="override c per layer 'e,h,r'",
                                                      show_default="theory's")] = None,
-    model: Annotated[ModelKind, typer.Option(help=_FIELDS["model"].description)] = _SPEC_DEFAULTS.model,
+    model: Annotated[str, typer.Option(help=_FIELDS["model"].description, metavar=MODEL_METAVAR)] = (
+        _SPEC_DEFAULTS.model),
     depth: Annotated[int, typer.Option(help=_FIELDS["depth"].description)] = _SPEC_DEFAULTS.depth,
     batch: Annotated[int, typer.Option(help=_FIELDS["batch"].description)] = _SPEC_DEFAULTS.batch,
     seq_len: Annotated[int, typer.Option("--seq-len", help=_FIELDS["seq_len"].description)] = _SPEC_DEFAULTS.seq_len,
@@ -222,6 +237,7 @@ def coord_check(
         fail(f"--widths: a coordinate check needs at least two widths, got {widths!r}")
     if len(spec.optimizers) * len(spec.alignments) != 1:
         fail("--optimizer/--alignment: give one value each")
+    _check_model(spec)
     from abcscale.runner.coord import coord_check as run_check
     from abcscale.runner.coord import plot as plot_check
 

@@ -122,7 +122,7 @@ def test_sweep_help_shows_defaults_and_choices():
     res = run("sweep", "--help")
     assert res.exit_code == 0
     text = " ".join(res.stdout.split())
-    for shown in ("[default: sweep-out]", "<transformer|mlp>", "(transformer)", "(200)", "(-12:-4:1)",
+    for shown in ("[default: sweep-out]", "<transformer|mlp|MODULE:FACTORY>", "(transformer)", "(200)", "(-12:-4:1)",
                   "<auto|vmap|single>", "<local|ray>"):
         assert shown in text, shown
 

@@ -1,0 +1,212 @@
+"""Your own JAX model in the runner: ``model = "pkg.module:factory"`` or ``"path/to/file.py:factory"``.
+
+The factory contract (README "Sweeps"): ``factory(width, depth, *, vocab, seq_len)`` returns an object (a
+:class:`UserModel`, or anything with these attributes, or a dict) with
+
+- ``shapes``: parameter name -> shape, JAX layout (a dense kernel is [fan_in, fan_out]);
+- ``apply(params, tokens_BxT, record) -> logits_BxTxV``: a plain model, no multipliers; ``record(name, x)``
+  returns ``x`` and, during a coordinate check, records its RMS (call it on any activation worth checking;
+  the runner records the logits too);
+- optional ``roles``: name -> embedding | hidden | readout | vector; a name left out is read by
+  ``theory.groups.assign(name, shape, width, DEFAULT_RULES, layout="jax")``;
+- optional ``init``: name -> normal | ones | zeros (default: normal for matrices, zeros for 1-D names ending
+  in ``bias`` or ``b``, ones for other 1-D names).
+
+The runner trains it in the multiplier-free form (``theory.groups.group_spec(..., Form.multiplier_free)``),
+which trains exactly like the abc form: each parameter's init std, LR and Adam epsilon come from its role, and
+a hidden matrix whose fan-in is r times the width starts at the role's std times r**-(a+b). A bad reference
+or factory result is a ValueError starting ``model:`` and naming the field.
+
+This module is the ``user`` kind of ``runner.train``'s model modules (``param_specs``, ``apply``).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from abcscale.schemas.groups import ROLES, Role
+
+if TYPE_CHECKING:
+    import jax
+
+    from abcscale.runner.nn import Init, ModelConfig, ParamSpec, Probes
+
+BUILTIN = ("transformer", "mlp")
+INITS = ("normal", "ones", "zeros")
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """What a factory returns (module docstring); any object or dict with these fields will do."""
+
+    shapes: dict[str, tuple[int, ...]]
+    apply: Callable[..., Any]
+    roles: dict[str, str] = field(default_factory=dict)
+    init: dict[str, str] = field(default_factory=dict)
+
+
+def is_reference(model: str) -> bool:
+    """Whether a spec's ``model`` names a factory rather than a built-in model."""
+    return model not in BUILTIN
+
+
+@functools.cache
+def load_factory(ref: str) -> Callable[..., Any]:
+    """The callable ``ref`` names (``pkg.module:attr`` or ``path/file.py:attr``, a path relative to the
+    working directory). Loaded once per process."""
+    target, sep, attr = ref.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"model: expected 'pkg.module:factory' or 'path/file.py:factory', got {ref!r}")
+    module = _load_file(target) if target.endswith(".py") or "/" in target else _import(target)
+    try:
+        factory = getattr(module, attr)
+    except AttributeError:
+        raise ValueError(f"model: {target} has no attribute {attr!r}") from None
+    if not callable(factory):
+        raise ValueError(f"model: {ref} is not callable (a {type(factory).__name__})")
+    return factory
+
+
+def _import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"model: cannot import {name!r} ({exc})") from None
+    except Exception as exc:  # the user's module failed while importing
+        raise ValueError(f"model: importing {name} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _load_file(path: str) -> Any:
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ValueError(f"model: no such file: {path}")
+    name = f"abcscale_user_model_{abs(hash(str(p.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise ValueError(f"model: cannot load {path} as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses and pickling look the module up by name
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[name]
+        raise ValueError(f"model: importing {path} failed: {type(exc).__name__}: {exc}") from None
+    return module
+
+
+@functools.cache
+def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
+    """Call the factory and check what it returned; every problem is a ValueError naming the field."""
+    try:
+        out = load_factory(ref)(width, depth, vocab=vocab, seq_len=seq_len)
+    except ValueError as exc:
+        if str(exc).startswith("model:"):
+            raise
+        raise ValueError(f"model: {ref}({width}, {depth}) raised ValueError: {exc}") from None
+    except Exception as exc:
+        raise ValueError(f"model: {ref}({width}, {depth}) raised {type(exc).__name__}: {exc}") from None
+    get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
+    shapes = _shapes(get("shapes"))
+    apply = get("apply")
+    if not callable(apply):
+        raise ValueError("model: the factory's result has no callable 'apply(params, tokens, record)'")
+    roles = _names("roles", get("roles") or {}, shapes, lambda v: Role.parse(v).value, "embedding, hidden, "
+                   "readout or vector")
+    init = _names("init", get("init") or {}, shapes, _init_kind, " | ".join(INITS))
+    return UserModel(shapes=shapes, apply=apply, roles=roles, init=init)
+
+
+def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
+    if not isinstance(value, Mapping) or not value:
+        raise ValueError("model: the factory's result needs 'shapes', a non-empty dict name -> shape")
+    out = {}
+    for name, shape in value.items():
+        try:
+            dims = tuple(int(d) for d in shape)
+        except (TypeError, ValueError):
+            dims = ()
+        if not isinstance(name, str) or not dims or any(d <= 0 for d in dims):
+            raise ValueError(f"shapes: {name!r} must map to a tuple of positive ints, got {shape!r}")
+        out[name] = dims
+    return out
+
+
+def _names(what: str, value: Any, shapes: Mapping[str, Any], parse: Callable[[str], str],
+           allowed: str) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{what}: expected a dict name -> value, got {type(value).__name__}")
+    out = {}
+    for name, v in value.items():
+        if name not in shapes:
+            raise ValueError(f"{what}: {name!r} is not a parameter in 'shapes'")
+        try:
+            out[name] = parse(str(v))
+        except ValueError:
+            raise ValueError(f"{what}: {name!r} has {v!r}; expected {allowed}") from None
+    return out
+
+
+def _init_kind(value: str) -> str:
+    if value not in INITS:
+        raise ValueError(value)
+    return value
+
+
+def _default_init(name: str, shape: tuple[int, ...]) -> str:
+    if len(shape) >= 2:
+        return "normal"
+    last = name.replace("/", ".").rstrip(".").rsplit(".", 1)[-1]
+    return "zeros" if last in ("bias", "b") else "ones"
+
+
+def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[str, ParamSpec]:
+    """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent)."""
+    from abcscale.runner.nn import ParamSpec
+    from abcscale.theory.groups import DEFAULT_RULES, assign
+
+    out = {}
+    for name, shape in model.shapes.items():
+        if name in model.roles:
+            role = Role(model.roles[name])
+            r = shape[-2] / width if role is Role.hidden and len(shape) >= 2 else 1.0
+        else:
+            try:
+                role, r = assign(name, shape, width, DEFAULT_RULES, layout="jax")
+            except ValueError as exc:
+                raise ValueError(f"roles: {exc}") from None
+        init = model.init.get(name) or _default_init(name, shape)
+        if role is Role.vector and init == "normal":
+            raise ValueError(f"init: {name!r} is vector-like (no width-sized fan-in), so it starts at ones or "
+                             "zeros; give it init 'ones'/'zeros' or another role")
+        out[name] = ParamSpec(shape, ROLES.index(role), init=cast("Init", init), std_const=r ** -fan_in_exponent)
+    return out
+
+
+def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 256) -> None:
+    """Load and lay out the model at every width: a bad reference or result fails here, before training."""
+    for w in widths:
+        layout(build(ref, w, depth, vocab, seq_len), w)
+
+
+# --- the runner's model-module interface (runner.train._module) ---------------------------------------
+
+
+def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
+    assert cfg.factory is not None
+    return layout(build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.width, cfg.fan_in_exponent)
+
+
+def apply(cfg: ModelConfig, params: dict[str, jax.Array], mult_3: jax.Array, tokens_BxT: jax.Array,
+          probes: Probes) -> jax.Array:
+    """The user's plain model: the multiplier-free form has every multiplier 1, so ``mult_3`` is unused."""
+    del mult_3
+    assert cfg.factory is not None
+    model = build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len)
+    return probes.record("logits", model.apply(params, tokens_BxT, probes.record))
