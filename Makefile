@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast test-torch bench bench-transfer bench-wd lint typecheck install clean
+.PHONY: run test test-fast test-torch bench bench-transfer bench-wd bench-optimizers lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,9 +19,15 @@ run: $(STAMP)
 	$(VENV)/bin/abcscale demo
 
 # Everything, the physics check included, on every core (pytest-xdist). test-fast is the edit loop: it leaves
-# out the end-to-end demo and sweep tests (marked e2e) and the physics check (marked slow).
+# out the end-to-end demo, sweep and kill -9 tests (marked e2e) and the physics check (marked slow).
+# make test runs under tests/with_postgres.py: a throwaway PostgreSQL server (Debian's postgresql package,
+# installed with apt-get when missing and run as root, as CI is) in a temporary folder, for the PostgreSQL tests,
+# stopped and deleted afterwards even when tests fail. Without a server those tests fail (REQUIRE_POSTGRES=1);
+# `make test REQUIRE_POSTGRES=0` lets them skip. test-fast runs them only with ABCSCALE_TEST_POSTGRES_URL set.
+REQUIRE_POSTGRES ?= 1
 test: $(STAMP)
-	ABCSCALE_RUN_SLOW=1 $(PY) -m pytest -n auto
+	ABCSCALE_RUN_SLOW=1 ABCSCALE_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) $(PY) tests/with_postgres.py -- \
+	  $(PY) -m pytest -n auto
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n auto -m "not e2e and not slow"
@@ -49,10 +55,15 @@ bench: $(STAMP)
 bench-transfer: $(STAMP)
 	$(PY) tests/benchmarks/transfer.py
 
-# AdamW's weight decay across widths under the coupled transfer rule vs reusing the base decay (about 5 min on
-# 2 cores; `make bench` runs the same check). Cached in .bench-wd/: a rerun only reprints.
+# AdamW's weight decay across widths under the coupled transfer rule vs reusing the base decay (3-5 min on 2
+# cores; `make bench` runs the same check). Cached in .bench-wd/: a rerun only reprints.
 bench-wd: $(STAMP)
 	$(PY) tests/benchmarks/bench_weight_decay.py
+
+# Lion and Muon across widths: muP with the derived per-layer rule vs one global LR (about 10 min on 2 cores;
+# `make bench` runs the same check). Cached in .bench-optimizers/: a rerun only reprints.
+bench-optimizers: $(STAMP)
+	$(PY) tests/benchmarks/bench_optimizers.py
 
 lint: $(STAMP) typecheck
 	$(VENV)/bin/ruff check .

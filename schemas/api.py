@@ -7,7 +7,9 @@ Answers reuse the shared contracts: ``Recommendation`` for ``/v1/recommend``, ``
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from enum import Enum
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -20,22 +22,96 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import JsonDict, JsonValue, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.fit import ColumnMapping, FitResult
 from abcscale.schemas.groups import Form, GroupRule
-from abcscale.schemas.theory import Alignment, BaseConfig, Constants, PerLayer, Setting
-
-#: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
-MAX_WIDTH = 2**40
+from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
 
 AlignmentSpec = Literal["full", "none"] | Alignment
 Scalar = bool | int | float | str | None
 
 
+# --- JSON types as the schema states them ------------------------------------------------------------------
+# pydantic's lax mode reads "64" as 64, and the theory models' own before-steps read "1,2,3", 2 or null as a
+# PerLayer (what the CLI and Python API give them). A JSON body must be what its OpenAPI schema says: each
+# value's JSON type is checked against the field's annotation first. Form fields are text by nature: a
+# validation ``context={"form": True}`` leaves them to pydantic's parsing.
+
+_KINDS = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string", dict: "object",
+          list: "array"}
+_NAMES = {"number": "a number", "integer": "an integer", "string": "a string", "boolean": "true/false",
+          "object": "an object", "array": "a list", "null": "null"}
+
+
+def _admits(annotation: Any) -> set[str]:
+    """The JSON types a value of ``annotation`` may have ("any" for an unconstrained one)."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _admits(args[0])
+    if origin in (Union, UnionType):
+        return set().union(*map(_admits, args))
+    if origin is Literal:
+        return {_KINDS.get(type(a), "any") for a in args}
+    if origin in (list, tuple, set, frozenset):
+        return {"array"}
+    if origin is dict or annotation is dict:
+        return {"object"}
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return {"object"}
+        if issubclass(annotation, Enum):
+            return {"string"}
+        if annotation in (int, float, str, bool, type(None)):
+            return {_KINDS[annotation]} | ({"integer"} if annotation is float else set())
+    return {"any"}
+
+
+def _members(annotation: Any) -> list[Any]:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _members(args[0])
+    return [m for a in args for m in _members(a)] if origin in (Union, UnionType) else [annotation]
+
+
+def _check_json_types(value: Any, annotation: Any, path: str) -> None:
+    """Raise a ``json_type`` error naming ``path`` where ``value`` has a JSON type ``annotation`` does not admit."""
+    kind = _KINDS.get(type(value))
+    admitted = _admits(annotation)
+    if kind is None or "any" in admitted:
+        return  # a Python object (a model instance from the CLI), or a field of any type
+    if kind not in admitted and not (kind == "number" and "integer" in admitted):  # 64.0 is an integer in JSON
+        if {"integer", "number"} <= admitted:
+            admitted -= {"integer"}
+        expected = " or ".join(_NAMES[k] for k in sorted(admitted, key=list(_NAMES).index))
+        raise PydanticCustomError("json_type", "{path}Input should be {expected}, not {kind}",
+                                  {"path": f"{path}: " if path else "", "expected": expected, "kind": _NAMES[kind]})
+    for member in _members(annotation):
+        origin, args = get_origin(member), get_args(member)
+        if kind == "object" and isinstance(member, type) and issubclass(member, BaseModel):
+            fields = {f.alias or n: f for n, f in member.model_fields.items()} | member.model_fields
+            for key, item in value.items():
+                if key in fields:
+                    _check_json_types(item, fields[key].annotation, f"{path}.{key}" if path else key)
+        elif kind == "object" and origin is dict and args:
+            for key, item in value.items():
+                _check_json_types(item, args[1], f"{path}.{key}" if path else str(key))
+        elif kind == "array" and origin in (list, tuple) and args:
+            for i, item in enumerate(value):
+                _check_json_types(item, args[0], f"{path}[{i}]")
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any, info: ValidationInfo) -> Any:
+        if not (info.context or {}).get("form") and info.field_name is not None:
+            _check_json_types(value, cls.model_fields[info.field_name].annotation, "")
+        return value
 
 
 def _not_bool(value: Any) -> Any:
@@ -81,8 +157,26 @@ class _Groups(_Request):
                                                 "before the default name rules (first match wins)")
 
 
+#: the optimizers with a decoupled weight decay (theory.rules' ``weight_decay``; schemas cannot import theory):
+#: the one list behind the validators and the schema's ``if``/``then`` below
+DECOUPLED_DECAY: frozenset[Optimizer] = frozenset({Optimizer.adamw, Optimizer.lion, Optimizer.muon})
+_DECAY_NAMES: list[JsonValue] = [o.value for o in sorted(DECOUPLED_DECAY)]
+_NOT_ADAMW: JsonDict = {"properties": {"optimizer": {"not": {"enum": _DECAY_NAMES}}}, "required": ["optimizer"]}
+
+
+def _decay_needs_adamw(v: float | None, info: ValidationInfo) -> float | None:
+    # adamw is the one optimizer with a decoupled decay (abcscale.theory.rules); 0 means none
+    opt = info.data.get("optimizer")
+    if v and opt is not None and opt not in DECOUPLED_DECAY:
+        raise ValueError(f"{opt.value} has no decoupled weight decay; use optimizer adamw, or leave it out")
+    return v
+
+
 class AnalyticRecommend(_Groups):
     """Settings at ``width`` from what was tuned at ``base.width``: the analytic transfer (theory)."""
+
+    model_config = ConfigDict(json_schema_extra={"if": _NOT_ADAMW, "then": {
+        "properties": {"base": {"properties": {"weight_decay": {"const": 0}}}}}})
 
     parameterization: Parameterization
     optimizer: Optimizer
@@ -232,7 +326,9 @@ class ConvertRequest(_Request):
     ``lr``, ``multiplier``, ``init_std`` replaced by actual per-layer values.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # "weight_decay only with adamw" (``_adamw_only``) in the schema's words: other optimizers take 0 or null
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, json_schema_extra={
+        "if": _NOT_ADAMW, "then": {"properties": {"weight_decay": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})
 
     optimizer: Optimizer
     source: Parameterization = Field(alias="from", description="parameterization the setting is in")
@@ -241,28 +337,21 @@ class ConvertRequest(_Request):
     alignment: AlignmentSpec = "full"
     base_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
                                                       description="base width of base_lr (default: width)")
-    base_lr: Annotated[float, Number] = Field(1e-3, gt=0, allow_inf_nan=False)
+    base_lr: Annotated[float, Number] = Field(1e-3, ge=SCALE_MIN, le=SCALE_MAX)
     lr: PerLayer | None = Field(None, description="actual per-layer LRs")
     multiplier: PerLayer | None = None
     init_std: PerLayer | None = None
-    epsilon: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False,
+    epsilon: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
                                                      description="Adam epsilon, same on every layer")
     weight_decay: Annotated[float | None, Number] = Field(
-        None, ge=0, allow_inf_nan=False, description="AdamW decoupled weight decay at base_width, every layer "
+        None, ge=0, le=SCALE_MAX, description="AdamW decoupled weight decay at base_width, every layer "
         "(at `width` itself when base_width is not given); only with optimizer adamw")
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W: torch, optax) | independent (wd * W)")
 
     _strict_blocks = field_validator("alignment", "lr", "multiplier", "init_std", mode="before")(_no_bools_inside)
 
-    @field_validator("weight_decay")
-    @classmethod
-    def _adamw_only(cls, v: float | None, info: ValidationInfo) -> float | None:
-        # adamw is the one optimizer with a decoupled decay (abcscale.theory.rules); 0 means none
-        opt = info.data.get("optimizer")
-        if v and opt is not None and opt is not Optimizer.adamw:
-            raise ValueError(f"{opt.value} has no decoupled weight decay; use optimizer adamw, or leave it out")
-        return v
+    _adamw_only = field_validator("weight_decay")(_decay_needs_adamw)
 
 
 class ConvertResponse(BaseModel):
@@ -301,7 +390,16 @@ __all__ = [
 
 from abcscale.schemas.groups import ROLES, MupSetup, Role, RoleSetting  # noqa: E402
 
-PerRole = float | dict[Role, float]
+# mup's numbers become ratios of each other (constants relative to the hidden LR) times width factors: a
+# narrower range keeps those ratios inside [SCALE_MIN, SCALE_MAX], the range of the constants they make.
+MUP_MIN, MUP_MAX = 1e-10, 1e10
+_Positive = Annotated[float, Field(ge=MUP_MIN, le=MUP_MAX)]
+# One number, or a table by role; ``lr`` needs every role (``init_std`` any of them), and the schema says so.
+_ROLE_NUMBER = {"type": "number", "minimum": MUP_MIN, "maximum": MUP_MAX}
+_LR_BY_ROLE = {"type": "object", "additionalProperties": False, "required": [r.value for r in ROLES],
+               "properties": {r.value: _ROLE_NUMBER for r in ROLES}}
+PerRole = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema(_LR_BY_ROLE)]
+SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": []})]
 
 
 class MupImportRequest(_Request):
@@ -315,19 +413,24 @@ class MupImportRequest(_Request):
                                                  description="the width the run trains at (default: base_width)")
     lr: PerRole = Field(description="what MuAdam/MuSGD is given: one number, or per role "
                                     "(embedding, hidden, readout, vector)")
-    output_mult: Annotated[float, Number] = Field(1.0, gt=0, allow_inf_nan=False,
+    output_mult: Annotated[float, Number] = Field(1.0, ge=MUP_MIN, le=MUP_MAX,
                                                   description="MuReadout's output_mult")
-    init_std: PerRole | None = Field(None, description="init stds at the base width (embedding, hidden, readout); "
+    init_std: SomeRoles | None = Field(None, description="init stds at the base width (embedding, hidden, readout); "
                                      "a hidden std is for fan-in = base width")
-    epsilon: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False,
+    epsilon: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
                                                      description="Adam epsilon (mup keeps it unscaled)")
-    weight_decay: Annotated[float | None, Number] = Field(None, ge=0, allow_inf_nan=False)
+    weight_decay: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
+                                                          description="AdamW's decay; only with optimizer adamw")
+
+    model_config = ConfigDict(json_schema_extra={
+        "if": _NOT_ADAMW, "then": {"properties": {"weight_decay": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})
 
     _strict_blocks = field_validator("lr", "init_std", mode="before")(_no_bools_inside)
+    _adamw_only = field_validator("weight_decay")(_decay_needs_adamw)
 
     @field_validator("lr", "init_std")
     @classmethod
-    def _positive(cls, v: PerRole | None) -> PerRole | None:
+    def _positive(cls, v: SomeRoles | None) -> SomeRoles | None:
         values = v.values() if isinstance(v, dict) else [] if v is None else [v]
         if not all(0 < x < float("inf") for x in values):
             raise ValueError("must be positive finite numbers")

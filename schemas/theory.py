@@ -9,6 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 
+#: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
+MAX_WIDTH = 2**40
+#: the range of a tuned positive number (an LR, a constant, epsilon): inside it, no product of a handful of
+#: them with width ratios up to MAX_WIDTH**2 leaves the float range, so every computed setting is finite and
+#: nonzero; outside it is no setting anyone tunes. Part of the schema: the OpenAPI states it.
+SCALE_MIN, SCALE_MAX = 1e-30, 1e30
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -103,9 +110,9 @@ class ABTable(Frozen):
 class PerLayer(Frozen):
     """Optional per-layer-type floats (gammas, multiplier or init constants); missing = 1."""
 
-    embedding: float = Field(1.0, gt=0, allow_inf_nan=False)
-    hidden: float = Field(1.0, gt=0, allow_inf_nan=False)
-    readout: float = Field(1.0, gt=0, allow_inf_nan=False)
+    embedding: float = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
+    hidden: float = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
+    readout: float = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
 
     def __getitem__(self, layer: Layer | str) -> float:
         return getattr(self, Layer.parse(layer).value)
@@ -198,9 +205,9 @@ class Constants(Frozen):
     gamma: PerLayer = Field(default_factory=PerLayer, description="per-layer LR constants gamma_l")
     init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants sigma_l")
     multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
-    epsilon: float = Field(1e-8, ge=0, allow_inf_nan=False, description="Adam epsilon at the base width")
+    epsilon: float = Field(1e-8, ge=0, le=SCALE_MAX, description="Adam epsilon at the base width")
     epsilon_mode: EpsilonMode = Field(EpsilonMode.per_layer, description="constant | per_layer (docs/theory.md §5)")
-    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False, description="decoupled weight decay at the base "
+    weight_decay: float = Field(0.0, ge=0, le=SCALE_MAX, description="decoupled weight decay at the base "
                                 "width (adamw; docs/theory.md section 9)")
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W, as torch/optax AdamW) | independent (wd * W)")
@@ -238,8 +245,8 @@ def nest_constants(data: Any, flat: Mapping[str, str] | None = None) -> Any:
 class BaseConfig(Constants):
     """What was tuned at the base width: the base LR beta and the :class:`Constants`."""
 
-    width: int = Field(gt=0, description="base width (model dim D) the constants were tuned at")
-    beta: float = Field(gt=0, allow_inf_nan=False, description="base learning rate tuned at `width`")
+    width: int = Field(gt=0, le=MAX_WIDTH, description="base width (model dim D) the constants were tuned at")
+    beta: float = Field(ge=SCALE_MIN, le=SCALE_MAX, description="base learning rate tuned at `width`")
 
 
 class Transfer(_ByLayer, Frozen):

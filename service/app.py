@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 
 from abcscale.schemas.api import FitCreate
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
+from abcscale.service.deps import ReaderDep
+from abcscale.service.http import complete_responses
+from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
 
@@ -26,8 +31,11 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def _document_manual_bodies(app: FastAPI) -> None:
-    """Add the models of bodies that routes parse themselves (POST /v1/fits takes JSON or multipart)."""
+def _document_manual_bodies(app: FastAPI, tokens: bool = True) -> None:
+    """Add the models of bodies that routes parse themselves (POST /v1/fits takes JSON or multipart).
+
+    Without a token (``tokens`` false) no operation asks for one: the bearer scheme and the 401 go, and a write
+    keeps its 403 (a cross-origin write is refused whatever the tokens)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -38,6 +46,12 @@ def _document_manual_bodies(app: FastAPI) -> None:
         schemas = spec.setdefault("components", {}).setdefault("schemas", {})
         for name, schema in defs.get("$defs", {}).items():
             schemas.setdefault(name, schema)
+        spec = complete_responses(spec)  # 401/403 where a token guards, 413 where a body is read
+        if not tokens:
+            for operations in spec.get("paths", {}).values():
+                for operation in operations.values():
+                    if operation.pop("security", None) is not None:
+                        operation["responses"].pop("401", None)
         return spec
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
@@ -48,9 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings)
 
+    plots = PlotRenderer(settings)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        plots.close()
         engine.dispose()
 
     app = FastAPI(
@@ -66,8 +83,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.include_router(health.router)
+    app.state.plots = plots
+    app.include_router(health.router)  # open always, for health checks
+    # Protected reads: every /v1 route needs a token. Open reads add nothing (no cost, no 401 in the OpenAPI).
+    readers = [ReaderDep] if settings.reads_protected else []
     for router in API_ROUTERS:
-        app.include_router(router, prefix="/v1")
-    _document_manual_bodies(app)
+        app.include_router(router, prefix="/v1", dependencies=readers)
+    if settings.cors_origins:
+        # Off by default: no page of another origin may read an answer. Bearer tokens, not cookies: no credentials.
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                           allow_methods=["GET", "POST", "DELETE"], max_age=600,
+                           allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+                           expose_headers=["Idempotent-Replayed", "Retry-After"])
+    _document_manual_bodies(app, tokens=settings.api_token is not None)
     return app
+
+
+def exposure_warning(host: str, settings: Settings) -> str | None:
+    """What to warn about when serving on ``host``: a non-loopback address without a write token."""
+    if settings.api_token is not None or _loopback(host):
+        return None
+    return (f"serving on {host} without ABCSCALE_API_TOKEN: anyone who can reach this port can store and delete "
+            "fits, and read them all; set ABCSCALE_API_TOKEN (and ABCSCALE_READ_TOKEN to close reads)")
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False

@@ -2,33 +2,70 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# An origin as browsers send it in the Origin header: scheme, host and optional port, nothing after.
+_ORIGIN = re.compile(r"^https?://[^/?#@\s]+$")
 
 
 class Settings(BaseSettings):
-    """``ABCSCALE_DATABASE_URL``, ``ABCSCALE_DATA_DIR``, ``ABCSCALE_API_TOKEN``, ``ABCSCALE_MAX_UPLOAD_MB``,
-    ``ABCSCALE_MAX_ROWS``, ``ABCSCALE_MAX_CELLS``, ``ABCSCALE_MAX_JSON_DEPTH``."""
+    """``ABCSCALE_DATABASE_URL``, ``ABCSCALE_DATA_DIR``, ``ABCSCALE_API_TOKEN``, ``ABCSCALE_READ_TOKEN``,
+    ``ABCSCALE_PROTECT_READS``, ``ABCSCALE_CORS_ORIGINS``, ``ABCSCALE_MAX_UPLOAD_MB``, ``ABCSCALE_MAX_ROWS``,
+    ``ABCSCALE_MAX_CELLS``, ``ABCSCALE_MAX_JSON_DEPTH``, ``ABCSCALE_PLOT_DIR``, ``ABCSCALE_PLOT_WORKERS``,
+    ``ABCSCALE_PLOT_WAIT_S``."""
 
     model_config = SettingsConfigDict(env_prefix="ABCSCALE_", extra="ignore")
 
     data_dir: Path = Field(Path("abcscale-data"), description="where the default SQLite file lives")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<data_dir>/abcscale.db")
     api_token: SecretStr | None = Field(None, description="when set, writes need 'Authorization: Bearer <token>'")
+    # Reads are open by default (a team's internal service); either of these closes every /v1 route.
+    read_token: SecretStr | None = Field(None, description="when set, /v1 reads need it or the write token")
+    protect_reads: bool = Field(False, description="reads need a token (the write token when no read token)")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        [], description="origins a browser page may call the API from (comma-separated); none by default")
     max_upload_mb: float = Field(50.0, gt=0, allow_inf_nan=False, description="request body cap, MiB")
     # The body cap does not bound memory: a 139 KB parquet can decode to 10 million rows. These do.
     max_rows: int = Field(1_000_000, gt=0, description="most rows a table to fit may hold once decoded")
     max_cells: int = Field(20_000_000, gt=0, description="most cells (rows x columns) of a decoded table")
     # json.loads recurses per level (a RecursionError near 1000); the bodies of this API need fewer than 5.
     max_json_depth: int = Field(64, ge=4, le=500, description="deepest nesting accepted in a JSON body")
+    # Rendered plots are a cache on disk, never rows of the database: a GET writes nothing there.
+    plot_dir: Path | None = Field(None, description="plot cache folder; default <data_dir>/plots")
+    plot_workers: int = Field(2, ge=1, le=64, description="processes rendering plots")
+    plot_wait_s: float = Field(10.0, ge=0, le=300, allow_inf_nan=False,
+                               description="how long a plot GET waits for a first render before a 202")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        return [o.strip() for o in value.split(",") if o.strip()] if isinstance(value, str) else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, origins: list[str]) -> list[str]:
+        # "*" would also trust every page for writes (the cross-origin check below): list the origins instead.
+        origins = [o.removesuffix("/").lower() for o in origins]  # as browsers send it: no slash, lower case
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com[:port] (no '*', no path)")
+        return origins
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
         # An empty token would make every write look authorised to a careless comparison: refuse to start.
         if self.api_token is not None and not self.api_token.get_secret_value().strip():
             raise ValueError("ABCSCALE_API_TOKEN is set but empty; unset it or give a real token")
+        if self.read_token is not None and not self.read_token.get_secret_value().strip():
+            raise ValueError("ABCSCALE_READ_TOKEN is set but empty; unset it or give a real token")
+        if self.reads_protected and self.api_token is None:
+            # closed reads with open writes protect nothing: anyone could store, then delete, fits
+            raise ValueError("ABCSCALE_READ_TOKEN or ABCSCALE_PROTECT_READS needs ABCSCALE_API_TOKEN too")
         if self.database_url is not None and not self.database_url.strip():
             raise ValueError("ABCSCALE_DATABASE_URL is set but empty")
         return self
@@ -36,6 +73,14 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'abcscale.db'}"
+
+    @property
+    def reads_protected(self) -> bool:
+        return self.protect_reads or self.read_token is not None
+
+    @property
+    def resolved_plot_dir(self) -> Path:
+        return self.plot_dir or self.data_dir / "plots"
 
     @property
     def max_upload_bytes(self) -> int:

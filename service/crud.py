@@ -24,7 +24,8 @@ from abcscale.service.db import Fit, FitInput, FitPlot, IdempotencyKey, make_eng
 
 @contextmanager
 def open_session(settings: Settings | None = None) -> Iterator[Session]:
-    """A session on the database ``settings`` name (creating the tables); for scripts such as the demo."""
+    """A session on the database ``settings`` name (made or upgraded to the newest schema); for scripts such as
+    the demo."""
     engine = make_engine(settings or Settings())
     try:
         with make_sessionmaker(engine)() as session:
@@ -133,6 +134,12 @@ def get_rows(session: Session, *, fit_id: str) -> pd.DataFrame | None:
     """The input table a fit was made from."""
     blob = session.get(FitInput, fit_id)
     return None if blob is None else pd.read_parquet(io.BytesIO(blob.data))
+
+
+def get_rows_blob(session: Session, *, fit_id: str) -> bytes | None:
+    """The input table as stored (Parquet bytes), not decoded: the plot worker decodes it under the caps."""
+    blob = session.get(FitInput, fit_id)
+    return None if blob is None else blob.data
 
 
 def get_plot(session: Session, *, fit_id: str, name: str) -> bytes | None:

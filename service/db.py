@@ -1,21 +1,53 @@
-"""Tables and the engine. SQLite (WAL) by default; any SQLAlchemy URL, e.g. PostgreSQL, works unchanged.
+"""Tables, the engine and the schema's migrations. SQLite (WAL) by default; PostgreSQL with the ``postgres``
+extra (``postgresql+psycopg://...``, tested against a real server by ``make test``).
 
 A fit is one ``fits`` row holding the FitResult JSON, its input table as one Parquet blob in ``fit_inputs``
 (written in the same transaction) and, once asked for, its plots as PNG blobs in ``fit_plots``. A fit created
 with an ``Idempotency-Key`` header has that key in ``idempotency_keys``, also written in the fit's transaction.
+
+The schema is made and changed by the Alembic revisions in ``migrations/versions`` (``make_engine`` upgrades to
+the newest at start), never by ``create_all``: a change to the classes below needs a new revision, and
+tests/service/test_migrations.py fails until the revisions make exactly these tables.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from abcscale.service.config import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+#: what a database made by create_all before migrations existed holds, newest first: (revision, its tables).
+#: Release 0.2.0 made the first three; development builds since also made idempotency_keys.
+LEGACY = (("0002", frozenset({"fits", "fit_inputs", "fit_plots", "idempotency_keys"})),
+          ("0001", frozenset({"fits", "fit_inputs", "fit_plots"})))
+#: PostgreSQL advisory-lock key held while migrating, so servers starting together migrate one at a time.
+PG_LOCK_KEY = 0x0ABC5CA1E
 
 
 class Base(DeclarativeBase):
@@ -74,7 +106,7 @@ def make_engine(settings: Settings) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    migrate(engine)
     return engine
 
 
@@ -90,3 +122,73 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest revision (``alembic upgrade head``). A database made by ``create_all``
+    (no ``alembic_version`` table) is first stamped with the revision its tables are; one holding only some of a
+    revision's tables is refused, naming them, rather than guessed at."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:  # the common case, up to date: no lock taken, no env.py run
+        if MigrationContext.configure(conn).get_current_revision() == _head():
+            return
+    with _migration_lock(engine) as conn:
+        if MigrationContext.configure(conn).get_current_revision() == _head():
+            return  # another server migrated it while this one waited for the lock
+        cfg = _config()
+        cfg.attributes["connection"] = conn
+        legacy = _legacy_revision(conn)
+        if legacy is not None:
+            command.stamp(cfg, legacy)
+        command.upgrade(cfg, "head")
+
+
+def _legacy_revision(conn: Connection) -> str | None:
+    tables = set(inspect(conn).get_table_names())
+    if "alembic_version" in tables or not tables & LEGACY[0][1]:
+        return None  # already under Alembic, or a new database
+    for revision, made in LEGACY:
+        if made <= tables:
+            return revision
+    raise RuntimeError(f"database holds only some of the service's tables ({', '.join(sorted(tables))}); "
+                       f"missing {', '.join(sorted(LEGACY[-1][1] - tables))}: restore it or use another")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that only one migrating process at a time holds; committed at the end."""
+    backend = engine.url.get_backend_name()
+    if backend == "postgresql":  # DDL is transactional; a second server waits here, then finds nothing to do
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
+            yield conn
+    elif backend == "sqlite":  # the driver would start its own transactions: take the write lock ourselves
+        with engine.connect() as plain:
+            conn = plain.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+    else:
+        with engine.begin() as conn:
+            yield conn
+
+
+def _config() -> Config:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@cache
+def _head() -> str | None:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config()).get_current_head()

@@ -6,9 +6,11 @@ import re
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Header, HTTPException, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 from sqlalchemy.orm import Session, sessionmaker
 
 from abcscale.service import crud
@@ -36,23 +38,62 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 
-_bearer = HTTPBearer(auto_error=False, description="needed for writes when ABCSCALE_API_TOKEN is set")
+_bearer = HTTPBearer(auto_error=False, description="the write token (ABCSCALE_API_TOKEN) for writes; with "
+                     "protected reads, the read token (ABCSCALE_READ_TOKEN) or the write token for any /v1 route")
 
 
-def require_writer(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Writes need the bearer token when one is configured: 401 without one, 403 with a wrong one."""
-    if settings.api_token is None:
-        return
+def _matches(credentials: HTTPAuthorizationCredentials | None, *tokens: SecretStr | None) -> bool:
+    """Whether a bearer credential was sent (else a 401) and equals one of ``tokens`` (else a 403)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, detail="Not authenticated", headers={"WWW-Authenticate": "Bearer"})
-    expected = settings.api_token.get_secret_value().encode()
-    if not secrets.compare_digest(credentials.credentials.encode(), expected):
+    given = credentials.credentials.encode()
+    # every token compared, in constant time each: which one matched is not timed either
+    return sum(secrets.compare_digest(given, t.get_secret_value().encode()) for t in tokens if t) > 0
+
+
+def cross_origin(request: Request, trusted: list[str]) -> str | None:
+    """Why a write comes from a browser page of another origin (a CSRF), or None when it does not.
+
+    The Fetch Metadata check (OWASP's CSRF cheat sheet; Go 1.25's ``http.CrossOriginProtection``): browsers
+    send ``Sec-Fetch-Site`` on every request, and ``Origin`` on every cross-origin POST, form posts included; a
+    page cannot forge either. A request with neither is no browser's (curl, scripts) and passes; so does one
+    from an origin of ``ABCSCALE_CORS_ORIGINS``.
+    """
+    origin = request.headers.get("origin")
+    if origin is not None and origin.rstrip("/").lower() in trusted:
+        return None
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return None if site.lower() in ("same-origin", "none") else f"Sec-Fetch-Site: {site}"
+    if origin is None or urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower():
+        return None
+    return f"Origin: {origin}"
+
+
+async def require_writer(
+    request: Request, settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """A write from a page of another origin is a 403, with or without a token; with a token configured, a write
+    needs it: 401 without one, 403 with a wrong one. Any holder of the write token may write and delete any fit."""
+    if (why := cross_origin(request, settings.cors_origins)) is not None:
+        raise HTTPException(403, detail=f"cross-origin write refused ({why}); a browser page may write only "
+                                        "from an origin listed in ABCSCALE_CORS_ORIGINS")
+    if settings.api_token is not None and not _matches(credentials, settings.api_token):
+        raise HTTPException(403, detail="Invalid token")
+
+
+async def require_reader(
+    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """With protected reads (``ABCSCALE_READ_TOKEN`` or ``ABCSCALE_PROTECT_READS``), every /v1 route needs the
+    read or the write token: 401 without one, 403 with another. Open reads: nothing to check."""
+    if settings.reads_protected and not _matches(credentials, settings.read_token, settings.api_token):
         raise HTTPException(403, detail="Invalid token")
 
 
 WriterDep = Depends(require_writer)
+ReaderDep = Depends(require_reader)
 
 FitId = Annotated[str, Path(min_length=1, max_length=64, description="id of a stored fit")]
 

@@ -12,6 +12,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 
 def _reject_constant(name: str) -> NoReturn:
@@ -96,6 +98,9 @@ def loads_strict(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
                           object_pairs_hook=_unique_keys)
     except RecursionError:
         raise RefusedJSON(f"nested too deep to parse (bound {max_depth}, ABCSCALE_MAX_JSON_DEPTH)") from None
+    except UnicodeDecodeError as exc:
+        # not a JSONDecodeError: FastAPI would answer an undocumented 400 "error parsing the body"
+        raise RefusedJSON(f"the body is not UTF-8 text (byte {exc.start}); JSON is UTF-8 (RFC 8259)") from None
 
 
 def _max_depth(request: Request) -> int:
@@ -110,8 +115,59 @@ class StrictJSONRequest(Request):
         return self._json
 
 
+# --- what every route may answer besides its own codes (so the OpenAPI lists every status it can send) --------
+
+#: FastAPI's shape of an error answer from HTTPException: ``{"detail": "..."}``.
+DETAIL_SCHEMA = {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}}
+
+
+def error(description: str) -> dict[str, Any]:
+    """A ``responses=`` entry for an error answered as ``{"detail": "..."}``."""
+    return {"description": description, "content": {"application/json": {"schema": DETAIL_SCHEMA}}}
+
+
+#: An operation guarded by a ``fastapi.security`` scheme (the bearer token, on writes, and on reads when they are
+#: protected) answers these. Added to the OpenAPI by :func:`complete_responses` wherever an operation lists a
+#: ``security`` requirement, however the guard was attached (route, router or app dependency).
+AUTH_RESPONSES = {
+    "401": error("no bearer token, where the service needs one; WWW-Authenticate: Bearer"),
+    "403": error("a bearer token that is not the service's; for a write, also a browser page of another origin"),
+}
+#: Every operation that reads a body: the cap is counted as the body streams in (ABCSCALE_MAX_UPLOAD_MB).
+BODY_RESPONSES = {"413": error("body over the size cap (ABCSCALE_MAX_UPLOAD_MB)")}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def complete_responses(spec: dict[str, Any]) -> dict[str, Any]:
+    """Document the answers every guarded or body-reading operation can give (an operation's own entry for a
+    code wins), so that the OpenAPI lists every status the service sends."""
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            extra = {**(AUTH_RESPONSES if operation.get("security") else {}),
+                     **(BODY_RESPONSES if "requestBody" in operation else {})}
+            operation["responses"] = {**extra, **operation.get("responses", {})}
+    return spec
+
+
+def _allowed(scope: dict[str, Any]) -> str:
+    """Every method some route of the app answers at this path (Starlette names only the first route's)."""
+    router = scope["app"].router
+    base = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""), "headers": []}
+    found = [m for m in _METHODS if any(r.matches({**base, "method": m})[0] is Match.FULL for r in router.routes)]
+    return ", ".join(found)
+
+
 class StrictJSONRoute(APIRoute):
-    """Routes whose JSON bodies refuse NaN and Infinity literals (422, not a 500 later)."""
+    """Routes whose JSON bodies refuse NaN and Infinity literals (422, not a 500 later), and whose 405 names
+    every method of the path in ``Allow``."""
+
+    async def handle(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().handle(scope, receive, send)
+        except HTTPException as exc:
+            if exc.status_code != 405:
+                raise
+            raise HTTPException(405, headers={"Allow": _allowed(scope)}) from None
 
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()

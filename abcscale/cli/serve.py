@@ -25,12 +25,20 @@ def serve(
         "info"),
     as_json: Annotated[bool, typer.Option("--json", help="print the bound address and settings as JSON on "
                                           "start (one line)")] = False,
+    header_timeout: Annotated[float, typer.Option(
+        "--header-timeout", min=0.1, max=3600, envvar="ABCSCALE_HEADER_TIMEOUT_S",
+        help="seconds a client has to send a request's headers (from connecting, or from its first byte on a "
+             "kept-alive connection); then 408 and closed")] = 10.0,
+    body_timeout: Annotated[float, typer.Option(
+        "--body-timeout", min=0.1, max=3600, envvar="ABCSCALE_BODY_TIMEOUT_S",
+        help="seconds a client has to send a request's whole body once its headers are in; then 408 and "
+             "closed")] = 60.0,
 ) -> None:
     """Run the REST API (OpenAPI docs at /docs) until Ctrl-C."""
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-    from abcscale.service.app import create_app
+    from abcscale.service.app import create_app, exposure_warning
     from abcscale.service.config import Settings
 
     try:
@@ -43,17 +51,17 @@ def serve(
         fail(f"--db: not a database URL ({exc})")
     except (SQLAlchemyError, OSError) as exc:
         fail(f"--db: cannot open {settings.resolved_database_url}: {exc}")
-    if settings.api_token is None and host not in LOCAL:
-        err_console.print(f"[yellow]warning:[/] serving on {host} without ABCSCALE_API_TOKEN: anyone who can "
-                          "reach this port can store and delete fits", highlight=False)
+    if (warning := exposure_warning(host, settings)) is not None:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     sock = bind(host, port)
     info = address_info(sock, host) | {"database": _redacted(settings.resolved_database_url),
-                                       "auth": settings.api_token is not None, "log_level": log_level}
+                                       "auth": settings.api_token is not None, "log_level": log_level,
+                                       "header_timeout_s": header_timeout, "body_timeout_s": body_timeout}
     if as_json:
         emit_json(info, indent=None)  # a client reads the first line to learn the port (useful with --port 0)
     else:
         console.print(f"serving on {info['url']} (docs at {info['docs']}); Ctrl-C to stop", highlight=False)
-    run(api, sock, log_level)
+    run(api, sock, log_level, header_timeout, body_timeout)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -75,10 +83,68 @@ def address_info(sock: socket.socket, host: str) -> dict[str, Any]:
     return {"host": host, "port": port, "url": f"http://{shown}:{port}", "docs": f"http://{shown}:{port}/docs"}
 
 
-def run(api: FastAPI, sock: socket.socket, log_level: str) -> None:
+def run(api: FastAPI, sock: socket.socket, log_level: str, header_timeout: float = 10.0,
+        body_timeout: float = 60.0) -> None:
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(api, log_level=log_level.lower())).run(sockets=[sock])
+    config = uvicorn.Config(api, log_level=log_level.lower(), http=guarded_protocol(header_timeout, body_timeout))
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def guarded_protocol(header_timeout: float, body_timeout: float) -> type:
+    """uvicorn's httptools protocol with read deadlines: a request's headers must be in within
+    ``header_timeout`` seconds and its body within ``body_timeout`` more, or the client gets a 408 and the
+    connection is closed.
+
+    uvicorn bounds only the idle time between kept-alive requests (``timeout_keep_alive``), so a client that
+    connects and sends nothing, or half a header line, or a body one byte a minute, holds its socket and
+    buffers forever (a slowloris). The deadlines are timers on the event loop: no thread, no polling.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class GuardedHttpTools(HttpToolsProtocol):
+        _deadline: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(transport)
+            self._arm(header_timeout)  # a connection that never sends a byte is a request that never ends
+
+        def data_received(self, data: bytes) -> None:
+            if self._deadline is None and (self.cycle is None or self.cycle.response_complete):
+                self._arm(header_timeout)  # the first byte of the next request on a kept-alive connection
+            super().data_received(data)
+
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            self._arm(body_timeout)
+
+        def on_message_complete(self) -> None:
+            self._disarm()  # the whole request is in: what follows is the app's time, not the client's
+            super().on_message_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm()
+            super().connection_lost(exc)
+
+        def _arm(self, seconds: float) -> None:
+            self._disarm()
+            self._deadline = self.loop.call_later(seconds, self._expired)
+
+        def _disarm(self) -> None:
+            if self._deadline is not None:
+                self._deadline.cancel()
+                self._deadline = None
+
+        def _expired(self) -> None:
+            self._deadline = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or not self.cycle.response_started:
+                self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
+                                     b"content-length: 20\r\nconnection: close\r\n\r\nrequest read timeout")
+            self.transport.close()  # connection_lost tells a running app: its receive() gets http.disconnect
+
+    return GuardedHttpTools
 
 
 def _redacted(url: str) -> str:

@@ -1,4 +1,5 @@
-"""/v1/fits: batch fits from JSON rows or a CSV/parquet upload, stored with their rows; plots on demand.
+"""/v1/fits: batch fits from JSON rows or a CSV/parquet upload, stored with their rows; plots drawn
+by a worker process on first request (service/plots.py).
 
 ``POST`` takes an ``Idempotency-Key`` header (draft "The Idempotency-Key HTTP Header Field"): a retry with the
 same key and the same request content answers the stored fit again (201, same id, ``Idempotent-Replayed:
@@ -9,14 +10,12 @@ the fit's transaction, so two requests racing with one key store one fit and bot
 from __future__ import annotations
 
 import hashlib
-import tempfile
-import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +28,8 @@ from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep
 from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
-from abcscale.usecases import fit_sweep, plot_fit
+from abcscale.service.plots import PlotRenderer, RenderFailed
+from abcscale.usecases import fit_sweep
 
 if TYPE_CHECKING:
     from abcscale.fitting import TableError
@@ -39,9 +39,7 @@ router = APIRouter(prefix="/fits", tags=["fits"], route_class=StrictJSONRoute)
 
 PlotName = Literal["loss_vs_lr", "lr_vs_width", "loss_vs_width"]
 PLOT_NAMES: tuple[str, ...] = get_args(PlotName)
-
-# pyplot keeps global state: one rendering at a time.
-_PLOT_LOCK = threading.Lock()
+RETRY_AFTER_S = 2  # a render takes about a second
 
 # The multipart form carries FitOptions as text fields (lists comma-separated, empty = null).
 _FORM_FIELDS = {
@@ -122,7 +120,7 @@ async def _read_form(request: Request) -> _Input:
         # comma-separated column lists, where "" is an empty list.
         fields[key] = value if key in ("group_cols", "constant_cols") else value or None
     try:
-        options = FitOptions.model_validate(fields)
+        options = FitOptions.model_validate(fields, context={"form": True})  # text fields: parsed
     except ValidationError as exc:
         unprocessable(exc)
     data = await upload.read()
@@ -258,34 +256,44 @@ def read_fit(record: FitDep) -> FitPublic:
 
 @router.delete("/{fit_id}", status_code=204, dependencies=[WriterDep],
                responses={404: {"description": "Fit not found"}})
-def delete_fit(fit_id: FitId, session: SessionDep) -> Response:
-    """Delete a fit, its rows and its plots."""
+def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response:
+    """Delete a fit, its rows and its plots (any holder of the write token may delete any fit)."""
     if not crud.delete_fit(session, fit_id=fit_id):
         raise HTTPException(404, detail="Fit not found")
+    request.app.state.plots.discard(fit_id)  # only after the delete: fit_id is a stored fit's id
     return Response(status_code=204)
 
 
 @router.get("/{fit_id}/plots/{name}.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, 404: {"description": "Fit not found"}})
-def read_plot(record: FitDep, name: PlotName, session: SessionDep) -> Response:
-    """A PNG plot of the fit, rendered on first request and kept."""
-    png = crud.get_plot(session, fit_id=record.id, name=name)
-    if png is None:
-        plots = _render(record, crud.get_rows(session, fit_id=record.id))
-        crud.save_plots(session, fit_id=record.id, plots=plots)
-        png = plots.get(name)
-        if png is None:
-            raise HTTPException(404, detail="Plot not available for this fit")
-    return Response(png, media_type="image/png")
-
-
-def _render(record: Fit, rows: pd.DataFrame | None) -> dict[str, bytes]:
-    if rows is None:
-        raise HTTPException(404, detail="Fit has no stored rows")
-    fit = crud.fit_result(record)
-    with _PLOT_LOCK, tempfile.TemporaryDirectory(prefix="abcscale-plots-") as tmp:
+            responses={200: {"content": {"image/png": {}}}, 404: {"description": "Fit not found"},
+                       202: {"description": "the plot is still being drawn: retry after Retry-After seconds",
+                             "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}},
+                       503: {"description": "the plot worker failed (nothing cached): retry"}})
+async def read_plot(request: Request, record: FitDep, name: PlotName, session: SessionDep) -> Response:
+    """A PNG plot of the fit: drawn once by a worker process into a cache folder on disk (never the database);
+    a first request waits up to ABCSCALE_PLOT_WAIT_S for it, then answers 202 with Retry-After."""
+    plots: PlotRenderer = request.app.state.plots
+    fit_id = record.id
+    got = await run_in_threadpool(plots.cached, fit_id, name)
+    if got is None:
         try:
-            paths = plot_fit(fit, rows, tmp)
-        except ValueError as exc:  # e.g. nothing identified to draw
-            raise HTTPException(404, detail=f"Plot not available for this fit: {exc}") from None
-        return {n: Path(p).read_bytes() for n, p in paths.items() if n in PLOT_NAMES}
+            future = plots.pending(fit_id)
+            if future is None:  # the first request for this fit's plots: start its render
+                rows = await run_in_threadpool(crud.get_rows_blob, session, fit_id=fit_id)
+                if rows is None:
+                    raise HTTPException(404, detail="Fit has no stored rows")
+                future = plots.submit(fit_id, record.result_json, rows)
+            # no database connection is held while waiting: 24 waiting requests would empty the pool
+            await run_in_threadpool(session.close)
+            if not await plots.wait(future):
+                return JSONResponse({"detail": "the plot is being drawn; retry"}, 202,
+                                    headers={"Retry-After": str(RETRY_AFTER_S)})
+            got = plots.outcome(future) or await run_in_threadpool(plots.cached, fit_id, name)
+        except RenderFailed as exc:
+            raise HTTPException(503, detail=f"the plot could not be drawn now ({exc}); retry",
+                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+    if got is None:  # deleted while it was drawn
+        raise HTTPException(404, detail="Fit not found")
+    if isinstance(got, str):
+        raise HTTPException(404, detail=f"Plot not available for this fit: {got}")
+    return Response(got, media_type="image/png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import StringConstraints
 
 from abcscale.schemas.api import (
     AnalyticRecommend,
@@ -22,13 +23,19 @@ from abcscale.usecases.mup import mup_export, mup_import
 
 router = APIRouter(prefix="/theory", tags=["theory"], route_class=StrictJSONRoute)
 
+# What Alignment.parse reads, narrowed to what a JSON Schema pattern can state (so the OpenAPI tells the truth):
+# a decimal in [0, 2], three of them comma-separated, or a name.
+_UNIT = r"(?:[01](?:\.[0-9]+)?|2(?:\.0+)?|\.[0-9]+)"
+ALIGNMENT_PATTERN = rf"^(?:full|none|{_UNIT},{_UNIT},{_UNIT})$"
+
 
 @router.get("/exponents", response_model=list[ExponentRow])
 def exponents(
     parameterization: Annotated[list[Parameterization] | None, Query()] = None,
     optimizer: Annotated[list[Optimizer] | None, Query()] = None,
     alignment: Annotated[
-        list[str] | None, Query(description="'full', 'none' or 'ALPHA,OMEGA,U' (each in [0, 2])", max_length=8)
+        list[Annotated[str, StringConstraints(pattern=ALIGNMENT_PATTERN)]] | None,
+        Query(description="'full', 'none' or 'ALPHA,OMEGA,U' (each a decimal in [0, 2])", max_length=8),
     ] = None,
 ) -> list[ExponentRow]:
     """Per-layer exponents (a, b, c) from the stability constraints (``abcscale theory table``)."""

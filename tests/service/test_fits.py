@@ -104,8 +104,8 @@ def test_plots_are_pngs_and_kept(client, stored_fit, settings):
         r = client.get(url)
         assert r.status_code == 200 and r.headers["content-type"] == "image/png", name
         assert r.content.startswith(PNG)
-    with crud.open_session(settings) as session:
-        assert crud.get_plot(session, fit_id=stored_fit["id"], name="lr_vs_width").startswith(PNG)
+    # kept on disk, outside the database (tests/service/test_plots.py)
+    assert (settings.resolved_plot_dir / stored_fit["id"] / "lr_vs_width.png").read_bytes().startswith(PNG)
     assert client.get(f"/v1/fits/{stored_fit['id']}/plots/nope.png").status_code == 422
     assert client.get(f"/v1/fits/{'0' * 32}/plots/loss_vs_lr.png").json() == {"detail": "Fit not found"}
 

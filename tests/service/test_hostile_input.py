@@ -192,3 +192,77 @@ def test_huge_integers_elsewhere_in_a_row_are_stored_or_named(client, sweep_rows
     else:
         assert r.status_code == 201, r.text
         assert client.get(f"/v1/fits/{r.json()['id']}").status_code == 200
+
+
+# --- JSON types as the schema states them (numbers given as strings, objects given as scalars or null) -------
+
+
+@pytest.mark.parametrize(("url", "body", "loc", "msg"), [
+    ("/v1/recommend", {**ANALYTIC, "width": "1024"}, ["body", "analytic", "width"],
+     "Input should be an integer, not a string"),
+    ("/v1/recommend", {**ANALYTIC, "base": {"width": "64", "beta": 3e-3}}, ["body", "analytic", "base"],
+     "width: Input should be an integer, not a string"),
+    ("/v1/recommend", {**ANALYTIC, "base": {"width": 64, "beta": 3e-3, "gamma": {"hidden": "2"}}},
+     ["body", "analytic", "base"], "gamma.hidden: Input should be a number, not a string"),
+    ("/v1/recommend", {**ANALYTIC, "base": {"width": 64, "beta": 3e-3, "multiplier": None}},
+     ["body", "analytic", "base"], "multiplier: Input should be an object, not null"),
+    ("/v1/recommend", {**ANALYTIC, "base": {"width": 64, "beta": 3e-3, "gamma": "1,2,3"}},
+     ["body", "analytic", "base"], "gamma: Input should be an object, not a string"),
+    ("/v1/theory/convert", {**CONVERT, "epsilon": "1e-8"}, ["body", "epsilon"],
+     "Input should be a number or null, not a string"),
+    ("/v1/theory/from-mup", {"optimizer": "adam", "base_width": "64", "lr": 1e-3}, ["body", "base_width"],
+     "Input should be an integer, not a string"),
+])
+def test_numbers_as_strings_are_422_naming_the_field(client, url, body, loc, msg):
+    r = client.post(url, json=body)
+    assert r.status_code == 422, r.text
+    assert any(e["loc"] == loc and msg in e["msg"] for e in r.json()["detail"]), r.text
+
+
+def test_numbers_as_strings_in_json_fit_options_but_not_in_form_fields(client, sweep, sweep_rows):
+    r = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": str(N_BOOT)})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "n_boot"], r.text
+    assert fit_count(client) == 0
+    # a multipart form is text by nature: its fields are parsed as before
+    r = client.post("/v1/fits", files={"file": ("t.csv", sweep.to_csv(index=False).encode())},
+                    data={"n_boot": str(N_BOOT)})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("url", ["/v1/fits", "/v1/recommend", "/v1/theory/convert", "/v1/theory/to-mup"])
+def test_a_body_that_is_not_utf8_is_422_naming_the_body(client, url):
+    r = client.post(url, content=b'{"width": "\xff\xfe"}', headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    (error,) = r.json()["detail"]
+    assert error["loc"][0] == "body" and error["type"] == "json_invalid" and "not UTF-8" in _messages(r)
+
+
+def test_allow_names_every_method_of_the_path(client, stored_fit):
+    r = client.options(f"/v1/fits/{stored_fit['id']}")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, DELETE"
+    r = client.put("/v1/fits")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST"
+
+
+@pytest.mark.parametrize("value", ["", "FULL", "3,1,1", "1,0.5"])
+def test_alignment_query_outside_its_pattern_is_422(client, value):
+    r = client.get("/v1/theory/exponents", params={"alignment": value})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "alignment", 0], r.text
+
+
+@pytest.mark.parametrize("tokens", [True, False])
+def test_openapi_lists_the_auth_and_size_answers(client, locked, tokens):
+    """With a token the writes ask for it (401, 403); without one (the default) nothing asks for a token, and a
+    write keeps its 403 (a cross-origin write is refused whatever the tokens)."""
+    paths = (locked if tokens else client).get("/openapi.json").json()["paths"]
+    for path, ops in paths.items():
+        for method, op in ops.items():
+            codes = set(op["responses"])
+            if op.get("security"):
+                assert {"401", "403"} <= codes, (method, path)
+            if "requestBody" in op:
+                assert "413" in codes, (method, path)
+    writes = {"400", "403", "409", "413", "415", "422"}
+    assert writes <= set(paths["/v1/fits"]["post"]["responses"])
+    assert ("401" in paths["/v1/fits"]["post"]["responses"]) is tokens
+    assert bool(paths["/v1/fits"]["post"].get("security")) is tokens

@@ -88,7 +88,7 @@ def test_repeated_request_is_served_identically(client):
         ({"base": {"width": 256, "beta": 0.003, "gamma": {"hidden": 0}}}, "hidden"),
         ({"base": {"width": 256, "beta": 0.003, "epsilon_mode": "sometimes"}}, "epsilon_mode"),
         ({"parameterization": "mupp"}, "parameterization"),
-        ({"optimizer": "lion"}, "optimizer"),
+        ({"optimizer": "shampoo"}, "optimizer"),
         ({"lr_mode": "layerwise"}, "lr_mode"),
         ({"alignment": "partial"}, "alignment"),
         ({"alignment": {"alpha": 3, "omega": 0.5, "u": 1}}, "alpha"),
@@ -115,12 +115,17 @@ def test_non_json_float_literals_are_422(client, literal):
     assert literal.lstrip("-") in r.text or "finite" in r.text
 
 
-def test_extreme_but_valid_ratio_is_422_not_500(client):
-    # width/base so large that beta * ratio^-c underflows to 0: the engine refuses; the API says why.
+def test_extreme_inputs_are_422_naming_the_bound_and_the_extremes_inside_it_compute(client):
+    # a beta so small that beta * ratio^-c would underflow to 0 is outside the schema's range (SCALE_MIN)
     body = {**EXAMPLE, "width": 2**40, "base": {"width": 1, "beta": 1e-320}}
     r = client.post("/v1/recommend", json=body)
     assert r.status_code == 422
-    assert r.json()["detail"][0]["msg"].startswith("inputs too extreme: a computed LayerSetting is invalid (lr:")
+    assert r.json()["detail"][0]["loc"][-1] == "beta" and "1e-30" in r.json()["detail"][0]["msg"].replace(
+        "0.000000000000000000000000000001", "1e-30")
+    # the extremes of the range, with the widest width ratio, give finite nonzero settings
+    for beta in (1e-30, 1e30):
+        body = {**EXAMPLE, "width": 2**40, "base": {"width": 1, "beta": beta, "gamma": {"hidden": beta}}}
+        assert client.post("/v1/recommend", json=body).status_code == 200
 
 
 def test_fit_based_matches_fitting_predict(client, stored_fit):

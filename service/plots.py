@@ -1,0 +1,181 @@
+"""Plots off the request path: worker processes draw a fit's PNGs into a cache folder on disk.
+
+A fit's plots live in ``<plot_dir>/<fit_id>/`` (``loss_vs_lr.png``, ``lr_vs_width.png``, ``loss_vs_width.png``,
+or ``unavailable.txt`` saying why the fit has nothing to draw). A worker draws them in a temporary folder and
+renames it into place, so a fit's folder is there whole or not at all, and a folder that is there is a finished
+render. The database is never written: a plot GET only reads it.
+
+Why processes, not threads: pyplot keeps global state, so threads would draw one at a time behind a lock, and
+would share the GIL with the event loop. One render per fit is in flight at a time (requests for it share its
+future); no lock is held while anything is drawn, and a request waits on its future without blocking the loop.
+A worker decodes the stored table under the same row and cell caps as an upload (from the parquet footer, before
+decoding), so a fit stored before the caps existed cannot blow the server's memory when plotted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+import threading
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from abcscale.service.config import Settings
+
+PLOT_NAMES = ("loss_vs_lr", "lr_vs_width", "loss_vs_width")
+UNAVAILABLE = "unavailable.txt"
+# a fit id names a folder: nothing but a plain name ever reaches the file system
+_FOLDER_NAME = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: int) -> str | None:
+    """In a worker process: draw a fit's plots into ``folder``, made whole at once. Returns None when the folder
+    is in place (with the plots, or with why there are none), or why nothing was cached (a table over a cap:
+    a raised cap may plot it later)."""
+    from abcscale.fitting import read_table
+    from abcscale.fitting.reading import TableTooLarge
+    from abcscale.schemas.fit import FitResult
+    from abcscale.usecases import plot_fit
+
+    target = Path(folder)
+    try:
+        df = read_table(rows, "parquet", max_rows=max_rows, max_cells=max_cells)
+    except TableTooLarge as exc:
+        return f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        try:
+            plot_fit(FitResult.model_validate_json(fit_json), df, tmp)
+        except OSError:
+            raise  # a full disk, say: nothing to cache, the next request tries again
+        except Exception as exc:  # noqa: BLE001 - whatever stops the drawing, this fit has no plots: say why
+            for png in tmp.iterdir():
+                png.unlink()
+            (tmp / UNAVAILABLE).write_text(str(exc) or type(exc).__name__)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            pass  # a render of the same fit (another server process) finished first: same plots
+        return None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+class RenderFailed(Exception):
+    """A worker died (killed for memory, say) or could not write the cache: nothing cached, retry later."""
+
+
+class PlotRenderer:
+    """The app's plot cache and its worker pool (started on the first render, stopped with the app)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.root = settings.resolved_plot_dir
+        self.wait_s = settings.plot_wait_s
+        self._workers = settings.plot_workers
+        self._caps = (settings.max_rows, settings.max_cells)
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[str, Future[str | None]] = {}
+        self._lock = threading.Lock()  # guards the two fields above; never held while anything renders
+
+    def folder(self, fit_id: str) -> Path:
+        if not _FOLDER_NAME.fullmatch(fit_id):
+            raise ValueError(f"not a fit id: {fit_id!r}")
+        return self.root / fit_id
+
+    def cached(self, fit_id: str, name: str) -> bytes | str | None:
+        """The PNG, or why this fit has none (a str), or None when it is not rendered yet (blocking: disk reads)."""
+        folder = self.folder(fit_id)
+        try:
+            return (folder / f"{name}.png").read_bytes()
+        except FileNotFoundError:
+            pass
+        try:
+            return (folder / UNAVAILABLE).read_text()
+        except FileNotFoundError:
+            return f"{name} was not drawn" if folder.is_dir() else None
+
+    def pending(self, fit_id: str) -> Future[str | None] | None:
+        with self._lock:
+            return self._pending.get(fit_id)
+
+    def submit(self, fit_id: str, fit_json: str, rows: bytes) -> Future[str | None]:
+        """The render of this fit: the one in flight, or a new one in a worker (RenderFailed if none can start).
+
+        Workers are spawned, so a script that creates the app must guard its entry point with
+        ``if __name__ == "__main__":``, as for uvicorn's own ``workers=``: a spawned worker imports the main module."""
+        with self._lock:
+            future = self._pending.get(fit_id)
+            if future is None:
+                job = functools.partial(render, fit_json, rows, str(self.folder(fit_id)), *self._caps)
+                try:
+                    try:
+                        future = self._started().submit(job)
+                    except BrokenProcessPool:  # a worker was killed (for memory, say): the pool is dead, start anew
+                        if self._pool is not None:
+                            self._pool.shutdown(wait=False, cancel_futures=True)
+                        self._pool = None
+                        future = self._started().submit(job)
+                except Exception as exc:  # noqa: BLE001 - e.g. no process can be started: a 503, never a 500
+                    raise RenderFailed(f"cannot start a plot worker ({type(exc).__name__}: {exc})") from None
+                self._pending[fit_id] = future
+        future.add_done_callback(lambda done: self._forget(fit_id, done))  # outside the lock: may run at once
+        return future
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            # spawn, not fork: a fork of a threaded server can copy a lock in its held state
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
+                                             max_tasks_per_child=100)
+        return self._pool
+
+    def _forget(self, fit_id: str, done: Future[str | None]) -> None:
+        with self._lock:
+            if self._pending.get(fit_id) is done:
+                del self._pending[fit_id]
+
+    async def wait(self, future: Future[str | None]) -> bool:
+        """Whether the render finished within ``plot_wait_s`` (awaited: the event loop serves others meanwhile).
+        Leaving early never cancels the render: other requests may share it."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+
+        def done() -> None:
+            if not finished.done():  # wait_for cancels it on a timeout
+                finished.set_result(None)
+
+        def wake(_: object) -> None:
+            try:
+                loop.call_soon_threadsafe(done)
+            except RuntimeError:  # the loop closed first (server shutting down)
+                pass
+
+        future.add_done_callback(wake)
+        try:
+            await asyncio.wait_for(finished, self.wait_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def outcome(self, future: Future[str | None]) -> str | None:
+        """A finished render's uncached problem (None: look in the cache); RenderFailed when a worker died."""
+        try:
+            return future.result()
+        except (Exception, CancelledError) as exc:  # a dead worker, an unwritable cache folder: never a 500
+            raise RenderFailed(f"{type(exc).__name__}: {exc}") from None
+
+    def discard(self, fit_id: str) -> None:
+        """Remove a deleted fit's plots (blocking)."""
+        shutil.rmtree(self.folder(fit_id), ignore_errors=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

@@ -1,0 +1,19 @@
+"""The long schemathesis run: the same app, phases and checks as tests/service/test_schemathesis.py, with
+>= 10,000 requests (about 2-4 minutes on 2 cores). Prints the counts; any failure of any check fails it.
+
+Run: ``make bench`` or ``pytest tests/benchmarks/bench_schemathesis.py -s``.
+"""
+
+from __future__ import annotations
+
+from tests.service.test_schemathesis import describe, run_fuzz
+
+MAX_EXAMPLES = 600
+MIN_REQUESTS = 10_000
+
+
+def test_schemathesis_long_run_every_check():
+    report = run_fuzz(max_examples=MAX_EXAMPLES, seed=10_000)
+    print("\nschemathesis, every check:", describe(report))
+    assert not report.failures and not report.errors, describe(report)
+    assert report.requests >= MIN_REQUESTS, describe(report)

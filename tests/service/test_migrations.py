@@ -1,0 +1,142 @@
+"""The schema is Alembic's: a new database is built by the revisions, the revisions make exactly the tables of
+service/db.py, and a database made by an earlier build (``create_all``, no ``alembic_version``) is stamped and
+upgraded with its fits intact. Each on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import pandas as pd
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import MetaData, create_engine, inspect, select
+from sqlalchemy.orm import Session
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from abcscale.fitting import fit_table
+from abcscale.service import crud
+from abcscale.service.app import create_app
+from abcscale.service.config import Settings
+from abcscale.service.db import Base, Fit, make_engine
+from tests.service.conftest import N_BOOT
+from tests.service.pg import BACKENDS, database
+
+HEAD = "0002"
+#: the tables release 0.2.0 made with create_all (idempotency_keys came after it)
+RELEASE_0_2_0 = ("fits", "fit_inputs", "fit_plots")
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request, tmp_path):
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
+def _revision(url: str) -> str | None:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def _as_before_migrations(url: str, tables: tuple[str, ...], sweep, n: int) -> list[str]:
+    """A database the way an earlier build left it: create_all of ``tables`` (a copy of today's definitions,
+    which those tables have kept) and ``n`` fits stored by crud; no alembic_version. Returns the fit ids."""
+    old = MetaData()
+    for name in tables:
+        Base.metadata.tables[name].to_metadata(old)
+    engine = create_engine(url)
+    try:
+        old.create_all(engine)
+        fit = fit_table(sweep, n_boot=N_BOOT)
+        with Session(engine) as session:
+            ids = [crud.create_fit(session, fit, sweep, name=f"old-{i}") for i in range(n)]
+        assert "alembic_version" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    return ids
+
+
+def test_a_new_database_is_built_by_the_revisions_and_matches_the_models(db_url):
+    engine = make_engine(Settings(database_url=db_url))
+    try:
+        with engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD
+            # autogenerate's comparison, types included: a model change without a revision shows up here
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        assert diff == [], diff
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("tables, stamped", [(RELEASE_0_2_0, "0001"), (tuple(Base.metadata.tables), HEAD)],
+                         ids=["release-0.2.0", "dev-build"])
+def test_a_database_from_an_earlier_build_is_upgraded_and_keeps_its_fits(db_url, sweep, sweep_rows, tables,
+                                                                          stamped, monkeypatch):
+    ids = _as_before_migrations(db_url, tables, sweep, n=2)
+    stamps = []
+    real_stamp = __import__("alembic.command", fromlist=["stamp"]).stamp
+    monkeypatch.setattr("alembic.command.stamp", lambda cfg, rev: (stamps.append(rev), real_stamp(cfg, rev)))
+    with TestClient(create_app(Settings(database_url=db_url))) as client:
+        assert stamps == [stamped]
+        listed = client.get("/v1/fits").json()
+        assert listed["count"] == 2 and {f["id"] for f in listed["data"]} == set(ids)
+        for fit_id in ids:
+            got = client.get(f"/v1/fits/{fit_id}")
+            assert got.status_code == 200 and got.json()["id"] == fit_id
+        # the table release 0.2.0 lacked works after the upgrade
+        post, again = (client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": N_BOOT},
+                                   headers={"Idempotency-Key": "after-upgrade"}) for _ in range(2))
+        assert post.status_code == again.status_code == 201, post.text
+        assert post.json()["id"] == again.json()["id"]
+        assert client.get("/v1/fits").json()["count"] == 3
+    assert _revision(db_url) == HEAD
+    with crud.open_session(Settings(database_url=db_url)) as session:  # the stored rows too, types kept
+        for fit_id in ids:
+            pd.testing.assert_frame_equal(crud.get_rows(session, fit_id=fit_id), sweep.reset_index(drop=True))
+
+
+def test_a_database_with_some_of_the_tables_is_refused_by_name(db_url):
+    engine = create_engine(db_url)
+    try:
+        Base.metadata.tables["fits"].to_metadata(MetaData()).create(engine)
+    finally:
+        engine.dispose()
+    with pytest.raises(RuntimeError, match="missing fit_inputs, fit_plots"):
+        make_engine(Settings(database_url=db_url))
+    assert _revision(db_url) is None  # nothing stamped, nothing half-made
+
+
+def test_servers_starting_together_migrate_once(db_url):
+    """Four engines upgrade one new database at the same time: the migration lock lets one build it, the others
+    find it built (no 'table already exists')."""
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4, timeout=30)
+
+    def start() -> None:
+        try:
+            barrier.wait()
+            make_engine(Settings(database_url=db_url)).dispose()
+        except BaseException as exc:  # noqa: BLE001 - reported by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert _revision(db_url) == HEAD
+    engine = make_engine(Settings(database_url=db_url))
+    try:
+        with Session(engine) as session:
+            assert session.scalars(select(Fit)).all() == []
+    finally:
+        engine.dispose()

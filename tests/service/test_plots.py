@@ -1,0 +1,110 @@
+"""Plots off the request path: drawn by a worker process into a cache folder on disk, never into the database;
+a first request waits on its own render (or answers 202 with Retry-After); a table over the caps is not decoded;
+a deleted fit's plots go with it."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from abcscale.fitting import fit_table
+from abcscale.schemas.fit import ColumnMapping
+from abcscale.service import crud
+from abcscale.service.app import create_app
+from abcscale.service.config import Settings
+from abcscale.service.plots import PLOT_NAMES
+from tests.service.conftest import N_BOOT
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def fit(sweep):
+    return fit_table(sweep, ColumnMapping(), n_boot=N_BOOT)
+
+
+def _stored(settings: Settings, fit, sweep) -> str:
+    """A fit stored directly (as by an older release, or a POST before a cap was lowered): no render started."""
+    with crud.open_session(settings) as session:
+        return crud.create_fit(session, fit, sweep)
+
+
+def test_a_plot_get_writes_nothing_to_the_database(tmp_path, fit, sweep):
+    settings = Settings(data_dir=tmp_path / "data", plot_dir=tmp_path / "cache")
+    fit_id = _stored(settings, fit, sweep)
+    with TestClient(create_app(settings)) as c:
+        for name in PLOT_NAMES:
+            r = c.get(f"/v1/fits/{fit_id}/plots/{name}.png")
+            assert r.status_code == 200 and r.content.startswith(PNG), name
+            assert (tmp_path / "cache" / fit_id / f"{name}.png").read_bytes() == r.content  # the configured folder
+    with crud.open_session(settings) as session:
+        assert all(crud.get_plot(session, fit_id=fit_id, name=n) is None for n in PLOT_NAMES)
+
+
+def test_without_waiting_a_first_request_gets_202_then_the_plot(tmp_path, fit, sweep):
+    settings = Settings(data_dir=tmp_path, plot_wait_s=0)
+    fit_id = _stored(settings, fit, sweep)
+    url = f"/v1/fits/{fit_id}/plots/lr_vs_width.png"
+    with TestClient(create_app(settings)) as c:
+        first = c.get(url)
+        assert first.status_code == 202 and int(first.headers["retry-after"]) >= 1, first.text
+        deadline = time.monotonic() + 120
+        while (r := c.get(url)).status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.2)  # the render goes on in its worker meanwhile; these requests never start another
+        assert r.status_code == 200 and r.content.startswith(PNG)
+
+
+def test_a_table_over_the_caps_is_not_decoded_and_not_cached(tmp_path, fit, sweep):
+    # stored before ABCSCALE_MAX_ROWS was lowered below its row count, as a decompression bomb from an older release
+    settings = Settings(data_dir=tmp_path, max_rows=len(sweep) - 1)
+    fit_id = _stored(settings, fit, sweep)
+    with TestClient(create_app(settings)) as c:
+        r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
+        assert r.status_code == 404 and "ABCSCALE_MAX_ROWS" in r.json()["detail"], r.text
+    assert not (settings.resolved_plot_dir / fit_id).exists()  # a raised cap may plot it later
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as c:
+        assert c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png").status_code == 200
+
+
+def test_a_fit_with_nothing_to_draw_says_why_and_stays_cached(tmp_path, fit, sweep):
+    settings = Settings(data_dir=tmp_path)
+    other = sweep.assign(parameterization="sp")  # not the groups the fit was made from: the plots refuse it
+    fit_id = _stored(settings, fit, other)
+    with TestClient(create_app(settings)) as c:
+        r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
+        assert r.status_code == 404 and "not the fit's" in r.json()["detail"], r.text
+        assert c.get(f"/v1/fits/{fit_id}/plots/lr_vs_width.png").json() == r.json()
+    assert (settings.resolved_plot_dir / fit_id / "unavailable.txt").exists()
+
+
+def test_deleting_a_fit_deletes_its_plots(client, stored_fit, settings):
+    assert client.get(stored_fit["plots"]["loss_vs_lr"]).status_code == 200
+    folder = settings.resolved_plot_dir / stored_fit["id"]
+    assert folder.is_dir()
+    assert client.delete(f"/v1/fits/{stored_fit['id']}").status_code == 204
+    assert not folder.exists()
+    assert client.get(stored_fit["plots"]["loss_vs_lr"]).status_code == 404
+
+
+def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
+    # 24 requests waiting on renders would otherwise take every pooled connection from all other requests
+    settings = Settings(data_dir=tmp_path)
+    ids = [_stored(settings, fit, sweep) for _ in range(4)]
+    with TestClient(create_app(settings)) as c:
+        pool = c.app.state.engine.pool
+        with ThreadPoolExecutor(4) as threads:
+            gets = [threads.submit(c.get, f"/v1/fits/{i}/plots/loss_vs_lr.png") for i in ids]
+            time.sleep(0.5)  # each has read its fit and handed the render to a worker (whose start takes seconds)
+            held = []
+            while not all(g.done() for g in gets) and len(held) < 5:
+                held.append(pool.checkedout())
+                time.sleep(0.1)
+            assert all(g.result().status_code == 200 for g in gets)
+    assert held and max(held) == 0
