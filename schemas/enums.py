@@ -58,13 +58,16 @@ class Optimizer(_AliasedEnum):
     """Optimizer families whose update scale sets the symmetry's k (SGD 2, Adam and AdamW 1, Adafactor 0).
 
     ``adamw`` is Adam with decoupled weight decay (docs/theory.md section 9): Adam's exponents and epsilon, plus
-    a per-layer weight decay.
+    a per-layer weight decay. ``lion`` is the sign optimizer (Adam's exponents, no epsilon, coupled weight
+    decay); ``muon`` is Muon on hidden matrices with AdamW on the other layers (docs/theory.md section 11).
     """
 
     sgd = "sgd"
     adam = "adam"
     adafactor = "adafactor"
     adamw = "adamw"
+    lion = "lion"
+    muon = "muon"
 
 
 class Layer(_AliasedEnum):

@@ -6,7 +6,8 @@ rate :math:`\eta_l = \beta \gamma_l (n / b)^{-c_l}`, with beta tuned at the base
 Modules, by concept:
 
 - :mod:`~abcscale.theory.tables`: the (a, b) table of each parameterization, stability at init;
-- :mod:`~abcscale.theory.rules`: per-optimizer rules (update exponent, symmetry k, epsilon);
+- :mod:`~abcscale.theory.rules`: per-optimizer rules (update exponent, symmetry k, epsilon), one per layer for
+  a mixed optimizer (Muon);
 - :mod:`~abcscale.theory.solver`: the LP for the smallest stable c per layer, the exponent table;
 - :mod:`~abcscale.theory.epsilon`: Adam's epsilon exponents across width;
 - :mod:`~abcscale.theory.weight_decay`: AdamW's decoupled weight decay across width and under the symmetry;
@@ -25,7 +26,14 @@ silent fallback.
 
 from abcscale.theory.epsilon import epsilon_exponents, layer_epsilons
 from abcscale.theory.groups import DEFAULT_RULES, assign, from_mup, group_spec, invariants, mup_setting, to_mup
-from abcscale.theory.rules import OPTIMIZER_RULES, OptimizerRule, optimizer_rule
+from abcscale.theory.rules import (
+    MUON_CONVENTIONS,
+    OPTIMIZER_RULES,
+    LayerRules,
+    OptimizerRule,
+    layer_rules,
+    optimizer_rule,
+)
 from abcscale.theory.solver import ExponentSolution, solve_exponents, theory_exponent, theory_table
 from abcscale.theory.symmetry import Conversion, convert
 from abcscale.theory.tables import AB_TABLES, ab_table, init_stability_warnings, parameterization_of
@@ -41,7 +49,9 @@ __all__ = [
     "invariants",
     "mup_setting",
     "to_mup",
+    "MUON_CONVENTIONS",
     "OPTIMIZER_RULES",
+    "LayerRules",
     "Conversion",
     "ExponentSolution",
     "OptimizerRule",
@@ -52,6 +62,7 @@ __all__ = [
     "init_stability_warnings",
     "layer_epsilons",
     "layer_weight_decays",
+    "layer_rules",
     "optimizer_rule",
     "parameterization_of",
     "solve_exponents",

@@ -10,7 +10,9 @@ so it is the embedding written with theta = -a_e by the symmetry (c -> c - k the
     c_v = c_e + k \, a_e, \qquad e_v = e_e - k' a_e, \qquad \eta_v = \beta \gamma_e (n / b)^{-c_v}.
 
 Under muP that is c_v = 0 for Adam (a constant LR) and c_v = -1 for SGD (LR proportional to n), which is
-what microsoft/mup gives vector-like parameters.
+what microsoft/mup gives vector-like parameters. k and k' are the embedding's optimizer's: under a mixed
+optimizer (Muon) the vector-like parameters train with the embedding's (AdamW), and every role maps with its
+own layer's rule.
 
 **Forms.** At one width the symmetry's map with any per-layer factor t (m -> m t, sigma -> sigma / t,
 eta -> eta / t^k, eps -> eps t^k', coupled decay -> decay t^k) leaves training unchanged, so one answer has
@@ -20,7 +22,9 @@ many spellings. ``abc`` is the transfer as computed; ``multiplier_free`` takes t
 
 **From microsoft/mup.** A mup setup at base width b is a setting at b; taking abcscale's constants so that the
 abc form equals it at b (M_l = m_l b^{a_l}, S_l = sigma_l b^{b_l}, beta gamma_l = eta_l) makes every width
-agree, since the two conventions share the invariants a+b, a+c (Adam) and 2a+c (SGD).
+agree, since the two conventions share the invariants a+b, a+c (Adam) and 2a+c (SGD). MuAdam (``impl=`` any
+per-coordinate optimizer, Lion included) and MuSGD rescale the per-coordinate steps; microsoft/mup has no Muon,
+so under Muon the hidden group runs plain Muon at its own LR (``mup_lr`` equals ``lr`` there).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode
 from abcscale.schemas.groups import ROLES, Form, GroupRule, GroupSpec, MupSetup, Role, RoleSetting
 from abcscale.schemas.theory import ABTable, BaseConfig, LayerExponents, PerLayer, Transfer
-from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.rules import LayerRules, OptimizerRule, layer_rules
 from abcscale.theory.tables import ab_table
 from abcscale.theory.weight_decay import convert_weight_decay
 
@@ -97,7 +101,7 @@ def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.p
     In ``global`` LR mode it shares the embedding's LR like every layer. No weight decay: gains and biases
     are scales, not capacity (nanoGPT and most LLM recipes leave them out).
     """
-    rule = optimizer_rule(tr.optimizer)
+    rule = layer_rules(tr.optimizer)[Layer.embedding]
     emb = tr[Layer.embedding]
     a_e = tr.exponents[Layer.embedding.value].a
     rho = tr.width / tr.base_width
@@ -133,7 +137,7 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
                epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> GroupSpec:
     """The transfer ``tr`` as parameter groups in ``form`` (module docstring); ``rules`` go with it."""
     form = Form.parse(form)
-    rule = optimizer_rule(tr.optimizer)
+    opt_rules = layer_rules(tr.optimizer)
     ex = tr.exponents
     abc = [RoleSetting(role=Role(l.value), init_std=s.init_std, init_exponent=ex[l.value].a + ex[l.value].b,
                        lr=s.lr, epsilon=s.epsilon, weight_decay=s.weight_decay, multiplier=s.multiplier)
@@ -143,25 +147,41 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
     if form is Form.abc:
         roles = abc
     elif form is Form.multiplier_free:
-        roles = [_mapped(s, 1.0 / (s.multiplier or 1.0), rule.k, rule.epsilon_k, tr.weight_decay_mode, False)
-                 for s in abc]
+        roles = [_mapped(s, 1.0 / (s.multiplier or 1.0), _rule(opt_rules, s.role).k, _rule(opt_rules, s.role).epsilon_k,
+                         tr.weight_decay_mode, False) for s in abc]
     else:
         target = {Role(l.value): rho ** (-MUP_LIBRARY[l].a) for l in LAYERS} | {Role.vector: 1.0}
-        roles = [_mapped(s, target[s.role] / (s.multiplier or 1.0), rule.k, rule.epsilon_k, tr.weight_decay_mode,
-                         True) for s in abc]
-        roles = [s.model_copy(update={"mup_lr": _mup_lr(s.role, s.lr, tr.optimizer, rho)}) for s in roles]
+        roles = [_mapped(s, target[s.role] / (s.multiplier or 1.0), _rule(opt_rules, s.role).k,
+                         _rule(opt_rules, s.role).epsilon_k, tr.weight_decay_mode, True) for s in abc]
+        roles = [s.model_copy(update={"mup_lr": _mup_lr(s.role, s.lr, _rule(opt_rules, s.role), rho)}) for s in roles]
         warnings += _mup_warnings(tr)
+        if not all(_mu_wrapped(r) for r in opt_rules.rules):
+            warnings.append(f"microsoft/mup has no {tr.optimizer.value}: its hidden groups run plain "
+                            f"{tr.optimizer.value} at mup_lr (= lr), the other groups MuAdam")
     spec = GroupSpec(form=form, parameterization=tr.parameterization, optimizer=tr.optimizer, width=tr.width,
                      base_width=tr.base_width, roles=roles, rules=list(rules),
                      weight_decay_mode=tr.weight_decay_mode, warnings=warnings)
     return spec.model_copy(update={"mup": to_mup(spec)}) if form is Form.mup else spec
 
 
-def _mup_lr(role: Role, lr: float, optimizer: Optimizer, width_mult: float) -> float:
+def _rule(rules: LayerRules, role: Role) -> OptimizerRule:
+    """The rule a role trains with: its layer's; vector-like parameters train like the embedding."""
+    return rules[Layer.embedding if role is Role.vector else Layer(role.value)]
+
+
+def _mu_wrapped(rule: OptimizerRule) -> bool:
+    """Whether microsoft/mup's MuAdam/MuSGD rescale this rule's groups: per-coordinate steps only, not Muon's
+    orthogonalised one (``update_shift``), which runs unwrapped."""
+    return rule.update_shift == 0.0
+
+
+def _mup_lr(role: Role, lr: float, rule: OptimizerRule, width_mult: float) -> float:
     """What MuAdam/MuSGD must be given for a group so that they apply ``lr``: MuAdam (and Adafactor-like
     optimizers) divide a matrix-like (hidden) parameter's LR by width_mult; MuSGD multiplies a vector-like one's
-    (embedding, readout, biases, gains) by it."""
-    if optimizer is Optimizer.sgd:
+    (embedding, readout, biases, gains) by it. A group no Mu-optimizer wraps (Muon's hidden) takes ``lr``."""
+    if not _mu_wrapped(rule):
+        return lr
+    if rule.backprop_scale:  # SGD: MuSGD
         return lr if role is Role.hidden else lr / width_mult
     return lr * width_mult if role is Role.hidden else lr
 
@@ -196,15 +216,17 @@ def to_mup(spec: GroupSpec) -> MupSetup:
 def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
     """What a microsoft/mup setup actually applies at ``setup.width`` (its multipliers, stds, LRs, epsilon)."""
     wm = setup.width_mult
-    sgd = Optimizer.parse(setup.optimizer) is Optimizer.sgd
+    rules = layer_rules(setup.optimizer)
     out = {}
     for role in ROLES:
+        sgd, wrapped = _rule(rules, role).backprop_scale, _mu_wrapped(_rule(rules, role))
         lr_in = setup.lr.get(role)
         if lr_in is None:
             raise ValueError(f"lr: no value for {role.value}")
         # MuAdam divides a matrix-like (hidden) LR by width_mult; MuSGD multiplies a vector-like one by it
         lr = lr_in / wm if (role is Role.hidden and not sgd) else (lr_in * wm if (role is not Role.hidden and sgd)
                                                                     else lr_in)
+        lr = lr if wrapped else lr_in
         std = setup.init_std.get(role)
         if std is not None and role is Role.hidden:
             std = std / wm**0.5
@@ -240,8 +262,8 @@ def invariants(s: RoleSetting, optimizer: Optimizer | str,
                weight_decay_mode: WeightDecayMode | str = WeightDecayMode.coupled) -> dict[str, float | None]:
     """What the symmetry leaves unchanged, so what two forms must agree on: forward scale m * sigma, update
     m^k' * eta (eta m^k: Adam m eta, SGD m^2 eta, Adafactor eta), epsilon / m^k' and a coupled decay times m^-k
-    (docs/theory.md section 10). A setting without a multiplier has m = 1."""
-    rule = optimizer_rule(optimizer)
+    (docs/theory.md section 10). A setting without a multiplier has m = 1; k and k' are the role's rule's."""
+    rule = _rule(layer_rules(optimizer), s.role)
     m = s.multiplier or 1.0
     return {"forward": None if s.init_std is None else m * s.init_std,
             "update": s.lr * m**rule.k,

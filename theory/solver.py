@@ -40,7 +40,7 @@ from scipy.optimize import linprog
 from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import ABTable, Alignment, ExponentRow, LayerExponents
 from abcscale.theory._round import clean
-from abcscale.theory.rules import OptimizerRule, optimizer_rule
+from abcscale.theory.rules import LayerRules, layer_rules
 from abcscale.theory.tables import ab_table, init_stability_warnings
 
 E, H, R = Layer.embedding, Layer.hidden, Layer.readout
@@ -77,34 +77,37 @@ class _Affine:
         return _Affine(self.coef, self.const - other)
 
 
-def _constraints(ab: ABTable, rule: OptimizerRule, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
-    """The stability constraints as ``A x <= b`` (each ``lhs >= 0`` stored as ``-lhs <= 0``)."""
+def _constraints(ab: ABTable, rules: LayerRules, al: Alignment) -> tuple[np.ndarray, np.ndarray]:
+    """The stability constraints as ``A x <= b`` (each ``lhs >= 0`` stored as ``-lhs <= 0``); one rule per layer."""
     c = {layer: _Affine.var(i) for layer, i in _C.items()}
     r = {layer: _Affine.var(i) for layer, i in _R.items()}
     G = _Affine.var(_G)
-    # U_l = p_a a_l + p_b b_l + c_l, plus G before the readout when the gradient carries it.
-    U = {layer: c[layer] + (rule.update_a * ab[layer].a + rule.update_b * ab[layer].b) for layer in LAYERS}
-    if rule.backprop_scale:  # SGD: the signal coming back through the readout reaches the layers before it
-        U = {layer: (U[layer] + G if layer is not R else U[layer]) for layer in LAYERS}
+    # U_l = p_a a_l + p_b b_l + c_l + s_l, plus G before the readout when the gradient carries it.
+    U = {l: c[l] + (rl.update_a * ab[l].a + rl.update_b * ab[l].b + rl.update_shift) for l, rl in rules.items()}
+    U = {l: (U[l] + G if rules[l].backprop_scale and l is not R else U[l]) for l in LAYERS}
+    # a full-rank orthogonalised step (Muon) meets every input at its operator norm: full alignment for it
+    full = Alignment.full()
+    a_ = {l: (full if rules[l].always_aligned else al) for l in (H, R)}
     ab_out = ab[R].a + ab[R].b
     ge0 = [
         U[E] - r[E],                                # r_1 <= U_1
-        U[H] - al.alpha - r[H],                     # r_h <= U_h - alpha
-        U[H] + r[E] - al.u - r[H],                  # r_h <= U_h + r_1 - u
+        U[H] - a_[H].alpha - r[H],                  # r_h <= U_h - alpha
+        U[H] + r[E] - a_[H].u - r[H],               # r_h <= U_h + r_1 - u
         r[E] + 0.5 - al.omega - r[H],               # r_h <= 1/2 + r_1 - omega
         r[H] + (ab_out - al.omega),                 # logits: a+b + r_L - omega
-        U[R] - al.alpha,                            # logits: U_o - alpha
-        U[R] + r[H] - al.u,                         # logits: U_o + r_L - u
+        U[R] - a_[R].alpha,                         # logits: U_o - alpha
+        U[R] + r[H] - a_[R].u,                      # logits: U_o + r_L - u
     ]
-    if rule.backprop_scale:
+    if any(rl.backprop_scale for rl in rules.rules):
+        # the signal back through the readout: its init part a+b and its update part U_o (2 a_o + c_o for SGD)
         ge0.append(_Affine(np.zeros(_N), ab_out) - G)               # G <= a_o + b_o
-        ge0.append(c[R] + 2 * ab[R].a - G)                          # G <= 2 a_o + c_o
+        ge0.append(U[R] - G)                                        # G <= U_o
     return np.array([-g.coef for g in ge0]), np.array([g.const for g in ge0])
 
 
-def _bounds(rule: OptimizerRule) -> list[tuple[float | None, float | None]]:
-    g = (None, None) if rule.backprop_scale else (0.0, 0.0)
-    return [(rule.c_min, None)] * len(_C) + [(0.0, None)] * len(_R) + [g]
+def _bounds(rules: LayerRules) -> list[tuple[float | None, float | None]]:
+    g = (None, None) if any(rl.backprop_scale for rl in rules.rules) else (0.0, 0.0)
+    return [(rules[l].c_min, None) for l in _C] + [(0.0, None)] * len(_R) + [g]
 
 
 def _lp(obj: np.ndarray, A: np.ndarray, b: np.ndarray, bounds: list[tuple[float | None, float | None]],
@@ -163,13 +166,13 @@ def solve_exponents(
     """
     ab = ab_table(parameterization)
     opt = Optimizer.parse(optimizer)
-    return _solve(ab, opt, optimizer_rule(opt), Alignment.parse(alignment))
+    return _solve(ab, opt, layer_rules(opt), Alignment.parse(alignment))
 
 
 @functools.lru_cache(maxsize=1024)
-def _solve(ab: ABTable, opt: Optimizer, rule: OptimizerRule, al: Alignment) -> ExponentSolution:
-    A, b = _constraints(ab, rule, al)
-    bounds = _bounds(rule)
+def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> ExponentSolution:
+    A, b = _constraints(ab, rules, al)
+    bounds = _bounds(rules)
     lower = {layer: clean(_lp(_unit(layer), A, b, bounds)[_C[layer]]) for layer in LAYERS}
     # The prescription: the point that minimises the total sum of c (largest LRs overall). It is the
     # per-layer ideal whenever that is feasible; under SGD the readout's c also sets the backprop scale
@@ -216,28 +219,27 @@ def theory_exponent(
 
 
 def theory_table(
-    parameterizations: Iterable[Parameterization] | None = None,
-    optimizers: Iterable[Optimizer] | None = None,
-    alignments: Iterable[Alignment] | None = None,
+    parameterizations: Iterable[Parameterization | str] | None = None,
+    optimizers: Iterable[Optimizer | str] | None = None,
+    alignments: Iterable[Alignment | str] | None = None,
 ) -> list[ExponentRow]:
     """Rows of (parameterization, optimizer, alignment, layer) -> (a, b, c, unique, global c, epsilon e_l).
 
     Without filters: every parameterization and optimizer, under full and no alignment.
     """
     rows = []
-    for p in parameterizations or list(Parameterization):
-        for o in optimizers or list(Optimizer):
-            rule = optimizer_rule(o)
-            for al in alignments or [Alignment.full(), Alignment.none()]:
+    for p in [Parameterization.parse(p) for p in parameterizations or list(Parameterization)]:
+        for o in [Optimizer.parse(o) for o in optimizers or list(Optimizer)]:
+            rules = layer_rules(o)
+            for al in [Alignment.parse(a) for a in alignments or [Alignment.full(), Alignment.none()]]:
                 sol = solve_exponents(p, o, al)
-                eps = rule.epsilon_rule(sol.ab, sol.c) if rule.epsilon_rule is not None else None
-                rows.extend(_rows(p, o, al, sol, eps))
+                rows.extend(_rows(p, o, al, sol, rules.epsilon_exponents(sol.ab, sol.c)))
     return rows
 
 
 def _rows(p: Parameterization, o: Optimizer, al: Alignment, sol: ExponentSolution,
-          eps: dict[Layer, float] | None) -> list[ExponentRow]:
+          eps: dict[Layer, float | None]) -> list[ExponentRow]:
     common: dict[str, Any] = {"parameterization": p.value, "optimizer": o, "alignment": al,
                               "unique": sol.unique, "global_c": sol.global_c}
     return [ExponentRow(**common, layer=layer, a=sol.ab[layer].a, b=sol.ab[layer].b, c=sol.c[layer],
-                        epsilon_exponent=None if eps is None else eps[layer]) for layer in LAYERS]
+                        epsilon_exponent=eps[layer]) for layer in LAYERS]

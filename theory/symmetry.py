@@ -7,7 +7,7 @@ For any per-layer theta (docs/theory.md section 4),
     (a_l, b_l, c_l) \to (a_l + \theta_l, \; b_l - \theta_l, \; c_l - k \, \theta_l)
 
 leaves the function and the training dynamics unchanged, with k from the optimizer's rule
-(:mod:`abcscale.theory.rules`: SGD 2, Adam 1, Adafactor 0). At one width n the constants carry the
+(:mod:`abcscale.theory.rules`: SGD 2, Adam, AdamW, Lion and Muon 1, Adafactor 0). At one width n the constants carry the
 same map with the factor :math:`t_l = n^{-\theta_l}`:
 
 .. math::
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from abcscale.schemas.enums import LAYERS, Layer, Parameterization, WeightDecayMode
 from abcscale.schemas.theory import ABTable, Alignment, LayerSetting, Setting
-from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.rules import layer_rules
 from abcscale.theory.solver import solve_exponents
 from abcscale.theory.tables import ab_table, parameterization_of
 from abcscale.theory.weight_decay import convert_weight_decay
@@ -39,7 +39,9 @@ class Conversion:
     """A setting converted between parameterizations, with the per-layer theta and factor t used.
 
     ``symmetric`` says whether the two (a, b) tables are related by the symmetry (then the exponent
-    tables agree too: ``c_to = c_from - k theta``); ``c_from`` and ``c_to`` are the LP's exponents.
+    tables agree too: ``c_to = c_from - k theta``); ``c_from`` and ``c_to`` are the LP's exponents. ``k`` is the
+    optimizer's k, shared by every layer (a mixed optimizer whose layers' k differed would map each layer with
+    its own, and ``k`` would be an error; Muon's are all 1).
     """
 
     setting: Setting
@@ -68,22 +70,22 @@ def convert(
     """
     ab1, ab2 = ab_table(source), ab_table(target)
     opt = setting.optimizer
-    rule = optimizer_rule(opt)
-    k = rule.k
+    rules = layer_rules(opt)
+    k = rules.k
     n = setting.width
     theta = {l: ab2[l].a - ab1[l].a for l in LAYERS}
     t = {l: float(n) ** (-theta[l]) for l in LAYERS}
     layers = []
     for s in setting.layers:
-        tl = t[s.layer]
+        tl, rule = t[s.layer], rules[s.layer]
         eps = s.epsilon
         if eps is not None and rule.has_epsilon:
             eps = eps * tl**rule.epsilon_k
         wd = s.weight_decay
         if wd is not None:
-            wd = convert_weight_decay(wd, weight_decay_mode, tl, k)
+            wd = convert_weight_decay(wd, weight_decay_mode, tl, rule.k)
         layers.append(LayerSetting(layer=s.layer, multiplier=s.multiplier * tl, init_std=s.init_std / tl,
-                                   lr=s.lr / tl**k, epsilon=eps, weight_decay=wd))
+                                   lr=s.lr / tl**rule.k, epsilon=eps, weight_decay=wd))
     out = Setting(parameterization=parameterization_of(target), optimizer=opt, width=n, layers=layers)
     off = [l.value for l in LAYERS if not math.isclose(ab2[l].b, ab1[l].b - theta[l], abs_tol=1e-12)]
     c1 = solve_exponents(ab1, opt, alignment).c
@@ -95,6 +97,6 @@ def convert(
             + ", ".join(off) + "): the converted setting is exact at this width only; "
             "the two parameterizations scale differently with width"
         )
-    if rule.has_epsilon and any(s.epsilon for s in setting.layers):
+    if rules.has_epsilon and any(s.epsilon for s in setting.layers):
         warnings.append("Adam epsilon was rescaled with the layer (eps * t) to keep the symmetry exact")
     return Conversion(out, theta, t, k, not off, c1, c2, tuple(warnings))

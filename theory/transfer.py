@@ -22,7 +22,7 @@ import numpy as np
 from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents, LayerSetting, Transfer
 from abcscale.theory.epsilon import layer_epsilons
-from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.rules import layer_rules
 from abcscale.theory.solver import ExponentSolution, solve_exponents
 from abcscale.theory.tables import parameterization_of
 from abcscale.theory.weight_decay import layer_weight_decays
@@ -43,16 +43,17 @@ def transfer(
     supply measured exponents. Epsilon follows ``base.epsilon_mode``: ``per_layer`` scales it with
     the epsilon exponents e_l of the optimizer's rule, ``constant`` keeps it; optimizers without an
     epsilon get None. Weight decay follows ``base.weight_decay_mode`` (:mod:`abcscale.theory.weight_decay`)
-    for an optimizer with decoupled decay (AdamW) and is None for the others. Raises ValueError for a width
+    on the layers whose optimizer has a decoupled decay (AdamW, Lion, Muon) and is None elsewhere; likewise
+    epsilon is None on a layer whose optimizer has none (Muon's hidden matrices). Raises ValueError for a width
     that is not a positive integer, and for a nonzero ``base.weight_decay`` with an optimizer without it.
     """
     if not isinstance(width, int | np.integer) or width <= 0:
         raise ValueError(f"width must be a positive integer, got {width!r}")
     opt = Optimizer.parse(optimizer)
-    rule = optimizer_rule(opt)
-    if base.weight_decay and not rule.weight_decay:
-        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, or leave "
-                         "weight_decay at 0")
+    rules = layer_rules(opt)
+    if base.weight_decay and not rules.weight_decay:
+        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion or muon, or "
+                         "leave weight_decay at 0")
     mode = LrMode.parse(lr_mode)
     sol = solve_exponents(parameterization, opt, alignment)
     ab = sol.ab
@@ -60,12 +61,12 @@ def transfer(
     if c_override:
         c_used.update(c_override)
     rho = width / base.width
-    eps: dict[Layer, float | None] = dict.fromkeys(LAYERS)
-    if rule.epsilon_rule is not None:
-        eps.update(layer_epsilons(base.epsilon, base.epsilon_mode, rho, rule.epsilon_rule(ab, c_used)))
-    wd: dict[Layer, float | None] = dict.fromkeys(LAYERS)
-    if rule.weight_decay:
-        wd.update(layer_weight_decays(base.weight_decay, base.weight_decay_mode, rho, c_used))
+    # epsilon and weight decay only on the layers whose optimizer has them (Muon: Adam's epsilon off the hidden)
+    e_l = rules.epsilon_exponents(ab, c_used)
+    all_eps = layer_epsilons(base.epsilon, base.epsilon_mode, rho, {l: e or 0.0 for l, e in e_l.items()})
+    eps: dict[Layer, float | None] = {l: None if e_l[l] is None else all_eps[l] for l in LAYERS}
+    all_wd = layer_weight_decays(base.weight_decay, base.weight_decay_mode, rho, c_used)
+    wd: dict[Layer, float | None] = {l: all_wd[l] if rules[l].weight_decay else None for l in LAYERS}
     layers = [
         LayerSetting(
             layer=l,
@@ -83,7 +84,7 @@ def transfer(
         lr_mode=mode, width=int(width), base_width=base.width, layers=layers,
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
         global_c=sol.global_c, unique=sol.unique, warnings=_warnings(sol, mode),
-        weight_decay_mode=base.weight_decay_mode if rule.weight_decay else None,
+        weight_decay_mode=base.weight_decay_mode if rules.weight_decay else None,
     )
 
 

@@ -27,7 +27,7 @@ from abcscale.cli.options import (
 )
 from abcscale.cli.snippets import snippet
 from abcscale.cli.theory import DEFAULT_EPSILON, frac
-from abcscale.schemas.enums import EpsilonMode, LrMode, WeightDecayMode
+from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, WeightDecayMode
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
@@ -167,7 +167,8 @@ def _abc_table(rec: Recommendation) -> Table:
                   f"{s.lr:.4g}", _g(s.epsilon, 3), *([_g(s.weight_decay)] if decay else []))
     if rec.groups is not None:
         v, e = rec.groups[Role.vector], rec.exponents["embedding"]
-        c_v = e.c + (0.0 if rec.lr_mode is LrMode.global_ else theory.optimizer_rule(rec.optimizer).k * e.a)
+        k_e = theory.layer_rules(rec.optimizer)[Layer.embedding].k  # vectors train like the embedding
+        c_v = e.c + (0.0 if rec.lr_mode is LrMode.global_ else k_e * e.a)
         t.add_row("vector", "0", "-", frac(c_v), _g(v.multiplier), "keep", f"{v.lr:.4g}", _g(v.epsilon, 3),
                   *([_g(v.weight_decay)] if decay else []))
     return t

@@ -12,14 +12,13 @@ from abcscale.cli._common import Command, Group, build, console, emit_json, pars
 from abcscale.cli.options import (
     AlignmentOpt,
     Json,
-    OptimizerOpt,
     OptimizerReq,
     ParamOpt,
     WeightDecayModeOpt,
     WeightDecayOpt,
 )
 from abcscale.schemas.api import ConvertRequest
-from abcscale.schemas.enums import LAYERS, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import LAYERS, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.theory import Alignment, Constants, PerLayer
 
 #: Adam's epsilon when --epsilon is not given: the Constants model's default, shown in --help
@@ -38,7 +37,8 @@ def frac(x: float) -> str:
 @app.command("table", cls=Command)
 def table(
     parameterization: ParamOpt = None,
-    optimizer: OptimizerOpt = None,
+    optimizer: Annotated[str | None, typer.Option("--optimizer", "-o", help="one optimizer or a comma list "
+                                                  "(lion,muon)", show_default="all")] = None,
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U",
                                                   show_default="full and none")] = None,
     as_json: Json = False,
@@ -47,8 +47,9 @@ def table(
     from abcscale import theory
 
     al = parse_flag(Alignment.parse, alignment, "--alignment")
-    rows = theory.theory_table(None if parameterization is None else [parameterization],
-                               None if optimizer is None else [optimizer], None if al is None else [al])
+    opts = parse_flag(lambda v: [Optimizer.parse(o) for o in v.split(",")], optimizer, "--optimizer")
+    rows = theory.theory_table(None if parameterization is None else [parameterization], opts,
+                               None if al is None else [al])
     if as_json:
         emit_json(rows)
         return

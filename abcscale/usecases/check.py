@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
-from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.groups import ROLES, Form, MupSetup, Role, RoleSetting
 from abcscale.schemas.recommend import Recommendation
@@ -433,11 +433,11 @@ _INVARIANT = {"lr": ("update", lambda k, ke: k), "init_std": ("forward", lambda 
 def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_tolerance: float = 2.0,
             init_tolerance: float = 1.5, eps_tolerance: float = 10.0) -> CheckReport:
     """The run (:func:`run_settings`) against ``rec``, layer by layer on the invariants (module docstring)."""
-    rule = theory.optimizer_rule(cfg.optimizer)
+    rules = theory.layer_rules(cfg.optimizer)
     yours, given, form = run_settings(cfg, rec)
     reference = recommended_settings(rec, cfg.epsilon_mode)
     warnings = list(rec.warnings)
-    if any(k == "epsilon" for k, _ in given) and not rule.has_epsilon:
+    if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
     tolerance = {"lr": lr_tolerance, "init_std": init_tolerance, "epsilon": eps_tolerance}
@@ -454,6 +454,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             m = yours[role].multiplier or 1.0
             value = getattr(yours[role], setting)
             # the recommendation written with your multiplier: its invariant over m's power
+            rule = rules[Layer.embedding if role is Role.vector else Layer(role.value)]  # vectors: the embedding's
             checks.append(_check(setting, role, value, theirs / m ** power(rule.k, rule.epsilon_k),
                                  tolerance[setting], high_only=setting == "epsilon", multiplier=m))
     warnings += _epsilon_notes(cfg, checks)

@@ -18,13 +18,13 @@ def source_setting(req: ConvertRequest) -> Setting:
     if req.epsilon is not None:  # else Constants' default
         base = base.model_copy(update={"epsilon": req.epsilon})
     start = theory.transfer(req.source, req.optimizer, base, req.width, req.alignment, LrMode.per_layer)
-    has_epsilon = theory.optimizer_rule(req.optimizer).has_epsilon
+    rules = theory.layer_rules(req.optimizer)
     layers = []
     for s in start.layers:
         # the given values were validated as PerLayer (positive, finite): copying them in keeps s valid
         actual: dict[str, float | None] = {key: given[s.layer] for key in ("lr", "multiplier", "init_std")
                                            if (given := getattr(req, key)) is not None}
-        if not has_epsilon:
+        if not rules[s.layer].has_epsilon:  # Muon: Adam's epsilon off the hidden matrices
             actual["epsilon"] = None
         layers.append(s.model_copy(update=actual))
     return Setting(parameterization=req.source, optimizer=req.optimizer, width=req.width, layers=layers)
@@ -34,7 +34,7 @@ def convert_setting(req: ConvertRequest) -> ConvertResponse:
     """The equivalent setting under ``req.target``: the same function and, when ``symmetric``, the same
     training dynamics at every width (:func:`abcscale.theory.convert`)."""
     setting = source_setting(req)
-    has_decay = theory.optimizer_rule(req.optimizer).weight_decay
+    has_decay = theory.layer_rules(req.optimizer).weight_decay
     conv = theory.convert(setting, req.source, req.target, req.alignment, weight_decay_mode=req.weight_decay_mode)
     return ConvertResponse(
         optimizer=req.optimizer, source_parameterization=req.source.value, target_parameterization=req.target.value,

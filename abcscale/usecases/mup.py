@@ -8,10 +8,10 @@ the Python API (:func:`abcscale.from_mup`), and writes the equivalent ``abcscale
 from __future__ import annotations
 
 from abcscale.schemas.api import AnalyticRecommend, MupExport, MupImport, MupImportRequest
-from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Parameterization
 from abcscale.schemas.groups import Form, Role
 from abcscale.schemas.theory import BaseConfig, PerLayer
-from abcscale.theory import optimizer_rule
+from abcscale.theory import layer_rules
 from abcscale.theory.groups import from_mup, group_spec
 from abcscale.usecases.recommend import recommend
 
@@ -31,7 +31,7 @@ def mup_import(req: MupImportRequest) -> MupImport:
     if setup.lr[Role.vector] != setup.lr[Role.embedding]:
         warnings.append("lr: the vector-like groups' (biases, norm gains) differs from the embedding's; abcscale's "
                         "vector-like rule follows the embedding's LR, so the constants do not carry it")
-    if optimizer_rule(setup.optimizer).has_epsilon:
+    if layer_rules(setup.optimizer).has_epsilon:
         # mup's one epsilon equals the abc form's at the base width only: the multipliers differ elsewhere
         warnings.append("epsilon: microsoft/mup keeps Adam's epsilon unscaled, abcscale's rule does not (with "
                         "epsilon_mode constant the two agree at the base width); `abcscale check` accepts mup's "
@@ -49,13 +49,13 @@ def recommend_command(req: AnalyticRecommend) -> str:
         value: PerLayer = getattr(base, field)
         if any(getattr(value, l.value) != 1.0 for l in LAYERS):
             parts.append(f"{flag} {','.join(f'{getattr(value, l.value):.6g}' for l in LAYERS)}")
-    if optimizer_rule(req.optimizer).has_epsilon:
+    if layer_rules(req.optimizer).has_epsilon:
         parts.append(f"--epsilon {base.epsilon:g}")
         if base.epsilon_mode is not EpsilonMode.per_layer:
             parts.append(f"--epsilon-mode {base.epsilon_mode.value}")
     if base.weight_decay:
         parts.append(f"--weight-decay {base.weight_decay:g}")
-        if req.optimizer is Optimizer.adamw:
+        if layer_rules(req.optimizer).weight_decay:
             parts.append(f"--weight-decay-mode {base.weight_decay_mode.value}")
     return " ".join(parts)
 

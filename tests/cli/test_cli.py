@@ -40,7 +40,7 @@ def test_version():
 @pytest.mark.parametrize(("argv", "needle"), [
     (["nosuchcommand"], "No such command"),
     (["recommend", "--nosuchflag"], "--nosuchflag"),
-    (["recommend", "-n", "64", "-p", "mup", "-o", "lion"], "--optimizer"),  # a choice
+    (["recommend", "-n", "64", "-p", "mup", "-o", "shampoo"], "--optimizer"),  # a choice
     (["theory", "convert", "--from", "mup", "--to", "sp", "-n", "8"], "--optimizer"),  # a missing option
     (["sweep", "--model", "cnn"], "--model"),
     (["sweep", "--steps", "many"], "--steps"),

@@ -25,7 +25,7 @@ def test_table_json_all_combinations():
     res = run("theory", "table", "--json")
     assert res.exit_code == 0
     rows = json.loads(res.stdout)
-    assert len(rows) == 4 * 4 * 2 * 3  # parameterizations x optimizers (sgd, adam, adafactor, adamw) x 2 x layers
+    assert len(rows) == 4 * 6 * 2 * 3  # parameterizations x 6 optimizers (sgd ... lion, muon) x 2 x layers
     keys = {"parameterization", "optimizer", "alignment", "layer", "a", "b", "c", "unique"}
     assert keys <= set(rows[0])
     assert set(rows[0]["alignment"]) == {"alpha", "omega", "u"}

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 THEORY = Path(__file__).resolve().parents[2] / "theory"
-ALLOWED = {"__future__", "numpy", "scipy", "abcscale.schemas.enums", "abcscale.schemas.theory", "abcscale.theory"}
+ALLOWED = {"__future__", "numpy", "scipy", "abcscale.schemas.enums", "abcscale.schemas.theory",
+           "abcscale.schemas.groups", "abcscale.theory"}
 
 
 def _imports(path: Path) -> set[str]:

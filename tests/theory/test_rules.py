@@ -18,22 +18,37 @@ def test_every_optimizer_has_a_rule():
 
 @pytest.mark.parametrize("opt", list(Optimizer))
 def test_k_is_the_exponent_that_keeps_the_update_invariant(opt):
-    """U = p_a a + p_b b + c is unchanged by (a + theta, b - theta, c - k theta) iff k = p_a - p_b."""
-    rule = theory.optimizer_rule(opt)
-    assert rule.k == rule.update_a - rule.update_b
+    """U = p_a a + p_b b + c + s is unchanged by (a + theta, b - theta, c - k theta) iff k = p_a - p_b, on every
+    layer of a mixed optimizer too (the constant s does not move)."""
+    for _, rule in theory.layer_rules(opt).items():
+        assert rule.k == rule.update_a - rule.update_b
 
 
 def test_symmetry_exponents_and_epsilon_match_the_paper():
-    assert {o.value: theory.optimizer_rule(o).k for o in Optimizer} == {"sgd": 2, "adam": 1, "adafactor": 0,
-                                                                        "adamw": 1}
-    assert [o.value for o in Optimizer if theory.optimizer_rule(o).has_epsilon] == ["adam", "adamw"]
-    assert [o.value for o in Optimizer if theory.optimizer_rule(o).weight_decay] == ["adamw"]
+    assert {o.value: theory.layer_rules(o).k for o in Optimizer} == {"sgd": 2, "adam": 1, "adafactor": 0,
+                                                                     "adamw": 1, "lion": 1, "muon": 1}
+    # Muon's epsilon is Adam's, on the layers Adam runs; Lion has none
+    assert [o.value for o in Optimizer if theory.layer_rules(o).has_epsilon] == ["adam", "adamw", "muon"]
+    assert [o.value for o in Optimizer if theory.layer_rules(o).weight_decay] == ["adamw", "lion", "muon"]
+
+
+def test_the_schemas_decay_list_is_the_registrys():
+    """schemas/api.py validates weight_decay before theory runs (it cannot import theory): the same set."""
+    from abcscale.schemas.api import DECOUPLED_DECAY
+    assert DECOUPLED_DECAY == {o for o in Optimizer if theory.layer_rules(o).weight_decay}
 
 
 def test_rule_lookup_accepts_strings_and_rejects_unknown_names():
     assert theory.optimizer_rule("Adam") is OPTIMIZER_RULES[Optimizer.adam]
-    with pytest.raises(ValueError, match="unknown optimizer 'lion'; allowed: sgd, adam, adafactor"):
-        theory.optimizer_rule("lion")
+    with pytest.raises(ValueError, match="unknown optimizer 'shampoo'; allowed: sgd, adam, adafactor, adamw, lion"):
+        theory.optimizer_rule("shampoo")
+
+
+def test_a_single_rule_optimizer_has_it_on_every_layer_and_a_mixed_one_needs_layer_rules():
+    assert theory.layer_rules("lion").rules == (theory.optimizer_rule("lion"),) * len(LAYERS)
+    assert not theory.layer_rules("lion").mixed and theory.layer_rules("muon").mixed
+    with pytest.raises(ValueError, match="muon applies a different rule per layer; read it with layer_rules"):
+        theory.optimizer_rule("muon")
 
 
 @pytest.fixture

@@ -28,8 +28,9 @@ def test_published_entries_cover_the_default_theory_table():
     """The 24 published entries are exactly the grid `theory table` prints without filters."""
     grid = {(r.optimizer.value, r.alignment.name, r.parameterization) for r in theory.theory_table()}
     published = {(o, a, p) for o, a, p, _ in CASES}
-    # AdamW is not in the paper; its rows are Adam's (tests/theory/test_weight_decay.py)
-    assert grid == published | {("adamw", a, p) for o, a, p in published if o == "adam"}
+    # AdamW, Lion and Muon are not in the paper (tests/theory/test_weight_decay.py, test_lion_muon.py)
+    new = ("adamw", "lion", "muon")
+    assert grid == published | {(n, a, p) for o, a, p in published if o == "adam" for n in new}
 
 
 @pytest.mark.parametrize(("optimizer", "alignment", "param", "expected"), CASES)

@@ -13,15 +13,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abcscale import theory
-from abcscale.schemas.enums import LAYERS, Optimizer
+from abcscale.schemas.enums import LAYERS, Layer, Optimizer
 from abcscale.schemas.theory import ABTable, LayerExponents, LayerSetting, Setting
 
 quarter = st.sampled_from([-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0])
 
 
+def _orth(g: np.ndarray) -> np.ndarray:
+    """Muon's orthogonalisation, exactly: the polar factor U V^T of g viewed as a 4 x 4 matrix."""
+    u, _, vt = np.linalg.svd(g.reshape(4, 4))
+    return (u @ vt).reshape(-1)
+
+
 def _effective_trajectory(opt: Optimizer, m: float, s: float, lr: float, eps: float | None,
-                          z: np.ndarray, grads: list[np.ndarray], wd: float | None = None) -> list[np.ndarray]:
-    """Effective weights m*W over a few steps of the optimizer, W0 = s * z (AdamW: coupled decay wd)."""
+                          z: np.ndarray, grads: list[np.ndarray], wd: float | None = None,
+                          layer: Layer = Layer.hidden) -> list[np.ndarray]:
+    """Effective weights m*W over a few steps of the optimizer, W0 = s * z (AdamW, Lion, Muon: coupled decay wd).
+    Muon orthogonalises its momentum on the hidden layer and runs AdamW on the others."""
     w = s * z
     mom, vel = np.zeros_like(w), np.zeros_like(w)
     b1, b2 = 0.9, 0.99
@@ -30,7 +38,13 @@ def _effective_trajectory(opt: Optimizer, m: float, s: float, lr: float, eps: fl
         g = m * g_eff
         if opt is Optimizer.sgd:
             w = w - lr * g
-        elif opt in (Optimizer.adam, Optimizer.adamw):
+        elif opt is Optimizer.lion:  # sign of the interpolated momentum (Chen et al. 2023)
+            w = w - lr * (np.sign(b1 * mom + (1 - b1) * g) + (wd or 0.0) * w)
+            mom = b2 * mom + (1 - b2) * g
+        elif opt is Optimizer.muon and layer is Layer.hidden:
+            mom = 0.95 * mom + g
+            w = w - lr * (_orth(mom) + (wd or 0.0) * w)
+        elif opt in (Optimizer.adam, Optimizer.adamw, Optimizer.muon):
             mom = b1 * mom + (1 - b1) * g
             vel = b2 * vel + (1 - b2) * g * g
             mh, vh = mom / (1 - b1**t), vel / (1 - b2**t)
@@ -59,10 +73,11 @@ def _table(a: list[float], b: list[float]) -> ABTable:
 def test_symmetric_conversion_preserves_function_and_updates(opt, a, b, theta, width, logs, seed, with_eps):
     source = _table(a, b)
     target = _table([a[i] + theta[i] for i in range(3)], [b[i] - theta[i] for i in range(3)])
-    eps = 1e-6 if (with_eps and theory.optimizer_rule(opt).has_epsilon) else None
-    wd = 0.05 if theory.optimizer_rule(opt).weight_decay else None  # coupled: lr * wd maps with the LR
+    rules = theory.layer_rules(opt)
+    wd = 0.05 if rules.weight_decay else None  # coupled: lr * wd maps with the LR
     layers = [LayerSetting(layer=l, multiplier=10 ** logs[3 * i], init_std=10 ** logs[3 * i + 1],
-                           lr=10 ** logs[3 * i + 2], epsilon=eps, weight_decay=wd) for i, l in enumerate(LAYERS)]
+                           lr=10 ** logs[3 * i + 2], epsilon=1e-6 if (with_eps and rules[l].has_epsilon) else None,
+                           weight_decay=wd) for i, l in enumerate(LAYERS)]
     setting = Setting(optimizer=opt, width=width, layers=layers)
     conv = theory.convert(setting, source, target)
     assert conv.symmetric
@@ -70,8 +85,10 @@ def test_symmetric_conversion_preserves_function_and_updates(opt, a, b, theta, w
     for s1, s2 in zip(setting.layers, conv.setting.layers, strict=True):
         z = rng.standard_normal(16)
         grads = [rng.standard_normal(16) for _ in range(4)]
-        before = _effective_trajectory(opt, s1.multiplier, s1.init_std, s1.lr, s1.epsilon, z, grads, s1.weight_decay)
-        after = _effective_trajectory(opt, s2.multiplier, s2.init_std, s2.lr, s2.epsilon, z, grads, s2.weight_decay)
+        before = _effective_trajectory(opt, s1.multiplier, s1.init_std, s1.lr, s1.epsilon, z, grads, s1.weight_decay,
+                                       s1.layer)
+        after = _effective_trajectory(opt, s2.multiplier, s2.init_std, s2.lr, s2.epsilon, z, grads, s2.weight_decay,
+                                      s2.layer)
         for x, y in zip(before, after, strict=True):
             np.testing.assert_allclose(y, x, rtol=1e-9, atol=1e-300)
 

@@ -23,11 +23,12 @@ COLUMNS = {"standard": Parameterization.standard, "NTK": Parameterization.ntk, "
            "mean-field": Parameterization.mean_field}
 
 
-def _number(text: str) -> float:
-    return float(Fraction(text.strip()))
+def _number(text: str) -> float | None:
+    """A table number; ``-`` is a layer without the quantity (Muon's hidden epsilon)."""
+    return None if text.strip() == "-" else float(Fraction(text.strip()))
 
 
-def _cell(text: str) -> tuple[float, ...]:
+def _cell(text: str) -> tuple[float | None, ...]:
     text = text.strip()
     if text.startswith("("):
         return tuple(_number(x) for x in text.strip("()").split(","))
@@ -49,14 +50,14 @@ def _doc_entries() -> list[tuple[str, str, str, Parameterization, tuple[float, .
             for kind, rows in _marked_tables() for row in rows for col, p in COLUMNS.items()]
 
 
-def _solver(kind: str, opt: str, alignment: str, p: Parameterization) -> tuple[float, ...]:
+def _solver(kind: str, opt: str, alignment: str, p: Parameterization) -> tuple[float | None, ...]:
     sol = theory.solve_exponents(p, opt, alignment)
     if kind == "c":
         return tuple(sol.c[l] for l in LAYERS)
     if kind == "global_c":
         return (sol.global_c,)
     if kind == "epsilon":
-        e = theory.epsilon_exponents(sol.ab, sol.c)
+        e = theory.layer_rules(opt).epsilon_exponents(sol.ab, sol.c)
         return tuple(e[l] for l in LAYERS)
     raise AssertionError(f"docs/theory.md marks a table with unknown kind {kind!r}")
 
@@ -72,7 +73,9 @@ def test_doc_table_entry_equals_solver(kind, opt, alignment, param, doc):
 
 
 def test_doc_exponent_table_is_the_24_published_entries():
-    doc = {(o, a, p.value): v for k, o, a, p, v in _doc_entries() if k == "c" and a in ("full", "none")}
+    paper = {o for o, _ in PUBLISHED}  # section 11's Lion and Muon table is checked by the test above
+    doc = {(o, a, p.value): v for k, o, a, p, v in _doc_entries()
+           if k == "c" and a in ("full", "none") and o in paper}
     published = {(o, a, p): tuple(float(x) for x in row[i])
                  for (o, a), row in PUBLISHED.items() for i, p in enumerate(["standard", "ntk", "mup", "mean_field"])}
     assert len(doc) == 24
@@ -83,12 +86,12 @@ def test_doc_exponent_table_is_the_24_published_entries():
 def test_doc_global_and_epsilon_tables_cover_every_optimizer():
     opts = {k: {o for kk, o, a, _, _ in _doc_entries() if kk == k} for k in ("global_c", "epsilon")}
     assert opts["global_c"] == {o.value for o in Optimizer}
-    assert opts["epsilon"] == {o.value for o in Optimizer if theory.optimizer_rule(o).has_epsilon}
+    assert opts["epsilon"] == {o.value for o in Optimizer if theory.layer_rules(o).has_epsilon}
 
 
 # What each cited section must be about (a renumbering breaks this, not the citations silently).
 TOPICS = {1: "abc-parameterizations", 2: "Alignment", 3: "exponent table", 4: "symmetry", 5: "Adam epsilon",
-          6: "runner", 7: "solver", 9: "Weight decay", 10: "parameter groups"}
+          6: "runner", 7: "solver", 9: "Weight decay", 10: "parameter groups", 11: "Lion and Muon"}
 CITATION = re.compile(r"theory\.md(?:'s)?\s+(?:section|s\.|§)\s*(\d+)")
 SOURCES = [ROOT / "README.md", *sorted(p for d in ("abcscale", "schemas", "theory", "fitting", "runner", "service",
                                                   "tests", "examples") for p in (ROOT / d).rglob("*.py")

@@ -38,8 +38,8 @@ def test_transfer_rejects_bad_width():
 @pytest.mark.parametrize("opt", list(Optimizer))
 def test_epsilon_only_where_the_rule_has_one(opt):
     rec = theory.transfer("standard", opt, BaseConfig(width=128, beta=1e-2, epsilon=1e-8), 1024)
-    has = theory.optimizer_rule(opt).has_epsilon
-    assert all((s.epsilon is not None) == has for s in rec.layers)
+    rules = theory.layer_rules(opt)
+    assert all((s.epsilon is not None) == rules[s.layer].has_epsilon for s in rec.layers)
 
 
 def test_constant_epsilon_mode_keeps_epsilon():
