@@ -13,6 +13,14 @@ coupled one, ``optax.adamw``'s chain with per-layer values: the step subtracts l
 ``wd_3`` (or, with ``wd_mode="independent"``, wd_l * W after the LR, unscheduled). It decays only
 matrices (``ndim >= 2``: embeddings, hidden and readout weights), not LayerNorm gains
 or biases, as nanoGPT and most LLM recipes do: a gain's size is a scale, not a capacity to regularise.
+``lion`` and ``muon`` take the same coupled decay (optax's ``lion`` and ``contrib.muon`` multiply it by the LR).
+
+``lion`` is optax's own ``scale_by_lion`` (Chen et al. 2023): the sign of an interpolated momentum, so every
+coordinate moves by exactly lr_l, like Adam's step at its largest. ``muon`` is the hybrid teams train with
+(Jordan et al. 2024): optax's ``contrib.scale_by_muon`` (Nesterov momentum, orthogonalised by 5 quintic
+Newton-Schulz iterations) times ``sqrt(max(1, fan_out / fan_in))`` (optax's ``scale_by_shape``, Keller Jordan's
+convention) on the hidden 2-D matrices, and Adam with the per-layer epsilon on every other parameter
+(embeddings, readout, gains, and any hidden tensor that is not a matrix).
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from optax import contrib
 
+from abcscale.runner.nn import HID
 from abcscale.schemas.enums import Optimizer
 
 
@@ -110,15 +120,68 @@ def scale_by_tree(factors: optax.Updates) -> optax.GradientTransformation:
     return optax.GradientTransformation(lambda params: optax.EmptyState(), update_fn)
 
 
+def split_leaves(select: Callable[[str, jax.Array], bool], inside: optax.GradientTransformation,
+                 outside: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``inside`` on the leaves of a flat ``{name: array}`` tree where ``select(name, leaf)``, ``outside`` on the
+    rest; each sees only its own sub-dict. (``optax.partition`` would hand the per-leaf epsilon tree of
+    ``outside`` a masked structure it does not match.) The choice depends on names and shapes only, so it is
+    static under jit and vmap."""
+
+    def parts(tree: dict) -> tuple[dict, dict]:
+        ins = {k: v for k, v in tree.items() if select(k, v)}
+        return ins, {k: v for k, v in tree.items() if k not in ins}
+
+    def init_fn(params):
+        ins, outs = parts(params)
+        return inside.init(ins), outside.init(outs)
+
+    def update_fn(updates, state, params=None):
+        ins, outs = parts(updates)
+        p_in, p_out = parts(params) if params is not None else (None, None)
+        u_in, s_in = inside.update(ins, state[0], p_in)
+        u_out, s_out = outside.update(outs, state[1], p_out)
+        return {k: (u_in[k] if k in u_in else u_out[k]) for k in updates}, (s_in, s_out)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def scale_by_muon_hybrid(layers: dict[str, int], eps: optax.Updates, beta: float = 0.95
+                         ) -> optax.GradientTransformation:
+    """Muon's direction on the hidden 2-D matrices (``layers[name] == HID``, ``W.ndim == 2``, ``x @ W``: rows
+    are fan-in), Adam's with the per-leaf epsilon elsewhere (the module docstring)."""
+
+    def is_muon(name: str, leaf: jax.Array) -> bool:
+        return layers[name] == HID and leaf.ndim == 2
+
+    # Keller Jordan's shape factor (optax's private contrib._muon.scale_by_shape, not exported): a wide
+    # matrix's orthogonal update has entries ~ 1/sqrt(fan_out); this restores ~ 1/sqrt(fan_in)
+    shape = optax.stateless(lambda u, p=None: jax.tree.map(lambda x: x * max(1.0, x.shape[1] / x.shape[0]) ** 0.5,
+                                                           u))
+    # every leaf it sees is a 2-D x @ W matrix: rows reduce (fan-in), columns are outputs (fan-out)
+    dims = lambda tree: {k: contrib.MuonDimensionNumbers(0, 1) for k in tree}  # noqa: E731
+    muon = optax.chain(contrib.scale_by_muon(beta=beta, weight_dimension_numbers=dims), shape)
+
+    def build(tree: dict) -> optax.GradientTransformation:
+        # scale_by_layer_adam maps over its epsilon tree too: give it the non-Muon leaves' epsilons only
+        rest = {k: e for k, e in eps.items() if not is_muon(k, tree[k])}
+        return split_leaves(is_muon, muon, scale_by_layer_adam(rest))
+
+    def update_fn(updates, state, params=None):
+        return build(updates).update(updates, state, params)
+
+    return optax.GradientTransformation(lambda params: build(params).init(params), update_fn)
+
+
 class ChainInputs(NamedTuple):
     """What a variant's chain is built from: per-leaf epsilons, learning rates and coupled weight decays,
-    the LR multiplier schedule, and SGD's momentum."""
+    the LR multiplier schedule, SGD's momentum, and each leaf's layer type (Muon picks its matrices by it)."""
 
     eps: optax.Updates
     lr: optax.Updates
     sched: optax.Schedule
     momentum: float
     wd: optax.Updates
+    layers: dict[str, int]
 
 
 Chain = Callable[[ChainInputs], list[optax.GradientTransformation]]
@@ -160,6 +223,12 @@ OPTIMIZER_VARIANTS: dict[str, Variant] = {
     "adam_scaled": Variant(Optimizer.adafactor, uses_epsilon=True, chain=_descend(
         lambda x: [scale_by_layer_adam(x.eps), optax.scale_by_param_block_rms()])),
     "adafactor": Variant(Optimizer.adafactor, uses_epsilon=False, chain=_adafactor),
+    # sign of an interpolated momentum (optax's own), then adamw's coupled decay on the matrices
+    "lion": Variant(Optimizer.lion, uses_epsilon=False, decays=True, chain=_descend(
+        lambda x: [optax.scale_by_lion(b1=0.9, b2=0.99), add_decayed_matrices(x.wd)])),
+    # orthogonalised momentum on hidden matrices, Adam (per-layer epsilon) elsewhere; coupled decay as adamw's
+    "muon": Variant(Optimizer.muon, uses_epsilon=True, decays=True, chain=_descend(
+        lambda x: [scale_by_muon_hybrid(x.layers, x.eps), add_decayed_matrices(x.wd)])),
 }
 
 
@@ -192,7 +261,8 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
     parts = var.chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},
                                   lr={k: lr_3[i] for k, i in param_layers.items()},
                                   sched=schedule(schedule_kind, steps, warmup), momentum=momentum,
-                                  wd={k: 0.0 * v for k, v in per_leaf.items()} if independent else per_leaf))
+                                  wd={k: 0.0 * v for k, v in per_leaf.items()} if independent else per_leaf,
+                                  layers=dict(param_layers)))
     if independent:
         parts.append(add_decayed_matrices({k: -v for k, v in per_leaf.items()}))
     if weight_decay:

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import ABTable, Alignment, Constants, PerLayer, nest_constants
-from abcscale.theory.rules import optimizer_rule
+from abcscale.theory.rules import layer_rules
 
 if TYPE_CHECKING:
     from abcscale.runner.data import Corpus
@@ -51,6 +51,8 @@ OPTIMIZER_FAMILY: dict[str, Optimizer] = {
     "adam_atan2": Optimizer.adam,  # scale-invariant Adam: same update scale, no epsilon
     "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (docs/theory.md s.2)
     "adafactor": Optimizer.adafactor,
+    "lion": Optimizer.lion,  # optax's sign optimizer, plus adamw's coupled decay on the matrices
+    "muon": Optimizer.muon,  # Muon on hidden matrices, Adam on the rest (runner/optim.py)
 }
 _OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
                 "adam-scaled": "adam_scaled"}
@@ -219,7 +221,7 @@ class SweepSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         if self.constants.weight_decay:
-            lacking = [o for o in self.optimizers if not optimizer_rule(OPTIMIZER_FAMILY[o]).weight_decay]
+            lacking = [o for o in self.optimizers if not layer_rules(OPTIMIZER_FAMILY[o]).weight_decay]
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
                 raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "

@@ -50,7 +50,7 @@ def test_sweep_from_toml_with_flag_override_and_quiet(tmp_path, capsys):
 
 @pytest.mark.parametrize(("argv", "needle"), [
     (["sweep", "--steps", "0"], "--steps"),
-    (["sweep", "--optimizer", "lion"], "--optimizer"),
+    (["sweep", "--optimizer", "sophia"], "--optimizer"),
     (["sweep", "--log2-lr", "-4:-12:1"], "--log2-lr"),
     (["sweep", "--data", "/no/such/file.txt", "--model", "mlp"], "data"),
     (["sweep", "--executor", "slurm"], "--executor"),

@@ -134,8 +134,8 @@ def test_the_registry_names_the_spec_variants_with_their_families():
 
 
 def test_unknown_variant_names_the_registry():
-    with pytest.raises(ValueError, match="unknown optimizer variant 'lion'; OPTIMIZER_VARIANTS has sgd, adam"):
-        make_optimizer("lion", jnp.ones(3), jnp.zeros(3), {"e": 0}, steps=5)
+    with pytest.raises(ValueError, match="unknown optimizer variant 'sophia'; OPTIMIZER_VARIANTS has sgd, adam"):
+        make_optimizer("sophia", jnp.ones(3), jnp.zeros(3), {"e": 0}, steps=5)
 
 
 def test_adamw_one_step_is_the_hand_computation():

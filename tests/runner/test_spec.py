@@ -46,7 +46,7 @@ def test_lists_from_comma_strings_and_aliases():
 
 
 @pytest.mark.parametrize(("kwargs", "field"), [
-    ({"parameterizations": "foo"}, "parameterizations"), ({"optimizers": "lion"}, "optimizers"),
+    ({"parameterizations": "foo"}, "parameterizations"), ({"optimizers": "sophia"}, "optimizers"),
     ({"widths": [0]}, "widths"), ({"steps": 0}, "steps"), ({"seq_len": 1}, "seq_len"),
     ({"typo_key": 1}, "typo_key"),
 ])
@@ -156,8 +156,8 @@ def test_adamw_is_a_sweep_optimizer_with_adams_exponents():
 
     assert SweepSpec(optimizers="adam,adamw").optimizers == ["adam", "adamw"]
     assert OPTIMIZER_FAMILY["adamw"] is Optimizer.adamw
-    with pytest.raises(ValidationError, match="unknown optimizer 'lion'"):
-        SweepSpec(optimizers="lion")
+    with pytest.raises(ValidationError, match="unknown optimizer 'sophia'"):
+        SweepSpec(optimizers="sophia")
 
 
 def test_a_sweeps_weight_decay_stays_its_own_key_beside_the_constants(tiny_spec):

@@ -203,6 +203,6 @@ def test_rows_record_epsilons_exactly_when_the_variant_uses_them(tiny_spec, name
 
 
 def test_an_unknown_variant_is_an_error_naming_the_registry(tiny_spec):
-    cell = tiny_spec.cells()[0].model_copy(update={"optimizer": "lion"})
+    cell = tiny_spec.cells()[0].model_copy(update={"optimizer": "sophia"})
     with pytest.raises(ValueError, match="OPTIMIZER_VARIANTS"):
         sw.run_cell(tiny_spec, cell)
