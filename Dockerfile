@@ -28,12 +28,13 @@ COPY fitting ./fitting
 COPY runner ./runner
 COPY service ./service
 
-# Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) without the extras and not editable,
+# Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) with only the postgres extra (the
+# service's PostgreSQL driver; no JAX, no Ray) and not editable,
 # every package at the version of docker/constraints.txt (the tested .venv's; `docker/lock.py` regenerates it).
 # The build tools come first, pinned the same way, and build the wheel in place: an isolated build would fetch
 # its own unpinned setuptools.
 RUN python -m pip install --quiet --upgrade -c docker/constraints.txt pip setuptools \
- && python -m pip install --quiet --no-build-isolation -c docker/constraints.txt . \
+ && python -m pip install --quiet --no-build-isolation -c docker/constraints.txt '.[postgres]' \
  && rm -rf /src \
  && useradd --create-home --uid 10001 abcscale \
  && mkdir -p /data \

@@ -1,7 +1,8 @@
 """Write docker/constraints.txt: the exact versions the service image installs.
 
 They are the versions installed in the environment running this script (the project's tested .venv) of
-pyproject's runtime dependencies (``[project] dependencies``: no extras, so no JAX, no Ray, no test tools),
+pyproject's runtime dependencies (``[project] dependencies``) and of the ``postgres`` extra (the service's
+PostgreSQL driver; no other extra, so no JAX, no Ray, no test tools),
 of everything those pull in, and of the tools that build the wheel (pip, setuptools). Markers are evaluated
 for this machine, which must be Linux with Python 3.11 like the image.
 
@@ -20,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_TOOLS = ("pip", "setuptools")
+IMAGE_EXTRA = "postgres"  # the one extra the image installs (Dockerfile: `pip install .[postgres]`)
 
 
 def closure(requirements: list[str]) -> dict[str, str]:
@@ -43,7 +45,8 @@ def closure(requirements: list[str]) -> dict[str, str]:
 def main() -> None:
     if sys.version_info[:2] != (3, 11) or sys.platform != "linux":
         sys.exit("run with the project's Linux Python 3.11 venv: the image's markers are evaluated here")
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"][IMAGE_EXTRA]
     pins = closure(deps) | {t: distribution(t).version for t in BUILD_TOOLS}
     lines = [f"{name}=={version}" for name, version in sorted(pins.items())]
     header = ("# The service image's exact versions (Dockerfile: pip install -c docker/constraints.txt).\n"
