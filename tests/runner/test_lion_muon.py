@@ -13,15 +13,7 @@ from optax import contrib
 from abcscale.runner.nn import EMB, HID, OUT, VEC
 from abcscale.runner.optim import make_optimizer, scale_by_layer_adam, variant
 from abcscale.schemas.enums import Optimizer
-
-
-def _run(tx, grads_seq, params):
-    state = tx.init(params)
-    out = []
-    for g in grads_seq:
-        u, state = tx.update(g, state, params)
-        out.append(u)
-    return out
+from tests.runner.test_optim import _run
 
 
 def _grads(shapes: dict[str, tuple[int, ...]], n: int = 4, seed: int = 0) -> list[dict[str, jax.Array]]:

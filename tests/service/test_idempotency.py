@@ -109,6 +109,11 @@ def test_racing_retries_store_one_fit(client, settings, sweep_rows, monkeypatch)
     """Both requests pass the look-up before either stores (a barrier holds them): the key's primary key lets
     one fit in, and the other request answers that fit. Against the app's real SQLite file."""
     assert settings.resolved_database_url.startswith("sqlite:///") and "memory" not in settings.resolved_database_url
+    race_two_retries(client, settings, sweep_rows, monkeypatch)
+
+
+def race_two_retries(client, settings, sweep_rows, monkeypatch) -> None:
+    """Two retries of one key that both pass the look-up before either stores: one fit, one key, both 201."""
     barrier = threading.Barrier(2, timeout=30)
     real_create = crud.create_fit
 

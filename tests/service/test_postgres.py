@@ -9,20 +9,17 @@ import os
 import re
 import subprocess
 import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from abcscale.fitting import fit_table
 from abcscale.service import crud
 from abcscale.service.config import Settings
-from abcscale.service.db import IdempotencyKey
-from tests.service.conftest import N_BOOT, fit_count
+from tests.service.conftest import N_BOOT
 from tests.service.pg import ENV, REQUIRE, fresh_database, server_url
 from tests.service.test_fits import (  # noqa: F401 - collected again here, on PostgreSQL
     test_crud_round_trip_for_scripts,
@@ -33,6 +30,7 @@ from tests.service.test_fits import (  # noqa: F401 - collected again here, on P
 )
 from tests.service.test_idempotency import (  # noqa: F401 - collected again here, on PostgreSQL
     _post,
+    race_two_retries,
     test_a_failed_request_does_not_use_up_its_key,
     test_deleting_the_fit_frees_its_key,
     test_key_stored_in_the_fits_transaction,
@@ -103,19 +101,4 @@ def test_fit_and_rows_are_one_transaction(settings, sweep, monkeypatch):
 def test_racing_retries_store_one_fit(client, settings, sweep_rows, monkeypatch):
     """Both requests pass the look-up before either stores: on PostgreSQL the second insert of the key waits for
     the first transaction, then fails on the primary key, and that request answers the first fit."""
-    barrier = threading.Barrier(2, timeout=30)
-    real_create = crud.create_fit
-
-    def create_together(*args, **kwargs):
-        barrier.wait()
-        return real_create(*args, **kwargs)
-
-    monkeypatch.setattr(crud, "create_fit", create_together)
-    with ThreadPoolExecutor(2) as pool:
-        answers = list(pool.map(lambda _: _post(client, sweep_rows), range(2)))
-    assert [a.status_code for a in answers] == [201, 201], [a.text for a in answers]
-    assert answers[0].json()["id"] == answers[1].json()["id"]
-    assert sorted(a.headers.get("Idempotent-Replayed", "") for a in answers) == ["", "true"]
-    assert fit_count(client) == 1
-    with crud.open_session(settings) as session:
-        assert session.scalar(select(func.count()).select_from(IdempotencyKey)) == 1
+    race_two_retries(client, settings, sweep_rows, monkeypatch)
