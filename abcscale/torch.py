@@ -6,6 +6,10 @@ tensors' own methods, so PyTorch stays the user's dependency, not abcscale's::
     from abcscale import torch as abctorch
     abctorch.init_(model, spec)                                          # init stds of the spec, in place
     opt = torch.optim.AdamW(abctorch.param_groups(model, spec), betas=(0.9, 0.95))
+    # muon: torch.optim.Muon on the use_muon groups (hidden matrices), AdamW on the rest
+    groups = abctorch.param_groups(model, spec)
+    opts = [torch.optim.Muon([g for g in groups if g["use_muon"]]),
+            torch.optim.AdamW([g for g in groups if not g["use_muon"]], betas=(0.9, 0.95))]
     abctorch.multipliers(model, spec)      # abc/mup forms: what the forward must multiply, e.g. the readout's
 
 Names are PyTorch's (``transformer.h.0.attn.c_attn.weight``) and ``nn.Linear`` weights are [out, in], so the
@@ -23,7 +27,7 @@ from abcscale.schemas.groups import GroupRule, GroupSpec, Role
 from abcscale.theory.groups import assign
 
 #: the group keys param_groups sets from the spec; ``extra`` may not override them
-_SPEC_KEYS = ("params", "lr", "eps", "weight_decay", "name")
+_SPEC_KEYS = ("params", "lr", "eps", "weight_decay", "name", "use_muon")
 
 
 def _named(model: Any) -> list[tuple[str, Any]]:
@@ -43,38 +47,55 @@ def _placed(model: Any, spec: GroupSpec, rules: Sequence[GroupRule] | None
 
 def _check_decay(spec: GroupSpec) -> None:
     if spec.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in spec.roles):
-        raise ValueError("weight_decay_mode: torch.optim.AdamW decays by lr * weight_decay (coupled); an "
+        raise ValueError("weight_decay_mode: torch.optim.AdamW (and Muon, and Lion's ports) decay by lr * "
+                         "weight_decay (coupled); an "
                          "independent decay (wd * W whatever the LR and schedule) has no torch.optim form: "
                          "recommend with weight_decay_mode=coupled, or apply the decay yourself")
 
 
-def param_groups(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = None,
+def param_groups(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = None, names: bool = True,
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
-    ``eps`` (adam, adamw) and ``weight_decay`` (adamw: torch.optim.AdamW's coupled form), and a ``name``.
+    ``eps`` (adam, adamw, muon's AdamW groups), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
+    torch.optim.AdamW), a ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
 
     ``extra`` goes into every group (e.g. ``betas=(0.9, 0.95)``, SGD's ``momentum``). Give the groups to the
     optimizer the spec was made for: ``torch.optim.AdamW`` for adamw (``torch.optim.Adam``'s weight_decay is an
-    L2 term, not a decoupled decay), ``Adam`` for adam, ``SGD`` for sgd."""
+    L2 term, not a decoupled decay), ``Adam`` for adam, ``SGD`` for sgd. PyTorch has no Lion: for lion give them
+    to a Lion that takes per-group ``lr`` and ``weight_decay`` and decays by lr * wd (``lion_pytorch.Lion``,
+    ``timm.optim.Lion``). For muon, hidden 2-D matrices form their own groups with ``use_muon=True`` (lr and
+    weight_decay only), everything else ``use_muon=False``: give the first to ``torch.optim.Muon`` (its default
+    ``adjust_lr_fn``, the spectral shape factor sqrt(max(1, fan_out / fan_in)) the rule assumes) and the rest
+    to ``torch.optim.AdamW``, or all of them, with ``names=False``, to Keller Jordan's ``MuonWithAuxAdam``
+    (which checks each group's keys)."""
     clash = sorted(set(extra) & set(_SPEC_KEYS))
     if clash:
         raise ValueError(f"{', '.join(clash)}: set per group from the spec; leave {'it' if len(clash) == 1 else 'them'}"
                          " out of the extra keys")
     _check_decay(spec)
-    groups: dict[tuple[Role, float], dict[str, Any]] = {}
+    groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
     for _, p, role, ratio in _placed(model, spec, rules):
-        g = groups.get((role, ratio))
+        muon = spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) == 2
+        g = groups.get((role, ratio, muon))
         if g is None:
-            s = spec[role]
-            g = {"params": [], "name": role.value if ratio == 1.0 else f"{role.value} (fan-in {ratio:g}x width)",
-                 "lr": s.lr, **extra}
-            if spec.optimizer in (Optimizer.adam, Optimizer.adamw) and s.epsilon is not None:
-                g["eps"] = s.epsilon
-            if spec.optimizer is Optimizer.adamw:
-                g["weight_decay"] = s.weight_decay or 0.0
-            groups[(role, ratio)] = g
+            g = groups[(role, ratio, muon)] = _group(spec, role, ratio, muon, names, extra)
         g["params"].append(p)
     return list(groups.values())
+
+
+def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, extra: dict[str, Any]
+           ) -> dict[str, Any]:
+    """An empty group of ``role`` at fan-in ``ratio`` x width (``muon``: a Muon-trained hidden matrix)."""
+    s, opt = spec[role], spec.optimizer
+    name = role.value if ratio == 1.0 else f"{role.value} (fan-in {ratio:g}x width)"
+    g: dict[str, Any] = {"params": [], **({"name": name} if names else {}), "lr": s.lr, **extra}
+    if opt in (Optimizer.adam, Optimizer.adamw, Optimizer.muon) and s.epsilon is not None and not muon:
+        g["eps"] = s.epsilon
+    if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon):
+        g["weight_decay"] = s.weight_decay or 0.0  # explicit 0: torch.optim.Muon's default decay is 0.1
+    if opt is Optimizer.muon:
+        g["use_muon"] = muon
+    return g
 
 
 def init_(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = None,

@@ -6,9 +6,10 @@ Public as :mod:`abcscale.optax`. A leaf's name is its key path joined with ``/``
 axis is the fan-in: ``jax`` (flax kernels are [in, out]) or ``torch`` ([out, in], equinox's ``Linear``).
 
 The transformation is ``optax.multi_transform`` over the roles, each role the spec's optimizer built by optax
-itself with that role's LR (times an optional schedule), Adam epsilon and weight decay. The spec's numbers are
-what the model must *apply*: a spec in the ``multiplier_free`` form suits a plain model; in the ``abc`` or
-``mup`` form the model's forward must also apply the multipliers.
+itself with that role's LR (times an optional schedule), Adam epsilon and weight decay: ``optax.lion`` for lion,
+and for muon ``optax.contrib.muon`` on the hidden role and ``optax.adamw`` on the others (Muon's hybrid).
+The spec's numbers are what the model must *apply*: a spec in the ``multiplier_free`` form suits a plain
+model; in the ``abc`` or ``mup`` form the model's forward must also apply the multipliers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 import jax
 import optax
+from optax import contrib
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
@@ -74,36 +76,66 @@ def init_std_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule]
     return jax.tree_util.tree_unflatten(treedef, [std for _, _, _, std in leaves])
 
 
-def _role_optimizer(spec: GroupSpec, s: RoleSetting, schedule: Schedule | None, b1: float, b2: float,
-                    momentum: float) -> optax.GradientTransformation:
-    """optax's own optimizer of ``spec.optimizer`` with the role's numbers."""
-    lr: float | Schedule = s.lr if schedule is None else (lambda step: s.lr * schedule(step))
+def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas: tuple[float, float],
+                    momentum: float, muon: tuple[float, str]) -> optax.GradientTransformation:
+    """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta and the layout)."""
     if spec.optimizer is Optimizer.sgd:
         return optax.sgd(lr, momentum=momentum or None)
     if spec.optimizer is Optimizer.adafactor:
         return optax.adafactor(learning_rate=lr)
+    b1, b2 = betas
     eps = 1e-8 if s.epsilon is None else s.epsilon
     wd = s.weight_decay or 0.0
-    if spec.optimizer is Optimizer.adam or wd == 0.0:
+    # independent: W <- W - lr u - wd W, the decay not scaled by the LR nor the schedule (theory/weight_decay.py)
+    independent = spec.weight_decay_mode is WeightDecayMode.independent and wd > 0.0
+    coupled = 0.0 if independent else wd  # coupled: W <- W - lr (u + wd W)
+    if spec.optimizer is Optimizer.lion:
+        core = optax.lion(lr, b1=b1, b2=b2, weight_decay=coupled)
+    elif spec.optimizer is Optimizer.muon and s.role is Role.hidden:
+        core = _muon(lr, betas, eps, coupled, *muon)
+    elif spec.optimizer is Optimizer.adam or wd == 0.0:
         return optax.adam(lr, b1=b1, b2=b2, eps=eps)
-    if spec.weight_decay_mode is WeightDecayMode.independent:
-        # W <- W - lr u - wd W: the decay is not scaled by the LR nor by the schedule (theory/weight_decay.py)
-        return optax.chain(optax.adam(lr, b1=b1, b2=b2, eps=eps), optax.add_decayed_weights(-wd))
-    return optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=wd)  # coupled: W <- W - lr (u + wd W)
+    else:  # adamw, and muon's AdamW on the embedding, readout and vector-like roles
+        core = optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=coupled)
+    return optax.chain(core, optax.add_decayed_weights(-wd)) if independent else core
 
 
-def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = None, b1: float = 0.9,
-              b2: float = 0.999, momentum: float = 0.0, rules: Sequence[GroupRule] | None = None,
-              layout: str = "jax") -> optax.GradientTransformation:
+def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: float, beta: float,
+          layout: str) -> optax.GradientTransformation:
+    """optax's ``contrib.muon`` on the hidden role: orthogonalised Nesterov momentum times the spectral shape
+    factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on the 2-D
+    matrices, AdamW on any other hidden tensor (a conv kernel, a stacked layer), as the runner does."""
+    # which axis is the fan-in (reduced by the matrix product) and which the fan-out, by layout
+    dims = contrib.MuonDimensionNumbers(*((0, 1) if layout == "jax" else (1, 0)))
+    return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
+                        adam_weight_decay=wd, muon_weight_dimension_numbers=lambda params: jax.tree.map(
+                            lambda x: dims if x.ndim == 2 else None, params))
+
+
+def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = None, b1: float | None = None,
+              b2: float | None = None, momentum: float = 0.0, muon_beta: float = 0.95,
+              rules: Sequence[GroupRule] | None = None, layout: str = "jax") -> optax.GradientTransformation:
     """The spec's optimizer for ``params``: ``optax.multi_transform`` over the role labels.
 
     ``schedule(step)`` multiplies every role's LR (a warmup/cosine multiplier, 1 at its peak); ``b1``, ``b2``
-    are Adam's, ``momentum`` SGD's. AdamW's decay is optax's coupled one (``optax.adamw``) or, when the spec's
-    ``weight_decay_mode`` is ``independent``, ``optax.add_decayed_weights`` after the LR."""
+    are Adam's (default 0.9, 0.999) or Lion's (default 0.9, 0.99: the Lion paper's), ``momentum`` SGD's,
+    ``muon_beta`` Muon's momentum. AdamW's, Lion's and Muon's decay is optax's coupled one or, when the spec's
+    ``weight_decay_mode`` is ``independent``, ``optax.add_decayed_weights`` after the LR.
+
+    ``lion`` is ``optax.lion`` on every role. ``muon`` is ``optax.contrib.muon`` on the hidden role (Muon on its
+    2-D matrices, ``layout`` saying which axis is the fan-in; AdamW on any other hidden tensor) and
+    ``optax.adamw`` with the role's epsilon on the embedding, readout and vector-like roles: the hybrid the
+    runner trains (``abcscale sweep -o muon``) and docs/theory.md section 11 derives."""
     label_tree = labels(spec, params, rules=rules, layout=layout)
     used = set(jax.tree_util.tree_leaves(label_tree))
-    transforms = {role.value: _role_optimizer(spec, spec[role], schedule, b1, b2, momentum)
-                  for role in (s.role for s in spec.roles) if role.value in used}
+    lion = spec.optimizer is Optimizer.lion
+    betas = (0.9 if b1 is None else b1, (0.99 if lion else 0.999) if b2 is None else b2)
+
+    def role_lr(s: RoleSetting) -> float | Schedule:
+        return s.lr if schedule is None else (lambda step: s.lr * schedule(step))
+
+    transforms = {s.role.value: _role_optimizer(spec, s, role_lr(s), betas, momentum, (muon_beta, layout))
+                  for s in spec.roles if s.role.value in used}
     return optax.multi_transform(transforms, label_tree)
 
 

@@ -126,6 +126,64 @@ def test_adam_and_adafactor_build_and_step():
         assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
 
 
+FLAT = {"tok_embed": (V, D), "Dense_0.kernel": (D, 4 * D), "Dense_0.bias": (4 * D,), "Dense_1.kernel": (4 * D, D),
+        "Dense_2.kernel": (D, D), "ln.scale": (D,), "lm_head.kernel": (D, V)}
+
+
+def _flat(seed):
+    keys = jax.random.split(jax.random.key(seed), len(FLAT))
+    return {k: jax.random.normal(key, s) for key, (k, s) in zip(keys, FLAT.items(), strict=True)}
+
+
+@pytest.mark.parametrize("wd_mode", ["coupled", "independent"])
+@pytest.mark.parametrize("optimizer", ["lion", "muon"])
+def test_lion_and_muon_steps_equal_the_runner_chain(optimizer, wd_mode):
+    """Three steps of the export's transformation equal the runner's chain (``make_optimizer`` with the spec's
+    per-role LRs, epsilons and decays as its 4-long arrays), leaf by leaf: optax.lion on every role; Muon with
+    the shape factor on the hidden matrices and Adam elsewhere."""
+    from abcscale.runner.optim import make_optimizer
+    from abcscale.runner.sweep import ROLE_NAMES
+
+    base = BaseConfig(width=64, beta=3e-3, weight_decay=0.1, weight_decay_mode=wd_mode)
+    spec = group_spec(transfer("mup", optimizer, base, width=D), "multiplier_free")
+    params = _flat(0)
+    roles = abcoptax.labels(spec, params)
+    assert sorted(set(roles.values())) == sorted(ROLE_NAMES)
+    layers = {k: ROLE_NAMES.index(r) for k, r in roles.items()}
+    per_role = lambda f: jnp.asarray([f(spec[r]) for r in ROLE_NAMES])  # noqa: E731
+    runner = make_optimizer(optimizer, per_role(lambda s: s.lr), per_role(lambda s: s.epsilon or 1e-8), layers,
+                            steps=3, schedule_kind="constant", wd_3=per_role(lambda s: s.weight_decay or 0.0),
+                            wd_mode=wd_mode)
+    ours = abcoptax.transform(spec, params)
+    p1, p2, s1, s2 = params, params, ours.init(params), runner.init(params)
+    for step in (1, 2, 3):
+        grads = _flat(step)
+        u1, s1 = ours.update(grads, s1, p1)
+        u2, s2 = runner.update(grads, s2, p2)
+        for k in params:  # each role's step is lr-sized: compare at that scale
+            np.testing.assert_allclose(u1[k], u2[k], rtol=1e-4, atol=1e-5 * spec[roles[k]].lr, err_msg=k)
+        p1, p2 = optax.apply_updates(p1, u1), optax.apply_updates(p2, u2)
+    assert spec["hidden"].weight_decay and len({spec[r].lr for r in ROLE_NAMES}) >= 3  # decays and LRs exercised
+
+
+def test_muon_export_orthogonalises_hidden_matrices_only():
+    """Muon's first hidden step is lr * s * orth(g) (singular values near 1 times the shape factor
+    s = sqrt(max(1, fan_out / fan_in))); the embedding's is AdamW's sign-like step. Both layouts."""
+    spec = group_spec(transfer("mup", "muon", BaseConfig(width=64, beta=3e-3), width=D), "multiplier_free")
+    for layout, shape in (("jax", (D, 4 * D)), ("torch", (4 * D, D))):  # fan_in D, fan_out 4D both times
+        params = {"Dense_0.kernel": jnp.zeros(shape), "tok_embed": jnp.zeros((V, D))}
+        grads = {k: jax.random.normal(jax.random.key(1), p.shape) for k, p in params.items()}
+        tx = abcoptax.transform(spec, params, layout=layout)
+        u, _ = tx.update(grads, tx.init(params), params)
+        sv = np.linalg.svd(np.asarray(u["Dense_0.kernel"]), compute_uv=False) / (spec["hidden"].lr * 2.0)
+        assert 0.5 < sv.min() and sv.max() < 1.3, (layout, sv.min(), sv.max())
+        np.testing.assert_allclose(np.abs(u["tok_embed"]), spec["embedding"].lr, rtol=1e-3)
+    lion = group_spec(transfer("mup", "lion", BaseConfig(width=64, beta=3e-3), width=D), "multiplier_free")
+    tx = abcoptax.transform(lion, params)  # Lion: every entry moves by exactly its role's LR
+    u, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(np.abs(u["Dense_0.kernel"]), lion["hidden"].lr, rtol=1e-6)
+
+
 def test_init_draws_the_spec_stds_and_keeps_vector_leaves():
     spec = _spec()
     params = _flax_tree(jnp.ones)
@@ -198,6 +256,80 @@ def test_torch_export_without_torch():
     assert _model.params["transformer.ln_f.weight"].drawn is None and "transformer.ln_f.weight" not in drawn
     assert abctorch.multipliers(model, spec) == {"lm_head.weight": spec["readout"].multiplier}
     assert abctorch.multipliers(model, _spec()) == {}
+
+
+def test_torch_groups_for_lion_and_muon():
+    """Lion's groups carry lr and weight_decay (no eps: Lion has none); Muon's split the hidden matrices into
+    use_muon groups, and with names=False each group has exactly the keys Keller Jordan's MuonWithAuxAdam
+    accepts."""
+    base = BaseConfig(width=64, beta=3e-3, weight_decay=0.1)
+    lion = group_spec(transfer("mup", "lion", base, width=D), "multiplier_free")
+    for g in abctorch.param_groups(_Model(GPT), lion):
+        s = lion[g["name"].split()[0]]
+        assert (set(g), g["lr"], g["weight_decay"]) == ({"params", "name", "lr", "weight_decay"}, s.lr,
+                                                         s.weight_decay or 0.0)
+    muon = group_spec(transfer("mup", "muon", base, width=D), "multiplier_free")
+    model = _Model({**GPT, "transformer.stacked.weight": (2, D, D)})  # hidden, not a matrix
+    groups = abctorch.param_groups(model, muon, names=False)
+    matrices = [model.params[k] for k in ("transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_proj.weight")]
+    assert [p for g in groups if g["use_muon"] for p in g["params"]] == matrices
+    for g in groups:
+        want = {"params", "lr", "weight_decay", "use_muon"} | (set() if g["use_muon"] else {"eps"})
+        assert set(g) == want - ({"eps"} if g["params"] == [model.params["transformer.stacked.weight"]] else set())
+    hidden = [g for g in groups if g["use_muon"]]
+    assert {g["lr"] for g in hidden} == {muon["hidden"].lr} and len(hidden) == 2  # fan-in D and 4D
+    with pytest.raises(ValueError, match="^use_muon: set per group"):
+        abctorch.param_groups(model, muon, use_muon=True)
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    res = CliRunner().invoke(app, list(args))
+    assert res.exit_code == 0, res.output
+    return res.stdout
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "muon"])
+def test_recommend_torch_snippet_builds_lion_or_muon(monkeypatch, optimizer):
+    """``recommend --format torch`` for lion hands the groups to lion-pytorch's Lion (PyTorch has none), for
+    muon the use_muon groups to torch.optim.Muon and the rest to AdamW, not Adam as before."""
+    import types
+
+    code = _cli("recommend", "-p", "mup", "-o", optimizer, "-n", "1024", "--base-width", "64", "--base-lr",
+                "3e-3", "--weight-decay", "0.1", "--form", "plain", "--format", "torch")
+    made = []
+    record = lambda cls: lambda groups, **kw: made.append((cls, groups, kw)) or cls  # noqa: E731
+    optim = types.SimpleNamespace(Optimizer=object, **{c: record(c) for c in ("Adam", "AdamW", "Muon")})
+    groups = [{"use_muon": True, "lr": 1.0}, {"use_muon": False, "lr": 2.0}]
+    stubs = {"torch": types.SimpleNamespace(nn=types.SimpleNamespace(Module=object), optim=optim),
+             "lion_pytorch": types.SimpleNamespace(Lion=record("Lion")),
+             "abcscale.torch": types.SimpleNamespace(init_=lambda m, s: None, param_groups=lambda m, s: groups)}
+    for name, mod in stubs.items():
+        monkeypatch.setitem(sys.modules, name, mod)
+    monkeypatch.setattr("abcscale.torch", stubs["abcscale.torch"], raising=False)
+    namespace: dict = {}
+    exec(compile(code, "snippet", "exec"), namespace)
+    out = namespace["configure"]("model")
+    if optimizer == "lion":
+        assert out == "Lion" and made == [("Lion", groups, {"betas": (0.9, 0.99)})]
+    else:
+        assert out == ["Muon", "AdamW"] and made == [("Muon", groups[:1], {}), ("AdamW", groups[1:], {})]
+        assert "# muon: Muon" in code and "sqrt(max(1, fan_out / fan_in))" in code  # the plain fallback says it
+
+
+def test_mup_export_names_what_runs_lion_and_muon():
+    """``abcscale mup export``: MuAdam(impl=Lion) for lion; for muon, MuAdam only on the non-hidden groups and a
+    warning that microsoft/mup has no Muon wrapper."""
+    args = ["mup", "export", "-n", "1024", "--base-width", "64", "--base-lr", "3e-3"]
+    assert "impl=Lion" in _cli(*args, "-o", "lion")
+    out = " ".join(_cli(*args, "-o", "muon").split())
+    assert "no Muon wrapper" in out and "MuAdam lr" not in out and "warning: microsoft/mup has no muon" in out
+    assert "fan_in))) on the hidden 2-D matrices" in _cli("recommend", "-p", "mup", "-o", "muon", "-n", "1024",
+                                                         "--base-width", "64", "--base-lr", "3e-3", "--format",
+                                                         "optax")
 
 
 def test_torch_export_bad_input():

@@ -125,12 +125,19 @@ def mup_export(
 def print_export(out: MupExport) -> None:
     s = out.setup
     opt = "MuSGD" if s.optimizer.value == "sgd" else "MuAdam"
+    muon = s.optimizer.value == "muon"
     console.print(f"set_base_shapes(model, base)  # base model at width {s.base_width}; this run: width {s.width} "
                   f"(width_mult {s.width_mult:g})", highlight=False)
     console.print(f"MuReadout(..., output_mult={s.output_mult:g})", highlight=False)
     eps = "" if s.epsilon is None else f", eps={s.epsilon:g}"
-    t = Table(title=f"{opt}(param_groups{eps}): lr per group, and mup.init stds at the base width")
-    for col in ("group", f"{opt} lr", "init std at base", "applied lr", "applied init std", "multiplier"):
+    impl = ", impl=Lion" if s.optimizer.value == "lion" else ""
+    title = f"{opt}(param_groups{impl}{eps}): lr per group, and mup.init stds at the base width"
+    if muon:  # no Mu-wrapper exists for Muon: say what runs the hidden group instead of naming MuAdam for it
+        title = (f"MuAdam(param_groups{eps}) on embedding, readout and vector, a plain Muon (microsoft/mup has no "
+                 "Muon wrapper) on hidden: lr per group, and mup.init stds at the base width")
+    t = Table(title=title)
+    for col in ("group", "MuAdam / Muon lr" if muon else f"{opt} lr", "init std at base", "applied lr",
+                "applied init std", "multiplier"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for r in out.roles:
         base_std = s.init_std.get(r.role)

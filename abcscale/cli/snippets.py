@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from abcscale.schemas.groups import Form, GroupSpec, RoleSetting
 
-#: the torch.optim class for each optimizer family
+#: the torch.optim class for each optimizer family with one (lion and muon: :func:`_optimizer_lines`)
 TORCH_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adafactor": "Adafactor"}
 
 
@@ -51,12 +51,23 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
     if spec.form is not Form.multiplier_free:
         lines.append(f"# the {spec.form.value} form keeps forward multipliers: multiply the output of each "
                      "parameter's layer by its role's multiplier")
+    if spec.optimizer.value == "muon":
+        lines.append("# muon: Muon (its step times sqrt(max(1, fan_out / fan_in))) on the hidden 2-D matrices, "
+                     "AdamW with the role's eps on every other parameter")
     if spec.mup is not None:
         m = spec.mup
-        opt = "MuSGD" if spec.optimizer.value == "sgd" else "MuAdam"
         lines.append(f"# with microsoft/mup instead: set_base_shapes at base width {m.base_width}, "
-                     f"MuReadout(output_mult={m.output_mult:g}), {opt} with each role's mup_lr")
+                     f"MuReadout(output_mult={m.output_mult:g}), {mup_optimizer(spec.optimizer.value)} with each "
+                     "role's mup_lr")
     return [*lines, ""]
+
+
+def mup_optimizer(optimizer: str) -> str:
+    """What microsoft/mup runs for ``optimizer``: MuSGD, MuAdam, MuAdam(impl=Lion), or (no Muon wrapper) plain
+    Muon on the hidden groups."""
+    return {"sgd": "MuSGD", "lion": "MuAdam(impl=Lion)",
+            "muon": "MuAdam on the non-hidden groups and plain Muon (microsoft/mup has no Muon wrapper) on the "
+                    "hidden ones"}.get(optimizer, "MuAdam")
 
 
 def _numbers(s: RoleSetting, width: int, fan_in: str) -> str:
@@ -74,17 +85,33 @@ def _numbers(s: RoleSetting, width: int, fan_in: str) -> str:
     return f"{s.role.value}: " + ", ".join(parts)
 
 
-def _torch(spec: GroupSpec) -> list[str]:
+def _optimizer_lines(spec: GroupSpec) -> tuple[list[str], list[str], str]:
+    """The imports, the lines that build ``optimizer`` from the groups, and its type, per optimizer family."""
+    groups = "abcscale.torch.param_groups(model, SPEC)"
+    if spec.optimizer.value == "lion":  # PyTorch has no Lion; lion-pytorch's decays by lr * wd, as the spec's
+        return (["from lion_pytorch import Lion  # pip install lion-pytorch (PyTorch has no Lion)"],
+                [f"    optimizer = Lion({groups}, betas=(0.9, 0.99))"], "torch.optim.Optimizer")
+    if spec.optimizer.value == "muon":  # Muon on the hidden matrices (use_muon groups), AdamW on the rest
+        return ([], [f"    groups = {groups}",
+                     "    # torch.optim.Muon's default adjust_lr_fn is the spectral shape factor the rule assumes",
+                     "    optimizer = [torch.optim.Muon([g for g in groups if g[\"use_muon\"]]),",
+                     "                 torch.optim.AdamW([g for g in groups if not g[\"use_muon\"]])]"],
+                "list[torch.optim.Optimizer]")
     cls = TORCH_OPTIMIZERS.get(spec.optimizer.value, "Adam")
+    return [], [f"    optimizer = torch.optim.{cls}({groups})"], "torch.optim.Optimizer"
+
+
+def _torch(spec: GroupSpec) -> list[str]:
     keeps = spec.form is not Form.multiplier_free
-    ret = "tuple[torch.optim.Optimizer, dict[str, float]]" if keeps else "torch.optim.Optimizer"
-    return ["import torch", "", "import abcscale.torch", "from abcscale.schemas.groups import GroupSpec", "",
-            spec_literal(spec), "", "",
+    imports, build, kind = _optimizer_lines(spec)
+    ret = f"tuple[{kind}, dict[str, float]]" if keeps else kind
+    what = "optimizers (Muon, AdamW)" if spec.optimizer.value == "muon" else "optimizer"
+    return ["import torch", *imports, "", "import abcscale.torch", "from abcscale.schemas.groups import GroupSpec",
+            "", spec_literal(spec), "", "",
             f"def configure(model: torch.nn.Module) -> {ret}:",
-            '    """Initialise ``model`` by SPEC and return its optimizer, one param group per role'
+            f'    """Initialise ``model`` by SPEC and return its {what}, one param group per role'
             + (' (and each parameter\'s forward multiplier)."""' if keeps else '."""'),
-            "    abcscale.torch.init_(model, SPEC)",
-            f"    optimizer = torch.optim.{cls}(abcscale.torch.param_groups(model, SPEC))",
+            "    abcscale.torch.init_(model, SPEC)", *build,
             "    return optimizer, abcscale.torch.multipliers(model, SPEC)" if keeps else "    return optimizer"]
 
 
@@ -102,4 +129,4 @@ def _optax(spec: GroupSpec) -> list[str]:
             "    return params, tx, tx.init(params)"]
 
 
-__all__ = ["snippet", "spec_literal", "fallback"]
+__all__ = ["fallback", "mup_optimizer", "snippet", "spec_literal"]

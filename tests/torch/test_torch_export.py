@@ -112,6 +112,72 @@ def test_groups_build_torch_optimizers(optimizer, cls):
     opt.step()
 
 
+def test_muon_groups_drive_torch_muon_and_adamw():
+    """torch.optim.Muon on the use_muon groups (the hidden matrices) and AdamW on the rest: step 1 moves a hidden
+    matrix by lr * sqrt(max(1, fan_out / fan_in)) times an orthogonalised one (after the coupled decay), every
+    other parameter by AdamW's step with its group's eps; then the loss goes down."""
+    base = BaseConfig(width=32, beta=3e-3, weight_decay=0.1)
+    spec = group_spec(transfer("mup", "muon", base, width=D), "multiplier_free")
+    torch.manual_seed(0)
+    model = GPT(D)
+    abctorch.init_(model, spec)
+    groups = abctorch.param_groups(model, spec)
+    names = {id(p): n for n, p in model.named_parameters()}
+    muon = [g for g in groups if g["use_muon"]]
+    assert {names[id(p)].split(".")[-2] for g in muon for p in g["params"]} == {"c_attn", "c_proj", "c_fc"}
+    assert all(p.ndim == 2 and "eps" not in g for g in muon for p in g["params"])
+    opts = [torch.optim.Muon(muon), torch.optim.AdamW([g for g in groups if not g["use_muon"]])]
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    loss0 = _loss(model)
+    loss0.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    for opt in opts:
+        opt.step()
+    for n, p in model.named_parameters():
+        s = spec[assign(n, tuple(p.shape), D, spec.rules, layout="torch")[0]]
+        w, wd = before[n], s.weight_decay or 0.0
+        if any(p is q for g in muon for q in g["params"]):
+            shape = max(1.0, p.shape[0] / p.shape[1]) ** 0.5  # [out, in]: fan_out / fan_in
+            step = (w * (1 - s.lr * wd) - p.detach()) / (s.lr * shape)
+            # a gradient from 60 tokens has rank <= 60: its leading singular values go to about 1
+            sv = torch.linalg.svdvals(step)[:16]
+            assert 0.6 < sv.min() and sv.max() < 1.3, (n, sv.min(), sv.max())
+        else:
+            g = grads[n]
+            want = w - s.lr * (g / (g.abs() + s.epsilon) + wd * w)
+            torch.testing.assert_close(p.detach(), want, rtol=1e-5, atol=1e-4 * s.lr, msg=n)
+    for step in range(20):
+        for opt in opts:
+            opt.zero_grad()
+        _loss(model, step % 2).backward()
+        for opt in opts:
+            opt.step()
+    assert _loss(model).item() < loss0.item() - 0.1
+
+
+def test_recommend_muon_snippet_runs_on_a_real_model():
+    """``abcscale recommend -o muon --format torch``, run as printed: torch.optim.Muon holds the hidden matrices,
+    AdamW everything else, and both step."""
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    res = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "muon", "-n", str(D), "--base-width", "32",
+                                   "--base-lr", "3e-3", "--weight-decay", "0.1", "--form", "plain", "--format",
+                                   "torch"])
+    assert res.exit_code == 0, res.output
+    namespace: dict = {}
+    exec(compile(res.stdout, "snippet", "exec"), namespace)
+    model = GPT(D)
+    muon, adamw = namespace["configure"](model)
+    assert (type(muon), type(adamw)) == (torch.optim.Muon, torch.optim.AdamW)
+    held = {id(p) for g in muon.param_groups for p in g["params"]}
+    assert held == {id(p) for n, p in model.named_parameters() if p.ndim == 2 and ".h." in n}
+    _loss(model).backward()
+    muon.step()
+    adamw.step()
+
+
 def test_readme_torch_example_runs_as_printed():
     section = README.split("## Apply it to your model", 1)[1].split("\n## ", 1)[0]
     found = re.search(r"<!-- example: torch -->\s*```python\n(.*?)```\s*which prints\s*```text\n(.*?)```",
