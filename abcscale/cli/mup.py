@@ -9,7 +9,17 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from abcscale.cli._common import Command, Group, build, console, emit_json, fail, parse_flag, validation_message
-from abcscale.cli.options import Json, OptimizerReq, ParamOpt, Width
+from abcscale.cli.options import (
+    EpsilonModeOpt,
+    EpsilonOpt,
+    GammaOpt,
+    InitScaleOpt,
+    Json,
+    MultiplierOpt,
+    OptimizerReq,
+    ParamOpt,
+    Width,
+)
 from abcscale.cli.theory import frac
 from abcscale.schemas.api import MupExport, MupImport, MupImportRequest
 from abcscale.schemas.enums import LAYERS, EpsilonMode
@@ -90,15 +100,11 @@ def mup_export(
     base_width: Annotated[int, typer.Option("--base-width", help="width beta was tuned at")],
     base_lr: Annotated[float, typer.Option("--base-lr", help="beta, the LR tuned at the base width")],
     parameterization: ParamOpt = None,
-    gamma: Annotated[str | None, typer.Option(help="per-layer LR constants 'e,h,r'", show_default="1,1,1")] = None,
-    init_scale: Annotated[str | None, typer.Option("--init-scale", help="init std constants 'e,h,r'",
-                                                   show_default="1,1,1")] = None,
-    multiplier: Annotated[str | None, typer.Option(help="multiplier constants 'e,h,r'",
-                                                   show_default="1,1,1")] = None,
-    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon at the base width",
-                                                  show_default="1e-08")] = None,
-    epsilon_mode: Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)] = (
-        EpsilonMode.per_layer),
+    gamma: GammaOpt = None,
+    init_scale: InitScaleOpt = None,
+    multiplier: MultiplierOpt = None,
+    epsilon: EpsilonOpt = None,
+    epsilon_mode: EpsilonModeOpt = EpsilonMode.per_layer,
     as_json: Json = False,
 ) -> None:
     """A transfer (default muP) as microsoft/mup's setup: set_base_shapes, MuAdam/MuSGD lr, MuReadout, mup.init."""

@@ -7,8 +7,12 @@ from typing import Annotated
 
 import typer
 
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.groups import Form
+from abcscale.schemas.theory import Constants
+
+#: Adam's epsilon when --epsilon is not given: the Constants model's default, shown in --help
+DEFAULT_EPSILON: float = Constants.model_fields["epsilon"].default
 
 Json = Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress on stderr")]
@@ -33,3 +37,12 @@ WeightDecayModeOpt = Annotated[WeightDecayMode, typer.Option(
 FormOpt = Annotated[Form, typer.Option(
     "--form", parser=Form.parse, help="how the parameter groups are written: abc | multiplier-free (alias "
     "plain) | mup (microsoft/mup's convention)")]
+
+# the base-width constants of a transfer (recommend, mup export): each 'e,h,r' or one number
+GammaOpt = Annotated[str | None, typer.Option(help="per-layer LR constants 'e,h,r'", show_default="1,1,1")]
+InitScaleOpt = Annotated[str | None, typer.Option("--init-scale", help="init std constants 'e,h,r'",
+                                                  show_default="1,1,1")]
+MultiplierOpt = Annotated[str | None, typer.Option(help="multiplier constants 'e,h,r'", show_default="1,1,1")]
+EpsilonOpt = Annotated[float | None, typer.Option(help="Adam epsilon at the base width",
+                                                  show_default=f"{DEFAULT_EPSILON:g}")]
+EpsilonModeOpt = Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)]

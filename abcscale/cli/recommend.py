@@ -17,8 +17,13 @@ from rich.table import Table
 
 from abcscale.cli._common import build, console, emit_json, fail, parse_flag, read_fit, validation_message
 from abcscale.cli.options import (
+    EpsilonModeOpt,
+    EpsilonOpt,
     FormOpt,
+    GammaOpt,
+    InitScaleOpt,
     LrModeOpt,
+    MultiplierOpt,
     OptimizerOpt,
     ParamOpt,
     WeightDecayModeOpt,
@@ -26,7 +31,7 @@ from abcscale.cli.options import (
     Width,
 )
 from abcscale.cli.snippets import snippet
-from abcscale.cli.theory import DEFAULT_EPSILON, frac
+from abcscale.cli.theory import frac
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, WeightDecayMode
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.groups import Form, GroupSpec, Role
@@ -58,15 +63,11 @@ def recommend(
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U; with "
                                                   "--fit it also selects the group", show_default="full")] = None,
     lr_mode: LrModeOpt = LrMode.per_layer,
-    gamma: Annotated[str | None, typer.Option(help="per-layer LR constants 'e,h,r'", show_default="1,1,1")] = None,
-    init_scale: Annotated[str | None, typer.Option("--init-scale", help="init std constants 'e,h,r'",
-                                                   show_default="1,1,1")] = None,
-    multiplier: Annotated[str | None, typer.Option(help="multiplier constants 'e,h,r'",
-                                                   show_default="1,1,1")] = None,
-    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon at the base width",
-                                                  show_default=f"{DEFAULT_EPSILON:g}")] = None,
-    epsilon_mode: Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)] = (
-        EpsilonMode.per_layer),
+    gamma: GammaOpt = None,
+    init_scale: InitScaleOpt = None,
+    multiplier: MultiplierOpt = None,
+    epsilon: EpsilonOpt = None,
+    epsilon_mode: EpsilonModeOpt = EpsilonMode.per_layer,
     weight_decay: WeightDecayOpt = None,
     weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
@@ -180,7 +181,7 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
     decay = spec.weight_decay_mode is not None
     mup = spec.form is Form.mup
     cols = ["role", "init std", "learning rate", "epsilon", *([f"weight decay ({spec.weight_decay_mode})"] * decay),
-            *(["multiplier", f"{'MuSGD' if spec.optimizer.value == 'sgd' else 'MuAdam'} lr"] if mup else [])]
+            *(["multiplier", f"{_mup_wrapper(spec)} lr"] if mup else [])]
     for col in cols:
         t.add_column(col, justify="right" if col != "role" else "left")
     for s in spec.roles:
@@ -189,6 +190,13 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
         t.add_row(s.role.value, std, f"{s.lr:.4g}", _g(s.epsilon, 3), *([_g(s.weight_decay)] * decay),
                   *([_g(s.multiplier), _g(s.mup_lr)] if mup else []))
     return t
+
+
+def _mup_wrapper(spec: GroupSpec) -> str:
+    """The microsoft/mup optimizer a mup-form spec's per-group LRs are for (it has no Muon wrapper: plain Muon
+    takes the hidden groups' LR as it is, MuAdam the others')."""
+    return {"sgd": "MuSGD", "muon": "Muon (hidden) / MuAdam", "lion": "MuAdam(impl=Lion)"}.get(
+        spec.optimizer.value, "MuAdam")
 
 
 def group_notes(spec: GroupSpec) -> list[str]:
@@ -201,6 +209,6 @@ def group_notes(spec: GroupSpec) -> list[str]:
     if spec.mup is not None:
         m = spec.mup
         notes.append(f"microsoft/mup: set_base_shapes at base width {m.base_width}, "
-                     f"{'MuSGD' if spec.optimizer.value == 'sgd' else 'MuAdam'} with each group's lr above, "
+                     f"{_mup_wrapper(spec)} with each group's lr above, "
                      f"MuReadout(output_mult={m.output_mult:g}); epsilon {_g(m.epsilon, 3)} unscaled")
     return notes

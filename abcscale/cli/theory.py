@@ -10,6 +10,7 @@ from rich.table import Table
 
 from abcscale.cli._common import Command, Group, build, console, emit_json, parse_flag
 from abcscale.cli.options import (
+    DEFAULT_EPSILON,
     AlignmentOpt,
     Json,
     OptimizerReq,
@@ -19,10 +20,7 @@ from abcscale.cli.options import (
 )
 from abcscale.schemas.api import ConvertRequest
 from abcscale.schemas.enums import LAYERS, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.theory import Alignment, Constants, PerLayer
-
-#: Adam's epsilon when --epsilon is not given: the Constants model's default, shown in --help
-DEFAULT_EPSILON: float = Constants.model_fields["epsilon"].default
+from abcscale.schemas.theory import Alignment, PerLayer
 
 app = typer.Typer(cls=Group, help="The abc-parameterization algebra (tables, conversion).", no_args_is_help=True)
 
