@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast test-torch bench bench-transfer bench-wd bench-optimizers lint typecheck install clean
+.PHONY: run test test-fast browser screenshots test-torch bench bench-transfer bench-wd bench-optimizers lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,30 @@ run: $(STAMP)
 # installed with apt-get when missing and run as root, as CI is) in a temporary folder, for the PostgreSQL tests,
 # stopped and deleted afterwards even when tests fail. Without a server those tests fail (REQUIRE_POSTGRES=1);
 # `make test REQUIRE_POSTGRES=0` lets them skip. test-fast runs them only with ABCSCALE_TEST_POSTGRES_URL set.
+# The web pages are tested in Debian's chromium through chromium-driver (tests/service/test_pages_browser.py),
+# installed with apt-get when missing and run as root, as CI is. Without them those tests fail
+# (REQUIRE_BROWSER=1); `make test REQUIRE_BROWSER=0` lets them skip.
 REQUIRE_POSTGRES ?= 1
-test: $(STAMP)
-	ABCSCALE_RUN_SLOW=1 ABCSCALE_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) $(PY) tests/with_postgres.py -- \
-	  $(PY) -m pytest -n auto
+REQUIRE_BROWSER ?= 1
+test: $(STAMP) browser
+	ABCSCALE_RUN_SLOW=1 ABCSCALE_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) ABCSCALE_REQUIRE_BROWSER=$(REQUIRE_BROWSER) \
+	  $(PY) tests/with_postgres.py -- $(PY) -m pytest -n auto
+
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "make: installing Debian's chromium and chromium-driver" >&2; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium chromium-driver || true; \
+	  else \
+	    echo "make: no chromium here (apt-get install chromium chromium-driver, as root); the page tests need it" >&2; \
+	  fi; \
+	fi
+
+# The README's screenshots of the three pages (docs/screenshots/), taken by the page tests in Chromium.
+screenshots: $(STAMP) browser
+	ABCSCALE_REQUIRE_BROWSER=1 ABCSCALE_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -q -p no:cacheprovider \
+	  tests/service/test_pages_browser.py -k screenshots
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -n auto -m "not e2e and not slow"

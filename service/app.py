@@ -10,9 +10,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
 from abcscale.schemas.api import FitCreate
+from abcscale.service import pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import ReaderDep
@@ -89,6 +91,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     readers = [ReaderDep] if settings.reads_protected else []
     for router in API_ROUTERS:
         app.include_router(router, prefix="/v1", dependencies=readers)
+    # The web pages (/, /fits, /fits/{id}) and their assets: out of the OpenAPI, same access model (service/pages.py)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     if settings.cors_origins:
         # Off by default: no page of another origin may read an answer. Bearer tokens, not cookies: no credentials.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,

@@ -83,3 +83,6 @@ def test_the_wheel_installs_one_top_level_name(tmp_path):
     for folder in ("schemas", "theory", "fitting", "runner", "service"):
         sources = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py")}
         assert {f"abcscale/{s}" for s in sources} <= set(names), folder
+    # the web pages' templates and assets ship with the package: nothing is fetched at run time
+    assets = {p.relative_to(ROOT).as_posix() for d in ("templates", "static") for p in (ROOT / "service" / d).iterdir()}
+    assert assets and {f"abcscale/{a}" for a in assets} <= set(names)

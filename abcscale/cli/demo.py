@@ -4,7 +4,8 @@
    a 2^0.5-spaced LR grid, 2 seeds); a second run resumes it instead of recomputing;
 2. the fit, with plots in the output folder;
 3. a summary: exponents against theory, constants, recommendations at widths 1024 and 8192;
-4. the fit stored in the service's database, and the service started with two ready-to-paste curls.
+4. the fit stored in the service's database, and the service started with two ready-to-paste curls and the
+   web page's URL (the calculator, and the fit's report).
 
 With ``--json`` the steps' tables are replaced by one JSON summary on stdout (printed before serving).
 """
@@ -75,11 +76,14 @@ def demo(
              for body in example_bodies(fit_id)]
     for c in curls:
         say.line(c)
+    # the same answers as web pages: the calculator, and this fit's report (plots, per-width optima, predictions)
+    pages = {"calculator": f"{base}/", "fits": f"{base}/fits", "report": f"{base}/fits/{fit_id}"}
+    say.line(f"web page: {pages['calculator']} (calculator), {pages['report']} (this fit's report)")
     if as_json:
         emit_json({"out": str(out), "results": str(out / "sweep" / "results.parquet"), "runs": len(df),
                    "fit": str(out / "fit.json"), "plots": {k: str(v) for k, v in plots.items()},
                    "groups": [_group_json(g) for g in fit.groups], "recommendations": recs, "fit_id": fit_id,
-                   "curl": curls, **(address_info(sock, host) if sock else {})})
+                   "curl": curls, "pages": pages, **(address_info(sock, host) if sock else {})})
     if sock is None:
         return
     from abcscale.cli.serve import run

@@ -30,13 +30,13 @@ from abcscale.cli.options import (
     WeightDecayOpt,
     Width,
 )
-from abcscale.cli.snippets import snippet
 from abcscale.cli.theory import frac
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, WeightDecayMode
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
+from abcscale.usecases.snippets import snippet
 
 #: request fields -> the flags that set them, so validation errors name what the user typed
 FLAGS = {"beta": "--base-lr", "base.beta": "--base-lr", "base_width": "--base-width", "base.width": "--base-width",

@@ -1,0 +1,393 @@
+"""The web pages: the recommend calculator (``/``), the fit registry (``/fits``) and a report per fit
+(``/fits/{id}``).
+
+Server-rendered Jinja2 templates (service/templates) with a little JavaScript (service/static), every asset in
+the package and a Content-Security-Policy of ``'self'``: a page fetches nothing from the network. Each page
+calls the use case of its ``/v1`` route (``usecases.recommend``, ``usecases.fit_sweep``), so a page and the API
+give the same numbers.
+
+Errors are pages: a bad form field re-renders the form with the field marked and its message (422), an
+unknown fit is a 404 page, never a stack trace. Access follows the API's model: with protected reads every
+page is a 401 page (a browser sends no bearer token; use the API). An upload is a write: it passes the same
+Fetch-Metadata check as ``POST /v1/fits`` (a same-origin form post passes) and, with ``ABCSCALE_API_TOKEN``
+set, needs that token in the form's token field.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException
+
+from abcscale import usecases
+from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.groups import Form
+from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.theory import Constants, PerLayer
+from abcscale.service import crud
+from abcscale.service.config import Settings
+from abcscale.service.deps import cross_origin
+from abcscale.service.http import describe
+from abcscale.usecases.recommend import groups_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+PAGE_SIZE = 20
+PLOTS = {"loss_vs_lr": "Final loss against learning rate, one curve per width, with each width's fitted optimum",
+         "lr_vs_width": "Optimal learning rate against width on log axes: the fitted power law, its band and "
+                        "theory's slope",
+         "loss_vs_width": "Best loss against width with the fitted loss law"}
+# nothing but this origin: no script, style, font or image from the network, no inline script, no framing
+CSP = ("default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src 'self'; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
+CHOICES = {"parameterization": [p.value for p in Parameterization], "optimizer": [o.value for o in Optimizer],
+           "lr_mode": [m.value for m in LrMode], "form": [f.value for f in Form],
+           "epsilon_mode": [m.value for m in EpsilonMode], "weight_decay_mode": [m.value for m in WeightDecayMode]}
+#: what the calculator shows before anything is typed: the README's curl example
+DEFAULTS = {"source": "theory", "parameterization": "mup", "optimizer": "adam", "alignment": "full",
+            "lr_mode": "per_layer", "base_width": "256", "base_lr": "0.003", "width": "4096", "form": "abc",
+            "epsilon_mode": "per_layer", "weight_decay_mode": "coupled"}
+CALC_FIELDS = (*DEFAULTS, "gamma", "init_scale", "multiplier", "epsilon", "weight_decay", "fit_id", "group")
+GENERAL = "general"  # the key of an error that no one field caused
+UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_cols", "target_width", "n_boot")
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    return "–" if x is None else f"{x:.{digits}g}" if isinstance(x, float) else str(x)
+
+
+templates.env.filters["g"] = _fmt
+
+
+def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    response.headers["Content-Security-Policy"] = CSP
+    return response
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return render(request, "error.html", status, title=title, message=message)
+
+
+def _closed(request: Request) -> Response | None:
+    """The 401 page when reads are protected: a page cannot send the bearer token every /v1 read needs."""
+    settings: Settings = request.app.state.settings
+    if not settings.reads_protected:
+        return None
+    return error_page(request, 401, "Reads are protected", "This service protects its reads with a token "
+                      "(ABCSCALE_READ_TOKEN or ABCSCALE_PROTECT_READS), which a web page cannot send. Use the "
+                      "API at /v1 with 'Authorization: Bearer <token>' (see /docs).")
+
+
+def _session(request: Request) -> Session:
+    return request.app.state.sessionmaker()
+
+
+# --- the calculator ------------------------------------------------------------------------------------------
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    """The calculator's field for an error's ``loc`` (``("base", "beta")`` is the base LR field)."""
+    parts = [str(p) for p in loc if isinstance(p, str)]
+    if len(parts) > 1 and parts[0] in ("base", "constants"):
+        parts = parts[1:] if parts[1] not in ("width", "beta") else [f"base_{parts[1]}"]
+    name = {"beta": "base_lr", "base_beta": "base_lr"}.get(parts[0], parts[0]) if parts else GENERAL
+    return name if name in CALC_FIELDS else GENERAL
+
+
+def _errors_of(exc: ValidationError) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for e in exc.errors(include_url=False):
+        out.setdefault(_field_of(e["loc"]), e["msg"].removeprefix("Value error, "))
+    return out
+
+
+def _number(values: Mapping[str, str], name: str, kind: type, errors: dict[str, str]) -> Any:
+    text = values.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError:
+        errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        errors[name] = f"expected a finite number, got {text!r}"
+        return None
+    return value
+
+
+def _constants(values: Mapping[str, str], errors: dict[str, str]) -> tuple[Constants | None, bool]:
+    """The constants the form gives, and whether any was typed (a fit fills the others)."""
+    given: dict[str, Any] = {}
+    for name in ("gamma", "init_scale", "multiplier"):
+        if text := values.get(name, "").strip():
+            try:
+                given[name] = PerLayer.parse(text)
+            except ValueError as exc:
+                errors[name] = f"'embedding,hidden,readout' or one number ({exc})"
+    for name in ("epsilon", "weight_decay"):
+        if (value := _number(values, name, float, errors)) is not None:
+            given[name] = value
+    typed = bool(given)
+    for name in ("epsilon_mode", "weight_decay_mode"):
+        if text := values.get(name, "").strip():
+            given[name] = text
+    try:
+        return Constants.model_validate(given), typed
+    except ValidationError as exc:
+        errors.update({k: v for k, v in _errors_of(exc).items() if k not in errors})
+        return None, typed
+
+
+def calculator_request(values: Mapping[str, str]) -> tuple[RecommendRequest | None, dict[str, str]]:
+    """The typed request for the calculator's fields (as ``usecases.recommend_request`` builds the CLI's), or the
+    errors by field. From a fit, only the group field selects the group (as ``{"fit_id", "group"}`` does)."""
+    errors: dict[str, str] = {}
+    from_fit = values.get("source") == "fit"
+    width = _number(values, "width", int, errors)
+    constants, typed = _constants(values, errors)
+    if from_fit and not values.get("fit_id", "").strip():
+        errors["fit_id"] = "choose a stored fit"
+    analytic = {} if from_fit else {
+        "parameterization": values.get("parameterization") or None, "optimizer": values.get("optimizer") or None,
+        "alignment": values.get("alignment", "").strip() or None, "lr_mode": values.get("lr_mode") or None,
+        "base_width": _number(values, "base_width", int, errors), "beta": _number(values, "base_lr", float, errors)}
+    if errors:
+        return None, errors
+    if width is None:
+        return None, {"width": "required: the width to recommend for"}
+    try:
+        req = usecases.recommend_request(
+            width=width, form=values.get("form") or None, constants=constants if typed or not from_fit else None,
+            fit_id=values["fit_id"].strip() if from_fit else None,
+            group=(values.get("group", "").strip() or None) if from_fit else None, **analytic)
+    except ValidationError as exc:
+        return None, _errors_of(exc)
+    return req, {}
+
+
+def _answer(request: Request, req: RecommendRequest) -> tuple[Recommendation | None, dict[str, str]]:
+    """``usecases.recommend``'s answer, as ``POST /v1/recommend`` gives it, or the errors by field."""
+    fit = None
+    if not isinstance(req, AnalyticRecommend):
+        with _session(request) as session:
+            record = crud.get_fit(session, fit_id=req.fit_id)
+            if record is None:
+                return None, {"fit_id": f"no stored fit has the id {req.fit_id!r}"}
+            fit = crud.fit_result(record)
+    try:
+        return usecases.recommend(req, fit), {}
+    except ValueError as exc:  # a message "weight_decay: ..." names its field
+        text = describe(exc)
+        named, _, rest = text.partition(": ")
+        if named in CALC_FIELDS and rest:
+            return None, {named: rest}
+        return None, {GENERAL if fit is None else "group" if "group" in text else "fit_id": text}
+
+
+def exports(req: RecommendRequest, rec: Recommendation) -> dict[str, str]:
+    """The copy-paste forms of the answer: the groups multiplier-free and for microsoft/mup (the JSON of
+    ``--form``), and the PyTorch and optax snippets of ``abcscale recommend --format torch|optax``."""
+    from abcscale.usecases.snippets import snippet  # imported here: a page without exports does not load it
+
+    assert rec.groups is not None  # every answer of the use case carries its groups
+    mode = req.base.epsilon_mode if isinstance(req, AnalyticRecommend) else (req.constants or Constants()).epsilon_mode
+    return {"Multiplier-free groups (JSON)": groups_of(rec, Form.multiplier_free, req.rules, mode).model_dump_json(
+                indent=2),
+            "microsoft/mup groups (JSON)": groups_of(rec, Form.mup, req.rules, mode).model_dump_json(indent=2),
+            "PyTorch snippet": snippet(rec.groups, "torch", rec.warnings),
+            "optax snippet": snippet(rec.groups, "optax", rec.warnings)}
+
+
+def _fits_menu(request: Request) -> list[tuple[str, str]]:
+    with _session(request) as session:
+        page, _ = crud.list_fits(session, skip=0, limit=100)
+        return [(r.id, f"{r.name or 'unnamed'} ({r.created_at:%Y-%m-%d %H:%M}, {r.id[:8]})") for r in page]
+
+
+@router.get("/")
+async def calculator(request: Request) -> Response:
+    if (closed := _closed(request)) is not None:
+        return closed
+    query = {k: v for k, v in request.query_params.items() if k in CALC_FIELDS}
+    values = {**DEFAULTS, **query} if query else dict(DEFAULTS)
+    req, errors = calculator_request(values)
+    rec = None
+    if req is not None:
+        rec, errors = await run_in_threadpool(_answer, request, req)
+    fits = await run_in_threadpool(_fits_menu, request)
+    return render(request, "calculator.html", 422 if errors else 200, values=values, errors=errors, rec=rec,
+                  exports=exports(req, rec) if req is not None and rec is not None else {}, choices=CHOICES,
+                  fits=fits)
+
+
+# --- the registry and the upload -----------------------------------------------------------------------------
+
+def group_label(g: GroupFit) -> str:
+    return ", ".join(f"{k}={v}" for k, v in g.group.items()) or "all rows"
+
+
+def verdict(g: GroupFit) -> str:
+    """The theory check in words."""
+    e, t = g.exponent, g.theory_exponent
+    if e is None:
+        return "not fitted across widths"
+    if t is None or g.consistent is None:
+        return "no theory exponent to compare with"
+    level = f"{100 * e.ci.confidence_level:g}%"
+    inside = "inside" if g.consistent else "outside"
+    return (f"{'consistent' if g.consistent else 'inconsistent'} with theory: its exponent {t:+.3g} lies {inside} "
+            f"the fitted {level} interval [{e.ci.low:+.3g}, {e.ci.high:+.3g}]")
+
+
+def _listing(request: Request, page: int) -> tuple[list[tuple[Any, FitResult]], int]:
+    with _session(request) as session:
+        records, count = crud.list_fits(session, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
+        return [(r, crud.fit_result(r)) for r in records], count
+
+
+async def _registry(request: Request, status: int = 200, page: int = 1, values: Mapping[str, str] | None = None,
+                    errors: Mapping[str, str] | None = None) -> Response:
+    fits, count = await run_in_threadpool(_listing, request, page)
+    settings: Settings = request.app.state.settings
+    return render(request, "fits.html", status, fits=fits, count=count, page=page,
+                  pages=max(1, math.ceil(count / PAGE_SIZE)), values=values or {}, errors=errors or {},
+                  needs_token=settings.api_token is not None, group_label=group_label, verdict=verdict)
+
+
+@router.get("/fits")
+async def registry(request: Request) -> Response:
+    if (closed := _closed(request)) is not None:
+        return closed
+    text = request.query_params.get("page", "1")
+    if not text.isdigit() or int(text) < 1:
+        return error_page(request, 400, "No such page", f"page must be a whole number from 1, got {text!r}")
+    return await _registry(request, page=int(text))
+
+
+def _token_error(settings: Settings, given: str) -> tuple[int, str] | None:
+    """The status and message when the write token is configured and not (rightly) given, as the API's 401/403."""
+    if settings.api_token is None:
+        return None
+    if not given:
+        return 401, "this service needs its write token to store a fit: type it here"
+    if not secrets.compare_digest(given.encode(), settings.api_token.get_secret_value().encode()):
+        return 403, "not this service's write token"
+    return None
+
+
+def _fit_upload(settings: Settings, data: bytes, filename: str,
+                options: FitOptions) -> tuple[FitResult, pd.DataFrame] | dict[str, str]:
+    """``usecases.fit_sweep`` on the uploaded table, as ``POST /v1/fits`` runs it (the fit and its rows), or the
+    errors by field."""
+    from abcscale.fitting import TableError, read_table
+    from abcscale.fitting.reading import TableTooLarge, table_format
+
+    try:
+        df = read_table(data, table_format(filename), max_rows=settings.max_rows, max_cells=settings.max_cells)
+        return usecases.fit_sweep(df, options), df
+    except TableTooLarge as exc:
+        return {"file": f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}"}
+    except TableError as exc:
+        return {"file": "; ".join(exc.problems)}
+    except ValueError as exc:
+        return {GENERAL: str(exc)}
+
+
+@router.post("/fits")
+async def upload(request: Request) -> Response:
+    """Fit and store an uploaded table, then show its report (303); a bad field re-renders the form."""
+    if (closed := _closed(request)) is not None:
+        return closed
+    settings: Settings = request.app.state.settings
+    if (why := cross_origin(request, settings.cors_origins)) is not None:
+        return error_page(request, 403, "Cross-origin write refused", f"A page of another site tried to store a "
+                          f"fit here ({why}); only this service's own pages, or origins listed in "
+                          "ABCSCALE_CORS_ORIGINS, may write.")
+    try:
+        form = await request.form(max_files=1, max_fields=32)
+    except MultiPartException as exc:
+        return error_page(request, 400, "Unreadable upload", f"The form could not be read: {exc}")
+    values = {k: v for k, v in form.multi_items() if k in UPLOAD_FIELDS and isinstance(v, str)}
+    token = form.get("token")
+    if (refused := _token_error(settings, token if isinstance(token, str) else "")) is not None:
+        return await _registry(request, refused[0], values=values, errors={"token": refused[1]})
+    try:  # an empty field keeps the sweep-table contract's default
+        options = FitOptions.model_validate({k: v for k, v in values.items() if v.strip()}, context={"form": True})
+    except ValidationError as exc:
+        errors = {str(e["loc"][0]): e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False)}
+        return await _registry(request, 422, values=values, errors=errors)
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return await _registry(request, 422, values=values, errors={"file": "choose a CSV or parquet file"})
+    data = await upload.read()
+    got = await run_in_threadpool(_fit_upload, settings, data, upload.filename, options)
+    if isinstance(got, dict):
+        return await _registry(request, 422, values=values, errors=got)
+    fit, df = got
+    with _session(request) as session:
+        fit_id = await run_in_threadpool(crud.create_fit, session, fit, df, name=options.name)
+    return RedirectResponse(f"/fits/{fit_id}", status_code=303)
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+def _prediction(fit: FitResult, values: Mapping[str, str]) -> tuple[int | None, Recommendation | None, str | None]:
+    """The group asked about, its recommendation at the typed width, or why there is none."""
+    index, text = values.get("group", ""), values.get("width", "").strip()
+    if not index.isdigit() or int(index) >= len(fit.groups):
+        return None, None, None
+    if not text.isdigit() or not 0 < int(text) <= 2**40:
+        return int(index), None, f"width: expected a whole number from 1 to 2**40, got {text!r}"
+    try:
+        return int(index), usecases.recommend_from_fit(fit, int(text), selector=fit.groups[int(index)].group), None
+    except ValueError as exc:
+        return int(index), None, f"width: {describe(exc)}"
+
+
+@router.get("/fits/{fit_id}")
+async def report(request: Request, fit_id: str) -> Response:
+    if (closed := _closed(request)) is not None:
+        return closed
+    with _session(request) as session:
+        record = await run_in_threadpool(crud.get_fit, session, fit_id=fit_id)
+        if record is None:
+            return error_page(request, 404, "Fit not found", f"No stored fit has the id {fit_id!r}; see the "
+                              "registry for the stored fits.")
+        fit = crud.fit_result(record)
+    asked, rec, problem = await run_in_threadpool(_prediction, fit, request.query_params)
+    return render(request, "report.html", 422 if problem else 200, record=record, fit=fit, plots=PLOTS,
+                  asked=asked, asked_width=request.query_params.get("width", ""), prediction=rec, problem=problem,
+                  group_label=group_label, verdict=verdict)
+
+
+@router.get("/fits/{fit_id}/rows.csv")
+async def rows_csv(request: Request, fit_id: str) -> Response:
+    """The rows the fit was made from, as CSV (the JSON of the fit is GET /v1/fits/{id})."""
+    if (closed := _closed(request)) is not None:
+        return closed
+    with _session(request) as session:
+        df = await run_in_threadpool(crud.get_rows, session, fit_id=fit_id)
+    if df is None:
+        return error_page(request, 404, "Fit not found", f"No stored fit has the id {fit_id!r}.")
+    return Response(df.to_csv(index=False), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="fit-{fit_id}-rows.csv"'})
