@@ -79,7 +79,8 @@ class RoleSetting(Frozen):
     ``init_std`` is for a parameter whose fan-in is the width (a fan-in of ``r`` times the width takes
     ``init_std * r**-b``: :meth:`GroupSpec.init_std`); None for ``vector`` parameters, which keep their model's
     init (gains 1, biases 0). ``multiplier`` is None in the multiplier-free form. ``mup_lr`` (mup form only) is
-    the learning rate to give MuAdam/MuSGD for this group, which rescale it into ``lr``.
+    the learning rate to give MuAdam/MuSGD for this group, which rescale it into ``lr``. ``optimizer`` is the
+    update the group takes (a mixed optimizer such as Muon runs different ones on different groups).
     """
 
     role: Role
@@ -90,6 +91,8 @@ class RoleSetting(Frozen):
     weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
     multiplier: float | None = Field(None, gt=0, allow_inf_nan=False)
     mup_lr: float | None = Field(None, gt=0, allow_inf_nan=False)
+    optimizer: str | None = Field(None, description="the update this group takes: the spec's optimizer, or its "
+                                  "part for a mixed one (Muon: muon on hidden matrices, adamw elsewhere)")
 
 
 class MupSetup(Frozen):

@@ -142,6 +142,9 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
     abc = [RoleSetting(role=Role(l.value), init_std=s.init_std, init_exponent=ex[l.value].a + ex[l.value].b,
                        lr=s.lr, epsilon=s.epsilon, weight_decay=s.weight_decay, multiplier=s.multiplier)
            for l, s in ((l, tr[l]) for l in LAYERS)] + [vector_setting(tr, epsilon_mode)]
+    steps = {Role(l.value): opt_rules[l].step or tr.optimizer.value for l in LAYERS}
+    steps[Role.vector] = steps[Role.embedding]  # vector-like parameters train with the embedding's update
+    abc = [s.model_copy(update={"optimizer": steps[s.role]}) for s in abc]
     warnings = list(tr.warnings) + vector_warnings(tr)
     rho = tr.width / tr.base_width
     if form is Form.abc:

@@ -69,7 +69,9 @@ class OptimizerRule:
     epsilon. ``epsilon_k``: epsilon maps as eps -> eps t^epsilon_k under the symmetry. ``weight_decay``: the
     optimizer has a decoupled weight decay (AdamW, Lion, Muon) that the theory transfers per layer.
     ``always_aligned``: the step meets every input at its operator norm (a full-rank orthogonalised step), so
-    the layer's alpha and u are the full alignment's whatever the activations do.
+    the layer's alpha and u are the full alignment's whatever the activations do. ``step``: the update this
+    layer's parameters take inside a mixed optimizer (Muon's ``muon`` and ``adamw``), which a parameter group
+    names; empty for a single-rule optimizer (its own name).
     """
 
     k: int
@@ -82,6 +84,7 @@ class OptimizerRule:
     weight_decay: bool = False
     update_shift: float = 0.0
     always_aligned: bool = False
+    step: str = ""
 
     @property
     def has_epsilon(self) -> bool:
@@ -140,9 +143,13 @@ class LayerRules:
 
 _ADAM = OptimizerRule(k=1, update_a=1, update_b=0, epsilon_rule=epsilon_exponents, epsilon_k=1)
 _ADAMW = OptimizerRule(k=1, update_a=1, update_b=0, epsilon_rule=epsilon_exponents, epsilon_k=1, weight_decay=True)
+#: the AdamW that runs beside Muon on the embedding, readout and vector-like parameters
+_ADAMW_BESIDE = OptimizerRule(k=1, update_a=1, update_b=0, epsilon_rule=epsilon_exponents, epsilon_k=1,
+                              weight_decay=True, step="adamw")
 #: Muon's step on a hidden matrix: eta * s * orth(momentum) with s = sqrt(max(1, fan_out / fan_in)) (the
 #: spectral convention, MUON_CONVENTIONS); scale-free in the gradient (k = 1), no epsilon, coupled decay.
-MUON_HIDDEN = OptimizerRule(k=1, update_a=1, update_b=0, update_shift=1.0, always_aligned=True, weight_decay=True)
+MUON_HIDDEN = OptimizerRule(k=1, update_a=1, update_b=0, update_shift=1.0, always_aligned=True, weight_decay=True,
+                            step="muon")
 
 #: A single rule, or one rule per layer type (a mixed optimizer). Only entries listed here exist for the theory.
 OPTIMIZER_RULES: dict[Optimizer, OptimizerRule | Mapping[Layer, OptimizerRule]] = {
@@ -151,7 +158,7 @@ OPTIMIZER_RULES: dict[Optimizer, OptimizerRule | Mapping[Layer, OptimizerRule]] 
     Optimizer.adafactor: OptimizerRule(k=0, update_a=1, update_b=1, c_min=0.0),
     Optimizer.adamw: _ADAMW,
     Optimizer.lion: OptimizerRule(k=1, update_a=1, update_b=0, weight_decay=True),
-    Optimizer.muon: {Layer.embedding: _ADAMW, Layer.hidden: MUON_HIDDEN, Layer.readout: _ADAMW},
+    Optimizer.muon: {Layer.embedding: _ADAMW_BESIDE, Layer.hidden: MUON_HIDDEN, Layer.readout: _ADAMW_BESIDE},
 }
 
 #: Muon scale conventions: the width exponent of each convention's step size on a hidden (n x n-like) matrix

@@ -180,14 +180,17 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
     t = Table(title=_title(rec, spec.form))
     decay = spec.weight_decay_mode is not None
     mup = spec.form is Form.mup
-    cols = ["role", "init std", "learning rate", "epsilon", *([f"weight decay ({spec.weight_decay_mode})"] * decay),
+    mixed = len({s.optimizer for s in spec.roles}) > 1  # e.g. Muon: muon on hidden matrices, adamw elsewhere
+    cols = ["role", *(["optimizer"] * mixed), "init std", "learning rate", "epsilon",
+            *([f"weight decay ({spec.weight_decay_mode})"] * decay),
             *(["multiplier", f"{_mup_wrapper(spec)} lr"] if mup else [])]
     for col in cols:
         t.add_column(col, justify="right" if col != "role" else "left")
     for s in spec.roles:
         std = "keep" if s.init_std is None else f"{s.init_std:.4g}" + (
             f" x r^-{frac(s.init_exponent)}" if s.role is Role.hidden and s.init_exponent else "")
-        t.add_row(s.role.value, std, f"{s.lr:.4g}", _g(s.epsilon, 3), *([_g(s.weight_decay)] * decay),
+        t.add_row(s.role.value, *([s.optimizer or ""] * mixed), std, f"{s.lr:.4g}", _g(s.epsilon, 3),
+                  *([_g(s.weight_decay)] * decay),
                   *([_g(s.multiplier), _g(s.mup_lr)] if mup else []))
     return t
 

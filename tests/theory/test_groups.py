@@ -221,3 +221,11 @@ def test_tied_readout_multiplier_restores_the_readout_forward_scale():
     spec = _spec(form="multiplier_free")
     m = tied_readout_multiplier(spec)
     assert m * spec["embedding"].init_std == pytest.approx(spec["readout"].init_std)
+
+
+def test_each_group_names_its_update_and_a_mixed_optimizer_splits():
+    """The spec carries an optimizer per group: Muon on hidden matrices, AdamW on the rest (issue 15)."""
+    muon = _spec(optimizer="muon", form="multiplier_free")
+    assert {s.role.value: s.optimizer for s in muon.roles} == {
+        "embedding": "adamw", "hidden": "muon", "readout": "adamw", "vector": "adamw"}
+    assert {s.optimizer for s in _spec(optimizer="adam", form="mup").roles} == {"adam"}
