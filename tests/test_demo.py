@@ -64,6 +64,10 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
         theory = httpx.post(f"http://127.0.0.1:{port}/v1/recommend", timeout=30, json={
             "parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}})
         assert theory.status_code == 200 and theory.json()["source"] == "theory"
+        # the printed web pages answer: the calculator, and this fit's report
+        for page in (f"http://127.0.0.1:{port}/", f"http://127.0.0.1:{port}/fits/{fit_id}"):
+            html = httpx.get(page, timeout=30)
+            assert html.status_code == 200 and "text/html" in html.headers["content-type"], page
         from_fit = httpx.post(f"http://127.0.0.1:{port}/v1/recommend", timeout=30, json={
             "parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 8192, "fit_id": fit_id})
         demo_rec = next(r for r in summary["recommendations"]
@@ -80,6 +84,7 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
         stdout, _ = proc.communicate(timeout=30)
     assert f"fit stored with id {fit_id}" in stdout  # the same fit, not a duplicate
     assert "curl -s -X POST" in stdout and json.dumps(fit_id) in stdout
+    assert re.search(rf"web page: http://\S+/ \(calculator\), http://\S+/fits/{fit_id} ", stdout), stdout[-2000:]
     for g in summary["groups"]:  # the text summary shows each group's verdict (\b: "consistent" is not "inconsistent")
         label = " ".join(str(g["group"][k]) for k in ("parameterization", "optimizer", "lr_mode"))
         assert re.search(rf"{re.escape(label)}\s.*\b{_verdict(g)}\b", stdout), (label, _verdict(g))
