@@ -15,9 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
 #: fallback relative noise when neither seeds nor residuals can estimate it.
 _FALLBACK_SIGMA_REL = 1e-3
+#: relative tolerance on the window's edge: a grid rounded to a few significant digits puts the neighbour one
+#: nominal octave away at 1.0003-1.0037 octaves, and it belongs in the window.
+WINDOW_RTOL = 0.01
 
 
 @dataclass(frozen=True, eq=False)
@@ -186,9 +190,10 @@ class _Window:
 def _window(s: _Scan, window: float) -> _Window:
     x_am = float(s.xs[s.i])
     dist = np.abs(s.xs - x_am)
-    win = dist <= window + 1e-9
+    tol = 1.0 + WINDOW_RTOL
+    win = dist <= window * tol
     if win.sum() < 4:
-        win = dist <= np.sort(dist)[min(3, s.xs.size - 1)] + 1e-9
+        win = dist <= np.sort(dist)[min(3, s.xs.size - 1)] * tol
     xw, yw, nw = s.xs[win] - x_am, s.ys[win], s.ns[win].astype(float)
     lo, hi = float(xw.min()), float(xw.max())
     if s.x_first_div is not None:
@@ -302,7 +307,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
                      "octave: the optimum is not resolved below about +-0.5 octave")
     if scan.x_first_div is not None and scan.i == scan.xs.size - 1:
         notes.append("optimum next to the stability edge (the next learning rate diverged)")
-    draws = vb + x_am
+    draws = _floored(vb + x_am, win, replicated=cells.sd_rel is not None)
     return Optimum(
         x_opt=x0 + x_am, ci=_quantiles(draws, confidence_level), confidence_level=confidence_level,
         draws=draws, loss_draws=lb, var=float(np.var(draws)), identified=True, on_edge=False, x_argmin=x_am,
@@ -312,6 +317,32 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
         model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
     )
+
+
+def grid_floor_sd(spacing: float, replicated: bool) -> float:
+    """The least spread a width's optimum may claim on a grid ``spacing`` octaves apart.
+
+    Between two grid points the loss is only interpolated: one seed cannot place the vertex better than a
+    uniform spread over one step (sd = spacing / sqrt(12)); replicated seeds, over half a step.
+    """
+    return spacing / np.sqrt(12.0) / (2.0 if replicated else 1.0)
+
+
+def _floored(draws: np.ndarray, w: _Window, replicated: bool) -> np.ndarray:
+    """The draws stretched about their mean until their central 68% spans at least 2 :func:`grid_floor_sd`
+    (a tiny bootstrap spread on a coarse grid, e.g. 0.02 octave from one seed, would otherwise dominate the
+    weighted across-width fit)."""
+    steps = np.diff(np.sort(w.x))
+    floor = grid_floor_sd(float(np.median(steps)), replicated) if steps.size else 0.0
+    lo, hi = np.quantile(draws, [0.1587, 0.8413])
+    sd = float(hi - lo) / 2  # robust: a heavy-tailed spread (few residual dof) is measured by its core
+    if sd >= floor:
+        return draws
+    if sd > 0:
+        return draws.mean() + (draws - draws.mean()) * (floor / sd)
+    # every draw at one point: a spread of normal quantiles, deterministic (no extra random numbers)
+    q = (np.arange(draws.size) + 0.5) / draws.size
+    return draws + floor * stats.norm.ppf(q)
 
 
 def _quantiles(draws: np.ndarray, confidence_level: float) -> tuple[float, float]:

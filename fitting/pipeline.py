@@ -19,7 +19,7 @@ from abcscale._version import version
 from abcscale.fitting.group import fit_group, theory_for_group
 from abcscale.fitting.parts import Settings
 from abcscale.fitting.reading import read_table
-from abcscale.fitting.table import Prepared, TableError, prepare
+from abcscale.fitting.table import BLOWUP_FACTOR, Prepared, TableError, prepare
 from abcscale.schemas.fit import ColumnMapping, FitResult, Provenance
 from abcscale.schemas.theory import Alignment
 
@@ -46,7 +46,7 @@ def _settings(target_width: int | None, alignment: str | None, base_width: int |
                     base_width=None if base_width is None else int(base_width))
 
 
-def _fit(prep: Prepared, s: Settings, seed: int) -> FitResult:
+def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None) -> FitResult:
     # each group draws from its own stream, so adding a group never changes another's intervals
     groups = [fit_group(data, s, np.random.default_rng([seed, i])) for i, data in enumerate(prep.groups)]
     prov = Provenance(
@@ -56,9 +56,10 @@ def _fit(prep: Prepared, s: Settings, seed: int) -> FitResult:
         settings={"target_width": s.target_width, "alignment": s.alignment, "base_width": s.base_width,
                   "n_boot": s.n_boot, "seed": seed, "confidence_level": s.confidence_level,
                   "window_octaves": WINDOW_OCTAVES, "group_cols": list(prep.group_cols),
-                  "constant_cols": list(prep.constant_cols)},
+                  "constant_cols": list(prep.constant_cols), "loss_col": prep.mapping.loss_col,
+                  "blowup_factor": blowup},
     )
-    return FitResult(groups=groups, provenance=prov, mapping=prep.mapping)
+    return FitResult(groups=groups, provenance=prov, mapping=prep.mapping, warnings=list(prep.warnings))
 
 
 def fit_table(
@@ -71,14 +72,17 @@ def fit_table(
     n_boot: int = 1000,
     seed: int = 0,
     confidence_level: float = 0.95,
+    blowup: float | None = BLOWUP_FACTOR,
 ) -> FitResult:
     """Fit every group of a sweep table; raises TableError listing every problem with the input.
 
     Every interval in the result is at ``confidence_level`` and says so (``Interval.confidence_level``),
-    as does the theory verdict ``consistent``; the prediction's ``ci68``/``ci95`` bands are fixed.
+    as does the theory verdict ``consistent``; the prediction's ``ci68``/``ci95`` bands are fixed. The loss
+    is the held-out ``eval_loss`` where the table has it unless ``mapping`` names one (``result.mapping``
+    says which); ``blowup`` is :func:`prepare`'s.
     """
     s = _settings(target_width, alignment, base_width, n_boot, confidence_level)
-    return _fit(prepare(df, mapping), s, seed)
+    return _fit(prepare(df, mapping, blowup=blowup), s, seed, blowup)
 
 
 def fit_file(path: str | Path, mapping: ColumnMapping | None = None, **kwargs: Any) -> FitResult:

@@ -20,6 +20,15 @@ from abcscale.schemas.theory import BaseConfig, Constants, Interval, LayerSettin
 
 #: extrapolating further than this past the largest fitted width earns a warning.
 EXTRAPOLATION_WARN = 32.0
+#: an expected relative loss penalty above this makes the prediction unreliable.
+HUGE_PENALTY = 0.05
+#: the prefix of the warnings that make a prediction unreliable: shown in bold, and ``--strict`` exits 1 on them.
+UNRELIABLE = "unreliable: "
+
+
+def unreliable(warnings: list[str]) -> list[str]:
+    """The warnings that make a prediction unreliable (``--strict`` refuses them)."""
+    return [w for w in warnings if w.startswith(UNRELIABLE)]
 #: when the fitted basin is symmetric, the safe-side LR assumes overshooting costs this much more
 #: than undershooting: in the LR sweeps released with Step Law (Li et al. 2025, arXiv:2503.04715), at the best
 #: batch size LR x2 cost a median 0.84% loss and LR x0.5 0.32%, i.e. overshooting costs 2-3x more.
@@ -87,6 +96,9 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     if g.basin is not None and g.basin.source != "asymmetric":
         kr = DEFAULT_ASYMMETRY * kl
     penalty = expected_penalty(0.0, p.sd, kl, kr)
+    if penalty > HUGE_PENALTY:
+        warnings.append(f"{UNRELIABLE}the expected loss penalty at the predicted LR is {100 * penalty:.3g}%: the "
+                        "band is too wide to act on; sweep wider widths or more of them")
     shift = 0.0
     if p.sd > 0 and kl > 0 and kr > 0:
         res = optimize.minimize_scalar(lambda s: expected_penalty(s, p.sd, kl, kr), bounds=(-4 * p.sd, 4 * p.sd),
@@ -115,6 +127,10 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
 def _prediction_notes(g: GroupFit, factor: float, wmax: int) -> list[str]:
     """Far extrapolation, disagreement with theory, widths left out."""
     notes = []
+    n = len(g.law.widths) if g.law is not None else 0
+    if n == 2 and factor > 1:
+        notes.append(f"{UNRELIABLE}extrapolating {factor:.3g}x from 2 widths: nothing checks the line; sweep 4-5 "
+                     "widths spanning >= 8x")
     if factor > EXTRAPOLATION_WARN:
         notes.append(f"extrapolating {factor:.3g}x past the largest fitted width ({wmax}); beyond "
                      f"{EXTRAPOLATION_WARN:g}x the band is statistical only and misses model misspecification")

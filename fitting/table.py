@@ -9,6 +9,7 @@ row and cell caps, is :mod:`abcscale.fitting.reading`'s.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
@@ -19,13 +20,16 @@ import pandas as pd
 
 from abcscale.schemas.api import MAX_WIDTH
 from abcscale.schemas.fit import ColumnMapping
-from abcscale.schemas.sweep import GROUP_COLUMNS
+from abcscale.schemas.sweep import DEFAULT_LOSS, GROUP_COLUMNS, RUN_MEASUREMENTS
 
 #: swept per-layer constants recognised by name (each is a coordinate of its own, in log2).
 CONSTANT_PREFIXES = ("gamma_", "init_scale_", "multiplier_")
 
 #: columns that split groups automatically when they take more than one value.
 EXTRA_GROUP_COLUMNS = ("depth", "steps", "base_width")
+
+#: a finite loss above this multiple of its curve's best, at a larger LR than the best, is a blow-up (diverged).
+BLOWUP_FACTOR = 1.5
 
 
 class TableError(ValueError):
@@ -100,17 +104,41 @@ class Prepared:
     n_rows: int
     n_diverged: int
     input_hash: str
+    warnings: tuple[str, ...] = ()
 
 
-def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None) -> Prepared:
-    """Validate ``df`` under ``mapping`` and split it into typed groups; raise TableError listing all problems."""
-    m = mapping or ColumnMapping()
+def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
+            blowup: float | None = BLOWUP_FACTOR) -> Prepared:
+    """Validate ``df`` under ``mapping`` and split it into typed groups; raise TableError listing all problems.
+
+    ``mapping.loss_col`` left unset means the held-out ``eval_loss`` where the table has it (the resolved
+    mapping is ``Prepared.mapping``). ``blowup``: a finite loss above ``blowup`` times its curve's best, at a
+    larger LR, counts as diverged (None: never).
+    """
+    if blowup is not None and not (math.isfinite(blowup) and blowup > 1):
+        raise ValueError(f"blowup: must be a number above 1, got {blowup!r}")
     if df is None or len(df) == 0:
         raise TableError(["table: no rows"])
     df = df.rename(columns=str)
     if dups := sorted(set(df.columns[df.columns.duplicated()])):
         raise TableError([f"{c}: duplicated column" for c in dups])
-    return _canonical(df, _iv(df, m), m)
+    m = _default_loss(df, mapping or ColumnMapping())
+    v = _iv(df, m, blowup)
+    prep = _canonical(df, v, m)
+    pooled = _pooled_columns(df, m, v)
+    return prep if pooled is None else dataclasses.replace(prep, warnings=(pooled,))
+
+
+def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
+    """The mapping with its loss column resolved: an unset one is the held-out DEFAULT_LOSS where every run
+    with a training loss has one (a table whose eval column is empty or partial keeps ``final_loss``)."""
+    if "loss_col" in m.model_fields_set or DEFAULT_LOSS not in df.columns:
+        return m
+    held = pd.to_numeric(df[DEFAULT_LOSS], errors="coerce")
+    train = pd.to_numeric(df[m.loss_col], errors="coerce") if m.loss_col in df.columns else held
+    if not np.isfinite(held).any() or (np.isfinite(train) & ~np.isfinite(held)).any():
+        return m
+    return ColumnMapping(**{**m.model_dump(exclude_unset=True), "loss_col": DEFAULT_LOSS})
 
 
 # --- validation ----------------------------------------------------------------------------------------
@@ -159,7 +187,7 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
     return num.astype(float)
 
 
-def _iv(df: pd.DataFrame, m: ColumnMapping) -> _Valid:
+def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR) -> _Valid:
     """Check every column the mapping names; raise one TableError listing every problem."""
     problems: list[str] = []
     roles = _roles(df, m, problems)
@@ -183,6 +211,9 @@ def _iv(df: pd.DataFrame, m: ColumnMapping) -> _Valid:
         raise TableError(problems)
     assert width is not None and lr is not None and loss is not None  # each failure above added a problem
     diverged = _diverged(df, m, loss.to_numpy(), roles.div_col)
+    if blowup is not None:
+        keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
+        diverged |= _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
                   diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols)
 
@@ -209,6 +240,10 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     if m.constant_cols is None:
         constant_cols = [c for c in df.columns if c.startswith(CONSTANT_PREFIXES) and c not in group_cols
                          and pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > 1]
+        if m.size_col in cols and constant_cols:  # one value per size is derived from the size, not swept
+            keys = [c for c in group_cols if c in cols] + [m.size_col]
+            by_size = df.groupby(keys, dropna=False)[constant_cols].nunique()
+            constant_cols = [c for c in constant_cols if by_size[c].max() > 1]
     else:
         constant_cols = list(m.constant_cols)
         problems += [f"{c}: missing column (named as a swept constant)" for c in constant_cols if c not in cols]
@@ -255,11 +290,44 @@ def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str
         # a run that ends above where it started has blown up even when its loss is finite
         diverged |= np.isfinite(init) & np.isfinite(loss) & (loss > init)
     if diverged.all():
-        raise TableError([
+        raise TableError([  # before any blow-up rule: the best run of a curve is never a blow-up
             f"{m.loss_col}: all {len(df)} runs diverged (NaN/inf loss or diverged=True); "
             "nothing to fit: lower the learning-rate grid"
         ])
     return diverged
+
+
+def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray,
+              factor: float) -> np.ndarray:
+    """Finite losses above ``factor`` x their curve's best at a larger LR than the best (a run that blew up
+    and stopped at a finite loss, as a foreign table records it). A curve is one group, size and setting of
+    the swept constants; the slow end of the grid (small LRs) is never marked, it trains too little."""
+    ok = ~diverged & np.isfinite(loss)
+    frame = keys.assign(_lr=lr, _loss=np.where(ok, loss, np.inf))
+    curve = frame.groupby(list(keys.columns), dropna=False, sort=False)["_loss"]
+    best = curve.transform("min").to_numpy()
+    at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
+    lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform("min").to_numpy()
+    return ok & np.isfinite(best) & (lr > lr_best) & (loss > factor * best)
+
+
+def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
+    """A warning naming the columns that differ between rows averaged as seeds of one cell (same group, size,
+    LR and swept constants), or None. Roles, the runner's per-run measurements and columns unique per row
+    (a foreign table's measurements) are not settings."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
+    other = [c for c in df.columns if c not in roles and c not in RUN_MEASUREMENTS
+             and df[c].nunique(dropna=False) < len(df)]
+    if not other:
+        return None
+    keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    varying = df.groupby(keys, dropna=False)[other].nunique(dropna=False).max()
+    named = [c for c in other if varying[c] > 1]
+    if not named:
+        return None
+    return (f"rows at the same {m.size_col} and learning rate differ in {', '.join(named)}, a column no role "
+            "names: they are averaged as if they were seeds. Name them as group columns (--group-cols, "
+            "group_cols in the API) to fit each value apart")
 
 
 # --- canonical form ------------------------------------------------------------------------------------

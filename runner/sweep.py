@@ -24,6 +24,7 @@ from abcscale.runner.store import CellResult, Results, commit_cell, committed_ro
 if TYPE_CHECKING:
     from abcscale.runner.train import Compiler
 from abcscale.schemas.enums import LAYERS, LrMode
+from abcscale.schemas.sweep import DEFAULT_LOSS
 from abcscale.schemas.theory import BaseConfig
 
 Four = tuple[float, float, float, float]
@@ -344,7 +345,7 @@ def best_lrs(rows: pd.DataFrame) -> list[BestLr]:
         ok = g[~g["diverged"]]
         lr = loss = None
         if len(ok):
-            by_lr = ok.groupby("log2_lr")["eval_loss"].mean()
+            by_lr = ok.groupby("log2_lr")[DEFAULT_LOSS].mean()  # the fitter's default loss too
             i = int(np.argmin(by_lr.to_numpy()))  # the first of equal minima, as idxmin
             lr, loss = float(by_lr.index[i]), float(by_lr.iloc[i])
         out.append(BestLr(str(p), str(o), str(a), str(m), int(w), lr, loss, int(g["diverged"].sum()), len(g)))

@@ -248,7 +248,8 @@ RecommendRequest = Annotated[
 class FitOptions(_Request):
     """Column roles and fit settings, as JSON fields or multipart form fields (the CLI's ``abcscale fit`` flags).
 
-    Omitted column keys keep the sweep-table contract's names (``width``, ``beta``, ``final_loss``, ``seed``).
+    Omitted column keys keep the sweep-table contract's names (``width``, ``beta``, ``seed``); an omitted loss
+    column is the held-out ``eval_loss`` where the table has it, else ``final_loss``.
     """
 
     name: str | None = Field(None, max_length=200, description="a label for the stored fit")

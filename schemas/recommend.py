@@ -15,18 +15,23 @@ class LrBand(Frozen):
     """Uncertainty of a fitted LR at the target width (all LRs scale together with it): a view of a
     :class:`~abcscale.schemas.fit.Prediction`, built by :meth:`of`."""
 
-    lr: float = Field(description="point estimate of the swept (base or global) LR at the target width")
+    lr: float = Field(description="point estimate of the swept (base or global) LR at the target width: beta, "
+                      "not a layer's LR (kept for compatibility; the same as `base_lr`)")
     ci: Interval = Field(description="interval at the fit's confidence level")
     ci68: tuple[float, float] = Field(description="68% band (fixed by design)")
     ci95: tuple[float, float] = Field(description="95% band (fixed by design)")
     safe_lr: float = Field(description="recommended safe-side LR (below the point estimate when uncertain)")
     expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
     extrapolation_factor: float = Field(description="target width / largest fitted width")
+    base_lr: float | None = Field(None, description="the fitted base LR beta at the target width (= `lr`)")
+    layer_lrs: dict[str, float] | None = Field(None, description="each layer's LR at the target width from "
+                                               "`base_lr` (embedding, hidden, readout; as `layers[*].lr`)")
 
     @classmethod
-    def of(cls, prediction: Prediction) -> LrBand:
-        """The band's fields of ``prediction`` (same names, same meaning)."""
-        return cls.model_validate(prediction, from_attributes=True)
+    def of(cls, prediction: Prediction, layer_lrs: dict[str, float] | None = None) -> LrBand:
+        """The band's fields of ``prediction`` (same names, same meaning), with the per-layer LRs."""
+        band = cls.model_validate(prediction, from_attributes=True)
+        return band.model_copy(update={"base_lr": band.lr, "layer_lrs": layer_lrs})
 
 
 class Recommendation(Transfer):

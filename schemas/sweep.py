@@ -56,4 +56,14 @@ SWEEP_COLUMNS: dict[str, str] = {
 #: runner's adam_atan2 / adam_scaled runs apart from plain Adam / Adafactor.
 GROUP_COLUMNS = ("parameterization", "optimizer", "optimizer_variant", "alignment", "lr_mode")
 
-__all__ = ["SweepRow", "SWEEP_COLUMNS", "GROUP_COLUMNS"]
+#: per-run measurements of the runner's table: they differ between the seeds of one cell by nature. Every other
+#: column is a setting, swept (the group columns, width, beta, seed, gamma_*) or derived from the swept ones
+#: (lr_*, log2_lr, n_params, tokens, and the effective per-width multiplier_*, init_std_*, epsilon_*,
+#: weight_decay_*: one value per width, so never a swept constant). The runner writes and the fitter reads this.
+RUN_MEASUREMENTS = ("final_loss", "eval_loss", "loss_at_init", "diverged", "compile_s", "run_s", "runs_per_call")
+
+#: the loss the sweep's summary ranks learning rates by and the fitter fits by default, where a table has it:
+#: the held-out loss (else ``final_loss``).
+DEFAULT_LOSS = "eval_loss"
+
+__all__ = ["SweepRow", "SWEEP_COLUMNS", "GROUP_COLUMNS", "RUN_MEASUREMENTS", "DEFAULT_LOSS"]

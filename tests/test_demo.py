@@ -39,7 +39,8 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout)  # --json: the summary and nothing else on stdout
     fit = FitResult.model_validate_json((out / "fit.json").read_text())
-    assert summary["fit"] == str(out / "fit.json") and summary["runs"] == 2 * 2 * 2 * 5 * 2
+    assert summary["fit"] == str(out / "fit.json") and summary["runs"] == 2 * 2 * 2 * len(summary["log2_lr"]) * 2
+    assert summary["fitted"] and summary["loss_col"] == "eval_loss"  # widened until something was fitted
     groups = {(g.group["parameterization"], g.group["lr_mode"]) for g in fit.groups}
     assert groups == {("standard", "global"), ("standard", "per_layer"), ("mup", "global"), ("mup", "per_layer")}
     assert [g["group"] for g in summary["groups"]] == [g.group for g in fit.groups]
@@ -69,7 +70,8 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
             html = httpx.get(page, timeout=30)
             assert html.status_code == 200 and "text/html" in html.headers["content-type"], page
         from_fit = httpx.post(f"http://127.0.0.1:{port}/v1/recommend", timeout=30, json={
-            "parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 8192, "fit_id": fit_id})
+            "parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 8192, "fit_id": fit_id,
+            "group": {"lr_mode": "per_layer"}})
         demo_rec = next(r for r in summary["recommendations"]
                         if r["group"]["parameterization"] == "mup" and r["group"]["lr_mode"] == "per_layer"
                         and r["width"] == 8192)

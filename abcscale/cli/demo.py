@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from abcscale.schemas.fit import FitResult, GroupFit
 
 TARGETS = (1024, 8192)
+#: a sweep with no identified optimum in any group (every optimum on its grid's edge) is widened this many
+#: octaves toward the edge, once, before anything is recommended from it.
+WIDEN_OCTAVES = 2.0
 
 
 def demo(
@@ -41,26 +44,27 @@ def demo(
     as_json: Json = False,
 ) -> None:
     """Sweep small widths, fit, recommend for 1024 and 8192, store the fit and serve the API."""
-    from abcscale.runner.sweep import run_sweep
-    from abcscale.schemas.api import FitOptions
-    from abcscale.usecases import fit_sweep, plot_fit
+    from abcscale.cli.fit import loss_line
+    from abcscale.usecases import plot_fit
 
     say = _Steps(quiet=as_json)
     spec = demo_spec(quick)
     out.mkdir(parents=True, exist_ok=True)
-    say.rule("1. sweep (resumes if already run)")
-    say.line(f"{len(spec.cells())} cells x {len(spec.log2_lr)} learning rates x {spec.seeds} seeds, "
-             f"widths {spec.widths}, {spec.steps} steps, output {out / 'sweep'}")
-    df = run_sweep(spec, out / "sweep", progress=not quiet)
-    say.rule("2. fit")
-    with status("fitting", quiet=quiet):
-        fit = fit_sweep(df, FitOptions(n_boot=300 if quick else 1000, target_width=TARGETS[0]))
-        (out / "fit.json").write_text(fit.model_dump_json(indent=2))
-        plots = plot_fit(fit, df, out)
+    df, fit = _sweep_and_fit(spec, out, quick, quiet, say)
+    if (wider := widen(spec, fit)) is not None:
+        say.line(f"[yellow]no group has an identified optimum (every optimum on the grid's edge): widening the "
+                 f"LR grid to log2 {wider.log2_lr[0]:g}..{wider.log2_lr[-1]:g} and sweeping again[/]")
+        df, fit = _sweep_and_fit(wider, out, quick, quiet, say)
+    plots = plot_fit(fit, df, out)
     say.line(f"fit written to {out / 'fit.json'}; plots: " + ", ".join(str(p) for p in plots.values()))
+    say.line(loss_line(fit) + "; the sweep's summary ranks by the same loss")
     say.rule("3. summary")
-    recs = recommendations(fit)
-    if not say.quiet:
+    fitted = any(g.law is not None for g in fit.groups)
+    recs = recommendations(fit) if fitted else []
+    if not fitted:
+        say.line("[red]the sweep identified no optimum at 2 widths in any group: nothing is recommended from "
+                 "it[/] (widen the learning-rate grid, or run the full demo without --quick)")
+    elif not say.quiet:
         print_summary(fit, recs)
     say.rule("4. service")
     fit_id = store(fit, df, name="demo-quick" if quick else "demo")
@@ -72,8 +76,9 @@ def demo(
         sock = bind(host, port)  # before printing the curls: they name the port actually bound
         port = sock.getsockname()[1]
     base = f"http://{host}:{port}"
+    bodies = example_bodies(fit_id) if fitted else example_bodies(fit_id)[:1]  # no curl for a fit of nothing
     curls = [f"curl -s -X POST {base}/v1/recommend -H 'Content-Type: application/json' -d '{json.dumps(body)}'"
-             for body in example_bodies(fit_id)]
+             for body in bodies]
     for c in curls:
         say.line(c)
     # the same answers as web pages: the calculator, and this fit's report (plots, per-width optima, predictions)
@@ -83,6 +88,8 @@ def demo(
         emit_json({"out": str(out), "results": str(out / "sweep" / "results.parquet"), "runs": len(df),
                    "fit": str(out / "fit.json"), "plots": {k: str(v) for k, v in plots.items()},
                    "groups": [_group_json(g) for g in fit.groups], "recommendations": recs, "fit_id": fit_id,
+                   "fitted": fitted, "loss_col": fit.mapping.loss_col, "log2_lr": spec.log2_lr if wider is None
+                   else wider.log2_lr,
                    "curl": curls, "pages": pages, **(address_info(sock, host) if sock else {})})
     if sock is None:
         return
@@ -91,6 +98,40 @@ def demo(
 
     say.line(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
     run(create_app(), sock, "warning")
+
+
+def _sweep_and_fit(spec: SweepSpec, out: Path, quick: bool, quiet: bool, say: _Steps) -> tuple[pd.DataFrame,
+                                                                                             FitResult]:
+    """Steps 1 and 2: the sweep (resumed when already run) and its fit, written to ``out/fit.json``."""
+    from abcscale.runner.sweep import run_sweep
+    from abcscale.schemas.api import FitOptions
+    from abcscale.usecases import fit_sweep
+
+    say.rule("1. sweep (resumes if already run)")
+    say.line(f"{len(spec.cells())} cells x {len(spec.log2_lr)} learning rates x {spec.seeds} seeds, "
+             f"widths {spec.widths}, {spec.steps} steps, output {out / 'sweep'}")
+    df = run_sweep(spec, out / "sweep", progress=not quiet)
+    say.rule("2. fit")
+    with status("fitting", quiet=quiet):
+        fit = fit_sweep(df, FitOptions(n_boot=300 if quick else 1000, target_width=TARGETS[0]))
+        (out / "fit.json").write_text(fit.model_dump_json(indent=2))
+    return df, fit
+
+
+def widen(spec: SweepSpec, fit: FitResult) -> SweepSpec | None:
+    """The spec with its LR grid extended WIDEN_OCTAVES toward the edges the fit's optima sit on, or None when
+    some group was fitted or no optimum is on an edge."""
+    if any(g.law is not None for g in fit.groups):
+        return None
+    why = " ".join(w.message or "" for g in fit.groups for w in g.per_width if not w.identified)
+    down, up = "downward" in why, "upward" in why
+    if not (down or up):
+        return None
+    grid = sorted(spec.log2_lr)
+    step = min(b - a for a, b in zip(grid, grid[1:], strict=False)) if len(grid) > 1 else 1.0
+    more = [step * k for k in range(1, round(WIDEN_OCTAVES / step) + 1)]
+    wider = [*(grid[0] - d for d in reversed(more) if down), *grid, *(grid[-1] + d for d in more if up)]
+    return spec.model_copy(update={"log2_lr": wider})
 
 
 def demo_spec(quick: bool) -> SweepSpec:
@@ -113,7 +154,7 @@ def example_bodies(fit_id: str) -> list[dict[str, Any]]:
     """The two requests the demo's curls send: theory's transfer, and the stored fit's."""
     return [{"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}},
             {"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 8192,
-             "fit_id": fit_id}]
+             "fit_id": fit_id, "group": {"lr_mode": "per_layer"}}]  # per_layer alone selects no group
 
 
 def _label(g: GroupFit) -> str:

@@ -27,8 +27,9 @@ def fit(
                                                      show_default=False)] = None,
     size_col: Annotated[str | None, typer.Option("--size-col", help="width column", show_default="width")] = None,
     lr_col: Annotated[str | None, typer.Option("--lr-col", help="learning-rate column", show_default="beta")] = None,
-    loss_col: Annotated[str | None, typer.Option("--loss-col", help="final loss column",
-                                                 show_default="final_loss")] = None,
+    loss_col: Annotated[str | None, typer.Option("--loss-col", help="loss column",
+                                                 show_default="eval_loss where the table has it, else "
+                                                 "final_loss")] = None,
     seed_col: Annotated[str | None, typer.Option("--seed-col", help="seed column", show_default="seed")] = None,
     group_cols: Annotated[str | None, typer.Option("--group-cols", help="grouping columns 'a,b'",
                                                    show_default="the contract's that are present")] = None,
@@ -41,6 +42,10 @@ def fit(
     seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
     expect_theory: Annotated[bool, typer.Option("--expect-theory",
                                                 help="exit 1 unless every group agrees with theory")] = False,
+    blowup: Annotated[float, typer.Option("--blowup", help="a finite loss above this multiple of its curve's "
+                                          "best, at a larger LR, is a divergence (0: off)")] = 1.5,
+    strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a prediction is unreliable (a huge "
+                                         "expected loss penalty, or extrapolation from 2 widths)")] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -51,6 +56,8 @@ def fit(
     from abcscale.fitting import TableError, read_table
     from abcscale.usecases import fit_sweep, plot_fit
 
+    if blowup != 0 and not blowup > 1:
+        fail(f"--blowup: must be above 1 (or 0 for off), got {blowup:g}")
     options = build(FitOptions, {}, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
                     group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
@@ -58,7 +65,7 @@ def fit(
     try:
         with status(f"fitting {table}", quiet=quiet):
             df = read_table(table)
-            result = fit_sweep(df, options)
+            result = fit_sweep(df, options, blowup=blowup or None)
     except TableError as exc:
         fail("; ".join(exc.problems))
     if expect_theory:
@@ -83,6 +90,35 @@ def fit(
             console.print(f"{name}: {path}", highlight=False)
     if expect_theory and (code := _check_theory(result)):
         raise typer.Exit(code)
+    if strict and (bad := _unreliable(result)):
+        for label, w in bad:
+            err_console.print(f"[bold red]--strict:[/] {label}: {w}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _unreliable(result: FitResult) -> list[tuple[str, str]]:
+    from abcscale.fitting.predict import unreliable
+
+    return [(_group_label(g.group), w) for g in result.groups if g.prediction is not None
+            for w in unreliable(g.prediction.warnings)]
+
+
+def loss_line(result: FitResult) -> str:
+    """Which loss was fitted, and why (the default is the held-out loss where the table has it)."""
+    col = result.mapping.loss_col
+    held = "held-out eval loss, the default where the table has it" if col == "eval_loss" else None
+    if held is None and "loss_col" not in result.mapping.model_fields_set:
+        held = "training loss: the table has no complete eval_loss column"
+    return f"loss: {col}" + (f" ({held})" if held else "")
+
+
+def warning_line(msg: str) -> str:
+    """A warning as printed: those that make a prediction unreliable in bold red."""
+    from abcscale.fitting.predict import UNRELIABLE
+
+    if msg.startswith(UNRELIABLE):
+        return f"[bold red]warning: {msg}[/]"
+    return f"[yellow]warning:[/] {msg}"
 
 
 def _write_json(result: FitResult, out: Path) -> Path:
@@ -123,6 +159,9 @@ def print_summary(result: FitResult) -> None:
                   "-" if e is None else f"{e.estimate:.3f} {_ci(e.ci)}", _fmt(g.theory_exponent, "g"), verdict,
                   "-" if g.constant is None else f"{g.constant:.3g} @ {g.base_width}", _fmt(g.loo_error_octaves, ".2f"))
     console.print(t)
+    console.print(loss_line(result), highlight=False)
+    for msg in result.warnings:
+        console.print(warning_line(msg), highlight=False)
     if result.groups and result.groups[0].group:
         console.print("group = " + " ".join(result.groups[0].group), style="dim")
     for g in result.groups:
@@ -146,7 +185,7 @@ def _print_group(g: GroupFit, level: str) -> None:
     if g.prediction is not None:
         console.print(f"prediction at width {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
     for msg in g.warnings + (g.prediction.warnings if g.prediction else []):
-        console.print(f"[yellow]warning:[/] {msg}", highlight=False)
+        console.print(warning_line(msg), highlight=False)
 
 
 def _check_theory(result: FitResult) -> int:

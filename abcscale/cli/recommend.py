@@ -9,13 +9,22 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from abcscale.cli._common import build, console, emit_json, fail, parse_flag, read_fit, validation_message
+from abcscale.cli._common import (
+    build,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    parse_flag,
+    read_fit,
+    validation_message,
+)
 from abcscale.cli.options import (
     EpsilonModeOpt,
     EpsilonOpt,
@@ -72,6 +81,9 @@ def recommend(
     weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
                                              "--base-width/--base-lr)", show_default=False)] = None,
+    constants_file: Annotated[Path | None, typer.Option("--constants", help="a constants file from `abcscale tune`: "
+                                                        "its constants, and the -p, -o, -a, --base-width and "
+                                                        "--base-lr not given", show_default=False)] = None,
     group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...'",
                                               show_default=False)] = None,
     form: FormOpt = Form.abc,
@@ -80,6 +92,8 @@ def recommend(
     output: Annotated[Format | None, typer.Option("--format", help="table | json | torch (a PyTorch snippet) | "
                                                   "optax (a JAX/optax snippet)", show_default="table")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="with --fit: exit 1 when the prediction is unreliable "
+                                         "(a huge expected loss penalty, or extrapolation from 2 widths)")] = False,
 ) -> None:
     """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at a target width, and the same as
     parameter groups (embedding, hidden, readout, vector-like) in the --form a model uses.
@@ -99,6 +113,9 @@ def recommend(
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
                       epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
+    if constants_file is not None:
+        constants, (parameterization, optimizer, alignment, base_width, base_lr) = _tuned(
+            constants_file, constants, fit is not None, parameterization, optimizer, alignment, base_width, base_lr)
     try:  # one rule for which flags go with which source, shared with the Python API and the REST body
         req = usecases.recommend_request(
             width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment,
@@ -114,6 +131,36 @@ def recommend(
     else:
         assert rec.groups is not None  # every answer of the use case carries its groups
         print(snippet(rec.groups, output.value, rec.warnings))
+    if strict and rec.band is not None and (bad := _unreliable(rec.warnings)):
+        for w in bad:
+            err_console.print(f"[bold red]--strict:[/] {w}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _unreliable(warnings: list[str]) -> list[str]:
+    from abcscale.fitting.predict import unreliable
+
+    return unreliable(warnings)
+
+
+def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[Constants, tuple[Any, ...]]:
+    """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
+    given -p, -o, -a, --base-width, --base-lr with the file's values where not given (with --fit, only constants)."""
+    from abcscale.usecases.tune import load_constants
+
+    twice = [f for f in ("gamma", "init_scale", "multiplier", "epsilon") if f in flags.model_fields_set]
+    if twice:
+        fail(f"--{twice[0].replace('_', '-')}: the constants come from --constants {path}; drop one")
+    try:
+        tuned = load_constants(path)
+    except ValueError as exc:
+        fail(f"--constants: {exc}")
+    # the file's epsilon mode holds (the flag's default cannot be told from a choice); a weight decay adds
+    decays = "weight_decay" in flags.model_fields_set
+    decay = {k: getattr(flags, k) for k in ("weight_decay", "weight_decay_mode")} if decays else {}
+    constants = tuned.constants.model_copy(update=decay)
+    file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta)
+    return constants, given if with_fit else tuple(f if g is None else g for g, f in zip(given, file, strict=True))
 
 
 def band_line(band: LrBand | Prediction) -> str:
@@ -136,12 +183,15 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print(_abc_table(rec))
     else:
         console.print(_groups_table(rec, spec))
-    if rec.band is not None:
-        console.print(f"fitted LR at width {rec.width}: {band_line(rec.band)}", highlight=False)
+    if rec.band is not None:  # the fitted LR is beta, the base LR: each layer's LR is beta times its factors
+        console.print(f"fitted base LR beta at width {rec.width}: {band_line(rec.band)}", highlight=False)
+        console.print("per-layer LRs from that beta: " + ", ".join(f"{s.layer.value} {s.lr:.4g}"
+                                                                   for s in rec.layers), highlight=False)
     for line in [] if spec is None else group_notes(spec):
         console.print(line, highlight=False)
     for w in dict.fromkeys([*rec.warnings, *(spec.warnings if spec is not None else [])]):
-        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+        bold = rec.band is not None and bool(_unreliable([w]))  # only a fit's prediction can be unreliable
+        console.print(f"[bold red]warning: {w}[/]" if bold else f"[yellow]warning:[/] {w}", highlight=False)
 
 
 def _title(rec: Recommendation, form: Form) -> str:

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = None) -> FitResult:
+def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = None, *,
+              blowup: float | None = 1.5) -> FitResult:
     """Fit every group of a sweep table (a DataFrame, or a CSV/parquet path) with ``options``' column roles and
-    settings. Raises ``TableError`` listing every problem with the table, ValueError for bad settings."""
+    settings. Raises ``TableError`` listing every problem with the table, ValueError for bad settings.
+    ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged."""
     from abcscale.fitting import fit_table, read_table
 
     options = options or FitOptions()
@@ -30,7 +32,7 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
     return fit_table(
         df, options.mapping(), target_width=options.target_width, base_width=options.base_width,
         alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
-        n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level,
+        n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level, blowup=blowup,
     )
 
 

@@ -82,7 +82,8 @@ def recommend_from_fit(
         warnings.append(f"safe-side LR {pred.safe_lr:.4g} (scale every layer's LR by "
                         f"{pred.safe_lr / pred.lr:.3g} to use it)")
     groups = groups_of(tr, form, rules, (constants or Constants()).epsilon_mode)
-    return Recommendation(**{**dict(tr), "warnings": warnings}, source="fit", beta=pred.lr, band=LrBand.of(pred),
+    band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers})
+    return Recommendation(**{**dict(tr), "warnings": warnings}, source="fit", beta=pred.lr, band=band,
                           group=g.group, groups=groups)
 
 
