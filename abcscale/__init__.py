@@ -10,6 +10,7 @@ The Python API (the same answers as the CLI and the REST service)::
 - :func:`convert`, :func:`theory_table`: the abc algebra (a setting in another parameterization, exponents);
 - :func:`fit`, :func:`load_fit`: fit a sweep table (DataFrame or CSV/parquet path), read a fit's JSON;
 - :func:`sweep`: run a JAX sweep (the ``runner`` extra);
+- :func:`tune`: tune beta and the per-layer constants at the base width (the ``runner`` extra, optuna);
 - the contracts: :class:`Recommendation`, :class:`FitResult`, :class:`Prediction`, :class:`BaseConfig`,
   :class:`Constants`, :class:`Alignment`, :class:`PerLayer`, :class:`ConvertResponse`, :class:`SweepSpec`, ...
 
@@ -22,7 +23,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from abcscale._api import convert, fit, from_mup, predict, recommend, recommend_from_fit, sweep, theory_table
+    from abcscale._api import (
+        convert,
+        fit,
+        from_mup,
+        predict,
+        recommend,
+        recommend_from_fit,
+        sweep,
+        theory_table,
+        tune,
+    )
     from abcscale.runner.spec import SweepSpec
     from abcscale.schemas.api import ConvertResponse, FitOptions, MupImport
     from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
@@ -40,14 +51,16 @@ if TYPE_CHECKING:
         Setting,
         Transfer,
     )
+    from abcscale.schemas.tune import TunedConstants
     from abcscale.usecases import load_fit
 
     __version__: str
 
 #: public name -> the module that defines it.
 _HOME = {
-    **dict.fromkeys(["recommend", "recommend_from_fit", "predict", "convert", "theory_table", "fit", "sweep"],
-                    "abcscale._api"),
+    **dict.fromkeys(["recommend", "recommend_from_fit", "predict", "convert", "theory_table", "fit", "sweep",
+                     "tune"], "abcscale._api"),
+    "TunedConstants": "abcscale.schemas.tune",
     "load_fit": "abcscale.usecases",
     **dict.fromkeys(["Recommendation", "LrBand"], "abcscale.schemas.recommend"),
     **dict.fromkeys(["FitResult", "GroupFit", "Prediction", "ColumnMapping"], "abcscale.schemas.fit"),
@@ -86,5 +99,5 @@ __all__ = [
     "Alignment", "BaseConfig", "Constants", "ExponentRow", "Interval", "LayerSetting", "PerLayer", "Setting",
     "Transfer", "ConvertResponse", "EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization", "SweepSpec",
     "GroupSpec", "GroupRule", "RoleSetting", "Role", "Form",
-    "from_mup", "MupImport",
+    "from_mup", "MupImport", "tune", "TunedConstants",
 ]

@@ -22,6 +22,7 @@ from abcscale.schemas.fit import ColumnMapping, FitResult, Prediction
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Alignment, Constants, ExponentRow, PerLayer
+from abcscale.schemas.tune import TunedConstants
 from abcscale.usecases.recommend import read_rules
 
 if TYPE_CHECKING:
@@ -66,7 +67,7 @@ def recommend(
     beta: float | None = None,
     alignment: AlignmentLike | None = None,
     lr_mode: LrMode | str = LrMode.per_layer,
-    constants: Constants | None = None,
+    constants: Constants | TunedConstants | str | Path | None = None,
     fit: FitLike | None = None,
     group: str | dict[str, Any] | None = None,
     weight_decay: float | None = None,
@@ -88,7 +89,16 @@ def recommend(
     ``rec.groups`` is the same answer as parameter groups (a ``GroupSpec``: ``rec.groups["hidden"].lr``) in
     ``form`` (``abc``, ``multiplier_free``/``plain`` or ``mup``); ``rules`` (``[{"pattern", "role"}]``, ``(pattern,
     role)`` pairs, ``{pattern: role}`` or a JSON/YAML/TOML file's path) are tried before the default name rules.
+
+    ``constants`` may be a constants file from ``abcscale tune`` (its path or :class:`TunedConstants`): it gives
+    the constants and, unless given here, the parameterization, optimizer, alignment, base width and beta
+    (with ``fit``, only the constants).
     """
+    if isinstance(constants, str | Path | TunedConstants):
+        given: dict[str, Any] = {"parameterization": parameterization, "optimizer": optimizer,
+                                 "alignment": alignment, "base_width": base_width, "beta": beta}
+        constants, filled = _tuned(constants, given, with_fit=fit is not None)
+        parameterization, optimizer, alignment, base_width, beta = filled.values()
     constants = _with_weight_decay(constants, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     req = usecases.recommend_request(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
@@ -215,6 +225,19 @@ def _with_weight_decay(constants: Constants | None, **given: Any) -> Constants |
     return Constants.model_validate({**(constants or Constants()).model_dump(), **given})
 
 
+def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit: bool
+           ) -> tuple[Constants, dict[str, Any]]:
+    """A constants file's constants, and ``given`` with the file's values where a keyword was not given (with a
+    fit, the file gives only its constants: the fit gives the LR)."""
+    from abcscale.usecases.tune import load_constants, recommend_inputs
+
+    tuned = recommend_inputs(file if isinstance(file, TunedConstants) else _parse("constants", load_constants, file))
+    constants = tuned.pop("constants")
+    if with_fit:
+        return constants, given
+    return constants, {k: tuned[k] if v is None else v for k, v in given.items()}
+
+
 def _fit(fit: FitLike) -> FitResult:
     return fit if isinstance(fit, FitResult) else usecases.load_fit(fit)
 
@@ -265,3 +288,48 @@ def from_mup(
     return mup_import(MupImportRequest.model_validate({
         "optimizer": optimizer, "base_width": base_width, "width": width, "lr": lr, "output_mult": output_mult,
         "init_std": init_std, "epsilon": epsilon}))
+
+
+@_one_line
+def tune(
+    parameterization: Parameterization | str,
+    optimizer: str,
+    *,
+    base_width: int,
+    alignment: str = "full",
+    lr_mode: LrMode | str = LrMode.per_layer,
+    search: Iterable[str] = ("gamma",),
+    trials: int | None = 30,
+    seconds: float | None = None,
+    seeds: int = 1,
+    reeval_seeds: int = 3,
+    top: int = 3,
+    seed: int = 0,
+    spec: SweepSpec | str | Path | None = None,
+    out: str | Path | None = None,
+    **training: Any,
+) -> TunedConstants:
+    """Tune beta jointly with the per-layer constants at ``base_width`` (``abcscale tune``).
+
+    ``search`` names the constant groups searched (gamma: embedding and readout LR constants; init_scale,
+    multiplier, epsilon); ``trials`` and/or ``seconds`` bound the search; the ``top`` trials are re-evaluated
+    with ``reeval_seeds`` fresh seeds. The training setup is ``spec`` (a SweepSpec or its TOML) with
+    ``training``'s sweep keys (``model``, ``data``, ``steps``, ...) replaced. ``out`` writes the constants file,
+    which ``recommend(constants=...)`` takes. Needs the runner extra.
+    """
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.schemas.tune import TuneSettings
+    from abcscale.usecases.tune import save_constants
+    from abcscale.usecases.tune import tune as run_tune
+
+    base = spec if isinstance(spec, SweepSpec) else SweepSpec.from_toml(spec) if spec is not None else SweepSpec()
+    spec = base.with_overrides(parameterizations=[str(parameterization)], optimizers=[optimizer],
+                               alignments=[alignment], lr_modes=[lr_mode], widths=[base_width],
+                               base_width=base_width, **training)
+    settings = TuneSettings.model_validate({"tune": list(search), "trials": trials, "seconds": seconds,
+                                            "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top,
+                                            "sampler_seed": seed})
+    tuned = run_tune(spec, settings)
+    if out is not None:
+        save_constants(tuned, out)
+    return tuned

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory
+from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory, tune
 from abcscale.cli._common import Command, RootGroup
 
 app = typer.Typer(
@@ -47,6 +47,7 @@ app.add_typer(theory.app, name="theory")
 app.add_typer(mup.app, name="mup")
 command("recommend")(recommend.recommend)
 command("sweep")(runner.sweep)
+command("tune")(tune.tune)
 command("coord-check")(runner.coord_check)
 command("fit")(fit.fit)
 command("check")(check.check)

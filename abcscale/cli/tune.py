@@ -1,0 +1,140 @@
+"""``abcscale tune``: search beta and the per-layer constants at the base width; write the constants file.
+
+The training setup is a sweep spec (SPEC.toml and/or the flags ``abcscale sweep`` shares); the search's own
+flags build :class:`~abcscale.schemas.tune.TuneSettings`. ``abcscale recommend --constants FILE`` reads the result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from abcscale.cli._common import console, emit_json, err_console, fail, validation_message
+from abcscale.cli.options import Json, LrModeOpt, Quiet
+from abcscale.cli.runner import MODEL_METAVAR, _build_spec, _check_model
+from abcscale.schemas.enums import LrMode
+from abcscale.schemas.tune import TrialRecord, TunedConstants, TuneSettings
+
+#: TuneSettings fields -> the flags that set them
+FLAGS = {"tune": "--tune", "trials": "--trials", "seconds": "--seconds", "seeds": "--seeds",
+         "reeval_seeds": "--reeval-seeds", "top": "--top", "sampler_seed": "--seed",
+         "beta_range": "--beta-range", "gamma_range": "--gamma-range"}
+SEARCH, SETUP = "Search", "Training setup (as abcscale sweep)"
+Text = str | None
+
+
+def _range(text: str | None, flag: str) -> tuple[float, float] | None:
+    """``LOW:HIGH`` with 0 < LOW < HIGH, or one line naming the flag."""
+    if text is None:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(":"))
+    except ValueError:
+        fail(f"{flag}: expected LOW:HIGH, got {text!r}")
+    if not 0 < low < high:
+        fail(f"{flag}: expected 0 < LOW < HIGH, got {text!r}")
+    return low, high
+
+
+# One parameter per flag; the body builds the spec and the settings, runs the search and prints.
+def tune(
+    spec_file: Annotated[Path | None, typer.Argument(metavar="[SPEC.toml]", help="sweep spec file for the training "
+                                                     "setup", show_default=False)] = None,
+    parameterization: Annotated[str, typer.Option("--parameterization", "-p", help="standard | ntk | mup | "
+                                                  "mean_field", rich_help_panel=SEARCH)] = "mup",
+    optimizer: Annotated[str, typer.Option("--optimizer", "-o", help="the runner's optimizer variant",
+                                           rich_help_panel=SEARCH)] = "adam",
+    alignment: Annotated[str, typer.Option("--alignment", "-a", rich_help_panel=SEARCH)] = "full",
+    lr_mode: LrModeOpt = LrMode.per_layer,
+    base_width: Annotated[int, typer.Option("--base-width", help="the width tuned at", rich_help_panel=SEARCH)] = 32,
+    groups: Annotated[str, typer.Option("--tune", help="constant groups searched with beta: gamma, init_scale, "
+                                        "multiplier, epsilon (comma list)", rich_help_panel=SEARCH)] = "gamma",
+    trials: Annotated[int | None, typer.Option(help="most trials", rich_help_panel=SEARCH)] = 30,
+    seconds: Annotated[float | None, typer.Option(help="most seconds of search", rich_help_panel=SEARCH,
+                                                  show_default=False)] = None,
+    seeds: Annotated[int, typer.Option(help="seeds per trial (>1: median pruning after each)",
+                                       rich_help_panel=SEARCH)] = 1,
+    reeval_seeds: Annotated[int, typer.Option("--reeval-seeds", help="fresh seeds for each top candidate",
+                                              rich_help_panel=SEARCH)] = 3,
+    top: Annotated[int, typer.Option(help="candidates re-evaluated", rich_help_panel=SEARCH)] = 3,
+    seed: Annotated[int, typer.Option(help="the sampler's seed", rich_help_panel=SEARCH)] = 0,
+    beta_range: Annotated[Text, typer.Option("--beta-range", help="LOW:HIGH", rich_help_panel=SEARCH,
+                                             show_default="2^-14:2^-2")] = None,
+    gamma_range: Annotated[Text, typer.Option("--gamma-range", help="LOW:HIGH", rich_help_panel=SEARCH,
+                                              show_default="0.01:100")] = None,
+    model: Annotated[Text, typer.Option(metavar=MODEL_METAVAR, rich_help_panel=SETUP,
+                                        show_default="transformer")] = None,
+    data: Annotated[Text, typer.Option(rich_help_panel=SETUP, show_default="default")] = None,
+    steps: Annotated[int | None, typer.Option(rich_help_panel=SETUP, show_default="200")] = None,
+    batch: Annotated[int | None, typer.Option(rich_help_panel=SETUP, show_default="16")] = None,
+    seq_len: Annotated[int | None, typer.Option("--seq-len", rich_help_panel=SETUP, show_default="64")] = None,
+    depth: Annotated[int | None, typer.Option(rich_help_panel=SETUP, show_default="2")] = None,
+    head_dim: Annotated[int | None, typer.Option("--head-dim", rich_help_panel=SETUP, show_default="16")] = None,
+    out: Annotated[Path, typer.Option("--out", help="the constants file written", dir_okay=False)] = Path(
+        "tuned-constants.json"),
+    quiet: Quiet = False,
+    as_json: Json = False,
+) -> None:
+    """Tune beta jointly with the per-layer constants at the base width (Optuna TPE, fixed seed, log scale),
+    re-evaluate the top candidates with fresh seeds, and write the constants file (--out) that
+    `abcscale recommend --constants FILE` takes."""
+    from abcscale.usecases.tune import save_constants
+    from abcscale.usecases.tune import tune as run_tune
+
+    spec = _build_spec(spec_file, {
+        "parameterizations": parameterization, "optimizers": optimizer, "alignments": alignment,
+        "lr_modes": [lr_mode], "widths": str(base_width), "base_width": base_width, "model": model, "data": data,
+        "steps": steps, "batch": batch, "seq_len": seq_len, "depth": depth, "head_dim": head_dim})
+    _check_model(spec)
+    try:
+        settings = TuneSettings.model_validate({k: v for k, v in {
+            "tune": [g.strip() for g in groups.split(",") if g.strip()], "trials": trials, "seconds": seconds,
+            "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top, "sampler_seed": seed,
+            "beta_range": _range(beta_range, "--beta-range"),
+            "gamma_range": _range(gamma_range, "--gamma-range")}.items() if v is not None or k == "trials"})
+    except ValidationError as exc:
+        fail(validation_message(exc, FLAGS))
+    if settings.trials is None and settings.seconds is None:
+        fail("--trials: give --trials or --seconds (a budget)")
+    try:
+        tuned = run_tune(spec, settings, on_trial=None if quiet else _progress(settings))
+    except ValueError as exc:
+        fail(str(exc))
+    save_constants(tuned, out)
+    if as_json:
+        emit_json(tuned)
+    else:
+        print_tuned(tuned, out)
+
+
+def _progress(settings: TuneSettings) -> Callable[[TrialRecord], None]:
+    total = "" if settings.trials is None else f"/{settings.trials}"
+
+    def line(t: TrialRecord) -> None:
+        params = "  ".join(f"{k}={v:.3g}" for k, v in t.params.items())
+        loss = "-" if t.loss is None else f"{t.loss:.4f}"
+        err_console.print(f"trial {t.number + 1}{total}  {t.state.lower():8} loss {loss}  {params}", highlight=False)
+    return line
+
+
+def print_tuned(tuned: TunedConstants, out: Path) -> None:
+    """The winner's values with their near-best range, its re-evaluated loss and the budget used."""
+    c = tuned.constants
+    t = Table(title=f"tuned at width {tuned.base_width}: {tuned.parameterization} + {tuned.optimizer_variant}, "
+                    f"{tuned.lr_mode.value} LR, alignment {tuned.alignment}")
+    for col in ("constant", "value", "near-best range"):
+        t.add_column(col, justify="left" if col == "constant" else "right")
+    values = {"beta": tuned.beta, **{f"gamma_{k}": v for k, v in c.gamma.model_dump().items()},
+              **{f"init_scale_{k}": v for k, v in c.init_scale.model_dump().items()},
+              **{f"multiplier_{k}": v for k, v in c.multiplier.model_dump().items()}, "epsilon": c.epsilon}
+    for name, value in values.items():
+        rng = tuned.near_best.get(name)
+        t.add_row(name, f"{value:.4g}", "-" if rng is None else f"[{rng[0]:.3g}, {rng[1]:.3g}]")
+    console.print(t)
+    console.print(f"eval loss {tuned.loss:.4f} +- {tuned.loss_std:.4f} (std over {tuned.settings.reeval_seeds} fresh "
+                  f"seeds); {tuned.trials_run} trials in {tuned.elapsed_s:.1f} s -> {out}", highlight=False)

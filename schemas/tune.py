@@ -1,0 +1,107 @@
+"""The tuned-constants file (``abcscale tune --out``): what was tuned at the base width, and how.
+
+One JSON document: the tuned :class:`~abcscale.schemas.theory.Constants` and base LR ``beta`` at ``base_width``
+for one parameterization x optimizer (x alignment, LR mode), with its provenance (the training setup, the
+search's budget, seeds and every trial) and the uncertainty the re-evaluation can estimate. ``abcscale recommend
+--constants FILE`` and ``abcscale.recommend(constants=FILE)`` read it back, so "tune once at the base width,
+recommend at any width" is one flow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from abcscale.schemas.enums import LrMode, Optimizer
+from abcscale.schemas.theory import Constants, Frozen
+
+#: the constants the search may tune, by group (``--tune``); gamma_hidden is not one: beta absorbs it
+TUNABLE = {
+    "gamma": ("gamma_embedding", "gamma_readout"),
+    "init_scale": ("init_scale_embedding", "init_scale_hidden", "init_scale_readout"),
+    "multiplier": ("multiplier_embedding", "multiplier_readout"),
+    "epsilon": ("epsilon",),
+}
+
+
+Group = Literal["gamma", "init_scale", "multiplier", "epsilon"]
+
+
+def _gamma_only() -> list[Group]:
+    return ["gamma"]
+
+
+class TuneSettings(Frozen):
+    """How the search runs: its space, budget and seeds (training setup aside)."""
+
+    tune: list[Group] = Field(default_factory=_gamma_only, description="constant groups searched jointly with beta")
+    beta_range: tuple[float, float] = Field((2.0 ** -14, 2.0 ** -2), description="log-uniform range of beta")
+    gamma_range: tuple[float, float] = Field((1e-2, 1e2), description="range of each LR constant (the paper's)")
+    scale_range: tuple[float, float] = Field((1e-1, 1e1), description="range of init-scale and multiplier "
+                                             "constants")
+    epsilon_range: tuple[float, float] = Field((1e-12, 1e-4), description="range of the epsilon base")
+    trials: int | None = Field(30, gt=0, description="most search trials (None: until `seconds`)")
+    seconds: float | None = Field(None, gt=0, description="most seconds of search (None: until `trials`)")
+    seeds: int = Field(1, gt=0, description="training seeds per search trial (several: median pruning between)")
+    reeval_seeds: int = Field(3, gt=0, description="fresh seeds each top candidate is re-evaluated with")
+    top: int = Field(3, gt=0, description="candidates re-evaluated; the lowest mean loss wins")
+    sampler_seed: int = Field(0, description="the TPE sampler's seed")
+
+    def space(self) -> dict[str, tuple[float, float]]:
+        """Parameter name -> (low, high), every one searched on a log scale."""
+        ranges = {"gamma": self.gamma_range, "init_scale": self.scale_range, "multiplier": self.scale_range,
+                  "epsilon": self.epsilon_range}
+        out = {"beta": self.beta_range}
+        for group in dict.fromkeys(self.tune):
+            out |= dict.fromkeys(TUNABLE[group], ranges[group])
+        return out
+
+
+class TrialRecord(Frozen):
+    """One search trial: its parameters and mean loss over its seeds (None when pruned or failed)."""
+
+    number: int
+    params: dict[str, float]
+    loss: float | None
+    state: str  # COMPLETE | PRUNED | FAIL
+    seeds_run: int
+
+
+class Candidate(Frozen):
+    """A top trial re-evaluated with fresh seeds."""
+
+    trial: int
+    params: dict[str, float]
+    losses: list[float]
+    mean: float
+    std: float
+
+
+class TunedConstants(Frozen):
+    """The result of ``abcscale tune``: the constants file."""
+
+    kind: Literal["abcscale.tuned-constants"] = "abcscale.tuned-constants"
+    version: int = 1
+    parameterization: str
+    optimizer: Optimizer = Field(description="the optimizer family (recommend's -o)")
+    optimizer_variant: str = Field(description="the runner's variant trained (adam, adam_atan2, ...)")
+    alignment: str
+    lr_mode: LrMode
+    base_width: int = Field(gt=0)
+    beta: float = Field(gt=0)
+    constants: Constants
+    loss: float = Field(description="mean eval loss of the winner over the re-evaluation seeds")
+    loss_std: float = Field(description="its standard deviation over those seeds")
+    near_best: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="per tuned parameter: the range spanned by the re-evaluated candidates "
+        "whose mean loss is within one standard error of the winner's (a coarse uncertainty)")
+    settings: TuneSettings
+    training: dict[str, Any] = Field(description="the runner's setup: model, data, steps, batch, ... (a sweep spec)")
+    data_hash: str | None = None
+    elapsed_s: float
+    trials_run: int
+    history: list[TrialRecord]
+    candidates: list[Candidate]
+    transfer: list[dict[str, Any]] = Field(default_factory=list, description="--verify-widths results")
+    abcscale_version: str

@@ -1,0 +1,52 @@
+"""``abcscale tune`` end to end at tiny size (built-in model and the example user model), and its bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from abcscale.cli import main
+from abcscale.usecases.tune import load_constants
+
+pytest.importorskip("optuna")
+TINY = ["--base-width", "16", "--steps", "5", "--batch", "4", "--seq-len", "16", "--depth", "1", "--head-dim", "8",
+        "--data", "synthetic", "--trials", "4", "--reeval-seeds", "2", "--top", "2"]
+
+
+def _exit(argv: list[str]) -> int:
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    return exc.value.code or 0
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("model", ["transformer", "examples/user_model.py:factory"])
+def test_tune_writes_a_constants_file_that_recommend_takes(model, tmp_path, capsys):
+    out = tmp_path / "tuned.json"
+    assert _exit(["tune", *TINY, "--model", model, "--out", str(out), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    tuned = load_constants(out)
+    assert printed == json.loads(tuned.model_dump_json())
+    assert (tuned.parameterization, tuned.optimizer_variant, tuned.base_width) == ("mup", "adam", 16)
+    assert tuned.training["model"] == model and tuned.data_hash
+    assert tuned.trials_run == len(tuned.history) == 4 and len(tuned.candidates) == 2
+    best = min(tuned.candidates, key=lambda c: c.mean)
+    assert tuned.beta == best.params["beta"] and tuned.constants.gamma.readout == best.params["gamma_readout"]
+    assert tuned.loss == best.mean and len(best.losses) == 2 and tuned.constants.gamma.hidden == 1.0
+    assert _exit(["recommend", "--constants", str(out), "-n", "64", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["base_width"] == 16 and rec["parameterization"] == "mup"
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--trials", "0"], "--trials"),
+    (["--beta-range", "1:0.1"], "--beta-range"),
+    (["--tune", "gamma,foo"], "--tune"),
+    (["-p", "nope"], "--parameterization"),
+    (["--model", "examples/user_model.py:nope"], "--model"),
+])
+def test_bad_input_exits_2_naming_the_flag(argv, needle, capsys, tmp_path):
+    assert _exit(["tune", *argv, "--out", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {needle}") and err.count("\n") == 1
