@@ -29,24 +29,26 @@ from abcscale.fitting.parts import (
     slice_through,
 )
 from abcscale.fitting.predict import predict_group, prediction_layers
-from abcscale.fitting.table import GroupData
+from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
 
 #: the loss band the residual drift to the target width must stay inside for C to count as width-independent.
 DRIFT_LOSS_BAND = 0.005
+#: how a warning that a group has no theory exponent begins.
+NO_THEORY = "no theory exponent: "
 
 
 def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[float | None, str | None]:
     """The exponent theory predicts for this group's swept LR, or None and why not."""
     missing = [k for k in ("parameterization", "optimizer", "lr_mode") if group.get(k) is None]
     if missing:
-        return None, "no theory exponent: the table has no " + ", ".join(missing) + " column"
+        return None, NO_THEORY + "the table has no " + ", ".join(missing) + " column"
     al = alignment if alignment is not None else group.get("alignment")
     try:
         return theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), al,
                                       str(group["lr_mode"])), None
     except ValueError as exc:
-        return None, f"no theory exponent: {exc}"
+        return None, f"{NO_THEORY}{exc}"
 
 
 def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFit:
@@ -149,7 +151,7 @@ def _width_independent(consistent: bool | None, law: LawPart | None, th: float |
 
 def _alignment_note(key: dict[str, Any], alignment: str | None) -> list[str]:
     if alignment is not None and key.get("alignment") is not None and str(key["alignment"]) != alignment:
-        return [f"theory uses --alignment {alignment}, not the table's {key['alignment']}"]
+        return [f"theory uses {option('alignment')} {alignment}, not the table's {key['alignment']}"]
     return []
 
 

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from abcscale._version import version
-from abcscale.fitting.group import fit_group, theory_for_group
+from abcscale.fitting.group import NO_THEORY, fit_group, theory_for_group
 from abcscale.fitting.parts import Settings
 from abcscale.fitting.reading import read_table
 from abcscale.fitting.table import BLOWUP_FACTOR, Prepared, TableError, prepare
-from abcscale.schemas.fit import ColumnMapping, FitResult, Provenance
+from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, Provenance
 from abcscale.schemas.theory import Alignment
 
 __all__ = ["read_table", "prepare", "fit_table", "fit_file", "TableError", "theory_for_group"]
@@ -59,7 +59,20 @@ def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None) -> FitRes
                   "constant_cols": list(prep.constant_cols), "loss_col": prep.mapping.loss_col,
                   "blowup_factor": blowup},
     )
-    return FitResult(groups=groups, provenance=prov, mapping=prep.mapping, warnings=list(prep.warnings))
+    groups, table_notes = _said_once(groups)
+    return FitResult(groups=groups, provenance=prov, mapping=prep.mapping,
+                     warnings=[*prep.warnings, *table_notes])
+
+
+def _said_once(groups: list[GroupFit]) -> tuple[list[GroupFit], list[str]]:
+    """The theory warning every group gives alike (the table has no theory columns) is the table's: said once
+    in the result's warnings, not once per group (64 groups would repeat it 64 times)."""
+    if len(groups) < 2:
+        return groups, []
+    common = [w for w in groups[0].warnings if w.startswith(NO_THEORY) and all(w in g.warnings for g in groups)]
+    if not common:
+        return groups, []
+    return [g.model_copy(update={"warnings": [w for w in g.warnings if w not in common]}) for g in groups], common
 
 
 def fit_table(

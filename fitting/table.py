@@ -32,6 +32,13 @@ EXTRA_GROUP_COLUMNS = ("depth", "steps", "base_width")
 BLOWUP_FACTOR = 1.5
 
 
+def option(field: str) -> str:
+    """An option named in a message, by its FitOptions field between backticks: the use case says it as its
+    caller knows it (``--group-cols`` on the CLI, ``group_cols`` in a REST request), so the fitter names no
+    caller's spelling (:func:`abcscale.usecases.fits.fit_sweep`)."""
+    return f"`{field}`"
+
+
 class TableError(ValueError):
     """The table cannot be fitted; ``problems`` lists every reason, each naming its column."""
 
@@ -222,21 +229,22 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     """Which columns are the group key, the swept constants, the seed and the divergence flag."""
     default = ColumnMapping()
     cols = set(df.columns)
-    for role, col in (("--size-col", m.size_col), ("--lr-col", m.lr_col), ("--loss-col", m.loss_col)):
+    for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col), ("loss_col", m.loss_col)):
         if col not in cols:
-            problems.append(f"{col}: missing column (the {role} column); columns are: {', '.join(sorted(cols))}")
+            problems.append(f"{col}: missing column (the {option(role)} column); columns are: "
+                            f"{', '.join(sorted(cols))}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
-        problems.append(f"{m.seed_col}: missing column (the --seed-col column)")
+        problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")
     div_col = m.diverged_col if m.diverged_col in cols else None
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
-        problems.append(f"{m.diverged_col}: missing column (the diverged column)")
+        problems.append(f"{m.diverged_col}: missing column (the {option('diverged_col')} column)")
     if m.group_cols is None:
         group_cols = [c for c in GROUP_COLUMNS if c in cols]
         group_cols += [c for c in EXTRA_GROUP_COLUMNS if c in cols and df[c].nunique(dropna=False) > 1]
     else:
         group_cols = list(dict.fromkeys(m.group_cols))
-        problems += [f"{c}: missing column (named in --group-cols)" for c in group_cols if c not in cols]
+        problems += [f"{c}: missing column (named in {option('group_cols')})" for c in group_cols if c not in cols]
     if m.constant_cols is None:
         constant_cols = [c for c in df.columns if c.startswith(CONSTANT_PREFIXES) and c not in group_cols
                          and pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > 1]
@@ -246,7 +254,8 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
             constant_cols = [c for c in constant_cols if by_size[c].max() > 1]
     else:
         constant_cols = list(m.constant_cols)
-        problems += [f"{c}: missing column (named as a swept constant)" for c in constant_cols if c not in cols]
+        problems += [f"{c}: missing column (named in {option('constant_cols')})" for c in constant_cols
+                     if c not in cols]
     problems += [f"{c}: cannot be both a group column and the size/LR/loss column" for c in group_cols
                  if c in (m.size_col, m.lr_col, m.loss_col)]
     return _Roles(group_cols, [c for c in constant_cols if c in cols], seed_col, div_col)
@@ -326,8 +335,8 @@ def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None
     if not named:
         return None
     return (f"rows at the same {m.size_col} and learning rate differ in {', '.join(named)}, a column no role "
-            "names: they are averaged as if they were seeds. Name them as group columns (--group-cols, "
-            "group_cols in the API) to fit each value apart")
+            f"names: they are averaged as if they were seeds. Name them as group columns ({option('group_cols')}) "
+            "to fit each value apart")
 
 
 # --- canonical form ------------------------------------------------------------------------------------

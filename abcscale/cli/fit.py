@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -16,6 +18,15 @@ from abcscale.schemas.api import FitOptions
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.theory import Alignment, Interval
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: how this command names each FitOptions field in messages (the use case says options in the caller's words).
+FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col", "seed_col": "--seed-col",
+         "group_cols": "--group-cols", "target_width": "--target-width", "base_width": "--base-width",
+         "alignment": "--alignment", "n_boot": "--n-boot", "seed": "--seed", "confidence_level": "--confidence-level"}
+#: the blow-up factor the service fits with (POST /v1/fits has no such field).
+SERVICE_BLOWUP = 1.5
 
 # One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
@@ -46,6 +57,14 @@ def fit(
                                           "best, at a larger LR, is a divergence (0: off)")] = 1.5,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a prediction is unreliable (a huge "
                                          "expected loss penalty, or extrapolation from 2 widths)")] = False,
+    expect_exponent: Annotated[list[str] | None, typer.Option(
+        "--expect-exponent", help="NAME=VALUE: exit 1 unless every group's fitted exponent interval contains "
+        "VALUE (a published law); NAME is 'size' or the size column", show_default=False)] = None,
+    service: Annotated[str | None, typer.Option(
+        "--service", help="fit on a running service (POST /v1/fits) and store it there, e.g. http://127.0.0.1:8000",
+        show_default=False)] = None,
+    token: Annotated[str | None, typer.Option("--token", envvar="ABCSCALE_API_TOKEN", help="with --service: the "
+                                              "service's write token", show_default=False)] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -58,14 +77,23 @@ def fit(
 
     if blowup != 0 and not blowup > 1:
         fail(f"--blowup: must be above 1 (or 0 for off), got {blowup:g}")
-    options = build(FitOptions, {}, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
+    if service is not None and blowup != SERVICE_BLOWUP:
+        fail(f"--blowup: the service fits with its default {SERVICE_BLOWUP:g}; leave --blowup out with --service")
+    options = build(FitOptions, FLAGS, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
                     group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
                     confidence_level=confidence_level)
+    expected = [parse_flag(lambda e: _expectation(e, options.mapping().size_col), e, "--expect-exponent")
+                for e in expect_exponent or []]
+    stored: dict[str, Any] | None = None
     try:
-        with status(f"fitting {table}", quiet=quiet):
+        with status(f"fitting {table}" + (f" on {service}" if service else ""), quiet=quiet):
             df = read_table(table)
-            result = fit_sweep(df, options, blowup=blowup or None)
+            if service is None:
+                result = fit_sweep(df, options, blowup=blowup or None, names=FLAGS)
+            else:
+                stored = _post_fit(service, token, df, options)
+                result = FitResult.model_validate(stored["result"])
     except TableError as exc:
         fail("; ".join(exc.problems))
     if expect_theory:
@@ -83,17 +111,103 @@ def fit(
         except OSError as exc:
             fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
     if as_json:
-        emit_json(result)
+        emit_json(result if stored is None else stored)
     else:
+        if stored is not None:
+            again = " (a retry: the service already had it)" if stored.get("replayed") else ""
+            console.print(f"fit stored on {service} with id [bold]{stored['id']}[/]{again}", highlight=False)
         print_summary(result)
         for name, path in written.items():
             console.print(f"{name}: {path}", highlight=False)
     if expect_theory and (code := _check_theory(result)):
         raise typer.Exit(code)
+    if expected and (code := _check_exponents(result, expected)):
+        raise typer.Exit(code)
     if strict and (bad := _unreliable(result)):
         for label, w in bad:
             err_console.print(f"[bold red]--strict:[/] {label}: {w}", highlight=False)
         raise typer.Exit(1)
+
+
+def _expectation(text: str, size_col: str) -> tuple[str, float]:
+    """``NAME=VALUE`` of --expect-exponent; NAME is the size exponent's ('size' or the size column)."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValueError(f"expected NAME=VALUE, e.g. size=-0.5, got {text!r}")
+    if name not in ("size", size_col):
+        raise ValueError(f"{name!r} is no fitted exponent; this fit has one: 'size' (or {size_col!r})")
+    try:
+        v = float(value)
+    except ValueError:
+        raise ValueError(f"{name}: VALUE must be a number, got {value.strip()!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name}: VALUE must be finite, got {value.strip()!r}")
+    return name, v
+
+
+def _check_exponents(result: FitResult, expected: list[tuple[str, float]]) -> int:
+    """The --expect-exponent gate: 1 when a group's exponent interval misses a published value, or no exponent
+    was fitted for it."""
+    code = 0
+    for name, value in expected:
+        for g in result.groups:
+            label, e = _group_label(g.group), g.exponent
+            if e is None:
+                err_console.print(f"[red]not checked:[/] {label}: no exponent was fitted for {name}={value:g} "
+                                  f"({'; '.join(g.warnings) or 'see summary'})", highlight=False)
+                code = 1
+            elif not e.ci.contains(value):
+                err_console.print(f"[red]inconsistent with {name}={value:g}:[/] {label}: exponent {e.estimate:.3f},"
+                                  f" {100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}", highlight=False)
+                code = 1
+    return code
+
+
+def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table as JSON rows: numpy scalars as Python values, NaN and NaT as null (a missing cell)."""
+    import pandas as pd
+
+    def plain(v: Any) -> Any:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        v = v.item() if hasattr(v, "item") else v
+        return v if isinstance(v, bool | int | float | str) else str(v)
+
+    return [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:
+    """POST the table's rows and options to ``url``/v1/fits (the options as given: the service fills in the
+    same defaults). The Idempotency-Key is a hash of the body, so a rerun of the same fit stores nothing twice.
+    Returns the stored fit (FitPublic's JSON) with ``replayed``; a service error or no answer exits 2."""
+    import httpx
+
+    body = {**options.model_dump(mode="json", exclude_unset=True), "rows": _rows(df)}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    headers = {"Content-Type": "application/json",
+               "Idempotency-Key": "abcscale-fit-" + hashlib.sha256(text.encode()).hexdigest()[:48]}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        resp = httpx.post(url.rstrip("/") + "/v1/fits", content=text, headers=headers,
+                          timeout=httpx.Timeout(600, connect=10))
+    except httpx.HTTPError as exc:
+        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
+    if resp.status_code >= 400:
+        fail(f"--service: {url} answered {resp.status_code}: {_detail(resp)}")
+    return {**resp.json(), "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
+
+
+def _detail(resp: Any) -> str:
+    """The service's message: FastAPI's ``detail``, a string or a list of field errors (loc + msg)."""
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return resp.text[:300] or resp.reason_phrase
+    if isinstance(detail, list):
+        return "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg")) for e in detail)
+    return str(detail)
 
 
 def _unreliable(result: FitResult) -> list[tuple[str, str]]:

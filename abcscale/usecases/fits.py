@@ -7,6 +7,9 @@ without it.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,20 +23,58 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: an option named in a fitter's message (fitting.table.option): a FitOptions field between backticks.
+_OPTION = re.compile(r"`(\w+)`")
+
+
+def speak(message: str, names: Mapping[str, str] | None = None) -> str:
+    """``message`` with each option it names said as the caller knows it: ``names`` maps a FitOptions field to
+    the caller's name for it (the CLI's flags); a field it does not map is named as a request field."""
+    def say(m: re.Match[str]) -> str:
+        field = m.group(1)
+        return (names or {}).get(field, field) if field in FitOptions.model_fields else m.group(0)
+
+    return _OPTION.sub(say, message)
+
+
+def _spoken(result: FitResult, names: Mapping[str, str] | None) -> FitResult:
+    def said(ws: list[str]) -> list[str]:
+        return [speak(w, names) for w in ws]
+
+    groups = [g.model_copy(update={"warnings": said(g.warnings), "prediction": None if g.prediction is None else
+                                   g.prediction.model_copy(update={"warnings": said(g.prediction.warnings)})})
+              for g in result.groups]
+    return result.model_copy(update={"warnings": said(result.warnings), "groups": groups})
+
+
+@contextmanager
+def _speaking(names: Mapping[str, str] | None) -> Iterator[None]:
+    from abcscale.fitting import TableError
+
+    try:
+        yield
+    except TableError as exc:
+        raise TableError([speak(p, names) for p in exc.problems]) from None
+
+
 def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = None, *,
-              blowup: float | None = 1.5) -> FitResult:
+              blowup: float | None = 1.5, names: Mapping[str, str] | None = None) -> FitResult:
     """Fit every group of a sweep table (a DataFrame, or a CSV/parquet path) with ``options``' column roles and
     settings. Raises ``TableError`` listing every problem with the table, ValueError for bad settings.
-    ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged."""
+    ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged.
+    ``names``: how the caller names each option in messages (field -> name, e.g. the CLI's flags); options it
+    does not map are named by their request field (``group_cols``), as a REST or Python caller sends them."""
     from abcscale.fitting import fit_table, read_table
 
     options = options or FitOptions()
     df = read_table(table) if isinstance(table, str | Path) else table
-    return fit_table(
-        df, options.mapping(), target_width=options.target_width, base_width=options.base_width,
-        alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
-        n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level, blowup=blowup,
-    )
+    with _speaking(names):
+        result = fit_table(
+            df, options.mapping(), target_width=options.target_width, base_width=options.base_width,
+            alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
+            n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level, blowup=blowup,
+        )
+    return _spoken(result, names)
 
 
 def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Path) -> dict[str, Path]:
@@ -42,7 +83,9 @@ def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Pa
     from abcscale.fitting import prepare, read_table, write_plots
 
     df = read_table(table) if isinstance(table, str | Path) else table
-    return write_plots(fit, prepare(df, fit.mapping), Path(out_dir))
+    with _speaking(None):
+        prepared = prepare(df, fit.mapping)
+    return write_plots(fit, prepared, Path(out_dir))
 
 
 def load_fit(path: str | Path) -> FitResult:
@@ -65,4 +108,4 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is not a FitResult ({where}: {first['msg']}{more})") from None
 
 
-__all__ = ["fit_sweep", "load_fit", "plot_fit"]
+__all__ = ["fit_sweep", "load_fit", "plot_fit", "speak"]

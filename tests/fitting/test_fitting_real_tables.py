@@ -41,10 +41,12 @@ def test_rows_differing_in_an_unnamed_column_are_not_pooled_silently():
     df = pd.concat([base.assign(batch_size=32), base.assign(batch_size=256)], ignore_index=True)
     fit = fit_table(df, n_boot=50)
     assert len(fit.warnings) == 1
-    assert "batch_size" in fit.warnings[0] and "--group-cols" in fit.warnings[0]
+    # the fitter names the option by its field, for the use case to say in its caller's words
+    assert "batch_size" in fit.warnings[0] and "(`group_cols`)" in fit.warnings[0]
     # named as a group column, each batch size is fitted apart and nothing is pooled
     split = fit_table(df, ColumnMapping(group_cols=["batch_size"]), n_boot=50)
-    assert split.warnings == [] and [g.group for g in split.groups] == [{"batch_size": 32}, {"batch_size": 256}]
+    assert not [w for w in split.warnings if "averaged" in w]
+    assert [g.group for g in split.groups] == [{"batch_size": 32}, {"batch_size": 256}]
     # a per-run measurement of a foreign table (unique per row) is not a setting
     assert fit_table(base.assign(wallclock=np.arange(len(base)) * 1.5), n_boot=50).warnings == []
 

@@ -1,0 +1,96 @@
+"""`abcscale fit TABLE --service URL` against a real `abcscale serve` on a free port: the stored fit's id and
+summary, a rerun stores nothing twice (Idempotency-Key), the write token, the service's 4xx message as exit 2,
+an unreachable service as one line. Messages speak the caller's words: flags on the CLI, fields over REST."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from abcscale.fitting.synthetic import synthetic_sweep
+from tests.helpers import free_port
+from tests.service.test_server import Server
+
+runner = CliRunner()
+TOKEN = "fit-service-token"
+MUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("db") / "service.db"
+    s = Server(f"sqlite:///{db}", env={"ABCSCALE_API_TOKEN": TOKEN})
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = tmp_path_factory.mktemp("t") / "sweep.csv"
+    synthetic_sweep(widths=(64, 128, 256), seeds=1, step=0.5, half_range=2.0, group=MUP).to_csv(path, index=False)
+    return path
+
+
+def _count(server) -> int:
+    return httpx.get(server.url + "/v1/fits").json()["count"]
+
+
+def test_fit_on_the_service_stores_it_once_and_prints_its_id(server, table):
+    args = ["fit", str(table), "--n-boot", "50", "--service", server.url, "--token", TOKEN]
+    before = _count(server)
+    res = runner.invoke(app, args, env={"ABCSCALE_API_TOKEN": None})
+    assert res.exit_code == 0, res.output
+    fit_id = res.stdout.split("with id ")[1].split()[0]
+    stored = httpx.get(f"{server.url}/v1/fits/{fit_id}").json()
+    assert stored["n_rows"] > 0 and stored["result"]["provenance"]["settings"]["n_boot"] == 50
+    assert "e (95% CI)" in res.stdout  # the summary, printed from the service's result
+    # the same table and options again: the same fit, nothing stored twice (the token from the environment)
+    again = runner.invoke(app, [*args[:-2], "--json"], env={"ABCSCALE_API_TOKEN": TOKEN})
+    assert again.exit_code == 0, again.output
+    body = json.loads(again.stdout)
+    assert body["id"] == fit_id and body["replayed"] is True and _count(server) == before + 1
+    # other options are another fit
+    other = runner.invoke(app, [*args, "--seed", "1"])
+    assert other.exit_code == 0 and fit_id not in other.stdout and _count(server) == before + 2
+
+
+def test_service_errors_are_exit_2_with_its_message(server, table):
+    args = ["fit", str(table), "--n-boot", "50", "--service", server.url]
+    no_token = runner.invoke(app, args, env={"ABCSCALE_API_TOKEN": None})
+    assert no_token.exit_code == 2 and "answered 401" in no_token.stderr
+    assert len(no_token.stderr.strip().splitlines()) == 1
+    # a table problem comes back in REST's words (the request field), not as a CLI flag
+    bad = runner.invoke(app, [*args, "--token", TOKEN, "--seed-col", "run"])
+    assert bad.exit_code == 2, bad.output
+    assert "answered 422" in bad.stderr and "run: missing column (the seed_col column)" in bad.stderr
+    assert "--seed-col column" not in bad.stderr
+    # the same fit made locally says the flag
+    local = runner.invoke(app, ["fit", str(table), "--n-boot", "50", "--seed-col", "run"])
+    assert local.exit_code == 2 and "run: missing column (the --seed-col column)" in local.stderr
+
+
+def test_rest_message_names_the_request_field(server, table):
+    import pandas as pd
+
+    rows = json.loads(pd.read_csv(table).to_json(orient="records"))
+    r = httpx.post(server.url + "/v1/fits", json={"rows": rows, "n_boot": 50, "group_cols": ["team"]},
+                   headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 422
+    msgs = [e["msg"] for e in r.json()["detail"]]
+    assert "team: missing column (named in group_cols)" in msgs and not any("--" in m for m in msgs)
+
+
+def test_unreachable_service_is_one_line(table):
+    url = f"http://127.0.0.1:{free_port()}"
+    res = runner.invoke(app, ["fit", str(table), "--n-boot", "50", "--service", url])
+    assert res.exit_code == 2 and "--service: cannot reach" in res.stderr and "Traceback" not in res.output
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_blowup_is_not_sent(table):
+    res = runner.invoke(app, ["fit", str(table), "--service", "http://127.0.0.1:1", "--blowup", "2"])
+    assert res.exit_code == 2 and "--blowup" in res.stderr
