@@ -46,3 +46,24 @@ class Evaluator:
         self.runs += 1
         loss = float(out.eval_loss[0])
         return float(out.loss_at_init[0]) if bool(out.diverged[0]) or not np.isfinite(loss) else loss
+
+
+def lr_sweep(spec: SweepSpec, constants: Constants, width: int, log2_lr: list[float], seeds: int) -> np.ndarray:
+    """Eval losses [LR, seed] of ``spec``'s one cell at ``width`` with base-width ``constants`` (the transfer
+    check's sweep: seeds 0..seeds-1 per beta 2^log2_lr, through :func:`~abcscale.runner.sweep.run_cell`). A
+    diverged run scores its loss at init, as in :class:`Evaluator`. ``spec.base_width`` must be set: the
+    constants refer to it, not to ``width``."""
+    from abcscale.runner.sweep import run_cell
+
+    if spec.base_width is None:
+        raise ValueError("base_width: the transfer check needs the width the constants were tuned at")
+    s = spec.with_overrides(widths=[width], constants=constants.model_dump(), gammas=[constants.gamma.model_dump()],
+                            log2_lr=list(log2_lr), seeds=seeds, coord_steps=[], curves=False)
+    rows = run_cell(s, s.cells()[0]).rows
+    loss = rows["eval_loss"].to_numpy(dtype=float)
+    bad = rows["diverged"].to_numpy(dtype=bool) | ~np.isfinite(loss)
+    loss = np.where(bad, rows["loss_at_init"].to_numpy(dtype=float), loss)
+    index = {g: i for i, g in enumerate(log2_lr)}
+    out = np.full((len(log2_lr), seeds), np.nan)
+    out[[index[g] for g in rows["log2_lr"]], rows["seed"].to_numpy(dtype=int)] = loss
+    return out

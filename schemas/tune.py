@@ -78,6 +78,33 @@ class Candidate(Frozen):
     std: float
 
 
+class TransferCheck(Frozen):
+    """``--verify-widths``: one larger width's LR sweep, tuned constants against the search's starting ones.
+
+    Both sweep the same LRs (``log2_lr``, around the tuned beta transferred to this width) and seeds; each's best
+    is the LR with the lowest mean eval loss over the seeds. ``difference`` is default minus tuned (positive:
+    tuned is better), the mean of the per-seed differences at the two best LRs (same seed: same data order and
+    init draws, so the pairing removes shared noise), with a Student-t ``interval``. Picking each best from the
+    grid favours both alike; a best at the grid's edge (``*_at_edge``) means its optimum may lie outside.
+    """
+
+    width: int = Field(gt=0)
+    ratio: float = Field(description="width / base width")
+    log2_lr: list[float] = Field(description="the betas swept, log2")
+    seeds: int = Field(gt=1)
+    tuned_loss: float = Field(description="best mean eval loss with the tuned constants")
+    tuned_beta: float
+    tuned_at_edge: bool
+    default_loss: float = Field(description="best mean eval loss with the starting (default) constants")
+    default_beta: float
+    default_at_edge: bool
+    difference: float = Field(description="default_loss - tuned_loss, per seed and averaged (> 0: tuned wins)")
+    interval: tuple[float, float] = Field(description="the difference's confidence interval (Student t)")
+    confidence: float = 0.95
+    tuned_wins: bool | None = Field(description="True: the interval is above 0; False: below; None: it holds 0")
+    elapsed_s: float
+
+
 class TunedConstants(Frozen):
     """The result of ``abcscale tune``: the constants file."""
 
@@ -103,5 +130,5 @@ class TunedConstants(Frozen):
     trials_run: int
     history: list[TrialRecord]
     candidates: list[Candidate]
-    transfer: list[dict[str, Any]] = Field(default_factory=list, description="--verify-widths results")
+    transfer: list[TransferCheck] = Field(default_factory=list, description="--verify-widths results")
     abcscale_version: str

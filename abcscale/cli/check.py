@@ -26,6 +26,10 @@ def check(
                                                 "http://127.0.0.1:8000", show_default=False)] = None,
     fit_id: Annotated[str | None, typer.Option("--fit-id", help="with --service: a stored fit's id",
                                                show_default=False)] = None,
+    constants_file: Annotated[Path | None, typer.Option(
+        "--constants", help="a constants file from `abcscale tune`: the reference transfers its constants (and its "
+        "base width and beta where the config gives none); overrides the config's constants_file",
+        dir_okay=False, show_default=False)] = None,
     tolerance: Annotated[float, typer.Option(help="LR ratio allowed either way (x)", min=1.0)] = 2.0,
     init_tolerance: Annotated[float, typer.Option("--init-tolerance", help="init std ratio (forward scale)",
                                                   min=1.0)] = 1.5,
@@ -52,7 +56,7 @@ def check(
     if fit_id and not service:
         fail("--fit-id needs --service URL")
     try:
-        cfg = _load(config, map_ or [], map_file)
+        cfg = _load(config, map_ or [], map_file, constants_file)
     except ConfigError as exc:  # every problem at once, one line each
         for line in exc.lines[:-1]:
             _one_line(line)
@@ -76,14 +80,14 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
-def _load(config: Path, maps: list[str], map_file: Path | None) -> CheckConfig:
+def _load(config: Path, maps: list[str], map_file: Path | None, constants_file: Path | None) -> CheckConfig:
     from abcscale.usecases.check import load_config
     from abcscale.usecases.config_map import ConfigMap, load_map, parse_map
 
     cmap = load_map(map_file) if map_file else None
     for text in maps:
         cmap = (cmap or ConfigMap()).merged(parse_map(text))
-    return load_config(config, cmap)
+    return load_config(config, cmap, constants_file)
 
 
 def print_report(cfg: CheckConfig, report: CheckReport) -> None:

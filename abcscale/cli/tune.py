@@ -18,13 +18,13 @@ from abcscale.cli._common import console, emit_json, err_console, fail, validati
 from abcscale.cli.options import Json, LrModeOpt, Quiet
 from abcscale.cli.runner import MODEL_METAVAR, _build_spec, _check_model
 from abcscale.schemas.enums import LrMode
-from abcscale.schemas.tune import TrialRecord, TunedConstants, TuneSettings
+from abcscale.schemas.tune import TransferCheck, TrialRecord, TunedConstants, TuneSettings
 
 #: TuneSettings fields -> the flags that set them
 FLAGS = {"tune": "--tune", "trials": "--trials", "seconds": "--seconds", "seeds": "--seeds",
          "reeval_seeds": "--reeval-seeds", "top": "--top", "sampler_seed": "--seed",
          "beta_range": "--beta-range", "gamma_range": "--gamma-range"}
-SEARCH, SETUP = "Search", "Training setup (as abcscale sweep)"
+SEARCH, SETUP, VERIFY = "Search", "Training setup (as abcscale sweep)", "Transfer check"
 Text = str | None
 
 
@@ -77,14 +77,36 @@ def tune(
     head_dim: Annotated[int | None, typer.Option("--head-dim", rich_help_panel=SETUP, show_default="16")] = None,
     out: Annotated[Path, typer.Option("--out", help="the constants file written", dir_okay=False)] = Path(
         "tuned-constants.json"),
+    verify_widths: Annotated[Text, typer.Option("--verify-widths", metavar="2x,4x", help="then check the transfer: "
+                                                "an LR sweep at each width (multiples of the base or widths), "
+                                                "tuned against the starting constants", rich_help_panel=VERIFY,
+                                                show_default=False)] = None,
+    verify_lrs: Annotated[int, typer.Option("--verify-lrs", help="betas per width, an octave apart around the "
+                                            "transferred one", rich_help_panel=VERIFY)] = 5,
+    verify_seeds: Annotated[int, typer.Option("--verify-seeds", help="seeds per beta (the interval's sample)",
+                                              rich_help_panel=VERIFY)] = 3,
+    constants_file: Annotated[Path | None, typer.Option(
+        "--constants", help="skip the search: check this constants file's transfer (--verify-widths) and add the "
+        "result to it", rich_help_panel=VERIFY, dir_okay=False, show_default=False)] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Tune beta jointly with the per-layer constants at the base width (Optuna TPE, fixed seed, log scale),
     re-evaluate the top candidates with fresh seeds, and write the constants file (--out) that
-    `abcscale recommend --constants FILE` takes."""
+    `abcscale recommend --constants FILE` takes. --verify-widths 2x,4x then sweeps a few LRs at larger widths with
+    the tuned and the starting constants and reports whether tuned still wins (loss difference, 95% interval)."""
     from abcscale.usecases.tune import save_constants
     from abcscale.usecases.tune import tune as run_tune
+
+    for flag, n in (("--verify-lrs", verify_lrs), ("--verify-seeds", verify_seeds)):
+        if n < 2:
+            fail(f"{flag}: at least 2, got {n}")
+    if constants_file is not None:
+        if verify_widths is None:
+            fail("--constants: give --verify-widths (the transfer check is what runs on a constants file)")
+        tuned = _load(constants_file)
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, constants_file, quiet, as_json)
+        return
 
     spec = _build_spec(spec_file, {
         "parameterizations": parameterization, "optimizers": optimizer, "alignments": alignment,
@@ -106,10 +128,63 @@ def tune(
     except ValueError as exc:
         fail(str(exc))
     save_constants(tuned, out)
+    if not as_json:
+        print_tuned(tuned, out)
+    if verify_widths is not None:
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json)
+    elif as_json:
+        emit_json(tuned)
+
+
+def _load(path: Path) -> TunedConstants:
+    from abcscale.usecases.tune import load_constants
+
+    try:
+        return load_constants(path)
+    except ValueError as exc:
+        fail(f"--constants: {exc}")
+
+
+def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: int, out: Path, quiet: bool,
+                      as_json: bool) -> None:
+    """Run the transfer check, write the file with it, print the table (or the whole file as JSON)."""
+    from abcscale.usecases.tune import parse_widths, save_constants, verify
+
+    try:
+        widths = parse_widths(widths_text, tuned.base_width)
+    except ValueError as exc:
+        fail(f"--verify-widths: {str(exc).removeprefix('verify_widths: ')}")
+
+    def line(c: TransferCheck) -> None:
+        err_console.print(f"width {c.width}: tuned {c.tuned_loss:.4f}  default {c.default_loss:.4f}  "
+                          f"({c.elapsed_s:.1f} s)", highlight=False)
+    try:
+        tuned = verify(tuned, widths, lrs=lrs, step=1.0, seeds=seeds, on_width=None if quiet else line)
+    except ValueError as exc:
+        fail(str(exc))
+    save_constants(tuned, out)
     if as_json:
         emit_json(tuned)
     else:
-        print_tuned(tuned, out)
+        print_transfer(tuned, out)
+
+
+def print_transfer(tuned: TunedConstants, out: Path) -> None:
+    """Per width: each one's best loss (and beta), the difference with its interval, and the verdict."""
+    t = Table(title=f"transfer check: tuned (width {tuned.base_width}) against the starting constants")
+    for col in ("width", "tuned loss", "at beta", "default loss", "at beta", "default - tuned", "interval",
+                "tuned wins"):
+        t.add_column(col, justify="right")
+    for c in tuned.transfer:
+        edge = {True: "*", False: ""}
+        verdict = {True: "[green]yes[/]", False: "[red]no[/]", None: "unclear"}[c.tuned_wins]
+        t.add_row(f"{c.width} ({c.ratio:g}x)", f"{c.tuned_loss:.4f}", f"{c.tuned_beta:.3g}{edge[c.tuned_at_edge]}",
+                  f"{c.default_loss:.4f}", f"{c.default_beta:.3g}{edge[c.default_at_edge]}", f"{c.difference:+.4f}",
+                  f"[{c.interval[0]:+.4f}, {c.interval[1]:+.4f}]", verdict)
+    console.print(t)
+    console.print(f"{tuned.transfer[0].seeds} seeds per beta, {len(tuned.transfer[0].log2_lr)} betas an octave apart "
+                  f"around the transferred one; interval {tuned.transfer[0].confidence:.0%} Student t over the "
+                  f"per-seed differences; * best at the grid's edge -> {out}", highlight=False)
 
 
 def _progress(settings: TuneSettings) -> Callable[[TrialRecord], None]:

@@ -131,6 +131,8 @@ class CheckConfig(_Strict):
     multiplier: LayerValues | None = None
     epsilon: float | RoleValues | None = None
     constants: Constants = Field(default_factory=Constants)
+    constants_file: Path | None = Field(None, description="a constants file from `abcscale tune` (relative to the "
+                                        "config): its constants, base width and beta are the reference's")
 
     @model_validator(mode="before")
     @classmethod
@@ -255,11 +257,14 @@ def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], li
 # --- validation: every problem at once, each naming its key ------------------------------------------------
 
 
-def load_config(path: str | Path, cmap: ConfigMap | None = None) -> CheckConfig:
+def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file: str | Path | None = None,
+                constants_key: str = "--constants") -> CheckConfig:
     """Read a YAML, JSON or TOML config (by suffix) into a validated CheckConfig.
 
     Without ``cmap`` the file is in the schema's own flat names and an unknown key is an error; with one,
     the schema's keys are read where the map says (:func:`apply_map`). A ConfigError lists every problem.
+    ``constants_file`` (``abcscale check --constants``, named ``constants_key`` in errors) replaces the config's
+    ``constants_file`` key (read relative to the config): :func:`with_constants_file`.
     """
     data = read_document(path)
     flat, problems = (data, []) if cmap is None else apply_map(data, cmap)
@@ -280,7 +285,37 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None) -> CheckConfig:
                                     "training config is read through a map (abcscale check --map / --map-file)"))
     if problems:
         raise ConfigError(*problems[0], problems[1:])
+    if constants_file is not None:
+        cfg = with_constants_file(cfg, constants_file, constants_key)
+    elif cfg.constants_file is not None:
+        cfg = with_constants_file(cfg, Path(path).parent / cfg.constants_file, "constants_file")
     return cfg
+
+
+def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constants_file") -> CheckConfig:
+    """``cfg`` with a tuned constants file's constants, and its base width and beta where ``cfg`` gives none, so
+    the reference transfers what was tuned. A ConfigError (naming ``key``, or the clashing config key) when the
+    file is unreadable or tuned for another setup, or the config also gives constants or a mup table."""
+    from abcscale.usecases.tune import load_constants
+
+    try:
+        tuned = load_constants(path)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    given = cfg.model_fields_set
+    problems = [(k, f"the constants file was tuned for {theirs}; the config says {ours}") for k, theirs, ours in (
+        ("parameterization", tuned.parameterization, cfg.parameterization.value),
+        ("optimizer", tuned.optimizer.value, cfg.optimizer.value),
+        ("base_width", tuned.base_width, cfg.base_width if "base_width" in given else tuned.base_width))
+        if str(theirs) != str(ours)]
+    if cfg.mup is not None:
+        problems.append((key, "a mup table brings its own constants (theory.groups.from_mup); give one of them"))
+    if "constants" in given:
+        problems.append(("constants", f"given in the config and by {key}; give one"))
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    return cfg.model_copy(update={"constants": tuned.constants, "base_width": tuned.base_width,
+                                  "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path)})
 
 
 def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -500,4 +535,4 @@ def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommenda
 
 __all__ = ["CheckConfig", "CheckReport", "Check", "LayerValues", "RoleValues", "MupTable", "run_settings",
            "recommended_settings", "load_config", "apply_map", "validation_problems",
-           "compare", "check_request", "recommendation", "FLAT_CONSTANTS"]
+           "compare", "check_request", "recommendation", "FLAT_CONSTANTS", "with_constants_file"]

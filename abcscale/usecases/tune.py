@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from abcscale.schemas.enums import LAYERS
 from abcscale.schemas.theory import Constants, PerLayer
-from abcscale.schemas.tune import Candidate, TrialRecord, TunedConstants, TuneSettings
+from abcscale.schemas.tune import Candidate, TransferCheck, TrialRecord, TunedConstants, TuneSettings
 
 if TYPE_CHECKING:
     from abcscale.runner.spec import SweepSpec
@@ -140,6 +140,89 @@ def tune(spec: SweepSpec, settings: TuneSettings, *,
         training=spec.model_dump(mode="json", exclude={"widths", "log2_lr", "gammas", "seeds"}),
         data_hash=evaluator.data_hash, elapsed_s=result.elapsed_s, trials_run=len(result.history),
         history=result.history, candidates=result.candidates, abcscale_version=version())
+
+
+# --- transfer check (--verify-widths) -------------------------------------------------------------
+
+
+def parse_widths(text: str, base: int) -> list[int]:
+    """``"2x,4x"`` (multiples of the base width) and/or ``"64,128"`` -> widths above ``base``, in order given."""
+    widths = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        try:
+            width = base * float(item[:-1]) if item.lower().endswith("x") else float(item)
+        except ValueError:
+            raise ValueError(f"verify_widths: expected widths like 2x,4x or 64,128, got {item!r}") from None
+        if width != int(width) or width <= base:
+            raise ValueError(f"verify_widths: {item} is not a whole width above the base width {base}")
+        widths.append(int(width))
+    if not widths:
+        raise ValueError("verify_widths: no width given")
+    return widths
+
+
+def transfer_grid(tuned: TunedConstants, width: int, lrs: int, step: float) -> list[float]:
+    """``lrs`` log2 betas ``step`` apart around the tuned beta transferred to ``width``: the same beta in
+    per-layer mode (the LR factors carry the width), moved by theory's global c in global mode (beta is the
+    shared LR there)."""
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.schemas.enums import LrMode
+    from abcscale.theory.solver import solve_exponents
+
+    center = math.log2(tuned.beta)
+    if tuned.lr_mode is LrMode.global_:
+        table = SweepSpec.model_validate(tuned.training).parameterization(tuned.parameterization)
+        c = solve_exponents(table, tuned.optimizer, tuned.alignment).global_c
+        center -= c * math.log2(width / tuned.base_width)
+    return [round(center + step * (i - (lrs - 1) / 2), 10) for i in range(lrs)]
+
+
+def compare_losses(tuned: Any, default: Any, log2_lr: list[float], width: int, base: int, elapsed_s: float = 0.0,
+                   confidence: float = 0.95) -> TransferCheck:
+    """Each one's best LR (lowest mean over seeds) and the paired per-seed difference there, with a Student-t
+    interval; ``tuned`` and ``default`` are eval losses [LR, seed] over the same grid and seeds."""
+    import numpy as np
+    from scipy import stats
+
+    t, d = np.asarray(tuned, dtype=float), np.asarray(default, dtype=float)
+    it, id_ = int(np.argmin(t.mean(axis=1))), int(np.argmin(d.mean(axis=1)))
+    diff = d[id_] - t[it]
+    n = len(diff)
+    if n < 2:
+        raise ValueError("verify_seeds: the interval needs at least 2 seeds")
+    mean, half = float(diff.mean()), float(stats.t.ppf((1 + confidence) / 2, n - 1) * diff.std(ddof=1) / n ** 0.5)
+    lo, hi = mean - half, mean + half
+    return TransferCheck(
+        width=width, ratio=width / base, log2_lr=list(log2_lr), seeds=n, tuned_loss=float(t[it].mean()),
+        tuned_beta=2.0 ** log2_lr[it], tuned_at_edge=it in (0, len(log2_lr) - 1),
+        default_loss=float(d[id_].mean()), default_beta=2.0 ** log2_lr[id_],
+        default_at_edge=id_ in (0, len(log2_lr) - 1), difference=mean, interval=(lo, hi), confidence=confidence,
+        tuned_wins=True if lo > 0 else False if hi < 0 else None, elapsed_s=elapsed_s)
+
+
+def verify(tuned: TunedConstants, widths: list[int], *, lrs: int = 5, step: float = 1.0, seeds: int = 3,
+           on_width: Callable[[TransferCheck], None] | None = None) -> TunedConstants:
+    """The transfer check: at each width, sweep ``lrs`` betas x ``seeds`` seeds with the tuned constants and with
+    the ones the search started from (the spec's, by default abcscale's defaults); the file with ``transfer``
+    holding one :class:`TransferCheck` per width (replacing earlier checks at those widths)."""
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.tune import lr_sweep
+
+    if lrs < 2 or seeds < 2:
+        raise ValueError(f"{'verify_lrs' if lrs < 2 else 'verify_seeds'}: at least 2")
+    spec = SweepSpec.model_validate({**tuned.training, "widths": [tuned.base_width],
+                                     "base_width": tuned.base_width})
+    checks = {c.width: c for c in tuned.transfer}
+    for width in widths:
+        t0 = time.perf_counter()
+        grid = transfer_grid(tuned, width, lrs, step)
+        ours = lr_sweep(spec, tuned.constants, width, grid, seeds)
+        theirs = lr_sweep(spec, spec.constants, width, grid, seeds)
+        check = compare_losses(ours, theirs, grid, width, tuned.base_width, time.perf_counter() - t0)
+        checks[width] = check
+        if on_width is not None:
+            on_width(check)
+    return tuned.model_copy(update={"transfer": [checks[w] for w in sorted(checks)]})
 
 
 def save_constants(tuned: TunedConstants, path: str | Path) -> Path:

@@ -50,3 +50,40 @@ def test_bad_input_exits_2_naming_the_flag(argv, needle, capsys, tmp_path):
     assert _exit(["tune", *argv, "--out", str(tmp_path / "t.json")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {needle}") and err.count("\n") == 1
+
+
+@pytest.mark.e2e
+def test_verify_widths_adds_the_transfer_check_and_constants_reruns_it(tmp_path, capsys):
+    out = tmp_path / "tuned.json"
+    verify = ["--verify-widths", "2x", "--verify-lrs", "3", "--verify-seeds", "2"]
+    assert _exit(["tune", *TINY, "--model", "mlp", "--out", str(out), *verify, "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert "transfer check" in printed and "default - tuned" in printed
+    (c,) = load_constants(out).transfer
+    assert (c.width, c.seeds, len(c.log2_lr)) == (32, 2, 3)
+    # on an existing file: no search, the check at a new width is added
+    before = load_constants(out)
+    assert _exit(["tune", "--constants", str(out), "--verify-widths", "48", "--verify-lrs", "2", "--verify-seeds",
+                  "2", "--json", "--quiet"]) == 0
+    after = load_constants(out)
+    assert json.loads(capsys.readouterr().out) == json.loads(after.model_dump_json())
+    assert [t.width for t in after.transfer] == [32, 48] and after.history == before.history
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--verify-widths", "0.5x"], "--verify-widths"),
+    (["--verify-seeds", "1"], "--verify-seeds"),
+    (["--verify-lrs", "1"], "--verify-lrs"),
+    (["--constants", "missing.json", "--verify-widths", "2x"], "--constants"),
+])
+def test_bad_verify_input_exits_2_naming_the_flag(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tuned = tmp_path / "t.json"
+    if needle == "--verify-widths":  # a valid file, so the widths are what is checked
+        from abcscale.usecases.tune import save_constants
+        from tests.usecases.test_tune import _tuned
+        save_constants(_tuned(), tuned)
+        argv = ["--constants", str(tuned), *argv]
+    assert _exit(["tune", *argv, "--out", str(tuned)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {needle}") and err.count("\n") == 1

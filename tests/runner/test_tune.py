@@ -39,3 +39,36 @@ def test_the_python_api_tunes_and_writes_the_file(tmp_path):
                           steps=4, batch=4, seq_len=8, depth=1, data="synthetic", eval_batches=1)
     assert load_constants(out) == tuned and tuned.training["steps"] == 4 and tuned.trials_run == 3
     assert abcscale.recommend(width=64, constants=out).base_width == 16
+
+
+def test_lr_sweep_trains_at_the_width_with_the_base_widths_constants():
+    from abcscale.runner.tune import lr_sweep
+
+    gamma = PerLayer(embedding=2.0, hidden=1.0, readout=0.5)
+    spec = SPEC.with_overrides(base_width=16)
+    losses = lr_sweep(spec, Constants(gamma=gamma), 32, [-7.0, -5.0], 2)
+    ref = SPEC.with_overrides(widths=[32], base_width=16, gammas=[gamma], log2_lr=[-7.0, -5.0], seeds=2)
+    rows = run_cell(ref, ref.cells()[0]).rows.set_index(["log2_lr", "seed"])["eval_loss"]
+    assert losses.shape == (2, 2)
+    for i, g in enumerate([-7.0, -5.0]):
+        for s in range(2):
+            assert math.isclose(losses[i, s], rows[(g, s)], rel_tol=1e-5)
+    import pytest
+
+    with pytest.raises(ValueError, match="^base_width: "):
+        lr_sweep(SPEC, Constants(), 32, [-6.0], 2)
+
+
+def test_verify_adds_one_transfer_check_per_width(tmp_path):
+    import abcscale
+    from abcscale.usecases.tune import verify
+
+    tuned = abcscale.tune("mup", "adam", base_width=16, trials=2, reeval_seeds=2, top=1, model="mlp",
+                          steps=4, batch=4, seq_len=8, depth=1, data="synthetic", eval_batches=1)
+    checked = verify(tuned, [32], lrs=3, seeds=2)
+    (c,) = checked.transfer
+    assert (c.width, c.ratio, c.seeds, len(c.log2_lr)) == (32, 2.0, 2, 3)
+    assert math.isclose(c.log2_lr[1], math.log2(tuned.beta), abs_tol=1e-9)  # per layer: centred on the tuned beta
+    lo, hi = c.interval
+    assert lo <= c.difference <= hi and c.tuned_wins == (True if lo > 0 else False if hi < 0 else None)
+    assert checked.model_copy(update={"transfer": []}) == tuned  # nothing else changed

@@ -11,6 +11,7 @@ import pytest
 
 import abcscale
 from abcscale.cli import main
+from abcscale.schemas.enums import LrMode
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.schemas.tune import TunedConstants, TuneSettings
 from abcscale.usecases.tune import REEVAL_SEED0, constants_from, load_constants, save_constants, search
@@ -110,3 +111,120 @@ def test_a_given_flag_overrides_the_file_and_a_constant_flag_is_an_error(tmp_pat
         assert exc.value.code == 2 and err.startswith(f"error: {needle}") and "Traceback" not in err
     with pytest.raises(ValueError, match="^constants: "):
         abcscale.recommend(width=1024, constants=tmp_path / "missing.json")
+
+
+def test_parse_widths_takes_multiples_and_plain_widths():
+    from abcscale.usecases.tune import parse_widths
+
+    assert parse_widths("2x, 4x,96", 16) == [32, 64, 96]
+    for bad in ("", "1x", "abc", "1.5x"):  # none, not above the base, not a number, not whole (16 * 1.5 = 24 is)
+        if bad == "1.5x":
+            assert parse_widths(bad, 16) == [24]
+            continue
+        with pytest.raises(ValueError, match="^verify_widths: "):
+            parse_widths(bad, 16)
+
+
+def test_transfer_grid_centres_on_the_transferred_beta():
+    from abcscale.theory.solver import solve_exponents
+    from abcscale.usecases.tune import transfer_grid
+
+    tuned = _tuned().model_copy(update={"beta": 2.0 ** -7, "training": {"model": "mlp", "parameterizations": ["mup"],
+                                                                        "optimizers": ["adam"]}})
+    assert transfer_grid(tuned, 256, 5, 1.0) == [-9.0, -8.0, -7.0, -6.0, -5.0]  # per layer: the same beta
+    glob = tuned.model_copy(update={"lr_mode": LrMode.global_})
+    c = solve_exponents("mup", "adam", "full").global_c
+    assert c != 0
+    assert transfer_grid(glob, 256, 3, 0.5) == pytest.approx([-7.5 - 2 * c, -7 - 2 * c, -6.5 - 2 * c])
+
+
+def test_compare_losses_pairs_seeds_and_gives_a_t_interval():
+    from scipy import stats
+
+    from abcscale.usecases.tune import compare_losses
+
+    grid = [-3.0, -2.0, -1.0]
+    tuned = [[3.0, 3.1, 3.2], [2.0, 2.2, 2.1], [2.5, 2.6, 2.7]]  # best at -2 (mean 2.1)
+    default = [[2.4, 2.5, 2.6], [2.3, 2.6, 2.4], [4.0, 4.0, 4.0]]  # best at -2 too (mean 2.433); -3 edge: 2.5
+    res = compare_losses(tuned, default, grid, 64, 16)
+    diff = [0.3, 0.4, 0.3]  # per seed, default minus tuned at each one's best
+    half = stats.t.ppf(0.975, 2) * statistics_stdev(diff) / 3 ** 0.5
+    assert res.difference == pytest.approx(sum(diff) / 3)
+    assert res.interval == pytest.approx((res.difference - half, res.difference + half))
+    assert res.tuned_wins is True and res.tuned_beta == res.default_beta == 0.25 and not res.tuned_at_edge
+    assert res.ratio == 4 and res.tuned_loss == pytest.approx(2.1)
+    # reversed: the defaults win; a noisy tie holds 0
+    assert compare_losses(default, tuned, grid, 64, 16).tuned_wins is False
+    tie = compare_losses([[1.0, 2.0, 1.5]], [[1.1, 1.8, 1.6]], [-2.0], 64, 16)
+    assert tie.tuned_wins is None and tie.interval[0] < 0 < tie.interval[1] and tie.tuned_at_edge
+    with pytest.raises(ValueError, match="^verify_seeds: "):
+        compare_losses([[1.0]], [[1.1]], [-2.0], 64, 16)
+
+
+def statistics_stdev(xs: list[float]) -> float:
+    import statistics
+
+    return statistics.stdev(xs)
+
+
+def test_a_constants_file_with_a_transfer_check_round_trips(tmp_path):
+    from abcscale.usecases.tune import compare_losses
+
+    check = compare_losses([[2.0, 2.1], [2.2, 2.3]], [[2.4, 2.45], [2.3, 2.5]], [-4.0, -3.0], 32, 16)
+    tuned = _tuned().model_copy(update={"transfer": [check]})
+    assert load_constants(save_constants(tuned, tmp_path / "t.json")).transfer == [check]
+
+
+# --- abcscale check --constants FILE / constants_file ---------------------------------------------------------
+
+
+def _check_run(tmp_path, tuned: TunedConstants, width: int = 1024) -> dict:
+    """A planned run at ``width`` that follows the tuned constants' transfer (their recommendation's numbers)."""
+    rec = abcscale.recommend(width=width, constants=tuned)
+    return {"parameterization": "mup", "optimizer": "adam", "width": width,
+            **{k: {s.layer.value: getattr(s, k) for s in rec.layers} for k in ("lr", "init_std", "multiplier",
+                                                                               "epsilon")}}
+
+
+def _far_tuned() -> TunedConstants:
+    """A constants file whose LR constants are far from the defaults (so the reference visibly changes)."""
+    gamma = PerLayer(embedding=8.0, hidden=1.0, readout=0.1)
+    return _tuned().model_copy(update={"beta": 0.01, "constants": Constants(gamma=gamma)})
+
+
+def _check(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(["check", *argv])
+    out = capsys.readouterr()
+    return exc.value.code or 0, out.out, out.err
+
+
+def test_check_takes_the_constants_file_as_its_reference(tmp_path, capsys):
+    path = save_constants(_far_tuned(), tmp_path / "tuned.json")
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps(_check_run(tmp_path, _far_tuned())))  # no base_width, beta, constants: the file's
+    code, out, _ = _check([str(cfg), "--constants", str(path), "--json"], capsys)
+    assert code == 0 and json.loads(out)["ok"] is True
+    # the same run against default constants (base width and beta given) fails on the embedding and readout LRs
+    cfg.write_text(json.dumps(_check_run(tmp_path, _far_tuned()) | {"base_width": 64, "beta": 0.01}))
+    code, out, _ = _check([str(cfg), "--json"], capsys)
+    failed = json.loads(out)["failed"]
+    assert code == 1 and {f.split(")")[0] + ")" for f in failed} == {"lr (embedding)", "lr (readout)"}, failed
+    # the config's own key, relative to the config
+    cfg.write_text(json.dumps(_check_run(tmp_path, _far_tuned()) | {"constants_file": "tuned.json"}))
+    assert _check([str(cfg), "--json"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize(("extra", "needle"), [
+    ({"optimizer": "sgd"}, "optimizer: the constants file was tuned for adam"),
+    ({"base_width": 32}, "base_width: the constants file was tuned for 64"),
+    ({"gamma": "1,1,1"}, "constants: given in the config and by --constants"),
+])
+def test_check_with_a_clashing_constants_file_exits_2(extra, needle, tmp_path, capsys):
+    path = save_constants(_far_tuned(), tmp_path / "tuned.json")
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps(_check_run(tmp_path, _far_tuned()) | extra))
+    code, _, err = _check([str(cfg), "--constants", str(path)], capsys)
+    assert code == 2 and f"error: {needle}" in err and "Traceback" not in err
+    code, _, err = _check([str(cfg), "--constants", str(tmp_path / "missing.json")], capsys)
+    assert code == 2 and "--constants: " in err
