@@ -129,7 +129,8 @@ def test_alignment_override_changes_theory():
     from abcscale.theory import theory_exponent
 
     assert g.theory_exponent == theory_exponent("standard", "adam", "none", "global")
-    assert any("--alignment none" in w for w in g.warnings)
+    # the fitting layer names the option (`alignment`); the CLI and REST render it as --alignment / alignment
+    assert any("`alignment` none" in w for w in g.warnings)
 
 
 def test_deterministic_and_json_round_trip(two_groups):
