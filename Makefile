@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast browser screenshots test-torch bench bench-transfer bench-wd bench-optimizers lint typecheck install clean
+.PHONY: run test test-fast browser screenshots test-torch bench bench-transfer bench-wd bench-optimizers bench-tune lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -84,6 +84,11 @@ bench-wd: $(STAMP)
 # `make bench` runs the same check). Cached in .bench-optimizers/: a rerun only reprints.
 bench-optimizers: $(STAMP)
 	$(PY) tests/benchmarks/bench_optimizers.py
+
+# Tuned vs default constants at 2x and 4x the base width, and the search's cost in training runs at 4x (about
+# 3 min on 2 cores; `make bench` runs a smaller search at 2x only).
+bench-tune: $(STAMP)
+	$(PY) tests/benchmarks/bench_tune.py
 
 lint: $(STAMP) typecheck
 	$(VENV)/bin/ruff check .
