@@ -1,11 +1,14 @@
 """PNG plots of a fit (matplotlib, Agg backend): loss vs LR, LR* vs width, loss vs width.
 
 The plots read the fit and the same typed groups the fit was made from (:class:`fitting.table.Prepared`),
-one panel per group, in the fit's group order.
+one panel per group, in the fit's group order. Many groups are paged: at most :data:`PAGE` panels per PNG
+(``lr_vs_width.png``, then ``lr_vs_width_2.png``, ...), so a 64-group table gives pages of a readable size
+in seconds, where one tall figure took minutes (tight_layout and tick text over hundreds of axes).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,36 +28,72 @@ def _label(g: GroupFit) -> str:
 def _finish_panel(ax, g: GroupFit, xlabel: str, ylabel: str) -> None:
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_title(_label(g), fontsize=9)
-    ax.legend(fontsize=7)
+    # a fixed title position: matplotlib otherwise measures every tick label to place it (a tenth of the time)
+    ax.set_title(_label(g), fontsize=9, y=1.0, pad=4)
+    ax.legend(fontsize=6, loc="best")
+
+
+#: panels per PNG page, and each panel's size in inches: a full page is 4 x 4 panels, 1520 x 1160 px at 100 dpi.
+PAGE = 16
+PANEL = (3.8, 2.9)
+#: the figure's margins around the grid of panels, in inches (fixed: tight_layout costs seconds per page).
+_MARGIN = {"left": 0.9, "right": 0.15, "bottom": 0.5, "top": 0.35}
 
 
 def _save(fig, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def _log2(ax, which: str) -> None:
-    """Log-2 axis with plain-number labels (mathtext labels cost most of the render time).
+    """Log-2 axis with plain-number labels (mathtext labels cost most of the render time), at most 6 ticks.
 
     Call after plotting: a range under two octaves would have no major tick, so it gets quarter octaves.
     """
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)("log", base=2)
     axis.set_major_formatter(FuncFormatter(_pow2_label))
+    axis.set_major_locator(LogLocator(base=2, numticks=6))
+    axis.set_minor_locator(NullLocator())
     axis.set_minor_formatter(NullFormatter())
     lo, hi = ax.get_xlim() if which == "x" else ax.get_ylim()
     if lo > 0 and hi / lo < 4:  # under two octaves: ticks every quarter octave
         axis.set_major_locator(LogLocator(base=2, subs=tuple(2.0 ** np.arange(0, 1, 0.25))))
 
 
+def _size_axis(ax, sizes: Sequence[float]) -> None:
+    """Log-2 size axis ticked at the swept sizes themselves (thinned so labels never overlap), each labelled as
+    an integer width or in parameter units (215M) when the sizes are parameter counts."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    ax.set_xscale("log", base=2)
+    ticks: list[float] = []
+    lo, hi = (np.log2(max(v, 1e-300)) for v in ax.get_xlim())
+    gap = max(hi - lo, 1e-9) / 6  # at most ~6 labels across a panel
+    for v in sorted({float(v) for v in sizes if v > 0}):
+        if not ticks or np.log2(v) - np.log2(ticks[-1]) >= gap:
+            ticks.append(v)
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(size_label))
+    ax.xaxis.set_minor_locator(NullLocator())
+
+
+def size_label(v: float, _pos: object = None) -> str:
+    """A size as a tick label: an integer width below 100,000 (512, 16384), else parameter units (215M, 1.3B)."""
+    if v < 1e5:
+        return f"{v:.0f}"
+    for div, unit in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if v >= div:
+            return f"{v / div:.3g}{unit}"
+    return f"{v:.0f}"  # unreachable: v >= 1e5 has a unit
+
+
 def _pow2_label(v: float, _pos: object = None) -> str:
-    """'2^-11' for a power of two below 1 (LR axes), plain numbers otherwise (widths, quarter octaves)."""
+    """'2^-11' for a power of two below 1 (LR axes), plain numbers otherwise (quarter octaves, losses)."""
     if v <= 0:
         return ""
     e = np.log2(v)
@@ -63,19 +102,31 @@ def _pow2_label(v: float, _pos: object = None) -> str:
     return f"{v:.0f}" if v >= 1 and float(v).is_integer() else f"{v:.3g}"
 
 
-def _grid(n: int):
+def _short(size: str) -> str:
+    """The size column as a legend names it: 'w' for the contract's width, else the column's own name."""
+    return "w" if size == "width" else size
+
+
+def _page(n: int):
+    """A figure of ``n`` panels (at most PAGE), up to 4 to a row, with fixed margins."""
     import matplotlib.pyplot as plt
 
-    cols = min(n, 3)
+    cols = min(n, 4)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False)
+    pw, ph = PANEL if n > 3 else (5.2, 3.9)  # a few groups keep the larger one-row panels
+    w, h = pw * cols, ph * rows
+    fig, axes = plt.subplots(rows, cols, figsize=(w, h), squeeze=False)
+    m = _MARGIN
+    fig.subplots_adjust(left=m["left"] / w, right=1 - m["right"] / w, bottom=m["bottom"] / h, top=1 - m["top"] / h,
+                        wspace=0.35, hspace=0.55 if rows > 1 else 0.2)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
 
 
 def write_plots(fit: FitResult, prep: Prepared, out_dir: Path) -> dict[str, Path]:
-    """Write loss_vs_lr.png, lr_vs_width.png and loss_vs_width.png into ``out_dir`` (one panel per group).
+    """Write loss_vs_lr.png, lr_vs_width.png and loss_vs_width.png into ``out_dir`` (one panel per group; more
+    than PAGE groups continue on ``NAME_2.png``, ``NAME_3.png``, ... keyed ``NAME_2``, ...).
 
     ``prep`` is the table the fit was made from (``prepare(df, fit.mapping)``); a table whose groups differ
     from the fit's is a ValueError.
@@ -88,18 +139,22 @@ def write_plots(fit: FitResult, prep: Prepared, out_dir: Path) -> dict[str, Path
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs = list(zip(fit.groups, prep.groups, strict=True))
+    pages = [pairs[i:i + PAGE] for i in range(0, len(pairs), PAGE)] or [[]]
+    size = fit.mapping.size_col
     panels = {"loss_vs_lr": _loss_vs_lr, "lr_vs_width": _lr_vs_width, "loss_vs_width": _loss_vs_width}
     paths = {}
     for name, draw in panels.items():
-        fig, axes = _grid(max(len(pairs), 1))
-        for ax, (g, data) in zip(axes, pairs, strict=False):
-            draw(ax, g, data)
-        paths[name] = out_dir / f"{name}.png"
-        _save(fig, paths[name])
+        for k, page in enumerate(pages, start=1):
+            fig, axes = _page(max(len(page), 1))
+            for ax, (g, data) in zip(axes, page, strict=False):
+                draw(ax, g, data, size)
+            key = name if k == 1 else f"{name}_{k}"
+            paths[key] = out_dir / f"{key}.png"
+            _save(fig, paths[key])
     return paths
 
 
-def _loss_vs_lr(ax: Any, g: GroupFit, data: GroupData) -> None:
+def _loss_vs_lr(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
     """Mean loss per LR at each width, diverged LRs on top (x), and each width's fitted optimum."""
     import matplotlib.pyplot as plt
 
@@ -110,7 +165,8 @@ def _loss_vs_lr(ax: Any, g: GroupFit, data: GroupData) -> None:
     for j, r in enumerate(data.widths):
         color = cmap(j / max(len(data.widths) - 1, 1))
         cell = pd.Series(r.loss).groupby(r.x).mean()
-        ax.plot(2.0**cell.index, cell.to_numpy(), "o-", ms=3, color=color, label=f"w={r.width}")
+        ax.plot(2.0**cell.index, cell.to_numpy(), "o-", ms=3, color=color,
+                label=f"{_short(size)}={size_label(r.width)}")
         div = np.unique(r.x[r.diverged])
         if div.size:
             ax.plot(2.0**div, np.full(div.size, top), "x", color=color)
@@ -122,7 +178,7 @@ def _loss_vs_lr(ax: Any, g: GroupFit, data: GroupData) -> None:
     _finish_panel(ax, g, "learning rate", "final loss (x: diverged)")
 
 
-def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData) -> None:
+def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
     """LR* per width with its interval, the fitted law with its band, theory's slope and the prediction."""
     ok = [o for o in g.per_width if o.lr_opt is not None]
     if ok:
@@ -132,7 +188,7 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData) -> None:
         hi = np.array([o.ci.high if o.ci else o.lr_opt for o in ok])
         level = next((o.ci.confidence_level for o in ok if o.ci), None)
         ax.errorbar(w, lr, yerr=[lr - lo, hi - lr], fmt="o", capsize=3,
-                    label="LR* per width" + (f" ({100 * level:.3g}%)" if level else ""))
+                    label=f"LR* per {_short(size)}" + (f" ({100 * level:.3g}%)" if level else ""))
     edge = [o for o in g.per_width if o.on_edge and o.grid_argmin_lr]
     if edge:
         ax.plot([o.width for o in edge], [o.grid_argmin_lr for o in edge], "v", color="red", label="on grid edge")
@@ -151,20 +207,20 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData) -> None:
         p = g.prediction
         ax.errorbar([p.width], [p.lr], yerr=[[p.lr - p.ci.low], [p.ci.high - p.lr]], fmt="s", color="black",
                     capsize=3, label=f"prediction (safe {p.safe_lr:.3g})")
-    _log2(ax, "x")
+    _size_axis(ax, [o.width for o in g.per_width] + ([g.prediction.width] if g.prediction else []))
     _log2(ax, "y")
-    _finish_panel(ax, g, "width", "optimal LR")
+    _finish_panel(ax, g, size, "optimal LR")
 
 
-def _loss_vs_width(ax: Any, g: GroupFit, data: GroupData) -> None:
+def _loss_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
     """The best loss per width and the fitted loss law."""
     ok = [o for o in g.per_width if o.best_loss is not None]
     if ok:
-        ax.plot([o.width for o in ok], [o.best_loss for o in ok], "o", label="best loss per width")
+        ax.plot([o.width for o in ok], [o.best_loss for o in ok], "o", label=f"best loss per {_short(size)}")
     if g.loss_law is not None and ok:
         ws = np.geomspace(min(o.width for o in ok), max(o.width for o in ok), 60)
         L = g.loss_law
         ax.plot(ws, L.E.estimate + L.A.estimate * ws ** (-L.alpha.estimate), "-",
                 label=f"E + A w^-alpha, alpha={L.alpha.estimate:.2f}")
-    _log2(ax, "x")
-    _finish_panel(ax, g, "width", "loss at the optimum")
+    _size_axis(ax, [o.width for o in g.per_width])
+    _finish_panel(ax, g, size, "loss at the optimum")

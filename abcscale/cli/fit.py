@@ -65,6 +65,8 @@ def fit(
         show_default=False)] = None,
     token: Annotated[str | None, typer.Option("--token", envvar="ABCSCALE_API_TOKEN", help="with --service: the "
                                               "service's write token", show_default=False)] = None,
+    summary: Annotated[bool, typer.Option("--summary", help="one line per group (exponent, theory, verdict, "
+                                          "warnings count) instead of each group's per-width table")] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -116,7 +118,7 @@ def fit(
         if stored is not None:
             again = " (a retry: the service already had it)" if stored.get("replayed") else ""
             console.print(f"fit stored on {service} with id [bold]{stored['id']}[/]{again}", highlight=False)
-        print_summary(result)
+        (print_compact if summary else print_summary)(result)
         for name, path in written.items():
             console.print(f"{name}: {path}", highlight=False)
     if expect_theory and (code := _check_theory(result)):
@@ -280,6 +282,33 @@ def print_summary(result: FitResult) -> None:
         console.print("group = " + " ".join(result.groups[0].group), style="dim")
     for g in result.groups:
         _print_group(g, level)
+
+
+def print_compact(result: FitResult) -> None:
+    """``--summary``: one line per group (for tables of many groups), then the table's warnings once."""
+    level = _level(result)
+    labels = [" ".join(str(v) for v in g.group.values()) or "all rows" for g in result.groups]
+    pad = max(map(len, labels), default=0)
+    console.print(f"log2 LR* = log2 C + e log2(w/base): {result.provenance.n_rows} rows, {len(result.groups)} "
+                  f"groups; e with its {level} interval", highlight=False)
+    for label, g in zip(labels, result.groups, strict=True):
+        console.print(compact_line(label.ljust(pad), g), highlight=False)
+    console.print(loss_line(result), highlight=False)
+    for msg in result.warnings:
+        console.print(warning_line(msg), highlight=False)
+    if result.groups and result.groups[0].group:
+        console.print("group = " + " ".join(result.groups[0].group), style="dim")
+
+
+def compact_line(label: str, g: GroupFit) -> str:
+    """One group in one line: label, exponent [interval], theory, verdict, number of warnings."""
+    e = g.exponent
+    # padded before the markup, so the columns line up
+    verdict = {True: "[green]consistent[/]  ", False: "[red]INCONSISTENT[/]", None: "-" + " " * 11}[g.consistent]
+    n = len(g.warnings) + (len(g.prediction.warnings) if g.prediction else 0)
+    fitted = "e -" if e is None else f"e {e.estimate:.3f} {_ci(e.ci)}"
+    warned = f"[yellow]{n} warning{'s' if n != 1 else ''}[/]" if n else "0 warnings"
+    return f"{label}  {fitted:<28}  theory {_fmt(g.theory_exponent, 'g'):<6}  {verdict}  {warned}"
 
 
 def _print_group(g: GroupFit, level: str) -> None:

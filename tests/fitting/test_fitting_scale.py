@@ -1,0 +1,90 @@
+"""Fits of many groups (issue 14, "at scale"): `abcscale fit --summary` and `--plots` for 64 groups."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from abcscale.fitting import fit_table, prepare, write_plots
+from abcscale.fitting.plots import PAGE, _size_axis, size_label
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.fit import FitResult
+
+MUP = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
+N_GROUPS = 64
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    """64 groups (by depth) of 1-4 widths each, one seed: the shape of a real table split by N, D and batch."""
+    return pd.concat([synthetic_sweep(widths=(64, 128, 256, 512)[: 1 + i % 4], group={**MUP, "depth": i + 1},
+                                      exponent=0.0, seeds=1, seed=i) for i in range(N_GROUPS)], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def fit(table) -> FitResult:
+    return fit_table(table, n_boot=50)
+
+
+def _png_size(path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def test_plots_of_64_groups_are_fast_and_paged(fit, table, tmp_path):
+    assert len(fit.groups) == N_GROUPS
+    prep = prepare(table, fit.mapping)
+    t0 = time.perf_counter()
+    paths = write_plots(fit, prep, tmp_path)
+    took = time.perf_counter() - t0
+    print(f"\n--plots for {N_GROUPS} groups: {took:.1f} s, {len(paths)} PNGs")
+    assert took < 20, f"{took:.1f} s for {N_GROUPS} groups (target 10 s)"  # slack for a shared machine
+    pages = -(-N_GROUPS // PAGE)
+    for name in ("loss_vs_lr", "lr_vs_width", "loss_vs_width"):  # the first page keeps the service's name
+        assert name in paths and [f"{name}_{k}" in paths for k in range(2, pages + 1)] == [True] * (pages - 1)
+    assert len(paths) == 3 * pages
+    for p in paths.values():
+        w, h = _png_size(p)
+        assert 300 < w < 4000 and 300 < h < 4000, (p.name, w, h)
+
+
+def test_size_ticks_are_integers_or_parameter_units():
+    assert [size_label(v) for v in (64, 512, 16384, 215e6, 1.3e9, 2.5e5)] == ["64", "512", "16384", "215M", "1.3B",
+                                                                             "250K"]
+
+
+def test_size_axis_ticks_at_the_sizes_without_crowding():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    sizes = [20e6, 21e6, 85e6, 215e6, 1.3e9]  # 20M and 21M would overlap on a log axis
+    ax.plot(sizes, [1, 2, 3, 4, 5], "o")
+    _size_axis(ax, sizes)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    plt.close(fig)
+    assert labels == ["20M", "85M", "215M", "1.3B"]
+
+
+def test_summary_prints_one_line_per_group(table, tmp_path):
+    csv = tmp_path / "t.csv"
+    table.to_csv(csv, index=False)
+    res = CliRunner().invoke(app, ["fit", str(csv), "--summary", "--n-boot", "50"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    rows = [ln for ln in lines if ln.startswith("mup adam full per_layer ")]
+    assert len(rows) == N_GROUPS and all(" theory 0 " in r and "warning" in r for r in rows)
+    assert len(lines) <= N_GROUPS + 10, "\n".join(lines)  # a screen-ish: no per-width tables
+    assert "per width" not in res.stdout and "loss: " in res.stdout
+    # the full text is still the default
+    full = CliRunner().invoke(app, ["fit", str(csv), "--n-boot", "50"])
+    assert full.exit_code == 0 and full.stdout.count("per width") == N_GROUPS
