@@ -42,6 +42,8 @@ def sweep_width(spec_kw: dict, row: tuple[str, str, str], width: int, center: fl
     from abcscale.runner.spec import SweepSpec
     from abcscale.runner.sweep import run_sweep
 
+    # on the grid's lattice (multiples of step): a rerun whose prediction moved reuses the cells it already has
+    center = round(center / step) * step
     lo, hi = center - half, center + half
     frames = []
     for _ in range(4):
