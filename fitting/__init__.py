@@ -6,6 +6,7 @@
 draws a fit over its prepared table (matplotlib is imported only then).
 """
 
+from abcscale.fitting.joint import fit_joint, predict_joint
 from abcscale.fitting.pipeline import fit_file, fit_table, theory_for_group
 from abcscale.fitting.plots import write_plots
 from abcscale.fitting.predict import expected_penalty, group_transfer, predict_group
@@ -26,4 +27,6 @@ __all__ = [
     "expected_penalty",
     "theory_for_group",
     "write_plots",
+    "fit_joint",
+    "predict_joint",
 ]

@@ -8,9 +8,11 @@ the frozen :class:`GroupFit`. The prediction is made from that GroupFit, as any 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from abcscale import theory
 from abcscale.fitting.optimum import Cells, Optimum
@@ -26,9 +28,11 @@ from abcscale.fitting.parts import (
     law_notes,
     law_part,
     log2_interval,
+    size_factor,
     slice_through,
 )
 from abcscale.fitting.predict import predict_group, prediction_layers
+from abcscale.fitting.scaling import dl_tau2
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
 
@@ -61,7 +65,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     base_width = s.base_width or data.base_width or data.widths[0].width
     per = fit_coordinate({r.width: slice_through(r, anchors.get(r.width), 0) for r in data.widths}, 0, s, rng)
     th, why = theory_for_group(data.key, s.alignment)
-    law = law_part(per, base_width, s, rng)
+    law = law_part(per, base_width, s, rng, th)
     edge = edge_part(per, base_width, s, rng)
     constants, constant_notes = constant_fits(data, anchors, base_width, s, rng)
     consistent = None if law is None or th is None else law.fit.ci.contains(th)
@@ -69,8 +73,8 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     warnings = [
         *([why] if why else []),
         *_alignment_note(data.key, s.alignment),
-        *_coverage_notes(per),
-        *(law_notes(law, consistent, th) if law is not None else []),
+        *_coverage_notes(per, s.size_kind),
+        *(law_notes(law, consistent, th, s.size_kind) if law is not None else []),
         *constant_notes,
         *_seed_note(per),
         *([drift_note] if drift_note else []),
@@ -81,13 +85,13 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
         constants=constants, warnings=warnings, **_law_fields(law), **_edge_fields(edge),
     )
-    return g if s.target_width is None else _with_prediction(g, s.target_width, s.alignment)
+    return g if s.target_width is None else _with_prediction(g, s.target_width, s.alignment, s.size_kind)
 
 
 def _law_fields(law: LawPart | None) -> dict[str, Any]:
     if law is None:
         return {}
-    return {"law": law.fit.law, "exponent": law.exponent, "exponent_boot": law.exponent_boot,
+    return {"law": law.predictive, "exponent": law.exponent, "exponent_boot": law.exponent_boot,
             "constant": law.constant, "constant_ci": law.constant_ci, "loo_error_octaves": law.loo_rms,
             "basin": law.basin, "loss_law": law.loss_law}
 
@@ -96,10 +100,10 @@ def _edge_fields(edge: EdgePart | None) -> dict[str, Any]:
     return {} if edge is None else {"edge_law": edge.law, "stability_edge": edge.exponent}
 
 
-def _with_prediction(g: GroupFit, width: int, alignment: str | None) -> GroupFit:
+def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> GroupFit:
     """The group with its prediction at ``width`` (or a warning saying why there is none)."""
     try:
-        pred = predict_group(g, width)
+        pred = predict_group(g, width, size_kind=size_kind)
     except ValueError as exc:
         return g.model_copy(update={"warnings": [*g.warnings, f"no prediction at width {width}: {exc}"]})
     pred = pred.model_copy(update={"layers": prediction_layers(g, pred, alignment)})
@@ -155,7 +159,7 @@ def _alignment_note(key: dict[str, Any], alignment: str | None) -> list[str]:
     return []
 
 
-def _coverage_notes(per: PerWidth) -> list[str]:
+def _coverage_notes(per: PerWidth, size_kind: str = "width") -> list[str]:
     """Unidentified widths, and too few widths for an exponent."""
     notes = []
     bad = [w for w, (_, o) in sorted(per.items()) if not o.identified]
@@ -166,12 +170,12 @@ def _coverage_notes(per: PerWidth) -> list[str]:
                          f"{w}: {per[w][1].notes[-1]}" for w in bad if per[w][1].notes))
     if len(widths) == 1:
         notes.append(f"one width ({widths[0]}): the exponent needs at least 2 widths "
-                     "(4-5 spanning >= 8x recommended)")
+                     f"(4-5 spanning >= {size_factor(8.0, size_kind):g}x recommended)")
     elif len(widths) - len(bad) < 2:
         notes.append("fewer than 2 widths with an identified optimum: no exponent, nothing to extrapolate; "
                      "widen the learning-rate grid")
     elif len(widths) < 4:
-        notes.append(f"{len(widths)} widths swept; 4-5 spanning >= 8x are recommended")
+        notes.append(f"{len(widths)} widths swept; 4-5 spanning >= {size_factor(8.0, size_kind):g}x are recommended")
     return notes
 
 
@@ -180,3 +184,67 @@ def _seed_note(per: PerWidth) -> list[str]:
         return ["one seed per learning rate: noise is estimated from the fit's residuals; "
                 ">= 2-3 seeds near the optimum are recommended"]
     return []
+
+
+#: fewer groups than this say nothing about the spread of the priors: the defaults hold.
+MIN_GROUPS_TO_LEARN = 3
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The priors a table's groups support: never below the defaults (``Settings``), wider when the groups
+    show more spread. ``note`` says what was learned from how many groups (None when the defaults hold)."""
+
+    prior_sd: float
+    tau_scale: float
+    note: str | None
+
+
+def learn_priors(groups: list[GroupFit], s: Settings) -> Learned:
+    """Method-of-moments spreads over the groups' free fits.
+
+    Exponent: with d_g = e_free,g - e_theory,g and its standard error se_g, E[d^2] = s^2 + se^2 under the
+    prior, so s^2 = mean(d_g^2 - se_g^2). Jitter: tau^2 is the mean of the groups' DerSimonian-Laird tau^2
+    (per-width variances from their intervals); a half-normal prior with scale sigma has E[tau^2] = sigma^2.
+    Each is max(default, learned), and learned only from >= MIN_GROUPS_TO_LEARN groups.
+    """
+    d2 = [(g.exponent.estimate - g.theory_exponent) ** 2 - g.exponent.se**2 for g in groups
+          if g.exponent is not None and g.exponent.se is not None and g.theory_exponent is not None]
+    taus = [t for g in groups if (t := _group_tau2(g)) is not None]
+    prior_sd, tau_scale, said = s.prior_sd, s.tau_scale, []
+    if len(d2) >= MIN_GROUPS_TO_LEARN and math.sqrt(max(0.0, float(np.mean(d2)))) > s.prior_sd:
+        prior_sd = math.sqrt(float(np.mean(d2)))
+        said.append(f"the exponent's prior sd around theory is {prior_sd:.3g} (learned from {len(d2)} groups; "
+                    f"default {s.prior_sd:g})")
+    if len(taus) >= MIN_GROUPS_TO_LEARN and math.sqrt(float(np.mean(taus))) > s.tau_scale:
+        tau_scale = math.sqrt(float(np.mean(taus)))
+        said.append(f"the width jitter's prior scale is {tau_scale:.3g} octaves (learned from {len(taus)} groups; "
+                    f"default {s.tau_scale:g})")
+    return Learned(prior_sd, tau_scale, "; ".join(said) + ": the theory-informed bands are that much wider"
+                   if said else None)
+
+
+def _group_tau2(g: GroupFit) -> float | None:
+    """A group's DL tau^2 from its identified widths (variance from each width's interval), None below 3."""
+    ok = [(wo.width, wo.lr_opt, wo.ci) for wo in g.per_width if wo.identified and wo.lr_opt and wo.ci]
+    if len(ok) < 3:
+        return None
+    widths = np.array([w for w, _, _ in ok], dtype=float)
+    y = np.log2(np.array([lr for _, lr, _ in ok], dtype=float))
+    q = np.array([stats.norm.ppf(0.5 + ci.confidence_level / 2) for _, _, ci in ok])
+    v = (np.array([math.log2(ci.high) - math.log2(ci.low) for _, _, ci in ok]) / (2 * q)) ** 2
+    return dl_tau2(widths, y, v)
+
+
+def fit_groups(groups: list[GroupData], s: Settings, seed: int) -> tuple[list[GroupFit], list[str]]:
+    """Fit every group (each from its own stream, so adding a group never changes another's draws), learn the
+    priors from all of them (:func:`learn_priors`) and, when they are wider than ``s``'s, refit with them.
+
+    Returns the fits and the table-level note saying what was learned (empty when the defaults held).
+    """
+    fits = [fit_group(data, s, np.random.default_rng([seed, i])) for i, data in enumerate(groups)]
+    learned = learn_priors(fits, s)
+    if learned.note is None:
+        return fits, []
+    s = replace(s, prior_sd=learned.prior_sd, tau_scale=learned.tau_scale)
+    return [fit_group(data, s, np.random.default_rng([seed, i])) for i, data in enumerate(groups)], [learned.note]

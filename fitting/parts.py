@@ -16,11 +16,13 @@ import pandas as pd
 
 from abcscale.fitting.losslaw import fit_loss_law
 from abcscale.fitting.optimum import Cells, Optimum, fit_optimum
-from abcscale.fitting.scaling import LawFit, fit_law, predict_law, t_quantile
+from abcscale.fitting.scaling import PRIOR_SD, TAU_SCALE, LawFit, fit_law, fit_law_prior, predict_law, t_quantile
 from abcscale.fitting.table import GroupData, WidthRows
 from abcscale.schemas.fit import Basin, ConstantFit, Estimate, LossLaw, ScalingLaw
 from abcscale.schemas.theory import Interval
 
+#: the prior-data conflict (in sds, fitting.scaling.PriorFit.conflict) above which predictions drop theory's prior.
+CONFLICT_Z = 1.96
 #: per width: the cells of one coordinate and the optimum found in them.
 PerWidth = dict[int, tuple[Cells, Optimum]]
 
@@ -35,6 +37,15 @@ class Settings:
     target_width: int | None = None
     alignment: str | None = None
     base_width: int | None = None
+    prior_sd: float = PRIOR_SD  # the exponent's prior sd around theory's (fitting.scaling.fit_law_prior)
+    tau_scale: float = TAU_SCALE  # the half-normal prior scale of the width jitter tau (octaves)
+    size_kind: str = "width"  # width | params: the size column's unit, which scales the span advice (size_factor)
+
+
+def size_factor(width_factor: float, size_kind: str) -> float:
+    """A factor in width as a factor in the size column: parameters grow as width^2 (N ~ 12 depth d^2), so
+    the advice "span >= 8x in width" reads ">= 64x in parameters" and the 32x extrapolation warning 1024x."""
+    return width_factor**2 if size_kind == "params" else width_factor
 
 
 def percent(level: float) -> str:
@@ -84,9 +95,15 @@ def _estimate(est: float, ci: Interval, se: float | None, method: str) -> Estima
 
 @dataclass(frozen=True)
 class LawPart:
-    """The across-width law of LR*: exponent, constant C = LR*(base width), LOO errors, basin, loss law."""
+    """The across-width law of LR*: exponent, constant C = LR*(base width), LOO errors, basin, loss law.
+
+    ``fit`` is the free fit (its interval tests theory); ``predictive`` is the law predictions use: the
+    posterior with theory's prior when the group has a theory exponent the free fit does not reject, else
+    the free law.
+    """
 
     fit: LawFit
+    predictive: ScalingLaw
     exponent: Estimate
     exponent_boot: Estimate | None
     constant: float | None
@@ -97,14 +114,26 @@ class LawPart:
     widths: tuple[int, ...]
 
 
-def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator) -> LawPart | None:
-    """Fit the law on the identified widths (None below 2); the constant's interval excludes tau^2."""
+def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator,
+             theory: float | None = None) -> LawPart | None:
+    """Fit the law on the identified widths (None below 2); the constant's interval excludes tau^2.
+
+    With a ``theory`` exponent inside the free fit's interval, predictions use the posterior law with
+    theory's prior (:func:`fitting.scaling.fit_law_prior`); the free fit's exponent and interval are kept as
+    they are, so the test against theory does not lean on theory.
+    """
     inp = _law_inputs(per)
     if inp.widths.size < 2:
         return None
     level = s.confidence_level
     fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, level)
     law = fit.law
+    predictive = law
+    if theory is not None and fit.ci.contains(theory):
+        prior = fit_law_prior(inp.widths, inp.y, inp.v, base_width, theory, s.prior_sd, s.tau_scale)
+        predictive = prior.law
+        if prior.conflict > CONFLICT_Z:
+            predictive = law.model_copy(update={"prior_mean": theory, "prior_sd": s.prior_sd})
     exponent = _estimate(law.exponent, fit.ci, fit.se,
                          f"WLS, weights 1/(v_w + tau^2), Knapp-Hartung t with {law.df} df")
     boot = None
@@ -116,7 +145,7 @@ def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generat
     loo = list(fit.loo.values())
     rms = float(np.sqrt(np.mean(np.square(loo)))) if loo else None
     return LawPart(
-        fit=fit, exponent=exponent, exponent_boot=boot, constant=c if math.isfinite(c) else None,
+        fit=fit, predictive=predictive, exponent=exponent, exponent_boot=boot, constant=c if math.isfinite(c) else None,
         constant_ci=log2_interval(law.log2_constant - half, law.log2_constant + half, level),
         loo_rms=rms if rms is not None and math.isfinite(rms) else None, basin=_basin(inp.ok),
         loss_law=_loss_law(inp, s, rng), widths=tuple(int(w) for w in inp.widths),
@@ -142,20 +171,24 @@ def _loss_law(inp: _LawInputs, s: Settings, rng: np.random.Generator) -> LossLaw
     return fit_loss_law(inp.widths, best, draws, s.n_boot, rng, s.confidence_level)
 
 
-def law_notes(part: LawPart, consistent: bool | None, theory: float | None) -> list[str]:
+def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size_kind: str = "width") -> list[str]:
     """What the user should know about the law: too few widths, too narrow a span, disagreement with theory."""
     widths = np.array(part.widths, dtype=float)
     notes = []
     if widths.size == 2:
         notes.append("2 widths: the interval assumes the per-width errors are the only error (no residual "
                      "to check the line against); sweep 4-5 widths")
-    if widths.max() / widths.min() < 8:
-        notes.append(f"the widths span {widths.max() / widths.min():.3g}x; >= 8x pins the exponent far better")
+    span = size_factor(8.0, size_kind)
+    if widths.max() / widths.min() < span:
+        notes.append(f"the widths span {widths.max() / widths.min():.3g}x; >= {span:g}x pins the exponent far better")
     if consistent is False:
         e = part.exponent
         notes.append(f"fitted exponent {e.estimate:.3g} ({percent(e.ci.confidence_level)} [{e.ci.low:.3g}, "
                      f"{e.ci.high:.3g}]) is inconsistent with theory ({theory:g}): the constant is not "
                      "width-independent")
+    if part.loss_law is not None and not part.loss_law.identified:
+        notes.append("loss law L*(w) = E + A w^-alpha not identified (do not read its numbers): "
+                     + "; ".join(part.loss_law.notes))
     return notes
 
 

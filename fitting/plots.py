@@ -22,7 +22,8 @@ from abcscale.schemas.fit import FitResult, GroupFit
 
 def _label(g: GroupFit) -> str:
     # dict.fromkeys drops repeats such as optimizer "adam" / optimizer_variant "adam"
-    return " / ".join(dict.fromkeys(str(v) for v in g.group.values())) or "all rows"
+    return " / ".join(dict.fromkeys(f"{v:g}" if isinstance(v, float) else str(v) for v in g.group.values())) or \
+        "all rows"
 
 
 def _finish_panel(ax, g: GroupFit, xlabel: str, ylabel: str) -> None:
@@ -148,6 +149,8 @@ def write_plots(fit: FitResult, prep: Prepared, out_dir: Path) -> dict[str, Path
             fig, axes = _page(max(len(page), 1))
             for ax, (g, data) in zip(axes, page, strict=False):
                 draw(ax, g, data, size)
+                if name != "loss_vs_lr" and fit.mapping.size_kind == "params":
+                    ax.set_xlabel(f"{size} (parameters)")  # the ticks are in parameter units (215M)
             key = name if k == 1 else f"{name}_{k}"
             paths[key] = out_dir / f"{key}.png"
             _save(fig, paths[key])

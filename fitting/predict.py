@@ -13,7 +13,8 @@ import numpy as np
 from scipy import optimize, stats
 
 from abcscale import theory
-from abcscale.fitting.scaling import predict_law
+from abcscale.fitting.parts import size_factor
+from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
 from abcscale.schemas.theory import BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
@@ -26,9 +27,14 @@ HUGE_PENALTY = 0.05
 UNRELIABLE = "unreliable: "
 
 
-def unreliable(warnings: list[str]) -> list[str]:
-    """The warnings that make a prediction unreliable (``--strict`` refuses them)."""
-    return [w for w in warnings if w.startswith(UNRELIABLE)]
+def unreliable(source: Prediction | list[str]) -> list[str]:
+    """The warnings that make a prediction unreliable (``--strict`` refuses them), from a prediction's
+    ``unreliable`` field (its text-only warnings when an older stored fit lacks the field) or from warnings."""
+    if isinstance(source, Prediction):
+        return [UNRELIABLE + r for r in source.unreliable] or unreliable(source.warnings)
+    return [w for w in source if w.startswith(UNRELIABLE)]
+
+
 #: when the fitted basin is symmetric, the safe-side LR assumes overshooting costs this much more
 #: than undershooting: in the LR sweeps released with Step Law (Li et al. 2025, arXiv:2503.04715), at the best
 #: batch size LR x2 cost a median 0.84% loss and LR x0.5 0.32%, i.e. overshooting costs 2-3x more.
@@ -68,12 +74,15 @@ def _refuse(g: GroupFit) -> str:
     return "no across-width fit for this group"
 
 
-def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = None) -> Prediction:
+def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = None,
+                  size_kind: str = "width") -> Prediction:
     """LR* at ``width``: point, bands, expected loss penalty, safe-side LR, extrapolation factor.
 
     ``ci`` is at ``confidence_level`` (default: the level the group was fitted at); ``ci68`` and ``ci95`` are
-    always the 68% and 95% bands. All three are t intervals on the law's df, with tau^2 added to the
-    variance: a new width scatters around the line like the fitted ones.
+    always the 68% and 95% bands. All three have variance g^T cov g + tau^2 (a new width scatters around the
+    line like the fitted ones) and the law's quantiles: normal for the posterior with theory's prior
+    (``law.method`` theory_prior), t on the law's df for the free fit. ``unreliable`` lists the reasons
+    (also warnings starting "unreliable: ") that make ``--strict`` refuse the prediction.
     """
     if not isinstance(width, int | np.integer) or width <= 0:
         raise ValueError(f"width: must be a positive integer, got {width!r}")
@@ -85,7 +94,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     p = predict_law(law, width)
     wmax = max(law.widths)
     factor = width / wmax
-    warnings = _prediction_notes(g, factor, wmax)
+    warnings = [*_prediction_notes(g, factor, wmax, size_kind), *_band_notes(g)]
     if g.basin is not None:
         kl, kr = g.basin.k_left, g.basin.k_right
     else:
@@ -120,20 +129,41 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         width=int(width), lr=2.0**p.mean, ci=Interval(low=2.0**lo, high=2.0**hi, confidence_level=confidence_level),
         ci68=(2.0**lo68, 2.0**hi68), ci95=(2.0**lo95, 2.0**hi95), safe_lr=2.0**safe,
         expected_loss_penalty=penalty, safe_expected_loss_penalty=expected_penalty(safe - p.mean, p.sd, kl, kr),
-        extrapolation_factor=float(factor), stability_edge_lr=edge_lr, warnings=warnings,
+        extrapolation_factor=float(factor), stability_edge_lr=edge_lr, warnings=warnings, method=law.method,
+        unreliable=[w[len(UNRELIABLE):] for w in unreliable(warnings)],
     )
 
 
-def _prediction_notes(g: GroupFit, factor: float, wmax: int) -> list[str]:
-    """Far extrapolation, disagreement with theory, widths left out."""
+def _band_notes(g: GroupFit) -> list[str]:
+    """Why a band is as wide as it is, when it could not lean on theory's exponent."""
+    law = g.law
+    if law is None or law.method != "free":
+        return []
+    k, q = len(law.widths), t_quantile(law.df, 0.95)
+    how = f"t on {law.df} df, 95% quantile {q:.3g}" if law.df > 0 else "normal quantiles, no residual check"
+    if g.theory_exponent is None:
+        return [f"no theory prior: the band rests on {k} widths alone ({how}), so it is wide; give the theory "
+                "columns (parameterization, optimizer, lr_mode) or sweep more widths"]
+    if g.consistent is False:
+        return [f"the band ignores theory's exponent, which the fit rejects; it rests on {k} widths alone ({how})"]
+    if law.prior_mean is None:  # a fit stored before the bands used theory
+        return [f"the band rests on {k} widths alone ({how}): this fit predates theory-informed bands; refit it"]
+    return [f"the data put the exponent ({g.exponent.estimate if g.exponent else law.exponent:.3g}) too far "
+            f"from theory's ({law.prior_mean:g}, prior sd {law.prior_sd:g}) to lean on it: the band rests on "
+            f"{k} widths alone ({how})"]
+
+
+def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "width") -> list[str]:
+    """Far extrapolation, disagreement with theory, widths left out (thresholds in the size column's unit)."""
     notes = []
+    far = size_factor(EXTRAPOLATION_WARN, size_kind)
     n = len(g.law.widths) if g.law is not None else 0
     if n == 2 and factor > 1:
         notes.append(f"{UNRELIABLE}extrapolating {factor:.3g}x from 2 widths: nothing checks the line; sweep 4-5 "
-                     "widths spanning >= 8x")
-    if factor > EXTRAPOLATION_WARN:
+                     f"widths spanning >= {size_factor(8.0, size_kind):g}x")
+    if factor > far:
         notes.append(f"extrapolating {factor:.3g}x past the largest fitted width ({wmax}); beyond "
-                     f"{EXTRAPOLATION_WARN:g}x the band is statistical only and misses model misspecification")
+                     f"{far:g}x the band is statistical only and misses model misspecification")
     if g.consistent is False and g.exponent is not None:
         ci = g.exponent.ci
         level = f"{100 * ci.confidence_level:.3g}%"

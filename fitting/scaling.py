@@ -12,6 +12,7 @@ widths a resample of the widths loses the design's spread and overstates the slo
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,13 @@ class LawFit:
     se: float
     loo: dict[int, float]
     boot_ci: Interval | None = None
+
+
+def dl_tau2(widths: np.ndarray, y: np.ndarray, var: np.ndarray) -> float:
+    """The DerSimonian-Laird (method of moments) tau^2 of the line through (log2 width, y) with variances var."""
+    z = np.log2(np.asarray(widths, dtype=float))
+    X = np.column_stack([np.ones_like(z), z])
+    return _dl_tau2(X, np.asarray(y, dtype=float), np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR))
 
 
 def _dl_tau2(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
@@ -108,6 +116,83 @@ def fit_law(
     ci = Interval(low=e - q * se, high=e + q * se, confidence_level=confidence_level)
     loo = _loo(z, y, w, widths) if k >= 3 else {}
     return LawFit(law, ci, se, loo, boot_ci)
+
+
+#: the default prior sd of the true exponent around theory's (between-group spread of e - e_theory, octaves per
+#: doubling): the floor when a table's groups show less, and the value when too few groups say anything.
+PRIOR_SD = 0.15
+#: scale of the half-normal prior on tau, the width-level jitter of the optimum off the line (octaves).
+TAU_SCALE = 0.2
+#: the tau grid the posterior is summed over: tau_max u^2 for u uniform on (0, 1] (dense near 0).
+_TAU_MAX = 3.0
+_TAU_POINTS = 120
+
+
+@dataclass(frozen=True)
+class PriorFit:
+    r"""The posterior law with theory's prior, and how far the data alone put the exponent from theory.
+
+    ``conflict`` is :math:`|\bar e_{free} - e_{th}| / \sqrt{sd_{free}^2 + s^2}` with the free exponent's
+    posterior mean and sd under the same tau prior and a flat prior on e: under the model it is a
+    standard normal's absolute value, so a large one says the prior is wrong for this group.
+    """
+
+    law: ScalingLaw
+    conflict: float
+
+
+def fit_law_prior(widths: np.ndarray, y: np.ndarray, var: np.ndarray, base_width: int, prior_mean: float,
+                  prior_sd: float = PRIOR_SD, tau_scale: float = TAU_SCALE) -> PriorFit:
+    r"""The law with theory's knowledge: the posterior of (log2 C, e) and tau^2 (empirical Bayes).
+
+    Model: :math:`y_w = a + e z_w + u_w + \epsilon_w`, :math:`z_w = \log_2(w / w_0)`, width jitter
+    :math:`u_w \sim N(0, \tau^2)`, per-width error :math:`\epsilon_w \sim N(0, v_w)`. Priors: a flat,
+    :math:`e \sim N(e_{th}, s^2)`, :math:`\tau \sim` half-normal(``tau_scale``). Given tau the posterior of
+    (a, e) is normal: precision :math:`P = X^T W X + \mathrm{diag}(0, s^{-2})`, :math:`W = (V + \tau^2 I)^{-1}`,
+    mean :math:`P^{-1}(X^T W y + (0, e_{th} / s^2))`. Tau is summed out on a grid with weights prior(tau) x
+    marginal likelihood :math:`|W|^{1/2} |P|^{-1/2} \exp(-\tfrac12 [r^T W r + (\hat e - e_{th})^2 / s^2])`.
+    The law keeps the mixture's mean, covariance (within- plus between-tau) and :math:`E[\tau^2]`, so
+    :func:`predict_law`'s variance :math:`g^T \Sigma g + E[\tau^2]` is the exact predictive variance of a new
+    width's optimum; its quantiles are normal (``df`` 0).
+    """
+    widths = np.asarray(widths, dtype=float)
+    z = np.log2(widths / base_width)
+    v = np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR)
+    y = np.asarray(y, dtype=float)
+    mean, cov, tau2 = _posterior(z, y, v, prior_mean, 1.0 / prior_sd**2, tau_scale)
+    free_mean, free_cov, _ = _posterior(z, y, v, prior_mean, 0.0, tau_scale)
+    conflict = abs(free_mean[1] - prior_mean) / math.sqrt(free_cov[1, 1] + prior_sd**2)
+    law = ScalingLaw(
+        log2_constant=float(mean[0]), exponent=float(mean[1]), base_width=int(base_width), cov=cov.tolist(),
+        tau2=tau2, df=0, widths=[int(x) for x in widths], method="theory_prior",
+        prior_mean=float(prior_mean), prior_sd=float(prior_sd), tau_scale=float(tau_scale),
+    )
+    return PriorFit(law, float(conflict))
+
+
+def _posterior(z: np.ndarray, y: np.ndarray, v: np.ndarray, prior_mean: float, prior_prec: float,
+               tau_scale: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Mean and covariance of (a, e) and E[tau^2], tau summed out on the grid (prior_prec 0: flat on e)."""
+    X = np.column_stack([np.ones_like(z), z])
+    u = np.arange(1, _TAU_POINTS + 1) / _TAU_POINTS
+    tau = _TAU_MAX * u**2
+    log_prior = -0.5 * (tau / tau_scale) ** 2 + np.log(2 * _TAU_MAX * u)  # half-normal x d tau / d u
+    prec0 = np.diag([0.0, prior_prec])
+    b0 = prec0 @ np.array([0.0, prior_mean])
+    W = 1.0 / (v[None, :] + tau[:, None] ** 2)  # (grid, k)
+    P = np.einsum("ki,tk,kj->tij", X, W, X) + prec0
+    C = np.linalg.inv(P)
+    mu = np.einsum("tij,tj->ti", C, np.einsum("ki,tk,k->ti", X, W, y) + b0)
+    r = y[None, :] - mu @ X.T
+    quad = np.sum(W * r * r, axis=1) + prior_prec * (mu[:, 1] - prior_mean) ** 2
+    logml = 0.5 * np.log(W).sum(axis=1) - 0.5 * np.linalg.slogdet(P)[1] - 0.5 * quad
+    lw = log_prior + logml
+    p = np.exp(lw - lw.max())
+    p /= p.sum()
+    mean = p @ mu
+    d = mu - mean
+    cov = np.einsum("t,tij->ij", p, C) + np.einsum("t,ti,tj->ij", p, d, d)
+    return mean, cov, float(p @ tau**2)
 
 
 def _wls_many(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

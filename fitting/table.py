@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +113,7 @@ class Prepared:
     n_diverged: int
     input_hash: str
     warnings: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()  # the last len(covariates) group columns: curves of one joint law
 
 
 def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
@@ -129,11 +131,53 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     df = df.rename(columns=str)
     if dups := sorted(set(df.columns[df.columns.duplicated()])):
         raise TableError([f"{c}: duplicated column" for c in dups])
-    m = _default_loss(df, mapping or ColumnMapping())
+    m = mapping or ColumnMapping()
+    df = derive_columns(df, m.derive or [])
+    m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    pooled = _pooled_columns(df, m, v)
-    return prep if pooled is None else dataclasses.replace(prep, warnings=(pooled,))
+    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v)]
+    return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
+
+
+#: a derived column: NAME=A/B or NAME=A*B of two numeric columns, optionally :round or :log2round.
+_DERIVE = re.compile(r"^\s*([^=*/:\s]+)\s*=\s*([^=*/:]+?)\s*([*/])\s*([^=*/:]+?)\s*(?::\s*(round|log2round))?\s*$")
+
+
+def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
+    """``df`` with each derived column added (``tpp=D/N:round``: tokens per parameter rounded to an integer;
+    ``:log2round`` rounds to a power of two): a grouping key or covariate computed without pandas code. No
+    expression is evaluated: a spec is a ratio or product of two existing numeric columns."""
+    problems: list[str] = []
+    out = df.copy() if specs else df
+    for spec in specs:
+        m = _DERIVE.match(spec)
+        if m is None:
+            problems.append(f"{option('derive')}: {spec!r} is not NAME=A/B or NAME=A*B (optionally :round or "
+                            ":log2round)")
+            continue
+        name, a, op, b, how = m.groups()
+        if name in out.columns:
+            problems.append(f"{option('derive')}: {name} is already a column")
+            continue
+        missing = [c for c in (a, b) if c not in out.columns]
+        if missing:
+            problems += [f"{c}: missing column (named in {option('derive')} {spec.strip()!r})" for c in missing]
+            continue
+        va, vb = (pd.to_numeric(out[c], errors="coerce").astype(float) for c in (a, b))
+        if va.isna().any() or vb.isna().any() or (op == "/" and (vb == 0).any()):
+            problems.append(f"{option('derive')} {spec.strip()!r}: {a} and {b} must be numbers"
+                            + (f" and {b} nonzero" if op == "/" else ""))
+            continue
+        val = va / vb if op == "/" else va * vb
+        if how == "round":
+            val = val.round()
+        elif how == "log2round":
+            val = pd.Series(2.0 ** np.round(np.log2(val.where(val > 0))), index=val.index)
+        out[name] = val
+    if problems:
+        raise TableError(problems)
+    return out
 
 
 def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
@@ -200,11 +244,14 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     roles = _roles(df, m, problems)
     if any("missing column" in p for p in problems):
         raise TableError(problems)
-    width = _check_width(df, m.size_col, problems)
+    width = _check_width(df, m.size_col, problems, "width" if m.size_kind == "width" else "size")
     lr = _check_positive(df, m.lr_col, "learning rates", problems)
     loss = _numeric(df, m.loss_col, problems)
     consts = {c: v for c in roles.constant_cols
               if (v := _check_positive(df, c, "swept constants", problems)) is not None}
+    for c in m.covariates or []:
+        if c in df.columns:
+            _check_positive(df, c, f"covariates ({option('covariates')})", problems)
     seed = None
     if roles.seed_col is not None:
         seed = _numeric(df, roles.seed_col, problems)
@@ -239,12 +286,21 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     div_col = m.diverged_col if m.diverged_col in cols else None
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
         problems.append(f"{m.diverged_col}: missing column (the {option('diverged_col')} column)")
+    covariates = list(dict.fromkeys(m.covariates or []))
+    problems += [f"{c}: missing column (named in {option('covariates')})" for c in covariates if c not in cols]
+    taken = {m.size_col: "size_col", m.lr_col: "lr_col", m.loss_col: "loss_col", m.seed_col: "seed_col"}
+    problems += [f"{c}: cannot be both a covariate and the {option(taken[c])} column" for c in covariates
+                 if c in taken]
     if m.group_cols is None:
-        group_cols = [c for c in GROUP_COLUMNS if c in cols]
-        group_cols += [c for c in EXTRA_GROUP_COLUMNS if c in cols and df[c].nunique(dropna=False) > 1]
+        group_cols = [c for c in GROUP_COLUMNS if c in cols and c not in covariates]
+        group_cols += [c for c in EXTRA_GROUP_COLUMNS if c in cols and c not in covariates
+                       and df[c].nunique(dropna=False) > 1]
     else:
         group_cols = list(dict.fromkeys(m.group_cols))
         problems += [f"{c}: missing column (named in {option('group_cols')})" for c in group_cols if c not in cols]
+        problems += [f"{c}: cannot be both a group column and a covariate" for c in group_cols if c in covariates]
+    # the covariates split the table into curves too (last in the key), one law is fitted across them
+    group_cols = [*[c for c in group_cols if c not in covariates], *[c for c in covariates if c in cols]]
     if m.constant_cols is None:
         constant_cols = [c for c in df.columns if c.startswith(CONSTANT_PREFIXES) and c not in group_cols
                          and pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > 1]
@@ -257,23 +313,24 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         problems += [f"{c}: missing column (named in {option('constant_cols')})" for c in constant_cols
                      if c not in cols]
     problems += [f"{c}: cannot be both a group column and the size/LR/loss column" for c in group_cols
-                 if c in (m.size_col, m.lr_col, m.loss_col)]
+                 if c in (m.size_col, m.lr_col, m.loss_col) and c not in covariates]
     return _Roles(group_cols, [c for c in constant_cols if c in cols], seed_col, div_col)
 
 
-def _check_width(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | None:
+def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "width") -> pd.Series | None:
+    """The size column (``noun``: width, or size for parameter counts): positive integers up to 2**40."""
     width = _numeric(df, col, problems)
     if width is None:
         return None
     if width.isna().any():
-        problems.append(f"{col}: NaN width in {_rows(width.isna())}")
+        problems.append(f"{col}: NaN {noun} in {_rows(width.isna())}")
     w = width.fillna(1.0)
     if (w <= 0).any() or np.isinf(w).any():
-        problems.append(f"{col}: non-positive or infinite width in {_rows((w <= 0) | np.isinf(w))}")
+        problems.append(f"{col}: non-positive or infinite {noun} in {_rows((w <= 0) | np.isinf(w))}")
     elif (w > MAX_WIDTH).any():  # as on request fields; beyond it the integer widths would wrap around
-        problems.append(f"{col}: widths must be at most {MAX_WIDTH} (2**40), not in {_rows(w > MAX_WIDTH)}")
+        problems.append(f"{col}: {noun}s must be at most {MAX_WIDTH} (2**40), not in {_rows(w > MAX_WIDTH)}")
     elif (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1)).any():
-        problems.append(f"{col}: widths must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}")
+        problems.append(f"{col}: {noun}s must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}")
     return width
 
 
@@ -320,23 +377,60 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
     return ok & np.isfinite(best) & (lr > lr_best) & (loss > factor * best)
 
 
-def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
-    """A warning naming the columns that differ between rows averaged as seeds of one cell (same group, size,
-    LR and swept constants), or None. Roles, the runner's per-run measurements and columns unique per row
-    (a foreign table's measurements) are not settings."""
+def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """Warnings naming the columns that differ between rows averaged as seeds of one cell (same group, size,
+    LR and swept constants). A column that changes only together with the seed (each seed ran another batch
+    size) gets its own warning: its effect would pass for seed noise. Roles, the runner's per-run
+    measurements and columns unique per row (a foreign table's measurements) are not settings."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
     other = [c for c in df.columns if c not in roles and c not in RUN_MEASUREMENTS
              and df[c].nunique(dropna=False) < len(df)]
     if not other:
-        return None
+        return []
     keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
     varying = df.groupby(keys, dropna=False)[other].nunique(dropna=False).max()
     named = [c for c in other if varying[c] > 1]
     if not named:
-        return None
-    return (f"rows at the same {m.size_col} and learning rate differ in {', '.join(named)}, a column no role "
-            f"names: they are averaged as if they were seeds. Name them as group columns ({option('group_cols')}) "
-            "to fit each value apart")
+        return []
+    with_seed: list[str] = []
+    if v.seed is not None and m.seed_col in df.columns:  # one value per (cell, seed): it moves with the seed
+        per_seed = df.groupby([*keys, m.seed_col], dropna=False)[named].nunique(dropna=False).max()
+        with_seed = [c for c in named if per_seed[c] <= 1]
+    fix = (f"Name them as group columns ({option('group_cols')}) to fit each value apart, or as covariates "
+           f"({option('covariates')}) to fit one law across them")
+    out = []
+    if pooled := [c for c in named if c not in with_seed]:
+        out.append(f"rows at the same {m.size_col} and learning rate differ in {', '.join(pooled)}, a column "
+                   f"no role names: they are averaged as if they were seeds. {fix}")
+    if with_seed:
+        out.append(f"{', '.join(with_seed)} changes only together with the seed column {m.seed_col}: each seed "
+                   f"ran another value, so its effect is counted as seed noise. {fix}")
+    return out
+
+
+#: a numeric grouping column with more distinct values than this, not all integers, is continuous.
+_CONTINUOUS = 8
+
+
+def _grouping_notes(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A grouping column that looks like an axis (continuous, or one value per size) splits the table into
+    groups of one size each: say so, and suggest fitting one law across it as a covariate."""
+    notes = []
+    noun = "width" if m.size_kind == "width" else "size"
+    for c in v.group_cols[: len(v.group_cols) - len(m.covariates or [])]:
+        col = df[c]
+        n = int(col.nunique(dropna=True))
+        if n < 2:
+            continue
+        num = pd.to_numeric(col, errors="coerce")
+        continuous = (pd.api.types.is_numeric_dtype(col) and n > _CONTINUOUS
+                      and bool((np.abs(num - np.round(num)) > 1e-9).any()))
+        per_size = df[m.size_col].nunique() > 1 and int(df.groupby(c)[m.size_col].nunique().max()) == 1
+        if continuous or per_size:
+            why = f"takes {n} distinct values" if continuous else f"has one value per {noun}"
+            notes.append(f"{c}: a grouping column that {why}, so its groups hold few {noun}s each; to fit one law "
+                         f"across it, name it as a covariate ({option('covariates')})")
+    return notes
 
 
 # --- canonical form ------------------------------------------------------------------------------------
@@ -380,4 +474,5 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         parts = [((), np.arange(n))]
     groups = tuple(group({c: _py(val) for c, val in zip(v.group_cols, values, strict=True)}, idx)
                    for values, idx in parts)
-    return Prepared(groups, tuple(v.group_cols), names, m, n, int(v.diverged.sum()), table_hash(df))
+    return Prepared(groups, tuple(v.group_cols), names, m, n, int(v.diverged.sum()), table_hash(df),
+                    covariates=tuple(m.covariates or ()))

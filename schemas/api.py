@@ -220,6 +220,8 @@ class FitRecommend(_Groups):
         None, description="pick the fit's group by its column values")
     constants: Constants | None = Field(
         None, description="constants and epsilon to apply; constants left at 1 are filled from the fit")
+    strict: bool = Field(False, description="answer 422 when the fitted band is unreliable (`band.unreliable` "
+                         "names why), as `abcscale recommend --fit FIT --strict`")
 
     # ``group`` may hold true/false (a boolean group column); the numeric blocks may not
     _strict_blocks = field_validator("constants", "alignment", mode="before")(_no_bools_inside)
@@ -228,6 +230,34 @@ class FitRecommend(_Groups):
     @classmethod
     def _nulls(cls, data: Any) -> Any:
         return _drop_nulls(data, ("base",))
+
+
+class TunedFile(_Request):
+    """What ``POST /v1/recommend`` reads from a constants file (``abcscale tune --out``, sent as it is): the beta
+    and constants tuned at ``base_width`` for one parameterization x optimizer. The file's other keys (its
+    provenance: settings, trials, transfer checks) are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, json_schema_extra={"if": _NOT_ADAMW, "then": {
+        "properties": {"constants": {"properties": {"weight_decay": {"const": 0}}}}}})
+
+    kind: Literal["abcscale.tuned-constants"] = Field(description="marks a constants file from `abcscale tune`")
+    parameterization: Parameterization
+    optimizer: Optimizer
+    alignment: AlignmentSpec = "full"
+    base_width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="the width tuned at")
+    beta: Annotated[float, Number] = Field(ge=SCALE_MIN, le=SCALE_MAX, description="the tuned base LR")
+    constants: Constants = Field(default_factory=Constants, description="the tuned base-width constants")
+
+    _strict_blocks = field_validator("constants", "alignment", mode="before")(_no_bools_inside)
+
+
+class TunedRecommend(_Groups):
+    """Settings at ``width`` from a constants file (``tuned``): the analytic transfer of its beta and constants,
+    as ``abcscale recommend --constants FILE``."""
+
+    tuned: TunedFile = Field(description="a constants file from `abcscale tune`, as it is")
+    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    lr_mode: LrMode = LrMode.per_layer
 
 
 def _source(data: Any) -> str | None:
@@ -242,6 +272,24 @@ RecommendRequest = Annotated[
     Annotated[AnalyticRecommend, Tag("analytic")] | Annotated[FitRecommend, Tag("fit")],
     Discriminator(_source, custom_error_type="source",
                   custom_error_message="give exactly one of `base` (analytic transfer) or `fit_id` (a stored fit)"),
+]
+
+
+def _body_source(data: Any) -> str | None:
+    """:func:`_source`, or ``tuned`` with ``tuned`` alone; more than one source is an error (None)."""
+    get = data.get if isinstance(data, dict) else lambda k: getattr(data, k, None)
+    if get("tuned") is None:
+        return _source(data)
+    return "tuned" if get("base") is None and get("fit_id") is None else None
+
+
+#: ``POST /v1/recommend``'s body: :data:`RecommendRequest`, or a constants file to transfer (``tuned``).
+RecommendBody = Annotated[
+    Annotated[AnalyticRecommend, Tag("analytic")] | Annotated[FitRecommend, Tag("fit")]
+    | Annotated[TunedRecommend, Tag("tuned")],
+    Discriminator(_body_source, custom_error_type="source",
+                  custom_error_message="give exactly one of `base` (analytic transfer), `fit_id` (a stored fit) or "
+                  "`tuned` (a constants file from `abcscale tune`)"),
 ]
 
 
@@ -269,14 +317,62 @@ class FitOptions(_Request):
     n_boot: Annotated[int, Number] = Field(1000, ge=20, le=20000, description="bootstrap resamples")
     seed: Annotated[int, Number] = Field(0, ge=0, le=2**32 - 1, description="bootstrap seed")
     confidence_level: Annotated[float, Number] = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+    size_kind: Literal["width", "params"] = Field("width", description="what the size column counts: width, or "
+                                                  "parameters (labels and messages say size)")
+    covariates: list[str] | None = Field(None, max_length=8, description="numeric axes fitted in one joint law "
+                                         "with the size, e.g. tokens and batch size (or 'a,b')")
+    derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B', "
+                                     "optionally ':round' or ':log2round' (or comma-separated)")
+    at: dict[str, Annotated[float, Number]] | None = Field(
+        None, max_length=8, description="covariate values to predict at with target_width (the target size), "
+        "e.g. {\"D\": 1e10}; covariates left out sit at their bases")
+    blowup: Annotated[float, Number] = Field(1.5, ge=0, le=1e6, allow_inf_nan=False, description="a finite loss "
+                                             "above this multiple of its curve's best, at a larger LR, counts as "
+                                             "diverged (0: off)")
+    strict: bool = Field(False, description="answer 422 when a prediction is unreliable (naming the group and why)")
 
     _strict_blocks = field_validator("alignment", mode="before")(_no_bools_inside)
 
-    @field_validator("group_cols", "constant_cols", mode="before")
+    @field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")
     @classmethod
     def _comma_list(cls, v: Any) -> Any:
         """A flag or form field gives the columns as one ``'a,b'`` string ("" = none)."""
         return [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else v
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _pairs(cls, v: Any) -> Any:
+        """A form field gives the values as one ``'D=1e10,batch_size=64'`` string."""
+        if not isinstance(v, str):
+            return v
+        out = {}
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            name, sep, value = part.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"expected NAME=VALUE pairs, e.g. D=1e10, got {part!r}")
+            out[name.strip()] = value.strip()
+        return out
+
+    @field_validator("blowup")
+    @classmethod
+    def _blowup(cls, v: float) -> float:
+        if v != 0 and not v > 1:
+            raise ValueError(f"must be above 1 (or 0 for off), got {v:g}")
+        return v
+
+    @field_validator("at")
+    @classmethod
+    def _positive(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+        if v is not None and (bad := [k for k, x in v.items() if not x > 0 or x == float("inf")]):
+            raise ValueError(f"{', '.join(bad)}: covariate values must be positive finite numbers")
+        return v
+
+    @model_validator(mode="after")
+    def _at_covariates(self) -> FitOptions:
+        if self.at and (bad := [k for k in self.at if k not in (self.covariates or [])]):
+            raise ValueError(f"at: {', '.join(bad)} is not a covariate (covariates: "
+                             f"{', '.join(self.covariates or []) or 'none'})")
+        return self
 
     def mapping(self) -> ColumnMapping:
         keys = set(ColumnMapping.model_fields) & self.model_fields_set
@@ -382,7 +478,8 @@ class Health(BaseModel):
 
 
 __all__ = [
-    "RecommendRequest", "AnalyticRecommend", "FitRecommend", "FitOptions", "FitCreate", "FitSummary", "FitPublic",
+    "RecommendRequest", "RecommendBody", "TunedRecommend", "TunedFile",
+    "AnalyticRecommend", "FitRecommend", "FitOptions", "FitCreate", "FitSummary", "FitPublic",
     "FitsPublic", "ConvertRequest", "ConvertResponse", "Health", "AlignmentSpec", "MAX_WIDTH",
 ]
 

@@ -12,7 +12,7 @@ by design and stay ``[low, high]`` pairs.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -37,6 +37,13 @@ class ColumnMapping(_Model):
     constant_cols: list[str] | None = Field(
         None, description="swept per-layer constants (gamma_*, init_scale_*, multiplier_*); None = those that vary"
     )
+    size_kind: Literal["width", "params"] = Field(
+        "width", description="what the size column counts: model width, or parameters (labels and messages)")
+    covariates: list[str] | None = Field(
+        None, description="numeric axes fitted jointly with the size (tokens, batch size, depth): one law "
+        "log2 LR* = log2 C + e_size log2(size/base) + sum_k e_k log2(x_k/base_k) per group")
+    derive: list[str] | None = Field(
+        None, description="derived columns 'NAME=A/B[:round|:log2round]' (or A*B), computed before grouping")
 
 
 class Estimate(_Model):
@@ -73,10 +80,14 @@ class WidthOptimum(_Model):
 class ScalingLaw(_Model):
     """log2 y*(w) = log2_constant + exponent * log2(w / base_width), as fitted (enough to predict anywhere).
 
-    ``cov`` is the Knapp-Hartung covariance of (log2_constant, exponent) (residual scale, never below 1);
-    predictions add ``tau2`` and use t quantiles with ``df`` (0: a normal quantile, two widths leave no
-    residual). ``cov_boot`` is the cluster bootstrap's over widths, a cross-check only: with few widths
-    the resampled designs lose their spread and it overstates the spread (about 2x at 5 widths).
+    ``method`` free: ``cov`` is the Knapp-Hartung covariance of (log2_constant, exponent) (residual scale,
+    never below 1); predictions add ``tau2`` and use t quantiles with ``df`` (0: a normal quantile, two widths
+    leave no residual). ``method`` theory_prior (fitting.scaling.fit_law_prior): the posterior mean and
+    covariance with a N(prior_mean, prior_sd^2) prior on the exponent and a half-normal(tau_scale) prior on
+    tau, tau summed out; ``tau2`` is its posterior mean and quantiles are normal (``df`` 0). A free law with
+    ``prior_mean`` set is one whose data conflicted with theory's prior. ``cov_boot`` is the cluster
+    bootstrap's over widths, a cross-check only: with few widths the resampled designs lose their spread and
+    it overstates the spread (about 2x at 5 widths).
     """
 
     log2_constant: float
@@ -88,6 +99,12 @@ class ScalingLaw(_Model):
     df: int = 0
     widths: list[int] = Field(default_factory=list)
     n_boot_used: int = 0
+    method: str = Field("free", description="free: the exponent from the data alone (WLS, Knapp-Hartung); "
+                        "theory_prior: the posterior with a normal prior on the exponent centred on theory's "
+                        "(prior_mean, prior_sd) and a half-normal prior on tau (tau_scale), tau summed out")
+    prior_mean: float | None = None
+    prior_sd: float | None = None
+    tau_scale: float | None = None
 
 
 class Basin(_Model):
@@ -108,11 +125,44 @@ class ConstantFit(_Model):
 
 
 class LossLaw(_Model):
-    """L*(w) = E + A w^-alpha."""
+    """L*(w) = E + A w^-alpha. ``identified`` is False, and ``notes`` say why, when alpha sits at the edge of its
+    search range, the size term vanishes or is absurdly large, or alpha's interval is too wide to mean anything."""
 
     E: Estimate
     A: Estimate
     alpha: Estimate
+    identified: bool = True
+    notes: list[str] = Field(default_factory=list)
+
+
+class LossSurface(_Model):
+    """The joint loss law L(N, D) = E + A (N / size_scale)^-alpha + B (D / tokens_scale)^-beta (Chinchilla form).
+
+    N and D are normalised by their geometric means (``size_scale``, ``tokens_scale``), so ``A`` and ``B`` are
+    each term's value at the centre of the data, in loss units. In the caller's units the law is
+    E + A_user N^-alpha + B_user D^-beta with A_user = A size_scale^alpha (None when not a finite float).
+    ``identified`` is False, and ``notes`` say why, when the data cannot pin the law (too few distinct N or D,
+    an exponent at the edge of its range, a vanishing or absurd term, an exponent's interval wider than 1).
+    """
+
+    E: Estimate
+    A: Estimate
+    alpha: Estimate
+    B: Estimate
+    beta: Estimate
+    size_scale: float
+    tokens_scale: float
+    A_user: float | None = None
+    B_user: float | None = None
+    n_points: int
+    method: str = ""
+    identified: bool = True
+    notes: list[str] = Field(default_factory=list)
+
+    def predict(self, size: float, tokens: float) -> float:
+        """The fitted loss at N = ``size``, D = ``tokens`` (the caller's units)."""
+        return (self.E.estimate + self.A.estimate * (size / self.size_scale) ** -self.alpha.estimate
+                + self.B.estimate * (tokens / self.tokens_scale) ** -self.beta.estimate)
 
 
 class Prediction(_Model):
@@ -134,6 +184,9 @@ class Prediction(_Model):
     stability_edge_lr: float | None = None
     layers: list[LayerSetting] | None = None
     warnings: list[str] = Field(default_factory=list)
+    method: str = Field("free", description="how the band was computed: the law's method (ScalingLaw.method)")
+    unreliable: list[str] = Field(default_factory=list, description="why the prediction is unreliable (each "
+                                  "also a warning starting 'unreliable: '); --strict refuses it when not empty")
 
 
 class GroupFit(_Model):
@@ -166,6 +219,61 @@ class GroupFit(_Model):
     warnings: list[str] = Field(default_factory=list)
 
 
+class JointPrediction(_Model):
+    """log2 LR* at a size and covariate values (swept or not) from a :class:`JointLaw`, with its band.
+
+    ``ci`` is at the fit's confidence level; ``ci68``/``ci95`` are fixed. ``extrapolation`` is, per axis, how
+    many octaves ``size``/``at`` lie outside the swept range (0 inside it).
+    """
+
+    size: float
+    at: dict[str, float] = Field(default_factory=dict)
+    lr: float
+    log2_lr: float
+    sd_log2: float
+    ci: Interval
+    ci68: tuple[float, float]
+    ci95: tuple[float, float]
+    extrapolation: dict[str, float] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+    unreliable: list[str] = Field(default_factory=list, description="why the prediction is unreliable (each also "
+                                  "a warning starting 'unreliable: '); strict refuses it when not empty")
+
+
+class JointLaw(_Model):
+    """One law across every curve optimum of a group (the group columns without the covariates):
+    ``log2 LR* = log2_constant + sum_k exponents[k] * log2(x_k / bases[k])`` over ``names`` (the size column
+    first, then the covariates).
+
+    Each curve (size x covariate combination) contributes its optimum, weighted by 1/(its own variance from its
+    interval + ``tau2``, the between-curve variance by the method of moments); ``cov`` is the Knapp-Hartung
+    covariance of (log2_constant, exponents in ``names`` order) and intervals use t with ``df``.
+    """
+
+    group: dict[str, Any] = Field(default_factory=dict)
+    size_col: str
+    size_kind: str = "width"
+    names: list[str]
+    exponents: dict[str, Estimate]
+    log2_constant: Estimate
+    constant: float = Field(description="LR* at the bases")
+    constant_ci: Interval
+    bases: dict[str, float]
+    ranges: dict[str, tuple[float, float]] = Field(default_factory=dict, description="swept range per axis")
+    cov: list[list[float]]
+    tau2: float = 0.0
+    df: int = 0
+    n_curves: int
+    n_sizes: int = 0
+    n_unidentified: int = 0
+    method: str = ""
+    prediction: JointPrediction | None = None
+    loss_surface: LossSurface | None = Field(None, description="L(N, D) = E + A N^-alpha + B D^-beta over the "
+                                             "size and the first covariate (D); only when identified")
+    notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
 class Provenance(_Model):
     input_hash: str
     n_rows: int
@@ -183,3 +291,4 @@ class FitResult(_Model):
     provenance: Provenance
     mapping: ColumnMapping = Field(default_factory=ColumnMapping)
     warnings: list[str] = Field(default_factory=list)
+    joint: list[JointLaw] = Field(default_factory=list, description="with covariates: one joint law per group")

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from abcscale.schemas.fit import Prediction
+from abcscale.schemas.fit import Prediction, ScalingLaw
 from abcscale.schemas.groups import GroupSpec
 from abcscale.schemas.theory import Frozen, Interval, Transfer
 
@@ -26,12 +26,25 @@ class LrBand(Frozen):
     base_lr: float | None = Field(None, description="the fitted base LR beta at the target width (= `lr`)")
     layer_lrs: dict[str, float] | None = Field(None, description="each layer's LR at the target width from "
                                                "`base_lr` (embedding, hidden, readout; as `layers[*].lr`)")
+    method: str | None = Field(None, description="what made the band: theory_prior (the fitted exponent's "
+                               "posterior with a normal prior centred on theory's exponent, `prior_exponent`, "
+                               "`prior_sd`), or free (the exponent from the fitted widths alone); None: not "
+                               "recorded")
+    prior_exponent: float | None = Field(None, description="theory's exponent the prior was centred on "
+                                         "(with method theory_prior, or a free band whose data rejected it)")
+    prior_sd: float | None = Field(None, description="the prior's standard deviation on the exponent")
+    unreliable: list[str] = Field(default_factory=list, description="why the prediction should not be acted on "
+                                  "(each also a warning starting 'unreliable: '); `strict` refuses the answer "
+                                  "when it is not empty")
 
     @classmethod
-    def of(cls, prediction: Prediction, layer_lrs: dict[str, float] | None = None) -> LrBand:
-        """The band's fields of ``prediction`` (same names, same meaning), with the per-layer LRs."""
+    def of(cls, prediction: Prediction, layer_lrs: dict[str, float] | None = None,
+           law: ScalingLaw | None = None) -> LrBand:
+        """The band's fields of ``prediction`` (same names, same meaning: its ``method`` and ``unreliable``
+        reasons too), with the per-layer LRs and the prior of ``law`` (the law the prediction came from)."""
         band = cls.model_validate(prediction, from_attributes=True)
-        return band.model_copy(update={"base_lr": band.lr, "layer_lrs": layer_lrs})
+        prior = {} if law is None else {"prior_exponent": law.prior_mean, "prior_sd": law.prior_sd}
+        return band.model_copy(update={"base_lr": band.lr, "layer_lrs": layer_lrs, **prior})
 
 
 class Recommendation(Transfer):

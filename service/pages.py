@@ -41,6 +41,7 @@ from abcscale.service import crud
 from abcscale.service.config import Settings
 from abcscale.service.deps import cross_origin
 from abcscale.service.http import describe
+from abcscale.service.plots import PAGE, plot_pages, plot_url
 from abcscale.usecases.recommend import groups_of
 
 if TYPE_CHECKING:
@@ -351,6 +352,19 @@ async def upload(request: Request) -> Response:
 
 # --- the report ----------------------------------------------------------------------------------------------
 
+def plot_figures(fit_id: str, fit: FitResult) -> list[dict[str, str]]:
+    """One figure per page of each plot (a fit of many groups has several), with its URL, id and caption."""
+    n = len(fit.groups)
+    pages = plot_pages(n)
+    figures = []
+    for name, alt in PLOTS.items():
+        for k in range(1, pages + 1):
+            part = "" if pages == 1 else f" (page {k} of {pages}: groups {(k - 1) * PAGE + 1}-{min(k * PAGE, n)})"
+            figures.append({"url": plot_url(fit_id, name, k), "id": f"plot-{name}" + ("" if k == 1 else f"-{k}"),
+                            "alt": alt + part})
+    return figures
+
+
 def _prediction(fit: FitResult, values: Mapping[str, str]) -> tuple[int | None, Recommendation | None, str | None]:
     """The group asked about, its recommendation at the typed width, or why there is none."""
     index, text = values.get("group", ""), values.get("width", "").strip()
@@ -375,7 +389,8 @@ async def report(request: Request, fit_id: str) -> Response:
                               "registry for the stored fits.")
         fit = crud.fit_result(record)
     asked, rec, problem = await run_in_threadpool(_prediction, fit, request.query_params)
-    return render(request, "report.html", 422 if problem else 200, record=record, fit=fit, plots=PLOTS,
+    return render(request, "report.html", 422 if problem else 200, record=record, fit=fit,
+                  figures=plot_figures(record.id, fit),
                   asked=asked, asked_width=request.query_params.get("width", ""), prediction=rec, problem=problem,
                   group_label=group_label, verdict=verdict)
 

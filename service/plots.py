@@ -1,7 +1,9 @@
 """Plots off the request path: worker processes draw a fit's PNGs into a cache folder on disk.
 
 A fit's plots live in ``<plot_dir>/<fit_id>/`` (``loss_vs_lr.png``, ``lr_vs_width.png``, ``loss_vs_width.png``,
-or ``unavailable.txt`` saying why the fit has nothing to draw). A worker draws them in a temporary folder and
+or ``unavailable.txt`` saying why the fit has nothing to draw). A fit of many groups has several pages of each
+plot (fitting.plots.PAGE groups to a page): page k > 1 is ``NAME_k.png``, served as ``NAME.png?page=k``; one
+render draws every page, and the cache keeps each page in its own file. A worker draws them in a temporary folder and
 renames it into place, so a fit's folder is there whole or not at all, and a folder that is there is a finished
 render. The database is never written: a plot GET only reads it.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import multiprocessing
 import os
 import re
@@ -30,8 +33,31 @@ from abcscale.service.config import Settings
 
 PLOT_NAMES = ("loss_vs_lr", "lr_vs_width", "loss_vs_width")
 UNAVAILABLE = "unavailable.txt"
+#: groups per PNG page: fitting.plots.PAGE, repeated (a test checks they agree) so that reading a fit never
+#: loads the fitter into the server
+PAGE = 16
 # a fit id names a folder: nothing but a plain name ever reaches the file system
 _FOLDER_NAME = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+def plot_pages(n_groups: int) -> int:
+    """How many pages each plot of a fit with ``n_groups`` groups has (one at least: an empty fit draws one)."""
+    return max(1, math.ceil(n_groups / PAGE))
+
+
+def page_file(name: str, page: int) -> str:
+    """The file name (without .png) of a plot's page, as fitting.plots.write_plots names it."""
+    return name if page == 1 else f"{name}_{page}"
+
+
+def plot_url(fit_id: str, name: str, page: int = 1) -> str:
+    return f"/v1/fits/{fit_id}/plots/{name}.png" + ("" if page == 1 else f"?page={page}")
+
+
+def plot_urls(fit_id: str, n_groups: int) -> dict[str, str]:
+    """Every page of every plot: ``NAME`` (page 1), ``NAME_2``, ... -> its URL path."""
+    return {page_file(name, k): plot_url(fit_id, name, k) for name in PLOT_NAMES
+            for k in range(1, plot_pages(n_groups) + 1)}
 
 
 def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: int) -> str | None:
@@ -89,17 +115,18 @@ class PlotRenderer:
             raise ValueError(f"not a fit id: {fit_id!r}")
         return self.root / fit_id
 
-    def cached(self, fit_id: str, name: str) -> bytes | str | None:
-        """The PNG, or why this fit has none (a str), or None when it is not rendered yet (blocking: disk reads)."""
+    def cached(self, fit_id: str, name: str, page: int = 1) -> bytes | str | None:
+        """The PNG of the plot's ``page``, or why this fit has none (a str), or None when it is not rendered yet
+        (blocking: disk reads)."""
         folder = self.folder(fit_id)
         try:
-            return (folder / f"{name}.png").read_bytes()
+            return (folder / f"{page_file(name, page)}.png").read_bytes()
         except FileNotFoundError:
             pass
         try:
             return (folder / UNAVAILABLE).read_text()
         except FileNotFoundError:
-            return f"{name} was not drawn" if folder.is_dir() else None
+            return f"{name} page {page} was not drawn" if folder.is_dir() else None
 
     def pending(self, fit_id: str) -> Future[str | None] | None:
         with self._lock:

@@ -12,11 +12,13 @@ import typer
 from rich.table import Table
 
 from abcscale.cli._common import build, console, emit_json, err_console, fail, parse_flag, status
+from abcscale.cli.fit_joint import print_joint, summary_json
 from abcscale.cli.options import Json, Plots, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.api import FitOptions
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.theory import Alignment, Interval
+from abcscale.usecases.fits import unreliable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -24,9 +26,9 @@ if TYPE_CHECKING:
 #: how this command names each FitOptions field in messages (the use case says options in the caller's words).
 FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col", "seed_col": "--seed-col",
          "group_cols": "--group-cols", "target_width": "--target-width", "base_width": "--base-width",
-         "alignment": "--alignment", "n_boot": "--n-boot", "seed": "--seed", "confidence_level": "--confidence-level"}
-#: the blow-up factor the service fits with (POST /v1/fits has no such field).
-SERVICE_BLOWUP = 1.5
+         "alignment": "--alignment", "n_boot": "--n-boot", "seed": "--seed", "confidence_level": "--confidence-level",
+         "size_kind": "--size-kind", "covariates": "--covariates", "derive": "--derive", "at": "--at",
+         "blowup": "--blowup", "strict": "--strict"}
 
 # One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
@@ -34,9 +36,21 @@ def fit(
     out: Annotated[Path | None, typer.Option("--out", help="write fit.json into this folder", file_okay=False,
                                              show_default=False)] = None,
     plots: Plots = None,
-    target_width: Annotated[int | None, typer.Option("--target-width", help="predict LR* at this width",
+    target_width: Annotated[int | None, typer.Option("--target-width", "--target-size", help="predict LR* at this "
+                                                     "size (width, or parameters with --size-kind params)",
                                                      show_default=False)] = None,
-    size_col: Annotated[str | None, typer.Option("--size-col", help="width column", show_default="width")] = None,
+    size_col: Annotated[str | None, typer.Option("--size-col", help="size column (width or parameters)",
+                                                 show_default="width")] = None,
+    size_kind: Annotated[str | None, typer.Option("--size-kind", help="width | params: what the size column "
+                                                  "counts", show_default="width")] = None,
+    covariates: Annotated[str | None, typer.Option(
+        "--covariates", help="numeric columns 'D,batch_size' fitted in one joint law with the size (each curve: "
+        "size x covariate values); the first is the data axis D of the joint loss law", show_default=False)] = None,
+    at: Annotated[str | None, typer.Option("--at", help="covariate values to predict at with --target-size, "
+                                           "'D=1e10,batch_size=64' (others: their bases)", show_default=False)] = None,
+    derive: Annotated[list[str] | None, typer.Option(
+        "--derive", help="derived column NAME=A/B or NAME=A*B, optionally :round or :log2round (e.g. "
+        "tpp=D/N:round); repeatable", show_default=False)] = None,
     lr_col: Annotated[str | None, typer.Option("--lr-col", help="learning-rate column", show_default="beta")] = None,
     loss_col: Annotated[str | None, typer.Option("--loss-col", help="loss column",
                                                  show_default="eval_loss where the table has it, else "
@@ -73,18 +87,29 @@ def fit(
     """Fit optimal LRs per width, their exponent across widths, and compare with theory.
 
     --out DIR writes DIR/fit.json (the FitResult, as --json prints it) for `abcscale recommend --fit`.
+    With --covariates, one joint law per group across every (size, covariate values) curve comes first.
     """
     from abcscale.fitting import TableError, read_table
     from abcscale.usecases import fit_sweep, plot_fit
+    from abcscale.usecases.fits import speak
 
     if blowup != 0 and not blowup > 1:
         fail(f"--blowup: must be above 1 (or 0 for off), got {blowup:g}")
-    if service is not None and blowup != SERVICE_BLOWUP:
-        fail(f"--blowup: the service fits with its default {SERVICE_BLOWUP:g}; leave --blowup out with --service")
+    if size_kind is not None and size_kind not in ("width", "params"):
+        fail(f"--size-kind: expected width or params, got {size_kind!r}")
+    at_values = parse_flag(_pairs, at, "--at")
+    covs = [c.strip() for c in (covariates or "").split(",") if c.strip()]
+    if at_values and (bad := [k for k in at_values if k not in covs]):
+        fail(f"--at: {', '.join(bad)} is not a covariate (--covariates: {', '.join(covs) or 'none given'})")
+    if at_values and target_width is None:
+        fail("--at: needs --target-size (the size to predict at)")
     options = build(FitOptions, FLAGS, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
                     group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
-                    confidence_level=confidence_level)
+                    confidence_level=confidence_level, size_kind=size_kind, covariates=covariates, at=at_values,
+                    derive=derive or None, blowup=blowup if blowup != 1.5 else None)
+    # --strict is checked here on the fit (exit 1), also on one made by --service: REST's `strict` would refuse
+    # to store it (a 422, exit 2)
     expected = [parse_flag(lambda e: _expectation(e, options.mapping().size_col), e, "--expect-exponent")
                 for e in expect_exponent or []]
     stored: dict[str, Any] | None = None
@@ -92,12 +117,15 @@ def fit(
         with status(f"fitting {table}" + (f" on {service}" if service else ""), quiet=quiet):
             df = read_table(table)
             if service is None:
-                result = fit_sweep(df, options, blowup=blowup or None, names=FLAGS)
+                result = fit_sweep(df, options, names=FLAGS)
             else:
                 stored = _post_fit(service, token, df, options)
                 result = FitResult.model_validate(stored["result"])
     except TableError as exc:
         fail("; ".join(exc.problems))
+    except ValueError as exc:  # a setting the table contradicts (e.g. --at on a law without that covariate)
+        fail(speak(str(exc), FLAGS).replace("at: ", "--at: ", 1) if str(exc).startswith("at: ") else
+             speak(str(exc), FLAGS))
     if expect_theory:
         absent = [c for c in ("parameterization", "optimizer", "lr_mode")
                   if not any(c in g.group for g in result.groups)]
@@ -113,7 +141,7 @@ def fit(
         except OSError as exc:
             fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
     if as_json:
-        emit_json(result if stored is None else stored)
+        emit_json(summary_json(result) if summary else result if stored is None else stored)
     else:
         if stored is not None:
             again = " (a retry: the service already had it)" if stored.get("replayed") else ""
@@ -125,7 +153,7 @@ def fit(
         raise typer.Exit(code)
     if expected and (code := _check_exponents(result, expected)):
         raise typer.Exit(code)
-    if strict and (bad := _unreliable(result)):
+    if strict and (bad := unreliable(result)):
         for label, w in bad:
             err_console.print(f"[bold red]--strict:[/] {label}: {w}", highlight=False)
         raise typer.Exit(1)
@@ -212,11 +240,21 @@ def _detail(resp: Any) -> str:
     return str(detail)
 
 
-def _unreliable(result: FitResult) -> list[tuple[str, str]]:
-    from abcscale.fitting.predict import unreliable
-
-    return [(_group_label(g.group), w) for g in result.groups if g.prediction is not None
-            for w in unreliable(g.prediction.warnings)]
+def _pairs(text: str) -> dict[str, float]:
+    """``--at``'s ``NAME=VALUE,...`` as numbers."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"expected NAME=VALUE pairs, e.g. D=1e10,batch_size=64, got {part!r}")
+        try:
+            v = float(value)
+        except ValueError:
+            raise ValueError(f"{name.strip()}: VALUE must be a number, got {value.strip()!r}") from None
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name.strip()}: VALUE must be a positive number, got {value.strip()!r}")
+        out[name.strip()] = v
+    return out
 
 
 def loss_line(result: FitResult) -> str:
@@ -263,9 +301,20 @@ def _level(result: FitResult) -> str:
     return f"{100 * result.provenance.settings.get('confidence_level', 0.95):g}%"
 
 
+def _size(result: FitResult) -> tuple[str, str]:
+    """How output names the size: (symbol in the law, noun): w/width, or the column and 'size' for parameters."""
+    m = result.mapping
+    if m.size_kind == "params":
+        return m.size_col, "size"
+    return ("w" if m.size_col == "width" else m.size_col), "width"
+
+
 def print_summary(result: FitResult) -> None:
     level = _level(result)
-    t = Table(title=f"log2 LR* = log2 C + e log2(w/base): {result.provenance.n_rows} rows")
+    print_joint(result, warning_line)
+    sym, noun = _size(result)
+    t = Table(title=f"log2 LR* = log2 C + e log2({sym}/base): {result.provenance.n_rows} rows"
+              + (", per curve" if result.joint else ""))
     for col in ("group", f"e ({level} CI)", "theory", "verdict", "C @ base", "LOO oct"):
         t.add_column(col, overflow="fold")
     for g in result.groups:
@@ -281,15 +330,18 @@ def print_summary(result: FitResult) -> None:
     if result.groups and result.groups[0].group:
         console.print("group = " + " ".join(result.groups[0].group), style="dim")
     for g in result.groups:
-        _print_group(g, level)
+        _print_group(g, level, result.mapping.size_col if noun == "size" else "width")
 
 
 def print_compact(result: FitResult) -> None:
     """``--summary``: one line per group (for tables of many groups), then the table's warnings once."""
     level = _level(result)
-    labels = [" ".join(str(v) for v in g.group.values()) or "all rows" for g in result.groups]
+    print_joint(result, warning_line)
+    sym, _ = _size(result)
+    labels = [" ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in g.group.values()) or "all rows"
+              for g in result.groups]
     pad = max(map(len, labels), default=0)
-    console.print(f"log2 LR* = log2 C + e log2(w/base): {result.provenance.n_rows} rows, {len(result.groups)} "
+    console.print(f"log2 LR* = log2 C + e log2({sym}/base): {result.provenance.n_rows} rows, {len(result.groups)} "
                   f"groups; e with its {level} interval", highlight=False)
     for label, g in zip(labels, result.groups, strict=True):
         console.print(compact_line(label.ljust(pad), g), highlight=False)
@@ -311,9 +363,9 @@ def compact_line(label: str, g: GroupFit) -> str:
     return f"{label}  {fitted:<28}  theory {_fmt(g.theory_exponent, 'g'):<6}  {verdict}  {warned}"
 
 
-def _print_group(g: GroupFit, level: str) -> None:
-    w = Table(title=f"per width: {_group_label(g.group)}", title_justify="left")
-    for col in ("width", "LR*", f"{level} CI", "max stable", "<0.5% loss"):
+def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
+    w = Table(title=f"per {size}: {_group_label(g.group)}", title_justify="left")
+    for col in (size, "LR*", f"{level} CI", "max stable", "<0.5% loss"):
         w.add_column(col, no_wrap=True)
     w.add_column("note", overflow="fold")
     for o in g.per_width:
@@ -326,7 +378,7 @@ def _print_group(g: GroupFit, level: str) -> None:
                   _fmt(o.largest_stable_lr, ".3g"), band, note)
     console.print(w)
     if g.prediction is not None:
-        console.print(f"prediction at width {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
+        console.print(f"prediction at {size} {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
     for msg in g.warnings + (g.prediction.warnings if g.prediction else []):
         console.print(warning_line(msg), highlight=False)
 

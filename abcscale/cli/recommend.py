@@ -131,16 +131,31 @@ def recommend(
     else:
         assert rec.groups is not None  # every answer of the use case carries its groups
         print(snippet(rec.groups, output.value, rec.warnings))
-    if strict and rec.band is not None and (bad := _unreliable(rec.warnings)):
-        for w in bad:
-            err_console.print(f"[bold red]--strict:[/] {w}", highlight=False)
+    if strict and rec.band is not None and rec.band.unreliable:  # the band's reasons, not its warnings' text
+        for why in rec.band.unreliable:
+            err_console.print(f"[bold red]--strict:[/] unreliable: {why}", highlight=False)
         raise typer.Exit(1)
 
 
-def _unreliable(warnings: list[str]) -> list[str]:
-    from abcscale.fitting.predict import unreliable
+def _unreliable_warnings(band: LrBand | None) -> set[str]:
+    """The warnings that repeat the band's unreliable reasons (printed in bold); only a fit's band has them."""
+    if band is None or not band.unreliable:
+        return set()
+    from abcscale.fitting.predict import UNRELIABLE  # loaded already: the band came from a fit
 
-    return unreliable(warnings)
+    return {UNRELIABLE + why for why in band.unreliable}
+
+
+def band_method(band: LrBand) -> str:
+    """What made the band, in words: theory's prior on the exponent, or the fitted widths alone."""
+    if band.method == "theory_prior":
+        centre = "" if band.prior_exponent is None else f"centred on {band.prior_exponent:g}, "
+        sd = "" if band.prior_sd is None else f"sd {band.prior_sd:g}"
+        return f"95% band from theory prior on the exponent ({centre}{sd}) and the fitted widths"
+    if band.method == "free":  # with a prior exponent: the data conflicted with theory's (the warnings say how)
+        why = "no theory prior" if band.prior_exponent is None else f"theory's {band.prior_exponent:g} not used"
+        return f"95% band from a free exponent (the fitted widths alone, {why})"
+    return "95% band: method not recorded"
 
 
 def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[Constants, tuple[Any, ...]]:
@@ -187,10 +202,12 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print(f"fitted base LR beta at width {rec.width}: {band_line(rec.band)}", highlight=False)
         console.print("per-layer LRs from that beta: " + ", ".join(f"{s.layer.value} {s.lr:.4g}"
                                                                    for s in rec.layers), highlight=False)
+        console.print(band_method(rec.band), highlight=False)
     for line in [] if spec is None else group_notes(spec):
         console.print(line, highlight=False)
+    bad = _unreliable_warnings(rec.band)
     for w in dict.fromkeys([*rec.warnings, *(spec.warnings if spec is not None else [])]):
-        bold = rec.band is not None and bool(_unreliable([w]))  # only a fit's prediction can be unreliable
+        bold = w in bad
         console.print(f"[bold red]warning: {w}[/]" if bold else f"[yellow]warning:[/] {w}", highlight=False)
 
 

@@ -44,7 +44,10 @@ def _spoken(result: FitResult, names: Mapping[str, str] | None) -> FitResult:
     groups = [g.model_copy(update={"warnings": said(g.warnings), "prediction": None if g.prediction is None else
                                    g.prediction.model_copy(update={"warnings": said(g.prediction.warnings)})})
               for g in result.groups]
-    return result.model_copy(update={"warnings": said(result.warnings), "groups": groups})
+    joint = [j.model_copy(update={"notes": said(j.notes), "prediction": None if j.prediction is None else
+                                  j.prediction.model_copy(update={"warnings": said(j.prediction.warnings)})})
+             for j in result.joint]
+    return result.model_copy(update={"warnings": said(result.warnings), "groups": groups, "joint": joint})
 
 
 @contextmanager
@@ -58,12 +61,14 @@ def _speaking(names: Mapping[str, str] | None) -> Iterator[None]:
 
 
 def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = None, *,
-              blowup: float | None = 1.5, names: Mapping[str, str] | None = None) -> FitResult:
+              names: Mapping[str, str] | None = None) -> FitResult:
     """Fit every group of a sweep table (a DataFrame, or a CSV/parquet path) with ``options``' column roles and
     settings. Raises ``TableError`` listing every problem with the table, ValueError for bad settings.
-    ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged.
-    ``names``: how the caller names each option in messages (field -> name, e.g. the CLI's flags); options it
-    does not map are named by their request field (``group_cols``), as a REST or Python caller sends them."""
+    ``options.blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as
+    diverged (0: off). With ``options.covariates`` the result's ``joint`` holds one law per group across them,
+    predicted at ``target_width`` and ``at``. ``names``: how the caller names each option in messages (field ->
+    name, e.g. the CLI's flags); options it does not map are named by their request field (``group_cols``), as
+    a REST or Python caller sends them. ``options.strict`` is the caller's to enforce (:func:`unreliable`)."""
     from abcscale.fitting import fit_table, read_table
 
     options = options or FitOptions()
@@ -72,9 +77,28 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
         result = fit_table(
             df, options.mapping(), target_width=options.target_width, base_width=options.base_width,
             alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
-            n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level, blowup=blowup,
+            n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level,
+            blowup=options.blowup or None, at=options.at,
         )
     return _spoken(result, names)
+
+
+def group_label(group: Mapping[str, object]) -> str:
+    """A group as messages name it: ``key=value, ...`` (``(all rows)`` for a table without groups)."""
+    return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"
+
+
+def unreliable(result: FitResult) -> list[tuple[str, str]]:
+    """(group, reason) for every prediction a team should not act on (a warning starting ``unreliable:``), the
+    per-group predictions' and the joint laws' alike: what ``--strict`` and REST ``strict`` refuse."""
+    from abcscale.fitting.predict import UNRELIABLE
+    from abcscale.fitting.predict import unreliable as reasons
+
+    out = [(group_label(g.group), w) for g in result.groups if g.prediction is not None
+           for w in reasons(g.prediction)]
+    out += [(group_label(j.group), UNRELIABLE + w) for j in result.joint if j.prediction is not None
+            for w in j.prediction.unreliable]
+    return out
 
 
 def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Path) -> dict[str, Path]:
@@ -108,4 +132,4 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is not a FitResult ({where}: {first['msg']}{more})") from None
 
 
-__all__ = ["fit_sweep", "load_fit", "plot_fit", "speak"]
+__all__ = ["fit_sweep", "load_fit", "plot_fit", "speak", "unreliable", "group_label"]

@@ -69,12 +69,13 @@ def recommend_from_fit(
 
     Per-layer mode: :math:`\eta_l = \hat\beta(n) \gamma_l (n / b)^{-c_l}`; global mode:
     :math:`\eta_l = \hat\beta(n) \gamma_l`. Constants left at their defaults are filled from the fit when it
-    swept them. ``band`` carries the fitted LR's uncertainty; a safe-side LR below the estimate is a warning.
+    swept them. ``band`` carries the fitted LR's uncertainty, the method that made it and the reasons it is
+    unreliable (``band.unreliable``; each is also a warning); a safe-side LR below the estimate is a warning.
     """
     from abcscale.fitting import group_transfer, predict_group
 
     g, hints = select_group(fit, selector)
-    pred = predict_group(g, width)
+    pred = predict_group(g, width, size_kind=fit.mapping.size_kind)
     tr, notes = group_transfer(g, int(width), pred.lr, alignment=fit.provenance.settings.get("alignment"),
                                hints=hints, constants=constants)
     warnings = [*tr.warnings, *pred.warnings, *notes]
@@ -82,7 +83,9 @@ def recommend_from_fit(
         warnings.append(f"safe-side LR {pred.safe_lr:.4g} (scale every layer's LR by "
                         f"{pred.safe_lr / pred.lr:.3g} to use it)")
     groups = groups_of(tr, form, rules, (constants or Constants()).epsilon_mode)
-    band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers})
+    # the band says what made it (theory's prior or the widths alone) and why it is unreliable, as fields,
+    # so --strict and REST `strict` need not parse the warnings
+    band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers}, g.law)
     return Recommendation(**{**dict(tr), "warnings": warnings}, source="fit", beta=pred.lr, band=band,
                           group=g.group, groups=groups)
 

@@ -28,8 +28,9 @@ from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep
 from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
-from abcscale.service.plots import PlotRenderer, RenderFailed
+from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
+from abcscale.usecases.fits import unreliable
 
 if TYPE_CHECKING:
     from abcscale.fitting import TableError
@@ -69,10 +70,11 @@ _CREATE_BODY = {
 
 
 def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
+    result = result or crud.fit_result(record)
     return FitPublic(
         **FitSummary.model_validate(record, from_attributes=True).model_dump(),
-        plots={n: f"/v1/fits/{record.id}/plots/{n}.png" for n in PLOT_NAMES},
-        result=result or crud.fit_result(record),
+        plots=plot_urls(record.id, len(result.groups)),  # every page of every plot
+        result=result,
     )
 
 
@@ -166,11 +168,15 @@ def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
     from abcscale.fitting import TableError
 
     try:
-        return fit_sweep(df, options)
+        fit = fit_sweep(df, options)
     except TableError as exc:
         _table_problems(exc, where)
     except ValueError as exc:
         value_error(str(exc), ("body",))
+    if options.strict and (bad := unreliable(fit)):  # refused, so not stored
+        unprocessable([{"type": "value_error", "loc": ("body", "strict"), "msg": f"unreliable prediction: {group}: "
+                        f"{why}", "input": None} for group, why in bad])
+    return fit
 
 
 _REPLAYED = "Idempotent-Replayed"
@@ -269,12 +275,17 @@ def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response
                        202: {"description": "the plot is still being drawn: retry after Retry-After seconds",
                              "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}},
                        503: {"description": "the plot worker failed (nothing cached): retry"}})
-async def read_plot(request: Request, record: FitDep, name: PlotName, session: SessionDep) -> Response:
-    """A PNG plot of the fit: drawn once by a worker process into a cache folder on disk (never the database);
-    a first request waits up to ABCSCALE_PLOT_WAIT_S for it, then answers 202 with Retry-After."""
+async def read_plot(request: Request, record: FitDep, name: PlotName, session: SessionDep,
+                    page: Annotated[int, Query(ge=1, le=2**20, description="page of a many-group fit")] = 1,
+                    ) -> Response:
+    """A PNG plot of the fit (``page`` k of a fit with many groups; FitPublic.plots lists every page): drawn
+    once by a worker process into a cache folder on disk (never the database); a first request waits up to
+    ABCSCALE_PLOT_WAIT_S for it, then answers 202 with Retry-After."""
     plots: PlotRenderer = request.app.state.plots
     fit_id = record.id
-    got = await run_in_threadpool(plots.cached, fit_id, name)
+    if page > 1 and page > (pages := plot_pages(len((await run_in_threadpool(crud.fit_result, record)).groups))):
+        value_error(f"this fit's plots have {pages} page(s), got page {page}", ("query", "page"))
+    got = await run_in_threadpool(plots.cached, fit_id, name, page)
     if got is None:
         try:
             future = plots.pending(fit_id)
@@ -288,7 +299,7 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
             if not await plots.wait(future):
                 return JSONResponse({"detail": "the plot is being drawn; retry"}, 202,
                                     headers={"Retry-After": str(RETRY_AFTER_S)})
-            got = plots.outcome(future) or await run_in_threadpool(plots.cached, fit_id, name)
+            got = plots.outcome(future) or await run_in_threadpool(plots.cached, fit_id, name, page)
         except RenderFailed as exc:
             raise HTTPException(503, detail=f"the plot could not be drawn now ({exc}); retry",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None

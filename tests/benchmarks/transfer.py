@@ -7,7 +7,8 @@ For each (parameterization, optimizer, lr_mode) row:
 2. fit only those widths and predict LR* (with its 95% band and the safe-side LR) at the held-out widths;
 3. sweep the held-out widths the same way (the grid is centred on the prediction and widened on an edge)
    and measure the truth: the fitted per-width optimum and the seed-averaged loss curve;
-4. report the error in octaves, whether the 95% band covers the truth, and the loss penalty of using the
+4. report the error in octaves, whether the 95% band covers the truth, its width in octaves and how it was
+   made (theory_prior or free, fitting.scaling), and the loss penalty of using the
    predicted, the safe-side, and the baseline LR (the largest fitted width's optimum, reused unchanged)
    instead of the grid best.
 
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 pred = predict_group(g, w)
             except ValueError as exc:
-                lines.append(f"| {label} | {w} | - | - | - | - | - | - | - | - | {str(exc)[:80]} |")
+                lines.append(f"| {label} | {w} | - | - | - | - | - | - | - | - | - | {str(exc)[:80]} |")
                 continue
             x_pred = math.log2(pred.lr)
             test_df = sweep_width(spec_kw, row, w, x_pred, args.out, half=2.0, step=0.5)
@@ -147,14 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {label} | {w} ({w / max(fit_w):g}x) | {g.exponent.estimate:+.2f} vs {e_th:+.2f} | "
                 f"[{g.exponent.ci.low:+.2f}, {g.exponent.ci.high:+.2f}] {verdict(g.consistent)} | "
                 f"{x_pred:+.2f} | {x_true:+.2f} | {x_pred - x_true:+.2f} | {'yes' if covered else 'no'} | "
+                f"{math.log2(pred.ci95[1] / pred.ci95[0]):.2f} ({pred.method}) | "
                 f"{pen(x_pred)} | {pen(math.log2(pred.safe_lr))} | {base_x - x_true:+.2f} / {pen(base_x)} |")
             print(lines[-1], flush=True)
     wall = time.perf_counter() - t0
     header = ("| parameterization / optimizer / lr_mode | held-out width (extrapolation) | fitted exponent vs theory "
               "| its 95% CI, verdict | predicted log2 LR* | true log2 LR* | error (octaves) | 95% band covers "
-              "| loss penalty at predicted "
+              "| 95% band width (octaves, method) | loss penalty at predicted "
               "| at safe-side | baseline: reuse largest fitted width's LR* (error oct / penalty) |\n"
-              "|---|---|---|---|---|---|---|---|---|---|---|")
+              "|---|---|---|---|---|---|---|---|---|---|---|---|")
     import os
     import platform
 

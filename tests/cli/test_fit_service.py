@@ -91,6 +91,8 @@ def test_unreachable_service_is_one_line(table):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-def test_blowup_is_not_sent(table):
-    res = runner.invoke(app, ["fit", str(table), "--service", "http://127.0.0.1:1", "--blowup", "2"])
-    assert res.exit_code == 2 and "--blowup" in res.stderr
+def test_blowup_is_sent(server, table):
+    res = runner.invoke(app, ["fit", str(table), "--n-boot", "50", "--service", server.url, "--token", TOKEN,
+                              "--blowup", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["result"]["provenance"]["settings"]["blowup_factor"] == 2.0

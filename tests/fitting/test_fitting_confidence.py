@@ -53,7 +53,8 @@ def _interval_fields(model: type, path: str = "", seen: frozenset = frozenset())
     out = set()
     for name, field in model.model_fields.items():  # type: ignore[attr-defined]
         ann = field.annotation
-        listy = typing.get_origin(ann) is list or any(typing.get_origin(a) is list for a in typing.get_args(ann))
+        listy = typing.get_origin(ann) in (list, dict) or any(typing.get_origin(a) in (list, dict)
+                                                              for a in typing.get_args(ann))
         here = f"{path}.{name}" + ("[]" if listy else "")
         for sub in _models_in(ann):
             if sub is Interval:
@@ -64,7 +65,7 @@ def _interval_fields(model: type, path: str = "", seen: frozenset = frozenset())
 
 
 def _kind(path: str) -> str:
-    return re.sub(r"\[\d+\]", "[]", path)
+    return re.sub(r"\[[^\]]*\]", "[]", path)  # list indices and dict keys alike
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +75,28 @@ def fits() -> tuple[FitResult, FitResult]:
             fit_table(df, target_width=2048, n_boot=300, seed=0, confidence_level=0.5))
 
 
-def test_the_fixture_fills_every_interval_field_of_the_schema(fits):
+@pytest.fixture(scope="module")
+def joint_fits() -> tuple[FitResult, FitResult]:
+    """A covariate table: the joint law's intervals (exponents, constant, prediction, loss law) at both levels."""
+    from abcscale.schemas.fit import ColumnMapping
+    from tests.fitting.covariate_sweeps import covariate_sweep
+
+    df, m = covariate_sweep(seeds=1), ColumnMapping(size_col="N", covariates=["D", "batch_size"])
+    return tuple(fit_table(df, m, target_width=2048, at={"D": 1e10}, n_boot=100, seed=0, confidence_level=level)
+                 for level in (0.95, 0.5))  # type: ignore[return-value]
+
+
+def test_the_fixture_fills_every_interval_field_of_the_schema(fits, joint_fits):
     wide, _ = fits
-    found = {_kind(p) for p, _ in _intervals(wide)}
+    found = {_kind(p) for p, _ in [*_intervals(wide), *_intervals(joint_fits[0])]}
     # if this fails, a new Interval field exists that the fixture does not fill: extend the fixture
     assert found == _interval_fields(FitResult)
 
 
-def test_lower_level_narrows_every_interval_and_each_says_its_level(fits):
+def test_lower_level_narrows_every_interval_and_each_says_its_level(fits, joint_fits):
     wide, narrow = fits
-    w, n = dict(_intervals(wide)), dict(_intervals(narrow))
+    w = {**dict(_intervals(wide)), **{"joint:" + k: v for k, v in _intervals(joint_fits[0])}}
+    n = {**dict(_intervals(narrow)), **{"joint:" + k: v for k, v in _intervals(joint_fits[1])}}
     assert w.keys() == n.keys() and len(w) >= 14
     for path in w:
         assert w[path].confidence_level == 0.95, path

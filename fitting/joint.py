@@ -1,0 +1,212 @@
+"""One law across every curve of a group: the size exponent and each covariate's, fitted jointly.
+
+With covariates (tokens, batch size, depth) a table is split into curves, one per (group, size, covariate
+combination); each curve's optimum is found as without covariates (:mod:`fitting.optimum`, through the
+per-group fit). :func:`fit_joint` then fits, across all curve optima of a group,
+
+    log2 LR* = log2 C + e_size log2(size / base) + sum_k e_k log2(x_k / base_k)
+
+weighted by 1/(v_i + tau^2): v_i is each optimum's own variance (from its interval), tau^2 the scatter of
+the curves around the law beyond that (the method of moments of DerSimonian-Laird, as across widths in
+:mod:`fitting.scaling`). Statsmodels WLS with a Knapp-Hartung covariance (residual scale, never below 1) and
+t intervals with n - p degrees of freedom. Sharing one exponent across curves is what pins it: a table of
+64 groups of 1-5 sizes gives each group alone an interval of +-0.2 to +-7, the joint fit one of +-0.1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+from statsmodels.regression.linear_model import WLS
+
+from abcscale.fitting.predict import UNRELIABLE
+from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
+from abcscale.schemas.theory import Interval
+
+#: floor on an optimum's variance (octaves^2): a noiseless synthetic optimum must not get infinite weight.
+_VAR_FLOOR = 1e-8
+#: a prediction whose 95% band is wider than this many octaves (a factor 16 in LR) cannot be acted on.
+WIDE_BAND_OCTAVES = 4.0
+
+
+@dataclass(frozen=True)
+class Curve:
+    """One curve's optimum: its size, covariate values, log2 LR* and that estimate's variance."""
+
+    size: float
+    x: tuple[float, ...]
+    y: float
+    var: float
+    best_loss: float | None
+
+
+def _sd_from(ci: Interval) -> float:
+    """The sd (octaves) a percentile interval of LR* implies, read as normal in log2 units."""
+    z = float(stats.norm.ppf(0.5 + ci.confidence_level / 2))
+    return (math.log2(ci.high) - math.log2(ci.low)) / (2 * z)
+
+
+def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
+                 ) -> list[tuple[dict[str, Any], list[Curve], int]]:
+    """The per-curve fits of a covariate table, gathered per group key (the key without the covariates):
+    (key, identified curve optima, number of curves without one), in the groups' order."""
+    out: dict[tuple[Any, ...], tuple[dict[str, Any], list[Curve], list[int]]] = {}
+    for g in groups:
+        key = {k: v for k, v in g.group.items() if k not in covariates}
+        entry = out.setdefault(tuple(key.items()), (key, [], [0]))
+        xs = tuple(float(g.group[c]) for c in covariates)
+        for o in g.per_width:
+            if o.identified and o.lr_opt is not None and o.ci is not None and o.ci.low > 0:
+                var = max(_sd_from(o.ci) ** 2, _VAR_FLOOR)
+                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss))
+            else:
+                entry[2][0] += 1
+    return [(k, c, n[0]) for k, c, n in out.values()]
+
+
+def base_value(values: Sequence[float] | np.ndarray) -> float:
+    """A covariate's base: the median of its swept values (in log2), rounded to the nearest swept value."""
+    u = np.unique(np.asarray(values, dtype=float))
+    mid = float(np.median(np.log2(u)))
+    return float(u[int(np.argmin(np.abs(np.log2(u) - mid)))])
+
+
+def _dl_tau2(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
+    """Between-curve variance by the method of moments (DerSimonian-Laird for a meta-regression)."""
+    k, p = X.shape
+    if k <= p:
+        return 0.0
+    w = 1.0 / v
+    XtW = X.T * w
+    A = np.linalg.pinv(XtW @ X)
+    beta = A @ (XtW @ y)
+    q = float(np.sum(w * (y - X @ beta) ** 2))
+    denom = float(w.sum() - np.trace(A @ (X.T * w**2) @ X))
+    return max(0.0, (q - (k - p)) / denom) if denom > 0 else 0.0
+
+
+def _t(df: int, level: float) -> float:
+    p = 0.5 + level / 2
+    return float(stats.t.ppf(p, df)) if df > 0 else float(stats.norm.ppf(p))
+
+
+def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str], *, size_col: str,
+              size_kind: str, base_size: float | None, level: float, n_unidentified: int = 0
+              ) -> tuple[JointLaw | None, list[str]]:
+    """The joint law of one group (None and why when it cannot be fitted), with notes on what was dropped."""
+    noun = "width" if size_kind == "width" else "size"
+    notes: list[str] = []
+    if len({c.size for c in curves}) < 2:
+        return None, [f"fewer than 2 {noun}s with an identified optimum: no joint law"]
+    sizes = np.array([c.size for c in curves])
+    base = float(base_size) if base_size is not None else float(sizes.min())
+    names, cols, bases = [size_col], [np.log2(sizes / base)], {size_col: base}
+    ranges = {size_col: (float(sizes.min()), float(sizes.max()))}
+    for j, name in enumerate(covariates):
+        xj = np.array([c.x[j] for c in curves])
+        if np.unique(xj).size < 2:
+            notes.append(f"{name}: one value among the identified optima; its exponent is not fitted")
+            continue
+        bases[name] = base_value(xj)
+        ranges[name] = (float(xj.min()), float(xj.max()))
+        names.append(name)
+        cols.append(np.log2(xj / bases[name]))
+    X = np.column_stack([np.ones(sizes.size), *cols])
+    n, p = X.shape
+    if n <= p or np.linalg.matrix_rank(X) < p:
+        return None, [*notes, f"{n} curve optima cannot pin {p} parameters (the constant and {p - 1} exponents)"]
+    y = np.array([c.y for c in curves])
+    v = np.array([c.var for c in curves])
+    tau2 = _dl_tau2(X, y, v)
+    res = WLS(y, X, weights=1.0 / (v + tau2)).fit()
+    df = n - p
+    cov = np.asarray(res.normalized_cov_params) * max(1.0, float(res.scale))
+    params = np.asarray(res.params, dtype=float)
+    q = _t(df, level)
+    method = f"joint WLS over {n} curve optima, weights 1/(v_i + tau^2), Knapp-Hartung t with {df} df"
+
+    def est(i: int) -> Estimate:
+        se = math.sqrt(max(cov[i, i], 0.0))
+        return Estimate(estimate=float(params[i]), ci=Interval(low=float(params[i] - q * se),
+                        high=float(params[i] + q * se), confidence_level=level), se=se, method=method)
+
+    c0 = est(0)
+    law = JointLaw(
+        group=key, size_col=size_col, size_kind=size_kind, names=names,
+        exponents={name: est(i + 1) for i, name in enumerate(names)}, log2_constant=c0,
+        constant=float(2.0 ** c0.estimate),
+        constant_ci=Interval(low=float(2.0**c0.ci.low), high=float(2.0**c0.ci.high), confidence_level=level),
+        bases=bases, ranges=ranges, cov=cov.tolist(), tau2=float(tau2), df=df, n_curves=n,
+        n_sizes=int(np.unique(sizes).size),
+        n_unidentified=n_unidentified, method=method, notes=notes,
+    )
+    return law, notes
+
+
+def _outside(v: float, lo: float, hi: float) -> float:
+    """Octaves by which ``v`` lies outside [lo, hi] (0 inside)."""
+    return float(max(math.log2(lo / v), math.log2(v / hi), 0.0))
+
+
+def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPrediction:
+    """log2 LR* at ``size`` and ``at`` (covariates it leaves out sit at their bases, said in a warning).
+
+    The band adds tau^2 (a new curve scatters like the fitted ones) and uses t with the law's df. ``at`` naming
+    an axis the law has no exponent for is a ValueError naming it."""
+    covs = law.names[1:]
+    if unknown := [k for k in at if k not in covs]:
+        raise ValueError(f"at: {', '.join(unknown)} is not a fitted covariate; the law's covariates are "
+                         f"{', '.join(covs) or 'none'}")
+    if not (math.isfinite(size) and size > 0) or any(not (math.isfinite(v) and v > 0) for v in at.values()):
+        raise ValueError("at: the size and every covariate value must be positive numbers")
+    point = {law.size_col: float(size), **{k: float(at.get(k, law.bases[k])) for k in covs}}
+    g = np.array([1.0, *(math.log2(point[k] / law.bases[k]) for k in law.names)])
+    mean = float(g @ np.array([law.log2_constant.estimate, *(law.exponents[k].estimate for k in law.names)]))
+    sd = math.sqrt(max(float(g @ np.asarray(law.cov) @ g), 0.0) + law.tau2)
+    level = law.log2_constant.ci.confidence_level
+
+    def band(lv: float) -> tuple[float, float]:
+        h = _t(law.df, lv) * sd
+        return float(2.0 ** (mean - h)), float(2.0 ** (mean + h))
+
+    lo, hi = band(level)
+    out = {k: _outside(point[k], *law.ranges[k]) for k in law.names}
+    warnings = [f"{k} not given: at its base {law.bases[k]:g}" for k in covs if k not in at]
+    warnings += [f"{k}={point[k]:g} is {o:.2g} octaves outside the swept range {law.ranges[k][0]:g}-"
+                 f"{law.ranges[k][1]:g}: the band assumes the law holds there" for k, o in out.items() if o > 0]
+    ci95 = band(0.95)
+    bad = []
+    if law.n_sizes == 2 and out[law.size_col] > 0:
+        bad.append("extrapolating from 2 sizes: nothing checks the line; sweep 4-5 sizes spanning >= 8x")
+    if math.log2(ci95[1] / ci95[0]) > WIDE_BAND_OCTAVES:
+        bad.append(f"the 95% band spans {math.log2(ci95[1] / ci95[0]):.2g} octaves: too wide to act on; sweep "
+                   "more sizes or covariate values")
+    return JointPrediction(size=float(size), at={k: point[k] for k in covs}, lr=float(2.0**mean), log2_lr=mean,
+                           sd_log2=sd, ci=Interval(low=lo, high=hi, confidence_level=level), ci68=band(0.6827),
+                           ci95=ci95, extrapolation=out, warnings=[*warnings, *(UNRELIABLE + b for b in bad)],
+                           unreliable=bad)
+
+
+def best_losses(groups: Sequence[GroupFit], key: dict[str, Any], d_name: str
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(size, D, loss) per (size, D) of one group key: each curve's best loss, the minimum over the other
+    covariates (the best a run at that size and data budget reached), for the joint loss law L(N, D)."""
+    best: dict[tuple[float, float], float] = {}
+    for g in groups:
+        if any(g.group.get(k) != v for k, v in key.items()) or g.group.get(d_name) is None:
+            continue
+        d = float(g.group[d_name])
+        for o in g.per_width:
+            if o.best_loss is not None and math.isfinite(o.best_loss):
+                cell = (float(o.width), d)
+                best[cell] = min(best.get(cell, math.inf), o.best_loss)
+    cells = sorted(best)
+    return (np.array([c[0] for c in cells]), np.array([c[1] for c in cells]), np.array([best[c] for c in cells]))
+
+
+__all__ = ["Curve", "group_curves", "base_value", "fit_joint", "predict_joint", "best_losses", "WIDE_BAND_OCTAVES"]

@@ -1,0 +1,45 @@
+"""How sharp and how honest the 95% prediction bands are, on sweeps with a known truth (issue 14, item 2).
+
+Each trial draws a sweep as real ones are (fitting.synthetic.misspecified_sweep): widths 32/64/128, 2 seeds, a
+half-octave grid centred on theory's line, the true exponent theory's + N(0, 0.15^2), every width's optimum
+(the target's too) off the line by N(0, 0.15^2), basins 1-2.5x steeper above the optimum, seed noise 0.1-0.4%
+and divergence 1.5-2.5 octaves above the optimum. It is fitted, and the band predicted at 2x, 4x, 8x and 32x the
+largest width is checked against the true optimum there. Rows: with theory's exponent (the prior), without it
+(free exponent), and two stress cases outside the model: width jitter above the tau prior's scale, and a theory
+off by 0.5.
+
+Targets (with theory): coverage >= 90%, median width <= 1.5 octaves at 4x and <= 3 at 32x.
+
+Run: ``make bench-coverage`` (about a minute on 2 cores).
+"""
+
+from __future__ import annotations
+
+from abcscale.fitting.synthetic import BandRow, band_study
+
+FACTORS = (2, 4, 8, 32)
+CASES: list[tuple[str, int, bool, dict]] = [
+    ("theory prior", 300, True, {"exponent_sd": 0.15}),
+    ("no theory (free)", 300, False, {"exponent_sd": 0.15}),
+    ("theory, jitter sd 0.25", 100, True, {"exponent_sd": 0.15, "jitter_sd": 0.25}),
+    ("theory off by 0.5", 100, True, {"exponent_sd": 0.0, "theory_error": 0.5}),
+]
+
+
+def _table(results: dict[str, list[BandRow]]) -> str:
+    head = "| case | trials | " + " | ".join(f"{f}x coverage | {f}x width" for f in FACTORS) + " |"
+    lines = [head, "|" + "---|" * (2 + 2 * len(FACTORS))]
+    for name, rows in results.items():
+        cells = " | ".join(f"{r.coverage:.0%} | {r.median_octaves:.2f}" for r in rows)
+        lines.append(f"| {name} | {rows[0].n} | {cells} |")
+    return "\n".join(lines)
+
+
+def test_band_coverage_and_width():
+    results = {name: band_study(n, theory=th, seed=i, factors=FACTORS, **kw)
+               for i, (name, n, th, kw) in enumerate(CASES)}
+    print("\n95% bands (width = median, octaves of LR):\n" + _table(results))
+    prior = {r.factor: r for r in results["theory prior"]}
+    assert all(r.coverage >= 0.90 for r in prior.values())
+    assert prior[4].median_octaves <= 1.5 and prior[32].median_octaves <= 3.0
+    assert all(r.coverage >= 0.90 for r in results["no theory (free)"])
