@@ -122,8 +122,9 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     """The fitted optimal LR at ``width`` with its bands, safe-side LR and expected loss penalty."""
     from abcscale.fitting import predict_group
 
-    g, _ = usecases.select_group(_fit(fit), usecases.selector_from(group))
-    return predict_group(g, width)
+    f = _fit(fit)
+    g, _ = usecases.select_group(f, usecases.selector_from(group))
+    return predict_group(g, width, size_kind=f.mapping.size_kind)
 
 
 @_one_line
@@ -307,6 +308,8 @@ def tune(
     seed: int = 0,
     spec: SweepSpec | str | Path | None = None,
     out: str | Path | None = None,
+    storage: str | None = None,
+    ray_workers: int | None = None,
     **training: Any,
 ) -> TunedConstants:
     """Tune beta jointly with the per-layer constants at ``base_width`` (``abcscale tune``).
@@ -315,7 +318,9 @@ def tune(
     multiplier, epsilon); ``trials`` and/or ``seconds`` bound the search; the ``top`` trials are re-evaluated
     with ``reeval_seeds`` fresh seeds. The training setup is ``spec`` (a SweepSpec or its TOML) with
     ``training``'s sweep keys (``model``, ``data``, ``steps``, ...) replaced. ``out`` writes the constants file,
-    which ``recommend(constants=...)`` takes. Needs the runner extra.
+    which ``recommend(constants=...)`` takes. ``storage`` (an Optuna database URL, ``sqlite:///tune.db``) makes
+    the search resumable: a rerun continues it. ``ray_workers`` evaluates that many trials at a time on Ray actors
+    (the ray extra). Needs the runner extra.
     """
     from abcscale.runner.spec import SweepSpec
     from abcscale.schemas.tune import TuneSettings
@@ -329,7 +334,7 @@ def tune(
     settings = TuneSettings.model_validate({"tune": list(search), "trials": trials, "seconds": seconds,
                                             "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top,
                                             "sampler_seed": seed})
-    tuned = run_tune(spec, settings)
+    tuned = run_tune(spec, settings, storage=storage, ray_workers=ray_workers)
     if out is not None:
         save_constants(tuned, out)
     return tuned

@@ -7,11 +7,59 @@
     tx = abcoptax.transform(spec, params)                        # optax.GradientTransformation, LR per role
     abcoptax.labels(spec, params)                                # the role of each leaf, to check the rules
 
-The code lives in :mod:`abcscale.runner.export` (JAX is confined to the runner layer); this module only names it.
+Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``) in place of the
+spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the file's groups at that width, as
+``abcscale.recommend(constants=FILE, width=..., form=...).groups``::
+
+    tx = abcoptax.transform("tuned.json", params, width=1024)
+
+The code lives in :mod:`abcscale.runner.export` (JAX is confined to the runner layer); this module only names it
+and reads the file.
 """
 
 from __future__ import annotations
 
-from abcscale.runner.export import init, init_std_tree, labels, lr_tree, transform
+from pathlib import Path
+from typing import Any
 
-__all__ = ["init", "init_std_tree", "labels", "lr_tree", "transform"]
+from abcscale.runner import export
+from abcscale.schemas.groups import Form, GroupSpec
+from abcscale.schemas.tune import TunedConstants
+from abcscale.usecases.tune import group_spec
+
+#: a parameter-group spec, or a constants file (path or model) to take one from at a given width
+SpecLike = GroupSpec | TunedConstants | str | Path
+
+
+def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str = Form.multiplier_free,
+              **kwargs: Any) -> Any:
+    """:func:`abcscale.runner.export.transform` (``schedule``, ``b1``, ``b2``, ``momentum``, ``muon_beta``,
+    ``rules``, ``layout``) for a spec or a constants file at ``width``."""
+    return export.transform(group_spec(spec, width=width, form=form), params, **kwargs)
+
+
+def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
+         form: Form | str = Form.multiplier_free, **kwargs: Any) -> Any:
+    """:func:`abcscale.runner.export.init` (``rules``, ``layout``) for a spec or a constants file at ``width``."""
+    return export.init(group_spec(spec, width=width, form=form), params, key, **kwargs)
+
+
+def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str = Form.multiplier_free,
+           **kwargs: Any) -> Any:
+    """:func:`abcscale.runner.export.labels`: each leaf's role."""
+    return export.labels(group_spec(spec, width=width, form=form), params, **kwargs)
+
+
+def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str = Form.multiplier_free,
+            **kwargs: Any) -> Any:
+    """:func:`abcscale.runner.export.lr_tree`: each leaf's LR."""
+    return export.lr_tree(group_spec(spec, width=width, form=form), params, **kwargs)
+
+
+def init_std_tree(spec: SpecLike, params: Any, *, width: int | None = None,
+                  form: Form | str = Form.multiplier_free, **kwargs: Any) -> Any:
+    """:func:`abcscale.runner.export.init_std_tree`: each leaf's init std."""
+    return export.init_std_tree(group_spec(spec, width=width, form=form), params, **kwargs)
+
+
+__all__ = ["SpecLike", "init", "init_std_tree", "labels", "lr_tree", "transform"]

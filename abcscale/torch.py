@@ -15,19 +15,36 @@ tensors' own methods, so PyTorch stays the user's dependency, not abcscale's::
 Names are PyTorch's (``transformer.h.0.attn.c_attn.weight``) and ``nn.Linear`` weights are [out, in], so the
 fan-in is the last axis. A parameter that no rule names and whose shape does not say is a ValueError naming it;
 pass ``rules`` (tried in order) to place it. Use a spec in the ``multiplier_free`` form for a plain model.
+
+Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``) in place of the
+spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the file's groups at that width, as
+``abcscale.recommend(constants=FILE, width=..., form=...).groups``::
+
+    opt = torch.optim.Adam(abctorch.param_groups(model, "tuned.json", width=1024))
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
-from abcscale.schemas.groups import GroupRule, GroupSpec, Role
+from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
+from abcscale.schemas.tune import TunedConstants
 from abcscale.theory.groups import assign
+
+#: a parameter-group spec, or a constants file (path or model) to take one from at a given width
+SpecLike = GroupSpec | TunedConstants | str | Path
 
 #: the group keys param_groups sets from the spec; ``extra`` may not override them
 _SPEC_KEYS = ("params", "lr", "eps", "weight_decay", "name", "use_muon")
+
+
+def _spec(spec: SpecLike, width: int | None, form: Form | str) -> GroupSpec:
+    from abcscale.usecases.tune import group_spec
+
+    return group_spec(spec, width=width, form=form)
 
 
 def _named(model: Any) -> list[tuple[str, Any]]:
@@ -53,7 +70,8 @@ def _check_decay(spec: GroupSpec) -> None:
                          "recommend with weight_decay_mode=coupled, or apply the decay yourself")
 
 
-def param_groups(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = None, names: bool = True,
+def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = None, names: bool = True,
+                 width: int | None = None, form: Form | str = Form.multiplier_free,
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
     ``eps`` (adam, adamw, muon's AdamW groups), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
@@ -72,6 +90,7 @@ def param_groups(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | No
     if clash:
         raise ValueError(f"{', '.join(clash)}: set per group from the spec; leave {'it' if len(clash) == 1 else 'them'}"
                          " out of the extra keys")
+    spec = _spec(spec, width, form)
     _check_decay(spec)
     groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
     for _, p, role, ratio in _placed(model, spec, rules):
@@ -98,11 +117,12 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
     return g
 
 
-def init_(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = None,
-          generator: Any = None) -> dict[str, float]:
+def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = None, generator: Any = None,
+          width: int | None = None, form: Form | str = Form.multiplier_free) -> dict[str, float]:
     """Redraw every parameter that has an init std as normal(0, std), in place (``p.data``, so outside
     autograd); vector-like ones (biases, norm gains) keep their init. Returns ``{name: std}`` of those drawn.
     A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``."""
+    spec = _spec(spec, width, form)
     drawn = {}
     for name, p, role, ratio in _placed(model, spec, rules):
         std = spec.init_std(role, ratio)
@@ -112,10 +132,12 @@ def init_(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = No
     return drawn
 
 
-def multipliers(model: Any, spec: GroupSpec, *, rules: Sequence[GroupRule] | None = None) -> dict[str, float]:
+def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = None, width: int | None = None,
+                form: Form | str = Form.multiplier_free) -> dict[str, float]:
     """``{name: multiplier}`` for each parameter whose output the forward must scale (a multiplier other than
     1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult). Empty for
     the multiplier_free form, whose model applies none."""
+    spec = _spec(spec, width, form)
     out = {}
     for name, _, role, _ in _placed(model, spec, rules):
         m = spec[role].multiplier

@@ -67,3 +67,31 @@ def lr_sweep(spec: SweepSpec, constants: Constants, width: int, log2_lr: list[fl
     out = np.full((len(log2_lr), seeds), np.nan)
     out[[index[g] for g in rows["log2_lr"]], rows["seed"].to_numpy(dtype=int)] = loss
     return out
+
+
+class _Actor:
+    """One Ray worker's :class:`Evaluator` (its program compiled once, on the worker)."""
+
+    def __init__(self, spec: SweepSpec) -> None:
+        self.evaluator = Evaluator(spec)
+
+    def run(self, constants: Constants, beta: float, seed: int) -> float:
+        return self.evaluator(constants, beta, seed)
+
+
+class RayEvaluator:
+    """Evaluations spread over a Ray cluster (``address``; None starts or joins a local one): ``workers`` actors,
+    each holding an :class:`Evaluator`; :meth:`map` runs a batch and returns the losses in order."""
+
+    def __init__(self, spec: SweepSpec, workers: int, address: str | None = None) -> None:
+        import ray
+        from ray.util import ActorPool
+
+        if not ray.is_initialized():
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        actor = ray.remote(_Actor)
+        self.pool = ActorPool([actor.remote(spec) for _ in range(workers)])
+        self.data_hash = spec.corpus().sha256
+
+    def map(self, jobs: list[tuple[Constants, float, int]]) -> list[float]:
+        return [float(x) for x in self.pool.map(lambda a, job: a.run.remote(*job), jobs)]

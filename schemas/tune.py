@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from abcscale.schemas.enums import LrMode, Optimizer
+from abcscale.schemas.fit import ConstantFit
 from abcscale.schemas.theory import Constants, Frozen
 
 #: the constants the search may tune, by group (``--tune``); gamma_hidden is not one: beta absorbs it
@@ -105,6 +106,27 @@ class TransferCheck(Frozen):
     elapsed_s: float
 
 
+class ConstantsCheck(Frozen):
+    """``--verify-constants``: the fitter's constants-consistency test on a grid around the tuned constants.
+
+    At the base width and each checked width, each tuned LR constant is swept over ``factors`` x its tuned value
+    (the others at theirs) crossed with ``log2_lr`` around the transferred beta, ``seeds`` seeds each; one table
+    per constant goes through :func:`abcscale.fitting.fit_table` with that constant as its ``constant_cols``.
+    ``fits`` are the fitter's :class:`~abcscale.schemas.fit.ConstantFit` (the optimum at the base width and the
+    drift exponent of log2 optimum against log2 width, theory 0); ``width_independent`` says whether each drift's
+    interval holds 0 (None: no drift fitted). The transfer check's own rows cannot be used: they hold two values
+    of each constant per width (tuned and default), too few to locate an optimum.
+    """
+
+    widths: list[int]
+    factors: list[float]
+    seeds: int
+    fits: list[ConstantFit]
+    width_independent: dict[str, bool | None]
+    notes: list[str] = Field(default_factory=list)
+    elapsed_s: float
+
+
 class TunedConstants(Frozen):
     """The result of ``abcscale tune``: the constants file."""
 
@@ -131,4 +153,5 @@ class TunedConstants(Frozen):
     history: list[TrialRecord]
     candidates: list[Candidate]
     transfer: list[TransferCheck] = Field(default_factory=list, description="--verify-widths results")
+    constants_check: ConstantsCheck | None = Field(None, description="--verify-constants result")
     abcscale_version: str

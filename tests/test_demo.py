@@ -51,7 +51,9 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
         assert Path(summary["plots"][name]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{name}.png").stat().st_size > 1000
     fit_id = summary["fit_id"]
+    tuned = _check_tuned(summary, out)
     cells = sorted((out / "sweep" / "cells").glob("*.rows.parquet"))
+    tuned_stamp = Path(tuned["file"]).stat().st_mtime_ns
     stamps = [p.stat().st_mtime_ns for p in cells]
 
     # second run: resumes the finished sweep, reuses the stored fit, and serves it
@@ -85,8 +87,42 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
         proc.terminate()
         stdout, _ = proc.communicate(timeout=30)
     assert f"fit stored with id {fit_id}" in stdout  # the same fit, not a duplicate
+    assert f"reused {tuned['file']}" in stdout and Path(tuned["file"]).stat().st_mtime_ns == tuned_stamp
     assert "curl -s -X POST" in stdout and json.dumps(fit_id) in stdout
     assert re.search(rf"web page: http://\S+/ \(calculator\), http://\S+/fits/{fit_id} ", stdout), stdout[-2000:]
     for g in summary["groups"]:  # the text summary shows each group's verdict (\b: "consistent" is not "inconsistent")
         label = " ".join(str(g["group"][k]) for k in ("parameterization", "optimizer", "lr_mode"))
         assert re.search(rf"{re.escape(label)}\s.*\b{_verdict(g)}\b", stdout), (label, _verdict(g))
+
+
+def _check_tuned(summary: dict, out: Path) -> dict:
+    """Step 4: muP's constants tuned at the base width (a constants file), swept at every width, and each width's
+    best loss beside the main sweep's muP and standard (per-layer LR)."""
+    import pandas as pd
+
+    from abcscale.usecases.tune import load_constants
+
+    tuned = summary["tuned"]
+    assert not tuned["reused"] and tuned["trials_run"] == tuned["settings"]["trials"]
+    file = load_constants(tuned["file"])
+    assert (file.parameterization, file.optimizer_variant, file.lr_mode.value) == ("mup", "adam", "per_layer")
+    assert file.base_width == 16 and file.beta == tuned["beta"] and file.constants.gamma.model_dump() == tuned["gamma"]
+    main = pd.read_parquet(out / "sweep" / "results.parquet")
+    ours = pd.read_parquet(out / "tuned-sweep" / "results.parquet")
+    assert sorted(ours["log2_lr"].unique()) == pytest.approx(tuned["log2_lr"])
+    assert set(ours["gamma_readout"]) == {file.constants.gamma.readout}
+
+    def by_lr(rows: pd.DataFrame, width: int) -> pd.Series:
+        ok = rows[(rows["width"] == width) & (rows["lr_mode"] == "per_layer") & ~rows["diverged"]]
+        return ok.groupby("log2_lr")["eval_loss"].mean()
+
+    def best(rows: pd.DataFrame, width: int) -> float:
+        return float(by_lr(rows, width).min())
+    assert [r["width"] for r in tuned["best_loss"]] == [16, 32]
+    for r in tuned["best_loss"]:
+        w = r["width"]
+        assert r["mup_tuned"] == pytest.approx(best(ours, w))
+        assert r["tuned_at_edge"] == (by_lr(ours, w).idxmin() in (min(tuned["log2_lr"]), max(tuned["log2_lr"])))
+        assert r["mup_default"] == pytest.approx(best(main[main["parameterization"] == "mup"], w))
+        assert r["standard"] == pytest.approx(best(main[main["parameterization"] == "standard"], w))
+    return tuned

@@ -4,7 +4,9 @@
    a 2^0.5-spaced LR grid, 2 seeds); a second run resumes it instead of recomputing;
 2. the fit, with plots in the output folder;
 3. a summary: exponents against theory, constants, recommendations at widths 1024 and 8192;
-4. the fit stored in the service's database, and the service started with two ready-to-paste curls and the
+4. the method's first step for muP: its constants tuned at the base width (cached), swept across the widths
+   and compared with the defaults (README "Tune the constants");
+5. the fit stored in the service's database, and the service started with two ready-to-paste curls and the
    web page's URL (the calculator, and the fit's report).
 
 With ``--json`` the steps' tables are replaced by one JSON summary on stdout (printed before serving).
@@ -13,6 +15,7 @@ With ``--json`` the steps' tables are replaced by one JSON summary on stdout (pr
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
     from abcscale.runner.spec import SweepSpec
     from abcscale.schemas.fit import FitResult, GroupFit
+    from abcscale.schemas.tune import TuneSettings
 
 TARGETS = (1024, 8192)
 #: a sweep with no identified optimum in any group (every optimum on its grid's edge) is widened this many
@@ -66,7 +70,9 @@ def demo(
                  "it[/] (widen the learning-rate grid, or run the full demo without --quick)")
     elif not say.quiet:
         print_summary(fit, recs)
-    say.rule("4. service")
+    say.rule("4. tuned constants: muP + Adam, tuned at the base width, against its defaults")
+    tuned = tuned_step(spec, df, out, quick, quiet, say)
+    say.rule("5. service")
     fit_id = store(fit, df, name="demo-quick" if quick else "demo")
     say.line(f"fit stored with id [bold]{fit_id}[/]")
     sock = None
@@ -89,7 +95,7 @@ def demo(
                    "fit": str(out / "fit.json"), "plots": {k: str(v) for k, v in plots.items()},
                    "groups": [_group_json(g) for g in fit.groups], "recommendations": recs, "fit_id": fit_id,
                    "fitted": fitted, "loss_col": fit.mapping.loss_col, "log2_lr": spec.log2_lr if wider is None
-                   else wider.log2_lr,
+                   else wider.log2_lr, "tuned": tuned,
                    "curl": curls, "pages": pages, **(address_info(sock, host) if sock else {})})
     if sock is None:
         return
@@ -116,6 +122,80 @@ def _sweep_and_fit(spec: SweepSpec, out: Path, quick: bool, quiet: bool, say: _S
         fit = fit_sweep(df, FitOptions(n_boot=300 if quick else 1000, target_width=TARGETS[0]))
         (out / "fit.json").write_text(fit.model_dump_json(indent=2))
     return df, fit
+
+
+def tune_settings(quick: bool) -> TuneSettings:
+    """The demo's search budget: 24 trials of one seed, the top 2 re-evaluated with 2 fresh seeds (28 runs at the
+    base width, a few CPU seconds); --quick: 4 trials, the top one re-evaluated (the same path in seconds)."""
+    from abcscale.schemas.tune import TuneSettings
+
+    if quick:
+        return TuneSettings(trials=4, seeds=1, top=1, reeval_seeds=2)
+    return TuneSettings(trials=24, seeds=1, top=2, reeval_seeds=2)
+
+
+def tuned_step(spec: SweepSpec, rows: pd.DataFrame, out: Path, quick: bool, quiet: bool,
+               say: _Steps) -> dict[str, Any]:
+    """The method's first step for muP + Adam (per-layer LR): tune beta and the embedding/readout LR constants at
+    the base width (cached in ``out/tune``, keyed by everything that changes the result), then sweep a few betas
+    around the tuned one at every width with the tuned constants (cached in ``out/tuned-sweep``) and compare
+    each width's best loss with the main sweep's muP (default constants) and standard. Returns the JSON part."""
+    from abcscale.runner.sweep import best_lrs, run_sweep
+    from abcscale.usecases.tune import tune_cached
+    from abcscale.usecases.tune_verify import transfer_grid
+
+    one = spec.with_overrides(parameterizations=["mup"], lr_modes=["per_layer"])
+    settings = tune_settings(quick)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with status(f"tuning at width {spec.base} ({settings.trials} trials)", quiet=quiet):
+        tuned, path, reused = tune_cached(one.with_overrides(widths=[spec.base], base_width=spec.base), settings,
+                                          out / "tune")
+    g = tuned.constants.gamma
+    say.line(f"{'reused' if reused else 'tuned'} {path}: beta {tuned.beta:.3g}, gamma embedding / readout "
+             f"{g.embedding:.3g} / {g.readout:.3g} (hidden 1: beta absorbs it); {tuned.trials_run} trials + "
+             f"{settings.top} x {settings.reeval_seeds} re-evaluations in {tuned.elapsed_s:.1f} s when it ran")
+    # 3 betas half an octave apart: per-layer muP carries the tuned beta to every width, so its optimum stays
+    # near the centre (an edge is flagged); every other width (32, 64, 128) keeps the added cost to ~18 runs
+    grid = transfer_grid(tuned, spec.base, 3, 0.5)
+    widths = spec.widths if quick else spec.widths[::2]
+    sweep = one.with_overrides(constants=tuned.constants.model_dump(), gammas=[g.model_dump()], log2_lr=grid,
+                               widths=widths, base_width=spec.base)
+    say.line(f"sweeping muP with the tuned constants: {len(grid)} betas around the tuned one x {spec.seeds} seeds "
+             f"at widths {widths}, output {out / 'tuned-sweep'}")
+    t1, c1 = time.perf_counter(), time.process_time()
+    tuned_rows = run_sweep(sweep, out / "tuned-sweep", progress=not quiet)
+    cost = {"tune_wall_s": t1 - t0, "tune_cpu_s": c1 - c0, "sweep_wall_s": time.perf_counter() - t1,
+            "sweep_cpu_s": time.process_time() - c1}
+    best = {(b.parameterization, b.width): b.eval_loss for b in best_lrs(rows) if b.lr_mode == "per_layer"}
+    ours = {b.width: b for b in best_lrs(tuned_rows)}
+    table = [{"width": w, "standard": best.get(("standard", w)), "mup_default": best.get(("mup", w)),
+              "mup_tuned": ours[w].eval_loss, "tuned_at_edge": ours[w].log2_lr in (grid[0], grid[-1])}
+             for w in widths]
+    if not say.quiet:
+        print_tuned_table(table)
+        if quick:
+            say.line("[yellow]--quick: a 4-trial search at 20 steps checks the path; its constants are not a result[/]")
+        say.line(f"recommend with them at any width: abcscale recommend --constants {path} -n 8192")
+    return {"file": str(path), "reused": reused, "settings": settings.model_dump(mode="json"),
+            "trials_run": tuned.trials_run, "elapsed_s": tuned.elapsed_s, "beta": tuned.beta,
+            "gamma": g.model_dump(), "log2_lr": grid, "best_loss": table, "cost": cost}
+
+
+def print_tuned_table(table: list[dict[str, Any]]) -> None:
+    t = Table(title="best eval loss per width (per-layer LR; each at its best swept LR)")
+    for col in ("width", "standard", "muP, default constants", "muP, tuned constants", "default - tuned"):
+        t.add_column(col, justify="right")
+
+    def f(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+    for r in table:
+        gain = None if r["mup_tuned"] is None or r["mup_default"] is None else r["mup_default"] - r["mup_tuned"]
+        t.add_row(str(r["width"]), f(r["standard"]), f(r["mup_default"]),
+                  f(r["mup_tuned"]) + ("*" if r["tuned_at_edge"] else ""), "-" if gain is None else f"{gain:+.3f}")
+    console.print(t)
+    if any(r["tuned_at_edge"] for r in table):
+        console.print("* best at the edge of the 3 betas swept: the tuned constants' optimum may lie outside",
+                      highlight=False)
 
 
 def widen(spec: SweepSpec, fit: FitResult) -> SweepSpec | None:

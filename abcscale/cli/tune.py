@@ -6,6 +6,7 @@ flags build :class:`~abcscale.schemas.tune.TuneSettings`. ``abcscale recommend -
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -85,9 +86,23 @@ def tune(
                                             "transferred one", rich_help_panel=VERIFY)] = 5,
     verify_seeds: Annotated[int, typer.Option("--verify-seeds", help="seeds per beta (the interval's sample)",
                                               rich_help_panel=VERIFY)] = 3,
+    verify_constants: Annotated[bool, typer.Option("--verify-constants", help="also run the fitter's constants-"
+                                                   "consistency test: each tuned gamma x 1/4..4 at the base width and "
+                                                   "each --verify-widths width; does its optimum drift with width?",
+                                                   rich_help_panel=VERIFY)] = False,
     constants_file: Annotated[Path | None, typer.Option(
         "--constants", help="skip the search: check this constants file's transfer (--verify-widths) and add the "
         "result to it", rich_help_panel=VERIFY, dir_okay=False, show_default=False)] = None,
+    storage: Annotated[Text, typer.Option("--storage", metavar="URL", help="keep the search in this Optuna "
+                                          "database (sqlite:///tune.db, ...): a rerun resumes it, finished trials "
+                                          "are not rerun", rich_help_panel=SEARCH, show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="--storage in a SQLite file next to --out "
+                                         "(OUT.study.db)", rich_help_panel=SEARCH)] = False,
+    ray: Annotated[bool, typer.Option("--ray", help="evaluate --workers trials at a time on Ray actors (the ray "
+                                      "extra)", rich_help_panel=SEARCH)] = False,
+    workers: Annotated[int, typer.Option(help="trials at a time with --ray", min=1, rich_help_panel=SEARCH)] = 2,
+    address: Annotated[Text, typer.Option(help="Ray cluster address (--ray; default: start or join a local one)",
+                                          rich_help_panel=SEARCH, show_default=False)] = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -101,11 +116,14 @@ def tune(
     for flag, n in (("--verify-lrs", verify_lrs), ("--verify-seeds", verify_seeds)):
         if n < 2:
             fail(f"{flag}: at least 2, got {n}")
+    if verify_constants and verify_widths is None:
+        fail("--verify-constants: give --verify-widths (the widths it checks)")
     if constants_file is not None:
         if verify_widths is None:
             fail("--constants: give --verify-widths (the transfer check is what runs on a constants file)")
         tuned = _load(constants_file)
-        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, constants_file, quiet, as_json)
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, constants_file, quiet, as_json,
+                          verify_constants)
         return
 
     spec = _build_spec(spec_file, {
@@ -123,15 +141,23 @@ def tune(
         fail(validation_message(exc, FLAGS))
     if settings.trials is None and settings.seconds is None:
         fail("--trials: give --trials or --seconds (a budget)")
+    if ray and importlib.util.find_spec("ray") is None:
+        fail("--ray: ray is not installed (pip install 'abcscale[ray]')")
+    if resume and storage is not None:
+        fail("--resume: give --resume or --storage, not both")
+    if resume:
+        storage = f"sqlite:///{out.with_name(out.name + '.study.db').resolve()}"
     try:
-        tuned = run_tune(spec, settings, on_trial=None if quiet else _progress(settings))
-    except ValueError as exc:
-        fail(str(exc))
+        tuned = run_tune(spec, settings, on_trial=None if quiet else _progress(settings), storage=storage,
+                         ray_workers=workers if ray else None, address=address)
+    except ValueError as exc:  # "field: why", the field named as its flag
+        field, _, why = str(exc).partition(": ")
+        fail(f"{FLAGS.get(field, '--storage' if field == 'storage' else field)}: {why}" if why else str(exc))
     save_constants(tuned, out)
     if not as_json:
         print_tuned(tuned, out)
     if verify_widths is not None:
-        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json)
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json, verify_constants)
     elif as_json:
         emit_json(tuned)
 
@@ -146,9 +172,11 @@ def _load(path: Path) -> TunedConstants:
 
 
 def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: int, out: Path, quiet: bool,
-                      as_json: bool) -> None:
-    """Run the transfer check, write the file with it, print the table (or the whole file as JSON)."""
-    from abcscale.usecases.tune import parse_widths, save_constants, verify
+                      as_json: bool, constants: bool = False) -> None:
+    """Run the transfer check (and with ``constants`` the constants-consistency test, its sweeps kept in
+    OUT.constants-sweep), write the file with it, print the tables (or the whole file as JSON)."""
+    from abcscale.usecases.tune import save_constants
+    from abcscale.usecases.tune_verify import parse_widths, verify, verify_constants
 
     try:
         widths = parse_widths(widths_text, tuned.base_width)
@@ -160,13 +188,37 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
                           f"({c.elapsed_s:.1f} s)", highlight=False)
     try:
         tuned = verify(tuned, widths, lrs=lrs, step=1.0, seeds=seeds, on_width=None if quiet else line)
+        if constants:
+            tuned = verify_constants(tuned, widths, out.with_name(out.name + ".constants-sweep"), seeds=seeds,
+                                     progress=not quiet)
     except ValueError as exc:
         fail(str(exc))
     save_constants(tuned, out)
     if as_json:
         emit_json(tuned)
-    else:
-        print_transfer(tuned, out)
+        return
+    print_transfer(tuned, out)
+    if tuned.constants_check is not None:
+        print_constants_check(tuned)
+
+
+def print_constants_check(tuned: TunedConstants) -> None:
+    """Per tuned constant: the fitter's optimum at the base width and its drift with width (theory: 0)."""
+    c = tuned.constants_check
+    assert c is not None
+    t = Table(title=f"constants check (the fitter's): optimum of each tuned constant across widths {c.widths}")
+    for col in ("constant", "tuned", "fitted optimum at base [95%]", "drift exponent [95%]", "width-independent"):
+        t.add_column(col, justify="right")
+    fits = {f.name: f for f in c.fits}
+    for name, ok in c.width_independent.items():
+        f, value = fits.get(name), tuned.constants.gamma[name.removeprefix("gamma_")]
+        opt = "-" if f is None else f"{f.optimum.estimate:.3g} [{f.optimum.ci.low:.3g}, {f.optimum.ci.high:.3g}]"
+        d = None if f is None else f.drift_exponent
+        drift = "-" if d is None else f"{d.estimate:+.2f} [{d.ci.low:+.2f}, {d.ci.high:+.2f}]"
+        t.add_row(name, f"{value:.3g}", opt, drift, {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[ok])
+    console.print(t)
+    for n in c.notes:
+        console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
 
 
 def print_transfer(tuned: TunedConstants, out: Path) -> None:

@@ -8,7 +8,12 @@ single compiled scan split into pieces; seeds are the natural steps here). Then 
 re-evaluated with fresh seeds and the lowest mean wins, so one lucky seed does not pick the winner.
 
 :func:`tune` wires it to the runner (one compiled program at the base width: every trial's LRs, init
-stds, multipliers and epsilons are runtime arrays) and packs the :class:`TunedConstants` file.
+stds, multipliers and epsilons are runtime arrays, or one per Ray worker) and packs the
+:class:`TunedConstants` file; with an Optuna storage the search resumes. :func:`tune_cached` is the demo's
+cached form. Then the checks: :func:`verify` (tuned against the starting constants at larger widths) and
+:func:`verify_constants` (the fitter's constants-consistency test), and the file's readers:
+:func:`analytic_request` (``recommend --constants``, ``POST /v1/recommend`` with ``tuned``) and
+:func:`group_spec` (the exports).
 """
 
 from __future__ import annotations
@@ -20,15 +25,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abcscale.schemas.enums import LAYERS
+from abcscale.schemas.api import AnalyticRecommend, TunedFile
+from abcscale.schemas.enums import LAYERS, LrMode
+from abcscale.schemas.groups import Form, GroupSpec
 from abcscale.schemas.theory import Constants, PerLayer
-from abcscale.schemas.tune import Candidate, TransferCheck, TrialRecord, TunedConstants, TuneSettings
+from abcscale.schemas.tune import Candidate, TrialRecord, TunedConstants, TuneSettings
 
 if TYPE_CHECKING:
     from abcscale.runner.spec import SweepSpec
 
 #: evaluate(params, seed) -> loss; params hold "beta" and the searched constants
 Evaluate = Callable[[dict[str, float], int], float]
+#: evaluate_many([(params, seed), ...]) -> their losses, in order (a batch, e.g. on Ray workers)
+EvaluateMany = Callable[[list[tuple[dict[str, float], int]]], list[float]]
 #: re-evaluation seeds start here, apart from the search's 0..seeds-1
 REEVAL_SEED0 = 1000
 
@@ -43,19 +52,60 @@ class SearchResult:
 
 
 def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: TuneSettings, *,
-           on_trial: Callable[[TrialRecord], None] | None = None) -> SearchResult:
-    """Minimise ``evaluate`` over ``space`` (name -> (low, high), log scale) within the settings' budget."""
+           on_trial: Callable[[TrialRecord], None] | None = None, storage: str | None = None,
+           study_name: str = "abcscale-tune", evaluate_many: EvaluateMany | None = None,
+           parallel: int = 1) -> SearchResult:
+    """Minimise ``evaluate`` over ``space`` (name -> (low, high), log scale) within the settings' budget.
+
+    ``storage`` (an Optuna RDB URL, e.g. ``sqlite:///tune.db``) keeps the study, so a rerun resumes it: the
+    finished trials count toward ``settings.trials`` and are not rerun, a trial an interruption left running is
+    retried with its parameters, and a candidate's re-evaluation is stored too (rerun only for new candidates).
+    ``evaluate_many`` (a batch of (params, seed) -> their losses, e.g. on Ray workers) with ``parallel`` > 1
+    proposes ``parallel`` trials at a time (TPE's constant liar: running trials count as bad guesses) and
+    evaluates each seed of a batch, and the re-evaluation, as one batch.
+    """
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     t0 = time.perf_counter()
-    sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed, multivariate=True,
-                                         n_startup_trials=min(10, max(2, (settings.trials or 40) // 4)))
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
-    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner)
+    try:
+        study = optuna.create_study(direction="minimize", storage=storage, study_name=study_name,
+                                    load_if_exists=storage is not None)
+    except Exception as exc:  # sqlalchemy's: a bad URL, an unreachable database (sqlalchemy is optuna's)
+        raise ValueError(f"storage: cannot open {storage!r}: {str(exc).splitlines()[0]}") from None
+    done_before = _reopen(study)
+    # reseeded past the trials already run, so a resumed search does not repeat its random start-up points
+    study.sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed + done_before, multivariate=True,
+                                               n_startup_trials=min(10, max(2, (settings.trials or 40) // 4)),
+                                               constant_liar=evaluate_many is not None and parallel > 1)
+    study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
+    many = evaluate_many or (lambda jobs: [evaluate(p, seed) for p, seed in jobs])
+    left = None if settings.trials is None else max(0, settings.trials - done_before)
+    if left != 0 and evaluate_many is not None:
+        _optimize_batched(study, space, many, settings, left, max(1, parallel), on_trial)
+    elif left != 0:
+        _optimize(study, space, evaluate, settings, left, on_trial)
+    history = [_record(t) for t in study.trials]
+    done = sorted((t for t in history if t.loss is not None and math.isfinite(t.loss)), key=lambda t: t.loss or 0)
+    if not done:
+        raise ValueError("trials: no search trial completed; raise --trials or --seconds")
+    candidates = _reevaluate(study, done[:settings.top], many, settings.reeval_seeds)
+    best = min(candidates, key=lambda c: c.mean)
+    return SearchResult(best, candidates, history, _near_best(best, candidates, settings.reeval_seeds),
+                        time.perf_counter() - t0)
+
+
+def _suggest(trial: Any, space: dict[str, tuple[float, float]]) -> dict[str, float]:
+    return {k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in space.items()}
+
+
+def _optimize(study: Any, space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: TuneSettings,
+              left: int | None, on_trial: Callable[[TrialRecord], None] | None) -> None:
+    """One trial at a time; a trial reports its running mean after each seed, and may be pruned there."""
+    import optuna
 
     def objective(trial: optuna.Trial) -> float:
-        params = {k: trial.suggest_float(k, lo, hi, log=True) for k, (lo, hi) in space.items()}
+        params = _suggest(trial, space)
         losses: list[float] = []
         for seed in range(settings.seeds):
             losses.append(evaluate(params, seed))
@@ -69,15 +119,49 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
         if on_trial is not None:
             on_trial(_record(trial))
 
-    study.optimize(objective, n_trials=settings.trials, timeout=settings.seconds, callbacks=[callback])
-    history = [_record(t) for t in study.trials]
-    done = sorted((t for t in history if t.loss is not None and math.isfinite(t.loss)), key=lambda t: t.loss or 0)
-    if not done:
-        raise ValueError("trials: no search trial completed; raise --trials or --seconds")
-    candidates = [_reevaluate(t, evaluate, settings.reeval_seeds) for t in done[:settings.top]]
-    best = min(candidates, key=lambda c: c.mean)
-    return SearchResult(best, candidates, history, _near_best(best, candidates, settings.reeval_seeds),
-                        time.perf_counter() - t0)
+    study.optimize(objective, n_trials=left, timeout=settings.seconds, callbacks=[callback])
+
+
+def _optimize_batched(study: Any, space: dict[str, tuple[float, float]], many: EvaluateMany,
+                      settings: TuneSettings, left: int | None, parallel: int,
+                      on_trial: Callable[[TrialRecord], None] | None) -> None:
+    """``parallel`` trials at a time (ask/tell), each seed of the batch evaluated together, pruning between."""
+    from optuna.trial import TrialState
+
+    t0 = time.perf_counter()
+    while (left is None or left > 0) and (settings.seconds is None or time.perf_counter() - t0 < settings.seconds):
+        trials = [study.ask() for _ in range(parallel if left is None else min(parallel, left))]
+        params = [_suggest(t, space) for t in trials]
+        losses: list[list[float]] = [[] for _ in trials]
+        live = list(range(len(trials)))
+        for seed in range(settings.seeds):
+            for i, loss in zip(live, many([(params[i], seed) for i in live]), strict=True):
+                losses[i].append(loss)
+                trials[i].set_user_attr("seeds_run", len(losses[i]))
+                trials[i].report(float(sum(losses[i]) / len(losses[i])), seed)
+            if seed < settings.seeds - 1:
+                pruned = {i for i in live if trials[i].should_prune()}
+                for i in sorted(pruned):
+                    study.tell(trials[i], state=TrialState.PRUNED)
+                live = [i for i in live if i not in pruned]
+        for i in live:
+            study.tell(trials[i], sum(losses[i]) / len(losses[i]))
+        for t in trials:
+            if on_trial is not None:
+                on_trial(_record(study.get_trials(deepcopy=False)[t.number]))
+        left = None if left is None else left - len(trials)
+
+
+def _reopen(study: Any) -> int:
+    """The number of finished trials of a reopened study. A trial left RUNNING by an interrupted process is
+    marked failed and its parameters queued again, so it is retried rather than lost or counted."""
+    from optuna.trial import TrialState
+
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+        if t.state is TrialState.RUNNING:
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params)
+    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
 
 
 def _record(t: Any) -> TrialRecord:
@@ -88,11 +172,21 @@ def _record(t: Any) -> TrialRecord:
                        seeds_run=int(t.user_attrs.get("seeds_run", 0)))
 
 
-def _reevaluate(t: TrialRecord, evaluate: Evaluate, seeds: int) -> Candidate:
-    losses = [evaluate(t.params, REEVAL_SEED0 + i) for i in range(seeds)]
-    mean = sum(losses) / len(losses)
-    std = math.sqrt(sum((x - mean) ** 2 for x in losses) / (len(losses) - 1)) if len(losses) > 1 else 0.0
-    return Candidate(trial=t.number, params=t.params, losses=losses, mean=mean, std=std)
+def _reevaluate(study: Any, top: list[TrialRecord], many: EvaluateMany, seeds: int) -> list[Candidate]:
+    """Each of ``top`` re-evaluated with ``seeds`` fresh seeds (one batch); the losses are kept in the study (a
+    resumed search with a stored study reuses them, and runs only the seeds it lacks)."""
+    stored = {t.number: list(study.user_attrs.get(f"reeval_{t.number}", []))[:seeds] for t in top}
+    jobs = [(t, REEVAL_SEED0 + i) for t in top for i in range(len(stored[t.number]), seeds)]
+    for (t, _), loss in zip(jobs, many([(t.params, seed) for t, seed in jobs]), strict=True):
+        stored[t.number].append(loss)
+    out = []
+    for t in top:
+        losses = stored[t.number]
+        study.set_user_attr(f"reeval_{t.number}", losses)
+        mean = sum(losses) / len(losses)
+        std = math.sqrt(sum((x - mean) ** 2 for x in losses) / (len(losses) - 1)) if len(losses) > 1 else 0.0
+        out.append(Candidate(trial=t.number, params=t.params, losses=losses, mean=mean, std=std))
+    return out
 
 
 def _near_best(best: Candidate, candidates: list[Candidate], n: int) -> dict[str, tuple[float, float]]:
@@ -114,12 +208,15 @@ def constants_from(params: dict[str, float], base: Constants | None = None) -> C
         "multiplier": per_layer("multiplier", base.multiplier), "epsilon": params.get("epsilon", base.epsilon)})
 
 
-def tune(spec: SweepSpec, settings: TuneSettings, *,
-         on_trial: Callable[[TrialRecord], None] | None = None) -> TunedConstants:
+def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRecord], None] | None = None,
+         storage: str | None = None, ray_workers: int | None = None, address: str | None = None) -> TunedConstants:
     """Tune ``spec``'s one parameterization x optimizer x alignment x LR mode at its base width.
 
     ``spec`` is a sweep spec (model, data, steps, ...); its constants are the starting point, the ones not
-    searched are kept. Needs the runner extra (JAX) and optuna.
+    searched are kept. ``storage`` (an Optuna RDB URL) makes the search resumable: its study is named by
+    everything but the budget (:func:`study_name`), so a rerun with more trials continues it. ``ray_workers``
+    evaluates that many trials at a time on Ray actors (a cluster at ``address``; None starts or joins a local
+    one), each compiling the program once. Needs the runner extra (JAX) and optuna (and ray for ``ray_workers``).
     """
     from abcscale._version import version
     from abcscale.runner.optim import variant
@@ -128,106 +225,83 @@ def tune(spec: SweepSpec, settings: TuneSettings, *,
     for key in ("parameterizations", "optimizers", "alignments", "lr_modes"):
         if len(getattr(spec, key)) != 1:
             raise ValueError(f"{key}: tune one at a time, got {getattr(spec, key)}")
-    evaluator = Evaluator(spec)
-    result = search(settings.space(), lambda p, s: evaluator(constants_from(p, spec.constants), p["beta"], s),
-                    settings, on_trial=on_trial)
+    many: EvaluateMany | None = None
+    if ray_workers:
+        from abcscale.runner.tune import RayEvaluator
+
+        pool = RayEvaluator(spec, ray_workers, address)
+        data_hash = pool.data_hash
+
+        def on_ray(jobs: list[tuple[dict[str, float], int]]) -> list[float]:
+            return pool.map([(constants_from(p, spec.constants), p["beta"], s) for p, s in jobs])
+        many = on_ray
+
+        def one(p: dict[str, float], s: int) -> float:
+            return many([(p, s)])[0]
+    else:
+        evaluator = Evaluator(spec)
+        data_hash = evaluator.data_hash
+
+        def one(p: dict[str, float], s: int) -> float:
+            return evaluator(constants_from(p, spec.constants), p["beta"], s)
+    result = search(settings.space(), one, settings, on_trial=on_trial, storage=storage,
+                    study_name=study_name(spec, settings, data_hash), evaluate_many=many,
+                    parallel=ray_workers or 1)
     best = result.best
     return TunedConstants(
         parameterization=spec.parameterizations[0], optimizer=variant(spec.optimizers[0]).family,
         optimizer_variant=spec.optimizers[0], alignment=spec.alignments[0], lr_mode=spec.lr_modes[0],
         base_width=spec.base, beta=best.params["beta"], constants=constants_from(best.params, spec.constants),
         loss=best.mean, loss_std=best.std, near_best=result.near_best, settings=settings,
-        training=spec.model_dump(mode="json", exclude={"widths", "log2_lr", "gammas", "seeds"}),
-        data_hash=evaluator.data_hash, elapsed_s=result.elapsed_s, trials_run=len(result.history),
-        history=result.history, candidates=result.candidates, abcscale_version=version())
+        training=_training(spec), data_hash=data_hash, elapsed_s=result.elapsed_s,
+        trials_run=len(result.history), history=result.history, candidates=result.candidates,
+        abcscale_version=version())
 
 
-# --- transfer check (--verify-widths) -------------------------------------------------------------
+def _training(spec: SweepSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", exclude={"widths", "log2_lr", "gammas", "seeds"})
 
 
-def parse_widths(text: str, base: int) -> list[int]:
-    """``"2x,4x"`` (multiples of the base width) and/or ``"64,128"`` -> widths above ``base``, in order given."""
-    widths = []
-    for item in (t.strip() for t in text.split(",") if t.strip()):
+def _digest(spec: SweepSpec, settings: dict[str, Any], data_hash: str) -> str:
+    import hashlib
+    import json
+
+    blob = json.dumps({"training": _training(spec), "base_width": spec.base, "settings": settings,
+                       "data": data_hash}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def study_name(spec: SweepSpec, settings: TuneSettings, data_hash: str) -> str:
+    """The resumable study's name: the training setup, data and search space, not the budget (trials,
+    seconds) nor the re-evaluation, so a rerun with a larger budget continues the same study."""
+    space = settings.model_dump(mode="json", exclude={"trials", "seconds", "top", "reeval_seeds"})
+    return f"abcscale-tune-{_digest(spec, space, data_hash)}"
+
+
+def tune_cached(spec: SweepSpec, settings: TuneSettings, folder: str | Path, *,
+                on_trial: Callable[[TrialRecord], None] | None = None) -> tuple[TunedConstants, Path, bool]:
+    """:func:`tune`, its constants file kept in ``folder`` under a name keyed by everything that changes the
+    result (training setup, base width, data, every search setting: the sampler is seeded, so the same key
+    gives the same search); a rerun reads it back. Returns (file's content, its path, whether it was reused)."""
+    folder = Path(folder)
+    key = _digest(spec, settings.model_dump(mode="json"), spec.corpus().sha256)
+    path = folder / f"{spec.parameterizations[0]}-{spec.optimizers[0]}-{LrMode(spec.lr_modes[0]).value}-{key}.json"
+    if path.exists():
         try:
-            width = base * float(item[:-1]) if item.lower().endswith("x") else float(item)
-        except ValueError:
-            raise ValueError(f"verify_widths: expected widths like 2x,4x or 64,128, got {item!r}") from None
-        if width != int(width) or width <= base:
-            raise ValueError(f"verify_widths: {item} is not a whole width above the base width {base}")
-        widths.append(int(width))
-    if not widths:
-        raise ValueError("verify_widths: no width given")
-    return widths
-
-
-def transfer_grid(tuned: TunedConstants, width: int, lrs: int, step: float) -> list[float]:
-    """``lrs`` log2 betas ``step`` apart around the tuned beta transferred to ``width``: the same beta in
-    per-layer mode (the LR factors carry the width), moved by theory's global c in global mode (beta is the
-    shared LR there)."""
-    from abcscale.runner.spec import SweepSpec
-    from abcscale.schemas.enums import LrMode
-    from abcscale.theory.solver import solve_exponents
-
-    center = math.log2(tuned.beta)
-    if tuned.lr_mode is LrMode.global_:
-        table = SweepSpec.model_validate(tuned.training).parameterization(tuned.parameterization)
-        c = solve_exponents(table, tuned.optimizer, tuned.alignment).global_c
-        center -= c * math.log2(width / tuned.base_width)
-    return [round(center + step * (i - (lrs - 1) / 2), 10) for i in range(lrs)]
-
-
-def compare_losses(tuned: Any, default: Any, log2_lr: list[float], width: int, base: int, elapsed_s: float = 0.0,
-                   confidence: float = 0.95) -> TransferCheck:
-    """Each one's best LR (lowest mean over seeds) and the paired per-seed difference there, with a Student-t
-    interval; ``tuned`` and ``default`` are eval losses [LR, seed] over the same grid and seeds."""
-    import numpy as np
-    from scipy import stats
-
-    t, d = np.asarray(tuned, dtype=float), np.asarray(default, dtype=float)
-    it, id_ = int(np.argmin(t.mean(axis=1))), int(np.argmin(d.mean(axis=1)))
-    diff = d[id_] - t[it]
-    n = len(diff)
-    if n < 2:
-        raise ValueError("verify_seeds: the interval needs at least 2 seeds")
-    mean, half = float(diff.mean()), float(stats.t.ppf((1 + confidence) / 2, n - 1) * diff.std(ddof=1) / n ** 0.5)
-    lo, hi = mean - half, mean + half
-    return TransferCheck(
-        width=width, ratio=width / base, log2_lr=list(log2_lr), seeds=n, tuned_loss=float(t[it].mean()),
-        tuned_beta=2.0 ** log2_lr[it], tuned_at_edge=it in (0, len(log2_lr) - 1),
-        default_loss=float(d[id_].mean()), default_beta=2.0 ** log2_lr[id_],
-        default_at_edge=id_ in (0, len(log2_lr) - 1), difference=mean, interval=(lo, hi), confidence=confidence,
-        tuned_wins=True if lo > 0 else False if hi < 0 else None, elapsed_s=elapsed_s)
-
-
-def verify(tuned: TunedConstants, widths: list[int], *, lrs: int = 5, step: float = 1.0, seeds: int = 3,
-           on_width: Callable[[TransferCheck], None] | None = None) -> TunedConstants:
-    """The transfer check: at each width, sweep ``lrs`` betas x ``seeds`` seeds with the tuned constants and with
-    the ones the search started from (the spec's, by default abcscale's defaults); the file with ``transfer``
-    holding one :class:`TransferCheck` per width (replacing earlier checks at those widths)."""
-    from abcscale.runner.spec import SweepSpec
-    from abcscale.runner.tune import lr_sweep
-
-    if lrs < 2 or seeds < 2:
-        raise ValueError(f"{'verify_lrs' if lrs < 2 else 'verify_seeds'}: at least 2")
-    spec = SweepSpec.model_validate({**tuned.training, "widths": [tuned.base_width],
-                                     "base_width": tuned.base_width})
-    checks = {c.width: c for c in tuned.transfer}
-    for width in widths:
-        t0 = time.perf_counter()
-        grid = transfer_grid(tuned, width, lrs, step)
-        ours = lr_sweep(spec, tuned.constants, width, grid, seeds)
-        theirs = lr_sweep(spec, spec.constants, width, grid, seeds)
-        check = compare_losses(ours, theirs, grid, width, tuned.base_width, time.perf_counter() - t0)
-        checks[width] = check
-        if on_width is not None:
-            on_width(check)
-    return tuned.model_copy(update={"transfer": [checks[w] for w in sorted(checks)]})
+            return load_constants(path), path, True
+        except ValueError:  # a damaged file (an interrupted write): tune again
+            pass
+    tuned = tune(spec, settings, on_trial=on_trial)
+    folder.mkdir(parents=True, exist_ok=True)
+    return tuned, save_constants(tuned, path), False
 
 
 def save_constants(tuned: TunedConstants, path: str | Path) -> Path:
+    """Write the file whole or not at all (a temporary file renamed over it), so a reader never sees half."""
     path = Path(path)
-    path.write_text(tuned.model_dump_json(indent=2) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(tuned.model_dump_json(indent=2) + "\n")
+    tmp.replace(path)
     return path
 
 
@@ -245,7 +319,37 @@ def load_constants(path: str | Path) -> TunedConstants:
         raise ValueError(f"{path}: not a constants file from `abcscale tune` ({validation_message(exc)})") from None
 
 
-def recommend_inputs(tuned: TunedConstants) -> dict[str, Any]:
+def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: LrMode | str = LrMode.per_layer,
+                     form: Form | str | None = None, rules: Any = None) -> AnalyticRecommend:
+    """The analytic request a constants file stands for at ``width``: what ``abcscale recommend --constants FILE``,
+    ``POST /v1/recommend`` with ``tuned`` and the exports' ``spec=FILE`` all answer."""
+    from abcscale.usecases.recommend import recommend_request
+
+    req = recommend_request(width=width, lr_mode=lr_mode, form=form, rules=rules, **recommend_inputs(tuned))
+    assert isinstance(req, AnalyticRecommend)  # no fit_id: the analytic source
+    return req
+
+
+def group_spec(spec: GroupSpec | TunedConstants | str | Path, *, width: int | None = None,
+               form: Form | str = Form.multiplier_free, rules: Any = None) -> GroupSpec:
+    """``spec`` as a :class:`GroupSpec`: itself, or a constants file's (its path or :class:`TunedConstants`)
+    parameter groups at ``width`` in ``form`` (default multiplier_free: a plain model applies no multiplier).
+    A ValueError names ``width`` when a file comes without it, or with a GroupSpec of another width."""
+    from abcscale.usecases.recommend import recommend_analytic
+
+    if isinstance(spec, GroupSpec):
+        if width is not None and width != spec.width:
+            raise ValueError(f"width: the spec is for width {spec.width}; recommend again for {width}")
+        return spec
+    if width is None:
+        raise ValueError("width: a constants file needs the target width (width=...)")
+    tuned = spec if isinstance(spec, TunedConstants) else load_constants(spec)
+    groups = recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)).groups
+    assert groups is not None  # an analytic answer always carries its groups
+    return groups
+
+
+def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:
     """What a constants file gives ``recommend`` (each a default that an explicit flag or keyword overrides)."""
     return {"parameterization": tuned.parameterization, "optimizer": tuned.optimizer, "alignment": tuned.alignment,
             "base_width": tuned.base_width, "beta": tuned.beta, "constants": tuned.constants}

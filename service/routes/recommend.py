@@ -12,15 +12,18 @@ from __future__ import annotations
 import functools
 
 from fastapi import APIRouter, Response
+from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from abcscale import usecases
-from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
+from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendBody, TunedRecommend
+from abcscale.schemas.errors import validation_message
 from abcscale.schemas.recommend import Recommendation
 from abcscale.service import crud
 from abcscale.service.deps import SessionsDep, get_fit_record
 from abcscale.service.http import StrictJSONRoute, describe, value_error
+from abcscale.usecases.tune import analytic_request
 
 router = APIRouter(tags=["recommend"], route_class=StrictJSONRoute)
 
@@ -37,9 +40,15 @@ def _analytic(req: AnalyticRecommend) -> bytes:
 
 @router.post("/recommend", responses={200: {"model": Recommendation, "description": "the recommendation"},
                                       404: {"description": "Fit not found"}})
-async def recommend(req: RecommendRequest, sessions: SessionsDep) -> Response:
+async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
     """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend --json``), and ``groups``:
-    the same as parameter groups in ``form`` (abc, multiplier_free, mup), with ``rules`` tried first."""
+    the same as parameter groups in ``form`` (abc, multiplier_free, mup), with ``rules`` tried first. ``tuned``
+    (a constants file from ``abcscale tune``, as it is) is the analytic transfer of its beta and constants."""
+    if isinstance(req, TunedRecommend):  # the file's analytic request: the same cached path
+        try:
+            req = analytic_request(req.tuned, req.width, lr_mode=req.lr_mode, form=req.form, rules=req.rules)
+        except ValidationError as exc:  # its fields are the schema's; a combination theory refuses is a 422
+            value_error(validation_message(exc), ("body", "tuned"))
     if isinstance(req, AnalyticRecommend):  # no database: the analytic answers are the hot path
         try:
             body = _analytic(req)
@@ -54,6 +63,9 @@ def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
     with sessions() as session:
         fit = crud.fit_result(get_fit_record(req.fit_id, session))  # 404 as GET /v1/fits/{fit_id}
     try:
-        return _json(usecases.recommend(req, fit))
+        rec = usecases.recommend(req, fit)
     except ValueError as exc:  # no group matches, no across-width fit, ...
         value_error(str(exc), ("body", "fit_id"))
+    if req.strict and rec.band is not None and rec.band.unreliable:  # as `recommend --fit --strict`
+        value_error("strict: unreliable prediction: " + "; ".join(rec.band.unreliable), ("body", "strict"))
+    return _json(rec)

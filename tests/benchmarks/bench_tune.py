@@ -48,7 +48,7 @@ def one_run_cpu_s(tuned: Any, width: int) -> tuple[float, float]:
 def run(param: str, lr_mode: str, base: int, widths: list[int], trials: int, seeds: int, top: int, reeval: int,
         verify_seeds: int, verify_lrs: int, seed: int = 0) -> list[str]:
     import abcscale
-    from abcscale.usecases.tune import verify
+    from abcscale.usecases.tune_verify import verify
 
     c0 = time.process_time()
     tuned = abcscale.tune(param, "adam", base_width=base, lr_mode=lr_mode, trials=trials, seeds=seeds, top=top,
@@ -97,12 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--verify-seeds", type=int, default=4)
     # 9 betas an octave apart: the default constants' best beta can sit 2-3 octaves from the tuned one
     ap.add_argument("--verify-lrs", type=int, default=9)
+    ap.add_argument("--seed", type=int, default=0, help="the TPE sampler's seed (a second seed: another search)")
     args = ap.parse_args(argv)
     widths = [int(w) for w in args.widths.split(",")]
     for item in args.runs.split(","):
         param, mode = item.split(":")
         run(param, mode, args.base_width, widths, args.trials, args.seeds, args.top, args.reeval_seeds,
-            args.verify_seeds, args.verify_lrs)
+            args.verify_seeds, args.verify_lrs, seed=args.seed)
         print(flush=True)
     return 0
 

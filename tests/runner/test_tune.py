@@ -61,7 +61,7 @@ def test_lr_sweep_trains_at_the_width_with_the_base_widths_constants():
 
 def test_verify_adds_one_transfer_check_per_width(tmp_path):
     import abcscale
-    from abcscale.usecases.tune import verify
+    from abcscale.usecases.tune_verify import verify
 
     tuned = abcscale.tune("mup", "adam", base_width=16, trials=2, reeval_seeds=2, top=1, model="mlp",
                           steps=4, batch=4, seq_len=8, depth=1, data="synthetic", eval_batches=1)

@@ -30,7 +30,8 @@ def test_openapi_lists_every_route(client):
     assert all(schemas[m]["additionalProperties"] is False for m in ("AnalyticRecommend", "FitRecommend"))
     body = spec["paths"]["/v1/recommend"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert sorted(x["$ref"] for x in body["oneOf"]) == ["#/components/schemas/AnalyticRecommend",
-                                                         "#/components/schemas/FitRecommend"]
+                                                         "#/components/schemas/FitRecommend",
+                                                         "#/components/schemas/TunedRecommend"]
     answer = spec["paths"]["/v1/recommend"]["post"]["responses"]["200"]["content"]["application/json"]["schema"]
     assert answer == {"$ref": "#/components/schemas/Recommendation"}
 

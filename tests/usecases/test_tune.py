@@ -114,7 +114,7 @@ def test_a_given_flag_overrides_the_file_and_a_constant_flag_is_an_error(tmp_pat
 
 
 def test_parse_widths_takes_multiples_and_plain_widths():
-    from abcscale.usecases.tune import parse_widths
+    from abcscale.usecases.tune_verify import parse_widths
 
     assert parse_widths("2x, 4x,96", 16) == [32, 64, 96]
     for bad in ("", "1x", "abc", "1.5x"):  # none, not above the base, not a number, not whole (16 * 1.5 = 24 is)
@@ -127,7 +127,7 @@ def test_parse_widths_takes_multiples_and_plain_widths():
 
 def test_transfer_grid_centres_on_the_transferred_beta():
     from abcscale.theory.solver import solve_exponents
-    from abcscale.usecases.tune import transfer_grid
+    from abcscale.usecases.tune_verify import transfer_grid
 
     tuned = _tuned().model_copy(update={"beta": 2.0 ** -7, "training": {"model": "mlp", "parameterizations": ["mup"],
                                                                         "optimizers": ["adam"]}})
@@ -141,7 +141,7 @@ def test_transfer_grid_centres_on_the_transferred_beta():
 def test_compare_losses_pairs_seeds_and_gives_a_t_interval():
     from scipy import stats
 
-    from abcscale.usecases.tune import compare_losses
+    from abcscale.usecases.tune_verify import compare_losses
 
     grid = [-3.0, -2.0, -1.0]
     tuned = [[3.0, 3.1, 3.2], [2.0, 2.2, 2.1], [2.5, 2.6, 2.7]]  # best at -2 (mean 2.1)
@@ -168,7 +168,7 @@ def statistics_stdev(xs: list[float]) -> float:
 
 
 def test_a_constants_file_with_a_transfer_check_round_trips(tmp_path):
-    from abcscale.usecases.tune import compare_losses
+    from abcscale.usecases.tune_verify import compare_losses
 
     check = compare_losses([[2.0, 2.1], [2.2, 2.3]], [[2.4, 2.45], [2.3, 2.5]], [-4.0, -3.0], 32, 16)
     tuned = _tuned().model_copy(update={"transfer": [check]})
