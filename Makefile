@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast browser screenshots test-torch bench bench-transfer bench-wd bench-optimizers bench-tune lint typecheck install clean
+.PHONY: run test test-fast browser screenshots test-torch bench-peer bench bench-coverage bench-transfer bench-wd bench-optimizers bench-tune lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -69,11 +69,23 @@ $(TORCH_STAMP): pyproject.toml
 test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest tests/torch -s -q -p no:cacheprovider --override-ini addopts=
 
+# abcscale's runner against PyTorch + microsoft/mup (tests/benchmarks/peer/) on the same sweeps, whole process,
+# alternating, cold and warm compile cache (36 min on the 2 loaded cores; BENCH_PEER_ARGS="--repeats 1" halves
+# it, "--quick" is a smoke test). The torch venv is test-torch's.
+BENCH_PEER_ARGS ?=
+bench-peer: $(STAMP) $(TORCH_STAMP)
+	$(PY) tests/benchmarks/peer_bench.py --torch-python $(TORCH_VENV)/bin/python $(BENCH_PEER_ARGS)
+
 bench: $(STAMP)
 	$(PY) -m pytest tests/benchmarks -s -q -p no:cacheprovider --override-ini addopts=
 
 bench-transfer: $(STAMP)
 	$(PY) tests/benchmarks/transfer.py
+
+# Coverage and median width of the 95% LR bands on synthetic sweeps with a known truth, with and without theory's
+# prior (about a minute on 2 cores; `make bench` runs it too).
+bench-coverage: $(STAMP)
+	$(PY) -m pytest tests/benchmarks/bench_coverage.py -s -q -p no:cacheprovider --override-ini addopts=
 
 # AdamW's weight decay across widths under the coupled transfer rule vs reusing the base decay (3-5 min on 2
 # cores; `make bench` runs the same check). Cached in .bench-wd/: a rerun only reprints.

@@ -84,6 +84,8 @@ def parse_lr_grid(value: Any) -> list[float]:
 
 
 ModelKind = Literal["transformer", "mlp"]
+#: one run of a cell: (log2 LR, seed)
+Run = tuple[float, int]
 #: the built-in models; anything else in ``model`` is a factory reference (runner.user)
 BUILTIN_MODELS = ("transformer", "mlp")
 AttnScale = Literal["sqrt", "linear"]
@@ -253,6 +255,10 @@ class SweepSpec(BaseModel):
     def parameterization_name(self, name: str) -> str:
         return name if name in self.custom_tables else Parameterization.parse(name).value
 
+    def runs(self) -> list[Run]:
+        """Every (log2 LR, seed) a cell trains, in the order its rows appear."""
+        return [(g, s) for g in self.log2_lr for s in range(self.seeds)]
+
     def cells(self) -> list[Cell]:
         """One cell per (config, width): a compiled program trains all its LRs and seeds."""
         out = []
@@ -301,13 +307,23 @@ class Cell(BaseModel):
         return spec.constants.model_copy(update={"gamma": self.gamma})
 
     def key(self, spec: SweepSpec, data_hash: str) -> str:
-        """Stable id of this cell's results: everything that changes them, so a changed spec re-runs.
+        """Stable id of this cell's runs under ``spec``: everything that changes them, and the LR grid and
+        seed count. The file name of a cell committed whole (``runner.store``); older stores name every
+        cell file this way.
 
         The spec's constants enter flat (as before they were one model), and their weight decay only when it is
         nonzero (it came later), so existing sweeps still resume. A transformer's cells computed before its
         LayerNorm gains took the vector-like LR trained differently, so its key names the rule and they rerun.
         """
-        fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | {"constants"}))
+        return self._hash(spec, data_hash, set())
+
+    def base_key(self, spec: SweepSpec, data_hash: str) -> str:
+        """Stable id of this cell whatever its LR grid and seed count: a run's results depend on the cell,
+        its log2 LR and its seed only, so every committed run of this id serves any grid that holds it."""
+        return self._hash(spec, data_hash, {"log2_lr", "seeds"})
+
+    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str]) -> str:
+        fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | exclude | {"constants"}))
         # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay
         fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS})
         if spec.constants.weight_decay:

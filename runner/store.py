@@ -5,14 +5,22 @@ Layout::
     results.parquet      one row per run (schemas.sweep.SweepRow contract, plus extra columns)
     coord.parquet        per-layer activation RMS, update RMS and alignment A_l at a few steps
     curves.parquet       per-step train loss (when ``spec.curves``)
-    cells/<key>.*.parquet  one committed file per finished cell; a rerun skips these
+    cells/<key>.*.parquet  committed parts: some runs (LR, seed) of one cell each; a rerun skips their runs
     spec.json            the spec that produced the tables
     .sweep.lock          held (flock) by the running sweep, with its pid: a second sweep into the folder refuses
 
 Crash safety: a cell's files are written to a temporary name and renamed into place (atomic on POSIX),
 rows last, so a killed sweep loses at most the cell in flight. ``results.parquet`` is rewritten the same way
 as cells finish, so a killed first run still leaves the finished cells' rows. A committed cell file that no
-longer reads (truncated, unreadable) is renamed ``*.damaged``, kept, and its cell recomputed.
+longer reads (truncated, unreadable) is renamed ``*.damaged``, kept, and its runs recomputed.
+
+Never redo finished work: a run's results depend on its cell (``runner.spec.Cell.base_key``: the config,
+width, data and every spec field but the LR grid and seed count), its log2 LR and its seed. Each part's rows
+file records its cell id in its parquet metadata, so a rerun with a wider or denser LR grid, more seeds or
+more widths trains only the runs no part holds, and the merged tables pick every run from the part holding
+it, in the spec's order: the same tables as one sweep of the larger spec. A cell computed whole keeps the
+file name ``Cell.key`` (which hashes the grid too), as every part did before cell ids; such older parts are
+recognised by that key under the current spec or the previous one (``spec.json``) and tagged on first use.
 
 Training lives in :mod:`abcscale.runner.sweep`; nothing here imports JAX.
 """
@@ -28,8 +36,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 
 class SweepBusy(ValueError):
@@ -52,20 +62,73 @@ class CellResult:
 # --- committing -------------------------------------------------------------------------------------
 
 
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+def _atomic_parquet(df: pd.DataFrame, path: Path, meta: dict[bytes, bytes] | None = None) -> None:
+    """Write ``df`` (as ``DataFrame.to_parquet(index=False)`` would, plus ``meta`` in the schema's key-value
+    metadata) to a temporary name, fsync, rename into place."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, index=False)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if meta:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
+    pq.write_table(table, tmp)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
-def commit_cell(out_dir: Path, key: str, res: CellResult) -> None:
+#: the rows file's schema metadata key naming its cell (``runner.spec.Cell.base_key``)
+CELL_META = b"abcscale.cell"
+
+
+def commit_cell(out_dir: Path, key: str, res: CellResult, cell_id: str | None = None) -> None:
+    """Commit one part of a cell: the runs of ``res``, under file name ``key``. ``cell_id`` (recorded in the
+    rows file) lets a later sweep with another LR grid or seed count find these runs."""
     cells = out_dir / "cells"
     for kind, df in (("coord", res.coord), ("curves", res.curves)):
         if len(df):
             _atomic_parquet(df, cells / f"{key}.{kind}.parquet")
-    _atomic_parquet(res.rows, cells / f"{key}.rows.parquet")  # last: its presence marks the cell done
+    meta = {CELL_META: cell_id.encode()} if cell_id else None
+    _atomic_parquet(res.rows, cells / f"{key}.rows.parquet", meta)  # last: its presence marks the part done
+
+
+def part_cells(out_dir: Path) -> dict[str, str | None]:
+    """Every committed part's key -> its cell id; None for a part written before cell ids were recorded
+    (or whose footer no longer reads: :func:`committed_rows` deals with it when a cell claims it)."""
+    out: dict[str, str | None] = {}
+    for path in sorted((out_dir / "cells").glob("*.rows.parquet")):
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (OSError, ValueError, pa.ArrowException):
+            meta = {}
+        out[path.name.removesuffix(".rows.parquet")] = meta.get(CELL_META, b"").decode() or None
+    return out
+
+
+def tag_part(out_dir: Path, key: str, cell_id: str, rows: pd.DataFrame) -> None:
+    """Record the cell id in a part written before cell ids (a rewrite of its rows, atomic), so that sweeps
+    after the one that recognised it still find it."""
+    _atomic_parquet(rows, out_dir / "cells" / f"{key}.rows.parquet", {CELL_META: cell_id.encode()})
+
+
+Run = tuple[float, int]  # (log2 LR, seed), as runner.spec.Run
+
+
+def pick(frames: dict[str, pd.DataFrame], source: dict[Run, str], runs: list[Run], by: str = "log2_lr"
+         ) -> pd.DataFrame:
+    """The rows of ``runs``, in that order, each run's taken from the part ``source`` names. ``by`` is the
+    column holding the LR: ``log2_lr`` (rows) or ``beta`` = 2^log2_lr (coord, curves). A run's rows keep the
+    order they have in their part, so a cell assembled from parts reads as one computed whole."""
+    index = {(2.0 ** g if by == "beta" else g, s): i for i, (g, s) in enumerate(runs)}
+    chosen = []
+    for key, df in frames.items():
+        at = np.asarray([index.get((float(x), int(s)), -1) for x, s in zip(df[by], df["seed"], strict=True)],
+                        dtype=np.int64)
+        keep = np.asarray([i >= 0 and source.get(runs[i]) == key for i in at], dtype=bool)
+        if keep.any():
+            chosen.append(df[keep].assign(_run=at[keep]))
+    if not chosen:
+        return pd.DataFrame()
+    out = pd.concat(chosen, ignore_index=True) if len(chosen) > 1 else chosen[0]
+    return out.sort_values("_run", kind="stable").drop(columns="_run").reset_index(drop=True)
 
 
 KINDS = ("rows", "coord", "curves")
@@ -130,11 +193,25 @@ class Results:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def merge(out_dir: Path, keys: list[str], results: Results) -> pd.DataFrame:
+@dataclass(frozen=True)
+class CellParts:
+    """Where one cell's runs come from: the runs the spec asks for, in row order, and the part holding each."""
+
+    cell_id: str
+    runs: list[Run]
+    source: dict[Run, str]
+
+
+def merge(out_dir: Path, cells: list[CellParts], results: Results) -> pd.DataFrame:
     """Write the merged tables: rows from ``results`` (what was read or committed), coord and curves from
-    the cell files, each in the spec's cell order."""
+    the part files, each in the spec's cell order and each cell's run order."""
     for kind in ("coord", "curves"):
-        parts = [pd.read_parquet(p) for key in keys if (p := out_dir / "cells" / f"{key}.{kind}.parquet").exists()]
+        parts = []
+        for c in cells:
+            paths = {k: out_dir / "cells" / f"{k}.{kind}.parquet" for k in dict.fromkeys(c.source.values())}
+            frames = {k: pd.read_parquet(p) for k, p in paths.items() if p.exists()}
+            if frames and len(df := pick(frames, c.source, c.runs, by="beta")):
+                parts.append(df)
         if parts:
             _atomic_parquet(pd.concat(parts, ignore_index=True), out_dir / MERGED[kind])
     rows = results.table()
@@ -177,5 +254,5 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
         os.close(fd)  # releases the flock
 
 
-__all__ = ["CellResult", "SweepBusy", "SweepWarning", "KINDS", "MERGED", "commit_cell", "committed_rows", "Results",
-           "merge", "folder_lock"]
+__all__ = ["CELL_META", "CellParts", "CellResult", "SweepBusy", "SweepWarning", "KINDS", "MERGED", "commit_cell",
+           "committed_rows", "Results", "merge", "folder_lock", "part_cells", "pick", "tag_part"]

@@ -8,8 +8,12 @@ sweep will need. The folder's layout, its lock, the committed cell files and the
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -18,8 +22,19 @@ import numpy as np
 import pandas as pd
 
 from abcscale import theory
-from abcscale.runner.spec import Cell, SweepSpec
-from abcscale.runner.store import CellResult, Results, commit_cell, committed_rows, folder_lock, merge
+from abcscale.runner.spec import Cell, Run, SweepSpec
+from abcscale.runner.store import (
+    CellParts,
+    CellResult,
+    Results,
+    commit_cell,
+    committed_rows,
+    folder_lock,
+    merge,
+    part_cells,
+    pick,
+    tag_part,
+)
 
 if TYPE_CHECKING:
     from abcscale.runner.train import Compiler
@@ -96,19 +111,40 @@ def record_steps(spec: SweepSpec) -> tuple[int, ...]:
 
 
 def chunk_size(spec: SweepSpec, width: int, n_runs: int) -> int:
-    """Runs per compiled call. On CPU one-at-a-time wins beyond small widths; on a GPU vmap wins at every
-    width measured (bench_runner's batching benchmark). The runs split into equal chunks of at most
-    ``spec.chunk``, so padding the last chunk wastes at most one run per call (22 runs: 11 + 11, not
-    16 + 6 padded to 16)."""
+    """Runs per compiled call. On CPU one at a time, at every width: vmapping 11 runs of the demo's
+    transformer took 1.07x the time of 11 single calls at width 32 and 1.26x at 64 (issue 18's profile);
+    and a single run's numbers do not depend on which other runs a sweep holds, so runs added to a sweep
+    later are bit-identical to one sweep of the larger grid. On a GPU vmap wins at every width measured
+    (bench_runner's batching benchmark). The runs split into equal chunks of at most ``spec.chunk``, so
+    padding the last chunk wastes at most one run per call (22 runs: 11 + 11, not 16 + 6 padded to 16);
+    under vmap a run's numbers then depend on the chunk's size at float tolerance (tests/runner/
+    test_incremental.py)."""
     if spec.batching == "single":
         return 1
     if spec.batching == "auto":
         import jax
 
-        if jax.default_backend() == "cpu" and width > 64:
+        if jax.default_backend() == "cpu":
             return 1
     calls = math.ceil(n_runs / min(spec.chunk, n_runs))
     return math.ceil(n_runs / calls)
+
+
+def run_threads(size: int, n_calls: int) -> int:
+    """Calls of one cell running at once. On CPU, one-run calls go ``os.cpu_count()`` at a time (at most 8;
+    ``ABCSCALE_RUN_THREADS`` sets it): a small model's step leaves cores idle, and two threads trained 8 runs of the
+    demo's transformer 1.22x / 2.15x / 1.64x faster at widths 32 / 64 / 128 than one after the other on 2
+    cores, with less CPU time and the same numbers bit for bit (a run's program does not depend on what
+    runs beside it). Vmapped calls (a GPU's) go one at a time."""
+    if size != 1 or n_calls < 2:
+        return 1
+    import jax
+
+    if jax.default_backend() != "cpu":
+        return 1
+    # at most 8 by default: measured on 2 cores only, and each run in flight holds its own parameters
+    default = min(8, os.cpu_count() or 1)
+    return max(1, min(n_calls, int(os.environ.get("ABCSCALE_RUN_THREADS") or default)))
 
 
 def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):
@@ -136,8 +172,9 @@ def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool)
 def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
              lr_exponents: tuple[float, float, float] | None = None, record: tuple[int, ...] | None = None,
              on_runs: Callable[[int], None] | None = None,
-             on_compile: Callable[[Cell], None] | None = None) -> CellResult:
-    """Train every (log2 LR, seed) of one cell, in chunks of one vmapped program each.
+             on_compile: Callable[[Cell], None] | None = None, runs: list[Run] | None = None) -> CellResult:
+    """Train the (log2 LR, seed) ``runs`` of one cell (default: all of ``spec.runs()``), in chunks of one
+    vmapped program each; one-run chunks on CPU run ``run_threads`` at a time.
 
     ``compiler`` holds the compiled programs (a sweep shares one across cells; default: one for this cell).
     ``on_compile(cell)`` is called before a chunk waits for its program to compile, ``on_runs(n)`` after
@@ -152,24 +189,31 @@ def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
     record = record_steps(spec) if record is None else record
     prog = _program(spec, cell, record, spec.curves)
     hyper = layer_hyper(spec, cell, lr_exponents)
-    runs = [(g, s) for g in spec.log2_lr for s in range(spec.seeds)]
+    runs = spec.runs() if runs is None else list(runs)
     size = chunk_size(spec, cell.width, len(runs))
     fac = np.asarray(hyper.lr_factor)
-    outcomes = []
-    for i in range(0, len(runs), size):
-        part = runs[i:i + size]
+    def call(part: list[Run]):
         padded = part + [part[-1]] * (size - len(part))  # same M every call: one compiled program
         lr = np.stack([2.0 ** g * fac for g, _ in padded])
         eps = np.tile(np.asarray(hyper.epsilon), (size, 1))
         seeds = np.asarray([s for _, s in padded])
-        if on_compile and compiler.state(prog, size, corpus.train, corpus.eval) != "ready":
-            on_compile(cell)
         out = run_program(prog, corpus.train, corpus.eval, np.asarray(hyper.multiplier),
                           np.asarray(hyper.init_std), lr, eps, seeds, wd_3=np.asarray(hyper.weight_decay),
                           compiler=compiler)
-        outcomes.append((part, out))
         if on_runs:
             on_runs(len(part))
+        return part, out
+
+    parts = [runs[i:i + size] for i in range(0, len(runs), size)]
+    if on_compile and compiler.state(prog, size, corpus.train, corpus.eval) != "ready":
+        on_compile(cell)
+    outcomes = [call(parts[0])]  # here: this call compiles the program, or waits for it
+    threads = run_threads(size, len(parts) - 1)
+    if threads > 1:
+        with ThreadPoolExecutor(threads, thread_name_prefix="abcscale-run") as pool:
+            outcomes += pool.map(call, parts[1:])
+    else:
+        outcomes += [call(p) for p in parts[1:]]
     return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
 
 
@@ -182,15 +226,16 @@ def check_model(spec: SweepSpec) -> None:
         check(spec.model, spec.widths, spec.depth, spec.seq_len)
 
 
-def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler) -> None:
-    """Queue the programs of ``cells``, in order, for compilation on ``compiler``'s background thread."""
+def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler, n_runs: list[int] | None = None) -> None:
+    """Queue the programs of ``cells``, in order, for compilation on ``compiler``'s background thread;
+    ``n_runs``: how many runs each cell trains (default: all of the spec's)."""
     from abcscale.runner.train import enable_compilation_cache
 
     enable_compilation_cache()
     corpus = spec.corpus()
-    n_runs = len(spec.log2_lr) * spec.seeds
-    for cell in cells:
-        compiler.ahead(_program(spec, cell, record_steps(spec), spec.curves), chunk_size(spec, cell.width, n_runs),
+    counts = n_runs or [len(spec.runs())] * len(cells)
+    for cell, n in zip(cells, counts, strict=True):
+        compiler.ahead(_program(spec, cell, record_steps(spec), spec.curves), chunk_size(spec, cell.width, n),
                        corpus.train, corpus.eval)
 
 
@@ -249,22 +294,22 @@ def _layer_type(prog, name: str) -> str:
 # --- executors --------------------------------------------------------------------------------------
 
 
-def _run_cell_task(spec_json: str, cell_json: str) -> CellResult:
+def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run]) -> CellResult:
     """A Ray task: module-level so workers import it by name."""
-    return run_cell(SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json))
+    return run_cell(SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json),
+                    runs=[(float(g), int(s)) for g, s in runs])
 
 
-def _ray_cells(spec: SweepSpec, todo: list[tuple[str, Cell]], commit, address: str | None):
+def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
     import ray
 
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     task = ray.remote(_run_cell_task)
-    pending = {task.remote(spec.model_dump_json(), c.model_dump_json()): (k, c) for k, c in todo}
+    pending = {task.remote(spec.model_dump_json(), t.cell.model_dump_json(), t.runs): t for t in todo}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
-        key, cell = pending.pop(ready[0])
-        commit(key, cell, ray.get(ready[0]))
+        commit(pending.pop(ready[0]), ray.get(ready[0]))
 
 
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, executor: str = "local",
@@ -283,23 +328,82 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
         return _run_locked(spec, out, progress, executor, address)
 
 
-def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, address: str | None) -> pd.DataFrame:
-    corpus = spec.corpus()
-    (out / "spec.json").write_text(spec.model_dump_json(indent=2))
-    cells = [(c.key(spec, corpus.sha256), c) for c in spec.cells()]
-    done: dict[str, pd.DataFrame] = {}
-    for key, _ in cells:  # a loop, not a comprehension: the damaged-file warning points at run_sweep's caller
-        if (rows := committed_rows(out, key)) is not None:
-            done[key] = rows
-    todo = [(k, c) for k, c in cells if k not in done]
-    results = Results(out, [k for k, _ in cells], done)
-    n_runs = len(spec.log2_lr) * spec.seeds
-    bar = _Progress(progress, total=len(todo) * n_runs, skipped=len(cells) - len(todo))
+@dataclass(frozen=True)
+class _Todo:
+    """A cell's runs that no committed part holds, and the part key they commit under."""
 
-    def commit(key: str, cell: Cell, res: CellResult) -> None:
-        commit_cell(out, key, res)
+    cell: Cell
+    cell_id: str
+    key: str
+    runs: list[Run]
+
+
+def _previous_spec(out: Path) -> SweepSpec | None:
+    """The spec that last wrote this folder (``spec.json``), or None: absent, or no longer valid."""
+    try:
+        return SweepSpec.model_validate_json((out / "spec.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _untagged_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> dict[str, str]:
+    """Part key -> cell id for parts written before cell ids were recorded: each was a whole cell, named
+    ``Cell.key`` under the spec that ran it, this one or the previous one (whose data must be this one's)."""
+    out: dict[str, str] = {}
+    for s in (before, spec):
+        if s is not None and (s.data, s.max_bytes, s.eval_fraction) == (spec.data, spec.max_bytes,
+                                                                         spec.eval_fraction):
+            out |= {c.key(s, data_hash): c.base_key(s, data_hash) for c in s.cells()}
+    return out
+
+
+def _sources(parts: dict[str, pd.DataFrame]) -> dict[Run, str]:
+    """Each committed run -> the first part (in file-name order) holding it."""
+    out: dict[Run, str] = {}
+    for key, rows in parts.items():
+        for g, seed in zip(rows["log2_lr"], rows["seed"], strict=True):
+            out.setdefault((float(g), int(seed)), key)
+    return out
+
+
+def _part_key(cell_id: str, runs: list[Run]) -> str:
+    return hashlib.sha256(json.dumps([cell_id, runs]).encode()).hexdigest()[:16]
+
+
+def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, address: str | None) -> pd.DataFrame:
+    sha = spec.corpus().sha256
+    untagged, tags = _untagged_ids(spec, _previous_spec(out), sha), part_cells(out)
+    claimed: dict[str, list[str]] = {}
+    for key, cid in tags.items():
+        if cid := cid or untagged.get(key):
+            claimed.setdefault(cid, []).append(key)
+    cells, runs = [(c, c.base_key(spec, sha)) for c in spec.cells()], spec.runs()
+    have: dict[str, dict[str, pd.DataFrame]] = {cid: {} for _, cid in cells}
+    for _, cid in cells:  # loops, not comprehensions: the damaged-file warning points at run_sweep's caller
+        for key in claimed.get(cid, []):
+            if (rows := committed_rows(out, key)) is not None:
+                if tags[key] is None:
+                    tag_part(out, key, cid, rows)
+                have[cid][key] = rows
+    # written after tagging: until then, this file names the spec whose untagged parts they are
+    (out / "spec.json").write_text(spec.model_dump_json(indent=2))
+    sources = {cid: _sources(have[cid]) for _, cid in cells}
+    todo = []
+    for cell, cid in cells:
+        if missing := [r for r in runs if r not in sources[cid]]:
+            key = cell.key(spec, sha) if len(missing) == len(runs) else _part_key(cid, missing)
+            todo.append(_Todo(cell, cid, key, missing))
+    pending = {t.cell_id for t in todo}
+    results = Results(out, [cid for _, cid in cells],
+                      {cid: pick(have[cid], sources[cid], runs) for _, cid in cells if cid not in pending})
+    bar = _Progress(progress, total=sum(len(t.runs) for t in todo), skipped=len(cells) - len(todo))
+
+    def commit(t: _Todo, res: CellResult) -> None:
+        commit_cell(out, t.key, res, t.cell_id)
         # Read back, as a resume would: the merged table is the same whichever run computed a cell.
-        results.add(key, pd.read_parquet(out / "cells" / f"{key}.rows.parquet"))
+        have[t.cell_id][t.key] = pd.read_parquet(out / "cells" / f"{t.key}.rows.parquet")
+        sources[t.cell_id] = _sources(have[t.cell_id])
+        results.add(t.cell_id, pick(have[t.cell_id], sources[t.cell_id], runs))
         if executor == "ray":
             bar.advance(len(res.rows))
 
@@ -310,14 +414,14 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
             from abcscale.runner.train import Compiler
 
             # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
-            todo.sort(key=lambda kc: kc[1].width)
+            todo.sort(key=lambda t: t.cell.width)
             with Compiler() as compiler:
-                compile_ahead(spec, [c for _, c in todo], compiler)
-                for key, cell in todo:
-                    bar.describe(cell)
-                    commit(key, cell, run_cell(spec, cell, compiler=compiler, on_runs=bar.advance,
-                                               on_compile=bar.compiling))
-    return merge(out, [k for k, _ in cells], results)
+                compile_ahead(spec, [t.cell for t in todo], compiler, [len(t.runs) for t in todo])
+                for t in todo:
+                    bar.describe(t.cell)
+                    commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
+                                       on_compile=bar.compiling, runs=t.runs))
+    return merge(out, [CellParts(cid, runs, sources[cid]) for _, cid in cells], results)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ cannot drift apart. A flag left out keeps the value of SPEC.toml, or the spec's 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -139,12 +140,16 @@ def sweep(
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import best_lrs, run_sweep
 
+    t0 = time.perf_counter()
     with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
         df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
+    sweep_s = time.perf_counter() - t0
     results = out / "results.parquet"
     best = best_lrs(df) if len(df) else []
     if as_json:
-        emit_json({"results": str(results), "runs": len(df), "best": [asdict(b) for b in best]})
+        # sweep_s: run_sweep's span (compiling, training, writing); what a whole-process timing adds is start-up
+        emit_json({"results": str(results), "runs": len(df), "best": [asdict(b) for b in best],
+                   "sweep_s": round(sweep_s, 3)})
         return
     t = Table(title="best learning rate per width (eval loss)")
     for col in ("parameterization", "optimizer", "alignment", "lr_mode", "width", "best log2 beta", "eval loss",

@@ -1,4 +1,5 @@
-"""Runner benchmarks (``make bench``): fixed costs, compute efficiency, batching strategy, and the physics.
+"""Runner benchmarks (``make bench``): fixed costs, compute efficiency, the share outside training and the
+FLOP rate per width, batching strategy, and the physics.
 
 Each test prints its numbers measured side by side in one run; the thresholds are the issue's targets.
 Set ``ABCSCALE_BENCH_QUICK=1`` for a smaller, faster variant.
@@ -112,6 +113,71 @@ def test_compute_efficiency_width_512():
     assert per_step_s > 0
 
 
+def numpy_matmul_flops(n: int = 512, m: int = 2048, trials: int = 5) -> float:
+    """This machine's float32 GEMM rate through numpy's BLAS ([m, n] @ [n, 4n]), best of a few trials: the
+    limit the runner's training is compared against (issue 18)."""
+    a, b = np.ones((m, n), np.float32), np.ones((n, 4 * n), np.float32)
+    a @ b  # noqa: B018  (warm-up: thread pool, page faults)
+    best, reps = 0.0, 4
+    for _ in range(trials):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ b  # noqa: B018
+        best = max(best, 2 * m * n * 4 * n * reps / (time.perf_counter() - t0))
+    return best
+
+
+#: one cell per width, the demo's transformer shape (batch 8 x 32 bytes, head_dim 16, depth 2): runs, steps
+WIDTH_RUNS = {32: (6, 100), 128: (6, 100), 512: (2, 30)}
+
+
+def _cell_in_subprocess(width: int, n_lrs: int, steps: int, out: Path, cache: Path) -> dict:
+    """One cell of ``n_lrs`` runs in a fresh process with a cold compilation cache: whole-process wall
+    (interpreter start to results on disk), and the rows' training-program time and FLOP."""
+    spec = dict(model="transformer", widths=[width], depth=2, head_dim=16, batch=8, seq_len=32, steps=steps,
+                log2_lr=[-9 + i for i in range(n_lrs)], max_bytes=2_000_000, coord_steps=[])
+    # Training is the sweep's span less its waits for compilation (it also holds writing the cell's files,
+    # tens of ms): calls of one cell may run side by side (runner.sweep.run_threads), so their times overlap.
+    code = f"""
+import json, time
+from abcscale.runner.spec import SweepSpec
+from abcscale.runner.sweep import run_sweep
+spec = SweepSpec.model_validate(json.loads({json.dumps(json.dumps(spec))}))
+t0 = time.perf_counter()
+df = run_sweep(spec, {str(out)!r}, progress=False)
+span = time.perf_counter() - t0
+compile = float(df.drop_duplicates(["compile_s", "run_s"])["compile_s"].sum())
+flop = float((6 * df["n_params"] * df["tokens"]).sum())
+print(json.dumps({{"train": span - compile, "compile": compile, "flop": flop}}))
+"""
+    t0 = time.perf_counter()
+    res = subprocess.run([sys.executable, "-c", code], env=os.environ | {"ABCSCALE_JAX_CACHE": str(cache)},
+                         capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1]) | {"wall": time.perf_counter() - t0}
+
+
+def test_share_outside_training_and_flops_by_width():
+    """Per width (32, 128, 512), one cell in one fresh process with a cold compilation cache: the share of
+    the whole process's wall time outside training (interpreter start, imports, data, compilation, the merged
+    tables), and training's FLOP/s (6 x params x tokens; their time also
+    holds init and the two evaluations, so this is a lower bound) over numpy's float32 matmul rate,
+    measured in the same run before and after (best of). Issue 18's targets: >= 70% at width >= 256."""
+    widths = {32: (2, 30), 128: (2, 30), 512: (1, 10)} if QUICK else WIDTH_RUNS
+    peak = numpy_matmul_flops()
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for w, (n, steps) in widths.items():
+            results[w] = _cell_in_subprocess(w, n, steps, Path(tmp) / f"w{w}", Path(tmp) / f"cache{w}")
+    peak = max(peak, numpy_matmul_flops())
+    print(f"\n[widths] numpy float32 matmul {peak / 1e9:.0f} GFLOP/s; one cell per width, cold cache, whole process")
+    for w, r in results.items():
+        rate = r["flop"] / r["train"]
+        print(f"  width {w:4d}: {widths[w][0]} runs x {widths[w][1]} steps, wall {r['wall']:5.1f} s, training "
+              f"{r['train']:5.1f} s, compile wait {r['compile']:4.1f} s -> outside training "
+              f"{1 - r['train'] / r['wall']:4.0%}; {rate / 1e9:5.1f} GFLOP/s = {rate / peak:4.0%} of matmul")
+        assert 0 < r["train"] < r["wall"]
+
+
 def test_batching_vmap_vs_single():
     """Per width: M runs in one vmapped call vs M calls of one run (same compiled shapes, compile excluded)."""
     import jax
@@ -197,3 +263,40 @@ def check_physics(s: dict[tuple[str, str], tuple[float, Any]]) -> None:
     assert sp.ci.high < 0  # the optimum falls with width...
     assert mup.ci.low <= 0 <= mup.ci.high and mup.ci.low > -1  # ...and under muP it does not
     assert abs(mup_slope) < 0.4
+
+
+#: issue 18's demo-size sweep: one cell per width, 11 LRs x 2 seeds x 100 steps, batch 8 x 32 bytes
+DEMO_SIZE = dict(model="transformer", parameterizations=["mup"], optimizers=["adam"], lr_modes=["per_layer"],
+                 widths=[32, 64, 128], log2_lr="-8.5:-3.5:0.5", seeds=2, steps=100, batch=8, seq_len=32,
+                 head_dim=16, depth=2, max_bytes=2_000_000)
+
+
+def profile_demo_sweep(out: str, cache: str) -> dict[str, Any]:
+    """Where one demo-size sweep's whole process goes: import, data, waiting for compiles, training programs,
+    the rest (tables, files); with the process's CPU time, which other load on a shared machine inflates less
+    than the wall clock. Run it as ``python tests/benchmarks/bench_runner.py OUT CACHE`` (an empty CACHE:
+    cold; run again: warm), against this tree or another on PYTHONPATH, alternating."""
+    import resource
+
+    t0 = time.perf_counter()
+    os.environ["ABCSCALE_JAX_CACHE"] = cache
+    import jax  # noqa: F401
+
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import run_sweep
+    t1 = time.perf_counter()
+    spec = SweepSpec.model_validate(DEMO_SIZE)
+    spec.corpus()
+    t2 = time.perf_counter()
+    df = run_sweep(spec, out, progress=False)
+    t3 = time.perf_counter()
+    calls = df.drop_duplicates(["width", "compile_s", "run_s"])
+    comp, run_s = float(calls["compile_s"].sum()), float(calls["run_s"].sum())
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    # "train": the sweep's span less compile waits (calls may overlap: run_s sums can exceed it)
+    return {"cpu": ru.ru_utime + ru.ru_stime, "wall": t3 - t0, "import": t1 - t0, "data": t2 - t1,
+            "compile_wait": comp, "train": t3 - t2 - comp, "run_s_sum": run_s}
+
+
+if __name__ == "__main__":
+    print(json.dumps(profile_demo_sweep(sys.argv[1], sys.argv[2])))
