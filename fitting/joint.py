@@ -25,6 +25,7 @@ from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
 from abcscale.fitting.predict import UNRELIABLE
+from abcscale.fitting.scaling import design_tau2, t_quantile
 from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
 from abcscale.schemas.theory import Interval
 
@@ -76,25 +77,6 @@ def base_value(values: Sequence[float] | np.ndarray) -> float:
     return float(u[int(np.argmin(np.abs(np.log2(u) - mid)))])
 
 
-def _dl_tau2(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
-    """Between-curve variance by the method of moments (DerSimonian-Laird for a meta-regression)."""
-    k, p = X.shape
-    if k <= p:
-        return 0.0
-    w = 1.0 / v
-    XtW = X.T * w
-    A = np.linalg.pinv(XtW @ X)
-    beta = A @ (XtW @ y)
-    q = float(np.sum(w * (y - X @ beta) ** 2))
-    denom = float(w.sum() - np.trace(A @ (X.T * w**2) @ X))
-    return max(0.0, (q - (k - p)) / denom) if denom > 0 else 0.0
-
-
-def _t(df: int, level: float) -> float:
-    p = 0.5 + level / 2
-    return float(stats.t.ppf(p, df)) if df > 0 else float(stats.norm.ppf(p))
-
-
 def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str], *, size_col: str,
               size_kind: str, base_size: float | None, level: float, n_unidentified: int = 0
               ) -> tuple[JointLaw | None, list[str]]:
@@ -122,12 +104,12 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
         return None, [*notes, f"{n} curve optima cannot pin {p} parameters (the constant and {p - 1} exponents)"]
     y = np.array([c.y for c in curves])
     v = np.array([c.var for c in curves])
-    tau2 = _dl_tau2(X, y, v)
+    tau2 = design_tau2(X, y, v)
     res = WLS(y, X, weights=1.0 / (v + tau2)).fit()
     df = n - p
     cov = np.asarray(res.normalized_cov_params) * max(1.0, float(res.scale))
     params = np.asarray(res.params, dtype=float)
-    q = _t(df, level)
+    q = t_quantile(df, level)
     method = f"joint WLS over {n} curve optima, weights 1/(v_i + tau^2), Knapp-Hartung t with {df} df"
 
     def est(i: int) -> Estimate:
@@ -171,7 +153,7 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
     level = law.log2_constant.ci.confidence_level
 
     def band(lv: float) -> tuple[float, float]:
-        h = _t(law.df, lv) * sd
+        h = t_quantile(law.df, lv) * sd
         return float(2.0 ** (mean - h)), float(2.0 ** (mean + h))
 
     lo, hi = band(level)

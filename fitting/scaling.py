@@ -45,16 +45,19 @@ def dl_tau2(widths: np.ndarray, y: np.ndarray, var: np.ndarray) -> float:
     """The DerSimonian-Laird (method of moments) tau^2 of the line through (log2 width, y) with variances var."""
     z = np.log2(np.asarray(widths, dtype=float))
     X = np.column_stack([np.ones_like(z), z])
-    return _dl_tau2(X, np.asarray(y, dtype=float), np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR))
+    return design_tau2(X, np.asarray(y, dtype=float), np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR))
 
 
-def _dl_tau2(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
+def design_tau2(X: np.ndarray, y: np.ndarray, v: np.ndarray) -> float:
+    """Between-point variance tau^2 of the weighted regression y ~ X with variances v, by the method of moments
+    (DerSimonian-Laird for a meta-regression): (Q - (k - p)) / (sum w - tr((X'WX)^-1 X'W^2X)), floored at 0.
+    A pseudo-inverse keeps a rank-deficient design (collinear covariates) from raising."""
     k, p = X.shape
     if k <= p:
         return 0.0
     w = 1.0 / v
     XtW = X.T * w
-    A = np.linalg.inv(XtW @ X)
+    A = np.linalg.pinv(XtW @ X)
     beta = A @ (XtW @ y)
     q = float(np.sum(w * (y - X @ beta) ** 2))
     denom = float(w.sum() - np.trace(A @ (X.T * w**2) @ X))
@@ -82,7 +85,7 @@ def fit_law(
     z = np.log2(widths / base_width)
     v = np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR)
     X = np.column_stack([np.ones_like(z), z])
-    tau2 = _dl_tau2(X, y, v)
+    tau2 = design_tau2(X, y, v)
     w = 1.0 / (v + tau2)
     res = WLS(y, X, weights=w).fit()
     df = k - 2

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from abcscale.cli import main
-from abcscale.usecases.tune import CONSTANT_FACTORS, load_constants
+from abcscale.usecases.tune import load_constants
+from abcscale.usecases.tune_verify import CONSTANT_FACTORS
 from tests.cli.test_tune import TINY
 
 pytest.importorskip("optuna")
