@@ -7,7 +7,7 @@ the main venv, that starts each program as a subprocess and times it from spawn 
   base width 32, into a fresh folder; cold = a fresh JAX compilation cache (``ABCSCALE_JAX_CACHE``), warm =
   the cache the cold run just filled;
 - mup: tests/benchmarks/peer/mup_sweep.py (torch venv): the same model, data, schedule and muP settings in
-  PyTorch eager with microsoft/mup, one run at a time, 2 threads, ``OMP_WAIT_POLICY=PASSIVE`` unless set
+  PyTorch eager with microsoft/mup, one run at a time, 2 threads, OpenMP's default (active) waiting
   (tests/torch/test_peer_equivalence.py checks the two give the same loss curve from the same start).
 
 Per repeat the order is abcscale cold, mup, abcscale warm, mup (alternating, so drift on a shared machine hits
@@ -96,9 +96,10 @@ def _abcscale(sweep: Sweep, exe: str, out: Path, cache: Path, cold: bool) -> Mea
 def _mup(sweep: Sweep, python: str, out: Path) -> Measurement:
     cmd = [python, str(PEER), "--widths", sweep.widths, f"--log2-lr={sweep.log2_lr}", "--seeds", str(sweep.seeds),
            "--steps", str(sweep.steps), "--out", str(out), "--t0", "T0"]
-    # Passive OpenMP waits: on a loaded machine, active spinning makes PyTorch's 2-thread steps 10-50x slower
-    # (threads spin at every barrier for a peer the OS has descheduled); on an idle one it changes little.
-    wall, _ = _timed(cmd, {"OMP_WAIT_POLICY": "PASSIVE"} | dict(os.environ))
+    # OpenMP's default waiting, as a user runs PyTorch: on the idle machine passive waits made the demo sweep
+    # 2.1x slower (79.0 s against 37.2 s; 1 thread 42.4 s), which would flatter abcscale. On a loaded machine
+    # active spinning is what hurts (a peer thread descheduled at every barrier): run this on an idle one.
+    wall, _ = _timed(cmd, dict(os.environ))
     t = json.loads((out / "timings.json").read_text())
     train = t["setup_s"] + t["train_s"] + t["eval_s"]  # as abcscale's run_s: init, steps and evals
     return Measurement("mup", wall, {"startup_imports_s": t["startup_imports_s"], "compile_s": 0.0,
