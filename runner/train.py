@@ -6,8 +6,11 @@ compiles once, and JAX's persistent compilation cache makes a rerun skip compila
 rates, epsilons and decays are 4-long (embedding, hidden, readout, vector-like: ``runner.nn``); multipliers
 and init stds 3-long.
 
-A run that diverges (non-finite loss or parameters, or loss above ``divergence_factor * loss_at_init``)
-is frozen at its last good parameters and flagged; under ``vmap`` the others go on untouched.
+A run diverges when a step's loss is not finite or above ``divergence_factor * loss_at_init``, or its final
+parameters are not finite. It is flagged (its final and eval losses are inf and NaN) and otherwise carries on:
+its curve and coordinate statistics after that step are what the run did. Freezing diverged runs at their last
+good parameters cost a select over every parameter and optimizer state per step, and a finiteness check over
+every parameter: 15% of a width-512 step (issue 18's profile), for numbers no table kept.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import numpy as np
 import optax
 
 from abcscale.runner import mlp, transformer, user
-from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, rms
+from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, n_params, probe_stats, rms
 from abcscale.runner.optim import make_optimizer
 
 
@@ -84,7 +87,7 @@ def _module(cfg: ModelConfig):
     return {"transformer": transformer, "mlp": mlp, "user": user}[cfg.kind]
 
 
-# One traced training run read top to bottom (init, optimizer, jitted step in a scan, divergence freeze,
+# One traced training run read top to bottom (init, optimizer, jitted step in a scan, divergence flag,
 # eval, coordinate stats): splitting it would scatter one JAX program over helpers that each need the closure.
 def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, eps_4, seed) -> dict[str, Any]:
     cfg, B, T = prog.model, prog.batch, prog.model.seq_len
@@ -102,7 +105,7 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, e
         probes = Probes(probe)
         logits = apply(cfg, p, mult_3, win_BxT1[:, :-1], probes)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), win_BxT1[:, 1:])
-        return loss.mean(), probes.stats
+        return loss.mean(), probes.captured
 
     # Held-out windows at fixed, evenly spaced offsets: every run and width sees the same eval set.
     starts = np.linspace(0, eval_tok.shape[0] - T - 2, prog.eval_batches * B).astype(np.int32)
@@ -115,8 +118,8 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, e
         idx = jax.random.randint(jax.random.fold_in(k_data, step), (B,), 0, train_tok.shape[0] - T - 1)
         return train_tok[idx[:, None] + offsets].astype(jnp.int32)
 
-    def coord_stats(old, new, win):
-        _, stats = loss_fn(old, win, probe=True)
+    def coord_stats(captured, old, new):
+        stats = probe_stats(captured)
         return {"act_rms": {k: v[0] for k, v in stats.items()},
                 "alignment": {k: v[1] for k, v in stats.items()},
                 # a user model's probes may name activations, not parameters: no update there
@@ -130,22 +133,24 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, e
     def body(carry, step):
         params, opt_state, alive = carry
         win = sample(step)
-        (loss, _), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, win)
+        # with record steps the forward keeps its activations, which the statistics reduce at those steps
+        (loss, captured), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, win, bool(prog.record_steps))
         updates, new_state = tx.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
-        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(new_params)]))
-        ok = alive & jnp.isfinite(loss) & (loss < threshold) & finite
+        # A non-finite update shows in the next step's loss; the last one in the final check below.
+        ok = alive & jnp.isfinite(loss) & (loss < threshold)
         stats = None
         if prog.record_steps:
-            shape = jax.eval_shape(coord_stats, params, new_params, win)
-            stats = jax.lax.cond(jnp.any(record == step), lambda: coord_stats(params, new_params, win),
+            shape = jax.eval_shape(coord_stats, captured, params, new_params)
+            stats = jax.lax.cond(jnp.any(record == step), lambda: coord_stats(captured, params, new_params),
                                  lambda: jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shape))
-        keep = functools.partial(jnp.where, ok)
-        return (jax.tree.map(keep, new_params, params), jax.tree.map(keep, new_state, opt_state), ok), \
-            (loss, stats)
+        return (new_params, new_state, ok), (loss, stats)
 
     (params, _, alive), (losses, stats) = jax.lax.scan(
         body, (params, opt_state, jnp.asarray(True)), jnp.arange(prog.steps))
+    # one reduction per parameter: the sum of a tensor holding a NaN or an inf is not finite (nor is one that
+    # overflows, 3e38: a diverged run all the same)
+    alive = alive & jnp.isfinite(sum(jnp.sum(x) for x in jax.tree.leaves(params)))
     out = {
         "loss_at_init": loss0,
         "final_loss": jnp.where(alive, losses[-prog.final_window:].mean(), jnp.inf),
@@ -173,12 +178,27 @@ def _jitted(prog: Program):
     return jax.jit(batched)
 
 
-def compiler_options() -> dict[str, Any]:
+#: Programs of models under this many parameters compile with XLA:CPU's older loop emitters. Measured on the
+#: demo's transformer (issue 18): they take half the compile CPU (2.1 against 4.3 s at width 64) for 5-15% more
+#: step time, and a cold demo sweep (widths 32-128, about 270k parameters at 128) spends more on compiling than
+#: that; at width 256 (1M parameters) the step is 11% slower for one compile, and the newer emitters win.
+SMALL_PROGRAM_PARAMS = 300_000
+
+
+def compiler_options(prog: Program | None = None) -> dict[str, Any]:
     """XLA options: LLVM optimisation level 1 compiles about 20% faster than the default and runs as fast
     (level 0 compiles faster still but runs these programs 2-2.5x slower); ``ABCSCALE_XLA_OPT_LEVEL``
-    forces a level ("" for XLA's default)."""
+    forces a level ("" for XLA's default). A ``prog`` under :data:`SMALL_PROGRAM_PARAMS` parameters turns the
+    fusion emitters off; ``ABCSCALE_XLA_FUSION_EMITTERS`` (``on`` | ``off``) forces them either way."""
     level = os.environ.get("ABCSCALE_XLA_OPT_LEVEL", "1")
-    return {"xla_backend_optimization_level": int(level)} if level != "" else {}
+    out: dict[str, Any] = {"xla_backend_optimization_level": int(level)} if level != "" else {}
+    emitters = os.environ.get("ABCSCALE_XLA_FUSION_EMITTERS", "")
+    if emitters not in ("", "on", "off"):
+        raise ValueError(f"ABCSCALE_XLA_FUSION_EMITTERS must be on or off, got {emitters!r}")
+    small = prog is not None and n_params(prog.specs()) < SMALL_PROGRAM_PARAMS
+    if emitters == "off" or (emitters == "" and small):
+        out["xla_cpu_use_fusion_emitters"] = False
+    return out
 
 
 Tokens = np.ndarray | jax.Array
@@ -227,7 +247,7 @@ class Compiler:
         if key not in self._programs:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
-            args, options = key[1], compiler_options()
+            args, options = key[1], compiler_options(prog)
             self._programs[key] = self._executor.submit(lambda: _jitted(prog).lower(*args).compile(options))
 
     def state(self, prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> str:
@@ -242,7 +262,7 @@ class Compiler:
         key = _key(prog, args[-1].shape[0], args[0], args[1])
         entry = self._programs.get(key)
         if entry is None:
-            entry = self._programs[key] = _jitted(prog).lower(*args).compile(compiler_options())
+            entry = self._programs[key] = _jitted(prog).lower(*args).compile(compiler_options(prog))
         elif isinstance(entry, Future):
             entry = self._programs[key] = entry.result()
         return entry

@@ -32,11 +32,11 @@ def _sweep_in_subprocess(spec: dict, out: Path, cache: Path) -> dict:
 import json, time
 t0 = time.perf_counter()
 from abcscale.runner.spec import SweepSpec
-from abcscale.runner.sweep import run_sweep
+from abcscale.runner.sweep import compile_wait_s, run_sweep
 df = run_sweep(SweepSpec.model_validate(json.loads({json.dumps(json.dumps(spec))})), {str(out)!r}, progress=False)
 wall = time.perf_counter() - t0
 calls = df.drop_duplicates(["parameterization", "width", "compile_s", "run_s"])
-print(json.dumps({{"wall": wall, "train": float(calls["run_s"].sum()), "compile": float(calls["compile_s"].sum())}}))
+print(json.dumps({{"wall": wall, "train": float(calls["run_s"].sum()), "compile": compile_wait_s(df)}}))
 """
     env = os.environ | {"ABCSCALE_JAX_CACHE": str(cache)}
     out_s = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
@@ -141,12 +141,12 @@ def _cell_in_subprocess(width: int, n_lrs: int, steps: int, out: Path, cache: Pa
     code = f"""
 import json, time
 from abcscale.runner.spec import SweepSpec
-from abcscale.runner.sweep import run_sweep
+from abcscale.runner.sweep import compile_wait_s, run_sweep
 spec = SweepSpec.model_validate(json.loads({json.dumps(json.dumps(spec))}))
 t0 = time.perf_counter()
 df = run_sweep(spec, {str(out)!r}, progress=False)
 span = time.perf_counter() - t0
-compile = float(df.drop_duplicates(["compile_s", "run_s"])["compile_s"].sum())
+compile = compile_wait_s(df)
 flop = float((6 * df["n_params"] * df["tokens"]).sum())
 print(json.dumps({{"train": span - compile, "compile": compile, "flop": flop}}))
 """
@@ -283,7 +283,7 @@ def profile_demo_sweep(out: str, cache: str) -> dict[str, Any]:
     import jax  # noqa: F401
 
     from abcscale.runner.spec import SweepSpec
-    from abcscale.runner.sweep import run_sweep
+    from abcscale.runner.sweep import compile_wait_s, run_sweep
     t1 = time.perf_counter()
     spec = SweepSpec.model_validate(DEMO_SIZE)
     spec.corpus()
@@ -291,7 +291,7 @@ def profile_demo_sweep(out: str, cache: str) -> dict[str, Any]:
     df = run_sweep(spec, out, progress=False)
     t3 = time.perf_counter()
     calls = df.drop_duplicates(["width", "compile_s", "run_s"])
-    comp, run_s = float(calls["compile_s"].sum()), float(calls["run_s"].sum())
+    comp, run_s = compile_wait_s(df), float(calls["run_s"].sum())
     ru = resource.getrusage(resource.RUSAGE_SELF)
     # "train": the sweep's span less compile waits (calls may overlap: run_s sums can exceed it)
     return {"cpu": ru.ru_utime + ru.ru_stime, "wall": t3 - t0, "import": t1 - t0, "data": t2 - t1,

@@ -85,8 +85,10 @@ def _abcscale(sweep: Sweep, exe: str, out: Path, cache: Path, cold: bool) -> Mea
     # compile_s and run_s are per call, repeated on each of the call's rows; a cell's calls run on threads side
     # by side (runner.sweep.run_threads), so run_s sums overlap: training is the sweep's span (`sweep --json`'s
     # sweep_s) less the compile waits, and the rest (start-up, imports, data, theory, exit) is wall - span
-    per_run = rows.assign(c=rows["compile_s"] / rows["runs_per_call"], r=rows["run_s"] / rows["runs_per_call"])
-    compile_s = float(per_run["c"].sum())
+    from abcscale.runner.sweep import compile_wait_s
+
+    per_run = rows.assign(r=rows["run_s"] / rows["runs_per_call"])
+    compile_s = compile_wait_s(rows)
     span = float(json.loads(stdout)["sweep_s"])
     return Measurement(f"abcscale {'cold' if cold else 'warm'}", wall,
                        {"compile_s": compile_s, "train_s": span - compile_s, "rest_s": wall - span},

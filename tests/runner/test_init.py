@@ -4,6 +4,8 @@ reference path below, the code before)."""
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,7 +44,12 @@ def test_grouped_init_draws_the_same_numbers_as_one_draw_per_parameter(module, w
         np.testing.assert_array_equal(np.asarray(new[name]), np.asarray(ref[name]), err_msg=name)
 
 
-def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch):
+@pytest.mark.parametrize("emitters", ["on", "off"])
+def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch, emitters):
+    # With XLA:CPU's fusion emitters the grouped draw fuses as the per-parameter one did: bit for bit. The loop
+    # emitters (small programs' default, train.compiler_options) round the fused scale differently: 1 ulp at
+    # init, 1.5e-6 relative three steps on.
+    monkeypatch.setenv("ABCSCALE_XLA_FUSION_EMITTERS", emitters)
     c = load_corpus("synthetic", 100_000, 0.1, 10)
     prog = tr.Program(ModelConfig("transformer", 16, 2, 8, head_dim=8), "adam", steps=6, batch=4,
                       record_steps=(0, 3), curves=True)
@@ -53,8 +60,10 @@ def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch):
     monkeypatch.setattr(tr, "init_params", reference_init)
     ref = tr.run_program(prog, *args)
     tr._jitted.cache_clear()
+    same = np.testing.assert_array_equal if emitters == "on" else functools.partial(
+        np.testing.assert_allclose, rtol=1e-5, atol=1e-7)
     for name in ("loss_at_init", "final_loss", "eval_loss", "curves"):
-        np.testing.assert_array_equal(getattr(new, name), getattr(ref, name), err_msg=name)
+        same(getattr(new, name), getattr(ref, name), err_msg=name)
     for kind, layers in ref.coord.items():
         for layer, values in layers.items():
-            np.testing.assert_array_equal(new.coord[kind][layer], values, err_msg=f"{kind} {layer}")
+            same(new.coord[kind][layer], values, err_msg=f"{kind} {layer}")
