@@ -67,6 +67,15 @@ def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
     assert needle in err and "Traceback" not in err
 
 
+def test_a_bad_fusion_emitters_setting_exits_2_naming_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ABCSCALE_XLA_FUSION_EMITTERS", "maybe")
+    argv = ["sweep", "--model", "mlp", "--widths", "8", "--log2-lr=-5", "--steps", "2", "--batch", "2",
+            "--seq-len", "8", "--depth", "1", "--data", "synthetic", "--out", str(tmp_path), "-q"]
+    assert _exit(argv) == 2
+    err = capsys.readouterr().err
+    assert "ABCSCALE_XLA_FUSION_EMITTERS" in err and "Traceback" not in err
+
+
 @pytest.mark.e2e
 def test_coord_check_passes_mup_adam(tmp_path, capsys):
     assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--plots", str(tmp_path / "p"), "--json"]) == 0
