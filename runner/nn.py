@@ -92,8 +92,8 @@ class Probes:
     Both use the raw weight, so the multiplier cancels; the activation RMS includes it.
 
     The kept arrays are the training forward's own (a loss function returns ``captured`` as an auxiliary
-    output), so the statistics need no second, probed forward: the training program reduces them only at
-    the recorded steps, and compiles a fifth fewer kernels (issue 18).
+    output), so the statistics need no second, probed forward to compile or run: the training program
+    reduces them only at the recorded steps (issue 18).
     """
 
     def __init__(self, on: bool) -> None:
