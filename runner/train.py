@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 import time
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,22 +29,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from abcscale.runner import mlp, transformer, user
+from abcscale.runner import executables, mlp, transformer, user
 from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, n_params, probe_stats, rms
 from abcscale.runner.optim import make_optimizer
 
 
 @functools.cache
 def enable_compilation_cache(path: str | None = None) -> None:
-    """Turn on JAX's persistent compilation cache (once per process): reruns load programs from disk.
+    """Turn on the runner's compilation cache (``runner.executables``; once per process): reruns load their
+    programs from disk without tracing them.
 
     ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax`` (read when called)."""
     path = path or os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")
-    path = str(Path(path).expanduser())
-    Path(path).mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    executables.use(Path(path).expanduser())
 
 
 @dataclass(frozen=True)
@@ -219,6 +217,24 @@ def _key(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> Pro
     return prog, _args_spec(n_runs, train_tok, eval_tok)
 
 
+def _compile(prog: Program, args: tuple[Any, ...]) -> tuple[Any, Path | None]:
+    """The executable of ``prog`` for ``args`` (arrays or shape structs), and the file it was loaded from.
+    Kept on disk from an earlier sweep (``runner.executables``; a built-in model's is found without tracing),
+    else compiled and kept."""
+    options = compiler_options(prog)
+    lowered = None
+    if prog.model.kind == "user":  # its code lives outside the runner: keyed by its lowered module
+        lowered = _jitted(prog).lower(*args)
+        file = executables.path(lowered.as_text(), args, options)
+    else:
+        file = executables.path(prog, args, options)
+    if (kept := executables.load(file)) is not None:
+        return kept, file
+    compiled = (lowered or _jitted(prog).lower(*args)).compile(options)
+    executables.save(file, compiled)
+    return compiled, None
+
+
 class Compiler:
     """The compiled programs of one sweep, by (program, runs per call, data shapes), and the thread that
     compiles them ahead.
@@ -231,7 +247,8 @@ class Compiler:
     """
 
     def __init__(self, executor: Executor | None = None) -> None:
-        self._programs: dict[ProgramKey, Any] = {}  # an executable, or a Future while it compiles
+        self._programs: dict[ProgramKey, Any] = {}  # (executable, file it was loaded from), or a Future
+        self._lock = threading.Lock()
         self._executor = executor
 
     def __enter__(self) -> Compiler:
@@ -247,8 +264,7 @@ class Compiler:
         if key not in self._programs:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
-            args, options = key[1], compiler_options(prog)
-            self._programs[key] = self._executor.submit(lambda: _jitted(prog).lower(*args).compile(options))
+            self._programs[key] = self._executor.submit(_compile, prog, key[1])
 
     def state(self, prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> str:
         """``"ready"`` (compiled), ``"compiling"`` (queued or in progress) or ``"absent"``."""
@@ -262,10 +278,27 @@ class Compiler:
         key = _key(prog, args[-1].shape[0], args[0], args[1])
         entry = self._programs.get(key)
         if entry is None:
-            entry = self._programs[key] = _jitted(prog).lower(*args).compile(compiler_options(prog))
+            entry = self._programs[key] = _compile(prog, args)
         elif isinstance(entry, Future):
             entry = self._programs[key] = entry.result()
-        return entry
+        return entry[0]
+
+    def recompile(self, prog: Program, args: tuple[jax.Array, ...], failed: Any) -> Any | None:
+        """For ``failed``, a program loaded from disk that could not run: drop the file, compile the program
+        afresh and return it (once, whichever run thread asks first). None when ``failed`` was compiled here:
+        its failure is the run's own."""
+        key = _key(prog, args[-1].shape[0], args[0], args[1])
+        with self._lock:
+            entry = self._programs.get(key)
+            if not isinstance(entry, tuple):
+                return None
+            if entry[0] is not failed:  # another run thread compiled it again already
+                return entry[0]
+            if entry[1] is None:
+                return None
+            executables.drop(entry[1])
+            self._programs[key] = _compile(prog, args)
+            return self._programs[key][0]
 
     def cancel(self) -> None:
         """Drop queued compilations that have not started."""
@@ -300,9 +333,18 @@ def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult
             jnp.asarray(init_3, jnp.float32), jnp.asarray(wd, jnp.float32), jnp.asarray(_per_role(lr_Mx4)),
             jnp.asarray(_per_role(eps_Mx4)), jnp.asarray(seeds_M, jnp.uint32))
     t0 = time.perf_counter()
-    compiled = (compiler or Compiler()).executable(prog, args)
+    compiler = compiler or Compiler()
+    compiled = compiler.executable(prog, args)
     t1 = time.perf_counter()
-    out = jax.device_get(compiled(*args))
+    try:
+        out = jax.device_get(compiled(*args))
+    except Exception:
+        # a program loaded from disk that cannot run (a damaged or foreign file) compiles again; any other
+        # failure is the run's own and propagates (recompile says None)
+        if (compiled := compiler.recompile(prog, args, compiled)) is None:
+            raise
+        t1 = time.perf_counter()
+        out = jax.device_get(compiled(*args))
     t2 = time.perf_counter()
     return Outcome(loss_at_init=out["loss_at_init"], final_loss=out["final_loss"], eval_loss=out["eval_loss"],
                    diverged=out["diverged"], curves=out.get("curves"), coord=out.get("coord", {}),

@@ -35,7 +35,6 @@ from itertools import pairwise
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linprog
 
 from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import ABTable, Alignment, ExponentRow, LayerExponents
@@ -112,6 +111,8 @@ def _bounds(rules: LayerRules) -> list[tuple[float | None, float | None]]:
 
 def _lp(obj: np.ndarray, A: np.ndarray, b: np.ndarray, bounds: list[tuple[float | None, float | None]],
         A_eq: np.ndarray | None = None, b_eq: np.ndarray | None = None) -> np.ndarray:
+    from scipy.optimize import linprog  # 0.36 s to import: only when an LP is solved
+
     res = linprog(obj, A_ub=A, b_ub=b, A_eq=A_eq, b_eq=b_eq, bounds=bounds, method="highs")
     if res.status == 2:
         raise ValueError("no stable learning-rate exponents exist for this (a, b) table and alignment")
