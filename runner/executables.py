@@ -1,9 +1,10 @@
 """The runner's compilation cache: compiled programs on disk, found without tracing.
 
 JAX's persistent compilation cache keys a program by its lowered module, so even a hit traces and lowers the
-whole training program first: 0.6 s of Python per program, a third of it under the GIL while other runs train,
-three times in the demo sweep. This cache keys a built-in model's executable by what the program is made of
-instead, and a hit skips tracing, lowering and compiling (0.2 s to load a width-64 program).
+whole training program first: about 0.6 s of Python per program (trace 0.23-0.36 s, lower 0.3 s for the demo's
+transformer), holding the GIL, three times in the demo sweep. This cache keys a built-in model's executable by
+what the program is made of instead, and a hit skips tracing, lowering and compiling (0.2 s to load a width-64
+program).
 
 The key is a SHA-256 over everything that decides the compiled code: the :class:`~abcscale.runner.train.Program`
 (model shape, optimizer, steps, recorded steps, ...), the argument shapes and dtypes, the XLA options, the

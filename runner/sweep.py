@@ -424,6 +424,7 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
             todo.sort(key=lambda t: t.cell.width)
             with Compiler() as compiler:
                 compile_ahead(spec, [t.cell for t in todo], compiler, [len(t.runs) for t in todo])
+                compiler.wait_traced(timeout=60)
                 for t in todo:
                     bar.describe(t.cell)
                     commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,

@@ -19,6 +19,7 @@ import functools
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,20 +218,29 @@ def _key(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> Pro
     return prog, _args_spec(n_runs, train_tok, eval_tok)
 
 
-def _compile(prog: Program, args: tuple[Any, ...]) -> tuple[Any, Path | None]:
+def _compile(prog: Program, args: tuple[Any, ...], traced: Callable[[], None] | None = None
+             ) -> tuple[Any, Path | None]:
     """The executable of ``prog`` for ``args`` (arrays or shape structs), and the file it was loaded from.
     Kept on disk from an earlier sweep (``runner.executables``; a built-in model's is found without tracing),
-    else compiled and kept."""
+    else compiled and kept. ``traced()`` is called once no tracing is left to do (traced and lowered, or a
+    kept file found)."""
     options = compiler_options(prog)
-    lowered = None
-    if prog.model.kind == "user":  # its code lives outside the runner: keyed by its lowered module
-        lowered = _jitted(prog).lower(*args)
-        file = executables.path(lowered.as_text(), args, options)
-    else:
-        file = executables.path(prog, args, options)
-    if (kept := executables.load(file)) is not None:
-        return kept, file
-    compiled = (lowered or _jitted(prog).lower(*args)).compile(options)
+    traced = traced or (lambda: None)
+    try:
+        lowered = None
+        if prog.model.kind == "user":  # its code lives outside the runner: keyed by its lowered module
+            lowered = _jitted(prog).lower(*args)
+            file = executables.path(lowered.as_text(), args, options)
+        else:
+            file = executables.path(prog, args, options)
+        if file is not None and file.exists():
+            traced()
+        if (kept := executables.load(file)) is not None:
+            return kept, file
+        lowered = lowered or _jitted(prog).lower(*args)
+    finally:
+        traced()
+    compiled = lowered.compile(options)
     executables.save(file, compiled)
     return compiled, None
 
@@ -249,6 +259,8 @@ class Compiler:
     def __init__(self, executor: Executor | None = None) -> None:
         self._programs: dict[ProgramKey, Any] = {}  # (executable, file it was loaded from), or a Future
         self._lock = threading.Lock()
+        self._traced = threading.Event()  # the first queued program's Python part is over
+        self._queued = False
         self._executor = executor
 
     def __enter__(self) -> Compiler:
@@ -264,7 +276,16 @@ class Compiler:
         if key not in self._programs:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
-            self._programs[key] = self._executor.submit(_compile, prog, key[1])
+            self._programs[key] = self._executor.submit(_compile, prog, key[1], self._traced.set)
+            self._queued = True
+
+    def wait_traced(self, timeout: float | None = None) -> None:
+        """Wait until the first program queued ahead is traced (or found on disk): from then on its compile
+        runs outside the GIL. A sweep's main thread waits here before its own Python work (the theory, scipy's
+        import), which would otherwise share the GIL with the trace and delay the first compile (by about
+        0.2 s in a cold demo sweep). Returns at once when nothing was queued."""
+        if self._queued:
+            self._traced.wait(timeout)
 
     def state(self, prog: Program, n_runs: int, train_tok: np.ndarray, eval_tok: np.ndarray) -> str:
         """``"ready"`` (compiled), ``"compiling"`` (queued or in progress) or ``"absent"``."""

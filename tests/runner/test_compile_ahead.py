@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -92,3 +93,30 @@ def test_sweep_runs_cells_of_one_width_back_to_back(tiny_spec, tmp_path, monkeyp
     # results.parquet keeps the spec's cell order whatever order the cells ran in
     assert list(df.drop_duplicates(["parameterization", "width"])[["parameterization", "width"]].itertuples(
         index=False, name=None)) == [(c.parameterization, c.width) for c in spec.cells()]
+
+
+def test_waiting_for_the_first_trace_returns_once_it_is_lowered(tiny_spec, monkeypatch):
+    import abcscale.runner.train as tr
+
+    prog, c, _ = _setup(tiny_spec, steps=5)
+    events: list[str] = []
+    real = tr._jitted
+
+    class Traced:  # records when the first program's lowering is over
+        def __init__(self, prog):
+            self.jitted = real(prog)
+
+        def lower(self, *args):
+            out = self.jitted.lower(*args)
+            events.append("lowered")
+            return out
+
+    monkeypatch.setattr(tr, "_jitted", Traced)
+    monkeypatch.setattr(tr.executables, "path", lambda *a: None)  # nothing kept: it must trace
+    with Compiler() as compiler:
+        t0 = time.perf_counter()
+        compiler.wait_traced(timeout=5)  # nothing queued: returns at once
+        assert time.perf_counter() - t0 < 1
+        compiler.ahead(prog, 2, c.train, c.eval)
+        compiler.wait_traced(timeout=60)
+        assert events == ["lowered"]
