@@ -2,7 +2,7 @@
 
 Everything that varies between runs of a sweep cell (learning rates, Adam epsilons, seeds) and between
 parameterizations (multipliers, init stds, AdamW's per-layer weight decays) is a runtime array, so a shape
-compiles once, and JAX's persistent compilation cache makes a rerun skip compilation altogether. Learning
+compiles once, and the runner's compilation cache (``runner.executables``) makes a rerun skip compiling. Learning
 rates, epsilons and decays are 4-long (embedding, hidden, readout, vector-like: ``runner.nn``); multipliers
 and init stds 3-long.
 
@@ -40,9 +40,10 @@ def enable_compilation_cache(path: str | None = None) -> None:
     """Turn on the runner's compilation cache (``runner.executables``; once per process): reruns load their
     programs from disk without tracing them.
 
-    ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax`` (read when called)."""
+    ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax`` (read when called); an empty
+    ``ABCSCALE_JAX_CACHE`` keeps nothing."""
     path = path or os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")
-    executables.use(Path(path).expanduser())
+    executables.use(Path(path).expanduser() if path else None)
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ class SweepRow(BaseModel):
     final_loss: float = Field(description="final training loss (mean of the last steps); NaN/inf = diverged")
     eval_loss: float = Field(math.nan, description="held-out loss at the end; NaN when diverged")
     loss_at_init: float = Field(math.nan, description="loss before the first update")
-    diverged: bool = Field(False, description="NaN/inf or loss far above its start; the run was frozen")
+    diverged: bool = Field(False, description="NaN/inf or loss far above its start (final loss inf, eval loss NaN)")
 
 
 #: column name -> description, in the table's order (generated from SweepRow, the one source).

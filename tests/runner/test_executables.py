@@ -161,3 +161,16 @@ def test_a_user_model_program_is_kept_by_its_lowered_module(tmp_path):
     # the same key in another process, and the file was loaded, not written again
     assert len(first["files"]) == 1 and second["files"] == first["files"]
     assert second["final"] == first["final"]
+
+
+def test_an_empty_cache_variable_keeps_nothing(monkeypatch):
+    before = ex.folder()
+    try:
+        monkeypatch.setenv("ABCSCALE_JAX_CACHE", "")
+        tr.enable_compilation_cache.__wrapped__()  # the cached wrapper runs once per process
+        assert ex.folder() is None
+        monkeypatch.setenv("ABCSCALE_JAX_CACHE", "~/somewhere")
+        tr.enable_compilation_cache.__wrapped__()
+        assert ex.folder() == Path("~/somewhere").expanduser()
+    finally:
+        ex.use(before)
