@@ -25,6 +25,7 @@ import functools
 import hashlib
 import os
 import pickle
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def save(file: Path | None, compiled: Any) -> None:
         return
     from jax.experimental.serialize_executable import serialize
 
-    tmp = file.with_name(f"{file.name}.{os.getpid()}.tmp")
+    tmp = file.with_name(f"{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # writers never share one
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_bytes(pickle.dumps(serialize(compiled)))

@@ -174,3 +174,16 @@ def test_an_empty_cache_variable_keeps_nothing(monkeypatch):
         assert ex.folder() == Path("~/somewhere").expanduser()
     finally:
         ex.use(before)
+
+
+def test_writers_racing_on_one_file_leave_a_whole_executable(cache_dir):
+    from concurrent.futures import ThreadPoolExecutor
+
+    prog, args = _setup(steps=15)
+    spec = _spec_of(prog, args)
+    compiled = tr._jitted(prog).lower(*spec).compile(tr.compiler_options(prog))
+    file = ex.path(prog, spec, tr.compiler_options(prog))
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: ex.save(file, compiled), range(8)))
+    assert [p.name for p in cache_dir.iterdir()] == [file.name]  # no temporary file left behind
+    assert ex.load(file) is not None
