@@ -4,7 +4,7 @@ Not a pytest file (``make bench`` collects ``bench_*.py``; this one needs the to
 the main venv, that starts each program as a subprocess and times it from spawn to exit, its results on disk:
 
 - abcscale: ``abcscale sweep`` (the CLI, main venv) over the grid, muP + Adam per-layer, 1/head_dim attention,
-  base width 32, into a fresh folder; cold = a fresh JAX compilation cache (``ABCSCALE_JAX_CACHE``), warm =
+  base width 32, into a fresh folder; cold = a fresh compilation cache (``ABCSCALE_JAX_CACHE``), warm =
   the cache the cold run just filled;
 - mup: tests/benchmarks/peer/mup_sweep.py (torch venv): the same model, data, schedule and muP settings in
   PyTorch eager with microsoft/mup, one run at a time, 2 threads, OpenMP's default (active) waiting
