@@ -22,7 +22,8 @@ it, in the spec's order: the same tables as one sweep of the larger spec. A cell
 file name ``Cell.key`` (which hashes the grid too), as every part did before cell ids; such older parts are
 recognised by that key under the current spec or the previous one (``spec.json``) and tagged on first use.
 
-Training lives in :mod:`abcscale.runner.sweep`; nothing here imports JAX.
+Training lives in :mod:`abcscale.runner.sweep`; nothing here imports JAX, and pandas and pyarrow load on first
+use.
 """
 
 from __future__ import annotations
@@ -35,11 +36,14 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+
+# pandas and pyarrow (0.3 s to import) load on first use: a sweep's first program then starts compiling
+# before them, and they load while it compiles (runner.sweep)
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class SweepBusy(ValueError):
@@ -65,6 +69,9 @@ class CellResult:
 def _atomic_parquet(df: pd.DataFrame, path: Path, meta: dict[bytes, bytes] | None = None) -> None:
     """Write ``df`` (as ``DataFrame.to_parquet(index=False)`` would, plus ``meta`` in the schema's key-value
     metadata) to a temporary name, fsync, rename into place."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     table = pa.Table.from_pandas(df, preserve_index=False)
     if meta:
@@ -94,7 +101,12 @@ def part_cells(out_dir: Path) -> dict[str, str | None]:
     """Every committed part's key -> its cell id; None for a part written before cell ids were recorded
     (or whose footer no longer reads: :func:`committed_rows` deals with it when a cell claims it)."""
     out: dict[str, str | None] = {}
-    for path in sorted((out_dir / "cells").glob("*.rows.parquet")):
+    if not (paths := sorted((out_dir / "cells").glob("*.rows.parquet"))):
+        return out  # a fresh folder: no pyarrow to load yet
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for path in paths:
         try:
             meta = pq.read_schema(path).metadata or {}
         except (OSError, ValueError, pa.ArrowException):
@@ -117,6 +129,8 @@ def pick(frames: dict[str, pd.DataFrame], source: dict[Run, str], runs: list[Run
     """The rows of ``runs``, in that order, each run's taken from the part ``source`` names. ``by`` is the
     column holding the LR: ``log2_lr`` (rows) or ``beta`` = 2^log2_lr (coord, curves). A run's rows keep the
     order they have in their part, so a cell assembled from parts reads as one computed whole."""
+    import pandas as pd
+
     index = {(2.0 ** g if by == "beta" else g, s): i for i, (g, s) in enumerate(runs)}
     chosen = []
     for key, df in frames.items():
@@ -139,6 +153,9 @@ def committed_rows(out_dir: Path, key: str) -> pd.DataFrame | None:
     """A committed cell's rows, or None when the cell has to run: not committed, or one of its files no
     longer reads. Such a file is renamed ``*.damaged`` (kept for inspection, never deleted) with a warning
     naming it; the cell's intact files are overwritten when it is recomputed."""
+    import pandas as pd
+    import pyarrow as pa
+
     if not (out_dir / "cells" / f"{key}.rows.parquet").exists():
         return None
     rows, damaged = None, False
@@ -189,6 +206,8 @@ class Results:
             self.next_at = start + 20 * (time.monotonic() - start)
 
     def table(self) -> pd.DataFrame:
+        import pandas as pd
+
         parts = [self.done[k] for k in self.keys if k in self.done]
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
@@ -205,6 +224,8 @@ class CellParts:
 def merge(out_dir: Path, cells: list[CellParts], results: Results) -> pd.DataFrame:
     """Write the merged tables: rows from ``results`` (what was read or committed), coord and curves from
     the part files, each in the spec's cell order and each cell's run order."""
+    import pandas as pd
+
     for kind in ("coord", "curves"):
         parts = []
         for c in cells:

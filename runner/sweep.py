@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-import pandas as pd
 
 from abcscale import theory
 from abcscale.runner.spec import Cell, Run, SweepSpec
@@ -37,6 +36,8 @@ from abcscale.runner.store import (
 )
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from abcscale.runner.train import Compiler
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.sweep import DEFAULT_LOSS
@@ -247,6 +248,8 @@ def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler, n_runs
 
 
 def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
+    import pandas as pd
+
     from abcscale.runner.optim import variant
 
     opt = variant(cell.optimizer)
@@ -406,6 +409,8 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     bar = _Progress(progress, total=sum(len(t.runs) for t in todo), skipped=len(cells) - len(todo))
 
     def commit(t: _Todo, res: CellResult) -> None:
+        import pandas as pd
+
         commit_cell(out, t.key, res, t.cell_id)
         # Read back, as a resume would: the merged table is the same whichever run computed a cell.
         have[t.cell_id][t.key] = pd.read_parquet(out / "cells" / f"{t.key}.rows.parquet")
@@ -425,6 +430,10 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
             with Compiler() as compiler:
                 compile_ahead(spec, [t.cell for t in todo], compiler, [len(t.runs) for t in todo])
                 compiler.wait_traced(timeout=60)
+                # the table libraries (0.3 s of imports, GIL held) load while the first program compiles outside
+                # the GIL: before it, they delayed the compile's start by as much
+                import pandas  # noqa: F401
+                import pyarrow.parquet  # noqa: F401
                 for t in todo:
                     bar.describe(t.cell)
                     commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
