@@ -216,13 +216,23 @@ def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
             # trains alone while a core idles (about 0.5 s of the demo sweep).
             compiler.ahead(prog, size, corpus.train, corpus.eval)
             with ThreadPoolExecutor(threads, thread_name_prefix="abcscale-run") as pool:
-                outcomes = list(pool.map(call, parts))
+                pending = pool.map(call, parts)
+                _load_table_libraries()
+                outcomes = list(pending)
         else:
             outcomes = [call(p) for p in parts]
     finally:
         if own:
             compiler.close()
     return _tables(spec, cell, prog, hyper, corpus, n_params(prog.specs()), outcomes)
+
+
+def _load_table_libraries() -> None:
+    """Import pandas and pyarrow (0.3 s, GIL held) while a cell's runs train or wait for their program to
+    compile, where it costs the sweep nothing: imported with the runner, they delayed the first compile (cold)
+    or the first run (warm) by as much. The cell's tables need them next."""
+    import pandas  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
 
 
 def check_model(spec: SweepSpec) -> None:
@@ -430,10 +440,6 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
             with Compiler() as compiler:
                 compile_ahead(spec, [t.cell for t in todo], compiler, [len(t.runs) for t in todo])
                 compiler.wait_traced(timeout=60)
-                # the table libraries (0.3 s of imports, GIL held) load while the first program compiles outside
-                # the GIL: before it, they delayed the compile's start by as much
-                import pandas  # noqa: F401
-                import pyarrow.parquet  # noqa: F401
                 for t in todo:
                     bar.describe(t.cell)
                     commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
