@@ -135,6 +135,8 @@ def _optimize_batched(study: Any, space: dict[str, tuple[float, float]], many: E
         losses: list[list[float]] = [[] for _ in trials]
         live = list(range(len(trials)))
         for seed in range(settings.seeds):
+            if not live:  # every trial of the batch was pruned: no empty batch for evaluate_many
+                break
             for i, loss in zip(live, many([(params[i], seed) for i in live]), strict=True):
                 losses[i].append(loss)
                 trials[i].set_user_attr("seeds_run", len(losses[i]))

@@ -43,3 +43,21 @@ def test_on_trial_sees_every_batched_trial_once():
     search(settings.space(), one, settings, evaluate_many=lambda jobs: [one(p, s) for p, s in jobs], parallel=3,
            on_trial=seen.append)
     assert [t.number for t in seen] == list(range(7)) and all(t.state == "COMPLETE" for t in seen)
+
+
+def test_a_batch_pruned_whole_asks_evaluate_many_for_nothing_more():
+    # after three good batches, every trial of a batch does badly on its first seed: the median pruner prunes the
+    # whole batch there, and its second seed is not asked for (an empty batch reached evaluate_many before)
+    batches: list[list[tuple[dict[str, float], int]]] = []
+
+    def many(jobs):
+        batches.append(jobs)
+        bad = jobs[0][1] == 0 and sum(b[0][1] == 0 for b in batches if b) > 3  # the 4th first-seed batch on
+        return [1e6 if bad else 1.0 + 0.01 * len(batches) for _ in jobs]
+
+    settings = TuneSettings(trials=16, seeds=2, reeval_seeds=2, top=1, sampler_seed=0)
+    res = search(settings.space(), lambda p, s: pytest.fail("the batch path only"), settings, evaluate_many=many,
+                 parallel=4)
+    assert all(batches), [len(b) for b in batches]
+    pruned = [t for t in res.history if t.state == "PRUNED"]
+    assert len(pruned) >= 4 and all(t.seeds_run == 1 for t in pruned)
