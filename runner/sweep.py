@@ -229,8 +229,8 @@ def run_cell(spec: SweepSpec, cell: Cell, *, compiler: Compiler | None = None,
 
 def _load_table_libraries() -> None:
     """Import pandas and pyarrow (0.3 s, GIL held) while a cell's runs train or wait for their program to
-    compile, where it costs the sweep nothing: imported with the runner, they delayed the first compile (cold)
-    or the first run (warm) by as much. The cell's tables need them next."""
+    compile, off the sweep's critical path: imported with the runner, they delayed the first compile (cold) or
+    the first run (warm) by as much. The cell's tables need them next."""
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
