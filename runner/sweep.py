@@ -137,6 +137,9 @@ def run_threads(size: int, n_calls: int) -> int:
     demo's transformer 1.22x / 2.15x / 1.64x faster at widths 32 / 64 / 128 than one after the other on 2
     cores, with less CPU time and the same numbers bit for bit (a run's program does not depend on what
     runs beside it). Vmapped calls (a GPU's) go one at a time."""
+    chosen = os.environ.get("ABCSCALE_RUN_THREADS") or None
+    if chosen is not None and not (chosen.isdecimal() and int(chosen) >= 1):
+        raise ValueError(f"ABCSCALE_RUN_THREADS must be a whole number of threads, 1 or more, got {chosen!r}")
     if size != 1 or n_calls < 2:
         return 1
     import jax
@@ -145,7 +148,7 @@ def run_threads(size: int, n_calls: int) -> int:
         return 1
     # at most 8 by default: measured on 2 cores only, and each run in flight holds its own parameters
     default = min(8, os.cpu_count() or 1)
-    return max(1, min(n_calls, int(os.environ.get("ABCSCALE_RUN_THREADS") or default)))
+    return min(n_calls, int(chosen) if chosen is not None else default)
 
 
 def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):

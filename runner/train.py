@@ -191,6 +191,8 @@ def compiler_options(prog: Program | None = None) -> dict[str, Any]:
     forces a level ("" for XLA's default). A ``prog`` under :data:`SMALL_PROGRAM_PARAMS` parameters turns the
     fusion emitters off; ``ABCSCALE_XLA_FUSION_EMITTERS`` (``on`` | ``off``) forces them either way."""
     level = os.environ.get("ABCSCALE_XLA_OPT_LEVEL", "1")
+    if level not in ("", "0", "1", "2", "3"):
+        raise ValueError(f"ABCSCALE_XLA_OPT_LEVEL must be 0, 1, 2, 3 or empty, got {level!r}")
     out: dict[str, Any] = {"xla_backend_optimization_level": int(level)} if level != "" else {}
     emitters = os.environ.get("ABCSCALE_XLA_FUSION_EMITTERS", "")
     if emitters not in ("", "on", "off"):
@@ -225,9 +227,9 @@ def _compile(prog: Program, args: tuple[Any, ...], traced: Callable[[], None] | 
     Kept on disk from an earlier sweep (``runner.executables``; a built-in model's is found without tracing),
     else compiled and kept. ``traced()`` is called once no tracing is left to do (traced and lowered, or a
     kept file found)."""
-    options = compiler_options(prog)
     traced = traced or (lambda: None)
-    try:
+    try:  # a sweep's main thread waits for traced(): it is called however this ends (a bad option included)
+        options = compiler_options(prog)
         lowered = None
         if prog.model.kind == "user":  # its code lives outside the runner: keyed by its lowered module
             lowered = _jitted(prog).lower(*args)

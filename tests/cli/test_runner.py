@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pandas as pd
 import pytest
@@ -67,13 +68,19 @@ def test_bad_input_exits_2_naming_the_field(argv, needle, capsys, tmp_path):
     assert needle in err and "Traceback" not in err
 
 
-def test_a_bad_fusion_emitters_setting_exits_2_naming_it(tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("ABCSCALE_XLA_FUSION_EMITTERS", "maybe")
+@pytest.mark.parametrize(("variable", "value"), [("ABCSCALE_XLA_FUSION_EMITTERS", "maybe"),
+                                                  ("ABCSCALE_XLA_OPT_LEVEL", "fast"), ("ABCSCALE_XLA_OPT_LEVEL", "7"),
+                                                  ("ABCSCALE_RUN_THREADS", "two"), ("ABCSCALE_RUN_THREADS", "0")])
+def test_a_bad_runner_setting_exits_2_at_once_naming_it(tmp_path, capsys, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
     argv = ["sweep", "--model", "mlp", "--widths", "8", "--log2-lr=-5", "--steps", "2", "--batch", "2",
             "--seq-len", "8", "--depth", "1", "--data", "synthetic", "--out", str(tmp_path), "-q"]
+    t0 = time.perf_counter()
     assert _exit(argv) == 2
+    # at once: the compile thread failed before tracing, and the sweep used to wait 60 s for its trace
+    assert time.perf_counter() - t0 < 20
     err = capsys.readouterr().err
-    assert "ABCSCALE_XLA_FUSION_EMITTERS" in err and "Traceback" not in err
+    assert variable in err and repr(value) in err and "Traceback" not in err
 
 
 @pytest.mark.e2e

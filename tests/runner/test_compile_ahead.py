@@ -59,6 +59,20 @@ def test_a_program_compiled_ahead_trains_exactly_as_one_compiled_inline(tiny_spe
     assert ahead.final_loss[0] < ahead.loss_at_init[0]
 
 
+def test_a_compilation_that_fails_before_tracing_releases_the_wait_for_its_trace(tiny_spec, monkeypatch):
+    # A sweep's main thread waits for the first program's trace (wait_traced) before its own Python work; a
+    # bad XLA setting fails the compile thread before any tracing, and that wait used to run its full timeout.
+    prog, c, args = _setup(tiny_spec, steps=13)
+    monkeypatch.setenv("ABCSCALE_XLA_FUSION_EMITTERS", "maybe")
+    with Compiler() as compiler:
+        compiler.ahead(prog, 2, c.train, c.eval)
+        t0 = time.perf_counter()
+        compiler.wait_traced(timeout=30)
+        assert time.perf_counter() - t0 < 10
+        with pytest.raises(ValueError, match="ABCSCALE_XLA_FUSION_EMITTERS"):
+            run_program(prog, *args, compiler=compiler)
+
+
 def test_closing_drops_queued_compilations(tiny_spec):
     prog, c, _ = _setup(tiny_spec, steps=9)
     gate, thread = threading.Event(), ThreadPoolExecutor(max_workers=1)
