@@ -1,5 +1,5 @@
 """Runner benchmarks (``make bench``): fixed costs, compute efficiency, the share outside training and the
-FLOP rate per width, batching strategy, and the physics.
+FLOP rate per width, the step beside its own GEMMs and optimizer, batching strategy, and the physics.
 
 Each test prints its numbers measured side by side in one run; the thresholds are the issue's targets.
 Set ``ABCSCALE_BENCH_QUICK=1`` for a smaller, faster variant.
@@ -176,6 +176,125 @@ def test_share_outside_training_and_flops_by_width():
               f"{r['train']:5.1f} s, compile wait {r['compile']:4.1f} s -> outside training "
               f"{1 - r['train'] / r['wall']:4.0%}; {rate / 1e9:5.1f} GFLOP/s = {rate / peak:4.0%} of matmul")
         assert 0 < r["train"] < r["wall"]
+
+
+#: the peer benchmark's transformer (depth 1, batch 8 x 32 bytes, head_dim 16): (short, long) step counts
+STEP_WIDTHS = {32: (20, 100), 128: (20, 100), 512: (5, 20)}
+
+
+def _step_parts(width: int, short: int, long: int) -> dict[str, float]:
+    """Seconds per step of one run of the peer benchmark's muP + Adam transformer at ``width`` (the difference
+    between a ``long`` and a ``short`` run of the same program, best of two each, so init and the evaluations
+    drop out), of its dense layers' GEMMs alone (forward, input and weight gradient as ``runner.nn.matmul``
+    forms them, one loop of ``long`` steps) and of its optimizer update alone; and the GEMMs' FLOP per step."""
+    import jax
+    import jax.numpy as jnp
+
+    from abcscale.runner.nn import HID, OUT, matmul
+    from abcscale.runner.optim import make_optimizer
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import _program as program
+    from abcscale.runner.sweep import layer_hyper, record_steps
+    from abcscale.runner.train import Compiler, run_program
+
+    spec = SweepSpec(parameterizations=["mup"], optimizers=["adam"], widths=[width], log2_lr=[-7.0], steps=long,
+                     batch=8, seq_len=32, depth=1, head_dim=16, attn_scale="linear", base_width=32,
+                     max_bytes=2_000_000)
+    cell, corpus = spec.cells()[0], spec.corpus()
+    hyper = layer_hyper(spec, cell)
+    run_s = {}
+    for steps in (short, long):
+        s = spec.with_overrides(steps=steps)
+        prog, comp = program(s, cell, record_steps(s), s.curves), Compiler()
+        args = (corpus.train, corpus.eval, np.asarray(hyper.multiplier), np.asarray(hyper.init_std),
+                (2.0 ** -7 * np.asarray(hyper.lr_factor))[None], np.asarray(hyper.epsilon)[None], np.zeros(1))
+        run_program(prog, *args, compiler=comp)  # compile
+        run_s[steps] = min(run_program(prog, *args, compiler=comp).run_s for _ in range(2))
+    specs = prog.specs()
+    n = spec.batch * spec.seq_len
+    dense = [s.shape for s in specs.values() if s.layer in (HID, OUT)]
+    rng = np.random.default_rng(0)
+    xs = [jnp.asarray(rng.standard_normal((n, i)), jnp.float32) for i, _ in dense]
+    ws = [jnp.asarray(rng.standard_normal((i, o)) * i ** -0.5, jnp.float32) for i, o in dense]
+    gs = [jnp.asarray(rng.standard_normal((n, o)), jnp.float32) for _, o in dense]
+
+    def gemms(xs, ws, gs):
+        def step(_, acc):  # acc feeds the activations and gradients: no product is hoisted out of the loop
+            for x, w, g in zip(xs, ws, gs, strict=True):
+                y, back = jax.vjp(matmul, x + acc, w)
+                dx, dw = back(g + acc)
+                acc = acc + 1e-30 * (y[0, 0] + dx[0, 0] + dw[0, 0])
+            return acc
+
+        return jax.lax.fori_loop(0, long, step, jnp.float32(0))
+
+    params = {k: jnp.asarray(rng.standard_normal(s.shape), jnp.float32) for k, s in specs.items()}
+    grads = {k: 1e-3 * v for k, v in params.items()}
+    tx = make_optimizer("adam", jnp.full(4, 1e-3), jnp.full(4, 1e-8), {k: s.layer for k, s in specs.items()},
+                        steps=long)
+
+    def adam_step(_, carry):  # the gradients change every step, so nothing of theirs is hoisted out of the loop
+        p, state, g = carry
+        updates, state = tx.update(g, state, p)
+        return {k: p[k] + updates[k] for k in p}, state, {k: v * 0.999 for k, v in g.items()}
+
+    def best(f, *a):
+        jax.block_until_ready(f(*a))
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            jax.block_until_ready(f(*a))
+            times.append(time.perf_counter() - t0)
+        return min(times) / long
+
+    gemm_s = best(jax.jit(gemms), xs, ws, gs)  # arguments, not constants: XLA would fold the products
+    adam_s = best(jax.jit(lambda p, g: jax.lax.fori_loop(0, long, adam_step, (p, tx.init(p), g))), params, grads)
+    return {"step": (run_s[long] - run_s[short]) / (long - short), "gemm": gemm_s, "adam": adam_s,
+            "gemm_flop": float(sum(3 * 2 * n * i * o for i, o in dense)),
+            "model_flop": 6.0 * sum(int(np.prod(s.shape)) for s in specs.values()) * n}
+
+
+def _step_parts_on_one_core(widths: dict[int, tuple[int, int]]) -> tuple[dict[int, dict[str, float]], float]:
+    """:func:`_step_parts` per width, and numpy's matmul rate, in a fresh process pinned to one core (with
+    one BLAS thread): what each of a sweep's run threads gets on a 2-core machine."""
+    code = f"""
+import json, os, sys
+os.sched_setaffinity(0, {{min(os.sched_getaffinity(0))}})
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from bench_runner import _step_parts, numpy_matmul_flops
+parts = {{w: _step_parts(w, *s) for w, s in {widths!r}.items()}}
+print(json.dumps({{"parts": parts, "peak": numpy_matmul_flops()}}))
+"""
+    env = os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    res = json.loads(out.strip().splitlines()[-1])
+    return {int(w): p for w, p in res["parts"].items()}, res["peak"]
+
+
+def test_step_against_its_own_gemms():
+    """Per width (32, 128, 512), one run of the peer benchmark's transformer: the training step's time
+    beside its own dense GEMMs' time alone and its optimizer's alone, on both cores (one run, as a single
+    call gets them) and on one pinned core (what each of a sweep's two run threads gets), each with numpy's
+    float32 matmul rate on the same cores. So "how close to the machine's matmul limit" has two readings: the
+    step's 6 x params x tokens rate over numpy's rate on large GEMMs, and the share of the step that its own
+    (small: 256-row) GEMMs need at the rate the runner's backend gives them. What is left (attention's
+    batched products, norms, GELU, the loss, the data draws, the loop) is printed as the rest."""
+    widths = {32: (10, 40), 128: (10, 40)} if QUICK else STEP_WIDTHS
+    peak = numpy_matmul_flops()
+    both = {w: _step_parts(w, *steps) for w, steps in widths.items()}
+    peak = max(peak, numpy_matmul_flops())
+    one, one_peak = _step_parts_on_one_core(widths)
+    for name, parts, rate in (("both cores", both, peak), ("one core", one, one_peak)):
+        print(f"\n[step parts, {name}] numpy float32 matmul {rate / 1e9:.0f} GFLOP/s; one run, ms a step")
+        for w, r in parts.items():
+            rest = r["step"] - r["gemm"] - r["adam"]
+            print(f"  width {w:4d}: step {r['step'] * 1e3:6.2f} ({r['model_flop'] / r['step'] / rate:4.0%} of numpy's "
+                  f"rate); its GEMMs alone {r['gemm'] * 1e3:6.2f} ({r['gemm_flop'] / r['gemm'] / 1e9:5.1f} GFLOP/s = "
+                  f"{r['gemm_flop'] / r['gemm'] / rate:4.0%} of numpy's) = {r['gemm'] / r['step']:4.0%} of the step; "
+                  f"Adam alone {r['adam'] * 1e3:5.2f} ({r['adam'] / r['step']:4.0%}); the rest {rest * 1e3:5.2f} "
+                  f"({rest / r['step']:4.0%})")
+            # the GEMMs and the update are parts of the step: alone they cannot take longer than all of it
+            assert 0 < r["gemm"] < r["step"] and 0 < r["adam"] < r["step"]
 
 
 def test_batching_vmap_vs_single():
