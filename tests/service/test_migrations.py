@@ -4,7 +4,9 @@ upgraded with its fits intact. Each on SQLite and on a real PostgreSQL."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import warnings
 
 import pandas as pd
@@ -112,6 +114,29 @@ def test_a_database_with_some_of_the_tables_is_refused_by_name(db_url):
     with pytest.raises(RuntimeError, match="missing fit_inputs, fit_plots"):
         make_engine(Settings(database_url=db_url))
     assert _revision(db_url) is None  # nothing stamped, nothing half-made
+
+
+def test_a_server_starting_while_a_new_sqlite_file_is_locked_waits_for_it(tmp_path):
+    """Turning a new SQLite file to WAL needs every other lock gone, and SQLite refuses it at once ("database is
+    locked", without its busy handler) while another connection writes: servers starting together on a new
+    database failed that way about once in 13 tries. A server now waits, as it waits for any other lock."""
+    path = tmp_path / "service.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE other (a)")  # a file in SQLite's default (rollback journal) mode
+    other.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(0.5, lambda: other.execute("COMMIT"))
+    release.start()
+    try:
+        t0 = time.perf_counter()
+        make_engine(Settings(database_url=f"sqlite:///{path}")).dispose()
+        waited = time.perf_counter() - t0
+    finally:
+        release.join()
+        other.close()
+    assert waited >= 0.4  # it waited for the lock rather than racing past it
+    assert _revision(f"sqlite:///{path}") == HEAD
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_servers_starting_together_migrate_once(db_url):
