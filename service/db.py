@@ -12,6 +12,7 @@ tests/service/test_migrations.py fails until the revisions make exactly these ta
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,8 +132,6 @@ def _set_wal(cur) -> None:
     without its busy handler, when another connection holds a lock meanwhile: servers starting together on a
     new database did (3 of 40 tries of tests/service/test_migrations.py's four engines). So retry until the
     busy timeout, as the busy handler would."""
-    import sqlite3
-
     deadline = time.monotonic() + SQLITE_BUSY_S
     while True:
         try:
