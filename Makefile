@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast browser screenshots test-torch bench-peer bench bench-coverage bench-transfer bench-wd bench-optimizers bench-tune lint typecheck install clean
+.PHONY: run test test-fast browser screenshots test-torch bench-peer bench bench-coverage bench-transfer device-wheels device-check bench-wd bench-optimizers bench-tune lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,24 @@ bench: $(STAMP)
 
 bench-transfer: $(STAMP)
 	$(PY) tests/benchmarks/transfer.py
+
+# Issue 18's GPU check, prepared for a lent accelerator machine (README, "Runner speed vs PyTorch +
+# microsoft/mup"): `make device-wheels` here puts abcscale's wheel and the pure-Python dependencies such a
+# machine's image lacks (pydantic and its kin), for its Python ($(DEVICE_PY)), in .whl/; there,
+# `bash tests/benchmarks/device_check.sh` installs them in a scratch folder and times the transfer benchmark's
+# sweeps to width 1024. `make device-check` runs the same script here, on the CPU.
+DEVICE_PY ?= 3.12
+DEVICE_WHEELS ?= pydantic pydantic-core pydantic-settings python-dotenv annotated-types typing-inspection
+device-wheels: $(STAMP)
+	rm -rf .whl && mkdir -p .whl
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w .whl .
+	$(PY) -m pip freeze | grep -i -E "^($$(echo $(DEVICE_WHEELS) | sed 's/[-_]/[-_]/g; s/ /|/g'))==" > .whl/pins.txt
+	$(PY) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(DEVICE_PY) --implementation cp \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl -r .whl/pins.txt
+	@ls -l .whl
+
+device-check: $(STAMP)
+	PYTHON=$(PY) bash tests/benchmarks/device_check.sh
 
 # Coverage and median width of the 95% LR bands on synthetic sweeps with a known truth, with and without theory's
 # prior (about a minute on 2 cores; `make bench` runs it too).

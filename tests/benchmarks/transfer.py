@@ -112,8 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     spec_kw = dict(model="transformer", steps=args.steps, batch=args.batch, seq_len=args.seq_len,
                    depth=args.depth, head_dim=16, seeds=args.seeds, base_width=fit_w[0])
     t0 = time.perf_counter()
-    lines = []
+    lines: list[str] = []
+    row_times: list[str] = []
     for row in rows:
+        t_row = time.perf_counter()
         e_th = theory.theory_exponent(row[0], row[1], "full", row[2])
         fit_frames = [sweep_width(spec_kw, row, w, START[row[1]] + e_th * math.log2(w / fit_w[0]), args.out,
                                   half=2.5, step=0.5) for w in fit_w]
@@ -151,27 +153,45 @@ def main(argv: list[str] | None = None) -> int:
                 f"{math.log2(pred.ci95[1] / pred.ci95[0]):.2f} ({pred.method}) | "
                 f"{pen(x_pred)} | {pen(math.log2(pred.safe_lr))} | {base_x - x_true:+.2f} / {pen(base_x)} |")
             print(lines[-1], flush=True)
-    wall = time.perf_counter() - t0
+        row_times.append(f"{row[0]} / {row[1]} / {row[2]} {time.perf_counter() - t_row:.0f} s")
+        # after every row, so a run stopped by a time limit (the GPU check's) still leaves what it finished
+        write_report(args, fit_w, test_w, lines, row_times, time.perf_counter() - t0)
+    return 0
+
+
+def machine() -> str:
+    """What trained: the CPU, or the accelerator JAX ran on."""
+    import os
+    import platform
+
+    import jax
+
+    dev = jax.devices()[0]
+    if dev.platform == "cpu":
+        return f"{platform.machine()}, {os.cpu_count()} cores, CPU only"
+    return f"{platform.machine()}, {os.cpu_count()} cores, {jax.device_count()} x {dev.device_kind} ({dev.platform})"
+
+
+def write_report(args: argparse.Namespace, fit_w: list[int], test_w: list[int], lines: list[str],
+                 row_times: list[str], wall: float) -> None:
     header = ("| parameterization / optimizer / lr_mode | held-out width (extrapolation) | fitted exponent vs theory "
               "| its 95% CI, verdict | predicted log2 LR* | true log2 LR* | error (octaves) | 95% band covers "
               "| 95% band width (octaves, method) | loss penalty at predicted "
               "| at safe-side | baseline: reuse largest fitted width's LR* (error oct / penalty) |\n"
               "|---|---|---|---|---|---|---|---|---|---|---|---|")
-    import os
-    import platform
-
     # the training time is summed from the rows, so a rerun over cached cells still reports the real cost
     cells = pd.concat([pd.read_parquet(p) for p in args.out.glob("*/results.parquet")], ignore_index=True)
     cells = cells.drop_duplicates(["parameterization", "optimizer", "lr_mode", "width", "compile_s", "run_s"])
     train_min = (cells["run_s"].sum() + cells["compile_s"].sum()) / 60
     text = (f"Fit widths {fit_w}, held-out widths {test_w}; transformer depth {args.depth}, {args.steps} steps, "
             f"batch {args.batch} x {args.seq_len} bytes, {args.seeds} seeds, LR grid 2^0.5 apart. "
-            f"Machine: {platform.machine()}, {os.cpu_count()} cores, CPU only; training and compiling "
+            f"Machine: {machine()}; training and compiling "
             f"{train_min:.1f} min in all; this run's wall time {wall / 60:.1f} min (cells already in {args.out} "
-            f"are reused).\n\n{header}\n" + "\n".join(lines) + "\n")
-    args.report.write_text(text)
-    print(text)
-    return 0
+            f"are reused). Each row's wall time: {'; '.join(row_times)}.\n\n{header}\n" + "\n".join(lines) + "\n")
+    tmp = args.report.with_name(args.report.name + ".part")  # whole or not at all, if a time limit stops us here
+    tmp.write_text(text)
+    tmp.replace(args.report)
+    print(text, flush=True)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,24 @@ def test_small_programs_compile_with_the_loop_emitters(monkeypatch):
         compiler_options(small)
 
 
+def test_a_gpu_compiles_with_xla_defaults(monkeypatch):
+    """The level and emitter choices were measured on XLA:CPU; another backend gets XLA's own defaults, while a
+    bad setting is still refused there."""
+    import jax
+
+    from abcscale.runner import train
+
+    monkeypatch.delenv("ABCSCALE_XLA_FUSION_EMITTERS", raising=False)
+    monkeypatch.delenv("ABCSCALE_XLA_OPT_LEVEL", raising=False)
+    assert compiler_options(_prog(64))  # the CPU's choices, as above
+    monkeypatch.setattr(train.jax, "default_backend", lambda: "gpu")
+    assert jax.default_backend() == "gpu"
+    assert compiler_options(_prog(64)) == {} == compiler_options(_prog(256))
+    monkeypatch.setenv("ABCSCALE_XLA_OPT_LEVEL", "9")
+    with pytest.raises(ValueError, match="ABCSCALE_XLA_OPT_LEVEL"):
+        compiler_options(_prog(64))
+
+
 def test_compile_waits_count_once_per_cell():
     import pandas as pd
 
