@@ -29,11 +29,12 @@ fi
 command -v nvidia-smi >/dev/null && nvidia-smi -L
 
 cache=$(mktemp -d /tmp/abcscale-device-cache.XXXX)  # cold compilation cache: the times include compiling
+cells=$(mktemp -d /tmp/abcscale-transfer.XXXX)
+trap 'rm -rf "$cache" "$cells" ${site:+"$site"}' EXIT
 start=$(date +%s)
 ABCSCALE_JAX_CACHE=$cache timeout "$LIMIT_S" "$PY" tests/benchmarks/transfer.py --rows "$ROWS" \
   --fit-widths "${FIT_WIDTHS:-32,64,128}" --test-widths "${TEST_WIDTHS:-256,512,1024}" \
-  --steps "${STEPS:-100}" --seeds "${SEEDS:-2}" --out "$(mktemp -d /tmp/abcscale-transfer.XXXX)" \
-  --report "$OUT/transfer_gpu.md"
+  --steps "${STEPS:-100}" --seeds "${SEEDS:-2}" --out "$cells" --report "$OUT/transfer_gpu.md"
 rc=$?
 took=$(( $(date +%s) - start ))
 if [ "$rc" = 124 ]; then

@@ -155,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             print(lines[-1], flush=True)
         row_times.append(f"{row[0]} / {row[1]} / {row[2]} {time.perf_counter() - t_row:.0f} s")
         # after every row, so a run stopped by a time limit (the GPU check's) still leaves what it finished
-        write_report(args, fit_w, test_w, lines, row_times, time.perf_counter() - t0)
+        text = write_report(args, fit_w, test_w, lines, row_times, time.perf_counter() - t0)
+    if rows:
+        print(text, flush=True)
     return 0
 
 
@@ -173,7 +175,7 @@ def machine() -> str:
 
 
 def write_report(args: argparse.Namespace, fit_w: list[int], test_w: list[int], lines: list[str],
-                 row_times: list[str], wall: float) -> None:
+                 row_times: list[str], wall: float) -> str:
     header = ("| parameterization / optimizer / lr_mode | held-out width (extrapolation) | fitted exponent vs theory "
               "| its 95% CI, verdict | predicted log2 LR* | true log2 LR* | error (octaves) | 95% band covers "
               "| 95% band width (octaves, method) | loss penalty at predicted "
@@ -191,7 +193,7 @@ def write_report(args: argparse.Namespace, fit_w: list[int], test_w: list[int], 
     tmp = args.report.with_name(args.report.name + ".part")  # whole or not at all, if a time limit stops us here
     tmp.write_text(text)
     tmp.replace(args.report)
-    print(text, flush=True)
+    return text
 
 
 if __name__ == "__main__":
