@@ -40,7 +40,11 @@ def fit_loss_law(
     if k < 4 or not np.all(np.isfinite(best)) or np.any(best <= 0):
         return None
     widths = widths.astype(float)
+    unit = _loss_unit(best)  # E and A are in the losses' units; the fit itself runs near 1
+    best, draws = best / unit, draws / unit
     E, A, al = (x[0] for x in _fit_many(widths[None, :], best[None, :]))
+    if not np.isfinite([E, A, al]).all():
+        return None
     nb = min(n_boot, 400)  # a cheap law: 400 draws pin its 2.5% / 97.5% quantiles well enough
     idx = np.sort(rng.integers(0, k, size=(nb, k)), axis=1)
     col = rng.integers(0, draws.shape[1], size=(nb, k))
@@ -58,15 +62,23 @@ def fit_loss_law(
             return Estimate(estimate=float(x), ci=point, method="huber varpro (no bootstrap)")
         ci = Interval(low=float(np.quantile(xb, lo)), high=float(np.quantile(xb, hi)),
                       confidence_level=confidence_level)
-        return Estimate(estimate=float(x), ci=ci, se=float(np.std(xb)),
-                        method="huber varpro, cluster bootstrap over widths")
+        return Estimate(estimate=float(x), ci=ci, se=_std(xb), method="huber varpro, cluster bootstrap over widths")
 
     alpha = est(al, alb)
     scale = float(np.median(best))
     centre = float(np.exp(np.mean(np.log(widths))))
     notes = [*_exponent_notes("alpha", alpha, (_ALPHAS[0], _ALPHAS[-1])),
-             *_term_notes("A", A * centre**-al if np.isfinite(A) else np.nan, scale, "alpha", "width")]
-    return LossLaw(E=est(E, Eb), A=est(A, Ab), alpha=alpha, identified=not notes, notes=notes)
+             *_term_notes("A", A * centre**-al, scale, "alpha", "width")]
+    return LossLaw(E=est(E * unit, Eb * unit), A=est(A * unit, Ab * unit), alpha=alpha, identified=not notes,
+                   notes=notes)
+
+
+def _loss_unit(loss: np.ndarray) -> float:
+    """1, or a power of two near the losses' median when that lies beyond 2^+-64. The laws are linear in E, A
+    and B and fitted in relative error, so dividing the losses by a power of two (exact in floating point)
+    changes nothing but keeps the squares of losses like 1e160 or 1e-160 from overflowing or vanishing."""
+    e = float(np.round(np.log2(np.median(loss))))
+    return 1.0 if abs(e) <= 64 else 2.0**e
 
 
 def _fit_many(W: np.ndarray, L: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,13 +195,19 @@ def fit_loss_surface(
         raise ValueError(f"n_boot: must be >= 0, got {n_boot}")
     ns, ds = float(np.exp(np.log(N).mean())), float(np.exp(np.log(D).mean()))
     n, d = N / ns, D / ds
-    point = _fit_surfaces(n[None], d[None], L[None])
+    unit = _loss_unit(L)
+    point = _fit_surfaces(n[None], d[None], L[None] / unit)
     k = L.size
     idx = rng.integers(0, k, size=(n_boot, k))
     # a resample with fewer than 3 distinct N or D cannot separate an exponent from E
     keep = np.array([np.unique(N[i]).size >= 3 and np.unique(D[i]).size >= 3 for i in idx], dtype=bool)
     idx = idx[keep] if keep.size else idx
-    boot = _fit_surfaces(n[idx], d[idx], L[idx]) if idx.shape[0] else np.full((0, 5), np.nan)
+    boot = _fit_surfaces(n[idx], d[idx], L[idx] / unit) if idx.shape[0] else np.full((0, 5), np.nan)
+    linear = [0, 1, 3]  # E, A, B: in the losses' units
+    point[:, linear] *= unit
+    boot[:, linear] *= unit
+    if not np.isfinite(point).all():
+        raise ValueError("loss: the law has no finite fit to these points")
     est = {name: _estimate(float(point[0, j]), boot[:, j], confidence_level)
            for j, name in enumerate(("E", "A", "alpha", "B", "beta"))}
     notes = [f"{arg}: {u} distinct value(s); at least 3 are needed to separate {e} from E"
@@ -240,7 +258,13 @@ def _estimate(x: float, xb: np.ndarray, level: float) -> Estimate:
     lo, hi = tail_probabilities(level)
     return Estimate(estimate=x, ci=Interval(low=float(np.quantile(xb, lo)), high=float(np.quantile(xb, hi)),
                                             confidence_level=level),
-                    se=float(np.std(xb)), method="huber varpro, bootstrap over points")
+                    se=_std(xb), method="huber varpro, bootstrap over points")
+
+
+def _std(x: np.ndarray) -> float:
+    """The standard deviation, without overflowing on values near the float limit (losses of 1e300)."""
+    m = float(np.max(np.abs(x), initial=0.0))
+    return float(np.std(x)) if m < 1e150 else float(np.std(x / m) * m)
 
 
 def _finite(x: float) -> float | None:

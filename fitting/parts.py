@@ -54,8 +54,9 @@ def percent(level: float) -> str:
 
 
 def log2_interval(lo: float, hi: float, level: float) -> Interval | None:
-    """The interval [2^lo, 2^hi], or None when a bound is not finite (FitResult never holds NaN/inf)."""
-    if not (math.isfinite(lo) and math.isfinite(hi)):
+    """The interval [2^lo, 2^hi], or None when a bound is not finite or beyond a float's range (2^1024; the
+    constant's interval of an extreme confidence level reaches there): FitResult never holds NaN/inf."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or max(abs(lo), abs(hi)) > 1000:
         return None
     return Interval(low=float(2.0**lo), high=float(2.0**hi), confidence_level=level)
 

@@ -175,10 +175,25 @@ def _loss_vs_lr(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
             ax.plot(2.0**div, np.full(div.size, top), "x", color=color)
         wo = optima.get(r.width)
         if wo is not None and wo.lr_opt is not None and wo.best_loss is not None:
-            err = None if wo.ci is None else [[wo.lr_opt - wo.ci.low], [wo.ci.high - wo.lr_opt]]
-            ax.errorbar([wo.lr_opt], [wo.best_loss], xerr=err, fmt="*", color=color, ms=10, capsize=3)
+            lo, hi = (wo.lr_opt, wo.lr_opt) if wo.ci is None else (wo.ci.low, wo.ci.high)
+            _marked_interval(ax, np.array([wo.lr_opt]), np.array([wo.best_loss]), np.array([lo]), np.array([hi]),
+                             "x", fmt="*", color=color, ms=10)
     _log2(ax, "x")
     _finish_panel(ax, g, "learning rate", "final loss (x: diverged)")
+
+
+def _marked_interval(ax: Any, value: np.ndarray, at: np.ndarray, lo: np.ndarray, hi: np.ndarray, axis: str,
+                     **kw: Any) -> None:
+    """Estimates ``value`` (on ``axis``, "x" or "y", placed at ``at`` on the other) with their intervals [lo, hi]
+    as error bars. A bootstrap percentile interval at a low level need not contain its estimate, which error
+    bars (offsets from the marker) cannot draw: those intervals are drawn as lines beside the marker."""
+    inside = (lo <= value) & (value <= hi)
+    err = np.where(inside, [value - lo, hi - value], 0.0)
+    xy = (value, at) if axis == "x" else (at, value)
+    bars = ax.errorbar(*xy, **{f"{axis}err": err}, capsize=3, **kw)
+    for a, low, high in zip(at[~inside], lo[~inside], hi[~inside], strict=True):
+        line = ([low, high], [a, a]) if axis == "x" else ([a, a], [low, high])
+        ax.plot(*line, "-|", color=bars[0].get_color(), lw=1)
 
 
 def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
@@ -190,8 +205,8 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
         lo = np.array([o.ci.low if o.ci else o.lr_opt for o in ok])
         hi = np.array([o.ci.high if o.ci else o.lr_opt for o in ok])
         level = next((o.ci.confidence_level for o in ok if o.ci), None)
-        ax.errorbar(w, lr, yerr=[lr - lo, hi - lr], fmt="o", capsize=3,
-                    label=f"LR* per {_short(size)}" + (f" ({100 * level:.3g}%)" if level else ""))
+        _marked_interval(ax, lr, w, lo, hi, "y", fmt="o",
+                         label=f"LR* per {_short(size)}" + (f" ({100 * level:.3g}%)" if level else ""))
     edge = [o for o in g.per_width if o.on_edge and o.grid_argmin_lr]
     if edge:
         ax.plot([o.width for o in edge], [o.grid_argmin_lr for o in edge], "v", color="red", label="on grid edge")
@@ -208,8 +223,8 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
                     color="gray", label=f"theory e={g.theory_exponent:g}")
     if g.prediction is not None:
         p = g.prediction
-        ax.errorbar([p.width], [p.lr], yerr=[[p.lr - p.ci.low], [p.ci.high - p.lr]], fmt="s", color="black",
-                    capsize=3, label=f"prediction (safe {p.safe_lr:.3g})")
+        _marked_interval(ax, np.array([p.lr]), np.array([p.width]), np.array([p.ci.low]), np.array([p.ci.high]),
+                         "y", fmt="s", color="black", label=f"prediction (safe {p.safe_lr:.3g})")
     _size_axis(ax, [o.width for o in g.per_width] + ([g.prediction.width] if g.prediction else []))
     _log2(ax, "y")
     _finish_panel(ax, g, size, "optimal LR")

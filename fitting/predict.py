@@ -74,6 +74,10 @@ def _refuse(g: GroupFit) -> str:
     return "no across-width fit for this group"
 
 
+#: The largest |log2 LR| a prediction's bands may reach (2^1000 is about 1e301; floats end at 2^1024).
+MAX_LOG2_LR = 1000.0
+
+
 def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = None,
                   size_kind: str = "width") -> Prediction:
     """LR* at ``width``: point, bands, expected loss penalty, safe-side LR, extrapolation factor.
@@ -117,7 +121,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     edge_lr = None
     if g.edge_law is not None:
         e = predict_law(g.edge_law, width)
-        edge_lr = 2.0**e.mean
+        edge_lr = 2.0 ** min(e.mean, MAX_LOG2_LR)  # beyond it the prediction is refused below
         cap = e.interval(EDGE_CAP_LEVEL)[0]
         if safe > cap:
             warnings.append(f"safe-side LR capped at the lower {100 * EDGE_CAP_LEVEL:g}% bound of the predicted "
@@ -125,6 +129,12 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
             safe = cap
     lo, hi = p.interval(confidence_level)
     (lo68, hi68), (lo95, hi95) = p.interval(0.68), p.interval(0.95)
+    ends = [lo, hi, lo95, hi95, safe] + ([] if g.edge_law is None else [e.mean])
+    if abs(far := max(ends, key=abs)) > MAX_LOG2_LR:
+        # 2.0**x overflows past 1023 and a bound of 2^-1075 reads as 0: no band that wide is a prediction
+        raise ValueError(f"width: at {width} the predicted LR band reaches 2^{far:.4g}, beyond what a float "
+                         f"holds; predict at a width nearer the fitted ones ({min(law.widths)}-{wmax}) or at a "
+                         "lower confidence_level")
     return Prediction(
         width=int(width), lr=2.0**p.mean, ci=Interval(low=2.0**lo, high=2.0**hi, confidence_level=confidence_level),
         ci68=(2.0**lo68, 2.0**hi68), ci95=(2.0**lo95, 2.0**hi95), safe_lr=2.0**safe,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -89,6 +90,7 @@ def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> p
     import pyarrow.parquet as pq
 
     meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    _check_columns(meta.num_columns)
     # Leaf values, so a list column that expands counts too; all from the footer, nothing decompressed yet.
     values = sum(meta.row_group(g).column(c).num_values
                  for g in range(meta.num_row_groups) for c in range(meta.num_columns))
@@ -99,7 +101,8 @@ def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> p
 def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
     tabbed = b"\t" in data[:4096]
     header = _csv_header(data, tabbed)
-    if dups := sorted({c for c in header if header.count(c) > 1}):
+    _check_columns(len(header))
+    if dups := sorted(c for c, n in Counter(header).items() if n > 1):
         # pandas would rename the second one (beta.1) and the fit would silently use the first
         raise TableError([f"{c}: duplicated column in the header" for c in dups])
     caps = [c for c in (max_rows, max_cells // max(len(header), 1) if max_cells is not None else None)
@@ -108,6 +111,16 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     if tabbed:
         return pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
     return pd.read_csv(io.BytesIO(data), nrows=nrows)
+
+
+#: The most columns a sweep table may have. Real ones have tens (settings, metrics); pandas parses a CSV of
+#: 200,000 columns under the cell cap for minutes, so a header that wide is refused before any row is read.
+MAX_COLUMNS = 10_000
+
+
+def _check_columns(n: int) -> None:
+    if n > MAX_COLUMNS:
+        raise TableError([f"table: {n} columns; a sweep table may have at most {MAX_COLUMNS}"])
 
 
 def _csv_header(data: bytes, tabbed: bool) -> list[str]:

@@ -136,8 +136,21 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v)]
+    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_repeated_runs(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
+
+
+def _repeated_runs(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note when rows repeat a run: equal in every column but the measurements (the loss, the diverged flag,
+    the runner's per-run numbers), the seed included. Fitted as they are, copies count as extra seeds and narrow
+    the intervals. Rows that differ in any other column (a batch size) are not repeats: ``_pooled_columns``
+    speaks of those."""
+    keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS]
+    dup = df.duplicated(subset=keys, keep="first").to_numpy() if keys else np.zeros(len(df), bool)
+    if not dup.any():
+        return []
+    return [f"repeated runs (the same settings and seed as an earlier row): {_rows(dup)}; each counts as a "
+            "separate run, which narrows the intervals: drop copies before fitting"]
 
 
 #: a derived column: NAME=A/B or NAME=A*B of two numeric columns, optionally :round or :log2round.
@@ -164,7 +177,7 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
         if missing:
             problems += [f"{c}: missing column (named in {option('derive')} {spec.strip()!r})" for c in missing]
             continue
-        va, vb = (pd.to_numeric(out[c], errors="coerce").astype(float) for c in (a, b))
+        va, vb = (_to_number(out[c]).astype(float) for c in (a, b))
         if va.isna().any() or vb.isna().any() or (op == "/" and (vb == 0).any()):
             problems.append(f"{option('derive')} {spec.strip()!r}: {a} and {b} must be numbers"
                             + (f" and {b} nonzero" if op == "/" else ""))
@@ -185,8 +198,8 @@ def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
     with a training loss has one (a table whose eval column is empty or partial keeps ``final_loss``)."""
     if "loss_col" in m.model_fields_set or DEFAULT_LOSS not in df.columns:
         return m
-    held = pd.to_numeric(df[DEFAULT_LOSS], errors="coerce")
-    train = pd.to_numeric(df[m.loss_col], errors="coerce") if m.loss_col in df.columns else held
+    held = _to_number(df[DEFAULT_LOSS])
+    train = _to_number(df[m.loss_col]) if m.loss_col in df.columns else held
     if not np.isfinite(held).any() or (np.isfinite(train) & ~np.isfinite(held)).any():
         return m
     return ColumnMapping(**{**m.model_dump(exclude_unset=True), "loss_col": DEFAULT_LOSS})
@@ -222,6 +235,37 @@ def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
     return f"{idx.size} row(s), e.g. row {shown}" if idx.size > limit else f"row(s) {shown}"
 
 
+#: The magnitudes of a table's median loss the fitter takes (cross-entropies, perplexities, MSEs all lie well within).
+LOSS_RANGE = (1e-30, 1e30)
+
+
+def _kind(v: object) -> str:
+    return ("true/false" if isinstance(v, bool | np.bool_) else "numbers" if isinstance(v, int | float | np.number)
+            else "text")
+
+
+def _to_number(s: pd.Series) -> pd.Series:
+    """``pd.to_numeric`` with unreadable cells NaN, as ``errors="coerce"`` gives, and integers too large for a
+    float (a JSON 10**400, a 400-digit CSV cell, which pandas refuses with OverflowError) +-inf, which the
+    columns' checks then refuse as not finite."""
+    try:
+        return pd.to_numeric(s, errors="coerce")
+    except OverflowError:
+        return pd.Series([_float_or_nan(v) for v in s], index=s.index, dtype=float)
+
+
+def _float_or_nan(v: object) -> float:
+    if isinstance(v, bool | np.bool_):
+        return math.nan
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except OverflowError:  # an int or a digit string beyond the float range
+        text = str(v).strip()
+        return -math.inf if text.startswith("-") else math.inf
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | None:
     s = df[col]
     # true/false is not a number here (pandas would read true as 1): a JSON row or a parquet bool column
@@ -230,7 +274,7 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
     if flags is not None and flags.any():
         problems.append(f"{col}: true/false is not a number, in {_rows(flags)}")
         return None
-    num = pd.to_numeric(s, errors="coerce")
+    num = _to_number(s)
     bad = num.isna() & s.notna()
     if bad.any():
         problems.append(f"{col}: not a number in {_rows(bad)}")
@@ -257,10 +301,18 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         seed = _numeric(df, roles.seed_col, problems)
         if seed is not None and seed.isna().any():
             problems.append(f"{roles.seed_col}: missing seed in {_rows(seed.isna())}")
+        elif seed is not None and np.isinf(seed).any():
+            problems.append(f"{roles.seed_col}: infinite seed in {_rows(np.isinf(seed))}")
+    for c in roles.group_cols:  # JSON rows can mix them; a stored table (parquet) cannot hold the mix as sent
+        if df[c].dtype == object and len(kinds := {_kind(v) for v in df[c] if v is not None and v == v}) > 1:
+            problems.append(f"{c}: a group column mixes {' and '.join(sorted(kinds))}; give each column one type")
     if "base_width" in df.columns:  # a width too, whether it is a group key or C's reference width
-        bw = pd.to_numeric(df["base_width"], errors="coerce")
-        if (bad := bw.notna() & ~bw.between(1, MAX_WIDTH)).any():
-            problems.append(f"base_width: must be between 1 and {MAX_WIDTH} (2**40), not in {_rows(bad)}")
+        bw = _to_number(df["base_width"])
+        if (bad := bw.isna() & df["base_width"].notna()).any():
+            problems.append(f"base_width: not a number in {_rows(bad)}")
+        elif (bad := bw.notna() & ~(bw.between(1, MAX_WIDTH) & (bw == np.round(bw)))).any():
+            problems.append(f"base_width: must be between 1 and {MAX_WIDTH} (2**40), a whole number, not in "
+                            f"{_rows(bad)}")
     if problems:
         raise TableError(problems)
     assert width is not None and lr is not None and loss is not None  # each failure above added a problem
@@ -268,6 +320,13 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     if blowup is not None:
         keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
         diverged |= _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
+    kept = loss.to_numpy()[~diverged]
+    kept = kept[np.isfinite(kept)]
+    if kept.size and not LOSS_RANGE[0] <= abs(float(np.median(kept))) <= LOSS_RANGE[1]:
+        # the fits square losses and their differences: at 1e154 they overflow, at 1e300 the optima drift
+        raise TableError([f"{m.loss_col}: the runs' median loss is {float(np.median(kept)):.3g}; the fitter takes "
+                          f"losses of magnitude {LOSS_RANGE[0]:g} to {LOSS_RANGE[1]:g}: divide the column by a "
+                          "constant (the optimal learning rates do not change)"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
                   diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols)
 
@@ -314,6 +373,17 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                      if c not in cols]
     problems += [f"{c}: cannot be both a group column and the size/LR/loss column" for c in group_cols
                  if c in (m.size_col, m.lr_col, m.loss_col) and c not in covariates]
+    # one column, one role: a loss read as the LR, or a width as the divergence flag, is a meaningless fit
+    named = [(r, c) for r, c in (("size_col", m.size_col), ("lr_col", m.lr_col), ("loss_col", m.loss_col),
+                                 ("seed_col", seed_col), ("diverged_col", div_col)) if c is not None]
+    for i, (r1, c1) in enumerate(named):
+        problems += [f"{c1}: cannot be both the {option(r1)} and the {option(r2)} column" for r2, c2 in named[i + 1:]
+                     if c2 == c1]
+    if m.constant_cols is not None:
+        problems += [f"{c}: cannot be both a swept constant ({option('constant_cols')}) and the {option(r)} column"
+                     for c in dict.fromkeys(m.constant_cols) for r, c2 in named if c2 == c]
+        problems += [f"{c}: cannot be both a swept constant ({option('constant_cols')}) and a group column"
+                     for c in dict.fromkeys(m.constant_cols) if c in group_cols]
     return _Roles(group_cols, [c for c in constant_cols if c in cols], seed_col, div_col)
 
 
@@ -343,16 +413,25 @@ def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) 
     return v
 
 
+#: How a diverged flag may be written (lower-cased); an empty cell or NaN is "not flagged".
+_TRUE = ("true", "1", "1.0", "yes", "t", "y")
+_FALSE = ("false", "0", "0.0", "no", "f", "n", "", "nan", "none", "<na>")
+
+
 def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str | None) -> np.ndarray:
     """NaN/inf loss, a true diverged flag, or a final loss above the loss at init; all diverged is an error."""
     diverged = ~np.isfinite(loss)
     if div_col is not None:
         flag = df[div_col]
         if flag.dtype != bool:
-            flag = flag.astype(str).str.strip().str.lower().isin(("true", "1", "1.0", "yes", "t"))
+            text = flag.astype(str).str.strip().str.lower()
+            if (odd := ~text.isin(_TRUE + _FALSE)).any():  # "maybe" or 2 read as "not diverged" would be a guess
+                raise TableError([f"{div_col}: expected true/false (or 1/0, yes/no) in {_rows(odd)}, got "
+                                  f"{flag[odd].iloc[0]!r}"])
+            flag = text.isin(_TRUE)
         diverged |= flag.to_numpy(dtype=bool)
     if "loss_at_init" in df.columns and m.loss_col != "loss_at_init":
-        init = pd.to_numeric(df["loss_at_init"], errors="coerce").to_numpy(dtype=float)
+        init = _to_number(df["loss_at_init"]).to_numpy(dtype=float)
         # a run that ends above where it started has blown up even when its loss is finite
         diverged |= np.isfinite(init) & np.isfinite(loss) & (loss > init)
     if diverged.all():
@@ -422,7 +501,7 @@ def _grouping_notes(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         n = int(col.nunique(dropna=True))
         if n < 2:
             continue
-        num = pd.to_numeric(col, errors="coerce")
+        num = _to_number(col)
         continuous = (pd.api.types.is_numeric_dtype(col) and n > _CONTINUOUS
                       and bool((np.abs(num - np.round(num)) > 1e-9).any()))
         per_size = df[m.size_col].nunique() > 1 and int(df.groupby(c)[m.size_col].nunique().max()) == 1
@@ -456,7 +535,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     k = np.column_stack([np.log2(c) for c in v.constants.values()]) if names else np.zeros((n, 0))
     bw = None
     if "base_width" in df.columns and "base_width" not in v.group_cols:
-        bw = pd.to_numeric(df["base_width"], errors="coerce").to_numpy()
+        bw = _to_number(df["base_width"]).to_numpy()
 
     def group(key: dict[str, Any], idx: np.ndarray) -> GroupData:
         rows = []

@@ -80,9 +80,13 @@ def _tokens(source: str, max_bytes: int) -> np.ndarray:
     path = Path(source).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"data: no such file or directory: {source}")
-    if path.suffix == ".npy":
-        arr = np.load(path)
-        if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= VOCAB:
+    if path.suffix == ".npy" and not path.is_dir():
+        try:
+            arr = np.load(path)  # allow_pickle stays off: a pickled file is refused, never executed
+        except (OSError, ValueError, EOFError) as exc:
+            raise ValueError(f"data: {source} is not a readable .npy array ({type(exc).__name__})") from None
+        if (arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer) or arr.size == 0 or arr.min() < 0
+                or arr.max() >= VOCAB):
             raise ValueError(f"data: {source} must be a 1-D integer array with values in [0, {VOCAB})")
         return arr.astype(np.uint8)
     if path.is_dir():

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
-from abcscale.schemas.theory import ABTable, Alignment, Constants, PerLayer, nest_constants
+from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, ABTable, Alignment, Constants, PerLayer, nest_constants
 from abcscale.theory.rules import layer_rules
 
 if TYPE_CHECKING:
@@ -65,22 +65,40 @@ def parse_optimizer(value: str) -> str:
     return key
 
 
+#: The most learning rates a grid may hold (a STEP of 1e-5 over two octaves would be 200,000 runs a cell).
+MAX_GRID = 1000
+
+
 def parse_lr_grid(value: Any) -> list[float]:
-    """``"START:STOP:STEP"`` (STOP included), one number, or a list of log2 learning rates."""
+    """``"START:STOP:STEP"`` (STOP included), one number, or a list of log2 learning rates; every one finite
+    (log2 LRs within +-1000: a float LR ends at 2^1024) and at most :data:`MAX_GRID` of them."""
     if isinstance(value, int | float):
-        return [float(value)]
-    if isinstance(value, str):
+        grid = [float(value)]
+    elif isinstance(value, str):
         parts = value.split(":")
         if len(parts) == 1:
-            return [float(p) for p in value.split(",") if p.strip()]
-        if len(parts) != 3:
+            grid = [float(p) for p in value.split(",") if p.strip()]
+        elif len(parts) != 3:
             raise ValueError(f"expected START:STOP:STEP, got {value!r}")
-        start, stop, step = (float(p) for p in parts)
-        if step <= 0 or stop < start:
-            raise ValueError(f"expected START <= STOP and STEP > 0, got {value!r}")
-        n = int(math.floor((stop - start) / step + 1e-9)) + 1
-        return [round(start + i * step, 10) for i in range(n)]
-    return [float(v) for v in value]
+        else:
+            start, stop, step = (float(p) for p in parts)
+            if not all(map(math.isfinite, (start, stop, step))):
+                raise ValueError(f"START, STOP and STEP must be finite numbers, got {value!r}")
+            if step <= 0 or stop < start:
+                raise ValueError(f"expected START <= STOP and STEP > 0, got {value!r}")
+            if (n := math.floor((stop - start) / step + 1e-9) + 1) > MAX_GRID:
+                raise ValueError(f"{value!r} is {n} learning rates; a grid holds at most {MAX_GRID}")
+            grid = [round(start + i * step, 10) for i in range(n)]
+    else:
+        try:
+            grid = [float(v) for v in value]
+        except (TypeError, ValueError):
+            raise ValueError(f"expected log2 learning rates (numbers), got {value!r}") from None
+    if bad := [g for g in grid if not (math.isfinite(g) and abs(g) <= 1000)]:
+        raise ValueError(f"log2 learning rates must be finite numbers within +-1000, got {bad[0]}")
+    if len(grid) > MAX_GRID:
+        raise ValueError(f"{len(grid)} learning rates; a grid holds at most {MAX_GRID}")
+    return grid
 
 
 ModelKind = Literal["transformer", "mlp"]
@@ -117,7 +135,8 @@ class SweepSpec(BaseModel):
     alignments: list[str] = Field(default_factory=lambda: ["full"], description="full | none | ALPHA,OMEGA,U")
     lr_modes: list[LrMode] = Field(default_factory=lambda: [LrMode.per_layer], description="global | per_layer")
     widths: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1, description="model dims D")
-    base_width: int | None = Field(None, gt=0, description="width the constants refer to (default: min(widths))")
+    base_width: int | None = Field(None, gt=0, le=MAX_WIDTH,
+                                   description="width the constants refer to (default: min(widths))")
     log2_lr: list[float] = Field(default_factory=lambda: parse_lr_grid("-12:-4:1"), min_length=1,
                                  description="log2 of the swept base LR beta ('START:STOP:STEP' or a list)")
     constants: Constants = Field(default_factory=Constants, description="base-width constants (gamma, init_scale, "
@@ -134,14 +153,16 @@ class SweepSpec(BaseModel):
     momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
     schedule: Schedule = Field("cosine", description="after warmup: cosine decay to 0 or constant")
     warmup: float = Field(0.1, ge=0, lt=1, description="warmup fraction of the steps")
-    weight_decay: float = Field(0.0, ge=0, description="independent weight decay: each step subtracts wd * W, not "
+    weight_decay: float = Field(0.0, ge=0, le=SCALE_MAX, allow_inf_nan=False,
+                                description="independent weight decay: each step subtracts wd * W, not "
                                 "scaled by the LR (docs/theory.md section 9)")
     data: str = Field("default", description="default | synthetic | PATH (text file, directory or .npy)")
     max_bytes: int = Field(4_000_000, gt=0, description="corpus cap for default and text data")
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the corpus")
     eval_batches: int = Field(4, gt=0, description="batches in the held-out eval loss")
     final_window: float = Field(0.1, gt=0, le=1, description="final_loss = mean train loss over this fraction")
-    divergence_factor: float = Field(1.5, gt=1, description="diverged when loss > factor * loss_at_init")
+    divergence_factor: float = Field(1.5, gt=1, le=SCALE_MAX, allow_inf_nan=False,
+                                     description="diverged when loss > factor * loss_at_init")
     batching: Batching = Field("auto", description="vmap over LRs and seeds or not")
     chunk: int = Field(16, gt=0, description="most runs per vmapped program (bounds memory)")
     coord_steps: list[int] | None = Field(None, description="steps recorded in coord.parquet "
@@ -201,11 +222,21 @@ class SweepSpec(BaseModel):
     def _lr_modes(cls, v: Any) -> Any:
         return [LrMode.parse(x) if isinstance(x, str) else x for x in _split(v)]
 
+    @field_validator("coord_steps")
+    @classmethod
+    def _coord_steps(cls, v: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        steps = info.data.get("steps")
+        if v and steps is not None and (bad := [s for s in v if not 0 <= s < steps]):
+            raise ValueError(f"{bad[0]} is not a step of a {steps}-step run (0 to {steps - 1})")
+        return v
+
     @field_validator("widths")
     @classmethod
     def _widths(cls, v: list[int]) -> list[int]:
         if any(w <= 0 for w in v):
             raise ValueError(f"widths must be positive, got {v}")
+        if big := [w for w in v if w > MAX_WIDTH]:
+            raise ValueError(f"widths must be at most {MAX_WIDTH} (2**40), got {big[0]}")
         return sorted(set(v))
 
     @field_validator("log2_lr", mode="before")

@@ -7,14 +7,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 
 from abcscale.schemas.api import FitCreate
-from abcscale.service import pages
+from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import ReaderDep
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/v1", dependencies=readers)
     # The web pages (/, /fits, /fits/{id}) and their assets: out of the OpenAPI, same access model (service/pages.py)
     app.include_router(pages.router)
+    app.add_exception_handler(crud.UnreadableFit, _unreadable)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     if settings.cors_origins:
         # Off by default: no page of another origin may read an answer. Bearer tokens, not cookies: no credentials.
@@ -110,6 +112,13 @@ def exposure_warning(host: str, settings: Settings) -> str | None:
         return None
     return (f"serving on {host} without ABCSCALE_API_TOKEN: anyone who can reach this port can store and delete "
             "fits, and read them all; set ABCSCALE_API_TOKEN (and ABCSCALE_READ_TOKEN to close reads)")
+
+
+async def _unreadable(request: Request, exc: Exception) -> Response:
+    """409, not 500, for a stored fit whose result no longer reads: the record is there, its answer is not."""
+    if request.url.path.startswith("/v1/"):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    return pages.error_page(request, 409, "Unreadable fit", str(exc))
 
 
 def _loopback(host: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any, cast
 
 import pandas as pd
 import pyarrow as pa
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -103,8 +104,22 @@ def get_fit(session: Session, *, fit_id: str) -> Fit | None:
     return session.get(Fit, fit_id)
 
 
+class UnreadableFit(Exception):
+    """A stored result that no longer reads as a ``FitResult`` (e.g. written by a version that let a NaN
+    through as null): the app answers 409, and the registry lists it without its groups."""
+
+    def __init__(self, fit_id: str, where: str) -> None:
+        super().__init__(f"fit {fit_id}: its stored result cannot be read ({where}); its rows are at "
+                         f"/v1/fits/{fit_id}/rows.csv: delete the fit and fit them again")
+        self.fit_id = fit_id
+
+
 def fit_result(record: Fit) -> FitResult:
-    return FitResult.model_validate_json(record.result_json)
+    try:
+        return FitResult.model_validate_json(record.result_json)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise UnreadableFit(record.id, f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
 
 
 def list_fits(session: Session, *, skip: int = 0, limit: int = 100) -> tuple[list[Fit], int]:

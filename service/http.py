@@ -28,6 +28,17 @@ def _finite_float(text: str) -> float:
     return value
 
 
+#: The most digits a JSON integer may have: beyond 308 no float holds it (every number field here is at most a
+#: float; 10**400 in a sweep row would overflow the table's checks), and Python refuses to parse 4,300 or more.
+MAX_INT_DIGITS = 308
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise RefusedJSON(f"an integer of {len(text.lstrip('-'))} digits is out of range (at most {MAX_INT_DIGITS})")
+    return int(text)
+
+
 class RefusedJSON(json.JSONDecodeError):
     """Well-formed JSON this API refuses (a duplicated key, too deep); its message has no position."""
 
@@ -94,7 +105,7 @@ def loads_strict(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         # checked before parsing: the parser recurses per level (RecursionError, a 500, at ~1000 levels)
         raise RefusedJSON(f"nested {depth} levels deep, more than the bound of {max_depth} (ABCSCALE_MAX_JSON_DEPTH)")
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float,
+        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int,
                           object_pairs_hook=_unique_keys)
     except RecursionError:
         raise RefusedJSON(f"nested too deep to parse (bound {max_depth}, ABCSCALE_MAX_JSON_DEPTH)") from None
@@ -134,7 +145,8 @@ AUTH_RESPONSES = {
     "403": error("a bearer token that is not the service's; for a write, also a browser page of another origin"),
 }
 #: Every operation that reads a body: the cap is counted as the body streams in (ABCSCALE_MAX_UPLOAD_MB).
-BODY_RESPONSES = {"413": error("body over the size cap (ABCSCALE_MAX_UPLOAD_MB)")}
+BODY_RESPONSES = {"413": error("body over the size cap (ABCSCALE_MAX_UPLOAD_MB)"),
+                  "415": error("a body that is not application/json (multipart too, where the operation takes it)")}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -172,7 +184,13 @@ class StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable:
         handler = super().get_route_handler()
 
+        takes_body = self.body_field is not None
+
         async def strict_handler(request: Request):
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if takes_body and ctype and ctype != "application/json" and not ctype.endswith("+json"):
+                # FastAPI would read such a body as a string and answer a 422 blaming its content
+                raise HTTPException(415, detail=f"send the body as application/json, not {ctype[:60]}")
             return await handler(StrictJSONRequest(request.scope, request.receive))
 
         return strict_handler

@@ -16,6 +16,7 @@ set, needs that token in the form's token field.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -260,10 +261,18 @@ def verdict(g: GroupFit) -> str:
             f"the fitted {level} interval [{e.ci.low:+.3g}, {e.ci.high:+.3g}]")
 
 
-def _listing(request: Request, page: int) -> tuple[list[tuple[Any, FitResult]], int]:
+def _listing(request: Request, page: int) -> tuple[list[tuple[Any, FitResult | None]], int]:
     with _session(request) as session:
         records, count = crud.list_fits(session, skip=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE)
-        return [(r, crud.fit_result(r)) for r in records], count
+        return [(r, _readable(r)) for r in records], count
+
+
+def _readable(record: Any) -> FitResult | None:
+    """The record's result, or None when it no longer reads: the registry lists it without its groups."""
+    try:
+        return crud.fit_result(record)
+    except crud.UnreadableFit:
+        return None
 
 
 async def _registry(request: Request, status: int = 200, page: int = 1, values: Mapping[str, str] | None = None,
@@ -280,9 +289,21 @@ async def registry(request: Request) -> Response:
     if (closed := _closed(request)) is not None:
         return closed
     text = request.query_params.get("page", "1")
-    if not text.isdigit() or int(text) < 1:
-        return error_page(request, 400, "No such page", f"page must be a whole number from 1, got {text!r}")
-    return await _registry(request, page=int(text))
+    page = _whole(text)
+    if page is None or not 1 <= page <= MAX_PAGE:
+        return error_page(request, 400, "No such page", f"page must be a whole number from 1 to {MAX_PAGE}, got "
+                          f"{text[:40]!r}")
+    return await _registry(request, page=page)
+
+
+#: The last page a registry URL may ask for (the API's ``skip`` stops at 2**31 rows too).
+MAX_PAGE = 2**31 // PAGE_SIZE
+
+
+def _whole(text: str) -> int | None:
+    """A query value of ASCII digits (at most 15: "²" is a digit to ``str.isdigit``, and a 5,000-digit one
+    is past ``int``'s limit) as an int, else None."""
+    return int(text) if re.fullmatch(r"[0-9]{1,15}", text) else None
 
 
 def _token_error(settings: Settings, given: str) -> tuple[int, str] | None:
@@ -367,15 +388,16 @@ def plot_figures(fit_id: str, fit: FitResult) -> list[dict[str, str]]:
 
 def _prediction(fit: FitResult, values: Mapping[str, str]) -> tuple[int | None, Recommendation | None, str | None]:
     """The group asked about, its recommendation at the typed width, or why there is none."""
-    index, text = values.get("group", ""), values.get("width", "").strip()
-    if not index.isdigit() or int(index) >= len(fit.groups):
+    group, text = _whole(values.get("group", "")), values.get("width", "").strip()
+    if group is None or group >= len(fit.groups):
         return None, None, None
-    if not text.isdigit() or not 0 < int(text) <= 2**40:
-        return int(index), None, f"width: expected a whole number from 1 to 2**40, got {text!r}"
+    width = _whole(text)
+    if width is None or not 0 < width <= 2**40:
+        return group, None, f"width: expected a whole number from 1 to 2**40, got {text[:40]!r}"
     try:
-        return int(index), usecases.recommend_from_fit(fit, int(text), selector=fit.groups[int(index)].group), None
+        return group, usecases.recommend_from_fit(fit, width, selector=fit.groups[group].group), None
     except ValueError as exc:
-        return int(index), None, f"width: {describe(exc)}"
+        return group, None, f"width: {describe(exc)}"
 
 
 @router.get("/fits/{fit_id}")

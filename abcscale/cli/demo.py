@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, status
+from abcscale.cli._common import console, emit_json, fail, status
 from abcscale.cli.options import Json, Quiet
 
 if TYPE_CHECKING:
@@ -51,9 +51,16 @@ def demo(
     from abcscale.cli.fit import loss_line
     from abcscale.usecases import plot_fit
 
+    if serve:  # a host that does not resolve fails now, not after the sweep
+        from abcscale.cli.serve import check_host
+
+        check_host(host)
     say = _Steps(quiet=as_json)
     spec = demo_spec(quick)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--out: cannot create {out} ({exc.strerror or exc})")
     df, fit = _sweep_and_fit(spec, out, quick, quiet, say)
     if (wider := widen(spec, fit)) is not None:
         say.line(f"[yellow]no group has an identified optimum (every optimum on the grid's edge): widening the "

@@ -46,3 +46,6 @@ MultiplierOpt = Annotated[str | None, typer.Option(help="multiplier constants 'e
 EpsilonOpt = Annotated[float | None, typer.Option(help="Adam epsilon at the base width",
                                                   show_default=f"{DEFAULT_EPSILON:g}")]
 EpsilonModeOpt = Annotated[EpsilonMode, typer.Option("--epsilon-mode", parser=EpsilonMode.parse)]
+#: recommend's: None when not given, so that a --constants file's own mode holds unless the flag is typed
+EpsilonModeGiven = Annotated[EpsilonMode | None, typer.Option("--epsilon-mode", parser=EpsilonMode.parse,
+                                                              show_default="per_layer")]

@@ -26,7 +26,7 @@ from abcscale.cli._common import (
     validation_message,
 )
 from abcscale.cli.options import (
-    EpsilonModeOpt,
+    EpsilonModeGiven,
     EpsilonOpt,
     FormOpt,
     GammaOpt,
@@ -40,7 +40,7 @@ from abcscale.cli.options import (
     Width,
 )
 from abcscale.cli.theory import frac
-from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, WeightDecayMode
+from abcscale.schemas.enums import Layer, LrMode, WeightDecayMode
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
@@ -76,7 +76,7 @@ def recommend(
     init_scale: InitScaleOpt = None,
     multiplier: MultiplierOpt = None,
     epsilon: EpsilonOpt = None,
-    epsilon_mode: EpsilonModeOpt = EpsilonMode.per_layer,
+    epsilon_mode: EpsilonModeGiven = None,
     weight_decay: WeightDecayOpt = None,
     weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
@@ -170,10 +170,12 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
         tuned = load_constants(path)
     except ValueError as exc:
         fail(f"--constants: {exc}")
-    # the file's epsilon mode holds (the flag's default cannot be told from a choice); a weight decay adds
+    # the file's epsilon mode holds unless --epsilon-mode is typed; a weight decay adds
     decays = "weight_decay" in flags.model_fields_set
-    decay = {k: getattr(flags, k) for k in ("weight_decay", "weight_decay_mode")} if decays else {}
-    constants = tuned.constants.model_copy(update=decay)
+    update = {k: getattr(flags, k) for k in ("weight_decay", "weight_decay_mode")} if decays else {}
+    if "epsilon_mode" in flags.model_fields_set:
+        update["epsilon_mode"] = flags.epsilon_mode
+    constants = tuned.constants.model_copy(update=update)
     file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta)
     return constants, given if with_fit else tuple(f if g is None else g for g, f in zip(given, file, strict=True))
 

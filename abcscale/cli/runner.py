@@ -243,6 +243,11 @@ def coord_check(
     if len(spec.optimizers) * len(spec.alignments) != 1:
         fail("--optimizer/--alignment: give one value each")
     _check_model(spec)
+    if plots is not None:  # before the training: exit 1 is the check's verdict, not a folder's
+        try:
+            plots.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
     from abcscale.runner.coord import coord_check as run_check
     from abcscale.runner.coord import plot as plot_check
 
@@ -251,9 +256,11 @@ def coord_check(
                            on_status=lambda text: say(f"coordinate check: {text}"))
     figure = None
     if plots is not None:
-        plots.mkdir(parents=True, exist_ok=True)
         figure = plots / "coord.png"
-        plot_check(result, str(figure))
+        try:
+            plot_check(result, str(figure))
+        except OSError as exc:
+            fail(f"--plots: cannot write {figure} ({exc.strerror or exc})")
     if as_json:
         emit_json({"passed": result.passed, "max_slope": max_slope, "widths": spec.widths,
                    "plots": {"coord": str(figure)} if figure else {},

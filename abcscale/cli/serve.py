@@ -50,10 +50,11 @@ def serve(
     except ArgumentError as exc:
         fail(f"--db: not a database URL ({exc})")
     except (SQLAlchemyError, OSError) as exc:
-        fail(f"--db: cannot open {settings.resolved_database_url}: {exc}")
-    if (warning := exposure_warning(host, settings)) is not None:
-        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        url = settings.resolved_database_url
+        fail(f"--db: cannot open {_redacted(url)}: {_unsecret(str(exc), url)}")
     sock = bind(host, port)
+    if (warning := exposure_warning(host, settings)) is not None:  # once it really listens there
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     info = address_info(sock, host) | {"database": _redacted(settings.resolved_database_url),
                                        "auth": settings.api_token is not None, "log_level": log_level,
                                        "header_timeout_s": header_timeout, "body_timeout_s": body_timeout}
@@ -64,10 +65,20 @@ def serve(
     run(api, sock, log_level, header_timeout, body_timeout)
 
 
+def check_host(host: str) -> tuple[Any, ...]:
+    """The first address ``host`` resolves to, for a stream socket; a name that does not resolve is a usage
+    error naming --host (exit 2), checked before anything runs (``abcscale demo`` serves last)."""
+    try:
+        return socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0]
+    except (OSError, UnicodeError) as exc:
+        fail(f"--host: cannot resolve {host!r} ({getattr(exc, 'strerror', None) or exc})")
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host:port`` (port 0: any free one); a taken port ends the command (exit 1)."""
+    family, kind, proto, _, addr = check_host(host)
+    addr = (addr[0], port, *addr[2:])
     try:
-        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
@@ -145,6 +156,14 @@ def guarded_protocol(header_timeout: float, body_timeout: float) -> type:
             self.transport.close()  # connection_lost tells a running app: its receive() gets http.disconnect
 
     return GuardedHttpTools
+
+
+def _unsecret(text: str, url: str) -> str:
+    """``text`` (a driver's error, which may quote the URL) with the URL's password masked."""
+    from sqlalchemy.engine import make_url
+
+    password = make_url(url).password
+    return text.replace(str(password), "***") if password else text
 
 
 def _redacted(url: str) -> str:

@@ -7,9 +7,10 @@ flags build :class:`~abcscale.schemas.tune.TuneSettings`. ``abcscale recommend -
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -131,6 +132,14 @@ def tune(
         "lr_modes": [lr_mode], "widths": str(base_width), "base_width": base_width, "model": model, "data": data,
         "steps": steps, "batch": batch, "seq_len": seq_len, "depth": depth, "head_dim": head_dim})
     _check_model(spec)
+    _check_out(out, spec)
+    if verify_widths is not None:  # checked now, not after the search
+        from abcscale.usecases.tune_verify import parse_widths
+
+        try:
+            parse_widths(verify_widths, spec.base)
+        except ValueError as exc:
+            fail(f"--verify-widths: {str(exc).removeprefix('verify_widths: ')}")
     try:
         settings = TuneSettings.model_validate({k: v for k, v in {
             "tune": [g.strip() for g in groups.split(",") if g.strip()], "trials": trials, "seconds": seconds,
@@ -160,6 +169,31 @@ def tune(
         _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json, verify_constants)
     elif as_json:
         emit_json(tuned)
+
+
+def _check_out(out: Path, spec: Any) -> None:
+    """Before the search: ``--out`` can be written, and replaces nothing but a constants file of this same setup
+    (a rerun); another file, or another setup's constants, is the user's and stays."""
+    from abcscale.usecases.tune import load_constants
+
+    folder = out.parent
+    if not folder.is_dir():
+        fail(f"--out: {folder} is not a folder (create it first)")
+    if not os.access(folder, os.W_OK):
+        fail(f"--out: cannot write into {folder}")
+    if out.is_dir():
+        fail(f"--out: {out} is a folder; give a file name")
+    if not out.exists():
+        return
+    try:
+        old = load_constants(out)
+    except ValueError:
+        fail(f"--out: {out} exists and is not a constants file from `abcscale tune`; give another path")
+    this = (spec.parameterizations[0], spec.optimizers[0], spec.lr_modes[0], spec.base)
+    if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width) != this:
+        fail(f"--out: {out} holds the constants tuned for {old.parameterization} + {old.optimizer_variant}, "
+             f"{old.lr_mode.value} LR, base width {old.base_width}; this run tunes {this[0]} + {this[1]}, "
+             f"{this[2].value} LR, base width {this[3]}: give another --out")
 
 
 def _load(path: Path) -> TunedConstants:

@@ -80,7 +80,19 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
             n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level,
             blowup=options.blowup or None, at=options.at,
         )
+    _reads_back(result)
     return _spoken(result, names)
+
+
+def _reads_back(result: FitResult) -> None:
+    """A ValueError when the result's JSON would not read back as a FitResult: JSON writes a NaN or an infinity
+    as null, which a required number refuses, so a stored fit would be unreadable (its GET a 409)."""
+    try:
+        FitResult.model_validate_json(result.model_dump_json())
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise ValueError(f"the fit produced a number that is not finite ({'.'.join(map(str, first['loc']))}); "
+                         "nothing was stored: check the table's losses and learning rates") from None
 
 
 def group_label(group: Mapping[str, object]) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from abcscale.schemas.enums import LrMode
-from abcscale.schemas.theory import PerLayer
+from abcscale.schemas.theory import MAX_WIDTH, PerLayer
 from abcscale.schemas.tune import ConstantsCheck, TransferCheck, TunedConstants
 
 
@@ -27,8 +27,10 @@ def parse_widths(text: str, base: int) -> list[int]:
             width = base * float(item[:-1]) if item.lower().endswith("x") else float(item)
         except ValueError:
             raise ValueError(f"verify_widths: expected widths like 2x,4x or 64,128, got {item!r}") from None
-        if width != int(width) or width <= base:
+        if not math.isfinite(width) or width != int(width) or width <= base:
             raise ValueError(f"verify_widths: {item} is not a whole width above the base width {base}")
+        if width > MAX_WIDTH:
+            raise ValueError(f"verify_widths: {item} is above the largest width, {MAX_WIDTH} (2**40)")
         widths.append(int(width))
     if not widths:
         raise ValueError("verify_widths: no width given")

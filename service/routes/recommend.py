@@ -64,8 +64,8 @@ def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
         fit = crud.fit_result(get_fit_record(req.fit_id, session))  # 404 as GET /v1/fits/{fit_id}
     try:
         rec = usecases.recommend(req, fit)
-    except ValueError as exc:  # no group matches, no across-width fit, ...
-        value_error(str(exc), ("body", "fit_id"))
+    except ValueError as exc:  # no group matches, no across-width fit, an LR out of range at this width, ...
+        value_error(describe(exc), ("body", "fit_id"))
     if req.strict and rec.band is not None and rec.band.unreliable:  # as `recommend --fit --strict`
         value_error("strict: unreliable prediction: " + "; ".join(rec.band.unreliable), ("body", "strict"))
     return _json(rec)
