@@ -156,10 +156,10 @@ def _scan(cells: Cells, level: float) -> _Scan | Optimum:
     div_x = cells.x[cells.n_div > 0]
     if not stable.any():
         n_div, n = int(cells.n_div.sum()), int((cells.n_div + cells.n_ok).sum())
-        why = ("every run at this width diverged: lower the learning-rate grid" if n_div == n else
-               f"every learning rate at this width has a diverged run ({n_div} of {n} runs diverged), and a "
-               "learning rate counts as stable only when all its seeds are: lower the grid, or check the runs")
-        return Optimum.unidentified((why,), level, x_first_div=float(div_x.min()) if div_x.size else None)
+        all_div = ("every run at this width diverged: lower the learning-rate grid" if n_div == n else
+                   f"every learning rate at this width has a diverged run ({n_div} of {n} runs diverged), and a "
+                   "learning rate counts as stable only when all its seeds are: lower the grid, or check the runs")
+        return Optimum.unidentified((all_div,), level, x_first_div=float(div_x.min()) if div_x.size else None)
     xs, ys, ns = cells.x[stable], cells.mean[stable], cells.n_ok[stable]
     i = int(np.argmin(ys))
     x_am = float(xs[i])

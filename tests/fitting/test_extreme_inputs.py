@@ -113,3 +113,13 @@ def test_a_header_of_200k_columns_is_refused_before_parsing():
     assert time.perf_counter() - t0 < 5  # the duplicate-name check alone was quadratic: minutes
     with pytest.raises(TableError, match="duplicated column"):
         read_table(b"a,b,a\n1,2,3\n", "csv")
+
+
+def test_a_width_whose_every_lr_lost_one_seed_says_so_not_that_every_run_diverged():
+    df = synthetic_sweep(seeds=2, group={"parameterization": "mup", "optimizer": "adam"})
+    df.loc[df.seed == 1, "final_loss"] = np.nan  # seed 1 diverged everywhere, seed 0 nowhere
+    fit = fit_sweep(df, FitOptions(n_boot=20))
+    messages = [w.message for w in fit.groups[0].per_width]
+    n = int((df.width == 64).sum())
+    assert f"({n // 2} of {n} runs diverged)" in messages[0]
+    assert not any(m.startswith("every run at this width diverged") for m in messages)
