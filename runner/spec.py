@@ -31,6 +31,7 @@ import itertools
 import json
 import math
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -300,19 +301,35 @@ class SweepSpec(BaseModel):
         return out
 
     @classmethod
-    def from_toml(cls, path: str | Path) -> SweepSpec:
-        with open(path, "rb") as f:
-            data = tomllib.load(f)
-        return cls.model_validate(data.get("sweep", data))
+    def from_toml(cls, path: str | Path, **overrides: Any) -> SweepSpec:
+        """The spec a TOML file states (its keys at the top or under ``[sweep]``), with ``overrides`` replacing
+        keys (None values ignored) before anything is checked: a flag can make a file valid (``--widths 16,32``
+        for a file whose widths its ``head_dim`` does not divide)."""
+        return cls.model_validate(_merged(toml_data(path), overrides))
 
     def with_overrides(self, **kwargs: Any) -> SweepSpec:
         """A new spec with the given keys replaced (None values ignored), validated again."""
-        data = self.model_dump()
-        given = {k: v for k, v in kwargs.items() if v is not None}
-        # a flag for a constant replaces that constant (the dump holds them nested)
-        data["constants"].update({k: given.pop(k) for k in _FLAT_CONSTANTS if k in given})
-        data.update(given)
-        return SweepSpec.model_validate(data)
+        return SweepSpec.model_validate(_merged(self.model_dump(), kwargs))
+
+
+def toml_data(path: str | Path) -> dict[str, Any]:
+    """A spec file's keys, unchecked (under ``[sweep]`` or at the top)."""
+    with open(path, "rb") as f:
+        data = tomllib.load(f)
+    return data.get("sweep", data)
+
+
+def _merged(data: dict[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` with the non-None ``kwargs`` replacing its keys; a constant's flat key (``epsilon``) replaces that
+    constant wherever ``data`` holds it (under ``constants``, or flat)."""
+    data, given = dict(data), {k: v for k, v in kwargs.items() if v is not None}
+    flat = {k: given.pop(k) for k in _FLAT_CONSTANTS if k in given}
+    if flat and isinstance(data.get("constants"), dict):
+        data["constants"] = {**data["constants"], **{_FLAT_CONSTANTS[k]: v for k, v in flat.items()}}
+    else:
+        data.update(flat)
+    data.update(given)
+    return data
 
 
 #: spec fields that each cell holds one value of

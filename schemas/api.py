@@ -435,9 +435,11 @@ class ConvertRequest(_Request):
     base_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
                                                       description="base width of base_lr (default: width)")
     base_lr: Annotated[float, Number] = Field(1e-3, ge=SCALE_MIN, le=SCALE_MAX)
-    lr: PerLayer | None = Field(None, description="actual per-layer LRs")
-    multiplier: PerLayer | None = None
-    init_std: PerLayer | None = None
+    lr: PerLayer | None = Field(None, description="actual per-layer LRs; a layer left out keeps its analytic LR")
+    multiplier: PerLayer | None = Field(None, description="actual multipliers; a layer left out keeps its "
+                                        "analytic one")
+    init_std: PerLayer | None = Field(None, description="actual init stds; a layer left out keeps its analytic "
+                                      "one")
     epsilon: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
                                                      description="Adam epsilon, same on every layer")
     weight_decay: Annotated[float | None, Number] = Field(

@@ -104,6 +104,8 @@ def recommend(
     from abcscale import usecases
     from abcscale.usecases.recommend import read_rules
 
+    if strict and fit is None:  # an analytic answer has no band to be unreliable: the gate would always pass
+        fail("--strict: it checks a fitted prediction; give --fit")
     if as_json and output is not None and output is not Format.json:
         fail(f"--json: it is --format json; drop it or --format {output.value}")
     output = Format.json if as_json else output or Format.table

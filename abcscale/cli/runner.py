@@ -131,6 +131,8 @@ def sweep(
 
     Progress goes to stderr; the summary (best LR per width) to stdout, as a table or with --json.
     """
+    if address is not None and executor != "ray":  # it would be ignored, and the sweep run here
+        fail("--address: a Ray cluster's address goes with --executor ray")
     overrides = {k: v for k, v in ctx.params.items() if k in _FIELDS}
     # Parsed here so an error names the flag and the layer: the spec would only see which layer was bad.
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
@@ -184,17 +186,28 @@ def _check_model(spec: SweepSpec) -> None:
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
+    """The SPEC file's keys with the flags replacing theirs, checked together (a flag can make a file valid).
+    An error the file alone has names the file; any other names the flags."""
+    from abcscale.runner.spec import toml_data
+
+    if spec_file is None:
+        data: dict[str, Any] = {}
+    else:
+        try:
+            data = toml_data(spec_file)
+        except FileNotFoundError:
+            fail(f"SPEC: no such file: {spec_file}")
+        except IsADirectoryError:
+            fail(f"SPEC: {spec_file} is a folder; give a TOML file")
+        except (OSError, ValueError) as exc:  # unreadable, or TOML syntax
+            fail(f"{spec_file}: {exc}")
     try:
-        base = SweepSpec.from_toml(spec_file) if spec_file else SweepSpec()
-    except FileNotFoundError:
-        fail(f"SPEC: no such file: {spec_file}")
+        return SweepSpec.from_toml(spec_file, **overrides) if spec_file else SweepSpec().with_overrides(**overrides)
     except ValidationError as exc:
-        fail(f"{spec_file}: {validation_message(exc)}")
-    except ValueError as exc:  # TOML syntax
-        fail(f"{spec_file}: {exc}")
-    try:
-        return base.with_overrides(**overrides)
-    except ValidationError as exc:
+        try:
+            SweepSpec.model_validate(data)
+        except ValidationError as alone:
+            fail(f"{spec_file}: {validation_message(alone)}")
         fail(validation_message(exc, FLAGS))
 
 

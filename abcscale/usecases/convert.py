@@ -21,9 +21,11 @@ def source_setting(req: ConvertRequest) -> Setting:
     rules = theory.layer_rules(req.optimizer)
     layers = []
     for s in start.layers:
-        # the given values were validated as PerLayer (positive, finite): copying them in keeps s valid
+        # the given values were validated as PerLayer (positive, finite): copying them in keeps s valid. A layer
+        # the request leaves out keeps its analytic value (PerLayer's default of 1 would be an LR of 1.0)
         actual: dict[str, float | None] = {key: given[s.layer] for key in ("lr", "multiplier", "init_std")
-                                           if (given := getattr(req, key)) is not None}
+                                           if (given := getattr(req, key)) is not None
+                                           and s.layer.value in given.model_fields_set}
         if not rules[s.layer].has_epsilon:  # Muon: Adam's epsilon off the hidden matrices
             actual["epsilon"] = None
         layers.append(s.model_copy(update=actual))

@@ -118,6 +118,8 @@ async def _read_form(request: Request) -> _Input:
             continue
         if not isinstance(value, str):
             value_error("expected a form field, got a file", ("body", key))
+        if key in fields:  # as a duplicated JSON key: neither value silently wins
+            value_error("given twice; send each field once", ("body", key))
         # A form cannot send null: an empty field means "none" (e.g. no seed column); FitOptions splits the
         # comma-separated column lists, where "" is an empty list.
         fields[key] = value if key in ("group_cols", "constant_cols") else value or None

@@ -146,3 +146,33 @@ def test_a_bad_npy_data_file_names_the_file_not_numpy(content, capsys, tmp_path)
                   str(bad)]) == 2
     err = capsys.readouterr().err
     assert str(bad) in err and "pickle" not in err.lower()
+
+
+def test_flags_can_make_a_spec_file_valid_and_an_invalid_file_is_still_named(capsys, tmp_path):
+    # "flags override these keys": the file was checked alone first, so --head-dim could not fix its widths
+    spec = tmp_path / "s.toml"
+    spec.write_text("[sweep]\nwidths = [8, 16]\nepsilon = 1e-6\n")
+    out = tmp_path / "o"
+    assert _exit(["sweep", str(spec), *TINY, "--log2-lr=-6", "--epsilon", "1e-7", "--out", str(out)]) == 0
+    saved = json.loads((out / "spec.json").read_text())
+    assert saved["widths"] == [8, 16] and saved["head_dim"] == 4 and saved["constants"]["epsilon"] == 1e-7
+    capsys.readouterr()
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[sweep]\nwidths = [8, 16]\nhead_dim = 16\n")
+    no_head_dim = ["-q", "--steps", "2", "--batch", "2", "--seq-len", "4", "--depth", "1", "--data", "synthetic"]
+    assert _exit(["sweep", str(bad), *no_head_dim, "--log2-lr=-6", "--out", str(tmp_path / "o2")]) == 2
+    assert f"{bad}: head_dim: 16 must divide every width" in capsys.readouterr().err
+    assert _exit(["sweep", str(tmp_path), *TINY]) == 2
+    _one_line_error(capsys, "SPEC:")
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["recommend", "-n", "256", "-p", "mup", "-o", "adam", "--base-width", "64", "--base-lr", "0.01", "--strict"],
+     "--strict"),
+    (["sweep", *TINY, "--widths", "8,16", "--log2-lr=-6", "--address", "ray://nowhere:1"], "--address"),
+])
+def test_a_flag_that_would_be_ignored_exits_2(argv, flag, capsys, tmp_path):
+    if argv[0] == "sweep":
+        argv = [*argv, "--out", str(tmp_path / "o")]
+    assert _exit(argv) == 2
+    _one_line_error(capsys, flag)

@@ -194,3 +194,20 @@ def test_json_routes_answer_415_to_another_media_type(client, ctype):
         assert r.status_code == 415 and "application/json" in r.json()["detail"], (url, r.text)
     ok = client.post("/v1/recommend", content=body, headers={"content-type": "application/json; charset=utf-8"})
     assert ok.status_code == 200
+
+
+def test_a_form_field_sent_twice_is_refused_as_a_duplicated_json_key_is(client, sweep):
+    form = {"n_boot": [str(N_BOOT), "30"], "name": "a"}
+    r = client.post("/v1/fits", files={"file": ("s.csv", _csv(sweep), "text/csv")}, data=form)
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "n_boot"], r.text
+    assert fit_count(client) == 0
+
+
+def test_convert_keeps_the_analytic_value_of_a_layer_the_request_leaves_out(client):
+    body = {"optimizer": "adam", "from": "standard", "to": "mup", "width": 1024, "base_width": 256, "base_lr": 1e-3}
+    analytic = {x["layer"]: x for x in client.post("/v1/theory/convert", json=body).json()["source"]["layers"]}
+    given = client.post("/v1/theory/convert", json={**body, "init_std": {"hidden": 0.02}, "lr": {}}).json()
+    layers = {x["layer"]: x for x in given["source"]["layers"]}
+    assert layers["hidden"]["init_std"] == 0.02
+    assert layers["readout"]["init_std"] == analytic["readout"]["init_std"] != 1.0  # was PerLayer's default, 1
+    assert {k: v["lr"] for k, v in layers.items()} == {k: v["lr"] for k, v in analytic.items()}
