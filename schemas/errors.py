@@ -8,7 +8,9 @@ does not belong to the chosen mode), so every caller handles one kind of error.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from pydantic_core import InitErrorDetails, ValidationError
 
@@ -30,9 +32,11 @@ def validation_message(
     either, the location is printed as a dotted path.
     """
     named: dict[tuple[str, str], list[str]] = {}  # (name, message) -> keys inside the value, in order
-    for e in exc.errors():
-        loc = [x for x in e.get("loc", ()) if x != "__root__"]
+    for e in _union_errors_said_once(exc.errors()):
+        loc = [x for x in e.get("loc", ()) if x != "__root__" and not _union_tag(x)]
         msg = str(e.get("msg")).removeprefix("Value error, ")
+        if e.get("type") in _BOUNDS and _not_finite(e.get("input")):  # NaN fails "<= 1e30" for another reason
+            msg = "Input should be a finite number"
         if within is not None:
             name, rest = within, loc
         elif names is not None and loc:
@@ -46,6 +50,43 @@ def validation_message(
             keys.append("".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in rest).removeprefix("."))
     return "; ".join((name + (f" ({', '.join(keys)})" if keys else "") + ": " if name else "") + msg
                      for (name, msg), keys in named.items())
+
+
+#: the error types of an input that is not the kind a union member takes (a number given to the dict member)
+_WRONG_KIND = frozenset({"dict_type", "float_type", "float_parsing", "int_type", "int_parsing", "list_type",
+                         "model_type", "string_type"})
+
+
+def _union_tag(x: object) -> bool:
+    """A union member's name in an error's location (``constrained-float``, ``dict[str-enum[Role],...]``)."""
+    return isinstance(x, str) and ("[" in x or x.startswith("constrained-") or x in ("float", "int", "str"))
+
+
+def _union_errors_said_once(errors: list[Any]) -> list[Any]:
+    """Errors without those of union members the input is not even the kind of, where another member says
+    what is wrong with it: ``--lr nan`` is "a finite number", not also "a valid dictionary"."""
+    def field(e: Any) -> tuple[Any, ...]:
+        return tuple(x for x in e.get("loc", ()) if not _union_tag(x))[:1]
+
+    tagged = [any(_union_tag(x) for x in e.get("loc", ())) for e in errors]
+    keep = []
+    for e, t in zip(errors, tagged, strict=True):
+        others = [o for o, ot in zip(errors, tagged, strict=True) if ot and o is not e and field(o) == field(e)
+                  and o.get("type") not in _WRONG_KIND]
+        if not (t and e.get("type") in _WRONG_KIND and others):
+            keep.append(e)
+    return keep
+
+
+#: pydantic's range checks: a NaN or infinity fails them, and saying so names the wrong reason
+_BOUNDS = frozenset({"less_than", "less_than_equal", "greater_than", "greater_than_equal"})
+
+
+def _not_finite(value: object) -> bool:
+    try:
+        return not math.isfinite(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def _name_of(loc: list[int | str], names: Mapping[str, str],

@@ -139,6 +139,10 @@ def sweep(
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
     _check_model(spec)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"--out: cannot create {out} ({exc.strerror or exc})")
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import best_lrs, run_sweep
 
@@ -201,6 +205,8 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
             fail(f"SPEC: {spec_file} is a folder; give a TOML file")
         except (OSError, ValueError) as exc:  # unreadable, or TOML syntax
             fail(f"{spec_file}: {exc}")
+        if not data:  # an empty file (or one of another format that reads as no keys) is not "all defaults"
+            fail(f"SPEC: {spec_file} sets no keys; give a TOML spec (see examples/), or no SPEC for the defaults")
     try:
         return SweepSpec.from_toml(spec_file, **overrides) if spec_file else SweepSpec().with_overrides(**overrides)
     except ValidationError as exc:

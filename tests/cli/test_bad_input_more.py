@@ -176,3 +176,29 @@ def test_a_flag_that_would_be_ignored_exits_2(argv, flag, capsys, tmp_path):
         argv = [*argv, "--out", str(tmp_path / "o")]
     assert _exit(argv) == 2
     _one_line_error(capsys, flag)
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["recommend", "-n", "256", "-p", "mup", "-o", "adam", "--base-width", "64", "--base-lr", "nan"],
+     "error: --base-lr: Input should be a finite number\n"),  # it said "less than or equal to 1e30"
+    (["recommend", "-n", "256", "-p", "mup", "-o", "adam", "--base-width", "64", "--base-lr", "0.01", "--gamma",
+      "nan,1,1"], "error: --gamma (embedding): Input should be a finite number\n"),
+    (["mup", "import", "-o", "adam", "--base-width", "64", "--width", "1024", "--lr", "nan"],
+     "error: --lr: Input should be a finite number\n"),  # and "--lr (dict[str-enum[Role],...]): ..." beside it
+    (["mup", "import", "-o", "adam", "--base-width", "64", "--width", "1024", "--lr", "0.01", "--init-std", "0,1,1"],
+     "error: --init-std (embedding): Input should be greater than or equal to 0.0000000001\n"),
+])
+def test_messages_give_the_reason_that_applies(argv, expected, capsys):
+    assert _exit(argv) == 2
+    assert capsys.readouterr().err == expected
+
+
+def test_an_empty_spec_file_or_an_out_under_a_file_exits_2(capsys, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert _exit(["sweep", str(empty), *TINY]) == 2
+    assert "sets no keys" in _one_line_error(capsys, "SPEC:")  # it started the default sweep into ./sweep-out
+    blocker = tmp_path / "existing.txt"
+    blocker.write_text("mine")
+    assert _exit(["sweep", *TINY, "--widths", "8,16", "--log2-lr=-6", "--out", str(blocker / "sub")]) == 2
+    _one_line_error(capsys, "--out")
