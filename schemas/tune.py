@@ -47,7 +47,7 @@ class TuneSettings(Frozen):
     seeds: int = Field(1, gt=0, description="training seeds per search trial (several: median pruning between)")
     reeval_seeds: int = Field(3, gt=0, description="fresh seeds each top candidate is re-evaluated with")
     top: int = Field(3, gt=0, description="candidates re-evaluated; the lowest mean loss wins")
-    sampler_seed: int = Field(0, description="the TPE sampler's seed")
+    sampler_seed: int = Field(0, ge=0, le=2**32 - 1, description="the TPE sampler's seed")
 
     def space(self) -> dict[str, tuple[float, float]]:
         """Parameter name -> (low, high), every one searched on a log scale."""

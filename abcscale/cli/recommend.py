@@ -125,7 +125,12 @@ def recommend(
             fit_id=None if fit is None else usecases.LOCAL_FIT, group=group, form=form, rules=user_rules)
     except ValidationError as exc:
         fail(validation_message(exc, FLAGS))
-    rec = usecases.recommend(req, None if fit is None else read_fit(fit))
+    try:
+        rec = usecases.recommend(req, None if fit is None else read_fit(fit))
+    except ValueError as exc:  # "weight_decay: adam has none": the field named as its flag
+        field, sep, why = str(exc).partition(": ")
+        flag = FLAGS.get(field) or (f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
+        fail(f"{flag}: {why}" if sep and flag else str(exc))
     if output is Format.json:
         emit_json(rec)
     elif output is Format.table:

@@ -53,7 +53,8 @@ def tune(
                                            rich_help_panel=SEARCH)] = "adam",
     alignment: Annotated[str, typer.Option("--alignment", "-a", rich_help_panel=SEARCH)] = "full",
     lr_mode: LrModeOpt = LrMode.per_layer,
-    base_width: Annotated[int, typer.Option("--base-width", help="the width tuned at", rich_help_panel=SEARCH)] = 32,
+    base_width: Annotated[int, typer.Option("--base-width", help="the width tuned at", rich_help_panel=SEARCH,
+                                            min=1, max=2**40)] = 32,
     groups: Annotated[str, typer.Option("--tune", help="constant groups searched with beta: gamma, init_scale, "
                                         "multiplier, epsilon (comma list)", rich_help_panel=SEARCH)] = "gamma",
     trials: Annotated[int | None, typer.Option(help="most trials", rich_help_panel=SEARCH)] = 30,

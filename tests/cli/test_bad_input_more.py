@@ -202,3 +202,16 @@ def test_an_empty_spec_file_or_an_out_under_a_file_exits_2(capsys, tmp_path):
     blocker.write_text("mine")
     assert _exit(["sweep", *TINY, "--widths", "8,16", "--log2-lr=-6", "--out", str(blocker / "sub")]) == 2
     _one_line_error(capsys, "--out")
+
+
+@pytest.mark.parametrize(("argv", "flag"), [
+    (["tune", "--seed", "-1"], "--seed"),  # it said Optuna's "Seed must be between 0 and 2**32 - 1"
+    (["recommend", "-n", "256", "-p", "mup", "-o", "adam", "--base-width", "64", "--base-lr", "0.01",
+      "--weight-decay", "0.1"], "--weight-decay"),  # it said "weight_decay: adam has ..."
+])
+def test_errors_from_deeper_layers_name_the_flag(argv, flag, capsys, tmp_path):
+    if argv[0] == "tune":
+        pytest.importorskip("optuna")
+        argv = [*argv, *TINY, "--base-width", "8", "--trials", "1", "--out", str(tmp_path / "t.json")]
+    assert _exit(argv) == 2
+    _one_line_error(capsys, flag)
