@@ -8,7 +8,8 @@ one-line ValueError that names each bad argument (never pydantic's multi-line re
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -174,23 +175,42 @@ def theory_table(
 
 @_one_line
 def fit(
-    table: pd.DataFrame | str | Path,
+    table: pd.DataFrame | list[dict[str, Any]] | str | Path,
     *,
     target_width: int | None = None,
     base_width: int | None = None,
     alignment: AlignmentLike | None = None,
-    mapping: ColumnMapping | None = None,
+    mapping: ColumnMapping | Mapping[str, Any] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
     confidence_level: float = 0.95,
+    blowup: float | None = None,
 ) -> FitResult:
-    """Fit a sweep table (a DataFrame, or a CSV/parquet path) as ``abcscale fit`` does; ``mapping`` names the
-    columns when they are not the sweep-table contract's. Raises ``TableError`` listing every problem."""
+    """Fit a sweep table (a DataFrame, a list of row dicts, or a CSV/parquet path) as ``abcscale fit`` does;
+    ``mapping`` (a ColumnMapping or its dict) names the columns when they are not the sweep-table contract's.
+    ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged (default
+    1.5; 0 turns it off). Raises ``TableError`` listing every problem."""
     settings: dict[str, Any] = {"target_width": target_width, "base_width": base_width, "n_boot": n_boot,
                                 "seed": seed, "confidence_level": confidence_level,
                                 "alignment": None if alignment is None else _parse("alignment", Alignment.parse,
                                                                                    alignment)}
-    columns = {} if mapping is None else mapping.model_dump()
+    if blowup is not None:
+        settings["blowup"] = blowup
+    if isinstance(mapping, ColumnMapping):
+        columns = mapping.model_dump()
+    elif isinstance(mapping, Mapping):
+        columns = ColumnMapping.model_validate(dict(mapping)).model_dump()
+    elif mapping is None:
+        columns = {}
+    else:
+        raise ValueError(f"mapping: expected a ColumnMapping or a dict of its fields, got {type(mapping).__name__}")
+    import pandas as pd  # late: `import abcscale` stays free of pandas
+
+    if isinstance(table, list) and all(isinstance(r, Mapping) for r in table):
+        table = pd.DataFrame.from_records(table)
+    elif not isinstance(table, pd.DataFrame | str | Path):
+        raise ValueError(f"table: expected a DataFrame, a list of row dicts or a CSV/parquet path, got "
+                         f"{type(table).__name__}")
     return usecases.fit_sweep(table, FitOptions.model_validate({**columns, **settings}))
 
 
@@ -203,16 +223,29 @@ def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool =
     try:
         # runner.train imports JAX at the top: a missing runner extra shows here, before any work is done
         from abcscale.runner import train  # noqa: F401
-        from abcscale.runner.spec import SweepSpec
         from abcscale.runner.sweep import run_sweep
     except ImportError as exc:
         if (exc.name or "").split(".")[0] in ("jax", "jaxlib", "optax"):
             raise ImportError(f"abcscale.sweep needs the runner extra (JAX, optax): pip install "
                               f"'abcscale[runner]' ({exc.name} is missing)") from exc
         raise
-    if not isinstance(spec, SweepSpec):
-        spec = SweepSpec.from_toml(spec)
-    return run_sweep(spec, out_dir, progress=progress)
+    return run_sweep(_spec(spec), out_dir, progress=progress)
+
+
+def _spec(spec: Any) -> Any:
+    """A SweepSpec, or the one its TOML path states; a bad path is a ValueError naming ``spec``."""
+    from abcscale.runner.spec import SweepSpec
+
+    if isinstance(spec, SweepSpec):
+        return spec
+    try:
+        return SweepSpec.from_toml(spec)
+    except FileNotFoundError:
+        raise ValueError(f"spec: no such file {spec}") from None
+    except OSError as exc:
+        raise ValueError(f"spec: cannot read {spec} ({exc.strerror or exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"spec: {spec} is not TOML ({exc})") from None
 
 
 def _with_weight_decay(constants: Constants | None, **given: Any) -> Constants | None:
@@ -327,11 +360,12 @@ def tune(
     from abcscale.usecases.tune import save_constants
     from abcscale.usecases.tune import tune as run_tune
 
-    base = spec if isinstance(spec, SweepSpec) else SweepSpec.from_toml(spec) if spec is not None else SweepSpec()
+    base = _spec(spec) if spec is not None else SweepSpec()
     spec = base.with_overrides(parameterizations=[str(parameterization)], optimizers=[optimizer],
                                alignments=[alignment], lr_modes=[lr_mode], widths=[base_width],
                                base_width=base_width, **training)
-    settings = TuneSettings.model_validate({"tune": list(search), "trials": trials, "seconds": seconds,
+    settings = TuneSettings.model_validate({"tune": [search] if isinstance(search, str) else list(search),
+                                            "trials": trials, "seconds": seconds,
                                             "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top,
                                             "sampler_seed": seed})
     tuned = run_tune(spec, settings, storage=storage, ray_workers=ray_workers)

@@ -65,6 +65,10 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     base_width = s.base_width or data.base_width or data.widths[0].width
     per = fit_coordinate({r.width: slice_through(r, anchors.get(r.width), 0) for r in data.widths}, 0, s, rng)
     th, why = theory_for_group(data.key, s.alignment)
+    if th is not None and s.size_kind == "params":
+        # theory's slope is in width; a parameter count grows as width^2 (N ~ 12 depth d^2, as size_factor
+        # reads the advice), so per parameter it is half: comparing the two would call a right sweep wrong
+        th = th / 2
     law = law_part(per, base_width, s, rng, th)
     edge = edge_part(per, base_width, s, rng)
     constants, constant_notes = constant_fits(data, anchors, base_width, s, rng)

@@ -17,7 +17,7 @@ from abcscale.fitting.parts import size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
-from abcscale.schemas.theory import BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
+from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
 
 #: extrapolating further than this past the largest fitted width earns a warning.
 EXTRAPOLATION_WARN = 32.0
@@ -88,8 +88,8 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     (``law.method`` theory_prior), t on the law's df for the free fit. ``unreliable`` lists the reasons
     (also warnings starting "unreliable: ") that make ``--strict`` refuse the prediction.
     """
-    if not isinstance(width, int | np.integer) or width <= 0:
-        raise ValueError(f"width: must be a positive integer, got {width!r}")
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or not 0 < width <= MAX_WIDTH:
+        raise ValueError(f"width: must be a whole number from 1 to {MAX_WIDTH} (2**40), got {width!r}")
     law = g.law
     if law is None:
         raise ValueError(_refuse(g))

@@ -142,10 +142,11 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
 
 def _repeated_runs(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     """A note when rows repeat a run: equal in every column but the measurements (the loss, the diverged flag,
-    the runner's per-run numbers), the seed included. Fitted as they are, copies count as extra seeds and narrow
-    the intervals. Rows that differ in any other column (a batch size) are not repeats: ``_pooled_columns``
-    speaks of those."""
-    keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS]
+    the runner's per-run numbers, any column unique per row), the seed included. Fitted as they are, copies
+    count as extra seeds and narrow the intervals. Rows that differ in any other column (a batch size) are not
+    repeats: ``_pooled_columns`` speaks of those."""
+    keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS
+            and df[c].nunique(dropna=False) < len(df)]  # one value per row: an index written out, a time
     dup = df.duplicated(subset=keys, keep="first").to_numpy() if keys else np.zeros(len(df), bool)
     if not dup.any():
         return []
@@ -345,6 +346,12 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     div_col = m.diverged_col if m.diverged_col in cols else None
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
         problems.append(f"{m.diverged_col}: missing column (the {option('diverged_col')} column)")
+    for role, found, name in (("seed_col", seed_col, m.seed_col), ("diverged_col", div_col, m.diverged_col)):
+        # "Diverged" or "SEED" is not the default's spelling: read as nothing, it would be silently ignored
+        like = [c for c in cols if name and found is None and c != name and c.strip().lower() == name.lower()]
+        if like:
+            problems.append(f"{like[0]}: looks like the {name} column; name it with {option(role)} {like[0]!r} "
+                            f"(or rename it {name!r})")
     covariates = list(dict.fromkeys(m.covariates or []))
     problems += [f"{c}: missing column (named in {option('covariates')})" for c in covariates if c not in cols]
     taken = {m.size_col: "size_col", m.lr_col: "lr_col", m.loss_col: "loss_col", m.seed_col: "seed_col"}
@@ -424,7 +431,8 @@ def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str
     if div_col is not None:
         flag = df[div_col]
         if flag.dtype != bool:
-            text = flag.astype(str).str.strip().str.lower()
+            # an empty cell is "not flagged" (pandas 3 keeps NaN through astype(str), pandas 2 writes "nan")
+            text = flag.astype(object).where(flag.notna(), "").astype(str).str.strip().str.lower()
             if (odd := ~text.isin(_TRUE + _FALSE)).any():  # "maybe" or 2 read as "not diverged" would be a guess
                 raise TableError([f"{div_col}: expected true/false (or 1/0, yes/no) in {_rows(odd)}, got "
                                   f"{flag[odd].iloc[0]!r}"])
@@ -453,7 +461,10 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
     best = curve.transform("min").to_numpy()
     at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
     lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform("min").to_numpy()
-    return ok & np.isfinite(best) & (lr > lr_best) & (loss > factor * best)
+    # best + (factor - 1) |best|: factor x best for the usual positive losses, and still above the best for a
+    # negative one (a log-likelihood), where factor x best would lie below it and flag every larger LR
+    above = np.where(best > 0, factor * best, best + (factor - 1) * np.abs(best))
+    return ok & np.isfinite(best) & (lr > lr_best) & (loss > above)
 
 
 def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

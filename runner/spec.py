@@ -313,7 +313,10 @@ class SweepSpec(BaseModel):
 
 
 def toml_data(path: str | Path) -> dict[str, Any]:
-    """A spec file's keys, unchecked (under ``[sweep]`` or at the top)."""
+    """A spec file's keys, unchecked (under ``[sweep]`` or at the top). ``path`` must be a path: ``open`` would
+    take an int (or a bool) as a file descriptor, read stdin or another open file, and close it."""
+    if not isinstance(path, str | Path) or isinstance(path, bool):
+        raise ValueError(f"spec: expected a SweepSpec or the path of its TOML file, got {type(path).__name__}")
     with open(path, "rb") as f:
         data = tomllib.load(f)
     return data.get("sweep", data)

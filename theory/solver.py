@@ -214,9 +214,10 @@ def theory_exponent(
     Global mode: -c of the binding layer (a single LR must shrink as n^-c). Per-layer mode: 0 (the
     width dependence is already in the per-layer factors, so the base LR should not move).
     """
+    solved = solve_exponents(parameterization, optimizer, alignment)  # an unknown name is an error either way
     if LrMode.parse(lr_mode) is LrMode.per_layer:
         return 0.0
-    return clean(-solve_exponents(parameterization, optimizer, alignment).global_c)
+    return clean(-solved.global_c)
 
 
 def theory_table(

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 #: how this command names each FitOptions field in messages (the use case says options in the caller's words).
 FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col", "seed_col": "--seed-col",
+         "diverged_col": "--diverged-col",
          "group_cols": "--group-cols", "target_width": "--target-width", "base_width": "--base-width",
          "alignment": "--alignment", "n_boot": "--n-boot", "seed": "--seed", "confidence_level": "--confidence-level",
          "size_kind": "--size-kind", "covariates": "--covariates", "derive": "--derive", "at": "--at",
@@ -56,6 +57,8 @@ def fit(
                                                  show_default="eval_loss where the table has it, else "
                                                  "final_loss")] = None,
     seed_col: Annotated[str | None, typer.Option("--seed-col", help="seed column", show_default="seed")] = None,
+    diverged_col: Annotated[str | None, typer.Option("--diverged-col", help="divergence flag column (true/false)",
+                                                     show_default="diverged")] = None,
     group_cols: Annotated[str | None, typer.Option("--group-cols", help="grouping columns 'a,b'",
                                                    show_default="the contract's that are present")] = None,
     base_width: Annotated[int | None, typer.Option("--base-width", help="width the constant C refers to",
@@ -104,7 +107,7 @@ def fit(
     if at_values and target_width is None:
         fail("--at: needs --target-size (the size to predict at)")
     options = build(FitOptions, FLAGS, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
-                    group_cols=group_cols, target_width=target_width, base_width=base_width,
+                    diverged_col=diverged_col, group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
                     confidence_level=confidence_level, size_kind=size_kind, covariates=covariates, at=at_values,
                     derive=derive or None, blowup=blowup if blowup != 1.5 else None)

@@ -124,8 +124,15 @@ def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Pa
     return write_plots(fit, prepared, Path(out_dir))
 
 
+def _not_a_number(name: str) -> float:
+    # Python's json writes NaN and Infinity, which no fit holds: a prediction from one would be NaN
+    raise json.JSONDecodeError(f"{name} is not a number a fit holds", name, 0)
+
+
 def load_fit(path: str | Path) -> FitResult:
     """A FitResult from a JSON file (``abcscale fit --out``); a one-line ValueError when it is not one."""
+    if not isinstance(path, str | Path):
+        raise ValueError(f"fit: expected a FitResult or the path of its JSON, got {type(path).__name__}")
     path = Path(path)
     try:
         text = path.read_text()
@@ -134,7 +141,7 @@ def load_fit(path: str | Path) -> FitResult:
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
         raise ValueError(f"fit: cannot read {path} ({exc.__class__.__name__})") from None
     try:
-        return FitResult.model_validate(json.loads(text))
+        return FitResult.model_validate(json.loads(text, parse_constant=_not_a_number))
     except json.JSONDecodeError as exc:
         raise ValueError(f"fit: {path} is not JSON ({exc})") from None
     except ValidationError as exc:

@@ -125,3 +125,56 @@ def test_a_width_whose_every_lr_lost_one_seed_says_so_not_that_every_run_diverge
     k = int(messages[0].split("(")[1].split(" of ")[0])
     assert n // 2 <= k < n and f"of {n} runs diverged" in messages[0]  # seed 1's, and seed 0's at its edge
     assert not any(m.startswith("every run at this width diverged") for m in messages)
+
+
+# --- the Python API and real tables (session 29's second hunt) -----------------------------------------
+
+
+def test_empty_diverged_cells_are_not_flagged(sweep):
+    # pandas 3 keeps NaN through astype(str): a blank cell read "nan" and was refused as not true/false
+    d = sweep.astype({"diverged": object})
+    d["diverged"] = np.where(sweep.diverged, "True", None)
+    a, b = fit_sweep(sweep, FitOptions(n_boot=20)), fit_sweep(d, FitOptions(n_boot=20))
+    assert a.groups[0].n_diverged == b.groups[0].n_diverged
+    assert a.groups[0].exponent.estimate == b.groups[0].exponent.estimate
+
+
+def test_a_row_index_written_out_does_not_hide_repeated_runs(sweep):
+    twice = pd.concat([sweep, sweep.iloc[:10]], ignore_index=True)
+    twice.insert(0, "Unnamed: 0", np.arange(len(twice)))
+    assert any(w.startswith("repeated runs") for w in fit_sweep(twice, FitOptions(n_boot=20)).warnings)
+
+
+def test_a_diverged_or_seed_column_spelt_otherwise_is_named_not_ignored(sweep):
+    # a finite last loss on the diverged runs: ignoring "Diverged" put the largest stable LR 3x too high
+    d = sweep.rename(columns={"diverged": "Diverged"})
+    with pytest.raises(TableError, match="Diverged: looks like the diverged column; name it with diverged_col"):
+        fit_sweep(d, FitOptions(n_boot=20))
+    named = fit_sweep(d, FitOptions(n_boot=20, diverged_col="Diverged"))
+    assert named.groups[0].n_diverged == fit_sweep(sweep, FitOptions(n_boot=20)).groups[0].n_diverged
+    with pytest.raises(TableError, match="Seed: looks like the seed column"):
+        fit_sweep(sweep.rename(columns={"seed": "Seed"}), FitOptions(n_boot=20))
+
+
+def test_theory_per_parameter_is_half_theorys_slope_per_width():
+    # N ~ width^2: LR* ~ w^-1 is N^-0.5, and comparing it with -1 called a right sweep inconsistent
+    df = synthetic_sweep(seeds=2, group={"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"})
+    d = df.assign(params=12 * 8 * df.width**2).drop(columns=["width", "base_width"])
+    g = fit_sweep(d, FitOptions(n_boot=50, size_col="params", size_kind="params")).groups[0]
+    assert g.theory_exponent == -0.5 and g.consistent is True
+    assert g.exponent.estimate == pytest.approx(-0.5, abs=0.05)
+
+
+def test_negative_losses_do_not_flag_every_larger_lr(sweep):
+    # factor x best lies below a negative best: every run at a larger LR than the best read as blown up
+    shifted = fit_sweep(sweep.assign(final_loss=sweep.final_loss - 10), FitOptions(n_boot=20)).groups[0]
+    plain = fit_sweep(sweep, FitOptions(n_boot=20)).groups[0]
+    assert shifted.n_diverged <= plain.n_diverged + 5
+    assert all(w.identified for w in shifted.per_width)
+    assert shifted.exponent.estimate == pytest.approx(plain.exponent.estimate, abs=0.05)
+
+
+def test_an_unknown_name_gets_no_theory_exponent_in_per_layer_mode_too(sweep):
+    d = sweep.assign(parameterization="xyz", lr_mode="per_layer")
+    g = fit_sweep(d, FitOptions(n_boot=20)).groups[0]
+    assert g.theory_exponent is None and any("unknown parameterization 'xyz'" in w for w in g.warnings)
