@@ -136,17 +136,18 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_repeated_runs(df, m)]
+    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_repeated_runs(df, m, v)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
 
 
-def _repeated_runs(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """A note when rows repeat a run: equal in every column but the measurements (the loss, the diverged flag,
     the runner's per-run numbers, any column unique per row), the seed included. Fitted as they are, copies
     count as extra seeds and narrow the intervals. Rows that differ in any other column (a batch size) are not
     repeats: ``_pooled_columns`` speaks of those."""
+    roles = {m.size_col, m.lr_col, m.seed_col, *v.group_cols, *v.constants}
     keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS
-            and df[c].nunique(dropna=False) < len(df)]  # one value per row: an index written out, a time
+            and (c in roles or df[c].nunique(dropna=False) < len(df))]  # else an index written out, a time
     dup = df.duplicated(subset=keys, keep="first").to_numpy() if keys else np.zeros(len(df), bool)
     if not dup.any():
         return []

@@ -113,7 +113,7 @@ def test_recommend_adamw_with_weight_decay_equals_the_cli_and_the_service(client
     # a weight decay with an optimizer that has none: one line naming it, exit 2, a 422
     cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
                                    "--base-lr", "3e-3", "--weight-decay", "0.1"])
-    assert cli.exit_code == 2 and "weight_decay: adam has no decoupled weight decay" in cli.output
+    assert cli.exit_code == 2 and "--weight-decay: adam has no decoupled weight decay" in cli.output
     rest = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 4096,
                                               "base": {"width": 256, "beta": 3e-3, "weight_decay": 0.1}})
     assert rest.status_code == 422 and "weight_decay" in rest.text
