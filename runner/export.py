@@ -47,6 +47,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
                              "(for equinox: eqx.filter(model, eqx.is_array))")
+        if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
+            raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
         out.append((name, leaf, role, spec.init_std(role, ratio)))
     return out, treedef

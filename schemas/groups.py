@@ -8,6 +8,7 @@ and the form the numbers are written in (:class:`Form`). :mod:`abcscale.theory.g
 
 from __future__ import annotations
 
+import math
 import re
 
 from pydantic import Field, field_validator
@@ -151,7 +152,11 @@ class GroupSpec(Frozen):
         return next(r for r in self.roles if r.role == kind)
 
     def init_std(self, role: Role | str, fan_in_factor: float = 1.0) -> float | None:
-        """Init std of a parameter of ``role`` whose fan-in is ``fan_in_factor`` times the width."""
+        """Init std of a parameter of ``role`` whose fan-in is ``fan_in_factor`` times the width (a positive,
+        finite factor: a zero-size parameter has no fan-in to scale by)."""
+        if isinstance(fan_in_factor, bool) or not (math.isfinite(fan_in_factor) and fan_in_factor > 0):
+            raise ValueError(f"fan_in_factor: must be a positive finite number (the parameter's fan-in over the "
+                             f"width), got {fan_in_factor!r}")
         r = self[role]
         return None if r.init_std is None else r.init_std * fan_in_factor ** (-r.init_exponent)
 

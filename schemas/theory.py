@@ -81,9 +81,11 @@ class Alignment(Frozen):
             raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U', got {value!r}")
         if len(parts) != 3:
             raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U' (3 numbers), got {value!r}")
+        if any(isinstance(p, bool) for p in parts):
+            raise ValueError(f"alignment numbers must be real numbers, not true/false, got {value!r}")
         try:
             alpha, omega, u = (float(p) for p in parts)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"alignment numbers must be real numbers, got {value!r}") from None
         return cls(alpha=alpha, omega=omega, u=u)
 
@@ -124,6 +126,8 @@ class PerLayer(Frozen):
             return cls()
         if isinstance(value, PerLayer):
             return value
+        if isinstance(value, bool) or isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
+            raise ValueError(f"expected numbers, not true/false: {value!r}")  # True would be 1.0 on every layer
         if isinstance(value, int | float):
             return cls(embedding=value, hidden=value, readout=value)
         if isinstance(value, str):

@@ -66,3 +66,33 @@ def test_predict_has_recommends_width_cap(fit, width):
     with pytest.raises(ValueError, match=r"^width: must be a whole number from 1 to 1099511627776"):
         A.predict(fit, width)
     assert A.predict(fit, 2**20).width == 2**20
+
+
+@pytest.mark.parametrize("call", [
+    lambda: A.recommend("mup", "adam", width=4096, base_width=256, beta=3e-3, constants=5),
+    lambda: A.recommend("mup", "adam", width=4096, base_width=256, beta=3e-3, alignment=(10**400, 0, 0)),
+    lambda: A.recommend("mup", "adam", width=4096, base_width=256, beta=3e-3, alignment=(True, True, True)),
+    lambda: A.convert("adam", "sp", "mup", width=4096, base_width=256, lr=True),
+])
+def test_bad_keywords_are_value_errors_not_tracebacks_or_ones(call):
+    # OverflowError, TypeError, or True taken as 1.0 on every layer
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_predict_names_a_group_of_the_wrong_type(fit):
+    with pytest.raises(ValueError, match="^group: expected"):
+        A.predict(fit, 4096, group=5)  # type: ignore[arg-type]
+
+
+def test_a_zero_size_parameter_is_named_not_divided_by():
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from abcscale.optax import labels
+
+    spec = A.recommend("mup", "adam", width=64, base_width=32, beta=1e-2).groups
+    with pytest.raises(ValueError, match="'q' has no entries"):
+        labels(spec, {"q": jnp.ones((0, 64))})
+    with pytest.raises(ValueError, match="fan_in_factor"):
+        spec.init_std("hidden", 0)

@@ -157,6 +157,8 @@ def recommend_request(
     given = {k: v for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
                                ("alignment", al), ("lr_mode", lr_mode), ("form", form),
                                ("rules", items)) if v is not None}
+    if constants is not None and not isinstance(constants, Constants):
+        raise ValueError(f"constants: expected Constants, got {type(constants).__name__}")
     if fit_id is None:
         base = {**dict(constants or Constants()), "width": base_width, "beta": beta}
         return AnalyticRecommend.model_validate({**given, "width": width, "base": base})
@@ -223,6 +225,8 @@ def selector_from(
 
     ``lr_mode`` per_layer is the default mode and selects nothing; ``alignment`` is compared by its name.
     """
+    if group is not None and not isinstance(group, str | dict):
+        raise ValueError(f"group: expected 'key=value,...' or a dict, got {type(group).__name__}")
     selector = _parse_group(group) if isinstance(group, str) else dict(group or {})
     for key, value in (("parameterization", parameterization), ("optimizer", optimizer), ("lr_mode", lr_mode)):
         if value is None or key in selector or (key == "lr_mode" and _norm(key, value) == LrMode.per_layer):
