@@ -99,7 +99,9 @@ def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> p
 
 
 def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
-    tabbed = b"\t" in data[:4096]
+    first = next((ln for ln in io.BytesIO(data[:65536]) if ln.strip()), b"")
+    # tabs anywhere near the top, or a header of semicolons and no commas (a European export): sniff the separator
+    tabbed = b"\t" in data[:4096] or (b";" in first and b"," not in first)
     header = _csv_header(data, tabbed)
     _check_columns(len(header))
     if dups := sorted(c for c, n in Counter(header).items() if n > 1):

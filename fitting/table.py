@@ -279,7 +279,8 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
     num = _to_number(s)
     bad = num.isna() & s.notna()
     if bad.any():
-        problems.append(f"{col}: not a number in {_rows(bad)}")
+        problems.append(f"{col}: not a number in {_rows(bad)} (the first: {str(s[bad].iloc[0])[:40]!r})"
+                        + (" (a decimal comma? write 0.001, not 0,001)" if "," in str(s[bad].iloc[0]) else ""))
         return None
     return num.astype(float)
 

@@ -178,3 +178,11 @@ def test_an_unknown_name_gets_no_theory_exponent_in_per_layer_mode_too(sweep):
     d = sweep.assign(parameterization="xyz", lr_mode="per_layer")
     g = fit_sweep(d, FitOptions(n_boot=20)).groups[0]
     assert g.theory_exponent is None and any("unknown parameterization 'xyz'" in w for w in g.warnings)
+
+
+def test_a_semicolon_csv_is_read_and_decimal_commas_are_named(sweep):
+    semi = read_table(sweep.to_csv(index=False, sep=";").encode(), "csv")
+    assert list(semi.columns) == list(sweep.columns)  # it was one column, "width;base_width;...": "missing"
+    european = read_table(sweep.to_csv(index=False, sep=";", decimal=",").encode(), "csv")
+    with pytest.raises(TableError, match=r"beta: not a number in .* \(the first: '0,0.*'\) \(a decimal comma"):
+        fit_sweep(european, FitOptions(n_boot=20))
