@@ -166,10 +166,14 @@ def theory_table(
     """The exponent table (``abcscale theory table``): one row per parameterization, optimizer, alignment and
     layer. Each filter is one value or several (three numbers are one alignment); none means all (full and no
     alignment)."""
-    ps = [Parameterization.parse(str(p)) for p in _many(parameterization)] or None
-    os_ = [Optimizer.parse(str(o)) for o in _many(optimizer)] or None
+    # a value given twice is one filter (rows were repeated); parsed first, so "sp" and "standard" are one too
+    ps = list(dict.fromkeys(Parameterization.parse(str(p))
+                            for p in _many(parameterization, "parameterization"))) or None
+    os_ = list(dict.fromkeys(Optimizer.parse(str(o)) for o in _many(optimizer, "optimizer"))) or None
     one_alignment = isinstance(alignment, str | dict | Alignment) or _numbers(alignment)
-    als = [_parse("alignment", Alignment.parse, a) for a in ([alignment] if one_alignment else _many(alignment))]
+    als = [_parse("alignment", Alignment.parse, a)
+           for a in ([alignment] if one_alignment else _many(alignment, "alignment"))]
+    als = [a for i, a in enumerate(als) if a not in als[:i]]
     return usecases.theory_table(ps, os_, als or None)
 
 
@@ -286,10 +290,12 @@ def _parse(name: str, parse: Callable[[Any], R], value: Any) -> R:
         raise ValueError(str(exc) if str(exc).startswith(name) else f"{name}: {exc}") from None
 
 
-def _many(value: Any) -> list[Any]:
+def _many(value: Any, name: str = "value") -> list[Any]:
     """``value`` as a list: None -> [], a string -> [value]."""
     if value is None:
         return []
+    if isinstance(value, bytes | int | float):
+        raise ValueError(f"{name}: expected a name or a list of names, got {value!r}")
     return [value] if isinstance(value, str) else list(value)
 
 

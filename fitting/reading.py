@@ -18,6 +18,10 @@ import pandas as pd
 from abcscale.fitting.table import TableError
 
 _PARQUET_MAGIC = b"PAR1"
+#: what a file of another format starts with, so that it is named, not parsed as CSV into nonsense
+_NOT_TABLES = ((b"PK\x03\x04", "a zip archive (an .xlsx workbook?): export the sheet as CSV"),
+               (b"\x1f\x8b", "a gzip-compressed file: decompress it first"),
+               (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"))
 
 
 class TableTooLarge(TableError):
@@ -68,6 +72,9 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
         fmt = fmt or table_format(path)
     if not data.strip():
         raise TableError([f"table: {name} is empty"])
+    for magic, what in _NOT_TABLES:
+        if data.startswith(magic):
+            raise TableError([f"table: {name} looks like {what}; give a CSV (UTF-8) or a parquet file"])
     fmt = (fmt or ("parquet" if data[:4] == _PARQUET_MAGIC else "csv")).lower()
     if fmt not in ("csv", "parquet"):
         raise TableError([f"table: unknown format {fmt!r}; allowed: csv, parquet"])

@@ -132,6 +132,11 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     used = set(jax.tree_util.tree_leaves(label_tree))
     lion = spec.optimizer is Optimizer.lion
     betas = (0.9 if b1 is None else b1, (0.99 if lion else 0.999) if b2 is None else b2)
+    for name, value in (("b1", betas[0]), ("b2", betas[1]), ("momentum", momentum), ("muon_beta", muon_beta)):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            raise ValueError(f"{name}: must be a number in [0, 1), got {value!r}")  # NaN updates, else
+    if schedule is not None and not callable(schedule):
+        raise ValueError(f"schedule: must be a function of the step, got {type(schedule).__name__}")
 
     def role_lr(s: RoleSetting) -> float | Schedule:
         return s.lr if schedule is None else (lambda step: s.lr * schedule(step))

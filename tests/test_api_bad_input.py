@@ -96,3 +96,23 @@ def test_a_zero_size_parameter_is_named_not_divided_by():
         labels(spec, {"q": jnp.ones((0, 64))})
     with pytest.raises(ValueError, match="fan_in_factor"):
         spec.init_std("hidden", 0)
+
+
+def test_a_filter_given_twice_is_one_filter():
+    once = A.theory_table(parameterization="mup")
+    assert A.theory_table(parameterization=["mup", "mup"]) == once
+    assert A.theory_table(parameterization=["mup", "MuP"]) == once
+    with pytest.raises(ValueError, match="parameterization"):
+        A.theory_table(parameterization=5)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("kw", [{"b1": float("nan")}, {"b2": -1.0}, {"momentum": 1.0}, {"schedule": 5}])
+def test_optax_transform_refuses_what_would_give_nan_updates(kw):
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from abcscale.optax import transform
+
+    spec = A.recommend("mup", "adam", width=64, base_width=32, beta=1e-2).groups
+    with pytest.raises(ValueError, match=f"^{next(iter(kw))}: must be"):
+        transform(spec, {"q": jnp.ones((64, 64))}, **kw)

@@ -186,3 +186,10 @@ def test_a_semicolon_csv_is_read_and_decimal_commas_are_named(sweep):
     european = read_table(sweep.to_csv(index=False, sep=";", decimal=",").encode(), "csv")
     with pytest.raises(TableError, match=r"beta: not a number in .* \(the first: '0,0.*'\) \(a decimal comma"):
         fit_sweep(european, FitOptions(n_boot=20))
+
+
+@pytest.mark.parametrize(("data", "what"), [(b"PK\x03\x04rest", "zip archive"), (b"\x1f\x8b\x08rest", "gzip"),
+                                            ("width,beta\n".encode("utf-16"), "UTF-16")])
+def test_files_of_another_format_are_named_not_parsed(data, what):
+    with pytest.raises(TableError, match=f"looks like .*{what}"):
+        read_table(data, "csv")
