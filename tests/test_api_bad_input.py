@@ -116,3 +116,12 @@ def test_optax_transform_refuses_what_would_give_nan_updates(kw):
     spec = A.recommend("mup", "adam", width=64, base_width=32, beta=1e-2).groups
     with pytest.raises(ValueError, match=f"^{next(iter(kw))}: must be"):
         transform(spec, {"q": jnp.ones((64, 64))}, **kw)
+
+
+def test_settings_the_optimizer_has_no_use_for_are_said_not_silently_dropped():
+    kw = {"width": 4096, "base_width": 256, "beta": 3e-3}
+    adam = A.recommend("mup", "adam", weight_decay_mode="independent", **kw)
+    assert adam.warnings == ["weight_decay_mode: adam has no decoupled weight decay; independent changes nothing"]
+    sgd = A.recommend("mup", "sgd", constants=A.Constants(epsilon=1e-3), **kw)
+    assert sgd.warnings == ["epsilon: sgd has no epsilon; the 0.001 given changes nothing"]
+    assert A.recommend("mup", "adam", **kw).warnings == A.recommend("mup", "sgd", **kw).warnings == []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents, LayerSetting, Transfer
 from abcscale.theory.epsilon import layer_epsilons
 from abcscale.theory.rules import layer_rules
@@ -83,9 +83,20 @@ def transfer(
         parameterization="custom" if named is None else named.value, optimizer=opt, alignment=sol.alignment,
         lr_mode=mode, width=int(width), base_width=base.width, layers=layers,
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
-        global_c=sol.global_c, unique=sol.unique, warnings=_warnings(sol, mode),
+        global_c=sol.global_c, unique=sol.unique, warnings=[*_warnings(sol, mode), *_ignored(base, opt, e_l)],
         weight_decay_mode=base.weight_decay_mode if rules.weight_decay else None,
     )
+
+
+def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -> list[str]:
+    """Notes for settings that this optimizer has no use for: said, since they change nothing."""
+    out = []
+    if all(e is None for e in e_l.values()) and base.epsilon != type(base).model_fields["epsilon"].default:
+        out.append(f"epsilon: {opt.value} has no epsilon; the {base.epsilon:g} given changes nothing")
+    if not layer_rules(opt).weight_decay and base.weight_decay_mode is not WeightDecayMode.coupled:
+        out.append(f"weight_decay_mode: {opt.value} has no decoupled weight decay; {base.weight_decay_mode.value} "
+                   "changes nothing")
+    return out
 
 
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
