@@ -132,6 +132,10 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     if dups := sorted(set(df.columns[df.columns.duplicated()])):
         raise TableError([f"{c}: duplicated column" for c in dups])
     m = mapping or ColumnMapping()
+    # " mup" and "mup" are one group (theory reads them alike; a concatenated export mixes them)
+    text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+    if text:
+        df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
     df = derive_columns(df, m.derive or [])
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)

@@ -193,3 +193,10 @@ def test_a_semicolon_csv_is_read_and_decimal_commas_are_named(sweep):
 def test_files_of_another_format_are_named_not_parsed(data, what):
     with pytest.raises(TableError, match=f"looks like .*{what}"):
         read_table(data, "csv")
+
+
+def test_group_values_differing_only_in_spaces_are_one_group(sweep):
+    d = sweep.astype({"parameterization": object})
+    d.loc[d.index % 2 == 0, "parameterization"] = " mup "
+    fit = fit_sweep(d, FitOptions(n_boot=20))
+    assert [g.group["parameterization"] for g in fit.groups] == ["mup"]
