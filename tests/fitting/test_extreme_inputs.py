@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from abcscale.fitting import TableError, read_table
-from abcscale.fitting.losslaw import fit_loss_law, fit_loss_surface
+from abcscale.fitting.losslaw import _loss_unit, fit_loss_law, fit_loss_surface
 from abcscale.fitting.predict import MAX_LOG2_LR, predict_group
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.fitting.table import LOSS_RANGE, _to_number
@@ -39,8 +39,10 @@ def test_the_loss_law_is_the_same_law_in_any_unit(factor):
 
 
 def test_the_loss_law_of_ordinary_losses_is_bit_identical_to_before():
-    # the unit is 1 for losses within 2^+-64, so ordinary fits are untouched; 1.0 * 2^-2 is exact either way
-    assert _law(1.0).model_dump() == _law(1.0).model_dump()
+    # the unit is 1 for losses within 2^+-64, so ordinary fits take the path they took before; beyond, a power
+    # of two near the median (dividing by it is exact)
+    assert _loss_unit(np.array([3.0, 2.5])) == 1.0 and _loss_unit(np.array([2.0**60])) == 1.0
+    assert _loss_unit(np.array([1e154])) == 2.0 ** round(np.log2(1e154))
     assert _law(0.25).alpha.estimate == _law(1.0).alpha.estimate
 
 
