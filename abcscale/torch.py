@@ -74,7 +74,8 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Non
                  width: int | None = None, form: Form | str = Form.multiplier_free,
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
-    ``eps`` (adam, adamw, muon's AdamW groups), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
+    ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(None, floor)``, torch.optim.Adafactor's floor on
+    rms(W), which maps with the form), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
     torch.optim.AdamW), a ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
 
     ``extra`` goes into every group (e.g. ``betas=(0.9, 0.95)``, SGD's ``momentum``). Give the groups to the
@@ -110,6 +111,8 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
     g: dict[str, Any] = {"params": [], **({"name": name} if names else {}), "lr": s.lr, **extra}
     if opt in (Optimizer.adam, Optimizer.adamw, Optimizer.muon) and s.epsilon is not None and not muon:
         g["eps"] = s.epsilon
+    if opt is Optimizer.adafactor and s.param_scale_floor is not None:
+        g["eps"] = (None, s.param_scale_floor)  # torch.optim.Adafactor's floor on rms(W), mapped with the form
     if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon):
         g["weight_decay"] = s.weight_decay or 0.0  # explicit 0: torch.optim.Muon's default decay is 0.1
     if opt is Optimizer.muon:

@@ -23,7 +23,7 @@ from optax import contrib
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
-from abcscale.theory.groups import assign
+from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign
 
 Params = Any
 Schedule = Callable[[Any], Any]
@@ -84,7 +84,7 @@ def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas
     if spec.optimizer is Optimizer.sgd:
         return optax.sgd(lr, momentum=momentum or None)
     if spec.optimizer is Optimizer.adafactor:
-        return optax.adafactor(learning_rate=lr)
+        return _adafactor(lr, s.param_scale_floor)
     b1, b2 = betas
     eps = 1e-8 if s.epsilon is None else s.epsilon
     wd = s.weight_decay or 0.0
@@ -100,6 +100,17 @@ def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas
     else:  # adamw, and muon's AdamW on the embedding, readout and vector-like roles
         core = optax.adamw(lr, b1=b1, b2=b2, eps=eps, weight_decay=coupled)
     return optax.chain(core, optax.add_decayed_weights(-wd)) if independent else core
+
+
+def _adafactor(lr: float | Schedule, floor: float | None) -> optax.GradientTransformation:
+    """``optax.adafactor(learning_rate=lr)`` with the role's floor on rms(W) in its parameter scaling (optax fixes
+    it at 1e-3, the abc form's; a form whose init std is smaller maps it down with the parameter)."""
+    if floor is None or floor == PARAM_SCALE_FLOOR:
+        return optax.adafactor(learning_rate=lr)
+    # optax.adafactor's own chain at its defaults, with min_scale given
+    return optax.chain(optax.scale_by_factored_rms(), optax.clip_by_block_rms(1.0),
+                       optax.scale_by_learning_rate(lr, flip_sign=False), optax.scale_by_param_block_rms(floor),
+                       optax.scale(-1.0))
 
 
 def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: float, beta: float,

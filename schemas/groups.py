@@ -92,6 +92,10 @@ class RoleSetting(Frozen):
     weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
     multiplier: float | None = Field(None, gt=0, allow_inf_nan=False)
     mup_lr: float | None = Field(None, gt=0, allow_inf_nan=False)
+    param_scale_floor: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="Adafactor only: the floor on rms(W) in its parameter "
+        "scaling (step x max(rms(W), floor)); 1e-3 in the abc form, as optax and torch default, and divided by "
+        "the form's factor t like the init std, so that every form trains alike")
     optimizer: str | None = Field(None, description="the update this group takes: the spec's optimizer, or its "
                                   "part for a mixed one (Muon: muon on hidden matrices, adamw elsewhere)")
 
@@ -100,7 +104,10 @@ class MupSetup(Frozen):
     """A microsoft/mup setup: what its user writes down (``set_base_shapes`` base width, MuAdam/MuSGD ``lr``,
     ``MuReadout(output_mult=...)``, the init stds at the base width) and the width it runs at.
 
-    ``lr`` and ``init_std`` are per role (embedding, hidden, readout, vector); one number means every role.
+    ``lr``, ``init_std`` and ``weight_decay`` are per role (embedding, hidden, readout, vector); one number means
+    every role. ``weight_decay`` is what each group is given, as ``lr`` is: MuAdam/MuAdamW multiply a hidden
+    (matrix-like) group's by width_mult (and divide its LR), MuSGD divides the other groups' (and multiplies their
+    LR), so the decay step lr * weight_decay keeps its size (microsoft/mup's ``mup/optim.py``).
     """
 
     optimizer: Optimizer
@@ -111,9 +118,10 @@ class MupSetup(Frozen):
     init_std: dict[Role, float] = Field(default_factory=dict, description="std at the base width per role "
                                         "(embedding, hidden, readout); a hidden std is for fan-in = base width")
     epsilon: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adam epsilon, the same everywhere")
-    weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
+    weight_decay: dict[Role, float] | None = Field(None, description="the coupled decay each group is given "
+                                                   "(MuAdamW's weight_decay), per role")
 
-    @field_validator("lr", "init_std", mode="before")
+    @field_validator("lr", "init_std", "weight_decay", mode="before")
     @classmethod
     def _per_role(cls, v: object) -> object:
         if isinstance(v, int | float) and not isinstance(v, bool):
@@ -126,6 +134,14 @@ class MupSetup(Frozen):
         bad = [r.value for r, x in v.items() if not (x > 0 and x < float("inf"))]
         if bad:
             raise ValueError(f"must be positive finite numbers ({', '.join(bad)})")
+        return v
+
+    @field_validator("weight_decay")
+    @classmethod
+    def _non_negative(cls, v: dict[Role, float] | None) -> dict[Role, float] | None:
+        bad = [r.value for r, x in (v or {}).items() if not (x >= 0 and x < float("inf"))]
+        if bad:
+            raise ValueError(f"must be non-negative finite numbers ({', '.join(bad)})")
         return v
 
     @property

@@ -45,6 +45,10 @@ from abcscale.theory.weight_decay import convert_weight_decay
 MUP_LIBRARY = ABTable(embedding=LayerExponents(a=0.0, b=0.0), hidden=LayerExponents(a=0.0, b=0.5),
                       readout=LayerExponents(a=1.0, b=0.0))
 
+#: Adafactor's floor on a parameter's RMS in its step scaling (optax's ``scale_by_param_block_rms`` min_scale and
+#: torch's ``Adafactor`` eps[1]; the Adafactor paper's epsilon_2): the abc form's, which every form maps.
+PARAM_SCALE_FLOOR = 1e-3
+
 _NORM = r"(\w*norm\w*|ln(_?\w+)?)"  # ln_1, ln_f, ln1, norm, attention_norm, input_layernorm, LayerNorm_0
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
 #: ``.`` both written ``.``, so flax paths (``params/Dense_0/kernel``) and PyTorch names read the same.
@@ -130,7 +134,8 @@ def _mapped(s: RoleSetting, t: float, k: int, eps_k: int, wd_mode: WeightDecayMo
     return s.model_copy(update={
         "multiplier": (s.multiplier or 1.0) * t if keep_multiplier else None,
         "init_std": None if s.init_std is None else s.init_std / t,
-        "lr": s.lr / t**k, "epsilon": None if s.epsilon is None else s.epsilon * t**eps_k, "weight_decay": wd})
+        "lr": s.lr / t**k, "epsilon": None if s.epsilon is None else s.epsilon * t**eps_k, "weight_decay": wd,
+        "param_scale_floor": None if s.param_scale_floor is None else s.param_scale_floor / t})
 
 
 def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupRule] = DEFAULT_RULES,
@@ -144,7 +149,11 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
            for l, s in ((l, tr[l]) for l in LAYERS)] + [vector_setting(tr, epsilon_mode)]
     steps = {Role(l.value): opt_rules[l].step or tr.optimizer.value for l in LAYERS}
     steps[Role.vector] = steps[Role.embedding]  # vector-like parameters train with the embedding's update
-    abc = [s.model_copy(update={"optimizer": steps[s.role]}) for s in abc]
+    # Adafactor's steps scale with max(rms(W), 1e-3): the floor maps like the parameter (a form whose init std
+    # falls below 1e-3 would otherwise take larger steps than the abc form)
+    floor = {Role(l.value): PARAM_SCALE_FLOOR if opt_rules[l].k == 0 else None for l in LAYERS}
+    floor[Role.vector] = floor[Role.embedding]
+    abc = [s.model_copy(update={"optimizer": steps[s.role], "param_scale_floor": floor[s.role]}) for s in abc]
     warnings = list(tr.warnings) + vector_warnings(tr)
     rho = tr.width / tr.base_width
     if form is Form.abc:
@@ -158,6 +167,11 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
                          _rule(opt_rules, s.role).epsilon_k, tr.weight_decay_mode, True) for s in abc]
         roles = [s.model_copy(update={"mup_lr": _mup_lr(s.role, s.lr, _rule(opt_rules, s.role), rho)}) for s in roles]
         warnings += _mup_warnings(tr)
+        warnings += mup_scaling_warnings(tr.optimizer)
+        if tr.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in roles):
+            warnings.append("weight_decay is independent (W -= weight_decay * W each step) and microsoft/mup's "
+                            "MuAdamW decays by lr * weight_decay: apply the decays above yourself, not through "
+                            "MuAdamW (the setup gives it none)")
         if not all(_mu_wrapped(r) for r in opt_rules.rules):
             warnings.append(f"microsoft/mup has no {tr.optimizer.value}: its hidden groups run plain "
                             f"{tr.optimizer.value} at mup_lr (= lr), the other groups MuAdam")
@@ -189,6 +203,33 @@ def _mup_lr(role: Role, lr: float, rule: OptimizerRule, width_mult: float) -> fl
     return lr * width_mult if role is Role.hidden else lr
 
 
+def _mup_decay_factor(role: Role, rule: OptimizerRule, width_mult: float) -> float:
+    """How much a Mu-optimizer scales the weight decay it is given for a group: MuAdam (MuAdamW) multiplies a
+    matrix-like (hidden) group's by width_mult, MuSGD divides a vector-like one's, each the inverse of what it
+    does to the LR, so the coupled decay step lr * weight_decay is the one given. An unwrapped group (Muon's
+    hidden) takes it as given."""
+    if not _mu_wrapped(rule):
+        return 1.0
+    if rule.backprop_scale:  # SGD: MuSGD
+        return 1.0 if role is Role.hidden else 1.0 / width_mult
+    return width_mult if role is Role.hidden else 1.0
+
+
+def mup_scaling_warnings(optimizer: Optimizer | str) -> list[str]:
+    """Where microsoft/mup's width scaling is not muP's for ``optimizer``: MuAdam rescales a hidden LR as Adam
+    needs (1 / width_mult, k = 1), MuSGD as SGD does (k = 2); an optimizer whose steps scale with the parameter
+    (Adafactor, k = 0) needs width_mult^-1/2 on the hidden LR (docs/theory.md section 3), so a mup setup of it
+    transfers right at one width only."""
+    rules = layer_rules(optimizer)
+    name = Optimizer(optimizer).value if isinstance(optimizer, Optimizer) else str(optimizer)
+    if rules[Layer.hidden].k != 0 or not _mu_wrapped(rules[Layer.hidden]):
+        return []
+    return [f"{name}: MuAdam divides the hidden LR by width_mult, as Adam needs, but {name}'s steps scale with the "
+            "parameter and muP needs width_mult^-1/2 (docs/theory.md section 3): the mup setup and abcscale's "
+            "rule agree at one width only (the base width for an import, the target width for an export); "
+            "at any other width take abcscale's LR"]
+
+
 def _mup_warnings(tr: Transfer) -> list[str]:
     try:
         ab = ab_table(tr.parameterization)
@@ -210,10 +251,16 @@ def to_mup(spec: GroupSpec) -> MupSetup:
     base_std = {s.role: s.init_std * (wm**0.5 if s.role is Role.hidden else 1.0)
                 for s in spec.roles if s.init_std is not None}
     eps = {s.epsilon for s in spec.roles if s.epsilon is not None}
-    wds = [s.weight_decay for s in spec.roles if s.weight_decay]
+    rules = layer_rules(spec.optimizer)
+    # each group's decay as MuAdamW/MuSGD must be given it (they rescale it); a decay independent of the LR has
+    # no such spelling (their decay is coupled): none here, and group_spec says so
+    decays = None
+    if spec.weight_decay_mode is WeightDecayMode.coupled and any(s.weight_decay for s in spec.roles):
+        decays = {s.role: (s.weight_decay or 0.0) / _mup_decay_factor(s.role, _rule(rules, s.role), wm)
+                  for s in spec.roles}
     return MupSetup(optimizer=spec.optimizer, base_width=spec.base_width, width=spec.width,
                     lr={s.role: s.mup_lr or s.lr for s in spec.roles}, output_mult=1.0, init_std=base_std,
-                    epsilon=max(eps) if eps else None, weight_decay=max(wds) if wds else None)
+                    epsilon=max(eps) if eps else None, weight_decay=decays)
 
 
 def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
@@ -222,7 +269,8 @@ def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
     rules = layer_rules(setup.optimizer)
     out = {}
     for role in ROLES:
-        sgd, wrapped = _rule(rules, role).backprop_scale, _mu_wrapped(_rule(rules, role))
+        rule = _rule(rules, role)
+        sgd, wrapped = rule.backprop_scale, _mu_wrapped(rule)
         lr_in = setup.lr.get(role)
         if lr_in is None:
             raise ValueError(f"lr: no value for {role.value}")
@@ -234,8 +282,10 @@ def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
         if std is not None and role is Role.hidden:
             std = std / wm**0.5
         mult = setup.output_mult / wm if role is Role.readout else 1.0
+        given = None if setup.weight_decay is None else setup.weight_decay.get(role, 0.0)
+        wd = None if given is None else given * _mup_decay_factor(role, rule, wm)
         out[role] = RoleSetting(role=role, init_std=None if role is Role.vector else std, lr=lr,
-                                epsilon=setup.epsilon, weight_decay=setup.weight_decay, multiplier=mult)
+                                epsilon=setup.epsilon, weight_decay=wd, multiplier=mult)
     return out
 
 
@@ -252,13 +302,18 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
     beta = at_base[Role.hidden].lr
     layers = {l: at_base[Role(l.value)] for l in LAYERS}
     init = {l.value: (s.init_std * b ** ab[l].b if s.init_std is not None else 1.0) for l, s in layers.items()}
+    decays = {s.weight_decay or 0.0 for s in layers.values()}
+    if len(decays) > 1:  # at the base width abcscale's coupled rule decays every layer by the one base decay
+        raise ValueError("weight_decay: abcscale's constants hold one weight decay for the embedding, hidden and "
+                         f"readout groups (what MuAdamW is given at the base width); got "
+                         f"{', '.join(f'{l.value} {s.weight_decay or 0.0:g}' for l, s in layers.items())}")
     return BaseConfig(width=b, beta=beta,
                       gamma=PerLayer(**{l.value: s.lr / beta for l, s in layers.items()}),
                       multiplier=PerLayer(**{l.value: (s.multiplier or 1.0) * b ** ab[l].a for l, s in layers.items()}),
                       init_scale=PerLayer(**init),
                       epsilon=setup.epsilon if setup.epsilon is not None else 1e-8,
                       epsilon_mode=EpsilonMode.parse(epsilon_mode),
-                      weight_decay=setup.weight_decay or 0.0)
+                      weight_decay=decays.pop())
 
 
 def invariants(s: RoleSetting, optimizer: Optimizer | str,
@@ -297,5 +352,6 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
     return out
 
 
-__all__ = ["DEFAULT_RULES", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants", "mup_setting",
+__all__ = ["DEFAULT_RULES", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants", "mup_scaling_warnings",
+           "mup_setting",
            "spec_params", "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]

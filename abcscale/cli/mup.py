@@ -18,20 +18,24 @@ from abcscale.cli.options import (
     MultiplierOpt,
     OptimizerReq,
     ParamOpt,
+    WeightDecayModeOpt,
+    WeightDecayOpt,
     Width,
 )
 from abcscale.cli.theory import frac
 from abcscale.schemas.api import MupExport, MupImport, MupImportRequest
-from abcscale.schemas.enums import LAYERS, EpsilonMode
+from abcscale.schemas.enums import LAYERS, EpsilonMode, WeightDecayMode
 from abcscale.schemas.groups import ROLES
 from abcscale.schemas.theory import Constants, PerLayer
+from abcscale.theory import layer_rules
 
 app = typer.Typer(cls=Group, help="microsoft/mup setups in abcscale's terms (import) and back (export).",
                   no_args_is_help=True)
 
 #: request fields -> the flags that set them
 FLAGS = {"base_width": "--base-width", "output_mult": "--output-mult", "init_std": "--init-std", "lr": "--lr",
-         "width": "--width", "base.width": "--base-width", "base.beta": "--base-lr"}
+         "width": "--width", "base.width": "--base-width", "base.beta": "--base-lr", "weight_decay": "--weight-decay",
+         "base.weight_decay": "--weight-decay"}
 
 
 def _per_role(text: str, n: int) -> float | dict[str, float]:
@@ -62,6 +66,9 @@ def mup_import(
     width: Annotated[int | None, typer.Option("--width", "-n", help="the width to run at",
                                               show_default="--base-width")] = None,
     epsilon: Annotated[float | None, typer.Option(help="Adam epsilon", show_default="1e-08")] = None,
+    weight_decay: Annotated[float | None, typer.Option(
+        "--weight-decay", help="what MuAdamW is given (one number; it multiplies the hidden groups' by width_mult)",
+        show_default="0")] = None,
     as_json: Json = False,
 ) -> None:
     """abcscale's constants for a microsoft/mup setup, and the equivalent `abcscale recommend` command."""
@@ -69,7 +76,8 @@ def mup_import(
 
     req = build(MupImportRequest, FLAGS, optimizer=optimizer, base_width=base_width, width=width,
                 lr=parse_flag(lambda t: _per_role(t, 4), lr, "--lr"), output_mult=output_mult,
-                init_std=parse_flag(lambda t: _per_role(t, 3), init_std, "--init-std"), epsilon=epsilon)
+                init_std=parse_flag(lambda t: _per_role(t, 3), init_std, "--init-std"), epsilon=epsilon,
+                weight_decay=weight_decay)
     out = run(req)
     if as_json:
         emit_json(out)
@@ -87,7 +95,10 @@ def print_import(out: MupImport) -> None:
         t.add_row(layer.value, *(f"{getattr(getattr(c, f), layer.value):.6g}" for f in ("gamma", "multiplier",
                                                                                        "init_scale")))
     console.print(t)
-    console.print(f"epsilon {c.epsilon:g} (epsilon_mode {c.epsilon_mode.value})", highlight=False)
+    if layer_rules(out.setup.optimizer).has_epsilon:
+        console.print(f"epsilon {c.epsilon:g} (epsilon_mode {c.epsilon_mode.value})", highlight=False)
+    if c.weight_decay:
+        console.print(f"weight decay {c.weight_decay:g} ({c.weight_decay_mode.value})", highlight=False)
     console.print(f"equivalent: {out.command}", highlight=False, soft_wrap=True)
     for w in out.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
@@ -105,6 +116,8 @@ def mup_export(
     multiplier: MultiplierOpt = None,
     epsilon: EpsilonOpt = None,
     epsilon_mode: EpsilonModeOpt = EpsilonMode.per_layer,
+    weight_decay: WeightDecayOpt = None,
+    weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     as_json: Json = False,
 ) -> None:
     """A transfer (default muP) as microsoft/mup's setup: set_base_shapes, MuAdam/MuSGD lr, MuReadout, mup.init."""
@@ -114,7 +127,7 @@ def mup_export(
     constants = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
-                      epsilon_mode=epsilon_mode)
+                      epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     try:
         req = usecases.recommend_request(width=width, parameterization=parameterization or "mup",
                                          optimizer=optimizer, base_width=base_width, beta=base_lr,
@@ -130,25 +143,29 @@ def mup_export(
 
 def print_export(out: MupExport) -> None:
     s = out.setup
-    opt = "MuSGD" if s.optimizer.value == "sgd" else "MuAdam"
+    opt = {"sgd": "MuSGD", "adamw": "MuAdamW"}.get(s.optimizer.value, "MuAdam")
     muon = s.optimizer.value == "muon"
     console.print(f"set_base_shapes(model, base)  # base model at width {s.base_width}; this run: width {s.width} "
                   f"(width_mult {s.width_mult:g})", highlight=False)
     console.print(f"MuReadout(..., output_mult={s.output_mult:g})", highlight=False)
     eps = "" if s.epsilon is None else f", eps={s.epsilon:g}"
     impl = ", impl=Lion" if s.optimizer.value == "lion" else ""
-    title = f"{opt}(param_groups{impl}{eps}): lr per group, and mup.init stds at the base width"
+    per_group = "lr and weight_decay per group" if s.weight_decay else "lr per group"
+    title = f"{opt}(param_groups{impl}{eps}): {per_group}, and mup.init stds at the base width"
     if muon:  # no Mu-wrapper exists for Muon: say what runs the hidden group instead of naming MuAdam for it
-        title = (f"MuAdam(param_groups{eps}) on embedding, readout and vector, a plain Muon (microsoft/mup has no "
-                 "Muon wrapper) on hidden: lr per group, and mup.init stds at the base width")
+        title = (f"MuAdamW(param_groups{eps}) on embedding, readout and vector, a plain Muon (microsoft/mup has no "
+                 f"Muon wrapper) on hidden: {per_group}, and mup.init stds at the base width")
     t = Table(title=title)
-    for col in ("group", "MuAdam / Muon lr" if muon else f"{opt} lr", "init std at base", "applied lr",
-                "applied init std", "multiplier"):
+    wd = s.weight_decay
+    name = "MuAdamW / Muon" if muon else opt
+    for col in ("group", f"{name} lr", *([f"{name} weight decay"] if wd else []), "init std at base",
+                "applied lr", *(["applied weight decay"] if wd else []), "applied init std", "multiplier"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for r in out.roles:
         base_std = s.init_std.get(r.role)
-        t.add_row(r.role.value, f"{s.lr[r.role]:.4g}", "-" if base_std is None else f"{base_std:.4g}",
-                  f"{r.lr:.4g}", "-" if r.init_std is None else f"{r.init_std:.4g}",
+        t.add_row(r.role.value, f"{s.lr[r.role]:.4g}", *([f"{wd.get(r.role, 0.0):.4g}"] if wd else []),
+                  "-" if base_std is None else f"{base_std:.4g}", f"{r.lr:.4g}",
+                  *([f"{r.weight_decay or 0.0:.4g}"] if wd else []), "-" if r.init_std is None else f"{r.init_std:.4g}",
                   "-" if r.multiplier is None else frac(r.multiplier))
     console.print(t)
     for w in out.warnings:

@@ -256,10 +256,12 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
     t = Table(title=_title(rec, spec.form))
     decay = spec.weight_decay_mode is not None
     mup = spec.form is Form.mup
+    given_decay = spec.mup.weight_decay if spec.mup is not None and spec.mup.weight_decay is not None else None
     mixed = len({s.optimizer for s in spec.roles}) > 1  # e.g. Muon: muon on hidden matrices, adamw elsewhere
     cols = ["role", *(["optimizer"] * mixed), "init std", "learning rate", "epsilon",
             *([f"weight decay ({spec.weight_decay_mode})"] * decay),
-            *(["multiplier", f"{_mup_wrapper(spec)} lr"] if mup else [])]
+            *(["multiplier", f"{_mup_wrapper(spec)} lr"] if mup else []),
+            *([f"{_mup_wrapper(spec)} weight decay"] if given_decay else [])]
     for col in cols:
         t.add_column(col, justify="right" if col != "role" else "left")
     for s in spec.roles:
@@ -267,14 +269,15 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
             f" x r^-{frac(s.init_exponent)}" if s.role is Role.hidden and s.init_exponent else "")
         t.add_row(s.role.value, *([s.optimizer or ""] * mixed), std, f"{s.lr:.4g}", _g(s.epsilon, 3),
                   *([_g(s.weight_decay)] * decay),
-                  *([_g(s.multiplier), _g(s.mup_lr)] if mup else []))
+                  *([_g(s.multiplier), _g(s.mup_lr)] if mup else []),
+                  *([_g(given_decay.get(s.role))] if given_decay else []))
     return t
 
 
 def _mup_wrapper(spec: GroupSpec) -> str:
     """The microsoft/mup optimizer a mup-form spec's per-group LRs are for (it has no Muon wrapper: plain Muon
     takes the hidden groups' LR as it is, MuAdam the others')."""
-    return {"sgd": "MuSGD", "muon": "Muon (hidden) / MuAdam", "lion": "MuAdam(impl=Lion)"}.get(
+    return {"sgd": "MuSGD", "muon": "Muon (hidden) / MuAdamW", "lion": "MuAdam(impl=Lion)", "adamw": "MuAdamW"}.get(
         spec.optimizer.value, "MuAdam")
 
 
@@ -285,9 +288,17 @@ def group_notes(spec: GroupSpec) -> list[str]:
     if b:
         notes.append(f"hidden: a matrix whose fan-in is r times the width (an MLP's 4D->D projection: r = 4) takes "
                      f"init std x r^-{frac(b)}")
+    floors = [s for s in spec.roles if s.param_scale_floor is not None and s.param_scale_floor != 1e-3]
+    if floors:
+        notes.append("adafactor scales a step by max(rms(W), floor), floor 1e-3 by default; in this form give "
+                     + ", ".join(f"{s.role.value} {s.param_scale_floor:.4g}" for s in floors)
+                     + " (optax.scale_by_param_block_rms(min_scale), torch.optim.Adafactor(eps=(None, floor)); "
+                     "abcscale.optax and abcscale.torch set it)")
     if spec.mup is not None:
         m = spec.mup
         notes.append(f"microsoft/mup: set_base_shapes at base width {m.base_width}, "
-                     f"{_mup_wrapper(spec)} with each group's lr above, "
-                     f"MuReadout(output_mult={m.output_mult:g}); epsilon {_g(m.epsilon, 3)} unscaled")
+                     f"{_mup_wrapper(spec)} with each group's lr"
+                     f"{' and weight decay' if m.weight_decay is not None else ''} above, "
+                     f"MuReadout(output_mult={m.output_mult:g})"
+                     + ("" if m.epsilon is None else f"; epsilon {_g(m.epsilon, 3)} unscaled"))
     return notes

@@ -40,11 +40,12 @@ from pydantic_core import PydanticCustomError
 
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
-from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.groups import ROLES, Form, MupSetup, Role, RoleSetting
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, Constants, nest_constants
+from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, Constants, LayerExponents, nest_constants
+from abcscale.theory.epsilon import epsilon_exponents
 from abcscale.theory.groups import from_mup, invariants, mup_setting, vector_setting
 from abcscale.usecases.config_map import CLOSE, ConfigError, ConfigMap, lookup, mapped_name, read_document, suggest
 from abcscale.usecases.recommend import LOCAL_FIT, recommend
@@ -492,23 +493,41 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             rule = rules[Layer.embedding if role is Role.vector else Layer(role.value)]  # vectors: the embedding's
             checks.append(_check(setting, role, value, theirs / m ** power(rule.k, rule.epsilon_k),
                                  tolerance[setting], high_only=setting == "epsilon", multiplier=m))
-    warnings += _epsilon_notes(cfg, checks)
+    warnings += _epsilon_notes(cfg, checks, rec)
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
     ok = not failed
     return CheckReport(ok=ok, exit_code=0 if ok else 1, config=config_name, source=rec.source, width=cfg.width,
                        lr_mode=cfg.mode, form=form, checks=checks, failed=failed, warnings=warnings)
 
 
-def _epsilon_notes(cfg: CheckConfig, checks: list[Check]) -> list[str]:
-    """microsoft/mup keeps epsilon unscaled where the rule scales it: said, not failed, within the tolerance."""
+def _epsilon_notes(cfg: CheckConfig, checks: list[Check], rec: Recommendation) -> list[str]:
+    """microsoft/mup keeps one epsilon at every width. A mup config is checked against epsilon_mode constant
+    (one epsilon in the abc form, which the mup form's multipliers spread over the layers): said, not failed,
+    within the tolerance, with what abcscale's default per_layer rule would say beside it."""
     if cfg.mup is None and cfg.form is not Form.mup:
         return []
-    off = [c for c in checks if c.setting == "epsilon" and c.ok and not math.isclose(c.ratio, 1.0, rel_tol=0.01)]
-    if not off:
-        return []
-    where = ", ".join(f"{c.layer.value if c.layer else ''} {c.ratio:.3g}x" for c in off)
-    return [f"epsilon: microsoft/mup keeps Adam's epsilon unscaled, while the transfer rule scales it per layer "
-            f"({where} the rule's); within the tolerance, so not a failure"]
+    eps = [c for c in checks if c.setting == "epsilon" and c.ok]
+    off = [c for c in eps if not math.isclose(c.ratio, 1.0, rel_tol=0.01)]
+    notes = []
+    if off:
+        mode = "constant" if cfg.mup is not None else cfg.epsilon_mode.value
+        where = ", ".join(f"{c.layer.value if c.layer else ''} {c.ratio:.3g}x" for c in off)
+        notes.append(f"epsilon: microsoft/mup keeps one Adam epsilon, and abcscale's epsilon_mode {mode} rule keeps "
+                     f"one in the abc form, whose multipliers differ from mup's by layer ({where} the rule's); within "
+                     "the tolerance, so not a failure")
+    if cfg.mup is not None and eps:
+        rho = rec.width / rec.base_width
+        ab = ABTable(**{l.value: LayerExponents(a=rec.exponents[l.value].a, b=rec.exponents[l.value].b)
+                        for l in LAYERS})
+        e = epsilon_exponents(ab, {l: rec.exponents[l.value].c for l in LAYERS})
+        rule = theory.layer_rules(cfg.optimizer)[Layer.embedding]
+        # per_layer divides each layer's epsilon by rho^e_l (vector-like: the embedding's, shifted by k' a_e)
+        e_role = {Role(l.value): e[l] for l in LAYERS} | {
+            Role.vector: e[Layer.embedding] - rule.epsilon_k * rec.exponents[Layer.embedding.value].a}
+        per_layer = ", ".join(f"{c.layer.value} {c.ratio * rho ** e_role[c.layer]:.3g}x" for c in eps if c.layer)
+        notes.append(f"epsilon under abcscale's default per_layer rule (docs/theory.md section 5): {per_layer} the "
+                     "rule's")
+    return notes
 
 
 def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendRequest:

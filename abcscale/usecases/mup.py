@@ -12,7 +12,7 @@ from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Parameterization
 from abcscale.schemas.groups import Form, Role
 from abcscale.schemas.theory import BaseConfig, PerLayer
 from abcscale.theory import layer_rules
-from abcscale.theory.groups import from_mup, group_spec
+from abcscale.theory.groups import from_mup, group_spec, mup_scaling_warnings
 from abcscale.usecases.recommend import recommend
 
 
@@ -31,6 +31,10 @@ def mup_import(req: MupImportRequest) -> MupImport:
     if setup.lr[Role.vector] != setup.lr[Role.embedding]:
         warnings.append("lr: the vector-like groups' (biases, norm gains) differs from the embedding's; abcscale's "
                         "vector-like rule follows the embedding's LR, so the constants do not carry it")
+    if setup.weight_decay and setup.weight_decay.get(Role.vector):
+        warnings.append("weight_decay: microsoft/mup decays the vector-like groups (biases, norm gains) too; "
+                        "abcscale's recommendation leaves them undecayed, so the constants do not carry it")
+    warnings += mup_scaling_warnings(setup.optimizer)
     if layer_rules(setup.optimizer).has_epsilon:
         # mup's one epsilon equals the abc form's at the base width only: the multipliers differ elsewhere
         warnings.append("epsilon: microsoft/mup keeps Adam's epsilon unscaled, abcscale's rule does not (with "

@@ -58,15 +58,16 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
         m = spec.mup
         lines.append(f"# with microsoft/mup instead: set_base_shapes at base width {m.base_width}, "
                      f"MuReadout(output_mult={m.output_mult:g}), {mup_optimizer(spec.optimizer.value)} with each "
-                     "role's mup_lr")
+                     "role's mup_lr" + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
+                         f"{r.value} {wd:.6g}" for r, wd in m.weight_decay.items())))
     return [*lines, ""]
 
 
 def mup_optimizer(optimizer: str) -> str:
     """What microsoft/mup runs for ``optimizer``: MuSGD, MuAdam, MuAdam(impl=Lion), or (no Muon wrapper) plain
     Muon on the hidden groups."""
-    return {"sgd": "MuSGD", "lion": "MuAdam(impl=Lion)",
-            "muon": "MuAdam on the non-hidden groups and plain Muon (microsoft/mup has no Muon wrapper) on the "
+    return {"sgd": "MuSGD", "lion": "MuAdam(impl=Lion)", "adamw": "MuAdamW",
+            "muon": "MuAdamW on the non-hidden groups and plain Muon (microsoft/mup has no Muon wrapper) on the "
                     "hidden ones"}.get(optimizer, "MuAdam")
 
 
@@ -82,6 +83,8 @@ def _numbers(s: RoleSetting, width: int, fan_in: str) -> str:
     parts += [f"weight_decay {s.weight_decay:.6g}"] if s.weight_decay is not None else []
     parts += [f"multiplier {s.multiplier:.6g}"] if s.multiplier is not None else []
     parts += [f"mup_lr {s.mup_lr:.6g}"] if s.mup_lr is not None else []
+    # Adafactor's floor on rms(W) (optax's min_scale, torch's eps[1]): said where the form moved it off 1e-3
+    parts += [f"param-scale floor {s.param_scale_floor:.6g}"] if s.param_scale_floor not in (None, 1e-3) else []
     return f"{s.role.value}: " + ", ".join(parts)
 
 

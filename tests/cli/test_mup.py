@@ -51,6 +51,38 @@ def test_export_prints_what_to_pass_to_mup():
     assert out["setup"]["init_std"] == pytest.approx({"embedding": 1.0, "hidden": 0.0625, "readout": 0.0625})
 
 
+def test_export_gives_each_group_the_weight_decay_mu_adamw_must_be_given():
+    args = ["mup", "export", "-o", "adamw", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3",
+            "--weight-decay", "0.1"]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    assert "MuAdamW(param_groups" in res.output and "MuAdamW weight decay" in res.output
+    out = json.loads(invoke(*args, "--json").stdout)
+    given = out["setup"]["weight_decay"]
+    assert [given[r] for r in ("embedding", "hidden", "readout", "vector")] == pytest.approx([0.00625, 0.1, 1.6, 0])
+    applied = {r["role"]: r["weight_decay"] for r in out["roles"]}
+    assert applied["hidden"] == pytest.approx(16 * given["hidden"])  # MuAdamW multiplies it by width_mult
+
+
+def test_import_reads_mu_adamws_decay_and_says_what_it_does_not_carry():
+    res = invoke("mup", "import", "-o", "adamw", "--base-width", "256", "--lr", "3e-3", "--width", "4096",
+                 "--weight-decay", "0.1", "--json")
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert out["constants"]["weight_decay"] == pytest.approx(0.1)
+    assert "--weight-decay 0.1" in out["command"]
+    assert any("vector-like" in w and "weight_decay" in w for w in out["warnings"])
+    bad = invoke("mup", "import", "-o", "adam", "--base-width", "256", "--lr", "3e-3", "--weight-decay", "0.1")
+    assert bad.exit_code == 2 and "--weight-decay" in bad.output
+
+
+def test_import_of_adafactor_warns_and_prints_no_epsilon():
+    res = invoke("mup", "import", "-o", "adafactor", "--base-width", "256", "--lr", "3e-3", "--width", "4096")
+    assert res.exit_code == 0, res.output
+    assert "epsilon 1e-08" not in res.output
+    assert "width_mult^-1/2" in " ".join(res.output.split())
+
+
 @pytest.mark.parametrize(("args", "flag"), [
     (["import", "-o", "adam", "--base-width", "0", "--lr", "3e-3"], "--base-width"),
     (["import", "-o", "adam", "--base-width", "256", "--lr", "3e-3,1"], "--lr"),

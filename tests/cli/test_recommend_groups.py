@@ -205,3 +205,14 @@ def test_optax_snippet_runs_on_a_parameter_tree(tmp_path):
     role = {"wte": "embedding", "h0": "hidden", "h1": "hidden", "lm_head": "readout", "ln_f": "vector"}
     for name, r in role.items():
         assert step[name] == pytest.approx(spec[r].lr, rel=1e-3), name  # Adam's first step is lr * sign(g)
+
+
+def test_adafactor_in_the_multiplier_free_form_names_each_groups_floor():
+    res = runner.invoke(app, ["recommend", "-p", "mup", "-o", "adafactor", "-n", "4096", "--base-width", "256",
+                              "--base-lr", "1e-2", "--form", "plain"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "max(rms(W), floor)" in text and "readout 1.563e-05" in text  # 1e-3 x (1/4096) / (1/64)
+    res = runner.invoke(app, ["recommend", "-p", "mup", "-o", "adafactor", "-n", "4096", "--base-width", "256",
+                              "--base-lr", "1e-2", "--form", "mup"])
+    assert "epsilon - unscaled" not in res.output and "width_mult^-1/2" in " ".join(res.output.split())

@@ -163,6 +163,82 @@ def test_from_mup_then_transfer_trains_like_mup_at_every_width(opt, base_width, 
             assert _close(a["forward"], b["forward"]), role
 
 
+@settings(max_examples=40, deadline=None)
+@given(opt=st.sampled_from(["adamw", "lion", "muon"]), ratio=st.integers(1, 64), wd=st.floats(1e-4, 1.0),
+       lr=st.floats(1e-5, 1e-1))
+def test_a_mup_runs_weight_decay_carries_over_at_every_width(opt, ratio, wd, lr):
+    """One weight_decay given to MuAdamW (which multiplies a hidden group's by width_mult): the imported
+    constants decay every matrix role by the same lr x weight_decay step at any width."""
+    setup = MupSetup(optimizer=opt, base_width=64, width=64 * ratio, lr=lr, weight_decay=wd,
+                     init_std={"embedding": 1.0, "hidden": 0.125, "readout": 0.125})
+    base = from_mup(setup)
+    assert base.weight_decay == pytest.approx(wd)
+    ours, theirs = group_spec(theory.transfer("mup", opt, base, setup.width)), mup_setting(setup)
+    for role in (Role.embedding, Role.hidden, Role.readout):
+        assert _close(ours[role].lr * ours[role].weight_decay, theirs[role].lr * theirs[role].weight_decay), role
+
+
+def test_the_mup_form_gives_each_group_the_decay_mu_adamw_must_be_given():
+    """muP + AdamW tuned at 256 with weight decay 0.1 (coupled), at 4096: MuAdamW multiplies the hidden group's
+    decay by width_mult 16, so it is given 1.6 / 16; the vector-like group takes none (abcscale's rule)."""
+    spec = _spec(optimizer="adamw", form=Form.mup, weight_decay=0.1)
+    assert spec.mup is not None and spec.mup.weight_decay is not None
+    given = spec.mup.weight_decay
+    assert [given[r] for r in Role] == pytest.approx([0.00625, 0.1, 1.6, 0.0])
+    applied = mup_setting(spec.mup)
+    for role in Role:
+        assert applied[role].weight_decay == pytest.approx(spec[role].weight_decay), role
+        assert applied[role].lr == pytest.approx(spec[role].lr), role
+    # one number stands for every group, as MuAdamW(weight_decay=...) gives it: the hidden one is scaled
+    one = mup_setting(spec.mup.model_copy(update={"weight_decay": dict.fromkeys(Role, 0.1)}))
+    assert [one[r].weight_decay for r in Role] == pytest.approx([0.1, 1.6, 0.1, 0.1])
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "muon"])
+def test_mup_form_decays_round_trip_for_every_decoupled_optimizer(optimizer):
+    spec = _spec(optimizer=optimizer, form=Form.mup, weight_decay=0.05)
+    applied = mup_setting(spec.mup)
+    assert [applied[r].weight_decay for r in Role] == pytest.approx([spec[r].weight_decay for r in Role])
+    if optimizer == "muon":  # plain Muon runs the hidden group: it takes its decay as given
+        assert spec.mup.weight_decay[Role.hidden] == pytest.approx(spec[Role.hidden].weight_decay)
+
+
+def test_a_decay_independent_of_the_lr_has_no_mu_adamw_spelling():
+    spec = _spec(optimizer="adamw", form=Form.mup, weight_decay=1e-4, weight_decay_mode="independent")
+    assert spec.mup.weight_decay is None
+    assert any("independent" in w and "MuAdamW" in w for w in spec.warnings)
+
+
+def test_from_mup_refuses_per_group_decays_its_constants_cannot_hold():
+    setup = MUP.model_copy(update={"optimizer": "adamw", "weight_decay": {
+        Role.embedding: 0.1, Role.hidden: 0.2, Role.readout: 0.1, Role.vector: 0.0}})
+    with pytest.raises(ValueError, match=r"weight_decay: .*one weight decay.*hidden 0.2"):
+        from_mup(setup)
+    # the vector-like group's own decay is not a constant of abcscale's (its rule gives it none)
+    ok = setup.model_copy(update={"weight_decay": {Role.embedding: 0.1, Role.hidden: 0.1, Role.readout: 0.1,
+                                                   Role.vector: 0.3}})
+    assert from_mup(ok).weight_decay == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), float("inf")])
+def test_mup_setup_weight_decay_is_checked(bad):
+    with pytest.raises(ValueError, match="non-negative finite"):
+        MupSetup(optimizer="adamw", base_width=256, width=4096, lr=BETA, weight_decay=bad)
+
+
+def test_mup_scaling_is_adams_so_adafactor_is_warned_both_ways():
+    """MuAdam(impl=Adafactor) divides the hidden LR by width_mult; muP + Adafactor needs width_mult^-1/2
+    (c_hid = 1/2), so a mup setup matches the rule at one width: the hidden LR it applies at 4096 from 256 is
+    4x below abcscale's."""
+    assert theory.groups.mup_scaling_warnings("adam") == theory.groups.mup_scaling_warnings("sgd") == []
+    assert theory.groups.mup_scaling_warnings("adafactor")
+    spec = _spec(optimizer="adafactor", form=Form.mup)
+    assert any("width_mult^-1/2" in w for w in spec.warnings)
+    setup = MUP.model_copy(update={"optimizer": "adafactor"})
+    rule = group_spec(theory.transfer("mup", "adafactor", from_mup(setup), 4096))
+    assert rule[Role.hidden].lr / mup_setting(setup)[Role.hidden].lr == pytest.approx(4.0)
+
+
 # --- names to roles ---------------------------------------------------------------------------------------------
 
 D, V, T = 64, 100, 16

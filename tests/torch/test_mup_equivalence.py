@@ -58,8 +58,12 @@ def _fmt(x) -> str:
 def test_the_mup_form_is_what_microsoft_mup_applies(optimizer):
     model = _mup_model()
     setup, spec = _spec(optimizer)
-    # what to pass to MuAdamW / MuSGD: the spec's mup_lr, beta for every role
+    # what to pass to MuAdamW / MuSGD: the spec's mup_lr, beta for every role, and (AdamW) its weight decays, the
+    # one WD on every matrix role (the vector-like group's is abcscale's 0)
     assert {s.mup_lr for s in spec.roles} == {BETA}
+    if optimizer == "adamw":
+        given = spec.mup.weight_decay
+        assert [given[r] for r in (Role.embedding, Role.hidden, Role.readout)] == pytest.approx([WD] * 3)
     opt = (mup.MuAdamW(model.parameters(), lr=BETA, eps=EPS, weight_decay=WD) if optimizer == "adamw"
            else mup.MuSGD(model.parameters(), lr=BETA))
     group_of = {id(p): g for g in opt.param_groups for p in g["params"]}

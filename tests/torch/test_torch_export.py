@@ -186,3 +186,28 @@ def test_readme_torch_example_runs_as_printed():
     out = subprocess.run([sys.executable, "-c", found.group(1)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout == found.group(2)
+
+
+def test_adafactor_groups_carry_the_forms_floor_and_step_like_the_abc_form():
+    """torch.optim.Adafactor scales a step by max(rms(W), eps[1]); the multiplier-free readout at width 4096 starts
+    at std 1/4096, below the default 1e-3: its group's floor is mapped so its step is the abc form's times t."""
+    width = 4096
+    tr = transfer("mup", "adafactor", BaseConfig(width=256, beta=1e-2), width)
+    abc, plain = group_spec(tr, "abc"), group_spec(tr, "multiplier_free")
+    t = abc["readout"].init_std / plain["readout"].init_std
+
+    def step(spec, scale):
+        model = torch.nn.Module()
+        model.lm_head = torch.nn.Linear(width, 32, bias=False)
+        with torch.no_grad():
+            model.lm_head.weight.copy_(torch.randn(32, width, generator=torch.Generator().manual_seed(0))
+                                       * abc["readout"].init_std / scale)
+        groups = abctorch.param_groups(model, spec)
+        assert groups[0]["eps"] == (None, spec["readout"].param_scale_floor)
+        opt = torch.optim.Adafactor(groups)
+        before = model.lm_head.weight.detach().clone()
+        model.lm_head.weight.grad = torch.randn(32, width, generator=torch.Generator().manual_seed(1)) * scale
+        opt.step()
+        return model.lm_head.weight.detach() - before
+
+    torch.testing.assert_close(step(plain, t) * t, step(abc, 1.0), rtol=1e-4, atol=1e-12)

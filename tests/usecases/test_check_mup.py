@@ -47,8 +47,11 @@ def test_a_correct_microsoft_mup_run_passes_with_mups_own_numbers(tmp_path, opti
     readout = next(c for c in report["checks"] if c["layer"] == "readout")
     assert readout["multiplier"] == pytest.approx(1 / 16) and report["form"].startswith("mup")
     assert all(c["ratio"] == pytest.approx(1.0) for c in report["checks"] if c["setting"] != "epsilon")
-    if optimizer == "adam":  # mup keeps epsilon unscaled: said, not failed
-        assert any("unscaled" in w for w in report["warnings"])
+    if optimizer == "adam":  # mup keeps one epsilon: said against the constant rule, not failed, with the
+        # per_layer rule's ratios beside it (muP + Adam at 4096 over 256: mup's 1e-8 is 16x that rule's everywhere)
+        assert any("epsilon_mode constant" in w and "embedding 4x" in w for w in report["warnings"])
+        per_layer = next(w for w in report["warnings"] if "per_layer rule" in w)
+        assert all(f"{r} 16x" in per_layer for r in ("embedding", "hidden", "readout", "vector"))
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
