@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.exc import OperationalError
 
 from abcscale.schemas.api import FitCreate
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import ReaderDep
-from abcscale.service.http import complete_responses
+from abcscale.service.http import HeadAsGet, complete_responses
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The web pages (/, /fits, /fits/{id}) and their assets: out of the OpenAPI, same access model (service/pages.py)
     app.include_router(pages.router)
     app.add_exception_handler(crud.UnreadableFit, _unreadable)
+    app.add_exception_handler(OperationalError, _database_failed)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     if settings.cors_origins:
         # Off by default: no page of another origin may read an answer. Bearer tokens, not cookies: no credentials.
@@ -102,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_methods=["GET", "POST", "DELETE"], max_age=600,
                            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
                            expose_headers=["Idempotent-Replayed", "Retry-After"])
+    app.add_middleware(HeadAsGet)  # outermost: CORS and the routes see the GET it stands for
     _document_manual_bodies(app, tokens=settings.api_token is not None)
     return app
 
@@ -119,6 +122,25 @@ async def _unreadable(request: Request, exc: Exception) -> Response:
     if request.url.path.startswith("/v1/"):
         return JSONResponse({"detail": str(exc)}, status_code=409)
     return pages.error_page(request, 409, "Unreadable fit", str(exc))
+
+
+#: seconds a client waits before retrying a request the database could not do
+DB_RETRY_AFTER_S = 5
+
+
+async def _database_failed(request: Request, exc: Exception) -> Response:
+    """503, not a bare 500, when the database refuses: a full disk, a read-only file, a lock held past the busy
+    timeout, a server that does not answer. The session rolled back, so nothing of the request was stored."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = " ".join(str(orig).split())[:200]
+    message = (f"the database could not do this ({reason}); nothing was stored by this request. Retry later, or "
+               "check the database's disk, permissions and server")
+    headers = {"Retry-After": str(DB_RETRY_AFTER_S)}
+    if request.url.path.startswith("/v1/"):
+        return JSONResponse({"detail": message}, status_code=503, headers=headers)
+    page = pages.error_page(request, 503, "Database unavailable", message)
+    page.headers.update(headers)
+    return page
 
 
 def _loopback(host: str) -> bool:

@@ -110,7 +110,7 @@ class UnreadableFit(Exception):
 
     def __init__(self, fit_id: str, where: str) -> None:
         super().__init__(f"fit {fit_id}: its stored result cannot be read ({where}); its rows are at "
-                         f"/v1/fits/{fit_id}/rows.csv: delete the fit and fit them again")
+                         f"/fits/{fit_id}/rows.csv: delete the fit and fit them again")
         self.fit_id = fit_id
 
 
@@ -124,9 +124,13 @@ def fit_result(record: Fit) -> FitResult:
 
 def list_fits(session: Session, *, skip: int = 0, limit: int = 100) -> tuple[list[Fit], int]:
     """A page of fits, newest first, and the total count."""
-    count = session.scalar(select(func.count()).select_from(Fit)) or 0
-    page = session.scalars(select(Fit).order_by(Fit.created_at.desc(), Fit.id).offset(skip).limit(limit)).all()
-    return list(page), count
+    # the total rides on the page's own query: two statements read two snapshots (SQLite opens no transaction
+    # for a SELECT), and a fit committed between them was on the page but not in the count
+    rows = session.execute(select(Fit, func.count().over()).order_by(Fit.created_at.desc(), Fit.id)
+                           .offset(skip).limit(limit)).all()
+    if rows:
+        return [fit for fit, _ in rows], int(rows[0][1])
+    return [], session.scalar(select(func.count()).select_from(Fit)) or 0
 
 
 def delete_fit(session: Session, *, fit_id: str) -> bool:

@@ -147,16 +147,21 @@ AUTH_RESPONSES = {
 #: Every operation that reads a body: the cap is counted as the body streams in (ABCSCALE_MAX_UPLOAD_MB).
 BODY_RESPONSES = {"413": error("body over the size cap (ABCSCALE_MAX_UPLOAD_MB)"),
                   "415": error("a body that is not application/json (multipart too, where the operation takes it)")}
+#: Every operation that touches the database (the fits, and recommendations from a stored fit).
+DB_RESPONSES = {"503": error("the database could not do it (a full disk, a read-only file, a lock held past the "
+                             "busy timeout, an unreachable server): nothing was stored; retry after Retry-After")}
+DB_PATHS = ("/v1/fits", "/v1/recommend")
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def complete_responses(spec: dict[str, Any]) -> dict[str, Any]:
     """Document the answers every guarded or body-reading operation can give (an operation's own entry for a
     code wins), so that the OpenAPI lists every status the service sends."""
-    for operations in spec.get("paths", {}).values():
+    for path, operations in spec.get("paths", {}).items():
         for operation in operations.values():
             extra = {**(AUTH_RESPONSES if operation.get("security") else {}),
-                     **(BODY_RESPONSES if "requestBody" in operation else {})}
+                     **(BODY_RESPONSES if "requestBody" in operation else {}),
+                     **(DB_RESPONSES if path.startswith(DB_PATHS) else {})}
             operation["responses"] = {**extra, **operation.get("responses", {})}
     return spec
 
@@ -217,3 +222,28 @@ def describe(exc: ValueError) -> str:
 
 def value_error(msg: str, loc: tuple = ("body",)) -> NoReturn:
     raise RequestValidationError([{"type": "value_error", "loc": loc, "msg": msg, "input": None}])
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body, wherever GET is (RFC 9110 section 9.3.2: every general-purpose
+    server supports both): FastAPI's routes answer only the methods they declare, so a HEAD of /healthz or a page
+    was a 405. ASGI middleware: the request goes on as a GET and the response's body is dropped, its headers
+    (Content-Length included) kept."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body"):
+                    return  # a streamed chunk: only the end is sent, empty
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+

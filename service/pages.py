@@ -43,7 +43,7 @@ from abcscale.service.config import Settings
 from abcscale.service.deps import cross_origin
 from abcscale.service.http import describe
 from abcscale.service.plots import PAGE, plot_pages, plot_url
-from abcscale.usecases.recommend import groups_of
+from abcscale.usecases.recommend import group_text, groups_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -64,6 +64,8 @@ CSP = ("default-src 'self'; img-src 'self' blob:; style-src 'self'; script-src '
 CHOICES = {"parameterization": [p.value for p in Parameterization], "optimizer": [o.value for o in Optimizer],
            "lr_mode": [m.value for m in LrMode], "form": [f.value for f in Form],
            "epsilon_mode": [m.value for m in EpsilonMode], "weight_decay_mode": [m.value for m in WeightDecayMode]}
+#: what a group's per-layer split needs and a table may not have: the report's predict form asks for them
+HINTS = ("parameterization", "optimizer")
 #: what the calculator shows before anything is typed: the README's curl example
 DEFAULTS = {"source": "theory", "parameterization": "mup", "optimizer": "adam", "alignment": "full",
             "lr_mode": "per_layer", "base_width": "256", "base_lr": "0.003", "width": "4096", "form": "abc",
@@ -78,6 +80,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 templates.env.filters["g"] = _fmt
+templates.env.filters["group_text"] = group_text  # a report's link to its group in the calculator
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:
@@ -187,8 +190,11 @@ def calculator_request(values: Mapping[str, str]) -> tuple[RecommendRequest | No
     return req, {}
 
 
-def _answer(request: Request, req: RecommendRequest) -> tuple[Recommendation | None, dict[str, str]]:
-    """``usecases.recommend``'s answer, as ``POST /v1/recommend`` gives it, or the errors by field."""
+def _answer(request: Request, req: RecommendRequest, values: Mapping[str, str] | None = None
+            ) -> tuple[Recommendation | None, dict[str, str]]:
+    """``usecases.recommend``'s answer, as ``POST /v1/recommend`` gives it, or the errors by field. From a fit
+    whose table has no parameterization or optimizer column, the form's choice of it (``values``) is what the
+    per-layer split takes (a column the fit has is the group's business, not the form's)."""
     fit = None
     if not isinstance(req, AnalyticRecommend):
         with _session(request) as session:
@@ -196,6 +202,10 @@ def _answer(request: Request, req: RecommendRequest) -> tuple[Recommendation | N
             if record is None:
                 return None, {"fit_id": f"no stored fit has the id {req.fit_id!r}"}
             fit = crud.fit_result(record)
+        hints = {k: v for k in HINTS if (v := (values or {}).get(k, "").strip())
+                 and all(k not in g.group for g in fit.groups)}
+        if hints:
+            req = type(req).model_validate({**req.model_dump(exclude_unset=True), **hints})
     try:
         return usecases.recommend(req, fit), {}
     except ValueError as exc:  # a message "weight_decay: ..." names its field
@@ -220,9 +230,12 @@ def exports(req: RecommendRequest, rec: Recommendation) -> dict[str, str]:
             "optax snippet": snippet(rec.groups, "optax", rec.warnings)}
 
 
-def _fits_menu(request: Request) -> list[tuple[str, str]]:
+def _fits_menu(request: Request, current: str | None = None) -> list[tuple[str, str]]:
+    """The newest 100 fits, and the one the page is about (a shared link's older fit stays selectable)."""
     with _session(request) as session:
         page, _ = crud.list_fits(session, skip=0, limit=100)
+        if current and all(r.id != current for r in page) and (record := crud.get_fit(session, fit_id=current)):
+            page = [*page, record]
         return [(r.id, f"{r.name or 'unnamed'} ({r.created_at:%Y-%m-%d %H:%M}, {r.id[:8]})") for r in page]
 
 
@@ -235,8 +248,8 @@ async def calculator(request: Request) -> Response:
     req, errors = calculator_request(values)
     rec = None
     if req is not None:
-        rec, errors = await run_in_threadpool(_answer, request, req)
-    fits = await run_in_threadpool(_fits_menu, request)
+        rec, errors = await run_in_threadpool(_answer, request, req, values)
+    fits = await run_in_threadpool(_fits_menu, request, values.get("fit_id", "").strip() or None)
     return render(request, "calculator.html", 422 if errors else 200, values=values, errors=errors, rec=rec,
                   exports=exports(req, rec) if req is not None and rec is not None else {}, choices=CHOICES,
                   fits=fits)
@@ -394,10 +407,19 @@ def _prediction(fit: FitResult, values: Mapping[str, str]) -> tuple[int | None, 
     width = _whole(text)
     if width is None or not 0 < width <= 2**40:
         return group, None, f"width: expected a whole number from 1 to 2**40, got {text[:40]!r}"
+    # a table without these columns: the form asks for them (what the per-layer split needs)
+    selector = dict(fit.groups[group].group)
+    for key in HINTS:
+        if key not in selector and (value := values.get(key, "").strip()):
+            selector[key] = value
     try:
-        return group, usecases.recommend_from_fit(fit, width, selector=fit.groups[group].group), None
+        return group, usecases.recommend_from_fit(fit, width, selector=selector), None
     except ValueError as exc:
-        return group, None, f"width: {describe(exc)}"
+        text = describe(exc)
+        missing = [k for k in HINTS if k not in selector]
+        return group, None, (f"{' and '.join(missing)}: choose {'them' if len(missing) > 1 else 'it'} (the fit's "
+                             "table has no such column, and the per-layer settings need it)"
+                             if "per-layer settings need" in text and missing else f"width: {text}")
 
 
 @router.get("/fits/{fit_id}")
@@ -411,7 +433,8 @@ async def report(request: Request, fit_id: str) -> Response:
                               "registry for the stored fits.")
         fit = crud.fit_result(record)
     asked, rec, problem = await run_in_threadpool(_prediction, fit, request.query_params)
-    return render(request, "report.html", 422 if problem else 200, record=record, fit=fit,
+    return render(request, "report.html", 422 if problem else 200, record=record, fit=fit, hints=HINTS,
+                  choices=CHOICES, asked_values=request.query_params,
                   figures=plot_figures(record.id, fit),
                   asked=asked, asked_width=request.query_params.get("width", ""), prediction=rec, problem=problem,
                   group_label=group_label, verdict=verdict)

@@ -84,7 +84,7 @@ def recommend(
     constants_file: Annotated[Path | None, typer.Option("--constants", help="a constants file from `abcscale tune`: "
                                                         "its constants, and the -p, -o, -a, --base-width and "
                                                         "--base-lr not given", show_default=False)] = None,
-    group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...'",
+    group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...' or a JSON object",
                                               show_default=False)] = None,
     form: FormOpt = Form.abc,
     rules: Annotated[Path | None, typer.Option("--rules", help="name rules tried before the defaults: a JSON, "

@@ -220,8 +220,8 @@ def selector_from(
     lr_mode: LrMode | str | None = None,
     alignment: Alignment | str | dict[str, float] | None = None,
 ) -> dict[str, Any]:
-    """The selector for :func:`select_group`: ``group`` (``'key=value,...'`` or a dict), narrowed by the other
-    arguments unless ``group`` already names them.
+    """The selector for :func:`select_group`: ``group`` (``'key=value,...'``, a JSON object, or a dict), narrowed
+    by the other arguments unless ``group`` already names them.
 
     ``lr_mode`` per_layer is the default mode and selects nothing; ``alignment`` is compared by its name.
     """
@@ -237,7 +237,25 @@ def selector_from(
     return selector
 
 
+def group_text(group: Mapping[str, Any]) -> str:
+    """A group as ``group`` takes it: ``key=value,...``, or a JSON object where a key or value holds ``,`` or
+    ``=`` (which the pairs cannot spell)."""
+    pairs = {str(k): str(v) for k, v in group.items()}
+    if any(c in x for x in (*pairs, *pairs.values()) for c in ",=") or any(x != x.strip() for x in pairs.values()):
+        return json.dumps(pairs, ensure_ascii=False)
+    return ",".join(f"{k}={v}" for k, v in pairs.items())
+
+
 def _parse_group(text: str) -> dict[str, str]:
+    if text.lstrip().startswith("{"):  # a JSON object: values with ',' or '=' in them
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"group: not a JSON object: {exc.msg} at character {exc.pos}") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str | int | float) and not isinstance(v, bool)
+                                                  for v in data.values()):
+            raise ValueError("group: a JSON group is an object of key: value (a string or a number)")
+        return {str(k): str(v) for k, v in data.items()}
     selector = {}
     for part in text.split(",") if text.strip() else []:
         if "=" not in part:

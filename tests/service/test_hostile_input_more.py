@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 
 import pandas as pd
@@ -49,12 +50,18 @@ def test_a_stored_fit_that_no_longer_reads_is_a_409_and_the_registry_still_lists
         session.execute(update(Fit).where(Fit.id == stored_fit["id"]).values(result_json=json.dumps(data)))
         session.commit()
     r = client.get(f"/v1/fits/{stored_fit['id']}")
-    assert r.status_code == 409 and "cannot be read" in r.json()["detail"] and "rows.csv" in r.json()["detail"]
+    assert r.status_code == 409 and "cannot be read" in r.json()["detail"]
+    # the rows' URL it names (and the registry links) is one that serves them
+    url = re.search(r"(/\S+/rows\.csv)", r.json()["detail"]).group(1)
+    rows = client.get(url)
+    assert rows.status_code == 200 and rows.text.startswith(",".join(sweep_rows[0])[:5])
     r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 4096})
     assert r.status_code == 409
     page = client.get("/fits")
     assert page.status_code == 200
     assert other["id"] in page.text and "its stored result cannot be read" in page.text
+    link = re.search(r'href="([^"]+rows\.csv)">its rows', page.text).group(1)
+    assert client.get(link).status_code == 200
     assert client.get(f"/fits/{stored_fit['id']}").status_code == 409
     assert client.get(f"/v1/fits/{other['id']}").status_code == 200
     assert client.delete(f"/v1/fits/{stored_fit['id']}").status_code == 204  # and it can be removed

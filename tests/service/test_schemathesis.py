@@ -39,6 +39,13 @@ CONFIG = {
 }
 
 
+#: schemathesis 4's negative-data generator for a multipart body with a binary part (POST /v1/fits' file) can raise
+#: this inside hypothesis's filter, before it sends anything: an error of the tool's strategy, not an answer of the
+#: app (the same scenario's other examples run). Which seed meets it depends on the whole schema. The same family
+#: as schemathesis issue #4268 ("Unsupported type: 'bytes'" for a multipart format: binary field, stateful phase).
+TOOL_BUG = "Unsupported type: 'Binary'"
+
+
 @dataclass(frozen=True)
 class FuzzReport:
     requests: int
@@ -47,6 +54,7 @@ class FuzzReport:
     examples: dict[tuple[str, str, str], str]  # one reproduction (curl) per failure
     errors: list[str]
     seconds: float
+    tool_errors: list[str]  # the generator's own (TOOL_BUG), said but not counted against the app
 
 
 def run_fuzz(max_examples: int, seed: int = 17, tokens: bool = True) -> FuzzReport:
@@ -61,7 +69,7 @@ def run_fuzz(max_examples: int, seed: int = 17, tokens: bool = True) -> FuzzRepo
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
         schema.config.generation.update(max_examples=max_examples, modes=list(schemathesis.GenerationMode))
         start, requests, phases = time.perf_counter(), 0, Counter[str]()
-        failures, examples, errors = Counter[tuple[str, str, str]](), {}, []
+        failures, examples, errors, tool_errors = Counter[tuple[str, str, str]](), {}, [], []
         for event in from_schema(schema).execute():
             if isinstance(event, events.ScenarioFinished):
                 requests += len(event.recorder.interactions)
@@ -73,8 +81,13 @@ def run_fuzz(max_examples: int, seed: int = 17, tokens: bool = True) -> FuzzRepo
                             failures[key] += 1
                             examples.setdefault(key, node.failure_info.code_sample)
             elif isinstance(event, events.NonFatalError | events.FatalError):
-                errors.append(str(getattr(event, "info", event))[:500])
-        return FuzzReport(requests, dict(phases), dict(failures), examples, errors, time.perf_counter() - start)
+                text = str(getattr(event, "info", event))[:500]
+                if isinstance(event, events.NonFatalError) and TOOL_BUG in text:
+                    tool_errors.append(f"{event.label}: {text}")  # schemathesis's generator, before any request
+                else:
+                    errors.append(text)
+        return FuzzReport(requests, dict(phases), dict(failures), examples, errors, time.perf_counter() - start,
+                          tool_errors)
 
 
 def describe(report: FuzzReport) -> str:
@@ -82,7 +95,8 @@ def describe(report: FuzzReport) -> str:
              f"{sum(report.failures.values())} failures, {len(report.errors)} errors"]
     for key, n in report.failures.items():
         lines += [f"  {n} x {' / '.join(key)}", f"    {report.examples[key][:600]}"]
-    return "\n".join(lines + [f"  error: {e}" for e in report.errors])
+    return "\n".join(lines + [f"  error: {e}" for e in report.errors]
+                     + [f"  generator error (schemathesis, not counted): {e}" for e in report.tool_errors])
 
 
 def test_api_conforms_with_every_check():
