@@ -200,10 +200,12 @@ def fit(
                                                                                    alignment)}
     if blowup is not None:
         settings["blowup"] = blowup
+    # only the columns the caller named (as the CLI passes its flags): a default written out as if set would
+    # pin loss_col to final_loss, where an unmapped table's eval_loss is the default loss
     if isinstance(mapping, ColumnMapping):
-        columns = mapping.model_dump()
+        columns = mapping.model_dump(exclude_unset=True)
     elif isinstance(mapping, Mapping):
-        columns = ColumnMapping.model_validate(dict(mapping)).model_dump()
+        columns = ColumnMapping.model_validate(dict(mapping)).model_dump(exclude_unset=True)
     elif mapping is None:
         columns = {}
     else:

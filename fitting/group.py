@@ -15,7 +15,7 @@ import numpy as np
 from scipy import stats
 
 from abcscale import theory
-from abcscale.fitting.optimum import Cells, Optimum
+from abcscale.fitting.optimum import Cells, Optimum, shared_variance
 from abcscale.fitting.parts import (
     EdgePart,
     LawPart,
@@ -81,6 +81,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         *(law_notes(law, consistent, th, s.size_kind) if law is not None else []),
         *constant_notes,
         *_seed_note(per),
+        *_shape_note(per),
         *([drift_note] if drift_note else []),
     ]
     g = GroupFit(
@@ -130,6 +131,7 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
         band_0p5=band(opt.band_0p5), model=opt.model, n_runs=int(cells.n_ok.sum() + cells.n_div.sum()),
         n_diverged=int(cells.n_div.sum()), n_seeds=cells.n_seeds, loo_error_octaves=_finite(loo),
         message="; ".join(opt.notes) or None,
+        shape_sd=math.sqrt(opt.shared_var) if opt.shared_var > 0 else None,
     )
 
 
@@ -181,6 +183,20 @@ def _coverage_notes(per: PerWidth, size_kind: str = "width") -> list[str]:
     elif len(widths) < 4:
         notes.append(f"{len(widths)} widths swept; 4-5 spanning >= {size_factor(8.0, size_kind):g}x are recommended")
     return notes
+
+
+def _shape_note(per: PerWidth) -> list[str]:
+    """Basins that are not quadratic at most widths: their bias is shared, which no interval across widths sees."""
+    ok = [w for w, (_, o) in sorted(per.items()) if o.identified]
+    bad = [w for w in ok if per[w][1].lack_of_fit]
+    if shared_variance([per[w][1].shared_var for w in ok]) == 0.0:  # none, or no more than chance makes
+        return []
+    return [f"the loss basin is not quadratic at width(s) {', '.join(map(str, bad))} (the local fit misses the "
+            "cells beyond the seed noise; typically steeper on one side of the optimum): their intervals take the "
+            "fit's residuals, and the asymmetric model where the grid allows it. Its vertex can still sit off the "
+            "optimum by the same amount at every width (0.1 octave low at 2.5x asymmetry on a half-octave grid), "
+            "which leaves the exponent alone and moves the constant and every prediction: their intervals carry "
+            "it (ScalingLaw.shared_var); a quarter-octave grid near the optimum shrinks it"]
 
 
 def _seed_note(per: PerWidth) -> list[str]:

@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
+from abcscale.fitting.optimum import shared_variance
 from abcscale.fitting.predict import UNRELIABLE
 from abcscale.fitting.scaling import design_tau2, t_quantile
 from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
@@ -44,6 +45,7 @@ class Curve:
     y: float
     var: float
     best_loss: float | None
+    shared_var: float = 0.0  # the part of var from a basin the local model misses (WidthOptimum.shape_sd)
 
 
 def _sd_from(ci: Interval) -> float:
@@ -64,7 +66,8 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
         for o in g.per_width:
             if o.identified and o.lr_opt is not None and o.ci is not None and o.ci.low > 0:
                 var = max(_sd_from(o.ci) ** 2, _VAR_FLOOR)
-                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss))
+                shared = min((o.shape_sd or 0.0) ** 2, var)
+                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared))
             else:
                 entry[2][0] += 1
     return [(k, c, n[0]) for k, c, n in out.values()]
@@ -103,7 +106,10 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     if n <= p or np.linalg.matrix_rank(X) < p:
         return None, [*notes, f"{n} curve optima cannot pin {p} parameters (the constant and {p - 1} exponents)"]
     y = np.array([c.y for c in curves])
-    v = np.array([c.var for c in curves])
+    # each curve's own error weighs it; an error the curves share (a basin shape the local fit misses moves every
+    # optimum alike) is no smaller for pooling them: it goes to the constant and the predictions whole
+    shared = shared_variance([c.shared_var for c in curves])
+    v = np.maximum(np.array([c.var - (c.shared_var if shared > 0 else 0.0) for c in curves]), _VAR_FLOOR)
     tau2 = design_tau2(X, y, v)
     res = WLS(y, X, weights=1.0 / (v + tau2)).fit()
     df = n - p
@@ -113,7 +119,7 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     method = f"joint WLS over {n} curve optima, weights 1/(v_i + tau^2), Knapp-Hartung t with {df} df"
 
     def est(i: int) -> Estimate:
-        se = math.sqrt(max(cov[i, i], 0.0))
+        se = math.sqrt(max(cov[i, i], 0.0) + (shared if i == 0 else 0.0))
         return Estimate(estimate=float(params[i]), ci=Interval(low=float(params[i] - q * se),
                         high=float(params[i] + q * se), confidence_level=level), se=se, method=method)
 
@@ -123,7 +129,7 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
         exponents={name: est(i + 1) for i, name in enumerate(names)}, log2_constant=c0,
         constant=float(2.0 ** c0.estimate),
         constant_ci=Interval(low=float(2.0**c0.ci.low), high=float(2.0**c0.ci.high), confidence_level=level),
-        bases=bases, ranges=ranges, cov=cov.tolist(), tau2=float(tau2), df=df, n_curves=n,
+        bases=bases, ranges=ranges, cov=cov.tolist(), tau2=float(tau2), shared_var=shared, df=df, n_curves=n,
         n_sizes=int(np.unique(sizes).size),
         n_unidentified=n_unidentified, method=method, notes=notes,
     )
@@ -138,7 +144,8 @@ def _outside(v: float, lo: float, hi: float) -> float:
 def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPrediction:
     """log2 LR* at ``size`` and ``at`` (covariates it leaves out sit at their bases, said in a warning).
 
-    The band adds tau^2 (a new curve scatters like the fitted ones) and uses t with the law's df. ``at`` naming
+    The band adds tau^2 (a new curve scatters like the fitted ones) and the error the curves share, and uses t
+    with the law's df. ``at`` naming
     an axis the law has no exponent for is a ValueError naming it."""
     covs = law.names[1:]
     if unknown := [k for k in at if k not in covs]:
@@ -149,7 +156,7 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
     point = {law.size_col: float(size), **{k: float(at.get(k, law.bases[k])) for k in covs}}
     g = np.array([1.0, *(math.log2(point[k] / law.bases[k]) for k in law.names)])
     mean = float(g @ np.array([law.log2_constant.estimate, *(law.exponents[k].estimate for k in law.names)]))
-    sd = math.sqrt(max(float(g @ np.asarray(law.cov) @ g), 0.0) + law.tau2)
+    sd = math.sqrt(max(float(g @ np.asarray(law.cov) @ g), 0.0) + law.tau2 + law.shared_var)
     level = law.log2_constant.ci.confidence_level
 
     def band(lv: float) -> tuple[float, float]:

@@ -8,6 +8,7 @@ swept constant. Every interval is at the caller's ``confidence_level``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -15,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from abcscale.fitting.losslaw import fit_loss_law
-from abcscale.fitting.optimum import Cells, Optimum, fit_optimum
+from abcscale.fitting.optimum import Cells, Optimum, fit_optimum, shared_variance
 from abcscale.fitting.scaling import PRIOR_SD, TAU_SCALE, LawFit, fit_law, fit_law_prior, predict_law, t_quantile
 from abcscale.fitting.table import GroupData, WidthRows
 from abcscale.schemas.fit import Basin, ConstantFit, Estimate, LossLaw, ScalingLaw
@@ -79,15 +80,19 @@ class _LawInputs:
     y: np.ndarray
     v: np.ndarray
     draws: np.ndarray | None
+    shared_var: float = 0.0  # the mean of the widths' shared_var: an error common to all of them
 
 
 def _law_inputs(per: PerWidth) -> _LawInputs:
     ok = [(w, o) for w, (_, o) in sorted(per.items()) if o.identified]
     widths = np.array([w for w, _ in ok], dtype=float)
     y = np.array([o.x_opt for _, o in ok], dtype=float)
-    v = np.array([o.var for _, o in ok], dtype=float)
+    # the slope sees each width's own error; an error they share (shared_var, when systematic) moves only the
+    # level. Lack of fit at no more widths than chance makes stays each width's own error.
+    shared = shared_variance([o.shared_var for _, o in ok])
+    v = np.array([(o.var or 0.0) - (o.shared_var if shared > 0 else 0.0) for _, o in ok], dtype=float)
     draws = np.vstack([o.draws for _, o in ok if o.draws is not None]) if ok else None
-    return _LawInputs(ok, widths, y, v, draws)
+    return _LawInputs(ok, widths, y, v, draws, shared)
 
 
 def _estimate(est: float, ci: Interval, se: float | None, method: str) -> Estimate:
@@ -128,11 +133,12 @@ def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generat
         return None
     level = s.confidence_level
     fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, level)
-    law = fit.law
+    law = fit.law.model_copy(update={"shared_var": inp.shared_var})
+    fit = dataclasses.replace(fit, law=law)
     predictive = law
     if theory is not None and fit.ci.contains(theory):
         prior = fit_law_prior(inp.widths, inp.y, inp.v, base_width, theory, s.prior_sd, s.tau_scale)
-        predictive = prior.law
+        predictive = prior.law.model_copy(update={"shared_var": inp.shared_var})
         if prior.conflict > CONFLICT_Z:
             predictive = law.model_copy(update={"prior_mean": theory, "prior_sd": s.prior_sd})
     exponent = _estimate(law.exponent, fit.ci, fit.se,
@@ -141,7 +147,8 @@ def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generat
     if fit.boot_ci is not None and law.cov_boot is not None:
         boot = _estimate(law.exponent, fit.boot_ci, math.sqrt(law.cov_boot[1][1]),
                          "cluster bootstrap over widths (cross-check)")
-    half = t_quantile(law.df, level) * math.sqrt(law.cov[0][0])
+    # the line's part with t on its df, the shared part (from the widths' bootstraps) with a normal quantile
+    half = math.sqrt(t_quantile(law.df, level) ** 2 * law.cov[0][0] + t_quantile(0, level) ** 2 * law.shared_var)
     c = 2.0**law.log2_constant
     loo = list(fit.loo.values())
     rms = float(np.sqrt(np.mean(np.square(loo)))) if loo else None
@@ -177,8 +184,8 @@ def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size
     widths = np.array(part.widths, dtype=float)
     notes = []
     if widths.size == 2:
-        notes.append("2 widths: the interval assumes the per-width errors are the only error (no residual "
-                     "to check the line against); sweep 4-5 widths")
+        notes.append(f"2 widths: no residual to check the line against, so the interval assumes the typical "
+                     f"between-width scatter ({TAU_SCALE:g} octave); sweep 4-5 widths")
     span = size_factor(8.0, size_kind)
     if widths.max() / widths.min() < span:
         notes.append(f"the widths span {widths.max() / widths.min():.3g}x; >= {span:g}x pins the exponent far better")

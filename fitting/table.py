@@ -140,7 +140,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_repeated_runs(df, m, v)]
+    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
+             *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
 
 
@@ -157,6 +158,71 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         return []
     return [f"repeated runs (the same settings and seed as an earlier row): {_rows(dup)}; each counts as a "
             "separate run, which narrows the intervals: drop copies before fitting"]
+
+
+#: training-budget columns a table may carry unnamed: one of them moving with the size changes what the exponent is
+BUDGET_COLUMNS = ("tokens", "train_tokens", "batch_size", "batch")
+
+
+def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A note when a budget column no role names takes one value per size and changes across sizes (tokens
+    grown with the width, as a compute-optimal plan does): the fitted exponent is then the optimum's path along
+    both, not its change with the size at a fixed budget."""
+    keys = [*v.group_cols, *v.constants]
+    out = []
+    for c in BUDGET_COLUMNS:
+        if c not in df.columns or c in {m.size_col, m.lr_col, *v.group_cols, *v.constants, *(m.covariates or [])}:
+            continue
+        grouped = df.groupby([*keys, m.size_col], dropna=False)[c].nunique(dropna=False)
+        across = df.groupby(keys, dropna=False)[c].nunique(dropna=False) if keys else pd.Series(
+            [df[c].nunique(dropna=False)])
+        if grouped.max() == 1 and across.max() > 1:
+            out.append(f"{c} changes with {m.size_col} (one value per {m.size_col}): the exponent is the optimum's "
+                       f"change along that path, not with {m.size_col} at a fixed {c}; sweep >= 2 values of {c} at "
+                       f"some {m.size_col}s and name it a covariate ({option('covariates')}) to separate the two")
+    return out
+
+
+def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A note when the seeds of most cells have bit-identical losses: rows copied under new seed ids (a
+    concatenated export), or a seed the training ignores. They carry one run's information, not several (the
+    fitter then takes its noise from the fit's residuals, as with one seed)."""
+    if v.seed is None or m.seed_col not in df.columns:
+        return []
+    keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    loss = pd.to_numeric(df[m.loss_col], errors="coerce")
+    cells = df.assign(_loss=loss)[np.isfinite(loss)].groupby(keys, dropna=False).agg(
+        seeds=(m.seed_col, "nunique"), losses=("_loss", "nunique"))
+    several = cells[cells["seeds"] >= 2]
+    same = int((several["losses"] == 1).sum())
+    if several.empty or 2 * same < len(several):
+        return []
+    return [f"the seeds' losses are identical at {same} of {len(several)} learning rates run with several seeds: "
+            "copies under new seed ids, or a seed the training ignores; they count as one run each"]
+
+
+def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A column no role names that, at one size, takes several values each on its own learning rates (two batch
+    sizes swept on grids that share no LR): never two values at one LR, so ``_pooled_columns`` does not see it,
+    yet the curves of its values are fitted as one. Each value must span >= 3 LRs: a column that is a function
+    of the LR (one value per LR) is not such an axis."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
+    keys = [*v.group_cols, m.size_col, *v.constants]
+    out = []
+    for c in df.columns:
+        if c in roles or c in RUN_MEASUREMENTS or df[c].nunique(dropna=False) >= len(df):
+            continue
+        if df.groupby([*keys, m.lr_col], dropna=False)[c].nunique(dropna=False).max() > 1:
+            continue  # it varies at one LR: _pooled_columns names it
+        per_value = df.groupby([*keys, c], dropna=False)[m.lr_col].nunique()
+        per_size = per_value.groupby(level=list(range(len(keys))), dropna=False).agg(["size", "min"])
+        if ((per_size["size"] >= 2) & (per_size["min"] >= 3)).any():
+            out.append(c)
+    if not out:
+        return []
+    return [f"at one {m.size_col}, {', '.join(out)} take(s) several values, each on its own learning rates: the "
+            f"curves of those values are fitted as one. Name them as group columns ({option('group_cols')}) or as "
+            f"covariates ({option('covariates')})"]
 
 
 #: a derived column: NAME=A/B or NAME=A*B of two numeric columns, optionally :round or :log2round.

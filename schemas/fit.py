@@ -75,6 +75,8 @@ class WidthOptimum(_Model):
     n_seeds: int = 0
     loo_error_octaves: float | None = Field(None, description="LOO prediction minus fit at this width")
     message: str | None = None
+    shape_sd: float | None = Field(None, ge=0, description="sd (octaves) of the error ci holds beyond the seed noise: "
+                                   "the local fit missed the cells (lack of fit), an error the widths may share")
 
 
 class ScalingLaw(_Model):
@@ -98,6 +100,9 @@ class ScalingLaw(_Model):
     tau2: float = 0.0
     df: int = 0
     widths: list[int] = Field(default_factory=list)
+    shared_var: float = Field(0.0, ge=0, description="variance (octaves^2) of an error every width shares (a loss "
+                              "basin the local model misses: WidthOptimum.shape_sd), added to the constant's and "
+                              "every prediction's variance, not the exponent's")
     n_boot_used: int = 0
     method: str = Field("free", description="free: the exponent from the data alone (WLS, Knapp-Hartung); "
                         "theory_prior: the posterior with a normal prior on the exponent centred on theory's "
@@ -262,6 +267,8 @@ class JointLaw(_Model):
     ranges: dict[str, tuple[float, float]] = Field(default_factory=dict, description="swept range per axis")
     cov: list[list[float]]
     tau2: float = 0.0
+    shared_var: float = Field(0.0, ge=0, description="variance (octaves^2) of an error every curve shares (their "
+                              "optima's shape_sd), in the constant's interval and every prediction's band")
     df: int = 0
     n_curves: int
     n_sizes: int = 0

@@ -19,9 +19,10 @@ BATCHES = (32, 128)
 
 def covariate_sweep(*, sizes=SIZES, tokens=TOKENS, batches=BATCHES, truth=None, lr_base: float = 1e-2,
                     seeds: int = 2, noise: float = 0.002, jitter: float = 0.05, seed: int = 0,
-                    size_unit: float = 1.0) -> pd.DataFrame:
+                    size_unit: float = 1.0, asymmetry: float = 1.0) -> pd.DataFrame:
     """One row per run: N (size; times ``size_unit``, e.g. 1e6 for parameter counts), D, batch_size, beta,
-    seed, final_loss. ``jitter``: sd (octaves) of each curve's optimum around the law."""
+    seed, final_loss. ``jitter``: sd (octaves) of each curve's optimum around the law; ``asymmetry``: how many
+    times steeper the basin is above the optimum than below."""
     e = {**TRUTH, **(truth or {})}
     rng = np.random.default_rng(seed)
     rows = []
@@ -32,7 +33,8 @@ def covariate_sweep(*, sizes=SIZES, tokens=TOKENS, batches=BATCHES, truth=None, 
         best = 2.0 + 20 * n**-0.5 + 400 * d**-0.3
         for x in grid:
             for s in range(seeds):
-                loss = best * (1 + 0.02 * (x - x_true) ** 2) * (1 + noise * rng.standard_normal())
+                k = asymmetry if x > x_true else 1.0
+                loss = best * (1 + 0.02 * k * (x - x_true) ** 2) * (1 + noise * rng.standard_normal())
                 rows.append({"N": int(n * size_unit), "D": d, "batch_size": b, "beta": float(2.0**x), "seed": s,
                              "final_loss": loss})
     return pd.DataFrame(rows)
