@@ -7,7 +7,10 @@ covariance is Knapp-Hartung (scale estimated from the residuals, never below 1, 
 cluster bootstrap over widths (each drawn width carries one of its own bootstrap draws, so seeds are
 resampled within widths) is reported beside it as a cross-check, not used for the interval: with 4-6
 widths a resample of the widths loses the design's spread and overstates the slope's spread about 2x
-(measured on synthetic sweeps: KH se 0.0069 vs empirical 0.0062, bootstrap 0.0124).
+(measured on synthetic sweeps before the per-width grid floor: KH se 0.0069 vs empirical 0.0062, bootstrap
+0.0124). The floor (``optimum.grid_floor_sd``: no width claims an optimum finer than its grid resolves) makes
+the intervals conservative where the local model is right: on a correctly specified half-octave sweep (5 widths,
+3 seeds) the KH se is about 3x the exponent's spread (median 0.024 vs 0.0075) and 95% intervals cover 100%.
 """
 
 from __future__ import annotations
