@@ -27,9 +27,11 @@ rather than ignoring it for them.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import itertools
 import json
 import math
+import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -199,7 +201,8 @@ class SweepSpec(BaseModel):
     @classmethod
     def _parameterizations(cls, v: list[str], info: ValidationInfo) -> list[str]:
         custom = info.data.get("custom_tables", {})
-        return [p if p in custom else Parameterization.parse(p).value for p in v]
+        # repeated (or aliased: sp, standard) values would train the same cells twice
+        return list(dict.fromkeys(p if p in custom else Parameterization.parse(p).value for p in v))
 
     @field_validator("optimizers")
     @classmethod
@@ -221,7 +224,7 @@ class SweepSpec(BaseModel):
     @field_validator("lr_modes", mode="before")
     @classmethod
     def _lr_modes(cls, v: Any) -> Any:
-        return [LrMode.parse(x) if isinstance(x, str) else x for x in _split(v)]
+        return list(dict.fromkeys(LrMode.parse(x) if isinstance(x, str) else x for x in _split(v)))
 
     @field_validator("coord_steps")
     @classmethod
@@ -243,14 +246,14 @@ class SweepSpec(BaseModel):
     @field_validator("log2_lr", mode="before")
     @classmethod
     def _grid(cls, v: Any) -> list[float]:
-        return parse_lr_grid(v)
+        return list(dict.fromkeys(parse_lr_grid(v)))  # a repeated LR would be trained and written twice
 
     @field_validator("gammas", mode="before")
     @classmethod
     def _gammas(cls, v: Any) -> Any:
         if isinstance(v, str):  # 'e,h,r;e,h,r' or one 'e,h,r'
             v = [p for p in v.split(";") if p.strip()]
-        return [PerLayer.parse(g) for g in v]
+        return list(dict.fromkeys(PerLayer.parse(g) for g in v))  # PerLayer is frozen, so hashable
 
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
@@ -309,7 +312,34 @@ class SweepSpec(BaseModel):
 
     def with_overrides(self, **kwargs: Any) -> SweepSpec:
         """A new spec with the given keys replaced (None values ignored), validated again."""
-        return SweepSpec.model_validate(_merged(self.model_dump(), kwargs))
+        data = self.model_dump()
+        # gammas defaults to [constants.gamma], filled in when validated: a new gamma must replace that too
+        if (kwargs.get("gamma") is not None or kwargs.get("constants") is not None) and kwargs.get("gammas") is None \
+                and self.gammas == [self.constants.gamma]:
+            data.pop("gammas")
+        return SweepSpec.model_validate(_merged(data, kwargs))
+
+
+#: environment settings that change the compiled program's rounding (runner.train.compiler_options)
+XLA_KNOBS = ("ABCSCALE_XLA_OPT_LEVEL", "ABCSCALE_XLA_FUSION_EMITTERS")
+
+
+def model_source(ref: str) -> str:
+    """A hash of the source file a factory reference names (``path/file.py:factory`` or ``pkg.module:factory``),
+    '' when it cannot be found (loading the factory then says why). Only that file: an edit in a module it
+    imports is not seen."""
+    target = ref.rpartition(":")[0]
+    path: Path | None = Path(target).expanduser()
+    if not (target.endswith(".py") or "/" in target):
+        try:
+            found = importlib.util.find_spec(target)
+        except (ImportError, ValueError):
+            return ""
+        path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path is not None else ""
+    except OSError:
+        return ""
 
 
 def toml_data(path: str | Path) -> dict[str, Any]:
@@ -319,7 +349,16 @@ def toml_data(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"spec: expected a SweepSpec or the path of its TOML file, got {type(path).__name__}")
     with open(path, "rb") as f:
         data = tomllib.load(f)
-    return data.get("sweep", data)
+    if "sweep" not in data:
+        return data
+    # with a [sweep] table, a key beside it was dropped unread (a [constants] table, keys above the header)
+    if outside := sorted(k for k in data if k != "sweep"):
+        raise ValueError(f"spec: {', '.join(outside)} outside [sweep], where nothing is read: put every key under "
+                         "[sweep] (constants under [sweep.constants]), or drop the [sweep] header")
+    sweep = data["sweep"]
+    if not isinstance(sweep, dict):
+        raise ValueError("spec: sweep must be a table ([sweep])")
+    return sweep
 
 
 def _merged(data: dict[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
@@ -383,6 +422,11 @@ class Cell(BaseModel):
         fields["base_width"] = spec.base
         if spec.model != "mlp":  # vector-like parameters (LayerNorm gains) follow their own rule since issue 13
             fields["vector_rule"] = "theory.groups.vector_setting"
+        if spec.model not in BUILTIN_MODELS:  # the reference names code: an edited factory file is another model
+            fields["model_source"] = model_source(spec.model)
+        # XLA settings forced by hand round some fusions differently (1e-6): their runs are other runs
+        if xla := {k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}:
+            fields["xla"] = xla
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

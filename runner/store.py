@@ -142,6 +142,8 @@ def pick(frames: dict[str, pd.DataFrame], source: dict[Run, str], runs: list[Run
     if not chosen:
         return pd.DataFrame()
     out = pd.concat(chosen, ignore_index=True) if len(chosen) > 1 else chosen[0]
+    if by == "log2_lr":  # one row per run: a part written by an older sweep may hold a repeated LR twice
+        out = out.drop_duplicates("_run", keep="first")
     return out.sort_values("_run", kind="stable").drop(columns="_run").reset_index(drop=True)
 
 
@@ -235,6 +237,8 @@ def merge(out_dir: Path, cells: list[CellParts], results: Results) -> pd.DataFra
                 parts.append(df)
         if parts:
             _atomic_parquet(pd.concat(parts, ignore_index=True), out_dir / MERGED[kind])
+        else:  # none of this spec's runs has one: a table left by another spec would sit beside its results
+            (out_dir / MERGED[kind]).unlink(missing_ok=True)
     rows = results.table()
     if len(rows):
         _atomic_parquet(rows, results.path)

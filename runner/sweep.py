@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from abcscale.runner.store import (
     CellParts,
     CellResult,
     Results,
+    SweepWarning,
     commit_cell,
     committed_rows,
     folder_lock,
@@ -416,9 +418,11 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
         if missing := [r for r in runs if r not in sources[cid]]:
             key = cell.key(spec, sha) if len(missing) == len(runs) else _part_key(cid, missing)
             todo.append(_Todo(cell, cid, key, missing))
-    pending = {t.cell_id for t in todo}
+    # a cell that still lacks runs (a widened grid) starts from the runs it holds: stopping the sweep then
+    # leaves a table with every run the folder had, not only the cells this sweep finished
+    held = {cid: [r for r in runs if r in sources[cid]] for _, cid in cells}
     results = Results(out, [cid for _, cid in cells],
-                      {cid: pick(have[cid], sources[cid], runs) for _, cid in cells if cid not in pending})
+                      {cid: pick(have[cid], sources[cid], held[cid]) for _, cid in cells if held[cid]})
     bar = _Progress(progress, total=sum(len(t.runs) for t in todo), skipped=len(cells) - len(todo))
 
     def commit(t: _Todo, res: CellResult) -> None:
@@ -447,7 +451,33 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
                     bar.describe(t.cell)
                     commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
                                        on_compile=bar.compiling, runs=t.runs))
-    return merge(out, [CellParts(cid, runs, sources[cid]) for _, cid in cells], results)
+    rows = merge(out, [CellParts(cid, runs, sources[cid]) for _, cid in cells], results)
+    _say_unrecorded(spec, out, len(rows))
+    return rows
+
+
+def _say_unrecorded(spec: SweepSpec, out: Path, n_runs: int) -> None:
+    """Runs that were already done are not trained again for what only changes what is recorded (``--curves``,
+    ``--coord-steps``: their losses would be the same), so their curves or statistics may be missing or at
+    other steps: say so, and how to get them."""
+    import pandas as pd
+
+    notes = []
+    if spec.curves:
+        path = out / "curves.parquet"
+        have = pd.read_parquet(path, columns=["seed"]).shape[0] // spec.steps if path.exists() else 0
+        if have < n_runs:
+            notes.append(f"--curves: {n_runs - have} of {n_runs} runs were done before curves were asked for and "
+                         "are not trained again, so curves.parquet lacks them")
+    path = out / "coord.parquet"
+    if spec.coord_steps and path.exists():
+        steps = set(pd.read_parquet(path, columns=["step"])["step"].unique().tolist())
+        if steps != set(spec.coord_steps):
+            notes.append(f"--coord-steps: coord.parquet holds steps {sorted(steps)}: runs done before record "
+                         f"other steps than {sorted(spec.coord_steps)}")
+    if notes:
+        warnings.warn("; ".join(notes) + f"; a fresh --out records them for every run (not {out})", SweepWarning,
+                      stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -464,28 +494,37 @@ class BestLr:
     eval_loss: float | None
     diverged: int
     runs: int
+    gamma: tuple[float, float, float] | None = None  # the cell's per-layer LR constants (embedding, hidden, readout)
+
+
+#: a results table's per-layer LR constants: a cell's, and so part of what one best LR is for
+GAMMA_COLUMNS = ("gamma_embedding", "gamma_hidden", "gamma_readout")
 
 
 def best_lrs(rows: pd.DataFrame) -> list[BestLr]:
-    """One :class:`BestLr` per (configuration, width) of a results table, in the table's order."""
+    """One :class:`BestLr` per (configuration, gamma, width) of a results table, in the table's order (two
+    swept gammas are two configurations, not seeds of one)."""
     out = []
-    keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode", "width"]
+    gammas = [c for c in GAMMA_COLUMNS if c in rows.columns]
+    keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode", *gammas, "width"]
     for key, g in rows.groupby(keys, sort=False):
-        p, o, a, m, w = cast(tuple[Any, ...], key)
+        p, o, a, m, *gamma, w = cast(tuple[Any, ...], key)
         ok = g[~g["diverged"]]
         lr = loss = None
         if len(ok):
             by_lr = ok.groupby("log2_lr")[DEFAULT_LOSS].mean()  # the fitter's default loss too
             i = int(np.argmin(by_lr.to_numpy()))  # the first of equal minima, as idxmin
             lr, loss = float(by_lr.index[i]), float(by_lr.iloc[i])
-        out.append(BestLr(str(p), str(o), str(a), str(m), int(w), lr, loss, int(g["diverged"].sum()), len(g)))
+        out.append(BestLr(str(p), str(o), str(a), str(m), int(w), lr, loss, int(g["diverged"].sum()), len(g),
+                          (float(gamma[0]), float(gamma[1]), float(gamma[2])) if len(gamma) == 3 else None))
     return out
 
 
 def compile_wait_s(rows: pd.DataFrame) -> float:
     """Seconds a results table's sweep waited for compilation: per cell the longest ``compile_s`` of its calls
     (calls on threads wait side by side for the one program, so their waits overlap), summed over cells."""
-    keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode", "width"]
+    keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode",
+            *(c for c in GAMMA_COLUMNS if c in rows.columns), "width"]
     return float(rows.groupby(keys, sort=False)["compile_s"].max().sum()) if len(rows) else 0.0
 
 

@@ -158,11 +158,13 @@ def sweep(
                    "sweep_s": round(sweep_s, 3)})
         return
     t = Table(title="best learning rate per width (eval loss)")
-    for col in ("parameterization", "optimizer", "alignment", "lr_mode", "width", "best log2 beta", "eval loss",
-                "diverged"):
+    several = len({b.gamma for b in best}) > 1  # swept gammas: each its own configuration
+    for col in ("parameterization", "optimizer", "alignment", "lr_mode", *(["gamma"] * several), "width",
+                "best log2 beta", "eval loss", "diverged"):
         t.add_column(col)
     for b in best:
-        t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode, str(b.width),
+        t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode,
+                  *([",".join(f"{x:g}" for x in b.gamma or ())] * several), str(b.width),
                   "-" if b.log2_lr is None else f"{b.log2_lr:g}",
                   "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
     console.print(t)

@@ -410,9 +410,14 @@ class CheckReport(_Strict):
     warnings: list[str]
 
 
+#: the ratio reported for a positive value where the recommendation is 0 (JSON has no infinity)
+MAX_RATIO = 1e300
+
+
 def _check(setting: str, layer: Role | None, yours: float, rec: float, tol: float, high_only: bool = False,
            multiplier: float | None = None) -> Check:
-    ratio = yours / rec if rec > 0 else math.inf
+    # 0 against 0 (an epsilon of 0 both sides) is agreement; a positive value against 0 stays finite for JSON
+    ratio = yours / rec if rec > 0 else 1.0 if yours == rec else MAX_RATIO
     too_high, too_low = ratio > tol, (not high_only) and ratio < 1 / tol
     verdict = "too high" if too_high else "too low" if too_low else "ok"
     return Check(setting=setting, layer=layer, yours=yours, recommended=rec, ratio=ratio, tolerance=tol,
@@ -471,8 +476,18 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     """The run (:func:`run_settings`) against ``rec``, layer by layer on the invariants (module docstring)."""
     rules = theory.layer_rules(cfg.optimizer)
     yours, given, form = run_settings(cfg, rec)
+    if not any(k == "lr" for k, _ in given):  # a table of nulls, or a mapped path that holds null
+        raise ConfigError("lr", "no layer's learning rate given (every value is empty): nothing to check")
     reference = recommended_settings(rec, cfg.epsilon_mode)
+    if cfg.mup is not None and cfg.beta is None:
+        # against its own base-width numbers: microsoft/mup gives vector-like groups their own LR, which the
+        # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
+        reference[Role.vector] = reference[Role.vector].model_copy(update={"lr": yours[Role.vector].lr})
     warnings = list(rec.warnings)
+    if rec.source == "fit" and cfg.mup is None and (ignored := [k for k in ("beta", "base_width")
+                                                                if getattr(cfg, k) is not None]):
+        warnings.append(f"{' and '.join(ignored)}: not used with a fit, which gives the LR at every width "
+                        f"(the fit's base width is {rec.base_width})")
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}

@@ -154,3 +154,34 @@ def test_form_typo_and_vector_typo_at_the_top_level(tmp_path):
     res, _ = check(tmp_path, cfg)
     assert res.exit_code == 2
     assert "lr.vectr: unknown key (did you mean 'vector'?)" in res.output and "form" in res.output
+
+
+# --- what a review of check's verdicts found (session 30) --------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "lion", "muon"])
+def test_recommends_own_mup_setup_passes_without_beta(tmp_path, optimizer):
+    """`recommend --form mup` gives the vector-like group its own LR; check, without beta, compared it with the
+    embedding's rule and failed `lr (vector) too low` on the other command's own output."""
+    args = ["recommend", "-p", "mup", "-o", optimizer, "--width", str(WIDTH), "--base-width", str(BASE),
+            "--base-lr", str(BETA), "--form", "mup", "--json"]
+    setup = json.loads(runner.invoke(app, args).stdout)["groups"]["mup"]
+    table = {k: setup[k] for k in ("base_width", "lr", "output_mult", "init_std")}
+    res, report = check(tmp_path, {"optimizer": optimizer, "width": WIDTH, "mup": table})
+    assert res.exit_code == 0, res.output
+    assert all(c["ok"] for c in report["checks"])
+
+
+def test_an_epsilon_of_zero_on_both_sides_agrees_and_the_json_report_stays_json(tmp_path):
+    cfg = mup_table("adam")
+    cfg["mup"]["epsilon"] = 0.0
+    res, report = check(tmp_path, cfg)
+    assert res.exit_code == 0, res.output  # was "0 vs 0, inf x, too high" (exit 1), and --json exit 2
+    assert all(c["ratio"] == 1.0 for c in report["checks"] if c["setting"] == "epsilon")
+
+
+@pytest.mark.parametrize("lr", [{}, {"hidden": None}])
+def test_a_learning_rate_table_with_nothing_in_it_is_an_error_not_a_pass(tmp_path, lr):
+    cfg = {"parameterization": "mup", "optimizer": "adam", "width": WIDTH, "base_width": BASE, "beta": BETA,
+           "lr": lr}
+    res, _ = check(tmp_path, cfg)
+    assert res.exit_code == 2 and "no layer's learning rate given" in res.output

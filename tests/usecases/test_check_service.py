@@ -59,6 +59,9 @@ def test_fit_mode_compares_against_fitted_lr(tmp_path, fit):
     cfg["lr"]["hidden"] *= 4
     code, report = run_check(tmp_path, cfg, "--fit", str(fit_path))
     assert code == 1 and report["failed"] == ["lr (hidden) too high"]
+    # the config's beta and base width (256) are not what the fit compares with: said (session 30's review)
+    assert any(w.startswith("beta and base_width: not used with a fit") and "base width is 64" in w
+               for w in report["warnings"])
 
 
 def test_service_mode_gives_the_local_verdict(tmp_path, sweep, fit):
