@@ -251,6 +251,10 @@ def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], li
                 problems.append((key, f"'{part}' is given a value and keys inside it"))
                 break
         else:
+            if isinstance(table.get(last), dict) and not isinstance(value, dict):
+                # keys inside it came first (lr.hidden, then lr): the same conflict as the other order
+                problems.append((key, f"'{key}' is given a value and keys inside it"))
+                continue
             table[last] = value
     return flat, problems
 

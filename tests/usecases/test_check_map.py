@@ -218,3 +218,17 @@ def test_values_and_paths_fill_one_table_without_touching_the_map():
     flat, problems = apply_map({"optim": {"groups": [{"lr": 1.0}, {"lr": 2.0}]}, "lr": 5.0, "seed": 1}, cmap)
     assert problems == [] and flat == {"lr": {"embedding": 1e-3, "hidden": 2.0}}  # top-level lr is claimed
     assert cmap.values == {"lr": {"embedding": 1e-3}}
+
+
+@pytest.mark.parametrize("order", ["lr.hidden=optim.groups.1.lr,lr=optim.lr",
+                                   "lr=optim.lr,lr.hidden=optim.groups.1.lr"])
+def test_a_key_mapped_whole_and_inside_is_an_error_in_either_order(tmp_path, order):
+    """`lr` and `lr.hidden` both mapped: one order silently kept the global LR (and switched to a global check),
+    the other was an error (session 30's review)."""
+    cfg = tmp_path / "run.yaml"
+    groups = [{"lr": 1e-3}, {"lr": 2e-4}]
+    cfg.write_text(yaml.safe_dump({"model": {"d": 4096}, "optim": {"lr": 3e-3, "groups": groups}}))
+    cmap = parse_map(f"width=model.d,{order}").merged(ConfigMap(values={"parameterization": "mup", "optimizer": "adam",
+                                                                       "base_width": 256, "beta": 3e-3}))
+    with pytest.raises(ConfigError, match="'lr' is given a value and keys inside it"):
+        load_config(cfg, cmap)
