@@ -264,6 +264,8 @@ class SweepSpec(BaseModel):
                 raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
                                  "sweep adamw alone, or use the top-level `weight_decay` (independent, every "
                                  "variant)")
+        if self.momentum and "sgd" not in self.optimizers:  # it was accepted and changed nothing
+            raise ValueError(f"momentum: only sgd takes it, and the sweep has {', '.join(self.optimizers)}")
         if not self.gammas:
             self.gammas = [self.constants.gamma]
         if self.model == "transformer":

@@ -55,7 +55,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LayerValues(_Strict):
+class _Numbers(_Strict):
+    """A config block of numbers: true/false in it is an error naming the key (pydantic's lax mode reads true as
+    1, so `width: true` was a width of 1 and a confident verdict on a misread config)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (keys := [k for k, v in data.items() if isinstance(v, bool)]):
+            raise ValueError(f"{', '.join(map(str, keys))}: a number, not true/false")
+        return data
+
+
+class LayerValues(_Numbers):
     """Per-layer values where any layer may be left out (only the given ones are checked)."""
 
     embedding: float | None = Field(None, gt=0, allow_inf_nan=False)
@@ -72,7 +84,7 @@ class RoleValues(LayerValues):
     vector: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
-class MupTable(_Strict):
+class MupTable(_Numbers):
     """A microsoft/mup run (``mup:`` in a check config): what its user writes down; the width is the config's."""
 
     base_width: int = Field(gt=0, description="set_base_shapes' base width")
@@ -106,7 +118,7 @@ FLAT_CONSTANTS = {"gamma": "gamma", "init_scale": "init_scale", "multiplier_scal
                   "base_epsilon": "epsilon", "epsilon_mode": "epsilon_mode"}
 
 
-class CheckConfig(_Strict):
+class CheckConfig(_Numbers):
     """A planned training run, in the schemas' names. Unknown keys are errors.
 
     ``constants`` are what was tuned at the base width besides beta (:class:`~abcscale.schemas.theory.Constants`);

@@ -104,3 +104,10 @@ def test_a_rerun_says_which_runs_lack_the_curves_it_asks_for(tiny_spec, tmp_path
         warnings.simplefilter("always")
         sw.run_sweep(tiny_spec.model_copy(update={"curves": True}), tmp_path, progress=False)
     assert any(issubclass(w.category, SweepWarning) and "--curves" in str(w.message) for w in said)
+
+
+def test_momentum_without_sgd_is_refused():
+    """--momentum is SGD's; with adam alone it was accepted, recorded nowhere and changed nothing."""
+    with pytest.raises(ValueError, match="momentum: only sgd takes it, and the sweep has adam"):
+        SweepSpec(optimizers=["adam"], momentum=0.9)
+    assert SweepSpec(optimizers=["sgd", "adam"], momentum=0.9).momentum == 0.9

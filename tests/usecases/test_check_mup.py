@@ -185,3 +185,13 @@ def test_a_learning_rate_table_with_nothing_in_it_is_an_error_not_a_pass(tmp_pat
            "lr": lr}
     res, _ = check(tmp_path, cfg)
     assert res.exit_code == 2 and "no layer's learning rate given" in res.output
+
+
+@pytest.mark.parametrize(("cfg", "key"), [({"width": True}, "width"), ({"lr": {"hidden": True}}, "hidden"),
+                                          ({"beta": False}, "beta")])
+def test_true_or_false_where_a_number_goes_is_an_error_naming_the_key(tmp_path, cfg, key):
+    """pydantic's lax mode read `width: true` as a width of 1 and gave a confident verdict on it."""
+    base = {"parameterization": "mup", "optimizer": "adam", "width": WIDTH, "base_width": BASE, "beta": BETA,
+            "lr": {"hidden": BETA / 16}}
+    res, _ = check(tmp_path, {**base, **cfg})
+    assert res.exit_code == 2 and f"{key}: a number, not true/false" in res.output
