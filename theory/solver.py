@@ -29,7 +29,7 @@ on the optimal face. It is unique whenever u <= alpha, which covers full and no 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -168,6 +168,37 @@ def solve_exponents(
     ab = ab_table(parameterization)
     opt = Optimizer.parse(optimizer)
     return _solve(ab, opt, layer_rules(opt), Alignment.parse(alignment))
+
+
+def nearest_optimal(
+    parameterization: Parameterization | str | ABTable,
+    optimizer: Optimizer | str,
+    alignment: Alignment | str | None,
+    c: Mapping[Layer, float],
+) -> dict[Layer, float]:
+    """The point of the optimal face (the smallest total c over the stable region) nearest ``c``, in the largest
+    per-layer difference over the layers ``c`` gives. Where the exponents are not unique, the layers trade LR on
+    that face and any point of it is as good as the prescription: a run is judged against the nearest one."""
+    ab, opt = ab_table(parameterization), Optimizer.parse(optimizer)
+    rules, al = layer_rules(opt), Alignment.parse(alignment)
+    best = _solve(ab, opt, rules, al)
+    A, b = _constraints(ab, rules, al)
+    n = A.shape[1]
+    total = np.zeros(n + 1)
+    for layer in LAYERS:
+        total[_C[layer]] = 1.0
+    rows: list[np.ndarray] = [np.hstack([A, np.zeros((len(A), 1))]), total[None, :]]
+    rhs: list[np.ndarray] = [b, np.array([sum(best.c.values()) + 1e-9])]
+    for layer, value in c.items():  # |c_l - value| <= t
+        for sign in (1.0, -1.0):
+            row = np.zeros(n + 1)
+            row[_C[layer]], row[-1] = sign, -1.0
+            rows.append(row[None, :])
+            rhs.append(np.array([sign * value]))
+    obj = np.zeros(n + 1)
+    obj[-1] = 1.0
+    x = _lp(obj, np.vstack(rows), np.concatenate(rhs), [*_bounds(rules), (0.0, None)])
+    return {layer: clean(x[_C[layer]]) for layer in LAYERS}
 
 
 @functools.lru_cache(maxsize=1024)

@@ -487,6 +487,28 @@ _INVARIANT = {"lr": ("update", lambda k, ke: k), "init_std": ("forward", lambda 
               "epsilon": ("epsilon", lambda k, ke: -ke)}
 
 
+def _face_shift(cfg: CheckConfig, rec: Recommendation, yours: dict[Role, RoleSetting],
+                reference: dict[Role, RoleSetting], given: set[tuple[str, Role]]) -> dict[Role, float]:
+    """Where the per-layer exponents are a face, not a point (``rec.unique`` false), the factor on each role's
+    recommended LR that moves it to the face point nearest the run (theory.solver.nearest_optimal), so that a
+    run elsewhere on the face is not failed for it; the vector-like role follows the embedding. Empty otherwise."""
+    rho = rec.width / rec.base_width
+    layers = [Layer(r.value) for r in (Role.embedding, Role.hidden, Role.readout) if ("lr", r) in given]
+    if rec.unique or rec.lr_mode is not LrMode.per_layer or rho == 1.0 or not layers:
+        return {}
+    c_rec = {l: rec.exponents[l.value].c for l in LAYERS}
+    implied = {}
+    for l in layers:  # the run's LR read as an exponent: lr = recommended x rho^(c_rec - c)
+        mine = invariants(yours[Role(l.value)], cfg.optimizer)["update"]
+        theirs = invariants(reference[Role(l.value)], cfg.optimizer)["update"]
+        if not (mine and theirs and mine > 0 and theirs > 0):
+            return {}
+        implied[l] = c_rec[l] - math.log(mine / theirs) / math.log(rho)
+    near = theory.solver.nearest_optimal(rec.parameterization, rec.optimizer, rec.alignment, implied)
+    shift = {Role(l.value): rho ** (c_rec[l] - near[l]) for l in LAYERS}
+    return shift | {Role.vector: shift[Role.embedding]}
+
+
 def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_tolerance: float = 2.0,
             init_tolerance: float = 1.5, eps_tolerance: float = 10.0) -> CheckReport:
     """The run (:func:`run_settings`) against ``rec``, layer by layer on the invariants (module docstring)."""
@@ -508,6 +530,11 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
     tolerance = {"lr": lr_tolerance, "init_std": init_tolerance, "epsilon": eps_tolerance}
+    face = _face_shift(cfg, rec, yours, reference, given)
+    if face:
+        warnings.append("the per-layer exponents are not unique: each LR is compared with the point of the optimal "
+                        "face nearest the run's (" + ", ".join(f"{r.value} x{f:.3g}" for r, f in face.items()
+                                                              if r is not Role.vector) + " the prescription's)")
     checks: list[Check] = []
     for setting in ("lr", "init_std", "epsilon"):
         key, power = _INVARIANT[setting]
@@ -516,6 +543,8 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                 continue
             mine = invariants(yours[role], cfg.optimizer)[key]
             theirs = invariants(reference[role], cfg.optimizer)[key]
+            if setting == "lr" and theirs is not None:
+                theirs *= face.get(role, 1.0)
             if mine is None or theirs is None:
                 continue  # e.g. a vector-like parameter's init: the model's own (gains 1, biases 0)
             m = yours[role].multiplier or 1.0

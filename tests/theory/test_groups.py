@@ -305,3 +305,17 @@ def test_each_group_names_its_update_and_a_mixed_optimizer_splits():
     assert {s.role.value: s.optimizer for s in muon.roles} == {
         "embedding": "adamw", "hidden": "muon", "readout": "adamw", "vector": "adamw"}
     assert {s.optimizer for s in _spec(optimizer="adam", form="mup").roles} == {"adam"}
+
+
+def test_the_nearest_point_of_a_non_unique_optimum():
+    from abcscale.schemas.enums import Layer
+    from abcscale.theory.solver import nearest_optimal, solve_exponents
+
+    E, H, R = Layer.embedding, Layer.hidden, Layer.readout
+    face = [1.0, 0.5, 1.5]
+    assert not solve_exponents("standard", "adam", face).unique
+    assert nearest_optimal("standard", "adam", face, {E: 0.5, H: 1.0, R: 1.5}) == {E: 0.5, H: 1.0, R: 1.5}
+    near = nearest_optimal("standard", "adam", face, {E: 0.0, H: 1.0, R: 1.5})  # total 2.5 < the least stable 3
+    assert sum(near.values()) == pytest.approx(3.0) and max(abs(near[E]), abs(near[H] - 1.0)) == pytest.approx(0.25)
+    unique = solve_exponents("mup", "adam")
+    assert nearest_optimal("mup", "adam", None, {E: 0.3, H: 0.7, R: 0.1}) == pytest.approx(unique.c)

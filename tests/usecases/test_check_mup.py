@@ -195,3 +195,21 @@ def test_true_or_false_where_a_number_goes_is_an_error_naming_the_key(tmp_path, 
             "lr": {"hidden": BETA / 16}}
     res, _ = check(tmp_path, {**base, **cfg})
     assert res.exit_code == 2 and f"{key}: a number, not true/false" in res.output
+
+
+FACE = {"parameterization": "standard", "optimizer": "adam", "alignment": [1.0, 0.5, 1.5], "width": WIDTH,
+        "base_width": BASE, "beta": BETA}
+
+
+def test_a_run_elsewhere_on_a_non_unique_optimum_passes_and_off_it_fails(tmp_path):
+    """Alignment (1, 0.5, 1.5): the smallest total c is a face, embedding [0, 0.5] trading against hidden
+    [1, 1.5]. check compared with the solver's vertex (0, 1.5, 1.5) and failed (0.5, 1, 1.5), as good a point."""
+    on_face = {"embedding": 7.5e-4, "hidden": 1.875e-4, "readout": 4.6875e-5}  # c = (0.5, 1, 1.5) at 4096 / 256
+    res, report = check(tmp_path, {**FACE, "lr": on_face})
+    assert res.exit_code == 0, res.output
+    assert all(c["ratio"] == pytest.approx(1.0) for c in report["checks"])
+    assert any("nearest the run's" in w for w in report["warnings"])
+    # both layers at their largest LRs at once is off the face (unstable): 4x beyond it each
+    off = {**on_face, "embedding": 3e-3, "hidden": 7.5e-4}  # c = (0, 0.5, 1.5)
+    res, report = check(tmp_path, {**FACE, "lr": off})
+    assert res.exit_code == 1 and set(report["failed"]) == {"lr (embedding) too high", "lr (hidden) too high"}
