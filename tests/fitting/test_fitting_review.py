@@ -84,7 +84,8 @@ def test_a_covariate_laws_band_carries_the_error_its_curves_share(asymmetry, lea
         truth = (np.log2(1e-2) - 0.8 * np.log2(1024 / 64) - 0.3 * np.log2(p.at["D"] / 4e8)
                  + 0.5 * np.log2(p.at["batch_size"] / 32))
         hits += np.log2(p.ci.low) <= truth <= np.log2(p.ci.high)
-        assert (law.shared_var > 0) == (asymmetry > 1) or asymmetry == 1.0
+        if asymmetry > 1:  # the error every curve shares is said, and carried
+            assert law.shared_var > 0
     assert hits / 12 >= least
 
 
