@@ -26,12 +26,14 @@ rather than ignoring it for them.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import itertools
 import json
 import math
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -272,6 +274,12 @@ class SweepSpec(BaseModel):
             bad = [w for w in self.widths if w % self.head_dim]
             if bad:
                 raise ValueError(f"head_dim: {self.head_dim} must divide every width (not {bad})")
+        else:  # accepted and changed nothing (an mlp or a user model has no attention of the runner's)
+            fields = type(self).model_fields
+            for name in ("head_dim", "attn_scale"):
+                if getattr(self, name) != fields[name].default:
+                    raise ValueError(f"{name}: only the transformer has the runner's attention; model "
+                                     f"{self.model!r} takes no {name} (drop it)")
         return self
 
     # --- derived ------------------------------------------------------------------------------------
@@ -327,21 +335,105 @@ XLA_KNOBS = ("ABCSCALE_XLA_OPT_LEVEL", "ABCSCALE_XLA_FUSION_EMITTERS")
 
 
 def model_source(ref: str) -> str:
-    """A hash of the source file a factory reference names (``path/file.py:factory`` or ``pkg.module:factory``),
-    '' when it cannot be found (loading the factory then says why). Only that file: an edit in a module it
-    imports is not seen."""
+    """A hash of a factory's code: the source file the reference names (``path/file.py:factory`` or
+    ``pkg.module:factory``) and every file of the user's own code it imports, transitively, '' when the file
+    cannot be found (loading the factory then says why). With no such imports it is the file's hash alone.
+
+    Imports are read from the import statements (:func:`user_imports`), so a module imported by name at run
+    time (``importlib.import_module``) is not seen."""
     target = ref.rpartition(":")[0]
     path: Path | None = Path(target).expanduser()
+    package = None
     if not (target.endswith(".py") or "/" in target):
         try:
             found = importlib.util.find_spec(target)
         except (ImportError, ValueError):
             return ""
         path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None
+        package = target if path is not None and path.name == "__init__.py" else target.rpartition(".")[0]
+    if path is None:
+        return ""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()[:16] if path is not None else ""
+        digest = hashlib.sha256(path.read_bytes())
+        # by module name, not path: the same project checked out elsewhere is the same model
+        for name, file in sorted(user_imports(path, package or None).items()):
+            digest.update(b"\0" + name.encode() + b"\0" + file.read_bytes())
     except OSError:
         return ""
+    return digest.hexdigest()[:16]
+
+
+def _library_roots() -> tuple[Path, ...]:
+    """Folders whose modules are not the user's code: the Python installation and the environment's
+    packages."""
+    import site
+    import sysconfig
+
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(), site.getusersitepackages(),
+             *(sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib"))}
+    return tuple(Path(r).resolve() for r in roots if r)
+
+
+def user_imports(path: Path, package: str | None = None, *, limit: int = 500) -> dict[str, Path]:
+    """The user's own modules (name -> ``.py`` file) that the source file ``path`` imports, directly or
+    through each other, read from their ``import`` statements (``package``: the file's package, for relative
+    imports). A module found in a library root (:func:`_library_roots`), abcscale's own, or one not found is
+    left out, and not read; at most ``limit`` modules."""
+    roots = _library_roots()
+    found: dict[str, Path] = {}
+    todo = [(path, package)]
+    while todo and len(found) < limit:
+        file, pkg = todo.pop()
+        try:
+            tree = ast.parse(file.read_bytes())
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for name in _imported_names(tree, pkg):
+            if name in found or len(found) >= limit:
+                continue
+            if (origin := _user_origin(name, roots)) is not None and origin != path:
+                found[name] = origin
+                todo.append((origin, name if origin.name == "__init__.py" else name.rpartition(".")[0]))
+    return found
+
+
+def _imported_names(tree: ast.AST, package: str | None) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                if not package:
+                    continue
+                try:
+                    base = importlib.util.resolve_name("." * node.level + base, package)
+                except (ImportError, ValueError):
+                    continue
+            if base:  # `from pkg import name`: name may be a submodule
+                names += [base, *(f"{base}.{a.name}" for a in node.names if a.name != "*")]
+    # importing a.b.c runs a's and a.b's __init__ too
+    return [".".join(parts[:i]) for parts in (n.split(".") for n in names) for i in range(1, len(parts) + 1)]
+
+
+def _user_origin(name: str, roots: tuple[Path, ...]) -> Path | None:
+    """The ``.py`` file of module ``name`` when it is the user's code. The top-level package is looked up
+    first, which imports nothing: a library's submodules are never imported to find them."""
+    top = name.partition(".")[0]
+    if top == "abcscale":  # versioned with the runner, not the model (an editable install lies outside the roots)
+        return None
+    for part in (top, name) if top != name else (name,):
+        try:
+            spec = importlib.util.find_spec(part)
+        except Exception:  # noqa: BLE001 - a user package whose __init__ fails, a name that is no module
+            return None
+        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+            return None
+        origin = Path(spec.origin).resolve()
+        if any(origin.is_relative_to(r) for r in roots):
+            return None
+    return origin
 
 
 def toml_data(path: str | Path) -> dict[str, Any]:

@@ -58,7 +58,16 @@ def test_errors_name_the_field(kwargs, field):
 def test_head_dim_must_divide_widths():
     with pytest.raises(ValidationError, match="head_dim"):
         SweepSpec(model="transformer", widths=[24], head_dim=16)
-    SweepSpec(model="mlp", widths=[24], head_dim=16)
+    SweepSpec(model="mlp", widths=[24], head_dim=16)  # the default, as a spec.json written by the runner holds it
+
+
+@pytest.mark.parametrize("model", ["mlp", "examples/user_model.py:factory"])
+@pytest.mark.parametrize("field, value", [("head_dim", 8), ("attn_scale", "linear")])
+def test_attention_settings_without_attention_are_refused(model, field, value):
+    """An mlp or a user model has no attention of the runner's: a head_dim or attn_scale given for it changed
+    nothing (and only split the cache key); it is refused, naming the field."""
+    with pytest.raises(ValidationError, match=f"{field}: only the transformer"):
+        SweepSpec(model=model, widths=[32], **{field: value})
 
 
 def test_from_toml_with_sweep_table_and_custom_table(tmp_path):
