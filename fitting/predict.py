@@ -174,6 +174,10 @@ def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "w
     if factor > far:
         notes.append(f"extrapolating {factor:.3g}x past the largest fitted width ({wmax}); beyond "
                      f"{far:g}x the band is statistical only and misses model misspecification")
+    wmin = min(g.law.widths) if g.law is not None and g.law.widths else wmax
+    if factor * wmax < wmin / far:  # downward too: a line fitted at 64-512 says little about width 1
+        notes.append(f"extrapolating {wmin / (factor * wmax):.3g}x below the smallest fitted width ({wmin}); "
+                     f"beyond {far:g}x the band is statistical only and misses model misspecification")
     if g.consistent is False and g.exponent is not None:
         ci = g.exponent.ci
         level = f"{100 * ci.confidence_level:.3g}%"
@@ -223,7 +227,11 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     base_width = g.base_width or (min(g.law.widths) if g.law is not None and g.law.widths else None)
     if base_width is None:
         raise ValueError(_refuse(g))
-    mode = LrMode.parse(str(info["lr_mode"] or "per_layer"))
+    if info["lr_mode"] is None:  # per_layer would apply the width scaling the fitted LR already holds, twice
+        raise ValueError("lr_mode: the fit's table has no lr_mode column and none was given: say how the sweep "
+                         "set its LRs (global: one LR for every layer, as most sweeps do; per_layer: each layer's "
+                         "LR scaled with width by its own exponent, as abcscale's runner does)")
+    mode = LrMode.parse(str(info["lr_mode"]))
     al = info["alignment"] or alignment or "full"
     filled, notes = _fill_constants(g, constants or Constants())
     p, opt = str(info["parameterization"]), str(info["optimizer"])

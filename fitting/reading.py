@@ -106,6 +106,9 @@ def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> p
 
 
 def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
+    # a UTF-8 byte-order mark (Excel's "CSV UTF-8"): pandas' python engine, which reads ; and tab files, keeps
+    # it in the first column's name, which then matches no column and its runs are pooled
+    data = data.removeprefix(b"\xef\xbb\xbf")
     first = next((ln for ln in io.BytesIO(data[:65536]) if ln.strip()), b"")
     # tabs anywhere near the top, or a header of semicolons and no commas (a European export): sniff the separator
     tabbed = b"\t" in data[:4096] or (b";" in first and b"," not in first)

@@ -206,8 +206,8 @@ class AnalyticRecommend(_Groups):
 class FitRecommend(_Groups):
     """Settings at ``width`` from the stored fit ``fit_id``: its fitted LR, theory's per-layer exponents.
 
-    ``parameterization``, ``optimizer``, ``lr_mode`` (other than per_layer) and ``alignment`` narrow the fit's
-    group as ``group`` does (``abcscale.usecases.selector_from``).
+    ``parameterization``, ``optimizer``, ``lr_mode`` and ``alignment`` narrow the fit's group as ``group`` does
+    (``abcscale.usecases.selector_from``), and stand in for columns the fit's table lacks.
     """
 
     fit_id: str = Field(min_length=1, max_length=64, description="id of a stored fit")
@@ -215,7 +215,8 @@ class FitRecommend(_Groups):
     parameterization: Parameterization | None = Field(None, description="selects the fit's group")
     optimizer: Optimizer | None = Field(None, description="selects the fit's group")
     alignment: AlignmentSpec | None = Field(None, description="selects the fit's group when given")
-    lr_mode: LrMode = Field(LrMode.per_layer, description="global selects the group; per_layer selects nothing")
+    lr_mode: LrMode | None = Field(None, description="selects the fit's group, and says the mode of a table "
+                                   "without an lr_mode column (required then)")
     group: dict[str, str | int | float | bool] | None = Field(
         None, description="pick the fit's group by its column values")
     constants: Constants | None = Field(

@@ -65,7 +65,7 @@ CHOICES = {"parameterization": [p.value for p in Parameterization], "optimizer":
            "lr_mode": [m.value for m in LrMode], "form": [f.value for f in Form],
            "epsilon_mode": [m.value for m in EpsilonMode], "weight_decay_mode": [m.value for m in WeightDecayMode]}
 #: what a group's per-layer split needs and a table may not have: the report's predict form asks for them
-HINTS = ("parameterization", "optimizer")
+HINTS = ("parameterization", "optimizer", "lr_mode")
 #: what the calculator shows before anything is typed: the README's curl example
 DEFAULTS = {"source": "theory", "parameterization": "mup", "optimizer": "adam", "alignment": "full",
             "lr_mode": "per_layer", "base_width": "256", "base_lr": "0.003", "width": "4096", "form": "abc",
@@ -417,9 +417,10 @@ def _prediction(fit: FitResult, values: Mapping[str, str]) -> tuple[int | None, 
     except ValueError as exc:
         text = describe(exc)
         missing = [k for k in HINTS if k not in selector]
-        return group, None, (f"{' and '.join(missing)}: choose {'them' if len(missing) > 1 else 'it'} (the fit's "
-                             "table has no such column, and the per-layer settings need it)"
-                             if "per-layer settings need" in text and missing else f"width: {text}")
+        names = " and ".join(missing) if len(missing) <= 2 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+        needed = "per-layer settings need" in text or "has no lr_mode column" in text
+        return group, None, (f"{names}: choose {'them' if len(missing) > 1 else 'it'} (the fit's table has no such "
+                             "column, and the per-layer settings need it)" if needed and missing else f"width: {text}")
 
 
 @router.get("/fits/{fit_id}")

@@ -50,21 +50,39 @@ MUP_LIBRARY = ABTable(embedding=LayerExponents(a=0.0, b=0.0), hidden=LayerExpone
 PARAM_SCALE_FLOOR = 1e-3
 
 _NORM = r"(\w*norm\w*|ln(_?\w+)?)"  # ln_1, ln_f, ln1, norm, attention_norm, input_layernorm, LayerNorm_0
+_NORM_RULE = GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector)  # LayerNorm/RMSNorm gains and biases
+_BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector)  # biases, flax norm scales
+_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
+                          role=Role.readout)
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
 #: ``.`` both written ``.``, so flax paths (``params/Dense_0/kernel``) and PyTorch names read the same.
 DEFAULT_RULES: tuple[GroupRule, ...] = (
-    GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector),  # LayerNorm/RMSNorm gains and biases
-    GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector),  # biases, flax norm scales
+    _NORM_RULE,
+    _BIAS_RULE,
     GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|token_embedding|embed|"
                       r"embedding|embeddings|wpe|pos_embed|pos_embedding|position_embeddings|positional_embedding)"
                       r"(\.(weight|embedding|w))?$", role=Role.embedding),
-    GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
-              role=Role.readout),
+    _READOUT_RULE,
     # attention and MLP matrices by name, so an MLP width that is no multiple of D (LLaMA's 11008) is still hidden
     GroupRule(pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
                       r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value)"
                       r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
+#: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an
+#: MLP's 4x or 8x): a vocabulary (32768 at width 1024, 256 at width 32) is a multiple of a power-of-two width too.
+HIDDEN_SHAPE_RATIO = 16
+_NUMBERED = re.compile(r"(^|\.)[a-z_]*\d+\.", re.IGNORECASE)  # a block's index: layers.0., h.3., Block_0.
+
+
+def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> bool:
+    """Where the names of the default rules mislead, their shapes say so: a norm's or a bias's parameter is a
+    vector (a matrix under a ``PreNormBlock`` module is not), and a readout is the model's last matrix, one per
+    model and not square (``blocks.0.attn.output`` and a block's ``head`` are hidden)."""
+    if rule in (_NORM_RULE, _BIAS_RULE):
+        return len(dims) <= 1
+    if rule == _READOUT_RULE and len(dims) >= 2:
+        return dims[-1] != dims[-2] and not _NUMBERED.search(key)
+    return True
 
 
 def _name(name: str) -> str:
@@ -75,20 +93,26 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
            layout: str = "torch") -> tuple[Role, float]:
     """The role of parameter ``name`` and its fan-in as a multiple of ``width``.
 
-    The first matching rule names the role; a parameter no rule matches is ``vector`` when 1-D and ``hidden``
-    when both of a matrix's axes are multiples of ``width``. ``layout`` says which axis is the fan-in: ``torch``
-    (``nn.Linear`` weights are [out, in]) or ``jax`` ([in, out]). Anything else is a ValueError asking for a rule:
-    an embedding and a readout have the same shape, so only a name tells them apart.
+    The first matching rule names the role (a default rule only where the shape agrees:
+    :func:`_default_rule_applies`); a parameter no rule matches is ``vector`` when 1-D and ``hidden`` when both
+    of a matrix's axes are multiples of ``width``, at most :data:`HIDDEN_SHAPE_RATIO` times it. ``layout`` says
+    which axis is the fan-in: ``torch`` (``nn.Linear`` weights are [out, in], so the last) or ``jax`` ([in,
+    out], the second last). Anything else is a ValueError asking for a rule: an embedding and a readout have
+    the same shape, so only a name tells them apart. So is a hidden tensor of 3 or more axes whose fan-in axis
+    is no multiple of the width (a flax ``DenseGeneral`` kernel [D, heads, head_dim] or a convolution's): its
+    fan-in is more than one axis.
     """
     if layout not in ("torch", "jax"):
         raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
     key = _name(name)
-    role = next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)), None)
     dims = tuple(int(d) for d in shape)
+    defaults = set(DEFAULT_RULES)
+    role = next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)
+                 and (r not in defaults or _default_rule_applies(r, key, dims))), None)
     if role is None:
         if len(dims) <= 1:
             role = Role.vector
-        elif all(d % width == 0 for d in dims[-2:]):
+        elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             role = Role.hidden
         else:
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
@@ -96,6 +120,10 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if role is not Role.hidden or len(dims) < 2:
         return role, 1.0
     fan_in = dims[-1] if layout == "torch" else dims[-2]
+    if len(dims) >= 3 and fan_in % width:
+        raise ValueError(f"parameter {name!r} {list(dims)}: a hidden tensor whose fan-in axis ({fan_in}) is no "
+                         f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
+                         "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its role and fan-in yourself")
     return role, fan_in / width
 
 

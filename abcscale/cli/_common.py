@@ -23,8 +23,9 @@ from typer.core import TyperCommand, TyperGroup
 from abcscale.schemas import errors as schema_errors
 
 # Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column fallback.
-console = Console(width=None if sys.stdout.isatty() else 140)
-err_console = Console(stderr=True)
+# emoji off: a user's value such as 'model.py:factory:' would print as 'model.py🏭'
+console = Console(width=None if sys.stdout.isatty() else 140, emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 if TYPE_CHECKING:
     from abcscale.schemas.fit import FitResult

@@ -31,7 +31,6 @@ from abcscale.cli.options import (
     FormOpt,
     GammaOpt,
     InitScaleOpt,
-    LrModeOpt,
     MultiplierOpt,
     OptimizerOpt,
     ParamOpt,
@@ -71,7 +70,10 @@ def recommend(
                                                   "with --fit)", show_default=False)] = None,
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U; with "
                                                   "--fit it also selects the group", show_default="full")] = None,
-    lr_mode: LrModeOpt = LrMode.per_layer,
+    lr_mode: Annotated[LrMode | None, typer.Option(
+        "--lr-mode", parser=LrMode.parse, show_default="per_layer",
+        help="global: one LR for every layer; per_layer: each layer's own exponent. With --fit it selects the "
+             "group, and says the mode of a table without an lr_mode column")] = None,
     gamma: GammaOpt = None,
     init_scale: InitScaleOpt = None,
     multiplier: MultiplierOpt = None,

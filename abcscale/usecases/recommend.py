@@ -74,6 +74,10 @@ def recommend_from_fit(
     """
     from abcscale.fitting import group_transfer, predict_group
 
+    if fit.mapping.size_kind != "width":  # theory's per-layer scaling is in widths, not parameter counts
+        raise ValueError("width: this fit's sizes are parameter counts (size_kind params), and per-layer settings "
+                         "scale with the width: fit the table by its width column (size_kind width) to get them, "
+                         "or read the fitted LR at a parameter count from the fit's predictions")
     g, hints = select_group(fit, selector)
     pred = predict_group(g, width, size_kind=fit.mapping.size_kind)
     tr, notes = group_transfer(g, int(width), pred.lr, alignment=fit.provenance.settings.get("alignment"),
@@ -223,13 +227,14 @@ def selector_from(
     """The selector for :func:`select_group`: ``group`` (``'key=value,...'``, a JSON object, or a dict), narrowed
     by the other arguments unless ``group`` already names them.
 
-    ``lr_mode`` per_layer is the default mode and selects nothing; ``alignment`` is compared by its name.
+    ``alignment`` is compared by its name. A key the fit's table has no column for stands in for that column
+    (:func:`select_group`'s hints): a table without ``lr_mode`` needs one.
     """
     if group is not None and not isinstance(group, str | dict):
         raise ValueError(f"group: expected 'key=value,...' or a dict, got {type(group).__name__}")
     selector = _parse_group(group) if isinstance(group, str) else dict(group or {})
     for key, value in (("parameterization", parameterization), ("optimizer", optimizer), ("lr_mode", lr_mode)):
-        if value is None or key in selector or (key == "lr_mode" and _norm(key, value) == LrMode.per_layer):
+        if value is None or key in selector:
             continue
         selector[key] = str(value)
     if alignment is not None and "alignment" not in selector:

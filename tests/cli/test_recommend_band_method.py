@@ -59,7 +59,8 @@ def test_strict_passes_a_reliable_band_from_theory(three):
 
 def test_text_says_a_band_without_theory_is_a_free_exponent(tmp_path_factory):
     free = _fit_file(tmp_path_factory, "free", (32, 64, 128), None)
-    res = runner.invoke(app, ["recommend", "--fit", free, "-n", "512", "-p", "mup", "-o", "adam"], env=WIDE)
+    res = runner.invoke(app, ["recommend", "--fit", free, "-n", "512", "-p", "mup", "-o", "adam", "--lr-mode",
+                              "per_layer"], env=WIDE)
     assert res.exit_code == 0, res.output
     assert "95% band from a free exponent (the fitted widths alone" in res.stdout
     assert "theory prior on" not in res.stdout

@@ -110,8 +110,14 @@ def test_hints_stand_in_for_missing_group_columns():
     with pytest.raises(ValueError, match="parameterization and optimizer") as info:
         recommend_from_fit(fit, 1024)
     assert "--" not in str(info.value)  # the use case's words, not a CLI flag
-    rec = recommend_from_fit(fit, 1024, selector={"parameterization": "mup", "optimizer": "adam"})
+    # without an lr_mode the fitted LR's width scaling would be applied again in per-layer mode (session 31)
+    with pytest.raises(ValueError, match="lr_mode: the fit's table has no lr_mode column"):
+        recommend_from_fit(fit, 1024, selector={"parameterization": "mup", "optimizer": "adam"})
+    rec = recommend_from_fit(fit, 1024, selector={"parameterization": "mup", "optimizer": "adam",
+                                                  "lr_mode": "global"})
     assert rec.parameterization == "mup"
+    # global: every layer takes the fitted LR at 1024 (times gamma 1), not that LR scaled again by width
+    assert all(math.isclose(s.lr, rec.beta, rel_tol=1e-9) for s in rec.layers)
 
 
 def test_inconsistent_fit_warns_in_the_recommendation():

@@ -94,12 +94,16 @@ def test_a_fit_without_theory_columns_predicts_on_its_report_once_the_form_names
     fit_id = _store(client, synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, step=0.5, half_range=2.0))
     page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096})
     assert page.status_code == 422
-    assert "parameterization and optimizer: choose them" in page.text and 'name="parameterization"' in page.text
+    assert "parameterization, optimizer and lr_mode: choose them" in page.text
+    assert 'name="parameterization"' in page.text and 'name="lr_mode"' in page.text
     page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096, "parameterization": "mup",
-                                                 "optimizer": "adam"})
+                                                 "optimizer": "adam"})  # the LR mode left out (session 31)
+    assert page.status_code == 422 and "lr_mode: choose it" in page.text
+    page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096, "parameterization": "mup",
+                                                 "optimizer": "adam", "lr_mode": "per_layer"})
     assert page.status_code == 200, page.text
     api = client.post("/v1/recommend", json={"fit_id": fit_id, "width": 4096, "parameterization": "mup",
-                                             "optimizer": "adam"}).json()
+                                             "optimizer": "adam", "lr_mode": "per_layer"}).json()
     assert f'data-value="{api["band"]["lr"]}"' in page.text
     link = html.unescape(re.search(r'href="(/\?source=fit[^"]+)"', page.text).group(1))
     calc = client.get(link)  # the calculator from the fit takes the same choice
@@ -114,7 +118,8 @@ def _lrs(text: str) -> list[float]:
 
 def test_the_reports_calculator_link_names_a_group_whose_value_holds_commas_and_equals(client):
     df = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, step=0.5, half_range=2.0,
-                         group={"parameterization": "mup", "optimizer": "adam", "arch": "a,b=c <i>q</i>"})
+                         group={"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer",
+                                "arch": "a,b=c <i>q</i>"})
     fit_id = _store(client, df)
     page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096})
     assert page.status_code == 200, page.text

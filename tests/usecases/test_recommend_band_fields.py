@@ -50,7 +50,8 @@ def test_three_widths_with_theory_is_reliable_and_says_theory_prior(three_widths
 
 def test_without_theory_columns_the_band_is_free():
     fit = fit_table(synthetic_sweep(widths=(32, 64, 128), exponent=0.0, seed=4), n_boot=50)
-    band = recommend_from_fit(fit, 512, selector={"parameterization": "mup", "optimizer": "adam"}).band
+    band = recommend_from_fit(fit, 512, selector={"parameterization": "mup", "optimizer": "adam",
+                                                  "lr_mode": "per_layer"}).band
     assert band is not None and band.method == "free" and band.prior_sd is None and band.prior_exponent is None
 
 
