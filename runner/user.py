@@ -9,8 +9,16 @@ The factory contract (README "Sweeps"): ``factory(width, depth, *, vocab, seq_le
   the runner records the logits too);
 - optional ``roles``: name -> embedding | hidden | readout | vector; a name left out is read by
   ``theory.groups.assign(name, shape, width, DEFAULT_RULES, layout="jax")``;
-- optional ``init``: name -> normal | ones | zeros (default: normal for matrices, zeros for 1-D names ending
-  in ``bias`` or ``b``, ones for other 1-D names).
+- optional ``init``: name -> normal | ones | zeros (default: normal for matrices, zeros for 1-D biases:
+  a last name part ``bias`` or ``b``, or ending ``_bias``/``_b``, with or without a number: ``fc1_bias``,
+  ``b1``; ones for other 1-D names);
+- optional ``fan_in``: name -> the axis, or axes, that ``apply`` contracts (a flax ``DenseGeneral`` kernel
+  ``[D, heads, head_dim]`` has ``0``, its output kernel ``[heads, head_dim, D]`` has ``(0, 1)``); default the
+  second last axis, which a hidden tensor of 3 or more axes must then have width-sized.
+
+Before training, ``check`` calls ``apply`` abstractly (``jax.eval_shape``) at every width: its logits must be
+floats shaped [batch, seq_len, vocab], and an error inside it is a ValueError naming the width. A matrix that
+no rule names is hidden by its shape only if both its axes grow with the width.
 
 The runner trains it in the multiplier-free form (``theory.groups.group_spec(..., Form.multiplier_free)``),
 which trains exactly like the abc form: each parameter's init std, LR and Adam epsilon come from its role, and
@@ -25,6 +33,8 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import math
+import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +60,7 @@ class UserModel:
     apply: Callable[..., Any]
     roles: dict[str, str] = field(default_factory=dict)
     init: dict[str, str] = field(default_factory=dict)
+    fan_in: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 def is_reference(model: str) -> bool:
@@ -120,7 +131,31 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
     roles = _names("roles", get("roles") or {}, shapes, lambda v: Role.parse(v).value, "embedding, hidden, "
                    "readout or vector")
     init = _names("init", get("init") or {}, shapes, _init_kind, " | ".join(INITS))
-    return UserModel(shapes=shapes, apply=apply, roles=roles, init=init)
+    return UserModel(shapes=shapes, apply=apply, roles=roles, init=init, fan_in=_fan_in(get("fan_in"), shapes))
+
+
+def _fan_in(value: Any, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"fan_in: expected a dict name -> axis or axes, got {type(value).__name__}")
+    out = {}
+    for name, axes in value.items():
+        if name not in shapes:
+            raise ValueError(f"fan_in: {name!r} is not a parameter in 'shapes'")
+        items = [axes] if isinstance(axes, int) else axes
+        n = len(shapes[name])
+        try:
+            picked = tuple(sorted({int(a) % n for a in items if isinstance(a, int) and not isinstance(a, bool)
+                                   and -n <= a < n}))
+            ok = len(picked) == len(list(items)) and 0 < len(picked) < n
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(f"fan_in: {name!r} {list(shapes[name])} has {axes!r}; expected an axis or distinct "
+                             f"axes of it (from {-n} to {n - 1}), not all of them")
+        out[name] = picked
+    return out
 
 
 def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
@@ -159,27 +194,34 @@ def _init_kind(value: str) -> str:
     return value
 
 
+_BIAS_NAME = re.compile(r"(^|_)(bias|b)\d*$", re.IGNORECASE)  # bias, b, fc1_bias, attn_b, b1, bias2
+
+
 def _default_init(name: str, shape: tuple[int, ...]) -> str:
     if len(shape) >= 2:
         return "normal"
     last = name.replace("/", ".").rstrip(".").rsplit(".", 1)[-1]
-    return "zeros" if last in ("bias", "b") else "ones"
+    return "zeros" if _BIAS_NAME.search(last) else "ones"
 
 
 def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[str, ParamSpec]:
     """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent)."""
     from abcscale.runner.nn import ParamSpec
-    from abcscale.theory.groups import DEFAULT_RULES, assign
+    from abcscale.theory.groups import DEFAULT_RULES, assign, named_role
 
     out = {}
     for name, shape in model.shapes.items():
-        if name in model.roles:
-            role = Role(model.roles[name])
-            r = shape[-2] / width if role is Role.hidden and len(shape) >= 2 else 1.0
+        if name in model.roles or name in model.fan_in:
+            named = Role(model.roles[name]) if name in model.roles else named_role(name, shape, DEFAULT_RULES)
+            role = named or Role.hidden  # fan_in given: a contracted weight
+            r = _fan_in_ratio(name, shape, width, model.fan_in.get(name)) if role is Role.hidden else 1.0
         else:
             try:
                 role, r = assign(name, shape, width, DEFAULT_RULES, layout="jax")
             except ValueError as exc:
+                if "fan-in spans several axes" in str(exc):
+                    raise ValueError(f"fan_in: {exc} (here: the factory's 'fan_in': {{{name!r}: <the axes apply "
+                                     "contracts>}})") from None
                 raise ValueError(f"roles: {exc}") from None
         init = model.init.get(name) or _default_init(name, shape)
         if role is Role.vector and init == "normal":
@@ -189,10 +231,83 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
     return out
 
 
+def _fan_in_ratio(name: str, shape: tuple[int, ...], width: int, axes: tuple[int, ...] | None) -> float:
+    """A hidden weight's fan-in over the width: the product of ``axes`` (the model's ``fan_in``), else the
+    second last axis, which a tensor of 3 or more axes must then have width-sized."""
+    if len(shape) < 2:
+        return 1.0
+    if axes is not None:
+        return math.prod(shape[a] for a in axes) / width
+    if len(shape) >= 3 and shape[-2] % width:
+        raise ValueError(f"fan_in: {name!r} {list(shape)} is a hidden tensor whose second last axis ({shape[-2]}) "
+                         f"is no multiple of the width {width}, so its fan-in is not that axis alone: give "
+                         f"'fan_in': {{{name!r}: <the axes apply contracts>}}")
+    return shape[-2] / width
+
+
 def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 256) -> None:
-    """Load and lay out the model at every width: a bad reference or result fails here, before training."""
+    """Load, lay out and trace the model at every width before training: a bad reference or result, an
+    ``apply`` that fails or returns other than float logits [batch, seq_len, vocab], or a matrix that no rule
+    names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
+    from abcscale.theory.groups import DEFAULT_RULES, named_role
+
     for w in widths:
-        layout(build(ref, w, depth, vocab, seq_len), w)
+        model = build(ref, w, depth, vocab, seq_len)
+        layout(model, w)
+        _trace(model, w, seq_len, vocab)
+        other = _another_width(ref, w, widths, depth, vocab, seq_len)
+        if other is None:
+            continue
+        w2, grown_model = other
+        for name, shape in model.shapes.items():
+            if (len(shape) < 2 or name in model.roles or name in model.fan_in
+                    or named_role(name, shape, DEFAULT_RULES) is not None):
+                continue
+            grown = grown_model.shapes.get(name)
+            if grown is None or len(grown) != len(shape) or any(a * w2 != b * w for a, b in zip(shape[-2:], grown[-2:],
+                                                                                            strict=True)):
+                raise ValueError(f"roles: {name!r} {list(shape)} at width {w} ({list(grown) if grown else 'absent'} "
+                                 f"at {w2}): no rule names its role and not both its axes grow with the width, "
+                                 "so it is not a hidden matrix (an embedding or a readout?); give it a role")
+
+
+def _another_width(ref: str, w: int, widths: list[int], depth: int, vocab: int, seq_len: int
+                   ) -> tuple[int, UserModel] | None:
+    """The model at another width of the sweep, else at twice ``w`` (None if the factory refuses it): what
+    grows with the width."""
+    for w2 in [x for x in widths if x != w] or [2 * w]:
+        try:
+            return w2, build(ref, w2, depth, vocab, seq_len)
+        except ValueError:
+            if w2 in widths:
+                raise
+    return None
+
+
+def _trace(model: UserModel, width: int, seq_len: int, vocab: int) -> None:
+    """``apply`` traced without running (``jax.eval_shape``) on a batch of 2: errors inside it and logits of
+    another shape or a non-float dtype are ValueErrors naming the width."""
+    import jax
+    import jax.numpy as jnp
+
+    def record(name: Any, x: Any) -> Any:
+        if not isinstance(name, str):
+            raise ValueError(f"record(name, x): name must be a str, got {type(name).__name__} {name!r}")
+        return x
+
+    params = {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in model.shapes.items()}
+    tokens = jax.ShapeDtypeStruct((2, seq_len), jnp.int32)
+    try:
+        out = jax.eval_shape(lambda p, t: model.apply(p, t, record), params, tokens)
+    except Exception as exc:  # noqa: BLE001 - the user's code: any failure is theirs, said in one line
+        raise ValueError(f"model: apply at width {width} failed: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    want = (2, seq_len, vocab)
+    shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
+    if shape != want or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        got = f"{type(out).__name__}" if shape is None else f"{dtype} {list(shape)}"
+        raise ValueError(f"model: apply at width {width} must return float logits [batch, seq_len, vocab] = "
+                         f"{list(want)} for tokens [2, {seq_len}], got {got}")
 
 
 # --- the runner's model-module interface (runner.train._module) ---------------------------------------

@@ -89,6 +89,15 @@ def _name(name: str) -> str:
     return name.replace("/", ".").replace("['", ".").replace("']", "").strip(".")
 
 
+def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> Role | None:
+    """The role the first matching rule gives ``name`` (a default rule only where the shape agrees:
+    :func:`_default_rule_applies`), or None when no rule names it (:func:`assign` then reads the shape)."""
+    key, dims = _name(name), tuple(int(d) for d in shape)
+    defaults = set(DEFAULT_RULES)
+    return next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)
+                 and (r not in defaults or _default_rule_applies(r, key, dims))), None)
+
+
 def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRule] = DEFAULT_RULES,
            layout: str = "torch") -> tuple[Role, float]:
     """The role of parameter ``name`` and its fan-in as a multiple of ``width``.
@@ -104,11 +113,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     """
     if layout not in ("torch", "jax"):
         raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
-    key = _name(name)
     dims = tuple(int(d) for d in shape)
-    defaults = set(DEFAULT_RULES)
-    role = next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)
-                 and (r not in defaults or _default_rule_applies(r, key, dims))), None)
+    role = named_role(name, dims, rules)
     if role is None:
         if len(dims) <= 1:
             role = Role.vector
@@ -380,6 +386,6 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
     return out
 
 
-__all__ = ["DEFAULT_RULES", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants", "mup_scaling_warnings",
-           "mup_setting",
-           "spec_params", "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]
+__all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants",
+           "mup_scaling_warnings", "mup_setting", "named_role", "spec_params", "tied_readout_multiplier", "to_mup",
+           "vector_setting", "vector_warnings"]

@@ -80,3 +80,12 @@ def test_a_factory_that_raises_or_returns_a_bad_result_is_exit_2(tmp_path, capsy
     assert _exit(["coord-check", "-p", "mup", "-o", "adam", "--model", f"{bad}:factory"]) == 2
     err = capsys.readouterr().err
     assert "--model" in err and "shapes: 'w'" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("attr", ["factory", "smile"])
+def test_a_reference_is_printed_as_typed_not_as_an_emoji(tmp_path, capsys, attr):
+    """rich turned ':factory:' in 'nosuch.py:factory: model: ...' into a factory emoji (session 31)."""
+    ref = f"nosuch.py:{attr}"
+    assert _exit(["sweep", "--model", ref, *TINY, "--widths", "16", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"--model {ref}: model: no such file" in err and err.isascii()
