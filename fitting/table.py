@@ -141,7 +141,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
     notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
-             *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v)]
+             *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
+             *_counts_as_widths(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
 
 
@@ -181,6 +182,24 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
                        f"change along that path, not with {m.size_col} at a fixed {c}; sweep >= 2 values of {c} at "
                        f"some {m.size_col}s and name it a covariate ({option('covariates')}) to separate the two")
     return out
+
+
+#: no width a sweep sweeps reaches this: a size column past it counts parameters
+WIDTH_PLAUSIBLE = 2**20
+
+
+def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note when sizes read as widths look like parameter counts (a column ``n_params`` of 2e5-5e7): theory's
+    exponents are per width, and a parameter count grows as width^2, so every verdict would be off by 2x."""
+    if m.size_kind != "width":
+        return []
+    sizes = pd.to_numeric(df[m.size_col], errors="coerce")
+    named = any(k in m.size_col.lower() for k in ("param", "n_p", "numel"))
+    if not named and not sizes.max() > WIDTH_PLAUSIBLE:
+        return []
+    return [f"{m.size_col} ({sizes.min():.3g} to {sizes.max():.3g}) looks like parameter counts, read as widths: "
+            f"give {option('size_kind')} params if it counts parameters (theory's exponents are per width; per "
+            "parameter count, which grows as width^2, they halve)"]
 
 
 def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

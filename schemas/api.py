@@ -340,6 +340,14 @@ class FitOptions(_Request):
         """A flag or form field gives the columns as one ``'a,b'`` string ("" = none)."""
         return [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else v
 
+    @field_validator("covariates")
+    @classmethod
+    def _distinct_covariates(cls, v: list[str] | None) -> list[str] | None:
+        # a repeated axis made the joint design singular, and the law was silently missing
+        if v and (dup := sorted({c for c in v if v.count(c) > 1})):
+            raise ValueError(f"{', '.join(dup)} repeated; each covariate once")
+        return v
+
     @field_validator("at", mode="before")
     @classmethod
     def _pairs(cls, v: Any) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from abcscale.schemas.theory import Interval, LayerSetting
 
@@ -44,6 +44,14 @@ class ColumnMapping(_Model):
         "log2 LR* = log2 C + e_size log2(size/base) + sum_k e_k log2(x_k/base_k) per group")
     derive: list[str] | None = Field(
         None, description="derived columns 'NAME=A/B[:round|:log2round]' (or A*B), computed before grouping")
+
+    @field_validator("covariates")
+    @classmethod
+    def _distinct_covariates(cls, v: list[str] | None) -> list[str] | None:
+        # a repeated axis makes the joint design singular: refused here, not a law silently missing
+        if v and (dup := sorted({c for c in v if v.count(c) > 1})):
+            raise ValueError(f"{', '.join(dup)} repeated; each covariate once")
+        return v
 
 
 class Estimate(_Model):

@@ -187,6 +187,9 @@ def rule_items(value: Any) -> list[Any]:
     from a list of rules, dicts or ``(pattern, role)`` pairs, a ``{pattern: role}`` mapping, or a document's
     ``{"rules": [...]}``."""
     if isinstance(value, Mapping):
+        if "rules" in value and set(value) != {"rules"}:  # read as a {pattern: role} mapping, "rules" was a pattern
+            raise ValueError(f"rules: a document with 'rules' holds nothing else; also has "
+                             f"{', '.join(sorted(str(k) for k in value if k != 'rules'))}")
         value = value["rules"] if set(value) == {"rules"} else [{"pattern": k, "role": v} for k, v in value.items()]
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValueError("rules: expected a list of {pattern, role}")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from abcscale.fitting import fit_table, predict_group
+from abcscale.fitting import TableError, fit_table, predict_group
 from abcscale.fitting.reading import read_table
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.schemas.fit import ColumnMapping
@@ -62,3 +62,50 @@ def test_extrapolating_below_the_smallest_width_is_flagged():
     g = fit_table(synthetic_sweep(widths=(64, 128, 256, 512), exponent=-1.0, seeds=2, seed=5), n_boot=50).groups[0]
     assert any("below the smallest fitted width (64)" in w for w in predict_group(g, 1).warnings)
     assert not any("below the smallest" in w for w in predict_group(g, 32).warnings)  # 2x: within reach
+
+
+def test_a_list_column_reads_as_its_json_text(tmp_path):
+    """A wandb export's `tags` (a parquet list column): hashing and grouping failed on arrays (a traceback, and
+    a 500 from the service); each cell is now its JSON text, so the column is kept and can group."""
+    df = synthetic_sweep(widths=(64, 128, 256, 512), exponent=-1.0, seeds=2, seed=6)
+    df["tags"] = [["baseline", "sweep"]] * len(df)
+    df["config"] = [{"depth": 2, "act": "gelu"}] * len(df)
+    path = tmp_path / "t.parquet"
+    df.to_parquet(path)
+    table = read_table(path)
+    assert set(table["tags"]) == {'["baseline", "sweep"]'} and set(table["config"]) == {'{"act": "gelu", "depth": 2}'}
+    fit = fit_table(table, ColumnMapping(group_cols=["tags"]), n_boot=50)
+    assert [g.group for g in fit.groups] == [{"tags": '["baseline", "sweep"]'}]
+
+
+def test_a_json_file_is_named_as_json_not_read_as_csv(tmp_path):
+    path = tmp_path / "runs.json"
+    synthetic_sweep(widths=(64, 128), seeds=1).to_json(path, orient="records")
+    with pytest.raises(TableError, match="looks like JSON"):
+        read_table(path)
+
+
+def test_repeated_or_collinear_covariates_are_said_as_such():
+    from pydantic import ValidationError
+
+    from abcscale.schemas.api import FitOptions
+    from tests.fitting.covariate_sweeps import covariate_sweep
+
+    for make in (lambda c: ColumnMapping(size_col="N", covariates=c), lambda c: FitOptions(covariates=c)):
+        with pytest.raises(ValidationError, match="D repeated; each covariate once"):
+            make(["D", "batch_size", "D"])
+    rows = covariate_sweep(seeds=1, seed=7)
+    rows["steps"] = rows["D"] / rows["batch_size"] / 64  # tokens = steps x batch x sequence
+    fit = fit_table(rows, ColumnMapping(size_col="N", covariates=["D", "batch_size", "steps"]), n_boot=50)
+    said = [*fit.warnings, *(w for g in fit.groups for w in g.warnings)]
+    assert not fit.joint
+    assert any("D, batch_size, steps are collinear on a log scale" in w for w in said), said
+    assert not any("cannot pin" in w for w in said)  # 24 optima are plenty: the design, not the count
+
+
+def test_parameter_counts_read_as_widths_are_pointed_out():
+    df = synthetic_sweep(widths=(64, 128, 256, 512), exponent=-1.0, seeds=2, seed=8)
+    df["n_params"] = 12 * df["width"] ** 2
+    said = fit_table(df.drop(columns=["width"]), ColumnMapping(size_col="n_params"), n_boot=50).warnings
+    assert any("n_params (4.92e+04 to 3.15e+06) looks like parameter counts" in w for w in said), said
+    assert not any("parameter counts" in w for w in fit_table(df, n_boot=50).warnings)

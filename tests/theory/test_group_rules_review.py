@@ -50,3 +50,15 @@ def test_a_users_own_rule_is_taken_as_written():
     mine = [GroupRule(pattern=r"prenorm", role=Role.vector)]
     assert named_role("PreNormBlock_0/Dense_0/kernel", (1024, 4096), mine) is Role.vector
     assert named_role("PreNormBlock_0/Dense_0/kernel", (1024, 4096)) is None  # the defaults: nothing names it
+
+
+def test_a_rules_file_with_another_table_names_it(tmp_path):
+    """Read as a {pattern: role} mapping, such a file blamed a valid rule (`rules[0]: role: ...`)."""
+    from abcscale.usecases.recommend import read_rules
+
+    path = tmp_path / "r.toml"
+    path.write_text('[[rules]]\npattern = "Dense_2"\nrole = "readout"\n[other]\nx = 1\n')
+    with pytest.raises(ValueError, match="rules: a document with 'rules' holds nothing else; also has other"):
+        read_rules(path)
+    path.write_text('[[rules]]\npattern = "Dense_2"\nrole = "readout"\n')
+    assert read_rules(path) == (GroupRule(pattern="Dense_2", role=Role.readout),)
