@@ -26,7 +26,7 @@ from pydantic.json_schema import JsonDict, JsonValue, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.fit import ColumnMapping, FitResult
+from abcscale.schemas.fit import ColumnMapping, FitResult, distinct_covariates
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
 
@@ -340,13 +340,7 @@ class FitOptions(_Request):
         """A flag or form field gives the columns as one ``'a,b'`` string ("" = none)."""
         return [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else v
 
-    @field_validator("covariates")
-    @classmethod
-    def _distinct_covariates(cls, v: list[str] | None) -> list[str] | None:
-        # a repeated axis made the joint design singular, and the law was silently missing
-        if v and (dup := sorted({c for c in v if v.count(c) > 1})):
-            raise ValueError(f"{', '.join(dup)} repeated; each covariate once")
-        return v
+    _distinct_covariates = field_validator("covariates")(distinct_covariates)
 
     @field_validator("at", mode="before")
     @classmethod

@@ -23,6 +23,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def distinct_covariates(v: list[str] | None) -> list[str] | None:
+    """A covariate named twice made the joint design singular, and the law was silently missing: refused."""
+    if v and (dup := sorted({c for c in v if v.count(c) > 1})):
+        raise ValueError(f"{', '.join(dup)} repeated; each covariate once")
+    return v
+
+
 class ColumnMapping(_Model):
     """Which columns of a user's table play which role (defaults: the sweep-table contract)."""
 
@@ -45,13 +52,7 @@ class ColumnMapping(_Model):
     derive: list[str] | None = Field(
         None, description="derived columns 'NAME=A/B[:round|:log2round]' (or A*B), computed before grouping")
 
-    @field_validator("covariates")
-    @classmethod
-    def _distinct_covariates(cls, v: list[str] | None) -> list[str] | None:
-        # a repeated axis makes the joint design singular: refused here, not a law silently missing
-        if v and (dup := sorted({c for c in v if v.count(c) > 1})):
-            raise ValueError(f"{', '.join(dup)} repeated; each covariate once")
-        return v
+    _distinct_covariates = field_validator("covariates")(distinct_covariates)
 
 
 class Estimate(_Model):
