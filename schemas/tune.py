@@ -102,7 +102,8 @@ class TransferCheck(Frozen):
     difference: float = Field(description="default_loss - tuned_loss, per seed and averaged (> 0: tuned wins)")
     interval: tuple[float, float] = Field(description="the difference's confidence interval (Student t)")
     confidence: float = 0.95
-    tuned_wins: bool | None = Field(description="True: the interval is above 0; False: below; None: it holds 0")
+    tuned_wins: bool | None = Field(description="True: the interval is above 0 and the defaults' best is inside "
+                                    "the grid; False: below 0 and the tuned best inside; None: otherwise (unclear)")
     elapsed_s: float
 
 
@@ -114,8 +115,9 @@ class ConstantsCheck(Frozen):
     per constant goes through :func:`abcscale.fitting.fit_table` with that constant as its ``constant_cols``.
     ``fits`` are the fitter's :class:`~abcscale.schemas.fit.ConstantFit` (the optimum at the base width and the
     drift exponent of log2 optimum against log2 width, theory 0); ``width_independent`` says whether each drift's
-    interval holds 0 (None: no drift fitted). The transfer check's own rows cannot be used: they hold two values
-    of each constant per width (tuned and default), too few to locate an optimum.
+    interval holds 0 (None: no drift fitted, or an interval too wide to tell, over
+    ``abcscale.usecases.tune_verify.MAX_DRIFT_INTERVAL``). The transfer check's own rows cannot be used: they
+    hold two values of each constant per width (tuned and default), too few to locate an optimum.
     """
 
     widths: list[int]

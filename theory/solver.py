@@ -228,7 +228,8 @@ def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> Exp
         warnings.append(
             f"per-layer exponents are not unique (u={al.u:g} > alpha={al.alpha:g}): layers trade learning "
             f"rate against each other; at the smallest total c each layer spans "
-            + ", ".join(f"{l.value} [{spans[l][0]:g}, {spans[l][1]:g}]" for l in LAYERS)
+            # the face's slack (1e-9 above) shows as 1e-09: rounded to the solver's tolerance
+            + ", ".join(f"{l.value} [{round(spans[l][0], 6) + 0.0:g}, {round(spans[l][1], 6) + 0.0:g}]" for l in LAYERS)
             + "; its own minimum is " + ", ".join(f"{l.value} {lower[l]:g}" for l in LAYERS)
         )
     return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings))

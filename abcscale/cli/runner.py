@@ -241,11 +241,16 @@ def coord_check(
     data: Annotated[str, typer.Option(help=_FIELDS["data"].description)] = _SPEC_DEFAULTS.data,
     max_slope: Annotated[float, typer.Option("--max-slope", help="largest allowed slope of log activation RMS "
                                              "vs log width")] = 0.25,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="runs per width whose RMS is averaged: more seeds, "
+                                       "steadier slopes at small widths and batches")] = 4,
     plots: Plots = None,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
     """Train a few steps per width; exit 1 if a layer's activations grow with width, 0 if none does.
+
+    Only growth fails: under muP a readout's logits shrink with width at initialisation (slope -1/2), by
+    design. With --lr-mode global every width trains at the same LR unless --lr-exponents says otherwise.
 
     --plots DIR writes DIR/coord.png (activation RMS against width, one panel per layer).
     """
@@ -273,7 +278,7 @@ def coord_check(
     from abcscale.runner.coord import plot as plot_check
 
     with status("coordinate check: loading JAX and the data", quiet=quiet) as say:
-        result = run_check(spec, log2_lr=lrs[0], steps=steps, max_slope=max_slope, lr_exponents=exps,
+        result = run_check(spec, log2_lr=lrs[0], steps=steps, max_slope=max_slope, seeds=seeds, lr_exponents=exps,
                            on_status=lambda text: say(f"coordinate check: {text}"))
     figure = None
     if plots is not None:
@@ -284,6 +289,10 @@ def coord_check(
             fail(f"--plots: cannot write {figure} ({exc.strerror or exc})")
     if as_json:
         emit_json({"passed": result.passed, "max_slope": max_slope, "widths": spec.widths,
+                   "setup": {"parameterization": parameterization.value, "optimizer": spec.optimizers[0],
+                             "alignment": alignment, "lr_mode": LrMode(lr_mode).value, "log2_base_lr": lrs[0],
+                             "lr_exponents": list(exps) if exps else None, "steps": steps, "seeds": seeds,
+                             "model": spec.model},
                    "plots": {"coord": str(figure)} if figure else {},
                    "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": list(v.slopes),
                                "worst_step": v.worst_step, "worst_slope": v.worst_slope, "passed": v.passed}

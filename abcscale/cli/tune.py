@@ -250,7 +250,8 @@ def print_constants_check(tuned: TunedConstants) -> None:
         opt = "-" if f is None else f"{f.optimum.estimate:.3g} [{f.optimum.ci.low:.3g}, {f.optimum.ci.high:.3g}]"
         d = None if f is None else f.drift_exponent
         drift = "-" if d is None else f"{d.estimate:+.2f} [{d.ci.low:+.2f}, {d.ci.high:+.2f}]"
-        t.add_row(name, f"{value:.3g}", opt, drift, {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[ok])
+        verdict = {True: "[green]yes[/]", False: "[red]no[/]", None: "-" if d is None else "unclear"}[ok]
+        t.add_row(name, f"{value:.3g}", opt, drift, verdict)
     console.print(t)
     for n in c.notes:
         console.print(f"[yellow]note:[/] {n}", highlight=False, soft_wrap=True)
@@ -271,7 +272,8 @@ def print_transfer(tuned: TunedConstants, out: Path) -> None:
     console.print(t)
     console.print(f"{tuned.transfer[0].seeds} seeds per beta, {len(tuned.transfer[0].log2_lr)} betas an octave apart "
                   f"around the transferred one; interval {tuned.transfer[0].confidence:.0%} Student t over the "
-                  f"per-seed differences; * best at the grid's edge -> {out}", highlight=False)
+                  "per-seed differences; * best at the grid's edge (a win over it is unclear: it may do better past "
+                  f"the edge; widen the grid with --verify-lrs) -> {out}", highlight=False)
 
 
 def _progress(settings: TuneSettings) -> Callable[[TrialRecord], None]:

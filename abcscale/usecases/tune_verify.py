@@ -67,12 +67,15 @@ def compare_losses(tuned: Any, default: Any, log2_lr: list[float], width: int, b
         raise ValueError("verify_seeds: the interval needs at least 2 seeds")
     mean, half = float(diff.mean()), float(stats.t.ppf((1 + confidence) / 2, n - 1) * diff.std(ddof=1) / n ** 0.5)
     lo, hi = mean - half, mean + half
+    t_edge, d_edge = it in (0, len(log2_lr) - 1), id_ in (0, len(log2_lr) - 1)
+    # a loser whose best sits on the grid's edge may do better past it: no win over it is shown (the grid,
+    # centred on the tuned beta, left the defaults' optimum outside and "tuned wins" was claimed)
+    wins = True if lo > 0 and not d_edge else False if hi < 0 and not t_edge else None
     return TransferCheck(
         width=width, ratio=width / base, log2_lr=list(log2_lr), seeds=n, tuned_loss=float(t[it].mean()),
-        tuned_beta=2.0 ** log2_lr[it], tuned_at_edge=it in (0, len(log2_lr) - 1),
-        default_loss=float(d[id_].mean()), default_beta=2.0 ** log2_lr[id_],
-        default_at_edge=id_ in (0, len(log2_lr) - 1), difference=mean, interval=(lo, hi), confidence=confidence,
-        tuned_wins=True if lo > 0 else False if hi < 0 else None, elapsed_s=elapsed_s)
+        tuned_beta=2.0 ** log2_lr[it], tuned_at_edge=t_edge, default_loss=float(d[id_].mean()),
+        default_beta=2.0 ** log2_lr[id_], default_at_edge=d_edge, difference=mean, interval=(lo, hi),
+        confidence=confidence, tuned_wins=wins, elapsed_s=elapsed_s)
 
 
 def verify(tuned: TunedConstants, widths: list[int], *, lrs: int = 5, step: float = 1.0, seeds: int = 3,
@@ -134,6 +137,10 @@ def verify_constants(tuned: TunedConstants, widths: list[int], folder: str | Pat
     return tuned.model_copy(update={"constants_check": check})
 
 
+#: a drift interval wider than this cannot tell a width-independent constant from one that drifts as width^+-0.5
+MAX_DRIFT_INTERVAL = 1.0
+
+
 def constants_consistency(rows: Any, tuned: PerLayer, names: list[str], base_width: int,
                           n_boot: int = 200) -> ConstantsCheck:
     """The fitter's verdict per constant in ``names`` (``gamma_embedding``, ...) on sweep rows: the rows where
@@ -144,7 +151,8 @@ def constants_consistency(rows: Any, tuned: PerLayer, names: list[str], base_wid
     from abcscale.fitting import fit_table
     from abcscale.schemas.fit import ColumnMapping
 
-    fits, notes, verdict = [], [], {}
+    fits, notes = [], []
+    verdict: dict[str, bool | None] = {}
     for name in names:
         others = [n for n in names if n != name]
         at = np.ones(len(rows), dtype=bool)
@@ -158,7 +166,13 @@ def constants_consistency(rows: Any, tuned: PerLayer, names: list[str], base_wid
         fits += found
         notes += [w for w in group.warnings if w.startswith(f"{name}:")]
         drift = found[0].drift_exponent if found else None
-        verdict[name] = None if drift is None else drift.ci.contains(0.0)
+        if drift is not None and drift.ci.high - drift.ci.low > MAX_DRIFT_INTERVAL:
+            # holding 0 says nothing when it holds +-0.5 too: [-5.9, +6.8] was called width-independent
+            notes.append(f"{name}: the drift's interval [{drift.ci.low:+.2f}, {drift.ci.high:+.2f}] is wider than "
+                         f"{MAX_DRIFT_INTERVAL:g}: too wide to tell; more seeds, widths or factors")
+            verdict[name] = None
+        else:
+            verdict[name] = None if drift is None else drift.ci.contains(0.0)
     return ConstantsCheck(widths=sorted({int(w) for w in rows["width"]}), factors=[], seeds=0, fits=fits,
                           width_independent=verdict, notes=notes, elapsed_s=0.0)
 

@@ -215,3 +215,15 @@ def test_errors_from_deeper_layers_name_the_flag(argv, flag, capsys, tmp_path):
         argv = [*argv, *TINY, "--base-width", "8", "--trials", "1", "--out", str(tmp_path / "t.json")]
     assert _exit(argv) == 2
     _one_line_error(capsys, flag)
+
+
+@pytest.mark.parametrize("extra, flag", [(["--base-width", "32"], "--base-width"), (["-p", "sp"], "-p"),
+                                         (["-o", "sgd"], "-o"), (["-a", "none"], "-a")])
+def test_recommend_refuses_a_setup_other_than_the_constants_files(constants_file, capsys, extra, flag):
+    """The flag silently replaced the file's value (session 31): tuned at 64 and given --base-width 32, the hidden
+    LR came out doubled. The constants belong to the setup and base width they were tuned at."""
+    assert _exit(["recommend", "-n", "256", "--constants", str(constants_file), *extra]) == 2
+    assert "were tuned for" in _one_line_error(capsys, flag)
+    # the file's own values typed again are fine, and so is another base LR (a choice, not a mismatch)
+    assert _exit(["recommend", "-n", "256", "--constants", str(constants_file), "-p", "mup", "-o", "adam",
+                  "--base-width", "64", "-a", "full", "--base-lr", "1e-3", "--json"]) == 0

@@ -85,8 +85,13 @@ def test_a_bad_runner_setting_exits_2_at_once_naming_it(tmp_path, capsys, monkey
 
 @pytest.mark.e2e
 def test_coord_check_passes_mup_adam(tmp_path, capsys):
-    assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--plots", str(tmp_path / "p"), "--json"]) == 0
+    assert _exit(["coord-check", "-p", "mup", "-o", "adam", *COORD, "--seeds", "3", "--plots", str(tmp_path / "p"),
+                  "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    # what was checked travels with the verdict (session 31): a CI log says which setup passed
+    assert report["setup"] | {"model": None} == {"parameterization": "mup", "optimizer": "adam", "alignment": "full",
+                                                 "lr_mode": "per_layer", "log2_base_lr": -6.0, "lr_exponents": None,
+                                                 "steps": 3, "seeds": 3, "model": None}
     assert report["max_slope"] == 0.25 and all(v["worst_slope"] <= 0.25 for v in report["layers"])
     assert report["passed"] and {v["layer"] for v in report["layers"]} == {"embed", "hidden0", "hidden1", "readout"}
     assert report["plots"] == {"coord": str(tmp_path / "p" / "coord.png")}

@@ -161,6 +161,24 @@ def test_compare_losses_pairs_seeds_and_gives_a_t_interval():
         compare_losses([[1.0]], [[1.1]], [-2.0], 64, 16)
 
 
+def test_no_win_is_claimed_over_an_optimum_on_the_grids_edge():
+    """A grid centred on the tuned beta left the defaults' optimum past its edge, and "tuned wins: yes" was
+    printed while the defaults, at their own best LR, were better (session 31)."""
+    from abcscale.usecases.tune_verify import compare_losses
+
+    grid = [-3.0, -2.0, -1.0]
+    tuned = [[3.0, 3.1, 3.2], [2.0, 2.2, 2.1], [2.5, 2.6, 2.7]]  # best inside, at -2
+    default = [[2.4, 2.5, 2.6], [2.9, 2.8, 2.9], [4.0, 4.0, 4.0]]  # still falling at -3: its best is past the edge
+    res = compare_losses(tuned, default, grid, 64, 16)
+    assert res.interval[0] > 0 and res.default_at_edge and res.tuned_wins is None
+    # the other way: the defaults beat a tuned optimum on the edge by the data, but not past it
+    assert compare_losses(default, tuned, grid, 64, 16).tuned_wins is None
+    # a loser inside the grid is beaten whatever the winner's place (past the edge it can only do better)
+    edge_winner = [[1.0, 1.1, 1.2], [2.3, 2.4, 2.5], [3.0, 3.0, 3.0]]
+    assert compare_losses(edge_winner, tuned, grid, 64, 16).tuned_wins is True
+    assert compare_losses(tuned, edge_winner, grid, 64, 16).tuned_wins is False
+
+
 def statistics_stdev(xs: list[float]) -> float:
     import statistics
 

@@ -50,3 +50,20 @@ def test_the_fitter_judges_each_constant_s_drift(drift, readout_ok):
     assert drift_fit is not None and drift_fit.ci.low <= drift <= drift_fit.ci.high
     assert check.widths == [32, 64, 128, 256, 512]
     assert any("gamma_readout: its optimum drifts" in n for n in check.notes) == (not readout_ok)
+
+
+def test_a_drift_interval_too_wide_to_tell_is_no_verdict():
+    """Three widths and loud noise: the drift's interval held 0 by holding everything ([-5.9, +6.8] in a review,
+    session 31) and the check said "width-independent: yes"."""
+    from abcscale.usecases.tune_verify import MAX_DRIFT_INTERVAL
+
+    noisy = rows(0.0, seed=3)
+    noisy = noisy[noisy["width"] <= 128].copy()
+    noisy["eval_loss"] += np.random.default_rng(4).normal(0, 0.3, len(noisy))
+    check = constants_consistency(noisy, TUNED, NAMES, base_width=32)
+    fits = {f.name: f for f in check.fits}
+    for name, verdict in check.width_independent.items():
+        d = fits[name].drift_exponent
+        if d is not None and d.ci.high - d.ci.low > MAX_DRIFT_INTERVAL:
+            assert verdict is None and any(n.startswith(f"{name}: the drift's interval") for n in check.notes)
+    assert None in check.width_independent.values()  # this table's noise makes at least one too wide
