@@ -70,5 +70,7 @@ def test_verify_adds_one_transfer_check_per_width(tmp_path):
     assert (c.width, c.ratio, c.seeds, len(c.log2_lr)) == (32, 2.0, 2, 3)
     assert math.isclose(c.log2_lr[1], math.log2(tuned.beta), abs_tol=1e-9)  # per layer: centred on the tuned beta
     lo, hi = c.interval
-    assert lo <= c.difference <= hi and c.tuned_wins == (True if lo > 0 else False if hi < 0 else None)
+    # no win over an optimum on the grid's edge: it may do better past it (session 31)
+    assert lo <= c.difference <= hi and c.tuned_wins == (True if lo > 0 and not c.default_at_edge else
+                                                         False if hi < 0 and not c.tuned_at_edge else None)
     assert checked.model_copy(update={"transfer": []}) == tuned  # nothing else changed
