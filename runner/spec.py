@@ -111,6 +111,8 @@ ModelKind = Literal["transformer", "mlp"]
 Run = tuple[float, int]
 #: the built-in models; anything else in ``model`` is a factory reference (runner.user)
 BUILTIN_MODELS = ("transformer", "mlp")
+#: the data sets the runner ships or makes; anything else in ``data`` is a path
+BUILTIN_DATA = ("default", "synthetic")
 AttnScale = Literal["sqrt", "linear"]
 Schedule = Literal["cosine", "constant"]
 Batching = Literal["auto", "vmap", "single"]
@@ -474,6 +476,20 @@ _GRID = frozenset({"parameterizations", "optimizers", "alignments", "lr_modes", 
 _EXECUTION = frozenset({"batching", "chunk", "curves", "coord_steps"})
 
 
+def spelling_free(spec: SweepSpec) -> dict[str, str]:
+    """The key fields that name the same thing however it is written: a factory reference as its code (the
+    hash of its file and the user's modules it imports, :func:`model_source`) and its name, so that
+    ``models.py:make``, ``./models.py:make`` and ``models:make`` are one model; a data path as ``"file"``,
+    since the cell key holds the corpus's own hash. Empty for the built-in models and data sets; a reference
+    whose file is not found keeps its spelling (loading it then says why)."""
+    out: dict[str, str] = {}
+    if spec.model not in BUILTIN_MODELS and (source := model_source(spec.model)):
+        out |= {"model": "factory:" + spec.model.rpartition(":")[2], "model_source": source}
+    if spec.data not in BUILTIN_DATA:
+        out["data"] = "file"
+    return out
+
+
 class Cell(BaseModel):
     """One (config, width) of a sweep."""
 
@@ -490,7 +506,7 @@ class Cell(BaseModel):
         """The spec's base-width constants with this cell's LR constants."""
         return spec.constants.model_copy(update={"gamma": self.gamma})
 
-    def key(self, spec: SweepSpec, data_hash: str) -> str:
+    def key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False) -> str:
         """Stable id of this cell's runs under ``spec``: everything that changes them, and the LR grid and
         seed count. The file name of a cell committed whole (``runner.store``); older stores name every
         cell file this way.
@@ -498,16 +514,21 @@ class Cell(BaseModel):
         The spec's constants enter flat (as before they were one model), and their weight decay only when it is
         nonzero (it came later), so existing sweeps still resume. A transformer's cells computed before its
         LayerNorm gains took the vector-like LR trained differently, so its key names the rule and they rerun.
-        """
-        return self._hash(spec, data_hash, set())
 
-    def base_key(self, spec: SweepSpec, data_hash: str) -> str:
+        A factory reference and a data path enter by what they hold, not how they are written
+        (:func:`spelling_free`); ``spelled=True`` gives the id as stores before that hashed them, as written.
+        """
+        return self._hash(spec, data_hash, set(), spelled)
+
+    def base_key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False) -> str:
         """Stable id of this cell whatever its LR grid and seed count: a run's results depend on the cell,
         its log2 LR and its seed only, so every committed run of this id serves any grid that holds it."""
-        return self._hash(spec, data_hash, {"log2_lr", "seeds"})
+        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled)
 
-    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str]) -> str:
+    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool) -> str:
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | exclude | {"constants"}))
+        if not spelled:
+            fields |= spelling_free(spec)
         # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay
         fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS})
         if spec.constants.weight_decay:
@@ -516,8 +537,8 @@ class Cell(BaseModel):
         fields["base_width"] = spec.base
         if spec.model != "mlp":  # vector-like parameters (LayerNorm gains) follow their own rule since issue 13
             fields["vector_rule"] = "theory.groups.vector_setting"
-        if spec.model not in BUILTIN_MODELS:  # the reference names code: an edited factory file is another model
-            fields["model_source"] = model_source(spec.model)
+        if spec.model not in BUILTIN_MODELS and "model_source" not in fields:
+            fields["model_source"] = model_source(spec.model)  # an edited factory file is another model
         # XLA settings forced by hand round some fusions differently (1e-6): their runs are other runs
         if xla := {k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}:
             fields["xla"] = xla

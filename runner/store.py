@@ -20,7 +20,8 @@ file records its cell id in its parquet metadata, so a rerun with a wider or den
 more widths trains only the runs no part holds, and the merged tables pick every run from the part holding
 it, in the spec's order: the same tables as one sweep of the larger spec. A cell computed whole keeps the
 file name ``Cell.key`` (which hashes the grid too), as every part did before cell ids; such older parts are
-recognised by that key under the current spec or the previous one (``spec.json``) and tagged on first use.
+recognised by that key under the current spec or the previous one (``spec.json``) and tagged on first use; so
+are parts tagged when a factory reference or a data path entered the cell id as written (they are retagged).
 
 Training lives in :mod:`abcscale.runner.sweep`; nothing here imports JAX, and pandas and pyarrow load on first
 use.

@@ -371,15 +371,27 @@ def _previous_spec(out: Path) -> SweepSpec | None:
         return None
 
 
-def _untagged_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> dict[str, str]:
-    """Part key -> cell id for parts written before cell ids were recorded: each was a whole cell, named
-    ``Cell.key`` under the spec that ran it, this one or the previous one (whose data must be this one's)."""
-    out: dict[str, str] = {}
+def _older_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> tuple[dict[str, str], dict[str, str]]:
+    """What parts written by older sweeps are, under this spec or the previous one (``spec.json``, whose data must
+    hold this one's tokens): part key -> cell id for parts written before cell ids were recorded (each was a
+    whole cell, named ``Cell.key``), and old cell id -> cell id for parts tagged when a factory reference or a
+    data path entered the ids as written (``Cell.base_key(spelled=True)``)."""
+    untagged: dict[str, str] = {}
+    renamed: dict[str, str] = {}
     for s in (before, spec):
-        if s is not None and (s.data, s.max_bytes, s.eval_fraction) == (spec.data, spec.max_bytes,
-                                                                         spec.eval_fraction):
-            out |= {c.key(s, data_hash): c.base_key(s, data_hash) for c in s.cells()}
-    return out
+        if s is not None and (s.max_bytes, s.eval_fraction) == (spec.max_bytes, spec.eval_fraction):
+            for c in s.cells():
+                cid = c.base_key(s, data_hash)
+                untagged |= {c.key(s, data_hash): cid, c.key(s, data_hash, spelled=True): cid}
+                renamed[c.base_key(s, data_hash, spelled=True)] = cid
+    return untagged, renamed
+
+
+def _as_written(rows: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
+    """A part's rows naming the model and data as this spec writes them: a part computed under another spelling
+    of the same factory or data file (one cell id, :func:`abcscale.runner.spec.spelling_free`) reads as this
+    sweep's own."""
+    return rows.assign(**{c: getattr(spec, c) for c in ("model", "data") if c in rows.columns})
 
 
 def _sources(parts: dict[str, pd.DataFrame]) -> dict[Run, str]:
@@ -397,19 +409,19 @@ def _part_key(cell_id: str, runs: list[Run]) -> str:
 
 def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, address: str | None) -> pd.DataFrame:
     sha = spec.corpus().sha256
-    untagged, tags = _untagged_ids(spec, _previous_spec(out), sha), part_cells(out)
+    (untagged, renamed), tags = _older_ids(spec, _previous_spec(out), sha), part_cells(out)
     claimed: dict[str, list[str]] = {}
     for key, cid in tags.items():
-        if cid := cid or untagged.get(key):
+        if cid := renamed.get(cid, cid) if cid else untagged.get(key):
             claimed.setdefault(cid, []).append(key)
     cells, runs = [(c, c.base_key(spec, sha)) for c in spec.cells()], spec.runs()
     have: dict[str, dict[str, pd.DataFrame]] = {cid: {} for _, cid in cells}
     for _, cid in cells:  # loops, not comprehensions: the damaged-file warning points at run_sweep's caller
         for key in claimed.get(cid, []):
             if (rows := committed_rows(out, key)) is not None:
-                if tags[key] is None:
+                if tags[key] != cid:  # untagged, or tagged by its spelling: later sweeps find it by this id
                     tag_part(out, key, cid, rows)
-                have[cid][key] = rows
+                have[cid][key] = _as_written(rows, spec)
     # written after tagging: until then, this file names the spec whose untagged parts they are
     (out / "spec.json").write_text(spec.model_dump_json(indent=2))
     sources = {cid: _sources(have[cid]) for _, cid in cells}
