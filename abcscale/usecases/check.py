@@ -285,6 +285,8 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
     """
     data = read_document(path)
     flat, problems = (data, []) if cmap is None else apply_map(data, cmap)
+    if isinstance(flat, dict):
+        flat = _setup_from_constants(flat, path, constants_file, constants_key)
     try:
         cfg = CheckConfig.model_validate(flat)
     except ValidationError as exc:
@@ -309,6 +311,27 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
     return cfg
 
 
+def _setup_from_constants(flat: dict[str, Any], config: str | Path, constants_file: str | Path | None,
+                          key: str) -> dict[str, Any]:
+    """``flat`` with the parameterization, optimizer and alignment a constants file was tuned for where the config
+    names none: the file says what it is, so a run's config need not say it again (one it does give must be the
+    file's: :func:`with_constants_file`). A ConfigError naming the file's key when it does not read."""
+    from abcscale.usecases.tune import load_constants
+
+    file, named = ((constants_file, key) if constants_file is not None else
+                   (Path(config).parent / str(flat["constants_file"]), "constants_file")
+                   if isinstance(flat.get("constants_file"), str) else (None, key))
+    if file is None or flat.get("mup") is not None:
+        return flat
+    try:
+        tuned = load_constants(file)
+    except ValueError as exc:
+        raise ConfigError(named, str(exc)) from None
+    setup = {"parameterization": tuned.parameterization, "optimizer": tuned.optimizer.value,
+             "alignment": tuned.alignment}
+    return setup | flat
+
+
 def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constants_file") -> CheckConfig:
     """``cfg`` with a tuned constants file's constants, and its base width and beta where ``cfg`` gives none, so
     the reference transfers what was tuned. A ConfigError (naming ``key``, or the clashing config key) when the
@@ -323,6 +346,7 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
     problems = [(k, f"the constants file was tuned for {theirs}; the config says {ours}") for k, theirs, ours in (
         ("parameterization", tuned.parameterization, cfg.parameterization.value),
         ("optimizer", tuned.optimizer.value, cfg.optimizer.value),
+        ("alignment", Alignment.parse(tuned.alignment).name, cfg.alignment.name),
         ("base_width", tuned.base_width, cfg.base_width if "base_width" in given else tuned.base_width))
         if str(theirs) != str(ours)]
     if cfg.mup is not None:

@@ -233,7 +233,29 @@ def test_check_takes_the_constants_file_as_its_reference(tmp_path, capsys):
     assert _check([str(cfg), "--json"], capsys)[0] == 0
 
 
+def test_check_takes_the_setup_from_the_constants_file(tmp_path, capsys):
+    """The file says what it was tuned for: a config without a parameterization, optimizer or alignment is read
+    as the file's (until session 32 it was exit 2, "parameterization: missing")."""
+    path = save_constants(_far_tuned(), tmp_path / "tuned.json")
+    cfg = tmp_path / "run.json"
+    run = {k: v for k, v in _check_run(tmp_path, _far_tuned()).items() if k not in ("parameterization", "optimizer")}
+    cfg.write_text(json.dumps(run))
+    code, out, _ = _check([str(cfg), "--constants", str(path), "--json"], capsys)
+    assert code == 0 and json.loads(out)["ok"] is True
+    cfg.write_text(json.dumps(run | {"constants_file": "tuned.json"}))
+    assert _check([str(cfg), "--json"], capsys)[0] == 0
+    # without a file, the setup is still required, by name
+    cfg.write_text(json.dumps(run))
+    code, _, err = _check([str(cfg)], capsys)
+    assert code == 2 and "parameterization" in err and "Traceback" not in err
+    # a file that does not read is named, not the keys it would have given
+    cfg.write_text(json.dumps(run | {"constants_file": "nowhere.json"}))
+    code, _, err = _check([str(cfg)], capsys)
+    assert code == 2 and "constants_file: " in err and "nowhere.json" in err and "parameterization" not in err
+
+
 @pytest.mark.parametrize(("extra", "needle"), [
+    ({"alignment": "none"}, "alignment: the constants file was tuned for full"),
     ({"optimizer": "sgd"}, "optimizer: the constants file was tuned for adam"),
     ({"base_width": 32}, "base_width: the constants file was tuned for 64"),
     ({"gamma": "1,1,1"}, "constants: given in the config and by --constants"),
