@@ -22,7 +22,7 @@ from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, Prediction
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, Constants, ExponentRow, PerLayer
+from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer
 from abcscale.schemas.tune import TunedConstants
 from abcscale.usecases.recommend import read_rules
 
@@ -67,7 +67,7 @@ def recommend(
     base_width: int | None = None,
     beta: float | None = None,
     alignment: AlignmentLike | None = None,
-    lr_mode: LrMode | str = LrMode.per_layer,
+    lr_mode: LrMode | str | None = None,
     constants: Constants | TunedConstants | str | Path | None = None,
     fit: FitLike | None = None,
     group: str | dict[str, Any] | None = None,
@@ -79,7 +79,7 @@ def recommend(
     """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at ``width`` (``abcscale recommend``).
 
     Analytic: ``recommend("mup", "adam", width=4096, base_width=256, beta=3e-3)`` transfers what was tuned at
-    ``base_width`` (alignment ``full`` unless given); ``group`` is an error. From a fit:
+    ``base_width`` (alignment ``full`` and ``lr_mode`` ``per_layer`` unless given); ``group`` is an error. From a fit:
     ``recommend(fit="fit.json", width=4096)`` uses the fitted LR, so ``base_width`` and ``beta`` are errors;
     ``parameterization``, ``optimizer``, ``lr_mode``, ``alignment`` and ``group`` pick the fit's group
     (:func:`abcscale.usecases.selector_from`). ``constants`` are the base-width constants; ``weight_decay`` and
@@ -93,8 +93,16 @@ def recommend(
 
     ``constants`` may be a constants file from ``abcscale tune`` (its path or :class:`TunedConstants`): it gives
     the constants and, unless given here, the parameterization, optimizer, alignment, base width and beta
-    (with ``fit``, only the constants).
+    (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``) gives its base width and
+    beta where they are not given here; given and different, they are an error.
     """
+    if isinstance(constants, BaseConfig) and fit is None:
+        for key, theirs, ours in (("base_width", constants.width, base_width), ("beta", constants.beta, beta)):
+            if ours is not None and ours != theirs:
+                raise ValueError(f"{key}: {ours!r} here, {theirs!r} in `constants` (a BaseConfig); give one")
+        base_width, beta = constants.width, constants.beta
+        constants = Constants.model_validate(constants.model_dump(exclude={"width", "beta"},
+                                                                  exclude_unset=True))
     if isinstance(constants, str | Path | TunedConstants):
         given: dict[str, Any] = {"parameterization": parameterization, "optimizer": optimizer,
                                  "alignment": alignment, "base_width": base_width, "beta": beta}
@@ -317,19 +325,20 @@ def from_mup(
     output_mult: float = 1.0,
     init_std: float | dict[str, float] | None = None,
     epsilon: float | None = None,
+    weight_decay: float | None = None,
 ) -> MupImport:
     """A microsoft/mup setup in abcscale's terms (``abcscale mup import``, ``POST /v1/theory/from-mup``): the muP
     constants that reproduce it at every width (``.constants``), the equivalent recommend request at ``width``
     (``.recommend``, for :func:`recommend`'s keywords: ``base_width``, ``beta``, ``constants``) and command line.
 
     ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector);
-    ``init_std`` the stds at the base width (per role, or one number).
+    ``init_std`` the stds at the base width (per role, or one number); ``weight_decay`` MuAdamW's (adamw only).
     """
     from abcscale.usecases.mup import mup_import
 
     return mup_import(MupImportRequest.model_validate({
         "optimizer": optimizer, "base_width": base_width, "width": width, "lr": lr, "output_mult": output_mult,
-        "init_std": init_std, "epsilon": epsilon}))
+        "init_std": init_std, "epsilon": epsilon, "weight_decay": weight_decay}))
 
 
 @_one_line

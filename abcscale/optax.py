@@ -24,42 +24,50 @@ from typing import Any
 
 from abcscale.runner import export
 from abcscale.schemas.groups import Form, GroupSpec
+from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
+from abcscale.usecases.recommend import parse_rules
 from abcscale.usecases.tune import group_spec
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
-SpecLike = GroupSpec | TunedConstants | str | Path
+SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
 
 
-def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str = Form.multiplier_free,
+def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
               **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.transform` (``schedule``, ``b1``, ``b2``, ``momentum``, ``muon_beta``,
     ``rules``, ``layout``) for a spec or a constants file at ``width``."""
-    return export.transform(group_spec(spec, width=width, form=form), params, **kwargs)
+    return export.transform(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
 
 
 def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
-         form: Form | str = Form.multiplier_free, **kwargs: Any) -> Any:
+         form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init` (``rules``, ``layout``) for a spec or a constants file at ``width``."""
-    return export.init(group_spec(spec, width=width, form=form), params, key, **kwargs)
+    return export.init(group_spec(spec, width=width, form=form), params, key, **_kw(kwargs))
 
 
-def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str = Form.multiplier_free,
+def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
            **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.labels`: each leaf's role."""
-    return export.labels(group_spec(spec, width=width, form=form), params, **kwargs)
+    return export.labels(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
 
 
-def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str = Form.multiplier_free,
+def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
             **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.lr_tree`: each leaf's LR."""
-    return export.lr_tree(group_spec(spec, width=width, form=form), params, **kwargs)
+    return export.lr_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
 
 
 def init_std_tree(spec: SpecLike, params: Any, *, width: int | None = None,
-                  form: Form | str = Form.multiplier_free, **kwargs: Any) -> Any:
+                  form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init_std_tree`: each leaf's init std."""
-    return export.init_std_tree(group_spec(spec, width=width, form=form), params, **kwargs)
+    return export.init_std_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+
+
+def _kw(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``rules`` in any form ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern,
+    role)`` pairs, a ``{pattern: role}`` mapping), as GroupRules."""
+    return kwargs | {"rules": list(parse_rules(kwargs["rules"]))} if kwargs.get("rules") is not None else kwargs
 
 
 __all__ = ["SpecLike", "init", "init_std_tree", "labels", "lr_tree", "transform"]

@@ -14,7 +14,8 @@ tensors' own methods, so PyTorch stays the user's dependency, not abcscale's::
 
 Names are PyTorch's (``transformer.h.0.attn.c_attn.weight``) and ``nn.Linear`` weights are [out, in], so the
 fan-in is the last axis. A parameter that no rule names and whose shape does not say is a ValueError naming it;
-pass ``rules`` (tried in order) to place it. Use a spec in the ``multiplier_free`` form for a plain model.
+pass ``rules`` (tried in order, before the spec's) to place it. Use a spec in the ``multiplier_free`` form for a
+plain model.
 
 Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``) in place of the
 spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the file's groups at that width, as
@@ -25,23 +26,25 @@ spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
+from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
 from abcscale.theory.groups import assign
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
-SpecLike = GroupSpec | TunedConstants | str | Path
+SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
 
 #: the group keys param_groups sets from the spec; ``extra`` may not override them
 _SPEC_KEYS = ("params", "lr", "eps", "weight_decay", "name", "use_muon")
 
 
-def _spec(spec: SpecLike, width: int | None, form: Form | str) -> GroupSpec:
+def _spec(spec: SpecLike, width: int | None, form: Form | str | None) -> GroupSpec:
     from abcscale.usecases.tune import group_spec
 
     return group_spec(spec, width=width, form=form)
@@ -54,12 +57,44 @@ def _named(model: Any) -> list[tuple[str, Any]]:
     return list(model.named_parameters())
 
 
-def _placed(model: Any, spec: GroupSpec, rules: Sequence[GroupRule] | None
-            ) -> list[tuple[str, Any, Role, float]]:
-    """Each parameter's name, tensor, role and fan-in as a multiple of the width."""
-    rules = spec.rules if rules is None else list(rules)
-    return [(name, p, *assign(name, tuple(p.shape), spec.width, rules, layout="torch"))
-            for name, p in _named(model)]
+def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any) -> None:
+    """Warn when one tensor is two parameters of different roles (an embedding tied to the readout): it trains
+    under its first name's role (as microsoft/mup's ``MuSharedReadout`` trains the shared weight as the
+    embedding), so the other role's LR and init std are not applied, and a form that folds the readout's
+    multiplier into them (multiplier_free) cannot. PyTorch's ``named_parameters()`` lists a tied tensor once;
+    this asks it for the duplicates."""
+    try:
+        every = list(model.named_parameters(remove_duplicate=False))
+    except TypeError:  # an object whose named_parameters() takes no such flag
+        return
+    if len(every) == len(placed):
+        return
+    first = {id(p): (name, role) for name, p, role, _ in placed}
+    for name, p in every:
+        if id(p) in first and name != first[id(p)][0]:
+            role = assign(name, tuple(p.shape), spec.width, rules, layout="torch")[0]
+            if role is not first[id(p)][1]:
+                mult = spec[role].multiplier
+                forward = (f"; the forward must still multiply its {role.value} output by {mult:g}"
+                           if mult not in (None, 1.0) else
+                           f"; in the {spec.form.value} form its {role.value} scaling is lost (use the mup form "
+                           "and multiply the output as MuSharedReadout does, or untie them)")
+                warnings.warn(f"parameters {first[id(p)][0]!r} and {name!r} are one tensor (tied) with the roles "
+                              f"{first[id(p)][1].value} and {role.value}: it trains as the {first[id(p)][1].value} "
+                              f"(its LR and init std){forward}", UserWarning, stacklevel=4)
+
+
+def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Role, float]]:
+    """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
+    ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
+    ``{pattern: role}`` mapping)."""
+    from abcscale.usecases.recommend import parse_rules
+
+    rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]  # before the spec's own
+    placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules, layout="torch"))
+              for name, p in _named(model)]
+    _check_tied(model, placed, spec, rules)
+    return placed
 
 
 def _check_decay(spec: GroupSpec) -> None:
@@ -70,8 +105,8 @@ def _check_decay(spec: GroupSpec) -> None:
                          "recommend with weight_decay_mode=coupled, or apply the decay yourself")
 
 
-def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = None, names: bool = True,
-                 width: int | None = None, form: Form | str = Form.multiplier_free,
+def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, names: bool = True,
+                 width: int | None = None, form: Form | str | None = None,
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
     ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(None, floor)``, torch.optim.Adafactor's floor on
@@ -113,15 +148,15 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
         g["eps"] = s.epsilon
     if opt is Optimizer.adafactor and s.param_scale_floor is not None:
         g["eps"] = (None, s.param_scale_floor)  # torch.optim.Adafactor's floor on rms(W), mapped with the form
-    if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon):
-        g["weight_decay"] = s.weight_decay or 0.0  # explicit 0: torch.optim.Muon's default decay is 0.1
+    # explicit 0 where the spec decays nothing: torch.optim.Muon's default decay is 0.1, AdamW's 0.01
+    g["weight_decay"] = (s.weight_decay or 0.0) if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon) else 0.0
     if opt is Optimizer.muon:
         g["use_muon"] = muon
     return g
 
 
-def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = None, generator: Any = None,
-          width: int | None = None, form: Form | str = Form.multiplier_free) -> dict[str, float]:
+def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, generator: Any = None,
+          width: int | None = None, form: Form | str | None = None) -> dict[str, float]:
     """Redraw every parameter that has an init std as normal(0, std), in place (``p.data``, so outside
     autograd); vector-like ones (biases, norm gains) keep their init. Returns ``{name: std}`` of those drawn.
     A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``."""
@@ -135,8 +170,8 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = Non
     return drawn
 
 
-def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | None = None, width: int | None = None,
-                form: Form | str = Form.multiplier_free) -> dict[str, float]:
+def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, width: int | None = None,
+                form: Form | str | None = None) -> dict[str, float]:
     """``{name: multiplier}`` for each parameter whose output the forward must scale (a multiplier other than
     1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult). Empty for
     the multiplier_free form, whose model applies none."""

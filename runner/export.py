@@ -40,7 +40,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             ) -> tuple[list[tuple[str, Any, Role, float | None]], Any]:
     """Each leaf's name, value, role and init std (fan-in aware), with the tree's structure."""
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
-    rules = spec.rules if rules is None else list(rules)
+    rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
     out = []
     for path, leaf in with_path:
         name = "/".join(_key(k) for k in path)
@@ -59,7 +59,7 @@ def labels(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None
     """The tree of role names (``embedding``, ``hidden``, ``readout``, ``vector``), shaped like ``params``.
 
     A parameter that no rule names and whose shape does not say is a ValueError naming it: pass ``rules``
-    (tried in order, e.g. ``[GroupRule(pattern=r"Dense_2", role="readout"), *spec.rules]``)."""
+    (tried in order before the spec's, e.g. ``[GroupRule(pattern=r"Dense_2", role="readout")]``)."""
     leaves, treedef = _leaves(spec, params, rules, layout)
     return jax.tree_util.tree_unflatten(treedef, [role.value for _, _, role, _ in leaves])
 
@@ -148,6 +148,14 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
             raise ValueError(f"{name}: must be a number in [0, 1), got {value!r}")  # NaN updates, else
     if schedule is not None and not callable(schedule):
         raise ValueError(f"schedule: must be a function of the step, got {type(schedule).__name__}")
+    # an argument the spec's optimizer has no use for is a mistake, not a no-op (Adam has no `momentum`)
+    takes = {"b1": spec.optimizer in (Optimizer.adam, Optimizer.adamw, Optimizer.lion, Optimizer.muon),
+             "momentum": spec.optimizer is Optimizer.sgd}
+    takes["b2"] = takes["b1"]
+    given = {"b1": b1 is not None, "b2": b2 is not None, "momentum": momentum != 0.0}
+    for name in ("b1", "b2", "momentum"):
+        if given[name] and not takes[name]:
+            raise ValueError(f"{name}: {spec.optimizer.value} has no {name}; leave it out")
 
     def role_lr(s: RoleSetting) -> float | Schedule:
         return s.lr if schedule is None else (lambda step: s.lr * schedule(step))

@@ -121,8 +121,11 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             role = Role.hidden
         else:
+            other = "" if all(d % width == 0 for d in dims[-2:]) else (
+                f", or, if the model is not {width} wide, recommend at its width")
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
-                             "say (an embedding and a readout look alike); add a rule (pattern, role) for it")
+                             f"say (an embedding and a readout look alike); add a rule (pattern, role) for it{other}")
+    _check_width(name, dims, width, role, layout)
     if role is not Role.hidden or len(dims) < 2:
         return role, 1.0
     fan_in = dims[-1] if layout == "torch" else dims[-2]
@@ -131,6 +134,22 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                          f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
                          "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its role and fan-in yourself")
     return role, fan_in / width
+
+
+def _check_width(name: str, dims: tuple[int, ...], width: int, role: Role, layout: str) -> None:
+    """An embedding's output axis and a readout's fan-in are the model's width: a ValueError when a matrix says
+    the model is another width than the spec's (a spec made for one width and given to a model of another would
+    set every LR and init std for the wrong width)."""
+    if len(dims) != 2 or role not in (Role.embedding, Role.readout):
+        return
+    torch_like = layout == "torch"
+    # embedding [vocab, D] in both layouts; readout [out, in] (torch) or [in, out] (jax)
+    axis = 1 if role is Role.embedding or torch_like else 0
+    if dims[axis] != width:
+        what = "output axis" if role is Role.embedding else "fan-in"
+        raise ValueError(f"parameter {name!r} {list(dims)}: {role.value} {what} {dims[axis]}, but the spec is for "
+                         f"width {width}: recommend at the model's width (width={dims[axis]}), or give its role "
+                         "with a rule if it is not the " + role.value)
 
 
 def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from abcscale.schemas.api import AnalyticRecommend, TunedFile
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.groups import Form, GroupSpec
+from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.schemas.tune import Candidate, TrialRecord, TunedConstants, TuneSettings
 
@@ -332,20 +333,32 @@ def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: 
     return req
 
 
-def group_spec(spec: GroupSpec | TunedConstants | str | Path, *, width: int | None = None,
-               form: Form | str = Form.multiplier_free, rules: Any = None) -> GroupSpec:
-    """``spec`` as a :class:`GroupSpec`: itself, or a constants file's (its path or :class:`TunedConstants`)
-    parameter groups at ``width`` in ``form`` (default multiplier_free: a plain model applies no multiplier).
-    A ValueError names ``width`` when a file comes without it, or with a GroupSpec of another width."""
+def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *, width: int | None = None,
+               form: Form | str | None = None, rules: Any = None) -> GroupSpec:
+    """``spec`` as a :class:`GroupSpec`: itself (or a :class:`Recommendation`'s ``groups``), or a constants file's
+    (its path or :class:`TunedConstants`) parameter groups at ``width`` in ``form`` (default multiplier_free: a
+    plain model applies no multiplier). A ValueError names ``width`` when a file comes without it, or with a
+    spec of another width, ``form`` with a spec in another form, and ``spec`` when it is none of these."""
     from abcscale.usecases.recommend import recommend_analytic
 
+    if isinstance(spec, Recommendation):
+        if spec.groups is None:
+            raise ValueError("spec: this recommendation carries no parameter groups; recommend with form=...")
+        spec = spec.groups
     if isinstance(spec, GroupSpec):
         if width is not None and width != spec.width:
             raise ValueError(f"width: the spec is for width {spec.width}; recommend again for {width}")
+        if form is not None and Form.parse(form) is not spec.form:
+            raise ValueError(f"form: the spec is in the {spec.form.value} form; recommend again with "
+                             f"form={Form.parse(form).value!r}")
         return spec
+    if not isinstance(spec, TunedConstants | str | Path):
+        raise ValueError(f"spec: expected recommend(...).groups (a GroupSpec), a Recommendation, a constants file's "
+                         f"path or a TunedConstants, got {type(spec).__name__}")
     if width is None:
         raise ValueError("width: a constants file needs the target width (width=...)")
     tuned = spec if isinstance(spec, TunedConstants) else load_constants(spec)
+    form = Form.multiplier_free if form is None else form
     groups = recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)).groups
     assert groups is not None  # an analytic answer always carries its groups
     return groups

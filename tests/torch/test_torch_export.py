@@ -71,7 +71,8 @@ def test_init_draws_the_spec_stds_and_keeps_gains_and_biases():
 def test_a_tied_readout_is_the_embedding():
     spec = _spec()
     model = GPT(D, tie=True)
-    groups = abctorch.param_groups(model, spec)
+    with pytest.warns(UserWarning, match="one tensor .* trains as the embedding"):
+        groups = abctorch.param_groups(model, spec)
     assert "readout" not in {g["name"] for g in groups}
     assert model.lm_head.weight in next(g for g in groups if g["name"] == "embedding")["params"]
 

@@ -1,0 +1,156 @@
+"""What a review of the Python API and the exports as a user's integration found (session 32): a spec for one
+width applied to a model of another, ``rules=`` forms the exports refused, a Recommendation passed for its groups,
+``form=`` ignored, a BaseConfig's width and beta dropped, ``from_mup`` without weight decay, a tied embedding
+and readout trained at one role's LR, AdamW's default decay on an Adam spec, optimizer arguments that did
+nothing, and ``recommend(fit=...)`` reading a table without an lr_mode column as per-layer."""
+
+from __future__ import annotations
+
+import warnings
+
+import jax.numpy as jnp
+import pytest
+
+import abcscale
+from abcscale import optax as abcoptax
+from abcscale import torch as abctorch
+from abcscale.fitting import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
+from tests.test_exports import GPT, D, V, _flax_tree, _Model, _spec
+
+
+def _gpt(width: int) -> dict[str, tuple[int, ...]]:
+    return {k.replace(str(D), "x"): tuple(width if d == D else 4 * width if d == 4 * D else d for d in s)
+            for k, s in GPT.items()}
+
+
+@pytest.mark.parametrize("width", [4 * D, D // 2])
+def test_a_spec_for_another_width_is_refused_by_the_model_s_shapes(width):
+    spec = _spec()  # width D
+    with pytest.raises(ValueError, match=rf"spec is for width {D}: recommend at the model's width \(width={width}\)"):
+        abctorch.param_groups(_Model(_gpt(width)), spec)
+    tree = {"params": {"tok_embed": {"embedding": jnp.zeros((V, width))},
+                       "Dense_0": {"kernel": jnp.zeros((width, 4 * width))},
+                       "lm_head": {"kernel": jnp.zeros((width, V))}}}
+    with pytest.raises(ValueError, match=rf"{D}.*recommend at (the model's width \(width={width}\)|its width)"):
+        abcoptax.lr_tree(spec, tree)
+    # the model's own width is fine, in both layouts
+    assert abctorch.param_groups(_Model(_gpt(D)), spec)
+    assert abcoptax.lr_tree(spec, _flax_tree())
+
+
+def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():
+    model = _Model({"mlp.0.weight": (2 * D // 2, D // 2)})
+    with pytest.raises(ValueError, match=f"no rule names its role .* if the model is not {D} wide"):
+        abctorch.param_groups(model, _spec())
+
+
+@pytest.mark.parametrize("rules", [
+    [{"pattern": "head_out", "role": "readout"}],
+    [("head_out", "readout")],
+    {"head_out": "readout"},
+])
+def test_the_exports_take_the_rules_recommend_takes(rules):
+    shapes = dict(GPT) | {"head_out.weight": (V, D)}
+    del shapes["lm_head.weight"]
+    spec = _spec()
+    with pytest.raises(ValueError, match="head_out"):
+        abctorch.param_groups(_Model(shapes), spec)  # no rule names it: an embedding and a readout look alike
+    groups = {g["name"]: g for g in abctorch.param_groups(_Model(shapes), spec, rules=rules)}
+    assert groups["readout"]["lr"] == spec["readout"].lr
+    tree = _flax_tree()
+    tree["params"]["head_out"] = tree["params"].pop("lm_head")
+    assert abcoptax.labels(spec, tree, rules=rules)["params"]["head_out"]["kernel"] == "readout"
+    with pytest.raises(ValueError, match=r"rules\[0\]"):
+        abcoptax.labels(spec, tree, rules=[{"pattern": "x", "role": "bogus"}])
+
+
+def test_a_recommendation_gives_its_groups_and_anything_else_is_named():
+    rec = abcscale.recommend("mup", "adamw", width=D, base_width=64, beta=3e-3, weight_decay=0.1,
+                             form="multiplier_free")
+    model = _Model(GPT)
+    assert abctorch.param_groups(model, rec) == abctorch.param_groups(model, rec.groups)
+    assert abcoptax.lr_tree(rec, _flax_tree()) == abcoptax.lr_tree(rec.groups, _flax_tree())
+    for bad in (None, 3, {"hidden": 1e-3}):
+        with pytest.raises(ValueError, match="^spec: expected recommend"):
+            abctorch.param_groups(_Model(GPT), bad, width=D)
+
+
+def test_a_form_other_than_the_spec_s_is_refused():
+    plain = _spec(form="multiplier_free")
+    with pytest.raises(ValueError, match="^form: the spec is in the multiplier_free form"):
+        abcoptax.lr_tree(plain, _flax_tree(), form="abc")
+    with pytest.raises(ValueError, match="^form: "):
+        abctorch.multipliers(_Model(GPT), plain, form="abc")
+    assert abctorch.multipliers(_Model(GPT), plain, form="plain") == {}  # an alias of the spec's own form
+
+
+def test_a_base_config_gives_its_width_and_beta():
+    imp = abcscale.from_mup("adamw", base_width=256, lr=3e-3, width=1024, weight_decay=0.1)
+    assert imp.constants.weight_decay == 0.1
+    rec = abcscale.recommend("mup", "adamw", width=1024, constants=imp.constants)
+    plain = abcscale.Constants.model_validate(imp.constants.model_dump(exclude={"width", "beta"}))
+    same = abcscale.recommend("mup", "adamw", width=1024, base_width=256, beta=3e-3, constants=plain)
+    assert rec.layers == same.layers and rec["hidden"].weight_decay == same["hidden"].weight_decay > 0
+    assert abcscale.recommend("mup", "adamw", width=1024, base_width=256, beta=3e-3,
+                              constants=imp.constants).layers == same.layers  # given and equal: fine
+    for kw, needle in (({"base_width": 128}, "^base_width: 128 here, 256 in `constants`"),
+                       ({"beta": 1e-2}, "^beta: 0.01 here, 0.003 in `constants`")):
+        with pytest.raises(ValueError, match=needle):
+            abcscale.recommend("mup", "adamw", width=1024, constants=imp.constants, **kw)
+
+
+class _Tied(_Model):
+    """named_parameters as PyTorch gives it: a tied tensor once, unless remove_duplicate=False."""
+
+    def __init__(self, shapes, tie):
+        super().__init__(shapes)
+        self.tie = tie
+
+    def named_parameters(self, remove_duplicate=True):
+        items = list(self.params.items())
+        if not remove_duplicate:
+            items.append((self.tie[1], self.params[self.tie[0]]))
+        return iter(items)
+
+
+def test_a_tied_embedding_and_readout_is_said_not_silent():
+    """It trains as the embedding (microsoft/mup's MuSharedReadout does the same), which the groups said nothing
+    of: muP's readout LR is the embedding's / width ratio, so the warning says what is applied and what is not."""
+    shapes = {k: s for k, s in GPT.items() if k != "lm_head.weight"}
+    model = _Tied(shapes, ("transformer.wte.weight", "lm_head.weight"))
+    with pytest.warns(UserWarning, match="'transformer.wte.weight' and 'lm_head.weight' are one tensor .* trains "
+                                         "as the embedding.* readout scaling is lost"):
+        groups = abctorch.param_groups(model, _spec())
+    assert "readout" not in {g["name"] for g in groups}
+    with pytest.warns(UserWarning, match="must still multiply its readout output by"):
+        abctorch.param_groups(model, _spec(form="mup"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        abctorch.param_groups(model, _spec(), rules={"lm_head": "embedding"})  # one role: nothing to say
+        abctorch.param_groups(_Tied(GPT, ("transformer.h.0.mlp.c_fc.bias", "extra.bias")), _spec())
+
+
+def test_groups_of_a_spec_without_decay_say_zero_and_optax_refuses_unused_arguments():
+    for g in abctorch.param_groups(_Model(GPT), _spec("adam")):
+        assert g["weight_decay"] == 0.0  # torch.optim.AdamW would otherwise decay by its default 0.01
+    with pytest.raises(ValueError, match="^momentum: adam has no momentum"):
+        abcoptax.transform(_spec("adam"), _flax_tree(), momentum=0.9)
+    with pytest.raises(ValueError, match="^b1: sgd has no b1"):
+        abcoptax.transform(_spec("sgd"), _flax_tree(), b1=0.5)
+    abcoptax.transform(_spec("sgd"), _flax_tree(), momentum=0.9)
+    abcoptax.transform(_spec("adam"), _flax_tree(), b1=0.8)
+
+
+def test_recommend_from_a_fit_without_an_lr_mode_column_asks_for_it():
+    """The Python API defaulted lr_mode to per_layer, so a global-LR table's hidden LR came out scaled by
+    (width ratio)^-c twice, 32x too small in the review's case; the CLI and REST already refused."""
+    df = synthetic_sweep(widths=(64, 128, 256, 512), exponent=-1.0, seeds=2, seed=3,
+                         group={"parameterization": "standard", "optimizer": "adam"})
+    fit = fit_table(df, n_boot=50)
+    with pytest.raises(ValueError, match="lr_mode"):
+        abcscale.recommend(fit=fit, width=8192)
+    rec = abcscale.recommend(fit=fit, width=8192, lr_mode="global")
+    assert len({round(s.lr, 12) for s in rec.layers}) == 1
+    # the analytic transfer still defaults to per-layer
+    assert abcscale.recommend("mup", "adam", width=1024, base_width=256, beta=3e-3).lr_mode.value == "per_layer"
