@@ -25,15 +25,13 @@ from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
 from abcscale.fitting.optimum import shared_variance
-from abcscale.fitting.predict import UNRELIABLE
+from abcscale.fitting.predict import UNRELIABLE, WIDE_BAND_OCTAVES
 from abcscale.fitting.scaling import design_tau2, t_quantile
 from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
 from abcscale.schemas.theory import Interval
 
 #: floor on an optimum's variance (octaves^2): a noiseless synthetic optimum must not get infinite weight.
 _VAR_FLOOR = 1e-8
-#: a prediction whose 95% band is wider than this many octaves (a factor 16 in LR) cannot be acted on.
-WIDE_BAND_OCTAVES = 4.0
 
 
 @dataclass(frozen=True)

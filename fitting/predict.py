@@ -23,6 +23,8 @@ from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, 
 EXTRAPOLATION_WARN = 32.0
 #: an expected relative loss penalty above this makes the prediction unreliable.
 HUGE_PENALTY = 0.05
+#: a 95% band wider than this (octaves of LR, 16x) is too wide to act on, whatever the basin's curvature says
+WIDE_BAND_OCTAVES = 4.0
 #: the prefix of the warnings that make a prediction unreliable: shown in bold, and ``--strict`` exits 1 on them.
 UNRELIABLE = "unreliable: "
 
@@ -135,6 +137,9 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         raise ValueError(f"width: at {width} the predicted LR band reaches 2^{far:.4g}, beyond what a float "
                          f"holds; predict at a width nearer the fitted ones ({min(law.widths)}-{wmax}) or at a "
                          "lower confidence_level")
+    if hi95 - lo95 > WIDE_BAND_OCTAVES:  # a flat basin's penalty can pass a band of any width
+        warnings.append(f"{UNRELIABLE}the 95% band spans {hi95 - lo95:.2g} octaves of LR: too wide to act on; sweep "
+                        "more widths (or give the theory columns, whose exponent narrows it)")
     return Prediction(
         width=int(width), lr=2.0**p.mean, ci=Interval(low=2.0**lo, high=2.0**hi, confidence_level=confidence_level),
         ci68=(2.0**lo68, 2.0**hi68), ci95=(2.0**lo95, 2.0**hi95), safe_lr=2.0**safe,

@@ -163,6 +163,16 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
 
 #: training-budget columns a table may carry unnamed: one of them moving with the size changes what the exponent is
 BUDGET_COLUMNS = ("tokens", "train_tokens", "batch_size", "batch")
+#: column names (lower case, separators dropped) that hold a training budget, besides any holding "token" or
+#: "batch": Chinchilla's D, the usual short names, steps and compute (not "B" or "C": abc's exponents)
+BUDGET_NAMES = frozenset({"d", "bs", "bsz", "gbs", "datasetsize", "samples", "nsamples", "iters", "iterations",
+                          "trainsteps", "numsteps", "totalsteps", "nsteps", "flops", "compute"})
+
+
+def is_budget_name(name: str) -> bool:
+    """Whether a column's name says it holds a training budget (tokens, batch size, steps, compute)."""
+    key = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    return key in BUDGET_NAMES or "token" in key or "batch" in key
 
 
 def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -171,8 +181,10 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     both, not its change with the size at a fixed budget."""
     keys = [*v.group_cols, *v.constants]
     out = []
-    for c in BUDGET_COLUMNS:
-        if c not in df.columns or c in {m.size_col, m.lr_col, *v.group_cols, *v.constants, *(m.covariates or [])}:
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
+             *(m.covariates or [])}
+    for c in df.columns:
+        if not is_budget_name(c) or c in roles or c in RUN_MEASUREMENTS:
             continue
         grouped = df.groupby([*keys, m.size_col], dropna=False)[c].nunique(dropna=False)
         across = df.groupby(keys, dropna=False)[c].nunique(dropna=False) if keys else pd.Series(
@@ -184,8 +196,9 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     return out
 
 
-#: no width a sweep sweeps reaches this: a size column past it counts parameters
-WIDTH_PLAUSIBLE = 2**20
+#: no width a sweep sweeps reaches this (the widest models are about 2^15 wide): a size column past it counts
+#: parameters
+WIDTH_PLAUSIBLE = 2**17
 
 
 def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
@@ -194,7 +207,9 @@ def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     if m.size_kind != "width":
         return []
     sizes = pd.to_numeric(df[m.size_col], errors="coerce")
-    named = any(k in m.size_col.lower() for k in ("param", "n_p", "numel"))
+    key = re.sub(r"[^a-z0-9]", "", m.size_col.lower())
+    named = key in ("n", "nparams", "numparams", "params", "parameters") or any(
+        k in m.size_col.lower() for k in ("param", "n_p", "numel"))
     if not named and not sizes.max() > WIDTH_PLAUSIBLE:
         return []
     return [f"{m.size_col} ({sizes.min():.3g} to {sizes.max():.3g}) looks like parameter counts, read as widths: "
