@@ -423,6 +423,12 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     if problems:
         raise TableError(problems)
     assert width is not None and lr is not None and loss is not None  # each failure above added a problem
+    if (bad := np.isfinite(loss) & (loss <= 0)).any():
+        # a blow-up is a multiple of the curve's best and the loss bands a share of it: both need losses > 0
+        raise TableError([f"{m.loss_col}: the fitter needs positive losses (a blow-up is {BLOWUP_FACTOR:g}x the "
+                          "curve's best, the loss penalties are shares of it); zero or negative in "
+                          f"{_rows(bad)}: add a constant that makes every loss positive (a negative "
+                          "log-likelihood's offset; the optimal learning rates do not change)"])
     diverged = _diverged(df, m, loss.to_numpy(), roles.div_col)
     if blowup is not None:
         keys = [*roles.group_cols, m.size_col, *roles.constant_cols]

@@ -167,13 +167,15 @@ def test_theory_per_parameter_is_half_theorys_slope_per_width():
     assert g.exponent.estimate == pytest.approx(-0.5, abs=0.05)
 
 
-def test_negative_losses_do_not_flag_every_larger_lr(sweep):
-    # factor x best lies below a negative best: every run at a larger LR than the best read as blown up
-    shifted = fit_sweep(sweep.assign(final_loss=sweep.final_loss - 10), FitOptions(n_boot=20)).groups[0]
+def test_negative_losses_are_refused_not_misread(sweep):
+    # factor x best lies below a negative best, and the loss bands and penalties are shares of the best: since
+    # session 32 such a table is refused with its fix (a constant offset) rather than fitted with bands that
+    # span the grid at a 0% penalty (tests/fitting/test_fit_review_s32.py)
+    with pytest.raises(TableError, match="needs positive losses"):
+        fit_sweep(sweep.assign(final_loss=sweep.final_loss - 10), FitOptions(n_boot=20))
+    shifted = fit_sweep(sweep.assign(final_loss=sweep.final_loss + 10), FitOptions(n_boot=20)).groups[0]
     plain = fit_sweep(sweep, FitOptions(n_boot=20)).groups[0]
-    assert shifted.n_diverged <= plain.n_diverged + 5
-    assert all(w.identified for w in shifted.per_width)
-    assert shifted.exponent.estimate == pytest.approx(plain.exponent.estimate, abs=0.05)
+    assert shifted.exponent.estimate == pytest.approx(plain.exponent.estimate, abs=0.05)  # the offset the fix adds
 
 
 def test_an_unknown_name_gets_no_theory_exponent_in_per_layer_mode_too(sweep):

@@ -59,3 +59,26 @@ def test_a_band_too_wide_to_act_on_is_unreliable_even_in_a_flat_basin():
     # a band within 4 octaves says nothing of the kind
     near = predict_group(fit_table(synthetic_sweep(WIDTHS, seeds=3, seed=1), n_boot=100).groups[0], 1024)
     assert np.log2(near.ci95[1] / near.ci95[0]) < 4 and not any("95% band spans" in u for u in near.unreliable)
+
+
+@pytest.mark.parametrize("shift", ["one", "all"])
+def test_losses_at_or_below_zero_are_refused_naming_the_rows(shift, tmp_path, capsys):
+    """A negative log-likelihood: one negative loss made the blow-up rule (1.5x the curve's best) flag the rest of
+    its width as diverged and drop it with "widen the grid"; all of them shifted below zero made every loss band
+    the whole grid at a 0% penalty. Both are refused, with the fix."""
+    from abcscale.cli import main
+    from abcscale.fitting import TableError
+
+    df = synthetic_sweep(WIDTHS, seeds=2, seed=2)
+    if shift == "one":
+        df.loc[3, "final_loss"] = -2.0
+    else:
+        df["final_loss"] -= 10.0
+    with pytest.raises(TableError, match="final_loss: the fitter needs positive losses.*add a constant"):
+        fit_table(df)
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", str(path)])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "needs positive losses" in err and "Traceback" not in err
