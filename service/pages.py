@@ -72,7 +72,10 @@ DEFAULTS = {"source": "theory", "parameterization": "mup", "optimizer": "adam", 
             "epsilon_mode": "per_layer", "weight_decay_mode": "coupled"}
 CALC_FIELDS = (*DEFAULTS, "gamma", "init_scale", "multiplier", "epsilon", "weight_decay", "fit_id", "group")
 GENERAL = "general"  # the key of an error that no one field caused
-UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_cols", "target_width", "n_boot")
+UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_cols", "target_width", "n_boot",
+                 # "more options": the rest of POST /v1/fits' mapping and settings, as its form fields spell them
+                 "diverged_col", "covariates", "at", "constant_cols", "derive", "size_kind", "confidence_level",
+                 "blowup", "base_width")
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -363,6 +366,11 @@ async def upload(request: Request) -> Response:
     except MultiPartException as exc:
         return error_page(request, 400, "Unreadable upload", f"The form could not be read: {exc}")
     values = {k: v for k, v in form.multi_items() if k in UPLOAD_FIELDS and isinstance(v, str)}
+    if unknown := sorted({k for k in form.keys() if k not in (*UPLOAD_FIELDS, "file", "token")}):
+        # as POST /v1/fits answers 422 extra_forbidden: a misspelt option must not be dropped unread
+        return await _registry(request, 422, values=values, errors={
+            GENERAL: f"unknown field(s) {', '.join(repr(k[:40]) for k in unknown[:5])}: the form takes "
+                     f"{', '.join(UPLOAD_FIELDS)}"})
     token = form.get("token")
     if (refused := _token_error(settings, token if isinstance(token, str) else "")) is not None:
         return await _registry(request, refused[0], values=values, errors={"token": refused[1]})

@@ -161,3 +161,34 @@ def test_protected_reads_close_the_pages(tmp_path):
 def test_pages_stay_out_of_the_openapi(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert all(p.startswith(("/v1/", "/healthz")) for p in paths)
+
+
+def test_upload_takes_the_apis_other_options_and_refuses_unknown_fields(client, sweep):
+    """The form had only the basic mapping: a table with a ``Diverged`` column could not be stored from the page,
+    whose own error asked for diverged_col, and covariates posted anyway were dropped (session 32)."""
+    renamed = sweep.rename(columns={"diverged": "Diverged"})
+    files = {"file": ("s.csv", io.BytesIO(_csv(renamed)), "text/csv")}
+    r = client.post("/fits", data={"n_boot": str(N_BOOT)}, files=files)
+    assert r.status_code == 422 and "diverged_col" in unescape(r.text)
+    r = client.post("/fits", data={"n_boot": str(N_BOOT), "diverged_col": "Diverged", "confidence_level": "0.9"},
+                    files={"file": ("s.csv", io.BytesIO(_csv(renamed)), "text/csv")}, follow_redirects=False)
+    assert r.status_code == 303, _error(r.text, "file") or r.text[:500]
+    stored = client.get("/v1/fits/" + r.headers["location"].rsplit("/", 1)[1]).json()["result"]
+    assert stored["groups"][0]["exponent"]["ci"]["confidence_level"] == 0.9
+    # two token budgets at every width, fitted as one law across them
+    import pandas as pd
+
+    two = pd.concat([sweep.assign(tokens=1_000_000),
+                     sweep.assign(tokens=4_000_000, final_loss=sweep["final_loss"] * 0.99)], ignore_index=True)
+    r = client.post("/fits", data={"n_boot": str(N_BOOT), "covariates": "tokens", "at": "tokens=2e6", "target_width": "2048"},
+                    files={"file": ("t.csv", io.BytesIO(_csv(two)), "text/csv")}, follow_redirects=False)
+    assert r.status_code == 303, unescape(r.text)[:800]
+    stored = client.get("/v1/fits/" + r.headers["location"].rsplit("/", 1)[1]).json()["result"]
+    assert stored["mapping"]["covariates"] == ["tokens"] and stored["joint"]
+    before = fit_count(client)
+    r = client.post("/fits", data={"n_boot": str(N_BOOT), "covariate": "tokens"},
+                    files={"file": ("t.csv", io.BytesIO(_csv(two)), "text/csv")})
+    assert r.status_code == 422 and "unknown field(s) 'covariate'" in unescape(r.text)
+    assert fit_count(client) == before
+    page = client.get("/fits")
+    assert 'name="diverged_col"' in page.text and 'name="covariates"' in page.text
