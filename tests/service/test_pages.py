@@ -180,7 +180,8 @@ def test_upload_takes_the_apis_other_options_and_refuses_unknown_fields(client, 
 
     two = pd.concat([sweep.assign(tokens=1_000_000),
                      sweep.assign(tokens=4_000_000, final_loss=sweep["final_loss"] * 0.99)], ignore_index=True)
-    r = client.post("/fits", data={"n_boot": str(N_BOOT), "covariates": "tokens", "at": "tokens=2e6", "target_width": "2048"},
+    options = {"n_boot": str(N_BOOT), "covariates": "tokens", "at": "tokens=2e6", "target_width": "2048"}
+    r = client.post("/fits", data=options,
                     files={"file": ("t.csv", io.BytesIO(_csv(two)), "text/csv")}, follow_redirects=False)
     assert r.status_code == 303, unescape(r.text)[:800]
     stored = client.get("/v1/fits/" + r.headers["location"].rsplit("/", 1)[1]).json()["result"]
