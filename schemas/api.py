@@ -165,10 +165,12 @@ _NOT_ADAMW: JsonDict = {"properties": {"optimizer": {"not": {"enum": _DECAY_NAME
 
 
 def _decay_needs_adamw(v: float | None, info: ValidationInfo) -> float | None:
-    # adamw is the one optimizer with a decoupled decay (abcscale.theory.rules); 0 means none
+    # adamw, lion and muon decay (decoupled: abcscale.theory.rules); 0 means none
     opt = info.data.get("optimizer")
     if v and opt is not None and opt not in DECOUPLED_DECAY:
-        raise ValueError(f"{opt.value} has no decoupled weight decay; use optimizer adamw, or leave it out")
+        names = sorted(o.value for o in DECOUPLED_DECAY)
+        raise ValueError(f"{opt.value} has no decoupled weight decay; use {', '.join(names[:-1])} or {names[-1]}, "
+                         "or leave it out")
     return v
 
 
@@ -447,7 +449,7 @@ class ConvertRequest(_Request):
                                                      description="Adam epsilon, same on every layer")
     weight_decay: Annotated[float | None, Number] = Field(
         None, ge=0, le=SCALE_MAX, description="AdamW decoupled weight decay at base_width, every layer "
-        "(at `width` itself when base_width is not given); only with optimizer adamw")
+        "(at `width` itself when base_width is not given); only with optimizer adamw, lion or muon")
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W: torch, optax) | independent (wd * W)")
 
@@ -523,7 +525,7 @@ class MupImportRequest(_Request):
     epsilon: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
                                                      description="Adam epsilon (mup keeps it unscaled)")
     weight_decay: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
-                                                          description="AdamW's decay; only with optimizer adamw")
+                                                          description="MuAdamW's decay; only with optimizer adamw")
 
     model_config = ConfigDict(json_schema_extra={
         "if": _NOT_ADAMW, "then": {"properties": {"weight_decay": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})

@@ -53,7 +53,8 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
         try:
             body = _analytic(req)
         except ValueError as exc:  # e.g. a width ratio so extreme that an LR under/overflows
-            value_error(describe(exc))
+            msg = describe(exc)  # theory names the base's weight decay when the optimizer has none: point at it
+            value_error(msg, ("body", "base", "weight_decay") if msg.startswith("weight_decay:") else ("body",))
     else:
         body = await run_in_threadpool(_from_fit, req, sessions)
     return Response(body, media_type="application/json")
