@@ -216,7 +216,11 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
         ws = np.geomspace(min(g.law.widths), top, 60)
         preds = [predict_law(g.law, float(x)) for x in ws]
         bands = np.array([p.interval(level) for p in preds])
-        ax.plot(ws, [2.0**p.mean for p in preds], "-", label=f"fit e={g.law.exponent:.3f}")
+        # the line is the prediction law (with theory's prior it leans on theory's exponent); the legend gives the
+        # fitted exponent every table reports, and the law's own where the prior moved it
+        fitted = g.exponent.estimate if g.exponent is not None else g.law.exponent
+        law = "" if abs(g.law.exponent - fitted) < 5e-4 else f", line {g.law.exponent:.3f} with theory's prior"
+        ax.plot(ws, [2.0**p.mean for p in preds], "-", label=f"fit e={fitted:.3f}{law}")
         ax.fill_between(ws, 2.0 ** bands[:, 0], 2.0 ** bands[:, 1], alpha=0.2, label=f"{100 * level:.3g}% band")
         if g.theory_exponent is not None:
             ax.plot(ws, 2.0**g.law.log2_constant * (ws / g.law.base_width) ** g.theory_exponent, "--",
@@ -224,7 +228,7 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
     if g.prediction is not None:
         p = g.prediction
         _marked_interval(ax, np.array([p.lr]), np.array([p.width]), np.array([p.ci.low]), np.array([p.ci.high]),
-                         "y", fmt="s", color="black", label=f"prediction (safe {p.safe_lr:.3g})")
+                         "y", fmt="s", color="black", label=f"prediction {p.lr:.3g} (safe-side {p.safe_lr:.3g})")
     _size_axis(ax, [o.width for o in g.per_width] + ([g.prediction.width] if g.prediction else []))
     _log2(ax, "y")
     _finish_panel(ax, g, size, "optimal LR")

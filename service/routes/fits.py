@@ -247,11 +247,16 @@ def _store(session: Session, fit: FitResult, df: pd.DataFrame, name: str | None,
 
 @router.get("", response_model=FitsPublic)
 def list_fits(
+    request: Request,
     session: SessionDep,
     skip: Annotated[int, Query(ge=0, le=2**31)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FitsPublic:
-    """Stored fits, newest first (without their results)."""
+    """Stored fits, newest first (without their results). A query parameter other than ``skip`` and ``limit`` is
+    a 422 naming it: ``?page=2`` (the web page's paging) silently answered the first page."""
+    if unknown := sorted(set(request.query_params) - {"skip", "limit"}):
+        value_error(f"unknown query parameter(s) {', '.join(repr(k[:40]) for k in unknown[:5])}: this list pages "
+                    "with skip and limit", ("query", unknown[0][:40]))
     page, count = crud.list_fits(session, skip=skip, limit=limit)
     return FitsPublic(data=[FitSummary.model_validate(r, from_attributes=True) for r in page], count=count)
 

@@ -17,3 +17,10 @@ def test_a_weight_decay_without_a_decaying_optimizer_is_a_422_at_the_field(clien
     ok = client.post("/v1/theory/convert", json={"optimizer": "lion", "from": "mup", "to": "sp", "width": 1024,
                                                   "base_width": 256, "weight_decay": 0.1})
     assert ok.status_code == 200, ok.text
+
+
+def test_the_fit_list_names_a_query_parameter_it_does_not_take(client):
+    r = client.get("/v1/fits", params={"page": "2"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "page"]
+    assert "skip and limit" in r.json()["detail"][0]["msg"]
+    assert client.get("/v1/fits", params={"skip": "0", "limit": "5"}).status_code == 200
