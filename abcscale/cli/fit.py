@@ -94,7 +94,7 @@ def fit(
     """
     from abcscale.fitting import TableError, read_table
     from abcscale.usecases import fit_sweep, plot_fit
-    from abcscale.usecases.fits import speak
+    from abcscale.usecases.fits import respoken, speak
 
     if blowup != 0 and not blowup > 1:
         fail(f"--blowup: must be above 1 (or 0 for off), got {blowup:g}")
@@ -123,7 +123,7 @@ def fit(
                 result = fit_sweep(df, options, names=FLAGS)
             else:
                 stored = _post_fit(service, token, df, options)
-                result = FitResult.model_validate(stored["result"])
+                result = respoken(FitResult.model_validate(stored["result"]), FLAGS)
     except TableError as exc:
         fail("; ".join(exc.problems))
     except ValueError as exc:  # a setting the table contradicts (e.g. --at on a law without that covariate)
@@ -216,6 +216,8 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     Returns the stored fit (FitPublic's JSON) with ``replayed``; a service error or no answer exits 2."""
     import httpx
 
+    from abcscale.usecases.fits import respeak
+
     body = {**options.model_dump(mode="json", exclude_unset=True), "rows": _rows(df)}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     headers = {"Content-Type": "application/json",
@@ -228,7 +230,7 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code >= 400:
-        fail(f"--service: {url} answered {resp.status_code}: {_detail(resp)}")
+        fail(f"--service: {url} answered {resp.status_code}: {respeak(_detail(resp), FLAGS)}")
     return {**resp.json(), "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
 
 

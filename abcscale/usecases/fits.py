@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,9 +37,27 @@ def speak(message: str, names: Mapping[str, str] | None = None) -> str:
     return _OPTION.sub(say, message)
 
 
-def _spoken(result: FitResult, names: Mapping[str, str] | None) -> FitResult:
+#: the request fields a REST message names bare that no prose or column uses (an underscore; not base_width,
+#: which is a column of the sweep-table contract too)
+_BARE = re.compile(r"(?<![\w`-])(size_col|lr_col|loss_col|seed_col|diverged_col|group_cols|constant_cols|target_width|"
+                   r"n_boot|confidence_level|size_kind)(?![\w`])")
+
+
+def respeak(message: str, names: Mapping[str, str] | None) -> str:
+    """A message worded for a REST caller (request fields named bare: ``POST /v1/fits``' answers) in another
+    caller's words, as :func:`speak` says the fitter's own: ``abcscale fit --service`` names its flags."""
+    return speak(_BARE.sub(r"`\1`", message), names)
+
+
+def respoken(result: FitResult, names: Mapping[str, str] | None) -> FitResult:
+    """A fit the service returned, its warnings in the caller's words (:func:`respeak`)."""
+    return _spoken(result, names, respeak)
+
+
+def _spoken(result: FitResult, names: Mapping[str, str] | None,
+            say: Callable[[str, Mapping[str, str] | None], str] = speak) -> FitResult:
     def said(ws: list[str]) -> list[str]:
-        return [speak(w, names) for w in ws]
+        return [say(w, names) for w in ws]
 
     groups = [g.model_copy(update={"warnings": said(g.warnings), "prediction": None if g.prediction is None else
                                    g.prediction.model_copy(update={"warnings": said(g.prediction.warnings)})})

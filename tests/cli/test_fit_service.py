@@ -63,12 +63,12 @@ def test_service_errors_are_exit_2_with_its_message(server, table):
     no_token = runner.invoke(app, args, env={"ABCSCALE_API_TOKEN": None})
     assert no_token.exit_code == 2 and "answered 401" in no_token.stderr
     assert len(no_token.stderr.strip().splitlines()) == 1
-    # a table problem comes back in REST's words (the request field), not as a CLI flag
+    # the service words a table problem for REST (the request field); the CLI says it as its flag, as a local fit
+    # does (until session 32 it printed the request field)
     bad = runner.invoke(app, [*args, "--token", TOKEN, "--seed-col", "run"])
     assert bad.exit_code == 2, bad.output
-    assert "answered 422" in bad.stderr and "run: missing column (the seed_col column)" in bad.stderr
-    assert "--seed-col column" not in bad.stderr
-    # the same fit made locally says the flag
+    assert "answered 422" in bad.stderr and "run: missing column (the --seed-col column)" in bad.stderr
+    assert "seed_col" not in bad.stderr
     local = runner.invoke(app, ["fit", str(table), "--n-boot", "50", "--seed-col", "run"])
     assert local.exit_code == 2 and "run: missing column (the --seed-col column)" in local.stderr
 
@@ -96,3 +96,14 @@ def test_blowup_is_sent(server, table):
                               "--blowup", "2", "--json"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["result"]["provenance"]["settings"]["blowup_factor"] == 2.0
+
+
+def test_respeak_turns_request_fields_into_flags_and_leaves_columns_alone():
+    from abcscale.cli.fit import FLAGS
+    from abcscale.usecases.fits import respeak
+
+    msg = ("body.rows: run: missing column (the seed_col column); rows at the same width differ in batch: "
+           "Name them as group columns (group_cols); base_width: not a number in row(s) 3; --size-col stays")
+    assert respeak(msg, FLAGS) == ("body.rows: run: missing column (the --seed-col column); rows at the same width "
+                                   "differ in batch: Name them as group columns (--group-cols); base_width: not a "
+                                   "number in row(s) 3; --size-col stays")
