@@ -144,7 +144,7 @@ def convert(
     *,
     width: int,
     base_width: int | None = None,
-    base_lr: float = 1e-3,
+    base_lr: float | None = None,
     alignment: AlignmentLike = "full",
     lr: PerLayerLike | None = None,
     multiplier: PerLayerLike | None = None,
@@ -152,10 +152,15 @@ def convert(
     epsilon: float | None = None,
     weight_decay: float | None = None,
     weight_decay_mode: WeightDecayMode | str = WeightDecayMode.coupled,
+    beta: float | None = None,
 ) -> ConvertResponse:
     """The equivalent setting under ``target`` (``abcscale theory convert``): the analytic setting at ``width``
-    from ``base_lr`` at ``base_width``, with ``lr``/``multiplier``/``init_std`` replaced where given; an AdamW
-    ``weight_decay`` at ``base_width`` (every layer) is transferred by its rule in ``weight_decay_mode``."""
+    from ``base_lr`` (default 1e-3; ``beta``, :func:`recommend`'s name for it, is the same) at ``base_width``,
+    with ``lr``/``multiplier``/``init_std`` replaced where given; an AdamW ``weight_decay`` at ``base_width``
+    (every layer) is transferred by its rule in ``weight_decay_mode``."""
+    if beta is not None and base_lr is not None:
+        raise ValueError("beta: the same as base_lr; give one")
+    base_lr = beta if beta is not None else 1e-3 if base_lr is None else base_lr
     per_layer = {k: _parse(k, PerLayer.parse, v)
                  for k, v in (("lr", lr), ("multiplier", multiplier), ("init_std", init_std)) if v is not None}
     req = ConvertRequest.model_validate({

@@ -154,3 +154,12 @@ def test_recommend_from_a_fit_without_an_lr_mode_column_asks_for_it():
     assert len({round(s.lr, 12) for s in rec.layers}) == 1
     # the analytic transfer still defaults to per-layer
     assert abcscale.recommend("mup", "adam", width=1024, base_width=256, beta=3e-3).lr_mode.value == "per_layer"
+
+
+def test_convert_takes_recommend_s_name_for_the_base_lr():
+    one = abcscale.convert("adam", "mup", "standard", width=1024, base_width=256, base_lr=3e-3)
+    assert abcscale.convert("adam", "mup", "standard", width=1024, base_width=256, beta=3e-3) == one
+    assert abcscale.convert("adam", "mup", "standard", width=1024, base_width=256) == abcscale.convert(
+        "adam", "mup", "standard", width=1024, base_width=256, base_lr=1e-3)
+    with pytest.raises(ValueError, match="^beta: the same as base_lr; give one"):
+        abcscale.convert("adam", "mup", "standard", width=1024, beta=3e-3, base_lr=3e-3)
