@@ -68,7 +68,7 @@ def check(
         try:
             rec = recommendation(cfg, fitted)
         except ValueError as exc:  # no group of the fit matches the config
-            fail(f"--fit: {exc}")
+            fail(f"--fit: {_in_config_words(str(exc))}")
     else:
         rec = recommendation(cfg)
     report = compare(cfg, rec, config_name=str(config), lr_tolerance=tolerance, init_tolerance=init_tolerance,
@@ -109,6 +109,13 @@ def print_report(cfg: CheckConfig, report: CheckReport) -> None:
     console.print("[green]PASS[/]" if report.ok else f"[red]FAIL[/]: {', '.join(report.failed)}")
 
 
+def _in_config_words(message: str) -> str:
+    """A fit's group-selection message, said for a check: its config picks the group (by parameterization,
+    optimizer, lr_mode, alignment), not a ``group`` option, which check has none of."""
+    return message.replace("select one with group key=value,...",
+                           "name it in the config (parameterization, optimizer, lr_mode, alignment)")
+
+
 def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None) -> Recommendation:
     """POST the check's recommend request to a running service (the same request a local check answers)."""
     import httpx
@@ -126,6 +133,9 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None) -> Recommendati
             detail = resp.json().get("detail")
         except ValueError:
             detail = resp.text[:300]
+        if isinstance(detail, list):  # FastAPI's field errors: loc and msg, as the fit command prints them
+            detail = "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg")) for e in detail
+                               if isinstance(e, dict))
         detail = detail if isinstance(detail, str) else json.dumps(detail)
-        fail(f"--service: {url} answered {resp.status_code}: {detail}")
+        fail(f"--service: {url} answered {resp.status_code}: {_in_config_words(detail)}")
     return Recommendation.model_validate(resp.json())

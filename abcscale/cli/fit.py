@@ -106,6 +106,9 @@ def fit(
         fail(f"--at: {', '.join(bad)} is not a covariate (--covariates: {', '.join(covs) or 'none given'})")
     if at_values and target_width is None:
         fail("--at: needs --target-size (the size to predict at)")
+    if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
+        fail("--strict: refuses an unreliable prediction, and without --target-width there is none to check; give "
+             "the width you will train at")
     options = build(FitOptions, FLAGS, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
                     diverged_col=diverged_col, group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,

@@ -33,8 +33,53 @@ class ConfigError(ValueError):
         return [f"{k}: {r}" for k, r in self.problems]
 
 
+class DuplicateKey(ValueError):
+    """A mapping of a config names one key twice (TOML refuses that itself)."""
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads' object hook: a key given twice is an error, not the later value silently."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(f"the key {key!r} appears twice in one mapping (the later value would silently win); "
+                               "keep one")
+        out[key] = value
+    return out
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (YAML 1.2 forbids it; PyYAML keeps the last).
+    Keys brought in by a merge (``<<: *base``) may be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key: the base loader says what is wrong with it
+            if key in seen:
+                raise DuplicateKey(f"the key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1};"
+                                   " the later value would silently win); keep one")
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (:class:`DuplicateKey`)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` that refuses duplicate keys (:class:`DuplicateKey`)."""
+    return json.loads(text, object_pairs_hook=_unique_pairs)
+
+
 def read_document(path: str | Path) -> dict[str, Any]:
-    """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file."""
+    """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file. A key given twice in one
+    mapping is an error (the later value would otherwise win silently)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -45,13 +90,15 @@ def read_document(path: str | Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     try:
         if suffix == ".json":
-            data = json.loads(text)
+            data = load_json(text)
         elif suffix == ".toml":
             data = tomllib.loads(text)
         elif suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         else:
             raise ConfigError(str(path), "unknown format; use .yaml, .yml, .json or .toml")
+    except DuplicateKey as exc:
+        raise ConfigError(str(path), str(exc)) from None
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(str(path), f"not valid {suffix[1:].upper()}: {exc}") from None
     if not isinstance(data, dict):

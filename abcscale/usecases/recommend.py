@@ -205,12 +205,16 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read ({exc.__class__.__name__})") from None
     suffix = path.suffix.lower()
-    loads: dict[str, Callable[[str], Any]] = {".json": json.loads, ".toml": tomllib.loads, ".yaml": yaml.safe_load,
-                                              ".yml": yaml.safe_load}
+    from abcscale.usecases.config_map import DuplicateKey, load_json, load_yaml
+
+    loads: dict[str, Callable[[str], Any]] = {".json": load_json, ".toml": tomllib.loads, ".yaml": load_yaml,
+                                              ".yml": load_yaml}
     if suffix not in loads:
         raise ValueError(f"{path}: unknown format; use .json, .yaml, .yml or .toml")
     try:
         data = loads[suffix](text)
+    except DuplicateKey as exc:
+        raise ValueError(f"{path}: {exc}") from None
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {' '.join(str(exc).split())}") from None
     try:

@@ -1,0 +1,70 @@
+"""What a review of abcscale as a CI gate found (session 32): a key given twice in a config silently took its later
+value (and flipped a verdict), `fit --strict` without a target width passed whatever the fit, and `check --fit`
+told the user to "select one with group key=value", an option check does not have."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from abcscale.fitting import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
+from tests.usecases.test_check_service import config
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_key_given_twice_is_exit_2_naming_it(tmp_path, suffix):
+    cfg = config()
+    if suffix == ".yaml":
+        import yaml
+
+        text = yaml.safe_dump(cfg) + "width: 1024\n"  # a merge conflict's leftover: the later value used to win
+    else:
+        text = json.dumps(cfg)[:-1] + ', "width": 1024}'
+    path = tmp_path / f"run{suffix}"
+    path.write_text(text)
+    res = runner.invoke(app, ["check", str(path)])
+    assert res.exit_code == 2 and "the key 'width' appears twice" in res.stderr, res.output
+    path.write_text(text.replace("width: 1024\n", "").replace(', "width": 1024', ""))
+    assert runner.invoke(app, ["check", str(path)]).exit_code == 0  # the config itself passes
+
+
+def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
+    from abcscale.usecases.config_map import load_yaml
+
+    assert load_yaml("base: &b\n  width: 1\nrun:\n  <<: *b\n  width: 2\n")["run"] == {"width": 2}
+
+
+def test_a_rules_file_with_a_pattern_twice_is_refused(tmp_path):
+    path = tmp_path / "rules.json"
+    path.write_text('{"lm_head": "readout", "lm_head": "embedding"}')
+    res = runner.invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "1024", "--base-width", "256",
+                              "--base-lr", "3e-3", "--rules", str(path)])
+    assert res.exit_code == 2 and "'lm_head' appears twice" in res.stderr, res.output
+
+
+def test_fit_strict_without_a_target_width_is_exit_2(tmp_path):
+    path = tmp_path / "two.csv"
+    synthetic_sweep((64, 128), seeds=1, group={"parameterization": "mup", "optimizer": "adam",
+                                               "lr_mode": "global"}).to_csv(path, index=False)
+    res = runner.invoke(app, ["fit", str(path), "--strict", "-q", "--n-boot", "50"])
+    assert res.exit_code == 2 and "--strict" in res.stderr and "--target-width" in res.stderr
+    res = runner.invoke(app, ["fit", str(path), "--strict", "-q", "--n-boot", "50", "--target-width", "4096"])
+    assert res.exit_code == 1 and "from 2 widths" in res.stderr  # the gate it is meant to be
+
+
+def test_check_with_a_fit_of_no_matching_group_says_to_name_it_in_the_config(tmp_path):
+    group = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+    fit = fit_table(synthetic_sweep((64, 128, 256), seeds=2, group=group), n_boot=50)
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(fit.model_dump_json())
+    cfg = tmp_path / "run.json"
+    cfg.write_text(json.dumps(config() | {"lr_mode": "per_layer"}))
+    res = runner.invoke(app, ["check", str(cfg), "--fit", str(fit_path)])
+    assert res.exit_code == 2 and "name it in the config (parameterization, optimizer, lr_mode" in res.stderr
+    assert "group key=value" not in res.stderr
