@@ -65,6 +65,14 @@ def fit(
                                                    show_default="smallest width")] = None,
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U for the "
                                                   "theory exponent", show_default="full")] = None,
+    parameterization: Annotated[str | None, typer.Option(
+        "--parameterization", "-p", help="a table without a parameterization column: every run's (for theory's "
+        "exponent)", show_default=False)] = None,
+    optimizer: Annotated[str | None, typer.Option(
+        "--optimizer", "-o", help="a table without an optimizer column: every run's", show_default=False)] = None,
+    lr_mode: Annotated[str | None, typer.Option(
+        "--lr-mode", help="a table without an lr_mode column: how every run's LR was set (global | per_layer)",
+        show_default=False)] = None,
     confidence_level: Annotated[float, typer.Option("--confidence-level", help="level of every interval")] = 0.95,
     n_boot: Annotated[int, typer.Option("--n-boot", help="bootstrap resamples")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="bootstrap seed")] = 0,
@@ -121,7 +129,8 @@ def fit(
     stored: dict[str, Any] | None = None
     try:
         with status(f"fitting {table}" + (f" on {service}" if service else ""), quiet=quiet):
-            df = read_table(table)
+            df = _with_setup(read_table(table), parameterization=parameterization, optimizer=optimizer,
+                             lr_mode=lr_mode)
             if service is None:
                 result = fit_sweep(df, options, names=FLAGS)
             else:
@@ -211,6 +220,26 @@ def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
         return v if isinstance(v, bool | int | float | str) else str(v)
 
     return [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def _with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
+    """``df`` with a column for each setup flag given (``-p``, ``-o``, ``--lr-mode``): what a team's own table
+    lacks and theory needs. A table that has the column already keeps it, and the flag is exit 2."""
+    given = {k: v for k, v in setup.items() if v is not None}
+    flags = {"parameterization": "--parameterization", "optimizer": "--optimizer", "lr_mode": "--lr-mode"}
+    if have := [k for k in given if k in df.columns]:
+        fail(f"{flags[have[0]]}: the table has its own {have[0]} column (its values are used); leave the flag "
+             "out, or use --group-cols to pick")
+    from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+
+    parsers = {"parameterization": Parameterization.parse, "optimizer": Optimizer.parse, "lr_mode": LrMode.parse}
+    values = {}
+    for k, v in given.items():
+        try:
+            values[k] = parsers[k](v).value
+        except ValueError as exc:
+            fail(f"{flags[k]}: {exc}")
+    return df.assign(**values) if values else df
 
 
 def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:

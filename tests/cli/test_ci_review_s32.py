@@ -68,3 +68,28 @@ def test_check_with_a_fit_of_no_matching_group_says_to_name_it_in_the_config(tmp
     res = runner.invoke(app, ["check", str(cfg), "--fit", str(fit_path)])
     assert res.exit_code == 2 and "name it in the config (parameterization, optimizer, lr_mode" in res.stderr
     assert "group key=value" not in res.stderr
+
+
+def test_fit_takes_the_setup_a_table_lacks_for_theory(tmp_path):
+    """A team's own table without parameterization / optimizer / lr_mode columns could not be gated with
+    --expect-theory (exit 2, "no lr_mode column"), and fit had no flag to say them."""
+    path = tmp_path / "own.csv"
+    synthetic_sweep((64, 128, 256, 512), exponent=-1.0, seeds=2, seed=3).to_csv(path, index=False)
+    base = ["fit", str(path), "-q", "--n-boot", "50", "--expect-theory"]
+    res = runner.invoke(app, base)
+    assert res.exit_code == 2 and "no parameterization, optimizer, lr_mode column" in res.stderr, res.output
+    ok = runner.invoke(app, [*base, "-p", "mup", "-o", "adam", "--lr-mode", "global", "--json"])
+    assert ok.exit_code == 0, ok.output
+    g = json.loads(ok.stdout)["groups"][0]
+    assert g["group"] == {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+    assert g["theory_exponent"] == -1.0 and g["consistent"] is True
+    # per-layer mode: theory says 0, so the same sweep (its LR falls as 1/width) is rejected: the gate bites
+    bad = runner.invoke(app, [*base, "-p", "mup", "-o", "adam", "--lr-mode", "per_layer"])
+    assert bad.exit_code == 1, bad.output
+    for argv, needle in ((["--lr-mode", "sideways"], "--lr-mode: "), (["-p", "xyz"], "--parameterization: unknown")):
+        res = runner.invoke(app, [*base, *argv])
+        assert res.exit_code == 2 and needle in res.stderr, res.output
+    has = tmp_path / "has.csv"
+    synthetic_sweep((64, 128), seeds=1, group={"optimizer": "adam"}).to_csv(has, index=False)
+    res = runner.invoke(app, ["fit", str(has), "-o", "sgd"])
+    assert res.exit_code == 2 and "--optimizer: the table has its own optimizer column" in res.stderr
