@@ -138,7 +138,9 @@ class ExponentSolution:
     False when that minimum is attained on a whole face, i.e. layers can trade LR freely.
     ``lower_bounds`` holds each layer's own minimum, reachable alone only by raising another's c.
     ``global_c`` is the smallest c shared by all layers (one global LR); ``binding_layer`` the layer
-    with the largest c.
+    with the largest per-layer c. The two agree when each layer's constraint is its own (u <= alpha); with
+    u > alpha the constraints couple, and one shared c may be stable below the largest per-layer one (standard
+    + Adam at (1/2, 1/2, 1): per-layer (0, 1, 1), shared 3/4).
     """
 
     ab: ABTable

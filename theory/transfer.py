@@ -103,7 +103,8 @@ def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
     out = list(sol.warnings)
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
         out.append(
-            f"global LR follows the binding layer ({sol.binding_layer.value}, c={sol.global_c:g}); "
-            "per-layer mode lets the other layers keep larger learning rates"
+            f"one global LR shrinks as n^-{sol.global_c:g}, the smallest c every layer can share (the largest "
+            f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets the "
+            "other layers keep larger learning rates"
         )
     return out

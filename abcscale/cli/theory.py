@@ -77,7 +77,9 @@ def convert(
     multiplier: PerLayerOpt = None,
     init_std: Annotated[str | None, typer.Option("--init-std", help="actual init stds 'e,h,r'",
                                                  show_default=False)] = None,
-    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon (same on every layer)",
+    epsilon: Annotated[float | None, typer.Option(help="the source setting's Adam epsilon at the target width, the "
+                                                  "same on every layer (not transferred from --base-width by the "
+                                                  "epsilon rule, as recommend's is)",
                                                   show_default=f"{DEFAULT_EPSILON:g}")] = None,
     weight_decay: WeightDecayOpt = None,
     weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,

@@ -27,7 +27,17 @@ def test_transfer_global_mode_uses_binding_exponent():
     base = BaseConfig(width=128, beta=1e-2)
     rec = theory.transfer("standard", "adam", base, 1024, "full", "global")
     assert [s.lr for s in rec.layers] == pytest.approx([1e-2 / 8] * 3)
-    assert any("binding layer" in w for w in rec.warnings)
+    assert any("one global LR shrinks as n^-1, the smallest c every layer can share" in w for w in rec.warnings)
+
+
+def test_the_global_warning_does_not_call_the_shared_c_a_layer_s_when_u_exceeds_alpha():
+    """u > alpha couples the layers' constraints: standard + Adam at (1/2, 1/2, 1) shares c = 3/4 while the
+    per-layer c is (0, 1, 1); the warning said "follows the binding layer (hidden, c=0.75)" (session 32's review)."""
+    base = BaseConfig(width=256, beta=1e-3)
+    rec = theory.transfer("standard", "adam", base, 4096, "0.5,0.5,1", "global")
+    said = next(w for w in rec.warnings if "global LR" in w)
+    assert "n^-0.75" in said and "hidden's, 1" in said
+    assert [s.lr for s in rec.layers] == pytest.approx([1e-3 * 16 ** -0.75] * 3)
 
 
 def test_transfer_rejects_bad_width():
