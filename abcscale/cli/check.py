@@ -82,9 +82,12 @@ def check(
 
 def _load(config: Path, maps: list[str], map_file: Path | None, constants_file: Path | None) -> CheckConfig:
     from abcscale.usecases.check import load_config
-    from abcscale.usecases.config_map import ConfigMap, load_map, parse_map
+    from abcscale.usecases.config_map import ConfigError, ConfigMap, load_map, parse_map
 
-    cmap = load_map(map_file) if map_file else None
+    try:
+        cmap = load_map(map_file) if map_file else None
+    except ConfigError as exc:  # the map file's own problems: said as the flag that named it
+        raise ConfigError(f"--map-file: {exc.problems[0][0]}", exc.problems[0][1], exc.problems[1:]) from None
     for text in maps:
         cmap = (cmap or ConfigMap()).merged(parse_map(text))
     return load_config(config, cmap, constants_file)

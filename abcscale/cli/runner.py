@@ -216,7 +216,15 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
             SweepSpec.model_validate(data)
         except ValidationError as alone:
             fail(f"{spec_file}: {validation_message(alone)}")
-        fail(validation_message(exc, FLAGS))
+        # a check across fields (head_dim against the widths) names its field in the message: say it as the flag
+        fail("; ".join(_as_flag(part) for part in validation_message(exc, FLAGS).split("; ")))
+
+
+def _as_flag(part: str) -> str:
+    field, sep, rest = part.partition(": ")
+    if not sep or field not in FLAGS and field not in SweepSpec.model_fields:
+        return part
+    return f"{FLAGS.get(field, '--' + field.replace('_', '-'))}: {rest}"
 
 
 # A long signature (one parameter per flag); the body parses, calls runner.coord.coord_check and prints.

@@ -165,6 +165,14 @@ class CheckConfig(_Numbers):
     def _form(cls, v: Any) -> Form:
         return Form.parse(v) if isinstance(v, str) else v
 
+    @field_validator("init_std", "multiplier", mode="before")
+    @classmethod
+    def _one_for_every_layer(cls, v: Any) -> Any:
+        """One number is every layer's (a Hugging Face config's ``initializer_range: 0.02``), checked per layer."""
+        if isinstance(v, int | float | str) and not isinstance(v, bool):
+            return {"embedding": v, "hidden": v, "readout": v}
+        return v
+
     @field_validator("lr")
     @classmethod
     def _lr(cls, v: Any, info: ValidationInfo) -> Any:

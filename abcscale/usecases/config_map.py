@@ -80,6 +80,19 @@ def load_json(text: str) -> Any:
 def read_document(path: str | Path) -> dict[str, Any]:
     """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file. A key given twice in one
     mapping is an error (the later value would otherwise win silently)."""
+    if str(path) == "-":  # standard input: YAML, which reads JSON too
+        import sys
+
+        text, suffix = sys.stdin.read(), ".yaml"
+        try:
+            data = load_yaml(text)
+        except DuplicateKey as exc:
+            raise ConfigError("-", str(exc)) from None
+        except yaml.YAMLError as exc:
+            raise ConfigError("-", f"standard input is not valid YAML or JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("-", "the config must be a mapping of keys to values")
+        return data
     path = Path(path)
     try:
         text = path.read_text()

@@ -315,11 +315,25 @@ def load_constants(path: str | Path) -> TunedConstants:
     from abcscale.schemas.errors import validation_message
 
     try:
-        return TunedConstants.model_validate_json(Path(path).read_text())
+        text = Path(path).read_text()
+        return TunedConstants.model_validate_json(text)
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
     except ValidationError as exc:
+        if _is_fit(text):  # the other file the workflow writes: say which it is, not twenty missing fields
+            raise ValueError(f"{path}: a fit from `abcscale fit`, not a constants file from `abcscale tune`: give it "
+                             "as the fit (--fit FILE; fit= in Python)") from None
         raise ValueError(f"{path}: not a constants file from `abcscale tune` ({validation_message(exc)})") from None
+
+
+def _is_fit(text: str) -> bool:
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and "groups" in data and "provenance" in data
 
 
 def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: LrMode | str = LrMode.per_layer,

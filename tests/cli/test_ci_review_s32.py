@@ -93,3 +93,37 @@ def test_fit_takes_the_setup_a_table_lacks_for_theory(tmp_path):
     synthetic_sweep((64, 128), seeds=1, group={"optimizer": "adam"}).to_csv(has, index=False)
     res = runner.invoke(app, ["fit", str(has), "-o", "sgd"])
     assert res.exit_code == 2 and "--optimizer: the table has its own optimizer column" in res.stderr
+
+
+def test_smaller_input_mistakes_are_said_in_the_caller_s_words(tmp_path):
+    import yaml
+
+    cfg = config()
+    hidden = cfg["lr"]["hidden"]
+    path = tmp_path / "run.yaml"
+    # one init std for every layer (a Hugging Face config's initializer_range): checked per layer, not a class name
+    path.write_text(yaml.safe_dump(cfg | {"init_std": 0.02}))  # 1.28x the rule's 1/64 at every layer here
+    res = runner.invoke(app, ["check", str(path), "--json"])
+    assert res.exit_code == 0 and "LayerValues" not in res.output, res.output
+    checked = {(c["setting"], c["layer"]) for c in json.loads(res.stdout)["checks"]}
+    assert {("init_std", "embedding"), ("init_std", "hidden"), ("init_std", "readout")} <= checked
+    path.write_text(yaml.safe_dump(cfg | {"init_std": 0.2}))
+    res = runner.invoke(app, ["check", str(path), "--json"])
+    assert res.exit_code == 1 and len([f for f in json.loads(res.stdout)["failed"] if f.startswith("init_std")]) == 3
+    # standard input, YAML or JSON
+    res = runner.invoke(app, ["check", "-"], input=json.dumps(cfg))
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["check", "-"], input=yaml.safe_dump(cfg | {"lr": cfg["lr"] | {"hidden": 4 * hidden}}))
+    assert res.exit_code == 1, res.output
+    # a missing map file names the flag
+    res = runner.invoke(app, ["check", str(path), "--map-file", str(tmp_path / "nope.toml")])
+    assert res.exit_code == 2 and res.stderr.startswith("error: --map-file: ") and "no such file" in res.stderr
+    # a fit given where a constants file belongs says which it is
+    fit = tmp_path / "fit.json"
+    fit.write_text(fit_table(synthetic_sweep((64, 128, 256), seeds=1), n_boot=20).model_dump_json())
+    res = runner.invoke(app, ["recommend", "--constants", str(fit), "-n", "1024"])
+    assert res.exit_code == 2 and "a fit from `abcscale fit`, not a constants file" in res.stderr
+    assert "Field required" not in res.stderr
+    # a check across spec fields names the flag
+    res = runner.invoke(app, ["sweep", "--widths", "24,40", "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 2 and "--head-dim: 16 must divide every width" in res.stderr
