@@ -40,7 +40,7 @@ from pydantic_core import PydanticCustomError
 
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
-from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.groups import ROLES, Form, MupSetup, Role, RoleSetting
 from abcscale.schemas.recommend import Recommendation
@@ -82,6 +82,18 @@ class RoleValues(LayerValues):
     """Per-layer values that may also give ``vector`` (biases, norm gains: ``theory.groups.vector_setting``)."""
 
     vector: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+class DecayValues(_Numbers):
+    """A run's weight decay by layer (0 allowed: a layer left undecayed), ``vector`` for biases and norm gains."""
+
+    embedding: float | None = Field(None, ge=0, allow_inf_nan=False)
+    hidden: float | None = Field(None, ge=0, allow_inf_nan=False)
+    readout: float | None = Field(None, ge=0, allow_inf_nan=False)
+    vector: float | None = Field(None, ge=0, allow_inf_nan=False)
+
+    def items(self) -> list[tuple[Role, float]]:
+        return [(r, v) for r in ROLES if (v := getattr(self, r.value, None)) is not None]
 
 
 class MupTable(_Numbers):
@@ -143,6 +155,9 @@ class CheckConfig(_Numbers):
     init_std: LayerValues | None = None
     multiplier: LayerValues | None = None
     epsilon: float | RoleValues | None = None
+    weight_decay: float | DecayValues | None = Field(
+        None, description="the run's decoupled weight decay (AdamW, Lion, Muon): one number for the three layer "
+        "types, or by layer; checked against the transfer of constants.weight_decay")
     constants: Constants = Field(default_factory=Constants)
     constants_file: Path | None = Field(None, description="a constants file from `abcscale tune` (relative to the "
                                         "config): its constants, base width and beta are the reference's")
@@ -189,6 +204,13 @@ class CheckConfig(_Numbers):
     def _positive_number(cls, v: Any) -> Any:
         if isinstance(v, float) and not (v > 0 and math.isfinite(v)):
             raise ValueError("must be a positive finite number")
+        return v
+
+    @field_validator("weight_decay")
+    @classmethod
+    def _decay(cls, v: Any) -> Any:
+        if isinstance(v, float) and not (v >= 0 and math.isfinite(v)):
+            raise ValueError("must be a finite number >= 0")
         return v
 
     @model_validator(mode="after")
@@ -472,7 +494,7 @@ def _check(setting: str, layer: Role | None, yours: float, rec: float, tol: floa
                  ok=verdict == "ok", verdict=verdict, multiplier=multiplier)
 
 
-def _table(v: float | LayerValues | None, roles: tuple[Role, ...]) -> dict[Role, float]:
+def _table(v: float | LayerValues | DecayValues | None, roles: tuple[Role, ...]) -> dict[Role, float]:
     """A config value by role: a number stands for every one of ``roles``, a table for the roles it gives."""
     if v is None:
         return {}
@@ -491,7 +513,7 @@ def run_settings(cfg: CheckConfig, rec: Recommendation) -> tuple[dict[Role, Role
                                f"{setup.output_mult:g}: multipliers 1, 1, {setup.output_mult / setup.width_mult:.4g})")
     layers = (Role.embedding, Role.hidden, Role.readout)
     values = {"lr": _table(cfg.lr, layers), "init_std": _table(cfg.init_std, layers),
-              "epsilon": _table(cfg.epsilon, layers)}
+              "epsilon": _table(cfg.epsilon, layers), "weight_decay": _table(cfg.weight_decay, layers)}
     stated = _table(cfg.multiplier, layers)
     readout = cfg.base_width / cfg.width if cfg.base_width else 1.0
     by_form = {Form.abc: {Role(s.layer.value): s.multiplier for s in rec.layers},
@@ -500,7 +522,8 @@ def run_settings(cfg: CheckConfig, rec: Recommendation) -> tuple[dict[Role, Role
     for role in ROLES:
         m = stated.get(role, by_form.get(role, 1.0))  # a vector-like parameter takes none in every form
         out[role] = RoleSetting(role=role, lr=values["lr"].get(role, 1.0), init_std=values["init_std"].get(role),
-                                epsilon=values["epsilon"].get(role), multiplier=m)
+                                epsilon=values["epsilon"].get(role), weight_decay=values["weight_decay"].get(role),
+                                multiplier=m)
     given = {(k, r) for k, table in values.items() for r in table}
     words = {Form.abc: "abc (the recommendation's multipliers)", Form.multiplier_free: "multiplier_free (every "
              "multiplier 1)", Form.mup: f"mup (multipliers 1, 1, base/width = {readout:.4g})"}[cfg.form]
@@ -510,13 +533,18 @@ def run_settings(cfg: CheckConfig, rec: Recommendation) -> tuple[dict[Role, Role
 def recommended_settings(rec: Recommendation, epsilon_mode: EpsilonMode) -> dict[Role, RoleSetting]:
     """The recommendation by role in the abc form, the vector-like rule included."""
     out = {Role(s.layer.value): RoleSetting(role=Role(s.layer.value), init_std=s.init_std, lr=s.lr, epsilon=s.epsilon,
-                                            multiplier=s.multiplier) for s in rec.layers}
+                                            weight_decay=s.weight_decay, multiplier=s.multiplier) for s in rec.layers}
     return out | {Role.vector: vector_setting(rec, epsilon_mode)}
 
 
 #: setting -> (its invariant, how it maps with the multiplier m: invariant = value * m**power(k, k'))
 _INVARIANT = {"lr": ("update", lambda k, ke: k), "init_std": ("forward", lambda k, ke: 1),
-              "epsilon": ("epsilon", lambda k, ke: -ke)}
+              "epsilon": ("epsilon", lambda k, ke: -ke),
+              "weight_decay": ("weight_decay", lambda k, ke: -k)}  # a coupled decay; an independent one: power 0
+
+
+def _no_power(k: float, ke: float) -> float:
+    return 0.0
 
 
 def _face_shift(cfg: CheckConfig, rec: Recommendation, yours: dict[Role, RoleSetting],
@@ -561,20 +589,33 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
-    tolerance = {"lr": lr_tolerance, "init_std": init_tolerance, "epsilon": eps_tolerance}
+    if any(k == "weight_decay" for k, _ in given):
+        if not rules.weight_decay:
+            warnings.append(f"weight_decay is only checked for optimizers with a decoupled decay (adamw, lion, muon; "
+                            f"optimizer is {cfg.optimizer.value})")
+            given = {(k, r) for k, r in given if k != "weight_decay"}
+        elif not cfg.constants.weight_decay:
+            warnings.append("weight_decay: not checked, the reference has none: give the decay tuned at the base "
+                            "width as constants.weight_decay (and weight_decay_mode)")
+            given = {(k, r) for k, r in given if k != "weight_decay"}
+    mode = cfg.constants.weight_decay_mode
+    tolerance = {"lr": lr_tolerance, "init_std": init_tolerance, "epsilon": eps_tolerance,
+                 "weight_decay": lr_tolerance}
     face = _face_shift(cfg, rec, yours, reference, given)
     if face:
         warnings.append("the per-layer exponents are not unique: each LR is compared with the point of the optimal "
                         "face nearest the run's (" + ", ".join(f"{r.value} x{f:.3g}" for r, f in face.items()
                                                               if r is not Role.vector) + " the prescription's)")
     checks: list[Check] = []
-    for setting in ("lr", "init_std", "epsilon"):
+    for setting in ("lr", "init_std", "epsilon", "weight_decay"):
         key, power = _INVARIANT[setting]
+        if setting == "weight_decay" and mode is WeightDecayMode.independent:
+            power = _no_power  # wd x W whatever the LR: the multiplier does not enter
         for role in ROLES:
             if (setting, role) not in given:
                 continue
-            mine = invariants(yours[role], cfg.optimizer)[key]
-            theirs = invariants(reference[role], cfg.optimizer)[key]
+            mine = invariants(yours[role], cfg.optimizer, mode)[key]
+            theirs = invariants(reference[role], cfg.optimizer, mode)[key]
             if setting == "lr" and theirs is not None:
                 theirs *= face.get(role, 1.0)
             if mine is None or theirs is None:

@@ -127,3 +127,38 @@ def test_smaller_input_mistakes_are_said_in_the_caller_s_words(tmp_path):
     # a check across spec fields names the flag
     res = runner.invoke(app, ["sweep", "--widths", "24,40", "--out", str(tmp_path / "o"), "-q"])
     assert res.exit_code == 2 and "--head-dim: 16 must divide every width" in res.stderr
+
+
+def test_check_gates_a_decoupled_weight_decay(tmp_path):
+    """`check` refused `weight_decay` as an unknown key, so an AdamW config had to drop it and a decay wrong at width
+    N was never caught. It is checked against the transfer of the base width's tuned decay, in the run's form."""
+    import yaml
+
+    import abcscale
+
+    def run(cfg):
+        path = tmp_path / "run.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        res = runner.invoke(app, ["check", str(path), "--json"])
+        return res.exit_code, json.loads(res.stdout) if res.stdout.startswith("{") else res.output
+
+    for form in ("abc", "multiplier_free"):
+        rec = abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, weight_decay=0.1, form=form)
+        roles = {s.role.value: s for s in rec.groups.roles if s.role.value != "vector"}
+        base = {"parameterization": "mup", "optimizer": "adamw", "width": 4096, "base_width": 256, "beta": 3e-3,
+                "form": form, "lr": {r: s.lr for r, s in roles.items()},
+                "init_std": {r: s.init_std for r, s in roles.items()}, "constants": {"weight_decay": 0.1}}
+        if form == "multiplier_free":
+            base["multiplier"] = {r: 1.0 for r in roles}
+        wd = {r: s.weight_decay for r, s in roles.items()}
+        code, report = run(base | {"weight_decay": wd})
+        assert code == 0 and {c["layer"] for c in report["checks"] if c["setting"] == "weight_decay"} == set(wd), report
+        code, report = run(base | {"weight_decay": wd | {"hidden": 8 * wd["hidden"]}})
+        assert code == 1 and report["failed"] == ["weight_decay (hidden) too high"], report
+    # without the tuned decay there is nothing to compare with: said, not failed; nor with an optimizer without one
+    code, report = run({k: v for k, v in base.items() if k != "constants"} | {"weight_decay": 0.1})
+    assert code == 0 and any(w.startswith("weight_decay: not checked") for w in report["warnings"])
+    code, report = run(base | {"optimizer": "adam", "constants": {}, "weight_decay": 0.1})
+    assert code == 0 and any("only checked for optimizers with a decoupled decay" in w for w in report["warnings"])
+    code, out = run(base | {"weight_decay": -0.1})
+    assert code == 2 and "weight_decay" in out
