@@ -195,8 +195,11 @@ class ExponentRow(Frozen):
     b: float
     c: float
     unique: bool
-    global_c: float = Field(description="exponent of a single shared LR (the binding layer's c)")
-    epsilon_exponent: float | None = Field(None, description="Adam per-layer epsilon exponent e_l (docs/theory.md s.5)")
+    global_c: float = Field(description="exponent of a single shared LR: the smallest c every layer can share")
+    epsilon_exponent: float | None = Field(None, description="Adam per-layer epsilon exponent e_l "
+                                           "(docs/theory.md s.5), for per-layer LRs")
+    c_range: tuple[float, float] | None = Field(None, description="where unique is false: the range this layer's c "
+                                                "spans on the optimal face (layers trade LR against each other)")
 
 
 class Constants(Frozen):

@@ -152,6 +152,8 @@ class ExponentSolution:
     global_c: float
     binding_layer: Layer
     warnings: tuple[str, ...] = field(default=())
+    #: each layer's c range on the optimal face (low == high where the answer is unique)
+    c_ranges: dict[Layer, tuple[float, float]] = field(default_factory=dict)
 
     def exponents(self) -> dict[Layer, LayerExponents]:
         return {l: LayerExponents(a=self.ab[l].a, b=self.ab[l].b, c=self.c[l]) for l in LAYERS}
@@ -234,7 +236,8 @@ def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> Exp
             + ", ".join(f"{l.value} [{round(spans[l][0], 6) + 0.0:g}, {round(spans[l][1], 6) + 0.0:g}]" for l in LAYERS)
             + "; its own minimum is " + ", ".join(f"{l.value} {lower[l]:g}" for l in LAYERS)
         )
-    return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings))
+    ranges = {l: (round(lo, 6) + 0.0, round(hi, 6) + 0.0) for l, (lo, hi) in spans.items()}
+    return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings), ranges)
 
 
 def theory_exponent(
@@ -278,4 +281,5 @@ def _rows(p: Parameterization, o: Optimizer, al: Alignment, sol: ExponentSolutio
     common: dict[str, Any] = {"parameterization": p.value, "optimizer": o, "alignment": al,
                               "unique": sol.unique, "global_c": sol.global_c}
     return [ExponentRow(**common, layer=layer, a=sol.ab[layer].a, b=sol.ab[layer].b, c=sol.c[layer],
-                        epsilon_exponent=eps[layer]) for layer in LAYERS]
+                        epsilon_exponent=eps[layer],
+                        c_range=None if sol.unique else sol.c_ranges.get(layer)) for layer in LAYERS]

@@ -52,12 +52,13 @@ def table(
         emit_json(rows)
         return
     t = Table(title="abc exponents: multiplier n^-a, init n^-b, LR (n/base)^-c")
-    for col in ("parameterization", "optimizer", "alignment", "layer", "a", "b", "c", "global c", "eps g", "unique"):
+    for col in ("parameterization", "optimizer", "alignment", "layer", "a", "b", "c", "global c", "eps e", "unique"):
         t.add_column(col)
     for r in rows:
         t.add_row(r.parameterization, r.optimizer.value, r.alignment.name, r.layer.value, frac(r.a), frac(r.b),
                   frac(r.c), frac(r.global_c), "-" if r.epsilon_exponent is None else frac(r.epsilon_exponent),
-                  "yes" if r.unique else "[red]no[/]")
+                  "yes" if r.unique else "[red]no[/]" + (f" [{frac(r.c_range[0])}, {frac(r.c_range[1])}]"
+                                                           if r.c_range else ""))
     console.print(t)
 
 

@@ -71,3 +71,14 @@ def test_custom_table_is_named_custom():
     rec = theory.transfer(ab, "sgd", BaseConfig(width=64, beta=0.1), 256)
     assert rec.parameterization == "custom"
     assert [rec.exponents[l.value].c for l in LAYERS] == [theory.solve_exponents("mup", "sgd").c[l] for l in LAYERS]
+
+
+def test_the_theory_table_gives_each_layer_s_range_where_the_answer_is_not_unique():
+    """The README promised each layer's range with `unique: false`; only recommend's warning text held it."""
+    from abcscale.theory import theory_table
+
+    rows = {r.layer.value: r for r in theory_table(["standard"], ["adam"], ["0.5,0.5,1"])}
+    assert {k: r.c_range for k, r in rows.items()} == {"embedding": (0.0, 0.5), "hidden": (0.5, 1.0),
+                                                       "readout": (0.5, 1.0)}
+    assert all(not r.unique for r in rows.values())
+    assert all(r.c_range is None for r in theory_table(["mup"], ["adam"], ["full"]))
