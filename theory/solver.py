@@ -236,6 +236,12 @@ def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> Exp
             + ", ".join(f"{l.value} [{round(spans[l][0], 6) + 0.0:g}, {round(spans[l][1], 6) + 0.0:g}]" for l in LAYERS)
             + "; its own minimum is " + ", ".join(f"{l.value} {lower[l]:g}" for l in LAYERS)
         )
+    elif al.u > al.alpha and (below := [l for l in LAYERS if lower[l] < c[l] - 1e-6]):
+        # one vertex minimises the sum, yet a layer can still buy a larger LR with another's: say so
+        warnings.append(
+            f"the layers' learning rates trade (u={al.u:g} > alpha={al.alpha:g}): the prescription minimises the "
+            "total c; " + ", ".join(f"{l.value} alone could reach c={lower[l]:g} (not {c[l]:g})" for l in below)
+            + " if another layer's LR shrinks instead")
     ranges = {l: (round(lo, 6) + 0.0, round(hi, 6) + 0.0) for l, (lo, hi) in spans.items()}
     return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings), ranges)
 

@@ -82,3 +82,15 @@ def test_the_theory_table_gives_each_layer_s_range_where_the_answer_is_not_uniqu
                                                        "readout": (0.5, 1.0)}
     assert all(not r.unique for r in rows.values())
     assert all(r.c_range is None for r in theory_table(["mup"], ["adam"], ["full"]))
+
+
+def test_a_unique_vertex_that_still_trades_learning_rate_says_so():
+    """u > alpha: standard + Muon at (1/2, 1/2, 1) minimises the total c at one vertex (0, 0, 1), yet the
+    readout alone could run at c = 1/2 if another layer's LR shrank; the reference asks to say so (session 32)."""
+    from abcscale.theory.solver import solve_exponents
+
+    sol = solve_exponents("standard", "muon", "0.5,0.5,1")
+    assert sol.unique and [sol.c[l] for l in sol.c] == [0.0, 0.0, 1.0]
+    assert any("readout alone could reach c=0.5 (not 1)" in w for w in sol.warnings), sol.warnings
+    for alignment in ("full", "none"):  # u <= alpha: nothing trades, nothing said
+        assert not any("trade" in w for w in solve_exponents("standard", "muon", alignment).warnings)
