@@ -121,9 +121,15 @@ def recommend_from_fit(
     fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None, constants: Constants | None = None
 ) -> Recommendation:
     """Per-layer settings at ``width`` from the fitted LR of the group ``group`` picks (``abcscale recommend
-    --fit``); the answer's ``band`` holds the fitted LR's uncertainty."""
-    return usecases.recommend_from_fit(_fit(fit), width, selector=usecases.selector_from(group),
-                                       constants=constants)
+    --fit``); the answer's ``band`` holds the fitted LR's uncertainty. What a table lacks (lr_mode,
+    parameterization, optimizer) goes in ``group`` (``group={"lr_mode": "global"}``)."""
+    try:
+        return usecases.recommend_from_fit(_fit(fit), width, selector=usecases.selector_from(group),
+                                           constants=constants)
+    except ValueError as exc:
+        if str(exc).startswith(("lr_mode:", "per-layer settings need")):  # said here as this function takes it
+            raise ValueError(f"{exc} (here: group={{'lr_mode': 'global', ...}})") from None
+        raise
 
 
 @_one_line

@@ -163,8 +163,9 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
 
 #: training-budget columns a table may carry unnamed: one of them moving with the size changes what the exponent is
 BUDGET_COLUMNS = ("tokens", "train_tokens", "batch_size", "batch")
-#: column names (lower case, separators dropped) that hold a training budget, besides any holding "token" or
-#: "batch": Chinchilla's D, the usual short names, steps and compute (not "B" or "C": abc's exponents)
+#: column names (lower case, separators dropped) that hold a training budget, besides any holding "token",
+#: "batch", "sample", "flop", "datasize" or "steps": Chinchilla's D, the usual short names, compute (not "B" or
+#: "C": abc's exponents)
 BUDGET_NAMES = frozenset({"d", "bs", "bsz", "gbs", "datasetsize", "samples", "nsamples", "iters", "iterations",
                           "trainsteps", "numsteps", "totalsteps", "nsteps", "flops", "compute"})
 
@@ -172,7 +173,7 @@ BUDGET_NAMES = frozenset({"d", "bs", "bsz", "gbs", "datasetsize", "samples", "ns
 def is_budget_name(name: str) -> bool:
     """Whether a column's name says it holds a training budget (tokens, batch size, steps, compute)."""
     key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-    return key in BUDGET_NAMES or "token" in key or "batch" in key
+    return key in BUDGET_NAMES or any(w in key for w in ("token", "batch", "sample", "flop", "datasize", "steps"))
 
 
 def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -427,8 +428,9 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         # a blow-up is a multiple of the curve's best and the loss bands a share of it: both need losses > 0
         raise TableError([f"{m.loss_col}: the fitter needs positive losses (a blow-up is {BLOWUP_FACTOR:g}x the "
                           "curve's best, the loss penalties are shares of it); zero or negative in "
-                          f"{_rows(bad)}: add a constant that makes every loss positive (a negative "
-                          "log-likelihood's offset; the optimal learning rates do not change)"])
+                          f"{_rows(bad)}: add a constant that puts every loss well above zero, the best near "
+                          "its usual size (a negative log-likelihood's offset; the optima do not change, and the "
+                          "penalties are shares of the best loss, so one near 0 inflates them)"])
     diverged = _diverged(df, m, loss.to_numpy(), roles.div_col)
     if blowup is not None:
         keys = [*roles.group_cols, m.size_col, *roles.constant_cols]

@@ -365,7 +365,10 @@ async def upload(request: Request) -> Response:
         form = await request.form(max_files=1, max_fields=32)
     except MultiPartException as exc:
         return error_page(request, 400, "Unreadable upload", f"The form could not be read: {exc}")
-    values = {k: v for k, v in form.multi_items() if k in UPLOAD_FIELDS and isinstance(v, str)}
+    values: dict[str, str] = {}
+    for k, v in form.multi_items():  # a field given twice (covariates=D, covariates=B) is a list: joined, not the last
+        if k in UPLOAD_FIELDS and isinstance(v, str):
+            values[k] = f"{values[k]},{v}" if k in values and v.strip() else values.get(k) or v
     if unknown := sorted({k for k in form.keys() if k not in (*UPLOAD_FIELDS, "file", "token")}):
         # as POST /v1/fits answers 422 extra_forbidden: a misspelt option must not be dropped unread
         return await _registry(request, 422, values=values, errors={
@@ -377,7 +380,9 @@ async def upload(request: Request) -> Response:
     try:  # an empty field keeps the sweep-table contract's default
         options = FitOptions.model_validate({k: v for k, v in values.items() if v.strip()}, context={"form": True})
     except ValidationError as exc:
-        errors = {str(e["loc"][0]): e["msg"].removeprefix("Value error, ") for e in exc.errors(include_url=False)}
+        # a check across fields (`at` naming no covariate) has no location: the form's general error
+        errors = {str(e["loc"][0]) if e["loc"] else GENERAL: e["msg"].removeprefix("Value error, ")
+                  for e in exc.errors(include_url=False)}
         return await _registry(request, 422, values=values, errors=errors)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:

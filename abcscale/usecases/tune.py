@@ -309,16 +309,25 @@ def save_constants(tuned: TunedConstants, path: str | Path) -> Path:
 
 
 def load_constants(path: str | Path) -> TunedConstants:
-    """Read a constants file (``abcscale tune --out``); a ValueError names the file and the problem."""
+    """Read a constants file (``abcscale tune --out``); a ValueError names the file and the problem (a key given
+    twice included: pydantic's JSON parser would take the later value silently)."""
     from pydantic import ValidationError
 
     from abcscale.schemas.errors import validation_message
+    from abcscale.usecases.config_map import DuplicateKey, load_json
 
     try:
         text = Path(path).read_text()
-        return TunedConstants.model_validate_json(text)
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        load_json(text)
+    except DuplicateKey as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    except ValueError:
+        pass  # not JSON at all: pydantic names it below
+    try:
+        return TunedConstants.model_validate_json(text)
     except ValidationError as exc:
         if _is_fit(text):  # the other file the workflow writes: say which it is, not twenty missing fields
             raise ValueError(f"{path}: a fit from `abcscale fit`, not a constants file from `abcscale tune`: give it "

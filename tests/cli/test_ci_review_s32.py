@@ -162,3 +162,16 @@ def test_check_gates_a_decoupled_weight_decay(tmp_path):
     assert code == 0 and any("only checked for optimizers with a decoupled decay" in w for w in report["warnings"])
     code, out = run(base | {"weight_decay": -0.1})
     assert code == 2 and "weight_decay" in out
+
+
+def test_a_constants_file_with_a_key_twice_is_refused(tmp_path):
+    """The re-verification's variant: a second "beta" in a tuned file turned a passing check into FAIL (and made
+    recommend's hidden LR 170x too large) without a word."""
+    from abcscale.usecases.tune import save_constants
+    from tests.usecases.test_tune import _tuned
+
+    path = save_constants(_tuned(), tmp_path / "tuned.json")
+    text = path.read_text().rstrip().removesuffix("}") + ', "beta": 1.0}\n'
+    path.write_text(text)
+    res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
+    assert res.exit_code == 2 and "the key 'beta' appears twice" in res.stderr, res.output

@@ -21,7 +21,8 @@ def _budget_table(name: str):
     return df.assign(**{name: (1e9 * df["width"] / 64).astype(np.int64)})
 
 
-@pytest.mark.parametrize("name", ["D", "n_tokens", "tokens_seen", "global_batch_size", "bsz", "train_steps"])
+@pytest.mark.parametrize("name", ["D", "n_tokens", "tokens_seen", "global_batch_size", "bsz", "train_steps",
+                                  "data_size", "lr_warmup_steps"])
 def test_a_budget_grown_with_the_width_is_said_whatever_its_name(name):
     fit = fit_table(_budget_table(name), n_boot=50)
     assert any(w.startswith(f"{name} changes with width") for w in fit.warnings), fit.warnings
@@ -32,8 +33,8 @@ def test_columns_derived_from_the_width_or_fixed_are_not_budgets():
     df = df.assign(n_params=12 * df["width"] ** 2, d_ff=4 * df["width"], tokens=1_000_000, batch=8)
     fit = fit_table(df, n_boot=50)
     assert not [w for w in fit.warnings if "changes with width" in w], fit.warnings
-    assert [is_budget_name(n) for n in ("D", "Tokens", "batch-size", "depth", "n_params", "b", "c", "data_hash")] == [
-        True, True, True, False, False, False, False, False]
+    names = ("D", "Tokens", "batch-size", "data_size", "lr_warmup_steps", "depth", "n_params", "b", "c", "data_hash")
+    assert [is_budget_name(n) for n in names] == [True] * 5 + [False] * 5
 
 
 def test_parameter_counts_in_a_column_n_are_not_read_as_widths_silently():

@@ -193,3 +193,20 @@ def test_upload_takes_the_apis_other_options_and_refuses_unknown_fields(client, 
     assert fit_count(client) == before
     page = client.get("/fits")
     assert 'name="diverged_col"' in page.text and 'name="covariates"' in page.text
+
+
+def test_upload_errors_without_a_field_are_the_form_s_not_a_500(client, sweep):
+    """An `at` naming no covariate fails a check across fields (no location): the page answered 500 (session 32's
+    re-verification); a field given twice is joined, as the API's list, not its last value."""
+    files = {"file": ("s.csv", io.BytesIO(_csv(sweep)), "text/csv")}
+    r = client.post("/fits", data={"n_boot": str(N_BOOT), "target_width": "2048", "at": "tokens=1e6"}, files=files)
+    assert r.status_code == 422 and "at:" in unescape(r.text) and "Traceback" not in r.text
+    import pandas as pd
+
+    two = pd.concat([sweep.assign(tokens=1_000_000, bs=8),
+                     sweep.assign(tokens=4_000_000, bs=16, final_loss=sweep["final_loss"] * 0.99)], ignore_index=True)
+    r = client.post("/fits", data={"n_boot": str(N_BOOT), "covariates": ["tokens", "bs"]},
+                    files={"file": ("t.csv", io.BytesIO(_csv(two)), "text/csv")}, follow_redirects=False)
+    assert r.status_code == 303, unescape(r.text)[:600]
+    stored = client.get("/v1/fits/" + r.headers["location"].rsplit("/", 1)[1]).json()["result"]
+    assert stored["mapping"]["covariates"] == ["tokens", "bs"]
