@@ -35,7 +35,7 @@ from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
-from abcscale.theory.groups import assign
+from abcscale.theory.groups import assign, check_width, tied_readout_multiplier
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -72,13 +72,16 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
     first = {id(p): (name, role) for name, p, role, _ in placed}
     for name, p in every:
         if id(p) in first and name != first[id(p)][0]:
-            role = assign(name, tuple(p.shape), spec.width, rules, layout="torch")[0]
+            try:
+                role = assign(name, tuple(p.shape), spec.width, rules, layout="torch")[0]
+            except ValueError:  # an alias no rule names (BERT's cls.predictions.decoder.weight): nothing to compare
+                continue
             if role is not first[id(p)][1]:
-                mult = spec[role].multiplier
-                forward = (f"; the forward must still multiply its {role.value} output by {mult:g}"
-                           if mult not in (None, 1.0) else
-                           f"; in the {spec.form.value} form its {role.value} scaling is lost (use the mup form "
-                           "and multiply the output as MuSharedReadout does, or untie them)")
+                forward = ""
+                if Role.readout in (role, first[id(p)][1]) and Role.embedding in (role, first[id(p)][1]):
+                    forward = (f"; the forward must multiply the tied logits by {tied_readout_multiplier(spec):.4g} "
+                               "(theory.groups.tied_readout_multiplier: the untied readout's forward scale over "
+                               "the embedding's), as MuSharedReadout does, or untie them")
                 warnings.warn(f"parameters {first[id(p)][0]!r} and {name!r} are one tensor (tied) with the roles "
                               f"{first[id(p)][1].value} and {role.value}: it trains as the {first[id(p)][1].value} "
                               f"(its LR and init std){forward}", UserWarning, stacklevel=4)
@@ -93,6 +96,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]  # before the spec's own
     placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules, layout="torch"))
               for name, p in _named(model)]
+    check_width([(name, tuple(p.shape), role) for name, p, role, _ in placed], spec.width, "torch")
     _check_tied(model, placed, spec, rules)
     return placed
 
@@ -148,8 +152,10 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
         g["eps"] = s.epsilon
     if opt is Optimizer.adafactor and s.param_scale_floor is not None:
         g["eps"] = (None, s.param_scale_floor)  # torch.optim.Adafactor's floor on rms(W), mapped with the form
-    # explicit 0 where the spec decays nothing: torch.optim.Muon's default decay is 0.1, AdamW's 0.01
-    g["weight_decay"] = (s.weight_decay or 0.0) if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon) else 0.0
+    if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon):
+        g["weight_decay"] = s.weight_decay or 0.0  # explicit 0: torch.optim.Muon's default decay is 0.1
+    # an adam / sgd spec decays nothing and leaves the key to the optimizer: SGD(groups, weight_decay=5e-4) keeps
+    # its L2 term; torch.optim.AdamW given these groups adds its default 0.01 (use Adam, or weight_decay=0)
     if opt is Optimizer.muon:
         g["use_muon"] = muon
     return g

@@ -23,7 +23,7 @@ from optax import contrib
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
-from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign
+from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width
 
 Params = Any
 Schedule = Callable[[Any], Any]
@@ -51,6 +51,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
         out.append((name, leaf, role, spec.init_std(role, ratio)))
+    check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout)
     return out, treedef
 
 

@@ -125,7 +125,6 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                 f", or, if the model is not {width} wide, recommend at its width")
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
                              f"say (an embedding and a readout look alike); add a rule (pattern, role) for it{other}")
-    _check_width(name, dims, width, role, layout)
     if role is not Role.hidden or len(dims) < 2:
         return role, 1.0
     fan_in = dims[-1] if layout == "torch" else dims[-2]
@@ -136,20 +135,24 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     return role, fan_in / width
 
 
-def _check_width(name: str, dims: tuple[int, ...], width: int, role: Role, layout: str) -> None:
-    """An embedding's output axis and a readout's fan-in are the model's width: a ValueError when a matrix says
-    the model is another width than the spec's (a spec made for one width and given to a model of another would
-    set every LR and init std for the wrong width)."""
-    if len(dims) != 2 or role not in (Role.embedding, Role.readout):
+def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch") -> None:
+    """A ValueError when a model's own shapes say it is another width than the spec's: every 2-D readout takes the
+    same fan-in w != ``width`` and an embedding matrix has an axis of w (a spec made for one width and given to a
+    model of another would set every LR and init std for the wrong width). Anything less certain passes: an
+    input projection, a factorized embedding or a convolutional head need not share the readout's fan-in."""
+    placed = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
+    fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in placed
+               if role is Role.readout and len(dims) == 2}
+    if len(fan_ins) != 1 or width in fan_ins:
         return
-    torch_like = layout == "torch"
-    # embedding [vocab, D] in both layouts; readout [out, in] (torch) or [in, out] (jax)
-    axis = 1 if role is Role.embedding or torch_like else 0
-    if dims[axis] != width:
-        what = "output axis" if role is Role.embedding else "fan-in"
-        raise ValueError(f"parameter {name!r} {list(dims)}: {role.value} {what} {dims[axis]}, but the spec is for "
-                         f"width {width}: recommend at the model's width (width={dims[axis]}), or give its role "
-                         "with a rule if it is not the " + role.value)
+    w = fan_ins.pop()
+    readout = next(name for name, dims, role in placed if role is Role.readout and len(dims) == 2)
+    embedding = next(((name, dims) for name, dims, role in placed
+                      if role is Role.embedding and len(dims) == 2 and w in dims), None)
+    if embedding is not None:
+        raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
+                         f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
+                         f"at the model's width (width={w})")
 
 
 def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
