@@ -164,16 +164,16 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
 #: training-budget columns a table may carry unnamed: one of them moving with the size changes what the exponent is
 BUDGET_COLUMNS = ("tokens", "train_tokens", "batch_size", "batch")
 #: column names (lower case, separators dropped) that hold a training budget, besides any holding "token",
-#: "batch", "sample", "flop", "datasize" or "steps": Chinchilla's D, the usual short names, compute (not "B" or
-#: "C": abc's exponents)
+#: "batch", "sample", "datasize" or "steps": Chinchilla's D and the usual short names (not "B" or "C": abc's
+#: exponents; not FLOPs, which grow with the width by construction)
 BUDGET_NAMES = frozenset({"d", "bs", "bsz", "gbs", "datasetsize", "samples", "nsamples", "iters", "iterations",
-                          "trainsteps", "numsteps", "totalsteps", "nsteps", "flops", "compute"})
+                          "trainsteps", "numsteps", "totalsteps", "nsteps"})
 
 
 def is_budget_name(name: str) -> bool:
     """Whether a column's name says it holds a training budget (tokens, batch size, steps, compute)."""
     key = re.sub(r"[^a-z0-9]", "", str(name).lower())
-    return key in BUDGET_NAMES or any(w in key for w in ("token", "batch", "sample", "flop", "datasize", "steps"))
+    return key in BUDGET_NAMES or any(w in key for w in ("token", "batch", "sample", "datasize", "steps"))
 
 
 def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -186,6 +186,8 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
              *(m.covariates or [])}
     for c in df.columns:
         if not is_budget_name(c) or c in roles or c in RUN_MEASUREMENTS:
+            continue
+        if df[c].astype(str).equals(df[m.size_col].astype(str)):  # "D" holding the model dim, as the contract names it
             continue
         grouped = df.groupby([*keys, m.size_col], dropna=False)[c].nunique(dropna=False)
         across = df.groupby(keys, dropna=False)[c].nunique(dropna=False) if keys else pd.Series(
@@ -209,7 +211,8 @@ def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
         return []
     sizes = pd.to_numeric(df[m.size_col], errors="coerce")
     key = re.sub(r"[^a-z0-9]", "", m.size_col.lower())
-    named = key in ("n", "nparams", "numparams", "params", "parameters") or any(
+    # "N" counts parameters (Chinchilla's); "n" is the theory's own width
+    named = m.size_col.strip() == "N" or key in ("nparams", "numparams", "params", "parameters") or any(
         k in m.size_col.lower() for k in ("param", "n_p", "numel"))
     if not named and not sizes.max() > WIDTH_PLAUSIBLE:
         return []
@@ -424,14 +427,15 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     if problems:
         raise TableError(problems)
     assert width is not None and lr is not None and loss is not None  # each failure above added a problem
-    if (bad := np.isfinite(loss) & (loss <= 0)).any():
+    flagged = _diverged(df, m, loss.to_numpy(), roles.div_col)  # a diverged run's logged 0 or -1 is not a loss
+    if (bad := np.isfinite(loss) & (loss <= 0) & ~flagged).any():
         # a blow-up is a multiple of the curve's best and the loss bands a share of it: both need losses > 0
         raise TableError([f"{m.loss_col}: the fitter needs positive losses (a blow-up is {BLOWUP_FACTOR:g}x the "
                           "curve's best, the loss penalties are shares of it); zero or negative in "
                           f"{_rows(bad)}: add a constant that puts every loss well above zero, the best near "
                           "its usual size (a negative log-likelihood's offset; the optima do not change, and the "
                           "penalties are shares of the best loss, so one near 0 inflates them)"])
-    diverged = _diverged(df, m, loss.to_numpy(), roles.div_col)
+    diverged = flagged
     if blowup is not None:
         keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
         diverged |= _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)

@@ -83,3 +83,20 @@ def test_losses_at_or_below_zero_are_refused_naming_the_rows(shift, tmp_path, ca
         main(["fit", str(path)])
     err = capsys.readouterr().err
     assert exc.value.code == 2 and "needs positive losses" in err and "Traceback" not in err
+
+
+def test_what_the_code_review_found_in_these_rules():
+    """Session 32's code review of the rules above: a diverged run logged as loss 0 or -1 beside its diverged flag
+    was refused as a negative loss; a `D` column holding the model dim, and FLOPs (which grow with the width by
+    construction), were called budgets; a width column named `n` (the theory's own symbol) was called parameter
+    counts."""
+    df = synthetic_sweep(WIDTHS, seeds=2, seed=2)
+    assert df["diverged"].any()
+    logged = df.assign(final_loss=np.where(df["diverged"], -1.0, df["final_loss"]))
+    assert fit_table(logged, n_boot=20).groups[0].exponent is not None
+    derived = df.assign(D=df["width"], flops=6 * 12 * df["width"] ** 2 * 1_000_000)
+    assert not [w for w in fit_table(derived, n_boot=20).warnings if "changes with" in w]
+    small = synthetic_sweep((32, 64, 128), seeds=2, seed=5)
+    named_n = small.rename(columns={"width": "n"})
+    assert not [w for w in fit_table(named_n, ColumnMapping(size_col="n"), n_boot=20).warnings
+                if "parameter counts" in w]
