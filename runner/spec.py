@@ -343,16 +343,7 @@ def model_source(ref: str) -> str:
 
     Imports are read from the import statements (:func:`user_imports`), so a module imported by name at run
     time (``importlib.import_module``) is not seen."""
-    target = ref.rpartition(":")[0]
-    path: Path | None = Path(target).expanduser()
-    package = None
-    if not (target.endswith(".py") or "/" in target):
-        try:
-            found = importlib.util.find_spec(target)
-        except (ImportError, ValueError):
-            return ""
-        path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None
-        package = target if path is not None and path.name == "__init__.py" else target.rpartition(".")[0]
+    path, package = _factory_file(ref)
     if path is None:
         return ""
     try:
@@ -363,6 +354,20 @@ def model_source(ref: str) -> str:
     except OSError:
         return ""
     return digest.hexdigest()[:16]
+
+
+def _factory_file(ref: str) -> tuple[Path | None, str | None]:
+    """The source file a factory reference names (``path/file.py:factory`` relative to the working directory, or
+    ``pkg.module:factory`` found on sys.path) and its package (for relative imports); None when not found."""
+    target = ref.rpartition(":")[0]
+    if target.endswith(".py") or "/" in target:
+        return Path(target).expanduser(), None
+    try:
+        found = importlib.util.find_spec(target)
+    except (ImportError, ValueError):
+        return None, None
+    path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None
+    return path, (target if path is not None and path.name == "__init__.py" else target.rpartition(".")[0]) or None
 
 
 def _library_roots() -> tuple[Path, ...]:
@@ -477,14 +482,17 @@ _EXECUTION = frozenset({"batching", "chunk", "curves", "coord_steps"})
 
 
 def spelling_free(spec: SweepSpec) -> dict[str, str]:
-    """The key fields that name the same thing however it is written: a factory reference as its code (the
-    hash of its file and the user's modules it imports, :func:`model_source`) and its name, so that
-    ``models.py:make``, ``./models.py:make`` and ``models:make`` are one model; a data path as ``"file"``,
+    """The key fields that name the same thing however it is written: a factory reference as its file (resolved),
+    its name and its code (the hash of the file and the user's modules it imports, :func:`model_source`), so that
+    ``models.py:make``, ``./models.py:make``, the absolute path and ``models:make`` are one model; a data path as ``"file"``,
     since the cell key holds the corpus's own hash. Empty for the built-in models and data sets; a reference
     whose file is not found keeps its spelling (loading it then says why)."""
     out: dict[str, str] = {}
     if spec.model not in BUILTIN_MODELS and (source := model_source(spec.model)):
-        out |= {"model": "factory:" + spec.model.rpartition(":")[2], "model_source": source}
+        # the file itself, however spelled: identical code in two folders may read different files beside it
+        path = _factory_file(spec.model)[0]
+        where = str(path.resolve()) if path is not None else ""
+        out |= {"model": f"factory:{where}:{spec.model.rpartition(':')[2]}", "model_source": source}
     if spec.data not in BUILTIN_DATA:
         out["data"] = "file"
     return out

@@ -52,6 +52,16 @@ def test_one_model_however_its_factory_is_written(project):
     assert _cid(_spec("um2.py:factory")) != _cid(_spec("um.py:factory"))  # other code
 
 
+def test_the_same_code_in_two_folders_is_two_models(project):
+    """A code review's case: identical factory files that each read their own file beside them (an arch.json)
+    shared a cell id, so a sweep of one resumed the other's runs."""
+    for sub in ("a", "b"):
+        (project / sub).mkdir()
+        (project / sub / "um.py").write_text(USER_MODEL.read_text())
+    assert _cid(_spec("a/um.py:factory")) != _cid(_spec("b/um.py:factory"))
+    assert _cid(_spec("a/um.py:factory")) == _cid(_spec(f"{project}/a/../a/um.py:factory"))
+
+
 def test_built_in_models_and_data_keep_their_ids():
     """Nothing to respell there: their ids are what they were, so every existing store resumes as before."""
     for spec in (_spec("mlp"), _spec("transformer", data="default")):
