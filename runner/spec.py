@@ -484,8 +484,8 @@ _EXECUTION = frozenset({"batching", "chunk", "curves", "coord_steps"})
 def spelling_free(spec: SweepSpec) -> dict[str, str]:
     """The key fields that name the same thing however it is written: a factory reference as its file (resolved),
     its name and its code (the hash of the file and the user's modules it imports, :func:`model_source`), so that
-    ``models.py:make``, ``./models.py:make``, the absolute path and ``models:make`` are one model; a data path as ``"file"``,
-    since the cell key holds the corpus's own hash. Empty for the built-in models and data sets; a reference
+    ``models.py:make``, ``./models.py:make``, the absolute path and ``models:make`` are one model; a data path as
+    ``"file"``, since the cell key holds the corpus's own hash. Empty for the built-in models and data sets; a reference
     whose file is not found keeps its spelling (loading it then says why)."""
     out: dict[str, str] = {}
     if spec.model not in BUILTIN_MODELS and (source := model_source(spec.model)):
