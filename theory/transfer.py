@@ -99,11 +99,16 @@ def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -
     return out
 
 
+def _scaling(c: float) -> str:
+    """How an LR of exponent c moves with the width n, in words (c < 0 grows, 0 stays)."""
+    return f"shrinks as n^-{c:g}" if c > 0 else f"grows as n^{-c:g}" if c < 0 else "stays constant (c = 0)"
+
+
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
     out = list(sol.warnings)
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
         out.append(
-            f"one global LR shrinks as n^-{sol.global_c:g}, the smallest c every layer can share (the largest "
+            f"one global LR {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
             f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets the "
             "other layers keep larger learning rates"
         )

@@ -117,6 +117,9 @@ def fit(
     if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
         fail("--strict: refuses an unreliable prediction, and without --target-width there is none to check; give "
              "the width you will train at")
+    if group_cols is not None:  # the setup flags add columns: they group as the contract's would
+        group_cols = ",".join([group_cols, *(k for k, v in (("parameterization", parameterization),
+                                                             ("optimizer", optimizer), ("lr_mode", lr_mode)) if v)])
     options = build(FitOptions, FLAGS, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
                     diverged_col=diverged_col, group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,

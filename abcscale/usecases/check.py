@@ -589,6 +589,13 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
+    if cfg.mup is not None and cfg.weight_decay is not None:
+        warnings.append("weight_decay: not checked with a mup table (give it as MuAdamW's, in abc or plain form "
+                        "without the table)")
+    if undecayed := sorted(r.value for k, r in given if k == "weight_decay" and yours[r].weight_decay == 0):
+        # a layer the run leaves undecayed (an embedding, often) is a choice the rule does not rank: said
+        warnings.append(f"weight_decay: {', '.join(undecayed)} left undecayed (0): not checked")
+        given = {(k, r) for k, r in given if not (k == "weight_decay" and yours[r].weight_decay == 0)}
     if any(k == "weight_decay" for k, _ in given):
         if not rules.weight_decay:
             warnings.append(f"weight_decay is only checked for optimizers with a decoupled decay (adamw, lion, muon; "

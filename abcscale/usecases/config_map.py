@@ -48,28 +48,33 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, refusing a key given twice in one mapping (YAML 1.2 forbids it; PyYAML keeps the last).
-    Keys brought in by a merge (``<<: *base``) may be overridden, as YAML intends."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str | int | float | bool):
-                continue  # an unhashable key: the base loader says what is wrong with it
-            if key in seen:
-                raise DuplicateKey(f"the key {key!r} appears twice in one mapping (line {key_node.start_mark.line + 1};"
-                                   " the later value would silently win); keep one")
-            seen.add(key)
-        return super().construct_mapping(node, deep)
+def _check_unique(node: yaml.Node, seen: set[int]) -> None:
+    """Every mapping of a composed YAML document, before any merge is applied: a key given twice is a
+    :class:`DuplicateKey` (YAML 1.2 forbids it; PyYAML keeps the last). Keys a merge (``<<: *base``) brings in may
+    be overridden, as YAML intends; an alias is visited once."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        keys: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if key.value in keys:
+                    raise DuplicateKey(f"the key {key.value!r} appears twice in one mapping (line "
+                                       f"{key.start_mark.line + 1}; the later value would silently win); keep one")
+                keys.add(key.value)
+            _check_unique(value, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _check_unique(item, seen)
 
 
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load`` that refuses duplicate keys (:class:`DuplicateKey`)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass: no arbitrary objects
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is not None:
+        _check_unique(node, set())
+    return yaml.safe_load(text)
 
 
 def load_json(text: str) -> Any:

@@ -38,6 +38,12 @@ def test_yaml_merge_keys_may_still_be_overridden(tmp_path):
     from abcscale.usecases.config_map import load_yaml
 
     assert load_yaml("base: &b\n  width: 1\nrun:\n  <<: *b\n  width: 2\n")["run"] == {"width": 2}
+    # an anchored mapping that merges and overrides, merged again (the code review's case: the first loader checked
+    # mappings after PyYAML had flattened the merge into them and called the override a duplicate)
+    text = "a: &a\n  x: 1\n  y: 2\nb: &b\n  <<: *a\n  x: 3\nc:\n  <<: *b\n  y: 4\n"
+    import yaml
+
+    assert load_yaml(text) == yaml.safe_load(text)
 
 
 def test_a_rules_file_with_a_pattern_twice_is_refused(tmp_path):
@@ -175,3 +181,36 @@ def test_a_constants_file_with_a_key_twice_is_refused(tmp_path):
     path.write_text(text)
     res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
     assert res.exit_code == 2 and "the key 'beta' appears twice" in res.stderr, res.output
+
+
+def test_code_review_corners_of_the_new_gates(tmp_path):
+    """Session 32's code review: a layer left undecayed (0) always failed "too low"; a mup config's weight_decay was
+    dropped without a word; `fit -p/-o/--lr-mode` with --group-cols did nothing; a global LR that grows or stays was
+    said to shrink "as n^--0.5"."""
+    import yaml
+
+    import abcscale
+    from abcscale.theory.transfer import _scaling
+
+    rec = abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, weight_decay=0.1)
+    base = {"parameterization": "mup", "optimizer": "adamw", "width": 4096, "base_width": 256, "beta": 3e-3,
+            "lr": {s.layer.value: s.lr for s in rec.layers}, "constants": {"weight_decay": 0.1}}
+    wd = {s.layer.value: s.weight_decay for s in rec.layers}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(base | {"weight_decay": wd | {"embedding": 0.0}}))
+    res = runner.invoke(app, ["check", str(path), "--json"])
+    report = json.loads(res.stdout)
+    assert res.exit_code == 0 and any("embedding left undecayed (0): not checked" in w for w in report["warnings"])
+    mup = {"parameterization": "mup", "optimizer": "adamw", "width": 1024,
+           "mup": {"base_width": 256, "lr": 3e-3}, "weight_decay": 1000.0}
+    path.write_text(yaml.safe_dump(mup))
+    res = runner.invoke(app, ["check", str(path), "--json"])
+    assert any(w.startswith("weight_decay: not checked with a mup table") for w in json.loads(res.stdout)["warnings"])
+    table = tmp_path / "own.csv"
+    synthetic_sweep((64, 128, 256), exponent=-1.0, seeds=2, seed=3).assign(team="a").to_csv(table, index=False)
+    res = runner.invoke(app, ["fit", str(table), "-q", "--n-boot", "50", "--group-cols", "team", "-p", "mup", "-o",
+                              "adam", "--lr-mode", "global", "--expect-theory", "--json"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["groups"][0]["group"] == {"team": "a", "parameterization": "mup",
+                                                          "optimizer": "adam", "lr_mode": "global"}
+    assert [_scaling(c) for c in (0.5, -0.5, 0.0)] == ["shrinks as n^-0.5", "grows as n^0.5", "stays constant (c = 0)"]
