@@ -173,6 +173,8 @@ BUDGET_NAMES = frozenset({"d", "bs", "bsz", "gbs", "datasetsize", "samples", "ns
 def is_budget_name(name: str) -> bool:
     """Whether a column's name says it holds a training budget (tokens, batch size, steps, compute)."""
     key = re.sub(r"[^a-z0-9]", "", str(name).lower())
+    if any(w in key for w in ("persec", "persecond", "throughput", "micro")):  # a speed, or a memory-side split
+        return False
     return key in BUDGET_NAMES or any(w in key for w in ("token", "batch", "sample", "datasize", "steps"))
 
 

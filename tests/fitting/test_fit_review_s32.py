@@ -33,8 +33,9 @@ def test_columns_derived_from_the_width_or_fixed_are_not_budgets():
     df = df.assign(n_params=12 * df["width"] ** 2, d_ff=4 * df["width"], tokens=1_000_000, batch=8)
     fit = fit_table(df, n_boot=50)
     assert not [w for w in fit.warnings if "changes with width" in w], fit.warnings
-    names = ("D", "Tokens", "batch-size", "data_size", "lr_warmup_steps", "depth", "n_params", "b", "c", "data_hash")
-    assert [is_budget_name(n) for n in names] == [True] * 5 + [False] * 5
+    names = ("D", "Tokens", "batch-size", "data_size", "lr_warmup_steps", "depth", "n_params", "b", "c", "data_hash",
+             "tokens_per_sec", "micro_batch_size")
+    assert [is_budget_name(n) for n in names] == [True] * 5 + [False] * 7
 
 
 def test_parameter_counts_in_a_column_n_are_not_read_as_widths_silently():
