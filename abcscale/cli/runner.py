@@ -20,7 +20,6 @@ from rich.table import Table
 from abcscale.cli._common import (
     console,
     emit_json,
-    err_console,
     fail,
     parse_flag,
     status,
@@ -296,7 +295,9 @@ def coord_check(
         except OSError as exc:
             fail(f"--plots: cannot write {figure} ({exc.strerror or exc})")
     if as_json:
-        emit_json({"passed": result.passed, "max_slope": max_slope, "widths": spec.widths,
+        # ok and exit_code as `check --json` names them (passed kept for scripts written before)
+        emit_json({"ok": result.passed, "exit_code": 0 if result.passed else 1, "passed": result.passed,
+                   "max_slope": max_slope, "widths": spec.widths,
                    "setup": {"parameterization": parameterization.value, "optimizer": spec.optimizers[0],
                              "alignment": alignment, "lr_mode": LrMode(lr_mode).value, "log2_base_lr": lrs[0],
                              "lr_exponents": list(exps) if exps else None, "steps": steps, "seeds": seeds,
@@ -320,7 +321,7 @@ def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
     console.print(t)
     if figure:
         console.print(f"plot: {figure}", highlight=False)
-    err_console.print("PASS" if result.passed else "FAIL: activations grow with width")
+    console.print("PASS" if result.passed else "FAIL: activations grow with width")  # stdout, as check's verdict
 
 
 def _lr_exponents(value: str) -> tuple[float, float, float]:

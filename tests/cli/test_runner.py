@@ -94,6 +94,7 @@ def test_coord_check_passes_mup_adam(tmp_path, capsys):
                                                  "steps": 3, "seeds": 3, "model": None}
     assert report["max_slope"] == 0.25 and all(v["worst_slope"] <= 0.25 for v in report["layers"])
     assert report["passed"] and {v["layer"] for v in report["layers"]} == {"embed", "hidden0", "hidden1", "readout"}
+    assert report["ok"] is True and report["exit_code"] == 0  # check --json's names (session 32)
     assert report["plots"] == {"coord": str(tmp_path / "p" / "coord.png")}
     assert (tmp_path / "p" / "coord.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "p" / "coord.png").stat().st_size > 1000
@@ -104,6 +105,7 @@ def test_coord_check_fails_standard_with_a_large_shared_lr(capsys):
     assert _exit(["coord-check", "-p", "standard", "-o", "adam", "--lr-mode", "global", *COORD, "-q"]) == 1
     out = " ".join(capsys.readouterr().out.split())  # -q silences the progress, not the verdict table
     assert "FAIL" in out and "(max slope 0.25)" in out
+    assert "FAIL: activations grow with width" in out  # the verdict on stdout, as check prints its own
 
 
 def test_a_sweep_warning_is_one_styled_line(tmp_path, capsys):
