@@ -185,3 +185,14 @@ def _usage_error(exc: typer.TyperException) -> int:
     message = exc.format_message().replace("Value error, ", "")
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     return _one_line(message.rstrip(".") + hint, getattr(exc, "exit_code", 2))
+
+
+def service_detail(resp: Any) -> str:
+    """The service's message: FastAPI's ``detail``, a string or a list of field errors (loc + msg)."""
+    try:
+        detail = resp.json().get("detail")
+    except (ValueError, AttributeError):
+        return resp.text[:300] or resp.reason_phrase
+    if isinstance(detail, list):
+        return "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg")) for e in detail)
+    return str(detail)

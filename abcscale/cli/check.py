@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -10,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import _one_line, console, emit_json, fail, read_fit
+from abcscale.cli._common import _one_line, console, emit_json, fail, read_fit, service_detail
 from abcscale.cli.options import Json
 
 if TYPE_CHECKING:
@@ -132,13 +131,6 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None) -> Recommendati
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code >= 400:
-        try:
-            detail = resp.json().get("detail")
-        except ValueError:
-            detail = resp.text[:300]
-        if isinstance(detail, list):  # FastAPI's field errors: loc and msg, as the fit command prints them
-            detail = "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg")) for e in detail
-                               if isinstance(e, dict))
-        detail = detail if isinstance(detail, str) else json.dumps(detail)
+        detail = service_detail(resp)
         fail(f"--service: {url} answered {resp.status_code}: {_in_config_words(detail)}")
     return Recommendation.model_validate(resp.json())

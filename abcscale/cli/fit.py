@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import build, console, emit_json, err_console, fail, parse_flag, status
+from abcscale.cli._common import build, console, emit_json, err_console, fail, parse_flag, service_detail, status
 from abcscale.cli.fit_joint import print_joint, summary_json
 from abcscale.cli.options import Json, Plots, Quiet
 from abcscale.cli.recommend import band_line
@@ -265,19 +265,8 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code >= 400:
-        fail(f"--service: {url} answered {resp.status_code}: {respeak(_detail(resp), FLAGS)}")
+        fail(f"--service: {url} answered {resp.status_code}: {respeak(service_detail(resp), FLAGS)}")
     return {**resp.json(), "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
-
-
-def _detail(resp: Any) -> str:
-    """The service's message: FastAPI's ``detail``, a string or a list of field errors (loc + msg)."""
-    try:
-        detail = resp.json().get("detail")
-    except (ValueError, AttributeError):
-        return resp.text[:300] or resp.reason_phrase
-    if isinstance(detail, list):
-        return "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg")) for e in detail)
-    return str(detail)
 
 
 def _pairs(text: str) -> dict[str, float]:
