@@ -94,13 +94,18 @@ def recommend(
     ``constants`` may be a constants file from ``abcscale tune`` (its path or :class:`TunedConstants`): it gives
     the constants and, unless given here, the parameterization, optimizer, alignment, base width and beta
     (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``) gives its base width and
-    beta where they are not given here; given and different, they are an error.
+    beta where they are not given here; given and different, they are an error. With ``fit``, its width must be
+    the fit's base width and its beta is not used (a warning says so).
     """
-    if isinstance(constants, BaseConfig) and fit is None:
-        for key, theirs, ours in (("base_width", constants.width, base_width), ("beta", constants.beta, beta)):
-            if ours is not None and ours != theirs:
-                raise ValueError(f"{key}: {ours!r} here, {theirs!r} in `constants` (a BaseConfig); give one")
-        base_width, beta = constants.width, constants.beta
+    tuned_at: BaseConfig | None = None  # a BaseConfig with a fit: its width must be the fit's base width
+    if isinstance(constants, BaseConfig):
+        if fit is None:
+            for key, theirs, ours in (("base_width", constants.width, base_width), ("beta", constants.beta, beta)):
+                if ours is not None and ours != theirs:
+                    raise ValueError(f"{key}: {ours!r} here, {theirs!r} in `constants` (a BaseConfig); give one")
+            base_width, beta = constants.width, constants.beta
+        else:
+            tuned_at = constants
         constants = Constants.model_validate(constants.model_dump(exclude={"width", "beta"},
                                                                   exclude_unset=True))
     if isinstance(constants, str | Path | TunedConstants):
@@ -113,7 +118,17 @@ def recommend(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
         base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
         group=group, form=form, rules=_parse("rules", read_rules, rules) if isinstance(rules, str | Path) else rules)
-    return usecases.recommend(req, None if fit is None else _fit(fit))
+    rec = usecases.recommend(req, None if fit is None else _fit(fit))
+    if tuned_at is not None:
+        # constants hold at the width they were tuned at; the fit's sweep starts at its own base width, so
+        # carrying them from another one would scale the multipliers and inits from the wrong place
+        if tuned_at.width != rec.base_width:
+            raise ValueError(f"constants: the BaseConfig was tuned at width {tuned_at.width}, the fit's base width "
+                             f"is {rec.base_width}: give constants tuned at "
+                             f"{rec.base_width}, or recommend analytically without `fit`")
+        rec = rec.model_copy(update={"warnings": [
+            *rec.warnings, f"constants: the BaseConfig's beta {tuned_at.beta:g} is not used; the LR is the fit's"]})
+    return rec
 
 
 @_one_line

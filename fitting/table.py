@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -49,11 +50,51 @@ class TableError(ValueError):
 
 
 def table_hash(df: pd.DataFrame) -> str:
-    """A content hash of the table (row order and values), for provenance."""
-    h = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    """A content hash of the table (its rows in order, its columns by name, their values), for provenance.
+
+    Values are hashed as the table's JSON rows carry them, not as one reader typed them: a parquet file's
+    nullable integers, timestamps or categories and the same table POSTed as rows (``fit --service``) hash alike,
+    so a fit made locally and one made by the service from the same file say the same ``input_hash``.
+    """
+    order = sorted(range(df.shape[1]), key=lambda i: str(df.columns[i]))  # JSON rows may come with sorted keys
+    canonical = pd.DataFrame({j: _json_typed(df.iloc[:, i]) for j, i in enumerate(order)})
+    h = pd.util.hash_pandas_object(canonical, index=False).to_numpy()
     digest = hashlib.sha256(h.tobytes())
-    digest.update(",".join(map(str, df.columns)).encode())
+    digest.update(json.dumps([str(df.columns[i]) for i in order]).encode())
     return digest.hexdigest()
+
+
+def json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table as JSON rows (what ``POST /v1/fits`` takes): numpy scalars as Python values; NaN, NaT and an
+    infinite number (a diverged run's loss) as null, which JSON cannot carry otherwise and the fitter reads as
+    a missing or diverged cell; anything else that is not a JSON value as its text."""
+
+    def plain(v: Any) -> Any:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        v = v.item() if isinstance(v, np.generic) else v
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v if isinstance(v, bool | int | float | str) else str(v)
+
+    return [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
+
+
+def _json_typed(s: pd.Series) -> pd.Series:
+    """``s`` as JSON would carry it: numbers and booleans as float64 (missing as NaN), anything else as text."""
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":
+        return _finite(s.astype("float64"))
+    present = s.dropna()
+    if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype) or present.empty:
+        return _finite(pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index))
+    if s.dtype == object and present.map(lambda v: isinstance(v, bool | int | float | np.number | np.bool_)).all():
+        return _finite(pd.to_numeric(present.astype(float)).reindex(s.index).astype("float64"))
+    out = s.astype(object).where(s.notna(), None)
+    return out.map(lambda v: None if v is None else str(v.item() if isinstance(v, np.generic) else v))
+
+
+def _finite(s: pd.Series) -> pd.Series:
+    return s.where(np.isfinite(s.to_numpy()))  # an infinite value travels as null
 
 
 @dataclass(frozen=True, eq=False)

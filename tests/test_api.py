@@ -317,3 +317,17 @@ def test_dir_lists_the_public_names_not_the_helpers():
     names = set(dir(abcscale))
     assert set(abcscale.__all__) <= names and "__version__" in names
     assert not {n for n in names if not n.startswith("__")} - set(abcscale.__all__)
+
+
+def test_a_base_config_with_a_fit_must_be_tuned_at_the_fits_base_width(sweep):
+    """A BaseConfig's constants hold at its width; with a fit, multipliers are carried from the fit's base width,
+    so a BaseConfig tuned elsewhere was applied from the wrong width (its width silently dropped)."""
+    fit = abcscale.fit(sweep, n_boot=20, target_width=1024)
+    at_64 = abcscale.BaseConfig(width=64, beta=3e-3, multiplier={"hidden": 2.0})
+    rec = abcscale.recommend(fit=fit, width=1024, constants=at_64)
+    plain = abcscale.recommend(fit=fit, width=1024, constants=abcscale.Constants(multiplier={"hidden": 2.0}))
+    assert rec.layers == plain.layers and rec.base_width == 64
+    assert any("beta 0.003 is not used" in w for w in rec.warnings)
+    with pytest.raises(ValueError, match="^constants: the BaseConfig was tuned at width 256, the fit's base width "
+                                         "is 64"):
+        abcscale.recommend(fit=fit, width=1024, constants=at_64.model_copy(update={"width": 256}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -212,19 +213,6 @@ def _check_exponents(result: FitResult, expected: list[tuple[str, float]]) -> in
     return code
 
 
-def _rows(df: pd.DataFrame) -> list[dict[str, Any]]:
-    """The table as JSON rows: numpy scalars as Python values, NaN and NaT as null (a missing cell)."""
-    import pandas as pd
-
-    def plain(v: Any) -> Any:
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        v = v.item() if hasattr(v, "item") else v
-        return v if isinstance(v, bool | int | float | str) else str(v)
-
-    return [{str(k): plain(v) for k, v in row.items()} for row in df.to_dict(orient="records")]
-
-
 def _with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
     """``df`` with a column for each setup flag given (``-p``, ``-o``, ``--lr-mode``): what a team's own table
     lacks and theory needs. A table that has the column already keeps it, and the flag is exit 2."""
@@ -251,9 +239,10 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     Returns the stored fit (FitPublic's JSON) with ``replayed``; a service error or no answer exits 2."""
     import httpx
 
+    from abcscale.fitting.table import json_rows
     from abcscale.usecases.fits import respeak
 
-    body = {**options.model_dump(mode="json", exclude_unset=True), "rows": _rows(df)}
+    body = {**options.model_dump(mode="json", exclude_unset=True), "rows": json_rows(df)}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
     headers = {"Content-Type": "application/json",
                "Idempotency-Key": "abcscale-fit-" + hashlib.sha256(text.encode()).hexdigest()[:48]}
@@ -265,7 +254,8 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code >= 400:
-        fail(f"--service: {url} answered {resp.status_code}: {respeak(service_detail(resp), FLAGS)}")
+        detail = re.sub(r"(^|; )body(\.rows)?: ", r"\1", service_detail(resp))  # the table's rows are the TABLE
+        fail(f"--service: {url} answered {resp.status_code}: {respeak(detail, FLAGS)}")
     return {**resp.json(), "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
 
 

@@ -68,7 +68,7 @@ def test_service_errors_are_exit_2_with_its_message(server, table):
     bad = runner.invoke(app, [*args, "--token", TOKEN, "--seed-col", "run"])
     assert bad.exit_code == 2, bad.output
     assert "answered 422" in bad.stderr and "run: missing column (the --seed-col column)" in bad.stderr
-    assert "seed_col" not in bad.stderr
+    assert "seed_col" not in bad.stderr and "body" not in bad.stderr
     local = runner.invoke(app, ["fit", str(table), "--n-boot", "50", "--seed-col", "run"])
     assert local.exit_code == 2 and "run: missing column (the --seed-col column)" in local.stderr
 
@@ -107,3 +107,35 @@ def test_respeak_turns_request_fields_into_flags_and_leaves_columns_alone():
     assert respeak(msg, FLAGS) == ("body.rows: run: missing column (the --seed-col column); rows at the same width "
                                    "differ in batch: Name them as group columns (--group-cols); base_width: not a "
                                    "number in row(s) 3; --size-col stays")
+
+
+def test_a_typed_parquet_fits_alike_here_and_on_the_service(server, tmp_path):
+    """A wandb-style parquet (nullable integer seeds, a timestamp, a category, a diverged run logged as inf): the
+    service fits the JSON rows the CLI sends, and says the same input_hash as a local fit of the file (it used to
+    hash the reader's types, so the two disagreed; an inf loss was a JSON error, exit 2)."""
+    import math
+
+    import pandas as pd
+
+    df = synthetic_sweep(widths=(64, 128, 256), seeds=2, step=0.5, half_range=2.0, group=MUP)
+    df["seed"] = pd.array(df["seed"], dtype="Int64")
+    df["restarts"] = pd.array([0] * len(df), dtype="Int64")
+    df.loc[5, "restarts"] = pd.NA
+    df["created"] = pd.Timestamp("2026-11-30 12:00")
+    df["team"] = pd.Categorical(["a"] * len(df))
+    top = df["beta"].idxmax()
+    df.loc[top, "final_loss"] = math.inf
+    path = tmp_path / "runs.parquet"
+    df.to_parquet(path)
+    args = ["fit", str(path), "--n-boot", "50", "--json"]
+    local = runner.invoke(app, args)
+    remote = runner.invoke(app, [*args, "--service", server.url, "--token", TOKEN])
+    assert local.exit_code == 0 and remote.exit_code == 0, local.output + remote.output
+    here, there = json.loads(local.stdout), json.loads(remote.stdout)["result"]
+    assert here["provenance"]["input_hash"] == there["provenance"]["input_hash"]
+    assert here["groups"] == there["groups"]
+    # the hash is the rows' content: another value in any cell is another hash
+    df.loc[0, "created"] = pd.Timestamp("2026-12-01")
+    df.to_parquet(path)
+    changed = runner.invoke(app, args)
+    assert json.loads(changed.stdout)["provenance"]["input_hash"] != here["provenance"]["input_hash"]
