@@ -53,6 +53,27 @@ def test_models_whose_first_layer_is_not_the_width_still_pass():
     assert abctorch.param_groups(conv, spec, rules=rules)
 
 
+@pytest.mark.parametrize("width", [2 * D, D // 2])
+def test_a_backbone_of_another_width_is_refused_by_its_hidden_matrices(width):
+    """A model with no readout (a backbone given its own param groups) passed any spec: nothing but its hidden
+    matrices says its width, and every one of them has an axis of it (session 33)."""
+    blocks = {f"h.{i}.{k}.weight": s for i in range(2) for k, s in
+              (("attn.qkv", (3 * width, width)), ("attn.proj", (width, width)), ("mlp.fc", (4 * width, width)),
+               ("mlp.proj", (width, 4 * width)))}
+    spec = _spec()
+    with pytest.raises(ValueError, match=rf"the model is {width} wide .* spec is for width {D}: recommend at the "
+                                         rf"model's width \(width={width}\)"):
+        abctorch.param_groups(_Model(blocks), spec, rules={"h": "hidden"})
+    tree = {"params": {k.replace(".weight", ""): {"kernel": jnp.zeros(s[::-1])} for k, s in blocks.items()}}
+    with pytest.raises(ValueError, match=rf"the model is {width} wide"):
+        abcoptax.lr_tree(spec, tree, rules={"h": "hidden"})
+    # at the spec's width it passes; so do hidden matrices that share no size (an MLP narrowing layer by layer)
+    same = {k: tuple(D if d == width else 3 * D if d == 3 * width else 4 * D for d in s) for k, s in blocks.items()}
+    assert abctorch.param_groups(_Model(same), spec, rules={"h": "hidden"})
+    funnel = _Model({"fc1.weight": (2 * D, 4 * D), "fc2.weight": (D, 2 * D), "fc3.weight": (D // 2, D)})
+    assert abctorch.param_groups(funnel, spec, rules={"fc": "hidden"})
+
+
 def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():
     model = _Model({"mlp.0.weight": (2 * D // 2, D // 2)})
     with pytest.raises(ValueError, match=f"no rule names its role .* if the model is not {D} wide"):

@@ -138,12 +138,17 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
 def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch") -> None:
     """A ValueError when a model's own shapes say it is another width than the spec's: every 2-D readout takes the
     same fan-in w != ``width`` and an embedding matrix has an axis of w (a spec made for one width and given to a
-    model of another would set every LR and init std for the wrong width). Anything less certain passes: an
-    input projection, a factorized embedding or a convolutional head need not share the readout's fan-in."""
+    model of another would set every LR and init std for the wrong width), or no hidden matrix has an axis of
+    ``width`` while all share another size (a model without a readout, e.g. a backbone). Anything less certain
+    passes: an input projection, a factorized embedding or a convolutional head need not share the readout's
+    fan-in."""
     placed = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in placed
                if role is Role.readout and len(dims) == 2}
-    if len(fan_ins) != 1 or width in fan_ins:
+    if width in fan_ins:
+        return
+    _check_hidden_width(placed, width)
+    if len(fan_ins) != 1:
         return
     w = fan_ins.pop()
     readout = next(name for name, dims, role in placed if role is Role.readout and len(dims) == 2)
@@ -153,6 +158,23 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
                          f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
                          f"at the model's width (width={w})")
+
+
+def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
+    """The hidden matrices' part of :func:`check_width`: every one of them has an axis of the model's width (a
+    transformer's [D, D], [4D, D], [D, 4D]; a fused [3D, D]); when no hidden tensor has an axis of ``width`` and
+    all share another size, that size is the model's width. A model whose hidden tensors share no size (a CNN's
+    kernels beside its classifier) tells nothing and passes."""
+    hidden = [(name, dims) for name, dims, role in placed if role is Role.hidden and len(dims) >= 2]
+    if not hidden or any(width in dims for _, dims in hidden):
+        return
+    shared = sorted(set.intersection(*(set(dims) for _, dims in hidden)))
+    if shared:
+        name, dims = hidden[0]
+        sizes = " or ".join(map(str, shared))
+        raise ValueError(f"the model is {sizes} wide (no hidden matrix has an axis of {width}, and every one has "
+                         f"one of {sizes}: {name!r} is {list(dims)}), but the spec is for width {width}: recommend "
+                         f"at the model's width (width={shared[0]})")
 
 
 def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
