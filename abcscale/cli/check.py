@@ -55,7 +55,7 @@ def check(
     if fit_id and not service:
         fail("--fit-id needs --service URL")
     try:
-        cfg = _load(config, map_ or [], map_file, constants_file)
+        cfg = _load(config, map_ or [], map_file, constants_file, with_fit=bool(fit or fit_id))
     except ConfigError as exc:  # every problem at once, one line each
         for line in exc.lines[:-1]:
             _one_line(line)
@@ -79,7 +79,8 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
-def _load(config: Path, maps: list[str], map_file: Path | None, constants_file: Path | None) -> CheckConfig:
+def _load(config: Path, maps: list[str], map_file: Path | None, constants_file: Path | None, *,
+          with_fit: bool) -> CheckConfig:
     from abcscale.usecases.check import load_config
     from abcscale.usecases.config_map import ConfigError, ConfigMap, load_map, parse_map
 
@@ -89,7 +90,7 @@ def _load(config: Path, maps: list[str], map_file: Path | None, constants_file: 
         raise ConfigError(f"--map-file: {exc.problems[0][0]}", exc.problems[0][1], exc.problems[1:]) from None
     for text in maps:
         cmap = (cmap or ConfigMap()).merged(parse_map(text))
-    return load_config(config, cmap, constants_file)
+    return load_config(config, cmap, constants_file, with_fit=with_fit)
 
 
 def print_report(cfg: CheckConfig, report: CheckReport) -> None:

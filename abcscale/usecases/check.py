@@ -259,7 +259,7 @@ class CheckConfig(_Numbers):
                 "lr": dict.fromkeys(ROLES, self.beta)}))
         if self.base_width is None or self.beta is None:
             missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
-            raise ConfigError(", ".join(missing), "required unless a fit is given (--fit or --fit-id)")
+            raise ConfigError(", ".join(missing), BASE_NEEDED)
         return BaseConfig(width=self.base_width, beta=self.beta, **dict(self.constants))
 
     @property
@@ -304,14 +304,18 @@ def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], li
 # --- validation: every problem at once, each naming its key ------------------------------------------------
 
 
+BASE_NEEDED = "required unless a fit is given (--fit or --fit-id)"
+
+
 def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file: str | Path | None = None,
-                constants_key: str = "--constants") -> CheckConfig:
+                constants_key: str = "--constants", *, with_fit: bool = False) -> CheckConfig:
     """Read a YAML, JSON or TOML config (by suffix) into a validated CheckConfig.
 
     Without ``cmap`` the file is in the schema's own flat names and an unknown key is an error; with one,
     the schema's keys are read where the map says (:func:`apply_map`). A ConfigError lists every problem.
     ``constants_file`` (``abcscale check --constants``, named ``constants_key`` in errors) replaces the config's
-    ``constants_file`` key (read relative to the config): :func:`with_constants_file`.
+    ``constants_file`` key (read relative to the config): :func:`with_constants_file`. ``with_fit``: the reference
+    will be a fit, so the base width and beta are not needed (without one, their absence is among the problems).
     """
     data = read_document(path)
     flat, problems = (data, []) if cmap is None else apply_map(data, cmap)
@@ -328,6 +332,13 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
                 reason += " (not in the map, nor a top-level key of the config)" if reason == "missing" else ""
                 key = mapped_name(key, cmap)
             problems.append((key, reason))
+        if not with_fit and isinstance(flat, dict) and flat.get("mup") is None and constants_file is None \
+                and flat.get("constants_file") is None:
+            # said now with the rest, not after they are fixed (base_config's own check comes later)
+            said = {k.split(" ")[0] for k, _ in problems}
+            if missing := [k for k in ("base_width", "beta") if flat.get(k) is None and k not in said]:
+                problems.append((", ".join(missing if cmap is None else (mapped_name(k, cmap) for k in missing)),
+                                 BASE_NEEDED))
     tables = [k for k, v in data.items() if isinstance(v, dict) and k not in _schema_keys(())]
     if problems and cmap is None and tables:
         problems.append((str(path), f"has tables the schema does not know ({', '.join(tables)}); a nested "

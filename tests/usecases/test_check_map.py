@@ -232,3 +232,29 @@ def test_a_key_mapped_whole_and_inside_is_an_error_in_either_order(tmp_path, ord
                                                                        "base_width": 256, "beta": 3e-3}))
     with pytest.raises(ConfigError, match="'lr' is given a value and keys inside it"):
         load_config(cfg, cmap)
+
+
+def test_a_missing_base_width_and_beta_are_said_with_the_other_problems(tmp_path):
+    """A nanoGPT config through a map: a bad width and no base width or beta were said one after the other (the
+    second only once the first was fixed); now together, and not at all where a fit is the reference."""
+    p = tmp_path / "nano.yaml"
+    p.write_text("n_embd: -768\nlearning_rate: 6.0e-4\noptimizer: adamw\nparameterization: mup\n")
+    res = invoke("check", p, "--map", "width=n_embd,lr=learning_rate")
+    lines = [line.removeprefix("error: ") for line in res.output.splitlines()]
+    assert res.exit_code == 2 and len(lines) == 2, res.output
+    assert lines[0].startswith("width (n_embd): ")
+    assert lines[1] == "base_width, beta: required unless a fit is given (--fit or --fit-id)"
+    cmap = parse_map("width=n_embd,lr=learning_rate")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, cmap, with_fit=True)
+    assert [k for k, _ in err.value.problems] == ["width (n_embd)"]
+    # only the one that is missing; none where the config gives both
+    p.write_text("n_embd: -768\nlearning_rate: 6.0e-4\noptimizer: adamw\nparameterization: mup\nbeta: 1e-3\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, cmap)
+    assert [k for k, _ in err.value.problems] == ["width (n_embd)", "base_width"]
+    p.write_text("n_embd: -768\nlearning_rate: 6.0e-4\noptimizer: adamw\nparameterization: mup\nbeta: 1e-3\n"
+                 "base_width: 256\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(p, cmap)
+    assert [k for k, _ in err.value.problems] == ["width (n_embd)"]
