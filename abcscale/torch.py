@@ -96,7 +96,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]  # before the spec's own
     placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules, layout="torch"))
               for name, p in _named(model)]
-    check_width([(name, tuple(p.shape), role) for name, p, role, _ in placed], spec.width, "torch")
+    check_width([(name, tuple(p.shape), role) for name, p, role, _ in placed], spec.width, "torch", rules)
     _check_tied(model, placed, spec, rules)
     return placed
 

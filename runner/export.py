@@ -51,7 +51,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
         out.append((name, leaf, role, spec.init_std(role, ratio)))
-    check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout)
+    check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout, rules)
     return out, treedef
 
 

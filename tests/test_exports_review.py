@@ -74,6 +74,25 @@ def test_a_backbone_of_another_width_is_refused_by_its_hidden_matrices(width):
     assert abctorch.param_groups(funnel, spec, rules={"fc": "hidden"})
 
 
+@pytest.mark.parametrize("vocab", [2 * D, 4 * D])
+def test_an_unnamed_readout_whose_vocabulary_is_a_multiple_of_the_width_is_asked_for(vocab):
+    """A flax model's readout `Dense_2` [D, V] with V a multiple of D (512 at 256; 32000 at 256 is 125x) was taken
+    for a hidden matrix by its shape: the hidden LR and init, 8x and 16x the readout's for muP (session 33)."""
+    spec = _spec()
+    tree = {"params": {"Embed_0": {"embedding": jnp.zeros((vocab, D))}, "Dense_0": {"kernel": jnp.zeros((D, D))},
+                       "Dense_2": {"kernel": jnp.zeros((D, vocab))}}}
+    with pytest.raises(ValueError, match=rf"'params/Dense_2/kernel' \[{D}, {vocab}\]: no rule names its role, and "
+                                         rf"its shape could be .* \({vocab} is the vocabulary of the embedding"):
+        abcoptax.labels(spec, tree)
+    labels = abcoptax.labels(spec, tree, rules={"Dense_2": "readout"})["params"]
+    assert labels["Dense_2"]["kernel"] == "readout" and labels["Dense_0"]["kernel"] == "hidden"
+    torch_like = _Model({"embed.weight": (vocab, D), "layers.0.weight": (D, D), "out.weight": (vocab, D)})
+    with pytest.raises(ValueError, match=r"'out.weight' .* no rule names its role"):
+        abctorch.param_groups(torch_like, spec)
+    # an unnamed square matrix beside it is still hidden by its shape
+    assert abctorch.param_groups(torch_like, spec, rules={"out": "readout"})
+
+
 def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():
     model = _Model({"mlp.0.weight": (2 * D // 2, D // 2)})
     with pytest.raises(ValueError, match=f"no rule names its role .* if the model is not {D} wide"):

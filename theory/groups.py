@@ -135,14 +135,19 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     return role, fan_in / width
 
 
-def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch") -> None:
+def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch",
+                rules: Iterable[GroupRule] | None = None) -> None:
     """A ValueError when a model's own shapes say it is another width than the spec's: every 2-D readout takes the
     same fan-in w != ``width`` and an embedding matrix has an axis of w (a spec made for one width and given to a
     model of another would set every LR and init std for the wrong width), or no hidden matrix has an axis of
     ``width`` while all share another size (a model without a readout, e.g. a backbone). Anything less certain
     passes: an input projection, a factorized embedding or a convolutional head need not share the readout's
-    fan-in."""
+    fan-in. With the ``rules`` the roles came from, a matrix no rule names that :func:`assign` took for hidden by its
+    shape is a ValueError when an axis of it is the vocabulary of an embedding in the model: it may be the readout
+    (a vocabulary of 512 at width 256 is a multiple of the width too), which only a rule can say."""
     placed = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
+    if rules is not None:
+        _check_shape_guesses(placed, width, list(rules))
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in placed
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
@@ -158,6 +163,19 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
                          f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
                          f"at the model's width (width={w})")
+
+
+def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width: int,
+                         rules: list[GroupRule]) -> None:
+    vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
+             if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
+    for name, dims, role in placed:
+        if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None:
+            if hit := next((d for d in dims if d in vocab and d != width), None):
+                raise ValueError(
+                    f"parameter {name!r} {list(dims)}: no rule names its role, and its shape could be a hidden "
+                    f"matrix's or the readout's ({hit} is the vocabulary of the embedding {vocab[hit]!r}); add a "
+                    "rule (pattern, role) for it")
 
 
 def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
