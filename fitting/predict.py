@@ -138,8 +138,11 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                          f"holds; predict at a width nearer the fitted ones ({min(law.widths)}-{wmax}) or at a "
                          "lower confidence_level")
     if hi95 - lo95 > WIDE_BAND_OCTAVES:  # a flat basin's penalty can pass a band of any width
+        why = (" (or give the theory columns, whose exponent narrows it)" if g.theory_exponent is None else
+               " (the band could not lean on theory's exponent: the data put it too far; more widths settle it)"
+               if law.method == "free" else "")
         warnings.append(f"{UNRELIABLE}the 95% band spans {hi95 - lo95:.2g} octaves of LR: too wide to act on; sweep "
-                        "more widths (or give the theory columns, whose exponent narrows it)")
+                        f"more widths{why}")
     return Prediction(
         width=int(width), lr=2.0**p.mean, ci=Interval(low=2.0**lo, high=2.0**hi, confidence_level=confidence_level),
         ci68=(2.0**lo68, 2.0**hi68), ci95=(2.0**lo95, 2.0**hi95), safe_lr=2.0**safe,
