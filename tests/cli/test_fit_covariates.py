@@ -112,3 +112,14 @@ def test_service_gets_the_covariates_and_size_kind(table, monkeypatch):
     assert sent["covariates"] == ["D", "batch_size"] and sent["size_kind"] == "params"
     assert sent["at"] == {"D": 1e10} and sent["size_col"] == "N"
     assert "strict" not in sent  # checked on the returned fit (exit 1), not refused by the service (exit 2)
+
+
+def test_the_readme_example_table_ships_and_is_the_synthetic_one(table):
+    """README's "Tables with more axes" runs `abcscale fit examples/axes.csv ...`: the file ships (a review could
+    not follow the example without it) and is exactly the synthetic table these tests fit."""
+    from pathlib import Path
+
+    shipped = Path(__file__).resolve().parents[2] / "examples" / "axes.csv"
+    assert shipped.read_text() == table.read_text()
+    readme = (shipped.parents[1] / "README.md").read_text()
+    assert "`abcscale fit examples/axes.csv --size-col N --size-kind params --covariates" in readme
