@@ -88,7 +88,10 @@ def _json_typed(s: pd.Series) -> pd.Series:
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype) or present.empty:
         return _finite(pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index))
     if s.dtype == object and present.map(lambda v: isinstance(v, bool | int | float | np.number | np.bool_)).all():
-        return _finite(pd.to_numeric(present.astype(float)).reindex(s.index).astype("float64"))
+        try:
+            return _finite(pd.to_numeric(present.astype(float)).reindex(s.index).astype("float64"))
+        except OverflowError:  # an integer beyond any float: hashed as its text (the table is refused anyway)
+            pass
     out = s.astype(object).where(s.notna(), None)
     return out.map(lambda v: None if v is None else str(v.item() if isinstance(v, np.generic) else v))
 

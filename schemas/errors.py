@@ -9,6 +9,7 @@ does not belong to the chosen mode), so every caller handles one kind of error.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -34,7 +35,7 @@ def validation_message(
     named: dict[tuple[str, str], list[str]] = {}  # (name, message) -> keys inside the value, in order
     for e in _union_errors_said_once(exc.errors()):
         loc = [x for x in e.get("loc", ()) if x != "__root__" and not _union_tag(x)]
-        msg = str(e.get("msg")).removeprefix("Value error, ")
+        msg = plain_numbers(str(e.get("msg")).removeprefix("Value error, "))
         if e.get("type") in _BOUNDS and _not_finite(e.get("input")):  # NaN fails "<= 1e30" for another reason
             msg = "Input should be a finite number"
         if within is not None:
@@ -50,6 +51,15 @@ def validation_message(
             keys.append("".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in rest).removeprefix("."))
     return "; ".join((name + (f" ({', '.join(keys)})" if keys else "") + ": " if name else "") + msg
                      for (name, msg), keys in named.items())
+
+
+#: a number pydantic wrote out in full: a bound of 1e-30 is "0.000000000000000000000000000001"
+_LONG_NUMBER = re.compile(r"(?<![\w.])(?:0\.0{5,}\d+|\d{16,}(?:\.\d+)?)(?![\w.])")
+
+
+def plain_numbers(msg: str) -> str:
+    """``msg`` with the numbers pydantic writes out in full (a bound like 1e-30, as its 31 digits) in short form."""
+    return _LONG_NUMBER.sub(lambda m: f"{float(m.group()):g}", msg)
 
 
 #: the error types of an input that is not the kind a union member takes (a number given to the dict member)

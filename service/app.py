@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
@@ -16,6 +18,7 @@ from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import OperationalError
 
 from abcscale.schemas.api import FitCreate
+from abcscale.schemas.errors import plain_numbers
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
@@ -95,6 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router, prefix="/v1", dependencies=readers)
     # The web pages (/, /fits, /fits/{id}) and their assets: out of the OpenAPI, same access model (service/pages.py)
     app.include_router(pages.router)
+    app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(crud.UnreadableFit, _unreadable)
     app.add_exception_handler(OperationalError, _database_failed)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
@@ -115,6 +119,13 @@ def exposure_warning(host: str, settings: Settings) -> str | None:
         return None
     return (f"serving on {host} without ABCSCALE_API_TOKEN: anyone who can reach this port can store and delete "
             "fits, and read them all; set ABCSCALE_API_TOKEN (and ABCSCALE_READ_TOKEN to close reads)")
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [{**e, "msg": plain_numbers(e["msg"])} if isinstance(e.get("msg"), str) else e for e in exc.errors()]
+    return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
 
 
 async def _unreadable(request: Request, exc: Exception) -> Response:

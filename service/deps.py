@@ -98,10 +98,15 @@ ReaderDep = Depends(require_reader)
 FitId = Annotated[str, Path(min_length=1, max_length=64, description="id of a stored fit")]
 
 
+def not_found(fit_id: str) -> HTTPException:
+    """The 404 for an id no stored fit has: it says the id, so a caller with several knows which."""
+    return HTTPException(404, detail=f"Fit not found: no stored fit has the id {fit_id!r}")
+
+
 def get_fit_record(fit_id: FitId, session: SessionDep) -> Fit:
     record = crud.get_fit(session, fit_id=fit_id)
     if record is None:
-        raise HTTPException(404, detail="Fit not found")
+        raise not_found(fit_id)
     return record
 
 

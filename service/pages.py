@@ -34,6 +34,7 @@ from starlette.formparsers import MultiPartException
 from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.errors import plain_numbers
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.groups import Form
 from abcscale.schemas.recommend import Recommendation
@@ -124,7 +125,7 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 def _errors_of(exc: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for e in exc.errors(include_url=False):
-        out.setdefault(_field_of(e["loc"]), e["msg"].removeprefix("Value error, "))
+        out.setdefault(_field_of(e["loc"]), plain_numbers(e["msg"].removeprefix("Value error, ")))
     return out
 
 
@@ -381,7 +382,7 @@ async def upload(request: Request) -> Response:
         options = FitOptions.model_validate({k: v for k, v in values.items() if v.strip()}, context={"form": True})
     except ValidationError as exc:
         # a check across fields (`at` naming no covariate) has no location: the form's general error
-        errors = {str(e["loc"][0]) if e["loc"] else GENERAL: e["msg"].removeprefix("Value error, ")
+        errors = {str(e["loc"][0]) if e["loc"] else GENERAL: plain_numbers(e["msg"].removeprefix("Value error, "))
                   for e in exc.errors(include_url=False)}
         return await _registry(request, 422, values=values, errors=errors)
     upload = form.get("file")

@@ -269,8 +269,9 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
                             "MuAdamW decays by lr * weight_decay: apply the decays above yourself, not through "
                             "MuAdamW (the setup gives it none)")
         if not all(_mu_wrapped(r) for r in opt_rules.rules):
+            other = "MuAdam" if tr.weight_decay_mode is None else "MuAdamW"  # as `mup export` names it
             warnings.append(f"microsoft/mup has no {tr.optimizer.value}: its hidden groups run plain "
-                            f"{tr.optimizer.value} at mup_lr (= lr), the other groups MuAdam")
+                            f"{tr.optimizer.value} at mup_lr (= lr), the other groups {other}")
     spec = GroupSpec(form=form, parameterization=tr.parameterization, optimizer=tr.optimizer, width=tr.width,
                      base_width=tr.base_width, roles=roles, rules=list(rules),
                      weight_decay_mode=tr.weight_decay_mode, warnings=warnings)

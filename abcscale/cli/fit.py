@@ -361,7 +361,7 @@ def print_compact(result: FitResult) -> None:
               for g in result.groups]
     pad = max(map(len, labels), default=0)
     console.print(f"log2 LR* = log2 C + e log2({sym}/base): {result.provenance.n_rows} rows, {len(result.groups)} "
-                  f"groups; e with its {level} interval", highlight=False)
+                  f"group{'' if len(result.groups) == 1 else 's'}; e with its {level} interval", highlight=False)
     for label, g in zip(labels, result.groups, strict=True):
         console.print(compact_line(label.ljust(pad), g), highlight=False)
     console.print(loss_line(result), highlight=False)

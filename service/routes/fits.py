@@ -26,7 +26,7 @@ from abcscale.schemas.fit import FitResult
 from abcscale.service import crud
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
-from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep
+from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep, not_found
 from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
@@ -240,7 +240,7 @@ def _store(session: Session, fit: FitResult, df: pd.DataFrame, name: str | None,
             continue
         record = crud.get_fit(session, fit_id=fit_id)
         if record is None:  # deleted by a concurrent DELETE between storing it and reading it back
-            raise HTTPException(404, detail="Fit not found")
+            raise not_found(fit_id)
         return record, False
     raise HTTPException(409, detail=f"{IDEMPOTENCY_HEADER}: its fit was deleted while this request stored it; retry")
 
@@ -272,7 +272,7 @@ def read_fit(record: FitDep) -> FitPublic:
 def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response:
     """Delete a fit, its rows and its plots (any holder of the write token may delete any fit)."""
     if not crud.delete_fit(session, fit_id=fit_id):
-        raise HTTPException(404, detail="Fit not found")
+        raise not_found(fit_id)
     request.app.state.plots.discard(fit_id)  # only after the delete: fit_id is a stored fit's id
     return Response(status_code=204)
 
@@ -311,7 +311,7 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
             raise HTTPException(503, detail=f"the plot could not be drawn now ({exc}); retry",
                                 headers={"Retry-After": str(RETRY_AFTER_S)}) from None
     if got is None:  # deleted while it was drawn
-        raise HTTPException(404, detail="Fit not found")
+        raise not_found(fit_id)
     if isinstance(got, str):
         raise HTTPException(404, detail=f"Plot not available for this fit: {got}")
     return Response(got, media_type="image/png")

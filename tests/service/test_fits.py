@@ -90,7 +90,8 @@ def test_list_read_delete(client, stored_fit, sweep_rows):
     assert got == stored_fit
     assert client.delete(f"/v1/fits/{stored_fit['id']}").status_code == 204
     assert client.get(f"/v1/fits/{stored_fit['id']}").status_code == 404
-    assert client.delete(f"/v1/fits/{stored_fit['id']}").json() == {"detail": "Fit not found"}
+    assert client.delete(f"/v1/fits/{stored_fit['id']}").json() == {
+        "detail": f"Fit not found: no stored fit has the id {stored_fit['id']!r}"}
     assert fit_count(client) == 1
 
 
@@ -107,12 +108,13 @@ def test_plots_are_pngs_and_kept(client, stored_fit, settings):
     # kept on disk, outside the database (tests/service/test_plots.py)
     assert (settings.resolved_plot_dir / stored_fit["id"] / "lr_vs_width.png").read_bytes().startswith(PNG)
     assert client.get(f"/v1/fits/{stored_fit['id']}/plots/nope.png").status_code == 422
-    assert client.get(f"/v1/fits/{'0' * 32}/plots/loss_vs_lr.png").json() == {"detail": "Fit not found"}
+    assert client.get(f"/v1/fits/{'0' * 32}/plots/loss_vs_lr.png").json() == {
+        "detail": f"Fit not found: no stored fit has the id {'0' * 32!r}"}
 
 
 def test_unknown_fit_is_404(client):
     r = client.get("/v1/fits/does-not-exist")
-    assert r.status_code == 404 and r.json() == {"detail": "Fit not found"}
+    assert r.status_code == 404 and r.json()["detail"].startswith("Fit not found: no stored fit has the id ")
 
 
 # --- safety: auth, size cap, bad inputs; nothing written ---------------------------------------------

@@ -179,7 +179,7 @@ def test_fit_based_band_carries_the_interval_at_the_fits_level(client, sweep_row
 
 def test_unknown_fit_is_404(client):
     r = client.post("/v1/recommend", json={"fit_id": "0" * 32, "width": 2048})
-    assert r.status_code == 404 and r.json()["detail"] == "Fit not found"
+    assert r.status_code == 404 and r.json()["detail"].startswith("Fit not found: no stored fit has the id ")
 
 
 @pytest.mark.parametrize("patch", [{"fit_id": "abc"}, {"base": None}, {"base": None, "fit_id": None}])

@@ -86,7 +86,7 @@ def test_service_mode_gives_the_local_verdict(tmp_path, sweep, fit):
             assert by_file[0] == by_service[0]
             assert by_service[1]["source"] == "fit"
         code, out = run_check(tmp_path, config(), "--service", server.url, "--fit-id", "nope")
-        assert code == 2 and "404" in out
+        assert code == 2 and "--fit-id" in out and "no stored fit with the id 'nope'" in out
     finally:
         server.stop()
 
