@@ -92,7 +92,7 @@ def recommend(
     role)`` pairs, ``{pattern: role}`` or a JSON/YAML/TOML file's path) are tried before the default name rules.
 
     ``constants`` may be a constants file from ``abcscale tune`` (its path or :class:`TunedConstants`): it gives
-    the constants and, unless given here, the parameterization, optimizer, alignment, base width and beta
+    the constants and, unless given here, the parameterization, optimizer, alignment, LR mode, base width and beta
     (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``) gives its base width and
     beta where they are not given here; given and different, they are an error. With ``fit``, its width must be
     the fit's base width and its beta is not used (a warning says so).
@@ -108,17 +108,23 @@ def recommend(
             tuned_at = constants
         constants = Constants.model_validate(constants.model_dump(exclude={"width", "beta"},
                                                                   exclude_unset=True))
+    file = None  # a constants file: its optimizer variant may say more about epsilon (usecases.tune)
     if isinstance(constants, str | Path | TunedConstants):
+        file = constants if isinstance(constants, TunedConstants) else _parse("constants", _load_constants, constants)
         given: dict[str, Any] = {"parameterization": parameterization, "optimizer": optimizer,
-                                 "alignment": alignment, "base_width": base_width, "beta": beta}
-        constants, filled = _tuned(constants, given, with_fit=fit is not None)
-        parameterization, optimizer, alignment, base_width, beta = filled.values()
+                                 "alignment": alignment, "base_width": base_width, "beta": beta, "lr_mode": lr_mode}
+        constants, filled = _tuned(file, given, with_fit=fit is not None)
+        parameterization, optimizer, alignment, base_width, beta, lr_mode = filled.values()
     constants = _with_weight_decay(constants, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     req = usecases.recommend_request(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
         base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
         group=group, form=form, rules=_parse("rules", read_rules, rules) if isinstance(rules, str | Path) else rules)
     rec = usecases.recommend(req, None if fit is None else _fit(fit))
+    if file is not None and fit is None:
+        from abcscale.usecases.tune import with_variant_notes
+
+        rec = with_variant_notes(rec, file)
     if tuned_at is not None:
         # constants hold at the width they were tuned at; the fit's sweep starts at its own base width, so
         # carrying them from another one would scale the multipliers and inits from the wrong place
@@ -312,6 +318,12 @@ def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit
     return constants, {k: tuned[k] if v is None else v for k, v in given.items()}
 
 
+def _load_constants(path: str | Path) -> TunedConstants:
+    from abcscale.usecases.tune import load_constants
+
+    return load_constants(path)
+
+
 def _fit(fit: FitLike) -> FitResult:
     return fit if isinstance(fit, FitResult) else usecases.load_fit(fit)
 
@@ -400,7 +412,7 @@ def tune(
     """
     from abcscale.runner.spec import SweepSpec
     from abcscale.schemas.tune import TuneSettings
-    from abcscale.usecases.tune import save_constants
+    from abcscale.usecases.tune import check_out, save_constants
     from abcscale.usecases.tune import tune as run_tune
 
     base = _spec(spec) if spec is not None else SweepSpec()
@@ -411,6 +423,8 @@ def tune(
                                             "trials": trials, "seconds": seconds,
                                             "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top,
                                             "sampler_seed": seed})
+    if out is not None:  # before the search, not after it: a bad path would lose the result
+        check_out(out, spec)
     tuned = run_tune(spec, settings, storage=storage, ray_workers=ray_workers)
     if out is not None:
         save_constants(tuned, out)

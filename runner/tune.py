@@ -32,8 +32,16 @@ class Evaluator:
         self.program = _program(self.spec, self.cell, record_steps(self.spec), False)
         self.compiler = Compiler()
         self.runs = 0
+        self.diverged = 0  # runs that diverged (or ended non-finite): all of them means the search learnt nothing
 
     def __call__(self, constants: Constants, beta: float, seed: int) -> float:
+        loss, diverged = self.evaluate(constants, beta, seed)
+        self.runs += 1
+        self.diverged += diverged
+        return loss
+
+    def evaluate(self, constants: Constants, beta: float, seed: int) -> tuple[float, bool]:
+        """The run's score and whether it diverged (uncounted: :meth:`__call__` counts)."""
         from abcscale.runner.train import run_program
 
         spec = self.spec.model_copy(update={"constants": constants})
@@ -43,9 +51,9 @@ class Evaluator:
                           np.asarray(hyper.init_std), beta * np.asarray(hyper.lr_factor)[None],
                           np.asarray(hyper.epsilon)[None], np.asarray([seed]),
                           wd_3=np.asarray(hyper.weight_decay), compiler=self.compiler)
-        self.runs += 1
         loss = float(out.eval_loss[0])
-        return float(out.loss_at_init[0]) if bool(out.diverged[0]) or not np.isfinite(loss) else loss
+        bad = bool(out.diverged[0]) or not np.isfinite(loss)
+        return (float(out.loss_at_init[0]) if bad else loss), bad
 
 
 def lr_sweep(spec: SweepSpec, constants: Constants, width: int, log2_lr: list[float], seeds: int) -> np.ndarray:
@@ -75,8 +83,8 @@ class _Actor:
     def __init__(self, spec: SweepSpec) -> None:
         self.evaluator = Evaluator(spec)
 
-    def run(self, constants: Constants, beta: float, seed: int) -> float:
-        return self.evaluator(constants, beta, seed)
+    def run(self, constants: Constants, beta: float, seed: int) -> tuple[float, bool]:
+        return self.evaluator.evaluate(constants, beta, seed)
 
 
 class RayEvaluator:
@@ -92,6 +100,10 @@ class RayEvaluator:
         actor = ray.remote(_Actor)
         self.pool = ActorPool([actor.remote(spec) for _ in range(workers)])
         self.data_hash = spec.corpus().sha256
+        self.runs = self.diverged = 0  # as :class:`Evaluator` counts them
 
     def map(self, jobs: list[tuple[Constants, float, int]]) -> list[float]:
-        return [float(x) for x in self.pool.map(lambda a, job: a.run.remote(*job), jobs)]
+        out = list(self.pool.map(lambda a, job: a.run.remote(*job), jobs))
+        self.runs += len(out)
+        self.diverged += sum(bool(bad) for _, bad in out)
+        return [float(loss) for loss, _ in out]

@@ -246,10 +246,13 @@ class TunedFile(_Request):
     kind: Literal["abcscale.tuned-constants"] = Field(description="marks a constants file from `abcscale tune`")
     parameterization: Parameterization
     optimizer: Optimizer
-    alignment: AlignmentSpec = "full"
+    alignment: AlignmentSpec
+    lr_mode: LrMode = Field(description="the LR mode the search trained in: the request's default")
+    optimizer_variant: str | None = Field(None, max_length=64, description="the runner's variant trained")
     base_width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="the width tuned at")
     beta: Annotated[float, Number] = Field(ge=SCALE_MIN, le=SCALE_MAX, description="the tuned base LR")
-    constants: Constants = Field(default_factory=Constants, description="the tuned base-width constants")
+    # required, as the file always has it: a missing (or misspelt) key was the default constants, silently
+    constants: Constants = Field(description="the tuned base-width constants")
 
     _strict_blocks = field_validator("constants", "alignment", mode="before")(_no_bools_inside)
 
@@ -260,7 +263,7 @@ class TunedRecommend(_Groups):
 
     tuned: TunedFile = Field(description="a constants file from `abcscale tune`, as it is")
     width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
-    lr_mode: LrMode = LrMode.per_layer
+    lr_mode: LrMode | None = Field(None, description="default: the file's `lr_mode`")
 
 
 def _source(data: Any) -> str | None:

@@ -9,13 +9,14 @@ recommend at any width" is one flow.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from abcscale.schemas.enums import LrMode, Optimizer
+from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import ConstantFit
-from abcscale.schemas.theory import Constants, Frozen
+from abcscale.schemas.theory import SCALE_MAX, SCALE_MIN, Alignment, Constants, Frozen
 
 #: the constants the search may tune, by group (``--tune``); gamma_hidden is not one: beta absorbs it
 TUNABLE = {
@@ -27,6 +28,10 @@ TUNABLE = {
 
 
 Group = Literal["gamma", "init_scale", "multiplier", "epsilon"]
+
+#: the runner's variants whose epsilon is not their family's rule (runner.optim.VARIANTS says the same; a test
+#: holds them together): adam_atan2 takes none, adam_scaled one flat epsilon under Adafactor's rule (which has none)
+VARIANT_EPSILON: dict[str, Literal["none", "flat"]] = {"adam_atan2": "none", "adam_scaled": "flat"}
 
 
 def _gamma_only() -> list[Group]:
@@ -48,6 +53,22 @@ class TuneSettings(Frozen):
     reeval_seeds: int = Field(3, gt=0, description="fresh seeds each top candidate is re-evaluated with")
     top: int = Field(3, gt=0, description="candidates re-evaluated; the lowest mean loss wins")
     sampler_seed: int = Field(0, ge=0, le=2**32 - 1, description="the TPE sampler's seed")
+
+    @field_validator("beta_range", "gamma_range", "scale_range", "epsilon_range")
+    @classmethod
+    def _range(cls, v: tuple[float, float]) -> tuple[float, float]:
+        low, high = v
+        if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+            raise ValueError(f"expected finite 0 < LOW < HIGH, got {low:g}:{high:g}")
+        if low < SCALE_MIN or high > SCALE_MAX:  # a constant outside them is refused when the trial builds it
+            raise ValueError(f"LOW and HIGH within {SCALE_MIN:g}..{SCALE_MAX:g}, got {low:g}:{high:g}")
+        return v
+
+    @model_validator(mode="after")
+    def _budget(self) -> TuneSettings:
+        if self.trials is None and self.seconds is None:  # the search would never end
+            raise ValueError("trials: give trials or seconds (a budget)")
+        return self
 
     def space(self) -> dict[str, tuple[float, float]]:
         """Parameter name -> (low, high), every one searched on a log scale."""
@@ -157,3 +178,9 @@ class TunedConstants(Frozen):
     transfer: list[TransferCheck] = Field(default_factory=list, description="--verify-widths results")
     constants_check: ConstantsCheck | None = Field(None, description="--verify-constants result")
     abcscale_version: str
+
+    @field_validator("parameterization", "alignment")
+    @classmethod
+    def _known(cls, v: str, info: ValidationInfo) -> str:
+        (Parameterization.parse if info.field_name == "parameterization" else Alignment.parse)(v)  # or ValueError
+        return v

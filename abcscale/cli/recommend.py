@@ -84,8 +84,8 @@ def recommend(
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
                                              "--base-width/--base-lr)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option("--constants", help="a constants file from `abcscale tune`: "
-                                                        "its constants, and the -p, -o, -a, --base-width and "
-                                                        "--base-lr not given", show_default=False)] = None,
+                                                        "its constants, and the -p, -o, -a, --lr-mode, --base-width "
+                                                        "and --base-lr not given", show_default=False)] = None,
     group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...' or a JSON object",
                                               show_default=False)] = None,
     form: FormOpt = Form.abc,
@@ -118,8 +118,9 @@ def recommend(
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
                       epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     if constants_file is not None:
-        constants, (parameterization, optimizer, alignment, base_width, base_lr) = _tuned(
-            constants_file, constants, fit is not None, parameterization, optimizer, alignment, base_width, base_lr)
+        constants, (parameterization, optimizer, alignment, base_width, base_lr, lr_mode) = _tuned(
+            constants_file, constants, fit is not None, parameterization, optimizer, alignment, base_width, base_lr,
+            lr_mode)
     try:  # one rule for which flags go with which source, shared with the Python API and the REST body
         req = usecases.recommend_request(
             width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment,
@@ -133,6 +134,10 @@ def recommend(
         field, sep, why = str(exc).partition(": ")
         flag = FLAGS.get(field) or (f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
         fail(f"{flag}: {why}" if sep and flag else str(exc))
+    if constants_file is not None and fit is None:  # read once already: a file that reads
+        from abcscale.usecases.tune import load_constants, with_variant_notes
+
+        rec = with_variant_notes(rec, load_constants(constants_file))
     if output is Format.json:
         emit_json(rec)
     elif output is Format.table:
@@ -169,7 +174,8 @@ def band_method(band: LrBand) -> str:
 
 def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[Constants, tuple[Any, ...]]:
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
-    given -p, -o, -a, --base-width, --base-lr with the file's values where not given (with --fit, only constants)."""
+    given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
+    constants)."""
     from abcscale.usecases.tune import load_constants
 
     twice = [f for f in ("gamma", "init_scale", "multiplier", "epsilon") if f in flags.model_fields_set]
@@ -185,7 +191,7 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
     if "epsilon_mode" in flags.model_fields_set:
         update["epsilon_mode"] = flags.epsilon_mode
     constants = tuned.constants.model_copy(update=update)
-    file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta)
+    file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta, tuned.lr_mode)
     # constants are tied to the setup and the base width they were tuned at: another one was silently used
     # (a file tuned at 16 with --base-width 32 doubled the hidden LR); a different --base-lr is a choice
     for flag, g, f in zip(("-p", "-o", "-a", "--base-width"), given[:4], file[:4], strict=True):

@@ -7,7 +7,7 @@ flags build :class:`~abcscale.schemas.tune.TuneSettings`. ``abcscale recommend -
 from __future__ import annotations
 
 import importlib.util
-import os
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +27,7 @@ FLAGS = {"tune": "--tune", "trials": "--trials", "seconds": "--seconds", "seeds"
          "reeval_seeds": "--reeval-seeds", "top": "--top", "sampler_seed": "--seed",
          "beta_range": "--beta-range", "gamma_range": "--gamma-range"}
 SEARCH, SETUP, VERIFY = "Search", "Training setup (as abcscale sweep)", "Transfer check"
+DEFAULT_TRIALS = 30  # the budget when neither --trials nor --seconds is given
 Text = str | None
 
 
@@ -38,8 +39,8 @@ def _range(text: str | None, flag: str) -> tuple[float, float] | None:
         low, high = (float(x) for x in text.split(":"))
     except ValueError:
         fail(f"{flag}: expected LOW:HIGH, got {text!r}")
-    if not 0 < low < high:
-        fail(f"{flag}: expected 0 < LOW < HIGH, got {text!r}")
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        fail(f"{flag}: expected finite 0 < LOW < HIGH, got {text!r}")
     return low, high
 
 
@@ -57,7 +58,8 @@ def tune(
                                             min=1, max=2**40)] = 32,
     groups: Annotated[str, typer.Option("--tune", help="constant groups searched with beta: gamma, init_scale, "
                                         "multiplier, epsilon (comma list)", rich_help_panel=SEARCH)] = "gamma",
-    trials: Annotated[int | None, typer.Option(help="most trials", rich_help_panel=SEARCH)] = 30,
+    trials: Annotated[int | None, typer.Option(help="most trials (30 unless --seconds is given)",
+                                               rich_help_panel=SEARCH, show_default=False)] = None,
     seconds: Annotated[float | None, typer.Option(help="most seconds of search", rich_help_panel=SEARCH,
                                                   show_default=False)] = None,
     seeds: Annotated[int, typer.Option(help="seeds per trial (>1: median pruning after each)",
@@ -143,14 +145,13 @@ def tune(
             fail(f"--verify-widths: {str(exc).removeprefix('verify_widths: ')}")
     try:
         settings = TuneSettings.model_validate({k: v for k, v in {
-            "tune": [g.strip() for g in groups.split(",") if g.strip()], "trials": trials, "seconds": seconds,
+            "tune": [g.strip() for g in groups.split(",") if g.strip()],
+            "trials": DEFAULT_TRIALS if trials is None and seconds is None else trials, "seconds": seconds,
             "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top, "sampler_seed": seed,
             "beta_range": _range(beta_range, "--beta-range"),
             "gamma_range": _range(gamma_range, "--gamma-range")}.items() if v is not None or k == "trials"})
     except ValidationError as exc:
         fail(validation_message(exc, FLAGS))
-    if settings.trials is None and settings.seconds is None:
-        fail("--trials: give --trials or --seconds (a budget)")
     if ray and importlib.util.find_spec("ray") is None:
         fail("--ray: ray is not installed (pip install 'abcscale[ray]')")
     if resume and storage is not None:
@@ -163,7 +164,10 @@ def tune(
     except ValueError as exc:  # "field: why", the field named as its flag
         field, _, why = str(exc).partition(": ")
         fail(f"{FLAGS.get(field, '--storage' if field == 'storage' else field)}: {why}" if why else str(exc))
-    save_constants(tuned, out)
+    try:
+        save_constants(tuned, out)
+    except ValueError as exc:
+        fail(f"--{exc}")
     if not as_json:
         print_tuned(tuned, out)
     if verify_widths is not None:
@@ -173,28 +177,12 @@ def tune(
 
 
 def _check_out(out: Path, spec: Any) -> None:
-    """Before the search: ``--out`` can be written, and replaces nothing but a constants file of this same setup
-    (a rerun); another file, or another setup's constants, is the user's and stays."""
-    from abcscale.usecases.tune import load_constants
+    from abcscale.usecases.tune import check_out
 
-    folder = out.parent
-    if not folder.is_dir():
-        fail(f"--out: {folder} is not a folder (create it first)")
-    if not os.access(folder, os.W_OK):
-        fail(f"--out: cannot write into {folder}")
-    if out.is_dir():
-        fail(f"--out: {out} is a folder; give a file name")
-    if not out.exists():
-        return
     try:
-        old = load_constants(out)
-    except ValueError:
-        fail(f"--out: {out} exists and is not a constants file from `abcscale tune`; give another path")
-    this = (spec.parameterizations[0], spec.optimizers[0], spec.lr_modes[0], spec.base)
-    if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width) != this:
-        fail(f"--out: {out} holds the constants tuned for {old.parameterization} + {old.optimizer_variant}, "
-             f"{old.lr_mode.value} LR, base width {old.base_width}; this run tunes {this[0]} + {this[1]}, "
-             f"{this[2].value} LR, base width {this[3]}: give another --out")
+        check_out(out, spec)
+    except ValueError as exc:
+        fail(f"--{exc}")
 
 
 def _load(path: Path) -> TunedConstants:
@@ -228,7 +216,10 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
                                      progress=not quiet)
     except ValueError as exc:
         fail(str(exc))
-    save_constants(tuned, out)
+    try:
+        save_constants(tuned, out)
+    except ValueError as exc:
+        fail(f"--{exc}")
     if as_json:
         emit_json(tuned)
         return

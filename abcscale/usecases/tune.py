@@ -30,7 +30,7 @@ from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.groups import Form, GroupSpec
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
-from abcscale.schemas.tune import Candidate, TrialRecord, TunedConstants, TuneSettings
+from abcscale.schemas.tune import VARIANT_EPSILON, Candidate, TrialRecord, TunedConstants, TuneSettings
 
 if TYPE_CHECKING:
     from abcscale.runner.spec import SweepSpec
@@ -228,6 +228,8 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
     for key in ("parameterizations", "optimizers", "alignments", "lr_modes"):
         if len(getattr(spec, key)) != 1:
             raise ValueError(f"{key}: tune one at a time, got {getattr(spec, key)}")
+    if "epsilon" in settings.tune and not variant(spec.optimizers[0]).uses_epsilon:  # a search dimension of noise
+        raise ValueError(f"tune: {spec.optimizers[0]} uses no epsilon; drop epsilon from the groups tuned")
     many: EvaluateMany | None = None
     if ray_workers:
         from abcscale.runner.tune import RayEvaluator
@@ -250,6 +252,12 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
     result = search(settings.space(), one, settings, on_trial=on_trial, storage=storage,
                     study_name=study_name(spec, settings, data_hash), evaluate_many=many,
                     parallel=ray_workers or 1)
+    counts = pool if ray_workers else evaluator
+    if counts.runs and counts.diverged == counts.runs:
+        # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high
+        low, high = settings.beta_range
+        raise ValueError(f"beta_range: every run of the search diverged (its loss no better than at init), so "
+                         f"nothing was tuned; lower the range (it was {low:g}:{high:g})")
     best = result.best
     return TunedConstants(
         parameterization=spec.parameterizations[0], optimizer=variant(spec.optimizers[0]).family,
@@ -299,12 +307,45 @@ def tune_cached(spec: SweepSpec, settings: TuneSettings, folder: str | Path, *,
     return tuned, save_constants(tuned, path), False
 
 
+def check_out(out: str | Path, spec: SweepSpec) -> None:
+    """Before the search: ``out`` can be written, and replaces nothing but a constants file of this same setup
+    (a rerun); another file, or another setup's constants, is the user's and stays. A ValueError starting
+    ``out: `` says why."""
+    import os
+
+    out = Path(out)
+    folder = out.parent
+    if not folder.is_dir():
+        raise ValueError(f"out: {folder} is not a folder (create it first)")
+    if not os.access(folder, os.W_OK):
+        raise ValueError(f"out: cannot write into {folder}")
+    if out.is_dir():
+        raise ValueError(f"out: {out} is a folder; give a file name")
+    if not out.exists():
+        return
+    try:
+        old = load_constants(out)
+    except ValueError:
+        raise ValueError(f"out: {out} exists and is not a constants file from `abcscale tune`; give another "
+                         "path") from None
+    this = (spec.parameterizations[0], spec.optimizers[0], LrMode(spec.lr_modes[0]), spec.base)
+    if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width) != this:
+        raise ValueError(f"out: {out} holds the constants tuned for {old.parameterization} + "
+                         f"{old.optimizer_variant}, {old.lr_mode.value} LR, base width {old.base_width}; this run "
+                         f"tunes {this[0]} + {this[1]}, {this[2].value} LR, base width {this[3]}: give another one")
+
+
 def save_constants(tuned: TunedConstants, path: str | Path) -> Path:
-    """Write the file whole or not at all (a temporary file renamed over it), so a reader never sees half."""
+    """Write the file whole or not at all (a temporary file renamed over it), so a reader never sees half. A
+    ValueError naming ``path`` when it cannot be written."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(tuned.model_dump_json(indent=2) + "\n")
-    tmp.replace(path)
+    try:
+        tmp.write_text(tuned.model_dump_json(indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"out: cannot write {path} ({exc.strerror or exc})") from None
     return path
 
 
@@ -327,7 +368,8 @@ def load_constants(path: str | Path) -> TunedConstants:
     except ValueError:
         pass  # not JSON at all: pydantic names it below
     try:
-        return TunedConstants.model_validate_json(text)
+        # strict: a hand-edited `"base_width": true` read as width 1, `"beta": "0.01"` as a number (REST refused both)
+        return TunedConstants.model_validate_json(text, strict=True)
     except ValidationError as exc:
         if _is_fit(text):  # the other file the workflow writes: say which it is, not twenty missing fields
             raise ValueError(f"{path}: a fit from `abcscale fit`, not a constants file from `abcscale tune`: give it "
@@ -345,13 +387,17 @@ def _is_fit(text: str) -> bool:
     return isinstance(data, dict) and "groups" in data and "provenance" in data
 
 
-def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: LrMode | str = LrMode.per_layer,
+def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: LrMode | str | None = None,
                      form: Form | str | None = None, rules: Any = None) -> AnalyticRecommend:
     """The analytic request a constants file stands for at ``width``: what ``abcscale recommend --constants FILE``,
-    ``POST /v1/recommend`` with ``tuned`` and the exports' ``spec=FILE`` all answer."""
+    ``POST /v1/recommend`` with ``tuned`` and the exports' ``spec=FILE`` all answer. ``lr_mode`` defaults to the
+    file's: the mode its search trained in, and the rule its ``--verify-widths`` checked."""
     from abcscale.usecases.recommend import recommend_request
 
-    req = recommend_request(width=width, lr_mode=lr_mode, form=form, rules=rules, **recommend_inputs(tuned))
+    inputs = recommend_inputs(tuned)
+    if lr_mode is not None:
+        inputs["lr_mode"] = lr_mode
+    req = recommend_request(width=width, form=form, rules=rules, **inputs)
     assert isinstance(req, AnalyticRecommend)  # no fit_id: the analytic source
     return req
 
@@ -390,4 +436,28 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
 def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:
     """What a constants file gives ``recommend`` (each a default that an explicit flag or keyword overrides)."""
     return {"parameterization": tuned.parameterization, "optimizer": tuned.optimizer, "alignment": tuned.alignment,
-            "base_width": tuned.base_width, "beta": tuned.beta, "constants": tuned.constants}
+            "base_width": tuned.base_width, "beta": tuned.beta, "constants": tuned.constants,
+            "lr_mode": tuned.lr_mode}
+
+
+def with_variant_notes(rec: Recommendation, tuned: TunedConstants | TunedFile) -> Recommendation:
+    """``rec`` with what the file's optimizer variant does with epsilon where its family's rule says otherwise:
+    the recommendation follows the family (``-o``), the search trained the variant."""
+    if tuned.optimizer_variant is None or (how := VARIANT_EPSILON.get(tuned.optimizer_variant)) is None:
+        return rec
+    warnings = list(rec.warnings)
+    if how == "none":
+        warnings.append(f"epsilon: the file was tuned with {tuned.optimizer_variant}, which uses no epsilon: the "
+                        f"epsilons above are {tuned.optimizer.value}'s rule, which it ignores")
+    else:
+        eps = tuned.constants.epsilon
+        warnings = [w for w in warnings if not w.startswith(f"epsilon: {tuned.optimizer.value} has no epsilon")]
+        warnings.append(f"epsilon: the file was tuned with {tuned.optimizer_variant}, which uses one epsilon at every "
+                        f"width ({tuned.optimizer.value}'s rule has none, so the layers show none): give it "
+                        + ("its default" if eps is None else f"{eps:g}") + " at any width")
+    groups = rec.groups
+    if groups is not None and how == "flat":
+        groups = groups.model_copy(update={"warnings": [w for w in groups.warnings if not w.startswith(
+            f"epsilon: {tuned.optimizer.value} has no epsilon")]})
+    return rec.model_copy(update={"warnings": warnings, "groups": groups})
+

@@ -20,10 +20,11 @@ from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendBody, TunedRecommend
 from abcscale.schemas.errors import validation_message
 from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.tune import VARIANT_EPSILON
 from abcscale.service import crud
 from abcscale.service.deps import SessionsDep, get_fit_record
 from abcscale.service.http import StrictJSONRoute, describe, value_error
-from abcscale.usecases.tune import analytic_request
+from abcscale.usecases.tune import analytic_request, with_variant_notes
 
 router = APIRouter(tags=["recommend"], route_class=StrictJSONRoute)
 
@@ -44,6 +45,7 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
     """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend --json``), and ``groups``:
     the same as parameter groups in ``form`` (abc, multiplier_free, mup), with ``rules`` tried first. ``tuned``
     (a constants file from ``abcscale tune``, as it is) is the analytic transfer of its beta and constants."""
+    tuned = req.tuned if isinstance(req, TunedRecommend) else None
     if isinstance(req, TunedRecommend):  # the file's analytic request: the same cached path
         try:
             req = analytic_request(req.tuned, req.width, lr_mode=req.lr_mode, form=req.form, rules=req.rules)
@@ -54,7 +56,10 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
             body = _analytic(req)
         except ValueError as exc:  # e.g. a width ratio so extreme that an LR under/overflows
             msg = describe(exc)  # theory names the base's weight decay when the optimizer has none: point at it
-            value_error(msg, ("body", "base", "weight_decay") if msg.startswith("weight_decay:") else ("body",))
+            decay = ("body", "tuned", "constants", "weight_decay") if tuned else ("body", "base", "weight_decay")
+            value_error(msg, decay if msg.startswith("weight_decay:") else ("body",))
+        if tuned is not None and tuned.optimizer_variant in VARIANT_EPSILON:  # what the variant does with epsilon
+            body = _json(with_variant_notes(Recommendation.model_validate_json(body), tuned))
     else:
         body = await run_in_threadpool(_from_fit, req, sessions)
     return Response(body, media_type="application/json")

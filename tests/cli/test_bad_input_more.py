@@ -118,7 +118,7 @@ def test_tune_refuses_its_out_and_verify_widths_before_the_search(case, constant
     if case == "not-constants":
         assert (tmp_path / "notes.txt").read_text() == "mine" and "not a constants file" in err
     elif case == "other-setup":
-        assert out.read_text() == before and "give another --out" in err
+        assert out.read_text() == before and "give another one" in err
     elif case == "bad-verify":
         assert not (tmp_path / "new.json").exists()  # refused before the search, not after it
 

@@ -1,0 +1,151 @@
+"""What a review of `abcscale tune` and its constants file found (session 33), each against the old behaviour:
+a search whose every run diverged wrote a file (its beta ~100x too high); a file tuned in global LR mode was
+read back as per-layer by every reader (2x at 4x the width); REST filled in a missing `constants`; the tuned
+variant's epsilon (adam_scaled uses one, adam_atan2 none) was said wrongly; `--tune epsilon` searched noise for
+a variant without one; hand edits (`"base_width": true`) were coerced; infinite or out-of-range search bounds
+were tracebacks; no budget in Python ran forever; `out` was checked only after the search in Python;
+`--seconds` alone stopped after 30 trials."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import pytest
+from typer.testing import CliRunner
+
+import abcscale
+from abcscale.cli import app
+from abcscale.schemas.tune import VARIANT_EPSILON, TuneSettings
+from abcscale.service.app import create_app
+from abcscale.service.config import Settings
+from abcscale.usecases.tune import load_constants, save_constants
+from tests.usecases.test_tune import _tuned
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+runner = CliRunner()
+TINY = ["--base-width", "16", "--steps", "10", "--batch", "4", "--seq-len", "16", "--depth", "1", "--model", "mlp",
+        "--top", "2", "--reeval-seeds", "2", "-q"]
+
+
+def _file(tmp_path, name="tuned.json", **update):
+    tuned = _tuned()
+    return save_constants(tuned.model_copy(update=update), tmp_path / name)
+
+
+@pytest.fixture
+def client(tmp_path):
+    with TestClient(create_app(Settings(data_dir=tmp_path / "svc", database_url=None, api_token=None))) as c:
+        yield c
+
+
+def test_a_search_that_only_diverged_writes_nothing(tmp_path):
+    out = tmp_path / "div.json"
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "3", "--beta-range", "100:1000", "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("error: --beta-range: every run of the search diverged") and not out.exists()
+
+
+def test_a_global_mode_file_recommends_in_global_mode_everywhere(tmp_path, client):
+    path = _file(tmp_path, lr_mode="global")
+    rec = abcscale.recommend(width=1024, constants=path)
+    assert rec.lr_mode.value == "global"
+    explicit = abcscale.recommend("mup", "adam", width=1024, base_width=64, beta=load_constants(path).beta,
+                                  constants=load_constants(path).constants, lr_mode="global")
+    assert rec.layers == explicit.layers
+    cli = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024", "--json"])
+    assert cli.exit_code == 0 and json.loads(cli.stdout)["lr_mode"] == "global"
+    r = client.post("/v1/recommend", json={"tuned": json.loads(path.read_text()), "width": 1024})
+    assert r.status_code == 200 and r.json()["layers"] == json.loads(cli.stdout)["layers"]
+    # --lr-mode (lr_mode=, REST lr_mode) still chooses the per-layer rule, which differs at 16x the width
+    per_layer = abcscale.recommend(width=1024, constants=path, lr_mode="per_layer")
+    assert per_layer.lr_mode.value == "per_layer" and per_layer.layers != rec.layers
+    r = client.post("/v1/recommend", json={"tuned": json.loads(path.read_text()), "width": 1024,
+                                           "lr_mode": "per_layer"})
+    assert r.json()["layers"] == json.loads(per_layer.model_dump_json())["layers"]
+
+
+@pytest.mark.parametrize("key", ["constants", "alignment", "lr_mode"])
+def test_rest_refuses_a_file_without_what_every_file_has(tmp_path, client, key):
+    body = json.loads(_file(tmp_path).read_text())
+    body.pop(key)
+    r = client.post("/v1/recommend", json={"tuned": body, "width": 1024})
+    assert r.status_code == 422, r.text
+    assert ["body", "tuned", key] == r.json()["detail"][0]["loc"][-3:] or key in json.dumps(r.json())
+
+
+def test_a_variant_s_epsilon_is_said_as_it_trained(tmp_path, client):
+    scaled = _file(tmp_path, "s.json", optimizer="adafactor", optimizer_variant="adam_scaled",
+                   constants=_tuned().constants.model_copy(update={"epsilon": 2.5e-8}))
+    rec = abcscale.recommend(width=1024, constants=scaled)
+    assert any("adam_scaled, which uses one epsilon at every width" in w and "2.5e-08" in w for w in rec.warnings)
+    assert not any("changes nothing" in w for w in [*rec.warnings, *rec.groups.warnings])
+    r = client.post("/v1/recommend", json={"tuned": json.loads(scaled.read_text()), "width": 1024})
+    assert r.status_code == 200 and r.json()["warnings"] == rec.warnings
+    cli = runner.invoke(app, ["recommend", "--constants", str(scaled), "-n", "1024", "--json"])
+    assert json.loads(cli.stdout)["warnings"] == rec.warnings
+    atan2 = _file(tmp_path, "a.json", optimizer_variant="adam_atan2")
+    assert any("adam_atan2, which uses no epsilon" in w for w in abcscale.recommend(width=1024, constants=atan2).warnings)
+    plain = _file(tmp_path, "p.json")
+    assert not any("which uses" in w for w in abcscale.recommend(width=1024, constants=plain).warnings)
+
+
+def test_the_variant_table_is_the_runner_s():
+    from abcscale.runner.optim import OPTIMIZER_VARIANTS
+    from abcscale.theory import layer_rules
+
+    for name, v in OPTIMIZER_VARIANTS.items():
+        family_has = layer_rules(v.family).has_epsilon
+        expected = None if v.uses_epsilon == family_has else ("flat" if v.uses_epsilon else "none")
+        assert VARIANT_EPSILON.get(name) == expected, name
+
+
+def test_tune_epsilon_for_a_variant_without_one_is_refused(tmp_path):
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "2", "-o", "adam_atan2", "--tune", "gamma,epsilon",
+                              "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2 and "--tune: adam_atan2 uses no epsilon" in res.stderr
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("base_width", True, "base_width"), ("beta", "0.01", "beta"), ("parameterization", "foo", "parameterization")])
+def test_a_hand_edit_is_refused_not_coerced(tmp_path, key, value, message):
+    path = _file(tmp_path)
+    body = json.loads(path.read_text())
+    body[key] = value
+    path.write_text(json.dumps(body))
+    with pytest.raises(ValueError, match=rf"not a constants file from `abcscale tune` \(.*{message}"):
+        load_constants(path)
+    res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: --constants: ")
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--beta-range", "1e-3:inf"), ("--beta-range", "1e-3:1e400"),
+                                              ("--gamma-range", "1e-300:1e300")])
+def test_search_bounds_are_checked_up_front(tmp_path, flag, value):
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "2", flag, value, "--out", str(tmp_path / "x.json")])
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith(f"error: {flag}: ") and "Traceback" not in res.output
+
+
+def test_the_python_form_needs_a_budget_and_checks_out_first(tmp_path):
+    with pytest.raises(ValueError, match="trials: give trials or seconds"):
+        TuneSettings(trials=None, seconds=None)
+    with pytest.raises(ValueError, match="trials: give trials or seconds"):
+        abcscale.tune("mup", "adam", base_width=16, trials=None, seconds=None, model="mlp")
+    keep = tmp_path / "keep.txt"
+    keep.write_text("precious")
+    for out, why in ((tmp_path / "no" / "x.json", "is not a folder"), (keep, "is not a constants file")):
+        with pytest.raises(ValueError, match=f"^out: .*{why}"):
+            abcscale.tune("mup", "adam", base_width=16, trials=2, out=out, model="mlp", steps=5)
+    assert keep.read_text() == "precious"
+
+
+def test_seconds_alone_is_a_time_budget(tmp_path):
+    out = tmp_path / "sec.json"
+    res = runner.invoke(app, ["tune", *TINY, "--seconds", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    tuned = load_constants(out)
+    assert tuned.settings.trials is None and tuned.settings.seconds == 2
