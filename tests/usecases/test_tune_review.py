@@ -88,7 +88,8 @@ def test_a_variant_s_epsilon_is_said_as_it_trained(tmp_path, client):
     cli = runner.invoke(app, ["recommend", "--constants", str(scaled), "-n", "1024", "--json"])
     assert json.loads(cli.stdout)["warnings"] == rec.warnings
     atan2 = _file(tmp_path, "a.json", optimizer_variant="adam_atan2")
-    assert any("adam_atan2, which uses no epsilon" in w for w in abcscale.recommend(width=1024, constants=atan2).warnings)
+    said = abcscale.recommend(width=1024, constants=atan2).warnings
+    assert any("adam_atan2, which uses no epsilon" in w for w in said)
     plain = _file(tmp_path, "p.json")
     assert not any("which uses" in w for w in abcscale.recommend(width=1024, constants=plain).warnings)
 
