@@ -43,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, ABTable, Alignment, Constants, PerLayer, nest_constants
+from abcscale.schemas.tune import VARIANT_EPSILON
 from abcscale.theory.rules import layer_rules
 
 if TYPE_CHECKING:
@@ -61,6 +62,12 @@ OPTIMIZER_FAMILY: dict[str, Optimizer] = {
 }
 _OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
                 "adam-scaled": "adam_scaled"}
+
+
+def _uses_epsilon(name: str) -> bool:
+    """Whether the runner's variant ``name`` reads an epsilon (runner.optim's ``uses_epsilon``, without JAX)."""
+    how = VARIANT_EPSILON.get(name)
+    return how == "flat" or (how is None and layer_rules(OPTIMIZER_FAMILY[name]).has_epsilon)
 
 
 def parse_optimizer(value: str) -> str:
@@ -118,6 +125,14 @@ Schedule = Literal["cosine", "constant"]
 Batching = Literal["auto", "vmap", "single"]
 
 
+#: keys a sweep does not have, and where what they mean is written
+_MISPLACED = {
+    **{k: f"the key is {k}s (a list: the sweep trains each)" for k in
+       ("parameterization", "optimizer", "alignment", "lr_mode", "width")},
+    "weight_decay_mode": "it goes with constants.weight_decay, under [sweep.constants] (the top-level weight_decay "
+                         "is independent: its own mode)",
+}
+
 #: Constants fields that are not flat keys of a sweep (its top-level ``weight_decay`` is the independent one)
 _NOT_CONSTANTS = frozenset({"weight_decay", "weight_decay_mode"})
 #: the flat keys that go into ``constants``
@@ -161,8 +176,10 @@ class SweepSpec(BaseModel):
     schedule: Schedule = Field("cosine", description="after warmup: cosine decay to 0 or constant")
     warmup: float = Field(0.1, ge=0, lt=1, description="warmup fraction of the steps")
     weight_decay: float = Field(0.0, ge=0, le=SCALE_MAX, allow_inf_nan=False,
-                                description="independent weight decay: each step subtracts wd * W, not "
-                                "scaled by the LR (docs/theory.md section 9)")
+                                description="independent weight decay: each step subtracts wd * W from every "
+                                "parameter, not scaled by the LR nor with width (docs/theory.md section 9; rows: "
+                                "independent_weight_decay). recommend's --weight-decay, the per-layer decay the "
+                                "theory transfers, is constants.weight_decay under [sweep.constants]")
     data: str = Field("default", description="default | synthetic | PATH (text file, directory or .npy)")
     max_bytes: int = Field(4_000_000, gt=0, description="corpus cap for default and text data")
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the corpus")
@@ -179,7 +196,12 @@ class SweepSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _flat_constants(cls, data: Any) -> Any:
-        """Top-level constant keys (TOML) go into ``constants``; both forms at once is an error."""
+        """Top-level constant keys (TOML) go into ``constants``; both forms at once is an error. A key written
+        where another belongs (``lr_mode`` for ``lr_modes``) says where, not only "Extra inputs"."""
+        if isinstance(data, dict):
+            for key, meant in _MISPLACED.items():
+                if key in data:
+                    raise ValueError(f"{key}: {meant}")
         return nest_constants(data, _FLAT_CONSTANTS)
 
     @field_validator("model")
@@ -265,9 +287,14 @@ class SweepSpec(BaseModel):
             lacking = [o for o in self.optimizers if not layer_rules(OPTIMIZER_FAMILY[o]).weight_decay]
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
+                decaying = [o for o in OPTIMIZER_FAMILY if layer_rules(OPTIMIZER_FAMILY[o]).weight_decay]
                 raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
-                                 "sweep adamw alone, or use the top-level `weight_decay` (independent, every "
-                                 "variant)")
+                                 f"sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
+                                 "(independent, every variant)")
+        if self.constants.epsilon == 0 and (zero := [o for o in self.optimizers if _uses_epsilon(o)]):
+            # Adam's m / (sqrt(v) + eps) is 0/0 for an embedding row no batch touched: every run a NaN
+            raise ValueError(f"epsilon: {', '.join(zero)} divide by sqrt(v) + epsilon, which is 0 for a row with "
+                             "no gradient yet: give epsilon > 0")
         if self.momentum and "sgd" not in self.optimizers:  # it was accepted and changed nothing
             raise ValueError(f"momentum: only sgd takes it, and the sweep has {', '.join(self.optimizers)}")
         if not self.gammas:

@@ -67,8 +67,11 @@ class LayerHyper:
 def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, float] | None = None) -> LayerHyper:
     """Multipliers, init stds, LR factors, Adam epsilons and AdamW weight decays from the theory engine.
 
-    ``per_layer``: lr_l = beta * gamma_l * (n / base)^-c_l. ``global``: one shared LR, lr_l = beta * gamma_l,
-    so the swept beta *is* the learning rate and its optimum moves with width as theory's global c says.
+    ``per_layer``: lr_l = beta * gamma_l * (n / base)^-c_l. ``global``: one shared LR, lr_l = beta * gamma_l
+    for the built-in models (the vector-like role: beta * gamma_embedding), so the swept beta *is* the learning
+    rate and its optimum moves with width as theory's global c says; a user model in the multiplier-free form
+    takes beta * gamma_l times the form's factor on the abc LR (m_l^-k: the multiplier folded into the LR, so
+    not gamma_l even at the base width).
     ``lr_exponents`` replaces c (deliberately wrong settings, measured exponents). The weight decays are
     theory's per-layer rule for ``spec.constants.weight_decay`` (coupled: wd * (n / base)^c_l, with the c
     used, so lr_l * wd_l is the same at every width in per_layer mode); they do not depend on beta. The
@@ -292,7 +295,7 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(ROLE_NAMES)}
                    | {"weight_decay_mode": spec.constants.weight_decay_mode.value} if opt.decays else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
-                "data": spec.data, "data_hash": corpus.sha256,
+                **run_settings(spec), "data": spec.data, "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),
             }
             rows.append(row)
@@ -387,11 +390,22 @@ def _older_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> tup
     return untagged, renamed
 
 
+def run_settings(spec: SweepSpec) -> dict[str, Any]:
+    """The training settings every row records besides the swept ones: each changes a run, so tables of two
+    sweeps that differ in one are told apart (the fitter notes a column that varies within a group). The
+    top-level ``weight_decay`` is ``independent_weight_decay``: the per-layer ``weight_decay_*`` are the
+    theory's (``constants.weight_decay``), which ``recommend --weight-decay`` means."""
+    return {"independent_weight_decay": spec.weight_decay, "momentum": spec.momentum, "schedule": spec.schedule,
+            "warmup": spec.warmup}
+
+
 def _as_written(rows: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
     """A part's rows naming the model and data as this spec writes them: a part computed under another spelling
     of the same factory or data file (one cell id, :func:`abcscale.runner.spec.spelling_free`) reads as this
-    sweep's own."""
-    return rows.assign(**{c: getattr(spec, c) for c in ("model", "data") if c in rows.columns})
+    sweep's own. A part written before a settings column existed gets it from the spec (the cell id holds every
+    setting, so its runs trained with the spec's)."""
+    rows = rows.assign(**{c: getattr(spec, c) for c in ("model", "data") if c in rows.columns})
+    return rows.assign(**{c: v for c, v in run_settings(spec).items() if c not in rows.columns})
 
 
 def _sources(parts: dict[str, pd.DataFrame]) -> dict[Run, str]:

@@ -221,6 +221,8 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
 
 def _as_flag(part: str) -> str:
     field, sep, rest = part.partition(": ")
+    if sep and f"constants.{field}" in FLAGS:  # a constant's check names it flat (its TOML key): --epsilon
+        field = f"constants.{field}"
     if not sep or field not in FLAGS and field not in SweepSpec.model_fields:
         return part
     return f"{FLAGS.get(field, '--' + field.replace('_', '-'))}: {rest}"

@@ -1,0 +1,70 @@
+"""What a review of the runner against the theory found (session 33; every per-layer number it trains matched
+`recommend`): the top-level weight decay, momentum, schedule and warmup trained but recorded nowhere (two sweeps'
+tables pooled as "repeated runs"), an epsilon of 0 that turned every Adam run into NaNs, and spec keys written
+where another belongs said only "Extra inputs are not permitted"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pydantic import ValidationError
+
+from abcscale.fitting import fit_table
+from abcscale.runner import sweep as sw
+from abcscale.runner.spec import SweepSpec
+
+TINY = {"widths": [16, 32], "log2_lr": [-7, -6], "steps": 3, "batch": 2, "seq_len": 8, "depth": 1,
+        "data": "synthetic", "seeds": 1}
+
+
+def _sweep(out: Path, **kw) -> pd.DataFrame:
+    return sw.run_sweep(SweepSpec(**{**TINY, **kw}), out, progress=False)
+
+
+def test_the_settings_that_change_a_run_are_recorded_and_tell_two_sweeps_apart(tmp_path):
+    decayed = _sweep(tmp_path / "a", optimizers=["adamw"], weight_decay=0.1)
+    plain = _sweep(tmp_path / "b", optimizers=["adamw"])
+    assert (decayed["independent_weight_decay"] == 0.1).all() and (plain["independent_weight_decay"] == 0).all()
+    assert {"momentum", "schedule", "warmup"} <= set(decayed.columns)
+    assert (decayed["eval_loss"] != plain["eval_loss"]).any()  # the decay did train
+    fit = fit_table(pd.concat([decayed, plain], ignore_index=True), n_boot=20)
+    said = " ".join(fit.groups[0].warnings + fit.warnings)
+    assert "independent_weight_decay" in said and "repeated runs" not in said
+
+
+def test_a_part_written_before_the_settings_columns_reads_with_the_spec_s(tmp_path):
+    first = _sweep(tmp_path, momentum=0.9, optimizers=["sgd"])
+    for part in (tmp_path / "cells").glob("*.rows.parquet"):  # as an older abcscale wrote them
+        pd.read_parquet(part).drop(columns=list(sw.run_settings(SweepSpec(**TINY)))).to_parquet(part)
+    again = _sweep(tmp_path, momentum=0.9, optimizers=["sgd"])
+    assert (again["momentum"] == 0.9).all() and (again["schedule"] == "cosine").all()
+    cols = [c for c in first.columns if c not in ("compile_s", "run_s", "runs_per_call")]
+    pd.testing.assert_frame_equal(first[cols].sort_values(["width", "log2_lr"]).reset_index(drop=True),
+                                  again[cols].sort_values(["width", "log2_lr"]).reset_index(drop=True))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "adam_scaled", "muon"])
+def test_an_epsilon_of_zero_is_refused_where_it_divides(optimizer):
+    with pytest.raises(ValidationError, match=f"epsilon: {optimizer} divide by sqrt"):
+        SweepSpec(**TINY, optimizers=[optimizer], epsilon=0.0)
+
+
+def test_an_epsilon_of_zero_is_fine_where_none_is_used():
+    for optimizer in ("sgd", "lion", "adafactor", "adam_atan2"):
+        SweepSpec(**TINY, optimizers=[optimizer], epsilon=0.0)
+
+
+@pytest.mark.parametrize(("key", "value", "said"), [
+    ("lr_mode", "global", "lr_mode: the key is lr_modes"), ("optimizer", "adam", "optimizer: the key is optimizers"),
+    ("weight_decay_mode", "independent", "weight_decay_mode: it goes with constants.weight_decay, under "
+                                         "[sweep.constants]")])
+def test_a_key_written_where_another_belongs_says_where(key, value, said):
+    with pytest.raises(ValidationError, match=said.replace("[", r"\[").replace("]", r"\]")):
+        SweepSpec.model_validate({**TINY, key: value})
+
+
+def test_the_decay_refusal_names_every_optimizer_that_has_one():
+    with pytest.raises(ValidationError, match="sweep only adamw, lion, muon, or use the top-level"):
+        SweepSpec(**TINY, optimizers=["adam"], constants={"weight_decay": 0.1})
