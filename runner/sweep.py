@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from abcscale.runner.train import Compiler
-from abcscale.schemas.enums import LAYERS, LrMode
+from abcscale.schemas.enums import LAYERS, LrMode, Optimizer
 from abcscale.schemas.sweep import DEFAULT_LOSS
 from abcscale.schemas.theory import BaseConfig
 
@@ -291,7 +291,9 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
                 **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
                 **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
-                **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(ROLE_NAMES)} if opt.uses_epsilon else {}),
+                **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(ROLE_NAMES)
+                    if not (r == "hidden" and opt.family is Optimizer.muon)}  # Muon's hidden step takes none
+                   if opt.uses_epsilon else {}),
                 **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(ROLE_NAMES)}
                    | {"weight_decay_mode": spec.constants.weight_decay_mode.value} if opt.decays else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
@@ -388,6 +390,20 @@ def _older_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> tup
                 untagged |= {c.key(s, data_hash): cid, c.key(s, data_hash, spelled=True): cid}
                 renamed[c.base_key(s, data_hash, spelled=True)] = cid
     return untagged, renamed
+
+
+def theory_warnings(spec: SweepSpec) -> list[str]:
+    """What the theory says of the sweep's setups beyond the exponents it trains, once per parameterization x
+    optimizer x alignment: exponents that are not unique (the sweep trains the prescription, one point of the
+    face), layers that trade LR, an init that is not stable. ``recommend`` says the same."""
+    from abcscale.runner.optim import variant
+
+    out = []
+    for p, o, a in dict.fromkeys((c.parameterization, variant(c.optimizer).family, c.alignment)
+                                 for c in spec.cells()):
+        for w in theory.solve_exponents(spec.parameterization(p), o, a).warnings:
+            out.append(f"{p} + {o.value}, alignment {a}: {w}")
+    return out
 
 
 def run_settings(spec: SweepSpec) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from rich.table import Table
 from abcscale.cli._common import (
     console,
     emit_json,
+    err_console,
     fail,
     parse_flag,
     status,
@@ -143,8 +144,10 @@ def sweep(
     except OSError as exc:
         fail(f"--out: cannot create {out} ({exc.strerror or exc})")
     from abcscale.runner.store import SweepWarning
-    from abcscale.runner.sweep import best_lrs, run_sweep
+    from abcscale.runner.sweep import best_lrs, run_sweep, theory_warnings
 
+    for w in theory_warnings(spec):  # as recommend says them: the sweep trains the prescription
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
     with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
         df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)

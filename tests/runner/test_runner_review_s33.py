@@ -68,3 +68,25 @@ def test_a_key_written_where_another_belongs_says_where(key, value, said):
 def test_the_decay_refusal_names_every_optimizer_that_has_one():
     with pytest.raises(ValidationError, match="sweep only adamw, lion, muon, or use the top-level"):
         SweepSpec(**TINY, optimizers=["adam"], constants={"weight_decay": 0.1})
+
+
+def test_the_sweep_says_what_theory_says_of_its_setups(tmp_path):
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    flags = ["sweep", "--widths", "16,32", "--steps", "2", "--batch", "2", "--seq-len", "8", "--depth", "1", "--data",
+             "synthetic", "--log2-lr", "-6", "-q"]
+    face = CliRunner().invoke(app, [*flags, "-p", "standard", "-o", "adam", "-a", "0.5,0.5,1", "--out",
+                                    str(tmp_path / "a")])
+    assert face.exit_code == 0 and "warning: standard + adam, alignment 0.5,0.5,1: per-layer exponents are not " \
+                                   "unique" in " ".join(face.stderr.split())
+    plain = CliRunner().invoke(app, [*flags, "-p", "mup", "-o", "adam", "--out", str(tmp_path / "b")])
+    assert plain.exit_code == 0 and "warning" not in plain.stderr
+
+
+def test_muon_rows_record_no_epsilon_for_the_hidden_step(tmp_path):
+    rows = _sweep(tmp_path, optimizers=["muon", "adam"], widths=[16])
+    muon, adam = rows[rows.optimizer_variant == "muon"], rows[rows.optimizer_variant == "adam"]
+    assert muon["epsilon_hidden"].isna().all() and muon["epsilon_embedding"].notna().all()
+    assert adam["epsilon_hidden"].notna().all()
