@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.fit import ConstantFit
-from abcscale.schemas.theory import SCALE_MAX, SCALE_MIN, Alignment, Constants, Frozen
+from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, Constants, Frozen
 
 #: the constants the search may tune, by group (``--tune``); gamma_hidden is not one: beta absorbs it
 TUNABLE = {
@@ -160,8 +160,8 @@ class TunedConstants(Frozen):
     optimizer_variant: str = Field(description="the runner's variant trained (adam, adam_atan2, ...)")
     alignment: str
     lr_mode: LrMode
-    base_width: int = Field(gt=0)
-    beta: float = Field(gt=0)
+    base_width: int = Field(gt=0, le=MAX_WIDTH)
+    beta: float = Field(gt=0, le=SCALE_MAX)
     constants: Constants
     loss: float = Field(description="mean eval loss of the winner over the re-evaluation seeds")
     loss_std: float = Field(description="its standard deviation over those seeds")

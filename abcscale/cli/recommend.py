@@ -113,7 +113,7 @@ def recommend(
     output = Format.json if as_json else output or Format.table
     user_rules = parse_flag(read_rules, None if rules is None else str(rules), "--rules")
 
-    constants = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
+    constants = typed = build(Constants, {}, gamma=parse_flag(PerLayer.parse, gamma, "--gamma"),
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
                       epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
@@ -132,6 +132,9 @@ def recommend(
         rec = usecases.recommend(req, None if fit is None else read_fit(fit))
     except ValueError as exc:  # "weight_decay: adam has none": the field named as its flag
         field, sep, why = str(exc).partition(": ")
+        if sep and constants_file is not None and field in Constants.model_fields \
+                and field not in typed.model_fields_set:  # the file's value, not a flag's
+            fail(f"--constants: {constants_file}: constants.{field}: {why}")
         flag = FLAGS.get(field) or (f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
         fail(f"{flag}: {why}" if sep and flag else str(exc))
     if constants_file is not None and fit is None:  # read once already: a file that reads

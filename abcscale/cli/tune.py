@@ -46,6 +46,7 @@ def _range(text: str | None, flag: str) -> tuple[float, float] | None:
 
 # One parameter per flag; the body builds the spec and the settings, runs the search and prints.
 def tune(
+    ctx: typer.Context,
     spec_file: Annotated[Path | None, typer.Argument(metavar="[SPEC.toml]", help="sweep spec file for the training "
                                                      "setup", show_default=False)] = None,
     parameterization: Annotated[str, typer.Option("--parameterization", "-p", help="standard | ntk | mup | "
@@ -125,9 +126,15 @@ def tune(
     if constants_file is not None:
         if verify_widths is None:
             fail("--constants: give --verify-widths (the transfer check is what runs on a constants file)")
+        # the file says its setup and training; a search or setup flag beside it was silently ignored
+        if unused := _typed(ctx, exclude={"constants_file", "out", "quiet", "as_json", "verify_widths",
+                                          "verify_lrs", "verify_seeds", "verify_constants"}):
+            fail(f"{unused[0]}: with --constants only the transfer check runs, with the file's setup and training; "
+                 f"drop {', '.join(unused)}")
         tuned = _load(constants_file)
-        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, constants_file, quiet, as_json,
-                          verify_constants)
+        # --out given: the checked file goes there and FILE stays as it was; else the check is added to FILE
+        target = out if _typed(ctx, include={"out"}) else constants_file
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, target, quiet, as_json, verify_constants)
         return
 
     spec = _build_spec(spec_file, {
@@ -158,12 +165,24 @@ def tune(
         fail("--resume: give --resume or --storage, not both")
     if resume:
         storage = f"sqlite:///{out.with_name(out.name + '.study.db').resolve()}"
+    done = [0]  # finished trials, for the interrupt's message
+
+    def on_trial(t: TrialRecord) -> None:
+        done[0] += 1
+        if not quiet:
+            progress(t)
+    progress = _progress(settings)
     try:
-        tuned = run_tune(spec, settings, on_trial=None if quiet else _progress(settings), storage=storage,
+        tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
                          ray_workers=workers if ray else None, address=address)
     except ValueError as exc:  # "field: why", the field named as its flag
         field, _, why = str(exc).partition(": ")
         fail(f"{FLAGS.get(field, '--storage' if field == 'storage' else field)}: {why}" if why else str(exc))
+    except KeyboardInterrupt:
+        kept = (f"they are kept in {storage}: rerun the same command to continue" if storage else
+                "nothing is kept without --resume (or --storage): rerun with --resume to keep finished trials")
+        err_console.print(f"interrupted after {done[0]} trial(s); {out} not written; {kept}", highlight=False)
+        raise typer.Exit(130) from None
     try:
         save_constants(tuned, out)
     except ValueError as exc:
@@ -174,6 +193,19 @@ def tune(
         _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json, verify_constants)
     elif as_json:
         emit_json(tuned)
+
+
+def _typed(ctx: typer.Context, *, include: set[str] | None = None, exclude: frozenset[str] | set[str] = frozenset()
+           ) -> list[str]:
+    """The flags of ``ctx``'s parameters the user typed (or set in the environment), as typed."""
+    out = []
+    for p in ctx.command.params:
+        if p.name is None or p.name in exclude or (include is not None and p.name not in include):
+            continue
+        source = ctx.get_parameter_source(p.name)  # typer vendors click: its enum, compared by name
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            out.append(p.opts[0] if p.opts and p.opts[0].startswith("-") else p.name.upper())
+    return out
 
 
 def _check_out(out: Path, spec: Any) -> None:

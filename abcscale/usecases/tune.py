@@ -328,11 +328,16 @@ def check_out(out: str | Path, spec: SweepSpec) -> None:
     except ValueError:
         raise ValueError(f"out: {out} exists and is not a constants file from `abcscale tune`; give another "
                          "path") from None
-    this = (spec.parameterizations[0], spec.optimizers[0], LrMode(spec.lr_modes[0]), spec.base)
-    if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width) != this:
+    from abcscale.schemas.theory import Alignment
+
+    this = (spec.parameterizations[0], spec.optimizers[0], LrMode(spec.lr_modes[0]), spec.base,
+            Alignment.parse(spec.alignments[0]).name)
+    if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width,
+            Alignment.parse(old.alignment).name) != this:  # alignment too: recommend and check hold it to the file
         raise ValueError(f"out: {out} holds the constants tuned for {old.parameterization} + "
-                         f"{old.optimizer_variant}, {old.lr_mode.value} LR, base width {old.base_width}; this run "
-                         f"tunes {this[0]} + {this[1]}, {this[2].value} LR, base width {this[3]}: give another one")
+                         f"{old.optimizer_variant}, {old.lr_mode.value} LR, base width {old.base_width}, alignment "
+                         f"{old.alignment}; this run tunes {this[0]} + {this[1]}, {this[2].value} LR, base width "
+                         f"{this[3]}, alignment {this[4]}: give another one")
 
 
 def save_constants(tuned: TunedConstants, path: str | Path) -> Path:

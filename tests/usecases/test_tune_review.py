@@ -150,3 +150,61 @@ def test_seconds_alone_is_a_time_budget(tmp_path):
     assert res.exit_code == 0, res.output
     tuned = load_constants(out)
     assert tuned.settings.trials is None and tuned.settings.seconds == 2
+
+
+def test_with_constants_setup_flags_are_refused_and_out_is_honoured(tmp_path):
+    file = tmp_path / "t.json"
+    assert runner.invoke(app, ["tune", *TINY, "--trials", "2", "--out", str(file)]).exit_code == 0
+    before = file.read_text()
+    check = ["tune", "--constants", str(file), "--verify-widths", "32", "--verify-lrs", "2", "--verify-seeds", "2",
+             "-q"]
+    res = runner.invoke(app, [*check, "-p", "ntk", "--trials", "5"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: --parameterization: with --constants only the "
+                                                        "transfer check runs")
+    assert "--trials" in res.stderr and file.read_text() == before
+    other = tmp_path / "checked.json"
+    res = runner.invoke(app, [*check, "--out", str(other)])
+    assert res.exit_code == 0, res.output
+    assert file.read_text() == before and load_constants(other).transfer[0].width == 32
+
+
+def test_an_interrupted_search_says_what_it_kept(tmp_path, monkeypatch):
+    import abcscale.usecases.tune as use
+
+    def interrupted(spec, settings, *, on_trial=None, **kw):
+        for t in _tuned().history[:2]:
+            on_trial(t)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(use, "tune", interrupted)
+    out = tmp_path / "x.json"
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "5", "--out", str(out)])
+    assert res.exit_code == 130 and not out.exists()
+    assert "interrupted after 2 trial(s)" in res.stderr and "rerun with --resume" in res.stderr
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "5", "--out", str(out), "--resume"])
+    assert res.exit_code == 130 and "rerun the same command to continue" in " ".join(res.stderr.split())
+
+
+def test_out_holding_another_alignment_is_kept(tmp_path):
+    out = tmp_path / "al.json"
+    assert runner.invoke(app, ["tune", *TINY, "--trials", "2", "--out", str(out)]).exit_code == 0
+    before = out.read_text()
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "2", "-a", "none", "--out", str(out)])
+    assert res.exit_code == 2 and "alignment full" in res.stderr and out.read_text() == before
+
+
+def test_a_bad_value_in_the_file_is_said_as_the_file_s(tmp_path):
+    path = _file(tmp_path)
+    body = json.loads(path.read_text())
+    body["constants"]["weight_decay"] = 0.1  # adam has none
+    path.write_text(json.dumps(body))
+    res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
+    assert res.exit_code == 2 and res.stderr.startswith(f"error: --constants: {path}: constants.weight_decay: adam ")
+    typed = runner.invoke(app, ["recommend", "--constants", str(_file(tmp_path, "ok.json")), "-n", "1024",
+                                "--weight-decay", "0.1"])
+    assert typed.exit_code == 2 and typed.stderr.startswith("error: --weight-decay: adam ")
+    body["constants"].pop("weight_decay")
+    body["beta"] = 1e31
+    path.write_text(json.dumps(body))
+    res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
+    assert res.exit_code == 2 and "--base-lr" not in res.stderr and "beta: Input should be less than" in res.stderr
