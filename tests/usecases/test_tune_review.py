@@ -208,3 +208,10 @@ def test_a_bad_value_in_the_file_is_said_as_the_file_s(tmp_path):
     path.write_text(json.dumps(body))
     res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
     assert res.exit_code == 2 and "--base-lr" not in res.stderr and "beta: Input should be less than" in res.stderr
+
+
+def test_rest_names_the_file_s_decay(tmp_path, client):
+    body = json.loads(_file(tmp_path).read_text())
+    body["constants"]["weight_decay"] = 0.1
+    r = client.post("/v1/recommend", json={"tuned": body, "width": 1024})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "tuned", "constants", "weight_decay"]
