@@ -215,3 +215,12 @@ def test_rest_names_the_file_s_decay(tmp_path, client):
     body["constants"]["weight_decay"] = 0.1
     r = client.post("/v1/recommend", json={"tuned": body, "width": 1024})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "tuned", "constants", "weight_decay"]
+
+
+@pytest.mark.parametrize(("edit", "said"), [({"version": 99}, "written by a newer abcscale"),
+                                            ({"optimizer_variant": "lion"}, "'lion' is not a variant of adam")])
+def test_a_file_from_elsewhere_is_refused(tmp_path, edit, said):
+    path = _file(tmp_path)
+    path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
+    with pytest.raises(ValueError, match=said):
+        load_constants(path)
