@@ -146,12 +146,14 @@ def sweep(
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import best_lrs, run_sweep, theory_warnings
 
-    for w in theory_warnings(spec):  # as recommend says them: the sweep trains the prescription
-        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
     with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
         df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
     sweep_s = time.perf_counter() - t0
+    # as recommend says them (the sweep trained the prescription); after the sweep, whose cells solved the LPs
+    # already: before it, scipy's import and the solves would delay the first program's compile
+    for w in theory_warnings(spec):
+        err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     results = out / "results.parquet"
     best = best_lrs(df) if len(df) else []
     if as_json:
