@@ -456,6 +456,16 @@ class ConvertRequest(_Request):
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W: torch, optax) | independent (wd * W)")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _beta(cls, data: Any) -> Any:
+        """``beta``, recommend's name for the base LR, is ``base_lr`` here (the Python ``convert(beta=)`` too)."""
+        if isinstance(data, dict) and "beta" in data:
+            if "base_lr" in data:
+                raise ValueError("beta: the same as base_lr; give one")
+            data = {("base_lr" if k == "beta" else k): v for k, v in data.items()}
+        return data
+
     _strict_blocks = field_validator("alignment", "lr", "multiplier", "init_std", mode="before")(_no_bools_inside)
 
     _adamw_only = field_validator("weight_decay")(_decay_needs_adamw)

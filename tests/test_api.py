@@ -331,3 +331,15 @@ def test_a_base_config_with_a_fit_must_be_tuned_at_the_fits_base_width(sweep):
     with pytest.raises(ValueError, match="^constants: the BaseConfig was tuned at width 256, the fit's base width "
                                          "is 64"):
         abcscale.recommend(fit=fit, width=1024, constants=at_64.model_copy(update={"width": 256}))
+
+
+def test_rest_convert_takes_beta_as_python_does(client):
+    """`convert(beta=)` was Python-only: REST answered 422 "Extra inputs are not permitted" for recommend's name."""
+    body = {"optimizer": "adam", "from": "mup", "to": "sp", "width": 1024, "base_width": 256}
+    by_beta = client.post("/v1/theory/convert", json={**body, "beta": 3e-3})
+    assert by_beta.status_code == 200, by_beta.text
+    assert by_beta.json() == client.post("/v1/theory/convert", json={**body, "base_lr": 3e-3}).json()
+    assert by_beta.json() == json.loads(abcscale.convert("adam", "mup", "sp", width=1024, base_width=256,
+                                                         beta=3e-3).model_dump_json())
+    both = client.post("/v1/theory/convert", json={**body, "beta": 3e-3, "base_lr": 3e-3})
+    assert both.status_code == 422 and "beta: the same as base_lr; give one" in both.text
