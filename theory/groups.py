@@ -145,19 +145,19 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     fan-in. With the ``rules`` the roles came from, a matrix no rule names that :func:`assign` took for hidden by its
     shape is a ValueError when an axis of it is the vocabulary of an embedding in the model: it may be the readout
     (a vocabulary of 512 at width 256 is a multiple of the width too), which only a rule can say."""
-    placed = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
+    shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     if rules is not None:
-        _check_shape_guesses(placed, width, list(rules))
-    fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in placed
+        _check_shape_guesses(shapes, width, list(rules))
+    fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in shapes
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
         return
-    _check_hidden_width(placed, width)
+    _check_hidden_width(shapes, width)
     if len(fan_ins) != 1:
         return
     w = fan_ins.pop()
-    readout = next(name for name, dims, role in placed if role is Role.readout and len(dims) == 2)
-    embedding = next(((name, dims) for name, dims, role in placed
+    readout = next(name for name, dims, role in shapes if role is Role.readout and len(dims) == 2)
+    embedding = next(((name, dims) for name, dims, role in shapes
                       if role is Role.embedding and len(dims) == 2 and w in dims), None)
     if embedding is not None:
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
