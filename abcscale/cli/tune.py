@@ -115,7 +115,7 @@ def tune(
     re-evaluate the top candidates with fresh seeds, and write the constants file (--out) that
     `abcscale recommend --constants FILE` takes. --verify-widths 2x,4x then sweeps a few LRs at larger widths with
     the tuned and the starting constants and reports whether tuned still wins (loss difference, 95% interval)."""
-    from abcscale.usecases.tune import save_constants
+    from abcscale.usecases.tune import load_constants, save_constants
     from abcscale.usecases.tune import tune as run_tune
 
     for flag, n in (("--verify-lrs", verify_lrs), ("--verify-seeds", verify_seeds)):
@@ -134,6 +134,14 @@ def tune(
         tuned = _load(constants_file)
         # --out given: the checked file goes there and FILE stays as it was; else the check is added to FILE
         target = out if _typed(ctx, include={"out"}) else constants_file
+        if target != constants_file and target.exists():  # --out replaces only this setup's constants
+            try:
+                old = load_constants(target)
+            except ValueError:
+                fail(f"--out: {target} exists and is not a constants file from `abcscale tune`; give another path")
+            if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width, old.alignment) != (
+                    tuned.parameterization, tuned.optimizer_variant, tuned.lr_mode, tuned.base_width, tuned.alignment):
+                fail(f"--out: {target} holds another setup's constants; give another path")
         _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, target, quiet, as_json, verify_constants)
         return
 

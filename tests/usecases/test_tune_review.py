@@ -224,3 +224,13 @@ def test_a_file_from_elsewhere_is_refused(tmp_path, edit, said):
     path.write_text(json.dumps({**json.loads(path.read_text()), **edit}))
     with pytest.raises(ValueError, match=said):
         load_constants(path)
+
+
+def test_with_constants_out_keeps_a_user_s_other_file(tmp_path):
+    file = tmp_path / "t.json"
+    assert runner.invoke(app, ["tune", *TINY, "--trials", "2", "--out", str(file)]).exit_code == 0
+    keep = tmp_path / "keep.txt"
+    keep.write_text("precious")
+    res = runner.invoke(app, ["tune", "--constants", str(file), "--verify-widths", "32", "--verify-lrs", "2",
+                              "--verify-seeds", "2", "-q", "--out", str(keep)])
+    assert res.exit_code == 2 and "is not a constants file" in res.stderr and keep.read_text() == "precious"
