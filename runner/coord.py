@@ -3,7 +3,9 @@
 Each width trains a few steps at the same base LR; per layer and step we fit the slope of log activation
 RMS against log width. A layer passes when no step's slope exceeds ``max_slope``: a correct
 parameterization keeps coordinates O(1) (slope ~ 0), a wrong one blows up (slope ~ 1/2 or 1). Shrinking
-is not a failure: muP's logits start at n^-1/2 by design.
+is not a failure: muP's logits start at n^-1/2 by design. A run that diverged (a NaN or an infinity in any
+seed) is a failure at that step (slope +inf, ``diverged``); an activation that is exactly zero (a zero-initialised
+readout at step 0) is not growth: the slope is fitted on the widths where it is not zero (0 with fewer than two).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from abcscale.runner.sweep import check_model, compile_ahead, run_cell
 class LayerVerdict:
     layer: str
     layer_type: str
-    slopes: tuple[float, ...]  # one per recorded step
+    slopes: tuple[float, ...]  # one per recorded step; +inf where a run diverged
     worst_step: int
     worst_slope: float
     passed: bool
+    diverged_steps: tuple[int, ...] = ()  # steps where some width's run (any seed) was not finite
 
 
 @dataclass(frozen=True)
@@ -71,17 +74,25 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
             frames.append(run_cell(spec, cell, compiler=compiler, lr_exponents=lr_exponents,
                                    on_compile=lambda c: status(f"compiling width {c.width}")).coord)
     keys = ["width", "step", "layer", "layer_type"]
-    table = pd.concat(frames, ignore_index=True).groupby(keys, sort=False, as_index=False)[
-        ["act_rms", "update_rms", "alignment_A"]].mean()
+    runs = pd.concat(frames, ignore_index=True)
+    table = runs.groupby(keys, sort=False, as_index=False)[["act_rms", "update_rms", "alignment_A"]].mean()
+    # the mean skips NaN: a seed that diverged would vanish into the others' average, so any one makes it inf
+    bad = runs.assign(bad=~np.isfinite(runs["act_rms"].to_numpy(float))).groupby(keys, sort=False)["bad"].any()
+    table.loc[bad.to_numpy(), "act_rms"] = math.inf
     verdicts = []
     for layer, g in table.groupby("layer", sort=False):
-        slopes = []
-        for _, gs in g.groupby("step"):
-            x, y = np.log(gs["width"].to_numpy(float)), np.log(gs["act_rms"].to_numpy(float))
-            slopes.append(float(np.polyfit(x, y, 1)[0]) if np.all(np.isfinite(y)) else float("inf"))
+        slopes, diverged = [], []
+        for step, gs in g.groupby("step"):
+            w, a = gs["width"].to_numpy(float), gs["act_rms"].to_numpy(float)
+            if not np.all(np.isfinite(a)):
+                slopes.append(math.inf)
+                diverged.append(int(step))
+                continue
+            keep = a > 0  # exactly zero: nothing there to grow (a zero-initialised layer), not log(0) = -inf
+            slopes.append(float(np.polyfit(np.log(w[keep]), np.log(a[keep]), 1)[0]) if keep.sum() >= 2 else 0.0)
         worst = int(np.argmax(slopes))
         verdicts.append(LayerVerdict(str(layer), g["layer_type"].iloc[0], tuple(slopes), worst, slopes[worst],
-                                     bool(slopes[worst] <= max_slope)))
+                                     bool(slopes[worst] <= max_slope), tuple(diverged)))
     return CoordCheck(spec, max_slope, table, verdicts)
 
 

@@ -8,6 +8,7 @@ cannot drift apart. A flag left out keeps the value of SPEC.toml, or the spec's 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -286,6 +287,9 @@ def coord_check(
     if plots is not None:  # before the training: exit 1 is the check's verdict, not a folder's
         try:
             plots.mkdir(parents=True, exist_ok=True)
+            probe = plots / f".coord-{os.getpid()}.tmp"  # an existing folder may still refuse files
+            probe.write_bytes(b"")
+            probe.unlink()
         except OSError as exc:
             fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
     from abcscale.runner.coord import coord_check as run_check
@@ -310,12 +314,18 @@ def coord_check(
                              "lr_exponents": list(exps) if exps else None, "steps": steps, "seeds": seeds,
                              "model": spec.model},
                    "plots": {"coord": str(figure)} if figure else {},
-                   "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": list(v.slopes),
-                               "worst_step": v.worst_step, "worst_slope": v.worst_slope, "passed": v.passed}
+                   # a diverged step's slope is +inf, which JSON cannot carry: null there, and the steps named
+                   "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": [_finite(x) for x in v.slopes],
+                               "worst_step": v.worst_step, "worst_slope": _finite(v.worst_slope),
+                               "passed": v.passed, "diverged_steps": list(v.diverged_steps)}
                               for v in result.layers]})
     else:
         print_coord_check(result, figure)
     raise typer.Exit(0 if result.passed else 1)
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def print_coord_check(result: CoordCheck, figure: Path | None) -> None:

@@ -186,7 +186,7 @@ def test_a_flag_that_would_be_ignored_exits_2(argv, flag, capsys, tmp_path):
     (["mup", "import", "-o", "adam", "--base-width", "64", "--width", "1024", "--lr", "nan"],
      "error: --lr: Input should be a finite number\n"),  # and "--lr (dict[str-enum[Role],...]): ..." beside it
     (["mup", "import", "-o", "adam", "--base-width", "64", "--width", "1024", "--lr", "0.01", "--init-std", "0,1,1"],
-     "error: --init-std (embedding): Input should be greater than or equal to 0.0000000001\n"),
+     "error: --init-std (embedding): Input should be greater than or equal to 1e-10\n"),
 ])
 def test_messages_give_the_reason_that_applies(argv, expected, capsys):
     assert _exit(argv) == 2
