@@ -397,8 +397,11 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
         problems.append(("constants", f"given in the config and by {key}; give one"))
     if problems:
         raise ConfigError(*problems[0], problems[1:])
+    # the file's LR mode where the config says none and its per-layer LRs allow either (one LR is global)
+    mode = tuned.lr_mode if cfg.lr_mode is None and not isinstance(cfg.lr, float) else cfg.lr_mode
     return cfg.model_copy(update={"constants": tuned.constants, "base_width": tuned.base_width,
-                                  "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path)})
+                                  "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path),
+                                  "lr_mode": mode})
 
 
 def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tuple[str, str]]:

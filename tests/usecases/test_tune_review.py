@@ -234,3 +234,16 @@ def test_with_constants_out_keeps_a_user_s_other_file(tmp_path):
     res = runner.invoke(app, ["tune", "--constants", str(file), "--verify-widths", "32", "--verify-lrs", "2",
                               "--verify-seeds", "2", "-q", "--out", str(keep)])
     assert res.exit_code == 2 and "is not a constants file" in res.stderr and keep.read_text() == "precious"
+
+
+def test_check_takes_the_file_s_lr_mode(tmp_path):
+    path = _file(tmp_path, lr_mode="global")
+    rec = abcscale.recommend(width=1024, constants=path)  # global, from the file
+    lrs = {s.layer.value: s.lr for s in rec.layers}
+    config = tmp_path / "run.yaml"
+    config.write_text("width: 1024\nlr: {embedding: %g, hidden: %g, readout: %g}\n" % tuple(
+        lrs[k] for k in ("embedding", "hidden", "readout")))
+    res = runner.invoke(app, ["check", str(config), "--constants", str(path), "--json"])
+    report = json.loads(res.stdout)
+    assert res.exit_code == 0 and report["lr_mode"] == "global", res.output
+    assert all(abs(c["ratio"] - 1) < 1e-6 for c in report["checks"] if c["setting"].startswith("lr ("))
