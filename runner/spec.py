@@ -179,7 +179,7 @@ class SweepSpec(BaseModel):
                                 description="independent weight decay: each step subtracts wd * W from every "
                                 "parameter, not scaled by the LR nor with width (docs/theory.md section 9; rows: "
                                 "independent_weight_decay). recommend's --weight-decay, the per-layer decay the "
-                                "theory transfers, is constants.weight_decay under [sweep.constants]")
+                                "theory transfers, is constants.weight_decay (the TOML table sweep.constants)")
     data: str = Field("default", description="default | synthetic | PATH (text file, directory or .npy)")
     max_bytes: int = Field(4_000_000, gt=0, description="corpus cap for default and text data")
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="held-out share of the corpus")

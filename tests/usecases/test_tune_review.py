@@ -246,4 +246,5 @@ def test_check_takes_the_file_s_lr_mode(tmp_path):
     res = runner.invoke(app, ["check", str(config), "--constants", str(path), "--json"])
     report = json.loads(res.stdout)
     assert res.exit_code == 0 and report["lr_mode"] == "global", res.output
-    assert all(abs(c["ratio"] - 1) < 1e-6 for c in report["checks"] if c["setting"].startswith("lr ("))
+    ratios = [c["ratio"] for c in report["checks"] if c["setting"] == "lr"]
+    assert len(ratios) == 3 and all(abs(r - 1) < 1e-6 for r in ratios), report["checks"]
