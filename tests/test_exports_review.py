@@ -82,7 +82,7 @@ def test_an_unnamed_readout_whose_vocabulary_is_a_multiple_of_the_width_is_asked
     tree = {"params": {"Embed_0": {"embedding": jnp.zeros((vocab, D))}, "Dense_0": {"kernel": jnp.zeros((D, D))},
                        "Dense_2": {"kernel": jnp.zeros((D, vocab))}}}
     with pytest.raises(ValueError, match=rf"'params/Dense_2/kernel' \[{D}, {vocab}\]: no rule names its role, and "
-                                         rf"its shape could be .* \({vocab} is the vocabulary of the embedding"):
+                                         rf"its shape could be .* \({vocab} is the vocabulary of "):
         abcoptax.labels(spec, tree)
     labels = abcoptax.labels(spec, tree, rules={"Dense_2": "readout"})["params"]
     assert labels["Dense_2"]["kernel"] == "readout" and labels["Dense_0"]["kernel"] == "hidden"
@@ -91,6 +91,23 @@ def test_an_unnamed_readout_whose_vocabulary_is_a_multiple_of_the_width_is_asked
         abctorch.param_groups(torch_like, spec)
     # an unnamed square matrix beside it is still hidden by its shape
     assert abctorch.param_groups(torch_like, spec, rules={"out": "readout"})
+
+
+def test_an_unnamed_embedding_beside_a_readout_or_another_of_its_shape_is_asked_for():
+    """minGPT's `tok_emb` (no default rule names it) beside its readout `head` at vocabulary 2D, and `emb` beside
+    `out`: taken for hidden by their shapes, the embedding (and `out`) trained at the hidden LR and init."""
+    spec = _spec()
+    mingpt = _Model({"tok_emb.weight": (2 * D, D), "blocks.0.fc.weight": (4 * D, D), "head.weight": (2 * D, D)})
+    with pytest.raises(ValueError, match=rf"'tok_emb.weight' \[{2 * D}, {D}\]: no rule names its role, .* "
+                                         rf"\({2 * D} is the vocabulary of 'head.weight'\)"):
+        abctorch.param_groups(mingpt, spec)
+    assert abctorch.param_groups(mingpt, spec, rules={"tok_emb": "embedding"})
+    pair = _Model({"emb.weight": (2 * D, D), "out.weight": (2 * D, D)})
+    with pytest.raises(ValueError, match="parameters 'emb.weight' .* and 'out.weight' .*: no rule names their roles"):
+        abctorch.param_groups(pair, spec)
+    assert abctorch.param_groups(pair, spec, rules={"emb": "embedding", "out": "readout"})
+    # an MLP's up and down projections outside blocks are laid out the other way: still hidden by their shapes
+    assert abctorch.param_groups(_Model({"up.weight": (4 * D, D), "down.weight": (D, 4 * D)}), spec)
 
 
 def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():

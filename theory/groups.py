@@ -143,11 +143,12 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     ``width`` while all share another size (a model without a readout, e.g. a backbone). Anything less certain
     passes: an input projection, a factorized embedding or a convolutional head need not share the readout's
     fan-in. With the ``rules`` the roles came from, a matrix no rule names that :func:`assign` took for hidden by its
-    shape is a ValueError when an axis of it is the vocabulary of an embedding in the model: it may be the readout
-    (a vocabulary of 512 at width 256 is a multiple of the width too), which only a rule can say."""
+    shape is a ValueError when an axis of it is the vocabulary (an embedding's other axis, a readout's output): it
+    may be the readout or the embedding (a vocabulary of 512 at width 256 is a multiple of the width too), which
+    only a rule can say; so are two such matrices outside numbered blocks laid out as an embedding and a readout."""
     shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     if rules is not None:
-        _check_shape_guesses(shapes, width, list(rules))
+        _check_shape_guesses(shapes, width, list(rules), layout)
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in shapes
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
@@ -166,16 +167,34 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
 
 
 def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width: int,
-                         rules: list[GroupRule]) -> None:
+                         rules: list[GroupRule], layout: str) -> None:
+    # the vocabulary: an embedding table's other axis, or a readout's fan-out (its output axis)
     vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
              if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
+    for name, dims, role in placed:
+        if role is Role.readout and len(dims) == 2 and (out := dims[0] if layout == "torch" else dims[-1]) != width:
+            vocab.setdefault(out, name)
     for name, dims, role in placed:
         if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None:
             if hit := next((d for d in dims if d in vocab and d != width), None):
                 raise ValueError(
                     f"parameter {name!r} {list(dims)}: no rule names its role, and its shape could be a hidden "
-                    f"matrix's or the readout's ({hit} is the vocabulary of the embedding {vocab[hit]!r}); add a "
+                    f"matrix's or an embedding's or readout's ({hit} is the vocabulary of {vocab[hit]!r}); add a "
                     "rule (pattern, role) for it")
+    # In the torch layout, two such matrices outside any numbered block with one shape are most likely an embedding
+    # table [V, D] and a readout weight [V, D]: minGPT's tok_emb and head at a vocabulary that is a multiple of the
+    # width. An MLP's up and down projections are laid out the other way ([4D, D] and [D, 4D]), and blocks are
+    # numbered. (In the jax layout an embedding [V, D] and a kernel [D, V] look like an MLP's pair, so only names
+    # tell them apart: flax's `embedding` leaf is one.)
+    loose = [(name, dims) for name, dims, role in placed if role is Role.hidden and len(dims) == 2
+             and dims[0] != dims[1] and named_role(name, dims, rules) is None and not _NUMBERED.search(_name(name))]
+    for i, (name, dims) in enumerate(loose if layout == "torch" else []):
+        for other, odims in loose[i + 1:]:
+            if odims == dims:
+                raise ValueError(
+                    f"parameters {name!r} {list(dims)} and {other!r} {list(odims)}: no rule names their roles, and "
+                    "their shapes are an embedding's and a readout's as much as hidden matrices'; add a rule "
+                    "(pattern, role) for each")
 
 
 def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:

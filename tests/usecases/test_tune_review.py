@@ -241,8 +241,8 @@ def test_check_takes_the_file_s_lr_mode(tmp_path):
     rec = abcscale.recommend(width=1024, constants=path)  # global, from the file
     lrs = {s.layer.value: s.lr for s in rec.layers}
     config = tmp_path / "run.yaml"
-    config.write_text("width: 1024\nlr: {embedding: %g, hidden: %g, readout: %g}\n" % tuple(
-        lrs[k] for k in ("embedding", "hidden", "readout")))
+    config.write_text(f"width: 1024\nlr: {{embedding: {lrs['embedding']:g}, hidden: {lrs['hidden']:g}, "
+                      f"readout: {lrs['readout']:g}}}\n")
     res = runner.invoke(app, ["check", str(config), "--constants", str(path), "--json"])
     report = json.loads(res.stdout)
     assert res.exit_code == 0 and report["lr_mode"] == "global", res.output
