@@ -43,23 +43,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, ABTable, Alignment, Constants, PerLayer, nest_constants
-from abcscale.schemas.tune import VARIANT_EPSILON
+from abcscale.schemas.tune import VARIANT_EPSILON, VARIANT_FAMILY
 from abcscale.theory.rules import layer_rules
 
 if TYPE_CHECKING:
     from abcscale.runner.data import Corpus
 
 #: optimizer variants the runner trains -> the optimizer family whose exponents the theory engine uses.
-OPTIMIZER_FAMILY: dict[str, Optimizer] = {
-    "sgd": Optimizer.sgd,
-    "adam": Optimizer.adam,
-    "adamw": Optimizer.adamw,  # Adam plus coupled per-layer weight decay on the matrices (runner/optim.py)
-    "adam_atan2": Optimizer.adam,  # scale-invariant Adam: same update scale, no epsilon
-    "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (docs/theory.md s.2)
-    "adafactor": Optimizer.adafactor,
-    "lion": Optimizer.lion,  # optax's sign optimizer, plus adamw's coupled decay on the matrices
-    "muon": Optimizer.muon,  # Muon on hidden matrices, Adam on the rest (runner/optim.py)
-}
+OPTIMIZER_FAMILY: dict[str, Optimizer] = VARIANT_FAMILY
 _OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
                 "adam-scaled": "adam_scaled"}
 

@@ -29,6 +29,7 @@ from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDe
 from abcscale.schemas.fit import ColumnMapping, FitResult, distinct_covariates
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
+from abcscale.schemas.tune import check_file_identity
 
 AlignmentSpec = Literal["full", "none"] | Alignment
 Scalar = bool | int | float | str | None
@@ -249,6 +250,12 @@ class TunedFile(_Request):
     alignment: AlignmentSpec
     lr_mode: LrMode = Field(description="the LR mode the search trained in: the request's default")
     optimizer_variant: str | None = Field(None, max_length=64, description="the runner's variant trained")
+    version: int | None = Field(None, description="the file's format version")
+
+    @model_validator(mode="after")
+    def _identity(self) -> TunedFile:  # as a file read from disk is checked (abcscale.usecases.tune.load_constants)
+        check_file_identity(self.version, self.optimizer, self.optimizer_variant)
+        return self
     base_width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="the width tuned at")
     beta: Annotated[float, Number] = Field(ge=SCALE_MIN, le=SCALE_MAX, description="the tuned base LR")
     # required, as the file always has it: a missing (or misspelt) key was the default constants, silently

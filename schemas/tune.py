@@ -29,6 +29,33 @@ TUNABLE = {
 
 Group = Literal["gamma", "init_scale", "multiplier", "epsilon"]
 
+#: the runner's optimizer variants -> the family whose exponents the theory uses (``runner.spec.OPTIMIZER_FAMILY``
+#: is this table: the runner trains them, a constants file names one, REST reads the file)
+VARIANT_FAMILY: dict[str, Optimizer] = {
+    "sgd": Optimizer.sgd,
+    "adam": Optimizer.adam,
+    "adamw": Optimizer.adamw,  # Adam plus coupled per-layer weight decay on the matrices (runner/optim.py)
+    "adam_atan2": Optimizer.adam,  # scale-invariant Adam: same update scale, no epsilon
+    "adam_scaled": Optimizer.adafactor,  # Adam with parameter scaling: Adafactor's exponents (docs/theory.md s.2)
+    "adafactor": Optimizer.adafactor,
+    "lion": Optimizer.lion,  # optax's sign optimizer, plus adamw's coupled decay on the matrices
+    "muon": Optimizer.muon,  # Muon on hidden matrices, Adam on the rest (runner/optim.py)
+}
+
+#: the constants file's format version this abcscale writes and reads
+FILE_VERSION = 1
+
+
+def check_file_identity(version: int | None, optimizer: Optimizer, variant: str | None) -> None:
+    """A ValueError when a constants file is from a newer abcscale, or names a variant of another optimizer."""
+    if version is not None and version > FILE_VERSION:
+        raise ValueError(f"version {version}: written by a newer abcscale (this one reads {FILE_VERSION}); upgrade "
+                         "abcscale")
+    if variant is not None and VARIANT_FAMILY.get(variant) is not optimizer:
+        raise ValueError(f"optimizer_variant {variant!r} is not a variant of {optimizer.value} (the runner's "
+                         f"variants: {', '.join(VARIANT_FAMILY)})")
+
+
 #: the runner's variants whose epsilon is not their family's rule (runner.optim.VARIANTS says the same; a test
 #: holds them together): adam_atan2 takes none, adam_scaled one flat epsilon under Adafactor's rule (which has none)
 VARIANT_EPSILON: dict[str, Literal["none", "flat"]] = {"adam_atan2": "none", "adam_scaled": "flat"}
@@ -161,7 +188,7 @@ class TunedConstants(Frozen):
     alignment: str
     lr_mode: LrMode
     base_width: int = Field(gt=0, le=MAX_WIDTH)
-    beta: float = Field(gt=0, le=SCALE_MAX)
+    beta: float = Field(ge=SCALE_MIN, le=SCALE_MAX)
     constants: Constants
     loss: float = Field(description="mean eval loss of the winner over the re-evaluation seeds")
     loss_std: float = Field(description="its standard deviation over those seeds")
@@ -178,6 +205,11 @@ class TunedConstants(Frozen):
     transfer: list[TransferCheck] = Field(default_factory=list, description="--verify-widths results")
     constants_check: ConstantsCheck | None = Field(None, description="--verify-constants result")
     abcscale_version: str
+
+    @model_validator(mode="after")
+    def _identity(self) -> TunedConstants:
+        check_file_identity(self.version, self.optimizer, self.optimizer_variant)
+        return self
 
     @field_validator("parameterization", "alignment")
     @classmethod

@@ -307,10 +307,6 @@ def tune_cached(spec: SweepSpec, settings: TuneSettings, folder: str | Path, *,
     return tuned, save_constants(tuned, path), False
 
 
-#: the constants file's format version this abcscale writes and reads
-FILE_VERSION = 1
-
-
 def check_out(out: str | Path, spec: SweepSpec) -> None:
     """Before the search: ``out`` can be written, and replaces nothing but a constants file of this same setup
     (a rerun); another file, or another setup's constants, is the user's and stays. A ValueError starting
@@ -384,15 +380,6 @@ def load_constants(path: str | Path) -> TunedConstants:
             raise ValueError(f"{path}: a fit from `abcscale fit`, not a constants file from `abcscale tune`: give it "
                              "as the fit (--fit FILE; fit= in Python)") from None
         raise ValueError(f"{path}: not a constants file from `abcscale tune` ({validation_message(exc)})") from None
-    from abcscale.runner.spec import OPTIMIZER_FAMILY  # the runner's variant table (no JAX)
-
-    if tuned.version > FILE_VERSION:
-        raise ValueError(f"{path}: version {tuned.version}: written by a newer abcscale (this one reads "
-                         f"{FILE_VERSION}); upgrade abcscale")
-    family = OPTIMIZER_FAMILY.get(tuned.optimizer_variant)
-    if family is not tuned.optimizer:
-        raise ValueError(f"{path}: optimizer_variant {tuned.optimizer_variant!r} is not a variant of "
-                         f"{tuned.optimizer.value} (the runner's variants: {', '.join(OPTIMIZER_FAMILY)})")
     return tuned
 
 

@@ -248,3 +248,11 @@ def test_check_takes_the_file_s_lr_mode(tmp_path):
     assert res.exit_code == 0 and report["lr_mode"] == "global", res.output
     ratios = [c["ratio"] for c in report["checks"] if c["setting"] == "lr"]
     assert len(ratios) == 3 and all(abs(r - 1) < 1e-6 for r in ratios), report["checks"]
+
+
+@pytest.mark.parametrize(("edit", "said"), [({"version": 99}, "written by a newer abcscale"),
+                                            ({"optimizer_variant": "lion"}, "'lion' is not a variant of adam")])
+def test_rest_refuses_what_the_cli_refuses(tmp_path, client, edit, said):
+    body = {**json.loads(_file(tmp_path).read_text()), **edit}
+    r = client.post("/v1/recommend", json={"tuned": body, "width": 1024})
+    assert r.status_code == 422 and said in r.text
