@@ -81,12 +81,13 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
     table.loc[bad.to_numpy(), "act_rms"] = math.inf
     verdicts = []
     for layer, g in table.groupby("layer", sort=False):
-        slopes, diverged = [], []
-        for step, gs in g.groupby("step"):
+        slopes: list[float] = []
+        diverged: list[int] = []
+        for i, (_, gs) in enumerate(g.groupby("step")):  # the steps recorded: 0, 1, ..., steps
             w, a = gs["width"].to_numpy(float), gs["act_rms"].to_numpy(float)
             if not np.all(np.isfinite(a)):
                 slopes.append(math.inf)
-                diverged.append(int(step))
+                diverged.append(i)
                 continue
             keep = a > 0  # exactly zero: nothing there to grow (a zero-initialised layer), not log(0) = -inf
             slopes.append(float(np.polyfit(np.log(w[keep]), np.log(a[keep]), 1)[0]) if keep.sum() >= 2 else 0.0)
