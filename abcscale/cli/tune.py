@@ -134,6 +134,10 @@ def tune(
         tuned = _load(constants_file)
         # --out given: the checked file goes there and FILE stays as it was; else the check is added to FILE
         target = out if _typed(ctx, include={"out"}) else constants_file
+        if target != constants_file and not target.parent.is_dir():  # before the check runs, not after it
+            fail(f"--out: {target.parent} is not a folder (create it first)")
+        if target.is_dir():
+            fail(f"--out: {target} is a folder; give a file name")
         if target != constants_file and target.exists():  # --out replaces only this setup's constants
             try:
                 old = load_constants(target)
