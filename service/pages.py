@@ -34,7 +34,7 @@ from starlette.formparsers import MultiPartException
 from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.errors import plain_numbers
+from abcscale.schemas.errors import plain_numbers, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.groups import Form
 from abcscale.schemas.recommend import Recommendation
@@ -151,6 +151,8 @@ def _constants(values: Mapping[str, str], errors: dict[str, str]) -> tuple[Const
         if text := values.get(name, "").strip():
             try:
                 given[name] = PerLayer.parse(text)
+            except ValidationError as exc:  # a number out of range: one line, the bound short (1e-30)
+                errors[name] = f"'embedding,hidden,readout' or one number ({validation_message(exc)})"
             except ValueError as exc:
                 errors[name] = f"'embedding,hidden,readout' or one number ({exc})"
     for name in ("epsilon", "weight_decay"):

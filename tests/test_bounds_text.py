@@ -43,3 +43,12 @@ def test_the_cli_the_service_and_check_say_1e_30(tmp_path):
                       "init_scale: {hidden: 0}\n")
     check = CliRunner().invoke(app, ["check", str(config)])
     assert check.exit_code == 2 and "Input should be greater than or equal to 1e-30" in check.output, check.output
+
+
+def test_the_calculator_page_says_a_per_layer_bound_in_one_line():
+    from abcscale.service.pages import calculator_request
+
+    _, errors = calculator_request({"parameterization": "mup", "optimizer": "adam", "width": "1024",
+                                    "base_width": "256", "base_lr": "0.003", "gamma": "0,1,1"})
+    assert errors == {"gamma": "'embedding,hidden,readout' or one number (embedding: Input should be greater than "
+                               "or equal to 1e-30)"}
