@@ -125,6 +125,10 @@ def recommend(
         from abcscale.usecases.tune import with_variant_notes
 
         rec = with_variant_notes(rec, file)
+    if file is not None and fit is not None and file.base_width != rec.base_width:  # as a BaseConfig's (above)
+        raise ValueError(f"constants: the file was tuned at width {file.base_width}, the fit's base width is "
+                         f"{rec.base_width}: give constants tuned at {rec.base_width}, or recommend from the file "
+                         "without `fit`")
     if tuned_at is not None:
         # constants hold at the width they were tuned at; the fit's sweep starts at its own base width, so
         # carrying them from another one would scale the multipliers and inits from the wrong place

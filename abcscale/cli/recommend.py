@@ -137,10 +137,15 @@ def recommend(
             fail(f"--constants: {constants_file}: constants.{field}: {why}")
         flag = FLAGS.get(field) or (f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
         fail(f"{flag}: {why}" if sep and flag else str(exc))
-    if constants_file is not None and fit is None:  # read once already: a file that reads
+    if constants_file is not None:  # read once already: a file that reads
         from abcscale.usecases.tune import load_constants, with_variant_notes
 
-        rec = with_variant_notes(rec, load_constants(constants_file))
+        tuned = load_constants(constants_file)
+        if fit is None:
+            rec = with_variant_notes(rec, tuned)
+        elif tuned.base_width != rec.base_width:  # its constants hold at its base width, not the fit's
+            fail(f"--constants: {constants_file} was tuned at width {tuned.base_width}, the fit's base width is "
+                 f"{rec.base_width}: give constants tuned at {rec.base_width}, or drop --fit")
     if output is Format.json:
         emit_json(rec)
     elif output is Format.table:

@@ -256,3 +256,20 @@ def test_rest_refuses_what_the_cli_refuses(tmp_path, client, edit, said):
     body = {**json.loads(_file(tmp_path).read_text()), **edit}
     r = client.post("/v1/recommend", json={"tuned": body, "width": 1024})
     assert r.status_code == 422 and said in r.text
+
+
+def test_a_file_tuned_at_another_base_width_than_the_fit_s_is_refused(tmp_path):
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    group = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+    fit = abcscale.fit(synthetic_sweep(widths=(32, 64, 128, 256), seeds=2, step=0.5, half_range=2.0, group=group,
+                                       base_width=32), n_boot=20)
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(fit.model_dump_json())
+    path = _file(tmp_path)  # tuned at 64; the fit's base width is 32
+    with pytest.raises(ValueError, match="^constants: the file was tuned at width 64, the fit's base width is 32"):
+        abcscale.recommend(fit=fit, width=1024, constants=path)
+    res = runner.invoke(app, ["recommend", "--fit", str(fit_path), "-n", "1024", "--constants", str(path)])
+    assert res.exit_code == 2 and "was tuned at width 64, the fit's base width is 32" in res.stderr
+    at_32 = _file(tmp_path, "t32.json", base_width=32)
+    assert abcscale.recommend(fit=fit, width=1024, constants=at_32).base_width == 32
