@@ -102,7 +102,8 @@ def load_corpus(source: str = "default", max_bytes: int = 4_000_000, eval_fracti
     tokens = _tokens(source, max_bytes)
     n_eval = int(len(tokens) * eval_fraction)
     if len(tokens) - n_eval < min_tokens or n_eval < min_tokens:
-        raise ValueError(f"data: {source} has {len(tokens)} tokens, too few for sequences of {min_tokens}")
+        raise ValueError(f"data: {source} has {len(tokens)} tokens, too few for sequences of {min_tokens} "
+                         "tokens (seq_len + 2) in each split")
     digest = hashlib.sha256(tokens.tobytes()).hexdigest()[:16]
     return Corpus(train=tokens[: len(tokens) - n_eval], eval=tokens[len(tokens) - n_eval:], source=source,
                   sha256=digest)

@@ -186,10 +186,14 @@ def _gammas(text: str | None) -> list[PerLayer] | None:
 
 
 def _check_model(spec: SweepSpec) -> None:
-    """Your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before training, so
-    a bad reference or factory result is one line naming ``--model`` and the field."""
+    """The data, then your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before
+    training, so bad data or a bad reference or factory result is one line naming ``--data`` or ``--model``."""
     from abcscale.runner.sweep import check_model
 
+    try:
+        spec.corpus()  # loaded once per process: the data's problems are said as --data, not "data:"
+    except (ValueError, OSError) as exc:
+        fail(f"--data: {str(exc).removeprefix('data: ')}")
     try:
         check_model(spec)
     except ValueError as exc:
@@ -279,10 +283,11 @@ def coord_check(
                               "optimizers": optimizer, "alignments": alignment, "lr_modes": [lr_mode],
                               "widths": widths, "depth": depth, "batch": batch, "seq_len": seq_len,
                               "head_dim": head_dim, "data": data})
-    if len(spec.widths) < 2:
-        fail(f"--widths: a coordinate check needs at least two widths, got {widths!r}")
-    if len(spec.optimizers) * len(spec.alignments) != 1:
-        fail("--optimizer/--alignment: give one value each")
+    if len(set(spec.widths)) < 2:
+        fail(f"--widths: a coordinate check needs at least two different widths, got {widths!r}")
+    for flag, values in (("--optimizer", spec.optimizers), ("--alignment", spec.alignments)):
+        if len(values) != 1:
+            fail(f"{flag}: give one value, got {len(values)} ({', '.join(map(str, values)) or 'none'})")
     _check_model(spec)
     if plots is not None:  # before the training: exit 1 is the check's verdict, not a folder's
         try:

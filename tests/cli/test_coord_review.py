@@ -89,3 +89,14 @@ def test_a_folder_that_refuses_files_is_found_before_the_training(tmp_path, monk
     monkeypatch.setattr(Path, "write_bytes", refuse)
     assert _exit(["coord-check", "-p", "mup", "-o", "adam", *TINY, "--plots", str(plots)]) == 2
     assert "--plots: cannot write into" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "said"), [
+    (["-o", ""], "error: --optimizer: give one value, got 0"),
+    (["-o", "adam", "-a", "full,none"], "error: --alignment: give one value, got 2 (full, none)"),
+    (["-o", "adam", "--widths", "32,32"], "error: --widths: a coordinate check needs at least two different widths"),
+    (["-o", "adam", "--data", "/nonexistent/corpus"], "error: --data: no such file or directory"),
+])
+def test_bad_flags_are_named_alone(flags, said, capsys):
+    assert _exit(["coord-check", "-p", "mup", "--model", "mlp", "-q", *flags]) == 2
+    assert capsys.readouterr().err.startswith(said)
