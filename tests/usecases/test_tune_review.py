@@ -33,7 +33,7 @@ TINY = ["--base-width", "16", "--steps", "10", "--batch", "4", "--seq-len", "16"
 
 def _file(tmp_path, name="tuned.json", **update):
     tuned = _tuned()
-    return save_constants(tuned.model_copy(update=update), tmp_path / name)
+    return save_constants(type(tuned).model_validate({**tuned.model_dump(), **update}), tmp_path / name)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_rest_refuses_a_file_without_what_every_file_has(tmp_path, client, key):
 
 def test_a_variant_s_epsilon_is_said_as_it_trained(tmp_path, client):
     scaled = _file(tmp_path, "s.json", optimizer="adafactor", optimizer_variant="adam_scaled",
-                   constants=_tuned().constants.model_copy(update={"epsilon": 2.5e-8}))
+                   constants={**_tuned().constants.model_dump(), "epsilon": 2.5e-8})
     rec = abcscale.recommend(width=1024, constants=scaled)
     assert any("adam_scaled, which uses one epsilon at every width" in w and "2.5e-08" in w for w in rec.warnings)
     assert not any("changes nothing" in w for w in [*rec.warnings, *rec.groups.warnings])
