@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import LrMode, Optimizer
 from abcscale.schemas.fit import ConstantFit
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, Constants, Frozen
 
@@ -211,8 +211,8 @@ class TunedConstants(Frozen):
         check_file_identity(self.version, self.optimizer, self.optimizer_variant)
         return self
 
-    @field_validator("parameterization", "alignment")
+    @field_validator("alignment")
     @classmethod
-    def _known(cls, v: str, info: ValidationInfo) -> str:
-        (Parameterization.parse if info.field_name == "parameterization" else Alignment.parse)(v)  # or ValueError
+    def _known(cls, v: str) -> str:
+        Alignment.parse(v)  # or a ValueError; the parameterization may be a sweep's custom table, any name
         return v

@@ -110,6 +110,25 @@ def test_an_unnamed_embedding_beside_a_readout_or_another_of_its_shape_is_asked_
     assert abctorch.param_groups(_Model({"up.weight": (4 * D, D), "down.weight": (D, 4 * D)}), spec)
 
 
+@pytest.mark.parametrize("layout", ["torch", "jax"])
+def test_block_mlps_at_the_vocabulary_s_size_stay_hidden_when_both_ends_are_named(layout):
+    """The byte data's vocabulary 256 is 4x width 64: an unnamed MLP matrix in a block has the vocabulary's size,
+    and with the embedding and the readout named there is nothing to guess (a code review of session 33)."""
+    w, v = 64, 256
+    spec = _spec(width=w)
+    if layout == "torch":
+        model = _Model({"transformer.wte.weight": (v, w), "transformer.h.0.mlp.0.weight": (4 * w, w),
+                        "transformer.h.0.mlp.2.weight": (w, 4 * w), "lm_head.weight": (v, w)})
+        groups = abctorch.param_groups(model, spec)
+        assert {g["name"].split(" ")[0] for g in groups} >= {"embedding", "hidden", "readout"}
+    else:
+        tree = {"params": {"Embed_0": {"embedding": jnp.zeros((v, w))},
+                           "Block_0": {"Dense_0": {"kernel": jnp.zeros((w, 4 * w))}},
+                           "lm_head": {"kernel": jnp.zeros((w, v))}}}
+        labels = abcoptax.labels(spec, tree)["params"]
+        assert labels["Block_0"]["Dense_0"]["kernel"] == "hidden" and labels["lm_head"]["kernel"] == "readout"
+
+
 def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():
     model = _Model({"mlp.0.weight": (2 * D // 2, D // 2)})
     with pytest.raises(ValueError, match=f"no rule names its role .* if the model is not {D} wide"):

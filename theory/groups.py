@@ -168,12 +168,17 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
 
 def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width: int,
                          rules: list[GroupRule], layout: str) -> None:
-    # the vocabulary: an embedding table's other axis, or a readout's fan-out (its output axis)
-    vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
-             if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
-    for name, dims, role in placed:
-        if role is Role.readout and len(dims) == 2 and (out := dims[0] if layout == "torch" else dims[-1]) != width:
-            vocab.setdefault(out, name)
+    # Only where one of the pair is missing (a name found the other): the vocabulary is then the found one's
+    # embedding table's other axis, or the readout's output axis, and the missing one is an unnamed matrix with it.
+    # With both found, an MLP of ratio vocab / width (256 bytes at width 64) is just hidden.
+    roles = {role for _, dims, role in placed if len(dims) == 2}
+    vocab: dict[int, str] = {}
+    if Role.readout not in roles:
+        vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
+                 if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
+    elif Role.embedding not in roles:
+        vocab = {out: name for name, dims, role in placed if role is Role.readout and len(dims) == 2
+                 and (out := dims[0] if layout == "torch" else dims[-1]) != width}
     for name, dims, role in placed:
         if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None:
             if hit := next((d for d in dims if d in vocab and d != width), None):

@@ -597,6 +597,11 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
         reference[Role.vector] = reference[Role.vector].model_copy(update={"lr": yours[Role.vector].lr})
     warnings = list(rec.warnings)
+    if rec.source == "fit" and cfg.constants_file is not None and cfg.base_width != rec.base_width:
+        # the file's constants hold at its base width, not the fit's (recommend --fit --constants refuses it too)
+        raise ConfigError("constants_file", f"{cfg.constants_file} was tuned at width {cfg.base_width}, the fit's "
+                          f"base width is {rec.base_width}: give constants tuned at {rec.base_width}, or check "
+                          "against the file without the fit")
     if rec.source == "fit" and cfg.mup is None and (ignored := [k for k in ("beta", "base_width")
                                                                 if getattr(cfg, k) is not None]):
         warnings.append(f"{' and '.join(ignored)}: not used with a fit, which gives the LR at every width "

@@ -111,7 +111,7 @@ def test_tune_epsilon_for_a_variant_without_one_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize(("key", "value", "message"), [
-    ("base_width", True, "base_width"), ("beta", "0.01", "beta"), ("parameterization", "foo", "parameterization")])
+    ("base_width", True, "base_width"), ("beta", "0.01", "beta"), ("alignment", "sideways", "alignment")])
 def test_a_hand_edit_is_refused_not_coerced(tmp_path, key, value, message):
     path = _file(tmp_path)
     body = json.loads(path.read_text())
@@ -273,3 +273,8 @@ def test_a_file_tuned_at_another_base_width_than_the_fit_s_is_refused(tmp_path):
     assert res.exit_code == 2 and "was tuned at width 64, the fit's base width is 32" in res.stderr
     at_32 = _file(tmp_path, "t32.json", base_width=32)
     assert abcscale.recommend(fit=fit, width=1024, constants=at_32).base_width == 32
+    # check --fit --constants, the sibling path, refuses it the same way
+    config = tmp_path / "run.yaml"
+    config.write_text("width: 1024\nlr_mode: global\nlr: {embedding: 1e-2, hidden: 1e-3, readout: 1e-3}\n")
+    res = runner.invoke(app, ["check", str(config), "--fit", str(fit_path), "--constants", str(path)])
+    assert res.exit_code == 2 and "was tuned at width 64, the fit's base width is 32" in res.stderr
