@@ -313,10 +313,17 @@ def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit
            ) -> tuple[Constants, dict[str, Any]]:
     """A constants file's constants, and ``given`` with the file's values where a keyword was not given (with a
     fit, the file gives only its constants: the fit gives the LR)."""
-    from abcscale.usecases.tune import load_constants, recommend_inputs
+    from abcscale.usecases.tune import load_constants, recommend_inputs, setting_name
 
     tuned = recommend_inputs(file if isinstance(file, TunedConstants) else _parse("constants", load_constants, file))
     constants = tuned.pop("constants")
+    # the constants hold for the setup and base width they were tuned at (the CLI refuses other -p/-o/-a/--base-width
+    # the same way); another beta or LR mode is a choice
+    for key in ("parameterization", "optimizer", "alignment", "base_width"):
+        theirs, ours = tuned[key], given.get(key)
+        if ours is not None and setting_name(ours) != setting_name(theirs):
+            raise ValueError(f"{key}: the constants file was tuned for {setting_name(theirs)}, not "
+                             f"{setting_name(ours)}; leave {key} out (the file gives it) or tune for this setup")
     if with_fit:
         return constants, given
     return constants, {k: tuned[k] if v is None else v for k, v in given.items()}
@@ -392,8 +399,9 @@ def tune(
     alignment: str = "full",
     lr_mode: LrMode | str = LrMode.per_layer,
     search: Iterable[str] = ("gamma",),
-    trials: int | None = 30,
+    trials: int | None = None,
     seconds: float | None = None,
+    beta_range: tuple[float, float] | None = None,
     seeds: int = 1,
     reeval_seeds: int = 3,
     top: int = 3,
@@ -407,7 +415,8 @@ def tune(
     """Tune beta jointly with the per-layer constants at ``base_width`` (``abcscale tune``).
 
     ``search`` names the constant groups searched (gamma: embedding and readout LR constants; init_scale,
-    multiplier, epsilon); ``trials`` and/or ``seconds`` bound the search; the ``top`` trials are re-evaluated
+    multiplier, epsilon); ``trials`` and/or ``seconds`` bound the search (30 trials when neither is given, as the
+    CLI); ``beta_range`` is beta's log-uniform range (default 2^-14 to 2^-2); the ``top`` trials are re-evaluated
     with ``reeval_seeds`` fresh seeds. The training setup is ``spec`` (a SweepSpec or its TOML) with
     ``training``'s sweep keys (``model``, ``data``, ``steps``, ...) replaced. ``out`` writes the constants file,
     which ``recommend(constants=...)`` takes. ``storage`` (an Optuna database URL, ``sqlite:///tune.db``) makes
@@ -424,9 +433,10 @@ def tune(
                                alignments=[alignment], lr_modes=[lr_mode], widths=[base_width],
                                base_width=base_width, **training)
     settings = TuneSettings.model_validate({"tune": [search] if isinstance(search, str) else list(search),
-                                            "trials": trials, "seconds": seconds,
-                                            "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top,
-                                            "sampler_seed": seed})
+                                            "trials": 30 if trials is None and seconds is None else trials,
+                                            "seconds": seconds, "seeds": seeds, "reeval_seeds": reeval_seeds,
+                                            "top": top, "sampler_seed": seed,
+                                            **({} if beta_range is None else {"beta_range": beta_range})})
     if out is not None:  # before the search, not after it: a bad path would lose the result
         check_out(out, spec)
     tuned = run_tune(spec, settings, storage=storage, ray_workers=ray_workers)

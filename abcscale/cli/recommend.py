@@ -184,7 +184,7 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
     given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
     constants)."""
-    from abcscale.usecases.tune import load_constants
+    from abcscale.usecases.tune import load_constants, setting_name
 
     twice = [f for f in ("gamma", "init_scale", "multiplier", "epsilon") if f in flags.model_fields_set]
     if twice:
@@ -203,27 +203,10 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
     # constants are tied to the setup and the base width they were tuned at: another one was silently used
     # (a file tuned at 16 with --base-width 32 doubled the hidden LR); a different --base-lr is a choice
     for flag, g, f in zip(("-p", "-o", "-a", "--base-width"), given[:4], file[:4], strict=True):
-        if g is not None and _setting(g) != _setting(f):
-            fail(f"{flag}: the constants in {path} were tuned for {_setting(f)}, not {_setting(g)}; drop {flag} "
-                 "(the file gives it) or tune for this setup")
+        if g is not None and setting_name(g) != setting_name(f):
+            fail(f"{flag}: the constants in {path} were tuned for {setting_name(f)}, not {setting_name(g)}; drop "
+                 f"{flag} (the file gives it) or tune for this setup")
     return constants, given if with_fit else tuple(f if g is None else g for g, f in zip(given, file, strict=True))
-
-
-def _setting(value: Any) -> str:
-    """A setup value as a comparable name: a parameterization or optimizer (enum or name; aliases like ``sp``
-    read through theory's parser), an alignment (``full``, ``none`` or its numbers), a width."""
-    from abcscale.schemas.enums import Parameterization
-    from abcscale.schemas.theory import Alignment
-
-    if isinstance(value, int):
-        return str(value)
-    text = str(getattr(value, "value", value))
-    for parse in (lambda t: Parameterization.parse(t).value, lambda t: Alignment.parse(t).name):
-        try:
-            return str(parse(text))
-        except ValueError:
-            continue
-    return text
 
 
 def band_line(band: LrBand | Prediction) -> str:

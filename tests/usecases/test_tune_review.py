@@ -134,8 +134,6 @@ def test_search_bounds_are_checked_up_front(tmp_path, flag, value):
 def test_the_python_form_needs_a_budget_and_checks_out_first(tmp_path):
     with pytest.raises(ValueError, match="trials: give trials or seconds"):
         TuneSettings(trials=None, seconds=None)
-    with pytest.raises(ValueError, match="trials: give trials or seconds"):
-        abcscale.tune("mup", "adam", base_width=16, trials=None, seconds=None, model="mlp")
     keep = tmp_path / "keep.txt"
     keep.write_text("precious")
     for out, why in ((tmp_path / "no" / "x.json", "is not a folder"), (keep, "is not a constants file")):
@@ -278,3 +276,33 @@ def test_a_file_tuned_at_another_base_width_than_the_fit_s_is_refused(tmp_path):
     config.write_text("width: 1024\nlr_mode: global\nlr: {embedding: 1e-2, hidden: 1e-3, readout: 1e-3}\n")
     res = runner.invoke(app, ["check", str(config), "--fit", str(fit_path), "--constants", str(path)])
     assert res.exit_code == 2 and "was tuned at width 64, the fit's base width is 32" in res.stderr
+
+
+@pytest.mark.parametrize(("key", "value"), [("base_width", 128), ("parameterization", "ntk"), ("alignment", "none"),
+                                            ("optimizer", "sgd")])
+def test_python_refuses_what_the_file_was_not_tuned_for(tmp_path, key, value):
+    path = _file(tmp_path)
+    with pytest.raises(ValueError, match=f"^{key}: the constants file was tuned for "):
+        abcscale.recommend(width=1024, constants=path, **{key: value})
+    same = {"base_width": 64, "parameterization": "mup", "alignment": "full", "optimizer": "adam"}[key]
+    assert abcscale.recommend(width=1024, constants=path, **{key: same}) == abcscale.recommend(width=1024,
+                                                                                          constants=path)
+
+
+def test_the_python_tune_takes_a_time_budget_and_a_beta_range(monkeypatch):
+    import abcscale.usecases.tune as use
+
+    seen = {}
+
+    def capture(spec, settings, **kw):
+        seen["settings"] = settings
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(use, "tune", capture)
+    with pytest.raises(KeyboardInterrupt):
+        abcscale.tune("mup", "adam", base_width=16, seconds=600, beta_range=(1e-4, 1e-2), model="mlp")
+    assert seen["settings"].trials is None and seen["settings"].seconds == 600
+    assert seen["settings"].beta_range == (1e-4, 1e-2)
+    with pytest.raises(KeyboardInterrupt):
+        abcscale.tune("mup", "adam", base_width=16, model="mlp")
+    assert seen["settings"].trials == 30
