@@ -81,18 +81,27 @@ def json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _json_typed(s: pd.Series) -> pd.Series:
-    """``s`` as JSON would carry it: numbers and booleans as float64 (missing as NaN), anything else as text."""
+    """``s`` as JSON would carry it: numbers and booleans as float64 (missing as NaN), anything else as text.
+    Each column is classified once (``infer_dtype``), so a text column costs no Python call per cell."""
+    if isinstance(s.dtype, pd.CategoricalDtype):  # JSON carries a category as its value: 64, not "64"
+        s = pd.Series(np.asarray(s, dtype=object), index=s.index)
     if isinstance(s.dtype, np.dtype) and s.dtype.kind in "biuf":
         return _finite(s.astype("float64"))
-    present = s.dropna()
-    if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype) or present.empty:
+    if (pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype)
+            and not pd.api.types.is_complex_dtype(s.dtype)) or not s.notna().any():
         return _finite(pd.Series(s.to_numpy(dtype="float64", na_value=np.nan), index=s.index))
-    if s.dtype == object and present.map(lambda v: isinstance(v, bool | int | float | np.number | np.bool_)).all():
+    kind = pd.api.types.infer_dtype(s, skipna=True)
+    if kind in ("integer", "floating", "mixed-integer-float", "boolean"):
         try:
-            return _finite(pd.to_numeric(present.astype(float)).reindex(s.index).astype("float64"))
-        except OverflowError:  # an integer beyond any float: hashed as its text (the table is refused anyway)
+            return _finite(pd.Series(pd.to_numeric(s.astype(object).where(s.notna(), np.nan)).astype("float64"),
+                                     index=s.index))
+        except (OverflowError, TypeError, ValueError):  # an integer beyond any float: its text (refused anyway)
             pass
+    if kind == "string" and not s.isna().any():  # already what JSON carries (str and object hash alike)
+        return s
     out = s.astype(object).where(s.notna(), None)
+    if kind == "string":
+        return out
     return out.map(lambda v: None if v is None else str(v.item() if isinstance(v, np.generic) else v))
 
 

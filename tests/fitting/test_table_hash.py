@@ -26,6 +26,9 @@ def typed_tables(draw: st.DrawFn) -> pd.DataFrame:
         "seed": pd.array(draw(st.lists(st.integers(0, 9) | st.none(), min_size=n, max_size=n)), dtype="Int64"),
         "diverged": pd.array(draw(st.lists(st.booleans() | st.none(), min_size=n, max_size=n)), dtype="boolean"),
         "team": pd.Categorical(draw(st.lists(st.sampled_from(["a", "b"]), min_size=n, max_size=n))),
+        "size": pd.Categorical(draw(st.lists(st.sampled_from([64, 128]), min_size=n, max_size=n))),
+        "mixed": draw(st.lists(st.integers(-5, 5) | st.floats(allow_nan=False, allow_infinity=False) | st.none(),
+                               min_size=n, max_size=n)),
         "when": pd.to_datetime(draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n)), unit="s"),
         "note": draw(st.lists(st.text(max_size=5) | st.none(), min_size=n, max_size=n)),
     }
