@@ -470,6 +470,10 @@ class ConvertRequest(_Request):
         if isinstance(data, dict) and "beta" in data:
             if "base_lr" in data:
                 raise ValueError("beta: the same as base_lr; give one")
+            beta = data["beta"]
+            if isinstance(beta, bool) or not isinstance(beta, int | float) or not SCALE_MIN <= beta <= SCALE_MAX:
+                # said as the key the client sent, not as base_lr, which it did not
+                raise ValueError(f"beta: must be a number from {SCALE_MIN:g} to {SCALE_MAX:g}, got {beta!r}")
             data = {("base_lr" if k == "beta" else k): v for k, v in data.items()}
         return data
 

@@ -343,3 +343,5 @@ def test_rest_convert_takes_beta_as_python_does(client):
                                                          beta=3e-3).model_dump_json())
     both = client.post("/v1/theory/convert", json={**body, "beta": 3e-3, "base_lr": 3e-3})
     assert both.status_code == 422 and "beta: the same as base_lr; give one" in both.text
+    bad = client.post("/v1/theory/convert", json={**body, "beta": -1})
+    assert bad.status_code == 422 and "beta: must be a number from 1e-30" in bad.text and "base_lr" not in bad.text

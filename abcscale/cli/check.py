@@ -131,7 +131,8 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None) -> Recommendati
         resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30)
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
-    if resp.status_code == 404 and fit_id is not None:  # the service has no such fit: the flag that named it
+    if resp.status_code == 404 and fit_id is not None and service_detail(resp).startswith("Fit not found"):
+        # the service has no such fit (not a wrong URL, also a 404): the flag that named it
         fail(f"--fit-id: {url} has no stored fit with the id {fit_id!r} (its fits: GET {url.rstrip('/')}/v1/fits)")
     if resp.status_code >= 400:
         detail = service_detail(resp)

@@ -115,7 +115,7 @@ def tune(
     re-evaluate the top candidates with fresh seeds, and write the constants file (--out) that
     `abcscale recommend --constants FILE` takes. --verify-widths 2x,4x then sweeps a few LRs at larger widths with
     the tuned and the starting constants and reports whether tuned still wins (loss difference, 95% interval)."""
-    from abcscale.usecases.tune import load_constants, save_constants
+    from abcscale.usecases.tune import save_constants
     from abcscale.usecases.tune import tune as run_tune
 
     for flag, n in (("--verify-lrs", verify_lrs), ("--verify-seeds", verify_seeds)):
@@ -134,19 +134,15 @@ def tune(
         tuned = _load(constants_file)
         # --out given: the checked file goes there and FILE stays as it was; else the check is added to FILE
         target = out if _typed(ctx, include={"out"}) else constants_file
-        if target != constants_file and not target.parent.is_dir():  # before the check runs, not after it
-            fail(f"--out: {target.parent} is not a folder (create it first)")
-        if target.is_dir():
-            fail(f"--out: {target} is a folder; give a file name")
-        if target != constants_file and target.exists():  # --out replaces only this setup's constants
+        if target != constants_file:  # before the check runs, not after it (FILE itself holds this setup)
+            from abcscale.usecases.tune import check_out
+
             try:
-                old = load_constants(target)
-            except ValueError:
-                fail(f"--out: {target} exists and is not a constants file from `abcscale tune`; give another path")
-            if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width, old.alignment) != (
-                    tuned.parameterization, tuned.optimizer_variant, tuned.lr_mode, tuned.base_width, tuned.alignment):
-                fail(f"--out: {target} holds another setup's constants; give another path")
-        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, target, quiet, as_json, verify_constants)
+                check_out(target, tuned)
+            except ValueError as exc:
+                fail(f"--{exc}")
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, target, quiet, as_json, verify_constants,
+                          "--out" if target != constants_file else "--constants")
         return
 
     spec = _build_spec(spec_file, {
@@ -239,7 +235,7 @@ def _load(path: Path) -> TunedConstants:
 
 
 def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: int, out: Path, quiet: bool,
-                      as_json: bool, constants: bool = False) -> None:
+                      as_json: bool, constants: bool = False, flag: str = "--out") -> None:
     """Run the transfer check (and with ``constants`` the constants-consistency test, its sweeps kept in
     OUT.constants-sweep), write the file with it, print the tables (or the whole file as JSON)."""
     from abcscale.usecases.tune import save_constants
@@ -263,7 +259,7 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
     try:
         save_constants(tuned, out)
     except ValueError as exc:
-        fail(f"--{exc}")
+        fail(f"{flag}: {str(exc).removeprefix('out: ')}")
     if as_json:
         emit_json(tuned)
         return

@@ -50,6 +50,7 @@ class SearchResult:
     history: list[TrialRecord]
     near_best: dict[str, tuple[float, float]]
     elapsed_s: float
+    resumed: int = 0  # trials a stored study held before this search (their runs were not this process's)
 
 
 def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: TuneSettings, *,
@@ -93,7 +94,7 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
     candidates = _reevaluate(study, done[:settings.top], many, settings.reeval_seeds)
     best = min(candidates, key=lambda c: c.mean)
     return SearchResult(best, candidates, history, _near_best(best, candidates, settings.reeval_seeds),
-                        time.perf_counter() - t0)
+                        time.perf_counter() - t0, done_before)
 
 
 def _suggest(trial: Any, space: dict[str, tuple[float, float]]) -> dict[str, float]:
@@ -253,8 +254,9 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
                     study_name=study_name(spec, settings, data_hash), evaluate_many=many,
                     parallel=ray_workers or 1)
     counts = pool if ray_workers else evaluator
-    if counts.runs and counts.diverged == counts.runs:
-        # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high
+    # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high (in a
+    # resumed study the winner may be an earlier process's trial, whose runs these counts do not see)
+    if counts.runs and counts.diverged == counts.runs and not result.resumed:
         low, high = settings.beta_range
         raise ValueError(f"beta_range: every run of the search diverged (its loss no better than at init), so "
                          f"nothing was tuned; lower the range (it was {low:g}:{high:g})")
@@ -307,9 +309,10 @@ def tune_cached(spec: SweepSpec, settings: TuneSettings, folder: str | Path, *,
     return tuned, save_constants(tuned, path), False
 
 
-def check_out(out: str | Path, spec: SweepSpec) -> None:
-    """Before the search: ``out`` can be written, and replaces nothing but a constants file of this same setup
-    (a rerun); another file, or another setup's constants, is the user's and stays. A ValueError starting
+def check_out(out: str | Path, spec: SweepSpec | TunedConstants) -> None:
+    """Before the work: ``out`` can be written, and replaces nothing but a constants file of this same setup (a
+    rerun, or the file a transfer check is added to); another file, or another setup's constants, is the user's
+    and stays. ``spec`` is the search's sweep spec, or the constants file being checked. A ValueError starting
     ``out: `` says why."""
     import os
 
@@ -328,16 +331,26 @@ def check_out(out: str | Path, spec: SweepSpec) -> None:
     except ValueError:
         raise ValueError(f"out: {out} exists and is not a constants file from `abcscale tune`; give another "
                          "path") from None
+    this = setup_of(spec)
+    if setup_of(old) != this:  # alignment too: recommend and check hold it to the file
+        raise ValueError(f"out: {out} holds the constants tuned for {_said(setup_of(old))}; this run's are for "
+                         f"{_said(this)}: give another one")
+
+
+def setup_of(spec: SweepSpec | TunedConstants) -> tuple[str, str, LrMode, int, str]:
+    """What a constants file is tuned for: parameterization, optimizer variant, LR mode, base width, alignment."""
     from abcscale.schemas.theory import Alignment
 
-    this = (spec.parameterizations[0], spec.optimizers[0], LrMode(spec.lr_modes[0]), spec.base,
+    if isinstance(spec, TunedConstants):
+        return (spec.parameterization, spec.optimizer_variant, spec.lr_mode, spec.base_width,
+                Alignment.parse(spec.alignment).name)
+    return (spec.parameterizations[0], spec.optimizers[0], LrMode(spec.lr_modes[0]), spec.base,
             Alignment.parse(spec.alignments[0]).name)
-    if (old.parameterization, old.optimizer_variant, old.lr_mode, old.base_width,
-            Alignment.parse(old.alignment).name) != this:  # alignment too: recommend and check hold it to the file
-        raise ValueError(f"out: {out} holds the constants tuned for {old.parameterization} + "
-                         f"{old.optimizer_variant}, {old.lr_mode.value} LR, base width {old.base_width}, alignment "
-                         f"{old.alignment}; this run tunes {this[0]} + {this[1]}, {this[2].value} LR, base width "
-                         f"{this[3]}, alignment {this[4]}: give another one")
+
+
+def _said(setup: tuple[str, str, LrMode, int, str]) -> str:
+    p, o, mode, base, al = setup
+    return f"{p} + {o}, {mode.value} LR, base width {base}, alignment {al}"
 
 
 def save_constants(tuned: TunedConstants, path: str | Path) -> Path:

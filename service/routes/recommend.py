@@ -56,7 +56,9 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
             body = _analytic(req)
         except ValueError as exc:  # e.g. a width ratio so extreme that an LR under/overflows
             msg = describe(exc)  # theory names the base's weight decay when the optimizer has none: point at it
-            decay = ("body", "tuned", "constants", "weight_decay") if tuned else ("body", "base", "weight_decay")
+            # at the file's field as the schema's errors name it (the body's tag, then its `tuned` field)
+            decay = ("body", "tuned", "tuned", "constants", "weight_decay") if tuned else ("body", "base",
+                                                                                          "weight_decay")
             value_error(msg, decay if msg.startswith("weight_decay:") else ("body",))
         if tuned is not None and tuned.optimizer_variant in VARIANT_EPSILON:  # what the variant does with epsilon
             body = _json(with_variant_notes(Recommendation.model_validate_json(body), tuned))
