@@ -284,8 +284,8 @@ class SweepSpec(BaseModel):
                                  "(independent, every variant)")
         if self.constants.epsilon == 0 and (zero := [o for o in self.optimizers if _uses_epsilon(o)]):
             # Adam's m / (sqrt(v) + eps) is 0/0 for an embedding row no batch touched: every run a NaN
-            raise ValueError(f"epsilon: {', '.join(zero)} divide by sqrt(v) + epsilon, which is 0 for a row with "
-                             "no gradient yet: give epsilon > 0")
+            raise ValueError(f"epsilon: {', '.join(zero)} {'divides' if len(zero) == 1 else 'divide'} by sqrt(v) + "
+                             "epsilon, which is 0 for a row with no gradient yet: give epsilon > 0")
         if self.momentum and "sgd" not in self.optimizers:  # it was accepted and changed nothing
             raise ValueError(f"momentum: only sgd takes it, and the sweep has {', '.join(self.optimizers)}")
         if not self.gammas:

@@ -53,13 +53,14 @@ def validation_message(
                      for (name, msg), keys in named.items())
 
 
-#: a number pydantic wrote out in full: a bound of 1e-30 is "0.000000000000000000000000000001"
-_LONG_NUMBER = re.compile(r"(?<![\w.])(?:0\.0{5,}\d+|\d{16,}(?:\.\d+)?)(?![\w.])")
+#: a bound pydantic wrote out in full: "greater than or equal to 0.000000000000000000000000000001" (1e-30); only
+#: after "than", so a user's own long number quoted in a message stays as it was
+_LONG_BOUND = re.compile(r"(than (?:or equal to )?)(0\.0{5,}\d+|\d{16,}(?:\.\d+)?)(?![\w.])")
 
 
 def plain_numbers(msg: str) -> str:
-    """``msg`` with the numbers pydantic writes out in full (a bound like 1e-30, as its 31 digits) in short form."""
-    return _LONG_NUMBER.sub(lambda m: f"{float(m.group()):g}", msg)
+    """``msg`` with the bounds pydantic writes out in full (1e-30, as its 31 digits) in short form."""
+    return _LONG_BOUND.sub(lambda m: f"{m.group(1)}{float(m.group(2)):g}", msg)
 
 
 #: the error types of an input that is not the kind a union member takes (a number given to the dict member)

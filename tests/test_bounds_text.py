@@ -19,6 +19,7 @@ from abcscale.schemas.errors import plain_numbers
                                                                              "to 1e+30"),
     ("width 1099511627776, lr 0.003, seed 12", "width 1099511627776, lr 0.003, seed 12"),  # short numbers stay
     ("id 0f00000000000000000001ab", "id 0f00000000000000000001ab"),  # not a number
+    ("got '1234567890123456789', less than 5", "got '1234567890123456789', less than 5"),  # a user's value stays
 ])
 def test_plain_numbers(text, said):
     assert plain_numbers(text) == said

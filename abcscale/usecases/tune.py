@@ -389,6 +389,8 @@ def load_constants(path: str | Path) -> TunedConstants:
         # strict: a hand-edited `"base_width": true` read as width 1, `"beta": "0.01"` as a number (REST refused both)
         tuned = TunedConstants.model_validate_json(text, strict=True)
     except ValidationError as exc:
+        if "written by a newer abcscale" in str(exc):  # it is one, of a format this abcscale does not read
+            raise ValueError(f"{path}: {validation_message(exc).removeprefix('version: ')}") from None
         if _is_fit(text):  # the other file the workflow writes: say which it is, not twenty missing fields
             raise ValueError(f"{path}: a fit from `abcscale fit`, not a constants file from `abcscale tune`: give it "
                              "as the fit (--fit FILE; fit= in Python)") from None
@@ -447,9 +449,11 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
         raise ValueError("width: a constants file needs the target width (width=...)")
     tuned = spec if isinstance(spec, TunedConstants) else load_constants(spec)
     form = Form.multiplier_free if form is None else form
-    groups = recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)).groups
+    rec = with_variant_notes(recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)), tuned)
+    groups = rec.groups
     assert groups is not None  # an analytic answer always carries its groups
-    return groups
+    notes = [w for w in rec.warnings if w.startswith(f"epsilon: the file was tuned with {tuned.optimizer_variant}")]
+    return groups.model_copy(update={"warnings": [*groups.warnings, *notes]})  # the exports say the spec's
 
 
 def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def test_a_part_written_before_the_settings_columns_reads_with_the_spec_s(tmp_pa
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "adam_scaled", "muon"])
 def test_an_epsilon_of_zero_is_refused_where_it_divides(optimizer):
-    with pytest.raises(ValidationError, match=f"epsilon: {optimizer} divide by sqrt"):
+    with pytest.raises(ValidationError, match=f"epsilon: {optimizer} divides by sqrt"):
         SweepSpec(**TINY, optimizers=[optimizer], epsilon=0.0)
 
 

@@ -307,3 +307,13 @@ def test_the_python_tune_takes_a_time_budget_and_a_beta_range(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         abcscale.tune("mup", "adam", base_width=16, model="mlp")
     assert seen["settings"].trials == 30
+
+
+def test_the_exports_spec_of_a_variant_s_file_says_its_epsilon(tmp_path):
+    from abcscale.usecases.tune import group_spec
+
+    scaled = _file(tmp_path, "s.json", optimizer="adafactor", optimizer_variant="adam_scaled",
+                   constants={**_tuned().constants.model_dump(), "epsilon": 2.5e-8})
+    spec = group_spec(scaled, width=1024)
+    assert any("adam_scaled, which uses one epsilon" in w for w in spec.warnings)
+    assert not any("changes nothing" in w for w in spec.warnings)
