@@ -395,7 +395,9 @@ def _older_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> tup
 def theory_warnings(spec: SweepSpec) -> list[str]:
     """What the theory says of the sweep's setups beyond the exponents it trains, once per parameterization x
     optimizer x alignment: exponents that are not unique (the sweep trains the prescription, one point of the
-    face), layers that trade LR, an init that is not stable. ``recommend`` says the same."""
+    face), layers that trade LR, an init that is not stable (the exponent solver's; ``recommend`` says the same,
+    and in global LR mode more). And a constant given that no variant of the sweep reads (an epsilon to Lion or
+    SGD, a decay mode with nothing to decay): accepted, and it changed nothing, as ``recommend`` warns."""
     from abcscale.runner.optim import variant
 
     out = []
@@ -403,6 +405,14 @@ def theory_warnings(spec: SweepSpec) -> list[str]:
                                  for c in spec.cells()):
         for w in theory.solve_exponents(spec.parameterization(p), o, a).warnings:
             out.append(f"{p} + {o.value}, alignment {a}: {w}")
+    given = spec.constants.model_fields_set
+    if "epsilon" in given and not any(variant(o).uses_epsilon for o in spec.optimizers):
+        verb = "uses" if len(spec.optimizers) == 1 else "use"
+        out.append(f"epsilon: {', '.join(spec.optimizers)} {verb} none; the {spec.constants.epsilon:g} given changed "
+                   "nothing")
+    if "weight_decay_mode" in given and not spec.constants.weight_decay:
+        out.append("weight_decay_mode: no constants.weight_decay to apply it to; it changed nothing (the top-level "
+                   "weight_decay is independent, its own mode)")
     return out
 
 

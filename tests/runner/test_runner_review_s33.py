@@ -90,3 +90,11 @@ def test_muon_rows_record_no_epsilon_for_the_hidden_step(tmp_path):
     muon, adam = rows[rows.optimizer_variant == "muon"], rows[rows.optimizer_variant == "adam"]
     assert muon["epsilon_hidden"].isna().all() and muon["epsilon_embedding"].notna().all()
     assert adam["epsilon_hidden"].notna().all()
+
+
+def test_a_constant_no_variant_reads_is_said():
+    lion = sw.theory_warnings(SweepSpec(**TINY, optimizers=["lion"], epsilon=1e-3))
+    assert any(w.startswith("epsilon: lion uses none; the 0.001 given changed nothing") for w in lion)
+    mode = sw.theory_warnings(SweepSpec(**TINY, optimizers=["sgd"], constants={"weight_decay_mode": "independent"}))
+    assert any(w.startswith("weight_decay_mode: no constants.weight_decay") for w in mode)
+    assert sw.theory_warnings(SweepSpec(**TINY, optimizers=["adam"], epsilon=1e-3)) == []
