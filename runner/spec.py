@@ -343,6 +343,8 @@ class SweepSpec(BaseModel):
     def with_overrides(self, **kwargs: Any) -> SweepSpec:
         """A new spec with the given keys replaced (None values ignored), validated again."""
         data = self.model_dump()
+        # the constants as given, not every default: what was set is what the sweep warns of (theory_warnings)
+        data["constants"] = self.constants.model_dump(exclude_unset=True)
         # gammas defaults to [constants.gamma], filled in when validated: a new gamma must replace that too
         if (kwargs.get("gamma") is not None or kwargs.get("constants") is not None) and kwargs.get("gammas") is None \
                 and self.gammas == [self.constants.gamma]:

@@ -98,3 +98,13 @@ def test_a_constant_no_variant_reads_is_said():
     mode = sw.theory_warnings(SweepSpec(**TINY, optimizers=["sgd"], constants={"weight_decay_mode": "independent"}))
     assert any(w.startswith("weight_decay_mode: no constants.weight_decay") for w in mode)
     assert sw.theory_warnings(SweepSpec(**TINY, optimizers=["adam"], epsilon=1e-3)) == []
+
+
+def test_the_flags_defaults_are_not_constants_given():
+    """The CLI builds its spec by overrides: a default the user never typed (epsilon, the decay mode) is not said
+    to have changed nothing; one the user typed still is."""
+    spec = SweepSpec(**TINY).with_overrides(optimizers=["lion"], widths=[16, 32])
+    assert spec.constants.epsilon == SweepSpec().constants.epsilon
+    assert not [w for w in sw.theory_warnings(spec) if w.startswith(("epsilon", "weight_decay_mode"))]
+    typed = spec.with_overrides(epsilon=1e-3)
+    assert any(w.startswith("epsilon: lion uses none") for w in sw.theory_warnings(typed))
