@@ -313,9 +313,10 @@ def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit
            ) -> tuple[Constants, dict[str, Any]]:
     """A constants file's constants, and ``given`` with the file's values where a keyword was not given (with a
     fit, the file gives only its constants: the fit gives the LR)."""
-    from abcscale.usecases.tune import load_constants, recommend_inputs, setting_name
+    from abcscale.usecases.tune import load_for_transfer, recommend_inputs, setting_name, transferable
 
-    tuned = recommend_inputs(file if isinstance(file, TunedConstants) else _parse("constants", load_constants, file))
+    tuned = recommend_inputs(_parse("constants", transferable, file) if isinstance(file, TunedConstants) else
+                             _parse("constants", load_for_transfer, file))
     constants = tuned.pop("constants")
     # the constants hold for the setup and base width they were tuned at (the CLI refuses other -p/-o/-a/--base-width
     # the same way); another beta or LR mode is a choice
@@ -330,9 +331,9 @@ def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit
 
 
 def _load_constants(path: str | Path) -> TunedConstants:
-    from abcscale.usecases.tune import load_constants
+    from abcscale.usecases.tune import load_for_transfer
 
-    return load_constants(path)
+    return load_for_transfer(path)
 
 
 def _fit(fit: FitLike) -> FitResult:

@@ -262,3 +262,26 @@ def test_convert_takes_recommend_s_name_for_the_base_lr():
         "adam", "mup", "standard", width=1024, base_width=256, base_lr=1e-3)
     with pytest.raises(ValueError, match="^beta: the same as base_lr; give one"):
         abcscale.convert("adam", "mup", "standard", width=1024, beta=3e-3, base_lr=3e-3)
+
+
+@pytest.mark.parametrize("layout", ["torch", "jax"])
+def test_a_tied_model_s_block_mlps_at_the_vocabulary_s_size_stay_hidden(layout):
+    """A tied model (the readout is the embedding) names only its embedding; its unnamed block MLPs at 4D = 256
+    bytes were asked for as a readout (session 33). Up and down come in pairs; one more of a shape is asked for."""
+    w, v = 64, 256
+    spec = _spec(width=w)
+    if layout == "torch":
+        blocks = {"transformer.wte.weight": (v, w), "transformer.h.0.mlp.0.weight": (4 * w, w),
+                  "transformer.h.0.mlp.2.weight": (w, 4 * w)}
+        assert abctorch.param_groups(_Model(blocks), spec)
+        with pytest.raises(ValueError, match=r"'out.weight' \[256, 64\]: no rule names its role"):
+            abctorch.param_groups(_Model({**blocks, "out.weight": (v, w)}), spec)
+    else:
+        tree = {"params": {"Embed_0": {"embedding": jnp.zeros((v, w))},
+                           "Block_0": {"Dense_0": {"kernel": jnp.zeros((w, 4 * w))},
+                                       "Dense_1": {"kernel": jnp.zeros((4 * w, w))}}}}
+        labels = abcoptax.labels(spec, tree)["params"]
+        assert labels["Block_0"]["Dense_0"]["kernel"] == labels["Block_0"]["Dense_1"]["kernel"] == "hidden"
+        tree["params"]["Dense_9"] = {"kernel": jnp.zeros((w, v))}
+        with pytest.raises(ValueError, match=r"'params/Dense_9/kernel' \[64, 256\]: no rule names its role"):
+            abcoptax.labels(spec, tree)

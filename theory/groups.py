@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode
@@ -72,6 +73,7 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
 #: MLP's 4x or 8x): a vocabulary (32768 at width 1024, 256 at width 32) is a multiple of a power-of-two width too.
 HIDDEN_SHAPE_RATIO = 16
 _NUMBERED = re.compile(r"(^|\.)[a-z_]*\d+\.", re.IGNORECASE)  # a block's index: layers.0., h.3., Block_0.
+_INDEXED = re.compile(r"(?:^|\.)[a-z_]*\d+(?=\.)", re.IGNORECASE)  # each numbered module on a parameter's path
 
 
 def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> bool:
@@ -179,8 +181,15 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     elif Role.embedding not in roles:
         vocab = {out: name for name, dims, role in placed if role is Role.readout and len(dims) == 2
                  and (out := dims[0] if layout == "torch" else dims[-1]) != width}
-    for name, dims, role in placed:
-        if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None:
+    unnamed = [(name, dims) for name, dims, role in placed
+               if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None]
+    # an MLP's matrices come in pairs, up [4D, D] and down [D, 4D]: as many of one shape as of its transpose are
+    # block MLPs at 4D = vocabulary (a tied model's [256, 64] at width 64); one more of a shape is the missing one
+    shapes = Counter(dims for _, dims in unnamed)
+    # named first: the least nested in numbered modules (the readout sits beside the blocks: `out` against
+    # `h.0.mlp.0`, flax's `Dense_9` against `Block_0/Dense_0`), then the first in order
+    for name, dims in sorted(unnamed, key=lambda p: len(_INDEXED.findall(_name(p[0])))):
+        if shapes[dims] != shapes[dims[::-1]]:
             if hit := next((d for d in dims if d in vocab and d != width), None):
                 raise ValueError(
                     f"parameter {name!r} {list(dims)}: no rule names its role, and its shape could be a hidden "

@@ -184,13 +184,13 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
     given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
     constants)."""
-    from abcscale.usecases.tune import load_constants, setting_name
+    from abcscale.usecases.tune import load_for_transfer, setting_name
 
     twice = [f for f in ("gamma", "init_scale", "multiplier", "epsilon") if f in flags.model_fields_set]
     if twice:
         fail(f"--{twice[0].replace('_', '-')}: the constants come from --constants {path}; drop one")
     try:
-        tuned = load_constants(path)
+        tuned = load_for_transfer(path)
     except ValueError as exc:
         fail(f"--constants: {exc}")
     # the file's epsilon mode holds unless --epsilon-mode is typed; a weight decay adds

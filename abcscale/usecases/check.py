@@ -358,7 +358,7 @@ def _setup_from_constants(flat: dict[str, Any], config: str | Path, constants_fi
     """``flat`` with the parameterization, optimizer and alignment a constants file was tuned for where the config
     names none: the file says what it is, so a run's config need not say it again (one it does give must be the
     file's: :func:`with_constants_file`). A ConfigError naming the file's key when it does not read."""
-    from abcscale.usecases.tune import load_constants
+    from abcscale.usecases.tune import load_for_transfer
 
     file, named = ((constants_file, key) if constants_file is not None else
                    (Path(config).parent / str(flat["constants_file"]), "constants_file")
@@ -366,7 +366,7 @@ def _setup_from_constants(flat: dict[str, Any], config: str | Path, constants_fi
     if file is None or flat.get("mup") is not None:
         return flat
     try:
-        tuned = load_constants(file)
+        tuned = load_for_transfer(file)
     except ValueError as exc:
         raise ConfigError(named, str(exc)) from None
     setup = {"parameterization": tuned.parameterization, "optimizer": tuned.optimizer.value,
@@ -378,10 +378,10 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
     """``cfg`` with a tuned constants file's constants, and its base width and beta where ``cfg`` gives none, so
     the reference transfers what was tuned. A ConfigError (naming ``key``, or the clashing config key) when the
     file is unreadable or tuned for another setup, or the config also gives constants or a mup table."""
-    from abcscale.usecases.tune import load_constants
+    from abcscale.usecases.tune import load_for_transfer
 
     try:
-        tuned = load_constants(path)
+        tuned = load_for_transfer(path)
     except ValueError as exc:
         raise ConfigError(key, str(exc)) from None
     given = cfg.model_fields_set

@@ -51,12 +51,13 @@ class SearchResult:
     near_best: dict[str, tuple[float, float]]
     elapsed_s: float
     resumed: int = 0  # trials a stored study held before this search (their runs were not this process's)
+    learnt: bool = True  # some run, of this process or one before on the same study, did not diverge
 
 
 def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: TuneSettings, *,
            on_trial: Callable[[TrialRecord], None] | None = None, storage: str | None = None,
            study_name: str = "abcscale-tune", evaluate_many: EvaluateMany | None = None,
-           parallel: int = 1) -> SearchResult:
+           parallel: int = 1, learnt: Callable[[], bool | None] | None = None) -> SearchResult:
     """Minimise ``evaluate`` over ``space`` (name -> (low, high), log scale) within the settings' budget.
 
     ``storage`` (an Optuna RDB URL, e.g. ``sqlite:///tune.db``) keeps the study, so a rerun resumes it: the
@@ -64,7 +65,9 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
     retried with its parameters, and a candidate's re-evaluation is stored too (rerun only for new candidates).
     ``evaluate_many`` (a batch of (params, seed) -> their losses, e.g. on Ray workers) with ``parallel`` > 1
     proposes ``parallel`` trials at a time (TPE's constant liar: running trials count as bad guesses) and
-    evaluates each seed of a batch, and the re-evaluation, as one batch.
+    evaluates each seed of a batch, and the re-evaluation, as one batch. ``learnt()`` says whether any of this
+    process's runs did not diverge (None: it ran none); the study keeps the answer (a yes for good), so a
+    resumed search whose own runs all diverged, or that ran none, knows whether an earlier process's learnt.
     """
     import optuna
 
@@ -93,8 +96,11 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
         raise ValueError("trials: no search trial completed; raise --trials or --seconds")
     candidates = _reevaluate(study, done[:settings.top], many, settings.reeval_seeds)
     best = min(candidates, key=lambda c: c.mean)
+    now, before = (learnt() if learnt is not None else None), study.user_attrs.get("learnt")
+    if now is not None and before is not True:  # a yes is kept; a no until a run learns
+        study.set_user_attr("learnt", now)
     return SearchResult(best, candidates, history, _near_best(best, candidates, settings.reeval_seeds),
-                        time.perf_counter() - t0, done_before)
+                        time.perf_counter() - t0, done_before, bool(now or before or (now is None and before is None)))
 
 
 def _suggest(trial: Any, space: dict[str, tuple[float, float]]) -> dict[str, float]:
@@ -250,13 +256,13 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
 
         def one(p: dict[str, float], s: int) -> float:
             return evaluator(constants_from(p, spec.constants), p["beta"], s)
+    counts = pool if ray_workers else evaluator
     result = search(settings.space(), one, settings, on_trial=on_trial, storage=storage,
                     study_name=study_name(spec, settings, data_hash), evaluate_many=many,
-                    parallel=ray_workers or 1)
-    counts = pool if ray_workers else evaluator
-    # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high (in a
-    # resumed study the winner may be an earlier process's trial, whose runs these counts do not see)
-    if counts.runs and counts.diverged == counts.runs and not result.resumed:
+                    parallel=ray_workers or 1, learnt=lambda: counts.diverged < counts.runs if counts.runs else None)
+    # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high (a resumed
+    # study remembers whether an earlier process's runs learnt)
+    if not result.learnt:
         low, high = settings.beta_range
         raise ValueError(f"beta_range: every run of the search diverged (its loss no better than at init), so "
                          f"nothing was tuned; lower the range (it was {low:g}:{high:g})")
@@ -395,6 +401,32 @@ def load_constants(path: str | Path) -> TunedConstants:
             raise ValueError(f"{path}: a fit from `abcscale fit`, not a constants file from `abcscale tune`: give it "
                              "as the fit (--fit FILE; fit= in Python)") from None
         raise ValueError(f"{path}: not a constants file from `abcscale tune` ({validation_message(exc)})") from None
+    return tuned
+
+
+def load_for_transfer(path: str | Path) -> TunedConstants:
+    """:func:`load_constants` for ``recommend``, ``check`` and the exports, which transfer the named
+    parameterizations: a file tuned on a sweep's custom (a, b) table is a ValueError naming the file."""
+    return transferable(load_constants(path), path)
+
+
+def transferable(tuned: TunedConstants, path: str | Path | None = None) -> TunedConstants:
+    """``tuned``, or a ValueError when its parameterization is a custom table (``training.custom_tables``): the
+    theory's transfer takes standard, ntk, mup or mean_field, and a custom name read as one was an error about a
+    flag nobody typed."""
+    from abcscale.schemas.enums import Parameterization
+
+    try:
+        Parameterization.parse(tuned.parameterization)
+    except ValueError:
+        where = "" if path is None else f"{path}: "
+        if tuned.parameterization not in (tuned.training.get("custom_tables") or {}):  # a typo, or hand-edited
+            raise ValueError(f"{where}parameterization {tuned.parameterization!r}: expected standard, ntk, mup or "
+                             "mean_field") from None
+        raise ValueError(f"{where}parameterization {tuned.parameterization!r} is a custom (a, b) table of the sweep "
+                         "it was tuned on; recommend, check and the exports transfer standard, ntk, mup or "
+                         f"mean_field only: use these constants at width {tuned.base_width} as they are, or tune one "
+                         "of those") from None
     return tuned
 
 

@@ -318,3 +318,58 @@ def test_the_exports_spec_of_a_variant_s_file_says_its_epsilon(tmp_path):
     spec = group_spec(scaled, width=1024)
     assert any("adam_scaled, which uses one epsilon" in w for w in spec.warnings)
     assert not any("changes nothing" in w for w in spec.warnings)
+
+
+def test_a_resumed_search_that_only_diverged_writes_nothing(tmp_path):
+    """A rerun on the stored study adds trials that diverge too: the earlier trials diverged as well (the study
+    remembers no run that learnt), so the winner is still arbitrary and nothing is written."""
+    out, db = tmp_path / "div.json", f"sqlite:///{tmp_path / 'tune.db'}"
+    flags = ["tune", *TINY, "--beta-range", "100:1000", "--storage", db, "--out", str(out)]
+    first = runner.invoke(app, [*flags, "--trials", "2"])
+    assert first.exit_code == 2 and "every run of the search diverged" in first.stderr, first.output
+    for trials in ("3", "3"):  # more trials, then the same command again (nothing left to run)
+        again = runner.invoke(app, [*flags, "--trials", trials])
+        assert again.exit_code == 2 and "every run of the search diverged" in again.stderr, again.output
+    assert not out.exists()
+
+
+def test_a_study_remembers_that_a_run_learnt(tmp_path):
+    """search() keeps a yes from ``learnt`` in the study: a resumed search whose own runs all diverged is judged
+    on the earlier process's too; one that ran nothing new is not judged at all."""
+    from abcscale.usecases.tune import search
+
+    settings = TuneSettings(trials=2, seeds=1, reeval_seeds=1, top=1)
+    space, db = {"beta": (1e-3, 1e-1)}, f"sqlite:///{tmp_path / 's.db'}"
+    first = search(space, lambda p, s: p["beta"], settings, storage=db, learnt=lambda: True)
+    assert first.learnt
+    more = settings.model_copy(update={"trials": 3})
+    assert search(space, lambda p, s: p["beta"], more, storage=db, learnt=lambda: False).learnt
+    other = f"sqlite:///{tmp_path / 'o.db'}"
+    assert not search(space, lambda p, s: p["beta"], settings, storage=other, learnt=lambda: False).learnt
+    assert not search(space, lambda p, s: p["beta"], settings, storage=other, learnt=lambda: None).learnt  # rerun
+    fresh = f"sqlite:///{tmp_path / 'f.db'}"  # a study of an older version: nothing run now, nothing known
+    assert search(space, lambda p, s: p["beta"], settings, storage=fresh, learnt=lambda: None).learnt
+
+
+def test_a_file_tuned_on_a_custom_table_says_so_wherever_it_is_read(tmp_path):
+    """A search over a sweep's custom (a, b) table writes its name as the parameterization: recommend, check and
+    Python said "--parameterization: Input should be ..." (a flag nobody typed); they name the file and why."""
+    from tests.usecases.test_tune import _tuned
+
+    training = {**_tuned().training, "custom_tables": {"mine": {"a": [0, 0, 0], "b": [0, 0.5, 0.5]}}}
+    path = _file(tmp_path, parameterization="mine", training=training)
+    said = f"{path}: parameterization 'mine' is a custom (a, b) table"
+    cli = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024"])
+    assert cli.exit_code == 2 and said in " ".join(cli.stderr.split()), cli.output
+    with pytest.raises(ValueError, match=r"constants: .*parameterization 'mine' is a custom"):
+        abcscale.recommend(width=1024, constants=path)
+    with pytest.raises(ValueError, match="parameterization 'mine' is a custom"):
+        abcscale.recommend(width=1024, constants=load_constants(path))
+    config = tmp_path / "run.yaml"
+    config.write_text("width: 1024\nlr: 0.001\n")
+    check = runner.invoke(app, ["check", str(config), "--constants", str(path)])
+    assert check.exit_code == 2 and said in " ".join(check.stderr.split()), check.output
+    typo = _file(tmp_path, "typo.json", parameterization="mpu")
+    cli = runner.invoke(app, ["recommend", "--constants", str(typo), "-n", "1024"])
+    assert cli.exit_code == 2 and f"{typo}: parameterization 'mpu': expected standard" in " ".join(
+        cli.stderr.split()), cli.output
