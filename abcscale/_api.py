@@ -24,7 +24,7 @@ from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer
 from abcscale.schemas.tune import TunedConstants
-from abcscale.usecases.recommend import read_rules
+from abcscale.usecases.recommend import SELECT_HINT, read_rules
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,6 +55,11 @@ def _one_line(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except ValidationError as exc:
             raise ValueError(validation_message(exc, _NAMES)) from None
+        except ValueError as exc:  # a fit's group-selection message, said with this API's argument
+            if SELECT_HINT not in str(exc):
+                raise
+            raise ValueError(str(exc).replace(SELECT_HINT, "select one with group='key=value,...' or "
+                                              "group={'key': value, ...}")) from None
     return wrapper
 
 

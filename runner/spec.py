@@ -37,9 +37,18 @@ import sys
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, ABTable, Alignment, Constants, PerLayer, nest_constants
@@ -80,7 +89,10 @@ def parse_lr_grid(value: Any) -> list[float]:
     elif isinstance(value, str):
         parts = value.split(":")
         if len(parts) == 1:
-            grid = [float(p) for p in value.split(",") if p.strip()]
+            items = value.split(",") if value.strip() else []
+            if empty := [i for i, p in enumerate(items) if not p.strip()]:  # '-6,,-4': a typo, not nothing
+                raise ValueError(f"item [{empty[0]}] of {value!r} is empty")
+            grid = [float(p) for p in items]
         elif len(parts) != 3:
             raise ValueError(f"expected START:STOP:STEP, got {value!r}")
         else:
@@ -131,7 +143,40 @@ _FLAT_CONSTANTS = {k: k for k in Constants.model_fields if k not in _NOT_CONSTAN
 
 
 def _split(value: Any) -> Any:
-    return [p.strip() for p in value.split(",") if p.strip()] if isinstance(value, str) else value
+    """A comma list's items, an empty one kept (the item's own check refuses it, naming it: ``widths[1]``)."""
+    if not isinstance(value, str):
+        return value
+    return [p.strip() for p in value.split(",")] if value.strip() else []
+
+
+def _item(value: Any) -> Any:
+    """One item of a comma list: an empty one (``32,,64``) is a typo, not nothing."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("empty")
+    return value
+
+
+def _width(w: int) -> int:
+    if w <= 0:
+        raise ValueError(f"widths must be positive, got {w}")
+    if w > MAX_WIDTH:
+        raise ValueError(f"widths must be at most {MAX_WIDTH} (2**40), got {w}")
+    return w
+
+
+def _log2_lr(g: float) -> float:
+    if not (math.isfinite(g) and abs(g) <= 1000):
+        raise ValueError(f"log2 learning rates must be finite numbers within +-1000, got {g}")
+    return g
+
+
+#: the items of the grid's lists, each checked on its own so an error names it (``--widths[1]: ...``)
+_Name = Annotated[str, BeforeValidator(_item)]
+_Alignment = Annotated[str, BeforeValidator(lambda x: Alignment.parse(_item(x)).name)]
+_LrMode = Annotated[LrMode, BeforeValidator(lambda x: LrMode.parse(x) if isinstance(_item(x), str) else x)]
+_Width = Annotated[int, BeforeValidator(_item), AfterValidator(_width)]
+_Step = Annotated[int, BeforeValidator(_item)]
+_Log2Lr = Annotated[float, BeforeValidator(_item), AfterValidator(_log2_lr)]
 
 
 class SweepSpec(BaseModel):
@@ -142,16 +187,16 @@ class SweepSpec(BaseModel):
     model: str = Field("transformer", description="transformer (NanoDO-style decoder) | mlp | your JAX model, "
                        "'pkg.module:factory' or 'path/file.py:factory'")
     custom_tables: dict[str, ABTable] = Field(default_factory=dict, description="name -> (a, b) per layer")
-    parameterizations: list[str] = Field(default_factory=lambda: ["mup"],
-                                         description="standard|ntk|mup|mean_field or a key of custom_tables")
-    optimizers: list[str] = Field(default_factory=lambda: ["adam"], description=", ".join(OPTIMIZER_FAMILY))
-    alignments: list[str] = Field(default_factory=lambda: ["full"], description="full | none | ALPHA,OMEGA,U")
-    lr_modes: list[LrMode] = Field(default_factory=lambda: [LrMode.per_layer], description="global | per_layer")
-    widths: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1, description="model dims D")
+    parameterizations: list[_Name] = Field(default_factory=lambda: ["mup"],
+                                           description="standard|ntk|mup|mean_field or a key of custom_tables")
+    optimizers: list[_Name] = Field(default_factory=lambda: ["adam"], description=", ".join(OPTIMIZER_FAMILY))
+    alignments: list[_Alignment] = Field(default_factory=lambda: ["full"], description="full | none | ALPHA,OMEGA,U")
+    lr_modes: list[_LrMode] = Field(default_factory=lambda: [LrMode.per_layer], description="global | per_layer")
+    widths: list[_Width] = Field(default_factory=lambda: [32, 64, 128], min_length=1, description="model dims D")
     base_width: int | None = Field(None, gt=0, le=MAX_WIDTH,
                                    description="width the constants refer to (default: min(widths))")
-    log2_lr: list[float] = Field(default_factory=lambda: parse_lr_grid("-12:-4:1"), min_length=1,
-                                 description="log2 of the swept base LR beta ('START:STOP:STEP' or a list)")
+    log2_lr: list[_Log2Lr] = Field(default_factory=lambda: parse_lr_grid("-12:-4:1"), min_length=1,
+                                   description="log2 of the swept base LR beta ('START:STOP:STEP' or a list)")
     constants: Constants = Field(default_factory=Constants, description="base-width constants (gamma, init_scale, "
                                  "multiplier, epsilon, epsilon_mode); also accepted as top-level keys")
     gammas: list[PerLayer] = Field(default_factory=list,
@@ -180,8 +225,8 @@ class SweepSpec(BaseModel):
                                      description="diverged when loss > factor * loss_at_init")
     batching: Batching = Field("auto", description="vmap over LRs and seeds or not")
     chunk: int = Field(16, gt=0, description="most runs per vmapped program (bounds memory)")
-    coord_steps: list[int] | None = Field(None, description="steps recorded in coord.parquet "
-                                          "(default: 0, 1, steps/2, steps-1)")
+    coord_steps: list[_Step] | None = Field(None, description="steps recorded in coord.parquet "
+                                            "(default: 0, 1, steps/2, steps-1)")
     curves: bool = Field(False, description="write per-step train losses to curves.parquet")
 
     @model_validator(mode="before")
@@ -228,20 +273,25 @@ class SweepSpec(BaseModel):
 
     @field_validator("alignments", mode="before")
     @classmethod
-    def _alignments(cls, v: Any) -> list[str]:
+    def _alignments(cls, v: Any) -> Any:
         if isinstance(v, str):  # "full,none", "0.5,0.5,1" (one triple) or "full;1,0.5,1"
             items: list[Any] = []
-            for piece in v.split(";"):
-                parts = [p.strip() for p in piece.split(",") if p.strip()]
-                numeric = all(p.replace(".", "", 1).replace("-", "", 1).isdigit() for p in parts)
-                items.extend([piece] if numeric else parts)
+            for piece in v.split(";") if v.strip() else []:
+                parts = [p.strip() for p in piece.split(",")]
+                numeric = all(p.replace(".", "", 1).replace("-", "", 1).isdigit() for p in parts if p) and any(parts)
+                items.extend([piece] if numeric else parts)  # an empty item stays, to be refused by its index
             v = items
-        return list(dict.fromkeys(Alignment.parse(x).name for x in v))
+        return v
+
+    @field_validator("alignments", "lr_modes")
+    @classmethod
+    def _once(cls, v: list[Any]) -> list[Any]:
+        return list(dict.fromkeys(v))
 
     @field_validator("lr_modes", mode="before")
     @classmethod
     def _lr_modes(cls, v: Any) -> Any:
-        return list(dict.fromkeys(LrMode.parse(x) if isinstance(x, str) else x for x in _split(v)))
+        return _split(v)
 
     @field_validator("coord_steps")
     @classmethod
@@ -254,16 +304,22 @@ class SweepSpec(BaseModel):
     @field_validator("widths")
     @classmethod
     def _widths(cls, v: list[int]) -> list[int]:
-        if any(w <= 0 for w in v):
-            raise ValueError(f"widths must be positive, got {v}")
-        if big := [w for w in v if w > MAX_WIDTH]:
-            raise ValueError(f"widths must be at most {MAX_WIDTH} (2**40), got {big[0]}")
-        return sorted(set(v))
+        return sorted(set(v))  # each checked on its own (_width)
 
     @field_validator("log2_lr", mode="before")
     @classmethod
-    def _grid(cls, v: Any) -> list[float]:
-        return list(dict.fromkeys(parse_lr_grid(v)))  # a repeated LR would be trained and written twice
+    def _grid(cls, v: Any) -> Any:
+        if isinstance(v, str) and ":" in v:
+            return parse_lr_grid(v)
+        # a comma list or a list: each item is checked on its own (_log2_lr), so an error names it
+        return [v] if isinstance(v, int | float) else _split(v)
+
+    @field_validator("log2_lr")
+    @classmethod
+    def _grid_size(cls, v: list[float]) -> list[float]:
+        if len(v) > MAX_GRID:
+            raise ValueError(f"{len(v)} learning rates; a grid holds at most {MAX_GRID}")
+        return list(dict.fromkeys(v))  # a repeated LR would be trained and written twice
 
     @field_validator("gammas", mode="before")
     @classmethod

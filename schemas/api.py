@@ -26,6 +26,7 @@ from pydantic.json_schema import JsonDict, JsonValue, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.errors import field_errors
 from abcscale.schemas.fit import ColumnMapping, FitResult, distinct_covariates
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
@@ -137,6 +138,17 @@ def _no_bools_inside(value: Any, path: str = "") -> Any:
 Number = BeforeValidator(_not_bool)
 
 
+def _integer_width(value: Any) -> Any:
+    # Widths are integers: `16.0` was read as 16 (and 16.5 refused), where the CLI and a constants file refuse it
+    if isinstance(value, float):
+        raise PydanticCustomError("width_type", "expected an integer width, got {value}", {"value": value})
+    return value
+
+
+#: a width field: an integer, never a float such as 16.0 (nor true/false); text from a form field as before
+Width = BeforeValidator(_integer_width)
+
+
 def _drop_nulls(data: Any, keys: tuple[str, ...]) -> Any:
     """An explicit ``null`` for the other mode's fields means "not given" (the API has always accepted it)."""
     if isinstance(data, dict) and any(k in data and data[k] is None for k in keys):
@@ -185,7 +197,7 @@ class AnalyticRecommend(_Groups):
     optimizer: Optimizer
     alignment: AlignmentSpec = Field("full", description="'full', 'none' or {alpha, omega, u}")
     lr_mode: LrMode = LrMode.per_layer
-    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     base: BaseConfig = Field(description="what was tuned at the base width")
 
     @model_validator(mode="before")
@@ -197,6 +209,13 @@ class AnalyticRecommend(_Groups):
         return data
 
     _strict_blocks = field_validator("base", "alignment", mode="before")(_no_bools_inside)
+
+    @field_validator("base", mode="before")
+    @classmethod
+    def _base_integer_width(cls, v: Any) -> Any:
+        if isinstance(v, dict) and isinstance(v.get("width"), float):  # BaseConfig's own int reads 16.0 as 16
+            raise field_errors("BaseConfig", {"width": f"expected an integer width, got {v['width']}"}, v)
+        return v
 
     @field_validator("base")
     @classmethod
@@ -214,7 +233,7 @@ class FitRecommend(_Groups):
     """
 
     fit_id: str = Field(min_length=1, max_length=64, description="id of a stored fit")
-    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     parameterization: Parameterization | None = Field(None, description="selects the fit's group")
     optimizer: Optimizer | None = Field(None, description="selects the fit's group")
     alignment: AlignmentSpec | None = Field(None, description="selects the fit's group when given")
@@ -256,7 +275,7 @@ class TunedFile(_Request):
     def _identity(self) -> TunedFile:  # as a file read from disk is checked (abcscale.usecases.tune.load_constants)
         check_file_identity(self.version, self.optimizer, self.optimizer_variant)
         return self
-    base_width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="the width tuned at")
+    base_width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="the width tuned at")
     beta: Annotated[float, Number] = Field(ge=SCALE_MIN, le=SCALE_MAX, description="the tuned base LR")
     # required, as the file always has it: a missing (or misspelt) key was the default constants, silently
     constants: Constants = Field(description="the tuned base-width constants")
@@ -269,7 +288,7 @@ class TunedRecommend(_Groups):
     as ``abcscale recommend --constants FILE``."""
 
     tuned: TunedFile = Field(description="a constants file from `abcscale tune`, as it is")
-    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
+    width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     lr_mode: LrMode | None = Field(None, description="default: the file's `lr_mode`")
 
 
@@ -322,9 +341,9 @@ class FitOptions(_Request):
     diverged_col: str | None = Field(None, max_length=200, description="divergence flag column (null: none)")
     constant_cols: list[str] | None = Field(None, max_length=32,
                                             description="swept per-layer constant columns (or 'a,b')")
-    target_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+    target_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
                                                        description="predict the LR at this width")
-    base_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+    base_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
                                                      description="width the constant C refers to")
     alignment: AlignmentSpec | None = Field(None, description="alignment used for the theory exponent")
     n_boot: Annotated[int, Number] = Field(1000, ge=20, le=20000, description="bootstrap resamples")
@@ -445,9 +464,9 @@ class ConvertRequest(_Request):
     optimizer: Optimizer
     source: Parameterization = Field(alias="from", description="parameterization the setting is in")
     target: Parameterization = Field(alias="to", description="parameterization to express it in")
-    width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH)
+    width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH)
     alignment: AlignmentSpec = "full"
-    base_width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+    base_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
                                                       description="base width of base_lr (default: width)")
     base_lr: Annotated[float, Number] = Field(1e-3, ge=SCALE_MIN, le=SCALE_MAX)
     lr: PerLayer | None = Field(None, description="actual per-layer LRs; a layer left out keeps its analytic LR")
@@ -468,12 +487,13 @@ class ConvertRequest(_Request):
     def _beta(cls, data: Any) -> Any:
         """``beta``, recommend's name for the base LR, is ``base_lr`` here (the Python ``convert(beta=)`` too)."""
         if isinstance(data, dict) and "beta" in data:
-            if "base_lr" in data:
-                raise ValueError("beta: the same as base_lr; give one")
             beta = data["beta"]
+            # at the key the client sent (its loc: ["body", "beta"]), not at base_lr, which it did not send
+            if "base_lr" in data:
+                raise field_errors(cls.__name__, {"beta": "the same as base_lr; give one"}, data)
             if isinstance(beta, bool) or not isinstance(beta, int | float) or not SCALE_MIN <= beta <= SCALE_MAX:
-                # said as the key the client sent, not as base_lr, which it did not
-                raise ValueError(f"beta: must be a number from {SCALE_MIN:g} to {SCALE_MAX:g}, got {beta!r}")
+                raise field_errors(cls.__name__, {"beta": f"must be a number from {SCALE_MIN:g} to {SCALE_MAX:g}, "
+                                                          f"got {beta!r}"}, data)
             data = {("base_lr" if k == "beta" else k): v for k, v in data.items()}
         return data
 
@@ -537,8 +557,8 @@ class MupImportRequest(_Request):
     (``init_std`` at the base width, per role)."""
 
     optimizer: Optimizer
-    base_width: Annotated[int, Number] = Field(gt=0, le=MAX_WIDTH, description="set_base_shapes' base width")
-    width: Annotated[int | None, Number] = Field(None, gt=0, le=MAX_WIDTH,
+    base_width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="set_base_shapes' base width")
+    width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
                                                  description="the width the run trains at (default: base_width)")
     lr: PerRole = Field(description="what MuAdam/MuSGD is given: one number, or per role "
                                     "(embedding, hidden, readout, vector)")

@@ -122,9 +122,11 @@ def exposure_warning(host: str, settings: Settings) -> str | None:
 
 
 async def _invalid(request: Request, exc: Exception) -> Response:
-    """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits)."""
+    """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
+    "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{**e, "msg": plain_numbers(e["msg"])} if isinstance(e.get("msg"), str) else e for e in exc.errors()]
+    errors = [{**e, "msg": plain_numbers(e["msg"].removeprefix("Value error, "))} if isinstance(e.get("msg"), str)
+              else e for e in exc.errors()]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
 
 

@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import tempfile
 import threading
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -94,6 +95,13 @@ def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: in
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def ignore_sigint() -> None:
+    """A worker's initializer: Ctrl-C is the server's to handle. A terminal sends SIGINT to the whole foreground
+    process group, workers included; a worker that took it would die printing ``Process SpawnProcess-1:
+    Traceback ... KeyboardInterrupt`` while the server shuts the pool down (``close``) anyway."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class RenderFailed(Exception):
     """A worker died (killed for memory, say) or could not write the cache: nothing cached, retry later."""
 
@@ -159,7 +167,7 @@ class PlotRenderer:
         if self._pool is None:
             # spawn, not fork: a fork of a threaded server can copy a lock in its held state
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                             max_tasks_per_child=100)
+                                             initializer=ignore_sigint, max_tasks_per_child=100)
         return self._pool
 
     def _forget(self, fit_id: str, done: Future[str | None]) -> None:

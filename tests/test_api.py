@@ -342,6 +342,8 @@ def test_rest_convert_takes_beta_as_python_does(client):
     assert by_beta.json() == json.loads(abcscale.convert("adam", "mup", "sp", width=1024, base_width=256,
                                                          beta=3e-3).model_dump_json())
     both = client.post("/v1/theory/convert", json={**body, "beta": 3e-3, "base_lr": 3e-3})
-    assert both.status_code == 422 and "beta: the same as base_lr; give one" in both.text
+    assert both.status_code == 422 and both.json()["detail"][0]["loc"] == ["body", "beta"]  # the key it sent
+    assert both.json()["detail"][0]["msg"] == "the same as base_lr; give one"
     bad = client.post("/v1/theory/convert", json={**body, "beta": -1})
-    assert bad.status_code == 422 and "beta: must be a number from 1e-30" in bad.text and "base_lr" not in bad.text
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "beta"] and "base_lr" not in bad.text
+    assert bad.json()["detail"][0]["msg"].startswith("must be a number from 1e-30")

@@ -6,8 +6,14 @@
 3. a summary: exponents against theory, constants, recommendations at widths 1024 and 8192;
 4. the method's first step for muP: its constants tuned at the base width (cached), swept across the widths
    and compared with the defaults (README "Tune the constants");
-5. the fit stored in the service's database, and the service started with two ready-to-paste curls and the
-   web page's URL (the calculator, and the fit's report).
+5. the fit stored in the demo's own service database, ``<out>/service/abcscale.db`` (plot cache
+   ``<out>/service/plots``), and the service started on it with two ready-to-paste curls and the web page's URL
+   (the calculator, and the fit's report).
+
+Everything it writes is under ``--out`` (with ``--no-serve`` too): ``ABCSCALE_DATA_DIR``, ``ABCSCALE_DATABASE_URL``
+and ``ABCSCALE_PLOT_DIR`` do not apply to it (the other service settings do). ``ABCSCALE_DATA_DIR=<out>/service
+abcscale serve`` serves the demo's fit later. When serving, the port is taken before the sweep: a busy port
+fails in a second, not after minutes of work.
 
 With ``--json`` the steps' tables are replaced by one JSON summary on stdout (printed before serving).
 """
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from abcscale.runner.spec import SweepSpec
     from abcscale.schemas.fit import FitResult, GroupFit
     from abcscale.schemas.tune import TuneSettings
+    from abcscale.service.config import Settings
 
 TARGETS = (1024, 8192)
 #: a sweep with no identified optimum in any group (every optimum on its grid's edge) is widened this many
@@ -47,14 +54,17 @@ def demo(
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Sweep small widths, fit, recommend for 1024 and 8192, store the fit and serve the API."""
+    """Sweep small widths, fit, recommend for 1024 and 8192, store the fit in OUT/service and serve the API."""
     from abcscale.cli.fit import loss_line
     from abcscale.usecases import plot_fit
 
-    if serve:  # a host that does not resolve fails now, not after the sweep
-        from abcscale.cli.serve import check_host
+    settings = service_settings(out)
+    sock = None
+    if serve:  # a host that does not resolve, or a port that is taken, fails now, not after the sweep
+        from abcscale.cli.serve import bind
 
-        check_host(host)
+        sock = bind(host, port, listen=False)  # held (not yet listening: no client waits on it) until step 5
+        port = sock.getsockname()[1]  # --port 0: the free port picked, named by the curls
     say = _Steps(quiet=as_json)
     spec = demo_spec(quick)
     try:
@@ -80,14 +90,8 @@ def demo(
     say.rule("4. tuned constants: muP + Adam, tuned at the base width, against its defaults")
     tuned = tuned_step(spec, df, out, quick, quiet, say)
     say.rule("5. service")
-    fit_id = store(fit, df, name="demo-quick" if quick else "demo")
-    say.line(f"fit stored with id [bold]{fit_id}[/]")
-    sock = None
-    if serve:
-        from abcscale.cli.serve import address_info, bind
-
-        sock = bind(host, port)  # before printing the curls: they name the port actually bound
-        port = sock.getsockname()[1]
+    fit_id = store(fit, df, name="demo-quick" if quick else "demo", settings=settings)
+    say.line(f"fit stored with id [bold]{fit_id}[/] in {settings.resolved_database_url}")
     base = f"http://{host}:{port}"
     bodies = example_bodies(fit_id) if fitted else example_bodies(fit_id)[:1]  # no curl for a fit of nothing
     curls = [f"curl -s -X POST {base}/v1/recommend -H 'Content-Type: application/json' -d '{json.dumps(body)}'"
@@ -98,19 +102,38 @@ def demo(
     pages = {"calculator": f"{base}/", "fits": f"{base}/fits", "report": f"{base}/fits/{fit_id}"}
     say.line(f"web page: {pages['calculator']} (calculator), {pages['report']} (this fit's report)")
     if as_json:
+        from abcscale.cli.serve import address_info
+
         emit_json({"out": str(out), "results": str(out / "sweep" / "results.parquet"), "runs": len(df),
                    "fit": str(out / "fit.json"), "plots": {k: str(v) for k, v in plots.items()},
                    "groups": [_group_json(g) for g in fit.groups], "recommendations": recs, "fit_id": fit_id,
                    "fitted": fitted, "loss_col": fit.mapping.loss_col, "log2_lr": spec.log2_lr if wider is None
                    else wider.log2_lr, "tuned": tuned,
-                   "curl": curls, "pages": pages, **(address_info(sock, host) if sock else {})})
+                   "database": settings.resolved_database_url, "curl": curls, "pages": pages,
+                   **(address_info(sock, host) if sock else {})})
     if sock is None:
+        say.line(f"serve it later: ABCSCALE_DATA_DIR={settings.data_dir} abcscale serve")
         return
-    from abcscale.cli.serve import run
+    from abcscale.cli.serve import run, start_listening
     from abcscale.service.app import create_app
 
+    start_listening(sock, host, port)
     say.line(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
-    run(create_app(), sock, "warning")
+    run(create_app(settings), sock, "warning")
+
+
+def service_settings(out: Path) -> Settings:
+    """The service settings the demo stores into and serves from: the environment's (a token, CORS, the caps),
+    with the data under ``out/service``: the SQLite file and the plot cache (never the environment's database)."""
+    from pydantic import ValidationError
+
+    from abcscale.cli._common import validation_message
+    from abcscale.service.config import Settings
+
+    try:
+        return Settings(data_dir=out / "service", database_url=None, plot_dir=None)
+    except ValidationError as exc:
+        fail(f"settings: {validation_message(exc)}")
 
 
 def _sweep_and_fit(spec: SweepSpec, out: Path, quick: bool, quiet: bool, say: _Steps) -> tuple[pd.DataFrame,
@@ -310,11 +333,12 @@ def print_summary(fit: FitResult, recs: list[dict[str, Any]]) -> None:
         console.print(f"[yellow]note:[/] {n}", soft_wrap=True, highlight=False)
 
 
-def store(fit: FitResult, rows: pd.DataFrame, name: str) -> str:
-    """Store the fit once per input (same name and hash -> same id) and return its id."""
+def store(fit: FitResult, rows: pd.DataFrame, name: str, settings: Settings) -> str:
+    """Store the fit in the database ``settings`` name, once per input (same name and hash -> same id), and
+    return its id."""
     from abcscale.service import crud
 
-    with crud.open_session() as session:
+    with crud.open_session(settings) as session:
         fits, _ = crud.list_fits(session, skip=0, limit=1000)
         for f in fits:
             if f.name == name and f.input_hash == fit.provenance.input_hash:

@@ -131,6 +131,8 @@ def recommend(
     try:
         rec = usecases.recommend(req, None if fit is None else read_fit(fit))
     except ValueError as exc:  # "weight_decay: adam has none": the field named as its flag
+        if (said := _group_said(str(exc))) is not None:
+            fail(said)
         field, sep, why = str(exc).partition(": ")
         if sep and constants_file is not None and field in Constants.model_fields \
                 and field not in typed.model_fields_set:  # the file's value, not a flag's
@@ -157,6 +159,20 @@ def recommend(
         for why in rec.band.unreliable:
             err_console.print(f"[bold red]--strict:[/] unreliable: {why}", highlight=False)
         raise typer.Exit(1)
+
+
+def _group_said(message: str) -> str | None:
+    """A fit's group-selection message (usecases.select_group) with the flag that picks the group, --group; None
+    for any other message."""
+    from abcscale.usecases.recommend import SELECT_HINT
+
+    if message.startswith("group key "):  # only --group can name a key that is not a column (-p, -o... are)
+        return "--group: key " + message.removeprefix("group key ")
+    if message.startswith("group: "):  # --group's own text: not key=value pairs, not a JSON object
+        return "--" + message
+    if SELECT_HINT in message:
+        return message.replace(SELECT_HINT, "select one with --group key=value,...")
+    return None
 
 
 def _unreliable_warnings(band: LrBand | None) -> set[str]:

@@ -291,6 +291,11 @@ def _norm(key: str, value: Any) -> str:
     return s.lower()
 
 
+#: how select_group's message says to pick a group, in the REST body's words: the CLI (``--group``) and the Python
+#: API (``group=``) say it with theirs
+SELECT_HINT = "select one with group key=value,..."
+
+
 def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[GroupFit, dict[str, Any]]:
     """The unique group matching ``selector``; keys no group has but theory needs are returned as hints."""
     from abcscale.fitting.predict import THEORY_KEYS
@@ -311,7 +316,7 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
     if len(matches) != 1:
         listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
         what = "no group matches" if not matches else f"{len(matches)} groups match"
-        raise ValueError(f"{what} {filters or '(no selector)'}: select one with group key=value,...; "
+        raise ValueError(f"{what} {filters or '(no selector)'}: {SELECT_HINT}; "
                          f"available groups: {listing}")
     return matches[0], hints
 

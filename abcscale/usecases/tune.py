@@ -521,13 +521,14 @@ def setting_name(value: Any) -> str:
     """A setup value as a comparable name: a parameterization or optimizer (enum or name; aliases like ``sp``
     read through theory's parser), an alignment (``full``, ``none`` or its numbers), a width. The readers of a
     constants file compare what they are given with what it was tuned for by it."""
-    from abcscale.schemas.enums import Parameterization
+    from abcscale.schemas.enums import Optimizer, Parameterization
     from abcscale.schemas.theory import Alignment
 
     if isinstance(value, int):
         return str(value)
     text = str(getattr(value, "value", value))
-    for parse in (lambda t: Parameterization.parse(t).value, lambda t: Alignment.parse(t).name):
+    for parse in (lambda t: Parameterization.parse(t).value, lambda t: Optimizer.parse(t).value,
+                  lambda t: Alignment.parse(t).name):
         try:
             return str(parse(text))
         except ValueError:
