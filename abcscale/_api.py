@@ -126,7 +126,7 @@ def recommend(
         base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
         group=group, form=form, rules=_parse("rules", read_rules, rules) if isinstance(rules, str | Path) else rules)
     rec = usecases.recommend(req, None if fit is None else _fit(fit))
-    if file is not None and fit is None:
+    if file is not None:  # with a fit too: the file's constants, its epsilon included, are used
         from abcscale.usecases.tune import with_variant_notes
 
         rec = with_variant_notes(rec, file)

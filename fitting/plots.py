@@ -149,7 +149,9 @@ def write_plots(fit: FitResult, prep: Prepared, out_dir: Path) -> dict[str, Path
             fig, axes = _page(max(len(page), 1))
             for ax, (g, data) in zip(axes, page, strict=False):
                 draw(ax, g, data, size)
-                if name != "loss_vs_lr" and fit.mapping.size_kind == "params":
+                if name == "loss_vs_lr":  # the column the fit ranked (eval_loss where a table has it)
+                    ax.set_ylabel(f"{fit.mapping.loss_col} (x: diverged)")
+                elif fit.mapping.size_kind == "params":
                     ax.set_xlabel(f"{size} (parameters)")  # the ticks are in parameter units (215M)
             key = name if k == 1 else f"{name}_{k}"
             paths[key] = out_dir / f"{key}.png"

@@ -143,11 +143,10 @@ def recommend(
         from abcscale.usecases.tune import load_constants, with_variant_notes
 
         tuned = load_constants(constants_file)
-        if fit is None:
-            rec = with_variant_notes(rec, tuned)
-        elif tuned.base_width != rec.base_width:  # its constants hold at its base width, not the fit's
+        if fit is not None and tuned.base_width != rec.base_width:  # its constants hold at its base width
             fail(f"--constants: {constants_file} was tuned at width {tuned.base_width}, the fit's base width is "
                  f"{rec.base_width}: give constants tuned at {rec.base_width}, or drop --fit")
+        rec = with_variant_notes(rec, tuned)  # with --fit too: the file's epsilon is used
     if output is Format.json:
         emit_json(rec)
     elif output is Format.table:

@@ -343,7 +343,14 @@ def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
     console.print(t)
     if figure:
         console.print(f"plot: {figure}", highlight=False)
-    console.print("PASS" if result.passed else "FAIL: activations grow with width")  # stdout, as check's verdict
+    diverged = sorted({s for v in result.layers for s in v.diverged_steps})
+    if result.passed:
+        console.print("PASS")  # stdout, as check's verdict
+    elif diverged:  # a non-finite activation is a slope of +inf: say the run blew up, not that it grew
+        console.print(f"FAIL: training diverged (activations not finite at step(s) "
+                      f"{', '.join(map(str, diverged))}); lower --log2-base-lr", highlight=False)
+    else:
+        console.print("FAIL: activations grow with width")
 
 
 def _lr_exponents(value: str) -> tuple[float, float, float]:

@@ -497,8 +497,10 @@ def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:
 
 def with_variant_notes(rec: Recommendation, tuned: TunedConstants | TunedFile) -> Recommendation:
     """``rec`` with what the file's optimizer variant does with epsilon where its family's rule says otherwise:
-    the recommendation follows the family (``-o``), the search trained the variant."""
-    if tuned.optimizer_variant is None or (how := VARIANT_EPSILON.get(tuned.optimizer_variant)) is None:
+    the recommendation follows the family (``-o``), the search trained the variant. A recommendation for another
+    optimizer (a fit's group) is returned as it is."""
+    if tuned.optimizer_variant is None or (how := VARIANT_EPSILON.get(tuned.optimizer_variant)) is None \
+            or rec.optimizer is not tuned.optimizer:
         return rec
     warnings = list(rec.warnings)
     if how == "none":

@@ -100,3 +100,13 @@ def test_a_folder_that_refuses_files_is_found_before_the_training(tmp_path, monk
 def test_bad_flags_are_named_alone(flags, said, capsys):
     assert _exit(["coord-check", "-p", "mup", "--model", "mlp", "-q", *flags]) == 2
     assert capsys.readouterr().err.startswith(said)
+
+
+def test_a_run_that_diverges_says_so_in_text(capsys):
+    """The table's verdict for a diverged run said "activations grow with width": it names the divergence and
+    the steps, and what to change (session 33's list)."""
+    code = _exit(["coord-check", "-p", "standard", "-o", "sgd", "--lr-mode", "global", "--log2-base-lr", "10",
+                  *TINY])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 1 and "FAIL: training diverged (activations not finite at step(s)" in out, out
+    assert "lower --log2-base-lr" in out and "activations grow with width" not in out

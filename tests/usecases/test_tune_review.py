@@ -373,3 +373,25 @@ def test_a_file_tuned_on_a_custom_table_says_so_wherever_it_is_read(tmp_path):
     cli = runner.invoke(app, ["recommend", "--constants", str(typo), "-n", "1024"])
     assert cli.exit_code == 2 and f"{typo}: parameterization 'mpu': expected standard" in " ".join(
         cli.stderr.split()), cli.output
+
+
+def test_a_variant_s_epsilon_note_holds_with_a_fit_too(tmp_path):
+    """With a fit the file gives its constants, its epsilon included: the note on what adam_scaled does with it
+    was dropped (session 33's list); a fit's group of another optimizer gets no such note."""
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    def fit_of(optimizer):
+        group = {"parameterization": "mup", "optimizer": optimizer, "lr_mode": "per_layer"}
+        fit = abcscale.fit(synthetic_sweep(widths=(64, 128, 256), seeds=2, step=0.5, half_range=2.0, group=group,
+                                           base_width=64), n_boot=20)
+        path = tmp_path / f"fit-{optimizer}.json"
+        path.write_text(fit.model_dump_json())
+        return fit, path
+
+    scaled = _file(tmp_path, "s.json", optimizer="adafactor", optimizer_variant="adam_scaled",
+                   constants={**_tuned().constants.model_dump(), "epsilon": 2.5e-8})
+    fit, path = fit_of("adafactor")
+    note = "adam_scaled, which uses one epsilon at every width"
+    assert any(note in w for w in abcscale.recommend(fit=fit, width=1024, constants=scaled).warnings)
+    res = runner.invoke(app, ["recommend", "--fit", str(path), "-n", "1024", "--constants", str(scaled), "--json"])
+    assert res.exit_code == 0 and any(note in w for w in json.loads(res.stdout)["warnings"]), res.output
