@@ -420,9 +420,12 @@ def run_settings(spec: SweepSpec) -> dict[str, Any]:
     """The training settings every row records besides the swept ones: each changes a run, so tables of two
     sweeps that differ in one are told apart (the fitter notes a column that varies within a group). The
     top-level ``weight_decay`` is ``independent_weight_decay``: the per-layer ``weight_decay_*`` are the
-    theory's (``constants.weight_decay``), which ``recommend --weight-decay`` means."""
+    theory's (``constants.weight_decay``), which ``recommend --weight-decay`` means. ``attn_scale`` changes the
+    model, ``eval_batches`` and ``final_window`` what its losses average, ``divergence_factor`` which runs are
+    flagged diverged."""
     return {"independent_weight_decay": spec.weight_decay, "momentum": spec.momentum, "schedule": spec.schedule,
-            "warmup": spec.warmup}
+            "warmup": spec.warmup, "attn_scale": spec.attn_scale, "eval_batches": spec.eval_batches,
+            "final_window": spec.final_window, "divergence_factor": spec.divergence_factor}
 
 
 def _as_written(rows: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:

@@ -27,7 +27,8 @@ def test_the_settings_that_change_a_run_are_recorded_and_tell_two_sweeps_apart(t
     decayed = _sweep(tmp_path / "a", optimizers=["adamw"], weight_decay=0.1)
     plain = _sweep(tmp_path / "b", optimizers=["adamw"])
     assert (decayed["independent_weight_decay"] == 0.1).all() and (plain["independent_weight_decay"] == 0).all()
-    assert {"momentum", "schedule", "warmup"} <= set(decayed.columns)
+    assert {"momentum", "schedule", "warmup", "attn_scale", "eval_batches", "final_window",
+            "divergence_factor"} <= set(decayed.columns)
     assert (decayed["eval_loss"] != plain["eval_loss"]).any()  # the decay did train
     fit = fit_table(pd.concat([decayed, plain], ignore_index=True), n_boot=20)
     said = " ".join(fit.groups[0].warnings + fit.warnings)
@@ -108,3 +109,14 @@ def test_the_flags_defaults_are_not_constants_given():
     assert not [w for w in sw.theory_warnings(spec) if w.startswith(("epsilon", "weight_decay_mode"))]
     typed = spec.with_overrides(epsilon=1e-3)
     assert any(w.startswith("epsilon: lion uses none") for w in sw.theory_warnings(typed))
+
+
+def test_two_sweeps_apart_in_attention_scale_are_not_repeated_runs(tmp_path):
+    """attn_scale, eval_batches, final_window and divergence_factor were not in the rows: two sweeps differing in
+    one pooled as repeated runs (session 33's list)."""
+    sqrt = _sweep(tmp_path / "a", attn_scale="sqrt", widths=[16, 32], head_dim=8)
+    linear = _sweep(tmp_path / "b", attn_scale="linear", widths=[16, 32], head_dim=8)
+    assert set(sqrt["attn_scale"]) == {"sqrt"} and set(linear["attn_scale"]) == {"linear"}
+    fit = fit_table(pd.concat([sqrt, linear], ignore_index=True), n_boot=20)
+    said = " ".join(fit.groups[0].warnings + fit.warnings)
+    assert "attn_scale" in said and "repeated runs" not in said
