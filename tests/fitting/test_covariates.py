@@ -193,15 +193,19 @@ def test_sizes_in_parameters_are_called_sizes():
 
 
 def test_size_axes_are_labelled_parameters(tmp_path, monkeypatch):
+    """Sizes read as parameter counts say so on the x axis; the loss axis names the column the fit ranked (it
+    said "final loss" while the fit ranked eval_loss)."""
     from abcscale.fitting import plots
 
     df = covariate_sweep(seeds=1, size_unit=1e6, tokens=(4e8,), batches=(32,))
     m = ColumnMapping(size_col="N", size_kind="params")
     fit = fit_table(df, m, n_boot=50)
     labels: list[str] = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: labels.extend(ax.get_xlabel() for ax in fig.axes))
+    monkeypatch.setattr(plots, "_save", lambda fig, path: labels.extend(
+        label for ax in fig.axes for label in (ax.get_xlabel(), ax.get_ylabel())))
     plots.write_plots(fit, prepare(df, m), tmp_path)
     assert labels.count("N (parameters)") == 2 and "learning rate" in labels
+    assert f"{fit.mapping.loss_col} (x: diverged)" in labels and "final loss (x: diverged)" not in labels
 
 
 def test_messages_say_size_for_parameter_counts():
@@ -243,16 +247,3 @@ def test_span_and_extrapolation_thresholds_are_in_parameters():
     assert gp.prediction is not None and gw.prediction is not None
     assert not [w for w in gp.prediction.warnings if "beyond 1024x" in w]
     assert [w for w in gw.prediction.warnings if "beyond 32x" in w]
-
-
-def test_the_loss_axis_names_the_column_the_fit_ranked(tmp_path, monkeypatch):
-    """loss_vs_lr said "final loss" while the fit ranked the table's loss column (eval_loss where there is one)."""
-    from abcscale.fitting import plots
-
-    df = covariate_sweep(seeds=1, size_unit=1e6, tokens=(4e8,), batches=(32,))
-    m = ColumnMapping(size_col="N", size_kind="params")
-    fit = fit_table(df, m, n_boot=50)
-    labels: list[str] = []
-    monkeypatch.setattr(plots, "_save", lambda fig, path: labels.extend(ax.get_ylabel() for ax in fig.axes))
-    plots.write_plots(fit, prepare(df, m), tmp_path)
-    assert f"{fit.mapping.loss_col} (x: diverged)" in labels and "final loss (x: diverged)" not in labels
