@@ -285,3 +285,14 @@ def test_a_tied_model_s_block_mlps_at_the_vocabulary_s_size_stay_hidden(layout):
         tree["params"]["Dense_9"] = {"kernel": jnp.zeros((w, v))}
         with pytest.raises(ValueError, match=r"'params/Dense_9/kernel' \[64, 256\]: no rule names its role"):
             abcoptax.labels(spec, tree)
+
+
+def test_a_named_up_projection_still_pairs_with_its_down():
+    """With the block MLP's up named by a rule and its down not, an unnamed readout [V, D] paired with the down
+    [D, V] and went through as hidden (a review of session 34): pairs are counted over every hidden matrix."""
+    w, v = 64, 256
+    model = {"wte.weight": (v, w), "h.0.fc1.weight": (4 * w, w), "h.0.proj.weight": (w, 4 * w),
+             "out.weight": (v, w)}
+    with pytest.raises(ValueError, match=r"'out.weight' \[256, 64\]: no rule names its role"):
+        abctorch.param_groups(_Model(model), _spec(width=w), rules={"fc1": "hidden"})
+    assert abctorch.param_groups(_Model(model), _spec(width=w), rules={"fc1": "hidden", "out": "readout"})

@@ -184,8 +184,10 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     unnamed = [(name, dims) for name, dims, role in placed
                if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None]
     # an MLP's matrices come in pairs, up [4D, D] and down [D, 4D]: as many of one shape as of its transpose are
-    # block MLPs at 4D = vocabulary (a tied model's [256, 64] at width 64); one more of a shape is the missing one
-    shapes = Counter(dims for _, dims in unnamed)
+    # block MLPs at 4D = vocabulary (a tied model's [256, 64] at width 64); one more of a shape is the missing one.
+    # Counted over every hidden matrix, named or not: an up projection a rule names still pairs with its down,
+    # which must not pair with an unnamed readout instead
+    shapes = Counter(dims for _, dims, role in placed if role is Role.hidden and len(dims) == 2)
     # named first: the least nested in numbered modules (the readout sits beside the blocks: `out` against
     # `h.0.mlp.0`, flax's `Dense_9` against `Block_0/Dense_0`), then the first in order
     for name, dims in sorted(unnamed, key=lambda p: len(_INDEXED.findall(_name(p[0])))):

@@ -63,7 +63,7 @@ def demo(
     if serve:  # a host that does not resolve, or a port that is taken, fails now, not after the sweep
         from abcscale.cli.serve import bind
 
-        sock = bind(host, port, listen=False)  # held (not yet listening: no client waits on it) until step 5
+        sock = bind(host, port)  # held until step 5 serves it
         port = sock.getsockname()[1]  # --port 0: the free port picked, named by the curls
     say = _Steps(quiet=as_json)
     spec = demo_spec(quick)
@@ -114,10 +114,9 @@ def demo(
     if sock is None:
         say.line(f"serve it later: ABCSCALE_DATA_DIR={settings.data_dir} abcscale serve")
         return
-    from abcscale.cli.serve import run, start_listening
+    from abcscale.cli.serve import run
     from abcscale.service.app import create_app
 
-    start_listening(sock, host, port)
     say.line(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
     run(create_app(settings), sock, "warning")
 

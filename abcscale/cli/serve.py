@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -74,33 +74,21 @@ def check_host(host: str) -> tuple[Any, ...]:
         fail(f"--host: cannot resolve {host!r} ({getattr(exc, 'strerror', None) or exc})")
 
 
-def bind(host: str, port: int, *, listen: bool = True) -> socket.socket:
-    """A socket bound to ``host:port`` (port 0: any free one), listening unless ``listen`` is False (``abcscale
-    demo`` holds the port through its pipeline, then calls :func:`start_listening`); a taken port ends the
-    command (exit 1)."""
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on ``host:port`` (port 0: any free one); a taken port ends the command (exit 1).
+    ``abcscale demo`` takes its port before the sweep: held listening (a bound socket that does not listen can
+    be bound again by another process that sets SO_REUSEADDR), a client that connects meanwhile waits in the
+    backlog until the service starts."""
     family, kind, proto, _, addr = check_host(host)
     addr = (addr[0], port, *addr[2:])
     try:
         sock = socket.socket(family, kind, proto)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(addr)
-    except OSError as exc:
-        _taken(host, port, exc)
-    if listen:
-        start_listening(sock, host, port)
-    return sock
-
-
-def start_listening(sock: socket.socket, host: str, port: int) -> None:
-    """Listen on a bound socket; a port another socket took meanwhile ends the command (exit 1)."""
-    try:
         sock.listen(128)
     except OSError as exc:
-        _taken(host, port, exc)
-
-
-def _taken(host: str, port: int, exc: OSError) -> NoReturn:
-    fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port N", code=1)
+        fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port N", code=1)
+    return sock
 
 
 def address_info(sock: socket.socket, host: str) -> dict[str, Any]:

@@ -66,8 +66,9 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
     ``evaluate_many`` (a batch of (params, seed) -> their losses, e.g. on Ray workers) with ``parallel`` > 1
     proposes ``parallel`` trials at a time (TPE's constant liar: running trials count as bad guesses) and
     evaluates each seed of a batch, and the re-evaluation, as one batch. ``learnt()`` says whether any of this
-    process's runs did not diverge (None: it ran none); the study keeps the answer (a yes for good), so a
-    resumed search whose own runs all diverged, or that ran none, knows whether an earlier process's learnt.
+    process's runs did not diverge (None: it ran none); the study keeps the answer (a yes for good, written as
+    soon as a trial ends after one), so a resumed search whose own runs all diverged, or that ran none, knows
+    whether an earlier process's learnt. A study of an older abcscale, which kept no answer, is taken to have.
     """
     import optuna
 
@@ -86,21 +87,37 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
     study.pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=0)
     many = evaluate_many or (lambda jobs: [evaluate(p, seed) for p, seed in jobs])
     left = None if settings.trials is None else max(0, settings.trials - done_before)
+    # whether a run learnt, kept in the study as the search goes (an interrupted search keeps it too): a study
+    # starts at no; one of an older abcscale has no answer, and its earlier runs may have learnt
+    said = [study.user_attrs.get("learnt")]
+    if learnt is not None and said[0] is None and not study.trials:
+        study.set_user_attr("learnt", False)
+        said[0] = False
+
+    def recorded(t: TrialRecord) -> None:
+        if learnt is not None and said[0] is not True and learnt():
+            study.set_user_attr("learnt", True)
+            said[0] = True
+        if on_trial is not None:
+            on_trial(t)
+
     if left != 0 and evaluate_many is not None:
-        _optimize_batched(study, space, many, settings, left, max(1, parallel), on_trial)
+        _optimize_batched(study, space, many, settings, left, max(1, parallel), recorded)
     elif left != 0:
-        _optimize(study, space, evaluate, settings, left, on_trial)
+        _optimize(study, space, evaluate, settings, left, recorded)
     history = [_record(t) for t in study.trials]
     done = sorted((t for t in history if t.loss is not None and math.isfinite(t.loss)), key=lambda t: t.loss or 0)
     if not done:
         raise ValueError("trials: no search trial completed; raise --trials or --seconds")
     candidates = _reevaluate(study, done[:settings.top], many, settings.reeval_seeds)
     best = min(candidates, key=lambda c: c.mean)
-    now, before = (learnt() if learnt is not None else None), study.user_attrs.get("learnt")
-    if now is not None and before is not True:  # a yes is kept; a no until a run learns
-        study.set_user_attr("learnt", now)
+    now = learnt() if learnt is not None else None  # the re-evaluation's runs count too
+    if now and said[0] is not True:
+        study.set_user_attr("learnt", True)
+        said[0] = True
+    known = said[0] is True or (said[0] is None and (now is not False or done_before > 0))
     return SearchResult(best, candidates, history, _near_best(best, candidates, settings.reeval_seeds),
-                        time.perf_counter() - t0, done_before, bool(now or before or (now is None and before is None)))
+                        time.perf_counter() - t0, done_before, known)
 
 
 def _suggest(trial: Any, space: dict[str, tuple[float, float]]) -> dict[str, float]:
@@ -416,13 +433,15 @@ def transferable(tuned: TunedConstants, path: str | Path | None = None) -> Tuned
     flag nobody typed."""
     from abcscale.schemas.enums import Parameterization
 
+    where = "" if path is None else f"{path}: "
+    custom = tuned.parameterization in (tuned.training.get("custom_tables") or {})
     try:
         Parameterization.parse(tuned.parameterization)
     except ValueError:
-        where = "" if path is None else f"{path}: "
-        if tuned.parameterization not in (tuned.training.get("custom_tables") or {}):  # a typo, or hand-edited
+        if not custom:  # a typo, or hand-edited
             raise ValueError(f"{where}parameterization {tuned.parameterization!r}: expected standard, ntk, mup or "
                              "mean_field") from None
+    if custom:  # a table named like a built-in one (older sweeps allowed it) is still the table
         raise ValueError(f"{where}parameterization {tuned.parameterization!r} is a custom (a, b) table of the sweep "
                          "it was tuned on; recommend, check and the exports transfer standard, ntk, mup or "
                          f"mean_field only: use these constants at width {tuned.base_width} as they are, or tune one "
@@ -479,7 +498,7 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
                          f"path or a TunedConstants, got {type(spec).__name__}")
     if width is None:
         raise ValueError("width: a constants file needs the target width (width=...)")
-    tuned = spec if isinstance(spec, TunedConstants) else load_constants(spec)
+    tuned = transferable(spec) if isinstance(spec, TunedConstants) else load_for_transfer(spec)
     form = Form.multiplier_free if form is None else form
     rec = with_variant_notes(recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)), tuned)
     groups = rec.groups

@@ -347,8 +347,18 @@ def test_a_study_remembers_that_a_run_learnt(tmp_path):
     other = f"sqlite:///{tmp_path / 'o.db'}"
     assert not search(space, lambda p, s: p["beta"], settings, storage=other, learnt=lambda: False).learnt
     assert not search(space, lambda p, s: p["beta"], settings, storage=other, learnt=lambda: None).learnt  # rerun
-    fresh = f"sqlite:///{tmp_path / 'f.db'}"  # a study of an older version: nothing run now, nothing known
-    assert search(space, lambda p, s: p["beta"], settings, storage=fresh, learnt=lambda: None).learnt
+    older = f"sqlite:///{tmp_path / 'f.db'}"  # a study an older abcscale wrote keeps no answer: its runs may have
+    search(space, lambda p, s: p["beta"], settings, storage=older)
+    assert search(space, lambda p, s: p["beta"], more, storage=older, learnt=lambda: False).learnt
+    # an interrupted search keeps what its finished trials said
+    cut = f"sqlite:///{tmp_path / 'c.db'}"
+
+    def stop(_):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        search(space, lambda p, s: p["beta"], settings, storage=cut, learnt=lambda: True, on_trial=stop)
+    assert search(space, lambda p, s: p["beta"], more, storage=cut, learnt=lambda: False).learnt
 
 
 def test_a_file_tuned_on_a_custom_table_says_so_wherever_it_is_read(tmp_path):
@@ -395,3 +405,22 @@ def test_a_variant_s_epsilon_note_holds_with_a_fit_too(tmp_path):
     assert any(note in w for w in abcscale.recommend(fit=fit, width=1024, constants=scaled).warnings)
     res = runner.invoke(app, ["recommend", "--fit", str(path), "-n", "1024", "--constants", str(scaled), "--json"])
     assert res.exit_code == 0 and any(note in w for w in json.loads(res.stdout)["warnings"]), res.output
+
+
+def test_a_file_tuned_on_a_custom_table_is_refused_by_the_exports_and_a_built_in_name_is_no_table(tmp_path):
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.usecases.tune import group_spec
+    from tests.usecases.test_tune import _tuned
+
+    training = {**_tuned().training, "custom_tables": {"mine": {l: {"a": 0, "b": 0.5} for l in
+                                                                ("embedding", "hidden", "readout")}}}
+    path = _file(tmp_path, parameterization="mine", training=training)
+    with pytest.raises(ValueError, match=f"{path}: parameterization 'mine' is a custom"):
+        group_spec(path, width=1024)
+    # a table named like a built-in one was read as that one by recommend: refused where it is named
+    table = {l: {"a": 0, "b": 0.5} for l in ("embedding", "hidden", "readout")}
+    with pytest.raises(ValueError, match="'mup' is a built-in parameterization's name"):
+        SweepSpec(custom_tables={"mup": table})
+    older = _file(tmp_path, "older.json", training={**_tuned().training, "custom_tables": {"mup": table}})
+    with pytest.raises(ValueError, match="parameterization 'mup' is a custom"):
+        abcscale.recommend(width=1024, constants=older)
