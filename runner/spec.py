@@ -187,13 +187,13 @@ class SweepSpec(BaseModel):
     model: str = Field("transformer", description="transformer (NanoDO-style decoder) | mlp | your JAX model, "
                        "'pkg.module:factory' or 'path/file.py:factory'")
     custom_tables: dict[str, ABTable] = Field(default_factory=dict, description="name -> (a, b) per layer")
-    parameterizations: list[_Name] = Field(default_factory=lambda: ["mup"], min_length=1,
+    parameterizations: list[_Name] = Field(default_factory=lambda: ["mup"],
                                            description="standard|ntk|mup|mean_field or a key of custom_tables")
-    optimizers: list[_Name] = Field(default_factory=lambda: ["adam"], min_length=1,
+    optimizers: list[_Name] = Field(default_factory=lambda: ["adam"],
                                     description=", ".join(OPTIMIZER_FAMILY))
-    alignments: list[_Alignment] = Field(default_factory=lambda: ["full"], min_length=1,
+    alignments: list[_Alignment] = Field(default_factory=lambda: ["full"],
                                          description="full | none | ALPHA,OMEGA,U")
-    lr_modes: list[_LrMode] = Field(default_factory=lambda: [LrMode.per_layer], min_length=1,
+    lr_modes: list[_LrMode] = Field(default_factory=lambda: [LrMode.per_layer],
                                     description="global | per_layer")
     widths: list[_Width] = Field(default_factory=lambda: [32, 64, 128], min_length=1, description="model dims D")
     base_width: int | None = Field(None, gt=0, le=MAX_WIDTH,
@@ -261,6 +261,13 @@ class SweepSpec(BaseModel):
     def _lists(cls, v: Any) -> Any:
         v = _split(v)
         return [v] if isinstance(v, int | float) else v
+
+    @field_validator("parameterizations", "optimizers", "alignments", "lr_modes")
+    @classmethod
+    def _some(cls, v: list[Any]) -> list[Any]:
+        if not v:  # an empty grid list would make an empty sweep
+            raise ValueError("give at least one value, got none")
+        return v
 
     @field_validator("custom_tables")
     @classmethod

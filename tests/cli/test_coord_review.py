@@ -92,7 +92,7 @@ def test_a_folder_that_refuses_files_is_found_before_the_training(tmp_path, monk
 
 
 @pytest.mark.parametrize(("flags", "said"), [
-    (["-o", ""], "error: --optimizer: give one value, got 0"),
+    (["-o", ""], "error: --optimizer: give at least one value, got none"),
     (["-o", "adam", "-a", "full,none"], "error: --alignment: give one value, got 2 (full, none)"),
     (["-o", "adam", "--widths", "32,32"], "error: --widths: a coordinate check needs at least two different widths"),
     (["-o", "adam", "--data", "/nonexistent/corpus"], "error: --data: no such file or directory"),
