@@ -31,6 +31,19 @@ DEFAULT_TRIALS = 30  # the budget when neither --trials nor --seconds is given
 Text = str | None
 
 
+def _groups(text: str) -> list[str]:
+    """``--tune``'s groups; ``none`` is beta alone. An empty list or item is a typo, not beta alone."""
+    if text.strip().lower() == "none":
+        return []
+    items = [g.strip() for g in text.split(",")]
+    if not any(items):
+        fail("--tune: empty; name the groups searched with beta (gamma, init_scale, multiplier, epsilon), or none "
+             "for beta alone")
+    if "" in items:
+        fail(f"--tune[{items.index('')}]: empty")
+    return items
+
+
 def _range(text: str | None, flag: str) -> tuple[float, float] | None:
     """``LOW:HIGH`` with 0 < LOW < HIGH, or one line naming the flag."""
     if text is None:
@@ -58,7 +71,8 @@ def tune(
     base_width: Annotated[int, typer.Option("--base-width", help="the width tuned at", rich_help_panel=SEARCH,
                                             min=1, max=2**40)] = 32,
     groups: Annotated[str, typer.Option("--tune", help="constant groups searched with beta: gamma, init_scale, "
-                                        "multiplier, epsilon (comma list)", rich_help_panel=SEARCH)] = "gamma",
+                                        "multiplier, epsilon (comma list), or none for beta alone",
+                                        rich_help_panel=SEARCH)] = "gamma",
     trials: Annotated[int | None, typer.Option(help="most trials (30 unless --seconds is given)",
                                                rich_help_panel=SEARCH, show_default=False)] = None,
     seconds: Annotated[float | None, typer.Option(help="most seconds of search", rich_help_panel=SEARCH,
@@ -160,7 +174,7 @@ def tune(
             fail(f"--verify-widths: {str(exc).removeprefix('verify_widths: ')}")
     try:
         settings = TuneSettings.model_validate({k: v for k, v in {
-            "tune": [g.strip() for g in groups.split(",") if g.strip()],
+            "tune": _groups(groups),
             "trials": DEFAULT_TRIALS if trials is None and seconds is None else trials, "seconds": seconds,
             "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top, "sampler_seed": seed,
             "beta_range": _range(beta_range, "--beta-range"),

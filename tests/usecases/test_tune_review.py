@@ -424,3 +424,22 @@ def test_a_file_tuned_on_a_custom_table_is_refused_by_the_exports_and_a_built_in
     older = _file(tmp_path, "older.json", training={**_tuned().training, "custom_tables": {"mup": table}})
     with pytest.raises(ValueError, match="parameterization 'mup' is a custom"):
         abcscale.recommend(width=1024, constants=older)
+
+
+@pytest.mark.parametrize(("groups", "said"), [
+    ("", "error: --tune: empty; name the groups searched with beta"),
+    ("gamma,,epsilon", "error: --tune[1]: empty"),
+])
+def test_an_empty_tune_list_is_a_typo_and_none_is_beta_alone(tmp_path, groups, said):
+    """`--tune ''` searched beta alone and `gamma,,epsilon` dropped the empty item, both silently."""
+    out = tmp_path / "t.json"
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "2", "--tune", groups, "--out", str(out)])
+    assert res.exit_code == 2 and " ".join(res.stderr.split()).startswith(said) and not out.exists(), res.output
+
+
+def test_tune_none_searches_beta_alone(tmp_path):
+    out = tmp_path / "t.json"
+    res = runner.invoke(app, ["tune", *TINY, "--trials", "2", "--tune", "none", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    tuned = load_constants(out)
+    assert tuned.settings.tune == [] and set(tuned.history[0].params) == {"beta"}
