@@ -94,12 +94,13 @@ def size_label(v: float, _pos: object = None) -> str:
 
 
 def _pow2_label(v: float, _pos: object = None) -> str:
-    """'2^-11' for a power of two below 1 (LR axes), plain numbers otherwise (quarter octaves, losses)."""
+    """'2^-11' for a power of two below 1 (LR axes), '2^-5.25' for a quarter octave there (one axis, one
+    notation: a range under two octaves is ticked in quarters), plain numbers otherwise (losses)."""
     if v <= 0:
         return ""
     e = np.log2(v)
-    if v < 1 and abs(e - round(e)) < 1e-9:
-        return f"2^{int(round(e))}"
+    if v < 1 and abs(4 * e - round(4 * e)) < 1e-6:
+        return f"2^{round(4 * e) / 4:g}"
     return f"{v:.0f}" if v >= 1 and float(v).is_integer() else f"{v:.3g}"
 
 

@@ -247,3 +247,11 @@ def test_span_and_extrapolation_thresholds_are_in_parameters():
     assert gp.prediction is not None and gw.prediction is not None
     assert not [w for w in gp.prediction.warnings if "beyond 1024x" in w]
     assert [w for w in gw.prediction.warnings if "beyond 32x" in w]
+
+
+def test_an_lr_axis_says_every_tick_as_a_power_of_two():
+    """A range under two octaves is ticked in quarter octaves: they read 0.0442 beside 2^-5 on one axis."""
+    from abcscale.fitting.plots import _pow2_label
+
+    assert [_pow2_label(2.0 ** e) for e in (-11, -5.25, -4.5, -4.75)] == ["2^-11", "2^-5.25", "2^-4.5", "2^-4.75"]
+    assert _pow2_label(3.0) == "3" and _pow2_label(2.5) == "2.5" and _pow2_label(0.0442) == "0.0442"
