@@ -133,7 +133,12 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     spec = _spec(spec, width, form)
     _check_decay(spec)
     groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
-    for _, p, role, ratio in _placed(model, spec, rules):
+    placed = _placed(model, spec, rules)
+    if any(hasattr(p, "infshape") for _, p, _, _ in placed):  # microsoft/mup's set_base_shapes marks each tensor
+        warnings.warn("the model's tensors carry microsoft/mup's base shapes: give these groups to torch.optim's "
+                      "optimizer, not mup's MuAdam/MuSGD, whose own per-layer scaling would apply a second time "
+                      "(the hidden LR divided by the width ratio again)", stacklevel=2)
+    for _, p, role, ratio in placed:
         muon = spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) == 2
         g = groups.get((role, ratio, muon))
         if g is None:

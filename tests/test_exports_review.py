@@ -131,7 +131,8 @@ def test_block_mlps_at_the_vocabulary_s_size_stay_hidden_when_both_ends_are_name
 
 def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():
     model = _Model({"mlp.0.weight": (2 * D // 2, D // 2)})
-    with pytest.raises(ValueError, match=f"no rule names its role .* if the model is not {D} wide"):
+    with pytest.raises(ValueError, match=f"a hidden matrix's shape for width {D // 2}, not the spec's {D}: if the "
+                                         f"model is {D // 2} wide, recommend at its width"):
         abctorch.param_groups(model, _spec())
 
 
@@ -296,3 +297,39 @@ def test_a_named_up_projection_still_pairs_with_its_down():
     with pytest.raises(ValueError, match=r"'out.weight' \[256, 64\]: no rule names its role"):
         abctorch.param_groups(_Model(model), _spec(width=w), rules={"fc1": "hidden"})
     assert abctorch.param_groups(_Model(model), _spec(width=w), rules={"fc1": "hidden", "out": "readout"})
+
+
+def test_a_rule_naming_a_module_leaves_its_bias_a_vector():
+    """The README's `rules=[{"pattern": "Dense_2", "role": "readout"}]` caught `Dense_2/bias` too: the readout's
+    LR (32x under the vector's at width 1024) and a random init in place of zeros (a session-34 review)."""
+    spec = _spec()
+    tree = {"params": {"Embed_0": {"embedding": jnp.zeros((3 * D, D))}, "Dense_0": {"kernel": jnp.zeros((D, D))},
+                       "Dense_2": {"kernel": jnp.zeros((D, 3 * D)), "bias": jnp.zeros(3 * D)}}}
+    labels = abcoptax.labels(spec, tree, rules=[{"pattern": "Dense_2", "role": "readout"}])["params"]
+    assert labels["Dense_2"] == {"kernel": "readout", "bias": "vector"}
+    model = _Model({"embed.weight": (3 * D, D), "decoder.weight": (3 * D, D), "decoder.bias": (3 * D,)})
+    roles = {g["name"].split(" ")[0]: len(g["params"]) for g in abctorch.param_groups(
+        model, spec, rules={"decoder": "readout"})}
+    assert roles.get("readout") == 1 and roles.get("vector") == 1, roles
+
+
+def test_a_model_narrower_than_the_spec_is_told_its_width_first():
+    """A model 512 wide given a spec for 1024 was told "no rule names its role ... (an embedding and a readout
+    look alike)" about an ordinary MLP matrix, the width hint last (a session-34 review)."""
+    spec = _spec(width=1024)
+    model = _Model({"wte.weight": (50257, 512), "h.0.mlp.0.weight": (2048, 512), "h.0.mlp.2.weight": (512, 2048),
+                    "lm_head.weight": (50257, 512)})
+    with pytest.raises(ValueError, match=r"\[2048, 512\]: a hidden matrix's shape for width 512, not the spec's "
+                                         r"1024: if the model is 512 wide, recommend at its width \(width=512\)"):
+        abctorch.param_groups(model, spec)
+
+
+def test_groups_for_a_model_with_mup_base_shapes_say_which_optimizer_takes_them():
+    """Groups given to mup's MuAdam on a set_base_shapes model divide the hidden LR by the width ratio a second
+    time (beta/256 for beta/16 at 16x), silently (a session-34 review): param_groups says so."""
+    model = _Model(GPT)
+    assert abctorch.param_groups(model, _spec())  # no base shapes: nothing to say
+    for p in model.params.values():
+        p.infshape = object()
+    with pytest.warns(UserWarning, match="not mup's MuAdam/MuSGD"):
+        abctorch.param_groups(model, _spec())

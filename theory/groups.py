@@ -96,7 +96,10 @@ def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEF
     :func:`_default_rule_applies`), or None when no rule names it (:func:`assign` then reads the shape)."""
     key, dims = _name(name), tuple(int(d) for d in shape)
     defaults = set(DEFAULT_RULES)
+    # a matrix role is for matrices: a rule naming a module (`Dense_2` -> readout) leaves its bias a vector
+    # (it took the readout's LR, 32x too small, and a random init in place of zeros)
     return next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)
+                 and (r.role is Role.vector or len(dims) >= 2)
                  and (r not in defaults or _default_rule_applies(r, key, dims))), None)
 
 
@@ -123,6 +126,12 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             role = Role.hidden
         else:
+            small, large = sorted(dims[-2:])
+            if small % width and large % small == 0 \
+                    and large <= HIDDEN_SHAPE_RATIO * small:  # a hidden matrix's shape, of another width
+                raise ValueError(f"parameter {name!r} {list(dims)}: a hidden matrix's shape for width {small}, not "
+                                 f"the spec's {width}: if the model is {small} wide, recommend at its width "
+                                 f"(width={small}); otherwise add a rule (pattern, role) for it")
             other = "" if all(d % width == 0 for d in dims[-2:]) else (
                 f", or, if the model is not {width} wide, recommend at its width")
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
