@@ -57,19 +57,18 @@ def _named(model: Any) -> list[tuple[str, Any]]:
     return list(model.named_parameters())
 
 
-def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any) -> None:
-    """Warn when one tensor is two parameters of different roles (an embedding tied to the readout): it trains
-    under its first name's role (as microsoft/mup's ``MuSharedReadout`` trains the shared weight as the
-    embedding), so the other role's LR and init std are not applied, and a form that folds the readout's
-    multiplier into them (multiplier_free) cannot. PyTorch's ``named_parameters()`` lists a tied tensor once;
-    this asks it for the duplicates."""
+def _tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
+          ) -> list[tuple[str, Role, str, Role]]:
+    """Each tensor that is two parameters of different roles, as (first name, its role, other name, its role).
+    PyTorch's ``named_parameters()`` lists a tied tensor once; this asks it for the duplicates."""
     try:
         every = list(model.named_parameters(remove_duplicate=False))
     except TypeError:  # an object whose named_parameters() takes no such flag
-        return
+        return []
     if len(every) == len(placed):
-        return
+        return []
     first = {id(p): (name, role) for name, p, role, _ in placed}
+    out = []
     for name, p in every:
         if id(p) in first and name != first[id(p)][0]:
             try:
@@ -77,14 +76,32 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
             except ValueError:  # an alias no rule names (BERT's cls.predictions.decoder.weight): nothing to compare
                 continue
             if role is not first[id(p)][1]:
-                forward = ""
-                if Role.readout in (role, first[id(p)][1]) and Role.embedding in (role, first[id(p)][1]):
-                    forward = (f"; the forward must multiply the tied logits by {tied_readout_multiplier(spec):.4g} "
-                               "(theory.groups.tied_readout_multiplier: the untied readout's forward scale over "
-                               "the embedding's), as MuSharedReadout does, or untie them")
-                warnings.warn(f"parameters {first[id(p)][0]!r} and {name!r} are one tensor (tied) with the roles "
-                              f"{first[id(p)][1].value} and {role.value}: it trains as the {first[id(p)][1].value} "
-                              f"(its LR and init std){forward}", UserWarning, stacklevel=4)
+                out.append((*first[id(p)], name, role))
+    return out
+
+
+def _tied_logits(pair: tuple[str, Role, str, Role]) -> str | None:
+    """The readout's name of an embedding tied to the readout: where the forward scales the tied logits."""
+    name, role, other, other_role = pair
+    if {role, other_role} != {Role.embedding, Role.readout}:
+        return None
+    return name if role is Role.readout else other
+
+
+def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any) -> None:
+    """Warn when one tensor is two parameters of different roles (an embedding tied to the readout): it trains
+    under its first name's role (as microsoft/mup's ``MuSharedReadout`` trains the shared weight as the
+    embedding), so the other role's LR and init std are not applied, and a form that folds the readout's
+    multiplier into them (multiplier_free) cannot."""
+    for name, role, other, other_role in _tied(model, placed, spec, rules):
+        forward = ""
+        if _tied_logits((name, role, other, other_role)) is not None:
+            forward = (f"; the forward must multiply the tied logits by {tied_readout_multiplier(spec):.4g} "
+                       "(theory.groups.tied_readout_multiplier: the untied readout's forward scale over "
+                       "the embedding's; abctorch.multipliers gives it), as MuSharedReadout does, or untie them")
+        warnings.warn(f"parameters {name!r} and {other!r} are one tensor (tied) with the roles {role.value} and "
+                      f"{other_role.value}: it trains as the {role.value} (its LR and init std){forward}",
+                      UserWarning, stacklevel=4)
 
 
 def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Role, float]]:
@@ -184,14 +201,22 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
 def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, width: int | None = None,
                 form: Form | str | None = None) -> dict[str, float]:
     """``{name: multiplier}`` for each parameter whose output the forward must scale (a multiplier other than
-    1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult). Empty for
-    the multiplier_free form, whose model applies none."""
+    1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult), and an
+    embedding tied to the readout's logits under the readout's name (:func:`theory.groups.tied_readout_multiplier`,
+    in every form). Otherwise empty for the multiplier_free form, whose model applies none."""
+    from abcscale.usecases.recommend import parse_rules
+
     spec = _spec(spec, width, form)
     out = {}
-    for name, _, role, _ in _placed(model, spec, rules):
+    placed = _placed(model, spec, rules)
+    for name, _, role, _ in placed:
         m = spec[role].multiplier
         if m is not None and m != 1.0:
             out[name] = m
+    rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]
+    for pair in _tied(model, placed, spec, rules):  # the tied logits' scale, keyed by the readout's name
+        if (logits := _tied_logits(pair)) is not None and (m := tied_readout_multiplier(spec)) != 1.0:
+            out[logits] = m
     return out
 
 

@@ -132,12 +132,13 @@ class PerLayer(Frozen):
             return cls(embedding=value, hidden=value, readout=value)
         if isinstance(value, str):
             parts = value.split(",")
-            if len(parts) == 1:
-                v = float(parts[0])
-                return cls(embedding=v, hidden=v, readout=v)
-            if len(parts) != 3:
-                raise ValueError(f"expected one number or 3 comma-separated numbers, got {value!r}")
-            e, h, r = (float(p) for p in parts)
+            try:
+                numbers = [float(p) for p in parts]
+            except ValueError:  # float's own "could not convert string to float: 'x'" names no form
+                numbers = []
+            if len(parts) not in (1, 3) or len(numbers) != len(parts):
+                raise ValueError(f"expected one number or 3 comma-separated numbers (e,h,r), got {value!r}")
+            e, h, r = numbers * 3 if len(numbers) == 1 else numbers
             return cls(embedding=e, hidden=h, readout=r)
         if isinstance(value, dict):
             return cls(**{Layer.parse(k).value: v for k, v in value.items()})

@@ -333,3 +333,17 @@ def test_groups_for_a_model_with_mup_base_shapes_say_which_optimizer_takes_them(
         p.infshape = object()
     with pytest.warns(UserWarning, match="not mup's MuAdam/MuSGD"):
         abctorch.param_groups(model, _spec())
+
+
+def test_multipliers_give_the_tied_logits_scale():
+    """The warning said the forward must multiply the tied logits by the tied-readout multiplier, but
+    multipliers(), the documented "what the forward must multiply", returned {} (a session-34 review)."""
+    from abcscale.theory.groups import tied_readout_multiplier
+
+    shapes = {k: s for k, s in GPT.items() if k != "lm_head.weight"}
+    model = _Tied(shapes, ("transformer.wte.weight", "lm_head.weight"))
+    spec = _spec()
+    with pytest.warns(UserWarning, match="abctorch.multipliers gives it"):
+        out = abctorch.multipliers(model, spec)
+    assert tied_readout_multiplier(spec) != 1.0 and out.get("lm_head.weight") == tied_readout_multiplier(spec)
+    assert abctorch.multipliers(_Model(GPT), spec) == {}  # untied, multiplier-free: nothing to scale

@@ -97,6 +97,7 @@ def convert(
             + ", ".join(off) + "): the converted setting is exact at this width only; "
             "the two parameterizations scale differently with width"
         )
-    if rules.has_epsilon and any(s.epsilon for s in setting.layers):
+    if any(s.epsilon and rules[s.layer].has_epsilon and not math.isclose(t[s.layer] ** rules[s.layer].epsilon_k, 1.0)
+           for s in setting.layers):  # said only where some epsilon changed (mup -> mup changes none)
         warnings.append("Adam epsilon was rescaled with the layer (eps * t) to keep the symmetry exact")
     return Conversion(out, theta, t, k, not off, c1, c2, tuple(warnings))

@@ -76,7 +76,8 @@ def convert(
     alignment: AlignmentOpt = "full",
     lr: PerLayerOpt = None,
     multiplier: PerLayerOpt = None,
-    init_std: Annotated[str | None, typer.Option("--init-std", help="actual init stds 'e,h,r'",
+    init_std: Annotated[str | None, typer.Option("--init-std", help="actual init stds 'e,h,r', or one number for "
+                                                 "every layer",
                                                  show_default=False)] = None,
     epsilon: Annotated[float | None, typer.Option(help="the source setting's Adam epsilon at the target width, the "
                                                   "same on every layer (not transferred from --base-width by the "

@@ -43,8 +43,15 @@ def convert_setting(req: ConvertRequest) -> ConvertResponse:
         width=req.width, k=conv.k, symmetric=conv.symmetric, source=setting, converted=conv.setting,
         theta={l.value: conv.theta[l] for l in LAYERS}, c_from={l.value: conv.c_from[l] for l in LAYERS},
         c_to={l.value: conv.c_to[l] for l in LAYERS}, weight_decay_mode=req.weight_decay_mode if has_decay else None,
-        warnings=list(conv.warnings),
+        warnings=[*conv.warnings, *_unused_epsilon(req)],
     )
+
+
+def _unused_epsilon(req: ConvertRequest) -> list[str]:
+    """An epsilon given to an optimizer without one: accepted, as recommend does, and said."""
+    if req.epsilon and not theory.layer_rules(req.optimizer).has_epsilon:
+        return [f"epsilon: {req.optimizer.value} has no epsilon; the {req.epsilon:g} given changes nothing"]
+    return []
 
 
 __all__ = ["convert_setting", "source_setting"]

@@ -35,6 +35,8 @@ def mup_import(req: MupImportRequest) -> MupImport:
         warnings.append("weight_decay: microsoft/mup decays the vector-like groups (biases, norm gains) too; "
                         "abcscale's recommendation leaves them undecayed, so the constants do not carry it")
     warnings += mup_scaling_warnings(setup.optimizer)
+    if req.epsilon and not layer_rules(setup.optimizer).has_epsilon:  # accepted, as recommend does, and said
+        warnings.append(f"epsilon: {setup.optimizer.value} has no epsilon; the {req.epsilon:g} given changes nothing")
     if layer_rules(setup.optimizer).has_epsilon:
         # mup's one epsilon equals the abc form's at the base width only: the multipliers differ elsewhere
         warnings.append("epsilon: microsoft/mup keeps Adam's epsilon unscaled, abcscale's rule does not (with "
