@@ -207,7 +207,7 @@ def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any 
     from abcscale.usecases.recommend import parse_rules
 
     spec = _spec(spec, width, form)
-    out = {}
+    out: dict[str, float] = {}
     placed = _placed(model, spec, rules)
     for name, _, role, _ in placed:
         m = spec[role].multiplier
@@ -215,8 +215,8 @@ def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any 
             out[name] = m
     rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]
     for pair in _tied(model, placed, spec, rules):  # the tied logits' scale, keyed by the readout's name
-        if (logits := _tied_logits(pair)) is not None and (m := tied_readout_multiplier(spec)) != 1.0:
-            out[logits] = m
+        if (logits := _tied_logits(pair)) is not None and (tied := tied_readout_multiplier(spec)) != 1.0:
+            out[logits] = tied
     return out
 
 
