@@ -44,11 +44,6 @@ def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
          form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init` (``rules``, ``layout``) for a spec or a constants file at ``width``.
     ``key`` is a JAX PRNG key (``jax.random.key(0)``)."""
-    import jax
-
-    if not isinstance(key, jax.Array):  # an int seed was JAX's own "invalid PRNG key data" from deep inside
-        raise ValueError(f"key: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
-                         f"{type(key).__name__} {key!r}")
     return export.init(group_spec(spec, width=width, form=form), params, key, **_kw(kwargs))
 
 

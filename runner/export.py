@@ -170,6 +170,9 @@ def init(spec: GroupSpec, params: Params, key: jax.Array, *, rules: Sequence[Gro
          layout: str = "jax") -> Params:
     """``params`` with every leaf that has an init std redrawn as normal(0, std) in its own dtype; vector-like
     leaves (biases, norm gains) are returned as they are."""
+    if not isinstance(key, jax.Array):  # an int seed was JAX's own "invalid PRNG key data" from deep inside
+        raise ValueError(f"key: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
+                         f"{type(key).__name__} {key!r}")
     leaves, treedef = _leaves(spec, params, rules, layout)
     keys = jax.random.split(key, len(leaves))
     new = [leaf if std is None else std * jax.random.normal(k, leaf.shape, leaf.dtype)
