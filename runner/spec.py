@@ -256,7 +256,7 @@ class SweepSpec(BaseModel):
                              f"'path/file.py:factory', got {v!r}")
         return v
 
-    @field_validator("parameterizations", "optimizers", "widths", "coord_steps", mode="before")
+    @field_validator("parameterizations", "optimizers", "lr_modes", "widths", "coord_steps", mode="before")
     @classmethod
     def _lists(cls, v: Any) -> Any:
         v = _split(v)
@@ -308,11 +308,6 @@ class SweepSpec(BaseModel):
     @classmethod
     def _once(cls, v: list[Any]) -> list[Any]:
         return list(dict.fromkeys(v))
-
-    @field_validator("lr_modes", mode="before")
-    @classmethod
-    def _lr_modes(cls, v: Any) -> Any:
-        return _split(v)
 
     @field_validator("coord_steps")
     @classmethod
