@@ -96,9 +96,10 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
     for name, role, other, other_role in _tied(model, placed, spec, rules):
         forward = ""
         if _tied_logits((name, role, other, other_role)) is not None:
-            forward = (f"; the forward must multiply the tied logits by {tied_readout_multiplier(spec):.4g} "
-                       "(theory.groups.tied_readout_multiplier: the untied readout's forward scale over "
-                       "the embedding's; abctorch.multipliers gives it), as MuSharedReadout does, or untie them")
+            forward = (f"; the forward must multiply the tied logits (h @ W.T, W as stored) by "
+                       f"{tied_readout_multiplier(spec):.4g} (theory.groups.tied_readout_multiplier: the untied "
+                       "readout's forward scale over the embedding's init std; abctorch.multipliers gives it), as "
+                       "MuSharedReadout does, or untie them")
         warnings.warn(f"parameters {name!r} and {other!r} are one tensor (tied) with the roles {role.value} and "
                       f"{other_role.value}: it trains as the {role.value} (its LR and init std){forward}",
                       UserWarning, stacklevel=4)

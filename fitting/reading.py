@@ -54,7 +54,8 @@ def table_format(name: str | Path) -> str | None:
 
 def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: int | None = None,
                max_cells: int | None = None) -> pd.DataFrame:
-    """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed).
+    """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed); a
+    sweep's folder (``abcscale sweep --out DIR``) reads its ``results.parquet``.
 
     ``max_rows``/``max_cells`` bound what is decoded: parquet is checked from its metadata before any data is
     read, CSV is read no further than one row past the cap; over a cap is a :class:`TableTooLarge`.
@@ -64,6 +65,11 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
         name = "<bytes>"
     else:
         path = Path(source)
+        if path.is_dir() and (path / "results.parquet").is_file():  # a sweep's --out folder: its table
+            path = path / "results.parquet"
+        elif path.is_dir():
+            raise TableError([f"table: {path} is a folder; give a CSV or parquet file, or a sweep's folder "
+                              "(one that holds results.parquet)"])
         name = str(path)
         try:
             data = path.read_bytes()

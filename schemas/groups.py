@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -72,6 +73,12 @@ class GroupRule(Frozen):
         except re.error as exc:
             raise ValueError(f"not a regular expression: {exc}") from None
         return v
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _known_role(cls, v: Any) -> Any:
+        # pydantic's own message lists the four roles; Role.parse's their aliases too (output, bias, ...)
+        return Role.parse(v) if isinstance(v, str) else v
 
 
 class RoleSetting(Frozen):

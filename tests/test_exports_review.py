@@ -213,7 +213,7 @@ def test_a_tied_embedding_and_readout_is_said_not_silent():
     from abcscale.theory.groups import tied_readout_multiplier
 
     spec = _spec()
-    want = f"multiply the tied logits by {tied_readout_multiplier(spec):.4g}"
+    want = f"multiply the tied logits (h @ W.T, W as stored) by {tied_readout_multiplier(spec):.4g}"
     with pytest.warns(UserWarning, match="'transformer.wte.weight' and 'lm_head.weight' are one tensor .* trains "
                                          "as the embedding.*" + re.escape(want)):
         groups = abctorch.param_groups(model, spec)

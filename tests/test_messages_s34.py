@@ -96,10 +96,11 @@ def two_groups(tmp_path_factory):
 
 def test_cli_group_selection_names_the_group_flag(two_groups):
     said = _error(runner.invoke(app, ["recommend", "--fit", str(two_groups), "-n", "1024"]))
-    assert said.startswith("2 groups match (no selector): select one with --group key=value,...; available groups")
+    assert said.startswith("2 groups match (no selector): select one with -p, -o, -a, --lr-mode or --group "
+                           "key=value,...; available groups")
     said = _error(runner.invoke(app, ["recommend", "--fit", str(two_groups), "-n", "1024", "--group",
                                       "parameterization=ntk"]))
-    assert said.startswith("no group matches") and "select one with --group key=value" in said
+    assert said.startswith("no group matches --group parameterization=ntk:") and "or --group key=value" in said
     said = _error(runner.invoke(app, ["recommend", "--fit", str(two_groups), "-n", "1024", "--group", "depth=2"]))
     assert said.startswith("--group: key 'depth': not a group column of this fit")
     said = _error(runner.invoke(app, ["recommend", "--fit", str(two_groups), "-n", "1024", "--group", "depth"]))

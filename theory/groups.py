@@ -472,14 +472,17 @@ def invariants(s: RoleSetting, optimizer: Optimizer | str,
 
 
 def tied_readout_multiplier(spec: GroupSpec) -> float:
-    """The multiplier on the logits of a readout tied to the embedding matrix (it has the embedding's init and
-    LR): the readout's forward scale m_r * sigma_r over the embedding's m_e * sigma_e, so the logits start at the
-    size an untied readout gives. Its updates then follow the embedding's rule, not the readout's (as with
-    microsoft/mup's ``MuSharedReadout``): tying is an approximation the theory does not cover."""
+    """The multiplier t on the logits of a readout tied to the embedding matrix E (which has the embedding's init
+    and LR): ``logits = t * h @ E.T`` with E as stored, the tensor ``lm_head(h)`` or ``h @ params["wte"].T`` reads,
+    not E times the embedding's multiplier. t = m_r * sigma_r / sigma_e, the untied readout's forward scale over
+    E's init std, so the logits start at the size an untied readout gives (the embedding's multiplier m_e scales
+    only the embedding's output; it is 1 in the mup and multiplier_free forms). Its updates then follow the
+    embedding's rule, not the readout's (as with microsoft/mup's ``MuSharedReadout``): tying is an approximation
+    the theory does not cover."""
     e, r = spec[Role.embedding], spec[Role.readout]
     if e.init_std is None or r.init_std is None:
         raise ValueError("tied_readout_multiplier needs init stds for embedding and readout")
-    return (r.multiplier or 1.0) * r.init_std / ((e.multiplier or 1.0) * e.init_std)
+    return (r.multiplier or 1.0) * r.init_std / e.init_std
 
 
 def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: str = "torch"

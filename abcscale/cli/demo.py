@@ -21,6 +21,8 @@ With ``--json`` the steps' tables are replaced by one JSON summary on stdout (pr
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -112,13 +114,20 @@ def demo(
                    "database": settings.resolved_database_url, "curl": curls, "pages": pages,
                    **(address_info(sock, host) if sock else {})})
     if sock is None:
-        say.line(f"serve it later: ABCSCALE_DATA_DIR={settings.data_dir} abcscale serve")
+        say.line(f"serve it later: {serve_later(settings)}")
         return
     from abcscale.cli.serve import run
     from abcscale.service.app import create_app
 
     say.line(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
     run(create_app(settings), sock, "warning")
+
+
+def serve_later(settings: Settings) -> str:
+    """The command that serves the demo's database: with ``--db`` too where the environment names another one
+    (``ABCSCALE_DATABASE_URL`` would win over the data folder's SQLite file)."""
+    db = f" --db {shlex.quote(settings.resolved_database_url)}" if os.environ.get("ABCSCALE_DATABASE_URL") else ""
+    return f"ABCSCALE_DATA_DIR={shlex.quote(str(settings.data_dir))} abcscale serve{db}"
 
 
 def service_settings(out: Path) -> Settings:

@@ -131,7 +131,7 @@ def recommend(
     try:
         rec = usecases.recommend(req, None if fit is None else read_fit(fit))
     except ValueError as exc:  # "weight_decay: adam has none": the field named as its flag
-        if (said := _group_said(str(exc))) is not None:
+        if (said := _group_said(exc, group)) is not None:
             fail(said)
         field, sep, why = str(exc).partition(": ")
         if sep and constants_file is not None and field in Constants.model_fields \
@@ -160,17 +160,28 @@ def recommend(
         raise typer.Exit(1)
 
 
-def _group_said(message: str) -> str | None:
-    """A fit's group-selection message (usecases.select_group) with the flag that picks the group, --group; None
-    for any other message."""
-    from abcscale.usecases.recommend import SELECT_HINT
+#: the fit's group columns that a flag of recommend selects
+_GROUP_FLAGS = {"parameterization": "-p", "optimizer": "-o", "alignment": "-a", "lr_mode": "--lr-mode"}
 
+
+def _group_said(exc: ValueError, group: str | None) -> str | None:
+    """A fit's group-selection message (usecases.select_group) in the flags that made the selection (-p ntk, not
+    {'parameterization': 'ntk'}; --group for what --group gave); None for any other message."""
+    from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError, group_text, selector_from
+
+    message = str(exc)
+    if isinstance(exc, GroupSelectError) and exc.filters:
+        by_group = selector_from(group) if group else {}  # it parsed once already: the selection came from it
+        flags = [f"{_GROUP_FLAGS[k]} {v}" for k, v in exc.filters.items() if k in _GROUP_FLAGS and k not in by_group]
+        rest = {k: v for k, v in exc.filters.items() if k not in _GROUP_FLAGS or k in by_group}
+        said = " ".join(flags + ([f"--group {group_text(rest)}"] if rest else []))
+        message = message.replace(str(exc.filters), said, 1)
+    if SELECT_HINT in message:
+        return message.replace(SELECT_HINT, "select one with -p, -o, -a, --lr-mode or --group key=value,...")
     if message.startswith("group key "):  # only --group can name a key that is not a column (-p, -o... are)
         return "--group: key " + message.removeprefix("group key ")
     if message.startswith("group: "):  # --group's own text: not key=value pairs, not a JSON object
         return "--" + message
-    if SELECT_HINT in message:
-        return message.replace(SELECT_HINT, "select one with --group key=value,...")
     return None
 
 

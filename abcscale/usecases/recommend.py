@@ -296,6 +296,15 @@ def _norm(key: str, value: Any) -> str:
 SELECT_HINT = "select one with group key=value,..."
 
 
+class GroupSelectError(ValueError):
+    """No group, or several, match a selector; ``filters`` is the selector's part that was matched (the CLI says
+    it in its flags' words)."""
+
+    def __init__(self, message: str, filters: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.filters = filters
+
+
 def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[GroupFit, dict[str, Any]]:
     """The unique group matching ``selector``; keys no group has but theory needs are returned as hints."""
     from abcscale.fitting.predict import THEORY_KEYS
@@ -316,10 +325,10 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
     if len(matches) != 1:
         listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
         what = "no group matches" if not matches else f"{len(matches)} groups match"
-        raise ValueError(f"{what} {filters or '(no selector)'}: {SELECT_HINT}; "
-                         f"available groups: {listing}")
+        raise GroupSelectError(f"{what} {filters or '(no selector)'}: {SELECT_HINT}; available groups: {listing}",
+                               filters)
     return matches[0], hints
 
 
 __all__ = ["recommend", "recommend_request", "recommend_analytic", "recommend_from_fit", "selector_from",
-           "select_group", "groups_of", "parse_rules", "rule_items", "read_rules", "LOCAL_FIT"]
+           "select_group", "GroupSelectError", "groups_of", "parse_rules", "rule_items", "read_rules", "LOCAL_FIT"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -293,10 +294,22 @@ def test_wide_fan_in_init_std_and_spec_params():
     assert proj.lr == spec["hidden"].lr  # fan-in ratio to the base is the width ratio
 
 
-def test_tied_readout_multiplier_restores_the_readout_forward_scale():
-    spec = _spec(form="multiplier_free")
-    m = tied_readout_multiplier(spec)
-    assert m * spec["embedding"].init_std == pytest.approx(spec["readout"].init_std)
+@pytest.mark.parametrize("form", ["abc", "multiplier_free", "mup"])
+@pytest.mark.parametrize("parameterization", ["mup", "standard", "ntk", "mean_field"])
+def test_tied_readout_multiplier_restores_the_readout_forward_scale(form, parameterization):
+    """t * h @ E.T, E as stored (what lm_head(h) reads), starts the logits at the untied readout's size
+    m_r * h @ W_r.T: in the abc form the embedding's multiplier (sqrt(width) under muP) is not on E."""
+    spec = _spec(parameterization, form=form)
+    t = tied_readout_multiplier(spec)
+    e, r = spec["embedding"], spec["readout"]
+    assert t * e.init_std == pytest.approx((r.multiplier or 1.0) * r.init_std)
+    if form == "abc" and parameterization == "mup":
+        assert e.multiplier > 1  # the case the old formula (divided by m_e) got wrong by that factor
+    rng = np.random.default_rng(0)
+    h = rng.standard_normal((64, 512))
+    tied = t * h @ (e.init_std * rng.standard_normal((300, 512))).T
+    untied = (r.multiplier or 1.0) * h @ (r.init_std * rng.standard_normal((300, 512))).T
+    assert tied.std() == pytest.approx(untied.std(), rel=0.05)
 
 
 def test_each_group_names_its_update_and_a_mixed_optimizer_splits():

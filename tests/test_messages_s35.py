@@ -1,0 +1,74 @@
+"""Session 35's findings on the CLI: ``abcscale fit`` takes a sweep's folder (what ``abcscale sweep --out DIR``
+printed) as its table; a fit's group selection that matches nothing is said in the flags that made it."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from abcscale.fitting import fit_table
+from abcscale.fitting.reading import TableError, read_table
+from abcscale.fitting.synthetic import synthetic_sweep
+
+runner = CliRunner()
+
+
+def _error(res) -> str:
+    assert res.exit_code == 2 and res.stderr.startswith("error: "), res.output
+    return " ".join(res.stderr.removeprefix("error: ").split())
+
+
+def test_a_sweep_folder_reads_its_results(tmp_path):
+    rows = synthetic_sweep((64, 128, 256), seeds=1)
+    (tmp_path / "sweep").mkdir()
+    rows.to_parquet(tmp_path / "sweep" / "results.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "sweep"), read_table(tmp_path / "sweep" / "results.parquet"))
+    res = runner.invoke(app, ["fit", str(tmp_path / "sweep"), "--out", str(tmp_path / "fit")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "fit" / "fit.json").is_file()
+    with pytest.raises(TableError, match="is a folder; give a CSV or parquet file, or a sweep's folder"):
+        read_table(tmp_path)
+    said = _error(runner.invoke(app, ["fit", str(tmp_path)]))
+    assert said.startswith(f"table: {tmp_path} is a folder")
+
+
+@pytest.fixture(scope="module")
+def mup_fit(tmp_path_factory):
+    rows = synthetic_sweep((64, 128, 256), seeds=1, group={"parameterization": "mup", "optimizer": "adam",
+                                                            "lr_mode": "global"})
+    path = tmp_path_factory.mktemp("fit") / "fit.json"
+    path.write_text(fit_table(rows, n_boot=20).model_dump_json())
+    return path
+
+
+@pytest.mark.parametrize("flags, said", [
+    (["-p", "ntk"], "no group matches -p ntk:"),
+    (["-p", "ntk", "-o", "sgd"], "no group matches -p ntk -o sgd:"),
+    (["--group", "parameterization=ntk", "-o", "adam"], "no group matches -o adam --group parameterization=ntk:"),
+])
+def test_no_match_is_said_in_the_flags_given(mup_fit, flags, said):
+    text = _error(runner.invoke(app, ["recommend", "--fit", str(mup_fit), "-n", "1024", *flags]))
+    assert text.startswith(said), text
+    assert "select one with -p, -o, -a, --lr-mode or --group key=value" in text
+    assert "parameterization=mup" in text  # the fit's groups are listed
+    assert "{" not in text  # not the selector's Python repr
+
+
+def test_demo_serve_later_hint_serves_the_demos_database(tmp_path, monkeypatch):
+    from abcscale.cli.demo import serve_later, service_settings
+    from abcscale.service.config import Settings
+
+    monkeypatch.delenv("ABCSCALE_DATABASE_URL", raising=False)
+    settings = service_settings(tmp_path / "demo dir")
+    assert serve_later(settings) == f"ABCSCALE_DATA_DIR='{tmp_path / 'demo dir' / 'service'}' abcscale serve"
+    # another database in the environment would win over the data folder: the hint names the demo's with --db
+    monkeypatch.setenv("ABCSCALE_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    settings = service_settings(tmp_path / "d")
+    hint = serve_later(settings)
+    db = f"sqlite:///{tmp_path / 'd' / 'service' / 'abcscale.db'}"
+    assert hint.endswith(f"abcscale serve --db {db}")
+    env = dict(x.split("=", 1) for x in hint.split(" abcscale serve")[0].split())
+    served = Settings(data_dir=env["ABCSCALE_DATA_DIR"], database_url=hint.split("--db ")[1])
+    assert served.resolved_database_url == settings.resolved_database_url
