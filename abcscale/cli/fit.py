@@ -34,7 +34,7 @@ FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col
 
 # One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
-    table: Annotated[Path, typer.Argument(help="sweep table: a sweep's folder, its results.parquet, or any CSV/parquet")],
+    table: Annotated[Path, typer.Argument(help="a sweep's folder, its results.parquet, or any CSV/parquet")],
     out: Annotated[Path | None, typer.Option("--out", help="write fit.json into this folder", file_okay=False,
                                              show_default=False)] = None,
     plots: Plots = None,
