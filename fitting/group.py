@@ -88,7 +88,8 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         group=data.key, n_rows=data.n_rows, n_diverged=data.n_diverged, base_width=base_width,
         theory_exponent=th, consistent=consistent, width_independent=independent,
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
-        constants=constants, warnings=warnings, **_law_fields(law), **_edge_fields(edge),
+        constants=constants, warnings=warnings, mixed_columns=list(data.mixed), **_law_fields(law),
+        **_edge_fields(edge),
     )
     return g if s.target_width is None else _with_prediction(g, s.target_width, s.alignment, s.size_kind)
 

@@ -15,6 +15,7 @@ from scipy import optimize, stats
 from abcscale import theory
 from abcscale.fitting.parts import size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
+from abcscale.fitting.table import option
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
 from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
@@ -42,7 +43,7 @@ def unreliable(source: Prediction | list[str]) -> list[str]:
 #: batch size LR x2 cost a median 0.84% loss and LR x0.5 0.32%, i.e. overshooting costs 2-3x more.
 DEFAULT_ASYMMETRY = 2.0
 #: the safe-side LR never exceeds the lower bound of the predicted stability edge at this level (fixed by
-#: design: a safety margin, not a reported interval).
+#: design: a safety margin, not a reported interval), nor goes below LR*'s own 95% band for it.
 EDGE_CAP_LEVEL = 0.95
 
 
@@ -101,6 +102,11 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     wmax = max(law.widths)
     factor = width / wmax
     warnings = [*_prediction_notes(g, factor, wmax, size_kind), *_band_notes(g)]
+    if g.mixed_columns:
+        warnings.append(f"{UNRELIABLE}runs fitted as seeds of one width and LR differ in "
+                        f"{', '.join(g.mixed_columns)}: two or more configurations are fitted as one, and the "
+                        f"prediction is for none of them; name the column(s) with {option('group_cols')} to fit "
+                        f"each apart (or {option('covariates')} for one law across them)")
     if g.basin is not None:
         kl, kr = g.basin.k_left, g.basin.k_right
     else:
@@ -120,17 +126,25 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                                        method="bounded", options={"xatol": 1e-6})
         shift = float(res.x)
     safe = p.mean + shift
+    lo, hi = p.interval(confidence_level)
+    (lo68, hi68), (lo95, hi95) = p.interval(0.68), p.interval(0.95)
     edge_lr = None
     if g.edge_law is not None:
         e = predict_law(g.edge_law, width)
         edge_lr = 2.0 ** min(e.mean, MAX_LOG2_LR)  # beyond it the prediction is refused below
         cap = e.interval(EDGE_CAP_LEVEL)[0]
-        if safe > cap:
+        if cap < lo95 and safe > lo95:
+            # every fitted width trained stably at its optimum, so an edge bound below LR*'s own 95% band is the
+            # edge law's uncertainty (a coarse grid brackets it loosely), not a divergence near LR*: capping there
+            # would cost more loss than the band it guards against
+            warnings.append(f"the predicted stability edge's lower {100 * EDGE_CAP_LEVEL:g}% bound ({2.0 ** cap:.3g}) "
+                            "lies below LR*'s 95% band: the edge is too uncertain to cap the safe-side LR, which "
+                            "stops at the band's low end")
+            safe = lo95
+        elif safe > cap:
             warnings.append(f"safe-side LR capped at the lower {100 * EDGE_CAP_LEVEL:g}% bound of the predicted "
                             "stability edge")
             safe = cap
-    lo, hi = p.interval(confidence_level)
-    (lo68, hi68), (lo95, hi95) = p.interval(0.68), p.interval(0.95)
     ends = [lo, hi, lo95, hi95, safe] + ([] if g.edge_law is None else [e.mean])
     if abs(far := max(ends, key=abs)) > MAX_LOG2_LR:
         # 2.0**x overflows past 1023 and a bound of 2^-1075 reads as 0: no band that wide is a prediction
@@ -138,7 +152,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                          f"holds; predict at a width nearer the fitted ones ({min(law.widths)}-{wmax}) or at a "
                          "lower confidence_level")
     if hi95 - lo95 > WIDE_BAND_OCTAVES:  # a flat basin's penalty can pass a band of any width
-        why = (" (or give the theory columns, whose exponent narrows it)" if g.theory_exponent is None else
+        why = (" (or fit with the theory setup, whose exponent narrows it)" if g.theory_exponent is None else
                " (the band could not lean on theory's exponent: the data put it too far; more widths settle it)"
                if law.method == "free" else "")
         warnings.append(f"{UNRELIABLE}the 95% band spans {hi95 - lo95:.2g} octaves of LR: too wide to act on; sweep "
@@ -160,8 +174,9 @@ def _band_notes(g: GroupFit) -> list[str]:
     k, q = len(law.widths), t_quantile(law.df, 0.95)
     how = f"t on {law.df} df, 95% quantile {q:.3g}" if law.df > 0 else "normal quantiles, no residual check"
     if g.theory_exponent is None:
-        return [f"no theory prior: the band rests on {k} widths alone ({how}), so it is wide; give the theory "
-                "columns (parameterization, optimizer, lr_mode) or sweep more widths"]
+        return [f"no theory prior: the band rests on {k} widths alone ({how}), so it is wide; fit again with the "
+                "theory setup (parameterization, optimizer, lr_mode: table columns, or `abcscale fit -p -o "
+                "--lr-mode`; the fit decides the prior, not the recommend) or sweep more widths"]
     if g.consistent is False:
         return [f"the band ignores theory's exponent, which the fit rejects; it rests on {k} widths alone ({how})"]
     if law.prior_mean is None:  # a fit stored before the bands used theory

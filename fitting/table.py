@@ -144,6 +144,7 @@ class GroupData:
     widths: tuple[WidthRows, ...]
     constant_cols: tuple[str, ...]
     base_width: int | None
+    mixed: tuple[str, ...] = ()  # columns in which runs fitted as seeds of one cell differ (_mixed_configs)
 
     @property
     def n_rows(self) -> int:
@@ -193,7 +194,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
+    notes = [*_blown_up_note(v, blowup), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
+             *_interleaved_columns(df, m, v),
              *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
              *_counts_as_widths(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -250,7 +252,8 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
         if grouped.max() == 1 and across.max() > 1:
             out.append(f"{c} changes with {m.size_col} (one value per {m.size_col}): the exponent is the optimum's "
                        f"change along that path, not with {m.size_col} at a fixed {c}; sweep >= 2 values of {c} at "
-                       f"some {m.size_col}s and name it a covariate ({option('covariates')}) to separate the two")
+                       f"some values of {m.size_col} and name it a covariate ({option('covariates')}) to separate "
+                       "the two")
     return out
 
 
@@ -384,6 +387,7 @@ class _Valid:
     diverged: np.ndarray
     constants: dict[str, np.ndarray]
     group_cols: list[str]
+    blown_up: np.ndarray | None = None  # finite losses the blow-up rule counted as diverged
 
 
 @dataclass(frozen=True)
@@ -490,10 +494,11 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           f"{_rows(bad)}: add a constant that puts every loss well above zero, the best near "
                           "its usual size (a negative log-likelihood's offset; the optima do not change, and the "
                           "penalties are shares of the best loss, so one near 0 inflates them)"])
-    diverged = flagged
+    diverged, blown = flagged, None
     if blowup is not None:
         keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
-        diverged |= _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
+        blown = _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
+        diverged = diverged | blown
     kept = loss.to_numpy()[~diverged]
     kept = kept[np.isfinite(kept)]
     if kept.size and not LOSS_RANGE[0] <= abs(float(np.median(kept))) <= LOSS_RANGE[1]:
@@ -502,7 +507,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           f"losses of magnitude {LOSS_RANGE[0]:g} to {LOSS_RANGE[1]:g}: divide the column by a "
                           "constant (the optimal learning rates do not change)"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
-                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols)
+                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown)
 
 
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
@@ -640,6 +645,17 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
     return ok & np.isfinite(best) & (lr > lr_best) & (loss > above)
 
 
+def _blown_up_note(v: _Valid, blowup: float | None) -> list[str]:
+    """Say which finite losses the blow-up rule made diverged runs: on a shallow or low-loss basin (a
+    fine-tune) a run two octaves above the optimum can sit at 1.5x the best and still be training, and the
+    runs it marks lower "max stable" and the stability edge."""
+    if v.blown_up is None or not v.blown_up.any():
+        return []
+    return [f"{int(v.blown_up.sum())} finite run(s) above {blowup:g}x their curve's best loss, at a larger LR, "
+            f"count as diverged: {_rows(v.blown_up)}. If they were still training, raise the factor "
+            f"({option('blowup')}) or turn the rule off (0)"]
+
+
 def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Warnings naming the columns that differ between rows averaged as seeds of one cell (same group, size,
     LR and swept constants). A column that changes only together with the seed (each seed ran another batch
@@ -708,6 +724,34 @@ def _py(v: Any) -> Any:
     return v
 
 
+def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, np.ndarray]:
+    """Columns no role names that differ between runs the fit takes as seeds of one cell, each with the rows of
+    such cells: then two configurations (two model families, two batch sizes) are fitted as one, and the
+    prediction is for neither. With a seed column the sign is two runs under one seed id at one width and LR
+    (seeds repeat the setting, not the id); without one, a text column that differs between the cell's runs
+    that trained (a crashed run's ``state`` follows its divergence). ``_pooled_columns`` words the warning;
+    this decides which groups' predictions are unreliable."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
+    other = [c for c in df.columns if c not in roles and c not in RUN_MEASUREMENTS
+             and df[c].nunique(dropna=False) < len(df)]
+    keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    if v.seed is not None and m.seed_col in df.columns:
+        frame, keys = df, [*keys, m.seed_col]
+    else:
+        frame = df[~v.diverged & np.isfinite(v.loss)]
+        other = [c for c in other if not pd.api.types.is_numeric_dtype(df[c])]
+    if not other or frame.empty:
+        return {}
+    varying = frame.groupby(keys, dropna=False)[other].transform("nunique", dropna=False) > 1
+    out = {}
+    for c in other:
+        if varying[c].any():
+            rows = np.zeros(len(df), bool)
+            rows[df.index.get_indexer(frame.index[varying[c].to_numpy()])] = True
+            out[c] = rows
+    return out
+
+
 def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     """Log2 units, NaN loss for diverged runs, one GroupData per distinct group key (sorted)."""
     n = len(df)
@@ -721,13 +765,16 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     if "base_width" in df.columns and "base_width" not in v.group_cols:
         bw = _to_number(df["base_width"]).to_numpy()
 
+    mixed = _mixed_configs(df, m, v)
+
     def group(key: dict[str, Any], idx: np.ndarray) -> GroupData:
         rows = []
         for w in np.unique(width[idx]):
             i = idx[width[idx] == w]
             rows.append(WidthRows(int(w), x[i], loss[i], seed[i], v.diverged[i], k[i]))
         base = pd.unique(bw[idx][~np.isnan(bw[idx])]) if bw is not None else np.array([])
-        return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None)
+        return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
+                         tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

@@ -231,6 +231,9 @@ class GroupFit(_Model):
     loss_law: LossLaw | None = None
     prediction: Prediction | None = None
     warnings: list[str] = Field(default_factory=list)
+    mixed_columns: list[str] = Field(default_factory=list, description="columns in which runs fitted as seeds "
+                                     "of one cell differ (two configurations fitted as one): every prediction "
+                                     "of the group is unreliable")
 
 
 class JointPrediction(_Model):

@@ -22,6 +22,8 @@ class LrBand(Frozen):
     ci95: tuple[float, float] = Field(description="95% band (fixed by design)")
     safe_lr: float = Field(description="recommended safe-side LR (below the point estimate when uncertain)")
     expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
+    safe_expected_loss_penalty: float | None = Field(None, description="relative loss penalty expected at "
+                                                     "`safe_lr` (fraction); None in fits stored without it")
     extrapolation_factor: float = Field(description="target width / largest fitted width")
     base_lr: float | None = Field(None, description="the fitted base LR beta at the target width (= `lr`)")
     layer_lrs: dict[str, float] | None = Field(None, description="each layer's LR at the target width from "

@@ -138,6 +138,9 @@ def recommend(
                 and field not in typed.model_fields_set:  # the file's value, not a flag's
             fail(f"--constants: {constants_file}: constants.{field}: {why}")
         flag = FLAGS.get(field) or (f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
+        head, give, keys = str(exc).rpartition("no such column; give ")
+        if give:  # the group's theory settings the fit's table lacks: the flags that give them
+            fail(head + give + " and ".join(f"{_GROUP_FLAGS[k]} ({k})" for k in keys.split(" and ")))
         fail(f"{flag}: {why}" if sep and flag else str(exc))
     if constants_file is not None:  # read once already: a file that reads
         from abcscale.usecases.tune import load_constants, with_variant_notes
@@ -241,10 +244,13 @@ def band_line(band: LrBand | Prediction) -> str:
     ci = band.ci
     level = 100 * ci.confidence_level
     own = "" if any(math.isclose(level, x) for x in (68, 95)) else f"{level:g}% [{ci.low:.4g}, {ci.high:.4g}]  "
+    safe_penalty = band.safe_expected_loss_penalty
+    safe = "" if safe_penalty is None else f" ({100 * safe_penalty:.3g}% at the safe side)"
     return (f"{band.lr:.4g}  {own}68% [{band.ci68[0]:.4g}, {band.ci68[1]:.4g}]  "
             f"95% [{band.ci95[0]:.4g}, {band.ci95[1]:.4g}]  safe-side {band.safe_lr:.4g}  "
-            f"expected loss penalty {100 * band.expected_loss_penalty:.3g}%  "
-            f"(extrapolation x{band.extrapolation_factor:.3g})")
+            f"expected loss penalty {100 * band.expected_loss_penalty:.3g}%{safe}  "
+            + (f"(extrapolation x{band.extrapolation_factor:.3g})" if band.extrapolation_factor > 1 else
+               "(at or below the largest fitted width)"))
 
 
 def print_recommendation(rec: Recommendation) -> None:

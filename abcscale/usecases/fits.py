@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -43,10 +43,14 @@ _BARE = re.compile(r"(?<![\w`-])(size_col|lr_col|loss_col|seed_col|diverged_col|
                    r"n_boot|confidence_level|size_kind)(?![\w`])")
 
 
+#: request fields whose names are also words ("covariates"): a REST message names them bare in parentheses only
+_BARE_WORDS = re.compile(r"\((covariates|derive|blowup|at)\)")
+
+
 def respeak(message: str, names: Mapping[str, str] | None) -> str:
     """A message worded for a REST caller (request fields named bare: ``POST /v1/fits``' answers) in another
     caller's words, as :func:`speak` says the fitter's own: ``abcscale fit --service`` names its flags."""
-    return speak(_BARE.sub(r"`\1`", message), names)
+    return speak(_BARE_WORDS.sub(r"(`\1`)", _BARE.sub(r"`\1`", message)), names)
 
 
 def respoken(result: FitResult, names: Mapping[str, str] | None) -> FitResult:
@@ -59,11 +63,13 @@ def _spoken(result: FitResult, names: Mapping[str, str] | None,
     def said(ws: list[str]) -> list[str]:
         return [say(w, names) for w in ws]
 
-    groups = [g.model_copy(update={"warnings": said(g.warnings), "prediction": None if g.prediction is None else
-                                   g.prediction.model_copy(update={"warnings": said(g.prediction.warnings)})})
+    def prediction(p: Any) -> Any:  # its unreliable reasons too: --strict prints them
+        return None if p is None else p.model_copy(update={"warnings": said(p.warnings),
+                                                           "unreliable": said(p.unreliable)})
+
+    groups = [g.model_copy(update={"warnings": said(g.warnings), "prediction": prediction(g.prediction)})
               for g in result.groups]
-    joint = [j.model_copy(update={"notes": said(j.notes), "prediction": None if j.prediction is None else
-                                  j.prediction.model_copy(update={"warnings": said(j.prediction.warnings)})})
+    joint = [j.model_copy(update={"notes": said(j.notes), "prediction": prediction(j.prediction)})
              for j in result.joint]
     return result.model_copy(update={"warnings": said(result.warnings), "groups": groups, "joint": joint})
 

@@ -278,7 +278,8 @@ def _parse_group(text: str) -> dict[str, str]:
 
 
 def _norm(key: str, value: Any) -> str:
-    """Compare group values loosely: enum aliases and letter case do not matter."""
+    """Compare group values loosely: enum aliases and letter case do not matter, nor how a number is written
+    (``1``, ``1.0`` and ``1e0`` are one value: a table's float column stores 1.0, a JSON client sends 1)."""
     s = str(value).strip()
     parsers: dict[str, Any] = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
     try:
@@ -288,7 +289,11 @@ def _norm(key: str, value: Any) -> str:
             return Alignment.parse(s).name
     except ValueError:
         pass
-    return s.lower()
+    try:
+        number = float(s)
+    except ValueError:
+        return s.lower()
+    return repr(number) if math.isfinite(number) else s.lower()
 
 
 #: how select_group's message says to pick a group, in the REST body's words: the CLI (``--group``) and the Python

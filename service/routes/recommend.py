@@ -67,13 +67,31 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
     return Response(body, media_type="application/json")
 
 
+def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
+    """Where a fit's error points: the field that made a group selection that matches nothing (``group``, or
+    the one selecting field such as ``optimizer``), else the fit itself."""
+    from abcscale.usecases.recommend import GroupSelectError
+
+    if str(exc).startswith(("group key ", "group: ")):
+        return ("body", "group")
+    if not isinstance(exc, GroupSelectError) or not exc.filters:
+        return ("body", "fit_id")
+    by_group = set(req.group or {})
+    fields = {k for k in exc.filters if k not in by_group}
+    if not fields:
+        return ("body", "group")
+    return ("body", fields.pop()) if len(fields) == 1 and not by_group & set(exc.filters) else ("body",)
+
+
 def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
     with sessions() as session:
         fit = crud.fit_result(get_fit_record(req.fit_id, session))  # 404 as GET /v1/fits/{fit_id}
     try:
         rec = usecases.recommend(req, fit)
     except ValueError as exc:  # no group matches, no across-width fit, an LR out of range at this width, ...
-        value_error(describe(exc), ("body", "fit_id"))
+        from abcscale.usecases.recommend import GroupSelectError
+
+        value_error(describe(exc), _selection_field(exc, req))
     if req.strict and rec.band is not None and rec.band.unreliable:  # as `recommend --fit --strict`
         value_error("strict: unreliable prediction: " + "; ".join(rec.band.unreliable), ("body", "strict"))
     return _json(rec)

@@ -22,11 +22,11 @@ def _wide(group):
 def test_with_theory_columns_the_hint_says_why_the_band_is_free():
     g, warning = _wide(GROUP)
     assert g.law.method == "free" and g.consistent is True and g.theory_exponent == -1.0
-    assert "give the theory columns" not in warning
+    assert "fit with the theory setup" not in warning
     assert "could not lean on theory's exponent" in warning
     assert any(w.startswith("the data put the exponent") for w in g.prediction.warnings)
 
 
 def test_without_theory_columns_the_hint_asks_for_them():
     g, warning = _wide(None)
-    assert g.theory_exponent is None and "give the theory columns" in warning
+    assert g.theory_exponent is None and "fit with the theory setup" in warning

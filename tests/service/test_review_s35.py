@@ -30,3 +30,24 @@ def test_python_and_files_say_the_same(tmp_path):
     with pytest.raises(ValueError, match=r"rules.yaml.*output=readout"):
         read_rules(path)
     assert parse_rules([("lm_head", "output")]) == (GroupRule(pattern="lm_head", role=Role.readout),)
+
+
+def test_rest_group_numbers_match_and_a_miss_points_at_group(client):
+    import json
+
+    import pandas as pd
+
+    from tests.fitting.test_review_s35 import _sweep
+
+    df = pd.concat([_sweep(seeds=1).assign(lr_scale=s) for s in (1.0, 0.5)], ignore_index=True)
+    r = client.post("/v1/fits", json={"rows": json.loads(df.to_json(orient="records")),
+                                      "group_cols": ["parameterization", "optimizer", "lr_mode", "lr_scale"]})
+    assert r.status_code == 201, r.text
+    fit_id = r.json()["id"]
+    for group in ({"lr_scale": 1}, {"lr_scale": "1.0"}, {"lr_scale": 0.5}):  # JSON's 1 is the table's 1.0
+        ok = client.post("/v1/recommend", json={"fit_id": fit_id, "width": 4096, "group": group})
+        assert ok.status_code == 200, ok.text
+    miss = client.post("/v1/recommend", json={"fit_id": fit_id, "width": 4096, "group": {"lr_scale": 2}})
+    assert miss.status_code == 422
+    (err,) = miss.json()["detail"]
+    assert err["loc"] == ["body", "group"] and err["msg"].startswith("no group matches")

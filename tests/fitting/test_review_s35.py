@@ -1,0 +1,118 @@
+"""Session 35's review of fitting a team's own table, each finding on synthetic data with a known truth:
+
+- two model families under one seed id, fitted as one group, gave a confident band for neither that passed
+  ``--strict``: the prediction is now unreliable, naming the column;
+- the safe-side LR, capped at a loosely bracketed stability edge, fell an octave below LR*'s own 95% band;
+- the blow-up rule marked finite, still-training runs diverged without a word;
+- a numeric group value was matched as text (``lr_scale=1`` missed the stored 1.0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abcscale.fitting import fit_table, prepare
+from abcscale.fitting.predict import UNRELIABLE
+from abcscale.schemas.fit import ColumnMapping
+from abcscale.usecases.fits import respeak
+from abcscale.usecases.recommend import select_group
+
+MUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+WIDTHS = (64, 128, 256, 512, 1024)
+
+
+def _sweep(exponent: float = -1.0, *, curvature: float = 0.02, floor: float = 3.0, noise: float = 0.002,
+           edge: float = 2.5, seeds: int = 2, seed: int = 0, grid: tuple[float, ...] | None = None) -> pd.DataFrame:
+    """A foreign table on a fixed half-octave grid (every width the same LRs): loss = floor (1 + curvature d^2)
+    with d octaves off LR* = 0.01 (w / 64)^exponent, relative noise, NaN past ``edge`` octaves above LR*."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w in WIDTHS:
+        star = np.log2(0.01) + exponent * np.log2(w / 64)
+        for x in np.arange(-14.0, -2.0, 0.5) if grid is None else np.log2(grid):
+            for s in range(seeds):
+                d = x - star
+                loss = floor * (1 + curvature * d * d) * (1 + noise * rng.standard_normal())
+                rows.append({"width": w, "beta": 2.0**x, "seed": s, "final_loss": np.nan if d > edge else loss,
+                             **MUP})
+    return pd.DataFrame(rows)
+
+
+def _families(seed_col: bool = True) -> pd.DataFrame:
+    """Two families, true exponents -1 and -0.5, under the same seed ids (a wandb export of two projects)."""
+    df = pd.concat([_sweep(e, seed=i).assign(family=f, state="finished")
+                    for i, (f, e) in enumerate((("gpt-a", -1.0), ("gpt-b", -0.5)))], ignore_index=True)
+    return df if seed_col else df.drop(columns="seed")
+
+
+@pytest.mark.parametrize("seed_col", [True, False])
+def test_two_configurations_under_one_group_make_the_prediction_unreliable(seed_col):
+    df = _families(seed_col)
+    fit = fit_table(df, n_boot=50, target_width=4096)
+    (g,) = fit.groups
+    assert g.mixed_columns == ["family"]
+    assert any(w.startswith(UNRELIABLE) and "differ in family" in w for w in g.prediction.warnings)
+    assert any("differ in family" in r for r in g.prediction.unreliable)
+    # named as a group column, each family is its own fit, near its truth, and reliable on this count
+    fit = fit_table(df, ColumnMapping(group_cols=[*MUP, "family"]), n_boot=50, target_width=4096)
+    for g in fit.groups:
+        assert g.mixed_columns == []
+        truth = -1.0 if g.group["family"] == "gpt-a" else -0.5
+        assert g.exponent.estimate == pytest.approx(truth, abs=0.15)
+
+
+def test_a_state_column_that_follows_divergence_is_not_a_configuration():
+    df = _sweep().drop(columns="seed")
+    df["state"] = np.where(np.isfinite(df["final_loss"]), "finished", "crashed")
+    fit = fit_table(df, n_boot=50, target_width=4096)
+    assert fit.groups[0].mixed_columns == []
+    assert not any("differ in" in r for r in fit.groups[0].prediction.unreliable)
+
+
+def _steep() -> pd.DataFrame:
+    """A low-loss, steep basin (a fine-tune): finite runs two octaves up sit above 1.5x the best loss while
+    still training; runs diverge 3.5 octaves above LR*."""
+    coarse = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)  # a 1-3 grid: the edge bracketed loosely
+    return _sweep(curvature=0.2, floor=0.15, noise=0.002, edge=3.5, seeds=3, seed=5, grid=coarse)
+
+
+def test_the_blowup_rule_says_which_finite_runs_it_made_diverged():
+    df = _steep()
+    prep = prepare(df)
+    note = [w for w in prep.warnings if "count as diverged" in w]
+    blown = prep.n_diverged - int(df["final_loss"].isna().sum())
+    assert blown > 0 and len(note) == 1 and note[0].startswith(f"{blown} finite run(s) above 1.5x")
+    assert "`blowup`" in note[0]
+    assert not [w for w in prepare(df, blowup=None).warnings if "count as diverged" in w]
+    assert not [w for w in prepare(_sweep()).warnings if "count as diverged" in w]
+
+
+@pytest.mark.parametrize("blowup", [1.5, None])
+def test_the_safe_side_lr_stays_within_the_optimums_band(blowup):
+    fit = fit_table(_steep(), n_boot=100, target_width=4096, blowup=blowup)
+    p = fit.groups[0].prediction
+    truth = 0.01 * (4096 / 64) ** -1.0
+    assert p.ci95[0] <= truth <= p.ci95[1]
+    assert p.safe_lr >= p.ci95[0] * (1 - 1e-9) and p.safe_lr <= p.lr
+    # without the blow-up rule the edge is bracketed by the 1-3 grid alone: its 95% bound falls below the band
+    assert any("too uncertain to cap the safe-side LR" in w for w in p.warnings) == (blowup is None)
+    assert p.safe_expected_loss_penalty is not None and p.safe_expected_loss_penalty >= p.expected_loss_penalty
+
+
+def test_numeric_group_values_match_however_they_are_written():
+    df = pd.concat([_sweep(seeds=1).assign(lr_scale=s, batch_size=b) for s, b in ((1.0, 256), (0.5, 512))],
+                   ignore_index=True)
+    fit = fit_table(df, ColumnMapping(group_cols=[*MUP, "lr_scale", "batch_size"]), n_boot=20)
+    for selector in ({"lr_scale": "1"}, {"lr_scale": 1}, {"lr_scale": "1e0", "batch_size": "256.0"}):
+        g, _ = select_group(fit, selector)
+        assert g.group["lr_scale"] == 1.0
+    with pytest.raises(ValueError, match="no group matches"):
+        select_group(fit, {"lr_scale": "2"})
+
+
+def test_rest_words_are_said_back_as_flags():
+    flags = {"covariates": "--covariates", "blowup": "--blowup", "group_cols": "--group-cols"}
+    said = respeak("as group columns (group_cols) or as covariates (covariates); raise it (blowup)", flags)
+    assert said == "as group columns (--group-cols) or as covariates (--covariates); raise it (--blowup)"
