@@ -57,10 +57,24 @@ def _named(model: Any) -> list[tuple[str, Any]]:
     return list(model.named_parameters())
 
 
+def _in_out(model: Any) -> set[str]:
+    """The parameters stored [in, out] rather than nn.Linear's [out, in]: those of Hugging Face's ``Conv1D``
+    (GPT-2's c_attn, c_proj, c_fc), read by its class name, so their fan-in (and init std) is the first axis."""
+    if not callable(getattr(model, "named_modules", None)):
+        return set()
+    return {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
+            if type(module).__name__ == "Conv1D" for name, _ in module.named_parameters(recurse=False)}
+
+
 def _tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
           ) -> list[tuple[str, Role, str, Role]]:
-    """Each tensor that is two parameters of different roles, as (first name, its role, other name, its role).
+    """Each tensor that is two parameters of different roles, as (placed name, its role, other name, its role).
     PyTorch's ``named_parameters()`` lists a tied tensor once; this asks it for the duplicates."""
+    return [pair for pair, _ in _tied_with(model, placed, spec, rules)]
+
+
+def _tied_with(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
+               ) -> list[tuple[tuple[str, Role, str, Role], Any]]:
     try:
         every = list(model.named_parameters(remove_duplicate=False))
     except TypeError:  # an object whose named_parameters() takes no such flag
@@ -76,8 +90,22 @@ def _tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpe
             except ValueError:  # an alias no rule names (BERT's cls.predictions.decoder.weight): nothing to compare
                 continue
             if role is not first[id(p)][1]:
-                out.append((*first[id(p)], name, role))
+                out.append(((*first[id(p)], name, role), p))
     return out
+
+
+def _embedding_first(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
+                     ) -> list[tuple[str, Any, Role, float]]:
+    """A readout tied to the embedding trains as the embedding whichever the module declares first (PyTorch
+    lists the tensor once, under its first name): placed as the readout (``lm_head`` before ``wte``), it took the
+    readout's init std, so the embedding's rows started ~1/width, and the tied-logits multiplier, which assumes the
+    embedding's init, shrank the logits again. The tensor is placed under its embedding name instead."""
+    swap = {id(p): other for (_, role, other, other_role), p in _tied_with(model, placed, spec, rules)
+            if role is Role.readout and other_role is Role.embedding}
+    if not swap:
+        return placed
+    return [(swap[id(p)], p, Role.embedding, 1.0) if id(p) in swap else (name, p, role, ratio)
+            for name, p, role, ratio in placed]
 
 
 def _tied_logits(pair: tuple[str, Role, str, Role]) -> str | None:
@@ -112,8 +140,11 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     from abcscale.usecases.recommend import parse_rules
 
     rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]  # before the spec's own
-    placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules, layout="torch"))
+    stored_in_out = _in_out(model)
+    placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules,
+                                layout="jax" if name in stored_in_out else "torch"))
               for name, p in _named(model)]
+    placed = _embedding_first(model, placed, spec, rules)
     check_width([(name, tuple(p.shape), role) for name, p, role, _ in placed], spec.width, "torch", rules)
     _check_tied(model, placed, spec, rules)
     return placed

@@ -38,6 +38,9 @@ def validation_message(
         msg = plain_numbers(str(e.get("msg")).removeprefix("Value error, "))
         if e.get("type") in _BOUNDS and _not_finite(e.get("input")):  # NaN fails "<= 1e30" for another reason
             msg = "Input should be a finite number"
+        elif e.get("type") == "greater_than_equal" and _at_most_zero(e.get("input")) \
+                and 0 < float((e.get("ctx") or {}).get("ge", 1)) <= 1e-30:  # a scale's floor, not its meaning
+            msg = "Input should be positive (at least 1e-30)"
         if within is not None:
             name, rest = within, loc
         elif names is not None and loc:
@@ -51,6 +54,13 @@ def validation_message(
             keys.append("".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in rest).removeprefix("."))
     return "; ".join((name + (f" ({', '.join(keys)})" if keys else "") + ": " if name else "") + msg
                      for (name, msg), keys in named.items())
+
+
+def _at_most_zero(x: object) -> bool:
+    try:
+        return float(x) <= 0  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 #: a bound pydantic wrote out in full: "greater than or equal to 0.000000000000000000000000000001" (1e-30); only

@@ -164,6 +164,10 @@ class _ByLayer:
         layers: list[LayerSetting]
 
     def __getitem__(self, layer: Layer | str) -> LayerSetting:
+        if isinstance(layer, str) and layer.strip().lower() in ("vector", "vec", "bias", "norm", "vector_like") \
+                and getattr(self, "groups", None) is not None:  # a Recommendation's table prints a vector row
+            raise ValueError(f"{layer!r}: the layers are the paper's embedding, hidden and readout; the vector-like "
+                           "role (biases, norm gains) is in .groups['vector']")
         kind = Layer.parse(layer)
         return next(s for s in self.layers if s.layer == kind)
 

@@ -97,11 +97,14 @@ def test_an_unnamed_embedding_beside_a_readout_or_another_of_its_shape_is_asked_
     """minGPT's `tok_emb` (no default rule names it) beside its readout `head` at vocabulary 2D, and `emb` beside
     `out`: taken for hidden by their shapes, the embedding (and `out`) trained at the hidden LR and init."""
     spec = _spec()
-    mingpt = _Model({"tok_emb.weight": (2 * D, D), "blocks.0.fc.weight": (4 * D, D), "head.weight": (2 * D, D)})
-    with pytest.raises(ValueError, match=rf"'tok_emb.weight' \[{2 * D}, {D}\]: no rule names its role, .* "
+    unnamed = _Model({"wtok.weight": (2 * D, D), "blocks.0.fc.weight": (4 * D, D), "head.weight": (2 * D, D)})
+    with pytest.raises(ValueError, match=rf"'wtok.weight' \[{2 * D}, {D}\]: no rule names its role, .* "
                                          rf"\({2 * D} is the vocabulary of 'head.weight'\)"):
-        abctorch.param_groups(mingpt, spec)
-    assert abctorch.param_groups(mingpt, spec, rules={"tok_emb": "embedding"})
+        abctorch.param_groups(unnamed, spec)
+    assert abctorch.param_groups(unnamed, spec, rules={"wtok": "embedding"})
+    # minGPT's own name is a default rule's since session 35
+    mingpt = _Model({"tok_emb.weight": (2 * D, D), "blocks.0.fc.weight": (4 * D, D), "head.weight": (2 * D, D)})
+    assert {g["name"] for g in abctorch.param_groups(mingpt, spec)} == {"embedding", "hidden", "readout"}
     pair = _Model({"emb.weight": (2 * D, D), "out.weight": (2 * D, D)})
     with pytest.raises(ValueError, match="parameters 'emb.weight' .* and 'out.weight' .*: no rule names their roles"):
         abctorch.param_groups(pair, spec)

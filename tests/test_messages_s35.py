@@ -72,3 +72,18 @@ def test_demo_serve_later_hint_serves_the_demos_database(tmp_path, monkeypatch):
     env = dict(x.split("=", 1) for x in hint.split(" abcscale serve")[0].split())
     served = Settings(data_dir=env["ABCSCALE_DATA_DIR"], database_url=hint.split("--db ")[1])
     assert served.resolved_database_url == settings.resolved_database_url
+
+
+def test_a_negative_scale_is_said_positive_and_vector_is_pointed_to_groups():
+    import abcscale
+
+    said = _error(runner.invoke(app, ["recommend", "-p", "mup", "-o", "adam", "--base-width", "128", "--base-lr",
+                                      "-3e-3", "-n", "1024"]))
+    assert said == "--base-lr: Input should be positive (at least 1e-30)"
+    said = _error(runner.invoke(app, ["recommend", "-p", "mup", "-o", "adam", "--base-width", "128", "--base-lr",
+                                      "1e-31", "-n", "1024"]))
+    assert said == "--base-lr: Input should be greater than or equal to 1e-30"  # positive, under the floor
+    rec = abcscale.recommend("mup", "adam", width=1024, base_width=128, beta=3e-3)
+    with pytest.raises(ValueError, match=r"vector-like role \(biases, norm gains\) is in .groups\['vector'\]"):
+        rec["vector"]
+    assert rec.groups["vector"].lr == pytest.approx(3e-3)

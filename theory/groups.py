@@ -55,19 +55,23 @@ _NORM_RULE = GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector)  # Lay
 _BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector)  # biases, flax norm scales
 _READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
                           role=Role.readout)
+#: readout names no block uses for an inner matrix: a readout even when square (a vocabulary the size of the width)
+_READOUT_ONLY = re.compile(r"(^|\.)(lm_head|unembed|logits)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
 #: ``.`` both written ``.``, so flax paths (``params/Dense_0/kernel``) and PyTorch names read the same.
 DEFAULT_RULES: tuple[GroupRule, ...] = (
     _NORM_RULE,
     _BIAS_RULE,
-    GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|token_embedding|embed|"
-                      r"embedding|embeddings|wpe|pos_embed|pos_embedding|position_embeddings|positional_embedding)"
+    GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|tok_emb|token_embedding|"
+                      r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|position_embeddings|"
+                      r"positional_embedding)"
                       r"(\.(weight|embedding|w))?$", role=Role.embedding),
     _READOUT_RULE,
     # attention and MLP matrices by name, so an MLP width that is no multiple of D (LLaMA's 11008) is still hidden
-    GroupRule(pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
-                      r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value)"
-                      r"(\.(weight|kernel|w))?$", role=Role.hidden),
+    _HIDDEN_RULE := GroupRule(
+        pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
+                r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value)"
+                r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 #: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an
 #: MLP's 4x or 8x): a vocabulary (32768 at width 1024, 256 at width 32) is a multiple of a power-of-two width too.
@@ -83,7 +87,7 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> b
     if rule in (_NORM_RULE, _BIAS_RULE):
         return len(dims) <= 1
     if rule == _READOUT_RULE and len(dims) >= 2:
-        return dims[-1] != dims[-2] and not _NUMBERED.search(key)
+        return not _NUMBERED.search(key) and (dims[-1] != dims[-2] or bool(_READOUT_ONLY.search(key)))
     return True
 
 
@@ -94,11 +98,16 @@ def _name(name: str) -> str:
 def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> Role | None:
     """The role the first matching rule gives ``name`` (a default rule only where the shape agrees:
     :func:`_default_rule_applies`), or None when no rule names it (:func:`assign` then reads the shape)."""
+    rule = _matching_rule(name, shape, rules)
+    return None if rule is None else rule.role
+
+
+def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule]) -> GroupRule | None:
     key, dims = _name(name), tuple(int(d) for d in shape)
     defaults = set(DEFAULT_RULES)
     # a matrix role is for matrices: a rule naming a module (`Dense_2` -> readout) leaves its bias a vector
     # (it took the readout's LR, 32x too small, and a random init in place of zeros)
-    return next((r.role for r in rules if re.search(r.pattern, key, re.IGNORECASE)
+    return next((r for r in rules if re.search(r.pattern, key, re.IGNORECASE)
                  and (r.role is Role.vector or len(dims) >= 2)
                  and (r not in defaults or _default_rule_applies(r, key, dims))), None)
 
@@ -119,11 +128,23 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if layout not in ("torch", "jax"):
         raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
     dims = tuple(int(d) for d in shape)
-    role = named_role(name, dims, rules)
+    rule = _matching_rule(name, dims, rules)
+    role = None if rule is None else rule.role
+    if rule == _HIDDEN_RULE and len(dims) == 2 and (fixed := [d for d in dims if d < width and width % d]):
+        # LLaMA's 11008-wide MLP is no multiple of D but larger; a grouped k/v projection divides D. An axis
+        # smaller than the width that does not divide it is a fixed size: the model's input (784 pixels) or its
+        # classes (10): an `fc1`/`fc2` of an MLP classifier is its embedding or readout, not a hidden matrix
+        raise ValueError(f"parameter {name!r} {list(dims)}: named like a hidden matrix, but its axis of {fixed[0]} "
+                         f"does not grow with the width {width} (no multiple or divisor of it): an input layer is "
+                         "the embedding (whose init std is a lookup table's: a dense input of fan-in d wants it "
+                         "times d^-1/2, a constant in width), an output layer the readout; add a rule (pattern, "
+                         "role) for it")
     if role is None:
         if len(dims) <= 1:
             role = Role.vector
-        elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
+        elif (len(dims) == 2 or dims[0] != 1) \
+                and all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
+            # not a [1, T, D] tensor: a leading axis of 1 is broadcast over the batch (minGPT's pos_emb), a table
             role = Role.hidden
         else:
             small, large = sorted(dims[-2:])

@@ -89,8 +89,6 @@ def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
     try:
         rec = usecases.recommend(req, fit)
     except ValueError as exc:  # no group matches, no across-width fit, an LR out of range at this width, ...
-        from abcscale.usecases.recommend import GroupSelectError
-
         value_error(describe(exc), _selection_field(exc, req))
     if req.strict and rec.band is not None and rec.band.unreliable:  # as `recommend --fit --strict`
         value_error("strict: unreliable prediction: " + "; ".join(rec.band.unreliable), ("body", "strict"))

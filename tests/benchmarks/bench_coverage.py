@@ -6,7 +6,8 @@ half-octave grid centred on theory's line, the true exponent theory's + N(0, 0.1
 and divergence 1.5-2.5 octaves above the optimum. It is fitted, and the band predicted at 2x, 4x, 8x and 32x the
 largest width is checked against the true optimum there. Rows: with theory's exponent (the prior), without it
 (free exponent), and two stress cases outside the model: width jitter above the tau prior's scale, and a theory
-off by 0.5.
+off by 0.5. A second table gives the 68% band where theory holds and where it is off by 0.25 (inside what the
+prior-data check can see from 3 widths).
 
 Targets (with theory): coverage >= 90%, median width <= 1.5 octaves at 4x and <= 3 at 32x.
 
@@ -23,6 +24,14 @@ CASES: list[tuple[str, int, bool, dict]] = [
     ("no theory (free)", 300, False, {"exponent_sd": 0.15}),
     ("theory, jitter sd 0.25", 100, True, {"exponent_sd": 0.15, "jitter_sd": 0.25}),
     ("theory off by 0.5", 100, True, {"exponent_sd": 0.0, "theory_error": 0.5}),
+]
+
+
+#: the 68% band (printed on every prediction line) where theory holds and where it is off by less than the
+#: prior-data check can see with 3 widths (a session-35 review: muP's global-LR drift at small widths is such a case)
+CASES_68: list[tuple[str, int, bool, dict]] = [
+    ("theory prior", 200, True, {"exponent_sd": 0.15}),
+    ("theory off by 0.25", 100, True, {"exponent_sd": 0.0, "theory_error": 0.25}),
 ]
 
 
@@ -43,3 +52,12 @@ def test_band_coverage_and_width():
     assert all(r.coverage >= 0.90 for r in prior.values())
     assert prior[4].median_octaves <= 1.5 and prior[32].median_octaves <= 3.0
     assert all(r.coverage >= 0.90 for r in results["no theory (free)"])
+
+
+def test_68_band_coverage_where_theory_holds_and_where_it_is_slightly_off():
+    results = {name: band_study(n, theory=th, seed=10 + i, factors=FACTORS, level=0.68, **kw)
+               for i, (name, n, th, kw) in enumerate(CASES_68)}
+    print("\n68% bands (width = median, octaves of LR):\n" + _table(results))
+    held = results["theory prior"]
+    assert all(0.55 <= r.coverage <= 0.9 for r in held)  # near its level where the model holds
+    # no claim is asserted for the off-by-0.25 row: the README quotes what it measures (under its level)
