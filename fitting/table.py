@@ -302,15 +302,13 @@ def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[
     sizes swept on grids that share no LR): never two values at one LR, so ``_pooled_columns`` does not see it,
     yet the curves of its values are fitted as one. Each value must span >= 3 LRs: a column that is a function
     of the LR (one value per LR) is not such an axis."""
-    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
     keys = [*v.group_cols, m.size_col, *v.constants]
+    trained = df[_trained(v)]
     out = []
-    for c in df.columns:
-        if c in roles or c in RUN_MEASUREMENTS or df[c].nunique(dropna=False) >= len(df):
-            continue
-        if df.groupby([*keys, m.lr_col], dropna=False)[c].nunique(dropna=False).max() > 1:
+    for c in _unnamed_settings(df, m, v):
+        if trained.groupby([*keys, m.lr_col], dropna=False)[c].nunique(dropna=False).max() > 1:
             continue  # it varies at one LR: _pooled_columns names it
-        per_value = df.groupby([*keys, c], dropna=False)[m.lr_col].nunique()
+        per_value = trained.groupby([*keys, c], dropna=False)[m.lr_col].nunique()
         per_size = per_value.groupby(level=list(range(len(keys))), dropna=False).agg(["size", "min"])
         if ((per_size["size"] >= 2) & (per_size["min"] >= 3)).any():
             out.append(c)
@@ -656,24 +654,47 @@ def _blown_up_note(v: _Valid, blowup: float | None) -> list[str]:
             f"({option('blowup')}) or turn the rule off (0)"]
 
 
+def _trained(v: _Valid) -> np.ndarray:
+    """The runs that trained: not diverged, with a finite loss."""
+    return ~v.diverged & np.isfinite(v.loss)
+
+
+def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """Columns no role names that may be settings of the runs, and vary where runs trained. Not: the runner's
+    measurements; a column unique per row (an index written out, a time); a numeric column whose values never
+    repeat but for NaN and inf (a foreign table's second loss, NaN where a run diverged); a column that does not vary
+    among the runs that trained (a ``state`` that says finished, or crashed exactly where a run diverged)."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
+    trained = df[_trained(v)]
+    out = []
+    for c in df.columns:
+        col = df[c]
+        if c in roles or c in RUN_MEASUREMENTS or col.nunique(dropna=False) >= len(df):
+            continue
+        if pd.api.types.is_float_dtype(col) and (finite := col[np.isfinite(col)]).nunique() == len(finite) > 1:
+            continue
+        if trained[c].nunique(dropna=False) > 1:
+            out.append(c)
+    return out
+
+
 def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Warnings naming the columns that differ between rows averaged as seeds of one cell (same group, size,
     LR and swept constants). A column that changes only together with the seed (each seed ran another batch
     size) gets its own warning: its effect would pass for seed noise. Roles, the runner's per-run
-    measurements and columns unique per row (a foreign table's measurements) are not settings."""
-    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
-    other = [c for c in df.columns if c not in roles and c not in RUN_MEASUREMENTS
-             and df[c].nunique(dropna=False) < len(df)]
+    measurements are not settings (:func:`_unnamed_settings`); only runs that trained are compared."""
+    other = _unnamed_settings(df, m, v)
     if not other:
         return []
     keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
-    varying = df.groupby(keys, dropna=False)[other].nunique(dropna=False).max()
+    trained = df[_trained(v)]
+    varying = trained.groupby(keys, dropna=False)[other].nunique(dropna=False).max()
     named = [c for c in other if varying[c] > 1]
     if not named:
         return []
     with_seed: list[str] = []
     if v.seed is not None and m.seed_col in df.columns:  # one value per (cell, seed): it moves with the seed
-        per_seed = df.groupby([*keys, m.seed_col], dropna=False)[named].nunique(dropna=False).max()
+        per_seed = trained.groupby([*keys, m.seed_col], dropna=False)[named].nunique(dropna=False).max()
         with_seed = [c for c in named if per_seed[c] <= 1]
     fix = (f"Name them as group columns ({option('group_cols')}) to fit each value apart, or as covariates "
            f"({option('covariates')}) to fit one law across them")
@@ -731,23 +752,23 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
     (seeds repeat the setting, not the id); without one, a text column that differs between the cell's runs
     that trained (a crashed run's ``state`` follows its divergence). ``_pooled_columns`` words the warning;
     this decides which groups' predictions are unreliable."""
-    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
-    other = [c for c in df.columns if c not in roles and c not in RUN_MEASUREMENTS
-             and df[c].nunique(dropna=False) < len(df)]
+    other = _unnamed_settings(df, m, v)
     keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    at = np.arange(len(df))  # positions: a user's index may repeat labels
     if v.seed is not None and m.seed_col in df.columns:
-        frame, keys = df, [*keys, m.seed_col]
+        keys = [*keys, m.seed_col]
     else:
-        frame = df[~v.diverged & np.isfinite(v.loss)]
+        at = at[_trained(v)]
         other = [c for c in other if not pd.api.types.is_numeric_dtype(df[c])]
+    frame = df.iloc[at]
     if not other or frame.empty:
         return {}
     varying = frame.groupby(keys, dropna=False)[other].transform("nunique", dropna=False) > 1
     out = {}
     for c in other:
-        if varying[c].any():
+        if (hit := varying[c].to_numpy()).any():
             rows = np.zeros(len(df), bool)
-            rows[df.index.get_indexer(frame.index[varying[c].to_numpy()])] = True
+            rows[at[hit]] = True
             out[c] = rows
     return out
 

@@ -396,6 +396,9 @@ def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
         w.add_row(str(o.width), _fmt(o.lr_opt, ".3g"), ci,
                   _fmt(o.largest_stable_lr, ".3g"), band, note)
     console.print(w)
+    for o in g.per_width:  # why an interval is wide (a lack of fit, unresolved seed noise): the JSON's message
+        if o.message:
+            console.print(f"{size} {o.width}: {o.message}", highlight=False)
     if g.prediction is not None:
         console.print(f"prediction at {size} {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
     for msg in g.warnings + (g.prediction.warnings if g.prediction else []):

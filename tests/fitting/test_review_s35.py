@@ -116,3 +116,37 @@ def test_rest_words_are_said_back_as_flags():
     flags = {"covariates": "--covariates", "blowup": "--blowup", "group_cols": "--group-cols"}
     said = respeak("as group columns (group_cols) or as covariates (covariates); raise it (blowup)", flags)
     assert said == "as group columns (--group-cols) or as covariates (--covariates); raise it (--blowup)"
+
+
+def test_a_foreign_tables_measurements_are_not_called_settings():
+    """A second loss (inf where a run diverged) and a `state` that says crashed exactly where a run diverged
+    were named beside `family` as settings to group by, burying the one warning that mattered."""
+    df = _families()
+    rng = np.random.default_rng(1)
+    df["train_loss"] = np.where(np.isfinite(df["final_loss"]), df["final_loss"] * (1 + 0.01 * rng.random(len(df))),
+                                np.inf)
+    df["state"] = np.where(np.isfinite(df["final_loss"]), "finished", "crashed")
+    notes = prepare(df).warnings
+    said = " ".join(notes)
+    assert "differ in family," in said and "train_loss" not in said and "state" not in said
+    fit = fit_table(df, n_boot=20, target_width=4096)
+    assert fit.groups[0].mixed_columns == ["family"]
+    # the same columns as real settings still are: a batch size that differs at one LR is named
+    two = pd.concat([_sweep().assign(batch_size=b) for b in (256, 512)], ignore_index=True)
+    assert any("differ in batch_size" in w for w in prepare(two).warnings)
+
+
+def test_the_fit_table_says_why_a_widths_interval_is_wide(tmp_path):
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    path = tmp_path / "t.csv"
+    _sweep(noise=0.02, seeds=3).to_csv(path, index=False)  # noise that blurs the optimum at some widths
+    fit = fit_table(_sweep(noise=0.02, seeds=3), n_boot=20)
+    messages = [f"width {o.width}: {o.message}" for o in fit.groups[0].per_width if o.message]
+    assert messages
+    out = CliRunner().invoke(app, ["fit", str(path), "--n-boot", "20"])
+    assert out.exit_code == 0, out.output
+    text = " ".join(out.stdout.split())
+    assert all(" ".join(m.split()) in text for m in messages)
