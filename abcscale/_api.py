@@ -238,13 +238,20 @@ def fit(
     seed: int = 0,
     confidence_level: float = 0.95,
     blowup: float | None = None,
+    parameterization: Parameterization | str | None = None,
+    optimizer: Optimizer | str | None = None,
+    lr_mode: LrMode | str | None = None,
 ) -> FitResult:
     """Fit a sweep table (a DataFrame, a list of row dicts, or a CSV/parquet path) as ``abcscale fit`` does;
     ``mapping`` (a ColumnMapping or its dict) names the columns when they are not the sweep-table contract's.
     ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged (default
-    1.5; 0 turns it off). Raises ``TableError`` listing every problem."""
+    1.5; 0 turns it off). ``parameterization``, ``optimizer``, ``lr_mode``: the theory setup of a table without
+    those columns (``abcscale fit -p -o --lr-mode``), which theory's exponent and the band's prior need. Raises
+    ``TableError`` listing every problem."""
     settings: dict[str, Any] = {"target_width": target_width, "base_width": base_width, "n_boot": n_boot,
                                 "seed": seed, "confidence_level": confidence_level,
+                                **{k: v for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
+                                                     ("lr_mode", lr_mode)) if v is not None},
                                 "alignment": None if alignment is None else _parse("alignment", Alignment.parse,
                                                                                    alignment)}
     if blowup is not None:

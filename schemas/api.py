@@ -362,8 +362,19 @@ class FitOptions(_Request):
                                              "above this multiple of its curve's best, at a larger LR, counts as "
                                              "diverged (0: off)")
     strict: bool = Field(False, description="answer 422 when a prediction is unreliable (naming the group and why)")
+    parameterization: Parameterization | None = Field(None, description="the runs' parameterization, for a table "
+                                                      "without that column (theory's exponent and prior need it; "
+                                                      "as `abcscale fit -p`)")
+    optimizer: Optimizer | None = Field(None, description="the runs' optimizer, for a table without that column")
+    lr_mode: LrMode | None = Field(None, description="how the runs set their LRs (global or per_layer), for a "
+                                   "table without that column")
 
     _strict_blocks = field_validator("alignment", mode="before")(_no_bools_inside)
+
+    def setup(self) -> dict[str, str]:
+        """The theory setup given for a table that lacks its columns (``usecases.fits.with_setup``)."""
+        return {k: getattr(self, k).value for k in ("parameterization", "optimizer", "lr_mode")
+                if getattr(self, k) is not None}
 
     @field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")
     @classmethod

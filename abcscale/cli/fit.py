@@ -30,7 +30,8 @@ FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col
          "group_cols": "--group-cols", "target_width": "--target-width", "base_width": "--base-width",
          "alignment": "--alignment", "n_boot": "--n-boot", "seed": "--seed", "confidence_level": "--confidence-level",
          "size_kind": "--size-kind", "covariates": "--covariates", "derive": "--derive", "at": "--at",
-         "blowup": "--blowup", "strict": "--strict"}
+         "blowup": "--blowup", "strict": "--strict", "parameterization": "--parameterization",
+         "optimizer": "--optimizer", "lr_mode": "--lr-mode"}
 
 # One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
@@ -103,7 +104,7 @@ def fit(
     """
     from abcscale.fitting import TableError, read_table
     from abcscale.usecases import fit_sweep, plot_fit
-    from abcscale.usecases.fits import respoken, speak
+    from abcscale.usecases.fits import respoken, speak, with_setup
 
     if blowup != 0 and not blowup > 1:
         fail(f"--blowup: must be above 1 (or 0 for off), got {blowup:g}")
@@ -133,8 +134,8 @@ def fit(
     stored: dict[str, Any] | None = None
     try:
         with status(f"fitting {table}" + (f" on {service}" if service else ""), quiet=quiet):
-            df = _with_setup(read_table(table), parameterization=parameterization, optimizer=optimizer,
-                             lr_mode=lr_mode)
+            df = with_setup(read_table(table), parameterization=parameterization, optimizer=optimizer,
+                            lr_mode=lr_mode)
             if service is None:
                 result = fit_sweep(df, options, names=FLAGS)
             else:
@@ -211,26 +212,6 @@ def _check_exponents(result: FitResult, expected: list[tuple[str, float]]) -> in
                                   f" {100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}", highlight=False)
                 code = 1
     return code
-
-
-def _with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
-    """``df`` with a column for each setup flag given (``-p``, ``-o``, ``--lr-mode``): what a team's own table
-    lacks and theory needs. A table that has the column already keeps it, and the flag is exit 2."""
-    given = {k: v for k, v in setup.items() if v is not None}
-    flags = {"parameterization": "--parameterization", "optimizer": "--optimizer", "lr_mode": "--lr-mode"}
-    if have := [k for k in given if k in df.columns]:
-        fail(f"{flags[have[0]]}: the table has its own {have[0]} column (its values are used); leave the flag "
-             "out, or use --group-cols to pick")
-    from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
-
-    parsers = {"parameterization": Parameterization.parse, "optimizer": Optimizer.parse, "lr_mode": LrMode.parse}
-    values = {}
-    for k, v in given.items():
-        try:
-            values[k] = parsers[k](v).value
-        except ValueError as exc:
-            fail(f"{flags[k]}: {exc}")
-    return df.assign(**values) if values else df
 
 
 def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:

@@ -97,15 +97,43 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
 
     options = options or FitOptions()
     df = read_table(table) if isinstance(table, str | Path) else table
+    mapping = options.mapping()
+    if setup := options.setup():
+        try:
+            df = with_setup(df, **setup)
+        except ValueError as exc:  # the option in the caller's words
+            raise ValueError(speak(str(exc), names)) from None
+        if mapping.group_cols is not None:  # the added columns group as the contract's would
+            mapping = mapping.model_copy(update={"group_cols": [*mapping.group_cols, *setup]})
     with _speaking(names):
         result = fit_table(
-            df, options.mapping(), target_width=options.target_width, base_width=options.base_width,
+            df, mapping, target_width=options.target_width, base_width=options.base_width,
             alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
             n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level,
             blowup=options.blowup or None, at=options.at,
         )
     _reads_back(result)
     return _spoken(result, names)
+
+
+def with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
+    """``df`` with a column for each theory setting given (parameterization, optimizer, lr_mode): what a team's
+    own table lacks and theory needs (``abcscale fit -p -o --lr-mode``, the API's and REST's same-named
+    options). A table that has the column already keeps it, and giving it too is a ValueError."""
+    from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+
+    given = {k: v for k, v in setup.items() if v is not None}
+    if have := [k for k in given if k in df.columns]:
+        raise ValueError(f"`{have[0]}`: the table has its own {have[0]} column (its values are used); leave it "
+                         f"out, or use `group_cols` to pick")
+    parsers = {"parameterization": Parameterization.parse, "optimizer": Optimizer.parse, "lr_mode": LrMode.parse}
+    values = {}
+    for k, v in given.items():
+        try:
+            values[k] = parsers[k](v).value
+        except ValueError as exc:
+            raise ValueError(f"`{k}`: {exc}") from None
+    return df.assign(**values) if values else df
 
 
 def _reads_back(result: FitResult) -> None:

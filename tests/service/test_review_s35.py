@@ -51,3 +51,25 @@ def test_rest_group_numbers_match_and_a_miss_points_at_group(client):
     assert miss.status_code == 422
     (err,) = miss.json()["detail"]
     assert err["loc"] == ["body", "group"] and err["msg"].startswith("no group matches")
+
+
+def test_rest_and_python_fits_take_the_theory_setup(client):
+    """`abcscale fit -p -o --lr-mode` gave a team's table the columns theory needs; the Python API and REST had
+    no way to, so their bands were the free fit's (8 octaves) where the CLI's leaned on theory."""
+    import json
+
+    import abcscale
+    from tests.fitting.test_review_s35 import _sweep
+
+    df = _sweep().drop(columns=["parameterization", "optimizer", "lr_mode"])
+    setup = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+    bare = abcscale.fit(df, target_width=4096, n_boot=50)
+    given = abcscale.fit(df, target_width=4096, n_boot=50, **setup)
+    assert bare.groups[0].theory_exponent is None and bare.groups[0].prediction.method == "free"
+    assert given.groups[0].group == setup and given.groups[0].prediction.method == "theory_prior"
+    r = client.post("/v1/fits", json={"rows": json.loads(df.to_json(orient="records")), "target_width": 4096,
+                                      "n_boot": 50, **setup})
+    assert r.status_code == 201, r.text
+    assert r.json()["result"]["groups"][0]["group"] == setup
+    again = client.post("/v1/fits", json={"rows": json.loads(_sweep().to_json(orient="records")), **setup})
+    assert again.status_code == 422 and "has its own parameterization column" in again.text
