@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import field_errors
-from abcscale.schemas.fit import ColumnMapping, FitResult, distinct_covariates
+from abcscale.schemas.fit import ColumnMapping, FitResult, comma_list, distinct_covariates
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
 from abcscale.schemas.tune import check_file_identity
@@ -376,11 +376,7 @@ class FitOptions(_Request):
         return {k: getattr(self, k).value for k in ("parameterization", "optimizer", "lr_mode")
                 if getattr(self, k) is not None}
 
-    @field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")
-    @classmethod
-    def _comma_list(cls, v: Any) -> Any:
-        """A flag or form field gives the columns as one ``'a,b'`` string ("" = none)."""
-        return [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else v
+    _comma_lists = field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")(comma_list)
 
     _distinct_covariates = field_validator("covariates")(distinct_covariates)
 

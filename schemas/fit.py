@@ -30,6 +30,11 @@ def distinct_covariates(v: list[str] | None) -> list[str] | None:
     return v
 
 
+def comma_list(v: Any) -> Any:
+    """Columns given as one ``'a,b'`` string (a flag, a form field, a Python caller's shorthand; "" = none)."""
+    return [c.strip() for c in v.split(",") if c.strip()] if isinstance(v, str) else v
+
+
 class ColumnMapping(_Model):
     """Which columns of a user's table play which role (defaults: the sweep-table contract)."""
 
@@ -52,6 +57,7 @@ class ColumnMapping(_Model):
     derive: list[str] | None = Field(
         None, description="derived columns 'NAME=A/B[:round|:log2round]' (or A*B), computed before grouping")
 
+    _comma_lists = field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")(comma_list)
     _distinct_covariates = field_validator("covariates")(distinct_covariates)
 
 

@@ -125,9 +125,22 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [{**e, "msg": plain_numbers(e["msg"].removeprefix("Value error, "))} if isinstance(e.get("msg"), str)
-              else e for e in exc.errors()]
+    errors = [_short_input({**e, "msg": plain_numbers(e["msg"].removeprefix("Value error, "))})
+              if isinstance(e.get("msg"), str) else e for e in exc.errors()]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
+
+
+#: the longest `input` a 422 echoes: a rows-level error would otherwise send the whole table back (megabytes)
+MAX_ECHO_CHARS = 2000
+
+
+def _short_input(error: dict[str, Any]) -> dict[str, Any]:
+    """An error whose echoed ``input`` is too long to help: the input's kind and size instead."""
+    value = error.get("input")
+    if isinstance(value, list | dict) and len(repr(value)) > MAX_ECHO_CHARS:
+        what = f"a list of {len(value)} items" if isinstance(value, list) else f"an object of {len(value)} keys"
+        return {**error, "input": f"({what}, not echoed)"}
+    return error
 
 
 async def _unreadable(request: Request, exc: Exception) -> Response:

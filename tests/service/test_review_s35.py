@@ -73,3 +73,19 @@ def test_rest_and_python_fits_take_the_theory_setup(client):
     assert r.json()["result"]["groups"][0]["group"] == setup
     again = client.post("/v1/fits", json={"rows": json.loads(_sweep().to_json(orient="records")), **setup})
     assert again.status_code == 422 and "has its own parameterization column" in again.text
+
+
+def test_a_rows_level_422_does_not_echo_the_whole_table(client):
+    rows = [{"width": 64, "beta": 0.01, "final_loss": 3.0, "tags": ["a", "b"]} for _ in range(300)]
+    r = client.post("/v1/fits", json={"rows": rows})
+    assert r.status_code == 422
+    assert len(r.content) < 20_000  # 300 rows echoed per error were about 60 kB
+    assert all(len(repr(e.get("input"))) <= 2_100 for e in r.json()["detail"])
+
+
+def test_python_mapping_takes_comma_lists_as_rest_and_the_cli_do():
+    import abcscale
+    from tests.fitting.test_review_s35 import _families
+
+    fit = abcscale.fit(_families(), mapping={"group_cols": "parameterization, optimizer,lr_mode,family"}, n_boot=20)
+    assert [g.group["family"] for g in fit.groups] == ["gpt-a", "gpt-b"]
