@@ -27,7 +27,7 @@ from abcscale.schemas.groups import Form, GroupSpec
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
 from abcscale.usecases.recommend import parse_rules
-from abcscale.usecases.tune import group_spec
+from abcscale.usecases.tune import group_spec, warn_unapplied_multipliers
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -37,14 +37,14 @@ def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Fo
               **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.transform` (``schedule``, ``b1``, ``b2``, ``momentum``, ``muon_beta``,
     ``rules``, ``layout``) for a spec or a constants file at ``width``."""
-    return export.transform(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+    return export.transform(_applied(spec, width, form, 'transform'), params, **_kw(kwargs))
 
 
 def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
          form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init` (``rules``, ``layout``) for a spec or a constants file at ``width``.
     ``key`` is a JAX PRNG key (``jax.random.key(0)``)."""
-    return export.init(group_spec(spec, width=width, form=form), params, key, **_kw(kwargs))
+    return export.init(_applied(spec, width, form, 'init'), params, key, **_kw(kwargs))
 
 
 def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
@@ -56,13 +56,21 @@ def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form 
 def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
             **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.lr_tree`: each leaf's LR."""
-    return export.lr_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+    return export.lr_tree(_applied(spec, width, form, 'lr_tree'), params, **_kw(kwargs))
 
 
 def init_std_tree(spec: SpecLike, params: Any, *, width: int | None = None,
                   form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init_std_tree`: each leaf's init std."""
-    return export.init_std_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+    return export.init_std_tree(_applied(spec, width, form, 'init_std_tree'), params, **_kw(kwargs))
+
+
+def _applied(spec: SpecLike, width: int | None, form: Form | str | None, where: str) -> GroupSpec:
+    """The spec, warning when an abc-form one sets numbers that assume multipliers the caller did not say it applies
+    (:func:`abcscale.usecases.tune.warn_unapplied_multipliers`)."""
+    resolved = group_spec(spec, width=width, form=form)
+    warn_unapplied_multipliers(resolved, form, f"abcoptax.{where}")
+    return resolved
 
 
 def _kw(kwargs: dict[str, Any]) -> dict[str, Any]:

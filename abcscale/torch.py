@@ -44,6 +44,12 @@ SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
 _SPEC_KEYS = ("params", "lr", "eps", "weight_decay", "name", "use_muon")
 
 
+def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: str) -> None:
+    from abcscale.usecases.tune import warn_unapplied_multipliers as warn
+
+    warn(spec, form, f"abctorch.{where}")
+
+
 def _spec(spec: SpecLike, width: int | None, form: Form | str | None) -> GroupSpec:
     from abcscale.usecases.tune import group_spec
 
@@ -180,6 +186,7 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
         raise ValueError(f"{', '.join(clash)}: set per group from the spec; leave {'it' if len(clash) == 1 else 'them'}"
                          " out of the extra keys")
     spec = _spec(spec, width, form)
+    warn_unapplied_multipliers(spec, form, "param_groups")
     _check_decay(spec)
     groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
     placed = _placed(model, spec, rules)
@@ -221,6 +228,7 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
     autograd); vector-like ones (biases, norm gains) keep their init. Returns ``{name: std}`` of those drawn.
     A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``."""
     spec = _spec(spec, width, form)
+    warn_unapplied_multipliers(spec, form, "init_")
     drawn = {}
     for name, p, role, ratio in _placed(model, spec, rules):
         std = spec.init_std(role, ratio)

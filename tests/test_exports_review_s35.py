@@ -122,3 +122,27 @@ def test_hugging_face_conv1d_weights_are_read_in_out():
     assert drawn["transformer.h.0.mlp.c_proj.weight"] == pytest.approx(spec.init_std("hidden", 4)) == hidden / 2
     names = {g["name"] for g in abctorch.param_groups(model, spec)}
     assert names == {"embedding", "hidden", "hidden (fan-in 4x width)", "readout"}
+
+
+def test_an_abc_spec_given_to_the_exports_says_its_numbers_need_the_multipliers():
+    """recommend()'s default form is abc: param_groups / init_ / the optax exports applied it to a plain model in
+    silence, the embedding's LR 32x low and the readout's init std 32x large at width 1024."""
+    import jax.numpy as jnp
+
+    from abcscale import optax as abcoptax
+
+    abc = abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3).groups
+    model = _Model({"wte.weight": (512, W), "h.0.mlp.c_fc.weight": (4 * W, W), "lm_head.weight": (512, W)})
+    params = {"wte": jnp.zeros((512, W)), "h_0": {"c_fc": {"kernel": jnp.zeros((W, 4 * W))}},
+              "lm_head": {"kernel": jnp.zeros((W, 512))}}
+    said = r"the spec is in the abc form, whose LRs and init stds assume the forward multiplies .*embedding 32"
+    for call in (lambda: abctorch.param_groups(model, abc), lambda: abctorch.init_(model, abc),
+                 lambda: abcoptax.lr_tree(abc, params), lambda: abcoptax.transform(abc, params)):
+        with pytest.warns(UserWarning, match=said):
+            call()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        abctorch.param_groups(model, abc, form="abc")  # the caller says its forward applies them
+        abctorch.multipliers(model, abc)  # the function that names them
+        abctorch.init_(model, _plain())
+        abcoptax.lr_tree(_plain(), params)

@@ -474,6 +474,24 @@ def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: 
     return req
 
 
+def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: str) -> None:
+    """Warn when an abc-form spec reaches an export that sets LRs or init stds without the caller saying its
+    forward applies the multipliers (``form="abc"``): ``recommend()``'s default form is abc, and a plain model
+    given those numbers trains its embedding and readout off by the multipliers (32x at width 1024 under muP)."""
+    if form is not None or spec.form is not Form.abc:
+        return
+    scaled = {s.role.value: s.multiplier for s in spec.roles if s.multiplier not in (None, 1.0)}
+    if scaled:
+        import warnings
+
+        said = ", ".join(f"{role} {m:.4g}" for role, m in scaled.items())
+        warnings.warn(f"{where}: the spec is in the abc form, whose LRs and init stds assume the forward multiplies "
+                      f"each layer's output by its multiplier ({said}: spec[role].multiplier; abctorch.multipliers "
+                      "names them per parameter). For a model without multipliers recommend with "
+                      "form='multiplier_free'; form='abc' here says the forward applies them", UserWarning,
+                      stacklevel=3)
+
+
 def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *, width: int | None = None,
                form: Form | str | None = None, rules: Any = None) -> GroupSpec:
     """``spec`` as a :class:`GroupSpec`: itself (or a :class:`Recommendation`'s ``groups``), or a constants file's
