@@ -755,7 +755,7 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
     other = _unnamed_settings(df, m, v)
     keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
     at = np.arange(len(df))  # positions: a user's index may repeat labels
-    if v.seed is not None and m.seed_col in df.columns:
+    if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns:
         keys = [*keys, m.seed_col]
     else:
         at = at[_trained(v)]
