@@ -146,3 +146,21 @@ def test_an_abc_spec_given_to_the_exports_says_its_numbers_need_the_multipliers(
         abctorch.multipliers(model, abc)  # the function that names them
         abctorch.init_(model, _plain())
         abcoptax.lr_tree(_plain(), params)
+
+
+def test_a_readout_under_a_numbered_wrapper_is_said_so():
+    """flax names a wrapper `Transformer_0`: its `lm_head` was refused as "no rule names its role", though the
+    readout rule names it; the message says why the default rule stood back, and the rule to add."""
+    with pytest.raises(ValueError, match=r"named like the readout, but under a numbered module.*\('lm_head', "
+                                         r"'readout'\)"):
+        assign("params/Transformer_0/lm_head/kernel", (W, 50257), W, layout="jax")
+    rule = abcscale.GroupRule(pattern="lm_head", role="readout")
+    assert assign("params/Transformer_0/lm_head/kernel", (W, 50257), W, [rule], layout="jax")[0].value == "readout"
+
+
+def test_recommend_takes_constants_as_a_dict():
+    rec = abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3, constants={"gamma": {"hidden": 2.0}})
+    plain = abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3)
+    assert rec["hidden"].lr == pytest.approx(2 * plain["hidden"].lr)
+    with pytest.raises(ValueError, match=r"^constants \(gamma.hiden\): "):
+        abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3, constants={"gamma": {"hiden": 2.0}})

@@ -155,6 +155,14 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                                  f"(width={small}); otherwise add a rule (pattern, role) for it")
             other = "" if all(d % width == 0 for d in dims[-2:]) else (
                 f", or, if the model is not {width} wide, recommend at its width")
+            key = _name(name)
+            if (hit := re.search(_READOUT_RULE.pattern, key, re.IGNORECASE)) and _NUMBERED.search(key):
+                # flax names a wrapper Transformer_0, a block's output projection is blocks.0.attn.output: the
+                # default readout rule cannot tell them apart, so it leaves any numbered path alone
+                raise ValueError(f"parameter {name!r} {list(dims)}: named like the readout, but under a numbered "
+                                 "module, where the default readout rule does not apply (a block's `output` "
+                                 "projection is hidden); add a rule (pattern, role) for it, e.g. "
+                                 f"({hit.group(2)!r}, 'readout')")
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
                              f"say (an embedding and a readout look alike); add a rule (pattern, role) for it{other}")
     if role is not Role.hidden or len(dims) < 2:
@@ -163,7 +171,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if len(dims) >= 3 and fan_in % width:
         raise ValueError(f"parameter {name!r} {list(dims)}: a hidden tensor whose fan-in axis ({fan_in}) is no "
                          f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
-                         "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its role and fan-in yourself")
+                         "fan_out] (jax) or [..., fan_out, fan_in] (torch) (a runner user model may give `fan_in` "
+                         "instead)")
     return role, fan_in / width
 
 

@@ -161,8 +161,13 @@ def recommend_request(
     given = {k: v for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
                                ("alignment", al), ("lr_mode", lr_mode), ("form", form),
                                ("rules", items)) if v is not None}
+    if isinstance(constants, Mapping):  # as a config file or a REST body gives them: {"gamma": {...}, ...}
+        try:
+            constants = Constants.model_validate(dict(constants))
+        except ValidationError as exc:
+            raise ValueError(validation_message(exc, within="constants")) from None
     if constants is not None and not isinstance(constants, Constants):
-        raise ValueError(f"constants: expected Constants, got {type(constants).__name__}")
+        raise ValueError(f"constants: expected Constants or a dict of its fields, got {type(constants).__name__}")
     if fit_id is None:
         base = {**dict(constants or Constants()), "width": base_width, "beta": beta}
         return AnalyticRecommend.model_validate({**given, "width": width, "base": base})
