@@ -87,3 +87,10 @@ def test_a_negative_scale_is_said_positive_and_vector_is_pointed_to_groups():
     with pytest.raises(ValueError, match=r"vector-like role \(biases, norm gains\) is in .groups\['vector'\]"):
         rec["vector"]
     assert rec.groups["vector"].lr == pytest.approx(3e-3)
+
+
+@pytest.mark.parametrize("name, where", [("convert", "abcscale theory convert"), ("import", "abcscale mup import")])
+def test_a_sub_command_named_at_the_top_says_where_it_lives(name, where):
+    said = _error(runner.invoke(app, [name]))
+    assert said == f"No such command '{name}'; it is '{where}'"
+    assert _error(runner.invoke(app, ["nosuch"])) == "No such command 'nosuch' (see 'abcscale --help')"

@@ -184,7 +184,17 @@ def _usage_error(exc: typer.TyperException) -> int:
         return getattr(exc, "exit_code", 2)
     message = exc.format_message().replace("Value error, ", "")
     hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    if ctx is not None and message.startswith("No such command '") and (nested := _nested(ctx, message)):
+        hint = f"; it is '{ctx.command_path} {nested}'"  # `abcscale convert`: theory's
     return _one_line(message.rstrip(".") + hint, getattr(exc, "exit_code", 2))
+
+
+def _nested(ctx: Any, message: str) -> str | None:
+    """The sub-group path of a command named at the wrong level (``convert`` -> ``theory convert``)."""
+    name = message.removeprefix("No such command '").split("'", 1)[0]
+    commands = getattr(ctx.command, "commands", {})
+    return next((f"{group} {name}" for group, sub in commands.items()
+                 if name in getattr(sub, "commands", {})), None)
 
 
 def service_detail(resp: Any) -> str:
