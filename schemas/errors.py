@@ -35,12 +35,9 @@ def validation_message(
     named: dict[tuple[str, str], list[str]] = {}  # (name, message) -> keys inside the value, in order
     for e in _union_errors_said_once(exc.errors()):
         loc = [x for x in e.get("loc", ()) if x != "__root__" and not _union_tag(x)]
-        msg = plain_numbers(str(e.get("msg")).removeprefix("Value error, "))
+        msg = error_text(e)
         if e.get("type") in _BOUNDS and _not_finite(e.get("input")):  # NaN fails "<= 1e30" for another reason
             msg = "Input should be a finite number"
-        elif e.get("type") == "greater_than_equal" and _at_most_zero(e.get("input")) \
-                and 0 < float((e.get("ctx") or {}).get("ge", 1)) <= 1e-30:  # a scale's floor, not its meaning
-            msg = "Input should be positive (at least 1e-30)"
         if within is not None:
             name, rest = within, loc
         elif names is not None and loc:
@@ -54,6 +51,16 @@ def validation_message(
             keys.append("".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in rest).removeprefix("."))
     return "; ".join((name + (f" ({', '.join(keys)})" if keys else "") + ": " if name else "") + msg
                      for (name, msg), keys in named.items())
+
+
+def error_text(e: Mapping[str, Any]) -> str:
+    """One pydantic error's message as every caller says it (the CLI, REST, the pages, ``check``): without
+    "Value error, ", bounds in short form, and a scale's floor of 1e-30 said as what it means when the input
+    is zero or negative ("positive"), not as its value."""
+    if e.get("type") == "greater_than_equal" and _at_most_zero(e.get("input")) \
+            and 0 < float((e.get("ctx") or {}).get("ge", 1)) <= 1e-30:
+        return "Input should be positive (at least 1e-30)"
+    return plain_numbers(str(e.get("msg")).removeprefix("Value error, "))
 
 
 def _at_most_zero(x: object) -> bool:

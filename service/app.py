@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import OperationalError
 
 from abcscale.schemas.api import FitCreate
-from abcscale.schemas.errors import plain_numbers
+from abcscale.schemas.errors import error_text
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
@@ -125,7 +125,7 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [_short_input({**e, "msg": plain_numbers(e["msg"].removeprefix("Value error, "))})
+    errors = [_short_input({**e, "msg": error_text(e)})
               if isinstance(e.get("msg"), str) else e for e in exc.errors()]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
 

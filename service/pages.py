@@ -34,7 +34,7 @@ from starlette.formparsers import MultiPartException
 from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.errors import plain_numbers, validation_message
+from abcscale.schemas.errors import error_text, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.groups import Form
 from abcscale.schemas.recommend import Recommendation
@@ -125,7 +125,7 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 def _errors_of(exc: ValidationError) -> dict[str, str]:
     out: dict[str, str] = {}
     for e in exc.errors(include_url=False):
-        out.setdefault(_field_of(e["loc"]), plain_numbers(e["msg"].removeprefix("Value error, ")))
+        out.setdefault(_field_of(e["loc"]), error_text(e))
     return out
 
 
@@ -384,8 +384,7 @@ async def upload(request: Request) -> Response:
         options = FitOptions.model_validate({k: v for k, v in values.items() if v.strip()}, context={"form": True})
     except ValidationError as exc:
         # a check across fields (`at` naming no covariate) has no location: the form's general error
-        errors = {str(e["loc"][0]) if e["loc"] else GENERAL: plain_numbers(e["msg"].removeprefix("Value error, "))
-                  for e in exc.errors(include_url=False)}
+        errors = {str(e["loc"][0]) if e["loc"] else GENERAL: error_text(e) for e in exc.errors(include_url=False)}
         return await _registry(request, 422, values=values, errors=errors)
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:

@@ -32,18 +32,18 @@ def test_the_cli_the_service_and_check_say_1e_30(tmp_path):
     cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "--width", "4096", "--base-width", "256",
                                    "--base-lr", "0"])
     assert cli.exit_code == 2
-    assert cli.stderr.strip() == "error: --base-lr: Input should be greater than or equal to 1e-30"
+    assert cli.stderr.strip() == "error: --base-lr: Input should be positive (at least 1e-30)"  # 0: say what it means
     with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
         r = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 4096,
                                                "base": {"width": 256, "beta": 0}})
         assert r.status_code == 422
-        assert r.json()["detail"][0]["msg"] == "Input should be greater than or equal to 1e-30"
+        assert r.json()["detail"][0]["msg"] == "Input should be positive (at least 1e-30)"
         assert r.json()["detail"][0]["loc"] == ["body", "analytic", "base", "beta"]
     config = tmp_path / "run.yaml"
     config.write_text("parameterization: mup\noptimizer: adam\nwidth: 4096\nbase_width: 256\nbeta: 1e-3\nlr: 1e-3\n"
                       "init_scale: {hidden: 0}\n")
     check = CliRunner().invoke(app, ["check", str(config)])
-    assert check.exit_code == 2 and "Input should be greater than or equal to 1e-30" in check.output, check.output
+    assert check.exit_code == 2 and "Input should be positive (at least 1e-30)" in check.output, check.output
 
 
 def test_the_calculator_page_says_a_per_layer_bound_in_one_line():
@@ -51,5 +51,5 @@ def test_the_calculator_page_says_a_per_layer_bound_in_one_line():
 
     _, errors = calculator_request({"parameterization": "mup", "optimizer": "adam", "width": "1024",
                                     "base_width": "256", "base_lr": "0.003", "gamma": "0,1,1"})
-    assert errors == {"gamma": "'embedding,hidden,readout' or one number (embedding: Input should be greater than "
-                               "or equal to 1e-30)"}
+    assert errors == {"gamma": "'embedding,hidden,readout' or one number (embedding: Input should be positive "
+                               "(at least 1e-30))"}

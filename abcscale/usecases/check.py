@@ -41,7 +41,7 @@ from pydantic_core import PydanticCustomError
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.errors import plain_numbers
+from abcscale.schemas.errors import error_text
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.groups import ROLES, Form, MupSetup, Role, RoleSetting
 from abcscale.schemas.recommend import Recommendation
@@ -424,8 +424,7 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
             meant.update(".".join([*loc[:-1], c]) for c in close)
             problems.append((key, "unknown key" + suggest(loc[-1], close)))
         else:
-            problems.append((key, "missing" if e["type"] == "missing" else plain_numbers(str(e["msg"]).removeprefix(
-                "Value error, "))))
+            problems.append((key, "missing" if e["type"] == "missing" else error_text(e)))
     kept = [p for p in problems if not (p[1] == "missing" and p[0] in meant)]
     return list(dict.fromkeys(kept))  # once each, in order
 
