@@ -512,10 +512,11 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     """Which columns are the group key, the swept constants, the seed and the divergence flag."""
     default = ColumnMapping()
     cols = set(df.columns)
-    for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col), ("loss_col", m.loss_col)):
-        if col not in cols:
-            problems.append(f"{col}: missing column (the {option(role)} column); columns are: "
-                            f"{', '.join(sorted(cols))}")
+    missing = [(role, col) for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col),
+                                             ("loss_col", m.loss_col)) if col not in cols]
+    for i, (role, col) in enumerate(missing):  # the table's columns once, after the last
+        listing = f"; columns are: {', '.join(sorted(cols))}" if i == len(missing) - 1 else ""
+        problems.append(f"{col}: missing column (the {option(role)} column){listing}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
         problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")

@@ -94,3 +94,16 @@ def test_a_sub_command_named_at_the_top_says_where_it_lives(name, where):
     said = _error(runner.invoke(app, [name]))
     assert said == f"No such command '{name}'; it is '{where}'"
     assert _error(runner.invoke(app, ["nosuch"])) == "No such command 'nosuch' (see 'abcscale --help')"
+
+
+def test_fit_summary_shows_the_prediction_it_was_asked_for(tmp_path):
+    from tests.fitting.test_review_s35 import _sweep
+
+    path = tmp_path / "t.csv"
+    _sweep().to_csv(path, index=False)
+    res = runner.invoke(app, ["fit", str(path), "--n-boot", "20", "--target-width", "4096", "--summary"])
+    assert res.exit_code == 0, res.output
+    fit = fit_table(_sweep(), n_boot=20, target_width=4096)
+    assert f"at width 4096: LR* {fit.groups[0].prediction.lr:.4g}, 95% [" in res.stdout
+    res = runner.invoke(app, ["fit", str(path), "--n-boot", "20", "--summary"])
+    assert res.exit_code == 0 and "LR*" not in res.stdout.split("\n", 1)[1]

@@ -337,7 +337,7 @@ def print_compact(result: FitResult) -> None:
     """``--summary``: one line per group (for tables of many groups), then the table's warnings once."""
     level = _level(result)
     print_joint(result, warning_line)
-    sym, _ = _size(result)
+    sym, noun = _size(result)
     labels = [" ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in g.group.values()) or "all rows"
               for g in result.groups]
     pad = max(map(len, labels), default=0)
@@ -345,6 +345,12 @@ def print_compact(result: FitResult) -> None:
                   f"group{'' if len(result.groups) == 1 else 's'}; e with its {level} interval", highlight=False)
     for label, g in zip(labels, result.groups, strict=True):
         console.print(compact_line(label.ljust(pad), g), highlight=False)
+        if g.prediction is not None:  # the answer --target-width asked for, under its group's line
+            p = g.prediction
+            console.print(f"{' ' * pad}  at {noun} {p.width}: LR* {p.lr:.4g}, 95% [{p.ci95[0]:.4g}, "
+                          f"{p.ci95[1]:.4g}], safe-side {p.safe_lr:.4g}" + (" [bold red]unreliable[/]"
+                                                                              if p.unreliable else ""),
+                          highlight=False)
     console.print(loss_line(result), highlight=False)
     for msg in result.warnings:
         console.print(warning_line(msg), highlight=False)

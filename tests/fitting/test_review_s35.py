@@ -150,3 +150,13 @@ def test_the_fit_table_says_why_a_widths_interval_is_wide(tmp_path):
     assert out.exit_code == 0, out.output
     text = " ".join(out.stdout.split())
     assert all(" ".join(m.split()) in text for m in messages)
+
+
+def test_missing_columns_list_the_tables_columns_once():
+    from abcscale.fitting import TableError
+
+    with pytest.raises(TableError) as exc:
+        prepare(pd.DataFrame({"d_model": [64], "lr": [0.01]}))
+    text = str(exc.value)
+    assert text.count("columns are: d_model, lr") == 1 and text.endswith("columns are: d_model, lr")
+    assert "width: missing column" in text and "final_loss: missing column" in text
