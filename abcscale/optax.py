@@ -65,6 +65,12 @@ def init_std_tree(spec: SpecLike, params: Any, *, width: int | None = None,
     return export.init_std_tree(_applied(spec, width, form, 'init_std_tree'), params, **_kw(kwargs))
 
 
+def multiplier_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
+                    **kwargs: Any) -> Any:
+    """:func:`abcscale.runner.export.multiplier_tree`: each leaf's forward multiplier (1.0 where none)."""
+    return export.multiplier_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+
+
 def _applied(spec: SpecLike, width: int | None, form: Form | str | None, where: str) -> GroupSpec:
     """The spec, warning when an abc-form one sets numbers that assume multipliers the caller did not say it applies
     (:func:`abcscale.usecases.tune.warn_unapplied_multipliers`)."""
@@ -79,4 +85,4 @@ def _kw(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs | {"rules": list(parse_rules(kwargs["rules"]))} if kwargs.get("rules") is not None else kwargs
 
 
-__all__ = ["SpecLike", "init", "init_std_tree", "labels", "lr_tree", "transform"]
+__all__ = ["SpecLike", "init", "init_std_tree", "labels", "lr_tree", "multiplier_tree", "transform"]

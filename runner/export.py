@@ -79,6 +79,16 @@ def init_std_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule]
     return jax.tree_util.tree_unflatten(treedef, [std for _, _, _, std in leaves])
 
 
+def multiplier_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
+                    layout: str = "jax") -> Params:
+    """Each leaf's forward multiplier: what the forward multiplies that layer's output by (1.0 where none; the
+    abc form's embedding and readout, the mup form's readout), as ``abcscale.torch.multipliers`` gives it per
+    name. A readout tied to the embedding leaf (logits ``h @ E.T``) takes
+    ``theory.groups.tied_readout_multiplier(spec)`` on those logits instead: a tree holds the tensor once."""
+    leaves, treedef = _leaves(spec, params, rules, layout)
+    return jax.tree_util.tree_unflatten(treedef, [spec[role].multiplier or 1.0 for _, _, role, _ in leaves])
+
+
 def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas: tuple[float, float],
                     momentum: float, muon: tuple[float, str]) -> optax.GradientTransformation:
     """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta and the layout)."""
@@ -180,4 +190,4 @@ def init(spec: GroupSpec, params: Params, key: jax.Array, *, rules: Sequence[Gro
     return jax.tree_util.tree_unflatten(treedef, new)
 
 
-__all__ = ["init", "init_std_tree", "labels", "lr_tree", "transform"]
+__all__ = ["init", "init_std_tree", "labels", "lr_tree", "multiplier_tree", "transform"]

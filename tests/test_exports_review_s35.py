@@ -164,3 +164,21 @@ def test_recommend_takes_constants_as_a_dict():
     assert rec["hidden"].lr == pytest.approx(2 * plain["hidden"].lr)
     with pytest.raises(ValueError, match=r"^constants \(gamma.hiden\): "):
         abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3, constants={"gamma": {"hiden": 2.0}})
+
+
+def test_jax_users_get_the_multipliers_per_leaf():
+    """abctorch.multipliers had no JAX counterpart: an abc or mup form user read spec[role].multiplier by hand."""
+    import jax.numpy as jnp
+
+    from abcscale import optax as abcoptax
+
+    params = {"wte": {"embedding": jnp.zeros((512, W))}, "h_0": {"c_fc": {"kernel": jnp.zeros((W, 4 * W)),
+                                                                          "bias": jnp.zeros(4 * W)}},
+              "lm_head": {"kernel": jnp.zeros((W, 512))}}
+    abc = abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3).groups
+    tree = abcoptax.multiplier_tree(abc, params)
+    assert tree["wte"]["embedding"] == abc["embedding"].multiplier == 32.0
+    assert tree["lm_head"]["kernel"] == abc["readout"].multiplier == 1 / 32
+    assert tree["h_0"]["c_fc"]["kernel"] == 1.0 and tree["h_0"]["c_fc"]["bias"] == 1.0
+    plain = abcoptax.multiplier_tree(_plain(), params)
+    assert all(v == 1.0 for v in (plain["wte"]["embedding"], plain["lm_head"]["kernel"]))
