@@ -107,3 +107,19 @@ def test_fit_summary_shows_the_prediction_it_was_asked_for(tmp_path):
     assert f"at width 4096: LR* {fit.groups[0].prediction.lr:.4g}, 95% [" in res.stdout
     res = runner.invoke(app, ["fit", str(path), "--n-boot", "20", "--summary"])
     assert res.exit_code == 0 and "LR*" not in res.stdout.split("\n", 1)[1]
+
+
+def test_check_says_what_beta_means_beside_a_per_group_mup_table(tmp_path):
+    """`recommend --form mup` writes abc's base LR as per-group MuAdam lrs; `check` with that table and the same
+    beta read beta as microsoft/mup's one lr for every group and failed, without a word on why."""
+    table = ("mup: {base_width: 128, lr: {embedding: 0.03394, hidden: 0.003, readout: 0.0002652, vector: 0.003}, "
+             "init_std: {embedding: 1.0, hidden: 0.08839, readout: 0.0078125}}\n")
+    with_beta = tmp_path / "a.yaml"
+    with_beta.write_text("optimizer: adam\nwidth: 1024\nbeta: 0.003\n" + table)
+    res = runner.invoke(app, ["check", str(with_beta)])
+    text = " ".join(res.output.split())
+    assert res.exit_code == 1 and "beta with a mup table is the one lr MuAdam gives every group" in text
+    without = tmp_path / "b.yaml"
+    without.write_text("optimizer: adam\nwidth: 1024\n" + table)
+    res = runner.invoke(app, ["check", str(without)])
+    assert res.exit_code == 0 and "PASS" in res.output and "one lr MuAdam" not in " ".join(res.output.split())

@@ -608,6 +608,12 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
+    if cfg.mup is not None and cfg.beta is not None and isinstance(cfg.mup.lr, RoleValues) \
+            and len({v for _, v in cfg.mup.lr.items()}) > 1:
+        # `recommend --form mup` writes abc's beta as per-group MuAdam lrs; beta here is microsoft/mup's one lr
+        warnings.append("beta with a mup table is the one lr MuAdam gives every group (microsoft/mup's rule); this "
+                        "table's per-group lrs differ, as `abcscale recommend --form mup` writes a base LR of the "
+                        "abc form: leave beta out to check the table's own width scaling")
     if cfg.mup is not None and cfg.weight_decay is not None:
         warnings.append("weight_decay: not checked with a mup table (give it as MuAdamW's, in abc or plain form "
                         "without the table)")
