@@ -15,7 +15,6 @@ from scipy import optimize, stats
 from abcscale import theory
 from abcscale.fitting.parts import size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
-from abcscale.fitting.table import option
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
 from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
@@ -105,8 +104,8 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     if g.mixed_columns:
         warnings.append(f"{UNRELIABLE}runs fitted as seeds of one width and LR differ in "
                         f"{', '.join(g.mixed_columns)}: two or more configurations are fitted as one, and the "
-                        f"prediction is for none of them; name the column(s) with {option('group_cols')} to fit "
-                        f"each apart (or {option('covariates')} for one law across them)")
+                        "prediction is for none of them; fit again with the column(s) among the group columns "
+                        "to fit each apart, or as covariates for one law across them")
     if g.basin is not None:
         kl, kr = g.basin.k_left, g.basin.k_right
     else:
@@ -133,14 +132,16 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         e = predict_law(g.edge_law, width)
         edge_lr = 2.0 ** min(e.mean, MAX_LOG2_LR)  # beyond it the prediction is refused below
         cap = e.interval(EDGE_CAP_LEVEL)[0]
-        if cap < lo95 and safe > lo95:
+        if cap < lo95:
             # every fitted width trained stably at its optimum, so an edge bound below LR*'s own 95% band is the
             # edge law's uncertainty (a coarse grid brackets it loosely), not a divergence near LR*: capping there
-            # would cost more loss than the band it guards against
-            warnings.append(f"the predicted stability edge's lower {100 * EDGE_CAP_LEVEL:g}% bound ({2.0 ** cap:.3g}) "
-                            "lies below LR*'s 95% band: the edge is too uncertain to cap the safe-side LR, which "
-                            "stops at the band's low end")
-            safe = lo95
+            # would cost more loss than the band it guards against. The safe side stops at the band's low end (a
+            # steep right side may have put it there already: it is not capped further)
+            if safe > lo95:
+                warnings.append(f"the predicted stability edge's lower {100 * EDGE_CAP_LEVEL:g}% bound "
+                                f"({2.0 ** cap:.3g}) lies below LR*'s 95% band: the edge is too uncertain to cap the "
+                                "safe-side LR, which stops at the band's low end")
+                safe = lo95
         elif safe > cap:
             warnings.append(f"safe-side LR capped at the lower {100 * EDGE_CAP_LEVEL:g}% bound of the predicted "
                             "stability edge")
@@ -175,8 +176,8 @@ def _band_notes(g: GroupFit) -> list[str]:
     how = f"t on {law.df} df, 95% quantile {q:.3g}" if law.df > 0 else "normal quantiles, no residual check"
     if g.theory_exponent is None:
         return [f"no theory prior: the band rests on {k} widths alone ({how}), so it is wide; fit again with the "
-                "theory setup (parameterization, optimizer, lr_mode: table columns, or `abcscale fit -p -o "
-                "--lr-mode`; the fit decides the prior, not the recommend) or sweep more widths"]
+                "theory setup (parameterization, optimizer, lr_mode: as table columns or as the fit's options of "
+                "those names; the fit decides the prior, not the recommendation) or sweep more widths"]
     if g.consistent is False:
         return [f"the band ignores theory's exponent, which the fit rejects; it rests on {k} widths alone ({how})"]
     if law.prior_mean is None:  # a fit stored before the bands used theory

@@ -747,30 +747,27 @@ def _py(v: Any) -> Any:
 
 
 def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, np.ndarray]:
-    """Columns no role names that differ between runs the fit takes as seeds of one cell, each with the rows of
-    such cells: then two configurations (two model families, two batch sizes) are fitted as one, and the
-    prediction is for neither. With a seed column the sign is two runs under one seed id at one width and LR
-    (seeds repeat the setting, not the id); without one, a text column that differs between the cell's runs
-    that trained (a crashed run's ``state`` follows its divergence). ``_pooled_columns`` words the warning;
-    this decides which groups' predictions are unreliable."""
-    other = _unnamed_settings(df, m, v)
-    keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
-    at = np.arange(len(df))  # positions: a user's index may repeat labels
-    if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns:
-        keys = [*keys, m.seed_col]
-    else:
-        at = at[_trained(v)]
-        other = [c for c in other if not pd.api.types.is_numeric_dtype(df[c])]
-    frame = df.iloc[at]
-    if not other or frame.empty:
+    """Columns no role names in which runs under one seed id differ at one width and LR (seeds repeat a setting,
+    not an id), each with the rows of those cells: then two configurations (two model families, two batch
+    sizes) are fitted as one, and the prediction is for neither. Only where it is the table's pattern, at half
+    of its cells or more (a rerun of one seed on another host is a repeat, not a configuration), and only with a
+    seed column of several ids (a constant `seed` beside a `data_seed` of replicates says nothing); without
+    one, ``_pooled_columns``' warning is all that can be said. ``_pooled_columns`` words the warning; this
+    decides which groups' predictions are unreliable."""
+    if v.seed is None or m.seed_col is None or m.seed_col not in df.columns or len(np.unique(v.seed)) < 2:
         return {}
-    varying = frame.groupby(keys, dropna=False)[other].transform("nunique", dropna=False) > 1
+    other = _unnamed_settings(df, m, v)
+    cell = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    if not other:
+        return {}
+    frame = df.reset_index(drop=True)  # positions: a user's index may repeat labels
+    varying = frame.groupby([*cell, m.seed_col], dropna=False)[other].transform("nunique", dropna=False) > 1
+    cells = frame.groupby(cell, dropna=False).ngroup().to_numpy()
     out = {}
     for c in other:
-        if (hit := varying[c].to_numpy()).any():
-            rows = np.zeros(len(df), bool)
-            rows[at[hit]] = True
-            out[c] = rows
+        hit = varying[c].to_numpy()
+        if hit.any() and len(np.unique(cells[hit])) >= 0.5 * len(np.unique(cells)):
+            out[c] = hit
     return out
 
 

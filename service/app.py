@@ -137,8 +137,9 @@ MAX_ECHO_CHARS = 2000
 def _short_input(error: dict[str, Any]) -> dict[str, Any]:
     """An error whose echoed ``input`` is too long to help: the input's kind and size instead."""
     value = error.get("input")
-    if isinstance(value, list | dict) and len(repr(value)) > MAX_ECHO_CHARS:
-        what = f"a list of {len(value)} items" if isinstance(value, list) else f"an object of {len(value)} keys"
+    if isinstance(value, list | dict | str) and len(repr(value)) > MAX_ECHO_CHARS:
+        what = (f"a list of {len(value)} items" if isinstance(value, list) else f"an object of {len(value)} keys"
+                if isinstance(value, dict) else f"a string of {len(value)} characters")
         return {**error, "input": f"({what}, not echoed)"}
     return error
 

@@ -40,17 +40,22 @@ def test_a_hidden_name_with_a_fixed_axis_asks_for_its_role(name, shape, fixed):
     ("layers.0.feed_forward.w1.weight", (11008 * W // 4096, W)),  # LLaMA's MLP width, no multiple of D
     ("layers.0.attention.wk.weight", (W // 4, W)),                # grouped keys: a divisor of the width
     ("h.0.mlp.c_fc.weight", (4 * W, W)),
+    # a code review's models: heads x head_dim no divisor of D, MoE experts narrower than D, in blocks
+    ("model.layers.0.self_attn.q_proj.weight", (2048 * W // 2304, W)),
+    ("model.layers.3.mlp.experts.7.gate_proj.weight", (1408 * W // 2048, W)),
+    ("q_proj.weight", (W - 128, W)),  # attention names are never an input or output layer
+    ("h.0.mlp.fc1.weight", (W, 784)),  # a generic name inside a block is the block's
 ])
 def test_hidden_names_that_grow_with_the_width_stay_hidden(name, shape):
     assert assign(name, shape, W)[0].value == "hidden"
 
 
-def test_mingpt_position_table_is_an_embedding_and_a_broadcast_tensor_is_not_guessed():
+def test_mingpt_position_table_is_an_embedding_by_name():
     assert assign("pos_emb", (1, 1024, W), W)[0].value == "embedding"
     assert assign("tok_emb.weight", (50304, W), W)[0].value == "embedding"
-    with pytest.raises(ValueError, match="no rule names its role"):
-        assign("positions", (1, 1024, W), W)  # [1, T, D]: broadcast over the batch, not a stack of matrices
-    assert assign("layers_stacked", (4, W, 4 * W), W, layout="jax")[0].value == "hidden"  # a scan's stack is
+    # by shape alone a [1, T, D] table and a one-layer stack [1, D, 4D] look alike: a stack stays hidden
+    assert assign("blocks.w_in", (1, W, 4 * W), W, layout="jax")[0].value == "hidden"
+    assert assign("layers_stacked", (4, W, 4 * W), W, layout="jax")[0].value == "hidden"
 
 
 def test_a_square_lm_head_is_the_readout_but_a_square_output_stays_ambiguous():
@@ -182,3 +187,11 @@ def test_jax_users_get_the_multipliers_per_leaf():
     assert tree["h_0"]["c_fc"]["kernel"] == 1.0 and tree["h_0"]["c_fc"]["bias"] == 1.0
     plain = abcoptax.multiplier_tree(_plain(), params)
     assert all(v == 1.0 for v in (plain["wte"]["embedding"], plain["lm_head"]["kernel"]))
+
+
+def test_the_multiplier_warning_points_at_the_callers_line():
+    abc = abcscale.recommend("mup", "adam", width=W, base_width=128, beta=3e-3).groups
+    model = _Model({"wte.weight": (512, W), "h.0.mlp.c_fc.weight": (4 * W, W), "lm_head.weight": (512, W)})
+    with pytest.warns(UserWarning, match="abc form") as caught:
+        abctorch.param_groups(model, abc)
+    assert caught[0].filename == __file__

@@ -55,6 +55,10 @@ _NORM_RULE = GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector)  # Lay
 _BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector)  # biases, flax norm scales
 _READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
                           role=Role.readout)
+#: the hidden rule's generic MLP names, which an MLP classifier uses for its input and output layers too
+_GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)(\.(weight|kernel|w))?$", re.IGNORECASE)
+#: a path under a block's index (h.0., layers.3., flax's Block_0.); not `fc1.`, whose digit is its own name's
+_IN_BLOCK = re.compile(r"(^|\.)(\d+|\w+_\d+)\.")
 #: readout names no block uses for an inner matrix: a readout even when square (a vocabulary the size of the width)
 _READOUT_ONLY = re.compile(r"(^|\.)(lm_head|unembed|logits)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
@@ -130,10 +134,11 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     dims = tuple(int(d) for d in shape)
     rule = _matching_rule(name, dims, rules)
     role = None if rule is None else rule.role
-    if rule == _HIDDEN_RULE and len(dims) == 2 and (fixed := [d for d in dims if d < width and width % d]):
-        # LLaMA's 11008-wide MLP is no multiple of D but larger; a grouped k/v projection divides D. An axis
-        # smaller than the width that does not divide it is a fixed size: the model's input (784 pixels) or its
-        # classes (10): an `fc1`/`fc2` of an MLP classifier is its embedding or readout, not a hidden matrix
+    if rule == _HIDDEN_RULE and len(dims) == 2 and _GENERIC_MLP.search(_name(name)) \
+            and not _IN_BLOCK.search(_name(name)) and (fixed := [d for d in dims if d < width and width % d]):
+        # An MLP classifier's `fc1`/`fc2` sit at the top, its input (784 pixels) and its classes (10) fixed sizes:
+        # its embedding and readout, not hidden matrices. Attention and gate/up/down projections, and anything in
+        # a numbered block, stay hidden whatever their sizes (Gemma's q_proj [2048, 2304], MoE experts under D)
         raise ValueError(f"parameter {name!r} {list(dims)}: named like a hidden matrix, but its axis of {fixed[0]} "
                          f"does not grow with the width {width} (no multiple or divisor of it): an input layer is "
                          "the embedding (whose init std is a lookup table's: a dense input of fan-in d wants it "
@@ -142,9 +147,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if role is None:
         if len(dims) <= 1:
             role = Role.vector
-        elif (len(dims) == 2 or dims[0] != 1) \
-                and all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
-            # not a [1, T, D] tensor: a leading axis of 1 is broadcast over the batch (minGPT's pos_emb), a table
+        elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             role = Role.hidden
         else:
             small, large = sorted(dims[-2:])

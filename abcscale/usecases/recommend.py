@@ -19,8 +19,10 @@ service start without it.
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -283,8 +285,7 @@ def _parse_group(text: str) -> dict[str, str]:
 
 
 def _norm(key: str, value: Any) -> str:
-    """Compare group values loosely: enum aliases and letter case do not matter, nor how a number is written
-    (``1``, ``1.0`` and ``1e0`` are one value: a table's float column stores 1.0, a JSON client sends 1)."""
+    """Compare group values loosely: enum aliases and letter case do not matter."""
     s = str(value).strip()
     parsers: dict[str, Any] = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
     try:
@@ -294,11 +295,22 @@ def _norm(key: str, value: Any) -> str:
             return Alignment.parse(s).name
     except ValueError:
         pass
-    try:
-        number = float(s)
-    except ValueError:
-        return s.lower()
-    return repr(number) if math.isfinite(number) else s.lower()
+    return s.lower()
+
+
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def _same_number(stored: Any, given: Any) -> bool:
+    """A numeric group value (a table's float 1.0, an integer id) and a selector written another way (``1``,
+    ``1e0``; a JSON client sends 1.0 as 1): equal as exact decimals. Text labels ("1" beside "1.0") are not
+    numbers, and plain digits only are read (not ``1_0``)."""
+    if isinstance(stored, bool) or not isinstance(stored, int | float):
+        return False
+    text = str(given).strip()
+    if not _PLAIN_NUMBER.fullmatch(text) or (isinstance(stored, float) and not math.isfinite(stored)):
+        return False
+    return decimal.Decimal(repr(stored) if isinstance(stored, float) else str(stored)) == decimal.Decimal(text)
 
 
 #: how select_group's message says to pick a group, in the REST body's words: the CLI (``--group``) and the Python
@@ -332,6 +344,10 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
                              + (", ".join(cols) or "(none)"))
     matches = [g for g in fit.groups
                if all(k in g.group and _norm(k, g.group[k]) == _norm(k, v) for k, v in filters.items())]
+    if not matches:  # the selector's numbers written another way than the stored ones (1 for 1.0)
+        matches = [g for g in fit.groups if all(k in g.group and (_norm(k, g.group[k]) == _norm(k, v)
+                                                                  or _same_number(g.group[k], v))
+                                                for k, v in filters.items())]
     if len(matches) != 1:
         listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
         what = "no group matches" if not matches else f"{len(matches)} groups match"

@@ -42,8 +42,8 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
              *(f"#   r\"{r.pattern}\" -> {r.role.value}" for r in spec.rules),
              "#   where the shape agrees: a vector rule takes 1-D tensors only, the other roles matrices only;",
              "#   the default readout rule skips names under a numbered block (h.0.) and square matrices",
-             "#   (but lm_head, unembed, logits); the default hidden rule refuses a matrix with an axis under",
-             f"#   {spec.width} that does not divide it (an input or output layer: name its role)",
+             "#   (but lm_head, unembed, logits); the default hidden rule refuses a top-level fc1/fc2/w1..",
+             f"#   with an axis under {spec.width} that does not divide it (an input or output layer: name its role)",
              f"#   no match: 1-D -> vector; a matrix whose axes are multiples of {spec.width} -> hidden",
              "# and each role's numbers (one optimizer param group per role):",
              *(f"#   {_numbers(s, spec.width, fan_in)}" for s in spec.roles)]

@@ -489,7 +489,7 @@ def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: 
                       f"each layer's output by its multiplier ({said}: spec[role].multiplier; abctorch.multipliers "
                       "names them per parameter). For a model without multipliers recommend with "
                       "form='multiplier_free'; form='abc' here says the forward applies them", UserWarning,
-                      stacklevel=3)
+                      stacklevel=4)  # the caller's line: past this, the export's helper and the export
 
 
 def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *, width: int | None = None,

@@ -47,20 +47,35 @@ def _families(seed_col: bool = True) -> pd.DataFrame:
     return df if seed_col else df.drop(columns="seed")
 
 
-@pytest.mark.parametrize("seed_col", [True, False])
-def test_two_configurations_under_one_group_make_the_prediction_unreliable(seed_col):
-    df = _families(seed_col)
+def test_two_configurations_under_one_group_make_the_prediction_unreliable():
+    df = _families()
     fit = fit_table(df, n_boot=50, target_width=4096)
     (g,) = fit.groups
     assert g.mixed_columns == ["family"]
     assert any(w.startswith(UNRELIABLE) and "differ in family" in w for w in g.prediction.warnings)
     assert any("differ in family" in r for r in g.prediction.unreliable)
+    # without a seed column nothing tells replicates from configurations: the pooled warning alone
+    bare = fit_table(_families(seed_col=False), n_boot=20, target_width=4096)
+    assert bare.groups[0].mixed_columns == [] and any("differ in family" in w for w in bare.warnings)
     # named as a group column, each family is its own fit, near its truth, and reliable on this count
     fit = fit_table(df, ColumnMapping(group_cols=[*MUP, "family"]), n_boot=50, target_width=4096)
     for g in fit.groups:
         assert g.mixed_columns == []
         truth = -1.0 if g.group["family"] == "gpt-a" else -0.5
         assert g.exponent.estimate == pytest.approx(truth, abs=0.15)
+
+
+def test_replicate_and_provenance_columns_are_not_configurations():
+    """A code review's cases: replicates under a second seed column beside a constant `seed`, a `host` that
+    differs between a cell's replicates, and one seed rerun on another host in a few cells."""
+    df = _sweep(seeds=3)
+    fit = fit_table(df.assign(data_seed=df["seed"], seed=0), n_boot=20, target_width=4096)
+    assert fit.groups[0].mixed_columns == []
+    hosts = df.assign(host=np.where(df["seed"] == 1, "b", "a"))
+    assert fit_table(hosts, n_boot=20, target_width=4096).groups[0].mixed_columns == []
+    rerun = df[df["seed"] == 0].iloc[:5].assign(host="c")  # five cells' seed 0 again, elsewhere
+    with_rerun = pd.concat([hosts, rerun], ignore_index=True)
+    assert fit_table(with_rerun, n_boot=20, target_width=4096).groups[0].mixed_columns == []
 
 
 def test_a_state_column_that_follows_divergence_is_not_a_configuration():
@@ -160,3 +175,35 @@ def test_missing_columns_list_the_tables_columns_once():
     text = str(exc.value)
     assert text.count("columns are: d_model, lr") == 1 and text.endswith("columns are: d_model, lr")
     assert "width: missing column" in text and "final_loss: missing column" in text
+
+
+@pytest.mark.parametrize("steepness", [50, 200, 400])
+def test_a_steep_right_side_does_not_send_the_safe_side_to_an_uncertain_edge(steepness):
+    """A code review's case: a basin k times steeper above LR* puts the safe side at or under the band's low end
+    by itself; an uncertain edge (its bound under the band) must not then cap it an octave lower."""
+    from abcscale.fitting.predict import predict_group
+
+    g = fit_table(_steep(), n_boot=100, blowup=None).groups[0]
+    edge = g.edge_law.model_copy(update={"log2_constant": g.edge_law.log2_constant - 1.0})
+    basin = g.basin.model_copy(update={"source": "asymmetric", "k_right": g.basin.k_left * steepness})
+    p = predict_group(g.model_copy(update={"edge_law": edge, "basin": basin}), 4096)
+    unbounded = predict_group(g.model_copy(update={"edge_law": None, "basin": basin}), 4096)
+    assert p.safe_lr >= min(unbounded.safe_lr, p.ci95[0]) * (1 - 1e-9)
+    assert p.safe_lr >= p.ci95[0] * 0.9  # never the edge's bound, an octave under the band
+
+
+def test_distinct_group_labels_stay_selectable():
+    """A code review's collisions: text labels "1" and "1.0", integers past 2**53, `1_0` against 10."""
+    big = 2**53
+    df = pd.concat([_sweep(seeds=1).assign(ver=v, job=j) for v, j in (("1", big), ("1.0", big + 1))],
+                   ignore_index=True)
+    fit = fit_table(df, ColumnMapping(group_cols=[*MUP, "ver", "job"]), n_boot=20)
+    assert select_group(fit, {"ver": "1"})[0].group["ver"] == "1"
+    assert select_group(fit, {"ver": "1.0"})[0].group["ver"] == "1.0"
+    assert select_group(fit, {"job": big + 1})[0].group["job"] == big + 1
+    assert select_group(fit, {"job": str(big)})[0].group["job"] == big
+    tens = pd.concat([_sweep(seeds=1).assign(n=n) for n in (10, 100)], ignore_index=True)
+    fit = fit_table(tens, ColumnMapping(group_cols=[*MUP, "n"]), n_boot=20)
+    assert select_group(fit, {"n": "1e1"})[0].group["n"] == 10
+    with pytest.raises(ValueError, match="no group matches"):
+        select_group(fit, {"n": "1_0"})

@@ -89,3 +89,9 @@ def test_python_mapping_takes_comma_lists_as_rest_and_the_cli_do():
 
     fit = abcscale.fit(_families(), mapping={"group_cols": "parameterization, optimizer,lr_mode,family"}, n_boot=20)
     assert [g.group["family"] for g in fit.groups] == ["gpt-a", "gpt-b"]
+
+
+def test_a_long_string_is_not_echoed_either(client):
+    r = client.post("/v1/fits", json={"rows": "x" * 100_000})
+    assert r.status_code == 422 and len(r.content) < 5_000
+    assert "a string of 100000 characters, not echoed" in r.text
