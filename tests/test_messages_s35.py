@@ -123,3 +123,15 @@ def test_check_says_what_beta_means_beside_a_per_group_mup_table(tmp_path):
     without.write_text("optimizer: adam\nwidth: 1024\n" + table)
     res = runner.invoke(app, ["check", str(without)])
     assert res.exit_code == 0 and "PASS" in res.output and "one lr MuAdam" not in " ".join(res.output.split())
+
+
+def test_check_config_says_a_tables_form_and_its_keys(tmp_path):
+    head = "parameterization: mup\noptimizer: adam\nwidth: 1024\nbase_width: 128\nbeta: 0.003\n"
+    listed = tmp_path / "a.yaml"
+    listed.write_text(head + "lr: [0.03, 3.75e-4, 3e-5]\n")
+    said = _error(runner.invoke(app, ["check", str(listed)]))
+    assert said.endswith("lr: a number, or a table by role ({embedding: 0.03, hidden: 3.75e-4, ...}), not a list")
+    unknown = tmp_path / "b.yaml"
+    unknown.write_text(head + "lr: {lm_head: 0.1, hidden: 3.75e-4}\n")
+    said = _error(runner.invoke(app, ["check", str(unknown)]))
+    assert said.endswith("lr.lm_head: unknown key; keys are: embedding, hidden, readout, vector")

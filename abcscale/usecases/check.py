@@ -420,9 +420,16 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
                 problems.append((k, reason) if sep and " " not in k else ("config", line))
             continue
         if e["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(loc[-1], _schema_keys(tuple(loc[:-1])), n=1, cutoff=CLOSE)
+            keys = _schema_keys(tuple(loc[:-1]))
+            close = difflib.get_close_matches(loc[-1], keys, n=1, cutoff=CLOSE)
             meant.update(".".join([*loc[:-1], c]) for c in close)
-            problems.append((key, "unknown key" + suggest(loc[-1], close)))
+            known = "" if close or not keys or len(loc) < 2 else f"; keys are: {', '.join(sorted(keys))}"
+            problems.append((key, "unknown key" + suggest(loc[-1], close) + known))
+        elif e["type"] in ("float_type", "float_parsing") and isinstance(e.get("input"), list | tuple) \
+                and loc[-1] in ("lr", "epsilon", "init_std", "weight_decay"):
+            # a list where a number or a table by role goes (lr: number | RoleValues): say the table's form
+            problems.append((key, "a number, or a table by role ({embedding: 0.03, hidden: 3.75e-4, ...}), "
+                                  "not a list"))
         else:
             problems.append((key, "missing" if e["type"] == "missing" else error_text(e)))
     kept = [p for p in problems if not (p[1] == "missing" and p[0] in meant)]
