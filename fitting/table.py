@@ -194,7 +194,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_blown_up_note(v, blowup), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
+    notes = [*_blown_up_note(v, blowup), *_missing_note(v), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
              *_interleaved_columns(df, m, v),
              *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
              *_counts_as_widths(df, m)]
@@ -386,6 +386,7 @@ class _Valid:
     constants: dict[str, np.ndarray]
     group_cols: list[str]
     blown_up: np.ndarray | None = None  # finite losses the blow-up rule counted as diverged
+    missing: np.ndarray | None = None  # no loss (NaN) at an LR below its curve's best: counted as diverged
 
 
 @dataclass(frozen=True)
@@ -493,10 +494,12 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           "its usual size (a negative log-likelihood's offset; the optima do not change, and the "
                           "penalties are shares of the best loss, so one near 0 inflates them)"])
     diverged, blown = flagged, None
+    keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
     if blowup is not None:
-        keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
         blown = _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
         diverged = diverged | blown
+    missing = _missing_below_best(df[keys], lr.to_numpy(), loss.to_numpy(), diverged) \
+        & ~_flagged(df, roles.div_col)  # a run the table says diverged is one, wherever it sits
     kept = loss.to_numpy()[~diverged]
     kept = kept[np.isfinite(kept)]
     if kept.size and not LOSS_RANGE[0] <= abs(float(np.median(kept))) <= LOSS_RANGE[1]:
@@ -505,7 +508,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           f"losses of magnitude {LOSS_RANGE[0]:g} to {LOSS_RANGE[1]:g}: divide the column by a "
                           "constant (the optimal learning rates do not change)"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
-                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown)
+                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing)
 
 
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
@@ -602,19 +605,24 @@ _TRUE = ("true", "1", "1.0", "yes", "t", "y")
 _FALSE = ("false", "0", "0.0", "no", "f", "n", "", "nan", "none", "<na>")
 
 
+def _flagged(df: pd.DataFrame, div_col: str | None) -> np.ndarray:
+    """The runs the table's divergence column marks (none without one)."""
+    if div_col is None:
+        return np.zeros(len(df), bool)
+    flag = df[div_col]
+    if flag.dtype != bool:
+        # an empty cell is "not flagged" (pandas 3 keeps NaN through astype(str), pandas 2 writes "nan")
+        text = flag.astype(object).where(flag.notna(), "").astype(str).str.strip().str.lower()
+        if (odd := ~text.isin(_TRUE + _FALSE)).any():  # "maybe" or 2 read as "not diverged" would be a guess
+            raise TableError([f"{div_col}: expected true/false (or 1/0, yes/no) in {_rows(odd)}, got "
+                              f"{flag[odd].iloc[0]!r}"])
+        flag = text.isin(_TRUE)
+    return flag.to_numpy(dtype=bool)
+
+
 def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str | None) -> np.ndarray:
     """NaN/inf loss, a true diverged flag, or a final loss above the loss at init; all diverged is an error."""
-    diverged = ~np.isfinite(loss)
-    if div_col is not None:
-        flag = df[div_col]
-        if flag.dtype != bool:
-            # an empty cell is "not flagged" (pandas 3 keeps NaN through astype(str), pandas 2 writes "nan")
-            text = flag.astype(object).where(flag.notna(), "").astype(str).str.strip().str.lower()
-            if (odd := ~text.isin(_TRUE + _FALSE)).any():  # "maybe" or 2 read as "not diverged" would be a guess
-                raise TableError([f"{div_col}: expected true/false (or 1/0, yes/no) in {_rows(odd)}, got "
-                                  f"{flag[odd].iloc[0]!r}"])
-            flag = text.isin(_TRUE)
-        diverged |= flag.to_numpy(dtype=bool)
+    diverged = ~np.isfinite(loss) | _flagged(df, div_col)
     if "loss_at_init" in df.columns and m.loss_col != "loss_at_init":
         init = _to_number(df["loss_at_init"]).to_numpy(dtype=float)
         # a run that ends above where it started has blown up even when its loss is finite
@@ -642,6 +650,25 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
     # negative one (a log-likelihood), where factor x best would lie below it and flag every larger LR
     above = np.where(best > 0, factor * best, best + (factor - 1) * np.abs(best))
     return ok & np.isfinite(best) & (lr > lr_best) & (loss > above)
+
+
+def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:
+    """Runs without a loss (NaN: an empty cell, an unfinished run) at a smaller LR than their curve's best run:
+    counted as diverged like any NaN, though runs diverge above the optimum, not below it."""
+    ok = ~diverged & np.isfinite(loss)
+    frame = keys.assign(_lr=lr, _loss=np.where(ok, loss, np.inf))
+    best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_loss"].transform("min").to_numpy()
+    at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
+    lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform("max").to_numpy()
+    return np.isnan(loss) & np.isfinite(best) & (lr < lr_best)
+
+
+def _missing_note(v: _Valid) -> list[str]:
+    if v.missing is None or not v.missing.any():
+        return []
+    return [f"{int(v.missing.sum())} run(s) without a loss (an empty cell or NaN) at a smaller LR than their "
+            f"curve's best run count as diverged: {_rows(v.missing)}. Runs diverge above the optimum, not below "
+            "it: if they are unfinished or missing, drop them before fitting"]
 
 
 def _blown_up_note(v: _Valid, blowup: float | None) -> list[str]:

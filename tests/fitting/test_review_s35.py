@@ -207,3 +207,26 @@ def test_distinct_group_labels_stay_selectable():
     assert select_group(fit, {"n": "1e1"})[0].group["n"] == 10
     with pytest.raises(ValueError, match="no group matches"):
         select_group(fit, {"n": "1_0"})
+
+
+def test_a_run_without_a_loss_below_the_optimum_is_said():
+    """An unfinished run exported with an empty loss counts as diverged: below its curve's best LR, where runs do
+    not diverge, that lowered nothing silently but hid a missing run; it is said now. NaN above the best (the
+    usual divergence) is not."""
+    df = _sweep()
+    said = [w for w in prepare(df).warnings if "without a loss" in w]
+    assert not said  # the sweep's NaN are its divergences, above each optimum
+    hole = df.copy()
+    low = hole.index[(hole["width"] == 128) & (hole["beta"] == hole["beta"].min())]
+    hole.loc[low, "final_loss"] = np.nan
+    said = [w for w in prepare(hole).warnings if "without a loss" in w]
+    assert len(said) == 1 and said[0].startswith(f"{len(low)} run(s) without a loss")
+
+
+def test_a_declared_divergence_below_the_optimum_is_not_called_missing():
+    df = _sweep()
+    low = df.index[(df["width"] == 128) & (df["beta"] == df["beta"].min())]
+    df.loc[low, "final_loss"] = np.nan
+    df["diverged"] = False
+    df.loc[low, "diverged"] = True  # the runner's own table flags its diverged runs
+    assert not [w for w in prepare(df).warnings if "without a loss" in w]
