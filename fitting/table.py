@@ -15,7 +15,7 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -635,17 +635,24 @@ def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str
     return diverged
 
 
+def _curve_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, ok: np.ndarray,
+                tie: Literal["min", "max"]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, its curve's best loss among the ``ok`` runs and the LR of that run (``tie``: "min" or "max" of
+    the LRs at an equal best). A curve is one group, size and setting of the swept constants."""
+    frame = keys.assign(_lr=lr, _loss=np.where(ok, loss, np.inf))
+    best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_loss"].transform("min").to_numpy()
+    at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
+    lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform(tie).to_numpy()
+    return best, lr_best
+
+
 def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray,
               factor: float) -> np.ndarray:
     """Finite losses above ``factor`` x their curve's best at a larger LR than the best (a run that blew up
-    and stopped at a finite loss, as a foreign table records it). A curve is one group, size and setting of
-    the swept constants; the slow end of the grid (small LRs) is never marked, it trains too little."""
+    and stopped at a finite loss, as a foreign table records it). The slow end of the grid (small LRs) is never
+    marked, it trains too little."""
     ok = ~diverged & np.isfinite(loss)
-    frame = keys.assign(_lr=lr, _loss=np.where(ok, loss, np.inf))
-    curve = frame.groupby(list(keys.columns), dropna=False, sort=False)["_loss"]
-    best = curve.transform("min").to_numpy()
-    at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
-    lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform("min").to_numpy()
+    best, lr_best = _curve_best(keys, lr, loss, ok, "min")
     # best + (factor - 1) |best|: factor x best for the usual positive losses, and still above the best for a
     # negative one (a log-likelihood), where factor x best would lie below it and flag every larger LR
     above = np.where(best > 0, factor * best, best + (factor - 1) * np.abs(best))
@@ -655,11 +662,7 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
 def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:
     """Runs without a loss (NaN: an empty cell, an unfinished run) at a smaller LR than their curve's best run:
     counted as diverged like any NaN, though runs diverge above the optimum, not below it."""
-    ok = ~diverged & np.isfinite(loss)
-    frame = keys.assign(_lr=lr, _loss=np.where(ok, loss, np.inf))
-    best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_loss"].transform("min").to_numpy()
-    at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
-    lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform("max").to_numpy()
+    best, lr_best = _curve_best(keys, lr, loss, ~diverged & np.isfinite(loss), "max")
     return np.isnan(loss) & np.isfinite(best) & (lr < lr_best)
 
 
