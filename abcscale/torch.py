@@ -35,7 +35,7 @@ from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
-from abcscale.theory.groups import assign, check_width, tied_readout_multiplier
+from abcscale.theory.groups import assign, check_width, dense_input_std, tied_readout_multiplier
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -70,6 +70,17 @@ def _in_out(model: Any) -> set[str]:
         return set()
     return {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
             if type(module).__name__ == "Conv1D" for name, _ in module.named_parameters(recurse=False)}
+
+
+def _dense(model: Any) -> set[str]:
+    """The parameters of dense and convolutional modules (``nn.Linear``, ``nn.Conv2d``, Hugging Face's ``Conv1D``),
+    by class: given the embedding role, an input layer whose init std takes its fan-in^-1/2
+    (:func:`theory.groups.dense_input_std`); an ``nn.Embedding`` (or a bare ``nn.Parameter``) is a lookup table."""
+    if not callable(getattr(model, "named_modules", None)):
+        return set()
+    return {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
+            if {c.__name__ for c in type(module).__mro__} & {"Linear", "_ConvNd", "Conv1D"}
+            for name, p in module.named_parameters(recurse=False) if len(p.shape) >= 2}
 
 
 def _tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
@@ -226,12 +237,17 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
           width: int | None = None, form: Form | str | None = None) -> dict[str, float]:
     """Redraw every parameter that has an init std as normal(0, std), in place (``p.data``, so outside
     autograd); vector-like ones (biases, norm gains) keep their init. Returns ``{name: std}`` of those drawn.
-    A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``."""
+    A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``. An embedding
+    that is an ``nn.Linear`` or convolution (a dense input layer) takes the embedding's std times its
+    fan-in^-1/2 (:func:`theory.groups.dense_input_std`); an ``nn.Embedding``'s is the std itself."""
     spec = _spec(spec, width, form)
     warn_unapplied_multipliers(spec, form, "init_")
     drawn = {}
+    dense, stored_in_out = _dense(model), _in_out(model)
     for name, p, role, ratio in _placed(model, spec, rules):
         std = spec.init_std(role, ratio)
+        if std is not None and role is Role.embedding and name in dense:
+            std = dense_input_std(std, tuple(p.shape), "jax" if name in stored_in_out else "torch")
         if std is not None:
             p.data.normal_(0.0, std, generator=generator)
             drawn[name] = std

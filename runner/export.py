@@ -3,7 +3,9 @@
 Public as :mod:`abcscale.optax`. A leaf's name is its key path joined with ``/`` (a flax tree's
 ``params/Dense_0/kernel``, an equinox module's ``layers/0/weight``, a flat dict's own keys), and
 :func:`abcscale.theory.groups.assign` reads its role from the spec's rules and its shape. ``layout`` says which
-axis is the fan-in: ``jax`` (flax kernels are [in, out]) or ``torch`` ([out, in], equinox's ``Linear``).
+axis is the fan-in: ``jax`` (flax kernels are [in, out]) or ``torch`` ([out, in], equinox's ``Linear``). An
+embedding leaf named like a dense weight (flax's ``kernel``, haiku's ``w``) is a dense input layer, whose init std
+takes its fan-in^-1/2 (:func:`abcscale.theory.groups.dense_input_std`).
 
 The transformation is ``optax.multi_transform`` over the roles, each role the spec's optimizer built by optax
 itself with that role's LR (times an optional schedule), Adam epsilon and weight decay: ``optax.lion`` for lion,
@@ -23,7 +25,7 @@ from optax import contrib
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
-from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width
+from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width, dense_input_std, is_dense_leaf
 
 Params = Any
 Schedule = Callable[[Any], Any]
@@ -50,7 +52,10 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
-        out.append((name, leaf, role, spec.init_std(role, ratio)))
+        std = spec.init_std(role, ratio)
+        if std is not None and role is Role.embedding and len(leaf.shape) >= 2 and is_dense_leaf(name):
+            std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`
+        out.append((name, leaf, role, std))
     check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout, rules)
     return out, treedef
 

@@ -99,6 +99,30 @@ def _name(name: str) -> str:
     return name.replace("/", ".").replace("['", ".").replace("']", "").strip(".")
 
 
+#: a JAX leaf that is a dense or convolutional layer's weight (flax's Dense/Conv ``kernel``, haiku's Linear/Conv
+#: ``w``), not a lookup table (flax's Embed ``embedding``, haiku's ``embeddings``); equinox names both ``weight``
+_DENSE_LEAF = re.compile(r"(^|\.)(kernel|w)$")
+
+
+def is_dense_leaf(name: str) -> bool:
+    """Whether a JAX tree's leaf ``name`` is a dense or convolutional weight by its library's naming (flax ``kernel``,
+    haiku ``w``): given the embedding role, it is a dense input layer (:func:`dense_input_std`)."""
+    return bool(_DENSE_LEAF.search(_name(name)))
+
+
+def dense_input_std(std: float, shape: Sequence[int], layout: str = "torch") -> float:
+    """The init std of an input layer that multiplies its input (an MLP's first layer on 784 pixels, a ViT's patch
+    projection) rather than looking a row up: the embedding role's std ``std`` (a lookup table's, whose one-hot
+    input has unit norm) times fan_in^-1/2, so a unit-variance input of fan-in d gives pre-activations of the
+    lookup's size. d is fixed by the data, a constant in width, so the exponents are unchanged. The fan-in is
+    every axis but the output's: ``torch`` [out, in, *kernel], ``jax`` [*kernel, in, out]."""
+    dims = [int(d) for d in shape]
+    if len(dims) < 2:
+        raise ValueError(f"a dense input layer's weight has 2 or more axes, got shape {dims}")
+    fan_in = math.prod(dims[1:]) if layout == "torch" else math.prod(dims[:-1])
+    return std * fan_in ** -0.5
+
+
 def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> Role | None:
     """The role the first matching rule gives ``name`` (a default rule only where the shape agrees:
     :func:`_default_rule_applies`), or None when no rule names it (:func:`assign` then reads the shape)."""
@@ -141,9 +165,9 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         # a numbered block, stay hidden whatever their sizes (Gemma's q_proj [2048, 2304], MoE experts under D)
         raise ValueError(f"parameter {name!r} {list(dims)}: named like a hidden matrix, but its axis of {fixed[0]} "
                          f"does not grow with the width {width} (no multiple or divisor of it): an input layer is "
-                         "the embedding (whose init std is a lookup table's: a dense input of fan-in d wants it "
-                         "times d^-1/2, a constant in width), an output layer the readout; add a rule (pattern, "
-                         "role) for it")
+                         "the embedding (the exports scale a dense one's init std by its fan-in^-1/2: "
+                         "theory.groups.dense_input_std), an output layer the readout; add a rule (pattern, role) "
+                         "for it")
     if role is None:
         if len(dims) <= 1:
             role = Role.vector
@@ -529,6 +553,6 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
     return out
 
 
-__all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "from_mup", "group_spec", "invariants",
-           "mup_scaling_warnings", "mup_setting", "named_role", "spec_params", "tied_readout_multiplier", "to_mup",
-           "vector_setting", "vector_warnings"]
+__all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "from_mup", "group_spec",
+           "invariants", "is_dense_leaf", "mup_scaling_warnings", "mup_setting", "named_role", "spec_params",
+           "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]

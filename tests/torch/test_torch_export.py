@@ -68,6 +68,25 @@ def test_init_draws_the_spec_stds_and_keeps_gains_and_biases():
     assert not set(kept) & set(drawn)
 
 
+def test_a_dense_and_a_convolutional_input_take_their_fan_in():
+    """An nn.Linear or nn.Conv2d given the embedding role is a dense input: the embedding's std x fan_in^-1/2,
+    so pixels of unit variance enter at the lookup table's scale; an nn.Embedding keeps the std itself."""
+    spec = _spec()
+    mlp = torch.nn.Sequential(torch.nn.Linear(784, D), torch.nn.ReLU(), torch.nn.Linear(D, D), torch.nn.ReLU(),
+                              torch.nn.Linear(D, 10))
+    drawn = abctorch.init_(mlp, spec, rules=[(r"^0\.", "embedding"), (r"^4\.", "readout")],
+                           generator=torch.Generator().manual_seed(0))
+    assert drawn["0.weight"] == pytest.approx(spec.init_std("embedding") / 28)
+    assert mlp[0].weight.std().item() == pytest.approx(drawn["0.weight"], rel=0.02)
+    h = mlp[0](torch.randn(512, 784, generator=torch.Generator().manual_seed(1)))
+    assert h.std().item() == pytest.approx(spec.init_std("embedding"), rel=0.1)  # the lookup table's scale
+    vit = torch.nn.ModuleDict({"patch": torch.nn.Conv2d(3, D, 16, stride=16), "fc": torch.nn.Linear(D, D),
+                               "head": torch.nn.Linear(D, 1000), "tok": torch.nn.Embedding(64, D)})
+    drawn = abctorch.init_(vit, spec, rules=[("patch", "embedding"), ("head", "readout"), ("tok", "embedding")])
+    assert drawn["patch.weight"] == pytest.approx(spec.init_std("embedding") / (3 * 16 * 16) ** 0.5)
+    assert drawn["tok.weight"] == spec.init_std("embedding")
+
+
 def test_a_tied_readout_is_the_embedding():
     spec = _spec()
     model = GPT(D, tie=True)
