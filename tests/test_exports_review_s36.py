@@ -126,3 +126,42 @@ def test_the_optax_export_scales_a_flax_dense_input():
                         "Dense_1": {"kernel": np.zeros((W, W), np.float32)},
                         "lm_head": {"kernel": np.zeros((W, 512), np.float32)}}}
     assert abcoptax.init_std_tree(spec, table)["params"]["Embed_0"]["embedding"] == spec.init_std("embedding")
+
+
+# The top-level fixed-axis check missed a 10-class head at width 640 (a divisor) and 784 inputs at width 512 (larger
+# than the width): both were trained as hidden matrices. An axis no other matrix of the model shares is refused.
+@pytest.mark.parametrize("width, shapes, lone", [
+    (640, {"fc1.weight": (640, 640), "fc1.bias": (640,), "fc2.weight": (10, 640)}, 10),
+    (512, {"fc1.weight": (512, 784), "fc2.weight": (512, 512), "fc3": (512, 512)}, 784),
+    (512, {"w1": (784, 512), "w2": (512, 512)}, 784),  # jax layout, the same by shape
+])
+def test_a_top_level_mlp_axis_shared_by_no_other_matrix_asks_for_its_role(width, shapes, lone):
+    from tests.test_exports import _Model
+
+    spec = abcscale.recommend("mup", "adam", width=width, base_width=64, beta=3e-3, form="multiplier_free").groups
+    with pytest.raises(ValueError, match=rf"its axis of {lone} is shared with no other matrix.*add a rule"):
+        abctorch.init_(_Model(shapes), spec)
+    name = next(n for n, s in shapes.items() if lone in s)
+    role = "embedding" if name in ("fc1.weight", "w1") else "readout"
+    assert abctorch.init_(_Model(shapes), spec, rules=[(name.split(".")[0], role)])  # a rule places it
+
+
+@pytest.mark.parametrize("shapes", [
+    {"fc1.weight": (2560, 640), "fc2.weight": (640, 2560)},                     # a 4x MLP at the top level
+    {"w1": (1760, 640), "w3": (1760, 640), "w2": (640, 1760)},                  # SwiGLU's 2.75x
+    {"h.0.mlp.fc1.weight": (640, 784), "h.0.mlp.fc2.weight": (10, 640)},        # inside a block: the block's
+])
+def test_mlp_expansions_and_block_matrices_stay_hidden(shapes):
+    from tests.test_exports import _Model
+
+    spec = abcscale.recommend("mup", "adam", width=640, base_width=64, beta=3e-3, form="multiplier_free").groups
+    groups = abctorch.param_groups(_Model(shapes), spec)
+    assert {g["name"].split()[0] for g in groups} == {"hidden"}
+
+
+def test_a_users_hidden_rule_is_not_second_guessed():
+    from tests.test_exports import _Model
+
+    spec = abcscale.recommend("mup", "adam", width=512, base_width=64, beta=3e-3, form="multiplier_free").groups
+    shapes = {"fc1.weight": (512, 784), "fc2.weight": (512, 512)}
+    assert abctorch.init_(_Model(shapes), spec, rules=[("fc1", "hidden")])["fc1.weight"] > 0

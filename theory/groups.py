@@ -217,6 +217,7 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     if rules is not None:
         _check_shape_guesses(shapes, width, list(rules), layout)
+        _check_fixed_axes(shapes, width, list(rules))
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in shapes
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
@@ -277,6 +278,25 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
                     f"parameters {name!r} {list(dims)} and {other!r} {list(odims)}: no rule names their roles, and "
                     "their shapes are an embedding's and a readout's as much as hidden matrices'; add a rule "
                     "(pattern, role) for each")
+
+
+def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule]) -> None:
+    """A top-level ``fc1``/``fc2``/``w1``.. that the default hidden rule placed, with an axis no other matrix of the
+    model shares: an MLP's expansion H appears in its up and down projections (SwiGLU's in three), while an MLP
+    classifier's input (784 pixels, also at width 512, where :func:`assign` cannot tell it from a 1.5x MLP) and its
+    classes (10, also at width 640, a divisor) appear once. Such a matrix is the embedding or the readout."""
+    matrices = [(name, dims) for name, dims, _ in placed if len(dims) >= 2]
+    sizes = Counter(d for _, dims in matrices for d in set(dims))
+    for name, dims, role in placed:
+        key = _name(name)
+        if role is not Role.hidden or len(dims) != 2 or not _GENERIC_MLP.search(key) or _IN_BLOCK.search(key) \
+                or _matching_rule(name, dims, rules) is not _HIDDEN_RULE:
+            continue  # a user's rule said hidden, or a name in a block: hidden whatever its sizes
+        if lone := next((d for d in dims if d != width and sizes[d] == 1), None):
+            raise ValueError(f"parameter {name!r} {list(dims)}: named like a hidden matrix, but its axis of {lone} "
+                             "is shared with no other matrix of the model (an MLP's expansion appears in its up and "
+                             "down projections): an input layer is the embedding, an output layer (classes) the "
+                             "readout; add a rule (pattern, role) for it")
 
 
 def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
