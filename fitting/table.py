@@ -194,8 +194,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_blown_up_note(v, blowup), *_missing_note(v), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
-             *_interleaved_columns(df, m, v),
+    notes = [*_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
+             *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
              *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
              *_counts_as_widths(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -387,6 +387,7 @@ class _Valid:
     group_cols: list[str]
     blown_up: np.ndarray | None = None  # finite losses the blow-up rule counted as diverged
     missing: np.ndarray | None = None  # no loss (NaN) at an LR below its curve's best: counted as diverged
+    unflagged: np.ndarray | None = None  # no loss (NaN), a few the divergence column says did not diverge
 
 
 @dataclass(frozen=True)
@@ -500,6 +501,12 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         diverged = diverged | blown
     missing = _missing_below_best(df[keys], lr.to_numpy(), loss.to_numpy(), diverged) \
         & ~_flagged(df, roles.div_col)  # a run the table says diverged is one, wherever it sits
+    # above the best, a NaN is what a divergence looks like, unless the table's own column, which flags most of its
+    # NaN runs, says a few were not (a column computed as `loss > 10` flags no NaN: its false says nothing)
+    nan = np.isnan(loss.to_numpy())
+    unflagged = nan & _said_not_diverged(df, roles.div_col) & ~missing
+    if unflagged.sum() >= (nan & _flagged(df, roles.div_col)).sum():
+        unflagged = np.zeros_like(unflagged)
     kept = loss.to_numpy()[~diverged]
     kept = kept[np.isfinite(kept)]
     if kept.size and not LOSS_RANGE[0] <= abs(float(np.median(kept))) <= LOSS_RANGE[1]:
@@ -508,7 +515,8 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           f"losses of magnitude {LOSS_RANGE[0]:g} to {LOSS_RANGE[1]:g}: divide the column by a "
                           "constant (the optimal learning rates do not change)"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
-                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing)
+                  diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing,
+                  unflagged)
 
 
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
@@ -635,6 +643,17 @@ def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str
     return diverged
 
 
+def _said_not_diverged(df: pd.DataFrame, div_col: str | None) -> np.ndarray:
+    """The runs the table's divergence column explicitly marks not diverged (false, 0, no; not an empty cell)."""
+    if div_col is None:
+        return np.zeros(len(df), bool)
+    flag = df[div_col]
+    if flag.dtype == bool:
+        return ~flag.to_numpy(dtype=bool)
+    text = flag.astype(object).where(flag.notna(), "").astype(str).str.strip().str.lower()
+    return (text.isin(_FALSE) & ~text.isin(("", "nan", "none", "<na>"))).to_numpy(dtype=bool)
+
+
 def _curve_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, ok: np.ndarray,
                 tie: Literal["min", "max"]) -> tuple[np.ndarray, np.ndarray]:
     """Per row, its curve's best loss among the ``ok`` runs and the LR of that run (``tie``: "min" or "max" of
@@ -672,6 +691,14 @@ def _missing_note(v: _Valid) -> list[str]:
     return [f"{int(v.missing.sum())} run(s) without a loss (an empty cell or NaN) at a smaller LR than their "
             f"curve's best run count as diverged: {_rows(v.missing)}. Runs diverge above the optimum, not below "
             "it: if they are unfinished or missing, drop them before fitting"]
+
+
+def _unflagged_note(v: _Valid, div_col: str | None) -> list[str]:
+    if v.unflagged is None or not v.unflagged.any():
+        return []
+    return [f"{int(v.unflagged.sum())} run(s) without a loss (an empty cell or NaN) that the {div_col} column marks "
+            f"not diverged count as diverged: {_rows(v.unflagged)}. If they are unfinished or missing, drop them "
+            "before fitting; if they diverged, mark them so"]
 
 
 def _blown_up_note(v: _Valid, blowup: float | None) -> list[str]:
