@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from abcscale.fitting.table import TableError
+from abcscale.fitting.table import TableError, scalar_cells
 
 _PARQUET_MAGIC = b"PAR1"
 #: what a file of another format starts with, so that it is named, not parsed as CSV into nonsense
@@ -102,28 +100,7 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
     if df.empty:
         raise TableError([f"table: {name} has no rows"])
     check_size(len(df), df.size, max_rows, max_cells)
-    return _scalar_cells(df)
-
-
-def _scalar_cells(df: pd.DataFrame) -> pd.DataFrame:
-    """A parquet list or struct column (a run's ``tags``, a config dict) as its JSON text: cells stay values
-    (hashable, groupable, written back as they came) instead of arrays that hashing and grouping fail on."""
-    for col in [c for c in df.columns if pd.api.types.is_object_dtype(df[c].dtype)]:
-        nested = df[col].map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray))
-        if nested.any():
-            df[col] = [json.dumps(_plain(v), sort_keys=True, default=str) if n else v
-                       for v, n in zip(df[col], nested, strict=True)]
-    return df
-
-
-def _plain(v: object) -> object:
-    if isinstance(v, np.ndarray):
-        return [_plain(x) for x in v.tolist()]
-    if isinstance(v, list | tuple | set):
-        return [_plain(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    return v.item() if isinstance(v, np.generic) else v
+    return scalar_cells(df)
 
 
 def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:

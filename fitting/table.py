@@ -64,6 +64,29 @@ def table_hash(df: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def scalar_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """A list or struct cell (a run's ``tags``, a config dict: a parquet list column, a JSON row's list, a
+    DataFrame's) as its JSON text: cells stay values (hashable, groupable, written back as they came) instead of
+    arrays that hashing and grouping fail on. A new frame where any cell changes; ``df`` itself is left as given."""
+    out = {}
+    for col in [c for c in df.columns if pd.api.types.is_object_dtype(df[c].dtype)]:
+        nested = df[col].map(lambda v: isinstance(v, list | tuple | dict | set | np.ndarray))
+        if nested.any():
+            out[col] = [json.dumps(_plain(v), sort_keys=True, default=str) if n else v
+                        for v, n in zip(df[col], nested, strict=True)]
+    return df.assign(**out) if out else df
+
+
+def _plain(v: object) -> object:
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, list | tuple | set):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v.item() if isinstance(v, np.generic) else v
+
+
 def json_rows(df: pd.DataFrame) -> list[dict[str, Any]]:
     """The table as JSON rows (what ``POST /v1/fits`` takes): numpy scalars as Python values; NaN, NaT and an
     infinite number (a diverged run's loss) as null, which JSON cannot carry otherwise and the fitter reads as
@@ -185,6 +208,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     df = df.rename(columns=str)
     if dups := sorted(set(df.columns[df.columns.duplicated()])):
         raise TableError([f"{c}: duplicated column" for c in dups])
+    df = scalar_cells(df)
     m = mapping or ColumnMapping()
     # " mup" and "mup" are one group (theory reads them alike; a concatenated export mixes them)
     text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]

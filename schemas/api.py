@@ -423,7 +423,9 @@ class FitOptions(_Request):
 class FitCreate(FitOptions):
     """A batch fit from rows given inline (one object per training run)."""
 
-    rows: list[dict[str, Scalar]] = Field(min_length=1, description="the sweep table, one object per run")
+    rows: list[dict[str, Scalar | list[Any] | dict[str, Any]]] = Field(
+        min_length=1, description="the sweep table, one object per run; a list or object cell (a run's tags, a "
+                                  "config) is read as its JSON text, as a parquet list column is")
 
 
 class FitSummary(BaseModel):

@@ -163,7 +163,10 @@ async def _read_json(request: Request) -> _Input:
         check_size(len(req.rows), len(req.rows) * len(columns), settings.max_rows, settings.max_cells)
     except TableTooLarge as exc:
         _too_large(exc)
-    return req, pd.DataFrame.from_records(req.rows), lambda: _sha256(b"json", _sent(req))
+    from abcscale.fitting.table import scalar_cells
+
+    # a list or object cell as its JSON text, as an uploaded parquet's list column is read and stored
+    return req, scalar_cells(pd.DataFrame.from_records(req.rows)), lambda: _sha256(b"json", _sent(req))
 
 
 def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
