@@ -120,9 +120,11 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     # it in the first column's name, which then matches no column and its runs are pooled
     data = data.removeprefix(b"\xef\xbb\xbf")
     first = next((ln for ln in io.BytesIO(data[:65536]) if ln.strip()), b"")
-    # tabs anywhere near the top, or a header of semicolons and no commas (a European export): sniff the separator
-    tabbed = b"\t" in data[:4096] or (b";" in first and b"," not in first)
-    header = _csv_header(data, tabbed)
+    # tabs anywhere near the top: sniff the separator; a header of more semicolons than commas (a European export,
+    # a comma only inside a column's name: `tags (a,b)`) is `;`-separated
+    tabbed = b"\t" in data[:4096]
+    semi = not tabbed and first.count(b";") > first.count(b",")
+    header = _csv_header(data, tabbed, ";" if semi else ",")
     _check_columns(len(header))
     if dups := sorted(c for c, n in Counter(header).items() if n > 1):
         # pandas would rename the second one (beta.1) and the fit would silently use the first
@@ -132,7 +134,7 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     nrows = min(caps) + 1 if caps else None  # one row past the cap is enough to know it is over
     if tabbed:
         return pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
-    return pd.read_csv(io.BytesIO(data), nrows=nrows)
+    return pd.read_csv(io.BytesIO(data), sep=";" if semi else ",", nrows=nrows)
 
 
 #: The most columns a sweep table may have. Real ones have tens (settings, metrics); pandas parses a CSV of
@@ -145,10 +147,9 @@ def _check_columns(n: int) -> None:
         raise TableError([f"table: {n} columns; a sweep table may have at most {MAX_COLUMNS}"])
 
 
-def _csv_header(data: bytes, tabbed: bool) -> list[str]:
+def _csv_header(data: bytes, tabbed: bool, sep: str = ",") -> list[str]:
     """The header's column names as written (pandas would mangle a repeated name into ``name.1``)."""
     line = next((ln for ln in io.BytesIO(data) if ln.strip()), b"").decode("utf-8", "replace").rstrip("\r\n")
-    sep = ","
     if tabbed:  # pandas sniffs the separator here (sep=None); so does this
         try:
             sep = csv.Sniffer().sniff(line).delimiter

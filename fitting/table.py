@@ -219,9 +219,9 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
     notes = [*_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
-             *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
-             *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
-             *_counts_as_widths(df, m)]
+             *_cut_short(df, m, v), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
+             *_interleaved_columns(df, m, v), *_repeated_runs(df, m, v), *_identical_seeds(df, m, v),
+             *_budget_with_size(df, m, v), *_counts_as_widths(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
 
 
@@ -741,6 +741,55 @@ def _trained(v: _Valid) -> np.ndarray:
     return ~v.diverged & np.isfinite(v.loss)
 
 
+#: a tracker's per-run bookkeeping (wandb's Runtime, Created, Name, ID; MLflow's run_id, start_time), lower case with
+#: separators dropped: measurements or labels of a run, never its settings, though they repeat by chance (Runtime in
+#: whole seconds) or once a run is exported twice
+TRACKER_COLUMNS = frozenset({"runtime", "wandbruntime", "timestamp", "wandbtimestamp", "created", "createdat",
+                             "updated", "updatedat", "heartbeat", "heartbeatat", "starttime", "endtime", "duration",
+                             "name", "runname", "displayname", "id", "runid", "experimentid", "user", "host",
+                             "hostname", "notes", "wandb", "artifacturi", "sweep", "sweepid"})
+
+
+def _key(name: object) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def is_step_name(name: object) -> bool:
+    """Whether a column counts the steps a run trained (``step``, ``global_step``, wandb's ``_step``,
+    ``trainer/global_step``, ``iteration``): its progress, not a setting; ``steps`` (a budget) is not one."""
+    key = _key(name)
+    return key.endswith("step") or key in ("iter", "iteration", "lastiteration")
+
+
+def _cut_short(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """Runs that trained fewer steps than the rest of their curve (a step column no role names, below the curve's
+    most common value among the runs that trained): cut short, their losses are higher for it, and an optimum
+    fitted over them moves (two short runs next to the best moved one width's 2.2x)."""
+    keys = [*v.group_cols, m.size_col, *v.constants]
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
+             *(m.covariates or [])}
+    ok = _trained(v)
+    out = []
+    for c in df.columns:
+        if c in roles or not is_step_name(c):
+            continue
+        steps = _to_number(df[c])
+        if steps.isna().all():
+            continue
+        frame = df[keys].assign(_s=steps.where(ok))
+        usual = frame.groupby(keys, dropna=False, sort=False)["_s"].transform(
+            lambda s: s.mode().max() if s.notna().any() else np.nan)
+        short = (ok & (steps < usual)).to_numpy(dtype=bool)
+        if short.any():
+            first = int(np.flatnonzero(short)[0])
+            out.append(f"{int(short.sum())} run(s) stopped at a lower {c} than the other runs of their curve (e.g. "
+                       f"{steps.iloc[first]:g} of {usual.iloc[first]:g}): cut short, their losses are not comparable "
+                       f"and move the optimum: {_rows(pd.Series(short, index=df.index))}. Drop them or rerun them; if "
+                       f"{c} is a budget, name it a group column ({option('group_cols')}) or a covariate "
+                       f"({option('covariates')})")
+    return out
+
+
 def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Columns no role names that may be settings of the runs, and vary where runs trained. Not: the runner's
     measurements; a column unique per row (an index written out, a time); a numeric column whose values never
@@ -751,8 +800,9 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     out = []
     for c in df.columns:
         col = df[c]
-        if c in roles or c in RUN_MEASUREMENTS or col.nunique(dropna=False) >= len(df):
-            continue
+        if c in roles or c in RUN_MEASUREMENTS or _key(c) in TRACKER_COLUMNS or is_step_name(c) \
+                or col.nunique(dropna=False) >= len(df):
+            continue  # a tracker's bookkeeping; a step count (said by _cut_short); a per-row index or time
         if pd.api.types.is_float_dtype(col) and (finite := col[np.isfinite(col)]).nunique() == len(finite) > 1:
             continue
         if trained[c].nunique(dropna=False) > 1:

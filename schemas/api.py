@@ -382,10 +382,14 @@ class FitOptions(_Request):
 
     @field_validator("at", mode="before")
     @classmethod
-    def _pairs(cls, v: Any) -> Any:
-        """A form field gives the values as one ``'D=1e10,batch_size=64'`` string."""
+    def _pairs(cls, v: Any, info: ValidationInfo) -> Any:
+        """A form field gives the values as one ``'D=1e10,batch_size=64'`` string; a JSON body as an object."""
         if not isinstance(v, str):
             return v
+        if not (info.context or {}).get("form"):
+            raise PydanticCustomError("json_type", "Input should be an object of covariate values, e.g. "
+                                      "{\"tokens\": 1e10}, not a string ('NAME=VALUE' pairs are the CLI's --at "
+                                      "and a form field's)")
         out = {}
         for part in filter(None, (p.strip() for p in v.split(","))):
             name, sep, value = part.partition("=")
@@ -393,6 +397,15 @@ class FitOptions(_Request):
                 raise ValueError(f"expected NAME=VALUE pairs, e.g. D=1e10, got {part!r}")
             out[name.strip()] = value.strip()
         return out
+
+    @field_validator("strict")
+    @classmethod
+    def _strict_needs_target(cls, v: bool, info: ValidationInfo) -> bool:
+        # a gate that could never fail is a mistake, not a pass (the CLI's --strict says the same)
+        if v and info.data.get("target_width") is None:
+            raise ValueError("refuses an unreliable prediction, and without target_width there is none to check; "
+                             "give the width you will train at")
+        return v
 
     @field_validator("blowup")
     @classmethod

@@ -19,7 +19,7 @@ from abcscale.cli.recommend import band_line
 from abcscale.schemas.api import FitOptions
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.theory import Alignment, Interval
-from abcscale.usecases.fits import unreliable
+from abcscale.usecases.fits import group_warnings, unreliable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -363,7 +363,7 @@ def compact_line(label: str, g: GroupFit) -> str:
     e = g.exponent
     # padded before the markup, so the columns line up
     verdict = {True: "[green]consistent[/]  ", False: "[red]INCONSISTENT[/]", None: "-" + " " * 11}[g.consistent]
-    n = len(g.warnings) + (len(g.prediction.warnings) if g.prediction else 0)
+    n = len(group_warnings(g))
     fitted = "e -" if e is None else f"e {e.estimate:.3f} {_ci(e.ci)}"
     warned = f"[yellow]{n} warning{'s' if n != 1 else ''}[/]" if n else "0 warnings"
     return f"{label}  {fitted:<28}  theory {_fmt(g.theory_exponent, 'g'):<6}  {verdict}  {warned}"
@@ -388,7 +388,7 @@ def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
             console.print(f"{size} {o.width}: {o.message}", highlight=False)
     if g.prediction is not None:
         console.print(f"prediction at {size} {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
-    for msg in g.warnings + (g.prediction.warnings if g.prediction else []):
+    for msg in group_warnings(g):
         console.print(warning_line(msg), highlight=False)
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from abcscale.cli._common import console
 from abcscale.schemas.fit import Estimate, FitResult, JointLaw, LossSurface
 from abcscale.schemas.theory import Interval
+from abcscale.usecases.fits import group_warnings
 
 
 def _ci(ci: Interval) -> str:
@@ -90,8 +91,7 @@ def summary_json(result: FitResult) -> dict[str, Any]:
               "notes": j.notes}
              for j in result.joint]
     groups = [{"group": g.group, "exponent": est(g.exponent), "theory_exponent": g.theory_exponent,
-               "consistent": g.consistent, "n_warnings": len(g.warnings) + (len(g.prediction.warnings)
-                                                                             if g.prediction else 0)}
+               "consistent": g.consistent, "n_warnings": len(group_warnings(g))}
               for g in result.groups]
     return {"n_rows": result.provenance.n_rows, "loss_col": result.mapping.loss_col,
             "size_col": result.mapping.size_col, "size_kind": result.mapping.size_kind, "joint": joint,

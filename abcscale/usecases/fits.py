@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from abcscale.schemas.api import FitOptions
-from abcscale.schemas.fit import FitResult
+from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.theory import Alignment
 
 if TYPE_CHECKING:
@@ -152,14 +152,34 @@ def group_label(group: Mapping[str, object]) -> str:
     return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"
 
 
+#: a prediction's notes that restate one of its group's (they stay in the prediction for a reader of it alone, a
+#: recommendation from the fit), by a phrase of each
+_RESTATED = (("is inconsistent with theory", "is inconsistent with theory"),
+             ("had no identified optimum", "have no identified optimum"))
+
+
+def group_warnings(g: GroupFit) -> list[str]:
+    """A group's warnings and its prediction's, each said once (a note both carry is the group's)."""
+    said = list(g.warnings)
+    for w in g.prediction.warnings if g.prediction is not None else []:
+        if not any(mine in w and any(theirs in x for x in g.warnings) for mine, theirs in _RESTATED):
+            said.append(w)
+    return said
+
+
 def unreliable(result: FitResult) -> list[tuple[str, str]]:
     """(group, reason) for every prediction a team should not act on (a warning starting ``unreliable:``), the
-    per-group predictions' and the joint laws' alike: what ``--strict`` and REST ``strict`` refuse."""
+    per-group predictions' and the joint laws' alike, and every group with no prediction at the target width:
+    what ``--strict`` and REST ``strict`` refuse."""
     from abcscale.fitting.predict import UNRELIABLE
     from abcscale.fitting.predict import unreliable as reasons
 
     out = [(group_label(g.group), w) for g in result.groups if g.prediction is not None
            for w in reasons(g.prediction)]
+    # a group the target width was asked of without an answer (one width, no identified optimum) gates too: a
+    # CI gate that passes where there is nothing to check would pass whatever the fit
+    out += [(group_label(g.group), UNRELIABLE + w) for g in result.groups if g.prediction is None
+            for w in g.warnings if w.startswith("no prediction at ")]
     out += [(group_label(j.group), UNRELIABLE + w) for j in result.joint if j.prediction is not None
             for w in j.prediction.unreliable]
     return out

@@ -6,6 +6,7 @@ column that flags no NaN (computed as `loss > 10`, false for NaN) says nothing o
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from abcscale.fitting import prepare
@@ -43,3 +44,60 @@ def test_a_column_that_flags_no_nan_says_nothing_of_them():
     df = _sweep()
     df["diverged"] = df["final_loss"] > 10  # False for every NaN: the column's false is no statement
     assert df["final_loss"].isna().any() and not _notes(df)
+
+
+# --- a review of a team's own sweep tables (wandb exports, European CSVs, CI gates) --------------------------
+
+def _steps(df, col, short_rows):
+    df = df.copy()
+    df[col] = 2000
+    df.loc[short_rows, col] = 600
+    return df
+
+
+@pytest.mark.parametrize("col", ["step", "global_step", "trainer/global_step", "_step", "iteration"])
+def test_runs_cut_short_are_said_by_their_step_column(col):
+    df = _sweep(seeds=1)
+    near = df.index[(df["width"] == 256) & df["final_loss"].notna()][:2]
+    notes = [w for w in prepare(_steps(df, col, near)).warnings if "stopped at a lower" in w]
+    assert len(notes) == 1 and notes[0].startswith(f"2 run(s) stopped at a lower {col} than the other runs of "
+                                                    "their curve (e.g. 600 of 2000)")
+    assert f"row(s) {near[0]}, {near[1]}" in notes[0]
+    even = df.assign(**{col: 2000})
+    assert not [w for w in prepare(even).warnings if "stopped at a lower" in w]
+    # diverged runs stop early by nature: not said
+    div = df.index[df["final_loss"].isna()][:3]
+    assert not [w for w in prepare(_steps(df, col, div)).warnings if "stopped at a lower" in w]
+
+
+def test_a_steps_budget_is_not_a_step_count():
+    from abcscale.fitting.table import is_step_name
+
+    assert not is_step_name("steps") and not is_step_name("train_steps")
+    assert is_step_name("trainer/global_step") and is_step_name("Step")
+
+
+def test_a_trackers_bookkeeping_is_not_a_setting():
+    """wandb's Runtime (whole seconds, repeating by chance) and, once a row is exported twice, its ids and times
+    were said to be settings changing with the seed, with advice that would split every cell."""
+    df = _sweep(seeds=2)
+    rng = np.random.default_rng(0)
+    df["Runtime"] = rng.integers(100, 110, len(df))
+    df["run_id"] = [f"run-{i}" for i in range(len(df))]
+    df["Created"] = pd.date_range("2024-05-01", periods=len(df), freq="min").astype(str)
+    df = pd.concat([df, df.iloc[:2]], ignore_index=True)  # exported twice
+    said = " ".join(prepare(df).warnings)
+    assert "repeated runs" in said
+    assert not any(c in said for c in ("Runtime", "run_id", "Created"))
+
+
+def test_a_semicolon_csv_with_a_comma_in_a_column_name(tmp_path):
+    from abcscale.fitting import read_table
+
+    df = _sweep(seeds=1).head(6)
+    path = tmp_path / "eu.csv"
+    named = df.rename(columns={"seed": "seed (a,b)"})
+    path.write_text(named.to_csv(sep=";", index=False))
+    read = read_table(path)
+    assert list(read.columns) == list(named.columns)
+    assert read["width"].tolist() == df["width"].tolist()

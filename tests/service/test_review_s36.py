@@ -44,3 +44,54 @@ def test_the_python_api_takes_the_same_rows():
     frame = pd.DataFrame.from_records(rows)
     assert abcscale.fit(frame).groups[0].exponent == pytest.approx(plain.groups[0].exponent)
     assert isinstance(frame["tags"][0], list)  # the caller's frame is left as given
+
+
+def _one_width():
+    df = _sweep(seeds=1)
+    return json.loads(df[df["width"] == 128].drop(columns=["parameterization", "optimizer", "lr_mode"])
+                      .to_json(orient="records"))
+
+
+def test_strict_refuses_a_group_without_a_prediction(client, tmp_path):
+    """One width (or none identified) has no prediction: `strict` passed it (201, exit 0) though a gate that
+    checks nothing is no pass; it is refused, as --expect-theory already was."""
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    r = client.post("/v1/fits", json={"rows": _one_width(), "target_width": 4096, "strict": True})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "strict"] and "no prediction at width 4096" in r.text
+    assert client.post("/v1/fits", json={"rows": _one_width(), "target_width": 4096}).status_code == 201
+    path = tmp_path / "one.csv"
+    pd.DataFrame(_one_width()).to_csv(path, index=False)
+    res = CliRunner().invoke(app, ["fit", str(path), "-q", "--target-width", "4096", "--strict"])
+    assert res.exit_code == 1 and "no prediction at width 4096" in " ".join(res.stderr.split())
+
+
+def test_strict_without_a_target_width_is_refused_as_the_cli_does(client):
+    r = client.post("/v1/fits", json={"rows": _rows(), "strict": True})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "strict"]
+    assert "without target_width there is none to check" in r.text
+
+
+def test_at_as_the_clis_text_over_json_says_what_json_takes(client):
+    rows = [{**r, "tokens": 1e9} for r in _rows()]
+    r = client.post("/v1/fits", json={"rows": rows, "covariates": ["tokens"], "target_width": 1024,
+                                      "at": "tokens=1e10"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "at"]
+    assert 'an object of covariate values, e.g. {"tokens": 1e10}, not a string' in r.json()["detail"][0]["msg"]
+
+
+def test_a_note_the_group_and_its_prediction_both_carry_is_printed_once(tmp_path):
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    df = _sweep(-1.5, seeds=1)  # theory (mup, adam, global) says -1: inconsistent
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    res = CliRunner().invoke(app, ["fit", str(path), "-q", "--target-width", "4096"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert text.count("inconsistent with theory") == 1
