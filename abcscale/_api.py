@@ -241,12 +241,15 @@ def fit(
     parameterization: Parameterization | str | None = None,
     optimizer: Optimizer | str | None = None,
     lr_mode: LrMode | str | None = None,
+    at: Mapping[str, float] | None = None,
 ) -> FitResult:
     """Fit a sweep table (a DataFrame, a list of row dicts, or a CSV/parquet path) as ``abcscale fit`` does;
     ``mapping`` (a ColumnMapping or its dict) names the columns when they are not the sweep-table contract's.
     ``blowup``: a finite loss above this multiple of its curve's best, at a larger LR, counts as diverged (default
     1.5; 0 turns it off). ``parameterization``, ``optimizer``, ``lr_mode``: the theory setup of a table without
-    those columns (``abcscale fit -p -o --lr-mode``), which theory's exponent and the band's prior need. Raises
+    those columns (``abcscale fit -p -o --lr-mode``), which theory's exponent and the band's prior need. ``at``:
+    with covariates (``mapping={"covariates": ["D"]}``) and ``target_width`` (the target size), the covariate
+    values the joint law predicts at (``{"D": 1e10}``; ``fit --at``), in ``FitResult.joint[i].prediction``. Raises
     ``TableError`` listing every problem."""
     settings: dict[str, Any] = {"target_width": target_width, "base_width": base_width, "n_boot": n_boot,
                                 "seed": seed, "confidence_level": confidence_level,
@@ -256,6 +259,8 @@ def fit(
                                                                                    alignment)}
     if blowup is not None:
         settings["blowup"] = blowup
+    if at is not None:
+        settings["at"] = dict(at) if isinstance(at, Mapping) else at  # a text is refused, naming `at`
     # only the columns the caller named (as the CLI passes its flags): a default written out as if set would
     # pin loss_col to final_loss, where an unmapped table's eval_loss is the default loss
     if isinstance(mapping, ColumnMapping):

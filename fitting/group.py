@@ -44,9 +44,12 @@ NO_THEORY = "no theory exponent: "
 
 def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[float | None, str | None]:
     """The exponent theory predicts for this group's swept LR, or None and why not."""
-    missing = [k for k in ("parameterization", "optimizer", "lr_mode") if group.get(k) is None]
-    if missing:
-        return None, NO_THEORY + "the table has no " + ", ".join(missing) + " column"
+    absent = [k for k in ("parameterization", "optimizer", "lr_mode") if k not in group]
+    if absent:  # no column, or one the group columns leave out: the group cannot say which
+        return None, (NO_THEORY + "no " + ", ".join(absent) + f" among the group columns (the table has no such "
+                      f"column, or {option('group_cols')} leaves it out)")
+    if empty := [k for k in ("parameterization", "optimizer", "lr_mode") if group.get(k) is None]:
+        return None, NO_THEORY + "the table's " + ", ".join(empty) + " column is empty"
     al = alignment if alignment is not None else group.get("alignment")
     try:
         return theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), al,

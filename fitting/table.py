@@ -249,6 +249,10 @@ BUDGET_NAMES = frozenset({"d", "bs", "bsz", "gbs", "datasetsize", "samples", "ns
                           "trainsteps", "numsteps", "totalsteps", "nsteps"})
 
 
+#: the group columns theory reads: an empty cell among filled ones is an error, not a group of its own
+THEORY_COLUMNS = ("parameterization", "optimizer", "optimizer_variant", "lr_mode", "alignment")
+
+
 def is_budget_name(name: str) -> bool:
     """Whether a column's name says it holds a training budget (tokens, batch size, steps, compute)."""
     key = re.sub(r"[^a-z0-9]", "", str(name).lower())
@@ -388,6 +392,8 @@ def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
     with a training loss has one (a table whose eval column is empty or partial keeps ``final_loss``)."""
     if "loss_col" in m.model_fields_set or DEFAULT_LOSS not in df.columns:
         return m
+    if m.loss_col not in df.columns:  # the only loss there is, however empty (said as such, not as a missing one)
+        return ColumnMapping(**{**m.model_dump(exclude_unset=True), "loss_col": DEFAULT_LOSS})
     held = _to_number(df[DEFAULT_LOSS])
     train = _to_number(df[m.loss_col]) if m.loss_col in df.columns else held
     if not np.isfinite(held).any() or (np.isfinite(train) & ~np.isfinite(held)).any():
@@ -500,6 +506,11 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     for c in roles.group_cols:  # JSON rows can mix them; a stored table (parquet) cannot hold the mix as sent
         if df[c].dtype == object and len(kinds := {_kind(v) for v in df[c] if v is not None and v == v}) > 1:
             problems.append(f"{c}: a group column mixes {' and '.join(sorted(kinds))}; give each column one type")
+        blank = df[c].isna() | (df[c].astype(str).str.strip() == "")
+        if c in THEORY_COLUMNS and blank.any() and not blank.all():
+            # its rows would leave their group for a group of their own, and the group's exponent change in silence
+            problems.append(f"{c}: empty in {_rows(blank)}; theory reads it for every run's group: fill it in "
+                            "or drop the rows")
     if "base_width" in df.columns:  # a width too, whether it is a group key or C's reference width
         bw = _to_number(df["base_width"])
         if (bad := bw.isna() & df["base_width"].notna()).any():
@@ -551,7 +562,10 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                                              ("loss_col", m.loss_col)) if col not in cols]
     for i, (role, col) in enumerate(missing):  # the table's columns once, after the last
         listing = f"; columns are: {', '.join(sorted(cols))}" if i == len(missing) - 1 else ""
-        problems.append(f"{col}: missing column (the {option(role)} column){listing}")
+        wanted = {_key(col), *([_key(DEFAULT_LOSS)] if role == "loss_col" else [])}
+        alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
+        hint = f"; {', '.join(alike)} looks like it: name it with {option(role)}" if alike else ""
+        problems.append(f"{col}: missing column (the {option(role)} column){hint}{listing}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
         problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")
@@ -659,6 +673,9 @@ def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str
         init = _to_number(df["loss_at_init"]).to_numpy(dtype=float)
         # a run that ends above where it started has blown up even when its loss is finite
         diverged |= np.isfinite(init) & np.isfinite(loss) & (loss > init)
+    if np.isnan(loss).all():  # not a grid that diverged everywhere: a column nobody filled in
+        raise TableError([f"{m.loss_col}: no run has a loss (every cell is empty or NaN); if the loss is in "
+                          f"another column, name it with {option('loss_col')}"])
     if diverged.all():
         raise TableError([  # before any blow-up rule: the best run of a curve is never a blow-up
             f"{m.loss_col}: all {len(df)} runs diverged (NaN/inf loss or diverged=True); "

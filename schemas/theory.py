@@ -122,14 +122,22 @@ class PerLayer(Frozen):
     @classmethod
     def parse(cls, value: Any) -> PerLayer:
         """Accept None (all 1), a number (all layers), ``"e,h,r"``, or a mapping keyed by layer."""
-        if value is None:
-            return cls()
         if isinstance(value, PerLayer):
             return value
+        return cls(**cls.table(value))
+
+    @classmethod
+    def table(cls, value: Any) -> dict[str, Any]:
+        """What :meth:`parse` takes, as the table by layer it means, not yet validated (a model's field validates
+        it, naming the layer a bad value sits at)."""
+        if value is None:
+            return {}
+        if isinstance(value, PerLayer):
+            return value.model_dump()
         if isinstance(value, bool) or isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
             raise ValueError(f"expected numbers, not true/false: {value!r}")  # True would be 1.0 on every layer
         if isinstance(value, int | float):
-            return cls(embedding=value, hidden=value, readout=value)
+            return {"embedding": value, "hidden": value, "readout": value}
         if isinstance(value, str):
             parts = value.split(",")
             try:
@@ -139,9 +147,9 @@ class PerLayer(Frozen):
             if len(parts) not in (1, 3) or len(numbers) != len(parts):
                 raise ValueError(f"expected one number or 3 comma-separated numbers (e,h,r), got {value!r}")
             e, h, r = numbers * 3 if len(numbers) == 1 else numbers
-            return cls(embedding=e, hidden=h, readout=r)
+            return {"embedding": e, "hidden": h, "readout": r}
         if isinstance(value, dict):
-            return cls(**{Layer.parse(k).value: v for k, v in value.items()})
+            return {Layer.parse(k).value: v for k, v in value.items()}
         raise ValueError(f"expected a number, 'e,h,r' or a table by layer, got {value!r}")
 
 
@@ -231,7 +239,10 @@ class Constants(Frozen):
             data = dict(data)
             for key in ("gamma", "init_scale", "multiplier"):
                 if key in data and not isinstance(data[key], dict | PerLayer):
-                    data[key] = PerLayer.parse(data[key])
+                    try:  # as a table by layer, which the field validates: an error keeps its name (gamma.hidden)
+                        data[key] = PerLayer.table(data[key])
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
         return data
 
 

@@ -53,7 +53,7 @@ def transfer(
     rules = layer_rules(opt)
     if base.weight_decay and not rules.weight_decay:
         raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion or muon, or "
-                         "leave weight_decay at 0")
+                         "leave it at 0")
     mode = LrMode.parse(lr_mode)
     sol = solve_exponents(parameterization, opt, alignment)
     ab = sol.ab

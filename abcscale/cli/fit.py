@@ -108,6 +108,8 @@ def fit(
 
     if blowup != 0 and not blowup > 1:
         fail(f"--blowup: must be above 1 (or 0 for off), got {blowup:g}")
+    # a parameter-count table's target is a size (the flag's other name, as the README writes it there)
+    names = FLAGS | {"target_width": "--target-size"} if size_kind == "params" else FLAGS
     if size_kind is not None and size_kind not in ("width", "params"):
         fail(f"--size-kind: expected width or params, got {size_kind!r}")
     at_values = parse_flag(_pairs, at, "--at")
@@ -117,12 +119,12 @@ def fit(
     if at_values and target_width is None:
         fail("--at: needs --target-size (the size to predict at)")
     if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
-        fail("--strict: refuses an unreliable prediction, and without --target-width there is none to check; give "
-             "the width you will train at")
+        fail(f"--strict: refuses an unreliable prediction, and without {names['target_width']} there is none to "
+             "check; give the size you will train at")
     if group_cols is not None:  # the setup flags add columns: they group as the contract's would
         group_cols = ",".join([group_cols, *(k for k, v in (("parameterization", parameterization),
                                                              ("optimizer", optimizer), ("lr_mode", lr_mode)) if v)])
-    options = build(FitOptions, FLAGS, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
+    options = build(FitOptions, names, size_col=size_col, lr_col=lr_col, loss_col=loss_col, seed_col=seed_col,
                     diverged_col=diverged_col, group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
                     confidence_level=confidence_level, size_kind=size_kind, covariates=covariates, at=at_values,
@@ -137,20 +139,21 @@ def fit(
             df = with_setup(read_table(table), parameterization=parameterization, optimizer=optimizer,
                             lr_mode=lr_mode)
             if service is None:
-                result = fit_sweep(df, options, names=FLAGS)
+                result = fit_sweep(df, options, names=names)
             else:
                 stored = _post_fit(service, token, df, options)
-                result = respoken(FitResult.model_validate(stored["result"]), FLAGS)
+                result = respoken(FitResult.model_validate(stored["result"]), names)
     except TableError as exc:
         fail("; ".join(exc.problems))
     except ValueError as exc:  # a setting the table contradicts (e.g. --at on a law without that covariate)
-        fail(speak(str(exc), FLAGS).replace("at: ", "--at: ", 1) if str(exc).startswith("at: ") else
-             speak(str(exc), FLAGS))
+        fail(speak(str(exc), names).replace("at: ", "--at: ", 1) if str(exc).startswith("at: ") else
+             speak(str(exc), names))
     if expect_theory:
         absent = [c for c in ("parameterization", "optimizer", "lr_mode")
                   if not any(c in g.group for g in result.groups)]
         if absent:
-            fail("--expect-theory: the table has no " + ", ".join(absent) + " column (needed for theory)")
+            fail("--expect-theory: no group holds " + ", ".join(absent) + " (needed for theory: the table has no "
+                 "such column, or --group-cols leaves it out; -p, -o, --lr-mode give a table's missing ones)")
     written: dict[str, Path] = {}
     if out is not None:
         written["fit"] = _write_json(result, out)
@@ -309,6 +312,20 @@ def _size(result: FitResult) -> tuple[str, str]:
     return ("w" if m.size_col == "width" else m.size_col), "width"
 
 
+def _shown(result: FitResult) -> list[str]:
+    """The group keys a table shows: ``optimizer_variant`` only where some group's differs from its optimizer (the
+    runner's plain variants repeat it: ``mup adam adam full global``)."""
+    keys = list(result.groups[0].group) if result.groups else []
+    if all(str(g.group.get("optimizer_variant")) == str(g.group.get("optimizer")) for g in result.groups):
+        keys = [k for k in keys if k != "optimizer_variant"]
+    return keys
+
+
+def _row_label(g: GroupFit, keys: list[str]) -> str:
+    return " ".join(f"{g.group[k]:g}" if isinstance(g.group[k], float) else str(g.group[k]) for k in keys
+                    if k in g.group)
+
+
 def print_summary(result: FitResult) -> None:
     level = _level(result)
     print_joint(result, warning_line)
@@ -320,7 +337,7 @@ def print_summary(result: FitResult) -> None:
     for g in result.groups:
         e = g.exponent
         verdict = {True: "[green]consistent[/]", False: "[red]INCONSISTENT[/]", None: "-"}[g.consistent]
-        t.add_row(" ".join(str(v) for v in g.group.values()) or "all",
+        t.add_row(_row_label(g, _shown(result)) or "all",
                   "-" if e is None else f"{e.estimate:.3f} {_ci(e.ci)}", _fmt(g.theory_exponent, "g"), verdict,
                   "-" if g.constant is None else f"{g.constant:.3g} @ {g.base_width}", _fmt(g.loo_error_octaves, ".2f"))
     console.print(t)
@@ -328,7 +345,7 @@ def print_summary(result: FitResult) -> None:
     for msg in result.warnings:
         console.print(warning_line(msg), highlight=False)
     if result.groups and result.groups[0].group:
-        console.print("group = " + " ".join(result.groups[0].group), style="dim")
+        console.print("group = " + " ".join(_shown(result)), style="dim")
     for g in result.groups:
         _print_group(g, level, result.mapping.size_col if noun == "size" else "width")
 
@@ -338,8 +355,7 @@ def print_compact(result: FitResult) -> None:
     level = _level(result)
     print_joint(result, warning_line)
     sym, noun = _size(result)
-    labels = [" ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in g.group.values()) or "all rows"
-              for g in result.groups]
+    labels = [_row_label(g, _shown(result)) or "all rows" for g in result.groups]
     pad = max(map(len, labels), default=0)
     console.print(f"log2 LR* = log2 C + e log2({sym}/base): {result.provenance.n_rows} rows, {len(result.groups)} "
                   f"group{'' if len(result.groups) == 1 else 's'}; e with its {level} interval", highlight=False)
@@ -355,7 +371,7 @@ def print_compact(result: FitResult) -> None:
     for msg in result.warnings:
         console.print(warning_line(msg), highlight=False)
     if result.groups and result.groups[0].group:
-        console.print("group = " + " ".join(result.groups[0].group), style="dim")
+        console.print("group = " + " ".join(_shown(result)), style="dim")
 
 
 def compact_line(label: str, g: GroupFit) -> str:

@@ -7,6 +7,7 @@ that applies the answer's parameter groups in PyTorch (``torch``) or JAX/optax (
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -185,6 +186,9 @@ def _group_said(exc: ValueError, group: str | None) -> str | None:
         return "--group: key " + message.removeprefix("group key ")
     if message.startswith("group: "):  # --group's own text: not key=value pairs, not a JSON object
         return "--" + message
+    if (hit := re.match(r"^(\w+): '(.*)' contradicts the group's (.*); give it once$", message)) \
+            and hit.group(1) in _GROUP_FLAGS:
+        return f"{_GROUP_FLAGS[hit.group(1)]} {hit.group(2)} contradicts --group's {hit.group(3)}; give it once"
     return None
 
 
@@ -249,8 +253,13 @@ def band_line(band: LrBand | Prediction) -> str:
     return (f"{band.lr:.4g}  {own}68% [{band.ci68[0]:.4g}, {band.ci68[1]:.4g}]  "
             f"95% [{band.ci95[0]:.4g}, {band.ci95[1]:.4g}]  safe-side {band.safe_lr:.4g}  "
             f"expected loss penalty {100 * band.expected_loss_penalty:.3g}%{safe}  "
-            + (f"(extrapolation x{band.extrapolation_factor:.3g})" if band.extrapolation_factor > 1 else
-               "(at or below the largest fitted width)"))
+            + _reach(band.extrapolation_factor))
+
+
+def _reach(factor: float) -> str:
+    """Where the target sits against the fitted widths (the factor is the target over the largest): below the
+    largest it may still lie below the smallest too, which a warning says by the smallest, so no more is claimed."""
+    return f"(extrapolation x{factor:.3g})" if factor > 1 else f"(x{factor:.3g} of the largest fitted width)"
 
 
 def print_recommendation(rec: Recommendation) -> None:

@@ -147,6 +147,7 @@ def sweep(
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import best_lrs, run_sweep, theory_warnings
 
+    held = _rows_held(out / "results.parquet")
     t0 = time.perf_counter()
     with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
         df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
@@ -156,6 +157,10 @@ def sweep(
     for w in theory_warnings(spec):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     results = out / "results.parquet"
+    if held > len(df):  # another spec's table, replaced by this one's: its runs are kept, not listed
+        err_console.print(f"[yellow]note:[/] {results} held {held} runs; it now lists this sweep's {len(df)} (the "
+                          f"others' cell files stay in {out / 'cells'}: rerun their spec to list them again, or "
+                          "give another --out)", highlight=False, soft_wrap=True)
     best = best_lrs(df) if len(df) else []
     if as_json:
         # sweep_s: run_sweep's span (compiling, training, writing); what a whole-process timing adds is start-up
@@ -174,6 +179,16 @@ def sweep(
                   "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
     console.print(t)
     console.print(f"{len(df)} runs -> {results}", highlight=False)
+
+
+def _rows_held(path: Path) -> int:
+    """How many runs a folder's results.parquet lists now (its footer only); 0 without a readable one."""
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError):
+        return 0
 
 
 def _gammas(text: str | None) -> list[PerLayer] | None:

@@ -206,6 +206,14 @@ def load_fit(path: str | Path) -> FitResult:
     if not isinstance(path, str | Path):
         raise ValueError(f"fit: expected a FitResult or the path of its JSON, got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir() and (path / "fit.json").is_file():  # the folder `abcscale fit --out DIR` wrote
+        path = path / "fit.json"
+    # a sweep's folder or table where a fit was asked for: the step between them is `abcscale fit`
+    first_fit = (f"; a fit is what `abcscale fit {path} --out DIR` writes (DIR/fit.json): fit the table first")
+    if path.is_dir() and ((path / "results.parquet").is_file() or (path / "spec.json").is_file()):
+        raise ValueError(f"fit: {path} is a sweep's folder, not a fit{first_fit}")
+    if path.suffix.lower() in (".parquet", ".csv", ".tsv") and path.is_file():
+        raise ValueError(f"fit: {path} is a sweep table, not a fit{first_fit}")
     try:
         text = path.read_text()
     except FileNotFoundError:

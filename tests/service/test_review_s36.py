@@ -95,3 +95,14 @@ def test_a_note_the_group_and_its_prediction_both_carry_is_printed_once(tmp_path
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert text.count("inconsistent with theory") == 1
+
+
+def test_a_recommend_field_that_contradicts_the_group_is_a_422(client):
+    """`parameterization: standard` with a group naming mup answered mup in silence."""
+    df = pd.concat([_sweep(-1.0).assign(parameterization="mup", lr_mode="per_layer"),
+                    _sweep(-1.0, seed=1).assign(parameterization="standard", lr_mode="global")], ignore_index=True)
+    rows = json.loads(df.to_json(orient="records"))
+    fid = client.post("/v1/fits", json={"rows": rows, "n_boot": 50}).json()["id"]
+    r = client.post("/v1/recommend", json={"fit_id": fid, "width": 1024, "parameterization": "standard",
+                                           "group": {"parameterization": "mup", "lr_mode": "per_layer"}})
+    assert r.status_code == 422 and "contradicts the group's parameterization=mup" in r.text

@@ -1,0 +1,146 @@
+"""Session 36's walk through the README as a new user (Quickstart, tour, Commands, Python API, Fitting): each a
+silent wrong answer or a message in the wrong words, now a test that fails on the old code."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import abcscale
+from abcscale.cli import app
+from abcscale.fitting import fit_table
+from tests.fitting.test_review_s35 import _sweep
+
+runner = CliRunner()
+
+
+def _said(res) -> str:
+    return " ".join((res.stderr or res.output).split())
+
+
+@pytest.fixture(scope="module")
+def two_groups(tmp_path_factory):
+    """A fit of two groups (mup / per_layer and standard / global), its folder and table."""
+    d = tmp_path_factory.mktemp("fit")
+    df = pd.concat([_sweep(-1.0).assign(parameterization="mup", lr_mode="per_layer"),
+                    _sweep(-1.0, seed=1).assign(parameterization="standard", lr_mode="global")], ignore_index=True)
+    df.to_csv(d / "table.csv", index=False)
+    fit = fit_table(df, n_boot=50)
+    (d / "out").mkdir()
+    (d / "out" / "fit.json").write_text(fit.model_dump_json())
+    return d
+
+
+def test_a_flag_that_contradicts_the_group_is_refused(two_groups):
+    """`-p standard --lr-mode global` with `--group parameterization=mup,lr_mode=per_layer` answered mup /
+    per_layer in silence (a conflicting -o was refused)."""
+    fit = str(two_groups / "out" / "fit.json")
+    group = "parameterization=mup,lr_mode=per_layer"
+    res = runner.invoke(app, ["recommend", "--fit", fit, "-n", "1024", "--group", group, "-p", "standard"])
+    assert res.exit_code == 2
+    assert _said(res) == "error: -p standard contradicts --group's parameterization=mup; give it once"
+    res = runner.invoke(app, ["recommend", "--fit", fit, "-n", "1024", "--group", group, "--lr-mode", "global"])
+    assert res.exit_code == 2 and "--lr-mode global contradicts --group's lr_mode=per_layer" in _said(res)
+    agree = runner.invoke(app, ["recommend", "--fit", fit, "-n", "1024", "--group", group, "-p", "mup"])
+    assert agree.exit_code == 0, agree.output
+    with pytest.raises(ValueError, match="parameterization: 'standard' contradicts the group's parameterization=mup"):
+        abcscale.recommend("standard", "adam", fit=fit, width=1024, group=group)
+    # an alias is the same value
+    assert abcscale.recommend("mup", "adam", fit=fit, width=1024, group=group).group["parameterization"] == "mup"
+
+
+def test_an_empty_theory_cell_is_a_table_error_not_a_group(tmp_path):
+    df = _sweep()
+    df.loc[[5, 17], "lr_mode"] = np.nan
+    df.to_csv(tmp_path / "t.csv", index=False)
+    res = runner.invoke(app, ["fit", str(tmp_path / "t.csv"), "-q"])
+    assert res.exit_code == 2
+    assert "lr_mode: empty in row(s) 5, 17; theory reads it for every run's group" in _said(res)
+
+
+def test_a_theory_column_left_out_of_the_groups_is_said_so(tmp_path):
+    df = _sweep()
+    df.to_csv(tmp_path / "t.csv", index=False)
+    args = ["fit", str(tmp_path / "t.csv"), "-q", "--group-cols", "parameterization,optimizer"]
+    res = runner.invoke(app, [*args, "--json"])
+    assert "no lr_mode among the group columns (the table has no such column, or --group-cols leaves it out)" \
+        in " ".join(res.output.split())
+    res = runner.invoke(app, [*args, "--expect-theory"])
+    assert res.exit_code == 2 and "--expect-theory: no group holds lr_mode" in _said(res)
+
+
+def test_target_size_is_named_as_typed():
+    res = runner.invoke(app, ["fit", "examples/axes.csv", "--size-col", "N", "--size-kind", "params",
+                              "--covariates", "D,batch_size", "--target-size", "0"])
+    assert res.exit_code == 2 and _said(res).startswith("error: --target-size: ")
+
+
+def test_an_empty_or_misnamed_loss_column_is_said_as_such(tmp_path):
+    df = _sweep().rename(columns={"final_loss": "eval_loss"})
+    df.assign(eval_loss=np.nan).to_csv(tmp_path / "empty.csv", index=False)
+    res = runner.invoke(app, ["fit", str(tmp_path / "empty.csv"), "-q"])
+    assert res.exit_code == 2
+    assert "eval_loss: no run has a loss (every cell is empty or NaN)" in _said(res)
+    df.rename(columns={"eval_loss": "Eval_Loss"}).to_csv(tmp_path / "case.csv", index=False)
+    res = runner.invoke(app, ["fit", str(tmp_path / "case.csv"), "-q"])
+    assert "Eval_Loss looks like it: name it with --loss-col" in _said(res)
+
+
+def test_recommend_fit_given_a_table_or_a_folder(two_groups):
+    for path, what in ((two_groups / "table.csv", "a sweep table"), (two_groups, "a sweep's folder")):
+        if what == "a sweep's folder":
+            (two_groups / "spec.json").write_text("{}")
+        res = runner.invoke(app, ["recommend", "--fit", str(path), "-n", "1024"])
+        assert res.exit_code == 2 and f"is {what}, not a fit" in _said(res) and "abcscale fit" in _said(res)
+    ok = runner.invoke(app, ["recommend", "--fit", str(two_groups / "out"), "-n", "1024", "--group",
+                             "parameterization=mup,lr_mode=per_layer"])
+    assert ok.exit_code == 0, ok.output  # the folder `fit --out` wrote
+
+
+@pytest.mark.parametrize("constants, named", [({"gamma": -1}, "gamma.embedding, gamma.hidden, gamma.readout"),
+                                              ({"init_scale": "1,-2,3"}, "init_scale.hidden"),
+                                              ({"multiplier": {"readout": 0}}, "multiplier.readout")])
+def test_a_bad_constant_names_its_field(constants, named):
+    with pytest.raises(ValueError, match=rf"constants \({named}\): Input should be positive"):
+        abcscale.recommend("mup", "adam", width=4096, base_width=256, beta=3e-3, constants=constants)
+
+
+def test_messages_are_in_the_callers_words():
+    res = runner.invoke(app, ["recommend", "-p", "mup", "-o", "sgd", "-n", "4096", "--base-width", "256",
+                              "--base-lr", "3e-3", "--weight-decay", "0.1"])
+    assert res.exit_code == 2 and "weight_decay" not in _said(res).removeprefix("error: --weight-decay")
+
+
+def test_the_python_api_predicts_at_covariates_as_the_cli_does():
+    kw = {"mapping": {"size_col": "N", "size_kind": "params", "covariates": ["D", "batch_size"]},
+          "target_width": 2_000_000_000, "n_boot": 200}
+    fit = abcscale.fit("examples/axes.csv", at={"D": 1e10}, **kw)
+    res = runner.invoke(app, ["fit", "examples/axes.csv", "--size-col", "N", "--size-kind", "params", "--covariates",
+                              "D,batch_size", "--target-size", "2000000000", "--at", "D=1e10", "--n-boot", "200",
+                              "--json", "-q"])
+    cli = json.loads(res.output)
+    assert fit.joint[0].prediction.lr == pytest.approx(cli["joint"][0]["prediction"]["lr"], rel=1e-12)
+
+
+def test_the_band_line_claims_no_range_below_the_fitted_widths():
+    from abcscale.cli.recommend import band_line
+
+    g = fit_table(_sweep(seeds=1), n_boot=50).groups[0]
+    from abcscale.fitting import predict_group
+
+    below = band_line(predict_group(g, 2))
+    assert "at or below" not in below and below.endswith("of the largest fitted width)")
+    assert "(extrapolation x" in band_line(predict_group(g, 8192))
+
+
+def test_a_smaller_sweep_into_a_folder_says_what_it_replaced(tmp_path):
+    pytest.importorskip("jax")
+    base = ["sweep", "-p", "mup", "-o", "adam", "--widths", "32", "--steps", "3", "--out", str(tmp_path), "-q"]
+    assert runner.invoke(app, [*base, "--log2-lr", "-5:-3:1"]).exit_code == 0
+    res = runner.invoke(app, [*base, "--log2-lr", "-5:-4:1"])
+    assert res.exit_code == 0 and f"{tmp_path / 'results.parquet'} held 3 runs; it now lists this sweep's 2" \
+        in _said(res)
