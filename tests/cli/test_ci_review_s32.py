@@ -83,7 +83,7 @@ def test_fit_takes_the_setup_a_table_lacks_for_theory(tmp_path):
     synthetic_sweep((64, 128, 256, 512), exponent=-1.0, seeds=2, seed=3).to_csv(path, index=False)
     base = ["fit", str(path), "-q", "--n-boot", "50", "--expect-theory"]
     res = runner.invoke(app, base)
-    assert res.exit_code == 2 and "no parameterization, optimizer, lr_mode column" in res.stderr, res.output
+    assert res.exit_code == 2 and "no group holds parameterization, optimizer, lr_mode" in res.stderr, res.output
     ok = runner.invoke(app, [*base, "-p", "mup", "-o", "adam", "--lr-mode", "global", "--json"])
     assert ok.exit_code == 0, ok.output
     g = json.loads(ok.stdout)["groups"][0]
