@@ -12,6 +12,7 @@ window, fit it locally, bootstrap the vertex, describe the basin.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -242,7 +243,40 @@ def _local_fit(w: _Window) -> _LocalFit:
     return min(fits.values(), key=lambda f: f[1])[0]
 
 
-def _noise(cells: Cells, w: _Window, fit: _LocalFit) -> tuple[float, int, str | None, bool]:
+@dataclass(frozen=True)
+class ResidualNoise:
+    """One seed's evidence of the noise at a width: its local fit's residual variance relative to the loss, and the
+    residual degrees of freedom."""
+
+    var_rel: float
+    dof: int
+
+
+def residual_noise(cells: Cells, window: float = 1.0) -> ResidualNoise | None:
+    """A one-seed width's :class:`ResidualNoise` (None with replicated seeds, no basin, or no residual left)."""
+    if cells.sd_rel:  # replicated seeds with a spread: their own noise (identical copies are one seed)
+        return None
+    scan = _scan(cells, 0.95)
+    if isinstance(scan, Optimum):
+        return None
+    win = _window(scan, window)
+    fit = _local_fit(win)
+    dof = win.x.size - (fit.degree + 1)
+    return ResidualNoise(fit.rss / dof / float(np.mean(win.y)) ** 2, dof) if dof > 0 else None
+
+
+def pooled_noise(parts: Iterable[ResidualNoise | None]) -> ResidualNoise | None:
+    """The noise the widths of one group share, from all their residuals: one seed on a coarse grid (a 1-3-10 grid
+    puts 4 points in a width's window) leaves a width one residual degree of freedom, and a noise level estimated
+    from one is a Cauchy-like spread (95% intervals 6.7 octaves wide where the optima sat 2% from the truth);
+    five widths give five."""
+    got = [p for p in parts if p is not None]
+    dof = sum(p.dof for p in got)
+    return ResidualNoise(sum(p.var_rel * p.dof for p in got) / dof, dof) if dof else None
+
+
+def _noise(cells: Cells, w: _Window, fit: _LocalFit, pooled: ResidualNoise | None = None
+           ) -> tuple[float, int, str | None, bool]:
     """Relative seed noise, its degrees of freedom, a note when it had to be assumed or replaced, and whether it is
     the seeds' spread.
 
@@ -253,10 +287,10 @@ def _noise(cells: Cells, w: _Window, fit: _LocalFit) -> tuple[float, int, str | 
     losses are identical (copies under new seed ids) have no spread at all and take the residuals too."""
     dof = w.x.size - (fit.degree + 1)
     if cells.sd_rel == 0.0:  # no spread at all: copies under new seed ids, or a seed that changes nothing
-        if dof > 0:
-            return (float(np.sqrt(fit.rss / dof) / np.mean(w.y)), dof, "the seeds' losses are identical: noise "
-                    "from the fit's residuals, as with one seed", False)
-        return _FALLBACK_SIGMA_REL, 0, "the seeds' losses are identical and no residual is left: noise assumed", False
+        sigma, sdof, _, _ = _one_seed(w, fit, dof, pooled)
+        said = ("the seeds' losses are identical: noise from the fit's residuals, as with one seed" if sdof else
+                "the seeds' losses are identical and no residual is left: noise assumed")
+        return sigma, sdof, said, False
     if cells.sd_rel is not None:
         if dof > 0 and cells.sd_dof > 0:
             resid = float(np.sqrt(fit.rss / dof) / np.mean(w.y))
@@ -265,8 +299,21 @@ def _noise(cells: Cells, w: _Window, fit: _LocalFit) -> tuple[float, int, str | 
                 return resid, dof, (f"the local {fit.model} fit misses the cells by more than the seed noise (lack "
                                     f"of fit F = {f:.3g}): its interval takes the fit's residuals"), False
         return cells.sd_rel, cells.sd_dof, None, True
-    if dof > 0:
-        return float(np.sqrt(fit.rss / dof) / np.mean(w.y)), dof, None, False
+    return _one_seed(w, fit, dof, pooled)
+
+
+def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
+              ) -> tuple[float, int, str | None, bool]:
+    """One seed's noise: the group's pooled residuals, or this width's own where they exceed it beyond chance."""
+    own = fit.rss / dof / float(np.mean(w.y)) ** 2 if dof > 0 else None
+    if pooled is not None and pooled.dof > max(dof, 0):
+        # the group's noise level from every width's residuals, unless this width's own exceed it beyond chance
+        # (its basin is not the fit's shape: its own residuals are then its noise, as a lack of fit is)
+        rest = max(pooled.dof - max(dof, 0), 1)
+        if own is None or own <= pooled.var_rel * stats.f.ppf(1.0 - LACK_OF_FIT_ALPHA, dof, rest):
+            return float(np.sqrt(pooled.var_rel)), pooled.dof, None, False
+    if own is not None:
+        return float(np.sqrt(own)), dof, None, False
     return _FALLBACK_SIGMA_REL, 0, "one seed and no residual degrees of freedom: noise assumed 0.1% of the loss", False
 
 
@@ -314,15 +361,16 @@ def _basin(fit: _LocalFit, x0: float, span: tuple[float, float]) -> _Basin:
 
 
 def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
-                confidence_level: float = 0.95) -> Optimum:
-    """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands."""
+                confidence_level: float = 0.95, pooled: ResidualNoise | None = None) -> Optimum:
+    """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands. ``pooled``:
+    the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom."""
     scan = _scan(cells, confidence_level)
     if isinstance(scan, Optimum):
         return scan
     x_am = float(scan.xs[scan.i])
     win = _window(scan, window)
     fit = _local_fit(win)
-    sigma_rel, sigma_dof, note, seed_spread = _noise(cells, win, fit)
+    sigma_rel, sigma_dof, note, seed_spread = _noise(cells, win, fit, pooled)
     lack_of_fit = not seed_spread and bool(cells.sd_rel)  # the seeds have a spread, and the fit misses it
     if lack_of_fit and fit.degree == 2:
         # the quadratic misses the cells beyond their noise and the window was too small for the asymmetric

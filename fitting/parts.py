@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from abcscale.fitting.losslaw import fit_loss_law
-from abcscale.fitting.optimum import Cells, Optimum, fit_optimum, shared_variance
+from abcscale.fitting.optimum import Cells, Optimum, fit_optimum, pooled_noise, residual_noise, shared_variance
 from abcscale.fitting.scaling import PRIOR_SD, TAU_SCALE, LawFit, fit_law, fit_law_prior, predict_law, t_quantile
 from abcscale.fitting.table import GroupData, WidthRows
 from abcscale.schemas.fit import Basin, ConstantFit, Estimate, LossLaw, ScalingLaw
@@ -64,11 +64,9 @@ def log2_interval(lo: float, hi: float, level: float) -> Interval | None:
 
 def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng: np.random.Generator) -> PerWidth:
     """The optimum of coordinate ``j`` (0: log2 LR, j >= 1: swept constant j - 1) at each width, in order."""
-    out = {}
-    for w, rows in rows_by_width.items():
-        cells = Cells.of_runs(rows.coords()[:, j], rows.loss, rows.seed)
-        out[w] = (cells, fit_optimum(cells, s.n_boot, rng, s.window, s.confidence_level))
-    return out
+    cells = {w: Cells.of_runs(rows.coords()[:, j], rows.loss, rows.seed) for w, rows in rows_by_width.items()}
+    pooled = pooled_noise(residual_noise(c, s.window) for c in cells.values())  # one seed: the widths' noise
+    return {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled)) for w, c in cells.items()}
 
 
 @dataclass(frozen=True, eq=False)

@@ -90,7 +90,8 @@ def test_a_band_beyond_the_float_range_is_a_value_error_naming_the_width(sweep):
 def test_plots_draw_intervals_that_exclude_their_estimate(tmp_path):
     # a 10% percentile interval need not contain the point estimate; error bars (offsets) cannot draw that, and
     # matplotlib refused: "'xerr' must not contain negative values"
-    sweep = synthetic_sweep(seeds=1, group={"parameterization": "mup", "optimizer": "adam"})
+    # (noisier since session 36 pooled one seed's noise over the widths, which made these intervals symmetric)
+    sweep = synthetic_sweep(seeds=1, noise=0.01, seed=1, group={"parameterization": "mup", "optimizer": "adam"})
     fit = fit_sweep(sweep, FitOptions(n_boot=200, confidence_level=0.1, target_width=4096))
     outside = [w for w in fit.groups[0].per_width if w.ci and not w.ci.low <= w.lr_opt <= w.ci.high]
     assert outside  # the case is real at this level
