@@ -19,7 +19,7 @@ from abcscale import usecases
 from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions, MupImport, MupImportRequest
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import validation_message
-from abcscale.schemas.fit import ColumnMapping, FitResult, Prediction
+from abcscale.schemas.fit import ColumnMapping, FitResult, JointPrediction, Prediction
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer
@@ -163,13 +163,37 @@ def recommend_from_fit(
 
 
 @_one_line
-def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None) -> Prediction:
-    """The fitted optimal LR at ``width`` with its bands, safe-side LR and expected loss penalty."""
+def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
+            at: Mapping[str, float] | None = None) -> Prediction | JointPrediction:
+    """The fitted optimal LR at ``width`` with its bands, safe-side LR and expected loss penalty. With ``at``
+    (covariate values, ``{"D": 1e10}``) on a fit with covariates: the joint law's prediction at ``width`` (the
+    size) and those values, as ``fit --at`` gives it (a ``JointPrediction``)."""
     from abcscale.fitting import predict_group
 
     f = _fit(fit)
+    if at is not None:
+        return _predict_joint(f, width, group, at)
     g, _ = usecases.select_group(f, usecases.selector_from(group))
     return predict_group(g, width, size_kind=f.mapping.size_kind)
+
+
+def _predict_joint(f: FitResult, size: int, group: str | dict[str, Any] | None, at: Any) -> JointPrediction:
+    from abcscale.fitting.joint import predict_joint
+
+    if not isinstance(at, Mapping):
+        raise ValueError(f"at: expected a dict of covariate values, e.g. {{'D': 1e10}}, got {type(at).__name__}")
+    if not f.joint:
+        raise ValueError("at: this fit has no joint law: fit with covariates (mapping={'covariates': [...]}) to "
+                         "predict at covariate values")
+    selector = {k: str(v) for k, v in usecases.selector_from(group).items()}
+    laws = [j for j in f.joint if all(str(j.group.get(k)) == v for k, v in selector.items())]
+    if len(laws) != 1:
+        from abcscale.usecases.fits import group_label
+
+        listed = "; ".join(group_label(j.group) for j in f.joint)
+        raise ValueError(f"group: {'no' if not laws else len(laws)} joint law(s) match {selector or 'no group'}; "
+                         f"the fit's: {listed}")
+    return predict_joint(laws[0], size, {str(k): v for k, v in at.items()})
 
 
 @_one_line

@@ -144,3 +144,17 @@ def test_a_smaller_sweep_into_a_folder_says_what_it_replaced(tmp_path):
     res = runner.invoke(app, [*base, "--log2-lr", "-5:-4:1"])
     assert res.exit_code == 0 and f"{tmp_path / 'results.parquet'} held 3 runs; it now lists this sweep's 2" \
         in _said(res)
+
+
+def test_predict_at_covariates_uses_the_joint_law():
+    kw = {"mapping": {"size_col": "N", "size_kind": "params", "covariates": ["D", "batch_size"]}, "n_boot": 200}
+    fit = abcscale.fit("examples/axes.csv", target_width=2_000_000_000, at={"D": 1e10}, **kw)
+    p = abcscale.predict(fit, 2_000_000_000, at={"D": 1e10})
+    assert p.lr == fit.joint[0].prediction.lr and p.at["D"] == 1e10
+    with pytest.raises(ValueError, match="at: Q is not a fitted covariate"):
+        abcscale.predict(fit, 2_000_000_000, at={"Q": 1})
+    with pytest.raises(ValueError, match="group: no joint law"):
+        abcscale.predict(fit, 2_000_000_000, at={"D": 1e10}, group={"parameterization": "ntk"})
+    plain = abcscale.fit("examples/axes.csv", mapping={"size_col": "N", "size_kind": "params"}, n_boot=50)
+    with pytest.raises(ValueError, match="at: this fit has no joint law"):
+        abcscale.predict(plain, 10**9, at={"D": 1e10})
