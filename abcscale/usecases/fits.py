@@ -191,6 +191,13 @@ def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Pa
     from abcscale.fitting import prepare, read_table, write_plots
 
     df = read_table(table) if isinstance(table, str | Path) else table
+    # a setup the request gave for a table without those columns (REST `parameterization`, `fit -p`): every group
+    # holds it, and the table, stored as sent, does not
+    setup = {k: str(vals.pop()) for k in ("parameterization", "optimizer", "lr_mode")
+             if k not in df.columns and fit.groups and all(k in g.group for g in fit.groups)
+             and len(vals := {str(g.group[k]) for g in fit.groups}) == 1}
+    if setup:
+        df = with_setup(df, **setup)
     with _speaking(None):
         prepared = prepare(df, fit.mapping)
     return write_plots(fit, prepared, Path(out_dir))

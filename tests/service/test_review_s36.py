@@ -106,3 +106,19 @@ def test_a_recommend_field_that_contradicts_the_group_is_a_422(client):
     r = client.post("/v1/recommend", json={"fit_id": fid, "width": 1024, "parameterization": "standard",
                                            "group": {"parameterization": "mup", "lr_mode": "per_layer"}})
     assert r.status_code == 422 and "contradicts the group's parameterization=mup" in r.text
+
+
+def test_plots_of_a_fit_whose_setup_came_with_the_request(client, tmp_path):
+    """`parameterization`/`optimizer`/`lr_mode` given with the request (a table without those columns): the rows are
+    stored as sent, and every plot was a 404 ("the table's groups are not the fit's")."""
+    from abcscale.schemas.api import FitOptions
+    from abcscale.usecases import fit_sweep, plot_fit
+
+    df = _sweep(seeds=1).drop(columns=["parameterization", "optimizer", "lr_mode"])
+    setup = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+    fit = fit_sweep(df, FitOptions(n_boot=50, **setup))
+    assert sorted(plot_fit(fit, df, tmp_path)) == ["loss_vs_lr", "loss_vs_width", "lr_vs_width"]
+    r = client.post("/v1/fits", json={"rows": json.loads(df.to_json(orient="records")), "n_boot": 50, **setup})
+    assert r.status_code == 201, r.text
+    plot = client.get(r.json()["plots"]["loss_vs_lr"])
+    assert plot.status_code == 200 and plot.headers["content-type"] == "image/png", plot.text
