@@ -25,6 +25,9 @@ def check(
                                                 "http://127.0.0.1:8000", show_default=False)] = None,
     fit_id: Annotated[str | None, typer.Option("--fit-id", help="with --service: a stored fit's id",
                                                show_default=False)] = None,
+    token: Annotated[str | None, typer.Option(
+        "--token", envvar=["ABCSCALE_READ_TOKEN", "ABCSCALE_API_TOKEN"], help="with --service: a token the service "
+        "takes for reads (its read token, or its write token)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option(
         "--constants", help="a constants file from `abcscale tune`: the reference transfers its constants (and its "
         "base width and beta where the config gives none); overrides the config's constants_file",
@@ -61,7 +64,7 @@ def check(
             _one_line(line)
         fail(exc.lines[-1])
     if service:
-        rec = _ask_service(service, cfg, fit_id)
+        rec = _ask_service(service, cfg, fit_id, token)
     elif fit:
         fitted = read_fit(fit)
         try:
@@ -119,7 +122,7 @@ def _in_config_words(message: str) -> str:
                            "name it in the config (parameterization, optimizer, lr_mode, alignment)")
 
 
-def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None) -> Recommendation:
+def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | None = None) -> Recommendation:
     """POST the check's recommend request to a running service (the same request a local check answers)."""
     import httpx
 
@@ -128,7 +131,8 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None) -> Recommendati
 
     body = check_request(cfg, fit_id).model_dump(mode="json", exclude_none=True)
     try:
-        resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30)
+        resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"} if token else None)
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code == 404 and fit_id is not None and service_detail(resp).startswith("Fit not found"):

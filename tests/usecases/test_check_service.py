@@ -117,3 +117,17 @@ def test_service_mode_reads_a_mapped_nested_config(tmp_path):
         assert res.exit_code == 2 and "widht (model.d_model): unknown key (did you mean 'width'?)" in res.output
     finally:
         server.stop()
+
+
+def test_service_mode_sends_a_token_where_reads_are_protected(tmp_path, monkeypatch):
+    """A shared service with a read token answered every `check --service` 401: it had no --token and sent none."""
+    server = Server(f"sqlite:///{tmp_path / 'svc.db'}", env={"ABCSCALE_READ_TOKEN": "r" * 32,
+                                                            "ABCSCALE_API_TOKEN": "w" * 32})
+    try:
+        code, report = run_check(tmp_path, config(), "--service", server.url)
+        assert code == 2 and "401" in report
+        assert run_check(tmp_path, config(), "--service", server.url, "--token", "r" * 32)[0] == 0
+        monkeypatch.setenv("ABCSCALE_API_TOKEN", "w" * 32)  # a CI job that holds the write token only
+        assert run_check(tmp_path, config(), "--service", server.url)[0] == 0
+    finally:
+        server.stop()
