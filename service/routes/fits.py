@@ -10,6 +10,7 @@ the fit's transaction, so two requests racing with one key store one fit and bot
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
@@ -100,8 +101,10 @@ def _sha256(*parts: bytes) -> str:
 
 def _sent(options: FitOptions) -> bytes:
     # the fields as sent, not with defaults filled in: an omitted column key means the contract's name
-    # (``seed``), an explicit null means no such column, and the two must not match
-    return options.model_dump_json(exclude_unset=True).encode()
+    # (``seed``), an explicit null means no such column, and the two must not match. Keys sorted (a row's and the
+    # body's): a retry whose client serialized a row's keys in another order is the same request
+    return json.dumps(options.model_dump(mode="json", exclude_unset=True), sort_keys=True,
+                      separators=(",", ":")).encode()
 
 
 async def _read_form(request: Request) -> _Input:

@@ -122,3 +122,14 @@ def test_plots_of_a_fit_whose_setup_came_with_the_request(client, tmp_path):
     assert r.status_code == 201, r.text
     plot = client.get(r.json()["plots"]["loss_vs_lr"])
     assert plot.status_code == 200 and plot.headers["content-type"] == "image/png", plot.text
+
+
+def test_a_retry_with_a_rows_keys_in_another_order_is_the_same_request(client):
+    rows = _rows()
+    first = client.post("/v1/fits", json={"rows": rows, "n_boot": 50}, headers={"Idempotency-Key": "k-s36-order"})
+    shuffled = [dict(reversed(list(r.items()))) for r in rows]
+    again = client.post("/v1/fits", json={"n_boot": 50, "rows": shuffled}, headers={"Idempotency-Key": "k-s36-order"})
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"] and again.headers.get("Idempotent-Replayed") == "true"
+    other = client.post("/v1/fits", json={"rows": rows[1:], "n_boot": 50}, headers={"Idempotency-Key": "k-s36-order"})
+    assert other.status_code == 422  # another table under the key is still refused
