@@ -23,7 +23,7 @@ from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import ReaderDep
-from abcscale.service.http import HeadAsGet, complete_responses
+from abcscale.service.http import HeadAsGet, JsonTooLarge, complete_responses
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
@@ -77,7 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         plots.close()
         engine.dispose()
 
-    app = FastAPI(
+    app = _App(
         title="abcscale",
         summary="Per-layer learning rates, init and multipliers at width N from abc-parameterization theory "
                 "and small-width sweeps.",
@@ -111,6 +111,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeadAsGet)  # outermost: CORS and the routes see the GET it stands for
     _document_manual_bodies(app, tokens=settings.api_token is not None)
     return app
+
+
+class _App(FastAPI):
+    """FastAPI with the body cap's 413 answered as JSON (:class:`JsonTooLarge`): the cap's middleware sits outside
+    every user middleware, so this one wraps the whole stack."""
+
+    def build_middleware_stack(self) -> Any:
+        stack = super().build_middleware_stack()
+        return stack if self.max_body_size is None else JsonTooLarge(stack, self.max_body_size)
 
 
 def exposure_warning(host: str, settings: Settings) -> str | None:

@@ -247,3 +247,34 @@ class HeadAsGet:
 
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
+
+class JsonTooLarge:
+    """The body-size cap's 413 as JSON naming the cap, as the OpenAPI and every other error here say it: Starlette's
+    limit answers it as plain text ("Content Too Large"), which a generated client cannot parse. ASGI middleware:
+    that plain response is replaced whole; every other passes as it is."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def as_json(message: Any) -> None:
+            nonlocal replaced
+            if message["type"] == "http.response.start" and message["status"] == 413 and any(
+                    k.lower() == b"content-type" and v.startswith(b"text/plain") for k, v in message["headers"]):
+                replaced = True
+                mb = self.max_bytes / 2**20
+                body = json.dumps({"detail": f"the request body is over the size cap of {mb:g} MB "
+                                             "(ABCSCALE_MAX_UPLOAD_MB)"}).encode()
+                await send({"type": "http.response.start", "status": 413, "headers": [
+                    (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            if not replaced:
+                await send(message)
+
+        await self.app(scope, receive, as_json)

@@ -133,3 +133,19 @@ def test_a_retry_with_a_rows_keys_in_another_order_is_the_same_request(client):
     assert again.json()["id"] == first.json()["id"] and again.headers.get("Idempotent-Replayed") == "true"
     other = client.post("/v1/fits", json={"rows": rows[1:], "n_boot": 50}, headers={"Idempotency-Key": "k-s36-order"})
     assert other.status_code == 422  # another table under the key is still refused
+
+
+def test_the_body_caps_413_is_json_naming_the_cap(tmp_path):
+    """Starlette answered it as plain text ("Content Too Large"), unlike the OpenAPI and every other error."""
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", max_upload_mb=1)
+    with TestClient(create_app(settings)) as c:
+        for r in (c.post("/v1/fits", content=b"x" * (2 << 20), headers={"content-type": "application/json"}),
+                  c.post("/v1/fits", files={"file": ("t.csv", b"x" * (2 << 20))})):
+            assert r.status_code == 413 and r.headers["content-type"] == "application/json"
+            assert r.json() == {"detail": "the request body is over the size cap of 1 MB (ABCSCALE_MAX_UPLOAD_MB)"}
+        assert c.get("/healthz").status_code == 200  # the rest passes as it was
