@@ -158,3 +158,42 @@ def test_predict_at_covariates_uses_the_joint_law():
     plain = abcscale.fit("examples/axes.csv", mapping={"size_col": "N", "size_kind": "params"}, n_boot=50)
     with pytest.raises(ValueError, match="at: this fit has no joint law"):
         abcscale.predict(plain, 10**9, at={"D": 1e10})
+
+
+class _Captured(Exception):
+    pass
+
+
+@pytest.fixture
+def tuned_spec(monkeypatch):
+    """The spec `abcscale tune` would search, without searching."""
+    import abcscale.usecases.tune as tune_mod
+
+    seen = {}
+
+    def capture(spec, *args, **kwargs):
+        seen["spec"] = spec
+        raise _Captured
+
+    monkeypatch.setattr(tune_mod, "tune", capture)
+    return seen
+
+
+def test_tune_takes_the_setup_of_its_spec(tmp_path, tuned_spec):
+    """The flags' defaults (mup, adam, per_layer, base 32) overrode a SPEC's setup in silence."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text('parameterizations = ["standard"]\noptimizers = ["sgd"]\nlr_modes = ["global"]\n'
+                    "widths = [64, 128]\nsteps = 5\n")
+    res = runner.invoke(app, ["tune", str(spec), "--trials", "1", "--out", str(tmp_path / "t.json")])
+    assert isinstance(res.exception, _Captured), res.output
+    got = tuned_spec["spec"]
+    assert (got.parameterizations, got.optimizers, [m.value for m in got.lr_modes], got.widths, got.base) == (
+        ["standard"], ["sgd"], ["global"], [64], 64)
+    res = runner.invoke(app, ["tune", str(spec), "-p", "mup", "--base-width", "128", "--trials", "1", "--out",
+                              str(tmp_path / "t.json")])
+    assert isinstance(res.exception, _Captured), res.output
+    assert (tuned_spec["spec"].parameterizations, tuned_spec["spec"].base) == (["mup"], 128)  # a flag wins
+    spec.write_text('parameterizations = ["standard", "mup"]\n')
+    res = runner.invoke(app, ["tune", str(spec), "--trials", "1", "--out", str(tmp_path / "t.json")])
+    assert res.exit_code == 2 and "parameterizations lists standard, mup; tune searches one setup: give -p" \
+        in _said(res)

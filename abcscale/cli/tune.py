@@ -159,10 +159,28 @@ def tune(
                           "--out" if target != constants_file else "--constants")
         return
 
+    # a SPEC's setup stands where no flag is typed (the flags' defaults overrode it: a spec for standard + sgd was
+    # tuned as mup + adam, at base width 32)
+    typed = set(_typed(ctx, include={"parameterization", "optimizer", "alignment", "lr_mode", "base_width"}))
+
+    def setup(value: Any, *flags: str) -> Any:
+        return value if spec_file is None or typed & set(flags) else None
+
+    width_typed = spec_file is None or "--base-width" in typed
     spec = _build_spec(spec_file, {
-        "parameterizations": parameterization, "optimizers": optimizer, "alignments": alignment,
-        "lr_modes": [lr_mode], "widths": str(base_width), "base_width": base_width, "model": model, "data": data,
+        "parameterizations": setup(parameterization, "--parameterization"),
+        "optimizers": setup(optimizer, "--optimizer"), "alignments": setup(alignment, "--alignment"),
+        "lr_modes": setup([lr_mode], "--lr-mode"), "widths": str(base_width) if width_typed else None,
+        "base_width": base_width if width_typed else None, "model": model, "data": data,
         "steps": steps, "batch": batch, "seq_len": seq_len, "depth": depth, "head_dim": head_dim})
+    if spec_file is not None:
+        for key, flag in (("parameterizations", "-p"), ("optimizers", "-o"), ("alignments", "-a"),
+                          ("lr_modes", "--lr-mode")):
+            if len(values := getattr(spec, key)) > 1:
+                shown = ", ".join(str(getattr(v, "value", v)) for v in values)
+                fail(f"{spec_file}: {key} lists {shown}; tune searches one setup: give {flag}")
+        if not width_typed:  # tuned at the spec's base width (its base_width, else its smallest width)
+            spec = spec.with_overrides(widths=str(spec.base), base_width=spec.base)
     _check_model(spec)
     _check_out(out, spec)
     if verify_widths is not None:  # checked now, not after the search
