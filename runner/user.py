@@ -85,7 +85,17 @@ def load_factory(ref: str) -> Callable[..., Any]:
     return factory
 
 
+def _on_path(folder: Path) -> None:
+    """``folder`` first on the import path, as Python puts a script's folder (``python model.py``) or the working
+    directory (``python -m``): a model file's ``from layers import Block`` finds its sibling, as it does when the
+    user runs it. The console script ``abcscale`` has neither on the path."""
+    entry = str(folder.resolve())
+    if entry not in sys.path:
+        sys.path.insert(0, entry)
+
+
 def _import(name: str) -> Any:
+    _on_path(Path.cwd())
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
@@ -103,6 +113,7 @@ def _load_file(path: str) -> Any:
     if spec is None or spec.loader is None:
         raise ValueError(f"model: cannot load {path} as a Python module")
     module = importlib.util.module_from_spec(spec)
+    _on_path(p.parent)
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
         spec.loader.exec_module(module)

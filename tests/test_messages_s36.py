@@ -197,3 +197,22 @@ def test_tune_takes_the_setup_of_its_spec(tmp_path, tuned_spec):
     res = runner.invoke(app, ["tune", str(spec), "--trials", "1", "--out", str(tmp_path / "t.json")])
     assert res.exit_code == 2 and "parameterizations lists standard, mup; tune searches one setup: give -p" \
         in _said(res)
+
+
+def test_a_model_file_imports_its_sibling_modules(tmp_path, monkeypatch):
+    """`model.py` doing `from layers import ...` failed ("No module named 'layers'"): the console script has neither
+    the file's folder nor the working directory on the import path, as `python model.py` and `python -m` do."""
+    pytest.importorskip("jax")
+    import sys
+
+    from abcscale.runner.user import load_factory
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # restored after the test
+    proj = tmp_path / "proj_s36"
+    proj.mkdir()
+    (proj / "layers_s36.py").write_text("def scale(x):\n    return 2 * x\n")
+    (proj / "model_s36.py").write_text("from layers_s36 import scale\n\ndef make(width, depth, *, vocab, seq_len):\n"
+                                       "    return scale(width)\n")
+    assert load_factory(f"{proj / 'model_s36.py'}:make")(3, 1, vocab=4, seq_len=2) == 6
+    monkeypatch.chdir(proj)
+    assert load_factory("model_s36:make")(5, 1, vocab=4, seq_len=2) == 10  # a module of the working directory
