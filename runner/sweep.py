@@ -249,7 +249,7 @@ def check_model(spec: SweepSpec) -> None:
     from abcscale.runner.user import check, is_reference
 
     if is_reference(spec.model):
-        check(spec.model, spec.widths, spec.depth, spec.seq_len)
+        check(spec.model, spec.widths, spec.depth, spec.seq_len, batch=spec.batch)
 
 
 def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler, n_runs: list[int] | None = None) -> None:

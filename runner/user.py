@@ -256,7 +256,7 @@ def _fan_in_ratio(name: str, shape: tuple[int, ...], width: int, axes: tuple[int
     return shape[-2] / width
 
 
-def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 256) -> None:
+def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 256, batch: int = 2) -> None:
     """Load, lay out and trace the model at every width before training: a bad reference or result, an
     ``apply`` that fails or returns other than float logits [batch, seq_len, vocab], or a matrix that no rule
     names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
@@ -265,7 +265,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
         layout(model, w)
-        _trace(model, w, seq_len, vocab)
+        _trace(model, w, seq_len, vocab, batch)
         other = _another_width(ref, w, widths, depth, vocab, seq_len)
         if other is None:
             continue
@@ -295,30 +295,39 @@ def _another_width(ref: str, w: int, widths: list[int], depth: int, vocab: int, 
     return None
 
 
-def _trace(model: UserModel, width: int, seq_len: int, vocab: int) -> None:
-    """``apply`` traced without running (``jax.eval_shape``) on a batch of 2: errors inside it and logits of
-    another shape or a non-float dtype are ValueErrors naming the width."""
+def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 2) -> None:
+    """``apply`` traced without running (``jax.eval_shape``) on the sweep's batch: errors inside it and logits of
+    another shape or a non-float dtype are ValueErrors naming the width. So is a ``record`` name given twice in
+    one forward (a loop's ``record("mlp", h)``: only its last call was kept, and the check passed on it) or the
+    runner's own ``logits``."""
     import jax
     import jax.numpy as jnp
+
+    seen: set[str] = set()
 
     def record(name: Any, x: Any) -> Any:
         if not isinstance(name, str):
             raise ValueError(f"record(name, x): name must be a str, got {type(name).__name__} {name!r}")
+        if name in seen or name == "logits":
+            raise ValueError(f"record(name, x): {name!r} " + ("is the runner's own record of the logits" if
+                             name == "logits" else "is recorded twice in one forward (a loop's calls need a name "
+                             "each, e.g. f'mlp{i}')") + ": only one value per name is kept")
+        seen.add(name)
         return x
 
     params = {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in model.shapes.items()}
-    tokens = jax.ShapeDtypeStruct((2, seq_len), jnp.int32)
+    tokens = jax.ShapeDtypeStruct((batch, seq_len), jnp.int32)
     try:
         out = jax.eval_shape(lambda p, t: model.apply(p, t, record), params, tokens)
     except Exception as exc:  # noqa: BLE001 - the user's code: any failure is theirs, said in one line
         raise ValueError(f"model: apply at width {width} failed: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
-    want = (2, seq_len, vocab)
+    want = (batch, seq_len, vocab)
     shape, dtype = getattr(out, "shape", None), getattr(out, "dtype", None)
     if shape != want or dtype is None or not jnp.issubdtype(dtype, jnp.floating):
         got = f"{type(out).__name__}" if shape is None else f"{dtype} {list(shape)}"
         raise ValueError(f"model: apply at width {width} must return float logits [batch, seq_len, vocab] = "
-                         f"{list(want)} for tokens [2, {seq_len}], got {got}")
+                         f"{list(want)} for tokens [{batch}, {seq_len}], got {got}")
 
 
 # --- the runner's model-module interface (runner.train._module) ---------------------------------------

@@ -4,6 +4,7 @@ silent wrong answer or a message in the wrong words, now a test that fails on th
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -216,3 +217,43 @@ def test_a_model_file_imports_its_sibling_modules(tmp_path, monkeypatch):
     assert load_factory(f"{proj / 'model_s36.py'}:make")(3, 1, vocab=4, seq_len=2) == 6
     monkeypatch.chdir(proj)
     assert load_factory("model_s36:make")(5, 1, vocab=4, seq_len=2) == 10  # a module of the working directory
+
+
+_MLP = '''
+import jax.numpy as jnp
+from abcscale.runner.user import UserModel
+
+
+def factory(width, depth, *, vocab, seq_len):
+    shapes = {"wte": (vocab, width), "fc1": (width, width), "lm_head": (width, vocab)}
+
+    def apply(params, tokens, record):
+        x = record("embed", params["wte"][tokens])
+        for _ in range(depth):
+            x = x + record(NAME, x @ params["fc1"])
+        x = x.reshape(BATCH, tokens.shape[1], width)
+        return x @ params["lm_head"]
+
+    return UserModel(shapes=shapes, apply=apply)
+'''
+
+
+@pytest.mark.parametrize("name, batch, said", [
+    ('"mlp"', "tokens.shape[0]", "'mlp' is recorded twice in one forward"),
+    ('"logits"', "tokens.shape[0]", "'logits' is the runner's own record of the logits"),
+    ('f"mlp{_}"', "2", "apply at width 32 failed: TypeError: cannot reshape"),
+])
+def test_a_user_models_flaws_are_found_before_training(tmp_path, name, batch, said):
+    """A loop's repeated record name kept only its last call (the coordinate check passed on it); an apply that
+    breaks only at the sweep's batch passed the batch-2 check, then failed mid-sweep with a JAX traceback."""
+    pytest.importorskip("jax")
+    from abcscale.runner.user import check
+
+    path = tmp_path / f"m{abs(hash((name, batch)))}.py"
+    path.write_text(_MLP.replace("NAME", name).replace("BATCH", batch))
+    with pytest.raises(ValueError, match=re.escape(said)):
+        check(f"{path}:factory", [32], 2, 16, batch=8)
+    if batch == "tokens.shape[0]" and name == '"mlp"':
+        good = tmp_path / "good_s36.py"  # another file: a factory is loaded once per process
+        good.write_text(_MLP.replace("NAME", 'f"mlp{_}"').replace("BATCH", batch))
+        check(f"{good}:factory", [32, 64], 2, 16, batch=8)  # a name each: fine
