@@ -257,3 +257,31 @@ def test_a_user_models_flaws_are_found_before_training(tmp_path, name, batch, sa
         good = tmp_path / "good_s36.py"  # another file: a factory is loaded once per process
         good.write_text(_MLP.replace("NAME", 'f"mlp{_}"').replace("BATCH", batch))
         check(f"{good}:factory", [32, 64], 2, 16, batch=8)  # a name each: fine
+
+
+def test_an_interrupted_sweep_says_what_it_kept(tmp_path, monkeypatch):
+    """Ctrl-C exited 130 without a word of the finished runs kept, or that a rerun resumes."""
+    pytest.importorskip("jax")
+    import abcscale.runner.sweep as sweep_mod
+
+    pd.DataFrame({"width": [32, 32, 64], "beta": [0.1, 0.2, 0.1]}).to_parquet(tmp_path / "results.parquet")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "run_sweep", interrupted)
+    res = runner.invoke(app, ["sweep", "-p", "mup", "--widths", "32", "--steps", "3", "--out", str(tmp_path), "-q"])
+    assert res.exit_code == 130
+    assert f"interrupted: 3 finished runs are kept in {tmp_path}" in _said(res) and "resumes" in _said(res)
+
+
+def test_a_spec_files_model_and_data_are_named_by_the_file(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text('model = "nosuch_s36.py:make"\nwidths = [32]\n')
+    res = runner.invoke(app, ["sweep", str(spec), "-q", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and _said(res).startswith(f"error: {spec}: model nosuch_s36.py:make: ")
+    res = runner.invoke(app, ["sweep", str(spec), "--model", "other_s36.py:make", "-q", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and _said(res).startswith("error: --model other_s36.py:make: ")
+    spec.write_text(f'data = "{tmp_path / "none.txt"}"\nwidths = [32]\n')
+    res = runner.invoke(app, ["sweep", str(spec), "-q", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and _said(res).startswith(f"error: {spec}: data: ")

@@ -139,7 +139,7 @@ def sweep(
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
-    _check_model(spec)
+    _check_model(spec, spec_file, {k for k in ("model", "data") if ctx.params.get(k) is not None})
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -149,8 +149,14 @@ def sweep(
 
     held = _rows_held(out / "results.parquet")
     t0 = time.perf_counter()
-    with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
-        df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
+    try:
+        with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
+            df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
+    except KeyboardInterrupt:  # the finished cells are on disk: say so, and how to go on
+        err_console.print(f"interrupted: {_rows_held(out / 'results.parquet')} finished runs are kept in {out} "
+                          "(results.parquet); the same command resumes, training only the rest", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(130) from None
     sweep_s = time.perf_counter() - t0
     # as recommend says them (the sweep trained the prescription); after the sweep, whose cells solved the LPs
     # already: before it, scipy's import and the solves would delay the first program's compile
@@ -200,19 +206,24 @@ def _gammas(text: str | None) -> list[PerLayer] | None:
             for i, p in enumerate(pieces)]
 
 
-def _check_model(spec: SweepSpec) -> None:
+def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozenset[str] | set[str] = frozenset()
+                 ) -> None:
     """The data, then your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before
-    training, so bad data or a bad reference or factory result is one line naming ``--data`` or ``--model``."""
+    training, so bad data or a bad reference or factory result is one line naming ``--data`` or ``--model``, or the
+    SPEC file where it set them (``typed``: the parameters given as flags)."""
     from abcscale.runner.sweep import check_model
+
+    def where(key: str) -> str:
+        return f"{spec_file}: {key}" if spec_file is not None and key not in typed else f"--{key}"
 
     try:
         spec.corpus()  # loaded once per process: the data's problems are said as --data, not "data:"
     except (ValueError, OSError) as exc:
-        fail(f"--data: {str(exc).removeprefix('data: ')}")
+        fail(f"{where('data')}: {str(exc).removeprefix('data: ')}")
     try:
         check_model(spec)
     except ValueError as exc:
-        fail(f"--model {spec.model}: {exc}")
+        fail(f"{where('model')} {spec.model}: {exc}")
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:

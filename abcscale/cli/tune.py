@@ -181,7 +181,7 @@ def tune(
                 fail(f"{spec_file}: {key} lists {shown}; tune searches one setup: give {flag}")
         if not width_typed:  # tuned at the spec's base width (its base_width, else its smallest width)
             spec = spec.with_overrides(widths=str(spec.base), base_width=spec.base)
-    _check_model(spec)
+    _check_model(spec, spec_file, {k for k in ("model", "data") if ctx.params.get(k) is not None})
     _check_out(out, spec)
     if verify_widths is not None:  # checked now, not after the search
         from abcscale.usecases.tune_verify import parse_widths
