@@ -285,3 +285,26 @@ def test_a_spec_files_model_and_data_are_named_by_the_file(tmp_path):
     spec.write_text(f'data = "{tmp_path / "none.txt"}"\nwidths = [32]\n')
     res = runner.invoke(app, ["sweep", str(spec), "-q", "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and _said(res).startswith(f"error: {spec}: data: ")
+
+
+def test_ctrl_c_in_a_search_prints_no_optuna_traceback(capfd):
+    """Optuna logged a 40-line "Trial N failed ... KeyboardInterrupt" traceback before tune's own one line."""
+    optuna = pytest.importorskip("optuna")
+    from abcscale.schemas.tune import TuneSettings
+    from abcscale.usecases import tune as tune_mod
+
+    study = optuna.create_study()
+    calls = []
+
+    def evaluate(params, seed):
+        calls.append(params)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return 1.0
+
+    with pytest.raises(KeyboardInterrupt):
+        tune_mod._optimize(study, {"beta": (1e-3, 1e-1)}, evaluate, TuneSettings(trials=5), 5, None)
+    err = capfd.readouterr().err
+    assert "KeyboardInterrupt" not in err and "Traceback" not in err and "failed" not in err
+    assert not any(f.__class__.__name__ == "_NoInterrupt" for h in optuna.logging._get_library_root_logger().handlers
+                   for f in h.filters)  # removed again

@@ -18,6 +18,7 @@ cached form. Then the checks: :func:`verify` (tuned against the starting constan
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -144,7 +145,32 @@ def _optimize(study: Any, space: dict[str, tuple[float, float]], evaluate: Evalu
         if on_trial is not None:
             on_trial(_record(trial))
 
-    study.optimize(objective, n_trials=left, timeout=settings.seconds, callbacks=[callback])
+    # Ctrl-C: the caller says it in one line; Optuna's 40-line "Trial failed" is noise. Its records come from child
+    # loggers (optuna.study._optimize), which a filter on the "optuna" logger itself never sees: its handlers'
+    handlers, quiet = list(logging.getLogger("optuna").handlers), _NoInterrupt()
+    for h in handlers:
+        h.addFilter(quiet)
+    try:
+        study.optimize(objective, n_trials=left, timeout=settings.seconds, callbacks=[callback])
+    finally:
+        for h in handlers:
+            h.removeFilter(quiet)
+
+
+class _NoInterrupt(logging.Filter):
+    """Drops Optuna's records of a trial stopped by Ctrl-C: the KeyboardInterrupt with its traceback, and the
+    "failed with value None" that follows it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in record.getMessage():
+            self.interrupted = True
+            return False
+        return not (self.interrupted and "failed with value None" in record.getMessage())
 
 
 def _optimize_batched(study: Any, space: dict[str, tuple[float, float]], many: EvaluateMany,
