@@ -416,17 +416,15 @@ class FitOptions(_Request):
 
     @field_validator("at")
     @classmethod
-    def _positive(cls, v: dict[str, float] | None) -> dict[str, float] | None:
+    def _positive(cls, v: dict[str, float] | None, info: ValidationInfo) -> dict[str, float] | None:
         if v is not None and (bad := [k for k, x in v.items() if not x > 0 or x == float("inf")]):
             raise ValueError(f"{', '.join(bad)}: covariate values must be positive finite numbers")
+        # said at `at` (a model-level check named only the body, and echoed the whole request); a covariates list
+        # that failed its own check is not in info.data, and has its own error
+        covs = info.data.get("covariates") if "covariates" in info.data else None
+        if v and "covariates" in info.data and (bad := [k for k in v if k not in (covs or [])]):
+            raise ValueError(f"{', '.join(bad)} is not a covariate (covariates: {', '.join(covs or []) or 'none'})")
         return v
-
-    @model_validator(mode="after")
-    def _at_covariates(self) -> FitOptions:
-        if self.at and (bad := [k for k in self.at if k not in (self.covariates or [])]):
-            raise ValueError(f"at: {', '.join(bad)} is not a covariate (covariates: "
-                             f"{', '.join(self.covariates or []) or 'none'})")
-        return self
 
     def mapping(self) -> ColumnMapping:
         keys = set(ColumnMapping.model_fields) & self.model_fields_set

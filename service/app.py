@@ -22,7 +22,7 @@ from abcscale.schemas.errors import error_text
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
-from abcscale.service.deps import ReaderDep
+from abcscale.service.deps import IDEMPOTENCY_HEADER, ReaderDep
 from abcscale.service.http import HeadAsGet, JsonTooLarge, complete_responses
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
@@ -134,9 +134,18 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [_short_input({**e, "msg": error_text(e)})
+    errors = [_short_input(_key_said({**e, "msg": error_text(e)}))
               if isinstance(e.get("msg"), str) else e for e in exc.errors()]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
+
+
+def _key_said(error: dict[str, Any]) -> dict[str, Any]:
+    """A malformed Idempotency-Key in words, not as the 200-character pattern it failed."""
+    if error.get("type") == "string_pattern_mismatch" and tuple(error.get("loc", ()))[-1:] == (IDEMPOTENCY_HEADER,):
+        return {**{k: v for k, v in error.items() if k != "ctx"},
+                "msg": "must be 1-255 printable ASCII characters (a UUID, say), bare or as a quoted "
+                       "structured-field string"}
+    return error
 
 
 #: the longest `input` a 422 echoes: a rows-level error would otherwise send the whole table back (megabytes)

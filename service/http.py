@@ -171,6 +171,8 @@ def _allowed(scope: dict[str, Any]) -> str:
     router = scope["app"].router
     base = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""), "headers": []}
     found = [m for m in _METHODS if any(r.matches({**base, "method": m})[0] is Match.FULL for r in router.routes)]
+    if "GET" in found and "HEAD" not in found:  # HeadAsGet answers HEAD wherever GET is
+        found.insert(found.index("GET") + 1, "HEAD")
     return ", ".join(found)
 
 

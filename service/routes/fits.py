@@ -28,7 +28,7 @@ from abcscale.service import crud
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep, not_found
-from abcscale.service.http import StrictJSONRoute, loads_strict, unprocessable, value_error
+from abcscale.service.http import StrictJSONRoute, error, loads_strict, unprocessable, value_error
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
 from abcscale.usecases.fits import unreliable
@@ -44,8 +44,11 @@ PLOT_NAMES: tuple[str, ...] = get_args(PlotName)
 RETRY_AFTER_S = 2  # a render takes about a second
 
 # The multipart form carries FitOptions as text fields (lists comma-separated, empty = null).
+#: how a form field spells what the JSON body's field takes as an object (`at`)
+_FORM_SPELLING = {"at": "covariate values to predict at with target_width, as NAME=VALUE pairs: 'D=1e10,batch_size=64' "
+                        "(covariates left out sit at their bases)"}
 _FORM_FIELDS = {
-    name: {"type": "string", "description": field.description or name}
+    name: {"type": "string", "description": _FORM_SPELLING.get(name) or field.description or name}
     for name, field in FitOptions.model_fields.items() if name not in ("group_cols", "constant_cols")
 }
 _CREATE_BODY = {
@@ -267,14 +270,15 @@ def list_fits(
     return FitsPublic(data=[FitSummary.model_validate(r, from_attributes=True) for r in page], count=count)
 
 
-@router.get("/{fit_id}", response_model=FitPublic, responses={404: {"description": "Fit not found"}})
+@router.get("/{fit_id}", response_model=FitPublic, responses={404: error("Fit not found"),
+                                                              409: error("the stored fit no longer reads")})
 def read_fit(record: FitDep) -> FitPublic:
     """One stored fit with its FitResult."""
     return _public(record)
 
 
 @router.delete("/{fit_id}", status_code=204, dependencies=[WriterDep],
-               responses={404: {"description": "Fit not found"}})
+               responses={404: error("Fit not found")})
 def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response:
     """Delete a fit, its rows and its plots (any holder of the write token may delete any fit)."""
     if not crud.delete_fit(session, fit_id=fit_id):
@@ -284,7 +288,7 @@ def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response
 
 
 @router.get("/{fit_id}/plots/{name}.png", response_class=Response,
-            responses={200: {"content": {"image/png": {}}}, 404: {"description": "Fit not found"},
+            responses={200: {"content": {"image/png": {}}}, 404: error("Fit not found"),
                        202: {"description": "the plot is still being drawn: retry after Retry-After seconds",
                              "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}},
                        503: {"description": "the plot worker failed (nothing cached): retry"}})

@@ -23,7 +23,7 @@ from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import VARIANT_EPSILON
 from abcscale.service import crud
 from abcscale.service.deps import SessionsDep, get_fit_record
-from abcscale.service.http import StrictJSONRoute, describe, value_error
+from abcscale.service.http import StrictJSONRoute, describe, error, value_error
 from abcscale.usecases.tune import analytic_request, with_variant_notes
 
 router = APIRouter(tags=["recommend"], route_class=StrictJSONRoute)
@@ -40,7 +40,7 @@ def _analytic(req: AnalyticRecommend) -> bytes:
 
 
 @router.post("/recommend", responses={200: {"model": Recommendation, "description": "the recommendation"},
-                                      404: {"description": "Fit not found"}})
+                                      404: error("Fit not found"), 409: error("the stored fit no longer reads")})
 async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
     """Per-layer multiplier, init std, LR and epsilon at ``width`` (``abcscale recommend --json``), and ``groups``:
     the same as parameter groups in ``form`` (abc, multiplier_free, mup), with ``rules`` tried first. ``tuned``

@@ -51,7 +51,7 @@ def test_form_upload_takes_covariates_and_at_as_text(client, rows, tmp_path):
 
 @pytest.mark.parametrize(("options", "field", "said"), [
     ({"covariates": ["tokens"]}, "rows", "tokens: missing column (named in covariates)"),
-    ({"at": {"depth": 4}, "target_width": 1024}, "", "at: depth is not a covariate"),
+    ({"at": {"depth": 4}, "target_width": 1024}, "at", "depth is not a covariate"),  # at `at` since s36
     ({"at": {"D": -1}, "target_width": 1024}, "at", "must be positive"),
     ({"size_kind": "tokens"}, "size_kind", "'width' or 'params'"),
     ({"blowup": 0.5}, "blowup", "must be above 1"),

@@ -200,7 +200,7 @@ def test_upload_errors_without_a_field_are_the_form_s_not_a_500(client, sweep):
     re-verification); a field given twice is joined, as the API's list, not its last value."""
     files = {"file": ("s.csv", io.BytesIO(_csv(sweep)), "text/csv")}
     r = client.post("/fits", data={"n_boot": str(N_BOOT), "target_width": "2048", "at": "tokens=1e6"}, files=files)
-    assert r.status_code == 422 and "at:" in unescape(r.text) and "Traceback" not in r.text
+    assert r.status_code == 422 and "tokens is not a covariate" in unescape(r.text) and "Traceback" not in r.text
     import pandas as pd
 
     two = pd.concat([sweep.assign(tokens=1_000_000, bs=8),

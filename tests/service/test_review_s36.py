@@ -149,3 +149,18 @@ def test_the_body_caps_413_is_json_naming_the_cap(tmp_path):
             assert r.status_code == 413 and r.headers["content-type"] == "application/json"
             assert r.json() == {"detail": "the request body is over the size cap of 1 MB (ABCSCALE_MAX_UPLOAD_MB)"}
         assert c.get("/healthz").status_code == 200  # the rest passes as it was
+
+
+def test_a_malformed_idempotency_key_is_said_in_words(client):
+    r = client.post("/v1/fits", json={"rows": _rows()}, headers={"Idempotency-Key": "x" * 300})
+    assert r.status_code == 422
+    (e,) = r.json()["detail"]
+    assert e["loc"] == ["header", "Idempotency-Key"] and e["msg"].startswith("must be 1-255 printable ASCII")
+    assert "ctx" not in e and "[!#-~]" not in r.text
+
+
+def test_at_naming_no_covariate_is_said_at_at(client):
+    r = client.post("/v1/fits", json={"rows": _rows(), "covariates": ["width"], "at": {"depth": 4},
+                                      "target_width": 4096})
+    assert r.status_code == 422
+    assert any(e["loc"] == ["body", "at"] and "depth is not a covariate" in e["msg"] for e in r.json()["detail"])
