@@ -80,7 +80,18 @@ def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
     fields = {k for k in exc.filters if k not in by_group}
     if not fields:
         return ("body", "group")
-    return ("body", fields.pop()) if len(fields) == 1 and not by_group & set(exc.filters) else ("body",)
+    if len(fields) == 1 and not by_group & set(exc.filters):
+        return ("body", fields.pop())
+    # several fields selected together: the group where it took part, else the first (a loc names one field)
+    return ("body", "group") if by_group & set(exc.filters) else ("body", sorted(fields)[0])
+
+
+def _rest_words(message: str) -> str:
+    """A selection hint in the request's words: `group` is an object here, not the CLI's key=value text."""
+    from abcscale.usecases.recommend import SELECT_HINT
+
+    return message.replace(SELECT_HINT, "select one with `group` (an object, column: value) or the parameterization, "
+                                        "optimizer, lr_mode and alignment fields")
 
 
 def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
@@ -89,7 +100,7 @@ def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
     try:
         rec = usecases.recommend(req, fit)
     except ValueError as exc:  # no group matches, no across-width fit, an LR out of range at this width, ...
-        value_error(describe(exc), _selection_field(exc, req))
+        value_error(_rest_words(describe(exc)), _selection_field(exc, req))
     if req.strict and rec.band is not None and rec.band.unreliable:  # as `recommend --fit --strict`
         value_error("strict: unreliable prediction: " + "; ".join(rec.band.unreliable), ("body", "strict"))
     return _json(rec)

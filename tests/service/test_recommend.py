@@ -165,7 +165,11 @@ def test_fit_based_selector_that_matches_nothing_is_422(client, stored_fit):
     assert r.json()["detail"][0]["loc"] == ["body", "optimizer"]  # the field whose value matches no group
     # the service's words, not the CLI's flags
     msg = r.json()["detail"][0]["msg"]
-    assert "select one with group key=value" in msg and "--" not in msg
+    assert "select one with `group` (an object, column: value)" in msg and "--" not in msg  # REST's words (s36)
+    assert "key=value" not in msg
+    r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048, "optimizer": "sgd",
+                                           "lr_mode": "global"})  # two fields: one loc, the first
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] in (["body", "lr_mode"], ["body", "optimizer"])
 
 
 def test_fit_based_band_carries_the_interval_at_the_fits_level(client, sweep_rows):
