@@ -110,7 +110,8 @@ class UnreadableFit(Exception):
 
     def __init__(self, fit_id: str, where: str) -> None:
         super().__init__(f"fit {fit_id}: its stored result cannot be read ({where}); its rows are at "
-                         f"/fits/{fit_id}/rows.csv: delete the fit and fit them again")
+                         f"/fits/{fit_id}/rows.csv (with a token: /v1/fits/{fit_id}/rows.csv): delete the fit and "
+                         "fit them again")
         self.fit_id = fit_id
 
 

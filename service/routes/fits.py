@@ -277,6 +277,19 @@ def read_fit(record: FitDep) -> FitPublic:
     return _public(record)
 
 
+@router.get("/{fit_id}/rows.csv", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}, "description": "the rows the fit was made from"},
+                       404: error("Fit not found")})
+def read_rows(fit_id: FitId, session: SessionDep) -> Response:
+    """The rows a fit was made from, as CSV: with protected reads the web page's ``/fits/{id}/rows.csv`` takes no
+    token, and a fit whose result no longer reads (409) is refit from these."""
+    df = crud.get_rows(session, fit_id=fit_id)
+    if df is None:
+        raise not_found(fit_id)
+    return Response(df.to_csv(index=False), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="fit-{fit_id}-rows.csv"'})
+
+
 @router.delete("/{fit_id}", status_code=204, dependencies=[WriterDep],
                responses={404: error("Fit not found")})
 def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response:

@@ -164,3 +164,25 @@ def test_at_naming_no_covariate_is_said_at_at(client):
                                       "target_width": 4096})
     assert r.status_code == 422
     assert any(e["loc"] == ["body", "at"] and "depth is not a covariate" in e["msg"] for e in r.json()["detail"])
+
+
+def test_a_fits_rows_over_the_api_with_a_token(tmp_path):
+    """With protected reads the page's /fits/{id}/rows.csv takes no bearer token, and no /v1 route served the rows
+    the 409 message sent users to."""
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", api_token="w" * 32, read_token="r" * 32)
+    with TestClient(create_app(settings)) as c:
+        rows = _rows()
+        fid = c.post("/v1/fits", json={"rows": rows, "n_boot": 50},
+                     headers={"Authorization": "Bearer " + "w" * 32}).json()["id"]
+        assert c.get(f"/v1/fits/{fid}/rows.csv").status_code == 401
+        r = c.get(f"/v1/fits/{fid}/rows.csv", headers={"Authorization": "Bearer " + "r" * 32})
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        back = pd.read_csv(io.StringIO(r.text))
+        assert len(back) == len(rows) and json.loads(back["tags"][0]) == rows[0]["tags"]
+        missing = c.get(f"/v1/fits/{'0' * 32}/rows.csv", headers={"Authorization": "Bearer " + "r" * 32})
+        assert missing.status_code == 404 and "not found" in missing.json()["detail"].lower()
