@@ -796,7 +796,7 @@ def _cut_short(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         frame = df[keys].assign(_s=steps.where(ok))
         usual = frame.groupby(keys, dropna=False, sort=False)["_s"].transform(
             lambda s: s.mode().max() if s.notna().any() else np.nan)
-        short = (ok & (steps < usual)).to_numpy(dtype=bool)
+        short = ok & (steps < usual).to_numpy(dtype=bool)
         if short.any():
             first = int(np.flatnonzero(short)[0])
             out.append(f"{int(short.sum())} run(s) stopped at a lower {c} than the other runs of their curve (e.g. "
