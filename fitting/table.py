@@ -673,7 +673,8 @@ def _diverged(df: pd.DataFrame, m: ColumnMapping, loss: np.ndarray, div_col: str
         init = _to_number(df["loss_at_init"]).to_numpy(dtype=float)
         # a run that ends above where it started has blown up even when its loss is finite
         diverged |= np.isfinite(init) & np.isfinite(loss) & (loss > init)
-    if np.isnan(loss).all():  # not a grid that diverged everywhere: a column nobody filled in
+    if np.isnan(loss).all() and not _flagged(df, div_col).any():  # a column nobody filled in, not a grid that
+        # diverged everywhere (the runner's diverged runs are NaN *and* flagged)
         raise TableError([f"{m.loss_col}: no run has a loss (every cell is empty or NaN); if the loss is in "
                           f"another column, name it with {option('loss_col')}"])
     if diverged.all():
@@ -771,11 +772,16 @@ def _key(name: object) -> str:
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
+#: progress counters, lower case with separators dropped (wandb's ``_step`` is ``step``); ``best_step``,
+#: ``warmup_step`` or ``decay_step`` are not (a measurement or a setting), nor is ``steps`` (a budget)
+STEP_NAMES = frozenset({"step", "iter", "iteration", "lastiteration", "laststep", "currentstep", "trainstep"})
+
+
 def is_step_name(name: object) -> bool:
     """Whether a column counts the steps a run trained (``step``, ``global_step``, wandb's ``_step``,
-    ``trainer/global_step``, ``iteration``): its progress, not a setting; ``steps`` (a budget) is not one."""
+    ``trainer/global_step``, ``iteration``): its progress, not a setting."""
     key = _key(name)
-    return key.endswith("step") or key in ("iter", "iteration", "lastiteration")
+    return key in STEP_NAMES or key.endswith("globalstep")
 
 
 def _cut_short(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

@@ -402,7 +402,7 @@ class FitOptions(_Request):
     @classmethod
     def _strict_needs_target(cls, v: bool, info: ValidationInfo) -> bool:
         # a gate that could never fail is a mistake, not a pass (the CLI's --strict says the same)
-        if v and info.data.get("target_width") is None:
+        if v and "target_width" in info.data and info.data["target_width"] is None:  # not one that failed its own
             raise ValueError("refuses an unreliable prediction, and without target_width there is none to check; "
                              "give the width you will train at")
         return v

@@ -308,3 +308,22 @@ def test_ctrl_c_in_a_search_prints_no_optuna_traceback(capfd):
     assert "KeyboardInterrupt" not in err and "Traceback" not in err and "failed" not in err
     assert not any(f.__class__.__name__ == "_NoInterrupt" for h in optuna.logging._get_library_root_logger().handlers
                    for f in h.filters)  # removed again
+
+
+@pytest.mark.parametrize("group, kw", [({"alignment": "FULL"}, {"alignment": "full"}),
+                                       ({"optimizer": "Adam_Atan2"}, {"optimizer": "adam_atan2"}),
+                                       ({"parameterization": "SP"}, {"parameterization": "standard"})])
+def test_a_flag_agreeing_with_the_group_in_other_spelling_is_no_contradiction(group, kw):
+    from abcscale.usecases.recommend import selector_from
+
+    assert selector_from(group, **kw) == group  # compared as select_group compares them
+
+
+def test_strict_with_a_bad_target_width_says_one_thing():
+    from pydantic import ValidationError
+
+    from abcscale.schemas.api import FitOptions
+
+    with pytest.raises(ValidationError) as info:
+        FitOptions.model_validate({"strict": True, "target_width": 0})
+    assert [e["loc"] for e in info.value.errors()] == [("target_width",)]

@@ -247,30 +247,21 @@ def selector_from(
     if group is not None and not isinstance(group, str | dict):
         raise ValueError(f"group: expected 'key=value,...' or a dict, got {type(group).__name__}")
     selector = _parse_group(group) if isinstance(group, str) else dict(group or {})
-    for key, value, kind in (("parameterization", parameterization, Parameterization),
-                             ("optimizer", optimizer, Optimizer), ("lr_mode", lr_mode, LrMode)):
+    for key, value in (("parameterization", parameterization), ("optimizer", optimizer), ("lr_mode", lr_mode)):
         if value is None:
             continue
         if key not in selector:
             selector[key] = str(value)
-        elif _canonical(kind, value) != _canonical(kind, selector[key]):  # it answered the group's, in silence
+        elif _norm(key, value) != _norm(key, selector[key]):  # it answered the group's, in silence
             raise ValueError(f"{key}: {str(value)!r} contradicts the group's {key}={selector[key]}; give it once")
     if alignment is not None:
         name = Alignment.parse(alignment).name
         if "alignment" not in selector:
             selector["alignment"] = name
-        elif str(selector["alignment"]) != name:
+        elif _norm("alignment", name) != _norm("alignment", selector["alignment"]):  # compared as select_group does
             raise ValueError(f"alignment: {name!r} contradicts the group's alignment={selector['alignment']}; give "
                              "it once")
     return selector
-
-
-def _canonical(kind: Any, value: Any) -> str:
-    """A group value as its enum's (``sp`` is ``standard``); as given where it names none (the fit says so)."""
-    try:
-        return str(kind.parse(str(value).strip()).value)
-    except ValueError:
-        return str(value).strip()
 
 
 def group_text(group: Mapping[str, Any]) -> str:

@@ -156,3 +156,18 @@ def test_noise_that_moves_the_argmin_widens_the_interval_to_cover():
             hits += o.ci.low <= truth <= o.ci.high
             n += 1
     assert n >= 40 and hits / n >= 0.9, (hits, n)
+
+
+def test_a_code_reviews_edges():
+    """A code review of this session's diff: a `best_step` or `warmup_step` column is no progress counter (full runs
+    were called cut short); a sweep whose every run diverged (NaN and flagged, as the runner writes it) says so,
+    not "no run has a loss"."""
+    from abcscale.fitting.table import TableError, is_step_name
+
+    assert not any(is_step_name(c) for c in ("best_step", "warmup_step", "decay_step", "max_step", "steps"))
+    df = _sweep(seeds=1)
+    df["best_step"] = np.where(df["width"] == 128, 900, 2000)
+    assert not [w for w in prepare(df).warnings if "stopped at a lower" in w]
+    gone = df.assign(final_loss=np.nan, diverged=True)
+    with pytest.raises(TableError, match="all .* runs diverged"):
+        prepare(gone)
