@@ -327,3 +327,11 @@ def test_strict_with_a_bad_target_width_says_one_thing():
     with pytest.raises(ValidationError) as info:
         FitOptions.model_validate({"strict": True, "target_width": 0})
     assert [e["loc"] for e in info.value.errors()] == [("target_width",)]
+
+
+def test_tune_at_a_spec_base_width_its_head_dim_refuses_names_the_spec(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text("widths = [64, 128]\nbase_width = 8\nhead_dim = 16\n")
+    res = runner.invoke(app, ["tune", str(spec), "--trials", "1", "--out", str(tmp_path / "t.json")])
+    assert res.exit_code == 2
+    assert _said(res).startswith(f"error: {spec}: tuned at its base width 8: ") and "--base-width" in _said(res)

@@ -180,7 +180,10 @@ def tune(
                 shown = ", ".join(str(getattr(v, "value", v)) for v in values)
                 fail(f"{spec_file}: {key} lists {shown}; tune searches one setup: give {flag}")
         if not width_typed:  # tuned at the spec's base width (its base_width, else its smallest width)
-            spec = spec.with_overrides(widths=str(spec.base), base_width=spec.base)
+            try:
+                spec = spec.with_overrides(widths=str(spec.base), base_width=spec.base)
+            except ValidationError as exc:  # that width against the spec's own head_dim, say
+                fail(f"{spec_file}: tuned at its base width {spec.base}: {validation_message(exc)}; give --base-width")
     _check_model(spec, spec_file, {k for k in ("model", "data") if ctx.params.get(k) is not None})
     _check_out(out, spec)
     if verify_widths is not None:  # checked now, not after the search
