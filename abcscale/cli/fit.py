@@ -334,10 +334,11 @@ def print_summary(result: FitResult) -> None:
               + (", per curve" if result.joint else ""))
     for col in ("group", f"e ({level} CI)", "theory", "verdict", "C @ base", "LOO oct"):
         t.add_column(col, overflow="fold")
+    shown = _shown(result)
     for g in result.groups:
         e = g.exponent
         verdict = {True: "[green]consistent[/]", False: "[red]INCONSISTENT[/]", None: "-"}[g.consistent]
-        t.add_row(_row_label(g, _shown(result)) or "all",
+        t.add_row(_row_label(g, shown) or "all",
                   "-" if e is None else f"{e.estimate:.3f} {_ci(e.ci)}", _fmt(g.theory_exponent, "g"), verdict,
                   "-" if g.constant is None else f"{g.constant:.3g} @ {g.base_width}", _fmt(g.loo_error_octaves, ".2f"))
     console.print(t)
@@ -345,7 +346,7 @@ def print_summary(result: FitResult) -> None:
     for msg in result.warnings:
         console.print(warning_line(msg), highlight=False)
     if result.groups and result.groups[0].group:
-        console.print("group = " + " ".join(_shown(result)), style="dim")
+        console.print("group = " + " ".join(shown), style="dim")
     for g in result.groups:
         _print_group(g, level, result.mapping.size_col if noun == "size" else "width")
 
@@ -355,7 +356,8 @@ def print_compact(result: FitResult) -> None:
     level = _level(result)
     print_joint(result, warning_line)
     sym, noun = _size(result)
-    labels = [_row_label(g, _shown(result)) or "all rows" for g in result.groups]
+    shown = _shown(result)
+    labels = [_row_label(g, shown) or "all rows" for g in result.groups]
     pad = max(map(len, labels), default=0)
     console.print(f"log2 LR* = log2 C + e log2({sym}/base): {result.provenance.n_rows} rows, {len(result.groups)} "
                   f"group{'' if len(result.groups) == 1 else 's'}; e with its {level} interval", highlight=False)
@@ -371,7 +373,7 @@ def print_compact(result: FitResult) -> None:
     for msg in result.warnings:
         console.print(warning_line(msg), highlight=False)
     if result.groups and result.groups[0].group:
-        console.print("group = " + " ".join(_shown(result)), style="dim")
+        console.print("group = " + " ".join(shown), style="dim")
 
 
 def compact_line(label: str, g: GroupFit) -> str:
