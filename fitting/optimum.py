@@ -97,6 +97,9 @@ class Optimum:
     #: the part of ``var`` that the seed noise does not explain (lack of fit): a misfit of the basin's shape moves
     #: every width's vertex alike, so the law across widths adds it to the constant and predictions, not the slope
     shared_var: float = 0.0
+    #: the variance the draws show before the grid floor widened them (:func:`_floored`): this width's own error as
+    #: its data measure it, the least a slope through it can claim (``var`` is the larger, floored one)
+    noise_var: float | None = None
 
     @classmethod
     def unidentified(cls, notes: tuple[str, ...], confidence_level: float, *, on_edge: bool = False,
@@ -436,7 +439,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         band_0p1=(basin.band_0p1[0] + x_am, basin.band_0p1[1] + x_am),
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
         model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
-        lack_of_fit=lack_of_fit, shared_var=shared_var,
+        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb),
     )
 
 

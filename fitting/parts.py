@@ -79,6 +79,7 @@ class _LawInputs:
     v: np.ndarray
     draws: np.ndarray | None
     shared_var: float = 0.0  # the mean of the widths' shared_var: an error common to all of them
+    noise_v: np.ndarray | None = None  # each width's variance before the grid floor (never above v)
 
 
 def _law_inputs(per: PerWidth) -> _LawInputs:
@@ -90,7 +91,8 @@ def _law_inputs(per: PerWidth) -> _LawInputs:
     shared = shared_variance([o.shared_var for _, o in ok])
     v = np.array([(o.var or 0.0) - (o.shared_var if shared > 0 else 0.0) for _, o in ok], dtype=float)
     draws = np.vstack([o.draws for _, o in ok if o.draws is not None]) if ok else None
-    return _LawInputs(ok, widths, y, v, draws, shared)
+    noise = np.minimum([o.noise_var if o.noise_var is not None else vi for (_, o), vi in zip(ok, v, strict=True)], v)
+    return _LawInputs(ok, widths, y, v, draws, shared, noise)
 
 
 def _estimate(est: float, ci: Interval, se: float | None, method: str) -> Estimate:
@@ -118,11 +120,15 @@ class LawPart:
     widths: tuple[int, ...]
 
 
+#: the level of the free exponent's interval that must hold theory's for theory's prior to be used
+PRIOR_GATE_LEVEL = 0.95
+
+
 def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator,
              theory: float | None = None) -> LawPart | None:
     """Fit the law on the identified widths (None below 2); the constant's interval excludes tau^2.
 
-    With a ``theory`` exponent inside the free fit's interval, predictions use the posterior law with
+    With a ``theory`` exponent inside the free fit's 95% interval, predictions use the posterior law with
     theory's prior (:func:`fitting.scaling.fit_law_prior`); the free fit's exponent and interval are kept as
     they are, so the test against theory does not lean on theory.
     """
@@ -130,17 +136,19 @@ def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generat
     if inp.widths.size < 2:
         return None
     level = s.confidence_level
-    fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, level)
+    fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, level, noise_var=inp.noise_v)
     law = fit.law.model_copy(update={"shared_var": inp.shared_var})
     fit = dataclasses.replace(fit, law=law)
     predictive = law
-    if theory is not None and fit.ci.contains(theory):
+    # the prior's gate is the free fit's 95% interval whatever the level asked for: the fixed 68% and 95% bands
+    # must not move with the level (a 50% interval excludes a theory the data agree with)
+    if theory is not None and abs(law.exponent - theory) <= t_quantile(law.df, PRIOR_GATE_LEVEL) * fit.se:
         prior = fit_law_prior(inp.widths, inp.y, inp.v, base_width, theory, s.prior_sd, s.tau_scale)
         predictive = prior.law.model_copy(update={"shared_var": inp.shared_var})
         if prior.conflict > CONFLICT_Z:
             predictive = law.model_copy(update={"prior_mean": theory, "prior_sd": s.prior_sd})
     exponent = _estimate(law.exponent, fit.ci, fit.se,
-                         f"WLS, weights 1/(v_w + tau^2), Knapp-Hartung t with {law.df} df")
+                         f"WLS, weights 1/(v_w + tau^2), Knapp-Hartung t with {law.df} df (the residuals' own scale)")
     boot = None
     if fit.boot_ci is not None and law.cov_boot is not None:
         boot = _estimate(law.exponent, fit.boot_ci, math.sqrt(law.cov_boot[1][1]),
@@ -240,7 +248,8 @@ def constant_fits(data: GroupData, anchors: dict[int, np.ndarray | None], base_w
             fits.append(ConstantFit(name=name, optimum=Estimate(estimate=2.0**o0.x_opt, ci=ci,
                                                                 method=f"local quadratic at width {w0}")))
             continue
-        fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, s.confidence_level)
+        fit = fit_law(inp.widths, inp.y, inp.v, inp.draws, base_width, s.n_boot, rng, s.confidence_level,
+                      noise_var=inp.noise_v)
         p0 = predict_law(fit.law, base_width)
         at_base = log2_interval(*p0.interval(s.confidence_level), s.confidence_level)
         assert at_base is not None  # a finite law predicts finite bounds

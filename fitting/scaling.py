@@ -3,14 +3,20 @@
 Each width's optimum has a bootstrap variance v_w; the widths also scatter around the line by more than
 that (the model is never exact), which a between-width variance tau^2 absorbs (DerSimonian-Laird, the
 meta-regression method of moments). The fit is statsmodels WLS with weights 1/(v_w + tau^2); its
-covariance is Knapp-Hartung (scale estimated from the residuals, never below 1, t with k-2 df). A
-cluster bootstrap over widths (each drawn width carries one of its own bootstrap draws, so seeds are
-resampled within widths) is reported beside it as a cross-check, not used for the interval: with 4-6
-widths a resample of the widths loses the design's spread and overstates the slope's spread about 2x
-(measured on synthetic sweeps before the per-width grid floor: KH se 0.0069 vs empirical 0.0062, bootstrap
-0.0124). The floor (``optimum.grid_floor_sd``: no width claims an optimum finer than its grid resolves) makes
-the intervals conservative where the local model is right: on a correctly specified half-octave sweep (5 widths,
-3 seeds) the KH se is about 3x the exponent's spread (median 0.024 vs 0.0075) and 95% intervals cover 100%.
+covariance is Knapp-Hartung (scale estimated from the residuals, t with k-2 df). A cluster bootstrap over
+widths (each drawn width carries one of its own bootstrap draws, so seeds are resampled within widths) is
+reported beside it as a cross-check, not used for the interval: with 4-6 widths a resample of the widths loses
+the design's spread and overstates the slope's spread about 2x (measured on synthetic sweeps before the
+per-width grid floor: KH se 0.0069 vs empirical 0.0062, bootstrap 0.0124).
+
+The floor (``optimum.grid_floor_sd``: no width claims an optimum finer than its grid resolves) is there for the
+line's level: an error every width shares (each width's grid placing the optimum alike, an asymmetric basin
+moving every vertex alike) shifts the constant and the predictions, and the residuals cannot see it. So the
+level's covariance keeps the scale at >= 1. The slope does not: a shared error cancels in it, and held at 1
+its interval carried the floor (5 widths, 3 seeds, half-octave grid: 0.15 octave per doubling wide; one seed on a
+1-3-10 grid: 1.36, covering 100%). It takes the residuals' own scale, bounded below by what the widths' own errors
+(their variances before the floor) make of the slope, since with 1-3 residual degrees of freedom optima can sit
+on a line by chance: 0.092 and 0.40 wide, covering 100% and 98.5% (``make bench-coverage``'s exponent table).
 """
 
 from __future__ import annotations
@@ -76,10 +82,14 @@ def fit_law(
     n_boot: int,
     rng: np.random.Generator,
     confidence_level: float = 0.95,
+    noise_var: np.ndarray | None = None,
 ) -> LawFit:
     """Fit the law on k >= 2 widths; ``draws`` (k, B) are each width's bootstrap draws of y (or None).
 
-    The exponent's interval is e +- t_{k-2}((1 + level) / 2) se (a normal quantile at k = 2).
+    The exponent's interval is e +- t_{k-2}((1 + level) / 2) se (a normal quantile at k = 2), se from the
+    residuals' own scale, but never below what each width's own error (``noise_var``, the variances before the
+    grid floor; ``var`` when not given) makes of the slope: with 1-3 residual degrees of freedom three optima
+    can fall on a line by chance.
     """
     widths = np.asarray(widths, dtype=float)
     k = widths.size
@@ -95,9 +105,12 @@ def fit_law(
     w = 1.0 / (v + tau2)
     res = WLS(y, X, weights=w).fit()
     df = k - 2
-    cov = np.asarray(res.normalized_cov_params)
-    if df > 0:
-        cov = cov * max(1.0, float(res.scale))
+    unit = np.asarray(res.normalized_cov_params)
+    scale = float(res.scale) if df > 0 else 1.0
+    # the line's level and its predictions keep the scale at >= 1: an error every width shares (each width's
+    # grid puts the optimum at the same place, an asymmetric basin moves every vertex alike) moves the level,
+    # which the residuals cannot see, and the per-width grid floor is what covers it
+    cov = unit * max(1.0, scale)
     params = np.asarray(res.params, dtype=float)
 
     cov_boot = None
@@ -118,8 +131,14 @@ def fit_law(
         log2_constant=float(params[0]), exponent=float(params[1]), base_width=int(base_width),
         cov=cov.tolist(), cov_boot=None if cov_boot is None else cov_boot.tolist(), tau2=float(tau2), df=df,
         widths=[int(x) for x in widths], n_boot_used=int(round(used * n_boot)),
+        residual_scale=scale if df > 0 else None,
     )
-    se = float(np.sqrt(_var(law, np.array([0.0, 1.0]), include_tau=False)))
+    # the slope takes the residuals' own scale (Knapp-Hartung untruncated): a shared error cancels in it, and the
+    # grid floor, there for the level, would make it about 3x too wide on a correctly specified sweep. It never
+    # claims less than the widths' own errors make of it: the estimator's sandwich with those variances
+    own = v if noise_var is None else np.minimum(np.asarray(noise_var, dtype=float), v)
+    slope_row = (unit @ (X.T * w))[1]
+    se = float(np.sqrt(max(unit[1, 1] * scale, float(np.sum(slope_row**2 * own)))))
     q = t_quantile(df, confidence_level)
     e = law.exponent
     ci = Interval(low=e - q * se, high=e + q * se, confidence_level=confidence_level)

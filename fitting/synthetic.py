@@ -143,3 +143,36 @@ def band_study(trials: int, *, theory: bool, seed: int = 0, factors: tuple[int, 
             octaves[t, j] = hi - lo
     return [BandRow(factor=f, coverage=float(hits[:, j].mean()), median_octaves=float(np.median(octaves[:, j])),
                     n=trials) for j, f in enumerate(factors)]
+
+
+@dataclass(frozen=True)
+class ExponentRow:
+    """Over the trials: how often the free exponent's interval held the truth, its median width (octaves of LR
+    per doubling of width), and how often it left out theory's exponent (the ``--expect-theory`` gate's failures:
+    its power where theory is off, its false alarms where theory holds)."""
+
+    coverage: float
+    median_width: float
+    rejects_theory: float
+    n: int
+
+
+def exponent_study(trials: int, *, seed: int = 0, level: float = 0.95, n_boot: int = 100,
+                   **sweep: Any) -> ExponentRow:
+    """The exponent's ``level`` interval over ``trials`` misspecified sweeps (:func:`misspecified_sweep`, theory's
+    exponent 0 as muP's per-layer LR has it). Trials where no law was fitted count as misses."""
+    from abcscale.fitting.pipeline import fit_table
+
+    rng = np.random.default_rng(seed)
+    group = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
+    hits, widths, rejects = np.zeros(trials, dtype=bool), np.full(trials, np.inf), np.zeros(trials, dtype=bool)
+    for t in range(trials):
+        df, truth = misspecified_sweep(rng, theory_exponent=0.0, group=group, targets=(), **sweep)
+        g = fit_table(df, n_boot=n_boot, seed=t, confidence_level=level).groups[0]
+        if g.exponent is None:
+            continue
+        hits[t] = g.exponent.ci.low <= truth.exponent <= g.exponent.ci.high
+        widths[t] = g.exponent.ci.high - g.exponent.ci.low
+        rejects[t] = g.consistent is False
+    return ExponentRow(coverage=float(hits.mean()), median_width=float(np.median(widths)),
+                       rejects_theory=float(rejects.mean()), n=trials)

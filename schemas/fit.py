@@ -97,9 +97,11 @@ class WidthOptimum(_Model):
 class ScalingLaw(_Model):
     """log2 y*(w) = log2_constant + exponent * log2(w / base_width), as fitted (enough to predict anywhere).
 
-    ``method`` free: ``cov`` is the Knapp-Hartung covariance of (log2_constant, exponent) (residual scale,
-    never below 1); predictions add ``tau2`` and use t quantiles with ``df`` (0: a normal quantile, two widths
-    leave no residual). ``method`` theory_prior (fitting.scaling.fit_law_prior): the posterior mean and
+    ``method`` free: ``cov`` is the Knapp-Hartung covariance of (log2_constant, exponent) with the residual
+    scale held at >= 1, which the constant and predictions use; predictions add ``tau2`` and use t quantiles
+    with ``df`` (0: a normal quantile, two widths leave no residual). The exponent's own interval takes the
+    residual scale as it is (``residual_scale``; an error every width shares cancels in a slope), never below
+    the widths' own errors. ``method`` theory_prior (fitting.scaling.fit_law_prior): the posterior mean and
     covariance with a N(prior_mean, prior_sd^2) prior on the exponent and a half-normal(tau_scale) prior on
     tau, tau summed out; ``tau2`` is its posterior mean and quantiles are normal (``df`` 0). A free law with
     ``prior_mean`` set is one whose data conflicted with theory's prior. ``cov_boot`` is the cluster
@@ -119,6 +121,10 @@ class ScalingLaw(_Model):
                               "basin the local model misses: WidthOptimum.shape_sd), added to the constant's and "
                               "every prediction's variance, not the exponent's")
     n_boot_used: int = 0
+    residual_scale: float | None = Field(None, description="free law: the Knapp-Hartung residual scale; cov is the "
+                                         "unit covariance x max(1, residual_scale), the exponent's interval uses "
+                                         "residual_scale as it is (null with 2 widths, and in fits stored "
+                                         "before it was kept)")
     method: str = Field("free", description="free: the exponent from the data alone (WLS, Knapp-Hartung); "
                         "theory_prior: the posterior with a normal prior on the exponent centred on theory's "
                         "(prior_mean, prior_sd) and a half-normal prior on tau (tau_scale), tau summed out")

@@ -55,7 +55,8 @@ def test_asymmetric_basins_get_intervals_that_cover_and_a_shared_error_for_the_l
         const_hits += g.constant_ci.low <= 1e-2 <= g.constant_ci.high
         exp_hits += g.exponent.ci.low <= -1.0 <= g.exponent.ci.high
     assert hits / n >= 0.85, (hits, n)
-    assert shared >= 14 and const_hits >= 14 and exp_hits >= 15
+    # the exponent's interval is a calibrated 95% one (the residuals' own scale): 13 of 16 or more in 99% of runs
+    assert shared >= 14 and const_hits >= 14 and exp_hits >= 13
     assert any("not quadratic" in w for w in g.warnings)
 
 
