@@ -199,7 +199,8 @@ class TunedConstants(Frozen):
     training: dict[str, Any] = Field(description="the runner's setup: model, data, steps, batch, ... (a sweep spec)")
     data_hash: str | None = None
     elapsed_s: float
-    trials_run: int
+    trials_run: int = Field(description="search trials that ran to an end (complete or pruned); `history` also "
+                            "lists failed ones (a trial Ctrl-C or a killed process stopped, run again on resuming)")
     history: list[TrialRecord]
     candidates: list[Candidate]
     transfer: list[TransferCheck] = Field(default_factory=list, description="--verify-widths results")

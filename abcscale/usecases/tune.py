@@ -134,7 +134,11 @@ def _optimize(study: Any, space: dict[str, tuple[float, float]], evaluate: Evalu
         params = _suggest(trial, space)
         losses: list[float] = []
         for seed in range(settings.seeds):
-            losses.append(evaluate(params, seed))
+            try:
+                losses.append(evaluate(params, seed))
+            except KeyboardInterrupt:  # Optuna fails the trial; a resumed search retries it (_reopen)
+                trial.set_user_attr(INTERRUPTED, True)
+                raise
             trial.set_user_attr("seeds_run", len(losses))
             trial.report(float(sum(losses) / len(losses)), seed)
             if seed < settings.seeds - 1 and trial.should_prune():
@@ -205,16 +209,32 @@ def _optimize_batched(study: Any, space: dict[str, tuple[float, float]], many: E
         left = None if left is None else left - len(trials)
 
 
+#: a trial's user attribute: Ctrl-C stopped it (Optuna marks it failed), so a resumed search runs it again
+INTERRUPTED = "interrupted"
+#: the study's user attribute listing the interrupted trials already queued again (each is retried once)
+_REQUEUED = "requeued"
+
+
 def _reopen(study: Any) -> int:
-    """The number of finished trials of a reopened study. A trial left RUNNING by an interrupted process is
-    marked failed and its parameters queued again, so it is retried rather than lost or counted."""
+    """The number of finished trials of a reopened study. A trial left RUNNING by a killed process, or failed
+    by Ctrl-C, is queued again with its parameters, so it is retried rather than lost or counted."""
     from optuna.trial import TrialState
 
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+    requeued = set(study.user_attrs.get(_REQUEUED, []))
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.FAIL)):
         if t.state is TrialState.RUNNING:
             study.tell(t.number, state=TrialState.FAIL)
             study.enqueue_trial(t.params)
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+        elif t.user_attrs.get(INTERRUPTED) and t.number not in requeued:
+            study.enqueue_trial(t.params)
+            requeued.add(t.number)
+            study.set_user_attr(_REQUEUED, sorted(requeued))
+    return finished(study.get_trials(deepcopy=False))
+
+
+def finished(trials: list[Any]) -> int:
+    """Trials (Optuna's, or :class:`TrialRecord`) that ran to an end: complete or pruned, not failed."""
+    return sum(1 for t in trials if getattr(t.state, "name", t.state) in ("COMPLETE", "PRUNED"))
 
 
 def _record(t: Any) -> TrialRecord:
@@ -316,7 +336,7 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
         base_width=spec.base, beta=best.params["beta"], constants=constants_from(best.params, spec.constants),
         loss=best.mean, loss_std=best.std, near_best=result.near_best, settings=settings,
         training=_training(spec), data_hash=data_hash, elapsed_s=result.elapsed_s,
-        trials_run=len(result.history), history=result.history, candidates=result.candidates,
+        trials_run=finished(result.history), history=result.history, candidates=result.candidates,
         abcscale_version=version())
 
 

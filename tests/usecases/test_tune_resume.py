@@ -63,3 +63,33 @@ def test_without_storage_nothing_is_kept(tmp_path):
         calls: list = []
         search(settings.space(), bowl(calls), settings)
         assert len(_search_calls(calls)) == 3
+
+
+def test_a_trial_stopped_by_ctrl_c_is_retried_once_and_not_counted(tmp_path):
+    """Ctrl-C in a trial: Optuna fails it, and a resumed `--trials 4` reported 5 trials run and never ran its
+    parameters again. It is queued again on resuming (once), and only finished trials count."""
+    from abcscale.usecases.tune import finished
+
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    settings = TuneSettings(trials=4, top=1, reeval_seeds=2)
+    calls: list = []
+    inner = bowl(calls)
+
+    def stops_at_the_third(params: dict[str, float], seed: int) -> float:
+        if len(calls) == 2:
+            calls.append((dict(params), seed))
+            raise KeyboardInterrupt
+        return inner(params, seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        search(settings.space(), stops_at_the_third, settings, storage=storage, study_name="s")
+    stopped = calls[2][0]
+    again: list = []
+    res = search(settings.space(), bowl(again), settings, storage=storage, study_name="s")
+    assert _search_calls(again)[0][0] == stopped  # retried first, with its parameters
+    assert len(_search_calls(again)) == 2  # the two trials the budget lacked, the retried one among them
+    states = [t.state for t in res.history]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1 and finished(res.history) == 4
+    third: list = []
+    search(settings.space(), bowl(third), settings, storage=storage, study_name="s")
+    assert _search_calls(third) == []  # queued once: a third run finds the budget spent
