@@ -110,11 +110,19 @@ def _sent(options: FitOptions) -> bytes:
                       separators=(",", ":")).encode()
 
 
+#: file parts a multipart fit may hold before Starlette refuses it unread (one is the table)
+MAX_FILE_PARTS = 4
+
+
 async def _read_form(request: Request) -> _Input:
     from abcscale.fitting import TableError, read_table
     from abcscale.fitting.reading import TableTooLarge, table_format
 
-    form = await request.form(max_files=1, max_fields=32)
+    # a few files are read (the body's cap bounds them) so that a second table, or a file sent in a text field,
+    # is named at its field rather than as Starlette's bare "Too many files"
+    form = await request.form(max_files=MAX_FILE_PARTS, max_fields=32)
+    if len(form.getlist("file")) > 1:
+        value_error("given twice; send one table per fit", ("body", "file"))
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         value_error("Field required: a CSV or parquet `file` part", ("body", "file"))
@@ -197,10 +205,10 @@ _REPLAYED = "Idempotent-Replayed"
              responses={201: {"headers": {_REPLAYED: {
                             "description": "true when the answer is a stored fit replayed for a retried "
                                           "Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}}},
-                        400: {"description": "unreadable file"},
-                        409: {"description": "the Idempotency-Key's fit was deleted while this request stored it"},
-                        413: {"description": "body over the size cap, or a table over the row/cell cap"},
-                        415: {"description": "neither JSON nor multipart"}})
+                        400: error("unreadable file, or a form over its part limits"),
+                        409: error("the Idempotency-Key's fit was deleted while this request stored it"),
+                        413: error("body over the size cap, or a table over the row/cell cap"),
+                        415: error("neither JSON nor multipart")})
 async def create_fit(request: Request, response: Response, session: SessionDep,
                      key: IdempotencyKeyDep) -> FitPublic:
     """Batch-fit a sweep table (JSON rows or a CSV/parquet upload) and store it with its rows."""
@@ -302,9 +310,9 @@ def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response
 
 @router.get("/{fit_id}/plots/{name}.png", response_class=Response,
             responses={200: {"content": {"image/png": {}}}, 404: error("Fit not found"),
-                       202: {"description": "the plot is still being drawn: retry after Retry-After seconds",
+                       202: {**error("the plot is still being drawn: retry after Retry-After seconds"),
                              "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}}},
-                       503: {"description": "the plot worker failed (nothing cached): retry"}})
+                       503: error("the plot worker failed (nothing cached): retry")})
 async def read_plot(request: Request, record: FitDep, name: PlotName, session: SessionDep,
                     page: Annotated[int, Query(ge=1, le=2**20, description="page of a many-group fit")] = 1,
                     ) -> Response:
