@@ -32,6 +32,7 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from abcscale import usecases
+from abcscale.usecases.fits import unreliable
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import error_text, validation_message
@@ -76,7 +77,11 @@ GENERAL = "general"  # the key of an error that no one field caused
 UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_cols", "target_width", "n_boot",
                  # "more options": the rest of POST /v1/fits' mapping and settings, as its form fields spell them
                  "diverged_col", "covariates", "at", "constant_cols", "derive", "size_kind", "confidence_level",
-                 "blowup", "base_width")
+                 "blowup", "base_width",
+                 # the theory setup of a table without those columns, the bootstrap's seed and strict
+                 "parameterization", "optimizer", "lr_mode", "alignment", "seed", "strict")
+#: the upload form's "More options", opened when one of them was given or is in error
+MORE_OPTIONS = UPLOAD_FIELDS[UPLOAD_FIELDS.index("diverged_col"):]
 
 
 def _fmt(x: Any, digits: int = 4) -> str:
@@ -300,7 +305,9 @@ async def _registry(request: Request, status: int = 200, page: int = 1, values: 
     settings: Settings = request.app.state.settings
     return render(request, "fits.html", status, fits=fits, count=count, page=page,
                   pages=max(1, math.ceil(count / PAGE_SIZE)), values=values or {}, errors=errors or {},
-                  needs_token=settings.api_token is not None, group_label=group_label, verdict=verdict)
+                  needs_token=settings.api_token is not None, group_label=group_label, verdict=verdict,
+                  choices=CHOICES, more_open=any((values or {}).get(k, "").strip() or k in (errors or {})
+                                                 for k in MORE_OPTIONS))
 
 
 @router.get("/fits")
@@ -345,7 +352,10 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
 
     try:
         df = read_table(data, table_format(filename), max_rows=settings.max_rows, max_cells=settings.max_cells)
-        return usecases.fit_sweep(df, options), df
+        fit = usecases.fit_sweep(df, options)
+        if options.strict and (bad := unreliable(fit)):  # refused, so not stored, as POST /v1/fits
+            return {"strict": "unreliable prediction: " + "; ".join(f"{group}: {why}" for group, why in bad)}
+        return fit, df
     except TableTooLarge as exc:
         return {"file": f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}"}
     except TableError as exc:

@@ -148,6 +148,28 @@ def uploaded(server, browser, sweep, tmp_path_factory) -> str:
     return browser.current_url
 
 
+def test_upload_with_the_theory_setup_chosen_in_more_options(server, browser, tmp_path):
+    """A table without parameterization/optimizer/lr_mode columns: the setup chosen in "More options" gives its
+    group theory's exponent and a verdict (the form lacked these fields, session 37)."""
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    path = tmp_path / "bare.csv"
+    synthetic_sweep(widths=(64, 128, 256), exponent=0.0, seed=3).to_csv(path, index=False)
+    browser.get(f"{server.url}/fits")
+    _by(browser, "#f-file").send_keys(str(path))
+    _type(browser, "name", "browser-setup")
+    _type(browser, "n_boot", str(N_BOOT))
+    _type(browser, "token", TOKEN)
+    _by(browser, "details.more summary").click()
+    _choose(browser, "parameterization", "mup")
+    _choose(browser, "optimizer", "adam")
+    _choose(browser, "lr_mode", "per_layer")
+    _by(browser, "#upload-submit").click()
+    _wait(browser, lambda d: "/fits/" in d.current_url and _all(d, "section.group"))
+    fit = httpx.get(f"{server.url}/v1/fits/{browser.current_url.rsplit('/', 1)[1]}").json()["result"]
+    assert fit["groups"][0]["theory_exponent"] == 0.0 and fit["groups"][0]["consistent"] is not None
+
+
 def test_calculator_table_equals_the_api(server, browser):
     browser.get(server.url + "/")
     _choose(browser, "parameterization", "ntk")
