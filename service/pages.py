@@ -32,7 +32,6 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
 from abcscale import usecases
-from abcscale.usecases.fits import unreliable
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import error_text, validation_message
@@ -45,6 +44,7 @@ from abcscale.service.config import Settings
 from abcscale.service.deps import cross_origin
 from abcscale.service.http import describe
 from abcscale.service.plots import PAGE, plot_pages, plot_url
+from abcscale.usecases.fits import unreliable
 from abcscale.usecases.recommend import group_text, groups_of
 
 if TYPE_CHECKING:
