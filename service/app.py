@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
         # Counted as the body streams in (and refused at once from Content-Length): 413, nothing buffered.
         max_body_size=settings.max_upload_bytes,
+        docs_url=None, redoc_url=None,  # FastAPI's load their script from a CDN: /docs is served here (_docs)
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(crud.UnreadableFit, _unreadable)
     app.add_exception_handler(OperationalError, _database_failed)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
+    _docs(app)
     if settings.cors_origins:
         # Off by default: no page of another origin may read an answer. Bearer tokens, not cookies: no credentials.
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
@@ -111,6 +113,43 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeadAsGet)  # outermost: CORS and the routes see the GET it stands for
     _document_manual_bodies(app, tokens=settings.api_token is not None)
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` from the fastapi-offline package's copies of their files: FastAPI's own
+    pages load them from a CDN, so on a machine without the internet, or behind a strict proxy, they were blank."""
+    from importlib.resources import files
+
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")), name="docs-assets")
+    redirect = "/docs/oauth2-redirect"
+
+    def at(request: Request, path: str) -> str:  # behind a proxy's prefix (uvicorn --root-path)
+        return f"{request.scope.get('root_path', '')}{path}"
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        return get_swagger_ui_html(
+            openapi_url=at(request, app.openapi_url or "/openapi.json"), title=f"{app.title} - API docs",
+            oauth2_redirect_url=redirect, swagger_js_url=at(request, f"{DOCS_ASSETS}/swagger-ui-bundle.js"),
+            swagger_css_url=at(request, f"{DOCS_ASSETS}/swagger-ui.css"),
+            swagger_favicon_url=at(request, f"{DOCS_ASSETS}/favicon.png"))
+
+    @app.get(redirect, include_in_schema=False)
+    async def oauth2_redirect() -> Response:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> Response:
+        return get_redoc_html(openapi_url=at(request, app.openapi_url or "/openapi.json"),
+                              title=f"{app.title} - API reference", with_google_fonts=False,
+                              redoc_js_url=at(request, f"{DOCS_ASSETS}/redoc.standalone.js"),
+                              redoc_favicon_url=at(request, f"{DOCS_ASSETS}/favicon.png"))
+
+
+#: where /docs and /redoc load their scripts and styles from (this service, not a CDN)
+DOCS_ASSETS = "/docs-assets"
 
 
 class _App(FastAPI):

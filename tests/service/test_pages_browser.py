@@ -170,6 +170,21 @@ def test_upload_with_the_theory_setup_chosen_in_more_options(server, browser, tm
     assert fit["groups"][0]["theory_exponent"] == 0.0 and fit["groups"][0]["consistent"] is not None
 
 
+def test_the_api_docs_render_with_no_network(server, browser):
+    """/docs and /redoc loaded their scripts and styles from a CDN: offline (this machine, CI) they rendered blank.
+    They come from the fastapi-offline package's copies now, and neither page names another host."""
+    browser.get(f"{server.url}/docs")
+    _wait(browser, lambda d: _all(d, ".swagger-ui .opblock"))
+    assert "abcscale" in _by(browser, ".swagger-ui .info .title").text
+    paths = {e.text for e in _all(browser, ".swagger-ui .opblock-summary-path")}
+    assert "/v1/fits" in paths and "/v1/recommend" in paths
+    for page in ("/docs", "/redoc"):
+        html = httpx.get(f"{server.url}{page}").text
+        assert "http://" not in html and "https://" not in html, page
+    browser.get(f"{server.url}/redoc")
+    _wait(browser, lambda d: _all(d, ".redoc-wrap") and "/v1/fits" in _by(d, ".redoc-wrap").text)
+
+
 def test_calculator_table_equals_the_api(server, browser):
     browser.get(server.url + "/")
     _choose(browser, "parameterization", "ntk")
