@@ -31,7 +31,7 @@ from typing import Any
 
 import jax
 
-_MODULES = ("train", "nn", "transformer", "mlp", "optim")  # what a built-in model's trace executes
+_MODULES = ("train", "nn", "transformer", "mlp", "optim", "draws")  # what a built-in model's trace executes
 _folder: Path | None = None
 
 
@@ -60,15 +60,17 @@ def _environment() -> str:
 
 
 def path(program: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Path | None:
-    """Where the executable of ``program`` (a ``train.Program``, or a lowered module's text) compiled for
-    ``args`` (arrays or shape structs) with ``options`` lives; None when nothing is kept."""
+    """Where the executable of ``program`` (a ``train.Program``, a ``draws.Draw``, or a lowered module's text)
+    compiled for ``args`` (arrays or shape structs, a pytree's leaves) with ``options`` lives; None when nothing
+    is kept."""
     if _folder is None:
         return None
     if isinstance(program, str):
         program = hashlib.sha256(program.encode()).hexdigest()
     numerics = {k: getattr(jax.config, k) for k in ("jax_enable_x64", "jax_default_matmul_precision")}
     settings = (sorted(numerics.items()), os.environ.get("XLA_FLAGS", ""))
-    key = repr((program, [(a.shape, str(a.dtype)) for a in args], sorted(options.items()), settings, _environment()))
+    shapes = [(a.shape, str(a.dtype)) for a in jax.tree.leaves(args)]  # the initial parameters are a dict
+    key = repr((program, shapes, sorted(options.items()), settings, _environment()))
     return _folder / f"{hashlib.sha256(key.encode()).hexdigest()}.executable"
 
 

@@ -1,4 +1,5 @@
-"""One compiled program per model shape: init, train, evaluate a batch of runs with their own LRs and seeds.
+"""One compiled program per model shape: train and evaluate a batch of runs with their own LRs and seeds, from
+initial parameters drawn outside it by one small program every shape shares (``runner.draws``).
 
 Everything that varies between runs of a sweep cell (learning rates, Adam epsilons, seeds) and between
 parameterizations (multipliers, init stds, AdamW's per-layer weight decays) is a runtime array, so a shape
@@ -30,8 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from abcscale.runner import executables, mlp, transformer, user
-from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, init_params, n_params, probe_stats, rms
+from abcscale.runner import draws, executables, mlp, transformer, user
+from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, n_params, probe_stats, rms
 from abcscale.runner.optim import make_optimizer
 
 
@@ -87,14 +88,13 @@ def _module(cfg: ModelConfig):
     return {"transformer": transformer, "mlp": mlp, "user": user}[cfg.kind]
 
 
-# One traced training run read top to bottom (init, optimizer, jitted step in a scan, divergence flag,
+# One traced training run read top to bottom (optimizer, jitted step in a scan, divergence flag,
 # eval, coordinate stats): splitting it would scatter one JAX program over helpers that each need the closure.
-def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, eps_4, seed) -> dict[str, Any]:
+def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, eps_4, seed) -> dict[str, Any]:
     cfg, B, T = prog.model, prog.batch, prog.model.seq_len
     specs = prog.specs()
     apply = _module(cfg).apply
-    k_init, k_data = jax.random.split(jax.random.PRNGKey(seed))
-    params = init_params(specs, k_init, init_3)
+    k_data = jax.random.split(jax.random.PRNGKey(seed))[1]  # the first half drew the init (runner.draws)
     tx = make_optimizer(prog.optimizer, lr_4, eps_4, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
                         schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
                         weight_decay=prog.weight_decay, wd_3=wd_4, wd_mode=prog.weight_decay_mode)
@@ -167,13 +167,14 @@ def _train_one(prog: Program, train_tok, eval_tok, mult_3, init_3, wd_4, lr_4, e
 @functools.cache
 def _jitted(prog: Program):
     one = functools.partial(_train_one, prog)
-    many = jax.vmap(one, in_axes=(None, None, None, None, None, 0, 0, 0))
+    many = jax.vmap(one, in_axes=(0, None, None, None, None, 0, 0, 0))
 
-    def batched(train_tok, eval_tok, mult_3, init_3, wd_4, lr_Mx4, eps_Mx4, seeds_M):
+    def batched(params_M, train_tok, eval_tok, mult_3, wd_4, lr_Mx4, eps_Mx4, seeds_M):
         if seeds_M.shape[0] == 1:  # plain matmuls: XLA:CPU runs batch-1 dot_generals slower than GEMMs
-            out = one(train_tok, eval_tok, mult_3, init_3, wd_4, lr_Mx4[0], eps_Mx4[0], seeds_M[0])
+            out = one(jax.tree.map(lambda x: x[0], params_M), train_tok, eval_tok, mult_3, wd_4, lr_Mx4[0],
+                      eps_Mx4[0], seeds_M[0])
             return jax.tree.map(lambda x: x[None], out)
-        return many(train_tok, eval_tok, mult_3, init_3, wd_4, lr_Mx4, eps_Mx4, seeds_M)
+        return many(params_M, train_tok, eval_tok, mult_3, wd_4, lr_Mx4, eps_Mx4, seeds_M)
 
     return jax.jit(batched)
 
@@ -209,19 +210,22 @@ def compiler_options(prog: Program | None = None) -> dict[str, Any]:
 Tokens = np.ndarray | jax.Array
 
 
-def _args_spec(n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> tuple[jax.ShapeDtypeStruct, ...]:
-    """The shapes and dtypes of ``run_program``'s arguments, which is all that compiling needs."""
+def _args_spec(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> tuple[Any, ...]:
+    """The shapes and dtypes of the program's arguments (the initial parameters first), which is all that
+    compiling needs."""
     f32, S = jnp.float32, jax.ShapeDtypeStruct
+    params = {name: S((n_runs, *s.shape), f32) for name, s in sorted(prog.specs().items())}
     tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
-    return (*tokens, S((3,), f32), S((3,), f32), S((4,), f32), S((n_runs, 4), f32), S((n_runs, 4), f32),
+    return (params, *tokens, S((3,), f32), S((4,), f32), S((n_runs, 4), f32), S((n_runs, 4), f32),
             S((n_runs,), jnp.uint32))
 
 
-ProgramKey = tuple[Program, tuple[jax.ShapeDtypeStruct, ...]]
+ProgramKey = tuple[Program, int, tuple[jax.ShapeDtypeStruct, ...]]
 
 
 def _key(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) -> ProgramKey:
-    return prog, _args_spec(n_runs, train_tok, eval_tok)
+    S = jax.ShapeDtypeStruct
+    return prog, n_runs, tuple(S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok))
 
 
 def _compile(prog: Program, args: tuple[Any, ...], traced: Callable[[], None] | None = None
@@ -282,7 +286,8 @@ class Compiler:
         if key not in self._programs:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="abcscale-compile")
-            self._programs[key] = self._executor.submit(_compile, prog, key[1], self._traced.set)
+            self._programs[key] = self._executor.submit(_compile, prog, _args_spec(prog, n_runs, train_tok, eval_tok),
+                                                         self._traced.set)
             self._queued = True
 
     def wait_traced(self, timeout: float | None = None) -> None:
@@ -300,9 +305,9 @@ class Compiler:
             return "absent"
         return "compiling" if isinstance(entry, Future) and not entry.done() else "ready"
 
-    def executable(self, prog: Program, args: tuple[jax.Array, ...]) -> Any:
+    def executable(self, prog: Program, args: tuple[Any, ...]) -> Any:
         """The compiled program for these arguments: compiled now, or waited for when queued ahead."""
-        key = _key(prog, args[-1].shape[0], args[0], args[1])
+        key = _key(prog, args[-1].shape[0], args[1], args[2])
         entry = self._programs.get(key)
         if entry is None:
             entry = self._programs[key] = _compile(prog, args)
@@ -310,11 +315,11 @@ class Compiler:
             entry = self._programs[key] = entry.result()
         return entry[0]
 
-    def recompile(self, prog: Program, args: tuple[jax.Array, ...], failed: Any) -> Any | None:
+    def recompile(self, prog: Program, args: tuple[Any, ...], failed: Any) -> Any | None:
         """For ``failed``, a program loaded from disk that could not run: drop the file, compile the program
         afresh and return it (once, whichever run thread asks first). None when ``failed`` was compiled here:
         its failure is the run's own."""
-        key = _key(prog, args[-1].shape[0], args[0], args[1])
+        key = _key(prog, args[-1].shape[0], args[1], args[2])
         with self._lock:
             entry = self._programs.get(key)
             if not isinstance(entry, tuple):
@@ -351,15 +356,20 @@ def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult
                 wd_3: np.ndarray | None = None, compiler: Compiler | None = None) -> Outcome:
     """Train M runs in one call (one vmapped program). The program comes from ``compiler``: compiled on
     first use of (program, M, data sizes), or waited for when ``Compiler.ahead`` queued it; without a
-    compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program.
+    compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program; ``run_s``
+    the rest, its initial parameters' draw (``runner.draws``) included.
     ``lr_Mx4``, ``eps_Mx4``: per run and role (embedding, hidden, readout, vector-like; a 3-long last axis
     gives vector-like parameters the embedding's). ``wd_3``: the adamw variant's per-role weight decays (4 or
     3 long, same reading), shared by the M runs (default none)."""
     wd = np.zeros(4) if wd_3 is None else _per_role(wd_3)
-    args = (jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
-            jnp.asarray(init_3, jnp.float32), jnp.asarray(wd, jnp.float32), jnp.asarray(_per_role(lr_Mx4)),
-            jnp.asarray(_per_role(eps_Mx4)), jnp.asarray(seeds_M, jnp.uint32))
+    seeds = np.asarray(seeds_M, np.uint32)
+    t_init = time.perf_counter()
+    params = draws.initial_params(prog.specs(), seeds, init_3, compiler_options(prog))
     t0 = time.perf_counter()
+    init_s = t0 - t_init  # part of the run, as when the program drew it
+    args = (params, jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
+            jnp.asarray(wd, jnp.float32), jnp.asarray(_per_role(lr_Mx4)), jnp.asarray(_per_role(eps_Mx4)),
+            jnp.asarray(seeds))
     compiler = compiler or Compiler()
     compiled = compiler.executable(prog, args)
     t1 = time.perf_counter()
@@ -375,4 +385,4 @@ def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult
     t2 = time.perf_counter()
     return Outcome(loss_at_init=out["loss_at_init"], final_loss=out["final_loss"], eval_loss=out["eval_loss"],
                    diverged=out["diverged"], curves=out.get("curves"), coord=out.get("coord", {}),
-                   compile_s=t1 - t0, run_s=t2 - t1)
+                   compile_s=t1 - t0, run_s=init_s + t2 - t1)

@@ -54,7 +54,7 @@ def _assert_same(a, b):
 
 
 def _spec_of(prog, args):
-    return tr._args_spec(args[-1].shape[0], args[0], args[1])
+    return tr._args_spec(prog, args[-1].shape[0], args[0], args[1])
 
 
 def test_a_kept_program_loads_without_tracing_and_trains_bit_identically(cache_dir, monkeypatch):
@@ -90,7 +90,7 @@ def test_a_file_holding_another_program_is_compiled_again_when_it_cannot_run(cac
     want = _outcome(prog, args)
     file = ex.path(prog, _spec_of(prog, args), tr.compiler_options(prog))
     assert file is not None
-    foreign = tr._jitted(other).lower(*tr._args_spec(3, other_args[0], other_args[1])).compile()
+    foreign = tr._jitted(other).lower(*tr._args_spec(other, 3, other_args[0], other_args[1])).compile()
     ex.save(file, foreign)  # loads fine, but takes 3 runs per call: the call fails, the program compiles again
     assert ex.load(file) is not None
     _assert_same(want, _outcome(prog, args))
@@ -105,7 +105,7 @@ def test_the_key_changes_with_everything_that_changes_the_program(cache_dir, mon
     other_prog, _ = _setup(steps=16)
     keys = {
         "program": ex.path(other_prog, spec, opts),
-        "runs per call": ex.path(prog, tr._args_spec(3, args[0], args[1]), opts),
+        "runs per call": ex.path(prog, tr._args_spec(prog, 3, args[0], args[1]), opts),
         "options": ex.path(prog, spec, opts | {"xla_cpu_use_fusion_emitters": True}),
     }
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
@@ -158,8 +158,9 @@ def _user_run(cache: Path) -> dict:
 def test_a_user_model_program_is_kept_by_its_lowered_module(tmp_path):
     first = _user_run(tmp_path)
     second = _user_run(tmp_path)
-    # the same key in another process, and the file was loaded, not written again
-    assert len(first["files"]) == 1 and second["files"] == first["files"]
+    # the same key in another process, and the files were loaded, not written again: the training program's
+    # and the init's draw program's (runner.draws)
+    assert len(first["files"]) == 2 and second["files"] == first["files"]
     assert second["final"] == first["final"]
 
 

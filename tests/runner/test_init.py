@@ -50,18 +50,20 @@ def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch, emitt
     # emitters (small programs' default, train.compiler_options) round the fused scale differently: 1 ulp at
     # init, 1.5e-6 relative three steps on.
     monkeypatch.setenv("ABCSCALE_XLA_FUSION_EMITTERS", emitters)
-    # the patched init below changes the traced program but not its key: nothing kept, nothing loaded
-    monkeypatch.setattr(tr.executables, "path", lambda *args: None)
     c = load_corpus("synthetic", 100_000, 0.1, 10)
     prog = tr.Program(ModelConfig("transformer", 16, 2, 8, head_dim=8), "adam", steps=6, batch=4,
                       record_steps=(0, 3), curves=True)
     args = (c.train, c.eval, np.array([1.0, 1.0, 0.5]), np.full(3, 0.25), np.full((2, 4), 2.0 ** -6),
             np.full((2, 4), 1e-8), np.array([0, 1]))
     new = tr.run_program(prog, *args)
-    tr._jitted.cache_clear()
-    monkeypatch.setattr(tr, "init_params", reference_init)
+
+    def reference_draw(specs, seeds, init_3, options):  # one draw per parameter, compiled with the same options
+        draw = jax.jit(jax.vmap(lambda s: reference_init(specs, jax.random.split(jax.random.PRNGKey(s))[0],
+                                                         jnp.asarray(init_3, jnp.float32))))
+        return jax.tree.map(np.asarray, draw.lower(jnp.asarray(seeds)).compile(options)(jnp.asarray(seeds)))
+
+    monkeypatch.setattr(tr.draws, "initial_params", reference_draw)
     ref = tr.run_program(prog, *args)
-    tr._jitted.cache_clear()
     same = np.testing.assert_array_equal if emitters == "on" else functools.partial(
         np.testing.assert_allclose, rtol=1e-5, atol=1e-7)
     for name in ("loss_at_init", "final_loss", "eval_loss", "curves"):

@@ -1,0 +1,118 @@
+"""The initial parameters drawn outside the training program (runner.draws, issue 18: a fifth less compiling per
+width): the same numbers, bit for bit, as the draw the training program made itself, and so the same runs."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import abcscale.runner.train as tr
+from abcscale.runner import draws, executables, mlp, transformer
+from abcscale.runner.data import load_corpus
+from abcscale.runner.nn import ModelConfig, ParamSpec, init_params
+
+
+def in_program(specs: dict[str, ParamSpec], seeds: np.ndarray, init_3: np.ndarray, options: dict) -> dict:
+    """The draw as the training program made it before: ``init_params`` inside a jitted, vmapped program."""
+    fn = jax.jit(jax.vmap(lambda s: init_params(specs, jax.random.split(jax.random.PRNGKey(s))[0],
+                                                jnp.asarray(init_3, jnp.float32))))
+    seeds = jnp.asarray(seeds, jnp.uint32)
+    return jax.tree.map(np.asarray, fn.lower(seeds).compile(options)(seeds))
+
+
+def _assert_equal(a: dict, b: dict) -> None:
+    assert list(a) == list(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("emitters", [True, False])
+@pytest.mark.parametrize(("module", "width", "depth"), [(transformer, 16, 1), (transformer, 48, 2), (mlp, 40, 3)])
+def test_the_draw_is_the_in_program_init_bit_for_bit(module, width, depth, emitters):
+    specs = module.param_specs(ModelConfig(module.__name__.rsplit(".", 1)[1], width, depth, 8, head_dim=8))
+    options = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": emitters}
+    seeds, std = np.array([0, 3, 2 ** 32 - 1], np.uint32), np.array([0.3, width ** -0.5, 1.7], np.float32)
+    _assert_equal(draws.initial_params(specs, seeds, std, options), in_program(specs, seeds, std, options))
+
+
+@settings(max_examples=12, deadline=None)
+@given(sizes=st.lists(st.integers(1, 3 * draws.BLOCK * draws.BLOCKS // 2), min_size=1, max_size=4),
+       seed=st.integers(0, 2 ** 32 - 1), std=st.floats(2.0 ** -10, 10.0, width=32))
+def test_any_sizes_and_block_boundaries(sizes, seed, std):
+    # sizes across block and call boundaries (several calls of the program for one parameter), ones and zeros
+    specs = {f"p{i}": ParamSpec((n,), i % 3) for i, n in enumerate(sizes)}
+    specs |= {"gain": ParamSpec((5,), 3, init="ones"), "bias": ParamSpec((5,), 3, init="zeros")}
+    std_3 = np.array([std, 2 * std, std / 3], np.float32)
+    options = tr.compiler_options()
+    _assert_equal(draws.initial_params(specs, np.array([seed]), std_3, options),
+                  in_program(specs, np.array([seed]), std_3, options))
+
+
+def test_other_jax_random_settings_draw_the_in_program_numbers_too():
+    specs = transformer.param_specs(ModelConfig("transformer", 16, 1, 8, head_dim=8))
+    std, options = np.array([0.5, 0.25, 1.0], np.float32), tr.compiler_options()
+    with jax.threefry_partitionable(False):
+        assert not draws.shared_draw()
+        _assert_equal(draws.initial_params(specs, np.array([5, 6]), std, options),
+                      in_program(specs, np.array([5, 6]), std, options))
+
+
+def test_one_draw_program_serves_every_width_and_is_kept_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(draws, "_programs", {})
+    monkeypatch.setattr(executables, "_folder", tmp_path)
+    options = tr.compiler_options()
+    std = np.array([1.0, 0.1, 0.01], np.float32)
+    for width in (16, 32, 64):  # a program per width before
+        draws.initial_params(transformer.param_specs(ModelConfig("transformer", width, 1, 8, head_dim=8)),
+                             np.array([1]), std, options)
+    assert len(draws._programs) == 1 and len(list(tmp_path.glob("*.executable"))) == 1
+    monkeypatch.setattr(draws, "_programs", {})
+
+    def no_compiling(*args, **kwargs):
+        raise AssertionError("a kept draw program must load, not compile")
+
+    monkeypatch.setattr(draws.jax, "jit", no_compiling)
+    specs = transformer.param_specs(ModelConfig("transformer", 128, 1, 8, head_dim=8))
+    got = draws.initial_params(specs, np.array([1, 2]), std, options)
+    monkeypatch.undo()
+    _assert_equal(got, in_program(specs, np.array([1, 2]), std, options))
+
+
+def test_a_run_is_the_run_whose_program_drew_its_own_init():
+    """The whole run against a program that draws its own init, as the runner's did: the losses bit for bit. The
+    coordinate statistics' reductions fuse differently in this stand-in (1 ulp); against the runner before the
+    change (its own program, the demo sweep and widths 32-320, vmapped and not) every output was bit-identical."""
+    c = load_corpus("synthetic", 100_000, 0.1, 10)
+    prog = tr.Program(ModelConfig("transformer", 16, 1, 8, head_dim=8), "adam", steps=5, batch=4,
+                      record_steps=(0, 3), curves=True)
+    mult, std = np.array([1.0, 1.0, 0.5], np.float32), np.array([0.5, 0.25, 0.1], np.float32)
+    lr, eps, wd = np.full((2, 4), 2.0 ** -6, np.float32), np.full((2, 4), 1e-8, np.float32), np.zeros(4, np.float32)
+    seeds = np.array([4, 9], np.uint32)
+    new = tr.run_program(prog, c.train, c.eval, mult, std, lr, eps, seeds)
+
+    def old(train, evals, mult, std, wd, lr, eps, seeds):  # the old program's arguments, in its order
+        def one(lr_4, eps_4, seed):
+            params = init_params(prog.specs(), jax.random.split(jax.random.PRNGKey(seed))[0], std)
+            return tr._train_one(prog, params, train, evals, mult, wd, lr_4, eps_4, seed)
+        return jax.vmap(one)(lr, eps, seeds)
+
+    args = (c.train, c.eval, mult, std, wd, lr, eps, seeds)
+    ref = jax.jit(old).lower(*args).compile(tr.compiler_options(prog))(*args)
+    for name in ("loss_at_init", "final_loss", "eval_loss", "diverged", "curves"):
+        np.testing.assert_array_equal(getattr(new, name), np.asarray(ref[name]), err_msg=name)
+    for kind, layers in new.coord.items():
+        for layer, values in layers.items():
+            np.testing.assert_allclose(values, np.asarray(ref["coord"][kind][layer]), rtol=5e-7,
+                                       err_msg=f"{kind} {layer}")
+
+
+def test_the_training_program_draws_no_init():
+    c = load_corpus("synthetic", 100_000, 0.1, 10)
+    prog = tr.Program(ModelConfig("transformer", 16, 1, 8, head_dim=8), "adam", steps=3, batch=4)
+    text = tr._jitted(prog).lower(*tr._args_spec(prog, 1, c.train, c.eval)).as_text()
+    assert "erf_inv" not in text  # the normal draws' inverse error function: gone from every width's program
+    assert "threefry" in text  # the data windows are still drawn in it
