@@ -90,11 +90,10 @@ def _module(cfg: ModelConfig):
 
 # One traced training run read top to bottom (optimizer, jitted step in a scan, divergence flag,
 # eval, coordinate stats): splitting it would scatter one JAX program over helpers that each need the closure.
-def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, eps_4, seed) -> dict[str, Any]:
+def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, eps_4, starts_SxB) -> dict[str, Any]:
     cfg, B, T = prog.model, prog.batch, prog.model.seq_len
     specs = prog.specs()
     apply = _module(cfg).apply
-    k_data = jax.random.split(jax.random.PRNGKey(seed))[1]  # the first half drew the init (runner.draws)
     tx = make_optimizer(prog.optimizer, lr_4, eps_4, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
                         schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
                         weight_decay=prog.weight_decay, wd_3=wd_4, wd_mode=prog.weight_decay_mode)
@@ -114,9 +113,8 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
     def eval_loss(p):
         return jax.lax.map(lambda w: loss_fn(p, w.astype(jnp.int32))[0], eval_ExBxT1).mean()
 
-    def sample(step):
-        idx = jax.random.randint(jax.random.fold_in(k_data, step), (B,), 0, train_tok.shape[0] - T - 1)
-        return train_tok[idx[:, None] + offsets].astype(jnp.int32)
+    def sample(starts_B):  # the step's windows, their starts drawn outside (runner.draws)
+        return train_tok[starts_B[:, None] + offsets].astype(jnp.int32)
 
     def coord_stats(captured, old, new):
         stats = probe_stats(captured)
@@ -130,9 +128,10 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
     threshold = prog.divergence_factor * loss0
     record = jnp.asarray(prog.record_steps or (-1,), jnp.int32)
 
-    def body(carry, step):
+    def body(carry, step_starts):
+        step, starts_B = step_starts
         params, opt_state, alive = carry
-        win = sample(step)
+        win = sample(starts_B)
         # with record steps the forward keeps its activations, which the statistics reduce at those steps
         (loss, captured), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, win, bool(prog.record_steps))
         updates, new_state = tx.update(grads, opt_state, params)
@@ -147,7 +146,7 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
         return (new_params, new_state, ok), (loss, stats)
 
     (params, _, alive), (losses, stats) = jax.lax.scan(
-        body, (params, opt_state, jnp.asarray(True)), jnp.arange(prog.steps))
+        body, (params, opt_state, jnp.asarray(True)), (jnp.arange(prog.steps), starts_SxB))
     # one reduction per parameter: the sum of a tensor holding a NaN or an inf is not finite (nor is one that
     # overflows, 3e38: a diverged run all the same)
     alive = alive & jnp.isfinite(sum(jnp.sum(x) for x in jax.tree.leaves(params)))
@@ -169,12 +168,12 @@ def _jitted(prog: Program):
     one = functools.partial(_train_one, prog)
     many = jax.vmap(one, in_axes=(0, None, None, None, None, 0, 0, 0))
 
-    def batched(params_M, train_tok, eval_tok, mult_3, wd_4, lr_Mx4, eps_Mx4, seeds_M):
-        if seeds_M.shape[0] == 1:  # plain matmuls: XLA:CPU runs batch-1 dot_generals slower than GEMMs
+    def batched(params_M, train_tok, eval_tok, mult_3, wd_4, lr_Mx4, eps_Mx4, starts_MxSxB):
+        if starts_MxSxB.shape[0] == 1:  # plain matmuls: XLA:CPU runs batch-1 dot_generals slower than GEMMs
             out = one(jax.tree.map(lambda x: x[0], params_M), train_tok, eval_tok, mult_3, wd_4, lr_Mx4[0],
-                      eps_Mx4[0], seeds_M[0])
+                      eps_Mx4[0], starts_MxSxB[0])
             return jax.tree.map(lambda x: x[None], out)
-        return many(params_M, train_tok, eval_tok, mult_3, wd_4, lr_Mx4, eps_Mx4, seeds_M)
+        return many(params_M, train_tok, eval_tok, mult_3, wd_4, lr_Mx4, eps_Mx4, starts_MxSxB)
 
     return jax.jit(batched)
 
@@ -217,7 +216,7 @@ def _args_spec(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) 
     params = {name: S((n_runs, *s.shape), f32) for name, s in sorted(prog.specs().items())}
     tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
     return (params, *tokens, S((3,), f32), S((4,), f32), S((n_runs, 4), f32), S((n_runs, 4), f32),
-            S((n_runs,), jnp.uint32))
+            S((n_runs, prog.steps, prog.batch), jnp.int32))
 
 
 ProgramKey = tuple[Program, int, tuple[jax.ShapeDtypeStruct, ...]]
@@ -364,12 +363,13 @@ def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult
     wd = np.zeros(4) if wd_3 is None else _per_role(wd_3)
     seeds = np.asarray(seeds_M, np.uint32)
     t_init = time.perf_counter()
-    params = draws.initial_params(prog.specs(), seeds, init_3, compiler_options(prog))
+    params, starts = draws.draw(prog.specs(), seeds, init_3, steps=prog.steps, batch=prog.batch,
+                                high=len(train_tok) - prog.model.seq_len - 1, options=compiler_options(prog))
     t0 = time.perf_counter()
-    init_s = t0 - t_init  # part of the run, as when the program drew it
+    init_s = t0 - t_init  # part of the run, as when the program drew them
     args = (params, jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
             jnp.asarray(wd, jnp.float32), jnp.asarray(_per_role(lr_Mx4)), jnp.asarray(_per_role(eps_Mx4)),
-            jnp.asarray(seeds))
+            jnp.asarray(starts))
     compiler = compiler or Compiler()
     compiled = compiler.executable(prog, args)
     t1 = time.perf_counter()

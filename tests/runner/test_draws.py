@@ -1,5 +1,6 @@
-"""The initial parameters drawn outside the training program (runner.draws, issue 18: a fifth less compiling per
-width): the same numbers, bit for bit, as the draw the training program made itself, and so the same runs."""
+"""The initial parameters and the data windows' starts drawn outside the training program (runner.draws, issue 18:
+a fourth less compiling per width): the same numbers, bit for bit, as the draws the training program made itself,
+and so the same runs."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ def in_program(specs: dict[str, ParamSpec], seeds: np.ndarray, init_3: np.ndarra
     return jax.tree.map(np.asarray, fn.lower(seeds).compile(options)(seeds))
 
 
+def initial_params(specs: dict[str, ParamSpec], seeds: np.ndarray, init_3: np.ndarray, options: dict) -> dict:
+    return draws.draw(specs, seeds, init_3, steps=3, batch=2, high=100, options=options).params
+
+
 def _assert_equal(a: dict, b: dict) -> None:
     assert list(a) == list(b)
     for name in a:
@@ -36,7 +41,7 @@ def test_the_draw_is_the_in_program_init_bit_for_bit(module, width, depth, emitt
     specs = module.param_specs(ModelConfig(module.__name__.rsplit(".", 1)[1], width, depth, 8, head_dim=8))
     options = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": emitters}
     seeds, std = np.array([0, 3, 2 ** 32 - 1], np.uint32), np.array([0.3, width ** -0.5, 1.7], np.float32)
-    _assert_equal(draws.initial_params(specs, seeds, std, options), in_program(specs, seeds, std, options))
+    _assert_equal(initial_params(specs, seeds, std, options), in_program(specs, seeds, std, options))
 
 
 @settings(max_examples=12, deadline=None)
@@ -48,7 +53,7 @@ def test_any_sizes_and_block_boundaries(sizes, seed, std):
     specs |= {"gain": ParamSpec((5,), 3, init="ones"), "bias": ParamSpec((5,), 3, init="zeros")}
     std_3 = np.array([std, 2 * std, std / 3], np.float32)
     options = tr.compiler_options()
-    _assert_equal(draws.initial_params(specs, np.array([seed]), std_3, options),
+    _assert_equal(initial_params(specs, np.array([seed]), std_3, options),
                   in_program(specs, np.array([seed]), std_3, options))
 
 
@@ -57,7 +62,7 @@ def test_other_jax_random_settings_draw_the_in_program_numbers_too():
     std, options = np.array([0.5, 0.25, 1.0], np.float32), tr.compiler_options()
     with jax.threefry_partitionable(False):
         assert not draws.shared_draw()
-        _assert_equal(draws.initial_params(specs, np.array([5, 6]), std, options),
+        _assert_equal(initial_params(specs, np.array([5, 6]), std, options),
                       in_program(specs, np.array([5, 6]), std, options))
 
 
@@ -67,7 +72,7 @@ def test_one_draw_program_serves_every_width_and_is_kept_on_disk(tmp_path, monke
     options = tr.compiler_options()
     std = np.array([1.0, 0.1, 0.01], np.float32)
     for width in (16, 32, 64):  # a program per width before
-        draws.initial_params(transformer.param_specs(ModelConfig("transformer", width, 1, 8, head_dim=8)),
+        initial_params(transformer.param_specs(ModelConfig("transformer", width, 1, 8, head_dim=8)),
                              np.array([1]), std, options)
     assert len(draws._programs) == 1 and len(list(tmp_path.glob("*.executable"))) == 1
     monkeypatch.setattr(draws, "_programs", {})
@@ -77,7 +82,7 @@ def test_one_draw_program_serves_every_width_and_is_kept_on_disk(tmp_path, monke
 
     monkeypatch.setattr(draws.jax, "jit", no_compiling)
     specs = transformer.param_specs(ModelConfig("transformer", 128, 1, 8, head_dim=8))
-    got = draws.initial_params(specs, np.array([1, 2]), std, options)
+    got = initial_params(specs, np.array([1, 2]), std, options)
     monkeypatch.undo()
     _assert_equal(got, in_program(specs, np.array([1, 2]), std, options))
 
@@ -97,7 +102,10 @@ def test_a_run_is_the_run_whose_program_drew_its_own_init():
     def old(train, evals, mult, std, wd, lr, eps, seeds):  # the old program's arguments, in its order
         def one(lr_4, eps_4, seed):
             params = init_params(prog.specs(), jax.random.split(jax.random.PRNGKey(seed))[0], std)
-            return tr._train_one(prog, params, train, evals, mult, wd, lr_4, eps_4, seed)
+            k_data = jax.random.split(jax.random.PRNGKey(seed))[1]
+            starts = jax.vmap(lambda t: jax.random.randint(jax.random.fold_in(k_data, t), (prog.batch,), 0,
+                                                           train.shape[0] - 8 - 1))(jnp.arange(prog.steps))
+            return tr._train_one(prog, params, train, evals, mult, wd, lr_4, eps_4, starts)
         return jax.vmap(one)(lr, eps, seeds)
 
     args = (c.train, c.eval, mult, std, wd, lr, eps, seeds)
@@ -110,9 +118,25 @@ def test_a_run_is_the_run_whose_program_drew_its_own_init():
                                        err_msg=f"{kind} {layer}")
 
 
-def test_the_training_program_draws_no_init():
+def test_the_training_program_draws_nothing():
     c = load_corpus("synthetic", 100_000, 0.1, 10)
     prog = tr.Program(ModelConfig("transformer", 16, 1, 8, head_dim=8), "adam", steps=3, batch=4)
     text = tr._jitted(prog).lower(*tr._args_spec(prog, 1, c.train, c.eval)).as_text()
-    assert "erf_inv" not in text  # the normal draws' inverse error function: gone from every width's program
-    assert "threefry" in text  # the data windows are still drawn in it
+    assert "erf_inv" not in text and "threefry" not in text  # neither normals nor random bits: every width's
+    # program used to draw its init and its data windows
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2 ** 32 - 1), steps=st.integers(1, 40), batch=st.integers(1, 9),
+       high=st.integers(-3, 2 ** 31 - 1))  # <= 0: randint's minval, as before
+def test_the_data_starts_are_the_per_step_draws(seed, steps, batch, high):
+    k_data = jax.random.split(jax.random.PRNGKey(np.uint32(seed)))[1]
+    want = np.stack([np.asarray(jax.random.randint(jax.random.fold_in(k_data, t), (batch,), 0, high))
+                     for t in range(steps)])
+    specs = {"w": ParamSpec((3, 2), 1)}
+    got = draws.draw(specs, np.array([seed, seed]), np.ones(3), steps=steps, batch=batch, high=high,
+                     options=tr.compiler_options()).starts
+    assert got.shape == (2, steps, batch) and got.dtype == np.int32
+    np.testing.assert_array_equal(got[0], want)
+    np.testing.assert_array_equal(got[1], want)
+

@@ -158,8 +158,8 @@ def _user_run(cache: Path) -> dict:
 def test_a_user_model_program_is_kept_by_its_lowered_module(tmp_path):
     first = _user_run(tmp_path)
     second = _user_run(tmp_path)
-    # the same key in another process, and the files were loaded, not written again: the training program's
-    # and the init's draw program's (runner.draws)
+    # the same key in another process, and the files were loaded, not written again: the training program's and
+    # the draw program's (runner.draws)
     assert len(first["files"]) == 2 and second["files"] == first["files"]
     assert second["final"] == first["final"]
 

@@ -57,12 +57,14 @@ def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch, emitt
             np.full((2, 4), 1e-8), np.array([0, 1]))
     new = tr.run_program(prog, *args)
 
-    def reference_draw(specs, seeds, init_3, options):  # one draw per parameter, compiled with the same options
+    def reference_draw(specs, seeds, init_3, *, options, **data):  # one draw per parameter, the same options
         draw = jax.jit(jax.vmap(lambda s: reference_init(specs, jax.random.split(jax.random.PRNGKey(s))[0],
                                                          jnp.asarray(init_3, jnp.float32))))
-        return jax.tree.map(np.asarray, draw.lower(jnp.asarray(seeds)).compile(options)(jnp.asarray(seeds)))
+        params = jax.tree.map(np.asarray, draw.lower(jnp.asarray(seeds)).compile(options)(jnp.asarray(seeds)))
+        return runner_draw(specs, seeds, init_3, options=options, **data)._replace(params=params)
 
-    monkeypatch.setattr(tr.draws, "initial_params", reference_draw)
+    runner_draw = tr.draws.draw
+    monkeypatch.setattr(tr.draws, "draw", reference_draw)
     ref = tr.run_program(prog, *args)
     same = np.testing.assert_array_equal if emitters == "on" else functools.partial(
         np.testing.assert_allclose, rtol=1e-5, atol=1e-7)
