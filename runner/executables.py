@@ -67,7 +67,9 @@ def path(program: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Path |
         return None
     if isinstance(program, str):
         program = hashlib.sha256(program.encode()).hexdigest()
-    numerics = {k: getattr(jax.config, k) for k in ("jax_enable_x64", "jax_default_matmul_precision")}
+    # the random draws' settings too: a kept draw program (runner.draws) embeds the PRNG's implementation
+    numerics = {k: getattr(jax.config, k) for k in ("jax_enable_x64", "jax_default_matmul_precision",
+                                                     "jax_threefry_partitionable", "jax_default_prng_impl")}
     settings = (sorted(numerics.items()), os.environ.get("XLA_FLAGS", ""))
     shapes = [(a.shape, str(a.dtype)) for a in jax.tree.leaves(args)]  # the initial parameters are a dict
     key = repr((program, shapes, sorted(options.items()), settings, _environment()))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
@@ -111,6 +112,8 @@ def test_the_key_changes_with_everything_that_changes_the_program(cache_dir, mon
     monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
     keys["XLA_FLAGS"] = ex.path(prog, spec, opts)
     monkeypatch.delenv("XLA_FLAGS")
+    with jax.threefry_partitionable(False):  # the random bits a kept draw program makes (runner.draws)
+        keys["PRNG bits"] = ex.path(prog, spec, opts)
     ex._environment.cache_clear()
     monkeypatch.setattr(ex, "_MODULES", ex._MODULES[:-1])  # other runner source bytes
     keys["runner source"] = ex.path(prog, spec, opts)

@@ -133,16 +133,21 @@ def _table(driver, kind: str = "layer") -> dict[str, dict[str, float]]:
     return out
 
 
+def _fill_upload(browser, server, path, name: str) -> None:
+    """The registry's upload form with a table, a name, the bootstrap size and the token (not sent yet)."""
+    browser.get(f"{server.url}/fits")
+    _by(browser, "#f-file").send_keys(str(path))
+    _type(browser, "name", name)
+    _type(browser, "n_boot", str(N_BOOT))
+    _type(browser, "token", TOKEN)
+
+
 @pytest.fixture(scope="module")
 def uploaded(server, browser, sweep, tmp_path_factory) -> str:
     """A sweep uploaded through the registry's form, with the token: the URL the browser landed on."""
     path = tmp_path_factory.mktemp("upload") / "sweep.csv"
     sweep.to_csv(path, index=False)
-    browser.get(f"{server.url}/fits")
-    _by(browser, "#f-file").send_keys(str(path))
-    _type(browser, "name", "browser-upload")
-    _type(browser, "n_boot", str(N_BOOT))
-    _type(browser, "token", TOKEN)
+    _fill_upload(browser, server, path, "browser-upload")
     _by(browser, "#upload-submit").click()
     _wait(browser, lambda d: "/fits/" in d.current_url and _all(d, "section.group"))
     return browser.current_url
@@ -155,11 +160,7 @@ def test_upload_with_the_theory_setup_chosen_in_more_options(server, browser, tm
 
     path = tmp_path / "bare.csv"
     synthetic_sweep(widths=(64, 128, 256), exponent=0.0, seed=3).to_csv(path, index=False)
-    browser.get(f"{server.url}/fits")
-    _by(browser, "#f-file").send_keys(str(path))
-    _type(browser, "name", "browser-setup")
-    _type(browser, "n_boot", str(N_BOOT))
-    _type(browser, "token", TOKEN)
+    _fill_upload(browser, server, path, "browser-setup")
     _by(browser, "details.more summary").click()
     _choose(browser, "parameterization", "mup")
     _choose(browser, "optimizer", "adam")
