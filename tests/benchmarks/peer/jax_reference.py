@@ -2,7 +2,7 @@
 
 Trains one run of the peer benchmark's sweep (mup, adam, per_layer, 1/head_dim attention, base width 32) with
 the runner (``run_cell``, per-step losses on) and writes to ``--out`` (an ``.npz``): the run's initial
-parameters and every step's training window, drawn as runner/train.py ``_train_one`` draws them (its
+parameters and every step's training window, drawn as the runner draws them (``runner.draws``: the numbers of
 ``init_params`` with the first half of the seed's key, ``randint`` folded with the step from the second), the
 loss curve, the initial and final eval losses and the per-layer numbers of ``layer_hyper``. If the runner
 changes how it draws them, the curves stop agreeing and the check fails, as it should::
