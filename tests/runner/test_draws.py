@@ -1,6 +1,6 @@
 """The initial parameters and the data windows' starts drawn outside the training program (runner.draws, issue 18:
-a fourth less compiling per width): the same numbers, bit for bit, as the draws the training program made itself,
-and so the same runs."""
+a fourth less compiling per width; the keys and the starts by numpy, no compiling at all): the same numbers, bit for
+bit, as the draws the training program made itself, and so the same runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jax.extend.random import threefry2x32_p
 
 import abcscale.runner.train as tr
 from abcscale.runner import draws, executables, mlp, transformer
@@ -64,16 +65,41 @@ def test_other_jax_random_settings_draw_the_in_program_numbers_too():
         assert not draws.shared_draw()
         _assert_equal(initial_params(specs, np.array([5, 6]), std, options),
                       in_program(specs, np.array([5, 6]), std, options))
+        got = draws.draw(specs, np.array([5]), std, steps=4, batch=3, high=1000, options=options).starts[0]
+        k_data = jax.random.split(jax.random.PRNGKey(np.uint32(5)))[1]
+        want = [np.asarray(jax.random.randint(jax.random.fold_in(k_data, t), (3,), 0, 1000)) for t in range(4)]
+        np.testing.assert_array_equal(got, np.stack(want))  # the older bits' starts, not the partitionable ones
+        assert not np.array_equal(got, draws.starts(5, 4, 3, 1000))
 
 
-def test_one_draw_program_serves_every_width_and_is_kept_on_disk(tmp_path, monkeypatch):
+@settings(max_examples=25, deadline=None)
+@given(key=st.tuples(st.integers(0, 2 ** 32 - 1), st.integers(0, 2 ** 32 - 1)),
+       counters=st.lists(st.tuples(st.integers(0, 2 ** 32 - 1), st.integers(0, 2 ** 32 - 1)), min_size=1,
+                         max_size=9))
+def test_the_numpy_hash_is_jaxs(key, counters):
+    k0, k1 = (np.full(len(counters), k, np.uint32) for k in key)
+    x0, x1 = (np.asarray(c, np.uint32) for c in zip(*counters, strict=True))
+    want = jax.jit(threefry2x32_p.bind)(k0, k1, x0, x1)
+    got = draws._threefry(k0, k1, x0, x1)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.uint32
+        np.testing.assert_array_equal(g, np.asarray(w))
+
+
+def test_a_corpus_past_int32_starts_is_refused():
+    with pytest.raises(ValueError, match="more than an int32"):
+        draws.starts(0, 2, 2, 2 ** 31)
+
+
+def test_one_draw_program_serves_every_model_and_is_kept_on_disk(tmp_path, monkeypatch):
     monkeypatch.setattr(draws, "_programs", {})
     monkeypatch.setattr(executables, "_folder", tmp_path)
     options = tr.compiler_options()
     std = np.array([1.0, 0.1, 0.01], np.float32)
-    for width in (16, 32, 64):  # a program per width before
-        initial_params(transformer.param_specs(ModelConfig("transformer", width, 1, 8, head_dim=8)),
-                             np.array([1]), std, options)
+    for width, steps, batch in ((16, 3, 2), (32, 7, 5), (64, 100, 8)):  # a program per width before
+        for module in (transformer, mlp):  # and models with other numbers of parameters
+            specs = module.param_specs(ModelConfig(module.__name__.rsplit(".", 1)[1], width, 2, 8, head_dim=8))
+            draws.draw(specs, np.array([1]), std, steps=steps, batch=batch, high=100, options=options)
     assert len(draws._programs) == 1 and len(list(tmp_path.glob("*.executable"))) == 1
     monkeypatch.setattr(draws, "_programs", {})
 
@@ -140,3 +166,37 @@ def test_the_data_starts_are_the_per_step_draws(seed, steps, batch, high):
     np.testing.assert_array_equal(got[0], want)
     np.testing.assert_array_equal(got[1], want)
 
+
+
+def test_the_runs_of_a_seed_share_one_draw(monkeypatch):
+    monkeypatch.setattr(draws, "_drawn", {})
+    calls = []
+    program = draws._program
+
+    def counted(*args):
+        calls.append(args)
+        return program(*args)
+
+    monkeypatch.setattr(draws, "_program", counted)
+    specs = transformer.param_specs(ModelConfig("transformer", 16, 1, 8, head_dim=8))
+    std, options = np.array([0.5, 0.25, 1.0], np.float32), tr.compiler_options()
+    first = initial_params(specs, np.array([7]), std, options)
+    again = initial_params(specs, np.array([7]), std, options)  # another LR of the same seed
+    assert len(calls) == 1
+    _assert_equal(again, first)
+    assert not any(a.flags.writeable for a in next(iter(draws._drawn.values())).values())  # shared: nobody may write it
+    for other in ({"std": std * 2}, {"seed": 8}, {"options": {**options, "xla_cpu_use_fusion_emitters": True}}):
+        initial_params(specs, np.array([other.get("seed", 7)]), other.get("std", std), other.get("options", options))
+    assert len(calls) == 4  # anything that changes the numbers draws again
+    _assert_equal(initial_params(specs, np.array([7, 8]), std, options), in_program(specs, np.array([7, 8]), std,
+                                                                                   options))
+    assert len(calls) == 4
+
+
+def test_the_kept_draws_are_bounded(monkeypatch):
+    monkeypatch.setattr(draws, "_drawn", {})
+    specs = {"w": ParamSpec((1000,), 1)}  # 4,000 bytes a seed
+    monkeypatch.setattr(draws, "KEEP_BYTES", 10_000)
+    for seed in range(5):
+        initial_params(specs, np.array([seed]), np.ones(3), tr.compiler_options())
+    assert [k[1] for k in draws._drawn] == [3, 4]  # the latest two
