@@ -569,6 +569,9 @@ _LR_BY_ROLE = {"type": "object", "additionalProperties": False, "required": [r.v
                "properties": {r.value: _ROLE_NUMBER for r in ROLES}}
 PerRole = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema(_LR_BY_ROLE)]
 SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": []})]
+_Epsilon = Annotated[float, Number, Field(ge=0, le=SCALE_MAX)]
+_EPS_BY_ROLE = {**_LR_BY_ROLE, "properties": {r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX}
+                                              for r in ROLES}}
 
 
 class MupImportRequest(_Request):
@@ -586,15 +589,16 @@ class MupImportRequest(_Request):
                                                   description="MuReadout's output_mult")
     init_std: SomeRoles | None = Field(None, description="init stds at the base width (embedding, hidden, readout); "
                                      "a hidden std is for fan-in = base width")
-    epsilon: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
-                                                     description="Adam epsilon (mup keeps it unscaled)")
+    epsilon: _Epsilon | Annotated[dict[Role, _Epsilon], WithJsonSchema(_EPS_BY_ROLE)] | None = Field(
+        None, description="Adam epsilon (mup keeps it unscaled): one number, or each param group's eps per role "
+                          "(embedding, hidden, readout, vector)")
     weight_decay: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
                                                           description="MuAdamW's decay; only with optimizer adamw")
 
     model_config = ConfigDict(json_schema_extra={
         "if": _NOT_ADAMW, "then": {"properties": {"weight_decay": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})
 
-    _strict_blocks = field_validator("lr", "init_std", mode="before")(_no_bools_inside)
+    _strict_blocks = field_validator("lr", "init_std", "epsilon", mode="before")(_no_bools_inside)
     _adamw_only = field_validator("weight_decay")(_decay_needs_adamw)
 
     @field_validator("lr", "init_std")
@@ -605,7 +609,7 @@ class MupImportRequest(_Request):
             raise ValueError("must be positive finite numbers")
         return v
 
-    @field_validator("lr")
+    @field_validator("lr", "epsilon")
     @classmethod
     def _every_role(cls, v: PerRole) -> PerRole:
         missing = [r.value for r in ROLES if isinstance(v, dict) and r not in v]

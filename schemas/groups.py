@@ -111,10 +111,11 @@ class MupSetup(Frozen):
     """A microsoft/mup setup: what its user writes down (``set_base_shapes`` base width, MuAdam/MuSGD ``lr``,
     ``MuReadout(output_mult=...)``, the init stds at the base width) and the width it runs at.
 
-    ``lr``, ``init_std`` and ``weight_decay`` are per role (embedding, hidden, readout, vector); one number means
-    every role. ``weight_decay`` is what each group is given, as ``lr`` is: MuAdam/MuAdamW multiply a hidden
-    (matrix-like) group's by width_mult (and divide its LR), MuSGD divides the other groups' (and multiplies their
-    LR), so the decay step lr * weight_decay keeps its size (microsoft/mup's ``mup/optim.py``).
+    ``lr``, ``init_std``, ``epsilon`` and ``weight_decay`` are per role (embedding, hidden, readout, vector); one
+    number means every role. ``epsilon`` is each param group's ``eps``, which MuAdam passes to Adam unscaled.
+    ``weight_decay`` is what each group is given, as ``lr`` is: MuAdam/MuAdamW multiply a hidden (matrix-like)
+    group's by width_mult (and divide its LR), MuSGD divides the other groups' (and multiplies their LR), so the
+    decay step lr * weight_decay keeps its size (microsoft/mup's ``mup/optim.py``).
     """
 
     optimizer: Optimizer
@@ -124,11 +125,12 @@ class MupSetup(Frozen):
     output_mult: float = Field(1.0, gt=0, allow_inf_nan=False)
     init_std: dict[Role, float] = Field(default_factory=dict, description="std at the base width per role "
                                         "(embedding, hidden, readout); a hidden std is for fan-in = base width")
-    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adam epsilon, the same everywhere")
+    epsilon: dict[Role, float] | None = Field(None, description="Adam epsilon per role (each param group's eps; "
+                                              "MuAdam passes it on unscaled); a role left out: not set")
     weight_decay: dict[Role, float] | None = Field(None, description="the coupled decay each group is given "
                                                    "(MuAdamW's weight_decay), per role")
 
-    @field_validator("lr", "init_std", "weight_decay", mode="before")
+    @field_validator("lr", "init_std", "epsilon", "weight_decay", mode="before")
     @classmethod
     def _per_role(cls, v: object) -> object:
         if isinstance(v, int | float) and not isinstance(v, bool):
@@ -143,7 +145,7 @@ class MupSetup(Frozen):
             raise ValueError(f"must be positive finite numbers ({', '.join(bad)})")
         return v
 
-    @field_validator("weight_decay")
+    @field_validator("epsilon", "weight_decay")
     @classmethod
     def _non_negative(cls, v: dict[Role, float] | None) -> dict[Role, float] | None:
         bad = [r.value for r, x in (v or {}).items() if not (x >= 0 and x < float("inf"))]

@@ -468,7 +468,8 @@ def to_mup(spec: GroupSpec) -> MupSetup:
     # mup.init keeps embedding/readout stds and scales a hidden (matrix-like) one by width_mult^-1/2
     base_std = {s.role: s.init_std * (wm**0.5 if s.role is Role.hidden else 1.0)
                 for s in spec.roles if s.init_std is not None}
-    eps = {s.epsilon for s in spec.roles if s.epsilon is not None}
+    # MuAdam hands each param group's eps to Adam as given: each role keeps its own (they differ with the multipliers)
+    eps = {s.role: s.epsilon for s in spec.roles if s.epsilon is not None}
     rules = layer_rules(spec.optimizer)
     # each group's decay as MuAdamW/MuSGD must be given it (they rescale it); a decay independent of the LR has
     # no such spelling (their decay is coupled): none here, and group_spec says so
@@ -478,7 +479,7 @@ def to_mup(spec: GroupSpec) -> MupSetup:
                   for s in spec.roles}
     return MupSetup(optimizer=spec.optimizer, base_width=spec.base_width, width=spec.width,
                     lr={s.role: s.mup_lr or s.lr for s in spec.roles}, output_mult=1.0, init_std=base_std,
-                    epsilon=max(eps) if eps else None, weight_decay=decays)
+                    epsilon=eps or None, weight_decay=decays)
 
 
 def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
@@ -503,7 +504,8 @@ def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
         given = None if setup.weight_decay is None else setup.weight_decay.get(role, 0.0)
         wd = None if given is None else given * _mup_decay_factor(role, rule, wm)
         out[role] = RoleSetting(role=role, init_std=None if role is Role.vector else std, lr=lr,
-                                epsilon=setup.epsilon, weight_decay=wd, multiplier=mult)
+                                epsilon=None if setup.epsilon is None else setup.epsilon.get(role), weight_decay=wd,
+                                multiplier=mult)
     return out
 
 
@@ -512,7 +514,9 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
 
     The mup setup evaluated at its base width is the abc setting there (module docstring): beta is the
     hidden LR at the base width and gamma the other layers' ratios to it. Init stds that ``setup`` does not
-    give keep abcscale's default scale (1). Epsilon is kept ``constant`` by default, as mup does.
+    give keep abcscale's default scale (1). Epsilon is kept ``constant`` by default, as mup does; abcscale's
+    constants hold one epsilon (at the base width every layer's), so where ``setup``'s groups differ it is the hidden
+    group's (beta's), and :func:`mup_epsilons_differ` says so.
     """
     at_base = mup_setting(setup.model_copy(update={"width": setup.base_width}))
     ab = ab_table("mup")
@@ -529,9 +533,25 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
                       gamma=PerLayer(**{l.value: s.lr / beta for l, s in layers.items()}),
                       multiplier=PerLayer(**{l.value: (s.multiplier or 1.0) * b ** ab[l].a for l, s in layers.items()}),
                       init_scale=PerLayer(**init),
-                      epsilon=setup.epsilon if setup.epsilon is not None else 1e-8,
+                      epsilon=_mup_epsilon(setup),
                       epsilon_mode=EpsilonMode.parse(epsilon_mode),
                       weight_decay=decays.pop())
+
+
+def _mup_epsilon(setup: MupSetup) -> float:
+    eps = setup.epsilon or {}
+    return eps.get(Role.hidden, next(iter(eps.values()), 1e-8))
+
+
+def mup_epsilons_differ(setup: MupSetup) -> str | None:
+    """A warning when ``setup``'s groups take different epsilons, which abcscale's one base epsilon cannot carry."""
+    eps = setup.epsilon or {}
+    if len(set(eps.values())) < 2:
+        return None
+    return (f"epsilon: the groups' differ ({', '.join(f'{r.value} {v:g}' for r, v in eps.items())}); abcscale's "
+            f"constants hold one epsilon, every layer's at the base width, where a mup setup's are these same numbers: "
+            f"they take the hidden group's ({_mup_epsilon(setup):g}). A setup that `abcscale mup export` wrote holds "
+            "at its width: start from that export's constants instead")
 
 
 def invariants(s: RoleSetting, optimizer: Optimizer | str,
@@ -574,5 +594,5 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
 
 
 __all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "from_mup", "group_spec",
-           "invariants", "is_dense_leaf", "mup_scaling_warnings", "mup_setting", "named_role", "spec_params",
-           "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]
+           "invariants", "is_dense_leaf", "mup_epsilons_differ", "mup_scaling_warnings", "mup_setting", "named_role",
+           "spec_params", "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]

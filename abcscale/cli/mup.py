@@ -65,7 +65,8 @@ def mup_import(
                                                  show_default=False)] = None,
     width: Annotated[int | None, typer.Option("--width", "-n", help="the width to run at",
                                               show_default="--base-width")] = None,
-    epsilon: Annotated[float | None, typer.Option(help="Adam epsilon", show_default="1e-08")] = None,
+    epsilon: Annotated[str | None, typer.Option(help="Adam epsilon: one number, or each param group's 'e,h,r,v' "
+                                                "per role", show_default="1e-08")] = None,
     weight_decay: Annotated[float | None, typer.Option(
         "--weight-decay", help="what MuAdamW is given (one number; it multiplies the hidden groups' by width_mult)",
         show_default="0")] = None,
@@ -76,7 +77,8 @@ def mup_import(
 
     req = build(MupImportRequest, FLAGS, optimizer=optimizer, base_width=base_width, width=width,
                 lr=parse_flag(lambda t: _per_role(t, 4), lr, "--lr"), output_mult=output_mult,
-                init_std=parse_flag(lambda t: _per_role(t, 3), init_std, "--init-std"), epsilon=epsilon,
+                init_std=parse_flag(lambda t: _per_role(t, 3), init_std, "--init-std"),
+                epsilon=parse_flag(lambda t: _per_role(t, 4), epsilon, "--epsilon"),
                 weight_decay=weight_decay)
     out = run(req)
     if as_json:
@@ -148,9 +150,12 @@ def print_export(out: MupExport) -> None:
     console.print(f"set_base_shapes(model, base)  # base model at width {s.base_width}; this run: width {s.width} "
                   f"(width_mult {s.width_mult:g})", highlight=False)
     console.print(f"MuReadout(..., output_mult={s.output_mult:g})", highlight=False)
-    eps = "" if s.epsilon is None else f", eps={s.epsilon:g}"
+    one_eps = set((s.epsilon or {}).values())  # one number: in the call; several: a column, per group
+    eps = f", eps={one_eps.pop():g}" if len(one_eps) == 1 else ""
+    per_eps = len(one_eps) > 1
     impl = ", impl=Lion" if s.optimizer.value == "lion" else ""
-    per_group = "lr and weight_decay per group" if s.weight_decay else "lr per group"
+    per_group = ", ".join(["lr", *(["eps"] if per_eps else []), *(["weight_decay"] if s.weight_decay else [])])
+    per_group = f"{per_group} per group"
     title = f"{opt}(param_groups{impl}{eps}): {per_group}, and mup.init stds at the base width"
     if muon:  # no Mu-wrapper exists for Muon: say what runs the hidden group instead of naming MuAdam for it
         title = (f"MuAdamW(param_groups{eps}) on embedding, readout and vector, a plain Muon (microsoft/mup has no "
@@ -158,12 +163,17 @@ def print_export(out: MupExport) -> None:
     t = Table(title=title)
     wd = s.weight_decay
     name = "MuAdamW / Muon" if muon else opt
-    for col in ("group", f"{name} lr", *([f"{name} weight decay"] if wd else []), "init std at base",
-                "applied lr", *(["applied weight decay"] if wd else []), "applied init std", "multiplier"):
+    # the given columns under the kwargs' names (the title names the optimizer): nine columns fit 140 characters
+    for col in ("group", f"{name} lr", *(["eps"] if per_eps else []), *(["weight_decay"] if wd else []),
+                "init std at base",
+                "applied lr", *(["applied decay"] if wd else []), "applied init std", "multiplier"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for r in out.roles:
         base_std = s.init_std.get(r.role)
-        t.add_row(r.role.value, f"{s.lr[r.role]:.4g}", *([f"{wd.get(r.role, 0.0):.4g}"] if wd else []),
+        group_eps = (s.epsilon or {}).get(r.role)
+        t.add_row(r.role.value, f"{s.lr[r.role]:.4g}", *(["-" if group_eps is None else f"{group_eps:.4g}"]
+                                                          if per_eps else []),
+                  *([f"{wd.get(r.role, 0.0):.4g}"] if wd else []),
                   "-" if base_std is None else f"{base_std:.4g}", f"{r.lr:.4g}",
                   *([f"{r.weight_decay or 0.0:.4g}"] if wd else []), "-" if r.init_std is None else f"{r.init_std:.4g}",
                   "-" if r.multiplier is None else frac(r.multiplier))

@@ -363,5 +363,6 @@ def group_notes(spec: GroupSpec) -> list[str]:
                      f"{_mup_wrapper(spec)} with each group's lr"
                      f"{' and weight decay' if m.weight_decay is not None else ''} above, "
                      f"MuReadout(output_mult={m.output_mult:g})"
-                     + ("" if m.epsilon is None else f"; epsilon {_g(m.epsilon, 3)} unscaled"))
+                     + ("" if not m.epsilon else "; each group's epsilon above as its eps (MuAdam passes it on "
+                                                  "unscaled)"))
     return notes

@@ -104,7 +104,16 @@ class MupTable(_Numbers):
     lr: float | RoleValues = Field(description="what MuAdam/MuSGD is given: one number or per role")
     output_mult: float = Field(1.0, gt=0, allow_inf_nan=False, description="MuReadout's output_mult")
     init_std: float | LayerValues | None = Field(None, description="init stds at the base width")
-    epsilon: float | None = Field(None, ge=0, allow_inf_nan=False, description="Adam epsilon (one, unscaled)")
+    epsilon: float | DecayValues | None = Field(None, description="Adam epsilon, unscaled: one number, or each "
+                                               "param group's per role (a role left out is not checked)")
+
+    @field_validator("epsilon")
+    @classmethod
+    def _non_negative(cls, v: Any) -> Any:
+        values = [x for _, x in v.items()] if isinstance(v, DecayValues) else [] if v is None else [v]
+        if not all(x >= 0 and math.isfinite(x) for x in values):
+            raise ValueError("must be non-negative finite numbers")
+        return v
 
     @field_validator("lr", "init_std")
     @classmethod
@@ -119,10 +128,11 @@ class MupTable(_Numbers):
     def setup(self, optimizer: Optimizer, width: int) -> MupSetup:
         return MupSetup.model_validate({  # MupSetup reads one number as every role
             "optimizer": optimizer, "base_width": self.base_width, "width": width, "lr": _per_role(self.lr),
-            "output_mult": self.output_mult, "init_std": _per_role(self.init_std) or {}, "epsilon": self.epsilon})
+            "output_mult": self.output_mult, "init_std": _per_role(self.init_std) or {},
+            "epsilon": _per_role(self.epsilon)})
 
 
-def _per_role(v: float | LayerValues | None) -> float | dict[Role, float] | None:
+def _per_role(v: float | LayerValues | DecayValues | None) -> float | dict[Role, float] | None:
     return v if v is None or isinstance(v, float) else dict(v.items())
 
 

@@ -12,7 +12,7 @@ from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Parameterization
 from abcscale.schemas.groups import Form, Role
 from abcscale.schemas.theory import BaseConfig, PerLayer
 from abcscale.theory import layer_rules
-from abcscale.theory.groups import from_mup, group_spec, mup_scaling_warnings
+from abcscale.theory.groups import from_mup, group_spec, mup_epsilons_differ, mup_scaling_warnings
 from abcscale.usecases.recommend import recommend
 
 
@@ -36,7 +36,10 @@ def mup_import(req: MupImportRequest) -> MupImport:
                         "abcscale's recommendation leaves them undecayed, so the constants do not carry it")
     warnings += mup_scaling_warnings(setup.optimizer)
     if req.epsilon and not layer_rules(setup.optimizer).has_epsilon:  # accepted, as recommend does, and said
-        warnings.append(f"epsilon: {setup.optimizer.value} has no epsilon; the {req.epsilon:g} given changes nothing")
+        given = req.epsilon if isinstance(req.epsilon, float) else ", ".join(f"{v:g}" for v in req.epsilon.values())
+        warnings.append(f"epsilon: {setup.optimizer.value} has no epsilon; the {given} given changes nothing")
+    if layer_rules(setup.optimizer).has_epsilon and (differ := mup_epsilons_differ(setup)):
+        warnings.append(differ)
     if layer_rules(setup.optimizer).has_epsilon:
         # mup's one epsilon equals the abc form's at the base width only: the multipliers differ elsewhere
         warnings.append("epsilon: microsoft/mup keeps Adam's epsilon unscaled, abcscale's rule does not (with "
@@ -74,10 +77,10 @@ def mup_export(req: AnalyticRecommend) -> MupExport:
     spec = group_spec(rec, Form.mup, epsilon_mode=base.epsilon_mode)
     assert spec.mup is not None  # a mup-form spec always carries its setup
     warnings = list(spec.warnings)
-    eps = {s.epsilon for s in spec.roles if s.epsilon is not None}
-    if len(eps) > 1:
-        warnings.append("the rule's epsilons differ by layer in the mup form (they go with each layer's "
-                        "multiplier) and microsoft/mup takes one: the setup gives the largest")
+    if len(set((spec.mup.epsilon or {}).values())) > 1:
+        warnings.append(f"epsilon: per param group (each group's eps; MuAdam passes it to Adam unscaled): the rule's "
+                        f"differ by layer in the mup form, as its multipliers do, and hold at width {spec.width} "
+                        "(microsoft/mup does not rescale them with width_mult): export again for another width")
     return MupExport(setup=spec.mup, roles=spec.roles, warnings=warnings)
 
 

@@ -62,7 +62,8 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
         m = spec.mup
         lines.append(f"# with microsoft/mup instead: set_base_shapes at base width {m.base_width}, "
                      f"MuReadout(output_mult={m.output_mult:g}), {mup_optimizer(spec.optimizer.value)} with each "
-                     "role's mup_lr" + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
+                     "role's mup_lr" + (" and eps (each param group's own)" if m.epsilon else "")
+                     + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
                          f"{r.value} {wd:.6g}" for r, wd in m.weight_decay.items())))
     return [*lines, ""]
 

@@ -14,7 +14,7 @@ runner = CliRunner()
 
 
 def invoke(*args: str):
-    return runner.invoke(app, list(args))
+    return runner.invoke(app, list(args), env={"COLUMNS": "200"})  # the export's table is 7-9 columns wide
 
 
 def test_import_prints_constants_and_a_recommend_command_that_runs():
@@ -56,12 +56,36 @@ def test_export_gives_each_group_the_weight_decay_mu_adamw_must_be_given():
             "--weight-decay", "0.1"]
     res = invoke(*args)
     assert res.exit_code == 0, res.output
-    assert "MuAdamW(param_groups" in res.output and "MuAdamW weight decay" in res.output
+    assert "MuAdamW(param_groups" in res.output and "weight_decay" in res.output and "applied decay" in res.output
     out = json.loads(invoke(*args, "--json").stdout)
     given = out["setup"]["weight_decay"]
     assert [given[r] for r in ("embedding", "hidden", "readout", "vector")] == pytest.approx([0.00625, 0.1, 1.6, 0])
     applied = {r["role"]: r["weight_decay"] for r in out["roles"]}
     assert applied["hidden"] == pytest.approx(16 * given["hidden"])  # MuAdamW multiplies it by width_mult
+
+
+def test_export_gives_each_group_its_epsilon_and_import_reads_them():
+    args = ["mup", "export", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3"]
+    res = invoke(*args)
+    assert res.exit_code == 0, res.output
+    assert "MuAdam(param_groups): lr, eps per group" in res.output and "eps=" not in res.output
+    out = json.loads(invoke(*args, "--json").stdout)
+    eps = out["setup"]["epsilon"]
+    assert eps == {r["role"]: r["epsilon"] for r in out["roles"]} and len(set(eps.values())) == 3
+    assert f"{eps['embedding']:.4g}" in res.output and f"{eps['hidden']:.4g}" in res.output
+    # the constants of a mup run with one eps, at its base width: one number, in the call, and no column
+    one = invoke("mup", "export", "-o", "adam", "-n", "256", "--base-width", "256", "--base-lr", "3e-3",
+                 "--multiplier", "0.0625,1,16", "--init-scale", "16,1,1", "--epsilon-mode", "constant")
+    assert "MuAdam(param_groups, eps=1e-08): lr per group" in one.output and "eps per group" not in one.output
+    back = invoke("mup", "import", "-o", "adam", "--base-width", "256", "--lr", "3e-3", "--width", "4096",
+                  "--epsilon", ",".join(str(eps[r]) for r in ("embedding", "hidden", "readout", "vector")), "--json")
+    assert back.exit_code == 0, back.output
+    imported = json.loads(back.stdout)
+    assert imported["setup"]["epsilon"] == pytest.approx(eps)
+    assert imported["constants"]["epsilon"] == pytest.approx(eps["hidden"])
+    assert any("the groups' differ" in w for w in imported["warnings"])
+    bad = invoke("mup", "import", "-o", "adam", "--base-width", "256", "--lr", "3e-3", "--epsilon", "1e-8,2e-8")
+    assert bad.exit_code == 2 and "--epsilon" in bad.output and "give one number or 4" in bad.output
 
 
 def test_import_reads_mu_adamws_decay_and_says_what_it_does_not_carry():

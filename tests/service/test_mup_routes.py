@@ -33,6 +33,15 @@ def test_to_mup_round_trips(client):
     setup = r.json()["setup"]
     assert setup["lr"] == pytest.approx(dict.fromkeys(("embedding", "hidden", "readout", "vector"), 3e-3))
     assert setup["init_std"] == pytest.approx(SETUP["init_std"])
+    assert setup["epsilon"] == {r["role"]: r["epsilon"] for r in r.json()["roles"]}  # each param group's
+
+
+def test_from_mup_takes_each_groups_epsilon(client):
+    eps = {"embedding": 4e-11, "hidden": 6e-10, "readout": 1e-8, "vector": 6e-10}
+    r = client.post("/v1/theory/from-mup", json={**SETUP, "epsilon": eps})
+    assert r.status_code == 200, r.text
+    assert r.json()["constants"]["epsilon"] == 6e-10 and r.json()["setup"]["epsilon"] == eps
+    assert any("the groups' differ" in w for w in r.json()["warnings"])
 
 
 @pytest.mark.parametrize(("patch", "field"), [
@@ -42,6 +51,9 @@ def test_to_mup_round_trips(client):
     ({"lr": {"embedding": 1, "hidden": 1, "readout": 1, "vectr": 1}}, "lr"),
     ({"output_mult": 0}, "output_mult"),
     ({"init_std": {"hidden": True}}, "init_std"),
+    ({"epsilon": {"hidden": 1e-8}}, "epsilon"),
+    ({"epsilon": {"embedding": -1, "hidden": 1, "readout": 1, "vector": 1}}, "epsilon"),
+    ({"epsilon": True}, "epsilon"),
     ({"width": True}, "width"),
     ({"optimizer": "adamm"}, "optimizer"),
     ({"base_widht": 256}, "base_widht"),

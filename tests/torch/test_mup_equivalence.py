@@ -104,3 +104,27 @@ def _print(optimizer, setup, rows) -> None:
     print("|---" * (2 + len(keys)) + "|")
     for name, role, m, o in rows:
         print(f"| `{name}` | {role} | " + " | ".join(f"{_fmt(m[k])} / {_fmt(o[k])}" for k in keys) + " |")
+
+
+def test_an_exported_setup_gives_muadam_each_groups_epsilon():
+    """`abcscale mup export` as a user applies it: one param group per role with the setup's lr and eps, through
+    real ``MuAdam``: every tensor's group steps with the recommendation's LR and its role's epsilon (MuAdam passes
+    eps on unscaled), where one eps for all (the export before) gave the embedding 256x the rule's."""
+    from abcscale.schemas.api import AnalyticRecommend
+    from abcscale.theory.groups import DEFAULT_RULES
+    from abcscale.usecases.mup import mup_export
+
+    out = mup_export(AnalyticRecommend.model_validate({"parameterization": "mup", "optimizer": "adam",
+                                                       "width": WIDTH, "base": {"width": BASE, "beta": BETA}}))
+    model, role_of, groups = _mup_model(), {}, {}
+    for name, p in model.named_parameters():
+        role_of[id(p)] = assign(name, tuple(p.shape), WIDTH, DEFAULT_RULES, layout="torch")[0]
+        groups.setdefault(role_of[id(p)], []).append(p)
+    opt = mup.MuAdam([{"params": ps, "lr": out.setup.lr[r], "eps": out.setup.epsilon[r]} for r, ps in groups.items()])
+    want = {r.role: r for r in out.roles}
+    assert len({want[r].epsilon for r in groups}) > 1
+    for g in opt.param_groups:
+        for p in g["params"]:
+            role = role_of[id(p)]
+            assert g["eps"] == want[role].epsilon
+            assert g["lr"] == pytest.approx(want[role].lr, rel=1e-12)

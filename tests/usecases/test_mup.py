@@ -53,13 +53,52 @@ def test_export_of_an_import_is_the_setup_again(optimizer):
     assert back.setup.base_width == BASE and back.setup.width == WIDTH and back.setup.output_mult == 1.0
     assert back.setup.lr == pytest.approx(dict.fromkeys(ROLES, BETA))  # what MuAdam/MuSGD is given
     assert back.setup.init_std == pytest.approx({Role(k): v for k, v in STDS.items()})
-    if optimizer == "adam":
-        assert back.setup.epsilon == pytest.approx(1e-8)
+    if optimizer == "adam":  # mup's one eps is abcscale's (constant) epsilon at the base width; at 4096 each
+        # group's is the rule's, which the mup form's multipliers spread over the groups
+        assert back.setup.epsilon == pytest.approx({r.role: r.epsilon for r in back.roles})
+        assert back.setup.epsilon[Role.hidden] == pytest.approx(1e-8)
+        at_base = mup_export(out.recommend.model_copy(update={"width": BASE}))
+        assert at_base.setup.epsilon == pytest.approx(dict.fromkeys(ROLES, 1e-8))
+    else:
+        assert back.setup.epsilon is None
     applied = {r.role: r.lr for r in back.roles}  # ground truth: what mup applies at 4096
     want = ({Role.hidden: BETA / 16} if optimizer == "adam" else
             {r: 16 * BETA for r in (Role.embedding, Role.readout, Role.vector)})
     assert applied == pytest.approx({r: want.get(r, BETA) for r in ROLES})
     assert next(r for r in back.roles if r.role is Role.readout).multiplier == pytest.approx(1 / 16)
+
+
+def test_export_gives_each_group_its_epsilon():
+    """MuAdam passes a param group's eps to Adam as given, so the export sets each group's: the largest for all
+    (what it did) made the embedding's 256x the rule's here."""
+    req = AnalyticRecommend.model_validate({"parameterization": "mup", "optimizer": "adam", "width": WIDTH,
+                                            "base": {"width": BASE, "beta": BETA}})
+    out = mup_export(req)
+    rule = {r.role: r.epsilon for r in out.roles}
+    assert out.setup.epsilon == rule and len(set(rule.values())) > 1
+    applied = mup_setting(out.setup)  # what a mup run applies at the width: the recommendation's
+    assert {r: s.epsilon for r, s in applied.items()} == pytest.approx(rule)
+    rec = abcscale.recommend("mup", "adam", width=WIDTH, base_width=BASE, beta=BETA)
+    for layer in rec.layers:  # the invariant epsilon / m^k' against the abc form's
+        mine, k = applied[Role(layer.layer.value)], theory.optimizer_rule("adam").k
+        assert layer.epsilon / layer.multiplier**k == pytest.approx(mine.epsilon / mine.multiplier**k)
+    assert any(f"hold at width {WIDTH}" in w for w in out.warnings)
+    assert not any("the largest" in w for w in out.warnings)
+
+
+def test_import_takes_per_group_epsilons_and_says_what_it_keeps():
+    eps = {"embedding": 4e-11, "hidden": 6e-10, "readout": 1e-8, "vector": 6e-10}
+    out = mup_import(MupImportRequest(optimizer="adam", base_width=BASE, width=WIDTH, lr=BETA, init_std=STDS,
+                                      epsilon=eps))
+    assert out.setup.epsilon == {Role(k): v for k, v in eps.items()}
+    assert out.constants.epsilon == 6e-10  # the hidden group's: beta's
+    assert any("the groups' differ" in w and "hidden group's (6e-10)" in w for w in out.warnings)
+    same = mup_import(MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon=dict.fromkeys(eps, 1e-7)))
+    assert same.constants.epsilon == 1e-7 and not any("the groups' differ" in w for w in same.warnings)
+    with pytest.raises(ValueError, match="every role"):
+        MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon={"hidden": 1e-8})
+    with pytest.raises(ValueError, match="epsilon"):
+        MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon=dict.fromkeys(eps, -1.0))
 
 
 def test_import_warns_where_mup_and_abcscale_differ():
