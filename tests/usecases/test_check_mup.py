@@ -213,3 +213,32 @@ def test_a_run_elsewhere_on_a_non_unique_optimum_passes_and_off_it_fails(tmp_pat
     off = {**on_face, "embedding": 3e-3, "hidden": 7.5e-4}  # c = (0, 0.5, 1.5)
     res, report = check(tmp_path, {**FACE, "lr": off})
     assert res.exit_code == 1 and set(report["failed"]) == {"lr (embedding) too high", "lr (hidden) too high"}
+
+
+def test_a_mup_run_with_each_groups_eps_is_checked_per_group(tmp_path):
+    """A run that gives each param group its own eps (as `mup export` writes them) is checked group by group: the
+    rule's per-group numbers pass at ratio 1 with no epsilon note, one group 10x off is named. (The rule itself is
+    the mup setup's: its hidden group's eps is the constants' epsilon, as with one eps for all.)"""
+    _, first = check(tmp_path, mup_table("adam"))
+    rule = {c["layer"]: c["recommended"] for c in first["checks"] if c["setting"] == "epsilon"}
+    assert len(set(rule.values())) > 1  # the constant rule's, spread over the groups by mup's multipliers
+    cfg = mup_table("adam")
+    cfg["mup"]["epsilon"] = rule
+    res, report = check(tmp_path, cfg)
+    assert res.exit_code == 0, res.output
+    eps = {c["layer"]: c for c in report["checks"] if c["setting"] == "epsilon"}
+    assert {k: c["yours"] for k, c in eps.items()} == pytest.approx(rule)
+    assert all(c["ratio"] == pytest.approx(1.0) for c in eps.values())
+    assert not any("keeps one Adam epsilon" in w for w in report["warnings"])
+    # the constants take the hidden group's eps (beta's group): the embedding's 10x off is named
+    cfg["mup"]["epsilon"] = {**rule, "embedding": 10 * rule["embedding"]}
+    res, report = check(tmp_path, cfg, "--eps-tolerance", "3")
+    eps = {c["layer"]: c["ratio"] for c in report["checks"] if c["setting"] == "epsilon"}
+    assert eps == pytest.approx({"embedding": 10.0, "hidden": 1.0, "readout": 1.0, "vector": 1.0})
+    assert res.exit_code == 1 and any("epsilon (embedding)" in f for f in report["failed"])
+    cfg["mup"]["epsilon"] = {"readout": rule["readout"]}  # one group given: only it is checked
+    _, report = check(tmp_path, cfg)
+    assert [c["layer"] for c in report["checks"] if c["setting"] == "epsilon"] == ["readout"]
+    cfg["mup"]["epsilon"] = {"hidden": -1.0}
+    res, _ = check(tmp_path, cfg)
+    assert res.exit_code == 2 and "epsilon" in res.output
