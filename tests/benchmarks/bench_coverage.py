@@ -8,7 +8,8 @@ largest width is checked against the true optimum there. Rows: with theory's exp
 (free exponent), and two stress cases outside the model: width jitter above the tau prior's scale, and a theory
 off by 0.5. A second table gives the 68% band where theory holds and where it is off by 0.25 (inside what the
 prior-data check can see from 3 widths). A third gives the free exponent's 95% interval (what `--expect-theory`
-tests): its coverage, its width, and how often it leaves out theory's exponent.
+tests): its coverage, its width, and how often it leaves out theory's exponent. A fourth gives a covariate table's
+joint law (size and token budget): its exponents' 95% intervals.
 
 Targets (with theory): coverage >= 90%, median width <= 1.5 octaves at 4x and <= 3 at 32x.
 
@@ -92,3 +93,45 @@ def test_exponent_interval_coverage_width_and_theory_test():
     assert rows["theory exact: 5 widths, 3 seeds, half-octave, no jitter"].rejects_theory <= 0.12
     # the scale held at >= 1 left theory in every one of these intervals (0%); the grid's edges drop widths here
     assert rows["theory off by 0.5: 5 widths, 1 seed, 1-3-10 grid"].rejects_theory >= 0.25
+
+
+#: (name, trials, covariate_sweep arguments): a covariate table's joint law (tests/fitting/covariate_sweeps.py:
+#: sizes 64-512 x token budgets 1e8-1.6e9, each curve's optimum jittered off the law, exponents drawn around
+#: N -0.8, D -0.3); its exponents' 95% intervals against the truth
+T3 = (1e8, 4e8, 1.6e9)
+CASES_JOINT: list[tuple[str, int, dict]] = [
+    ("4 sizes x 3 budgets, 1 seed, jitter 0.1", 60, {"tokens": T3, "seeds": 1, "jitter": 0.1}),
+    ("4 sizes x 3 budgets, 2 seeds, jitter 0.05", 60, {"tokens": T3, "seeds": 2, "jitter": 0.05}),
+    ("4 sizes x 3 budgets, 1 seed, 2x asymmetric basins", 60, {"tokens": T3, "seeds": 1, "jitter": 0.1,
+                                                               "asymmetry": 2.0}),
+    ("3 sizes x 2 budgets, 1 seed, jitter 0.1", 60, {"sizes": (64, 128, 256), "tokens": (1e8, 4e8), "seeds": 1,
+                                                     "jitter": 0.1}),
+]
+
+
+def test_joint_law_exponent_coverage_and_width():
+    import numpy as np
+
+    from abcscale.fitting import fit_table
+    from abcscale.schemas.fit import ColumnMapping
+    from tests.fitting.covariate_sweeps import covariate_sweep
+
+    lines = ["| case | trials | N: 95% coverage | N: median width | D: 95% coverage | D: median width |",
+             "|---|---|---|---|---|---|"]
+    cover = {}
+    for i, (name, n, kw) in enumerate(CASES_JOINT):
+        rng = np.random.default_rng(40 + i)
+        hits, widths = {"N": 0, "D": 0}, {"N": [], "D": []}
+        for t in range(n):
+            truth = {"N": rng.normal(-0.8, 0.2), "D": rng.normal(-0.3, 0.1)}
+            law = fit_table(covariate_sweep(batches=(32,), seed=1000 * i + t, truth=truth, **kw),
+                            ColumnMapping(size_col="N", covariates=["D"]), n_boot=50, seed=t).joint[0]
+            for k in hits:
+                hits[k] += law.exponents[k].ci.contains(truth[k])
+                widths[k].append(law.exponents[k].ci.high - law.exponents[k].ci.low)
+        cover[name] = min(hits.values()) / n
+        lines.append(f"| {name} | {n} | {hits['N'] / n:.0%} | {np.median(widths['N']):.3f} | {hits['D'] / n:.0%} | "
+                     f"{np.median(widths['D']):.3f} |")
+    print("\nA covariate table's joint law, its exponents' 95% intervals (width: log2 LR per log2 of the axis):\n"
+          + "\n".join(lines))
+    assert all(c >= 0.85 for c in cover.values()), cover  # 60 trials put 95% within +-5.6% two times in three
