@@ -13,7 +13,7 @@ joint law (size and token budget): its exponents' 95% intervals.
 
 Targets (with theory): coverage >= 90%, median width <= 1.5 octaves at 4x and <= 3 at 32x.
 
-Run: ``make bench-coverage`` (about a minute on 2 cores).
+Run: ``make bench-coverage`` (2-4 minutes on 2 cores).
 """
 
 from __future__ import annotations
