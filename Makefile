@@ -105,7 +105,7 @@ device-check: $(STAMP)
 	PYTHON=$(PY) bash tests/benchmarks/device_check.sh
 
 # Coverage and median width of the 95% LR bands on synthetic sweeps with a known truth, with and without theory's
-# prior (about a minute on 2 cores; `make bench` runs it too).
+# prior, and a covariate table's joint-law exponents (2-4 minutes on 2 cores; `make bench` runs it too).
 bench-coverage: $(STAMP)
 	$(PY) -m pytest tests/benchmarks/bench_coverage.py -s -q -p no:cacheprovider --override-ini addopts=
 
