@@ -415,7 +415,7 @@ def from_mup(
     width: int | None = None,
     output_mult: float = 1.0,
     init_std: float | dict[str, float] | None = None,
-    epsilon: float | None = None,
+    epsilon: float | dict[str, float] | None = None,
     weight_decay: float | None = None,
 ) -> MupImport:
     """A microsoft/mup setup in abcscale's terms (``abcscale mup import``, ``POST /v1/theory/from-mup``): the muP
@@ -423,7 +423,8 @@ def from_mup(
     (``.recommend``, for :func:`recommend`'s keywords: ``base_width``, ``beta``, ``constants``) and command line.
 
     ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector);
-    ``init_std`` the stds at the base width (per role, or one number); ``weight_decay`` MuAdamW's (adamw only).
+    ``init_std`` the stds at the base width (per role, or one number); ``epsilon`` Adam's eps (one number, or each
+    param group's per role); ``weight_decay`` MuAdamW's (adamw only).
     """
     from abcscale.usecases.mup import mup_import
 

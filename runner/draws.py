@@ -146,9 +146,11 @@ def _program(what: Draw, options: dict[str, Any]) -> Any:
 
 
 def shared_draw() -> bool:
-    """Whether JAX draws as this module assumes: threefry keys, partitionable bits."""
+    """Whether JAX draws as this module assumes: threefry keys, partitionable bits, 32-bit integers (``randint``'s
+    int64 under x64 is another algorithm) and no seed offset (which ``PRNGKey`` would add)."""
     config: Any = jax.config  # its flags are attributes set at run time
-    return bool(config.jax_threefry_partitionable) and config.jax_default_prng_impl == "threefry2x32"
+    return (bool(config.jax_threefry_partitionable) and config.jax_default_prng_impl == "threefry2x32"
+            and not config.jax_enable_x64 and not getattr(config, "jax_random_seed_offset", 0))
 
 
 class Drawn(NamedTuple):
@@ -196,7 +198,8 @@ def _one_seed(specs: dict[str, ParamSpec], names: list[str], seed: int, init_3: 
         s = specs[name]
         if s.init == "normal":
             n_blocks = -(-math.prod(s.shape) // BLOCK)
-            value = flat[row:row + n_blocks].reshape(-1)[:math.prod(s.shape)].reshape(s.shape)
+            # a copy: a view would keep the padded blocks alive, which the cache's byte count does not see
+            value = flat[row:row + n_blocks].reshape(-1)[:math.prod(s.shape)].reshape(s.shape).copy()
             row += n_blocks
         else:
             value = np.full(s.shape, 1.0 if s.init == "ones" else 0.0, np.float32)
@@ -225,5 +228,7 @@ def draw(specs: dict[str, ParamSpec], seeds_M: np.ndarray, init_3: np.ndarray, *
         params, starts_M = jax.jit(jax.vmap(one)).lower(jnp.asarray(seeds)).compile(options)(jnp.asarray(seeds))
         return Drawn({n: np.asarray(params[n]) for n in names}, np.asarray(starts_M))
     drawn = [_one_seed(specs, names, int(seed), init_3, options) for seed in seeds]
-    params = {n: np.stack([d[n] for d in drawn]) for n in names}
-    return Drawn(params, np.stack([starts(int(seed), steps, batch, high) for seed in seeds]))
+    params = {n: np.stack([d[n] for d in drawn]) if drawn else np.empty((0, *specs[n].shape), np.float32)
+              for n in names}
+    return Drawn(params, np.stack([starts(int(seed), steps, batch, high) for seed in seeds]) if len(seeds) else
+                 np.empty((0, steps, batch), np.int32))

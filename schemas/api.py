@@ -569,9 +569,9 @@ _LR_BY_ROLE = {"type": "object", "additionalProperties": False, "required": [r.v
                "properties": {r.value: _ROLE_NUMBER for r in ROLES}}
 PerRole = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema(_LR_BY_ROLE)]
 SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": []})]
-_Epsilon = Annotated[float, Number, Field(ge=0, le=SCALE_MAX)]
-_EPS_BY_ROLE = {**_LR_BY_ROLE, "properties": {r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX}
-                                              for r in ROLES}}
+_Epsilon = Annotated[float, Field(ge=0, le=SCALE_MAX), Number]
+_EPS_BY_ROLE = {**_LR_BY_ROLE, "required": [], "properties": {
+    r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX} for r in ROLES}}
 
 
 class MupImportRequest(_Request):
@@ -591,7 +591,7 @@ class MupImportRequest(_Request):
                                      "a hidden std is for fan-in = base width")
     epsilon: _Epsilon | Annotated[dict[Role, _Epsilon], WithJsonSchema(_EPS_BY_ROLE)] | None = Field(
         None, description="Adam epsilon (mup keeps it unscaled): one number, or each param group's eps per role "
-                          "(embedding, hidden, readout, vector)")
+                          "(embedding, hidden, readout, vector; a role left out has none, as Muon's hidden groups)")
     weight_decay: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
                                                           description="MuAdamW's decay; only with optimizer adamw")
 
@@ -609,7 +609,7 @@ class MupImportRequest(_Request):
             raise ValueError("must be positive finite numbers")
         return v
 
-    @field_validator("lr", "epsilon")
+    @field_validator("lr")
     @classmethod
     def _every_role(cls, v: PerRole) -> PerRole:
         missing = [r.value for r in ROLES if isinstance(v, dict) and r not in v]

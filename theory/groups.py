@@ -538,9 +538,18 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
                       weight_decay=decays.pop())
 
 
-def _mup_epsilon(setup: MupSetup) -> float:
+def _mup_epsilon_source(setup: MupSetup) -> tuple[str, float]:
+    """Which group's eps is abcscale's base epsilon: the hidden one's (beta's group), else the vector-like one's
+    (no multiplier in either form, so the same number; Muon's hidden groups have no eps), else Adam's default."""
     eps = setup.epsilon or {}
-    return eps.get(Role.hidden, next(iter(eps.values()), 1e-8))
+    for role in (Role.hidden, Role.vector):
+        if role in eps:
+            return f"the {role.value} group's", eps[role]
+    return "Adam's default", 1e-8
+
+
+def _mup_epsilon(setup: MupSetup) -> float:
+    return _mup_epsilon_source(setup)[1]
 
 
 def mup_epsilons_differ(setup: MupSetup) -> str | None:
@@ -548,10 +557,11 @@ def mup_epsilons_differ(setup: MupSetup) -> str | None:
     eps = setup.epsilon or {}
     if len(set(eps.values())) < 2:
         return None
+    which, value = _mup_epsilon_source(setup)
     return (f"epsilon: the groups' differ ({', '.join(f'{r.value} {v:g}' for r, v in eps.items())}); abcscale's "
             f"constants hold one epsilon, every layer's at the base width, where a mup setup's are these same numbers: "
-            f"they take the hidden group's ({_mup_epsilon(setup):g}). A setup that `abcscale mup export` wrote holds "
-            "at its width: start from that export's constants instead")
+            f"they take {which} ({value:g}). A setup that `abcscale mup export` wrote holds at its width: start from "
+            "that export's constants instead")
 
 
 def invariants(s: RoleSetting, optimizer: Optimizer | str,

@@ -262,12 +262,18 @@ class CheckConfig(_Numbers):
         """The microsoft/mup setup at this run's width, when the config has a mup table."""
         return None if self.mup is None else self.mup.setup(self.optimizer, self.width)
 
+    @property
+    def per_group_eps(self) -> bool:
+        """A mup table with an eps per param group (as `abcscale mup export` writes them)."""
+        return self.mup is not None and isinstance(self.mup.epsilon, DecayValues)
+
     def base_config(self) -> BaseConfig:
         """What the recommendation transfers: beta and the constants, or (a mup table) from_mup's constants."""
         setup = self.mup_setup()
         if setup is not None:  # with beta: the setup that gives every group beta, microsoft/mup's rule
-            return from_mup(setup if self.beta is None else setup.model_copy(update={
+            base = from_mup(setup if self.beta is None else setup.model_copy(update={
                 "lr": dict.fromkeys(ROLES, self.beta)}))
+            return base
         if self.base_width is None or self.beta is None:
             missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
             raise ConfigError(", ".join(missing), BASE_NEEDED)
@@ -446,7 +452,7 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
     return list(dict.fromkeys(kept))  # once each, in order
 
 
-_TABLES = ("LayerValues", "RoleValues")
+_TABLES = ("LayerValues", "RoleValues", "DecayValues")
 
 
 def _one_branch(loc: list[str], data: Any) -> list[str] | None:
@@ -622,6 +628,13 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                                                                 if getattr(cfg, k) is not None]):
         warnings.append(f"{' and '.join(ignored)}: not used with a fit, which gives the LR at every width "
                         f"(the fit's base width is {rec.base_width})")
+    if cfg.per_group_eps and rules.has_epsilon and any(k == "epsilon" for k, _ in given):
+        # abcscale's per-group eps follow from the constants they were exported with (one base epsilon in the abc
+        # form of those multipliers), which a mup table does not hold: from_mup's constants give other numbers
+        warnings.append("epsilon: per param group with a mup table, not checked: abcscale's rule for each group "
+                        "depends on the constants it was exported with, which the table does not hold (give one "
+                        "eps, as microsoft/mup does, or check the run in abc form with those constants)")
+        given = {(k, r) for k, r in given if k != "epsilon"}
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
@@ -686,8 +699,8 @@ def _epsilon_notes(cfg: CheckConfig, checks: list[Check], rec: Recommendation) -
     """microsoft/mup keeps one epsilon at every width. A mup config is checked against epsilon_mode constant
     (one epsilon in the abc form, which the mup form's multipliers spread over the layers): said, not failed,
     within the tolerance, with what abcscale's default per_layer rule would say beside it."""
-    if cfg.mup is None and cfg.form is not Form.mup:
-        return []
+    if (cfg.mup is None and cfg.form is not Form.mup) or cfg.per_group_eps:
+        return []  # per-group eps in a mup table are not checked (compare says why)
     eps = [c for c in checks if c.setting == "epsilon" and c.ok]
     off = [c for c in eps if not math.isclose(c.ratio, 1.0, rel_tol=0.01)]
     notes = []

@@ -86,6 +86,25 @@ def test_the_numpy_hash_is_jaxs(key, counters):
         np.testing.assert_array_equal(g, np.asarray(w))
 
 
+def test_x64_and_a_seed_offset_draw_as_jax_does():
+    # under x64 randint draws int64 by another algorithm, and a seed offset moves PRNGKey: jax draws, not numpy
+    assert draws.shared_draw()
+    with jax.enable_x64(True):
+        assert not draws.shared_draw()
+    jax.config.update("jax_random_seed_offset", 3)
+    try:
+        assert not draws.shared_draw()
+    finally:
+        jax.config.update("jax_random_seed_offset", 0)
+
+
+def test_no_seeds_draw_nothing():
+    specs = {"w": ParamSpec((3, 2), 1)}
+    got = draws.draw(specs, np.array([], np.uint32), np.ones(3), steps=4, batch=2, high=100,
+                     options=tr.compiler_options())
+    assert got.params["w"].shape == (0, 3, 2) and got.starts.shape == (0, 4, 2)
+
+
 def test_a_corpus_past_int32_starts_is_refused():
     with pytest.raises(ValueError, match="more than an int32"):
         draws.starts(0, 2, 2, 2 ** 31)
@@ -200,3 +219,4 @@ def test_the_kept_draws_are_bounded(monkeypatch):
     for seed in range(5):
         initial_params(specs, np.array([seed]), np.ones(3), tr.compiler_options())
     assert [k[1] for k in draws._drawn] == [3, 4]  # the latest two
+    assert all(a.base is None for one in draws._drawn.values() for a in one.values())  # their own bytes, no more

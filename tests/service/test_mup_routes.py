@@ -51,7 +51,7 @@ def test_from_mup_takes_each_groups_epsilon(client):
     ({"lr": {"embedding": 1, "hidden": 1, "readout": 1, "vectr": 1}}, "lr"),
     ({"output_mult": 0}, "output_mult"),
     ({"init_std": {"hidden": True}}, "init_std"),
-    ({"epsilon": {"hidden": 1e-8}}, "epsilon"),
+    ({"epsilon": {"hiden": 1e-8}}, "epsilon"),
     ({"epsilon": {"embedding": -1, "hidden": 1, "readout": 1, "vector": 1}}, "epsilon"),
     ({"epsilon": True}, "epsilon"),
     ({"width": True}, "width"),

@@ -95,10 +95,42 @@ def test_import_takes_per_group_epsilons_and_says_what_it_keeps():
     assert any("the groups' differ" in w and "hidden group's (6e-10)" in w for w in out.warnings)
     same = mup_import(MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon=dict.fromkeys(eps, 1e-7)))
     assert same.constants.epsilon == 1e-7 and not any("the groups' differ" in w for w in same.warnings)
-    with pytest.raises(ValueError, match="every role"):
-        MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon={"hidden": 1e-8})
+    with pytest.raises(ValueError, match="epsilon"):
+        MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon={"hiden": 1e-8})
     with pytest.raises(ValueError, match="epsilon"):
         MupImportRequest(optimizer="adam", base_width=BASE, lr=BETA, epsilon=dict.fromkeys(eps, -1.0))
+
+
+def test_a_muon_export_without_hidden_eps_imports_and_checks():
+    """Muon's hidden groups have no eps, so the export's table has none: the import takes the vector-like group's
+    (the same number the hidden one would be), and `check` reads the table (its eps said, not checked)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    out = mup_export(AnalyticRecommend.model_validate({"parameterization": "mup", "optimizer": "muon",
+                                                       "width": WIDTH, "base": {"width": BASE, "beta": BETA}}))
+    eps = out.setup.epsilon
+    assert Role.hidden not in eps and len(set(eps.values())) > 1
+    back = mup_import(MupImportRequest(optimizer="muon", base_width=BASE, width=WIDTH, lr=BETA,
+                                       epsilon={r.value: v for r, v in eps.items()}))
+    assert back.constants.epsilon == eps[Role.vector]
+    assert any("the vector group's" in w for w in back.warnings)
+    cfg = {"optimizer": "muon", "width": WIDTH,
+           "mup": {"base_width": BASE, "lr": {r.value: v for r, v in out.setup.lr.items()},
+                   "init_std": {r.value: v for r, v in out.setup.init_std.items()},
+                   "epsilon": {r.value: v for r, v in eps.items()}}}
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "run.yaml").write_text(yaml.safe_dump(cfg))
+        res = CliRunner().invoke(app, ["check", str(Path(d) / "run.yaml"), "--json"])
+    import json
+    report = json.loads(res.stdout)
+    assert res.exit_code == 0, res.output
+    assert all(c["ratio"] == pytest.approx(1.0) for c in report["checks"]) and report["checks"]
+    assert any("not checked" in w for w in report["warnings"])
 
 
 def test_import_warns_where_mup_and_abcscale_differ():
