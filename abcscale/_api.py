@@ -347,7 +347,7 @@ def _with_weight_decay(constants: Constants | None, **given: Any) -> Constants |
     twice = sorted(given.keys() & (constants.model_fields_set if constants is not None else set()))
     if twice:
         raise ValueError(f"{', '.join(twice)}: give it as a keyword or in `constants`, not both")
-    return Constants.model_validate({**(constants or Constants()).model_dump(), **given})
+    return Constants.model_validate({**(constants.given() if constants else {}), **given})
 
 
 def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit: bool

@@ -261,7 +261,7 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     p, opt = str(info["parameterization"]), str(info["optimizer"])
     sol = theory.solve_exponents(p, opt, al)
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
-    base = BaseConfig.model_validate({**dict(filled), "width": base_width, "beta": beta_in})
+    base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})
     return theory.transfer(p, opt, base, int(width), al, mode), notes
 
 

@@ -85,7 +85,7 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     from abcscale.theory.groups import group_spec
 
     family = variant(cell.optimizer).family
-    base = BaseConfig(width=spec.base, beta=1.0, **dict(cell.constants(spec)))
+    base = BaseConfig(width=spec.base, beta=1.0, **cell.constants(spec).given())
     override = dict(zip(LAYERS, lr_exponents, strict=True)) if lr_exponents else None
     tr = theory.transfer(spec.parameterization(cell.parameterization), family, base, cell.width,
                          cell.alignment, cell.lr_mode, c_override=override)

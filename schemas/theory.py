@@ -232,6 +232,11 @@ class Constants(Frozen):
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W, as torch/optax AdamW) | independent (wd * W)")
 
+    def given(self) -> dict[str, Any]:
+        """The fields set explicitly (not left at their defaults), as keywords: what a model built from them keeps
+        as given, so a note can tell an explicit default (``epsilon 1e-8`` to SGD) from none."""
+        return {k: getattr(self, k) for k in self.model_fields_set}
+
     @model_validator(mode="before")
     @classmethod
     def _coerce(cls, data: Any) -> Any:

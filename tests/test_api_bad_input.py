@@ -125,3 +125,4 @@ def test_settings_the_optimizer_has_no_use_for_are_said_not_silently_dropped():
     sgd = A.recommend("mup", "sgd", constants=A.Constants(epsilon=1e-3), **kw)
     assert sgd.warnings == ["epsilon: sgd has no epsilon; the 0.001 given changes nothing"]
     assert A.recommend("mup", "adam", **kw).warnings == A.recommend("mup", "sgd", **kw).warnings == []
+

@@ -33,6 +33,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode
 from abcscale.schemas.groups import ROLES, Form, GroupRule, GroupSpec, MupSetup, Role, RoleSetting
@@ -529,13 +530,13 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
         raise ValueError("weight_decay: abcscale's constants hold one weight decay for the embedding, hidden and "
                          f"readout groups (what MuAdamW is given at the base width); got "
                          f"{', '.join(f'{l.value} {s.weight_decay or 0.0:g}' for l, s in layers.items())}")
+    # epsilon only where the setup gives one: a base that names none says nothing of it (SGD's "changes nothing")
+    given: dict[str, Any] = {"epsilon": _mup_epsilon(setup)} if setup.epsilon else {}
     return BaseConfig(width=b, beta=beta,
                       gamma=PerLayer(**{l.value: s.lr / beta for l, s in layers.items()}),
                       multiplier=PerLayer(**{l.value: (s.multiplier or 1.0) * b ** ab[l].a for l, s in layers.items()}),
-                      init_scale=PerLayer(**init),
-                      epsilon=_mup_epsilon(setup),
-                      epsilon_mode=EpsilonMode.parse(epsilon_mode),
-                      weight_decay=decays.pop())
+                      init_scale=PerLayer(**init), epsilon_mode=EpsilonMode.parse(epsilon_mode),
+                      weight_decay=decays.pop(), **given)
 
 
 def _mup_epsilon_source(setup: MupSetup) -> tuple[str, float]:

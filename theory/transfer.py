@@ -91,7 +91,8 @@ def transfer(
 def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -> list[str]:
     """Notes for settings that this optimizer has no use for: said, since they change nothing."""
     out = []
-    if all(e is None for e in e_l.values()) and base.epsilon != type(base).model_fields["epsilon"].default:
+    given = "epsilon" in base.model_fields_set or base.epsilon != type(base).model_fields["epsilon"].default
+    if all(e is None for e in e_l.values()) and given:
         out.append(f"epsilon: {opt.value} has no epsilon; the {base.epsilon:g} given changes nothing")
     if not layer_rules(opt).weight_decay and base.weight_decay_mode is not WeightDecayMode.coupled:
         out.append(f"weight_decay_mode: {opt.value} has no decoupled weight decay; {base.weight_decay_mode.value} "

@@ -277,7 +277,7 @@ class CheckConfig(_Numbers):
         if self.base_width is None or self.beta is None:
             missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
             raise ConfigError(", ".join(missing), BASE_NEEDED)
-        return BaseConfig(width=self.base_width, beta=self.beta, **dict(self.constants))
+        return BaseConfig(width=self.base_width, beta=self.beta, **self.constants.given())
 
     @property
     def epsilon_mode(self) -> EpsilonMode:
@@ -737,7 +737,7 @@ def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendReque
     alignment = cfg.alignment if "alignment" in cfg.model_fields_set else None
     constants = cfg.constants
     if cfg.mup is not None:  # the fitted LR is beta; the rest is the mup setup's (from_mup)
-        constants = Constants(**cfg.base_config().model_dump(exclude={"width", "beta"}))
+        constants = Constants(**{k: v for k, v in cfg.base_config().given().items() if k not in ("width", "beta")})
     return FitRecommend(fit_id=fit_id, width=cfg.width, parameterization=cfg.parameterization,
                         optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=constants)
 

@@ -171,7 +171,7 @@ def recommend_request(
     if constants is not None and not isinstance(constants, Constants):
         raise ValueError(f"constants: expected Constants or a dict of its fields, got {type(constants).__name__}")
     if fit_id is None:
-        base = {**dict(constants or Constants()), "width": base_width, "beta": beta}
+        base = {**(constants.given() if constants else {}), "width": base_width, "beta": beta}
         return AnalyticRecommend.model_validate({**given, "width": width, "base": base})
     return FitRecommend.model_validate({**given, "width": width, "fit_id": fit_id, "group": selector,
                                         "constants": constants})

@@ -33,8 +33,14 @@ def _json(rec: Recommendation) -> bytes:
     return rec.model_dump_json().encode()
 
 
-@functools.lru_cache(maxsize=4096)
 def _analytic(req: AnalyticRecommend) -> bytes:
+    # which base fields the body gave is part of the answer (an epsilon given to SGD is said), and equal models
+    # compare by value only: the cache keys both
+    return _analytic_cached(req, frozenset(req.base.model_fields_set))
+
+
+@functools.lru_cache(maxsize=4096)
+def _analytic_cached(req: AnalyticRecommend, given: frozenset[str]) -> bytes:
     # A pure function of a validated, frozen request: its serialized answer is reused as it is (the hot path).
     return _json(usecases.recommend_analytic(req))
 

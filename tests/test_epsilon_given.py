@@ -1,0 +1,48 @@
+"""An epsilon given to an optimizer without one is said to change nothing, the default's value included (the
+base's fields used to arrive all set through one path, so an explicit `--epsilon 1e-8` could not be told from
+none): the CLI, the Python API and REST alike, and nothing is said where a setup never named one."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+import abcscale as A
+from abcscale.cli import app
+
+runner = CliRunner()
+
+
+def _said(res) -> str:
+    return " ".join((res.stdout + res.stderr).split())
+
+
+
+def test_an_explicit_default_epsilon_to_sgd_is_said_too(tmp_path):
+    """`--epsilon 1e-8` (the default's value) to SGD changes nothing as any other value does: said, by the CLI,
+    the Python API and REST alike; not given, nothing is said anywhere a setup passes through."""
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    note = "epsilon: sgd has no epsilon; the 1e-08 given changes nothing"
+    flags = ["recommend", "-p", "mup", "-o", "sgd", "-n", "1024", "--base-width", "256", "--base-lr", "0.1"]
+    res = runner.invoke(app, [*flags, "--epsilon", "1e-8"])
+    assert res.exit_code == 0 and note in _said(res), res.output
+    assert note not in _said(runner.invoke(app, flags))
+    kw = {"width": 1024, "base_width": 256, "beta": 0.1}
+    assert note in A.recommend("mup", "sgd", constants=A.Constants(epsilon=1e-8), **kw).warnings
+    assert A.recommend("mup", "sgd", constants=A.Constants(gamma={"embedding": 2.0}), **kw).warnings == []
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        body = {"parameterization": "mup", "optimizer": "sgd", "width": 1024, "base": {"width": 256, "beta": 0.1}}
+        assert note not in client.post("/v1/recommend", json=body).json()["warnings"]
+        body["base"]["epsilon"] = 1e-8
+        assert note in client.post("/v1/recommend", json=body).json()["warnings"]
+    # a setup that never named an epsilon: a mup import's constants, a check without one
+    imported = A.from_mup("sgd", base_width=256, lr=0.1)
+    assert note not in A.recommend("mup", "sgd", width=1024, constants=imported.constants).warnings
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("optimizer: sgd\nparameterization: mup\nwidth: 1024\nbase_width: 256\nbeta: 0.1\n"
+                   "lr: {embedding: 1.6, hidden: 0.1, readout: 1.6}\n")
+    checked = runner.invoke(app, ["check", str(cfg), "--json"])
+    assert note not in checked.output
