@@ -46,3 +46,16 @@ def test_an_explicit_default_epsilon_to_sgd_is_said_too(tmp_path):
                    "lr: {embedding: 1.6, hidden: 0.1, readout: 1.6}\n")
     checked = runner.invoke(app, ["check", str(cfg), "--json"])
     assert note not in checked.output
+
+
+def test_a_constants_file_for_sgd_says_nothing_of_its_default_epsilon(tmp_path):
+    # a file writes every constant; its epsilon at the default's value was not chosen for SGD
+    from abcscale.usecases.tune import save_constants
+    from tests.usecases.test_tune import _tuned
+
+    sgd = _tuned().model_copy(update={"optimizer": "sgd", "optimizer_variant": "sgd"})
+    path = save_constants(sgd, tmp_path / "sgd.json")
+    assert A.recommend(width=1024, constants=path).warnings == []
+    chosen = sgd.model_copy(update={"constants": sgd.constants.model_copy(update={"epsilon": 1e-3})})
+    said = A.recommend(width=1024, constants=save_constants(chosen, tmp_path / "eps.json")).warnings
+    assert "epsilon: sgd has no epsilon; the 0.001 given changes nothing" in said

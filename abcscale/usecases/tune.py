@@ -573,8 +573,11 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
 
 def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:
     """What a constants file gives ``recommend`` (each a default that an explicit flag or keyword overrides)."""
+    # a file writes every constant; those at their defaults were not chosen (an SGD file's epsilon 1e-8 is not
+    # "given" to SGD), so they go in as unset
+    constants = type(tuned.constants).model_validate(tuned.constants.model_dump(exclude_defaults=True))
     return {"parameterization": tuned.parameterization, "optimizer": tuned.optimizer, "alignment": tuned.alignment,
-            "base_width": tuned.base_width, "beta": tuned.beta, "constants": tuned.constants,
+            "base_width": tuned.base_width, "beta": tuned.beta, "constants": constants,
             "lr_mode": tuned.lr_mode}
 
 
