@@ -517,7 +517,7 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
     hidden LR at the base width and gamma the other layers' ratios to it. Init stds that ``setup`` does not
     give keep abcscale's default scale (1). Epsilon is kept ``constant`` by default, as mup does; abcscale's
     constants hold one epsilon (at the base width every layer's), so where ``setup``'s groups differ it is the hidden
-    group's (beta's), and :func:`mup_epsilons_differ` says so.
+    group's (beta's), else the vector-like one's, and :func:`mup_epsilons_differ` says so.
     """
     at_base = mup_setting(setup.model_copy(update={"width": setup.base_width}))
     ab = ab_table("mup")
@@ -531,7 +531,7 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
                          f"readout groups (what MuAdamW is given at the base width); got "
                          f"{', '.join(f'{l.value} {s.weight_decay or 0.0:g}' for l, s in layers.items())}")
     # epsilon only where the setup gives one: a base that names none says nothing of it (SGD's "changes nothing")
-    given: dict[str, Any] = {"epsilon": _mup_epsilon(setup)} if setup.epsilon else {}
+    given: dict[str, Any] = {"epsilon": _mup_epsilon_source(setup)[1]} if setup.epsilon else {}
     return BaseConfig(width=b, beta=beta,
                       gamma=PerLayer(**{l.value: s.lr / beta for l, s in layers.items()}),
                       multiplier=PerLayer(**{l.value: (s.multiplier or 1.0) * b ** ab[l].a for l, s in layers.items()}),
@@ -547,10 +547,6 @@ def _mup_epsilon_source(setup: MupSetup) -> tuple[str, float]:
         if role in eps:
             return f"the {role.value} group's", eps[role]
     return "Adam's default", 1e-8
-
-
-def _mup_epsilon(setup: MupSetup) -> float:
-    return _mup_epsilon_source(setup)[1]
 
 
 def mup_epsilons_differ(setup: MupSetup) -> str | None:

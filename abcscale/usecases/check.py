@@ -110,9 +110,8 @@ class MupTable(_Numbers):
     @field_validator("epsilon")
     @classmethod
     def _non_negative(cls, v: Any) -> Any:
-        values = [x for _, x in v.items()] if isinstance(v, DecayValues) else [] if v is None else [v]
-        if not all(x >= 0 and math.isfinite(x) for x in values):
-            raise ValueError("must be non-negative finite numbers")
+        if isinstance(v, float) and not (v >= 0 and math.isfinite(v)):  # a table's values DecayValues checks
+            raise ValueError("must be a non-negative finite number")
         return v
 
     @field_validator("lr", "init_std")
@@ -271,9 +270,8 @@ class CheckConfig(_Numbers):
         """What the recommendation transfers: beta and the constants, or (a mup table) from_mup's constants."""
         setup = self.mup_setup()
         if setup is not None:  # with beta: the setup that gives every group beta, microsoft/mup's rule
-            base = from_mup(setup if self.beta is None else setup.model_copy(update={
+            return from_mup(setup if self.beta is None else setup.model_copy(update={
                 "lr": dict.fromkeys(ROLES, self.beta)}))
-            return base
         if self.base_width is None or self.beta is None:
             missing = [k for k in ("base_width", "beta") if getattr(self, k) is None]
             raise ConfigError(", ".join(missing), BASE_NEEDED)
