@@ -98,13 +98,20 @@ def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
     settings = Settings(data_dir=tmp_path)
     ids = [_stored(settings, fit, sweep) for _ in range(4)]
     with TestClient(create_app(settings)) as c:
-        pool = c.app.state.engine.pool
+        pool, plots = c.app.state.engine.pool, c.app.state.plots
         with ThreadPoolExecutor(4) as threads:
             gets = [threads.submit(c.get, f"/v1/fits/{i}/plots/loss_vs_lr.png") for i in ids]
-            time.sleep(0.5)  # each has read its fit and handed the render to a worker (whose start takes seconds)
+            # sampled only while all four renders are in flight (a worker's start takes seconds): a request that
+            # has handed its render over closes its session at once, so the pool empties within moments, never
+            # waiting for the renders (a fixed sleep missed a slow machine's requests still reading their fits)
             held = []
-            while not all(g.done() for g in gets) and len(held) < 5:
-                held.append(pool.checkedout())
-                time.sleep(0.1)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not all(g.done() for g in gets):
+                if all(plots.pending(i) is not None for i in ids):
+                    held.append(pool.checkedout())
+                    if held[-5:] == [0] * 5:
+                        break
+                time.sleep(0.05)
+            rendering = all(plots.pending(i) is not None for i in ids)
             assert all(g.result().status_code == 200 for g in gets)
-    assert held and max(held) == 0
+    assert rendering and held[-5:] == [0] * 5, held
