@@ -90,13 +90,16 @@ def test_resume_skips_finished_cells_and_matches(tiny_spec, full, tmp_path, monk
 
 @pytest.mark.e2e
 def test_sigkill_mid_sweep_loses_only_the_cell_in_flight(tiny_spec, full, tmp_path, capsys):
-    # The child finishes one cell, then stalls inside the next; we SIGKILL it there.
+    # The child finishes one cell, then stalls inside the next (saying so in a file: the first cell's commit is done
+    # by then, on any machine's speed); we SIGKILL it there.
+    stalled = tmp_path.parent / f"{tmp_path.name}.stalled"
     code = f"""
-import time, runner.sweep as sw
+import pathlib, time, runner.sweep as sw
 from abcscale.runner.spec import SweepSpec
 real, n = sw.run_cell, []
 def slow(spec, cell, **kw):
     if n:
+        pathlib.Path({str(stalled)!r}).touch()
         time.sleep(600)
     n.append(1)
     return real(spec, cell, **kw)
@@ -105,11 +108,11 @@ sw.run_sweep(SweepSpec.model_validate_json({tiny_spec.model_dump_json()!r}), {st
 """
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     try:
-        deadline = time.time() + 120
-        while not list((tmp_path / "cells").glob("*.rows.parquet")) and time.time() < deadline:
+        deadline = time.time() + 300
+        while not stalled.exists():
             assert proc.poll() is None, "the sweep exited early"
+            assert time.time() < deadline, "the sweep did not reach its second cell in 300 s"
             time.sleep(0.2)
-        time.sleep(0.5)
         # A second sweep into the folder refuses while the first lives, naming the folder and its pid...
         with pytest.raises(SweepBusy, match=f"{re.escape(str(tmp_path))}.*pid {proc.pid}"):
             sw.run_sweep(tiny_spec, tmp_path, progress=False)

@@ -16,12 +16,15 @@ from abcscale.service.app import create_app
 from abcscale.service.config import Settings
 
 TOKEN = "s3cret-token-for-tests"
+PLOT_WAIT_S = 120  # see the settings fixture
 N_BOOT = 100  # the fitter's minimum is 20; 100 keeps each fit well under a second
 
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=None, api_token=None)
+    # plot_wait_s: a first plot GET waits for its render (a fresh worker process: seconds, more on a slow CI
+    # machine) rather than answering 202 after the default 10 s
+    return Settings(data_dir=tmp_path, database_url=None, api_token=None, plot_wait_s=PLOT_WAIT_S)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from abcscale.service import crud
 from abcscale.service.app import create_app
 from abcscale.service.config import Settings
 from abcscale.service.plots import PLOT_NAMES
-from tests.service.conftest import N_BOOT
+from tests.service.conftest import N_BOOT, PLOT_WAIT_S
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,7 @@ def _stored(settings: Settings, fit, sweep) -> str:
 
 
 def test_a_plot_get_writes_nothing_to_the_database(tmp_path, fit, sweep):
-    settings = Settings(data_dir=tmp_path / "data", plot_dir=tmp_path / "cache")
+    settings = Settings(data_dir=tmp_path / "data", plot_dir=tmp_path / "cache", plot_wait_s=PLOT_WAIT_S)
     fit_id = _stored(settings, fit, sweep)
     with TestClient(create_app(settings)) as c:
         for name in PLOT_NAMES:
@@ -63,18 +63,18 @@ def test_without_waiting_a_first_request_gets_202_then_the_plot(tmp_path, fit, s
 
 def test_a_table_over_the_caps_is_not_decoded_and_not_cached(tmp_path, fit, sweep):
     # stored before ABCSCALE_MAX_ROWS was lowered below its row count, as a decompression bomb from an older release
-    settings = Settings(data_dir=tmp_path, max_rows=len(sweep) - 1)
+    settings = Settings(data_dir=tmp_path, max_rows=len(sweep) - 1, plot_wait_s=PLOT_WAIT_S)
     fit_id = _stored(settings, fit, sweep)
     with TestClient(create_app(settings)) as c:
         r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
         assert r.status_code == 404 and "ABCSCALE_MAX_ROWS" in r.json()["detail"], r.text
     assert not (settings.resolved_plot_dir / fit_id).exists()  # a raised cap may plot it later
-    with TestClient(create_app(Settings(data_dir=tmp_path))) as c:
+    with TestClient(create_app(Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S))) as c:
         assert c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png").status_code == 200
 
 
 def test_a_fit_with_nothing_to_draw_says_why_and_stays_cached(tmp_path, fit, sweep):
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S)
     other = sweep.assign(parameterization="sp")  # not the groups the fit was made from: the plots refuse it
     fit_id = _stored(settings, fit, other)
     with TestClient(create_app(settings)) as c:
@@ -95,7 +95,7 @@ def test_deleting_a_fit_deletes_its_plots(client, stored_fit, settings):
 
 def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
     # 24 requests waiting on renders would otherwise take every pooled connection from all other requests
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S)
     ids = [_stored(settings, fit, sweep) for _ in range(4)]
     with TestClient(create_app(settings)) as c:
         pool, plots = c.app.state.engine.pool, c.app.state.plots

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from abcscale.fitting import fit_table
 from abcscale.service import crud
 from abcscale.service.config import Settings
-from tests.service.conftest import N_BOOT
+from tests.service.conftest import N_BOOT, PLOT_WAIT_S
 from tests.service.pg import ENV, REQUIRE, fresh_database, server_url
 from tests.service.test_fits import (  # noqa: F401 - collected again here, on PostgreSQL
     test_crud_round_trip_for_scripts,
@@ -44,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def settings(tmp_path):
     with fresh_database() as url:
-        yield Settings(data_dir=tmp_path, database_url=url, api_token=None)
+        yield Settings(data_dir=tmp_path, database_url=url, api_token=None, plot_wait_s=PLOT_WAIT_S)
 
 
 def test_the_server_is_there_when_required():
