@@ -12,5 +12,6 @@ Public API (``runner.spec`` imports no JAX, so the CLI parses flags fast; the re
   ``runner.optim.variant(name)`` looks one up, naming the registry when ``name`` is unknown;
 - ``runner.train.Compiler``: the compiled programs of one sweep and the thread that compiles ahead;
 - ``runner.user``: your own JAX model (``model = "pkg.module:factory"``): the factory contract, ``UserModel``;
-- ``runner.coord.coord_check(spec, log2_lr=..., steps=5, max_slope=0.25)`` -> ``CoordCheck``.
+- ``runner.coord.coord_check(spec, log2_lr=..., steps=5, max_slope=0.25)`` -> ``CoordCheck`` (its ``verdict``:
+  pass, fail, or unclear where the seeds' noise could explain a slope; ``runner.coord.judge`` on your own table).
 """

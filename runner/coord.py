@@ -1,24 +1,40 @@
 """Coordinate check: does each layer's activation size stay flat across width during training?
 
 Each width trains a few steps at the same base LR; per layer and step we fit the slope of log activation
-RMS against log width. A layer passes when no step's slope exceeds ``max_slope``: a correct
-parameterization keeps coordinates O(1) (slope ~ 0), a wrong one blows up (slope ~ 1/2 or 1). Shrinking
-is not a failure: muP's logits start at n^-1/2 by design. A run that diverged (a NaN or an infinity in any
-seed) is a failure at that step (slope +inf, ``diverged``); an activation that is exactly zero (a zero-initialised
-readout at step 0) is not growth: the slope is fitted on the widths where it is not zero (0 with fewer than two).
+RMS against log width. A correct parameterization keeps coordinates O(1) (slope ~ 0), a wrong one blows up
+(slope ~ 1/2 or 1). Shrinking is not a failure: muP's logits start at n^-1/2 by design. A run that diverged
+(a NaN or an infinity in any seed) is a failure at that step (slope +inf, ``diverged``); an activation that is
+exactly zero (a zero-initialised readout at step 0) is not growth: the slope is fitted on the widths where it is
+not zero (0 with fewer than two).
+
+At small widths the seeds' draws move a width's RMS by tens of percent, so each slope carries an interval from
+the seeds' spread (``slope_interval``): with ``y_w = log mean_s a_ws`` and, by the delta method,
+``Var y_w ~ s_w^2 / (n_w mean_w^2)``, the least-squares slope ``sum_w c_w y_w`` (``c_w = (x_w - xbar) / Sxx``,
+``x = log width``) has variance ``sum_w c_w^2 Var y_w``, with Welch-Satterthwaite degrees of freedom for its t
+quantile. A layer **passes** when no step's slope exceeds ``max_slope`` (the point estimates, as without
+intervals), **fails** when a step's slope exceeds it with its whole interval above it (or a run diverged), and is
+**unclear** when the slopes that exceed it have intervals reaching down to it: the seeds' noise could explain the
+excess, and more seeds or widths would tell. A pass whose interval reaches above ``max_slope`` is said in
+``CoordCheck.notes`` (a pass on few seeds or widths rules out less growth). The interval is the seeds' noise
+alone (not the curvature of a log-log line that is not straight), at ``level`` per step (not adjusted for the
+steps and layers judged together). One seed has no spread: its point estimates alone decide (pass or fail).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from abcscale.runner.spec import SweepSpec
 from abcscale.runner.sweep import check_model, compile_ahead, run_cell
+
+Verdict = Literal["pass", "fail", "unclear"]
 
 
 @dataclass(frozen=True)
@@ -30,22 +46,97 @@ class LayerVerdict:
     worst_slope: float
     passed: bool
     diverged_steps: tuple[int, ...] = ()  # steps where some width's run (any seed) was not finite
+    # per step, the slope's interval at the check's level from the seeds' spread ((nan, nan) with one seed; (inf,
+    # inf) where a run diverged)
+    intervals: tuple[tuple[float, float], ...] = ()
+    verdict: Verdict = "pass"
 
 
 @dataclass(frozen=True)
 class CoordCheck:
     spec: SweepSpec
     max_slope: float
-    table: pd.DataFrame  # width, step, layer, act_rms, update_rms, alignment_A
+    table: pd.DataFrame  # width, step, layer, act_rms (the seeds' mean), update_rms, alignment_A
     layers: list[LayerVerdict]
+    level: float = 0.95  # each step's slope interval (two-sided), not adjusted for the steps and layers
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``fail`` if any layer fails, else ``unclear`` if any is unclear, else ``pass``."""
+        found = {v.verdict for v in self.layers}
+        return "fail" if "fail" in found else "unclear" if "unclear" in found else "pass"
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.layers)
+        return self.verdict == "pass"
+
+
+def slope_interval(widths: Sequence[float], per_width: Sequence[np.ndarray], level: float = 0.95
+                   ) -> tuple[float, float, float]:
+    """The slope of log mean RMS against log width and its ``level`` interval from the seeds' spread.
+
+    ``per_width[i]`` holds width ``i``'s per-seed RMS values (finite, not all zero). Returns (slope, low, high);
+    low and high are NaN when a width has one seed (no spread to read). Seeds that agree exactly give a
+    zero-width interval."""
+    x = np.log(np.asarray(widths, float))
+    means = np.array([np.mean(a) for a in per_width])
+    y = np.log(means)
+    c = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
+    slope = float(c @ y)
+    n = np.array([len(a) for a in per_width])
+    if np.any(n < 2):
+        return slope, math.nan, math.nan
+    var_y = np.array([np.var(a, ddof=1) for a in per_width]) / (n * means ** 2)
+    parts = c ** 2 * var_y
+    var = float(parts.sum())
+    if var == 0.0:
+        return slope, slope, slope
+    df = var ** 2 / float(np.sum(parts ** 2 / (n - 1)))  # Welch-Satterthwaite
+    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
+    return slope, slope - half, slope + half
+
+
+def judge(runs: pd.DataFrame, max_slope: float, level: float = 0.95) -> list[LayerVerdict]:
+    """Per layer, the slopes, their intervals and the verdict from per-seed rows (width, step, layer,
+    layer_type, act_rms; any seeds per width)."""
+    verdicts = []
+    for layer, g in runs.groupby("layer", sort=False):
+        slopes: list[float] = []
+        intervals: list[tuple[float, float]] = []
+        diverged: list[int] = []
+        for i, (_, gs) in enumerate(g.groupby("step")):  # the steps recorded: 0, 1, ..., steps
+            by_width = {w: gs["act_rms"].to_numpy(float)[gs["width"].to_numpy() == w]
+                        for w in np.unique(gs["width"].to_numpy(int))}
+            if not all(np.all(np.isfinite(a)) for a in by_width.values()):  # one seed is enough: not averaged away
+                slopes.append(math.inf)
+                intervals.append((math.inf, math.inf))
+                diverged.append(i)
+                continue
+            # exactly zero (every seed): nothing there to grow (a zero-initialised layer), not log(0) = -inf
+            keep = [w for w, a in by_width.items() if np.mean(a) > 0]
+            if len(keep) < 2:
+                slopes.append(0.0)
+                intervals.append((0.0, 0.0))
+                continue
+            slope, low, high = slope_interval(keep, [by_width[w] for w in keep], level)
+            slopes.append(slope)
+            intervals.append((low, high))
+        worst = int(np.argmax(slopes))
+        if slopes[worst] <= max_slope:
+            verdict: Verdict = "pass"
+        elif diverged or any(low > max_slope or math.isnan(low)  # one seed: the point estimate decides
+                             for s, (low, _) in zip(slopes, intervals, strict=True) if s > max_slope):
+            verdict = "fail"
+        else:
+            verdict = "unclear"
+        verdicts.append(LayerVerdict(str(layer), str(g["layer_type"].iloc[0]), tuple(slopes), worst, slopes[worst],
+                                     verdict == "pass", tuple(diverged), tuple(intervals), verdict))
+    return verdicts
 
 
 def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: float = 0.25, seeds: int = 4,
-                lr_exponents: tuple[float, float, float] | None = None,
+                level: float = 0.95, lr_exponents: tuple[float, float, float] | None = None,
                 on_status: Callable[[str], None] | None = None) -> CoordCheck:
     """Train ``steps`` updates at every width of ``spec`` (one parameterization, optimizer, alignment,
     lr_mode) and judge the slopes. Steps are counted after each update: step 0 is the initialisation.
@@ -53,6 +144,8 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
     alone moves it by tens of percent. ``on_status`` hears what runs now ("compiling width 64", ...)."""
     if not (max_slope > 0 and math.isfinite(max_slope)):
         raise ValueError(f"max_slope: must be a positive number, got {max_slope}")
+    if not 0 < level < 1:
+        raise ValueError(f"level: must lie between 0 and 1, got {level}")
     if not math.isfinite(log2_lr):
         raise ValueError(f"log2_lr: must be finite, got {log2_lr}")
     if steps < 1:
@@ -79,22 +172,18 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
     # the mean skips NaN: a seed that diverged would vanish into the others' average, so any one makes it inf
     bad = runs.assign(bad=~np.isfinite(runs["act_rms"].to_numpy(float))).groupby(keys, sort=False)["bad"].any()
     table.loc[bad.to_numpy(), "act_rms"] = math.inf
-    verdicts = []
-    for layer, g in table.groupby("layer", sort=False):
-        slopes: list[float] = []
-        diverged: list[int] = []
-        for i, (_, gs) in enumerate(g.groupby("step")):  # the steps recorded: 0, 1, ..., steps
-            w, a = gs["width"].to_numpy(float), gs["act_rms"].to_numpy(float)
-            if not np.all(np.isfinite(a)):
-                slopes.append(math.inf)
-                diverged.append(i)
-                continue
-            keep = a > 0  # exactly zero: nothing there to grow (a zero-initialised layer), not log(0) = -inf
-            slopes.append(float(np.polyfit(np.log(w[keep]), np.log(a[keep]), 1)[0]) if keep.sum() >= 2 else 0.0)
-        worst = int(np.argmax(slopes))
-        verdicts.append(LayerVerdict(str(layer), g["layer_type"].iloc[0], tuple(slopes), worst, slopes[worst],
-                                     bool(slopes[worst] <= max_slope), tuple(diverged)))
-    return CoordCheck(spec, max_slope, table, verdicts)
+    layers = judge(runs, max_slope, level)
+    notes = [] if seeds > 1 else ["one seed: no spread to read, so each slope's point estimate alone decides "
+                                  "(--seeds 2 or more give intervals)"]
+    loose = [(v.layer, max(high for _, high in v.intervals)) for v in layers
+             if v.verdict == "pass" and any(high > max_slope for _, high in v.intervals)]
+    if loose:
+        names, reach = ", ".join(layer for layer, _ in loose), ", ".join(f"{high:+.2f}" for _, high in loose)
+        said = (f"{names} passes on its slopes, but its {level:.0%} interval reaches" if len(loose) == 1 else
+                f"{names} pass on their slopes, but their {level:.0%} intervals reach")
+        notes.append(f"{said} above {max_slope:g} (to {reach}): these seeds and widths cannot rule out that much "
+                     "growth; more --seeds or a wider --widths range narrow it")
+    return CoordCheck(spec, max_slope, table, layers, level, notes)
 
 
 def plot(result: CoordCheck, path: str) -> None:

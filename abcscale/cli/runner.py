@@ -292,10 +292,12 @@ def coord_check(
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
-    """Train a few steps per width; exit 1 if a layer's activations grow with width, 0 if none does.
+    """Train a few steps per width; exit 0 if no layer's activations grow with width, 1 if one does or may.
 
     Only growth fails: under muP a readout's logits shrink with width at initialisation (slope -1/2), by
-    design. With --lr-mode global every width trains at the same LR unless --lr-exponents says otherwise.
+    design. A slope above --max-slope whose 95% interval (from the seeds' spread) reaches down to it is
+    UNCLEAR, not FAIL: the seeds' noise could explain it (exit 1 too; more --seeds or widths tell).
+    With --lr-mode global every width trains at the same LR unless --lr-exponents says otherwise.
 
     --plots DIR writes DIR/coord.png (activation RMS against width, one panel per layer).
     """
@@ -339,6 +341,7 @@ def coord_check(
     if as_json:
         # ok and exit_code as `check --json` names them (passed kept for scripts written before)
         emit_json({"ok": result.passed, "exit_code": 0 if result.passed else 1, "passed": result.passed,
+                   "verdict": result.verdict, "level": result.level, "notes": result.notes,
                    "max_slope": max_slope, "widths": spec.widths,
                    "setup": {"parameterization": parameterization.value, "optimizer": spec.optimizers[0],
                              "alignment": alignment, "lr_mode": LrMode(lr_mode).value, "log2_base_lr": lrs[0],
@@ -346,9 +349,12 @@ def coord_check(
                              "model": spec.model},
                    "plots": {"coord": str(figure)} if figure else {},
                    # a diverged step's slope is +inf, which JSON cannot carry: null there, and the steps named
+                   # intervals: [low, high] per step at `level`, null where a run diverged or one seed has no spread
                    "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": [_finite(x) for x in v.slopes],
+                               "intervals": [None if not (math.isfinite(lo) and math.isfinite(hi)) else [lo, hi]
+                                             for lo, hi in v.intervals],
                                "worst_step": v.worst_step, "worst_slope": _finite(v.worst_slope),
-                               "passed": v.passed, "diverged_steps": list(v.diverged_steps)}
+                               "passed": v.passed, "verdict": v.verdict, "diverged_steps": list(v.diverged_steps)}
                               for v in result.layers]})
     else:
         print_coord_check(result, figure)
@@ -361,22 +367,33 @@ def _finite(x: float) -> float | None:
 
 def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
     t = Table(title=f"coordinate check: slope of log activation RMS vs log width (max slope {result.max_slope:g})")
-    for col in ("layer", "type", "slope per step", "worst", "verdict"):
+    for col in ("layer", "type", "slope per step", f"worst ({result.level:.0%} interval)", "verdict"):
         t.add_column(col)
+    shown = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "unclear": "[yellow]unclear[/]"}
     for v in result.layers:
-        t.add_row(v.layer, v.layer_type, " ".join(f"{s:+.2f}" for s in v.slopes), f"{v.worst_slope:+.2f}",
-                  "[green]pass[/]" if v.passed else "[red]FAIL[/]")
+        lo, hi = v.intervals[v.worst_step] if v.intervals else (math.nan, math.nan)
+        band = f" [{lo:+.2f}, {hi:+.2f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
+        t.add_row(v.layer, v.layer_type, " ".join(f"{s:+.2f}" for s in v.slopes), f"{v.worst_slope:+.2f}{band}",
+                  shown[v.verdict])
     console.print(t)
     if figure:
         console.print(f"plot: {figure}", highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", highlight=False)
     diverged = sorted({s for v in result.layers for s in v.diverged_steps})
-    if result.passed:
+    seeds = result.spec.seeds
+    if result.verdict == "pass":
         console.print("PASS")  # stdout, as check's verdict
     elif diverged:  # a non-finite activation is a slope of +inf: say the run blew up, not that it grew
         console.print(f"FAIL: training diverged (activations not finite at step(s) "
                       f"{', '.join(map(str, diverged))}); lower --log2-base-lr", highlight=False)
-    else:
+    elif result.verdict == "fail":
         console.print("FAIL: activations grow with width")
+    else:
+        unclear = ", ".join(v.layer for v in result.layers if v.verdict == "unclear")
+        console.print(f"UNCLEAR: slopes above {result.max_slope:g} ({unclear}) could be the seeds' noise: their "
+                      f"{result.level:.0%} intervals reach down to it; more --seeds (now {seeds}) or a wider "
+                      "--widths range would tell", highlight=False)
 
 
 def _lr_exponents(value: str) -> tuple[float, float, float]:
