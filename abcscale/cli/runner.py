@@ -294,9 +294,10 @@ def coord_check(
 ) -> None:
     """Train a few steps per width; exit 0 if no layer's activations grow with width, 1 if one does or may.
 
-    Only growth fails: under muP a readout's logits shrink with width at initialisation (slope -1/2), by
-    design. A slope above --max-slope whose 95% interval (from the seeds' spread) reaches down to it is
-    UNCLEAR, not FAIL: the seeds' noise could explain it (exit 1 too; more --seeds or widths tell).
+    Only growth fails: under muP a readout's logits shrink with width at initialisation (slope -1/2), by design.
+
+    A slope above --max-slope whose 95% interval (from the seeds' spread) reaches down to it is UNCLEAR, not FAIL.
+
     With --lr-mode global every width trains at the same LR unless --lr-exponents says otherwise.
 
     --plots DIR writes DIR/coord.png (activation RMS against width, one panel per layer).
