@@ -7,17 +7,18 @@ RMS against log width. A correct parameterization keeps coordinates O(1) (slope 
 exactly zero (a zero-initialised readout at step 0) is not growth: the slope is fitted on the widths where it is
 not zero (0 with fewer than two).
 
-At small widths the seeds' draws move a width's RMS by tens of percent, so each slope carries an interval from
-the seeds' spread (``slope_interval``): with ``y_w = log mean_s a_ws`` and, by the delta method,
-``Var y_w ~ s_w^2 / (n_w mean_w^2)``, the least-squares slope ``sum_w c_w y_w`` (``c_w = (x_w - xbar) / Sxx``,
-``x = log width``) has variance ``sum_w c_w^2 Var y_w``, with Welch-Satterthwaite degrees of freedom for its t
-quantile. A layer **passes** when no step's slope exceeds ``max_slope`` (the point estimates, as without
+At small widths the seeds' draws move a width's RMS by tens of percent, so each slope carries an interval
+(``slope_interval``). The slope is the least-squares line of each width's mean log RMS (its seeds' geometric
+mean) against log width, ``sum_w c_w y_w`` with ``c_w = (x_w - xbar) / Sxx``; its variance is
+``sum_w c_w^2 s_w^2 / n_w`` from the seeds' spread of log RMS, with Welch-Satterthwaite degrees of freedom for
+the t quantile (logs: a seed whose activations ran away by orders of magnitude is one large value on a log
+scale, not a mean and a variance it dominates). With one seed the widths' scatter about the line gives it (three
+widths or more). A layer **passes** when no step's slope exceeds ``max_slope`` (the point estimates, as without
 intervals), **fails** when a step's slope exceeds it with its whole interval above it (or a run diverged), and is
-**unclear** when the slopes that exceed it have intervals reaching down to it: the seeds' noise could explain the
-excess, and more seeds or widths would tell. A pass whose interval reaches above ``max_slope`` is said in
-``CoordCheck.notes`` (a pass on few seeds or widths rules out less growth). The interval is the seeds' noise
-alone (not the curvature of a log-log line that is not straight), at ``level`` per step (not adjusted for the
-steps and layers judged together). One seed has no spread: its point estimates alone decide (pass or fail).
+**unclear** otherwise: the noise could explain the excess, and more seeds or widths would tell. A pass whose
+interval reaches above ``max_slope`` is said in ``CoordCheck.notes`` (few seeds or widths rule out little
+growth). The interval is the seeds' noise (not the curvature of a log-log line that is not straight), at ``level``
+per step (not adjusted for the steps and layers judged together).
 """
 
 from __future__ import annotations
@@ -50,13 +51,16 @@ class LayerVerdict:
     # inf) where a run diverged)
     intervals: tuple[tuple[float, float], ...] = ()
     verdict: Verdict = "pass"
+    decisive_step: int = 0  # the step whose slope and interval decided the verdict (a FAIL's surest one)
 
 
 @dataclass(frozen=True)
 class CoordCheck:
     spec: SweepSpec
     max_slope: float
-    table: pd.DataFrame  # width, step, layer, act_rms (the seeds' mean), update_rms, alignment_A
+    # width, step, layer, act_rms (the seeds' geometric mean, as the slopes are fitted), update_rms, alignment_A
+    # (the seeds' means)
+    table: pd.DataFrame
     layers: list[LayerVerdict]
     level: float = 0.95  # each step's slope interval (two-sided), not adjusted for the steps and layers
     notes: list[str] = field(default_factory=list)
@@ -74,65 +78,89 @@ class CoordCheck:
 
 def slope_interval(widths: Sequence[float], per_width: Sequence[np.ndarray], level: float = 0.95
                    ) -> tuple[float, float, float]:
-    """The slope of log mean RMS against log width and its ``level`` interval from the seeds' spread.
+    """The slope of log RMS against log width and its ``level`` interval.
 
-    ``per_width[i]`` holds width ``i``'s per-seed RMS values (finite, not all zero). Returns (slope, low, high);
-    low and high are NaN when a width has one seed (no spread to read). Seeds that agree exactly give a
-    zero-width interval."""
+    ``per_width[i]`` holds width ``i``'s per-seed RMS values (finite and positive). The slope is the least-squares
+    line through each width's mean log RMS (its seeds' geometric mean). Its interval comes from the seeds' spread of
+    log RMS (Welch-Satterthwaite df) when every width has two seeds or more, else from the widths' scatter about the
+    line (df = widths - 2) when there are three widths or more; with two widths and one seed there is none (NaN).
+    Seeds that agree exactly give a zero-width interval."""
     x = np.log(np.asarray(widths, float))
-    means = np.array([np.mean(a) for a in per_width])
-    y = np.log(means)
-    c = (x - x.mean()) / np.sum((x - x.mean()) ** 2)
+    logs = [np.log(np.asarray(a, float)) for a in per_width]
+    y = np.array([la.mean() for la in logs])
+    sxx = float(np.sum((x - x.mean()) ** 2))
+    c = (x - x.mean()) / sxx
     slope = float(c @ y)
-    n = np.array([len(a) for a in per_width])
-    if np.any(n < 2):
+    n = np.array([len(la) for la in logs])
+    if np.all(n >= 2):
+        parts = c ** 2 * np.array([np.var(la, ddof=1) for la in logs]) / n
+        var = float(parts.sum())
+        if var == 0.0:
+            return slope, slope, slope
+        df = var ** 2 / float(np.sum(parts ** 2 / (n - 1)))  # Welch-Satterthwaite
+    elif len(x) >= 3:
+        resid = y - y.mean() - slope * (x - x.mean())
+        df = len(x) - 2
+        var = float(resid @ resid) / df / sxx
+    else:
         return slope, math.nan, math.nan
-    var_y = np.array([np.var(a, ddof=1) for a in per_width]) / (n * means ** 2)
-    parts = c ** 2 * var_y
-    var = float(parts.sum())
-    if var == 0.0:
-        return slope, slope, slope
-    df = var ** 2 / float(np.sum(parts ** 2 / (n - 1)))  # Welch-Satterthwaite
     half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(var)
     return slope, slope - half, slope + half
 
 
 def judge(runs: pd.DataFrame, max_slope: float, level: float = 0.95) -> list[LayerVerdict]:
     """Per layer, the slopes, their intervals and the verdict from per-seed rows (width, step, layer,
-    layer_type, act_rms; any seeds per width)."""
+    layer_type, act_rms; any seeds per width). Every step of a layer must hold the same widths."""
     verdicts = []
     for layer, g in runs.groupby("layer", sort=False):
+        widths = sorted(float(w) for w in g["width"].unique())
         slopes: list[float] = []
         intervals: list[tuple[float, float]] = []
         diverged: list[int] = []
-        for i, (_, gs) in enumerate(g.groupby("step")):  # the steps recorded: 0, 1, ..., steps
-            by_width = {w: gs["act_rms"].to_numpy(float)[gs["width"].to_numpy() == w]
-                        for w in np.unique(gs["width"].to_numpy(int))}
+        for i, (step, gs) in enumerate(g.groupby("step")):  # the steps recorded: 0, 1, ..., steps
+            by_width: dict[float, np.ndarray] = {float(w): gs["act_rms"].to_numpy(float)[gs["width"].to_numpy() == w]
+                                                 for w in gs["width"].unique()}
+            if sorted(by_width) != widths:
+                lacking = ", ".join(f"{w:g}" for w in sorted(set(widths) - set(by_width)))
+                raise ValueError(f"runs: layer {layer!r} has no rows at width(s) {lacking} at step {step}")
             if not all(np.all(np.isfinite(a)) for a in by_width.values()):  # one seed is enough: not averaged away
                 slopes.append(math.inf)
                 intervals.append((math.inf, math.inf))
                 diverged.append(i)
                 continue
-            # exactly zero (every seed): nothing there to grow (a zero-initialised layer), not log(0) = -inf
-            keep = [w for w, a in by_width.items() if np.mean(a) > 0]
-            if len(keep) < 2:
+            # exactly zero: nothing there to grow (a zero-initialised layer), not log(0) = -inf; the slope is
+            # fitted on the seeds and widths that are not zero
+            positive = {w: a[a > 0] for w, a in by_width.items() if np.any(a > 0)}
+            if len(positive) < 2:
                 slopes.append(0.0)
                 intervals.append((0.0, 0.0))
                 continue
-            slope, low, high = slope_interval(keep, [by_width[w] for w in keep], level)
+            slope, low, high = slope_interval(list(positive), list(positive.values()), level)
             slopes.append(slope)
             intervals.append((low, high))
         worst = int(np.argmax(slopes))
-        if slopes[worst] <= max_slope:
+        over = [i for i, s in enumerate(slopes) if s > max_slope]
+        sure = [i for i in over if intervals[i][0] > max_slope]  # NaN (no interval) is never sure
+        if not over:
             verdict: Verdict = "pass"
-        elif diverged or any(low > max_slope or math.isnan(low)  # one seed: the point estimate decides
-                             for s, (low, _) in zip(slopes, intervals, strict=True) if s > max_slope):
+            decisive = worst
+        elif diverged or sure:
             verdict = "fail"
+            # the step that decided it: a diverged one, else the one whose interval lies highest above the bound
+            decisive = diverged[0] if diverged else max(sure, key=lambda i: intervals[i][0])
         else:
             verdict = "unclear"
+            decisive = worst
         verdicts.append(LayerVerdict(str(layer), str(g["layer_type"].iloc[0]), tuple(slopes), worst, slopes[worst],
-                                     verdict == "pass", tuple(diverged), tuple(intervals), verdict))
+                                     verdict == "pass", tuple(diverged), tuple(intervals), verdict, decisive))
     return verdicts
+
+
+def _geometric_mean(a: pd.Series) -> float:
+    """The seeds' geometric mean of the positive values (0 if none is), what the slopes are fitted on."""
+    v = a.to_numpy(float)
+    v = v[v > 0]
+    return float(np.exp(np.log(v).mean())) if len(v) else 0.0
 
 
 def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: float = 0.25, seeds: int = 4,
@@ -168,13 +196,15 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
                                    on_compile=lambda c: status(f"compiling width {c.width}")).coord)
     keys = ["width", "step", "layer", "layer_type"]
     runs = pd.concat(frames, ignore_index=True)
-    table = runs.groupby(keys, sort=False, as_index=False)[["act_rms", "update_rms", "alignment_A"]].mean()
+    table = runs.groupby(keys, sort=False, as_index=False).agg(
+        act_rms=("act_rms", _geometric_mean), update_rms=("update_rms", "mean"), alignment_A=("alignment_A", "mean"))
     # the mean skips NaN: a seed that diverged would vanish into the others' average, so any one makes it inf
     bad = runs.assign(bad=~np.isfinite(runs["act_rms"].to_numpy(float))).groupby(keys, sort=False)["bad"].any()
     table.loc[bad.to_numpy(), "act_rms"] = math.inf
     layers = judge(runs, max_slope, level)
-    notes = [] if seeds > 1 else ["one seed: no spread to read, so each slope's point estimate alone decides "
-                                  "(--seeds 2 or more give intervals)"]
+    notes = [] if seeds > 1 else ["one seed: the intervals come from the widths' scatter about the line (none with "
+                                  "two widths, where a slope above the bound is unclear); --seeds 2 or more read "
+                                  "the seeds' spread"]
     loose = [(v.layer, max(high for _, high in v.intervals)) for v in layers
              if v.verdict == "pass" and any(high > max_slope for _, high in v.intervals)]
     if loose:

@@ -355,7 +355,8 @@ def coord_check(
                                "intervals": [None if not (math.isfinite(lo) and math.isfinite(hi)) else [lo, hi]
                                              for lo, hi in v.intervals],
                                "worst_step": v.worst_step, "worst_slope": _finite(v.worst_slope),
-                               "passed": v.passed, "verdict": v.verdict, "diverged_steps": list(v.diverged_steps)}
+                               "passed": v.passed, "verdict": v.verdict, "decisive_step": v.decisive_step,
+                               "diverged_steps": list(v.diverged_steps)}
                               for v in result.layers]})
     else:
         print_coord_check(result, figure)
@@ -368,13 +369,15 @@ def _finite(x: float) -> float | None:
 
 def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
     t = Table(title=f"coordinate check: slope of log activation RMS vs log width (max slope {result.max_slope:g})")
-    for col in ("layer", "type", "slope per step", f"worst ({result.level:.0%} interval)", "verdict"):
+    for col in ("layer", "type", "slope per step", f"deciding step ({result.level:.0%} interval)", "verdict"):
         t.add_column(col)
     shown = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "unclear": "[yellow]unclear[/]"}
     for v in result.layers:
-        lo, hi = v.intervals[v.worst_step] if v.intervals else (math.nan, math.nan)
+        # the step that decided the verdict (a FAIL's surest step, else the worst one), with its interval
+        k = v.decisive_step
+        lo, hi = v.intervals[k] if v.intervals else (math.nan, math.nan)
         band = f" [{lo:+.2f}, {hi:+.2f}]" if math.isfinite(lo) and math.isfinite(hi) else ""
-        t.add_row(v.layer, v.layer_type, " ".join(f"{s:+.2f}" for s in v.slopes), f"{v.worst_slope:+.2f}{band}",
+        t.add_row(v.layer, v.layer_type, " ".join(f"{s:+.2f}" for s in v.slopes), f"{v.slopes[k]:+.2f}{band} (t={k})",
                   shown[v.verdict])
     console.print(t)
     if figure:
@@ -391,10 +394,15 @@ def print_coord_check(result: CoordCheck, figure: Path | None) -> None:
     elif result.verdict == "fail":
         console.print("FAIL: activations grow with width")
     else:
-        unclear = ", ".join(v.layer for v in result.layers if v.verdict == "unclear")
-        console.print(f"UNCLEAR: slopes above {result.max_slope:g} ({unclear}) could be the seeds' noise: their "
-                      f"{result.level:.0%} intervals reach down to it; more --seeds (now {seeds}) or a wider "
-                      "--widths range would tell", highlight=False)
+        unclear = [v for v in result.layers if v.verdict == "unclear"]
+        names = ", ".join(v.layer for v in unclear)
+        if any(math.isnan(v.intervals[v.decisive_step][0]) for v in unclear):
+            console.print(f"UNCLEAR: slopes above {result.max_slope:g} ({names}) from one seed at two widths, which "
+                          "cannot tell growth from noise; give --seeds 2 or more, or a third width", highlight=False)
+        else:
+            console.print(f"UNCLEAR: slopes above {result.max_slope:g} ({names}) could be the seeds' noise: their "
+                          f"{result.level:.0%} intervals reach down to it; more --seeds (now {seeds}) or a wider "
+                          "--widths range would tell", highlight=False)
 
 
 def _lr_exponents(value: str) -> tuple[float, float, float]:

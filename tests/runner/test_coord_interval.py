@@ -79,12 +79,48 @@ def test_real_growth_fails_and_flat_passes():
         assert got.count(want) >= 95, (slope, want, got.count(want))
 
 
-def test_one_seed_is_judged_on_its_point_estimates():
+def test_one_seed_reads_the_widths_scatter_or_is_unclear():
     widths = [16, 32, 64]
     (grow,) = judge(_runs([[np.array([w ** 0.4]) for w in widths]], widths), max_slope=0.25)
     (flat,) = judge(_runs([[np.array([w ** 0.1]) for w in widths]], widths), max_slope=0.25)
-    assert grow.verdict == "fail" and math.isclose(grow.worst_slope, 0.4)
-    assert flat.verdict == "pass" and all(math.isnan(lo) and math.isnan(hi) for lo, hi in flat.intervals)
+    assert grow.verdict == "fail" and math.isclose(grow.worst_slope, 0.4)  # on a line: no scatter, a sure slope
+    assert flat.verdict == "pass"
+    rng = np.random.default_rng(3)
+    (noisy,) = judge(_runs([[np.array([w ** 0.4 * math.exp(rng.normal(0, 0.4))]) for w in widths]], widths), 0.25)
+    low, high = noisy.intervals[0]  # three widths, one seed: the line's residual, t with 1 degree of freedom
+    assert high - low > 1 and noisy.verdict != "fail", (noisy.slopes, noisy.intervals)
+    (two,) = judge(_runs([[np.array([16 ** 0.4]), np.array([32 ** 0.4])]], [16, 32]), max_slope=0.25)
+    assert two.verdict == "unclear" and all(math.isnan(x) for x in two.intervals[0])  # nothing to judge noise by
+
+
+def test_a_runaway_seed_is_one_large_value_on_the_log_scale():
+    # every seed at 32 is above every seed at 16, spread over two decades (as a review's SGD blow-up at step 1): on
+    # the raw scale one seed dominates the mean and its variance, and the delta method there gave [-0.03, +7.2]
+    by16 = np.array([1e4, 3e4, 1e5, 1e6])
+    by32 = np.array([1.1e6, 1.9e6, 3.5e6, 7.3e6])
+    (v,) = judge(_runs([[by16, by32]], [16, 32]), max_slope=0.25)
+    assert v.verdict == "fail" and v.intervals[0][0] > 0.25
+
+
+def test_judge_takes_any_widths_and_scales_and_refuses_a_missing_width():
+    widths = [16.5, 33.0, 66.0]  # not integers: grouped by their values
+    per = [[np.array([w ** 0.6, 1.01 * w ** 0.6]) for w in widths]]
+    (v,) = judge(_runs(per, widths), max_slope=0.25)
+    assert v.verdict == "fail" and math.isclose(v.worst_slope, 0.6, abs_tol=0.01)
+    for scale in (1e-170, 1e200):  # squares of these under- and overflow; their logs do not
+        (s,) = judge(_runs([[scale * a for a in per[0]]], widths), max_slope=0.25)
+        assert s.verdict == "fail" and all(math.isfinite(x) for x in s.intervals[0])
+    runs = _runs(per * 2, widths)
+    with pytest.raises(ValueError, match=r"no rows at width\(s\) 66 at step 1"):
+        judge(runs[~((runs["step"] == 1) & (runs["width"] == 66.0))], max_slope=0.25)
+
+
+def test_a_failing_layer_shows_the_step_that_decided_it():
+    widths = [32, 64, 128]
+    sure = [np.array([w ** 0.7 * f for f in (1.0, 1.05, 0.95)]) for w in widths]
+    noisy = [np.array([w ** 1.2 * f for f in (1.0, 20.0, 0.05)]) for w in widths]
+    (v,) = judge(_runs([sure, noisy], widths), max_slope=0.25)
+    assert v.verdict == "fail" and v.worst_step == 1 and v.decisive_step == 0
 
 
 def test_a_diverged_seed_fails_and_a_zero_layer_is_not_growth():
@@ -165,3 +201,13 @@ def test_a_loose_pass_says_what_it_cannot_rule_out(synthetic_rms, capsys):
     assert _exit([*ARGS, "--widths", "16,32,64", "--seeds", "3"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "PASS" in out and "note:" not in out
+
+
+def test_one_seed_at_two_widths_says_it_cannot_tell(synthetic_rms, capsys):
+    synthetic_rms.update(slope=0.6, sd=0.001)
+    assert _exit([*ARGS, "--widths", "16,32", "--seeds", "1"]) == 1
+    out = " ".join(capsys.readouterr().out.split())
+    assert "UNCLEAR: slopes above 0.25 (hidden0) from one seed at two widths" in out and "--seeds 2" in out
+    assert _exit([*ARGS, "--widths", "16,32,64", "--seeds", "1"]) == 1  # a third width: the line's scatter
+    out = " ".join(capsys.readouterr().out.split())
+    assert "FAIL: activations grow with width" in out and "note: one seed" in out
