@@ -216,13 +216,54 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
     df = derive_columns(df, m.derive or [])
     m = _default_loss(df, m)
+    df, merged = _merge_close_lrs(df, m.lr_col)
     v = _iv(df, m, blowup)
     prep = _canonical(df, v, m)
-    notes = [*_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
+    notes = [*merged, *_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
              *_cut_short(df, m, v), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
              *_interleaved_columns(df, m, v), *_repeated_runs(df, m, v), *_identical_seeds(df, m, v),
              *_budget_with_size(df, m, v), *_counts_as_widths(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
+
+
+#: learning rates closer than this (relative) are one grid point: float32 and float64 logs of one grid differ by
+#: about 5e-8, copies rounded to 4 significant digits by up to 5e-4, and the finest grids in use step by 2^(1/16)
+#: (4.4%)
+LR_MERGE_RTOL = 1e-3
+
+
+def _merge_close_lrs(df: pd.DataFrame, col: str) -> tuple[pd.DataFrame, list[str]]:
+    """Learning rates within ``LR_MERGE_RTOL`` of each other read as one grid point (the value most rows give,
+    else the shortest written), and a note naming them: as distinct points, two values of one LR split its runs
+    into neighbouring "grid points" a hair apart, and the fitter read the noise between them as the basin's shape.
+    Cells that are not positive finite numbers are left for the column's own checks."""
+    if col not in df.columns:
+        return df, []
+    num = _to_number(df[col]).astype(float)
+    ok = np.isfinite(num) & (num > 0)
+    values, counts = np.unique(num[ok].to_numpy(), return_counts=True)
+    if len(values) < 2 or not np.any(np.diff(values) <= LR_MERGE_RTOL * values[1:]):
+        return df, []
+    to: dict[float, float] = {}
+    i = 0
+    while i < len(values):  # clusters of sorted values, each within the tolerance of its first: no chaining
+        j = i + 1
+        while j < len(values) and values[j] - values[i] <= LR_MERGE_RTOL * values[i]:
+            j += 1
+        if j - i > 1:
+            # most rows, then the shortest written (0.001 over 0.0010000000474974513)
+            rep = max(range(i, j), key=lambda k: (counts[k], -len(repr(float(values[k])))))
+            to.update({float(values[k]): float(values[rep]) for k in range(i, j) if k != rep})
+        i = j
+    changed = ok & num.map(lambda x: x in to)
+    first = next(iter(to.items()))
+    # a text column keeps its other cells as written (the column's checks name what they say)
+    col_new = num.copy() if pd.api.types.is_numeric_dtype(df[col]) else df[col].astype(object).copy()
+    col_new[changed] = num[changed].map(to)
+    note = (f"{col}: {len(to)} learning rate value(s) within {LR_MERGE_RTOL:.1%} of another read as one grid point "
+            f"each ({int(changed.sum())} row(s); float32 and float64 logs of one grid, or rounded copies?), e.g. "
+            f"{first[0]!r} as {first[1]!r}")
+    return df.assign(**{col: col_new}), [note]
 
 
 def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
