@@ -216,54 +216,56 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
     df = derive_columns(df, m.derive or [])
     m = _default_loss(df, m)
-    df, merged = _merge_close_lrs(df, m.lr_col)
     v = _iv(df, m, blowup)
+    df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes below group by
     prep = _canonical(df, v, m)
-    notes = [*merged, *_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
-             *_cut_short(df, m, v), *_grouping_notes(df, m, v), *_pooled_columns(df, m, v),
-             *_interleaved_columns(df, m, v), *_repeated_runs(df, m, v), *_identical_seeds(df, m, v),
-             *_budget_with_size(df, m, v), *_counts_as_widths(df, m)]
+    notes = [*v.merged, *_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
+             *_inverted_lr(df, m, v), *_cut_short(df, m, v), *_failed_runs(df, v), *_grouping_notes(df, m, v),
+             *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v), *_repeated_runs(df, m, v),
+             *_identical_seeds(df, m, v), *_budget_with_size(df, m, v), *_counts_as_widths(df, m)]
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
 
 
-#: learning rates closer than this (relative) are one grid point: float32 and float64 logs of one grid differ by
-#: about 5e-8, copies rounded to 4 significant digits by up to 5e-4, and the finest grids in use step by 2^(1/16)
-#: (4.4%)
+#: learning rates of one curve closer than this (relative) are one grid point: float32 and float64 logs of one grid
+#: differ by about 5e-8, copies rounded to 4 significant digits by up to 5e-4, and the finest grids in use step by
+#: 2^(1/16) (4.4%)
 LR_MERGE_RTOL = 1e-3
 
 
-def _merge_close_lrs(df: pd.DataFrame, col: str) -> tuple[pd.DataFrame, list[str]]:
-    """Learning rates within ``LR_MERGE_RTOL`` of each other read as one grid point (the value most rows give,
-    else the shortest written), and a note naming them: as distinct points, two values of one LR split its runs
-    into neighbouring "grid points" a hair apart, and the fitter read the noise between them as the basin's shape.
-    Cells that are not positive finite numbers are left for the column's own checks."""
-    if col not in df.columns:
-        return df, []
-    num = _to_number(df[col]).astype(float)
-    ok = np.isfinite(num) & (num > 0)
-    values, counts = np.unique(num[ok].to_numpy(), return_counts=True)
-    if len(values) < 2 or not np.any(np.diff(values) <= LR_MERGE_RTOL * values[1:]):
-        return df, []
-    to: dict[float, float] = {}
-    i = 0
-    while i < len(values):  # clusters of sorted values, each within the tolerance of its first: no chaining
-        j = i + 1
-        while j < len(values) and values[j] - values[i] <= LR_MERGE_RTOL * values[i]:
-            j += 1
-        if j - i > 1:
-            # most rows, then the shortest written (0.001 over 0.0010000000474974513)
-            rep = max(range(i, j), key=lambda k: (counts[k], -len(repr(float(values[k])))))
-            to.update({float(values[k]): float(values[rep]) for k in range(i, j) if k != rep})
-        i = j
-    changed = ok & num.map(lambda x: x in to)
-    first = next(iter(to.items()))
-    # a text column keeps its other cells as written (the column's checks name what they say)
-    col_new = num.copy() if pd.api.types.is_numeric_dtype(df[col]) else df[col].astype(object).copy()
-    col_new[changed] = num[changed].map(to)
-    note = (f"{col}: {len(to)} learning rate value(s) within {LR_MERGE_RTOL:.1%} of another read as one grid point "
-            f"each ({int(changed.sum())} row(s); float32 and float64 logs of one grid, or rounded copies?), e.g. "
-            f"{first[0]!r} as {first[1]!r}")
-    return df.assign(**{col: col_new}), [note]
+def _merge_close(values: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, dict[float, float]]:
+    """Within each curve (rows of one ``curve`` code), values within ``LR_MERGE_RTOL`` of each other become one:
+    the value most of the curve's rows give, else the shortest written (0.001 over 0.0010000000474974513).
+    Clusters do not chain: each holds the values within the tolerance of its smallest. Returns the new values and
+    what was read as what."""
+    out = values.copy()
+    said: dict[float, float] = {}
+    order = np.lexsort((values, curve))
+    v, c = values[order], curve[order]
+    close = (c[1:] == c[:-1]) & (v[1:] != v[:-1]) & (np.diff(v) <= LR_MERGE_RTOL * v[1:])
+    for cv in np.unique(c[1:][close]):  # only the curves that hold close values (usually none)
+        rows = np.flatnonzero(curve == cv)
+        u, inv, counts = np.unique(values[rows], return_inverse=True, return_counts=True)
+        to = np.arange(len(u))
+        i = 0
+        while i < len(u):
+            j = i + 1
+            while j < len(u) and u[j] - u[i] <= LR_MERGE_RTOL * u[i]:
+                j += 1
+            rep = max(range(i, j), key=lambda k: (counts[k], -len(repr(float(u[k])))))
+            to[i:j] = rep
+            said.update({float(u[k]): float(u[rep]) for k in range(i, j) if k != rep})
+            i = j
+        out[rows] = u[to][inv]
+    return out, said
+
+
+def _merged_note(col: str, said: dict[float, float], rows: int) -> list[str]:
+    if not said:
+        return []
+    first = next(iter(said.items()))
+    return [f"{col}: {len(said)} learning rate value(s) within {LR_MERGE_RTOL:.1%} of another of their curve read "
+            f"as one grid point ({rows} row(s); float32 and float64 logs of one grid, or rounded copies?), e.g. "
+            f"{first[0]!r} as {first[1]!r}"]
 
 
 def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -459,6 +461,7 @@ class _Valid:
     blown_up: np.ndarray | None = None  # finite losses the blow-up rule counted as diverged
     missing: np.ndarray | None = None  # no loss (NaN) at an LR below its curve's best: counted as diverged
     unflagged: np.ndarray | None = None  # no loss (NaN), a few the divergence column says did not diverge
+    merged: tuple[str, ...] = ()  # the note on learning rates of a curve read as one grid point (_merge_close)
 
 
 @dataclass(frozen=True)
@@ -515,12 +518,28 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
         problems.append(f"{col}: true/false is not a number, in {_rows(flags)}")
         return None
     num = _to_number(s)
-    bad = num.isna() & s.notna()
+    # the words a CSV reader reads as missing ("nan", "", "null", ...), written as text in JSON rows or a text
+    # column: missing here too, as in the same table read from a CSV
+    missing = s.map(lambda v: isinstance(v, str) and v.strip().lower() in _MISSING_WORDS) \
+        if not pd.api.types.is_numeric_dtype(s) else pd.Series(False, index=s.index)
+    bad = num.isna() & s.notna() & ~missing
     if bad.any():
-        problems.append(f"{col}: not a number in {_rows(bad)} (the first: {str(s[bad].iloc[0])[:40]!r})"
-                        + (" (a decimal comma? write 0.001, not 0,001)" if "," in str(s[bad].iloc[0]) else ""))
+        first = str(s[bad].iloc[0])
+        hint = (" (a thousands separator or a decimal comma? write 1024 or 1.024, not 1,024)"
+                if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", first.strip()) else
+                " (a decimal comma? write 0.001, not 0,001)" if "," in first else
+                f" (a run that diverged: leave its cell empty or write NaN, or flag it in a column named by "
+                f"{option('diverged_col')})" if first.strip().lower() in _FAILED_WORDS else "")
+        problems.append(f"{col}: not a number in {_rows(bad)} (the first: {first[:40]!r}){hint}")
         return None
     return num.astype(float)
+
+
+#: text a CSV reader (pandas' defaults) reads as a missing value
+_MISSING_WORDS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "<na>", "#n/a", "#na"})
+#: text that says a run failed, in place of its loss
+_FAILED_WORDS = frozenset({"diverged", "divergence", "failed", "fail", "crashed", "crash", "killed", "error",
+                           "oom", "inf", "-"})
 
 
 def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR) -> _Valid:
@@ -562,6 +581,10 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     if problems:
         raise TableError(problems)
     assert width is not None and lr is not None and loss is not None  # each failure above added a problem
+    curve = df.groupby([*roles.group_cols, m.size_col, *roles.constant_cols], dropna=False, sort=False).ngroup()
+    lr_merged, said = _merge_close(lr.to_numpy(float), curve.to_numpy())
+    merged = _merged_note(m.lr_col, said, int((lr_merged != lr.to_numpy(float)).sum()))
+    lr = pd.Series(lr_merged, index=lr.index)
     flagged = _diverged(df, m, loss.to_numpy(), roles.div_col)  # a diverged run's logged 0 or -1 is not a loss
     if (bad := np.isfinite(loss) & (loss <= 0) & ~flagged).any():
         # a blow-up is a multiple of the curve's best and the loss bands a share of it: both need losses > 0
@@ -592,7 +615,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           "constant (the optimal learning rates do not change)"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
                   diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing,
-                  unflagged)
+                  unflagged, tuple(merged))
 
 
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
@@ -776,6 +799,21 @@ def _missing_note(v: _Valid) -> list[str]:
             "it: if they are unfinished or missing, drop them before fitting"]
 
 
+def _inverted_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """Most diverged runs below their curve's best LR and few above it: the LR column may run the other way
+    (-log2 of the LR, 1/LR), which the fitter would read as LRs (an Adam LR of 13.9, a user review found)."""
+    keys = df[[*v.group_cols, m.size_col, *v.constants]]
+    _, lr_best = _curve_best(keys, v.lr, v.loss, _trained(v), "max")
+    below = int((v.diverged & (v.lr < lr_best)).sum())
+    above = int((v.diverged & (v.lr > lr_best)).sum())
+    if below < max(2, 2 * above):
+        return []
+    return [f"{m.lr_col}: {below} diverged run(s) sit below their curve's best LR and {above} above it, where runs "
+            "diverge" + (f"; every value is {float(v.lr.min()):g} or more" if v.lr.min() >= 1 else "")
+            + ": if the column holds -log2 of the LR, 1/LR or anything that falls as the LR grows, convert it to the "
+            "LR itself (the fitter reads larger values as larger LRs)"]
+
+
 def _unflagged_note(v: _Valid, div_col: str | None) -> list[str]:
     if v.unflagged is None or not v.unflagged.any():
         return []
@@ -803,10 +841,32 @@ def _trained(v: _Valid) -> np.ndarray:
 #: a tracker's per-run bookkeeping (wandb's Runtime, Created, Name, ID; MLflow's run_id, start_time), lower case with
 #: separators dropped: measurements or labels of a run, never its settings, though they repeat by chance (Runtime in
 #: whole seconds) or once a run is exported twice
-TRACKER_COLUMNS = frozenset({"runtime", "wandbruntime", "timestamp", "wandbtimestamp", "created", "createdat",
+TRACKER_COLUMNS = frozenset({"state", "runstate", "status", "runstatus",  # said by _failed_runs
+                             "runtime", "wandbruntime", "timestamp", "wandbtimestamp", "created", "createdat",
                              "updated", "updatedat", "heartbeat", "heartbeatat", "starttime", "endtime", "duration",
                              "name", "runname", "displayname", "id", "runid", "experimentid", "user", "host",
                              "hostname", "notes", "wandb", "artifacturi", "sweep", "sweepid"})
+
+
+#: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
+#: MLflow: FAILED, KILLED)
+_FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error"})
+
+
+def _failed_runs(df: pd.DataFrame, v: _Valid) -> list[str]:
+    """Runs a tracker's state column (wandb's State, MLflow's status) says crashed, failed or were killed, that
+    the fit keeps as runs that trained: their last logged loss is where they stopped, not their result."""
+    out = []
+    for c in df.columns:
+        if _key(c) not in ("state", "runstate", "status", "runstatus") or df[c].dtype.kind in "biufc":
+            continue
+        said = df[c].map(lambda x: x.strip().lower() if isinstance(x, str) else "")
+        bad = said.isin(_FAILED_STATES).to_numpy() & _trained(v)
+        if bad.any():
+            kinds = ", ".join(sorted(set(said[bad])))
+            out.append(f"{c}: {int(bad.sum())} run(s) {kinds}, fitted with their last logged loss, which is where "
+                       f"they stopped, not what they reached: {_rows(bad)}. Drop them or rerun them")
+    return out
 
 
 def _key(name: object) -> str:
@@ -896,8 +956,12 @@ def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
            f"({option('covariates')}) to fit one law across them")
     out = []
     if pooled := [c for c in named if c not in with_seed]:
+        # a seed column under another name (wandb's config.seed) where the table has no seed column of its own
+        seedlike = [c for c in pooled if "seed" in _key(c)] if v.seed is None else []
+        also = (f"; if {seedlike[0]} is the runs' seed, name it the seed column ({option('seed_col')})"
+                if seedlike else "")
         out.append(f"rows at the same {m.size_col} and learning rate differ in {', '.join(pooled)}, a column "
-                   f"no role names: they are averaged as if they were seeds. {fix}")
+                   f"no role names: they are averaged as if they were seeds. {fix}{also}")
     if with_seed:
         out.append(f"{', '.join(with_seed)} changes only together with the seed column {m.seed_col}: each seed "
                    f"ran another value, so its effect is counted as seed noise. {fix}")

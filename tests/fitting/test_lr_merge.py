@@ -50,25 +50,28 @@ def test_the_value_most_rows_give_is_kept_then_the_shortest():
     lrs = np.unique(np.concatenate([w.x for g in prep.groups for w in g.widths]))
     assert len(lrs) == df.loc[df["seed"] == 0, "beta"].nunique()
     assert set(np.round(2.0 ** lrs, 15)) <= set(np.round(df.loc[df["seed"] == 0, "beta"], 15))
-    even = pd.DataFrame({"a": [0.0010000000474974513, 0.001]})  # one row each: the shorter written value
-    from abcscale.fitting.table import _merge_close_lrs
+    from abcscale.fitting.table import _merge_close
 
-    merged, note = _merge_close_lrs(even, "a")
-    assert merged["a"].tolist() == [0.001, 0.001] and note
+    even = np.array([0.0010000000474974513, 0.001])  # one row each: the shorter written value
+    merged, said = _merge_close(even, np.zeros(2, int))
+    assert merged.tolist() == [0.001, 0.001] and said == {0.0010000000474974513: 0.001}
+    other_curves, said = _merge_close(even, np.arange(2))  # two curves (widths): no grid point is split
+    assert other_curves.tolist() == even.tolist() and not said
 
 
 def test_rounded_copies_merge_and_a_fine_grid_does_not():
-    from abcscale.fitting.table import _merge_close_lrs
+    from abcscale.fitting.table import _merge_close
 
+    one = np.zeros(16, int)
     grid = 1e-3 * 2.0 ** (np.arange(8) / 16)  # 2^(1/16) apart: 4.4%, a real (fine) grid
-    same, notes = _merge_close_lrs(pd.DataFrame({"lr": grid}), "lr")
-    assert notes == [] and same["lr"].tolist() == grid.tolist()
-    rounded = pd.DataFrame({"lr": [*grid, *[float(f"{x:.4g}") for x in grid]]})  # a copy at 4 significant digits
-    merged, notes = _merge_close_lrs(rounded, "lr")
-    assert merged["lr"].nunique() == len(grid) and len(notes) == 1
+    same, said = _merge_close(grid, one[:8])
+    assert not said and same.tolist() == grid.tolist()
+    rounded = np.array([*grid, *[float(f"{x:.4g}") for x in grid]])  # a copy at 4 significant digits
+    merged, said = _merge_close(rounded, one)
+    assert len(np.unique(merged)) == len(grid) and said
     # no chaining: values each within the tolerance of the next, spanning more than it, are not one point
-    chain = pd.DataFrame({"lr": 1e-3 * (1 + 0.9 * LR_MERGE_RTOL) ** np.arange(4)})
-    assert _merge_close_lrs(chain, "lr")[0]["lr"].nunique() == 2
+    chain = 1e-3 * (1 + 0.9 * LR_MERGE_RTOL) ** np.arange(4)
+    assert len(np.unique(_merge_close(chain, one[:4])[0])) == 2
 
 
 def test_text_cells_merge_and_bad_cells_are_still_refused():

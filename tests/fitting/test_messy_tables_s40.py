@@ -1,0 +1,85 @@
+"""What a user review with a team's own exported tables found (session 40): JSON rows refused a loss written as
+"nan" that the same table as CSV read as missing; "1,024" was called a decimal comma; a loss written "diverged"
+got no hint; an LR column holding -log2 of the LR fitted as LRs of 5-14 with only a note about missing losses;
+wandb's State column saying crashed was read as a setting averaged like seeds, not as failed runs."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abcscale.fitting import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.fitting.table import TableError, prepare
+from abcscale.schemas.fit import ColumnMapping
+
+GROUP = {"parameterization": "standard", "optimizer": "adam", "lr_mode": "global"}
+
+
+def _sweep() -> pd.DataFrame:
+    return synthetic_sweep((128, 256, 512), seeds=2, group=GROUP, seed=5)
+
+
+@pytest.mark.parametrize("word", ["nan", "NaN", "", "null", "None"])
+def test_a_missing_loss_written_as_text_reads_as_the_csv_reads_it(word):
+    df = _sweep()
+    as_text = df.astype({"final_loss": object})
+    as_text.loc[as_text["final_loss"].isna(), "final_loss"] = word
+    assert (as_text["final_loss"] == word).sum() > 0
+    csv = pd.read_csv(io.StringIO(as_text.to_csv(index=False)))  # what the CLI and an upload read
+    a, b = prepare(as_text), prepare(csv)
+    assert a.n_diverged == b.n_diverged == int(df["final_loss"].isna().sum())
+    fa, fb = fit_table(as_text, n_boot=50).groups[0], fit_table(csv, n_boot=50).groups[0]
+    assert [w.lr_opt for w in fa.per_width] == [w.lr_opt for w in fb.per_width]
+
+
+@pytest.mark.parametrize(("cell", "hint"), [
+    ("diverged", "a run that diverged: leave its cell empty or write NaN, or flag it in a column named by"),
+    ("crashed", "a run that diverged"),
+    ("1,024", "a thousands separator or a decimal comma?"),
+    ("0,0031", "a decimal comma? write 0.001"),
+])
+def test_a_word_or_a_comma_in_a_number_gets_its_hint(cell, hint):
+    df = _sweep().astype({"final_loss": object})
+    df.loc[3, "final_loss"] = cell
+    with pytest.raises(TableError, match="final_loss: not a number in row") as exc:
+        prepare(df)
+    assert hint in str(exc.value)
+
+
+@pytest.mark.parametrize("flagged", [True, False])
+def test_an_lr_column_running_the_other_way_is_said(flagged):
+    df = _sweep()
+    df["neg_log2_lr"] = -np.log2(df["beta"])  # 2^-k written as k: larger values, smaller LRs
+    if not flagged:
+        df = df.drop(columns="diverged")  # as exported: a diverged run is a missing loss
+    notes = prepare(df, ColumnMapping(lr_col="neg_log2_lr")).warnings
+    said = [n for n in notes if "falls as the LR grows" in n]
+    assert len(said) == 1 and "every value is" in said[0] and "and 0 above it" in said[0], notes
+    # the table the right way round says nothing of it
+    assert not any("falls as the LR grows" in n for n in prepare(df).warnings)
+
+
+def test_a_tracker_state_of_crashed_runs_is_said_and_not_read_as_a_setting():
+    df = _sweep()
+    df["State"] = "finished"
+    trained = df.index[df["final_loss"].notna()]
+    df.loc[trained[:3], "State"] = "crashed"
+    df.loc[trained[3], "State"] = "killed"
+    notes = prepare(df).warnings
+    said = [n for n in notes if n.startswith("State:")]
+    assert len(said) == 1 and "4 run(s) crashed, killed" in said[0], notes
+    assert not any("State" in n and "seeds" in n for n in notes), notes  # not "averaged as if they were seeds"
+    clean = _sweep().assign(State="finished")
+    assert not any("State" in n for n in prepare(clean).warnings)
+
+
+def test_a_seed_column_under_another_name_is_pointed_at_the_seed_role():
+    df = _sweep().rename(columns={"seed": "config.seed"})
+    (said,) = [n for n in prepare(df).warnings if "config.seed" in n]
+    assert "averaged as if they were seeds" in said and "name it the seed column (`seed_col`)" in said
+    named = prepare(df, ColumnMapping(seed_col="config.seed")).warnings
+    assert not any("config.seed" in n for n in named)
