@@ -94,6 +94,10 @@ def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -
     given = "epsilon" in base.model_fields_set or base.epsilon != type(base).model_fields["epsilon"].default
     if all(e is None for e in e_l.values()) and given:
         out.append(f"epsilon: {opt.value} has no epsilon; the {base.epsilon:g} given changes nothing")
+    if layer_rules(opt).weight_decay and "weight_decay" not in base.model_fields_set and not base.weight_decay:
+        # a 0 in the table reads as advice; it is only what was given (nothing): abcscale transfers a decay
+        out.append(f"weight_decay: none given, so 0 at every layer; {opt.value}'s decay is not chosen here, only "
+                   "carried: give the one tuned at the base width (weight_decay, --weight-decay) to transfer it")
     if not layer_rules(opt).weight_decay and base.weight_decay_mode is not WeightDecayMode.coupled:
         out.append(f"weight_decay_mode: {opt.value} has no decoupled weight decay; {base.weight_decay_mode.value} "
                    "changes nothing")
