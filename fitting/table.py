@@ -618,6 +618,11 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                   unflagged, tuple(merged))
 
 
+#: what a tracker's export names each role's column, lower case with separators dropped (a hint, never a choice)
+_LIKELY = {"size_col": ("width", "dmodel", "hiddensize", "hiddendim", "nembd", "embeddim", "modeldim", "nparams"),
+           "lr_col": ("learningrate", "lr"), "loss_col": ("loss",)}
+
+
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     """Which columns are the group key, the swept constants, the seed and the divergence flag."""
     default = ColumnMapping()
@@ -628,7 +633,11 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         listing = f"; columns are: {', '.join(sorted(cols))}" if i == len(missing) - 1 else ""
         wanted = {_key(col), *([_key(DEFAULT_LOSS)] if role == "loss_col" else [])}
         alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
-        hint = f"; {', '.join(alike)} looks like it: name it with {option(role)}" if alike else ""
+        # else a tracker's names for it (wandb's config.d_model, config.learning_rate, val_loss)
+        alike = alike or sorted((str(c) for c in cols if any(w in _key(c) for w in _LIKELY[role])),
+                                key=lambda c: (not any(w in _key(c) for w in ("val", "eval", "test")), c))
+        hint = (f"; {', '.join(alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: name it with "
+                f"{option(role)}" if alike else "")
         problems.append(f"{col}: missing column (the {option(role)} column){hint}{listing}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:

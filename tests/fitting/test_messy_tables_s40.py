@@ -83,3 +83,15 @@ def test_a_seed_column_under_another_name_is_pointed_at_the_seed_role():
     assert "averaged as if they were seeds" in said and "name it the seed column (`seed_col`)" in said
     named = prepare(df, ColumnMapping(seed_col="config.seed")).warnings
     assert not any("config.seed" in n for n in named)
+
+
+def test_a_trackers_column_names_are_suggested_for_the_missing_roles():
+    df = _sweep().rename(columns={"width": "config.d_model", "beta": "config.learning_rate",
+                                  "final_loss": "train/loss"}).assign(**{"val/loss": 1.0})
+    with pytest.raises(TableError) as exc:
+        prepare(df)
+    said = str(exc.value)
+    assert "width: missing column (the `size_col` column); config.d_model looks like it: name it with `size_col`" \
+        in said
+    assert "config.learning_rate looks like it: name it with `lr_col`" in said
+    assert "val/loss, train/loss look like it: name it with `loss_col`" in said  # the held-out one first
