@@ -635,7 +635,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
         # else a tracker's names for it (wandb's config.d_model, config.learning_rate, val_loss)
         alike = alike or sorted((str(c) for c in cols if any(w in _key(c) for w in _LIKELY[role])
-                                 and _key(c) != "basewidth"),
+                                 and c not in (*THEORY_COLUMNS, "base_width")),
                                 key=lambda c: (not any(w in _key(c) for w in ("val", "eval", "test")), c))
         hint = (f"; {', '.join(alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: name it with "
                 f"{option(role)}" if alike else "")
