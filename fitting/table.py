@@ -217,8 +217,9 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     df = derive_columns(df, m.derive or [])
     m = _default_loss(df, m)
     v = _iv(df, m, blowup)
+    digest = table_hash(df)  # the table as given, before the merge below ("any cell's value changes it")
     df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes below group by
-    prep = _canonical(df, v, m)
+    prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest)
     notes = [*v.merged, *_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
              *_inverted_lr(df, m, v), *_cut_short(df, m, v), *_failed_runs(df, v), *_grouping_notes(df, m, v),
              *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v), *_repeated_runs(df, m, v),
@@ -234,7 +235,7 @@ LR_MERGE_RTOL = 1e-3
 
 def _merge_close(values: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, dict[float, float]]:
     """Within each curve (rows of one ``curve`` code), values within ``LR_MERGE_RTOL`` of each other become one:
-    the value most of the curve's rows give, else the shortest written (0.001 over 0.0010000000474974513).
+    the value most of the table's rows give, else the shortest written (0.001 over 0.0010000000474974513).
     Clusters do not chain: each holds the values within the tolerance of its smallest. Returns the new values and
     what was read as what."""
     out = values.copy()
@@ -242,9 +243,17 @@ def _merge_close(values: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, dic
     order = np.lexsort((values, curve))
     v, c = values[order], curve[order]
     close = (c[1:] == c[:-1]) & (v[1:] != v[:-1]) & (np.diff(v) <= LR_MERGE_RTOL * v[1:])
-    for cv in np.unique(c[1:][close]):  # only the curves that hold close values (usually none)
-        rows = np.flatnonzero(curve == cv)
-        u, inv, counts = np.unique(values[rows], return_inverse=True, return_counts=True)
+    if not close.any():
+        return out, said
+    everywhere, total = np.unique(values, return_counts=True)  # one choice for a value in every curve
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])  # each curve's segment of the sorted order
+    ends = np.r_[starts[1:], len(c)]
+    for a, b in zip(starts, ends, strict=True):
+        if not close[a:b - 1].any():  # only the curves that hold close values (usually none)
+            continue
+        rows = order[a:b]
+        u, inv = np.unique(values[rows], return_inverse=True)
+        counts = total[np.searchsorted(everywhere, u)]
         to = np.arange(len(u))
         i = 0
         while i < len(u):
@@ -526,7 +535,7 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
     if bad.any():
         first = str(s[bad].iloc[0])
         hint = (" (a thousands separator or a decimal comma? write 1024 or 1.024, not 1,024)"
-                if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+", first.strip()) else
+                if re.fullmatch(r"[+-]?[1-9]\d{0,2}(,\d{3})+", first.strip()) else
                 " (a decimal comma? write 0.001, not 0,001)" if "," in first else
                 f" (a run that diverged: leave its cell empty or write NaN, or flag it in a column named by "
                 f"{option('diverged_col')})" if first.strip().lower() in _FAILED_WORDS else "")
@@ -535,11 +544,11 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
     return num.astype(float)
 
 
-#: text a CSV reader (pandas' defaults) reads as a missing value
+#: the usual text a CSV reader (pandas' defaults among them) reads as a missing value
 _MISSING_WORDS = frozenset({"", "nan", "-nan", "na", "n/a", "null", "none", "<na>", "#n/a", "#na"})
 #: text that says a run failed, in place of its loss
 _FAILED_WORDS = frozenset({"diverged", "divergence", "failed", "fail", "crashed", "crash", "killed", "error",
-                           "oom", "inf", "-"})
+                           "oom", "-"})
 
 
 def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR) -> _Valid:
@@ -623,6 +632,10 @@ _LIKELY = {"size_col": ("width", "dmodel", "hiddensize", "hiddendim", "nembd", "
            "lr_col": ("learningrate", "lr"), "loss_col": ("loss",)}
 
 
+def _mostly_numbers(s: pd.Series) -> bool:
+    return bool(_to_number(s).notna().mean() >= 0.5) if len(s) else False
+
+
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     """Which columns are the group key, the swept constants, the seed and the divergence flag."""
     default = ColumnMapping()
@@ -635,8 +648,10 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
         # else a tracker's names for it (wandb's config.d_model, config.learning_rate, val_loss)
         alike = alike or sorted((str(c) for c in cols if any(w in _key(c) for w in _LIKELY[role])
-                                 and c not in (*THEORY_COLUMNS, "base_width")),
-                                key=lambda c: (not any(w in _key(c) for w in ("val", "eval", "test")), c))
+                                 and c not in (*THEORY_COLUMNS, *RUN_MEASUREMENTS, "base_width")
+                                 and _mostly_numbers(df[c])),
+                                key=lambda c: (not any(_key(c).endswith(w) for w in _LIKELY[role]),
+                                               not any(w in _key(c) for w in ("val", "eval", "test")), c))
         hint = (f"; {', '.join(alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: name it with "
                 f"{option(role)}" if alike else "")
         problems.append(f"{col}: missing column (the {option(role)} column){hint}{listing}")
@@ -813,10 +828,15 @@ def _inverted_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Most diverged runs below their curve's best LR and few above it: the LR column may run the other way
     (-log2 of the LR, 1/LR), which the fitter would read as LRs (an Adam LR of 13.9, a user review found)."""
     keys = df[[*v.group_cols, m.size_col, *v.constants]]
-    _, lr_best = _curve_best(keys, v.lr, v.loss, _trained(v), "max")
-    below = int((v.diverged & (v.lr < lr_best)).sum())
-    above = int((v.diverged & (v.lr > lr_best)).sum())
-    if below < max(2, 2 * above):
+    best, lr_best = _curve_best(keys, v.lr, v.loss, _trained(v), "max")
+    seen = v.diverged & np.isfinite(best)  # a curve whose every run diverged has no best to sit below
+    missing = v.missing if v.missing is not None else np.zeros_like(seen)
+    below = int((seen & (v.lr < lr_best)).sum())
+    above = int((seen & (v.lr > lr_best)).sum())
+    # runs without a loss below the best are as often unfinished (said by _missing_note); alone they point at the
+    # column only where every value is 1 or more
+    flagged_below = int((seen & ~missing & (v.lr < lr_best)).sum())
+    if below < max(2, 2 * above) or (flagged_below < max(2, 2 * above) and v.lr.min() < 1):
         return []
     return [f"{m.lr_col}: {below} diverged run(s) sit below their curve's best LR and {above} above it, where runs "
             "diverge" + (f"; every value is {float(v.lr.min()):g} or more" if v.lr.min() >= 1 else "")
@@ -860,12 +880,13 @@ TRACKER_COLUMNS = frozenset({"state", "runstate", "status", "runstatus",  # said
 
 #: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
 #: MLflow: FAILED, KILLED)
-_FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error"})
+_FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error", "running", "pending", "scheduled",
+                            "queued"})
 
 
 def _failed_runs(df: pd.DataFrame, v: _Valid) -> list[str]:
-    """Runs a tracker's state column (wandb's State, MLflow's status) says crashed, failed or were killed, that
-    the fit keeps as runs that trained: their last logged loss is where they stopped, not their result."""
+    """Runs a tracker's state column (wandb's State, MLflow's status) says crashed, failed, were killed or still
+    run, that the fit keeps as runs that trained: their last logged loss is where they stopped, not their result."""
     out = []
     for c in df.columns:
         if _key(c) not in ("state", "runstate", "status", "runstatus") or df[c].dtype.kind in "biufc":
@@ -874,8 +895,8 @@ def _failed_runs(df: pd.DataFrame, v: _Valid) -> list[str]:
         bad = said.isin(_FAILED_STATES).to_numpy() & _trained(v)
         if bad.any():
             kinds = ", ".join(sorted(set(said[bad])))
-            out.append(f"{c}: {int(bad.sum())} run(s) {kinds}, fitted with their last logged loss, which is where "
-                       f"they stopped, not what they reached: {_rows(bad)}. Drop them or rerun them")
+            out.append(f"{c}: {int(bad.sum())} run(s) {kinds}, fitted with their last logged loss, not a finished "
+                       f"run's: {_rows(bad)}. Drop them, rerun them or let them finish")
     return out
 
 

@@ -71,7 +71,7 @@ def test_a_tracker_state_of_crashed_runs_is_said_and_not_read_as_a_setting():
     df.loc[trained[3], "State"] = "killed"
     notes = prepare(df).warnings
     said = [n for n in notes if n.startswith("State:")]
-    assert len(said) == 1 and "4 run(s) crashed, killed" in said[0], notes
+    assert len(said) == 1 and "4 run(s) crashed, killed, fitted with their last logged loss" in said[0], notes
     assert not any("State" in n and "seeds" in n for n in notes), notes  # not "averaged as if they were seeds"
     clean = _sweep().assign(State="finished")
     assert not any("State" in n for n in prepare(clean).warnings)
@@ -95,3 +95,53 @@ def test_a_trackers_column_names_are_suggested_for_the_missing_roles():
         in said
     assert "config.learning_rate looks like it: name it with `lr_col`" in said
     assert "val/loss, train/loss look like it: name it with `loss_col`" in said  # the held-out one first
+
+
+def test_no_inverted_column_is_said_of_ordinary_tables():
+    df = _sweep()
+    top = df["width"] == df["width"].max()
+    every_run_diverged = df.assign(final_loss=df["final_loss"].where(~top), diverged=df["diverged"] | top)
+    assert not any("falls as the LR grows" in n for n in prepare(every_run_diverged).warnings)
+    unfinished = synthetic_sweep((128, 256, 512), seeds=2, group=GROUP, seed=5, edge_octaves=None)
+    unfinished = unfinished.drop(columns="diverged")
+    smallest = unfinished.groupby("width")["beta"].transform("min") == unfinished["beta"]
+    unfinished.loc[smallest & (unfinished["width"] < 512), "final_loss"] = np.nan  # the smallest LR's runs unfinished
+    notes = prepare(unfinished).warnings
+    assert any("run(s) without a loss" in n for n in notes)  # said as unfinished, not as an inverted column
+    assert not any("falls as the LR grows" in n for n in notes), notes
+
+
+def test_a_leading_zero_before_a_comma_is_a_decimal_comma():
+    df = _sweep().astype({"beta": object})
+    df.loc[2, "beta"] = "0,001"
+    with pytest.raises(TableError, match=r"\(a decimal comma\? write 0.001, not 0,001\)"):
+        prepare(df)
+
+
+def test_the_likely_names_skip_text_measurements_and_put_exact_endings_first():
+    df = _sweep().rename(columns={"beta": "config.lr", "final_loss": "train/loss"}).assign(
+        **{"config.lr_scheduler": "cosine", "config.warmup_lr": 1e-6})
+    df["loss_at_init"] = 5.5
+    with pytest.raises(TableError) as exc:
+        prepare(df)
+    said = str(exc.value)
+    assert "config.lr, config.warmup_lr look like it: name it with `lr_col`" in said  # no text column
+    assert "train/loss looks like it: name it with `loss_col`" in said  # not the runner's loss at init
+
+
+def test_the_input_hash_is_the_tables_as_given():
+    from abcscale.fitting.table import table_hash
+
+    clean = _sweep()
+    mixed = clean.copy()
+    mixed.loc[mixed["seed"] == 1, "beta"] = mixed.loc[mixed["seed"] == 1, "beta"].map(lambda x: float(np.float32(x)))
+    assert prepare(mixed).input_hash == table_hash(mixed) != prepare(clean).input_hash
+
+
+def test_close_lrs_of_different_curves_are_not_merged():
+    df = _sweep()
+    df.loc[df["width"] == 256, "beta"] *= 1 + 5e-4  # each width's own grid, 0.05% apart from the others
+    prep = prepare(df)
+    assert not any("one grid point" in n for n in prep.warnings)
+    by_width = {w.width: set(np.round(w.x, 9)) for g in prep.groups for w in g.widths}
+    assert by_width[256].isdisjoint(by_width[128])
