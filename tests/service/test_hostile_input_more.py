@@ -94,6 +94,11 @@ def test_an_integer_beyond_any_float_in_a_csv_is_a_422_naming_its_column(client,
     if column == "loss_at_init":  # an infinite loss at init flags nothing: the fit goes ahead
         assert r.status_code == 201, r.text
         return
+    if column == "final_loss":  # an infinite loss is a divergence, as a literal inf is (the row's empty cells too)
+        assert r.status_code == 201, r.text
+        n_div = int(sweep["final_loss"].isna().sum()) + int(pd.notna(sweep.loc[0, "final_loss"]))
+        assert r.json()["result"]["provenance"]["n_diverged"] == n_div
+        return
     assert r.status_code == 422, r.text
     assert _msgs(r).count(f"{column}:") >= 1
     assert fit_count(client) == 0
