@@ -51,7 +51,7 @@ class Parameterization(_AliasedEnum):
     @classmethod
     def _aliases(cls) -> dict[str, str]:
         return {"sp": "standard", "mf": "mean_field", "mfp": "mean_field", "meanfield": "mean_field",
-                "mu_p": "mup"}
+                "mu_p": "mup", "\u00b5p": "mup", "\u03bcp": "mup"}  # µP with the micro sign or the Greek mu
 
 
 class Optimizer(_AliasedEnum):

@@ -23,6 +23,8 @@ def test_aliases_and_custom_tables():
     assert theory.ab_table(custom) is custom
     assert theory.parameterization_of(custom) is None
     assert theory.parameterization_of("mu_p") is Parameterization.mup
+    # as papers and trackers write it: the micro sign or the Greek mu (a user review's table said µP)
+    assert theory.parameterization_of("\u00b5P") is theory.parameterization_of("\u03bcP") is Parameterization.mup
 
 
 def test_unknown_name_lists_the_allowed_ones():
