@@ -399,36 +399,49 @@ def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[
             f"covariates ({option('covariates')})"]
 
 
-#: a derived column: NAME=A/B or NAME=A*B of two numeric columns, optionally :round or :log2round.
-_DERIVE = re.compile(r"^\s*([^=*/:\s]+)\s*=\s*([^=*/:]+?)\s*([*/])\s*([^=*/:]+?)\s*(?::\s*(round|log2round))?\s*$")
+#: a derived column: NAME=A/B or NAME=A*B of two numeric columns, or NAME=A (a copy of one column under another
+#: name: a tracker's config.param as parameterization), optionally :round or :log2round.
+_DERIVE = re.compile(
+    r"^\s*([^=*/:\s]+)\s*=\s*([^=*/:]+?)\s*(?:([*/])\s*([^=*/:]+?))?\s*(?::\s*(round|log2round))?\s*$")
 
 
 def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
     """``df`` with each derived column added (``tpp=D/N:round``: tokens per parameter rounded to an integer;
-    ``:log2round`` rounds to a power of two): a grouping key or covariate computed without pandas code. No
-    expression is evaluated: a spec is a ratio or product of two existing numeric columns."""
+    ``:log2round`` rounds to a power of two; ``parameterization=config.param``: a copy under the name a role
+    reads): a grouping key or covariate computed without pandas code. No expression is evaluated: a spec is a
+    ratio or product of two existing numeric columns, or one existing column."""
     problems: list[str] = []
     out = df.copy() if specs else df
     for spec in specs:
         m = _DERIVE.match(spec)
         if m is None:
             problems.append(f"{option('derive')}: {spec!r} is not NAME=A/B or NAME=A*B (optionally :round or "
-                            ":log2round)")
+                            ":log2round), or NAME=A (a copy of column A)")
             continue
         name, a, op, b, how = m.groups()
         if name in out.columns:
             problems.append(f"{option('derive')}: {name} is already a column")
             continue
-        missing = [c for c in (a, b) if c not in out.columns]
+        missing = [c for c in (a, b) if c is not None and c not in out.columns]
         if missing:
             problems += [f"{c}: missing column (named in {option('derive')} {spec.strip()!r})" for c in missing]
             continue
-        va, vb = (_to_number(out[c]).astype(float) for c in (a, b))
-        if va.isna().any() or vb.isna().any() or (op == "/" and (vb == 0).any()):
-            problems.append(f"{option('derive')} {spec.strip()!r}: {a} and {b} must be numbers"
-                            + (f" and {b} nonzero" if op == "/" else ""))
+        if op is None and how is None:  # a copy: any type, as the table holds it
+            out[name] = out[a]
             continue
-        val = va / vb if op == "/" else va * vb
+        va = _to_number(out[a]).astype(float)
+        if op is None:  # one column, rounded
+            if va.isna().any():
+                problems.append(f"{option('derive')} {spec.strip()!r}: {a} must be numbers to {how} them")
+                continue
+            val = va
+        else:
+            vb = _to_number(out[b]).astype(float)
+            if va.isna().any() or vb.isna().any() or (op == "/" and (vb == 0).any()):
+                problems.append(f"{option('derive')} {spec.strip()!r}: {a} and {b} must be numbers"
+                                + (f" and {b} nonzero" if op == "/" else ""))
+                continue
+            val = va / vb if op == "/" else va * vb
         if how == "round":
             val = val.round()
         elif how == "log2round":

@@ -354,7 +354,8 @@ class FitOptions(_Request):
     covariates: list[str] | None = Field(None, max_length=8, description="numeric axes fitted in one joint law "
                                          "with the size, e.g. tokens and batch size (or 'a,b')")
     derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B', "
-                                     "optionally ':round' or ':log2round' (or comma-separated)")
+                                     "optionally ':round' or ':log2round', or 'NAME=A' (a copy: "
+                                     "'parameterization=config.param'; or comma-separated)")
     at: dict[str, Annotated[float, Number]] | None = Field(
         None, max_length=8, description="covariate values to predict at with target_width (the target size), "
         "e.g. {\"D\": 1e10}; covariates left out sit at their bases")

@@ -55,7 +55,8 @@ class ColumnMapping(_Model):
         None, description="numeric axes fitted jointly with the size (tokens, batch size, depth): one law "
         "log2 LR* = log2 C + e_size log2(size/base) + sum_k e_k log2(x_k/base_k) per group")
     derive: list[str] | None = Field(
-        None, description="derived columns 'NAME=A/B[:round|:log2round]' (or A*B), computed before grouping")
+        None, description="derived columns 'NAME=A/B[:round|:log2round]' (or A*B), or 'NAME=A' (a copy under a "
+        "role's name: 'parameterization=config.param'), computed before grouping")
 
     _comma_lists = field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")(comma_list)
     _distinct_covariates = field_validator("covariates")(distinct_covariates)

@@ -145,3 +145,26 @@ def test_close_lrs_of_different_curves_are_not_merged():
     assert not any("one grid point" in n for n in prep.warnings)
     by_width = {w.width: set(np.round(w.x, 9)) for g in prep.groups for w in g.widths}
     assert by_width[256].isdisjoint(by_width[128])
+
+
+def test_derive_copies_a_trackers_setup_columns_under_the_names_theory_reads():
+    mixed = pd.concat([synthetic_sweep((128, 256, 512), seeds=2, exponent=e, seed=s,
+                                       group={"config.param": p, "config.optim": "AdamW", "lr_mode": m})
+                       for p, m, e, s in (("sp", "global", -1.0, 1), ("µP", "per_layer", 0.0, 2))])
+    plain = fit_table(mixed, n_boot=50)
+    assert all(g.theory_exponent is None for g in plain.groups)  # theory cannot read config.param
+    m = ColumnMapping(derive=["parameterization=config.param", "optimizer=config.optim"])
+    fit = fit_table(mixed, m, n_boot=50)
+    got = {g.group["parameterization"]: g.theory_exponent for g in fit.groups}
+    assert got == {"sp": -1.0, "µP": 0.0}
+    assert all(g.group["optimizer"] == "AdamW" for g in fit.groups)
+    with pytest.raises(TableError, match="parameterization is already a column"):
+        prepare(mixed.assign(parameterization="mup"), m)
+    with pytest.raises(TableError, match="config.nothing: missing column"):
+        prepare(mixed, ColumnMapping(derive=["optimizer=config.nothing"]))
+    with pytest.raises(TableError, match="config.param must be numbers to round them"):
+        prepare(mixed, ColumnMapping(derive=["x=config.param:round"]))
+    from abcscale.fitting.table import derive_columns
+
+    rounded = derive_columns(mixed.assign(d=mixed["width"] + 0.4), ["N=d:round"])
+    assert rounded["N"].tolist() == mixed["width"].astype(float).tolist()
