@@ -69,7 +69,7 @@ def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None,
         groups = [g.model_copy(update={"warnings": [w for w in g.warnings if not _coverage(w)]}) for g in groups]
         joint, joint_notes = _joint(groups, prep, s, seed, at or {})
     prov = Provenance(
-        input_hash=prep.input_hash, n_rows=prep.n_rows, n_rows_used=prep.n_rows - prep.n_diverged,
+        input_hash=prep.input_hash, n_rows=prep.n_rows, n_rows_used=prep.n_rows - prep.n_diverged - prep.n_left_out,
         n_diverged=prep.n_diverged, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         abcscale_version=version(),
         settings={"target_width": s.target_width, "alignment": s.alignment, "base_width": s.base_width,

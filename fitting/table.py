@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -190,6 +191,7 @@ class Prepared:
     n_diverged: int
     input_hash: str
     warnings: tuple[str, ...] = ()
+    n_left_out: int = 0  # rows a tracker's state says did not finish (_unfinished_runs), not fitted
     covariates: tuple[str, ...] = ()  # the last len(covariates) group columns: curves of one joint law
 
 
@@ -216,14 +218,26 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
     df = derive_columns(df, m.derive or [])
     m = _default_loss(df, m)
+    digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     v = _iv(df, m, blowup)
-    digest = table_hash(df)  # the table as given, before the merge below ("any cell's value changes it")
-    df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes below group by
-    prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest)
-    notes = [*v.merged, *_blown_up_note(v, blowup), *_missing_note(v), *_unflagged_note(v, m.diverged_col),
-             *_inverted_lr(df, m, v), *_cut_short(df, m, v), *_failed_runs(df, v), *_grouping_notes(df, m, v),
-             *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v), *_repeated_runs(df, m, v),
-             *_identical_seeds(df, m, v), *_budget_with_size(df, m, v), *_counts_as_widths(df, m)]
+    unfinished, left_out = _unfinished_runs(df, m, _trained(v))
+    if unfinished.any() and not (_trained(v) & ~unfinished).any():
+        raise TableError([*left_out, "no finished run is left to fit"])
+    token = _GIVEN_ROWS.set(np.flatnonzero(~unfinished) if unfinished.any() else None)
+    try:
+        if unfinished.any():  # fitted without them: their curves' best, blow-ups and notes are the others'
+            df = df[~unfinished].reset_index(drop=True)
+            v = _iv(df, m, blowup)
+        df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes group by
+        prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
+                                   n_left_out=int(unfinished.sum()))
+        notes = [*left_out, *v.merged, *_blown_up_note(v, blowup), *_missing_note(v),
+                 *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
+                 *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
+                 *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
+                 *_counts_as_widths(df, m)]
+    finally:
+        _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
 
 
@@ -494,8 +508,15 @@ class _Roles:
     div_col: str | None
 
 
+#: the table's row numbers as given, while prepare fits a table with some rows left out (_unfinished_runs): the
+#: messages name rows as the user counts them
+_GIVEN_ROWS: ContextVar[np.ndarray | None] = ContextVar("_GIVEN_ROWS", default=None)
+
+
 def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
     idx = np.flatnonzero(np.asarray(mask))
+    if (given := _GIVEN_ROWS.get()) is not None:
+        idx = given[idx]
     shown = ", ".join(str(int(i)) for i in idx[:limit])
     return f"{idx.size} row(s), e.g. row {shown}" if idx.size > limit else f"row(s) {shown}"
 
@@ -897,20 +918,28 @@ _FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error",
                             "queued"})
 
 
-def _failed_runs(df: pd.DataFrame, v: _Valid) -> list[str]:
-    """Runs a tracker's state column (wandb's State, MLflow's status) says crashed, failed, were killed or still
-    run, that the fit keeps as runs that trained: their last logged loss is where they stopped, not their result."""
-    out = []
+def _unfinished_runs(df: pd.DataFrame, m: ColumnMapping, trained: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Runs that trained (a finite loss, not counted as diverged) which a tracker's state column (wandb's State,
+    MLflow's status) says crashed, failed, were killed or still run: their last logged loss is where they stopped,
+    not a result (a user review: three crashed reruns moved a width's optimum 1.5x). They are left out of the fit,
+    said with their rows; to keep them, drop or rename the column. A run that diverged often crashes too (its NaN
+    raised): it stays, a divergence. A column a role names is the user's own and is not read so."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or []),
+             *(m.constant_cols or []), *(m.covariates or [])}
+    out = np.zeros(len(df), dtype=bool)
+    notes = []
     for c in df.columns:
-        if _key(c) not in ("state", "runstate", "status", "runstatus") or df[c].dtype.kind in "biufc":
+        if c in roles or _key(c) not in ("state", "runstate", "status", "runstatus") or df[c].dtype.kind in "biufc":
             continue
         said = df[c].map(lambda x: x.strip().lower() if isinstance(x, str) else "")
-        bad = said.isin(_FAILED_STATES).to_numpy() & _trained(v)
+        bad = said.isin(_FAILED_STATES).to_numpy() & trained
         if bad.any():
             kinds = ", ".join(sorted(set(said[bad])))
-            out.append(f"{c}: {int(bad.sum())} run(s) {kinds}, fitted with their last logged loss, not a finished "
-                       f"run's: {_rows(bad)}. Drop them, rerun them or let them finish")
-    return out
+            notes.append(f"{c}: {int(bad.sum())} run(s) {kinds} with a loss left out of the fit (their last logged "
+                         f"loss is where they stopped, not a finished run's): {_rows(bad)}. To fit them as they "
+                         f"are, drop or rename the {c} column")
+            out |= bad
+    return out, notes
 
 
 def _key(name: object) -> str:

@@ -63,18 +63,32 @@ def test_an_lr_column_running_the_other_way_is_said(flagged):
     assert not any("falls as the LR grows" in n for n in prepare(df).warnings)
 
 
-def test_a_tracker_state_of_crashed_runs_is_said_and_not_read_as_a_setting():
+def test_runs_a_tracker_says_did_not_finish_are_left_out_and_said():
     df = _sweep()
     df["State"] = "finished"
     trained = df.index[df["final_loss"].notna()]
     df.loc[trained[:3], "State"] = "crashed"
     df.loc[trained[3], "State"] = "killed"
-    notes = prepare(df).warnings
-    said = [n for n in notes if n.startswith("State:")]
-    assert len(said) == 1 and "4 run(s) crashed, killed, fitted with their last logged loss" in said[0], notes
-    assert not any("State" in n and "seeds" in n for n in notes), notes  # not "averaged as if they were seeds"
-    clean = _sweep().assign(State="finished")
-    assert not any("State" in n for n in prepare(clean).warnings)
+    wrecked = df.copy()
+    wrecked.loc[trained[:4], "final_loss"] = 9.0  # where they stopped: far above the curve
+    prep = prepare(wrecked)
+    said = [n for n in prep.warnings if n.startswith("State:")]
+    rows = ", ".join(str(int(i)) for i in trained[:4])
+    assert len(said) == 1 and "4 run(s) crashed, killed with a loss left out of the fit" in said[0] and rows in said[0]
+    assert not any("State" in n and "seeds" in n for n in prep.warnings)  # not "averaged as if they were seeds"
+    assert prep.n_rows == len(df) and prep.n_left_out == 4
+    assert sum(len(w.x) for g in prep.groups for w in g.widths) == len(df) - 4
+    fit, clean = fit_table(wrecked, n_boot=50), fit_table(df.drop(index=trained[:4]), n_boot=50)
+    assert [w.lr_opt for w in fit.groups[0].per_width] == [w.lr_opt for w in clean.groups[0].per_width]
+    assert fit.provenance.n_rows_used == clean.provenance.n_rows_used
+    # later messages name rows as the table given counts them
+    bad = wrecked.astype({"beta": object})
+    bad.loc[trained[5], "beta"] = "abc"
+    with pytest.raises(TableError, match=rf"beta: not a number in row\(s\) {trained[5]} "):
+        prepare(bad)
+    assert not any(n.startswith("State:") for n in prepare(df.assign(State="finished")).warnings)
+    with pytest.raises(TableError, match="left out of the fit"):  # every run unfinished: nothing to fit, said
+        prepare(df.assign(State="running"))
 
 
 def test_a_seed_column_under_another_name_is_pointed_at_the_seed_role():
