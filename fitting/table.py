@@ -437,6 +437,10 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
             problems.append(f"{option('derive')}: {name} is already a column")
             continue
         missing = [c for c in (a, b) if c is not None and c not in out.columns]
+        if missing and op is not None and f"{a}{op}{b}" in out.columns:  # train/lr: one column, not a ratio
+            problems.append(f"{option('derive')} {spec.strip()!r}: {a}{op}{b} is one column, whose name a spec cannot "
+                            "hold (/ * : are its operators): name it in its role's option, or rename it first")
+            continue
         if missing:
             problems += [f"{c}: missing column (named in {option('derive')} {spec.strip()!r})" for c in missing]
             continue
@@ -914,16 +918,18 @@ TRACKER_COLUMNS = frozenset({"state", "runstate", "status", "runstatus",  # said
 
 #: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
 #: MLflow: FAILED, KILLED)
-_FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error", "running", "pending", "scheduled",
-                            "queued"})
+_FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error"})
+#: a state that says the run has not ended: whatever loss it has (none yet, NaN) is no result, nor a divergence
+_WAITING_STATES = frozenset({"running", "pending", "scheduled", "queued"})
 
 
 def _unfinished_runs(df: pd.DataFrame, m: ColumnMapping, trained: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Runs that trained (a finite loss, not counted as diverged) which a tracker's state column (wandb's State,
-    MLflow's status) says crashed, failed, were killed or still run: their last logged loss is where they stopped,
-    not a result (a user review: three crashed reruns moved a width's optimum 1.5x). They are left out of the fit,
-    said with their rows; to keep them, drop or rename the column. A run that diverged often crashes too (its NaN
-    raised): it stays, a divergence. A column a role names is the user's own and is not read so."""
+    MLflow's status) says crashed, failed or were killed, and runs it says still run or wait (any loss): a last
+    logged loss is where a run stopped, not a result (a user review: three crashed reruns moved a width's optimum
+    1.5x), and a waiting run's missing loss is no divergence. They are left out of the fit, said with their rows;
+    to keep them, drop or rename the column. A run that diverged often crashes too (its NaN raised): it stays, a
+    divergence. A column a role names is the user's own and is not read so."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or []),
              *(m.constant_cols or []), *(m.covariates or [])}
     out = np.zeros(len(df), dtype=bool)
@@ -932,12 +938,12 @@ def _unfinished_runs(df: pd.DataFrame, m: ColumnMapping, trained: np.ndarray) ->
         if c in roles or _key(c) not in ("state", "runstate", "status", "runstatus") or df[c].dtype.kind in "biufc":
             continue
         said = df[c].map(lambda x: x.strip().lower() if isinstance(x, str) else "")
-        bad = said.isin(_FAILED_STATES).to_numpy() & trained
+        bad = (said.isin(_FAILED_STATES).to_numpy() & trained) | said.isin(_WAITING_STATES).to_numpy()
         if bad.any():
             kinds = ", ".join(sorted(set(said[bad])))
-            notes.append(f"{c}: {int(bad.sum())} run(s) {kinds} with a loss left out of the fit (their last logged "
-                         f"loss is where they stopped, not a finished run's): {_rows(bad)}. To fit them as they "
-                         f"are, drop or rename the {c} column")
+            notes.append(f"{c}: {int(bad.sum())} run(s) {kinds} left out of the fit (a last logged loss is where a "
+                         f"run stopped, not a finished run's result): {_rows(bad)}. To fit them as they are, drop or "
+                         f"rename the {c} column")
             out |= bad
     return out, notes
 

@@ -193,8 +193,10 @@ def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Pa
     df = read_table(table) if isinstance(table, str | Path) else table
     # a setup the request gave for a table without those columns (REST `parameterization`, `fit -p`): every group
     # holds it, and the table, stored as sent, does not
+    # (a column the fit's `derive` makes, parameterization=config.param, is made again by prepare below)
+    derived = {spec.split("=", 1)[0].strip() for spec in fit.mapping.derive or []}
     setup = {k: str(vals.pop()) for k in ("parameterization", "optimizer", "lr_mode")
-             if k not in df.columns and fit.groups and all(k in g.group for g in fit.groups)
+             if k not in df.columns and k not in derived and fit.groups and all(k in g.group for g in fit.groups)
              and len(vals := {str(g.group[k]) for g in fit.groups}) == 1}
     if setup:
         df = with_setup(df, **setup)

@@ -74,7 +74,7 @@ def test_runs_a_tracker_says_did_not_finish_are_left_out_and_said():
     prep = prepare(wrecked)
     said = [n for n in prep.warnings if n.startswith("State:")]
     rows = ", ".join(str(int(i)) for i in trained[:4])
-    assert len(said) == 1 and "4 run(s) crashed, killed with a loss left out of the fit" in said[0] and rows in said[0]
+    assert len(said) == 1 and "4 run(s) crashed, killed left out of the fit" in said[0] and rows in said[0]
     assert not any("State" in n and "seeds" in n for n in prep.warnings)  # not "averaged as if they were seeds"
     assert prep.n_rows == len(df) and prep.n_left_out == 4
     assert sum(len(w.x) for g in prep.groups for w in g.widths) == len(df) - 4
@@ -182,3 +182,37 @@ def test_derive_copies_a_trackers_setup_columns_under_the_names_theory_reads():
 
     rounded = derive_columns(mixed.assign(d=mixed["width"] + 0.4), ["N=d:round"])
     assert rounded["N"].tolist() == mixed["width"].astype(float).tolist()
+
+
+def test_notes_after_the_left_out_rows_name_rows_as_given():
+    df = _sweep()
+    df["State"] = "finished"
+    df["_step"] = 1000
+    trained = df.index[df["final_loss"].notna()]
+    df.loc[trained[:3], "State"] = "crashed"
+    short = trained[10]  # after the left-out rows: its position in the fitted table is 3 less
+    df.loc[short, "_step"] = 400
+    (cut,) = [n for n in prepare(df).warnings if "cut short" in n]
+    assert f"row(s) {short}." in cut, cut
+
+
+def test_plots_of_a_fit_whose_setup_columns_were_derived(tmp_path):
+    from abcscale.usecases import plot_fit
+
+    df = _sweep().rename(columns={"parameterization": "config.param"})
+    fit = fit_table(df, ColumnMapping(derive=["parameterization=config.param"]), n_boot=50)
+    assert fit.groups[0].theory_exponent is not None
+    assert sorted(plot_fit(fit, df, tmp_path)) == ["loss_vs_lr", "loss_vs_width", "lr_vs_width"]
+
+
+def test_waiting_runs_are_no_divergences_and_a_slash_name_is_said():
+    df = _sweep()
+    df["State"] = "finished"
+    top = df.index[(df["width"] == 512) & (df["beta"] == df.loc[df["width"] == 512, "beta"].max())]
+    df.loc[top, ["final_loss", "diverged"]] = [np.nan, False]
+    df.loc[top, "State"] = "queued"  # not run yet: no loss, and no divergence
+    base = prepare(df.drop(index=top)).n_diverged
+    prep = prepare(df)
+    assert prep.n_diverged == base and prep.n_left_out == len(top)
+    with pytest.raises(TableError, match="train/lr is one column, whose name a spec cannot hold"):
+        prepare(df.assign(**{"train/lr": 1.0}), ColumnMapping(derive=["l=train/lr"]))
