@@ -556,7 +556,7 @@ def _float_or_nan(v: object) -> float:
         return math.nan
 
 
-def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | None:
+def _numeric(df: pd.DataFrame, col: str, problems: list[str], *, loss: bool = False) -> pd.Series | None:
     s = df[col]
     # true/false is not a number here (pandas would read true as 1): a JSON row or a parquet bool column
     flags = (s.notna() if pd.api.types.is_bool_dtype(s) else
@@ -576,7 +576,7 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str]) -> pd.Series | Non
                 if re.fullmatch(r"[+-]?[1-9]\d{0,2}(,\d{3})+", first.strip()) else
                 " (a decimal comma? write 0.001, not 0,001)" if "," in first else
                 f" (a run that diverged: leave its cell empty or write NaN, or flag it in a column named by "
-                f"{option('diverged_col')})" if first.strip().lower() in _FAILED_WORDS else "")
+                f"{option('diverged_col')})" if loss and first.strip().lower() in _FAILED_WORDS else "")
         problems.append(f"{col}: not a number in {_rows(bad)} (the first: {first[:40]!r}){hint}")
         return None
     return num.astype(float)
@@ -597,7 +597,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         raise TableError(problems)
     width = _check_width(df, m.size_col, problems, "width" if m.size_kind == "width" else "size")
     lr = _check_positive(df, m.lr_col, "learning rates", problems)
-    loss = _numeric(df, m.loss_col, problems)
+    loss = _numeric(df, m.loss_col, problems, loss=True)
     consts = {c: v for c in roles.constant_cols
               if (v := _check_positive(df, c, "swept constants", problems)) is not None}
     for c in m.covariates or []:
