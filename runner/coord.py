@@ -47,8 +47,8 @@ class LayerVerdict:
     worst_slope: float
     passed: bool
     diverged_steps: tuple[int, ...] = ()  # steps where some width's run (any seed) was not finite
-    # per step, the slope's interval at the check's level from the seeds' spread ((nan, nan) with one seed; (inf,
-    # inf) where a run diverged)
+    # per step, the slope's interval at the check's level (slope_interval; (nan, nan) for one seed at two widths,
+    # (inf, inf) where a run diverged)
     intervals: tuple[tuple[float, float], ...] = ()
     verdict: Verdict = "pass"
     decisive_step: int = 0  # the step whose slope and interval decided the verdict (a FAIL's surest one)
