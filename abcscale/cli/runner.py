@@ -350,7 +350,8 @@ def coord_check(
                              "model": spec.model},
                    "plots": {"coord": str(figure)} if figure else {},
                    # a diverged step's slope is +inf, which JSON cannot carry: null there, and the steps named
-                   # intervals: [low, high] per step at `level`, null where a run diverged or one seed at two widths has none
+                   # intervals: [low, high] per step at `level`, null where a run diverged or where one seed at two
+                   # widths gives none
                    "layers": [{"layer": v.layer, "layer_type": v.layer_type, "slopes": [_finite(x) for x in v.slopes],
                                "intervals": [None if not (math.isfinite(lo) and math.isfinite(hi)) else [lo, hi]
                                              for lo, hi in v.intervals],
