@@ -174,38 +174,53 @@ def _constants(values: Mapping[str, str], errors: dict[str, str]) -> tuple[Const
         return None, typed
 
 
-def calculator_request(values: Mapping[str, str]) -> tuple[RecommendRequest | None, dict[str, str]]:
+def calculator_request(values: Mapping[str, str], fit_setup: Mapping[str, str] | None = None
+                       ) -> tuple[RecommendRequest | None, dict[str, str]]:
     """The typed request for the calculator's fields (as ``usecases.recommend_request`` builds the CLI's), or the
-    errors by field. From a fit, only the group field selects the group (as ``{"fit_id", "group"}`` does)."""
+    errors by field. From a fit, the group field and ``fit_setup`` (the parameterization, optimizer and LR mode the
+    user chose for it, never the theory form's defaults) select the group and give a table without those columns
+    its setup, as the same fields of ``POST /v1/recommend`` do."""
     errors: dict[str, str] = {}
     from_fit = values.get("source") == "fit"
     width = _number(values, "width", int, errors)
     constants, typed = _constants(values, errors)
     if from_fit and not values.get("fit_id", "").strip():
         errors["fit_id"] = "choose a stored fit"
-    analytic = {} if from_fit else {
+    analytic = {k: (fit_setup or {}).get(k, "").strip() or None for k in HINTS} if from_fit else {
         "parameterization": values.get("parameterization") or None, "optimizer": values.get("optimizer") or None,
         "alignment": values.get("alignment", "").strip() or None, "lr_mode": values.get("lr_mode") or None,
         "base_width": _number(values, "base_width", int, errors), "beta": _number(values, "base_lr", float, errors)}
-    if errors:
-        return None, errors
-    if width is None:
-        return None, {"width": "required: the width to recommend for"}
-    try:
+    if width is None and "width" not in errors:
+        errors["width"] = "required: the width to recommend for"
+    try:  # every field's error at once, not those of the typed numbers first and the request's on the next try
         req = usecases.recommend_request(
-            width=width, form=values.get("form") or None, constants=constants if typed or not from_fit else None,
-            fit_id=values["fit_id"].strip() if from_fit else None,
+            width=1 if width is None else width, form=values.get("form") or None,
+            constants=constants if typed or not from_fit else None,
+            fit_id=(values.get("fit_id", "").strip() or "-") if from_fit else None,
             group=(values.get("group", "").strip() or None) if from_fit else None, **analytic)
     except ValidationError as exc:
-        return None, _errors_of(exc)
+        more = _errors_of(exc)
+        if from_fit:  # the fit's setup fields are the fit fieldset's own
+            more = {f"fit_{k}" if k in HINTS else k: v for k, v in more.items()}
+        errors |= {k: v for k, v in more.items() if k not in errors}  # a number not read: its own error
+        return None, errors
+    if errors:
+        return None, errors
     return req, {}
 
 
-def _answer(request: Request, req: RecommendRequest, values: Mapping[str, str] | None = None
-            ) -> tuple[Recommendation | None, dict[str, str]]:
-    """``usecases.recommend``'s answer, as ``POST /v1/recommend`` gives it, or the errors by field. From a fit
-    whose table has no parameterization or optimizer column, the form's choice of it (``values``) is what the
-    per-layer split takes (a column the fit has is the group's business, not the form's)."""
+def _needs(text: str) -> list[str]:
+    """The setup keys (``HINTS``) a use case's message asks for: a fit's table lacks those columns."""
+    if "has no lr_mode column" in text:
+        return ["lr_mode"]
+    if "per-layer settings need" in text:
+        asked = text.partition("need the group's ")[2].partition(":")[0]
+        return [k for k in HINTS if k in asked]
+    return []
+
+
+def _answer(request: Request, req: RecommendRequest) -> tuple[Recommendation | None, dict[str, str]]:
+    """``usecases.recommend``'s answer, as ``POST /v1/recommend`` gives it, or the errors by field."""
     fit = None
     if not isinstance(req, AnalyticRecommend):
         with _session(request) as session:
@@ -213,17 +228,15 @@ def _answer(request: Request, req: RecommendRequest, values: Mapping[str, str] |
             if record is None:
                 return None, {"fit_id": f"no stored fit has the id {req.fit_id!r}"}
             fit = crud.fit_result(record)
-        hints = {k: v for k in HINTS if (v := (values or {}).get(k, "").strip())
-                 and all(k not in g.group for g in fit.groups)}
-        if hints:
-            req = type(req).model_validate({**req.model_dump(exclude_unset=True), **hints})
     try:
         return usecases.recommend(req, fit), {}
     except ValueError as exc:  # a message "weight_decay: ..." names its field
         text = describe(exc)
+        if fit is not None and (needed := _needs(text)):  # the fit fieldset's choice of the setup
+            return None, {f"fit_{k}": "the fit's table has no such column: choose it (" + text + ")" for k in needed}
         named, _, rest = text.partition(": ")
         if named in CALC_FIELDS and rest:
-            return None, {named: rest}
+            return None, {f"fit_{named}" if fit is not None and named in HINTS else named: rest}
         return None, {GENERAL if fit is None else "group" if "group" in text else "fit_id": text}
 
 
@@ -250,20 +263,30 @@ def _fits_menu(request: Request, current: str | None = None) -> list[tuple[str, 
         return [(r.id, f"{r.name or 'unnamed'} ({r.created_at:%Y-%m-%d %H:%M}, {r.id[:8]})") for r in page]
 
 
+def _query(request: Request) -> tuple[dict[str, str], dict[str, str]]:
+    """The calculator's fields as the query gives them, and the fit's setup (``HINTS``). Both fieldsets name
+    them alike; the script disables the one of the other source, and without it both are sent, the theory
+    form's first: a fit takes the last of each, the theory form the first."""
+    params = request.query_params
+    query = {k: params.getlist(k)[0] for k in params.keys() if k in CALC_FIELDS}
+    setup = {k: params.getlist(k)[-1] for k in HINTS if k in params}
+    return query, setup if query.get("source") == "fit" else {}
+
+
 @router.get("/")
 async def calculator(request: Request) -> Response:
     if (closed := _closed(request)) is not None:
         return closed
-    query = {k: v for k, v in request.query_params.items() if k in CALC_FIELDS}
+    query, setup = _query(request)
     values = {**DEFAULTS, **query} if query else dict(DEFAULTS)
-    req, errors = calculator_request(values)
+    req, errors = calculator_request(values, setup)
     rec = None
     if req is not None:
-        rec, errors = await run_in_threadpool(_answer, request, req, values)
+        rec, errors = await run_in_threadpool(_answer, request, req)
     fits = await run_in_threadpool(_fits_menu, request, values.get("fit_id", "").strip() or None)
     return render(request, "calculator.html", 422 if errors else 200, values=values, errors=errors, rec=rec,
                   exports=exports(req, rec) if req is not None and rec is not None else {}, choices=CHOICES,
-                  fits=fits)
+                  fits=fits, setup=setup, hints=HINTS)
 
 
 # --- the registry and the upload -----------------------------------------------------------------------------
