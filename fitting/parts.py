@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,15 @@ def size_factor(width_factor: float, size_kind: str) -> float:
     """A factor in width as a factor in the size column: parameters grow as width^2 (N ~ 12 depth d^2), so
     the advice "span >= 8x in width" reads ">= 64x in parameters" and the 32x extrapolation warning 1024x."""
     return width_factor**2 if size_kind == "params" else width_factor
+
+
+_WIDTH_WORD = re.compile(r"\b([Ww])idth(s?)\b")
+
+
+def in_size_words(messages: list[str]) -> list[str]:
+    """Messages for a size counted in parameters: 'size' where they say 'width' (option names such as
+    `target_width` are left alone)."""
+    return [_WIDTH_WORD.sub(lambda m: ("S" if m.group(1) == "W" else "s") + "ize" + m.group(2), w) for w in messages]
 
 
 def percent(level: float) -> str:

@@ -9,7 +9,6 @@ and returns a :class:`schemas.fit.FitResult` with no NaN or inf anywhere (None i
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from abcscale._version import version
 from abcscale.fitting.group import NO_THEORY, fit_groups, theory_for_group
 from abcscale.fitting.joint import best_losses, fit_joint, group_curves, predict_joint
 from abcscale.fitting.losslaw import fit_loss_surface
-from abcscale.fitting.parts import Settings
+from abcscale.fitting.parts import Settings, in_size_words
 from abcscale.fitting.reading import read_table
 from abcscale.fitting.table import BLOWUP_FACTOR, Prepared, TableError, prepare
 from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, JointLaw, LossSurface, Provenance
@@ -84,15 +83,10 @@ def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None,
                      warnings=[*prep.warnings, *prior_notes, *joint_notes, *table_notes], joint=joint)
 
 
-_WIDTH_WORD = re.compile(r"\b([Ww])idth(s?)\b")
-
-
 def _in_size_words(g: GroupFit) -> GroupFit:
     """A group's messages for a size counted in parameters: 'size' where they say 'width' (option names such
     as `target_width` are left alone)."""
-    def said(ws: list[str]) -> list[str]:
-        return [_WIDTH_WORD.sub(lambda m: ("S" if m.group(1) == "W" else "s") + "ize" + m.group(2), w) for w in ws]
-
+    said = in_size_words
     per = [o.model_copy(update={"message": said([o.message])[0]}) if o.message else o for o in g.per_width]
     pred = None if g.prediction is None else g.prediction.model_copy(update={"warnings": said(g.prediction.warnings)})
     return g.model_copy(update={"warnings": said(g.warnings), "per_width": per, "prediction": pred})

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from abcscale import theory
-from abcscale.fitting.parts import size_factor
+from abcscale.fitting.parts import in_size_words, size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
@@ -158,6 +158,8 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                if law.method == "free" else "")
         warnings.append(f"{UNRELIABLE}the 95% band spans {hi95 - lo95:.2g} octaves of LR: too wide to act on; sweep "
                         f"more widths{why}")
+    if size_kind != "width":  # as the fit says its own (fitting.pipeline)
+        warnings = in_size_words(warnings)
     return Prediction(
         width=int(width), lr=2.0**p.mean, ci=Interval(low=2.0**lo, high=2.0**hi, confidence_level=confidence_level),
         ci68=(2.0**lo68, 2.0**hi68), ci95=(2.0**lo95, 2.0**hi95), safe_lr=2.0**safe,

@@ -232,8 +232,10 @@ def _answer(request: Request, req: RecommendRequest) -> tuple[Recommendation | N
         return usecases.recommend(req, fit), {}
     except ValueError as exc:  # a message "weight_decay: ..." names its field
         text = describe(exc)
-        if fit is not None and (needed := _needs(text)):  # the fit fieldset's choice of the setup
-            return None, {f"fit_{k}": "the fit's table has no such column: choose it (" + text + ")" for k in needed}
+        if fit is not None and _needs(text):  # the fit fieldset's choice of the setup: all it lacks at once
+            lacking = [k for k in HINTS if getattr(req, k, None) is None and all(k not in g.group for g in fit.groups)]
+            return None, {f"fit_{k}": "the fit's table has no such column: choose it (the per-layer settings need "
+                          "it)" for k in lacking}
         named, _, rest = text.partition(": ")
         if named in CALC_FIELDS and rest:
             return None, {f"fit_{named}" if fit is not None and named in HINTS else named: rest}
@@ -447,28 +449,112 @@ def plot_figures(fit_id: str, fit: FitResult) -> list[dict[str, str]]:
     return figures
 
 
-def _prediction(fit: FitResult, values: Mapping[str, str]) -> tuple[int | None, Recommendation | None, str | None]:
-    """The group asked about, its recommendation at the typed width, or why there is none."""
+def _band(lr: float, safe_lr: float | None, ci68: Any, ci95: Any, warnings: list[str], label: str,
+          layers: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+    """What the report shows of a prediction, whichever kind made it; ``label`` says where it is."""
+    return {"lr": lr, "safe_lr": safe_lr, "ci68": ci68, "ci95": ci95, "warnings": warnings, "label": label,
+            "layers": layers}
+
+
+def _size_word(fit: FitResult) -> str:
+    return "width" if fit.mapping.size_kind == "width" else "parameter count"
+
+
+def _joint_band(law: Any, p: Any) -> dict[str, Any]:
+    where = ", ".join([f"{law.size_col} {p.size:g}", *(f"{n} {v:g}" for n, v in p.at.items())])
+    return _band(p.lr, None, p.ci68, p.ci95, p.warnings, where)  # a joint law has no safe side (no basin)
+
+
+def stored_joint(law: Any) -> dict[str, Any] | None:
+    """The joint prediction the upload asked for (its target size and ``at``), as the fit stored it."""
+    return None if law.prediction is None else _joint_band(law, law.prediction)
+
+
+def stored_band(fit: FitResult, g: GroupFit) -> dict[str, Any] | None:
+    """The prediction the upload asked for (its target width), as the fit stored it."""
+    p = g.prediction
+    if p is None:
+        return None
+    layers = [(s.layer.value, s.lr) for s in p.layers] if p.layers else None
+    return _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {p.width}", layers)
+
+
+def _prediction(fit: FitResult, values: Mapping[str, str]
+                ) -> tuple[int | None, dict[str, Any] | None, dict[str, str]]:
+    """The group asked about, its prediction at the typed size, or the problems by field (``width`` or the
+    setup a table without those columns must choose). A width fit's prediction carries the per-layer LRs
+    (``usecases.recommend_from_fit``); a parameter-count fit's is the fitted LR alone (per-layer settings scale
+    with the width)."""
+    from abcscale.fitting import predict_group
+
     group, text = _whole(values.get("group", "")), values.get("width", "").strip()
     if group is None or group >= len(fit.groups):
-        return None, None, None
-    width = _whole(text)
-    if width is None or not 0 < width <= 2**40:
-        return group, None, f"width: expected a whole number from 1 to 2**40, got {text[:40]!r}"
+        return None, None, {}
+    size = _whole(text)
+    if size is None or not 0 < size <= 2**40:
+        return group, None, {"width": f"expected a whole number from 1 to 2**40, got {text[:40]!r}"}
+    g = fit.groups[group]
+    if fit.mapping.size_kind != "width":
+        try:
+            p = predict_group(g, size, size_kind=fit.mapping.size_kind)
+        except ValueError as exc:
+            return group, None, {"width": describe(exc).removeprefix("width: ")}
+        return group, _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {size}"), {}
     # a table without these columns: the form asks for them (what the per-layer split needs)
-    selector = dict(fit.groups[group].group)
+    selector = dict(g.group)
     for key in HINTS:
         if key not in selector and (value := values.get(key, "").strip()):
             selector[key] = value
     try:
-        return group, usecases.recommend_from_fit(fit, width, selector=selector), None
+        rec = usecases.recommend_from_fit(fit, size, selector=selector)
     except ValueError as exc:
         text = describe(exc)
-        missing = [k for k in HINTS if k not in selector]
-        names = " and ".join(missing) if len(missing) <= 2 else f"{', '.join(missing[:-1])} and {missing[-1]}"
-        needed = "per-layer settings need" in text or "has no lr_mode column" in text
-        return group, None, (f"{names}: choose {'them' if len(missing) > 1 else 'it'} (the fit's table has no such "
-                             "column, and the per-layer settings need it)" if needed and missing else f"width: {text}")
+        if _needs(text):  # every setup the table lacks at once, not one message per round
+            return group, None, {k: "choose it: the fit's table has no such column, and the per-layer settings "
+                                 "need it" for k in HINTS if k not in selector}
+        return group, None, {"width": text.removeprefix("width: ")}
+    assert rec.band is not None  # a fit's answer carries its band
+    b = rec.band
+    return group, _band(b.lr, b.safe_lr, b.ci68, b.ci95, rec.warnings, f"width {size}",
+                        [(s.layer.value, s.lr) for s in rec.layers]), {}
+
+
+def _joint_prediction(fit: FitResult, values: Mapping[str, str]
+                      ) -> tuple[int | None, dict[str, Any] | None, dict[str, str]]:
+    """The joint law asked about (``joint``), its prediction at ``size`` and the covariates' ``at.NAME``
+    values (one left empty sits at its base, said), or the problems by field."""
+    from abcscale.fitting.joint import predict_joint
+
+    k = _whole(values.get("joint", ""))
+    if k is None or k >= len(fit.joint):
+        return None, None, {}
+    law, problems, at = fit.joint[k], {}, {}
+    fields = {"size": law.size_col, **{f"at.{c}": c for c in law.names[1:]}}
+    for field, name in fields.items():
+        text = values.get(field, "").strip()
+        if not text and field != "size":
+            continue
+        try:
+            x = float(text)
+        except ValueError:
+            x = math.nan
+        if not (math.isfinite(x) and 0 < x <= 1e30):
+            problems[field] = f"expected a positive number, got {text[:40]!r}"
+        elif field != "size":
+            at[name] = x
+    if problems:
+        return k, None, problems
+    try:
+        p = predict_joint(law, float(values["size"]), at)
+    except ValueError as exc:
+        return k, None, {"size": describe(exc)}
+    return k, _joint_band(law, p), {}
+
+
+def joint_formula(law: Any) -> str:
+    """``LR* = C · (width / 64)^e · (tokens / 4e+08)^f`` for a joint law."""
+    terms = " · ".join(f"({n} / {law.bases[n]:.4g})^{law.exponents[n].estimate:+.3f}" for n in law.names)
+    return f"LR* = {law.constant:.3g} · {terms}"
 
 
 @router.get("/fits/{fit_id}")
@@ -481,12 +567,17 @@ async def report(request: Request, fit_id: str) -> Response:
             return error_page(request, 404, "Fit not found", f"No stored fit has the id {fit_id!r}; see the "
                               "registry for the stored fits.")
         fit = crud.fit_result(record)
-    asked, rec, problem = await run_in_threadpool(_prediction, fit, request.query_params)
-    return render(request, "report.html", 422 if problem else 200, record=record, fit=fit, hints=HINTS,
-                  choices=CHOICES, asked_values=request.query_params,
+    asked, rec, problems = await run_in_threadpool(_prediction, fit, request.query_params)
+    joint_asked, joint_rec, joint_problems = await run_in_threadpool(_joint_prediction, fit, request.query_params)
+    size_word = _size_word(fit)
+    return render(request, "report.html", 422 if problems or joint_problems else 200, record=record, fit=fit,
+                  hints=HINTS, choices=CHOICES, asked_values=request.query_params,
                   figures=plot_figures(record.id, fit),
-                  asked=asked, asked_width=request.query_params.get("width", ""), prediction=rec, problem=problem,
-                  group_label=group_label, verdict=verdict)
+                  asked=asked, asked_width=request.query_params.get("width", ""), prediction=rec, problems=problems,
+                  joint_asked=joint_asked, joint_prediction=joint_rec, joint_problems=joint_problems,
+                  size_word=size_word, size_symbol="w" if size_word == "width" else "N", stored_band=stored_band,
+                  stored_joint=stored_joint,
+                  joint_formula=joint_formula, group_label=group_label, verdict=verdict)
 
 
 @router.get("/fits/{fit_id}/rows.csv")

@@ -45,7 +45,7 @@ def test_the_calculator_does_not_fill_a_bare_fits_setup_with_its_theory_defaults
     page = client.get("/", params={"source": "fit", "fit_id": bare_fit, "width": "4096"})
     assert page.status_code == 422, page.text
     assert 'id="result"' not in page.text
-    for key in ("parameterization", "optimizer"):
+    for key in ("parameterization", "optimizer", "lr_mode"):  # all it lacks at once
         assert "no such column" in _error(page.text, f"fit_{key}")
         assert re.search(rf'id="f-fit_{key}"[^>]*aria-invalid="true"', page.text)
     api = client.post("/v1/recommend", json={"fit_id": bare_fit, "width": 4096})
@@ -66,7 +66,8 @@ def test_the_fits_setup_chosen_on_the_page_gives_the_apis_numbers(client, bare_f
 def test_a_fit_without_an_lr_mode_column_asks_for_it(client, no_lr_mode_fit):
     page = client.get("/", params={"source": "fit", "fit_id": no_lr_mode_fit, "width": "4096"})
     assert page.status_code == 422
-    assert "lr_mode" in _error(page.text, "fit_lr_mode")
+    assert "no such column" in _error(page.text, "fit_lr_mode")
+    assert not _error(page.text, "fit_parameterization")  # the table has that column
     ok = client.get("/", params={"source": "fit", "fit_id": no_lr_mode_fit, "width": "4096", "lr_mode": "global"})
     api = client.post("/v1/recommend", json={"fit_id": no_lr_mode_fit, "width": 4096, "lr_mode": "global"}).json()
     assert ok.status_code == 200 and _layer_lrs(ok.text) == {s["layer"]: s["lr"] for s in api["layers"]}
@@ -89,3 +90,84 @@ def test_the_calculator_names_every_bad_field_at_once(client):
     assert page.status_code == 422
     for field in ("width", "base_lr", "gamma"):
         assert _error(page.text, field), field
+
+
+def _dd(html: str, block_id: str) -> dict[str, float]:
+    block = re.search(rf'id="{block_id}">(.*?)</div>', html, re.S)
+    assert block, f"no block {block_id}"
+    return {k: float(v) for k, v in re.findall(r'data-field="(\w+)" data-value="([^"]+)"', block.group(1))}
+
+
+def _upload(client, df, **form) -> dict:
+    r = client.post("/v1/fits", files={"file": ("t.csv", df.to_csv(index=False).encode())},
+                    data={"n_boot": str(N_BOOT), **form})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def token_sweep():
+    """LR* = 1e-2 (w/64)^-1 (tokens / 4e8)^-0.2: one table of three token counts."""
+    import pandas as pd
+
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    parts = []
+    for tokens in (1e8, 4e8, 1.6e9):
+        df = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, step=0.5, half_range=2.0,
+                             lr_base=1e-2 * (tokens / 4e8) ** -0.2, seed=int(tokens) % 1000)
+        parts.append(df.assign(tokens=tokens))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_a_covariate_fits_report_shows_its_joint_law_and_predicts_from_it(client, token_sweep):
+    fit = _upload(client, token_sweep, covariates="tokens", at="tokens=1e10", target_width="4096")
+    law = fit["result"]["joint"][0]
+    page = client.get(f"/fits/{fit['id']}")
+    assert page.status_code == 200
+    text = unescape(page.text)
+    assert f"{law['exponents']['tokens']['estimate']:+.3f}" in text and "Joint law across width, tokens" in text
+    assert _dd(page.text, "joint-stored-0")["lr"] == law["prediction"]["lr"]  # what the upload asked for
+    asked = client.get(f"/fits/{fit['id']}", params={"joint": "0", "size": "2048", "at.tokens": "3e9"})
+    assert asked.status_code == 200
+
+    from abcscale.fitting.joint import predict_joint
+    from abcscale.schemas.fit import JointLaw
+
+    want = predict_joint(JointLaw.model_validate(law), 2048, {"tokens": 3e9})
+    assert _dd(asked.text, "joint-prediction-0")["lr"] == want.lr
+    bad = client.get(f"/fits/{fit['id']}", params={"joint": "0", "size": "x", "at.tokens": "-1"})
+    assert bad.status_code == 422 and bad.text.count('aria-invalid="true"') == 2
+
+
+def test_the_target_widths_prediction_an_upload_asked_for_is_on_its_report(client, sweep):
+    fit = _upload(client, sweep, target_width="4096")
+    stored = fit["result"]["groups"][0]["prediction"]
+    page = client.get(f"/fits/{fit['id']}")
+    assert _dd(page.text, "stored-0") == {"lr": stored["lr"], "safe_lr": stored["safe_lr"]}
+
+
+def test_a_parameter_count_fit_predicts_on_its_report(client, sweep):
+    df = sweep.assign(params=12 * sweep["width"] ** 2)
+    fit = _upload(client, df, size_col="params", size_kind="params")
+    page = client.get(f"/fits/{fit['id']}", params={"group": "0", "width": "1000000000"})
+    assert page.status_code == 200, _error(page.text, "width-0")
+    text = unescape(page.text)
+    assert "Parameter count to predict the LR at" in text and "LR*(N)" in text and "width: width:" not in text
+
+    from abcscale.fitting import predict_group
+    from abcscale.schemas.fit import GroupFit
+
+    want = predict_group(GroupFit.model_validate(fit["result"]["groups"][0]), 10**9, size_kind="params")
+    assert _dd(page.text, "prediction-0") == {"lr": want.lr, "safe_lr": want.safe_lr}
+    assert "Per-layer LRs" not in re.search(r'id="prediction-0">(.*?)</div>', page.text, re.S).group(1)
+
+
+def test_the_predict_box_marks_the_setup_it_needs_not_the_width(client, bare_fit):
+    page = client.get(f"/fits/{bare_fit}", params={"group": "0", "width": "4096", "optimizer": "adam"})
+    assert page.status_code == 422
+    assert not re.search(r'id="width-0"[^>]*aria-invalid', page.text)
+    assert re.search(r'id="parameterization-0"[^>]*aria-invalid="true"', page.text)
+    assert re.search(r'id="lr_mode-0"[^>]*aria-invalid="true"', page.text)
+    assert not re.search(r'id="optimizer-0"[^>]*aria-invalid', page.text)
+    assert "LR mode (the table has no such column)" in page.text  # not "Lr_mode"
