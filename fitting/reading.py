@@ -51,16 +51,17 @@ def table_format(name: str | Path) -> str | None:
 
 
 def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: int | None = None,
-               max_cells: int | None = None) -> pd.DataFrame:
+               max_cells: int | None = None, name: str | None = None) -> pd.DataFrame:
     """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed); a
     sweep's folder (``abcscale sweep --out DIR``) reads its ``results.parquet``.
 
     ``max_rows``/``max_cells`` bound what is decoded: parquet is checked from its metadata before any data is
-    read, CSV is read no further than one row past the cap; over a cap is a :class:`TableTooLarge`.
+    read, CSV is read no further than one row past the cap; over a cap is a :class:`TableTooLarge`. ``name``
+    is what messages call raw bytes (an upload's file name).
     """
     if isinstance(source, bytes | bytearray):
         data = bytes(source)
-        name = "<bytes>"
+        name = f"the upload {name[:100]!r}" if name else "the upload"
     else:
         path = Path(source)
         if path.is_dir() and (path / "results.parquet").is_file():  # a sweep's --out folder: its table
@@ -85,7 +86,8 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
         # read as CSV, a JSON file's first line became dozens of "duplicated column" errors
         raise TableError([f"table: {name} looks like JSON; give a CSV (UTF-8) or a parquet file (pandas: "
                           "pd.read_json(path).to_csv(...)), or POST its rows to the service's /v1/fits"])
-    fmt = (fmt or ("parquet" if data[:4] == _PARQUET_MAGIC else "csv")).lower()
+    # parquet's magic decides over the name: a parquet file saved as .csv read as CSV gave a pandas message
+    fmt = ("parquet" if data[:4] == _PARQUET_MAGIC else (fmt or "csv")).lower()
     if fmt not in ("csv", "parquet"):
         raise TableError([f"table: unknown format {fmt!r}; allowed: csv, parquet"])
     try:

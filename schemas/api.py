@@ -18,6 +18,7 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -378,6 +379,25 @@ class FitOptions(_Request):
                 if getattr(self, k) is not None}
 
     _comma_lists = field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")(comma_list)
+
+    @field_validator("alignment", mode="before")
+    @classmethod
+    def _alignment_text(cls, v: Any, info: ValidationInfo) -> Any:
+        """A form field (the page's upload, a multipart ``POST /v1/fits``) gives custom exponents as
+        ``'ALPHA,OMEGA,U'``, as ``abcscale fit --alignment`` does; JSON gives ``{alpha, omega, u}``."""
+        if not isinstance(v, str) or v.strip().lower() in ("full", "none"):
+            return v.strip().lower() if isinstance(v, str) else v
+        if not (info.context or {}).get("form"):
+            raise PydanticCustomError("json_type", "Input should be 'full', 'none' or an object {alpha, omega, u}, "
+                                      "not a string ('ALPHA,OMEGA,U' is the CLI's --alignment and a form field's)")
+        try:
+            return Alignment.parse(v)
+        except ValidationError as exc:  # a number out of its range [0, 2]
+            raise ValueError(f"'full', 'none' or ALPHA,OMEGA,U with each in [0, 2], got {v[:40]!r} "
+                             f"({exc.errors(include_url=False)[0]['msg']})") from None
+        except ValueError:
+            raise ValueError(f"'full', 'none' or ALPHA,OMEGA,U (three numbers, e.g. 0.5,1,0.5), got "
+                             f"{v[:40]!r}") from None
 
     _distinct_covariates = field_validator("covariates")(distinct_covariates)
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
@@ -16,6 +16,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
 from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from abcscale.schemas.api import FitCreate
 from abcscale.schemas.errors import error_text
@@ -23,7 +24,7 @@ from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import IDEMPOTENCY_HEADER, ReaderDep
-from abcscale.service.http import HeadAsGet, JsonTooLarge, complete_responses
+from abcscale.service.http import HeadAsGet, JsonTooLarge, complete_responses, is_api_path
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The web pages (/, /fits, /fits/{id}) and their assets: out of the OpenAPI, same access model (service/pages.py)
     app.include_router(pages.router)
     app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(crud.UnreadableFit, _unreadable)
     app.add_exception_handler(OperationalError, _database_failed)
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
@@ -158,7 +160,25 @@ class _App(FastAPI):
 
     def build_middleware_stack(self) -> Any:
         stack = super().build_middleware_stack()
-        return stack if self.max_body_size is None else JsonTooLarge(stack, self.max_body_size)
+        return stack if self.max_body_size is None else JsonTooLarge(stack, self.max_body_size, page=_too_large_page)
+
+
+def _too_large_page(scope: Any, message: str) -> Response:
+    return pages.error_page(Request(scope), 413, "Upload too large", f"The file was not read: {message}. Upload a "
+                            "smaller table, or ask whoever runs this service to raise the cap.")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """A page's 404 or 405 (an unknown path under /fits, say) as a page; the API's stay JSON, as FastAPI says them."""
+    assert isinstance(exc, StarletteHTTPException)
+    if is_api_path(request.url.path):
+        return await http_exception_handler(request, exc)
+    title = {404: "Page not found", 405: "Method not allowed"}.get(exc.status_code, "Request refused")
+    message = ("No page here: the pages are the calculator (/), the stored fits (/fits) and each fit's report "
+               "(/fits/ID)." if exc.status_code == 404 else str(exc.detail))
+    page = pages.error_page(request, exc.status_code, title, message)
+    page.headers.update(exc.headers or {})
+    return page
 
 
 def exposure_warning(host: str, settings: Settings) -> str | None:

@@ -250,13 +250,18 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
+def is_api_path(path: str) -> bool:
+    """Whether a path answers JSON (the API, its schema, the assets) rather than a page for a browser."""
+    return path.startswith(("/v1/", "/static/", "/docs-assets/")) or path in ("/v1", "/openapi.json")
+
+
 class JsonTooLarge:
     """The body-size cap's 413 as JSON naming the cap, as the OpenAPI and every other error here say it: Starlette's
     limit answers it as plain text ("Content Too Large"), which a generated client cannot parse. ASGI middleware:
     that plain response is replaced whole; every other passes as it is."""
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: Any, max_bytes: int, page: Callable[[Any, str], Any] | None = None) -> None:
+        self.app, self.max_bytes, self.page = app, max_bytes, page  # page(scope, message): a page's answer
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -270,8 +275,11 @@ class JsonTooLarge:
                     k.lower() == b"content-type" and v.startswith(b"text/plain") for k, v in message["headers"]):
                 replaced = True
                 mb = self.max_bytes / 2**20
-                body = json.dumps({"detail": f"the request body is over the size cap of {mb:g} MB "
-                                             "(ABCSCALE_MAX_UPLOAD_MB)"}).encode()
+                text = f"the request body is over the size cap of {mb:g} MB (ABCSCALE_MAX_UPLOAD_MB)"
+                if self.page is not None and not is_api_path(scope["path"]):  # the upload form: a page
+                    await self.page(scope, text)(scope, receive, send)
+                    return
+                body = json.dumps({"detail": text}).encode()
                 await send({"type": "http.response.start", "status": 413, "headers": [
                     (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})

@@ -98,8 +98,9 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> Re
     return response
 
 
-def error_page(request: Request, status: int, title: str, message: str) -> Response:
-    return render(request, "error.html", status, title=title, message=message)
+def error_page(request: Request, status: int, title: str, message: str, links: bool = True) -> Response:
+    """An error as a page; ``links`` back to the pages (not where every page is closed too)."""
+    return render(request, "error.html", status, title=title, message=message, links=links)
 
 
 def _closed(request: Request) -> Response | None:
@@ -109,7 +110,7 @@ def _closed(request: Request) -> Response | None:
         return None
     return error_page(request, 401, "Reads are protected", "This service protects its reads with a token "
                       "(ABCSCALE_READ_TOKEN or ABCSCALE_PROTECT_READS), which a web page cannot send. Use the "
-                      "API at /v1 with 'Authorization: Bearer <token>' (see /docs).")
+                      "API at /v1 with 'Authorization: Bearer <token>' (see /docs).", links=False)
 
 
 def _session(request: Request) -> Session:
@@ -327,6 +328,10 @@ def _readable(record: Any) -> FitResult | None:
 async def _registry(request: Request, status: int = 200, page: int = 1, values: Mapping[str, str] | None = None,
                     errors: Mapping[str, str] | None = None) -> Response:
     fits, count = await run_in_threadpool(_listing, request, page)
+    if page > 1 and not fits:  # a stale link past the end: not "no fits stored yet"
+        last = max(1, math.ceil(count / PAGE_SIZE))
+        return error_page(request, 404, "No such page", f"The registry has {count} fit{'s' * (count != 1)} on "
+                          f"{last} page{'s' * (last != 1)}; page {page} is past its end (see /fits?page={last}).")
     settings: Settings = request.app.state.settings
     return render(request, "fits.html", status, fits=fits, count=count, page=page,
                   pages=max(1, math.ceil(count / PAGE_SIZE)), values=values or {}, errors=errors or {},
@@ -376,7 +381,8 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
     from abcscale.fitting.reading import TableTooLarge, table_format
 
     try:
-        df = read_table(data, table_format(filename), max_rows=settings.max_rows, max_cells=settings.max_cells)
+        df = read_table(data, table_format(filename), max_rows=settings.max_rows, max_cells=settings.max_cells,
+                        name=filename)
         fit = usecases.fit_sweep(df, options)
         if options.strict and (bad := unreliable(fit)):  # refused, so not stored, as POST /v1/fits
             return {"strict": "unreliable prediction: " + "; ".join(f"{group}: {why}" for group, why in bad)}
@@ -384,9 +390,30 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
     except TableTooLarge as exc:
         return {"file": f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}"}
     except TableError as exc:
-        return {"file": "; ".join(exc.problems)}
+        errors: dict[str, str] = {}
+        for problem in exc.problems:
+            field = _problem_field(problem, options)
+            errors[field] = f"{errors[field]}; {problem}" if field in errors else problem
+        return errors
     except ValueError as exc:
         return {GENERAL: str(exc)}
+
+
+#: the upload form's fields that name a column of the table
+_COLUMN_FIELDS = ("size_col", "lr_col", "loss_col", "seed_col", "diverged_col")
+
+
+def _problem_field(problem: str, options: FitOptions) -> str:
+    """The form field a table problem belongs to: the column role it names ("(the lr_col column)") or whose
+    column it is about ("lr: not a number ..."); else the file."""
+    if (m := re.search(r"\(the (\w+) column\)", problem)) and m.group(1) in _COLUMN_FIELDS:
+        return m.group(1)
+    column = problem.partition(": ")[0]
+    mapping = options.mapping()
+    for field in _COLUMN_FIELDS:
+        if getattr(mapping, field, None) == column:
+            return field
+    return "file"
 
 
 @router.post("/fits")

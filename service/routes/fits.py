@@ -146,7 +146,7 @@ async def _read_form(request: Request) -> _Input:
     fmt = table_format(upload.filename or "")  # None: sniffed from the bytes
     try:
         df = await run_in_threadpool(lambda: read_table(data, fmt, max_rows=settings.max_rows,
-                                                        max_cells=settings.max_cells))
+                                                        max_cells=settings.max_cells, name=upload.filename))
     except TableTooLarge as exc:
         _too_large(exc)
     except TableError as exc:

@@ -121,7 +121,7 @@ def test_upload_errors_are_marked(client, sweep):
     assert r.status_code == 422 and "greater than or equal to 20" in _error(r.text, "n_boot")
     r = client.post("/fits", data={"lr_col": "nope", "n_boot": str(N_BOOT)},
                     files={"file": ("s.csv", io.BytesIO(_csv(sweep)), "text/csv")})
-    assert r.status_code == 422 and "nope" in _error(r.text, "file")
+    assert r.status_code == 422 and "nope" in _error(r.text, "lr_col")  # the field that named it (session 41)
     r = client.post("/fits", data={"name": "x"}, files={"file": ("", io.BytesIO(b""), "text/csv")})
     assert r.status_code == 422 and "choose a CSV" in _error(r.text, "file")
     assert fit_count(client) == before

@@ -171,3 +171,107 @@ def test_the_predict_box_marks_the_setup_it_needs_not_the_width(client, bare_fit
     assert re.search(r'id="lr_mode-0"[^>]*aria-invalid="true"', page.text)
     assert not re.search(r'id="optimizer-0"[^>]*aria-invalid', page.text)
     assert "LR mode (the table has no such column)" in page.text  # not "Lr_mode"
+
+
+def _form_upload(client, df, **form):
+    import io
+
+    return client.post("/fits", data={"n_boot": str(N_BOOT), **form}, follow_redirects=False,
+                       files={"file": ("sweep.csv", io.BytesIO(df.to_csv(index=False).encode()), "text/csv")})
+
+
+def test_the_upload_forms_alignment_takes_alpha_omega_u_as_its_hint_says(client, sweep):
+    r = _form_upload(client, sweep, alignment="0.5,1,0.5")
+    assert r.status_code == 303, _error(r.text, "alignment")
+    stored = client.get("/v1" + r.headers["location"]).json()
+    assert stored["result"]["provenance"]["settings"]["alignment"] == "0.5,1,0.5"
+    bad = _form_upload(client, sweep, alignment="foo")
+    assert bad.status_code == 422 and "ALPHA,OMEGA,U" in _error(bad.text, "alignment")
+    assert "dictionary" not in _error(bad.text, "alignment")  # not pydantic's union message
+    out_of_range = _form_upload(client, sweep, alignment="0.5,3,1")
+    assert out_of_range.status_code == 422 and "[0, 2]" in _error(out_of_range.text, "alignment")
+    # a multipart POST /v1/fits is a form too
+    import io
+
+    api = client.post("/v1/fits", data={"n_boot": str(N_BOOT), "alignment": "0.5,1,0.5"},
+                      files={"file": ("s.csv", io.BytesIO(sweep.to_csv(index=False).encode()), "text/csv")})
+    assert api.status_code == 201, api.text
+    # JSON keeps its object, and a string there says so in one message
+    rows = json.loads(sweep.to_json(orient="records"))
+    js = client.post("/v1/fits", json={"rows": rows, "n_boot": N_BOOT, "alignment": "0.5,1,0.5"})
+    assert js.status_code == 422 and "object {alpha, omega, u}" in js.text
+
+
+def test_a_column_problem_is_marked_at_the_field_that_named_the_column(client, sweep):
+    df = sweep.astype({"beta": object})
+    df.loc[3, "beta"] = "x"
+    r = _form_upload(client, df)
+    assert r.status_code == 422 and "not a number" in _error(r.text, "lr_col") and not _error(r.text, "file")
+    r = _form_upload(client, sweep, loss_col="val_loss")
+    assert "val_loss" in _error(r.text, "loss_col")
+
+
+def test_an_uploads_file_errors_name_the_file(client):
+    import io
+
+    r = client.post("/fits", data={"n_boot": str(N_BOOT)}, files={"file": ("runs.csv", io.BytesIO(b" \n"), "text/csv")})
+    assert r.status_code == 422 and "'runs.csv' is empty" in _error(r.text, "file") and "<bytes>" not in r.text
+    api = client.post("/v1/fits", files={"file": ("runs.csv", io.BytesIO(b" \n"), "text/csv")})
+    assert api.status_code == 400 and "'runs.csv'" in api.json()["detail"]
+
+
+def test_a_parquet_file_named_csv_is_read_as_parquet(client, sweep):
+    import io
+
+    buf = io.BytesIO()
+    sweep.to_parquet(buf)
+    r = client.post("/fits", data={"n_boot": str(N_BOOT)}, follow_redirects=False,
+                    files={"file": ("sweep.csv", io.BytesIO(buf.getvalue()), "text/csv")})
+    assert r.status_code == 303, _error(r.text, "file")
+
+
+def test_a_too_large_upload_from_the_form_is_a_page_and_the_apis_stays_json(tmp_path):
+    import io
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+    from tests.service.conftest import TestClient
+
+    with TestClient(create_app(Settings(data_dir=tmp_path / "d", max_upload_mb=1))) as c:
+        page = c.post("/fits", files={"file": ("big.csv", io.BytesIO(b"x" * (2 << 20)))})
+        assert page.status_code == 413 and page.headers["content-type"].startswith("text/html")
+        assert "over the size cap of 1 MB" in unescape(page.text) and 'href="/fits"' in page.text
+        api = c.post("/v1/fits", files={"file": ("big.csv", io.BytesIO(b"x" * (2 << 20)))})
+        assert api.status_code == 413 and api.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/fits/abc/plots/x.png", "/fits/abc/nope", "/nothing-here"])
+def test_an_unknown_page_path_is_a_page(client, path):
+    r = client.get(path)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert "Page not found" in r.text and "Traceback" not in r.text
+
+
+def test_the_apis_unknown_paths_stay_json(client):
+    for path in ("/v1/nothing", "/static/nothing.js"):
+        r = client.get(path)
+        assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+    r = client.delete("/fits")
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html") and r.headers["allow"]
+
+
+def test_a_registry_page_past_the_end_says_so_not_that_nothing_is_stored(client, stored_fit):
+    r = client.get("/fits", params={"page": "3"})
+    assert r.status_code == 404
+    assert "No fits stored yet" not in r.text and "1 fit on 1 page" in unescape(r.text)
+    assert client.get("/fits", params={"page": "1"}).status_code == 200
+
+
+def test_the_closed_pages_401_links_to_no_page_that_is_closed_too(tmp_path):
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+    from tests.service.conftest import TestClient
+
+    with TestClient(create_app(Settings(data_dir=tmp_path / "d", protect_reads=True, api_token="w" * 20))) as c:
+        r = c.get("/fits")
+        assert r.status_code == 401 and 'href="/fits"' not in r.text.split("<main")[1] and "/docs" in r.text

@@ -94,11 +94,13 @@ def test_a_fit_without_theory_columns_predicts_on_its_report_once_the_form_names
     fit_id = _store(client, synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, step=0.5, half_range=2.0))
     page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096})
     assert page.status_code == 422
-    assert "parameterization, optimizer and lr_mode: choose them" in page.text
+    for key in ("parameterization", "optimizer", "lr_mode"):  # each select marked (session 41)
+        assert re.search(rf'id="{key}-0"[^>]*aria-invalid="true"', page.text) and "choose it" in page.text
     assert 'name="parameterization"' in page.text and 'name="lr_mode"' in page.text
     page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096, "parameterization": "mup",
                                                  "optimizer": "adam"})  # the LR mode left out (session 31)
-    assert page.status_code == 422 and "lr_mode: choose it" in page.text
+    assert page.status_code == 422 and re.search(r'id="lr_mode-0"[^>]*aria-invalid="true"', page.text)
+    assert not re.search(r'id="optimizer-0"[^>]*aria-invalid="true"', page.text)
     page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 4096, "parameterization": "mup",
                                                  "optimizer": "adam", "lr_mode": "per_layer"})
     assert page.status_code == 200, page.text
