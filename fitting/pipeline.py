@@ -114,10 +114,20 @@ def _joint(groups: list[GroupFit], prep: Prepared, s: Settings, seed: int,
         rng = np.random.default_rng([seed, 2**31, i])  # a stream apart from the groups' (2**31: no group index)
         surface, surface_notes = _loss_surface(groups, key, prep.covariates[0], s, rng)
         update: dict[str, Any] = {"loss_surface": surface, "notes": [*notes, *surface_notes]}
-        if s.target_width is not None:
+        if s.target_width is not None and (dropped := [k for k in at if k not in law.names[1:]]):
+            # the law kept no exponent for an axis the prediction names (its curves there had no optimum, or one
+            # value was left): say so and keep the fit, rather than lose the whole of it to a ValueError
+            update["notes"].append(f"{NO_JOINT_PREDICTION}{', '.join(dropped)} (at) has no exponent in this law, "
+                                   f"which was fitted across {', '.join(law.names)} only (the notes say why): "
+                                   "no LR to give there; sweep that axis where the optimum is bracketed")
+        elif s.target_width is not None:
             update["prediction"] = predict_joint(law, s.target_width, at)
         out.append(law.model_copy(update=update))
     return out, missing
+
+
+#: how a joint law's note begins when the target's prediction could not be made (``--strict`` refuses it)
+NO_JOINT_PREDICTION = "no prediction at the target: "
 
 
 def _loss_surface(groups: list[GroupFit], key: dict[str, Any], d_name: str, s: Settings,

@@ -171,6 +171,7 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
     """(group, reason) for every prediction a team should not act on (a warning starting ``unreliable:``), the
     per-group predictions' and the joint laws' alike, and every group with no prediction at the target width:
     what ``--strict`` and REST ``strict`` refuse."""
+    from abcscale.fitting.pipeline import NO_JOINT_PREDICTION
     from abcscale.fitting.predict import UNRELIABLE
     from abcscale.fitting.predict import unreliable as reasons
 
@@ -182,6 +183,8 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
             for w in g.warnings if w.startswith("no prediction at ")]
     out += [(group_label(j.group), UNRELIABLE + w) for j in result.joint if j.prediction is not None
             for w in j.prediction.unreliable]
+    out += [(group_label(j.group), UNRELIABLE + w) for j in result.joint if j.prediction is None
+            for w in j.notes if w.startswith(NO_JOINT_PREDICTION)]
     return out
 
 
