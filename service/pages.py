@@ -135,17 +135,22 @@ def _errors_of(exc: ValidationError) -> dict[str, str]:
     return out
 
 
+#: what the calculator reads as a number: ASCII, without Python's digit separators (int() reads "1_000" and
+#: full-width digits; the report's width box and the API do not)
+_INT = re.compile(r"[+-]?[0-9]+")
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.I)
+
+
 def _number(values: Mapping[str, str], name: str, kind: type, errors: dict[str, str]) -> Any:
     text = values.get(name, "").strip()
     if not text:
         return None
-    try:
-        value = kind(text)
-    except ValueError:
-        errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}"
+    if not (_INT if kind is int else _FLOAT).fullmatch(text):
+        errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {text[:40]!r}"
         return None
+    value = kind(text)
     if isinstance(value, float) and not math.isfinite(value):
-        errors[name] = f"expected a finite number, got {text!r}"
+        errors[name] = f"expected a finite number, got {text[:40]!r}"
         return None
     return value
 
@@ -539,7 +544,8 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
         if _needs(text):  # every setup the table lacks at once, not one message per round
             return group, None, {k: "choose it: the fit's table has no such column, and the per-layer settings "
                                  "need it" for k in HINTS if k not in selector}
-        return group, None, {"width": text.removeprefix("width: ")}
+        named = next((k for k in HINTS if text.startswith((f"{k}: ", f"unknown {k} "))), "width")
+        return group, None, {named: text.removeprefix(f"{named}: ")}
     assert rec.band is not None  # a fit's answer carries its band
     b = rec.band
     return group, _band(b.lr, b.safe_lr, b.ci68, b.ci95, rec.warnings, f"width {size}",

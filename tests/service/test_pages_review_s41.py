@@ -275,3 +275,23 @@ def test_the_closed_pages_401_links_to_no_page_that_is_closed_too(tmp_path):
     with TestClient(create_app(Settings(data_dir=tmp_path / "d", protect_reads=True, api_token="w" * 20))) as c:
         r = c.get("/fits")
         assert r.status_code == 401 and 'href="/fits"' not in r.text.split("<main")[1] and "/docs" in r.text
+
+
+@pytest.mark.parametrize("text", ["1_000", "\uff14\uff10\uff19\uff16", "4096.0"])
+def test_the_calculator_reads_a_width_as_the_api_does(client, text):
+    # int() read "1_000" as 1000 and full-width digits as 4096; the report's box and the API refuse both
+    page = client.get("/", params={"width": text})
+    assert page.status_code == 422 and "whole number" in _error(page.text, "width")
+
+
+def test_a_long_bad_number_is_not_echoed_whole(client):
+    page = client.get("/", params={"base_lr": "1" + "0" * 400 + "x"})
+    assert page.status_code == 422 and len(_error(page.text, "base_lr")) < 100
+
+
+def test_an_unknown_setup_value_is_marked_at_its_own_select(client, bare_fit):
+    page = client.get(f"/fits/{bare_fit}", params={"group": "0", "width": "4096", "parameterization": "bogus",
+                                                 "optimizer": "adam", "lr_mode": "global"})
+    assert page.status_code == 422
+    assert re.search(r'id="parameterization-0"[^>]*aria-invalid="true"', page.text)
+    assert not re.search(r'id="width-0"[^>]*aria-invalid', page.text)
