@@ -234,7 +234,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         notes = [*left_out, *v.merged, *_blown_up_note(v, blowup), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
-                 *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_budget_with_size(df, m, v),
+                 *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
+                 *_budget_with_size(df, m, v),
                  *_counts_as_widths(df, m)]
     finally:
         _GIVEN_ROWS.reset(token)
@@ -389,6 +390,31 @@ def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]
         return []
     return [f"the seeds' losses are identical at {same} of {len(several)} learning rates run with several seeds: "
             "copies under new seed ids, or a seed the training ignores; they count as one run each"]
+
+
+#: a seed this many times its cell's lowest loss, below the curve's best LR, is out of line with its siblings
+BROKEN_SEED_FACTOR = 1.5
+
+
+def _broken_below_best(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A note naming runs at or below their curve's best LR whose finite loss is far above another seed's at
+    the same LR: a run that broke (or a loss logged at another step). Small LRs train slowly but alike across
+    seeds, and the blow-up rule looks only above the best; fitted as they are, one such run moved a curve's optimum
+    by most of an octave and its fitted best loss below zero (a reviewer's simulation)."""
+    ok = _trained(v)
+    if v.seed is None or ok.sum() < 2:
+        return []
+    keys = df[[*v.group_cols, m.size_col, *v.constants]]
+    _, lr_best = _curve_best(keys, v.lr, v.loss, ok, "min")
+    cell_min = keys.assign(_lr=v.lr, _loss=np.where(ok, v.loss, np.inf)).groupby(
+        [*keys.columns, "_lr"], dropna=False, sort=False)["_loss"].transform("min").to_numpy()
+    low = np.where(cell_min > 0, BROKEN_SEED_FACTOR * cell_min, cell_min + (BROKEN_SEED_FACTOR - 1) * abs(cell_min))
+    broken = ok & (v.lr <= lr_best) & np.isfinite(cell_min) & (v.loss > low)
+    if not broken.any():
+        return []
+    return [f"{int(broken.sum())} run(s) at or below their curve's best LR have a loss above "
+            f"{BROKEN_SEED_FACTOR:g}x another seed's at the same LR ({_rows(broken)}): a run that broke, or a loss "
+            "logged at another step? They are fitted as they are and can move the curve's optimum: drop or fix them"]
 
 
 def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

@@ -81,3 +81,31 @@ def test_at_naming_an_axis_the_joint_law_dropped_keeps_the_fit_and_says_why():
     # the same table predicts where the law has every axis asked for
     fit = fit_table(df, mapping, n_boot=100, target_width=4096, at={"tokens": 4e9})
     assert fit.joint[0].prediction is not None and not unreliable(fit)
+
+
+def _spiked(value: float, offset: int = 0) -> tuple[pd.DataFrame, int]:
+    """A 2-seed sweep with seed 0's loss at width 256 set to ``value``, ``offset`` grid points from the LR whose
+    mean loss is lowest; and the row spiked."""
+    df = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, step=0.5, half_range=2.0, seed=3)
+    cur = df[df["width"] == 256]
+    lrs = np.sort(cur["beta"].unique())
+    lr = lrs[np.searchsorted(lrs, cur.groupby("beta")["final_loss"].mean().idxmin()) + offset]
+    row = int(cur[(cur["beta"] == lr) & (cur["seed"] == 0)].index[0])
+    df.loc[row, "final_loss"] = value
+    return df, row
+
+
+def test_a_seed_far_above_its_sibling_at_or_below_the_best_lr_is_named_by_its_row():
+    # the blow-up rule looks only above the best LR: such a run was fitted as it was, and nothing said so
+    df, row = _spiked(1e4)
+    fit = fit_table(df, n_boot=100)
+    said = [w for w in fit.warnings if "another seed's at the same LR" in w]
+    assert len(said) == 1 and f"row(s) {row}" in said[0]
+    clean = fit_table(_spiked(float(df.loc[row + 1, "final_loss"]) * 1.01)[0], n_boot=100)  # row + 1: seed 1
+    assert not [w for w in clean.warnings if "another seed's at the same LR" in w]  # seeds 1% apart: nothing said
+
+
+def test_a_bent_local_fit_never_reports_a_best_loss_below_zero():
+    df, _ = _spiked(1e4, offset=-2)  # an octave below the best: the local fit's vertex fell to -775
+    for o in fit_table(df, n_boot=100).groups[0].per_width:
+        assert o.best_loss is None or o.best_loss > 0, (o.width, o.best_loss, o.message)
