@@ -63,7 +63,7 @@ def print_joint(result: FitResult, warn: Callable[[str], str]) -> None:
             console.print("loss law: " + surface_text(s), highlight=False)
         for note in j.notes:
             console.print(f"[dim]note:[/] {note}", highlight=False)
-        for w in j.prediction.warnings if j.prediction is not None else []:
+        for w in [*j.warnings, *(j.prediction.warnings if j.prediction is not None else [])]:
             console.print(warn(w), highlight=False)
 
 
@@ -88,7 +88,7 @@ def summary_json(result: FitResult) -> dict[str, Any]:
               "n_curves": j.n_curves,
               "prediction": None if j.prediction is None else j.prediction.model_dump(mode="json"),
               "loss_surface": None if j.loss_surface is None else j.loss_surface.model_dump(mode="json"),
-              "notes": j.notes}
+              "notes": j.notes, "warnings": j.warnings}
              for j in result.joint]
     groups = [{"group": g.group, "exponent": est(g.exponent), "theory_exponent": g.theory_exponent,
                "consistent": g.consistent, "n_warnings": len(group_warnings(g))}

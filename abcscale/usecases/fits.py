@@ -69,7 +69,8 @@ def _spoken(result: FitResult, names: Mapping[str, str] | None,
 
     groups = [g.model_copy(update={"warnings": said(g.warnings), "prediction": prediction(g.prediction)})
               for g in result.groups]
-    joint = [j.model_copy(update={"notes": said(j.notes), "prediction": prediction(j.prediction)})
+    joint = [j.model_copy(update={"notes": said(j.notes), "warnings": said(j.warnings),
+                                  "prediction": prediction(j.prediction)})
              for j in result.joint]
     return result.model_copy(update={"warnings": said(result.warnings), "groups": groups, "joint": joint})
 
