@@ -422,12 +422,15 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
                      "basin's change at +-0.5 octave: the optimum is not resolved below about +-0.5 octave")
     if scan.x_first_div is not None and scan.i == scan.xs.size - 1:
         notes.append("optimum next to the stability edge (the next learning rate diverged)")
-    best_loss, observed = basin.best, float(scan.ys[scan.i])
-    if observed > 0 and not best_loss > 0:  # every loss positive, the vertex at or below 0
-        # a cell far out of line (one broken seed) bent the local fit: its vertex is no loss the runs could reach
-        notes.append(f"the local fit's loss at its vertex ({best_loss:.4g}) is no loss these runs reach: the best "
-                     f"loss is the best learning rate's mean ({observed:.4g}); a cell far out of line bent the fit")
-        best_loss = observed
+    observed = float(scan.ys[scan.i])
+    if observed > 0 and not basin.best > 0:  # every loss positive, the local fit's vertex at or below 0
+        # a cell far out of line (one broken seed) bent the local fit: its vertex, curvature, bands and loss draws
+        # are no basin these runs have, and its optimum moved with it (most of an octave, a review found)
+        notes.append(f"the local fit's loss at its vertex ({basin.best:.4g}) is no loss these runs reach: a cell far "
+                     "out of line bent it (the table's warnings name a run far above its sibling seed); "
+                     "unidentified: drop or fix that run")
+        return Optimum.unidentified(tuple(notes), confidence_level, x_argmin=x_am, best_loss=observed,
+                                    x_stable=scan.x_stable, x_first_div=scan.x_first_div)
     # seeds resolve the vertex below a grid step only when their spread is the noise (no lack of fit)
     draws = _floored(vb + x_am, win, replicated=seed_spread)
     shared_var = 0.0
@@ -440,7 +443,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     return Optimum(
         x_opt=x0 + x_am, ci=_quantiles(draws, confidence_level), confidence_level=confidence_level,
         draws=draws, loss_draws=lb, var=_interval_var(draws), identified=True, on_edge=False, x_argmin=x_am,
-        best_loss=best_loss, x_stable=scan.x_stable, x_first_div=scan.x_first_div,
+        best_loss=basin.best, x_stable=scan.x_stable, x_first_div=scan.x_first_div,
         curvature=basin.curvature, k_left=basin.k_left, k_right=basin.k_right,
         band_0p1=(basin.band_0p1[0] + x_am, basin.band_0p1[1] + x_am),
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),

@@ -94,7 +94,8 @@ def _in_size_words(g: GroupFit) -> GroupFit:
 
 def _coverage(w: str) -> bool:
     """A per-group note on how many widths it has: with covariates a group is one curve per size by design."""
-    return (w.startswith(("one width (", "fewer than 2 widths", "one size (", "fewer than 2 sizes"))
+    return (w.startswith(("one width (", "fewer than 2 widths", "one size (", "fewer than 2 sizes",
+                          "2 widths: no residual", "2 sizes: no residual", "the widths span ", "the sizes span "))
             or " widths swept; " in w or " sizes swept; " in w)
 
 

@@ -408,8 +408,8 @@ def _broken_below_best(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[st
     _, lr_best = _curve_best(keys, v.lr, v.loss, ok, "min")
     cell_min = keys.assign(_lr=v.lr, _loss=np.where(ok, v.loss, np.inf)).groupby(
         [*keys.columns, "_lr"], dropna=False, sort=False)["_loss"].transform("min").to_numpy()
-    low = np.where(cell_min > 0, BROKEN_SEED_FACTOR * cell_min, cell_min + (BROKEN_SEED_FACTOR - 1) * abs(cell_min))
-    broken = ok & (v.lr <= lr_best) & np.isfinite(cell_min) & (v.loss > low)
+    # positive losses only: a ratio of log-likelihoods near 0 says nothing
+    broken = ok & (v.lr <= lr_best) & np.isfinite(cell_min) & (cell_min > 0) & (v.loss > BROKEN_SEED_FACTOR * cell_min)
     if not broken.any():
         return []
     return [f"{int(broken.sum())} run(s) at or below their curve's best LR have a loss above "

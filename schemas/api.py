@@ -385,9 +385,12 @@ class FitOptions(_Request):
     def _alignment_text(cls, v: Any, info: ValidationInfo) -> Any:
         """A form field (the page's upload, a multipart ``POST /v1/fits``) gives custom exponents as
         ``'ALPHA,OMEGA,U'``, as ``abcscale fit --alignment`` does; JSON gives ``{alpha, omega, u}``."""
-        if not isinstance(v, str) or v.strip().lower() in ("full", "none"):
-            return v.strip().lower() if isinstance(v, str) else v
-        if not (info.context or {}).get("form"):
+        form = bool((info.context or {}).get("form"))
+        if not isinstance(v, str) or v in ("full", "none"):
+            return v
+        if form and v.strip().lower() in ("full", "none"):  # a form field's spelling, as the CLI's
+            return v.strip().lower()
+        if not form:
             raise PydanticCustomError("json_type", "Input should be 'full', 'none' or an object {alpha, omega, u}, "
                                       "not a string ('ALPHA,OMEGA,U' is the CLI's --alignment and a form field's)")
         try:

@@ -171,12 +171,13 @@ def _too_large_page(scope: Any, message: str) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """A page's 404 or 405 (an unknown path under /fits, say) as a page; the API's stay JSON, as FastAPI says them."""
     assert isinstance(exc, StarletteHTTPException)
-    if is_api_path(request.url.path):
+    if is_api_path(request.scope):
         return await http_exception_handler(request, exc)
     title = {404: "Page not found", 405: "Method not allowed"}.get(exc.status_code, "Request refused")
     message = ("No page here: the pages are the calculator (/), the stored fits (/fits) and each fit's report "
                "(/fits/ID)." if exc.status_code == 404 else str(exc.detail))
-    page = pages.error_page(request, exc.status_code, title, message)
+    settings: Settings = request.app.state.settings  # with closed reads the pages are 401s: no links to them
+    page = pages.error_page(request, exc.status_code, title, message, links=not settings.reads_protected)
     page.headers.update(exc.headers or {})
     return page
 

@@ -250,9 +250,14 @@ class HeadAsGet:
         await self.app({**scope, "method": "GET"}, receive, headers_only)
 
 
-def is_api_path(path: str) -> bool:
-    """Whether a path answers JSON (the API, its schema, the assets) rather than a page for a browser."""
-    return path.startswith(("/v1/", "/static/", "/docs-assets/")) or path in ("/v1", "/openapi.json")
+def is_api_path(scope: Any) -> bool:
+    """Whether a request's path answers JSON (the API, its schema, health, the assets) rather than a page for a
+    browser; behind a proxy's prefix (``uvicorn --root-path``, which ASGI puts in the path too) as without."""
+    # the app's own prefix: a mounted app (the static files) has the mount's path in root_path
+    path, root = scope["path"], scope.get("app_root_path", scope.get("root_path", ""))
+    if root and path.startswith(root):
+        path = path[len(root):]
+    return path.startswith(("/v1/", "/static/", "/docs-assets/")) or path in ("/v1", "/openapi.json", "/healthz")
 
 
 class JsonTooLarge:
@@ -276,7 +281,7 @@ class JsonTooLarge:
                 replaced = True
                 mb = self.max_bytes / 2**20
                 text = f"the request body is over the size cap of {mb:g} MB (ABCSCALE_MAX_UPLOAD_MB)"
-                if self.page is not None and not is_api_path(scope["path"]):  # the upload form: a page
+                if self.page is not None and not is_api_path(scope):  # the upload form: a page
                     await self.page(scope, text)(scope, receive, send)
                     return
                 body = json.dumps({"detail": text}).encode()

@@ -138,14 +138,16 @@ def _errors_of(exc: ValidationError) -> dict[str, str]:
 #: what the calculator reads as a number: ASCII, without Python's digit separators (int() reads "1_000" and
 #: full-width digits; the report's width box and the API do not)
 _INT = re.compile(r"[+-]?[0-9]+")
-_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(inf|infinity|nan)", re.I)
+_FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:inf|infinity|nan)", re.I)
+#: the longest number the calculator reads (a width of 2**40 has 13 digits; int() refuses 4,300)
+_MAX_NUMBER_CHARS = 64
 
 
 def _number(values: Mapping[str, str], name: str, kind: type, errors: dict[str, str]) -> Any:
     text = values.get(name, "").strip()
     if not text:
         return None
-    if not (_INT if kind is int else _FLOAT).fullmatch(text):
+    if len(text) > _MAX_NUMBER_CHARS or not (_INT if kind is int else _FLOAT).fullmatch(text):
         errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {text[:40]!r}"
         return None
     value = kind(text)
@@ -238,8 +240,9 @@ def _answer(request: Request, req: RecommendRequest) -> tuple[Recommendation | N
         return usecases.recommend(req, fit), {}
     except ValueError as exc:  # a message "weight_decay: ..." names its field
         text = describe(exc)
-        if fit is not None and _needs(text):  # the fit fieldset's choice of the setup: all it lacks at once
-            lacking = [k for k in HINTS if getattr(req, k, None) is None and all(k not in g.group for g in fit.groups)]
+        lacking = [k for k in HINTS if getattr(req, k, None) is None and all(k not in g.group for g in fit.groups)
+                   ] if fit is not None and _needs(text) else []
+        if lacking:  # the fit fieldset's choice of the setup: all it lacks at once
             return None, {f"fit_{k}": "the fit's table has no such column: choose it (the per-layer settings need "
                           "it)" for k in lacking}
         named, _, rest = text.partition(": ")
@@ -541,9 +544,9 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
         rec = usecases.recommend_from_fit(fit, size, selector=selector)
     except ValueError as exc:
         text = describe(exc)
-        if _needs(text):  # every setup the table lacks at once, not one message per round
+        if _needs(text) and (lacking := [k for k in HINTS if k not in selector]):  # all at once, not in rounds
             return group, None, {k: "choose it: the fit's table has no such column, and the per-layer settings "
-                                 "need it" for k in HINTS if k not in selector}
+                                 "need it" for k in lacking}
         named = next((k for k in HINTS if text.startswith((f"{k}: ", f"unknown {k} "))), "width")
         return group, None, {named: text.removeprefix(f"{named}: ")}
     assert rec.band is not None  # a fit's answer carries its band

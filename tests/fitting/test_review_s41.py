@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,20 +106,28 @@ def test_a_seed_far_above_its_sibling_at_or_below_the_best_lr_is_named_by_its_ro
     assert not [w for w in clean.warnings if "another seed's at the same LR" in w]  # seeds 1% apart: nothing said
 
 
-def test_a_bent_local_fit_never_reports_a_best_loss_below_zero():
+def test_a_local_fit_bent_below_zero_leaves_its_width_unidentified_not_wrong():
     df, _ = _spiked(1e4, offset=-2)  # an octave below the best: the local fit's vertex fell to -775
-    for o in fit_table(df, n_boot=100).groups[0].per_width:
+    fit = fit_table(df, n_boot=100)
+    for o in fit.groups[0].per_width:
         assert o.best_loss is None or o.best_loss > 0, (o.width, o.best_loss, o.message)
+    bent = next(o for o in fit.groups[0].per_width if o.width == 256)
+    # its curvature, bands and optimum were the bent fit's (curvature 2856, the loss law's A up to 37599)
+    assert not bent.identified and bent.lr_opt is None and bent.curvature is None and "drop or fix" in bent.message
+    assert fit.groups[0].exponent is not None  # the other widths still fit the law
 
 
-def _drifting_table(drift: float, seed: int) -> pd.DataFrame:
-    """Three token counts; the optimum's slope in log2(width) drifts by ``drift`` per octave (-0.8 at 128)."""
+def _drifting_table(drift: float, seed: int, widths: tuple[int, ...] = (64, 128, 256, 512, 1024, 2048),
+                    jitter: float = 0.0) -> pd.DataFrame:
+    """Three token counts; the optimum's slope in log2(width) drifts by ``drift`` per octave (-0.8 at 128), and
+    each width's optimum is off the law by a jitter its curves share (N(0, ``jitter``^2) octaves)."""
     rng = np.random.default_rng(seed)
+    off = {w: jitter * rng.standard_normal() for w in widths}
     rows = []
     for tokens in (2.5e8, 1e9, 4e9):
-        for w in (128, 256, 512, 1024):
+        for w in widths:
             z = math.log2(w / 128)
-            x_true = math.log2(3e-3) + (-0.8 * z + drift * z * z / 2) - 0.3 * math.log2(tokens / 1e9)
+            x_true = math.log2(3e-3) + (-0.8 * z + drift * z * z / 2) - 0.3 * math.log2(tokens / 1e9) + off[w]
             grid = np.round(x_true + rng.uniform(-0.25, 0.25)) + np.arange(-2.0, 2.01, 0.5)
             for x in grid:
                 for s in range(2):
@@ -134,14 +143,19 @@ def test_an_exponent_drifting_with_width_is_said_and_its_extrapolation_refused_b
     from abcscale.usecases.fits import unreliable
 
     mapping = ColumnMapping(covariates=["tokens"])
+
+    def bent(df: pd.DataFrame, **kw: Any) -> bool:
+        fit = fit_table(df, mapping, n_boot=100, **kw)
+        return any(w.startswith("the optimum bends") for w in fit.joint[0].warnings)
+
     said = 0
     for seed in range(8):
-        fit = fit_table(_drifting_table(0.2, seed), mapping, n_boot=100, target_width=4096, at={"tokens": 1e9})
-        bent = [w for w in fit.joint[0].warnings if w.startswith("the optimum bends")]
-        said += bool(bent)
-        if bent:
+        fit = fit_table(_drifting_table(0.2, seed), mapping, n_boot=100, target_width=8192, at={"tokens": 1e9})
+        if any(w.startswith("the optimum bends") for w in fit.joint[0].warnings):
+            said += 1
             assert any("bends" in why for _, why in unreliable(fit))
-    assert said >= 6, said
-    quiet = sum(any(w.startswith("the optimum bends") for w in fit_table(
-        _drifting_table(0.0, seed), mapping, n_boot=100).joint[0].warnings) for seed in range(8))
-    assert quiet <= 1, quiet  # a straight law: said at the test's 1% level, not more
+    assert said >= 7, said
+    # straight laws whose widths jitter off the line, their curves alike (a code review: a test on the curves
+    # said a bend in 29-32% of such tables)
+    assert sum(bent(_drifting_table(0.0, seed, jitter=0.15)) for seed in range(8)) <= 1
+    assert not bent(_drifting_table(0.2, 0, widths=(128, 256, 512, 1024)))  # 4 sizes: 1 df, not tested

@@ -295,3 +295,50 @@ def test_an_unknown_setup_value_is_marked_at_its_own_select(client, bare_fit):
     assert page.status_code == 422
     assert re.search(r'id="parameterization-0"[^>]*aria-invalid="true"', page.text)
     assert not re.search(r'id="width-0"[^>]*aria-invalid', page.text)
+
+
+def test_a_long_number_is_refused_at_once_not_after_seconds_of_backtracking(client):
+    import time
+
+    start = time.perf_counter()
+    page = client.get("/", params={"base_lr": "1" * 12000 + "x", "epsilon": "1" * 12000 + "x"})
+    assert page.status_code == 422 and time.perf_counter() - start < 1.0  # the first regex took 4.9 s here
+    assert client.get("/", params={"width": "1" * 5000}).status_code == 422  # int() refuses 4,300 digits: was a 500
+
+
+def test_a_joint_prediction_out_of_a_floats_range_is_a_422_not_a_500(client, token_sweep):
+    fit = _upload(client, token_sweep, covariates="tokens")
+    for size in ("1e-305", "5e-324"):
+        page = client.get(f"/fits/{fit['id']}", params={"joint": "0", "size": size})
+        assert page.status_code == 422, size
+        assert "a float" in unescape(page.text)
+
+
+def test_behind_a_proxy_prefix_the_apis_errors_stay_json(settings):
+    from abcscale.service.app import create_app
+    from tests.service.conftest import TestClient
+
+    with TestClient(create_app(settings), root_path="/abc") as c:
+        for method, path in (("get", "/abc/v1/nope"), ("get", "/abc/v1/fits/xyz"), ("delete", "/abc/v1/fits"),
+                             ("post", "/abc/healthz")):
+            r = getattr(c, method)(path)
+            assert r.status_code in (404, 405) and r.headers["content-type"] == "application/json", (path, r.text)
+        page = c.get("/abc/nothing-here")
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+
+
+def test_a_fit_whose_setup_column_is_empty_says_why_on_both_pages(client, sweep):
+    df = sweep.drop(columns=["lr_mode"]).assign(parameterization=None)
+    fit_id = _store(client, json.loads(df.to_json(orient="records")))
+    page = client.get("/", params={"source": "fit", "fit_id": fit_id, "width": "4096", "optimizer": "adam",
+                                   "lr_mode": "global"})
+    assert page.status_code == 422 and 'id="error-summary"' in page.text
+    report = client.get(f"/fits/{fit_id}", params={"group": "0", "width": "4096", "optimizer": "adam",
+                                                   "lr_mode": "global"})
+    assert report.status_code == 422 and 'class="error-msg"' in report.text
+
+
+def test_the_json_apis_alignment_is_its_schemas(client, sweep_rows):
+    for value in (" FULL ", "None", "0.5,1,0.5"):
+        r = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": N_BOOT, "alignment": value})
+        assert r.status_code == 422, value
