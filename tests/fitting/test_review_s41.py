@@ -159,3 +159,16 @@ def test_an_exponent_drifting_with_width_is_said_and_its_extrapolation_refused_b
     # said a bend in 29-32% of such tables)
     assert sum(bent(_drifting_table(0.0, seed, jitter=0.15)) for seed in range(8)) <= 1
     assert not bent(_drifting_table(0.2, 0, widths=(128, 256, 512, 1024)))  # 4 sizes: 1 df, not tested
+
+
+def test_a_covariate_fit_says_nothing_of_a_curve_groups_few_widths_but_of_the_laws_span():
+    # "2 widths: no residual ..." and "the widths span 2x" came from the curve groups of an unbalanced design,
+    # though the joint law spans every width
+    df = _covariate_table(drop_batch_512_optimum=False)
+    df = df[~((df["batch_size"] == 512) & (df["width"] >= 256))]  # batch 512 at two widths only
+    fit = fit_table(df, ColumnMapping(covariates=["tokens", "batch_size"]), n_boot=100)
+    said = [*fit.warnings, *(w for g in fit.groups for w in g.warnings)]
+    assert not [w for w in said if w.startswith(("2 widths: no residual", "the widths span "))], said
+    assert not [n for n in fit.joint[0].notes if "span" in n]  # 64-512 spans 8x
+    narrow = fit_table(df[df["width"] <= 256], ColumnMapping(covariates=["tokens", "batch_size"]), n_boot=100)
+    assert any(n.startswith("the widths span 4x") for n in narrow.joint[0].notes)
