@@ -22,6 +22,7 @@ from abcscale.fitting.parts import (
     PerWidth,
     Settings,
     anchor,
+    bend_warning,
     constant_fits,
     edge_part,
     fit_coordinate,
@@ -86,6 +87,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         *_seed_note(per),
         *_shape_note(per),
         *([drift_note] if drift_note else []),
+        *_bend_note(per, s.size_kind),
     ]
     g = GroupFit(
         group=data.key, n_rows=data.n_rows, n_diverged=data.n_diverged, base_width=base_width,
@@ -107,6 +109,17 @@ def _law_fields(law: LawPart | None) -> dict[str, Any]:
 
 def _edge_fields(edge: EdgePart | None) -> dict[str, Any]:
     return {} if edge is None else {"edge_law": edge.law, "stability_edge": edge.exponent}
+
+
+def _bend_note(per: dict[int, tuple[Cells, Optimum]], size_kind: str) -> list[str]:
+    """The across-width law's bend test (:func:`fitting.parts.bend_warning`) on the widths' optima: 5+ widths."""
+    done = [(w, o) for w, (_, o) in sorted(per.items()) if o.x_opt is not None and o.var is not None]
+    if len(done) < 5:
+        return []
+    z = np.log2(np.array([w for w, _ in done], dtype=float))
+    bend = bend_warning(z, np.array([o.x_opt for _, o in done]), np.array([o.var for _, o in done]),
+                        "width" if size_kind == "width" else "size")
+    return [bend] if bend else []
 
 
 def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> GroupFit:

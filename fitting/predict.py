@@ -7,13 +7,14 @@ turns a group's fitted LR into per-layer settings through theory's transfer.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
 
 from abcscale import theory
-from abcscale.fitting.parts import in_size_words, size_factor
+from abcscale.fitting.parts import BEND, in_size_words, size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
@@ -158,6 +159,10 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                if law.method == "free" else "")
         warnings.append(f"{UNRELIABLE}the 95% band spans {hi95 - lo95:.2g} octaves of LR: too wide to act on; sweep "
                         f"more widths{why}")
+    if factor > 1 and any(w.startswith(BEND) for w in g.warnings):
+        warnings.append(f"{UNRELIABLE}extrapolating {math.log2(factor):.2g} octaves past the swept widths where the "
+                        "optimum bends in log2(width) (the group's warning): the straight line's prediction can miss "
+                        "by the bend")
     if size_kind != "width":  # as the fit says its own (fitting.pipeline)
         warnings = in_size_words(warnings)
     return Prediction(

@@ -172,3 +172,22 @@ def test_a_covariate_fit_says_nothing_of_a_curve_groups_few_widths_but_of_the_la
     assert not [n for n in fit.joint[0].notes if "span" in n]  # 64-512 spans 8x
     narrow = fit_table(df[df["width"] <= 256], ColumnMapping(covariates=["tokens", "batch_size"]), n_boot=100)
     assert any(n.startswith("the widths span 4x") for n in narrow.joint[0].notes)
+
+
+def test_a_plain_sweeps_exponent_drifting_with_width_is_said_too():
+    from abcscale.usecases.fits import unreliable
+
+    def one_budget(drift: float, seed: int, jitter: float = 0.0) -> pd.DataFrame:
+        df = _drifting_table(drift, seed, jitter=jitter)
+        return df[df["tokens"] == 1e9].drop(columns="tokens")
+
+    said = 0
+    for seed in range(6):
+        fit = fit_table(one_budget(0.2, seed), n_boot=100, target_width=8192)
+        if any(w.startswith("the optimum bends") for w in fit.groups[0].warnings):
+            said += 1
+            assert any("bends" in why for _, why in unreliable(fit))
+    assert said >= 5, said
+    quiet = sum(any(w.startswith("the optimum bends") for w in fit_table(one_budget(0.0, seed, 0.1), n_boot=100)
+                    .groups[0].warnings) for seed in range(6))
+    assert quiet <= 1, quiet
