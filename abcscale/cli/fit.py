@@ -141,6 +141,11 @@ def fit(
             if service is None:
                 result = fit_sweep(df, options, names=names)
             else:
+                # refused before the service stores a fit the gate cannot judge (as run here, nothing is written)
+                cols = options.mapping().group_cols
+                if expect_theory and (absent := [c for c in THEORY_SETUP if c not in df.columns
+                                                 or (cols is not None and c not in cols)]):
+                    fail(_NO_THEORY_GROUP.format(", ".join(absent)))
                 stored = _post_fit(service, token, df, options)
                 result = respoken(FitResult.model_validate(stored["result"]), names)
     except TableError as exc:
@@ -149,11 +154,9 @@ def fit(
         fail(speak(str(exc), names).replace("at: ", "--at: ", 1) if str(exc).startswith("at: ") else
              speak(str(exc), names))
     if expect_theory:
-        absent = [c for c in ("parameterization", "optimizer", "lr_mode")
-                  if not any(c in g.group for g in result.groups)]
+        absent = [c for c in THEORY_SETUP if not any(c in g.group for g in result.groups)]
         if absent:
-            fail("--expect-theory: no group holds " + ", ".join(absent) + " (needed for theory: the table has no "
-                 "such column, or --group-cols leaves it out; -p, -o, --lr-mode give a table's missing ones)")
+            fail(_NO_THEORY_GROUP.format(", ".join(absent)))
     written: dict[str, Path] = {}
     if out is not None:
         written["fit"] = _write_json(result, out)
@@ -215,6 +218,12 @@ def _check_exponents(result: FitResult, expected: list[tuple[str, float]]) -> in
                                   f" {100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}", highlight=False)
                 code = 1
     return code
+
+
+#: what theory's exponent needs among a fit's group columns
+THEORY_SETUP = ("parameterization", "optimizer", "lr_mode")
+_NO_THEORY_GROUP = ("--expect-theory: no group holds {} (needed for theory: the table has no such column, or "
+                    "--group-cols leaves it out; -p, -o, --lr-mode give a table's missing ones)")
 
 
 def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:

@@ -611,12 +611,21 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     yours, given, form = run_settings(cfg, rec)
     if not any(k == "lr" for k, _ in given):  # a table of nulls, or a mapped path that holds null
         raise ConfigError("lr", "no layer's learning rate given (every value is empty): nothing to check")
+    if isinstance(cfg.lr, LayerValues) and (empty := [r for r in ("embedding", "hidden", "readout")
+                                                    if r in cfg.lr.model_fields_set and getattr(cfg.lr, r) is None]):
+        # a layer's LR given as null (a mapped path that holds null): left out, it was a pass that checked less
+        raise ConfigError(f"lr.{empty[0]}", "empty (null): give " + " and ".join(f"lr.{r}" for r in empty)
+                          + " a number, or leave the layer out of the table")
     reference = recommended_settings(rec, cfg.epsilon_mode)
     if cfg.mup is not None and cfg.beta is None:
         # against its own base-width numbers: microsoft/mup gives vector-like groups their own LR, which the
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
         reference[Role.vector] = reference[Role.vector].model_copy(update={"lr": yours[Role.vector].lr})
     warnings = list(rec.warnings)
+    if cfg.mup is not None and cfg.beta is None and rec.source != "fit":
+        warnings.append("beta: not given, so the mup table is compared with its own base-width numbers, which a mup "
+                        "run always follows: its learning rates and init are not checked; give beta (the LR tuned "
+                        "at the base width) or --fit to check them")
     if rec.source == "fit" and cfg.constants_file is not None and cfg.base_width != rec.base_width:
         # the file's constants hold at its base width, not the fit's (recommend --fit --constants refuses it too)
         raise ConfigError("constants_file", f"{cfg.constants_file} was tuned at width {cfg.base_width}, the fit's "

@@ -139,3 +139,14 @@ def test_a_typed_parquet_fits_alike_here_and_on_the_service(server, tmp_path):
     df.to_parquet(path)
     changed = runner.invoke(app, args)
     assert json.loads(changed.stdout)["provenance"]["input_hash"] != here["provenance"]["input_hash"]
+
+
+def test_expect_theory_on_a_table_without_the_setup_stores_nothing_on_the_service(server, tmp_path):
+    # the gate's columns were checked after the fit was posted: every failed CI run left a stray fit there
+    bare = tmp_path / "bare.csv"
+    synthetic_sweep(widths=(64, 128, 256), seeds=1, step=0.5, half_range=2.0).to_csv(bare, index=False)
+    before = _count(server)
+    res = runner.invoke(app, ["fit", str(bare), "--n-boot", "50", "--service", server.url, "--token", TOKEN,
+                              "--expect-theory"])
+    assert res.exit_code == 2 and "--expect-theory: no group holds parameterization" in res.output
+    assert _count(server) == before

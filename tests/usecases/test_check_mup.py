@@ -240,3 +240,25 @@ def test_a_mup_run_with_each_groups_eps_reads_them_and_says_why_they_are_not_che
     cfg["mup"]["epsilon"] = 1e-8  # one eps, as microsoft/mup: checked as before
     _, report = check(tmp_path, cfg)
     assert len([c for c in report["checks"] if c["setting"] == "epsilon"]) == 4
+
+
+# --- what a CI user's review found (session 41) -------------------------------------------------------------------
+
+def test_a_mup_table_without_beta_says_that_nothing_of_its_lrs_is_checked(tmp_path):
+    cfg = mup_table("adam", {"embedding": 1e-9, "hidden": 50.0, "readout": 3e-3, "vector": 7.0})
+    del cfg["beta"]
+    res, report = check(tmp_path, cfg)
+    assert res.exit_code == 0 and any(w.startswith("beta: not given") for w in report["warnings"])
+    cfg["beta"] = BETA
+    assert not any(w.startswith("beta: not given") for w in check(tmp_path, cfg)[1]["warnings"])
+
+
+def test_a_layers_learning_rate_given_as_null_is_an_error_not_a_skipped_row(tmp_path):
+    rec = theory.transfer("mup", "adam", BaseConfig(width=BASE, beta=BETA), WIDTH)
+    lr = {s.layer.value: s.lr for s in rec.layers} | {"hidden": None}
+    cfg = {"parameterization": "mup", "optimizer": "adam", "width": WIDTH, "base_width": BASE, "beta": BETA,
+           "lr": lr}
+    res, _ = check(tmp_path, cfg)
+    assert res.exit_code == 2 and "lr.hidden" in res.output and "null" in res.output
+    del cfg["lr"]["hidden"]  # left out of the table: the layers given are checked, as before
+    assert check(tmp_path, cfg)[0].exit_code == 0
