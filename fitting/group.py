@@ -149,7 +149,15 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
         n_diverged=int(cells.n_div.sum()), n_seeds=cells.n_seeds, loo_error_octaves=_finite(loo),
         message="; ".join(opt.notes) or None,
         shape_sd=math.sqrt(opt.shared_var) if opt.shared_var > 0 else None,
+        noise_sd=_noise_sd(opt),
     )
+
+
+def _noise_sd(opt: Optimum) -> float | None:
+    """The width's own error before the grid floor, as an sd (octaves), never above what its interval says."""
+    if not opt.identified or opt.noise_var is None or opt.var is None:
+        return None
+    return _finite(math.sqrt(max(min(opt.noise_var, opt.var), 0.0)))
 
 
 def _finite(x: float | None) -> float | None:

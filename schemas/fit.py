@@ -93,6 +93,10 @@ class WidthOptimum(_Model):
     message: str | None = None
     shape_sd: float | None = Field(None, ge=0, description="sd (octaves) of the error ci holds beyond the seed noise: "
                                    "the local fit missed the cells (lack of fit), an error the widths may share")
+    noise_sd: float | None = Field(None, ge=0, description="sd (octaves) of lr_opt's error as this width's bootstrap "
+                                   "draws show it, before the grid floor widened ci (never above ci's): what a "
+                                   "covariate law's between-curve scatter is measured against; null where "
+                                   "unidentified and in fits stored before it was kept")
 
 
 class ScalingLaw(_Model):
@@ -276,8 +280,11 @@ class JointLaw(_Model):
     first, then the covariates).
 
     Each curve (size x covariate combination) contributes its optimum, weighted by 1/(its own variance from its
-    interval + ``tau2``, the between-curve variance by the method of moments); ``cov`` is the Knapp-Hartung
-    covariance of (log2_constant, exponents in ``names`` order) and intervals use t with ``df``.
+    interval + ``tau2``); ``tau2`` is the between-curve variance by the method of moments, measured against each
+    optimum's error before the grid floor (``WidthOptimum.noise_sd``). ``cov`` is the Knapp-Hartung covariance of
+    (log2_constant, exponents in ``names`` order) with the residual scale held at >= 1, which the constant and
+    predictions use; an exponent's interval takes the residual scale as it is, never below the sandwich variance
+    with the optima's own errors + ``tau2``. Intervals use t with ``df``.
     """
 
     group: dict[str, Any] = Field(default_factory=dict)

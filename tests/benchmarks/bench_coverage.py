@@ -9,7 +9,8 @@ largest width is checked against the true optimum there. Rows: with theory's exp
 off by 0.5. A second table gives the 68% band where theory holds and where it is off by 0.25 (inside what the
 prior-data check can see from 3 widths). A third gives the free exponent's 95% interval (what `--expect-theory`
 tests): its coverage, its width, and how often it leaves out theory's exponent. A fourth gives a covariate table's
-joint law (size and token budget): its exponents' 95% intervals.
+joint law (size and token budget): its exponents' 95% intervals, and the 95% band of a new curve's optimum at twice the
+largest size.
 
 Targets (with theory): coverage >= 90%, median width <= 1.5 octaves at 4x and <= 3 at 32x.
 
@@ -116,12 +117,17 @@ def test_joint_law_exponent_coverage_and_width():
     from abcscale.schemas.fit import ColumnMapping
     from tests.fitting.covariate_sweeps import covariate_sweep
 
-    lines = ["| case | trials | N: 95% coverage | N: median width | D: 95% coverage | D: median width |",
-             "|---|---|---|---|---|---|"]
-    cover = {}
+    import math
+
+    from abcscale.fitting.joint import predict_joint
+
+    lines = ["| case | trials | N: 95% coverage | N: median width | D: 95% coverage | D: median width | new curve at 2x "
+             "the largest size: 95% band coverage | its median width (octaves) |", "|---|---|---|---|---|---|---|---|"]
+    cover, band = {}, {}
     for i, (name, n, kw) in enumerate(CASES_JOINT):
         rng = np.random.default_rng(40 + i)
-        hits, widths = {"N": 0, "D": 0}, {"N": [], "D": []}
+        hits, widths, bands = {"N": 0, "D": 0}, {"N": [], "D": []}, []
+        sizes = kw.get("sizes", (64, 128, 256, 512))
         for t in range(n):
             truth = {"N": rng.normal(-0.8, 0.2), "D": rng.normal(-0.3, 0.1)}
             law = fit_table(covariate_sweep(batches=(32,), seed=1000 * i + t, truth=truth, **kw),
@@ -129,9 +135,18 @@ def test_joint_law_exponent_coverage_and_width():
             for k in hits:
                 hits[k] += law.exponents[k].ci.contains(truth[k])
                 widths[k].append(law.exponents[k].ci.high - law.exponents[k].ci.low)
+            # a new curve (its own jitter) at twice the largest size, the middle budget: what a team trains next
+            size = 2 * sizes[-1]
+            x = math.log2(1e-2) + truth["N"] * math.log2(size / sizes[0]) + kw["jitter"] * rng.standard_normal()
+            p = predict_joint(law, size, {"D": 4e8})
+            bands.append((math.log2(p.ci95[0]) <= x <= math.log2(p.ci95[1]), math.log2(p.ci95[1] / p.ci95[0])))
         cover[name] = min(hits.values()) / n
+        band[name] = sum(b for b, _ in bands) / n
         lines.append(f"| {name} | {n} | {hits['N'] / n:.0%} | {np.median(widths['N']):.3f} | {hits['D'] / n:.0%} | "
-                     f"{np.median(widths['D']):.3f} |")
+                     f"{np.median(widths['D']):.3f} | {band[name]:.0%} | {np.median([w for _, w in bands]):.2f} |")
     print("\nA covariate table's joint law, its exponents' 95% intervals (width: log2 LR per log2 of the axis):\n"
           + "\n".join(lines))
     assert all(c >= 0.85 for c in cover.values()), cover  # 60 trials put 95% within +-5.6% two times in three
+    # a new curve's band: jittered curves were under-covered (81-87%) while tau^2 was measured against the floored
+    # variances; the asymmetric basins' shared bias is covered only where the binomial gate sees it (README)
+    assert all(b >= 0.85 for k, b in band.items() if "asymmetric" not in k), band
