@@ -236,7 +236,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
                  *_budget_with_size(df, m, v),
-                 *_counts_as_widths(df, m)]
+                 *_counts_as_widths(df, m), *_setup_spelling(df)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -355,6 +355,24 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
 #: no width a sweep sweeps reaches this (the widest models are about 2^15 wide): a size column past it counts
 #: parameters
 WIDTH_PLAUSIBLE = 2**17
+
+
+def _setup_spelling(df: pd.DataFrame) -> list[str]:
+    """A note for a column spelt like a theory setup column the table lacks (``parametrization``, ``lr-mode``,
+    ``Optimiser``): read under its own name it is a column like any other, and theory's exponent, which needs
+    the contract's name, is silently not there (``--expect-theory``: "no group holds parameterization")."""
+    import difflib
+
+    out = []
+    for name in GROUP_COLUMNS:
+        if name in df.columns:
+            continue
+        like = [str(c) for c in df.columns if _key(c) == _key(name)
+                or difflib.SequenceMatcher(None, _key(c), _key(name)).ratio() >= 0.85]
+        if like:
+            out.append(f"{like[0]}: looks like the {name} column, which the table lacks: it is not read as that "
+                       f"(theory's exponents need {name}); rename it {name!r}")
+    return out
 
 
 def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:

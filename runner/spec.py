@@ -541,7 +541,7 @@ def toml_data(path: str | Path) -> dict[str, Any]:
     if not isinstance(path, str | Path) or isinstance(path, bool):
         raise ValueError(f"spec: expected a SweepSpec or the path of its TOML file, got {type(path).__name__}")
     with open(path, "rb") as f:
-        data = tomllib.load(f)
+        data = tomllib.loads(f.read().removeprefix(b"\xef\xbb\xbf").decode())  # a BOM (Windows editors) is no key
     if "sweep" not in data:
         return data
     # with a [sweep] table, a key beside it was dropped unread (a [constants] table, keys above the header)

@@ -10,10 +10,11 @@ stderr with exit code 2 (``_common.RootGroup``).
 from __future__ import annotations
 
 import atexit
+import io
 import os
 import sys
 from functools import partial
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TextIO
 
 import typer
 
@@ -65,11 +66,46 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="abcscale")
         return
     code: object = 0
+    sys.stdout = _ReaderMayLeave(sys.stdout)
     try:
         app(prog_name="abcscale")
     except SystemExit as exc:
         code = exc.code
     _hard_exit(code)
+
+
+class _ReaderMayLeave(io.TextIOBase):
+    """stdout that its reader may close (``abcscale fit ... | head``): once a write finds the pipe broken, later
+    output goes nowhere and the command runs to its end, so its exit status is its own (a failing gate still
+    exits 1; click ended the command at the broken pipe with status 1, before any gate was judged)."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream, self._gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self._gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone = True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self._stream.encoding
 
 
 def _hard_exit(code: object) -> NoReturn:

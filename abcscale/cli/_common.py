@@ -90,6 +90,13 @@ def to_jsonable(obj: Any) -> Any:
     return obj
 
 
+def on_command_line(ctx: typer.Context, name: str) -> bool:
+    """Whether parameter ``name`` was typed (not from its environment variable or default): a flag that does
+    nothing without another is an error when typed, while the same variable set for a whole CI job is not."""
+    source = ctx.get_parameter_source(name)  # typer vendors click: its enum, compared by name
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def emit_json(obj: Any, indent: int | None = 2) -> None:
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=str) + "\n")
     sys.stdout.flush()

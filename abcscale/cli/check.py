@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import _one_line, console, emit_json, fail, read_fit, service_detail
+from abcscale.cli._common import _one_line, console, emit_json, fail, on_command_line, read_fit, service_detail
 from abcscale.cli.options import Json
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 
 def check(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="YAML, JSON or TOML file describing the planned run")],
     fit: Annotated[Path | None, typer.Option("--fit", help="compare with a fit.json from `abcscale fit`",
                                              show_default=False)] = None,
@@ -43,6 +44,8 @@ def check(
     map_file: Annotated[Path | None, typer.Option(
         "--map-file", help="TOML/YAML/JSON file: a 'map' table (key = \"dotted.path\") and an optional "
         "'values' table (key = value); --map entries add to it", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="with --fit or --fit-id: exit 1 when the fit's prediction "
+                                         "at the config's width is unreliable (what `fit --strict` refuses)")] = False,
     as_json: Json = False,
 ) -> None:
     """Gate a training config on the transfer rule (for CI): theory by default, or a fit, or a service."""
@@ -57,6 +60,11 @@ def check(
         fail("--fit and --service: give one of them")
     if fit_id and not service:
         fail("--fit-id needs --service URL")
+    if token and not service and on_command_line(ctx, "token"):
+        fail("--token needs --service URL (it is the service's read token)")
+    if strict and not (fit or fit_id):  # theory's recommendation has no band: a gate that could never fail
+        fail("--strict: refuses an unreliable fitted prediction, and theory's recommendation has none; give --fit "
+             "fit.json or --service URL --fit-id ID")
     try:
         cfg = _load(config, map_ or [], map_file, constants_file, with_fit=bool(fit or fit_id))
     except ConfigError as exc:  # every problem at once, one line each
@@ -75,6 +83,9 @@ def check(
         rec = recommendation(cfg)
     report = compare(cfg, rec, config_name=str(config), lr_tolerance=tolerance, init_tolerance=init_tolerance,
                      eps_tolerance=eps_tolerance)
+    if strict and rec.band is not None and rec.band.unreliable:  # its warnings say them; --strict fails on them
+        report = report.model_copy(update={"ok": False, "exit_code": 1, "failed": [
+            *report.failed, *(f"unreliable prediction: {why}" for why in rec.band.unreliable)]})
     if as_json:
         emit_json(report)
     else:

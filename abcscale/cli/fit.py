@@ -10,9 +10,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from abcscale.cli._common import build, console, emit_json, err_console, fail, parse_flag, service_detail, status
+from abcscale.cli._common import (
+    build,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    on_command_line,
+    parse_flag,
+    service_detail,
+    status,
+)
 from abcscale.cli.fit_joint import print_joint, summary_json
 from abcscale.cli.options import Json, Plots, Quiet
 from abcscale.cli.recommend import band_line
@@ -35,6 +46,7 @@ FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col
 
 # One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
+    ctx: typer.Context,
     table: Annotated[Path, typer.Argument(help="a sweep's folder, its results.parquet, or any CSV/parquet")],
     out: Annotated[Path | None, typer.Option("--out", help="write fit.json into this folder", file_okay=False,
                                              show_default=False)] = None,
@@ -118,6 +130,8 @@ def fit(
         fail(f"--at: {', '.join(bad)} is not a covariate (--covariates: {', '.join(covs) or 'none given'})")
     if at_values and target_width is None:
         fail("--at: needs --target-size (the size to predict at)")
+    if token and service is None and on_command_line(ctx, "token"):
+        fail("--token needs --service URL (it is the service's write token)")
     if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
         fail(f"--strict: refuses an unreliable prediction, and without {names['target_width']} there is none to "
              "check; give the size you will train at")
@@ -166,8 +180,10 @@ def fit(
                 written |= plot_fit(result, df, plots)
         except OSError as exc:
             fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
+    gates = _gates(result, expect_theory=expect_theory, expected=expected, strict=strict)
     if as_json:
-        emit_json(summary_json(result) if summary else result if stored is None else stored)
+        verdicts = {k: {"passed": not v, "failures": [f"{kind}: {text}" for kind, text in v]} for k, v in gates.items()}
+        emit_json({**summary_json(result), "gates": verdicts} if summary else result if stored is None else stored)
     else:
         if stored is not None:
             again = " (a retry: the service already had it)" if stored.get("replayed") else ""
@@ -175,14 +191,25 @@ def fit(
         (print_compact if summary else print_summary)(result)
         for name, path in written.items():
             console.print(f"{name}: {path}", highlight=False)
-    if expect_theory and (code := _check_theory(result)):
-        raise typer.Exit(code)
-    if expected and (code := _check_exponents(result, expected)):
-        raise typer.Exit(code)
-    if strict and (bad := unreliable(result)):
-        for label, w in bad:
-            err_console.print(f"[bold red]--strict:[/] {label}: {w}", highlight=False)
+    # every gate asked is judged and every failure said (a CI log that names one failure per push is a slow fix)
+    for failures in gates.values():
+        for kind, text in failures:
+            err_console.print(f"[red]{escape(kind)}:[/] {escape(text)}", highlight=False)
+    if any(gates.values()):
         raise typer.Exit(1)
+
+
+def _gates(result: FitResult, *, expect_theory: bool, expected: list[tuple[str, float]], strict: bool
+           ) -> dict[str, list[tuple[str, str]]]:
+    """The failures of each gate asked (by its option's name), as (kind, message): none is a pass."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    if expect_theory:
+        out["--expect-theory"] = _check_theory(result)
+    if expected:
+        out["--expect-exponent"] = _check_exponents(result, expected)
+    if strict:
+        out["--strict"] = [("--strict", f"{label}: {w}") for label, w in unreliable(result)]
+    return out
 
 
 def _expectation(text: str, size_col: str) -> tuple[str, float]:
@@ -202,22 +229,20 @@ def _expectation(text: str, size_col: str) -> tuple[str, float]:
     return name, v
 
 
-def _check_exponents(result: FitResult, expected: list[tuple[str, float]]) -> int:
-    """The --expect-exponent gate: 1 when a group's exponent interval misses a published value, or no exponent
+def _check_exponents(result: FitResult, expected: list[tuple[str, float]]) -> list[tuple[str, str]]:
+    """The --expect-exponent gate's failures: a group's exponent interval misses a published value, or no exponent
     was fitted for it."""
-    code = 0
+    out = []
     for name, value in expected:
         for g in result.groups:
             label, e = _group_label(g.group), g.exponent
             if e is None:
-                err_console.print(f"[red]not checked:[/] {label}: no exponent was fitted for {name}={value:g} "
-                                  f"({'; '.join(g.warnings) or 'see summary'})", highlight=False)
-                code = 1
+                out.append(("not checked", f"{label}: no exponent was fitted for {name}={value:g} "
+                                           f"({'; '.join(g.warnings) or 'see summary'})"))
             elif not e.ci.contains(value):
-                err_console.print(f"[red]inconsistent with {name}={value:g}:[/] {label}: exponent {e.estimate:.3f},"
-                                  f" {100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}", highlight=False)
-                code = 1
-    return code
+                out.append((f"inconsistent with {name}={value:g}", f"{label}: exponent {e.estimate:.3f}, "
+                            f"{100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}"))
+    return out
 
 
 #: what theory's exponent needs among a fit's group columns
@@ -419,20 +444,16 @@ def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
         console.print(warning_line(msg), highlight=False)
 
 
-def _check_theory(result: FitResult) -> int:
-    """The --expect-theory gate: 1 when a group disagrees with theory or could not be checked."""
-    code = 0
+def _check_theory(result: FitResult) -> list[tuple[str, str]]:
+    """The --expect-theory gate's failures: a group disagrees with theory or could not be checked."""
+    out = []
     for g in result.groups:
         label = _group_label(g.group)
         if g.consistent is False and g.exponent is not None:
             e = g.exponent
-            err_console.print(f"[red]inconsistent:[/] {label}: exponent {e.estimate:.3f}, "
-                              f"{100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}, theory {g.theory_exponent:g}",
-                              highlight=False)
-            code = 1
+            out.append(("inconsistent", f"{label}: exponent {e.estimate:.3f}, {100 * e.ci.confidence_level:g}% "
+                                        f"interval {_ci(e.ci)}, theory {g.theory_exponent:g}"))
         elif g.consistent is None:
             why = "no exponent was fitted" if g.exponent is None else "no theory exponent applies"
-            err_console.print(f"[red]not checked:[/] {label}: {why} ({'; '.join(g.warnings) or 'see summary'})",
-                              highlight=False)
-            code = 1
-    return code
+            out.append(("not checked", f"{label}: {why} ({'; '.join(g.warnings) or 'see summary'})"))
+    return out

@@ -88,7 +88,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
     if str(path) == "-":  # standard input: YAML, which reads JSON too
         import sys
 
-        text, suffix = sys.stdin.read(), ".yaml"
+        text, suffix = sys.stdin.read().removeprefix("\ufeff"), ".yaml"
         try:
             data = load_yaml(text)
         except DuplicateKey as exc:
@@ -100,7 +100,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
         return data
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no key
     except FileNotFoundError:
         raise ConfigError(str(path), "no such file") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:

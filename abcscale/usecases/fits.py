@@ -228,7 +228,7 @@ def load_fit(path: str | Path) -> FitResult:
     if path.suffix.lower() in (".parquet", ".csv", ".tsv") and path.is_file():
         raise ValueError(f"fit: {path} is a sweep table, not a fit{first_fit}")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ValueError(f"fit: no such file {path}") from None
     except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:

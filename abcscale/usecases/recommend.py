@@ -208,7 +208,7 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     ``[[rules]]`` tables. A ValueError names the file and the bad entry."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: cannot read ({exc.__class__.__name__})") from None
     suffix = path.suffix.lower()

@@ -445,7 +445,7 @@ def load_constants(path: str | Path) -> TunedConstants:
     from abcscale.usecases.config_map import DuplicateKey, load_json
 
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
     try:

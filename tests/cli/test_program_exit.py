@@ -26,3 +26,30 @@ def test_atexit_handlers_run_and_a_message_exit_is_status_1():
     assert out.returncode == 1 and "handler ran" in out.stdout and "stopped: reason" in out.stderr
     assert _run(code="from abcscale.cli import _hard_exit; _hard_exit(None)").returncode == 0
     assert _run(code="from abcscale.cli import _hard_exit; _hard_exit(3)").returncode == 3
+
+
+def _reader_gone(*args: str) -> tuple[int, str]:
+    """Run the program with a stdout pipe whose reader has already left (``abcscale ... | head`` once head
+    exits): its exit status and stderr."""
+    p = subprocess.Popen([sys.executable, "-m", "abcscale", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()  # before the program's first write: it finds the pipe broken
+    err = p.stderr.read()
+    return p.wait(timeout=120), err
+
+
+def test_a_reader_that_leaves_ends_nothing_early(tmp_path):
+    # was status 1 (click's broken-pipe exit) with the command cut off where the pipe broke
+    code, err = _reader_gone("recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
+                             "--base-lr", "3e-3")
+    assert code == 0 and err == "", err
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    table = tmp_path / "t.csv"
+    synthetic_sweep((64, 128, 256), seeds=1, exponent=-0.5).to_csv(table, index=False)
+    # a gate judged after the output still fails the command: its status is its own
+    code, err = _reader_gone("fit", str(table), "-q", "--n-boot", "20", "--expect-exponent", "size=3")
+    assert code == 1 and "inconsistent with size=3" in err and "Traceback" not in err, err
+    code, err = _reader_gone("fit", str(table), "-q", "--n-boot", "20", "--expect-exponent", "size=-0.5")
+    assert code == 0 and err == "", err
