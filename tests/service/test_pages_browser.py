@@ -296,6 +296,33 @@ def test_a_phone_width_window_needs_no_sideways_scrolling(server, browser, uploa
         browser.set_window_size(1280, 1000)
 
 
+_OUTSIDE = """
+const width = document.documentElement.clientWidth;
+return [...document.querySelectorAll('#fits th, #fits td')]
+  .filter(c => c.getBoundingClientRect().right > width + 0.5 && c.getClientRects().length)
+  .map(c => c.textContent.trim().slice(0, 40));
+"""
+
+
+def test_the_registry_on_a_phone_shows_every_column_without_scrolling_its_table(server, browser, uploaded):
+    """Four columns in 390 px put the groups (exponent, theory, verdict) off to the right of a scrolled region:
+    on a phone each fit is a card whose cells name their column."""
+    browser.set_window_size(*PHONE)
+    try:
+        browser.get(server.url + "/fits")
+        assert browser.execute_script(_OUTSIDE) == []
+        region = _by(browser, "div.scroll[aria-label='stored fits']")
+        assert browser.execute_script("return arguments[0].scrollWidth <= arguments[0].clientWidth", region)
+        groups = _by(browser, "#fits td[data-label=groups]")
+        assert groups.is_displayed() and "theory" in groups.text
+        label = browser.execute_script("return getComputedStyle(arguments[0], '::before').content", groups)
+        assert "groups" in label
+    finally:
+        browser.set_window_size(1280, 1000)
+    browser.get(server.url + "/fits")  # a wide window keeps the table, its header row visible
+    assert _by(browser, "#fits thead th").is_displayed()
+
+
 def test_screenshots_of_the_three_pages(server, browser, uploaded, tmp_path):
     """A PNG of each page; with ABCSCALE_UPDATE_SCREENSHOTS=1 (make screenshots) they replace the README's."""
     shots = {}
