@@ -266,6 +266,7 @@ def fit(
     optimizer: Optimizer | str | None = None,
     lr_mode: LrMode | str | None = None,
     at: Mapping[str, float] | None = None,
+    drop_cut_short: bool = False,
 ) -> FitResult:
     """Fit a sweep table (a DataFrame, a list of row dicts, or a CSV/parquet path) as ``abcscale fit`` does;
     ``mapping`` (a ColumnMapping or its dict) names the columns when they are not the sweep-table contract's.
@@ -273,8 +274,9 @@ def fit(
     1.5; 0 turns it off). ``parameterization``, ``optimizer``, ``lr_mode``: the theory setup of a table without
     those columns (``abcscale fit -p -o --lr-mode``), which theory's exponent and the band's prior need. ``at``:
     with covariates (``mapping={"covariates": ["D"]}``) and ``target_width`` (the target size), the covariate
-    values the joint law predicts at (``{"D": 1e10}``; ``fit --at``), in ``FitResult.joint[i].prediction``. Raises
-    ``TableError`` listing every problem."""
+    values the joint law predicts at (``{"D": 1e10}``; ``fit --at``), in ``FitResult.joint[i].prediction``.
+    ``drop_cut_short``: leave out runs cut short (``fit --drop-cut-short``). Raises ``TableError`` listing every
+    problem."""
     settings: dict[str, Any] = {"target_width": target_width, "base_width": base_width, "n_boot": n_boot,
                                 "seed": seed, "confidence_level": confidence_level,
                                 **{k: v for k, v in (("parameterization", parameterization), ("optimizer", optimizer),
@@ -283,6 +285,8 @@ def fit(
                                                                                    alignment)}
     if blowup is not None:
         settings["blowup"] = blowup
+    if drop_cut_short:
+        settings["drop_cut_short"] = drop_cut_short
     if at is not None:
         settings["at"] = dict(at) if isinstance(at, Mapping) else at  # a text is refused, naming `at`
     # only the columns the caller named (as the CLI passes its flags): a default written out as if set would

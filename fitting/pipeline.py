@@ -52,7 +52,7 @@ def _settings(target_width: int | None, alignment: str | None, base_width: int |
 
 
 def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None,
-         at: dict[str, float] | None = None) -> FitResult:
+         at: dict[str, float] | None = None, drop_cut_short: bool = False) -> FitResult:
     covariates = prep.covariates
     s = dataclasses.replace(s, size_kind=prep.mapping.size_kind)
     # with covariates each group is one curve per size; the prediction is the joint law's, not the curves'
@@ -76,7 +76,8 @@ def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None,
                   "window_octaves": WINDOW_OCTAVES, "group_cols": list(prep.group_cols),
                   "constant_cols": list(prep.constant_cols), "loss_col": prep.mapping.loss_col,
                   "blowup_factor": blowup, "covariates": list(covariates), "size_kind": prep.mapping.size_kind,
-                  "at": at or None, "prior_sd": s.prior_sd, "tau_scale": s.tau_scale},
+                  "at": at or None, "prior_sd": s.prior_sd, "tau_scale": s.tau_scale,
+                  "drop_cut_short": drop_cut_short},
     )
     groups, table_notes = _said_once(groups, every=bool(covariates))
     return FitResult(groups=groups, provenance=prov, mapping=prep.mapping,
@@ -176,13 +177,14 @@ def fit_table(
     confidence_level: float = 0.95,
     blowup: float | None = BLOWUP_FACTOR,
     at: dict[str, float] | None = None,
+    drop_cut_short: bool = False,
 ) -> FitResult:
     """Fit every group of a sweep table; raises TableError listing every problem with the input.
 
     Every interval in the result is at ``confidence_level`` and says so (``Interval.confidence_level``),
     as does the theory verdict ``consistent``; the prediction's ``ci68``/``ci95`` bands are fixed. The loss
     is the held-out ``eval_loss`` where the table has it unless ``mapping`` names one (``result.mapping``
-    says which); ``blowup`` is :func:`prepare`'s.
+    says which); ``blowup`` and ``drop_cut_short`` are :func:`prepare`'s.
 
     With ``mapping.covariates`` each group is split into curves (one per covariate combination) and
     ``result.joint`` holds one law per group across them (:mod:`fitting.joint`); ``target_width`` is then the
@@ -194,7 +196,8 @@ def fit_table(
         raise ValueError(f"at: {', '.join(bad)} is not a covariate (covariates: {', '.join(covs) or 'none'})")
     if at and target_width is None:
         raise ValueError("at: needs a target size (target_width) to predict at")
-    return _fit(prepare(df, mapping, blowup=blowup), s, seed, blowup, at)
+    return _fit(prepare(df, mapping, blowup=blowup, drop_cut_short=drop_cut_short), s, seed, blowup, at,
+                drop_cut_short)
 
 
 def fit_file(path: str | Path, mapping: ColumnMapping | None = None, **kwargs: Any) -> FitResult:

@@ -196,12 +196,13 @@ class Prepared:
 
 
 def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
-            blowup: float | None = BLOWUP_FACTOR) -> Prepared:
+            blowup: float | None = BLOWUP_FACTOR, drop_cut_short: bool = False) -> Prepared:
     """Validate ``df`` under ``mapping`` and split it into typed groups; raise TableError listing all problems.
 
     ``mapping.loss_col`` left unset means the held-out ``eval_loss`` where the table has it (the resolved
     mapping is ``Prepared.mapping``). ``blowup``: a finite loss above ``blowup`` times its curve's best, at a
-    larger LR, counts as diverged (None: never).
+    larger LR, counts as diverged (None: never). ``drop_cut_short``: runs that stopped at a lower step count than
+    the rest of their curve (:func:`_cut_short`, otherwise named in a warning) are left out, said in a note.
     """
     if blowup is not None and not (math.isfinite(blowup) and blowup > 1):
         raise ValueError(f"blowup: must be a number above 1, got {blowup!r}")
@@ -221,6 +222,10 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     v = _iv(df, m, blowup)
     unfinished, left_out = _unfinished_runs(df, m, _trained(v))
+    if drop_cut_short and (short := _cut_short_rows(df, m, v)[0] & ~unfinished).any():
+        unfinished = unfinished | short
+        left_out.append(f"{int(short.sum())} run(s) cut short (a lower step count than the rest of their curve) "
+                        f"left out of the fit, as {option('drop_cut_short')} asks: {_rows(short)}")
     if unfinished.any() and not (_trained(v) & ~unfinished).any():
         raise TableError([*left_out, "no finished run is left to fit"])
     token = _GIVEN_ROWS.set(np.flatnonzero(~unfinished) if unfinished.any() else None)
@@ -1012,6 +1017,12 @@ def _cut_short(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Runs that trained fewer steps than the rest of their curve (a step column no role names, below the curve's
     most common value among the runs that trained): cut short, their losses are higher for it, and an optimum
     fitted over them moves (two short runs next to the best moved one width's 2.2x)."""
+    return _cut_short_rows(df, m, v)[1]
+
+
+def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, list[str]]:
+    """:func:`_cut_short`'s rows (a boolean mask over ``df``) and its notes."""
+    mask = np.zeros(len(df), dtype=bool)
     keys = [*v.group_cols, m.size_col, *v.constants]
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
              *(m.covariates or [])}
@@ -1027,14 +1038,15 @@ def _cut_short(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         usual = frame.groupby(keys, dropna=False, sort=False)["_s"].transform(
             lambda s: s.mode().max() if s.notna().any() else np.nan)
         short = ok & (steps < usual).to_numpy(dtype=bool)
+        mask |= short
         if short.any():
             first = int(np.flatnonzero(short)[0])
             out.append(f"{int(short.sum())} run(s) stopped at a lower {c} than the other runs of their curve (e.g. "
                        f"{steps.iloc[first]:g} of {usual.iloc[first]:g}): cut short, their losses are not comparable "
                        f"and move the optimum: {_rows(pd.Series(short, index=df.index))}. Drop them or rerun them; if "
                        f"{c} is a budget, name it a group column ({option('group_cols')}) or a covariate "
-                       f"({option('covariates')})")
-    return out
+                       f"({option('covariates')}); {option('drop_cut_short')} leaves them out")
+    return mask, out
 
 
 def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

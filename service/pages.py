@@ -79,7 +79,7 @@ UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_co
                  "diverged_col", "covariates", "at", "constant_cols", "derive", "size_kind", "confidence_level",
                  "blowup", "base_width",
                  # the theory setup of a table without those columns, the bootstrap's seed and strict
-                 "parameterization", "optimizer", "lr_mode", "alignment", "seed", "strict")
+                 "parameterization", "optimizer", "lr_mode", "alignment", "seed", "strict", "drop_cut_short")
 #: the upload form's "More options", opened when one of them was given or is in error
 MORE_OPTIONS = UPLOAD_FIELDS[UPLOAD_FIELDS.index("diverged_col"):]
 

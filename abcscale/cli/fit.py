@@ -42,7 +42,7 @@ FLAGS = {"size_col": "--size-col", "lr_col": "--lr-col", "loss_col": "--loss-col
          "alignment": "--alignment", "n_boot": "--n-boot", "seed": "--seed", "confidence_level": "--confidence-level",
          "size_kind": "--size-kind", "covariates": "--covariates", "derive": "--derive", "at": "--at",
          "blowup": "--blowup", "strict": "--strict", "parameterization": "--parameterization",
-         "optimizer": "--optimizer", "lr_mode": "--lr-mode"}
+         "optimizer": "--optimizer", "lr_mode": "--lr-mode", "drop_cut_short": "--drop-cut-short"}
 
 # One parameter per flag, so the signature is long by design; the body builds FitOptions and calls the use case.
 def fit(
@@ -94,6 +94,9 @@ def fit(
                                                 help="exit 1 unless every group agrees with theory")] = False,
     blowup: Annotated[float, typer.Option("--blowup", help="a finite loss above this multiple of its curve's "
                                           "best, at a larger LR, is a divergence (0: off)")] = 1.5,
+    drop_cut_short: Annotated[bool, typer.Option(
+        "--drop-cut-short", help="leave out runs that stopped at a lower step count than the rest of their curve "
+        "(otherwise named in a warning)")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when a prediction is unreliable (a huge "
                                          "expected loss penalty, or extrapolation from 2 widths)")] = False,
     expect_exponent: Annotated[list[str] | None, typer.Option(
@@ -142,7 +145,8 @@ def fit(
                     diverged_col=diverged_col, group_cols=group_cols, target_width=target_width, base_width=base_width,
                     alignment=parse_flag(Alignment.parse, alignment, "--alignment"), n_boot=n_boot, seed=seed,
                     confidence_level=confidence_level, size_kind=size_kind, covariates=covariates, at=at_values,
-                    derive=derive or None, blowup=blowup if blowup != 1.5 else None)
+                    derive=derive or None, blowup=blowup if blowup != 1.5 else None,
+                    drop_cut_short=drop_cut_short or None)
     # --strict is checked here on the fit (exit 1), also on one made by --service: REST's `strict` would refuse
     # to store it (a 422, exit 2)
     expected = [parse_flag(lambda e: _expectation(e, options.mapping().size_col), e, "--expect-exponent")

@@ -40,7 +40,7 @@ def speak(message: str, names: Mapping[str, str] | None = None) -> str:
 #: the request fields a REST message names bare that no prose or column uses (an underscore; not base_width,
 #: which is a column of the sweep-table contract too)
 _BARE = re.compile(r"(?<![\w`-])(size_col|lr_col|loss_col|seed_col|diverged_col|group_cols|constant_cols|target_width|"
-                   r"n_boot|confidence_level|size_kind)(?![\w`])")
+                   r"n_boot|confidence_level|size_kind|drop_cut_short)(?![\w`])")
 
 
 #: request fields whose names are also words ("covariates"): a REST message names them bare in parentheses only
@@ -111,7 +111,7 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
             df, mapping, target_width=options.target_width, base_width=options.base_width,
             alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
             n_boot=options.n_boot, seed=options.seed, confidence_level=options.confidence_level,
-            blowup=options.blowup or None, at=options.at,
+            blowup=options.blowup or None, at=options.at, drop_cut_short=options.drop_cut_short,
         )
     _reads_back(result)
     return _spoken(result, names)

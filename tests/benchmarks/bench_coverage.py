@@ -111,18 +111,18 @@ CASES_JOINT: list[tuple[str, int, dict]] = [
 
 
 def test_joint_law_exponent_coverage_and_width():
+    import math
+
     import numpy as np
 
     from abcscale.fitting import fit_table
+    from abcscale.fitting.joint import predict_joint
     from abcscale.schemas.fit import ColumnMapping
     from tests.fitting.covariate_sweeps import covariate_sweep
 
-    import math
-
-    from abcscale.fitting.joint import predict_joint
-
-    lines = ["| case | trials | N: 95% coverage | N: median width | D: 95% coverage | D: median width | new curve at 2x "
-             "the largest size: 95% band coverage | its median width (octaves) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| case | trials | N: 95% coverage | N: median width | D: 95% coverage | D: median width | new curve "
+             "at 2x the largest size: 95% band coverage | its median width (octaves) |",
+             "|---|---|---|---|---|---|---|---|"]
     cover, band = {}, {}
     for i, (name, n, kw) in enumerate(CASES_JOINT):
         rng = np.random.default_rng(40 + i)
