@@ -241,7 +241,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
                  *_budget_with_size(df, m, v),
-                 *_counts_as_widths(df, m), *_setup_spelling(df)]
+                 *_counts_as_widths(df, m), *_setup_spelling(df, m)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -362,20 +362,40 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
 WIDTH_PLAUSIBLE = 2**17
 
 
-def _setup_spelling(df: pd.DataFrame) -> list[str]:
-    """A note for a column spelt like a theory setup column the table lacks (``parametrization``, ``lr-mode``,
-    ``Optimiser``): read under its own name it is a column like any other, and theory's exponent, which needs
-    the contract's name, is silently not there (``--expect-theory``: "no group holds parameterization")."""
+def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note for a text column spelt like a theory setup column the table lacks (``parametrization``,
+    ``lr-mode``, ``Optimiser``): read under its own name it is a column like any other, and theory's exponent,
+    which needs the contract's name, is silently not there (``--expect-theory``: "no group holds
+    parameterization"). Only a column whose values are that setup's (``mup``, ``adam``, ``global``): not a
+    column a role names, nor ``optimizer.lr`` or ``lr_model``, one letter off but no setup."""
     import difflib
 
+    from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+
+    def holds(col: pd.Series, kind: type[Parameterization | Optimizer | LrMode]) -> bool:
+        values = col.dropna().astype(str).unique()[:50]
+        ok = 0
+        for v in values:
+            try:
+                kind(v.strip().lower())
+                ok += 1
+            except ValueError:
+                pass
+        return bool(values.size) and ok == values.size
+
+    taken = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or ()),
+             *(m.covariates or ()), *(m.constant_cols or ())}
+    free = [c for c in df.columns if c not in taken and c not in GROUP_COLUMNS and not _mostly_numbers(df[c])]
     out = []
-    for name in GROUP_COLUMNS:
+    kinds = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
+    for name, kind in kinds.items():  # what theory's exponent reads
         if name in df.columns:
             continue
-        like = [str(c) for c in df.columns if _key(c) == _key(name)
-                or difflib.SequenceMatcher(None, _key(c), _key(name)).ratio() >= 0.85]
-        if like:
-            out.append(f"{like[0]}: looks like the {name} column, which the table lacks: it is not read as that "
+        ratio = {str(c): 1.0 if _key(c) == _key(name) else difflib.SequenceMatcher(None, _key(c), _key(name)).ratio()
+                 for c in free if holds(df[c], kind)}
+        if ratio and max(ratio.values()) >= 0.85:
+            like = max(ratio, key=lambda c: ratio[c])
+            out.append(f"{like}: looks like the {name} column, which the table lacks: it is not read as that "
                        f"(theory's exponents need {name}); rename it {name!r}")
     return out
 

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         app(args=argv, prog_name="abcscale")
         return
     code: object = 0
-    sys.stdout = _ReaderMayLeave(sys.stdout)
+    sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
     try:
         app(prog_name="abcscale")
     except SystemExit as exc:
@@ -75,9 +75,10 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class _ReaderMayLeave(io.TextIOBase):
-    """stdout that its reader may close (``abcscale fit ... | head``): once a write finds the pipe broken, later
-    output goes nowhere and the command runs to its end, so its exit status is its own (a failing gate still
-    exits 1; click ended the command at the broken pipe with status 1, before any gate was judged)."""
+    """stdout (or stderr) that its reader may close (``abcscale fit ... | head``, ``2>&1 | head``): once a write
+    finds the pipe broken, later output goes nowhere and the command runs to its end, so its exit status is its own
+    (a failing gate still exits 1; click ended the command at the broken pipe with status 1, before any gate was
+    judged). Anything else (``buffer``, ``reconfigure``, ...) is the stream's own."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream, self._gone = stream, False
@@ -103,9 +104,19 @@ class _ReaderMayLeave(io.TextIOBase):
     def fileno(self) -> int:
         return self._stream.fileno()
 
+    def writable(self) -> bool:
+        return True
+
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return self._stream.encoding
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return self._stream.errors
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._stream, name)
 
 
 def _hard_exit(code: object) -> NoReturn:

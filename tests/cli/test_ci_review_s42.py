@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from abcscale.cli import app
 from abcscale.fitting import fit_table
 from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.fit import ColumnMapping
 from abcscale.usecases import recommend_from_fit
 from tests.usecases.test_check_service import GROUP, config, run_check
 
@@ -152,3 +153,12 @@ def test_a_misspelt_setup_column_is_named():
     assert any(w.startswith("LR-Mode: looks like the lr_mode column") for w in notes), notes
     assert not any("optimizer" in w for w in notes)  # the table has that one
     assert not [w for w in fit_table(table, n_boot=20).warnings if "looks like the" in w]
+    # one letter off but no setup (a review's false alarms): an LR column, numbers, a column of other words
+    other = table.assign(**{"optimizer.lr": table["beta"], "optimizer_b1": 0.9, "optimized": "yes", "lr_model": "a"})
+    other = other.drop(columns=["optimizer", "lr_mode"])
+    fit = fit_table(other, ColumnMapping(lr_col="optimizer.lr"), n_boot=20)
+    assert not [w for w in fit.warnings if "looks like the" in w], fit.warnings
+    # the closest of two is named
+    both = other.assign(optimiser="adam").drop(columns=["optimized"]).assign(optimizd="adam")
+    (note,) = [w for w in fit_table(both, n_boot=20).warnings if "looks like the optimizer" in w]
+    assert note.startswith("optimiser:")

@@ -28,14 +28,14 @@ def test_atexit_handlers_run_and_a_message_exit_is_status_1():
     assert _run(code="from abcscale.cli import _hard_exit; _hard_exit(3)").returncode == 3
 
 
-def _reader_gone(*args: str) -> tuple[int, str]:
+def _reader_gone(*args: str, both: bool = False) -> tuple[int, str]:
     """Run the program with a stdout pipe whose reader has already left (``abcscale ... | head`` once head
-    exits): its exit status and stderr."""
-    p = subprocess.Popen([sys.executable, "-m", "abcscale", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
-    assert p.stdout is not None and p.stderr is not None
+    exits; ``both``: stderr into it too, ``2>&1 | head``): its exit status and stderr."""
+    p = subprocess.Popen([sys.executable, "-m", "abcscale", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT if both else subprocess.PIPE, text=True)
+    assert p.stdout is not None
     p.stdout.close()  # before the program's first write: it finds the pipe broken
-    err = p.stderr.read()
+    err = "" if both else p.stderr.read()  # type: ignore[union-attr]
     return p.wait(timeout=120), err
 
 
@@ -53,3 +53,7 @@ def test_a_reader_that_leaves_ends_nothing_early(tmp_path):
     assert code == 1 and "inconsistent with size=3" in err and "Traceback" not in err, err
     code, err = _reader_gone("fit", str(table), "-q", "--n-boot", "20", "--expect-exponent", "size=-0.5")
     assert code == 0 and err == "", err
+    # stderr into the same pipe: its lines after the reader left go nowhere too
+    assert _reader_gone("fit", str(table), "-q", "--n-boot", "20", "--expect-exponent", "size=-0.5",
+                        both=True)[0] == 0
+    assert _reader_gone("fit", str(table), "-q", "--n-boot", "20", "--expect-exponent", "size=3", both=True)[0] == 1
