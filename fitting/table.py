@@ -369,10 +369,11 @@ def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     parameterization"). Only a column whose values are that setup's (``mup``, ``adam``, ``global``): not a
     column a role names, nor ``optimizer.lr`` or ``lr_model``, one letter off but no setup."""
     import difflib
+    from enum import Enum
 
     from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 
-    def holds(col: pd.Series, kind: type[Parameterization | Optimizer | LrMode]) -> bool:
+    def holds(col: pd.Series, kind: type[Enum]) -> bool:
         values = col.dropna().astype(str).unique()[:50]
         ok = 0
         for v in values:
@@ -387,7 +388,7 @@ def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
              *(m.covariates or ()), *(m.constant_cols or ())}
     free = [c for c in df.columns if c not in taken and c not in GROUP_COLUMNS and not _mostly_numbers(df[c])]
     out = []
-    kinds = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
+    kinds: dict[str, type[Enum]] = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
     for name, kind in kinds.items():  # what theory's exponent reads
         if name in df.columns:
             continue
