@@ -202,7 +202,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     ``mapping.loss_col`` left unset means the held-out ``eval_loss`` where the table has it (the resolved
     mapping is ``Prepared.mapping``). ``blowup``: a finite loss above ``blowup`` times its curve's best, at a
     larger LR, counts as diverged (None: never). ``drop_cut_short``: runs that stopped at a lower step count than
-    the rest of their curve (:func:`_cut_short`, otherwise named in a warning) are left out, said in a note.
+    the rest of their curve (:func:`_cut_short`, otherwise named in a warning) are left out, named in a warning.
     """
     if blowup is not None and not (math.isfinite(blowup) and blowup > 1):
         raise ValueError(f"blowup: must be a number above 1, got {blowup!r}")

@@ -365,8 +365,8 @@ class FitOptions(_Request):
                                              "diverged (0: off)")
     strict: bool = Field(False, description="answer 422 when a prediction is unreliable (naming the group and why)")
     drop_cut_short: bool = Field(False, description="leave out runs that stopped at a lower step count than the rest "
-                                 "of their curve (a step column such as _step; otherwise named in a warning), said "
-                                 "in a note")
+                                 "of their curve (a step column such as _step; otherwise named in a warning), naming "
+                                 "them in a warning")
     parameterization: Parameterization | None = Field(None, description="the runs' parameterization, for a table "
                                                       "without that column (theory's exponent and prior need it; "
                                                       "as `abcscale fit -p`)")

@@ -196,9 +196,10 @@ def fit(
         for name, path in written.items():
             console.print(f"{name}: {path}", highlight=False)
     # every gate asked is judged and every failure said (a CI log that names one failure per push is a slow fix)
-    for failures in gates.values():
+    # one line each whatever the terminal's width (a CI log is grepped), led by the gate's flag
+    for flag, failures in gates.items():
         for kind, text in failures:
-            err_console.print(f"[red]{escape(kind)}:[/] {escape(text)}", highlight=False)
+            err_console.print(f"[red]{flag}: {escape(kind)}:[/] {escape(text)}", highlight=False, soft_wrap=True)
     if any(gates.values()):
         raise typer.Exit(1)
 
@@ -212,7 +213,8 @@ def _gates(result: FitResult, *, expect_theory: bool, expected: list[tuple[str, 
     if expected:
         out["--expect-exponent"] = _check_exponents(result, expected)
     if strict:
-        out["--strict"] = [("--strict", f"{label}: {w}") for label, w in unreliable(result)]
+        out["--strict"] = [("unreliable", f"{label}: {w.removeprefix('unreliable: ')}")
+                           for label, w in unreliable(result)]
     return out
 
 

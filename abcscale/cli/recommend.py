@@ -160,7 +160,7 @@ def recommend(
         print(snippet(rec.groups, output.value, rec.warnings))
     if strict and rec.band is not None and rec.band.unreliable:  # the band's reasons, not its warnings' text
         for why in rec.band.unreliable:
-            err_console.print(f"[bold red]--strict:[/] unreliable: {why}", highlight=False)
+            err_console.print(f"[bold red]--strict:[/] unreliable: {why}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 

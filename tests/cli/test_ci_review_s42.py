@@ -87,6 +87,10 @@ def test_fit_says_every_failing_gate_and_the_summary_json_holds_their_verdicts(t
     assert res.exit_code == 1, res.output
     # both gates failed and both are said (only the first one's was)
     assert "inconsistent with size=3" in res.stderr and "--strict:" in res.stderr and "2 widths" in res.stderr
+    # one line each, led by its gate's flag, however long (a CI log is grepped; they wrapped at 80 columns)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("--expect-exponent: inconsistent with size=3: "), lines
+    assert lines[1].startswith("--strict: unreliable: ") and lines[1].rstrip().endswith("spanning >= 8x"), lines
     res = runner.invoke(app, [*args, "--summary", "--json"])
     assert res.exit_code == 1
     gates = json.loads(res.stdout)["gates"]

@@ -69,7 +69,7 @@ def test_strict_exits_1_on_an_unreliable_joint_prediction(tmp_path):
     assert _fit(path, *args).exit_code == 0
     res = _fit(path, *args, "--strict")
     assert res.exit_code == 1, res.output
-    assert "--strict: (all rows): unreliable: extrapolating from 2 sizes" in res.stderr
+    assert "--strict: unreliable: (all rows): extrapolating from 2 sizes" in res.stderr
 
 
 @pytest.mark.parametrize(("extra", "said"), [
