@@ -179,7 +179,7 @@ _CHUNK = 2_000_000  # elements per vectorised block (draws x candidates x points
 
 def fit_loss_surface(
     size: np.ndarray, tokens: np.ndarray, loss: np.ndarray, *, n_boot: int = 500, rng: np.random.Generator,
-    confidence_level: float = 0.95,
+    confidence_level: float = 0.95, axes: tuple[str, str] = ("size", "tokens"),
 ) -> LossSurface:
     """The joint law L(N, D) = E + A N^-alpha + B D^-beta over per-curve best losses at (size N, tokens D).
 
@@ -187,8 +187,10 @@ def fit_loss_surface(
     over points at ``confidence_level``. N and D are normalised by their geometric means (see
     :class:`LossSurface`). Bad input (not 1-D, lengths differ, NaN, a value <= 0, fewer than 5 points) is a
     ValueError naming the argument. A law the data cannot pin comes back with ``identified=False`` and notes.
+    ``axes``: what N and D are called in errors and notes (a table's size column and its data axis, which may
+    be a step count or a batch size, not tokens).
     """
-    N, D, L = _points(size, tokens, loss)
+    N, D, L = _points(size, tokens, loss, axes)
     if not 0 < confidence_level < 1:
         raise ValueError(f"confidence_level: must lie in (0, 1), got {confidence_level}")
     if n_boot < 0:
@@ -211,9 +213,9 @@ def fit_loss_surface(
     est = {name: _estimate(float(point[0, j]), boot[:, j], confidence_level)
            for j, name in enumerate(("E", "A", "alpha", "B", "beta"))}
     notes = [f"{arg}: {u} distinct value(s); at least 3 are needed to separate {e} from E"
-             for arg, x, e in (("size", N, "alpha"), ("tokens", D, "beta")) if (u := np.unique(x).size) < 3]
+             for arg, x, e in ((axes[0], N, "alpha"), (axes[1], D, "beta")) if (u := np.unique(x).size) < 3]
     scale = float(np.median(L))
-    for term, e, axis in (("A", "alpha", "size"), ("B", "beta", "tokens")):
+    for term, e, axis in (("A", "alpha", axes[0]), ("B", "beta", axes[1])):
         notes += _exponent_notes(e, est[e], _EXP_RANGE) + _term_notes(term, est[term].estimate, scale, e, axis)
     with np.errstate(over="ignore", invalid="ignore"):
         a_user = est["A"].estimate * ns ** est["alpha"].estimate
@@ -226,10 +228,11 @@ def fit_loss_surface(
     )
 
 
-def _points(size: object, tokens: object, loss: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _points(size: object, tokens: object, loss: object,
+            axes: tuple[str, str] = ("size", "tokens")) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The three arrays, checked: 1-D, numbers, finite, > 0, one length, at least 5 points."""
     out = []
-    for name, x in (("size", size), ("tokens", tokens), ("loss", loss)):
+    for name, x in ((axes[0], size), (axes[1], tokens), ("loss", loss)):
         try:
             a = np.asarray(x, dtype=float)
         except (TypeError, ValueError):
@@ -242,11 +245,12 @@ def _points(size: object, tokens: object, loss: object) -> tuple[np.ndarray, np.
             raise ValueError(f"{name}: every value must be > 0, got {a.min():g}")
         out.append(a)
     N, D, L = out
-    for name, a in (("tokens", D), ("loss", L)):
+    for name, a in ((axes[1], D), ("loss", L)):
         if a.size != N.size:
-            raise ValueError(f"{name}: {a.size} values, but size has {N.size}")
+            raise ValueError(f"{name}: {a.size} values, but {axes[0]} has {N.size}")
     if N.size < 5:
-        raise ValueError(f"size: at least 5 (size, tokens) points are needed for 5 parameters, got {N.size}")
+        raise ValueError(f"{axes[0]}: at least 5 ({axes[0]}, {axes[1]}) points are needed for 5 parameters, "
+                         f"got {N.size}")
     return N, D, L
 
 

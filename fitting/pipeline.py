@@ -114,7 +114,7 @@ def _joint(groups: list[GroupFit], prep: Prepared, s: Settings, seed: int,
             missing.append(f"no joint law for {label}: " + "; ".join(notes))
             continue
         rng = np.random.default_rng([seed, 2**31, i])  # a stream apart from the groups' (2**31: no group index)
-        surface, surface_notes = _loss_surface(groups, key, prep.covariates[0], s, rng)
+        surface, surface_notes = _loss_surface(groups, key, prep.covariates[0], s, rng, m.size_col)
         update: dict[str, Any] = {"loss_surface": surface, "notes": [*notes, *surface_notes]}
         if s.target_width is not None and (dropped := [k for k in at if k not in law.names[1:]]):
             # the law kept no exponent for an axis the prediction names (its curves there had no optimum, or one
@@ -133,17 +133,18 @@ NO_JOINT_PREDICTION = "no prediction at the target: "
 
 
 def _loss_surface(groups: list[GroupFit], key: dict[str, Any], d_name: str, s: Settings,
-                  rng: np.random.Generator) -> tuple[LossSurface | None, list[str]]:
+                  rng: np.random.Generator, size_name: str = "size") -> tuple[LossSurface | None, list[str]]:
     """L(N, D) = E + A N^-alpha + B D^-beta over each (size, D)'s best loss (D: the first covariate), kept
     only when identified (else a note)."""
     size, d, loss = best_losses(groups, key, d_name)
     if np.unique(size).size < 2 or np.unique(d).size < 2:
         return None, []
     if size.size < _SURFACE_POINTS:
-        return None, [f"joint loss law L(N, {d_name}) not fitted: {size.size} (size, {d_name}) points, it needs "
+        return None, [f"joint loss law L(N, {d_name}) not fitted: {size.size} ({size_name}, {d_name}) points, it needs "
                       f"{_SURFACE_POINTS}"]
     try:
-        surface = fit_loss_surface(size, d, loss, n_boot=s.n_boot, rng=rng, confidence_level=s.confidence_level)
+        surface = fit_loss_surface(size, d, loss, n_boot=s.n_boot, rng=rng, confidence_level=s.confidence_level,
+                                   axes=(size_name, d_name))
     except ValueError as exc:  # e.g. a loss column with values <= 0: no power law to fit
         return None, [f"joint loss law L(N, {d_name}) not fitted: {exc}"]
     if not surface.identified:

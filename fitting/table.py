@@ -9,6 +9,7 @@ row and cell caps, is :mod:`abcscale.fitting.reading`'s.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -222,7 +223,10 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     v = _iv(df, m, blowup)
     unfinished, left_out = _unfinished_runs(df, m, _trained(v))
-    if drop_cut_short and (short := _cut_short_rows(df, m, v)[0] & ~unfinished).any():
+    if drop_cut_short and not step_columns(df, m, v):
+        left_out.append(f"{option('drop_cut_short')}: the table has no step column (step, _step, global_step, "
+                        "iteration; one no role names), so no run could be told cut short and none was left out")
+    elif drop_cut_short and (short := _cut_short_rows(df, m, v)[0] & ~unfinished).any():
         unfinished = unfinished | short
         left_out.append(f"{int(short.sum())} run(s) cut short (a lower step count than the rest of their curve) "
                         f"left out of the fit, as {option('drop_cut_short')} asks: {_rows(short)}")
@@ -1045,19 +1049,17 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
     """:func:`_cut_short`'s rows (a boolean mask over ``df``) and its notes."""
     mask = np.zeros(len(df), dtype=bool)
     keys = [*v.group_cols, m.size_col, *v.constants]
-    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
-             *(m.covariates or [])}
     ok = _trained(v)
     out = []
-    for c in df.columns:
-        if c in roles or not is_step_name(c):
-            continue
+    for c in step_columns(df, m, v):
         steps = _to_number(df[c])
         if steps.isna().all():
             continue
+        if (missing := ok & steps.isna().to_numpy(dtype=bool)).any():  # NaN < usual is False: never short
+            out.append(f"{int(missing.sum())} run(s) have no {c} (empty or not a number) where the other runs count "
+                       f"their steps: whether they trained to the end cannot be told: {_rows(missing)}")
         frame = df[keys].assign(_s=steps.where(ok))
-        usual = frame.groupby(keys, dropna=False, sort=False)["_s"].transform(
-            lambda s: s.mode().max() if s.notna().any() else np.nan)
+        usual = frame.groupby(keys, dropna=False, sort=False)["_s"].transform(_usual)
         short = ok & (steps < usual).to_numpy(dtype=bool)
         mask |= short
         if short.any():
@@ -1067,7 +1069,51 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
                        f"and move the optimum: {_rows(pd.Series(short, index=df.index))}. Drop them or rerun them; if "
                        f"{c} is a budget, name it a group column ({option('group_cols')}) or a covariate "
                        f"({option('covariates')}); {option('drop_cut_short')} leaves them out")
+        out += _short_sizes(frame, c, m, v)
     return mask, out
+
+
+def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """The columns that count a run's steps (:func:`is_step_name`) and no role names."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
+             *(m.covariates or [])}
+    return [c for c in df.columns if c not in roles and is_step_name(c)]
+
+
+def _usual(s: pd.Series) -> float:
+    """A curve's step count: the most common among its runs that trained (the larger on a tie)."""
+    return float(s.mode().max()) if s.notna().any() else np.nan
+
+
+def _short_sizes(frame: pd.DataFrame, c: str, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A note when whole sizes trained to another step count than the rest of their group: the check within a
+    curve cannot see a width whose every run stopped early (a timeout at the widest model), and an exponent
+    fitted over it is the optimum's path along the steps as well as the size."""
+    per = frame.groupby([*v.group_cols, *v.constants, m.size_col], dropna=False, sort=False)["_s"].agg(_usual)
+    per = per.dropna()
+    outer = [k for k in per.index.names if k != m.size_col]
+    named = outer and per.droplevel(m.size_col).index.nunique() > 1  # one group: no label to tell it apart
+    found = []
+    for key, sizes in (per.groupby(level=outer, dropna=False, sort=False) if outer else [((), per)]):
+        by_size = sizes.droplevel(outer) if outer else sizes
+        if by_size.size < 2 or by_size.nunique() < 2:
+            continue
+        with contextlib.suppress(TypeError):  # sizes in order where they compare (a mixed column may not)
+            by_size = by_size.sort_index()
+        top = by_size.max()
+        values = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{k}={x!s}" for k, x in zip(outer, values, strict=True)) if named else ""
+        shown = ", ".join(f"{size}: {n:g}" for size, n in list(by_size.items())[:8])
+        found.append(f"{label + ': ' if label else ''}{m.size_col} {shown} "
+                     f"({int((by_size < top).sum())} of {by_size.size} below {top:g})")
+    if not found:
+        return []
+    more = f"; and {len(found) - 2} more group(s)" if len(found) > 2 else ""
+    return [f"{c} differs between sizes ({'; '.join(found[:2])}{more}): if a size's runs were cut short (a timeout, "
+            f"a crash), its optimum is not comparable and moves the exponent, and {option('drop_cut_short')}, which "
+            f"compares runs within a curve, does not leave it out; if {c} is a budget that changes with the size, "
+            f"the exponent is the optimum's path along both: sweep >= 2 values at some sizes and name {c} a "
+            f"covariate ({option('covariates')})"]
 
 
 def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

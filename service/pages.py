@@ -98,9 +98,16 @@ def render(request: Request, name: str, status: int = 200, **context: Any) -> Re
     return response
 
 
-def error_page(request: Request, status: int, title: str, message: str, links: bool = True) -> Response:
-    """An error as a page; ``links`` back to the pages (not where every page is closed too)."""
-    return render(request, "error.html", status, title=title, message=message, links=links)
+def error_page(request: Request, status: int, title: str, message: str, links: bool = True,
+               refresh: int | None = None) -> Response:
+    """An error as a page; ``links`` back to the pages (not where every page is closed too); ``refresh``: seconds
+    after which the browser asks again (a plot still being drawn)."""
+    return render(request, "error.html", status, title=title, message=message, links=links, refresh=refresh)
+
+
+def wants_page(request: Request) -> bool:
+    """Whether a browser navigated here (its Accept names HTML): a link followed from a page, not an API call."""
+    return "text/html" in request.headers.get("accept", "")
 
 
 def _closed(request: Request) -> Response | None:

@@ -25,6 +25,7 @@ from starlette.datastructures import UploadFile
 from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary
 from abcscale.schemas.fit import FitResult
 from abcscale.service import crud
+from abcscale.service import pages as page_views
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep, not_found
@@ -336,6 +337,12 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
             # no database connection is held while waiting: 24 waiting requests would empty the pool
             await run_in_threadpool(session.close)
             if not await plots.wait(future):
+                if page_views.wants_page(request):  # the report's "Open the PNG" link: a page that reloads, not JSON
+                    page = page_views.error_page(
+                        request, 202, "Drawing the plot", f"This plot is being drawn; this page reloads every "
+                        f"{RETRY_AFTER_S} s and shows it when it is ready.", refresh=RETRY_AFTER_S)
+                    page.headers["Retry-After"] = str(RETRY_AFTER_S)
+                    return page
                 return JSONResponse({"detail": "the plot is being drawn; retry"}, 202,
                                     headers={"Retry-After": str(RETRY_AFTER_S)})
             got = plots.outcome(future) or await run_in_threadpool(plots.cached, fit_id, name, page)

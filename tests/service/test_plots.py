@@ -115,3 +115,25 @@ def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
             rendering = all(plots.pending(i) is not None for i in ids)
             assert all(g.result().status_code == 200 for g in gets)
     assert rendering and held[-5:] == [0] * 5, held
+
+
+def test_a_browser_following_the_png_link_while_it_draws_gets_a_page_that_reloads(tmp_path, fit, sweep):
+    """The report's "Open the PNG" link answered JSON ({"detail": ...}) while the plot was drawn; a browser gets a
+    page saying so that reloads itself, API clients the JSON 202 as before."""
+    settings = Settings(data_dir=tmp_path, plot_wait_s=0)
+    fit_id = _stored(settings, fit, sweep)
+    url = f"/v1/fits/{fit_id}/plots/lr_vs_width.png"
+    browser = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"}
+    with TestClient(create_app(settings)) as c:
+        page = c.get(url, headers=browser)
+        assert page.status_code == 202 and page.headers["content-type"].startswith("text/html"), page.text
+        assert '<meta http-equiv="refresh" content="2">' in page.text and "being drawn" in page.text
+        assert int(page.headers["retry-after"]) >= 1
+        api = c.get(url, headers={"accept": "application/json"})
+        assert api.status_code in (200, 202)
+        if api.status_code == 202:
+            assert api.json() == {"detail": "the plot is being drawn; retry"}
+        deadline = time.monotonic() + 120
+        while (r := c.get(url, headers=browser)).status_code == 202 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert r.status_code == 200 and r.content.startswith(PNG)  # the reload finds the plot
