@@ -18,8 +18,14 @@ from typing import Annotated, NoReturn, TextIO
 
 import typer
 
-from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory, tune
-from abcscale.cli._common import Command, RootGroup
+# a CI step run with its output closed (`abcscale check cfg.yaml >&-`) starts with sys.stdout None: the command
+# still runs to its exit status, its output discarded, instead of failing at import with a traceback
+for _name in ("stdout", "stderr"):
+    if getattr(sys, _name) is None:
+        setattr(sys, _name, open(os.devnull, "w", encoding="utf-8"))  # the process's own: never closed
+
+from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory, tune  # noqa: E402
+from abcscale.cli._common import Command, RootGroup  # noqa: E402
 
 app = typer.Typer(
     cls=RootGroup,
