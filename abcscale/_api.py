@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
@@ -415,26 +415,33 @@ def from_mup(
     optimizer: Optimizer | str,
     *,
     base_width: int,
-    lr: float | dict[str, float],
+    lr: float | str | Sequence[float] | dict[str, float],
     width: int | None = None,
     output_mult: float = 1.0,
-    init_std: float | dict[str, float] | None = None,
-    epsilon: float | dict[str, float] | None = None,
+    init_std: float | str | Sequence[float] | dict[str, float] | None = None,
+    epsilon: float | str | Sequence[float] | dict[str, float] | None = None,
     weight_decay: float | None = None,
 ) -> MupImport:
     """A microsoft/mup setup in abcscale's terms (``abcscale mup import``, ``POST /v1/theory/from-mup``): the muP
     constants that reproduce it at every width (``.constants``), the equivalent recommend request at ``width``
     (``.recommend``, for :func:`recommend`'s keywords: ``base_width``, ``beta``, ``constants``) and command line.
 
-    ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector);
-    ``init_std`` the stds at the base width (per role, or one number); ``epsilon`` Adam's eps (one number, or each
+    ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector, as a
+    mapping, ``'e,h,r,v'`` or a list); ``init_std`` the stds at the base width (per role, ``'e,h,r'``, or one
+    number); ``epsilon`` Adam's eps (one number, or each
     param group's per role); ``weight_decay`` MuAdamW's (adamw only).
     """
-    from abcscale.usecases.mup import mup_import
+    from abcscale.usecases.mup import mup_import, per_role
 
+    given = {}
+    for name, value, n in (("lr", lr, 4), ("init_std", init_std, 3), ("epsilon", epsilon, 4)):
+        try:  # 'e,h,r' and (e, h, r) as the CLI's --init-std takes them
+            given[name] = per_role(value, n)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
     return mup_import(MupImportRequest.model_validate({
-        "optimizer": optimizer, "base_width": base_width, "width": width, "lr": lr, "output_mult": output_mult,
-        "init_std": init_std, "epsilon": epsilon, "weight_decay": weight_decay}))
+        "optimizer": optimizer, "base_width": base_width, "width": width, "output_mult": output_mult,
+        "weight_decay": weight_decay, **given}))
 
 
 @_one_line

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from abcscale.schemas.enums import Optimizer, WeightDecayMode
+from abcscale.schemas.enums import Optimizer
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
@@ -167,14 +167,6 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     return placed
 
 
-def _check_decay(spec: GroupSpec) -> None:
-    if spec.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in spec.roles):
-        raise ValueError("weight_decay_mode: torch.optim.AdamW (and Muon, and Lion's ports) decay by lr * "
-                         "weight_decay (coupled); an "
-                         "independent decay (wd * W whatever the LR and schedule) has no torch.optim form: "
-                         "recommend with weight_decay_mode=coupled, or apply the decay yourself")
-
-
 def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, names: bool = True,
                  width: int | None = None, form: Form | str | None = None,
                  **extra: Any) -> list[dict[str, Any]]:
@@ -198,7 +190,9 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
                          " out of the extra keys")
     spec = _spec(spec, width, form)
     warn_unapplied_multipliers(spec, form, "param_groups")
-    _check_decay(spec)
+    from abcscale.usecases.snippets import check_torch_decay  # the use cases load only when groups are made
+
+    check_torch_decay(spec)
     groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
     placed = _placed(model, spec, rules)
     if any(hasattr(p, "infshape") for _, p, _, _ in placed):  # microsoft/mup's set_base_shapes marks each tensor

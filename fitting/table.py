@@ -601,6 +601,8 @@ def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
 
 #: The magnitudes of a table's median loss the fitter takes (cross-entropies, perplexities, MSEs all lie well within).
 LOSS_RANGE = (1e-30, 1e30)
+#: a run's loss beyond this multiple of the runs' median is no loss a run reached (a garbage or overflowed value)
+LOSS_SPREAD = 1e30
 
 
 def _kind(v: object) -> str:
@@ -734,6 +736,13 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         raise TableError([f"{m.loss_col}: the runs' median loss is {float(np.median(kept)):.3g}; the fitter takes "
                           f"losses of magnitude {LOSS_RANGE[0]:g} to {LOSS_RANGE[1]:g}: divide the column by a "
                           "constant (the optimal learning rates do not change)"])
+    if kept.size and (far := np.isfinite(loss.to_numpy()) & ~diverged
+                      & (np.abs(loss.to_numpy()) > LOSS_SPREAD * abs(float(np.median(kept))))).any():
+        # one such value squared overflows the noise estimates (a curve's noise came out 0 for a 1e308)
+        raise TableError([f"{m.loss_col}: {_rows(far)} hold a loss more than {LOSS_SPREAD:g}x the runs' median "
+                          f"({float(np.median(kept)):.4g}; e.g. {float(loss.to_numpy()[far][0]):.3g}), which no run "
+                          f"that trained reaches: an overflowed or mis-logged value. Fix or drop those rows, or mark "
+                          f"them diverged ({option('diverged_col')})"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
                   diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing,
                   unflagged, tuple(merged))

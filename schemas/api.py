@@ -140,13 +140,16 @@ Number = BeforeValidator(_not_bool)
 
 
 def _integer_width(value: Any) -> Any:
-    # Widths are integers: `16.0` was read as 16 (and 16.5 refused), where the CLI and a constants file refuse it
+    # Widths are integers. A whole float (4096.0, what a Python client's json.dumps writes for a computed width)
+    # is that integer, as the CLI's --width 4096.0 reads it; 16.5 is refused with the same words everywhere
     if isinstance(value, float):
-        raise PydanticCustomError("width_type", "expected an integer width, got {value}", {"value": value})
+        if not value.is_integer():
+            raise PydanticCustomError("width_type", "expected an integer width, got {value}", {"value": value})
+        return int(value)
     return value
 
 
-#: a width field: an integer, never a float such as 16.0 (nor true/false); text from a form field as before
+#: a width field: an integer (a whole float such as 16.0 reads as 16; never true/false); text from a form as before
 Width = BeforeValidator(_integer_width)
 
 
@@ -214,8 +217,8 @@ class AnalyticRecommend(_Groups):
     @field_validator("base", mode="before")
     @classmethod
     def _base_integer_width(cls, v: Any) -> Any:
-        if isinstance(v, dict) and isinstance(v.get("width"), float):  # BaseConfig's own int reads 16.0 as 16
-            raise field_errors("BaseConfig", {"width": f"expected an integer width, got {v['width']}"}, v)
+        if isinstance(v, dict) and isinstance(w := v.get("width"), float) and not w.is_integer():
+            raise field_errors("BaseConfig", {"width": f"expected an integer width, got {w}"}, v)
         return v
 
     @field_validator("base")

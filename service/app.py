@@ -23,7 +23,7 @@ from abcscale.schemas.errors import error_text
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
-from abcscale.service.deps import IDEMPOTENCY_HEADER, ReaderDep
+from abcscale.service.deps import IDEMPOTENCY_HEADER, QueryDep, ReaderDep
 from abcscale.service.http import HeadAsGet, JsonTooLarge, complete_responses, is_api_path
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Protected reads: every /v1 route needs a token. Open reads add nothing (no cost, no 401 in the OpenAPI).
     readers = [ReaderDep] if settings.reads_protected else []
     for router in API_ROUTERS:
-        app.include_router(router, prefix="/v1", dependencies=readers)
+        app.include_router(router, prefix="/v1", dependencies=[*readers, QueryDep])
     # The web pages (/, /fits, /fits/{id}) and their assets: out of the OpenAPI, same access model (service/pages.py)
     app.include_router(pages.router)
     app.add_exception_handler(RequestValidationError, _invalid)
@@ -199,12 +199,20 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
 
 
+#: patterns said in words (the field's last named part of ``loc``): the regular expression helps no one
+_PATTERNS_SAID = {
+    IDEMPOTENCY_HEADER: "must be 1-255 printable ASCII characters (a UUID, say), bare or as a quoted structured-field "
+                        "string",
+    "alignment": "must be 'full', 'none' or 'ALPHA,OMEGA,U' (three decimals in [0, 2], e.g. 1,0.5,1)",
+}
+
+
 def _key_said(error: dict[str, Any]) -> dict[str, Any]:
-    """A malformed Idempotency-Key in words, not as the 200-character pattern it failed."""
-    if error.get("type") == "string_pattern_mismatch" and tuple(error.get("loc", ()))[-1:] == (IDEMPOTENCY_HEADER,):
-        return {**{k: v for k, v in error.items() if k != "ctx"},
-                "msg": "must be 1-255 printable ASCII characters (a UUID, say), bare or as a quoted "
-                       "structured-field string"}
+    """A malformed Idempotency-Key or alignment in words, not as the 100-200-character pattern it failed."""
+    if error.get("type") == "string_pattern_mismatch":
+        named = [part for part in error.get("loc", ()) if isinstance(part, str)]
+        if named and (said := _PATTERNS_SAID.get(named[-1])):
+            return {**{k: v for k, v in error.items() if k != "ctx"}, "msg": said}
     return error
 
 

@@ -103,8 +103,11 @@ def make_engine(settings: Settings) -> Engine:
         kwargs["connect_args"] = {"check_same_thread": False}
         if not url.database or url.database == ":memory:":
             kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty database
-        else:
+        elif settings.database_url is None:  # the data folder's own file: its folder is made
             Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        elif not (folder := Path(url.database).expanduser().parent).is_dir():
+            # a mistyped path would start on a new, empty database: the team's fits would seem gone
+            raise FileNotFoundError(f"the folder {folder} does not exist; create it first for a new database")
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Header, HTTPException, Path, Request
@@ -42,10 +42,17 @@ _bearer = HTTPBearer(auto_error=False, description="the write token (ABCSCALE_AP
                      "protected reads, the read token (ABCSCALE_READ_TOKEN) or the write token for any /v1 route")
 
 
-def _matches(credentials: HTTPAuthorizationCredentials | None, *tokens: SecretStr | None) -> bool:
-    """Whether a bearer credential was sent (else a 401) and equals one of ``tokens`` (else a 403)."""
+#: what each kind of request needs, as a 401 and 403 say it (the tokens by the settings that set them)
+WRITE_TOKEN = "the write token (the service's ABCSCALE_API_TOKEN)"
+READ_TOKEN = "the read token (ABCSCALE_READ_TOKEN) or the write token (ABCSCALE_API_TOKEN)"
+
+
+def _matches(credentials: HTTPAuthorizationCredentials | None, *tokens: SecretStr | None, needs: str) -> bool:
+    """Whether a bearer credential was sent (else a 401 saying what ``needs``) and equals one of ``tokens``."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, detail="Not authenticated", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(401, detail=f"Not authenticated: this request needs {needs}, sent as the header "
+                                        "'Authorization: Bearer TOKEN' (the CLI's --token)",
+                            headers={"WWW-Authenticate": "Bearer"})
     given = credentials.credentials.encode()
     # every token compared, in constant time each: which one matched is not timed either
     return sum(secrets.compare_digest(given, t.get_secret_value().encode()) for t in tokens if t) > 0
@@ -79,23 +86,72 @@ async def require_writer(
     if (why := cross_origin(request, settings.cors_origins)) is not None:
         raise HTTPException(403, detail=f"cross-origin write refused ({why}); a browser page may write only "
                                         "from an origin listed in ABCSCALE_CORS_ORIGINS")
-    if settings.api_token is not None and not _matches(credentials, settings.api_token):
-        raise HTTPException(403, detail="Invalid token")
+    if settings.api_token is not None and not _matches(credentials, settings.api_token, needs=WRITE_TOKEN):
+        assert credentials is not None  # _matches said 401 without one
+        reader = settings.read_token is not None and secrets.compare_digest(
+            credentials.credentials.encode(), settings.read_token.get_secret_value().encode())
+        raise HTTPException(403, detail=f"Invalid token: the read token cannot write; writes need {WRITE_TOKEN}"
+                            if reader else f"Invalid token: writes need {WRITE_TOKEN}")
 
 
 async def require_reader(
-    settings: SettingsDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    request: Request, settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """With protected reads (``ABCSCALE_READ_TOKEN`` or ``ABCSCALE_PROTECT_READS``), every /v1 route needs the
-    read or the write token: 401 without one, 403 with another. Open reads: nothing to check."""
-    if settings.reads_protected and not _matches(credentials, settings.read_token, settings.api_token):
-        raise HTTPException(403, detail="Invalid token")
+    read or the write token: 401 without one, 403 with another. Open reads: nothing to check. A write route's
+    401 names the write token (this check runs first, and the read token would not do)."""
+    if not settings.reads_protected:
+        return
+    writes = _writes(request) and settings.api_token is not None
+    needs = WRITE_TOKEN if writes else READ_TOKEN
+    if not _matches(credentials, settings.read_token, settings.api_token, needs=needs):
+        raise HTTPException(403, detail=f"Invalid token: {'writes' if writes else 'reads'} need {needs}")
+
+
+def _writes(request: Request) -> bool:
+    """Whether the request's route is a write (it depends on :func:`require_writer`)."""
+    stack = [getattr(request.scope.get("route"), "dependant", None)]
+    while stack:
+        if (dependant := stack.pop()) is None:
+            continue
+        if dependant.call is require_writer:
+            return True
+        stack += dependant.dependencies
+    return False
 
 
 WriterDep = Depends(require_writer)
 ReaderDep = Depends(require_reader)
 
 FitId = Annotated[str, Path(min_length=1, max_length=64, description="id of a stored fit")]
+
+
+def _query_names(dependant: Any) -> list[str]:
+    """The query parameters a route takes, its dependencies' included, in the order they are declared."""
+    names = [p.alias for p in dependant.query_params]
+    for sub in dependant.dependencies:
+        names += [n for n in _query_names(sub) if n not in names]
+    return names
+
+
+def known_query(request: Request) -> None:
+    """A query parameter the route does not take is a 422 naming it (``?optimiser=sgd`` on
+    ``/v1/theory/exponents`` answered every optimizer's rows; ``?page=2`` on the fit list its first page)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if (dependant := getattr(route, "dependant", None)) is None:
+        return
+    takes = _query_names(dependant)  # a few fields: only requests that carry a query pay for it
+    if unknown := sorted(set(request.query_params) - set(takes)):
+        said = ", ".join(repr(k[:40]) for k in unknown[:5])
+        what = (" and ".join([", ".join(takes[:-1]), takes[-1]] if len(takes) > 1 else takes) if takes
+                else "no query parameters")
+        value_error(f"unknown query parameter(s) {said}: this endpoint takes {what}", ("query", unknown[0][:40]))
+
+
+QueryDep = Depends(known_query)
 
 
 def not_found(fit_id: str) -> HTTPException:

@@ -201,12 +201,17 @@ def calculator_request(values: Mapping[str, str], fit_setup: Mapping[str, str] |
     constants, typed = _constants(values, errors)
     if from_fit and not values.get("fit_id", "").strip():
         errors["fit_id"] = "choose a stored fit"
-    analytic = {k: (fit_setup or {}).get(k, "").strip() or None for k in HINTS} if from_fit else {
+    analytic: dict[str, Any] = {k: (fit_setup or {}).get(k, "").strip() or None for k in HINTS} if from_fit else {
         "parameterization": values.get("parameterization") or None, "optimizer": values.get("optimizer") or None,
         "alignment": values.get("alignment", "").strip() or None, "lr_mode": values.get("lr_mode") or None,
         "base_width": _number(values, "base_width", int, errors), "beta": _number(values, "base_lr", float, errors)}
     if width is None and "width" not in errors:
         errors["width"] = "required: the width to recommend for"
+    # a number that did not read stands in as a valid one, so the request's checks name every other bad field
+    # (with beta missing the request was read as a fit's and said nothing of the width)
+    for key, field, stand_in in (("base_width", "base_width", 1), ("beta", "base_lr", 1.0)):
+        if not from_fit and analytic[key] is None and field in errors:
+            analytic[key] = stand_in
     try:  # every field's error at once, not those of the typed numbers first and the request's on the next try
         req = usecases.recommend_request(
             width=1 if width is None else width, form=values.get("form") or None,
@@ -407,7 +412,7 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
     except TableError as exc:
         errors: dict[str, str] = {}
         for problem in exc.problems:
-            field = _problem_field(problem, options)
+            field = problem_field(problem, options)
             errors[field] = f"{errors[field]}; {problem}" if field in errors else problem
         return errors
     except ValueError as exc:
@@ -418,9 +423,9 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
 _COLUMN_FIELDS = ("size_col", "lr_col", "loss_col", "seed_col", "diverged_col")
 
 
-def _problem_field(problem: str, options: FitOptions) -> str:
+def problem_field(problem: str, options: FitOptions) -> str:
     """The form field a table problem belongs to: the column role it names ("(the lr_col column)") or whose
-    column it is about ("lr: not a number ..."); else the file."""
+    column it is about ("lr: not a number ..."); else the file. ``POST /v1/fits`` puts its errors there too."""
     if (m := re.search(r"\(the (\w+) column\)", problem)) and m.group(1) in _COLUMN_FIELDS:
         return m.group(1)
     column = problem.partition(": ")[0]

@@ -116,7 +116,10 @@ class PlotRenderer:
         self._caps = (settings.max_rows, settings.max_cells)
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future[str | None]] = {}
-        self._lock = threading.Lock()  # guards the two fields above; never held while anything renders
+        # fits deleted while this process ran: a render in flight at the delete must not leave (or serve) their
+        # plots, nor a request that read the fit just before its delete start one
+        self._deleted: set[str] = set()
+        self._lock = threading.Lock()  # guards the fields above; never held while anything renders
 
     def folder(self, fit_id: str) -> Path:
         if not _FOLDER_NAME.fullmatch(fit_id):
@@ -127,6 +130,9 @@ class PlotRenderer:
         """The PNG of the plot's ``page``, or why this fit has none (a str), or None when it is not rendered yet
         (blocking: disk reads)."""
         folder = self.folder(fit_id)
+        with self._lock:
+            if fit_id in self._deleted:
+                return None
         try:
             return (folder / f"{page_file(name, page)}.png").read_bytes()
         except FileNotFoundError:
@@ -146,6 +152,10 @@ class PlotRenderer:
         Workers are spawned, so a script that creates the app must guard its entry point with
         ``if __name__ == "__main__":``, as for uvicorn's own ``workers=``: a spawned worker imports the main module."""
         with self._lock:
+            if fit_id in self._deleted:  # nothing to draw: the caller finds no plots (a 404)
+                gone: Future[str | None] = Future()
+                gone.set_result(None)
+                return gone
             future = self._pending.get(fit_id)
             if future is None:
                 job = functools.partial(render, fit_json, rows, str(self.folder(fit_id)), *self._caps)
@@ -206,8 +216,15 @@ class PlotRenderer:
             raise RenderFailed(f"{type(exc).__name__}: {exc}") from None
 
     def discard(self, fit_id: str) -> None:
-        """Remove a deleted fit's plots (blocking)."""
-        shutil.rmtree(self.folder(fit_id), ignore_errors=True)
+        """Remove a deleted fit's plots (blocking), and those of a render still in flight when it ends (it would
+        write them after this delete)."""
+        folder = self.folder(fit_id)
+        with self._lock:
+            self._deleted.add(fit_id)
+            future = self._pending.get(fit_id)
+        shutil.rmtree(folder, ignore_errors=True)
+        if future is not None:
+            future.add_done_callback(lambda _: shutil.rmtree(folder, ignore_errors=True))
 
     def close(self) -> None:
         with self._lock:

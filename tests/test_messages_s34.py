@@ -6,6 +6,7 @@ constants file refuse it; `recommend(constants=FILE, optimizer="Adam")` was a co
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import pandas as pd
@@ -142,17 +143,21 @@ def test_convert_names_beta_where_it_is_bad(client, extra, said):
 
 
 @pytest.mark.parametrize(("path", "body", "loc", "value"), [
-    ("/v1/recommend", {**RECOMMEND, "width": 1024.0}, ["body", "analytic", "width"], "1024.0"),
-    ("/v1/recommend", {**RECOMMEND, "base": {"width": 16.0, "beta": 1e-3}}, ["body", "analytic", "base", "width"],
-     "16.0"),
-    ("/v1/theory/convert", {**CONVERT, "base_width": 16.0}, ["body", "base_width"], "16.0"),
-    ("/v1/theory/convert", {**CONVERT, "width": 1024.0}, ["body", "width"], "1024.0"),
+    ("/v1/recommend", {**RECOMMEND, "width": 1024.5}, ["body", "analytic", "width"], "1024.5"),
+    ("/v1/recommend", {**RECOMMEND, "base": {"width": 16.5, "beta": 1e-3}}, ["body", "analytic", "base", "width"],
+     "16.5"),
+    ("/v1/theory/convert", {**CONVERT, "base_width": 16.5}, ["body", "base_width"], "16.5"),
+    ("/v1/theory/convert", {**CONVERT, "width": 1024.5}, ["body", "width"], "1024.5"),
 ])
 def test_rest_widths_are_integers(client, path, body, loc, value):
     r = client.post(path, json=body)
     assert r.status_code == 422, r.text
     (e,) = r.json()["detail"]
     assert e["loc"] == loc and e["msg"] == f"expected an integer width, got {value}"
+    # a whole float is that integer (session 43: the CLI's --width 4096.0 reads it, a Python client sends it)
+    whole = json.loads(json.dumps(body).replace(".5,", ".0,").replace(".5}", ".0}"))
+    assert client.post(path, json=whole).json() == client.post(path, json=json.loads(
+        json.dumps(body).replace(".5,", ",").replace(".5}", "}"))).json()
 
 
 def test_rest_integer_widths_still_answer(client):

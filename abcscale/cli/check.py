@@ -154,5 +154,7 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
         fail(f"--fit-id: {url} has no stored fit with the id {fit_id!r} (its fits: GET {url.rstrip('/')}/v1/fits)")
     if resp.status_code >= 400:
         detail = service_detail(resp)
+        if resp.status_code in (401, 403) and "--token" not in detail:  # an older service says no more than this
+            detail += " (give a token the service reads with: --token, ABCSCALE_READ_TOKEN or ABCSCALE_API_TOKEN)"
         fail(f"--service: {url} answered {resp.status_code}: {_in_config_words(detail)}")
     return Recommendation.model_validate(resp.json())

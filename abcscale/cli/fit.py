@@ -278,7 +278,11 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code >= 400:
-        detail = re.sub(r"(^|; )body(\.rows)?: ", r"\1", service_detail(resp))  # the table's rows are the TABLE
+        # the table's rows are the TABLE; a mapping field's problem (body.lr_col) is its flag's (--lr-col)
+        detail = re.sub(r"(^|; )body(?:\.rows)?(?:\.(?!rows)(\w+))?: ",
+                        lambda m: m.group(1) + (f"{m.group(2)}: " if m.group(2) else ""), service_detail(resp))
+        if resp.status_code in (401, 403) and "--token" not in detail:  # an older service says no more than this
+            detail += " (give the service's write token with --token or ABCSCALE_API_TOKEN)"
         fail(f"--service: {url} answered {resp.status_code}: {respeak(detail, FLAGS)}")
     return {**resp.json(), "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
 

@@ -25,7 +25,6 @@ from abcscale.cli.options import (
 from abcscale.cli.theory import frac
 from abcscale.schemas.api import MupExport, MupImport, MupImportRequest
 from abcscale.schemas.enums import LAYERS, EpsilonMode, WeightDecayMode
-from abcscale.schemas.groups import ROLES
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.theory import layer_rules
 
@@ -41,17 +40,9 @@ FLAGS = {"base_width": "--base-width", "output_mult": "--output-mult", "init_std
 def _per_role(text: str, n: int) -> float | dict[str, float]:
     """``3e-3`` (every role) or one number per role (the first ``n`` of embedding, hidden, readout, vector),
     comma-separated; a ValueError says what is expected."""
-    names = [r.value for r in ROLES][:n]
-    letters = ",".join(x[0] for x in names)
-    try:
-        values = [float(p) for p in text.split(",")]
-    except ValueError:
-        raise ValueError(f"'{text}' is not one number or {n} numbers ({letters})") from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) != n:
-        raise ValueError(f"give one number or {n} ({letters}), got {len(values)}")
-    return dict(zip(names, values, strict=True))
+    from abcscale.usecases.mup import per_role
+
+    return per_role(text, n)  # type: ignore[return-value]  # text: a number or a dict of numbers
 
 
 @app.command("import", cls=Command)

@@ -93,7 +93,8 @@ def recommend(
     rules: Annotated[Path | None, typer.Option("--rules", help="name rules tried before the defaults: a JSON, "
                                                "YAML or TOML list of {pattern, role}", show_default=False)] = None,
     output: Annotated[Format | None, typer.Option("--format", help="table | json | torch (a PyTorch snippet) | "
-                                                  "optax (a JAX/optax snippet)", show_default="table")] = None,
+                                                  "optax (a JAX/optax snippet)", show_default="table",
+                                                  case_sensitive=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
     strict: Annotated[bool, typer.Option("--strict", help="with --fit: exit 1 when the prediction is unreliable "
                                          "(a huge expected loss penalty, or extrapolation from 2 widths)")] = False,
@@ -157,6 +158,14 @@ def recommend(
         print_recommendation(rec)
     else:
         assert rec.groups is not None  # every answer of the use case carries its groups
+        if output is Format.torch:  # a snippet that raises when run: said now, not in the user's training job
+            from abcscale.usecases.snippets import check_torch_decay
+
+            try:
+                check_torch_decay(rec.groups)
+            except ValueError as exc:
+                why = str(exc).partition(": ")[2].replace("weight_decay_mode=coupled", "--weight-decay-mode coupled")
+                fail(f"--format torch: {why} (--format optax writes it)")
         print(snippet(rec.groups, output.value, rec.warnings))
     if strict and rec.band is not None and rec.band.unreliable:  # the band's reasons, not its warnings' text
         for why in rec.band.unreliable:
@@ -226,11 +235,13 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
         tuned = load_for_transfer(path)
     except ValueError as exc:
         fail(f"--constants: {exc}")
-    # the file's epsilon mode holds unless --epsilon-mode is typed; a weight decay adds
+    # the file's epsilon and weight-decay modes hold unless typed (a typed --weight-decay-mode alone was dropped:
+    # a file's decay tuned as independent came out coupled, 32x at the hidden layer); a weight decay adds
     decays = "weight_decay" in flags.model_fields_set
     update = {k: getattr(flags, k) for k in ("weight_decay", "weight_decay_mode")} if decays else {}
-    if "epsilon_mode" in flags.model_fields_set:
-        update["epsilon_mode"] = flags.epsilon_mode
+    for typed in ("epsilon_mode", "weight_decay_mode"):
+        if typed in flags.model_fields_set:
+            update[typed] = getattr(flags, typed)
     constants = tuned.constants.model_copy(update=update)
     file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta, tuned.lr_mode)
     # constants are tied to the setup and the base width they were tuned at: another one was silently used
@@ -323,8 +334,9 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
     mixed = len({s.optimizer for s in spec.roles}) > 1  # e.g. Muon: muon on hidden matrices, adamw elsewhere
     cols = ["role", *(["optimizer"] * mixed), "init std", "learning rate", "epsilon",
             *([f"weight decay ({spec.weight_decay_mode})"] * decay),
-            *(["multiplier", f"{_mup_wrapper(spec)} lr"] if mup else []),
+            *(["multiplier", f"{_mup_wrapper(spec)} lr", "mup.init std (base)"] if mup else []),
             *([f"{_mup_wrapper(spec)} weight decay"] if given_decay else [])]
+    base_std = spec.mup.init_std if spec.mup is not None else {}
     for col in cols:
         t.add_column(col, justify="right" if col != "role" else "left")
     for s in spec.roles:
@@ -332,7 +344,8 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
             f" x r^-{frac(s.init_exponent)}" if s.role is Role.hidden and s.init_exponent else "")
         t.add_row(s.role.value, *([s.optimizer or ""] * mixed), std, f"{s.lr:.4g}", _g(s.epsilon, 3),
                   *([_g(s.weight_decay)] * decay),
-                  *([_g(s.multiplier), _g(s.mup_lr)] if mup else []),
+                  *([_g(s.multiplier), _g(s.mup_lr), "keep" if s.role not in base_std else
+                     f"{base_std[s.role]:.4g}"] if mup else []),
                   *([_g(given_decay.get(s.role))] if given_decay else []))
     return t
 
@@ -362,7 +375,8 @@ def group_notes(spec: GroupSpec) -> list[str]:
         notes.append(f"microsoft/mup: set_base_shapes at base width {m.base_width}, "
                      f"{_mup_wrapper(spec)} with each group's lr"
                      f"{' and weight decay' if m.weight_decay is not None else ''} above, "
-                     f"MuReadout(output_mult={m.output_mult:g})"
+                     f"MuReadout(output_mult={m.output_mult:g}), mup.init with each group's base-width std (the "
+                     "init std column is the target width's, what a model without mup sets)"
                      + ("" if not m.epsilon else "; each group's epsilon above as its eps (MuAdam passes it on "
                                                   "unscaled)"))
     return notes

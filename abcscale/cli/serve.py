@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from abcscale.cli._common import console, emit_json, err_console, fail, validation_message
+from abcscale.cli._common import console, emit_json, err_console, fail
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -38,13 +38,17 @@ def serve(
     from pydantic import ValidationError
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+    from abcscale.schemas import errors as schema_errors
     from abcscale.service.app import create_app, exposure_warning
     from abcscale.service.config import Settings
 
+    if db is not None and not db.strip():
+        fail("--db: empty; give a SQLAlchemy URL (sqlite:///PATH, postgresql://...) or leave it out")
     try:
         settings = Settings() if db is None else Settings(database_url=db)
-    except ValidationError as exc:
-        fail(f"settings: {validation_message(exc)}")
+    except ValidationError as exc:  # from the environment: each field by its variable's name
+        fail(schema_errors.validation_message(exc, {"database_url": "--db"} if db is not None else {},
+                                              unnamed=lambda field: f"ABCSCALE_{field.upper()}"))
     try:
         api = create_app(settings)
     except ArgumentError as exc:

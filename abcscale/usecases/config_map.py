@@ -33,6 +33,22 @@ class ConfigError(ValueError):
         return [f"{k}: {r}" for k, r in self.problems]
 
 
+class NotUtf8(ValueError):
+    """A text file (a config, constants, rules, a fit) that is not UTF-8, said with what it looks like."""
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of a file, a byte-order mark dropped (Windows editors write one; it is no key). A file
+    in another encoding is :class:`NotUtf8` ("save it as UTF-8"), not Python's codec message; OSError as is."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        kind = ("UTF-16 (it starts with a UTF-16 byte-order mark)" if data[:2] in (b"\xff\xfe", b"\xfe\xff")
+                else f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
+        raise NotUtf8(f"the file is {kind}: save it as UTF-8") from None
+
+
 class DuplicateKey(ValueError):
     """A mapping of a config names one key twice (TOML refuses that itself)."""
 
@@ -100,10 +116,12 @@ def read_document(path: str | Path) -> dict[str, Any]:
         return data
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # a BOM (Windows editors) is no key
+        text = read_text(path)
     except FileNotFoundError:
         raise ConfigError(str(path), "no such file") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except NotUtf8 as exc:
+        raise ConfigError(str(path), str(exc)) from None
+    except (IsADirectoryError, PermissionError) as exc:
         raise ConfigError(str(path), f"cannot read ({exc.__class__.__name__})") from None
     suffix = path.suffix.lower()
     try:

@@ -227,11 +227,15 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is a sweep's folder, not a fit{first_fit}")
     if path.suffix.lower() in (".parquet", ".csv", ".tsv") and path.is_file():
         raise ValueError(f"fit: {path} is a sweep table, not a fit{first_fit}")
+    from abcscale.usecases.config_map import NotUtf8, read_text
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_text(path)
     except FileNotFoundError:
         raise ValueError(f"fit: no such file {path}") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+    except NotUtf8 as exc:
+        raise ValueError(f"fit: {path}: {exc}") from None
+    except (IsADirectoryError, PermissionError) as exc:
         raise ValueError(f"fit: cannot read {path} ({exc.__class__.__name__})") from None
     try:
         return FitResult.model_validate(json.loads(text, parse_constant=_not_a_number))

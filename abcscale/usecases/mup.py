@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abcscale.schemas.api import AnalyticRecommend, MupExport, MupImport, MupImportRequest
 from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Parameterization
-from abcscale.schemas.groups import Form, Role
+from abcscale.schemas.groups import ROLES, Form, Role
 from abcscale.schemas.theory import BaseConfig, PerLayer
 from abcscale.theory import layer_rules
 from abcscale.theory.groups import from_mup, group_spec, mup_epsilons_differ, mup_scaling_warnings
@@ -85,3 +85,23 @@ def mup_export(req: AnalyticRecommend) -> MupExport:
 
 
 __all__ = ["mup_import", "mup_export", "recommend_command"]
+
+
+def per_role(value: object, n: int) -> object:
+    """A per-role number as the CLI and Python take it: ``'3e-3'`` or one number (every role), ``'e,h,r'`` or a
+    list/tuple of ``n`` numbers (the first ``n`` of embedding, hidden, readout, vector), or a mapping (as it is).
+    A ValueError says what is expected."""
+    if isinstance(value, str):
+        try:
+            value = [float(p) for p in value.split(",")]
+        except ValueError:
+            raise ValueError(f"'{value}' is not one number or {n} comma-separated numbers ("
+                             f"{','.join(r.value[0] for r in ROLES[:n])})") from None
+    if not isinstance(value, list | tuple):
+        return value
+    names = [r.value for r in ROLES][:n]
+    if len(value) == 1:
+        return value[0]
+    if len(value) != n:
+        raise ValueError(f"give one number or {n} ({','.join(x[0] for x in names)}), got {len(value)}")
+    return dict(zip(names, value, strict=True))

@@ -197,6 +197,10 @@ def rule_items(value: Any) -> list[Any]:
         if "rules" in value and set(value) != {"rules"}:  # read as a {pattern: role} mapping, "rules" was a pattern
             raise ValueError(f"rules: a document with 'rules' holds nothing else; also has "
                              f"{', '.join(sorted(str(k) for k in value if k != 'rules'))}")
+        if set(value) != {"rules"} and (nested := [k for k, v in value.items() if isinstance(v, list | dict)]):
+            # `[[rule]]` in TOML: read as a {pattern: role} mapping it was the pattern "rule" with a list for a role
+            raise ValueError(f"rules: {str(nested[0])[:40]!r} holds a list or table, not a role: a document's rules "
+                             "go under 'rules' ([[rules]] tables in TOML, rules: in YAML)")
         value = value["rules"] if set(value) == {"rules"} else [{"pattern": k, "role": v} for k, v in value.items()]
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValueError("rules: expected a list of {pattern, role}")
@@ -207,12 +211,15 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     """Name rules from a JSON, YAML or TOML file (by suffix): a list of ``{pattern, role}`` or, for TOML,
     ``[[rules]]`` tables. A ValueError names the file and the bad entry."""
     path = Path(path)
+    from abcscale.usecases.config_map import DuplicateKey, NotUtf8, load_json, load_yaml, read_text
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path)
+    except NotUtf8 as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.__class__.__name__})") from None
     suffix = path.suffix.lower()
-    from abcscale.usecases.config_map import DuplicateKey, load_json, load_yaml
 
     loads: dict[str, Callable[[str], Any]] = {".json": load_json, ".toml": tomllib.loads, ".yaml": load_yaml,
                                               ".yml": load_yaml}
@@ -225,9 +232,12 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: not valid {suffix[1:].upper()}: {' '.join(str(exc).split())}") from None
     try:
-        return parse_rules(data)
+        rules = parse_rules(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
+    if not rules:  # an empty TOML file read as no rules at all, where an empty JSON or YAML one was refused
+        raise ValueError(f"{path}: no rules in it; give [[rules]] tables (TOML) or a list of {{pattern, role}}")
+    return rules
 
 
 def selector_from(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from abcscale.schemas.enums import WeightDecayMode
 from abcscale.schemas.groups import Form, GroupSpec, RoleSetting
 
 #: the torch.optim class for each optimizer family with one (lion and muon: :func:`_optimizer_lines`)
@@ -20,11 +21,26 @@ def snippet(spec: GroupSpec, kind: str, warnings: Sequence[str] = ()) -> str:
     """The ``torch`` or ``optax`` snippet for ``spec`` (``warnings`` become comments at its top)."""
     if kind not in ("torch", "optax"):
         raise ValueError(f"snippet kind must be torch or optax, got {kind!r}")
+    if kind == "torch":  # a snippet whose configure() raises (`recommend --format torch` refuses it: exit 2)
+        try:
+            check_torch_decay(spec)
+        except ValueError as exc:
+            warnings = [f"this snippet's param_groups raises: {exc}", *warnings]
     head = [f"# abcscale parameter groups: {spec.parameterization} + {spec.optimizer.value}, width "
             f"{spec.base_width} -> {spec.width}, form {spec.form.value} (abcscale recommend --format {kind})",
             *(f"# warning: {w}" for w in dict.fromkeys([*warnings, *spec.warnings]))]
     body = _torch(spec) if kind == "torch" else _optax(spec)
     return "\n".join([*head, "#", *fallback(spec, "torch" if kind == "torch" else "jax"), *body]) + "\n"
+
+
+def check_torch_decay(spec: GroupSpec) -> None:
+    """A ValueError when ``spec``'s decay has no torch.optim form (independent and nonzero): what
+    ``abcscale.torch.param_groups`` refuses, and ``recommend --format torch`` before printing a snippet."""
+    if spec.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in spec.roles):
+        raise ValueError("weight_decay_mode: torch.optim.AdamW (and Muon, and Lion's ports) decay by lr * "
+                         "weight_decay (coupled); an "
+                         "independent decay (wd * W whatever the LR and schedule) has no torch.optim form: "
+                         "recommend with weight_decay_mode=coupled, or apply the decay yourself")
 
 
 def spec_literal(spec: GroupSpec) -> str:
@@ -63,6 +79,8 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
         lines.append(f"# with microsoft/mup instead: set_base_shapes at base width {m.base_width}, "
                      f"MuReadout(output_mult={m.output_mult:g}), {mup_optimizer(spec.optimizer.value)} with each "
                      "role's mup_lr" + (" and eps (each param group's own)" if m.epsilon else "")
+                     + ("; mup.init stds at the base width: " + ", ".join(
+                         f"{r.value} {std:.6g}" for r, std in m.init_std.items()) if m.init_std else "")
                      + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
                          f"{r.value} {wd:.6g}" for r, wd in m.weight_decay.items())))
     return [*lines, ""]

@@ -442,10 +442,12 @@ def load_constants(path: str | Path) -> TunedConstants:
     from pydantic import ValidationError
 
     from abcscale.schemas.errors import validation_message
-    from abcscale.usecases.config_map import DuplicateKey, load_json
+    from abcscale.usecases.config_map import DuplicateKey, NotUtf8, load_json, read_text
 
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        text = read_text(path)
+    except NotUtf8 as exc:
+        raise ValueError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
     try:

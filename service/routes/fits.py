@@ -84,8 +84,13 @@ def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
     )
 
 
-def _table_problems(exc: TableError, where: str) -> NoReturn:
-    unprocessable([{"type": "value_error", "loc": ("body", where), "msg": p, "input": None} for p in exc.problems])
+def _table_problems(exc: TableError, where: str, options: FitOptions | None = None) -> NoReturn:
+    """A 422 per problem, at the field the request named the column with (``lr_col``), else the table's."""
+    def field(problem: str) -> str:
+        named = page_views.problem_field(problem, options) if options is not None else "file"
+        return named if options is not None and named in options.model_fields_set else where
+
+    unprocessable([{"type": "value_error", "loc": ("body", field(p)), "msg": p, "input": None} for p in exc.problems])
 
 
 def _too_large(exc: TableTooLarge) -> NoReturn:
@@ -191,7 +196,7 @@ def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
     try:
         fit = fit_sweep(df, options)
     except TableError as exc:
-        _table_problems(exc, where)
+        _table_problems(exc, where, options)
     except ValueError as exc:
         value_error(str(exc), ("body",))
     if options.strict and (bad := unreliable(fit)):  # refused, so not stored
@@ -338,11 +343,11 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
             await run_in_threadpool(session.close)
             if not await plots.wait(future):
                 if page_views.wants_page(request):  # the report's "Open the PNG" link: a page that reloads, not JSON
-                    page = page_views.error_page(
+                    drawing = page_views.error_page(
                         request, 202, "Drawing the plot", f"This plot is being drawn; this page reloads every "
                         f"{RETRY_AFTER_S} s and shows it when it is ready.", refresh=RETRY_AFTER_S)
-                    page.headers["Retry-After"] = str(RETRY_AFTER_S)
-                    return page
+                    drawing.headers["Retry-After"] = str(RETRY_AFTER_S)
+                    return drawing
                 return JSONResponse({"detail": "the plot is being drawn; retry"}, 202,
                                     headers={"Retry-After": str(RETRY_AFTER_S)})
             got = plots.outcome(future) or await run_in_threadpool(plots.cached, fit_id, name, page)

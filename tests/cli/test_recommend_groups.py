@@ -47,7 +47,7 @@ def test_json_groups_equal_the_python_api(form):
 @pytest.mark.parametrize("form, columns", [
     ("abc", ["multiplier", "init std", "learning rate", "epsilon"]),
     ("multiplier-free", ["init std", "learning rate", "epsilon"]),
-    ("mup", ["init std", "learning rate", "epsilon", "multiplier", "MuAdam lr"]),
+    ("mup", ["init std", "learning rate", "epsilon", "multiplier", "MuAdam lr", "mup.init std (base)"]),
 ])
 def test_table_has_one_row_per_role(form, columns):
     res = run("--form", form)

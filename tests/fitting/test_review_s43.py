@@ -92,3 +92,33 @@ def test_check_strict_json_says_the_unreliable_reason_once(tmp_path, two_widths)
     # without --strict the reason stays a warning
     code, report = run_check(tmp_path, _passing_config(fit), "--fit", str(path))
     assert code == 0 and any(w.startswith("unreliable:") for w in report["warnings"]), report["warnings"]
+
+
+def test_a_loss_far_beyond_every_other_is_refused_naming_its_row(tmp_path):
+    """A user review: one 1e308 among losses near 3 was fitted (named only as a broken seed), its square
+    overflowed, the width's `noise_sd` came out exactly 0 and numpy's overflow warnings went to stderr."""
+    import warnings
+
+    import pytest
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+    from abcscale.fitting.table import TableError
+
+    df = _sweep(seeds=2)
+    row = int(df.index[(df["width"] == 64) & df["final_loss"].notna()][2])
+    df.loc[row, "final_loss"] = 1e308
+    with pytest.raises(TableError) as info, warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no overflow on the way
+        prepare(df)
+    (problem,) = info.value.problems
+    assert problem.startswith(f"final_loss: row(s) {row} hold a loss more than 1e+30x the runs' median"), problem
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    res = CliRunner().invoke(app, ["fit", str(path), "--json", "-q"])
+    assert res.exit_code == 2 and f"row(s) {row}" in res.stderr and "--diverged-col" in res.stderr, res.output
+    assert "RuntimeWarning" not in res.stderr
+    # flagged diverged, it is a divergence like any other
+    df["diverged"] = False
+    df.loc[row, "diverged"] = True
+    assert prepare(df).n_rows == len(df)

@@ -137,3 +137,27 @@ def test_a_browser_following_the_png_link_while_it_draws_gets_a_page_that_reload
         while (r := c.get(url, headers=browser)).status_code == 202 and time.monotonic() < deadline:
             time.sleep(0.2)
         assert r.status_code == 200 and r.content.startswith(PNG)  # the reload finds the plot
+
+
+def test_a_fit_deleted_while_its_plots_are_drawn_leaves_no_plots(tmp_path, fit, sweep):
+    """A user review: DELETE during the render answered 204, then the render wrote the folder and the waiting
+    request served the deleted fit's plot (200); the folder stayed on disk for good."""
+    settings = Settings(data_dir=tmp_path, plot_dir=tmp_path / "cache", plot_wait_s=0, api_token="w" * 16)
+    fit_id = _stored(settings, fit, sweep)
+    url = f"/v1/fits/{fit_id}/plots/lr_vs_width.png"
+    with TestClient(create_app(settings)) as c:
+        assert c.get(url).status_code == 202  # the render is in flight
+        plots = c.app.state.plots  # type: ignore[attr-defined]
+        future = plots.pending(fit_id)
+        assert future is not None
+        assert c.delete(f"/v1/fits/{fit_id}", headers={"Authorization": "Bearer " + "w" * 16}).status_code == 204
+        future.result(timeout=120)
+        deadline = time.monotonic() + 10
+        while (tmp_path / "cache" / fit_id).exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not (tmp_path / "cache" / fit_id).exists()
+        assert c.get(url).status_code == 404
+        assert plots.cached(fit_id, "lr_vs_width") is None
+        assert plots.submit(fit_id, "{}", b"").result(timeout=5) is None  # no new render of a deleted fit
+        time.sleep(0.3)
+        assert not (tmp_path / "cache" / fit_id).exists()

@@ -1,0 +1,118 @@
+"""A user review (session 43) of carrying the numbers into a team's own model: a typed --weight-decay-mode with
+--constants was dropped (a decay tuned as independent came out coupled, 32x at the hidden layer), `--format torch`
+printed a snippet that raises when run, `--form mup`'s table gave the target width's init stds where mup.init
+takes the base width's, an empty TOML rules file and `[[rule]]` passed or misled, a UTF-16 file gave Python's codec
+message, `--format JSON` was refused where `--form MUP` is read, and `from_mup` took no 'e,h,r'."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import abcscale
+from abcscale.cli import app
+from abcscale.usecases.snippets import snippet
+from abcscale.usecases.tune import save_constants
+from tests.usecases.test_tune import _tuned
+
+runner = CliRunner()
+ANALYTIC = ["-p", "mup", "-o", "adamw", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3"]
+
+
+def _decayed(tmp_path):
+    data = _tuned().model_dump(mode="json")
+    data.update(optimizer="adamw", optimizer_variant="adamw", constants={**data["constants"], "weight_decay": 0.05})
+    return save_constants(type(_tuned()).model_validate(data), tmp_path / "tuned_w.json")
+
+
+def _json(args):
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def test_a_typed_weight_decay_mode_applies_to_a_constants_files_decay(tmp_path):
+    path = str(_decayed(tmp_path))
+    base = ["recommend", "--constants", path, "-n", "1024", "--json"]
+    coupled = _json(base)
+    independent = _json([*base, "--weight-decay-mode", "independent"])
+    assert coupled["weight_decay_mode"] == "coupled" and independent["weight_decay_mode"] == "independent"
+    assert [s["weight_decay"] for s in independent["layers"]] == [0.05, 0.05, 0.05]
+    assert independent["layers"] != coupled["layers"]
+    python = abcscale.recommend(width=1024, constants=path, weight_decay_mode="independent")
+    assert [s.weight_decay for s in python.layers] == [s["weight_decay"] for s in independent["layers"]]
+
+
+def test_format_torch_refuses_a_decay_torch_optim_cannot_apply():
+    args = ["recommend", *ANALYTIC, "--weight-decay", "0.1", "--weight-decay-mode", "independent", "--form",
+            "plain"]
+    res = runner.invoke(app, [*args, "--format", "torch"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: --format torch:"), res.output
+    assert "--weight-decay-mode coupled" in res.stderr and "--format optax" in res.stderr and not res.stdout
+    assert runner.invoke(app, [*args, "--format", "optax"]).exit_code == 0  # optax has the independent form
+    coupled = runner.invoke(app, ["recommend", *ANALYTIC, "--weight-decay", "0.1", "--format", "torch"])
+    assert coupled.exit_code == 0 and "param_groups raises" not in coupled.stdout
+    # the snippet the calculator page shows says so at its top rather than failing the page
+    spec = abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, constants={
+        "weight_decay": 0.1, "weight_decay_mode": "independent"}, form="plain").groups
+    assert "# warning: this snippet's param_groups raises: weight_decay_mode:" in snippet(spec, "torch")
+
+
+def test_form_mup_names_the_base_width_stds_for_mup_init():
+    res = runner.invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
+                              "--base-lr", "3e-3", "--form", "mup"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    hidden = next(line for line in res.stdout.splitlines() if line.strip("│ ").startswith("hidden"))
+    cells = [c.strip() for c in hidden.strip("│").split("│")]
+    assert "mup.init std (base)" in res.stdout and cells[1].startswith("0.01562") and cells[-1] == "0.0625", cells
+    assert "mup.init with each group's base-width std" in " ".join(res.stdout.split())
+    torch = runner.invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
+                                "--base-lr", "3e-3", "--form", "mup", "--format", "torch"]).stdout
+    assert "mup.init stds at the base width: embedding 1, hidden 0.0625" in torch
+
+
+@pytest.mark.parametrize(("name", "text", "said"), [
+    ("empty.toml", "", "no rules in it"),
+    ("typo.toml", '[[rule]]\npattern = "attn"\nrole = "hidden"\n', "'rule' holds a list or table, not a role"),
+    ("empty.yaml", "[]\n", "no rules in it"),
+])
+def test_rules_files_that_hold_no_rules_are_said(tmp_path, name, text, said):
+    path = tmp_path / name
+    path.write_text(text)
+    res = runner.invoke(app, ["recommend", *ANALYTIC, "--rules", str(path)])
+    assert res.exit_code == 2 and said in res.stderr and name in res.stderr, res.output
+
+
+def test_a_utf16_file_is_said_so_with_the_fix(tmp_path):
+    from tests.usecases.test_check_service import config
+
+    constants = tmp_path / "c.json"
+    constants.write_text(_decayed(tmp_path).read_text(), encoding="utf-16")
+    rules = tmp_path / "r.json"
+    rules.write_text('[{"pattern": "attn", "role": "hidden"}]', encoding="utf-16")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(config()), encoding="utf-16")
+    fit = tmp_path / "fit.json"
+    fit.write_text("{}", encoding="utf-16")
+    for args, flag in ((["recommend", "--constants", str(constants), "-n", "1024"], "--constants"),
+                       (["recommend", *ANALYTIC, "--rules", str(rules)], "--rules"),
+                       (["check", str(cfg)], "cfg.json"),
+                       (["recommend", "--fit", str(fit), "-n", "1024"], "fit.json")):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 2 and "UTF-16" in res.stderr and "save it as UTF-8" in res.stderr, res.output
+        assert flag in res.stderr and "codec" not in res.stderr
+
+
+def test_format_takes_any_case():
+    assert _json(["recommend", *ANALYTIC, "--format", "JSON"])["width"] == 4096
+
+
+def test_from_mup_takes_the_clis_per_role_forms():
+    keyed = abcscale.from_mup("adam", base_width=256, lr=3e-3,
+                              init_std={"embedding": 1, "hidden": 0.0625, "readout": 0.0625})
+    assert abcscale.from_mup("adam", base_width=256, lr=3e-3, init_std=(1, 0.0625, 0.0625)) == keyed
+    assert abcscale.from_mup("adam", base_width=256, lr="3e-3", init_std="1,0.0625,0.0625") == keyed
+    with pytest.raises(ValueError, match=r"^init_std: give one number or 3 \(e,h,r\), got 2$"):
+        abcscale.from_mup("adam", base_width=256, lr=3e-3, init_std=(1, 2))
