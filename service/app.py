@@ -195,7 +195,7 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
     errors = [_short_input(_key_said({**e, "msg": error_text(e)}))
-              if isinstance(e.get("msg"), str) else e for e in exc.errors()]
+              if isinstance(e.get("msg"), str) else e for e in _union_said_once(list(exc.errors()))]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
 
 
@@ -205,6 +205,17 @@ _PATTERNS_SAID = {
                         "string",
     "alignment": "must be 'full', 'none' or 'ALPHA,OMEGA,U' (three decimals in [0, 2], e.g. 1,0.5,1)",
 }
+
+
+def _union_said_once(errors: list[Any]) -> list[Any]:
+    """A value a union field refused, said once, at the field: `"lr": 1e11` was two errors, "less than or equal
+    to 1e10" at ["body", "lr", "constrained-float"] and "a valid dictionary" at ["body", "lr", "dict[...]"]
+    (the CLI's messages already drop the member it is not even the kind of)."""
+    from abcscale.schemas.errors import _union_errors_said_once, _union_tag
+
+    kept = _union_errors_said_once(errors)
+    return [{**e, "loc": tuple(x for x in e["loc"] if not _union_tag(x))} if len(kept) < len(errors) else e
+            for e in kept]
 
 
 def _key_said(error: dict[str, Any]) -> dict[str, Any]:

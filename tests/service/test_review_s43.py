@@ -120,3 +120,13 @@ def test_the_upload_form_asks_for_its_file_again_after_an_error(locked, sweep):
     assert r.status_code == 422
     assert "choose it again" in r.text and "type it again" in r.text
     assert "choose it again" not in locked.get("/fits").text
+
+
+def test_a_union_fields_error_is_said_once_at_the_field(client):
+    """`"lr": 1e11` (one number or a table per role) was two errors: the bound, and "a valid dictionary"."""
+    r = client.post("/v1/theory/from-mup", json={"optimizer": "adam", "base_width": 256, "lr": 1e11})
+    (e,) = r.json()["detail"]
+    assert r.status_code == 422 and e["loc"] == ["body", "lr"] and "less than or equal to" in e["msg"], r.text
+    r = client.post("/v1/theory/from-mup", json={"optimizer": "adam", "base_width": 256, "lr": {"hidden": 1e11}})
+    (e,) = r.json()["detail"]
+    assert e["loc"] == ["body", "lr", "hidden"], r.text
