@@ -223,9 +223,10 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     v = _iv(df, m, blowup)
     unfinished, left_out = _unfinished_runs(df, m, _trained(v))
-    if drop_cut_short and not step_columns(df, m, v):
-        left_out.append(f"{option('drop_cut_short')}: the table has no step column (step, _step, global_step, "
-                        "iteration; one no role names), so no run could be told cut short and none was left out")
+    if drop_cut_short and not any(_to_number(df[c]).notna().any() for c in step_columns(df, m, v)):
+        left_out.append(f"{option('drop_cut_short')}: the table has no step column with numbers (step, _step, "
+                        "global_step, iteration; one no role names), so no run could be told cut short and none was "
+                        "left out")
     elif drop_cut_short and (short := _cut_short_rows(df, m, v)[0] & ~unfinished).any():
         unfinished = unfinished | short
         left_out.append(f"{int(short.sum())} run(s) cut short (a lower step count than the rest of their curve) "
@@ -1074,10 +1075,10 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
         if short.any():
             first = int(np.flatnonzero(short)[0])
             out.append(f"{int(short.sum())} run(s) stopped at a lower {c} than the other runs of their curve (e.g. "
-                       f"{steps.iloc[first]:g} of {usual.iloc[first]:g}): cut short, their losses are not comparable "
-                       f"and move the optimum: {_rows(pd.Series(short, index=df.index))}. Drop them or rerun them; if "
-                       f"{c} is a budget, name it a group column ({option('group_cols')}) or a covariate "
-                       f"({option('covariates')}); {option('drop_cut_short')} leaves them out")
+                       f"{_count(steps.iloc[first])} of {_count(usual.iloc[first])}): cut short, their losses are not "
+                       f"comparable and move the optimum: {_rows(pd.Series(short, index=df.index))}. Drop them or "
+                       f"rerun them; if {c} is a budget, name it a group column ({option('group_cols')}) or a "
+                       f"covariate ({option('covariates')}); {option('drop_cut_short')} leaves them out")
         out += _short_sizes(frame, c, m, v)
     return mask, out
 
@@ -1089,6 +1090,11 @@ def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     return [c for c in df.columns if c not in roles and is_step_name(c)]
 
 
+def _count(n: float) -> str:
+    """A step count as written: whole numbers in full (2e+06 would hide 1,999,999 against 2,000,000)."""
+    return f"{n:.0f}" if float(n).is_integer() else f"{n:g}"
+
+
 def _usual(s: pd.Series) -> float:
     """A curve's step count: the most common among its runs that trained (the larger on a tie)."""
     return float(s.mode().max()) if s.notna().any() else np.nan
@@ -1098,10 +1104,11 @@ def _short_sizes(frame: pd.DataFrame, c: str, m: ColumnMapping, v: _Valid) -> li
     """A note when whole sizes trained to another step count than the rest of their group: the check within a
     curve cannot see a width whose every run stopped early (a timeout at the widest model), and an exponent
     fitted over it is the optimum's path along the steps as well as the size."""
+    frame = frame.assign(**{m.size_col: _to_number(frame[m.size_col])})  # "64" and 64 are one size
     per = frame.groupby([*v.group_cols, *v.constants, m.size_col], dropna=False, sort=False)["_s"].agg(_usual)
     per = per.dropna()
     outer = [k for k in per.index.names if k != m.size_col]
-    named = outer and per.droplevel(m.size_col).index.nunique() > 1  # one group: no label to tell it apart
+    named = outer and per.droplevel(m.size_col).index.unique().size > 1  # one group: no label to tell it apart
     found = []
     for key, sizes in (per.groupby(level=outer, dropna=False, sort=False) if outer else [((), per)]):
         by_size = sizes.droplevel(outer) if outer else sizes
@@ -1112,9 +1119,9 @@ def _short_sizes(frame: pd.DataFrame, c: str, m: ColumnMapping, v: _Valid) -> li
         top = by_size.max()
         values = key if isinstance(key, tuple) else (key,)
         label = ", ".join(f"{k}={x!s}" for k, x in zip(outer, values, strict=True)) if named else ""
-        shown = ", ".join(f"{size}: {n:g}" for size, n in list(by_size.items())[:8])
+        shown = ", ".join(f"{size}: {_count(n)}" for size, n in list(by_size.items())[:8])
         found.append(f"{label + ': ' if label else ''}{m.size_col} {shown} "
-                     f"({int((by_size < top).sum())} of {by_size.size} below {top:g})")
+                     f"({int((by_size < top).sum())} of {by_size.size} below {_count(top)})")
     if not found:
         return []
     more = f"; and {len(found) - 2} more group(s)" if len(found) > 2 else ""

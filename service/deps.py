@@ -135,9 +135,11 @@ def _query_names(dependant: Any) -> list[str]:
     return names
 
 
-def known_query(request: Request) -> None:
+async def known_query(request: Request) -> None:
     """A query parameter the route does not take is a 422 naming it (``?optimiser=sgd`` on
-    ``/v1/theory/exponents`` answered every optimizer's rows; ``?page=2`` on the fit list its first page)."""
+    ``/v1/theory/exponents`` answered every optimizer's rows; ``?page=2`` on the fit list its first page). On a
+    write the token is checked first: a refused write stays the 401 or 403 it was, not a 422 (this check runs
+    before the route's own dependencies)."""
     if not request.query_params:
         return
     route = request.scope.get("route")
@@ -148,6 +150,8 @@ def known_query(request: Request) -> None:
         said = ", ".join(repr(k[:40]) for k in unknown[:5])
         what = (" and ".join([", ".join(takes[:-1]), takes[-1]] if len(takes) > 1 else takes) if takes
                 else "no query parameters")
+        if _writes(request):
+            await require_writer(request, request.app.state.settings, await _bearer(request))
         value_error(f"unknown query parameter(s) {said}: this endpoint takes {what}", ("query", unknown[0][:40]))
 
 

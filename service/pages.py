@@ -423,11 +423,14 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
 _COLUMN_FIELDS = ("size_col", "lr_col", "loss_col", "seed_col", "diverged_col")
 
 
-def problem_field(problem: str, options: FitOptions) -> str:
+def problem_field(problem: str, options: FitOptions, *, roles_only: bool = False) -> str:
     """The form field a table problem belongs to: the column role it names ("(the lr_col column)") or whose
-    column it is about ("lr: not a number ..."); else the file. ``POST /v1/fits`` puts its errors there too."""
+    column it is about ("lr: not a number ..."); else the file. ``POST /v1/fits`` puts a missing column's error at
+    its field too (``roles_only``), and the column's data problems at the table's."""
     if (m := re.search(r"\(the (\w+) column\)", problem)) and m.group(1) in _COLUMN_FIELDS:
         return m.group(1)
+    if roles_only:  # the API: a problem with the column's data ("not a number in row 3") is the table's
+        return "file"
     column = problem.partition(": ")[0]
     mapping = options.mapping()
     for field in _COLUMN_FIELDS:

@@ -90,9 +90,17 @@ def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: in
             os.rename(tmp, target)
         except OSError:
             pass  # a render of the same fit (another server process) finished first: same plots
+        if deleted_marker(target.parent, target.name).exists():  # deleted while drawn (by any server process)
+            shutil.rmtree(target, ignore_errors=True)
         return None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def deleted_marker(root: Path, fit_id: str) -> Path:
+    """The empty file that says a fit was deleted: a render that ends after the delete removes what it drew,
+    and no request serves or starts one, whichever server process it runs in (one per deleted fit, a few bytes)."""
+    return root / ".deleted" / fit_id
 
 
 def ignore_sigint() -> None:
@@ -116,9 +124,6 @@ class PlotRenderer:
         self._caps = (settings.max_rows, settings.max_cells)
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future[str | None]] = {}
-        # fits deleted while this process ran: a render in flight at the delete must not leave (or serve) their
-        # plots, nor a request that read the fit just before its delete start one
-        self._deleted: set[str] = set()
         self._lock = threading.Lock()  # guards the fields above; never held while anything renders
 
     def folder(self, fit_id: str) -> Path:
@@ -130,9 +135,8 @@ class PlotRenderer:
         """The PNG of the plot's ``page``, or why this fit has none (a str), or None when it is not rendered yet
         (blocking: disk reads)."""
         folder = self.folder(fit_id)
-        with self._lock:
-            if fit_id in self._deleted:
-                return None
+        if deleted_marker(self.root, fit_id).exists():  # deleted while its render ran: nothing to serve
+            return None
         try:
             return (folder / f"{page_file(name, page)}.png").read_bytes()
         except FileNotFoundError:
@@ -151,11 +155,11 @@ class PlotRenderer:
 
         Workers are spawned, so a script that creates the app must guard its entry point with
         ``if __name__ == "__main__":``, as for uvicorn's own ``workers=``: a spawned worker imports the main module."""
+        if deleted_marker(self.root, fit_id).exists():  # read just before its delete: nothing to draw (a 404)
+            gone: Future[str | None] = Future()
+            gone.set_result(None)
+            return gone
         with self._lock:
-            if fit_id in self._deleted:  # nothing to draw: the caller finds no plots (a 404)
-                gone: Future[str | None] = Future()
-                gone.set_result(None)
-                return gone
             future = self._pending.get(fit_id)
             if future is None:
                 job = functools.partial(render, fit_json, rows, str(self.folder(fit_id)), *self._caps)
@@ -216,15 +220,16 @@ class PlotRenderer:
             raise RenderFailed(f"{type(exc).__name__}: {exc}") from None
 
     def discard(self, fit_id: str) -> None:
-        """Remove a deleted fit's plots (blocking), and those of a render still in flight when it ends (it would
-        write them after this delete)."""
+        """Remove a deleted fit's plots (blocking) and mark it deleted (:func:`deleted_marker`): a render still in
+        flight, in this server process or another, removes what it drew when it ends."""
         folder = self.folder(fit_id)
-        with self._lock:
-            self._deleted.add(fit_id)
-            future = self._pending.get(fit_id)
+        marker = deleted_marker(self.root, fit_id)
+        try:  # before the folder goes: a render renames its folder into place, then looks for the marker
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # an unwritable cache: the fit is deleted all the same; a render in flight may leave its plots
         shutil.rmtree(folder, ignore_errors=True)
-        if future is not None:
-            future.add_done_callback(lambda _: shutil.rmtree(folder, ignore_errors=True))
 
     def close(self) -> None:
         with self._lock:

@@ -20,9 +20,15 @@ import typer
 
 # a CI step run with its output closed (`abcscale check cfg.yaml >&-`) starts with sys.stdout None: the command
 # still runs to its exit status, its output discarded, instead of failing at import with a traceback
-for _name in ("stdout", "stderr"):
+for _fd, _name in ((1, "stdout"), (2, "stderr")):
     if getattr(sys, _name) is None:
-        setattr(sys, _name, open(os.devnull, "w", encoding="utf-8"))  # the process's own: never closed
+        # /dev/null on the stream's own descriptor (dup2), not the lowest free one: with stdin closed too, that
+        # would be 0, and the next file opened would take 1 and receive whatever writes to descriptor 1
+        _null = os.open(os.devnull, os.O_WRONLY)
+        if _null != _fd:
+            os.dup2(_null, _fd)
+            os.close(_null)
+        setattr(sys, _name, open(_fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 (the process's own)
 
 from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory, tune  # noqa: E402
 from abcscale.cli._common import Command, RootGroup  # noqa: E402

@@ -257,6 +257,14 @@ _NO_THEORY_GROUP = ("--expect-theory: no group holds {} (needed for theory: the 
                     "--group-cols leaves it out; -p, -o, --lr-mode give a table's missing ones)")
 
 
+def _in_table_words(detail: str) -> str:
+    """A service's 422 as the CLI says it: the table's rows are the TABLE (``body.rows: `` dropped, a row's index
+    kept: ``body.rows.0: ...``), a mapping field's problem (``body.lr_col``) its field's, which ``respeak`` then
+    says as its flag (``--lr-col``)."""
+    detail = re.sub(r"(^|; )body(\.rows)?: ", r"\1", detail)
+    return re.sub(r"(^|; )body\.(?!rows\b)([A-Za-z_]\w*): ", r"\1\2: ", detail)
+
+
 def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:
     """POST the table's rows and options to ``url``/v1/fits (the options as given: the service fills in the
     same defaults). The Idempotency-Key is a hash of the body, so a rerun of the same fit stores nothing twice.
@@ -278,9 +286,7 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
     if resp.status_code >= 400:
-        # the table's rows are the TABLE; a mapping field's problem (body.lr_col) is its flag's (--lr-col)
-        detail = re.sub(r"(^|; )body(?:\.rows)?(?:\.(?!rows)(\w+))?: ",
-                        lambda m: m.group(1) + (f"{m.group(2)}: " if m.group(2) else ""), service_detail(resp))
+        detail = _in_table_words(service_detail(resp))
         if resp.status_code in (401, 403) and "--token" not in detail:  # an older service says no more than this
             detail += " (give the service's write token with --token or ABCSCALE_API_TOKEN)"
         fail(f"--service: {url} answered {resp.status_code}: {respeak(detail, FLAGS)}")

@@ -34,6 +34,10 @@ WeightDecayOpt = Annotated[float | None, typer.Option(
 WeightDecayModeOpt = Annotated[WeightDecayMode, typer.Option(
     "--weight-decay-mode", parser=WeightDecayMode.parse, help="coupled: the step subtracts lr * wd * W (torch, "
     "optax AdamW); independent: wd * W")]
+#: recommend's: None when not typed, so a constants file's own mode holds (a default of coupled overrode it)
+WeightDecayModeGiven = Annotated[WeightDecayMode | None, typer.Option(
+    "--weight-decay-mode", parser=WeightDecayMode.parse, help="coupled: the step subtracts lr * wd * W (torch, "
+    "optax AdamW); independent: wd * W", show_default="coupled, or a --constants file's")]
 FormOpt = Annotated[Form, typer.Option(
     "--form", parser=Form.parse, help="how the parameter groups are written: abc | multiplier-free (alias "
     "plain) | mup (microsoft/mup's convention)")]

@@ -35,12 +35,12 @@ from abcscale.cli.options import (
     MultiplierOpt,
     OptimizerOpt,
     ParamOpt,
-    WeightDecayModeOpt,
+    WeightDecayModeGiven,
     WeightDecayOpt,
     Width,
 )
 from abcscale.cli.theory import frac
-from abcscale.schemas.enums import Layer, LrMode, WeightDecayMode
+from abcscale.schemas.enums import Layer, LrMode
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
@@ -81,7 +81,7 @@ def recommend(
     epsilon: EpsilonOpt = None,
     epsilon_mode: EpsilonModeGiven = None,
     weight_decay: WeightDecayOpt = None,
-    weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
+    weight_decay_mode: WeightDecayModeGiven = None,
     fit: Annotated[Path | None, typer.Option("--fit", help="a fit.json from `abcscale fit` (instead of "
                                              "--base-width/--base-lr)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option("--constants", help="a constants file from `abcscale tune`: "

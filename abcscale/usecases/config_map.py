@@ -8,6 +8,7 @@ as dotted paths (list items by index); what the map finds is then validated by
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import tomllib
@@ -44,8 +45,13 @@ def read_text(path: str | Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        kind = ("UTF-16 (it starts with a UTF-16 byte-order mark)" if data[:2] in (b"\xff\xfe", b"\xfe\xff")
-                else f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})")
+        if data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
+            kind = "UTF-32 (it starts with a UTF-32 byte-order mark)"
+        elif data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+            kind = "UTF-16 (it starts with a UTF-16 byte-order mark)"
+        else:  # exc.start counts from after a UTF-8 mark, which utf-8-sig drops first
+            at = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+            kind = f"not UTF-8 (byte 0x{data[at]:02x} at offset {at})"
         raise NotUtf8(f"the file is {kind}: save it as UTF-8") from None
 
 

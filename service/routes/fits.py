@@ -87,7 +87,7 @@ def _public(record: Fit, result: FitResult | None = None) -> FitPublic:
 def _table_problems(exc: TableError, where: str, options: FitOptions | None = None) -> NoReturn:
     """A 422 per problem, at the field the request named the column with (``lr_col``), else the table's."""
     def field(problem: str) -> str:
-        named = page_views.problem_field(problem, options) if options is not None else "file"
+        named = page_views.problem_field(problem, options, roles_only=True) if options is not None else "file"
         return named if options is not None and named in options.model_fields_set else where
 
     unprocessable([{"type": "value_error", "loc": ("body", field(p)), "msg": p, "input": None} for p in exc.problems])
@@ -277,10 +277,7 @@ def list_fits(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> FitsPublic:
     """Stored fits, newest first (without their results). A query parameter other than ``skip`` and ``limit`` is
-    a 422 naming it: ``?page=2`` (the web page's paging) silently answered the first page."""
-    if unknown := sorted(set(request.query_params) - {"skip", "limit"}):
-        value_error(f"unknown query parameter(s) {', '.join(repr(k[:40]) for k in unknown[:5])}: this list pages "
-                    "with skip and limit", ("query", unknown[0][:40]))
+    a 422 naming it (``deps.known_query``): ``?page=2`` (the web page's paging) silently answered the first page."""
     page, count = crud.list_fits(session, skip=skip, limit=limit)
     return FitsPublic(data=[FitSummary.model_validate(r, from_attributes=True) for r in page], count=count)
 

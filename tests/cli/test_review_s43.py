@@ -21,10 +21,11 @@ runner = CliRunner()
 ANALYTIC = ["-p", "mup", "-o", "adamw", "-n", "4096", "--base-width", "256", "--base-lr", "3e-3"]
 
 
-def _decayed(tmp_path):
+def _decayed(tmp_path, mode: str = "coupled"):
     data = _tuned().model_dump(mode="json")
-    data.update(optimizer="adamw", optimizer_variant="adamw", constants={**data["constants"], "weight_decay": 0.05})
-    return save_constants(type(_tuned()).model_validate(data), tmp_path / "tuned_w.json")
+    data.update(optimizer="adamw", optimizer_variant="adamw",
+                constants={**data["constants"], "weight_decay": 0.05, "weight_decay_mode": mode})
+    return save_constants(type(_tuned()).model_validate(data), tmp_path / f"tuned_{mode}.json")
 
 
 def _json(args):
@@ -43,6 +44,14 @@ def test_a_typed_weight_decay_mode_applies_to_a_constants_files_decay(tmp_path):
     assert independent["layers"] != coupled["layers"]
     python = abcscale.recommend(width=1024, constants=path, weight_decay_mode="independent")
     assert [s.weight_decay for s in python.layers] == [s["weight_decay"] for s in independent["layers"]]
+    # and a file's own mode holds when none is typed (a default of coupled overrode it; a code review)
+    own = str(_decayed(tmp_path, "independent"))
+    said = _json(["recommend", "--constants", own, "-n", "1024", "--json"])
+    assert said["weight_decay_mode"] == "independent"
+    assert said["layers"] == independent["layers"]
+    assert abcscale.recommend(width=1024, constants=own).weight_decay_mode == "independent"
+    assert _json(["recommend", "--constants", own, "-n", "1024", "--json", "--weight-decay-mode",
+                  "coupled"])["layers"] == coupled["layers"]
 
 
 def test_format_torch_refuses_a_decay_torch_optim_cannot_apply():
@@ -116,3 +125,14 @@ def test_from_mup_takes_the_clis_per_role_forms():
     assert abcscale.from_mup("adam", base_width=256, lr="3e-3", init_std="1,0.0625,0.0625") == keyed
     with pytest.raises(ValueError, match=r"^init_std: give one number or 3 \(e,h,r\), got 2$"):
         abcscale.from_mup("adam", base_width=256, lr=3e-3, init_std=(1, 2))
+
+
+def test_a_services_table_errors_in_the_clis_words():
+    from abcscale.cli.fit import FLAGS, _in_table_words
+    from abcscale.usecases.fits import respeak
+
+    assert _in_table_words("body.rows: final_loss: not a number") == "final_loss: not a number"
+    assert _in_table_words("body.rows.0: Input should be a valid dictionary") == \
+        "body.rows.0: Input should be a valid dictionary"  # the row's index stays (a code review)
+    said = respeak(_in_table_words("body.lr_col: nope: missing column; body: x"), FLAGS)
+    assert said.startswith("--lr-col: nope: missing column") and said.endswith("; x"), said

@@ -122,3 +122,28 @@ def test_a_loss_far_beyond_every_other_is_refused_naming_its_row(tmp_path):
     df["diverged"] = False
     df.loc[row, "diverged"] = True
     assert prepare(df).n_rows == len(df)
+
+
+def test_size_notes_tell_nan_groups_apart_and_write_counts_in_full():
+    """A code review: groups `a` and NaN were counted as one (no labels: two identical entries), and 1,999,999 and
+    2,000,000 steps both read 2e+06."""
+    df = _widest_short().assign(tag="a")
+    other = df.assign(tag=np.nan)
+    other.loc[other["width"] == 64, "_step"] = 1_999_999
+    other.loc[other["width"] != 64, "_step"] = 2_000_000
+    notes = [w for w in prepare(pd_concat(df, other), ColumnMapping(group_cols=["tag"])).warnings
+             if "differs between sizes" in w]
+    (note,) = notes
+    assert "tag=a: width 64: 2000" in note and "tag=nan: width 64: 1999999, 128: 2000000" in note, note
+    assert "below 2000000" in note
+    # "64" and 64 are one size
+    mixed = _widest_short().astype({"width": object})
+    mixed.loc[mixed.index[:2], "width"] = "64"
+    (note,) = [w for w in prepare(mixed).warnings if "differs between sizes" in w]
+    assert note.count("64:") == 1, note
+
+
+def test_drop_cut_short_with_an_empty_step_column_says_so():
+    df = _sweep(seeds=1)
+    df["_step"] = np.nan
+    assert any("no step column with numbers" in w for w in prepare(df, drop_cut_short=True).warnings)

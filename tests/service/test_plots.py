@@ -161,3 +161,23 @@ def test_a_fit_deleted_while_its_plots_are_drawn_leaves_no_plots(tmp_path, fit, 
         assert plots.submit(fit_id, "{}", b"").result(timeout=5) is None  # no new render of a deleted fit
         time.sleep(0.3)
         assert not (tmp_path / "cache" / fit_id).exists()
+    # another server process on the same cache (uvicorn --workers) knows it too: the mark is on disk
+    from abcscale.service.plots import PlotRenderer
+
+    (tmp_path / "cache" / fit_id).mkdir()
+    (tmp_path / "cache" / fit_id / "lr_vs_width.png").write_bytes(PNG)  # as a render elsewhere would leave it
+    assert PlotRenderer(settings).cached(fit_id, "lr_vs_width") is None
+
+
+def test_a_render_that_ends_after_its_fits_delete_removes_what_it_drew(tmp_path, fit, sweep):
+    """The worker's side of the mark: its folder renamed into place, it finds the fit deleted and removes it."""
+    from abcscale.service.plots import deleted_marker, render
+
+    folder = tmp_path / "cache" / "abc123"
+    deleted_marker(folder.parent, folder.name).parent.mkdir(parents=True)
+    deleted_marker(folder.parent, folder.name).touch()
+    assert render(fit.model_dump_json(), crud._parquet(sweep), str(folder), 10**6, 10**8) is None
+    assert not folder.exists() and not [p for p in folder.parent.iterdir() if p.name != ".deleted"]
+    deleted_marker(folder.parent, folder.name).unlink()  # not deleted: the plots stay
+    render(fit.model_dump_json(), crud._parquet(sweep), str(folder), 10**6, 10**8)
+    assert (folder / "lr_vs_width.png").read_bytes().startswith(PNG)

@@ -130,3 +130,20 @@ def test_a_union_fields_error_is_said_once_at_the_field(client):
     r = client.post("/v1/theory/from-mup", json={"optimizer": "adam", "base_width": 256, "lr": {"hidden": 1e11}})
     (e,) = r.json()["detail"]
     assert e["loc"] == ["body", "lr", "hidden"], r.text
+
+
+def test_an_unknown_query_on_a_refused_write_stays_its_401_or_403(locked, sweep_rows):
+    """A code review: the query check ran before the route's token check, so `POST /v1/fits?x=1` without a token
+    was a 422, not the 401 it was."""
+    body = {"rows": sweep_rows, "n_boot": N_BOOT}
+    assert locked.post("/v1/fits?x=1", json=body).status_code == 401
+    assert locked.post("/v1/fits?x=1", json=body, headers={"Authorization": "Bearer wrong"}).status_code == 403
+    assert locked.delete("/v1/fits/abc?x=1").status_code == 401
+    r = locked.post("/v1/fits?x=1", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "x"]
+
+
+def test_a_named_columns_data_problem_is_the_tables(client, sweep_rows):
+    rows = [{**row, "final_loss": "x"} if i == 3 else row for i, row in enumerate(sweep_rows)]
+    r = client.post("/v1/fits", json={"rows": rows, "n_boot": N_BOOT, "loss_col": "final_loss"})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "rows"], r.text
