@@ -311,7 +311,8 @@ def fit(
 
 @_one_line
 def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool = True) -> pd.DataFrame:
-    """Run (or resume) a JAX sweep (``abcscale sweep``): ``spec`` is a SweepSpec or the path of its TOML.
+    """Run (or resume) a JAX sweep (``abcscale sweep``): ``spec`` is a SweepSpec, the path of its TOML (or of a
+    sweep's spec.json), or the TOML text itself.
 
     Needs the ``runner`` extra (``pip install 'abcscale[runner]'``); returns the rows of ``results.parquet``.
     """
@@ -333,10 +334,16 @@ def _spec(spec: Any) -> Any:
 
     if isinstance(spec, SweepSpec):
         return spec
+    if isinstance(spec, str) and "\n" in spec:  # the TOML itself, not a path (README: `sweep(spec_or_toml, ...)`)
+        try:
+            data = tomllib.loads(spec.removeprefix("\ufeff"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"spec: the TOML text is not TOML ({exc})") from None
+        return SweepSpec.model_validate(data.get("sweep", data) if set(data) <= {"sweep"} else data)
     try:
         return SweepSpec.from_toml(spec)
     except FileNotFoundError:
-        raise ValueError(f"spec: no such file {spec}") from None
+        raise ValueError(f"spec: no such file {str(spec)[:200]}") from None
     except OSError as exc:
         raise ValueError(f"spec: cannot read {spec} ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:

@@ -149,6 +149,36 @@ def _split(value: Any) -> Any:
     return [p.strip() for p in value.split(",")] if value.strip() else []
 
 
+#: the spec's fields that are true/false (any other field given a TOML boolean is refused)
+_BOOL_FIELDS = frozenset({"curves"})
+#: most updates a run takes, and most tokens a step draws (batch x seq_len): a sweep of small widths needs far
+#: fewer, and a typo past them (`--steps 100000000000`) allocated hundreds of GiB and died on a traceback
+MAX_STEPS = 10_000_000
+MAX_STEP_TOKENS = 2**22
+#: elements a parameter's init draws from one 32-bit counter (runner.draws)
+MAX_PARAM_ELEMENTS = 2**32 - 1
+
+
+def _bool_inside(value: Any, where: str = "") -> str | None:
+    """Where a bool sits in a value (``""`` itself, ``"[0]"`` in a list, ``".gamma"`` in a table), or None."""
+    if isinstance(value, bool):
+        return where
+    if isinstance(value, list | tuple):
+        return next((w for i, x in enumerate(value) if (w := _bool_inside(x, f"{where}[{i}]")) is not None), None)
+    if isinstance(value, dict):
+        return next((w for k, x in value.items() if (w := _bool_inside(x, f"{where}.{k}")) is not None), None)
+    return None
+
+
+def largest_matrix(model: str, width: int, seq_len: int, vocab: int = 256) -> int:
+    """Elements of a built-in model's largest parameter at ``width`` (0 for a user's model, unknown here)."""
+    if model == "transformer":
+        return max(vocab * width, seq_len * width, 4 * width * width)
+    if model == "mlp":
+        return max(vocab * width, width * width)
+    return 0
+
+
 def _item(value: Any) -> Any:
     """One item of a comma list: an empty one (``32,,64``) is a typo, not nothing."""
     if isinstance(value, str) and not value.strip():
@@ -236,11 +266,15 @@ class SweepSpec(BaseModel):
     @classmethod
     def _flat_constants(cls, data: Any) -> Any:
         """Top-level constant keys (TOML) go into ``constants``; both forms at once is an error. A key written
-        where another belongs (``lr_mode`` for ``lr_modes``) says where, not only "Extra inputs"."""
+        where another belongs (``lr_mode`` for ``lr_modes``) says where, not only "Extra inputs". true/false is
+        no number (TOML's `widths = [true, 32]` trained a width-1 model, `steps = true` one step)."""
         if isinstance(data, dict):
             for key, meant in _MISPLACED.items():
                 if key in data:
                     raise ValueError(f"{key}: {meant}")
+            for key, value in data.items():
+                if key not in _BOOL_FIELDS and (where := _bool_inside(value)) is not None:
+                    raise ValueError(f"{key}{where}: true/false is not a number")
         return nest_constants(data, _FLAT_CONSTANTS)
 
     @field_validator("model")
@@ -358,6 +392,17 @@ class SweepSpec(BaseModel):
             # Adam's m / (sqrt(v) + eps) is 0/0 for an embedding row no batch touched: every run a NaN
             raise ValueError(f"epsilon: {', '.join(zero)} {'divides' if len(zero) == 1 else 'divide'} by sqrt(v) + "
                              "epsilon, which is 0 for a row with no gradient yet: give epsilon > 0")
+        if self.steps > MAX_STEPS:
+            raise ValueError(f"steps: {self.steps} is more than {MAX_STEPS:,} updates a run; small-width sweeps "
+                             "take hundreds to thousands")
+        if self.batch * self.seq_len > MAX_STEP_TOKENS:
+            raise ValueError(f"batch: {self.batch} x seq_len {self.seq_len} is {self.batch * self.seq_len:,} tokens "
+                             f"a step, more than {MAX_STEP_TOKENS:,}; lower batch or seq_len")
+        # a width whose largest matrix the init cannot draw: said now, not after the smaller widths trained
+        if (wide := [w for w in self.widths if largest_matrix(self.model, w, self.seq_len) > MAX_PARAM_ELEMENTS]):
+            raise ValueError(f"widths: {wide[0]} gives the {self.model} a matrix of "
+                             f"{largest_matrix(self.model, wide[0], self.seq_len):,} elements, more than the init "
+                             f"draws ({MAX_PARAM_ELEMENTS + 1:,}); small-width sweeps stay far below")
         if self.momentum and "sgd" not in self.optimizers:  # it was accepted and changed nothing
             raise ValueError(f"momentum: only sgd takes it, and the sweep has {', '.join(self.optimizers)}")
         if not self.gammas:
@@ -536,12 +581,33 @@ def _user_origin(name: str, roots: tuple[Path, ...]) -> Path | None:
 
 
 def toml_data(path: str | Path) -> dict[str, Any]:
-    """A spec file's keys, unchecked (under ``[sweep]`` or at the top). ``path`` must be a path: ``open`` would
-    take an int (or a bool) as a file descriptor, read stdin or another open file, and close it."""
+    """A spec file's keys, unchecked (under ``[sweep]`` or at the top): TOML, or JSON (the ``spec.json`` a sweep
+    writes into its folder, every key of the spec). ``path`` must be a path: ``open`` would take an int (or a
+    bool) as a file descriptor, read stdin or another open file, and close it. A file in another encoding than
+    UTF-8, or JSON that is not a sweep's object, is a ValueError saying so."""
+    import json
+
+    from abcscale.schemas.textfile import read_text
+
     if not isinstance(path, str | Path) or isinstance(path, bool):
         raise ValueError(f"spec: expected a SweepSpec or the path of its TOML file, got {type(path).__name__}")
-    with open(path, "rb") as f:
-        data = tomllib.loads(f.read().removeprefix(b"\xef\xbb\xbf").decode())  # a BOM (Windows editors) is no key
+    text = read_text(path)  # a BOM (Windows editors) is no key; UTF-16 is said
+    if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("{"):
+        def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            if (twice := [k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i])]):
+                raise ValueError(f"{twice[0]}: given twice")
+            return dict(pairs)
+
+        try:
+            data = json.loads(text, object_pairs_hook=unique)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON ({exc}); a spec is TOML, or a sweep's spec.json") from None
+        if not isinstance(data, dict):
+            raise ValueError("a JSON spec is an object of the spec's keys (a sweep's spec.json)")
+        if isinstance(constants := data.get("constants"), dict) and not constants.get("weight_decay"):
+            constants.pop("weight_decay_mode", None)  # spec.json records the default mode of a decay it lacks
+        return data
+    data = tomllib.loads(text)
     if "sweep" not in data:
         return data
     # with a [sweep] table, a key beside it was dropped unread (a [constants] table, keys above the header)

@@ -143,8 +143,8 @@ def test_a_smaller_sweep_into_a_folder_says_what_it_replaced(tmp_path):
     base = ["sweep", "-p", "mup", "-o", "adam", "--widths", "32", "--steps", "3", "--out", str(tmp_path), "-q"]
     assert runner.invoke(app, [*base, "--log2-lr", "-5:-3:1"]).exit_code == 0
     res = runner.invoke(app, [*base, "--log2-lr", "-5:-4:1"])
-    assert res.exit_code == 0 and f"{tmp_path / 'results.parquet'} held 3 runs; it now lists this sweep's 2" \
-        in _said(res)
+    assert res.exit_code == 0 and f"{tmp_path / 'results.parquet'} held 3 runs; it now lists this sweep's 2, " \
+        "without 1 of those" in _said(res)
 
 
 def test_predict_at_covariates_uses_the_joint_law():
@@ -264,7 +264,9 @@ def test_an_interrupted_sweep_says_what_it_kept(tmp_path, monkeypatch):
     pytest.importorskip("jax")
     import abcscale.runner.sweep as sweep_mod
 
-    pd.DataFrame({"width": [32, 32, 64], "beta": [0.1, 0.2, 0.1]}).to_parquet(tmp_path / "results.parquet")
+    # the finished runs are in the cell files (results.parquet is written when the sweep ends: session 43)
+    (tmp_path / "cells").mkdir()
+    pd.DataFrame({"width": [32, 32, 64], "beta": [0.1, 0.2, 0.1]}).to_parquet(tmp_path / "cells" / "a.rows.parquet")
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -272,7 +274,7 @@ def test_an_interrupted_sweep_says_what_it_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_mod, "run_sweep", interrupted)
     res = runner.invoke(app, ["sweep", "-p", "mup", "--widths", "32", "--steps", "3", "--out", str(tmp_path), "-q"])
     assert res.exit_code == 130
-    assert f"interrupted: 3 finished runs are kept in {tmp_path}" in _said(res) and "resumes" in _said(res)
+    assert f"interrupted: 3 finished runs are kept in {tmp_path / 'cells'}" in _said(res) and "resumes" in _said(res)
 
 
 def test_a_spec_files_model_and_data_are_named_by_the_file(tmp_path):

@@ -148,14 +148,23 @@ def sweep(
     from abcscale.runner.sweep import best_lrs, run_sweep, theory_warnings
 
     held = _rows_held(out / "results.parquet")
+    before = _held_runs(out / "results.parquet")
+    if before is not None and spec.base_width is None and "base_width" in before \
+            and (bases := sorted(set(before["base_width"].dropna().astype(int)))) and spec.base not in bases:
+        # the constants refer to the smallest width: a smaller one added makes every run new, silently until now
+        err_console.print(f"[yellow]note:[/] the base width is now {spec.base} (the smallest width), the runs in "
+                          f"{out} were trained at base width {', '.join(map(str, bases))}: none of them is reused; "
+                          f"pin --base-width {bases[0]} to keep them and train only the new runs", highlight=False,
+                          soft_wrap=True)
     t0 = time.perf_counter()
     try:
         with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
             df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
     except KeyboardInterrupt:  # the finished cells are on disk: say so, and how to go on
-        err_console.print(f"interrupted: {_rows_held(out / 'results.parquet')} finished runs are kept in {out} "
-                          "(results.parquet); the same command resumes, training only the rest", highlight=False,
-                          soft_wrap=True)
+        # results.parquet is written when the sweep ends: the finished runs are in the cell files meanwhile
+        err_console.print(f"interrupted: {_runs_in_cells(out / 'cells')} finished runs are kept in {out / 'cells'}; "
+                          "the same command resumes, training only the rest (results.parquet lists them when it "
+                          "ends)", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     sweep_s = time.perf_counter() - t0
     # as recommend says them (the sweep trained the prescription); after the sweep, whose cells solved the LPs
@@ -163,10 +172,10 @@ def sweep(
     for w in theory_warnings(spec):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     results = out / "results.parquet"
-    if held > len(df):  # another spec's table, replaced by this one's: its runs are kept, not listed
-        err_console.print(f"[yellow]note:[/] {results} held {held} runs; it now lists this sweep's {len(df)} (the "
-                          f"others' cell files stay in {out / 'cells'}: rerun their spec to list them again, or "
-                          "give another --out)", highlight=False, soft_wrap=True)
+    if (dropped := _no_longer_listed(before, df)) > 0:  # another spec's runs, replaced by this one's (kept)
+        err_console.print(f"[yellow]note:[/] {results} held {held} runs; it now lists this sweep's {len(df)}, "
+                          f"without {dropped} of those (their cell files stay in {out / 'cells'}: rerun their spec "
+                          "to list them again, or give another --out)", highlight=False, soft_wrap=True)
     best = best_lrs(df) if len(df) else []
     if as_json:
         # sweep_s: run_sweep's span (compiling, training, writing); what a whole-process timing adds is start-up
@@ -185,6 +194,48 @@ def sweep(
                   "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
     console.print(t)
     console.print(f"{len(df)} runs -> {results}", highlight=False)
+
+
+#: the columns that name a run in results.parquet (its settings and seed, not its measurements)
+_RUN_KEYS = ("model", "parameterization", "optimizer", "optimizer_variant", "alignment", "lr_mode", "width",
+             "base_width", "log2_lr", "seed", "steps", "batch", "seq_len", "depth", "head_dim", "data_hash",
+             "gamma_embedding", "gamma_hidden", "gamma_readout")
+
+
+def _held_runs(path: Path) -> Any:
+    """The runs a folder's results.parquet lists (their key columns), or None without a readable one."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    try:
+        names = set(pq.ParquetFile(path).schema_arrow.names)
+        return pd.read_parquet(path, columns=[c for c in _RUN_KEYS if c in names])
+    except (OSError, ValueError):
+        return None
+
+
+def _no_longer_listed(before: Any, after: Any) -> int:
+    """How many runs ``before`` listed that the new table ``after`` does not (another spec's, replaced)."""
+    if before is None or not len(before):
+        return 0
+    keys = [c for c in before.columns if c in after.columns]
+    if not keys:
+        return len(before)
+    now = set(map(tuple, after[keys].astype(str).to_numpy()))
+    return sum(tuple(row) not in now for row in before[keys].astype(str).to_numpy())
+
+
+def _runs_in_cells(cells: Path) -> int:
+    """Finished runs in a sweep's cell files (their footers only)."""
+    import pyarrow.parquet as pq
+
+    n = 0
+    for f in cells.glob("*.rows.parquet") if cells.is_dir() else ():
+        try:
+            n += int(pq.ParquetFile(f).metadata.num_rows)
+        except (OSError, ValueError):
+            continue
+    return n
 
 
 def _rows_held(path: Path) -> int:

@@ -8,7 +8,6 @@ as dotted paths (list items by index); what the map finds is then validated by
 
 from __future__ import annotations
 
-import codecs
 import difflib
 import json
 import tomllib
@@ -18,6 +17,8 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
+
+from abcscale.schemas.textfile import NotUtf8, read_text
 
 
 class ConfigError(ValueError):
@@ -32,27 +33,6 @@ class ConfigError(ValueError):
     def lines(self) -> list[str]:
         """One line per problem, ``key: reason``: what the CLI prints."""
         return [f"{k}: {r}" for k, r in self.problems]
-
-
-class NotUtf8(ValueError):
-    """A text file (a config, constants, rules, a fit) that is not UTF-8, said with what it looks like."""
-
-
-def read_text(path: str | Path) -> str:
-    """The UTF-8 text of a file, a byte-order mark dropped (Windows editors write one; it is no key). A file
-    in another encoding is :class:`NotUtf8` ("save it as UTF-8"), not Python's codec message; OSError as is."""
-    data = Path(path).read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if data[:4] in (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE):
-            kind = "UTF-32 (it starts with a UTF-32 byte-order mark)"
-        elif data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-            kind = "UTF-16 (it starts with a UTF-16 byte-order mark)"
-        else:  # exc.start counts from after a UTF-8 mark, which utf-8-sig drops first
-            at = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
-            kind = f"not UTF-8 (byte 0x{data[at]:02x} at offset {at})"
-        raise NotUtf8(f"the file is {kind}: save it as UTF-8") from None
 
 
 class DuplicateKey(ValueError):

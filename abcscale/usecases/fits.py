@@ -227,7 +227,7 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is a sweep's folder, not a fit{first_fit}")
     if path.suffix.lower() in (".parquet", ".csv", ".tsv") and path.is_file():
         raise ValueError(f"fit: {path} is a sweep table, not a fit{first_fit}")
-    from abcscale.usecases.config_map import NotUtf8, read_text
+    from abcscale.schemas.textfile import NotUtf8, read_text
 
     try:
         text = read_text(path)

@@ -211,7 +211,8 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     """Name rules from a JSON, YAML or TOML file (by suffix): a list of ``{pattern, role}`` or, for TOML,
     ``[[rules]]`` tables. A ValueError names the file and the bad entry."""
     path = Path(path)
-    from abcscale.usecases.config_map import DuplicateKey, NotUtf8, load_json, load_yaml, read_text
+    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.usecases.config_map import DuplicateKey, load_json, load_yaml
 
     try:
         text = read_text(path)

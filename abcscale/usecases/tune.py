@@ -442,7 +442,8 @@ def load_constants(path: str | Path) -> TunedConstants:
     from pydantic import ValidationError
 
     from abcscale.schemas.errors import validation_message
-    from abcscale.usecases.config_map import DuplicateKey, NotUtf8, load_json, read_text
+    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.usecases.config_map import DuplicateKey, load_json
 
     try:
         text = read_text(path)

@@ -1,0 +1,86 @@
+"""A user review of running one's own sweeps (session 43): huge steps or batch allocated hundreds of GiB and died
+on a traceback; TOML booleans read as numbers (`widths = [true, 32]` trained a width-1 model); an impossible
+width failed after the others trained; a larger sweep into another's folder dropped its runs from the table without
+a word; a smaller width added retrained everything silently; a sweep's own spec.json and UTF-16 files gave TOML's
+parser errors; and the Python API took no TOML text though the README says `sweep(spec_or_toml, ...)`."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+
+runner = CliRunner()
+TINY = ["--model", "mlp", "-p", "mup", "-o", "adam", "--steps", "3", "--batch", "2", "--seq-len", "8", "--depth", "1",
+        "--log2-lr", "-6:-5:1", "-q"]
+
+
+def _said(res) -> str:
+    return " ".join(res.stderr.split())
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--steps", "100000000000"], "--steps: 100000000000 is more than 10,000,000 updates a run"),
+    (["--batch", "100000000"], "--batch: 100000000 x seq_len 8 is 800,000,000 tokens a step"),
+    (["--widths", "16,1000000000"], "--widths: 1000000000 gives the mlp a matrix of"),
+])
+def test_sizes_no_sweep_can_hold_are_refused_before_any_work(tmp_path, args, said):
+    res = runner.invoke(app, ["sweep", *TINY, "--widths", "16", *args, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and said in _said(res), res.output
+    assert not (tmp_path / "o" / "results.parquet").exists()
+
+
+@pytest.mark.parametrize(("toml", "said"), [
+    ("widths = [true, 32]", "widths[0]: true/false is not a number"),
+    ("steps = true", "steps: true/false is not a number"),
+    ("log2_lr = [true, -4]", "log2_lr[0]: true/false is not a number"),
+    ("[constants]\\ngamma = {hidden = true}", "gamma.hidden: true/false is not a number"),
+])
+def test_toml_booleans_are_no_numbers(tmp_path, toml, said):
+    from abcscale.runner.spec import SweepSpec
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('model = "mlp"\n' + toml.replace("\\n", "\n") + "\n")
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o"), "-q"])
+    assert res.exit_code == 2 and said in _said(res), res.output
+    with pytest.raises(ValueError, match="true/false is not a number"):
+        SweepSpec(model="mlp", widths=[True, 32])
+    assert SweepSpec(model="mlp", curves=True).curves  # the one true/false key
+
+
+def test_a_sweeps_own_spec_json_runs_and_other_files_are_said(tmp_path):
+    pytest.importorskip("jax")
+    out = tmp_path / "a"
+    assert runner.invoke(app, ["sweep", *TINY, "--widths", "16", "--out", str(out)]).exit_code == 0
+    again = runner.invoke(app, ["sweep", str(out / "spec.json"), "--out", str(out), "-q"])
+    assert again.exit_code == 0 and "warning" not in again.stderr, again.output  # every run held: nothing trains
+    (tmp_path / "u.toml").write_text('model = "mlp"\n', encoding="utf-16")
+    res = runner.invoke(app, ["sweep", str(tmp_path / "u.toml"), "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "UTF-16" in res.stderr and "save it as UTF-8" in res.stderr, res.output
+    (tmp_path / "d.json").write_text('{"model": "mlp", "model": "transformer"}')
+    res = runner.invoke(app, ["sweep", str(tmp_path / "d.json"), "--out", str(tmp_path / "b")])
+    assert res.exit_code == 2 and "model: given twice" in res.stderr, res.output
+
+
+def test_another_sweep_into_a_folder_and_a_smaller_width_are_said(tmp_path):
+    pytest.importorskip("jax")
+    out = str(tmp_path / "o")
+    assert runner.invoke(app, ["sweep", *TINY, "--widths", "16", "--out", out]).exit_code == 0
+    # a larger sweep of another model: the mlp runs leave the table (they were dropped in silence)
+    res = runner.invoke(app, ["sweep", *TINY[2:], "--model", "transformer", "--widths", "16,32", "--out", out])
+    assert res.exit_code == 0 and "held 2 runs; it now lists this sweep's 4, without 2 of those" in _said(res), \
+        res.output
+    # a smaller width moves the base width: every run is new, said before it trains
+    res = runner.invoke(app, ["sweep", *TINY[2:], "--model", "transformer", "--widths", "8,16,32", "--head-dim",
+                              "8", "--out", out])
+    assert "the base width is now 8" in _said(res) and "pin --base-width 16" in _said(res), res.output
+
+
+def test_the_python_sweep_takes_toml_text(tmp_path):
+    from abcscale._api import _spec
+
+    assert _spec('[sweep]\nmodel = "mlp"\nwidths = [16]\n').widths == [16]
+    assert _spec('model = "mlp"\nwidths = [8, 16]\n').widths == [8, 16]
+    with pytest.raises(ValueError, match="is not TOML"):
+        _spec("model = \n")
