@@ -27,6 +27,7 @@ rather than ignoring it for them.
 from __future__ import annotations
 
 import ast
+import difflib
 import hashlib
 import importlib.util
 import itertools
@@ -275,6 +276,10 @@ class SweepSpec(BaseModel):
             for key, value in data.items():
                 if key not in _BOOL_FIELDS and (where := _bool_inside(value)) is not None:
                     raise ValueError(f"{key}{where}: true/false is not a number")
+            known = [*cls.model_fields, *_FLAT_CONSTANTS]
+            for key in data:
+                if isinstance(key, str) and key not in known and (close := difflib.get_close_matches(key, known, 1)):
+                    raise ValueError(f"{key}: not a key of a sweep spec; did you mean {close[0]}?")
         return nest_constants(data, _FLAT_CONSTANTS)
 
     @field_validator("model")

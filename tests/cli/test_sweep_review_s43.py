@@ -84,3 +84,10 @@ def test_the_python_sweep_takes_toml_text(tmp_path):
     assert _spec('model = "mlp"\nwidths = [8, 16]\n').widths == [8, 16]
     with pytest.raises(ValueError, match="is not TOML"):
         _spec("model = \n")
+
+
+def test_a_misspelt_spec_key_names_the_key_it_means(tmp_path):
+    spec = tmp_path / "s.toml"
+    spec.write_text('model = "mlp"\nwidht = [16]\n')
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "widht: not a key of a sweep spec; did you mean widths?" in _said(res), res.output
