@@ -342,6 +342,53 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
         commit(pending.pop(ready[0]), ray.get(ready[0]))
 
 
+def built_in_params(model: str, width: int, depth: int, seq_len: int, vocab: int = 256) -> int:
+    """Parameters of a built-in model at ``width`` (runner.transformer / runner.mlp param_specs, counted without
+    building them); 0 for a user's model."""
+    if model == "transformer":
+        return 2 * vocab * width + seq_len * width + width + depth * (12 * width * width + 2 * width)
+    if model == "mlp":
+        return 2 * vocab * width + depth * width * width
+    return 0
+
+
+def memory_need(spec: SweepSpec, width: int, runs_at_once: int) -> int:
+    """Bytes a cell of ``spec`` at ``width`` holds at once, roughly (float32): each run's parameters, gradients,
+    the update and two optimizer moments, and a step's activations (the forward's, kept for the backward, about
+    16 per token per layer and width, the logits, the attention maps). An estimate, for refusing a sweep that
+    cannot fit before it starts, not a measurement."""
+    p = built_in_params(spec.model, width, spec.depth, spec.seq_len)
+    tokens = spec.batch * spec.seq_len
+    acts = tokens * (16 * spec.depth * width + 3 * 256)
+    if spec.model == "transformer":
+        acts += 2 * spec.depth * spec.batch * max(1, width // spec.head_dim) * spec.seq_len ** 2
+    return 4 * runs_at_once * (5 * p + acts)
+
+
+def check_memory(spec: SweepSpec) -> None:
+    """A ValueError naming the widest width whose cell cannot fit in this machine's memory (on CPU, as a sweep
+    runs there: up to ``os.cpu_count()`` runs at once, at most 8); a typo'd width ran until the kernel's
+    out-of-memory killer stopped it, and anything else the machine ran. Only the built-in models (a user's model's
+    size is known once it is laid out)."""
+    if not any(built_in_params(spec.model, w, spec.depth, spec.seq_len) for w in spec.widths):
+        return
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: nothing to compare with
+        return
+    import jax
+
+    if jax.default_backend() != "cpu":  # an accelerator's memory, and one vmapped program at a time: not this
+        return
+    at_once = max(1, min(os.cpu_count() or 1, 8, len(spec.log2_lr) * spec.seeds * len(spec.gammas)))
+    for width in sorted(spec.widths, reverse=True):
+        if (need := memory_need(spec, width, at_once)) > total:
+            raise ValueError(f"widths: {width} needs about {need / 2**30:.0f} GiB at once ({at_once} runs of "
+                             f"{built_in_params(spec.model, width, spec.depth, spec.seq_len):,} parameters with "
+                             f"gradients and optimizer moments, and a step's activations), more than this "
+                             f"machine's {total / 2**30:.0f} GiB: sweep smaller widths, or a smaller batch")
+
+
 def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, executor: str = "local",
               address: str | None = None) -> pd.DataFrame:
     """Run (or resume) a sweep; returns the rows of ``results.parquet`` for this spec's cells.

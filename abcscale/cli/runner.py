@@ -262,7 +262,7 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
     """The data, then your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before
     training, so bad data or a bad reference or factory result is one line naming ``--data`` or ``--model``, or the
     SPEC file where it set them (``typed``: the parameters given as flags)."""
-    from abcscale.runner.sweep import check_model
+    from abcscale.runner.sweep import check_memory, check_model
 
     def where(key: str) -> str:
         return f"{spec_file}: {key}" if spec_file is not None and key not in typed else f"--{key}"
@@ -275,6 +275,10 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
         check_model(spec)
     except ValueError as exc:
         fail(f"{where('model')} {spec.model}: {exc}")
+    try:
+        check_memory(spec)
+    except ValueError as exc:  # "widths: ..." said as the flag or the file's key
+        fail(f"{where('widths')}{str(exc).removeprefix('widths')}")
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:

@@ -91,3 +91,26 @@ def test_a_misspelt_spec_key_names_the_key_it_means(tmp_path):
     spec.write_text('model = "mlp"\nwidht = [16]\n')
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "widht: not a key of a sweep spec; did you mean widths?" in _said(res), res.output
+
+
+def test_a_width_that_cannot_fit_in_memory_is_refused_before_it_trains(tmp_path):
+    """Widths past the init's limit but within 2^32 elements (8192 at depth 2: 1.6 billion parameters) ran until
+    the kernel's out-of-memory killer stopped them."""
+    pytest.importorskip("jax")
+    import os
+
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import check_memory, memory_need
+
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    wide = next((w for w in (4096, 8192, 16384, 32000) if memory_need(SweepSpec(widths=[w]), w, 1) > total), None)
+    if wide is None:
+        pytest.skip(f"{total / 2**30:.0f} GiB holds a run of every width a built-in model takes")
+    res = runner.invoke(app, ["sweep", "--widths", f"16,{wide}", "--steps", "2", "--out", str(tmp_path / "o"),
+                              "-q"])
+    assert res.exit_code == 2 and f"--widths: {wide} needs about" in _said(res) and "GiB" in res.stderr, res.output
+    assert not (tmp_path / "o" / "results.parquet").exists()
+    check_memory(SweepSpec(widths=[32, 64, 128, 1024]))  # the sweeps the project runs fit
+    # the estimate grows with what a cell holds at once
+    spec = SweepSpec(widths=[256])
+    assert memory_need(spec, 256, 2) == 2 * memory_need(spec, 256, 1) > 4 * 5 * 256 * 256 * 12 * 2
