@@ -235,7 +235,7 @@ class SweepSpec(BaseModel):
                                  "multiplier, epsilon, epsilon_mode); also accepted as top-level keys")
     gammas: list[PerLayer] = Field(default_factory=list,
                                    description="per-layer LR constants swept, each 'e,h,r'; default [constants.gamma]")
-    seeds: int = Field(1, gt=0, description="seeds 0..N-1 per learning rate")
+    seeds: int = Field(1, gt=0, le=MAX_GRID, description="seeds 0..N-1 per learning rate")
     steps: int = Field(200, gt=0, description="updates per run")
     batch: int = Field(16, gt=0, description="sequences per step")
     seq_len: int = Field(64, gt=1, description="tokens per sequence")

@@ -187,12 +187,19 @@ def sweep(
     for col in ("parameterization", "optimizer", "alignment", "lr_mode", *(["gamma"] * several), "width",
                 "best log2 beta", "eval loss", "diverged"):
         t.add_column(col)
+    edges = (min(spec.log2_lr), max(spec.log2_lr))
+    at_edge = False
     for b in best:
+        edge = b.log2_lr is not None and len(spec.log2_lr) > 1 and b.log2_lr in edges
+        at_edge |= edge
         t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode,
                   *([",".join(f"{x:g}" for x in b.gamma or ())] * several), str(b.width),
-                  "-" if b.log2_lr is None else f"{b.log2_lr:g}",
+                  "-" if b.log2_lr is None else f"{b.log2_lr:g}" + (" *" if edge else ""),
                   "-" if b.eval_loss is None else f"{b.eval_loss:.4f}", f"{b.diverged}/{b.runs}")
     console.print(t)
+    if at_edge:  # fit marks it too; here it is the first table a user reads
+        console.print(f"* best at the grid's edge (log2 beta {edges[0]:g} or {edges[1]:g}): the optimum may lie "
+                      "past it; widen --log2-lr there (a rerun trains only the new runs)", highlight=False)
     console.print(f"{len(df)} runs -> {results}", highlight=False)
 
 

@@ -366,5 +366,8 @@ def print_tuned(tuned: TunedConstants, out: Path) -> None:
         rng = tuned.near_best.get(name)
         t.add_row(name, f"{value:.4g}", "-" if rng is None else f"[{rng[0]:.3g}, {rng[1]:.3g}]")
     console.print(t)
-    console.print(f"eval loss {tuned.loss:.4f} +- {tuned.loss_std:.4f} (std over {tuned.settings.reeval_seeds} fresh "
-                  f"seeds); {tuned.trials_run} trials in {tuned.elapsed_s:.1f} s -> {out}", highlight=False)
+    n = tuned.settings.reeval_seeds
+    spread = (f"+- {tuned.loss_std:.4f} (std over {n} fresh seeds)" if n > 1 else
+              "(1 fresh seed: no spread to give; --reeval-seeds 2 or more measures it)")
+    console.print(f"eval loss {tuned.loss:.4f} {spread}; {tuned.trials_run} trials in {tuned.elapsed_s:.1f} s -> "
+                  f"{out}", highlight=False)

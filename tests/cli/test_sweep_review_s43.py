@@ -114,3 +114,24 @@ def test_a_width_that_cannot_fit_in_memory_is_refused_before_it_trains(tmp_path)
     # the estimate grows with what a cell holds at once
     spec = SweepSpec(widths=[256])
     assert memory_need(spec, 256, 2) == 2 * memory_need(spec, 256, 1) > 4 * 5 * 256 * 256 * 12 * 2
+
+
+def test_the_sweep_summary_marks_a_best_lr_at_the_grids_edge(tmp_path):
+    pytest.importorskip("jax")
+    # 3 steps at LRs 2^-12..2^-10: the largest always wins, at the edge
+    res = runner.invoke(app, ["sweep", *TINY[:-3], "--log2-lr", "-12:-10:1", "--widths", "16", "--out",
+                              str(tmp_path / "o")], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "-10 *" in res.stdout and "* best at the grid's edge (log2 beta -12 or -10)" in res.stdout
+
+
+def test_tune_with_one_fresh_seed_gives_no_spread(tmp_path, capsys):
+    pytest.importorskip("optuna")
+    from tests.cli.test_tune import TINY as TUNE
+    from tests.cli.test_tune import _exit
+
+    argv = [a if a != "2" else "1" for a in TUNE]  # --reeval-seeds 1 --top 1
+    argv[argv.index("--trials") + 1] = "2"
+    assert _exit(["tune", *argv, "--model", "mlp", "--out", str(tmp_path / "t.json")]) == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "(1 fresh seed: no spread to give" in said and "+- 0.0000" not in said, said
