@@ -220,7 +220,10 @@ def tune(
                          ray_workers=workers if ray else None, address=address)
     except ValueError as exc:  # "field: why", the field named as its flag
         field, _, why = str(exc).partition(": ")
-        fail(f"{FLAGS.get(field, '--storage' if field == 'storage' else field)}: {why}" if why else str(exc))
+        from abcscale.cli.runner import FLAGS as SPEC_FLAGS  # the spec's list keys, said as the flags that set them
+
+        named = FLAGS.get(field) or SPEC_FLAGS.get(field) or ("--storage" if field == "storage" else field)
+        fail(f"{named}: {why}" if why else str(exc))
     except KeyboardInterrupt:
         kept = (f"they are kept in {storage}: rerun the same command to continue" if storage else
                 "nothing is kept without --resume (or --storage): rerun with --resume to keep finished trials")

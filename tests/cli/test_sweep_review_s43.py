@@ -135,3 +135,9 @@ def test_tune_with_one_fresh_seed_gives_no_spread(tmp_path, capsys):
     assert _exit(["tune", *argv, "--model", "mlp", "--out", str(tmp_path / "t.json")]) == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "(1 fresh seed: no spread to give" in said and "+- 0.0000" not in said, said
+
+
+def test_tune_names_the_flag_of_a_setup_given_twice(tmp_path):
+    res = runner.invoke(app, ["tune", "-p", "mup,standard", "-o", "adam", "--base-width", "16", "--out",
+                              str(tmp_path / "t.json")])
+    assert res.exit_code == 2 and "--parameterization: tune one at a time" in res.stderr, res.output
