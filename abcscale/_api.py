@@ -334,12 +334,17 @@ def _spec(spec: Any) -> Any:
 
     if isinstance(spec, SweepSpec):
         return spec
-    if isinstance(spec, str) and "\n" in spec:  # the TOML itself, not a path (README: `sweep(spec_or_toml, ...)`)
+    if isinstance(spec, str) and ("\n" in spec or "=" in spec and not Path(spec).exists()):
+        # the TOML itself, not a path (README: `sweep(spec_or_toml, ...)`)
+        from abcscale.runner.spec import spec_data
+
         try:
-            data = tomllib.loads(spec.removeprefix("\ufeff"))
+            data = spec_data(spec)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"spec: the TOML text is not TOML ({exc})") from None
-        return SweepSpec.model_validate(data.get("sweep", data) if set(data) <= {"sweep"} else data)
+        if not data:
+            raise ValueError("spec: the TOML text sets no keys; give SweepSpec() for the defaults")
+        return SweepSpec.model_validate(data)
     try:
         return SweepSpec.from_toml(spec)
     except FileNotFoundError:

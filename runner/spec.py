@@ -156,6 +156,8 @@ _BOOL_FIELDS = frozenset({"curves"})
 #: fewer, and a typo past them (`--steps 100000000000`) allocated hundreds of GiB and died on a traceback
 MAX_STEPS = 10_000_000
 MAX_STEP_TOKENS = 2**22
+#: most data windows a run draws (steps x batch): their start offsets are drawn up front, 8 bytes each
+MAX_WINDOWS = 2**27
 #: elements a parameter's init draws from one 32-bit counter (runner.draws)
 MAX_PARAM_ELEMENTS = 2**32 - 1
 
@@ -273,9 +275,15 @@ class SweepSpec(BaseModel):
             for key, meant in _MISPLACED.items():
                 if key in data:
                     raise ValueError(f"{key}: {meant}")
-            for key, value in data.items():
-                if key not in _BOOL_FIELDS and (where := _bool_inside(value)) is not None:
-                    raise ValueError(f"{key}{where}: true/false is not a number")
+            if "sweep" in data:  # a [sweep] table beside other keys, or a JSON {"sweep": ...}: read nowhere
+                raise ValueError("sweep: a [sweep] table holds every key of the spec (none beside it), and a JSON "
+                                 "spec is the spec's object itself (a sweep's spec.json)")
+            try:
+                for key, value in data.items():
+                    if key not in _BOOL_FIELDS and (where := _bool_inside(value)) is not None:
+                        raise ValueError(f"{key}{where}: true/false is not a number")
+            except RecursionError:
+                raise ValueError("spec: nested too deeply to be a sweep spec") from None
             known = [*cls.model_fields, *_FLAT_CONSTANTS]
             for key in data:
                 if isinstance(key, str) and key not in known and (close := difflib.get_close_matches(key, known, 1)):
@@ -403,11 +411,14 @@ class SweepSpec(BaseModel):
         if self.batch * self.seq_len > MAX_STEP_TOKENS:
             raise ValueError(f"batch: {self.batch} x seq_len {self.seq_len} is {self.batch * self.seq_len:,} tokens "
                              f"a step, more than {MAX_STEP_TOKENS:,}; lower batch or seq_len")
+        if self.steps * self.batch > MAX_WINDOWS:
+            raise ValueError(f"steps: {self.steps} x batch {self.batch} is {self.steps * self.batch:,} sequences a run "
+                             f"draws, more than {MAX_WINDOWS:,}; lower steps or batch")
         # a width whose largest matrix the init cannot draw: said now, not after the smaller widths trained
         if (wide := [w for w in self.widths if largest_matrix(self.model, w, self.seq_len) > MAX_PARAM_ELEMENTS]):
             raise ValueError(f"widths: {wide[0]} gives the {self.model} a matrix of "
-                             f"{largest_matrix(self.model, wide[0], self.seq_len):,} elements, more than the init "
-                             f"draws ({MAX_PARAM_ELEMENTS + 1:,}); small-width sweeps stay far below")
+                             f"{largest_matrix(self.model, wide[0], self.seq_len):,} elements; the init draws at "
+                             f"most {MAX_PARAM_ELEMENTS:,} (small-width sweeps stay far below)")
         if self.momentum and "sgd" not in self.optimizers:  # it was accepted and changed nothing
             raise ValueError(f"momentum: only sgd takes it, and the sweep has {', '.join(self.optimizers)}")
         if not self.gammas:
@@ -590,14 +601,26 @@ def toml_data(path: str | Path) -> dict[str, Any]:
     writes into its folder, every key of the spec). ``path`` must be a path: ``open`` would take an int (or a
     bool) as a file descriptor, read stdin or another open file, and close it. A file in another encoding than
     UTF-8, or JSON that is not a sweep's object, is a ValueError saying so."""
-    import json
-
     from abcscale.schemas.textfile import read_text
 
     if not isinstance(path, str | Path) or isinstance(path, bool):
         raise ValueError(f"spec: expected a SweepSpec or the path of its TOML file, got {type(path).__name__}")
     text = read_text(path)  # a BOM (Windows editors) is no key; UTF-16 is said
-    if Path(path).suffix.lower() == ".json" or text.lstrip().startswith("{"):
+    return spec_data(text, as_json=Path(path).suffix.lower() == ".json")
+
+
+def spec_data(text: str, *, as_json: bool = False) -> dict[str, Any]:
+    """:func:`toml_data`'s keys of a spec's text (JSON when ``as_json`` or when it starts with ``{``)."""
+    try:
+        return _spec_data(text.removeprefix("\ufeff"), as_json)
+    except RecursionError:  # a file nested hundreds deep: the parsers recurse
+        raise ValueError("spec: nested too deeply to be a sweep spec") from None
+
+
+def _spec_data(text: str, as_json: bool) -> dict[str, Any]:
+    import json
+
+    if as_json or text.lstrip().startswith("{"):
         def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             if (twice := [k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i])]):
                 raise ValueError(f"{twice[0]}: given twice")
@@ -609,8 +632,9 @@ def toml_data(path: str | Path) -> dict[str, Any]:
             raise ValueError(f"not valid JSON ({exc}); a spec is TOML, or a sweep's spec.json") from None
         if not isinstance(data, dict):
             raise ValueError("a JSON spec is an object of the spec's keys (a sweep's spec.json)")
-        if isinstance(constants := data.get("constants"), dict) and not constants.get("weight_decay"):
-            constants.pop("weight_decay_mode", None)  # spec.json records the default mode of a decay it lacks
+        if isinstance(constants := data.get("constants"), dict) and not constants.get("weight_decay") \
+                and constants.get("weight_decay_mode") == "coupled":
+            constants.pop("weight_decay_mode")  # spec.json records the default mode of a decay it lacks
         return data
     data = tomllib.loads(text)
     if "sweep" not in data:

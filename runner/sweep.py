@@ -359,7 +359,7 @@ def memory_need(spec: SweepSpec, width: int, runs_at_once: int) -> int:
     cannot fit before it starts, not a measurement."""
     p = built_in_params(spec.model, width, spec.depth, spec.seq_len)
     tokens = spec.batch * spec.seq_len
-    acts = tokens * (16 * spec.depth * width + 3 * 256)
+    acts = tokens * (16 * spec.depth * width + 3 * 256) + 6 * spec.steps * spec.batch  # + the windows' starts
     if spec.model == "transformer":
         acts += 2 * spec.depth * spec.batch * max(1, width // spec.head_dim) * spec.seq_len ** 2
     return 4 * runs_at_once * (5 * p + acts)
@@ -380,7 +380,10 @@ def check_memory(spec: SweepSpec) -> None:
 
     if jax.default_backend() != "cpu":  # an accelerator's memory, and one vmapped program at a time: not this
         return
-    at_once = max(1, min(os.cpu_count() or 1, 8, len(spec.log2_lr) * spec.seeds * len(spec.gammas)))
+    per_cell = len(spec.log2_lr) * spec.seeds  # a cell's runs go on threads together; cells one after another
+    chosen = os.environ.get("ABCSCALE_RUN_THREADS", "")
+    threads = int(chosen) if chosen.isdecimal() and int(chosen) >= 1 else min(os.cpu_count() or 1, 8)
+    at_once = max(1, min(threads, per_cell))
     for width in sorted(spec.widths, reverse=True):
         if (need := memory_need(spec, width, at_once)) > total:
             raise ValueError(f"widths: {width} needs about {need / 2**30:.0f} GiB at once ({at_once} runs of "

@@ -139,7 +139,8 @@ def sweep(
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
-    _check_model(spec, spec_file, {k for k in ("model", "data") if ctx.params.get(k) is not None})
+    _check_model(spec, spec_file, {k for k in ("model", "data", "widths") if ctx.params.get(k) is not None},
+                 executor)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -150,7 +151,8 @@ def sweep(
     held = _rows_held(out / "results.parquet")
     before = _held_runs(out / "results.parquet")
     if before is not None and spec.base_width is None and "base_width" in before \
-            and (bases := sorted(set(before["base_width"].dropna().astype(int)))) and spec.base not in bases:
+            and ("model" not in before or (before["model"] == spec.model).any()) \
+            and (bases := _whole(before["base_width"])) and spec.base not in bases:
         # the constants refer to the smallest width: a smaller one added makes every run new, silently until now
         err_console.print(f"[yellow]note:[/] the base width is now {spec.base} (the smallest width), the runs in "
                           f"{out} were trained at base width {', '.join(map(str, bases))}: none of them is reused; "
@@ -166,6 +168,9 @@ def sweep(
                           "the same command resumes, training only the rest (results.parquet lists them when it "
                           "ends)", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
+    except MemoryError:  # past what the spec's checks and the memory estimate see: one line, not a traceback
+        fail("out of memory: the sweep needs more than this machine has; sweep smaller widths, a smaller batch "
+             "or seq_len, or fewer runs at once (ABCSCALE_RUN_THREADS=1)")
     sweep_s = time.perf_counter() - t0
     # as recommend says them (the sweep trained the prescription); after the sweep, whose cells solved the LPs
     # already: before it, scipy's import and the solves would delay the first program's compile
@@ -203,22 +208,30 @@ def sweep(
     console.print(f"{len(df)} runs -> {results}", highlight=False)
 
 
-#: the columns that name a run in results.parquet (its settings and seed, not its measurements)
-_RUN_KEYS = ("model", "parameterization", "optimizer", "optimizer_variant", "alignment", "lr_mode", "width",
-             "base_width", "log2_lr", "seed", "steps", "batch", "seq_len", "depth", "head_dim", "data_hash",
-             "gamma_embedding", "gamma_hidden", "gamma_readout")
+#: results.parquet's measurements of a run (what it did, and how long it took): every other column names it
+_MEASURED = frozenset({"final_loss", "eval_loss", "loss_at_init", "diverged", "compile_s", "run_s", "runs_per_call"})
 
 
 def _held_runs(path: Path) -> Any:
-    """The runs a folder's results.parquet lists (their key columns), or None without a readable one."""
+    """The runs a folder's results.parquet lists (their settings, not their measurements), or None without a
+    readable one."""
     import pandas as pd
     import pyarrow.parquet as pq
 
     try:
-        names = set(pq.ParquetFile(path).schema_arrow.names)
-        return pd.read_parquet(path, columns=[c for c in _RUN_KEYS if c in names])
+        names = pq.ParquetFile(path).schema_arrow.names
+        return pd.read_parquet(path, columns=[c for c in names if c not in _MEASURED])
     except (OSError, ValueError):
         return None
+
+
+def _whole(values: Any) -> list[int]:
+    """The distinct whole numbers of a column (base widths), anything else left out."""
+    import numpy as np
+    import pandas as pd
+
+    x = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    return sorted({int(v) for v in x[np.isfinite(x)]})
 
 
 def _no_longer_listed(before: Any, after: Any) -> int:
@@ -264,8 +277,8 @@ def _gammas(text: str | None) -> list[PerLayer] | None:
             for i, p in enumerate(pieces)]
 
 
-def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozenset[str] | set[str] = frozenset()
-                 ) -> None:
+def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozenset[str] | set[str] = frozenset(),
+                 executor: str = "local") -> None:
     """The data, then your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before
     training, so bad data or a bad reference or factory result is one line naming ``--data`` or ``--model``, or the
     SPEC file where it set them (``typed``: the parameters given as flags)."""
@@ -282,10 +295,11 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
         check_model(spec)
     except ValueError as exc:
         fail(f"{where('model')} {spec.model}: {exc}")
-    try:
-        check_memory(spec)
-    except ValueError as exc:  # "widths: ..." said as the flag or the file's key
-        fail(f"{where('widths')}{str(exc).removeprefix('widths')}")
+    if executor != "ray":  # a cluster's machines, not this one's, hold a ray sweep's cells
+        try:
+            check_memory(spec)
+        except ValueError as exc:  # "widths: ..." said as the flag or the file's key
+            fail(f"{where('widths')}{str(exc).removeprefix('widths')}")
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
