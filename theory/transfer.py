@@ -83,7 +83,8 @@ def transfer(
         parameterization="custom" if named is None else named.value, optimizer=opt, alignment=sol.alignment,
         lr_mode=mode, width=int(width), base_width=base.width, layers=layers,
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
-        global_c=sol.global_c, unique=sol.unique, warnings=[*_warnings(sol, mode), *_ignored(base, opt, e_l)],
+        global_c=sol.global_c, unique=sol.unique,
+        warnings=[*_warnings(sol, mode), *_ignored(base, opt, e_l), *_alignment_range(alignment)],
         weight_decay_mode=base.weight_decay_mode if rules.weight_decay else None,
     )
 
@@ -107,6 +108,19 @@ def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -
 def _scaling(c: float) -> str:
     """How an LR of exponent c moves with the width n, in words (c < 0 grows, 0 stays)."""
     return f"shrinks as n^-{c:g}" if c > 0 else f"grows as n^{-c:g}" if c < 0 else "stays constant (c = 0)"
+
+
+def _alignment_range(alignment: Alignment | str | None) -> list[str]:
+    """A note for an alignment outside none..full (each of alpha, omega, u in [1/2, 1]): the algebra takes any
+    value in [0, 2], but a product of n terms aligns between independent (1/2) and fully (1); past either end the
+    exponents, hence the LRs, follow from a regime no training shows (2,2,2 gives the hidden c = 3)."""
+    a = Alignment.parse(alignment)
+    off = [f"{name} {v:g}" for name, v in (("alpha", a.alpha), ("omega", a.omega), ("u", a.u)) if not 0.5 <= v <= 1]
+    if not off:
+        return []
+    return [f"alignment: {', '.join(off)} outside [1/2, 1], between none (1/2: independent terms) and full (1): "
+            "the exponents follow the algebra, but no layer's product aligns past those ends (docs/theory.md "
+            "section 2); use full, none or a measured alignment"]
 
 
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:

@@ -136,3 +136,13 @@ def test_a_services_table_errors_in_the_clis_words():
         "body.rows.0: Input should be a valid dictionary"  # the row's index stays (a code review)
     said = respeak(_in_table_words("body.lr_col: nope: missing column; body: x"), FLAGS)
     assert said.startswith("--lr-col: nope: missing column") and said.endswith("; x"), said
+
+
+def test_an_alignment_outside_none_to_full_is_said():
+    """-a 2,2,2 gave a hidden LR 7e-7 (c = 3) without a word; the algebra takes [0, 2], practice lies in [1/2, 1]."""
+    res = runner.invoke(app, ["recommend", *ANALYTIC, "-a", "2,2,2", "--json"])
+    said = " ".join(json.loads(res.stdout)["warnings"])
+    assert "alignment: alpha 2, omega 2, u 2 outside [1/2, 1]" in said, said
+    for inside in ("full", "none", "0.75,0.5,0.75"):
+        res = runner.invoke(app, ["recommend", *ANALYTIC, "-a", inside, "--json"])
+        assert not any(w.startswith("alignment:") for w in json.loads(res.stdout)["warnings"]), inside
