@@ -294,6 +294,13 @@ def fit(
     if isinstance(mapping, ColumnMapping):
         columns = mapping.model_dump(exclude_unset=True)
     elif isinstance(mapping, Mapping):
+        if unknown := [k for k in mapping if k not in ColumnMapping.model_fields]:
+            import difflib
+
+            close = difflib.get_close_matches(str(unknown[0]), list(ColumnMapping.model_fields), 1)
+            raise ValueError(f"mapping: {unknown[0]!r} is not a key of a ColumnMapping"
+                             + (f"; did you mean {close[0]!r}?" if close else
+                                f" (its keys: {', '.join(ColumnMapping.model_fields)})"))
         columns = ColumnMapping.model_validate(dict(mapping)).model_dump(exclude_unset=True)
     elif mapping is None:
         columns = {}

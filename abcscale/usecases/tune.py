@@ -549,6 +549,8 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
     spec of another width, ``form`` with a spec in another form, and ``spec`` when it is none of these."""
     from abcscale.usecases.recommend import recommend_analytic
 
+    if isinstance(spec, str | Path) and (saved := _saved_groups(spec)) is not None:
+        spec = saved  # `recommend --format json > rec.json`, or a GroupSpec's JSON: read as what it is
     if isinstance(spec, Recommendation):
         if spec.groups is None:
             raise ValueError("spec: this recommendation carries no parameter groups; recommend with form=...")
@@ -572,6 +574,34 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
     assert groups is not None  # an analytic answer always carries its groups
     notes = [w for w in rec.warnings if w.startswith(f"epsilon: the file was tuned with {tuned.optimizer_variant}")]
     return groups.model_copy(update={"warnings": [*groups.warnings, *notes]})  # the exports say the spec's
+
+
+def _saved_groups(path: str | Path) -> Recommendation | GroupSpec | None:
+    """A saved recommendation (``recommend --format json``, ``rec.model_dump_json()``) or parameter groups
+    (``rec.groups.model_dump_json()``) at ``path``, or None when the file is neither (a constants file, say)."""
+    import json
+
+    from pydantic import ValidationError
+
+    from abcscale.schemas.errors import validation_message
+    from abcscale.schemas.textfile import read_text
+
+    try:
+        data = json.loads(read_text(path))
+    except (OSError, ValueError):
+        return None  # the constants reader says what is wrong with it
+    if not isinstance(data, dict) or data.get("kind") == "abcscale.tuned-constants":
+        return None
+    kind: type[Recommendation] | type[GroupSpec] | None = (
+        Recommendation if {"layers", "groups"} <= set(data) else GroupSpec if {"roles", "form"} <= set(data)
+        else None)
+    if kind is None:
+        return None
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"spec: {path} reads as a saved {'recommendation' if kind is Recommendation else 'GroupSpec'}"
+                         f" but does not validate: {validation_message(exc)}") from None
 
 
 def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:

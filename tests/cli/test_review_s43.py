@@ -146,3 +146,33 @@ def test_an_alignment_outside_none_to_full_is_said():
     for inside in ("full", "none", "0.75,0.5,0.75"):
         res = runner.invoke(app, ["recommend", *ANALYTIC, "-a", inside, "--json"])
         assert not any(w.startswith("alignment:") for w in json.loads(res.stdout)["warnings"]), inside
+
+
+def test_a_saved_answer_is_a_spec_for_the_exports(tmp_path):
+    """A notebook review: `recommend --format json > rec.json` then `abcoptax.lr_tree("rec.json", ...)` said
+    "not a constants file" with 20 pydantic items."""
+    jnp = pytest.importorskip("jax.numpy")
+    from abcscale import optax as abcoptax
+
+    args = ["recommend", "-p", "mup", "-o", "adam", "-n", "128", "--base-width", "32", "--base-lr", "3e-3",
+            "--form", "plain", "--format", "json"]
+    (tmp_path / "rec.json").write_text(runner.invoke(app, args).stdout)
+    rec = abcscale.recommend("mup", "adam", width=128, base_width=32, beta=3e-3, form="plain")
+    (tmp_path / "groups.json").write_text(rec.groups.model_dump_json())
+    params = {"embed": jnp.ones((256, 128)), "h": {"kernel": jnp.ones((128, 128))}, "readout": jnp.ones((128, 256))}
+    want = abcoptax.lr_tree(rec.groups, params)
+    assert abcoptax.lr_tree(str(tmp_path / "rec.json"), params) == want
+    assert abcoptax.lr_tree(tmp_path / "groups.json", params, width=128) == want
+    with pytest.raises(ValueError, match="the spec is for width 128"):
+        abcoptax.lr_tree(str(tmp_path / "rec.json"), params, width=256)
+    (tmp_path / "bad.json").write_text('{"layers": [], "groups": {"form": 3}}')
+    with pytest.raises(ValueError, match="reads as a saved recommendation but does not validate"):
+        abcoptax.lr_tree(str(tmp_path / "bad.json"), params)
+
+
+def test_a_misspelt_mapping_key_names_the_key_it_means():
+    import pandas as pd
+
+    with pytest.raises(ValueError, match=r"^mapping: 'lr_column' is not a key of a ColumnMapping; did you mean "
+                                         r"'lr_col'\?$"):
+        abcscale.fit(pd.DataFrame({"width": [64]}), mapping={"lr_column": "beta"})
