@@ -41,9 +41,10 @@ def check(
     map_: Annotated[list[str] | None, typer.Option(
         "--map", metavar="KEY=PATH,...", help="read a nested config: schema key = dotted path in it, e.g. "
         "width=model.d_model,lr.hidden=optim.param_groups.1.lr (repeatable)", show_default=False)] = None,
-    map_file: Annotated[Path | None, typer.Option(
+    map_file: Annotated[list[Path] | None, typer.Option(
         "--map-file", help="TOML/YAML/JSON file: a 'map' table (key = \"dotted.path\") and an optional "
-        "'values' table (key = value); --map entries add to it", show_default=False)] = None,
+        "'values' table (key = value); repeatable, merged in order; --map entries add to it",
+        show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="with --fit or --fit-id: exit 1 when the fit's prediction "
                                          "at the config's width is unreliable (what `fit --strict` refuses)")] = False,
     as_json: Json = False,
@@ -96,15 +97,17 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
-def _load(config: Path, maps: list[str], map_file: Path | None, constants_file: Path | None, *,
+def _load(config: Path, maps: list[str], map_files: list[Path] | None, constants_file: Path | None, *,
           with_fit: bool) -> CheckConfig:
     from abcscale.usecases.check import load_config
     from abcscale.usecases.config_map import ConfigError, ConfigMap, load_map, parse_map
 
-    try:
-        cmap = load_map(map_file) if map_file else None
-    except ConfigError as exc:  # the map file's own problems: said as the flag that named it
-        raise ConfigError(f"--map-file: {exc.problems[0][0]}", exc.problems[0][1], exc.problems[1:]) from None
+    cmap = None
+    for map_file in map_files or []:  # each merged in: a second one replaced the first, silently
+        try:
+            cmap = (cmap or ConfigMap()).merged(load_map(map_file))
+        except ConfigError as exc:  # the map file's own problems: said as the flag that named it
+            raise ConfigError(f"--map-file: {exc.problems[0][0]}", exc.problems[0][1], exc.problems[1:]) from None
     for text in maps:
         cmap = (cmap or ConfigMap()).merged(parse_map(text))
     return load_config(config, cmap, constants_file, with_fit=with_fit)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
+import re
 import typing
 from pathlib import Path
 from typing import Any
@@ -63,8 +64,16 @@ class _Numbers(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _no_bools(cls, data: Any) -> Any:
-        if isinstance(data, dict) and (keys := [k for k, v in data.items() if isinstance(v, bool)]):
-            raise ValueError(f"{', '.join(map(str, keys))}: a number, not true/false")
+        # only the block's own keys (an unknown one, `mup.enabled: true`, is said unknown by extra="forbid"), and
+        # each in its kind's words (`parameterization: true` is no name, not "no number")
+        if isinstance(data, dict) and (keys := [k for k, v in data.items()
+                                                if isinstance(v, bool) and k in cls.model_fields]):
+            numeric = [k for k in keys if re.search(r"\b(float|int)\b", str(cls.model_fields[k].annotation))]
+            problems = [f"{', '.join(map(str, numeric))}: a number, not true/false"] if numeric else []
+            if named := [k for k in keys if k not in numeric]:
+                problems.append(f"{', '.join(map(str, named))}: a name or a table, not true/false (YAML reads "
+                                "true, yes and on as true/false: quote the value)")
+            raise ValueError("\n".join(problems))
         return data
 
 
@@ -622,6 +631,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
         reference[Role.vector] = reference[Role.vector].model_copy(update={"lr": yours[Role.vector].lr})
     warnings = list(rec.warnings)
+    warnings += _unchecked_notes(cfg, rec, given)
     if cfg.mup is not None and cfg.beta is None and rec.source != "fit":
         warnings.append("beta: not given, so the mup table is compared with its own base-width numbers, which a mup "
                         "run always follows: its learning rates and init are not checked; give beta (the LR tuned "
@@ -747,6 +757,33 @@ def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendReque
         constants = Constants(**{k: v for k, v in cfg.base_config().given().items() if k not in ("width", "beta")})
     return FitRecommend(fit_id=fit_id, width=cfg.width, parameterization=cfg.parameterization,
                         optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=constants)
+
+
+def _unchecked_notes(cfg: CheckConfig, rec: Recommendation, given: Any) -> list[str]:
+    """What a pass does not cover, said (a user review: each passed silently): layers of a per-layer LR table left
+    out (the README's own map gives the hidden LR alone), a fit whose table did not record the optimizer or
+    parameterization the config names (any fit of one setup is taken as the config's), and the abc form assumed
+    for a config that states neither its form nor its multipliers (a plain model applies none)."""
+    notes = []
+    if cfg.mup is None and cfg.mode is LrMode.per_layer and not isinstance(cfg.lr, float):
+        have = {role.value for k, role in given if k == "lr"}
+        if missing := [r for r in ("embedding", "hidden", "readout") if r not in have]:
+            notes.append(f"lr: {', '.join(missing)} not given: {'its' if len(missing) == 1 else 'their'} learning "
+                         f"rate{'s are' if len(missing) > 1 else ' is'} not checked (give every layer's LR, or map "
+                         f"{' and '.join(f'lr.{r}' for r in missing)})")
+    if rec.source == "fit" and (unrecorded := [k for k in ("parameterization", "optimizer")
+                                               if k not in (rec.group or {})]):
+        notes.append(f"the fit's table has no {' or '.join(unrecorded)} column: its group is taken as the config's "
+                     f"({', '.join(str(getattr(cfg, k).value) for k in unrecorded)}) on trust; a fit of another "
+                     "setup would pass too")
+    if cfg.mup is None and "form" not in cfg.model_fields_set and cfg.multiplier is None \
+            and any(abs(s.multiplier - 1) > 1e-12 for s in rec.layers):
+        notes.append("form: not given, so the run is read in the abc form, whose multipliers ("
+                     + ", ".join(f"{s.layer.value} {s.multiplier:.4g}" for s in rec.layers
+                                 if abs(s.multiplier - 1) > 1e-12)
+                     + ") the forward must apply; a model without multipliers (nanoGPT, Hugging Face) is "
+                       "form: multiplier_free")
+    return notes
 
 
 def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommendation:
