@@ -443,7 +443,9 @@ def from_mup(
 ) -> MupImport:
     """A microsoft/mup setup in abcscale's terms (``abcscale mup import``, ``POST /v1/theory/from-mup``): the muP
     constants that reproduce it at every width (``.constants``), the equivalent recommend request at ``width``
-    (``.recommend``, for :func:`recommend`'s keywords: ``base_width``, ``beta``, ``constants``) and command line.
+    (``.recommend``, the ``POST /v1/recommend`` body; with ``r = m.recommend`` the same in keywords is
+    ``recommend("mup", optimizer, width=r.width, base_width=r.base.width, beta=r.base.beta, constants=m.constants)``)
+    and command line. The constants are muP's: under another parameterization they describe another model.
 
     ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector, as a
     mapping, ``'e,h,r,v'`` or a list); ``init_std`` the stds at the base width (per role, ``'e,h,r'``, or one
