@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -136,8 +137,17 @@ class PerLayer(Frozen):
             return value.model_dump()
         if isinstance(value, bool) or isinstance(value, dict) and any(isinstance(v, bool) for v in value.values()):
             raise ValueError(f"expected numbers, not true/false: {value!r}")  # True would be 1.0 on every layer
-        if isinstance(value, int | float):
+        if isinstance(value, Real):  # numpy's scalars too
             return {"embedding": value, "hidden": value, "readout": value}
+        if isinstance(value, list | tuple) or (hasattr(value, "tolist") and getattr(value, "ndim", None) == 1):
+            # (e, h, r) as the CLI's 'e,h,r' (Python only: a REST body's table is an object, its JSON types checked)
+            items = list(value.tolist() if hasattr(value, "tolist") else value)
+            if any(isinstance(x, bool) for x in items):
+                raise ValueError(f"expected numbers, not true/false: {items!r}")
+            if len(items) not in (1, 3):
+                raise ValueError(f"expected one number or 3 (e, h, r), got {len(items)}: {items!r}")
+            e, h, r = items * 3 if len(items) == 1 else items
+            return {"embedding": e, "hidden": h, "readout": r}
         if isinstance(value, str):
             parts = value.split(",")
             try:
@@ -150,7 +160,7 @@ class PerLayer(Frozen):
             return {"embedding": e, "hidden": h, "readout": r}
         if isinstance(value, dict):
             return {Layer.parse(k).value: v for k, v in value.items()}
-        raise ValueError(f"expected a number, 'e,h,r' or a table by layer, got {value!r}")
+        raise ValueError(f"expected a number, 'e,h,r', (e, h, r) or a table by layer, got {value!r}")
 
 
 class LayerSetting(Frozen):

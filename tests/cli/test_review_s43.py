@@ -176,3 +176,31 @@ def test_a_misspelt_mapping_key_names_the_key_it_means():
     with pytest.raises(ValueError, match=r"^mapping: 'lr_column' is not a key of a ColumnMapping; did you mean "
                                          r"'lr_col'\?$"):
         abcscale.fit(pd.DataFrame({"width": [64]}), mapping={"lr_column": "beta"})
+
+
+def test_per_layer_numbers_as_a_list_or_array_in_python():
+    """A notebook review: convert(lr=[...]) and constants={"gamma": [1, 2, 1]} were refused (only 'e,h,r' read)."""
+    np = pytest.importorskip("numpy")
+    want = abcscale.convert("adam", "mup", "standard", width=4096, base_width=256, lr="1e-3,2e-3,3e-3")
+    for lr in ([1e-3, 2e-3, 3e-3], (1e-3, 2e-3, 3e-3), np.array([1e-3, 2e-3, 3e-3])):
+        assert abcscale.convert("adam", "mup", "standard", width=4096, base_width=256, lr=lr) == want
+    kw = {"width": 4096, "base_width": 256, "beta": 3e-3}
+    assert abcscale.recommend("mup", "adam", constants={"gamma": [1, 2, 1]}, **kw) == \
+        abcscale.recommend("mup", "adam", constants={"gamma": "1,2,1"}, **kw)
+    with pytest.raises(ValueError, match=r"lr: expected one number or 3 \(e, h, r\), got 2"):
+        abcscale.convert("adam", "mup", "standard", width=4096, base_width=256, lr=[1e-3, 2e-3])
+    with pytest.raises(ValueError, match="true/false"):
+        abcscale.convert("adam", "mup", "standard", width=4096, base_width=256, lr=[True, 1e-3, 1e-3])
+
+
+def test_a_rest_body_still_takes_a_table_by_layer_only():
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    body = {"parameterization": "mup", "optimizer": "adam", "width": 1024,
+            "base": {"width": 64, "beta": 1e-3, "gamma": [1, 2, 1]}}
+    with TestClient(create_app(Settings(database_url="sqlite://", api_token=None))) as client:
+        r = client.post("/v1/recommend", json=body)
+    assert r.status_code == 422 and "not a list" in r.text, r.text
