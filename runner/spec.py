@@ -182,6 +182,16 @@ def largest_matrix(model: str, width: int, seq_len: int, vocab: int = 256) -> in
     return 0
 
 
+def built_in_params(model: str, width: int, depth: int, seq_len: int, vocab: int = 256) -> int:
+    """Parameters of a built-in model at ``width`` (runner.transformer / runner.mlp param_specs, counted without
+    building them); 0 for a user's model."""
+    if model == "transformer":
+        return 2 * vocab * width + seq_len * width + width + depth * (12 * width * width + 2 * width)
+    if model == "mlp":
+        return 2 * vocab * width + depth * width * width
+    return 0
+
+
 def _item(value: Any) -> Any:
     """One item of a comma list: an empty one (``32,,64``) is a typo, not nothing."""
     if isinstance(value, str) and not value.strip():

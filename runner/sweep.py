@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from abcscale import theory
-from abcscale.runner.spec import Cell, Run, SweepSpec
+from abcscale.runner.spec import Cell, Run, SweepSpec, built_in_params
 from abcscale.runner.store import (
     CellParts,
     CellResult,
@@ -342,16 +342,6 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
         commit(pending.pop(ready[0]), ray.get(ready[0]))
 
 
-def built_in_params(model: str, width: int, depth: int, seq_len: int, vocab: int = 256) -> int:
-    """Parameters of a built-in model at ``width`` (runner.transformer / runner.mlp param_specs, counted without
-    building them); 0 for a user's model."""
-    if model == "transformer":
-        return 2 * vocab * width + seq_len * width + width + depth * (12 * width * width + 2 * width)
-    if model == "mlp":
-        return 2 * vocab * width + depth * width * width
-    return 0
-
-
 def memory_need(spec: SweepSpec, width: int, runs_at_once: int) -> int:
     """Bytes a cell of ``spec`` at ``width`` holds at once, roughly (float32): each run's parameters, gradients,
     the update and two optimizer moments, and a step's activations (the forward's, kept for the backward, about
@@ -380,10 +370,9 @@ def check_memory(spec: SweepSpec) -> None:
 
     if jax.default_backend() != "cpu":  # an accelerator's memory, and one vmapped program at a time: not this
         return
-    per_cell = len(spec.log2_lr) * spec.seeds  # a cell's runs go on threads together; cells one after another
-    chosen = os.environ.get("ABCSCALE_RUN_THREADS", "")
-    threads = int(chosen) if chosen.isdecimal() and int(chosen) >= 1 else min(os.cpu_count() or 1, 8)
-    at_once = max(1, min(threads, per_cell))
+    # a cell's one-run calls go on threads together (run_threads: ABCSCALE_RUN_THREADS, else up to 8), cells one
+    # after another
+    at_once = run_threads(1, len(spec.log2_lr) * spec.seeds)
     for width in sorted(spec.widths, reverse=True):
         if (need := memory_need(spec, width, at_once)) > total:
             raise ValueError(f"widths: {width} needs about {need / 2**30:.0f} GiB at once ({at_once} runs of "

@@ -148,8 +148,7 @@ def sweep(
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import best_lrs, run_sweep, theory_warnings
 
-    held = _rows_held(out / "results.parquet")
-    before = _held_runs(out / "results.parquet")
+    before = _held_runs(out / "results.parquet")  # read once: the base-width note and the dropped-runs note
     if before is not None and spec.base_width is None and "base_width" in before \
             and ("model" not in before or (before["model"] == spec.model).any()) \
             and (bases := _whole(before["base_width"])) and spec.base not in bases:
@@ -178,7 +177,7 @@ def sweep(
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     results = out / "results.parquet"
     if (dropped := _no_longer_listed(before, df)) > 0:  # another spec's runs, replaced by this one's (kept)
-        err_console.print(f"[yellow]note:[/] {results} held {held} runs; it now lists this sweep's {len(df)}, "
+        err_console.print(f"[yellow]note:[/] {results} held {len(before)} runs; it now lists this sweep's {len(df)}, "
                           f"without {dropped} of those (their cell files stay in {out / 'cells'}: rerun their spec "
                           "to list them again, or give another --out)", highlight=False, soft_wrap=True)
     best = best_lrs(df) if len(df) else []
@@ -258,16 +257,6 @@ def _runs_in_cells(cells: Path) -> int:
     return n
 
 
-def _rows_held(path: Path) -> int:
-    """How many runs a folder's results.parquet lists now (its footer only); 0 without a readable one."""
-    import pyarrow.parquet as pq
-
-    try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    except (OSError, ValueError):
-        return 0
-
-
 def _gammas(text: str | None) -> list[PerLayer] | None:
     """``--gamma 'e,h,r;e,h,r'``: one PerLayer per triple; an error names the triple when there are several."""
     if text is None:
@@ -298,8 +287,9 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
     if executor != "ray":  # a cluster's machines, not this one's, hold a ray sweep's cells
         try:
             check_memory(spec)
-        except ValueError as exc:  # "widths: ..." said as the flag or the file's key
-            fail(f"{where('widths')}{str(exc).removeprefix('widths')}")
+        except ValueError as exc:  # "widths: ..." said as the flag or the file's key (else ABCSCALE_RUN_THREADS)
+            said = str(exc)
+            fail(f"{where('widths')}{said.removeprefix('widths')}" if said.startswith("widths:") else said)
 
 
 def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
