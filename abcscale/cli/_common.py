@@ -33,6 +33,16 @@ if TYPE_CHECKING:
 M = TypeVar("M", bound=BaseModel)
 
 
+# `--service` asked and no answer came (unreachable, timed out, a 5xx): nothing was judged, so neither a gate's 1
+# nor bad input's 2; a CI step can retry on 3
+SERVICE_DOWN = 3
+
+# this invocation's error lines and whether a JSON document went to stdout: a command run with --json that ends
+# in an error prints one JSON object saying so (RootGroup.main), so a CI step parsing stdout reads why
+_said: list[str] = []
+_json_printed = False
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     """Report bad input as one line on stderr and exit (2 unless told otherwise)."""
     _one_line(message)
@@ -98,6 +108,8 @@ def on_command_line(ctx: typer.Context, name: str) -> bool:
 
 
 def emit_json(obj: Any, indent: int | None = 2) -> None:
+    global _json_printed
+    _json_printed = True
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=str) + "\n")
     sys.stdout.flush()
 
@@ -161,7 +173,9 @@ class RootGroup(Group):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
-        code = 0
+        global _json_printed
+        code, _json_printed = 0, False
+        _said.clear()
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False,
                                 windows_expand_args=windows_expand_args, **extra) or 0
@@ -174,12 +188,21 @@ class RootGroup(Group):
             code = _one_line(validation_message(exc))
         except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             code = _one_line(str(exc))
+        if isinstance(code, int) and code >= 2 and _said and not _json_printed and _asked_json(args):
+            emit_json({"ok": False, "exit_code": code, "errors": list(_said)})
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)
 
 
+def _asked_json(args: Sequence[str] | None) -> bool:
+    """Whether ``--json`` is among the command line's options (before a ``--``)."""
+    words = list(sys.argv[1:] if args is None else args)
+    return "--json" in (words[:words.index("--")] if "--" in words else words)
+
+
 def _one_line(message: str, code: int = 2) -> int:
+    _said.append(" ".join(message.split()))
     text = escape(" ".join(message.split()))
     err_console.print(f"[bold red]error:[/] {text}", highlight=False, soft_wrap=True)
     return code

@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from abcscale.cli._common import _one_line, console, emit_json, fail, on_command_line, read_fit, service_detail
+from abcscale.cli._common import (
+    SERVICE_DOWN,
+    _one_line,
+    console,
+    emit_json,
+    fail,
+    on_command_line,
+    read_fit,
+    service_detail,
+)
 from abcscale.cli.options import Json
 
 if TYPE_CHECKING:
@@ -151,7 +160,9 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
         resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30,
                           headers={"Authorization": f"Bearer {token}"} if token else None)
     except httpx.HTTPError as exc:
-        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
+        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
+    if resp.status_code >= 500:  # the service's own failure (or a proxy's): nothing was judged, a retry may pass
+        fail(f"--service: {url} answered {resp.status_code}: {service_detail(resp)}", SERVICE_DOWN)
     if resp.status_code == 404 and fit_id is not None and service_detail(resp).startswith("Fit not found"):
         # the service has no such fit (not a wrong URL, also a 404): the flag that named it
         fail(f"--fit-id: {url} has no stored fit with the id {fit_id!r} (its fits: GET {url.rstrip('/')}/v1/fits)")
@@ -160,4 +171,8 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
         if resp.status_code in (401, 403) and "--token" not in detail:  # an older service says no more than this
             detail += " (give a token the service reads with: --token, ABCSCALE_READ_TOKEN or ABCSCALE_API_TOKEN)"
         fail(f"--service: {url} answered {resp.status_code}: {_in_config_words(detail)}")
-    return Recommendation.model_validate(resp.json())
+    try:
+        return Recommendation.model_validate(resp.json())
+    except ValueError:  # JSON that is not a recommendation, or no JSON: another program answers at that URL
+        fail(f"--service: {url} answered {resp.status_code} without a recommendation (is it an abcscale service? "
+             f"its answer began {resp.text[:80]!r})")

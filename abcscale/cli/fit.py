@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from abcscale.cli._common import (
+    SERVICE_DOWN,
     build,
     console,
     emit_json,
@@ -268,7 +269,8 @@ def _in_table_words(detail: str) -> str:
 def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:
     """POST the table's rows and options to ``url``/v1/fits (the options as given: the service fills in the
     same defaults). The Idempotency-Key is a hash of the body, so a rerun of the same fit stores nothing twice.
-    Returns the stored fit (FitPublic's JSON) with ``replayed``; a service error or no answer exits 2."""
+    Returns the stored fit (FitPublic's JSON) with ``replayed``; a service's refusal exits 2, no answer
+    (unreachable, a 5xx) exits 3."""
     import httpx
 
     from abcscale.fitting.table import json_rows
@@ -284,13 +286,22 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
         resp = httpx.post(url.rstrip("/") + "/v1/fits", content=text, headers=headers,
                           timeout=httpx.Timeout(600, connect=10))
     except httpx.HTTPError as exc:
-        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})")
+        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
+    if resp.status_code >= 500:  # the service's own failure (or a proxy's): nothing was stored, a retry may be
+        fail(f"--service: {url} answered {resp.status_code}: {service_detail(resp)}", SERVICE_DOWN)
     if resp.status_code >= 400:
         detail = _in_table_words(service_detail(resp))
         if resp.status_code in (401, 403) and "--token" not in detail:  # an older service says no more than this
             detail += " (give the service's write token with --token or ABCSCALE_API_TOKEN)"
         fail(f"--service: {url} answered {resp.status_code}: {respeak(detail, FLAGS)}")
-    return {**resp.json(), "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
+    try:
+        answer = resp.json()
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict) or not isinstance(answer.get("result"), dict):  # another program at that URL
+        fail(f"--service: {url} answered {resp.status_code} without a stored fit (is it an abcscale service? its "
+             f"answer began {resp.text[:80]!r})")
+    return {**answer, "replayed": resp.headers.get("Idempotent-Replayed") == "true"}
 
 
 def _pairs(text: str) -> dict[str, float]:

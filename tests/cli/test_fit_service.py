@@ -87,7 +87,7 @@ def test_rest_message_names_the_request_field(server, table):
 def test_unreachable_service_is_one_line(table):
     url = f"http://127.0.0.1:{free_port()}"
     res = runner.invoke(app, ["fit", str(table), "--n-boot", "50", "--service", url])
-    assert res.exit_code == 2 and "--service: cannot reach" in res.stderr and "Traceback" not in res.output
+    assert res.exit_code == 3 and "--service: cannot reach" in res.stderr and "Traceback" not in res.output
     assert len(res.stderr.strip().splitlines()) == 1
 
 

@@ -145,8 +145,10 @@ def test_rules_file_goes_first_in_every_format(tmp_path):
 def test_bad_flags_exit_2_on_one_line_naming_the_flag(args, flag):
     res = run(*args)
     assert res.exit_code == 2, res.output
-    lines = [line for line in res.output.splitlines() if line.strip()]
+    lines = [line for line in res.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and flag in lines[0] and "Traceback" not in res.output
+    # stdout: nothing, or with --json the same line as JSON
+    assert not res.stdout or json.loads(res.stdout)["errors"] == [lines[0].removeprefix("error: ")]
 
 
 @pytest.mark.parametrize("text, says", [

@@ -1,0 +1,126 @@
+"""Session 45: what a CI step reads when a command fails.
+
+A command run with ``--json`` that ends in an error prints one JSON object on stdout saying so (a step that parses
+stdout read nothing before), and ``--service`` that gets no answer (unreachable, a 5xx, another program at the URL)
+is exit 3, apart from bad input's 2 and a gate's 1.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from tests.usecases.test_check_service import config
+
+runner = CliRunner()
+
+
+class _Answer(BaseHTTPRequestHandler):
+    status, body, kind = 503, b"<html>upstream down</html>", "text/html"
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(self.status)
+        self.send_header("Content-Type", self.kind)
+        self.send_header("Content-Length", str(len(self.body)))
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def answering():
+    """A plain HTTP server answering every POST with the status and body a test sets."""
+    servers = []
+
+    def start(status: int, body: bytes, kind: str = "text/html") -> str:
+        handler = type("H", (_Answer,), {"status": status, "body": body, "kind": kind})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+
+
+def _cfg(tmp_path) -> str:
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(config()))
+    return str(p)
+
+
+def test_bad_input_with_json_prints_an_error_object(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump({**config(), "widht": 3}))
+    res = runner.invoke(app, ["check", str(p), "--json"])
+    assert res.exit_code == 2
+    out = json.loads(res.stdout)
+    assert out["ok"] is False and out["exit_code"] == 2
+    assert any("widht" in e and "width" in e for e in out["errors"])
+    assert "error:" in res.stderr  # the lines are still said on stderr
+
+
+def test_usage_errors_with_json_are_json_too():
+    res = runner.invoke(app, ["recommend", "--widht", "4096", "--json"])
+    assert res.exit_code == 2
+    out = json.loads(res.stdout)
+    assert out["exit_code"] == 2 and "--widht" in out["errors"][0]
+
+
+def test_without_json_stdout_stays_empty(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump({**config(), "widht": 3}))
+    res = runner.invoke(app, ["check", str(p)])
+    assert res.exit_code == 2 and res.stdout == ""
+
+
+def test_a_json_word_after_the_separator_is_not_the_flag(tmp_path):
+    res = runner.invoke(app, ["check", "--", "--json"])
+    assert res.exit_code == 2 and not res.stdout.strip().startswith("{")
+
+
+def test_a_gate_failure_prints_its_report_once(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(config(hidden_factor=8.0)))
+    res = runner.invoke(app, ["check", str(p), "--json"])
+    assert res.exit_code == 1
+    report = json.loads(res.stdout)  # one document: the report, no error object after it
+    assert report["failed"] == ["lr (hidden) too high"]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503])
+def test_a_service_failing_is_exit_3(tmp_path, answering, status):
+    url = answering(status, b"<html>upstream down</html>")
+    res = runner.invoke(app, ["check", _cfg(tmp_path), "--service", url, "--json"])
+    assert res.exit_code == 3, res.output
+    out = json.loads(res.stdout)
+    assert out["exit_code"] == 3 and f"answered {status}" in out["errors"][0]
+
+
+def test_another_program_at_the_url_is_said(tmp_path, answering):
+    url = answering(200, b"<html>welcome</html>")
+    res = runner.invoke(app, ["check", _cfg(tmp_path), "--service", url])
+    assert res.exit_code == 2 and "without a recommendation" in res.stderr and "abcscale service" in res.stderr
+    assert "Traceback" not in res.output
+    url = answering(200, b'{"hello": 1}', "application/json")
+    res = runner.invoke(app, ["check", _cfg(tmp_path), "--service", url])
+    assert res.exit_code == 2 and "without a recommendation" in res.stderr
+
+
+def test_fit_on_a_failing_or_foreign_service(tmp_path, answering):
+    table = tmp_path / "t.csv"
+    table.write_text("width,lr,loss\n32,0.01,3.0\n32,0.02,2.9\n32,0.04,3.1\n")
+    res = runner.invoke(app, ["fit", str(table), "--service", answering(503, b"busy"), "--json"])
+    assert res.exit_code == 3 and json.loads(res.stdout)["exit_code"] == 3
+    res = runner.invoke(app, ["fit", str(table), "--service", answering(201, b'{"id": "x"}', "application/json")])
+    assert res.exit_code == 2 and "without a stored fit" in res.stderr and "Traceback" not in res.output
