@@ -153,7 +153,25 @@ def _hide_flag_types(params: list[Any]) -> list[Any]:
     for p in params:
         if getattr(p, "is_flag", False):
             p.metavar = ""
+        _refuse_empty_path(p)
     return params
+
+
+def _refuse_empty_path(param: Any) -> None:
+    """An empty path (``--out "$OUT"`` with OUT unset) is an error naming the flag: as ``Path("")`` it was the working
+    directory, where a sweep wrote its tables and ``cells/`` among the user's files."""
+    bare = getattr(param, "bare_type", None)
+    if bare is None or getattr(param, "_empty_refused", False) or str(bare()) not in ("Path", "list[Path]"):
+        return
+    convert = param.process_value
+
+    def process_value(ctx: Any, value: Any) -> Any:
+        if value == "" or (isinstance(value, (list, tuple)) and "" in value):
+            raise typer.BadParameter("an empty path (an unset variable?); give a file or folder ('.' for this one)",
+                                     ctx=ctx, param=param)
+        return convert(ctx, value)
+
+    param.process_value, param._empty_refused = process_value, True
 
 
 class Command(TyperCommand):

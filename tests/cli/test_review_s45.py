@@ -124,3 +124,22 @@ def test_fit_on_a_failing_or_foreign_service(tmp_path, answering):
     assert res.exit_code == 3 and json.loads(res.stdout)["exit_code"] == 3
     res = runner.invoke(app, ["fit", str(table), "--service", answering(201, b'{"id": "x"}', "application/json")])
     assert res.exit_code == 2 and "without a stored fit" in res.stderr and "Traceback" not in res.output
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["sweep", "--out", "", "--widths", "32", "--steps", "2"], "'--out'"),
+    (["sweep", "--out=", "--widths", "32", "--steps", "2"], "'--out'"),
+    (["fit", "examples/axes.csv", "--out", ""], "'--out'"),
+    (["fit", ""], "'table'"),
+    (["check", "run.yaml", "--map-file", "m.toml", "--map-file", ""], "'--map-file'"),
+    (["tune", "--out", ""], "'--out'"),
+])
+def test_an_empty_path_is_refused_not_the_working_directory(tmp_path, monkeypatch, args, flag):
+    # `--out "$OUT"` with OUT unset: Path("") is ".", and a sweep wrote results.parquet and cells/ among the
+    # user's files
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "examples").mkdir()
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert flag in res.stderr and "an empty path" in res.stderr and "Traceback" not in res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["examples"]  # nothing written
