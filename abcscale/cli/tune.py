@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -208,16 +207,22 @@ def tune(
         fail("--resume: give --resume or --storage, not both")
     if resume:
         storage = f"sqlite:///{out.with_name(out.name + '.study.db').resolve()}"
-    done = [0]  # finished trials, for the interrupt's message
+    done = [0]  # this process's trials, for the interrupt's message
+    progress = _Progress(settings)
 
     def on_trial(t: TrialRecord) -> None:
         done[0] += 1
         if not quiet:
             progress(t)
-    progress = _progress(settings)
+
+    def on_resume(before: int) -> None:
+        progress.before = before
+        if before and not quiet:
+            total = "" if settings.trials is None else f" of {settings.trials}"
+            err_console.print(f"resumed: {before}{total} trials already finished in {storage}", highlight=False)
     try:
         tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
-                         ray_workers=workers if ray else None, address=address)
+                         ray_workers=workers if ray else None, address=address, on_resume=on_resume)
     except ValueError as exc:  # "field: why", the field named as its flag
         field, _, why = str(exc).partition(": ")
         from abcscale.cli.runner import FLAGS as SPEC_FLAGS  # the spec's list keys, said as the flags that set them
@@ -345,14 +350,20 @@ def print_transfer(tuned: TunedConstants, out: Path) -> None:
                   f"the edge; widen the grid with --verify-lrs) -> {out}", highlight=False)
 
 
-def _progress(settings: TuneSettings) -> Callable[[TrialRecord], None]:
-    total = "" if settings.trials is None else f"/{settings.trials}"
+class _Progress:
+    """A line per trial on stderr, counted from the trials a resumed study held (``before``): Optuna's trial number
+    also counts failed and retried trials, which read as 'trial 11/10' after a resume."""
 
-    def line(t: TrialRecord) -> None:
+    def __init__(self, settings: TuneSettings) -> None:
+        self.total = "" if settings.trials is None else f"/{settings.trials}"
+        self.before = self.count = 0
+
+    def __call__(self, t: TrialRecord) -> None:
+        self.count += 1
         params = "  ".join(f"{k}={v:.3g}" for k, v in t.params.items())
         loss = "-" if t.loss is None else f"{t.loss:.4f}"
-        err_console.print(f"trial {t.number + 1}{total}  {t.state.lower():8} loss {loss}  {params}", highlight=False)
-    return line
+        err_console.print(f"trial {self.before + self.count}{self.total}  {t.state.lower():8} loss {loss}  {params}",
+                          highlight=False)
 
 
 def print_tuned(tuned: TunedConstants, out: Path) -> None:

@@ -58,7 +58,8 @@ class SearchResult:
 def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: TuneSettings, *,
            on_trial: Callable[[TrialRecord], None] | None = None, storage: str | None = None,
            study_name: str = "abcscale-tune", evaluate_many: EvaluateMany | None = None,
-           parallel: int = 1, learnt: Callable[[], bool | None] | None = None) -> SearchResult:
+           parallel: int = 1, learnt: Callable[[], bool | None] | None = None,
+           on_resume: Callable[[int], None] | None = None) -> SearchResult:
     """Minimise ``evaluate`` over ``space`` (name -> (low, high), log scale) within the settings' budget.
 
     ``storage`` (an Optuna RDB URL, e.g. ``sqlite:///tune.db``) keeps the study, so a rerun resumes it: the
@@ -70,6 +71,8 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
     process's runs did not diverge (None: it ran none); the study keeps the answer (a yes for good, written as
     soon as a trial ends after one), so a resumed search whose own runs all diverged, or that ran none, knows
     whether an earlier process's learnt. A study of an older abcscale, which kept no answer, is taken to have.
+    ``on_resume(n)`` is told the finished trials a stored study held before any new one runs (so a progress line
+    counts from there: Optuna's trial numbers also count the failed and retried ones).
     """
     import optuna
 
@@ -81,6 +84,8 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
     except Exception as exc:  # sqlalchemy's: a bad URL, an unreachable database (sqlalchemy is optuna's)
         raise ValueError(f"storage: cannot open {storage!r}: {str(exc).splitlines()[0]}") from None
     done_before = _reopen(study)
+    if on_resume is not None:
+        on_resume(done_before)
     # reseeded past the trials already run, so a resumed search does not repeat its random start-up points
     study.sampler = optuna.samplers.TPESampler(seed=settings.sampler_seed + done_before, multivariate=True,
                                                n_startup_trials=min(10, max(2, (settings.trials or 40) // 4)),
@@ -282,14 +287,16 @@ def constants_from(params: dict[str, float], base: Constants | None = None) -> C
 
 
 def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRecord], None] | None = None,
-         storage: str | None = None, ray_workers: int | None = None, address: str | None = None) -> TunedConstants:
+         storage: str | None = None, ray_workers: int | None = None, address: str | None = None,
+         on_resume: Callable[[int], None] | None = None) -> TunedConstants:
     """Tune ``spec``'s one parameterization x optimizer x alignment x LR mode at its base width.
 
     ``spec`` is a sweep spec (model, data, steps, ...); its constants are the starting point, the ones not
     searched are kept. ``storage`` (an Optuna RDB URL) makes the search resumable: its study is named by
     everything but the budget (:func:`study_name`), so a rerun with more trials continues it. ``ray_workers``
     evaluates that many trials at a time on Ray actors (a cluster at ``address``; None starts or joins a local
-    one), each compiling the program once. Needs the runner extra (JAX) and optuna (and ray for ``ray_workers``).
+    one), each compiling the program once. ``on_trial`` and ``on_resume`` are :func:`search`'s. Needs the runner
+    extra (JAX) and optuna (and ray for ``ray_workers``).
     """
     from abcscale._version import version
     from abcscale.runner.optim import variant
@@ -322,7 +329,8 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
     counts = pool if ray_workers else evaluator
     result = search(settings.space(), one, settings, on_trial=on_trial, storage=storage,
                     study_name=study_name(spec, settings, data_hash), evaluate_many=many,
-                    parallel=ray_workers or 1, learnt=lambda: counts.diverged < counts.runs if counts.runs else None)
+                    parallel=ray_workers or 1, learnt=lambda: counts.diverged < counts.runs if counts.runs else None,
+                    on_resume=on_resume)
     # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high (a resumed
     # study remembers whether an earlier process's runs learnt)
     if not result.learnt:

@@ -143,3 +143,39 @@ def test_an_empty_path_is_refused_not_the_working_directory(tmp_path, monkeypatc
     assert res.exit_code == 2, res.output
     assert flag in res.stderr and "an empty path" in res.stderr and "Traceback" not in res.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["examples"]  # nothing written
+
+
+def test_tune_progress_counts_finished_trials_after_a_resume(tmp_path, capsys):
+    """A resumed search numbered its lines by Optuna's trial number, which also counts the failed trial a Ctrl-C
+    left: 'trial 5/4'. The lines now count finished trials from the stored study's."""
+    pytest.importorskip("optuna")
+    from abcscale.cli.tune import _Progress
+    from abcscale.schemas.tune import TuneSettings
+    from abcscale.usecases.tune import search
+    from tests.usecases.test_tune_resume import bowl
+
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    settings = TuneSettings(trials=4, top=1, reeval_seeds=2)
+    calls: list = []
+    inner = bowl(calls)
+
+    def stops_at_the_third(params: dict[str, float], seed: int) -> float:
+        if len(calls) == 2:
+            calls.append((dict(params), seed))
+            raise KeyboardInterrupt
+        return inner(params, seed)
+
+    with pytest.raises(KeyboardInterrupt):
+        search(settings.space(), stops_at_the_third, settings, storage=storage, study_name="s")
+    progress, told = _Progress(settings), []
+
+    def on_resume(before: int) -> None:
+        told.append(before)
+        progress.before = before
+
+    capsys.readouterr()
+    search(settings.space(), bowl([]), settings, storage=storage, study_name="s", on_trial=progress,
+           on_resume=on_resume)
+    assert told == [2]
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("trial ")]
+    assert [ln.split()[1] for ln in lines] == ["3/4", "4/4"]
