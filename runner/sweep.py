@@ -489,6 +489,15 @@ def _part_key(cell_id: str, runs: list[Run]) -> str:
     return hashlib.sha256(json.dumps([cell_id, runs]).encode()).hexdigest()[:16]
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C in a sweep, with what it leaves: ``kept`` of the spec's ``total`` runs are in the folder's cell
+    files (finished before this sweep or by it), and a rerun trains only the rest."""
+
+    def __init__(self, kept: int, total: int) -> None:
+        super().__init__(kept, total)
+        self.kept, self.total = kept, total
+
+
 def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, address: str | None) -> pd.DataFrame:
     sha = spec.corpus().sha256
     (untagged, renamed), tags = _older_ids(spec, _previous_spec(out), sha), part_cells(out)
@@ -530,21 +539,25 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
         if executor == "ray":
             bar.advance(len(res.rows))
 
-    with bar:
-        if executor == "ray":
-            _ray_cells(spec, todo, commit, address)
-        else:
-            from abcscale.runner.train import Compiler
+    try:
+        with bar:
+            if executor == "ray":
+                _ray_cells(spec, todo, commit, address)
+            else:
+                from abcscale.runner.train import Compiler
 
-            # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
-            todo.sort(key=lambda t: t.cell.width)
-            with Compiler() as compiler:
-                compile_ahead(spec, [t.cell for t in todo], compiler, [len(t.runs) for t in todo])
-                compiler.wait_traced(timeout=60)
-                for t in todo:
-                    bar.describe(t.cell)
-                    commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
-                                       on_compile=bar.compiling, runs=t.runs))
+                # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
+                todo.sort(key=lambda t: t.cell.width)
+                with Compiler() as compiler:
+                    compile_ahead(spec, [t.cell for t in todo], compiler, [len(t.runs) for t in todo])
+                    compiler.wait_traced(timeout=60)
+                    for t in todo:
+                        bar.describe(t.cell)
+                        commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
+                                           on_compile=bar.compiling, runs=t.runs))
+    except KeyboardInterrupt:  # this spec's runs on disk, not the folder's (it may hold other specs' cells)
+        kept = sum(r in sources[cid] for _, cid in cells for r in runs)  # a cell may hold runs of a wider grid
+        raise SweepInterrupted(kept, len(cells) * len(runs)) from None
     rows = merge(out, [CellParts(cid, runs, sources[cid]) for _, cid in cells], results)
     _say_unrecorded(spec, out, len(rows))
     return rows

@@ -146,7 +146,7 @@ def sweep(
     except OSError as exc:
         fail(f"--out: cannot create {out} ({exc.strerror or exc})")
     from abcscale.runner.store import SweepWarning
-    from abcscale.runner.sweep import best_lrs, run_sweep, theory_warnings
+    from abcscale.runner.sweep import SweepInterrupted, best_lrs, run_sweep, theory_warnings
 
     before = _held_runs(out / "results.parquet")  # read once: the base-width note and the dropped-runs note
     if before is not None and spec.base_width is None and "base_width" in before \
@@ -161,11 +161,13 @@ def sweep(
     try:
         with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
             df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
-    except KeyboardInterrupt:  # the finished cells are on disk: say so, and how to go on
-        # results.parquet is written when the sweep ends: the finished runs are in the cell files meanwhile
-        err_console.print(f"interrupted: {_runs_in_cells(out / 'cells')} finished runs are kept in {out / 'cells'}; "
-                          "the same command resumes, training only the rest (results.parquet lists them when it "
-                          "ends)", highlight=False, soft_wrap=True)
+    except KeyboardInterrupt as exc:  # the finished cells are on disk: say so, and how to go on
+        # results.parquet is written when the sweep ends: the finished runs are in the cell files meanwhile.
+        # run_sweep counts this spec's runs there; stopped before it could (an import), the folder's files
+        kept = (f"{exc.kept} of this sweep's {exc.total} runs are" if isinstance(exc, SweepInterrupted) else
+                f"{_runs_in_cells(out / 'cells')} finished runs are")
+        err_console.print(f"interrupted: {kept} kept in {out / 'cells'}; the same command resumes, training only the "
+                          "rest (results.parquet lists them when it ends)", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
     except MemoryError:  # past what the spec's checks and the memory estimate see: one line, not a traceback
         fail("out of memory: the sweep needs more than this machine has; sweep smaller widths, a smaller batch "

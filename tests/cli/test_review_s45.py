@@ -179,3 +179,31 @@ def test_tune_progress_counts_finished_trials_after_a_resume(tmp_path, capsys):
     assert told == [2]
     lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("trial ")]
     assert [ln.split()[1] for ln in lines] == ["3/4", "4/4"]
+
+
+def test_an_interrupted_sweep_counts_its_own_runs(tmp_path, monkeypatch):
+    """Ctrl-C said how many runs the folder's cell files held, another spec's among them; now this sweep's runs
+    kept, of how many."""
+    pytest.importorskip("jax")
+    import abcscale.runner.sweep as sweep_mod
+
+    base = ["sweep", "--model", "mlp", "--steps", "3", "--batch", "4", "--seq-len", "8", "--log2-lr=-6,-5",
+            "--seeds", "1", "--out", str(tmp_path), "-q"]
+    assert runner.invoke(app, [*base, "-p", "standard", "--widths", "32"]).exit_code == 0  # 2 runs of another spec
+    real, calls = sweep_mod.run_cell, []
+
+    def second_cell_stops(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep_mod, "run_cell", second_cell_stops)
+    res = runner.invoke(app, [*base, "-p", "mup", "--widths", "32,64", "--log2-lr=-6,-5,-4"])
+    assert res.exit_code == 130, res.output
+    said = " ".join(res.stderr.split())
+    assert "interrupted: 3 of this sweep's 6 runs are kept in" in said and "resumes" in said
+    # the same command resumes: only width 64's 3 runs train
+    monkeypatch.setattr(sweep_mod, "run_cell", real)
+    res = runner.invoke(app, [*base, "-p", "mup", "--widths", "32,64", "--log2-lr=-6,-5,-4", "--json"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["runs"] == 6
