@@ -342,16 +342,23 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
         commit(pending.pop(ready[0]), ray.get(ready[0]))
 
 
+#: bytes a sweep process holds besides its runs (JAX, XLA's compiled programs, the data): 1.0-1.5 GiB measured
+PROCESS_BYTES = 2**30
+
+
 def memory_need(spec: SweepSpec, width: int, runs_at_once: int) -> int:
     """Bytes a cell of ``spec`` at ``width`` holds at once, roughly (float32): each run's parameters, gradients,
-    the update and two optimizer moments, and a step's activations (the forward's, kept for the backward, about
-    16 per token per layer and width, the logits, the attention maps). An estimate, for refusing a sweep that
-    cannot fit before it starts, not a measurement."""
+    the update and two optimizer moments, and a step's activations and their gradients (about 64 floats per token
+    per layer and width, the logits, three attention maps per layer as XLA:CPU keeps them). An estimate, for
+    refusing a sweep that cannot fit before it starts, not a measurement. Calibrated on the transformer's peak
+    resident memory (one run against two, 2 steps, depth 2, 2026-12-04): 5.08 GiB a run measured, 5.08 estimated,
+    at width 256, batch 32 x 512; 3.54 / 3.58 at 256, 64 x 256; 0.54 / 0.78 at 1024, 8 x 64 (the estimate before
+    took 2.58, 1.58 and 0.58: an attention-heavy sweep it let through needed twice its figure)."""
     p = built_in_params(spec.model, width, spec.depth, spec.seq_len)
     tokens = spec.batch * spec.seq_len
-    acts = tokens * (16 * spec.depth * width + 3 * 256) + 6 * spec.steps * spec.batch  # + the windows' starts
+    acts = tokens * (64 * spec.depth * width + 3 * 256) + 6 * spec.steps * spec.batch  # + the windows' starts
     if spec.model == "transformer":
-        acts += 2 * spec.depth * spec.batch * max(1, width // spec.head_dim) * spec.seq_len ** 2
+        acts += 3 * spec.depth * spec.batch * max(1, width // spec.head_dim) * spec.seq_len ** 2
     return 4 * runs_at_once * (5 * p + acts)
 
 
@@ -374,7 +381,7 @@ def check_memory(spec: SweepSpec) -> None:
     # after another
     at_once = run_threads(1, len(spec.log2_lr) * spec.seeds)
     for width in sorted(spec.widths, reverse=True):
-        if (need := memory_need(spec, width, at_once)) > total:
+        if (need := memory_need(spec, width, at_once) + PROCESS_BYTES) > total:
             raise ValueError(f"widths: {width} needs about {need / 2**30:.0f} GiB at once ({at_once} runs of "
                              f"{built_in_params(spec.model, width, spec.depth, spec.seq_len):,} parameters with "
                              f"gradients and optimizer moments, and a step's activations), more than this "

@@ -207,3 +207,42 @@ def test_an_interrupted_sweep_counts_its_own_runs(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_mod, "run_cell", real)
     res = runner.invoke(app, [*base, "-p", "mup", "--widths", "32,64", "--log2-lr=-6,-5,-4", "--json"])
     assert res.exit_code == 0 and json.loads(res.stdout)["runs"] == 6
+
+
+_PEAK = """
+import resource, sys
+from abcscale.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_the_memory_estimate_follows_a_runs_measured_peak(tmp_path):
+    """The estimate that refuses a sweep too big for the machine took 2.58 GiB a run where a run held 5.08 (width
+    256, batch 32 x 512: XLA keeps three attention maps a layer and more activations than it counted), so an
+    attention-heavy sweep it let through could still be killed. A run's peak memory (two runs at once less one),
+    measured, against the estimate."""
+    pytest.importorskip("jax")
+    import subprocess
+    import sys
+
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import memory_need
+
+    args = ["sweep", "-q", "-p", "mup", "--widths", "128", "--depth", "1", "--batch", "16", "--seq-len", "512",
+            "--steps", "1", "--seeds", "1"]
+    peak = {}
+    for lrs in ("-6", "-6,-5"):  # one run, then two at once (a cell's runs go on threads together)
+        done = subprocess.run([sys.executable, "-c", _PEAK, *args, f"--log2-lr={lrs}", "--out", str(tmp_path / lrs)],
+                              capture_output=True, text=True, timeout=300,
+                              env={**__import__("os").environ, "ABCSCALE_RUN_THREADS": "2",
+                                   "ABCSCALE_JAX_CACHE": ""})
+        assert done.returncode == 0, done.stderr
+        peak[lrs] = int(done.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+    a_run = peak["-6,-5"] - peak["-6"]
+    spec = SweepSpec(widths=[128], depth=1, batch=16, seq_len=512, steps=1, log2_lr=[-6], seeds=1)
+    estimate = memory_need(spec, 128, 1)
+    assert 0.7 < a_run / estimate < 1.5, (a_run / 2**20, estimate / 2**20)
