@@ -297,17 +297,21 @@ class CheckConfig(_Numbers):
 def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """The flat config a map reads from ``data``, and a problem for each mapped path that is not there."""
     claimed = {k.split(".")[0] for k in (*cmap.paths, *cmap.values)}
-    flat: dict[str, Any] = {k: v for k, v in data.items() if k in _schema_keys(()) and k not in claimed}
     problems: list[tuple[str, str]] = []
+    flat = _references_read(data, {k: v for k, v in data.items() if k in _schema_keys(()) and k not in claimed},
+                            problems)
     entries: list[tuple[str, Any, str | None]] = [  # a value first: a path's keys may go inside it
         (k, copy.deepcopy(v), None) for k, v in cmap.values.items()]
     entries += [(k, None, p) for k, p in cmap.paths.items()]
     for key, value, path in entries:
         if path is not None:
             try:
-                value = lookup(data, path)
+                value = _interpolated(data, lookup(data, path))
             except LookupError as exc:
                 problems.append((key, f"mapped to '{path}', which is not in the config: {exc}"))
+                continue
+            except ValueError as exc:
+                problems.append((key, f"mapped to '{path}', {exc}"))
                 continue
         *parents, last = key.split(".")
         table = flat
@@ -323,6 +327,45 @@ def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], li
                 continue
             table[last] = value
     return flat, problems
+
+
+def _references_read(data: dict[str, Any], table: dict[str, Any], problems: list[tuple[str, str]],
+                     prefix: str = "") -> dict[str, Any]:
+    """``table``'s values (and its sub-tables', as ``lr.hidden``) with each Hydra reference read
+    (:func:`_interpolated`); one that cannot be is a problem naming its key, and its value is left out."""
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out[k] = _references_read(data, v, problems, f"{prefix}{k}.")
+            continue
+        try:
+            out[k] = _interpolated(data, v)
+        except ValueError as exc:
+            problems.append((f"{prefix}{k}", str(exc).replace("whose value", "its value", 1)))
+    return out
+
+
+_INTERPOLATION = re.compile(r"\$\{([^}]*)\}")
+
+
+def _interpolated(data: dict[str, Any], value: Any) -> Any:
+    """A Hydra / OmegaConf reference to another key (``${model.d_model}``, the whole value) read where it points,
+    as Hydra reads it; a resolver (``${oc.env:LR}``), a relative one or one inside other text is a ValueError
+    showing it: its value is known only when Hydra runs (it was 'unable to parse string as an integer')."""
+    for _ in range(16):  # a chain of references; a loop ends here
+        if not isinstance(value, str) or not _INTERPOLATION.search(value):
+            return value
+        whole = _INTERPOLATION.fullmatch(value.strip())
+        target = whole.group(1).strip() if whole else ""
+        if not target or ":" in target or target.startswith("."):
+            raise ValueError(f"whose value {value!r} is a Hydra/OmegaConf interpolation check cannot resolve (a "
+                             "resolver, a relative key or one inside text): write the value (through a map, in "
+                             "the map file's [values] table), or map the key to where the value is")
+        try:
+            value = lookup(data, target)
+        except LookupError as exc:
+            raise ValueError(f"whose value {value!r} refers to a key that is not in the config: {exc}") from None
+    raise ValueError(f"whose value refers to itself through {value!r}")
 
 
 # --- validation: every problem at once, each naming its key ------------------------------------------------
@@ -342,7 +385,11 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
     will be a fit, so the base width and beta are not needed (without one, their absence is among the problems).
     """
     data = read_document(path)
-    flat, problems = (data, []) if cmap is None else apply_map(data, cmap)
+    if cmap is None:
+        problems: list[tuple[str, str]] = []
+        flat = _references_read(data, data, problems) if isinstance(data, dict) else data
+    else:
+        flat, problems = apply_map(data, cmap)
     if isinstance(flat, dict):
         flat = _setup_from_constants(flat, path, constants_file, constants_key)
     try:

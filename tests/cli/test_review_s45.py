@@ -246,3 +246,28 @@ def test_the_memory_estimate_follows_a_runs_measured_peak(tmp_path):
     spec = SweepSpec(widths=[128], depth=1, batch=16, seq_len=512, steps=1, log2_lr=[-6], seeds=1)
     estimate = memory_need(spec, 128, 1)
     assert 0.7 < a_run / estimate < 1.5, (a_run / 2**20, estimate / 2**20)
+
+
+def test_hydra_references_are_read_where_they_point(tmp_path):
+    """A Hydra config's `width: ${model.d_model}` was 'unable to parse string as an integer', its value unsaid."""
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("model:\n  d_model: 4096\n  width: ${model.d_model}\noptim:\n  lr: ${optim.base}\n  base: 0.001\n"
+                   "  eps: ${oc.env:EPS}\n  wd: lr_${optim.base}\nparameterization: mup\noptimizer: adam\n"
+                   "base_width: 256\nbeta: 0.003\n")
+    res = runner.invoke(app, ["check", str(cfg), "--map", "width=model.width,lr=optim.lr", "--json"])
+    assert res.exit_code == 1, res.output  # read: 0.001 at width 4096 is off theory's LR (a verdict, not exit 2)
+    report = json.loads(res.stdout)
+    assert report["width"] == 4096 and {c["yours"] for c in report["checks"] if c["setting"] == "lr"} == {0.001}
+    for path, says in (("optim.eps", "'${oc.env:EPS}' is a Hydra/OmegaConf interpolation check cannot resolve"),
+                       ("optim.wd", "'lr_${optim.base}' is a Hydra/OmegaConf interpolation"),
+                       ("model.nope", "which is not in the config")):
+        res = runner.invoke(app, ["check", str(cfg), "--map", f"width=model.width,lr=optim.lr,epsilon={path}"])
+        assert res.exit_code == 2 and f"epsilon: mapped to '{path}', " in res.stderr and says in res.stderr, res.output
+    # a flat config (no map) too, and a reference to itself ends
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("width: ${width}\nparameterization: mup\noptimizer: adam\nbase_width: 256\nbeta: 0.003\n"
+                    "lr: {embedding: 0.001, hidden: '${nope}', readout: 0.001}\n")
+    res = runner.invoke(app, ["check", str(flat)])
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 2 and "width: its value refers to itself" in said
+    assert "lr.hidden: its value '${nope}' refers to a key that is not in the config" in said
