@@ -17,6 +17,7 @@ from scipy import stats
 from abcscale import theory
 from abcscale.fitting.optimum import Cells, Optimum, shared_variance
 from abcscale.fitting.parts import (
+    INVERTED_LR,
     EdgePart,
     LawPart,
     PerWidth,
@@ -88,6 +89,8 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         *_shape_note(per),
         *([drift_note] if drift_note else []),
         *_bend_note(per, s.size_kind),
+        *([f"{INVERTED_LR}: its diverged runs sit below the best LRs, where runs do not diverge (the table's "
+             "warning); a prediction from it is unreliable"] if data.inverted_lr else []),
     ]
     g = GroupFit(
         group=data.key, n_rows=data.n_rows, n_diverged=data.n_diverged, base_width=base_width,

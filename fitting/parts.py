@@ -314,6 +314,8 @@ BEND_ALPHA = 0.01
 BEND_MIN_SIZES = 5
 #: how a law's warning of a bend begins (a prediction beyond the swept sizes is then unreliable)
 BEND = "the optimum bends in "
+#: how a group's warning that its LR column may fall as the LR grows begins (its prediction is then unreliable)
+INVERTED_LR = "the learning-rate column may run the other way"
 
 
 def bend_warning(z: np.ndarray, y: np.ndarray, v: np.ndarray, noun: str) -> str | None:

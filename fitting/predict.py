@@ -14,7 +14,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from abcscale import theory
-from abcscale.fitting.parts import BEND, in_size_words, size_factor
+from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode
 from abcscale.schemas.fit import GroupFit, Prediction
@@ -163,6 +163,9 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         warnings.append(f"{UNRELIABLE}extrapolating {math.log2(factor):.2g} octaves past the swept widths where the "
                         "optimum bends in log2(width) (the group's warning): the straight line's prediction can miss "
                         "by the bend")
+    if any(w.startswith(INVERTED_LR) for w in g.warnings):
+        warnings.append(f"{UNRELIABLE}the learning-rate column may fall as the LR grows (-log LR, 1/LR): the "
+                        "group's diverged runs sit below its best LRs (the group's warning); convert it to the LR")
     if size_kind != "width":  # as the fit says its own (fitting.pipeline)
         warnings = in_size_words(warnings)
     return Prediction(

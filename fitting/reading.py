@@ -13,6 +13,7 @@ import io
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from abcscale.fitting.table import TableError, scalar_cells
@@ -128,15 +129,22 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     semi = not tabbed and first.count(b";") > first.count(b",")
     header = _csv_header(data, tabbed, ";" if semi else ",")
     _check_columns(len(header))
-    if dups := sorted(c for c, n in Counter(header).items() if n > 1):
+    if dups := sorted(c for c, n in Counter(header).items() if n > 1 and c.strip()):
         # pandas would rename the second one (beta.1) and the fit would silently use the first
         raise TableError([f"{c}: duplicated column in the header" for c in dups])
     caps = [c for c in (max_rows, max_cells // max(len(header), 1) if max_cells is not None else None)
             if c is not None]
     nrows = min(caps) + 1 if caps else None  # one row past the cap is enough to know it is over
     if tabbed:
-        return pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
-    return pd.read_csv(io.BytesIO(data), sep=";" if semi else ",", nrows=nrows)
+        df = pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
+    else:
+        df = pd.read_csv(io.BytesIO(data), sep=";" if semi else ",", nrows=nrows)
+    # a spreadsheet's trailing separators (`width,lr,loss,,`): columns without a name or a value, not data
+    empty = [c for c, name in zip(df.columns, header, strict=False) if not name.strip() and df[c].isna().all()]
+    df = df.drop(columns=empty) if empty else df
+    # and its trailing rows of separators only (`,,,`): the other rows keep their numbers
+    filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
+    return df.iloc[: filled[-1] + 1] if filled.size and filled[-1] + 1 < len(df) else df
 
 
 #: The most columns a sweep table may have. Real ones have tens (settings, metrics); pandas parses a CSV of

@@ -170,6 +170,7 @@ class GroupData:
     constant_cols: tuple[str, ...]
     base_width: int | None
     mixed: tuple[str, ...] = ()  # columns in which runs fitted as seeds of one cell differ (_mixed_configs)
+    inverted_lr: bool = False  # its diverged runs sit below the best LRs: the LR column may be inverted
 
     @property
     def n_rows(self) -> int:
@@ -209,7 +210,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         raise ValueError(f"blowup: must be a number above 1, got {blowup!r}")
     if df is None or len(df) == 0:
         raise TableError(["table: no rows"])
-    df = df.rename(columns=str)
+    df = flat_columns(df).rename(columns=str)
     if dups := sorted(set(df.columns[df.columns.duplicated()])):
         raise TableError([f"{c}: duplicated column" for c in dups])
     df = scalar_cells(df)
@@ -219,6 +220,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     if text:
         df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
     df = derive_columns(df, m.derive or [])
+    df, spelt = _one_spelling(df)
     m = _default_loss(df, m)
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     v = _iv(df, m, blowup)
@@ -241,7 +243,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes group by
         prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
                                    n_left_out=int(unfinished.sum()))
-        notes = [*left_out, *v.merged, *_blown_up_note(v, blowup), *_missing_note(v),
+        notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
@@ -313,8 +315,11 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     dup = df.duplicated(subset=keys, keep="first").to_numpy() if keys else np.zeros(len(df), bool)
     if not dup.any():
         return []
+    seedless = m.seed_col is None or m.seed_col not in df.columns
+    also = (f"; if they are runs with other seeds, the table needs its seed column ({option('seed_col')})"
+            if seedless else "")
     return [f"repeated runs (the same settings and seed as an earlier row): {_rows(dup)}; each counts as a "
-            "separate run, which narrows the intervals: drop copies before fitting"]
+            f"separate run, which narrows the intervals: drop copies before fitting{also}"]
 
 
 #: training-budget columns a table may carry unnamed: one of them moving with the size changes what the exponent is
@@ -365,6 +370,43 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
 #: no width a sweep sweeps reaches this (the widest models are about 2^15 wide): a size column past it counts
 #: parameters
 WIDTH_PLAUSIBLE = 2**17
+
+
+def flat_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Two-level column names (pandas' ``groupby(...).agg({"loss": ["mean", "std"]})``) as one level: ``loss_mean``,
+    ``loss_std``, ``width`` (they were a ``TypeError`` traceback)."""
+    if not isinstance(df.columns, pd.MultiIndex):
+        return df
+    return df.set_axis(["_".join(str(p) for p in c if str(p) != "") for c in df.columns], axis=1)
+
+
+def _one_spelling(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """A theory setup column's spellings of one setting (``mup`` and ``muP``, ``adam`` and ``Adam``, ``sp`` and
+    ``standard``) made one, the most frequent, with a note: theory reads them alike, and as group values they split
+    one setup's runs into groups of part of its seeds or grid each, unsaid (a user review)."""
+    from enum import Enum
+
+    from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+
+    kinds: dict[str, type[Enum]] = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode}
+    notes = []
+    for name, kind in kinds.items():
+        if name not in df.columns or _mostly_numbers(df[name]):
+            continue
+        counts = df[name].dropna().astype(str).value_counts(sort=True)  # most frequent first
+        spellings: dict[str, list[str]] = {}
+        for text in counts.index:
+            try:
+                setting = str(kind(text.strip().lower()).value)
+            except ValueError:
+                continue
+            spellings.setdefault(setting, []).append(text)
+        merged = {other: ways[0] for ways in spellings.values() if len(ways) > 1 for other in ways[1:]}
+        if merged:
+            df = df.assign(**{name: df[name].map(lambda x, to=merged: to.get(x, x) if isinstance(x, str) else x)})
+            notes += [f"{name}: {', '.join(repr(w) for w in ways[1:])} read as {ways[0]!r} (one setting spelt "
+                      "several ways)" for ways in spellings.values() if len(ways) > 1]
+    return df, notes
 
 
 def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
@@ -844,7 +886,9 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "w
     elif (w > MAX_WIDTH).any():  # as on request fields; beyond it the integer widths would wrap around
         problems.append(f"{col}: {noun}s must be at most {MAX_WIDTH} (2**40), not in {_rows(w > MAX_WIDTH)}")
     elif (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1)).any():
-        problems.append(f"{col}: {noun}s must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}")
+        problems.append(f"{col}: {noun}s must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}; a width "
+                        "multiplier or a count in millions? The exponent does not depend on the unit: scale the column "
+                        "to whole counts (muP's width_mult times the base width; millions times 1e6)")
     return width
 
 
@@ -948,7 +992,21 @@ def _missing_note(v: _Valid) -> list[str]:
 
 def _inverted_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Most diverged runs below their curve's best LR and few above it: the LR column may run the other way
-    (-log2 of the LR, 1/LR), which the fitter would read as LRs (an Adam LR of 13.9, a user review found)."""
+    (-log2 of the LR, 1/LR), which the fitter would read as LRs (an Adam LR of 13.9, a user review found). The
+    groups holding those runs say so too, and their predictions are unreliable (:func:`_inverted_rows`)."""
+    said = _inverted_rows(df, m, v)
+    if said is None:
+        return []
+    below, above = said
+    return [f"{m.lr_col}: {int(below.sum())} diverged run(s) sit below their curve's best LR and {above} above it, "
+            "where runs diverge" + (f"; every value is {float(v.lr.min()):g} or more" if v.lr.min() >= 1 else "")
+            + ": if the column holds -log2 of the LR, 1/LR or anything that falls as the LR grows, convert it to the "
+            "LR itself (the fitter reads larger values as larger LRs)"]
+
+
+def _inverted_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, int] | None:
+    """The diverged runs below their curve's best LR and the count above it, where the LR column looks inverted
+    (:func:`_inverted_lr`); None where it does not."""
     keys = df[[*v.group_cols, m.size_col, *v.constants]]
     best, lr_best = _curve_best(keys, v.lr, v.loss, _trained(v), "max")
     seen = v.diverged & np.isfinite(best)  # a curve whose every run diverged has no best to sit below
@@ -959,11 +1017,8 @@ def _inverted_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     # column only where every value is 1 or more
     flagged_below = int((seen & ~missing & (v.lr < lr_best)).sum())
     if below < max(2, 2 * above) or (flagged_below < max(2, 2 * above) and v.lr.min() < 1):
-        return []
-    return [f"{m.lr_col}: {below} diverged run(s) sit below their curve's best LR and {above} above it, where runs "
-            "diverge" + (f"; every value is {float(v.lr.min()):g} or more" if v.lr.min() >= 1 else "")
-            + ": if the column holds -log2 of the LR, 1/LR or anything that falls as the LR grows, convert it to the "
-            "LR itself (the fitter reads larger values as larger LRs)"]
+        return None
+    return seen & (v.lr < lr_best), above
 
 
 def _unflagged_note(v: _Valid, div_col: str | None) -> list[str]:
@@ -1224,27 +1279,39 @@ def _py(v: Any) -> Any:
 
 
 def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, np.ndarray]:
-    """Columns no role names in which runs under one seed id differ at one width and LR (seeds repeat a setting,
-    not an id), each with the rows of those cells: then two configurations (two model families, two batch
-    sizes) are fitted as one, and the prediction is for neither. Only where it is the table's pattern, at half
-    of its cells or more (a rerun of one seed on another host is a repeat, not a configuration), and only with a
-    seed column of several ids (a constant `seed` beside a `data_seed` of replicates says nothing); without
-    one, ``_pooled_columns``' warning is all that can be said. ``_pooled_columns`` words the warning; this
-    decides which groups' predictions are unreliable."""
-    if v.seed is None or m.seed_col is None or m.seed_col not in df.columns or len(np.unique(v.seed)) < 2:
-        return {}
+    """Columns no role names in which runs fitted as seeds of one cell (one width and LR) differ, each with the
+    rows of those cells: then two configurations (two model families, two optimizers) are fitted as one, and the
+    prediction is for neither. Only where it is the table's pattern, at half of its cells or more (a rerun of one
+    seed on another host is a repeat, not a configuration). Two ways to tell: runs under one seed id differ (seeds
+    repeat a setting, not an id), with a seed column of several ids (a constant `seed` beside a `data_seed` of
+    replicates says nothing); or a column of a few values (at most ``_CONTINUOUS``: an optimizer's name, a batch
+    size), not a seed's, one of them at several sizes (not a run's id), differs among a cell's runs whatever their
+    seed ids (each run its own random seed, or
+    none: a user review's adamw + lion table passed `--strict` 1.4 octaves off). ``_pooled_columns`` words the
+    warning; this decides which groups' predictions are unreliable."""
     other = _unnamed_settings(df, m, v)
-    cell = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
     if not other:
         return {}
+    cell = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
     frame = df.reset_index(drop=True)  # positions: a user's index may repeat labels
-    varying = frame.groupby([*cell, m.seed_col], dropna=False)[other].transform("nunique", dropna=False) > 1
     cells = frame.groupby(cell, dropna=False).ngroup().to_numpy()
+    half = 0.5 * len(np.unique(cells))
+    by_seed = None
+    if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
+        by_seed = frame.groupby([*cell, m.seed_col], dropna=False)[other].transform("nunique", dropna=False) > 1
+    # a setting recurs across sizes; a run's id, its curve's or one value per size (a budget, said apart) does not
+    few = [c for c in other if "seed" not in _key(c) and frame[c].nunique(dropna=True) <= _CONTINUOUS
+           and int(frame.groupby(c, dropna=True)[m.size_col].nunique().max()) >= 2]
+    by_cell = frame.groupby(cell, dropna=False)[few].transform("nunique", dropna=False) > 1 if few else None
     out = {}
     for c in other:
-        hit = varying[c].to_numpy()
-        if hit.any() and len(np.unique(cells[hit])) >= 0.5 * len(np.unique(cells)):
-            out[c] = hit
+        for varying in (by_seed, by_cell if c in few else None):
+            if varying is None:
+                continue
+            hit = varying[c].to_numpy()
+            if hit.any() and len(np.unique(cells[hit])) >= half:
+                out[c] = hit
+                break
     return out
 
 
@@ -1262,6 +1329,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         bw = _to_number(df["base_width"]).to_numpy()
 
     mixed = _mixed_configs(df, m, v)
+    inverted = _inverted_rows(df, m, v)
 
     def group(key: dict[str, Any], idx: np.ndarray) -> GroupData:
         rows = []
@@ -1270,7 +1338,8 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
             rows.append(WidthRows(int(w), x[i], loss[i], seed[i], v.diverged[i], k[i]))
         base = pd.unique(bw[idx][~np.isnan(bw[idx])]) if bw is not None else np.array([])
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
-                         tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()))
+                         tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
+                         inverted_lr=inverted is not None and bool(inverted[0][idx].any()))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

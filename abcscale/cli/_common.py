@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -154,7 +155,32 @@ def _hide_flag_types(params: list[Any]) -> list[Any]:
         if getattr(p, "is_flag", False):
             p.metavar = ""
         _refuse_empty_path(p)
+        _whole_numbers(p)
     return params
+
+
+def _whole_numbers(param: Any) -> None:
+    """An integer option takes a whole number written as a float (``--target-size 1.6e9``, ``--width 4096.0``),
+    as REST fields and table cells do; anything else stays typer's error."""
+    bare = getattr(param, "bare_type", None)
+    if bare is None or getattr(param, "_whole_read", False) or str(bare()) != "int":
+        return
+    convert = param.process_value
+
+    def process_value(ctx: Any, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                int(value)
+            except ValueError:
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = math.nan
+                if math.isfinite(number) and number.is_integer() and abs(number) < 2**63:
+                    value = str(int(number))
+        return convert(ctx, value)
+
+    param.process_value, param._whole_read = process_value, True
 
 
 def _refuse_empty_path(param: Any) -> None:

@@ -90,8 +90,10 @@ def summary_json(result: FitResult) -> dict[str, Any]:
               "loss_surface": None if j.loss_surface is None else j.loss_surface.model_dump(mode="json"),
               "notes": j.notes, "warnings": j.warnings}
              for j in result.joint]
+    # the prediction --summary prints ("at width N: LR* ..."), whole, as the joint laws give theirs
     groups = [{"group": g.group, "exponent": est(g.exponent), "theory_exponent": g.theory_exponent,
-               "consistent": g.consistent, "n_warnings": len(group_warnings(g))}
+               "consistent": g.consistent, "n_warnings": len(group_warnings(g)),
+               "prediction": None if g.prediction is None else g.prediction.model_dump(mode="json")}
               for g in result.groups]
     return {"n_rows": result.provenance.n_rows, "loss_col": result.mapping.loss_col,
             "size_col": result.mapping.size_col, "size_kind": result.mapping.size_kind, "joint": joint,

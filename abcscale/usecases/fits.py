@@ -121,8 +121,10 @@ def with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
     """``df`` with a column for each theory setting given (parameterization, optimizer, lr_mode): what a team's
     own table lacks and theory needs (``abcscale fit -p -o --lr-mode``, the API's and REST's same-named
     options). A table that has the column already keeps it, and giving it too is a ValueError."""
+    from abcscale.fitting.table import flat_columns
     from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
 
+    df = flat_columns(df)
     given = {k: v for k, v in setup.items() if v is not None}
     if have := [k for k in given if k in df.columns]:
         raise ValueError(f"`{have[0]}`: the table has its own {have[0]} column (its values are used); leave it "
