@@ -224,6 +224,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     m = _default_loss(df, m)
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     v = _iv(df, m, blowup)
+    if history := _history(df, m, v):
+        raise TableError([history])
     unfinished, left_out = _unfinished_runs(df, m, _trained(v))
     if drop_cut_short and not any(_to_number(df[c]).notna().any() for c in step_columns(df, m, v)):
         left_out.append(f"{option('drop_cut_short')}: the table has no step column with numbers (step, _step, "
@@ -1136,6 +1138,31 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
                        f"covariate ({option('covariates')}); {option('drop_cut_short')} leaves them out")
         out += _short_sizes(frame, c, m, v)
     return mask, out
+
+
+def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
+    """A problem when the table holds each run at several steps (a tracker's history, one row per logged step): its
+    rows would be averaged as seeds, early losses with final ones (a user review: 0.25 octave off, and
+    ``--drop-cut-short`` kept three steps of five). Told where most runs (one group, size, LR and seed) hold 2 step
+    values or more with a seed column, 3 or more without one (seeds pooled, one of them may have stopped early)."""
+    run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    if v.seed is not None and m.seed_col in df.columns:
+        run.append(m.seed_col)
+    enough = 2 if m.seed_col in run else 3
+    for c in step_columns(df, m, v):
+        steps = _to_number(df[c])
+        if steps.notna().sum() < 2:
+            continue
+        per_run = df[run].assign(_s=steps).groupby(run, dropna=False, sort=False)["_s"].nunique()
+        if len(per_run) and (per_run >= enough).mean() >= 0.5:
+            values = np.sort(steps.dropna().unique())
+            shown = ", ".join(_count(x) for x in values[:3])
+            shown += f", ..., {_count(values[-1])}" if values.size > 3 else ""
+            return (f"{c}: the table holds each run at several steps ({values.size} values: {shown}), a history export "
+                    f"whose rows would be averaged as seeds: keep one row per run (its last: the rows where {c} is "
+                    f"{_count(values[-1])}, or the loss at one step), or name {c} a covariate ({option('covariates')}) "
+                    "to fit a law across steps")
+    return None
 
 
 def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

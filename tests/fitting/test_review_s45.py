@@ -162,3 +162,30 @@ def test_sizes_that_are_not_counts_say_how_to_fix_them(tmp_path):
     res = fit(path)
     said = " ".join(res.stderr.split())
     assert res.exit_code == 2 and "widths must be integers" in said and "scale the column to whole counts" in said
+
+
+def test_a_history_export_is_refused_with_how_to_keep_one_row_per_run(tmp_path):
+    """One row per run and logged step (wandb's history): rows at steps 1000-5000 were averaged as seeds (0.25
+    octave off), and --drop-cut-short kept three steps of five."""
+    t = table()
+    hist = pd.concat([t.assign(_step=s, loss=t["loss"] + (5000 - s) * 1e-4) for s in (1000, 2000, 3000, 4000, 5000)],
+                     ignore_index=True)
+    path = tmp_path / "history.csv"
+    hist.to_csv(path, index=False)
+    for extra in ((), ("--drop-cut-short",)):
+        res = fit(path, *extra)
+        said = " ".join(res.stderr.split())
+        assert res.exit_code == 2 and "_step: the table holds each run at several steps (5 values" in said, res.output
+        assert "the rows where _step is 5000" in said
+    # the last step's rows: the truth
+    last = tmp_path / "last.csv"
+    hist[hist["_step"] == 5000].to_csv(last, index=False)
+    res = fit(last, "--target-width", "4096", "--json")
+    assert res.exit_code == 0 and abs(math.log2(json.loads(res.stdout)["groups"][0]["prediction"]["lr"] / TRUTH_4096)
+                                      ) < 0.25
+    # a run cut short in a sweep of final rows is no history: the cut-short note, not this error
+    short = hist[hist["_step"] == 5000].copy()
+    short.iloc[3, short.columns.get_loc("_step")] = 4000
+    short.to_csv(last, index=False)
+    res = fit(last, "--json")
+    assert res.exit_code == 0 and any("cut short" in w for w in json.loads(res.stdout)["warnings"])
