@@ -666,7 +666,10 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     rules = theory.layer_rules(cfg.optimizer)
     yours, given, form = run_settings(cfg, rec)
     if not any(k == "lr" for k, _ in given):  # a table of nulls, or a mapped path that holds null
-        raise ConfigError("lr", "no layer's learning rate given (every value is empty): nothing to check")
+        nulls = [r for r in ("embedding", "hidden", "readout") if isinstance(cfg.lr, LayerValues)
+                 and r in cfg.lr.model_fields_set and getattr(cfg.lr, r) is None]
+        raise ConfigError("lr", "no layer's learning rate given (every value is empty"
+                          + (f": {', '.join(f'lr.{r}' for r in nulls)} null" if nulls else "") + "): nothing to check")
     if isinstance(cfg.lr, LayerValues) and (empty := [r for r in ("embedding", "hidden", "readout")
                                                     if r in cfg.lr.model_fields_set and getattr(cfg.lr, r) is None]):
         # a layer's LR given as null (a mapped path that holds null): left out, it was a pass that checked less

@@ -271,3 +271,10 @@ def test_hydra_references_are_read_where_they_point(tmp_path):
     said = " ".join(res.stderr.split())
     assert res.exit_code == 2 and "width: its value refers to itself" in said
     assert "lr.hidden: its value '${nope}' refers to a key that is not in the config" in said
+
+
+def test_an_lr_table_of_nulls_names_them(tmp_path):
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump({**config(), "lr": {"hidden": None}}))
+    res = runner.invoke(app, ["check", str(p)])
+    assert res.exit_code == 2 and "lr.hidden null" in res.stderr, res.output
