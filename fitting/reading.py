@@ -98,6 +98,9 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
             df = _read_csv(data, max_rows, max_cells)
     except TableError:
         raise
+    except UnicodeDecodeError as exc:  # a spreadsheet's own encoding (Excel's "CSV" is cp1252 on Windows)
+        raise TableError([f"table: {name} is not UTF-8 text (it holds byte 0x{exc.object[exc.start]:02x}): save it "
+                          "as UTF-8 (Excel: \"CSV UTF-8\")"]) from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is the same user error
         raise TableError([f"table: {name} is not a readable {fmt} file ({type(exc).__name__}: {exc})"]) from None
     if df.empty:

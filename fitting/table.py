@@ -726,7 +726,8 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
             _check_positive(df, c, f"covariates ({option('covariates')})", problems)
     seed = None
     if roles.seed_col is not None:
-        seed = _numeric(df, roles.seed_col, problems)
+        seed = _seed_ids(df[roles.seed_col])
+        seed = _numeric(df, roles.seed_col, problems) if seed is None else seed
         if seed is not None and seed.isna().any():
             problems.append(f"{roles.seed_col}: missing seed in {_rows(seed.isna())}")
         elif seed is not None and np.isinf(seed).any():
@@ -894,12 +895,28 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "w
     return width
 
 
+def _seed_ids(col: pd.Series) -> pd.Series | None:
+    """A seed column of names (``seed-0``, ``run-a``): seeds are ids, so each name is a number of its own (in the
+    order of the sorted names). None where the column holds numbers (read as such) or any cell is empty."""
+    if pd.api.types.is_numeric_dtype(col) or col.isna().any():
+        return None
+    text = col.astype(str).str.strip()
+    if pd.to_numeric(text, errors="coerce").notna().all() or (text == "").any():
+        return None
+    codes = {name: float(i) for i, name in enumerate(sorted(text.unique()))}
+    return text.map(codes).astype(float)
+
+
 def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) -> pd.Series | None:
     v = _numeric(df, col, problems)
     if v is not None:
         bad = v.isna() | ~(v > 0) | np.isinf(v)
         if bad.any():
-            problems.append(f"{col}: {what} must be positive finite numbers, not in {_rows(bad)}")
+            finite = v[np.isfinite(v)]
+            logs = what == "learning rates" and len(finite) and bool((finite <= 0).mean() >= 0.5)
+            problems.append(f"{col}: {what} must be positive finite numbers, not in {_rows(bad)}" + (
+                "; most are 0 or below: if the column holds log10 or log2 of the LR, convert it (10**x, 2**x)"
+                if logs else ""))
     return v
 
 

@@ -189,3 +189,35 @@ def test_a_history_export_is_refused_with_how_to_keep_one_row_per_run(tmp_path):
     short.to_csv(last, index=False)
     res = fit(last, "--json")
     assert res.exit_code == 0 and any("cut short" in w for w in json.loads(res.stdout)["warnings"])
+
+
+def test_seeds_named_by_text_are_ids(tmp_path):
+    t = table()
+    t["seed"] = "seed-" + t["seed"].astype(str)
+    path = tmp_path / "named.csv"
+    t.to_csv(path, index=False)
+    res = fit(path, "--target-width", "4096", "--json")
+    assert res.exit_code == 0, res.output
+    assert abs(math.log2(json.loads(res.stdout)["groups"][0]["prediction"]["lr"] / TRUTH_4096)) < 0.25
+    # an empty seed among names is still an error
+    t.loc[3, "seed"] = None
+    t.to_csv(path, index=False)
+    res = fit(path)
+    assert res.exit_code == 2 and "seed" in res.stderr
+
+
+def test_a_log_lr_column_says_to_convert_it(tmp_path):
+    t = table()
+    t["lr"] = np.log10(t["lr"])
+    path = tmp_path / "log10.csv"
+    t.to_csv(path, index=False)
+    res = fit(path)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 2 and "if the column holds log10 or log2 of the LR, convert it" in said
+
+
+def test_a_csv_in_a_spreadsheets_encoding_says_save_as_utf8(tmp_path):
+    path = tmp_path / "cp1252.csv"
+    path.write_bytes("width,lr,seed,loss,µ\n128,0.001,0,3.0,1\n".encode("cp1252"))
+    res = runner.invoke(app, ["fit", str(path)])
+    assert res.exit_code == 2 and "is not UTF-8 text" in res.stderr and "save it as UTF-8" in res.stderr
