@@ -68,6 +68,15 @@ def expected_penalty(shift: float, sd: float, k_left: float, k_right: float) -> 
 def _refuse(g: GroupFit) -> str:
     if len(g.per_width) <= 1:
         w = g.per_width[0].width if g.per_width else "?"
+        from abcscale.fitting.table import THEORY_COLUMNS, option
+
+        others = [k for k in g.group if k not in THEORY_COLUMNS]
+        if others:  # a budget that grows with the width (steps = 10 x width), grouped: each width is a group
+            cols = ", ".join(others)
+            return (f"only one width ({w}) in this group ({', '.join(f'{k}={g.group[k]}' for k in others)}): an "
+                    f"exponent needs at least 2 widths; if {cols} change(s) with the width, the widths are split "
+                    f"into groups of one: name it a covariate ({option('covariates')}) to fit one law across it, "
+                    "or leave it out of the group columns")
         return f"only one width ({w}) was swept: an exponent needs at least 2 widths; sweep 4-5 spanning >= 8x"
     bad = [wo for wo in g.per_width if not wo.identified]
     if bad:

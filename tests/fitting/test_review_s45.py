@@ -221,3 +221,14 @@ def test_a_csv_in_a_spreadsheets_encoding_says_save_as_utf8(tmp_path):
     path.write_bytes("width,lr,seed,loss,µ\n128,0.001,0,3.0,1\n".encode("cp1252"))
     res = runner.invoke(app, ["fit", str(path)])
     assert res.exit_code == 2 and "is not UTF-8 text" in res.stderr and "save it as UTF-8" in res.stderr
+
+
+def test_a_budget_grouped_per_width_says_so_in_each_groups_refusal(tmp_path):
+    t = table()
+    t["steps"] = 10 * t["width"]  # a contract column, grouped: each width a group of its own
+    path = tmp_path / "steps.csv"
+    t.to_csv(path, index=False)
+    res = fit(path, "--target-width", "4096", "--strict")
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("--strict")]
+    assert res.exit_code == 1 and len(lines) == 4
+    assert all("in this group (steps=" in ln and "name it a covariate (--covariates)" in ln for ln in lines)
