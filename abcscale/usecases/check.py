@@ -396,6 +396,10 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
         cfg = CheckConfig.model_validate(flat)
     except ValidationError as exc:
         failed = {k for k, _ in problems}  # a path that is not there is one problem, not also "missing"
+        if isinstance(flat, dict) and isinstance(lr := flat.get("lr"), dict):  # said now, not once the rest is fixed
+            problems += [(f"lr.{r}" if cmap is None else mapped_name(f"lr.{r}", cmap),
+                          "empty (null): give it a number, or leave the layer out of the table")
+                         for r in ("embedding", "hidden", "readout") if r in lr and lr[r] is None]
         for key, reason in validation_problems(exc, flat):
             if key in failed:
                 continue

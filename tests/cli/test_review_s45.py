@@ -278,3 +278,14 @@ def test_an_lr_table_of_nulls_names_them(tmp_path):
     p.write_text(yaml.safe_dump({**config(), "lr": {"hidden": None}}))
     res = runner.invoke(app, ["check", str(p)])
     assert res.exit_code == 2 and "lr.hidden null" in res.stderr, res.output
+
+
+def test_a_null_lr_is_said_with_the_other_problems(tmp_path):
+    """README: every problem at once. A null LR was said only once an unknown key beside it was fixed."""
+    cfg = {k: v for k, v in config().items() if k != "width"} | {"widht": 4096}
+    cfg["lr"] = {**cfg["lr"], "hidden": None}
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(p)])
+    assert res.exit_code == 2
+    assert "lr.hidden: empty (null)" in res.stderr and "widht: unknown key" in res.stderr, res.output
