@@ -1163,9 +1163,10 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
     ``--drop-cut-short`` kept three steps of five). Told where most runs (one group, size, LR and seed) hold 2 step
     values or more with a seed column, 3 or more without one (seeds pooled, one of them may have stopped early)."""
     run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
-    if v.seed is not None and m.seed_col in df.columns:
+    seeded = v.seed is not None and m.seed_col is not None and m.seed_col in df.columns
+    if seeded and m.seed_col is not None:
         run.append(m.seed_col)
-    enough = 2 if m.seed_col in run else 3
+    enough = 2 if seeded else 3
     for c in step_columns(df, m, v):
         steps = _to_number(df[c])
         if steps.notna().sum() < 2:
