@@ -250,7 +250,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
                  *_budget_with_size(df, m, v),
-                 *_counts_as_widths(df, m), *_setup_spelling(df, m)]
+                 *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -380,6 +380,20 @@ def flat_columns(df: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(df.columns, pd.MultiIndex):
         return df
     return df.set_axis(["_".join(str(p) for p in c if str(p) != "") for c in df.columns], axis=1)
+
+
+#: loss-column names (lower case, separators dropped) of a measure where higher is better
+_SCORE_WORDS = ("acc", "accuracy", "score", "bleu", "rouge", "f1", "auc", "reward", "winrate", "exactmatch")
+
+
+def _higher_is_better(m: ColumnMapping) -> list[str]:
+    """A note when the loss column is named as a score (accuracy, BLEU, reward): the fitter looks for the lowest
+    value, and a score's optimum then reads as the grid's edge (a user review: 'widen the grid downward')."""
+    key = _key(m.loss_col)
+    if not any(key.endswith(w) for w in _SCORE_WORDS):  # acc, val_acc, eval_accuracy; not accum_loss
+        return []
+    return [f"{m.loss_col}: the fitter looks for the lowest value of the loss column; if {m.loss_col} is a score where "
+            f"higher is better (accuracy, BLEU, reward), fit 1 - it, or its negative, instead"]
 
 
 def _one_spelling(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

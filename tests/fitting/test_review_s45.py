@@ -232,3 +232,16 @@ def test_a_budget_grouped_per_width_says_so_in_each_groups_refusal(tmp_path):
     lines = [ln for ln in res.stderr.splitlines() if ln.startswith("--strict")]
     assert res.exit_code == 1 and len(lines) == 4
     assert all("in this group (steps=" in ln and "name it a covariate (--covariates)" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("name, said", [("val_acc", True), ("eval/accuracy", True), ("bleu", True),
+                                        ("loss", False), ("accum_loss", False), ("final_loss", False)])
+def test_a_score_column_is_said_to_be_minimised(tmp_path, name, said):
+    t = table().rename(columns={"loss": name})
+    path = tmp_path / "scores.csv"
+    t.to_csv(path, index=False)
+    res = runner.invoke(app, ["fit", str(path), "--lr-col", "lr", "--loss-col", name, "--n-boot", "50", "-q", "-p",
+                              "mup", "-o", "adam", "--lr-mode", "global", "--json"])
+    assert res.exit_code == 0, res.output
+    warned = any("higher is better" in w for w in json.loads(res.stdout)["warnings"])
+    assert warned == said
