@@ -205,7 +205,9 @@ def _init_kind(value: str) -> str:
     return value
 
 
-_BIAS_NAME = re.compile(r"(^|_)(bias|b)\d*$", re.IGNORECASE)  # bias, b, fc1_bias, attn_b, b1, bias2
+# bias, b, fc1_bias, attn_b, b1, bias2; a norm's shift under haiku's and Keras' names (offset, ln_offset, beta,
+# norm_beta): zeros, as the model writes them (they started at ones, silently another model)
+_BIAS_NAME = re.compile(r"(^|_)(bias|b|offset|beta)\d*$", re.IGNORECASE)
 
 
 def _default_init(name: str, shape: tuple[int, ...]) -> str:
@@ -264,22 +266,42 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
 
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
-        layout(model, w)
+        roles = {ROLES[spec.layer] for spec in layout(model, w).values()}
+        if Role.embedding in roles and Role.readout not in roles:
+            raise ValueError(f"roles: no parameter is a readout ({', '.join(sorted(model.shapes))}): a tied embedding "
+                             "(the lookup's matrix also makes the logits)? Each role trains with its own init and LR, "
+                             "so a tied matrix would train as an embedding (under muP its logits grow with the "
+                             "width): untie it for the sweep (a readout matrix of its own), or give the readout its "
+                             "role ('roles': {name: 'readout'})")
         _trace(model, w, seq_len, vocab, batch)
         other = _another_width(ref, w, widths, depth, vocab, seq_len)
         if other is None:
             continue
         w2, grown_model = other
         for name, shape in model.shapes.items():
-            if (len(shape) < 2 or name in model.roles or name in model.fan_in
-                    or named_role(name, shape, DEFAULT_RULES) is not None):
+            named = None if name in model.roles else named_role(name, shape, DEFAULT_RULES)
+            # a name a rule reads as hidden (w1, fc_in, mlp_out) is checked too: `w1` [vocab, width] was trained
+            # as a hidden matrix, its LR shrinking as 1/width, unsaid (a user review)
+            if len(shape) < 2 or name in model.roles or name in model.fan_in or named not in (None, Role.hidden):
                 continue
             grown = grown_model.shapes.get(name)
             if grown is None or len(grown) != len(shape) or any(a * w2 != b * w for a, b in zip(shape[-2:], grown[-2:],
                                                                                             strict=True)):
+                who = "its name reads as a hidden matrix's" if named else "no rule names its role"
+                guess = _fixed_axis_role(shape, grown)
                 raise ValueError(f"roles: {name!r} {list(shape)} at width {w} ({list(grown) if grown else 'absent'} "
-                                 f"at {w2}): no rule names its role and not both its axes grow with the width, "
-                                 "so it is not a hidden matrix (an embedding or a readout?); give it a role")
+                                 f"at {w2}): {who}, but not both its axes grow with the width, so it is not a hidden "
+                                 f"matrix (an embedding or a readout?); give it a role"
+                                 + (f", e.g. 'roles': {{{name!r}: {guess.value!r}}}" if guess else ""))
+
+
+def _fixed_axis_role(shape: tuple[int, ...], grown: tuple[int, ...] | None) -> Role | None:
+    """The role a matrix's fixed axis suggests: a fixed fan-in (the first of the last two axes, [vocab, width]) is
+    an embedding's, a fixed fan-out ([width, vocab]) a readout's; None when neither or both are fixed."""
+    if grown is None or len(grown) != len(shape) or len(shape) < 2:
+        return None
+    fixed_in, fixed_out = shape[-2] == grown[-2], shape[-1] == grown[-1]
+    return Role.embedding if fixed_in and not fixed_out else Role.readout if fixed_out and not fixed_in else None
 
 
 def _another_width(ref: str, w: int, widths: list[int], depth: int, vocab: int, seq_len: int

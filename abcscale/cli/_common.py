@@ -42,6 +42,9 @@ SERVICE_DOWN = 3
 # in an error prints one JSON object saying so (RootGroup.main), so a CI step parsing stdout reads why
 _said: list[str] = []
 _json_printed = False
+# with --json, the stream the JSON goes to; everything else the command (or a user's model) prints to stdout goes
+# to stderr meanwhile, so stdout holds the JSON alone (a model's print() made `sweep --json` unreadable)
+_json_out: TextIO | None = None
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -111,8 +114,9 @@ def on_command_line(ctx: typer.Context, name: str) -> bool:
 def emit_json(obj: Any, indent: int | None = 2) -> None:
     global _json_printed
     _json_printed = True
-    sys.stdout.write(json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=str) + "\n")
-    sys.stdout.flush()
+    out = _json_out or sys.stdout
+    out.write(json.dumps(to_jsonable(obj), indent=indent, allow_nan=False, default=str) + "\n")
+    out.flush()
 
 
 @contextlib.contextmanager
@@ -217,9 +221,12 @@ class RootGroup(Group):
 
     def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
-        global _json_printed
+        global _json_printed, _json_out
         code, _json_printed = 0, False
         _said.clear()
+        asked = _asked_json(args)
+        if asked:
+            _json_out, sys.stdout = sys.stdout, sys.stderr
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False,
                                 windows_expand_args=windows_expand_args, **extra) or 0
@@ -232,7 +239,10 @@ class RootGroup(Group):
             code = _one_line(validation_message(exc))
         except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             code = _one_line(str(exc))
-        if isinstance(code, int) and code >= 2 and _said and not _json_printed and _asked_json(args):
+        finally:
+            if asked and _json_out is not None:
+                sys.stdout, _json_out = _json_out, None
+        if isinstance(code, int) and code >= 2 and _said and not _json_printed and asked:
             emit_json({"ok": False, "exit_code": code, "errors": list(_said)})
         if not standalone_mode:
             return code
