@@ -12,6 +12,7 @@ import csv
 import io
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -138,10 +139,16 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     caps = [c for c in (max_rows, max_cells // max(len(header), 1) if max_cells is not None else None)
             if c is not None]
     nrows = min(caps) + 1 if caps else None  # one row past the cap is enough to know it is over
-    if tabbed:
-        df = pd.read_csv(io.BytesIO(data), sep=None, engine="python", nrows=nrows)
-    else:
-        df = pd.read_csv(io.BytesIO(data), sep=";" if semi else ",", nrows=nrows)
+    args: dict[str, Any] = {"sep": None, "engine": "python"} if tabbed else {"sep": ";" if semi else ","}
+    df = pd.read_csv(io.BytesIO(data), nrows=nrows, **args)
+    if not df.index.equals(pd.RangeIndex(len(df))):  # (widths 128, 256 make a RangeIndex too, from 128 by 128)
+        # rows with one field more than the header: pandas takes the first as the index and shifts the rest (the
+        # LRs read as widths). A trailing separator on every row (`128,0.001,0,3.0,`) is read without it; a value
+        # there is an error, not a column dropped
+        if not df.iloc[:, -1].isna().all():
+            raise TableError([f"table: its rows have one field more than the header ({len(header)} names): name "
+                              "every column in the header"])
+        df = pd.read_csv(io.BytesIO(data), nrows=nrows, index_col=False, **args)
     # a spreadsheet's trailing separators (`width,lr,loss,,`): columns without a name or a value, not data
     empty = [c for c, name in zip(df.columns, header, strict=False) if not name.strip() and df[c].isna().all()]
     df = df.drop(columns=empty) if empty else df

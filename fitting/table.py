@@ -911,11 +911,14 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "w
 
 def _seed_ids(col: pd.Series) -> pd.Series | None:
     """A seed column of names (``seed-0``, ``run-a``): seeds are ids, so each name is a number of its own (in the
-    order of the sorted names). None where the column holds numbers (read as such) or any cell is empty."""
+    order of the sorted names). None where any cell holds a number (the column is numbers, one of them mistyped:
+    read as such, with its error), is empty or a word for missing (``-``, ``nan``)."""
     if pd.api.types.is_numeric_dtype(col) or col.isna().any():
         return None
     text = col.astype(str).str.strip()
-    if pd.to_numeric(text, errors="coerce").notna().all() or (text == "").any():
+    # names only: a number among them (`0`, `1`, then `1O`) is a typo in a numeric column, and its error says so
+    missing = text.str.lower().isin(_MISSING_WORDS | {"-", "--"})
+    if pd.to_numeric(text, errors="coerce").notna().any() or missing.any():
         return None
     codes = {name: float(i) for i, name in enumerate(sorted(text.unique()))}
     return text.map(codes).astype(float)
@@ -927,9 +930,10 @@ def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) 
         bad = v.isna() | ~(v > 0) | np.isinf(v)
         if bad.any():
             finite = v[np.isfinite(v)]
-            logs = what == "learning rates" and len(finite) and bool((finite <= 0).mean() >= 0.5)
+            # negative, not 0: a tracker's last LR after a decay to 0 is no log
+            logs = what == "learning rates" and len(finite) and bool((finite < 0).mean() >= 0.5)
             problems.append(f"{col}: {what} must be positive finite numbers, not in {_rows(bad)}" + (
-                "; most are 0 or below: if the column holds log10 or log2 of the LR, convert it (10**x, 2**x)"
+                "; most are negative: if the column holds log10 or log2 of the LR, convert it (10**x, 2**x)"
                 if logs else ""))
     return v
 
@@ -1085,7 +1089,9 @@ TRACKER_COLUMNS = frozenset({"state", "runstate", "status", "runstatus",  # said
                              "runtime", "wandbruntime", "timestamp", "wandbtimestamp", "created", "createdat",
                              "updated", "updatedat", "heartbeat", "heartbeatat", "starttime", "endtime", "duration",
                              "name", "runname", "displayname", "id", "runid", "experimentid", "user", "host",
-                             "hostname", "notes", "wandb", "artifacturi", "sweep", "sweepid"})
+                             "hostname", "notes", "wandb", "artifacturi", "sweep", "sweepid", "node", "nodename",
+                             "gpu", "gpuname", "device", "partition", "machine", "worker", "rank", "slurmjobid",
+                             "jobid"})
 
 
 #: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
@@ -1174,20 +1180,23 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
 def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
     """A problem when the table holds each run at several steps (a tracker's history, one row per logged step): its
     rows would be averaged as seeds, early losses with final ones (a user review: 0.25 octave off, and
-    ``--drop-cut-short`` kept three steps of five). Told where most runs (one group, size, LR and seed) hold 2 step
-    values or more with a seed column, 3 or more without one (seeds pooled, one of them may have stopped early)."""
+    ``--drop-cut-short`` kept three steps of five). Told where most runs (one group, size, LR and seed) were logged
+    at one shared set of 3 steps or more: not runs on a time budget (each its own count), nor two configurations
+    each with its own budget (2 values: ``_mixed_configs`` and ``_cut_short`` speak of those)."""
     run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
-    seeded = v.seed is not None and m.seed_col is not None and m.seed_col in df.columns
-    if seeded and m.seed_col is not None:
+    if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
         run.append(m.seed_col)
-    enough = 2 if seeded else 3
     for c in step_columns(df, m, v):
         steps = _to_number(df[c])
-        if steps.notna().sum() < 2:
+        if steps.notna().sum() < 3:
             continue
-        per_run = df[run].assign(_s=steps).groupby(run, dropna=False, sort=False)["_s"].nunique()
-        if len(per_run) and (per_run >= enough).mean() >= 0.5:
-            values = np.sort(steps.dropna().unique())
+        sets = df[run].assign(_s=steps).groupby(run, dropna=False, sort=False)["_s"].agg(
+            lambda x: frozenset(x.dropna()))
+        if not len(sets):
+            continue
+        common = sets.value_counts().index[0]
+        if len(common) >= 3 and (sets == common).mean() >= 0.5:
+            values = np.sort(np.array(list(common)))
             shown = ", ".join(_count(x) for x in values[:3])
             shown += f", ..., {_count(values[-1])}" if values.size > 3 else ""
             return (f"{c}: the table holds each run at several steps ({values.size} values: {shown}), a history export "
@@ -1300,6 +1309,15 @@ def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     return out
 
 
+#: words of a column's name that say it holds a replicate's label, a seed by another name
+_REPLICATE_WORDS = frozenset({"trial", "replicate", "replica", "repeat", "rep", "repetition", "run", "runidx"})
+
+
+def _replicate_like(name: str) -> bool:
+    """Whether a column's name says it labels replicates (``data_seed``, ``trial``, ``config.replicate``)."""
+    words = [w for w in re.split(r"[^a-z0-9]+", str(name).lower()) if w]
+    return "seed" in _key(name) or any(w in _REPLICATE_WORDS for w in words)
+
 #: a numeric grouping column with more distinct values than this, not all integers, is continuous.
 _CONTINUOUS = 8
 
@@ -1358,9 +1376,20 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
     by_seed = None
     if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
         by_seed = frame.groupby([*cell, m.seed_col], dropna=False)[other].transform("nunique", dropna=False) > 1
-    # a setting recurs across sizes; a run's id, its curve's or one value per size (a budget, said apart) does not
-    few = [c for c in other if "seed" not in _key(c) and frame[c].nunique(dropna=True) <= _CONTINUOUS
-           and int(frame.groupby(c, dropna=True)[m.size_col].nunique().max()) >= 2]
+    # a setting recurs across sizes; a run's id, its curve's or one value per size (a budget, said apart) does not;
+    # nor is a replicate's label one (a seed under another name: `trial`, `replicate`), nor a label that renames
+    # seed ids repeating across cells one to one (seed 0 is always `a`); two seeds per value (adamw 0, 1; lion 2, 3)
+    # are a configuration
+    seed_ids = (frame[m.seed_col].to_numpy() if v.seed is not None and m.seed_col is not None
+                and m.seed_col in frame.columns and len(np.unique(v.seed)) >= 2 else None)
+    repeats = seed_ids is not None and bool((pd.Series(cells).groupby(seed_ids).nunique() > 1).all())
+
+    def follows_seed(c: str) -> bool:  # a relabelling of the seed ids (seed 0 is `a`, seed 1 `b`), one to one
+        return repeats and bool((frame[c].groupby(seed_ids).nunique(dropna=False) <= 1).all()) and bool(
+            (pd.Series(seed_ids).groupby(frame[c].to_numpy()).nunique() <= 1).all())
+
+    few = [c for c in other if not _replicate_like(c) and frame[c].nunique(dropna=True) <= _CONTINUOUS
+           and int(frame.groupby(c, dropna=True)[m.size_col].nunique().max()) >= 2 and not follows_seed(c)]
     by_cell = frame.groupby(cell, dropna=False)[few].transform("nunique", dropna=False) > 1 if few else None
     out = {}
     for c in other:

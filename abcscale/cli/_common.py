@@ -7,8 +7,8 @@ Commands print results on stdout (a rich table, or JSON with ``--json``) and pro
 from __future__ import annotations
 
 import contextlib
+import decimal
 import json
-import math
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -176,11 +176,11 @@ def _whole_numbers(param: Any) -> None:
             try:
                 int(value)
             except ValueError:
-                try:
-                    number = float(value)
-                except ValueError:
-                    number = math.nan
-                if math.isfinite(number) and number.is_integer() and abs(number) < 2**63:
+                try:  # exact decimal: 4096.00000000000001 is no whole number, though as a float it is
+                    number = decimal.Decimal(value.strip())
+                except decimal.InvalidOperation:
+                    number = decimal.Decimal("NaN")
+                if number.is_finite() and number == number.to_integral_value() and abs(number) < 2**63:
                     value = str(int(number))
         return convert(ctx, value)
 
@@ -287,6 +287,14 @@ def service_detail(resp: Any) -> str:
         detail = resp.json().get("detail")
     except (ValueError, AttributeError):
         return resp.text[:300] or resp.reason_phrase
-    if isinstance(detail, list):
-        return "; ".join(".".join(str(p) for p in e.get("loc", ())) + ": " + str(e.get("msg")) for e in detail)
-    return str(detail)
+    if isinstance(detail, list):  # FastAPI's field errors; a proxy's or another program's list said as it is
+        return "; ".join(_field_error(e) for e in detail)
+    return str(detail) if detail is not None else resp.text[:300] or resp.reason_phrase
+
+
+def _field_error(e: Any) -> str:
+    if not isinstance(e, dict):
+        return str(e)
+    loc = e.get("loc", ())
+    where = ".".join(str(p) for p in loc) if isinstance(loc, list | tuple) else str(loc)
+    return f"{where}: {e.get('msg')}" if where else str(e.get("msg"))

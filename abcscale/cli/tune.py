@@ -219,7 +219,8 @@ def tune(
         progress.before = before
         if before and not quiet:
             total = "" if settings.trials is None else f" of {settings.trials}"
-            err_console.print(f"resumed: {before}{total} trials already finished in {storage}", highlight=False)
+            err_console.print(f"resumed: {before}{total} trials already finished in {_shown(storage)}",
+                              highlight=False, soft_wrap=True)
     try:
         tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
                          ray_workers=workers if ray else None, address=address, on_resume=on_resume)
@@ -230,7 +231,7 @@ def tune(
         named = FLAGS.get(field) or SPEC_FLAGS.get(field) or ("--storage" if field == "storage" else field)
         fail(f"{named}: {why}" if why else str(exc))
     except KeyboardInterrupt:
-        kept = (f"they are kept in {storage}: rerun the same command to continue" if storage else
+        kept = (f"they are kept in {_shown(storage)}: rerun the same command to continue" if storage else
                 "nothing is kept without --resume (or --storage): rerun with --resume to keep finished trials")
         err_console.print(f"interrupted after {done[0]} trial(s); {out} not written; {kept}", highlight=False)
         raise typer.Exit(130) from None
@@ -350,6 +351,17 @@ def print_transfer(tuned: TunedConstants, out: Path) -> None:
                   f"the edge; widen the grid with --verify-lrs) -> {out}", highlight=False)
 
 
+def _shown(storage: str | None) -> str:
+    """A storage URL as it may be printed: its password hidden (a CI log keeps what a command says)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(storage or "").render_as_string(hide_password=True)
+    except ArgumentError:
+        return str(storage)
+
+
 class _Progress:
     """A line per trial on stderr, counted from the trials a resumed study held (``before``): Optuna's trial number
     also counts failed and retried trials, which read as 'trial 11/10' after a resume."""
@@ -363,7 +375,7 @@ class _Progress:
         params = "  ".join(f"{k}={v:.3g}" for k, v in t.params.items())
         loss = "-" if t.loss is None else f"{t.loss:.4f}"
         err_console.print(f"trial {self.before + self.count}{self.total}  {t.state.lower():8} loss {loss}  {params}",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)  # one line each, whatever the terminal (a CI log)
 
 
 def print_tuned(tuned: TunedConstants, out: Path) -> None:

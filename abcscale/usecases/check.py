@@ -356,7 +356,7 @@ def _interpolated(data: dict[str, Any], value: Any) -> Any:
         if not isinstance(value, str) or not _INTERPOLATION.search(value):
             return value
         whole = _INTERPOLATION.fullmatch(value.strip())
-        target = whole.group(1).strip() if whole else ""
+        target = re.sub(r"\[(\d+)\]", r".\1", whole.group(1).strip()) if whole else ""  # OmegaConf's a.b[0].c
         if not target or ":" in target or target.startswith("."):
             raise ValueError(f"whose value {value!r} is a Hydra/OmegaConf interpolation check cannot resolve (a "
                              "resolver, a relative key or one inside text): write the value (through a map, in "
@@ -387,19 +387,26 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
     data = read_document(path)
     if cmap is None:
         problems: list[tuple[str, str]] = []
-        flat = _references_read(data, data, problems) if isinstance(data, dict) else data
+        # the schema's keys only: another key (hydra's own `hydra.run.dir: ${now:...}`) is an unknown key, said as such
+        flat = ({k: v for k, v in data.items()} | _references_read(
+            data, {k: v for k, v in data.items() if k in _schema_keys(())}, problems)
+            if isinstance(data, dict) else data)
     else:
         flat, problems = apply_map(data, cmap)
+    if isinstance(flat, dict) and isinstance(lr := flat.get("lr"), dict):  # with the rest, not once it is fixed
+        nulls = [r for r in ("embedding", "hidden", "readout") if r in lr and lr[r] is None]
+        if nulls and all(v is None for v in lr.values()):
+            problems.append(("lr", "no layer's learning rate given (every value is empty: "
+                             + ", ".join(f"lr.{r}" for r in nulls) + " null): nothing to check"))
+        else:
+            problems += [(f"lr.{r}" if cmap is None else mapped_name(f"lr.{r}", cmap),
+                          f"empty (null): give lr.{r} a number, or leave the layer out of the table") for r in nulls]
     if isinstance(flat, dict):
         flat = _setup_from_constants(flat, path, constants_file, constants_key)
     try:
         cfg = CheckConfig.model_validate(flat)
     except ValidationError as exc:
         failed = {k for k, _ in problems}  # a path that is not there is one problem, not also "missing"
-        if isinstance(flat, dict) and isinstance(lr := flat.get("lr"), dict):  # said now, not once the rest is fixed
-            problems += [(f"lr.{r}" if cmap is None else mapped_name(f"lr.{r}", cmap),
-                          "empty (null): give it a number, or leave the layer out of the table")
-                         for r in ("embedding", "hidden", "readout") if r in lr and lr[r] is None]
         for key, reason in validation_problems(exc, flat):
             if key in failed:
                 continue

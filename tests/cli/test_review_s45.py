@@ -289,3 +289,59 @@ def test_a_null_lr_is_said_with_the_other_problems(tmp_path):
     res = runner.invoke(app, ["check", str(p)])
     assert res.exit_code == 2
     assert "lr.hidden: empty (null)" in res.stderr and "widht: unknown key" in res.stderr, res.output
+
+
+@pytest.mark.parametrize("body", [b'{"detail": ["upstream timed out"]}', b'{"detail": [{"loc": 5, "msg": "x"}]}',
+                                  b'{"error": "busy"}', b'[1, 2]'])
+def test_a_5xx_in_any_json_shape_is_exit_3(tmp_path, answering, body):
+    url = answering(502, body, "application/json")
+    res = runner.invoke(app, ["check", _cfg(tmp_path), "--service", url])
+    assert res.exit_code == 3 and "answered 502" in res.stderr and "Traceback" not in res.output, res.output
+
+
+@pytest.mark.e2e
+def test_a_resumed_tune_says_what_it_kept_and_counts_on(tmp_path):
+    """The whole path: the CLI's on_resume reaches the search through usecases.tune.tune."""
+    pytest.importorskip("optuna")
+    pytest.importorskip("jax")
+    from tests.cli.test_tune import TINY
+    from tests.cli.test_tune_resume import _with
+
+    base = [*_with(TINY, "--trials", "2"), "--model", "mlp", "--out", str(tmp_path / "t.json"), "--resume"]
+    assert runner.invoke(app, ["tune", *base]).exit_code == 0
+    res = runner.invoke(app, ["tune", *_with(base, "--trials", "3")])
+    assert res.exit_code == 0, res.output
+    assert "resumed: 2 of 3 trials already finished in sqlite:///" in res.stderr
+    assert [ln.split()[1] for ln in res.stderr.splitlines() if ln.startswith("trial ")] == ["3/3"]
+
+
+def test_a_storage_password_is_not_printed(monkeypatch):
+    from abcscale.cli.tune import _shown
+
+    assert _shown("postgresql://ci:s3cret@db.internal/optuna") == "postgresql://ci:***@db.internal/optuna"
+    assert _shown("sqlite:////tmp/t.db") == "sqlite:////tmp/t.db"
+
+
+def test_a_null_lr_is_said_beside_an_unresolvable_reference(tmp_path):
+    cfg = config()
+    cfg["lr"] = {**cfg["lr"], "hidden": None}
+    cfg["epsilon"] = "${oc.env:EPS}"
+    p = tmp_path / "run.yaml"
+    p.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(p)])
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 2 and "lr.hidden: empty (null)" in said and "epsilon: its value" in said, res.output
+
+
+def test_omegaconf_list_indexes_and_unknown_keys_with_references(tmp_path):
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text("model:\n  layers: [{d: 4096}]\nwidth_ref: ${model.layers[0].d}\noptim: {lr: 0.0002}\n"
+                   "hydra: {run: {dir: 'outputs/${now:%Y}'}}\nparameterization: mup\noptimizer: adam\n"
+                   "base_width: 256\nbeta: 0.003\n")
+    res = runner.invoke(app, ["check", str(cfg), "--map", "width=width_ref,lr=optim.lr", "--json"])
+    assert res.exit_code in (0, 1) and json.loads(res.stdout)["width"] == 4096, res.output
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("hydra: {run: {dir: 'outputs/${now:%Y}'}}\nwidth: 4096\nparameterization: mup\n"
+                    "optimizer: adam\nbase_width: 256\nbeta: 0.003\nlr: 0.0002\n")
+    res = runner.invoke(app, ["check", str(flat)])
+    assert res.exit_code == 2 and "hydra: unknown key" in res.stderr and "cannot resolve" not in res.stderr

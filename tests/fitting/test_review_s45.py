@@ -214,6 +214,10 @@ def test_a_log_lr_column_says_to_convert_it(tmp_path):
     res = fit(path)
     said = " ".join(res.stderr.split())
     assert res.exit_code == 2 and "if the column holds log10 or log2 of the LR, convert it" in said
+    t["lr"] = 0.0  # a tracker's last LR after a decay to 0: no log
+    t.to_csv(path, index=False)
+    res = fit(path)
+    assert res.exit_code == 2 and "log10" not in res.stderr
 
 
 def test_a_csv_in_a_spreadsheets_encoding_says_save_as_utf8(tmp_path):
@@ -245,3 +249,73 @@ def test_a_score_column_is_said_to_be_minimised(tmp_path, name, said):
     assert res.exit_code == 0, res.output
     warned = any("higher is better" in w for w in json.loads(res.stdout)["warnings"])
     assert warned == said
+
+
+def _strict(tmp_path, t: pd.DataFrame, name: str):
+    path = tmp_path / f"{name}.csv"
+    t.to_csv(path, index=False)
+    return fit(path, "--target-width", "4096", "--strict", "--json")
+
+
+def test_columns_that_are_no_configuration_pass_strict(tmp_path):
+    """A code review's false alarms of the few-valued rule: the node a run ran on, a replicate label that renames
+    the seed, a trial index without a seed column."""
+    rng = np.random.default_rng(5)
+    t = table()
+    res = _strict(tmp_path, t.assign(node=rng.choice(["gpu-a", "gpu-b", "gpu-c"], len(t))), "node")
+    assert res.exit_code == 0, res.output
+    res = _strict(tmp_path, t.assign(replicate=t["seed"].map({0: "a", 1: "b"})), "replicate")
+    assert res.exit_code == 0, res.output
+    res = _strict(tmp_path, t.assign(label=t["seed"].map({0: "first", 1: "second"})), "label")
+    assert res.exit_code == 0, res.output  # a one-to-one renaming of the seed, whatever its name
+    trial = t.drop(columns="seed").assign(trial=t["seed"])
+    assert _strict(tmp_path, trial, "trial").exit_code == 0
+
+
+def test_step_counts_that_are_no_history_are_not_refused(tmp_path):
+    """A code review's false alarms of the history check: runs on a wall-clock budget (each its own step count,
+    seeds pooled), two batch sizes each with its own step budget (a mixed configuration, said as such)."""
+    rng = np.random.default_rng(6)
+    t = table(seeds=(0, 1, 2))
+    timed = t.drop(columns="seed").assign(_step=rng.integers(4900, 5100, len(t)))
+    path = tmp_path / "timed.csv"
+    timed.to_csv(path, index=False)
+    assert fit(path).exit_code == 0
+    two = pd.concat([table().assign(batch_size=32, step=10000), table(c=4e-3).assign(batch_size=64, step=5000)],
+                    ignore_index=True)
+    res = _strict(tmp_path, two, "two")
+    assert res.exit_code == 1 and "differ in batch_size" in " ".join(res.stderr.split()), res.output
+
+
+def test_rows_with_a_trailing_separator_keep_their_columns(tmp_path):
+    t = table()
+    lines = ["width,lr,seed,loss"] + [f"{r.width},{r.lr},{r.seed},{'' if math.isnan(r.loss) else r.loss},"
+                                      for r in t.itertuples()]
+    path = tmp_path / "rows.csv"
+    path.write_text("\n".join(lines) + "\n")
+    res = fit(path, "--target-width", "4096", "--json")
+    assert res.exit_code == 0, res.output
+    assert abs(math.log2(json.loads(res.stdout)["groups"][0]["prediction"]["lr"] / TRUTH_4096)) < 0.25
+
+
+def test_rows_with_a_value_past_the_header_are_an_error(tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text("width,lr,seed,loss\n128,0.001,0,3.0,9\n256,0.001,0,3.0,9\n")
+    res = runner.invoke(app, ["fit", str(path)])
+    assert res.exit_code == 2 and "one field more than the header" in res.stderr, res.output
+
+
+def test_a_typo_in_a_numeric_seed_column_is_still_an_error(tmp_path):
+    t = table().astype({"seed": object})
+    t.loc[5, "seed"] = "1O"
+    path = tmp_path / "typo.csv"
+    t.to_csv(path, index=False)
+    res = fit(path)
+    assert res.exit_code == 2 and "seed" in res.stderr and "row(s) 5" in res.stderr, res.output
+
+
+def test_a_number_whole_only_as_a_float_is_not_an_integer_option(tmp_path):
+    path = tmp_path / "clean.csv"
+    table().to_csv(path, index=False)
+    res = fit(path, "--target-width", "4096.00000000000001")
+    assert res.exit_code == 2 and "--target-width" in res.stderr
