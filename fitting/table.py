@@ -1190,8 +1190,8 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
         steps = _to_number(df[c])
         if steps.notna().sum() < 3:
             continue
-        sets = df[run].assign(_s=steps).groupby(run, dropna=False, sort=False)["_s"].agg(
-            lambda x: frozenset(x.dropna()))
+        grouped = df[run].assign(_s=steps).groupby(run, dropna=False, sort=False)["_s"]
+        sets = pd.Series([frozenset(x.dropna()) for _, x in grouped], dtype=object)
         if not len(sets):
             continue
         common = sets.value_counts().index[0]
@@ -1385,7 +1385,9 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
     repeats = seed_ids is not None and bool((pd.Series(cells).groupby(seed_ids).nunique() > 1).all())
 
     def follows_seed(c: str) -> bool:  # a relabelling of the seed ids (seed 0 is `a`, seed 1 `b`), one to one
-        return repeats and bool((frame[c].groupby(seed_ids).nunique(dropna=False) <= 1).all()) and bool(
+        if not repeats or seed_ids is None:
+            return False
+        return bool((frame[c].groupby(seed_ids).nunique(dropna=False) <= 1).all()) and bool(
             (pd.Series(seed_ids).groupby(frame[c].to_numpy()).nunique() <= 1).all())
 
     few = [c for c in other if not _replicate_like(c) and frame[c].nunique(dropna=True) <= _CONTINUOUS
