@@ -178,6 +178,13 @@ def sweep(
     for w in theory_warnings(spec):
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     results = out / "results.parquet"
+    if len(df) and "loss_at_init" in df and (bad := sorted({int(w) for w, x in zip(df["width"], df["loss_at_init"],
+                                                                                    strict=True) if not x == x})):
+        # diverged at every LR, as too large an LR reads, but from the start: the model's own numbers
+        widths = ", ".join(map(str, bad))
+        err_console.print(f"[yellow]warning:[/] the loss at initialisation is NaN at width(s) {widths}: before any "
+                          "step, so no learning rate is to blame; look at the model (its init, a log of 0, a division)",
+                          highlight=False, soft_wrap=True)
     if (dropped := _no_longer_listed(before, df)) > 0:  # another spec's runs, replaced by this one's (kept)
         err_console.print(f"[yellow]note:[/] {results} held {len(before)} runs; it now lists this sweep's {len(df)}, "
                           f"without {dropped} of those (their cell files stay in {out / 'cells'}: rerun their spec "

@@ -77,3 +77,13 @@ def test_a_model_that_prints_leaves_json_stdout_clean(tmp_path):
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["runs"] == 2  # the JSON alone
     assert "importing chatty" in res.stderr and "tracing apply" in res.stderr
+
+
+def test_a_model_nan_at_initialisation_is_said(tmp_path):
+    """A model NaN before any step read as 'diverged 2/2', as too large an LR does."""
+    ref = _model(tmp_path, "nan.py", roles='{"w1": "embedding", "w3": "readout"}',
+                 readout='h @ p["w3"] * jnp.nan')
+    (tmp_path / "nan.py").write_text("import jax.numpy as jnp\n" + (tmp_path / "nan.py").read_text())
+    res = _sweep(tmp_path, ref)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 0 and "the loss at initialisation is NaN at width(s) 16, 32" in said, res.output
