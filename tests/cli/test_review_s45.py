@@ -152,21 +152,11 @@ def test_tune_progress_counts_finished_trials_after_a_resume(tmp_path, capsys):
     from abcscale.cli.tune import _Progress
     from abcscale.schemas.tune import TuneSettings
     from abcscale.usecases.tune import search
-    from tests.usecases.test_tune_resume import bowl
+    from tests.usecases.test_tune_resume import bowl, stopped_at_the_third
 
     storage = f"sqlite:///{tmp_path / 'tune.db'}"
     settings = TuneSettings(trials=4, top=1, reeval_seeds=2)
-    calls: list = []
-    inner = bowl(calls)
-
-    def stops_at_the_third(params: dict[str, float], seed: int) -> float:
-        if len(calls) == 2:
-            calls.append((dict(params), seed))
-            raise KeyboardInterrupt
-        return inner(params, seed)
-
-    with pytest.raises(KeyboardInterrupt):
-        search(settings.space(), stops_at_the_third, settings, storage=storage, study_name="s")
+    stopped_at_the_third(settings, storage)
     progress, told = _Progress(settings), []
 
     def on_resume(before: int) -> None:

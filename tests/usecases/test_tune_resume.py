@@ -65,13 +65,8 @@ def test_without_storage_nothing_is_kept(tmp_path):
         assert len(_search_calls(calls)) == 3
 
 
-def test_a_trial_stopped_by_ctrl_c_is_retried_once_and_not_counted(tmp_path):
-    """Ctrl-C in a trial: Optuna fails it, and a resumed `--trials 4` reported 5 trials run and never ran its
-    parameters again. It is queued again on resuming (once), and only finished trials count."""
-    from abcscale.usecases.tune import finished
-
-    storage = f"sqlite:///{tmp_path / 'tune.db'}"
-    settings = TuneSettings(trials=4, top=1, reeval_seeds=2)
+def stopped_at_the_third(settings: TuneSettings, storage: str) -> list[tuple[dict[str, float], int]]:
+    """A stored search (study "s") stopped by Ctrl-C in its third evaluation; the calls it made."""
     calls: list = []
     inner = bowl(calls)
 
@@ -83,7 +78,17 @@ def test_a_trial_stopped_by_ctrl_c_is_retried_once_and_not_counted(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         search(settings.space(), stops_at_the_third, settings, storage=storage, study_name="s")
-    stopped = calls[2][0]
+    return calls
+
+
+def test_a_trial_stopped_by_ctrl_c_is_retried_once_and_not_counted(tmp_path):
+    """Ctrl-C in a trial: Optuna fails it, and a resumed `--trials 4` reported 5 trials run and never ran its
+    parameters again. It is queued again on resuming (once), and only finished trials count."""
+    from abcscale.usecases.tune import finished
+
+    storage = f"sqlite:///{tmp_path / 'tune.db'}"
+    settings = TuneSettings(trials=4, top=1, reeval_seeds=2)
+    stopped = stopped_at_the_third(settings, storage)[2][0]
     again: list = []
     res = search(settings.space(), bowl(again), settings, storage=storage, study_name="s")
     assert _search_calls(again)[0][0] == stopped  # retried first, with its parameters
