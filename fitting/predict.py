@@ -22,6 +22,9 @@ from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, 
 
 #: extrapolating further than this past the largest fitted width earns a warning.
 EXTRAPOLATION_WARN = 32.0
+#: past this factor (2^10 widths) a prediction is unreliable: a thousandfold width is another model family (and a
+#: target typed with zeros too many, 10^8 for 10^4, passed `--strict` with a warning; a user review)
+EXTRAPOLATION_UNRELIABLE = 1024.0
 #: an expected relative loss penalty above this makes the prediction unreliable.
 HUGE_PENALTY = 0.05
 #: a 95% band wider than this (octaves of LR, 16x) is too wide to act on, whatever the basin's curvature says
@@ -214,7 +217,10 @@ def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "w
     if n == 2 and factor > 1:
         notes.append(f"{UNRELIABLE}extrapolating {factor:.3g}x from 2 widths: nothing checks the line; sweep 4-5 "
                      f"widths spanning >= {size_factor(8.0, size_kind):g}x")
-    if factor > far:
+    if factor > (too_far := size_factor(EXTRAPOLATION_UNRELIABLE, size_kind)):
+        notes.append(f"{UNRELIABLE}extrapolating {factor:.3g}x past the largest fitted width ({wmax}), beyond "
+                     f"{too_far:g}x: sweep wider widths (or check the target: a zero too many?)")
+    elif factor > far:
         notes.append(f"extrapolating {factor:.3g}x past the largest fitted width ({wmax}); beyond "
                      f"{far:g}x the band is statistical only and misses model misspecification")
     wmin = min(g.law.widths) if g.law is not None and g.law.widths else wmax

@@ -319,3 +319,12 @@ def test_a_number_whole_only_as_a_float_is_not_an_integer_option(tmp_path):
     table().to_csv(path, index=False)
     res = fit(path, "--target-width", "4096.00000000000001")
     assert res.exit_code == 2 and "--target-width" in res.stderr
+
+
+def test_a_thousandfold_extrapolation_fails_strict(tmp_path):
+    path = tmp_path / "clean.csv"
+    table().to_csv(path, index=False)
+    res = fit(path, "--target-width", "100000000", "--strict")  # 97,656x the largest width: a zero too many?
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 1 and "beyond 1024x" in said and "a zero too many" in said, res.output
+    assert fit(path, "--target-width", "524288", "--strict").exit_code == 0  # 512x: a warning only
