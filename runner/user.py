@@ -244,6 +244,21 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
     return out
 
 
+def role_sources(model: UserModel) -> dict[str, str]:
+    """How :func:`layout` decides each parameter's role: ``roles`` (the factory's), ``fan_in`` (given, so a
+    contracted weight: hidden), ``name`` (a name rule) or ``shape`` (1-D: vector-like; a matrix whose axes both
+    grow with the width: hidden)."""
+    from abcscale.theory.groups import DEFAULT_RULES, named_role
+
+    def source(name: str, shape: tuple[int, ...]) -> str:
+        if name in model.roles:
+            return "roles"
+        named = named_role(name, shape, DEFAULT_RULES)
+        return "name" if named is not None else "fan_in" if name in model.fan_in else "shape"
+
+    return {name: source(name, shape) for name, shape in model.shapes.items()}
+
+
 def _fan_in_ratio(name: str, shape: tuple[int, ...], width: int, axes: tuple[int, ...] | None) -> float:
     """A hidden weight's fan-in over the width: the product of ``axes`` (the model's ``fan_in``), else the
     second last axis, which a tensor of 3 or more axes must then have width-sized."""

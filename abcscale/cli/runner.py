@@ -125,6 +125,9 @@ def sweep(
                                                               rich_help_panel=RUN)] = "local",
     address: Annotated[Text, typer.Option(help="Ray cluster address (--executor ray)", rich_help_panel=RUN,
                                           show_default="start or join a local one")] = None,
+    show_roles: Annotated[bool, typer.Option("--show-roles", rich_help_panel=MODEL, help="list each parameter's "
+                                             "role (and how it was decided), init std, LR / beta, epsilon and "
+                                             "weight decay at each width, and exit; trains nothing")] = False,
     quiet: Quiet = False,
     as_json: Json = False,
 ) -> None:
@@ -139,6 +142,9 @@ def sweep(
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
     spec = _build_spec(spec_file, overrides)
+    if show_roles:
+        _show_roles(spec, spec_file, "model" in {k for k in ctx.params if ctx.params[k] is not None}, as_json)
+        return
     _check_model(spec, spec_file, {k for k in ("model", "data", "widths") if ctx.params.get(k) is not None},
                  executor)
     try:
@@ -214,6 +220,48 @@ def sweep(
         console.print(f"* best at the grid's edge (log2 beta {edges[0]:g} or {edges[1]:g}): the optimum may lie "
                       "past it; widen --log2-lr there (a rerun trains only the new runs)", highlight=False)
     console.print(f"{len(df)} runs -> {results}", highlight=False)
+
+
+def _show_roles(spec: SweepSpec, spec_file: Path | None, model_typed: bool, as_json: bool) -> None:
+    """``sweep --show-roles``: each configuration's parameters as the sweep would train them (runner.roles)."""
+    from abcscale.runner.roles import parameter_roles
+
+    try:
+        configs = parameter_roles(spec)
+    except ValueError as exc:
+        where = f"{spec_file}: model" if spec_file is not None and not model_typed else "--model"
+        fail(f"{where} {spec.model}: {exc}")
+    if as_json:
+        emit_json({"model": spec.model, "independent_weight_decay": spec.weight_decay,
+                   "configurations": [asdict(c) for c in configs]})
+        return
+
+    def num(values: list[Any]) -> str:
+        return " / ".join("-" if v is None else f"{v:.4g}" for v in values)
+
+    for c in configs:
+        widths = " / ".join(map(str, c.widths))
+        t = Table(title=f"{c.parameterization} + {c.optimizer}, alignment {c.alignment}, {c.lr_mode} LRs, gamma "
+                        f"{','.join(f'{g:g}' for g in c.gamma)} ({c.form} form): at widths {widths}",
+                  title_justify="left")
+        decay = any(any(p.weight_decay) for p in c.parameters)
+        mult = any(m != 1 for p in c.parameters for m in p.multiplier)
+        for col in ("parameter", "shape", "role", "from", "init", "init std", "LR / beta", "epsilon",
+                    *(["weight decay"] * decay), *(["multiplier"] * mult)):
+            t.add_column(col)
+        for p in c.parameters:
+            t.add_row(p.name, " / ".join("x".join(map(str, s)) for s in p.shape), p.role, p.source, p.init,
+                      num(p.init_std), num(p.lr_factor), num(p.epsilon), *([num(p.weight_decay)] * decay),
+                      *([num(p.multiplier)] * mult))
+        console.print(t)
+        counts = ", ".join(f"{n} {r}" for r, n in c.counts().items())
+        console.print(f"{len(c.parameters)} parameters: {counts}. from: built-in = the model's own layout, roles = "
+                      "the factory's 'roles', name = a name rule, shape = 1-D (vector-like) or both axes growing "
+                      "(hidden), fan_in = the factory's 'fan_in' (hidden). A step's LR is beta times 'LR / beta' "
+                      "times the schedule.", highlight=False, soft_wrap=True)
+    if spec.weight_decay:  # the spec's own decay, on every parameter alike: no column of its own
+        console.print(f"independent weight decay (--weight-decay): each step subtracts {spec.weight_decay:g} x W "
+                      "from every parameter", highlight=False, soft_wrap=True)
 
 
 #: results.parquet's measurements of a run (what it did, and how long it took): every other column names it

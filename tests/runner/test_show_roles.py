@@ -1,0 +1,129 @@
+"""``sweep --show-roles`` (runner.roles): each parameter's role, how it was decided, and the numbers the sweep
+trains it with, listed before anything trains. Checked against theory's own answer (``abcscale.recommend``) and
+against the initial parameters the runner draws."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import abcscale
+from abcscale.cli import app
+
+pytest.importorskip("jax")
+runner = CliRunner()
+
+#: an MLP whose roles come two ways: given (`first`, `last`), read from the shape (`mix`, square; `mix_bias`, 1-D)
+FACTORY = '''
+import jax
+
+def make(width, depth, *, vocab, seq_len):
+    shapes = {"first": (vocab, width), "mix": (width, width), "mix_bias": (width,), "last": (width, vocab)}
+    def apply(p, tok, record):
+        h = jax.nn.relu(p["first"][tok] @ p["mix"] + p["mix_bias"])
+        return h @ p["last"]
+    return {"shapes": shapes, "apply": apply, "roles": {"first": "embedding", "last": "readout"}}
+'''
+
+
+def _ref(tmp_path):
+    (tmp_path / "m.py").write_text(FACTORY)
+    return f"{tmp_path / 'm.py'}:make"
+
+
+def _show(*args):
+    return runner.invoke(app, ["sweep", "--show-roles", "--json", *args])
+
+
+def test_built_in_numbers_are_theorys(tmp_path):
+    """The built-in transformer's LR / beta, init std and multiplier per role at each width are what
+    ``recommend`` gives for the same setup (abc form), and the MLP's 4D -> D projection starts 2x smaller."""
+    res = _show("-p", "mup", "-o", "adam", "--widths", "32,128", "--depth", "1", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+    (config,) = json.loads(res.stdout)["configurations"]
+    assert config["widths"] == [32, 128] and config["form"] == "abc"
+    by_name = {p["name"]: p for p in config["parameters"]}
+    for i, w in enumerate((32, 128)):
+        rec = {s.layer.value: s for s in abcscale.recommend("mup", "adam", width=w, base_width=32, beta=1.0).layers}
+        for name, role in (("tok_embed", "embedding"), ("b0.q", "hidden"), ("readout", "readout")):
+            p = by_name[name]
+            assert p["role"] == role and p["source"] == "built-in"
+            assert p["lr_factor"][i] == pytest.approx(rec[role].lr, rel=1e-12)
+            assert p["init_std"][i] == pytest.approx(rec[role].init_std, rel=1e-12)
+            assert p["multiplier"][i] == pytest.approx(rec[role].multiplier, rel=1e-12)
+            assert p["epsilon"][i] == pytest.approx(rec[role].epsilon, rel=1e-12)
+        assert by_name["b0.mlp_out"]["init_std"][i] == pytest.approx(by_name["b0.q"]["init_std"][i] / 2)
+    assert by_name["b0.ln1"]["role"] == "vector" and by_name["b0.ln1"]["init_std"] == [None, None]
+    # muP + Adam: the hidden LR falls as 1/width, the embedding's as width^-1/2 (theory's table)
+    assert by_name["b0.q"]["lr_factor"][1] / by_name["b0.q"]["lr_factor"][0] == pytest.approx(0.25)
+    assert by_name["tok_embed"]["lr_factor"][1] / by_name["tok_embed"]["lr_factor"][0] == pytest.approx(0.5)
+
+
+def test_user_model_sources_and_multiplier_free_numbers(tmp_path):
+    """Your own model: each role says how it was decided, and the numbers are theory's multiplier-free form."""
+    res = _show("--model", _ref(tmp_path), "-p", "mup", "--widths", "16,64", "--depth", "1")
+    assert res.exit_code == 0, res.output
+    (config,) = json.loads(res.stdout)["configurations"]
+    assert config["form"] == "multiplier_free"
+    by_name = {p["name"]: p for p in config["parameters"]}
+    assert {n: (p["role"], p["source"], p["init"]) for n, p in by_name.items()} == {
+        "first": ("embedding", "roles", "normal"), "mix": ("hidden", "shape", "normal"),
+        "mix_bias": ("vector", "shape", "zeros"), "last": ("readout", "roles", "normal")}
+    assert by_name["mix"]["shape"] == [[16, 16], [64, 64]]
+    for i, w in enumerate((16, 64)):
+        groups = abcscale.recommend("mup", "adam", width=w, base_width=16, beta=1.0, form="multiplier_free").groups
+        for name, role in (("first", "embedding"), ("mix", "hidden"), ("last", "readout"), ("mix_bias", "vector")):
+            assert by_name[name]["lr_factor"][i] == pytest.approx(groups[role].lr, rel=1e-12)
+            assert by_name[name]["multiplier"][i] == 1.0
+
+
+def test_shown_init_std_is_what_the_runner_draws(tmp_path):
+    """The init std listed is the spread of the parameters the sweep starts from (its own draw), and ones/zeros
+    inits are exactly that."""
+    from abcscale.runner.draws import draw
+    from abcscale.runner.roles import parameter_roles
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import _program, layer_hyper
+    from abcscale.runner.train import compiler_options
+
+    spec = SweepSpec(model="examples/user_model.py:factory", widths=[64], depth=1, parameterizations=["mup"],
+                     seq_len=16)
+    (config,) = parameter_roles(spec)
+    (cell,) = spec.cells()
+    specs = _program(spec, cell, (), False).specs()
+    params, _ = draw(specs, np.asarray([0], np.uint32), np.asarray(layer_hyper(spec, cell).init_std), steps=1,
+                     batch=1, high=1000, options=compiler_options())
+    for p in config.parameters:
+        x = np.asarray(params[p.name])[0]
+        if p.init == "normal":
+            # 4,096+ draws: the sample std's relative error is about 1.1%; 8% is 7 of them
+            assert float(x.std()) == pytest.approx(p.init_std[0], rel=0.08), p.name
+        else:
+            assert p.init_std == [None] and np.all(x == (1.0 if p.init == "ones" else 0.0)), p.name
+    assert {p.name for p in config.parameters} == set(specs)
+
+
+def test_table_and_errors(tmp_path):
+    """The table names the setup and each parameter; a model that would stop the sweep stops this (exit 2,
+    naming --model); a decaying AdamW shows its per-layer decay, the independent decay is said once."""
+    res = runner.invoke(app, ["sweep", "--show-roles", "--model", _ref(tmp_path), "-p", "mup,sp", "-o", "adamw",
+                              "--widths", "16,32", "--depth", "1", "--weight-decay", "0.01"])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.count("(multiplier_free form): at widths 16 / 32") == 2  # mup and standard
+    assert "mix_bias" in res.stdout and "shape" in res.stdout and "roles" in res.stdout
+    assert "independent weight decay (--weight-decay): each step subtracts 0.01" in res.stdout
+    toml = tmp_path / "s.toml"
+    toml.write_text('[sweep]\noptimizers = ["adamw"]\nparameterizations = ["mup"]\nwidths = [32, 64]\ndepth = 1\n'
+                    '[sweep.constants]\nweight_decay = 0.1\n')
+    decayed = runner.invoke(app, ["sweep", str(toml), "--show-roles"])
+    assert decayed.exit_code == 0, decayed.output
+    assert "weight decay" in decayed.stdout  # the per-layer column appears only when some decay is set
+    assert "weight decay" not in res.stdout.split("independent")[0]
+    (tmp_path / "bad.py").write_text(FACTORY.replace('"mix": (width, width)', '"mix": (width, 7)'))
+    bad = runner.invoke(app, ["sweep", "--show-roles", "--model", f"{tmp_path / 'bad.py'}:make", "--widths", "16,32"])
+    assert bad.exit_code == 2
+    assert "--model" in bad.output and "'mix'" in bad.output
