@@ -3,7 +3,9 @@
 The factory contract (README "Sweeps"): ``factory(width, depth, *, vocab, seq_len)`` returns an object (a
 :class:`UserModel`, or anything with these attributes, or a dict) with
 
-- ``shapes``: parameter name -> shape, JAX layout (a dense kernel is [fan_in, fan_out]);
+- ``shapes``: parameter name -> shape, JAX layout (a dense kernel is [fan_in, fan_out]); a shape may be an
+  array or a ``ShapeDtypeStruct``, and the dict nested (a flax/haiku tree): names are then its key paths joined
+  by ``/`` and ``apply`` gets the nested tree;
 - ``apply(params, tokens_BxT, record) -> logits_BxTxV``: a plain model, no multipliers; ``record(name, x)``
   returns ``x`` and, during a coordinate check, records its RMS (call it on any activation worth checking;
   the runner records the logits too);
@@ -61,6 +63,25 @@ class UserModel:
     roles: dict[str, str] = field(default_factory=dict)
     init: dict[str, str] = field(default_factory=dict)
     fan_in: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    nested: bool = False  # 'shapes' was a nested dict (a flax or haiku tree): apply gets the tree back
+
+    def tree(self, params: Mapping[str, Any]) -> Any:
+        """The parameters as ``apply`` takes them: flat by name, or the factory's nested dicts (names joined by
+        ``/``, :data:`SEP`)."""
+        if not self.nested:
+            return params
+        out: dict[str, Any] = {}
+        for name, value in params.items():
+            *path, last = name.split(SEP)
+            node = out
+            for key in path:
+                node = node.setdefault(key, {})
+            node[last] = value
+        return out
+
+
+#: joins the keys of a nested 'shapes' (a flax/haiku parameter tree) into one name, as abcscale.optax names leaves
+SEP = "/"
 
 
 def is_reference(model: str) -> bool:
@@ -135,14 +156,36 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
     except Exception as exc:
         raise ValueError(f"model: {ref}({width}, {depth}) raised {type(exc).__name__}: {exc}") from None
     get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
-    shapes = _shapes(get("shapes"))
+    raw = get("shapes")
+    nested = isinstance(raw, Mapping) and any(isinstance(v, Mapping) for v in raw.values())
+    shapes = _shapes(_flat("shapes", raw) if nested else raw)
     apply = get("apply")
     if not callable(apply):
         raise ValueError("model: the factory's result has no callable 'apply(params, tokens, record)'")
-    roles = _names("roles", get("roles") or {}, shapes, lambda v: Role.parse(v).value, "embedding, hidden, "
-                   "readout or vector")
-    init = _names("init", get("init") or {}, shapes, _init_kind, " | ".join(INITS))
-    return UserModel(shapes=shapes, apply=apply, roles=roles, init=init, fan_in=_fan_in(get("fan_in"), shapes))
+    roles = _names("roles", _flat("roles", get("roles") or {}), shapes, lambda v: Role.parse(v).value,
+                   "embedding, hidden, readout or vector")
+    init = _names("init", _flat("init", get("init") or {}), shapes, _init_kind, " | ".join(INITS))
+    return UserModel(shapes=shapes, apply=apply, roles=roles, init=init,
+                     fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested)
+
+
+def _flat(what: str, value: Any, prefix: str = "") -> Any:
+    """A nested dict's leaves under names joined by :data:`SEP` (``{"Dense_0": {"kernel": ...}}`` ->
+    ``"Dense_0/kernel"``); anything but a dict of dicts as it is (flat names may hold the ``/`` already)."""
+    if not isinstance(value, Mapping) or not any(isinstance(v, Mapping) for v in value.values()) and not prefix:
+        return value
+    out: dict[Any, Any] = {}
+    for key, v in value.items():
+        if not isinstance(key, str) or SEP in key:
+            raise ValueError(f"{what}: nested key {prefix + str(key)!r} must be a str without {SEP!r} (nested names "
+                             f"are joined by {SEP!r})")
+        if isinstance(v, Mapping):
+            if not v:
+                continue  # an empty sub-tree (a module without parameters) holds nothing
+            out |= _flat(what, v, f"{prefix}{key}{SEP}")
+        else:
+            out[prefix + key] = v
+    return out
 
 
 def _fan_in(value: Any, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tuple[int, ...]]:
@@ -173,7 +216,8 @@ def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
     if not isinstance(value, Mapping) or not value:
         raise ValueError("model: the factory's result needs 'shapes', a non-empty dict name -> shape")
     out = {}
-    for name, shape in value.items():
+    for name, given in value.items():
+        shape: Any = getattr(given, "shape", given)  # an array or jax.eval_shape's ShapeDtypeStruct: its shape
         try:
             dims = tuple(int(d) for d in shape)
         except (TypeError, ValueError):
@@ -355,7 +399,7 @@ def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 
     params = {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in model.shapes.items()}
     tokens = jax.ShapeDtypeStruct((batch, seq_len), jnp.int32)
     try:
-        out = jax.eval_shape(lambda p, t: model.apply(p, t, record), params, tokens)
+        out = jax.eval_shape(lambda p, t: model.apply(model.tree(p), t, record), params, tokens)
     except Exception as exc:  # noqa: BLE001 - the user's code: any failure is theirs, said in one line
         raise ValueError(f"model: apply at width {width} failed: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
@@ -381,4 +425,4 @@ def apply(cfg: ModelConfig, params: dict[str, jax.Array], mult_3: jax.Array, tok
     del mult_3
     assert cfg.factory is not None
     model = build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len)
-    return probes.record("logits", model.apply(params, tokens_BxT, probes.record))
+    return probes.record("logits", model.apply(model.tree(params), tokens_BxT, probes.record))

@@ -127,3 +127,46 @@ def test_table_and_errors(tmp_path):
     bad = runner.invoke(app, ["sweep", "--show-roles", "--model", f"{tmp_path / 'bad.py'}:make", "--widths", "16,32"])
     assert bad.exit_code == 2
     assert "--model" in bad.output and "'mix'" in bad.output
+
+
+NESTED = '''
+import jax, jax.numpy as jnp
+
+def make(width, depth, *, vocab, seq_len):
+    shapes = {"Embed_0": {"embedding": (vocab, width)},
+              "Dense_0": {"kernel": (width, 4 * width), "bias": (4 * width,)},
+              "Dense_1": {"kernel": jax.ShapeDtypeStruct((4 * width, width), jnp.float32), "bias": (width,)},
+              "lm_head": {"kernel": (width, vocab)}, "Dropout_0": {}}
+    def apply(p, tok, record):
+        h = p["Embed_0"]["embedding"][tok]
+        f = jax.nn.gelu(h @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+        h = h + record("mlp", f @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])
+        return h @ p["lm_head"]["kernel"]
+    return {"shapes": shapes, "apply": apply, "roles": {"Embed_0": {"embedding": "embedding"}}, "init": INIT}
+'''
+
+
+def test_nested_parameter_tree(tmp_path):
+    """A flax/haiku-style nested 'shapes' (dicts of dicts, a leaf an array's shape or a ShapeDtypeStruct) trains:
+    names are the key paths joined by '/', `apply` gets the nested tree back, and `roles`/`init` may be nested or
+    flat. It was refused ("must map to a tuple of positive ints"). A key holding '/' is refused by name."""
+    (tmp_path / "n.py").write_text(NESTED.replace("INIT", '{"Dense_1/bias": "ones"}'))
+    ref = f"{tmp_path / 'n.py'}:make"
+    res = _show("--model", ref, "--widths", "16,32", "--depth", "1")
+    assert res.exit_code == 0, res.output
+    by_name = {p["name"]: p for p in json.loads(res.stdout)["configurations"][0]["parameters"]}
+    assert set(by_name) == {"Embed_0/embedding", "Dense_0/kernel", "Dense_0/bias", "Dense_1/kernel", "Dense_1/bias",
+                            "lm_head/kernel"}
+    assert by_name["Embed_0/embedding"]["source"] == "roles" and by_name["Dense_1/bias"]["init"] == "ones"
+    assert by_name["Dense_1/kernel"]["role"] == "hidden" and by_name["Dense_1/kernel"]["shape"][0] == [64, 16]
+    out = runner.invoke(app, ["sweep", "--model", ref, "--widths", "16,32", "--depth", "1", "--log2-lr=-6",
+                              "--steps", "3", "--batch", "2", "--seq-len", "8", "--out", str(tmp_path / "o"), "-q",
+                              "--json"])
+    assert out.exit_code == 0, out.output
+    import pandas as pd
+
+    rows = pd.read_parquet(tmp_path / "o" / "results.parquet")
+    assert len(rows) == 2 and rows["final_loss"].notna().all() and not rows["diverged"].any()
+    (tmp_path / "bad.py").write_text(NESTED.replace("INIT", "{}").replace('"Dense_0": {', '"Dense/0": {'))
+    bad = _show("--model", f"{tmp_path / 'bad.py'}:make", "--widths", "16,32")
+    assert bad.exit_code == 2 and "'Dense/0'" in bad.stdout + bad.stderr
