@@ -64,6 +64,14 @@ class UserModel:
     init: dict[str, str] = field(default_factory=dict)
     fan_in: dict[str, tuple[int, ...]] = field(default_factory=dict)
     nested: bool = False  # 'shapes' was a nested dict (a flax or haiku tree): apply gets the tree back
+    depth: int | None = None  # what the factory was called with: a leading axis of this size may be a stack
+
+    def stacked_vector(self, name: str, shape: tuple[int, ...]) -> bool:
+        """A stack of per-layer gains or biases for ``lax.scan`` (``[depth, D]``): its first axis is the depth and
+        its name is a norm's or a bias's, as the 1-D parameter of one layer would be."""
+        from abcscale.theory.groups import DEFAULT_RULES, named_role
+
+        return len(shape) >= 2 and shape[0] == self.depth and named_role(name, shape[1:], DEFAULT_RULES) is Role.vector
 
     def tree(self, params: Mapping[str, Any]) -> Any:
         """The parameters as ``apply`` takes them: flat by name, or the factory's nested dicts (names joined by
@@ -166,7 +174,7 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
                    "embedding, hidden, readout or vector")
     init = _names("init", _flat("init", get("init") or {}), shapes, _init_kind, " | ".join(INITS))
     return UserModel(shapes=shapes, apply=apply, roles=roles, init=init,
-                     fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested)
+                     fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested, depth=depth)
 
 
 def _flat(what: str, value: Any, prefix: str = "") -> Any:
@@ -254,8 +262,8 @@ def _init_kind(value: str) -> str:
 _BIAS_NAME = re.compile(r"(^|_)(bias|b|offset|beta)\d*$", re.IGNORECASE)
 
 
-def _default_init(name: str, shape: tuple[int, ...]) -> str:
-    if len(shape) >= 2:
+def _default_init(name: str, shape: tuple[int, ...], role: Role | None = None) -> str:
+    if len(shape) >= 2 and role is not Role.vector:  # a vector-like stack ([depth, D] gains) starts as its rows
         return "normal"
     last = name.replace("/", ".").rstrip(".").rsplit(".", 1)[-1]
     return "zeros" if _BIAS_NAME.search(last) else "ones"
@@ -272,6 +280,8 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
             named = Role(model.roles[name]) if name in model.roles else named_role(name, shape, DEFAULT_RULES)
             role = named or Role.hidden  # fan_in given: a contracted weight
             r = _fan_in_ratio(name, shape, width, model.fan_in.get(name)) if role is Role.hidden else 1.0
+        elif model.stacked_vector(name, shape):
+            role, r = Role.vector, 1.0
         else:
             try:
                 role, r = assign(name, shape, width, DEFAULT_RULES, layout="jax")
@@ -279,8 +289,15 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                 if "fan-in spans several axes" in str(exc):
                     raise ValueError(f"fan_in: {exc} (here: the factory's 'fan_in': {{{name!r}: <the axes apply "
                                      "contracts>}})") from None
+                if len(shape) >= 2 and shape[0] == model.depth and shape[0] != width:
+                    # a lax.scan stack: "a hidden matrix's shape for width <depth>" misread it (a user review)
+                    raise ValueError(f"roles: {name!r} {list(shape)}: its first axis ({shape[0]}) is the depth, a "
+                                     "stack of per-layer parameters (for lax.scan)? A stack of gains or biases is "
+                                     "read by its name (scale, bias, ln, norm) or given 'roles': {" + repr(name) +
+                                     ": 'vector'}; a stack of matrices [depth, fan_in, fan_out] is hidden when both "
+                                     "its last axes grow with the width, else give its role") from None
                 raise ValueError(f"roles: {exc}") from None
-        init = model.init.get(name) or _default_init(name, shape)
+        init = model.init.get(name) or _default_init(name, shape, role)
         if role is Role.vector and init == "normal":
             raise ValueError(f"init: {name!r} is vector-like (no width-sized fan-in), so it starts at ones or "
                              "zeros; give it init 'ones'/'zeros' or another role")
@@ -298,7 +315,8 @@ def role_sources(model: UserModel) -> dict[str, str]:
         if name in model.roles:
             return "roles"
         named = named_role(name, shape, DEFAULT_RULES)
-        return "name" if named is not None else "fan_in" if name in model.fan_in else "shape"
+        return ("name" if named is not None or model.stacked_vector(name, shape) else
+                "fan_in" if name in model.fan_in else "shape")
 
     return {name: source(name, shape) for name, shape in model.shapes.items()}
 
@@ -341,7 +359,8 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
             named = None if name in model.roles else named_role(name, shape, DEFAULT_RULES)
             # a name a rule reads as hidden (w1, fc_in, mlp_out) is checked too: `w1` [vocab, width] was trained
             # as a hidden matrix, its LR shrinking as 1/width, unsaid (a user review)
-            if len(shape) < 2 or name in model.roles or name in model.fan_in or named not in (None, Role.hidden):
+            if len(shape) < 2 or name in model.roles or name in model.fan_in or named not in (None, Role.hidden) \
+                    or model.stacked_vector(name, shape):
                 continue
             grown = grown_model.shapes.get(name)
             if grown is None or len(grown) != len(shape) or any(a * w2 != b * w for a, b in zip(shape[-2:], grown[-2:],

@@ -170,3 +170,46 @@ def test_nested_parameter_tree(tmp_path):
     (tmp_path / "bad.py").write_text(NESTED.replace("INIT", "{}").replace('"Dense_0": {', '"Dense/0": {'))
     bad = _show("--model", f"{tmp_path / 'bad.py'}:make", "--widths", "16,32")
     assert bad.exit_code == 2 and "'Dense/0'" in bad.stdout + bad.stderr
+
+
+SCANNED = '''
+import jax
+
+def make(width, depth, *, vocab, seq_len):
+    D, L = width, depth
+    shapes = {"embed": (vocab, D), "blocks.ln.scale": (L, D), "blocks.ln.bias": (L, D), "blocks.GAIN": (L, D),
+              "blocks.fc_in": (L, D, 4 * D), "blocks.fc_out": (L, 4 * D, D), "lm_head": (D, vocab)}
+    def apply(p, tok, record):
+        def body(h, blk):
+            s, b, g, w1, w2 = blk
+            x = (h - h.mean(-1, keepdims=True)) * s * g + b
+            return h + jax.nn.gelu(x @ w1) @ w2, None
+        stack = tuple(p["blocks." + k] for k in ("ln.scale", "ln.bias", "GAIN", "fc_in", "fc_out"))
+        h, _ = jax.lax.scan(body, p["embed"][tok], stack)
+        return h @ p["lm_head"]
+    return {"shapes": shapes, "apply": apply, "roles": ROLES}
+'''
+
+
+def test_stacked_layers_for_scan(tmp_path):
+    """Parameters stacked over the depth for ``lax.scan``: a `[depth, D]` gain or bias is vector-like by its name
+    (ones / zeros), a `[depth, D, 4D]` matrix hidden; an unnamed stack is exit 2 saying its first axis is the
+    depth (it said "a hidden matrix's shape for width 2"), and given the vector role it starts at ones."""
+    (tmp_path / "bad.py").write_text(SCANNED.replace("ROLES", "{}"))
+    bad = _show("--model", f"{tmp_path / 'bad.py'}:make", "--widths", "16,32", "--depth", "2")
+    assert bad.exit_code == 2
+    said = bad.stdout + bad.stderr
+    assert "'blocks.GAIN' [2, 16]: its first axis (2) is the depth" in said and "width 2" not in said
+    (tmp_path / "m.py").write_text(SCANNED.replace("ROLES", '{"blocks.GAIN": "vector"}'))
+    ref = f"{tmp_path / 'm.py'}:make"
+    res = _show("--model", ref, "--widths", "16,32", "--depth", "2")
+    assert res.exit_code == 0, res.output
+    by_name = {p["name"]: p for p in json.loads(res.stdout)["configurations"][0]["parameters"]}
+    assert {n: (p["role"], p["init"], p["source"]) for n, p in by_name.items() if n.startswith("blocks")} == {
+        "blocks.ln.scale": ("vector", "ones", "name"), "blocks.ln.bias": ("vector", "zeros", "name"),
+        "blocks.GAIN": ("vector", "ones", "roles"), "blocks.fc_in": ("hidden", "normal", "name"),
+        "blocks.fc_out": ("hidden", "normal", "name")}
+    assert by_name["blocks.fc_out"]["init_std"][0] == pytest.approx(by_name["blocks.fc_in"]["init_std"][0] / 2)
+    out = runner.invoke(app, ["sweep", "--model", ref, "--widths", "16,32", "--depth", "2", "--log2-lr=-6",
+                              "--steps", "3", "--batch", "2", "--seq-len", "8", "--out", str(tmp_path / "o"), "-q"])
+    assert out.exit_code == 0, out.output
