@@ -26,6 +26,7 @@ spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,14 +41,42 @@ from abcscale.theory.groups import assign, check_width, dense_input_std, tied_re
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
 
-#: the group keys param_groups sets from the spec; ``extra`` may not override them
-_SPEC_KEYS = ("params", "lr", "eps", "weight_decay", "name", "use_muon")
+def _spec_keys(optimizer: Optimizer) -> set[str]:
+    """The group keys :func:`param_groups` sets from a spec for ``optimizer`` (:func:`_group`); ``extra`` may not
+    override them."""
+    eps = {"eps"} if optimizer in (Optimizer.adam, Optimizer.adamw, Optimizer.muon, Optimizer.adafactor) else set()
+    decay = {"weight_decay"} if optimizer in (Optimizer.adamw, Optimizer.lion, Optimizer.muon) else set()
+    return {"params", "lr", "name", *eps, *decay, *({"use_muon"} if optimizer is Optimizer.muon else set())}
 
 
-def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: str) -> None:
+def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: str, model: Any = None) -> None:
     from abcscale.usecases.tune import warn_unapplied_multipliers as warn
 
-    warn(spec, form, f"abctorch.{where}")
+    applied = spec.form is Form.mup and bool(_mu_readouts(model))  # MuReadout applies the mup form's multiplier
+    warn(spec, form, f"abctorch.{where}", applied=applied)
+
+
+def _mu_readouts(model: Any) -> set[str]:
+    """The weights of microsoft/mup's ``MuReadout`` (and ``MuSharedReadout``) modules, by class name: their forward
+    divides the output by ``width_mult``, as the mup form's readout numbers assume and no other form's do."""
+    if not callable(getattr(model, "named_modules", None)):
+        return set()
+    return {f"{prefix}.weight" if prefix else "weight" for prefix, module in model.named_modules()
+            if "MuReadout" in {c.__name__ for c in type(module).__mro__}}
+
+
+def _check_mu_readout(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec) -> None:
+    """A ``MuReadout`` placed as the readout with a spec in another form: its 1/width_mult applies on top of the
+    readout's numbers, which already hold the width's factor (a user review: logits 4x too small at 4x the base
+    width, and the readout's Adam steps as much, with ``multipliers()`` saying nothing was needed)."""
+    if spec.form is Form.mup:
+        return
+    mu = _mu_readouts(model)
+    if hit := next((name for name, _, role, _ in placed if role is Role.readout and name in mu), None):
+        raise ValueError(f"parameter {hit!r} is microsoft/mup's MuReadout, whose forward divides its output by "
+                         f"width_mult, but the spec is in the {spec.form.value} form, whose readout LR and init std "
+                         "assume a plain readout: the width's factor would apply twice. Make the spec in the mup form "
+                         "(recommend(..., form='mup'), or `abcscale mup export`), or use nn.Linear as the readout")
 
 
 def _spec(spec: SpecLike, width: int | None, form: Form | str | None) -> GroupSpec:
@@ -81,6 +110,26 @@ def _dense(model: Any) -> set[str]:
     return {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
             if {c.__name__ for c in type(module).__mro__} & {"Linear", "_ConvNd", "Conv1D"}
             for name, p in module.named_parameters(recurse=False) if len(p.shape) >= 2}
+
+
+def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
+    """The rules a model's parameters are placed by: the user's, then what the modules' classes say, then the
+    spec's own."""
+    from abcscale.usecases.recommend import parse_rules
+
+    return [*([] if rules is None else parse_rules(rules)), *_lookup_tables(model), *spec.rules]
+
+
+def _lookup_tables(model: Any) -> list[GroupRule]:
+    """An exact-name embedding rule for the weight of each ``nn.Embedding``/``nn.EmbeddingBag`` (by class name):
+    a lookup table is an embedding whatever its name (``nn.Sequential``'s ``0.weight``) or shape (a vocabulary
+    that is a multiple of the width looked like a hidden matrix and trained as one, unsaid: a user review)."""
+    if not callable(getattr(model, "named_modules", None)):
+        return []
+    return [GroupRule(pattern=f"^{re.escape(f'{prefix}.weight' if prefix else 'weight')}$", role=Role.embedding)
+            for prefix, module in model.named_modules()
+            if {c.__name__ for c in type(module).__mro__} & {"Embedding", "EmbeddingBag"}
+            and any(name == "weight" for name, _ in module.named_parameters(recurse=False))]
 
 
 def _tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
@@ -154,15 +203,14 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
     ``{pattern: role}`` mapping)."""
-    from abcscale.usecases.recommend import parse_rules
-
-    rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]  # before the spec's own
+    rules = _all_rules(model, spec, rules)
     stored_in_out = _in_out(model)
     placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules,
                                 layout="jax" if name in stored_in_out else "torch"))
               for name, p in _named(model)]
     placed = _embedding_first(model, placed, spec, rules)
     check_width([(name, tuple(p.shape), role) for name, p, role, _ in placed], spec.width, "torch", rules)
+    _check_mu_readout(model, placed, spec)
     _check_tied(model, placed, spec, rules)
     return placed
 
@@ -184,12 +232,13 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     ``adjust_lr_fn``, the spectral shape factor sqrt(max(1, fan_out / fan_in)) the rule assumes) and the rest
     to ``torch.optim.AdamW``, or all of them, with ``names=False``, to Keller Jordan's ``MuonWithAuxAdam``
     (which checks each group's keys)."""
-    clash = sorted(set(extra) & set(_SPEC_KEYS))
+    spec = _spec(spec, width, form)
+    # only the keys this optimizer's groups set: SGD's groups leave weight_decay (its L2 term) to the caller
+    clash = sorted(set(extra) & _spec_keys(spec.optimizer))
     if clash:
         raise ValueError(f"{', '.join(clash)}: set per group from the spec; leave {'it' if len(clash) == 1 else 'them'}"
                          " out of the extra keys")
-    spec = _spec(spec, width, form)
-    warn_unapplied_multipliers(spec, form, "param_groups")
+    warn_unapplied_multipliers(spec, form, "param_groups", model)
     from abcscale.usecases.snippets import check_torch_decay  # the use cases load only when groups are made
 
     check_torch_decay(spec)
@@ -228,24 +277,45 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
 
 
 def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, generator: Any = None,
-          width: int | None = None, form: Form | str | None = None) -> dict[str, float]:
+          width: int | None = None, form: Form | str | None = None, frozen: bool = False) -> dict[str, float]:
     """Redraw every parameter that has an init std as normal(0, std), in place (``p.data``, so outside
     autograd); vector-like ones (biases, norm gains) keep their init. Returns ``{name: std}`` of those drawn.
     A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``. An embedding
     that is an ``nn.Linear`` or convolution (a dense input layer) takes the embedding's std times its
-    fan-in^-1/2 (:func:`theory.groups.dense_input_std`); an ``nn.Embedding``'s is the std itself."""
+    fan-in^-1/2 (:func:`theory.groups.dense_input_std`); an ``nn.Embedding``'s is the std itself, and its
+    ``padding_idx`` row is zero again after the draw, as PyTorch initialises it (it gets no gradient, so a drawn
+    row stayed random). Frozen parameters (``requires_grad=False``: pretrained, or fixed on purpose) are kept, with
+    a warning naming them, unless ``frozen=True``."""
     spec = _spec(spec, width, form)
-    warn_unapplied_multipliers(spec, form, "init_")
+    warn_unapplied_multipliers(spec, form, "init_", model)
     drawn = {}
-    dense, stored_in_out = _dense(model), _in_out(model)
+    dense, stored_in_out, padding = _dense(model), _in_out(model), _padding_rows(model)
+    kept = []
     for name, p, role, ratio in _placed(model, spec, rules):
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and name in dense:
             std = dense_input_std(std, tuple(p.shape), "jax" if name in stored_in_out else "torch")
-        if std is not None:
+        if std is not None and not frozen and getattr(p, "requires_grad", True) is False:
+            kept.append(name)
+        elif std is not None:
             p.data.normal_(0.0, std, generator=generator)
+            if (row := padding.get(id(p))) is not None:
+                p.data[row].zero_()
             drawn[name] = std
+    if kept:
+        warnings.warn(f"abctorch.init_: kept {len(kept)} frozen parameter(s) (requires_grad=False) as they are: "
+                      f"{', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}; frozen=True redraws them too",
+                      UserWarning, stacklevel=2)
     return drawn
+
+
+def _padding_rows(model: Any) -> dict[int, int]:
+    """``{id(weight): padding_idx}`` of each ``nn.Embedding`` with a padding row, by class name."""
+    if not callable(getattr(model, "named_modules", None)):
+        return {}
+    return {id(module.weight): int(module.padding_idx) for _, module in model.named_modules()
+            if "Embedding" in {c.__name__ for c in type(module).__mro__}
+            and getattr(module, "padding_idx", None) is not None and getattr(module, "weight", None) is not None}
 
 
 def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, width: int | None = None,
@@ -254,8 +324,6 @@ def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any 
     1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult), and an
     embedding tied to the readout's logits under the readout's name (:func:`theory.groups.tied_readout_multiplier`,
     in every form). Otherwise empty for the multiplier_free form, whose model applies none."""
-    from abcscale.usecases.recommend import parse_rules
-
     spec = _spec(spec, width, form)
     out: dict[str, float] = {}
     placed = _placed(model, spec, rules)
@@ -263,7 +331,7 @@ def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any 
         m = spec[role].multiplier
         if m is not None and m != 1.0:
             out[name] = m
-    rules = spec.rules if rules is None else [*parse_rules(rules), *spec.rules]
+    rules = _all_rules(model, spec, rules)
     for pair in _tied(model, placed, spec, rules):  # the tied logits' scale, keyed by the readout's name
         if (logits := _tied_logits(pair)) is not None and (tied := tied_readout_multiplier(spec)) != 1.0:
             out[logits] = tied

@@ -125,11 +125,19 @@ def test_block_mlps_at_the_vocabulary_s_size_stay_hidden_when_both_ends_are_name
         groups = abctorch.param_groups(model, spec)
         assert {g["name"].split(" ")[0] for g in groups} >= {"embedding", "hidden", "readout"}
     else:
+        # a gated MLP (flax's unnamed Dense_N): up and gate [D, 4D], down [4D, D]; 4D is the vocabulary
         tree = {"params": {"Embed_0": {"embedding": jnp.zeros((v, w))},
-                           "Block_0": {"Dense_0": {"kernel": jnp.zeros((w, 4 * w))}},
+                           "Block_0": {"Dense_0": {"kernel": jnp.zeros((w, 4 * w))},
+                                       "Dense_1": {"kernel": jnp.zeros((w, 4 * w))},
+                                       "Dense_2": {"kernel": jnp.zeros((4 * w, w))}},
                            "lm_head": {"kernel": jnp.zeros((w, v))}}}
         labels = abcoptax.labels(spec, tree)["params"]
         assert labels["Block_0"]["Dense_0"]["kernel"] == "hidden" and labels["lm_head"]["kernel"] == "readout"
+        assert labels["Block_0"]["Dense_2"]["kernel"] == "hidden"
+        # a block with an up projection and nothing back to the width is no MLP: a second head? asked, not guessed
+        del tree["params"]["Block_0"]["Dense_2"]
+        with pytest.raises(ValueError, match="Dense_0/kernel.*256 is the vocabulary"):
+            abcoptax.labels(spec, tree)
 
 
 def test_unnamed_matrices_of_another_width_say_the_width_may_be_wrong():

@@ -59,6 +59,8 @@ _READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|l
 #: the hidden rule's generic MLP names, which an MLP classifier uses for its input and output layers too
 _GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: a path under a block's index (h.0., layers.3., flax's Block_0.); not `fc1.`, whose digit is its own name's
+#: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
+_LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
 _IN_BLOCK = re.compile(r"(^|\.)(\d+|\w+_\d+)\.")
 #: readout names no block uses for an inner matrix: a readout even when square (a vocabulary the size of the width)
 _READOUT_ONLY = re.compile(r"(^|\.)(lm_head|unembed|logits)(\.(weight|kernel|w))?$", re.IGNORECASE)
@@ -242,13 +244,25 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     # embedding table's other axis, or the readout's output axis, and the missing one is an unnamed matrix with it.
     # With both found, an MLP of ratio vocab / width (256 bytes at width 64) is just hidden.
     roles = {role for _, dims, role in placed if len(dims) == 2}
-    vocab: dict[int, str] = {}
-    if Role.readout not in roles:
-        vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
-                 if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
-    elif Role.embedding not in roles:
-        vocab = {out: name for name, dims, role in placed if role is Role.readout and len(dims) == 2
-                 and (out := dims[0] if layout == "torch" else dims[-1]) != width}
+    # The vocabulary: an embedding table's other axis, a readout's output axis. An unnamed matrix with it that no
+    # transposed twin pairs (an MLP's up [4D, D] has its down [D, 4D]) is a second readout or input, not hidden
+    # (a user review: multi-token prediction heads [V, D] beside a named lm_head trained as hidden matrices)
+    vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
+             if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
+    vocab |= {out: name for name, dims, role in placed if role is Role.readout and len(dims) == 2
+              and (out := dims[0] if layout == "torch" else dims[-1]) != width}
+    if Role.embedding in roles and Role.readout not in roles:
+        # a vocabulary the size of the width (a byte model at width 256): the readout's usual names are left to
+        # blocks when square, so a top-level square `head`/`output` was trained as a hidden matrix, unsaid
+        for name, dims, role in placed:
+            key = _name(name)
+            module = re.sub(r"^params\.", "", _LEAF.sub("", key))  # flax's tree starts at `params`
+            if role is Role.hidden and len(dims) == 2 and dims[0] == dims[1] and "." not in module \
+                    and re.search(_READOUT_RULE.pattern, key, re.IGNORECASE):
+                raise ValueError(f"parameter {name!r} {list(dims)}: named like the readout, and the model has an "
+                                 "embedding but no readout, but it is square, which a block's matrix of that name "
+                                 "would be too (a vocabulary the size of the width?); add a rule (pattern, role) "
+                                 f"for it: ({module!r}, 'readout') or ({module!r}, 'hidden')")
     unnamed = [(name, dims) for name, dims, role in placed
                if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None]
     # an MLP's matrices come in pairs, up [4D, D] and down [D, 4D]: as many of one shape as of its transpose are
@@ -258,8 +272,11 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     shapes = Counter(dims for _, dims, role in placed if role is Role.hidden and len(dims) == 2)
     # named first: the least nested in numbered modules (the readout sits beside the blocks: `out` against
     # `h.0.mlp.0`, flax's `Dense_9` against `Block_0/Dense_0`), then the first in order
+    both = Role.embedding in roles and Role.readout in roles
     for name, dims in sorted(unnamed, key=lambda p: len(_INDEXED.findall(_name(p[0])))):
-        if shapes[dims] != shapes[dims[::-1]]:
+        # with both ends found, only a matrix with no transposed twin at all: a gated MLP's up and gate [4D, D] pair
+        # with one down [D, 4D], a second head [V, D] with nothing
+        if shapes[dims] != shapes[dims[::-1]] and not (both and shapes[dims[::-1]]):
             if hit := next((d for d in dims if d in vocab and d != width), None):
                 raise ValueError(
                     f"parameter {name!r} {list(dims)}: no rule names its role, and its shape could be a hidden "

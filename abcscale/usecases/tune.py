@@ -531,22 +531,26 @@ def analytic_request(tuned: TunedConstants | TunedFile, width: int, *, lr_mode: 
     return req
 
 
-def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: str) -> None:
-    """Warn when an abc-form spec reaches an export that sets LRs or init stds without the caller saying its
-    forward applies the multipliers (``form="abc"``): ``recommend()``'s default form is abc, and a plain model
-    given those numbers trains its embedding and readout off by the multipliers (32x at width 1024 under muP)."""
-    if form is not None or spec.form is not Form.abc:
+def warn_unapplied_multipliers(spec: GroupSpec, form: Form | str | None, where: str, applied: bool = False) -> None:
+    """Warn when an abc- or mup-form spec reaches an export that sets LRs or init stds without the caller saying
+    its forward applies the multipliers (``form="abc"``/``"mup"``): ``recommend()``'s default form is abc, and a
+    plain model given those numbers trains its embedding and readout off by the multipliers (32x at width 1024
+    under muP); the mup form's readout assumes ``MuReadout``'s 1/width_mult (4x off at 4x the base width, a user
+    review). ``applied``: the model applies them itself (a PyTorch model whose readout is a ``MuReadout``)."""
+    if form is not None or spec.form is Form.multiplier_free or applied:
         return
     scaled = {s.role.value: s.multiplier for s in spec.roles if s.multiplier not in (None, 1.0)}
     if scaled:
         import warnings
 
         said = ", ".join(f"{role} {m:.4g}" for role, m in scaled.items())
-        warnings.warn(f"{where}: the spec is in the abc form, whose LRs and init stds assume the forward multiplies "
-                      f"each layer's output by its multiplier ({said}: spec[role].multiplier; abctorch.multipliers "
-                      "names them per parameter). For a model without multipliers recommend with "
-                      "form='multiplier_free'; form='abc' here says the forward applies them", UserWarning,
-                      stacklevel=4)  # the caller's line: past this, the export's helper and the export
+        how = ("" if spec.form is Form.abc else
+               " (microsoft/mup's MuReadout divides the readout's output by width_mult: use it as the readout)")
+        warnings.warn(f"{where}: the spec is in the {spec.form.value} form, whose LRs and init stds assume the forward "
+                      f"multiplies each layer's output by its multiplier ({said}: spec[role].multiplier; "
+                      f"abctorch.multipliers names them per parameter){how}. For a model without multipliers "
+                      f"recommend with form='multiplier_free'; form='{spec.form.value}' here says the forward applies "
+                      "them", UserWarning, stacklevel=4)  # the caller's line: past this, the export's helper and it
 
 
 def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *, width: int | None = None,

@@ -1,0 +1,99 @@
+"""Session 47: a PyTorch user's review of the exports (abcscale.torch), without PyTorch: module classes read by
+name, as the exports read them. Silent role mistakes (a lookup table or a second head trained as a hidden
+matrix), a MuReadout given another form's readout numbers, and SGD's extra keys. tests/torch/test_review_s47.py
+runs the same on real PyTorch and microsoft/mup."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+import abcscale
+from abcscale import torch as abctorch
+from abcscale.schemas.groups import Role
+from abcscale.theory.groups import DEFAULT_RULES, check_width
+from tests.test_exports_review_s36 import Embedding, Linear, _Net
+
+W = 256
+
+
+def _spec(form="multiplier_free", optimizer="adam"):
+    return abcscale.recommend("mup", optimizer, width=W, base_width=64, beta=1e-3, form=form).groups
+
+
+def _roles(net, spec=None):
+    spec = spec or _spec()
+    groups = abctorch.param_groups(net, spec)
+    names = {id(p): n for n, p in net.named_parameters()}
+    return {names[id(p)]: g["name"] for g in groups for p in g["params"]}
+
+
+def test_a_lookup_table_is_an_embedding_by_its_class():
+    """nn.Sequential's `0.weight` (an nn.Embedding [4D, D]) trained as a hidden matrix: 32x too small an LR and
+    16x too small an init std under muP at 4x the base width. Its class says embedding; the readout beside it,
+    [4D, D] with the vocabulary of the table, is then not guessed."""
+    net = _Net(**{"0": Embedding(4 * W, W), "1": Linear(W, W), "3": Linear(4 * W, W)})
+    with pytest.raises(ValueError, match=r"'3.weight' \[1024, 256\].*1024 is the vocabulary of '0.weight'"):
+        _roles(net)
+    roles = abctorch.param_groups(net, _spec(), rules=[(r"^3\.", "readout")])
+    by = {g["name"]: g for g in roles}
+    assert net.modules["0"].weight in by["embedding"]["params"]
+    assert by["embedding"]["lr"] == pytest.approx(_spec()["embedding"].lr)
+    # a rule of the user's still comes first
+    assert net.modules["0"].weight in {g["name"]: g for g in abctorch.param_groups(
+        net, _spec(), rules=[(r"^0\.", "hidden"), (r"^3\.", "readout")])}["hidden"]["params"]
+
+
+def test_a_second_head_of_the_vocabulary_is_not_a_hidden_matrix():
+    """Multi-token prediction heads [V, D] beside a named lm_head: unnamed, unpaired, of the vocabulary's size."""
+    placed = [("wte.weight", (512, W), "embedding"), ("h.0.attn.weight", (W, W), "hidden"),
+              ("lm_head.weight", (512, W), "readout"), ("mtp_heads.0.weight", (512, W), "hidden")]
+    with pytest.raises(ValueError, match=r"'mtp_heads.0.weight'.*512 is the vocabulary of"):
+        check_width([(n, s, Role(r)) for n, s, r in placed], W, "torch", DEFAULT_RULES)
+    # a block MLP of the vocabulary's ratio is paired (up and down) and stays hidden
+    placed = [("wte.weight", (4 * W, W), "embedding"), ("h.0.0.weight", (4 * W, W), "hidden"),
+              ("h.0.1.weight", (W, 4 * W), "hidden"), ("lm_head.weight", (4 * W, W), "readout")]
+    check_width([(n, s, Role(r)) for n, s, r in placed], W, "torch", DEFAULT_RULES)
+
+
+def test_a_square_top_level_head_beside_an_embedding():
+    """A byte model at width 256 (vocabulary = width): `head` [256, 256] was trained as hidden, unsaid."""
+    net = _Net(wte=Embedding(W, W), **{"blocks.0": Linear(W, W)}, head=Linear(W, W, bias=False))
+    with pytest.raises(ValueError, match=r"'head.weight' \[256, 256\]: named like the readout.*\('head', 'readout'\)"):
+        _roles(net)
+    groups = abctorch.param_groups(net, _spec(), rules=[("head", "readout")])
+    assert net.modules["head"].weight in {g["name"]: g for g in groups}["readout"]["params"]
+
+
+class MuReadout(Linear):  # microsoft/mup's class, by name
+    pass
+
+
+def test_mu_readout_and_the_form():
+    """A MuReadout divides by width_mult: with a multiplier_free (or abc) spec the factor applied twice, and
+    `multipliers()` said nothing was needed. It is refused; the mup form takes it without a warning, and a mup
+    spec on a plain nn.Linear readout warns."""
+    net = _Net(wte=Embedding(512, W), c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W), lm_head=MuReadout(512, W))
+    for form in ("multiplier_free", "abc"):
+        with pytest.raises(ValueError, match=r"'lm_head.weight' is microsoft/mup's MuReadout.*mup form"):
+            abctorch.param_groups(net, _spec(form), form=form)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        abctorch.param_groups(net, _spec("mup"))
+    plain = _Net(wte=Embedding(512, W), c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W), lm_head=Linear(512, W))
+    with pytest.warns(UserWarning, match="mup form.*MuReadout divides the readout's output by width_mult"):
+        abctorch.param_groups(plain, _spec("mup"))
+
+
+def test_extra_keys_only_clash_with_what_the_groups_set():
+    """SGD's groups set no weight_decay: `weight_decay=5e-4` (its L2 term) was refused as 'set per group'."""
+    net = _Net(wte=Embedding(512, W), c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W), lm_head=Linear(512, W))
+    groups = abctorch.param_groups(net, _spec(optimizer="sgd"), weight_decay=5e-4, momentum=0.9)
+    assert all(g["weight_decay"] == 5e-4 and g["momentum"] == 0.9 for g in groups)
+    with pytest.raises(ValueError, match="weight_decay: set per group"):
+        abctorch.param_groups(net, abcscale.recommend("mup", "adamw", width=W, base_width=64, beta=1e-3,
+                                                      form="multiplier_free", weight_decay=0.1).groups,
+                              weight_decay=5e-4)
+    with pytest.raises(ValueError, match="eps: set per group"):
+        abctorch.param_groups(net, _spec(), eps=1e-6)
