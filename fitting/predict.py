@@ -273,7 +273,8 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     if missing:
         raise ValueError("per-layer settings need the group's " + " and ".join(missing)
                          + ": the fit's table has no such column; give " + " and ".join(missing))
-    base_width = g.base_width or (min(g.law.widths) if g.law is not None and g.law.widths else None)
+    # per-layer LRs and epsilons refer to the width the table's beta does, not to C's (fit --base-width)
+    base_width = g.lr_base_width or g.base_width or (min(g.law.widths) if g.law is not None and g.law.widths else None)
     if base_width is None:
         raise ValueError(_refuse(g))
     if info["lr_mode"] is None:  # per_layer would apply the width scaling the fitted LR already holds, twice

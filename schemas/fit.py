@@ -231,6 +231,9 @@ class GroupFit(_Model):
     constant: float | None = Field(None, description="fitted LR* at base_width (C)")
     constant_ci: Interval | None = None
     base_width: int | None = None
+    lr_base_width: int | None = Field(None, description="the width the table's per-layer LRs and constants refer to "
+                                      "(its base_width column), where base_width (C's reference, fit --base-width) "
+                                      "differs from it; None: base_width")
     theory_exponent: float | None = None
     consistent: bool | None = Field(None, description="theory's exponent lies in the exponent's interval "
                                     "(None: no theory exponent or no across-width fit)")
