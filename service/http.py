@@ -198,7 +198,13 @@ class StrictJSONRoute(APIRoute):
             if takes_body and ctype and ctype != "application/json" and not ctype.endswith("+json"):
                 # FastAPI would read such a body as a string and answer a 422 blaming its content
                 raise HTTPException(415, detail=f"send the body as application/json, not {ctype[:60]}")
-            return await handler(StrictJSONRequest(request.scope, request.receive))
+            scope = request.scope
+            if takes_body and not ctype:
+                # no Content-Type (requests.post(url, data=json.dumps(body))): read as JSON, as POST /v1/fits does;
+                # FastAPI left it a string and answered a 422 blaming the body's content (a user review)
+                scope = {**scope, "headers": [*(h for h in scope["headers"] if h[0].lower() != b"content-type"),
+                                              (b"content-type", b"application/json")]}
+            return await handler(StrictJSONRequest(scope, request.receive))
 
         return strict_handler
 
