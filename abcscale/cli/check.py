@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -54,6 +54,9 @@ def check(
         "--map-file", help="TOML/YAML/JSON file: a 'map' table (key = \"dotted.path\") and an optional "
         "'values' table (key = value); repeatable, merged in order; --map entries add to it",
         show_default=False)] = None,
+    group: Annotated[str | None, typer.Option(
+        "--group", metavar="KEY=VALUE,...", help="with --fit or --fit-id: pick the fit's group by other columns "
+        "than the config names (depth=2, steps=1000), 'key=value,...' or a JSON object", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="with --fit or --fit-id: exit 1 when the fit's prediction "
                                          "at the config's width is unreliable (what `fit --strict` refuses)")] = False,
     as_json: Json = False,
@@ -72,6 +75,16 @@ def check(
         fail("--fit-id needs --service URL")
     if token and not service and on_command_line(ctx, "token"):
         fail("--token needs --service URL (it is the service's read token)")
+    if group is not None and not (fit or fit_id):
+        fail("--group: picks a fit's group; give --fit fit.json or --service URL --fit-id ID")
+    selector = None
+    if group is not None:
+        from abcscale.usecases.recommend import selector_from
+
+        try:
+            selector = selector_from(group)
+        except ValueError as exc:
+            fail(f"--group: {str(exc).removeprefix('group: ')}")
     if strict and not (fit or fit_id):  # theory's recommendation has no band: a gate that could never fail
         fail("--strict: refuses an unreliable fitted prediction, and theory's recommendation has none; give --fit "
              "fit.json or --service URL --fit-id ID")
@@ -82,11 +95,11 @@ def check(
             _one_line(line)
         fail(exc.lines[-1])
     if service:
-        rec = _ask_service(service, cfg, fit_id, token)
+        rec = _ask_service(service, cfg, fit_id, token, selector)
     elif fit:
         fitted = read_fit(fit)
         try:
-            rec = recommendation(cfg, fitted)
+            rec = recommendation(cfg, fitted, selector)
         except ValueError as exc:  # no group of the fit matches the config
             fail(f"--fit: {_in_config_words(str(exc))}")
     else:
@@ -143,19 +156,28 @@ def print_report(cfg: CheckConfig, report: CheckReport) -> None:
 
 def _in_config_words(message: str) -> str:
     """A fit's group-selection message, said for a check: its config picks the group (by parameterization,
-    optimizer, lr_mode, alignment), not a ``group`` option, which check has none of."""
-    return message.replace("select one with group key=value,...",
-                           "name it in the config (parameterization, optimizer, lr_mode, alignment)")
+    optimizer, lr_mode, alignment), and ``--group`` by the fit's other columns (depth, steps, ...); the REST
+    field names (``body.lr_mode``) are the check's flags and keys."""
+    import re
+
+    said = ("name it in the config (parameterization, optimizer, lr_mode, alignment), or pick it with --group "
+            "key=value,... (depth=2)")
+    message = message.replace("select one with group key=value,...", said)
+    # a service's words for the same: its request fields (`group`, body.lr_mode) are the config's keys here
+    message = message.replace("select one with `group` (an object, column: value) or the parameterization, "
+                              "optimizer, lr_mode and alignment fields", said)
+    return re.sub(r"\bbody\.(lr_mode|optimizer|parameterization|alignment|group|fit_id): ", "", message)
 
 
-def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | None = None) -> Recommendation:
+def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | None = None,
+                 group: dict[str, Any] | None = None) -> Recommendation:
     """POST the check's recommend request to a running service (the same request a local check answers)."""
     import httpx
 
     from abcscale.schemas.recommend import Recommendation
     from abcscale.usecases.check import check_request
 
-    body = check_request(cfg, fit_id).model_dump(mode="json", exclude_none=True)
+    body = check_request(cfg, fit_id, group).model_dump(mode="json", exclude_none=True)
     try:
         resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30,
                           headers={"Authorization": f"Bearer {token}"} if token else None)

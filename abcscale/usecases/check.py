@@ -803,9 +803,11 @@ def _epsilon_notes(cfg: CheckConfig, checks: list[Check], rec: Recommendation) -
     return notes
 
 
-def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendRequest:
+def check_request(cfg: CheckConfig, fit_id: str | None = None, group: dict[str, Any] | None = None
+                  ) -> RecommendRequest:
     """What a check compares against, as a recommend request: theory's transfer from the config's base width,
-    or (with ``fit_id``) the fit's, narrowed to the config's group (its alignment only when the config gives one).
+    or (with ``fit_id``) the fit's, narrowed to the config's group (its alignment only when the config gives one)
+    and by ``group``, the fit's other columns (``check --group depth=2``).
 
     ``abcscale check --service`` POSTs it; a local check answers it with :func:`recommendation`.
     """
@@ -817,7 +819,8 @@ def check_request(cfg: CheckConfig, fit_id: str | None = None) -> RecommendReque
     if cfg.mup is not None:  # the fitted LR is beta; the rest is the mup setup's (from_mup)
         constants = Constants(**{k: v for k, v in cfg.base_config().given().items() if k not in ("width", "beta")})
     return FitRecommend(fit_id=fit_id, width=cfg.width, parameterization=cfg.parameterization,
-                        optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=constants)
+                        optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=constants,
+                        group=group)
 
 
 def _unchecked_notes(cfg: CheckConfig, rec: Recommendation, given: Any) -> list[str]:
@@ -847,9 +850,10 @@ def _unchecked_notes(cfg: CheckConfig, rec: Recommendation, given: Any) -> list[
     return notes
 
 
-def recommendation(cfg: CheckConfig, fit: FitResult | None = None) -> Recommendation:
+def recommendation(cfg: CheckConfig, fit: FitResult | None = None, group: dict[str, Any] | None = None
+                   ) -> Recommendation:
     """The local answer to :func:`check_request`: the same recommendation a service gives for the same fit."""
-    return recommend(check_request(cfg, None if fit is None else LOCAL_FIT), fit)
+    return recommend(check_request(cfg, None if fit is None else LOCAL_FIT, group), fit)
 
 
 __all__ = ["CheckConfig", "CheckReport", "Check", "LayerValues", "RoleValues", "MupTable", "run_settings",

@@ -73,7 +73,7 @@ def test_check_with_a_fit_of_no_matching_group_says_to_name_it_in_the_config(tmp
     cfg.write_text(json.dumps(config() | {"lr_mode": "per_layer"}))
     res = runner.invoke(app, ["check", str(cfg), "--fit", str(fit_path)])
     assert res.exit_code == 2 and "name it in the config (parameterization, optimizer, lr_mode" in res.stderr
-    assert "group key=value" not in res.stderr
+    assert "select one with group key=value" not in res.stderr  # recommend's words; check's --group since s47
 
 
 def test_fit_takes_the_setup_a_table_lacks_for_theory(tmp_path):
