@@ -147,8 +147,8 @@ def print_report(cfg: CheckConfig, report: CheckReport) -> None:
                   f"{c.recommended:.4g}", f"{c.ratio:.3g}x", f"[{color}]{c.verdict}[/]")
     console.print(t)
     # the recommendation is written with the run's multipliers: compared on the invariants, any form passes
-    console.print(f"form: {report.form}; recommended = the rule's value written with your multiplier",
-                  highlight=False)
+    console.print(f"form: {report.form_detail or report.form.value}; recommended = the rule's value written with "
+                  "your multiplier", highlight=False)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print("[green]PASS[/]" if report.ok else f"[red]FAIL[/]: {', '.join(report.failed)}")

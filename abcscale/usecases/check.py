@@ -576,7 +576,9 @@ class CheckReport(_Strict):
     source: str
     width: int
     lr_mode: LrMode
-    form: str = Field(description="which multipliers the numbers are written with")
+    form: Form = Field(description="the form the run's numbers are read in: abc, multiplier_free or mup (a `mup` "
+                       "table is mup); form_detail says its multipliers")
+    form_detail: str = Field("", description="which multipliers the numbers are written with, in words")
     checks: list[Check]
     failed: list[str]
     warnings: list[str]
@@ -770,7 +772,8 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
     ok = not failed
     return CheckReport(ok=ok, exit_code=0 if ok else 1, config=config_name, source=rec.source, width=cfg.width,
-                       lr_mode=cfg.mode, form=form, checks=checks, failed=failed, warnings=warnings)
+                       lr_mode=cfg.mode, form=Form.mup if cfg.mup_setup() is not None else cfg.form,
+                       form_detail=form, checks=checks, failed=failed, warnings=warnings)
 
 
 def _epsilon_notes(cfg: CheckConfig, checks: list[Check], rec: Recommendation) -> list[str]:

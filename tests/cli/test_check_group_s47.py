@@ -69,3 +69,19 @@ def test_group_picks_a_depth_locally_and_from_a_service(tmp_path, table):
         assert vague.exit_code == 2 and "body.lr_mode" not in vague.output and "--group" in vague.output
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("extra", "form"), [({}, "abc"), ({"form": "multiplier_free"}, "multiplier_free"),
+                                             ({"mup": {"base_width": 256, "lr": 3e-3}}, "mup")])
+def test_check_json_form_is_the_forms_name(tmp_path, extra, form):
+    """`form` was a sentence ("abc (the recommendation's multipliers)"): a CI script could not compare it."""
+    cfg = {"parameterization": "mup", "optimizer": "adam", "width": 1024, "base_width": 256, "beta": 3e-3,
+           "lr": 3e-3 / 4} | extra
+    if "mup" in cfg:
+        cfg = {k: v for k, v in cfg.items() if k not in ("base_width", "beta", "lr")}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(path), "--json"])
+    assert res.exit_code in (0, 1), res.output
+    report = json.loads(res.stdout)
+    assert report["form"] == form and report["form_detail"].startswith(form) and report["form_detail"] != form
