@@ -139,7 +139,8 @@ def recommend(
         if sep and constants_file is not None and field in Constants.model_fields \
                 and field not in typed.model_fields_set:  # the file's value, not a flag's
             fail(f"--constants: {constants_file}: constants.{field}: {why}")
-        flag = FLAGS.get(field) or (f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
+        flag = FLAGS.get(field) or _GROUP_FLAGS.get(field) or (
+            f"--{field.replace('_', '-')}" if field in Constants.model_fields else None)
         head, give, keys = str(exc).rpartition("no such column; give ")
         if give:  # the group's theory settings the fit's table lacks: the flags that give them
             fail(head + give + " and ".join(f"{_GROUP_FLAGS[k]} ({k})" for k in keys.split(" and ")))

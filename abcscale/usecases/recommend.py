@@ -341,9 +341,12 @@ class GroupSelectError(ValueError):
     """No group, or several, match a selector; ``filters`` is the selector's part that was matched (the CLI says
     it in its flags' words)."""
 
-    def __init__(self, message: str, filters: dict[str, Any]) -> None:
+    def __init__(self, message: str, filters: dict[str, Any], unmatched: tuple[str, ...] = (),
+                 several: bool = False) -> None:
         super().__init__(message)
         self.filters = filters
+        self.unmatched = unmatched  # the keys whose value no group holds (the selection's fault, where known)
+        self.several = several  # more than one group matched: no field is wrong, one is missing
 
 
 def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[GroupFit, dict[str, Any]]:
@@ -370,8 +373,10 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
     if len(matches) != 1:
         listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
         what = "no group matches" if not matches else f"{len(matches)} groups match"
+        unmatched = tuple(k for k, v in filters.items() if not any(
+            k in g.group and (_norm(k, g.group[k]) == _norm(k, v) or _same_number(g.group[k], v)) for g in fit.groups))
         raise GroupSelectError(f"{what} {filters or '(no selector)'}: {SELECT_HINT}; available groups: {listing}",
-                               filters)
+                               filters, unmatched, several=bool(matches))
     return matches[0], hints
 
 

@@ -83,6 +83,11 @@ def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
     if not isinstance(exc, GroupSelectError) or not exc.filters:
         return ("body", "fit_id")
     by_group = set(req.group or {})
+    if exc.several:  # nothing given is wrong: a field that tells the groups apart is missing, which `group` adds
+        return ("body", "group")
+    if len(exc.unmatched) == 1:  # the one value no group holds (parameterization "ntk" in a fit of mup and sp)
+        (key,) = exc.unmatched
+        return ("body", "group") if key in by_group else ("body", key)
     fields = {k for k in exc.filters if k not in by_group}
     if not fields:
         return ("body", "group")
