@@ -26,6 +26,7 @@ spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from collections.abc import Sequence
@@ -101,6 +102,16 @@ def _in_out(model: Any) -> set[str]:
             if type(module).__name__ == "Conv1D" for name, _ in module.named_parameters(recurse=False)}
 
 
+def _convs(model: Any) -> set[str]:
+    """The weights of convolutions laid out [out, in, *kernel] (``nn.Conv1d/2d/3d``, by class: ``_ConvNd`` but not
+    a transposed one, whose weight is [in, out, *kernel])."""
+    if not callable(getattr(model, "named_modules", None)):
+        return set()
+    return {f"{prefix}.weight" if prefix else "weight" for prefix, module in model.named_modules()
+            if "_ConvNd" in (classes := {c.__name__ for c in type(module).__mro__})
+            and "_ConvTransposeNd" not in classes and len(getattr(getattr(module, "weight", None), "shape", ())) >= 3}
+
+
 def _dense(model: Any) -> set[str]:
     """The parameters of dense and convolutional modules (``nn.Linear``, ``nn.Conv2d``, Hugging Face's ``Conv1D``),
     by class: given the embedding role, an input layer whose init std takes its fan-in^-1/2
@@ -121,15 +132,25 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
 
 
 def _lookup_tables(model: Any) -> list[GroupRule]:
-    """An exact-name embedding rule for the weight of each ``nn.Embedding``/``nn.EmbeddingBag`` (by class name):
-    a lookup table is an embedding whatever its name (``nn.Sequential``'s ``0.weight``) or shape (a vocabulary
-    that is a multiple of the width looked like a hidden matrix and trained as one, unsaid: a user review)."""
+    """Exact-name rules from module classes (by name): an ``nn.Embedding``/``nn.EmbeddingBag`` weight is an
+    embedding whatever its name (``nn.Sequential``'s ``0.weight``) or shape (a vocabulary that is a multiple of the
+    width looked like a hidden matrix and trained as one, unsaid: a user review); an RNN's gate matrices hidden."""
     if not callable(getattr(model, "named_modules", None)):
         return []
-    return [GroupRule(pattern=f"^{re.escape(f'{prefix}.weight' if prefix else 'weight')}$", role=Role.embedding)
-            for prefix, module in model.named_modules()
-            if {c.__name__ for c in type(module).__mro__} & {"Embedding", "EmbeddingBag"}
-            and any(name == "weight" for name, _ in module.named_parameters(recurse=False))]
+    out = []
+    for prefix, module in model.named_modules():
+        classes = {c.__name__ for c in type(module).__mro__}
+        if not classes & {"Embedding", "EmbeddingBag", "RNNBase"}:
+            continue
+        for name, p in module.named_parameters(recurse=False):
+            full = f"{prefix}.{name}" if prefix else name
+            if classes & {"Embedding", "EmbeddingBag"} and name == "weight":
+                out.append(GroupRule(pattern=f"^{re.escape(full)}$", role=Role.embedding))
+            elif "RNNBase" in classes and name.startswith("weight_") and len(p.shape) == 2:
+                # an LSTM's / GRU's gate matrices [gates x H, H]: hidden (two of one shape read as an embedding and
+                # a readout, a user review)
+                out.append(GroupRule(pattern=f"^{re.escape(full)}$", role=Role.hidden))
+    return out
 
 
 def _tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
@@ -204,12 +225,29 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
     ``{pattern: role}`` mapping)."""
     rules = _all_rules(model, spec, rules)
-    stored_in_out = _in_out(model)
-    placed = [(name, p, *assign(name, tuple(p.shape), spec.width, rules,
-                                layout="jax" if name in stored_in_out else "torch"))
-              for name, p in _named(model)]
+    stored_in_out, convs = _in_out(model), _convs(model)
+
+    def seen(name: str, p: Any) -> tuple[int, ...]:
+        # a convolution's weight [out, in, *kernel] is read as its channel matrix [out, in]: its kernel axes are
+        # no width (they were read as one: "a hidden matrix's shape for width 3", a user review)
+        return tuple(p.shape[:2]) if name in convs else tuple(p.shape)
+
+    placed = []
+    for name, p in _named(model):
+        try:
+            role, ratio = assign(name, seen(name, p), spec.width, rules,
+                                 layout="jax" if name in stored_in_out else "torch")
+        except ValueError as exc:
+            if name not in convs:
+                raise
+            view = list(seen(name, p))
+            raise ValueError(str(exc).replace(f"{name!r} {view}", f"{name!r} {list(p.shape)} (a convolution, read "
+                                              f"by its channels [out, in] = {view})", 1)) from None
+        if name in convs and role is Role.hidden:  # its fan-in is in x the kernel's size
+            ratio *= math.prod(int(d) for d in p.shape[2:])
+        placed.append((name, p, role, ratio))
     placed = _embedding_first(model, placed, spec, rules)
-    check_width([(name, tuple(p.shape), role) for name, p, role, _ in placed], spec.width, "torch", rules)
+    check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
     _check_mu_readout(model, placed, spec)
     _check_tied(model, placed, spec, rules)
     return placed

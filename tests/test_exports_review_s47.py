@@ -13,7 +13,8 @@ import abcscale
 from abcscale import torch as abctorch
 from abcscale.schemas.groups import Role
 from abcscale.theory.groups import DEFAULT_RULES, check_width
-from tests.test_exports_review_s36 import Embedding, Linear, _Net
+from tests.test_exports import _Tensor
+from tests.test_exports_review_s36 import Embedding, Linear, _ConvNd, _Net
 
 W = 256
 
@@ -97,3 +98,44 @@ def test_extra_keys_only_clash_with_what_the_groups_set():
                               weight_decay=5e-4)
     with pytest.raises(ValueError, match="eps: set per group"):
         abctorch.param_groups(net, _spec(), eps=1e-6)
+
+
+class Conv2d(_ConvNd):  # [out, in, kh, kw], as nn.Conv2d
+    pass
+
+
+class RNNBase:
+    def __init__(self, hidden):
+        self.weight_ih_l0, self.weight_hh_l0 = _Tensor(4 * hidden, hidden), _Tensor(4 * hidden, hidden)
+        self.bias_ih_l0 = _Tensor(4 * hidden)
+
+    def named_parameters(self, recurse=False):
+        return iter([("weight_ih_l0", self.weight_ih_l0), ("weight_hh_l0", self.weight_hh_l0),
+                     ("bias_ih_l0", self.bias_ih_l0)])
+
+
+class LSTM(RNNBase):
+    pass
+
+
+def test_a_convolution_is_read_by_its_channels():
+    """A conv [out, in, k, k] was read by its kernel axes ("a hidden matrix's shape for width 3"), so a CNN could
+    not be placed at all. Its channels [out, in] say its role, and a hidden conv's fan-in is in x k x k: its init
+    std is the hidden role's over k (the same rule as an MLP's 4D fan-in)."""
+    net = _Net(stem=Conv2d(W, 3, 3, 3), conv=Conv2d(W, W, 3, 3), head=Linear(10, W))
+    with pytest.raises(ValueError, match=r"'stem.weight' \[256, 3, 3, 3\] \(a convolution, read by its channels "
+                                         r"\[out, in\] = \[256, 3\]\): no rule names its role"):
+        abctorch.param_groups(net, _spec())
+    drawn = abctorch.init_(net, _spec(), rules={"stem": "embedding"})
+    assert drawn["conv.weight"] == pytest.approx(_spec().init_std("hidden") / 3)
+    assert drawn["stem.weight"] == pytest.approx(_spec().init_std("embedding") / 27 ** 0.5)  # a dense input, 3x3x3
+
+
+def test_an_lstms_gates_are_hidden_by_class():
+    """PyTorch's word_language_model: `rnn.weight_ih_l0` and `rnn.weight_hh_l0` [4H, H] were refused as "an
+    embedding's and a readout's" shapes, with the encoder and decoder already placed by rules."""
+    net = _Net(encoder=Embedding(1000, W), rnn=LSTM(W), decoder=Linear(1000, W))
+    groups = {g["name"]: g for g in abctorch.param_groups(net, _spec(), rules={"decoder": "readout"})}
+    assert net.modules["rnn"].weight_ih_l0 in groups["hidden"]["params"]
+    assert net.modules["rnn"].weight_hh_l0 in groups["hidden"]["params"]
+    assert net.modules["encoder"].weight in groups["embedding"]["params"]  # by its class, without a rule
