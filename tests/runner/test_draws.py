@@ -133,8 +133,9 @@ def test_one_draw_program_serves_every_model_and_is_kept_on_disk(tmp_path, monke
 
 
 def test_a_run_is_the_run_whose_program_drew_its_own_init():
-    """The whole run against a program that draws its own init, as the runner's did: the losses bit for bit. The
-    coordinate statistics' reductions fuse differently in this stand-in (1 ulp); against the runner before the
+    """The whole run against a program that draws its own init, as the runner's did: the losses within 2 ulp (bit
+    for bit on the machine it was written on; XLA fuses this stand-in by the CPU). The coordinate statistics'
+    reductions fuse differently in this stand-in (1 ulp); against the runner before the
     change (its own program, the demo sweep and widths 32-320, vmapped and not) every output was bit-identical."""
     c = load_corpus("synthetic", 100_000, 0.1, 10)
     prog = tr.Program(ModelConfig("transformer", 16, 1, 8, head_dim=8), "adam", steps=5, batch=4,
@@ -155,8 +156,11 @@ def test_a_run_is_the_run_whose_program_drew_its_own_init():
 
     args = (c.train, c.eval, mult, std, wd, lr, eps, seeds)
     ref = jax.jit(old).lower(*args).compile(tr.compiler_options(prog))(*args)
-    for name in ("loss_at_init", "final_loss", "eval_loss", "diverged", "curves"):
-        np.testing.assert_array_equal(getattr(new, name), np.asarray(ref[name]), err_msg=name)
+    np.testing.assert_array_equal(new.diverged, np.asarray(ref["diverged"]))
+    for name in ("loss_at_init", "final_loss", "eval_loss", "curves"):
+        # bit for bit where it was written (2026-12-03); on an AMD EPYC machine (2026-12-04) the stand-in's first
+        # step loss fused 1 ulp apart (5.509951591 against 5.509951115), at the same commit as before
+        np.testing.assert_array_max_ulp(getattr(new, name), np.asarray(ref[name]), maxulp=2)
     for kind, layers in new.coord.items():
         for layer, values in layers.items():
             np.testing.assert_allclose(values, np.asarray(ref["coord"][kind][layer]), rtol=5e-7,
