@@ -37,7 +37,7 @@ from abcscale.schemas.enums import Optimizer
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
-from abcscale.theory.groups import assign, check_width, dense_input_std, tied_readout_multiplier
+from abcscale.theory.groups import DEFAULT_RULES, assign, check_width, dense_input_std, tied_readout_multiplier
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -128,10 +128,13 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
     spec's own."""
     from abcscale.usecases.recommend import parse_rules
 
-    return [*([] if rules is None else parse_rules(rules)), *_lookup_tables(model), *spec.rules]
+    # the spec's rules begin with those recommend(rules=...) was given: the user's too, before the classes'
+    own = [r for r in spec.rules if r not in DEFAULT_RULES]
+    return [*([] if rules is None else parse_rules(rules)), *own, *_lookup_tables(model, spec.width),
+            *(r for r in spec.rules if r in DEFAULT_RULES)]
 
 
-def _lookup_tables(model: Any) -> list[GroupRule]:
+def _lookup_tables(model: Any, width: int) -> list[GroupRule]:
     """Exact-name rules from module classes (by name): an ``nn.Embedding``/``nn.EmbeddingBag`` weight is an
     embedding whatever its name (``nn.Sequential``'s ``0.weight``) or shape (a vocabulary that is a multiple of the
     width looked like a hidden matrix and trained as one, unsaid: a user review); an RNN's gate matrices hidden."""
@@ -146,9 +149,10 @@ def _lookup_tables(model: Any) -> list[GroupRule]:
             full = f"{prefix}.{name}" if prefix else name
             if classes & {"Embedding", "EmbeddingBag"} and name == "weight":
                 out.append(GroupRule(pattern=f"^{re.escape(full)}$", role=Role.embedding))
-            elif "RNNBase" in classes and name.startswith("weight_") and len(p.shape) == 2:
+            elif "RNNBase" in classes and name.startswith("weight_") and len(p.shape) == 2 \
+                    and all(int(d) % width == 0 for d in p.shape):
                 # an LSTM's / GRU's gate matrices [gates x H, H]: hidden (two of one shape read as an embedding and
-                # a readout, a user review)
+                # a readout, a user review); an input matrix on a fixed number of features is no hidden one
                 out.append(GroupRule(pattern=f"^{re.escape(full)}$", role=Role.hidden))
     return out
 

@@ -65,22 +65,30 @@ class UserModel:
     fan_in: dict[str, tuple[int, ...]] = field(default_factory=dict)
     nested: bool = False  # 'shapes' was a nested dict (a flax or haiku tree): apply gets the tree back
     depth: int | None = None  # what the factory was called with: a leading axis of this size may be a stack
+    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)  # nested: each name's keys in the tree
+
+    def stacked(self, shape: tuple[int, ...]) -> bool:
+        """A stack of per-layer parameters for ``lax.scan``: its first axis is the depth."""
+        return len(shape) >= 2 and shape[0] == self.depth
 
     def stacked_vector(self, name: str, shape: tuple[int, ...]) -> bool:
-        """A stack of per-layer gains or biases for ``lax.scan`` (``[depth, D]``): its first axis is the depth and
-        its name is a norm's or a bias's, as the 1-D parameter of one layer would be."""
+        """A stack of per-layer gains or biases (``[depth, D]``): a stack whose name is a norm's or a bias's, as the
+        1-D parameter of one layer would be. Never a dense weight's leaf (``PreNorm_0/Dense_0/kernel`` [D, D] at a
+        depth equal to the width is a matrix, a code review)."""
         from abcscale.theory.groups import DEFAULT_RULES, named_role
 
-        return len(shape) >= 2 and shape[0] == self.depth and named_role(name, shape[1:], DEFAULT_RULES) is Role.vector
+        leaf = name.replace("/", ".").rsplit(".", 1)[-1].lower()
+        return self.stacked(shape) and leaf not in ("kernel", "w", "weight") \
+            and named_role(name, shape[1:], DEFAULT_RULES) is Role.vector
 
     def tree(self, params: Mapping[str, Any]) -> Any:
-        """The parameters as ``apply`` takes them: flat by name, or the factory's nested dicts (names joined by
-        ``/``, :data:`SEP`)."""
+        """The parameters as ``apply`` takes them: flat by name, or the factory's nested dicts (each name's keys
+        in ``paths``; a haiku module's key holds ``/`` itself)."""
         if not self.nested:
             return params
         out: dict[str, Any] = {}
         for name, value in params.items():
-            *path, last = name.split(SEP)
+            *path, last = self.paths[name]
             node = out
             for key in path:
                 node = node.setdefault(key, {})
@@ -166,7 +174,8 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
     get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
     raw = get("shapes")
     nested = isinstance(raw, Mapping) and any(isinstance(v, Mapping) for v in raw.values())
-    shapes = _shapes(_flat("shapes", raw) if nested else raw)
+    paths: dict[str, tuple[str, ...]] = {}
+    shapes = _shapes(_flat("shapes", raw, paths=paths) if nested else raw)
     apply = get("apply")
     if not callable(apply):
         raise ValueError("model: the factory's result has no callable 'apply(params, tokens, record)'")
@@ -174,25 +183,30 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
                    "embedding, hidden, readout or vector")
     init = _names("init", _flat("init", get("init") or {}), shapes, _init_kind, " | ".join(INITS))
     return UserModel(shapes=shapes, apply=apply, roles=roles, init=init,
-                     fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested, depth=depth)
+                     fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested, depth=depth,
+                     paths=paths)
 
 
-def _flat(what: str, value: Any, prefix: str = "") -> Any:
-    """A nested dict's leaves under names joined by :data:`SEP` (``{"Dense_0": {"kernel": ...}}`` ->
-    ``"Dense_0/kernel"``); anything but a dict of dicts as it is (flat names may hold the ``/`` already)."""
-    if not isinstance(value, Mapping) or not any(isinstance(v, Mapping) for v in value.values()) and not prefix:
+def _flat(what: str, value: Any, path: tuple[str, ...] = (), paths: dict[str, tuple[str, ...]] | None = None) -> Any:
+    """A nested dict's leaves under their keys joined by :data:`SEP` (``{"Dense_0": {"kernel": ...}}`` ->
+    ``"Dense_0/kernel"``; haiku's ``"transformer/~/mlp"`` keys keep their own ``/``), each name's keys put in
+    ``paths``; anything but a dict of dicts as it is (flat names may hold the ``/`` already)."""
+    if not isinstance(value, Mapping) or not any(isinstance(v, Mapping) for v in value.values()) and not path:
         return value
     out: dict[Any, Any] = {}
     for key, v in value.items():
-        if not isinstance(key, str) or SEP in key:
-            raise ValueError(f"{what}: nested key {prefix + str(key)!r} must be a str without {SEP!r} (nested names "
-                             f"are joined by {SEP!r})")
+        if not isinstance(key, str):
+            raise ValueError(f"{what}: nested key {key!r} under {SEP.join(path) or 'the top'} must be a str")
         if isinstance(v, Mapping):
-            if not v:
-                continue  # an empty sub-tree (a module without parameters) holds nothing
-            out |= _flat(what, v, f"{prefix}{key}{SEP}")
-        else:
-            out[prefix + key] = v
+            if v:  # an empty sub-tree (a module without parameters) holds nothing
+                out |= _flat(what, v, (*path, key), paths)
+            continue
+        name = SEP.join((*path, key))
+        if paths is not None:
+            if name in paths:  # {"a/b": {"c"}} and {"a": {"b/c"}}: one name, two leaves
+                raise ValueError(f"{what}: {name!r} names two leaves of the tree ({SEP.join(paths[name])!r} ...)")
+            paths[name] = (*path, key)
+        out[name] = v
     return out
 
 
@@ -262,8 +276,8 @@ def _init_kind(value: str) -> str:
 _BIAS_NAME = re.compile(r"(^|_)(bias|b|offset|beta)\d*$", re.IGNORECASE)
 
 
-def _default_init(name: str, shape: tuple[int, ...], role: Role | None = None) -> str:
-    if len(shape) >= 2 and role is not Role.vector:  # a vector-like stack ([depth, D] gains) starts as its rows
+def _default_init(name: str, shape: tuple[int, ...], stacked_vector: bool = False) -> str:
+    if len(shape) >= 2 and not stacked_vector:  # a vector-like stack ([depth, D] gains) starts as its rows do
         return "normal"
     last = name.replace("/", ".").rstrip(".").rsplit(".", 1)[-1]
     return "zeros" if _BIAS_NAME.search(last) else "ones"
@@ -297,7 +311,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                                      ": 'vector'}; a stack of matrices [depth, fan_in, fan_out] is hidden when both "
                                      "its last axes grow with the width, else give its role") from None
                 raise ValueError(f"roles: {exc}") from None
-        init = model.init.get(name) or _default_init(name, shape, role)
+        init = model.init.get(name) or _default_init(name, shape, role is Role.vector and model.stacked(shape))
         if role is Role.vector and init == "normal":
             raise ValueError(f"init: {name!r} is vector-like (no width-sized fan-in), so it starts at ones or "
                              "zeros; give it init 'ones'/'zeros' or another role")

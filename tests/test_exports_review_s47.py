@@ -104,7 +104,7 @@ class Conv2d(_ConvNd):  # [out, in, kh, kw], as nn.Conv2d
     pass
 
 
-class RNNBase:
+class RNNBase:  # nn.LSTM and nn.GRU subclass it
     def __init__(self, hidden):
         self.weight_ih_l0, self.weight_hh_l0 = _Tensor(4 * hidden, hidden), _Tensor(4 * hidden, hidden)
         self.bias_ih_l0 = _Tensor(4 * hidden)
@@ -139,3 +139,48 @@ def test_an_lstms_gates_are_hidden_by_class():
     assert net.modules["rnn"].weight_ih_l0 in groups["hidden"]["params"]
     assert net.modules["rnn"].weight_hh_l0 in groups["hidden"]["params"]
     assert net.modules["encoder"].weight in groups["embedding"]["params"]  # by its class, without a rule
+
+
+# --- a code review of the above: the new rules' false alarms -------------------------------------------------
+
+
+def test_a_square_head_with_a_rule_is_what_the_rule_says():
+    net = _Net(embed=Embedding(1000, W), **{"blocks.0": Linear(W, W)}, head=Linear(W, W))
+    groups = {g["name"]: g for g in abctorch.param_groups(net, _spec(), rules=[("head", "hidden")])}
+    assert net.modules["head"].weight in groups["hidden"]["params"]  # the error's own advice was refused too
+
+
+def test_the_specs_own_rules_come_before_the_classes():
+    """recommend(rules=...) puts the user's rules in the spec: they lost to the nn.Embedding class rule."""
+    net = _Net(wte=Embedding(512, W), type_emb=Embedding(W, W), c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W),
+               lm_head=Linear(512, W))
+    spec = abcscale.recommend("mup", "adam", width=W, base_width=64, beta=1e-3, form="multiplier_free",
+                              rules=[("type_emb", "hidden")]).groups
+    groups = {g["name"]: g for g in abctorch.param_groups(net, spec)}
+    assert net.modules["type_emb"].weight in groups["hidden"]["params"]
+
+
+def test_an_rnn_input_on_fixed_features_is_not_hidden():
+    """nn.LSTM(10, D): its weight_ih_l0 [4D, 10] takes 10 features, a fixed fan-in: not a hidden matrix (its LR
+    fell 8x from width 64 to 512); it asks for a rule as before, and the gates on the width stay hidden."""
+    class _LSTM(RNNBase):
+        def __init__(self):
+            super().__init__(W)
+            self.weight_ih_l0 = _Tensor(4 * W, 10)
+
+    net = _Net(rnn=_LSTM(), head=Linear(10, W))
+    with pytest.raises(ValueError, match="rnn.weight_ih_l0"):
+        abctorch.param_groups(net, _spec(), rules={"head": "readout"})
+    groups = {g["name"]: g for g in abctorch.param_groups(
+        net, _spec(), rules={"head": "readout", "weight_ih": "embedding"})}
+    assert net.modules["rnn"].weight_hh_l0 in groups["hidden"]["params"]
+
+
+def test_a_position_tables_length_is_no_vocabulary():
+    """A fused gate+up [8D, D] (Phi-3's name, which no default rule has) of a position table's length was refused as
+    "the vocabulary of 'wpe.weight'"."""
+    placed = [("wte.weight", (32000, 128), "embedding"), ("wpe.weight", (1024, 128), "embedding"),
+              ("layers.0.gate_up_proj.weight", (1024, 128), "hidden"), ("layers.0.down_proj.weight", (128, 512),
+                                                                         "hidden"),
+              ("lm_head.weight", (32000, 128), "readout")]
+    check_width([(n, s, Role(r)) for n, s, r in placed], 128, "torch", DEFAULT_RULES)

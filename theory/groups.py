@@ -59,6 +59,9 @@ _READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|l
 #: the hidden rule's generic MLP names, which an MLP classifier uses for its input and output layers too
 _GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: a path under a block's index (h.0., layers.3., flax's Block_0.); not `fc1.`, whose digit is its own name's
+#: a position table's name (its rows are positions, not a vocabulary)
+_POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|position_embeddings|positional_embedding)"
+                        r"(\.|$)", re.IGNORECASE)
 #: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
 _LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
 _IN_BLOCK = re.compile(r"(^|\.)(\d+|\w+_\d+)\.")
@@ -248,7 +251,8 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     # transposed twin pairs (an MLP's up [4D, D] has its down [D, 4D]) is a second readout or input, not hidden
     # (a user review: multi-token prediction heads [V, D] beside a named lm_head trained as hidden matrices)
     vocab = {next(d for d in dims if d != width): name for name, dims, role in placed
-             if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1}
+             if role is Role.embedding and len(dims) == 2 and dims.count(width) == 1
+             and not _POSITIONS.search(_name(name))}  # a position table's length is no vocabulary
     vocab |= {out: name for name, dims, role in placed if role is Role.readout and len(dims) == 2
               and (out := dims[0] if layout == "torch" else dims[-1]) != width}
     if Role.embedding in roles and Role.readout not in roles:
@@ -258,7 +262,7 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
             key = _name(name)
             module = re.sub(r"^params\.", "", _LEAF.sub("", key))  # flax's tree starts at `params`
             if role is Role.hidden and len(dims) == 2 and dims[0] == dims[1] and "." not in module \
-                    and re.search(_READOUT_RULE.pattern, key, re.IGNORECASE):
+                    and named_role(name, dims, rules) is None and re.search(_READOUT_RULE.pattern, key, re.IGNORECASE):
                 raise ValueError(f"parameter {name!r} {list(dims)}: named like the readout, and the model has an "
                                  "embedding but no readout, but it is square, which a block's matrix of that name "
                                  "would be too (a vocabulary the size of the width?); add a rule (pattern, role) "
@@ -273,10 +277,13 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     # named first: the least nested in numbered modules (the readout sits beside the blocks: `out` against
     # `h.0.mlp.0`, flax's `Dense_9` against `Block_0/Dense_0`), then the first in order
     both = Role.embedding in roles and Role.readout in roles
+    readouts = {dims for _, dims, role in placed if role is Role.readout and len(dims) == 2}
     for name, dims in sorted(unnamed, key=lambda p: len(_INDEXED.findall(_name(p[0])))):
         # with both ends found, only a matrix with no transposed twin at all: a gated MLP's up and gate [4D, D] pair
         # with one down [D, 4D], a second head [V, D] with nothing
-        if shapes[dims] != shapes[dims[::-1]] and not (both and shapes[dims[::-1]]):
+        # (and then only the readout's own shape: a second head; a fused gate+up [2H, D] of the vocabulary's size
+        # beside a down [D, H] is a block's, a code review)
+        if shapes[dims] != shapes[dims[::-1]] and not (both and (shapes[dims[::-1]] or dims not in readouts)):
             if hit := next((d for d in dims if d in vocab and d != width), None):
                 raise ValueError(
                     f"parameter {name!r} {list(dims)}: no rule names its role, and its shape could be a hidden "

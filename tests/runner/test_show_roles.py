@@ -149,7 +149,7 @@ def make(width, depth, *, vocab, seq_len):
 def test_nested_parameter_tree(tmp_path):
     """A flax/haiku-style nested 'shapes' (dicts of dicts, a leaf an array's shape or a ShapeDtypeStruct) trains:
     names are the key paths joined by '/', `apply` gets the nested tree back, and `roles`/`init` may be nested or
-    flat. It was refused ("must map to a tuple of positive ints"). A key holding '/' is refused by name."""
+    flat. It was refused ("must map to a tuple of positive ints")."""
     (tmp_path / "n.py").write_text(NESTED.replace("INIT", '{"Dense_1/bias": "ones"}'))
     ref = f"{tmp_path / 'n.py'}:make"
     res = _show("--model", ref, "--widths", "16,32", "--depth", "1")
@@ -167,9 +167,19 @@ def test_nested_parameter_tree(tmp_path):
 
     rows = pd.read_parquet(tmp_path / "o" / "results.parquet")
     assert len(rows) == 2 and rows["final_loss"].notna().all() and not rows["diverged"].any()
-    (tmp_path / "bad.py").write_text(NESTED.replace("INIT", "{}").replace('"Dense_0": {', '"Dense/0": {'))
+    # haiku's module keys hold '/' themselves (transformer/~/mlp): apply gets them back as they were
+    haiku = NESTED.replace("INIT", "{}").replace('"Dense_0"', '"net/~/Dense_0"')
+    (tmp_path / "hk.py").write_text(haiku)
+    hk = _show("--model", f"{tmp_path / 'hk.py'}:make", "--widths", "16,32")
+    assert hk.exit_code == 0, hk.output
+    assert "net/~/Dense_0/kernel" in {p["name"] for p in json.loads(hk.stdout)["configurations"][0]["parameters"]}
+    # two leaves under one name ({"a/b": {"c"}} beside {"a": {"b/c"}}) are refused by name
+    clash = NESTED.replace("INIT", "{}").replace('"lm_head": {"kernel": (width, vocab)}',
+                                                 '"lm_head": {"kernel": (width, vocab)}, "lm_head/kernel": {}, '
+                                                 '"x/y": {"z": (width,)}, "x": {"y/z": (width,)}')
+    (tmp_path / "bad.py").write_text(clash)
     bad = _show("--model", f"{tmp_path / 'bad.py'}:make", "--widths", "16,32")
-    assert bad.exit_code == 2 and "'Dense/0'" in bad.stdout + bad.stderr
+    assert bad.exit_code == 2 and "'x/y/z' names two leaves" in bad.stdout + bad.stderr
 
 
 SCANNED = '''
@@ -213,3 +223,27 @@ def test_stacked_layers_for_scan(tmp_path):
     out = runner.invoke(app, ["sweep", "--model", ref, "--widths", "16,32", "--depth", "2", "--log2-lr=-6",
                               "--steps", "3", "--batch", "2", "--seq-len", "8", "--out", str(tmp_path / "o"), "-q"])
     assert out.exit_code == 0, out.output
+
+
+def test_a_matrix_at_a_depth_equal_to_the_width_is_no_stack(tmp_path):
+    """`PreNorm_0/Dense_0/kernel` [D, D] at depth == width: its first axis equals the depth, and the name rules
+    read `PreNorm` as a norm's, so it was taken for a stack of gains (vector-like, all ones). A dense leaf is not;
+    and a 2-D parameter given the vector role outside a stack (learned register tokens [4, D]) is refused as before
+    (it started at all ones, silently)."""
+    text = '''
+def make(width, depth, *, vocab, seq_len):
+    shapes = {"embed": (vocab, width), "PreNorm_0/Dense_0/kernel": (width, width), "lm_head": (width, vocab)}
+    def apply(p, tok, record):
+        return (p["embed"][tok] @ p["PreNorm_0/Dense_0/kernel"]) @ p["lm_head"]
+    return {"shapes": shapes, "apply": apply, "roles": ROLES}
+'''
+    (tmp_path / "m.py").write_text(text.replace("ROLES", "{}"))
+    res = _show("--model", f"{tmp_path / 'm.py'}:make", "--widths", "16", "--depth", "16")
+    assert res.exit_code == 0, res.output
+    by_name = {p["name"]: p for p in json.loads(res.stdout)["configurations"][0]["parameters"]}
+    assert (by_name["PreNorm_0/Dense_0/kernel"]["role"], by_name["PreNorm_0/Dense_0/kernel"]["init"]) == (
+        "hidden", "normal")
+    (tmp_path / "r.py").write_text(text.replace("ROLES", '{"registers": "vector"}').replace(
+        '"lm_head": (width, vocab)}', '"lm_head": (width, vocab), "registers": (4, width)}'))
+    bad = _show("--model", f"{tmp_path / 'r.py'}:make", "--widths", "16,32", "--depth", "2")
+    assert bad.exit_code == 2 and "'registers' is vector-like" in bad.stdout + bad.stderr
