@@ -244,14 +244,16 @@ def _show_roles(spec: SweepSpec, spec_file: Path | None, model_typed: bool, as_j
         t = Table(title=f"{c.parameterization} + {c.optimizer}, alignment {c.alignment}, {c.lr_mode} LRs, gamma "
                         f"{','.join(f'{g:g}' for g in c.gamma)} ({c.form} form): at widths {widths}",
                   title_justify="left")
+        # a column only where the optimizer or the setup has the setting (SGD: no epsilon)
+        eps = any(e is not None for p in c.parameters for e in p.epsilon)
         decay = any(any(p.weight_decay) for p in c.parameters)
         mult = any(m != 1 for p in c.parameters for m in p.multiplier)
-        for col in ("parameter", "shape", "role", "from", "init", "init std", "LR / beta", "epsilon",
+        for col in ("parameter", "shape", "role", "from", "init", "init std", "LR / beta", *(["epsilon"] * eps),
                     *(["weight decay"] * decay), *(["multiplier"] * mult)):
             t.add_column(col)
         for p in c.parameters:
             t.add_row(p.name, " / ".join("x".join(map(str, s)) for s in p.shape), p.role, p.source, p.init,
-                      num(p.init_std), num(p.lr_factor), num(p.epsilon), *([num(p.weight_decay)] * decay),
+                      num(p.init_std), num(p.lr_factor), *([num(p.epsilon)] * eps), *([num(p.weight_decay)] * decay),
                       *([num(p.multiplier)] * mult))
         console.print(t)
         counts = ", ".join(f"{n} {r}" for r, n in c.counts().items())
