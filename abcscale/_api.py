@@ -8,6 +8,7 @@ one-line ValueError that names each bad argument (never pydantic's multi-line re
 from __future__ import annotations
 
 import functools
+import math
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -171,10 +172,29 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     from abcscale.fitting import predict_group
 
     f = _fit(fit)
+    width = _size(width, f.mapping.size_kind)
     if at is not None:
         return _predict_joint(f, width, group, at)
     g, _ = usecases.select_group(f, usecases.selector_from(group))
     return predict_group(g, width, size_kind=f.mapping.size_kind)
+
+
+def _size(value: Any, size_kind: str) -> Any:
+    """``predict``'s width (a size in parameters or tokens for such a fit) as every entry point takes it: a whole
+    number (``4096.0`` is 4096) from 1 to 2**40 for a width; a positive finite number for another size. The joint
+    path checked nothing (a width of 1.5 or 2**41 was predicted); the width path refused 4096.0."""
+    from abcscale.schemas.api import MAX_WIDTH
+
+    number = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 \
+        and (isinstance(value, int) or math.isfinite(value))  # 10**400 is an int no float holds
+    if size_kind != "width":
+        if not number:
+            raise ValueError(f"width: the size to predict at must be a positive number, got {value!r}")
+        return value
+    whole = number and (isinstance(value, int) or float(value).is_integer())
+    if not whole or not 1 <= int(value) <= MAX_WIDTH:
+        raise ValueError(f"width: must be a whole number from 1 to {MAX_WIDTH} (2**40), got {value!r}")
+    return int(value)
 
 
 def _predict_joint(f: FitResult, size: int, group: str | dict[str, Any] | None, at: Any) -> JointPrediction:
@@ -185,8 +205,11 @@ def _predict_joint(f: FitResult, size: int, group: str | dict[str, Any] | None, 
     if not f.joint:
         raise ValueError("at: this fit has no joint law: fit with covariates (mapping={'covariates': [...]}) to "
                          "predict at covariate values")
-    selector = {k: str(v) for k, v in usecases.selector_from(group).items()}
-    laws = [j for j in f.joint if all(str(j.group.get(k)) == v for k, v in selector.items())]
+    for k, v in at.items():  # a text value reached the arithmetic (TypeError); fit(at=) says the same
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ValueError(f"at: {k}: expected a number, got {v!r}")
+    selector = usecases.selector_from(group)
+    laws = [j for j in f.joint if all(_same(j.group.get(k), v) for k, v in selector.items())]
     if len(laws) != 1:
         from abcscale.usecases.fits import group_label
 
@@ -194,6 +217,16 @@ def _predict_joint(f: FitResult, size: int, group: str | dict[str, Any] | None, 
         raise ValueError(f"group: {'no' if not laws else len(laws)} joint law(s) match {selector or 'no group'}; "
                          f"the fit's: {listed}")
     return predict_joint(laws[0], size, {str(k): v for k, v in at.items()})
+
+
+def _same(stored: Any, given: Any) -> bool:
+    """A group value as the plain path compares it: as written, or as the same number (8 and 8.0)."""
+    if str(stored) == str(given):
+        return True
+    try:
+        return float(stored) == float(given)
+    except (TypeError, ValueError):
+        return False
 
 
 @_one_line
@@ -240,9 +273,12 @@ def theory_table(
     layer. Each filter is one value or several (three numbers are one alignment); none means all (full and no
     alignment)."""
     # a value given twice is one filter (rows were repeated); parsed first, so "sp" and "standard" are one too
-    ps = list(dict.fromkeys(Parameterization.parse(str(p))
+    ps = list(dict.fromkeys(_parse("parameterization", Parameterization.parse, str(p))
                             for p in _many(parameterization, "parameterization"))) or None
-    os_ = list(dict.fromkeys(Optimizer.parse(str(o)) for o in _many(optimizer, "optimizer"))) or None
+    os_ = list(dict.fromkeys(_parse("optimizer", Optimizer.parse, str(o))
+                             for o in _many(optimizer, "optimizer"))) or None
+    if callable(tolist := getattr(alignment, "tolist", None)) and not isinstance(alignment, str | dict):
+        alignment = tolist()  # a numpy array of three numbers: one alignment, as a list of them is
     one_alignment = isinstance(alignment, str | dict | Alignment) or _numbers(alignment)
     als = [_parse("alignment", Alignment.parse, a)
            for a in ([alignment] if one_alignment else _many(alignment, "alignment"))]

@@ -29,7 +29,7 @@ from statsmodels.regression.linear_model import WLS
 
 from abcscale.fitting.optimum import shared_variance
 from abcscale.fitting.parts import BEND, bend_warning, size_factor
-from abcscale.fitting.predict import MAX_LOG2_LR, UNRELIABLE, WIDE_BAND_OCTAVES
+from abcscale.fitting.predict import EXTRAPOLATION_UNRELIABLE, MAX_LOG2_LR, UNRELIABLE, WIDE_BAND_OCTAVES
 from abcscale.fitting.scaling import design_tau2, t_quantile
 from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
 from abcscale.schemas.theory import Interval
@@ -213,6 +213,12 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
         noun = "width" if law.size_kind == "width" else "size"
         bad.append(f"extrapolating {out[law.size_col]:.2g} octaves past the swept {noun}s where the optimum bends in "
                    f"log2({noun}) (the law's warning): the straight line's prediction can miss by the bend")
+    too_far = size_factor(EXTRAPOLATION_UNRELIABLE, law.size_kind)  # as across widths: 1024x, 1024^2 in parameters
+    if point[law.size_col] > too_far * law.ranges[law.size_col][1]:
+        noun = "width" if law.size_kind == "width" else "size"
+        bad.append(f"extrapolating {point[law.size_col] / law.ranges[law.size_col][1]:.3g}x past the largest swept "
+                   f"{noun} ({law.ranges[law.size_col][1]:g}), beyond {too_far:g}x: sweep larger {noun}s (or check the "
+                   "target: a zero too many?)")
     if math.log2(ci95[1] / ci95[0]) > WIDE_BAND_OCTAVES:
         bad.append(f"the 95% band spans {math.log2(ci95[1] / ci95[0]):.2g} octaves: too wide to act on; sweep "
                    "more sizes or covariate values")

@@ -836,6 +836,17 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         hint = (f"; {', '.join(alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: name it with "
                 f"{option(role)}" if alike else "")
         problems.append(f"{col}: missing column (the {option(role)} column){hint}{listing}")
+    if m.lr_col == default.lr_col and m.lr_col in cols and df[m.lr_col].nunique() == 1:
+        # an optimizer's beta (Adam's 0.9) beside the LR: read as the LR, no LR was swept, and the warnings spoke of
+        # diverged grids and group columns (a review)
+        # not the runner's own per-role LRs (lr_hidden: beta times the width's factor) nor its log2_lr (beta's)
+        alike = [str(c) for c in cols if c != m.lr_col and any(w in _key(c) for w in _LIKELY["lr_col"])
+                 and c not in ("log2_lr", *(f"lr_{r}" for r in ("embedding", "hidden", "readout", "vector")))
+                 and _mostly_numbers(df[c]) and _to_number(df[c]).nunique() >= 3]
+        if alike:
+            problems.append(f"{m.lr_col}: one value ({df[m.lr_col].iloc[0]}) in every row, so no learning rate "
+                            f"was swept in it; {', '.join(alike[:3])} {'looks' if len(alike) == 1 else 'look'} like "
+                            f"the learning rate: name it with {option('lr_col')}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
         problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")
@@ -1181,8 +1192,9 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
     """A problem when the table holds each run at several steps (a tracker's history, one row per logged step): its
     rows would be averaged as seeds, early losses with final ones (a user review: 0.25 octave off, and
     ``--drop-cut-short`` kept three steps of five). Told where most runs (one group, size, LR and seed) were logged
-    at one shared set of 3 steps or more: not runs on a time budget (each its own count), nor two configurations
-    each with its own budget (2 values: ``_mixed_configs`` and ``_cut_short`` speak of those)."""
+    at one shared set of 2 steps or more: not runs on a time budget (each its own count), nor two configurations
+    each with its own budget (2 values where a setting differs too, a batch size: ``_mixed_configs`` speaks of
+    those). Two logged steps were averaged as seeds, unsaid (a review: 0.54 octave off)."""
     run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
     if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
         run.append(m.seed_col)
@@ -1195,7 +1207,8 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
         if not len(sets):
             continue
         common = sets.value_counts().index[0]
-        if len(common) >= 3 and (sets == common).mean() >= 0.5:
+        if len(common) >= 2 and (sets == common).mean() >= 0.5 \
+                and (len(common) >= 3 or not _a_setting_differs(df, run, c, m)):
             values = np.sort(np.array(list(common)))
             shown = ", ".join(_count(x) for x in values[:3])
             shown += f", ..., {_count(values[-1])}" if values.size > 3 else ""
@@ -1204,6 +1217,19 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
                     f"{_count(values[-1])}, or the loss at one step), or name {c} a covariate ({option('covariates')}) "
                     "to fit a law across steps")
     return None
+
+
+def _a_setting_differs(df: pd.DataFrame, run: list[str], step: str, m: ColumnMapping) -> bool:
+    """Whether a few-valued column no role names (at most ``_CONTINUOUS`` values: a batch size, not a logged
+    metric) differs between the rows of most runs: then their two step counts are two configurations' budgets,
+    not one run's history."""
+    skip = {*run, step, m.loss_col, m.diverged_col, *RUN_MEASUREMENTS}
+    for col in df.columns:
+        if col in skip or _key(col) in TRACKER_COLUMNS or is_step_name(col) or df[col].nunique() > _CONTINUOUS:
+            continue
+        if (df.groupby(run, dropna=False, sort=False)[col].nunique(dropna=False) > 1).mean() >= 0.5:
+            return True
+    return False
 
 
 def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
