@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from abcscale.runner.spec import SweepSpec
     from abcscale.schemas.api import ConvertResponse, FitOptions, MupImport
     from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization
-    from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, Prediction
+    from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, JointPrediction, Prediction
     from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role, RoleSetting
     from abcscale.schemas.recommend import LrBand, Recommendation
     from abcscale.schemas.theory import (
@@ -63,7 +63,8 @@ _HOME = {
     "TunedConstants": "abcscale.schemas.tune",
     "load_fit": "abcscale.usecases",
     **dict.fromkeys(["Recommendation", "LrBand"], "abcscale.schemas.recommend"),
-    **dict.fromkeys(["FitResult", "GroupFit", "Prediction", "ColumnMapping"], "abcscale.schemas.fit"),
+    **dict.fromkeys(["FitResult", "GroupFit", "Prediction", "JointPrediction", "ColumnMapping"],
+                    "abcscale.schemas.fit"),
     **dict.fromkeys(["Alignment", "BaseConfig", "Constants", "ExponentRow", "Interval", "LayerSetting", "PerLayer",
                      "Setting", "Transfer"], "abcscale.schemas.theory"),
     **dict.fromkeys(["EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization"], "abcscale.schemas.enums"),
@@ -95,7 +96,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "recommend", "recommend_from_fit", "predict", "convert", "theory_table", "fit", "load_fit", "sweep",
-    "Recommendation", "LrBand", "FitResult", "GroupFit", "Prediction", "ColumnMapping", "FitOptions",
+    "Recommendation", "LrBand", "FitResult", "GroupFit", "Prediction", "JointPrediction", "ColumnMapping", "FitOptions",
     "Alignment", "BaseConfig", "Constants", "ExponentRow", "Interval", "LayerSetting", "PerLayer", "Setting",
     "Transfer", "ConvertResponse", "EpsilonMode", "Layer", "LrMode", "Optimizer", "Parameterization", "SweepSpec",
     "GroupSpec", "GroupRule", "RoleSetting", "Role", "Form",

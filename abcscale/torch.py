@@ -37,7 +37,14 @@ from abcscale.schemas.enums import Optimizer
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
-from abcscale.theory.groups import DEFAULT_RULES, assign, check_width, dense_input_std, tied_readout_multiplier
+from abcscale.theory.groups import (
+    DEFAULT_RULES,
+    assign,
+    check_width,
+    dense_input_std,
+    settle_fixed,
+    tied_readout_multiplier,
+)
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -66,10 +73,11 @@ def _mu_readouts(model: Any) -> set[str]:
             if "MuReadout" in {c.__name__ for c in type(module).__mro__}}
 
 
-def _check_mu_readout(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec) -> None:
+def _check_mu_readout(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any) -> None:
     """A ``MuReadout`` placed as the readout with a spec in another form: its 1/width_mult applies on top of the
     readout's numbers, which already hold the width's factor (a user review: logits 4x too small at 4x the base
-    width, and the readout's Adam steps as much, with ``multipliers()`` saying nothing was needed)."""
+    width, and the readout's Adam steps as much, with ``multipliers()`` saying nothing was needed). So does a
+    ``MuSharedReadout`` tied to the embedding, on top of the tied-logits multiplier the form asks for."""
     if spec.form is Form.mup:
         return
     mu = _mu_readouts(model)
@@ -78,6 +86,14 @@ def _check_mu_readout(model: Any, placed: list[tuple[str, Any, Role, float]], sp
                          f"width_mult, but the spec is in the {spec.form.value} form, whose readout LR and init std "
                          "assume a plain readout: the width's factor would apply twice. Make the spec in the mup form "
                          "(recommend(..., form='mup'), or `abcscale mup export`), or use nn.Linear as the readout")
+    for name, _, other, _ in _tied(model, placed, spec, rules) if mu else []:
+        if shared := next((n for n in (other, name) if n in mu), None):
+            raise ValueError(f"parameter {shared!r} is microsoft/mup's MuSharedReadout, tied to "
+                             f"{name if shared == other else other!r}: its forward divides the tied logits by "
+                             f"width_mult, but the spec is in the {spec.form.value} form, whose tied-logits multiplier "
+                             "(theory.groups.tied_readout_multiplier, abctorch.multipliers) assumes plain logits "
+                             "h @ W.T: the width's factor would apply twice. Make the spec in the mup form, or compute "
+                             "the tied logits yourself with that multiplier")
 
 
 def _spec(spec: SpecLike, width: int | None, form: Form | str | None) -> GroupSpec:
@@ -250,9 +266,12 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
         if name in convs and role is Role.hidden:  # its fan-in is in x the kernel's size
             ratio *= math.prod(int(d) for d in p.shape[2:])
         placed.append((name, p, role, ratio))
+    # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
+    settled = settle_fixed([(name, seen(name, p), role) for name, p, role, _ in placed], rules)
+    placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled, strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
     check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
-    _check_mu_readout(model, placed, spec)
+    _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed
 

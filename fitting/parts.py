@@ -103,6 +103,15 @@ class _LawInputs:
     noise_v: np.ndarray | None = None  # each width's variance before the grid floor (never above v)
 
 
+def law_method(df: int, tau2: float) -> str:
+    """How the exponent's interval was computed, in words: with 3 or more widths Knapp-Hartung's t on the residuals'
+    own scale; two widths leave no residual, so tau is assumed (fitting.scaling) and the quantile is normal."""
+    if df > 0:
+        return f"WLS, weights 1/(v_w + tau^2), Knapp-Hartung t with {df} df (the residuals' own scale)"
+    return (f"the line through 2 widths, weights 1/(v_w + tau^2) with tau = {math.sqrt(tau2):.2g} octave assumed (no "
+            "residual to estimate it from), normal quantile")
+
+
 def _law_inputs(per: PerWidth) -> _LawInputs:
     ok = [(w, o) for w, (_, o) in sorted(per.items()) if o.identified]
     widths = np.array([w for w, _ in ok], dtype=float)
@@ -168,8 +177,7 @@ def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generat
         predictive = prior.law.model_copy(update={"shared_var": inp.shared_var})
         if prior.conflict > CONFLICT_Z:
             predictive = law.model_copy(update={"prior_mean": theory, "prior_sd": s.prior_sd})
-    exponent = _estimate(law.exponent, fit.ci, fit.se,
-                         f"WLS, weights 1/(v_w + tau^2), Knapp-Hartung t with {law.df} df (the residuals' own scale)")
+    exponent = _estimate(law.exponent, fit.ci, fit.se, law_method(law.df, law.tau2))
     boot = None
     if fit.boot_ci is not None and law.cov_boot is not None:
         boot = _estimate(law.exponent, fit.boot_ci, math.sqrt(law.cov_boot[1][1]),

@@ -841,7 +841,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         # diverged grids and group columns (a review)
         # not the runner's own per-role LRs (lr_hidden: beta times the width's factor) nor its log2_lr (beta's)
         alike = [str(c) for c in cols if c != m.lr_col and any(w in _key(c) for w in _LIKELY["lr_col"])
-                 and c not in ("log2_lr", *(f"lr_{r}" for r in ("embedding", "hidden", "readout", "vector")))
+                 and c not in ("log2_lr", *(f"lr_{r}" for r in ("embedding", "hidden", "readout", "vector", "fixed")))
                  and _mostly_numbers(df[c]) and _to_number(df[c]).nunique() >= 3]
         if alike:
             problems.append(f"{m.lr_col}: one value ({df[m.lr_col].iloc[0]}) in every row, so no learning rate "
@@ -909,12 +909,16 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "w
     if width.isna().any():
         problems.append(f"{col}: NaN {noun} in {_rows(width.isna())}")
     w = width.fillna(1.0)
-    if (w <= 0).any() or np.isinf(w).any():
-        problems.append(f"{col}: non-positive or infinite {noun} in {_rows((w <= 0) | np.isinf(w))}")
-    elif (w > MAX_WIDTH).any():  # as on request fields; beyond it the integer widths would wrap around
-        problems.append(f"{col}: {noun}s must be at most {MAX_WIDTH} (2**40), not in {_rows(w > MAX_WIDTH)}")
-    elif (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1)).any():
-        problems.append(f"{col}: {noun}s must be integers, see {_rows(np.abs(w - np.round(w)) > 1e-9)}; a width "
+    # each kind of bad size said at once, each row once (a fractional width was said only once the others were gone)
+    bad = (w <= 0) | np.isinf(w)
+    if bad.any():
+        problems.append(f"{col}: non-positive or infinite {noun} in {_rows(bad)}")
+    big = ~bad & (w > MAX_WIDTH)
+    if big.any():  # as on request fields; beyond it the integer widths would wrap around
+        problems.append(f"{col}: {noun}s must be at most {MAX_WIDTH} (2**40), not in {_rows(big)}")
+    frac = ~bad & ~big & (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1))
+    if frac.any():
+        problems.append(f"{col}: {noun}s must be integers, see {_rows(frac)}; a width "
                         "multiplier or a count in millions? The exponent does not depend on the unit: scale the column "
                         "to whole counts (muP's width_mult times the base width; millions times 1e6)")
     return width

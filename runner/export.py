@@ -25,7 +25,7 @@ from optax import contrib
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
-from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width, dense_input_std, is_dense_leaf
+from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width, dense_input_std, is_dense_leaf, settle_fixed
 
 Params = Any
 Schedule = Callable[[Any], Any]
@@ -56,13 +56,16 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if std is not None and role is Role.embedding and len(leaf.shape) >= 2 and is_dense_leaf(name):
             std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`
         out.append((name, leaf, role, std))
+    # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
+    settled = settle_fixed([(name, leaf.shape, role) for name, leaf, role, _ in out], rules)
+    out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
     check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout, rules)
     return out, treedef
 
 
 def labels(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
            layout: str = "jax") -> Params:
-    """The tree of role names (``embedding``, ``hidden``, ``readout``, ``vector``), shaped like ``params``.
+    """The tree of role names (``embedding``, ``hidden``, ``readout``, ``vector``, ``fixed``), shaped like ``params``.
 
     A parameter that no rule names and whose shape does not say is a ValueError naming it: pass ``rules``
     (tried in order before the spec's, e.g. ``[GroupRule(pattern=r"Dense_2", role="readout")]``)."""
@@ -79,7 +82,7 @@ def lr_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | Non
 
 def init_std_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
                   layout: str = "jax") -> Params:
-    """Each leaf's init std (None for a vector-like leaf, which keeps its own init), for inspection."""
+    """Each leaf's init std (None for a vector-like or fixed leaf, which keeps its own init), for inspection."""
     leaves, treedef = _leaves(spec, params, rules, layout)
     return jax.tree_util.tree_unflatten(treedef, [std for _, _, _, std in leaves])
 
@@ -184,7 +187,7 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
 def init(spec: GroupSpec, params: Params, key: jax.Array, *, rules: Sequence[GroupRule] | None = None,
          layout: str = "jax") -> Params:
     """``params`` with every leaf that has an init std redrawn as normal(0, std) in its own dtype; vector-like
-    leaves (biases, norm gains) are returned as they are."""
+    and fixed leaves (biases, norm gains) are returned as they are."""
     if not isinstance(key, jax.Array):  # an int seed was JAX's own "invalid PRNG key data" from deep inside
         raise ValueError(f"key: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
                          f"{type(key).__name__} {key!r}")

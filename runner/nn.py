@@ -16,9 +16,9 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 
-EMB, HID, OUT, VEC = 0, 1, 2, 3
+EMB, HID, OUT, VEC, FIX = 0, 1, 2, 3, 4
 #: the role names of the layer-type indices (coord.parquet's ``layer_type``)
-LAYER_TYPES = ("embedding", "hidden", "readout", "vector")
+LAYER_TYPES = ("embedding", "hidden", "readout", "vector", "fixed")
 Init = Literal["normal", "ones", "zeros"]
 
 
@@ -38,7 +38,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class ParamSpec:
     shape: tuple[int, ...]
-    layer: int  # EMB, HID, OUT or VEC
+    layer: int  # EMB, HID, OUT, VEC or FIX (no width-sized axis: a user model's readout bias)
     init: Init = "normal"  # LayerNorm scales start at ones, biases at zeros; neither takes a multiplier
     std_const: float = 1.0  # width-independent factor on the init std (e.g. fan-in 4D of the MLP output)
 

@@ -255,7 +255,7 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
     if wd_mode not in ("coupled", "independent"):
         raise ValueError(f"wd_mode must be 'coupled' or 'independent', got {wd_mode!r}")
     var = variant(optimizer)
-    wd_3 = jnp.zeros(4) if wd_3 is None else wd_3
+    wd_3 = jnp.zeros(5) if wd_3 is None else wd_3
     per_leaf = {k: wd_3[i] for k, i in param_layers.items()}
     independent = wd_mode == "independent" and var.decays
     parts = var.chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},

@@ -57,7 +57,7 @@ class ConfigRoles:
         """Parameters per role, in the roles' order."""
         out = {r: 0 for r in ("embedding", "hidden", "readout", "vector")}
         for p in self.parameters:
-            out[p.role] += 1
+            out[p.role] = out.get(p.role, 0) + 1  # fixed: only for a model that has one
         return out
 
 

@@ -45,21 +45,22 @@ from abcscale.schemas.enums import LAYERS, LrMode, Optimizer
 from abcscale.schemas.sweep import DEFAULT_LOSS
 from abcscale.schemas.theory import BaseConfig
 
-Four = tuple[float, float, float, float]
-#: the roles of the per-role arrays, in their order (runner.nn: EMB, HID, OUT, VEC)
-ROLE_NAMES = ("embedding", "hidden", "readout", "vector")
+Five = tuple[float, float, float, float, float]
+#: the roles of the per-role arrays, in their order (runner.nn: EMB, HID, OUT, VEC, FIX)
+ROLE_NAMES = ("embedding", "hidden", "readout", "vector", "fixed")
 
 
 @dataclass(frozen=True)
 class LayerHyper:
     """Per-layer-type numbers of one cell. Multipliers and init stds are indexed embedding, hidden, readout;
-    LRs, epsilons and weight decays also have the vector-like role (biases, LayerNorm gains) last."""
+    LRs, epsilons and weight decays also have the vector-like role (biases, LayerNorm gains) and the fixed one (a
+    user model's readout bias: no width-sized axis) last."""
 
     multiplier: tuple[float, float, float]
     init_std: tuple[float, float, float]
-    lr_factor: Four  # effective LR = beta * lr_factor
-    epsilon: Four
-    weight_decay: Four = (0.0, 0.0, 0.0, 0.0)  # AdamW's per-layer decay; 0 for the others and vector-like ones
+    lr_factor: Five  # effective LR = beta * lr_factor
+    epsilon: Five
+    weight_decay: Five = (0.0, 0.0, 0.0, 0.0, 0.0)  # AdamW's per-layer decay; 0 for the others and vector-like ones
     form: str = "abc"  # "multiplier_free" for a user model (every multiplier folded into init std and LR)
     fan_in_exponent: float = 0.5  # a hidden matrix with fan-in r * width starts at init_std * r**-this
 
@@ -95,8 +96,8 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     roles = [gs[r] for r in ROLE_NAMES]
     # The runner's global mode trains at beta * gamma_l (beta is the shared LR) where the theory's transfer
     # scales gamma by the global c; the form's factor on the abc LR (1 in the abc form) carries over.
-    gamma = [cell.gamma[l] for l in LAYERS] + [cell.gamma[LAYERS[0]]]  # vector-like: the embedding's
-    abc_lr = [tr[l].lr for l in LAYERS] + [tr[LAYERS[0]].lr]
+    gamma = [cell.gamma[l] for l in LAYERS] + [cell.gamma[LAYERS[0]]] * 2  # vector-like and fixed: the embedding's
+    abc_lr = [tr[l].lr for l in LAYERS] + [tr[LAYERS[0]].lr] * 2
     lrs = [g * (s.lr / a) if global_lr else s.lr for g, a, s in zip(gamma, abc_lr, roles, strict=True)]
     eps = spec.constants.epsilon  # where the family has no epsilon rule (adam_scaled), the same at every width
 
@@ -105,9 +106,9 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
 
     return LayerHyper(multiplier=three([s.multiplier or 1.0 for s in roles]),
                       init_std=three([s.init_std or 1.0 for s in roles]),
-                      lr_factor=cast(Four, tuple(lrs)),
-                      epsilon=cast(Four, tuple(eps if s.epsilon is None else s.epsilon for s in roles)),
-                      weight_decay=cast(Four, tuple(s.weight_decay or 0.0 for s in roles)),
+                      lr_factor=cast(Five, tuple(lrs)),
+                      epsilon=cast(Five, tuple(eps if s.epsilon is None else s.epsilon for s in roles)),
+                      weight_decay=cast(Five, tuple(s.weight_decay or 0.0 for s in roles)),
                       form=form.value, fan_in_exponent=gs["hidden"].init_exponent)
 
 
@@ -271,6 +272,8 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
     from abcscale.runner.optim import variant
 
     opt = variant(cell.optimizer)
+    # the fixed role's columns only for a model that has such a parameter (a user model's readout bias)
+    roles = ROLE_NAMES if any(ROLE_NAMES[s.layer] == "fixed" for s in prog.specs().values()) else ROLE_NAMES[:4]
     rows: list[dict[str, Any]] = []
     coord: list[dict[str, Any]] = []
     curves: list[dict[str, Any]] = []
@@ -283,7 +286,7 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
             row = ident | {
                 "depth": spec.depth, "n_params": n_par, "base_width": spec.base,
                 **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS},
-                **{f"lr_{r}": beta * hyper.lr_factor[i] for i, r in enumerate(ROLE_NAMES)},
+                **{f"lr_{r}": beta * hyper.lr_factor[i] for i, r in enumerate(roles)},
                 "steps": spec.steps, "tokens": spec.steps * spec.batch * spec.seq_len,
                 "final_loss": float(out.final_loss[j]), "eval_loss": float(out.eval_loss[j]),
                 "loss_at_init": float(out.loss_at_init[j]), "diverged": bool(out.diverged[j]),
@@ -291,10 +294,10 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
                 **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
                 **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
-                **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(ROLE_NAMES)
+                **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(roles)
                     if not (r == "hidden" and opt.family is Optimizer.muon)}  # Muon's hidden step takes none
                    if opt.uses_epsilon else {}),
-                **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(ROLE_NAMES)}
+                **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(roles)}
                    | {"weight_decay_mode": spec.constants.weight_decay_mode.value} if opt.decays else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 **run_settings(spec), "data": spec.data, "data_hash": corpus.sha256,

@@ -215,7 +215,7 @@ def _args_spec(prog: Program, n_runs: int, train_tok: Tokens, eval_tok: Tokens) 
     f32, S = jnp.float32, jax.ShapeDtypeStruct
     params = {name: S((n_runs, *s.shape), f32) for name, s in sorted(prog.specs().items())}
     tokens = [S(t.shape, jax.dtypes.canonicalize_dtype(t.dtype)) for t in (train_tok, eval_tok)]
-    return (params, *tokens, S((3,), f32), S((4,), f32), S((n_runs, 4), f32), S((n_runs, 4), f32),
+    return (params, *tokens, S((3,), f32), S((5,), f32), S((n_runs, 5), f32), S((n_runs, 5), f32),
             S((n_runs, prog.steps, prog.batch), jnp.int32))
 
 
@@ -344,10 +344,13 @@ class Compiler:
 
 
 def _per_role(x: np.ndarray) -> np.ndarray:
-    """A per-layer array with its last axis 4-long: a 3-long one (embedding, hidden, readout), as callers before
-    the vector-like role wrote it, gives vector-like parameters the embedding's value, as the runner did then."""
+    """A per-role array with its last axis 5-long (embedding, hidden, readout, vector, fixed): a 3-long one, as
+    callers before the vector-like role wrote it, gives vector-like parameters the embedding's value, as the runner
+    did then, and a 4-long one gives fixed parameters the vector-like one's, as before the fixed role."""
     x = np.asarray(x, np.float32)
-    return x if x.shape[-1] == 4 else np.concatenate([x, x[..., :1]], axis=-1)
+    if x.shape[-1] == 3:
+        x = np.concatenate([x, x[..., :1]], axis=-1)
+    return x if x.shape[-1] == 5 else np.concatenate([x, x[..., 3:4]], axis=-1)
 
 
 def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult_3: np.ndarray,
@@ -357,10 +360,11 @@ def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult
     first use of (program, M, data sizes), or waited for when ``Compiler.ahead`` queued it; without a
     compiler it compiles for this call only. ``compile_s`` is the time this call spent on its program; ``run_s``
     the rest, its initial parameters' draw (``runner.draws``) included.
-    ``lr_Mx4``, ``eps_Mx4``: per run and role (embedding, hidden, readout, vector-like; a 3-long last axis
-    gives vector-like parameters the embedding's). ``wd_3``: the adamw variant's per-role weight decays (4 or
-    3 long, same reading), shared by the M runs (default none)."""
-    wd = np.zeros(4) if wd_3 is None else _per_role(wd_3)
+    ``lr_Mx4``, ``eps_Mx4``: per run and role (embedding, hidden, readout, vector-like, fixed; a 3-long last axis
+    gives vector-like parameters the embedding's, a 4-long one fixed parameters the vector-like one's). ``wd_3``:
+    the adamw variant's per-role weight decays (3, 4 or 5 long, same reading), shared by the M runs (default
+    none)."""
+    wd = np.zeros(5) if wd_3 is None else _per_role(wd_3)
     seeds = np.asarray(seeds_M, np.uint32)
     t_init = time.perf_counter()
     params, starts = draws.draw(prog.specs(), seeds, init_3, steps=prog.steps, batch=prog.batch,

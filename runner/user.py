@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from abcscale.schemas.groups import ROLES, Role
+from abcscale.schemas.groups import SPEC_ROLES, Role
 
 if TYPE_CHECKING:
     import jax
@@ -286,9 +286,9 @@ def _default_init(name: str, shape: tuple[int, ...], stacked_vector: bool = Fals
 def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[str, ParamSpec]:
     """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent)."""
     from abcscale.runner.nn import ParamSpec
-    from abcscale.theory.groups import DEFAULT_RULES, assign, named_role
+    from abcscale.theory.groups import DEFAULT_RULES, assign, named_role, settle_fixed
 
-    out = {}
+    placed: list[tuple[str, tuple[int, ...], Role, float]] = []
     for name, shape in model.shapes.items():
         if name in model.roles or name in model.fan_in:
             named = Role(model.roles[name]) if name in model.roles else named_role(name, shape, DEFAULT_RULES)
@@ -311,11 +311,17 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                                      ": 'vector'}; a stack of matrices [depth, fan_in, fan_out] is hidden when both "
                                      "its last axes grow with the width, else give its role") from None
                 raise ValueError(f"roles: {exc}") from None
+        placed.append((name, shape, role, r))
+    # the readout's bias has no width-sized axis: fixed, unless the factory's 'roles' says otherwise
+    settled = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], DEFAULT_RULES)
+    out = {}
+    for (name, shape, role, r), fixed in zip(placed, settled, strict=True):
+        role = role if name in model.roles else fixed
         init = model.init.get(name) or _default_init(name, shape, role is Role.vector and model.stacked(shape))
-        if role is Role.vector and init == "normal":
-            raise ValueError(f"init: {name!r} is vector-like (no width-sized fan-in), so it starts at ones or "
-                             "zeros; give it init 'ones'/'zeros' or another role")
-        out[name] = ParamSpec(shape, ROLES.index(role), init=cast("Init", init), std_const=r ** -fan_in_exponent)
+        if role in (Role.vector, Role.fixed) and init == "normal":
+            raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
+                             "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")
+        out[name] = ParamSpec(shape, SPEC_ROLES.index(role), init=cast("Init", init), std_const=r ** -fan_in_exponent)
     return out
 
 
@@ -357,7 +363,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
 
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
-        roles = {ROLES[spec.layer] for spec in layout(model, w).values()}
+        roles = {SPEC_ROLES[spec.layer] for spec in layout(model, w).values()}
         if Role.embedding in roles and Role.readout not in roles:
             raise ValueError(f"roles: no parameter is a readout ({', '.join(sorted(model.shapes))}): a tied embedding "
                              "(the lookup's matrix also makes the logits)? Each role trains with its own init and LR, "

@@ -294,6 +294,13 @@ class TunedRecommend(_Groups):
     tuned: TunedFile = Field(description="a constants file from `abcscale tune`, as it is")
     width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     lr_mode: LrMode | None = Field(None, description="default: the file's `lr_mode`")
+    # as `recommend --constants FILE -p P -o O -a A`: the file's setup, said again, must be the file's (constants hold
+    # for the setup they were tuned for); a body written like an analytic one with `tuned` in place of `base` reads
+    parameterization: Parameterization | None = Field(None, description="the file's, if given (must agree)")
+    optimizer: Optimizer | None = Field(None, description="the file's, if given (must agree)")
+    alignment: AlignmentSpec | None = Field(None, description="the file's, if given (must agree)")
+
+    _strict_alignment = field_validator("alignment", mode="before")(_no_bools_inside)
 
 
 def _source(data: Any) -> str | None:
@@ -587,7 +594,7 @@ __all__ = [
 
 # --- microsoft/mup in and out (``abcscale mup``, ``POST /v1/theory/from-mup`` and ``/to-mup``) ---------------
 
-from abcscale.schemas.groups import ROLES, MupSetup, Role, RoleSetting  # noqa: E402
+from abcscale.schemas.groups import ROLES, SPEC_ROLES, MupSetup, Role, RoleSetting  # noqa: E402
 
 # mup's numbers become ratios of each other (constants relative to the hidden LR) times width factors: a
 # narrower range keeps those ratios inside [SCALE_MIN, SCALE_MAX], the range of the constants they make.
@@ -595,13 +602,14 @@ MUP_MIN, MUP_MAX = 1e-10, 1e10
 _Positive = Annotated[float, Field(ge=MUP_MIN, le=MUP_MAX)]
 # One number, or a table by role; ``lr`` needs every role (``init_std`` any of them), and the schema says so.
 _ROLE_NUMBER = {"type": "number", "minimum": MUP_MIN, "maximum": MUP_MAX}
+# ``fixed`` (a readout's bias: no width-sized axis) is optional: it shares the vector-like group's number unless given
 _LR_BY_ROLE = {"type": "object", "additionalProperties": False, "required": [r.value for r in ROLES],
-               "properties": {r.value: _ROLE_NUMBER for r in ROLES}}
+               "properties": {r.value: _ROLE_NUMBER for r in SPEC_ROLES}}
 PerRole = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema(_LR_BY_ROLE)]
 SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": []})]
 _Epsilon = Annotated[float, Field(ge=0, le=SCALE_MAX), Number]
 _EPS_BY_ROLE = {**_LR_BY_ROLE, "required": [], "properties": {
-    r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX} for r in ROLES}}
+    r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX} for r in SPEC_ROLES}}
 
 
 class MupImportRequest(_Request):

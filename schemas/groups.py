@@ -23,21 +23,29 @@ class Role(_AliasedEnum):
 
     ``embedding``: fixed fan-in (vocabulary, positions), width-sized fan-out. ``hidden``: both width-sized.
     ``readout``: width-sized fan-in, fixed fan-out. ``vector``: one width-sized axis that is not a fan-in of a
-    matrix product: biases and LayerNorm/RMSNorm gains (docs/theory.md section 10).
+    matrix product: biases and LayerNorm/RMSNorm gains (docs/theory.md section 10). ``fixed``: no width-sized
+    axis at all: the readout's bias (classes, vocabulary), a scalar gate or temperature; its numbers do not change
+    with the width (microsoft/mup's "fixed" parameters, which MuSGD and MuAdam leave unscaled).
     """
 
     embedding = "embedding"
     hidden = "hidden"
     readout = "readout"
     vector = "vector"
+    fixed = "fixed"
 
     @classmethod
     def _aliases(cls) -> dict[str, str]:
         return {"emb": "embedding", "hid": "hidden", "out": "readout", "output": "readout", "vec": "vector",
-                "vector_like": "vector", "bias": "vector", "norm": "vector"}
+                "vector_like": "vector", "bias": "vector", "norm": "vector", "scalar": "fixed",
+                "fixed_size": "fixed"}
 
 
+#: the roles a setup is given per role (a microsoft/mup setup's groups, a config to check): the fixed role's
+#: numbers follow from the vector role's (at the base width), so a setup need not name it
 ROLES: tuple[Role, ...] = (Role.embedding, Role.hidden, Role.readout, Role.vector)
+#: the roles a :class:`GroupSpec` carries a setting for
+SPEC_ROLES: tuple[Role, ...] = (*ROLES, Role.fixed)
 
 
 class Form(_AliasedEnum):
@@ -85,10 +93,11 @@ class RoleSetting(Frozen):
     """One role's numbers at the target width, in the spec's form.
 
     ``init_std`` is for a parameter whose fan-in is the width (a fan-in of ``r`` times the width takes
-    ``init_std * r**-b``: :meth:`GroupSpec.init_std`); None for ``vector`` parameters, which keep their model's
-    init (gains 1, biases 0). ``multiplier`` is None in the multiplier-free form. ``mup_lr`` (mup form only) is
-    the learning rate to give MuAdam/MuSGD for this group, which rescale it into ``lr``. ``optimizer`` is the
-    update the group takes (a mixed optimizer such as Muon runs different ones on different groups).
+    ``init_std * r**-b``: :meth:`GroupSpec.init_std`); None for ``vector`` and ``fixed`` parameters, which keep
+    their model's init (gains 1, biases 0). ``multiplier`` is None in the multiplier-free form. ``mup_lr`` (mup
+    form only) is the learning rate to give MuAdam/MuSGD for this group, which rescale it into ``lr``.
+    ``optimizer`` is the update the group takes (a mixed optimizer such as Muon runs different ones on different
+    groups).
     """
 
     role: Role
@@ -174,7 +183,12 @@ class GroupSpec(Frozen):
 
     def __getitem__(self, role: Role | str) -> RoleSetting:
         kind = Role.parse(role)
-        return next(r for r in self.roles if r.role == kind)
+        found = next((r for r in self.roles if r.role == kind), None)
+        if found is None:  # a spec written before the fixed role has four
+            raise ValueError(f"this spec has no {kind.value} role's setting (it holds "
+                             f"{', '.join(r.role.value for r in self.roles)}; a spec saved by abcscale 0.2.0 or "
+                             "older has no fixed role): make it again with abcscale.recommend(...).groups")
+        return found
 
     def init_std(self, role: Role | str, fan_in_factor: float = 1.0) -> float | None:
         """Init std of a parameter of ``role`` whose fan-in is ``fan_in_factor`` times the width (a positive,
@@ -186,4 +200,4 @@ class GroupSpec(Frozen):
         return None if r.init_std is None else r.init_std * fan_in_factor ** (-r.init_exponent)
 
 
-__all__ = ["ROLES", "Form", "GroupRule", "GroupSpec", "MupSetup", "Role", "RoleSetting"]
+__all__ = ["ROLES", "SPEC_ROLES", "Form", "GroupRule", "GroupSpec", "MupSetup", "Role", "RoleSetting"]

@@ -24,7 +24,9 @@ class SweepRow(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     parameterization: str = Field(description="standard | ntk | mup | mean_field, or a custom table's name")
-    optimizer: Optimizer = Field(description="sgd | adam | adafactor")
+    optimizer: Optimizer = Field(description="sgd | adam | adamw | adafactor | lion | muon")
+    optimizer_variant: str | None = Field(None, description="the runner's optimizer variant (e.g. adam_scaled); a "
+                                          "group column where it differs from optimizer")
     alignment: str = Field("full", description="full | none | 'ALPHA,OMEGA,U' used for the exponents")
     lr_mode: LrMode = Field(LrMode.per_layer, description="global | per_layer")
     width: int = Field(gt=0, description="model dim D")

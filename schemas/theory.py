@@ -182,10 +182,14 @@ class _ByLayer:
         layers: list[LayerSetting]
 
     def __getitem__(self, layer: Layer | str) -> LayerSetting:
-        if isinstance(layer, str) and layer.strip().lower() in ("vector", "vec", "bias", "norm", "vector_like") \
-                and getattr(self, "groups", None) is not None:  # a Recommendation's table prints a vector row
-            raise ValueError(f"{layer!r}: the layers are the paper's embedding, hidden and readout; the vector-like "
-                           "role (biases, norm gains) is in .groups['vector']")
+        if isinstance(layer, str) and getattr(self, "groups", None) is not None \
+                and layer.strip().lower() in ("vector", "vec", "bias", "norm", "vector_like", "fixed", "scalar"):
+            # a Recommendation's table prints the vector and fixed rows
+            role = "fixed" if layer.strip().lower() in ("fixed", "scalar") else "vector"
+            what = "the vector-like role (biases, norm gains)" if role == "vector" else (
+                "the fixed role (the readout's bias, scalars: no width-sized axis)")
+            raise ValueError(f"{layer!r}: the layers are the paper's embedding, hidden and readout; {what} is in "
+                             f".groups[{role!r}]")
         kind = Layer.parse(layer)
         return next(s for s in self.layers if s.layer == kind)
 

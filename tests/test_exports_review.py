@@ -310,18 +310,19 @@ def test_a_named_up_projection_still_pairs_with_its_down():
     assert abctorch.param_groups(_Model(model), _spec(width=w), rules={"fc1": "hidden", "out": "readout"})
 
 
-def test_a_rule_naming_a_module_leaves_its_bias_a_vector():
+def test_a_rule_naming_a_module_leaves_its_bias_out_of_the_matrix_role():
     """The README's `rules=[{"pattern": "Dense_2", "role": "readout"}]` caught `Dense_2/bias` too: the readout's
-    LR (32x under the vector's at width 1024) and a random init in place of zeros (a session-34 review)."""
+    LR (32x under the vector's at width 1024) and a random init in place of zeros (a session-34 review). The
+    readout's bias is the fixed role (its length is the readout's output: no width-sized axis)."""
     spec = _spec()
     tree = {"params": {"Embed_0": {"embedding": jnp.zeros((3 * D, D))}, "Dense_0": {"kernel": jnp.zeros((D, D))},
                        "Dense_2": {"kernel": jnp.zeros((D, 3 * D)), "bias": jnp.zeros(3 * D)}}}
     labels = abcoptax.labels(spec, tree, rules=[{"pattern": "Dense_2", "role": "readout"}])["params"]
-    assert labels["Dense_2"] == {"kernel": "readout", "bias": "vector"}
+    assert labels["Dense_2"] == {"kernel": "readout", "bias": "fixed"}
     model = _Model({"embed.weight": (3 * D, D), "decoder.weight": (3 * D, D), "decoder.bias": (3 * D,)})
     roles = {g["name"].split(" ")[0]: len(g["params"]) for g in abctorch.param_groups(
         model, spec, rules={"decoder": "readout"})}
-    assert roles.get("readout") == 1 and roles.get("vector") == 1, roles
+    assert roles.get("readout") == 1 and roles.get("fixed") == 1, roles
 
 
 def test_a_model_narrower_than_the_spec_is_told_its_width_first():

@@ -184,3 +184,40 @@ def test_a_position_tables_length_is_no_vocabulary():
                                                                          "hidden"),
               ("lm_head.weight", (32000, 128), "readout")]
     check_width([(n, s, Role(r)) for n, s, r in placed], 128, "torch", DEFAULT_RULES)
+
+
+class MuSharedReadout(MuReadout):  # microsoft/mup's tied readout, by name
+    pass
+
+
+class _TiedNet(_Net):
+    """named_parameters() lists a tied tensor once, under its first name, as PyTorch does."""
+
+    def named_parameters(self, recurse=True, remove_duplicate=True):
+        seen, out = set(), []
+        for name, p in super().named_parameters(recurse):
+            if remove_duplicate and id(p) in seen:
+                continue
+            seen.add(id(p))
+            out.append((name, p))
+        return iter(out)
+
+
+def test_a_mu_shared_readout_with_another_forms_spec_is_refused():
+    """Session 47's notes, done in session 48: a tied MuSharedReadout divides the tied logits by width_mult on top of
+    the tied-logits multiplier a multiplier-free spec asks for; as an untied MuReadout, it is refused."""
+    wte = Embedding(512, W)
+    head = MuSharedReadout(512, W)
+    head.weight = wte.weight
+    net = _TiedNet(wte=wte, c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W), lm_head=head)
+    with pytest.raises(ValueError, match=r"'lm_head.weight' is microsoft/mup's MuSharedReadout, tied to 'wte.weight'"):
+        abctorch.param_groups(net, _spec())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tied warning
+        groups = abctorch.param_groups(net, _spec(form="mup"))
+    assert sum(len(g["params"]) for g in groups) == 6  # wte, c_fc (2), c_proj (2), lm_head.bias
+    plain = _TiedNet(wte=wte, c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W), lm_head=Linear(512, W, bias=False))
+    plain.modules["lm_head"].weight = wte.weight
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert abctorch.param_groups(plain, _spec())  # a plain tied readout: the warning's multiplier, no refusal

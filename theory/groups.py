@@ -14,6 +14,13 @@ what microsoft/mup gives vector-like parameters. k and k' are the embedding's op
 optimizer (Muon) the vector-like parameters train with the embedding's (AdamW), and every role maps with its
 own layer's rule.
 
+**Fixed parameters** have no width-sized axis: the readout's bias (its length is the classes or the vocabulary),
+a scalar gate or temperature. The gradient of the readout's bias is dL/dlogits, Theta(1) at every width, and its
+update moves the logits by its own size, so nothing about it scales: it keeps the vector role's numbers at the
+base width, :math:`\eta_f = \beta \gamma_e` and the base epsilon, at every width (c = e = 0). Under SGD the vector
+role's LR grows as n (muP), which would give a classifier's bias a step growing with the width for a gradient
+that does not; microsoft/mup's MuSGD and MuAdam leave such "fixed" parameters (no infinite dimension) unscaled.
+
 **Forms.** At one width the symmetry's map with any per-layer factor t (m -> m t, sigma -> sigma / t,
 eta -> eta / t^k, eps -> eps t^k', coupled decay -> decay t^k) leaves training unchanged, so one answer has
 many spellings. ``abc`` is the transfer as computed; ``multiplier_free`` takes t = 1 / m (every multiplier 1);
@@ -36,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode
-from abcscale.schemas.groups import ROLES, Form, GroupRule, GroupSpec, MupSetup, Role, RoleSetting
+from abcscale.schemas.groups import SPEC_ROLES, Form, GroupRule, GroupSpec, MupSetup, Role, RoleSetting
 from abcscale.schemas.theory import ABTable, BaseConfig, LayerExponents, PerLayer, Transfer
 from abcscale.theory.rules import LayerRules, OptimizerRule, layer_rules
 from abcscale.theory.tables import ab_table
@@ -142,7 +149,7 @@ def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule]) 
     # a matrix role is for matrices: a rule naming a module (`Dense_2` -> readout) leaves its bias a vector
     # (it took the readout's LR, 32x too small, and a random init in place of zeros)
     return next((r for r in rules if re.search(r.pattern, key, re.IGNORECASE)
-                 and (r.role is Role.vector or len(dims) >= 2)
+                 and (r.role in (Role.vector, Role.fixed) or len(dims) >= 2)
                  and (r not in defaults or _default_rule_applies(r, key, dims))), None)
 
 
@@ -151,7 +158,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     """The role of parameter ``name`` and its fan-in as a multiple of ``width``.
 
     The first matching rule names the role (a default rule only where the shape agrees:
-    :func:`_default_rule_applies`); a parameter no rule matches is ``vector`` when 1-D and ``hidden`` when both
+    :func:`_default_rule_applies`); a parameter no rule matches is ``vector`` when 1-D (``fixed`` when it holds one
+    number: a scalar gate; a readout's bias is ``fixed`` by :func:`settle_fixed`) and ``hidden`` when both
     of a matrix's axes are multiples of ``width``, at most :data:`HIDDEN_SHAPE_RATIO` times it. ``layout`` says
     which axis is the fan-in: ``torch`` (``nn.Linear`` weights are [out, in], so the last) or ``jax`` ([in,
     out], the second last). Anything else is a ValueError asking for a rule: an embedding and a readout have
@@ -174,9 +182,11 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                          "the embedding (the exports scale a dense one's init std by its fan-in^-1/2: "
                          "theory.groups.dense_input_std), an output layer the readout; add a rule (pattern, role) "
                          "for it")
+    if role is Role.vector and math.prod(dims) == 1 and width > 1 and (rule is None or rule in DEFAULT_RULES):
+        return Role.fixed, 1.0  # a scalar (a gate, a temperature): no axis of the width's size
     if role is None:
         if len(dims) <= 1:
-            role = Role.vector
+            role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             role = Role.hidden
         else:
@@ -207,6 +217,29 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                          "fan_out] (jax) or [..., fan_out, fan_in] (torch) (a runner user model may give `fan_in` "
                          "instead)")
     return role, fan_in / width
+
+
+#: a bias's or a weight's leaf name: what a parameter's module path ends with
+_BIAS_LEAF = re.compile(r"\.(bias|b)$", re.IGNORECASE)
+
+
+def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule] = DEFAULT_RULES
+                 ) -> list[Role]:
+    """The roles of ``placed`` (name, shape, role from :func:`assign`) with the readout's bias made ``fixed``: a
+    1-D ``bias``/``b`` whose module's weight (``head.weight``, flax's ``Dense_2/kernel``, haiku's ``linear/w``) is
+    a readout has the readout's fan-out, the classes or the vocabulary, which do not grow with the width (module
+    docstring). A bias that a rule of the user's names keeps that rule's role."""
+    rules = list(rules)
+    readouts = {_LEAF.sub("", _name(name)) for name, dims, role in placed if role is Role.readout and len(dims) >= 2}
+    out = []
+    for name, dims, role in placed:
+        key = _name(name)
+        rule = _matching_rule(name, dims, rules)
+        if role is Role.vector and len(dims) == 1 and _BIAS_LEAF.search(key) \
+                and _BIAS_LEAF.sub("", key) in readouts and (rule is None or rule in DEFAULT_RULES):
+            role = Role.fixed
+        out.append(role)
+    return out
 
 
 def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch",
@@ -359,6 +392,25 @@ def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.p
                        multiplier=1.0)
 
 
+def fixed_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
+    """The ``fixed`` role's setting: the vector role's at the base width, at every width (module docstring). In
+    ``global`` LR mode it shares the one LR like every parameter."""
+    v = vector_setting(tr, epsilon_mode).model_copy(update={"role": Role.fixed})
+    if tr.lr_mode is LrMode.global_:
+        return v
+    rule = layer_rules(tr.optimizer)[Layer.embedding]
+    ex = {l: tr.exponents[l.value] for l in LAYERS}
+    rho = tr.width / tr.base_width
+    # the vector role's exponents: c_v = c_e + k a_e, e_v = e_e - k' a_e; undone here, so rho^0
+    lr = v.lr * rho ** (ex[Layer.embedding].c + rule.k * ex[Layer.embedding].a)
+    eps = v.epsilon
+    if eps is not None and EpsilonMode.parse(epsilon_mode) is EpsilonMode.per_layer:
+        ab = ABTable(**{l.value: LayerExponents(a=e.a, b=e.b) for l, e in ex.items()})
+        e_e = layer_rules(tr.optimizer).epsilon_exponents(ab, {l: e.c for l, e in ex.items()})[Layer.embedding]
+        eps = eps * rho ** ((e_e or 0.0) - rule.epsilon_k * ex[Layer.embedding].a)
+    return v.model_copy(update={"lr": lr, "epsilon": eps})
+
+
 def vector_warnings(tr: Transfer) -> list[str]:
     e = tr.exponents[Layer.embedding.value]
     if math.isclose(e.a + e.b, 0.0, abs_tol=1e-12):
@@ -388,13 +440,15 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
     ex = tr.exponents
     abc = [RoleSetting(role=Role(l.value), init_std=s.init_std, init_exponent=ex[l.value].a + ex[l.value].b,
                        lr=s.lr, epsilon=s.epsilon, weight_decay=s.weight_decay, multiplier=s.multiplier)
-           for l, s in ((l, tr[l]) for l in LAYERS)] + [vector_setting(tr, epsilon_mode)]
+           for l, s in ((l, tr[l]) for l in LAYERS)]
+    abc += [vector_setting(tr, epsilon_mode), fixed_setting(tr, epsilon_mode)]
     steps = {Role(l.value): opt_rules[l].step or tr.optimizer.value for l in LAYERS}
-    steps[Role.vector] = steps[Role.embedding]  # vector-like parameters train with the embedding's update
+    # vector-like and fixed parameters train with the embedding's update
+    steps[Role.vector] = steps[Role.fixed] = steps[Role.embedding]
     # Adafactor's steps scale with max(rms(W), 1e-3): the floor maps like the parameter (a form whose init std
     # falls below 1e-3 would otherwise take larger steps than the abc form)
     floor = {Role(l.value): PARAM_SCALE_FLOOR if opt_rules[l].k == 0 else None for l in LAYERS}
-    floor[Role.vector] = floor[Role.embedding]
+    floor[Role.vector] = floor[Role.fixed] = floor[Role.embedding]
     abc = [s.model_copy(update={"optimizer": steps[s.role], "param_scale_floor": floor[s.role]}) for s in abc]
     warnings = list(tr.warnings) + vector_warnings(tr)
     rho = tr.width / tr.base_width
@@ -404,7 +458,7 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
         roles = [_mapped(s, 1.0 / (s.multiplier or 1.0), _rule(opt_rules, s.role).k, _rule(opt_rules, s.role).epsilon_k,
                          tr.weight_decay_mode, False) for s in abc]
     else:
-        target = {Role(l.value): rho ** (-MUP_LIBRARY[l].a) for l in LAYERS} | {Role.vector: 1.0}
+        target = {Role(l.value): rho ** (-MUP_LIBRARY[l].a) for l in LAYERS} | {Role.vector: 1.0, Role.fixed: 1.0}
         roles = [_mapped(s, target[s.role] / (s.multiplier or 1.0), _rule(opt_rules, s.role).k,
                          _rule(opt_rules, s.role).epsilon_k, tr.weight_decay_mode, True) for s in abc]
         roles = [s.model_copy(update={"mup_lr": _mup_lr(s.role, s.lr, _rule(opt_rules, s.role), rho)}) for s in roles]
@@ -425,8 +479,8 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
 
 
 def _rule(rules: LayerRules, role: Role) -> OptimizerRule:
-    """The rule a role trains with: its layer's; vector-like parameters train like the embedding."""
-    return rules[Layer.embedding if role is Role.vector else Layer(role.value)]
+    """The rule a role trains with: its layer's; vector-like and fixed parameters train like the embedding."""
+    return rules[Layer.embedding if role in (Role.vector, Role.fixed) else Layer(role.value)]
 
 
 def _mu_wrapped(rule: OptimizerRule) -> bool:
@@ -438,8 +492,9 @@ def _mu_wrapped(rule: OptimizerRule) -> bool:
 def _mup_lr(role: Role, lr: float, rule: OptimizerRule, width_mult: float) -> float:
     """What MuAdam/MuSGD must be given for a group so that they apply ``lr``: MuAdam (and Adafactor-like
     optimizers) divide a matrix-like (hidden) parameter's LR by width_mult; MuSGD multiplies a vector-like one's
-    (embedding, readout, biases, gains) by it. A group no Mu-optimizer wraps (Muon's hidden) takes ``lr``."""
-    if not _mu_wrapped(rule):
+    (embedding, readout, biases, gains) by it. A group no Mu-optimizer wraps (Muon's hidden) takes ``lr``, and so
+    does a fixed one: MuAdam and MuSGD leave a parameter with no width-sized axis unscaled."""
+    if not _mu_wrapped(rule) or role is Role.fixed:
         return lr
     if rule.backprop_scale:  # SGD: MuSGD
         return lr if role is Role.hidden else lr / width_mult
@@ -450,8 +505,8 @@ def _mup_decay_factor(role: Role, rule: OptimizerRule, width_mult: float) -> flo
     """How much a Mu-optimizer scales the weight decay it is given for a group: MuAdam (MuAdamW) multiplies a
     matrix-like (hidden) group's by width_mult, MuSGD divides a vector-like one's, each the inverse of what it
     does to the LR, so the coupled decay step lr * weight_decay is the one given. An unwrapped group (Muon's
-    hidden) takes it as given."""
-    if not _mu_wrapped(rule):
+    hidden) takes it as given, as does a fixed one."""
+    if not _mu_wrapped(rule) or role is Role.fixed:
         return 1.0
     if rule.backprop_scale:  # SGD: MuSGD
         return 1.0 if role is Role.hidden else 1.0 / width_mult
@@ -502,9 +557,21 @@ def to_mup(spec: GroupSpec) -> MupSetup:
     if spec.weight_decay_mode is WeightDecayMode.coupled and any(s.weight_decay for s in spec.roles):
         decays = {s.role: (s.weight_decay or 0.0) / _mup_decay_factor(s.role, _rule(rules, s.role), wm)
                   for s in spec.roles}
+    lr = {s.role: s.mup_lr or s.lr for s in spec.roles}
+    # a fixed parameter (a readout's bias) shares the vector-like group, unscaled by MuAdam/MuSGD, when that gives
+    # it its number (muP); a group of its own otherwise
+    _drop_shared_fixed(lr, eps, decays)
     return MupSetup(optimizer=spec.optimizer, base_width=spec.base_width, width=spec.width,
-                    lr={s.role: s.mup_lr or s.lr for s in spec.roles}, output_mult=1.0, init_std=base_std,
-                    epsilon=eps or None, weight_decay=decays)
+                    lr=lr, output_mult=1.0, init_std=base_std, epsilon=eps or None, weight_decay=decays)
+
+
+def _drop_shared_fixed(*by_role: dict[Role, float] | None) -> None:
+    """Leave the fixed role out of a mup setup's tables when each holds the vector role's number for it."""
+    if all(t is None or math.isclose(t.get(Role.fixed, 0.0), t.get(Role.vector, 0.0), rel_tol=1e-12)
+           for t in by_role):
+        for t in by_role:
+            if t is not None:
+                t.pop(Role.fixed, None)
 
 
 def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
@@ -512,10 +579,12 @@ def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
     wm = setup.width_mult
     rules = layer_rules(setup.optimizer)
     out = {}
-    for role in ROLES:
+    for role in SPEC_ROLES:
         rule = _rule(rules, role)
-        sgd, wrapped = rule.backprop_scale, _mu_wrapped(rule)
-        lr_in = setup.lr.get(role)
+        sgd, wrapped = rule.backprop_scale, _mu_wrapped(rule) and role is not Role.fixed
+        # a fixed parameter sits in the vector-like group unless the setup gives it its own; unscaled either way
+        given_as = role if role in setup.lr or role is not Role.fixed else Role.vector
+        lr_in = setup.lr.get(given_as)
         if lr_in is None:
             raise ValueError(f"lr: no value for {role.value}")
         # MuAdam divides a matrix-like (hidden) LR by width_mult; MuSGD multiplies a vector-like one by it
@@ -528,9 +597,14 @@ def mup_setting(setup: MupSetup) -> dict[Role, RoleSetting]:
         mult = setup.output_mult / wm if role is Role.readout else 1.0
         given = None if setup.weight_decay is None else setup.weight_decay.get(role, 0.0)
         wd = None if given is None else given * _mup_decay_factor(role, rule, wm)
+        if role is Role.fixed:
+            std = None
+            given = None if setup.weight_decay is None else setup.weight_decay.get(given_as, 0.0)
+            wd = given
+        eps_as = given_as if setup.epsilon is not None and given_as in setup.epsilon else role
         out[role] = RoleSetting(role=role, init_std=None if role is Role.vector else std, lr=lr,
-                                epsilon=None if setup.epsilon is None else setup.epsilon.get(role), weight_decay=wd,
-                                multiplier=mult)
+                                epsilon=None if setup.epsilon is None else setup.epsilon.get(eps_as),
+                                weight_decay=wd, multiplier=mult)
     return out
 
 
@@ -616,14 +690,13 @@ def tied_readout_multiplier(spec: GroupSpec) -> float:
 def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: str = "torch"
                 ) -> dict[str, tuple[Role, RoleSetting]]:
     """Each named parameter's role and concrete setting (init std scaled by its fan-in ratio)."""
-    out = {}
-    for name, shape in shapes.items():
-        role, r = assign(name, shape, spec.width, spec.rules, layout)
-        s = spec[role]
-        out[name] = (role, s.model_copy(update={"init_std": spec.init_std(role, r)}))
-    return out
+    placed = [(name, shape, *assign(name, shape, spec.width, spec.rules, layout)) for name, shape in shapes.items()]
+    roles = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], spec.rules)
+    return {name: (role, spec[role].model_copy(update={"init_std": spec.init_std(role, r)}))
+            for (name, _, _, r), role in zip(placed, roles, strict=True)}
 
 
-__all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "from_mup", "group_spec",
-           "invariants", "is_dense_leaf", "mup_epsilons_differ", "mup_scaling_warnings", "mup_setting", "named_role",
-           "spec_params", "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]
+__all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "fixed_setting",
+           "from_mup", "group_spec", "invariants", "is_dense_leaf", "mup_epsilons_differ", "mup_scaling_warnings",
+           "mup_setting", "named_role", "settle_fixed", "spec_params", "tied_readout_multiplier", "to_mup",
+           "vector_setting", "vector_warnings"]

@@ -358,7 +358,10 @@ def _ci(ci: Interval | None) -> str:
 
 
 def _group_label(group: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"
+    # the runner's optimizer_variant only where it differs from the optimizer, as the tables show it
+    shown = {k: v for k, v in group.items()
+             if not (k == "optimizer_variant" and str(v) == str(group.get("optimizer")))}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "(all rows)"
 
 
 def _level(result: FitResult) -> str:

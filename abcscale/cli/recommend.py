@@ -323,6 +323,11 @@ def _abc_table(rec: Recommendation) -> Table:
         c_v = e.c + (0.0 if rec.lr_mode is LrMode.global_ else k_e * e.a)
         t.add_row("vector", "0", "-", frac(c_v), _g(v.multiplier), "keep", f"{v.lr:.4g}", _g(v.epsilon, 3),
                   *([_g(v.weight_decay)] if decay else []))
+        # no width-sized axis (the readout's bias): the vector row's numbers at the base width, at every width
+        f = rec.groups[Role.fixed]
+        c_f = e.c if rec.lr_mode is LrMode.global_ else 0.0
+        t.add_row("fixed", "0", "-", frac(c_f), _g(f.multiplier), "keep", f"{f.lr:.4g}", _g(f.epsilon, 3),
+                  *([_g(f.weight_decay)] if decay else []))
     return t
 
 
@@ -361,7 +366,9 @@ def _mup_wrapper(spec: GroupSpec) -> str:
 def group_notes(spec: GroupSpec) -> list[str]:
     """What the groups table leaves implicit: the fan-in rule, what vector-like means, microsoft/mup's inputs."""
     b = spec["hidden"].init_exponent
-    notes = ["vector: biases and LayerNorm/RMSNorm gains (no multiplier; keep their init: gains 1, biases 0)"]
+    notes = ["vector: biases and LayerNorm/RMSNorm gains (no multiplier; keep their init: gains 1, biases 0)",
+             "fixed: the readout's bias and scalars (no width-sized axis): the vector row's base-width numbers at "
+             "every width"]
     if b:
         notes.append(f"hidden: a matrix whose fan-in is r times the width (an MLP's 4D->D projection: r = 4) takes "
                      f"init std x r^-{frac(b)}")

@@ -14,7 +14,6 @@ from abcscale.cli.options import (
     AlignmentOpt,
     Json,
     OptimizerReq,
-    ParamOpt,
     WeightDecayModeOpt,
     WeightDecayOpt,
 )
@@ -34,7 +33,9 @@ def frac(x: float) -> str:
 
 @app.command("table", cls=Command)
 def table(
-    parameterization: ParamOpt = None,
+    parameterization: Annotated[list[str] | None, typer.Option(
+        "--parameterization", "-p", help="one parameterization or a comma list (sp,mup); repeatable; aliases sp, mf",
+        show_default="all")] = None,
     optimizer: Annotated[str | None, typer.Option("--optimizer", "-o", help="one optimizer or a comma list "
                                                   "(lion,muon)", show_default="all")] = None,
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U",
@@ -46,8 +47,10 @@ def table(
 
     al = parse_flag(Alignment.parse, alignment, "--alignment")
     opts = parse_flag(lambda v: [Optimizer.parse(o) for o in v.split(",")], optimizer, "--optimizer")
-    rows = theory.theory_table(None if parameterization is None else [parameterization], opts,
-                               None if al is None else [al])
+    # every -p given (a repeated -p kept only the last, silently), each a name or a comma list
+    params = parse_flag(lambda v: list(dict.fromkeys(Parameterization.parse(p) for p in v.split(","))),
+                        ",".join(parameterization), "--parameterization") if parameterization else None
+    rows = theory.theory_table(params, opts, None if al is None else [al])
     if as_json:
         emit_json(rows)
         return

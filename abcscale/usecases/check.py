@@ -44,11 +44,11 @@ from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendReque
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import error_text
 from abcscale.schemas.fit import FitResult
-from abcscale.schemas.groups import ROLES, Form, MupSetup, Role, RoleSetting
+from abcscale.schemas.groups import ROLES, SPEC_ROLES, Form, MupSetup, Role, RoleSetting
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, Constants, LayerExponents, nest_constants
 from abcscale.theory.epsilon import epsilon_exponents
-from abcscale.theory.groups import from_mup, invariants, mup_setting, vector_setting
+from abcscale.theory.groups import fixed_setting, from_mup, invariants, mup_setting, vector_setting
 from abcscale.usecases.config_map import CLOSE, ConfigError, ConfigMap, lookup, mapped_name, read_document, suggest
 from abcscale.usecases.recommend import LOCAL_FIT, recommend
 
@@ -85,25 +85,29 @@ class LayerValues(_Numbers):
     readout: float | None = Field(None, gt=0, allow_inf_nan=False)
 
     def items(self) -> list[tuple[Role, float]]:
-        return [(r, v) for r in ROLES if (v := getattr(self, r.value, None)) is not None]
+        return [(r, v) for r in SPEC_ROLES if (v := getattr(self, r.value, None)) is not None]
 
 
 class RoleValues(LayerValues):
-    """Per-layer values that may also give ``vector`` (biases, norm gains: ``theory.groups.vector_setting``)."""
+    """Per-layer values that may also give ``vector`` (biases, norm gains: ``theory.groups.vector_setting``) and
+    ``fixed`` (the readout's bias, scalars: ``theory.groups.fixed_setting``)."""
 
     vector: float | None = Field(None, gt=0, allow_inf_nan=False)
+    fixed: float | None = Field(None, gt=0, allow_inf_nan=False)
 
 
 class DecayValues(_Numbers):
-    """A run's weight decay by layer (0 allowed: a layer left undecayed), ``vector`` for biases and norm gains."""
+    """A run's weight decay by layer (0 allowed: a layer left undecayed), ``vector`` for biases and norm gains,
+    ``fixed`` for the readout's bias and scalars."""
 
     embedding: float | None = Field(None, ge=0, allow_inf_nan=False)
     hidden: float | None = Field(None, ge=0, allow_inf_nan=False)
     readout: float | None = Field(None, ge=0, allow_inf_nan=False)
     vector: float | None = Field(None, ge=0, allow_inf_nan=False)
+    fixed: float | None = Field(None, ge=0, allow_inf_nan=False)
 
     def items(self) -> list[tuple[Role, float]]:
-        return [(r, v) for r in ROLES if (v := getattr(self, r.value, None)) is not None]
+        return [(r, v) for r in SPEC_ROLES if (v := getattr(self, r.value, None)) is not None]
 
 
 class MupTable(_Numbers):
@@ -623,7 +627,7 @@ def run_settings(cfg: CheckConfig, rec: Recommendation) -> tuple[dict[Role, Role
     by_form = {Form.abc: {Role(s.layer.value): s.multiplier for s in rec.layers},
                Form.multiplier_free: {}, Form.mup: {Role.readout: readout}}[cfg.form]
     out = {}
-    for role in ROLES:
+    for role in SPEC_ROLES:
         m = stated.get(role, by_form.get(role, 1.0))  # a vector-like parameter takes none in every form
         out[role] = RoleSetting(role=role, lr=values["lr"].get(role, 1.0), init_std=values["init_std"].get(role),
                                 epsilon=values["epsilon"].get(role), weight_decay=values["weight_decay"].get(role),
@@ -638,7 +642,7 @@ def recommended_settings(rec: Recommendation, epsilon_mode: EpsilonMode) -> dict
     """The recommendation by role in the abc form, the vector-like rule included."""
     out = {Role(s.layer.value): RoleSetting(role=Role(s.layer.value), init_std=s.init_std, lr=s.lr, epsilon=s.epsilon,
                                             weight_decay=s.weight_decay, multiplier=s.multiplier) for s in rec.layers}
-    return out | {Role.vector: vector_setting(rec, epsilon_mode)}
+    return out | {Role.vector: vector_setting(rec, epsilon_mode), Role.fixed: fixed_setting(rec, epsilon_mode)}
 
 
 #: setting -> (its invariant, how it maps with the multiplier m: invariant = value * m**power(k, k'))
@@ -692,7 +696,8 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if cfg.mup is not None and cfg.beta is None:
         # against its own base-width numbers: microsoft/mup gives vector-like groups their own LR, which the
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
-        reference[Role.vector] = reference[Role.vector].model_copy(update={"lr": yours[Role.vector].lr})
+        for role in (Role.vector, Role.fixed):
+            reference[role] = reference[role].model_copy(update={"lr": yours[role].lr})
     warnings = list(rec.warnings)
     warnings += _unchecked_notes(cfg, rec, given)
     if cfg.mup is not None and cfg.beta is None and rec.source != "fit":
@@ -753,7 +758,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         key, power = _INVARIANT[setting]
         if setting == "weight_decay" and mode is WeightDecayMode.independent:
             power = _no_power  # wd x W whatever the LR: the multiplier does not enter
-        for role in ROLES:
+        for role in SPEC_ROLES:
             if (setting, role) not in given:
                 continue
             mine = invariants(yours[role], cfg.optimizer, mode)[key]
@@ -765,7 +770,8 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             m = yours[role].multiplier or 1.0
             value = getattr(yours[role], setting)
             # the recommendation written with your multiplier: its invariant over m's power
-            rule = rules[Layer.embedding if role is Role.vector else Layer(role.value)]  # vectors: the embedding's
+            # vector-like and fixed parameters: the embedding's rule
+            rule = rules[Layer.embedding if role in (Role.vector, Role.fixed) else Layer(role.value)]
             checks.append(_check(setting, role, value, theirs / m ** power(rule.k, rule.epsilon_k),
                                  tolerance[setting], high_only=setting == "epsilon", multiplier=m))
     warnings += _epsilon_notes(cfg, checks, rec)
@@ -799,7 +805,7 @@ def _epsilon_notes(cfg: CheckConfig, checks: list[Check], rec: Recommendation) -
         rule = theory.layer_rules(cfg.optimizer)[Layer.embedding]
         # per_layer divides each layer's epsilon by rho^e_l (vector-like: the embedding's, shifted by k' a_e)
         e_role = {Role(l.value): e[l] for l in LAYERS} | {
-            Role.vector: e[Layer.embedding] - rule.epsilon_k * rec.exponents[Layer.embedding.value].a}
+            Role.vector: e[Layer.embedding] - rule.epsilon_k * rec.exponents[Layer.embedding.value].a, Role.fixed: 0.0}
         per_layer = ", ".join(f"{c.layer.value} {c.ratio * rho ** e_role[c.layer]:.3g}x" for c in eps if c.layer)
         notes.append(f"epsilon under abcscale's default per_layer rule (docs/theory.md section 5): {per_layer} the "
                      "rule's")

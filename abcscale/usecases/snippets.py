@@ -61,6 +61,7 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
              "#   (but lm_head, unembed, logits); the default hidden rule refuses a top-level fc1/fc2/w1..",
              f"#   with an axis under {spec.width} that does not divide it (an input or output layer: name its role)",
              f"#   no match: 1-D -> vector; a matrix whose axes are multiples of {spec.width} -> hidden",
+             "#   the readout's bias (head.bias beside the readout head.weight) and a one-number parameter -> fixed",
              "# and each role's numbers (one optimizer param group per role):",
              *(f"#   {_numbers(s, spec.width, fan_in)}" for s in spec.roles)]
     if spec.weight_decay_mode is not None:

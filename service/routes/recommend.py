@@ -24,7 +24,7 @@ from abcscale.schemas.tune import VARIANT_EPSILON
 from abcscale.service import crud
 from abcscale.service.deps import SessionsDep, get_fit_record
 from abcscale.service.http import StrictJSONRoute, describe, error, value_error
-from abcscale.usecases.tune import analytic_request, with_variant_notes
+from abcscale.usecases.tune import analytic_request, setting_name, with_variant_notes
 
 router = APIRouter(tags=["recommend"], route_class=StrictJSONRoute)
 
@@ -53,6 +53,7 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
     (a constants file from ``abcscale tune``, as it is) is the analytic transfer of its beta and constants."""
     tuned = req.tuned if isinstance(req, TunedRecommend) else None
     if isinstance(req, TunedRecommend):  # the file's analytic request: the same cached path
+        _same_setup(req)
         try:
             req = analytic_request(req.tuned, req.width, lr_mode=req.lr_mode, form=req.form, rules=req.rules)
         except ValidationError as exc:  # its fields are the schema's; a combination theory refuses is a 422
@@ -71,6 +72,17 @@ async def recommend(req: RecommendBody, sessions: SessionsDep) -> Response:
     else:
         body = await run_in_threadpool(_from_fit, req, sessions)
     return Response(body, media_type="application/json")
+
+
+def _same_setup(req: TunedRecommend) -> None:
+    """A 422 at the field when the body names another setup than its constants file was tuned for, as
+    ``recommend --constants`` refuses ``-p``/``-o``/``-a`` that differ from the file's."""
+    for field in ("parameterization", "optimizer", "alignment"):
+        given, file = getattr(req, field), getattr(req.tuned, field)
+        if given is not None and setting_name(given) != setting_name(file):
+            value_error(f"{field}: the constants in `tuned` were tuned for {setting_name(file)}, not "
+                        f"{setting_name(given)}; leave {field} out (the file gives it) or tune for this setup",
+                        ("body", field))
 
 
 def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:

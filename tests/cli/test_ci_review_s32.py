@@ -150,7 +150,7 @@ def test_check_gates_a_decoupled_weight_decay(tmp_path):
 
     for form in ("abc", "multiplier_free"):
         rec = abcscale.recommend("mup", "adamw", width=4096, base_width=256, beta=3e-3, weight_decay=0.1, form=form)
-        roles = {s.role.value: s for s in rec.groups.roles if s.role.value != "vector"}
+        roles = {s.role.value: s for s in rec.groups.roles if s.role.value not in ("vector", "fixed")}
         base = {"parameterization": "mup", "optimizer": "adamw", "width": 4096, "base_width": 256, "beta": 3e-3,
                 "form": form, "lr": {r: s.lr for r, s in roles.items()},
                 "init_std": {r: s.init_std for r, s in roles.items()}, "constants": {"weight_decay": 0.1}}

@@ -97,7 +97,7 @@ def test_multiplier_free_has_no_multipliers_and_mup_has_microsofts():
     free = _spec(form="multiplier-free")
     assert all(s.multiplier is None for s in free.roles)
     mup = _spec(form="mup")
-    assert [mup[r].multiplier for r in Role] == pytest.approx([1.0, 1.0, 1 / 16, 1.0])
+    assert [mup[r].multiplier for r in Role] == pytest.approx([1.0, 1.0, 1 / 16, 1.0, 1.0])
     assert mup.warnings == []
     assert any("not muP" in w for w in _spec("standard", form="mup").warnings)
 
@@ -123,7 +123,9 @@ def test_mup_form_matches_microsoft_mup(optimizer, hidden, vector_like):
     for role in ("embedding", "readout", "vector"):
         assert spec[role].lr == pytest.approx(vector_like), role
     assert spec["readout"].multiplier == pytest.approx(1 / 16)
-    assert [s.mup_lr for s in spec.roles] == pytest.approx([BETA] * 4)  # one lr to MuAdam / MuSGD
+    assert [s.mup_lr for s in spec.roles] == pytest.approx([BETA] * 5)  # one lr to MuAdam / MuSGD
+    # a fixed parameter (a readout's bias): MuSGD's `fixed_p` and MuAdam's vector-like group keep the lr given
+    assert spec["fixed"].lr == pytest.approx(BETA)
     setup = to_mup(spec)
     assert setup.output_mult == 1.0 and setup.lr[Role.hidden] == pytest.approx(BETA)
     assert setup.init_std[Role.hidden] == pytest.approx(1 / 16)  # mup.init scales it by width_mult^-1/2
@@ -185,14 +187,14 @@ def test_the_mup_form_gives_each_group_the_decay_mu_adamw_must_be_given():
     spec = _spec(optimizer="adamw", form=Form.mup, weight_decay=0.1)
     assert spec.mup is not None and spec.mup.weight_decay is not None
     given = spec.mup.weight_decay
-    assert [given[r] for r in Role] == pytest.approx([0.00625, 0.1, 1.6, 0.0])
+    assert [given[r] for r in Role] == pytest.approx([0.00625, 0.1, 1.6, 0.0, 0.0])
     applied = mup_setting(spec.mup)
     for role in Role:
         assert applied[role].weight_decay == pytest.approx(spec[role].weight_decay), role
         assert applied[role].lr == pytest.approx(spec[role].lr), role
     # one number stands for every group, as MuAdamW(weight_decay=...) gives it: the hidden one is scaled
     one = mup_setting(spec.mup.model_copy(update={"weight_decay": dict.fromkeys(Role, 0.1)}))
-    assert [one[r].weight_decay for r in Role] == pytest.approx([0.1, 1.6, 0.1, 0.1])
+    assert [one[r].weight_decay for r in Role] == pytest.approx([0.1, 1.6, 0.1, 0.1, 0.1])
 
 
 @pytest.mark.parametrize("optimizer", ["lion", "muon"])
@@ -316,7 +318,7 @@ def test_each_group_names_its_update_and_a_mixed_optimizer_splits():
     """The spec carries an optimizer per group: Muon on hidden matrices, AdamW on the rest (issue 15)."""
     muon = _spec(optimizer="muon", form="multiplier_free")
     assert {s.role.value: s.optimizer for s in muon.roles} == {
-        "embedding": "adamw", "hidden": "muon", "readout": "adamw", "vector": "adamw"}
+        "embedding": "adamw", "hidden": "muon", "readout": "adamw", "vector": "adamw", "fixed": "adamw"}
     assert {s.optimizer for s in _spec(optimizer="adam", form="mup").roles} == {"adam"}
 
 

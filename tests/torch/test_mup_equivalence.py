@@ -14,7 +14,7 @@ import torch
 
 from abcscale.schemas.groups import MupSetup, Role
 from abcscale.theory import transfer
-from abcscale.theory.groups import assign, from_mup, group_spec
+from abcscale.theory.groups import assign, from_mup, group_spec, settle_fixed
 from tests.torch.models import MupMLP
 
 mup = pytest.importorskip("mup")
@@ -25,9 +25,10 @@ BASE, WIDTH, BETA, EPS, WD = 256, 4096, 3e-3, 1e-8, 0.1
 BASE_STD = {"wte.weight": 1.0, "c_fc.weight": BASE**-0.5, "c_proj.weight": (4 * BASE) ** -0.5,
             "lm_head.weight": BASE**-0.5}
 #: where the two differ by design, not by a mistake (printed, not asserted): abcscale gives vector-like
-#: parameters no decay (mup decays everything it is given); a bias of fixed size (the readout's [vocab] bias)
-#: has no width dimension, so MuSGD leaves its LR at beta, while abcscale's vector rule gives width_mult * beta.
-KNOWN = {("adamw", "weight_decay", "vector"), ("sgd", "lr", "lm_head.bias")}
+#: parameters no decay (mup decays everything it is given). (A bias of fixed size, the readout's [vocab] bias,
+#: has no width dimension, so MuSGD leaves its LR at beta: abcscale's fixed role agrees; before session 48 the
+#: vector rule gave it width_mult * beta.)
+KNOWN = {("adamw", "weight_decay", "vector"), ("adamw", "weight_decay", "fixed")}
 
 
 def _mup_model() -> torch.nn.Module:
@@ -69,8 +70,12 @@ def test_the_mup_form_is_what_microsoft_mup_applies(optimizer):
     group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
     wm = model.lm_head.width_mult()
     rows, bad = [], []
-    for name, p in model.named_parameters():
-        role, ratio = assign(name, tuple(p.shape), WIDTH, spec.rules, layout="torch")
+    shapes = {name: tuple(p.shape) for name, p in model.named_parameters()}
+    placed = [(name, *assign(name, shape, WIDTH, spec.rules, layout="torch")) for name, shape in shapes.items()]
+    roles = settle_fixed([(name, shapes[name], role) for name, role, _ in placed], spec.rules)
+    assert dict(zip(shapes, roles, strict=True))["lm_head.bias"] is Role.fixed
+    for (name, _, ratio), role in zip(placed, roles, strict=True):
+        p = dict(model.named_parameters())[name]
         s, g = spec[role], group_of[id(p)]
         measured = {"lr": g["lr"], "epsilon": g.get("eps"),
                     "weight_decay": g["weight_decay"] if optimizer == "adamw" else None,

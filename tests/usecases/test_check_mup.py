@@ -18,8 +18,9 @@ from abcscale.theory.groups import group_spec
 runner = CliRunner()
 BETA, BASE, WIDTH = 3e-3, 256, 4096
 #: microsoft/mup's ground truth at base 256, width 4096 (issue 13 item 4): the LRs that apply per role
-TRUTH = {"adam": {"embedding": BETA, "hidden": BETA / 16, "readout": BETA, "vector": BETA},
-         "sgd": {"embedding": 16 * BETA, "hidden": BETA, "readout": 16 * BETA, "vector": 16 * BETA}}
+# fixed (a readout's bias): MuAdam and MuSGD leave a parameter with no width-sized axis unscaled
+TRUTH = {"adam": {"embedding": BETA, "hidden": BETA / 16, "readout": BETA, "vector": BETA, "fixed": BETA},
+         "sgd": {"embedding": 16 * BETA, "hidden": BETA, "readout": 16 * BETA, "vector": 16 * BETA, "fixed": BETA}}
 #: abcscale's constants for a mup setup at base 256 (what `abcscale mup import` prints)
 MUP_CONSTANTS = {"multiplier_scale": {"embedding": 0.0625, "hidden": 1.0, "readout": 16.0},
                  "init_scale": {"embedding": 16.0, "hidden": 1.0, "readout": 1.0}, "epsilon_mode": "constant"}
@@ -75,7 +76,7 @@ def effective(optimizer: str, hidden_factor: float = 1.0) -> dict:
 def test_the_same_run_written_as_effective_lrs_in_the_mup_form(tmp_path, optimizer):
     res, report = check(tmp_path, effective(optimizer))
     assert res.exit_code == 0, res.output
-    assert len([c for c in report["checks"] if c["setting"] == "lr"]) == 4  # lr.vector is checked too
+    assert len([c for c in report["checks"] if c["setting"] == "lr"]) == 5  # lr.vector and lr.fixed too
     res, report = check(tmp_path, effective(optimizer, hidden_factor=4.0))
     assert res.exit_code == 1 and report["failed"] == ["lr (hidden) too high"]
 
@@ -88,16 +89,17 @@ def test_mups_numbers_against_abcscales_default_constants_fail_on_embedding_and_
     # 16x off (the multiplier constants 1/16 and 16 missing); a vector-like LR takes no multiplier: it agrees
     assert {f.split(" ")[1] for f in report["failed"] if f.startswith("lr")} == {"(embedding)", "(readout)"}
     ratios = {c["layer"]: c["ratio"] for c in report["checks"] if c["setting"] == "lr"}
-    assert ratios == pytest.approx({"embedding": 1 / 16, "hidden": 1.0, "readout": 16.0, "vector": 1.0})
+    assert ratios == pytest.approx({"embedding": 1 / 16, "hidden": 1.0, "readout": 16.0, "vector": 1.0, "fixed": 1.0})
 
 
 @pytest.mark.parametrize("form", ["abc", "multiplier_free", "mup"])
 def test_the_recommendation_in_any_form_passes(tmp_path, form):
     rec = theory.transfer("mup", "adam", BaseConfig(width=BASE, beta=BETA), WIDTH)
     spec = group_spec(rec, form)
-    table = {k: {s.role.value: getattr(s, k) for s in spec.roles if s.role.value != "vector"}
+    table = {k: {s.role.value: getattr(s, k) for s in spec.roles if s.role.value not in ("vector", "fixed")}
              for k in ("lr", "init_std", "epsilon")}
     table["lr"]["vector"] = spec["vector"].lr
+    table["lr"]["fixed"] = spec["fixed"].lr
     cfg = {"parameterization": "mup", "optimizer": "adam", "width": WIDTH, "base_width": BASE, "beta": BETA,
            "form": form, **table}
     res, report = check(tmp_path, cfg)
