@@ -134,4 +134,4 @@ def test_check_config_says_a_tables_form_and_its_keys(tmp_path):
     unknown = tmp_path / "b.yaml"
     unknown.write_text(head + "lr: {lm_head: 0.1, hidden: 3.75e-4}\n")
     said = _error(runner.invoke(app, ["check", str(unknown)]))
-    assert said.endswith("lr.lm_head: unknown key; keys are: embedding, hidden, readout, vector")
+    assert said.endswith("lr.lm_head: unknown key; keys are: embedding, fixed, hidden, readout, vector")

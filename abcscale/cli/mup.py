@@ -25,6 +25,7 @@ from abcscale.cli.options import (
 from abcscale.cli.theory import frac
 from abcscale.schemas.api import MupExport, MupImport, MupImportRequest
 from abcscale.schemas.enums import LAYERS, EpsilonMode, WeightDecayMode
+from abcscale.schemas.groups import Role
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.theory import layer_rules
 
@@ -50,13 +51,14 @@ def mup_import(
     optimizer: OptimizerReq,
     base_width: Annotated[int, typer.Option("--base-width", help="set_base_shapes' base width")],
     lr: Annotated[str, typer.Option("--lr", help="what MuAdam/MuSGD is given: one number, or 'e,h,r,v' per role "
-                                    "(embedding, hidden, readout, vector)")],
+                                    "(embedding, hidden, readout, vector; a fifth, f: the readout's bias in a "
+                                    "group of its own)")],
     output_mult: Annotated[float, typer.Option("--output-mult", help="MuReadout's output_mult")] = 1.0,
     init_std: Annotated[str | None, typer.Option("--init-std", help="init stds at the base width 'e,h,r'",
                                                  show_default=False)] = None,
     width: Annotated[int | None, typer.Option("--width", "-n", help="the width to run at",
                                               show_default="--base-width")] = None,
-    epsilon: Annotated[str | None, typer.Option(help="Adam epsilon: one number, or each param group's 'e,h,r,v' "
+    epsilon: Annotated[str | None, typer.Option(help="Adam epsilon: one number, or each param group's 'e,h,r,v[,f]' "
                                                 "per role", show_default="1e-08")] = None,
     weight_decay: Annotated[float | None, typer.Option(
         "--weight-decay", help="what MuAdamW is given (one number; it multiplies the hidden groups' by width_mult)",
@@ -161,10 +163,13 @@ def print_export(out: MupExport) -> None:
         t.add_column(col, justify="left" if col == "group" else "right")
     for r in out.roles:
         base_std = s.init_std.get(r.role)
-        group_eps = (s.epsilon or {}).get(r.role)
-        t.add_row(r.role.value, f"{s.lr[r.role]:.4g}", *(["-" if group_eps is None else f"{group_eps:.4g}"]
-                                                          if per_eps else []),
-                  *([f"{wd.get(r.role, 0.0):.4g}"] if wd else []),
+        # the readout's bias (fixed) sits in the vector group unless the setup gives it a group of its own
+        given = r.role if r.role in s.lr else Role.vector
+        label = r.role.value if given is r.role else f"{r.role.value} (in the vector group)"
+        group_eps = (s.epsilon or {}).get(given)
+        t.add_row(label, f"{s.lr[given]:.4g}", *(["-" if group_eps is None else f"{group_eps:.4g}"]
+                                                 if per_eps else []),
+                  *([f"{wd.get(given, 0.0):.4g}"] if wd else []),
                   "-" if base_std is None else f"{base_std:.4g}", f"{r.lr:.4g}",
                   *([f"{r.weight_decay or 0.0:.4g}"] if wd else []), "-" if r.init_std is None else f"{r.init_std:.4g}",
                   "-" if r.multiplier is None else frac(r.multiplier))

@@ -102,6 +102,9 @@ def per_role(value: object, n: int) -> object:
     names = [r.value for r in ROLES][:n]
     if len(value) == 1:
         return value[0]
-    if len(value) != n:
-        raise ValueError(f"give one number or {n} ({','.join(x[0] for x in names)}), got {len(value)}")
+    if n == len(ROLES) and len(value) == n + 1:  # a fifth: the fixed group's (the readout's bias), as an export has
+        names.append(Role.fixed.value)
+    elif len(value) != n:
+        more = " or 5 (e,h,r,v,f: a fixed group of its own, the readout's bias)" if n == len(ROLES) else ""
+        raise ValueError(f"give one number or {n} ({','.join(x[0] for x in names)}){more}, got {len(value)}")
     return dict(zip(names, value, strict=True))

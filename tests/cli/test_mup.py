@@ -47,7 +47,9 @@ def test_export_prints_what_to_pass_to_mup():
     assert "MuAdam" in res.output
     out = json.loads(invoke("mup", "export", "-o", "adam", "-n", "4096", "--base-width", "256", "--base-lr",
                             "3e-3", "--multiplier", "0.0625,1,16", "--init-scale", "16,1,1", "--json").stdout)
-    assert list(out["setup"]["lr"].values()) == pytest.approx([3e-3] * 4)
+    # the readout's bias (fixed) has a group of its own here: its epsilon is not the vector group's
+    assert out["setup"]["lr"] == pytest.approx(dict.fromkeys(("embedding", "hidden", "readout", "vector", "fixed"),
+                                                             3e-3))
     assert out["setup"]["init_std"] == pytest.approx({"embedding": 1.0, "hidden": 0.0625, "readout": 0.0625})
 
 
@@ -78,7 +80,8 @@ def test_export_gives_each_group_its_epsilon_and_import_reads_them():
                  "--multiplier", "0.0625,1,16", "--init-scale", "16,1,1", "--epsilon-mode", "constant")
     assert "MuAdam(param_groups, eps=1e-08): lr per group" in one.output and "eps per group" not in one.output
     back = invoke("mup", "import", "-o", "adam", "--base-width", "256", "--lr", "3e-3", "--width", "4096",
-                  "--epsilon", ",".join(str(eps[r]) for r in ("embedding", "hidden", "readout", "vector")), "--json")
+                  "--epsilon", ",".join(str(eps[r]) for r in ("embedding", "hidden", "readout", "vector", "fixed")),
+                  "--json")
     assert back.exit_code == 0, back.output
     imported = json.loads(back.stdout)
     assert imported["setup"]["epsilon"] == pytest.approx(eps)
@@ -86,6 +89,7 @@ def test_export_gives_each_group_its_epsilon_and_import_reads_them():
     assert any("the groups' differ" in w for w in imported["warnings"])
     bad = invoke("mup", "import", "-o", "adam", "--base-width", "256", "--lr", "3e-3", "--epsilon", "1e-8,2e-8")
     assert bad.exit_code == 2 and "--epsilon" in bad.output and "give one number or 4" in bad.output
+    assert "or 5 (e,h,r,v,f" in " ".join(bad.output.split())
 
 
 def test_import_reads_mu_adamws_decay_and_says_what_it_does_not_carry():

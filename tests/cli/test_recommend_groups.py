@@ -53,7 +53,7 @@ def test_table_has_one_row_per_role(form, columns):
     res = run("--form", form)
     assert res.exit_code == 0, res.output
     rows = [line for line in res.stdout.splitlines() if line.startswith("│")]
-    assert [r.split("│")[1].strip() for r in rows] == ["embedding", "hidden", "readout", "vector"]
+    assert [r.split("│")[1].strip() for r in rows] == ["embedding", "hidden", "readout", "vector", "fixed"]
     header = next(line for line in res.stdout.splitlines() if line.startswith("┃"))
     assert [c.strip() for c in header.split("┃")[2:-1]][-len(columns):] == columns
     assert ("multiplier" in header) == (form != "multiplier-free")

@@ -72,17 +72,18 @@ def test_layer_decays_are_theorys_rule(lr_mode):
     for cell in spec.cells():
         sol = theory.solve_exponents(spec.parameterization(cell.parameterization), "adamw", cell.alignment)
         c = sol.c if lr_mode == "per_layer" else dict.fromkeys(LAYERS, sol.global_c)
-        want = [0.3 * (cell.width / spec.base) ** c[layer] for layer in LAYERS] + [0.0]  # vector-like: none
+        want = [0.3 * (cell.width / spec.base) ** c[layer] for layer in LAYERS] + [0.0, 0.0]  # vector, fixed: none
         np.testing.assert_allclose(sw.layer_hyper(spec, cell).weight_decay, want, rtol=1e-12)
-    assert sw.layer_hyper(_spec("adam"), _spec("adam").cells()[0]).weight_decay == (0.0, 0.0, 0.0, 0.0)
+    assert sw.layer_hyper(_spec("adam"), _spec("adam").cells()[0]).weight_decay == (0.0, 0.0, 0.0, 0.0, 0.0)
 
 
 def test_rows_carry_the_layer_decays_for_adamw_only(runs):
     rows = runs["coupled"][0]
     for width, group in rows.groupby("width"):
         want = sw.layer_hyper(_spec("adamw", 1.0), _spec("adamw", 1.0).cells()[[8, 16].index(width)]).weight_decay
-        cols = [f"weight_decay_{r}" for r in sw.ROLE_NAMES]
-        np.testing.assert_allclose(group[cols].to_numpy()[0], want)
+        cols = [f"weight_decay_{r}" for r in sw.ROLE_NAMES[:4]]  # no fixed parameter, so no fixed column
+        np.testing.assert_allclose(group[cols].to_numpy()[0], want[:4])
+        assert "weight_decay_fixed" not in group.columns and "lr_fixed" not in group.columns
     assert (rows["weight_decay_mode"] == "coupled").all() and (rows["weight_decay_hidden"] > 1.0).any()
     assert not any(c.startswith("weight_decay") for c in runs["adam"][0].columns)
 

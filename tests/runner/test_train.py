@@ -53,9 +53,10 @@ def test_per_layer_lrs_follow_the_theory_and_global_is_shared(tiny_spec):
     by = {(c.lr_mode.value, c.width): layer_hyper(spec, c) for c in spec.cells()}
     # muP + Adam + full alignment: c = (1/2, 1, 1/2), so at 4x the base width the factors are (1/2, 1/4, 1/2);
     # vector-like parameters: c_v = c_e + a_e = 1/2 - 1/2 = 0, a constant LR (microsoft/mup's)
-    np.testing.assert_allclose(by[("per_layer", 32)].lr_factor, [0.5, 0.25, 0.5, 1.0])
-    np.testing.assert_allclose(by[("per_layer", 8)].lr_factor, [1.0, 1.0, 1.0, 1.0])
-    np.testing.assert_allclose(by[("global", 32)].lr_factor, [1.0, 1.0, 1.0, 1.0])  # beta is the shared LR
+    # and the fixed role (the readout's bias, none in the built-in model) the vector's at the base width: 1
+    np.testing.assert_allclose(by[("per_layer", 32)].lr_factor, [0.5, 0.25, 0.5, 1.0, 1.0])
+    np.testing.assert_allclose(by[("per_layer", 8)].lr_factor, [1.0, 1.0, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(by[("global", 32)].lr_factor, [1.0] * 5)  # beta is the shared LR
     # muP: embedding multiplier n^1/2 with init n^-1/2; readout n^-1/2 with n^-1/2
     np.testing.assert_allclose(by[("global", 32)].multiplier, [32 ** 0.5, 1.0, 32 ** -0.5])
     np.testing.assert_allclose(by[("global", 32)].init_std, [32 ** -0.5, 32 ** -0.5, 32 ** -0.5])

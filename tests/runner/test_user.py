@@ -95,8 +95,10 @@ def test_the_chain_reads_the_vector_lr():
 def test_three_long_arrays_give_vector_params_the_embedding_value():
     from abcscale.runner.train import _per_role
 
-    np.testing.assert_array_equal(_per_role(np.asarray([[1.0, 2.0, 3.0]])), [[1.0, 2.0, 3.0, 1.0]])
-    np.testing.assert_array_equal(_per_role(np.asarray([1.0, 2.0, 3.0, 4.0])), [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_array_equal(_per_role(np.asarray([[1.0, 2.0, 3.0]])), [[1.0, 2.0, 3.0, 1.0, 1.0]])
+    # a 4-long one gives fixed parameters the vector-like one's, as before the fixed role
+    np.testing.assert_array_equal(_per_role(np.asarray([1.0, 2.0, 3.0, 4.0])), [1.0, 2.0, 3.0, 4.0, 4.0])
+    np.testing.assert_array_equal(_per_role(np.asarray([1.0, 2.0, 3.0, 4.0, 5.0])), [1.0, 2.0, 3.0, 4.0, 5.0])
 
 
 def _factory_file(tmp_path: Path, body: str) -> str:
