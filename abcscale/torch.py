@@ -201,6 +201,24 @@ def _tied_with(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gro
     return out
 
 
+def _aliases(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
+             ) -> list[tuple[str, tuple[int, ...], Role]]:
+    """The names a tied tensor has besides the one ``named_parameters()`` lists, with the roles they would take."""
+    try:
+        every = list(model.named_parameters(remove_duplicate=False))
+    except TypeError:  # an object whose named_parameters() takes no such flag
+        return []
+    listed = {name for name, _, _, _ in placed}
+    out = []
+    for name, p in every:
+        if name not in listed:
+            try:
+                out.append((name, tuple(p.shape), assign(name, tuple(p.shape), spec.width, rules, layout="torch")[0]))
+            except ValueError:  # an alias no rule names: it says nothing
+                continue
+    return out
+
+
 def _embedding_first(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: Any
                      ) -> list[tuple[str, Any, Role, float]]:
     """A readout tied to the embedding trains as the embedding whichever the module declares first (PyTorch
@@ -266,9 +284,13 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
         if name in convs and role is Role.hidden:  # its fan-in is in x the kernel's size
             ratio *= math.prod(int(d) for d in p.shape[2:])
         placed.append((name, p, role, ratio))
-    # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
-    settled = settle_fixed([(name, seen(name, p), role) for name, p, role, _ in placed], rules)
-    placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled, strict=True)]
+    # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD). A readout
+    # tied to the embedding is listed once, under its first name (`wte.weight`): its alias says where the readout is
+    # (`lm_head.bias` beside a tied `lm_head.weight`: it stayed vector, a code review)
+    settled = settle_fixed([(name, seen(name, p), role) for name, p, role, _ in placed] + _aliases(model, placed, spec,
+                                                                                                  rules),
+                           rules, spec.width)
+    placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled[:len(placed)], strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
     check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
     _check_mu_readout(model, placed, spec, rules)

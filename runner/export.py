@@ -57,7 +57,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`
         out.append((name, leaf, role, std))
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
-    settled = settle_fixed([(name, leaf.shape, role) for name, leaf, role, _ in out], rules)
+    settled = settle_fixed([(name, leaf.shape, role) for name, leaf, role, _ in out], rules, spec.width)
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
     check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout, rules)
     return out, treedef

@@ -744,6 +744,8 @@ class Cell(BaseModel):
             fields["vector_rule"] = "theory.groups.vector_setting"
         if spec.model not in BUILTIN_MODELS and "model_source" not in fields:
             fields["model_source"] = model_source(spec.model)  # an edited factory file is another model
+        if spec.model not in BUILTIN_MODELS:  # a user model's readout bias trains in the fixed role since session 48
+            fields["fixed_rule"] = "theory.groups.fixed_setting"
         # XLA settings forced by hand round some fusions differently (1e-6): their runs are other runs
         if xla := {k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}:
             fields["xla"] = xla

@@ -296,6 +296,8 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
             r = _fan_in_ratio(name, shape, width, model.fan_in.get(name)) if role is Role.hidden else 1.0
         elif model.stacked_vector(name, shape):
             role, r = Role.vector, 1.0
+        elif model.depth is not None and shape == (model.depth,) and model.depth != width:
+            role, r = Role.fixed, 1.0  # a stack of per-layer scalars (gates): one number a layer, as at depth 1
         else:
             try:
                 role, r = assign(name, shape, width, DEFAULT_RULES, layout="jax")
@@ -312,12 +314,15 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                                      "its last axes grow with the width, else give its role") from None
                 raise ValueError(f"roles: {exc}") from None
         placed.append((name, shape, role, r))
-    # the readout's bias has no width-sized axis: fixed, unless the factory's 'roles' says otherwise
-    settled = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], DEFAULT_RULES)
+    # the readout's bias has no width-sized axis: fixed, unless the factory's 'roles' says otherwise; a stack over the
+    # depth is read by one layer's slice (a [depth, V] bias beside a [depth, D, V] readout)
+    settled = settle_fixed([(name, shape[1:] if model.stacked(shape) else shape, role)
+                            for name, shape, role, _ in placed], DEFAULT_RULES, width)
     out = {}
     for (name, shape, role, r), fixed in zip(placed, settled, strict=True):
         role = role if name in model.roles else fixed
-        init = model.init.get(name) or _default_init(name, shape, role is Role.vector and model.stacked(shape))
+        init = model.init.get(name) or _default_init(name, shape, role in (Role.vector, Role.fixed)
+                                                     and model.stacked(shape))
         if role in (Role.vector, Role.fixed) and init == "normal":
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
                              "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")

@@ -606,7 +606,9 @@ _ROLE_NUMBER = {"type": "number", "minimum": MUP_MIN, "maximum": MUP_MAX}
 _LR_BY_ROLE = {"type": "object", "additionalProperties": False, "required": [r.value for r in ROLES],
                "properties": {r.value: _ROLE_NUMBER for r in SPEC_ROLES}}
 PerRole = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema(_LR_BY_ROLE)]
-SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": []})]
+# init stds: the three layers only (vector-like and fixed parameters keep their init: gains 1, biases 0)
+SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": [], "properties": {
+    r.value: _ROLE_NUMBER for r in (Role.embedding, Role.hidden, Role.readout)}})]
 _Epsilon = Annotated[float, Field(ge=0, le=SCALE_MAX), Number]
 _EPS_BY_ROLE = {**_LR_BY_ROLE, "required": [], "properties": {
     r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX} for r in SPEC_ROLES}}
@@ -645,6 +647,14 @@ class MupImportRequest(_Request):
         values = v.values() if isinstance(v, dict) else [] if v is None else [v]
         if not all(0 < x < float("inf") for x in values):
             raise ValueError("must be positive finite numbers")
+        return v
+
+    @field_validator("init_std")
+    @classmethod
+    def _matrix_roles(cls, v: SomeRoles | None) -> SomeRoles | None:
+        if isinstance(v, dict) and (kept := [r.value for r in v if r in (Role.vector, Role.fixed)]):
+            raise ValueError(f"{', '.join(kept)}: vector-like and fixed parameters keep their init (gains 1, biases "
+                             "0), so no std is read for them; give embedding, hidden and readout")
         return v
 
     @field_validator("lr")

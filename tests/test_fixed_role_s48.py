@@ -202,3 +202,54 @@ def test_an_old_spec_without_the_fixed_role_says_so():
     old = spec.model_copy(update={"roles": [r for r in spec.roles if r.role is not Role.fixed]})
     with pytest.raises(ValueError, match="no fixed role's setting"):
         old["fixed"]
+
+
+# --- a code review of the above (helper) -------------------------------------------------------------------------
+
+
+def test_a_tied_readouts_bias_is_fixed_whichever_module_comes_first():
+    """PyTorch lists a tied tensor once, under its first name: with `wte` declared first, `lm_head.weight` was not
+    among the placed parameters, so `lm_head.bias` stayed vector (4x the LR at 4x the base width under SGD)."""
+    from abcscale import torch as abctorch
+    from tests.test_exports_review_s36 import Embedding, Linear
+    from tests.test_exports_review_s47 import _TiedNet
+
+    w = 256
+    spec = abcscale.recommend("mup", "sgd", width=w, base_width=BASE, beta=BETA, form="multiplier_free").groups
+    for first in (True, False):
+        wte, head = Embedding(512, w), Linear(512, w)
+        head.weight = wte.weight
+        parts = {"wte": wte, "fc": Linear(w, w), "lm_head": head}
+        net = _TiedNet(**(parts if first else {"lm_head": head, "wte": wte, "fc": parts["fc"]}))
+        with pytest.warns(UserWarning, match="tied"):
+            groups = {g["name"]: g for g in abctorch.param_groups(net, spec)}
+        assert [id(p) for p in groups["fixed"]["params"]] == [id(head.bias)], first
+
+
+def test_a_bias_of_the_width_beside_a_non_square_readout_stays_vector():
+    """The default readout rule takes an unnumbered `mlp.output` [W, 4W]: its bias [W] grows with the width."""
+    w = 256
+    placed = [("mlp.output.weight", (w, 4 * w), Role.readout), ("mlp.output.bias", (w,), Role.vector)]
+    assert settle_fixed(placed, width=w)[1] is Role.vector
+    # a vocabulary the size of the width: a square readout, its bias is fixed
+    square = [("lm_head.weight", (w, w), Role.readout), ("lm_head.bias", (w,), Role.vector)]
+    assert settle_fixed(square, width=w)[1] is Role.fixed
+
+
+def test_in_global_mode_the_fixed_epsilon_stays_the_base_one():
+    eps = [fixed_setting(transfer("mup", "adam", BaseConfig(width=BASE, beta=BETA), n, lr_mode="global")).epsilon
+           for n in (BASE, 16 * BASE)]
+    assert eps[1] == pytest.approx(eps[0], rel=1e-12)
+
+
+def test_mup_import_says_a_fixed_groups_lr_is_not_carried_and_refuses_its_init_std():
+    from abcscale.schemas.api import MupImportRequest
+    from abcscale.usecases.mup import mup_import
+
+    lr = {"embedding": BETA, "hidden": BETA, "readout": BETA, "vector": BETA}
+    out = mup_import(MupImportRequest(optimizer="sgd", base_width=BASE, width=4 * BASE, lr=lr | {"fixed": 2 * BETA}))
+    assert any("fixed group's" in w for w in out.warnings)
+    assert not any("fixed group's" in w for w in mup_import(MupImportRequest(
+        optimizer="sgd", base_width=BASE, width=4 * BASE, lr=lr)).warnings)
+    with pytest.raises(ValueError, match="fixed: vector-like and fixed parameters keep their init"):
+        MupImportRequest(optimizer="sgd", base_width=BASE, lr=BETA, init_std={"hidden": 0.1, "fixed": 1.0})

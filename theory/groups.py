@@ -223,20 +223,24 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
 _BIAS_LEAF = re.compile(r"\.(bias|b)$", re.IGNORECASE)
 
 
-def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule] = DEFAULT_RULES
-                 ) -> list[Role]:
+def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule] = DEFAULT_RULES,
+                 width: int | None = None) -> list[Role]:
     """The roles of ``placed`` (name, shape, role from :func:`assign`) with the readout's bias made ``fixed``: a
     1-D ``bias``/``b`` whose module's weight (``head.weight``, flax's ``Dense_2/kernel``, haiku's ``linear/w``) is
     a readout has the readout's fan-out, the classes or the vocabulary, which do not grow with the width (module
-    docstring). A bias that a rule of the user's names keeps that rule's role."""
+    docstring). A bias that a rule of the user's names keeps that rule's role; so does one of ``width``'s length
+    beside a readout that is not square (a matrix the readout rule took by mistake: its output grows with the
+    width, a vocabulary the size of the width makes a square readout)."""
     rules = list(rules)
-    readouts = {_LEAF.sub("", _name(name)) for name, dims, role in placed if role is Role.readout and len(dims) >= 2}
+    readouts = {_LEAF.sub("", _name(name)): tuple(int(d) for d in dims) for name, dims, role in placed
+                if role is Role.readout and len(dims) >= 2}
     out = []
     for name, dims, role in placed:
         key = _name(name)
         rule = _matching_rule(name, dims, rules)
-        if role is Role.vector and len(dims) == 1 and _BIAS_LEAF.search(key) \
-                and _BIAS_LEAF.sub("", key) in readouts and (rule is None or rule in DEFAULT_RULES):
+        weight = readouts.get(_BIAS_LEAF.sub("", key)) if _BIAS_LEAF.search(key) else None
+        if role is Role.vector and len(dims) == 1 and weight is not None and (rule is None or rule in DEFAULT_RULES) \
+                and not (int(dims[0]) == width and weight[-1] != weight[-2]):
             role = Role.fixed
         out.append(role)
     return out
@@ -396,13 +400,13 @@ def fixed_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.pe
     """The ``fixed`` role's setting: the vector role's at the base width, at every width (module docstring). In
     ``global`` LR mode it shares the one LR like every parameter."""
     v = vector_setting(tr, epsilon_mode).model_copy(update={"role": Role.fixed})
-    if tr.lr_mode is LrMode.global_:
-        return v
     rule = layer_rules(tr.optimizer)[Layer.embedding]
     ex = {l: tr.exponents[l.value] for l in LAYERS}
     rho = tr.width / tr.base_width
-    # the vector role's exponents: c_v = c_e + k a_e, e_v = e_e - k' a_e; undone here, so rho^0
-    lr = v.lr * rho ** (ex[Layer.embedding].c + rule.k * ex[Layer.embedding].a)
+    # the vector role's exponents: c_v = c_e + k a_e, e_v = e_e - k' a_e; undone here, so rho^0 (the one LR of
+    # global mode is shared: its epsilon still follows the fixed parameter's gradient, constant)
+    c_v = ex[Layer.embedding].c + rule.k * ex[Layer.embedding].a
+    lr = v.lr if tr.lr_mode is LrMode.global_ else v.lr * rho**c_v
     eps = v.epsilon
     if eps is not None and EpsilonMode.parse(epsilon_mode) is EpsilonMode.per_layer:
         ab = ABTable(**{l.value: LayerExponents(a=e.a, b=e.b) for l, e in ex.items()})
@@ -691,7 +695,7 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
                 ) -> dict[str, tuple[Role, RoleSetting]]:
     """Each named parameter's role and concrete setting (init std scaled by its fan-in ratio)."""
     placed = [(name, shape, *assign(name, shape, spec.width, spec.rules, layout)) for name, shape in shapes.items()]
-    roles = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], spec.rules)
+    roles = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], spec.rules, spec.width)
     return {name: (role, spec[role].model_copy(update={"init_std": spec.init_std(role, r)}))
             for (name, _, _, r), role in zip(placed, roles, strict=True)}
 

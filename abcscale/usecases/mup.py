@@ -31,6 +31,9 @@ def mup_import(req: MupImportRequest) -> MupImport:
     if setup.lr[Role.vector] != setup.lr[Role.embedding]:
         warnings.append("lr: the vector-like groups' (biases, norm gains) differs from the embedding's; abcscale's "
                         "vector-like rule follows the embedding's LR, so the constants do not carry it")
+    if Role.fixed in setup.lr and setup.lr[Role.fixed] != setup.lr[Role.embedding]:
+        warnings.append("lr: the fixed group's (the readout's bias, scalars) differs from the embedding's; abcscale's "
+                        "fixed rule takes the embedding's LR at the base width, so the constants do not carry it")
     if setup.weight_decay and setup.weight_decay.get(Role.vector):
         warnings.append("weight_decay: microsoft/mup decays the vector-like groups (biases, norm gains) too; "
                         "abcscale's recommendation leaves them undecayed, so the constants do not carry it")

@@ -657,11 +657,18 @@ def setting_name(value: Any) -> str:
     from abcscale.schemas.enums import Optimizer, Parameterization
     from abcscale.schemas.theory import Alignment
 
+    def alignment(v: Any) -> str:  # by its numbers: {alpha: 1, omega: 1, u: 1} is full (a REST body's, a review)
+        a = Alignment.parse(v)
+        same = (a.alpha, a.omega, a.u)
+        return next((n for n in ("full", "none") if (lambda b: (b.alpha, b.omega, b.u))(Alignment.parse(n)) == same),
+                    a.name)
+
     if isinstance(value, int):
         return str(value)
+    if isinstance(value, Alignment | dict):
+        return alignment(value)
     text = str(getattr(value, "value", value))
-    for parse in (lambda t: Parameterization.parse(t).value, lambda t: Optimizer.parse(t).value,
-                  lambda t: Alignment.parse(t).name):
+    for parse in (lambda t: Parameterization.parse(t).value, lambda t: Optimizer.parse(t).value, alignment):
         try:
             return str(parse(text))
         except ValueError:

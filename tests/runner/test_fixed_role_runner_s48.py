@@ -78,3 +78,49 @@ def test_the_optimizer_steps_a_fixed_parameter_at_its_own_lr():
     assert np.asarray(updates["f"]) == pytest.approx([-5.0] * 3)
     assert _per_role(np.asarray([1.0, 2.0, 3.0, 4.0])).tolist() == [1.0, 2.0, 3.0, 4.0, 4.0]
     assert _per_role(np.asarray([1.0, 2.0, 3.0])).tolist() == [1.0, 2.0, 3.0, 1.0, 1.0]
+
+
+STACKED = '''
+import jax
+
+def make(width, depth, *, vocab, seq_len):
+    shapes = {"first": (vocab, width), "blocks/kernel": (depth, width, width), "blocks/gate": (depth,),
+              "aux/kernel": (depth, width, vocab), "aux/bias": (depth, vocab),
+              "head/kernel": (width, vocab), "head/bias": (vocab,)}
+    def apply(p, tok, record):
+        h = p["first"][tok]
+        for i in range(depth):
+            h = h + p["blocks/gate"][i] * jax.nn.relu(h @ p["blocks/kernel"][i])
+        return h @ p["head/kernel"] + p["head/bias"] + (h @ p["aux/kernel"][0] + p["aux/bias"][0])
+    return {"shapes": shapes, "apply": apply,
+            "roles": {"first": "embedding", "head/kernel": "readout", "aux/kernel": "readout"}}
+'''
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_stacked_biases_and_gates_are_fixed_at_every_depth(tmp_path, depth):
+    """A code review: a stacked readout bias [depth, V] stayed vector, a stack of per-layer gates [depth] was fixed
+    at depth 1 and vector at depth 2."""
+    from abcscale.runner.nn import LAYER_TYPES
+    from abcscale.runner.user import build, layout
+
+    (tmp_path / "s.py").write_text(STACKED)
+    model = build(f"{tmp_path / 's.py'}:make", 64, depth, 256, 8)
+    roles = {name: LAYER_TYPES[s.layer] for name, s in layout(model, 64).items()}
+    assert roles["head/bias"] == roles["aux/bias"] == roles["blocks/gate"] == "fixed", roles
+    assert roles["blocks/kernel"] == "hidden"
+
+
+def test_a_user_models_cells_are_keyed_by_the_fixed_rule(tmp_path, monkeypatch):
+    """Cells trained before the fixed role (the readout's bias at the vector LR) are other cells: a resumed sweep
+    must not reuse them."""
+    import abcscale.runner.spec as spec_module
+    from abcscale.runner.spec import SweepSpec
+
+    seen = []
+    real = spec_module.json.dumps
+    monkeypatch.setattr(spec_module.json, "dumps", lambda obj, **kw: (seen.append(obj), real(obj, **kw))[1])
+    spec = SweepSpec(model=_ref(tmp_path), widths=[16, 32], base_width=16, depth=1)
+    spec.cells()[0].key(spec, "sha")
+    assert any(isinstance(o, dict) and o.get("spec", {}).get("fixed_rule") == "theory.groups.fixed_setting"
+               for o in seen)

@@ -26,3 +26,13 @@ def test_a_tuned_body_naming_another_setup_is_refused_at_the_field(client, field
     (err,) = res.json()["detail"]
     assert err["loc"] == ["body", field]
     assert f"tuned for {file}, not {value}" in err["msg"]
+
+
+def test_a_tuned_bodys_alignment_is_compared_by_its_numbers(client):
+    """A code review: the alignment as numbers equal to the file's `full` (1, 1/2, 1) was refused by its name."""
+    res = client.post("/v1/recommend", json={"alignment": {"alpha": 1, "omega": 0.5, "u": 1}, "width": 1024,
+                                             "tuned": TUNED})
+    assert res.status_code == 200, res.text
+    res = client.post("/v1/recommend", json={"alignment": {"alpha": 1, "omega": 1, "u": 1}, "width": 1024,
+                                             "tuned": TUNED})
+    assert res.status_code == 422 and "tuned for full, not 1,1,1" in res.json()["detail"][0]["msg"]
