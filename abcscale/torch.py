@@ -118,14 +118,38 @@ def _in_out(model: Any) -> set[str]:
             if type(module).__name__ == "Conv1D" for name, _ in module.named_parameters(recurse=False)}
 
 
-def _convs(model: Any) -> set[str]:
-    """The weights of convolutions laid out [out, in, *kernel] (``nn.Conv1d/2d/3d``, by class: ``_ConvNd`` but not
-    a transposed one, whose weight is [in, out, *kernel])."""
+class _Conv:
+    """A convolution's weight read as its channel matrix (by class: ``_ConvNd``). ``nn.Conv*d`` store it
+    [out, in / groups, *kernel], ``nn.ConvTranspose*d`` [in, out / groups, *kernel] (read as Conv's, a decoder's
+    input layer took a fan-in growing with the width: a user review)."""
+
+    def __init__(self, transposed: bool, groups: int) -> None:
+        self.transposed, self.groups = transposed, max(1, groups)
+
+    def matrix(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """[out, in] over all groups: what says whether the channels grow with the width."""
+        a, b = int(shape[0]), int(shape[1])
+        return (b * self.groups, a) if self.transposed else (a, b * self.groups)
+
+    def fan_in(self, shape: tuple[int, ...]) -> int:
+        """What one output sums over: a group's input channels times the kernel (a transposed one's, unstrided)."""
+        return self.matrix(shape)[1] // self.groups * math.prod(int(d) for d in shape[2:])
+
+    def depthwise(self, shape: tuple[int, ...]) -> bool:
+        """One input channel per group (``groups == in_channels``): a per-channel filter, vector-like (one
+        width-sized axis), as microsoft/mup reads [n, 1, k, k]."""
+        return self.groups > 1 and self.matrix(shape)[1] == self.groups
+
+
+def _convs(model: Any) -> dict[str, _Conv]:
+    """The weights of convolutions (``nn.Conv*d``, ``nn.ConvTranspose*d``), by class, with how to read them."""
     if not callable(getattr(model, "named_modules", None)):
-        return set()
-    return {f"{prefix}.weight" if prefix else "weight" for prefix, module in model.named_modules()
+        return {}
+    return {f"{prefix}.weight" if prefix else "weight": _Conv("_ConvTransposeNd" in classes,
+                                                             int(getattr(module, "groups", 1) or 1))
+            for prefix, module in model.named_modules()
             if "_ConvNd" in (classes := {c.__name__ for c in type(module).__mro__})
-            and "_ConvTransposeNd" not in classes and len(getattr(getattr(module, "weight", None), "shape", ())) >= 3}
+            and len(getattr(getattr(module, "weight", None), "shape", ())) >= 3}
 
 
 def _dense(model: Any) -> set[str]:
@@ -150,6 +174,11 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
             *(r for r in spec.rules if r in DEFAULT_RULES)]
 
 
+def _get(model: Any, name: str) -> Any:
+    """The parameter ``name`` of ``model``, or None."""
+    return dict(model.named_parameters()).get(name) if callable(getattr(model, "named_parameters", None)) else None
+
+
 def _lookup_tables(model: Any, width: int) -> list[GroupRule]:
     """Exact-name rules from module classes (by name): an ``nn.Embedding``/``nn.EmbeddingBag`` weight is an
     embedding whatever its name (``nn.Sequential``'s ``0.weight``) or shape (a vocabulary that is a multiple of the
@@ -157,6 +186,11 @@ def _lookup_tables(model: Any, width: int) -> list[GroupRule]:
     if not callable(getattr(model, "named_modules", None)):
         return []
     out = []
+    convs = _convs(model)
+    for name, conv in convs.items():
+        p = _get(model, name)
+        if p is not None and conv.depthwise(tuple(p.shape)):  # a per-channel filter: vector-like
+            out.append(GroupRule(pattern=f"^{re.escape(name)}$", role=Role.vector))
     for prefix, module in model.named_modules():
         classes = {c.__name__ for c in type(module).__mro__}
         if not classes & {"Embedding", "EmbeddingBag", "RNNBase"}:
@@ -266,9 +300,10 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     stored_in_out, convs = _in_out(model), _convs(model)
 
     def seen(name: str, p: Any) -> tuple[int, ...]:
-        # a convolution's weight [out, in, *kernel] is read as its channel matrix [out, in]: its kernel axes are
-        # no width (they were read as one: "a hidden matrix's shape for width 3", a user review)
-        return tuple(p.shape[:2]) if name in convs else tuple(p.shape)
+        # a convolution's weight is read as its channel matrix [out, in]: its kernel axes are no width (they were
+        # read as one: "a hidden matrix's shape for width 3", a user review), its groups and a transposed one's
+        # layout neither ("width 16" for a conv of 4 groups at width 64, "width 1" for a ConvTranspose2d)
+        return convs[name].matrix(tuple(p.shape)) if name in convs else tuple(p.shape)
 
     placed = []
     for name, p in _named(model):
@@ -281,8 +316,8 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
             view = list(seen(name, p))
             raise ValueError(str(exc).replace(f"{name!r} {view}", f"{name!r} {list(p.shape)} (a convolution, read "
                                               f"by its channels [out, in] = {view})", 1)) from None
-        if name in convs and role is Role.hidden:  # its fan-in is in x the kernel's size
-            ratio *= math.prod(int(d) for d in p.shape[2:])
+        if name in convs and role is Role.hidden:  # its fan-in is a group's inputs x the kernel's size
+            ratio = convs[name].fan_in(tuple(p.shape)) / spec.width
         placed.append((name, p, role, ratio))
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD). A readout
     # tied to the embedding is listed once, under its first name (`wte.weight`): its alias says where the readout is
@@ -372,11 +407,13 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
     spec = _spec(spec, width, form)
     warn_unapplied_multipliers(spec, form, "init_", model)
     drawn = {}
-    dense, stored_in_out, padding = _dense(model), _in_out(model), _padding_rows(model)
+    dense, stored_in_out, padding, convs = _dense(model), _in_out(model), _padding_rows(model), _convs(model)
     kept = []
     for name, p, role, ratio in _placed(model, spec, rules):
         std = spec.init_std(role, ratio)
-        if std is not None and role is Role.embedding and name in dense:
+        if std is not None and role is Role.embedding and name in convs:  # a group's inputs x the kernel
+            std = std * convs[name].fan_in(tuple(p.shape)) ** -0.5
+        elif std is not None and role is Role.embedding and name in dense:
             std = dense_input_std(std, tuple(p.shape), "jax" if name in stored_in_out else "torch")
         if std is not None and not frozen and getattr(p, "requires_grad", True) is False:
             kept.append(name)

@@ -16,6 +16,8 @@ model; in the ``abc`` or ``mup`` form the model's forward must also apply the mu
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,6 +31,8 @@ from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width, dense
 
 Params = Any
 Schedule = Callable[[Any], Any]
+#: a convolution's module by its library's name (flax ``Conv_0``, ``ConvLocal``; haiku ``conv2_d``)
+_CONV = re.compile(r"(^|[/.])conv", re.IGNORECASE)
 
 
 def _key(k: Any) -> str:
@@ -52,6 +56,10 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
+        if role is Role.hidden and layout == "jax" and len(leaf.shape) >= 3 and _CONV.search(name):
+            # flax's Conv kernel [*kernel, in, out]: one output sums in x the kernel's size (it took in alone, an
+            # init 3x too large for a 3x3 conv, a user review)
+            ratio *= math.prod(int(d) for d in leaf.shape[:-2])
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and len(leaf.shape) >= 2 and is_dense_leaf(name):
             std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`

@@ -72,6 +72,8 @@ _POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|position_em
 #: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
 _LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
 _IN_BLOCK = re.compile(r"(^|\.)(\d+|\w+_\d+)\.")
+#: a top-level nn.Sequential's layer (`0.weight`): numbered, but no block's
+_TOP_INDEX = re.compile(r"^\d+\.(weight|kernel|w)$", re.IGNORECASE)
 #: readout names no block uses for an inner matrix: a readout even when square (a vocabulary the size of the width)
 _READOUT_ONLY = re.compile(r"(^|\.)(lm_head|unembed|logits)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
@@ -184,6 +186,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                          "for it")
     if role is Role.vector and math.prod(dims) == 1 and width > 1 and (rule is None or rule in DEFAULT_RULES):
         return Role.fixed, 1.0  # a scalar (a gate, a temperature): no axis of the width's size
+    if role is None and len(dims) >= 2 and len([d for d in dims if d != 1]) <= 1:
+        dims = tuple(d for d in dims if d != 1) or (1,)  # a token [1, 1, D] is its one axis: vector-like
     if role is None:
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
@@ -351,14 +355,24 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
     sizes = Counter(d for _, dims in matrices for d in set(dims))
     for name, dims, role in placed:
         key = _name(name)
-        if role is not Role.hidden or len(dims) != 2 or not _GENERIC_MLP.search(key) or _IN_BLOCK.search(key) \
-                or _matching_rule(name, dims, rules) is not _HIDDEN_RULE:
+        rule = _matching_rule(name, dims, rules)
+        if role is not Role.hidden or len(dims) != 2:
+            continue
+        # by the shape alone (no rule): an MLP's input on 3 x 1024 pixels is a multiple of the width 1024 too, and
+        # trained as a hidden matrix (128x too small an LR under Adam) where at the base width it was an error
+        # (outside blocks: `blocks.0.fc` is a block's, whatever its sizes; an nn.Sequential's own `0.weight` is not)
+        guessed = rule is None and (not _IN_BLOCK.search(key) or bool(_TOP_INDEX.match(key)))
+        if rule is None and not guessed:
+            continue
+        if not guessed and (not _GENERIC_MLP.search(key) or _IN_BLOCK.search(key) or rule is not _HIDDEN_RULE):
             continue  # a user's rule said hidden, or a name in a block: hidden whatever its sizes
         if lone := next((d for d in dims if d != width and sizes[d] == 1), None):
-            raise ValueError(f"parameter {name!r} {list(dims)}: named like a hidden matrix, but its axis of {lone} "
-                             "is shared with no other matrix of the model (an MLP's expansion appears in its up and "
-                             "down projections): an input layer is the embedding, an output layer (classes) the "
-                             "readout; add a rule (pattern, role) for it")
+            said = "no rule names its role and its shape reads as a hidden matrix's" if guessed else (
+                "named like a hidden matrix")
+            raise ValueError(f"parameter {name!r} {list(dims)}: {said}, but its axis of {lone} is shared with no "
+                             "other matrix of the model (an MLP's expansion appears in its up and down projections): "
+                             "an input layer is the embedding, an output layer (classes) the readout; add a rule "
+                             "(pattern, role) for it")
 
 
 def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:

@@ -1,0 +1,106 @@
+"""Session 48: a vision engineer's review of the exports (helper), without PyTorch: module classes read by name.
+A ConvTranspose2d input layer took an init std shrinking with the width (its [in, out, k, k] read as a Conv's),
+a grouped conv was told it was 16 wide, a depthwise one had no role, an MLP's input on 3 x 1024 pixels trained as
+a hidden matrix at width 1024, a cls token [1, 1, D] had no role. tests/torch/test_review_s48.py runs the same on
+real PyTorch."""
+
+from __future__ import annotations
+
+import pytest
+
+import abcscale
+from abcscale import torch as abctorch
+from tests.test_exports import _Tensor
+from tests.test_exports_review_s36 import Linear, _ConvNd, _Module, _Net
+
+BASE = 64
+
+
+def _spec(width, optimizer="adam"):
+    return abcscale.recommend("mup", optimizer, width=width, base_width=BASE, beta=1e-3, form="multiplier_free").groups
+
+
+class Conv2d(_ConvNd):
+    def __init__(self, out, cin, k, groups=1):
+        super().__init__(out, cin // groups, k, k)
+        self.groups = groups
+
+
+class _ConvTransposeNd(_ConvNd):
+    pass
+
+
+class ConvTranspose2d(_ConvTransposeNd):
+    def __init__(self, cin, out, k, groups=1):
+        _Module.__init__(self, cin, out // groups, k, k)
+        self.bias = _Tensor(out)
+        self.groups = groups
+
+
+def _roles(net, spec, **kw):
+    names = {id(p): n for n, p in net.named_parameters()}
+    return {names[id(p)]: g["name"] for g in abctorch.param_groups(net, spec, **kw) for p in g["params"]}
+
+
+@pytest.mark.parametrize("width", [BASE, 1024])
+def test_a_transposed_conv_input_layer_keeps_its_init_across_widths(width):
+    """A decoder's first layer from a 16-channel latent: fan-in 16 x 3 x 3 at every width (it was width x 9)."""
+    net = _Net(up=ConvTranspose2d(16, width, 3), mix=Conv2d(width, width, 3), head=Linear(10, width))
+    drawn = abctorch.init_(net, _spec(width), rules={"up": "embedding"})
+    assert drawn["up.weight"] == pytest.approx((16 * 9) ** -0.5)
+    assert drawn["mix.weight"] == pytest.approx(_spec(width)["hidden"].init_std / 3)  # fan-in 9 x width
+
+
+def test_a_transposed_conv_can_be_hidden():
+    w = 256
+    net = _Net(inp=Conv2d(w, 3, 3), up=ConvTranspose2d(w, w, 4), head=Linear(10, w))
+    assert _roles(net, _spec(w), rules={"inp": "embedding"})["up.weight"] == "hidden (fan-in 16x width)"
+
+
+def test_a_grouped_conv_is_read_over_its_groups_and_a_depthwise_one_is_vector_like():
+    w = 64
+    net = _Net(inp=Conv2d(w, 3, 3), grouped=Conv2d(w, w, 3, groups=4), dw=Conv2d(w, w, 3, groups=w),
+               head=Linear(10, w))
+    roles = _roles(net, _spec(w), rules={"inp": "embedding"})
+    assert roles["grouped.weight"] == "hidden (fan-in 2.25x width)"  # 16 inputs a group x 9 = 144 = 2.25 x 64
+    assert roles["dw.weight"] == "vector"  # one input channel a group: [n, 1, 3, 3], as microsoft/mup reads it
+    drawn = abctorch.init_(net, _spec(w), rules={"inp": "embedding"})
+    assert drawn["grouped.weight"] == pytest.approx(_spec(w)["hidden"].init_std / 2.25**0.5)
+    assert "dw.weight" not in drawn  # a vector-like parameter keeps its init
+
+
+def test_an_mlp_input_of_a_multiple_of_the_width_is_not_taken_for_hidden():
+    """CIFAR-10 pixels, 3072 = 3 x 1024: an unnamed `0.weight` [1024, 3072] trained as a hidden matrix of fan-in 3x
+    (128x too small an LR under Adam), while at the base width 64 (3072 = 48 x 64) it was an error: the axis of
+    3072 is in no other matrix (an MLP's expansion is in its up and its down projection)."""
+    net = _Net(**{"0": Linear(1024, 3072), "2": Linear(1024, 1024), "4": Linear(10, 1024)})
+    with pytest.raises(ValueError, match=r"'0.weight' \[1024, 3072\].*3072.*no other matrix"):
+        _roles(net, _spec(1024), rules={r"^4\.": "readout"})
+    roles = _roles(net, _spec(1024), rules={r"^4\.": "readout", r"^0\.": "embedding"})
+    assert roles["0.weight"] == "embedding" and roles["2.weight"] == "hidden"
+
+
+def test_a_token_of_one_width_sized_axis_is_vector_like():
+    """A ViT's cls token [1, 1, D]: one width-sized axis (microsoft/mup's vector-like); it asked for a rule."""
+    w = 64
+    net = _Net(patch=Conv2d(w, 3, 4), blk=Linear(w, w), head=Linear(10, w))
+    token = _Tensor(1, 1, w)
+    net.modules[""] = type("Root", (), {"named_parameters": lambda self, recurse=False: iter(
+        [("cls_token", token)])})()
+    roles = _roles(net, _spec(w), rules={"patch": "embedding"})
+    assert roles[".cls_token"] == "vector"
+
+
+def test_a_flax_conv_kernels_fan_in_holds_its_kernel():
+    """flax's Conv kernel [3, 3, n, n]: one output sums 9 n inputs; the optax export gave it 1/sqrt(n), 3x too
+    large (the PyTorch export had it right)."""
+    jnp = pytest.importorskip("jax.numpy")
+    from abcscale import optax as abcoptax
+
+    for w in (BASE, 1024):
+        spec = _spec(w)
+        tree = {"params": {"Conv_0": {"kernel": jnp.zeros((3, 3, 3, w))}, "Conv_1": {"kernel": jnp.zeros((3, 3, w, w))},
+                           "Dense_0": {"kernel": jnp.zeros((w, 10)), "bias": jnp.zeros(10)}}}
+        stds = abcoptax.init_std_tree(spec, tree, rules=[("Conv_0", "embedding"), ("Dense_0", "readout")])["params"]
+        assert stds["Conv_1"]["kernel"] == pytest.approx(spec["hidden"].init_std / 3)  # fan-in 9 x width
+        assert stds["Conv_0"]["kernel"] == pytest.approx(27**-0.5)  # a dense input: 3 x 3 x 3, as before
