@@ -63,7 +63,10 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
              f"#   no match: 1-D -> vector; a matrix whose axes are multiples of {spec.width} -> hidden",
              "#   the readout's bias (head.bias beside the readout head.weight) and a one-number parameter -> fixed",
              "# and each role's numbers (one optimizer param group per role):",
-             *(f"#   {_numbers(s, spec.width, fan_in)}" for s in spec.roles)]
+             *(f"#   {_numbers(s, spec.width, fan_in)}" for s in spec.roles),
+             "# an embedding that multiplies a dense input of fan-in d (an nn.Linear on pixels, a conv stem) takes its",
+             "#   init std x d^-1/2; a conv's fan-in is in_channels / groups x the kernel's size, a hidden one's too;",
+             "#   a depthwise conv (groups = in_channels) is vector-like"]
     if spec.weight_decay_mode is not None:
         lines.append(f"# weight decay is {spec.weight_decay_mode.value}"
                      + (": the step subtracts lr * weight_decay * W (torch.optim.AdamW, optax.adamw)"
