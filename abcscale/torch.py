@@ -53,7 +53,8 @@ def _spec_keys(optimizer: Optimizer) -> set[str]:
     """The group keys :func:`param_groups` sets from a spec for ``optimizer`` (:func:`_group`); ``extra`` may not
     override them."""
     eps = {"eps"} if optimizer in (Optimizer.adam, Optimizer.adamw, Optimizer.muon, Optimizer.adafactor) else set()
-    decay = {"weight_decay"} if optimizer in (Optimizer.adamw, Optimizer.lion, Optimizer.muon) else set()
+    # SGD's too: one weight_decay for every group keeps no group's lr x wd across widths (the spec's per-group ones do)
+    decay = {"weight_decay"} if optimizer in (Optimizer.adamw, Optimizer.lion, Optimizer.muon, Optimizer.sgd) else set()
     return {"params", "lr", "name", *eps, *decay, *({"use_muon"} if optimizer is Optimizer.muon else set())}
 
 
@@ -353,6 +354,12 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     spec = _spec(spec, width, form)
     # only the keys this optimizer's groups set: SGD's groups leave weight_decay (its L2 term) to the caller
     clash = sorted(set(extra) & _spec_keys(spec.optimizer))
+    if clash == ["weight_decay"] and spec.optimizer is Optimizer.sgd:
+        raise ValueError("weight_decay: one decay for every group does not transfer across widths: SGD's step "
+                         "shrinks W by lr x weight_decay, and the groups' LRs scale apart (under muP the input "
+                         "layer's grows 16x at 16x the base width, so would its decay); give the decay tuned at the "
+                         "base width to recommend (weight_decay=, --weight-decay), whose groups each carry theirs"
+                         + ("" if spec.weight_decay_mode is None else ", as this spec's do: leave it out here"))
     if clash:
         raise ValueError(f"{', '.join(clash)}: set per group from the spec; leave {'it' if len(clash) == 1 else 'them'}"
                          " out of the extra keys")
@@ -385,10 +392,11 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
         g["eps"] = s.epsilon
     if opt is Optimizer.adafactor and s.param_scale_floor is not None:
         g["eps"] = (None, s.param_scale_floor)  # torch.optim.Adafactor's floor on rms(W), mapped with the form
-    if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon):
+    if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon) or (opt is Optimizer.sgd and spec.weight_decay_mode):
         g["weight_decay"] = s.weight_decay or 0.0  # explicit 0: torch.optim.Muon's default decay is 0.1
-    # an adam / sgd spec decays nothing and leaves the key to the optimizer: SGD(groups, weight_decay=5e-4) keeps
-    # its L2 term; torch.optim.AdamW given these groups adds its default 0.01 (use Adam, or weight_decay=0)
+    # an adam spec (an sgd one given no decay) decays nothing and leaves the key to the optimizer: torch.optim.AdamW
+    # given these groups adds its default 0.01 (use Adam, or weight_decay=0); SGD's L2 comes per group from the spec
+    # (recommend with weight_decay=), as SGD(groups, weight_decay=5e-4) would apply one number to every group
     if opt is Optimizer.muon:
         g["use_muon"] = muon
     return g

@@ -109,7 +109,13 @@ def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas
                     momentum: float, muon: tuple[float, str]) -> optax.GradientTransformation:
     """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta and the layout)."""
     if spec.optimizer is Optimizer.sgd:
-        return optax.sgd(lr, momentum=momentum or None)
+        wd = s.weight_decay or 0.0
+        if not wd:
+            return optax.sgd(lr, momentum=momentum or None)
+        if spec.weight_decay_mode is WeightDecayMode.independent:  # W <- W - lr u - wd W, unscheduled
+            return optax.chain(optax.sgd(lr, momentum=momentum or None), optax.add_decayed_weights(-wd))
+        # coupled: torch.optim.SGD's L2 term, wd W added to the gradient before the momentum and the LR
+        return optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr, momentum=momentum or None))
     if spec.optimizer is Optimizer.adafactor:
         return _adafactor(lr, s.param_scale_floor)
     b1, b2 = betas

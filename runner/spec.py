@@ -61,6 +61,9 @@ if TYPE_CHECKING:
 
 #: optimizer variants the runner trains -> the optimizer family whose exponents the theory engine uses.
 OPTIMIZER_FAMILY: dict[str, Optimizer] = VARIANT_FAMILY
+#: the variants whose chain applies the per-layer decay (runner.optim's ``decays``; a test keeps the two alike).
+#: The theory transfers SGD's L2 decay too (the exports apply it), but the runner's sgd chain has none
+DECAYING_VARIANTS = frozenset({"adamw", "lion", "muon"})
 _OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
                 "adam-scaled": "adam_scaled"}
 
@@ -404,10 +407,10 @@ class SweepSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SweepSpec:
         if self.constants.weight_decay:
-            lacking = [o for o in self.optimizers if not layer_rules(OPTIMIZER_FAMILY[o]).weight_decay]
+            lacking = [o for o in self.optimizers if o not in DECAYING_VARIANTS]
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
-                decaying = [o for o in OPTIMIZER_FAMILY if layer_rules(OPTIMIZER_FAMILY[o]).weight_decay]
+                decaying = [o for o in OPTIMIZER_FAMILY if o in DECAYING_VARIANTS]
                 raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
                                  f"sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
                                  "(independent, every variant)")

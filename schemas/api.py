@@ -176,13 +176,13 @@ class _Groups(_Request):
 
 #: the optimizers with a decoupled weight decay (theory.rules' ``weight_decay``; schemas cannot import theory):
 #: the one list behind the validators and the schema's ``if``/``then`` below
-DECOUPLED_DECAY: frozenset[Optimizer] = frozenset({Optimizer.adamw, Optimizer.lion, Optimizer.muon})
+DECOUPLED_DECAY: frozenset[Optimizer] = frozenset({Optimizer.adamw, Optimizer.lion, Optimizer.muon, Optimizer.sgd})
 _DECAY_NAMES: list[JsonValue] = [o.value for o in sorted(DECOUPLED_DECAY)]
 _NOT_ADAMW: JsonDict = {"properties": {"optimizer": {"not": {"enum": _DECAY_NAMES}}}, "required": ["optimizer"]}
 
 
 def _decay_needs_adamw(v: float | None, info: ValidationInfo) -> float | None:
-    # adamw, lion and muon decay (decoupled: abcscale.theory.rules); 0 means none
+    # adamw, lion and muon decay (decoupled: abcscale.theory.rules), sgd by its L2 term; 0 means none
     opt = info.data.get("optimizer")
     if v and opt is not None and opt not in DECOUPLED_DECAY:
         names = sorted(o.value for o in DECOUPLED_DECAY)
@@ -535,7 +535,7 @@ class ConvertRequest(_Request):
                                                      description="Adam epsilon, same on every layer")
     weight_decay: Annotated[float | None, Number] = Field(
         None, ge=0, le=SCALE_MAX, description="AdamW decoupled weight decay at base_width, every layer "
-        "(at `width` itself when base_width is not given); only with optimizer adamw, lion or muon")
+        "(at `width` itself when base_width is not given); only with optimizer adamw, lion, muon or sgd")
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W: torch, optax) | independent (wd * W)")
 

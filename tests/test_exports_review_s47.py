@@ -88,10 +88,19 @@ def test_mu_readout_and_the_form():
 
 
 def test_extra_keys_only_clash_with_what_the_groups_set():
-    """SGD's groups set no weight_decay: `weight_decay=5e-4` (its L2 term) was refused as 'set per group'."""
+    """SGD's groups took `momentum`; one `weight_decay=5e-4` for every group (its L2 term) is refused since session
+    48: it does not transfer (the spec carries SGD's decay per group, recommend(weight_decay=))."""
     net = _Net(wte=Embedding(512, W), c_fc=Linear(4 * W, W), c_proj=Linear(W, 4 * W), lm_head=Linear(512, W))
-    groups = abctorch.param_groups(net, _spec(optimizer="sgd"), weight_decay=5e-4, momentum=0.9)
-    assert all(g["weight_decay"] == 5e-4 and g["momentum"] == 0.9 for g in groups)
+    groups = abctorch.param_groups(net, _spec(optimizer="sgd"), momentum=0.9)
+    assert all(g["momentum"] == 0.9 and "weight_decay" not in g for g in groups)
+    with pytest.raises(ValueError, match="weight_decay: one decay for every group does not transfer"):
+        abctorch.param_groups(net, _spec(optimizer="sgd"), weight_decay=5e-4)
+    decayed = abcscale.recommend("mup", "sgd", width=W, base_width=64, beta=0.1, form="multiplier_free",
+                                 weight_decay=5e-4).groups
+    groups = abctorch.param_groups(net, decayed, momentum=0.9)
+    assert {g["name"]: g["lr"] * g["weight_decay"] for g in groups} == pytest.approx(
+        {"embedding": 5e-5, "hidden": 5e-5, "hidden (fan-in 4x width)": 5e-5, "readout": 5e-5, "vector": 0.0,
+         "fixed": 0.0})
     with pytest.raises(ValueError, match="weight_decay: set per group"):
         abctorch.param_groups(net, abcscale.recommend("mup", "adamw", width=W, base_width=64, beta=1e-3,
                                                       form="multiplier_free", weight_decay=0.1).groups,

@@ -104,3 +104,23 @@ def test_a_flax_conv_kernels_fan_in_holds_its_kernel():
         stds = abcoptax.init_std_tree(spec, tree, rules=[("Conv_0", "embedding"), ("Dense_0", "readout")])["params"]
         assert stds["Conv_1"]["kernel"] == pytest.approx(spec["hidden"].init_std / 3)  # fan-in 9 x width
         assert stds["Conv_0"]["kernel"] == pytest.approx(27**-0.5)  # a dense input: 3 x 3 x 3, as before
+
+
+def test_the_optax_export_applies_sgds_decay_per_group():
+    """SGD's L2 term, per group from the spec: each group's first step on a zero gradient shrinks W by lr x wd, the
+    base width's lr x wd at every width (one number for every group made the input layer's grow with the width)."""
+    jnp = pytest.importorskip("jax.numpy")
+    from abcscale import optax as abcoptax
+
+    for w in (BASE, 1024):
+        spec = abcscale.recommend("mup", "sgd", width=w, base_width=BASE, beta=0.1, weight_decay=5e-4,
+                                  form="multiplier_free").groups
+        tree = {"emb": jnp.ones((256, w)), "Dense_0": {"kernel": jnp.ones((w, w))},
+                "head": {"kernel": jnp.ones((w, 10)), "bias": jnp.ones(10)}}
+        tx = abcoptax.transform(spec, tree, momentum=0.9, rules=[("emb", "embedding")])
+        zero = {"emb": jnp.zeros((256, w)), "Dense_0": {"kernel": jnp.zeros((w, w))},
+                "head": {"kernel": jnp.zeros((w, 10)), "bias": jnp.zeros(10)}}
+        step, _ = tx.update(zero, tx.init(tree), tree)
+        for got in (step["emb"], step["Dense_0"]["kernel"], step["head"]["kernel"]):
+            assert float(got[0, 0]) == pytest.approx(-0.1 * 5e-4)
+        assert float(step["head"]["bias"][0]) == 0.0  # abcscale's recipe decays no bias

@@ -153,7 +153,8 @@ MUON_HIDDEN = OptimizerRule(k=1, update_a=1, update_b=0, update_shift=1.0, alway
 
 #: A single rule, or one rule per layer type (a mixed optimizer). Only entries listed here exist for the theory.
 OPTIMIZER_RULES: dict[Optimizer, OptimizerRule | Mapping[Layer, OptimizerRule]] = {
-    Optimizer.sgd: OptimizerRule(k=2, update_a=2, update_b=0, backprop_scale=True),
+    # SGD's weight decay is its L2 term (torch.optim.SGD's weight_decay: W -= lr (g + wd W)), the coupled form
+    Optimizer.sgd: OptimizerRule(k=2, update_a=2, update_b=0, backprop_scale=True, weight_decay=True),
     Optimizer.adam: _ADAM,
     Optimizer.adafactor: OptimizerRule(k=0, update_a=1, update_b=1, c_min=0.0),
     Optimizer.adamw: _ADAMW,

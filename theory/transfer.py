@@ -52,7 +52,7 @@ def transfer(
     opt = Optimizer.parse(optimizer)
     rules = layer_rules(opt)
     if base.weight_decay and not rules.weight_decay:
-        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion or muon, or "
+        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion, muon or sgd, or "
                          "leave it at 0")
     mode = LrMode.parse(lr_mode)
     sol = solve_exponents(parameterization, opt, alignment)
@@ -66,7 +66,8 @@ def transfer(
     all_eps = layer_epsilons(base.epsilon, base.epsilon_mode, rho, {l: e or 0.0 for l, e in e_l.items()})
     eps: dict[Layer, float | None] = {l: None if e_l[l] is None else all_eps[l] for l in LAYERS}
     all_wd = layer_weight_decays(base.weight_decay, base.weight_decay_mode, rho, c_used)
-    wd: dict[Layer, float | None] = {l: all_wd[l] if rules[l].weight_decay else None for l in LAYERS}
+    carries = _carries_decay(opt, base)
+    wd: dict[Layer, float | None] = {l: all_wd[l] if rules[l].weight_decay and carries else None for l in LAYERS}
     layers = [
         LayerSetting(
             layer=l,
@@ -85,8 +86,14 @@ def transfer(
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
         global_c=sol.global_c, unique=sol.unique,
         warnings=[*_warnings(sol, mode), *_ignored(base, opt, e_l), *_alignment_range(alignment)],
-        weight_decay_mode=base.weight_decay_mode if rules.weight_decay else None,
+        weight_decay_mode=base.weight_decay_mode if carries else None,
     )
+
+
+def _carries_decay(opt: Optimizer, base: BaseConfig) -> bool:
+    """Whether the transfer carries a weight decay: an optimizer with a decoupled one (AdamW, Lion, Muon) always (its
+    0 is a choice said), SGD where one is given (its L2 term is optional: an SGD answer without it reads as before)."""
+    return layer_rules(opt).weight_decay and (opt is not Optimizer.sgd or bool(base.weight_decay))
 
 
 def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -> list[str]:
@@ -95,13 +102,13 @@ def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -
     given = "epsilon" in base.model_fields_set or base.epsilon != type(base).model_fields["epsilon"].default
     if all(e is None for e in e_l.values()) and given:
         out.append(f"epsilon: {opt.value} has no epsilon; the {base.epsilon:g} given changes nothing")
-    if layer_rules(opt).weight_decay and "weight_decay" not in base.model_fields_set and not base.weight_decay:
+    if _carries_decay(opt, base) and "weight_decay" not in base.model_fields_set and not base.weight_decay:
         # a 0 in the table reads as advice; it is only what was given (nothing): abcscale transfers a decay
         out.append(f"weight_decay: none given, so 0 at every layer; {opt.value}'s decay is not chosen here, only "
                    "carried: give the one tuned at the base width (weight_decay, --weight-decay) to transfer it")
-    if not layer_rules(opt).weight_decay and base.weight_decay_mode is not WeightDecayMode.coupled:
-        out.append(f"weight_decay_mode: {opt.value} has no decoupled weight decay; {base.weight_decay_mode.value} "
-                   "changes nothing")
+    if not _carries_decay(opt, base) and base.weight_decay_mode is not WeightDecayMode.coupled:
+        what = "is given no weight_decay" if layer_rules(opt).weight_decay else "has no decoupled weight decay"
+        out.append(f"weight_decay_mode: {opt.value} {what}; {base.weight_decay_mode.value} changes nothing")
     return out
 
 

@@ -30,7 +30,7 @@ LrModeOpt = Annotated[LrMode, typer.Option("--lr-mode", parser=LrMode.parse,
                                            help="one LR per layer type, or one shared LR")]
 Width = Annotated[int, typer.Option("--width", "-n", help="target width (model dim D)")]
 WeightDecayOpt = Annotated[float | None, typer.Option(
-    "--weight-decay", help="weight decay at the base width (-o adamw, lion or muon: transferred by its rule)",
+    "--weight-decay", help="weight decay at the base width (-o adamw, lion, muon or sgd: transferred by its rule)",
     show_default="0")]
 WeightDecayModeOpt = Annotated[WeightDecayMode, typer.Option(
     "--weight-decay-mode", parser=WeightDecayMode.parse, help="coupled: the step subtracts lr * wd * W (torch, "

@@ -124,3 +124,14 @@ def test_a_user_models_cells_are_keyed_by_the_fixed_rule(tmp_path, monkeypatch):
     spec.cells()[0].key(spec, "sha")
     assert any(isinstance(o, dict) and o.get("spec", {}).get("fixed_rule") == "theory.groups.fixed_setting"
                for o in seen)
+
+
+def test_the_runners_decaying_variants_are_its_chains():
+    """runner.spec refuses a weight decay for a variant whose chain applies none (sgd: the theory carries its L2
+    term since session 48, the runner's chain does not): the list it checks is the chains'."""
+    from abcscale.runner.optim import OPTIMIZER_VARIANTS
+    from abcscale.runner.spec import DECAYING_VARIANTS, SweepSpec
+
+    assert DECAYING_VARIANTS == {name for name, v in OPTIMIZER_VARIANTS.items() if v.decays}
+    with pytest.raises(ValueError, match="constants.weight_decay: sgd has no decoupled weight decay"):
+        SweepSpec(optimizers=["sgd"], constants={"weight_decay": 0.1})

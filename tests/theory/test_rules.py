@@ -29,7 +29,8 @@ def test_symmetry_exponents_and_epsilon_match_the_paper():
                                                                      "adamw": 1, "lion": 1, "muon": 1}
     # Muon's epsilon is Adam's, on the layers Adam runs; Lion has none
     assert [o.value for o in Optimizer if theory.layer_rules(o).has_epsilon] == ["adam", "adamw", "muon"]
-    assert [o.value for o in Optimizer if theory.layer_rules(o).weight_decay] == ["adamw", "lion", "muon"]
+    # SGD's is its L2 term (session 48), the others' decoupled
+    assert [o.value for o in Optimizer if theory.layer_rules(o).weight_decay] == ["sgd", "adamw", "lion", "muon"]
 
 
 def test_the_schemas_decay_list_is_the_registrys():

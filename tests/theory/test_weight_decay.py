@@ -64,12 +64,24 @@ def test_theory_table_lists_adamw_rows_equal_to_adams():
     assert by_opt[Optimizer.adamw] and by_opt[Optimizer.adamw] == by_opt[Optimizer.adam]
 
 
-@pytest.mark.parametrize("opt", ["sgd", "adam", "adafactor"])
+@pytest.mark.parametrize("opt", ["adam", "adafactor"])
 def test_optimizers_without_decoupled_decay_have_none_and_refuse_one(opt):
     tr = theory.transfer("mup", opt, BaseConfig(width=64, beta=1e-2), 512)
     assert all(s.weight_decay is None for s in tr.layers) and tr.weight_decay_mode is None
     with pytest.raises(ValueError, match=f"weight_decay: {opt} has no decoupled weight decay; use adamw"):
         theory.transfer("mup", opt, BaseConfig(width=64, beta=1e-2, weight_decay=0.1), 512)
+
+
+def test_sgds_l2_decay_is_carried_where_given_keeping_each_layers_lr_times_decay():
+    """Session 48 (a vision engineer's review): SGD's weight decay (torch.optim.SGD's L2 term, W -= lr (g + wd W)) is
+    the coupled form; one number for every group made the input layer's shrink grow 16x at 16x the base width."""
+    plain = theory.transfer("mup", "sgd", BaseConfig(width=64, beta=0.1), 1024)
+    assert all(s.weight_decay is None for s in plain.layers) and plain.weight_decay_mode is None  # none given
+    at = {n: theory.transfer("mup", "sgd", BaseConfig(width=64, beta=0.1, weight_decay=5e-4), n) for n in (64, 1024)}
+    assert at[1024].weight_decay_mode is WeightDecayMode.coupled
+    for layer in ("embedding", "hidden", "readout"):
+        assert at[1024][layer].lr * at[1024][layer].weight_decay == pytest.approx(0.1 * 5e-4)
+        assert at[64][layer].weight_decay == pytest.approx(5e-4)
 
 
 def test_unknown_optimizer_still_errors():
