@@ -306,20 +306,24 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
         # layout neither ("width 16" for a conv of 4 groups at width 64, "width 1" for a ConvTranspose2d)
         return convs[name].matrix(tuple(p.shape)) if name in convs else tuple(p.shape)
 
-    placed = []
+    placed, refused = [], []
     for name, p in _named(model):
         try:
             role, ratio = assign(name, seen(name, p), spec.width, rules,
                                  layout="jax" if name in stored_in_out else "torch")
         except ValueError as exc:
-            if name not in convs:
-                raise
             view = list(seen(name, p))
-            raise ValueError(str(exc).replace(f"{name!r} {view}", f"{name!r} {list(p.shape)} (a convolution, read "
-                                              f"by its channels [out, in] = {view})", 1)) from None
+            refused.append((name, list(p.shape), str(exc) if name not in convs else str(exc).replace(
+                f"{name!r} {view}", f"{name!r} {list(p.shape)} (a convolution, read by its channels [out, in] = "
+                f"{view})", 1)))
+            continue
         if name in convs and role is Role.hidden:  # its fan-in is a group's inputs x the kernel's size
             ratio = convs[name].fan_in(tuple(p.shape)) / spec.width
         placed.append((name, p, role, ratio))
+    if refused:  # every parameter that asks for a role at once (a ViT took three runs, one error each: a review)
+        more = "" if len(refused) == 1 else f" (and {len(refused) - 1} more: " + ", ".join(
+            f"{n!r} {shape}" for n, shape, _ in refused[1:6]) + (", ..." if len(refused) > 6 else "") + ")"
+        raise ValueError(refused[0][2] + more)
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD). A readout
     # tied to the embedding is listed once, under its first name (`wte.weight`): its alias says where the readout is
     # (`lm_head.bias` beside a tied `lm_head.weight`: it stayed vector, a code review)

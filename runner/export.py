@@ -47,7 +47,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     """Each leaf's name, value, role and init std (fan-in aware), with the tree's structure."""
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
-    out = []
+    out, refused = [], []
     for path, leaf in with_path:
         name = "/".join(_key(k) for k in path)
         if not hasattr(leaf, "shape"):
@@ -55,7 +55,11 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
                              "(for equinox: eqx.filter(model, eqx.is_array))")
         if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
-        role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
+        try:
+            role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
+        except ValueError as exc:  # every leaf that asks for a role, at once
+            refused.append((name, list(leaf.shape), str(exc)))
+            continue
         if role is Role.hidden and layout == "jax" and len(leaf.shape) >= 3 and _CONV.search(name):
             # flax's Conv kernel [*kernel, in, out]: one output sums in x the kernel's size (it took in alone, an
             # init 3x too large for a 3x3 conv, a user review)
@@ -64,6 +68,10 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if std is not None and role is Role.embedding and len(leaf.shape) >= 2 and is_dense_leaf(name):
             std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`
         out.append((name, leaf, role, std))
+    if refused:
+        more = "" if len(refused) == 1 else f" (and {len(refused) - 1} more: " + ", ".join(
+            f"{n!r} {shape}" for n, shape, _ in refused[1:6]) + (", ..." if len(refused) > 6 else "") + ")"
+        raise ValueError(refused[0][2] + more)
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
     settled = settle_fixed([(name, leaf.shape, role) for name, leaf, role, _ in out], rules, spec.width)
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]

@@ -124,3 +124,12 @@ def test_the_optax_export_applies_sgds_decay_per_group():
         for got in (step["emb"], step["Dense_0"]["kernel"], step["head"]["kernel"]):
             assert float(got[0, 0]) == pytest.approx(-0.1 * 5e-4)
         assert float(step["head"]["bias"][0]) == 0.0  # abcscale's recipe decays no bias
+
+
+def test_every_parameter_that_asks_for_a_role_is_named_at_once():
+    """A ViT took three runs, one error each (a review): the first error, and the others by name."""
+    w = 64
+    net = _Net(patch=Conv2d(w, 3, 4), blk=Linear(w, w), fc=Linear(10, w), classifier=Linear(10, w))
+    with pytest.raises(ValueError, match=r"'patch.weight'.*\(and 2 more: 'fc.weight' \[10, 64\], "
+                                         r"'classifier.weight' \[10, 64\]\)"):
+        _roles(net, _spec(w))

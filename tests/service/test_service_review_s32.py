@@ -13,7 +13,7 @@ def test_a_weight_decay_without_a_decaying_optimizer_is_a_422_at_the_field(clien
                                                        "width": 1024, "weight_decay": 0.1})
     # both name every optimizer that decays, not adamw alone
     for msg in (detail["msg"], convert.json()["detail"][0]["msg"]):
-        assert "adamw, lion or muon" in msg, msg
+        assert "adamw, lion, muon or sgd" in msg, msg
     ok = client.post("/v1/theory/convert", json={"optimizer": "lion", "from": "mup", "to": "sp", "width": 1024,
                                                   "base_width": 256, "weight_decay": 0.1})
     assert ok.status_code == 200, ok.text
