@@ -28,7 +28,7 @@ BASE_STD = {"wte.weight": 1.0, "c_fc.weight": BASE**-0.5, "c_proj.weight": (4 * 
 #: parameters no decay (mup decays everything it is given). (A bias of fixed size, the readout's [vocab] bias,
 #: has no width dimension, so MuSGD leaves its LR at beta: abcscale's fixed role agrees; before session 48 the
 #: vector rule gave it width_mult * beta.)
-KNOWN = {("adamw", "weight_decay", "vector"), ("adamw", "weight_decay", "fixed")}
+KNOWN = {(o, "weight_decay", r) for o in ("adamw", "sgd") for r in ("vector", "fixed")}
 
 
 def _mup_model() -> torch.nn.Module:
@@ -44,8 +44,9 @@ def _mup_model() -> torch.nn.Module:
 
 
 def _spec(optimizer: str):
+    # SGD's weight decay (its L2 term) is carried since session 48, as MuSGD rescales it
     setup = MupSetup(optimizer=optimizer, base_width=BASE, width=WIDTH, lr=BETA, output_mult=1.0, epsilon=EPS,
-                     weight_decay=WD if optimizer == "adamw" else None,
+                     weight_decay=WD,
                      init_std={"embedding": 1.0, "hidden": BASE**-0.5, "readout": BASE**-0.5})
     base = from_mup(setup)
     return setup, group_spec(transfer("mup", optimizer, base, WIDTH), "mup")
@@ -66,7 +67,7 @@ def test_the_mup_form_is_what_microsoft_mup_applies(optimizer):
         given = spec.mup.weight_decay
         assert [given[r] for r in (Role.embedding, Role.hidden, Role.readout)] == pytest.approx([WD] * 3)
     opt = (mup.MuAdamW(model.parameters(), lr=BETA, eps=EPS, weight_decay=WD) if optimizer == "adamw"
-           else mup.MuSGD(model.parameters(), lr=BETA))
+           else mup.MuSGD(model.parameters(), lr=BETA, weight_decay=WD))
     group_of = {id(p): g for g in opt.param_groups for p in g["params"]}
     wm = model.lm_head.width_mult()
     rows, bad = [], []
@@ -78,7 +79,7 @@ def test_the_mup_form_is_what_microsoft_mup_applies(optimizer):
         p = dict(model.named_parameters())[name]
         s, g = spec[role], group_of[id(p)]
         measured = {"lr": g["lr"], "epsilon": g.get("eps"),
-                    "weight_decay": g["weight_decay"] if optimizer == "adamw" else None,
+                    "weight_decay": g["weight_decay"],
                     "multiplier": model.lm_head.output_mult / wm if name == "lm_head.weight" else 1.0,
                     "init_std": p.std().item() if name in BASE_STD else None}
         ours = {"lr": s.lr, "epsilon": s.epsilon, "weight_decay": s.weight_decay,
@@ -102,7 +103,7 @@ def test_the_mup_form_is_what_microsoft_mup_applies(optimizer):
 
 def _print(optimizer, setup, rows) -> None:
     print(f"\nmicrosoft/mup {'MuAdamW' if optimizer == 'adamw' else 'MuSGD'}(lr={BETA:g}"
-          f"{f', eps={EPS:g}, weight_decay={WD:g}' if optimizer == 'adamw' else ''}), base {BASE}, width {WIDTH} "
+          f"{f', eps={EPS:g}' if optimizer == 'adamw' else ''}, weight_decay={WD:g}), base {BASE}, width {WIDTH} "
           f"(width_mult {WIDTH // BASE}), MuReadout(output_mult=1) vs abcscale's mup form from from_mup(setup)")
     keys = ("lr", "epsilon", "weight_decay", "multiplier", "init_std")
     print(f"| parameter | role | {' | '.join(f'{k} mup / abcscale' for k in keys)} |")
