@@ -30,7 +30,8 @@ the rule of :mod:`abcscale.theory.weight_decay` keeps the same at every width (d
 so it changes no U_l, and its exponents and epsilon are Adam's.
 
 Lion (Chen et al. 2023) steps by a sign, O(1) per coordinate like Adam: Adam's exponents, no epsilon, a
-coupled decoupled weight decay (docs/theory.md section 11).
+coupled decoupled weight decay (docs/theory.md section 11). SGD's weight decay is its L2 term, W -= lr (g + wd W):
+without momentum the coupled form itself, carried by the same rule (docs/theory.md section 9).
 
 **Mixed optimizers.** An entry is one rule, or one rule per layer type: Muon orthogonalises the momentum of
 the hidden matrices and runs AdamW on the embedding, the readout and the vector-like parameters. Its hidden
