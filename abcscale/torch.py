@@ -42,6 +42,8 @@ from abcscale.theory.groups import (
     assign,
     check_width,
     dense_input_std,
+    named_role,
+    refusal,
     settle_fixed,
     tied_readout_multiplier,
 )
@@ -124,8 +126,9 @@ class _Conv:
     [out, in / groups, *kernel], ``nn.ConvTranspose*d`` [in, out / groups, *kernel] (read as Conv's, a decoder's
     input layer took a fan-in growing with the width: a user review)."""
 
-    def __init__(self, transposed: bool, groups: int) -> None:
+    def __init__(self, transposed: bool, groups: int, stride: Any = 1) -> None:
         self.transposed, self.groups = transposed, max(1, groups)
+        self.stride = tuple(int(x) for x in stride) if isinstance(stride, tuple | list) else (int(stride or 1),)
 
     def matrix(self, shape: tuple[int, ...]) -> tuple[int, int]:
         """[out, in] over all groups: what says whether the channels grow with the width."""
@@ -133,8 +136,13 @@ class _Conv:
         return (b * self.groups, a) if self.transposed else (a, b * self.groups)
 
     def fan_in(self, shape: tuple[int, ...]) -> int:
-        """What one output sums over: a group's input channels times the kernel (a transposed one's, unstrided)."""
-        return self.matrix(shape)[1] // self.groups * math.prod(int(d) for d in shape[2:])
+        """What one output sums over: a group's input channels times the kernel; a transposed conv's output takes
+        ceil(k / stride) taps of each kernel axis (a U-Net's k = 2, s = 2 upsampling: one, not two; a code review)."""
+        kernel = [int(d) for d in shape[2:]]
+        if self.transposed:
+            strides = self.stride * len(kernel) if len(self.stride) == 1 else self.stride
+            kernel = [-(-k // max(1, st)) for k, st in zip(kernel, strides, strict=False)]
+        return self.matrix(shape)[1] // self.groups * math.prod(kernel)
 
     def depthwise(self, shape: tuple[int, ...]) -> bool:
         """One input channel per group (``groups == in_channels``): a per-channel filter, vector-like (one
@@ -142,15 +150,20 @@ class _Conv:
         return self.groups > 1 and self.matrix(shape)[1] == self.groups
 
 
+def _convs_of(prefix: str, module: Any) -> _Conv | None:
+    """How to read ``module``'s weight if it is a convolution's (by class), else None."""
+    classes = {c.__name__ for c in type(module).__mro__}
+    if "_ConvNd" not in classes or len(getattr(getattr(module, "weight", None), "shape", ())) < 3:
+        return None
+    return _Conv("_ConvTransposeNd" in classes, int(getattr(module, "groups", 1) or 1), getattr(module, "stride", 1))
+
+
 def _convs(model: Any) -> dict[str, _Conv]:
     """The weights of convolutions (``nn.Conv*d``, ``nn.ConvTranspose*d``), by class, with how to read them."""
     if not callable(getattr(model, "named_modules", None)):
         return {}
-    return {f"{prefix}.weight" if prefix else "weight": _Conv("_ConvTransposeNd" in classes,
-                                                             int(getattr(module, "groups", 1) or 1))
-            for prefix, module in model.named_modules()
-            if "_ConvNd" in (classes := {c.__name__ for c in type(module).__mro__})
-            and len(getattr(getattr(module, "weight", None), "shape", ())) >= 3}
+    return {f"{prefix}.weight" if prefix else "weight": conv for prefix, module in model.named_modules()
+            if (conv := _convs_of(prefix, module)) is not None}
 
 
 def _dense(model: Any) -> set[str]:
@@ -175,11 +188,6 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
             *(r for r in spec.rules if r in DEFAULT_RULES)]
 
 
-def _get(model: Any, name: str) -> Any:
-    """The parameter ``name`` of ``model``, or None."""
-    return dict(model.named_parameters()).get(name) if callable(getattr(model, "named_parameters", None)) else None
-
-
 def _lookup_tables(model: Any, width: int) -> list[GroupRule]:
     """Exact-name rules from module classes (by name): an ``nn.Embedding``/``nn.EmbeddingBag`` weight is an
     embedding whatever its name (``nn.Sequential``'s ``0.weight``) or shape (a vocabulary that is a multiple of the
@@ -187,11 +195,14 @@ def _lookup_tables(model: Any, width: int) -> list[GroupRule]:
     if not callable(getattr(model, "named_modules", None)):
         return []
     out = []
-    convs = _convs(model)
-    for name, conv in convs.items():
-        p = _get(model, name)
-        if p is not None and conv.depthwise(tuple(p.shape)):  # a per-channel filter: vector-like
-            out.append(GroupRule(pattern=f"^{re.escape(name)}$", role=Role.vector))
+    for prefix, module in model.named_modules():
+        conv = _convs_of(prefix, module)
+        if conv is not None and conv.depthwise(shape := tuple(module.weight.shape)):
+            # a per-channel filter: vector-like where its channels grow with the width, fixed on fixed ones (an RGB
+            # blur [3, 1, k, k])
+            full = f"{prefix}.weight" if prefix else "weight"
+            role = Role.vector if conv.matrix(shape)[0] % width == 0 else Role.fixed
+            out.append(GroupRule(pattern=f"^{re.escape(full)}$", role=role))
     for prefix, module in model.named_modules():
         classes = {c.__name__ for c in type(module).__mro__}
         if not classes & {"Embedding", "EmbeddingBag", "RNNBase"}:
@@ -297,6 +308,10 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
     ``{pattern: role}`` mapping)."""
+    from abcscale.usecases.recommend import parse_rules
+
+    # the rules someone wrote (the call's, the spec's own): a grouped conv's role only they can say
+    written = [*([] if rules is None else parse_rules(rules)), *(r for r in spec.rules if r not in DEFAULT_RULES)]
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs = _in_out(model), _convs(model)
 
@@ -308,6 +323,16 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
 
     placed, refused = [], []
     for name, p in _named(model):
+        conv = convs.get(name)
+        if conv is not None and conv.groups > 1 and not conv.depthwise(tuple(p.shape)) \
+                and named_role(name, seen(name, p), written) is None:
+            # fan-in in / groups x kernel: hidden if the number of groups stays as the width grows (ResNeXt's
+            # cardinality), input-like if the group's width does (RegNet's): one model's shape cannot say (a review)
+            refused.append((name, list(p.shape), f"parameter {name!r} {list(p.shape)}: a grouped convolution "
+                            f"({conv.groups} groups): hidden if its number of groups stays fixed as the width grows "
+                            "(ResNeXt's cardinality; its fan-in grows), vector-like if its group width does (RegNet; "
+                            "its fan-in stays); add a rule (pattern, role) for it"))
+            continue
         try:
             role, ratio = assign(name, seen(name, p), spec.width, rules,
                                  layout="jax" if name in stored_in_out else "torch")
@@ -321,9 +346,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
             ratio = convs[name].fan_in(tuple(p.shape)) / spec.width
         placed.append((name, p, role, ratio))
     if refused:  # every parameter that asks for a role at once (a ViT took three runs, one error each: a review)
-        more = "" if len(refused) == 1 else f" (and {len(refused) - 1} more: " + ", ".join(
-            f"{n!r} {shape}" for n, shape, _ in refused[1:6]) + (", ..." if len(refused) > 6 else "") + ")"
-        raise ValueError(refused[0][2] + more)
+        raise ValueError(refusal(refused))
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD). A readout
     # tied to the embedding is listed once, under its first name (`wte.weight`): its alias says where the readout is
     # (`lm_head.bias` beside a tied `lm_head.weight`: it stayed vector, a code review)
@@ -344,7 +367,8 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
     ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(None, floor)``, torch.optim.Adafactor's floor on
     rms(W), which maps with the form), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
-    torch.optim.AdamW), a ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
+    torch.optim.AdamW; sgd: its L2 term, where the spec carries a decay: one for every group is refused), a
+    ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
 
     ``extra`` goes into every group (e.g. ``betas=(0.9, 0.95)``, SGD's ``momentum``). Give the groups to the
     optimizer the spec was made for: ``torch.optim.AdamW`` for adamw (``torch.optim.Adam``'s weight_decay is an
@@ -358,6 +382,8 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     spec = _spec(spec, width, form)
     # only the keys this optimizer's groups set: SGD's groups leave weight_decay (its L2 term) to the caller
     clash = sorted(set(extra) & _spec_keys(spec.optimizer))
+    if spec.optimizer is Optimizer.sgd and spec.weight_decay_mode is None and not extra.get("weight_decay", 1):
+        clash.remove("weight_decay")  # weight_decay=0 (a config's wd of 0) decays nothing: nothing to transfer
     if clash == ["weight_decay"] and spec.optimizer is Optimizer.sgd:
         raise ValueError("weight_decay: one decay for every group does not transfer across widths: SGD's step "
                          "shrinks W by lr x weight_decay, and the groups' LRs scale apart (under muP the input "

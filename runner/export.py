@@ -27,12 +27,21 @@ from optax import contrib
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
-from abcscale.theory.groups import PARAM_SCALE_FLOOR, assign, check_width, dense_input_std, is_dense_leaf, settle_fixed
+from abcscale.theory.groups import (
+    PARAM_SCALE_FLOOR,
+    assign,
+    check_width,
+    dense_input_std,
+    is_dense_leaf,
+    refusal,
+    settle_fixed,
+)
 
 Params = Any
 Schedule = Callable[[Any], Any]
-#: a convolution's module by its library's name (flax ``Conv_0``, ``ConvLocal``; haiku ``conv2_d``)
-_CONV = re.compile(r"(^|[/.])conv", re.IGNORECASE)
+#: a convolution's kernel by its own module's name (flax ``Conv_0/kernel``, ``ConvLocal_0``; haiku ``conv2_d/w``): the
+#: module the leaf sits in, not any on its path (a Dense under ``convnext_stage`` is no conv, a code review)
+_CONV = re.compile(r"(^|/)(conv(local|transpose)?(_\d+)?|conv[123]_d(_\d+)?)/(kernel|w)$", re.IGNORECASE)
 
 
 def _key(k: Any) -> str:
@@ -62,16 +71,15 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             continue
         if role is Role.hidden and layout == "jax" and len(leaf.shape) >= 3 and _CONV.search(name):
             # flax's Conv kernel [*kernel, in, out]: one output sums in x the kernel's size (it took in alone, an
-            # init 3x too large for a 3x3 conv, a user review)
+            # init 3x too large for a 3x3 conv, a user review). A conv module named otherwise (`proj`) is not seen,
+            # nor an nn.scan stack of convs (its depth is read as a kernel axis): give those a `fan_in` yourself
             ratio *= math.prod(int(d) for d in leaf.shape[:-2])
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and len(leaf.shape) >= 2 and is_dense_leaf(name):
             std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`
         out.append((name, leaf, role, std))
-    if refused:
-        more = "" if len(refused) == 1 else f" (and {len(refused) - 1} more: " + ", ".join(
-            f"{n!r} {shape}" for n, shape, _ in refused[1:6]) + (", ..." if len(refused) > 6 else "") + ")"
-        raise ValueError(refused[0][2] + more)
+    if refused:  # every leaf that asks for a role, at once
+        raise ValueError(refusal(refused))
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
     settled = settle_fixed([(name, leaf.shape, role) for name, leaf, role, _ in out], rules, spec.width)
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]

@@ -632,8 +632,9 @@ class MupImportRequest(_Request):
     epsilon: _Epsilon | Annotated[dict[Role, _Epsilon], WithJsonSchema(_EPS_BY_ROLE)] | None = Field(
         None, description="Adam epsilon (mup keeps it unscaled): one number, or each param group's eps per role "
                           "(embedding, hidden, readout, vector; a role left out has none, as Muon's hidden groups)")
-    weight_decay: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
-                                                          description="MuAdamW's decay; only with optimizer adamw")
+    weight_decay: Annotated[float | None, Number] = Field(
+        None, ge=0, le=SCALE_MAX, description="MuAdamW's or MuSGD's decay; only with an optimizer that decays (adamw, "
+        "lion, muon, sgd)")
 
     model_config = ConfigDict(json_schema_extra={
         "if": _NOT_ADAMW, "then": {"properties": {"weight_decay": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})

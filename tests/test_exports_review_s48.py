@@ -61,10 +61,14 @@ def test_a_grouped_conv_is_read_over_its_groups_and_a_depthwise_one_is_vector_li
     w = 64
     net = _Net(inp=Conv2d(w, 3, 3), grouped=Conv2d(w, w, 3, groups=4), dw=Conv2d(w, w, 3, groups=w),
                head=Linear(10, w))
-    roles = _roles(net, _spec(w), rules={"inp": "embedding"})
+    # a grouped conv's role is the user's to say (a code review: a fixed group width makes it input-like)
+    with pytest.raises(ValueError, match=r"'grouped.weight' \[64, 16, 3, 3\]: a grouped convolution \(4 groups\)"):
+        _roles(net, _spec(w), rules={"inp": "embedding"})
+    rules = {"inp": "embedding", "grouped": "hidden"}
+    roles = _roles(net, _spec(w), rules=rules)
     assert roles["grouped.weight"] == "hidden (fan-in 2.25x width)"  # 16 inputs a group x 9 = 144 = 2.25 x 64
     assert roles["dw.weight"] == "vector"  # one input channel a group: [n, 1, 3, 3], as microsoft/mup reads it
-    drawn = abctorch.init_(net, _spec(w), rules={"inp": "embedding"})
+    drawn = abctorch.init_(net, _spec(w), rules=rules)
     assert drawn["grouped.weight"] == pytest.approx(_spec(w)["hidden"].init_std / 2.25**0.5)
     assert "dw.weight" not in drawn  # a vector-like parameter keeps its init
 
@@ -130,6 +134,88 @@ def test_every_parameter_that_asks_for_a_role_is_named_at_once():
     """A ViT took three runs, one error each (a review): the first error, and the others by name."""
     w = 64
     net = _Net(patch=Conv2d(w, 3, 4), blk=Linear(w, w), fc=Linear(10, w), classifier=Linear(10, w))
-    with pytest.raises(ValueError, match=r"'patch.weight'.*\(and 2 more: 'fc.weight' \[10, 64\], "
-                                         r"'classifier.weight' \[10, 64\]\)"):
+    with pytest.raises(ValueError, match=r"^3 parameters could not be placed: parameter 'patch.weight'.*; parameter "
+                                         r"'fc.weight' \[10, 64\].*; parameter 'classifier.weight' \[10, 64\]"):
         _roles(net, _spec(w))
+
+
+# --- a code review of the above (helper) ----------------------------------------------------------------------------
+
+
+def test_a_one_output_layer_is_no_token():
+    """The token rule read `score.weight` [1, D] (a reward model's head), a value head and a U-Net's 1-class conv as
+    vector-like: 128x the readout's LR and no init. They ask for their role, as before; a [1, 1, D] token does not."""
+    w = 64
+    net = _Net(emb=Linear(w, 784), blk=Linear(w, w), score=Linear(1, w))
+    with pytest.raises(ValueError, match=r"'score.weight' \[1, 64\]"):
+        _roles(net, _spec(w), rules={"emb": "embedding"})
+    assert _roles(net, _spec(w), rules={"emb": "embedding", "score": "readout"})["score.weight"] == "readout"
+    assert abcscale.theory.assign("cls_token", (1, 1, w), w)[0].value == "vector"
+    jnp = pytest.importorskip("jax.numpy")
+    from abcscale import optax as abcoptax
+
+    tree = {"params": {"Embed_0": {"embedding": jnp.zeros((256, w))}, "Dense_0": {"kernel": jnp.zeros((w, w))},
+                       "value_head": {"kernel": jnp.zeros((w, 1)), "bias": jnp.zeros(1)}}}
+    with pytest.raises(ValueError, match="value_head/kernel"):
+        abcoptax.labels(_spec(w), tree)
+
+
+def test_a_depthwise_conv_on_fixed_channels_is_fixed():
+    w = 64
+    net = _Net(blur=Conv2d(3, 3, 5, groups=3), inp=Conv2d(w, 3, 3), head=Linear(10, w))
+    assert _roles(net, _spec(w), rules={"inp": "embedding"})["blur.weight"] == "fixed"
+
+
+def test_a_strided_transposed_convs_fan_in_counts_the_taps_an_output_takes():
+    """A U-Net's k = 2, s = 2 upsampling: each output takes one tap of each kernel axis (its std was 2x too small)."""
+    w = 64
+    up = ConvTranspose2d(16, w, 2)
+    up.stride = (2, 2)
+    net = _Net(up=up, mix=Conv2d(w, w, 3), head=Linear(10, w))
+    assert abctorch.init_(net, _spec(w), rules={"up": "embedding"})["up.weight"] == pytest.approx(16**-0.5)
+
+
+def test_a_flax_kernel_is_a_conv_by_its_own_module_only():
+    jnp = pytest.importorskip("jax.numpy")
+    from abcscale import optax as abcoptax
+
+    w = 64
+    tree = {"params": {"Conv_0": {"kernel": jnp.zeros((3, 3, 3, w))},
+                       "convnext_stage": {"Dense_0": {"kernel": jnp.zeros((2, w, 4 * w))},
+                                          "Dense_1": {"kernel": jnp.zeros((2, 4 * w, w))}},
+                       "Dense_9": {"kernel": jnp.zeros((w, 10))}}}
+    stds = abcoptax.init_std_tree(_spec(w), tree, rules=[("Conv_0", "embedding"), ("Dense_9", "readout")])["params"]
+    assert stds["convnext_stage"]["Dense_0"]["kernel"] == pytest.approx(_spec(w)["hidden"].init_std)
+
+
+def test_a_lone_fan_out_is_a_fused_projection_not_an_input():
+    """The lone-axis rule refused a TransformerEncoderLayer's in_proj_weight [3D, D] and a CNN's channel-expanding
+    conv: only a shape-guessed matrix's fan-in is asked about (the pixels), not its fan-out."""
+    w = 512
+    placed = [("layer.self_attn.in_proj_weight", (3 * w, w), abcscale.Role.hidden),
+              ("layer.self_attn.out_proj.weight", (w, w), abcscale.Role.hidden)]
+    abcscale.theory.groups.check_width(placed, w, "torch", abcscale.theory.DEFAULT_RULES)
+    pixels = [("0.weight", (w, 3 * w), abcscale.Role.hidden), ("2.weight", (w, w), abcscale.Role.hidden)]
+    with pytest.raises(ValueError, match="axis of 1536 is shared with no other matrix"):
+        abcscale.theory.groups.check_width(pixels, w, "torch", abcscale.theory.DEFAULT_RULES)
+
+
+def test_a_width_mismatch_leads_the_refusal_and_other_reasons_follow():
+    m = 96  # a model 96 wide, given a spec for 64
+    net = _Net(stem=Conv2d(m, 3, 3), **{f"b{i}": Linear(m, m) for i in range(3)}, head=Linear(10, m))
+    with pytest.raises(ValueError) as exc:
+        _roles(net, _spec(64))
+    said = str(exc.value)
+    assert said.index("width 96") < said.index("'stem.weight'") and "2 more matrices read as that width" in said
+
+
+def test_sgd_groups_take_a_zero_weight_decay_and_convert_says_no_decay_mode():
+    w = 64
+    net = _Net(emb=Linear(w, 784), blk=Linear(w, w), head=Linear(10, w))
+    sgd = _spec(w, "sgd")
+    assert abctorch.param_groups(net, sgd, rules={"emb": "embedding"}, weight_decay=0.0)
+    from abcscale.schemas.api import ConvertRequest
+    from abcscale.usecases.convert import convert_setting
+
+    out = convert_setting(ConvertRequest(optimizer="sgd", source="mup", target="sp", width=1024, base_width=64))
+    assert out.weight_decay_mode is None

@@ -186,8 +186,10 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                          "for it")
     if role is Role.vector and math.prod(dims) == 1 and width > 1 and (rule is None or rule in DEFAULT_RULES):
         return Role.fixed, 1.0  # a scalar (a gate, a temperature): no axis of the width's size
-    if role is None and len(dims) >= 2 and len([d for d in dims if d != 1]) <= 1:
-        dims = tuple(d for d in dims if d != 1) or (1,)  # a token [1, 1, D] is its one axis: vector-like
+    if role is None and len(dims) >= 3 and len([d for d in dims if d != 1]) <= 1 and not _LEAF.search(_name(name)):
+        # a token [1, 1, D] is its one axis: vector-like (a bare parameter of 3 or more axes; a layer's weight of one
+        # output, a value head [1, D] or a conv [1, 64, 1, 1], is no token: it asks for its role, a code review)
+        dims = tuple(d for d in dims if d != 1) or (1,)
     if role is None:
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
@@ -250,6 +252,23 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
     return out
 
 
+def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
+    """One message for every parameter an export could not place, ``(name, shape, reason)``: a width the model seems
+    to have first (its other matrices of that width are the same cause), then each other parameter with its reason,
+    so a stem that needs a rule is not lost behind a width mismatch (a code review)."""
+    wide = [r for r in refused if "a hidden matrix's shape for width" in r[2]]
+    others = [r for r in refused if r not in wide]
+    parts = []
+    if wide:
+        parts.append(wide[0][2] + (f" ({len(wide) - 1} more matrices read as that width: "
+                                   + ", ".join(f"{n!r} {list(s)}" for n, s, _ in wide[1:4])
+                                   + (", ..." if len(wide) > 4 else "") + ")" if len(wide) > 1 else ""))
+    parts += [reason for _, _, reason in others[:5]]
+    if len(others) > 5:
+        parts.append(f"and {len(others) - 5} more: " + ", ".join(f"{n!r} {list(s)}" for n, s, _ in others[5:]))
+    return parts[0] if len(parts) == 1 else f"{len(refused)} parameters could not be placed: " + "; ".join(parts)
+
+
 def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch",
                 rules: Iterable[GroupRule] | None = None) -> None:
     """A ValueError when a model's own shapes say it is another width than the spec's: every 2-D readout takes the
@@ -264,7 +283,7 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     if rules is not None:
         _check_shape_guesses(shapes, width, list(rules), layout)
-        _check_fixed_axes(shapes, width, list(rules))
+        _check_fixed_axes(shapes, width, list(rules), layout)
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in shapes
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
@@ -346,7 +365,8 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
                     "(pattern, role) for each")
 
 
-def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule]) -> None:
+def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule],
+                      layout: str = "torch") -> None:
     """A top-level ``fc1``/``fc2``/``w1``.. that the default hidden rule placed, with an axis no other matrix of the
     model shares: an MLP's expansion H appears in its up and down projections (SwiGLU's in three), while an MLP
     classifier's input (784 pixels, also at width 512, where :func:`assign` cannot tell it from a 1.5x MLP) and its
@@ -366,7 +386,10 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
             continue
         if not guessed and (not _GENERIC_MLP.search(key) or _IN_BLOCK.search(key) or rule is not _HIDDEN_RULE):
             continue  # a user's rule said hidden, or a name in a block: hidden whatever its sizes
-        if lone := next((d for d in dims if d != width and sizes[d] == 1), None):
+        # by its shape alone, only the fan-in (the pixels): a lone fan-out is more often a fused projection (qkv,
+        # kv, gate+up: in_proj_weight [3D, D]) than a class count, which an unnamed readout's shape already refuses
+        axes = [dims[-1] if layout == "torch" else dims[0]] if guessed else list(dims)
+        if lone := next((d for d in axes if d != width and sizes[d] == 1), None):
             said = "no rule names its role and its shape reads as a hidden matrix's" if guessed else (
                 "named like a hidden matrix")
             raise ValueError(f"parameter {name!r} {list(dims)}: {said}, but its axis of {lone} is shared with no "
@@ -483,9 +506,10 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
         warnings += _mup_warnings(tr)
         warnings += mup_scaling_warnings(tr.optimizer)
         if tr.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in roles):
-            warnings.append("weight_decay is independent (W -= weight_decay * W each step) and microsoft/mup's "
-                            "MuAdamW decays by lr * weight_decay: apply the decays above yourself, not through "
-                            "MuAdamW (the setup gives it none)")
+            mu = "MuSGD" if tr.optimizer is Optimizer.sgd else "MuAdamW"
+            warnings.append(f"weight_decay is independent (W -= weight_decay * W each step) and microsoft/mup's "
+                            f"{mu} decays by lr * weight_decay: apply the decays above yourself, not through "
+                            f"{mu} (the setup gives it none)")
         if not all(_mu_wrapped(r) for r in opt_rules.rules):
             other = "MuAdam" if tr.weight_decay_mode is None else "MuAdamW"  # as `mup export` names it
             warnings.append(f"microsoft/mup has no {tr.optimizer.value}: its hidden groups run plain "
@@ -716,5 +740,5 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
 
 __all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "fixed_setting",
            "from_mup", "group_spec", "invariants", "is_dense_leaf", "mup_epsilons_differ", "mup_scaling_warnings",
-           "mup_setting", "named_role", "settle_fixed", "spec_params", "tied_readout_multiplier", "to_mup",
+           "mup_setting", "named_role", "refusal", "settle_fixed", "spec_params", "tied_readout_multiplier", "to_mup",
            "vector_setting", "vector_warnings"]

@@ -61,7 +61,8 @@ def mup_import(
     epsilon: Annotated[str | None, typer.Option(help="Adam epsilon: one number, or each param group's 'e,h,r,v[,f]' "
                                                 "per role", show_default="1e-08")] = None,
     weight_decay: Annotated[float | None, typer.Option(
-        "--weight-decay", help="what MuAdamW is given (one number; it multiplies the hidden groups' by width_mult)",
+        "--weight-decay", help="what MuAdamW or MuSGD is given (one number; MuAdamW multiplies the hidden groups' by "
+        "width_mult, MuSGD divides the others')",
         show_default="0")] = None,
     as_json: Json = False,
 ) -> None:

@@ -179,7 +179,7 @@ class CheckConfig(_Numbers):
     multiplier: LayerValues | None = None
     epsilon: float | RoleValues | None = None
     weight_decay: float | DecayValues | None = Field(
-        None, description="the run's decoupled weight decay (AdamW, Lion, Muon): one number for the three layer "
+        None, description="the run's weight decay (AdamW, Lion, Muon; SGD's L2 term): one number for the three layer "
         "types, or by layer; checked against the transfer of constants.weight_decay")
     constants: Constants = Field(default_factory=Constants)
     constants_file: Path | None = Field(None, description="a constants file from `abcscale tune` (relative to the "
@@ -738,7 +738,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         given = {(k, r) for k, r in given if not (k == "weight_decay" and yours[r].weight_decay == 0)}
     if any(k == "weight_decay" for k, _ in given):
         if not rules.weight_decay:
-            warnings.append(f"weight_decay is only checked for optimizers with a decoupled decay (adamw, lion, muon; "
+            warnings.append(f"weight_decay is only checked for optimizers with a decay rule (adamw, lion, muon, sgd; "
                             f"optimizer is {cfg.optimizer.value})")
             given = {(k, r) for k, r in given if k != "weight_decay"}
         elif not cfg.constants.weight_decay:

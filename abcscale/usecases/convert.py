@@ -36,7 +36,9 @@ def convert_setting(req: ConvertRequest) -> ConvertResponse:
     """The equivalent setting under ``req.target``: the same function and, when ``symmetric``, the same
     training dynamics at every width (:func:`abcscale.theory.convert`)."""
     setting = source_setting(req)
-    has_decay = theory.layer_rules(req.optimizer).weight_decay
+    # SGD's L2 term only where one is given (its settings carry none otherwise, as recommend's)
+    has_decay = theory.layer_rules(req.optimizer).weight_decay and (req.optimizer.value != "sgd"
+                                                                    or bool(req.weight_decay))
     conv = theory.convert(setting, req.source, req.target, req.alignment, weight_decay_mode=req.weight_decay_mode)
     return ConvertResponse(
         optimizer=req.optimizer, source_parameterization=req.source.value, target_parameterization=req.target.value,

@@ -69,7 +69,7 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
              "#   a depthwise conv (groups = in_channels) is vector-like"]
     if spec.weight_decay_mode is not None:
         lines.append(f"# weight decay is {spec.weight_decay_mode.value}"
-                     + (": the step subtracts lr * weight_decay * W (torch.optim.AdamW, optax.adamw)"
+                     + (": the step subtracts lr * weight_decay * W (torch.optim.AdamW, optax.adamw; SGD's L2 term)"
                         if spec.weight_decay_mode.value == "coupled" else
                         ": the step subtracts weight_decay * W (give a coupled AdamW weight_decay / lr)"))
     if spec.form is not Form.multiplier_free:
