@@ -165,7 +165,7 @@ def test_check_gates_a_decoupled_weight_decay(tmp_path):
     code, report = run({k: v for k, v in base.items() if k != "constants"} | {"weight_decay": 0.1})
     assert code == 0 and any(w.startswith("weight_decay: not checked") for w in report["warnings"])
     code, report = run(base | {"optimizer": "adam", "constants": {}, "weight_decay": 0.1})
-    assert code == 0 and any("only checked for optimizers with a decoupled decay" in w for w in report["warnings"])
+    assert code == 0 and any("only checked for optimizers with a decay rule" in w for w in report["warnings"])
     code, out = run(base | {"weight_decay": -0.1})
     assert code == 2 and "weight_decay" in out
 
