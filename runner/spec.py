@@ -411,7 +411,9 @@ class SweepSpec(BaseModel):
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
                 decaying = [o for o in OPTIMIZER_FAMILY if o in DECAYING_VARIANTS]
-                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
+                sgd = (" (the runner's sgd chain applies no L2 term; `recommend -o sgd --weight-decay` carries SGD's "
+                       "for your own model)") if "sgd" in lacking else ""
+                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay{sgd}; "
                                  f"sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
                                  "(independent, every variant)")
         if self.constants.epsilon == 0 and (zero := [o for o in self.optimizers if _uses_epsilon(o)]):

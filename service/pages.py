@@ -36,7 +36,7 @@ from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import error_text, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
-from abcscale.schemas.groups import Form
+from abcscale.schemas.groups import Form, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.service import crud
@@ -90,6 +90,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 templates.env.filters["g"] = _fmt
 templates.env.filters["group_text"] = group_text  # a report's link to its group in the calculator
+templates.env.globals["vector_role"] = Role.vector  # a mup setup's fixed group: the vector group's where not its own
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:

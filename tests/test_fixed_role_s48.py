@@ -253,3 +253,37 @@ def test_mup_import_says_a_fixed_groups_lr_is_not_carried_and_refuses_its_init_s
         optimizer="sgd", base_width=BASE, width=4 * BASE, lr=lr)).warnings)
     with pytest.raises(ValueError, match="fixed: vector-like and fixed parameters keep their init"):
         MupImportRequest(optimizer="sgd", base_width=BASE, lr=BETA, init_std={"hidden": 0.1, "fixed": 1.0})
+
+
+# --- an end-to-end review of the fixed role and SGD's decay (helper) --------------------------------------------
+
+
+def test_check_says_a_decay_on_a_role_that_takes_none(tmp_path):
+    cfg = {"parameterization": "mup", "optimizer": "sgd", "width": 1024, "base_width": BASE, "beta": BETA,
+           "lr": {"hidden": BETA}, "constants": {"weight_decay": 5e-4}, "weight_decay": {"fixed": 1e-4}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(path), "--json"])
+    assert res.exit_code == 1 and json.loads(res.stdout)["failed"] == [
+        "weight_decay (fixed) too high: this role takes none"]
+    table = runner.invoke(app, ["check", str(path)])
+    assert "1e+300" not in table.output
+
+
+def test_mup_exports_show_the_decays_an_sgd_setup_needs(tmp_path):
+    """The calculator's mup table gave the applied decays beside MuSGD's lr (16x too small once MuSGD divides them);
+    `mup export` in independent mode left out the decays its warning pointed to."""
+    res = runner.invoke(app, ["mup", "export", "-o", "sgd", "--width", "1024", "--base-width", "64", "--base-lr",
+                              "0.1", "--weight-decay", "5e-4", "--weight-decay-mode", "independent"],
+                        env={"COLUMNS": "160"})
+    assert res.exit_code == 0 and "applied decay" in res.output and "MuSGD (the setup gives it none)" in " ".join(
+        res.output.split())
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        page = client.get("/?source=theory&parameterization=mup&optimizer=sgd&base_width=64&base_lr=0.1&width=1024"
+                          "&form=mup&weight_decay=5e-4").text
+    assert "mup weight decay" in page and 'data-field="mup_weight_decay">7.813e-06<' in page

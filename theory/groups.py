@@ -578,7 +578,8 @@ def _mup_warnings(tr: Transfer) -> list[str]:
     theta = {l: MUP_LIBRARY[l].a - ab[l].a for l in LAYERS}
     if all(math.isclose(MUP_LIBRARY[l].b, ab[l].b - theta[l], abs_tol=1e-12) for l in LAYERS):
         return []
-    return [f"{tr.parameterization} is not muP: this mup form trains like it at width {tr.width} only; MuAdam, "
+    mu = "MuSGD" if tr.optimizer is Optimizer.sgd else "MuAdam"
+    return [f"{tr.parameterization} is not muP: this mup form trains like it at width {tr.width} only; {mu}, "
             "MuReadout and mup.init would scale it like muP at other widths"]
 
 

@@ -52,8 +52,8 @@ def transfer(
     opt = Optimizer.parse(optimizer)
     rules = layer_rules(opt)
     if base.weight_decay and not rules.weight_decay:
-        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion, muon or sgd, or "
-                         "leave it at 0")
+        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion, muon or sgd (its "
+                         "L2 term), or leave it at 0")
     mode = LrMode.parse(lr_mode)
     sol = solve_exponents(parameterization, opt, alignment)
     ab = sol.ab

@@ -144,7 +144,8 @@ def print_report(cfg: CheckConfig, report: CheckReport) -> None:
         color = "green" if c.ok else "red"
         label = f"{c.setting} ({c.layer.value})" if c.layer else c.setting
         t.add_row(label, "-" if c.multiplier is None else f"{c.multiplier:.4g}", f"{c.yours:.4g}",
-                  f"{c.recommended:.4g}", f"{c.ratio:.3g}x", f"[{color}]{c.verdict}[/]")
+                  f"{c.recommended:.4g}", "-" if c.recommended == 0 and c.yours > 0 else f"{c.ratio:.3g}x",
+                  f"[{color}]{c.verdict}[/]")
     console.print(t)
     # the recommendation is written with the run's multipliers: compared on the invariants, any form passes
     console.print(f"form: {report.form_detail or report.form.value}; recommended = the rule's value written with "

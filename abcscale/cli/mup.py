@@ -156,11 +156,13 @@ def print_export(out: MupExport) -> None:
                  f"Muon wrapper) on hidden: {per_group}, and mup.init stds at the base width")
     t = Table(title=title)
     wd = s.weight_decay
+    # an independent decay has no Mu-optimizer spelling (the setup gives none): still shown, to apply yourself
+    applied_wd = bool(wd) or any(r.weight_decay for r in out.roles)
     name = "MuAdamW / Muon" if muon else opt
     # the given columns under the kwargs' names (the title names the optimizer): nine columns fit 140 characters
     for col in ("group", f"{name} lr", *(["eps"] if per_eps else []), *(["weight_decay"] if wd else []),
                 "init std at base",
-                "applied lr", *(["applied decay"] if wd else []), "applied init std", "multiplier"):
+                "applied lr", *(["applied decay"] if applied_wd else []), "applied init std", "multiplier"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for r in out.roles:
         base_std = s.init_std.get(r.role)
@@ -172,7 +174,8 @@ def print_export(out: MupExport) -> None:
                                                  if per_eps else []),
                   *([f"{wd.get(given, 0.0):.4g}"] if wd else []),
                   "-" if base_std is None else f"{base_std:.4g}", f"{r.lr:.4g}",
-                  *([f"{r.weight_decay or 0.0:.4g}"] if wd else []), "-" if r.init_std is None else f"{r.init_std:.4g}",
+                  *([f"{r.weight_decay or 0.0:.4g}"] if applied_wd else []),
+                  "-" if r.init_std is None else f"{r.init_std:.4g}",
                   "-" if r.multiplier is None else frac(r.multiplier))
     console.print(t)
     for w in out.warnings:

@@ -352,7 +352,8 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
                   *([_g(s.weight_decay)] * decay),
                   *([_g(s.multiplier), _g(s.mup_lr), "keep" if s.role not in base_std else
                      f"{base_std[s.role]:.4g}"] if mup else []),
-                  *([_g(given_decay.get(s.role))] if given_decay else []))
+                  # the readout's bias sits in the vector group unless the setup gives it its own
+                  *([_g(given_decay.get(s.role, given_decay.get(Role.vector)))] if given_decay else []))
     return t
 
 

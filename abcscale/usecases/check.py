@@ -598,6 +598,8 @@ def _check(setting: str, layer: Role | None, yours: float, rec: float, tol: floa
     ratio = yours / rec if rec > 0 else 1.0 if yours == rec else MAX_RATIO
     too_high, too_low = ratio > tol, (not high_only) and ratio < 1 / tol
     verdict = "too high" if too_high else "too low" if too_low else "ok"
+    if rec == 0 and yours > 0:  # the ratio is a stand-in (1e300, finite for JSON): say what it stands for
+        verdict = f"too high: this {'role' if layer is not None else 'setting'} takes none"
     return Check(setting=setting, layer=layer, yours=yours, recommended=rec, ratio=ratio, tolerance=tol,
                  ok=verdict == "ok", verdict=verdict, multiplier=multiplier)
 
@@ -726,11 +728,13 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if cfg.mup is not None and cfg.beta is not None and isinstance(cfg.mup.lr, RoleValues) \
             and len({v for _, v in cfg.mup.lr.items()}) > 1:
         # `recommend --form mup` writes abc's beta as per-group MuAdam lrs; beta here is microsoft/mup's one lr
-        warnings.append("beta with a mup table is the one lr MuAdam gives every group (microsoft/mup's rule); this "
+        mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdam"
+        warnings.append(f"beta with a mup table is the one lr {mu} gives every group (microsoft/mup's rule); this "
                         "table's per-group lrs differ, as `abcscale recommend --form mup` writes a base LR of the "
                         "abc form: leave beta out to check the table's own width scaling")
     if cfg.mup is not None and cfg.weight_decay is not None:
-        warnings.append("weight_decay: not checked with a mup table (give it as MuAdamW's, in abc or plain form "
+        mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdamW"
+        warnings.append(f"weight_decay: not checked with a mup table (give it as {mu}'s, in abc or plain form "
                         "without the table)")
     if undecayed := sorted(r.value for k, r in given if k == "weight_decay" and yours[r].weight_decay == 0):
         # a layer the run leaves undecayed (an embedding, often) is a choice the rule does not rank: said

@@ -37,8 +37,8 @@ def check_torch_decay(spec: GroupSpec) -> None:
     """A ValueError when ``spec``'s decay has no torch.optim form (independent and nonzero): what
     ``abcscale.torch.param_groups`` refuses, and ``recommend --format torch`` before printing a snippet."""
     if spec.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in spec.roles):
-        raise ValueError("weight_decay_mode: torch.optim.AdamW (and Muon, and Lion's ports) decay by lr * "
-                         "weight_decay (coupled); an "
+        raise ValueError("weight_decay_mode: torch.optim.AdamW (and SGD's L2 term, Muon, and Lion's ports) decay "
+                         "by lr * weight_decay (coupled); an "
                          "independent decay (wd * W whatever the LR and schedule) has no torch.optim form: "
                          "recommend with weight_decay_mode=coupled, or apply the decay yourself")
 
