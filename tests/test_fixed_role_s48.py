@@ -287,3 +287,26 @@ def test_mup_exports_show_the_decays_an_sgd_setup_needs(tmp_path):
         page = client.get("/?source=theory&parameterization=mup&optimizer=sgd&base_width=64&base_lr=0.1&width=1024"
                           "&form=mup&weight_decay=5e-4").text
     assert "mup weight decay" in page and 'data-field="mup_weight_decay">7.813e-06<' in page
+
+
+def test_an_adam_base_decay_is_said_at_the_field_that_gave_it(tmp_path):
+    """`check`'s base decay is `constants.weight_decay` (its `weight_decay` is the run's); `mup export`'s is the flag;
+    REST `/v1/theory/to-mup` points at `base.weight_decay` as `/v1/recommend` does."""
+    cfg = {"parameterization": "mup", "optimizer": "adam", "width": 1024, "base_width": BASE, "beta": 1e-3,
+           "lr": {"hidden": 1e-4}, "constants": {"weight_decay": 5e-4}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = runner.invoke(app, ["check", str(path)])
+    assert res.exit_code == 2 and "error: constants.weight_decay: adam has no decoupled" in res.output
+    res = runner.invoke(app, ["mup", "export", "-o", "adam", "--width", "1024", "--base-width", "64", "--base-lr",
+                              "0.01", "--weight-decay", "5e-4"])
+    assert res.exit_code == 2 and "error: --weight-decay: adam has no decoupled" in res.output
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        r = client.post("/v1/theory/to-mup", json={"parameterization": "mup", "optimizer": "adam", "width": 1024,
+                                                   "base": {"width": 64, "beta": 0.01, "weight_decay": 5e-4}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "base", "weight_decay"]

@@ -103,7 +103,12 @@ def check(
         except ValueError as exc:  # no group of the fit matches the config
             fail(f"--fit: {_in_config_words(str(exc))}")
     else:
-        rec = recommendation(cfg)
+        try:
+            rec = recommendation(cfg)
+        except ValueError as exc:  # the base decay is the config's constants.weight_decay (weight_decay: the run's)
+            if not str(exc).startswith("weight_decay:"):
+                raise
+            fail("constants." + str(exc))
     report = compare(cfg, rec, config_name=str(config), lr_tolerance=tolerance, init_tolerance=init_tolerance,
                      eps_tolerance=eps_tolerance)
     if strict and rec.band is not None and rec.band.unreliable:  # its warnings say them; --strict fails on them

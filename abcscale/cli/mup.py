@@ -130,7 +130,12 @@ def mup_export(
                                          constants=constants)
     except ValidationError as exc:
         fail(validation_message(exc, FLAGS))
-    out = run(req)  # type: ignore[arg-type]  # no fit_id: always the analytic request
+    try:
+        out = run(req)  # type: ignore[arg-type]  # no fit_id: always the analytic request
+    except ValueError as exc:  # theory's "weight_decay: ..." is the flag's
+        if not str(exc).startswith("weight_decay:"):
+            raise
+        fail("--" + str(exc).replace("weight_decay:", "weight-decay:", 1))
     if as_json:
         emit_json(out)
         return

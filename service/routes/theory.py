@@ -75,5 +75,6 @@ def to_mup(req: AnalyticRecommend) -> MupExport:
     """An analytic recommendation as microsoft/mup's setup (``abcscale mup export``)."""
     try:
         return mup_export(req)
-    except ValueError as exc:
-        value_error(describe(exc))
+    except ValueError as exc:  # the base's weight decay where theory names it, as /v1/recommend points
+        msg = describe(exc)
+        value_error(msg, ("body", "base", "weight_decay") if msg.startswith("weight_decay:") else ("body",))
