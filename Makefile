@@ -90,7 +90,8 @@ bench-transfer: $(STAMP)
 # microsoft/mup"): `make device-wheels` here puts abcscale's wheel and the pure-Python dependencies such a
 # machine's image lacks (pydantic and its kin), for its Python ($(DEVICE_PY)), in .whl/; there,
 # `bash tests/benchmarks/device_check.sh` installs them in a scratch folder and times the transfer benchmark's
-# sweeps to width 1024. `make device-check` runs the same script here, on the CPU.
+# sweeps to width 1024 (tests/benchmarks/device_speed.sh beside it times the peer benchmark's sweeps there).
+# `make device-check` runs the first here, on the CPU.
 DEVICE_PY ?= 3.12
 DEVICE_WHEELS ?= pydantic pydantic-core pydantic-settings python-dotenv annotated-types typing-inspection
 device-wheels: $(STAMP)

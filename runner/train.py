@@ -202,8 +202,14 @@ def compiler_options(prog: Program | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"xla_backend_optimization_level": int(level)} if level != "" else {}
     small = prog is not None and n_params(prog.specs()) < SMALL_PROGRAM_PARAMS
     if emitters == "off" or (emitters == "" and small):
-        out["xla_cpu_use_fusion_emitters"] = False
+        out.update(_OLDER_EMITTERS)
     return out
+
+
+# jax 0.11's XLA refuses this option as unknown (and takes no other name for it): there, XLA's own emitters. The
+# runner's extra pins jax below 0.11; this keeps a machine that has 0.11 (a GPU image's, say) able to sweep on its CPU
+_OLDER_EMITTERS = ({"xla_cpu_use_fusion_emitters": False} if tuple(map(int, jax.__version__.split(".")[:2])) < (0, 11)
+                   else {})
 
 
 Tokens = np.ndarray | jax.Array

@@ -20,9 +20,10 @@ ROWS=${ROWS:-3,0,1,2,4,5}  # muP + Adam per-layer first: the product's main case
 mkdir -p "$OUT"
 exec > >(tee "$OUT/device_check.log") 2>&1
 
-if compgen -G ".whl/*.whl" >/dev/null; then
+WHEELS=${WHEELS:-.whl}  # the wheels to install first, if any (`make device-wheels`)
+if compgen -G "$WHEELS/*.whl" >/dev/null; then
   site=$(mktemp -d /tmp/abcscale-site.XXXX)
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" .whl/*.whl || exit 2
+  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$WHEELS"/*.whl || exit 2
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 "$PY" -P -c 'import jax, abcscale; print("jax", jax.__version__, "abcscale", abcscale.__version__, "from", abcscale.__path__[0], jax.devices())' || exit 2

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.e2e
 
 
 def _run(out: Path, limit_s: int, rows: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "ROWS": rows, "FIT_WIDTHS": "32,64",
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable, "WHEELS": str(out / "no-wheels"), "ROWS": rows,
+           "FIT_WIDTHS": "32,64",
            "TEST_WIDTHS": "128", "STEPS": "10", "SEEDS": "1", "LIMIT_S": str(limit_s)}
     env.pop("PYTHONPATH", None)
     return subprocess.run(["bash", str(SCRIPT)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -44,3 +45,17 @@ def test_a_time_limit_keeps_the_finished_rows(tmp_path):
     if report.exists():  # written whole after each row (through a .part file), never cut mid-table
         text = report.read_text()
         assert text.startswith("Fit widths") and text.rstrip().endswith("|")
+
+
+def test_the_speed_script_times_a_sweep_cold_then_warm(tmp_path):
+    """tests/benchmarks/device_speed.sh, tiny: one width, two LRs, 10 steps, a cold then a warm compilation cache."""
+    env = {**os.environ, "OUT": str(tmp_path), "PYTHON": sys.executable, "WHEELS": str(tmp_path / "no-wheels"),
+           "SWEEPS": "tiny", "STEPS": "10"}
+    env.pop("PYTHONPATH", None)
+    done = subprocess.run(["bash", str(ROOT / "tests" / "benchmarks" / "device_speed.sh")], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = (tmp_path / "device_speed.log").read_text()
+    lines = [line for line in log.splitlines() if line.startswith("tiny ")]
+    assert [line.split(":")[0] for line in lines] == ["tiny cold", "tiny warm"], log
+    assert all(line.endswith(", 2 runs") and "wall " in line for line in lines), log
