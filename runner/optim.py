@@ -10,7 +10,8 @@ whose exponents the theory engine uses, and whether the chain reads the epsilons
 Weight decay comes in two forms (docs/theory.md section 9). ``make_optimizer(weight_decay=...)`` is the
 independent one, for every variant: each step subtracts wd * W, whatever the LR. The ``adamw`` variant adds the
 coupled one, ``optax.adamw``'s chain with per-layer values: the step subtracts lr_l * wd_l * W, with wd_l from
-``wd_3`` (or, with ``wd_mode="independent"``, wd_l * W after the LR, unscheduled). It decays only
+``wd_3`` (or, with ``wd_mode="independent"``, wd_l * W after the LR, unscheduled); ``sgd`` takes the same values
+as its L2 term, added to the gradient before the momentum, as ``torch.optim.SGD(weight_decay=)`` does. It decays only
 matrices (``ndim >= 2``: embeddings, hidden and readout weights), not LayerNorm gains
 or biases, as nanoGPT and most LLM recipes do: a gain's size is a scale, not a capacity to regularise.
 ``lion`` and ``muon`` take the same coupled decay (optax's ``lion`` and ``contrib.muon`` multiply it by the LR).
@@ -180,7 +181,7 @@ class ChainInputs(NamedTuple):
     lr: optax.Updates
     sched: optax.Schedule
     momentum: float
-    wd: optax.Updates
+    wd: optax.Updates | None  # None: no per-layer decay in the program (sgd's L2 term is optional)
     layers: dict[str, int]
 
 
@@ -194,7 +195,7 @@ class Variant:
     family: Optimizer  # whose exponents the theory engine uses
     uses_epsilon: bool  # the chain reads the per-layer epsilons, so the rows record them
     chain: Chain
-    decays: bool = False  # the chain applies the per-layer decoupled decay (wd_3), so the rows record it
+    decays: bool = False  # the chain applies the per-layer decay (wd_3), so the rows record it (sgd's: one given)
 
 
 def _descend(direction: Chain) -> Chain:
@@ -211,8 +212,11 @@ def _adafactor(x: ChainInputs) -> list[optax.GradientTransformation]:
 
 #: optimizer variants the runner trains (runner.spec.OPTIMIZER_FAMILY lists the same names, without JAX)
 OPTIMIZER_VARIANTS: dict[str, Variant] = {
-    "sgd": Variant(Optimizer.sgd, uses_epsilon=False,
-                   chain=_descend(lambda x: [optax.trace(decay=x.momentum)] if x.momentum else [])),
+    # torch.optim.SGD's order: the L2 term joins the gradient before the momentum (W -= lr_l (g + wd_l W) without
+    # momentum); without a decay (wd None: wd_mode "none") the chain is as it was, so its runs keep their bits
+    "sgd": Variant(Optimizer.sgd, uses_epsilon=False, decays=True, chain=_descend(
+        lambda x: [*([] if x.wd is None else [add_decayed_matrices(x.wd)]),
+                   *([optax.trace(decay=x.momentum)] if x.momentum else [])])),
     "adam": Variant(Optimizer.adam, uses_epsilon=True, chain=_descend(lambda x: [scale_by_layer_adam(x.eps)])),
     # optax.adamw's order (Adam, + wd * W, then the LR): the decay is scaled by lr_l and the schedule
     "adamw": Variant(Optimizer.adamw, uses_epsilon=True, decays=True, chain=_descend(
@@ -250,18 +254,23 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
     parameter name to its layer-type index.
 
     ``weight_decay``: the plain independent decay, every variant, every parameter; ``wd_3``: the per-layer
-    decoupled decay that ``adamw`` applies to its matrices (default none), ``coupled`` (scaled by lr_l and the
-    schedule) or ``independent`` (``wd_mode``: subtracted as it is, after the LR)."""
-    if wd_mode not in ("coupled", "independent"):
-        raise ValueError(f"wd_mode must be 'coupled' or 'independent', got {wd_mode!r}")
+    decay that ``adamw`` (``lion``, ``muon``, and ``sgd`` as its L2 term) applies to its matrices (default none),
+    ``coupled`` (scaled by lr_l and the schedule) or ``independent`` (``wd_mode``: subtracted as it is, after the
+    LR); ``wd_mode="none"`` leaves the per-layer decay out of the program (``sgd`` without one: its chain as before
+    the L2 term came, bit for bit)."""
+    if wd_mode not in ("coupled", "independent", "none"):
+        raise ValueError(f"wd_mode must be 'coupled', 'independent' or 'none', got {wd_mode!r}")
     var = variant(optimizer)
+    if wd_mode == "none" and var.decays and var.family is not Optimizer.sgd:
+        raise ValueError(f"wd_mode 'none': {optimizer}'s decay is part of its chain (give zeros for none)")
     wd_3 = jnp.zeros(5) if wd_3 is None else wd_3
     per_leaf = {k: wd_3[i] for k, i in param_layers.items()}
     independent = wd_mode == "independent" and var.decays
     parts = var.chain(ChainInputs(eps={k: eps_3[i] for k, i in param_layers.items()},
                                   lr={k: lr_3[i] for k, i in param_layers.items()},
                                   sched=schedule(schedule_kind, steps, warmup), momentum=momentum,
-                                  wd={k: 0.0 * v for k, v in per_leaf.items()} if independent else per_leaf,
+                                  wd=None if wd_mode == "none" else
+                                  {k: 0.0 * v for k, v in per_leaf.items()} if independent else per_leaf,
                                   layers=dict(param_layers)))
     if independent:
         parts.append(add_decayed_matrices({k: -v for k, v in per_leaf.items()}))

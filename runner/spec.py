@@ -20,8 +20,8 @@ plain independent form (each step subtracts wd * W from every parameter, whateve
 width), applied to every variant. ``constants.weight_decay`` (with ``constants.weight_decay_mode``, written under
 ``[sweep.constants]``) is AdamW's decay tuned at the base width: the theory engine's per-layer transfer rule gives
 each layer its own decay at each width (coupled: wd_l = wd * (n/b)^c_l, so lr_l * wd_l stays put), applied to
-the matrices by the ``adamw`` variant. A spec with a nonzero one refuses optimizers without decoupled decay
-rather than ignoring it for them.
+the matrices by the ``adamw``, ``lion`` and ``muon`` variants, and by ``sgd`` as its L2 term. A spec with a nonzero
+one refuses optimizers without such a decay rather than ignoring it for them.
 """
 
 from __future__ import annotations
@@ -61,9 +61,9 @@ if TYPE_CHECKING:
 
 #: optimizer variants the runner trains -> the optimizer family whose exponents the theory engine uses.
 OPTIMIZER_FAMILY: dict[str, Optimizer] = VARIANT_FAMILY
-#: the variants whose chain applies the per-layer decay (runner.optim's ``decays``; a test keeps the two alike).
-#: The theory transfers SGD's L2 decay too (the exports apply it), but the runner's sgd chain has none
-DECAYING_VARIANTS = frozenset({"adamw", "lion", "muon"})
+#: the variants whose chain applies the per-layer decay (runner.optim's ``decays``; a test keeps the two alike):
+#: AdamW's, Lion's and Muon's decoupled decay, and SGD's L2 term (its theory carries it where one is given)
+DECAYING_VARIANTS = frozenset({"adamw", "lion", "muon", "sgd"})
 _OPT_ALIASES = {"atan2": "adam_atan2", "adam-atan2": "adam_atan2", "adam_param_scaling": "adam_scaled",
                 "adam-scaled": "adam_scaled"}
 
@@ -411,9 +411,7 @@ class SweepSpec(BaseModel):
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
                 decaying = [o for o in OPTIMIZER_FAMILY if o in DECAYING_VARIANTS]
-                sgd = (" (the runner's sgd chain applies no L2 term; `recommend -o sgd --weight-decay` carries SGD's "
-                       "for your own model)") if "sgd" in lacking else ""
-                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay{sgd}; "
+                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
                                  f"sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
                                  "(independent, every variant)")
         if self.constants.epsilon == 0 and (zero := [o for o in self.optimizers if _uses_epsilon(o)]):

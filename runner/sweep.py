@@ -60,7 +60,7 @@ class LayerHyper:
     init_std: tuple[float, float, float]
     lr_factor: Five  # effective LR = beta * lr_factor
     epsilon: Five
-    weight_decay: Five = (0.0, 0.0, 0.0, 0.0, 0.0)  # AdamW's per-layer decay; 0 for the others and vector-like ones
+    weight_decay: Five = (0.0, 0.0, 0.0, 0.0, 0.0)  # the per-layer decay (AdamW's, SGD's L2); 0 for vector-like ones
     form: str = "abc"  # "multiplier_free" for a user model (every multiplier folded into init std and LR)
     fan_in_exponent: float = 0.5  # a hidden matrix with fan-in r * width starts at init_std * r**-this
 
@@ -157,6 +157,16 @@ def run_threads(size: int, n_calls: int) -> int:
     return min(n_calls, int(chosen) if chosen is not None else default)
 
 
+def applies_decay(spec: SweepSpec, optimizer: str) -> bool:
+    """Whether ``optimizer``'s runs apply (and their rows record) the per-layer decay: a decaying variant's always
+    (its 0 is a choice), SGD's L2 term only where ``constants.weight_decay`` gives one, as the theory carries it
+    (an SGD sweep without one keeps the columns and program it had)."""
+    from abcscale.runner.optim import variant
+
+    var = variant(optimizer)
+    return var.decays and (var.family is not Optimizer.sgd or bool(spec.constants.weight_decay))
+
+
 def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool):
     from abcscale.runner.nn import ModelConfig
     from abcscale.runner.optim import variant
@@ -170,7 +180,9 @@ def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool)
         cfg = ModelConfig(cast(Any, spec.model), cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
                           attn_scale=spec.attn_scale)
     # the decay's form is static (it places the decay in the chain); only a decaying variant reads it
-    mode = spec.constants.weight_decay_mode.value if variant(cell.optimizer).decays else "coupled"
+    decays = applies_decay(spec, cell.optimizer)
+    mode = (spec.constants.weight_decay_mode.value if decays
+            else "none" if variant(cell.optimizer).family is Optimizer.sgd else "coupled")
     return Program(cfg, cell.optimizer, spec.steps, spec.batch, schedule=spec.schedule, warmup=spec.warmup,
                    momentum=spec.momentum, weight_decay=spec.weight_decay, weight_decay_mode=mode,
                    eval_batches=spec.eval_batches,
@@ -298,7 +310,8 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                     if not (r == "hidden" and opt.family is Optimizer.muon)}  # Muon's hidden step takes none
                    if opt.uses_epsilon else {}),
                 **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(roles)}
-                   | {"weight_decay_mode": spec.constants.weight_decay_mode.value} if opt.decays else {}),
+                   | {"weight_decay_mode": spec.constants.weight_decay_mode.value}
+                   if applies_decay(spec, cell.optimizer) else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 **run_settings(spec), "data": spec.data, "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),

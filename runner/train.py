@@ -59,7 +59,8 @@ class Program:
     warmup: float = 0.1
     momentum: float = 0.0
     weight_decay: float = 0.0  # the plain independent decay (every parameter); AdamW's per-layer one is wd_4
-    weight_decay_mode: str = "coupled"  # how the adamw variant applies wd_4 (runner.optim.make_optimizer)
+    weight_decay_mode: str = "coupled"  # how a decaying variant applies wd_4; "none": sgd without its L2 term
+    # (runner.optim.make_optimizer)
     eval_batches: int = 4
     final_window: int = 1
     divergence_factor: float = 1.5
