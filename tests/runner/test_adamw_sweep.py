@@ -41,7 +41,7 @@ def runs():
     }.items()}
 
 
-@pytest.mark.parametrize("optimizers", [["adam"], ["sgd", "adamw"], ["adafactor"]])
+@pytest.mark.parametrize("optimizers", [["adam"], ["adam_atan2", "adamw"], ["adafactor"]])
 def test_a_nonzero_decay_is_refused_for_a_variant_without_it(optimizers):
     with pytest.raises(ValidationError, match=f"constants.weight_decay: {optimizers[0]} has no decoupled"):
         SweepSpec(optimizers=optimizers, constants={"weight_decay": 0.1})
