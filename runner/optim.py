@@ -248,7 +248,7 @@ def variant(name: str) -> Variant:
 def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_layers: dict[str, int], *,
                    steps: int, schedule_kind: str = "cosine", warmup: float = 0.0, momentum: float = 0.0,
                    weight_decay: float = 0.0, wd_3: jax.Array | None = None,
-                   wd_mode: str = "coupled") -> optax.GradientTransformation:
+                   wd_mode: str | None = None) -> optax.GradientTransformation:
     """The chain of variant ``optimizer``; ``lr_3``, ``eps_3`` and ``wd_3`` are indexed embedding, hidden,
     readout (and vector-like, ``runner.nn.VEC``, when a parameter has that type) and ``param_layers`` maps each
     parameter name to its layer-type index.
@@ -257,10 +257,12 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
     decay that ``adamw`` (``lion``, ``muon``, and ``sgd`` as its L2 term) applies to its matrices (default none),
     ``coupled`` (scaled by lr_l and the schedule) or ``independent`` (``wd_mode``: subtracted as it is, after the
     LR); ``wd_mode="none"`` leaves the per-layer decay out of the program (``sgd`` without one: its chain as before
-    the L2 term came, bit for bit)."""
+    the L2 term came, bit for bit). ``wd_mode`` None: ``sgd`` "none" unless ``wd_3`` is given, "coupled" otherwise."""
+    var = variant(optimizer)
+    if wd_mode is None:
+        wd_mode = "none" if var.family is Optimizer.sgd and wd_3 is None else "coupled"
     if wd_mode not in ("coupled", "independent", "none"):
         raise ValueError(f"wd_mode must be 'coupled', 'independent' or 'none', got {wd_mode!r}")
-    var = variant(optimizer)
     if wd_mode == "none" and var.decays and var.family is not Optimizer.sgd:
         raise ValueError(f"wd_mode 'none': {optimizer}'s decay is part of its chain (give zeros for none)")
     wd_3 = jnp.zeros(5) if wd_3 is None else wd_3

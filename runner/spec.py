@@ -18,8 +18,9 @@ the top level, as the CLI flags are (not both ways in one spec). ``gammas`` swee
 Weight decay comes two ways (docs/theory.md section 9). A sweep's top-level ``weight_decay`` is its own key: the
 plain independent form (each step subtracts wd * W from every parameter, whatever the LR, the same at every
 width), applied to every variant. ``constants.weight_decay`` (with ``constants.weight_decay_mode``, written under
-``[sweep.constants]``) is AdamW's decay tuned at the base width: the theory engine's per-layer transfer rule gives
-each layer its own decay at each width (coupled: wd_l = wd * (n/b)^c_l, so lr_l * wd_l stays put), applied to
+``[sweep.constants]``) is the decay tuned at the base width (AdamW's, Lion's, Muon's; SGD's L2 term): the theory
+engine's per-layer transfer rule gives each layer its own decay at each width (coupled: wd_l = wd * (n/b)^c_l, so
+lr_l * wd_l stays put), applied to
 the matrices by the ``adamw``, ``lion`` and ``muon`` variants, and by ``sgd`` as its L2 term. A spec with a nonzero
 one refuses optimizers without such a decay rather than ignoring it for them.
 """
@@ -410,7 +411,7 @@ class SweepSpec(BaseModel):
             lacking = [o for o in self.optimizers if o not in DECAYING_VARIANTS]
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
-                decaying = [o for o in OPTIMIZER_FAMILY if o in DECAYING_VARIANTS]
+                decaying = [o + " (its L2 term)" * (o == "sgd") for o in OPTIMIZER_FAMILY if o in DECAYING_VARIANTS]
                 raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
                                  f"sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
                                  "(independent, every variant)")

@@ -66,7 +66,7 @@ class LayerHyper:
 
 
 def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, float] | None = None) -> LayerHyper:
-    """Multipliers, init stds, LR factors, Adam epsilons and AdamW weight decays from the theory engine.
+    """Multipliers, init stds, LR factors, Adam epsilons and per-layer weight decays from the theory engine.
 
     ``per_layer``: lr_l = beta * gamma_l * (n / base)^-c_l. ``global``: one shared LR, lr_l = beta * gamma_l
     for the built-in models (the vector-like role: beta * gamma_embedding), so the swept beta *is* the learning

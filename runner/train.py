@@ -2,7 +2,7 @@
 initial parameters drawn outside it by one small program every shape shares (``runner.draws``).
 
 Everything that varies between runs of a sweep cell (learning rates, Adam epsilons, seeds) and between
-parameterizations (multipliers, init stds, AdamW's per-layer weight decays) is a runtime array, so a shape
+parameterizations (multipliers, init stds, the per-layer weight decays) is a runtime array, so a shape
 compiles once, and the runner's compilation cache (``runner.executables``) makes a rerun skip compiling. Learning
 rates, epsilons and decays are 4-long (embedding, hidden, readout, vector-like: ``runner.nn``); multipliers
 and init stds 3-long.
@@ -58,9 +58,10 @@ class Program:
     schedule: str = "cosine"
     warmup: float = 0.1
     momentum: float = 0.0
-    weight_decay: float = 0.0  # the plain independent decay (every parameter); AdamW's per-layer one is wd_4
-    weight_decay_mode: str = "coupled"  # how a decaying variant applies wd_4; "none": sgd without its L2 term
-    # (runner.optim.make_optimizer)
+    weight_decay: float = 0.0  # the plain independent decay (every parameter); the per-layer one is wd_4
+    # how a decaying variant applies wd_4 (runner.optim.make_optimizer); None: the variant's default, "coupled"
+    # (sgd: "none", no L2 term in its program)
+    weight_decay_mode: str | None = None
     eval_batches: int = 4
     final_window: int = 1
     divergence_factor: float = 1.5
@@ -97,7 +98,8 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
     apply = _module(cfg).apply
     tx = make_optimizer(prog.optimizer, lr_4, eps_4, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
                         schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
-                        weight_decay=prog.weight_decay, wd_3=wd_4, wd_mode=prog.weight_decay_mode)
+                        weight_decay=prog.weight_decay, wd_3=wd_4,
+                        wd_mode=prog.weight_decay_mode or ("none" if prog.optimizer == "sgd" else "coupled"))
     opt_state = tx.init(params)
     offsets = jnp.arange(T + 1)
 

@@ -37,10 +37,12 @@ if TYPE_CHECKING:
     from abcscale.runner.coord import CoordCheck
 
 #: spec keys whose flag has another name (the flag is singular; a comma list sweeps several), and the
-#: constants, which the spec nests under ``constants`` but the flags set flat
+#: constants, which the spec nests under ``constants`` but the flags set flat. The base width's decay has no flag
+#: (`--weight-decay` is the top-level independent one): its errors keep the spec's name, constants.weight_decay
 FLAGS = {"parameterizations": "--parameterization", "optimizers": "--optimizer", "alignments": "--alignment",
          "lr_modes": "--lr-mode", "gammas": "--gamma", "constants.gamma": "--gamma",
-         **{f"constants.{k}": "--" + k.replace("_", "-") for k in Constants.model_fields if k != "gamma"}}
+         **{f"constants.{k}": "--" + k.replace("_", "-") for k in Constants.model_fields
+            if k not in ("gamma", "weight_decay", "weight_decay_mode")}}
 _FIELDS = {**Constants.model_fields, **SweepSpec.model_fields}  # the spec's own weight_decay wins
 _SPEC_DEFAULTS = SweepSpec()
 

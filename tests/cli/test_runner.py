@@ -133,6 +133,13 @@ def test_adamw_weight_decay_from_the_spec_file(tmp_path, capsys):
     assert _exit(["sweep", str(spec), *TINY, "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "constants.weight_decay: adam has no decoupled weight decay" in err
+    # -o overriding the file's optimizer: the same field, not the sweep's --weight-decay (the top-level
+    # independent decay, which the message then offered as the way out: a review, session 49)
+    sgd = tmp_path / "sgd.toml"
+    sgd.write_text(spec.read_text().replace("[sweep.constants]", 'optimizers = ["sgd"]\n[sweep.constants]'))
+    assert _exit(["sweep", str(sgd), *TINY, "-o", "adam_atan2", "--out", str(tmp_path / "bad2")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: constants.weight_decay: adam_atan2 has no decoupled") and "--weight-decay" not in err
     spec.write_text(spec.read_text().replace("[sweep.constants]", 'optimizers = ["adamw"]\n[sweep.constants]'))
     assert _exit(["sweep", str(spec), *TINY, "--log2-lr", "-5", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     df = pd.read_parquet(tmp_path / "o" / "results.parquet").set_index("width")

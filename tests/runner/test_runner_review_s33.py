@@ -67,7 +67,8 @@ def test_a_key_written_where_another_belongs_says_where(key, value, said):
 
 
 def test_the_decay_refusal_names_every_optimizer_that_has_one():
-    with pytest.raises(ValidationError, match="sweep only sgd, adamw, lion, muon, or use the top-level"):
+    with pytest.raises(ValidationError,
+                       match=r"sweep only sgd \(its L2 term\), adamw, lion, muon, or use the top-level"):
         SweepSpec(**TINY, optimizers=["adam"], constants={"weight_decay": 0.1})
 
 

@@ -122,3 +122,19 @@ def test_a_program_holds_the_l2_term_only_where_a_decay_is_given():
     assert not sw.applies_decay(plain, "sgd") and sw.applies_decay(decayed, "sgd") and sw.applies_decay(plain, "adamw")
     with pytest.raises(ValueError, match="wd_mode 'none': adamw"):
         make_optimizer("adamw", jnp.ones(5), jnp.ones(5), LAYERS, steps=2, wd_mode="none")
+
+
+def test_an_sgd_program_or_chain_built_by_hand_has_no_l2_term_unless_asked():
+    """A review (session 49): the defaults (Program's mode, make_optimizer's wd_mode) gave sgd a zero L2 step, a
+    program other than the sweep's. Now the default is none for sgd, and asking for one still works."""
+    from abcscale.runner.nn import ModelConfig
+    from abcscale.runner.train import Program
+
+    assert Program(ModelConfig("mlp", 16, 1, 8), "sgd", 3, 2).weight_decay_mode is None
+    plain = make_optimizer("sgd", jnp.ones(5), jnp.zeros(5), LAYERS, steps=3)
+    given = make_optimizer("sgd", jnp.ones(5), jnp.zeros(5), LAYERS, steps=3, wd_3=jnp.full(5, 0.5))
+    p, g = _tree(0), _tree(1)
+    np.testing.assert_array_equal(plain.update(g, plain.init(p), p)[0]["w"],
+                                  make_optimizer("sgd", jnp.ones(5), jnp.zeros(5), LAYERS, steps=3,
+                                                 wd_mode="none").update(g, plain.init(p), p)[0]["w"])
+    assert not np.allclose(given.update(g, given.init(p), p)[0]["w"], plain.update(g, plain.init(p), p)[0]["w"])
