@@ -97,6 +97,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         # the table's beta is relative to its own base width (lr_l = beta gamma_l (n / b)^-c_l): C's reference
         # moved by --base-width must not move the per-layer split (a user review: hidden LR 8x off, unsaid)
         lr_base_width=data.base_width if data.base_width and data.base_width != base_width else None,
+        weight_decay=data.weight_decay, weight_decay_mode=data.weight_decay_mode,
         theory_exponent=th, consistent=consistent, width_independent=independent,
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
         constants=constants, warnings=warnings, mixed_columns=list(data.mixed), **_law_fields(law),

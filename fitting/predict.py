@@ -16,7 +16,7 @@ from scipy import optimize, stats
 from abcscale import theory
 from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
-from abcscale.schemas.enums import LAYERS, LrMode
+from abcscale.schemas.enums import LAYERS, LrMode, WeightDecayMode
 from abcscale.schemas.fit import GroupFit, Prediction
 from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
 
@@ -243,7 +243,7 @@ def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "w
 THEORY_KEYS = ("parameterization", "optimizer", "lr_mode", "alignment")
 
 
-def _fill_constants(g: GroupFit, constants: Constants) -> tuple[Constants, list[str]]:
+def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[Constants, list[str]]:
     """The caller's constants, with fitted ones filling the per-layer kinds the caller left at the default."""
     update: dict[str, PerLayer] = {}
     notes = []
@@ -253,7 +253,32 @@ def _fill_constants(g: GroupFit, constants: Constants) -> tuple[Constants, list[
             vals = {layer.value: fitted[layer.value] for layer in LAYERS if layer.value in fitted}
             update[kind] = PerLayer(**vals)
             notes.append(f"{kind} from the fit: " + ", ".join(f"{k} {v:.3g}" for k, v in vals.items()))
-    return constants.model_copy(update=update), notes
+    filled = constants.model_copy(update=update)
+    decay, decay_notes = _fit_decay(g, constants) if theory.layer_rules(optimizer).weight_decay else (None, [])
+    return (filled if decay is None else filled.model_copy(update=decay)), [*notes, *decay_notes]
+
+
+def _fit_decay(g: GroupFit, constants: Constants) -> tuple[dict[str, Any] | None, list[str]]:
+    """The decay the group's runs trained with, carried where the caller gave none; a note where the caller's
+    differs (the fitted LR is the optimum under the decay it was swept with)."""
+    if g.weight_decay is None:
+        return None, []
+    mode = g.weight_decay_mode or "coupled"
+    trained = f"{g.weight_decay:g} ({mode})" if g.weight_decay else "no weight decay"
+    given = constants.model_fields_set
+    if "weight_decay" not in given:  # the optimizer may take none (an SGD sweep's 0): theory then carries none
+        carry: dict[str, Any] = {"weight_decay": g.weight_decay}
+        if "weight_decay_mode" not in given:
+            carry["weight_decay_mode"] = WeightDecayMode.parse(mode)
+        said = f"{trained}, the decay its runs trained with" if g.weight_decay else "0: its runs trained without one"
+        return carry, [f"weight_decay from the fit: {said} (the fitted LR is the optimum there; give weight_decay to "
+                       "say another)"]
+    theirs = constants.weight_decay_mode.value if "weight_decay_mode" in given else mode
+    if math.isclose(constants.weight_decay, g.weight_decay, rel_tol=1e-9) and (theirs == mode or not g.weight_decay):
+        return None, []
+    asked = f"{constants.weight_decay:g} ({theirs})" if constants.weight_decay else "none"
+    return None, [f"weight_decay: the fit's runs trained with {trained}; its fitted LR is the optimum under that "
+                  f"decay, and {asked} may move it: sweep with the decay you will train with"]
 
 
 def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | None = None,
@@ -283,8 +308,8 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
                          "LR scaled with width by its own exponent, as abcscale's runner does)")
     mode = LrMode.parse(str(info["lr_mode"]))
     al = info["alignment"] or alignment or "full"
-    filled, notes = _fill_constants(g, constants or Constants())
     p, opt = str(info["parameterization"]), str(info["optimizer"])
+    filled, notes = _fill_constants(g, constants or Constants(), opt)
     sol = theory.solve_exponents(p, opt, al)
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
     base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})

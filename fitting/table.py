@@ -28,6 +28,8 @@ from abcscale.schemas.sweep import DEFAULT_LOSS, GROUP_COLUMNS, RUN_MEASUREMENTS
 
 #: swept per-layer constants recognised by name (each is a coordinate of its own, in log2).
 CONSTANT_PREFIXES = ("gamma_", "init_scale_", "multiplier_")
+#: the runner's column of the base width's weight decay (constants.weight_decay) its per-layer decays come from
+DECAY_COLUMN = "base_weight_decay"
 
 #: columns that split groups automatically when they take more than one value.
 EXTRA_GROUP_COLUMNS = ("depth", "steps", "base_width")
@@ -171,6 +173,10 @@ class GroupData:
     base_width: int | None
     mixed: tuple[str, ...] = ()  # columns in which runs fitted as seeds of one cell differ (_mixed_configs)
     inverted_lr: bool = False  # its diverged runs sit below the best LRs: the LR column may be inverted
+    # the base width's weight decay its runs trained with (the runner's base_weight_decay, weight_decay_mode
+    # columns) where the group holds one value of each, else None
+    weight_decay: float | None = None
+    weight_decay_mode: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -1450,6 +1456,16 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
 
     mixed = _mixed_configs(df, m, v)
     inverted = _inverted_rows(df, m, v)
+    decay = _to_number(df[DECAY_COLUMN]).to_numpy() if DECAY_COLUMN in df.columns else None
+    decay_mode = df["weight_decay_mode"].to_numpy() if decay is not None and "weight_decay_mode" in df.columns else None
+
+    def one(values: np.ndarray | None, idx: np.ndarray) -> Any:
+        """The group's one value of a column, missing ones left out (a resumed sweep's cells from a runner before
+        the column: the cell key holds the decay, so they trained with it), else None (none, or several)."""
+        if values is None:
+            return None
+        seen = pd.unique(values[idx][pd.notna(values[idx])])
+        return _py(seen[0]) if len(seen) == 1 else None
 
     def group(key: dict[str, Any], idx: np.ndarray) -> GroupData:
         rows = []
@@ -1457,9 +1473,12 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
             i = idx[width[idx] == w]
             rows.append(WidthRows(int(w), x[i], loss[i], seed[i], v.diverged[i], k[i]))
         base = pd.unique(bw[idx][~np.isnan(bw[idx])]) if bw is not None else np.array([])
+        wd, wd_mode = one(decay, idx), one(decay_mode, idx)
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
-                         inverted_lr=inverted is not None and bool(inverted[0][idx].any()))
+                         inverted_lr=inverted is not None and bool(inverted[0][idx].any()),
+                         weight_decay=None if wd is None else float(wd),
+                         weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

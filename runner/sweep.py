@@ -309,8 +309,10 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(roles)
                     if not (r == "hidden" and opt.family is Optimizer.muon)}  # Muon's hidden step takes none
                    if opt.uses_epsilon else {}),
+                # base_weight_decay: the decay tuned at the base width the per-layer ones come from (a fit keeps it)
                 **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(roles)}
-                   | {"weight_decay_mode": spec.constants.weight_decay_mode.value}
+                   | {"weight_decay_mode": spec.constants.weight_decay_mode.value,
+                      "base_weight_decay": spec.constants.weight_decay}
                    if applies_decay(spec, cell.optimizer) else {}),
                 "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
                 **run_settings(spec), "data": spec.data, "data_hash": corpus.sha256,

@@ -234,6 +234,10 @@ class GroupFit(_Model):
     lr_base_width: int | None = Field(None, description="the width the table's per-layer LRs and constants refer to "
                                       "(its base_width column), where base_width (C's reference, fit --base-width) "
                                       "differs from it; None: base_width")
+    weight_decay: float | None = Field(None, description="the base width's weight decay the group's runs trained "
+                                       "with (the runner's base_weight_decay column), which recommend carries "
+                                       "unless told another; None: the table does not say (or mixes several)")
+    weight_decay_mode: str | None = Field(None, description="coupled or independent: how that decay was applied")
     theory_exponent: float | None = None
     consistent: bool | None = Field(None, description="theory's exponent lies in the exponent's interval "
                                     "(None: no theory exponent or no across-width fit)")

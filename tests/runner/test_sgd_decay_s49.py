@@ -101,13 +101,14 @@ def test_an_sgd_sweep_trains_and_records_the_theorys_per_layer_decay(tmp_path):
         for layer in ("embedding", "hidden", "readout"):
             assert rows[f"weight_decay_{layer}"].unique().tolist() == pytest.approx([tr[layer].weight_decay])
         assert (rows["weight_decay_vector"] == 0).all() and (rows["weight_decay_mode"] == "coupled").all()
+        assert (rows["base_weight_decay"] == 0.5).all()  # the base width's, which a fit keeps
     # the transfer keeps each layer's shrink per step, lr_l * wd_l, at the base width's; standard SGD's hidden
     # LR falls with the width, so its decay grows
     step = decayed.assign(s=decayed["lr_hidden"] * decayed["weight_decay_hidden"]).groupby("beta")["s"]
     assert (step.max() / step.min()).max() == pytest.approx(1.0)
     assert decayed.groupby("width")["weight_decay_hidden"].first().is_monotonic_increasing
     assert (decayed["eval_loss"].to_numpy() != plain["eval_loss"].to_numpy()).any()  # the decay did train
-    assert not any(c.startswith("weight_decay_") for c in plain.columns)  # as an SGD table was before
+    assert not any(c.startswith(("weight_decay_", "base_weight_decay")) for c in plain.columns)  # as before
 
 
 def test_a_program_holds_the_l2_term_only_where_a_decay_is_given():

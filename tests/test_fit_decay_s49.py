@@ -1,0 +1,70 @@
+"""A fit keeps the weight decay its runs trained with, and recommend carries it (a review, session 49): the runner
+records the base width's decay (`base_weight_decay`, with `weight_decay_mode`), but the fit dropped it, so
+`recommend --fit` gave no decay, or another one, without a word, though the fitted LR is the optimum under the
+decay the sweep trained with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import abcscale
+from abcscale.fitting import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.theory import Constants
+from abcscale.usecases.recommend import recommend_from_fit
+
+GROUP = {"parameterization": "mup", "optimizer": "sgd", "alignment": "full", "lr_mode": "per_layer"}
+
+
+def _table(optimizer: str = "sgd", decay: float | None = 0.01, mode: str = "coupled") -> pd.DataFrame:
+    df = synthetic_sweep((64, 128, 256), exponent=0.0, lr_base=0.1, seeds=2, group={**GROUP, "optimizer": optimizer})
+    if decay is not None:
+        df = df.assign(base_weight_decay=decay, weight_decay_mode=mode)
+    return df
+
+
+def test_the_fit_records_the_decay_its_group_trained_with():
+    g = fit_table(_table(), n_boot=20).groups[0]
+    assert (g.weight_decay, g.weight_decay_mode) == (0.01, "coupled")
+    assert fit_table(_table(decay=None), n_boot=20).groups[0].weight_decay is None  # a table that does not say
+    df = _table()
+    df.loc[df["width"] == 64, "base_weight_decay"] = np.nan  # a resumed sweep's cells from before the column
+    assert fit_table(df, n_boot=20).groups[0].weight_decay == 0.01
+    df.loc[df["width"] == 64, "base_weight_decay"] = 0.5  # two decays in one group: none is the group's
+    assert fit_table(df, n_boot=20).groups[0].weight_decay is None
+
+
+def _hidden_decay(rec) -> float | None:
+    return next(s.weight_decay for s in rec.layers if s.layer.value == "hidden")
+
+
+def test_recommend_carries_the_fits_decay_and_says_when_told_another():
+    fit = fit_table(_table(), n_boot=20)
+    carried = recommend_from_fit(fit, 1024)
+    assert _hidden_decay(carried) == pytest.approx(0.01) and carried.weight_decay_mode.value == "coupled"
+    assert any(w.startswith("weight_decay from the fit: 0.01 (coupled)") for w in carried.warnings)
+    same = recommend_from_fit(fit, 1024, constants=Constants(weight_decay=0.01))
+    assert _hidden_decay(same) == pytest.approx(0.01) and not any("weight_decay" in w for w in same.warnings)
+    other = recommend_from_fit(fit, 1024, constants=Constants(weight_decay=0.5, weight_decay_mode="independent"))
+    assert _hidden_decay(other) == pytest.approx(0.5)
+    assert any("trained with 0.01 (coupled)" in w and "0.5 (independent) may move it" in w for w in other.warnings)
+    none = recommend_from_fit(fit, 1024, constants=Constants(weight_decay=0.0))
+    assert _hidden_decay(none) is None and any("and none may move it" in w for w in none.warnings)
+    # the Python API's recommend(fit=...) reads it the same way
+    api = abcscale.recommend(fit=fit, width=1024)
+    assert _hidden_decay(api) == pytest.approx(0.01)
+
+
+def test_a_fit_without_a_decay_and_an_optimizer_without_one_change_nothing():
+    plain = recommend_from_fit(fit_table(_table(decay=None), n_boot=20), 1024)
+    assert _hidden_decay(plain) is None and not any("weight_decay" in w for w in plain.warnings)
+    # an adamw sweep without a decay (0 recorded): 0 carried, and said; adam takes none at all
+    zero = recommend_from_fit(fit_table(_table("adamw", 0.0), n_boot=20), 1024)
+    assert _hidden_decay(zero) == 0
+    assert [w for w in zero.warnings if "weight_decay" in w] == [
+        "weight_decay from the fit: 0: its runs trained without one (the fitted LR is the optimum there; give "
+        "weight_decay to say another)"]
+    adam = recommend_from_fit(fit_table(_table("adam"), n_boot=20), 1024)
+    assert _hidden_decay(adam) is None
