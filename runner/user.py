@@ -292,6 +292,14 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
     for name, shape in model.shapes.items():
         if name in model.roles or name in model.fan_in:
             named = Role(model.roles[name]) if name in model.roles else named_role(name, shape, DEFAULT_RULES)
+            if name in model.roles and named not in (Role.vector, Role.fixed) and len(shape) < 2:
+                # the runner would train it with a matrix's LR but no matrix's decay, and the exports read a
+                # one-axis parameter as vector or fixed whatever a rule says (theory.groups._matching_rule)
+                raise ValueError(f"roles: {name!r} {list(shape)} has one axis: the {named.value} role is a matrix's "
+                                 "(its init by the fan-in, its LR and decay by the matrix's exponents), and "
+                                 "abcscale.optax and abcscale.torch read such a "
+                                 "parameter as vector or fixed: give it 'vector' or 'fixed' (a head x @ w with w "
+                                 "[D]: make w [D, 1], a readout)")
             role = named or Role.hidden  # fan_in given: a contracted weight
             r = _fan_in_ratio(name, shape, width, model.fan_in.get(name)) if role is Role.hidden else 1.0
         elif model.stacked_vector(name, shape):

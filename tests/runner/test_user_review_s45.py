@@ -87,3 +87,16 @@ def test_a_model_nan_at_initialisation_is_said(tmp_path):
     res = _sweep(tmp_path, ref)
     said = " ".join(res.stderr.split())
     assert res.exit_code == 0 and "the loss at initialisation is NaN at width(s) 16, 32" in said, res.output
+
+
+def test_a_matrix_role_for_a_one_axis_parameter_is_refused(tmp_path):
+    """Session 49 (a review): `roles` giving a bias the hidden role trained it with the hidden LR but no decay
+    (the runner decays matrices only), `--show-roles` listed a decay for it, and abcscale.optax read it as vector:
+    three answers for one parameter. Vector and fixed stay allowed."""
+    ref = _model(tmp_path, "bad.py", roles='{"w1": "embedding", "w3": "readout", "b2": "hidden"}')
+    res = _sweep(tmp_path, ref)
+    said = " ".join(res.stderr.split())
+    assert res.exit_code == 2 and "roles: 'b2' [16] has one axis: the hidden role is a matrix's" in said, res.output
+    assert "give it 'vector' or 'fixed'" in said
+    ok = _model(tmp_path, "ok2.py", roles='{"w1": "embedding", "w3": "readout", "b2": "vector"}')
+    assert _sweep(tmp_path, ok).exit_code == 0
