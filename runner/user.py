@@ -295,8 +295,8 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
             if name in model.roles and named not in (Role.vector, Role.fixed) and len(shape) < 2:
                 # the runner would train it with a matrix's LR but no matrix's decay, and the exports read a
                 # one-axis parameter as vector or fixed whatever a rule says (theory.groups._matching_rule)
-                raise ValueError(f"roles: {name!r} {list(shape)} has one axis: the {model.roles[name]} role is a matrix's "
-                                 "(its init by the fan-in, its LR and decay by the matrix's exponents), and "
+                raise ValueError(f"roles: {name!r} {list(shape)} has one axis: the {model.roles[name]} role is a "
+                                 "matrix's (its init by the fan-in, its LR and decay by the matrix's exponents), and "
                                  "abcscale.optax and abcscale.torch read such a "
                                  "parameter as vector or fixed: give it 'vector' or 'fixed' (a head x @ w with w "
                                  "[D]: make w [D, 1], a readout)")
