@@ -40,7 +40,7 @@ def _assert_equal(a: dict, b: dict) -> None:
 @pytest.mark.parametrize(("module", "width", "depth"), [(transformer, 16, 1), (transformer, 48, 2), (mlp, 40, 3)])
 def test_the_draw_is_the_in_program_init_bit_for_bit(module, width, depth, emitters):
     specs = module.param_specs(ModelConfig(module.__name__.rsplit(".", 1)[1], width, depth, 8, head_dim=8))
-    options = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": emitters}
+    options = {"xla_backend_optimization_level": 1} | ({} if emitters else tr.OLDER_EMITTERS)
     seeds, std = np.array([0, 3, 2 ** 32 - 1], np.uint32), np.array([0.3, width ** -0.5, 1.7], np.float32)
     _assert_equal(initial_params(specs, seeds, std, options), in_program(specs, seeds, std, options))
 
@@ -208,7 +208,7 @@ def test_the_runs_of_a_seed_share_one_draw(monkeypatch):
     assert len(calls) == 1
     _assert_equal(again, first)
     assert not any(a.flags.writeable for a in next(iter(draws._drawn.values())).values())  # shared: nobody may write it
-    for other in ({"std": std * 2}, {"seed": 8}, {"options": {**options, "xla_cpu_use_fusion_emitters": True}}):
+    for other in ({"std": std * 2}, {"seed": 8}, {"options": {**options, "xla_backend_optimization_level": 3}}):
         initial_params(specs, np.array([other.get("seed", 7)]), other.get("std", std), other.get("options", options))
     assert len(calls) == 4  # anything that changes the numbers draws again
     _assert_equal(initial_params(specs, np.array([7, 8]), std, options), in_program(specs, np.array([7, 8]), std,
