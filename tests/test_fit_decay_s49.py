@@ -68,3 +68,32 @@ def test_a_fit_without_a_decay_and_an_optimizer_without_one_change_nothing():
         "weight_decay to say another)"]
     adam = recommend_from_fit(fit_table(_table("adam"), n_boot=20), 1024)
     assert _hidden_decay(adam) is None
+
+
+def test_check_against_a_fit_checks_the_decay_its_runs_trained_with(tmp_path):
+    """`check --fit` said "weight_decay from the fit: 0.01" and, two lines on, "not checked, the reference has none";
+    the fit's decay is the reference now (a review, session 49)."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    fit = fit_table(_table(), n_boot=20)
+    (tmp_path / "fit.json").write_text(fit.model_dump_json())
+    rec = recommend_from_fit(fit, 512)
+    lr = {s.layer.value: s.lr for s in rec.layers}
+    cfg = {"parameterization": "mup", "optimizer": "sgd", "width": 512, "lr_mode": "per_layer", "lr": lr,
+           "weight_decay": {"embedding": 0.01, "hidden": 0.01, "readout": 0.01}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    runner = CliRunner()
+    res = runner.invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit.json"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert {c["setting"] for c in out["checks"]} >= {"weight_decay"}
+    assert not any("the reference has none" in w for w in out["warnings"])
+    path.write_text(yaml.safe_dump(cfg | {"weight_decay": {"embedding": 0.01, "hidden": 0.3, "readout": 0.01}}))
+    res = runner.invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit.json"), "--json"])
+    assert res.exit_code == 1 and json.loads(res.stdout)["failed"] == ["weight_decay (hidden) too high"]

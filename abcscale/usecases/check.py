@@ -745,11 +745,12 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             warnings.append(f"weight_decay is only checked for optimizers with a decay rule (adamw, lion, muon, sgd; "
                             f"optimizer is {cfg.optimizer.value})")
             given = {(k, r) for k, r in given if k != "weight_decay"}
-        elif not cfg.constants.weight_decay:
+        elif not (cfg.constants.weight_decay or any(s.weight_decay for s in rec.layers)):  # a fit's carried decay too
             warnings.append("weight_decay: not checked, the reference has none: give the decay tuned at the base "
                             "width as constants.weight_decay (and weight_decay_mode)")
             given = {(k, r) for k, r in given if k != "weight_decay"}
-    mode = cfg.constants.weight_decay_mode
+    # the reference's: the config's constants, or the decay the fit's runs trained with (recommend_from_fit)
+    mode = rec.weight_decay_mode or cfg.constants.weight_decay_mode
     tolerance = {"lr": lr_tolerance, "init_std": init_tolerance, "epsilon": eps_tolerance,
                  "weight_decay": lr_tolerance}
     face = _face_shift(cfg, rec, yours, reference, given)
