@@ -20,14 +20,7 @@ ROWS=${ROWS:-3,0,1,2,4,5}  # muP + Adam per-layer first: the product's main case
 mkdir -p "$OUT"
 exec > >(tee "$OUT/device_check.log") 2>&1
 
-WHEELS=${WHEELS:-.whl}  # the wheels to install first, if any (`make device-wheels`)
-if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  site=$(mktemp -d /tmp/abcscale-site.XXXX)
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$WHEELS"/*.whl || exit 2
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-"$PY" -P -c 'import jax, abcscale; print("jax", jax.__version__, "abcscale", abcscale.__version__, "from", abcscale.__path__[0], jax.devices())' || exit 2
-command -v nvidia-smi >/dev/null && nvidia-smi -L
+source "$(dirname "${BASH_SOURCE[0]}")/device_setup.sh"  # the wheels, then the versions and devices
 
 cache=$(mktemp -d /tmp/abcscale-device-cache.XXXX)  # cold compilation cache: the times include compiling
 cells=$(mktemp -d /tmp/abcscale-transfer.XXXX)

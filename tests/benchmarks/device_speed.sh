@@ -14,13 +14,7 @@ STEPS=${STEPS:-100}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/device_speed.log") 2>&1
 
-WHEELS=${WHEELS:-.whl}  # the wheels to install first, if any (`make device-wheels`)
-if compgen -G "$WHEELS/*.whl" >/dev/null; then
-  site=$(mktemp -d /tmp/abcscale-site.XXXX)
-  "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$WHEELS"/*.whl || exit 2
-  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
-fi
-"$PY" -P -c 'import jax; print("jax", jax.__version__, jax.devices())' || exit 2
+source "$(dirname "${BASH_SOURCE[0]}")/device_setup.sh"  # the wheels, then the versions and devices
 work=$(mktemp -d /tmp/abcscale-speed.XXXX)
 trap 'rm -rf "$work" ${site:+"$site"}' EXIT
 
