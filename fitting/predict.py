@@ -261,24 +261,24 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
 def _fit_decay(g: GroupFit, constants: Constants) -> tuple[dict[str, Any] | None, list[str]]:
     """The decay the group's runs trained with, carried where the caller gave none; a note where the caller's
     differs (the fitted LR is the optimum under the decay it was swept with)."""
-    if g.weight_decay is None:
+    if g.weight_decay is None or g.weight_decay_mode is None:
         return None, []
-    mode = g.weight_decay_mode or "coupled"
+    mode = g.weight_decay_mode
     trained = f"{g.weight_decay:g} ({mode})" if g.weight_decay else "no weight decay"
     given = constants.model_fields_set
-    if "weight_decay" not in given:  # the optimizer may take none (an SGD sweep's 0): theory then carries none
-        carry: dict[str, Any] = {"weight_decay": g.weight_decay}
-        if "weight_decay_mode" not in given:
-            carry["weight_decay_mode"] = WeightDecayMode.parse(mode)
-        said = f"{trained}, the decay its runs trained with" if g.weight_decay else "0: its runs trained without one"
-        return carry, [f"weight_decay from the fit: {said} (the fitted LR is the optimum there; give weight_decay to "
-                       "say another)"]
+    # a decay given without its mode is read in the fit's mode; a mode given without a decay is the caller's
     theirs = constants.weight_decay_mode.value if "weight_decay_mode" in given else mode
-    if math.isclose(constants.weight_decay, g.weight_decay, rel_tol=1e-9) and (theirs == mode or not g.weight_decay):
-        return None, []
-    asked = f"{constants.weight_decay:g} ({theirs})" if constants.weight_decay else "none"
-    return None, [f"weight_decay: the fit's runs trained with {trained}; its fitted LR is the optimum under that "
-                  f"decay, and {asked} may move it: sweep with the decay you will train with"]
+    if "weight_decay" not in given and theirs == mode:  # the optimizer may take none (an SGD sweep's 0): none carried
+        said = f"{trained}, the decay its runs trained with" if g.weight_decay else "0: its runs trained without one"
+        return {"weight_decay": g.weight_decay, "weight_decay_mode": WeightDecayMode.parse(mode)}, [
+            f"weight_decay from the fit: {said} (the fitted LR is the optimum there; give weight_decay to say another)"]
+    value = constants.weight_decay if "weight_decay" in given else 0.0
+    carry = {"weight_decay_mode": WeightDecayMode.parse(theirs)}
+    if math.isclose(value, g.weight_decay, rel_tol=1e-9) and (theirs == mode or not g.weight_decay):
+        return carry, []
+    asked = f"{value:g} ({theirs})" if value else "none"
+    return carry, [f"weight_decay: the fit's runs trained with {trained}; its fitted LR is the optimum under that "
+                   f"decay, and {asked} may move it: sweep with the decay you will train with"]
 
 
 def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | None = None,

@@ -1306,7 +1306,8 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
             continue  # a tracker's bookkeeping; a step count (said by _cut_short); a per-row index or time
         if pd.api.types.is_float_dtype(col) and (finite := col[np.isfinite(col)]).nunique() == len(finite) > 1:
             continue
-        if trained[c].nunique(dropna=False) > 1:
+        # the base decay's column is missing (NaN) on a resumed sweep's rows from before it: not another setting
+        if trained[c].nunique(dropna=c == DECAY_COLUMN) > 1:
             out.append(c)
     return out
 
@@ -1441,6 +1442,26 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
     return out
 
 
+def _decays(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The runner's base decay and its mode per row (NaN / None where missing or unreadable: a negative, infinite
+    or non-numeric decay, a mode other than coupled or independent), or (None, None) without both columns."""
+    from abcscale.schemas.enums import WeightDecayMode
+
+    if DECAY_COLUMN not in df.columns or "weight_decay_mode" not in df.columns:
+        return None, None
+    col = df[DECAY_COLUMN]
+    wd = _to_number(col).to_numpy(dtype=float) if not pd.api.types.is_bool_dtype(col) else np.full(len(df), np.nan)
+    wd = np.where(np.isfinite(wd) & (wd >= 0), wd, np.nan)
+
+    def mode(v: Any) -> str | None:
+        try:
+            return WeightDecayMode.parse(str(v)).value if isinstance(v, str) else None
+        except ValueError:
+            return None
+
+    return wd, np.array([mode(v) for v in df["weight_decay_mode"]], dtype=object)
+
+
 def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     """Log2 units, NaN loss for diverged runs, one GroupData per distinct group key (sorted)."""
     n = len(df)
@@ -1456,8 +1477,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
 
     mixed = _mixed_configs(df, m, v)
     inverted = _inverted_rows(df, m, v)
-    decay = _to_number(df[DECAY_COLUMN]).to_numpy() if DECAY_COLUMN in df.columns else None
-    decay_mode = df["weight_decay_mode"].to_numpy() if decay is not None and "weight_decay_mode" in df.columns else None
+    decay, decay_mode = _decays(df)
 
     def one(values: np.ndarray | None, idx: np.ndarray) -> Any:
         """The group's one value of a column, missing ones left out (a resumed sweep's cells from a runner before
@@ -1473,7 +1493,9 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
             i = idx[width[idx] == w]
             rows.append(WidthRows(int(w), x[i], loss[i], seed[i], v.diverged[i], k[i]))
         base = pd.unique(bw[idx][~np.isnan(bw[idx])]) if bw is not None else np.array([])
+        # both or neither: a decay whose mode is unknown, or mixed, is not one the fit can say it trained with
         wd, wd_mode = one(decay, idx), one(decay_mode, idx)
+        wd = None if wd_mode is None else wd
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),

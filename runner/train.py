@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -212,8 +213,9 @@ def compiler_options(prog: Program | None = None) -> dict[str, Any]:
 #: The compile option that turns XLA:CPU's fusion emitters off for a small program. jax 0.11's XLA refuses it as an
 #: unknown option and takes no other name for it: there, none (XLA's own emitters; a width-64 program compiled in
 #: 0.7 s, as fast as 0.10's with them off).
+_RELEASE = re.match(r"(\d+)\.(\d+)", jax.__version__)  # "0.12.0.1", "0.11rc1"; a build without one: the newest
 OLDER_EMITTERS: dict[str, Any] = ({"xla_cpu_use_fusion_emitters": False}
-                                  if tuple(map(int, jax.__version__.split(".")[:2])) < (0, 11) else {})
+                                  if _RELEASE and (int(_RELEASE[1]), int(_RELEASE[2])) < (0, 11) else {})
 
 
 Tokens = np.ndarray | jax.Array

@@ -299,7 +299,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                                  "matrix's (its init by the fan-in, its LR and decay by the matrix's exponents), and "
                                  "abcscale.optax and abcscale.torch read such a "
                                  "parameter as vector or fixed: give it 'vector' or 'fixed' (a head x @ w with w "
-                                 "[D]: make w [D, 1], a readout)")
+                                 "[D]: make w [D, 1], a readout; a scalar input's x * w: [1, D], an embedding)")
             role = named or Role.hidden  # fan_in given: a contracted weight
             r = _fan_in_ratio(name, shape, width, model.fan_in.get(name)) if role is Role.hidden else 1.0
         elif model.stacked_vector(name, shape):

@@ -97,3 +97,79 @@ def test_check_against_a_fit_checks_the_decay_its_runs_trained_with(tmp_path):
     path.write_text(yaml.safe_dump(cfg | {"weight_decay": {"embedding": 0.01, "hidden": 0.3, "readout": 0.01}}))
     res = runner.invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit.json"), "--json"])
     assert res.exit_code == 1 and json.loads(res.stdout)["failed"] == ["weight_decay (hidden) too high"]
+
+
+def test_a_decay_given_without_its_mode_is_read_in_the_fits_mode():
+    """A code review: `--weight-decay 0.01` on a fit trained with 0.01 independent applied it coupled (16x the
+    hidden decay at 16x the width), unsaid; a mode given without a decay carried the fit's value under it."""
+    fit = fit_table(_table(mode="independent"), n_boot=20)
+    same = recommend_from_fit(fit, 1024, constants=Constants(weight_decay=0.01))
+    assert same.weight_decay_mode.value == "independent" and _hidden_decay(same) == pytest.approx(0.01)
+    assert not any("weight_decay" in w for w in same.warnings)
+    other = recommend_from_fit(fit, 1024, constants=Constants(weight_decay_mode="coupled"))
+    assert other.weight_decay_mode is None and not _hidden_decay(other)  # sgd without a decay carries none
+    assert any("trained with 0.01 (independent)" in w and "and none may move it" in w for w in other.warnings)
+
+
+@pytest.mark.parametrize(("column", "value"), [("weight_decay_mode", "decoupled"), ("base_weight_decay", -0.1),
+                                               ("base_weight_decay", np.inf), ("base_weight_decay", True)])
+def test_a_decay_the_fit_cannot_read_is_not_carried(column, value):
+    """Unreadable values (a mode not coupled/independent, a negative or infinite decay, a flag) made recommend from
+    the fit fail with a message that did not name the fit, and `fit --target-width` dropped the layers unsaid."""
+    df = _table().assign(**{column: value})
+    fit = fit_table(df, n_boot=20)
+    assert fit.groups[0].weight_decay is None
+    assert _hidden_decay(recommend_from_fit(fit, 1024)) is None
+
+
+def test_modes_are_read_as_the_enum_names_and_a_mixed_or_absent_mode_carries_nothing():
+    assert fit_table(_table(mode="Independent"), n_boot=20).groups[0].weight_decay_mode == "independent"
+    df = _table()
+    df.loc[df["width"] == 64, "weight_decay_mode"] = "independent"
+    assert fit_table(df, n_boot=20).groups[0].weight_decay is None
+    assert fit_table(_table().drop(columns="weight_decay_mode"), n_boot=20).groups[0].weight_decay is None
+
+
+def test_a_resumed_sweeps_older_rows_do_not_read_as_another_configuration():
+    """Rows committed before the column (NaN) beside new seeds of the same cells (0.01): the decay is read, and the
+    group is not flagged as mixing configurations (which made its band unreliable)."""
+    df = synthetic_sweep((64, 128, 256), exponent=0.0, lr_base=0.1, seeds=4, group=GROUP)
+    df = df.assign(base_weight_decay=np.where(df["seed"] < 2, np.nan, 0.01), weight_decay_mode="coupled")
+    g = fit_table(df, n_boot=20).groups[0]
+    assert g.weight_decay == 0.01 and g.mixed_columns == []
+
+
+def test_check_against_a_service_fit_carries_the_decay_as_a_local_check_does(tmp_path):
+    """`check --service` sent every constant, its unset weight_decay 0 too, so the service read a decay given (0)
+    and checked nothing where a local `check --fit` checked the fit's decay (a code review)."""
+    import json
+
+    import httpx
+    import yaml
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+    from tests.service.test_server import Server
+
+    df = _table()
+    fit = fit_table(df, n_boot=20)
+    lr = {s.layer.value: s.lr for s in recommend_from_fit(fit, 512).layers}
+    cfg = {"parameterization": "mup", "optimizer": "sgd", "width": 512, "lr_mode": "per_layer", "lr": lr,
+           "weight_decay": {"embedding": 0.01, "hidden": 0.3, "readout": 0.01}}
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    (tmp_path / "fit.json").write_text(fit.model_dump_json())
+    runner = CliRunner()
+    local = runner.invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit.json"), "--json"])
+    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
+    try:
+        rows = json.loads(df.to_json(orient="records"))
+        posted = httpx.post(f"{server.url}/v1/fits", json={"rows": rows, "n_boot": 20}, timeout=120)
+        assert posted.status_code == 201, posted.text
+        remote = runner.invoke(app, ["check", str(path), "--service", server.url, "--fit-id", posted.json()["id"],
+                                     "--json"])
+    finally:
+        server.stop()
+    assert local.exit_code == remote.exit_code == 1, (local.output, remote.output)
+    failed = ["weight_decay (hidden) too high"]
+    assert json.loads(local.stdout)["failed"] == json.loads(remote.stdout)["failed"] == failed

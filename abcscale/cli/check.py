@@ -183,7 +183,9 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
     from abcscale.schemas.recommend import Recommendation
     from abcscale.usecases.check import check_request
 
-    body = check_request(cfg, fit_id, group).model_dump(mode="json", exclude_none=True)
+    # unset fields left out: the service applies the same defaults, and a constant the config never gave (its
+    # weight_decay 0) must not read as given there (a fit's trained decay is carried only where none was)
+    body = check_request(cfg, fit_id, group).model_dump(mode="json", exclude_none=True, exclude_unset=True)
     try:
         resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30,
                           headers={"Authorization": f"Bearer {token}"} if token else None)

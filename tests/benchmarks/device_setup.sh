@@ -9,5 +9,6 @@ if compgen -G "$WHEELS/*.whl" >/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" "$WHEELS"/*.whl || { rm -rf "$site"; exit 2; }
   export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-"$PY" -P -c 'import jax, abcscale; print("jax", jax.__version__, "abcscale", abcscale.__version__, "from", abcscale.__path__[0], jax.devices())' || exit 2
+"$PY" -P -c 'import jax, abcscale; print("jax", jax.__version__, "abcscale", abcscale.__version__, "from", abcscale.__path__[0], jax.devices())' \
+  || { [ -n "$site" ] && rm -rf "$site"; exit 2; }
 command -v nvidia-smi >/dev/null && nvidia-smi -L

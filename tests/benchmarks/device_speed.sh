@@ -22,6 +22,7 @@ declare -A WIDTHS=([demo]=32,64,128 [wide]=256,512 [big]=1024,2048 [tiny]=32)
 declare -A LRS=([demo]=-8.5:-3.5:0.5 [wide]=-8:-5.5:0.5 [big]=-9:-6.5:0.5 [tiny]=-6,-5)
 declare -A SEEDS=([demo]=2 [wide]=1 [big]=1 [tiny]=1)
 for name in ${SWEEPS:-demo wide big}; do
+  [ -n "${WIDTHS[$name]:-}" ] || { echo "SWEEPS: no sweep named $name (${!WIDTHS[*]})"; exit 2; }
   for cache in cold warm; do
     out="$work/$name-$cache"
     start=$("$PY" -c "import time; print(time.time())")
