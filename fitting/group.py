@@ -32,11 +32,14 @@ from abcscale.fitting.parts import (
     log2_interval,
     size_factor,
     slice_through,
+    theory_gap,
 )
 from abcscale.fitting.predict import predict_group, prediction_layers
 from abcscale.fitting.scaling import dl_tau2
 from abcscale.fitting.table import GroupData, option
+from abcscale.schemas.enums import LrMode
 from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
+from abcscale.schemas.theory import Alignment
 
 #: the loss band the residual drift to the target width must stay inside for C to count as width-independent.
 DRIFT_LOSS_BAND = 0.005
@@ -60,6 +63,31 @@ def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[floa
         return None, f"{NO_THEORY}{exc}"
 
 
+def theory_span_for_group(group: dict[str, Any], alignment: str | None) -> tuple[float, float] | None:
+    """A global LR's exponent under full and under no alignment, (low, high), where they differ; else None.
+
+    Which layer binds a single LR, and how fast, depends on how aligned its updates become, which theory
+    cannot say in advance (the paper measured fits between the two: muP + Adam -1.15, NTK -0.71, mean-field
+    -0.29, from -1 / -1/2, -1/2 / 0, -1/2 / 0). The table's alignment column says what its per-layer LRs
+    assumed (the runner writes `full`), not what a global LR's training reached. An ``alignment`` the fit is
+    told (`--alignment`, REST `alignment`) is the hypothesis to test, and a numeric one in the table a measured
+    alignment: theory's point stands for both.
+    """
+    if alignment is not None:
+        return None
+    try:
+        if LrMode.parse(str(group.get("lr_mode"))) is not LrMode.global_:
+            return None
+        al = group.get("alignment")
+        if al is not None and Alignment.parse(al) not in (Alignment.full(), Alignment.none()):
+            return None
+        ends = [theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), a, "global")
+                for a in ("full", "none")]
+    except (ValueError, KeyError):
+        return None
+    return None if ends[0] == ends[1] else (min(ends), max(ends))
+
+
 def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFit:
     """Fit one group; a group where every run diverged gets only a warning."""
     if data.n_diverged == data.n_rows:
@@ -70,20 +98,26 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     base_width = s.base_width or data.base_width or data.widths[0].width
     per = fit_coordinate({r.width: slice_through(r, anchors.get(r.width), 0) for r in data.widths}, 0, s, rng)
     th, why = theory_for_group(data.key, s.alignment)
+    span = theory_span_for_group(data.key, s.alignment) if th is not None else None
     if th is not None and s.size_kind == "params":
         # theory's slope is in width; a parameter count grows as width^2 (N ~ 12 depth d^2, as size_factor
         # reads the advice), so per parameter it is half: comparing the two would call a right sweep wrong
         th = th / 2
-    law = law_part(per, base_width, s, rng, th)
+        span = None if span is None else (span[0] / 2, span[1] / 2)
+    law = law_part(per, base_width, s, rng, th, span)
     edge = edge_part(per, base_width, s, rng)
     constants, constant_notes = constant_fits(data, anchors, base_width, s, rng)
-    consistent = None if law is None or th is None else law.fit.ci.contains(th)
-    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width)
+    # consistent: the exponent's interval holds theory's exponent, or reaches into theory's span
+    consistent = None
+    if law is not None and th is not None:  # the interval holds theory's exponent, or reaches into its span
+        lo, hi = (th, th) if span is None else span
+        consistent = law.fit.ci.low <= hi and law.fit.ci.high >= lo
+    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width, span)
     warnings = [
         *([why] if why else []),
         *_alignment_note(data.key, s.alignment),
         *_coverage_notes(per, s.size_kind),
-        *(law_notes(law, consistent, th, s.size_kind) if law is not None else []),
+        *(law_notes(law, consistent, th, s.size_kind, span) if law is not None else []),
         *constant_notes,
         *_seed_note(per),
         *_shape_note(per),
@@ -98,7 +132,8 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         # moved by --base-width must not move the per-layer split (a user review: hidden LR 8x off, unsaid)
         lr_base_width=data.base_width if data.base_width and data.base_width != base_width else None,
         weight_decay=data.weight_decay, weight_decay_mode=data.weight_decay_mode,
-        theory_exponent=th, consistent=consistent, width_independent=independent,
+        theory_exponent=th, theory_span=None if span is None else list(span), consistent=consistent,
+        width_independent=independent,
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
         constants=constants, warnings=warnings, mixed_columns=list(data.mixed), **_law_fields(law),
         **_edge_fields(edge),
@@ -173,18 +208,19 @@ def _finite(x: float | None) -> float | None:
 
 
 def _width_independent(consistent: bool | None, law: LawPart | None, th: float | None, target: int | None,
-                       base_width: int) -> tuple[bool | None, str | None]:
+                       base_width: int, span: tuple[float, float] | None = None) -> tuple[bool | None, str | None]:
     """May C be used unchanged at ``target``? Consistent with theory, and the residual drift there small.
 
-    The drift |e - e_theory| log2(target / base) (octaves) must cost less than DRIFT_LOSS_BAND of loss in the
-    fitted basin: drift < sqrt(band / max(k_left, k_right)). None without a target width or a verdict.
+    The drift |e - e_theory| log2(target / base) (octaves; e_theory the nearest point of theory's span, when
+    there is one) must cost less than DRIFT_LOSS_BAND of loss in the fitted basin: drift < sqrt(band /
+    max(k_left, k_right)). None without a target width or a verdict.
     """
     if target is None or consistent is None or law is None or th is None:
         return None, None
     basin: Basin | None = law.basin
     if not consistent or basin is None:
         return consistent, None
-    drift = abs(law.exponent.estimate - th) * abs(math.log2(target / base_width))
+    drift = theory_gap(law.exponent.estimate, th, span) * abs(math.log2(target / base_width))
     if drift > math.sqrt(DRIFT_LOSS_BAND / max(basin.k_left, basin.k_right)):
         return False, (f"at width {target} the residual drift ({drift:.2g} octaves) exceeds the "
                        f"{100 * DRIFT_LOSS_BAND:g}% loss band: treat the constant as width-dependent there")

@@ -154,13 +154,20 @@ class LawPart:
 PRIOR_GATE_LEVEL = 0.95
 
 
+def theory_gap(e: float, theory: float, span: tuple[float, float] | None = None) -> float:
+    """How far ``e`` lies from theory's exponent, or from the nearest end of theory's ``span`` (0 inside it)."""
+    lo, hi = (theory, theory) if span is None else (min(span), max(span))
+    return max(lo - e, 0.0, e - hi)
+
+
 def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator,
-             theory: float | None = None) -> LawPart | None:
+             theory: float | None = None, span: tuple[float, float] | None = None) -> LawPart | None:
     """Fit the law on the identified widths (None below 2); the constant's interval excludes tau^2.
 
-    With a ``theory`` exponent inside the free fit's 95% interval, predictions use the posterior law with
-    theory's prior (:func:`fitting.scaling.fit_law_prior`); the free fit's exponent and interval are kept as
-    they are, so the test against theory does not lean on theory.
+    With a ``theory`` exponent (or some of theory's ``span``) inside the free fit's 95% interval, predictions
+    use the posterior law with theory's prior (:func:`fitting.scaling.fit_law_prior`; over the span when one is
+    given); the free fit's exponent and interval are kept as they are, so the test against theory does not lean
+    on theory.
     """
     inp = _law_inputs(per)
     if inp.widths.size < 2:
@@ -172,11 +179,12 @@ def law_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generat
     predictive = law
     # the prior's gate is the free fit's 95% interval whatever the level asked for: the fixed 68% and 95% bands
     # must not move with the level (a 50% interval excludes a theory the data agree with)
-    if theory is not None and abs(law.exponent - theory) <= t_quantile(law.df, PRIOR_GATE_LEVEL) * fit.se:
-        prior = fit_law_prior(inp.widths, inp.y, inp.v, base_width, theory, s.prior_sd, s.tau_scale)
+    if theory is not None and theory_gap(law.exponent, theory, span) <= t_quantile(law.df, PRIOR_GATE_LEVEL) * fit.se:
+        prior = fit_law_prior(inp.widths, inp.y, inp.v, base_width, theory, s.prior_sd, s.tau_scale, span)
         predictive = prior.law.model_copy(update={"shared_var": inp.shared_var})
         if prior.conflict > CONFLICT_Z:
-            predictive = law.model_copy(update={"prior_mean": theory, "prior_sd": s.prior_sd})
+            predictive = law.model_copy(update={"prior_mean": theory, "prior_sd": s.prior_sd,
+                                                "prior_span": prior.law.prior_span})
     exponent = _estimate(law.exponent, fit.ci, fit.se, law_method(law.df, law.tau2))
     boot = None
     if fit.boot_ci is not None and law.cov_boot is not None:
@@ -214,7 +222,16 @@ def _loss_law(inp: _LawInputs, s: Settings, rng: np.random.Generator) -> LossLaw
     return fit_loss_law(inp.widths, best, draws, s.n_boot, rng, s.confidence_level)
 
 
-def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size_kind: str = "width") -> list[str]:
+def theory_words(theory: float, span: tuple[float, float] | list[float] | None = None) -> str:
+    """Theory's exponent as notes say it: '-1', or a global LR's range 'between -1 and -0.5 (full and no
+    alignment)'."""
+    if span is None:
+        return f"{theory:g}"
+    return f"between {min(span):g} and {max(span):g} (full and no alignment)"
+
+
+def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size_kind: str = "width",
+              theory_span: tuple[float, float] | None = None) -> list[str]:
     """What the user should know about the law: too few widths, too narrow a span, disagreement with theory."""
     widths = np.array(part.widths, dtype=float)
     notes = []
@@ -227,7 +244,7 @@ def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size
     if consistent is False:
         e = part.exponent
         notes.append(f"fitted exponent {e.estimate:.3g} ({percent(e.ci.confidence_level)} [{e.ci.low:.3g}, "
-                     f"{e.ci.high:.3g}]) is inconsistent with theory ({theory:g}): the constant is not "
+                     f"{e.ci.high:.3g}]) is inconsistent with theory ({theory_words(theory, theory_span)}): the constant is not "
                      "width-independent")
     if part.loss_law is not None and not part.loss_law.identified:
         notes.append("loss law L*(w) = E + A w^-alpha not identified (do not read its numbers): "

@@ -225,9 +225,10 @@ def _lr_vs_width(ax: Any, g: GroupFit, data: GroupData, size: str) -> None:
         law = "" if abs(g.law.exponent - fitted) < 5e-4 else f", line {g.law.exponent:.3f} with theory's prior"
         ax.plot(ws, [2.0**p.mean for p in preds], "-", label=f"fit e={fitted:.3f}{law}")
         ax.fill_between(ws, 2.0 ** bands[:, 0], 2.0 ** bands[:, 1], alpha=0.2, label=f"{100 * level:.3g}% band")
-        if g.theory_exponent is not None:
-            ax.plot(ws, 2.0**g.law.log2_constant * (ws / g.law.base_width) ** g.theory_exponent, "--",
-                    color="gray", label=f"theory e={g.theory_exponent:g}")
+        # a global LR's theory is a span (full to no alignment): both ends, dashed and dotted
+        for j, th in enumerate(g.theory_span or ([] if g.theory_exponent is None else [g.theory_exponent])):
+            ax.plot(ws, 2.0**g.law.log2_constant * (ws / g.law.base_width) ** th, "--" if j == 0 else ":",
+                    color="gray", label=f"theory e={th:g}")
     if g.prediction is not None:
         p = g.prediction
         _marked_interval(ax, np.array([p.lr]), np.array([p.width]), np.array([p.ci.low]), np.array([p.ci.high]),

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from abcscale import theory
-from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor
+from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor, theory_words
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode, WeightDecayMode
 from abcscale.schemas.fit import GroupFit, Prediction
@@ -205,8 +205,8 @@ def _band_notes(g: GroupFit) -> list[str]:
     if law.prior_mean is None:  # a fit stored before the bands used theory
         return [f"the band rests on {k} widths alone ({how}): this fit predates theory-informed bands; refit it"]
     return [f"the data put the exponent ({g.exponent.estimate if g.exponent else law.exponent:.3g}) too far "
-            f"from theory's ({law.prior_mean:g}, prior sd {law.prior_sd:g}) to lean on it: the band rests on "
-            f"{k} widths alone ({how})"]
+            f"from theory's ({theory_words(law.prior_mean, law.prior_span)}, prior sd {law.prior_sd:g}) to lean on "
+            f"it: the band rests on {k} widths alone ({how})"]
 
 
 def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "width") -> list[str]:
@@ -231,7 +231,8 @@ def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "w
         ci = g.exponent.ci
         level = f"{100 * ci.confidence_level:.3g}%"
         notes.append(f"the fitted exponent {g.exponent.estimate:.3g} ({level} [{ci.low:.3g}, {ci.high:.3g}]) is "
-                     f"inconsistent with theory ({g.theory_exponent:g}) at {level}")
+                     f"inconsistent with theory ({theory_words(g.theory_exponent or 0.0, g.theory_span)}) at "
+                     f"{level}")
     skipped = [wo.width for wo in g.per_width if not wo.identified]
     if skipped:
         notes.append("width(s) " + ", ".join(map(str, skipped)) + " had no identified optimum and were left "

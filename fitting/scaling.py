@@ -160,17 +160,24 @@ _TAU_POINTS = 120
 class PriorFit:
     r"""The posterior law with theory's prior, and how far the data alone put the exponent from theory.
 
-    ``conflict`` is :math:`|\bar e_{free} - e_{th}| / \sqrt{sd_{free}^2 + s^2}` with the free exponent's
-    posterior mean and sd under the same tau prior and a flat prior on e: under the model it is a
-    standard normal's absolute value, so a large one says the prior is wrong for this group.
+    ``conflict`` is :math:`d / \sqrt{sd_{free}^2 + s^2}`, with :math:`d` the distance of the free exponent's
+    posterior mean (same tau prior, flat prior on e) from theory's exponent, or from the nearest end of theory's
+    span: under the model it is at most a standard normal's absolute value, so a large one says the prior is
+    wrong for this group.
     """
 
     law: ScalingLaw
     conflict: float
 
 
+#: how many prior centres stand for a span's uniform part (0.056 apart on a half-octave span, well under PRIOR_SD:
+#: the mixture's posterior mean is the exact convolution's within 0.01, tests/fitting/test_global_span_s50.py)
+_SPAN_POINTS = 9
+
+
 def fit_law_prior(widths: np.ndarray, y: np.ndarray, var: np.ndarray, base_width: int, prior_mean: float,
-                  prior_sd: float = PRIOR_SD, tau_scale: float = TAU_SCALE) -> PriorFit:
+                  prior_sd: float = PRIOR_SD, tau_scale: float = TAU_SCALE,
+                  span: tuple[float, float] | None = None) -> PriorFit:
     r"""The law with theory's knowledge: the posterior of (log2 C, e) and tau^2 (empirical Bayes).
 
     Model: :math:`y_w = a + e z_w + u_w + \epsilon_w`, :math:`z_w = \log_2(w / w_0)`, width jitter
@@ -182,45 +189,63 @@ def fit_law_prior(widths: np.ndarray, y: np.ndarray, var: np.ndarray, base_width
     The law keeps the mixture's mean, covariance (within- plus between-tau) and :math:`E[\tau^2]`, so
     :func:`predict_law`'s variance :math:`g^T \Sigma g + E[\tau^2]` is the exact predictive variance of a new
     width's optimum; its quantiles are normal (``df`` 0).
+
+    With ``span`` (low, high), theory names a range rather than a point (a global LR's exponent lies between
+    its values under full and under no alignment, and the alignment a model reaches is measured, not known):
+    :math:`e_{th}` is uniform on the span, so the prior on e is that uniform convolved with
+    :math:`N(0, s^2)`, summed out like tau (``_SPAN_POINTS`` centres, each component closed-form).
     """
     widths = np.asarray(widths, dtype=float)
     z = np.log2(widths / base_width)
     v = np.maximum(np.asarray(var, dtype=float), _VAR_FLOOR)
     y = np.asarray(y, dtype=float)
-    mean, cov, tau2 = _posterior(z, y, v, prior_mean, 1.0 / prior_sd**2, tau_scale)
-    free_mean, free_cov, _ = _posterior(z, y, v, prior_mean, 0.0, tau_scale)
-    conflict = abs(free_mean[1] - prior_mean) / math.sqrt(free_cov[1, 1] + prior_sd**2)
+    lo, hi = (prior_mean, prior_mean) if span is None else (min(span), max(span))
+    # the uniform by the midpoint rule: each centre stands for an equal slice of the span
+    centres = lo + (hi - lo) * (np.arange(_SPAN_POINTS) + 0.5) / _SPAN_POINTS if hi > lo else np.array([lo])
+    mean, cov, tau2 = _posterior(z, y, v, centres, 1.0 / prior_sd**2, tau_scale)
+    free_mean, free_cov, _ = _posterior(z, y, v, centres[:1], 0.0, tau_scale)
+    gap = max(lo - free_mean[1], 0.0, free_mean[1] - hi)
+    conflict = gap / math.sqrt(free_cov[1, 1] + prior_sd**2)
     law = ScalingLaw(
         log2_constant=float(mean[0]), exponent=float(mean[1]), base_width=int(base_width), cov=cov.tolist(),
         tau2=tau2, df=0, widths=[int(x) for x in widths], method="theory_prior",
         prior_mean=float(prior_mean), prior_sd=float(prior_sd), tau_scale=float(tau_scale),
+        prior_span=None if hi == lo else [float(lo), float(hi)],
     )
     return PriorFit(law, float(conflict))
 
 
-def _posterior(z: np.ndarray, y: np.ndarray, v: np.ndarray, prior_mean: float, prior_prec: float,
+def _posterior(z: np.ndarray, y: np.ndarray, v: np.ndarray, centres: np.ndarray, prior_prec: float,
                tau_scale: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Mean and covariance of (a, e) and E[tau^2], tau summed out on the grid (prior_prec 0: flat on e)."""
+    """Mean and covariance of (a, e) and E[tau^2]: tau summed out on the grid, and the prior's centre over
+    ``centres`` (equal prior weights; one centre: a normal prior; prior_prec 0: flat on e)."""
     X = np.column_stack([np.ones_like(z), z])
     u = np.arange(1, _TAU_POINTS + 1) / _TAU_POINTS
     tau = _TAU_MAX * u**2
     log_prior = -0.5 * (tau / tau_scale) ** 2 + np.log(2 * _TAU_MAX * u)  # half-normal x d tau / d u
     prec0 = np.diag([0.0, prior_prec])
-    b0 = prec0 @ np.array([0.0, prior_mean])
     W = 1.0 / (v[None, :] + tau[:, None] ** 2)  # (grid, k)
     P = np.einsum("ki,tk,kj->tij", X, W, X) + prec0
     C = np.linalg.inv(P)
-    mu = np.einsum("tij,tj->ti", C, np.einsum("ki,tk,k->ti", X, W, y) + b0)
-    r = y[None, :] - mu @ X.T
-    quad = np.sum(W * r * r, axis=1) + prior_prec * (mu[:, 1] - prior_mean) ** 2
-    logml = 0.5 * np.log(W).sum(axis=1) - 0.5 * np.linalg.slogdet(P)[1] - 0.5 * quad
-    lw = log_prior + logml
+    xwy = np.einsum("ki,tk,k->ti", X, W, y)
+    # P does not depend on the centre, so each component's normalising constant is the same: equal prior
+    # weights stay equal and the components' marginal likelihoods compare as they are
+    base = log_prior + 0.5 * np.log(W).sum(axis=1) - 0.5 * np.linalg.slogdet(P)[1]
+    mus, lws = [], []
+    for c in centres:
+        mu = np.einsum("tij,tj->ti", C, xwy + np.array([0.0, prior_prec * c]))
+        r = y[None, :] - mu @ X.T
+        quad = np.sum(W * r * r, axis=1) + prior_prec * (mu[:, 1] - c) ** 2
+        mus.append(mu)
+        lws.append(base - 0.5 * quad)
+    mu, lw = np.concatenate(mus), np.concatenate(lws)  # (centres x grid, 2), (centres x grid,)
     p = np.exp(lw - lw.max())
     p /= p.sum()
     mean = p @ mu
     d = mu - mean
-    cov = np.einsum("t,tij->ij", p, C) + np.einsum("t,ti,tj->ij", p, d, d)
-    return mean, cov, float(p @ tau**2)
+    Cs = np.tile(C, (len(centres), 1, 1))
+    cov = np.einsum("t,tij->ij", p, Cs) + np.einsum("t,ti,tj->ij", p, d, d)
+    return mean, cov, float(p @ np.tile(tau, len(centres)) ** 2)
 
 
 def _wls_many(z: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

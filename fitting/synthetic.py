@@ -116,23 +116,31 @@ class BandRow:
     n: int
 
 
+#: the group theory's exponent comes from in the studies: muP + Adam with per-layer LRs (exponent 0)
+PER_LAYER_GROUP = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
+
+
 def band_study(trials: int, *, theory: bool, seed: int = 0, factors: tuple[int, ...] = (2, 4, 8, 32),
-               level: float = 0.95, n_boot: int = 200, **sweep: Any) -> list[BandRow]:
+               level: float = 0.95, n_boot: int = 200, group: dict[str, Any] | None = None,
+               theory_exponent: float = 0.0, **sweep: Any) -> list[BandRow]:
     """Coverage and median width (octaves) of the ``level`` prediction band at ``factors`` x the largest fitted
     width, over ``trials`` misspecified sweeps (:func:`misspecified_sweep`). ``theory=False`` drops the
-    group columns theory needs, so the exponent is free. Trials where nothing was fitted count as misses."""
+    group columns theory needs, so the exponent is free. ``group`` (default :data:`PER_LAYER_GROUP`) is the
+    table's theory setup and ``theory_exponent`` what theory says for it, where the truth is drawn around and
+    the grids centred (a global LR's full-alignment exponent, say). Trials where nothing was fitted count as
+    misses."""
     from abcscale.fitting.pipeline import fit_table
     from abcscale.fitting.predict import predict_group
 
     rng = np.random.default_rng(seed)
-    group = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
+    group = PER_LAYER_GROUP if group is None else group
     widths = sweep.get("widths", (32, 64, 128))
     targets = tuple(f * max(widths) for f in factors)
     hits = np.zeros((trials, len(factors)), dtype=bool)
     octaves = np.full((trials, len(factors)), np.inf)
     for t in range(trials):
-        df, truth = misspecified_sweep(rng, theory_exponent=0.0, group=group if theory else {"model": "m"},
-                                       targets=targets, **sweep)
+        df, truth = misspecified_sweep(rng, theory_exponent=theory_exponent,
+                                       group=group if theory else {"model": "m"}, targets=targets, **sweep)
         g = fit_table(df, n_boot=n_boot, seed=t, confidence_level=level).groups[0]
         if g.law is None:
             continue
@@ -164,7 +172,7 @@ def exponent_study(trials: int, *, seed: int = 0, level: float = 0.95, n_boot: i
     from abcscale.fitting.pipeline import fit_table
 
     rng = np.random.default_rng(seed)
-    group = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
+    group = PER_LAYER_GROUP
     hits, widths, rejects = np.zeros(trials, dtype=bool), np.full(trials, np.inf), np.zeros(trials, dtype=bool)
     for t in range(trials):
         df, truth = misspecified_sweep(rng, theory_exponent=0.0, group=group, targets=(), **sweep)

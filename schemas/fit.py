@@ -136,6 +136,10 @@ class ScalingLaw(_Model):
     prior_mean: float | None = None
     prior_sd: float | None = None
     tau_scale: float | None = None
+    prior_span: list[float] | None = Field(None, description="theory_prior under a global LR: [low, high], theory's "
+                                           "exponent from full to no alignment; the prior on the exponent is "
+                                           "uniform over it convolved with N(0, prior_sd^2) (null: centred on "
+                                           "prior_mean alone)")
 
 
 class Basin(_Model):
@@ -239,8 +243,12 @@ class GroupFit(_Model):
                                        "unless told another; None: the table does not say (or mixes several)")
     weight_decay_mode: str | None = Field(None, description="coupled or independent: how that decay was applied")
     theory_exponent: float | None = None
-    consistent: bool | None = Field(None, description="theory's exponent lies in the exponent's interval "
-                                    "(None: no theory exponent or no across-width fit)")
+    theory_span: list[float] | None = Field(None, description="a global LR's exponent under full and under no "
+                                            "alignment, [low, high], where they differ: theory puts the exponent "
+                                            "in between (the prior spans it; consistent asks for overlap). Null: "
+                                            "theory_exponent alone (per-layer LRs, a numeric alignment)")
+    consistent: bool | None = Field(None, description="theory's exponent (or some of theory_span) lies in the "
+                                    "exponent's interval (None: no theory exponent or no across-width fit)")
     width_independent: bool | None = Field(
         None, description="at the target width, C may be used as a width-independent constant: consistent, "
         "and the residual drift there stays inside the 0.5% loss band of the fitted basin (checked when a basin "
@@ -258,6 +266,14 @@ class GroupFit(_Model):
     mixed_columns: list[str] = Field(default_factory=list, description="columns in which runs fitted as seeds "
                                      "of one cell differ (two configurations fitted as one): every prediction "
                                      "of the group is unreliable")
+
+    def theory_text(self, fmt: str = "g") -> str:
+        """Theory's exponent for a table cell: '-1', a global LR's span '-1..-0.5', or '-' without one."""
+        if self.theory_exponent is None:
+            return "-"
+        if self.theory_span is None:
+            return format(self.theory_exponent, fmt)
+        return f"{format(min(self.theory_span), fmt)}..{format(max(self.theory_span), fmt)}"
 
 
 class JointPrediction(_Model):

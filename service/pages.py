@@ -328,6 +328,12 @@ def verdict(g: GroupFit) -> str:
         return "no theory exponent to compare with"
     level = f"{100 * e.ci.confidence_level:g}%"
     inside = "inside" if g.consistent else "outside"
+    if g.theory_span is not None:  # a global LR: theory's exponent lies between its full- and no-alignment values
+        lo, hi = min(g.theory_span), max(g.theory_span)
+        reach = "reaches into" if g.consistent else "lies outside"
+        return (f"{'consistent' if g.consistent else 'inconsistent'} with theory: the fitted {level} interval "
+                f"[{e.ci.low:+.3g}, {e.ci.high:+.3g}] {reach} its exponents from {lo:+.3g} to {hi:+.3g} (full and "
+                "no alignment)")
     return (f"{'consistent' if g.consistent else 'inconsistent'} with theory: its exponent {t:+.3g} lies {inside} "
             f"the fitted {level} interval [{e.ci.low:+.3g}, {e.ci.high:+.3g}]")
 

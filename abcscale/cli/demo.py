@@ -302,7 +302,7 @@ def recommendations(fit: FitResult) -> list[dict[str, Any]]:
 def _group_json(g: GroupFit) -> dict[str, Any]:
     e = g.exponent
     return {"group": g.group, "exponent": None if e is None else e.estimate,
-            "ci": None if e is None else [e.ci.low, e.ci.high], "theory": g.theory_exponent,
+            "ci": None if e is None else [e.ci.low, e.ci.high], "theory": g.theory_exponent, "theory_span": g.theory_span,
             "consistent": g.consistent, "constant": g.constant, "loo_error_octaves": g.loo_error_octaves}
 
 
@@ -318,7 +318,7 @@ def print_summary(fit: FitResult, recs: list[dict[str, Any]]) -> None:
             continue
         verdict = {True: "[green]consistent[/]", False: "[red]inconsistent[/]", None: "-"}[g.consistent]
         t.add_row(_label(g), f"{e.estimate:+.2f}", f"[{e.ci.low:+.2f}, {e.ci.high:+.2f}]",
-                  "-" if g.theory_exponent is None else f"{g.theory_exponent:+.2f}", verdict,
+                  g.theory_text("+.2f"), verdict,
                   "-" if g.constant is None else f"{g.constant:.3g}",
                   "-" if g.loo_error_octaves is None else f"{g.loo_error_octaves:.2f}")
     console.print(t)

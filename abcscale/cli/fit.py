@@ -403,7 +403,7 @@ def print_summary(result: FitResult) -> None:
         e = g.exponent
         verdict = {True: "[green]consistent[/]", False: "[red]INCONSISTENT[/]", None: "-"}[g.consistent]
         t.add_row(_row_label(g, shown) or "all",
-                  "-" if e is None else f"{e.estimate:.3f} {_ci(e.ci)}", _fmt(g.theory_exponent, "g"), verdict,
+                  "-" if e is None else f"{e.estimate:.3f} {_ci(e.ci)}", g.theory_text(), verdict,
                   "-" if g.constant is None else f"{g.constant:.3g} @ {g.base_width}", _fmt(g.loo_error_octaves, ".2f"))
     console.print(t)
     console.print(loss_line(result), highlight=False)
@@ -448,7 +448,7 @@ def compact_line(label: str, g: GroupFit) -> str:
     n = len(group_warnings(g))
     fitted = "e -" if e is None else f"e {e.estimate:.3f} {_ci(e.ci)}"
     warned = f"[yellow]{n} warning{'s' if n != 1 else ''}[/]" if n else "0 warnings"
-    return f"{label}  {fitted:<28}  theory {_fmt(g.theory_exponent, 'g'):<6}  {verdict}  {warned}"
+    return f"{label}  {fitted:<28}  theory {g.theory_text():<6}  {verdict}  {warned}"
 
 
 def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
@@ -482,7 +482,7 @@ def _check_theory(result: FitResult) -> list[tuple[str, str]]:
         if g.consistent is False and g.exponent is not None:
             e = g.exponent
             out.append(("inconsistent", f"{label}: exponent {e.estimate:.3f}, {100 * e.ci.confidence_level:g}% "
-                                        f"interval {_ci(e.ci)}, theory {g.theory_exponent:g}"))
+                                        f"interval {_ci(e.ci)}, theory {g.theory_text()}"))
         elif g.consistent is None:
             why = "no exponent was fitted" if g.exponent is None else "no theory exponent applies"
             out.append(("not checked", f"{label}: {why} ({'; '.join(g.warnings) or 'see summary'})"))

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from abcscale.cli import app
 from abcscale.fitting import fit_table
+from abcscale.fitting.predict import predict_group
 from abcscale.fitting.synthetic import synthetic_sweep
 from tests.service.test_server import Server
 
@@ -42,7 +43,7 @@ def test_group_picks_a_depth_locally_and_from_a_service(tmp_path, table):
     assert len(fit.groups) == 2
     (tmp_path / "fit.json").write_text(fit.model_dump_json())
     lr2 = next(g for g in fit.groups if g.group["depth"] == 2)
-    at = lr2.constant * (1024 / 64) ** lr2.exponent.estimate  # depth 2's fitted LR at 1024
+    at = predict_group(lr2, 1024).lr  # depth 2's predicted LR at 1024, which check compares with
     cfg = _config(tmp_path, at)
     both = runner.invoke(app, ["check", cfg, "--fit", str(tmp_path / "fit.json")])
     assert both.exit_code == 2 and "--group key=value" in both.output

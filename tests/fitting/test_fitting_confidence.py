@@ -117,7 +117,7 @@ def test_the_level_changes_intervals_only(fits):
 
 
 def test_warnings_name_the_level_asked_for():
-    df = synthetic_sweep(group=SP_GLOBAL, exponent=-0.5, grid_center_exponent=-0.75, seed=3)
+    df = synthetic_sweep(group=SP_GLOBAL, exponent=0.0, grid_center_exponent=-0.25, seed=3)
     g = fit_table(df, n_boot=200, target_width=4096, confidence_level=0.5).groups[0]
     said = [w for w in [*g.warnings, *g.prediction.warnings] if "inconsistent with theory" in w]
     assert len(said) == 2 and all("50% [" in w and "95%" not in w for w in said)

@@ -116,10 +116,11 @@ def test_interval_coverage_over_seeded_simulations():
 
 
 def test_shifted_exponent_is_inconsistent_with_theory():
-    df = synthetic_sweep(group=SP_GLOBAL, exponent=-0.5, grid_center_exponent=-0.75, seed=3)
+    # beyond theory's span for a global LR (-1 full alignment to -0.5 none)
+    df = synthetic_sweep(group=SP_GLOBAL, exponent=0.0, grid_center_exponent=-0.25, seed=3)
     g = fit_table(df, n_boot=200, target_width=4096).groups[0]
     assert g.consistent is False and g.width_independent is False
-    assert g.exponent.ci.high < -0.3
+    assert g.exponent.ci.low > -0.3 and g.theory_span == [-1.0, -0.5]  # the whole interval above the span
     assert any("inconsistent with theory" in w for w in g.warnings)
 
 

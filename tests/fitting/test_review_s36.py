@@ -128,15 +128,21 @@ def test_one_seed_on_a_1_3_10_grid_pools_its_noise_over_the_widths():
     from abcscale.fitting import fit_table
 
     truth = 0.01 * 64**-0.5
-    covered, errors, spans = 0, [], []
+    covered, errors, spans, bands = 0, [], [], []
     for r in range(10):
         g = fit_table(_one_three_ten(-0.5, np.random.default_rng(900 + r)), n_boot=200, seed=r,
                       target_width=4096).groups[0]
         p = g.prediction
         covered += p.ci95[0] <= truth <= p.ci95[1]
         errors.append(np.log2(p.lr / truth))
+        bands.append(np.log2(p.ci95[1] / p.ci95[0]))
         spans += [np.log2(o.ci.high / o.ci.low) for o in g.per_width]
-    assert covered >= 8 and abs(np.median(errors)) < 0.2  # 37 of 40 replicas (92.5%); the old code 16 of 30
+    # 37 of 40 replicas (92.5%); the old code 16 of 30, 1.9 octaves low. Since session 50 the prior spans theory's
+    # -1 to -0.5 (full to no alignment) and is kept here: 10 of 10 covered by 2.3-octave bands, 0.3 octave low
+    # (the floored per-width variances leave the span some pull), where the point prior was dropped for the free
+    # fit's 4.1-octave bands
+    assert covered >= 8 and abs(np.median(errors)) < 0.45
+    assert np.median(bands) < 3.0
     assert np.median(spans) < 2.5  # octaves, was 6.7
 
 
