@@ -134,3 +134,16 @@ def test_a_parameter_count_size_halves_the_span():
     df["N"] = 12 * df["width"].astype(float) ** 2
     g = fit_table(df, ColumnMapping(size_col="N", size_kind="params"), n_boot=50, seed=0).groups[0]
     assert g.theory_exponent == -0.5 and g.theory_span == [-0.5, -0.25]
+
+
+def test_the_report_page_and_the_cli_say_the_span():
+    from abcscale.cli.fit import compact_line
+    from abcscale.service.pages import verdict
+
+    rng = np.random.default_rng(5)
+    df, _ = misspecified_sweep(rng, theory_exponent=-1.0, theory_error=0.5, exponent_sd=0.0, group=GLOBAL, targets=())
+    g = fit_table(df, n_boot=50, seed=0).groups[0]
+    assert "its exponents from -1 to -0.5 (full and no alignment)" in verdict(g)
+    assert "theory -1..-0.5" in compact_line("g", g)
+    told = fit_table(df, n_boot=50, seed=0, alignment="full").groups[0]
+    assert told.theory_span is None and "its exponent -1 lies" in verdict(told)
