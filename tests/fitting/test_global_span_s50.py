@@ -147,3 +147,18 @@ def test_the_report_page_and_the_cli_say_the_span():
     assert "theory -1..-0.5" in compact_line("g", g)
     told = fit_table(df, n_boot=50, seed=0, alignment="full").groups[0]
     assert told.theory_span is None and "its exponent -1 lies" in verdict(told)
+
+
+def test_groups_at_no_alignments_exponent_do_not_widen_every_groups_prior():
+    """learn_priors reads the groups' spread around theory: measured to the span, three global-LR groups whose
+    truth is no alignment's exponent (inside the span) leave the default prior sd; measured to full alignment's
+    point they read about 0.5 and widened every band."""
+    frames = []
+    for i, (p, truth) in enumerate((("mup", -0.5), ("standard", -0.5), ("ntk", 0.0))):
+        frames.append(synthetic_sweep((32, 64, 128, 256), exponent=truth, base_width=32, seeds=2, step=0.5,
+                                      grid_center_exponent=truth, group={**GLOBAL, "parameterization": p},
+                                      seed=40 + i))
+    fit = fit_table(pd.concat(frames, ignore_index=True), n_boot=50, seed=0)
+    assert len(fit.groups) == 3 and all(g.theory_span is not None for g in fit.groups)
+    assert all(g.law is not None and g.law.prior_sd == PRIOR_SD for g in fit.groups), [g.law for g in fit.groups]
+    assert not any("prior sd around theory" in w for w in fit.warnings), fit.warnings
