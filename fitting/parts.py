@@ -241,11 +241,11 @@ def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size
     span = size_factor(8.0, size_kind)
     if widths.max() / widths.min() < span:
         notes.append(f"the widths span {widths.max() / widths.min():.3g}x; >= {span:g}x pins the exponent far better")
-    if consistent is False:
+    if consistent is False and theory is not None:
         e = part.exponent
         notes.append(f"fitted exponent {e.estimate:.3g} ({percent(e.ci.confidence_level)} [{e.ci.low:.3g}, "
-                     f"{e.ci.high:.3g}]) is inconsistent with theory ({theory_words(theory, theory_span)}): the constant is not "
-                     "width-independent")
+                     f"{e.ci.high:.3g}]) is inconsistent with theory ({theory_words(theory, theory_span)}): the "
+                     "constant is not width-independent")
     if part.loss_law is not None and not part.loss_law.identified:
         notes.append("loss law L*(w) = E + A w^-alpha not identified (do not read its numbers): "
                      + "; ".join(part.loss_law.notes))
