@@ -302,7 +302,8 @@ def recommendations(fit: FitResult) -> list[dict[str, Any]]:
 def _group_json(g: GroupFit) -> dict[str, Any]:
     e = g.exponent
     return {"group": g.group, "exponent": None if e is None else e.estimate,
-            "ci": None if e is None else [e.ci.low, e.ci.high], "theory": g.theory_exponent, "theory_span": g.theory_span,
+            "ci": None if e is None else [e.ci.low, e.ci.high], "theory": g.theory_exponent,
+            "theory_span": g.theory_span,
             "consistent": g.consistent, "constant": g.constant, "loo_error_octaves": g.loo_error_octaves}
 
 

@@ -91,7 +91,8 @@ def summary_json(result: FitResult) -> dict[str, Any]:
               "notes": j.notes, "warnings": j.warnings}
              for j in result.joint]
     # the prediction --summary prints ("at width N: LR* ..."), whole, as the joint laws give theirs
-    groups = [{"group": g.group, "exponent": est(g.exponent), "theory_exponent": g.theory_exponent, "theory_span": g.theory_span,
+    groups = [{"group": g.group, "exponent": est(g.exponent), "theory_exponent": g.theory_exponent,
+               "theory_span": g.theory_span,
                "consistent": g.consistent, "n_warnings": len(group_warnings(g)),
                "prediction": None if g.prediction is None else g.prediction.model_dump(mode="json")}
               for g in result.groups]
