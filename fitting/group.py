@@ -295,8 +295,8 @@ def learn_priors(groups: list[GroupFit], s: Settings) -> Learned:
     prior, so s^2 = mean(d_g^2 - se_g^2). Under a global LR d_g is the distance to theory's span (0 inside it),
     which the prior spreads over already: a group at no alignment's exponent does not widen every group's prior
     (inside the span this reads s low, and the default floor holds). Jitter: tau^2 is the mean of the groups'
-    DerSimonian-Laird tau^2 (per-width variances from their intervals); a half-normal prior with scale sigma has E[tau^2] = sigma^2.
-    Each is max(default, learned), and learned only from >= MIN_GROUPS_TO_LEARN groups.
+    DerSimonian-Laird tau^2 (per-width variances from their intervals); a half-normal prior with scale sigma has
+    E[tau^2] = sigma^2. Each is max(default, learned), and learned only from >= MIN_GROUPS_TO_LEARN groups.
     """
     d2 = [theory_gap(g.exponent.estimate, g.theory_exponent, _span(g)) ** 2 - g.exponent.se**2 for g in groups
           if g.exponent is not None and g.exponent.se is not None and g.theory_exponent is not None]
