@@ -108,8 +108,10 @@ class ScalingLaw(_Model):
     residual scale as it is (``residual_scale``; an error every width shares cancels in a slope), never below
     the widths' own errors. ``method`` theory_prior (fitting.scaling.fit_law_prior): the posterior mean and
     covariance with a N(prior_mean, prior_sd^2) prior on the exponent and a half-normal(tau_scale) prior on
-    tau, tau summed out; ``tau2`` is its posterior mean and quantiles are normal (``df`` 0). A free law with
-    ``prior_mean`` set is one whose data conflicted with theory's prior. ``cov_boot`` is the cluster
+    tau, tau summed out; ``tau2`` is its posterior mean and quantiles are normal (``df`` 0). With ``prior_span``
+    (a global LR) the prior's centre is spread evenly over the span and ``prior_mean`` is theory's exponent for the
+    table's alignment, not the prior's mean. A free law with ``prior_mean`` set is one whose data conflicted with
+    theory's prior. ``cov_boot`` is the cluster
     bootstrap's over widths, a cross-check only: with few widths the resampled designs lose their spread and
     it overstates the spread (about 2x at 5 widths).
     """

@@ -30,11 +30,14 @@ class LrBand(Frozen):
                                                "`base_lr` (embedding, hidden, readout; as `layers[*].lr`)")
     method: str | None = Field(None, description="what made the band: theory_prior (the fitted exponent's "
                                "posterior with a normal prior centred on theory's exponent, `prior_exponent`, "
-                               "`prior_sd`), or free (the exponent from the fitted widths alone); None: not "
-                               "recorded")
+                               "or spread over theory's span, `prior_span`; sd `prior_sd`), or free (the exponent "
+                               "from the fitted widths alone); None: not recorded")
     prior_exponent: float | None = Field(None, description="theory's exponent the prior was centred on "
                                          "(with method theory_prior, or a free band whose data rejected it)")
     prior_sd: float | None = Field(None, description="the prior's standard deviation on the exponent")
+    prior_span: list[float] | None = Field(None, description="a global LR's theory: [low, high], its exponent "
+                                           "from full to no alignment, which the prior's centre spread over "
+                                           "(null: centred on prior_exponent alone)")
     unreliable: list[str] = Field(default_factory=list, description="why the prediction should not be acted on "
                                   "(each also a warning starting 'unreliable: '); `strict` refuses the answer "
                                   "when it is not empty")
@@ -45,7 +48,8 @@ class LrBand(Frozen):
         """The band's fields of ``prediction`` (same names, same meaning: its ``method`` and ``unreliable``
         reasons too), with the per-layer LRs and the prior of ``law`` (the law the prediction came from)."""
         band = cls.model_validate(prediction, from_attributes=True)
-        prior = {} if law is None else {"prior_exponent": law.prior_mean, "prior_sd": law.prior_sd}
+        prior = {} if law is None else {"prior_exponent": law.prior_mean, "prior_sd": law.prior_sd,
+                                        "prior_span": law.prior_span}
         return band.model_copy(update={"base_lr": band.lr, "layer_lrs": layer_lrs, **prior})
 
 

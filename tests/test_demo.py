@@ -44,9 +44,11 @@ def test_demo_quick_runs_resumes_and_serves(tmp_path):
     groups = {(g.group["parameterization"], g.group["lr_mode"]) for g in fit.groups}
     assert groups == {("standard", "global"), ("standard", "per_layer"), ("mup", "global"), ("mup", "per_layer")}
     assert [g["group"] for g in summary["groups"]] == [g.group for g in fit.groups]
-    for g in summary["groups"]:  # the verdict is what the interval says
+    for g in summary["groups"]:  # the verdict is what the interval says (reaching a global LR's span, if any)
         if g["exponent"] is not None and g["theory"] is not None:
-            assert g["consistent"] == (g["ci"][0] <= g["theory"] <= g["ci"][1]), g
+            lo, hi = g["theory_span"] or (g["theory"], g["theory"])
+            assert g["consistent"] == (g["ci"][0] <= hi and g["ci"][1] >= lo), g
+        assert (g["theory_span"] is not None) == (g["group"]["lr_mode"] == "global"), g
     for name in ("loss_vs_lr", "lr_vs_width", "loss_vs_width"):
         assert Path(summary["plots"][name]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{name}.png").stat().st_size > 1000

@@ -213,12 +213,15 @@ def _unreliable_warnings(band: LrBand | None) -> set[str]:
 
 def band_method(band: LrBand) -> str:
     """What made the band, in words: theory's prior on the exponent, or the fitted widths alone."""
+    span = band.prior_span
     if band.method == "theory_prior":
-        centre = "" if band.prior_exponent is None else f"centred on {band.prior_exponent:g}, "
+        centre = ("" if band.prior_exponent is None else f"centred on {band.prior_exponent:g}, " if span is None
+                  else f"spread over {min(span):g} to {max(span):g}, full to no alignment, ")
         sd = "" if band.prior_sd is None else f"sd {band.prior_sd:g}"
         return f"95% band from theory prior on the exponent ({centre}{sd}) and the fitted widths"
     if band.method == "free":  # with a prior exponent: the data conflicted with theory's (the warnings say how)
-        why = "no theory prior" if band.prior_exponent is None else f"theory's {band.prior_exponent:g} not used"
+        why = ("no theory prior" if band.prior_exponent is None else f"theory's {band.prior_exponent:g} not used"
+               if span is None else f"theory's {min(span):g} to {max(span):g} not used")
         return f"95% band from a free exponent (the fitted widths alone, {why})"
     return "95% band: method not recorded"
 
