@@ -19,6 +19,7 @@ from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode, WeightDecayMode
 from abcscale.schemas.fit import GroupFit, Prediction
 from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
+from abcscale.theory.transfer import GLOBAL_ALIGNMENT_NOTE
 
 #: extrapolating further than this past the largest fitted width earns a warning.
 EXTRAPOLATION_WARN = 32.0
@@ -314,7 +315,10 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     sol = theory.solve_exponents(p, opt, al)
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
     base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})
-    return theory.transfer(p, opt, base, int(width), al, mode), notes
+    tr = theory.transfer(p, opt, base, int(width), al, mode)
+    # the fitted LR settles which exponent holds: theory's note on the alignment's two answers is not this one's
+    kept = [w for w in tr.warnings if not w.startswith(GLOBAL_ALIGNMENT_NOTE)]
+    return tr.model_copy(update={"warnings": kept}), notes
 
 
 def prediction_layers(g: GroupFit, prediction: Prediction,

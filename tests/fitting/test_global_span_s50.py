@@ -207,3 +207,32 @@ def test_recommend_and_the_pages_say_the_prior_spread_over_the_span(tmp_path):
         assert "-1.000..-0.500 (full to no alignment)" in report
         api = client.post("/v1/recommend", json={"fit_id": fit_id, "width": 2048}).json()
         assert api["band"]["prior_span"] == [-1.0, -0.5]
+
+
+def test_an_analytic_global_lr_says_the_other_alignments_answer():
+    """The analytic transfer of a global LR gives full alignment's n^-1 for muP + Adam; no alignment's n^-1/2 is 8x
+    larger at 64x the base width, and which holds is what training shows. Said where it differs; not for per-layer
+    LRs, not where both alignments agree, not for a numeric alignment, and not from a fit, whose LR is fitted."""
+    from abcscale import theory
+    from abcscale.schemas.theory import BaseConfig
+
+    base = BaseConfig(width=32, beta=0.01)
+    note = [w for w in theory.transfer("mup", "adam", base, 2048, "full", "global").warnings
+            if w.startswith("global LR: its exponent")]
+    assert len(note) == 1 and "-1 assumes full alignment" in note[0] and "-0.5, an LR 8x" in note[0], note
+    other = theory.transfer("mup", "adam", base, 2048, "none", "global").warnings
+    assert any("-0.5 assumes no alignment" in w and "-1, an LR 0.125x" in w for w in other), other
+    for args in (("mup", "adam", "full", "per_layer"), ("mup", "sgd", "full", "global"),
+                 ("mup", "adam", "1,0.5,1", "global")):
+        tr = theory.transfer(args[0], args[1], base, 2048, args[2], args[3])
+        assert not any(w.startswith("global LR: its exponent") for w in tr.warnings), (args, tr.warnings)
+    assert not any(w.startswith("global LR: its exponent")
+                   for w in theory.transfer("mup", "adam", base, 32, "full", "global").warnings)
+
+    from abcscale.fitting.predict import group_transfer
+
+    rng = np.random.default_rng(5)
+    df, _ = misspecified_sweep(rng, theory_exponent=-1.0, exponent_sd=0.0, group=GLOBAL, targets=())
+    g = fit_table(df, n_boot=50, seed=0).groups[0]
+    tr, _ = group_transfer(g, 2048, 1e-4)
+    assert not any(w.startswith("global LR: its exponent") for w in tr.warnings), tr.warnings
