@@ -36,6 +36,10 @@ EXTRA_GROUP_COLUMNS = ("depth", "steps", "base_width")
 
 #: a finite loss above this multiple of its curve's best, at a larger LR than the best, is a blow-up (diverged).
 BLOWUP_FACTOR = 1.5
+#: a run above its curve's best LR that ends within this share of its loss at init learned nothing: it stalled (a
+#: blow-up that collapsed to chance, uniform predictions, without a NaN), which the blow-up rule misses when the
+#: best run is itself not far under chance (a short run: best 4.5 against chance 5.5)
+STALL_FRACTION = 0.01
 
 
 def option(field: str) -> str:
@@ -251,7 +255,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes group by
         prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
                                    n_left_out=int(unfinished.sum()))
-        notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_missing_note(v),
+        notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
@@ -641,6 +645,7 @@ class _Valid:
     missing: np.ndarray | None = None  # no loss (NaN) at an LR below its curve's best: counted as diverged
     unflagged: np.ndarray | None = None  # no loss (NaN), a few the divergence column says did not diverge
     merged: tuple[str, ...] = ()  # the note on learning rates of a curve read as one grid point (_merge_close)
+    stalled: np.ndarray | None = None  # runs above the best LR that ended at their loss at init (STALL_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -784,9 +789,14 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           "penalties are shares of the best loss, so one near 0 inflates them)"])
     diverged, blown = flagged, None
     keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
+    stalled = None
     if blowup is not None:
         blown = _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
         diverged = diverged | blown
+        if "loss_at_init" in df.columns and m.loss_col != "loss_at_init":
+            init = _to_number(df["loss_at_init"]).to_numpy(dtype=float)
+            stalled = _stalled(df[keys], lr.to_numpy(), loss.to_numpy(), init, diverged)
+            diverged = diverged | stalled
     missing = _missing_below_best(df[keys], lr.to_numpy(), loss.to_numpy(), diverged) \
         & ~_flagged(df, roles.div_col)  # a run the table says diverged is one, wherever it sits
     # above the best, a NaN is what a divergence looks like, unless the table's own column, which flags most of its
@@ -811,7 +821,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           f"them diverged ({option('diverged_col')})"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
                   diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing,
-                  unflagged, tuple(merged))
+                  unflagged, tuple(merged), stalled=stalled)
 
 
 #: what a tracker's export names each role's column, lower case with separators dropped (a hint, never a choice)
@@ -1033,6 +1043,19 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
     return ok & np.isfinite(best) & (lr > lr_best) & (loss > above)
 
 
+def _stalled(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, init: np.ndarray,
+             diverged: np.ndarray) -> np.ndarray:
+    """Runs at a larger LR than their curve's best that ended within STALL_FRACTION of their loss at init, on a
+    curve whose best run learned (ended more than that under its own loss at init). The slow end of the grid is
+    never marked: a tiny LR learns little too."""
+    ok = ~diverged & np.isfinite(loss)
+    best, lr_best = _curve_best(keys, lr, loss, ok, "min")
+    frame = keys.assign(_init=np.where(ok & (loss == best), init, np.nan))
+    init_best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_init"].transform("max").to_numpy()
+    learned = np.isfinite(init_best) & (best < init_best - STALL_FRACTION * np.abs(init_best))
+    return ok & learned & np.isfinite(init) & (lr > lr_best) & (loss >= init - STALL_FRACTION * np.abs(init))
+
+
 def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:
     """Runs without a loss (NaN: an empty cell, an unfinished run) at a smaller LR than their curve's best run:
     counted as diverged like any NaN, though runs diverge above the optimum, not below it."""
@@ -1096,6 +1119,16 @@ def _blown_up_note(v: _Valid, blowup: float | None) -> list[str]:
     return [f"{int(v.blown_up.sum())} finite run(s) above {blowup:g}x their curve's best loss, at a larger LR, "
             f"count as diverged: {_rows(v.blown_up)}. If they were still training, raise the factor "
             f"({option('blowup')}) or turn the rule off (0)"]
+
+
+def _stalled_note(v: _Valid) -> list[str]:
+    """Say which runs the stall rule made diverged runs (they lower "max stable" and the stability edge)."""
+    if v.stalled is None or not v.stalled.any():
+        return []
+    return [f"{int(v.stalled.sum())} run(s) at a larger LR than their curve's best ended within "
+            f"{100 * STALL_FRACTION:g}% of their loss at init (learned nothing: stalled, as a run that collapsed to "
+            f"chance does) and count as diverged: {_rows(v.stalled)}. To keep them, turn the blow-up rules off "
+            f"({option('blowup')} 0)"]
 
 
 def _trained(v: _Valid) -> np.ndarray:

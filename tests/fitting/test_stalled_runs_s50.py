@@ -1,0 +1,55 @@
+"""Runs that stall at chance (session 45's review, left then): a run above the optimum that blows up and collapses to
+uniform predictions ends at its loss at init with no NaN and no flag. Where the best run is not far under chance
+(a short run: best 4.5, chance 5.55) the blow-up rule (1.5x the best) misses it, and the width's "max stable" LR and
+the stability edge's law were the grid's top. With the runner's `loss_at_init` column such a run counts as
+diverged (within 1% of its loss at init, at a larger LR than its curve's best); the slow end of the grid is not."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from abcscale.fitting import fit_table
+from abcscale.fitting.synthetic import synthetic_sweep
+
+GROUP = {"parameterization": "mup", "optimizer": "adam", "alignment": "full", "lr_mode": "per_layer"}
+CHANCE = float(np.log(256))  # a byte model's loss at init, and after a collapse to uniform predictions
+
+
+def _sweeps():
+    """The known truth (the runner's way: diverged runs NaN and flagged) and the same runs as stalled ones."""
+    truth = synthetic_sweep((64, 128, 256, 512), exponent=0.0, seeds=2, edge_octaves=2.0, group=GROUP, seed=1)
+    truth["loss_at_init"] = CHANCE
+    stalled = truth.copy()
+    gone = stalled["diverged"].to_numpy(dtype=bool).copy()
+    stalled.loc[gone, "final_loss"] = CHANCE - 0.004  # collapsed: 0.07% under chance
+    stalled.loc[gone, "diverged"] = False
+    # the slow end learning next to nothing is not a stall: the smallest LR of every curve at 0.5% under chance
+    slow = stalled.groupby("width")["beta"].transform("min") == stalled["beta"]
+    stalled.loc[slow, "final_loss"] = CHANCE * 0.995
+    truth.loc[slow, "final_loss"] = CHANCE * 0.995
+    return truth, stalled, int(gone.sum())
+
+
+def test_runs_stalled_at_chance_count_as_diverged_and_the_edge_is_the_truths():
+    truth, stalled, n = _sweeps()
+    want = fit_table(truth, n_boot=50, seed=0)
+    got = fit_table(stalled, n_boot=50, seed=0)
+    edges = {o.width: o.largest_stable_lr for o in want.groups[0].per_width}
+    assert {o.width: o.largest_stable_lr for o in got.groups[0].per_width} == edges
+    assert edges[64] < stalled["beta"].max()  # at the small width the blow-up rule alone left the grid's top
+    assert got.groups[0].stability_edge is not None and want.groups[0].stability_edge is not None
+    assert got.groups[0].stability_edge.estimate == want.groups[0].stability_edge.estimate
+    # said once, with how many: those the blow-up rule (1.5x the best) did not already take
+    said = [w for w in got.warnings if "within 1% of their loss at init" in w]
+    assert len(said) == 1 and 0 < int(said[0].split()[0]) < n, (said, n)
+    # the slow end stays: every curve's smallest LR is still a trained run
+    assert got.groups[0].n_diverged == want.groups[0].n_diverged
+
+
+def test_without_loss_at_init_or_with_the_rules_off_nothing_changes():
+    _, stalled, _ = _sweeps()
+    off = fit_table(stalled, n_boot=50, seed=0, blowup=None)
+    assert not any("loss at init" in w for w in off.warnings)
+    assert off.groups[0].per_width[0].largest_stable_lr == stalled["beta"].max()
+    bare = fit_table(stalled.drop(columns="loss_at_init"), n_boot=50, seed=0)
+    assert not any("loss at init" in w for w in bare.warnings)
