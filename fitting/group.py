@@ -51,7 +51,8 @@ def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[floa
     absent = [k for k in ("parameterization", "optimizer", "lr_mode") if k not in group]
     if absent:  # no column, or one the group columns leave out: the group cannot say which
         return None, (NO_THEORY + "no " + ", ".join(absent) + f" among the group columns (the table has no such "
-                      f"column, or {option('group_cols')} leaves it out)")
+                      f"column, or {option('group_cols')} leaves it out): give "
+                      + ", ".join(option(k) for k in absent) + " for every run, or add the column")
     if empty := [k for k in ("parameterization", "optimizer", "lr_mode") if group.get(k) is None]:
         return None, NO_THEORY + "the table's " + ", ".join(empty) + " column is empty"
     al = alignment if alignment is not None else group.get("alignment")
@@ -113,7 +114,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         consistent = law.fit.ci.low <= hi and law.fit.ci.high >= lo
     # carrying C unchanged means by theory's exponent (the table's alignment's, as recommend's analytic transfer
     # takes it), not by whichever point of the span the fit lies near: the drift is measured to it
-    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width)
+    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width, span)
     warnings = [
         *([why] if why else []),
         *_alignment_note(data.key, s.alignment),
@@ -209,13 +210,13 @@ def _finite(x: float | None) -> float | None:
 
 
 def _width_independent(consistent: bool | None, law: LawPart | None, th: float | None, target: int | None,
-                       base_width: int) -> tuple[bool | None, str | None]:
+                       base_width: int, span: tuple[float, float] | None = None) -> tuple[bool | None, str | None]:
     """May C be used unchanged at ``target``? Consistent with theory, and the residual drift there small.
 
     The drift |e - e_theory| log2(target / base) (octaves; e_theory the table's alignment's exponent even where
     a global LR's theory is a span: carrying C means by that exponent) must cost less than DRIFT_LOSS_BAND of
     loss in the fitted basin: drift < sqrt(band / max(k_left, k_right)). None without a target width or a
-    verdict.
+    verdict. With a span the note says why a consistent group fails it (the fitted law's prediction stands).
     """
     if target is None or consistent is None or law is None or th is None:
         return None, None
@@ -224,6 +225,11 @@ def _width_independent(consistent: bool | None, law: LawPart | None, th: float |
         return consistent, None
     drift = abs(law.exponent.estimate - th) * abs(math.log2(target / base_width))
     if drift > math.sqrt(DRIFT_LOSS_BAND / max(basin.k_left, basin.k_right)):
+        if span is not None:  # consistent with the span, yet C carried by theory's point would miss
+            return False, (f"at width {target} C carried unchanged by theory's {th:g} (the table's alignment) "
+                           f"drifts {drift:.2g} octaves from the fitted law (exponent {law.exponent.estimate:.3g}, "
+                           f"inside theory's span {min(span):g}..{max(span):g}), past the {100 * DRIFT_LOSS_BAND:g}% "
+                           "loss band: use the fitted law's prediction there, not C with theory's exponent")
         return False, (f"at width {target} the residual drift from theory's exponent ({th:g}: {drift:.2g} "
                        f"octaves) exceeds the {100 * DRIFT_LOSS_BAND:g}% loss band: treat the constant as "
                        "width-dependent there")

@@ -18,8 +18,17 @@ from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, LrMode, WeightDecayMode
 from abcscale.schemas.fit import GroupFit, Prediction
-from abcscale.schemas.theory import MAX_WIDTH, BaseConfig, Constants, Interval, LayerSetting, PerLayer, Transfer
-from abcscale.theory.transfer import GLOBAL_ALIGNMENT_NOTE
+from abcscale.schemas.theory import (
+    MAX_WIDTH,
+    Alignment,
+    BaseConfig,
+    Constants,
+    Interval,
+    LayerSetting,
+    PerLayer,
+    Transfer,
+)
+from abcscale.theory.transfer import GLOBAL_ALIGNMENT_NOTE, GLOBAL_C_NOTE
 
 #: extrapolating further than this past the largest fitted width earns a warning.
 EXTRAPOLATION_WARN = 32.0
@@ -198,9 +207,9 @@ def _band_notes(g: GroupFit) -> list[str]:
     k, q = len(law.widths), t_quantile(law.df, 0.95)
     how = f"t on {law.df} df, 95% quantile {q:.3g}" if law.df > 0 else "normal quantiles, no residual check"
     if g.theory_exponent is None:
-        return [f"no theory prior: the band rests on {k} widths alone ({how}), so it is wide; fit again with the "
-                "theory setup (parameterization, optimizer, lr_mode: as table columns or as the fit's options of "
-                "those names; the fit decides the prior, not the recommendation) or sweep more widths"]
+        return [f"no theory prior: the band rests on {k} widths alone ({how}); theory's prior narrows it: fit "
+                "again with the theory setup (parameterization, optimizer, lr_mode: as table columns or as the fit's "
+                "options of those names; the fit decides the prior, not the recommendation), or sweep more widths"]
     if g.consistent is False:
         return [f"the band ignores theory's exponent, which the fit rejects; it rests on {k} widths alone ({how})"]
     if law.prior_mean is None:  # a fit stored before the bands used theory
@@ -316,8 +325,17 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
     base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})
     tr = theory.transfer(p, opt, base, int(width), al, mode)
-    # the fitted LR settles which exponent holds: theory's note on the alignment's two answers is not this one's
-    kept = [w for w in tr.warnings if not w.startswith(GLOBAL_ALIGNMENT_NOTE)]
+    if mode is not LrMode.global_:
+        return tr, notes
+    # the fitted LR settles how the one LR scales: theory's notes on its exponent (the binding layer's, and the
+    # alignment's two answers) are not this answer's, which says the fitted one (a user review: "shrinks as n^-1"
+    # beside an LR the fit scaled as n^-0.5)
+    kept = [w for w in tr.warnings if not w.startswith((GLOBAL_ALIGNMENT_NOTE, GLOBAL_C_NOTE))]
+    fitted = g.law.exponent if g.law is not None else None
+    if fitted is not None:
+        kept.append(f"global LR: every layer's LR is the fitted law's at this width (exponent {fitted:.3g} per "
+                    f"doubling of the width); the c column is theory's under {Alignment.parse(al).name} alignment "
+                    f"(c = {sol.global_c:g}), which the epsilons follow")
     return tr.model_copy(update={"warnings": kept}), notes
 
 

@@ -132,6 +132,8 @@ def _alignment_range(alignment: Alignment | str | None) -> list[str]:
             "section 2); use full, none or a measured alignment"]
 
 
+#: how the note on a global LR's shared exponent begins (theory's binding layer; a fit's transfer drops it)
+GLOBAL_C_NOTE = "one global LR"
 #: how the note on a global LR's alignment-dependent exponent begins (a fit's transfer, whose LR is fitted, drops it)
 GLOBAL_ALIGNMENT_NOTE = "global LR: its exponent"
 
@@ -163,7 +165,7 @@ def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
     out = list(sol.warnings)
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
         out.append(
-            f"one global LR {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
+            f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
             f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets the "
             "other layers keep larger learning rates"
         )

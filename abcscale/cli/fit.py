@@ -79,7 +79,9 @@ def fit(
     base_width: Annotated[int | None, typer.Option("--base-width", help="width the constant C refers to",
                                                    show_default="smallest width")] = None,
     alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U for the "
-                                                  "theory exponent", show_default="full")] = None,
+                                                  "theory exponent: the hypothesis --expect-theory tests",
+                                                  show_default="the table's alignment column, else full; a global "
+                                                  "LR's theory spans full to none")] = None,
     parameterization: Annotated[str | None, typer.Option(
         "--parameterization", "-p", help="a table without a parameterization column: every run's (for theory's "
         "exponent)", show_default=False)] = None,

@@ -290,7 +290,7 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print("per-layer LRs from that beta: " + ", ".join(f"{s.layer.value} {s.lr:.4g}"
                                                                    for s in rec.layers), highlight=False)
         console.print(band_method(rec.band), highlight=False)
-    for line in [] if spec is None else group_notes(spec):
+    for line in [] if spec is None else group_notes(spec, rec.lr_mode is LrMode.global_):
         console.print(line, highlight=False)
     bad = _unreliable_warnings(rec.band)
     for w in dict.fromkeys([*rec.warnings, *(spec.warnings if spec is not None else [])]):
@@ -367,12 +367,13 @@ def _mup_wrapper(spec: GroupSpec) -> str:
         spec.optimizer.value, "MuAdam")
 
 
-def group_notes(spec: GroupSpec) -> list[str]:
+def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
     """What the groups table leaves implicit: the fan-in rule, what vector-like means, microsoft/mup's inputs."""
     b = spec["hidden"].init_exponent
     notes = ["vector: biases and LayerNorm/RMSNorm gains (no multiplier; keep their init: gains 1, biases 0)",
              "fixed: the readout's bias and scalars (no width-sized axis): the vector row's base-width numbers at "
-             "every width"]
+             "every width" if not global_lr else "fixed: the readout's bias and scalars (no width-sized axis): the one "
+             "global LR, as every row, and the vector row's base-width epsilon at every width"]
     if b:
         notes.append(f"hidden: a matrix whose fan-in is r times the width (an MLP's 4D->D projection: r = 4) takes "
                      f"init std x r^-{frac(b)}")

@@ -780,11 +780,29 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             checks.append(_check(setting, role, value, theirs / m ** power(rule.k, rule.epsilon_k),
                                  tolerance[setting], high_only=setting == "epsilon", multiplier=m))
     warnings += _epsilon_notes(cfg, checks, rec)
+    warnings += _outside_band(checks, rec)
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
     ok = not failed
     return CheckReport(ok=ok, exit_code=0 if ok else 1, config=config_name, source=rec.source, width=cfg.width,
                        lr_mode=cfg.mode, form=Form.mup if cfg.mup_setup() is not None else cfg.form,
                        form_detail=form, checks=checks, failed=failed, warnings=warnings)
+
+
+def _outside_band(checks: list[Check], rec: Recommendation) -> list[str]:
+    """A fit's LR band: a run's LR inside the tolerance but outside the fit's 95% band is said (a user review: 1.95x
+    the fitted LR passed the 2x tolerance, above the band's top and 2.1x the truth, without a word). Every layer's LR
+    is the fitted beta times its factors, so the band relative to the point holds for each."""
+    band = rec.band
+    if rec.source != "fit" or band is None or not band.lr > 0:
+        return []
+    lo, hi = band.ci95[0] / band.lr, band.ci95[1] / band.lr
+    out = [c for c in checks if c.setting == "lr" and c.ok and not lo <= c.ratio <= hi]
+    if not out:
+        return []
+    said = ", ".join(f"{c.layer.value if c.layer else 'lr'} {c.ratio:.3g}x" for c in out)
+    safe = band.safe_lr / band.lr
+    return [f"lr: within the tolerance, but outside the fit's 95% band ({lo:.3g}x-{hi:.3g}x its LR): {said}; the "
+            "fit puts the optimum elsewhere" + ("" if abs(safe - 1) < 5e-3 else f" (its safe-side LR is {safe:.3g}x)")]
 
 
 def _epsilon_notes(cfg: CheckConfig, checks: list[Check], rec: Recommendation) -> list[str]:

@@ -85,7 +85,7 @@ def recommend_from_fit(
     tr, notes = group_transfer(g, int(width), pred.lr, alignment=fit.provenance.settings.get("alignment"),
                                hints=hints, constants=constants)
     warnings = [*tr.warnings, *pred.warnings, *notes]
-    if not math.isclose(pred.safe_lr, pred.lr, rel_tol=1e-9):
+    if not math.isclose(pred.safe_lr, pred.lr, rel_tol=5e-3):  # "scale by 1" says nothing
         warnings.append(f"safe-side LR {pred.safe_lr:.4g} (scale every layer's LR by "
                         f"{pred.safe_lr / pred.lr:.3g} to use it)")
     groups = groups_of(tr, form, rules, (constants or Constants()).epsilon_mode)

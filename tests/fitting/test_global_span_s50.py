@@ -130,7 +130,7 @@ def test_a_global_exponent_outside_the_span_is_inconsistent_and_says_the_span():
                              grid_center_exponent=-0.7, group=GLOBAL, seed=3)
     gi = fit_table(inside, n_boot=50, seed=0, target_width=2048).groups[0]
     assert gi.consistent is True and gi.width_independent is False, (gi.exponent, gi.warnings)
-    assert any("drift from theory's exponent (-1:" in w for w in gi.warnings), gi.warnings
+    assert any("C carried unchanged by theory's -1" in w for w in gi.warnings), gi.warnings
     near = synthetic_sweep(widths, exponent=-1.0, lr_base=1e-2, base_width=32, seeds=3, noise=0.0005, step=0.25,
                            grid_center_exponent=-1.0, group=GLOBAL, seed=4)
     gn = fit_table(near, n_boot=50, seed=0, target_width=2048).groups[0]
