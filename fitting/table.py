@@ -259,7 +259,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
-                 *_budget_with_size(df, m, v),
+                 *_plateau(df, m, v), *_budget_with_size(df, m, v),
                  *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m)]
     finally:
         _GIVEN_ROWS.reset(token)
@@ -532,6 +532,46 @@ def _broken_below_best(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[st
     return [f"{int(broken.sum())} run(s) at or below their curve's best LR have a loss above "
             f"{BROKEN_SEED_FACTOR:g}x another seed's at the same LR ({_rows(broken)}): a run that broke, or a loss "
             "logged at another step? They are fitted as they are and can move the curve's optimum: drop or fix them"]
+
+
+#: runs above their curves' best LR within this share of one loss, across sizes, form a plateau (_plateau)
+PLATEAU_SPREAD = 0.002
+
+
+def _plateau(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A note for runs that look collapsed to chance in a table without ``loss_at_init`` (the stall rule's column):
+    above their curve's best LR, at two sizes or more, three runs or more ending at one loss (within
+    PLATEAU_SPREAD), above every one of those curves' best, each curve's plateau its largest trained LRs (a flat
+    tail, not a loss some rising curves pass through). A real basin rises with the LR and its level falls with the
+    size; chance does neither. Counted as trained, they put "max stable" and the stability edge at the grid's
+    top (a user review: the edge's exponent -0.65 for a truth of -0.5)."""
+    if "loss_at_init" in df.columns or m.loss_col == "loss_at_init":
+        return []
+    ok = _trained(v)
+    keys = df[[*v.group_cols, m.size_col, *v.constants]]
+    best, lr_best = _curve_best(keys, v.lr, v.loss, ok, "min")
+    above = ok & (v.lr > lr_best) & (v.loss > 0)
+    curve = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
+    group = (df[v.group_cols].groupby(list(v.group_cols), dropna=False, sort=False).ngroup().to_numpy()
+             if v.group_cols else np.zeros(len(df), int))
+    out = []
+    for gid in np.unique(group[above]):
+        rows = np.flatnonzero(above & (group == gid))  # positions
+        loss = v.loss[rows]
+        level = float(np.median(loss[loss >= np.quantile(loss, 0.5)]))
+        on = np.abs(loss - level) <= PLATEAU_SPREAD * level
+        # each curve's plateau is its tail: no run off the level at a larger LR on that curve
+        top_off = {c: float(np.max(v.lr[rows[(curve[rows] == c) & ~on]], initial=-np.inf)) for c in curve[rows[on]]}
+        near = np.array([r for r, o in zip(rows, on, strict=True) if o and v.lr[r] > top_off[curve[r]]], dtype=int)
+        sizes = np.unique(v.width[near])
+        if near.size >= 3 and sizes.size >= 2 and level > 1.02 * float(np.max(best[near])):
+            mask = np.zeros(len(df), bool)
+            mask[near] = True
+            out.append(f"{near.size} run(s) above their curve's best LR, at {sizes.size} sizes, end at one loss "
+                       f"({level:.4g}, within {100 * PLATEAU_SPREAD:g}%): collapsed to chance? They count as trained, "
+                       f"so \"max stable\" and the stability edge may sit too high ({_rows(mask)}); give a "
+                       "`loss_at_init` column (such runs then count as diverged) or mark them diverged")
+    return out
 
 
 def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:

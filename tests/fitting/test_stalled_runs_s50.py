@@ -53,3 +53,17 @@ def test_without_loss_at_init_or_with_the_rules_off_nothing_changes():
     assert off.groups[0].per_width[0].largest_stable_lr == stalled["beta"].max()
     bare = fit_table(stalled.drop(columns="loss_at_init"), n_boot=50, seed=0)
     assert not any("loss at init" in w for w in bare.warnings)
+
+
+def test_without_loss_at_init_a_plateau_at_chance_is_said():
+    """No `loss_at_init` column: the stall rule cannot run, so runs that end at one loss above their curves' best
+    across sizes are named (a user review: "max stable" was a collapsed run's LR, the edge's exponent -0.65 for -0.5);
+    a table whose high-LR runs rise as real basins do says nothing."""
+    truth, stalled, _ = _sweeps()
+    said = [w for w in fit_table(stalled.drop(columns="loss_at_init"), n_boot=30, seed=0).warnings
+            if "collapsed to chance?" in w]
+    assert len(said) == 1 and f"({CHANCE - 0.004:.4g}, within 0.2%)" in said[0], said
+    clean = fit_table(truth.drop(columns="loss_at_init"), n_boot=30, seed=0).warnings
+    assert not any("collapsed to chance?" in w for w in clean), clean
+    with_init = fit_table(stalled, n_boot=30, seed=0).warnings
+    assert not any("collapsed to chance?" in w for w in with_init)
