@@ -39,6 +39,7 @@ from abcscale.fitting.scaling import dl_tau2
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.enums import LrMode
 from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
+from abcscale.schemas.theory import Alignment
 
 #: the loss band the residual drift to the target width must stay inside for C to count as width-independent.
 DRIFT_LOSS_BAND = 0.005
@@ -70,16 +71,16 @@ def theory_span_for_group(group: dict[str, Any], alignment: str | None) -> tuple
     cannot say in advance (the paper measured fits between the two: muP + Adam -1.15, NTK -0.71, mean-field
     -0.29, from -1 / -1/2, -1/2 / 0, -1/2 / 0). The table's alignment column says what its per-layer LRs
     assumed (the runner writes `full`), not what a global LR's training reached. An ``alignment`` the fit is
-    told (`--alignment`, REST `alignment`) is the hypothesis to test, and a numeric one in the table a measured
-    alignment: theory's point stands for both.
+    told (`--alignment`, REST `alignment`) is the hypothesis to test, and one in the table between full and none
+    a measured alignment: theory's point stands for both.
     """
     if alignment is not None:
         return None
     try:
         if LrMode.parse(str(group.get("lr_mode"))) is not LrMode.global_:
             return None
-        al = group.get("alignment")  # a name, or none given; numbers (even full's) are a measured alignment
-        if al is not None and str(al).strip().lower() not in ("full", "none"):
+        al = group.get("alignment")  # full or none (by name or by value), or none given
+        if al is not None and Alignment.parse(al) not in (Alignment.full(), Alignment.none()):
             return None
         ends = [theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), a, "global")
                 for a in ("full", "none")]
@@ -114,7 +115,9 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         consistent = law.fit.ci.low <= hi and law.fit.ci.high >= lo
     # carrying C unchanged means by theory's exponent (the table's alignment's, as recommend's analytic transfer
     # takes it), not by whichever point of the span the fit lies near: the drift is measured to it
-    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width, span)
+    independent, drift_note = _width_independent(consistent, law, th, s.target_width, base_width, span,
+                                                 "the table's alignment" if data.key.get("alignment") is not None
+                                                 else "full alignment, the default")
     warnings = [
         *([why] if why else []),
         *_alignment_note(data.key, s.alignment),
@@ -210,7 +213,8 @@ def _finite(x: float | None) -> float | None:
 
 
 def _width_independent(consistent: bool | None, law: LawPart | None, th: float | None, target: int | None,
-                       base_width: int, span: tuple[float, float] | None = None) -> tuple[bool | None, str | None]:
+                       base_width: int, span: tuple[float, float] | None = None,
+                       source: str = "the table's alignment") -> tuple[bool | None, str | None]:
     """May C be used unchanged at ``target``? Consistent with theory, and the residual drift there small.
 
     The drift |e - e_theory| log2(target / base) (octaves; e_theory the table's alignment's exponent even where
@@ -226,10 +230,12 @@ def _width_independent(consistent: bool | None, law: LawPart | None, th: float |
     drift = abs(law.exponent.estimate - th) * abs(math.log2(target / base_width))
     if drift > math.sqrt(DRIFT_LOSS_BAND / max(basin.k_left, basin.k_right)):
         if span is not None:  # consistent with the span, yet C carried by theory's point would miss
-            return False, (f"at width {target} C carried unchanged by theory's {th:g} (the table's alignment) "
-                           f"drifts {drift:.2g} octaves from the fitted law (exponent {law.exponent.estimate:.3g}, "
-                           f"inside theory's span {min(span):g}..{max(span):g}), past the {100 * DRIFT_LOSS_BAND:g}% "
-                           "loss band: use the fitted law's prediction there, not C with theory's exponent")
+            e = law.exponent.estimate
+            where = "inside" if min(span) <= e <= max(span) else "outside"
+            return False, (f"at width {target} C carried unchanged by theory's {th:g} ({source}) drifts {drift:.2g} "
+                           f"octaves from the fitted exponent {e:.3g} ({where} theory's span {min(span):g}.."
+                           f"{max(span):g}, its interval reaching it), past the {100 * DRIFT_LOSS_BAND:g}% loss band: "
+                           "use the prediction at that width (the fitted law), not C with theory's exponent")
         return False, (f"at width {target} the residual drift from theory's exponent ({th:g}: {drift:.2g} "
                        f"octaves) exceeds the {100 * DRIFT_LOSS_BAND:g}% loss band: treat the constant as "
                        "width-dependent there")

@@ -333,9 +333,9 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     kept = [w for w in tr.warnings if not w.startswith((GLOBAL_ALIGNMENT_NOTE, GLOBAL_C_NOTE))]
     fitted = g.law.exponent if g.law is not None else None
     if fitted is not None:
-        kept.append(f"global LR: every layer's LR is the fitted law's at this width (exponent {fitted:.3g} per "
-                    f"doubling of the width); the c column is theory's under {Alignment.parse(al).name} alignment "
-                    f"(c = {sol.global_c:g}), which the epsilons follow")
+        kept.append(f"global LR: every layer's LR is the prediction's at this width, its law LR ~ width^{fitted:.3g} "
+                    f"(x{2.0 ** fitted:.3g} per doubling); the c column is theory's under {Alignment.parse(al).name} "
+                    f"alignment (c = {sol.global_c:g}), which the epsilons follow")
     return tr.model_copy(update={"warnings": kept}), notes
 
 

@@ -40,6 +40,8 @@ BLOWUP_FACTOR = 1.5
 #: blow-up that collapsed to chance, uniform predictions, without a NaN), which the blow-up rule misses when the
 #: best run is itself not far under chance (a short run: best 4.5 against chance 5.5)
 STALL_FRACTION = 0.01
+#: ... and that kept less than this share of what its curve's best run learned (init - best)
+STALL_KEPT = 0.1
 
 
 def option(field: str) -> str:
@@ -259,7 +261,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
-                 *_plateau(df, m, v), *_budget_with_size(df, m, v),
+                 *_plateau(df, m, v, blowup), *_budget_with_size(df, m, v),
                  *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m)]
     finally:
         _GIVEN_ROWS.reset(token)
@@ -536,18 +538,24 @@ def _broken_below_best(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[st
 
 #: runs above their curves' best LR within this share of one loss, across sizes, form a plateau (_plateau)
 PLATEAU_SPREAD = 0.002
+#: ... at least this multiple of those curves' best (chance sits far above a trained optimum)
+PLATEAU_ABOVE = 1.1
 
 
-def _plateau(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+def _plateau(df: pd.DataFrame, m: ColumnMapping, v: _Valid, blowup: float | None) -> list[str]:
     """A note for runs that look collapsed to chance in a table without ``loss_at_init`` (the stall rule's column):
     above their curve's best LR, at two sizes or more, three runs or more ending at one loss (within
-    PLATEAU_SPREAD), above every one of those curves' best, each curve's plateau its largest trained LRs (a flat
-    tail, not a loss some rising curves pass through). A real basin rises with the LR and its level falls with the
-    size; chance does neither. Counted as trained, they put "max stable" and the stability edge at the grid's
-    top (a user review: the edge's exponent -0.65 for a truth of -0.5)."""
-    if "loss_at_init" in df.columns or m.loss_col == "loss_at_init":
+    PLATEAU_SPREAD), at least PLATEAU_ABOVE x every one of those curves' best, each curve's plateau its two or more
+    largest trained LRs (a flat tail, not a loss some rising curves pass through, nor one cell's seeds). A real
+    basin rises with the LR and its level falls with the size; chance does neither. Rows whose loss at init the
+    stall rule reads (a finite value, the blow-up rules on) are its, not this note's. Counted as trained, they
+    put "max stable" and the stability edge at the grid's top (a user review: the edge's exponent -0.65 for a
+    truth of -0.5)."""
+    if m.loss_col == "loss_at_init":
         return []
     ok = _trained(v)
+    if blowup is not None and "loss_at_init" in df.columns:
+        ok = ok & ~np.isfinite(_to_number(df["loss_at_init"]).to_numpy(dtype=float))
     keys = df[[*v.group_cols, m.size_col, *v.constants]]
     best, lr_best = _curve_best(keys, v.lr, v.loss, ok, "min")
     above = ok & (v.lr > lr_best) & (v.loss > 0)
@@ -563,14 +571,17 @@ def _plateau(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         # each curve's plateau is its tail: no run off the level at a larger LR on that curve
         top_off = {c: float(np.max(v.lr[rows[(curve[rows] == c) & ~on]], initial=-np.inf)) for c in curve[rows[on]]}
         near = np.array([r for r, o in zip(rows, on, strict=True) if o and v.lr[r] > top_off[curve[r]]], dtype=int)
+        tails = {c: np.unique(v.lr[near[curve[near] == c]]).size for c in np.unique(curve[near])}
+        near = near[np.array([tails[c] >= 2 for c in curve[near]], dtype=bool)] if near.size else near
         sizes = np.unique(v.width[near])
-        if near.size >= 3 and sizes.size >= 2 and level > 1.02 * float(np.max(best[near])):
+        if near.size >= 3 and sizes.size >= 2 and level >= PLATEAU_ABOVE * float(np.max(best[near])):
             mask = np.zeros(len(df), bool)
             mask[near] = True
             out.append(f"{near.size} run(s) above their curve's best LR, at {sizes.size} sizes, end at one loss "
                        f"({level:.4g}, within {100 * PLATEAU_SPREAD:g}%): collapsed to chance? They count as trained, "
-                       f"so \"max stable\" and the stability edge may sit too high ({_rows(mask)}); give a "
-                       "`loss_at_init` column (such runs then count as diverged) or mark them diverged")
+                       f"so \"max stable\" and the stability edge may sit too high ({_rows(mask)}); "
+                       + ("mark them diverged" if blowup is None else "give a `loss_at_init` column (such runs then "
+                          "count as diverged) or mark them diverged"))
     return out
 
 
@@ -1085,15 +1096,18 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
 
 def _stalled(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, init: np.ndarray,
              diverged: np.ndarray) -> np.ndarray:
-    """Runs at a larger LR than their curve's best that ended within STALL_FRACTION of their loss at init, on a
-    curve whose best run learned (ended more than that under its own loss at init). The slow end of the grid is
-    never marked: a tiny LR learns little too."""
+    """Runs at a larger LR than their curve's best that ended within STALL_FRACTION of their loss at init, keeping
+    under STALL_KEPT of what the curve's best learned, on a curve whose best run learned (ended more than
+    STALL_FRACTION under its own loss at init). The slow end of the grid is never marked: a tiny LR learns little
+    too. (A review: where the best is only 3-6% under init, runs keeping a fifth of its gain were marked.)"""
     ok = ~diverged & np.isfinite(loss)
     best, lr_best = _curve_best(keys, lr, loss, ok, "min")
     frame = keys.assign(_init=np.where(ok & (loss == best), init, np.nan))
     init_best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_init"].transform("max").to_numpy()
     learned = np.isfinite(init_best) & (best < init_best - STALL_FRACTION * np.abs(init_best))
-    return ok & learned & np.isfinite(init) & (lr > lr_best) & (loss >= init - STALL_FRACTION * np.abs(init))
+    kept_little = (init - loss) < STALL_KEPT * (init_best - best)
+    return (ok & learned & np.isfinite(init) & (lr > lr_best) & kept_little
+            & (loss >= init - STALL_FRACTION * np.abs(init)))
 
 
 def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:
@@ -1166,7 +1180,8 @@ def _stalled_note(v: _Valid) -> list[str]:
     if v.stalled is None or not v.stalled.any():
         return []
     return [f"{int(v.stalled.sum())} run(s) at a larger LR than their curve's best ended within "
-            f"{100 * STALL_FRACTION:g}% of their loss at init (learned nothing: stalled, as a run that collapsed to "
+            f"{100 * STALL_FRACTION:g}% of their loss at init, with under {100 * STALL_KEPT:g}% of the best run's "
+            f"gain (learned nothing: stalled, as a run that collapsed to "
             f"chance does) and count as diverged: {_rows(v.stalled)}. To keep them, turn the blow-up rules off "
             f"({option('blowup')} 0)"]
 

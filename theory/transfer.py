@@ -86,7 +86,7 @@ def transfer(
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
         global_c=sol.global_c, unique=sol.unique,
         warnings=[*_warnings(sol, mode),
-                  *_global_alignment(parameterization, opt, sol, mode, rho, c_override, alignment),
+                  *_global_alignment(parameterization, opt, sol, mode, rho, c_override),
                   *_ignored(base, opt, e_l), *_alignment_range(alignment)],
         weight_decay_mode=base.weight_decay_mode if carries else None,
     )
@@ -139,15 +139,13 @@ GLOBAL_ALIGNMENT_NOTE = "global LR: its exponent"
 
 
 def _global_alignment(parameterization: Parameterization | str | ABTable, opt: Optimizer, sol: ExponentSolution,
-                      mode: LrMode, rho: float, c_override: dict[Layer, float] | None,
-                      alignment: Alignment | str | None) -> list[str]:
+                      mode: LrMode, rho: float, c_override: dict[Layer, float] | None) -> list[str]:
     """A global LR's exponent under the other named alignment, where it differs: which holds depends on how aligned
     training becomes, which theory cannot say in advance (the paper's global-LR fits for Adam fall between the two
     or past them: standard -0.94, NTK -0.71, muP -1.15, mean-field -0.29 against -1 / -1/2, -1/2 / 0, -1 / -1/2,
     -1/2 / 0), so one number is not the whole answer; the fitter's prior spans both (``GroupFit.theory_span``).
-    A numeric alignment is a measured one (as the fitter reads it): its answer stands."""
-    named = alignment is None or isinstance(alignment, Alignment) or str(alignment).strip().lower() in ("full", "none")
-    if mode is not LrMode.global_ or c_override or rho == 1 or not named or sol.alignment.name not in ("full", "none"):
+    An alignment between the two (numbers, a measured one) has its own answer, said alone."""
+    if mode is not LrMode.global_ or c_override or rho == 1 or sol.alignment.name not in ("full", "none"):
         return []
     other = "none" if sol.alignment.name == "full" else "full"
     c_other = solve_exponents(parameterization, opt, other).global_c
@@ -155,10 +153,10 @@ def _global_alignment(parameterization: Parameterization | str | ABTable, opt: O
         return []
     ratio = rho ** (sol.global_c - c_other)  # the other alignment's LR over this one's at the target width
     this, said = ("full", "no") if other == "none" else ("no", "full")
-    return [f"{GLOBAL_ALIGNMENT_NOTE} -{sol.global_c:g} assumes {this} alignment; under {said} alignment "
-            f"it is -{c_other:g}, an LR {ratio:.3g}x this one at this width. Which holds depends on how aligned "
-            "training becomes (the paper's global-LR fits for Adam lie between the two, or past them): sweep a few "
-            "widths and fit (the fit's band spans both), or use per-layer LRs"]
+    return [f"{GLOBAL_ALIGNMENT_NOTE} {-sol.global_c + 0.0:g} assumes {this} alignment; under {said} alignment "
+            f"it is {-c_other + 0.0:g}, an LR {ratio:.3g}x this one at this width. Which holds depends on how aligned "
+            "training becomes (measured global-LR exponents lie between the two, or past them): sweep a few widths "
+            "and fit (the fit's band spans both), or use per-layer LRs"]
 
 
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:

@@ -34,7 +34,8 @@ def test_recommend_from_a_fit_says_the_fitted_exponent_not_theorys(fitted):
     assert out.exit_code == 0, out.output
     text = " ".join(out.output.split())
     assert "one global LR shrinks" not in text and "assumes full alignment" not in text
-    assert "every layer's LR is the fitted law's at this width (exponent -0.5" in text
+    assert "every layer's LR is the prediction's at this width, its law LR ~ width^-0.5" in text
+    assert "(x0.7" in text
     # the fixed role's footnote in global mode: the one LR, not the vector row's base-width numbers
     assert "the one global LR, as every row" in text and "base-width numbers at every width" not in text
     rec = json.loads(runner.invoke(app, ["recommend", "--fit", str(d / "fit" / "fit.json"), "-n", "8192",
@@ -53,8 +54,9 @@ def test_a_consistent_global_fit_says_why_c_is_not_carried(fitted):
     _, output = fitted
     text = " ".join(output.split())
     assert "consistent" in text
-    assert "C carried unchanged by theory's -1 (the table's alignment) drifts" in text
-    assert "use the fitted law's prediction there" in text
+    # the table has no alignment column: theory's -1 is the default's
+    assert "C carried unchanged by theory's -1 (full alignment, the default) drifts" in text
+    assert "theory's span -1..-0.5, its interval reaching it" in text and "use the prediction at that width" in text
 
 
 def test_check_says_an_lr_inside_the_tolerance_but_outside_the_band(fitted, tmp_path):

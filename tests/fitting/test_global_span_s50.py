@@ -35,9 +35,10 @@ def test_theory_span_is_the_global_exponents_under_full_and_no_alignment():
     # a numeric alignment is a measured one: theory's point stands
     assert theory_span_for_group(GLOBAL, "0.5,1,0.5") is None
     assert theory_span_for_group({**GLOBAL, "alignment": "1,1,1"}, None) is None
-    # even numbers equal to full's or none's are a measured alignment (a review: '1,0.5,1' got the span)
-    assert theory_span_for_group({**GLOBAL, "alignment": "1,0.5,1"}, None) is None
-    assert theory_span_for_group({**GLOBAL, "alignment": "0.5,0.5,0.5"}, None) is None
+    # numbers are read by value, as the transfer reads them: full's and none's are full and none, others measured
+    assert theory_span_for_group({**GLOBAL, "alignment": "1,0.5,1"}, None) == (-1.0, -0.5)
+    assert theory_span_for_group({**GLOBAL, "alignment": "0.5,0.5,0.5"}, None) == (-1.0, -0.5)
+    assert theory_span_for_group({**GLOBAL, "alignment": "0.75,0.5,0.75"}, None) is None
     assert theory_span_for_group({**GLOBAL, "alignment": " Full "}, None) == (-1.0, -0.5)
     assert theory_span_for_group({**GLOBAL, "optimizer": "nonsense"}, None) is None
 
@@ -220,10 +221,14 @@ def test_an_analytic_global_lr_says_the_other_alignments_answer():
     note = [w for w in theory.transfer("mup", "adam", base, 2048, "full", "global").warnings
             if w.startswith("global LR: its exponent")]
     assert len(note) == 1 and "-1 assumes full alignment" in note[0] and "-0.5, an LR 8x" in note[0], note
+    # signs as exponents read (a review: NTK + SGD said "-0 ... --0.5")
+    ntk = " ".join(theory.transfer("ntk", "sgd", base, 2048, "full", "global").warnings)
+    assert "its exponent 0 assumes full alignment; under no alignment it is 0.5, an LR 8x" in ntk, ntk
+    assert "--" not in ntk and "-0 " not in ntk
     other = theory.transfer("mup", "adam", base, 2048, "none", "global").warnings
     assert any("-0.5 assumes no alignment" in w and "-1, an LR 0.125x" in w for w in other), other
     for args in (("mup", "adam", "full", "per_layer"), ("mup", "sgd", "full", "global"),
-                 ("mup", "adam", "1,0.5,1", "global")):
+                 ("mup", "adam", "0.75,0.5,0.75", "global")):
         tr = theory.transfer(args[0], args[1], base, 2048, args[2], args[3])
         assert not any(w.startswith("global LR: its exponent") for w in tr.warnings), (args, tr.warnings)
     assert not any(w.startswith("global LR: its exponent")
