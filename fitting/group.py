@@ -108,7 +108,6 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     law = law_part(per, base_width, s, rng, th, span)
     edge = edge_part(per, base_width, s, rng)
     constants, constant_notes = constant_fits(data, anchors, base_width, s, rng)
-    # consistent: the exponent's interval holds theory's exponent, or reaches into theory's span
     consistent = None
     if law is not None and th is not None:  # the interval holds theory's exponent, or reaches into its span
         lo, hi = (th, th) if span is None else span
