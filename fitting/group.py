@@ -274,7 +274,8 @@ def _shape_note(per: PerWidth) -> list[str]:
     if shared_variance([per[w][1].shared_var for w in ok]) == 0.0:  # none, or no more than chance makes
         return []
     return [f"the loss basin is not quadratic at width(s) {', '.join(map(str, bad))} (the local fit misses the "
-            "cells beyond the seed noise; typically steeper on one side of the optimum): their intervals take the "
+            "cells beyond the seed noise, or a cubic term shows it lopsided: typically steeper on one side of the "
+            "optimum): their intervals take the "
             "fit's residuals, and the asymmetric model where the grid allows it. Its vertex can still sit off the "
             "optimum by the same amount at every width (0.1 octave low at 2.5x asymmetry on a half-octave grid), "
             "which leaves the exponent alone and moves the constant and every prediction: their intervals carry "

@@ -11,10 +11,11 @@ GROUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}  #
 
 
 def _wide(group):
-    # the truth 0 on 3 widths with one width 0.15 octave off the line: the free fit (1 df) is wide and does
-    # not reject theory's span (-1 to -0.5, full to no alignment), but the prior test does
+    # the truth 0 on 3 widths with one width 0.25 octave off the line: the free fit (1 df) is wide and does not
+    # reject theory's span (-1 to -0.5, full to no alignment), but the prior test does (0.15 octave off did, until
+    # session 51's sharper slope bounds made the free fit reject the span outright)
     sw = synthetic_sweep(widths=(32, 64, 128), base_width=32, exponent=0.0, seeds=2, step=0.5, half_range=2.5,
-                         group=group, offsets={64: 0.15})
+                         group=group, offsets={64: 0.25})
     g = fit_table(sw, target_width=1024, n_boot=20).groups[0]
     return g, next(w for w in g.prediction.warnings if "octaves of LR: too wide" in w)
 

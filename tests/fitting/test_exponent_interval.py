@@ -18,7 +18,9 @@ W5 = (32, 64, 128, 256, 512)
 def test_a_correctly_specified_sweep_gets_a_sharp_interval_that_still_covers():
     row = exponent_study(40, seed=1, widths=W5, seeds=3, jitter_sd=0.0)
     assert row.coverage >= 0.85  # a 95% interval: 40 trials put 34 or more inside 99% of the time
-    assert row.median_width <= 0.12  # 0.15 with the scale held at 1, 0.10 now
+    # 0.15 with the scale held at 1, 0.10 then; 0.05 since a width whose basin is lopsided (these sweeps' basins
+    # are 1-2.5x asymmetric) bounds the slope by its seed noise alone, its shape error being shared (session 51)
+    assert row.median_width <= 0.08
 
 
 def test_a_theory_off_by_half_is_caught_on_a_one_seed_1_3_10_grid():

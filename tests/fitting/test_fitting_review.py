@@ -67,7 +67,9 @@ def test_a_quadratic_basin_keeps_its_sharp_intervals():
         g = abcscale.fit(_asym(200 + r, 1.0), n_boot=100, seed=r).groups[0]
         shared += g.law.shared_var > 0
         said += any("not quadratic" in w for w in g.warnings)
-    assert shared <= 1 and said <= 1  # a false alarm is a binomial tail under 5% (1 in 40 fits measured)
+    # a false alarm is a binomial tail: with the asymmetry test beside the lack-of-fit one (session 51) 3 of 40
+    # fits measured (1 of 40 before); 3 or more of 12 has about 2% chance at that rate
+    assert shared <= 2 and said <= 2
 
 
 @pytest.mark.parametrize(("asymmetry", "least"), [(1.0, 0.9), (2.5, 0.85)])
