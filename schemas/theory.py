@@ -41,7 +41,11 @@ class Alignment(Frozen):
     """
 
     alpha: float = Field(ge=0, le=2, allow_inf_nan=False)
-    omega: float = Field(ge=0, le=2, allow_inf_nan=False)
+    #: at most 1/2: a random init matrix's operator norm is sqrt(n) times its RMS entry, and above 1/2 every hidden
+    #: layer in series would grow the activations' change by n^(omega - 1/2) (no stable exponents)
+    omega: float = Field(ge=0, le=0.5, allow_inf_nan=False,
+                         description="W dz alignment, at most 1/2 (a random init matrix's norm is sqrt(n) times its "
+                                     "RMS entry; 1/2 under both full and no alignment)")
     u: float = Field(ge=0, le=2, allow_inf_nan=False)
 
     @classmethod

@@ -11,6 +11,8 @@ activation changes :math:`\Delta z_l \sim n^{-r_l}` and the logits stay bounded:
 
     0 \le r_h \le \min(U_h - \alpha,\; U_h + r_1 - u,\; 1/2 + r_1 - \omega)
 
+    U_h \ge u, \quad \omega \le 1/2 \quad \text{(hidden layers in series: } r_l \text{ from } r_{l-1} = r_h)
+
     0 \le \min(a_{L+1} + b_{L+1} + r_h - \omega,\; U_{L+1} - \alpha,\; U_{L+1} + r_h - u)
 
 and, for an optimizer whose update carries the backprop exponent G (SGD),
@@ -93,6 +95,10 @@ def _constraints(ab: ABTable, rules: LayerRules, al: Alignment) -> tuple[np.ndar
         U[H] - a_[H].alpha - r[H],                  # r_h <= U_h - alpha
         U[H] + r[E] - a_[H].u - r[H],               # r_h <= U_h + r_1 - u
         r[E] + 0.5 - al.omega - r[H],               # r_h <= 1/2 + r_1 - omega
+        # hidden layers in series: r_l <= U_h + r_{l-1} - u and 1/2 + r_{l-1} - omega with r_{l-1} = r_h, so
+        # U_h >= u and omega <= 1/2 (implied by the first rule when u <= alpha; binding when u > alpha)
+        U[H] - a_[H].u,                             # r_h <= U_h + r_h - u
+        _Affine(np.zeros(_N), 0.5 - al.omega),      # r_h <= 1/2 + r_h - omega
         r[H] + (ab_out - al.omega),                 # logits: a+b + r_L - omega
         U[R] - a_[R].alpha,                         # logits: U_o - alpha
         U[R] + r[H] - a_[R].u,                      # logits: U_o + r_L - u
@@ -140,7 +146,7 @@ class ExponentSolution:
     ``global_c`` is the smallest c shared by all layers (one global LR); ``binding_layer`` the layer
     with the largest per-layer c. The two agree when each layer's constraint is its own (u <= alpha); with
     u > alpha the constraints couple, and one shared c may be stable below the largest per-layer one (standard
-    + Adam at (1/2, 1/2, 1): per-layer (0, 1, 1), shared 3/4).
+    + Muon at (1/2, 1/2, 1): per-layer (0, 0, 1), shared 1/2).
     """
 
     ab: ABTable
@@ -207,6 +213,11 @@ def nearest_optimal(
 
 @functools.lru_cache(maxsize=1024)
 def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> ExponentSolution:
+    if al.omega > 0.5:
+        raise ValueError(f"alignment omega = {al.omega:g} > 1/2: every hidden layer in series would grow the "
+                         "activations' change by n^(omega - 1/2), which no learning rate undoes (no stable "
+                         "exponents); omega, the initial weights' alignment with the activations' change, is at most "
+                         "1/2 (under both full and no alignment)")
     A, b = _constraints(ab, rules, al)
     bounds = _bounds(rules)
     lower = {layer: clean(_lp(_unit(layer), A, b, bounds)[_C[layer]]) for layer in LAYERS}

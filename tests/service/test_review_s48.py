@@ -33,6 +33,6 @@ def test_a_tuned_bodys_alignment_is_compared_by_its_numbers(client):
     res = client.post("/v1/recommend", json={"alignment": {"alpha": 1, "omega": 0.5, "u": 1}, "width": 1024,
                                              "tuned": TUNED})
     assert res.status_code == 200, res.text
-    res = client.post("/v1/recommend", json={"alignment": {"alpha": 1, "omega": 1, "u": 1}, "width": 1024,
+    res = client.post("/v1/recommend", json={"alignment": {"alpha": 1, "omega": 0.5, "u": 0.75}, "width": 1024,
                                              "tuned": TUNED})
-    assert res.status_code == 422 and "tuned for full, not 1,1,1" in res.json()["detail"][0]["msg"]
+    assert res.status_code == 422 and "tuned for full, not 1,0.5,0.75" in res.json()["detail"][0]["msg"]

@@ -327,10 +327,12 @@ def test_the_nearest_point_of_a_non_unique_optimum():
     from abcscale.theory.solver import nearest_optimal, solve_exponents
 
     E, H, R = Layer.embedding, Layer.hidden, Layer.readout
+    # u = 1.5 > alpha = 1: hidden layers in series pin c_h at u (1.5); embedding and readout trade on
+    # c_E + c_R = 1.5 with c_E in [0, 1/2]
     face = [1.0, 0.5, 1.5]
     assert not solve_exponents("standard", "adam", face).unique
-    assert nearest_optimal("standard", "adam", face, {E: 0.5, H: 1.0, R: 1.5}) == {E: 0.5, H: 1.0, R: 1.5}
-    near = nearest_optimal("standard", "adam", face, {E: 0.0, H: 1.0, R: 1.5})  # total 2.5 < the least stable 3
-    assert sum(near.values()) == pytest.approx(3.0) and max(abs(near[E]), abs(near[H] - 1.0)) == pytest.approx(0.25)
+    assert nearest_optimal("standard", "adam", face, {E: 0.25, H: 1.5, R: 1.25}) == {E: 0.25, H: 1.5, R: 1.25}
+    near = nearest_optimal("standard", "adam", face, {E: 0.0, H: 1.5, R: 1.0})  # total 2.5 < the least stable 3
+    assert sum(near.values()) == pytest.approx(3.0) and max(abs(near[E]), abs(near[R] - 1.0)) == pytest.approx(0.25)
     unique = solve_exponents("mup", "adam")
     assert nearest_optimal("mup", "adam", None, {E: 0.3, H: 0.7, R: 0.1}) == pytest.approx(unique.c)

@@ -31,13 +31,42 @@ def test_transfer_global_mode_uses_binding_exponent():
 
 
 def test_the_global_warning_does_not_call_the_shared_c_a_layer_s_when_u_exceeds_alpha():
-    """u > alpha couples the layers' constraints: standard + Adam at (1/2, 1/2, 1) shares c = 3/4 while the
-    per-layer c is (0, 1, 1); the warning said "follows the binding layer (hidden, c=0.75)" (session 32's review)."""
+    """u > alpha can let one shared c sit below the largest per-layer c: standard + Muon at (1/2, 1/2, 1) has
+    per-layer (0, 0, 1) and shares 1/2; the warning said "follows the binding layer (hidden, c=0.75)" of an
+    Adam case (session 32's review) that hidden layers in series (session 51) pin at 1."""
     base = BaseConfig(width=256, beta=1e-3)
-    rec = theory.transfer("standard", "adam", base, 4096, "0.5,0.5,1", "global")
+    rec = theory.transfer("standard", "muon", base, 4096, "0.5,0.5,1", "global")
     said = next(w for w in rec.warnings if "global LR" in w)
-    assert "n^-0.75" in said and "hidden's, 1" in said
-    assert [s.lr for s in rec.layers] == pytest.approx([1e-3 * 16 ** -0.75] * 3)
+    assert "n^-0.5" in said and "readout's, 1" in said
+    assert [s.lr for s in rec.layers] == pytest.approx([1e-3 * 16 ** -0.5] * 3)
+
+
+def test_hidden_layers_in_series_bind_when_u_exceeds_alpha():
+    """Reference section 2's recursion r_l <= U_h + r_{l-1} - u, l = 2..L, with every hidden layer alike, needs
+    U_h >= u: with one hidden rule tied to the embedding alone, muP + Adafactor at (1/2, 1/2, 1) gave the hidden
+    layers c = 0 (1e-3 at 64x the base width; unstable with two hidden matrices in series) and standard + Adam a
+    shared c of 3/4 (a theory review, session 51)."""
+    from abcscale.theory.solver import solve_exponents
+
+    ada = solve_exponents("mup", "adafactor", "0.5,0.5,1")
+    assert ada.c[Layer.hidden] == 0.5 and ada.global_c == 0.5
+    rec = theory.transfer("mup", "adafactor", BaseConfig(width=64, beta=1e-3), 4096, "0.5,0.5,1")
+    assert rec["hidden"].lr == pytest.approx(1e-3 * 64 ** -0.5)
+    for p, opt, shared in (("standard", "adam", 1.0), ("mup", "adam", 1.0), ("ntk", "adam", 0.5),
+                           ("standard", "adafactor", 0.5), ("mean_field", "adam", 0.5)):
+        assert solve_exponents(p, opt, "0.5,0.5,1").global_c == shared, (p, opt)
+    for alignment in ("full", "none"):  # u <= alpha: the published tables, unchanged
+        assert solve_exponents("standard", "adam", alignment).global_c == {"full": 1.0, "none": 0.5}[alignment]
+    with pytest.raises(ValueError, match="less than or equal to 0.5"):  # omega > 1/2: no layer in series is stable
+        solve_exponents("mup", "adam", "1,0.75,1")
+    from abcscale.schemas.theory import Alignment
+    from abcscale.theory.rules import layer_rules
+    from abcscale.theory.solver import _solve
+    from abcscale.theory.tables import ab_table
+
+    past = Alignment.model_construct(alpha=1, omega=0.75, u=1)  # past the schema: the solver says it too
+    with pytest.raises(ValueError, match="no stable exponents"):
+        _solve(ab_table("mup"), Optimizer.adam, layer_rules("adam"), past)
 
 
 def test_transfer_rejects_bad_width():
@@ -78,7 +107,7 @@ def test_the_theory_table_gives_each_layer_s_range_where_the_answer_is_not_uniqu
     from abcscale.theory import theory_table
 
     rows = {r.layer.value: r for r in theory_table(["standard"], ["adam"], ["0.5,0.5,1"])}
-    assert {k: r.c_range for k, r in rows.items()} == {"embedding": (0.0, 0.5), "hidden": (0.5, 1.0),
+    assert {k: r.c_range for k, r in rows.items()} == {"embedding": (0.0, 0.5), "hidden": (1.0, 1.0),
                                                        "readout": (0.5, 1.0)}
     assert all(not r.unique for r in rows.values())
     assert all(r.c_range is None for r in theory_table(["mup"], ["adam"], ["full"]))
