@@ -165,13 +165,31 @@ def _adafactor(lr: float | Schedule, floor: float | None) -> optax.GradientTrans
 def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: float, beta: float,
           layout: str) -> optax.GradientTransformation:
     """optax's ``contrib.muon`` on the hidden role: orthogonalised Nesterov momentum times the spectral shape
-    factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on the 2-D
-    matrices, AdamW on any other hidden tensor (a conv kernel, a stacked layer), as the runner does."""
-    # which axis is the fan-in (reduced by the matrix product) and which the fan-out, by layout
-    dims = contrib.MuonDimensionNumbers(*((0, 1) if layout == "jax" else (1, 0)))
+    factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on every hidden
+    tensor of two or more axes (:func:`_muon_dims`), as theory's hidden exponent for Muon assumes."""
+    def dims(params: Params) -> Params:
+        return jax.tree_util.tree_map_with_path(
+            lambda path, x: _muon_dims("/".join(_key(k) for k in path), x.shape, layout), params)
+
     return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
-                        adam_weight_decay=wd, muon_weight_dimension_numbers=lambda params: jax.tree.map(
-                            lambda x: dims if x.ndim == 2 else None, params))
+                        adam_weight_decay=wd, muon_weight_dimension_numbers=dims)
+
+
+def _muon_dims(name: str, shape: tuple[int, ...], layout: str) -> contrib.MuonDimensionNumbers | None:
+    """Which axes Muon orthogonalises over (the fan-in, reduced) and into (the fan-out); the rest are a stack's
+    own matrices, each orthogonalised alone. A flax conv kernel [*kernel, in, out] is one [kernel x in, out]
+    matrix (Keller Jordan's Muon flattens conv filters alike), a ``lax.scan`` stack [depth, in, out] depth
+    matrices, torch's [out, in, *kernel] one [out, in x kernel]. Muon's hidden LR (c = 0 under muP) is derived
+    for that orthogonalised step: these tensors trained with AdamW's at Muon's LR, 16x too large at 16x the base
+    width under muP (a review, session 51)."""
+    nd = len(shape)
+    if nd < 2:
+        return None
+    if layout == "jax":
+        if nd >= 3 and _CONV.search(name):
+            return contrib.MuonDimensionNumbers(tuple(range(nd - 1)), nd - 1)
+        return contrib.MuonDimensionNumbers(nd - 2, nd - 1)
+    return contrib.MuonDimensionNumbers(tuple(range(1, nd)) if nd > 2 else 1, 0)
 
 
 def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = None, b1: float | None = None,
@@ -185,7 +203,7 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     ``weight_decay_mode`` is ``independent``, ``optax.add_decayed_weights`` after the LR.
 
     ``lion`` is ``optax.lion`` on every role. ``muon`` is ``optax.contrib.muon`` on the hidden role (Muon on its
-    2-D matrices, ``layout`` saying which axis is the fan-in; AdamW on any other hidden tensor) and
+    matrices, ``layout`` saying which axis is the fan-in; a conv kernel flattened, a scan stack per layer) and
     ``optax.adamw`` with the role's epsilon on the embedding, readout and vector-like roles: the hybrid the
     runner trains (``abcscale sweep -o muon``) and docs/theory.md section 11 derives."""
     label_tree = labels(spec, params, rules=rules, layout=layout)

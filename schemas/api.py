@@ -408,11 +408,12 @@ class FitOptions(_Request):
                                       "not a string ('ALPHA,OMEGA,U' is the CLI's --alignment and a form field's)")
         try:
             return Alignment.parse(v)
-        except ValidationError as exc:  # a number out of its range [0, 2]
-            raise ValueError(f"'full', 'none' or ALPHA,OMEGA,U with each in [0, 2], got {v[:40]!r} "
+        except ValidationError as exc:  # a number out of its range
+            raise ValueError(f"'full', 'none' or ALPHA,OMEGA,U with alpha and u in [0, 2], omega in [0, 1/2], got "
+                             f"{v[:40]!r} "
                              f"({exc.errors(include_url=False)[0]['msg']})") from None
         except ValueError:
-            raise ValueError(f"'full', 'none' or ALPHA,OMEGA,U (three numbers, e.g. 0.5,1,0.5), got "
+            raise ValueError(f"'full', 'none' or ALPHA,OMEGA,U (three numbers, e.g. 0.75,0.5,0.75), got "
                              f"{v[:40]!r}") from None
 
     _distinct_covariates = field_validator("covariates")(distinct_covariates)

@@ -203,7 +203,8 @@ async def _invalid(request: Request, exc: Exception) -> Response:
 _PATTERNS_SAID = {
     IDEMPOTENCY_HEADER: "must be 1-255 printable ASCII characters (a UUID, say), bare or as a quoted structured-field "
                         "string",
-    "alignment": "must be 'full', 'none' or 'ALPHA,OMEGA,U' (three decimals in [0, 2], e.g. 1,0.5,1)",
+    "alignment": "must be 'full', 'none' or 'ALPHA,OMEGA,U' (decimals: alpha and u in [0, 2], omega in [0, 1/2]; "
+                 "e.g. 1,0.5,1)",
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from abcscale.schemas.enums import LAYERS, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents, LayerSetting, Transfer
 from abcscale.theory.epsilon import layer_epsilons
 from abcscale.theory.rules import layer_rules
@@ -104,6 +104,8 @@ def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -
     given = "epsilon" in base.model_fields_set or base.epsilon != type(base).model_fields["epsilon"].default
     if all(e is None for e in e_l.values()) and given:
         out.append(f"epsilon: {opt.value} has no epsilon; the {base.epsilon:g} given changes nothing")
+    if all(e is None for e in e_l.values()) and base.epsilon_mode is not EpsilonMode.per_layer:
+        out.append(f"epsilon_mode: {opt.value} has no epsilon; {base.epsilon_mode.value} changes nothing")
     if _carries_decay(opt, base) and "weight_decay" not in base.model_fields_set and not base.weight_decay:
         # a 0 in the table reads as advice; it is only what was given (nothing): abcscale transfers a decay
         out.append(f"weight_decay: none given, so 0 at every layer; {opt.value}'s decay is not chosen here, only "
@@ -120,9 +122,10 @@ def _scaling(c: float) -> str:
 
 
 def _alignment_range(alignment: Alignment | str | None) -> list[str]:
-    """A note for an alignment outside none..full (each of alpha, omega, u in [1/2, 1]): the algebra takes any
-    value in [0, 2], but a product of n terms aligns between independent (1/2) and fully (1); past either end the
-    exponents, hence the LRs, follow from a regime no training shows (2,2,2 gives the hidden c = 3)."""
+    """A note for an alignment outside none..full (each of alpha, omega, u in [1/2, 1]): the algebra takes alpha
+    and u in [0, 2] (omega at most 1/2), but a product of n terms aligns between independent (1/2) and fully (1);
+    past either end the exponents, hence the LRs, follow from a regime no training shows (2,2,2 gave the hidden
+    c = 3, before omega > 1/2 was refused)."""
     a = Alignment.parse(alignment)
     off = [f"{name} {v:g}" for name, v in (("alpha", a.alpha), ("omega", a.omega), ("u", a.u)) if not 0.5 <= v <= 1]
     if not off:

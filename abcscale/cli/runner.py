@@ -165,6 +165,12 @@ def sweep(
                           f"{out} were trained at base width {', '.join(map(str, bases))}: none of them is reused; "
                           f"pin --base-width {bases[0]} to keep them and train only the new runs", highlight=False,
                           soft_wrap=True)
+    if spec.weight_decay and not spec.constants.weight_decay:
+        # one flag name, two meanings (a review, session 51): recommend's --weight-decay is the transferred one
+        err_console.print(f"[yellow]note:[/] --weight-decay {spec.weight_decay:g} is an independent decay on every "
+                          "parameter (wd x W a step, gains included, the same at every width); the per-layer decay "
+                          "that recommend --weight-decay transfers is the spec's constants.weight_decay (TOML "
+                          "sweep.constants)", highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
     try:
         with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each

@@ -53,7 +53,9 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
     """
     tr = theory.transfer(req.parameterization, req.optimizer, req.base, req.width, req.alignment, req.lr_mode)
     groups = groups_of(tr, req.form, req.rules, req.base.epsilon_mode)
-    return Recommendation(**dict(tr), source="theory", beta=req.base.beta, groups=groups)
+    # the form's caveats (a mup setup that agrees at one width only, ...) where a CI step reads them, once
+    warnings = list(dict.fromkeys([*tr.warnings, *groups.warnings]))
+    return Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups)
 
 
 def groups_of(tr: Transfer, form: Form | str = Form.abc, rules: Iterable[GroupRule] | None = None,
@@ -92,8 +94,8 @@ def recommend_from_fit(
     # the band says what made it (theory's prior or the widths alone) and why it is unreliable, as fields,
     # so --strict and REST `strict` need not parse the warnings
     band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers}, g.law)
-    return Recommendation(**{**dict(tr), "warnings": warnings}, source="fit", beta=pred.lr, band=band,
-                          group=g.group, groups=groups)
+    return Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
+                          source="fit", beta=pred.lr, band=band, group=g.group, groups=groups)
 
 
 def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommendation:

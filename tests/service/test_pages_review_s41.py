@@ -181,10 +181,10 @@ def _form_upload(client, df, **form):
 
 
 def test_the_upload_forms_alignment_takes_alpha_omega_u_as_its_hint_says(client, sweep):
-    r = _form_upload(client, sweep, alignment="0.5,1,0.5")
+    r = _form_upload(client, sweep, alignment="0.75,0.5,0.75")
     assert r.status_code == 303, _error(r.text, "alignment")
     stored = client.get("/v1" + r.headers["location"]).json()
-    assert stored["result"]["provenance"]["settings"]["alignment"] == "0.5,1,0.5"
+    assert stored["result"]["provenance"]["settings"]["alignment"] == "0.75,0.5,0.75"
     bad = _form_upload(client, sweep, alignment="foo")
     assert bad.status_code == 422 and "ALPHA,OMEGA,U" in _error(bad.text, "alignment")
     assert "dictionary" not in _error(bad.text, "alignment")  # not pydantic's union message
@@ -193,12 +193,12 @@ def test_the_upload_forms_alignment_takes_alpha_omega_u_as_its_hint_says(client,
     # a multipart POST /v1/fits is a form too
     import io
 
-    api = client.post("/v1/fits", data={"n_boot": str(N_BOOT), "alignment": "0.5,1,0.5"},
+    api = client.post("/v1/fits", data={"n_boot": str(N_BOOT), "alignment": "0.75,0.5,0.75"},
                       files={"file": ("s.csv", io.BytesIO(sweep.to_csv(index=False).encode()), "text/csv")})
     assert api.status_code == 201, api.text
     # JSON keeps its object, and a string there says so in one message
     rows = json.loads(sweep.to_json(orient="records"))
-    js = client.post("/v1/fits", json={"rows": rows, "n_boot": N_BOOT, "alignment": "0.5,1,0.5"})
+    js = client.post("/v1/fits", json={"rows": rows, "n_boot": N_BOOT, "alignment": "0.75,0.5,0.75"})
     assert js.status_code == 422 and "object {alpha, omega, u}" in js.text
 
 
@@ -339,6 +339,6 @@ def test_a_fit_whose_setup_column_is_empty_says_why_on_both_pages(client, sweep)
 
 
 def test_the_json_apis_alignment_is_its_schemas(client, sweep_rows):
-    for value in (" FULL ", "None", "0.5,1,0.5"):
+    for value in (" FULL ", "None", "0.75,0.5,0.75"):
         r = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": N_BOOT, "alignment": value})
         assert r.status_code == 422, value

@@ -204,17 +204,18 @@ FACE = {"parameterization": "standard", "optimizer": "adam", "alignment": [1.0, 
 
 
 def test_a_run_elsewhere_on_a_non_unique_optimum_passes_and_off_it_fails(tmp_path):
-    """Alignment (1, 0.5, 1.5): the smallest total c is a face, embedding [0, 0.5] trading against hidden
-    [1, 1.5]. check compared with the solver's vertex (0, 1.5, 1.5) and failed (0.5, 1, 1.5), as good a point."""
-    on_face = {"embedding": 7.5e-4, "hidden": 1.875e-4, "readout": 4.6875e-5}  # c = (0.5, 1, 1.5) at 4096 / 256
+    """Alignment (1, 0.5, 1.5): the smallest total c is a face, embedding [0, 0.5] trading against the readout
+    [1, 1.5] (hidden layers in series pin the hidden c at u = 1.5, session 51). check compared with the solver's
+    vertex and failed another point of the face, as good a point."""
+    on_face = {"embedding": 7.5e-4, "hidden": 4.6875e-5, "readout": 1.875e-4}  # c = (0.5, 1.5, 1) at 4096 / 256
     res, report = check(tmp_path, {**FACE, "lr": on_face})
     assert res.exit_code == 0, res.output
     assert all(c["ratio"] == pytest.approx(1.0) for c in report["checks"])
     assert any("nearest the run's" in w for w in report["warnings"])
     # both layers at their largest LRs at once is off the face (unstable): 4x beyond it each
-    off = {**on_face, "embedding": 3e-3, "hidden": 7.5e-4}  # c = (0, 0.5, 1.5)
+    off = {**on_face, "embedding": 3e-3, "readout": 7.5e-4}  # c = (0, 1.5, 0.5)
     res, report = check(tmp_path, {**FACE, "lr": off})
-    assert res.exit_code == 1 and set(report["failed"]) == {"lr (embedding) too high", "lr (hidden) too high"}
+    assert res.exit_code == 1 and set(report["failed"]) == {"lr (embedding) too high", "lr (readout) too high"}
 
 
 def test_a_mup_run_with_each_groups_eps_reads_them_and_says_why_they_are_not_checked(tmp_path):
