@@ -48,7 +48,8 @@ RETRY_AFTER_S = 2  # a render takes about a second
 #: how a form field spells what the JSON body's field takes as an object (`at`)
 _FORM_SPELLING = {"at": "covariate values to predict at with target_width, as NAME=VALUE pairs: 'D=1e10,batch_size=64' "
                         "(covariates left out sit at their bases)",
-                  "alignment": "alignment used for the theory exponent: 'full', 'none' or ALPHA,OMEGA,U ('0.75,0.5,0.75')"}
+                  "alignment": "alignment used for the theory exponent: 'full', 'none' or ALPHA,OMEGA,U "
+                               "('0.75,0.5,0.75')"}
 _FORM_FIELDS = {
     name: {"type": "string", "description": _FORM_SPELLING.get(name) or field.description or name}
     for name, field in FitOptions.model_fields.items() if name not in ("group_cols", "constant_cols")
