@@ -82,12 +82,14 @@ def plain_numbers(msg: str) -> str:
 
 #: the error types of an input that is not the kind a union member takes (a number given to the dict member)
 _WRONG_KIND = frozenset({"dict_type", "float_type", "float_parsing", "int_type", "int_parsing", "list_type",
-                         "model_type", "string_type"})
+                         "model_type", "model_attributes_type", "string_type"})
 
 
 def _union_tag(x: object) -> bool:
-    """A union member's name in an error's location (``constrained-float``, ``dict[str-enum[Role],...]``)."""
-    return isinstance(x, str) and ("[" in x or x.startswith("constrained-") or x in ("float", "int", "str"))
+    """A union member's name in an error's location (``constrained-float``, ``dict[str-enum[Role],...]``, a model's
+    class name such as ``Alignment``: the fields are snake_case)."""
+    return isinstance(x, str) and ("[" in x or x.startswith("constrained-") or x in ("float", "int", "str")
+                                   or (x[:1].isupper() and x.isidentifier()))
 
 
 def _union_errors_said_once(errors: list[Any]) -> list[Any]:
