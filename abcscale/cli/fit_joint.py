@@ -79,8 +79,11 @@ def surface_text(s: LossSurface) -> str:
 def summary_json(result: FitResult) -> dict[str, Any]:
     """``--summary --json``: what ``--summary`` prints, as one JSON document (joint laws first)."""
     def est(e: Any) -> dict[str, Any] | None:
+        # the flat low/high this summary always had, and `ci` as `--json` shapes it (a CI step reading one
+        # shape from both: `exponent.ci.low`; a review, session 50)
         return None if e is None else {"estimate": e.estimate, "low": e.ci.low, "high": e.ci.high,
-                                       "confidence_level": e.ci.confidence_level}
+                                       "confidence_level": e.ci.confidence_level,
+                                       "ci": e.ci.model_dump(mode="json")}
 
     joint = [{"group": j.group, "names": j.names, "bases": j.bases,
               "exponents": {n: est(j.exponents[n]) for n in j.names}, "constant": j.constant,

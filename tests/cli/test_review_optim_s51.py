@@ -60,3 +60,18 @@ def test_convert_says_an_adafactor_init_below_the_parameter_scale_floor(capsys):
     assert "readout 0.000244 below Adafactor's 0.001 floor" in said
     _run(["theory", "convert", "-o", "adam", "--from", "mup", "--to", "sp", "-n", "4096", "--base-width", "64"])
     assert "floor" not in capsys.readouterr().out
+
+
+def test_the_summarys_exponent_reads_as_the_full_jsons(tmp_path, capsys):
+    """`fit --summary --json` had {estimate, low, high}, `--json` {estimate, ci: {low, high}}: a CI step reading
+    `exponent.ci.low` broke on one of them (session 50's review)."""
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    path = tmp_path / "t.csv"
+    synthetic_sweep(widths=(64, 128, 256), seeds=2).to_csv(path, index=False)
+    outs = []
+    for extra in ([], ["--summary"]):
+        code = _run(["fit", str(path), "--n-boot", "30", "--json", *extra])
+        assert code == 0
+        outs.append(json.loads(capsys.readouterr().out)["groups"][0]["exponent"])
+    assert outs[0]["ci"] == outs[1]["ci"] and outs[1]["low"] == outs[1]["ci"]["low"]
