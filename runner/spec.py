@@ -752,7 +752,13 @@ class Cell(BaseModel):
             fields["fixed_rule"] = "theory.groups.fixed_setting"
         # XLA settings forced by hand round some fusions differently (1e-6): their runs are other runs
         if xla := {k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}:
-            fields["xla"] = xla
+            if "ABCSCALE_XLA_FUSION_EMITTERS" in xla:
+                from abcscale.runner.train import OLDER_EMITTERS  # jax only where the knob is set
+
+                if not OLDER_EMITTERS:  # jax >= 0.11 has no such option: the knob changes no run, nor the key
+                    xla.pop("ABCSCALE_XLA_FUSION_EMITTERS")
+            if xla:
+                fields["xla"] = xla
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
