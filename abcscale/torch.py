@@ -378,8 +378,9 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     weight_decay only), everything else ``use_muon=False``: give the first to ``torch.optim.Muon`` (its default
     ``adjust_lr_fn``, the spectral shape factor sqrt(max(1, fan_out / fan_in)) the rule assumes) and the rest
     to ``torch.optim.AdamW``, or all of them, with ``names=False``, to Keller Jordan's ``MuonWithAuxAdam``
-    (which checks each group's keys). A hidden conv kernel is Muon's too (a warning says so: torch.optim.Muon
-    takes 2-D matrices only; MuonWithAuxAdam flattens conv filters)."""
+    (which checks each group's keys). A hidden conv kernel is Muon's too, as one [out, in x kernel] matrix (a
+    warning says so: torch.optim.Muon takes 2-D matrices only; MuonWithAuxAdam flattens 4-D filters so, not 3-D
+    or 5-D ones)."""
     spec = _spec(spec, width, form)
     # only the keys this optimizer's groups set: SGD's groups leave weight_decay (its L2 term) to the caller
     clash = sorted(set(extra) & _spec_keys(spec.optimizer))
@@ -404,21 +405,23 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
         warnings.warn("the model's tensors carry microsoft/mup's base shapes: give these groups to torch.optim's "
                       "optimizer, not mup's MuAdam/MuSGD, whose own per-layer scaling would apply a second time "
                       "(the hidden LR divided by the width ratio again)", stacklevel=2)
-    # Muon's hidden LR (c = 0 under muP) is derived for its orthogonalised step: a conv kernel or a stacked layer
-    # is Muon's too (AdamW at that LR stepped 16x too far at 16x the base width, a review, session 51)
     if spec.optimizer is Optimizer.adafactor:  # torch's ρ_t = min(lr, 1/sqrt(t)); optax's adafactor has no cap
         top = max(spec[role].lr for role in {role for _, _, role, _ in placed})
         warnings.warn(f"torch.optim.Adafactor caps each group's LR at 1/sqrt(step): from step {math.ceil(top**-2):,} "
                       f"on the largest LR here ({top:.3g}) is cut, and the groups' ratios the spec sets collapse "
                       "toward one LR; for a run that long use abcscale.optax's adafactor (no cap) or an Adafactor "
                       "without it", stacklevel=2)
-    flat = [name for name, p, role, _ in placed
+    # Muon's hidden LR (c = 0 under muP) is derived for its orthogonalised step: a conv kernel is Muon's too, as
+    # one [out, in x kernel] matrix (AdamW at that LR stepped 16x too far at 16x the base width, a review, session 51)
+    flat = [(name, len(p.shape)) for name, p, role, _ in placed
             if spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) > 2]
     if flat:
-        warnings.warn(f"{', '.join(flat[:4])}{' ...' if len(flat) > 4 else ''}: hidden tensors of more than two axes "
-                      "are in the use_muon groups (theory's hidden LR for Muon assumes its orthogonalised step); "
-                      "torch.optim.Muon takes 2-D matrices only, so give the groups to an optimizer that flattens "
-                      "them (Keller Jordan's MuonWithAuxAdam flattens conv filters)", stacklevel=2)
+        named = ", ".join(f"{n} ({d}-D)" for n, d in flat[:4]) + (" ..." if len(flat) > 4 else "")
+        warnings.warn(f"{named}: hidden tensors of more than two axes are in the use_muon groups (theory's hidden "
+                      "LR for Muon assumes its orthogonalised step on the [out, in x kernel] matrix); "
+                      "torch.optim.Muon takes 2-D matrices only and raises on them; Keller Jordan's MuonWithAuxAdam "
+                      "flattens 4-D (Conv2d) filters so, but not 3-D (Conv1d) or 5-D ones: give those to an "
+                      "optimizer that flattens each to [out, in x kernel], or use abcscale.optax", stacklevel=2)
     for _, p, role, ratio in placed:
         muon = spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) >= 2
         g = groups.get((role, ratio, muon))

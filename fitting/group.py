@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from scipy import stats
 
 from abcscale import theory
@@ -38,6 +39,7 @@ from abcscale.fitting.predict import predict_group, prediction_layers
 from abcscale.fitting.scaling import dl_tau2
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.enums import LrMode
+from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
 from abcscale.schemas.theory import Alignment
 
@@ -60,6 +62,8 @@ def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[floa
     try:
         return theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), al,
                                       str(group["lr_mode"])), None
+    except ValidationError as exc:  # an alignment out of range (omega > 1/2, which an older table may hold)
+        return None, f"{NO_THEORY}alignment {al!r}: {validation_message(exc)}"
     except ValueError as exc:
         return None, f"{NO_THEORY}{exc}"
 

@@ -107,6 +107,10 @@ class Optimum:
     #: the variance the draws show before the grid floor widened them (:func:`_floored`): this width's own error as
     #: its data measure it, the least a slope through it can claim (``var`` is the larger, floored one)
     noise_var: float | None = None
+    #: with lack of fit, the part of it the seed noise makes (the bootstrap with the seeds' spread alone): the
+    #: least a slope may claim where the widths' misfit is one they share (:func:`shared_variance` > 0), since a
+    #: shared error cancels in a slope; None without lack of fit (``noise_var`` is then the seeds' own)
+    seed_noise_var: float | None = None
 
     @classmethod
     def unidentified(cls, notes: tuple[str, ...], confidence_level: float, *, on_edge: bool = False,
@@ -254,22 +258,26 @@ def _local_fit(w: _Window) -> _LocalFit:
     return min(fits.values(), key=lambda f: f[1])[0]
 
 
-def _skew_p(scan: _Scan, window: float, cells: Cells) -> float | None:
+def _skew_p(scan: _Scan, window: float, cells: Cells, fit: _LocalFit) -> float | None:
     """The p-value of a cubic term over the wider window (:data:`WIDE_WINDOW` x ``window``) against the seed noise:
-    a test of the basin's asymmetry alone (None without a seed spread or with fewer than 6 cells there).
+    a test of the basin's asymmetry (None without a seed spread or with fewer than 6 cells there).
 
     An asymmetric basin biases a quadratic's vertex (0.15 octave low at 2x on a half-octave grid) while missing the
     five cells of a +-1 octave window by little more than the noise of two seeds' means, so the omnibus lack-of-fit
     test (2 residual dof) saw it at 59% of widths and the seed-noise intervals covered 75% (all misses low). The
-    odd term is what moves the vertex (a symmetric misfit does not), and the wider window shows it more plainly:
-    testing it too found all such widths (:data:`SKEW_ALPHA`)."""
+    odd term is what moves the vertex, and the wider window shows it more plainly. The polynomial is centred on
+    the narrow ``fit``'s vertex and carries a quartic term: a symmetric basin flatter or steeper than a quadratic
+    (q d^4) has a cubic term -4 q d about a point d off its optimum (the grid argmin), which a cubic-only test
+    about the argmin called lopsided at 65% of widths where the vertex was unbiased (a code review)."""
     wide = _window(scan, window * WIDE_WINDOW)
     if not cells.sd_rel or cells.sd_dof <= 0 or wide.x.size < 6:
         return None
-    Xw = _design(wide.x, 3) * np.sqrt(wide.n)[:, None]
+    v, ok = _vertex(fit.coef[None, :])
+    x = wide.x - (float(v[0]) if ok[0] and wide.lo <= v[0] <= wide.hi else 0.0)
+    Xw = _design(x, 4) * np.sqrt(wide.n)[:, None]
     coef, *_ = np.linalg.lstsq(Xw, wide.y * np.sqrt(wide.n), rcond=None)
-    var = np.linalg.inv(Xw.T @ Xw)[3, 3] * (cells.sd_rel * float(np.mean(wide.y))) ** 2
-    return float(2 * stats.t.sf(abs(coef[3]) / np.sqrt(var), cells.sd_dof))
+    var = np.linalg.pinv(Xw.T @ Xw)[3, 3] * (cells.sd_rel * float(np.mean(wide.y))) ** 2
+    return float(2 * stats.t.sf(abs(coef[3]) / np.sqrt(var), cells.sd_dof)) if var > 0 else None
 
 
 @dataclass(frozen=True)
@@ -332,8 +340,10 @@ def _noise(cells: Cells, w: _Window, fit: _LocalFit, pooled: ResidualNoise | Non
                 return resid, dof, (f"the local {fit.model} fit misses the cells by more than the seed noise (lack "
                                     f"of fit F = {f:.3g}): its interval takes the fit's residuals"), False
             if skew is not None and fit.degree == 2 and skew < SKEW_ALPHA:
-                # lopsided, though the five cells fit: the residuals (never below the seed noise) are its noise
-                return max(resid, cells.sd_rel), dof, (
+                # lopsided, though the five cells fit: the residuals, or the seed noise where larger, each with its
+                # own degrees of freedom (the seeds' with the residuals' 2 drew t-2 tails)
+                sigma, sdof = (resid, dof) if resid >= cells.sd_rel else (cells.sd_rel, cells.sd_dof)
+                return sigma, sdof, (
                     f"the basin is steeper on one side than a quadratic allows (a cubic term over +-"
                     f"{WIDE_WINDOW:g} octaves, p = {skew:.2g}): its interval takes the fit's residuals"), False
         return cells.sd_rel, cells.sd_dof, None, True
@@ -420,7 +430,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     win = _window(scan, window)
     fit = _local_fit(win)
     used = window  # the window's half-width the fit took (wider where the quadratic misses)
-    sigma_rel, sigma_dof, note, seed_spread = _noise(cells, win, fit, pooled, _skew_p(scan, window, cells))
+    sigma_rel, sigma_dof, note, seed_spread = _noise(cells, win, fit, pooled, _skew_p(scan, window, cells, fit))
     lack_of_fit = not seed_spread and bool(cells.sd_rel)  # the seeds have a spread, and the fit misses it
     if lack_of_fit and fit.degree == 2:
         # the quadratic misses the cells beyond their noise and the window was too small for the asymmetric
@@ -464,10 +474,10 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
                                     x_stable=scan.x_stable, x_first_div=scan.x_first_div)
     # seeds resolve the vertex below a grid step only when their spread is the noise (no lack of fit)
     draws = _floored(vb + x_am, win, replicated=seed_spread)
-    shared_var, own_draws = 0.0, vb
+    shared_var, seed_noise_var = 0.0, None
     if lack_of_fit and cells.sd_rel is not None:  # what the seeds alone would have said, for the difference
         vb_seed, _ = _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot, rng)
-        own_draws = vb_seed
+        seed_noise_var = _interval_var(vb_seed)
         # measured as the interval reads it (a covariate law takes each curve's variance from its interval): the
         # argmin drawn too makes the draws multimodal, where np.var exceeds what the interval says
         seed_draws = _floored(vb_seed + x_am, win, replicated=True)
@@ -480,7 +490,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         band_0p1=(basin.band_0p1[0] + x_am, basin.band_0p1[1] + x_am),
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
         model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
-        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(own_draws),
+        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb), seed_noise_var=seed_noise_var,
     )
 
 

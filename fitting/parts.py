@@ -121,7 +121,10 @@ def _law_inputs(per: PerWidth) -> _LawInputs:
     shared = shared_variance([o.shared_var for _, o in ok])
     v = np.array([(o.var or 0.0) - (o.shared_var if shared > 0 else 0.0) for _, o in ok], dtype=float)
     draws = np.vstack([o.draws for _, o in ok if o.draws is not None]) if ok else None
-    noise = np.minimum([o.noise_var if o.noise_var is not None else vi for (_, o), vi in zip(ok, v, strict=True)], v)
+    # each width's own error bounds the slope from below; where the misfit is shared, only its seed-noise part
+    # (a shared error cancels in a slope: a 1-2.5x lopsided sweep's exponent interval 0.06 octave wide, not 0.10)
+    own = [o.seed_noise_var if shared > 0 and o.seed_noise_var is not None else o.noise_var for _, o in ok]
+    noise = np.minimum([vi if o_v is None else o_v for o_v, vi in zip(own, v, strict=True)], v)
     return _LawInputs(ok, widths, y, v, draws, shared, noise)
 
 

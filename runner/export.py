@@ -179,9 +179,10 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str) -> contrib.MuonDi
     """Which axes Muon orthogonalises over (the fan-in, reduced) and into (the fan-out); the rest are a stack's
     own matrices, each orthogonalised alone. A flax conv kernel [*kernel, in, out] is one [kernel x in, out]
     matrix (Keller Jordan's Muon flattens conv filters alike), a ``lax.scan`` stack [depth, in, out] depth
-    matrices, torch's [out, in, *kernel] one [out, in x kernel]. Muon's hidden LR (c = 0 under muP) is derived
-    for that orthogonalised step: these tensors trained with AdamW's at Muon's LR, 16x too large at 16x the base
-    width under muP (a review, session 51)."""
+    matrices, and in the torch layout a stack [depth, out, in] (the one hidden shape of more than two axes that
+    layout places: a conv's [out, in, *kernel] asks for a rule) depth [out, in] matrices. Muon's hidden LR
+    (c = 0 under muP) is derived for that orthogonalised step: these tensors trained with AdamW's at Muon's LR,
+    16x too large at 16x the base width under muP (a review, session 51)."""
     nd = len(shape)
     if nd < 2:
         return None
@@ -189,7 +190,7 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str) -> contrib.MuonDi
         if nd >= 3 and _CONV.search(name):
             return contrib.MuonDimensionNumbers(tuple(range(nd - 1)), nd - 1)
         return contrib.MuonDimensionNumbers(nd - 2, nd - 1)
-    return contrib.MuonDimensionNumbers(tuple(range(1, nd)) if nd > 2 else 1, 0)
+    return contrib.MuonDimensionNumbers(nd - 1, nd - 2)
 
 
 def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = None, b1: float | None = None,

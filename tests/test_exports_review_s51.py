@@ -72,3 +72,20 @@ def test_adam_specs_are_unchanged_on_such_tensors():
     u = _step(spec, params, grads)
     assert float(jnp.abs(u["Conv_0"]["kernel"]).mean()) == pytest.approx(spec["hidden"].lr, rel=1e-3)
     assert isinstance(abcoptax.transform(spec, params), optax.GradientTransformation)
+
+
+def test_a_torch_layout_stack_is_muon_layer_by_layer():
+    """A code review: in the torch layout (equinox, [out, in]) a stack [depth, out, in] was read as one
+    [out, depth x in] matrix, mixing its layers, each step about sqrt(fan-in) too small."""
+    g = jax.random.normal(jax.random.key(2), (2, D, D))
+    params = {"embed": {"weight": jnp.zeros((V, D))}, "hidden_0": {"weight": jnp.zeros((D, D))},
+              "ln_f": {"weight": jnp.ones(D)}, "lm_head": {"weight": jnp.zeros((V, D))},
+              "blocks": {"mlp": {"weight": jnp.zeros((2, D, D))}}}
+    grads = jax.tree.map(jnp.zeros_like, params)
+    grads["blocks"]["mlp"]["weight"] = g
+    grads["hidden_0"]["weight"] = g[0]
+    spec = _spec()
+    tx = abcoptax.transform(spec, params, layout="torch")
+    u, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_allclose(np.asarray(u["blocks"]["mlp"]["weight"][0]), np.asarray(u["hidden_0"]["weight"]),
+                               rtol=1e-5, atol=1e-9)

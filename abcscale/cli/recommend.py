@@ -86,7 +86,9 @@ def recommend(
                                              "--base-width/--base-lr)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option("--constants", help="a constants file from `abcscale tune`: "
                                                         "its constants, and the -p, -o, -a, --lr-mode, --base-width "
-                                                        "and --base-lr not given", show_default=False)] = None,
+                                                        "and --base-lr not given; or a hand-written one (gamma, "
+                                                        "init_scale, multiplier, epsilon, ... in JSON, YAML or TOML)",
+                                                        show_default=False)] = None,
     group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...' or a JSON object",
                                               show_default=False)] = None,
     form: FormOpt = Form.abc,
@@ -145,7 +147,7 @@ def recommend(
         if give:  # the group's theory settings the fit's table lacks: the flags that give them
             fail(head + give + " and ".join(f"{_GROUP_FLAGS[k]} ({k})" for k in keys.split(" and ")))
         fail(f"{flag}: {why}" if sep and flag else str(exc))
-    if constants_file is not None:  # read once already: a file that reads
+    if constants_file is not None and _bare(constants_file) is None:  # a tune file, read once already
         from abcscale.usecases.tune import load_constants, with_variant_notes
 
         tuned = load_constants(constants_file)
@@ -226,12 +228,28 @@ def band_method(band: LrBand) -> str:
     return "95% band: method not recorded"
 
 
+def _bare(path: Path) -> Constants | None:
+    """``--constants FILE`` as a hand-written constants file (gamma, init_scale, ...; no setup): None where it is
+    not one; a bad value in one is exit 2 naming the file and the field."""
+    from abcscale.usecases.recommend import read_constants
+
+    try:
+        return read_constants(path)
+    except ValueError as exc:
+        fail(f"--constants: {exc}")
+
+
 def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[Constants, tuple[Any, ...]]:
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
     given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
     constants)."""
     from abcscale.usecases.tune import load_for_transfer, setting_name
 
+    if (bare := _bare(path)) is not None:  # a hand-written constants file, as REST's `constants` block (session 51)
+        both = [f for f in Constants.model_fields if f in flags.model_fields_set and f in bare.model_fields_set]
+        if both:
+            fail(f"--{both[0].replace('_', '-')}: given by the flag and in --constants {path}; drop one")
+        return bare.model_copy(update={k: getattr(flags, k) for k in flags.model_fields_set}), given
     twice = [f for f in ("gamma", "init_scale", "multiplier", "epsilon") if f in flags.model_fields_set]
     if twice:
         fail(f"--{twice[0].replace('_', '-')}: the constants come from --constants {path}; drop one")

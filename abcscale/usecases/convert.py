@@ -46,24 +46,26 @@ def convert_setting(req: ConvertRequest) -> ConvertResponse:
         width=req.width, k=conv.k, symmetric=conv.symmetric, source=setting, converted=conv.setting,
         theta={l.value: conv.theta[l] for l in LAYERS}, c_from={l.value: conv.c_from[l] for l in LAYERS},
         c_to={l.value: conv.c_to[l] for l in LAYERS}, weight_decay_mode=req.weight_decay_mode if has_decay else None,
-        warnings=[*conv.warnings, *_unused_epsilon(req), *_below_floor(req, conv.setting)],
+        warnings=[*conv.warnings, *_unused_epsilon(req), *_below_floor(req, setting, "source"),
+                  *_below_floor(req, conv.setting, "converted")],
     )
 
 
-def _below_floor(req: ConvertRequest, converted: Setting) -> list[str]:
+def _below_floor(req: ConvertRequest, setting: Setting, which: str) -> list[str]:
     """Adafactor scales its step by max(rms(W), 1e-3): the symmetry keeps training alike only while both the
     source's and the converted init stds stay above that floor (a theory review, session 51: muP -> standard at
     4096 from 64 put the readout's at 2.4e-4, its step 4x larger than the symmetry says, unsaid)."""
     if req.optimizer.value != "adafactor":
         return []
-    low = [f"{s.layer.value} {s.init_std:.3g}" for s in converted.layers if s.init_std is not None
+    low = [f"{s.layer.value} {s.init_std:.3g}" for s in setting.layers if s.init_std is not None
            and s.init_std < PARAM_SCALE_FLOOR]
     if not low:
         return []
-    return [f"init_std: {', '.join(low)} below Adafactor's {PARAM_SCALE_FLOOR:g} floor on rms(W): its step is "
-            f"max(rms(W), {PARAM_SCALE_FLOOR:g}) x the update, so there the converted setting steps "
-            f"{PARAM_SCALE_FLOOR:g} / init_std times larger than the symmetry says; keep the floor with the "
-            "parameter (recommend's groups carry it as param_scale_floor, exported to optax and torch)"]
+    return [f"init_std: the {which} setting's {', '.join(low)} below Adafactor's {PARAM_SCALE_FLOOR:g} floor on "
+            f"rms(W): its step is max(rms(W), {PARAM_SCALE_FLOOR:g}) x the update, so there the two settings do "
+            "not train alike (the one below the floor steps floor / init_std times larger than the symmetry "
+            "says); keep the floor with the parameter (recommend's groups carry it as param_scale_floor, exported "
+            "to optax and torch)"]
 
 
 def _unused_epsilon(req: ConvertRequest) -> list[str]:

@@ -209,6 +209,40 @@ def rule_items(value: Any) -> list[Any]:
     return [{"pattern": x[0], "role": x[1]} if isinstance(x, list | tuple) and len(x) == 2 else x for x in value]
 
 
+#: keys only `abcscale tune`'s file has: a document with them is one, whatever else it holds
+_TUNE_ONLY = frozenset({"history", "candidates", "trials_run", "loss_std", "abcscale_version"})
+
+
+def read_constants(path: str | Path) -> Constants | None:
+    """A hand-written constants file, as REST's ``constants`` block takes it: JSON, YAML or TOML (by suffix) with
+    ``gamma``, ``init_scale``, ``multiplier``, ``epsilon``, ... at its top level or under ``constants``. None where
+    the document is not one (no such key, or one only `abcscale tune`'s file has); a ValueError naming the file and
+    the field where it is one with a bad value."""
+    path = Path(path)
+    data = _document(path)
+    if isinstance(data, dict) and set(data) == {"constants"} and isinstance(data["constants"], dict):
+        data = data["constants"]
+    if not isinstance(data, dict) or not set(data) & set(Constants.model_fields) or set(data) & _TUNE_ONLY:
+        return None
+    try:
+        return Constants.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(f"{path}: {validation_message(exc)}") from None
+
+
+def _document(path: Path) -> Any:
+    """The parsed JSON, YAML or TOML document at ``path`` (by suffix; JSON where the suffix says none), or None."""
+    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.usecases.config_map import DuplicateKey, load_json, load_yaml
+
+    loads: dict[str, Callable[[str], Any]] = {".toml": tomllib.loads, ".yaml": load_yaml, ".yml": load_yaml}
+    try:
+        return loads.get(path.suffix.lower(), load_json)(read_text(path))
+    except (NotUtf8, OSError, DuplicateKey, json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
+            ValueError):
+        return None
+
+
 def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     """Name rules from a JSON, YAML or TOML file (by suffix): a list of ``{pattern, role}`` or, for TOML,
     ``[[rules]]`` tables. A ValueError names the file and the bad entry."""

@@ -57,9 +57,14 @@ def test_convert_says_an_adafactor_init_below_the_parameter_scale_floor(capsys):
     captured = capsys.readouterr()
     assert code == 0
     said = " ".join((captured.out + captured.err).split())
-    assert "readout 0.000244 below Adafactor's 0.001 floor" in said
+    assert "the converted setting's readout 0.000244 below Adafactor's 0.001 floor" in said
     _run(["theory", "convert", "-o", "adam", "--from", "mup", "--to", "sp", "-n", "4096", "--base-width", "64"])
     assert "floor" not in capsys.readouterr().out
+    # the source's own init std below the floor (a code review: only the converted one was looked at)
+    _run(["theory", "convert", "-o", "adafactor", "--from", "mup", "--to", "ntk", "-n", "4096", "--base-width", "64",
+          "--init-std", "0.01,0.0001,0.01"])
+    captured = capsys.readouterr()
+    assert "the source setting's hidden 0.0001 below" in " ".join((captured.out + captured.err).split())
 
 
 def test_the_summarys_exponent_reads_as_the_full_jsons(tmp_path, capsys):
@@ -75,3 +80,25 @@ def test_the_summarys_exponent_reads_as_the_full_jsons(tmp_path, capsys):
         assert code == 0
         outs.append(json.loads(capsys.readouterr().out)["groups"][0]["exponent"])
     assert outs[0]["ci"] == outs[1]["ci"] and outs[1]["low"] == outs[1]["ci"]["low"]
+
+
+def test_recommend_takes_a_hand_written_constants_file(tmp_path, capsys):
+    """`recommend --constants` took only `abcscale tune`'s file; the service takes a `constants` block by hand
+    (sessions 45-50's "noticed and left"). JSON, YAML and TOML, at the top level or under `constants`."""
+    base = ["recommend", "-p", "mup", "-o", "adam", "-n", "1024", "--base-width", "64", "--base-lr", "1e-3"]
+    files = {"c.json": '{"gamma": {"hidden": 2.0}}', "c.yaml": "gamma: [1, 2, 1]\n",
+             "c.toml": "[constants]\ngamma = [1.0, 2.0, 1.0]\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        assert _run([*base, "--constants", str(tmp_path / name), "--json"]) == 0
+        layers = {x["layer"]: x["lr"] for x in json.loads(capsys.readouterr().out)["layers"]}
+        assert layers["hidden"] == pytest.approx(1e-3 * 2 / 16) and layers["embedding"] == pytest.approx(2.5e-4)
+    # a flag for a constant the file gives: one source, said; a typo'd layer: the file and the field
+    assert _run([*base, "--constants", str(tmp_path / "c.json"), "--gamma", "1,3,1"]) == 2
+    assert "--gamma: given by the flag and in --constants" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"gamma": {"hiden": 2}}')
+    assert _run([*base, "--constants", str(tmp_path / "bad.json")]) == 2
+    assert "bad.json: gamma.hiden" in capsys.readouterr().err
+    # a flag the file leaves out applies
+    assert _run([*base, "--constants", str(tmp_path / "c.json"), "--epsilon-mode", "constant", "--json"]) == 0
+    assert {x["epsilon"] for x in json.loads(capsys.readouterr().out)["layers"]} == {1e-8}

@@ -34,7 +34,7 @@ def test_theory_span_is_the_global_exponents_under_full_and_no_alignment():
     assert theory_span_for_group({**GLOBAL, "optimizer": "sgd"}, None) is None  # muP + SGD: 0 and 0
     # a numeric alignment is a measured one: theory's point stands
     assert theory_span_for_group(GLOBAL, "0.75,0.5,0.75") is None
-    assert theory_span_for_group({**GLOBAL, "alignment": "1,1,1"}, None) is None
+    assert theory_span_for_group({**GLOBAL, "alignment": "1,0.5,0.75"}, None) is None
     # numbers are read by value, as the transfer reads them: full's and none's are full and none, others measured
     assert theory_span_for_group({**GLOBAL, "alignment": "1,0.5,1"}, None) == (-1.0, -0.5)
     assert theory_span_for_group({**GLOBAL, "alignment": "0.5,0.5,0.5"}, None) == (-1.0, -0.5)

@@ -17,7 +17,7 @@ def test_a_conv_kernel_is_in_a_muon_group_and_said():
     spec = abcscale.recommend("mup", "muon", width=1024, base_width=64, beta=1e-3, form="multiplier_free").groups
     m = nn.ModuleDict({"wte": nn.Embedding(50, 1024), "conv": nn.Conv1d(1024, 1024, 3, bias=False),
                        "fc1": nn.Linear(1024, 1024, bias=False), "lm_head": nn.Linear(1024, 50, bias=False)})
-    with pytest.warns(UserWarning, match="conv.weight: hidden tensors of more than two axes"):
+    with pytest.warns(UserWarning, match=r"conv.weight \(3-D\): hidden tensors of more than two axes"):
         groups = abctorch.param_groups(m, spec)
     conv = next(g for g in groups if any(p is m["conv"].weight for p in g["params"]))
     assert conv["use_muon"] is True and "eps" not in conv
