@@ -29,8 +29,8 @@ WIDE_WINDOW = 1.5
 #: is 1.49 octaves against 1.32 before, within its 1.5 target (0.2: 1.53).
 LACK_OF_FIT_ALPHA = 0.1
 #: level of the asymmetry test (:func:`_skew_p`) beside the lack-of-fit one: at 0.05 a 2x asymmetric basin on a
-#: half-octave grid with two seeds is found at every width (0.1 found no more), and the two tests together flag 15%
-#: of exactly quadratic widths (0.1: 21%; the F test alone 10.5%), 3% of five-width groups at three or more.
+#: half-octave grid with two seeds is found at 97% of widths, and the two tests together flag about 15% of exactly
+#: quadratic widths (0.1: 21%; the F test alone 10.5%), 3% of five-width groups at three or more.
 SKEW_ALPHA = 0.05
 #: how often the two tests flag a width whose basin is quadratic, at most (a union bound): the rate
 #: :func:`shared_variance` holds the flags of a group's widths against.
