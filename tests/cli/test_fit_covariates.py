@@ -49,7 +49,7 @@ def test_summary_and_its_json(table, tmp_path):
     doc = json.loads(js.stdout)
     assert list(doc)[:5] == ["n_rows", "loss_col", "size_col", "size_kind", "joint"]
     assert doc["joint"][0]["names"] == ["N", "D", "batch_size"] and len(doc["groups"]) == 6
-    assert set(doc["joint"][0]["exponents"]["N"]) == {"estimate", "low", "high", "confidence_level"}
+    assert set(doc["joint"][0]["exponents"]["N"]) == {"estimate", "low", "high", "confidence_level", "ci"}
     stored = json.loads((tmp_path / "fit.json").read_text())  # --out keeps the whole FitResult
     assert stored["joint"][0]["exponents"]["D"]["estimate"] == doc["joint"][0]["exponents"]["D"]["estimate"]
 
