@@ -145,6 +145,15 @@ def tune(
             fail(f"{unused[0]}: with --constants only the transfer check runs, with the file's setup and training; "
                  f"drop {', '.join(unused)}")
         tuned = _load(constants_file)
+        from abcscale.usecases.tune import with_local_paths
+
+        recorded = tuned.training  # written back as it was: the paths are found, not rewritten in the file
+        try:  # the recorded model and data paths, relative to where tune ran (session 45's "noticed and left")
+            tuned, notes = with_local_paths(tuned, constants_file.resolve().parent)
+        except ValueError as exc:
+            fail(f"--constants: {constants_file}: {exc}")
+        for note in notes:
+            err_console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
         # --out given: the checked file goes there and FILE stays as it was; else the check is added to FILE
         target = out if _typed(ctx, include={"out"}) else constants_file
         if target != constants_file:  # before the check runs, not after it (FILE itself holds this setup)
@@ -155,7 +164,7 @@ def tune(
             except ValueError as exc:
                 fail(f"--{exc}")
         _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, target, quiet, as_json, verify_constants,
-                          "--out" if target != constants_file else "--constants")
+                          "--out" if target != constants_file else "--constants", recorded)
         return
 
     # a SPEC's setup stands where no flag is typed (the flags' defaults overrode it: a spec for standard + sgd was
@@ -279,7 +288,8 @@ def _load(path: Path) -> TunedConstants:
 
 
 def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: int, out: Path, quiet: bool,
-                      as_json: bool, constants: bool = False, flag: str = "--out") -> None:
+                      as_json: bool, constants: bool = False, flag: str = "--out",
+                      training: dict[str, Any] | None = None) -> None:
     """Run the transfer check (and with ``constants`` the constants-consistency test, its sweeps kept in
     OUT.constants-sweep), write the file with it, print the tables (or the whole file as JSON)."""
     from abcscale.usecases.tune import save_constants
@@ -300,6 +310,8 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
                                      progress=not quiet)
     except ValueError as exc:
         fail(str(exc))
+    if training is not None:  # the file's own record of its training, not the paths found for this check
+        tuned = tuned.model_copy(update={"training": training})
     try:
         save_constants(tuned, out)
     except ValueError as exc:

@@ -478,6 +478,35 @@ def load_constants(path: str | Path) -> TunedConstants:
     return tuned
 
 
+def with_local_paths(tuned: TunedConstants, folder: Path) -> tuple[TunedConstants, list[str]]:
+    """``tuned`` with its training's model file and data path found where they are: the file records them as
+    `abcscale tune` was given them, relative to the folder it ran in. A relative path missing from the working
+    directory but present beside the constants file (``folder``) is taken from there, and said; one found in
+    neither is a ValueError naming both places (the runner's "no such file" named neither)."""
+    training, notes = dict(tuned.training), []
+    for key in ("model", "data"):
+        value = training.get(key)
+        if not isinstance(value, str):
+            continue
+        target, sep, factory = value.rpartition(":") if key == "model" else (value, "", "")
+        if key == "model" and not (target.endswith(".py") or "/" in target):
+            continue  # a built-in model or an importable module, not a file
+        if key == "data" and value in ("default", "synthetic"):
+            continue
+        path = Path(target).expanduser()
+        if path.is_absolute() or path.exists():
+            continue
+        if (beside := folder / path).exists():
+            training[key] = f"{beside}{sep}{factory}"
+            notes.append(f"{key}: {target} is not in the working directory; the one beside the constants file "
+                         f"({beside}) is used")
+            continue
+        raise ValueError(f"training.{key}: {target}, which the constants file records as `abcscale tune` was given "
+                         f"it (relative to the folder it ran in), is neither in the working directory ({Path.cwd()}) "
+                         f"nor beside the file ({folder}): run from the folder tune ran in")
+    return (tuned.model_copy(update={"training": training}) if notes else tuned), notes
+
+
 def load_for_transfer(path: str | Path) -> TunedConstants:
     """:func:`load_constants` for ``recommend``, ``check`` and the exports, which transfer the named
     parameterizations: a file tuned on a sweep's custom (a, b) table is a ValueError naming the file."""
