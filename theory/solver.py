@@ -95,10 +95,9 @@ def _constraints(ab: ABTable, rules: LayerRules, al: Alignment) -> tuple[np.ndar
         U[H] - a_[H].alpha - r[H],                  # r_h <= U_h - alpha
         U[H] + r[E] - a_[H].u - r[H],               # r_h <= U_h + r_1 - u
         r[E] + 0.5 - al.omega - r[H],               # r_h <= 1/2 + r_1 - omega
-        # hidden layers in series: r_l <= U_h + r_{l-1} - u and 1/2 + r_{l-1} - omega with r_{l-1} = r_h, so
-        # U_h >= u and omega <= 1/2 (implied by the first rule when u <= alpha; binding when u > alpha)
+        # hidden layers in series: r_l <= U_h + r_{l-1} - u with r_{l-1} = r_h, so U_h >= u (implied by the rule
+        # above when u <= alpha, binding when u > alpha); its twin omega <= 1/2 is checked before the LP (_solve)
         U[H] - a_[H].u,                             # r_h <= U_h + r_h - u
-        _Affine(np.zeros(_N), 0.5 - al.omega),      # r_h <= 1/2 + r_h - omega
         r[H] + (ab_out - al.omega),                 # logits: a+b + r_L - omega
         U[R] - a_[R].alpha,                         # logits: U_o - alpha
         U[R] + r[H] - a_[R].u,                      # logits: U_o + r_L - u
