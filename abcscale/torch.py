@@ -39,6 +39,7 @@ from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
 from abcscale.theory.groups import (
     DEFAULT_RULES,
+    PARAM_SCALE_FLOOR,
     assign,
     check_width,
     dense_input_std,
@@ -50,6 +51,8 @@ from abcscale.theory.groups import (
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
+#: torch.optim.Adafactor's eps[0] in the groups: its square, 1e-30, floors the second moment as optax's epsilon does
+ADAFACTOR_EPS1 = 1e-15
 
 def _spec_keys(optimizer: Optimizer) -> set[str]:
     """The group keys :func:`param_groups` sets from a spec for ``optimizer`` (:func:`_group`); ``extra`` may not
@@ -365,8 +368,8 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
                  width: int | None = None, form: Form | str | None = None,
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
-    ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(None, floor)``, torch.optim.Adafactor's floor on
-    rms(W), which maps with the form), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
+    ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(1e-15, floor)``, torch.optim.Adafactor's floor on
+    the second moment, square-rooted, and on rms(W), which maps with the form), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
     torch.optim.AdamW; sgd: its L2 term, where the spec carries a decay: one for every group is refused), a
     ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
 
@@ -439,8 +442,13 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
     g: dict[str, Any] = {"params": [], **({"name": name} if names else {}), "lr": s.lr, **extra}
     if opt in (Optimizer.adam, Optimizer.adamw, Optimizer.muon) and s.epsilon is not None and not muon:
         g["eps"] = s.epsilon
-    if opt is Optimizer.adafactor and s.param_scale_floor is not None:
-        g["eps"] = (None, s.param_scale_floor)  # torch.optim.Adafactor's floor on rms(W), mapped with the form
+    if opt is Optimizer.adafactor:
+        # eps[0]: torch's default (float32's machine epsilon, 1.2e-7) floors the mean of g^2 over a matrix's rows
+        # and the second moment at its square: below a gradient RMS of about 6.5e-6 the step lost its row and
+        # column normalisation (19% off over five steps at 1e-6), and a hidden gradient's RMS falls with the width
+        # (docs/theory.md section 5); 1e-15 floors the second moment at 1e-30, optax's epsilon on g^2 (the
+        # reference's). eps[1]: the floor on rms(W), mapped with the form
+        g["eps"] = (ADAFACTOR_EPS1, PARAM_SCALE_FLOOR if s.param_scale_floor is None else s.param_scale_floor)
     if opt in (Optimizer.adamw, Optimizer.lion, Optimizer.muon) or (opt is Optimizer.sgd and spec.weight_decay_mode):
         g["weight_decay"] = s.weight_decay or 0.0  # explicit 0: torch.optim.Muon's default decay is 0.1
     # an adam spec (an sgd one given no decay) decays nothing and leaves the key to the optimizer: torch.optim.AdamW

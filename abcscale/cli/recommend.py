@@ -399,7 +399,7 @@ def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
     if floors:
         notes.append("adafactor scales a step by max(rms(W), floor), floor 1e-3 by default; in this form give "
                      + ", ".join(f"{s.role.value} {s.param_scale_floor:.4g}" for s in floors)
-                     + " (optax.scale_by_param_block_rms(min_scale), torch.optim.Adafactor(eps=(None, floor)); "
+                     + " (optax.scale_by_param_block_rms(min_scale), torch.optim.Adafactor(eps=(1e-15, floor)); "
                      "abcscale.optax and abcscale.torch set it)")
     if spec.mup is not None:
         m = spec.mup

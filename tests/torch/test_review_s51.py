@@ -34,3 +34,37 @@ def test_torch_adafactor_s_cap_is_said():
         groups = abctorch.param_groups(m, spec)
     opt = torch.optim.Adafactor(groups)
     assert {g["lr"] for g in opt.param_groups} == {0.1, 0.05}
+
+
+def test_torch_adafactor_steps_alike_whatever_the_gradients_scale():
+    """Session 52: Adafactor's step is invariant to the gradient's scale (its second moment normalises it) down to
+    optax's epsilon (1e-30 on g^2). torch.optim.Adafactor's default eps[0], float32's 1.2e-7, floors the mean of
+    g^2 over a matrix's rows and the second moment itself at its square: below a gradient RMS of about 6.5e-6
+    (eps^(3/4)) the step loses the second moment's row and column normalisation (five steps changed by 19% at
+    RMS 1e-6, by 1e-6 at 1e-5), and a hidden gradient's RMS falls with the width (docs/theory.md section 5). The groups set eps[0] = 1e-15: five steps at RMS 1e-6 are those at RMS 1."""
+    width = 256
+    spec = abcscale.recommend("mup", "adafactor", width=width, base_width=64, beta=1e-2).groups
+
+    def steps(scale, groups_eps=True):
+        model = torch.nn.Module()
+        model.mlp = torch.nn.Linear(width, width, bias=False)
+        with torch.no_grad():
+            model.mlp.weight.copy_(torch.randn(width, width, generator=torch.Generator().manual_seed(0)) * 0.05)
+        groups = abctorch.param_groups(model, spec)
+        assert groups[0]["eps"][0] == abctorch.ADAFACTOR_EPS1
+        if not groups_eps:
+            groups[0]["eps"] = (None, groups[0]["eps"][1])
+        opt = torch.optim.Adafactor(groups)
+        before = model.mlp.weight.detach().clone()
+        rows = 1.0 + 3.0 * torch.arange(width)[:, None] / width  # rows of unequal scale
+        for k in range(5):
+            g = torch.randn(width, width, generator=torch.Generator().manual_seed(1 + k)) * rows
+            model.mlp.weight.grad = g * (1.0 + 2.0 * k) * scale  # a gradient growing over the steps
+            opt.step()
+        return model.mlp.weight.detach() - before
+
+    unit = steps(1.0)
+    torch.testing.assert_close(steps(1e-6), unit, rtol=1e-3, atol=1e-7)  # float32 rounding
+    change = {s: float((steps(s, groups_eps=False) - unit).norm() / unit.norm()) for s in (1e-4, 1e-5, 1e-6)}
+    print("torch's default eps[0]: the five steps changed by", change)
+    assert change[1e-6] > 0.1, change

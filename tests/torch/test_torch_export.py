@@ -223,7 +223,7 @@ def test_adafactor_groups_carry_the_forms_floor_and_step_like_the_abc_form():
             model.lm_head.weight.copy_(torch.randn(32, width, generator=torch.Generator().manual_seed(0))
                                        * abc["readout"].init_std / scale)
         groups = abctorch.param_groups(model, spec, form=spec.form)  # each form as such: the test applies its scale
-        assert groups[0]["eps"] == (None, spec["readout"].param_scale_floor)
+        assert groups[0]["eps"] == (abctorch.ADAFACTOR_EPS1, spec["readout"].param_scale_floor)
         opt = torch.optim.Adafactor(groups)
         before = model.lm_head.weight.detach().clone()
         model.lm_head.weight.grad = torch.randn(32, width, generator=torch.Generator().manual_seed(1)) * scale
