@@ -369,8 +369,9 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
     ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(1e-15, floor)``, torch.optim.Adafactor's floor on
-    the second moment, square-rooted, and on rms(W), which maps with the form), ``weight_decay`` (adamw, lion, muon: the coupled lr * wd form of
-    torch.optim.AdamW; sgd: its L2 term, where the spec carries a decay: one for every group is refused), a
+    the second moment, square-rooted, and on rms(W), which maps with the form), ``weight_decay`` (adamw, lion,
+    muon: the coupled lr * wd form of torch.optim.AdamW; sgd: its L2 term, where the spec carries a decay: one for
+    every group is refused), a
     ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
 
     ``extra`` goes into every group (e.g. ``betas=(0.9, 0.95)``, SGD's ``momentum``). Give the groups to the

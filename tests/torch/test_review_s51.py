@@ -41,7 +41,8 @@ def test_torch_adafactor_steps_alike_whatever_the_gradients_scale():
     optax's epsilon (1e-30 on g^2). torch.optim.Adafactor's default eps[0], float32's 1.2e-7, floors the mean of
     g^2 over a matrix's rows and the second moment itself at its square: below a gradient RMS of about 6.5e-6
     (eps^(3/4)) the step loses the second moment's row and column normalisation (five steps changed by 19% at
-    RMS 1e-6, by 1e-6 at 1e-5), and a hidden gradient's RMS falls with the width (docs/theory.md section 5). The groups set eps[0] = 1e-15: five steps at RMS 1e-6 are those at RMS 1."""
+    RMS 1e-6, by 1e-6 at 1e-5), and a hidden gradient's RMS falls with the width (docs/theory.md section 5). The
+    groups set eps[0] = 1e-15: five steps at RMS 1e-6 are those at RMS 1."""
     width = 256
     spec = abcscale.recommend("mup", "adafactor", width=width, base_width=64, beta=1e-2).groups
 
