@@ -190,7 +190,11 @@ def fit(
     gates = _gates(result, expect_theory=expect_theory, expected=expected, strict=strict)
     if as_json:
         verdicts = {k: {"passed": not v, "failures": [f"{kind}: {text}" for kind, text in v]} for k, v in gates.items()}
-        emit_json({**summary_json(result), "gates": verdicts} if summary else result if stored is None else stored)
+        # --summary --json is the CI gate's format: with --service it names the stored fit too, for a later
+        # `check --service URL --fit-id ID` (a review: one call could not give both)
+        where = {} if stored is None else {"id": stored["id"], "replayed": stored.get("replayed", False)}
+        emit_json({**summary_json(result), **where, "gates": verdicts} if summary else
+                  result if stored is None else stored)
     else:
         if stored is not None:
             again = " (a retry: the service already had it)" if stored.get("replayed") else ""

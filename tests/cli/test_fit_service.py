@@ -53,6 +53,11 @@ def test_fit_on_the_service_stores_it_once_and_prints_its_id(server, table):
     assert again.exit_code == 0, again.output
     body = json.loads(again.stdout)
     assert body["id"] == fit_id and body["replayed"] is True and _count(server) == before + 1
+    # the CI gate's format names the stored fit too, for a later `check --fit-id` (session 52, a review)
+    gate = runner.invoke(app, [*args, "--summary", "--json"], env={"ABCSCALE_API_TOKEN": None})
+    assert gate.exit_code == 0, gate.output
+    body = json.loads(gate.stdout)
+    assert body["id"] == fit_id and body["replayed"] is True and "gates" in body and _count(server) == before + 1
     # other options are another fit
     other = runner.invoke(app, [*args, "--seed", "1"])
     assert other.exit_code == 0 and fit_id not in other.stdout and _count(server) == before + 2
