@@ -60,7 +60,26 @@ def error_text(e: Mapping[str, Any]) -> str:
     if e.get("type") == "greater_than_equal" and _at_most_zero(e.get("input")) \
             and 0 < float((e.get("ctx") or {}).get("ge", 1)) <= 1e-30:
         return "Input should be positive (at least 1e-30)"
-    return plain_numbers(str(e.get("msg")).removeprefix("Value error, "))
+    msg = plain_numbers(str(e.get("msg")).removeprefix("Value error, "))
+    if e.get("type") == "enum" and (aliases := _enum_aliases(str((e.get("ctx") or {}).get("expected", "")))):
+        # the names it takes besides its values (sp, mf, ...), as the CLI's message lists them (a review: REST
+        # refused "mupp" listing the four values while "sp" and "MuP" were taken)
+        msg += f" (aliases: {aliases}; any letter case)"
+    return msg
+
+
+def _enum_aliases(expected: str) -> str:
+    """The aliases of the enum whose values pydantic listed in ``expected`` ("'standard', 'ntk', ... or 'x'")."""
+    from abcscale.schemas.enums import _AliasedEnum
+
+    values = set(re.findall(r"'([^']*)'", expected))
+    todo = list(_AliasedEnum.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if values and {m.value for m in cls} == values and (extra := cls._aliases()):
+            return ", ".join(f"{k}={v}" for k, v in extra.items())
+    return ""
 
 
 def _at_most_zero(x: object) -> bool:

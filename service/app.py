@@ -194,9 +194,17 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [_short_input(_key_said({**e, "msg": error_text(e)}))
+    errors = [_short_input(_key_said({**e, "msg": _json_reason(e) or error_text(e)}))
               if isinstance(e.get("msg"), str) else e for e in _union_said_once(list(exc.errors()))]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
+
+
+def _json_reason(e: dict[str, Any]) -> str | None:
+    """A body that is no JSON this API takes, with the parser's reason: FastAPI says "JSON decode error" and keeps
+    why (NaN, a duplicated key, not UTF-8) in ``ctx``, where a reader of ``msg`` never looked (the fits route said
+    it; the others did not, a review)."""
+    why = (e.get("ctx") or {}).get("error") if e.get("type") == "json_invalid" else None
+    return f"JSON decode error: {why}" if why else None
 
 
 #: patterns said in words (the field's last named part of ``loc``): the regular expression helps no one

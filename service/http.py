@@ -17,8 +17,9 @@ from starlette.routing import Match
 
 
 def _reject_constant(name: str) -> NoReturn:
-    # json.loads accepts NaN/Infinity, which are not JSON; let FastAPI turn this into a 422 json_invalid.
-    raise json.JSONDecodeError(f"{name} is not valid JSON (use null or a finite number)", name, 0)
+    # json.loads accepts NaN/Infinity, which are not JSON; let FastAPI turn this into a 422 json_invalid. The
+    # parser does not say where: no position (it said "line 1 column 1 (char 0)" wherever the NaN was, a review)
+    raise RefusedJSON(f"{name} is not valid JSON (use null or a finite number)")
 
 
 def _finite_float(text: str) -> float:

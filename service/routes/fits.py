@@ -173,8 +173,10 @@ async def _read_json(request: Request) -> _Input:
     settings: Settings = request.app.state.settings
     try:
         payload = await run_in_threadpool(loads_strict, body, settings.max_json_depth)  # up to 50 MB: off the loop
-    except ValueError as exc:
-        unprocessable([{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}", "input": None}])
+    except ValueError as exc:  # at FastAPI's place for it, ("body", the character's position: 0 where none)
+        pos, why = (exc.pos, exc.msg) if isinstance(exc, json.JSONDecodeError) else (0, str(exc))
+        unprocessable([{"type": "json_invalid", "loc": ("body", pos), "msg": f"JSON decode error: {why}",
+                        "input": None}])
     try:
         req = FitCreate.model_validate(payload)
     except ValidationError as exc:
