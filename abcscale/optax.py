@@ -36,13 +36,14 @@ SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
 def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
               **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.transform` (``schedule``, ``b1``, ``b2``, ``momentum``, ``muon_beta``,
-    ``rules``, ``layout``) for a spec or a constants file at ``width``."""
+    ``rules``, ``layout``, ``fan_in``) for a spec or a constants file at ``width``."""
     return export.transform(_applied(spec, width, form, 'transform'), params, **_kw(kwargs))
 
 
 def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
          form: Form | str | None = None, **kwargs: Any) -> Any:
-    """:func:`abcscale.runner.export.init` (``rules``, ``layout``) for a spec or a constants file at ``width``.
+    """:func:`abcscale.runner.export.init` (``rules``, ``layout``, ``fan_in``) for a spec or a constants file at
+    ``width``.
     ``key`` is a JAX PRNG key (``jax.random.key(0)``)."""
     return export.init(_applied(spec, width, form, 'init'), params, key, **_kw(kwargs))
 

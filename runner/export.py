@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -28,13 +29,16 @@ from optax import contrib
 from abcscale.schemas.enums import Optimizer, WeightDecayMode
 from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
 from abcscale.theory.groups import (
+    DEFAULT_RULES,
     PARAM_SCALE_FLOOR,
     assign,
     check_width,
     dense_input_std,
     is_dense_leaf,
+    named_role,
     refusal,
     settle_fixed,
+    tied_readout_multiplier,
 )
 
 Params = Any
@@ -51,79 +55,160 @@ def _key(k: Any) -> str:
     return str(k)
 
 
-def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, layout: str
-            ) -> tuple[list[tuple[str, Any, Role, float | None]], Any]:
+#: flax's MultiHeadDotProductAttention: its query, key and value kernels are [D, heads, head_dim], its out kernel
+#: [heads, head_dim, D] (DenseGeneral): one [D, heads x head_dim] matrix each way
+_HEADS_IN = re.compile(r"(^|/)(query|key|value)/kernel$", re.IGNORECASE)
+_HEADS_OUT = re.compile(r"(^|/)out/kernel$", re.IGNORECASE)
+#: a transposed convolution's kernel: each output takes ceil(k / stride) taps of each kernel axis, a stride the
+#: tree does not hold
+_TRANSPOSED = re.compile(r"(^|/)conv_?transpose(_\d+)?/(kernel|w)$", re.IGNORECASE)
+
+
+def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[tuple[int, ...], int, str]:
+    """The matrix a leaf's role is read from ([in, out] in the jax layout, [out, in] in the torch one), what its
+    fan-in takes beyond that matrix's input axis (a conv's kernel size), and what it was read as ("conv",
+    "depthwise", "heads", or "" for the leaf as it is).
+
+    A flax conv kernel [*kernel, in, out] by its module's name; in the torch layout (equinox) a weight [out, in,
+    *kernel] whose kernel axes are all under the width (a stack [depth, out, in] is not); a flax attention's
+    [D, heads, head_dim] and [heads, head_dim, D] kernels by their modules' names, heads and head_dim under the
+    width. Each asked for a rule that could not be given before (session 52, a review: "a hidden matrix's shape
+    for width 3" for an equinox conv, "for width 4" for flax's attention)."""
+    nd = len(shape)
+    if layout == "jax":
+        if nd >= 3 and _CONV.search(name):
+            return shape[-2:], math.prod(shape[:-2]), "depthwise" if shape[-2] == 1 else "conv"
+        if nd == 3 and _HEADS_IN.search(name) and max(shape[1:]) < width:
+            return (shape[0], shape[1] * shape[2]), 1, "heads"
+        if nd == 3 and _HEADS_OUT.search(name) and max(shape[:2]) < width:
+            return (shape[0] * shape[1], shape[2]), 1, "heads"
+    elif _torch_conv(name, shape, width):
+        return shape[:2], math.prod(shape[2:]), "depthwise" if shape[1] == 1 else "conv"
+    return shape, 1, ""
+
+
+def _torch_conv(name: str, shape: tuple[int, ...], width: int) -> bool:
+    """An equinox (torch-layout) conv weight [out, in, *kernel]: 3 to 5 axes, every kernel axis under the width, a
+    weight's leaf name."""
+    return 3 <= len(shape) <= 5 and max(shape[2:]) < width and bool(re.search(r"(^|/)(weight|w|kernel)$", name))
+
+
+def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, layout: str,
+            fan_in: Mapping[str, int] | None = None) -> tuple[list[tuple[str, Any, Role, float | None]], Any]:
     """Each leaf's name, value, role and init std (fan-in aware), with the tree's structure."""
+    if layout not in ("torch", "jax"):  # once, not once per leaf
+        raise ValueError(f"layout: must be 'jax' (flax, haiku: kernels [in, out]) or 'torch' (equinox: weights "
+                         f"[out, in]), got {layout!r}")
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
+    written = [] if rules is None else list(rules)  # the caller's: a depthwise conv's role only they can change
+    written += [r for r in spec.rules if r not in DEFAULT_RULES]
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
-    out, refused = [], []
-    for path, leaf in with_path:
-        name = "/".join(_key(k) for k in path)
+    fan_in = dict(fan_in or {})
+    names = ["/".join(_key(k) for k in path) for path, _ in with_path]
+    if unknown := sorted(set(fan_in) - set(names)):
+        raise ValueError(f"fan_in: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} no leaf "
+                         f"of the tree (its leaves are named by key paths joined by '/': {names[0]!r}, ...)")
+    for k, v in fan_in.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
+    out, refused, views, transposed = [], [], [], []
+    for name, (_, leaf) in zip(names, with_path, strict=True):
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
                              "(for equinox: eqx.filter(model, eqx.is_array))")
         if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
+        shape = tuple(int(d) for d in leaf.shape)
+        view, kernel, kind = _read(name, shape, layout, spec.width)
         try:
-            role, ratio = assign(name, leaf.shape, spec.width, rules, layout)
+            if kind == "depthwise" and named_role(name, view, written) is None:
+                # a per-channel filter ([*kernel, 1, C], groups = channels): vector-like where its channels grow
+                # with the width, fixed on a fixed number, as the torch export reads [C, 1, k, k] (microsoft/mup too)
+                out_ch = view[-1] if layout == "jax" else view[0]
+                role, ratio = (Role.vector if out_ch % spec.width == 0 else Role.fixed), 1.0
+            else:
+                role, ratio = assign(name, view, spec.width, rules, layout)
         except ValueError as exc:  # every leaf that asks for a role, at once
-            refused.append((name, list(leaf.shape), str(exc)))
+            said = str(exc).replace(f"{name!r} {list(view)}", f"{name!r} {list(shape)} (read as the matrix "
+                                    f"{list(view)})", 1) if view != shape else str(exc)
+            refused.append((name, list(shape), said))
             continue
-        if role is Role.hidden and layout == "jax" and len(leaf.shape) >= 3 and _CONV.search(name):
-            # flax's Conv kernel [*kernel, in, out]: one output sums in x the kernel's size (it took in alone, an
-            # init 3x too large for a 3x3 conv, a user review). A conv module named otherwise (`proj`) is not seen,
-            # nor an nn.scan stack of convs (its depth is read as a kernel axis): give those a `fan_in` yourself
-            ratio *= math.prod(int(d) for d in leaf.shape[:-2])
+        if role is Role.hidden:
+            # a conv's fan-in is its inputs x the kernel's size (flax's [*kernel, in, out] took in alone, an init 3x
+            # too large for a 3x3 conv, a user review); `fan_in` says what the shape cannot (a strided transposed
+            # conv, a conv module named otherwise, an nn.scan stack of convs, whose depth reads as a kernel axis)
+            ratio = fan_in[name] / spec.width if name in fan_in else ratio * kernel
+            if name not in fan_in and layout == "jax" and _TRANSPOSED.search(name):
+                transposed.append(name)
         std = spec.init_std(role, ratio)
-        if std is not None and role is Role.embedding and len(leaf.shape) >= 2 and is_dense_leaf(name):
-            std = dense_input_std(std, leaf.shape, layout)  # flax's Dense `kernel`, not Embed's `embedding`
+        if std is not None and role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
+            # flax's Dense `kernel`, not Embed's `embedding`
+            std = std * fan_in[name] ** -0.5 if name in fan_in else dense_input_std(std, shape, layout)
         out.append((name, leaf, role, std))
+        views.append(view)
     if refused:  # every leaf that asks for a role, at once
         raise ValueError(refusal(refused))
+    if transposed:
+        warnings.warn(f"{', '.join(transposed)}: a transposed convolution's init std takes its whole kernel as the "
+                      "fan-in; with a stride each output takes ceil(k / stride) taps of each kernel axis (k = 2, "
+                      "stride 2: one): give it as fan_in={name: in_channels x taps}", stacklevel=3)
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
-    settled = settle_fixed([(name, leaf.shape, role) for name, leaf, role, _ in out], rules, spec.width)
+    settled = settle_fixed([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
+                           rules, spec.width)
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
-    check_width([(name, leaf.shape, role) for name, leaf, role, _ in out], spec.width, layout, rules)
+    check_width([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)], spec.width,
+                layout, rules)
+    roles = {role for _, _, role, _ in out}
+    if Role.embedding in roles and Role.readout not in roles:
+        # no readout leaf: the logits are the embedding's matrix (flax's Embed.attend), or there is no head; the
+        # torch export warns for a tied pair alike (a review: a plain-form tied model started at loss 215, ln V 6.9)
+        try:
+            t = f"multiply them by {tied_readout_multiplier(spec):.6g} (theory.groups.tied_readout_multiplier(spec))"
+        except ValueError:  # a spec without init stds
+            t = "give them the readout's forward scale over the embedding's init std"
+        warnings.warn("no readout among the parameters: if the logits use the embedding's matrix (tied, flax's "
+                      f"Embed.attend), {t}; the matrix trains as the embedding", stacklevel=3)
     return out, treedef
 
 
 def labels(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
-           layout: str = "jax") -> Params:
+           layout: str = "jax", fan_in: Mapping[str, int] | None = None) -> Params:
     """The tree of role names (``embedding``, ``hidden``, ``readout``, ``vector``, ``fixed``), shaped like ``params``.
 
     A parameter that no rule names and whose shape does not say is a ValueError naming it: pass ``rules``
     (tried in order before the spec's, e.g. ``[GroupRule(pattern=r"Dense_2", role="readout")]``)."""
-    leaves, treedef = _leaves(spec, params, rules, layout)
+    leaves, treedef = _leaves(spec, params, rules, layout, fan_in)
     return jax.tree_util.tree_unflatten(treedef, [role.value for _, _, role, _ in leaves])
 
 
 def lr_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
-            layout: str = "jax") -> Params:
+            layout: str = "jax", fan_in: Mapping[str, int] | None = None) -> Params:
     """Each leaf's learning rate (before any schedule), for inspection."""
-    leaves, treedef = _leaves(spec, params, rules, layout)
+    leaves, treedef = _leaves(spec, params, rules, layout, fan_in)
     return jax.tree_util.tree_unflatten(treedef, [spec[role].lr for _, _, role, _ in leaves])
 
 
 def init_std_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
-                  layout: str = "jax") -> Params:
+                  layout: str = "jax", fan_in: Mapping[str, int] | None = None) -> Params:
     """Each leaf's init std (None for a vector-like or fixed leaf, which keeps its own init), for inspection."""
-    leaves, treedef = _leaves(spec, params, rules, layout)
+    leaves, treedef = _leaves(spec, params, rules, layout, fan_in)
     return jax.tree_util.tree_unflatten(treedef, [std for _, _, _, std in leaves])
 
 
 def multiplier_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
-                    layout: str = "jax") -> Params:
+                    layout: str = "jax", fan_in: Mapping[str, int] | None = None) -> Params:
     """Each leaf's forward multiplier: what the forward multiplies that layer's output by (1.0 where none; the
     abc form's embedding and readout, the mup form's readout), as ``abcscale.torch.multipliers`` gives it per
     name. A readout tied to the embedding leaf (logits ``h @ E.T``) takes
     ``theory.groups.tied_readout_multiplier(spec)`` on those logits instead: a tree holds the tensor once."""
-    leaves, treedef = _leaves(spec, params, rules, layout)
+    leaves, treedef = _leaves(spec, params, rules, layout, fan_in)
     return jax.tree_util.tree_unflatten(treedef, [spec[role].multiplier or 1.0 for _, _, role, _ in leaves])
 
 
 def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas: tuple[float, float],
-                    momentum: float, muon: tuple[float, str]) -> optax.GradientTransformation:
-    """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta and the layout)."""
+                    momentum: float, muon: tuple[float, str, int]) -> optax.GradientTransformation:
+    """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta, the layout and the
+    width)."""
     if spec.optimizer is Optimizer.sgd:
         wd = s.weight_decay or 0.0
         if not wd:
@@ -163,24 +248,25 @@ def _adafactor(lr: float | Schedule, floor: float | None) -> optax.GradientTrans
 
 
 def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: float, beta: float,
-          layout: str) -> optax.GradientTransformation:
+          layout: str, width: int) -> optax.GradientTransformation:
     """optax's ``contrib.muon`` on the hidden role: orthogonalised Nesterov momentum times the spectral shape
     factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on every hidden
     tensor of two or more axes (:func:`_muon_dims`), as theory's hidden exponent for Muon assumes."""
     def dims(params: Params) -> Params:
         return jax.tree_util.tree_map_with_path(
-            lambda path, x: _muon_dims("/".join(_key(k) for k in path), x.shape, layout), params)
+            lambda path, x: _muon_dims("/".join(_key(k) for k in path), tuple(x.shape), layout, width), params)
 
     return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
                         adam_weight_decay=wd, muon_weight_dimension_numbers=dims)
 
 
-def _muon_dims(name: str, shape: tuple[int, ...], layout: str) -> contrib.MuonDimensionNumbers | None:
+def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
+               ) -> contrib.MuonDimensionNumbers | None:
     """Which axes Muon orthogonalises over (the fan-in, reduced) and into (the fan-out); the rest are a stack's
     own matrices, each orthogonalised alone. A flax conv kernel [*kernel, in, out] is one [kernel x in, out]
     matrix (Keller Jordan's Muon flattens conv filters alike), a ``lax.scan`` stack [depth, in, out] depth
-    matrices, and in the torch layout a stack [depth, out, in] (the one hidden shape of more than two axes that
-    layout places: a conv's [out, in, *kernel] asks for a rule) depth [out, in] matrices. Muon's hidden LR
+    matrices, and in the torch layout a stack [depth, out, in] depth [out, in] matrices and an equinox conv
+    weight [out, in, *kernel] (kernel axes under the width) one [out, in x kernel] matrix. Muon's hidden LR
     (c = 0 under muP) is derived for that orthogonalised step: these tensors trained with AdamW's at Muon's LR,
     16x too large at 16x the base width under muP (a review, session 51)."""
     nd = len(shape)
@@ -190,12 +276,15 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str) -> contrib.MuonDi
         if nd >= 3 and _CONV.search(name):
             return contrib.MuonDimensionNumbers(tuple(range(nd - 1)), nd - 1)
         return contrib.MuonDimensionNumbers(nd - 2, nd - 1)
+    if _torch_conv(name, shape, width):  # equinox's [out, in, *kernel]: one [out, in x kernel] matrix
+        return contrib.MuonDimensionNumbers(tuple(range(1, nd)), 0)
     return contrib.MuonDimensionNumbers(nd - 1, nd - 2)
 
 
 def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = None, b1: float | None = None,
               b2: float | None = None, momentum: float = 0.0, muon_beta: float = 0.95,
-              rules: Sequence[GroupRule] | None = None, layout: str = "jax") -> optax.GradientTransformation:
+              rules: Sequence[GroupRule] | None = None, layout: str = "jax",
+              fan_in: Mapping[str, int] | None = None) -> optax.GradientTransformation:
     """The spec's optimizer for ``params``: ``optax.multi_transform`` over the role labels.
 
     ``schedule(step)`` multiplies every role's LR (a warmup/cosine multiplier, 1 at its peak); ``b1``, ``b2``
@@ -207,7 +296,7 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     matrices, ``layout`` saying which axis is the fan-in; a conv kernel flattened, a scan stack per layer) and
     ``optax.adamw`` with the role's epsilon on the embedding, readout and vector-like roles: the hybrid the
     runner trains (``abcscale sweep -o muon``) and docs/theory.md section 11 derives."""
-    label_tree = labels(spec, params, rules=rules, layout=layout)
+    label_tree = labels(spec, params, rules=rules, layout=layout, fan_in=fan_in)
     used = set(jax.tree_util.tree_leaves(label_tree))
     lion = spec.optimizer is Optimizer.lion
     betas = (0.9 if b1 is None else b1, (0.99 if lion else 0.999) if b2 is None else b2)
@@ -228,19 +317,19 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     def role_lr(s: RoleSetting) -> float | Schedule:
         return s.lr if schedule is None else (lambda step: s.lr * schedule(step))
 
-    transforms = {s.role.value: _role_optimizer(spec, s, role_lr(s), betas, momentum, (muon_beta, layout))
+    transforms = {s.role.value: _role_optimizer(spec, s, role_lr(s), betas, momentum, (muon_beta, layout, spec.width))
                   for s in spec.roles if s.role.value in used}
     return optax.multi_transform(transforms, label_tree)
 
 
 def init(spec: GroupSpec, params: Params, key: jax.Array, *, rules: Sequence[GroupRule] | None = None,
-         layout: str = "jax") -> Params:
+         layout: str = "jax", fan_in: Mapping[str, int] | None = None) -> Params:
     """``params`` with every leaf that has an init std redrawn as normal(0, std) in its own dtype; vector-like
     and fixed leaves (biases, norm gains) are returned as they are."""
     if not isinstance(key, jax.Array):  # an int seed was JAX's own "invalid PRNG key data" from deep inside
         raise ValueError(f"key: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
                          f"{type(key).__name__} {key!r}")
-    leaves, treedef = _leaves(spec, params, rules, layout)
+    leaves, treedef = _leaves(spec, params, rules, layout, fan_in)
     keys = jax.random.split(key, len(leaves))
     new = [leaf if std is None else std * jax.random.normal(k, leaf.shape, leaf.dtype)
            for (_, leaf, _, std), k in zip(leaves, keys, strict=True)]

@@ -114,6 +114,13 @@ def _name(name: str) -> str:
     return name.replace("/", ".").replace("['", ".").replace("']", "").strip(".")
 
 
+def _pattern(pattern: str) -> str:
+    """A rule's pattern against :func:`_name`'s dotted names: a ``/`` in it (a JAX key path as the export names a
+    leaf, ``params/Dense_0/kernel``) is the dot it became; it matched nothing, and the leaf took the role its
+    shape gave, silently (a review: an input layer trained as hidden, its LR 32x too small)."""
+    return pattern.replace("\\/", "/").replace("/", "\\.")
+
+
 #: a JAX leaf that is a dense or convolutional layer's weight (flax's Dense/Conv ``kernel``, haiku's Linear/Conv
 #: ``w``), not a lookup table (flax's Embed ``embedding``, haiku's ``embeddings``); equinox names both ``weight``
 _DENSE_LEAF = re.compile(r"(^|\.)(kernel|w)$")
@@ -150,7 +157,7 @@ def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule]) 
     defaults = set(DEFAULT_RULES)
     # a matrix role is for matrices: a rule naming a module (`Dense_2` -> readout) leaves its bias a vector
     # (it took the readout's LR, 32x too small, and a random init in place of zeros)
-    return next((r for r in rules if re.search(r.pattern, key, re.IGNORECASE)
+    return next((r for r in rules if re.search(_pattern(r.pattern), key, re.IGNORECASE)
                  and (r.role in (Role.vector, Role.fixed) or len(dims) >= 2)
                  and (r not in defaults or _default_rule_applies(r, key, dims))), None)
 
@@ -190,6 +197,12 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         # a token [1, 1, D] is its one axis: vector-like (a bare parameter of 3 or more axes; a layer's weight of one
         # output, a value head [1, D] or a conv [1, 64, 1, 1], is no token: it asks for its role, a code review)
         dims = tuple(d for d in dims if d != 1) or (1,)
+    if role is None and len(dims) >= 2 and not _LEAF.search(_name(name)) \
+            and named_role(name, dims[-1:], rules) is Role.vector:
+        # a norm's gain or a bias of more than one axis: a stack of them over the depth ([depth, D], nn.scan) or a
+        # per-head bias ([heads, head_dim], flax's attention) is vector-like, as each layer's own is (they asked
+        # for a rule saying "an embedding and a readout look alike", a review); never a weight's leaf
+        return Role.vector, 1.0
     if role is None:
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
@@ -296,9 +309,16 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     embedding = next(((name, dims) for name, dims, role in shapes
                       if role is Role.embedding and len(dims) == 2 and w in dims), None)
     if embedding is not None:
+        other = {dims[0] if layout == "torch" else dims[-1] for _, dims, role in shapes
+                 if role is Role.readout and len(dims) == 2}
+        # read in the other layout the readout takes the spec's width: the weights are stored the other way round
+        # (an equinox tree given the default layout was told "recommend at width=1000", its vocabulary, a review)
+        flip = (f"; or the weights are stored [{'in, out' if layout == 'torch' else 'out, in'}] "
+                f"({'flax, haiku' if layout == 'torch' else 'equinox, a torch port'}): pass "
+                f"layout={'jax' if layout == 'torch' else 'torch'!r}") if other == {width} else ""
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
                          f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
-                         f"at the model's width (width={w})")
+                         f"at the model's width (width={w}){flip}")
 
 
 def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width: int,
