@@ -249,6 +249,16 @@ def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size
         notes.append(f"fitted exponent {e.estimate:.3g} ({percent(e.ci.confidence_level)} [{e.ci.low:.3g}, "
                      f"{e.ci.high:.3g}]) is inconsistent with theory ({theory_words(theory, theory_span)}): the "
                      "constant is not width-independent")
+    p, e = part.predictive, part.exponent
+    if p.method == "theory_prior" and theory is not None and not e.ci.low <= p.exponent <= e.ci.high:
+        # two exponents a reader sees side by side, one outside the other's interval, said why (a review): the
+        # prior's likelihood holds each width's optimum to its grid's resolution (the floor the per-width
+        # intervals carry), while the free fit's interval comes from the widths' scatter about their line
+        notes.append(f"the prediction's law takes exponent {p.exponent:.3g}, outside the fitted exponent's "
+                     f"{percent(e.ci.confidence_level)} interval [{e.ci.low:.3g}, {e.ci.high:.3g}]: it weighs "
+                     f"theory ({theory_words(theory, theory_span)}) against each width's optimum as known to "
+                     "its LR grid's resolution, where the widths' scatter about their line is smaller than that; "
+                     "a finer LR grid around the optima lets the data outweigh theory")
     if part.loss_law is not None and not part.loss_law.identified:
         notes.append("loss law L*(w) = E + A w^-alpha not identified (do not read its numbers): "
                      + "; ".join(part.loss_law.notes))
