@@ -782,6 +782,14 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     warnings += _epsilon_notes(cfg, checks, rec)
     warnings += _outside_band(checks, rec)
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
+    lrs = [c for c in checks if c.setting == "lr" and not c.ok]
+    if cfg.mode is LrMode.global_ and len(lrs) > 1 and len({c.verdict for c in lrs}) == 1:
+        # one number in the config: one failure, not one per layer it reaches (a review: "lr (embedding) too
+        # high, lr (hidden) too high, lr (readout) too high" for a single lr: 0.003)
+        lo, hi = min(c.ratio for c in lrs), max(c.ratio for c in lrs)
+        ratio = f"{lo:.3g}x" if hi <= lo * 1.001 else f"{lo:.3g}-{hi:.3g}x"
+        failed = [f"lr (global, {len(lrs)} layers) {lrs[0].verdict} ({ratio})",
+                  *(f for f in failed if not f.startswith("lr ("))]
     ok = not failed
     return CheckReport(ok=ok, exit_code=0 if ok else 1, config=config_name, source=rec.source, width=cfg.width,
                        lr_mode=cfg.mode, form=Form.mup if cfg.mup_setup() is not None else cfg.form,

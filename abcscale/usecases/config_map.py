@@ -115,7 +115,8 @@ def read_document(path: str | Path) -> dict[str, Any]:
             data = load_json(text)
         elif suffix == ".toml":
             data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
+        elif suffix in (".yaml", ".yml") or not suffix:  # no suffix: a pipe (`<(...)`), read as YAML (JSON is too)
+            suffix = suffix or ".yaml"
             data = load_yaml(text)
         else:
             raise ConfigError(str(path), "unknown format; use .yaml, .yml, .json or .toml")

@@ -206,6 +206,8 @@ def rule_items(value: Any) -> list[Any]:
         value = value["rules"] if set(value) == {"rules"} else [{"pattern": k, "role": v} for k, v in value.items()]
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValueError("rules: expected a list of {pattern, role}")
+    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(x, str) for x in value):
+        value = [value]  # one (pattern, role) pair not wrapped in a list: each string was read as a rule (a review)
     return [{"pattern": x[0], "role": x[1]} if isinstance(x, list | tuple) and len(x) == 2 else x for x in value]
 
 
@@ -261,7 +263,10 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     loads: dict[str, Callable[[str], Any]] = {".json": load_json, ".toml": tomllib.loads, ".yaml": load_yaml,
                                               ".yml": load_yaml}
     if suffix not in loads:
-        raise ValueError(f"{path}: unknown format; use .json, .yaml, .yml or .toml")
+        if suffix:
+            raise ValueError(f"{path}: unknown format; use .json, .yaml, .yml or .toml")
+        # no suffix at all (a pipe, `--rules <(echo '[...]')`, is /dev/fd/63): read as YAML, which JSON is too
+        suffix = ".yaml"
     try:
         data = loads[suffix](text)
     except DuplicateKey as exc:
