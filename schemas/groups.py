@@ -68,7 +68,7 @@ class Form(_AliasedEnum):
 
 class GroupRule(Frozen):
     """Parameters whose name matches ``pattern`` (``re.search``, ignoring case, on the name with ``/`` and ``.``
-    both written ``.``) take ``role``. The first matching rule wins."""
+    both written ``.``; a ``/`` in the pattern is that ``.`` too) take ``role``. The first matching rule wins."""
 
     pattern: str = Field(min_length=1)
     role: Role
