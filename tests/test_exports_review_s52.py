@@ -132,3 +132,16 @@ def test_layouts_are_checked_once_and_a_flipped_one_is_named(spec):
     with pytest.raises(ValueError, match=r"recommend at the model's width \(width=1000\); or the weights are stored "
                                          r"\[out, in\] \(equinox, a torch port\): pass layout='torch'"):
         abcoptax.labels(spec, tree, rules=[("emb", "embedding"), ("head", "readout")])
+
+
+def test_a_user_models_per_head_bias_is_vector_like_and_starts_at_zeros():
+    """The runner's user models read the same rule (theory.groups.gain_or_bias): a [heads, head_dim] bias is
+    vector-like and starts as its rows would (zeros), not drawn normal with a vector's missing std."""
+    from abcscale.runner.user import UserModel, layout
+    from abcscale.schemas.groups import SPEC_ROLES, Role
+
+    model = UserModel(shapes={"embed": (V, D), "attn/query/bias": (4, 64), "attn/ln/scale": (4, 64),
+                              "lm_head": (D, V)}, apply=lambda *a: None, roles={"embed": "embedding"})
+    specs = layout(model, D)
+    assert SPEC_ROLES[specs["attn/query/bias"].layer] is Role.vector and specs["attn/query/bias"].init == "zeros"
+    assert specs["attn/ln/scale"].init == "ones"

@@ -145,6 +145,15 @@ def dense_input_std(std: float, shape: Sequence[int], layout: str = "torch") -> 
     return std * fan_in ** -0.5
 
 
+def gain_or_bias(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> bool:
+    """A norm's gain or a bias of more than one axis: a stack of them over the depth ([depth, D], ``nn.scan``) or a
+    per-head bias ([heads, head_dim], flax's attention), vector-like as each layer's own is (they asked for a rule
+    saying "an embedding and a readout look alike", a review). Never a weight's leaf (``kernel``, ``w``,
+    ``weight``): ``PreNorm_0/Dense_0/kernel`` is a matrix."""
+    return len(shape) >= 2 and not _LEAF.search(_name(name)) \
+        and named_role(name, tuple(shape)[-1:], rules) is Role.vector
+
+
 def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> Role | None:
     """The role the first matching rule gives ``name`` (a default rule only where the shape agrees:
     :func:`_default_rule_applies`), or None when no rule names it (:func:`assign` then reads the shape)."""
@@ -197,11 +206,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         # a token [1, 1, D] is its one axis: vector-like (a bare parameter of 3 or more axes; a layer's weight of one
         # output, a value head [1, D] or a conv [1, 64, 1, 1], is no token: it asks for its role, a code review)
         dims = tuple(d for d in dims if d != 1) or (1,)
-    if role is None and len(dims) >= 2 and not _LEAF.search(_name(name)) \
-            and named_role(name, dims[-1:], rules) is Role.vector:
-        # a norm's gain or a bias of more than one axis: a stack of them over the depth ([depth, D], nn.scan) or a
-        # per-head bias ([heads, head_dim], flax's attention) is vector-like, as each layer's own is (they asked
-        # for a rule saying "an embedding and a readout look alike", a review); never a weight's leaf
+    if role is None and gain_or_bias(name, dims, rules):
         return Role.vector, 1.0
     if role is None:
         if len(dims) <= 1:
