@@ -307,6 +307,15 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
                       UserWarning, stacklevel=4)
 
 
+def _warn_unmatched(names: list[str], rules: list[GroupRule]) -> None:
+    """Say the caller's rules that match no parameter (a typo leaves the parameter to its shape, silently)."""
+    from abcscale.theory.groups import unmatched_rules
+
+    if missed := unmatched_rules(names, rules):
+        warnings.warn(f"rules: {', '.join(repr(r.pattern) for r in missed)} matched no parameter (names look like "
+                      f"{names[0]!r} ... {names[-1]!r})", stacklevel=4)
+
+
 def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Role, float]]:
     """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
@@ -314,7 +323,9 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     from abcscale.usecases.recommend import parse_rules
 
     # the rules someone wrote (the call's, the spec's own): a grouped conv's role only they can say
-    written = [*([] if rules is None else parse_rules(rules)), *(r for r in spec.rules if r not in DEFAULT_RULES)]
+    given = [] if rules is None else list(parse_rules(rules))
+    written = [*given, *(r for r in spec.rules if r not in DEFAULT_RULES)]
+    _warn_unmatched([name for name, _ in _named(model)], given)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs = _in_out(model), _convs(model)
 
@@ -396,6 +407,13 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
                          "layer's grows 16x at 16x the base width, so would its decay); give the decay tuned at the "
                          "base width to recommend (weight_decay=, --weight-decay), whose groups each carry theirs"
                          + ("" if spec.weight_decay_mode is None else ", as this spec's do: leave it out here"))
+    if spec.optimizer in (Optimizer.adam, Optimizer.adafactor) and extra.get("weight_decay"):
+        # one number for every group: torch.optim.AdamW's lr x wd then differs per group as the LRs scale apart, the
+        # case docs/theory.md section 9 shows does not transfer (it was taken, unsaid: a review; SGD's was refused)
+        raise ValueError(f"weight_decay: an {spec.optimizer.value} spec carries no decay, and one decay for every "
+                         "group does not transfer across widths (each group's lr x wd scales apart); recommend with "
+                         "-o adamw and the decay tuned at the base width (weight_decay=, --weight-decay), whose "
+                         "groups each carry theirs")
     if clash:
         raise ValueError(f"{', '.join(clash)}: set per group from the spec; leave {'it' if len(clash) == 1 else 'them'}"
                          " out of the extra keys")
@@ -432,6 +450,10 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
         if g is None:
             g = groups[(role, ratio, muon)] = _group(spec, role, ratio, muon, names, extra)
         g["params"].append(p)
+        if spec.optimizer is Optimizer.adafactor and str(getattr(p, "dtype", "")) == "torch.float16":
+            # 1e-15 squared is 0 in float16 and rsqrt(0) is inf (a code review: NaN after three steps): a float16
+            # group keeps torch's own eps[0], float16's machine epsilon
+            g["eps"] = (None, g["eps"][1])
     return list(groups.values())
 
 

@@ -39,6 +39,7 @@ from abcscale.theory.groups import (
     refusal,
     settle_fixed,
     tied_readout_multiplier,
+    unmatched_rules,
 )
 
 Params = Any
@@ -59,6 +60,9 @@ def _key(k: Any) -> str:
 #: [heads, head_dim, D] (DenseGeneral): one [D, heads x head_dim] matrix each way
 _HEADS_IN = re.compile(r"(^|/)(query|key|value)/kernel$", re.IGNORECASE)
 _HEADS_OUT = re.compile(r"(^|/)out/kernel$", re.IGNORECASE)
+#: flax's ConvLocal kernel [*output positions, kernel x in, out]: its fan-in axis already holds the kernel (the
+#: output positions taken as kernel axes gave an init 16x too small, a code review)
+_CONV_LOCAL = re.compile(r"(^|/)convlocal(_\d+)?/kernel$", re.IGNORECASE)
 #: a transposed convolution's kernel: each output takes ceil(k / stride) taps of each kernel axis, a stride the
 #: tree does not hold
 _TRANSPOSED = re.compile(r"(^|/)conv_?transpose(_\d+)?/(kernel|w)$", re.IGNORECASE)
@@ -72,16 +76,20 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[t
     A flax conv kernel [*kernel, in, out] by its module's name; in the torch layout (equinox) a weight [out, in,
     *kernel] whose kernel axes are all under the width (a stack [depth, out, in] is not); a flax attention's
     [D, heads, head_dim] and [heads, head_dim, D] kernels by their modules' names, heads and head_dim under the
-    width. Each asked for a rule that could not be given before (session 52, a review: "a hidden matrix's shape
-    for width 3" for an equinox conv, "for width 4" for flax's attention)."""
+    width (an nn.scan stack of them too); a ConvLocal kernel [*positions, kernel x in, out] as its matrices.
+    Each asked for a rule that could not be given before (session 52, a review: "a hidden matrix's shape for
+    width 3" for an equinox conv, "for width 4" for flax's attention)."""
     nd = len(shape)
     if layout == "jax":
+        if nd >= 3 and _CONV_LOCAL.search(name):  # [*out_positions, kernel x in, out]: each position's own matrix
+            return shape[-2:], 1, "local"
         if nd >= 3 and _CONV.search(name):
             return shape[-2:], math.prod(shape[:-2]), "depthwise" if shape[-2] == 1 else "conv"
-        if nd == 3 and _HEADS_IN.search(name) and max(shape[1:]) < width:
-            return (shape[0], shape[1] * shape[2]), 1, "heads"
-        if nd == 3 and _HEADS_OUT.search(name) and max(shape[:2]) < width:
-            return (shape[0] * shape[1], shape[2]), 1, "heads"
+        # (a leading axis more: an nn.scan stack of them, read by its last two as any stack)
+        if nd in (3, 4) and _HEADS_IN.search(name) and max(shape[-2:]) < width:
+            return (*shape[:-2], shape[-2] * shape[-1]), 1, "heads"
+        if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
+            return (*shape[:-3], shape[-3] * shape[-2], shape[-1]), 1, "heads"
     elif _torch_conv(name, shape, width):
         return shape[:2], math.prod(shape[2:]), "depthwise" if shape[1] == 1 else "conv"
     return shape, 1, ""
@@ -102,16 +110,19 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     written = [] if rules is None else list(rules)  # the caller's: a depthwise conv's role only they can change
     written += [r for r in spec.rules if r not in DEFAULT_RULES]
+    names = ["/".join(_key(k) for k in path) for path, _ in with_path]
+    if rules and names and (missed := unmatched_rules(names, rules)):  # a typo leaves the leaf to its shape, unsaid
+        warnings.warn(f"rules: {', '.join(repr(r.pattern) for r in missed)} matched no leaf (names look like "
+                      f"{names[0]!r} ... {names[-1]!r})", stacklevel=3)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
     fan_in = dict(fan_in or {})
-    names = ["/".join(_key(k) for k in path) for path, _ in with_path]
     if unknown := sorted(set(fan_in) - set(names)):
         raise ValueError(f"fan_in: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} no leaf "
                          f"of the tree (its leaves are named by key paths joined by '/': {names[0]!r}, ...)")
     for k, v in fan_in.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
-    out, refused, views, transposed = [], [], [], []
+    out, refused, views, transposed, depthwise = [], [], [], [], []
     for name, (_, leaf) in zip(names, with_path, strict=True):
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
@@ -121,11 +132,14 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         shape = tuple(int(d) for d in leaf.shape)
         view, kernel, kind = _read(name, shape, layout, spec.width)
         try:
-            if kind == "depthwise" and named_role(name, view, written) is None:
+            if name in fan_in:  # said to be a contracted weight: hidden unless a rule names it (as a user model's)
+                role, ratio = named_role(name, view, rules) or Role.hidden, 1.0
+            elif kind == "depthwise" and named_role(name, view, written) is None:
                 # a per-channel filter ([*kernel, 1, C], groups = channels): vector-like where its channels grow
                 # with the width, fixed on a fixed number, as the torch export reads [C, 1, k, k] (microsoft/mup too)
                 out_ch = view[-1] if layout == "jax" else view[0]
                 role, ratio = (Role.vector if out_ch % spec.width == 0 else Role.fixed), 1.0
+                depthwise.append(name)
             else:
                 role, ratio = assign(name, view, spec.width, rules, layout)
         except ValueError as exc:  # every leaf that asks for a role, at once
@@ -148,6 +162,12 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         views.append(view)
     if refused:  # every leaf that asks for a role, at once
         raise ValueError(refusal(refused))
+    if len(depthwise) == 1:
+        # one kernel of one input channel: a depthwise conv, or a stem on a one-channel (grayscale) input, which is
+        # the embedding; a network has one stem, so several are depthwise (a code review: a stem read so, unsaid)
+        warnings.warn(f"{depthwise[0]}: one input channel, read as a depthwise convolution (vector-like, its own "
+                      "init kept); if it is a stem on a one-channel input, it is the embedding: "
+                      f"rules=[({depthwise[0]!r}, 'embedding')]", stacklevel=3)
     if transposed:
         warnings.warn(f"{', '.join(transposed)}: a transposed convolution's init std takes its whole kernel as the "
                       "fan-in; with a stride each output takes ceil(k / stride) taps of each kernel axis (k = 2, "
@@ -273,8 +293,14 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
     if nd < 2:
         return None
     if layout == "jax":
-        if nd >= 3 and _CONV.search(name):
+        if nd >= 3 and _CONV.search(name) and not _CONV_LOCAL.search(name):
             return contrib.MuonDimensionNumbers(tuple(range(nd - 1)), nd - 1)
+        # flax's attention kernels as the [D, heads x head_dim] matrices _read takes them for (Muon orthogonalised
+        # D separate [heads, head_dim] slices, a code review)
+        if nd in (3, 4) and _HEADS_IN.search(name) and max(shape[-2:]) < width:
+            return contrib.MuonDimensionNumbers(nd - 3, (nd - 2, nd - 1))
+        if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
+            return contrib.MuonDimensionNumbers((nd - 3, nd - 2), nd - 1)
         return contrib.MuonDimensionNumbers(nd - 2, nd - 1)
     if _torch_conv(name, shape, width):  # equinox's [out, in, *kernel]: one [out, in x kernel] matrix
         return contrib.MuonDimensionNumbers(tuple(range(1, nd)), 0)

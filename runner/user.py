@@ -75,9 +75,11 @@ class UserModel:
         """A stack of per-layer gains or biases (``[depth, D]``): a stack whose name is a norm's or a bias's, as the
         1-D parameter of one layer would be. Never a dense weight's leaf (``PreNorm_0/Dense_0/kernel`` [D, D] at a
         depth equal to the width is a matrix, a code review)."""
-        from abcscale.theory.groups import gain_or_bias
+        from abcscale.theory.groups import DEFAULT_RULES, named_role
 
-        return self.stacked(shape) and gain_or_bias(name, shape)
+        leaf = name.replace("/", ".").rsplit(".", 1)[-1].lower()
+        return self.stacked(shape) and leaf not in ("kernel", "w", "weight") \
+            and named_role(name, shape[1:], DEFAULT_RULES) is Role.vector
 
     def tree(self, params: Mapping[str, Any]) -> Any:
         """The parameters as ``apply`` takes them: flat by name, or the factory's nested dicts (each name's keys
@@ -328,7 +330,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
     for (name, shape, role, r), fixed in zip(placed, settled, strict=True):
         role = role if name in model.roles else fixed
         # a vector-like stack or per-head bias ([heads, head_dim], read so by its name) starts as its rows do
-        rows = model.stacked(shape) or (name not in model.roles and gain_or_bias(name, shape))
+        rows = model.stacked(shape) or (name not in model.roles and gain_or_bias(name, shape, width))
         init = model.init.get(name) or _default_init(name, shape, role in (Role.vector, Role.fixed) and rows)
         if role in (Role.vector, Role.fixed) and init == "normal":
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "

@@ -106,8 +106,10 @@ def loads_strict(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
         # checked before parsing: the parser recurses per level (RecursionError, a 500, at ~1000 levels)
         raise RefusedJSON(f"nested {depth} levels deep, more than the bound of {max_depth} (ABCSCALE_MAX_JSON_DEPTH)")
     try:
-        return json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int,
-                          object_pairs_hook=_unique_keys)
+        # decoded as UTF-8 (a UTF-8 BOM allowed) before parsing: json.loads on bytes takes UTF-16 and UTF-32 too,
+        # and a UTF-16 body read as {} (a code review); JSON is UTF-8 (RFC 8259)
+        return json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant, parse_float=_finite_float,
+                          parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise RefusedJSON(f"nested too deep to parse (bound {max_depth}, ABCSCALE_MAX_JSON_DEPTH)") from None
     except UnicodeDecodeError as exc:
@@ -213,9 +215,12 @@ class StrictJSONRoute(APIRoute):
 def unprocessable(errors: list[dict[str, Any]] | ValidationError, prefix: tuple = ("body",)) -> NoReturn:
     """Raise a 422 in FastAPI's shape; ``prefix`` is prepended to each error's ``loc``."""
     if isinstance(errors, ValidationError):
+        from abcscale.schemas.errors import error_text
+
+        # the message said as every route says it (an enum's aliases read from its context, which is not sent)
         errors = [
-            {"type": e["type"], "loc": (*prefix, *e["loc"]), "msg": e["msg"], "input": e.get("input")}
-            for e in errors.errors(include_url=False, include_context=False)
+            {"type": e["type"], "loc": (*prefix, *e["loc"]), "msg": error_text(e), "input": e.get("input")}
+            for e in errors.errors(include_url=False)
         ]
     raise RequestValidationError(errors)
 

@@ -61,7 +61,9 @@ PARAM_SCALE_FLOOR = 1e-3
 _NORM = r"(\w*norm\w*|ln(_?\w+)?)"  # ln_1, ln_f, ln1, norm, attention_norm, input_layernorm, LayerNorm_0
 _NORM_RULE = GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector)  # LayerNorm/RMSNorm gains and biases
 _BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector)  # biases, flax norm scales
-_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits)(\.(weight|kernel|w))?$",
+# `decoder`: PyTorch's word-language-model example and BERT's `cls.predictions.decoder` (a byte model's square
+# decoder trained as a hidden matrix, unsaid: a review; the square guard in _check_shape_guesses now asks)
+_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits|decoder)(\.(weight|kernel|w))?$",
                           role=Role.readout)
 #: the hidden rule's generic MLP names, which an MLP classifier uses for its input and output layers too
 _GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)(\.(weight|kernel|w))?$", re.IGNORECASE)
@@ -110,15 +112,34 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> b
     return True
 
 
+#: what wrappers put before every name: torch.compile's ``_orig_mod.``, DataParallel's and DDP's ``module.``, FSDP's
+#: and activation checkpointing's: a rule anchored on the model's own names (``^decoder\.weight$``) matched nothing
+#: once the model was wrapped, and the parameter took the role its shape gave, silently (a review)
+_WRAPPER = re.compile(r"^((_orig_mod|module|_fsdp_wrapped_module|_checkpoint_wrapped_module)\.)+")
+
+
+_WRAPPED_PATTERN = re.compile(r"^\^((_orig_mod|module|_fsdp_wrapped_module|_checkpoint_wrapped_module)(\\\.|\.))+")
+
+
 def _name(name: str) -> str:
-    return name.replace("/", ".").replace("['", ".").replace("']", "").strip(".")
+    return _WRAPPER.sub("", name.replace("/", ".").replace("['", ".").replace("']", "").strip("."))
+
+
+def unmatched_rules(names: Iterable[str], rules: Iterable[GroupRule]) -> list[GroupRule]:
+    """The rules that match none of ``names`` (a typo, a name from another model): said, as a rule meant for a
+    parameter that matches nothing leaves it to its shape."""
+    keys = [_name(n) for n in names]
+    return [r for r in rules if not any(re.search(_pattern(r.pattern), k, re.IGNORECASE) for k in keys)]
 
 
 def _pattern(pattern: str) -> str:
     """A rule's pattern against :func:`_name`'s dotted names: a ``/`` in it (a JAX key path as the export names a
     leaf, ``params/Dense_0/kernel``) is the dot it became; it matched nothing, and the leaf took the role its
     shape gave, silently (a review: an input layer trained as hidden, its LR 32x too small)."""
-    return pattern.replace("\\/", "/").replace("/", "\\.")
+    pattern = pattern.replace("\\/", "/").replace("/", "\\.")
+    # the names are matched without a wrapper's prefix (_WRAPPER); so is a pattern anchored on a wrapped name (the
+    # rules the torch export makes from module paths, ^_orig_mod\.rnn\.weight_ih_l0$, or a user's ^module\.fc)
+    return _WRAPPED_PATTERN.sub("^", pattern)
 
 
 #: a JAX leaf that is a dense or convolutional layer's weight (flax's Dense/Conv ``kernel``, haiku's Linear/Conv
@@ -145,13 +166,16 @@ def dense_input_std(std: float, shape: Sequence[int], layout: str = "torch") -> 
     return std * fan_in ** -0.5
 
 
-def gain_or_bias(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> bool:
+def gain_or_bias(name: str, shape: Sequence[int], width: int | None = None) -> bool:
     """A norm's gain or a bias of more than one axis: a stack of them over the depth ([depth, D], ``nn.scan``) or a
     per-head bias ([heads, head_dim], flax's attention), vector-like as each layer's own is (they asked for a rule
-    saying "an embedding and a readout look alike", a review). Never a weight's leaf (``kernel``, ``w``,
-    ``weight``): ``PreNorm_0/Dense_0/kernel`` is a matrix."""
-    return len(shape) >= 2 and not _LEAF.search(_name(name)) \
-        and named_role(name, tuple(shape)[-1:], rules) is Role.vector
+    saying "an embedding and a readout look alike", a review). Only by the leaf's own name, as flax and haiku
+    write it (``bias``, ``scale``, ``offset``, lower case), and with every leading axis under the width: an SSM's
+    ``B``, a LoRA ``b`` [rank, D], a projection inside a module named ``*norm*`` are matrices (a code review)."""
+    dims = [int(d) for d in shape]
+    leaf = re.split(r"[./]", name.replace("['", ".").replace("']", "").strip("./"))[-1]
+    return len(dims) >= 2 and leaf in ("bias", "scale", "offset") \
+        and (width is None or all(d < width for d in dims[:-1]))
 
 
 def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> Role | None:
@@ -206,7 +230,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         # a token [1, 1, D] is its one axis: vector-like (a bare parameter of 3 or more axes; a layer's weight of one
         # output, a value head [1, D] or a conv [1, 64, 1, 1], is no token: it asks for its role, a code review)
         dims = tuple(d for d in dims if d != 1) or (1,)
-    if role is None and gain_or_bias(name, dims, rules):
+    if role is None and gain_or_bias(name, dims, width):
         return Role.vector, 1.0
     if role is None:
         if len(dims) <= 1:
@@ -238,8 +262,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if len(dims) >= 3 and fan_in % width:
         raise ValueError(f"parameter {name!r} {list(dims)}: a hidden tensor whose fan-in axis ({fan_in}) is no "
                          f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
-                         "fan_out] (jax) or [..., fan_out, fan_in] (torch) (a runner user model may give `fan_in` "
-                         "instead)")
+                         "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its fan-in (abcscale.optax's "
+                         f"fan_in={{{name!r}: n}}, a runner user model's `fan_in`)")
     return role, fan_in / width
 
 
@@ -398,6 +422,7 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
     classes (10, also at width 640, a divisor) appear once. Such a matrix is the embedding or the readout."""
     matrices = [(name, dims) for name, dims, _ in placed if len(dims) >= 2]
     sizes = Counter(d for _, dims in matrices for d in set(dims))
+    has_readout = any(role is Role.readout for _, _, role in placed)
     for name, dims, role in placed:
         key = _name(name)
         rule = _matching_rule(name, dims, rules)
@@ -413,7 +438,10 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
             continue  # a user's rule said hidden, or a name in a block: hidden whatever its sizes
         # by its shape alone, only the fan-in (the pixels): a lone fan-out is more often a fused projection (qkv,
         # kv, gate+up: in_proj_weight [3D, D]) than a class count, which an unnamed readout's shape already refuses
-        axes = [dims[-1] if layout == "torch" else dims[0]] if guessed else list(dims)
+        # (where the model has no readout at all, its fan-out too: a classifier's 1024 classes at width 256, a
+        # multiple, trained as a hidden matrix, unsaid: a review)
+        fan_in, fan_out = (dims[-1], dims[0]) if layout == "torch" else (dims[0], dims[-1])
+        axes = ([fan_in] + ([] if has_readout else [fan_out])) if guessed else list(dims)
         if lone := next((d for d in axes if d != width and sizes[d] == 1), None):
             said = "no rule names its role and its shape reads as a hidden matrix's" if guessed else (
                 "named like a hidden matrix")

@@ -115,7 +115,9 @@ def read_document(path: str | Path) -> dict[str, Any]:
             data = load_json(text)
         elif suffix == ".toml":
             data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml") or not suffix:  # no suffix: a pipe (`<(...)`), read as YAML (JSON is too)
+        elif not suffix and text.lstrip()[:1] in ("{", "[") and _parses_as_json(text):
+            data = load_json(text)  # no suffix (a pipe, `<(...)`): JSON when it parses so (tab-indented is no YAML)
+        elif suffix in (".yaml", ".yml") or not suffix:  # else YAML
             suffix = suffix or ".yaml"
             data = load_yaml(text)
         else:
@@ -232,3 +234,11 @@ def suggest(word: str, candidates: Sequence[str]) -> str:
 
 __all__ = ["ConfigError", "ConfigMap", "read_document", "parse_map", "load_map", "lookup", "mapped_name", "suggest",
            "CLOSE"]
+
+
+def _parses_as_json(text: str) -> bool:
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True

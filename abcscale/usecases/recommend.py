@@ -36,7 +36,7 @@ from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendReque
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
 from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
-from abcscale.schemas.groups import Form, GroupRule, GroupSpec
+from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Alignment, Constants, Transfer
 from abcscale.theory.groups import DEFAULT_RULES, group_spec
@@ -206,7 +206,8 @@ def rule_items(value: Any) -> list[Any]:
         value = value["rules"] if set(value) == {"rules"} else [{"pattern": k, "role": v} for k, v in value.items()]
     if isinstance(value, str | bytes) or not isinstance(value, Iterable):
         raise ValueError("rules: expected a list of {pattern, role}")
-    if isinstance(value, tuple) and len(value) == 2 and all(isinstance(x, str) for x in value):
+    if isinstance(value, tuple | list) and len(value) == 2 and all(isinstance(x, str) for x in value) \
+            and value[1].strip().lower() in {r.value for r in Role}:
         value = [value]  # one (pattern, role) pair not wrapped in a list: each string was read as a rule (a review)
     return [{"pattern": x[0], "role": x[1]} if isinstance(x, list | tuple) and len(x) == 2 else x for x in value]
 
@@ -245,6 +246,17 @@ def _document(path: Path) -> Any:
         return None
 
 
+def _json_like(text: str) -> bool:
+    """Whether a file of no suffix reads as JSON: it opens with ``{`` or ``[`` and parses so."""
+    if text.lstrip()[:1] not in ("{", "["):
+        return False
+    try:
+        json.loads(text)
+    except ValueError:
+        return False
+    return True
+
+
 def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     """Name rules from a JSON, YAML or TOML file (by suffix): a list of ``{pattern, role}`` or, for TOML,
     ``[[rules]]`` tables. A ValueError names the file and the bad entry."""
@@ -265,8 +277,9 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     if suffix not in loads:
         if suffix:
             raise ValueError(f"{path}: unknown format; use .json, .yaml, .yml or .toml")
-        # no suffix at all (a pipe, `--rules <(echo '[...]')`, is /dev/fd/63): read as YAML, which JSON is too
-        suffix = ".yaml"
+        # no suffix at all (a pipe, `--rules <(echo '[...]')`, is /dev/fd/63): JSON when it opens as JSON (a
+        # tab-indented one is no YAML), else YAML
+        suffix = ".json" if _json_like(text) else ".yaml"
     try:
         data = loads[suffix](text)
     except DuplicateKey as exc:

@@ -37,3 +37,21 @@ def test_a_body_that_is_no_json_says_why_on_every_route(client, path, body, why,
     (e,) = r.json()["detail"]
     assert e["type"] == "json_invalid" and e["loc"] == ["body", pos], e
     assert e["msg"].startswith(f"JSON decode error: {why}") and "char 0" not in e["msg"], e
+
+
+@pytest.mark.parametrize("path", ["/v1/fits", "/v1/recommend"])
+def test_a_utf16_body_is_refused_as_not_utf8(client, path):
+    """json.loads on bytes takes UTF-16 and UTF-32: a UTF-16 body read as {} (a code review). A UTF-8 BOM stays."""
+    r = client.post(path, content='{"a": 1}'.encode("utf-16"), headers={"content-type": "application/json"})
+    (e,) = r.json()["detail"]
+    assert r.status_code == 422 and e["type"] == "json_invalid" and "not UTF-8" in e["msg"], e
+    body = b'{"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 64, "beta": 0.001}}'
+    ok = client.post("/v1/recommend", content=b"\xef\xbb\xbf" + body, headers={"content-type": "application/json"})
+    assert ok.status_code == 200
+
+
+def test_the_fits_route_names_the_aliases_too(client):
+    r = client.post("/v1/fits", json={"rows": [{"width": 64, "beta": 1e-3, "final_loss": 1.0}],
+                                      "parameterization": "mupp"})
+    (e,) = [e for e in r.json()["detail"] if e["loc"][-1] == "parameterization"]
+    assert r.status_code == 422 and "sp=standard" in e["msg"], e

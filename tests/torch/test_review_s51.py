@@ -69,3 +69,63 @@ def test_torch_adafactor_steps_alike_whatever_the_gradients_scale():
     change = {s: float((steps(s, groups_eps=False) - unit).norm() / unit.norm()) for s in (1e-4, 1e-5, 1e-6)}
     print("torch's default eps[0]: the five steps changed by", change)
     assert change[1e-6] > 0.1, change
+
+
+def test_a_float16_adafactor_group_keeps_torchs_own_eps():
+    """1e-15 squared is 0 in float16, and rsqrt(0) inf: a half-precision model went NaN in three steps (a code
+    review). Its groups keep torch's eps[0] (float16's machine epsilon); float32 groups take 1e-15."""
+    width, vocab = 256, 1000
+    spec = abcscale.recommend("mup", "adafactor", width=width, base_width=64, beta=1e-2).groups
+    model = torch.nn.Module()
+    model.embed = torch.nn.Embedding(vocab, width)
+    model.mlp = torch.nn.Linear(width, width)
+    model.lm_head = torch.nn.Linear(width, vocab, bias=False)
+    assert all(g["eps"][0] == abctorch.ADAFACTOR_EPS1 for g in abctorch.param_groups(model, spec))
+    model = model.half()
+    groups = abctorch.param_groups(model, spec)
+    assert all(g["eps"][0] is None for g in groups)
+    opt = torch.optim.Adafactor(groups)
+    x = torch.randint(0, vocab, (4, 8), generator=torch.Generator().manual_seed(0))
+    for _ in range(3):
+        opt.zero_grad()
+        model.lm_head(model.mlp(model.embed(x))).float().logsumexp(-1).mean().backward()
+        opt.step()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+class _ByteLM(torch.nn.Module):
+    """PyTorch's word-language-model example's names: encoder, rnn, decoder (a byte model: vocabulary = width)."""
+
+    def __init__(self, width: int, vocab: int):
+        super().__init__()
+        self.encoder = torch.nn.Embedding(vocab, width)
+        self.rnn = torch.nn.LSTM(width, width)
+        self.decoder = torch.nn.Linear(width, vocab)
+
+
+def test_a_byte_models_decoder_and_wrapped_names_session_52():
+    """A PyTorch user's review (session 52): a byte LSTM's square `decoder` trained as a hidden matrix, unsaid (now
+    a rule is asked for); the user's anchored rule then worked on the plain model but not under DataParallel's
+    `module.` prefix (or torch.compile's `_orig_mod.`), where the decoder went back to hidden; a rule that
+    matches nothing was unsaid."""
+    spec = abcscale.recommend("mup", "adam", width=256, base_width=64, beta=1e-3, form="multiplier_free").groups
+    with pytest.raises(ValueError, match=r"'decoder.weight' \[256, 256\]: named like the readout.*square"):
+        abctorch.param_groups(_ByteLM(256, 256), spec)
+    rules = [(r"^decoder\.weight$", "readout")]
+    for model in (_ByteLM(256, 256), torch.nn.DataParallel(_ByteLM(256, 256))):
+        names = {id(p): n for n, p in model.named_parameters()}
+        groups = abctorch.param_groups(model, spec, rules=rules)
+        (readout,) = [g for g in groups if g["name"] == "readout"]
+        assert [names[id(p)].removeprefix("module.") for p in readout["params"]] == ["decoder.weight"]
+        assert readout["lr"] == spec["readout"].lr
+    with pytest.warns(UserWarning, match=r"rules: '\^lm_haed' matched no parameter"):
+        abctorch.param_groups(_ByteLM(256, 256), spec, rules=[*rules, ("^lm_haed", "readout")])
+
+
+def test_one_weight_decay_for_an_adam_specs_groups_is_refused():
+    """Every group given 0.1 (AdamW's lr x wd then scales apart across the groups, section 9's failing case) was
+    taken unsaid, where SGD's was refused (a review)."""
+    spec = abcscale.recommend("mup", "adam", width=256, base_width=64, beta=1e-3, form="multiplier_free").groups
+    with pytest.raises(ValueError, match=r"weight_decay: an adam spec carries no decay.*-o adamw"):
+        abctorch.param_groups(_ByteLM(256, 512), spec, weight_decay=0.1)
+    abctorch.param_groups(_ByteLM(256, 512), spec, weight_decay=0.0)  # none is none

@@ -45,3 +45,18 @@ def test_a_config_or_rules_file_without_a_suffix_reads_as_yaml(tmp_path):
     assert runner.invoke(app, ["check", str(cfg)]).exit_code == 0
     # one (pattern, role) pair not wrapped in a list is that rule (each string was read as a rule)
     assert [(r.pattern, r.role.value) for r in parse_rules(("fc1", "hidden"))] == [("fc1", "hidden")]
+
+
+def test_a_suffixless_tab_indented_json_file_reads(tmp_path):
+    """jq --tab writes JSON YAML refuses (tabs): a file of no suffix that parses as JSON is read so (a code review)."""
+    import json as _json
+
+    from abcscale.usecases.recommend import parse_rules, read_rules
+
+    cfg = tmp_path / "run"
+    cfg.write_text(_json.dumps({**CFG, "lr": 0.003 / 16}, indent="\t"))
+    assert runner.invoke(app, ["check", str(cfg)]).exit_code == 0
+    rules = tmp_path / "rules"
+    rules.write_text(_json.dumps([{"pattern": "fc1", "role": "hidden"}], indent="\t"))
+    assert [r.pattern for r in read_rules(rules)] == ["fc1"]
+    assert [r.pattern for r in parse_rules(["fc1", "hidden"])] == ["fc1"]  # a list pair as a tuple pair
