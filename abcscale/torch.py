@@ -325,7 +325,12 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     # the rules someone wrote (the call's, the spec's own): a grouped conv's role only they can say
     given = [] if rules is None else list(parse_rules(rules))
     written = [*given, *(r for r in spec.rules if r not in DEFAULT_RULES)]
-    _warn_unmatched([name for name, _ in _named(model)], given)
+    every = [name for name, _ in _named(model)]  # (a TypeError naming what `model` should be)
+    try:  # a tied tensor's other names too (lm_head.weight beside wte.weight): a rule may name either
+        every = [name for name, _ in model.named_parameters(remove_duplicate=False)]
+    except TypeError:  # an object whose named_parameters() takes no such flag
+        pass
+    _warn_unmatched(every, given)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs = _in_out(model), _convs(model)
 

@@ -422,7 +422,8 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
     classes (10, also at width 640, a divisor) appear once. Such a matrix is the embedding or the readout."""
     matrices = [(name, dims) for name, dims, _ in placed if len(dims) >= 2]
     sizes = Counter(d for _, dims in matrices for d in set(dims))
-    has_readout = any(role is Role.readout for _, _, role in placed)
+    roles = {role for _, _, role in placed}
+    headless = Role.embedding in roles and Role.readout not in roles
     for name, dims, role in placed:
         key = _name(name)
         rule = _matching_rule(name, dims, rules)
@@ -438,10 +439,11 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
             continue  # a user's rule said hidden, or a name in a block: hidden whatever its sizes
         # by its shape alone, only the fan-in (the pixels): a lone fan-out is more often a fused projection (qkv,
         # kv, gate+up: in_proj_weight [3D, D]) than a class count, which an unnamed readout's shape already refuses
-        # (where the model has no readout at all, its fan-out too: a classifier's 1024 classes at width 256, a
-        # multiple, trained as a hidden matrix, unsaid: a review)
+        # (where the model has an input layer but no readout, its fan-out too: a classifier's 1024 classes at width
+        # 256, a multiple, trained as a hidden matrix, unsaid: a review; a bare encoder layer's in_proj [3D, D] has
+        # neither)
         fan_in, fan_out = (dims[-1], dims[0]) if layout == "torch" else (dims[0], dims[-1])
-        axes = ([fan_in] + ([] if has_readout else [fan_out])) if guessed else list(dims)
+        axes = ([fan_in] + ([fan_out] if headless else [])) if guessed else list(dims)
         if lone := next((d for d in axes if d != width and sizes[d] == 1), None):
             said = "no rule names its role and its shape reads as a hidden matrix's" if guessed else (
                 "named like a hidden matrix")
