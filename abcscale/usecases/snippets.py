@@ -52,7 +52,8 @@ def spec_literal(spec: GroupSpec) -> str:
 
 def fallback(spec: GroupSpec, layout: str) -> list[str]:
     """The groups as comments: which regex gives which role, and each role's numbers."""
-    fan_in = "in_features (weight.shape[1])" if layout == "torch" else "fan-in (kernel.shape[0])"
+    fan_in = ("in_features (weight.shape[1]; shape[0] for Hugging Face's Conv1D, stored [in, out])" if layout == "torch"
+              else "fan-in (kernel.shape[0])")
     lines = ["# Without abcscale: a parameter takes the role of the first regex its name matches (re.search,",
              "# ignoring case, with '/' and '.' both written '.'):",
              *(f"#   r\"{r.pattern}\" -> {r.role.value}" for r in spec.rules),
