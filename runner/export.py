@@ -63,9 +63,12 @@ _HEADS_OUT = re.compile(r"(^|/)out/kernel$", re.IGNORECASE)
 #: flax's ConvLocal kernel [*output positions, kernel x in, out]: its fan-in axis already holds the kernel (the
 #: output positions taken as kernel axes gave an init 16x too small, a code review)
 _CONV_LOCAL = re.compile(r"(^|/)convlocal(_\d+)?/kernel$", re.IGNORECASE)
+#: haiku's transposed convolution (``conv2_d_transpose/w``): its kernel is [*kernel, out, in], the other way round
+#: from flax's and haiku's own forward convs (it was read as a dense [in, out] leaf, a code review)
+_HAIKU_TRANSPOSED = re.compile(r"(^|/)conv[123]_d_transpose(_\d+)?/w$", re.IGNORECASE)
 #: a transposed convolution's kernel: each output takes ceil(k / stride) taps of each kernel axis, a stride the
 #: tree does not hold
-_TRANSPOSED = re.compile(r"(^|/)conv_?transpose(_\d+)?/(kernel|w)$", re.IGNORECASE)
+_TRANSPOSED = re.compile(r"(^|/)(conv_?transpose|conv[123]_d_transpose)(_\d+)?/(kernel|w)$", re.IGNORECASE)
 
 
 def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[tuple[int, ...], int, str]:
@@ -81,6 +84,8 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[t
     width 3" for an equinox conv, "for width 4" for flax's attention)."""
     nd = len(shape)
     if layout == "jax":
+        if nd >= 3 and _HAIKU_TRANSPOSED.search(name):  # haiku's [*kernel, out, in]
+            return (shape[-1], shape[-2]), math.prod(shape[:-2]), "conv"
         if nd >= 3 and _CONV_LOCAL.search(name):  # [*out_positions, kernel x in, out]: each position's own matrix
             return shape[-2:], 1, "local"
         if nd >= 3 and _CONV.search(name):
@@ -293,6 +298,8 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
     if nd < 2:
         return None
     if layout == "jax":
+        if nd >= 3 and _HAIKU_TRANSPOSED.search(name):  # [*kernel, out, in]: one [kernel x in, out] matrix
+            return contrib.MuonDimensionNumbers((*range(nd - 2), nd - 1), nd - 2)
         if nd >= 3 and _CONV.search(name) and not _CONV_LOCAL.search(name):
             return contrib.MuonDimensionNumbers(tuple(range(nd - 1)), nd - 1)
         # flax's attention kernels as the [D, heads x head_dim] matrices _read takes them for (Muon orthogonalised

@@ -125,3 +125,14 @@ def test_a_rule_that_matches_no_leaf_is_said(spec):
             "Embed_0": {"embedding": jnp.zeros((V, D))}}
     with pytest.warns(UserWarning, match=r"rules: 'Dense_9' matched no leaf"):
         abcoptax.labels(spec, tree, rules=[("Dense_9", "hidden")])
+
+
+def test_a_haiku_transposed_conv_is_read_in_its_own_layout(spec):
+    """haiku's conv2_d_transpose/w is [*kernel, out, in] (a code review: read as a dense leaf, no kernel in its
+    fan-in, its in and out swapped); it is warned as flax's ConvTranspose is, and Muon reduces over kernel x in."""
+    tree = {"conv2_d_transpose": {"w": jnp.zeros((2, 2, D, D))}, "conv2_d": {"w": jnp.zeros((3, 3, D, D))}}
+    with pytest.warns(UserWarning, match="conv2_d_transpose/w: a transposed convolution"):
+        stds = _flat(abcoptax.init_std_tree(spec, tree))
+    assert stds["conv2_d_transpose/w"] == pytest.approx((4 * D) ** -0.5)
+    dims = export._muon_dims("conv2_d_transpose/w", (2, 2, D, 2 * D), "jax", D)
+    assert dims.reduction_axis == (0, 1, 3) and dims.output_axis == 2
