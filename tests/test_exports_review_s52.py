@@ -20,6 +20,8 @@ import pytest
 import abcscale
 from abcscale import optax as abcoptax
 from abcscale.runner import export
+from abcscale.schemas.groups import GroupRule, Role
+from abcscale.theory.groups import DEFAULT_RULES, assign, check_width, gain_or_bias, unmatched_rules
 
 D, V = 256, 1000
 
@@ -145,3 +147,117 @@ def test_a_user_models_per_head_bias_is_vector_like_and_starts_at_zeros():
     specs = layout(model, D)
     assert SPEC_ROLES[specs["attn/query/bias"].layer] is Role.vector and specs["attn/query/bias"].init == "zeros"
     assert specs["attn/ln/scale"].init == "ones"
+
+
+# Session 52's code review and PyTorch user review of the exports' reading of users' models (theory.groups and
+# the optax export; the torch export's own cases are in tests/torch/test_review_s51.py).
+#
+# Each was a silent wrong number or a refusal with no way out: Muon orthogonalising flax's attention kernels as
+# hundreds of [heads, head_dim] slices; the stacked gain-and-bias rule taking an SSM's ``B``, a LoRA ``b`` or a
+# projection under a ``*norm*`` module for vector-like; a ConvLocal's output positions read as kernel axes (init 16x
+# too small); a lone one-channel conv (a grayscale stem?) read as depthwise unsaid; ``fan_in`` unable to place a
+# scan-stacked attention kernel; a byte model's square ``decoder`` trained as hidden; rules anchored on a model's own
+# names ignored once torch.compile or DataParallel prefixed them; a classifier of 1024 classes at width 256 trained
+# as a hidden matrix; rules that match nothing, unsaid.
+
+
+def test_muon_orthogonalises_flax_attention_kernels_as_their_matrices():
+    muon = abcscale.recommend("mup", "muon", width=D, base_width=64, beta=1e-3, form="multiplier_free").groups
+    tree = {"Embed_0": {"embedding": jnp.zeros((V, D))}, "attn": {"query": {"kernel": jnp.zeros((D, 4, 64))},
+            "out": {"kernel": jnp.zeros((4, 64, D))}}, "lm_head": {"kernel": jnp.zeros((D, V))}}
+    tx = abcoptax.transform(muon, tree)
+    grads = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(1), x.shape), tree)
+    updates, _ = tx.update(grads, tx.init(tree), tree)
+    for k, shape in (("query", (D, D)), ("out", (D, D))):
+        sv = jnp.linalg.svd(updates["attn"][k]["kernel"].reshape(shape), compute_uv=False)
+        # an orthogonalised step's singular values sit within a factor of a few (Newton-Schulz's band); as D
+        # slices of [4, 64] they spread over 700x (a code review)
+        assert float(sv.max() / sv.min()) < 10, (k, float(sv.max()), float(sv.min()))
+
+
+@pytest.mark.parametrize(("name", "shape"), [("ssm.B", (D, D)), ("lora/b", (8, D)), ("AdaLayerNorm_0/proj", (D, 2 * D)),
+                                             ("blocks.0.norm_attn.in_proj_weight", (3 * D, D)), ("x/bias", (2 * D, D))])
+def test_matrices_named_near_a_gain_or_bias_are_not_vector_like(name, shape):
+    assert not gain_or_bias(name, shape, D)
+    try:
+        role, _ = assign(name, shape, D, DEFAULT_RULES, "jax")
+    except ValueError:
+        return  # asks for its role: not silently vector-like
+    assert role is not Role.vector
+
+
+def test_stacked_and_per_head_gains_and_biases_are(spec):
+    for name, shape in (("ScanBlock_0/LayerNorm_0/scale", (3, D)), ("attn/query/bias", (4, 64)), ("ln/offset", (3, D))):
+        assert gain_or_bias(name, shape, D) and assign(name, shape, D, DEFAULT_RULES, "jax")[0] is Role.vector
+
+
+def test_a_conv_local_kernel_takes_its_own_fan_in(spec):
+    tree = {"ConvLocal_0": {"kernel": jnp.zeros((8, 8, 9 * D, D))}}
+    assert _flat(abcoptax.init_std_tree(spec, tree))["ConvLocal_0/kernel"] == pytest.approx((9 * D) ** -0.5)
+
+
+def test_a_lone_one_channel_conv_is_said_to_be_read_as_depthwise(spec):
+    with pytest.warns(UserWarning, match=r"Conv_0/kernel: one input channel, read as a depthwise .* embedding"):
+        assert _flat(abcoptax.labels(spec, {"Conv_0": {"kernel": jnp.zeros((3, 3, 1, D))}}))["Conv_0/kernel"] \
+            == "vector"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # several: depthwise (a network has one stem)
+        abcoptax.labels(spec, {f"Conv_{i}": {"kernel": jnp.zeros((3, 3, 1, D))} for i in range(2)})
+
+
+def test_fan_in_places_a_scan_stacked_attention_kernel(spec):
+    tree = {"attn": {"query": {"kernel": jnp.zeros((3, D, 4, 64))}, "out": {"kernel": jnp.zeros((3, 4, 64, D))}}}
+    labels, stds = _flat(abcoptax.labels(spec, tree)), _flat(abcoptax.init_std_tree(spec, tree))
+    assert labels == {"attn/out/kernel": "hidden", "attn/query/kernel": "hidden"}
+    assert stds["attn/query/kernel"] == stds["attn/out/kernel"] == D ** -0.5
+    given = {"Dense_0": {"kernel": jnp.zeros((D, 3, D))}}  # a shape no reading takes: fan_in says it
+    with pytest.raises(ValueError, match="Dense_0/kernel"):
+        abcoptax.labels(spec, given)
+    assert _flat(abcoptax.init_std_tree(spec, given, fan_in={"Dense_0/kernel": 3 * D}))["Dense_0/kernel"] \
+        == pytest.approx((3 * D) ** -0.5)
+
+
+def test_a_decoder_is_the_readout_and_a_square_one_asks():
+    assert assign("decoder.weight", (V, D), D)[0] is Role.readout
+    assert assign("cls.predictions.decoder.weight", (V, D), D)[0] is Role.readout
+    with pytest.raises(ValueError, match=r"'decoder.weight' \[256, 256\]: named like the readout.*square"):
+        check_width([("encoder.weight", (D, D), Role.embedding), ("rnn.weight_hh_l0", (4 * D, D), Role.hidden),
+                     ("rnn.weight_ih_l0", (4 * D, D), Role.hidden), ("decoder.weight", (D, D), Role.hidden)], D,
+                    rules=DEFAULT_RULES)
+
+
+def test_wrapped_names_match_the_models_own_rules():
+    rule = GroupRule(pattern=r"^decoder\.weight$", role=Role.readout)
+    for prefix in ("", "_orig_mod.", "module.", "_orig_mod.module."):
+        assert assign(f"{prefix}decoder.weight", (D, D), D, [rule])[0] is Role.readout
+    made = GroupRule(pattern=r"^_orig_mod\.rnn\.weight_ih_l0$", role=Role.hidden)  # from a wrapped module's path
+    assert assign("_orig_mod.rnn.weight_ih_l0", (4 * D, 3), D, [made])[0] is Role.hidden
+    assert unmatched_rules(["module.fc.weight"], [rule, GroupRule(pattern="fc", role=Role.readout)]) == [rule]
+
+
+def test_an_unnamed_output_layer_of_many_classes_asks_where_the_model_has_no_readout():
+    placed = [("conv1.weight", (64, 3), Role.embedding), ("layer1.0.conv1.weight", (D, D), Role.hidden),
+              ("layer1.0.conv2.weight", (2 * D, D), Role.hidden),
+              ("layer2.0.conv1.weight", (2 * D, 2 * D), Role.hidden),
+              ("layer2.0.conv2.weight", (D, 2 * D), Role.hidden), ("fc.weight", (4 * D, D), Role.hidden)]
+    with pytest.raises(ValueError, match=r"'fc.weight' \[1024, 256\].*axis of 1024 is shared with no other"):
+        check_width(placed, D, rules=DEFAULT_RULES)
+    check_width([*placed[:-1], ("fc.weight", (4 * D, D), Role.readout)], D, rules=DEFAULT_RULES)  # named: fine
+
+
+def test_a_rule_that_matches_no_leaf_is_said(spec):
+    tree = {"Dense_0": {"kernel": jnp.zeros((D, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
+            "Embed_0": {"embedding": jnp.zeros((V, D))}}
+    with pytest.warns(UserWarning, match=r"rules: 'Dense_9' matched no leaf"):
+        abcoptax.labels(spec, tree, rules=[("Dense_9", "hidden")])
+
+
+def test_a_haiku_transposed_conv_is_read_in_its_own_layout(spec):
+    """haiku's conv2_d_transpose/w is [*kernel, out, in] (a code review: read as a dense leaf, no kernel in its
+    fan-in, its in and out swapped); it is warned as flax's ConvTranspose is, and Muon reduces over kernel x in."""
+    tree = {"conv2_d_transpose": {"w": jnp.zeros((2, 2, D, D))}, "conv2_d": {"w": jnp.zeros((3, 3, D, D))}}
+    with pytest.warns(UserWarning, match="conv2_d_transpose/w: a transposed convolution"):
+        stds = _flat(abcoptax.init_std_tree(spec, tree))
+    assert stds["conv2_d_transpose/w"] == pytest.approx((4 * D) ** -0.5)
+    dims = export._muon_dims("conv2_d_transpose/w", (2, 2, D, 2 * D), "jax", D)
+    assert dims.reduction_axis == (0, 1, 3) and dims.output_axis == 2
