@@ -261,3 +261,18 @@ def test_a_haiku_transposed_conv_is_read_in_its_own_layout(spec):
     assert stds["conv2_d_transpose/w"] == pytest.approx((4 * D) ** -0.5)
     dims = export._muon_dims("conv2_d_transpose/w", (2, 2, D, 2 * D), "jax", D)
     assert dims.reduction_axis == (0, 1, 3) and dims.output_axis == 2
+
+
+def test_a_cnn_built_at_twice_the_specs_width_is_refused():
+    """A ResNet's stages (n, 2n, 4n, 8n) share no size and every count is a multiple of n: built at 128 with a spec
+    for 64 it passed, every LR 2x off (a PyTorch user's review). The narrowest hidden size, which the stem's output
+    has too and no hidden tensor has the spec's width, is the model's."""
+    n = 128
+    placed = [("conv1.weight", (n, 3), Role.embedding), ("layer1.conv1.weight", (n, n), Role.hidden),
+              ("layer2.conv1.weight", (2 * n, n), Role.hidden), ("layer3.conv1.weight", (4 * n, 2 * n), Role.hidden),
+              ("layer4.conv1.weight", (8 * n, 4 * n), Role.hidden), ("fc.weight", (10, 8 * n), Role.readout)]
+    with pytest.raises(ValueError, match=r"the model is 128 wide .* 'conv1.weight' \[128, 3\] have 128.*width=128"):
+        check_width(placed, 64)
+    check_width(placed, n)  # at its own width: fine
+    # a model whose input layer has the spec's width tells nothing against it
+    check_width([("conv1.weight", (64, 3), Role.embedding), *placed[2:]], 64)

@@ -468,6 +468,17 @@ def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: 
         raise ValueError(f"the model is {sizes} wide (no hidden matrix has an axis of {width}, and every one has "
                          f"one of {sizes}: {name!r} is {list(dims)}), but the spec is for width {width}: recommend "
                          f"at the model's width (width={shared[0]})")
+    # a CNN's stages (n, 2n, 4n, 8n) share no size; built at 2n with a spec for n, every channel count was still a
+    # multiple of the width and the model passed, its LRs 2x off (a review). The smallest hidden size, where no
+    # hidden tensor has the spec's width, that every input layer also has (the stem's output) is the model's width
+    smallest = min(d for _, dims in hidden for d in dims)
+    inputs = [(name, dims) for name, dims, role in placed if role is Role.embedding and len(dims) >= 2]
+    if smallest > width and inputs and all(smallest in dims and width not in dims for _, dims in inputs):
+        name, dims = next((n, d) for n, d in hidden if smallest in d)
+        raise ValueError(f"the model is {smallest} wide (no hidden matrix has an axis of {width}; the narrowest, "
+                         f"{name!r} {list(dims)}, and the input layer {inputs[0][0]!r} {list(inputs[0][1])} have "
+                         f"{smallest}), but the spec is for width {width}: recommend at the model's width "
+                         f"(width={smallest})")
 
 
 def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
