@@ -47,6 +47,7 @@ from abcscale.theory.groups import (
     refusal,
     settle_fixed,
     tied_readout_multiplier,
+    unmatched_note,
 )
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
@@ -307,15 +308,6 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
                       UserWarning, stacklevel=4)
 
 
-def _warn_unmatched(names: list[str], rules: list[GroupRule]) -> None:
-    """Say the caller's rules that match no parameter (a typo leaves the parameter to its shape, silently)."""
-    from abcscale.theory.groups import unmatched_rules
-
-    if missed := unmatched_rules(names, rules):
-        warnings.warn(f"rules: {', '.join(repr(r.pattern) for r in missed)} matched no parameter (names look like "
-                      f"{names[0]!r} ... {names[-1]!r})", stacklevel=4)
-
-
 def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Role, float]]:
     """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
@@ -330,7 +322,8 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
         every = [name for name, _ in model.named_parameters(remove_duplicate=False)]
     except TypeError:  # an object whose named_parameters() takes no such flag
         pass
-    _warn_unmatched(every, given)
+    if note := unmatched_note(every, given):
+        warnings.warn(note, stacklevel=3)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs = _in_out(model), _convs(model)
 

@@ -39,7 +39,7 @@ from abcscale.theory.groups import (
     refusal,
     settle_fixed,
     tied_readout_multiplier,
-    unmatched_rules,
+    unmatched_note,
 )
 
 Params = Any
@@ -74,7 +74,7 @@ _TRANSPOSED = re.compile(r"(^|/)(conv_?transpose|conv[123]_d_transpose)(_\d+)?/(
 def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[tuple[int, ...], int, str]:
     """The matrix a leaf's role is read from ([in, out] in the jax layout, [out, in] in the torch one), what its
     fan-in takes beyond that matrix's input axis (a conv's kernel size), and what it was read as ("conv",
-    "depthwise", "heads", or "" for the leaf as it is).
+    "depthwise", "local", "heads", or "" for the leaf as it is).
 
     A flax conv kernel [*kernel, in, out] by its module's name; in the torch layout (equinox) a weight [out, in,
     *kernel] whose kernel axes are all under the width (a stack [depth, out, in] is not); a flax attention's
@@ -116,9 +116,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     written = [] if rules is None else list(rules)  # the caller's: a depthwise conv's role only they can change
     written += [r for r in spec.rules if r not in DEFAULT_RULES]
     names = ["/".join(_key(k) for k in path) for path, _ in with_path]
-    if rules and names and (missed := unmatched_rules(names, rules)):  # a typo leaves the leaf to its shape, unsaid
-        warnings.warn(f"rules: {', '.join(repr(r.pattern) for r in missed)} matched no leaf (names look like "
-                      f"{names[0]!r} ... {names[-1]!r})", stacklevel=3)
+    if rules and (note := unmatched_note(names, rules, "leaf")):  # a typo leaves the leaf to its shape, unsaid
+        warnings.warn(note, stacklevel=3)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
     fan_in = dict(fan_in or {})
     if unknown := sorted(set(fan_in) - set(names)):

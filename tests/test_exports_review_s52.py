@@ -233,6 +233,10 @@ def test_wrapped_names_match_the_models_own_rules():
     made = GroupRule(pattern=r"^_orig_mod\.rnn\.weight_ih_l0$", role=Role.hidden)  # from a wrapped module's path
     assert assign("_orig_mod.rnn.weight_ih_l0", (4 * D, 3), D, [made])[0] is Role.hidden
     assert unmatched_rules(["module.fc.weight"], [rule, GroupRule(pattern="fc", role=Role.readout)]) == [rule]
+    from abcscale.theory.groups import unmatched_note
+
+    assert unmatched_note([], [rule]) is None  # a model of no parameters: nothing to show (it raised IndexError)
+    assert "'^decoder\\\\.weight$' matched no parameter" in unmatched_note(["fc.weight"], [rule])
 
 
 def test_an_unnamed_output_layer_of_many_classes_asks_where_the_model_has_no_readout():

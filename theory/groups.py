@@ -132,6 +132,16 @@ def unmatched_rules(names: Iterable[str], rules: Iterable[GroupRule]) -> list[Gr
     return [r for r in rules if not any(re.search(_pattern(r.pattern), k, re.IGNORECASE) for k in keys)]
 
 
+def unmatched_note(names: Sequence[str], rules: Iterable[GroupRule], noun: str = "parameter") -> str | None:
+    """What the exports warn of the caller's :func:`unmatched_rules`, with the names the model has (None when
+    every rule matched something, or the model has no parameter to show)."""
+    missed = unmatched_rules(names, rules)
+    if not missed or not names:
+        return None
+    return (f"rules: {', '.join(repr(r.pattern) for r in missed)} matched no {noun} (names look like "
+            f"{names[0]!r} ... {names[-1]!r})")
+
+
 def _pattern(pattern: str) -> str:
     """A rule's pattern against :func:`_name`'s dotted names: a ``/`` in it (a JAX key path as the export names a
     leaf, ``params/Dense_0/kernel``) is the dot it became; it matched nothing, and the leaf took the role its
