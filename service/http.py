@@ -207,7 +207,12 @@ class StrictJSONRoute(APIRoute):
                 # FastAPI left it a string and answered a 422 blaming the body's content (a user review)
                 scope = {**scope, "headers": [*(h for h in scope["headers"] if h[0].lower() != b"content-type"),
                                               (b"content-type", b"application/json")]}
-            return await handler(StrictJSONRequest(scope, request.receive))
+            strict = StrictJSONRequest(scope, request.receive)
+            if takes_body and not (await strict.body()).strip():
+                # an empty or whitespace-only body: said as POST /v1/fits says it, not FastAPI's bare "Field
+                # required" (empty) or a JSON decode error at the whitespace's end (whitespace)
+                value_error(EMPTY_BODY, ("body",))
+            return await handler(strict)
 
         return strict_handler
 
@@ -232,6 +237,10 @@ def describe(exc: ValueError) -> str:
         parts = [".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors(include_url=False)]
         return f"inputs too extreme: a computed {exc.title} is invalid ({'; '.join(parts)})"
     return str(exc)
+
+
+#: what a route that reads a JSON body says of an empty one
+EMPTY_BODY = "Field required: the body is empty; send a JSON object"
 
 
 def value_error(msg: str, loc: tuple = ("body",)) -> NoReturn:

@@ -29,7 +29,7 @@ from abcscale.service import pages as page_views
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep, not_found
-from abcscale.service.http import StrictJSONRoute, error, loads_strict, unprocessable, value_error
+from abcscale.service.http import EMPTY_BODY, StrictJSONRoute, error, loads_strict, unprocessable, value_error
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
 from abcscale.usecases.fits import unreliable
@@ -169,7 +169,7 @@ async def _read_json(request: Request) -> _Input:
 
     body = await request.body()
     if not body.strip():
-        value_error("Field required", ("body",))
+        value_error(f"{EMPTY_BODY} with `rows` (or a CSV or parquet `file` as multipart/form-data)", ("body",))
     settings: Settings = request.app.state.settings
     try:
         payload = await run_in_threadpool(loads_strict, body, settings.max_json_depth)  # up to 50 MB: off the loop
