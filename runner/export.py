@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import optax
 from optax import contrib
 
@@ -46,7 +47,9 @@ Params = Any
 Schedule = Callable[[Any], Any]
 #: a convolution's kernel by its own module's name (flax ``Conv_0/kernel``, ``ConvLocal_0``; haiku ``conv2_d/w``): the
 #: module the leaf sits in, not any on its path (a Dense under ``convnext_stage`` is no conv, a code review)
-_CONV = re.compile(r"(^|/)(conv(local|transpose)?(_\d+)?|conv[123]_d(_\d+)?)/(kernel|w)$", re.IGNORECASE)
+#: (``conv1``/``conv_2`` too: the names flax NNX's examples give conv attributes, read as dense before, an init std 3x
+#: too large for a 3x3 kernel, unsaid: a review, session 53)
+_CONV = re.compile(r"(^|/)(conv(local|_?transpose)?_?\d*|conv[123]_d(_\d+)?)/(kernel|w)$", re.IGNORECASE)
 
 
 def _key(k: Any) -> str:
@@ -56,10 +59,26 @@ def _key(k: Any) -> str:
     return str(k)
 
 
+def _leaf_name(path: tuple[Any, ...]) -> str:
+    """A leaf's name: its key path joined by ``/``, less the attribute a box holds its array in. flax NNX's
+    ``Variable``/``VariableState`` (what ``nnx.state(model, nnx.Param)`` and ``nnx.Optimizer`` hand to optax) and
+    linen's ``nn.Partitioned`` flatten to their ``.value``: ``lm_head/kernel/value`` is the module ``lm_head``'s
+    kernel. Kept, ``value`` (the hidden rule's name for attention's value projection) named every such leaf
+    hidden, the embedding and readout too (LRs 8-32x off under muP + Adam, unsaid: a review, session 53)."""
+    if len(path) > 1 and isinstance(path[-1], jax.tree_util.GetAttrKey) and path[-1].name in ("value", "raw_value"):
+        path = path[:-1]
+    return "/".join(_key(k) for k in path)
+
+
 #: flax's MultiHeadDotProductAttention: its query, key and value kernels are [D, heads, head_dim], its out kernel
 #: [heads, head_dim, D] (DenseGeneral): one [D, heads x head_dim] matrix each way
 _HEADS_IN = re.compile(r"(^|/)(query|key|value)/kernel$", re.IGNORECASE)
 _HEADS_OUT = re.compile(r"(^|/)out/kernel$", re.IGNORECASE)
+#: Gemma's attention einsums (its flax linen and NNX code): q_einsum [heads, D, head_dim], kv_einsum [2, kv_heads,
+#: D, head_dim], qkv_einsum [3, heads, D, head_dim], attn_vec_einsum [heads, head_dim, D]; read as [D, ...] and
+#: [heads x head_dim, D] matrices (refused before, "the model is 16 wide" for head_dim 16: a review, session 53)
+_EINSUM_IN = re.compile(r"(^|/)(q|kv|qkv)_einsum/w$", re.IGNORECASE)
+_EINSUM_OUT = re.compile(r"(^|/)attn_vec_einsum/w$", re.IGNORECASE)
 #: flax's ConvLocal kernel [*output positions, kernel x in, out]: its fan-in axis already holds the kernel (the
 #: output positions taken as kernel axes gave an init 16x too small, a code review)
 _CONV_LOCAL = re.compile(r"(^|/)convlocal(_\d+)?/kernel$", re.IGNORECASE)
@@ -95,6 +114,11 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[t
             return (*shape[:-2], shape[-2] * shape[-1]), 1, "heads"
         if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
             return (*shape[:-3], shape[-3] * shape[-2], shape[-1]), 1, "heads"
+        if (m := _EINSUM_IN.search(name)) and nd == (3 if m.group(2).lower() == "q" else 4) \
+                and max(shape[-1], *shape[:-2]) < width:
+            return (shape[-2], math.prod(shape) // shape[-2]), 1, "heads"
+        if nd == 3 and _EINSUM_OUT.search(name) and max(shape[:2]) < width:
+            return (shape[0] * shape[1], shape[2]), 1, "heads"
     elif _torch_conv(name, shape, width):
         return shape[:2], math.prod(shape[2:]), "depthwise" if shape[1] == 1 else "conv"
     return shape, 1, ""
@@ -115,7 +139,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     written = [] if rules is None else list(rules)  # the caller's: a depthwise conv's role only they can change
     written += [r for r in spec.rules if r not in DEFAULT_RULES]
-    names = ["/".join(_key(k) for k in path) for path, _ in with_path]
+    names = [_leaf_name(path) for path, _ in with_path]
     if rules and (note := unmatched_note(names, rules, "leaf")):  # a typo leaves the leaf to its shape, unsaid
         warnings.warn(note, stacklevel=3)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
@@ -131,6 +155,12 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
                              "(for equinox: eqx.filter(model, eqx.is_array))")
+        if (dtype := getattr(leaf, "dtype", None)) is not None and not jnp.issubdtype(dtype, jnp.inexact):
+            # an unfiltered flax NNX state holds its RNG streams' keys and counts: labelled `fixed` and given an LR
+            # before, unsaid (a review, session 53)
+            raise ValueError(f"parameter {name!r} is an array of {dtype}, which no gradient trains: pass the trained "
+                             "parameters alone (flax NNX: nnx.state(model, nnx.Param), not nnx.state(model); linen: "
+                             "variables['params'])")
         if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         shape = tuple(int(d) for d in leaf.shape)
@@ -278,7 +308,7 @@ def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: floa
     tensor of two or more axes (:func:`_muon_dims`), as theory's hidden exponent for Muon assumes."""
     def dims(params: Params) -> Params:
         return jax.tree_util.tree_map_with_path(
-            lambda path, x: _muon_dims("/".join(_key(k) for k in path), tuple(x.shape), layout, width), params)
+            lambda path, x: _muon_dims(_leaf_name(path), tuple(x.shape), layout, width), params)
 
     return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
                         adam_weight_decay=wd, muon_weight_dimension_numbers=dims)
@@ -307,6 +337,11 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
             return contrib.MuonDimensionNumbers(nd - 3, (nd - 2, nd - 1))
         if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
             return contrib.MuonDimensionNumbers((nd - 3, nd - 2), nd - 1)
+        if (m := _EINSUM_IN.search(name)) and nd == (3 if m.group(2).lower() == "q" else 4) \
+                and max(shape[-1], *shape[:-2]) < width:  # [(2|3,) heads, D, head_dim]: D in, the rest out
+            return contrib.MuonDimensionNumbers(nd - 2, (*range(nd - 2), nd - 1))
+        if nd == 3 and _EINSUM_OUT.search(name) and max(shape[:2]) < width:
+            return contrib.MuonDimensionNumbers((0, 1), 2)
         return contrib.MuonDimensionNumbers(nd - 2, nd - 1)
     if _torch_conv(name, shape, width):  # equinox's [out, in, *kernel]: one [out, in x kernel] matrix
         return contrib.MuonDimensionNumbers(tuple(range(1, nd)), 0)

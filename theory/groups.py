@@ -69,7 +69,8 @@ _READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|l
 _GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: a path under a block's index (h.0., layers.3., flax's Block_0.); not `fc1.`, whose digit is its own name's
 #: a position table's name (its rows are positions, not a vocabulary)
-_POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|position_embeddings|positional_embedding)"
+_POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|position_embedding|"
+                        r"position_embeddings|positional_embedding|positional_embeddings)"
                         r"(\.|$)", re.IGNORECASE)
 #: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
 _LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
@@ -84,14 +85,16 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
     _NORM_RULE,
     _BIAS_RULE,
     GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|tok_emb|token_embedding|"
-                      r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|position_embeddings|"
-                      r"positional_embedding)"
+                      r"input_embedding|"
+                      r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|"
+                      r"position_embedding|position_embeddings|positional_embedding|positional_embeddings)"
                       r"(\.(weight|embedding|w))?$", role=Role.embedding),
     _READOUT_RULE,
     # attention and MLP matrices by name, so an MLP width that is no multiple of D (LLaMA's 11008) is still hidden
     _HIDDEN_RULE := GroupRule(
         pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
-                r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value)"
+                r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value|"
+                r"q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum|gating_einsum)"  # Gemma's (flax)
                 r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 #: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an
@@ -249,11 +252,17 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
             role = Role.hidden
         else:
             small, large = sorted(dims[-2:])
+            # [D, 8] at width D: a router or a classifier maps the width to a fixed size (the message said "the model
+            # is 8 wide" alone, a review, session 53)
+            fixed = "" if large != width or small >= width else (
+                f"; if {small} is a fixed size (an MoE router's experts, a classifier's classes) the matrix maps the "
+                f"width to it, readout-like: ({_LEAF.sub('', _name(name)).rsplit('.', 1)[-1]!r}, 'readout'), or "
+                "'embedding' for an input layer")
             if small % width and large % small == 0 \
                     and large <= HIDDEN_SHAPE_RATIO * small:  # a hidden matrix's shape, of another width
                 raise ValueError(f"parameter {name!r} {list(dims)}: a hidden matrix's shape for width {small}, not "
                                  f"the spec's {width}: if the model is {small} wide, recommend at its width "
-                                 f"(width={small}); otherwise add a rule (pattern, role) for it")
+                                 f"(width={small}); otherwise add a rule (pattern, role) for it{fixed}")
             other = "" if all(d % width == 0 for d in dims[-2:]) else (
                 f", or, if the model is not {width} wide, recommend at its width")
             key = _name(name)
@@ -265,11 +274,14 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                                  "projection is hidden); add a rule (pattern, role) for it, e.g. "
                                  f"({hit.group(2)!r}, 'readout')")
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
-                             f"say (an embedding and a readout look alike); add a rule (pattern, role) for it{other}")
+                             f"say (an embedding and a readout look alike); add a rule (pattern, role) for it{other}"
+                             f"{fixed}")
     if role is not Role.hidden or len(dims) < 2:
         return role, 1.0
     fan_in = dims[-1] if layout == "torch" else dims[-2]
-    if len(dims) >= 3 and fan_in % width:
+    # a stack ([experts, F, D], an nn.scan [depth, F, D]) whose fan-in axis is an MLP's F (Llama's 2.75 D): past the
+    # width, so no heads or kernel axis; refused as "spanning several axes" before, while its 2-D [F, D] was taken
+    if len(dims) >= 3 and fan_in % width and fan_in < width:
         raise ValueError(f"parameter {name!r} {list(dims)}: a hidden tensor whose fan-in axis ({fan_in}) is no "
                          f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
                          "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its fan-in (abcscale.optax's "

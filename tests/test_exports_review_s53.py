@@ -1,0 +1,157 @@
+"""A review of the optax export on flax NNX trees and modern LLM layers (session 53).
+
+Before: the tree flax NNX hands optax (``nnx.state(model, nnx.Param)``: every array inside a ``Variable`` box that
+flattens to its ``.value``, so each leaf's path ends in ``value``) had every matrix named hidden by the hidden rule's
+``value`` (attention's value projection): the embedding's LR 32x too small and the readout's 8x too large under muP
++ Adam, unsaid; NNX-style conv names (``conv1``) were read as dense ([k, k, in, out] with the kernel left out of the
+fan-in, an init 3x too large); Gemma's attention einsums were refused as "16 wide" (head_dim); a stack of experts or
+an ``nn.scan`` stack whose fan-in is Llama's 2.75 D was refused as spanning several axes; an MoE router's refusal
+said only "recommend at width=8"; an unfiltered NNX state's integer RNG leaves were given roles and LRs.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import abcscale
+from abcscale import optax as abcoptax
+from abcscale.runner import export
+
+D, V = 256, 512
+
+
+class Box:
+    """A stand-in for flax NNX's ``Variable`` (and linen's ``nn.Partitioned``): a pytree node holding one array under
+    the attribute ``value``, flattened with ``GetAttrKey('value')`` as flax registers it."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+jax.tree_util.register_pytree_with_keys(
+    Box, lambda b: (((jax.tree_util.GetAttrKey("value"), b.value),), None), lambda _, ch: Box(ch[0]),
+    lambda b: ((b.value,), None))
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return abcscale.recommend("mup", "adam", width=D, base_width=64, beta=1e-3, form="multiplier_free").groups
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return fn(*args, **kwargs)
+
+
+def _llama(box=lambda a: a):
+    z = lambda *s: box(jnp.zeros(s))  # noqa: E731
+    layer = {"attn_norm": {"scale": z(D)}, "attn": {"q_proj": {"kernel": z(D, D)}, "k_proj": {"kernel": z(D, D // 4)},
+                                                   "v_proj": {"kernel": z(D, D // 4)}, "o_proj": {"kernel": z(D, D)}},
+             "mlp": {"gate_proj": {"kernel": z(D, 704)}, "up_proj": {"kernel": z(D, 704)},
+                     "down_proj": {"kernel": z(704, D)}}}
+    return {"embed": {"embedding": z(V, D)}, "layers": {0: layer, 1: layer}, "norm": {"scale": z(D)},
+            "lm_head": {"kernel": z(D, V), "bias": z(V)}}
+
+
+def _by_name(tree) -> dict:
+    return {export._leaf_name(path): v for path, v in jax.tree_util.tree_flatten_with_path(
+        tree, is_leaf=lambda x: isinstance(x, (str, float)) or x is None)[0]}
+
+
+def test_an_nnx_state_reads_as_its_pure_dict(spec):
+    pure, boxed = _llama(), _llama(Box)
+    for fn in (abcoptax.labels, abcoptax.lr_tree, abcoptax.init_std_tree, abcoptax.multiplier_tree):
+        assert _by_name(_quiet(fn, spec, boxed)) == _by_name(_quiet(fn, spec, pure)), fn.__name__
+    labels = _by_name(_quiet(abcoptax.labels, spec, boxed))
+    assert labels["embed/embedding"] == "embedding" and labels["lm_head/kernel"] == "readout"
+    assert labels["lm_head/bias"] == "fixed" and labels["norm/scale"] == "vector"
+    assert labels["layers/0/mlp/down_proj/kernel"] == "hidden"
+    # the optimizer runs on the boxed tree itself (nnx.Optimizer calls tx.init on the State), its first Adam step
+    # the embedding's LR there, as on the pure dict
+    params = _quiet(abcoptax.init, spec, boxed, jax.random.key(0))
+    assert isinstance(params["embed"]["embedding"], Box)
+    assert abs(float(jnp.std(params["embed"]["embedding"].value)) - 1.0) < 0.05
+    tx = _quiet(abcoptax.transform, spec, boxed)
+    grads = jax.tree.map(jnp.ones_like, params)
+    step, _ = tx.update(grads, tx.init(params), params)
+    assert np.allclose(step["embed"]["embedding"].value, -spec["embedding"].lr, rtol=1e-4)
+    assert np.allclose(step["lm_head"]["kernel"].value, -spec["readout"].lr, rtol=1e-4)
+
+
+def test_muon_reads_an_nnx_state_s_leaves_by_their_names(spec):
+    muon = abcscale.recommend("mup", "muon", width=D, base_width=64, beta=1e-3, form="multiplier_free").groups
+    attn = {"query": {"kernel": Box(jnp.zeros((D, 4, 64)))}}
+    assert export._muon_dims(export._leaf_name(jax.tree_util.tree_flatten_with_path(attn)[0][0][0]),
+                             (D, 4, 64), "jax", D) == export._muon_dims("query/kernel", (D, 4, 64), "jax", D)
+    _quiet(abcoptax.transform, muon, _llama(Box)).init(_llama(Box))  # runs on the boxed tree
+
+
+def test_nnx_style_conv_names_take_the_kernel_into_the_fan_in(spec):
+    conv = {"conv1": {"kernel": jnp.zeros((3, 3, D, D))}, "Conv_1": {"kernel": jnp.zeros((3, 3, D, D))},
+            "conv_2": {"kernel": jnp.zeros((3, 3, D, D))}}
+    stds = _quiet(abcoptax.init_std_tree, spec, conv)
+    assert stds["conv1"]["kernel"] == pytest.approx(stds["Conv_1"]["kernel"]) == pytest.approx(
+        stds["conv_2"]["kernel"]) == pytest.approx((9 * D) ** -0.5)
+
+
+def test_gemma_s_attention_einsums_are_read_as_their_matrices(spec):
+    h, dh = 4, 64
+    tree = {"embedder": {"input_embedding": jnp.zeros((V, D))},
+            "attn": {"q_einsum": {"w": jnp.zeros((h, D, dh))}, "kv_einsum": {"w": jnp.zeros((2, 1, D, dh))},
+                     "attn_vec_einsum": {"w": jnp.zeros((h, dh, D))}},
+            "mlp": {"gating_einsum": jnp.zeros((2, D, 4 * D)), "linear": jnp.zeros((4 * D, D))}}
+    labels = _quiet(abcoptax.labels, spec, tree)
+    assert labels["embedder"]["input_embedding"] == "embedding"  # Gemma's tied table
+    assert {labels["attn"][k]["w"] for k in ("q_einsum", "kv_einsum", "attn_vec_einsum")} == {"hidden"}
+    stds = _quiet(abcoptax.init_std_tree, spec, tree)
+    assert stds["attn"]["q_einsum"]["w"] == pytest.approx(D ** -0.5)  # fan-in D
+    assert stds["attn"]["attn_vec_einsum"]["w"] == pytest.approx((h * dh) ** -0.5)  # fan-in heads x head_dim
+    assert stds["mlp"]["linear"] == pytest.approx((4 * D) ** -0.5)
+    dims = export._muon_dims("attn/kv_einsum/w", (2, 1, D, dh), "jax", D)
+    assert dims.reduction_axis == 2 and dims.output_axis == (0, 1, 3)
+    dims = export._muon_dims("attn/attn_vec_einsum/w", (h, dh, D), "jax", D)
+    assert dims.reduction_axis == (0, 1) and dims.output_axis == 2
+
+
+def test_a_stack_whose_fan_in_is_an_mlp_s_width_is_taken(spec):
+    f = 704  # Llama's 2.75 D
+    tree = {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
+            "experts": {"up_proj": jnp.zeros((8, D, f)), "down_proj": jnp.zeros((8, f, D))},
+            "scan": {"mlp": {"down_proj": {"kernel": jnp.zeros((2, f, D))}}}}
+    stds = _quiet(abcoptax.init_std_tree, spec, tree)
+    assert stds["experts"]["down_proj"] == pytest.approx(f ** -0.5)
+    assert stds["scan"]["mlp"]["down_proj"]["kernel"] == pytest.approx(f ** -0.5)
+    assert stds["experts"]["up_proj"] == pytest.approx(D ** -0.5)
+    # a heads axis under the width is still refused as spanning several axes
+    with pytest.raises(ValueError, match="fan-in spans several axes"):
+        _quiet(abcoptax.labels, spec, {"attn": {"proj": jnp.zeros((4, 64, D))}}, rules=[("proj", "hidden")])
+
+
+def test_a_router_s_refusal_names_the_readout_role(spec):
+    for width in (64, D):
+        s = abcscale.recommend("mup", "adam", width=width, base_width=64, beta=1e-3, form="multiplier_free").groups
+        tree = {"embed": {"embedding": jnp.zeros((V, width))}, "lm_head": {"kernel": jnp.zeros((width, V))},
+                "moe": {"router": {"kernel": jnp.zeros((width, 8))}}}
+        with pytest.raises(ValueError, match=r"MoE router's experts.*\('router', 'readout'\)"):
+            _quiet(abcoptax.labels, s, tree)
+        labels = _quiet(abcoptax.labels, s, tree, rules=[("router", "readout")])
+        assert labels["moe"]["router"]["kernel"] == "readout"
+
+
+def test_integer_leaves_are_refused_by_name(spec):
+    tree = _llama() | {"rngs": {"default": {"count": jnp.zeros((), jnp.uint32)}}}
+    with pytest.raises(ValueError, match=r"'rngs/default/count' is an array of uint32.*nnx.state\(model, nnx.Param\)"):
+        _quiet(abcoptax.labels, spec, tree)
+
+
+@pytest.mark.parametrize("name", ["position_embedding", "positional_embeddings", "pos_embeddings"])
+def test_a_position_table_s_names(spec, name):
+    tree = {"embed": {"embedding": jnp.zeros((V, D))}, name: jnp.zeros((1024, D)), "lm_head": {"kernel":
+            jnp.zeros((D, V))}, "mlp": {"up_proj": {"kernel": jnp.zeros((D, 4 * D))}}}
+    assert _quiet(abcoptax.labels, spec, tree)[name] == "embedding"  # [1024, D] read as hidden [4D, D] before
