@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from abcscale.theory.groups import (
     dense_input_std,
     named_role,
     refusal,
+    router_note,
     settle_fixed,
     tied_readout_multiplier,
     unmatched_note,
@@ -308,10 +309,13 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
                       UserWarning, stacklevel=4)
 
 
-def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Role, float]]:
+def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | None = None
+            ) -> list[tuple[str, Any, Role, float]]:
     """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
-    ``{pattern: role}`` mapping)."""
+    ``{pattern: role}`` mapping). ``fan_in`` ``{name: n}`` says what one output of a parameter sums over where its
+    shape cannot (a stack of experts stored [experts, in, out] and used as ``x @ W[e]``, whose fan-in is not the
+    last axis): hidden unless a rule names it, as abcscale.optax's ``fan_in`` (a review, session 53)."""
     from abcscale.usecases.recommend import parse_rules
 
     # the rules someone wrote (the call's, the spec's own): a grouped conv's role only they can say
@@ -326,6 +330,14 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
         warnings.warn(note, stacklevel=3)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs = _in_out(model), _convs(model)
+    fan_in = dict(fan_in or {})
+    if unknown := sorted(set(fan_in) - {name for name, _ in _named(model)}):
+        raise ValueError(f"fan_in: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} no "
+                         f"parameter of the model (named as model.named_parameters() names them: {every[0]!r}, ...)"
+                         if every else "fan_in: the model has no parameters")
+    for k, v in fan_in.items():
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
 
     def seen(name: str, p: Any) -> tuple[int, ...]:
         # a convolution's weight is read as its channel matrix [out, in]: its kernel axes are no width (they were
@@ -335,6 +347,9 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
 
     placed, refused = [], []
     for name, p in _named(model):
+        if name in fan_in:  # said to be a contracted weight: hidden unless a rule names it
+            placed.append((name, p, named_role(name, seen(name, p), rules) or Role.hidden, fan_in[name] / spec.width))
+            continue
         conv = convs.get(name)
         if conv is not None and conv.groups > 1 and not conv.depthwise(tuple(p.shape)) \
                 and named_role(name, seen(name, p), written) is None:
@@ -368,13 +383,15 @@ def _placed(model: Any, spec: GroupSpec, rules: Any) -> list[tuple[str, Any, Rol
     placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled[:len(placed)], strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
     check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
+    if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed if name not in fan_in], rules):
+        warnings.warn(note, stacklevel=3)
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed
 
 
 def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, names: bool = True,
-                 width: int | None = None, form: Form | str | None = None,
+                 width: int | None = None, form: Form | str | None = None, fan_in: Mapping[str, int] | None = None,
                  **extra: Any) -> list[dict[str, Any]]:
     """``torch.optim`` parameter groups: one per role and fan-in ratio, each with the role's ``lr``, Adam's
     ``eps`` (adam, adamw, muon's AdamW groups; adafactor: ``(1e-15, floor)``, torch.optim.Adafactor's floor on
@@ -383,6 +400,8 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     every group is refused), a
     ``name`` (unless ``names=False``) and, under muon, ``use_muon``.
 
+    ``fan_in`` ``{name: n}`` gives a parameter's fan-in where its shape cannot say it (a stack of experts stored
+    [experts, in, out] and used as ``x @ W[e]``; torch's layout reads the last axis): hidden unless a rule names it.
     ``extra`` goes into every group (e.g. ``betas=(0.9, 0.95)``, SGD's ``momentum``). Give the groups to the
     optimizer the spec was made for: ``torch.optim.AdamW`` for adamw (``torch.optim.Adam``'s weight_decay is an
     L2 term, not a decoupled decay), ``Adam`` for adam, ``SGD`` for sgd. PyTorch has no Lion: for lion give them
@@ -420,7 +439,7 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
 
     check_torch_decay(spec)
     groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
-    placed = _placed(model, spec, rules)
+    placed = _placed(model, spec, rules, fan_in)
     if any(hasattr(p, "infshape") for _, p, _, _ in placed):  # microsoft/mup's set_base_shapes marks each tensor
         warnings.warn("the model's tensors carry microsoft/mup's base shapes: give these groups to torch.optim's "
                       "optimizer, not mup's MuAdam/MuSGD, whose own per-layer scaling would apply a second time "
@@ -481,7 +500,8 @@ def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, e
 
 
 def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, generator: Any = None,
-          width: int | None = None, form: Form | str | None = None, frozen: bool = False) -> dict[str, float]:
+          width: int | None = None, form: Form | str | None = None, frozen: bool = False,
+          fan_in: Mapping[str, int] | None = None) -> dict[str, float]:
     """Redraw every parameter that has an init std as normal(0, std), in place (``p.data``, so outside
     autograd); vector-like ones (biases, norm gains) keep their init. Returns ``{name: std}`` of those drawn.
     A parameter tied to another (one tensor, two names) appears once in ``named_parameters()``. An embedding
@@ -495,7 +515,7 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
     drawn = {}
     dense, stored_in_out, padding, convs = _dense(model), _in_out(model), _padding_rows(model), _convs(model)
     kept = []
-    for name, p, role, ratio in _placed(model, spec, rules):
+    for name, p, role, ratio in _placed(model, spec, rules, fan_in):
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and name in convs:  # a group's inputs x the kernel
             std = std * convs[name].fan_in(tuple(p.shape)) ** -0.5
@@ -525,14 +545,14 @@ def _padding_rows(model: Any) -> dict[int, int]:
 
 
 def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, width: int | None = None,
-                form: Form | str | None = None) -> dict[str, float]:
+                form: Form | str | None = None, fan_in: Mapping[str, int] | None = None) -> dict[str, float]:
     """``{name: multiplier}`` for each parameter whose output the forward must scale (a multiplier other than
     1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult), and an
     embedding tied to the readout's logits under the readout's name (:func:`theory.groups.tied_readout_multiplier`,
     in every form). Otherwise empty for the multiplier_free form, whose model applies none."""
     spec = _spec(spec, width, form)
     out: dict[str, float] = {}
-    placed = _placed(model, spec, rules)
+    placed = _placed(model, spec, rules, fan_in)
     for name, _, role, _ in placed:
         m = spec[role].multiplier
         if m is not None and m != 1.0:

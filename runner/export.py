@@ -38,6 +38,7 @@ from abcscale.theory.groups import (
     is_dense_leaf,
     named_role,
     refusal,
+    router_note,
     settle_fixed,
     tied_readout_multiplier,
     unmatched_note,
@@ -212,6 +213,9 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
     check_width([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)], spec.width,
                 layout, rules)
+    if note := router_note([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)
+                            if name not in fan_in], rules):
+        warnings.warn(note, stacklevel=3)
     roles = {role for _, _, role, _ in out}
     if Role.embedding in roles and Role.readout not in roles:
         # no readout leaf: the logits are the embedding's matrix (flax's Embed.attend), or there is no head; the

@@ -155,3 +155,18 @@ def test_a_position_table_s_names(spec, name):
     tree = {"embed": {"embedding": jnp.zeros((V, D))}, name: jnp.zeros((1024, D)), "lm_head": {"kernel":
             jnp.zeros((D, V))}, "mlp": {"up_proj": {"kernel": jnp.zeros((D, 4 * D))}}}
     assert _quiet(abcoptax.labels, spec, tree)[name] == "embedding"  # [1024, D] read as hidden [4D, D] before
+
+
+def test_a_router_trained_as_hidden_by_its_shape_is_said_in_a_jax_tree(spec):
+    tree = {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
+            "layers": {0: {"mlp": {"gate": {"kernel": jnp.zeros((D, D))}}}}}  # as many experts as the width
+    with pytest.warns(UserWarning, match=r"layers/0/mlp/gate/kernel: named like an MoE router.*\('gate', 'readout'\)"):
+        abcoptax.labels(spec, tree)
+
+
+def test_a_bare_top_level_matrix_asks_for_its_role(spec):
+    tree = {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
+            "pos": jnp.zeros((1024, D)), "mlp": {"up_proj": {"kernel": jnp.zeros((D, 4 * D))}}}
+    with pytest.raises(ValueError, match=r"'pos' \[1024, 256\]: a top-level matrix no rule names"):
+        _quiet(abcoptax.labels, spec, tree)  # [1024, D] read as a hidden [4D, D] before, unsaid
+    assert _quiet(abcoptax.labels, spec, tree, rules=[("pos", "embedding")])["pos"] == "embedding"

@@ -1,0 +1,90 @@
+"""A review of the torch export on modern LLM layers (session 53; Hugging Face-style names, written by hand).
+
+Before: a stack of experts stored [experts, in, out] and used as ``x @ W[e]`` (GPT-OSS, Llama 4) took the last axis
+as its fan-in, init stds off by sqrt(F / D) both ways, unsaid, and the torch export had no ``fan_in`` to say it;
+an MoE router ``mlp.gate`` [E, D] with the experts a multiple of the width trained as a hidden matrix, unsaid; a
+bare top-level position table (fairseq's ``embed_positions``, an ``nn.Parameter`` [positions, D]) trained as hidden
+(LRs 8-32x too small), unsaid.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import abcscale  # noqa: E402
+from abcscale import torch as abctorch  # noqa: E402
+
+V = 512
+
+
+def _spec(width: int, optimizer: str = "adam"):
+    return abcscale.recommend("mup", optimizer, width=width, base_width=64, beta=1e-2, form="multiplier_free").groups
+
+
+class Experts(nn.Module):
+    def __init__(self, d: int, f: int, e: int) -> None:
+        super().__init__()
+        self.gate_up_proj = nn.Parameter(torch.zeros(e, d, 2 * f))  # x @ gate_up_proj[e]: fan-in d
+        self.down_proj = nn.Parameter(torch.zeros(e, f, d))  # h @ down_proj[e]: fan-in f
+
+
+def _moe(d: int, f: int, e: int = 8, router: str = "router") -> nn.Module:
+    block = nn.ModuleDict({"q_proj": nn.Linear(d, d, bias=False), "o_proj": nn.Linear(d, d, bias=False),
+                           router: nn.Linear(d, e, bias=False), "experts": Experts(d, f, e)})
+    return nn.ModuleDict({"embed_tokens": nn.Embedding(V, d), "layers": nn.ModuleList([block]),
+                          "lm_head": nn.Linear(d, V, bias=False)})
+
+
+@pytest.mark.parametrize("d", [64, 256])
+def test_fan_in_places_a_stack_of_experts_stored_in_out(d):
+    f = d // 4  # fine-grained experts (F < D): refused before, with advice a torch user could not follow
+    m = _moe(d, f)
+    fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": f}
+    rules = [("router", "readout")]
+    stds = abctorch.init_(m, _spec(d), rules=rules, fan_in=fan_in)
+    assert stds["layers.0.experts.gate_up_proj"] == pytest.approx(d ** -0.5)
+    assert stds["layers.0.experts.down_proj"] == pytest.approx(f ** -0.5)
+    assert float(m.layers[0].experts.down_proj.detach().std()) == pytest.approx(f ** -0.5, rel=0.05)
+    groups = abctorch.param_groups(m, _spec(d), rules=rules, fan_in=fan_in)
+    (down,) = [g for g in groups if any(p is m.layers[0].experts.down_proj for p in g["params"])]
+    (q,) = [g for g in groups if any(p is m.layers[0].q_proj.weight for p in g["params"])]
+    assert down["lr"] == q["lr"] and down["name"] == "hidden (fan-in 0.25x width)"  # the fan-in sets the init
+    with pytest.raises(ValueError, match="fan_in: 'layers.0.experts.nope' is no parameter of the model"):
+        abctorch.param_groups(m, _spec(d), rules=rules, fan_in={"layers.0.experts.nope": 4})
+    with pytest.raises(ValueError, match="a positive integer"):
+        abctorch.init_(m, _spec(d), rules=rules, fan_in={"layers.0.experts.down_proj": 0})
+
+
+@pytest.mark.parametrize("d", [64, 256])
+def test_a_router_trained_as_hidden_by_its_shape_is_said(d):
+    m = _moe(d, 4 * d, e=d, router="gate")  # DeepSeek-style: as many experts as the proxy is wide
+    fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": 4 * d}
+    with pytest.warns(UserWarning, match=r"layers.0.gate.weight: named like an MoE router.*\('gate', 'readout'\)"):
+        abctorch.param_groups(m, _spec(d, "sgd"), fan_in=fan_in)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # said either way, not warned
+        for role in ("readout", "hidden"):
+            abctorch.param_groups(m, _spec(d, "sgd"), fan_in=fan_in, rules=[("gate", role)])
+
+
+def test_a_bare_top_level_position_table_asks_for_its_role_or_is_named():
+    d = 64
+
+    class GPT(nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.wte = nn.Embedding(V, d)
+            self.register_parameter(name, nn.Parameter(torch.zeros(512, d)))
+            self.fc = nn.Linear(d, d)
+            self.lm_head = nn.Linear(d, V, bias=False)
+
+    with pytest.raises(ValueError, match=r"'pos' \[512, 64\]: a top-level matrix no rule names.*\('pos', 'embedding'\)"):
+        abctorch.param_groups(GPT("pos"), _spec(d))
+    stds = abctorch.init_(GPT("pos"), _spec(d), rules=[("pos", "embedding")])
+    assert stds["pos"] == pytest.approx(1.0)
+    assert abctorch.init_(GPT("embed_positions"), _spec(d))["embed_positions"] == pytest.approx(1.0)
