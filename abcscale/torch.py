@@ -454,6 +454,16 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     # one [out, in x kernel] matrix (AdamW at that LR stepped 16x too far at 16x the base width, a review, session 51)
     flat = [(name, len(p.shape)) for name, p, role, _ in placed
             if spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) > 2]
+    convs = _convs(model)
+    if stacks := [(name, d) for name, d in flat if name not in convs]:
+        # a stack of matrices (experts [E, out, in], a scan's [depth, ...]) is E matrices, each orthogonalised
+        # alone, not one flattened filter (the conv advice below was given for them: a review, session 53)
+        named = ", ".join(f"{n} ({d}-D)" for n, d in stacks[:4]) + (" ..." if len(stacks) > 4 else "")
+        warnings.warn(f"{named}: stacks of hidden matrices are in the use_muon groups; theory's hidden LR for Muon "
+                      "assumes each matrix of the stack orthogonalised alone (torch.optim.Muon takes 2-D matrices "
+                      "only and raises on them): give them to a Muon that orthogonalises the last two axes per "
+                      "leading index, or use abcscale.optax (optax's muon does)", stacklevel=2)
+        flat = [(name, d) for name, d in flat if name in convs]
     if flat:
         named = ", ".join(f"{n} ({d}-D)" for n, d in flat[:4]) + (" ..." if len(flat) > 4 else "")
         warnings.warn(f"{named}: hidden tensors of more than two axes are in the use_muon groups (theory's hidden "

@@ -324,14 +324,22 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
 _BIAS_LEAF = re.compile(r"\.(bias|b)$", re.IGNORECASE)
 
 
+#: a per-head query/key norm (Qwen3's, OLMoE's, Gemma 3's `q_norm` of head_dim entries, shared by the heads): no
+#: width-sized axis where the heads grow with the width, `fixed` as microsoft/mup's base shapes read it (its size
+#: does not change), not vector-like (its SGD LR grew as n: a review, session 53). OLMo 2's is over all of D: vector.
+_QK_NORM = re.compile(r"(^|\.)(q|k|query|key)_?(norm|layernorm|layer_norm|ln)(\.(weight|scale|bias))?$",
+                      re.IGNORECASE)
+
+
 def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule] = DEFAULT_RULES,
                  width: int | None = None) -> list[Role]:
     """The roles of ``placed`` (name, shape, role from :func:`assign`) with the readout's bias made ``fixed``: a
     1-D ``bias``/``b`` whose module's weight (``head.weight``, flax's ``Dense_2/kernel``, haiku's ``linear/w``) is
     a readout has the readout's fan-out, the classes or the vocabulary, which do not grow with the width (module
-    docstring). A bias that a rule of the user's names keeps that rule's role; so does one of ``width``'s length
-    beside a readout that is not square (a matrix the readout rule took by mistake: its output grows with the
-    width, a vocabulary the size of the width makes a square readout)."""
+    docstring); so is a per-head query/key norm's gain under the width (:data:`_QK_NORM`). A bias that a rule of
+    the user's names keeps that rule's role; so does one of ``width``'s length beside a readout that is not square
+    (a matrix the readout rule took by mistake: its output grows with the width, a vocabulary the size of the width
+    makes a square readout)."""
     rules = list(rules)
     readouts = {_LEAF.sub("", _name(name)): tuple(int(d) for d in dims) for name, dims, role in placed
                 if role is Role.readout and len(dims) >= 2}
@@ -342,6 +350,9 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
         weight = readouts.get(_BIAS_LEAF.sub("", key)) if _BIAS_LEAF.search(key) else None
         if role is Role.vector and len(dims) == 1 and weight is not None and (rule is None or rule in DEFAULT_RULES) \
                 and not (int(dims[0]) == width and weight[-1] != weight[-2]):
+            role = Role.fixed
+        elif role is Role.vector and len(dims) == 1 and width is not None and int(dims[0]) < width \
+                and _QK_NORM.search(key) and (rule is None or rule in DEFAULT_RULES):
             role = Role.fixed
         out.append(role)
     return out

@@ -88,3 +88,32 @@ def test_a_bare_top_level_position_table_asks_for_its_role_or_is_named():
     stds = abctorch.init_(GPT("pos"), _spec(d), rules=[("pos", "embedding")])
     assert stds["pos"] == pytest.approx(1.0)
     assert abctorch.init_(GPT("embed_positions"), _spec(d))["embed_positions"] == pytest.approx(1.0)
+
+
+def test_a_per_head_query_key_norm_is_fixed():
+    """Qwen 3's `q_norm`/`k_norm` (head_dim entries, shared by heads whose number grows with the width) has no
+    width-sized axis: fixed, as microsoft/mup's base shapes read it (its SGD LR grew as n/b as a vector); a norm over
+    all of D (OLMo 2's) stays vector-like."""
+    d, dh = 256, 16
+    attn = nn.ModuleDict({"q_proj": nn.Linear(d, d, bias=False), "q_norm": nn.RMSNorm(dh), "k_norm": nn.RMSNorm(dh),
+                          "o_proj": nn.Linear(d, d, bias=False), "full_norm": nn.RMSNorm(d)})
+    m = nn.ModuleDict({"embed_tokens": nn.Embedding(V, d), "layers": nn.ModuleList([attn]),
+                       "lm_head": nn.Linear(d, V, bias=False)})
+    spec = _spec(d, "sgd")
+    groups = abctorch.param_groups(m, spec)
+    role = {id(p): g["name"] for g in groups for p in g["params"]}
+    assert role[id(attn["q_norm"].weight)] == role[id(attn["k_norm"].weight)] == "fixed"
+    assert role[id(attn["full_norm"].weight)] == "vector"
+    (fixed,) = [g for g in groups if g["name"] == "fixed"]
+    assert fixed["lr"] == spec["fixed"].lr < spec["vector"].lr  # 4x at 4x the base width under SGD
+
+
+def test_muon_on_a_stack_of_experts_is_told_per_matrix_not_flattened():
+    d = 64
+    m = _moe(d, 2 * d)
+    spec = _spec(d, "muon")
+    fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": 2 * d}
+    with pytest.warns(UserWarning, match=r"experts.down_proj \(3-D\): stacks of hidden matrices.*each matrix of the "
+                      r"stack orthogonalised alone") as got:
+        abctorch.param_groups(m, spec, rules=[("router", "readout")], fan_in=fan_in)
+    assert not any("x kernel" in str(w.message) for w in got)  # the conv's flatten advice is not given for them
