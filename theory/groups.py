@@ -95,7 +95,8 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
     _HIDDEN_RULE := GroupRule(
         pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
                 r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value|"
-                r"q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum|gating_einsum)"  # Gemma's (flax)
+                r"q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum|gating_einsum|"  # Gemma's (flax)
+                r"qkv_proj|wqkv|gate_up_proj|w13)"  # fused: Phi-3's and MPT's GQA q/k/v, Phi-3's and vLLM's gate/up
                 r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 #: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an

@@ -117,3 +117,16 @@ def test_muon_on_a_stack_of_experts_is_told_per_matrix_not_flattened():
                       r"stack orthogonalised alone") as got:
         abctorch.param_groups(m, spec, rules=[("router", "readout")], fan_in=fan_in)
     assert not any("x kernel" in str(w.message) for w in got)  # the conv's flatten advice is not given for them
+
+
+def test_fused_projections_are_hidden_by_name():
+    """Phi-3's fused GQA `qkv_proj` [(H + 2 KV) x head_dim, D] and `gate_up_proj` [2F, D] have an axis that is no
+    multiple of the width: refused with "an embedding and a readout look alike" before; hidden by name now."""
+    d = 64
+    block = nn.ModuleDict({"qkv_proj": nn.Linear(d, 96, bias=False), "o_proj": nn.Linear(d, d, bias=False),
+                           "gate_up_proj": nn.Linear(d, 2 * 172, bias=False), "down_proj": nn.Linear(172, d, bias=False)})
+    m = nn.ModuleDict({"embed_tokens": nn.Embedding(V, d), "layers": nn.ModuleList([block]),
+                       "lm_head": nn.Linear(d, V, bias=False)})
+    groups = abctorch.param_groups(m, _spec(d))
+    role = {id(p): g["name"] for g in groups for p in g["params"]}
+    assert role[id(block["qkv_proj"].weight)] == role[id(block["gate_up_proj"].weight)] == "hidden"
