@@ -124,7 +124,8 @@ def test_fused_projections_are_hidden_by_name():
     multiple of the width: refused with "an embedding and a readout look alike" before; hidden by name now."""
     d = 64
     block = nn.ModuleDict({"qkv_proj": nn.Linear(d, 96, bias=False), "o_proj": nn.Linear(d, d, bias=False),
-                           "gate_up_proj": nn.Linear(d, 2 * 172, bias=False), "down_proj": nn.Linear(172, d, bias=False)})
+                           "gate_up_proj": nn.Linear(d, 2 * 172, bias=False),
+                           "down_proj": nn.Linear(172, d, bias=False)})
     m = nn.ModuleDict({"embed_tokens": nn.Embedding(V, d), "layers": nn.ModuleList([block]),
                        "lm_head": nn.Linear(d, V, bias=False)})
     groups = abctorch.param_groups(m, _spec(d))
