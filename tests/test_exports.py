@@ -270,7 +270,7 @@ def test_torch_groups_for_lion_and_muon():
                                                          s.weight_decay or 0.0)
     muon = group_spec(transfer("mup", "muon", base, width=D), "multiplier_free")
     model = _Model({**GPT, "transformer.stacked.weight": (2, D, D)})  # hidden, a stack of matrices
-    with pytest.warns(UserWarning, match=r"transformer.stacked.weight \(3-D\): stacks of hidden matrices are in the use_muon"):
+    with pytest.warns(UserWarning, match=r"transformer.stacked.weight \(3-D\): stacks of hidden matrices"):
         groups = abctorch.param_groups(model, muon, names=False)
     # Muon's hidden LR is for its orthogonalised step: the stack is Muon's too (session 51; it was AdamW's)
     matrices = [model.params[k] for k in ("transformer.h.0.mlp.c_fc.weight", "transformer.h.0.mlp.c_proj.weight",
