@@ -81,6 +81,7 @@ def recommend(
     weight_decay_mode: WeightDecayMode | str | None = None,
     form: Form | str = Form.abc,
     rules: RulesLike | None = None,
+    base_lr: float | None = None,
 ) -> Recommendation:
     """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at ``width`` (``abcscale recommend``).
 
@@ -101,8 +102,13 @@ def recommend(
     the constants and, unless given here, the parameterization, optimizer, alignment, LR mode, base width and beta
     (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``) gives its base width and
     beta where they are not given here; given and different, they are an error. With ``fit``, its width must be
-    the fit's base width and its beta is not used (a warning says so).
+    the fit's base width and its beta is not used (a warning says so). ``base_lr`` is ``beta`` by the CLI's name
+    (``--base-lr``) and :func:`convert`'s; give one.
     """
+    if base_lr is not None:  # the CLI's and convert()'s name: a TypeError before (a newcomer's review, session 53)
+        if beta is not None:
+            raise ValueError("beta: the same as base_lr; give one")
+        beta = base_lr
     tuned_at: BaseConfig | None = None  # a BaseConfig with a fit: its width must be the fit's base width
     if isinstance(constants, BaseConfig):
         if fit is None:

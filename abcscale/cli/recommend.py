@@ -304,7 +304,7 @@ def print_recommendation(rec: Recommendation) -> None:
     else:
         console.print(_groups_table(rec, spec))
     if rec.band is not None:  # the fitted LR is beta, the base LR: each layer's LR is beta times its factors
-        console.print(f"fitted base LR beta at width {rec.width}: {band_line(rec.band)}", highlight=False)
+        console.print(f"fitted swept LR beta at width {rec.width}: {band_line(rec.band)}", highlight=False)
         console.print("per-layer LRs from that beta: " + ", ".join(f"{s.layer.value} {s.lr:.4g}"
                                                                    for s in rec.layers), highlight=False)
         console.print(band_method(rec.band), highlight=False)

@@ -28,7 +28,7 @@ def readme_commands() -> list[str]:
     """The commands of the README's command table, e.g. ``theory convert``, ``sweep``."""
     text = (ROOT / "README.md").read_text()
     table = text.split("## Commands", 1)[1].split("\n## ", 1)[0]
-    names = re.findall(r"^\| `abcscale ((?:theory )?[a-z-]+)", table, flags=re.M)
+    names = re.findall(r"^\| `abcscale ((?:theory |mup )?[a-z-]+)", table, flags=re.M)
     return list(dict.fromkeys(names))
 
 

@@ -62,7 +62,7 @@ def test_recommend_from_fit_names_beta_and_gives_layer_lrs(two_widths, tmp_path)
     fit = str(tmp_path / "fit.json")
     res = runner.invoke(app, ["recommend", "--fit", fit, "-n", "8192"], env={"COLUMNS": "300"})
     assert res.exit_code == 0, res.output
-    assert "fitted base LR beta at width 8192" in res.stdout and "fitted LR at" not in res.stdout
+    assert "fitted swept LR beta at width 8192" in res.stdout and "fitted LR at" not in res.stdout
     assert "per-layer LRs from that beta: embedding" in res.stdout
     band = json.loads(runner.invoke(app, ["recommend", "--fit", fit, "-n", "8192", "--json"]).stdout)["band"]
     assert band["base_lr"] == band["lr"] and set(band["layer_lrs"]) == {"embedding", "hidden", "readout"}

@@ -236,7 +236,7 @@ def test_fit_and_recommend_print_the_band_at_the_fits_level(csv, tmp_path):
     res = runner.invoke(app, ["recommend", "--fit", str(tmp_path / "fit.json"), "--width", "2048", "--group",
                               "parameterization=mup"])
     assert res.exit_code == 0, res.output
-    line = next(line for line in res.stdout.splitlines() if line.startswith("fitted base LR beta at width 2048"))
+    line = next(line for line in res.stdout.splitlines() if line.startswith("fitted swept LR beta at width 2048"))
     bands = {f.split(": LR* ", 1)[1].split("safe-side")[0] for f in fitted}  # rich wraps after it at 140 columns
     assert len(fitted) == 2 and line.split(": ", 1)[1].split("safe-side")[0] in bands
     assert line.index("50% [") < line.index("68% [") < line.index("95% [")
