@@ -43,6 +43,7 @@ from abcscale.theory.groups import (
     assign,
     check_width,
     dense_input_std,
+    matched_name,
     named_role,
     refusal,
     router_note,
@@ -330,8 +331,9 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
         warnings.warn(note, stacklevel=3)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs = _in_out(model), _convs(model)
-    fan_in = dict(fan_in or {})
-    if unknown := sorted(set(fan_in) - {name for name, _ in _named(model)}):
+    # keyed as rules match: without a wrapper's prefix (torch.compile's `_orig_mod.`, DDP's `module.`) on either side
+    fan_in = {matched_name(k): v for k, v in (fan_in or {}).items()}
+    if unknown := sorted(set(fan_in) - {matched_name(name) for name, _ in _named(model)}):
         raise ValueError(f"fan_in: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} no "
                          f"parameter of the model (named as model.named_parameters() names them: {every[0]!r}, ...)"
                          if every else "fan_in: the model has no parameters")
@@ -347,8 +349,9 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
 
     placed, refused = [], []
     for name, p in _named(model):
-        if name in fan_in:  # said to be a contracted weight: hidden unless a rule names it
-            placed.append((name, p, named_role(name, seen(name, p), rules) or Role.hidden, fan_in[name] / spec.width))
+        if matched_name(name) in fan_in:  # said to be a contracted weight: hidden unless a rule names it
+            placed.append((name, p, named_role(name, seen(name, p), rules) or Role.hidden,
+                           fan_in[matched_name(name)] / spec.width))
             continue
         conv = convs.get(name)
         if conv is not None and conv.groups > 1 and not conv.depthwise(tuple(p.shape)) \
@@ -383,7 +386,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled[:len(placed)], strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
     check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
-    if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed if name not in fan_in], rules):
+    if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed], rules, spec.width, fan_in):
         warnings.warn(note, stacklevel=3)
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)

@@ -60,15 +60,24 @@ def _key(k: Any) -> str:
     return str(k)
 
 
-def _leaf_name(path: tuple[Any, ...]) -> str:
-    """A leaf's name: its key path joined by ``/``, less the attribute a box holds its array in. flax NNX's
+def _leaf_names(paths: Sequence[tuple[Any, ...]]) -> list[str]:
+    """Each leaf's name: its key path joined by ``/``, less the attribute a box holds its array in. flax NNX's
     ``Variable``/``VariableState`` (what ``nnx.state(model, nnx.Param)`` and ``nnx.Optimizer`` hand to optax) and
-    linen's ``nn.Partitioned`` flatten to their ``.value``: ``lm_head/kernel/value`` is the module ``lm_head``'s
+    linen's ``nn.Partitioned`` flatten to their ``.value`` alone: ``lm_head/kernel/value`` is the module ``lm_head``'s
     kernel. Kept, ``value`` (the hidden rule's name for attention's value projection) named every such leaf
-    hidden, the embedding and readout too (LRs 8-32x off under muP + Adam, unsaid: a review, session 53)."""
-    if len(path) > 1 and isinstance(path[-1], jax.tree_util.GetAttrKey) and path[-1].name in ("value", "raw_value"):
-        path = path[:-1]
-    return "/".join(_key(k) for k in path)
+    hidden, the embedding and readout too (LRs 8-32x off under muP + Adam, unsaid: a review, session 53). Only a
+    box's only child is stripped: a module's own field ``value`` (an equinox attention's query, key and value
+    arrays) keeps its name (a code review)."""
+    def boxed(path: tuple[Any, ...]) -> bool:
+        return len(path) > 1 and isinstance(path[-1], jax.tree_util.GetAttrKey) and path[-1].name in ("value",
+                                                                                                       "raw_value")
+
+    siblings: dict[tuple[str, ...], int] = {}
+    keys = [tuple(_key(k) for k in path) for path in paths]
+    for key in keys:
+        siblings[key[:-1]] = siblings.get(key[:-1], 0) + 1
+    return ["/".join(key[:-1] if boxed(path) and siblings[key[:-1]] == 1 else key)
+            for path, key in zip(paths, keys, strict=True)]
 
 
 #: flax's MultiHeadDotProductAttention: its query, key and value kernels are [D, heads, head_dim], its out kernel
@@ -80,6 +89,9 @@ _HEADS_OUT = re.compile(r"(^|/)out/kernel$", re.IGNORECASE)
 #: [heads x head_dim, D] matrices (refused before, "the model is 16 wide" for head_dim 16: a review, session 53)
 _EINSUM_IN = re.compile(r"(^|/)(q|kv|qkv)_einsum/w$", re.IGNORECASE)
 _EINSUM_OUT = re.compile(r"(^|/)attn_vec_einsum/w$", re.IGNORECASE)
+#: Gemma's MLP input, gate and up stacked: (2, D, F), or (2, F, D) where its config transposes it (Gemma 3's,
+#: ``transpose_gating_einsum``): then the fan-in is the last axis (read as F, an init 2x too small: a code review)
+_GATING = re.compile(r"(^|/)gating_einsum(/w)?$", re.IGNORECASE)
 #: flax's ConvLocal kernel [*output positions, kernel x in, out]: its fan-in axis already holds the kernel (the
 #: output positions taken as kernel axes gave an init 16x too small, a code review)
 _CONV_LOCAL = re.compile(r"(^|/)convlocal(_\d+)?/kernel$", re.IGNORECASE)
@@ -120,6 +132,8 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[t
             return (shape[-2], math.prod(shape) // shape[-2]), 1, "heads"
         if nd == 3 and _EINSUM_OUT.search(name) and max(shape[:2]) < width:
             return (shape[0] * shape[1], shape[2]), 1, "heads"
+        if nd == 3 and _GATING.search(name) and shape[-1] == width != shape[-2]:  # (2, F, D): D in
+            return (shape[-1], shape[0] * shape[-2]), 1, "heads"
     elif _torch_conv(name, shape, width):
         return shape[:2], math.prod(shape[2:]), "depthwise" if shape[1] == 1 else "conv"
     return shape, 1, ""
@@ -140,7 +154,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     written = [] if rules is None else list(rules)  # the caller's: a depthwise conv's role only they can change
     written += [r for r in spec.rules if r not in DEFAULT_RULES]
-    names = [_leaf_name(path) for path, _ in with_path]
+    names = _leaf_names([path for path, _ in with_path])
     if rules and (note := unmatched_note(names, rules, "leaf")):  # a typo leaves the leaf to its shape, unsaid
         warnings.warn(note, stacklevel=3)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
@@ -213,8 +227,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
     check_width([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)], spec.width,
                 layout, rules)
-    if note := router_note([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)
-                            if name not in fan_in], rules):
+    if note := router_note([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
+                           rules, spec.width, fan_in):
         warnings.warn(note, stacklevel=3)
     roles = {role for _, _, role, _ in out}
     if Role.embedding in roles and Role.readout not in roles:
@@ -311,8 +325,10 @@ def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: floa
     factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on every hidden
     tensor of two or more axes (:func:`_muon_dims`), as theory's hidden exponent for Muon assumes."""
     def dims(params: Params) -> Params:
-        return jax.tree_util.tree_map_with_path(
-            lambda path, x: _muon_dims(_leaf_name(path), tuple(x.shape), layout, width), params)
+        with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
+        names = _leaf_names([path for path, _ in with_path])  # as _leaves names them (a box's value left out)
+        return jax.tree_util.tree_unflatten(treedef, [_muon_dims(name, tuple(x.shape), layout, width)
+                                                      for name, (_, x) in zip(names, with_path, strict=True)])
 
     return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
                         adam_weight_decay=wd, muon_weight_dimension_numbers=dims)
@@ -342,8 +358,12 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
         if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
             return contrib.MuonDimensionNumbers((nd - 3, nd - 2), nd - 1)
         if (m := _EINSUM_IN.search(name)) and nd == (3 if m.group(2).lower() == "q" else 4) \
-                and max(shape[-1], *shape[:-2]) < width:  # [(2|3,) heads, D, head_dim]: D in, the rest out
-            return contrib.MuonDimensionNumbers(nd - 2, (*range(nd - 2), nd - 1))
+                and max(shape[-1], *shape[:-2]) < width:
+            # [(2|3,) heads, D, head_dim]: D in, heads x head_dim out; k, v (and q) each a matrix of their own, as
+            # separate projections are (one matrix over both was orthogonalised before: a code review)
+            return contrib.MuonDimensionNumbers(nd - 2, (nd - 3, nd - 1))
+        if nd == 3 and _GATING.search(name) and shape[-1] == width != shape[-2]:  # (2, F, D): gate, up each [D, F]
+            return contrib.MuonDimensionNumbers(2, 1)
         if nd == 3 and _EINSUM_OUT.search(name) and max(shape[:2]) < width:
             return contrib.MuonDimensionNumbers((0, 1), 2)
         return contrib.MuonDimensionNumbers(nd - 2, nd - 1)

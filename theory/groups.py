@@ -74,6 +74,9 @@ _POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|pos_embeddi
                         r"(\.|$)", re.IGNORECASE)
 #: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
 _LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
+#: a module's own weight passed alone (an nn.Linear's `weight`, nn.MultiheadAttention's `in_proj_weight`), not a
+#: bare parameter of a model (the top-level refusal below took them, a code review)
+_BARE_WEIGHT = re.compile(r"^(weight|kernel|w|\w+_weight)$", re.IGNORECASE)
 _IN_BLOCK = re.compile(r"(^|\.)(\d+|\w+_\d+)\.")
 #: a top-level nn.Sequential's layer (`0.weight`): numbered, but no block's
 _TOP_INDEX = re.compile(r"^\d+\.(weight|kernel|w)$", re.IGNORECASE)
@@ -130,6 +133,12 @@ def _name(name: str) -> str:
     return _WRAPPER.sub("", name.replace("/", ".").replace("['", ".").replace("']", "").strip("."))
 
 
+def matched_name(name: str) -> str:
+    """The name rules are matched against: ``/`` and ``.`` both ``.``, a wrapper's prefix (``torch.compile``'s
+    ``_orig_mod.``, DDP's ``module.``, FSDP's) left out."""
+    return _name(name)
+
+
 def unmatched_rules(names: Iterable[str], rules: Iterable[GroupRule]) -> list[GroupRule]:
     """The rules that match none of ``names`` (a typo, a name from another model): said, as a rule meant for a
     parameter that matches nothing leaves it to its shape."""
@@ -147,26 +156,43 @@ def unmatched_note(names: Sequence[str], rules: Iterable[GroupRule], noun: str =
             f"{names[0]!r} ... {names[-1]!r})")
 
 
+def rule_for(name: str) -> str:
+    r"""A rule pattern that names ``name``'s parameter and its like in other blocks, and nothing else, written as a
+    Python raw string for a message: ``(^|\.)gate\.weight$`` (every block's router, not its experts' ``gate_proj``),
+    ``^pos$`` for a top-level one. Rules are searched anywhere in a name, so a bare ``'gate'`` or ``'W'`` suggested
+    before named far more than the parameter (a code review, session 53)."""
+    key = _name(name)
+    parts = key.split(".")
+    if len(parts) == 1:
+        return f"r'^{re.escape(key)}$'"
+    tail = parts[-2:] if _LEAF.search(key) else parts[-1:]
+    return "r'(^|\\.)" + "\\.".join(re.escape(p) for p in tail) + "$'"
+
+
 #: an MoE router's usual module names (Hugging Face's Mixtral, Qwen-MoE, DeepSeek and OLMoE call it `gate`; GPT-OSS,
 #: Llama 4, Jamba `router`)
 _ROUTER = re.compile(r"(^|\.)(router|gate)(\.(weight|kernel|w))?$", re.IGNORECASE)
 
 
-def router_note(placed: Iterable[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule]) -> str | None:
+def router_note(placed: Iterable[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule],
+                width: int | None = None, said: Iterable[str] = ()) -> str | None:
     """A warning for matrices named like an MoE router that no rule named and that their shape made hidden (``[E,
     D]`` with the experts a multiple of the width: DeepSeek's 256 at 256): a router maps the width to a fixed number
     of experts, readout-like (under SGD a hidden LR stays constant where a router's must fall as 1/n; under Adam its
     init is n^-1/2 for 1/n). A name cannot settle it (a GLU's gate may be called `gate` too), so it is said, not
     changed (a review, session 53: trained as hidden, unsaid)."""
-    rules = list(rules)
+    rules, placed, said = list(rules), list(placed), {_name(n) for n in said}  # said: a fan_in given for it
+    # a gated MLP's `gate` [F, D] has two width-sized axes and no experts beside it (warned so before: a code review)
+    moe = any("expert" in _name(name).lower() for name, _, _ in placed)
     hits = [name for name, dims, role in placed if role is Role.hidden and len(dims) == 2
-            and _ROUTER.search(_name(name)) and named_role(name, dims, rules) is None]
+            and _ROUTER.search(_name(name)) and named_role(name, dims, rules) is None and _name(name) not in said
+            and (moe or (width is not None and min(dims) < width))]
     if not hits:
         return None
-    module = _LEAF.sub("", _name(hits[0])).rsplit(".", 1)[-1]
+    rule = rule_for(hits[0])
     return (f"{', '.join(hits[:3])}{' ...' if len(hits) > 3 else ''}: named like an MoE router, trained as a hidden "
             "matrix by its shape; a router maps the width to a fixed number of experts, readout-like: "
-            f"rules=[({module!r}, 'readout')]; if it is a gated layer's matrix, rules=[({module!r}, 'hidden')] says so")
+            f"rules=[({rule}, 'readout')]; if it is a gated layer's matrix, rules=[({rule}, 'hidden')] says so")
 
 
 def _pattern(pattern: str) -> str:
@@ -273,14 +299,15 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
-            if len(dims) == 2 and dims[0] != dims[1] and "." not in _name(name):
+            if len(dims) == 2 and dims[0] != dims[1] and "." not in re.sub(r"^params\.", "", _name(name)) \
+                    and not _BARE_WEIGHT.search(_name(name)):
                 # a bare top-level matrix (an nn.Parameter of the model's own, a pure dict's `pos`): a position
                 # table [positions, D] has a hidden matrix's shape wherever its length is a multiple of the width
                 # (fairseq's `embed_positions` trained as hidden, LRs 8-32x small, unsaid: a review, session 53)
                 raise ValueError(f"parameter {name!r} {list(dims)}: a top-level matrix no rule names; its shape "
                                  "reads as a hidden matrix's, which a position table [positions, D] or a learned "
-                                 f"input has too; add a rule (pattern, role) for it: ({name!r}, 'embedding') for a "
-                                 f"table, ({name!r}, 'hidden') for a projection")
+                                 f"input has too; add a rule (pattern, role) for it: ({rule_for(name)}, 'embedding') "
+                                 f"for a table, ({rule_for(name)}, 'hidden') for a projection")
             role = Role.hidden
         else:
             small, large = sorted(dims[-2:])
@@ -288,7 +315,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
             # is 8 wide" alone, a review, session 53)
             sized = "" if large != width or small >= width else (
                 f"; if {small} is a fixed size (an MoE router's experts, a classifier's classes) the matrix maps the "
-                f"width to it, readout-like: ({_LEAF.sub('', _name(name)).rsplit('.', 1)[-1]!r}, 'readout'), or "
+                f"width to it, readout-like: ({rule_for(name)}, 'readout'), or "
                 "'embedding' for an input layer")
             if small % width and large % small == 0 \
                     and large <= HIDDEN_SHAPE_RATIO * small:  # a hidden matrix's shape, of another width
@@ -311,9 +338,11 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if role is not Role.hidden or len(dims) < 2:
         return role, 1.0
     fan_in = dims[-1] if layout == "torch" else dims[-2]
-    # a stack ([experts, F, D], an nn.scan [depth, F, D]) whose fan-in axis is an MLP's F (Llama's 2.75 D): past the
-    # width, so no heads or kernel axis; refused as "spanning several axes" before, while its 2-D [F, D] was taken
-    if len(dims) >= 3 and fan_in % width and fan_in < width:
+    # a JAX stack ([experts, F, D], an nn.scan [depth, F, D]) whose fan-in axis is an MLP's F (Llama's 2.75 D): past
+    # the width, so no heads or kernel axis; refused as "spanning several axes" before, while its 2-D [F, D] was
+    # taken. Not in the torch layout: a stack stored [experts, in, out] (used as x @ W[e]) reads the same, its fan-in
+    # the other axis (the code review), so it asks for its fan-in there
+    if len(dims) >= 3 and fan_in % width and (fan_in < width or layout == "torch"):
         raise ValueError(f"parameter {name!r} {list(dims)}: a hidden tensor whose fan-in axis ({fan_in}) is no "
                          f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
                          "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its fan-in (abcscale.optax's and "
@@ -325,10 +354,12 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
 _BIAS_LEAF = re.compile(r"\.(bias|b)$", re.IGNORECASE)
 
 
-#: a per-head query/key norm (Qwen3's, OLMoE's, Gemma 3's `q_norm` of head_dim entries, shared by the heads): no
+#: a per-head query/key norm (Qwen 3's `q_norm`, Gemma 3's `_query_norm`: head_dim entries, shared by the heads): no
 #: width-sized axis where the heads grow with the width, `fixed` as microsoft/mup's base shapes read it (its size
-#: does not change), not vector-like (its SGD LR grew as n: a review, session 53). OLMo 2's is over all of D: vector.
-_QK_NORM = re.compile(r"(^|\.)(q|k|query|key)_?(norm|layernorm|layer_norm|ln)(\.(weight|scale|bias))?$",
+#: does not change), not vector-like (its SGD LR grew as n: a review, session 53). OLMo 2's and OLMoE's are over
+#: all of D (and a GQA key norm over the kv heads, which grow with it): vector-like, so a model with any q/k norm
+#: of the width or more keeps them all vector-like.
+_QK_NORM = re.compile(r"(^|\.)_?(q|k|query|key)_?(norm|layernorm|layer_norm|ln)(\.(weight|scale|bias))?$",
                       re.IGNORECASE)
 
 
@@ -344,6 +375,8 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
     rules = list(rules)
     readouts = {_LEAF.sub("", _name(name)): tuple(int(d) for d in dims) for name, dims, role in placed
                 if role is Role.readout and len(dims) >= 2}
+    qk = [int(math.prod(dims)) for name, dims, _ in placed if len(dims) == 1 and _QK_NORM.search(_name(name))]
+    per_head = width is not None and bool(qk) and max(qk) < width
     out = []
     for name, dims, role in placed:
         key = _name(name)
@@ -352,8 +385,8 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
         if role is Role.vector and len(dims) == 1 and weight is not None and (rule is None or rule in DEFAULT_RULES) \
                 and not (int(dims[0]) == width and weight[-1] != weight[-2]):
             role = Role.fixed
-        elif role is Role.vector and len(dims) == 1 and width is not None and int(dims[0]) < width \
-                and _QK_NORM.search(key) and (rule is None or rule in DEFAULT_RULES):
+        elif role is Role.vector and len(dims) == 1 and per_head and _QK_NORM.search(key) \
+                and (rule is None or rule in DEFAULT_RULES):
             role = Role.fixed
         out.append(role)
     return out

@@ -64,12 +64,13 @@ def test_fan_in_places_a_stack_of_experts_stored_in_out(d):
 def test_a_router_trained_as_hidden_by_its_shape_is_said(d):
     m = _moe(d, 4 * d, e=d, router="gate")  # DeepSeek-style: as many experts as the proxy is wide
     fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": 4 * d}
-    with pytest.warns(UserWarning, match=r"layers.0.gate.weight: named like an MoE router.*\('gate', 'readout'\)"):
+    with pytest.warns(UserWarning, match=r"layers.0.gate.weight: named like an MoE router.*gate\\\.weight\$', "
+                      r"'readout'"):
         abctorch.param_groups(m, _spec(d, "sgd"), fan_in=fan_in)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said either way, not warned
         for role in ("readout", "hidden"):
-            abctorch.param_groups(m, _spec(d, "sgd"), fan_in=fan_in, rules=[("gate", role)])
+            abctorch.param_groups(m, _spec(d, "sgd"), fan_in=fan_in, rules=[(r"(^|\.)gate\.weight$", role)])
 
 
 def test_a_bare_top_level_position_table_asks_for_its_role_or_is_named():
@@ -131,3 +132,20 @@ def test_fused_projections_are_hidden_by_name():
     groups = abctorch.param_groups(m, _spec(d))
     role = {id(p): g["name"] for g in groups for p in g["params"]}
     assert role[id(block["qkv_proj"].weight)] == role[id(block["gate_up_proj"].weight)] == "hidden"
+
+
+def test_fan_in_keys_read_past_a_wrapper_and_a_torch_stack_asks_for_its_fan_in():
+    d, f = 64, 176  # Llama's 2.75 D
+    m = _moe(d, f)
+
+    class Wrapped(nn.Module):  # torch.compile's `_orig_mod.` prefix
+        def __init__(self) -> None:
+            super().__init__()
+            self._orig_mod = m
+
+    # [experts, in, out] and [experts, out, in] read alike in the torch layout: the fan-in is asked for
+    with pytest.raises(ValueError, match=r"experts.gate_up_proj.*abcscale.torch's fan_in"):
+        abctorch.param_groups(m, _spec(d), rules=[("router", "readout")])
+    fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": f}
+    stds = abctorch.init_(Wrapped(), _spec(d), rules=[("router", "readout")], fan_in=fan_in)
+    assert stds["_orig_mod.layers.0.experts.down_proj"] == pytest.approx(f ** -0.5)
