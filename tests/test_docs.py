@@ -56,8 +56,8 @@ def test_the_tour_s_shipped_table_is_what_its_command_makes_and_fits():
     from abcscale import fit
 
     table = pd.read_parquet(Path(__file__).resolve().parents[1] / "examples" / "tour-sweep.parquet")
-    cmd = re.search(r"abcscale sweep -p (\S+) -o adam --lr-mode (\S+) --widths (\S+) \\\n\s+--log2-lr (\S+) --seeds (\d+)",
-                    README)
+    cmd = re.search(r"abcscale sweep -p (\S+) -o adam --lr-mode (\S+) --widths (\S+) \\\n\s+"
+                    r"--log2-lr (\S+) --seeds (\d+)", README)
     assert cmd, "the tour's sweep command is gone"
     lo, hi, step = (float(x) for x in cmd.group(4).split(":"))
     assert set(table.parameterization) == set(cmd.group(1).split(","))
