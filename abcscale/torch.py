@@ -388,6 +388,17 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
     if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed], rules, spec.width, fan_in):
         warnings.warn(note, stacklevel=3)
+    # a bare stack of matrices (experts as one nn.Parameter) is read [..., out, in], torch's layout; stored [..., in,
+    # out] and used as x @ W[e] (GPT-OSS's, Llama 4's experts) it reads the same, its fan-in the other axis: said
+    # (its init std was off by sqrt(F / D) either way, unsaid: a review, session 53)
+    stacks = [name for name, p, role, _ in placed if role is Role.hidden and len(p.shape) >= 3 and name not in convs
+              and matched_name(name) not in fan_in and not re.search(r"(^|\.)(weight|w)$", name)
+              and p.shape[-1] != p.shape[-2]]
+    if stacks:
+        warnings.warn(f"{', '.join(stacks[:3])}{' ...' if len(stacks) > 3 else ''}: stacks of matrices read in "
+                      "torch's layout [..., out, in], the last axis their fan-in; one stored [..., in, out] (used as "
+                      f"x @ W[e], as GPT-OSS's and Llama 4's experts are) needs fan_in={{{stacks[0]!r}: in}}",
+                      stacklevel=3)
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed

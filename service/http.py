@@ -209,7 +209,12 @@ class StrictJSONRoute(APIRoute):
                 # FastAPI left it a string and answered a 422 blaming the body's content (a user review)
                 scope = {**scope, "headers": [*(h for h in scope["headers"] if h[0].lower() != b"content-type"),
                                               (b"content-type", b"application/json")]}
-            return await handler(StrictJSONRequest(scope, request.receive))
+            strict = StrictJSONRequest(scope, request.receive)
+            if takes_body and (body := await strict.body()) and not body.strip():
+                # whitespace alone is no body: FastAPI then says it is missing after the route's dependencies (a
+                # token's 401 first), as for no byte at all (app._empty_body); parsed, it failed before them
+                strict._body = b""
+            return await handler(strict)
 
         return strict_handler
 

@@ -11,6 +11,7 @@ said only "recommend at width=8"; an unfiltered NNX state's integer RNG leaves w
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import jax
@@ -143,9 +144,10 @@ def test_a_router_s_refusal_names_the_readout_role(spec):
         s = abcscale.recommend("mup", "adam", width=width, base_width=64, beta=1e-3, form="multiplier_free").groups
         tree = {"embed": {"embedding": jnp.zeros((V, width))}, "lm_head": {"kernel": jnp.zeros((width, V))},
                 "moe": {"router": {"kernel": jnp.zeros((width, 8))}}}
-        with pytest.raises(ValueError, match=r"MoE router's experts.*\(r'\(\^\|\\\.\)router\\\.kernel\$', 'readout'\)"):
+        rule = r"^moe\.router\.kernel$"
+        with pytest.raises(ValueError, match="MoE router's experts.*" + re.escape(f"(r'{rule}', 'readout')")):
             _quiet(abcoptax.labels, s, tree)
-        labels = _quiet(abcoptax.labels, s, tree, rules=[("router", "readout")])
+        labels = _quiet(abcoptax.labels, s, tree, rules=[(rule, "readout")])  # the suggestion, followed
         assert labels["moe"]["router"]["kernel"] == "readout"
 
 
@@ -166,9 +168,14 @@ def test_a_router_trained_as_hidden_by_its_shape_is_said_in_a_jax_tree(spec):
     tree = {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
             "layers": {0: {"mlp": {"gate": {"kernel": jnp.zeros((D, D))},  # as many experts as the width
                                    "experts": {"up_proj": jnp.zeros((D, D, 4 * D))}}}}}
-    with pytest.warns(UserWarning, match=r"layers/0/mlp/gate/kernel: named like an MoE router.*"
-                      r"\(r'\(\^\|\\\.\)gate\\\.kernel\$', 'readout'\)"):
+    rule = r"^layers\.\d+\.mlp\.gate\.kernel$"
+    with pytest.warns(UserWarning, match="layers/0/mlp/gate/kernel: named like an MoE router.*"
+                      + re.escape(f"(r'{rule}', 'readout')")):
         abcoptax.labels(spec, tree)
+    two = tree | {"layers": {0: tree["layers"][0], 1: tree["layers"][0]}}
+    labels = _quiet(abcoptax.labels, spec, two, rules=[(rule, "readout")])  # the suggestion names both blocks' alone
+    assert labels["layers"][0]["mlp"]["gate"]["kernel"] == labels["layers"][1]["mlp"]["gate"]["kernel"] == "readout"
+    assert labels["layers"][1]["mlp"]["experts"]["up_proj"] == "hidden"
     # a gated MLP's `gate` [D, F] with no experts beside it is not warned (the code review)
     glu = {"embed": tree["embed"], "lm_head": tree["lm_head"], "mlp": {"gate": {"kernel": jnp.zeros((D, 4 * D))},
                                                                       "down": {"kernel": jnp.zeros((4 * D, D))}}}
@@ -213,7 +220,8 @@ def test_the_top_level_refusal_spares_a_module_s_own_weight_and_sees_past_params
                   layout="torch")["in_proj_weight"] == "hidden"
     tree = {"params": {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
                        "pos": jnp.zeros((1024, D)), "mlp": {"up_proj": {"kernel": jnp.zeros((D, 4 * D))}}}}
-    with pytest.raises(ValueError, match=r"'params/pos' \[1024, 256\]: a top-level matrix.*r'\(\^\|\\\.\)pos\$'"):
+    with pytest.raises(ValueError, match=r"'params/pos' \[1024, 256\]: a top-level matrix.*"
+                       + re.escape(r"r'^params\.pos$'")):
         _quiet(abcoptax.labels, spec, tree)
 
 
@@ -229,3 +237,28 @@ def test_qk_norms_are_fixed_only_where_every_one_is_under_the_width():
     olmo = base | {"attn": base["attn"] | {"q_norm": {"scale": jnp.zeros(D)}, "k_norm": {"scale": jnp.zeros(D // 4)}}}
     labels = _quiet(abcoptax.labels, sgd, olmo)["attn"]
     assert labels["q_norm"]["scale"] == labels["k_norm"]["scale"] == "vector"
+
+
+@pytest.mark.parametrize(("name", "same", "other"), [
+    ("conv1.weight", [], ["layer1.0.conv1.weight"]),  # torchvision's stem, not every block's conv1
+    ("params/Dense_0/kernel", [], ["params/Block_0/Dense_0/kernel"]),  # a linen head, not every block's Dense_0
+    ("classifier.6.weight", [], ["features.6.weight"]),  # VGG's
+    ("model.layers.0.mlp.gate.weight", ["model.layers.11.mlp.gate.weight", "_orig_mod.model.layers.1.mlp.gate.weight"],
+     ["model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.experts.0.gate.weight"]),
+    ("params/Block_3/Dense_0/kernel", ["params/Block_0/Dense_0/kernel"], ["params/Block_3/Dense_1/kernel"]),
+    ("~/pos", [], ["enc/~/pos"]),
+])
+def test_a_suggested_rule_names_the_parameter_and_its_like_in_other_blocks_alone(name, same, other):
+    from abcscale.theory.groups import _pattern, matched_name, rule_for
+
+    pattern = eval(rule_for(name))  # the message's raw string
+    hit = [n for n in [name, *same, *other] if re.search(_pattern(pattern), matched_name(n), re.IGNORECASE)]
+    assert hit == [name, *same], (pattern, hit)
+
+
+def test_a_fixed_axis_at_the_fan_in_suggests_the_embedding():
+    s = abcscale.recommend("mup", "adam", width=64, base_width=64, beta=1e-3, form="multiplier_free").groups
+    stem = {"stem": {"kernel": jnp.zeros((8, 64))}, "lm_head": {"kernel": jnp.zeros((64, V))}}  # 8 inputs -> width
+    with pytest.raises(ValueError, match="maps it to the width, an input layer: "
+                       + re.escape(r"(r'^stem\.kernel$', 'embedding')")):
+        _quiet(abcoptax.labels, s, stem)

@@ -157,16 +157,22 @@ def unmatched_note(names: Sequence[str], rules: Iterable[GroupRule], noun: str =
 
 
 def rule_for(name: str) -> str:
-    r"""A rule pattern that names ``name``'s parameter and its like in other blocks, and nothing else, written as a
-    Python raw string for a message: ``(^|\.)gate\.weight$`` (every block's router, not its experts' ``gate_proj``),
-    ``^pos$`` for a top-level one. Rules are searched anywhere in a name, so a bare ``'gate'`` or ``'W'`` suggested
-    before named far more than the parameter (a code review, session 53)."""
-    key = _name(name)
-    parts = key.split(".")
-    if len(parts) == 1:
-        return f"r'^{re.escape(key)}$'"
-    tail = parts[-2:] if _LEAF.search(key) else parts[-1:]
-    return "r'(^|\\.)" + "\\.".join(re.escape(p) for p in tail) + "$'"
+    r"""A rule pattern that names ``name``'s parameter and its like in the other blocks, and nothing else, written as
+    a Python raw string for a message: the whole name anchored, with the block indices before the parameter's own
+    module generalised (``^model\.layers\.\d+\.mlp\.gate\.weight$``, flax's ``Block_\d+``). Rules are searched
+    anywhere in a name, so a bare ``'gate'`` suggested before named every expert's ``gate_proj`` too, and a module
+    path's tail (``(^|\.)conv1\.weight$``) every block's ``conv1`` (code reviews, session 53)."""
+    parts = _name(name).split(".")
+    own = len(parts) - (2 if len(parts) > 1 and _LEAF.search("." + parts[-1]) else 1)  # the parameter's module
+    out = []
+    for i, part in enumerate(parts):
+        if i < own and part.isdigit():
+            out.append(r"\d+")
+        elif i < own and (m := re.fullmatch(r"([A-Za-z]\w*?)_(\d+)", part)):  # flax's Block_3
+            out.append(re.escape(m.group(1)) + r"_\d+")
+        else:
+            out.append(re.escape(part))
+    return "r'^" + r"\.".join(out) + "$'"
 
 
 #: an MoE router's usual module names (Hugging Face's Mixtral, Qwen-MoE, DeepSeek and OLMoE call it `gate`; GPT-OSS,
@@ -186,13 +192,16 @@ def router_note(placed: Iterable[tuple[str, Sequence[int], Role]], rules: Iterab
     moe = any("expert" in _name(name).lower() for name, _, _ in placed)
     hits = [name for name, dims, role in placed if role is Role.hidden and len(dims) == 2
             and _ROUTER.search(_name(name)) and named_role(name, dims, rules) is None and _name(name) not in said
-            and (moe or (width is not None and min(dims) < width))]
+            and (moe or (width is not None and min(dims) < width))
+            and not any("expert" in part for part in _name(name).lower().split("."))]  # an expert's own GLU gate
     if not hits:
         return None
-    rule = rule_for(hits[0])
+    patterns = list(dict.fromkeys(rule_for(name) for name in hits))  # one per distinct place (rule_for's \d+)
+    said_rules = ", ".join(f"({p}, '{{role}}')" for p in patterns[:3])
     return (f"{', '.join(hits[:3])}{' ...' if len(hits) > 3 else ''}: named like an MoE router, trained as a hidden "
             "matrix by its shape; a router maps the width to a fixed number of experts, readout-like: "
-            f"rules=[({rule}, 'readout')]; if it is a gated layer's matrix, rules=[({rule}, 'hidden')] says so")
+            f"rules=[{said_rules.format(role='readout')}]; if it is a gated layer's matrix, "
+            f"rules=[{said_rules.format(role='hidden')}] says so")
 
 
 def _pattern(pattern: str) -> str:
@@ -299,7 +308,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
-            if len(dims) == 2 and dims[0] != dims[1] and "." not in re.sub(r"^params\.", "", _name(name)) \
+            if len(dims) == 2 and dims[0] != dims[1] and "." not in re.sub(r"^(params|~)\.", "", _name(name)) \
                     and not _BARE_WEIGHT.search(_name(name)):
                 # a bare top-level matrix (an nn.Parameter of the model's own, a pure dict's `pos`): a position
                 # table [positions, D] has a hidden matrix's shape wherever its length is a multiple of the width
@@ -313,10 +322,12 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
             small, large = sorted(dims[-2:])
             # [D, 8] at width D: a router or a classifier maps the width to a fixed size (the message said "the model
             # is 8 wide" alone, a review, session 53)
+            fan_in_axis = dims[-1] if layout == "torch" else dims[-2]
             sized = "" if large != width or small >= width else (
                 f"; if {small} is a fixed size (an MoE router's experts, a classifier's classes) the matrix maps the "
-                f"width to it, readout-like: ({rule_for(name)}, 'readout'), or "
-                "'embedding' for an input layer")
+                f"width to it, readout-like: ({rule_for(name)}, 'readout')" if fan_in_axis == width else
+                f"; if {small} is a fixed size (an image's channels, a fixed input) the matrix maps it to the width, "
+                f"an input layer: ({rule_for(name)}, 'embedding')")
             if small % width and large % small == 0 \
                     and large <= HIDDEN_SHAPE_RATIO * small:  # a hidden matrix's shape, of another width
                 raise ValueError(f"parameter {name!r} {list(dims)}: a hidden matrix's shape for width {small}, not "
@@ -375,7 +386,8 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
     rules = list(rules)
     readouts = {_LEAF.sub("", _name(name)): tuple(int(d) for d in dims) for name, dims, role in placed
                 if role is Role.readout and len(dims) >= 2}
-    qk = [int(math.prod(dims)) for name, dims, _ in placed if len(dims) == 1 and _QK_NORM.search(_name(name))]
+    # by the last axis: an nn.scan stack [depth, head_dim] is per-head too (as the runner reads each layer's slice)
+    qk = [int(dims[-1]) for name, dims, _ in placed if len(dims) >= 1 and _QK_NORM.search(_name(name))]
     per_head = width is not None and bool(qk) and max(qk) < width
     out = []
     for name, dims, role in placed:
@@ -385,7 +397,7 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
         if role is Role.vector and len(dims) == 1 and weight is not None and (rule is None or rule in DEFAULT_RULES) \
                 and not (int(dims[0]) == width and weight[-1] != weight[-2]):
             role = Role.fixed
-        elif role is Role.vector and len(dims) == 1 and per_head and _QK_NORM.search(key) \
+        elif role is Role.vector and len(dims) >= 1 and per_head and _QK_NORM.search(key) \
                 and (rule is None or rule in DEFAULT_RULES):
             role = Role.fixed
         out.append(role)

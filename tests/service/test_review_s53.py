@@ -33,8 +33,10 @@ def test_an_empty_body_is_judged_after_the_token(tmp_path):
     from abcscale.service.config import Settings
 
     with TestClient(create_app(Settings(data_dir=tmp_path, api_token="w" * 32, protect_reads=True))) as c:
-        r = c.post("/v1/recommend", content=b"", headers={"content-type": "application/json"})
-        assert r.status_code == 401, r.text
-        r = c.post("/v1/recommend", content=b"", headers={"content-type": "application/json",
-                                                             "authorization": "Bearer " + "w" * 32})
-        assert r.status_code == 422 and r.json()["detail"][0]["msg"].startswith("Field required: the body is empty")
+        for body in (b"", b" \n"):
+            r = c.post("/v1/recommend", content=body, headers={"content-type": "application/json"})
+            assert r.status_code == 401, r.text
+            r = c.post("/v1/recommend", content=body, headers={"content-type": "application/json",
+                                                                 "authorization": "Bearer " + "w" * 32})
+            assert r.status_code == 422 and r.json()["detail"][0]["msg"].startswith("Field required: the body is "
+                                                                                    "empty")

@@ -149,3 +149,17 @@ def test_fan_in_keys_read_past_a_wrapper_and_a_torch_stack_asks_for_its_fan_in()
     fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": f}
     stds = abctorch.init_(Wrapped(), _spec(d), rules=[("router", "readout")], fan_in=fan_in)
     assert stds["_orig_mod.layers.0.experts.down_proj"] == pytest.approx(f ** -0.5)
+
+
+def test_a_bare_stack_read_in_torch_s_layout_is_said():
+    """[experts, D, 4D] stored in-out (x @ W[e]) reads as [experts, out=D, in=4D]: its last axis a multiple of the
+    width, it is taken, so the reading is said, naming fan_in (the second pass: silent, init 2x off)."""
+    d = 64
+    m = _moe(d, 2 * d)
+    with pytest.warns(UserWarning, match=r"layers.0.experts.gate_up_proj, layers.0.experts.down_proj: stacks of "
+                      r"matrices read in torch's layout.*fan_in="):
+        abctorch.param_groups(m, _spec(d), rules=[("router", "readout")])
+    fan_in = {"layers.0.experts.gate_up_proj": d, "layers.0.experts.down_proj": 2 * d}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        abctorch.param_groups(m, _spec(d), rules=[("router", "readout")], fan_in=fan_in)
