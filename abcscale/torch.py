@@ -48,6 +48,7 @@ from abcscale.theory.groups import (
     refusal,
     router_note,
     settle_fixed,
+    stack_fan_in,
     tied_readout_multiplier,
     unmatched_note,
 )
@@ -347,11 +348,16 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
         # layout neither ("width 16" for a conv of 4 groups at width 64, "width 1" for a ConvTranspose2d)
         return convs[name].matrix(tuple(p.shape)) if name in convs else tuple(p.shape)
 
-    placed, refused = [], []
+    placed, refused, inferred = [], [], set()
     for name, p in _named(model):
         if matched_name(name) in fan_in:  # said to be a contracted weight: hidden unless a rule names it
             placed.append((name, p, named_role(name, seen(name, p), rules) or Role.hidden,
                            fan_in[matched_name(name)] / spec.width))
+            continue
+        if (n := stack_fan_in(name, tuple(p.shape), spec.width)) is not None \
+                and named_role(name, tuple(p.shape), rules) in (None, Role.hidden):
+            placed.append((name, p, Role.hidden, n / spec.width))  # experts' up/down stack, by name and the width
+            inferred.add(name)
             continue
         conv = convs.get(name)
         if conv is not None and conv.groups > 1 and not conv.depthwise(tuple(p.shape)) \
@@ -392,8 +398,8 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     # out] and used as x @ W[e] (GPT-OSS's, Llama 4's experts) it reads the same, its fan-in the other axis: said
     # (its init std was off by sqrt(F / D) either way, unsaid: a review, session 53)
     stacks = [name for name, p, role, _ in placed if role is Role.hidden and len(p.shape) >= 3 and name not in convs
-              and matched_name(name) not in fan_in and not re.search(r"(^|\.)(weight|w)$", name)
-              and p.shape[-1] != p.shape[-2]]
+              and matched_name(name) not in fan_in and name not in inferred
+              and not re.search(r"(^|\.)(weight|w)$", name) and p.shape[-1] != p.shape[-2]]
     if stacks:
         warnings.warn(f"{', '.join(stacks[:3])}{' ...' if len(stacks) > 3 else ''}: stacks of matrices read in "
                       "torch's layout [..., out, in], the last axis their fan-in; one stored [..., in, out] (used as "

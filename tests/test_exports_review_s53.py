@@ -187,7 +187,7 @@ def test_a_router_trained_as_hidden_by_its_shape_is_said_in_a_jax_tree(spec):
 def test_a_bare_top_level_matrix_asks_for_its_role(spec):
     tree = {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
             "pos": jnp.zeros((1024, D)), "mlp": {"up_proj": {"kernel": jnp.zeros((D, 4 * D))}}}
-    with pytest.raises(ValueError, match=r"'pos' \[1024, 256\]: a top-level matrix no rule names"):
+    with pytest.raises(ValueError, match=r"'pos' \[1024, 256\]: a bare matrix no rule names"):
         _quiet(abcoptax.labels, spec, tree)  # [1024, D] read as a hidden [4D, D] before, unsaid
     assert _quiet(abcoptax.labels, spec, tree, rules=[("pos", "embedding")])["pos"] == "embedding"
 
@@ -220,7 +220,7 @@ def test_the_top_level_refusal_spares_a_module_s_own_weight_and_sees_past_params
                   layout="torch")["in_proj_weight"] == "hidden"
     tree = {"params": {"embed": {"embedding": jnp.zeros((V, D))}, "lm_head": {"kernel": jnp.zeros((D, V))},
                        "pos": jnp.zeros((1024, D)), "mlp": {"up_proj": {"kernel": jnp.zeros((D, 4 * D))}}}}
-    with pytest.raises(ValueError, match=r"'params/pos' \[1024, 256\]: a top-level matrix.*"
+    with pytest.raises(ValueError, match=r"'params/pos' \[1024, 256\]: a bare matrix.*"
                        + re.escape(r"r'^params\.pos$'")):
         _quiet(abcoptax.labels, spec, tree)
 
@@ -247,6 +247,8 @@ def test_qk_norms_are_fixed_only_where_every_one_is_under_the_width():
      ["model.layers.0.mlp.gate_proj.weight", "model.layers.0.mlp.experts.0.gate.weight"]),
     ("params/Block_3/Dense_0/kernel", ["params/Block_0/Dense_0/kernel"], ["params/Block_3/Dense_1/kernel"]),
     ("~/pos", [], ["enc/~/pos"]),
+    ("features.0.0.weight", [], ["features.1.0.weight", "features.2.0.weight"]),  # MobileNet's stem, not its blocks'
+    ("params/layers_2/mlp/kernel", ["params/layers_0/mlp/kernel"], ["params/layers_2/attn/kernel"]),
 ])
 def test_a_suggested_rule_names_the_parameter_and_its_like_in_other_blocks_alone(name, same, other):
     from abcscale.theory.groups import _pattern, matched_name, rule_for
@@ -262,3 +264,19 @@ def test_a_fixed_axis_at_the_fan_in_suggests_the_embedding():
     with pytest.raises(ValueError, match="maps it to the width, an input layer: "
                        + re.escape(r"(r'^stem\.kernel$', 'embedding')")):
         _quiet(abcoptax.labels, s, stem)
+
+
+def test_tokens_stacked_biases_and_more_names_from_the_third_review():
+    s = abcscale.recommend("mup", "adam", width=64, base_width=64, beta=1e-3, form="multiplier_free").groups
+    z = lambda *shape: jnp.zeros(shape)  # noqa: E731
+    tree = {"embed": {"W_E": z(256, 64)}, "pos_embed": {"W_pos": z(128, 64)}, "unembed": {"W_U": z(64, 256)},
+            "mask_token": z(1, 64), "register_tokens": z(1, 4, 64), "memory_tokens": z(4, 64),
+            "experts": {"gate_up_proj_bias": z(128, 256), "down_proj_bias": z(128, 64)},
+            "attn": {"q_a_proj": {"kernel": z(64, 24)}, "kv_b_proj": {"kernel": z(16, 256)}},
+            "lm": {"pos_embs": z(256, 64)}, "mlp": {"up_proj": {"kernel": z(64, 256)}}}
+    labels = _by_name(_quiet(abcoptax.labels, s, tree))
+    assert labels["embed/W_E"] == labels["pos_embed/W_pos"] == labels["lm/pos_embs"] == "embedding"
+    assert labels["unembed/W_U"] == "readout"
+    assert {labels[k] for k in ("mask_token", "register_tokens", "memory_tokens")} == {"vector"}  # offered readout
+    assert labels["experts/gate_up_proj_bias"] == labels["experts/down_proj_bias"] == "vector"  # hidden before
+    assert labels["attn/q_a_proj/kernel"] == labels["attn/kv_b_proj/kernel"] == "hidden"  # DeepSeek's MLA

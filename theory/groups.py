@@ -60,17 +60,21 @@ PARAM_SCALE_FLOOR = 1e-3
 
 _NORM = r"(\w*norm\w*|ln(_?\w+)?)"  # ln_1, ln_f, ln1, norm, attention_norm, input_layernorm, LayerNorm_0
 _NORM_RULE = GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector)  # LayerNorm/RMSNorm gains and biases
-_BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale)$", role=Role.vector)  # biases, flax norm scales
+#: biases, flax norm scales, a stack's biases named for their matrix (GPT-OSS's experts' `gate_up_proj_bias` [E, 2F]:
+#: trained as hidden matrices, unsaid, a review, session 53)
+_BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale|\w+_bias)$", role=Role.vector)
 # `decoder`: PyTorch's word-language-model example and BERT's `cls.predictions.decoder` (a byte model's square
 # decoder trained as a hidden matrix, unsaid: a review; the square guard in _check_shape_guesses now asks)
-_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits|decoder)(\.(weight|kernel|w))?$",
+_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits|decoder|w_u)"
+                                  r"(\.(weight|kernel|w))?$",
                           role=Role.readout)
 #: the hidden rule's generic MLP names, which an MLP classifier uses for its input and output layers too
 _GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: a path under a block's index (h.0., layers.3., flax's Block_0.); not `fc1.`, whose digit is its own name's
 #: a position table's name (its rows are positions, not a vocabulary)
 _POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|position_embedding|"
-                        r"position_embeddings|positional_embedding|positional_embeddings|embed_positions)"
+                        r"position_embeddings|positional_embedding|positional_embeddings|embed_positions|pos_embs|"
+                        r"w_pos)"
                         r"(\.|$)", re.IGNORECASE)
 #: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
 _LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
@@ -91,15 +95,19 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
                       r"input_embedding|"
                       r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|"
                       r"position_embedding|position_embeddings|positional_embedding|positional_embeddings|"
-                      r"embed_positions)"
+                      r"embed_positions|pos_embs|w_pos|w_e)"  # haiku's pos_embs; TransformerLens's W_pos, W_E
                       r"(\.(weight|embedding|w))?$", role=Role.embedding),
+    # learned tokens (DINOv2's mask_token [1, D] and register_tokens [1, 4, D], x-transformers' memory_tokens [4, D]):
+    # width-sized rows, vector-like (offered the readout's role before: a review, session 53)
+    _TOKEN_RULE := GroupRule(pattern=r"(^|\.)(\w+_)?tokens?$", role=Role.vector),
     _READOUT_RULE,
     # attention and MLP matrices by name, so an MLP width that is no multiple of D (LLaMA's 11008) is still hidden
     _HIDDEN_RULE := GroupRule(
         pattern=r"(^|\.)(q|k|v|o|wq|wk|wv|wo|w1|w2|w3|q_proj|k_proj|v_proj|o_proj|qkv|c_attn|c_proj|c_fc|"
                 r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value|"
                 r"q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum|gating_einsum|"  # Gemma's (flax)
-                r"qkv_proj|wqkv|gate_up_proj|w13)"  # fused: Phi-3's and MPT's GQA q/k/v, Phi-3's and vLLM's gate/up
+                r"qkv_proj|wqkv|gate_up_proj|w13|"  # fused: Phi-3's and MPT's GQA q/k/v, Phi-3's and vLLM's gate/up
+                r"q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj)"  # DeepSeek's low-rank attention (MLA)
                 r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 #: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an
@@ -113,6 +121,8 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> b
     """Where the names of the default rules mislead, their shapes say so: a norm's or a bias's parameter is a
     vector (a matrix under a ``PreNormBlock`` module is not), and a readout is the model's last matrix, one per
     model and not square (``blocks.0.attn.output`` and a block's ``head`` are hidden)."""
+    if rule == _BIAS_RULE and re.search(r"_bias$", key, re.IGNORECASE):
+        return True  # a stack's biases named for their matrix ([experts, 2F]): vector-like whatever its leading axes
     if rule in (_NORM_RULE, _BIAS_RULE):
         return len(dims) <= 1
     if rule == _READOUT_RULE and len(dims) >= 2:
@@ -166,13 +176,38 @@ def rule_for(name: str) -> str:
     own = len(parts) - (2 if len(parts) > 1 and _LEAF.search("." + parts[-1]) else 1)  # the parameter's module
     out = []
     for i, part in enumerate(parts):
-        if i < own and part.isdigit():
+        if 0 < i < own and part.isdigit() and _BLOCK_LIST.fullmatch(parts[i - 1]):  # layers.3, h.3, blocks.3
             out.append(r"\d+")
-        elif i < own and (m := re.fullmatch(r"([A-Za-z]\w*?)_(\d+)", part)):  # flax's Block_3
+        elif i < own and (m := re.fullmatch(r"(\w*(block|layer)s?)_(\d+)", part, re.IGNORECASE)):  # flax's Block_3
             out.append(re.escape(m.group(1)) + r"_\d+")
-        else:
+        else:  # any other index stays (MobileNet's features.0.0 is the stem, features.1.0 a block's conv)
             out.append(re.escape(part))
     return "r'^" + r"\.".join(out) + "$'"
+
+
+_UP = re.compile(r"(^|\.)(gate_up_proj|up_proj|gate_proj|w1|w3|w13|fc1|c_fc)$", re.IGNORECASE)
+_DOWN = re.compile(r"(^|\.)(down_proj|w2|fc2|c_proj)$", re.IGNORECASE)
+
+
+def stack_fan_in(name: str, shape: Sequence[int], width: int) -> int | None:
+    """The fan-in of a bare stack of an MLP's matrices (experts as one parameter, ``[experts, a, b]``, no
+    ``.weight``) whose name says up or down and one of whose last two axes is the width, however it is stored: the
+    width for an up projection, the other axis for a down one. Hugging Face's fused experts are [E, 2F, D] and [E,
+    D, F] (``F.linear``), GPT-OSS's [E, D, 2F] and [E, F, D] (``x @ W[e]``): torch's layout read the latter's fan-ins
+    from the wrong axis, and the former's down projection was refused where F is no multiple of the width (a
+    review, session 53). None where the name or the shape does not say."""
+    key, dims = _name(name), tuple(int(d) for d in shape)
+    if len(dims) < 3 or _LEAF.search(key):
+        return None
+    a, b = dims[-2:]
+    if (a == width) == (b == width):
+        return None
+    return width if _UP.search(key) else (b if a == width else a) if _DOWN.search(key) else None
+
+
+#: a list of a model's blocks, whose index :func:`rule_for` generalises (a third review: MobileNet's `features.0.0`,
+#: generalised, named its blocks' convs with the stem)
+_BLOCK_LIST = re.compile(r"layers?|h|blocks?|resblocks|encoder_layers?|decoder_layers?", re.IGNORECASE)
 
 
 #: an MoE router's usual module names (Hugging Face's Mixtral, Qwen-MoE, DeepSeek and OLMoE call it `gate`; GPT-OSS,
@@ -291,11 +326,12 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         # An MLP classifier's `fc1`/`fc2` sit at the top, its input (784 pixels) and its classes (10) fixed sizes:
         # its embedding and readout, not hidden matrices. Attention and gate/up/down projections, and anything in
         # a numbered block, stay hidden whatever their sizes (Gemma's q_proj [2048, 2304], MoE experts under D)
+        side = "embedding" if (dims[-1] if layout == "torch" else dims[-2]) == fixed[0] else "readout"
         raise ValueError(f"parameter {name!r} {list(dims)}: named like a hidden matrix, but its axis of {fixed[0]} "
                          f"does not grow with the width {width} (no multiple or divisor of it): an input layer is "
                          "the embedding (the exports scale a dense one's init std by its fan-in^-1/2: "
                          "theory.groups.dense_input_std), an output layer the readout; add a rule (pattern, role) "
-                         "for it")
+                         f"for it: ({rule_for(name)}, '{side}')")
     if role is Role.vector and math.prod(dims) == 1 and width > 1 and (rule is None or rule in DEFAULT_RULES):
         return Role.fixed, 1.0  # a scalar (a gate, a temperature): no axis of the width's size
     if role is None and len(dims) >= 3 and len([d for d in dims if d != 1]) <= 1 and not _LEAF.search(_name(name)):
@@ -308,12 +344,15 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
-            if len(dims) == 2 and dims[0] != dims[1] and "." not in re.sub(r"^(params|~)\.", "", _name(name)) \
-                    and not _BARE_WEIGHT.search(_name(name)):
+            bare = re.sub(r"^(params|~)\.", "", _name(name))
+            if len(dims) == 2 and dims[0] != dims[1] and not _BARE_WEIGHT.search(_name(name)) \
+                    and ("." not in bare or re.search(r"pos|emb", bare.rsplit(".", 1)[-1], re.IGNORECASE)):
+                # (below the top too where its own name says position or embedding: `model.pos` [128, D], a third
+                # review)
                 # a bare top-level matrix (an nn.Parameter of the model's own, a pure dict's `pos`): a position
                 # table [positions, D] has a hidden matrix's shape wherever its length is a multiple of the width
                 # (fairseq's `embed_positions` trained as hidden, LRs 8-32x small, unsaid: a review, session 53)
-                raise ValueError(f"parameter {name!r} {list(dims)}: a top-level matrix no rule names; its shape "
+                raise ValueError(f"parameter {name!r} {list(dims)}: a bare matrix no rule names; its shape "
                                  "reads as a hidden matrix's, which a position table [positions, D] or a learned "
                                  f"input has too; add a rule (pattern, role) for it: ({rule_for(name)}, 'embedding') "
                                  f"for a table, ({rule_for(name)}, 'hidden') for a projection")
@@ -343,6 +382,12 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                                  "module, where the default readout rule does not apply (a block's `output` "
                                  "projection is hidden); add a rule (pattern, role) for it, e.g. "
                                  f"({hit.group(2)!r}, 'readout')")
+            if not sized:  # something to paste (a third review: these refusals offered none)
+                fan_out_axis = dims[-2] if layout == "torch" else dims[-1]
+                grows_in, grows_out = fan_in_axis % width == 0, fan_out_axis % width == 0
+                roles = ["readout"] if grows_in and not grows_out else ["embedding"] if grows_out and not grows_in \
+                    else ["embedding", "readout"]
+                sized = "; e.g. " + " or ".join(f"({rule_for(name)}, '{r}')" for r in roles)
             raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape does not "
                              f"say (an embedding and a readout look alike); add a rule (pattern, role) for it{other}"
                              f"{sized}")
