@@ -205,6 +205,8 @@ def stack_fan_in(name: str, shape: Sequence[int], width: int) -> int | None:
     return width if _UP.search(key) else (b if a == width else a) if _DOWN.search(key) else None
 
 
+#: the words of a bare parameter's own name that say a table (`W_pos`, `pos_embs`, `model.pos`)
+_TABLE_WORDS = {"pos", "position", "positions", "positional", "emb", "embs", "embed", "embedding", "embeddings"}
 #: a list of a model's blocks, whose index :func:`rule_for` generalises (a third review: MobileNet's `features.0.0`,
 #: generalised, named its blocks' convs with the stem)
 _BLOCK_LIST = re.compile(r"layers?|h|blocks?|resblocks|encoder_layers?|decoder_layers?", re.IGNORECASE)
@@ -346,7 +348,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             bare = re.sub(r"^(params|~)\.", "", _name(name))
             if len(dims) == 2 and dims[0] != dims[1] and not _BARE_WEIGHT.search(_name(name)) \
-                    and ("." not in bare or re.search(r"pos|emb", bare.rsplit(".", 1)[-1], re.IGNORECASE)):
+                    and ("." not in bare or _TABLE_WORDS & set(bare.rsplit(".", 1)[-1].lower().split("_"))):
                 # (below the top too where its own name says position or embedding: `model.pos` [128, D], a third
                 # review)
                 # a bare top-level matrix (an nn.Parameter of the model's own, a pure dict's `pos`): a position
