@@ -270,13 +270,20 @@ def test_tokens_stacked_biases_and_more_names_from_the_third_review():
     s = abcscale.recommend("mup", "adam", width=64, base_width=64, beta=1e-3, form="multiplier_free").groups
     z = lambda *shape: jnp.zeros(shape)  # noqa: E731
     tree = {"embed": {"W_E": z(256, 64)}, "pos_embed": {"W_pos": z(128, 64)}, "unembed": {"W_U": z(64, 256)},
+            "gnn": {"w_e": {"kernel": z(64, 128)}}, "final_logits_bias": z(1, 256),
             "mask_token": z(1, 64), "register_tokens": z(1, 4, 64), "memory_tokens": z(4, 64),
-            "experts": {"gate_up_proj_bias": z(128, 256), "down_proj_bias": z(128, 64)},
+            "experts": {"gate_up_proj_bias": z(8, 256), "down_proj_bias": z(8, 64)},
             "attn": {"q_a_proj": {"kernel": z(64, 24)}, "kv_b_proj": {"kernel": z(16, 256)}},
             "lm": {"pos_embs": z(256, 64)}, "mlp": {"up_proj": {"kernel": z(64, 256)}}}
     labels = _by_name(_quiet(abcoptax.labels, s, tree))
     assert labels["embed/W_E"] == labels["pos_embed/W_pos"] == labels["lm/pos_embs"] == "embedding"
     assert labels["unembed/W_U"] == "readout"
     assert {labels[k] for k in ("mask_token", "register_tokens", "memory_tokens")} == {"vector"}  # offered readout
-    assert labels["experts/gate_up_proj_bias"] == labels["experts/down_proj_bias"] == "vector"  # hidden before
+    assert labels["experts/gate_up_proj_bias"] == labels["experts/down_proj_bias"] == "vector"  # refused before
     assert labels["attn/q_a_proj/kernel"] == labels["attn/kv_b_proj/kernel"] == "hidden"  # DeepSeek's MLA
+    # the review of these: a GNN's `w_e` is no TransformerLens embedding; BART's logits bias is the readout's, fixed;
+    # a table named `tokens` and a square attention bias named `*_bias` are not vector-like
+    assert labels["gnn/w_e/kernel"] == "hidden" and labels["final_logits_bias"] == "fixed"
+    assert _quiet(abcoptax.labels, s, tree | {"attn_bias": z(64, 64)})["attn_bias"] == "hidden"
+    with pytest.raises(ValueError, match="'tokens' \\[512, 64\\]"):
+        _quiet(abcoptax.labels, s, tree | {"tokens": z(512, 64)})

@@ -65,7 +65,7 @@ _NORM_RULE = GroupRule(pattern=rf"(^|\.){_NORM}(\.|$)", role=Role.vector)  # Lay
 _BIAS_RULE = GroupRule(pattern=r"(^|\.)(bias|b|scale|\w+_bias)$", role=Role.vector)
 # `decoder`: PyTorch's word-language-model example and BERT's `cls.predictions.decoder` (a byte model's square
 # decoder trained as a hidden matrix, unsaid: a review; the square guard in _check_shape_guesses now asks)
-_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits|decoder|w_u)"
+_READOUT_RULE = GroupRule(pattern=r"(^|\.)(lm_head|output|readout|unembed|head|logits|decoder|unembed\.w_u)"
                                   r"(\.(weight|kernel|w))?$",
                           role=Role.readout)
 #: the hidden rule's generic MLP names, which an MLP classifier uses for its input and output layers too
@@ -74,7 +74,7 @@ _GENERIC_MLP = re.compile(r"(^|\.)(w1|w2|w3|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out)
 #: a position table's name (its rows are positions, not a vocabulary)
 _POSITIONS = re.compile(r"(^|\.)(wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|position_embedding|"
                         r"position_embeddings|positional_embedding|positional_embeddings|embed_positions|pos_embs|"
-                        r"w_pos)"
+                        r"pos_embed\.w_pos)"
                         r"(\.|$)", re.IGNORECASE)
 #: a parameter's leaf name, which a module's path ends with (``head.weight`` is the module ``head``)
 _LEAF = re.compile(r"\.(weight|kernel|w)$", re.IGNORECASE)
@@ -90,12 +90,15 @@ _READOUT_ONLY = re.compile(r"(^|\.)(lm_head|unembed|logits)(\.(weight|kernel|w))
 #: ``.`` both written ``.``, so flax paths (``params/Dense_0/kernel``) and PyTorch names read the same.
 DEFAULT_RULES: tuple[GroupRule, ...] = (
     _NORM_RULE,
+    # BART's, Pegasus's and Marian's bias on the logits [1, V]: the readout's bias, no width-sized axis (a review)
+    GroupRule(pattern=r"(^|\.)final_logits_bias$", role=Role.fixed),
     _BIAS_RULE,
     GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|tok_emb|token_embedding|"
                       r"input_embedding|"
                       r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|"
                       r"position_embedding|position_embeddings|positional_embedding|positional_embeddings|"
-                      r"embed_positions|pos_embs|w_pos|w_e)"  # haiku's pos_embs; TransformerLens's W_pos, W_E
+                      r"embed_positions|pos_embs|pos_embed\.w_pos|embed\.w_e)"  # haiku's; TransformerLens's
+                      # (W_E, W_pos by their modules: a GNN's `w_e` edge projection is hidden, a review)
                       r"(\.(weight|embedding|w))?$", role=Role.embedding),
     # learned tokens (DINOv2's mask_token [1, D] and register_tokens [1, 4, D], x-transformers' memory_tokens [4, D]):
     # width-sized rows, vector-like (offered the readout's role before: a review, session 53)
@@ -121,8 +124,12 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> b
     """Where the names of the default rules mislead, their shapes say so: a norm's or a bias's parameter is a
     vector (a matrix under a ``PreNormBlock`` module is not), and a readout is the model's last matrix, one per
     model and not square (``blocks.0.attn.output`` and a block's ``head`` are hidden)."""
-    if rule == _BIAS_RULE and re.search(r"_bias$", key, re.IGNORECASE):
-        return True  # a stack's biases named for their matrix ([experts, 2F]): vector-like whatever its leading axes
+    if rule == _BIAS_RULE and re.search(r"_bias$", key, re.IGNORECASE) and len(dims) >= 2:
+        # a stack's biases named for their matrix ([experts, 2F]): vector-like where every leading axis is under the
+        # last; a matrix named so (an attention bias [L, L], a relative-position bias [D, 2D]) is not (a review)
+        return all(d < dims[-1] for d in dims[:-1])
+    if rule == _TOKEN_RULE:  # learned tokens [k, D], not a table [512, D] named `tokens` (a review)
+        return all(d < dims[-1] for d in dims[:-1])
     if rule in (_NORM_RULE, _BIAS_RULE):
         return len(dims) <= 1
     if rule == _READOUT_RULE and len(dims) >= 2:
@@ -185,7 +192,8 @@ def rule_for(name: str) -> str:
     return "r'^" + r"\.".join(out) + "$'"
 
 
-_UP = re.compile(r"(^|\.)(gate_up_proj|up_proj|gate_proj|w1|w3|w13|fc1|c_fc)$", re.IGNORECASE)
+_UP = re.compile(r"(^|\.)(gate_up_proj|up_proj|gate_proj|w1|w13|fc1|c_fc)$", re.IGNORECASE)  # not w3: xformers'
+#: down projection is its w3 (a review)
 _DOWN = re.compile(r"(^|\.)(down_proj|w2|fc2|c_proj)$", re.IGNORECASE)
 
 
@@ -197,8 +205,8 @@ def stack_fan_in(name: str, shape: Sequence[int], width: int) -> int | None:
     from the wrong axis, and the former's down projection was refused where F is no multiple of the width (a
     review, session 53). None where the name or the shape does not say."""
     key, dims = _name(name), tuple(int(d) for d in shape)
-    if len(dims) < 3 or _LEAF.search(key):
-        return None
+    if len(dims) < 3 or _LEAF.search(key) or not any("expert" in part for part in key.lower().split(".")):
+        return None  # under an experts path only: a stack of heads named fc1 [3, D, 10] is no MLP (a review)
     a, b = dims[-2:]
     if (a == width) == (b == width):
         return None

@@ -72,7 +72,7 @@ def test_user_model_sources_and_multiplier_free_numbers(tmp_path):
     by_name = {p["name"]: p for p in config["parameters"]}
     assert {n: (p["role"], p["source"], p["init"]) for n, p in by_name.items()} == {
         "first": ("embedding", "roles", "normal"), "mix": ("hidden", "shape", "normal"),
-        "mix_bias": ("vector", "shape", "zeros"), "last": ("readout", "roles", "normal")}
+        "mix_bias": ("vector", "name", "zeros"), "last": ("readout", "roles", "normal")}
     assert by_name["mix"]["shape"] == [[16, 16], [64, 64]]
     for i, w in enumerate((16, 64)):
         groups = abcscale.recommend("mup", "adam", width=w, base_width=16, beta=1.0, form="multiplier_free").groups
