@@ -24,7 +24,7 @@ from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import IDEMPOTENCY_HEADER, QueryDep, ReaderDep
-from abcscale.service.http import EMPTY_BODY, EMPTY_REASON, HeadAsGet, JsonTooLarge, complete_responses, is_api_path
+from abcscale.service.http import EMPTY_BODY, HeadAsGet, JsonTooLarge, complete_responses, is_api_path
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
@@ -194,8 +194,7 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
-    errors = [_short_input(_key_said({**e, "msg": _empty_body(e) or _json_reason(e) or error_text(e)}
-                                     | ({"loc": ("body",)} if _empty_body(e) else {})))
+    errors = [_short_input(_key_said({**e, "msg": _empty_body(e) or _json_reason(e) or error_text(e)}))
               if isinstance(e.get("msg"), str) else e for e in _union_said_once(list(exc.errors()))]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
 
@@ -204,10 +203,7 @@ def _empty_body(e: dict[str, Any]) -> str | None:
     """A route's body missing altogether (no byte sent): said to be empty, as POST /v1/fits says it, not a bare
     "Field required". Said here, after the route's dependencies ran (a read-protected route answers 401 first: read
     early, the body's check came before them, a code review)."""
-    if e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",):
-        return EMPTY_BODY
-    return EMPTY_BODY if e.get("type") == "json_invalid" and (e.get("ctx") or {}).get("error") == EMPTY_REASON \
-        else None
+    return EMPTY_BODY if e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) else None
 
 
 def _json_reason(e: dict[str, Any]) -> str | None:

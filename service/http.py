@@ -102,8 +102,6 @@ def json_depth(body: bytes, bound: int = MAX_JSON_DEPTH) -> int:
 def loads_strict(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads`` that refuses NaN/Infinity, floats out of range, duplicated keys and deep nesting."""
     raw = body.encode() if isinstance(body, str) else body
-    if not raw.strip():  # whitespace alone: said to be empty (app._empty_body), not "Expecting value" at its end
-        raise RefusedJSON(EMPTY_REASON)
     if (depth := json_depth(raw, max_depth)) > max_depth:
         # checked before parsing: the parser recurses per level (RecursionError, a 500, at ~1000 levels)
         raise RefusedJSON(f"nested {depth} levels deep, more than the bound of {max_depth} (ABCSCALE_MAX_JSON_DEPTH)")
@@ -243,8 +241,6 @@ def describe(exc: ValueError) -> str:
 
 #: what a route that reads a JSON body says of an empty one
 EMPTY_BODY = "Field required: the body is empty; send a JSON object"
-#: :func:`loads_strict`'s reason for a body of whitespace alone
-EMPTY_REASON = "the body is empty"
 
 
 def value_error(msg: str, loc: tuple = ("body",)) -> NoReturn:
