@@ -128,6 +128,59 @@ def _in_out(model: Any) -> set[str]:
             if type(module).__name__ == "Conv1D" for name, _ in module.named_parameters(recurse=False)}
 
 
+#: TransformerLens's HookedTransformer stores its matrices [in, out] and uses them as ``x @ W``, attention's per head:
+#: W_Q, W_K, W_V [heads, d_model, d_head] (GQA's _W_K, _W_V over the kv heads), W_O [heads, d_head, d_model]; the
+#: MLP's W_in, W_gate [d_model, d_mlp] and W_out [d_mlp, d_model]; W_U [d_model, d_vocab]. Read in torch's layout
+#: the per-head matrices were "a hidden matrix's shape for width d_head" and refused with an input layer's role
+#: offered, and W_in / W_out took d_mlp and d_model as fan-ins, swapped (init 2x off at 4x): session 54.
+_TL_QKV = ("W_Q", "W_K", "W_V", "_W_K", "_W_V")
+_TL_MLP = ("W_in", "W_gate", "W_out")
+
+
+def _transformer_lens(model: Any, width: int) -> tuple[dict[str, tuple[int, ...]], list[GroupRule]]:
+    """TransformerLens's parameters (by their modules' own names, case-sensitive, where the shapes are its layout):
+    each one's shape as torch's ``[out, in]`` matrix, which every reading below takes (fan-in, role by shape, the
+    width checks), and exact-name rules for their roles: attention's and the MLP's matrices hidden (a GQA key's
+    ``[kv_heads x d_head, d_model]`` is no multiple of the width), W_E and W_pos the embedding, W_U the readout
+    and its b_U fixed, the per-head biases b_Q, b_K, b_V [heads, d_head] vector-like. ``width``: the spec's, which
+    tells W_in [D, M] from a torch-layout W_in [M, D] in a model without TransformerLens's attention."""
+    modules: dict[str, dict[str, tuple[int, ...]]] = {}  # each module's own parameters, from their names
+    for name, p in _named(model):
+        prefix, _, own_name = name.rpartition(".")
+        modules.setdefault(prefix, {})[own_name] = tuple(int(d) for d in p.shape)
+    views: dict[str, tuple[int, ...]] = {}
+    roles: dict[str, Role] = {}
+    # W_in [D, M] and W_out [M, D] are each other's transpose in torch's layout too: [in, out] where the model has
+    # TransformerLens's attention, or where W_in takes the width (a model of one's own, [M, D], keeps torch's)
+    tl = any(len(own.get("W_Q", ())) == 3 and len(own.get("W_O", ())) == 3 for own in modules.values())
+    for prefix, own in modules.items():
+        def full(name: str, prefix: str = prefix) -> str:
+            return f"{prefix}.{name}" if prefix else name
+        q, o = own.get("W_Q", ()), own.get("W_O", ())
+        if len(q) == 3 and len(o) == 3 and q[1] == o[2] and q[0] == o[0] and q[2] == o[1]:
+            for name in _TL_QKV:
+                if len(dims := own.get(name, ())) == 3:
+                    views[full(name)], roles[full(name)] = (dims[0] * dims[2], dims[1]), Role.hidden
+            views[full("W_O")], roles[full("W_O")] = (o[2], o[0] * o[1]), Role.hidden
+            for name in ("b_Q", "b_K", "b_V", "_b_K", "_b_V"):
+                if name in own:
+                    roles[full(name)] = Role.vector
+        up, down = own.get("W_in", ()), own.get("W_out", ())
+        if len(up) == 2 and len(down) == 2 and up == down[::-1] and own.get("W_gate", up) == up \
+                and (tl or up[0] == width):
+            for name in _TL_MLP:
+                if name in own:
+                    views[full(name)], roles[full(name)] = own[name][::-1], Role.hidden
+        if len(u := own.get("W_U", ())) == 2 and (tl or u[0] == width):
+            views[full("W_U")], roles[full("W_U")] = u[::-1], Role.readout
+            if own.get("b_U") == u[1:]:
+                roles[full("b_U")] = Role.fixed
+        for name in ("W_E", "W_pos"):
+            if len(own.get(name, ())) == 2:
+                roles[full(name)] = Role.embedding
+    return views, [GroupRule(pattern=f"^{re.escape(name)}$", role=role) for name, role in roles.items()]
+
+
 class _Conv:
     """A convolution's weight read as its channel matrix (by class: ``_ConvNd``). ``nn.Conv*d`` store it
     [out, in / groups, *kernel], ``nn.ConvTranspose*d`` [in, out / groups, *kernel] (read as Conv's, a decoder's
@@ -192,6 +245,7 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
     # the spec's rules begin with those recommend(rules=...) was given: the user's too, before the classes'
     own = [r for r in spec.rules if r not in DEFAULT_RULES]
     return [*([] if rules is None else parse_rules(rules)), *own, *_lookup_tables(model, spec.width),
+            *_transformer_lens(model, spec.width)[1],
             *(r for r in spec.rules if r in DEFAULT_RULES)]
 
 
@@ -331,7 +385,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     if note := unmatched_note(every, given):
         warnings.warn(note, stacklevel=3)
     rules = _all_rules(model, spec, rules)
-    stored_in_out, convs = _in_out(model), _convs(model)
+    stored_in_out, convs, views = _in_out(model), _convs(model), _transformer_lens(model, spec.width)[0]
     # keyed as rules match: without a wrapper's prefix (torch.compile's `_orig_mod.`, DDP's `module.`) on either side
     fan_in = {matched_name(k): v for k, v in (fan_in or {}).items()}
     if unknown := sorted(set(fan_in) - {matched_name(name) for name, _ in _named(model)}):
@@ -346,7 +400,8 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
         # a convolution's weight is read as its channel matrix [out, in]: its kernel axes are no width (they were
         # read as one: "a hidden matrix's shape for width 3", a user review), its groups and a transposed one's
         # layout neither ("width 16" for a conv of 4 groups at width 64, "width 1" for a ConvTranspose2d)
-        return convs[name].matrix(tuple(p.shape)) if name in convs else tuple(p.shape)
+        # TransformerLens's [in, out] and per-head matrices as their [out, in] matrix (_transformer_lens)
+        return convs[name].matrix(tuple(p.shape)) if name in convs else views.get(name, tuple(p.shape))
 
     placed, refused, inferred = [], [], set()
     for name, p in _named(model):
@@ -398,7 +453,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     # out] and used as x @ W[e] (GPT-OSS's, Llama 4's experts) it reads the same, its fan-in the other axis: said
     # (its init std was off by sqrt(F / D) either way, unsaid: a review, session 53)
     stacks = [name for name, p, role, _ in placed if role is Role.hidden and len(p.shape) >= 3 and name not in convs
-              and matched_name(name) not in fan_in and name not in inferred
+              and matched_name(name) not in fan_in and name not in inferred and name not in views
               and not re.search(r"(^|\.)(weight|w)$", name) and p.shape[-1] != p.shape[-2]]
     if stacks:
         warnings.warn(f"{', '.join(stacks[:3])}{' ...' if len(stacks) > 3 else ''}: stacks of matrices read in "
@@ -474,7 +529,16 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     # one [out, in x kernel] matrix (AdamW at that LR stepped 16x too far at 16x the base width, a review, session 51)
     flat = [(name, len(p.shape)) for name, p, role, _ in placed
             if spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) > 2]
-    convs = _convs(model)
+    convs, views = _convs(model), _transformer_lens(model, spec.width)[0]
+    if heads := [name for name, _ in flat if name in views]:
+        # TransformerLens's W_Q [heads, d_model, d_head] is one [d_model, heads x d_head] matrix, not a stack of
+        # matrices each orthogonalised alone
+        warnings.warn(f"{', '.join(heads[:4])}{' ...' if len(heads) > 4 else ''}: TransformerLens's per-head "
+                      "attention matrices are in the use_muon groups; theory's hidden LR for Muon assumes each "
+                      "orthogonalised as its whole matrix (W_Q, W_K, W_V as [d_model, heads x d_head], W_O as "
+                      "[heads x d_head, d_model]), which torch.optim.Muon (2-D only) cannot take: give them to a Muon "
+                      "that reshapes them so, or keep them out of Muon", stacklevel=2)
+        flat = [(name, d) for name, d in flat if name not in views]
     if stacks := [(name, d) for name, d in flat if name not in convs]:
         # a stack of matrices (experts [E, out, in], a scan's [depth, ...]) is E matrices, each orthogonalised
         # alone, not one flattened filter (the conv advice below was given for them: a review, session 53)

@@ -93,6 +93,9 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
     # BART's, Pegasus's and Marian's bias on the logits [1, V]: the readout's bias, no width-sized axis (a review)
     GroupRule(pattern=r"(^|\.)final_logits_bias$", role=Role.fixed),
     _BIAS_RULE,
+    # Mamba's per-channel state decay [d_inner, d_state] (Mamba 2's [heads]): an elementwise parameter of the width's
+    # channels, no matrix (read as "a hidden matrix's shape for width 16": session 54)
+    GroupRule(pattern=r"(^|\.)A_log$", role=Role.vector),
     GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|tok_emb|token_embedding|"
                       r"input_embedding|"
                       r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|"
@@ -110,7 +113,8 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
                 r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value|"
                 r"q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum|gating_einsum|"  # Gemma's (flax)
                 r"qkv_proj|wqkv|gate_up_proj|w13|"  # fused: Phi-3's and MPT's GQA q/k/v, Phi-3's and vLLM's gate/up
-                r"q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj)"  # DeepSeek's low-rank attention (MLA)
+                r"q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|"  # DeepSeek's low-rank attention (MLA)
+                r"dt_proj)"  # Mamba's step size [d_inner, dt_rank]: its rank ceil(D / 16) grows with the width
                 r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 #: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an
@@ -470,9 +474,18 @@ def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
         parts.append(wide[0][2] + (f" ({len(wide) - 1} more matrices read as that width: "
                                    + ", ".join(f"{n!r} {list(s)}" for n, s, _ in wide[1:4])
                                    + (", ..." if len(wide) > 4 else "") + ")" if len(wide) > 1 else ""))
-    parts += [reason for _, _, reason in others[:5]]
-    if len(others) > 5:
-        parts.append(f"and {len(others) - 5} more: " + ", ".join(f"{n!r} {list(s)}" for n, s, _ in others[5:]))
+    # one reason per place (rule_for's pattern, block indices generalised): a 24-block model's x_proj was 24 reasons
+    # with the same rule to paste, and the other parameters' reasons were cut off after the fifth (session 54)
+    places: dict[str, list[tuple[str, Sequence[int], str]]] = {}
+    for r in others:
+        places.setdefault(rule_for(r[0]), []).append(r)
+    groups = list(places.values())
+    parts += [same[0][2] + (f" (and the same in {len(same) - 1} more: "
+                            + ", ".join(repr(n) for n, _, _ in same[1:3]) + (", ..." if len(same) > 3 else "") + ")"
+                            if len(same) > 1 else "") for same in groups[:5]]
+    if len(groups) > 5:
+        rest = [r for same in groups[5:] for r in same]
+        parts.append(f"and {len(rest)} more: " + ", ".join(f"{n!r} {list(s)}" for n, s, _ in rest))
     return parts[0] if len(parts) == 1 else f"{len(refused)} parameters could not be placed: " + "; ".join(parts)
 
 
