@@ -74,7 +74,7 @@ def recommend(
     beta: float | None = None,
     alignment: AlignmentLike | None = None,
     lr_mode: LrMode | str | None = None,
-    constants: Constants | TunedConstants | str | Path | None = None,
+    constants: Constants | TunedConstants | Mapping[str, Any] | str | Path | None = None,
     fit: FitLike | None = None,
     group: str | dict[str, Any] | None = None,
     weight_decay: float | None = None,
@@ -404,15 +404,25 @@ def _spec(spec: Any) -> Any:
         raise ValueError(f"spec: {spec} is not TOML ({exc})") from None
 
 
-def _with_weight_decay(constants: Constants | None, **given: Any) -> Constants | None:
-    """``constants`` with the weight-decay keywords that were given; one given both ways is an error naming it."""
+def _with_weight_decay(constants: Constants | Mapping[str, Any] | None, **given: Any
+                       ) -> Constants | Mapping[str, Any] | None:
+    """``constants`` with the weight-decay keywords that were given; one given both ways is an error naming it. A
+    mapping (``constants={"gamma": ...}``, which recommend takes as the service does) stays one, validated with the
+    request (an AttributeError beside ``weight_decay=`` before: a theory review, session 54)."""
     given = {k: v for k, v in given.items() if v is not None}
     if not given:
         return constants
-    twice = sorted(given.keys() & (constants.model_fields_set if constants is not None else set()))
+    if isinstance(constants, Mapping):
+        twice = sorted(given.keys() & set(constants))
+        mine = dict(constants)
+    else:
+        twice = sorted(given.keys() & (constants.model_fields_set if constants is not None else set()))
+        mine = constants.given() if constants else {}
     if twice:
         raise ValueError(f"{', '.join(twice)}: give it as a keyword or in `constants`, not both")
-    return Constants.model_validate({**(constants.given() if constants else {}), **given})
+    if isinstance(constants, Mapping):
+        return {**mine, **given}
+    return Constants.model_validate({**mine, **given})
 
 
 def _tuned(file: TunedConstants | str | Path, given: dict[str, Any], *, with_fit: bool

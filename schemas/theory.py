@@ -231,6 +231,9 @@ class ExponentRow(Frozen):
                                            "(docs/theory.md s.5), for per-layer LRs")
     c_range: tuple[float, float] | None = Field(None, description="where unique is false: the range this layer's c "
                                                 "spans on the optimal face (layers trade LR against each other)")
+    lower_bound: float | None = Field(None, description="this layer's own smallest stable c: below c where the "
+                                      "layers trade LR (it reaches it alone only by raising another layer's c), "
+                                      "even where the prescription is one point (unique)")
 
 
 class Constants(Frozen):

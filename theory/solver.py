@@ -246,11 +246,15 @@ def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> Exp
             + ", ".join(f"{l.value} [{round(spans[l][0], 6) + 0.0:g}, {round(spans[l][1], 6) + 0.0:g}]" for l in LAYERS)
             + "; its own minimum is " + ", ".join(f"{l.value} {lower[l]:g}" for l in LAYERS)
         )
-    elif al.u > al.alpha and (below := [l for l in LAYERS if lower[l] < c[l] - 1e-6]):
-        # one vertex minimises the sum, yet a layer can still buy a larger LR with another's: say so
+    elif below := [l for l in LAYERS if lower[l] < c[l] - 1e-6]:
+        # one vertex minimises the sum, yet a layer can still buy a larger LR with another's: say so (also where u <=
+        # alpha under SGD, whose readout LR sets the backprop scale: muP's readout alone could take c = -1/2, a
+        # theory review, session 54: said nowhere)
+        why = f"u={al.u:g} > alpha={al.alpha:g}" if al.u > al.alpha else \
+            "the readout's LR also sets the backprop scale"
         warnings.append(
-            f"the layers' learning rates trade (u={al.u:g} > alpha={al.alpha:g}): the prescription minimises the "
-            "total c; " + ", ".join(f"{l.value} alone could reach c={lower[l]:g} (not {c[l]:g})" for l in below)
+            f"the layers' learning rates trade ({why}): the prescription minimises the total c; "
+            + ", ".join(f"{l.value} alone could reach c={lower[l]:g} (not {c[l]:g})" for l in below)
             + " if another layer's LR shrinks instead")
     ranges = {l: (round(lo, 6) + 0.0, round(hi, 6) + 0.0) for l, (lo, hi) in spans.items()}
     return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings), ranges)
@@ -297,5 +301,6 @@ def _rows(p: Parameterization, o: Optimizer, al: Alignment, sol: ExponentSolutio
     common: dict[str, Any] = {"parameterization": p.value, "optimizer": o, "alignment": al,
                               "unique": sol.unique, "global_c": sol.global_c}
     return [ExponentRow(**common, layer=layer, a=sol.ab[layer].a, b=sol.ab[layer].b, c=sol.c[layer],
+                        lower_bound=sol.lower_bounds[layer],
                         epsilon_exponent=eps[layer],
                         c_range=None if sol.unique else sol.c_ranges.get(layer)) for layer in LAYERS]

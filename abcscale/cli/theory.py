@@ -19,7 +19,7 @@ from abcscale.cli.options import (
 )
 from abcscale.schemas.api import ConvertRequest
 from abcscale.schemas.enums import LAYERS, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.theory import Alignment, PerLayer
+from abcscale.schemas.theory import Alignment, ExponentRow, PerLayer
 
 app = typer.Typer(cls=Group, help="The abc-parameterization algebra (tables, conversion).", no_args_is_help=True)
 
@@ -60,9 +60,18 @@ def table(
     for r in rows:
         t.add_row(r.parameterization, r.optimizer.value, r.alignment.name, r.layer.value, frac(r.a), frac(r.b),
                   frac(r.c), frac(r.global_c), "-" if r.epsilon_exponent is None else frac(r.epsilon_exponent),
-                  "yes" if r.unique else "[red]no[/]" + (f" [{frac(r.c_range[0])}, {frac(r.c_range[1])}]"
-                                                           if r.c_range else ""))
+                  _unique(r))
     console.print(t)
+
+
+def _unique(r: ExponentRow) -> str:
+    """"no [lo, hi]" where the optimum is a face; "yes, alone c" where it is one point that a layer could still leave
+    for a smaller c by raising another's ("yes" alone said nothing of it: a theory review, session 54)."""
+    if not r.unique:
+        return "[red]no[/]" + (f" [{frac(r.c_range[0])}, {frac(r.c_range[1])}]" if r.c_range else "")
+    if r.lower_bound is not None and r.lower_bound < r.c - 1e-6:
+        return f"yes; trades: alone {frac(r.lower_bound)}"
+    return "yes"
 
 
 @app.command("convert", cls=Command)
