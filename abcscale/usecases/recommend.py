@@ -120,7 +120,7 @@ def recommend_request(
     lr_mode: LrMode | str | None = None,
     base_width: int | None = None,
     beta: float | None = None,
-    constants: Constants | None = None,
+    constants: Constants | Mapping[str, Any] | None = None,
     fit_id: str | None = None,
     group: str | dict[str, Any] | None = None,
     form: Form | str | None = None,
