@@ -132,32 +132,41 @@ def _in_out(model: Any) -> set[str]:
 #: W_Q, W_K, W_V [heads, d_model, d_head] (GQA's _W_K, _W_V over the kv heads), W_O [heads, d_head, d_model]; the
 #: MLP's W_in, W_gate [d_model, d_mlp] and W_out [d_mlp, d_model]; W_U [d_model, d_vocab]. Read in torch's layout
 #: the per-head matrices were "a hidden matrix's shape for width d_head" and refused with an input layer's role
-#: offered, and W_in / W_out took d_mlp and d_model as fan-ins, swapped (init 2x off at 4x): session 54.
+#: offered, and W_in / W_out took d_mlp and d_model as fan-ins, swapped (init 2x off at 4x): session 54. Only in
+#: its own modules (by the class's package): the names alone also fit a per-head model of one's own stored [heads,
+#: out, in], an autoencoder's W_in [D, 784], a GNN's W_E, a recurrent cell's square W_U (a code review).
 _TL_QKV = ("W_Q", "W_K", "W_V", "_W_K", "_W_V")
 _TL_MLP = ("W_in", "W_gate", "W_out")
 
 
-def _transformer_lens(model: Any, width: int) -> tuple[dict[str, tuple[int, ...]], list[GroupRule]]:
-    """TransformerLens's parameters (by their modules' own names, case-sensitive, where the shapes are its layout):
-    each one's shape as torch's ``[out, in]`` matrix, which every reading below takes (fan-in, role by shape, the
-    width checks), and exact-name rules for their roles: attention's and the MLP's matrices hidden (a GQA key's
-    ``[kv_heads x d_head, d_model]`` is no multiple of the width), W_E and W_pos the embedding, W_U the readout
-    and its b_U fixed, the per-head biases b_Q, b_K, b_V [heads, d_head] vector-like. ``width``: the spec's, which
-    tells W_in [D, M] from a torch-layout W_in [M, D] in a model without TransformerLens's attention."""
+def _tl_modules(model: Any) -> set[str]:
+    """The prefixes of TransformerLens's modules in ``model``, by their class's package."""
+    if not callable(getattr(model, "named_modules", None)):
+        return set()
+    return {prefix for prefix, module in model.named_modules()
+            if (type(module).__module__ or "").split(".")[0] == "transformer_lens"}
+
+
+def _transformer_lens(model: Any) -> tuple[dict[str, tuple[int, ...]], list[GroupRule]]:
+    """TransformerLens's parameters (those of its modules, :func:`_tl_modules`): each one's shape as torch's ``[out,
+    in]`` matrix, which every reading below takes (fan-in, role by shape, the width checks), and exact-name rules for
+    their roles: attention's and the MLP's matrices hidden (a GQA key's ``[kv_heads x d_head, d_model]`` is no
+    multiple of the width), W_E and W_pos the embedding, W_U the readout and its b_U fixed, the per-head biases
+    b_Q, b_K, b_V [heads, d_head] vector-like."""
+    if not (tl := _tl_modules(model)):
+        return {}, []
     modules: dict[str, dict[str, tuple[int, ...]]] = {}  # each module's own parameters, from their names
     for name, p in _named(model):
         prefix, _, own_name = name.rpartition(".")
-        modules.setdefault(prefix, {})[own_name] = tuple(int(d) for d in p.shape)
+        if prefix in tl:
+            modules.setdefault(prefix, {})[own_name] = tuple(int(d) for d in p.shape)
     views: dict[str, tuple[int, ...]] = {}
     roles: dict[str, Role] = {}
-    # W_in [D, M] and W_out [M, D] are each other's transpose in torch's layout too: [in, out] where the model has
-    # TransformerLens's attention, or where W_in takes the width (a model of one's own, [M, D], keeps torch's)
-    tl = any(len(own.get("W_Q", ())) == 3 and len(own.get("W_O", ())) == 3 for own in modules.values())
     for prefix, own in modules.items():
         def full(name: str, prefix: str = prefix) -> str:
             return f"{prefix}.{name}" if prefix else name
         q, o = own.get("W_Q", ()), own.get("W_O", ())
-        if len(q) == 3 and len(o) == 3 and q[1] == o[2] and q[0] == o[0] and q[2] == o[1]:
+        if len(q) == 3 and len(o) == 3 and q[0] == o[0] and q[1] == o[2] and q[2] == o[1]:
             for name in _TL_QKV:
                 if len(dims := own.get(name, ())) == 3:
                     views[full(name)], roles[full(name)] = (dims[0] * dims[2], dims[1]), Role.hidden
@@ -166,12 +175,11 @@ def _transformer_lens(model: Any, width: int) -> tuple[dict[str, tuple[int, ...]
                 if name in own:
                     roles[full(name)] = Role.vector
         up, down = own.get("W_in", ()), own.get("W_out", ())
-        if len(up) == 2 and len(down) == 2 and up == down[::-1] and own.get("W_gate", up) == up \
-                and (tl or up[0] == width):
+        if len(up) == 2 and up == down[::-1] and own.get("W_gate", up) == up:
             for name in _TL_MLP:
                 if name in own:
                     views[full(name)], roles[full(name)] = own[name][::-1], Role.hidden
-        if len(u := own.get("W_U", ())) == 2 and (tl or u[0] == width):
+        if len(u := own.get("W_U", ())) == 2:
             views[full("W_U")], roles[full("W_U")] = u[::-1], Role.readout
             if own.get("b_U") == u[1:]:
                 roles[full("b_U")] = Role.fixed
@@ -245,7 +253,7 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
     # the spec's rules begin with those recommend(rules=...) was given: the user's too, before the classes'
     own = [r for r in spec.rules if r not in DEFAULT_RULES]
     return [*([] if rules is None else parse_rules(rules)), *own, *_lookup_tables(model, spec.width),
-            *_transformer_lens(model, spec.width)[1],
+            *_transformer_lens(model)[1],
             *(r for r in spec.rules if r in DEFAULT_RULES)]
 
 
@@ -385,7 +393,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     if note := unmatched_note(every, given):
         warnings.warn(note, stacklevel=3)
     rules = _all_rules(model, spec, rules)
-    stored_in_out, convs, views = _in_out(model), _convs(model), _transformer_lens(model, spec.width)[0]
+    stored_in_out, convs, views = _in_out(model), _convs(model), _transformer_lens(model)[0]
     # keyed as rules match: without a wrapper's prefix (torch.compile's `_orig_mod.`, DDP's `module.`) on either side
     fan_in = {matched_name(k): v for k, v in (fan_in or {}).items()}
     if unknown := sorted(set(fan_in) - {matched_name(name) for name, _ in _named(model)}):
@@ -446,7 +454,16 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
                            rules, spec.width)
     placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled[:len(placed)], strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
-    check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
+    try:
+        check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
+    except ValueError as exc:  # the shapes as stored, with what was read ("W_Q is [256, 256]" for [8, 256, 32])
+        said = str(exc)
+        for name, p, _, _ in placed:
+            if (view := list(seen(name, p))) != list(p.shape):
+                for old in (f"{name!r} is {view}", f"{name!r} {view}"):
+                    said = said.replace(old, f"{old.removesuffix(str(view))}{list(p.shape)} (read as [out, in] = "
+                                             f"{view})")
+        raise ValueError(said) from None
     if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed], rules, spec.width, fan_in):
         warnings.warn(note, stacklevel=3)
     # a bare stack of matrices (experts as one nn.Parameter) is read [..., out, in], torch's layout; stored [..., in,
@@ -529,7 +546,17 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     # one [out, in x kernel] matrix (AdamW at that LR stepped 16x too far at 16x the base width, a review, session 51)
     flat = [(name, len(p.shape)) for name, p, role, _ in placed
             if spec.optimizer is Optimizer.muon and role is Role.hidden and len(p.shape) > 2]
-    convs, views = _convs(model), _transformer_lens(model, spec.width)[0]
+    convs, views, stored_in_out = _convs(model), _transformer_lens(model)[0], _in_out(model)
+    if spec.optimizer is Optimizer.muon and (swapped := [
+            name for name, p, role, _ in placed if role is Role.hidden and len(p.shape) == 2
+            and (name in views or name in stored_in_out) and p.shape[0] != p.shape[1]]):
+        # torch.optim.Muon's default adjust_lr_fn, sqrt(max(1, rows / cols)), reads [out, in]: an up projection
+        # stored [in, out] got the down projection's factor and the other way round, unsaid (a code review)
+        warnings.warn(f"{', '.join(swapped[:4])}{' ...' if len(swapped) > 4 else ''}: stored [in, out] "
+                      "(TransformerLens's, Hugging Face's Conv1D) and in the use_muon groups; torch.optim.Muon "
+                      "reads a matrix as [out, in], so its shape factor sqrt(max(1, fan_out / fan_in)), which the "
+                      "spec's LR assumes, is taken the wrong way round for these: give Muon their transposes, or "
+                      "an adjust_lr_fn that reads them [in, out]", stacklevel=2)
     if heads := [name for name, _ in flat if name in views]:
         # TransformerLens's W_Q [heads, d_model, d_head] is one [d_model, heads x d_head] matrix, not a stack of
         # matrices each orthogonalised alone

@@ -31,9 +31,21 @@ def _tl(blocks: int = 2) -> dict[str, tuple[int, ...]]:
     return shapes | {"ln_final.w": (D,), "unembed.W_U": (D, V), "unembed.b_U": (V,)}
 
 
+class _TLModule:
+    __module__ = "transformer_lens.components"  # as TransformerLens's classes are (by package)
+
+
+class _TLModel(_Model):
+    """A duck-typed HookedTransformer: its modules are TransformerLens's by their class's package."""
+
+    def named_modules(self):
+        prefixes = {name.rpartition(".")[0] for name in self.params}
+        return iter([("", object()), *((p, _TLModule()) for p in sorted(prefixes))])
+
+
 def test_transformer_lens_duck_typed_fan_ins() -> None:
     spec = _spec()
-    model = _Model(_tl())
+    model = _TLModel(_tl())
     drawn = abctorch.init_(model, spec)
     assert drawn["blocks.0.mlp.W_in"] == pytest.approx(spec.init_std(Role.hidden, 1.0))
     assert drawn["blocks.0.mlp.W_out"] == pytest.approx(spec.init_std(Role.hidden, 4.0))
@@ -43,9 +55,8 @@ def test_transformer_lens_duck_typed_fan_ins() -> None:
                      "fixed": 1}
 
 
-def test_transformer_lens_names_only_in_its_shapes() -> None:
-    """W_in / W_out read [in, out] only where they are each other's transpose (the module is TransformerLens's MLP):
-    an own model's W_in [4D, D] alone keeps torch's layout."""
+def test_transformer_lens_names_only_in_its_modules() -> None:
+    """W_in / W_out read [in, out] only in TransformerLens's modules: a model of one's own keeps torch's layout."""
     model = _Model({"embed.weight": (V, D), "mlp.W_in": (4 * D, D), "mlp.W_out": (D, 4 * D), "lm_head.weight": (V, D)})
     drawn = abctorch.init_(model, _spec(), rules=[("W_in|W_out", "hidden")])
     assert drawn["mlp.W_in"] == pytest.approx(_spec().init_std(Role.hidden, 1.0))  # [out, in]: fan-in D
@@ -57,6 +68,9 @@ def test_mamba_names() -> None:
     assert assign("layers.0.mixer.A_log", (inner, 16), D) == (Role.vector, 1.0)
     assert assign("backbone.layers.3.mixer.A_log", (8,), D) == (Role.vector, 1.0)  # Mamba 2's, per head
     assert assign("layers.0.mixer.dt_proj.weight", (inner, rank), D) == (Role.hidden, rank / D)
+    assert assign("layers.0.mixer.dt_proj.kernel", (rank, inner), D, layout="jax") == (Role.hidden, rank / D)
+    with pytest.raises(ValueError, match="dt_proj"):  # a fixed rank: an input of fixed size, not hidden
+        assign("layers.0.mixer.dt_proj.weight", (inner, 4), D)
     with pytest.raises(ValueError, match="x_proj"):
         assign("layers.0.mixer.x_proj.weight", (rank + 32, inner), D)
 
@@ -80,3 +94,18 @@ def test_refusal_one_reason_per_place() -> None:
     assert said.count("x_proj.weight' [40, 256]: no rule") == 1 and "the same in 23 more" in said
     assert "'layers.1.mixer.x_proj.weight'" in said and "'layers.23.mixer.x_proj.weight'" not in said
     assert "'c.weight' [10, 131]: no rule" in said and "and 1 more: 'd.weight'" in said
+
+
+def test_refusal_keeps_two_causes_under_one_pattern_apart() -> None:
+    """An MLP of blocks `layers.N.linear`, the first [D, 784] and the last [10, D]: one reason with the first's
+    'embedding' rule for both (the last's shape and its 'readout' lost, and the pattern named both): a code review."""
+    refused = []
+    for name, dims in (("layers.0.linear.weight", (D, 784)), ("layers.3.linear.weight", (10, D))):
+        with pytest.raises(ValueError) as err:
+            assign(name, dims, D)
+        refused.append((name, list(dims), str(err.value)))
+    said = refusal(refused)
+    assert "'layers.0.linear.weight' [128, 784]" in said and "'layers.3.linear.weight' [10, 128]" in said
+    assert r"(r'^layers\.0\.linear\.weight$', 'embedding')" in said
+    assert r"(r'^layers\.3\.linear\.weight$', 'readout')" in said
+    assert r"\d+" not in said

@@ -113,8 +113,7 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
                 r"gate_proj|up_proj|down_proj|fc1|fc2|fc_in|fc_out|mlp_in|mlp_out|query|key|value|"
                 r"q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum|gating_einsum|"  # Gemma's (flax)
                 r"qkv_proj|wqkv|gate_up_proj|w13|"  # fused: Phi-3's and MPT's GQA q/k/v, Phi-3's and vLLM's gate/up
-                r"q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj|"  # DeepSeek's low-rank attention (MLA)
-                r"dt_proj)"  # Mamba's step size [d_inner, dt_rank]: its rank ceil(D / 16) grows with the width
+                r"q_a_proj|q_b_proj|kv_a_proj_with_mqa|kv_b_proj)"  # DeepSeek's low-rank attention (MLA)
                 r"(\.(weight|kernel|w))?$", role=Role.hidden),
 )
 #: A name that no rule names is a hidden matrix by its shape when both axes are at most this many widths (an
@@ -122,6 +121,10 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
 HIDDEN_SHAPE_RATIO = 16
 _NUMBERED = re.compile(r"(^|\.)[a-z_]*\d+\.", re.IGNORECASE)  # a block's index: layers.0., h.3., Block_0.
 _INDEXED = re.compile(r"(?:^|\.)[a-z_]*\d+(?=\.)", re.IGNORECASE)  # each numbered module on a parameter's path
+
+
+#: Mamba's step-size projection [d_inner, dt_rank]: hidden where dt_rank is its default ceil(D / 16) (:func:`assign`)
+_DT_PROJ = re.compile(r"(^|\.)dt_proj(\.(weight|kernel|w))?$", re.IGNORECASE)
 
 
 def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> bool:
@@ -354,6 +357,10 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
         dims = tuple(d for d in dims if d != 1) or (1,)
     if role is None and gain_or_bias(name, dims, width):
         return Role.vector, 1.0
+    if role is None and len(dims) == 2 and _DT_PROJ.search(_name(name)) \
+            and (dims[-1] if layout == "torch" else dims[-2]) == math.ceil(width / 16) \
+            and (dims[-2] if layout == "torch" else dims[-1]) % width == 0:
+        role = Role.hidden  # Mamba's default rank, ceil(D / 16), grows with the width: a fixed one asks (a review)
     if role is None:
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
@@ -474,18 +481,27 @@ def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
         parts.append(wide[0][2] + (f" ({len(wide) - 1} more matrices read as that width: "
                                    + ", ".join(f"{n!r} {list(s)}" for n, s, _ in wide[1:4])
                                    + (", ..." if len(wide) > 4 else "") + ")" if len(wide) > 1 else ""))
-    # one reason per place (rule_for's pattern, block indices generalised): a 24-block model's x_proj was 24 reasons
-    # with the same rule to paste, and the other parameters' reasons were cut off after the fifth (session 54)
-    places: dict[str, list[tuple[str, Sequence[int], str]]] = {}
+    # one reason per place and cause (rule_for's pattern, block indices generalised, and the reason but for the name):
+    # a 24-block model's x_proj was 24 reasons with the same rule to paste, and the other parameters' reasons were
+    # cut off after the fifth (session 54); two shapes under one pattern (an input layer and an output layer both
+    # `layers.N.linear`) are two reasons, each with a rule for its own name (a code review)
+    places: dict[tuple[str, str], list[tuple[str, Sequence[int], str]]] = {}
     for r in others:
-        places.setdefault(rule_for(r[0]), []).append(r)
-    groups = list(places.values())
-    parts += [same[0][2] + (f" (and the same in {len(same) - 1} more: "
-                            + ", ".join(repr(n) for n, _, _ in same[1:3]) + (", ..." if len(same) > 3 else "") + ")"
-                            if len(same) > 1 else "") for same in groups[:5]]
+        places.setdefault((rule_for(r[0]), r[2].replace(repr(r[0]), "")), []).append(r)
+    shared = Counter(pattern for pattern, _ in places)
+    groups = []
+    for (pattern, _), same in places.items():
+        reason = same[0][2]
+        if shared[pattern] > 1:  # the general pattern would name the other cause's parameters too
+            reason = reason.replace(pattern, "r'^" + re.escape(_name(same[0][0])) + "$'")
+        groups.append((reason, same))
+    parts += [reason + (f" (and the same in {len(same) - 1} more: "
+                        + ", ".join(repr(n) for n, _, _ in same[1:3]) + (", ..." if len(same) > 3 else "") + ")"
+                        if len(same) > 1 else "") for reason, same in groups[:5]]
     if len(groups) > 5:
-        rest = [r for same in groups[5:] for r in same]
-        parts.append(f"and {len(rest)} more: " + ", ".join(f"{n!r} {list(s)}" for n, s, _ in rest))
+        rest = [r for _, same in groups[5:] for r in same]
+        parts.append(f"and {len(rest)} more: " + ", ".join(f"{n!r} {list(s)}" for n, s, _ in rest[:10])
+                     + (f", ... ({len(rest) - 10} more)" if len(rest) > 10 else ""))
     return parts[0] if len(parts) == 1 else f"{len(refused)} parameters could not be placed: " + "; ".join(parts)
 
 

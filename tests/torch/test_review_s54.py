@@ -29,6 +29,8 @@ def _spec(width: int, optimizer: str = "adam"):
 
 
 class _Attention(nn.Module):
+    __module__ = "transformer_lens.components.abstract_attention"  # as the library's classes are (by package)
+
     def __init__(self, d: int, heads: int, d_head: int, kv_heads: int | None = None) -> None:
         super().__init__()
         self.W_Q = nn.Parameter(torch.empty(heads, d, d_head))
@@ -42,6 +44,8 @@ class _Attention(nn.Module):
 
 
 class _MLP(nn.Module):
+    __module__ = "transformer_lens.components.mlps.mlp"
+
     def __init__(self, d: int, m: int, gated: bool = False) -> None:
         super().__init__()
         self.W_in = nn.Parameter(torch.empty(d, m))
@@ -53,16 +57,24 @@ class _MLP(nn.Module):
 
 
 class _LN(nn.Module):
+    __module__ = "transformer_lens.components.layer_norm"
+
     def __init__(self, d: int) -> None:
         super().__init__()
         self.w, self.b = nn.Parameter(torch.ones(d)), nn.Parameter(torch.zeros(d))
 
 
-class _Param(nn.Module):
+class _Own(nn.Module):
+    """A module of one's own holding bare parameters (not TransformerLens's)."""
+
     def __init__(self, **shapes: tuple[int, ...]) -> None:
         super().__init__()
         for name, shape in shapes.items():
             self.register_parameter(name, nn.Parameter(torch.zeros(*shape)))
+
+
+class _Param(_Own):
+    __module__ = "transformer_lens.components.embed"
 
 
 def hooked_transformer(d: int = 128, heads: int = 8, mlp: int = 4, kv_heads: int | None = None,
@@ -132,14 +144,42 @@ def test_transformer_lens_no_stack_warning_and_muon_says_whole_matrix() -> None:
 
 
 def test_transformer_lens_width_check_reads_its_layout() -> None:
-    """A spec for another width is still caught: W_U [d_model, V] takes d_model inputs."""
-    with pytest.raises(ValueError, match="width"):
+    """A spec for another width is still caught, naming the shapes as stored (it showed W_Q's view, [256, 256], for
+    a tensor [8, 256, 32]: a code review)."""
+    with pytest.raises(ValueError, match="width") as err:
         abctorch.param_groups(hooked_transformer(256), _spec(128))
+    assert "[256, 256]" not in str(err.value).replace("(read as [out, in] = [256, 256])", "")
+
+
+def test_transformer_lens_muon_shape_factor_of_in_out_matrices() -> None:
+    """torch.optim.Muon's shape factor reads [out, in]: W_in stored [D, 4D] got W_out's, unsaid (a code review)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        abctorch.param_groups(hooked_transformer(), _spec(128, "muon"))
+    said = [str(w.message) for w in caught if "stored [in, out]" in str(w.message)]
+    assert said and "blocks.0.mlp.W_in" in said[0] and "wrong way round" in said[0]
+
+
+def test_tl_names_in_models_of_ones_own_keep_their_reading() -> None:
+    """The names alone are no TransformerLens (a code review: each was misread, unsaid): a per-head model stored
+    [heads, out, in], an autoencoder's W_in [D, 784] and W_out [784, D], a GNN's W_E, a recurrent cell's W_U."""
+    d = 128
+    per_head = nn.ModuleDict({"embed": nn.Embedding(V, d), "attn": _Own(W_Q=(8, 16, d), W_O=(8, d, 16)),
+                              "lm_head": nn.Linear(d, V, bias=False)})
+    with pytest.raises(ValueError, match="W_Q"):
+        abctorch.param_groups(per_head, _spec(d))
+    auto = nn.ModuleDict({"enc": _Own(W_in=(d, 784)), "dec": _Own(W_out=(784, d))})
+    with pytest.raises(ValueError, match="W_in"):
+        abctorch.param_groups(auto, _spec(d))
+    gnn = nn.ModuleDict({"embed": nn.Embedding(V, d), "layers": nn.ModuleList(
+        [_Own(W_E=(d, d), W_U=(d, d), b_U=(d,))]), "lm_head": nn.Linear(d, V, bias=False)})
+    roles = _roles(gnn, _spec(d))
+    assert roles["layers.0.W_E"] == roles["layers.0.W_U"] == "hidden" and roles["layers.0.b_U"] == "vector"
 
 
 def test_hand_written_square_w_q_unchanged() -> None:
     """A model of its own with 2-D W_Q [D, D] and no W_O stack is read as before (torch's layout)."""
-    model = nn.ModuleDict({"embed": nn.Embedding(V, 64), "attn": _Param(W_Q=(64, 64)),
+    model = nn.ModuleDict({"embed": nn.Embedding(V, 64), "attn": _Own(W_Q=(64, 64)),
                            "lm_head": nn.Linear(64, V, bias=False)})
     assert _roles(model, _spec(64))["attn.W_Q"] == "hidden"
 
@@ -184,3 +224,14 @@ def test_mamba_a_log_vector_dt_proj_hidden_x_proj_asked_once() -> None:
     assert placed["layers.0.mixer.conv1d.weight"] == "vector"  # depthwise
     drawn = abctorch.init_(model, _spec(128), rules=rules)
     assert "layers.0.mixer.A_log" not in drawn  # its S4D-real init is kept
+
+
+def test_mamba_dt_proj_of_a_fixed_rank_asks() -> None:
+    """dt_proj is hidden where its rank is the default ceil(D / 16), which grows with the width; a fixed rank (1)
+    is an input of fixed size, trained at the hidden LR before (a code review)."""
+    model = _mamba(128)
+    for layer in model["layers"]:
+        layer["mixer"].dt_proj = nn.Linear(1, 256)
+    with pytest.raises(ValueError) as err:
+        abctorch.param_groups(model, _spec(128), rules=[(r"x_proj", "hidden")])
+    assert "dt_proj.weight' [256, 1]" in str(err.value)
