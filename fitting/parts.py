@@ -112,38 +112,38 @@ def law_method(df: int, tau2: float) -> str:
             "residual to estimate it from), normal quantile")
 
 
-#: how far apart (in grid steps) the widths' optima may sit between their grid points for a misfit of the basin's
-#: shape to move every vertex alike (:func:`_grid_offsets_agree`)
-GRID_OFFSET_TOL = 0.1
-#: a grid coarser than this (octaves between points; a 1-3-10 grid's are 1.6-1.7) moves a lopsided basin's vertex
-#: enough with its place between the points to matter in a slope; on grids of 1 octave or finer it does not
+#: the spread (in grid steps) of the widths' optima between their grid points at which a misfit of the basin's
+#: shape no longer cancels in the slope at all (:func:`shape_drift`)
+GRID_OFFSET_SPREAD = 0.1
+#: a grid coarser than this near the optimum (octaves between its points; a 1-3-10 grid's are 1.6-1.7) moves a
+#: lopsided basin's vertex enough with its place between the points to matter in a slope; finer grids do not
 COARSE_GRID_STEP = 1.25
 
 
-def _grid_offsets_agree(ok: list[tuple[Cells, Optimum]]) -> bool:
-    """Whether a misfit of the basin's shape (a lopsided basin's vertex pulled toward its flat side) moves every
-    width's vertex alike, so that it cancels in the slope: on grids of at most :data:`COARSE_GRID_STEP` octaves,
-    or where every width's optimum sits at the same place between its two grid points (within
-    :data:`GRID_OFFSET_TOL` of a step). On a coarse grid with the optima moving across widths, each sits elsewhere
-    between the points, the bias drifts with log width, and the slope carries it where 1-3 residual degrees of
-    freedom cannot show it (a statistician's review, session 54: on lopsided 1-3-10 sweeps with the exponent
-    0.1-0.3 off theory's, the exponent's 95% interval covered 79%; on 1-octave and half-octave grids 97-100%)."""
-    steps = [float(np.median(np.diff(np.sort(np.asarray(cells.x, dtype=float))))) for cells, _ in ok
-             if np.asarray(cells.x).size >= 2]
-    if steps and max(steps) <= COARSE_GRID_STEP:
-        return True
-    offsets = []
+def shape_drift(ok: list[tuple[Cells, Optimum]]) -> float:
+    """How much of a misfit of the basin's shape the widths share, in [0, 1]: 0 where it moves every vertex alike
+    and cancels in the slope, 1 where it does not. A lopsided basin pulls a quadratic's vertex toward its flat side
+    by an amount that depends on where the optimum sits between the two grid points around it; on one coarse grid
+    (steps above :data:`COARSE_GRID_STEP` octaves there) with the optima moving across widths, each sits elsewhere,
+    the bias drifts with log width, and the slope carries it where 1-3 residual degrees of freedom cannot show it (a
+    statistician's review, session 54: on lopsided 1-3-10 sweeps with the exponent 0.1-0.3 off theory's, the
+    exponent's 95% interval covered 79%; on 1-octave and half-octave grids 97-100%). So: the spread of the optima's
+    places between their grid points (as fractions of a step, around the circle) over :data:`GRID_OFFSET_SPREAD`,
+    at most 1 (a code review: a 0.1-step tolerance that said "alike" below it left 0.03-0.1 off theory at 87%)."""
+    offsets, coarse = [], False
     for cells, o in ok:
         x = np.sort(np.asarray(cells.x, dtype=float))
         if o.x_opt is None or x.size < 2 or not x[0] <= o.x_opt <= x[-1]:
-            return False
+            return 1.0
         i = min(int(np.searchsorted(x, o.x_opt, side="right")) - 1, x.size - 2)
-        offsets.append((o.x_opt - x[i]) / (x[i + 1] - x[i]))
-    if len(offsets) < 2:
-        return True
+        step = float(x[i + 1] - x[i])  # the grid's step where the optimum is (a grid may be finer there)
+        coarse |= step > COARSE_GRID_STEP
+        offsets.append((o.x_opt - x[i]) / step)
+    if not coarse or len(offsets) < 2:
+        return 0.0
     f = np.array(offsets)
     gap = np.abs(f[:, None] - f[None, :])
-    return float(np.minimum(gap, 1.0 - gap).max()) <= GRID_OFFSET_TOL
+    return min(1.0, float(np.minimum(gap, 1.0 - gap).max()) / GRID_OFFSET_SPREAD)
 
 
 def _law_inputs(per: PerWidth) -> _LawInputs:
@@ -155,12 +155,15 @@ def _law_inputs(per: PerWidth) -> _LawInputs:
     shared = shared_variance([o.shared_var for _, o in ok])
     v = np.array([(o.var or 0.0) - (o.shared_var if shared > 0 else 0.0) for _, o in ok], dtype=float)
     draws = np.vstack([o.draws for _, o in ok if o.draws is not None]) if ok else None
-    # each width's own error bounds the slope from below; where the misfit is shared, only its seed-noise part
-    # (a shared error cancels in a slope: a 1-2.5x lopsided sweep's exponent interval 0.06 octave wide, not 0.10),
-    # and only where every width's optimum sits alike between its grid points (_grid_offsets_agree)
-    cancels = shared > 0 and _grid_offsets_agree([(per[w][0], o) for w, o in ok])
-    own = [o.seed_noise_var if cancels and o.seed_noise_var is not None else o.noise_var for _, o in ok]
-    noise = np.minimum([vi if o_v is None else o_v for o_v, vi in zip(own, v, strict=True)], v)
+    # each width's own error bounds the slope from below (its variance before the grid floor, at most the floored
+    # seed part v); where the misfit is shared, only its seed-noise part (a shared error cancels in a slope: a
+    # 1-2.5x lopsided sweep's exponent interval 0.06 octave wide, not 0.10), as far as shape_drift says it cancels
+    own = np.minimum([vi if o.noise_var is None else o.noise_var for (_, o), vi in zip(ok, v, strict=True)], v)
+    if shared > 0:
+        seed = np.minimum([oi if o.seed_noise_var is None else o.seed_noise_var
+                           for (_, o), oi in zip(ok, own, strict=True)], own)
+        own = seed + shape_drift([(per[w][0], o) for w, o in ok]) * (own - seed)
+    noise = own
     return _LawInputs(ok, widths, y, v, draws, shared, noise)
 
 

@@ -5,12 +5,13 @@ and dt_proj, and one refusal per place rather than one per block."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
 import abcscale
 from abcscale import torch as abctorch
-from abcscale.schemas.groups import Role
+from abcscale.schemas.groups import GroupRule, Role
 from abcscale.theory.groups import assign, refusal
 from tests.test_exports import _Model
 
@@ -100,12 +101,18 @@ def test_refusal_keeps_two_causes_under_one_pattern_apart() -> None:
     """An MLP of blocks `layers.N.linear`, the first [D, 784] and the last [10, D]: one reason with the first's
     'embedding' rule for both (the last's shape and its 'readout' lost, and the pattern named both): a code review."""
     refused = []
-    for name, dims in (("layers.0.linear.weight", (D, 784)), ("layers.3.linear.weight", (10, D))):
+    for name, dims in (("layers.0.linear.weight", (D, 784)), ("layers.3.linear.weight", (10, D)),
+                       ("layers.4.linear.weight", (10, D))):
         with pytest.raises(ValueError) as err:
             assign(name, dims, D)
         refused.append((name, list(dims), str(err.value)))
     said = refusal(refused)
     assert "'layers.0.linear.weight' [128, 784]" in said and "'layers.3.linear.weight' [10, 128]" in said
     assert r"(r'^layers\.0\.linear\.weight$', 'embedding')" in said
-    assert r"(r'^layers\.3\.linear\.weight$', 'readout')" in said
+    # the rule offered for a cause names all of its parameters (layers.4 was still refused after pasting it)
+    assert r"(r'^(layers\.3\.linear\.weight|layers\.4\.linear\.weight)$', 'readout')" in said
+    assert "the same in 1 more: 'layers.4.linear.weight'" in said
+    offered = [GroupRule(pattern=p, role=r) for p, r in re.findall(r"\(r'([^']+)', '(\w+)'\)", said)]
+    for name, dims, _ in refused:  # pasting the offered rules places every one of them
+        assert assign(name, dims, D, rules=offered)[0] in (Role.embedding, Role.readout)
     assert r"\d+" not in said

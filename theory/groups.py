@@ -492,8 +492,10 @@ def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
     groups = []
     for (pattern, _), same in places.items():
         reason = same[0][2]
-        if shared[pattern] > 1:  # the general pattern would name the other cause's parameters too
-            reason = reason.replace(pattern, "r'^" + re.escape(_name(same[0][0])) + "$'")
+        if shared[pattern] > 1:  # the general pattern would name the other cause's parameters too: this cause's own
+            names = [re.escape(_name(n)) for n, _, _ in same]  # names (all of them: a code review)
+            reason = reason.replace(pattern, "r'^" + (names[0] if len(names) == 1 else f"({'|'.join(names)})")
+                                    + "$'")
         groups.append((reason, same))
     parts += [reason + (f" (and the same in {len(same) - 1} more: "
                         + ", ".join(repr(n) for n, _, _ in same[1:3]) + (", ..." if len(same) > 3 else "") + ")"

@@ -252,12 +252,20 @@ def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> Exp
         # theory review, session 54: said nowhere)
         why = f"u={al.u:g} > alpha={al.alpha:g}" if al.u > al.alpha else \
             "the readout's LR also sets the backprop scale"
-        warnings.append(
-            f"the layers' learning rates trade ({why}): the prescription minimises the total c; "
-            + ", ".join(f"{l.value} alone could reach c={lower[l]:g} (not {c[l]:g})" for l in below)
-            + " if another layer's LR shrinks instead")
+        warnings.append(f"the layers' learning rates trade ({why}): the prescription minimises the total c; "
+                        + "; ".join(_trade(l, lower[l], c, A, b, bounds) for l in below))
     ranges = {l: (round(lo, 6) + 0.0, round(hi, 6) + 0.0) for l, (lo, hi) in spans.items()}
     return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings), ranges)
+
+
+def _trade(layer: Layer, alone: float, c: Mapping[Layer, float], A: np.ndarray, b: np.ndarray,
+           bounds: list[tuple[float | None, float | None]]) -> str:
+    """What ``layer`` at its own minimum ``alone`` costs the others: the smallest total c with it there (the layers
+    that pay, by how much; "another layer's LR" named none, and two layers paid: a code review, session 54)."""
+    x = _lp(np.sum([_unit(l) for l in LAYERS], axis=0), A, b, bounds, _unit(layer)[None, :], np.array([alone]))
+    paid = [(l, clean(x[_C[l]]) - c[l]) for l in LAYERS if l is not layer and clean(x[_C[l]]) - c[l] > 1e-6]
+    cost = " and ".join(f"the {l.value}'s c rising by {d:g}" for l, d in paid) or "no other layer's rising"
+    return f"{layer.value} alone could reach c={alone:g} (not {c[layer]:g}), with {cost}"
 
 
 def theory_exponent(

@@ -163,7 +163,8 @@ def _global_alignment(parameterization: Parameterization | str | ABTable, opt: O
 
 
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
-    out = list(sol.warnings)
+    # one shared LR takes the global c at every layer: the per-layer trade-off is not this answer's (a code review)
+    out = [w for w in sol.warnings if not (mode is LrMode.global_ and w.startswith("the layers' learning rates trade"))]
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
         out.append(
             f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "

@@ -70,3 +70,15 @@ def test_theory_doc_face_ranges_are_the_solvers() -> None:
     assert not sol.unique
     assert sol.c_ranges[Layer.readout] == (0.5, 1.0) and sol.c_ranges[Layer.embedding] == (0.0, 0.5)
     assert sol.c_ranges[Layer.hidden] == (1.0, 1.0)
+
+
+def test_a_trade_names_who_pays_and_global_mode_does_not_warn_of_it() -> None:
+    """"if another layer's LR shrinks instead" named none, and two layers paid; under one global LR every layer takes
+    the global c, so the per-layer trade is not that answer's (a code review, session 54)."""
+    sol = solve_exponents("mup", "sgd", "none")
+    said = next(w for w in sol.warnings if "trade" in w)
+    assert "with the embedding's c rising by 0.5 and the hidden's c rising by 0.5" in said
+    kw = {"width": 1024, "base_width": 64, "beta": 0.1}
+    assert any("trade" in w for w in abcscale.recommend("mup", "sgd", alignment="none", **kw).warnings)
+    assert not any("trade" in w for w in abcscale.recommend("mup", "sgd", alignment="none", lr_mode="global",
+                                                           **kw).warnings)
