@@ -17,7 +17,8 @@ its interval carried the floor (5 widths, 3 seeds, half-octave grid: 0.15 octave
 1-3-10 grid: 1.36, covering 100%). It takes the residuals' own scale, bounded below by what the widths' own errors
 (their variances before the floor; toward the floored ones on a coarse grid where a shared misfit drifts with the
 optima's places between grid points: ``fitting.parts.shape_drift``) make of the slope, since with 1-3 residual
-degrees of freedom optima can sit on a line by chance: 0.092 and 0.40 wide, covering 100% and 98.5% (``make bench-coverage``'s exponent table).
+degrees of freedom optima can sit on a line by chance: 0.092 and 0.40 wide, covering 100% and 98.5% (``make
+bench-coverage``'s exponent table).
 """
 
 from __future__ import annotations
