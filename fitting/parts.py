@@ -133,12 +133,13 @@ def shape_drift(ok: list[tuple[Cells, Optimum]]) -> float:
     offsets, coarse = [], False
     for cells, o in ok:
         x = np.sort(np.asarray(cells.x, dtype=float))
-        if o.x_opt is None or x.size < 2 or not x[0] <= o.x_opt <= x[-1]:
+        if o.x_opt is None or x.size < 2 or not x[0] - 1e-6 <= o.x_opt <= x[-1] + 1e-6:
             return 1.0
-        i = min(int(np.searchsorted(x, o.x_opt, side="right")) - 1, x.size - 2)
+        at = min(max(o.x_opt, x[0]), x[-1])  # a vertex a hair past the grid's end is at it (fit_optimum's 1e-9)
+        i = min(int(np.searchsorted(x, at, side="right")) - 1, x.size - 2)
         step = float(x[i + 1] - x[i])  # the grid's step where the optimum is (a grid may be finer there)
         coarse |= step > COARSE_GRID_STEP
-        offsets.append((o.x_opt - x[i]) / step)
+        offsets.append((at - x[i]) / step)
     if not coarse or len(offsets) < 2:
         return 0.0
     f = np.array(offsets)
@@ -159,9 +160,9 @@ def _law_inputs(per: PerWidth) -> _LawInputs:
     # seed part v); where the misfit is shared, only its seed-noise part (a shared error cancels in a slope: a
     # 1-2.5x lopsided sweep's exponent interval 0.06 octave wide, not 0.10), as far as shape_drift says it cancels
     own = np.minimum([vi if o.noise_var is None else o.noise_var for (_, o), vi in zip(ok, v, strict=True)], v)
-    if shared > 0:
+    if shared > 0:  # (at no drift the seed part as before, even where its bootstrap came out above noise_var)
         seed = np.minimum([oi if o.seed_noise_var is None else o.seed_noise_var
-                           for (_, o), oi in zip(ok, own, strict=True)], own)
+                           for (_, o), oi in zip(ok, own, strict=True)], v)
         own = seed + shape_drift([(per[w][0], o) for w, o in ok]) * (own - seed)
     noise = own
     return _LawInputs(ok, widths, y, v, draws, shared, noise)

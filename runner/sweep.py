@@ -36,6 +36,7 @@ from abcscale.runner.store import (
     pick,
     tag_part,
 )
+from abcscale.theory import solver as theory_solver
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -460,14 +461,21 @@ def theory_warnings(spec: SweepSpec) -> list[str]:
     """What the theory says of the sweep's setups beyond the exponents it trains, once per parameterization x
     optimizer x alignment: exponents that are not unique (the sweep trains the prescription, one point of the
     face), layers that trade LR, an init that is not stable (the exponent solver's; ``recommend`` says the same,
-    and in global LR mode more). And a constant given that no variant of the sweep reads (an epsilon to Lion or
-    SGD, a decay mode with nothing to decay): accepted, and it changed nothing, as ``recommend`` warns."""
+    and in global LR mode more; a setup swept only under a global LR leaves out the per-layer ones, as recommend
+    does: :func:`theory.solver.mode_warnings`). And a constant given that no variant of the sweep reads (an
+    epsilon to Lion or SGD, a decay mode with nothing to decay): accepted, and it changed nothing, as ``recommend``
+    warns."""
     from abcscale.runner.optim import variant
 
     out = []
-    for p, o, a in dict.fromkeys((c.parameterization, variant(c.optimizer).family, c.alignment)
-                                 for c in spec.cells()):
-        for w in theory.solve_exponents(spec.parameterization(p), o, a).warnings:
+    modes: dict[tuple[Any, ...], set[LrMode]] = {}
+    for c in spec.cells():
+        modes.setdefault((c.parameterization, variant(c.optimizer).family, c.alignment), set()).add(
+            LrMode.parse(c.lr_mode))
+    for (p, o, a), used in modes.items():
+        sol = theory.solve_exponents(spec.parameterization(p), o, a)
+        mode = LrMode.global_ if used == {LrMode.global_} else LrMode.per_layer
+        for w in theory_solver.mode_warnings(sol, mode):
             out.append(f"{p} + {o.value}, alignment {a}: {w}")
     given = spec.constants.model_fields_set
     if "epsilon" in given and not any(variant(o).uses_epsilon for o in spec.optimizers):

@@ -258,13 +258,41 @@ def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> Exp
     return ExponentSolution(ab, opt, al, c, lower, unique, global_c, binding, tuple(warnings), ranges)
 
 
+#: the solver's warnings about per-layer exponents only (a face of them, layers trading LR): under one global LR
+#: every layer takes the global c, so they are not that answer's (code reviews, session 54)
+PER_LAYER_WARNINGS = ("per-layer exponents are not unique", "the layers' learning rates trade")
+
+
+def mode_warnings(sol: ExponentSolution, lr_mode: LrMode | str) -> list[str]:
+    """``sol``'s warnings that hold for ``lr_mode``: all of them per layer; under a global LR not
+    :data:`PER_LAYER_WARNINGS`."""
+    if LrMode.parse(lr_mode) is LrMode.global_:
+        return [w for w in sol.warnings if not w.startswith(PER_LAYER_WARNINGS)]
+    return list(sol.warnings)
+
+
 def _trade(layer: Layer, alone: float, c: Mapping[Layer, float], A: np.ndarray, b: np.ndarray,
            bounds: list[tuple[float | None, float | None]]) -> str:
     """What ``layer`` at its own minimum ``alone`` costs the others: the smallest total c with it there (the layers
     that pay, by how much; "another layer's LR" named none, and two layers paid: a code review, session 54)."""
-    x = _lp(np.sum([_unit(l) for l in LAYERS], axis=0), A, b, bounds, _unit(layer)[None, :], np.array([alone]))
-    paid = [(l, clean(x[_C[l]]) - c[l]) for l in LAYERS if l is not layer and clean(x[_C[l]]) - c[l] > 1e-6]
-    cost = " and ".join(f"the {l.value}'s c rising by {d:g}" for l, d in paid) or "no other layer's rising"
+    total = np.sum([_unit(l) for l in LAYERS], axis=0)
+    fixed = (_unit(layer)[None, :], np.array([alone]))
+    x = _lp(total, A, b, bounds, *fixed)
+    # the others' rises can split several ways at that total (standard + SGD at (0, 0, 1/2): 1/2 to 1 each, 3/2 in
+    # all, a code review): each layer's range on that face
+    A_face, b_face = np.vstack([A, total]), np.append(b, float(x[list(_C.values())].sum()) + 1e-9)
+    spans = {l: (clean(_lp(_unit(l), A_face, b_face, bounds, *fixed)[_C[l]]) - c[l],
+                 clean(_lp(_unit(l, -1.0), A_face, b_face, bounds, *fixed)[_C[l]]) - c[l])
+             for l in LAYERS if l is not layer}
+    paid = {l: (lo, hi) for l, (lo, hi) in spans.items() if hi > 1e-6}
+    if not paid:
+        return f"{layer.value} alone could reach c={alone:g} (not {c[layer]:g})"
+    rise = float(sum(clean(x[_C[l]]) - c[l] for l in paid))
+    if all(hi - lo < 1e-6 for lo, hi in paid.values()):
+        cost = " and ".join(f"the {l.value}'s c rising by {lo + 0.0:g}" for l, (lo, _) in paid.items())
+    else:
+        cost = (f"the others' c rising by {rise:g} in all ("
+                + ", ".join(f"the {l.value}'s by {lo + 0.0:g} to {hi + 0.0:g}" for l, (lo, hi) in paid.items()) + ")")
     return f"{layer.value} alone could reach c={alone:g} (not {c[layer]:g}), with {cost}"
 
 

@@ -23,7 +23,7 @@ from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer
 from abcscale.schemas.theory import ABTable, Alignment, BaseConfig, LayerExponents, LayerSetting, Transfer
 from abcscale.theory.epsilon import layer_epsilons
 from abcscale.theory.rules import layer_rules
-from abcscale.theory.solver import ExponentSolution, solve_exponents
+from abcscale.theory.solver import ExponentSolution, mode_warnings, solve_exponents
 from abcscale.theory.tables import parameterization_of
 from abcscale.theory.weight_decay import layer_weight_decays
 
@@ -163,8 +163,7 @@ def _global_alignment(parameterization: Parameterization | str | ABTable, opt: O
 
 
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
-    # one shared LR takes the global c at every layer: the per-layer trade-off is not this answer's (a code review)
-    out = [w for w in sol.warnings if not (mode is LrMode.global_ and w.startswith("the layers' learning rates trade"))]
+    out = mode_warnings(sol, mode)
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
         out.append(
             f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "

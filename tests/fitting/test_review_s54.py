@@ -81,3 +81,33 @@ def test_shape_drift() -> None:
     # a grid fine around the optimum with coarse tails is read where the optima are (a code review)
     mixed = cells(np.concatenate([[-20.0, -18.0], np.arange(-16.0, -6.9, 0.5), [-5.0, -3.0]]))
     assert shape_drift([(mixed, at(-12.3)), (mixed, at(-11.1))]) == 0.0
+
+
+def _optimum(x_opt: float, noise_var: float, seed_noise_var: float) -> Optimum:
+    return dataclasses.replace(Optimum.unidentified((), 0.95), x_opt=x_opt, identified=True, var=0.2, shared_var=0.1,
+                               noise_var=noise_var, seed_noise_var=seed_noise_var, draws=np.zeros(10))
+
+
+def test_law_inputs_bound_at_no_drift_is_the_seed_part_and_moves_with_the_drift() -> None:
+    """Where the widths share a misfit: at no drift each width's slope bound is its seed part as before (even where
+    that bootstrap came out above the whole pre-floor variance: a code review), at full drift its whole one."""
+    from abcscale.fitting.parts import _law_inputs
+
+    n = np.ones_like(COARSE)
+    grid = Cells(x=COARSE, mean=n, n_ok=n, n_div=0 * n, sd_rel=0.01, n_seeds=2, sd_dof=8)
+    place = [COARSE[i] + 0.4 * (COARSE[i + 1] - COARSE[i]) for i in (2, 3, 4, 5)]
+    alike = {w: (grid, _optimum(x, 0.03, 0.05)) for w, x in zip(WIDTHS, place, strict=True)}
+    inp = _law_inputs(alike)
+    assert inp.shared_var == pytest.approx(0.1)
+    assert inp.noise_v == pytest.approx([0.05] * 4)  # v = var - shared_var = 0.1 caps neither
+    apart = dict(alike)
+    apart[256] = (grid, _optimum(COARSE[5] + 0.9 * (COARSE[6] - COARSE[5]), 0.08, 0.01))
+    assert _law_inputs(apart).noise_v[-1] == pytest.approx(0.08)  # drift 1: the whole (under v)
+
+
+def test_shape_drift_an_optimum_a_hair_past_the_grid() -> None:
+    """fit_optimum takes a vertex 1e-9 past its window: on a 1-octave grid that read as off the grid, drift 1."""
+    fine = np.arange(-13.0, -1.99, 1.0)
+    n = np.ones_like(fine)
+    cells = Cells(x=fine, mean=n, n_ok=n, n_div=0 * n, sd_rel=None, n_seeds=1)
+    assert shape_drift([(cells, _optimum(fine[-1] + 1e-10, 0.0, 0.0)), (cells, _optimum(-8.3, 0.0, 0.0))]) == 0.0

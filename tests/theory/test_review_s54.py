@@ -82,3 +82,25 @@ def test_a_trade_names_who_pays_and_global_mode_does_not_warn_of_it() -> None:
     assert any("trade" in w for w in abcscale.recommend("mup", "sgd", alignment="none", **kw).warnings)
     assert not any("trade" in w for w in abcscale.recommend("mup", "sgd", alignment="none", lr_mode="global",
                                                            **kw).warnings)
+
+
+def test_a_trade_whose_split_is_not_unique_says_the_total_and_ranges() -> None:
+    """standard + SGD at (0, 0, 1/2): the readout alone at 0 costs the others 3/2 in all, split anywhere between
+    1/2 and 1 each (it named one split of HiGHS's as if the only one: a code review)."""
+    said = next(w for w in solve_exponents("standard", "sgd", "0,0,0.5").warnings if "trade" in w)
+    assert "rising by 1.5 in all (the embedding's by 0.5 to 1, the hidden's by 0.5 to 1)" in said
+
+
+def test_global_lr_leaves_out_every_per_layer_warning_in_recommend_and_the_runner() -> None:
+    """A face of per-layer exponents is not a global LR's answer either; the runner said both for a global sweep."""
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import theory_warnings
+
+    rec = abcscale.recommend("standard", "adam", alignment="0.5,0.5,1", width=1024, base_width=64, beta=0.1,
+                             lr_mode="global")
+    assert not [w for w in rec.warnings if "not unique" in w or "trade" in w]
+    base = {"parameterizations": ["mup"], "optimizers": ["sgd"], "alignments": ["none"], "widths": [32, 64]}
+    glob = theory_warnings(SweepSpec.model_validate({**base, "lr_modes": ["global"]}))
+    assert not [w for w in glob if "trade" in w]
+    per = theory_warnings(SweepSpec.model_validate({**base, "lr_modes": ["global", "per_layer"]}))
+    assert [w for w in per if "trade" in w]
