@@ -217,13 +217,18 @@ class _Window:
     hi: float
 
 
-def _window(s: _Scan, window: float) -> _Window:
+def _window(s: _Scan, window: float, bracket: bool = False) -> _Window:
+    """The cells within ``window`` octaves of the argmin: at least 4 (ties kept) for a fit that checks the basin's
+    shape, or with ``bracket`` the argmin's neighbours and at least 3, for the vertex."""
     x_am = float(s.xs[s.i])
     dist = np.abs(s.xs - x_am)
     tol = 1.0 + WINDOW_RTOL
     win = dist <= window * tol
-    if win.sum() < 4:
-        win = dist <= np.sort(dist)[min(3, s.xs.size - 1)] * tol
+    if bracket:
+        win[max(s.i - 1, 0):s.i + 2] = True
+    least = 3 if bracket else 4
+    if win.sum() < least:
+        win = dist <= np.sort(dist)[min(least - 1, s.xs.size - 1)] * tol
     xw, yw, nw = s.xs[win] - x_am, s.ys[win], s.ns[win].astype(float)
     lo, hi = float(xw.min()), float(xw.max())
     if s.x_first_div is not None:
@@ -315,6 +320,38 @@ def pooled_noise(parts: Iterable[ResidualNoise | None]) -> ResidualNoise | None:
     return ResidualNoise(sum(p.var_rel * p.dof for p in got) / dof, dof) if dof else None
 
 
+def bracket_shift(cells: Cells, window: float = 1.0) -> float | None:
+    """How far the vertex through the argmin's bracket lies above the vertex of the 4-5 cell window (octaves), at a
+    width where the two windows differ (a grid coarser than half an octave); None elsewhere, or without a vertex.
+
+    On a quadratic basin the two agree up to noise, either way; on a lopsided one the wider fit's vertex slides to
+    the flat side at every width alike (:func:`lopsided`)."""
+    scan = _scan(cells, 0.95)
+    if isinstance(scan, Optimum):
+        return None
+    near, wide = _window(scan, window, bracket=True), _window(scan, window)
+    if near.x.size >= wide.x.size:
+        return None
+    (vn,), (okn,) = _vertex(_local_fit(near).coef[None, :])
+    (vw,), (okw,) = _vertex(_local_fit(wide).coef[None, :])
+    return float(vn - vw) if okn and okw else None
+
+
+def lopsided(shifts: Iterable[float | None]) -> bool | None:
+    """Whether a group's basins are lopsided: its widths' :func:`bracket_shift` agree in sign beyond chance (a t test
+    of their mean at :data:`SKEW_ALPHA`, on the widths' own scatter, so a misfit that inflates each width's residuals
+    does not hide it, as it hid a one-seed test against pooled residuals: z 0.4-0.7 at every lopsided width). None
+    with fewer than 3 shifts."""
+    got = np.array([s for s in shifts if s is not None])
+    if got.size < 3:
+        return None
+    sd = float(np.std(got, ddof=1))
+    if sd == 0.0:
+        return bool(got[0] != 0.0)
+    t = float(np.mean(got)) / (sd / np.sqrt(got.size))
+    return bool(2 * stats.t.sf(abs(t), got.size - 1) < SKEW_ALPHA)
+
+
 def _noise(cells: Cells, w: _Window, fit: _LocalFit, pooled: ResidualNoise | None = None, skew: float | None = None
            ) -> tuple[float, int, str | None, bool]:
     """Relative seed noise, its degrees of freedom, a note when it had to be assumed or replaced, and whether it is
@@ -366,7 +403,7 @@ def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
 
 
 def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, sigma_rel: float, sigma_dof: int,
-                    n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+                    n_boot: int, rng: np.random.Generator, bracket: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Draws of the vertex (relative to the observed argmin) and of the loss there.
 
     Every stable cell's mean moves by its noise; each draw takes its own argmin and the window around it (the
@@ -385,7 +422,7 @@ def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, si
         if j == scan.i:
             w, f = win, fit
         else:
-            w = _window(dataclasses.replace(scan, i=int(j)), window)
+            w = _window(dataclasses.replace(scan, i=int(j)), window, bracket)
             f = _local_fit(w)
         at = np.argmin(np.abs(scan.xs[None, :] - (w.x + scan.xs[j])[:, None]), axis=1)  # its cells, by position
         cb = yb_all[rows][:, at] @ f.P.T
@@ -420,7 +457,8 @@ def _basin(fit: _LocalFit, x0: float, span: tuple[float, float]) -> _Basin:
 
 
 def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
-                confidence_level: float = 0.95, pooled: ResidualNoise | None = None) -> Optimum:
+                confidence_level: float = 0.95, pooled: ResidualNoise | None = None,
+                lopsided: bool | None = None) -> Optimum:
     """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands. ``pooled``:
     the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom."""
     scan = _scan(cells, confidence_level)
@@ -432,7 +470,23 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     used = window  # the window's half-width the fit took (wider where the quadratic misses)
     sigma_rel, sigma_dof, note, seed_spread = _noise(cells, win, fit, pooled, _skew_p(scan, window, cells, fit))
     lack_of_fit = not seed_spread and bool(cells.sd_rel)  # the seeds have a spread, and the fit misses it
-    if lack_of_fit and fit.degree == 2:
+    # Where the +-1 octave window holds fewer than 4 cells (grids coarser than half an octave), the window above
+    # took the nearest 4 or 5: 2-3.3 octaves out on a 1-3-10 grid, where a lopsided basin is least like a quadratic
+    # (a basin 2x steeper per octave above its optimum than below put the vertex -1.07 octave off there, -0.46 on
+    # a 2x grid). That fit stays the vertex only where seeds vouch for its shape (their spread explains its
+    # residuals); otherwise (one seed, or a lack of fit) the vertex is the quadratic through the argmin's bracket,
+    # the argmin and its neighbours (-0.32 and -0.13 octave there), and the noise stays the wider fit's residuals
+    # the group's verdict (:func:`lopsided`) decides for one seed, which cannot test its own shape; untested, one
+    # seed takes the bracket: its worst case is noise (0.02 -> 0.04 octave on a quadratic basin), the wider fit's
+    # a one-octave bias
+    if lopsided is not None and not cells.sd_rel:
+        vouched = not lopsided
+    else:
+        vouched = seed_spread and not lopsided
+    bracket = not vouched and (near := _window(scan, window, bracket=True)).x.size < win.x.size
+    if bracket:
+        win, fit = near, _local_fit(near)
+    elif lack_of_fit and fit.degree == 2:
         # the quadratic misses the cells beyond their noise and the window was too small for the asymmetric
         # model (a half-octave grid puts 5 points in +-1 octave; the cubic needs 6): a wider window lets AIC try
         # it. The noise stays the quadratic's residuals: a cubic is not the basin's shape either (it took 0.19
@@ -455,7 +509,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         return Optimum.unidentified(tuple(notes), confidence_level, x_argmin=x_am, best_loss=float(scan.ys[scan.i]),
                                     x_stable=scan.x_stable, x_first_div=scan.x_first_div)
     x0 = float(v[0])
-    vb, lb = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng)
+    vb, lb = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, bracket)
     top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
     basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
     if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave
@@ -476,7 +530,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     draws = _floored(vb + x_am, win, replicated=seed_spread)
     shared_var, seed_noise_var = 0.0, None
     if lack_of_fit and cells.sd_rel is not None:  # what the seeds alone would have said, for the difference
-        vb_seed, _ = _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot, rng)
+        vb_seed, _ = _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot, rng, bracket)
         seed_noise_var = _interval_var(vb_seed)
         # measured as the interval reads it (a covariate law takes each curve's variance from its interval): the
         # argmin drawn too makes the draws multimodal, where np.var exceeds what the interval says

@@ -19,7 +19,16 @@ from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
 from abcscale.fitting.losslaw import fit_loss_law
-from abcscale.fitting.optimum import Cells, Optimum, fit_optimum, pooled_noise, residual_noise, shared_variance
+from abcscale.fitting.optimum import (
+    Cells,
+    Optimum,
+    bracket_shift,
+    fit_optimum,
+    lopsided,
+    pooled_noise,
+    residual_noise,
+    shared_variance,
+)
 from abcscale.fitting.scaling import (
     PRIOR_SD,
     TAU_SCALE,
@@ -87,7 +96,9 @@ def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng
     """The optimum of coordinate ``j`` (0: log2 LR, j >= 1: swept constant j - 1) at each width, in order."""
     cells = {w: Cells.of_runs(rows.coords()[:, j], rows.loss, rows.seed) for w, rows in rows_by_width.items()}
     pooled = pooled_noise(residual_noise(c, s.window) for c in cells.values())  # one seed: the widths' noise
-    return {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled)) for w, c in cells.items()}
+    skew = lopsided(bracket_shift(c, s.window) for c in cells.values())  # coarse grids: the widths' basin shape
+    return {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, skew))
+            for w, c in cells.items()}
 
 
 @dataclass(frozen=True, eq=False)
