@@ -219,13 +219,18 @@ class _Window:
 
 def _window(s: _Scan, window: float, bracket: bool = False) -> _Window:
     """The cells within ``window`` octaves of the argmin: at least 4 (ties kept) for a fit that checks the basin's
-    shape, or with ``bracket`` the argmin's neighbours and at least 3, for the vertex."""
+    shape, or with ``bracket`` at least 3, for the vertex: on each side the nearest cell at least half a window out
+    joins them (a refined point 0.26 octave beside the argmin is no bracket: a vertex through it sat 0.2 octave off
+    on a quadratic basin, a code review found)."""
     x_am = float(s.xs[s.i])
     dist = np.abs(s.xs - x_am)
     tol = 1.0 + WINDOW_RTOL
     win = dist <= window * tol
     if bracket:
-        win[max(s.i - 1, 0):s.i + 2] = True
+        for side in (s.xs < x_am, s.xs > x_am):
+            out = side & (dist >= window / 2)
+            if out.any() and not (win & out).any():
+                win |= out & (dist == dist[out].min())
     least = 3 if bracket else 4
     if win.sum() < least:
         win = dist <= np.sort(dist)[min(least - 1, s.xs.size - 1)] * tol
@@ -234,6 +239,18 @@ def _window(s: _Scan, window: float, bracket: bool = False) -> _Window:
     if s.x_first_div is not None:
         hi = min(hi, s.x_first_div - x_am)
     return _Window(xw, yw, nw, lo, hi)
+
+
+def _vertex_window(s: _Scan, window: float, prefer_bracket: bool) -> tuple[_Window, bool]:
+    """The window a vertex is fitted on, and whether it is the bracket: the bracket where preferred and it holds
+    other cells than the shape-checking window, which is the window otherwise. One rule for the estimate and for
+    every bootstrap draw, wherever its argmin lands (a grid with both coarse and fine stretches)."""
+    wide = _window(s, window)
+    if prefer_bracket:
+        near = _window(s, window, bracket=True)
+        if not np.array_equal(near.x, wide.x):
+            return near, True
+    return wide, False
 
 
 @dataclass(frozen=True)
@@ -321,35 +338,51 @@ def pooled_noise(parts: Iterable[ResidualNoise | None]) -> ResidualNoise | None:
 
 
 def bracket_shift(cells: Cells, window: float = 1.0) -> float | None:
-    """How far the vertex through the argmin's bracket lies above the vertex of the 4-5 cell window (octaves), at a
-    width where the two windows differ (a grid coarser than half an octave); None elsewhere, or without a vertex.
+    """How far the vertex through the argmin's bracket lies above the vertex of the shape-checking window (octaves),
+    at a width where the two differ (a grid coarser than half an octave); None elsewhere, or where either fit has no
+    minimum inside its own window (an unidentified width says nothing of the basin's shape).
 
     On a quadratic basin the two agree up to noise, either way; on a lopsided one the wider fit's vertex slides to
-    the flat side at every width alike (:func:`lopsided`)."""
+    the flat side at every width alike (:func:`basin_shape`)."""
     scan = _scan(cells, 0.95)
     if isinstance(scan, Optimum):
         return None
-    near, wide = _window(scan, window, bracket=True), _window(scan, window)
-    if near.x.size >= wide.x.size:
+    near, is_bracket = _vertex_window(scan, window, True)
+    if not is_bracket:
         return None
-    (vn,), (okn,) = _vertex(_local_fit(near).coef[None, :])
-    (vw,), (okw,) = _vertex(_local_fit(wide).coef[None, :])
-    return float(vn - vw) if okn and okw else None
+    vertices = []
+    for w in (near, _window(scan, window)):
+        (v,), (ok,) = _vertex(_local_fit(w).coef[None, :])
+        if not (ok and w.lo - 1e-9 <= v <= w.hi + 1e-9):
+            return None
+        vertices.append(float(v))
+    return vertices[0] - vertices[1]
 
 
-def lopsided(shifts: Iterable[float | None]) -> bool | None:
-    """Whether a group's basins are lopsided: its widths' :func:`bracket_shift` agree in sign beyond chance (a t test
-    of their mean at :data:`SKEW_ALPHA`, on the widths' own scatter, so a misfit that inflates each width's residuals
-    does not hide it, as it hid a one-seed test against pooled residuals: z 0.4-0.7 at every lopsided width). None
-    with fewer than 3 shifts."""
-    got = np.array([s for s in shifts if s is not None])
+#: how far a group's mean :func:`bracket_shift` may be from 0 (95% interval, octaves) for its basins to count as
+#: quadratic, so that one seed takes the wider window's vertex: a quarter octave of bias at most, x1.19 in LR
+SHIFT_TOLERANCE = 0.25
+
+
+def basin_shape(shifts: Iterable[float | None]) -> str | None:
+    """A group's basin shape from its widths' :func:`bracket_shift`: ``"quadratic"`` where the 95% t interval of
+    their mean lies within +-:data:`SHIFT_TOLERANCE`, ``"lopsided"`` where the mean is off 0 beyond chance (a t test
+    at :data:`SKEW_ALPHA`), None where neither is shown or fewer than 3 widths have a shift.
+
+    The test runs on the widths' own scatter, so a misfit that inflates each width's residuals does not hide it, as
+    it hid a one-seed test against pooled residuals (z 0.4-0.7 at every lopsided width). Only "quadratic" lets one
+    seed take the wider fit: a test that fails to find a lopsided basin is no evidence against one (with 3 widths it
+    missed a fifth of them, each then 0.8-1.1 octave off, a code review found)."""
+    got = np.array([v for v in shifts if v is not None and np.isfinite(v)])
     if got.size < 3:
         return None
-    sd = float(np.std(got, ddof=1))
-    if sd == 0.0:
-        return bool(got[0] != 0.0)
-    t = float(np.mean(got)) / (sd / np.sqrt(got.size))
-    return bool(2 * stats.t.sf(abs(t), got.size - 1) < SKEW_ALPHA)
+    mean, se = float(np.mean(got)), float(np.std(got, ddof=1)) / np.sqrt(got.size)
+    q = float(stats.t.ppf(0.975, got.size - 1))
+    if abs(mean) + q * se <= SHIFT_TOLERANCE:
+        return "quadratic"
+    if se == 0.0 or 2 * stats.t.sf(abs(mean) / se, got.size - 1) < SKEW_ALPHA:
+        return "lopsided"
+    return None
 
 
 def _noise(cells: Cells, w: _Window, fit: _LocalFit, pooled: ResidualNoise | None = None, skew: float | None = None
@@ -403,7 +436,8 @@ def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
 
 
 def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, sigma_rel: float, sigma_dof: int,
-                    n_boot: int, rng: np.random.Generator, bracket: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    n_boot: int, rng: np.random.Generator, prefer_bracket: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Draws of the vertex (relative to the observed argmin) and of the loss there.
 
     Every stable cell's mean moves by its noise; each draw takes its own argmin and the window around it (the
@@ -422,7 +456,7 @@ def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, si
         if j == scan.i:
             w, f = win, fit
         else:
-            w = _window(dataclasses.replace(scan, i=int(j)), window, bracket)
+            w, _ = _vertex_window(dataclasses.replace(scan, i=int(j)), window, prefer_bracket)
             f = _local_fit(w)
         at = np.argmin(np.abs(scan.xs[None, :] - (w.x + scan.xs[j])[:, None]), axis=1)  # its cells, by position
         cb = yb_all[rows][:, at] @ f.P.T
@@ -458,9 +492,10 @@ def _basin(fit: _LocalFit, x0: float, span: tuple[float, float]) -> _Basin:
 
 def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
                 confidence_level: float = 0.95, pooled: ResidualNoise | None = None,
-                lopsided: bool | None = None) -> Optimum:
+                shape: str | None = None) -> Optimum:
     """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands. ``pooled``:
-    the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom."""
+    the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom;
+    ``shape``: the group's basin shape (:func:`basin_shape`), which picks the vertex's window on coarse grids."""
     scan = _scan(cells, confidence_level)
     if isinstance(scan, Optimum):
         return scan
@@ -475,15 +510,13 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     # (a basin 2x steeper per octave above its optimum than below put the vertex -1.07 octave off there, -0.46 on
     # a 2x grid). That fit stays the vertex only where seeds vouch for its shape (their spread explains its
     # residuals); otherwise (one seed, or a lack of fit) the vertex is the quadratic through the argmin's bracket,
-    # the argmin and its neighbours (-0.32 and -0.13 octave there), and the noise stays the wider fit's residuals
-    # the group's verdict (:func:`lopsided`) decides for one seed, which cannot test its own shape; untested, one
-    # seed takes the bracket: its worst case is noise (0.02 -> 0.04 octave on a quadratic basin), the wider fit's
-    # a one-octave bias
-    if lopsided is not None and not cells.sd_rel:
-        vouched = not lopsided
-    else:
-        vouched = seed_spread and not lopsided
-    bracket = not vouched and (near := _window(scan, window, bracket=True)).x.size < win.x.size
+    # the argmin and its neighbours (-0.32 and -0.13 octave there), or where the group's basins are lopsided
+    # (``shape``, :func:`basin_shape`). One seed cannot test its own shape: it takes the wider fit only where the
+    # group's shows quadratic; the bracket's worst case is noise (0.02 -> 0.04 octave on a quadratic basin), the
+    # wider fit's a one-octave bias
+    vouched = seed_spread if cells.sd_rel else shape == "quadratic"
+    prefer_bracket = shape == "lopsided" or not vouched
+    near, bracket = _vertex_window(scan, window, prefer_bracket)
     if bracket:
         win, fit = near, _local_fit(near)
     elif lack_of_fit and fit.degree == 2:
@@ -509,7 +542,8 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         return Optimum.unidentified(tuple(notes), confidence_level, x_argmin=x_am, best_loss=float(scan.ys[scan.i]),
                                     x_stable=scan.x_stable, x_first_div=scan.x_first_div)
     x0 = float(v[0])
-    vb, lb = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, bracket)
+    boot_bracket = prefer_bracket and used == window  # the widened cubic's window is never a bracket
+    vb, lb = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, boot_bracket)
     top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
     basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
     if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave
@@ -530,7 +564,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     draws = _floored(vb + x_am, win, replicated=seed_spread)
     shared_var, seed_noise_var = 0.0, None
     if lack_of_fit and cells.sd_rel is not None:  # what the seeds alone would have said, for the difference
-        vb_seed, _ = _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot, rng, bracket)
+        vb_seed, _ = _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot, rng, boot_bracket)
         seed_noise_var = _interval_var(vb_seed)
         # measured as the interval reads it (a covariate law takes each curve's variance from its interval): the
         # argmin drawn too makes the draws multimodal, where np.var exceeds what the interval says

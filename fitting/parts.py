@@ -22,9 +22,9 @@ from abcscale.fitting.losslaw import fit_loss_law
 from abcscale.fitting.optimum import (
     Cells,
     Optimum,
+    basin_shape,
     bracket_shift,
     fit_optimum,
-    lopsided,
     pooled_noise,
     residual_noise,
     shared_variance,
@@ -96,8 +96,8 @@ def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng
     """The optimum of coordinate ``j`` (0: log2 LR, j >= 1: swept constant j - 1) at each width, in order."""
     cells = {w: Cells.of_runs(rows.coords()[:, j], rows.loss, rows.seed) for w, rows in rows_by_width.items()}
     pooled = pooled_noise(residual_noise(c, s.window) for c in cells.values())  # one seed: the widths' noise
-    skew = lopsided(bracket_shift(c, s.window) for c in cells.values())  # coarse grids: the widths' basin shape
-    return {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, skew))
+    shape = basin_shape(bracket_shift(c, s.window) for c in cells.values())  # coarse grids: the widths' basins
+    return {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, shape))
             for w, c in cells.items()}
 
 
