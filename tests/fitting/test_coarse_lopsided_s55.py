@@ -114,15 +114,17 @@ def test_which_window_gives_the_vertex():
     # seeds whose spread explains the wider fit vouch for it (the fit before this change, bit for bit) ...
     assert fit(two, None) == pytest.approx(_vertex_of(two, 4), abs=1e-9)
     assert fit(two, "quadratic") == pytest.approx(_vertex_of(two, 4), abs=1e-9)
+    assert fit(two, "unclear") == pytest.approx(_vertex_of(two, 4), abs=1e-9)
     # ... unless the group's basins are lopsided
     assert fit(two, "lopsided") == pytest.approx(_vertex_of(two, 3), abs=1e-9)
     # one seed cannot test its own shape: the wider fit only where the group's shows quadratic
     assert fit(one, "quadratic") == pytest.approx(_vertex_of(one, 4), abs=1e-9)
     assert fit(one, "lopsided") == pytest.approx(_vertex_of(one, 3), abs=1e-9)
     assert fit(one, None) == pytest.approx(_vertex_of(one, 3), abs=1e-9)
+    assert fit(one, "unclear") == pytest.approx(_vertex_of(one, 3), abs=1e-9)
     # a half-octave grid has 5 cells within +-1 octave: one window, whatever the group's shape
     half = _cells(np.arange(-13.0, -1.99, 0.5), _quad, 1, math.log2(1e-2) + 0.3, rng)
-    assert fit(half, "lopsided") == fit(half, "quadratic") == fit(half, None)
+    assert fit(half, "lopsided") == fit(half, "quadratic") == fit(half, "unclear") == fit(half, None)
 
 
 def _shape_of(shape, n_widths: int, rng: np.random.Generator, noise: float = 0.002) -> str | None:
@@ -151,6 +153,7 @@ def test_the_group_shape_ignores_what_says_nothing_of_a_basin():
     assert basin_shape([0.5, 0.55, 0.6, float("inf")]) == "lopsided"
     assert basin_shape([0.01, -0.02, 0.0, 0.015]) == "quadratic"
     assert basin_shape([0.0, 0.0, 0.0]) == "quadratic" and basin_shape([0.7, 0.7, 0.7]) == "lopsided"
+    assert basin_shape([0.6, -0.5, 0.4, -0.3]) == "unclear"  # tested: neither shape shown
     # a half-octave grid: one window, nothing to compare
     rng = np.random.default_rng(1)
     assert bracket_shift(_cells(np.arange(-13.0, -1.99, 0.5), _linex, 1, -7.0, rng)) is None
