@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import stats
@@ -242,13 +243,15 @@ def _window(s: _Scan, window: float, bracket: bool = False) -> _Window:
 
 
 def _vertex_window(s: _Scan, window: float, prefer_bracket: bool) -> tuple[_Window, bool]:
-    """The window a vertex is fitted on, and whether it is the bracket: the bracket where preferred and it holds
-    other cells than the shape-checking window, which is the window otherwise. One rule for the estimate and for
-    every bootstrap draw, wherever its argmin lands (a grid with both coarse and fine stretches)."""
+    """The window a vertex is fitted on, and whether it is the bracket: the bracket where preferred, where it holds
+    other cells than the shape-checking window and cells on both sides of the argmin, the shape-checking window
+    otherwise. At the stability edge (the argmin the last stable cell) both windows are one-sided and the wider
+    one stays, as before. One rule for the estimate and for every bootstrap draw, wherever its argmin lands (a grid
+    with both coarse and fine stretches)."""
     wide = _window(s, window)
     if prefer_bracket:
         near = _window(s, window, bracket=True)
-        if not np.array_equal(near.x, wide.x):
+        if near.x.min() < 0.0 < near.x.max() and not np.array_equal(near.x, wide.x):
             return near, True
     return wide, False
 
@@ -339,8 +342,9 @@ def pooled_noise(parts: Iterable[ResidualNoise | None]) -> ResidualNoise | None:
 
 def bracket_shift(cells: Cells, window: float = 1.0) -> float | None:
     """How far the vertex through the argmin's bracket lies above the vertex of the shape-checking window (octaves),
-    at a width where the two differ (a grid coarser than half an octave); None elsewhere, or where either fit has no
-    minimum inside its own window (an unidentified width says nothing of the basin's shape).
+    at a width where :func:`_vertex_window` would take the bracket (a grid coarser than half an octave about the
+    argmin); None elsewhere, or where either fit has no minimum inside its own window (an unidentified width says
+    nothing of the basin's shape).
 
     On a quadratic basin the two agree up to noise, either way; on a lopsided one the wider fit's vertex slides to
     the flat side at every width alike (:func:`basin_shape`)."""
@@ -364,10 +368,15 @@ def bracket_shift(cells: Cells, window: float = 1.0) -> float | None:
 SHIFT_TOLERANCE = 0.25
 
 
-def basin_shape(shifts: Iterable[float | None]) -> str | None:
+#: a group's basin shape (:func:`basin_shape`)
+BasinShape = Literal["lopsided", "quadratic", "unclear"]
+
+
+def basin_shape(shifts: Iterable[float | None]) -> BasinShape | None:
     """A group's basin shape from its widths' :func:`bracket_shift`: ``"quadratic"`` where the 95% t interval of
-    their mean lies within +-:data:`SHIFT_TOLERANCE`, ``"lopsided"`` where the mean is off 0 beyond chance (a t test
-    at :data:`SKEW_ALPHA`), ``"unclear"`` where neither is shown, None where fewer than 3 widths have a shift.
+    their mean lies within +-:data:`SHIFT_TOLERANCE` (tested first: a shift that small is no bias worth the
+    bracket's noise, significant or not), else ``"lopsided"`` where the mean is off 0 beyond chance (a t test at
+    :data:`SKEW_ALPHA`), ``"unclear"`` where neither is shown, None where fewer than 3 widths have a shift.
 
     The test runs on the widths' own scatter, so a misfit that inflates each width's residuals does not hide it, as
     it hid a one-seed test against pooled residuals (z 0.4-0.7 at every lopsided width). Only "quadratic" lets one
@@ -444,7 +453,8 @@ def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, si
     fitted window where the argmin stays) and that window's vertex. Under noise that moves the argmin, an optimum
     an octave from it could not enter a window fixed there (95% intervals covered 78% at 1% noise with one seed,
     89% with three; now 100% and 99%). The noise level is itself estimated: each draw takes its own sigma from the
-    scaled-chi2 posterior, so few seeds widen the interval as a t distribution would."""
+    scaled-chi2 posterior, so few seeds widen the interval as a t distribution would. ``prefer_bracket``: the
+    estimate's choice of vertex window (:func:`_vertex_window`), applied at each draw's argmin."""
     sw = np.sqrt(scan.ns.astype(float))
     scale = np.sqrt(sigma_dof / rng.chisquare(sigma_dof, n_boot)) if sigma_dof > 0 else np.ones(n_boot)
     noise = rng.standard_normal((n_boot, scan.xs.size)) * (sigma_rel * scan.ys / sw)[None, :] * scale[:, None]
@@ -492,10 +502,11 @@ def _basin(fit: _LocalFit, x0: float, span: tuple[float, float]) -> _Basin:
 
 def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
                 confidence_level: float = 0.95, pooled: ResidualNoise | None = None,
-                shape: str | None = None) -> Optimum:
+                shape: BasinShape | None = None) -> Optimum:
     """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands. ``pooled``:
     the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom;
-    ``shape``: the group's basin shape (:func:`basin_shape`), which picks the vertex's window on coarse grids."""
+    ``shape``: the group's basin shape (:func:`basin_shape`), which picks the vertex's window on coarse grids (None,
+    untested, sends one seed to the bracket; the curvature, bands and loss draws come from the same window)."""
     scan = _scan(cells, confidence_level)
     if isinstance(scan, Optimum):
         return scan
@@ -507,13 +518,12 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     lack_of_fit = not seed_spread and bool(cells.sd_rel)  # the seeds have a spread, and the fit misses it
     # Where the +-1 octave window holds fewer than 4 cells (grids coarser than half an octave), the window above
     # took the nearest 4 or 5: 2-3.3 octaves out on a 1-3-10 grid, where a lopsided basin is least like a quadratic
-    # (a basin 2x steeper per octave above its optimum than below put the vertex -1.07 octave off there, -0.46 on
-    # a 2x grid). That fit stays the vertex only where seeds vouch for its shape (their spread explains its
-    # residuals); otherwise (one seed, or a lack of fit) the vertex is the quadratic through the argmin's bracket,
-    # the argmin and its neighbours (-0.32 and -0.13 octave there), or where the group's basins are lopsided
-    # (``shape``, :func:`basin_shape`). One seed cannot test its own shape: it takes the wider fit only where the
-    # group's shows quadratic; the bracket's worst case is noise (0.02 -> 0.04 octave on a quadratic basin), the
-    # wider fit's a one-octave bias
+    # (a basin rising 2x more an octave above its optimum than below put the vertex -1.07 octave off there, -0.46 on
+    # a 2x grid). That fit stays the vertex only where replicated seeds vouch for its shape (their spread explains
+    # its residuals) and the group's basins are not lopsided (``shape``, :func:`basin_shape`), or, with one seed,
+    # which cannot test its own shape, where the group's show quadratic; otherwise the vertex is the quadratic
+    # through the argmin's bracket (:func:`_window`: -0.32 and -0.13 octave there). The bracket's worst case is
+    # noise (0.02 -> 0.04 octave on a quadratic basin), the wider fit's a one-octave bias
     # (a group that shows neither shape leaves replicated seeds to their own test: taking the bracket there too
     # covered a noisy lopsided basin's widths 97% of the time instead of 85%, but made a noisy quadratic one's
     # free bands 1.5-1.7x wider)
