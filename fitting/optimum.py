@@ -260,7 +260,7 @@ def _vertex_window(s: _Scan, window: float, prefer_bracket: bool) -> tuple[_Wind
 class _LocalFit:
     """Weighted least squares of the window as a fixed linear map ``P`` (so the bootstrap is one matmul)."""
 
-    model: str  # quadratic | asymmetric
+    model: str  # quadratic | asymmetric | bracket (a quadratic through the argmin's bracket)
     P: np.ndarray
     coef: np.ndarray
     rss: float
@@ -530,8 +530,8 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     vouched = seed_spread if cells.sd_rel else shape == "quadratic"
     prefer_bracket = shape == "lopsided" or not vouched
     near, bracket = _vertex_window(scan, window, prefer_bracket)
-    if bracket:
-        win, fit = near, _local_fit(near)
+    if bracket:  # said in the result: the fit's model names it
+        win, fit = near, dataclasses.replace(_local_fit(near), model="bracket")
     elif lack_of_fit and fit.degree == 2:
         # the quadratic misses the cells beyond their noise and the window was too small for the asymmetric
         # model (a half-octave grid puts 5 points in +-1 octave; the cubic needs 6): a wider window lets AIC try

@@ -123,6 +123,9 @@ def test_which_window_gives_the_vertex():
     assert fit(one, "lopsided") == pytest.approx(_vertex_of(one, 3), abs=1e-9)
     assert fit(one, None) == pytest.approx(_vertex_of(one, 3), abs=1e-9)
     assert fit(one, "unclear") == pytest.approx(_vertex_of(one, 3), abs=1e-9)
+    # the result says which: its model
+    models = {v: fit_optimum(one, 200, np.random.default_rng(0), shape=v).model for v in ("quadratic", "lopsided")}
+    assert models == {"quadratic": "quadratic", "lopsided": "bracket"}
     # a half-octave grid has 5 cells within +-1 octave: one window, whatever the group's shape
     half = _cells(np.arange(-13.0, -1.99, 0.5), _quad, 1, math.log2(1e-2) + 0.3, rng)
     assert fit(half, "lopsided") == fit(half, "quadratic") == fit(half, "unclear") == fit(half, None)
