@@ -85,7 +85,8 @@ class WidthOptimum(_Model):
     curvature: float | None = Field(None, description="loss per octave^2 at the optimum")
     band_0p1: tuple[float, float] | None = Field(None, description="LR range costing < 0.1% loss")
     band_0p5: tuple[float, float] | None = Field(None, description="LR range costing < 0.5% loss")
-    model: str = Field("", description="quadratic | asymmetric | bracket (the quadratic through the grid argmin and its neighbours, on a grid coarser than half an octave) | argmin")
+    model: str = Field("", description="quadratic | asymmetric | bracket (the quadratic through the grid argmin "
+                       "and its neighbours, on a grid coarser than half an octave) | argmin")
     n_runs: int = 0
     n_diverged: int = 0
     n_seeds: int = 0
