@@ -560,8 +560,15 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
     basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
     if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave
-        notes.append(f"{'seed noise' if seed_spread else 'noise'} ({100 * sigma_rel:.2g}% of the loss) exceeds the "
-                     "basin's change at +-0.5 octave: the optimum is not resolved below about +-0.5 octave")
+        if bracket and shape == "lopsided" and not cells.sd_rel:
+            # one seed: the residuals that measure its noise hold the wider fit's misfit of a lopsided basin too
+            # (5% of the loss where the noise was 0.2%), which "noise" alone misreported
+            notes.append(f"the wider fit's residuals ({100 * sigma_rel:.2g}% of the loss: noise, and on this group's "
+                         "lopsided basins their misfit too) exceed the basin's change at +-0.5 octave: the optimum is "
+                         "not resolved below about +-0.5 octave; a second seed would tell the noise from the misfit")
+        else:
+            notes.append(f"{'seed noise' if seed_spread else 'noise'} ({100 * sigma_rel:.2g}% of the loss) exceeds "
+                         "the basin's change at +-0.5 octave: the optimum is not resolved below about +-0.5 octave")
     if scan.x_first_div is not None and scan.i == scan.xs.size - 1:
         notes.append("optimum next to the stability edge (the next learning rate diverged)")
     observed = float(scan.ys[scan.i])
