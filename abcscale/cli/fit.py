@@ -465,8 +465,8 @@ def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
     for o in g.per_width:
         band = "-" if o.band_0p5 is None else f"{o.band_0p5[0]:.3g}-{o.band_0p5[1]:.3g}"
         note = "[yellow]edge[/]" if o.on_edge else ("" if o.identified else "[red]unidentified[/]")
-        if o.model in ("asymmetric", "bracket"):
-            note = (note + (" asym" if o.model == "asymmetric" else " bracket")).strip()
+        if label := {"asymmetric": "asym", "bracket": "bracket"}.get(o.model):
+            note = f"{note} {label}".strip()
         ci = "-" if o.ci is None else f"{o.ci.low:.3g}-{o.ci.high:.3g}"
         w.add_row(str(o.width), _fmt(o.lr_opt, ".3g"), ci,
                   _fmt(o.largest_stable_lr, ".3g"), band, note)
