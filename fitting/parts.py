@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,9 +97,31 @@ def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng
     """The optimum of coordinate ``j`` (0: log2 LR, j >= 1: swept constant j - 1) at each width, in order."""
     cells = {w: Cells.of_runs(rows.coords()[:, j], rows.loss, rows.seed) for w, rows in rows_by_width.items()}
     pooled = pooled_noise(residual_noise(c, s.window) for c in cells.values())  # one seed: the widths' noise
-    shape = basin_shape(bracket_shift(c, s.window) for c in cells.values())  # coarse grids: the widths' basins
-    return {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, shape))
-            for w, c in cells.items()}
+    shifts = [bracket_shift(c, s.window) for c in cells.values()]
+    shape = basin_shape(shifts)  # coarse grids: the widths' basins
+    per = {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, shape))
+           for w, c in cells.items()}
+    return with_bracket_drift(per, shifts)
+
+
+def with_bracket_drift(per: PerWidth, shifts: Iterable[float | None]) -> PerWidth:
+    """The widths whose vertex came from the argmin's bracket with its interval from the seeds' spread (their
+    ``model`` "bracket" with ``lack_of_fit``: the wider fit missed a lopsided basin), their own error (``noise_var``,
+    what bounds a slope) with the bracket's drift added: the variance of the widths' :func:`bracket_shift`.
+
+    A bracket's shape error depends on where the optimum sits between two grid points, so it moves from width to
+    width and a slope carries it, where the seeds' noise alone does not show it (on lopsided 1-3-10 sweeps with theory
+    0.1-0.3 off, the exponent's 95% interval covered 90%). The shifts move with the same places between points, more
+    than the bracket's own error does (their spread over a 1-3-10 grid's places is 1-2.3x the bracket's, for basins
+    1.6-7x steeper on one side an octave out), so their variance bounds the drift. With fewer than 3 shifts none is
+    measured and the width's whole interval (its grid floor's shape part) stands for it."""
+    got = [v for v in shifts if v is not None and math.isfinite(v)]
+    drift = float(np.var(got, ddof=1)) if len(got) >= 3 else math.inf
+    out = dict(per)
+    for w, (c, o) in per.items():
+        if o.model == "bracket" and o.lack_of_fit and o.noise_var is not None and o.var is not None:
+            out[w] = (c, dataclasses.replace(o, noise_var=min(o.noise_var + drift, o.var)))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
