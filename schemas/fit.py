@@ -95,9 +95,10 @@ class WidthOptimum(_Model):
     shape_sd: float | None = Field(None, ge=0, description="sd (octaves) of the error ci holds beyond the seed noise: "
                                    "the local fit missed the cells (lack of fit), an error the widths may share")
     noise_sd: float | None = Field(None, ge=0, description="sd (octaves) of lr_opt's error as this width's bootstrap "
-                                   "draws show it, before the grid floor widened ci (never above ci's): what a "
-                                   "covariate law's between-curve scatter is measured against; null where "
-                                   "unidentified and in fits stored before it was kept")
+                                   "draws show it, before the grid floor widened ci (never above ci's; for a "
+                                   "lopsided basin's bracket drawn from the seeds' spread, with how its shape error "
+                                   "moves between widths added): what a covariate law's between-curve scatter is "
+                                   "measured against; null where unidentified and in fits stored before it was kept")
 
 
 class ScalingLaw(_Model):
