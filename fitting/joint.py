@@ -71,6 +71,13 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
                 var = max(_sd_from(o.ci) ** 2, _VAR_FLOOR)
                 shared = min((o.shape_sd or 0.0) ** 2, var)
                 noise = None if o.noise_sd is None else min(o.noise_sd**2, var)
+                if o.model == "bracket" and o.shape_sd is not None:
+                    # a lopsided bracket's shape error moves with where each optimum sits between grid points, alike
+                    # for curves whose optima sit alike: pooling curves does not shrink it as it does their own
+                    # noise, so their whole interval stands for it (with its drift alone as their own error, the
+                    # width exponent of 12 such curves covered 84%, a code review found), nor is tau^2 measured
+                    # against less
+                    noise = var
                 entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise))
             else:
                 entry[2][0] += 1

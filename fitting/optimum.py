@@ -114,6 +114,9 @@ class Optimum:
     #: least a slope may claim where the widths' misfit is one they share (:func:`shared_variance` > 0), since a
     #: shared error cancels in a slope; None without lack of fit (``noise_var`` is then the seeds' own)
     seed_noise_var: float | None = None
+    #: the vertex is the argmin's bracket and its interval was drawn with the seeds' spread (the wider fit's lack of
+    #: fit set aside: :func:`flat_side_z`); its group's shape error is added by ``fitting.parts.with_bracket_drift``
+    seed_bracket: bool = False
 
     @classmethod
     def unidentified(cls, notes: tuple[str, ...], confidence_level: float, *, on_edge: bool = False,
@@ -502,9 +505,10 @@ def _basin(fit: _LocalFit, x0: float, span: tuple[float, float]) -> _Basin:
                   _band(coef, x0, best * 1.005, *span))
 
 
-#: how many noise sds the flat side of a lopsided basin must rise at the wider window's edge (about two grid steps
-#: out on a 1-3-10 or 2x grid) for replicated seeds to resolve it (:func:`flat_side_z`): then its nearer neighbour
-#: rises about 3 sds and the argmin cannot stray far to the flat side. Measured on the statistician's simulation
+#: how many noise sds the flat side of a lopsided basin must rise at the wider window's edge (two grid steps out on
+#: a 1-3-10 or 2x grid; nearer where the runs beyond diverged, and then a steep side may be the lesser rise) for
+#: replicated seeds to resolve it (:func:`flat_side_z`): then its nearer neighbour rises about 3 sds and the argmin
+#: cannot stray far to the flat side. Measured on the statistician's simulation
 #: (40 sweeps x 4 widths each): lopsided basins at 0.2% noise 8-36 (5th-75th percentiles), at 1% noise on a basin
 #: 2x shallower 0.4-3.9 (1-3-10 grid) and 0.3-2.0 (2x grid); 4% and 0% of those reach 6
 RESOLVE_Z = 6.0
@@ -557,6 +561,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     vouched = seed_spread if cells.sd_rel else shape == "quadratic"
     prefer_bracket = shape == "lopsided" or not vouched
     near, bracket = _vertex_window(scan, window, prefer_bracket)
+    seeds_resolve = False
     if bracket:  # said in the result: the fit's model names it
         seeds_resolve = lack_of_fit and flat_side_z(cells, win) >= RESOLVE_Z
         win, fit = near, dataclasses.replace(_local_fit(near), model="bracket")
@@ -608,8 +613,9 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
                          "lopsided basins their misfit too) exceed the basin's change at +-0.5 octave: the optimum is "
                          "not resolved below about +-0.5 octave; a second seed would tell the noise from the misfit")
         else:
-            notes.append(f"{'seed noise' if seed_spread else 'noise'} ({100 * sigma_rel:.2g}% of the loss) exceeds "
-                         "the basin's change at +-0.5 octave: the optimum is not resolved below about +-0.5 octave")
+            what = "seed noise" if seed_spread or seeds_resolve else "noise"
+            notes.append(f"{what} ({100 * sigma_rel:.2g}% of the loss) exceeds the basin's change at +-0.5 octave: "
+                         "the optimum is not resolved below about +-0.5 octave")
     if scan.x_first_div is not None and scan.i == scan.xs.size - 1:
         notes.append("optimum next to the stability edge (the next learning rate diverged)")
     observed = float(scan.ys[scan.i])
@@ -640,6 +646,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
         model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
         lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb), seed_noise_var=seed_noise_var,
+        seed_bracket=bracket and seeds_resolve,
     )
 
 
@@ -681,6 +688,20 @@ def _floored(draws: np.ndarray, w: _Window, replicated: bool) -> np.ndarray:
         return draws
     q = (np.arange(draws.size) + 0.5) / draws.size
     return draws + np.sqrt(floor**2 - sd**2) * stats.norm.ppf(q)[_order(draws.size)]
+
+
+def with_shared_error(o: Optimum, sd: float) -> Optimum:
+    """``o`` with an independent error added to its draws until the part its widths share (``shared_var``) is
+    ``sd``^2: its interval, ``var`` and ``shared_var`` widened, its estimate and ``noise_var`` (the slope's part) as
+    they were. The added values are normal quantiles in :func:`_order`'s fixed order, as the grid floor's are."""
+    if o.draws is None or not o.identified or not sd**2 > o.shared_var:
+        return o
+    extra = float(np.sqrt(sd**2 - o.shared_var))
+    q = (np.arange(o.draws.size) + 0.5) / o.draws.size
+    draws = o.draws + extra * stats.norm.ppf(q)[_order(o.draws.size)]
+    var = _interval_var(draws)
+    return dataclasses.replace(o, draws=draws, ci=_quantiles(draws, o.confidence_level), var=var,
+                               shared_var=float(sd**2))
 
 
 def _order(n: int) -> np.ndarray:

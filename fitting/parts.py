@@ -29,6 +29,7 @@ from abcscale.fitting.optimum import (
     pooled_noise,
     residual_noise,
     shared_variance,
+    with_shared_error,
 )
 from abcscale.fitting.scaling import (
     PRIOR_SD,
@@ -105,22 +106,31 @@ def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng
 
 
 def with_bracket_drift(per: PerWidth, shifts: Iterable[float | None]) -> PerWidth:
-    """The widths whose vertex came from the argmin's bracket with its interval from the seeds' spread (their
-    ``model`` "bracket" with ``lack_of_fit``: the wider fit missed a lopsided basin), their own error (``noise_var``,
-    what bounds a slope) with the bracket's drift added: the variance of the widths' :func:`bracket_shift`.
+    """The widths whose vertex came from the argmin's bracket with its interval drawn from the seeds' spread
+    (``seed_bracket``: the wider fit missed a lopsided basin the seeds resolve), with the bracket's shape error that
+    the seeds' spread does not show: (1) how it moves from width to width, added to each width's own error
+    (``noise_var``, what bounds a slope): the variance of the widths' :func:`bracket_shift`; (2) how far it may
+    put every vertex alike, as the part of the interval the widths share (``shared_var``, in the constant and the
+    predictions): at least :data:`BRACKET_BIAS_PER_SHIFT` x their mean shift as an sd.
 
     A bracket's shape error depends on where the optimum sits between two grid points, so it moves from width to
-    width and a slope carries it, where the seeds' noise alone does not show it (on lopsided 1-3-10 sweeps with theory
-    0.1-0.3 off, the exponent's 95% interval covered 90%). The shifts move with the same places between points, more
-    than the bracket's own error does (their spread over a 1-3-10 grid's places is 1-2.3x the bracket's, for basins
-    1.6-7x steeper on one side an octave out), so their variance bounds the drift. With fewer than 3 shifts none is
-    measured and the width's whole interval (its grid floor's shape part) stands for it."""
+    width and a slope carries it (on lopsided 1-3-10 sweeps with theory 0.1-0.3 off, the exponent's 95% interval
+    covered 90% without (1)). The shifts move with the same places between points, more than the bracket's own error
+    does (their spread over a 1-3-10 grid's places is 1-2.3x the bracket's, for basins 1.6-7x steeper on one side an
+    octave out), so their variance bounds the drift on average. The error itself is one-signed, toward the flat
+    side, and grows with the basin's lopsidedness faster than the grid floor's shared part allows (a basin 3.9x
+    steeper above than below an octave out: 0.6-0.8 octave, where the floor's part is 0.41; the 68% band covered
+    57%, a code review found); on average over the places between points it stayed within 0.9 of the mean shift
+    over the basins measured (:data:`BRACKET_BIAS_PER_SHIFT`). With fewer than 3
+    shifts the drift is not measured and the width's whole interval stands for it."""
     got = [v for v in shifts if v is not None and math.isfinite(v)]
     drift = float(np.var(got, ddof=1)) if len(got) >= 3 else math.inf
+    level = BRACKET_BIAS_PER_SHIFT * abs(float(np.mean(got))) if got else 0.0
     out = dict(per)
     for w, (c, o) in per.items():
-        if o.model == "bracket" and o.lack_of_fit and o.noise_var is not None and o.var is not None:
-            out[w] = (c, dataclasses.replace(o, noise_var=min(o.noise_var + drift, o.var)))
+        if o.seed_bracket and o.noise_var is not None and o.var is not None:
+            o = with_shared_error(o, level)
+            out[w] = (c, dataclasses.replace(o, noise_var=min(o.noise_var + drift, o.var or 0.0)))
     return out
 
 
@@ -146,6 +156,10 @@ def law_method(df: int, tau2: float) -> str:
             "residual to estimate it from), normal quantile")
 
 
+#: the largest bias of the vertex through a lopsided basin's bracket, per octave of its group's mean
+#: :func:`bracket_shift`: 0.33-0.89 over basins 1.6-7x steeper on one side an octave out, on 1-3-10 and 2x grids
+#: (noise-free, every place of the optimum between two grid points)
+BRACKET_BIAS_PER_SHIFT = 0.9
 #: the spread (in grid steps) of the widths' optima between their grid points at which a misfit of the basin's
 #: shape no longer cancels in the slope at all (:func:`shape_drift`)
 GRID_OFFSET_SPREAD = 0.1

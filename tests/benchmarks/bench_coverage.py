@@ -191,6 +191,7 @@ CASES_LOPSIDED: list[tuple[str, int, tuple[float, ...], int, str, bool]] = [
     ("lopsided, 1-3-10 grid, 2 seeds, theory 0.1-0.3 off", 100, COARSE_GRID, 2, "lopsided", True),
     ("lopsided, 2x grid, 1 seed", 100, TWO_X_GRID, 1, "lopsided", False),
     ("lopsided, 2x grid, 2 seeds", 100, TWO_X_GRID, 2, "lopsided", False),
+    ("3.9x lopsided, 1-3-10 grid, 2 seeds, theory 0.1-0.3 off", 100, COARSE_GRID, 2, "lopsided 3.9x", True),
     ("quadratic, 1-3-10 grid, 1 seed", 100, COARSE_GRID, 1, "quadratic", False),
 ]
 
@@ -207,7 +208,7 @@ def test_lopsided_basins_on_coarse_grids():
     lines = ["| case | trials | per-width 95% coverage | median per-width error (octaves) | its median width | 95% "
              "band at 4x: coverage | its median width | 68% band coverage | exponent 95% coverage | its median width |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    per_width, band95, exponent = {}, {}, {}
+    per_width, band95, exponent, band68 = {}, {}, {}, {}
     for i, (name, n, grid, seeds, basin, off) in enumerate(CASES_LOPSIDED):
         rng = np.random.default_rng(60 + i)
         hits, errs, pw_w, b95, bw, b68, ex_hit, ex_w = [], [], [], [], [], [], [], []
@@ -219,7 +220,8 @@ def test_lopsided_basins_on_coarse_grids():
             for w in widths:
                 for lr in grid:
                     d = math.log2(lr) - truth[w]
-                    shape = 2 * (math.exp(d) - 1 - d) if basin == "lopsided" else d * d
+                    shape = {"lopsided": 2 * (math.exp(d) - 1 - d), "lopsided 3.9x": (math.exp(2 * d) - 1 - 2 * d) / 2,
+                             "quadratic": d * d}[basin]
                     for s in range(seeds):
                         loss = (2 + 20 * w**-0.5) * (1 + 0.01 * shape) * (1 + 0.002 * rng.standard_normal())
                         rows.append({"width": w, "lr": lr, "seed": s, "loss": loss})
@@ -239,6 +241,7 @@ def test_lopsided_basins_on_coarse_grids():
                 ex_hit.append(g.exponent.ci.low <= slope <= g.exponent.ci.high)
                 ex_w.append(g.exponent.ci.high - g.exponent.ci.low)
         per_width[name], band95[name], exponent[name] = float(np.mean(hits)), float(np.mean(b95)), np.mean(ex_hit)
+        band68[name] = float(np.mean(b68))
         lines.append(f"| {name} | {n} | {np.mean(hits):.0%} | {np.median(errs):.2f} | {np.median(pw_w):.2f} | "
                      f"{np.mean(b95):.0%} | {np.median(bw):.2f} | {np.mean(b68):.0%} | {np.mean(ex_hit):.0%} | "
                      f"{np.median(ex_w):.2f} |")
@@ -250,3 +253,6 @@ def test_lopsided_basins_on_coarse_grids():
     # the seeds' spread in a lopsided bracket's interval (session 56) without the bracket's drift in each width's own
     # error covered the off-theory row's exponent 90% of 100 sweeps
     assert all(c >= 0.93 for c in exponent.values()), exponent
+    # the 3.9x basin's bracket sits 0.6-0.8 octave on the flat side: with the grid floor's shared part alone (0.41
+    # octave) its 68% band covered 57% of sweeps (a code review, session 56)
+    assert all(c >= 0.6 for c in band68.values()), band68

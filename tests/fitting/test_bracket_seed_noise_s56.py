@@ -58,14 +58,20 @@ def test_two_seed_lopsided_widths_on_a_1_3_10_grid_get_intervals_a_grid_step_wid
     widths, hits, errs = [], [], []
     for t in range(8):
         df, x0s, _ = _table(rng, COARSE, seeds=2)
-        for pw in abcscale.fit(df, mapping=MAP, n_boot=300, seed=t).groups[0].per_width:
+        g = abcscale.fit(df, mapping=MAP, n_boot=300, seed=t).groups[0]
+        # the group's warning says what the intervals hold: not the wider fit's residuals
+        said = " ".join(g.warnings)
+        assert "lopsided at width(s)" in said and "take the fit's residuals" not in said, g.warnings
+        for pw in g.per_width:
+            assert "noise (" not in (pw.message or "").replace("seed noise (", ""), pw.message
             assert pw.lr_opt is not None and pw.ci is not None and pw.model == "bracket"
             lo, hi = math.log2(pw.ci.low), math.log2(pw.ci.high)
             widths.append(hi - lo)
             hits.append(lo <= x0s[pw.width] <= hi)
             errs.append(abs(math.log2(pw.lr_opt) - x0s[pw.width]))
-    # before: 7.2 octaves (the wider fit's residuals drew the bracket's vertex); now about 1.9, a grid step's floor
-    assert np.median(widths) < 3.0, np.median(widths)
+    # before: 7.2 octaves (the wider fit's residuals drew the bracket's vertex); now about 3.9: a grid step's floor
+    # and the shape error the widths share (up to 0.9 of their mean shift)
+    assert np.median(widths) < 5.0, np.median(widths)
     assert np.mean(hits) >= 0.95, np.mean(hits)
     assert np.median(errs) < 0.6, np.median(errs)  # the vertex itself is the session-55 bracket's (0.32 off)
 
@@ -82,8 +88,8 @@ def test_the_band_at_4x_is_narrower_and_still_covers(grid):
         widths.append(hi - lo)
         hits95.append(lo <= x_target <= hi)
         hits68.append(math.log2(pr.ci68[0]) <= x_target <= math.log2(pr.ci68[1]))
-    # before: 7.3 octaves on the 1-3-10 grid, 3.3 on the 2x grid; now about 3.2 / 2.0
-    assert np.median(widths) < (4.5 if grid is COARSE else 2.6), np.median(widths)
+    # before: 7.3 octaves on the 1-3-10 grid, 3.4 on the 2x grid; now about 3.7 / 2.1
+    assert np.median(widths) < (5.0 if grid is COARSE else 2.8), np.median(widths)
     assert all(hits95) and np.mean(hits68) >= 0.7, (hits95, hits68)
 
 
@@ -119,6 +125,7 @@ def test_the_interval_takes_the_seeds_only_where_they_resolve_the_basin():
     a = fit_optimum(calm, 300, np.random.default_rng(0), shape="lopsided")
     b = fit_optimum(noisy, 300, np.random.default_rng(0), shape="lopsided")
     assert a.model == b.model == "bracket" and a.lack_of_fit and b.lack_of_fit
+    assert a.seed_bracket and not b.seed_bracket
     assert a.sigma_rel == pytest.approx(calm.sd_rel)  # the seeds' spread
     assert b.sigma_rel > 2 * noisy.sd_rel  # the wider fit's residuals, as before
     assert any("argmin's bracket" in n and "seed noise" in n for n in a.notes), a.notes
@@ -146,23 +153,58 @@ def test_the_flat_sides_rise_in_noise_sds():
     assert optimum.flat_side_z(dataclasses.replace(cells, sd_rel=None), w) == 0.0
 
 
-def _opt(model: str, lack_of_fit: bool, noise_var: float, var: float) -> optimum.Optimum:
+def _opt(seed_bracket: bool, noise_var: float, var: float, shared_var: float = 0.0,
+         draws: np.ndarray | None = None) -> optimum.Optimum:
     none = dict.fromkeys(("best_loss", "x_stable", "x_first_div", "curvature", "k_left", "k_right", "band_0p1",
                           "band_0p5", "sigma_rel"))
-    return optimum.Optimum(x_opt=0.0, ci=(-1.0, 1.0), confidence_level=0.95, draws=None, loss_draws=None, var=var,
-                           identified=True, on_edge=False, x_argmin=0.0, model=model, lack_of_fit=lack_of_fit,
-                           noise_var=noise_var, **none)
+    return optimum.Optimum(x_opt=0.0, ci=(-1.0, 1.0), confidence_level=0.95, draws=draws, loss_draws=None, var=var,
+                           identified=True, on_edge=False, x_argmin=0.0, model="bracket", lack_of_fit=True,
+                           noise_var=noise_var, shared_var=shared_var, seed_bracket=seed_bracket, **none)
 
 
-def test_the_drift_is_the_shifts_spread_added_to_bracket_widths_own_error_only():
+def test_the_drift_is_the_shifts_spread_added_to_seed_brackets_own_error_only():
     cells = _cells(-6.4, np.random.default_rng(0), 0.001)
-    per = {32: (cells, _opt("bracket", True, 0.01, 0.2)), 64: (cells, _opt("bracket", False, 0.01, 0.2)),
-           128: (cells, _opt("quadratic", True, 0.01, 0.2)), 256: (cells, _opt("bracket", True, 0.18, 0.2))}
-    shifts = [0.5, 0.7, 0.9, None]
-    out = with_bracket_drift(per, shifts)
-    assert out[32][1].noise_var == pytest.approx(0.01 + 0.04)  # var([0.5, 0.7, 0.9], ddof=1) = 0.04
+    per = {32: (cells, _opt(True, 0.01, 0.2)), 64: (cells, _opt(False, 0.01, 0.2)),
+           256: (cells, _opt(True, 0.18, 0.2))}
+    out = with_bracket_drift(per, [0.0, 0.2, -0.2, None])  # mean 0: no shared shape error to add
+    assert out[32][1].noise_var == pytest.approx(0.01 + 0.04)  # var([0, 0.2, -0.2], ddof=1) = 0.04
     assert out[256][1].noise_var == pytest.approx(0.2)  # never above its interval's variance
-    assert out[64][1].noise_var == out[128][1].noise_var == 0.01  # not a bracket drawn from the seeds
+    assert out[64][1] is per[64][1]  # the wider fit's residuals drew it: its interval already holds the misfit
     # fewer than 3 shifts measure no spread: the width's whole interval stands for it
-    few = with_bracket_drift(per, [0.5, float("nan"), 0.7, None])
+    few = with_bracket_drift(per, [0.1, float("nan"), -0.1, None])
     assert few[32][1].noise_var == pytest.approx(0.2)
+
+
+def test_the_shape_error_the_widths_share_is_at_least_0_9_of_their_mean_shift():
+    """The bracket's error is one-signed, toward the flat side, up to 0.89 of the group's mean shift (0.61 octave on
+    a basin 3.9x steeper above than below an octave out, where the grid floor's shared part is 0.41: the 68% band
+    covered 57%)."""
+    draws = np.random.default_rng(1).normal(0.0, 0.5, 2000)
+    o = _opt(True, 0.01, optimum._interval_var(draws), shared_var=0.1, draws=draws)
+    out = with_bracket_drift({32: (None, o)}, [0.7, 0.7, 0.7])[32][1]
+    assert out.shared_var == pytest.approx((0.9 * 0.7) ** 2)
+    assert out.var > o.var and out.ci[1] - out.ci[0] > 2 * 1.96 * 0.5  # the interval widened with it
+    assert out.var - o.var == pytest.approx((0.9 * 0.7) ** 2 - 0.1, rel=0.15)  # an independent error's variance
+    assert out.noise_var == pytest.approx(0.01)  # no drift among equal shifts: the slope's part unchanged
+    assert out.x_opt == o.x_opt
+    # a shift small enough that the grid floor's part already covers it changes nothing
+    assert with_bracket_drift({32: (None, o)}, [0.2, 0.2, 0.2])[32][1].shared_var == 0.1
+
+
+def test_a_joint_law_takes_a_lopsided_brackets_whole_interval_as_the_curves_own_error():
+    """Curves of a covariate table whose optima are lopsided brackets drawn from the seeds: the shape error moves
+    alike for curves whose optima sit alike, so pooling 12 of them did not shrink it (width exponent 84%, a code
+    review found); their whole interval is each curve's own error in the joint fit."""
+    from abcscale.fitting.joint import group_curves
+    from abcscale.schemas.fit import GroupFit, Interval, WidthOptimum
+
+    def group(d: float, model: str, shape_sd: float | None) -> GroupFit:
+        ci = Interval(low=2.0**-8, high=2.0**-6, confidence_level=0.95)
+        pw = WidthOptimum(width=64, lr_opt=2.0**-7, ci=ci, model=model, shape_sd=shape_sd, noise_sd=0.1)
+        return GroupFit(group={"D": d}, n_rows=16, per_width=[pw])
+
+    (_, curves, _), = group_curves([group(1e9, "bracket", 0.3), group(4e9, "quadratic", 0.3),
+                                    group(1.6e10, "bracket", None)], ["D"])
+    sd = 1.0 / 1.959963984540054  # the interval's 2 octaves read as a normal 95% interval
+    assert curves[0].noise_var == pytest.approx(sd**2)  # the lopsided bracket: its whole interval
+    assert curves[1].noise_var == pytest.approx(0.01) and curves[2].noise_var == pytest.approx(0.01)
