@@ -129,8 +129,8 @@ def with_bracket_drift(per: PerWidth, shifts: Iterable[float | None]) -> PerWidt
     out = dict(per)
     for w, (c, o) in per.items():
         if o.seed_bracket and o.noise_var is not None and o.var is not None:
-            o = with_shared_error(o, level)
-            out[w] = (c, dataclasses.replace(o, noise_var=min(o.noise_var + drift, o.var or 0.0)))
+            wider = with_shared_error(o, level)  # its noise_var as it was: the slope's part
+            out[w] = (c, dataclasses.replace(wider, noise_var=min(o.noise_var + drift, wider.var or o.var)))
     return out
 
 
