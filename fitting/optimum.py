@@ -691,17 +691,22 @@ def _floored(draws: np.ndarray, w: _Window, replicated: bool) -> np.ndarray:
 
 
 def with_shared_error(o: Optimum, sd: float) -> Optimum:
-    """``o`` with an independent error added to its draws until the part its widths share (``shared_var``) is
-    ``sd``^2: its interval, ``var`` and ``shared_var`` widened, its estimate and ``noise_var`` (the slope's part) as
-    they were. The added values are normal quantiles in :func:`_order`'s fixed order, as the grid floor's are."""
-    if o.draws is None or not o.identified or not sd**2 > o.shared_var:
+    """``o`` with an independent error of variance ``sd``^2 - ``shared_var`` added to its draws, so that the
+    part its widths share is at least ``sd``^2: its interval and ``var`` widened (``var`` by at least the added
+    variance), and ``shared_var`` by as much as ``var`` (what is left of ``var``, each width's own weight in a law,
+    stays as it was: the interval's variance, read from its quantiles, can grow by more than the added one where the
+    draws have tails, and making the growth all shared kept a law's free band at 5.0 octaves, not 10.5); its
+    estimate and
+    ``noise_var`` (the slope's part) as they were. The added values are normal quantiles in :func:`_order`'s fixed
+    order, as the grid floor's are."""
+    if o.draws is None or o.var is None or not o.identified or not sd**2 > o.shared_var:
         return o
     extra = float(np.sqrt(sd**2 - o.shared_var))
     q = (np.arange(o.draws.size) + 0.5) / o.draws.size
     draws = o.draws + extra * stats.norm.ppf(q)[_order(o.draws.size)]
-    var = _interval_var(draws)
+    var = max(_interval_var(draws), o.var + extra**2)
     return dataclasses.replace(o, draws=draws, ci=_quantiles(draws, o.confidence_level), var=var,
-                               shared_var=float(sd**2))
+                               shared_var=o.shared_var + var - o.var)
 
 
 def _order(n: int) -> np.ndarray:
