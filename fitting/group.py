@@ -278,15 +278,17 @@ def _shape_note(per: PerWidth) -> list[str]:
     if shared_variance([per[w][1].shared_var for w in ok]) == 0.0:  # none, or no more than chance makes
         return []
     brackets = [w for w in bad if per[w][1].seed_bracket]
-    if brackets and len(brackets) == len(bad):
-        return [f"the loss basin is lopsided at width(s) {', '.join(map(str, brackets))} (the wider local fit misses "
-                "the cells beyond the seed noise, and the grid is too coarse for an asymmetric model): each vertex is "
-                "the quadratic through the argmin's bracket, which sits on the basin's flat side by up to about a "
-                "third of a grid step, by an amount that moves with where the optimum falls between grid points. "
-                "The intervals take the seed noise, a grid step for that shape error, a part every width shares "
-                "(ScalingLaw.shared_var: the constant and every prediction carry it) and its spread between widths "
-                "(the exponent carries it); a grid twice as fine near the optimum shrinks all three"]
-    return [f"the loss basin is not quadratic at width(s) {', '.join(map(str, bad))} (the local fit misses the "
+    rest = [w for w in bad if w not in brackets]
+    said = [f"the loss basin is lopsided at width(s) {', '.join(map(str, brackets))} (the wider local fit misses "
+            "the cells beyond the seed noise, and the grid is too coarse for an asymmetric model): each vertex is "
+            "the quadratic through the argmin's bracket, which sits on the basin's flat side by up to about "
+            "two-thirds of a grid step, by an amount that moves with where the optimum falls between grid points. "
+            "Their intervals take the seed noise, a grid step for that shape error, a part every width shares "
+            "(ScalingLaw.shared_var: the constant and every prediction carry it) and its spread between widths "
+            "(the exponent carries it); a grid twice as fine near the optimum shrinks all three"] if brackets else []
+    if brackets and not rest:
+        return said
+    return [*said, f"the loss basin is not quadratic at width(s) {', '.join(map(str, rest))} (the local fit misses the "
             "cells beyond the seed noise, or a cubic term shows it lopsided: typically steeper on one side of the "
             "optimum): their intervals take the "
             "fit's residuals, and the asymmetric model where the grid allows it. Its vertex can still sit off the "

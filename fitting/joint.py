@@ -74,9 +74,11 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
                 if o.model == "bracket" and o.shape_sd is not None:
                     # a lopsided bracket's shape error moves with where each optimum sits between grid points, alike
                     # for curves whose optima sit alike: pooling curves does not shrink it as it does their own
-                    # noise, so their whole interval stands for it (with its drift alone as their own error, the
-                    # width exponent of 12 such curves covered 84%, a code review found), nor is tau^2 measured
-                    # against less
+                    # noise. Its own error is then all of its interval that it does not share with the others (the
+                    # seeds' part and the grid floor's; fit_joint clips noise to that), not the seeds' part and the
+                    # shifts' spread (with that, the width exponent of 12 such curves covered 84%, a code review
+                    # found; now 95-100%), and tau^2 is measured against it. (A bracket whose interval took the wider
+                    # fit's residuals has its own error near its interval already.)
                     noise = var
                 entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise))
             else:

@@ -515,9 +515,10 @@ RESOLVE_Z = 6.0
 
 
 def flat_side_z(cells: Cells, w: _Window) -> float:
-    """How far the basin's flatter side rises at the edge of the window ``w`` above the argmin, in sds of the
-    difference of the two cells' means under the seeds' spread: the lesser of the two sides' rises (0 where a side
-    has no cell, inf where the seeds show no spread)."""
+    """How far the basin rises at the edges of the window ``w`` above the argmin, in sds of the difference of the
+    two cells' means under the seeds' spread: the lesser of the two sides' rises, the flat side's on a lopsided basin
+    (or a steep side's nearer cell where the runs beyond it diverged; 0 where a side has no cell, inf where the seeds
+    show no spread)."""
     if not cells.sd_rel:
         return float("inf") if cells.sd_rel == 0.0 else 0.0
     i0 = int(np.argmin(np.abs(w.x)))
@@ -568,12 +569,13 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         if seeds_resolve:
             # The wider fit's residuals measured its own misfit of a lopsided basin, no error of the bracket's
             # vertex: a 1-3-10 sweep with two seeds got 7-octave intervals for a vertex 0.3 octave off. The seeds'
-            # spread draws the bracket's noise; its shape error (up to about a third of a grid step, depending on
+            # spread draws the bracket's noise; its shape error (up to about two-thirds of a grid step, depending on
             # where the optimum sits between cells) is the full grid step's floor (_floored, not replicated), an
-            # error the widths share (shared_var), and its drift from width to width is added to each width's own
-            # error by fitting.parts (the spread of the widths' bracket_shift). Only where the seeds resolve the
-            # basin's flat side (flat_side_z): under more noise the argmin strays to the flat side more often than
-            # the bootstrap shows (a noisy lopsided sweep's 95% band covered 87%), and the wider residuals stay.
+            # error the widths share (shared_var, raised with the group's shifts), and its drift from width to width
+            # is added to each width's own error by fitting.parts.with_bracket_drift. Only where the seeds resolve
+            # the basin's flat side (flat_side_z): under more noise the argmin strays to the flat side more often
+            # than the bootstrap shows (a noisy lopsided sweep's 95% band covered 87%), and the wider residuals
+            # stay. (Past about 5x lopsided the shifts no longer bound the error: see with_bracket_drift.)
             sigma_rel, sigma_dof = float(cells.sd_rel or 0.0), cells.sd_dof
             note = ("the wider local fit misses the cells by more than the seed noise: the vertex comes from the "
                     "quadratic through the argmin's bracket, its interval from the seed noise and a grid step for "

@@ -166,12 +166,15 @@ def test_the_drift_is_the_shifts_spread_added_to_seed_brackets_own_error_only():
     cells = _cells(-6.4, np.random.default_rng(0), 0.001)
     per = {32: (cells, _opt(True, 0.01, 0.2)), 64: (cells, _opt(False, 0.01, 0.2)),
            256: (cells, _opt(True, 0.18, 0.2))}
-    out = with_bracket_drift(per, [0.0, 0.2, -0.2, None])  # mean 0: no shared shape error to add
+    per[128] = (cells, _opt(True, 0.01, 0.2))
+    out = with_bracket_drift(per, {32: 0.0, 64: 5.0, 128: 0.2, 256: -0.2})  # mean 0: no shared shape error to add
+    # (width 64's shift is not a seed bracket's: it counts neither in the spread nor in the mean)
     assert out[32][1].noise_var == pytest.approx(0.01 + 0.04)  # var([0, 0.2, -0.2], ddof=1) = 0.04
+    assert out[128][1].shared_var == 0.0
     assert out[256][1].noise_var == pytest.approx(0.2)  # never above its interval's variance
     assert out[64][1] is per[64][1]  # the wider fit's residuals drew it: its interval already holds the misfit
     # fewer than 3 shifts measure no spread: the width's whole interval stands for it
-    few = with_bracket_drift(per, [0.1, float("nan"), -0.1, None])
+    few = with_bracket_drift(per, {32: 0.1, 64: 0.3, 128: float("nan"), 256: None})
     assert few[32][1].noise_var == pytest.approx(0.2)
 
 
@@ -181,7 +184,8 @@ def test_the_shape_error_the_widths_share_is_at_least_0_9_of_their_mean_shift():
     covered 57%)."""
     draws = np.random.default_rng(1).normal(0.0, 0.5, 2000)
     o = _opt(True, 0.01, optimum._interval_var(draws), shared_var=0.1, draws=draws)
-    out = with_bracket_drift({32: (None, o)}, [0.7, 0.7, 0.7])[32][1]
+    group = {w: (None, o) for w in (32, 64, 128)}
+    out = with_bracket_drift(group, dict.fromkeys(group, 0.7))[32][1]
     assert out.shared_var >= (0.9 * 0.7) ** 2 - 1e-12
     assert out.var > o.var and out.ci[1] - out.ci[0] > 2 * 1.96 * 0.5  # the interval widened with it
     assert out.var - o.var == pytest.approx((0.9 * 0.7) ** 2 - 0.1, rel=0.15)  # an independent error's variance
@@ -190,7 +194,12 @@ def test_the_shape_error_the_widths_share_is_at_least_0_9_of_their_mean_shift():
     assert out.noise_var == pytest.approx(0.01)  # no drift among equal shifts: the slope's part unchanged
     assert out.x_opt == o.x_opt
     # a shift small enough that the grid floor's part already covers it changes nothing
-    assert with_bracket_drift({32: (None, o)}, [0.2, 0.2, 0.2])[32][1].shared_var == 0.1
+    assert with_bracket_drift(group, dict.fromkeys(group, 0.2))[32][1].shared_var == 0.1
+    # a width on another path (its runs beyond the argmin diverged, its seeds noisier) lends no shift: a group's
+    # level fell below the floor's where its shifts were [0.53, 0.29, -0.11, -0.74, 0.95] (a code review)
+    mixed = {**group, 256: (None, dataclasses.replace(o, seed_bracket=False))}
+    low = with_bracket_drift(mixed, {32: 0.7, 64: 0.7, 128: 0.7, 256: -3.0})
+    assert low[32][1].shared_var >= (0.9 * 0.7) ** 2 - 1e-12 and low[256][1] is mixed[256][1]
 
 
 def test_a_joint_law_takes_a_lopsided_brackets_whole_interval_as_the_curves_own_error():
@@ -210,3 +219,17 @@ def test_a_joint_law_takes_a_lopsided_brackets_whole_interval_as_the_curves_own_
     sd = 1.0 / 1.959963984540054  # the interval's 2 octaves read as a normal 95% interval
     assert curves[0].noise_var == pytest.approx(sd**2)  # the lopsided bracket: its whole interval
     assert curves[1].noise_var == pytest.approx(0.01) and curves[2].noise_var == pytest.approx(0.01)
+
+
+
+def test_the_group_warning_names_each_kind_of_width_for_what_its_interval_holds():
+    from abcscale.fitting.group import _shape_note
+
+    per = {w: (None, _opt(True, 0.01, 0.5, shared_var=0.3)) for w in (32, 64, 128)}
+    per[256] = (None, _opt(False, 0.01, 0.5, shared_var=0.3))  # the wider fit's residuals drew it
+    said = _shape_note(per)
+    assert len(said) == 2, said
+    assert said[0].startswith("the loss basin is lopsided at width(s) 32, 64, 128 ") and "seed noise" in said[0]
+    assert said[1].startswith("the loss basin is not quadratic at width(s) 256 ") and "residuals" in said[1]
+    only = _shape_note({w: per[w] for w in (32, 64, 128)})
+    assert len(only) == 1 and "take the fit's residuals" not in only[0]
