@@ -698,9 +698,8 @@ def with_shared_error(o: Optimum, sd: float) -> Optimum:
     variance), and ``shared_var`` by as much as ``var`` (what is left of ``var``, each width's own weight in a law,
     stays as it was: the interval's variance, read from its quantiles, can grow by more than the added one where the
     draws have tails, and making the growth all shared kept a law's free band at 5.0 octaves, not 10.5); its
-    estimate and
-    ``noise_var`` (the slope's part) as they were. The added values are normal quantiles in :func:`_order`'s fixed
-    order, as the grid floor's are."""
+    estimate and ``noise_var`` (the slope's part) as they were. The added values are normal quantiles in
+    :func:`_order`'s fixed order, as the grid floor's are."""
     if o.draws is None or o.var is None or not o.identified or not sd**2 > o.shared_var:
         return o
     extra = float(np.sqrt(sd**2 - o.shared_var))
