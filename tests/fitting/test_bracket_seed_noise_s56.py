@@ -233,3 +233,20 @@ def test_the_group_warning_names_each_kind_of_width_for_what_its_interval_holds(
     assert said[1].startswith("the loss basin is not quadratic at width(s) 256 ") and "residuals" in said[1]
     only = _shape_note({w: per[w] for w in (32, 64, 128)})
     assert len(only) == 1 and "take the fit's residuals" not in only[0]
+
+
+@pytest.mark.parametrize(("z", "seeds_taken"), [(4.0, False), (8.0, True)])
+def test_the_seeds_must_resolve_the_flat_side_by_6_sds(z, seeds_taken):
+    """The same noise-free lopsided means with the seeds' spread set so that the flat side rises ``z`` sds at the
+    wider window's edge: below RESOLVE_Z (6) the interval keeps the wider residuals, above it takes the seeds'."""
+    y = 3 * (1 + 0.01 * _linex(COARSE + 6.4))
+    base = Cells(COARSE, y, np.full(COARSE.size, 2), np.zeros(COARSE.size, int), 0.001, 2, COARSE.size)
+    scan = optimum._scan(base, 0.95)
+    z1 = optimum.flat_side_z(base, optimum._window(scan, 1.0))  # at sd_rel 0.001
+    cells = dataclasses.replace(base, sd_rel=0.001 * z1 / z)
+    o = fit_optimum(cells, 200, np.random.default_rng(0), shape="lopsided")
+    assert o.model == "bracket" and o.lack_of_fit
+    # at 4 sds the flat side's nearer neighbour rises about 2: the argmin strays there (a noisy group's band covered
+    # 87% with the seeds' spread); a threshold of 3 would pass it
+    assert o.seed_bracket is seeds_taken
+    assert (o.sigma_rel == pytest.approx(cells.sd_rel)) is seeds_taken
