@@ -633,7 +633,10 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     draws = _floored(vb + x_am, win, replicated=seed_spread)
     shared_var, seed_noise_var = 0.0, None
     if lack_of_fit and cells.sd_rel is not None:  # what the seeds alone would have said, for the difference
-        vb_seed, _ = _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot, rng, boot_bracket)
+        # where the seeds resolve the bracket, vb already is that bootstrap (the same noise, window and fit): a second
+        # one would only add its Monte Carlo difference to shared_var
+        vb_seed = vb if seeds_resolve else _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot,
+                                                           rng, boot_bracket)[0]
         seed_noise_var = _interval_var(vb_seed)
         # measured as the interval reads it (a covariate law takes each curve's variance from its interval): the
         # argmin drawn too makes the draws multimodal, where np.var exceeds what the interval says

@@ -250,3 +250,15 @@ def test_the_seeds_must_resolve_the_flat_side_by_6_sds(z, seeds_taken):
     # 87% with the seeds' spread); a threshold of 3 would pass it
     assert o.seed_bracket is seeds_taken
     assert (o.sigma_rel == pytest.approx(cells.sd_rel)) is seeds_taken
+
+
+def test_a_seed_bracket_bootstraps_its_seed_noise_once():
+    """Where the seeds resolve the bracket, its interval's bootstrap already is the seeds' own (same noise, window and
+    fit): what the seeds alone would say is that bootstrap, not a second one whose Monte Carlo difference went into
+    the widths' shared part (session 57). So the two variances agree exactly."""
+    for x0 in (-6.4, -7.1, -5.9):
+        o = fit_optimum(_cells(x0, np.random.default_rng(5), noise=0.001), 300, np.random.default_rng(0),
+                        shape="lopsided")
+        assert o.seed_bracket and o.seed_noise_var is not None and o.noise_var is not None
+        assert o.seed_noise_var == o.noise_var
+        assert o.shared_var >= 0.0
