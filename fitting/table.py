@@ -831,10 +831,13 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     merged = _merged_note(m.lr_col, said, int((lr_merged != lr.to_numpy(float)).sum()))
     lr = pd.Series(lr_merged, index=lr.index)
     flagged = _diverged(df, m, loss.to_numpy(), roles.div_col)  # a diverged run's logged 0 or -1 is not a loss
-    if (bad := np.isfinite(loss) & (loss <= 0) & ~flagged).any():
+    # -inf is no divergence (NaN and +inf are) but a loss unbounded below, as impossible as -1 unless the table's
+    # divergence column flags its run: it counted as diverged in silence (a review)
+    neg_inf = np.isneginf(loss) & ~_flagged(df, roles.div_col)
+    if (bad := (np.isfinite(loss) & (loss <= 0) & ~flagged) | neg_inf).any():
         # a blow-up is a multiple of the curve's best and the loss bands a share of it: both need losses > 0
         raise TableError([f"{m.loss_col}: the fitter needs positive losses (a blow-up is {BLOWUP_FACTOR:g}x the "
-                          "curve's best, the loss penalties are shares of it); zero or negative in "
+                          "curve's best, the loss penalties are shares of it); zero or negative (-inf included) in "
                           f"{_rows(bad)}: add a constant that puts every loss well above zero, the best near "
                           "its usual size (a negative log-likelihood's offset; the optima do not change, and the "
                           "penalties are shares of the best loss, so one near 0 inflates them)"])

@@ -207,7 +207,7 @@ class AnalyticRecommend(_Groups):
     @model_validator(mode="before")
     @classmethod
     def _nulls(cls, data: Any) -> Any:
-        data = _drop_nulls(data, ("fit_id", "group", "constants"))
+        data = _drop_nulls(data, ("fit_id", "group", "constants", "tuned"))
         if isinstance(data, dict) and ("group" in data or "constants" in data):
             raise ValueError("`group` and `constants` go with `fit_id`; with `base`, put constants in `base`")
         return data
@@ -256,7 +256,7 @@ class FitRecommend(_Groups):
     @model_validator(mode="before")
     @classmethod
     def _nulls(cls, data: Any) -> Any:
-        return _drop_nulls(data, ("base",))
+        return _drop_nulls(data, ("base", "tuned"))
 
 
 class TunedFile(_Request):
@@ -302,6 +302,13 @@ class TunedRecommend(_Groups):
 
     _strict_alignment = field_validator("alignment", mode="before")(_no_bools_inside)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls(cls, data: Any) -> Any:
+        # as the other two sources take the others' fields as null (a review: "tuned": null beside "base" was an
+        # extra input, "fit_id": null beside "tuned" too)
+        return _drop_nulls(data, ("base", "fit_id", "group", "constants"))
+
 
 def _source(data: Any) -> str | None:
     """``analytic`` with ``base``, ``fit`` with ``fit_id``; neither or both is an error (None)."""
@@ -344,14 +351,15 @@ class FitOptions(_Request):
     """
 
     name: str | None = Field(None, max_length=200, description="a label for the stored fit")
-    size_col: str | None = Field(None, min_length=1, max_length=200, description="width column")
-    lr_col: str | None = Field(None, min_length=1, max_length=200, description="learning-rate column")
-    loss_col: str | None = Field(None, min_length=1, max_length=200, description="loss column")
+    size_col: str | None = Field(None, min_length=1, max_length=200, description="width column (null: width)")
+    lr_col: str | None = Field(None, min_length=1, max_length=200, description="learning-rate column (null: beta)")
+    loss_col: str | None = Field(None, min_length=1, max_length=200, description="loss column (null: eval_loss "
+                                 "where the table has it, else final_loss)")
     seed_col: str | None = Field(None, max_length=200, description="seed column (null: none)")
-    group_cols: list[str] | None = Field(None, max_length=32, description="grouping columns (or 'a,b')")
+    group_cols: list[str] | None = Field(None, max_length=32, description="grouping columns (a form field: 'a,b')")
     diverged_col: str | None = Field(None, max_length=200, description="divergence flag column (null: none)")
     constant_cols: list[str] | None = Field(None, max_length=32,
-                                            description="swept per-layer constant columns (or 'a,b')")
+                                            description="swept per-layer constant columns (a form field: 'a,b')")
     target_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
                                                        description="predict the LR at this width")
     base_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
@@ -363,10 +371,10 @@ class FitOptions(_Request):
     size_kind: Literal["width", "params"] = Field("width", description="what the size column counts: width, or "
                                                   "parameters (labels and messages say size)")
     covariates: list[str] | None = Field(None, max_length=8, description="numeric axes fitted in one joint law "
-                                         "with the size, e.g. tokens and batch size (or 'a,b')")
+                                         "with the size, e.g. tokens and batch size (a form field: 'a,b')")
     derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B', "
                                      "optionally ':round' or ':log2round', or 'NAME=A' (a copy: "
-                                     "'parameterization=config.param'; or comma-separated)")
+                                     "'parameterization=config.param'; a form field: comma-separated)")
     at: dict[str, Annotated[float, Number]] | None = Field(
         None, max_length=8, description="covariate values to predict at with target_width (the target size), "
         "e.g. {\"D\": 1e10}; covariates left out sit at their bases")
@@ -391,7 +399,16 @@ class FitOptions(_Request):
         return {k: getattr(self, k).value for k in ("parameterization", "optimizer", "lr_mode")
                 if getattr(self, k) is not None}
 
-    _comma_lists = field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")(comma_list)
+    @field_validator("group_cols", "constant_cols", "covariates", "derive", mode="before")
+    @classmethod
+    def _comma_lists(cls, v: Any, info: ValidationInfo) -> Any:
+        """A form field, a flag or a Python caller gives the names as one ``'a,b'`` string ("" = none); a JSON body
+        as its schema's list: a string there ("" from an unset template variable) silently fitted every setup as
+        one group (a review)."""
+        if isinstance(v, str) and (info.context or {}).get("json"):
+            raise PydanticCustomError("json_type", "Input should be a list of names, e.g. [\"a\", \"b\"] ([] for "
+                                      "none), not a string ('a,b' is the CLI's flag and a form field's)")
+        return comma_list(v)
 
     @field_validator("alignment", mode="before")
     @classmethod
@@ -465,8 +482,16 @@ class FitOptions(_Request):
         return v
 
     def mapping(self) -> ColumnMapping:
-        keys = set(ColumnMapping.model_fields) & self.model_fields_set
+        # a null (or a form's empty field) for a column every table has is the contract's name, as an omitted key:
+        # passed on, it was a 422 holding pydantic's multi-line dump of ColumnMapping (a review); a null seed or
+        # divergence column means the table has none
+        keys = {k for k in set(ColumnMapping.model_fields) & self.model_fields_set
+                if getattr(self, k) is not None or k not in _REQUIRED_COLUMNS}
         return ColumnMapping(**{k: getattr(self, k) for k in keys})
+
+
+#: the column roles every table has: null for one of them means its default name
+_REQUIRED_COLUMNS = ("size_col", "lr_col", "loss_col")
 
 
 class FitCreate(FitOptions):

@@ -24,7 +24,7 @@ from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import make_engine, make_sessionmaker
 from abcscale.service.deps import IDEMPOTENCY_HEADER, QueryDep, ReaderDep
-from abcscale.service.http import EMPTY_BODY, HeadAsGet, JsonTooLarge, complete_responses, is_api_path
+from abcscale.service.http import EMPTY_BODY, HeadAsGet, JsonTooLarge, complete_responses, is_api_path, too_large_text
 from abcscale.service.plots import PlotRenderer
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
@@ -171,6 +171,14 @@ def _too_large_page(scope: Any, message: str) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     """A page's 404 or 405 (an unknown path under /fits, say) as a page; the API's stay JSON, as FastAPI says them."""
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 413 and exc.detail == "Content Too Large" and request.app.max_body_size is not None:
+        # a chunked body over the cap is refused while a route reads it, as Starlette's bare "Content Too Large"
+        # (a Content-Length one before, replaced by JsonTooLarge): the same words for both (a review); the routes'
+        # own 413s (a table over ABCSCALE_MAX_ROWS) say theirs
+        text = too_large_text(request.app.max_body_size)
+        if is_api_path(request.scope):
+            return JSONResponse({"detail": text}, status_code=413)
+        return _too_large_page(request.scope, text)
     if is_api_path(request.scope):
         return await http_exception_handler(request, exc)
     title = {404: "Page not found", 405: "Method not allowed"}.get(exc.status_code, "Request refused")

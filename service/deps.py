@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 from urllib.parse import urlsplit
 
 from fastapi import Depends, Header, HTTPException, Path, Request
@@ -153,6 +153,29 @@ async def known_query(request: Request) -> None:
         if _writes(request):
             await require_writer(request, request.app.state.settings, await _bearer(request))
         value_error(f"unknown query parameter(s) {said}: this endpoint takes {what}", ("query", unknown[0][:40]))
+    lists = _list_names(dependant)
+    if twice := sorted(k for k in set(request.query_params) if k not in lists
+                       and len(request.query_params.getlist(k)) > 1):
+        # ?limit=1&limit=2 answered the last one: refused, as a JSON key, form field or header sent twice is
+        if _writes(request):
+            await require_writer(request, request.app.state.settings, await _bearer(request))
+        value_error(f"query parameter {twice[0]!r} given {len(request.query_params.getlist(twice[0]))} times: it "
+                    "takes one value", ("query", twice[0]))
+
+
+def _list_names(dependant: Any) -> set[str]:
+    """The query parameters a route takes as lists (``?optimizer=sgd&optimizer=adam``), its dependencies' included."""
+    out = {p.alias for p in dependant.query_params if _is_list(p.field_info.annotation)}
+    for sub in dependant.dependencies:
+        out |= _list_names(sub)
+    return out
+
+
+def _is_list(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (list, tuple, set, frozenset):
+        return True
+    return origin is not None and any(_is_list(a) for a in get_args(annotation))
 
 
 QueryDep = Depends(known_query)

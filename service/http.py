@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -108,13 +109,44 @@ def loads_strict(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     try:
         # decoded as UTF-8 (a UTF-8 BOM allowed) before parsing: json.loads on bytes takes UTF-16 and UTF-32 too,
         # and a UTF-16 body read as {} (a code review); JSON is UTF-8 (RFC 8259)
-        return json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant, parse_float=_finite_float,
-                          parse_int=_bounded_int, object_pairs_hook=_unique_keys)
+        value = json.loads(raw.decode("utf-8-sig"), parse_constant=_reject_constant, parse_float=_finite_float,
+                           parse_int=_bounded_int, object_pairs_hook=_unique_keys)
     except RecursionError:
         raise RefusedJSON(f"nested too deep to parse (bound {max_depth}, ABCSCALE_MAX_JSON_DEPTH)") from None
     except UnicodeDecodeError as exc:
         # not a JSONDecodeError: FastAPI would answer an undocumented 400 "error parsing the body"
         raise RefusedJSON(f"the body is not UTF-8 text (byte {exc.start}); JSON is UTF-8 (RFC 8259)") from None
+    if _SURROGATE_ESCAPE.search(raw) and (where := _lone_surrogate(value)) is not None:
+        # "\ud800" alone is valid JSON syntax but no Unicode text: a 422's echo of it, a table cell or a stored name
+        # could not be written as UTF-8 (a 500 on every route, a review); a pair (an emoji) decodes to one character
+        raise RefusedJSON(f"a lone UTF-16 surrogate escape in {where}: no Unicode character; escape a character "
+                          "outside the BMP as its surrogate pair, or send it as UTF-8")
+    return value
+
+
+#: a \uD800-\uDFFF escape in the raw body: only then can a parsed string hold a surrogate (UTF-8 bytes cannot)
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, where: str = "the body") -> str | None:
+    """Where in a parsed body a string (a key or a value) holds a surrogate code point, said as a path
+    (``rows[3].note``, ``a key of rows[0]``); None where none does. JSON decodes a valid pair to one character, so
+    any surrogate left is a lone one. Iterative: the body may be deep (up to its bound) and wide."""
+    stack: list[tuple[Any, str]] = [(value, where)]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path
+        elif isinstance(item, dict):
+            for k, v in item.items():
+                if _SURROGATE.search(k):
+                    return f"a key of {path}"
+                stack.append((v, f"{path}.{k}" if path != "the body" else k))
+        elif isinstance(item, list):
+            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+    return None
 
 
 def _max_depth(request: Request) -> int:
@@ -281,6 +313,11 @@ def is_api_path(scope: Any) -> bool:
     return path.startswith(("/v1/", "/static/", "/docs-assets/")) or path in ("/v1", "/openapi.json", "/healthz")
 
 
+def too_large_text(max_bytes: int) -> str:
+    """What a 413 says: the cap and the setting that raises it."""
+    return f"the request body is over the size cap of {max_bytes / 2**20:g} MB (ABCSCALE_MAX_UPLOAD_MB)"
+
+
 class JsonTooLarge:
     """The body-size cap's 413 as JSON naming the cap, as the OpenAPI and every other error here say it: Starlette's
     limit answers it as plain text ("Content Too Large"), which a generated client cannot parse. ASGI middleware:
@@ -300,8 +337,7 @@ class JsonTooLarge:
             if message["type"] == "http.response.start" and message["status"] == 413 and any(
                     k.lower() == b"content-type" and v.startswith(b"text/plain") for k, v in message["headers"]):
                 replaced = True
-                mb = self.max_bytes / 2**20
-                text = f"the request body is over the size cap of {mb:g} MB (ABCSCALE_MAX_UPLOAD_MB)"
+                text = too_large_text(self.max_bytes)
                 if self.page is not None and not is_api_path(scope):  # the upload form: a page
                     await self.page(scope, text)(scope, receive, send)
                     return

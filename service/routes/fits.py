@@ -178,7 +178,7 @@ async def _read_json(request: Request) -> _Input:
         unprocessable([{"type": "json_invalid", "loc": ("body", pos), "msg": f"JSON decode error: {why}",
                         "input": None}])
     try:
-        req = FitCreate.model_validate(payload)
+        req = FitCreate.model_validate(payload, context={"json": True})  # the schema's types (a list, not 'a,b')
     except ValidationError as exc:
         unprocessable(exc)
     try:
