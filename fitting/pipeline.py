@@ -111,7 +111,7 @@ def _joint(groups: list[GroupFit], prep: Prepared, s: Settings, seed: int,
                                base_size=s.base_width, level=s.confidence_level, n_unidentified=n_bad)
         if law is None:
             label = ", ".join(f"{k}={v}" for k, v in key.items()) or "all rows"
-            missing.append(f"no joint law for {label}: " + "; ".join(notes))
+            missing.append(f"{NO_JOINT_LAW}{label}: " + "; ".join(notes))
             continue
         rng = np.random.default_rng([seed, 2**31, i])  # a stream apart from the groups' (2**31: no group index)
         surface, surface_notes = _loss_surface(groups, key, prep.covariates[0], s, rng, m.size_col)
@@ -130,6 +130,8 @@ def _joint(groups: list[GroupFit], prep: Prepared, s: Settings, seed: int,
 
 #: how a joint law's note begins when the target's prediction could not be made (``--strict`` refuses it)
 NO_JOINT_PREDICTION = "no prediction at the target: "
+#: how the table's warning begins for a group key whose curves gave no joint law (``--strict`` refuses it too)
+NO_JOINT_LAW = "no joint law for "
 
 
 def _loss_surface(groups: list[GroupFit], key: dict[str, Any], d_name: str, s: Settings,

@@ -52,6 +52,10 @@ def table_format(name: str | Path) -> str | None:
     return _SUFFIX_FORMATS.get(Path(name).suffix.lower())
 
 
+#: what messages call a table read from standard input (``abcscale fit -``)
+STDIN = "standard input"
+
+
 def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: int | None = None,
                max_cells: int | None = None, name: str | None = None) -> pd.DataFrame:
     """Read a CSV or parquet table from a path or raw bytes (format from ``fmt``, the suffix, or sniffed); a
@@ -63,7 +67,7 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
     """
     if isinstance(source, bytes | bytearray):
         data = bytes(source)
-        name = f"the upload {name[:100]!r}" if name else "the upload"
+        name = STDIN if name == STDIN else f"the upload {name[:100]!r}" if name else "the upload"
     else:
         path = Path(source)
         if path.is_dir() and (path / "results.parquet").is_file():  # a sweep's --out folder: its table

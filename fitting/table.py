@@ -476,12 +476,26 @@ def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     return out
 
 
+#: size columns named as a width (their key: lower case, letters and digits), not as a parameter count
+_WIDTH_NAMES = frozenset({"width", "dmodel", "hiddensize", "hiddendim", "nembd", "embdim", "embeddim", "dim",
+                          "modeldim", "dmodelsize", "nhidden"})
+
+
 def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     """A note when sizes read as widths look like parameter counts (a column ``n_params`` of 2e5-5e7): theory's
-    exponents are per width, and a parameter count grows as width^2, so every verdict would be off by 2x."""
+    exponents are per width, and a parameter count grows as width^2, so every verdict would be off by 2x; and the
+    other way, a column named as a width (``width``, ``d_model``) of widths' sizes read as parameter counts."""
+    sizes = pd.to_numeric(df[m.size_col], errors="coerce")
+    if m.size_kind == "params":
+        if re.sub(r"[^a-z0-9]", "", m.size_col.lower().rsplit(".", 1)[-1]) not in _WIDTH_NAMES or not (
+                sizes.max() <= WIDTH_PLAUSIBLE):
+            return []
+        # theory's verdict was "INCONSISTENT" for a muP sweep by width, with nothing said (a review)
+        return [f"{m.size_col} ({sizes.min():.3g} to {sizes.max():.3g}) looks like widths, read as parameter counts "
+                f"({option('size_kind')} params): theory's exponents per parameter count are half those per width, "
+                f"so its verdict would be off by 2x; leave {option('size_kind')} out if it counts the width"]
     if m.size_kind != "width":
         return []
-    sizes = pd.to_numeric(df[m.size_col], errors="coerce")
     key = re.sub(r"[^a-z0-9]", "", m.size_col.lower())
     # "N" counts parameters (Chinchilla's); "n" is the theory's own width
     named = m.size_col.strip() == "N" or key in ("nparams", "numparams", "params", "parameters") or any(
@@ -887,6 +901,12 @@ def _mostly_numbers(s: pd.Series) -> bool:
     return bool(_to_number(s).notna().mean() >= 0.5) if len(s) else False
 
 
+def _shown(name: Any) -> str:
+    """A column's name as a message shows it: quoted where a space at its ends or a comma would hide it."""
+    text = str(name)
+    return repr(text) if text != text.strip() or "," in text or not text else text
+
+
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     """Which columns are the group key, the swept constants, the seed and the divergence flag."""
     default = ColumnMapping()
@@ -894,7 +914,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     missing = [(role, col) for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col),
                                              ("loss_col", m.loss_col)) if col not in cols]
     for i, (role, col) in enumerate(missing):  # the table's columns once, after the last
-        listing = f"; columns are: {', '.join(sorted(cols))}" if i == len(missing) - 1 else ""
+        listing = f"; columns are: {', '.join(_shown(c) for c in sorted(cols))}" if i == len(missing) - 1 else ""
         wanted = {_key(col), *([_key(DEFAULT_LOSS)] if role == "loss_col" else [])}
         alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
         # else a tracker's names for it (wandb's config.d_model, config.learning_rate, val_loss)
@@ -903,8 +923,10 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                                  and _mostly_numbers(df[c])),
                                 key=lambda c: (not any(_key(c).endswith(w) for w in _LIKELY[role]),
                                                not any(w in _key(c) for w in ("val", "eval", "test")), c))
-        hint = (f"; {', '.join(alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: name it with "
-                f"{option(role)}" if alike else "")
+        # a name with a stray space (` width`) quoted: unquoted, the advice read as the name that failed (a review)
+        hint = (f"; {', '.join(_shown(c) for c in alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: "
+                f"name it with {option(role)}" + (f" {alike[0]!r}" if _shown(alike[0]) != alike[0] else "")
+                if alike else "")
         problems.append(f"{col}: missing column (the {option(role)} column){hint}{listing}")
     if m.lr_col == default.lr_col and m.lr_col in cols and df[m.lr_col].nunique() == 1:
         # an optimizer's beta (Adam's 0.9) beside the LR: read as the LR, no LR was swept, and the warnings spoke of
@@ -918,7 +940,8 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                             f"was swept in it; {', '.join(alike[:3])} {'looks' if len(alike) == 1 else 'look'} like "
                             f"the learning rate: name it with {option('lr_col')}")
     seed_col = m.seed_col if m.seed_col in cols else None
-    if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
+    # the contract's `seed` may be absent, unless named: `--seed-col seed` on a table without it was ignored (a review)
+    if m.seed_col and seed_col is None and (m.seed_col != default.seed_col or "seed_col" in m.model_fields_set):
         problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")
     div_col = m.diverged_col if m.diverged_col in cols else None
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
@@ -1011,7 +1034,12 @@ def _seed_ids(col: pd.Series) -> pd.Series | None:
 
 def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) -> pd.Series | None:
     v = _numeric(df, col, problems)
-    if v is not None:
+    if v is None:  # a word among the numbers: its empty cells said too, not after it is fixed (a review)
+        s = df[col]
+        blank = s.isna() | s.map(lambda x: isinstance(x, str) and x.strip().lower() in _MISSING_WORDS)
+        if blank.any() and not pd.api.types.is_bool_dtype(s):
+            problems.append(f"{col}: {what} must be positive finite numbers, not in {_rows(blank)} (empty)")
+    else:
         bad = v.isna() | ~(v > 0) | np.isinf(v)
         if bad.any():
             finite = v[np.isfinite(v)]
@@ -1418,8 +1446,12 @@ def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     if not named:
         return []
     with_seed: list[str] = []
-    if v.seed is not None and m.seed_col in df.columns:  # one value per (cell, seed): it moves with the seed
-        per_seed = trained.groupby([*keys, m.seed_col], dropna=False)[named].nunique(dropna=False).max()
+    if v.seed is not None and m.seed_col in df.columns:
+        # one value per seed along each curve (every LR): it moves with the seed. Per (cell, seed) held for every
+        # column of a table with one run per cell and seed, so a precision that differed in 2 of 72 runs "changed
+        # only with the seed" (a review)
+        curve = [k for k in keys if k != m.lr_col]
+        per_seed = trained.groupby([*curve, m.seed_col], dropna=False)[named].nunique(dropna=False).max()
         with_seed = [c for c in named if per_seed[c] <= 1]
     fix = (f"Name them as group columns ({option('group_cols')}) to fit each value apart, or as covariates "
            f"({option('covariates')}) to fit one law across them")

@@ -8,12 +8,15 @@ sweep will need. The folder's layout, its lock, the committed cell files and the
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -531,6 +534,30 @@ class SweepInterrupted(KeyboardInterrupt):
         self.kept, self.total = kept, total
 
 
+@contextlib.contextmanager
+def _interrupt_remembered() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C as Python answers it (KeyboardInterrupt where the main thread is), and remembered: one that lands
+    while the interpreter runs a garbage-collection callback (JAX registers one) is printed as "Exception ignored"
+    and lost, and the sweep trained on to its end and exited 0 (a review: 7 of 30 tries). The sweep asks the
+    returned function after each chunk of runs and raises it again there. Off the main thread, or where SIGINT is
+    ignored, nothing is installed."""
+    hit = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield hit.is_set
+        return
+
+    def remember(signum: int, frame: Any) -> None:
+        hit.set()
+        previous(signum, frame)  # Python's default_int_handler raises KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, remember)
+    try:
+        yield hit.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, address: str | None) -> pd.DataFrame:
     sha = spec.corpus().sha256
     (untagged, renamed), tags = _older_ids(spec, _previous_spec(out), sha), part_cells(out)
@@ -573,7 +600,12 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
             bar.advance(len(res.rows))
 
     try:
-        with bar:
+        with bar, _interrupt_remembered() as interrupted:
+            def advance(n: int) -> None:
+                bar.advance(n)
+                if interrupted():  # a Ctrl-C the interpreter swallowed (_interrupt_remembered)
+                    raise KeyboardInterrupt
+
             if executor == "ray":
                 _ray_cells(spec, todo, commit, address)
             else:
@@ -586,8 +618,10 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
                     compiler.wait_traced(timeout=60)
                     for t in todo:
                         bar.describe(t.cell)
-                        commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=bar.advance,
+                        commit(t, run_cell(spec, t.cell, compiler=compiler, on_runs=advance,
                                            on_compile=bar.compiling, runs=t.runs))
+                        if interrupted():
+                            raise KeyboardInterrupt
     except KeyboardInterrupt:  # this spec's runs on disk, not the folder's (it may hold other specs' cells)
         kept = sum(r in sources[cid] for _, cid in cells for r in runs)  # a cell may hold runs of a wider grid
         raise SweepInterrupted(kept, len(cells) * len(runs)) from None
@@ -622,8 +656,8 @@ def _say_unrecorded(spec: SweepSpec, out: Path, n_runs: int) -> None:
 
 @dataclass(frozen=True)
 class BestLr:
-    """The best swept LR of one (configuration, width): lowest mean eval loss over seeds among runs that
-    did not diverge (None when all diverged)."""
+    """The best swept LR of one (configuration, width): lowest mean eval loss over seeds among the LRs at which no
+    seed diverged, as the fitter counts an LR stable (None when every LR had a diverged seed)."""
 
     parameterization: str
     optimizer: str  # the runner's variant (adam_atan2, ...)
@@ -649,7 +683,10 @@ def best_lrs(rows: pd.DataFrame) -> list[BestLr]:
     keys = ["parameterization", "optimizer_variant", "alignment", "lr_mode", *gammas, "width"]
     for key, g in rows.groupby(keys, sort=False):
         p, o, a, m, *gamma, w = cast(tuple[Any, ...], key)
-        ok = g[~g["diverged"]]
+        # an LR counts only where every seed trained, as the fitter counts it stable: the mean of the seeds that
+        # survived an LR where most diverged was one lucky seed, and the summary named it best (a review)
+        stable = ~g.groupby("log2_lr")["diverged"].transform("any")
+        ok = g[stable.to_numpy()]
         lr = loss = None
         if len(ok):
             by_lr = ok.groupby("log2_lr")[DEFAULT_LOSS].mean()  # the fitter's default loss too

@@ -180,7 +180,7 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
     if not callable(apply):
         raise ValueError("model: the factory's result has no callable 'apply(params, tokens, record)'")
     roles = _names("roles", _flat("roles", get("roles") or {}), shapes, lambda v: Role.parse(v).value,
-                   "embedding, hidden, readout or vector")
+                   "embedding, hidden, readout, vector or fixed")
     init = _names("init", _flat("init", get("init") or {}), shapes, _init_kind, " | ".join(INITS))
     return UserModel(shapes=shapes, apply=apply, roles=roles, init=init,
                      fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested, depth=depth,

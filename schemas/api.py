@@ -450,6 +450,8 @@ class FitOptions(_Request):
             name, sep, value = part.partition("=")
             if not sep or not name.strip():
                 raise ValueError(f"expected NAME=VALUE pairs, e.g. D=1e10, got {part!r}")
+            if name.strip() in out:  # as --at: the last one won in silence (a review)
+                raise ValueError(f"{name.strip()}: given twice; each covariate once")
             out[name.strip()] = value.strip()
         return out
 

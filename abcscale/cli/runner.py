@@ -7,6 +7,7 @@ cannot drift apart. A flag left out keeps the value of SPEC.toml, or the spec's 
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import time
@@ -153,6 +154,10 @@ def sweep(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"--out: cannot create {out} ({exc.strerror or exc})")
+    try:  # an existing folder it cannot write into (read-only, immutable): said now, as --out, not as an errno
+        (out / "cells").mkdir(exist_ok=True)
+    except OSError as exc:
+        fail(f"--out: cannot write into {out} ({exc.strerror or exc})")
     from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import SweepInterrupted, best_lrs, run_sweep, theory_warnings
 
@@ -183,6 +188,12 @@ def sweep(
         err_console.print(f"interrupted: {kept} kept in {out / 'cells'}; the same command resumes, training only the "
                           "rest (results.parquet lists them when it ends)", highlight=False, soft_wrap=True)
         raise typer.Exit(130) from None
+    except OSError as exc:
+        if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
+            raise
+        # the folder refused a file mid-sweep (a full disk, a read-only mount): what was finished is kept
+        fail(f"--out: cannot write into {out} ({exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}); "
+             "the finished runs are kept in its cells: free the space or fix the permission, and rerun")
     except MemoryError:  # past what the spec's checks and the memory estimate see: one line, not a traceback
         fail("out of memory: the sweep needs more than this machine has; sweep smaller widths, a smaller batch "
              "or seq_len, or fewer runs at once (ABCSCALE_RUN_THREADS=1)")
@@ -300,11 +311,18 @@ def _whole(values: Any) -> list[int]:
     return sorted({int(v) for v in x[np.isfinite(x)]})
 
 
+#: results columns that spell a setting as it was typed (paths), or time it: no part of which run a row is
+_SPELLED = frozenset({"model", "data", "compile_s", "run_s", "runs_per_call"})
+
+
 def _no_longer_listed(before: Any, after: Any) -> int:
     """How many runs ``before`` listed that the new table ``after`` does not (another spec's, replaced)."""
     if before is None or not len(before):
         return 0
-    keys = [c for c in before.columns if c in after.columns]
+    # the same run under another spelling of its model or data path (`./um/tiny.py` for `um/tiny.py`: the cells
+    # are keyed by the module's bytes and reused) is the same run: the note said 4 of 4 were dropped (a review);
+    # the losses, n_params and data_hash still tell another model's or data's runs apart
+    keys = [c for c in before.columns if c in after.columns and c not in _SPELLED]
     if not keys:
         return len(before)
     now = set(map(tuple, after[keys].astype(str).to_numpy()))
@@ -359,9 +377,12 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
             fail(f"{where('widths')}{said.removeprefix('widths')}" if said.startswith("widths:") else said)
 
 
-def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
+def _build_spec(spec_file: Path | None, overrides: dict[str, Any], names: dict[str, str] | None = None
+                ) -> SweepSpec:
     """The SPEC file's keys with the flags replacing theirs, checked together (a flag can make a file valid).
-    An error the file alone has names the file; any other names the flags."""
+    Each error names where its value came from: the flag typed (``overrides``' values that are not None; ``names``
+    maps a field to another command's flag, tune's ``--base-width`` for the widths), else the file's key, else
+    the flag that would set it."""
     from abcscale.runner.spec import toml_data
 
     if spec_file is None:
@@ -380,21 +401,39 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any]) -> SweepSpec:
     try:
         return SweepSpec.from_toml(spec_file, **overrides) if spec_file else SweepSpec().with_overrides(**overrides)
     except ValidationError as exc:
-        try:
-            SweepSpec.model_validate(data)
-        except ValidationError as alone:
-            fail(f"{spec_file}: {validation_message(alone)}")
-        # a check across fields (head_dim against the widths) names its field in the message: say it as the flag
-        fail("; ".join(_as_flag(part) for part in validation_message(exc, FLAGS).split("; ")))
+        # every error of the spec the command runs, each where its value came from: the file's own errors alone
+        # named the file even where a flag had replaced that key and another flag was wrong (`--steps 0` went
+        # unsaid), and a check across fields named a flag nobody typed (a review)
+        typed = {k for k, v in overrides.items() if v is not None}
+        fail("; ".join(_said_where(part, typed, data, spec_file, names or {})
+                       for part in validation_message(exc).split("; ")))
 
 
-def _as_flag(part: str) -> str:
+def _said_where(part: str, typed: set[str], data: dict[str, Any], spec_file: Path | None,
+                names: dict[str, str]) -> str:
+    """One error of a spec (``field: message``) led by the flag or the file's key that set that field."""
     field, sep, rest = part.partition(": ")
-    if sep and f"constants.{field}" in FLAGS:  # a constant's check names it flat (its TOML key): --epsilon
-        field = f"constants.{field}"
-    if not sep or field not in FLAGS and field not in SweepSpec.model_fields:
+    if not sep:
         return part
-    return f"{FLAGS.get(field, '--' + field.replace('_', '-'))}: {rest}"
+    if f"constants.{field}" in FLAGS:  # a constant's check names it flat (its TOML key): --epsilon
+        field = f"constants.{field}"
+    top, leaf = field.split(".")[0], field.split(".")[-1]
+
+    def in_file(key: str) -> bool:
+        return key in data or key.split(".")[-1] in data or key.split(".")[-1] in (data.get("constants") or {})
+
+    if top == "head_dim" and "must divide every width" in rest:
+        # the widths or head_dim, whichever was given here (a flag before the file's key): `--widths 24` beside a
+        # file's head_dim = 16 is the widths' error, not --head-dim's
+        if ("widths" in typed and "head_dim" not in typed) or (
+                not typed & {"widths", "head_dim"} and in_file("widths") and not in_file("head_dim")):
+            top = field = leaf = "widths"
+            rest = f"head_dim {rest}"
+    if top not in typed and leaf not in typed and spec_file is not None and in_file(field):
+        return f"{spec_file}: {leaf}: {rest}"
+    if top not in FLAGS and field not in FLAGS and top not in SweepSpec.model_fields:
+        return part
+    return f"{names.get(top) or FLAGS.get(field) or FLAGS.get(top) or '--' + top.replace('_', '-')}: {rest}"
 
 
 # A long signature (one parameter per flag); the body parses, calls runner.coord.coord_check and prints.

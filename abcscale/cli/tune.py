@@ -180,7 +180,8 @@ def tune(
         "optimizers": setup(optimizer, "--optimizer"), "alignments": setup(alignment, "--alignment"),
         "lr_modes": setup([lr_mode], "--lr-mode"), "widths": str(base_width) if width_typed else None,
         "base_width": base_width if width_typed else None, "model": model, "data": data,
-        "steps": steps, "batch": batch, "seq_len": seq_len, "depth": depth, "head_dim": head_dim})
+        "steps": steps, "batch": batch, "seq_len": seq_len, "depth": depth, "head_dim": head_dim},
+        names={"widths": "--base-width", "base_width": "--base-width"})
     if spec_file is not None:
         for key, flag in (("parameterizations", "-p"), ("optimizers", "-o"), ("alignments", "-a"),
                           ("lr_modes", "--lr-mode")):
@@ -195,10 +196,12 @@ def tune(
     _check_model(spec, spec_file, {k for k in ("model", "data") if ctx.params.get(k) is not None})
     _check_out(out, spec)
     if verify_widths is not None:  # checked now, not after the search
-        from abcscale.usecases.tune_verify import parse_widths
+        from abcscale.usecases.tune_verify import check_widths, parse_widths
 
         try:
-            parse_widths(verify_widths, spec.base)
+            # the file's training setup, as the check after the search reads it (its own grid, gammas and seeds)
+            training = spec.model_dump(mode="json", exclude={"widths", "log2_lr", "gammas", "seeds"})
+            check_widths(training, spec.base, parse_widths(verify_widths, spec.base))
         except ValueError as exc:
             fail(f"--verify-widths: {str(exc).removeprefix('verify_widths: ')}")
     try:
@@ -293,10 +296,11 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
     """Run the transfer check (and with ``constants`` the constants-consistency test, its sweeps kept in
     OUT.constants-sweep), write the file with it, print the tables (or the whole file as JSON)."""
     from abcscale.usecases.tune import save_constants
-    from abcscale.usecases.tune_verify import parse_widths, verify, verify_constants
+    from abcscale.usecases.tune_verify import check_widths, parse_widths, verify, verify_constants
 
     try:
         widths = parse_widths(widths_text, tuned.base_width)
+        check_widths(tuned.training, tuned.base_width, widths)
     except ValueError as exc:
         fail(f"--verify-widths: {str(exc).removeprefix('verify_widths: ')}")
 

@@ -711,8 +711,10 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         raise ConfigError("constants_file", f"{cfg.constants_file} was tuned at width {cfg.base_width}, the fit's "
                           f"base width is {rec.base_width}: give constants tuned at {rec.base_width}, or check "
                           "against the file without the fit")
-    if rec.source == "fit" and cfg.mup is None and (ignored := [k for k in ("beta", "base_width")
-                                                                if getattr(cfg, k) is not None]):
+    # (the mup form's base_width is used: microsoft/mup's readout multiplier is base/width, a review)
+    if rec.source == "fit" and cfg.mup is None and (ignored := [
+            k for k in ("beta", "base_width") if getattr(cfg, k) is not None
+            and not (k == "base_width" and cfg.form is Form.mup)]):
         warnings.append(f"{' and '.join(ignored)}: not used with a fit, which gives the LR at every width "
                         f"(the fit's base width is {rec.base_width})")
     if cfg.per_group_eps and rules.has_epsilon and any(k == "epsilon" for k, _ in given):

@@ -174,7 +174,7 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
     """(group, reason) for every prediction a team should not act on (a warning starting ``unreliable:``), the
     per-group predictions' and the joint laws' alike, and every group with no prediction at the target width:
     what ``--strict`` and REST ``strict`` refuse."""
-    from abcscale.fitting.pipeline import NO_JOINT_PREDICTION
+    from abcscale.fitting.pipeline import NO_JOINT_LAW, NO_JOINT_PREDICTION
     from abcscale.fitting.predict import UNRELIABLE
     from abcscale.fitting.predict import unreliable as reasons
 
@@ -188,6 +188,12 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
             for w in j.prediction.unreliable]
     out += [(group_label(j.group), UNRELIABLE + w) for j in result.joint if j.prediction is None
             for w in j.notes if w.startswith(NO_JOINT_PREDICTION)]
+    if result.mapping.covariates:
+        # a group key whose curves gave no joint law (collinear axes, too few optima) has no prediction at all: its
+        # curves' groups carry none by design, so only the table's warning said it, and --strict passed (a review)
+        out += [(label, UNRELIABLE + "no joint law, so no prediction: " + why)
+                for w in result.warnings if w.startswith(NO_JOINT_LAW)
+                for label, _, why in [w.removeprefix(NO_JOINT_LAW).partition(": ")]]
     return out
 
 

@@ -116,9 +116,15 @@ def _numbers(s: RoleSetting, width: int, fan_in: str) -> str:
     return f"{s.role.value}: " + ", ".join(parts)
 
 
+def _form_kw(spec: GroupSpec) -> str:
+    """The form said to the export where the spec keeps multipliers: the snippet's own forward applies them (its
+    comment says so), so the export's warning that a plain model would not was only noise (a review)."""
+    return "" if spec.form is Form.multiplier_free else ", form=SPEC.form"
+
+
 def _optimizer_lines(spec: GroupSpec) -> tuple[list[str], list[str], str]:
     """The imports, the lines that build ``optimizer`` from the groups, and its type, per optimizer family."""
-    groups = "abcscale.torch.param_groups(model, SPEC)"
+    groups = f"abcscale.torch.param_groups(model, SPEC{_form_kw(spec)})"
     if spec.optimizer.value == "lion":  # PyTorch has no Lion; lion-pytorch's decays by lr * wd, as the spec's
         return (["from lion_pytorch import Lion  # pip install lion-pytorch (PyTorch has no Lion)"],
                 [f"    optimizer = Lion({groups}, betas=(0.9, 0.99))"], "torch.optim.Optimizer")
@@ -145,21 +151,25 @@ def _torch(spec: GroupSpec) -> list[str]:
             f"def configure(model: torch.nn.Module) -> {ret}:",
             f'    """Initialise ``model`` by SPEC and return its {what}, one param group per role'
             + (' (and each parameter\'s forward multiplier)."""' if keeps else '."""'),
-            "    abcscale.torch.init_(model, SPEC)", *build,
+            f"    abcscale.torch.init_(model, SPEC{_form_kw(spec)})", *build,
             "    return optimizer, abcscale.torch.multipliers(model, SPEC)" if keeps else "    return optimizer"]
 
 
 def _optax(spec: GroupSpec) -> list[str]:
     keeps = spec.form is not Form.multiplier_free
+    kw = _form_kw(spec)
+    ret = "tuple[Any, Any, Any, Any]" if keeps else "tuple[Any, Any, Any]"
     return ["from typing import Any", "", "import jax", "", "import abcscale.optax",
             "from abcscale.schemas.groups import GroupSpec", "", spec_literal(spec), "", "",
-            "def configure(params: Any, key: jax.Array) -> tuple[Any, Any, Any]:",
+            f"def configure(params: Any, key: jax.Array) -> {ret}:",
             '    """Re-initialise ``params`` (any JAX parameter tree; kernels [fan_in, fan_out]) by SPEC and return',
-            '    them, the optax transformation and its state."""',
-            *(["    # this form keeps forward multipliers: your apply function multiplies each layer's output"]
-              if keeps else []),
-            "    params = abcscale.optax.init(SPEC, params, key)",
-            "    tx = abcscale.optax.transform(SPEC, params)",
+            '    them, the optax transformation and its state' + (
+                ', and each leaf\'s forward multiplier (a tree like params)."""' if keeps else '."""'),
+            *(["    # this form keeps forward multipliers: your apply function multiplies each layer's output by",
+               "    # its leaf's multiplier (the fourth value; 1.0 where none)"] if keeps else []),
+            f"    params = abcscale.optax.init(SPEC, params, key{kw})",
+            f"    tx = abcscale.optax.transform(SPEC, params{kw})",
+            "    return params, tx, tx.init(params), abcscale.optax.multiplier_tree(SPEC, params)" if keeps else
             "    return params, tx, tx.init(params)"]
 
 

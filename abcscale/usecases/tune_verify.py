@@ -37,6 +37,23 @@ def parse_widths(text: str, base: int) -> list[int]:
     return widths
 
 
+def check_widths(training: dict[str, Any], base: int, widths: list[int]) -> None:
+    """Refuse, before any training, a verify width the sweep would refuse (``head_dim`` not dividing it, a matrix
+    over the size limits): found after the search, it was pydantic's multi-line dump of the sweep's spec, naming no
+    flag (a review). ``training``: the search's sweep spec (a file's ``training``)."""
+    from pydantic import ValidationError
+
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.schemas.errors import error_text
+
+    for width in widths:
+        try:
+            SweepSpec.model_validate({**training, "widths": [width], "base_width": base})
+        except ValidationError as exc:
+            said = "; ".join(error_text(e).removeprefix("widths: ") for e in exc.errors(include_url=False))
+            raise ValueError(f"verify_widths: {width}: {said}") from None
+
+
 def transfer_grid(tuned: TunedConstants, width: int, lrs: int, step: float) -> list[float]:
     """``lrs`` log2 betas ``step`` apart around the tuned beta transferred to ``width``: the same beta in
     per-layer mode (the LR factors carry the width), moved by theory's global c in global mode (beta is the
@@ -88,6 +105,7 @@ def verify(tuned: TunedConstants, widths: list[int], *, lrs: int = 5, step: floa
 
     if lrs < 2 or seeds < 2:
         raise ValueError(f"{'verify_lrs' if lrs < 2 else 'verify_seeds'}: at least 2")
+    check_widths(tuned.training, tuned.base_width, widths)
     spec = SweepSpec.model_validate({**tuned.training, "widths": [tuned.base_width],
                                      "base_width": tuned.base_width})
     checks = {c.width: c for c in tuned.transfer}

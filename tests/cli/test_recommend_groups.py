@@ -94,8 +94,8 @@ def test_torch_snippet_parses_embeds_the_spec_and_calls_the_helper(monkeypatch, 
                                       form=form).groups
     assert "# without abcscale" in code.lower() and f"{spec['hidden'].lr:.6g}" in code  # the plain fallback
     helper = _stub(monkeypatch, "abcscale.torch")
-    helper.init_ = lambda model, s: helper.calls.append(("init_", model, s))
-    helper.param_groups = lambda model, s: helper.calls.append(("param_groups", model, s)) or ["groups"]
+    helper.init_ = lambda model, s, **kw: helper.calls.append(("init_", model, s, kw))
+    helper.param_groups = lambda model, s, **kw: helper.calls.append(("param_groups", model, s, kw)) or ["groups"]
     helper.multipliers = lambda model, s: {"name": 1.0}
     made = []
     optim = types.SimpleNamespace(Optimizer=object, AdamW=lambda groups: made.append(groups) or "opt")
@@ -105,6 +105,8 @@ def test_torch_snippet_parses_embeds_the_spec_and_calls_the_helper(monkeypatch, 
     out = namespace["configure"]("model")
     assert [c[0] for c in helper.calls] == ["init_", "param_groups"]
     assert all(c[1] == "model" and c[2] == spec for c in helper.calls) and made == [["groups"]]
+    # a form keeping multipliers is said to the helper, whose forward then applies them (session 57)
+    assert all(c[3] == ({} if form == "multiplier-free" else {"form": spec.form}) for c in helper.calls)
     assert out == ("opt" if form == "multiplier-free" else ("opt", {"name": 1.0}))
 
 

@@ -145,3 +145,14 @@ def test_a_negative_infinite_loss_is_refused_as_a_negative_one_is(client, sweep_
     rows[0] |= {"final_loss": "-inf", "diverged": True}
     assert client.post("/v1/fits", json={"rows": rows, "n_boot": N_BOOT}).status_code == 201
     assert fit_count(client) == 2
+
+
+def test_a_form_at_names_each_covariate_once(client):
+    from tests.fitting.covariate_sweeps import covariate_sweep
+
+    csv = covariate_sweep(seeds=1).to_csv(index=False).encode()
+    r = client.post("/v1/fits", files={"file": ("t.csv", csv)},
+                    data={"n_boot": str(N_BOOT), "size_col": "N", "covariates": "D,batch_size",
+                          "target_width": "2048", "at": "D=1e10,D=2e10"})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "at"] and "D: given twice" in r.json()["detail"][0]["msg"]
