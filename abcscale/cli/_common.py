@@ -255,6 +255,15 @@ def _asked_json(args: Sequence[str] | None) -> bool:
     return "--json" in (words[:words.index("--")] if "--" in words else words)
 
 
+def interrupted(message: str) -> NoReturn:
+    """Ctrl-C: ``message`` (what was kept, how to go on) on stderr, and exit 130; with ``--json`` stdout gets the
+    error object too (``{"ok": false, "exit_code": 130, "errors": [message]}``), as for any other failure: it was
+    empty, a CI step's parser read nothing (a review)."""
+    _said.append(" ".join(message.split()))
+    err_console.print(escape(message), highlight=False, soft_wrap=True)
+    raise typer.Exit(130)
+
+
 def _one_line(message: str, code: int = 2) -> int:
     _said.append(" ".join(message.split()))
     text = escape(" ".join(message.split()))

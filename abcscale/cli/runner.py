@@ -24,6 +24,7 @@ from abcscale.cli._common import (
     emit_json,
     err_console,
     fail,
+    interrupted,
     parse_flag,
     status,
     styled_warnings,
@@ -185,9 +186,8 @@ def sweep(
         # run_sweep counts this spec's runs there; stopped before it could (an import), the folder's files
         kept = (f"{exc.kept} of this sweep's {exc.total} runs are" if isinstance(exc, SweepInterrupted) else
                 f"{_runs_in_cells(out / 'cells')} finished runs are")
-        err_console.print(f"interrupted: {kept} kept in {out / 'cells'}; the same command resumes, training only the "
-                          "rest (results.parquet lists them when it ends)", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from None
+        interrupted(f"interrupted: {kept} kept in {out / 'cells'}; the same command resumes, training only the rest "
+                    "(results.parquet lists them when it ends)")
     except OSError as exc:
         if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT):
             raise

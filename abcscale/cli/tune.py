@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, err_console, fail, validation_message
+from abcscale.cli._common import console, emit_json, err_console, fail, interrupted, validation_message
 from abcscale.cli.options import Json, LrModeOpt, Quiet
 from abcscale.cli.runner import MODEL_METAVAR, _build_spec, _check_model
 from abcscale.schemas.enums import LrMode
@@ -245,8 +245,7 @@ def tune(
     except KeyboardInterrupt:
         kept = (f"they are kept in {_shown(storage)}: rerun the same command to continue" if storage else
                 "nothing is kept without --resume (or --storage): rerun with --resume to keep finished trials")
-        err_console.print(f"interrupted after {done[0]} trial(s); {out} not written; {kept}", highlight=False)
-        raise typer.Exit(130) from None
+        interrupted(f"interrupted after {done[0]} trial(s); {out} not written; {kept}")
     try:
         save_constants(tuned, out)
     except ValueError as exc:

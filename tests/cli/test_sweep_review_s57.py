@@ -94,3 +94,20 @@ def test_a_user_models_roles_list_fixed(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(app, ["sweep", "--model", "bad.py:factory", "--widths", "16", "--out", "o", "--show-roles"])
     assert res.exit_code == 2 and "embedding, hidden, readout, vector or fixed" in _err(res), _err(res)
+
+
+@pytest.mark.e2e
+def test_an_interrupted_sweep_with_json_says_so_on_stdout(tmp_path, monkeypatch):
+    import json
+
+    from abcscale.runner import sweep as sweep_mod
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep_mod, "run_cell", stop)
+    res = runner.invoke(app, ["sweep", *TINY, "--widths", "16", "--out", str(tmp_path / "o"), "--json"])
+    assert res.exit_code == 130, res.output
+    doc = json.loads(res.stdout)
+    assert doc["ok"] is False and doc["exit_code"] == 130
+    assert doc["errors"][0].startswith("interrupted: 0 of this sweep's 2 runs are kept in")
