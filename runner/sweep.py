@@ -722,7 +722,8 @@ class _Progress:
                                  rp.MofNCompleteColumn(), rp.TimeRemainingColumn(), console=Console(stderr=True))
             self.p.start()
             note = f" ({self.skipped} cells already done)" if self.skipped else ""
-            self.task = self.p.add_task(f"sweep{note}", total=max(self.total, 1))
+            # nothing left to train (a rerun): a full bar, not one stuck at 0/1 (a review)
+            self.task = self.p.add_task(f"sweep{note}", total=max(self.total, 1), completed=0 if self.total else 1)
         return self
 
     def __exit__(self, *exc: Any) -> None:
