@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -55,7 +56,13 @@ def _one_line(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
-            raise ValueError(validation_message(exc, _NAMES)) from None
+            said = validation_message(exc, _NAMES)
+            # a check inside `base` names its field in its message ("base: beta: ..."): said as the keyword passed
+            # (base_lr is beta's other name; a review)
+            beta = "base_lr" if kwargs.get("base_lr") is not None else "beta"
+            said = re.sub(r"(^|; )base: beta: ", rf"\1{beta}: ", re.sub(r"(^|; )base: width: ", r"\1base_width: ",
+                                                                         said))
+            raise ValueError(said) from None
         except ValueError as exc:  # a fit's group-selection message, said with this API's argument
             if SELECT_HINT not in str(exc):
                 raise
@@ -121,6 +128,12 @@ def recommend(
         constants = Constants.model_validate(constants.model_dump(exclude={"width", "beta"},
                                                                   exclude_unset=True))
     file = None  # a constants file: its optimizer variant may say more about epsilon (usecases.tune)
+    if isinstance(constants, str | Path):
+        # a hand-written file (gamma, init_scale, ... and no setup), as `recommend --constants FILE` takes it: the
+        # API refused it as "not a constants file from abcscale tune" (a review)
+        from abcscale.usecases.recommend import read_constants
+
+        constants = _parse("constants", read_constants, constants) or constants
     if isinstance(constants, str | Path | TunedConstants):
         file = constants if isinstance(constants, TunedConstants) else _parse("constants", _load_constants, constants)
         given: dict[str, Any] = {"parameterization": parameterization, "optimizer": optimizer,
@@ -155,14 +168,18 @@ def recommend(
 
 @_one_line
 def recommend_from_fit(
-    fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None, constants: Constants | None = None
+    fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
+    constants: Constants | Mapping[str, Any] | None = None,
 ) -> Recommendation:
     """Per-layer settings at ``width`` from the fitted LR of the group ``group`` picks (``abcscale recommend
     --fit``); the answer's ``band`` holds the fitted LR's uncertainty. What a table lacks (lr_mode,
     parameterization, optimizer) goes in ``group`` (``group={"lr_mode": "global"}``)."""
+    f = _fit(fit)
+    width = _size(width, f.mapping.size_kind)  # 4096.0 is 4096, as predict() and recommend(fit=...) take it
+    if constants is not None and not isinstance(constants, Constants):  # a mapping: AttributeError deep inside
+        constants = _parse("constants", Constants.model_validate, constants)
     try:
-        return usecases.recommend_from_fit(_fit(fit), width, selector=usecases.selector_from(group),
-                                           constants=constants)
+        return usecases.recommend_from_fit(f, width, selector=usecases.selector_from(group), constants=constants)
     except ValueError as exc:
         if str(exc).startswith(("lr_mode:", "per-layer settings need")):  # said here as this function takes it
             raise ValueError(f"{exc} (here: group={{'lr_mode': 'global', ...}})") from None

@@ -940,8 +940,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                             f"was swept in it; {', '.join(alike[:3])} {'looks' if len(alike) == 1 else 'look'} like "
                             f"the learning rate: name it with {option('lr_col')}")
     seed_col = m.seed_col if m.seed_col in cols else None
-    # the contract's `seed` may be absent, unless named: `--seed-col seed` on a table without it was ignored (a review)
-    if m.seed_col and seed_col is None and (m.seed_col != default.seed_col or "seed_col" in m.model_fields_set):
+    if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
         problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")
     div_col = m.diverged_col if m.diverged_col in cols else None
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:

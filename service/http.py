@@ -129,23 +129,23 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _lone_surrogate(value: Any, where: str = "the body") -> str | None:
+def _lone_surrogate(value: Any) -> str | None:
     """Where in a parsed body a string (a key or a value) holds a surrogate code point, said as a path
     (``rows[3].note``, ``a key of rows[0]``); None where none does. JSON decodes a valid pair to one character, so
     any surrogate left is a lone one. Iterative: the body may be deep (up to its bound) and wide."""
-    stack: list[tuple[Any, str]] = [(value, where)]
+    stack: list[tuple[Any, str]] = [(value, "")]  # "": the body itself
     while stack:
         item, path = stack.pop()
         if isinstance(item, str):
             if _SURROGATE.search(item):
-                return path
+                return path or "the body"
         elif isinstance(item, dict):
             for k, v in item.items():
                 if _SURROGATE.search(k):
-                    return f"a key of {path}"
-                stack.append((v, f"{path}.{k}" if path != "the body" else k))
+                    return f"a key of {path or 'the body'}"
+                stack.append((v, f"{path}.{k}" if path else k))
         elif isinstance(item, list):
-            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
+            stack.extend((v, f"{path or 'the body'}[{i}]") for i, v in enumerate(item))
     return None
 
 

@@ -64,8 +64,9 @@ def fit(
     covariates: Annotated[str | None, typer.Option(
         "--covariates", help="numeric columns 'D,batch_size' fitted in one joint law with the size (each curve: "
         "size x covariate values); the first is the data axis D of the joint loss law", show_default=False)] = None,
-    at: Annotated[str | None, typer.Option("--at", help="covariate values to predict at with --target-size, "
-                                           "'D=1e10,batch_size=64' (others: their bases)", show_default=False)] = None,
+    at: Annotated[list[str] | None, typer.Option("--at", help="covariate values to predict at with --target-size, "
+                                                 "'D=1e10,batch_size=64' (others: their bases); repeatable",
+                                                 show_default=False)] = None,
     derive: Annotated[list[str] | None, typer.Option(
         "--derive", help="derived column NAME=A/B or NAME=A*B, optionally :round or :log2round (e.g. "
         "tpp=D/N:round), or NAME=A, a copy (parameterization=config.param); repeatable", show_default=False)] = None,
@@ -134,7 +135,8 @@ def fit(
     names = FLAGS | {"target_width": "--target-size"} if size_kind == "params" else FLAGS
     if size_kind is not None and size_kind not in ("width", "params"):
         fail(f"--size-kind: expected width or params, got {size_kind!r}")
-    at_values = parse_flag(_pairs, at, "--at")
+    # repeatable (`--at D=1e10 --at batch_size=64`, one pair each): the last one alone was kept (a code review)
+    at_values = parse_flag(_pairs, ",".join(at) if at else None, "--at")
     covs = [c.strip() for c in (covariates or "").split(",") if c.strip()]
     if at_values and (bad := [k for k in at_values if k not in covs]):
         fail(f"--at: {', '.join(bad)} is not a covariate (--covariates: {', '.join(covs) or 'none given'})")
@@ -161,7 +163,11 @@ def fit(
     stored: dict[str, Any] | None = None
     try:
         with status(f"fitting {table}" + (f" on {service}" if service else ""), quiet=quiet):
-            # `-` is standard input (a CSV or parquet piped in), as most tools read it
+            # `-` is standard input (a CSV or parquet piped in), as most tools read it; a terminal is no table (it
+            # waited, silent, for a Ctrl-D)
+            if str(table) == "-" and sys.stdin.isatty():
+                fail("TABLE: - reads standard input, which is a terminal here: pipe a CSV or parquet into it "
+                     "(abcscale fit - < runs.csv), or give the file's path")
             source = sys.stdin.buffer.read() if str(table) == "-" else table
             df = with_setup(read_table(source, name=STDIN if str(table) == "-" else None),
                             parameterization=parameterization, optimizer=optimizer, lr_mode=lr_mode)
@@ -289,7 +295,7 @@ def _check_joint_exponents(result: FitResult, expected: list[tuple[str, float]])
             elif not e.ci.contains(value):
                 out.append((f"inconsistent with {name}={value:g}", f"{label}: joint law's exponent of {axis} "
                             f"{e.estimate:.3f}, {100 * e.ci.confidence_level:g}% interval {_ci(e.ci)}"))
-        out += [("not checked", f"{w}") for w in result.warnings if w.startswith(NO_JOINT_LAW)]
+        out += [("not checked", f"{name}={value:g}: {w}") for w in result.warnings if w.startswith(NO_JOINT_LAW)]
         if not result.joint and not any(w.startswith(NO_JOINT_LAW) for w in result.warnings):
             out.append(("not checked", f"no joint law was fitted for {name}={value:g}"))
     return out

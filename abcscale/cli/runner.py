@@ -411,29 +411,36 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any], names: dict[s
 
 def _said_where(part: str, typed: set[str], data: dict[str, Any], spec_file: Path | None,
                 names: dict[str, str]) -> str:
-    """One error of a spec (``field: message``) led by the flag or the file's key that set that field."""
+    """One error of a spec (``path: message``) led by the flag or the SPEC file's key that set that value: a key
+    nobody typed a flag for, found in the file (at its top, or under ``constants``), names the file and the path
+    (``s.toml: constants.init_scale.hidden: ...``); else the flag, with the item or layer inside its value
+    (``--widths[1]``, ``--init-scale (hidden)``)."""
     field, sep, rest = part.partition(": ")
     if not sep:
         return part
-    if f"constants.{field}" in FLAGS:  # a constant's check names it flat (its TOML key): --epsilon
-        field = f"constants.{field}"
-    top, leaf = field.split(".")[0], field.split(".")[-1]
+    path = field.split(".")
+    # the setting's own key: a constant's is under `constants` (or named flat by its own check: epsilon)
+    inner = path[2:] if path[0] == "constants" and len(path) > 1 else path[1:]
+    key = path[1] if path[0] == "constants" and len(path) > 1 else path[0]
 
-    def in_file(key: str) -> bool:
-        return key in data or key.split(".")[-1] in data or key.split(".")[-1] in (data.get("constants") or {})
+    def in_file(k: str) -> bool:
+        return k in data or k in (data.get("constants") or {})
 
-    if top == "head_dim" and "must divide every width" in rest:
+    if key == "head_dim" and "must divide every width" in rest and (
+            ("widths" in typed and "head_dim" not in typed)
+            or (not typed & {"widths", "head_dim"} and in_file("widths") and not in_file("head_dim"))):
         # the widths or head_dim, whichever was given here (a flag before the file's key): `--widths 24` beside a
         # file's head_dim = 16 is the widths' error, not --head-dim's
-        if ("widths" in typed and "head_dim" not in typed) or (
-                not typed & {"widths", "head_dim"} and in_file("widths") and not in_file("head_dim")):
-            top = field = leaf = "widths"
-            rest = f"head_dim {rest}"
-    if top not in typed and leaf not in typed and spec_file is not None and in_file(field):
-        return f"{spec_file}: {leaf}: {rest}"
-    if top not in FLAGS and field not in FLAGS and top not in SweepSpec.model_fields:
+        key, field, inner, rest = "widths", "widths", [], f"head_dim {rest}"
+    if key not in typed and spec_file is not None and in_file(key):
+        return f"{spec_file}: {field}: {rest}"
+    flag = names.get(key) or FLAGS.get(f"constants.{key}") or FLAGS.get(key)
+    if flag is None and key not in SweepSpec.model_fields:
         return part
-    return f"{names.get(top) or FLAGS.get(field) or FLAGS.get(top) or '--' + top.replace('_', '-')}: {rest}"
+    flag = flag or "--" + key.replace("_", "-")
+    index = "".join(f"[{x}]" for x in inner if x.isdigit())
+    keys = ".".join(x for x in inner if not x.isdigit())
+    return f"{flag}{index}{f' ({keys})' if keys else ''}: {rest}"
 
 
 # A long signature (one parameter per flag); the body parses, calls runner.coord.coord_check and prints.

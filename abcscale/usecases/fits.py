@@ -107,6 +107,15 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
         if mapping.group_cols is not None:  # the added columns group as the contract's would
             mapping = mapping.model_copy(update={"group_cols": [*mapping.group_cols, *setup]})
     with _speaking(names):
+        if "seed_col" in options.model_fields_set and options.seed_col and options.seed_col not in df.columns \
+                and options.seed_col not in {d.split("=", 1)[0].strip() for d in options.derive or []}:
+            # the contract's `seed` may be absent, unless the caller names it: `--seed-col seed` on a table without
+            # it was ignored (a review). Checked here, on the request, not in the mapping: a fit read back from JSON
+            # holds every mapping field, and its plots could no longer read a table without seeds
+            from abcscale.fitting import TableError
+            from abcscale.fitting.table import option
+
+            raise TableError([f"{options.seed_col}: missing column (the {option('seed_col')} column)"])
         result = fit_table(
             df, mapping, target_width=options.target_width, base_width=options.base_width,
             alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,
@@ -191,8 +200,8 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
     if result.mapping.covariates:
         # a group key whose curves gave no joint law (collinear axes, too few optima) has no prediction at all: its
         # curves' groups carry none by design, so only the table's warning said it, and --strict passed (a review)
-        out += [(label, UNRELIABLE + "no joint law, so no prediction: " + why)
-                for w in result.warnings if w.startswith(NO_JOINT_LAW)
+        out += [(group_label({}) if label == "all rows" else label, UNRELIABLE + "no joint law, so no prediction: "
+                 + why) for w in result.warnings if w.startswith(NO_JOINT_LAW)
                 for label, _, why in [w.removeprefix(NO_JOINT_LAW).partition(": ")]]
     return out
 

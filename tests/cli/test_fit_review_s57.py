@@ -51,7 +51,7 @@ def test_strict_refuses_a_covariate_fit_without_a_joint_law(collinear):
     res = _fit(str(collinear), "--size-col", "N", "--covariates", "D", "--target-size", "2048", "--at", "D=1e10",
                "--strict")
     assert res.exit_code == 1, res.output
-    assert "--strict: unreliable: all rows: no joint law, so no prediction: " in res.stderr
+    assert "--strict: unreliable: (all rows): no joint law, so no prediction: " in res.stderr
     assert "collinear" in res.stderr
     js = _fit(str(collinear), "--size-col", "N", "--covariates", "D", "--target-size", "2048", "--strict",
               "--summary", "--json")
@@ -80,13 +80,17 @@ def test_expect_exponent_judges_the_joint_law(axes):
 def test_expect_exponent_without_a_joint_law_is_not_a_pass(collinear):
     res = _fit(str(collinear), "--size-col", "N", "--covariates", "D", "--expect-exponent", "size=-0.8")
     assert res.exit_code == 1, res.output
-    assert "--expect-exponent: not checked: no joint law for all rows" in res.stderr
+    assert "--expect-exponent: not checked: size=-0.8: no joint law for all rows" in res.stderr
 
 
 def test_at_names_each_covariate_once(axes):
-    res = _fit(str(axes), "--size-col", "N", "--covariates", "D,batch_size", "--target-size", "2048",
-               "--at", "D=1e10,D=2e10")
-    assert res.exit_code == 2 and "--at: D: given twice; each covariate once" in res.output
+    for at in (["--at", "D=1e10,D=2e10"], ["--at", "D=1e10", "--at", "D=2e10"]):
+        res = _fit(str(axes), "--size-col", "N", "--covariates", "D,batch_size", "--target-size", "2048", *at)
+        assert res.exit_code == 2 and "--at: D: given twice; each covariate once" in res.output
+    # repeatable, a pair each: both are used (the last one alone was, a code review)
+    both = _fit(str(axes), "--size-col", "N", "--covariates", "D,batch_size", "--target-size", "2048",
+                "--at", "D=1e10", "--at", "batch_size=128")
+    assert both.exit_code == 0 and "prediction at N=2048, D=1e+10, batch_size=128" in both.stdout, both.output
 
 
 def test_a_column_that_differs_in_a_few_runs_is_not_said_to_move_with_the_seed(widths, tmp_path):
@@ -155,3 +159,33 @@ def test_a_dash_reads_standard_input(widths):
     assert json.loads(piped.stdout)["groups"] == json.loads(_fit(str(widths), "--json").stdout)["groups"]
     empty = runner.invoke(app, ["fit", "-", "-q"], input="")
     assert empty.exit_code == 2 and "table: standard input is empty" in empty.output
+
+
+def test_a_fit_read_back_plots_a_table_without_seeds(widths, tmp_path):
+    """`--seed-col` named explicitly must be in the table; a fit read back from its JSON holds every mapping field,
+    seed_col too, and its plots must still read a table without seeds (a code review found them refused)."""
+    import pandas as pd
+
+    from abcscale.usecases.fits import load_fit, plot_fit
+
+    path = tmp_path / "noseed.csv"
+    pd.read_csv(widths).query("seed == 0").drop(columns=["seed"]).to_csv(path, index=False)
+    assert _fit(str(path), "--out", str(tmp_path / "f")).exit_code == 0
+    drawn = plot_fit(load_fit(tmp_path / "f" / "fit.json"), pd.read_csv(path), tmp_path / "plots")
+    assert set(drawn) == {"loss_vs_lr", "lr_vs_width", "loss_vs_width"}
+
+
+def test_a_dash_on_a_terminal_is_refused_not_waited_on():
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main, sub = pty.openpty()
+    try:
+        res = subprocess.run([sys.executable, "-m", "abcscale", "fit", "-"], stdin=sub, capture_output=True,
+                             text=True, timeout=120)
+    finally:
+        os.close(main)
+        os.close(sub)
+    assert res.returncode == 2 and "standard input, which is a terminal here" in " ".join(res.stderr.split())

@@ -28,6 +28,13 @@ def _err(res) -> str:
     ("widths = [16]\nhead_dim = 16\n", ["--head-dim", "12"], "error: --head-dim: 12 must divide every width"),
     # the file's head_dim, not a flag, is what an mlp refuses
     ("widths = [16, 32]\nhead_dim = 8\n", ["--model", "mlp"], "error: SPEC: head_dim: only the transformer"),
+    # a value inside a key: the file's path to it, a table of constants or a flat key alike (a code review)
+    ("widths = [16]\n[constants]\ninit_scale = [1, -1, 1]\n", [],
+     "error: SPEC: constants.init_scale.hidden: Input should be positive"),
+    ("widths = [16]\ninit_scale = [1, -1, 1]\n", [], "error: SPEC: constants.init_scale.hidden: Input should be"),
+    ("widths = [32, -64]\n", [], "error: SPEC: widths.1: widths must be positive, got -64"),
+    ("widths = [16]\ngammas = [[1, 1, 1], [1, 1, -1]]\n", [], "error: SPEC: gammas.readout: Input should be"),
+    ("widths = [16]\n", ["--widths", "32,-64"], "error: --widths[1]: widths must be positive, got -64"),
 ])
 def test_each_error_names_where_its_value_came_from(tmp_path, toml, flags, said):
     spec = tmp_path / "s.toml"

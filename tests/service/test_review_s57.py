@@ -30,6 +30,8 @@ def _raw(client, url: str, text: str):
     ("/v1/fits", '{"name": "run \\ud800", "rows": [{"width": 64, "beta": 0.01, "final_loss": 3.0}]}', "name"),
     ("/v1/fits", '{"rows": [{"width": 64, "beta": 0.01, "final_loss": 3.0, "note": "x\\ud800"}]}', "rows[0].note"),
     ("/v1/fits", '{"rows": [{"width": 64, "beta": 0.01, "final_loss": 3.0, "n\\ud800": 1}]}', "a key of rows[0]"),
+    ("/v1/recommend", '{"the body": {"x": "\\ud800"}}', "the body.x"),  # a key named like the top (a code review)
+    ("/v1/recommend", '["a", {"b": "\\ud800"}]', "the body[1].b"),
 ])
 def test_a_lone_surrogate_escape_is_a_422_naming_where(client, url, text, where):
     r = _raw(client, url, text)
