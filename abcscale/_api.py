@@ -265,7 +265,7 @@ def convert(
     lr: PerLayerLike | None = None,
     multiplier: PerLayerLike | None = None,
     init_std: PerLayerLike | None = None,
-    epsilon: float | None = None,
+    epsilon: float | PerLayerLike | None = None,
     weight_decay: float | None = None,
     weight_decay_mode: WeightDecayMode | str = WeightDecayMode.coupled,
     beta: float | None = None,
@@ -279,9 +279,12 @@ def convert(
     base_lr = beta if beta is not None else 1e-3 if base_lr is None else base_lr
     per_layer = {k: _parse(k, PerLayer.parse, v)
                  for k, v in (("lr", lr), ("multiplier", multiplier), ("init_std", init_std)) if v is not None}
+    if epsilon is not None and not isinstance(epsilon, int | float):  # per layer, as lr (one number: every layer)
+        per_layer["epsilon"] = _parse("epsilon", PerLayer.parse, epsilon)
     req = ConvertRequest.model_validate({
         "optimizer": optimizer, "from": source, "to": target, "width": width, "base_width": base_width,
-        "base_lr": base_lr, "alignment": _parse("alignment", Alignment.parse, alignment), "epsilon": epsilon,
+        "base_lr": base_lr, "alignment": _parse("alignment", Alignment.parse, alignment),
+        "epsilon": epsilon if isinstance(epsilon, int | float | None) else None,
         "weight_decay": weight_decay, "weight_decay_mode": weight_decay_mode, **per_layer})
     return usecases.convert_setting(req)
 

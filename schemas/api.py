@@ -559,8 +559,9 @@ class ConvertRequest(_Request):
                                         "analytic one")
     init_std: PerLayer | None = Field(None, description="actual init stds; a layer left out keeps its analytic "
                                       "one")
-    epsilon: Annotated[float | None, Number] = Field(None, ge=0, le=SCALE_MAX,
-                                                     description="Adam epsilon, same on every layer")
+    epsilon: Annotated[float, Number, Field(ge=0, le=SCALE_MAX)] | PerLayer | None = Field(
+        None, description="Adam epsilon: one number for every layer, or per layer {embedding, hidden, readout} (a "
+        "converted setting's, to convert it back; a layer left out keeps 1e-8)")
     weight_decay: Annotated[float | None, Number] = Field(
         None, ge=0, le=SCALE_MAX, description="AdamW decoupled weight decay at base_width, every layer "
         "(at `width` itself when base_width is not given); only with optimizer adamw, lion, muon or sgd")

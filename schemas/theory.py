@@ -75,6 +75,8 @@ class Alignment(Frozen):
             return cls.model_validate(value)
         if isinstance(value, list | tuple):
             parts = list(value)
+        elif hasattr(value, "tolist") and getattr(value, "ndim", None) == 1:  # a numpy array, as PerLayer takes one
+            parts = list(value.tolist())
         elif isinstance(value, str):
             key = value.strip().lower()
             if key == "full":

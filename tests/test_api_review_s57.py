@@ -4,6 +4,8 @@ mistyped beta, base_width or base_lr was named `base: beta` / `base: width`."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from typer.testing import CliRunner
 
@@ -58,3 +60,40 @@ def test_a_mistyped_base_is_named_by_its_keyword(kw, said):
     with pytest.raises(ValueError) as err:
         abcscale.recommend("mup", "adam", **args)
     assert str(err.value).startswith(said) and "base: " not in str(err.value), str(err.value)
+
+
+def test_a_converted_setting_converts_back_with_its_per_layer_epsilon():
+    there = abcscale.convert("adam", "standard", "ntk", width=4096, base_width=64)
+    got = {k: [getattr(s, k) for s in there.converted.layers] for k in ("lr", "multiplier", "init_std", "epsilon")}
+    assert len(set(got["epsilon"])) == 2  # 1e-8 at the embedding, 1.5625e-10 at the hidden and readout layers
+    back = abcscale.convert("adam", "ntk", "standard", width=4096, lr=got["lr"], multiplier=got["multiplier"],
+                            init_std=got["init_std"], epsilon=got["epsilon"])
+    for a, b in zip(back.converted.layers, there.source.layers, strict=True):
+        assert (a.lr, a.multiplier, a.init_std, a.epsilon) == pytest.approx((b.lr, b.multiplier, b.init_std, b.epsilon))
+    # the CLI takes them as 'e,h,r'; one number stays every layer's
+    res = CliRunner().invoke(app, ["theory", "convert", "-o", "adam", "--from", "ntk", "--to", "standard", "-n", "4096",
+                                   "--epsilon", ",".join(f"{e:g}" for e in got["epsilon"]), "--json"])
+    assert res.exit_code == 0, res.output
+    assert [s["epsilon"] for s in json.loads(res.stdout)["source"]["layers"]] == pytest.approx(
+        got["epsilon"])
+    bad = CliRunner().invoke(app, ["theory", "convert", "-o", "adam", "--from", "ntk", "--to", "standard", "-n", "64",
+                                   "--epsilon", "1e-8,x"])
+    assert bad.exit_code == 2 and "--epsilon:" in bad.output
+
+
+def test_an_alignment_past_none_and_full_is_said_by_convert_and_table():
+    conv = abcscale.convert("adam", "mup", "standard", width=1024, alignment="2,0.5,1")
+    assert any(w.startswith("alignment: alpha 2 outside [1/2, 1]") for w in conv.warnings), conv.warnings
+    assert not any(w.startswith("alignment:") for w in abcscale.convert("adam", "mup", "standard", width=1024).warnings)
+    res = CliRunner().invoke(app, ["theory", "table", "-p", "mup", "-o", "adam", "-a", "2,0.5,1", "--json"])
+    assert res.exit_code == 0 and "alpha 2 outside [1/2, 1]" in " ".join(res.stderr.split())
+    assert json.loads(res.stdout)  # the rows, as before
+
+
+def test_a_numpy_alignment_is_one_alignment_everywhere():
+    np = pytest.importorskip("numpy")
+    a = np.array([1.0, 0.5, 1.0])
+    assert abcscale.recommend("mup", "adam", width=4096, base_width=256, beta=1e-3, alignment=a) == abcscale.recommend(
+        "mup", "adam", width=4096, base_width=256, beta=1e-3, alignment="full")
+    assert abcscale.convert("adam", "mup", "mf", width=4096, alignment=a) == abcscale.convert(
+        "adam", "mup", "mf", width=4096)

@@ -87,7 +87,7 @@ def transfer(
         global_c=sol.global_c, unique=sol.unique,
         warnings=[*_warnings(sol, mode),
                   *_global_alignment(parameterization, opt, sol, mode, rho, c_override),
-                  *_ignored(base, opt, e_l), *_alignment_range(alignment)],
+                  *_ignored(base, opt, e_l), *alignment_range(alignment)],
         weight_decay_mode=base.weight_decay_mode if carries else None,
     )
 
@@ -121,7 +121,7 @@ def _scaling(c: float) -> str:
     return f"shrinks as n^-{c:g}" if c > 0 else f"grows as n^{-c:g}" if c < 0 else "stays constant (c = 0)"
 
 
-def _alignment_range(alignment: Alignment | str | None) -> list[str]:
+def alignment_range(alignment: Alignment | str | None) -> list[str]:
     """A note for an alignment outside none..full (each of alpha, omega, u in [1/2, 1]): the algebra takes alpha
     and u in [0, 2] (omega at most 1/2), but a product of n terms aligns between independent (1/2) and fully (1);
     past either end the exponents, hence the LRs, follow from a regime no training shows (2,2,2 gave the hidden

@@ -6,9 +6,10 @@ from fractions import Fraction
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from abcscale.cli._common import Command, Group, build, console, emit_json, parse_flag
+from abcscale.cli._common import Command, Group, build, console, emit_json, err_console, parse_flag
 from abcscale.cli.options import (
     DEFAULT_EPSILON,
     AlignmentOpt,
@@ -44,6 +45,7 @@ def table(
 ) -> None:
     """Per-layer exponents (a, b, c) solved from the stability constraints."""
     from abcscale import theory
+    from abcscale.theory.transfer import alignment_range
 
     al = parse_flag(Alignment.parse, alignment, "--alignment")
     opts = parse_flag(lambda v: [Optimizer.parse(o) for o in v.split(",")], optimizer, "--optimizer")
@@ -51,6 +53,9 @@ def table(
     params = parse_flag(lambda v: list(dict.fromkeys(Parameterization.parse(p) for p in v.split(","))),
                         ",".join(parameterization), "--parameterization") if parameterization else None
     rows = theory.theory_table(params, opts, None if al is None else [al])
+    # an alignment past none..full: said on stderr as recommend says it (the rows' JSON is a list, kept as it is)
+    for w in [] if al is None else alignment_range(al):
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if as_json:
         emit_json(rows)
         return
@@ -91,10 +96,10 @@ def convert(
     init_std: Annotated[str | None, typer.Option("--init-std", help="actual init stds 'e,h,r', or one number for "
                                                  "every layer",
                                                  show_default=False)] = None,
-    epsilon: Annotated[float | None, typer.Option(help="the source setting's Adam epsilon at the target width, the "
-                                                  "same on every layer (not transferred from --base-width by the "
-                                                  "epsilon rule, as recommend's is)",
-                                                  show_default=f"{DEFAULT_EPSILON:g}")] = None,
+    epsilon: Annotated[str | None, typer.Option(help="the source setting's Adam epsilon at the target width: one "
+                                                "number for every layer, or 'e,h,r' (a converted setting's, to "
+                                                "convert it back); not transferred from --base-width by the epsilon "
+                                                "rule, as recommend's is", show_default=f"{DEFAULT_EPSILON:g}")] = None,
     weight_decay: WeightDecayOpt = None,
     weight_decay_mode: WeightDecayModeOpt = WeightDecayMode.coupled,
     as_json: Json = False,
@@ -112,7 +117,8 @@ def convert(
                 alignment=parse_flag(Alignment.parse, alignment, "--alignment"),
                 lr=parse_flag(PerLayer.parse, lr, "--lr"),
                 multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"),
-                init_std=parse_flag(PerLayer.parse, init_std, "--init-std"), epsilon=epsilon,
+                init_std=parse_flag(PerLayer.parse, init_std, "--init-std"),
+                epsilon=parse_flag(_epsilon, epsilon, "--epsilon"),
                 weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     conv = convert_setting(req)
     if as_json:
@@ -138,3 +144,13 @@ def convert(
         f"{layer.value} {frac(conv.c_from[layer.value])} -> {frac(conv.c_to[layer.value])}" for layer in LAYERS))
     for w in conv.warnings:
         console.print(f"[yellow]note:[/] {w}", highlight=False)
+
+
+def _epsilon(text: str) -> float | PerLayer:
+    """``--epsilon``: one number (0 allowed: none) or ``e,h,r`` per layer."""
+    if "," in text or ":" in text or "=" in text:
+        return PerLayer.parse(text)
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"expected a number or 'e,h,r', got {text!r}") from None

@@ -5,8 +5,9 @@ from __future__ import annotations
 from abcscale import theory
 from abcscale.schemas.api import ConvertRequest, ConvertResponse
 from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode
-from abcscale.schemas.theory import BaseConfig, Setting
+from abcscale.schemas.theory import BaseConfig, PerLayer, Setting
 from abcscale.theory.groups import PARAM_SCALE_FLOOR
+from abcscale.theory.transfer import alignment_range
 
 
 def source_setting(req: ConvertRequest) -> Setting:
@@ -16,7 +17,7 @@ def source_setting(req: ConvertRequest) -> Setting:
     base width it is the decay of every layer at ``width``."""
     base = BaseConfig(width=req.base_width or req.width, beta=req.base_lr, epsilon_mode=EpsilonMode.constant,
                       weight_decay=req.weight_decay or 0.0, weight_decay_mode=req.weight_decay_mode)
-    if req.epsilon is not None:  # else Constants' default
+    if isinstance(req.epsilon, int | float):  # else Constants' default (per layer: put in below)
         base = base.model_copy(update={"epsilon": req.epsilon})
     start = theory.transfer(req.source, req.optimizer, base, req.width, req.alignment, LrMode.per_layer)
     rules = theory.layer_rules(req.optimizer)
@@ -24,8 +25,10 @@ def source_setting(req: ConvertRequest) -> Setting:
     for s in start.layers:
         # the given values were validated as PerLayer (positive, finite): copying them in keeps s valid. A layer
         # the request leaves out keeps its analytic value (PerLayer's default of 1 would be an LR of 1.0)
-        actual: dict[str, float | None] = {key: given[s.layer] for key in ("lr", "multiplier", "init_std")
-                                           if (given := getattr(req, key)) is not None
+        # epsilon per layer too: a converted setting's own (they differ by layer) converts back (a review: the
+        # one number on every layer made a round trip 64x off at the hidden layer)
+        actual: dict[str, float | None] = {key: given[s.layer] for key in ("lr", "multiplier", "init_std", "epsilon")
+                                           if isinstance(given := getattr(req, key), PerLayer)
                                            and s.layer.value in given.model_fields_set}
         if not rules[s.layer].has_epsilon:  # Muon: Adam's epsilon off the hidden matrices
             actual["epsilon"] = None
@@ -46,7 +49,9 @@ def convert_setting(req: ConvertRequest) -> ConvertResponse:
         width=req.width, k=conv.k, symmetric=conv.symmetric, source=setting, converted=conv.setting,
         theta={l.value: conv.theta[l] for l in LAYERS}, c_from={l.value: conv.c_from[l] for l in LAYERS},
         c_to={l.value: conv.c_to[l] for l in LAYERS}, weight_decay_mode=req.weight_decay_mode if has_decay else None,
-        warnings=[*conv.warnings, *_unused_epsilon(req), *_below_floor(req, setting, "source"),
+        # an alignment past none..full, said as recommend says it (convert said nothing of it: a review)
+        warnings=[*conv.warnings, *alignment_range(req.alignment), *_unused_epsilon(req),
+                  *_below_floor(req, setting, "source"),
                   *_below_floor(req, conv.setting, "converted")],
     )
 
@@ -71,7 +76,8 @@ def _below_floor(req: ConvertRequest, setting: Setting, which: str) -> list[str]
 def _unused_epsilon(req: ConvertRequest) -> list[str]:
     """An epsilon given to an optimizer without one: accepted, as recommend does, and said."""
     if req.epsilon and not theory.layer_rules(req.optimizer).has_epsilon:
-        return [f"epsilon: {req.optimizer.value} has no epsilon; the {req.epsilon:g} given changes nothing"]
+        said = f"{req.epsilon:g}" if isinstance(req.epsilon, int | float) else "per-layer epsilon"
+        return [f"epsilon: {req.optimizer.value} has no epsilon; the {said} given changes nothing"]
     return []
 
 
