@@ -97,3 +97,12 @@ def test_a_numpy_alignment_is_one_alignment_everywhere():
         "mup", "adam", width=4096, base_width=256, beta=1e-3, alignment="full")
     assert abcscale.convert("adam", "mup", "mf", width=4096, alignment=a) == abcscale.convert(
         "adam", "mup", "mf", width=4096)
+
+
+def test_a_layer_pinned_on_a_face_is_not_shown_as_free():
+    from abcscale.cli.theory import _unique
+
+    rows = {r.layer.value: r for r in abcscale.theory_table("standard", "adam", "0.5,0.5,1")}
+    assert not rows["hidden"].unique and rows["hidden"].c_range == (1.0, 1.0)
+    assert _unique(rows["hidden"]) == "this layer yes; another's c is free"
+    assert _unique(rows["readout"]).startswith("[red]no[/] [1/2, 1]")

@@ -72,6 +72,10 @@ def table(
 def _unique(r: ExponentRow) -> str:
     """"no [lo, hi]" where the optimum is a face; "yes, alone c" where it is one point that a layer could still leave
     for a smaller c by raising another's ("yes" alone said nothing of it: a theory review, session 54)."""
+    if not r.unique and r.c_range and abs(r.c_range[1] - r.c_range[0]) < 1e-9:
+        # the optimum is a face, but this layer's c is the same all over it: another layer's moves ("no [1, 1]"
+        # read as if this one were free, a review)
+        return "this layer yes; another's c is free"
     if not r.unique:
         return "[red]no[/]" + (f" [{frac(r.c_range[0])}, {frac(r.c_range[1])}]" if r.c_range else "")
     if r.lower_bound is not None and r.lower_bound < r.c - 1e-6:
