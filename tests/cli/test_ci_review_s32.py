@@ -130,9 +130,9 @@ def test_smaller_input_mistakes_are_said_in_the_caller_s_words(tmp_path):
     res = runner.invoke(app, ["recommend", "--constants", str(fit), "-n", "1024"])
     assert res.exit_code == 2 and "a fit from `abcscale fit`, not a constants file" in res.stderr
     assert "Field required" not in res.stderr
-    # a check across spec fields names the flag
+    # a check across spec fields names the flag typed (the widths here; head_dim is the default: session 57)
     res = runner.invoke(app, ["sweep", "--widths", "24,40", "--out", str(tmp_path / "o"), "-q"])
-    assert res.exit_code == 2 and "--head-dim: 16 must divide every width" in res.stderr
+    assert res.exit_code == 2 and "--widths: head_dim 16 must divide every width" in res.stderr
 
 
 def test_check_gates_a_decoupled_weight_decay(tmp_path):

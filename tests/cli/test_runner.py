@@ -139,7 +139,9 @@ def test_adamw_weight_decay_from_the_spec_file(tmp_path, capsys):
     sgd.write_text(spec.read_text().replace("[sweep.constants]", 'optimizers = ["sgd"]\n[sweep.constants]'))
     assert _exit(["sweep", str(sgd), *TINY, "-o", "adam_atan2", "--out", str(tmp_path / "bad2")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: constants.weight_decay: adam_atan2 has no decoupled") and "--weight-decay" not in err
+    # the weight decay is the SPEC file's, so its key is named there (session 57: each error where its value is)
+    assert err.startswith(f"error: {sgd}: constants.weight_decay: adam_atan2 has no decoupled") and \
+        "--weight-decay" not in err
     spec.write_text(spec.read_text().replace("[sweep.constants]", 'optimizers = ["adamw"]\n[sweep.constants]'))
     assert _exit(["sweep", str(spec), *TINY, "--log2-lr", "-5", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     df = pd.read_parquet(tmp_path / "o" / "results.parquet").set_index("width")

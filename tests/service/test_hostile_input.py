@@ -209,7 +209,7 @@ def test_huge_integers_elsewhere_in_a_row_are_stored_or_named(client, sweep_rows
     ("/v1/recommend", {**ANALYTIC, "base": {"width": 64, "beta": 3e-3, "gamma": "1,2,3"}},
      ["body", "analytic", "base"], "gamma: Input should be an object, not a string"),
     ("/v1/theory/convert", {**CONVERT, "epsilon": "1e-8"}, ["body", "epsilon"],
-     "Input should be a number or null, not a string"),
+     "Input should be a number or an object or null, not a string"),
     ("/v1/theory/from-mup", {"optimizer": "adam", "base_width": "64", "lr": 1e-3}, ["body", "base_width"],
      "Input should be an integer, not a string"),
 ])
