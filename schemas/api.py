@@ -121,6 +121,11 @@ def _not_bool(value: Any) -> Any:
     # pydantic's lax mode reads true as 1 and false as 0: a width of true would be a width of 1.
     if isinstance(value, bool):
         raise PydanticCustomError("number_type", "Input should be a number, not true/false")
+    # and a form field's "1_024" as 1024 ("0_0.9" as 0.9), where the calculator's fields and the API refuse Python's
+    # digit separators (a review: the pages read numbers three ways)
+    if isinstance(value, str) and "_" in value:
+        raise PydanticCustomError("number_parsing", "Input should be a number without `_` separators (1024, not "
+                                  "1_024)")
     return value
 
 

@@ -44,7 +44,7 @@ from abcscale.service.config import Settings
 from abcscale.service.deps import cross_origin
 from abcscale.service.http import describe
 from abcscale.service.plots import PAGE, plot_pages, plot_url
-from abcscale.usecases.fits import unreliable
+from abcscale.usecases.fits import SetupGiven, unreliable
 from abcscale.usecases.recommend import group_text, groups_of
 
 if TYPE_CHECKING:
@@ -294,7 +294,12 @@ def _query(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     params = request.query_params
     query = {k: params.getlist(k)[0] for k in params.keys() if k in CALC_FIELDS}
     setup = {k: params.getlist(k)[-1] for k in HINTS if k in params}
-    return query, setup if query.get("source") == "fit" else {}
+    if query.get("source") != "fit":
+        return query, {}
+    # sent once with a fit, a setup field is the fit fieldset's (the script disabled the theory one): it is not the
+    # theory form's, whose lists came back with nothing selected, so the browser showed standard + sgd + global and
+    # the next theory answer was for a setup nobody chose (a review)
+    return {k: v for k, v in query.items() if not (k in HINTS and len(params.getlist(k)) == 1)}, setup
 
 
 @router.get("/")
@@ -371,6 +376,8 @@ async def _registry(request: Request, status: int = 200, page: int = 1, values: 
 async def registry(request: Request) -> Response:
     if (closed := _closed(request)) is not None:
         return closed
+    if len(pages := request.query_params.getlist("page")) > 1:  # neither silently wins, as in the API (a review)
+        return error_page(request, 400, "No such page", f"page given {len(pages)} times; give it once")
     text = request.query_params.get("page", "1")
     page = _whole(text)
     if page is None or not 1 <= page <= MAX_PAGE:
@@ -412,7 +419,8 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
                         name=filename)
         fit = usecases.fit_sweep(df, options)
         if options.strict and (bad := unreliable(fit)):  # refused, so not stored, as POST /v1/fits
-            return {"strict": "unreliable prediction: " + "; ".join(f"{group}: {why}" for group, why in bad)}
+            return {"strict": "unreliable prediction: " + "; ".join(f"{group}: {why.removeprefix('unreliable: ')}"
+                                                                 for group, why in bad)}
         return fit, df
     except TableTooLarge as exc:
         return {"file": f"{exc}; the cap is set by ABCSCALE_{exc.cap.upper()}"}
@@ -422,6 +430,8 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
             field = problem_field(problem, options)
             errors[field] = f"{errors[field]}; {problem}" if field in errors else problem
         return errors
+    except SetupGiven as exc:  # each setup option the table has as a column, at its field
+        return dict(exc.fields)
     except ValueError as exc:
         return {GENERAL: str(exc)}
 
@@ -592,10 +602,8 @@ def _joint_prediction(fit: FitResult, values: Mapping[str, str]
         text = values.get(field, "").strip()
         if not text and field != "size":
             continue
-        try:
-            x = float(text)
-        except ValueError:
-            x = math.nan
+        # read as the calculator reads a number (no `1_000`, no full-width digits: float() takes both, a review)
+        x = float(text) if len(text) <= _MAX_NUMBER_CHARS and _FLOAT.fullmatch(text) else math.nan
         if not (math.isfinite(x) and 0 < x <= 1e30):
             problems[field] = f"expected a positive number, got {text[:40]!r}"
         elif field != "size":

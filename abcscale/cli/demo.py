@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -73,6 +74,10 @@ def demo(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail(f"--out: cannot create {out} ({exc.strerror or exc})")
+    try:  # a folder that exists but takes no file (/proc, a read-only mount): said now, as --out (a review)
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        fail(f"--out: cannot write into {out} ({exc.strerror or exc})")
     df, fit = _sweep_and_fit(spec, out, quick, quiet, say)
     if (wider := widen(spec, fit)) is not None:
         say.line(f"[yellow]no group has an identified optimum (every optimum on the grid's edge): widening the "
@@ -94,7 +99,9 @@ def demo(
     say.rule("5. service")
     fit_id = store(fit, df, name="demo-quick" if quick else "demo", settings=settings)
     say.line(f"fit stored with id [bold]{fit_id}[/] in {settings.resolved_database_url}")
-    base = f"http://{host}:{port}"
+    from abcscale.cli.serve import http_url
+
+    base = http_url(host, port)  # an IPv6 host bracketed, as serve says it (a review: http://::1:8000 was printed)
     bodies = example_bodies(fit_id) if fitted else example_bodies(fit_id)[:1]  # no curl for a fit of nothing
     curls = [f"curl -s -X POST {base}/v1/recommend -H 'Content-Type: application/json' -d '{json.dumps(body)}'"
              for body in bodies]

@@ -97,8 +97,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 def address_info(sock: socket.socket, host: str) -> dict[str, Any]:
     port = sock.getsockname()[1]
-    shown = f"[{host}]" if ":" in host else host
-    return {"host": host, "port": port, "url": f"http://{shown}:{port}", "docs": f"http://{shown}:{port}/docs"}
+    return {"host": host, "port": port, "url": http_url(host, port), "docs": f"{http_url(host, port)}/docs"}
+
+
+def http_url(host: str, port: int) -> str:
+    """``http://HOST:PORT``, an IPv6 host in brackets (``http://[::1]:8000``: unbracketed, curl refuses it)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def run(api: FastAPI, sock: socket.socket, log_level: str, header_timeout: float = 10.0,

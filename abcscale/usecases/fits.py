@@ -102,6 +102,8 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
     if setup := options.setup():
         try:
             df = with_setup(df, **setup)
+        except SetupGiven as exc:  # the options in the caller's words, each still at its field
+            raise SetupGiven({k: speak(why, names) for k, why in exc.fields.items()}) from None
         except ValueError as exc:  # the option in the caller's words
             raise ValueError(speak(str(exc), names)) from None
         if mapping.group_cols is not None:  # the added columns group as the contract's would
@@ -126,6 +128,14 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
     return _spoken(result, names)
 
 
+class SetupGiven(ValueError):
+    """Theory settings given for a table that has them as columns: ``fields`` maps each option to why."""
+
+    def __init__(self, fields: Mapping[str, str]):
+        self.fields = dict(fields)
+        super().__init__("; ".join(f"`{k}`: {why}" for k, why in self.fields.items()))
+
+
 def with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
     """``df`` with a column for each theory setting given (parameterization, optimizer, lr_mode): what a team's
     own table lacks and theory needs (``abcscale fit -p -o --lr-mode``, the API's and REST's same-named
@@ -136,8 +146,9 @@ def with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
     df = flat_columns(df)
     given = {k: v for k, v in setup.items() if v is not None}
     if have := [k for k in given if k in df.columns]:
-        raise ValueError(f"`{have[0]}`: the table has its own {have[0]} column (its values are used); leave it "
-                         f"out, or use `group_cols` to pick")
+        # every one at once, each at its field (one a submission, at none, before: a review of the upload form)
+        raise SetupGiven({k: f"the table has its own {k} column (its values are used); leave it out, or use "
+                          "`group_cols` to pick" for k in have})
     parsers = {"parameterization": Parameterization.parse, "optimizer": Optimizer.parse, "lr_mode": LrMode.parse}
     values = {}
     for k, v in given.items():

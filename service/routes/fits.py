@@ -32,7 +32,7 @@ from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, Idempotency
 from abcscale.service.http import EMPTY_BODY, StrictJSONRoute, error, loads_strict, unprocessable, value_error
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
-from abcscale.usecases.fits import unreliable
+from abcscale.usecases.fits import SetupGiven, unreliable
 
 if TYPE_CHECKING:
     from abcscale.fitting import TableError
@@ -200,11 +200,14 @@ def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
         fit = fit_sweep(df, options)
     except TableError as exc:
         _table_problems(exc, where, options)
+    except SetupGiven as exc:  # each at its field
+        unprocessable([{"type": "value_error", "loc": ("body", k), "msg": why, "input": None}
+                       for k, why in exc.fields.items()])
     except ValueError as exc:
         value_error(str(exc), ("body",))
     if options.strict and (bad := unreliable(fit)):  # refused, so not stored
         unprocessable([{"type": "value_error", "loc": ("body", "strict"), "msg": f"unreliable prediction: {group}: "
-                        f"{why}", "input": None} for group, why in bad])
+                        f"{why.removeprefix('unreliable: ')}", "input": None} for group, why in bad])
     return fit
 
 

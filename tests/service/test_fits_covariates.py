@@ -85,6 +85,6 @@ def test_strict_refuses_an_unreliable_prediction_naming_the_group(client, rows):
     assert r.status_code == 422, r.text
     errors = r.json()["detail"]  # one per reason: here extrapolating from 2 sizes, and a band too wide to act on
     assert {tuple(e["loc"]) for e in errors} == {("body", "strict")}
-    assert any(e["msg"].startswith("unreliable prediction: (all rows): unreliable: extrapolating from 2 sizes")
+    assert any(e["msg"].startswith("unreliable prediction: (all rows): extrapolating from 2 sizes")
                for e in errors)
     assert fit_count(client) == before

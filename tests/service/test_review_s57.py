@@ -158,3 +158,59 @@ def test_a_form_at_names_each_covariate_once(client):
                           "target_width": "2048", "at": "D=1e10,D=2e10"})
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", "at"] and "D: given twice" in r.json()["detail"][0]["msg"]
+
+
+# --- the pages (a review of the web pages and the demo) ------------------------------------------------------
+
+
+def _selected(html: str, field: str) -> list[str]:
+    import re
+
+    select = re.search(r'<select id="f-%s".*?</select>' % field, html, re.S)
+    assert select is not None, field
+    return re.findall(r'<option value="([^"]*)" selected', select.group(0))
+
+
+def test_a_fit_answer_keeps_the_theory_fieldsets_setup(client, stored_fit):
+    """With the script, a fit's submission sends the fit fieldset's setup only (empty: from the fit's table); the
+    theory fieldset came back with nothing selected, which a browser shows as standard + sgd + global."""
+    url = (f"/?source=fit&fit_id={stored_fit['id']}&group=&parameterization=&optimizer=&lr_mode=&width=2048&form=abc"
+           "&gamma=&init_scale=&multiplier=&epsilon=&epsilon_mode=per_layer&weight_decay=&weight_decay_mode=coupled")
+    html = client.get(url).text
+    assert (_selected(html, "parameterization"), _selected(html, "optimizer"), _selected(html, "lr_mode")) == (
+        ["mup"], ["adam"], ["per_layer"])
+    # without the script both fieldsets are sent, the theory one's first: it keeps what was chosen there
+    both = client.get(f"/?source=fit&fit_id={stored_fit['id']}&parameterization=ntk&parameterization=&optimizer=sgd"
+                      "&optimizer=&lr_mode=global&lr_mode=&width=2048").text
+    assert (_selected(both, "parameterization"), _selected(both, "optimizer")) == (["ntk"], ["sgd"])
+
+
+def test_setup_options_the_table_has_are_each_marked(client, sweep):
+    data = {"n_boot": str(N_BOOT), "parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
+    r = client.post("/v1/fits", files={"file": ("t.csv", sweep.to_csv(index=False).encode())}, data=data)
+    assert r.status_code == 422
+    assert [e["loc"] for e in r.json()["detail"]] == [["body", k] for k in ("parameterization", "optimizer", "lr_mode")]
+    page = client.post("/fits", files={"file": ("t.csv", sweep.to_csv(index=False).encode())}, data=data)
+    assert page.status_code == 422
+    for k in ("parameterization", "optimizer", "lr_mode"):
+        assert f'id="e-{k}"' in page.text, k  # the message beside the field
+    assert fit_count(client) == 0
+
+
+@pytest.mark.parametrize(("field", "value"), [("target_width", "1_024"), ("confidence_level", "0_0.9")])
+def test_a_form_number_with_digit_separators_is_refused(client, sweep, field, value):
+    r = client.post("/v1/fits", files={"file": ("t.csv", sweep.to_csv(index=False).encode())},
+                    data={"n_boot": str(N_BOOT), field: value})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", field]
+    assert "without `_` separators" in r.json()["detail"][0]["msg"]
+
+
+def test_the_registry_page_given_twice_is_refused(client):
+    r = client.get("/fits?page=1&page=2")
+    assert r.status_code == 400 and "page given 2 times" in r.text
+
+
+def test_an_ipv6_host_is_bracketed_in_urls():
+    from abcscale.cli.serve import http_url
+
+    assert http_url("::1", 8000) == "http://[::1]:8000" and http_url("127.0.0.1", 80) == "http://127.0.0.1:80"
