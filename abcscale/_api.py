@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -56,7 +57,9 @@ def _one_line(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except ValidationError as exc:
-            said = validation_message(exc, _NAMES)
+            # base_lr is beta's other name: its range errors (loc base.beta) said as the keyword passed too
+            said = validation_message(exc, {**_NAMES, "base.beta": "base_lr"} if kwargs.get("base_lr") is not None
+                                      else _NAMES)
             # a check inside `base` names its field in its message ("base: beta: ..."): said as the keyword passed
             # (base_lr is beta's other name; a review)
             beta = "base_lr" if kwargs.get("base_lr") is not None else "beta"
@@ -169,13 +172,18 @@ def recommend(
 @_one_line
 def recommend_from_fit(
     fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
-    constants: Constants | Mapping[str, Any] | None = None,
+    constants: Constants | Mapping[str, Any] | str | Path | None = None,
 ) -> Recommendation:
     """Per-layer settings at ``width`` from the fitted LR of the group ``group`` picks (``abcscale recommend
     --fit``); the answer's ``band`` holds the fitted LR's uncertainty. What a table lacks (lr_mode,
     parameterization, optimizer) goes in ``group`` (``group={"lr_mode": "global"}``)."""
     f = _fit(fit)
     width = _size(width, f.mapping.size_kind)  # 4096.0 is 4096, as predict() and recommend(fit=...) take it
+    if isinstance(constants, str | Path):  # a hand-written constants file, as recommend(fit=..., constants=) takes
+        from abcscale.usecases.recommend import read_constants
+
+        constants = _parse("constants", read_constants, constants) or _parse(
+            "constants", lambda p: _load_constants(p).constants, constants)
     if constants is not None and not isinstance(constants, Constants):  # a mapping: AttributeError deep inside
         constants = _parse("constants", Constants.model_validate, constants)
     try:
@@ -202,12 +210,35 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     return predict_group(g, width, size_kind=f.mapping.size_kind)
 
 
+def _epsilon_given(value: Any) -> Any:
+    """``convert``'s epsilon as a converted setting gives it back: a numpy scalar is a number; a per-layer list,
+    tuple, array or dict leaves out its None layers (Muon's hidden matrices have none), and one number on every
+    layer is that number (0 included, which a per-layer table refuses). Anything else as it is, for PerLayer to
+    judge (a code review: both round trips were refused)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    if callable(tolist := getattr(value, "tolist", None)) and getattr(value, "ndim", None) == 1:
+        value = tolist()
+    if isinstance(value, list | tuple) and len(value) == 3:
+        value = dict(zip(("embedding", "hidden", "readout"), value, strict=True))
+    if isinstance(value, dict):
+        value = {k: v for k, v in value.items() if v is not None}
+        numbers_given = [v for v in value.values() if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+        if len(value) == 3 and len(numbers_given) == 3 and len({float(v) for v in numbers_given}) == 1:
+            return float(numbers_given[0])
+    return value
+
+
 def _size(value: Any, size_kind: str) -> Any:
     """``predict``'s width (a size in parameters or tokens for such a fit) as every entry point takes it: a whole
     number (``4096.0`` is 4096) from 1 to 2**40 for a width; a positive finite number for another size. The joint
     path checked nothing (a width of 1.5 or 2**41 was predicted); the width path refused 4096.0."""
     from abcscale.schemas.api import MAX_WIDTH
 
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's integers too (np.int64(4096))
+        value = int(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool | float):
+        value = float(value)
     number = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 \
         and (isinstance(value, int) or math.isfinite(value))  # 10**400 is an int no float holds
     if size_kind != "width":
@@ -279,6 +310,7 @@ def convert(
     base_lr = beta if beta is not None else 1e-3 if base_lr is None else base_lr
     per_layer = {k: _parse(k, PerLayer.parse, v)
                  for k, v in (("lr", lr), ("multiplier", multiplier), ("init_std", init_std)) if v is not None}
+    epsilon = _epsilon_given(epsilon)
     if epsilon is not None and not isinstance(epsilon, int | float):  # per layer, as lr (one number: every layer)
         per_layer["epsilon"] = _parse("epsilon", PerLayer.parse, epsilon)
     req = ConvertRequest.model_validate({
@@ -482,8 +514,8 @@ def _parse(name: str, parse: Callable[[Any], R], value: Any) -> R:
         return parse(value)
     except ValidationError as exc:
         raise ValueError(validation_message(exc, within=name)) from None
-    except ValueError as exc:
-        raise ValueError(str(exc) if str(exc).startswith(name) else f"{name}: {exc}") from None
+    except ValueError as exc:  # a message naming the argument already (not a file named like it: constants.yaml)
+        raise ValueError(str(exc) if str(exc).startswith((f"{name}:", f"{name} ")) else f"{name}: {exc}") from None
 
 
 def _many(value: Any, name: str = "value") -> list[Any]:

@@ -564,7 +564,7 @@ class ConvertRequest(_Request):
                                         "analytic one")
     init_std: PerLayer | None = Field(None, description="actual init stds; a layer left out keeps its analytic "
                                       "one")
-    epsilon: Annotated[float, Number, Field(ge=0, le=SCALE_MAX)] | PerLayer | None = Field(
+    epsilon: Annotated[float, Field(ge=0, le=SCALE_MAX), Number] | PerLayer | None = Field(
         None, description="Adam epsilon: one number for every layer, or per layer {embedding, hidden, readout} (a "
         "converted setting's, to convert it back; a layer left out keeps 1e-8)")
     weight_decay: Annotated[float | None, Number] = Field(

@@ -106,3 +106,35 @@ def test_a_layer_pinned_on_a_face_is_not_shown_as_free():
     assert not rows["hidden"].unique and rows["hidden"].c_range == (1.0, 1.0)
     assert _unique(rows["hidden"]) == "this layer yes; another's c is free"
     assert _unique(rows["readout"]).startswith("[red]no[/] [1/2, 1]")
+
+
+def test_second_review_api_edges(fit, tmp_path):
+    """A code review of the first fixes: base_lr's range errors, numpy widths, a constants file to
+    recommend_from_fit, convert's per-layer epsilon with a None layer or the same number everywhere."""
+    np = pytest.importorskip("numpy")
+    with pytest.raises(ValueError, match=r"^base_lr: Input should be positive"):
+        abcscale.recommend("mup", "adam", width=4096, base_width=256, base_lr=-1)
+    assert abcscale.recommend_from_fit(fit, np.int64(4096)) == abcscale.recommend_from_fit(fit, 4096)
+    (tmp_path / "constants.yaml").write_text("gamma: {hidden: 2}\n")
+    assert abcscale.recommend_from_fit(fit, 4096, constants=tmp_path / "constants.yaml") == \
+        abcscale.recommend_from_fit(fit, 4096, constants={"gamma": {"hidden": 2}})
+    (tmp_path / "constants.yaml").write_text("gamma: {hidden: -2}\n")
+    with pytest.raises(ValueError, match=r"^constants: .*constants.yaml: gamma"):
+        abcscale.recommend("mup", "adam", width=4096, base_width=256, beta=1e-3, constants=tmp_path / "constants.yaml")
+    muon = abcscale.convert("muon", "standard", "ntk", width=4096, base_width=64)
+    eps = [s.epsilon for s in muon.converted.layers]
+    assert eps[1] is None  # Muon's hidden matrices have no epsilon
+    back = abcscale.convert("muon", "ntk", "standard", width=4096, epsilon=eps)
+    assert [s.epsilon for s in back.source.layers] == [eps[0], None, eps[2]]
+    assert [s.epsilon for s in back.converted.layers] == [s.epsilon for s in muon.source.layers]  # round trip
+    zero = abcscale.convert("adam", "standard", "ntk", width=4096, epsilon=0)
+    again = abcscale.convert("adam", "ntk", "standard", width=4096, epsilon=[s.epsilon for s in zero.converted.layers])
+    assert [s.epsilon for s in again.source.layers] == [0.0, 0.0, 0.0]
+    assert abcscale.convert("adam", "ntk", "standard", width=64, epsilon=np.float32(1e-8)) is not None
+
+
+def test_convert_epsilons_openapi_bounds_are_json_schema():
+    from abcscale.schemas.api import ConvertRequest
+
+    number = ConvertRequest.model_json_schema()["properties"]["epsilon"]["anyOf"][0]
+    assert number == {"type": "number", "minimum": 0, "maximum": 1e30}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import re
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +26,7 @@ from abcscale.cli._common import (
     err_console,
     fail,
     interrupted,
+    on_command_line,
     parse_flag,
     status,
     styled_warnings,
@@ -377,8 +379,8 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
             fail(f"{where('widths')}{said.removeprefix('widths')}" if said.startswith("widths:") else said)
 
 
-def _build_spec(spec_file: Path | None, overrides: dict[str, Any], names: dict[str, str] | None = None
-                ) -> SweepSpec:
+def _build_spec(spec_file: Path | None, overrides: dict[str, Any], names: dict[str, str] | None = None,
+                typed: set[str] | None = None) -> SweepSpec:
     """The SPEC file's keys with the flags replacing theirs, checked together (a flag can make a file valid).
     Each error names where its value came from: the flag typed (``overrides``' values that are not None; ``names``
     maps a field to another command's flag, tune's ``--base-width`` for the widths), else the file's key, else
@@ -404,7 +406,8 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any], names: dict[s
         # every error of the spec the command runs, each where its value came from: the file's own errors alone
         # named the file even where a flag had replaced that key and another flag was wrong (`--steps 0` went
         # unsaid), and a check across fields named a flag nobody typed (a review)
-        typed = {k for k, v in overrides.items() if v is not None}
+        # what the user typed: the overrides that are set, unless the caller passes its defaults too (coord-check)
+        typed = typed if typed is not None else {k for k, v in overrides.items() if v is not None}
         fail("; ".join(_said_where(part, typed, data, spec_file, names or {})
                        for part in validation_message(exc).split("; ")))
 
@@ -418,10 +421,16 @@ def _said_where(part: str, typed: set[str], data: dict[str, Any], spec_file: Pat
     field, sep, rest = part.partition(": ")
     if not sep:
         return part
-    path = field.split(".")
+    path = [x for x in re.split(r"[.\[\]]+", field) if x]  # widths.1 and widths[1] alike
+    if not path:
+        return part
     # the setting's own key: a constant's is under `constants` (or named flat by its own check: epsilon)
-    inner = path[2:] if path[0] == "constants" and len(path) > 1 else path[1:]
-    key = path[1] if path[0] == "constants" and len(path) > 1 else path[0]
+    constant = path[0] == "constants" and len(path) > 1
+    inner = path[2:] if constant else path[1:]
+    key = path[1] if constant else path[0]
+    # a constant is typed only through its own flag: --weight-decay sets the top-level (independent) decay, not
+    # constants.weight_decay, which a file's error was then blamed on (a code review)
+    given = key in typed and (not constant or f"constants.{key}" in FLAGS)
 
     def in_file(k: str) -> bool:
         return k in data or k in (data.get("constants") or {})
@@ -431,8 +440,8 @@ def _said_where(part: str, typed: set[str], data: dict[str, Any], spec_file: Pat
             or (not typed & {"widths", "head_dim"} and in_file("widths") and not in_file("head_dim"))):
         # the widths or head_dim, whichever was given here (a flag before the file's key): `--widths 24` beside a
         # file's head_dim = 16 is the widths' error, not --head-dim's
-        key, field, inner, rest = "widths", "widths", [], f"head_dim {rest}"
-    if key not in typed and spec_file is not None and in_file(key):
+        key, field, inner, rest, given = "widths", "widths", [], f"head_dim {rest}", "widths" in typed
+    if not given and spec_file is not None and in_file(key):
         return f"{spec_file}: {field}: {rest}"
     flag = names.get(key) or FLAGS.get(f"constants.{key}") or FLAGS.get(key)
     if flag is None and key not in SweepSpec.model_fields:
@@ -445,6 +454,7 @@ def _said_where(part: str, typed: set[str], data: dict[str, Any], spec_file: Pat
 
 # A long signature (one parameter per flag); the body parses, calls runner.coord.coord_check and prints.
 def coord_check(
+    ctx: typer.Context,
     parameterization: ParamReq,
     optimizer: Annotated[str, typer.Option("--optimizer", "-o", help=" | ".join(OPTIMIZER_FAMILY))],
     widths: Annotated[str, typer.Option(help="comma list, at least two")] = "32,64,128,256",
@@ -487,10 +497,13 @@ def coord_check(
     if not (max_slope > 0 and math.isfinite(max_slope)):
         fail(f"--max-slope: must be a positive number, got {max_slope:g}")
     exps = parse_flag(_lr_exponents, lr_exponents, "--lr-exponents")
-    spec = _build_spec(None, {"model": model, "parameterizations": [parameterization.value],
-                              "optimizers": optimizer, "alignments": alignment, "lr_modes": [lr_mode],
-                              "widths": widths, "depth": depth, "batch": batch, "seq_len": seq_len,
-                              "head_dim": head_dim, "data": data})
+    overrides = {"model": model, "parameterizations": [parameterization.value], "optimizers": optimizer,
+                 "alignments": alignment, "lr_modes": [lr_mode], "widths": widths, "depth": depth, "batch": batch,
+                 "seq_len": seq_len, "head_dim": head_dim, "data": data}
+    # the flags typed, by their spec field: the defaults are passed too (--widths 24,40 was --head-dim's error)
+    plural = {"parameterization": "parameterizations", "optimizer": "optimizers", "alignment": "alignments",
+              "lr_mode": "lr_modes"}
+    spec = _build_spec(None, overrides, typed={plural.get(k, k) for k in ctx.params if on_command_line(ctx, k)})
     if len(set(spec.widths)) < 2:
         fail(f"--widths: a coordinate check needs at least two different widths, got {widths!r}")
     for flag, values in (("--optimizer", spec.optimizers), ("--alignment", spec.alignments)):

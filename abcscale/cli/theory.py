@@ -153,6 +153,12 @@ def convert(
 def _epsilon(text: str) -> float | PerLayer:
     """``--epsilon``: one number (0 allowed: none) or ``e,h,r`` per layer."""
     if "," in text or ":" in text or "=" in text:
+        parts = [p.strip() for p in text.split(",")]
+        try:  # one number on every layer is that number (0 too, which a per-layer table refuses)
+            if len(parts) == 3 and len({float(p) for p in parts}) == 1:
+                return float(parts[0])
+        except ValueError:
+            pass
         return PerLayer.parse(text)
     try:
         return float(text)

@@ -114,10 +114,15 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
             # the contract's `seed` may be absent, unless the caller names it: `--seed-col seed` on a table without
             # it was ignored (a review). Checked here, on the request, not in the mapping: a fit read back from JSON
             # holds every mapping field, and its plots could no longer read a table without seeds
-            from abcscale.fitting import TableError
+            from abcscale.fitting import TableError, prepare
             from abcscale.fitting.table import option
 
-            raise TableError([f"{options.seed_col}: missing column (the {option('seed_col')} column)"])
+            missing = f"{options.seed_col}: missing column (the {option('seed_col')} column)"
+            try:  # the table's other problems too, as a TableError lists every one (validation only, no fit)
+                prepare(df, mapping)
+            except TableError as exc:
+                raise TableError([missing, *(p for p in exc.problems if p != missing)]) from None
+            raise TableError([missing])
         result = fit_table(
             df, mapping, target_width=options.target_width, base_width=options.base_width,
             alignment=None if options.alignment is None else Alignment.parse(options.alignment).name,

@@ -189,3 +189,18 @@ def test_a_dash_on_a_terminal_is_refused_not_waited_on():
         os.close(main)
         os.close(sub)
     assert res.returncode == 2 and "standard input, which is a terminal here" in " ".join(res.stderr.split())
+
+
+def test_an_explicit_seed_column_missing_lists_the_other_problems_too(widths, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "noseed.csv"
+    pd.read_csv(widths).drop(columns=["seed"]).to_csv(path, index=False)
+    res = _fit(str(path), "--seed-col", "rep", "--lr-col", "nope")
+    assert res.exit_code == 2
+    said = _said_all(res)
+    assert said.count("rep: missing column (the --seed-col column)") == 1 and "nope: missing column" in said
+
+
+def _said_all(res) -> str:
+    return " ".join(res.output.split())

@@ -35,6 +35,10 @@ def _err(res) -> str:
     ("widths = [32, -64]\n", [], "error: SPEC: widths.1: widths must be positive, got -64"),
     ("widths = [16]\ngammas = [[1, 1, 1], [1, 1, -1]]\n", [], "error: SPEC: gammas.readout: Input should be"),
     ("widths = [16]\n", ["--widths", "32,-64"], "error: --widths[1]: widths must be positive, got -64"),
+    # --weight-decay is the top-level decay, not the file's constants.weight_decay (a second code review)
+    ("widths = [16]\n[constants]\nweight_decay = 0.5\n", ["--weight-decay", "0.01"],
+     "error: SPEC: constants.weight_decay: adam has no decoupled weight decay"),
+    ("widths = [true, 32]\n", [], "error: SPEC: widths[0]: true/false is not a number"),
 ])
 def test_each_error_names_where_its_value_came_from(tmp_path, toml, flags, said):
     spec = tmp_path / "s.toml"
@@ -118,3 +122,10 @@ def test_an_interrupted_sweep_with_json_says_so_on_stdout(tmp_path, monkeypatch)
     doc = json.loads(res.stdout)
     assert doc["ok"] is False and doc["exit_code"] == 130
     assert doc["errors"][0].startswith("interrupted: 0 of this sweep's 2 runs are kept in")
+
+
+def test_coord_check_names_the_flag_typed(tmp_path):
+    res = runner.invoke(app, ["coord-check", "-p", "mup", "-o", "adam", "--widths", "24,40"])
+    assert res.exit_code == 2 and _err(res) == "error: --widths: head_dim 16 must divide every width (not [24, 40])"
+    res = runner.invoke(app, ["coord-check", "-p", "mup", "-o", "adam", "--widths", "32,64", "--head-dim", "12"])
+    assert res.exit_code == 2 and _err(res).startswith("error: --head-dim: 12 must divide every width")

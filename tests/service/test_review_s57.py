@@ -166,7 +166,7 @@ def test_a_form_at_names_each_covariate_once(client):
 def _selected(html: str, field: str) -> list[str]:
     import re
 
-    select = re.search(r'<select id="f-%s".*?</select>' % field, html, re.S)
+    select = re.search(rf'<select id="f-{field}".*?</select>', html, re.S)
     assert select is not None, field
     return re.findall(r'<option value="([^"]*)" selected', select.group(0))
 
