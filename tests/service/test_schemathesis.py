@@ -100,9 +100,15 @@ def describe(report: FuzzReport) -> str:
 
 
 def test_api_conforms_with_every_check():
-    report = run_fuzz(max_examples=80)
-    print(describe(report))
-    assert not report.failures and not report.errors, describe(report)
+    # The tool's generator bug (TOOL_BUG) can abort the whole stateful phase before it sends a request, and whether
+    # it does varied from run to run with the same seed (a fresh clone's suite got 0 stateful requests, the same
+    # test alone 500): then the next seed runs, so that every phase is exercised, each run's answers still judged
+    for seed in (17, 18, 19):
+        report = run_fuzz(max_examples=80, seed=seed)
+        print(f"seed {seed}: {describe(report)}")
+        assert not report.failures and not report.errors, describe(report)
+        if report.by_phase.get("stateful") or not any("Stateful" in e for e in report.tool_errors):
+            break
     assert report.requests >= 2000, describe(report)
     assert all(report.by_phase.get(p) for p in ("coverage", "fuzzing", "stateful")), report.by_phase
 
