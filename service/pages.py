@@ -429,11 +429,17 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
         for problem in exc.problems:
             field = problem_field(problem, options)
             errors[field] = f"{errors[field]}; {problem}" if field in errors else problem
-        return errors
+        # rows are counted as pandas counts them, from 0 after the header: said where a message names one, as a
+        # reader of the file counts its lines from 1 (a review: "row 3" was the file's line 5)
+        return {k: f"{v} {ROWS_COUNTED}" if re.search(r"\brows?(\(s\))? \d", v) else v for k, v in errors.items()}
     except SetupGiven as exc:  # each setup option the table has as a column, at its field
         return dict(exc.fields)
     except ValueError as exc:
         return {GENERAL: str(exc)}
+
+
+#: how the upload page says a table's row numbers count
+ROWS_COUNTED = "(rows count from 0 after the header: row 0 is the file's line 2)"
 
 
 #: the upload form's fields that name a column of the table

@@ -214,3 +214,15 @@ def test_an_ipv6_host_is_bracketed_in_urls():
     from abcscale.cli.serve import http_url
 
     assert http_url("::1", 8000) == "http://[::1]:8000" and http_url("127.0.0.1", 80) == "http://127.0.0.1:80"
+
+
+def test_the_upload_page_says_how_rows_count(client, sweep):
+    from abcscale.service.pages import ROWS_COUNTED
+
+    bad = sweep.astype({"beta": object})
+    bad.loc[3, "beta"] = "abc"
+    page = client.post("/fits", files={"file": ("t.csv", bad.to_csv(index=False).encode())},
+                       data={"n_boot": str(N_BOOT)})
+    assert page.status_code == 422
+    text = " ".join(page.text.split())
+    assert "not a number in row(s) 3" in text and ROWS_COUNTED.replace("'", "&#39;") in text
