@@ -182,8 +182,10 @@ def recommend_from_fit(
     if isinstance(constants, str | Path):  # a hand-written constants file, as recommend(fit=..., constants=) takes
         from abcscale.usecases.recommend import read_constants
 
-        constants = _parse("constants", read_constants, constants) or _parse(
-            "constants", lambda p: _load_constants(p).constants, constants)
+        bare = _parse("constants", read_constants, constants)
+        if bare is None:  # a tune file: recommend(fit=...) checks its base width against the fit's, and says more
+            return recommend(fit=f, width=width, group=group, constants=constants)
+        constants = bare
     if constants is not None and not isinstance(constants, Constants):  # a mapping: AttributeError deep inside
         constants = _parse("constants", Constants.model_validate, constants)
     try:
@@ -216,17 +218,29 @@ def _epsilon_given(value: Any) -> Any:
     layer is that number (0 included, which a per-layer table refuses). Anything else as it is, for PerLayer to
     judge (a code review: both round trips were refused)."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
+        return _float("epsilon", value)
     if callable(tolist := getattr(value, "tolist", None)) and getattr(value, "ndim", None) == 1:
         value = tolist()
     if isinstance(value, list | tuple) and len(value) == 3:
         value = dict(zip(("embedding", "hidden", "readout"), value, strict=True))
-    if isinstance(value, dict):
-        value = {k: v for k, v in value.items() if v is not None}
-        numbers_given = [v for v in value.values() if isinstance(v, numbers.Real) and not isinstance(v, bool)]
-        if len(value) == 3 and len(numbers_given) == 3 and len({float(v) for v in numbers_given}) == 1:
-            return float(numbers_given[0])
+    if isinstance(value, dict) and (kept := {k: v for k, v in value.items() if v is not None}):
+        # the layers named as PerLayer names them (aliases; an unknown one refused), before any collapse: three
+        # equal values under a misspelt key were one number on every layer (a code review)
+        layers = _parse("epsilon", PerLayer.parse, dict.fromkeys(kept, 1.0)).model_fields_set
+        given = [v for v in kept.values() if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+        if len(layers) == 3 and len(given) == 3 and len({_float("epsilon", v) for v in given}) == 1:
+            return _float("epsilon", given[0])
+        return kept
     return value
+
+
+def _float(name: str, value: Any) -> float:
+    """``float(value)``; an integer past the float range (10**400) a ValueError naming ``name``, not an
+    OverflowError."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name}: {str(value)[:20]}... is out of the float range") from None
 
 
 def _size(value: Any, size_kind: str) -> Any:
@@ -238,7 +252,7 @@ def _size(value: Any, size_kind: str) -> Any:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's integers too (np.int64(4096))
         value = int(value)
     elif isinstance(value, numbers.Real) and not isinstance(value, bool | float):
-        value = float(value)
+        value = _float("width", value)
     number = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 \
         and (isinstance(value, int) or math.isfinite(value))  # 10**400 is an int no float holds
     if size_kind != "width":

@@ -439,7 +439,7 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
 
 
 #: how the upload page says a table's row numbers count
-ROWS_COUNTED = "(rows count from 0 after the header: row 0 is the file's line 2)"
+ROWS_COUNTED = "(rows count from 0 as pandas reads the table: row 0 is the first data row, after a CSV's header)"
 
 
 #: the upload form's fields that name a column of the table

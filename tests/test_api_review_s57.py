@@ -138,3 +138,26 @@ def test_convert_epsilons_openapi_bounds_are_json_schema():
 
     number = ConvertRequest.model_json_schema()["properties"]["epsilon"]["anyOf"][0]
     assert number == {"type": "number", "minimum": 0, "maximum": 1e30}
+
+
+def test_third_review_api_edges(tmp_path):
+    """A review of the second fixes: a tune file given to recommend_from_fit by its path is checked as
+    recommend(fit=...) checks it; a per-layer epsilon's layer names are checked before three equal values become one
+    number; all None is refused; an integer past the float range is a ValueError."""
+    from tests.usecases.test_tune_review import _file
+
+    f = abcscale.fit(synthetic_sweep(widths=(32, 64, 128, 256), seeds=2, step=0.5, half_range=2.0,
+                                     group={"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"},
+                                     base_width=32), n_boot=20)
+    with pytest.raises(ValueError, match=r"^constants: the file was tuned at width 64, the fit's base width is 32"):
+        abcscale.recommend_from_fit(f, 1024, constants=_file(tmp_path))
+    at_32 = _file(tmp_path, "t32.json", base_width=32)
+    assert abcscale.recommend_from_fit(f, 1024, constants=at_32) == abcscale.recommend(fit=f, width=1024,
+                                                                                        constants=at_32)
+    for bad, said in (({"embedding": 1e-6, "hidden": 1e-6, "readuot": 1e-6}, "unknown layer 'readuot'"),
+                      ([None, None, None], "epsilon"), (10**400, "out of the float range"),
+                      ([10**400] * 3, "out of the float range")):
+        with pytest.raises(ValueError, match=said):
+            abcscale.convert("adam", "ntk", "standard", width=64, epsilon=bad)
+    assert abcscale.convert("adam", "ntk", "standard", width=64, epsilon={"emb": 0, "hid": 0, "out": 0}) == \
+        abcscale.convert("adam", "ntk", "standard", width=64, epsilon=0)
