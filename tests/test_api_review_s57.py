@@ -161,3 +161,15 @@ def test_third_review_api_edges(tmp_path):
             abcscale.convert("adam", "ntk", "standard", width=64, epsilon=bad)
     assert abcscale.convert("adam", "ntk", "standard", width=64, epsilon={"emb": 0, "hid": 0, "out": 0}) == \
         abcscale.convert("adam", "ntk", "standard", width=64, epsilon=0)
+
+
+def test_a_mup_import_says_how_far_the_vector_and_fixed_lrs_move():
+    """A review: after `mup import`, recommend trained biases and gains 16x hotter than the team's mup setup; the
+    import said so in words only. The warning now gives both numbers and the ratio."""
+    res = CliRunner().invoke(app, ["mup", "import", "-o", "adam", "--base-width", "256", "--lr",
+                                   "0.048,0.003,0.0001875,0.003,0.003", "--init-std", "1,0.0625,0.00390625", "--json"])
+    assert res.exit_code == 0, res.output
+    said = [w for w in json.loads(res.stdout)["warnings"] if w.startswith("lr:")]
+    assert any("vector-like" in w and "gives them 0.048 at the base width where yours use 0.003 (16x)" in w
+               for w in said), said
+    assert any("fixed group" in w and "gives it 0.048 where yours uses 0.003 (16x)" in w for w in said), said

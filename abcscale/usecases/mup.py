@@ -29,11 +29,18 @@ def mup_import(req: MupImportRequest) -> MupImport:
         warnings.append(f"init_std not given for {', '.join(missing)}: its init scale is abcscale's default (1), "
                         "not your model's; give the stds your mup.init uses at the base width to carry them over")
     if setup.lr[Role.vector] != setup.lr[Role.embedding]:
+        # with the number it comes to: a review found biases and gains 16x hotter after an import, said only in words
+        ours = constants.beta * constants.gamma.embedding
         warnings.append("lr: the vector-like groups' (biases, norm gains) differs from the embedding's; abcscale's "
-                        "vector-like rule follows the embedding's LR, so the constants do not carry it")
+                        "vector-like rule follows the embedding's LR, so the constants do not carry it: "
+                        f"recommend gives them {ours:.4g} at the base width where yours use "
+                        f"{setup.lr[Role.vector]:.4g} ({ours / setup.lr[Role.vector]:.3g}x); set their LR by hand")
     if Role.fixed in setup.lr and setup.lr[Role.fixed] != setup.lr[Role.embedding]:
+        ours = constants.beta * constants.gamma.embedding
         warnings.append("lr: the fixed group's (the readout's bias, scalars) differs from the embedding's; abcscale's "
-                        "fixed rule takes the embedding's LR at the base width, so the constants do not carry it")
+                        "fixed rule takes the embedding's LR at the base width, so the constants do not carry it: "
+                        f"recommend gives it {ours:.4g} where yours uses {setup.lr[Role.fixed]:.4g} "
+                        f"({ours / setup.lr[Role.fixed]:.3g}x); set its LR by hand")
     if setup.weight_decay and setup.weight_decay.get(Role.vector):
         warnings.append("weight_decay: microsoft/mup decays the vector-like groups (biases, norm gains) too; "
                         "abcscale's recommendation leaves them undecayed, so the constants do not carry it")
