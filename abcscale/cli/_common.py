@@ -290,6 +290,28 @@ def _nested(ctx: Any, message: str) -> str | None:
                  if name in getattr(sub, "commands", {})), None)
 
 
+#: a service's answers a retry may pass: a request that timed out at the service or a proxy, a rate limit
+RETRYABLE = frozenset({408, 429})
+
+
+def service_url(url: str | None) -> str | None:
+    """``--service``'s URL checked before anything is asked: an empty one (an unset variable: the check passed
+    against theory alone, exit 0, a CI review) and one no request can use (no http/https scheme, no host: it was
+    exit 3, "unreachable", which a retry loop retries) are bad input, exit 2."""
+    if url is None:
+        return None
+    from urllib.parse import urlsplit
+
+    if not url.strip():
+        fail("--service: empty (an unset variable?); give the service's URL, e.g. http://127.0.0.1:8000")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        fail(f"--service: expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000, got {url!r}")
+    if parts.query or parts.fragment:
+        fail(f"--service: the service's base URL takes no query or fragment, got {url!r}")
+    return url.strip()
+
+
 def service_detail(resp: Any) -> str:
     """The service's message: FastAPI's ``detail``, a string or a list of field errors (loc + msg)."""
     try:

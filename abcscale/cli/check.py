@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from abcscale.cli._common import (
+    RETRYABLE,
     SERVICE_DOWN,
     _one_line,
     console,
@@ -18,6 +19,7 @@ from abcscale.cli._common import (
     on_command_line,
     read_fit,
     service_detail,
+    service_url,
 )
 from abcscale.cli.options import Json
 
@@ -69,6 +71,9 @@ def check(
                       ("--eps-tolerance", eps_tolerance)):
         if not math.isfinite(tol):
             fail(f"{name}: must be a finite number >= 1, got {tol}")
+    service = service_url(service)  # an empty one (an unset variable) passed against theory alone: exit 2 now
+    if fit_id is not None and not fit_id.strip():
+        fail("--fit-id: empty (an unset variable?); give the stored fit's id")
     if fit and service:
         fail("--fit and --service: give one of them")
     if fit_id and not service:
@@ -94,7 +99,7 @@ def check(
         for line in exc.lines[:-1]:
             _one_line(line)
         fail(exc.lines[-1])
-    if service:
+    if service is not None:
         rec = _ask_service(service, cfg, fit_id, token, selector)
     elif fit:
         fitted = read_fit(fit)
@@ -191,7 +196,8 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
                           headers={"Authorization": f"Bearer {token}"} if token else None)
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
-    if resp.status_code >= 500:  # the service's own failure (or a proxy's): nothing was judged, a retry may pass
+    if resp.status_code >= 500 or resp.status_code in RETRYABLE:  # the service's own failure (or a proxy's, a rate
+        # limit): nothing was judged, a retry may pass
         fail(f"--service: {url} answered {resp.status_code}: {service_detail(resp)}", SERVICE_DOWN)
     if resp.status_code == 404 and fit_id is not None and service_detail(resp).startswith("Fit not found"):
         # the service has no such fit (not a wrong URL, also a 404): the flag that named it

@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from abcscale.cli._common import (
+    RETRYABLE,
     SERVICE_DOWN,
     build,
     console,
@@ -24,6 +25,7 @@ from abcscale.cli._common import (
     on_command_line,
     parse_flag,
     service_detail,
+    service_url,
     status,
 )
 from abcscale.cli.fit_joint import print_joint, summary_json
@@ -142,6 +144,7 @@ def fit(
         fail(f"--at: {', '.join(bad)} is not a covariate (--covariates: {', '.join(covs) or 'none given'})")
     if at_values and target_width is None:
         fail("--at: needs --target-size (the size to predict at)")
+    service = service_url(service)  # empty or no http(s) URL: bad input (exit 2), not "unreachable" (exit 3)
     if token and service is None and on_command_line(ctx, "token"):
         fail("--token needs --service URL (it is the service's write token)")
     if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
@@ -336,7 +339,8 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
                           timeout=httpx.Timeout(600, connect=10))
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
-    if resp.status_code >= 500:  # the service's own failure (or a proxy's): nothing was stored, a retry may be
+    if resp.status_code >= 500 or resp.status_code in RETRYABLE:  # the service's own failure (or a proxy's, a rate
+        # limit): nothing was stored, a retry may pass
         fail(f"--service: {url} answered {resp.status_code}: {service_detail(resp)}", SERVICE_DOWN)
     if resp.status_code >= 400:
         detail = _in_table_words(service_detail(resp))

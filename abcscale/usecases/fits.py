@@ -271,7 +271,12 @@ def load_fit(path: str | Path) -> FitResult:
     except (IsADirectoryError, PermissionError) as exc:
         raise ValueError(f"fit: cannot read {path} ({exc.__class__.__name__})") from None
     try:
-        return FitResult.model_validate(json.loads(text, parse_constant=_not_a_number))
+        data = json.loads(text, parse_constant=_not_a_number)
+        if isinstance(data, dict) and isinstance(data.get("result"), dict) and "id" in data and "groups" not in data:
+            # a stored fit as the service answers it (`fit --service URL --json > fit.json`, GET /v1/fits/ID): its
+            # FitResult is `result` (refused before, though the local `fit --json` was read: a CI review)
+            data = data["result"]
+        return FitResult.model_validate(data)
     except json.JSONDecodeError as exc:
         raise ValueError(f"fit: {path} is not JSON ({exc})") from None
     except ValidationError as exc:
