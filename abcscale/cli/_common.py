@@ -312,6 +312,61 @@ def service_url(url: str | None) -> str | None:
     return url.strip()
 
 
+def service_deadline(default_s: float) -> float:
+    """The whole-exchange deadline for a ``--service`` request: ``default_s``, or ``ABCSCALE_SERVICE_DEADLINE``
+    (seconds) where set."""
+    import math
+    import os
+
+    text = os.environ.get("ABCSCALE_SERVICE_DEADLINE", "").strip()
+    if not text:
+        return default_s
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        fail(f"ABCSCALE_SERVICE_DEADLINE: expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def post_service(url: str, path: str, deadline_s: float, **kwargs: Any) -> Any:
+    """``httpx.post(url + path, **kwargs)`` with a deadline for the whole exchange, and a redirect said as one.
+
+    httpx's timeouts bound each read, so a service (or proxy) that sends a byte now and then never times out: a
+    CI step waited forever (a review). The request runs on a daemon thread, abandoned at the deadline (exit 3:
+    nothing was judged, a retry may pass). A redirect is not followed (a POST's body would be dropped or resent
+    to another host); it is bad input naming where it points, exit 2. Errors reaching the service re-raise as
+    httpx's, for the caller's message."""
+    import threading
+
+    import httpx
+
+    box: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            box["resp"] = httpx.post(url.rstrip("/") + path, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 (handed to the main thread, which says it)
+            box["exc"] = exc
+
+    deadline_s = service_deadline(deadline_s)
+    worker = threading.Thread(target=ask, name="abcscale-service", daemon=True)
+    worker.start()
+    worker.join(deadline_s)
+    if worker.is_alive():
+        fail(f"--service: {url} sent no whole answer within {deadline_s:g} s (a stalled or overloaded service or "
+             "proxy); nothing was judged, a retry may pass", SERVICE_DOWN)
+    if "exc" in box:
+        raise box["exc"]
+    resp = box["resp"]
+    if resp.is_redirect:
+        where = resp.headers.get("location", "")
+        fail(f"--service: {url} answered {resp.status_code}, a redirect to {where or '(no location)'}; give the "
+             "service's own URL as --service (redirects are not followed: a POST would not reach it as sent)")
+    return resp
+
+
 def service_detail(resp: Any) -> str:
     """The service's message: FastAPI's ``detail``, a string or a list of field errors (loc + msg)."""
     try:

@@ -17,6 +17,7 @@ from abcscale.cli._common import (
     emit_json,
     fail,
     on_command_line,
+    post_service,
     read_fit,
     service_detail,
     service_url,
@@ -180,6 +181,11 @@ def _in_config_words(message: str) -> str:
     return re.sub(r"\bbody\.(lr_mode|optimizer|parameterization|alignment|group|fit_id): ", "", message)
 
 
+#: the whole exchange with ``--service`` at most this long (``ABCSCALE_SERVICE_DEADLINE`` overrides): a check
+#: asks one recommendation (30 s a read)
+CHECK_DEADLINE_S = 60
+
+
 def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | None = None,
                  group: dict[str, Any] | None = None) -> Recommendation:
     """POST the check's recommend request to a running service (the same request a local check answers)."""
@@ -192,8 +198,8 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
     # weight_decay 0) must not read as given there (a fit's trained decay is carried only where none was)
     body = check_request(cfg, fit_id, group).model_dump(mode="json", exclude_none=True, exclude_unset=True)
     try:
-        resp = httpx.post(url.rstrip("/") + "/v1/recommend", json=body, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"} if token else None)
+        resp = post_service(url, "/v1/recommend", CHECK_DEADLINE_S, json=body, timeout=30,
+                            headers={"Authorization": f"Bearer {token}"} if token else None)
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
     if resp.status_code >= 500 or resp.status_code in RETRYABLE:  # the service's own failure (or a proxy's, a rate

@@ -24,6 +24,7 @@ from abcscale.cli._common import (
     fail,
     on_command_line,
     parse_flag,
+    post_service,
     service_detail,
     service_url,
     status,
@@ -318,6 +319,11 @@ def _in_table_words(detail: str) -> str:
     return re.sub(r"(^|; )body\.(?!rows\b)([A-Za-z_]\w*): ", r"\1\2: ", detail)
 
 
+#: the whole exchange with ``--service`` at most this long (``ABCSCALE_SERVICE_DEADLINE`` overrides): a fit
+#: of a big table may take minutes at the service (600 s a read)
+FIT_DEADLINE_S = 900
+
+
 def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions) -> dict[str, Any]:
     """POST the table's rows and options to ``url``/v1/fits (the options as given: the service fills in the
     same defaults). The Idempotency-Key is a hash of the body, so a rerun of the same fit stores nothing twice.
@@ -335,8 +341,8 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     if token:
         headers["Authorization"] = f"Bearer {token}"
     try:
-        resp = httpx.post(url.rstrip("/") + "/v1/fits", content=text, headers=headers,
-                          timeout=httpx.Timeout(600, connect=10))
+        resp = post_service(url, "/v1/fits", FIT_DEADLINE_S, content=text, headers=headers,
+                            timeout=httpx.Timeout(600, connect=10))
     except httpx.HTTPError as exc:
         fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
     if resp.status_code >= 500 or resp.status_code in RETRYABLE:  # the service's own failure (or a proxy's, a rate

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -71,12 +72,23 @@ def _check_unique(node: yaml.Node, seen: set[int]) -> None:
             _check_unique(item, seen)
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader reading exponent numbers as YAML 1.2 (and JSON, TOML, Python) do: ``1e-3``,
+    ``4.096e3`` and ``3E+2`` are floats. PyYAML follows YAML 1.1, whose floats need a dot and a signed exponent,
+    and read those as strings: ``width: 4.096e3`` was refused as "not an integer", ``beta: 1e-3`` passed only
+    because pydantic parses the string (a review)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
 def load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` that refuses duplicate keys (:class:`DuplicateKey`)."""
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    """``yaml.safe_load`` that refuses duplicate keys (:class:`DuplicateKey`) and reads ``1e-3`` as a number."""
+    node = yaml.compose(text, Loader=_Loader)
     if node is not None:
         _check_unique(node, set())
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader)
 
 
 def load_json(text: str) -> Any:
