@@ -151,8 +151,8 @@ class Basin(_Model):
 
     k_left: float
     k_right: float
-    source: str = Field("quadratic", description="quadratic | asymmetric: the model the widths' fits chose; "
-                        "after a symmetric fit, predictions assume overshooting costs 2x (fitting.predict)")
+    source: str = Field("quadratic", description="quadratic | asymmetric: the model at least half the widths' "
+                        "fits chose; after a symmetric fit, predictions assume overshooting costs 2x (fitting.predict)")
 
 
 class ConstantFit(_Model):
