@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from abcscale import usecases
 from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions, MupImport, MupImportRequest
@@ -538,6 +538,10 @@ def _many(value: Any, name: str = "value") -> list[Any]:
         return []
     if isinstance(value, bytes | int | float):
         raise ValueError(f"{name}: expected a name or a list of names, got {value!r}")
+    if isinstance(value, BaseModel):  # an ABTable iterated as its fields read as names (a review)
+        raise ValueError(f"{name}: expected a name or a list of names, got an object of type {type(value).__name__}"
+                         + (" (a custom (a, b) table is a sweep's custom_tables, solved there; the table and "
+                            "recommend take the four named parameterizations)" if name == "parameterization" else ""))
     return [value] if isinstance(value, str) else list(value)
 
 

@@ -6,9 +6,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from abcscale.schemas.enums import Layer
 from abcscale.schemas.fit import Prediction, ScalingLaw
-from abcscale.schemas.groups import GroupSpec
-from abcscale.schemas.theory import Frozen, Interval, Transfer
+from abcscale.schemas.groups import Form, GroupSpec
+from abcscale.schemas.theory import Frozen, Interval, LayerSetting, Transfer
 
 
 class LrBand(Frozen):
@@ -67,3 +68,14 @@ class Recommendation(Transfer):
     group: dict[str, Any] | None = None
     groups: GroupSpec | None = Field(None, description="the answer as parameter groups in the requested form "
                                      "(abcscale.theory.groups.group_spec)")
+
+    def __getitem__(self, layer: Layer | str) -> LayerSetting:
+        """``rec["hidden"]``: the abc form's setting of one layer type. Asked in another form (``multiplier_free``,
+        ``mup``) that is not the form's numbers, so it is an error pointing at ``rec.groups[...]``: it returned the
+        abc numbers in silence, a plain model's embedding LR 32x too small at 1024 over 256 (a review)."""
+        if self.groups is not None and self.groups.form is not Form.abc:
+            name = layer.value if isinstance(layer, Layer) else str(layer)
+            raise ValueError(f"{name!r}: this recommendation is in the {self.groups.form.value} form, and "
+                             f"rec[{name!r}] would be the abc form's numbers (multipliers not folded in); read "
+                             f"rec.groups[{name!r}] for this form's, or rec.layers for the abc form's")
+        return super().__getitem__(layer)

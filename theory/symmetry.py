@@ -99,5 +99,8 @@ def convert(
         )
     if any(s.epsilon and rules[s.layer].has_epsilon and not math.isclose(t[s.layer] ** rules[s.layer].epsilon_k, 1.0)
            for s in setting.layers):  # said only where some epsilon changed (mup -> mup changes none)
-        warnings.append("Adam epsilon was rescaled with the layer (eps * t) to keep the symmetry exact")
+        # "to keep the symmetry exact" beside "not related by the symmetry" contradicted itself (a review)
+        warnings.append("Adam epsilon was rescaled with the layer (eps * t) to keep the symmetry exact" if not off
+                        else "Adam epsilon was rescaled with the layer (eps * t), so that at this width the "
+                        "converted setting trains as the source does")
     return Conversion(out, theta, t, k, not off, c1, c2, tuple(warnings))

@@ -122,17 +122,19 @@ def _scaling(c: float) -> str:
 
 
 def alignment_range(alignment: Alignment | str | None) -> list[str]:
-    """A note for an alignment outside none..full (each of alpha, omega, u in [1/2, 1]): the algebra takes alpha
+    """A note for an alignment outside none..full (alpha and u in [1/2, 1], omega 1/2): the algebra takes alpha
     and u in [0, 2] (omega at most 1/2), but a product of n terms aligns between independent (1/2) and fully (1);
     past either end the exponents, hence the LRs, follow from a regime no training shows (2,2,2 gave the hidden
     c = 3, before omega > 1/2 was refused)."""
     a = Alignment.parse(alignment)
-    off = [f"{name} {v:g}" for name, v in (("alpha", a.alpha), ("omega", a.omega), ("u", a.u)) if not 0.5 <= v <= 1]
-    if not off:
+    off = [f"{name} {v:g}" for name, v in (("alpha", a.alpha), ("u", a.u)) if not 0.5 <= v <= 1]
+    said = [f"{', '.join(off)} outside [1/2, 1], between none (1/2: independent terms) and full (1)"] if off else []
+    if a.omega != 0.5:  # 1/2 at both ends, so no range to quote (it said "[1/2, 1]" and "full (1)": a review)
+        said.append(f"omega {a.omega:g}, where full and no alignment both have 1/2")
+    if not said:
         return []
-    return [f"alignment: {', '.join(off)} outside [1/2, 1], between none (1/2: independent terms) and full (1): "
-            "the exponents follow the algebra, but no layer's product aligns past those ends (docs/theory.md "
-            "section 2); use full, none or a measured alignment"]
+    return [f"alignment: {'; '.join(said)}: the exponents follow the algebra, but no layer's product aligns past "
+            "those ends (docs/theory.md section 2); use full, none or a measured alignment"]
 
 
 #: how the note on a global LR's shared exponent begins (theory's binding layer; a fit's transfer drops it)
@@ -165,9 +167,23 @@ def _global_alignment(parameterization: Parameterization | str | ABTable, opt: O
 def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
     out = mode_warnings(sol, mode)
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
-        out.append(
-            f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
-            f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets the "
-            "other layers keep larger learning rates"
-        )
+        smaller = [l.value for l in LAYERS if sol.c[l] > sol.global_c]
+        if not smaller:
+            out.append(
+                f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
+                f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets the "
+                "other layers keep larger learning rates")
+        else:  # the layers' constraints couple: per-layer is not larger everywhere (it was said to be: a review)
+            larger = [l.value for l in LAYERS if sol.c[l] < sol.global_c]
+            why = [*(["under SGD every layer's gradient scale depends on the readout's c"]
+                     if sol.optimizer is Optimizer.sgd else []),
+                   *(["an alignment with u > alpha ties each layer's step to the layers before it"]
+                     if sol.alignment.u > sol.alignment.alpha else [])]
+            out.append(
+                f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share, below the largest "
+                f"per-layer c ({sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}): the layers' constraints "
+                f"couple{' (' + '; '.join(why) + ')' if why else ''}, so per-layer mode gives "
+                f"{' and '.join(smaller)} a smaller LR than this one"
+                + (f" and {' and '.join(larger)} {'larger ones' if len(larger) > 1 else 'a larger one'}"
+                   if larger else ""))
     return out

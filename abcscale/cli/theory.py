@@ -37,24 +37,27 @@ def table(
     parameterization: Annotated[list[str] | None, typer.Option(
         "--parameterization", "-p", help="one parameterization or a comma list (sp,mup); repeatable; aliases sp, mf",
         show_default="all")] = None,
-    optimizer: Annotated[str | None, typer.Option("--optimizer", "-o", help="one optimizer or a comma list "
-                                                  "(lion,muon)", show_default="all")] = None,
-    alignment: Annotated[str | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U",
-                                                  show_default="full and none")] = None,
+    optimizer: Annotated[list[str] | None, typer.Option("--optimizer", "-o", help="one optimizer or a comma list "
+                                                        "(lion,muon); repeatable", show_default="all")] = None,
+    alignment: Annotated[list[str] | None, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U; "
+                                                        "repeatable", show_default="full and none")] = None,
     as_json: Json = False,
 ) -> None:
     """Per-layer exponents (a, b, c) solved from the stability constraints."""
     from abcscale import theory
     from abcscale.theory.transfer import alignment_range
 
-    al = parse_flag(Alignment.parse, alignment, "--alignment")
-    opts = parse_flag(lambda v: [Optimizer.parse(o) for o in v.split(",")], optimizer, "--optimizer")
+    # -o and -a repeat as -p does: a second one kept only the last in silence, beside the repeatable -p (a review)
+    als = [parse_flag(Alignment.parse, a, "--alignment") for a in alignment or ()]
+    als = [a for i, a in enumerate(als) if a not in als[:i]]
+    opts = parse_flag(lambda v: list(dict.fromkeys(Optimizer.parse(o) for o in v.split(","))), ",".join(optimizer),
+                      "--optimizer") if optimizer else None
     # every -p given (a repeated -p kept only the last, silently), each a name or a comma list
     params = parse_flag(lambda v: list(dict.fromkeys(Parameterization.parse(p) for p in v.split(","))),
                         ",".join(parameterization), "--parameterization") if parameterization else None
-    rows = theory.theory_table(params, opts, None if al is None else [al])
+    rows = theory.theory_table(params, opts, als or None)
     # an alignment past none..full: said on stderr as recommend says it (the rows' JSON is a list, kept as it is)
-    for w in [] if al is None else alignment_range(al):
+    for w in [w for al in als for w in alignment_range(al)]:
         err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     if as_json:
         emit_json(rows)
