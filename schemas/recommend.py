@@ -77,5 +77,5 @@ class Recommendation(Transfer):
             name = layer.value if isinstance(layer, Layer) else str(layer)
             raise ValueError(f"{name!r}: this recommendation is in the {self.groups.form.value} form, and "
                              f"rec[{name!r}] would be the abc form's numbers (multipliers not folded in); read "
-                             f"rec.groups[{name!r}] for this form's, or rec.layers for the abc form's")
-        return super().__getitem__(layer)
+                             f"rec.groups[{name!r}] for this form's, or rec.abc_setting({name!r}) for the abc form's")
+        return self.abc_setting(layer)

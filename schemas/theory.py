@@ -188,6 +188,10 @@ class _ByLayer:
         layers: list[LayerSetting]
 
     def __getitem__(self, layer: Layer | str) -> LayerSetting:
+        return self.abc_setting(layer)
+
+    def abc_setting(self, layer: Layer | str) -> LayerSetting:
+        """One layer type's setting in the abc form (``layers``), whatever form a recommendation was asked in."""
         if isinstance(layer, str) and getattr(self, "groups", None) is not None \
                 and layer.strip().lower() in ("vector", "vec", "bias", "norm", "vector_like", "fixed", "scalar"):
             # a Recommendation's table prints the vector and fixed rows

@@ -684,7 +684,7 @@ def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.p
     are scales, not capacity (nanoGPT and most LLM recipes leave them out).
     """
     rule = layer_rules(tr.optimizer)[Layer.embedding]
-    emb = tr[Layer.embedding]
+    emb = tr.abc_setting(Layer.embedding)
     a_e = tr.exponents[Layer.embedding.value].a
     rho = tr.width / tr.base_width
     lr = emb.lr if tr.lr_mode is LrMode.global_ else emb.lr * rho ** (-rule.k * a_e)
@@ -743,7 +743,7 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
     ex = tr.exponents
     abc = [RoleSetting(role=Role(l.value), init_std=s.init_std, init_exponent=ex[l.value].a + ex[l.value].b,
                        lr=s.lr, epsilon=s.epsilon, weight_decay=s.weight_decay, multiplier=s.multiplier)
-           for l, s in ((l, tr[l]) for l in LAYERS)]
+           for l, s in ((l, tr.abc_setting(l)) for l in LAYERS)]
     abc += [vector_setting(tr, epsilon_mode), fixed_setting(tr, epsilon_mode)]
     steps = {Role(l.value): opt_rules[l].step or tr.optimizer.value for l in LAYERS}
     # vector-like and fixed parameters train with the embedding's update

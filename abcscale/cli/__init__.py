@@ -10,6 +10,7 @@ stderr with exit code 2 (``_common.RootGroup``).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import io
 import os
 import sys
@@ -94,6 +95,9 @@ class _ReaderMayLeave(io.TextIOBase):
 
     def __init__(self, stream: TextIO) -> None:
         self._stream, self._gone = stream, False
+        #: a write that failed otherwise (a full disk under `--json > out.json`): the answer on disk is cut short,
+        #: which the exit status must say (it was 0 with 8 KB of a 47 KB answer, or a traceback: a review)
+        self.failed: OSError | None = None
 
     def write(self, text: str) -> int:
         if not self._gone:
@@ -101,6 +105,8 @@ class _ReaderMayLeave(io.TextIOBase):
                 self._stream.write(text)
             except BrokenPipeError:
                 self._gone = True
+            except OSError as exc:
+                self._gone, self.failed = True, exc
         return len(text)
 
     def flush(self) -> None:
@@ -109,6 +115,8 @@ class _ReaderMayLeave(io.TextIOBase):
                 self._stream.flush()
             except BrokenPipeError:
                 self._gone = True
+            except OSError as exc:
+                self._gone, self.failed = True, exc
 
     def isatty(self) -> bool:
         return self._stream.isatty()
@@ -145,6 +153,13 @@ def _hard_exit(code: object) -> NoReturn:
             stream.flush()
         except (BrokenPipeError, OSError):  # a reader that left (`abcscale ... | head`): nothing more to say
             pass
+    for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        if isinstance(stream, _ReaderMayLeave) and stream.failed is not None:
+            with contextlib.suppress(OSError):  # stderr may be the one that failed
+                sys.__stderr__.write(f"error: {name}: the output could not be written whole "
+                                     f"({stream.failed.strerror or stream.failed}); it is cut short\n")
+                sys.__stderr__.flush()
+            status = status or 2
     os._exit(status)
 
 

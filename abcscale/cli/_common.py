@@ -239,6 +239,9 @@ class RootGroup(Group):
             code = _one_line(validation_message(exc))
         except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             code = _one_line(str(exc))
+        except OSError as exc:  # a path no file can be read at: a symlink loop, a name too long (a traceback, exit 1,
+            # which `check` means as "off the rule": a review)
+            code = _one_line(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
         finally:
             if asked and _json_out is not None:
                 sys.stdout, _json_out = _json_out, None

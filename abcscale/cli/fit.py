@@ -146,6 +146,8 @@ def fit(
     if at_values and target_width is None:
         fail("--at: needs --target-size (the size to predict at)")
     service = service_url(service)  # empty or no http(s) URL: bad input (exit 2), not "unreachable" (exit 3)
+    if out is not None:
+        _check_out(out)
     if token and service is None and on_command_line(ctx, "token"):
         fail("--token needs --service URL (it is the service's write token)")
     if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
@@ -400,13 +402,32 @@ def warning_line(msg: str) -> str:
     return f"[yellow]warning:[/] {msg}"
 
 
-def _write_json(result: FitResult, out: Path) -> Path:
+def _check_out(out: Path) -> None:
+    """Before fitting: ``--out``'s ``fit.json``, where one is there, must be a fit (this command's own, from an
+    earlier run, is replaced); a file of the user's by that name was overwritten (a review)."""
+    from abcscale.usecases.fits import load_fit
+
     path = out / "fit.json"
+    if not path.exists():
+        return
+    try:
+        load_fit(path)
+    except (ValueError, OSError):
+        fail(f"--out: {path} exists and is not a fit from `abcscale fit` (it would be replaced); give another folder")
+
+
+def _write_json(result: FitResult, out: Path) -> Path:
+    """``out``/fit.json written whole or not at all (a temporary file renamed over it): on a full disk the fit
+    there before was left cut short, unreadable (a review)."""
+    path = out / "fit.json"
+    tmp = out / ".fit.json.tmp"
     try:
         out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False) + "\n")
+        tmp.write_text(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False) + "\n")
+        tmp.replace(path)
     except OSError as exc:
-        fail(f"--out: cannot write {path} ({exc.strerror or exc})")
+        tmp.unlink(missing_ok=True)
+        fail(f"--out: cannot write {path} ({exc.strerror or exc}); a fit.json there before is as it was")
     return path
 
 

@@ -70,7 +70,8 @@ def test_fit_based_groups_follow_the_fitted_transfer(tmp_path):
     want = group_spec(rec, Form.multiplier_free, [GroupRule(pattern="proj", role="hidden"), *DEFAULT_RULES])
     assert rec.groups.model_dump(exclude={"warnings"}) == want.model_dump(exclude={"warnings"})
     # multiplier-free: the update (lr * multiplier for Adam) is the abc layer's
-    assert rec.groups["hidden"].lr * 1.0 == pytest.approx(rec["hidden"].lr * rec["hidden"].multiplier)
+    abc = rec.abc_setting("hidden")  # rec["hidden"] is refused in a form other than abc
+    assert rec.groups["hidden"].lr * 1.0 == pytest.approx(abc.lr * abc.multiplier)
 
 
 @pytest.mark.parametrize("given", [
