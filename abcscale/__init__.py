@@ -76,17 +76,20 @@ _HOME = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":
-        from abcscale._version import version
+if not TYPE_CHECKING:
+    # hidden from type checkers: a module __getattr__ makes every name resolve for them, so a typo
+    # (abcscale.recomend) passed mypy; they see the imports above instead
+    def __getattr__(name: str) -> Any:
+        if name == "__version__":
+            from abcscale._version import version
 
-        return version()
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'abcscale' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+            return version()
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module 'abcscale' has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
 
 
 def __dir__() -> list[str]:

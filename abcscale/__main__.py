@@ -1,3 +1,3 @@
-from abcscale.cli import main
+from abcscale._entry import main
 
 main()

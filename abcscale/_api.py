@@ -14,7 +14,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -196,6 +196,17 @@ def recommend_from_fit(
         raise
 
 
+# `at` decides the answer's type: without it a Prediction, so `predict(fit, 4096).safe_lr` type-checks
+@overload
+def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
+            at: None = None) -> Prediction: ...
+
+
+@overload
+def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
+            at: Mapping[str, float]) -> JointPrediction: ...
+
+
 @_one_line
 def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
             at: Mapping[str, float] | None = None) -> Prediction | JointPrediction:
@@ -318,7 +329,12 @@ def convert(
     """The equivalent setting under ``target`` (``abcscale theory convert``): the analytic setting at ``width``
     from ``base_lr`` (default 1e-3; ``beta``, :func:`recommend`'s name for it, is the same) at ``base_width``,
     with ``lr``/``multiplier``/``init_std`` replaced where given; an AdamW ``weight_decay`` at ``base_width``
-    (every layer) is transferred by its rule in ``weight_decay_mode``."""
+    (every layer) is transferred by its rule in ``weight_decay_mode``.
+
+    ``epsilon`` (Adam's): one number for every layer, or per layer (``{"embedding": ..., ...}``, ``"e,h,r"``).
+    Not given, the source setting's is 1e-8 on every layer, constant across width: not :func:`recommend`'s,
+    which scales it per layer (``epsilon_mode`` ``per_layer``). To convert a recommended setting, pass its
+    epsilons: ``epsilon={s.layer.value: s.epsilon for s in rec.layers}``."""
     if beta is not None and base_lr is not None:
         raise ValueError("beta: the same as base_lr; give one")
     base_lr = beta if beta is not None else 1e-3 if base_lr is None else base_lr
@@ -421,7 +437,44 @@ def fit(
     elif not isinstance(table, pd.DataFrame | str | Path):
         raise ValueError(f"table: expected a DataFrame, a list of row dicts or a CSV/parquet path, got "
                          f"{type(table).__name__}")
-    return usecases.fit_sweep(table, FitOptions.model_validate({**columns, **settings}))
+    options = FitOptions.model_validate({**columns, **settings})
+    if not isinstance(table, pd.DataFrame):
+        return usecases.fit_sweep(table, options)
+    from abcscale.fitting import TableError
+    from abcscale.usecases.fits import _spoken
+
+    index = table.index
+    # messages count rows by position (df.iloc); a filtered or sorted frame's labels (df.loc) differ: said beside
+    default = index.equals(pd.RangeIndex(len(table)))
+    try:
+        result = usecases.fit_sweep(table, options)
+    except TableError as exc:
+        problems = exc.problems if default else [_row_label(p, index) for p in exc.problems]
+        # a groupby(...).mean() moves its keys into the index, where the fitter does not look
+        if indexed := [str(n) for n in index.names if n is not None
+                       and any(p.startswith(f"{n}: missing column") for p in problems)]:
+            problems.append(f"{', '.join(indexed)}: in the DataFrame's index, not its columns (a groupby's keys?): "
+                            "pass df.reset_index()")
+        raise TableError(problems) from None
+    return result if default else _spoken(result, None, lambda text, _: _row_label(text, index))
+
+
+#: the row numbers in a fit's messages ("row(s) 7, 9", "e.g. row 3"): the first, and where its list ends
+_ROWS = re.compile(r"\brow(?:\(s\))? (\d+)(?:, \d+)*")
+
+
+def _row_label(text: str, index: pd.Index) -> str:
+    """``text`` with the index label of the first row it names said beside the row numbers, which are positions."""
+    if not (m := _ROWS.search(text)) or int(m[1]) >= len(index):
+        return text
+    label = index[int(m[1])]
+    plain = tuple(map(_plain, label)) if isinstance(label, tuple) else _plain(label)  # np.int64(107) as 107
+    return (f"{text[:m.end()]} (positions, as df.iloc counts them; this DataFrame's index labels differ: row {m[1]} "
+            f"is label {plain!r}){text[m.end():]}")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if callable(getattr(value, "item", None)) else value
 
 
 @_one_line

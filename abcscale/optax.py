@@ -19,10 +19,18 @@ and reads the file.
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 from typing import Any
 
-from abcscale.runner import export
+try:
+    from abcscale.runner import export
+except ImportError as exc:  # a bare "No module named 'optax'" said nothing of the extra (abcscale.sweep says it)
+    if (exc.name or "").split(".")[0] not in ("jax", "jaxlib", "optax"):
+        raise
+    raise ImportError(f"abcscale.optax needs the runner extra (JAX, optax): pip install 'abcscale[runner]' "
+                      f"({exc.name} is missing)") from exc
 from abcscale.schemas.groups import Form, GroupSpec
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
@@ -36,7 +44,12 @@ SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
 def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
               **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.transform` (``schedule``, ``b1``, ``b2``, ``momentum``, ``muon_beta``,
-    ``rules``, ``layout``, ``fan_in``) for a spec or a constants file at ``width``."""
+    ``rules``, ``layout``, ``fan_in``) for a spec or a constants file at ``width``.
+
+    ``schedule(step)`` multiplies every role's LR, so it is a multiplier, 1 at its peak: an optax LR schedule
+    (peak = an LR) divided by its peak, e.g. ``optax.warmup_cosine_decay_schedule(0.0, 1.0, 1000, 100_000)``; one
+    whose largest value is far from 1 is warned of."""
+    _check_schedule(kwargs.get("schedule"))
     return export.transform(_applied(spec, width, form, 'transform'), params, **_kw(kwargs))
 
 
@@ -70,6 +83,26 @@ def multiplier_tree(spec: SpecLike, params: Any, *, width: int | None = None, fo
                     **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.multiplier_tree`: each leaf's forward multiplier (1.0 where none)."""
     return export.multiplier_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+
+
+#: the steps a schedule is sampled at, and the range its largest value may fall in before it is warned of
+_SCHEDULE_STEPS = (0, 1, 10, 100, 1_000, 10_000, 100_000)
+_SCHEDULE_PEAK = (0.1, 10.0)
+
+
+def _check_schedule(schedule: Any) -> None:
+    """Warn when ``schedule`` looks like an LR schedule, not a multiplier: its peak is an LR (3e-3), which every
+    role's LR would be multiplied by, all of them ~300x too small in silence (a review)."""
+    if not callable(schedule):
+        return  # None, or export.transform's error
+    try:
+        peak = max(float(schedule(step)) for step in _SCHEDULE_STEPS)
+    except Exception:  # a schedule that cannot be sampled outside a trace is trained with as given, unchecked
+        return
+    if math.isfinite(peak) and not _SCHEDULE_PEAK[0] <= peak <= _SCHEDULE_PEAK[1]:
+        warnings.warn(f"schedule: its largest value over steps 0 to {_SCHEDULE_STEPS[-1]} is {peak:.3g}, and it "
+                      "multiplies every role's LR (a multiplier, 1 at its peak); for an LR schedule, divide it by "
+                      f"its peak (schedule=lambda step: lr_schedule(step) / {peak:.3g})", UserWarning, stacklevel=3)
 
 
 def _applied(spec: SpecLike, width: int | None, form: Form | str | None, where: str) -> GroupSpec:

@@ -21,6 +21,7 @@ to load, or whose program fails to run (``train.run_program``), is compiled agai
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -102,7 +103,8 @@ def save(file: Path | None, compiled: Any) -> None:
         tmp.write_bytes(pickle.dumps(serialize(compiled)))
         os.replace(tmp, file)
     except Exception:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder itself may be what failed (missing_ok is ENOENT alone)
+            tmp.unlink(missing_ok=True)
 
 
 def drop(file: Path) -> None:

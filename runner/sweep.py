@@ -37,6 +37,7 @@ from abcscale.runner.store import (
     merge,
     part_cells,
     pick,
+    refuse_foreign,
     tag_part,
 )
 from abcscale.theory import solver as theory_solver
@@ -421,6 +422,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     check_model(spec)
     out = Path(out_dir)
+    refuse_foreign(out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
         return _run_locked(spec, out, progress, executor, address)

@@ -44,8 +44,24 @@ def enable_compilation_cache(path: str | None = None) -> None:
 
     ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax`` (read when called); an empty
     ``ABCSCALE_JAX_CACHE`` keeps nothing."""
+    named = "ABCSCALE_JAX_CACHE" if path is None and os.environ.get("ABCSCALE_JAX_CACHE") else "the compilation cache"
     path = path or os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")
-    executables.use(Path(path).expanduser() if path else None)
+    folder = Path(path).expanduser() if path else None
+    if folder is not None:
+        try:  # a folder it cannot keep programs in (a file's path, /proc): said once, and the sweep compiles on
+            # (under a file it stopped the sweep with an errno that named no setting; /proc passed in silence)
+            folder.mkdir(parents=True, exist_ok=True)
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(13, "not writable")
+        except OSError as exc:
+            import warnings
+
+            from abcscale.runner.store import SweepWarning
+
+            warnings.warn(f"{named}: {folder} cannot keep compiled programs ({exc.strerror or exc}); they are "
+                          "compiled every run, not kept", SweepWarning, stacklevel=3)
+            folder = None
+    executables.use(folder)
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,20 @@ class _ByLayer:
     def __getitem__(self, layer: Layer | str) -> LayerSetting:
         return self.abc_setting(layer)
 
+    def __contains__(self, layer: object) -> bool:
+        """``"hidden" in rec``: whether ``layer`` names a layer type as ``rec[layer]`` takes it (aliases too).
+        pydantic's ``__iter__`` answered it before, over (field, value) pairs: always False (a review)."""
+        if isinstance(layer, Layer):
+            return True
+        try:
+            return isinstance(layer, str) and Layer.parse(layer) in {s.layer for s in self.layers}
+        except ValueError:
+            return False
+
+    # a frozen model hashes its fields, and the layers are a list: "unhashable type: 'list'" said nothing of why
+    def __hash__(self) -> int:
+        raise TypeError(f"a {type(self).__name__} is not hashable (it holds lists)")
+
     def abc_setting(self, layer: Layer | str) -> LayerSetting:
         """One layer type's setting in the abc form (``layers``), whatever form a recommendation was asked in."""
         if isinstance(layer, str) and getattr(self, "groups", None) is not None \

@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parents[1]
 #: layer of each abcscale sub-package; a module may import its own layer's package and any lower layer.
 RANK = {"schemas": 0, "theory": 1, "fitting": 2, "runner": 2, "usecases": 3, "service": 4, "cli": 4,
         # single modules of the root package: the version lookup sits below everything, the Python API on top
-        "_version": 0, "_api": 4, "__init__": 4, "__main__": 4,
+        "_version": 0, "_api": 4, "__init__": 4, "__main__": 4, "_entry": 4,
         # the exports: abcscale.optax names runner.export's JAX code, abcscale.torch imports no torch
         "optax": 4, "torch": 4}
 #: same-rank packages that must not import each other either way, except where listed.
 ALLOWED_SIDEWAYS = {("cli", "service"),  # `abcscale serve` starts the service
-                    ("__init__", "_api"), ("__main__", "cli")}
+                    ("__init__", "_api"), ("__main__", "cli"), ("__main__", "_entry"), ("_entry", "cli")}
 #: third-party packages confined to one layer.
 CONFINED = {"jax": "runner", "jaxlib": "runner", "optax": "runner", "ray": "runner"}
 
@@ -33,7 +33,7 @@ def _package_dirs() -> dict[str, Path]:
     dirs = {name.split(".")[1]: ROOT / folder for name, folder in mapping.items() if name.count(".") == 1}
     dirs["cli"] = ROOT / "abcscale" / "cli"
     dirs["usecases"] = ROOT / "abcscale" / "usecases"
-    for module in ("_version", "_api", "__init__", "__main__", "optax", "torch"):
+    for module in ("_version", "_api", "__init__", "__main__", "_entry", "optax", "torch"):
         dirs[module] = ROOT / "abcscale" / f"{module}.py"
     return dirs
 

@@ -155,10 +155,12 @@ def _hard_exit(code: object) -> NoReturn:
             pass
     for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
         if isinstance(stream, _ReaderMayLeave) and stream.failed is not None:
+            err = sys.__stderr__
             with contextlib.suppress(OSError):  # stderr may be the one that failed
-                sys.__stderr__.write(f"error: {name}: the output could not be written whole "
-                                     f"({stream.failed.strerror or stream.failed}); it is cut short\n")
-                sys.__stderr__.flush()
+                if err is not None:
+                    err.write(f"error: {name}: the output could not be written whole "
+                              f"({stream.failed.strerror or stream.failed}); it is cut short\n")
+                    err.flush()
             status = status or 2
     os._exit(status)
 

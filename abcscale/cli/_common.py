@@ -19,6 +19,7 @@ import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table as RichTable
 from typer.core import TyperCommand, TyperGroup
 
 from abcscale.schemas import errors as schema_errors
@@ -180,7 +181,10 @@ def _whole_numbers(param: Any) -> None:
                     number = decimal.Decimal(value.strip())
                 except decimal.InvalidOperation:
                     number = decimal.Decimal("NaN")
-                if number.is_finite() and number == number.to_integral_value() and abs(number) < 2**63:
+                if number.is_finite() and number == number.to_integral_value():
+                    if abs(number) >= 2**63:  # said as "unable to parse string as an integer" (a review)
+                        raise typer.BadParameter(f"{value.strip()} is beyond any width or size this takes",
+                                                 ctx=ctx, param=param) from None
                     value = str(int(number))
         return convert(ctx, value)
 
@@ -202,6 +206,15 @@ def _refuse_empty_path(param: Any) -> None:
         return convert(ctx, value)
 
     param.process_value, param._empty_refused = process_value, True
+
+
+class Table(RichTable):
+    """rich's Table whose columns fold a value too wide for a narrow terminal onto more lines, instead of cutting
+    it short with an ellipsis: the numbers are the answer (at 60 columns every LR read ``0.00…``: a review)."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
 
 
 class Command(TyperCommand):
@@ -245,7 +258,7 @@ class RootGroup(Group):
         finally:
             if asked and _json_out is not None:
                 sys.stdout, _json_out = _json_out, None
-        if isinstance(code, int) and code >= 2 and _said and not _json_printed and asked:
+        if isinstance(code, int) and code >= 1 and _said and not _json_printed and asked:  # 1: serve, demo (port taken)
             emit_json({"ok": False, "exit_code": code, "errors": list(_said)})
         if not standalone_mode:
             return code

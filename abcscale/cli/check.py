@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from abcscale.cli._common import (
     RETRYABLE,
     SERVICE_DOWN,
+    Table,
     _one_line,
     console,
     emit_json,

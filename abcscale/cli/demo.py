@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, fail, status
+from abcscale.cli._common import Table, console, emit_json, fail, status
 from abcscale.cli.options import Json, Quiet
 
 if TYPE_CHECKING:

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from abcscale.cli._common import (
     RETRYABLE,
     SERVICE_DOWN,
+    Table,
     build,
     console,
     emit_json,

@@ -7,9 +7,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from rich.table import Table
-
-from abcscale.cli._common import console
+from abcscale.cli._common import Table, console
 from abcscale.schemas.fit import Estimate, FitResult, JointLaw, LossSurface
 from abcscale.schemas.theory import Interval
 from abcscale.usecases.fits import group_warnings

@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
-from abcscale.cli._common import Command, Group, build, console, emit_json, fail, parse_flag, validation_message
+from abcscale.cli._common import Command, Group, Table, build, console, emit_json, fail, parse_flag, validation_message
 from abcscale.cli.options import (
     EpsilonModeOpt,
     EpsilonOpt,

@@ -27,7 +27,7 @@ OptimizerOpt = Annotated[Optimizer | None, typer.Option(
 OptimizerReq = Annotated[Optimizer, typer.Option("--optimizer", "-o", parser=Optimizer.parse)]
 AlignmentOpt = Annotated[str, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U")]
 LrModeOpt = Annotated[LrMode, typer.Option("--lr-mode", parser=LrMode.parse,
-                                           help="one LR per layer type, or one shared LR")]
+                                           help="global: one shared LR; per_layer: one LR per layer type")]
 Width = Annotated[int, typer.Option("--width", "-n", help="target width (model dim D)")]
 WeightDecayOpt = Annotated[float | None, typer.Option(
     "--weight-decay", help="weight decay at the base width (-o adamw, lion, muon or sgd: transferred by its rule)",

@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from abcscale.cli._common import (
+    Table,
     build,
     console,
     emit_json,

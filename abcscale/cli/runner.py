@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
 from abcscale.cli._common import (
+    Table,
     console,
     emit_json,
     err_console,
@@ -153,6 +153,12 @@ def sweep(
         return
     _check_model(spec, spec_file, {k for k in ("model", "data", "widths") if ctx.params.get(k) is not None},
                  executor)
+    from abcscale.runner.store import refuse_foreign
+
+    try:  # a folder of the user's files by a sweep's names: refused before anything is made in it
+        refuse_foreign(out)
+    except ValueError as exc:
+        fail(f"--{exc}")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

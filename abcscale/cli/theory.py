@@ -7,9 +7,8 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
-from abcscale.cli._common import Command, Group, build, console, emit_json, err_console, parse_flag
+from abcscale.cli._common import Command, Group, Table, build, console, emit_json, err_console, parse_flag
 from abcscale.cli.options import (
     DEFAULT_EPSILON,
     AlignmentOpt,

@@ -13,9 +13,17 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.table import Table
 
-from abcscale.cli._common import console, emit_json, err_console, fail, interrupted, validation_message
+from abcscale.cli._common import (
+    Table,
+    console,
+    emit_json,
+    err_console,
+    fail,
+    interrupted,
+    on_command_line,
+    validation_message,
+)
 from abcscale.cli.options import Json, LrModeOpt, Quiet
 from abcscale.cli.runner import MODEL_METAVAR, _build_spec, _check_model
 from abcscale.schemas.enums import LrMode
@@ -215,6 +223,11 @@ def tune(
         fail(validation_message(exc, FLAGS))
     if ray and importlib.util.find_spec("ray") is None:
         fail("--ray: ray is not installed (pip install 'abcscale[ray]')")
+    if not ray:  # they would be ignored, the trials run here one at a time (as sweep's --address refuses: a review)
+        if address is not None:
+            fail("--address: a Ray cluster's address goes with --ray")
+        if on_command_line(ctx, "workers"):
+            fail("--workers: trials at a time on Ray actors, with --ray")
     if resume and storage is not None:
         fail("--resume: give --resume or --storage, not both")
     if resume:

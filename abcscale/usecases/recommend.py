@@ -223,9 +223,15 @@ def read_constants(path: str | Path) -> Constants | None:
     the field where it is one with a bad value."""
     path = Path(path)
     data = _document(path)
+    hand = path.suffix.lower() in (".yaml", ".yml", ".toml")  # `abcscale tune` writes JSON: these are hand-written
+    if hand and data is None:  # a YAML mistake was said as "Invalid JSON" of a tune file (a review)
+        _said_why(path)
     if isinstance(data, dict) and set(data) == {"constants"} and isinstance(data["constants"], dict):
         data = data["constants"]
     if not isinstance(data, dict) or not set(data) & set(Constants.model_fields) or set(data) & _TUNE_ONLY:
+        if hand and not (isinstance(data, dict) and set(data) & _TUNE_ONLY):
+            raise ValueError(f"{path}: no constants in it (gamma, init_scale, multiplier, epsilon, weight_decay, ... "
+                             "at its top level or under constants)")
         return None
     try:
         return Constants.model_validate(data)
@@ -244,6 +250,22 @@ def _document(path: Path) -> Any:
     except (NotUtf8, OSError, DuplicateKey, json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
             ValueError):
         return None
+
+
+def _said_why(path: Path) -> None:
+    """A hand-written YAML or TOML file that does not parse: its parser's words, one line."""
+    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.usecases.config_map import DuplicateKey, load_yaml
+
+    kind = "TOML" if path.suffix.lower() == ".toml" else "YAML"
+    try:
+        data = (tomllib.loads if kind == "TOML" else load_yaml)(read_text(path))
+    except (NotUtf8, OSError, DuplicateKey) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: not valid {kind}: {' '.join(str(exc).split())}") from None
+    if data is None:
+        raise ValueError(f"{path}: empty; give the constants (gamma, init_scale, multiplier, ...)")
 
 
 def _json_like(text: str) -> bool:

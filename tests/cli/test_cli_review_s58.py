@@ -81,3 +81,97 @@ def test_fit_out_that_cannot_be_written_leaves_the_fit_before(tmp_path, monkeypa
     res = runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path), "--n-boot", "30"])
     assert res.exit_code == 2 and "No space left on device" in _words(res), res.output
     assert (tmp_path / "fit.json").read_text() == before and not (tmp_path / ".fit.json.tmp").exists()
+
+
+def test_sweep_out_keeps_a_users_files(tmp_path):
+    mine = tmp_path / "curves.parquet"
+    mine.write_text("mine")
+    args = ["sweep", "--model", "mlp", "--widths", "32", "--log2-lr", "-6", "--steps", "2", "--batch", "2",
+            "--seq-len", "8", "--data", "synthetic", "-q", "--out", str(tmp_path)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert "--out: " in _words(res) and "holds curves.parquet that no sweep wrote" in _words(res)
+    assert mine.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["curves.parquet"]
+    mine.unlink()
+    for _ in range(2):  # a sweep's own folder: run, then resumed, as before
+        assert runner.invoke(app, args).exit_code == 0
+    assert (tmp_path / "spec.json").exists()
+
+
+def test_an_unusable_compilation_cache_is_said_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    from abcscale.runner import executables
+    from abcscale.runner.train import enable_compilation_cache
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("ABCSCALE_JAX_CACHE", str(afile / "sub"))
+    before = executables.folder()
+    enable_compilation_cache.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match=r"ABCSCALE_JAX_CACHE: .*afile/sub cannot keep compiled programs"):
+            enable_compilation_cache()
+        assert executables.folder() is None
+    finally:
+        enable_compilation_cache.cache_clear()
+        executables.use(before)
+
+
+@pytest.mark.parametrize("flag", [["--address", "1.2.3.4:6379"], ["--workers", "3"]])
+def test_tunes_ray_flags_without_ray_are_bad_input(tmp_path, flag):
+    res = runner.invoke(app, ["tune", "--model", "mlp", "--steps", "2", "--batch", "2", "--seq-len", "8", "--data",
+                              "synthetic", "--trials", "1", "--out", str(tmp_path / "t.json"), *flag])
+    assert res.exit_code == 2 and f"{flag[0]}:" in _words(res) and "--ray" in _words(res), res.output
+    assert not (tmp_path / "t.json").exists()
+
+
+def test_a_port_taken_with_json_says_so_on_stdout():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "abcscale", "serve", "--port", str(port), "--json"],
+                             capture_output=True, text=True, timeout=120)
+    assert res.returncode == 1, res.stderr
+    said = json.loads(res.stdout)
+    assert said["ok"] is False and said["exit_code"] == 1 and "--port" in said["errors"][0]
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("gamma: [1, 2\n", "not valid YAML"), ("", "empty; give the constants"), ("foo: 1\n", "no constants in it"),
+])
+def test_a_hand_written_constants_file_is_said_in_its_own_format(tmp_path, text, said):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    res = runner.invoke(app, ["recommend", "-n", "1024", "-p", "mup", "-o", "adam", "--base-width", "256",
+                              "--base-lr", "1e-3", "--constants", str(path)])
+    assert res.exit_code == 2 and said in _words(res) and "JSON" not in _words(res), res.output
+
+
+def test_a_width_past_any_integer_says_so():
+    res = runner.invoke(app, ["recommend", "-n", "1e40", "-p", "mup", "-o", "adam", "--base-width", "256",
+                              "--base-lr", "1e-3"])
+    assert res.exit_code == 2 and "1e40 is beyond any width or size this takes" in _words(res), res.output
+
+
+def test_a_narrow_terminal_folds_numbers_instead_of_cutting_them():
+    res = subprocess.run([sys.executable, "-m", "abcscale", "recommend", "-n", "64", "-p", "mup", "-o", "adam",
+                          "--base-width", "32", "--base-lr", "1e-3"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "60", "NO_COLOR": "1"})
+    assert res.returncode == 0 and "…" not in res.stdout, res.stdout
+    assert "7.07e" in res.stdout  # the embedding's epsilon, folded but whole (it read `7.07…`)
+
+
+def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback():
+    code = ("import builtins\n"
+            "real = builtins.__import__\n"
+            "def stop(name, *a, **k):\n"
+            "    if name == 'abcscale.cli':\n"
+            "        raise KeyboardInterrupt\n"
+            "    return real(name, *a, **k)\n"
+            "builtins.__import__ = stop\n"
+            "from abcscale._entry import main\n"
+            "main()\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 130 and res.stderr == "interrupted\n", res.stderr
