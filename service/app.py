@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -15,21 +16,23 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DatabaseError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from abcscale.schemas.api import FitCreate
 from abcscale.schemas.errors import error_text
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
-from abcscale.service.db import make_engine, make_sessionmaker
+from abcscale.service.db import damaged, make_engine, make_sessionmaker
 from abcscale.service.deps import IDEMPOTENCY_HEADER, QueryDep, ReaderDep
 from abcscale.service.http import EMPTY_BODY, HeadAsGet, JsonTooLarge, complete_responses, is_api_path, too_large_text
-from abcscale.service.plots import PlotRenderer
+from abcscale.service.plots import PlotRenderer, check_plot_dir
 from abcscale.service.routes import fits, health, recommend, theory
 from abcscale.usecases import version
 
 REF_TEMPLATE = "#/components/schemas/{model}"
+
+log = logging.getLogger("abcscale.service")
 
 #: every resource lives under /v1; routers are included one level deep (each nesting level costs per request).
 API_ROUTERS = (recommend.router, fits.router, theory.router)
@@ -68,6 +71,7 @@ def _document_manual_bodies(app: FastAPI, tokens: bool = True) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A ready app on the database ``settings`` names (tables are created if missing)."""
     settings = settings or Settings()
+    check_plot_dir(settings)  # first: a refused start leaves no new database behind
     engine = make_engine(settings)
 
     plots = PlotRenderer(settings)
@@ -103,7 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(crud.UnreadableFit, _unreadable)
-    app.add_exception_handler(OperationalError, _database_failed)
+    app.add_exception_handler(DatabaseError, _database_failed)  # OperationalError among them
     app.mount("/static", StaticFiles(directory=pages.STATIC_DIR), name="static")
     _docs(app)
     if settings.cors_origins:
@@ -278,11 +282,27 @@ DB_RETRY_AFTER_S = 5
 
 async def _database_failed(request: Request, exc: Exception) -> Response:
     """503, not a bare 500, when the database refuses: a full disk, a read-only file, a lock held past the busy
-    timeout, a server that does not answer. The session rolled back, so nothing of the request was stored."""
-    orig = getattr(exc, "orig", None) or exc
-    reason = " ".join(str(orig).split())[:200]
-    message = (f"the database could not do this ({reason}); nothing was stored by this request. Retry later, or "
-               "check the database's disk, permissions and server")
+    timeout, a server that does not answer, a SQLite file that went bad while served (the start refuses one that
+    already was, service/db.py). The session rolled back, so nothing of the request was stored. Any other
+    database error stays the bug it is (a 500)."""
+    reason = _reason(exc)
+    if damaged(reason):
+        log.warning("503 for %s %s: the database file is malformed (%s)", request.method, request.url.path, reason)
+        return _unavailable(request, f"the database file is malformed ({reason}); nothing was stored by this "
+                                     "request. Whoever runs the service must restore it from a backup")
+    if not isinstance(exc, OperationalError):
+        raise exc
+    log.warning("503 for %s %s: the database failed (%s)", request.method, request.url.path, reason)
+    return _unavailable(request, f"the database could not do this ({reason}); nothing was stored by this request. "
+                                 "Retry later, or check the database's disk, permissions and server")
+
+
+def _reason(exc: Exception) -> str:
+    """The driver's own words, on one line, without SQLAlchemy's statement and link."""
+    return " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+
+
+def _unavailable(request: Request, message: str) -> Response:
     headers = {"Retry-After": str(DB_RETRY_AFTER_S)}
     if request.url.path.startswith("/v1/"):
         return JSONResponse({"detail": message}, status_code=503, headers=headers)

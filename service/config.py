@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     plot_wait_s: float = Field(10.0, ge=0, le=300, allow_inf_nan=False,
                                description="how long a plot GET waits for a first render before a 202")
 
+    @field_validator("data_dir", "plot_dir")
+    @classmethod
+    def _home(cls, value: Path | None) -> Path | None:
+        # "~/abcscale" made the folder at the expanded path while SQLite opened the literal one (a review)
+        return None if value is None else value.expanduser()
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
@@ -72,7 +78,10 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'abcscale.db'}"
+        from sqlalchemy.engine import URL  # here: the CLI imports these settings without the database layer
+
+        # built, not formatted: a '?' or '%41' in the folder's name was read as the URL's query or an escape
+        return self.database_url or URL.create("sqlite", database=str(self.data_dir / "abcscale.db")).render_as_string()
 
     @property
     def reads_protected(self) -> bool:
@@ -85,3 +94,13 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+class StartupRefused(RuntimeError):
+    """A setting the service cannot start with; ``str()`` says why. ``setting`` names it (an ``ABCSCALE_*``
+    variable), or is None for the database, which ``abcscale serve`` names as the user gave it (``--db``,
+    ``ABCSCALE_DATABASE_URL`` or ``ABCSCALE_DATA_DIR``)."""
+
+    def __init__(self, why: str, setting: str | None = None) -> None:
+        super().__init__(why)
+        self.setting = setting

@@ -1,9 +1,10 @@
 """Tables, the engine and the schema's migrations. SQLite (WAL) by default; PostgreSQL with the ``postgres``
 extra (``postgresql+psycopg://...``, tested against a real server by ``make test``).
 
-A fit is one ``fits`` row holding the FitResult JSON, its input table as one Parquet blob in ``fit_inputs``
-(written in the same transaction) and, once asked for, its plots as PNG blobs in ``fit_plots``. A fit created
-with an ``Idempotency-Key`` header has that key in ``idempotency_keys``, also written in the fit's transaction.
+A fit is one ``fits`` row holding the FitResult JSON and its input table as one Parquet blob in ``fit_inputs``
+(written in the same transaction). A fit created with an ``Idempotency-Key`` header has that key in
+``idempotency_keys``, also written in the fit's transaction. Plots are never stored here: they are a cache on
+disk (service/plots.py). The ``fit_plots`` table, where release 0.2.0 kept them, stays in the schema, unused.
 
 The schema is made and changed by the Alembic revisions in ``migrations/versions`` (``make_engine`` upgrades to
 the newest at start), never by ``create_all``: a change to the classes below needs a new revision, and
@@ -12,6 +13,7 @@ tests/service/test_migrations.py fails until the revisions make exactly these ta
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -38,7 +40,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from abcscale.service.config import Settings
+from abcscale.service.config import Settings, StartupRefused
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -50,6 +52,10 @@ LEGACY = (("0002", frozenset({"fits", "fit_inputs", "fit_plots", "idempotency_ke
           ("0001", frozenset({"fits", "fit_inputs", "fit_plots"})))
 #: PostgreSQL advisory-lock key held while migrating, so servers starting together migrate one at a time.
 PG_LOCK_KEY = 0x0ABC5CA1E
+#: every table a revision of this schema ever made: a SQLite file with tables but none of these is another's
+OWN_TABLES = frozenset({"alembic_version", *LEGACY[0][1]})
+
+log = logging.getLogger("abcscale.service")
 
 
 class Base(DeclarativeBase):
@@ -97,22 +103,88 @@ class IdempotencyKey(Base):
 
 
 def make_engine(settings: Settings) -> Engine:
+    """The engine on the database ``settings`` name, its schema upgraded to the newest; :class:`StartupRefused`
+    for a database not to serve (a damaged file, a newer schema, only some of the tables)."""
     url = make_url(settings.resolved_database_url)
     kwargs: dict = {}
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
         if not url.database or url.database == ":memory:":
             kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty database
-        elif settings.database_url is None:  # the data folder's own file: its folder is made
-            Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        elif not (folder := Path(url.database).expanduser().parent).is_dir():
-            # a mistyped path would start on a new, empty database: the team's fits would seem gone
-            raise FileNotFoundError(f"the folder {folder} does not exist; create it first for a new database")
+        else:
+            if url.database.startswith("~"):  # SQLite would open a file under a folder literally named "~"
+                url = url.set(database=str(Path(url.database).expanduser()))
+            folder = Path(url.database).parent
+            if settings.database_url is None:  # the data folder's own file: its folder is made
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                except FileExistsError:
+                    raise StartupRefused(f"{folder} is a file, not a folder") from None
+                except OSError as exc:
+                    raise StartupRefused(f"cannot make the folder {folder} ({exc.strerror or exc})") from None
+            elif not folder.is_dir():
+                # a mistyped path would start on a new, empty database: the team's fits would seem gone
+                raise FileNotFoundError(f"the folder {folder} does not exist; create it first for a new database")
+            if not url.query.get("uri"):  # a file: URI names its own options (mode=memory, say): not checked
+                check_sqlite_file(Path(url.database))
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     migrate(engine)
     return engine
+
+
+def check_sqlite_file(path: Path) -> None:
+    """Refuse a damaged SQLite file before anything writes to it: one was served, 500s on reads and 201s on
+    writes into it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return  # a new database
+    try:
+        with _closing(sqlite3.connect(str(path), timeout=SQLITE_BUSY_S)) as conn:  # a path, never a URI
+            # O(file size), once at start: a file the server cannot read whole would fail requests at random
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(3)")]
+    except sqlite3.DatabaseError as exc:
+        if not damaged(str(exc)):
+            return  # locked, unreadable: the engine says it, as for any database
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise StartupRefused(f"the SQLite file {path} is malformed ({'; '.join(problems)[:300]}): restore it from "
+                             "a backup; the service does not serve a damaged database")
+
+
+def check_not_foreign(url: str) -> None:
+    """Refuse a SQLite file that holds tables, none of them abcscale's: another application's database, which
+    the service would convert (its tables added, its journal turned to WAL). ``abcscale serve`` checks it; a
+    program that creates the app on such a file means it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.query.get("uri"):
+        return
+    path = Path(parsed.database).expanduser()
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with _closing(sqlite3.connect(str(path), timeout=SQLITE_BUSY_S)) as conn:
+            tables = {row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite%'")}
+    except sqlite3.DatabaseError:
+        return  # damaged or unreadable: make_engine says which
+    if tables and not tables & OWN_TABLES:
+        raise StartupRefused(f"the SQLite file {path} is another application's database (tables "
+                             f"{', '.join(sorted(tables)[:5])}{', ...' if len(tables) > 5 else ''}), none of "
+                             "abcscale's: give a new file, or the service's own database")
+
+
+def damaged(message: str) -> bool:
+    """Whether a driver's error says the database file is damaged or no database at all."""
+    return any(words in message for words in ("malformed", "not a database", "database disk image"))
+
+
+@contextmanager
+def _closing(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    try:  # sqlite3's own context manager commits; it does not close
+        yield conn
+    finally:
+        conn.close()
 
 
 #: how long a SQLite connection waits for another's lock (busy_timeout), in seconds
@@ -153,7 +225,8 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest revision (``alembic upgrade head``). A database made by ``create_all``
     (no ``alembic_version`` table) is first stamped with the revision its tables are; one holding only some of a
-    revision's tables is refused, naming them, rather than guessed at."""
+    revision's tables is refused, naming them, rather than guessed at; so is one at a revision this abcscale does
+    not know (a newer abcscale's: the software was rolled back)."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
@@ -161,14 +234,31 @@ def migrate(engine: Engine) -> None:
         if MigrationContext.configure(conn).get_current_revision() == _head():
             return
     with _migration_lock(engine) as conn:
-        if MigrationContext.configure(conn).get_current_revision() == _head():
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == _head():
             return  # another server migrated it while this one waited for the lock
+        _check_known(current, conn)
         cfg = _config()
         cfg.attributes["connection"] = conn
         legacy = _legacy_revision(conn)
         if legacy is not None:
             command.stamp(cfg, legacy)
         command.upgrade(cfg, "head")
+    where = engine.url.render_as_string(hide_password=True)
+    if current is None and legacy is None:
+        log.info("database %s: tables made (schema revision %s)", where, _head())
+    else:
+        log.info("database %s: schema upgraded from revision %s to %s", where, current or legacy, _head())
+
+
+def _check_known(revision: str | None, conn: Connection) -> None:
+    if revision is None or revision in _revisions():
+        return
+    if "fits" in inspect(conn).get_table_names():
+        raise StartupRefused(f"the database is at schema revision {revision}, newer than this abcscale's "
+                             f"({_head()}); upgrade abcscale (or serve a backup made before the upgrade)")
+    raise StartupRefused(f"the database is at schema revision {revision}, no abcscale schema (newest {_head()}): "
+                         "another application's database?")
 
 
 def _legacy_revision(conn: Connection) -> str | None:
@@ -178,8 +268,8 @@ def _legacy_revision(conn: Connection) -> str | None:
     for revision, made in LEGACY:
         if made <= tables:
             return revision
-    raise RuntimeError(f"database holds only some of the service's tables ({', '.join(sorted(tables))}); "
-                       f"missing {', '.join(sorted(LEGACY[-1][1] - tables))}: restore it or use another")
+    raise StartupRefused(f"database holds only some of the service's tables ({', '.join(sorted(tables))}); "
+                         f"missing {', '.join(sorted(LEGACY[-1][1] - tables))}: restore it or use another")
 
 
 @contextmanager
@@ -218,3 +308,10 @@ def _head() -> str | None:
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+@cache
+def _revisions() -> frozenset[str]:
+    from alembic.script import ScriptDirectory
+
+    return frozenset(r.revision for r in ScriptDirectory.from_config(_config()).walk_revisions())

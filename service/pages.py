@@ -494,6 +494,8 @@ async def upload(request: Request) -> Response:
         # a check across fields (`at` naming no covariate) has no location: the form's general error
         errors = {str(e["loc"][0]) if e["loc"] else GENERAL: error_text(e) for e in exc.errors(include_url=False)}
         return await _registry(request, 422, values=values, errors=errors)
+    if (why := crud.name_problem(options.name)) is not None:  # before the fit: it could not be stored
+        return await _registry(request, 422, values=values, errors={"name": why})
     upload = form.get("file")
     if not isinstance(upload, UploadFile) or not upload.filename:
         return await _registry(request, 422, values=values, errors={"file": "choose a CSV or parquet file"})

@@ -26,11 +26,12 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from abcscale.service.config import Settings
+from abcscale.service.config import Settings, StartupRefused
 
 PLOT_NAMES = ("loss_vs_lr", "lr_vs_width", "loss_vs_width")
 UNAVAILABLE = "unavailable.txt"
@@ -103,6 +104,37 @@ def deleted_marker(root: Path, fit_id: str) -> Path:
     return root / ".deleted" / fit_id
 
 
+def check_plot_dir(settings: Settings) -> None:
+    """Refuse to start on a plot cache folder that cannot be one (a file, an unwritable folder): every plot
+    request was a 500. Nothing is made here; the first render makes the folder."""
+    root = settings.resolved_plot_dir
+    setting = "ABCSCALE_PLOT_DIR" if settings.plot_dir is not None else "ABCSCALE_DATA_DIR"
+    where = root if settings.plot_dir is not None else f"{root} (the data folder's plots)"
+    try:
+        existing = next(p for p in (root, *root.absolute().parents) if p.exists() or p == p.parent)
+    except OSError as exc:
+        raise StartupRefused(f"the plot cache {where} cannot be reached ({exc.strerror or exc})", setting) from None
+    if not existing.is_dir():
+        raise StartupRefused(f"{existing} is a file, not a folder: the plot cache {where} cannot be made", setting)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StartupRefused(f"the plot cache {where} is not writable ({existing}: permission denied)", setting)
+
+
+def worker_init() -> None:
+    """A plot worker's initializer: Ctrl-C is the server's (:func:`ignore_sigint`), and a worker whose server
+    died (kill -9, the OOM killer) exits too: a dead server's workers (a few hundred MB each) ran forever."""
+    ignore_sigint()
+    threading.Thread(target=exit_with_parent, args=(os.getppid(),), daemon=True, name="exit-with-parent").start()
+
+
+def exit_with_parent(parent: int, every_s: float = 1.0) -> None:
+    """Poll until this process's parent is no longer ``parent`` (it died: the process was re-parented), then
+    exit at once (a render in flight has nobody to answer)."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    os._exit(0)
+
+
 def ignore_sigint() -> None:
     """A worker's initializer: Ctrl-C is the server's to handle. A terminal sends SIGINT to the whole foreground
     process group, workers included; a worker that took it would die printing ``Process SpawnProcess-1:
@@ -111,7 +143,8 @@ def ignore_sigint() -> None:
 
 
 class RenderFailed(Exception):
-    """A worker died (killed for memory, say) or could not write the cache: nothing cached, retry later."""
+    """A worker died (killed for memory, say) or the cache cannot be written or read: nothing cached, retry
+    later."""
 
 
 class PlotRenderer:
@@ -135,16 +168,19 @@ class PlotRenderer:
         """The PNG of the plot's ``page``, or why this fit has none (a str), or None when it is not rendered yet
         (blocking: disk reads)."""
         folder = self.folder(fit_id)
-        if deleted_marker(self.root, fit_id).exists():  # deleted while its render ran: nothing to serve
-            return None
         try:
-            return (folder / f"{page_file(name, page)}.png").read_bytes()
-        except FileNotFoundError:
-            pass
-        try:
-            return (folder / UNAVAILABLE).read_text()
-        except FileNotFoundError:
-            return f"{name} page {page} was not drawn" if folder.is_dir() else None
+            if deleted_marker(self.root, fit_id).exists():  # deleted while its render ran: nothing to serve
+                return None
+            try:
+                return (folder / f"{page_file(name, page)}.png").read_bytes()
+            except FileNotFoundError:
+                pass
+            try:
+                return (folder / UNAVAILABLE).read_text()
+            except FileNotFoundError:
+                return f"{name} page {page} was not drawn" if folder.is_dir() else None
+        except OSError as exc:  # the cache folder made a file, or unreadable, since the start: a 503, not a 500
+            raise RenderFailed(f"the plot cache {self.root} cannot be read: {exc.strerror or exc}") from None
 
     def pending(self, fit_id: str) -> Future[str | None] | None:
         with self._lock:
@@ -155,7 +191,11 @@ class PlotRenderer:
 
         Workers are spawned, so a script that creates the app must guard its entry point with
         ``if __name__ == "__main__":``, as for uvicorn's own ``workers=``: a spawned worker imports the main module."""
-        if deleted_marker(self.root, fit_id).exists():  # read just before its delete: nothing to draw (a 404)
+        try:
+            gone_already = deleted_marker(self.root, fit_id).exists()
+        except OSError as exc:
+            raise RenderFailed(f"the plot cache {self.root} cannot be read: {exc.strerror or exc}") from None
+        if gone_already:  # read just before its delete: nothing to draw (a 404)
             gone: Future[str | None] = Future()
             gone.set_result(None)
             return gone
@@ -181,7 +221,7 @@ class PlotRenderer:
         if self._pool is None:
             # spawn, not fork: a fork of a threaded server can copy a lock in its held state
             self._pool = ProcessPoolExecutor(self._workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=ignore_sigint, max_tasks_per_child=100)
+                                             initializer=worker_init, max_tasks_per_child=100)
         return self._pool
 
     def _forget(self, fit_id: str, done: Future[str | None]) -> None:

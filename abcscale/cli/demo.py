@@ -26,7 +26,7 @@ import shlex
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -96,7 +96,17 @@ def demo(
     say.rule("4. tuned constants: muP + Adam, tuned at the base width, against its defaults")
     tuned = tuned_step(spec, df, out, quick, quiet, say)
     say.rule("5. service")
-    fit_id = store(fit, df, name="demo-quick" if quick else "demo", settings=settings)
+    from abcscale.service.config import StartupRefused
+
+    def refused(exc: StartupRefused) -> NoReturn:  # the service's own check (a malformed file, a plot folder that
+        # is a file): one line naming the setting, as `serve` says it (it was a traceback here)
+        where = exc.setting or ("ABCSCALE_DATABASE_URL" if os.environ.get("ABCSCALE_DATABASE_URL") else "--out")
+        fail(f"{where}: {exc} (the sweep and fit are kept in {out}: the same command goes on from them)")
+
+    try:
+        fit_id = store(fit, df, name="demo-quick" if quick else "demo", settings=settings)
+    except StartupRefused as exc:
+        refused(exc)
     say.line(f"fit stored with id [bold]{fit_id}[/] in {settings.resolved_database_url}")
     from abcscale.cli.serve import http_url
 
@@ -125,8 +135,12 @@ def demo(
     from abcscale.cli.serve import run
     from abcscale.service.app import create_app
 
+    try:
+        app = create_app(settings)
+    except StartupRefused as exc:
+        refused(exc)
     say.line(f"serving on {base} (docs at {base}/docs); Ctrl-C to stop")
-    run(create_app(settings), sock, "warning")
+    run(app, sock, "warning")
 
 
 def serve_later(settings: Settings) -> str:

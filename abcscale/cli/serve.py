@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import logging
+import os
 import socket
+import sys
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -40,7 +44,8 @@ def serve(
 
     from abcscale.schemas import errors as schema_errors
     from abcscale.service.app import create_app, exposure_warning
-    from abcscale.service.config import Settings
+    from abcscale.service.config import Settings, StartupRefused
+    from abcscale.service.db import check_not_foreign
 
     if db is not None and not db.strip():
         fail("--db: empty; give a SQLAlchemy URL (sqlite:///PATH, postgresql://...) or leave it out")
@@ -49,13 +54,30 @@ def serve(
     except ValidationError as exc:  # from the environment: each field by its variable's name
         fail(schema_errors.validation_message(exc, {"database_url": "--db"} if db is not None else {},
                                               unnamed=lambda field: f"ABCSCALE_{field.upper()}"))
+    check_host(host)  # a host that does not resolve is said before the database is opened (or made)
+    # the setting that named the database, as the user gave it: a data folder that is a file is not --db's fault
+    source = "--db" if db is not None else "ABCSCALE_DATABASE_URL" if settings.database_url else "ABCSCALE_DATA_DIR"
+    url = settings.resolved_database_url
+    if _in_memory(url):
+        fail(f"{source}: {_redacted(url)} is an in-memory database: every fit would vanish when the server stops "
+             "(and concurrent writes fail on it); give a file, sqlite:///PATH, or leave it out")
+    _log_to_stderr(log_level)  # before the app: a migration at start says what it did
     try:
+        check_not_foreign(url)
         api = create_app(settings)
+    except StartupRefused as exc:
+        fail(f"{exc.setting or source}: {_unsecret(str(exc), url)}")
     except ArgumentError as exc:
-        fail(f"--db: not a database URL ({exc})")
+        fail(f"{source}: not a database URL ({exc})")
+    except ImportError as exc:  # the dialect is SQLAlchemy's, its driver is not installed
+        fail(f"{source}: no driver for {_drivername(url)} ({exc}); install it, or use sqlite:///PATH or "
+             "postgresql+psycopg://... (pip install 'abcscale[postgres]')")
     except (SQLAlchemyError, OSError) as exc:
-        url = settings.resolved_database_url
-        fail(f"--db: cannot open {_redacted(url)}: {_unsecret(str(exc), url)}")
+        fail(f"{source}: cannot open {_redacted(url)}: {_unsecret(str(exc), url)}{_sqlite_hint(url, str(exc))}")
+    except Exception as exc:  # alembic's CommandError, say: one line, not a 100-line traceback
+        if type(exc).__module__.split(".")[0] != "alembic":
+            raise
+        fail(f"{source}: cannot migrate {_redacted(url)}: {_unsecret(str(exc), url)}")
     sock = bind(host, port)
     if (warning := exposure_warning(host, settings)) is not None:  # once it really listens there
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
@@ -91,6 +113,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(addr)
         sock.listen(128)
     except OSError as exc:
+        if exc.errno == errno.EADDRNOTAVAIL:  # no interface of this machine has that address: the host is wrong
+            fail(f"--host: cannot listen on {host} ({exc.strerror or exc}); give an address of this machine "
+                 "(127.0.0.1, 0.0.0.0 for all)")
         fail(f"--port: cannot listen on {host}:{port} ({exc.strerror or exc}); pick another with --port N", code=1)
     return sock
 
@@ -181,3 +206,61 @@ def _redacted(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+def _drivername(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).drivername  # the scheme alone: never the URL, which may hold a password
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` is an in-memory SQLite database (``sqlite://``, ``:memory:``, ``mode=memory``)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return False  # said as not a URL where the engine is made
+    database = parsed.database or ""
+    return parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or "mode=memory" in database or parsed.query.get("mode") == "memory")
+
+
+def _sqlite_hint(url: str, message: str) -> str:
+    """Why SQLite may fail in a folder where the file itself is writable: its WAL writes two files beside it."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or not (
+            "readonly" in message or "unable to open" in message):
+        return ""
+    folder = os.path.dirname(os.path.abspath(os.path.expanduser(parsed.database)))
+    return (f"; SQLite's WAL needs the folder {folder} writable too, not only the file (it keeps its -wal and "
+            "-shm files there)")
+
+
+def _log_to_stderr(level: str) -> None:
+    """The service's own log lines (a migration, a 503's reason) on stderr, as uvicorn's look, at ``level``."""
+    from uvicorn.config import LOG_LEVELS
+    from uvicorn.logging import DefaultFormatter
+
+    log = logging.getLogger("abcscale.service")
+    log.setLevel(LOG_LEVELS[level.lower()])
+    if not any(isinstance(h, _Stderr) for h in log.handlers):  # once, however often a process serves (tests)
+        handler = _Stderr()
+        handler.setFormatter(DefaultFormatter("%(levelprefix)s %(message)s"))
+        log.addHandler(handler)
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever ``sys.stderr`` is when a line is written (a test's capture, since closed, is not)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: Any) -> None:
+        pass

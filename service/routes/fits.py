@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
@@ -43,6 +44,7 @@ router = APIRouter(prefix="/fits", tags=["fits"], route_class=StrictJSONRoute)
 PlotName = Literal["loss_vs_lr", "lr_vs_width", "loss_vs_width"]
 PLOT_NAMES: tuple[str, ...] = get_args(PlotName)
 RETRY_AFTER_S = 2  # a render takes about a second
+log = logging.getLogger("abcscale.service")
 
 # The multipart form carries FitOptions as text fields (lists comma-separated, empty = null).
 #: how a form field spells what the JSON body's field takes as an object (`at`)
@@ -234,6 +236,8 @@ async def create_fit(request: Request, response: Response, session: SessionDep,
         where = "rows"
     else:
         raise HTTPException(415, detail="send application/json rows or a multipart/form-data `file`")
+    if (why := crud.name_problem(options.name)) is not None:  # before the fit: it could not be stored
+        value_error(why, ("body", "name"))
     idempotency = None if key is None else (key, await run_in_threadpool(digest))
     if idempotency is not None and (stored := await run_in_threadpool(_stored, session, *idempotency)):
         response.headers[_REPLAYED] = "true"  # a retry: no fit computed, nothing stored
@@ -333,7 +337,10 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
     fit_id = record.id
     if page > 1 and page > (pages := plot_pages(len((await run_in_threadpool(crud.fit_result, record)).groups))):
         value_error(f"this fit's plots have {pages} page(s), got page {page}", ("query", "page"))
-    got = await run_in_threadpool(plots.cached, fit_id, name, page)
+    try:
+        got = await run_in_threadpool(plots.cached, fit_id, name, page)
+    except RenderFailed as exc:
+        _plot_failed(fit_id, exc)
     if got is None:
         try:
             future = plots.pending(fit_id)
@@ -355,10 +362,15 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
                                     headers={"Retry-After": str(RETRY_AFTER_S)})
             got = plots.outcome(future) or await run_in_threadpool(plots.cached, fit_id, name, page)
         except RenderFailed as exc:
-            raise HTTPException(503, detail=f"the plot could not be drawn now ({exc}); retry",
-                                headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+            _plot_failed(fit_id, exc)
     if got is None:  # deleted while it was drawn
         raise not_found(fit_id)
     if isinstance(got, str):
         raise HTTPException(404, detail=f"Plot not available for this fit: {got}")
     return Response(got, media_type="image/png")
+
+
+def _plot_failed(fit_id: str, exc: RenderFailed) -> NoReturn:
+    log.warning("503 for fit %s's plot: %s", fit_id, exc)  # the server's log says why, not only the client
+    raise HTTPException(503, detail=f"the plot could not be drawn now ({exc}); retry",
+                        headers={"Retry-After": str(RETRY_AFTER_S)}) from None
