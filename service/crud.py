@@ -149,7 +149,7 @@ def list_fits(session: Session, *, skip: int = 0, limit: int = 100) -> tuple[lis
             .subquery())
     rows = session.execute(select(Fit, page.c.total).join(page, Fit.id == page.c.id).order_by(*order)).all()
     if rows:
-        return [fit for fit, _ in rows], int(rows[0][1])
+        return [row[0] for row in rows], int(rows[0][1])
     return [], session.scalar(select(func.count()).select_from(Fit)) or 0
 
 

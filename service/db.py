@@ -112,9 +112,11 @@ def make_engine(settings: Settings) -> Engine:
         if not url.database or url.database == ":memory:":
             kwargs["poolclass"] = StaticPool  # one shared connection, or every session sees an empty database
         else:
-            if url.database.startswith("~"):  # SQLite would open a file under a folder literally named "~"
-                url = url.set(database=str(Path(url.database).expanduser()))
-            folder = Path(url.database).parent
+            database: str = url.database
+            if database.startswith("~"):  # SQLite would open a file under a folder literally named "~"
+                database = str(Path(database).expanduser())
+                url = url.set(database=database)
+            folder = Path(database).parent
             if settings.database_url is None:  # the data folder's own file: its folder is made
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
@@ -126,7 +128,7 @@ def make_engine(settings: Settings) -> Engine:
                 # a mistyped path would start on a new, empty database: the team's fits would seem gone
                 raise FileNotFoundError(f"the folder {folder} does not exist; create it first for a new database")
             if not url.query.get("uri"):  # a file: URI names its own options (mode=memory, say): not checked
-                check_sqlite_file(Path(url.database))
+                check_sqlite_file(Path(database))
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -257,7 +257,7 @@ def _log_to_stderr(level: str) -> None:
 class _Stderr(logging.StreamHandler):
     """A handler on whatever ``sys.stderr`` is when a line is written (a test's capture, since closed, is not)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
