@@ -249,25 +249,23 @@ def merge(out_dir: Path, cells: list[CellParts], results: Results) -> pd.DataFra
 # --- one sweep per folder -----------------------------------------------------------------------------
 
 
-def refuse_foreign(out: Path) -> None:
+def refuse_foreign(out: Path, name: str = "out_dir") -> None:
     """A folder holding files by a sweep's names (results.parquet, ...) that no sweep wrote is refused: a sweep
-    replaced or deleted them (a user's curves.parquet went, a review). A sweep's folder has its spec.json (written
-    before any table); one from an older abcscale that no longer validates still reads as a JSON object of a
-    spec's keys."""
+    replaced or deleted them (a user's curves.parquet went, a review). A sweep's folder has its ``cells/`` or its
+    lock file, or its spec.json (written before any table): one from an older abcscale that no longer validates
+    still reads as a JSON object of a spec's keys. ``name`` is the argument or flag the message names."""
     import json
 
     names = [n for n in ("results.parquet", "coord.parquet", "curves.parquet", "spec.json") if (out / n).exists()]
-    if not names:
+    if not names or (out / "cells").is_dir() or (out / ".sweep.lock").exists():
         return
     try:
         ours = {"widths", "log2_lr", "model"} <= set(json.loads((out / "spec.json").read_text()))
     except (OSError, ValueError, TypeError):
         ours = False
     if not ours:
-        raise ValueError(f"out: {out} holds {', '.join(names)} that no sweep wrote (no sweep's spec.json beside "
-                         "them), which a sweep would replace; give another folder, or an empty one")
-
-
+        raise ValueError(f"{name}: {out} holds {', '.join(names)} that no sweep wrote (no sweep's spec.json or "
+                         "cells beside them), which a sweep would replace; give another folder, or an empty one")
 
 
 @contextlib.contextmanager

@@ -576,7 +576,10 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
                     tag_part(out, key, cid, rows)
                 have[cid][key] = _as_written(rows, spec)
     # written after tagging: until then, this file names the spec whose untagged parts they are
-    (out / "spec.json").write_text(spec.model_dump_json(indent=2))
+    # whole or not at all (a temporary file renamed): cut short by a full disk, it read as no sweep's (a review)
+    tmp = out / f".spec.json.{os.getpid()}.tmp"
+    tmp.write_text(spec.model_dump_json(indent=2))
+    os.replace(tmp, out / "spec.json")
     sources = {cid: _sources(have[cid]) for _, cid in cells}
     todo = []
     for cell, cid in cells:

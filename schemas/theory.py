@@ -191,8 +191,9 @@ class _ByLayer:
         return self.abc_setting(layer)
 
     def __contains__(self, layer: object) -> bool:
-        """``"hidden" in rec``: whether ``layer`` names a layer type as ``rec[layer]`` takes it (aliases too).
-        pydantic's ``__iter__`` answered it before, over (field, value) pairs: always False (a review)."""
+        """``"hidden" in rec``: whether ``layer`` names one of the paper's layer types (aliases too), whatever
+        form a recommendation was asked in (``rec[layer]`` is the abc form's alone). pydantic's ``__iter__``
+        answered it before, over (field, value) pairs: always False (a review)."""
         if isinstance(layer, Layer):
             return True
         try:

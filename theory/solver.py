@@ -143,9 +143,10 @@ class ExponentSolution:
     False when that minimum is attained on a whole face, i.e. layers can trade LR freely.
     ``lower_bounds`` holds each layer's own minimum, reachable alone only by raising another's c.
     ``global_c`` is the smallest c shared by all layers (one global LR); ``binding_layer`` the layer
-    with the largest per-layer c. The two agree when each layer's constraint is its own (every full and none
-    alignment); with u > alpha, or under SGD (whose every gradient scale holds the readout's c), the constraints
-    couple, and one shared c may be stable below the largest per-layer one (standard + Muon at (1/2, 1/2, 1):
+    with the largest per-layer c. The two agree when each layer's constraint is its own (every alignment inside
+    none..full with u <= alpha); with u > alpha, or under SGD past that range (alpha < 1/2: its every gradient
+    scale holds the readout's c), the constraints couple, and one shared c may be stable below the largest
+    per-layer one (standard + Muon at (1/2, 1/2, 1):
     per-layer (0, 0, 1), shared 1/2; standard + SGD at (1/4, 1/2, 1/4): per-layer (-1/2, -1/4, 1/2), shared 1/4).
     """
 

@@ -183,7 +183,7 @@ def _whole_numbers(param: Any) -> None:
                     number = decimal.Decimal("NaN")
                 if number.is_finite() and number == number.to_integral_value():
                     if abs(number) >= 2**63:  # said as "unable to parse string as an integer" (a review)
-                        raise typer.BadParameter(f"{value.strip()} is beyond any width or size this takes",
+                        raise typer.BadParameter(f"{value.strip()} is beyond any whole number this option takes",
                                                  ctx=ctx, param=param) from None
                     value = str(int(number))
         return convert(ctx, value)

@@ -99,9 +99,9 @@ def demo(
     from abcscale.service.config import StartupRefused
 
     def refused(exc: StartupRefused) -> NoReturn:  # the service's own check (a malformed file, a plot folder that
-        # is a file): one line naming the setting, as `serve` says it (it was a traceback here)
-        where = exc.setting or ("ABCSCALE_DATABASE_URL" if os.environ.get("ABCSCALE_DATABASE_URL") else "--out")
-        fail(f"{where}: {exc} (the sweep and fit are kept in {out}: the same command goes on from them)")
+        # is a file): one line, as `serve` says it (it was a traceback here); the demo's service lives in --out
+        # whatever the environment says, so --out is the setting at fault
+        fail(f"--out: {exc} (the sweep and fit are kept in {out}: the same command goes on from them)")
 
     try:
         fit_id = store(fit, df, name="demo-quick" if quick else "demo", settings=settings)
@@ -178,7 +178,9 @@ def _sweep_and_fit(spec: SweepSpec, out: Path, quick: bool, quiet: bool, say: _S
     say.rule("2. fit")
     with status("fitting", quiet=quiet):
         fit = fit_sweep(df, FitOptions(n_boot=300 if quick else 1000, target_width=TARGETS[0]))
-        (out / "fit.json").write_text(fit.model_dump_json(indent=2))
+        tmp = out / ".fit.json.tmp"  # whole or not at all, as `fit --out` writes it
+        tmp.write_text(fit.model_dump_json(indent=2))
+        tmp.replace(out / "fit.json")
     return df, fit
 
 

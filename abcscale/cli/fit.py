@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -404,15 +405,19 @@ def warning_line(msg: str) -> str:
 
 def _check_out(out: Path) -> None:
     """Before fitting: ``--out``'s ``fit.json``, where one is there, must be a fit (this command's own, from an
-    earlier run, is replaced); a file of the user's by that name was overwritten (a review)."""
-    from abcscale.usecases.fits import load_fit
-
+    earlier run, is replaced); a file of the user's by that name was overwritten (a review). Judged by its shape,
+    not the schema: a fit from an older abcscale (``ci95`` where ``ci`` is now) is still this command's to replace;
+    a service's stored fit holds one under ``result``."""
     path = out / "fit.json"
     if not path.exists():
         return
     try:
-        load_fit(path)
+        doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError):
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("result"), dict):
+        doc = doc["result"]
+    if not (isinstance(doc, dict) and "groups" in doc and ("provenance" in doc or "mapping" in doc)):
         fail(f"--out: {path} exists and is not a fit from `abcscale fit` (it would be replaced); give another folder")
 
 
@@ -426,7 +431,8 @@ def _write_json(result: FitResult, out: Path) -> Path:
         tmp.write_text(json.dumps(result.model_dump(mode="json"), indent=2, allow_nan=False) + "\n")
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder may be what failed (missing_ok is ENOENT alone)
+            tmp.unlink(missing_ok=True)
         fail(f"--out: cannot write {path} ({exc.strerror or exc}); a fit.json there before is as it was")
     return path
 

@@ -156,9 +156,9 @@ def sweep(
     from abcscale.runner.store import refuse_foreign
 
     try:  # a folder of the user's files by a sweep's names: refused before anything is made in it
-        refuse_foreign(out)
+        refuse_foreign(out, "--out")
     except ValueError as exc:
-        fail(f"--{exc}")
+        fail(str(exc))
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

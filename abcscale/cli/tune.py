@@ -231,7 +231,11 @@ def tune(
     if resume and storage is not None:
         fail("--resume: give --resume or --storage, not both")
     if resume:
-        storage = f"sqlite:///{out.with_name(out.name + '.study.db').resolve()}"
+        from sqlalchemy.engine import URL
+
+        # built escaped: a `?` or `%` in the path made the URL name another file (a code review)
+        storage = URL.create("sqlite", database=str(out.with_name(out.name + ".study.db").resolve())) \
+            .render_as_string(hide_password=False)
     done = [0]  # this process's trials, for the interrupt's message
     progress = _Progress(settings)
 

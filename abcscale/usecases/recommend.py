@@ -225,6 +225,8 @@ def read_constants(path: str | Path) -> Constants | None:
     data = _document(path)
     hand = path.suffix.lower() in (".yaml", ".yml", ".toml")  # `abcscale tune` writes JSON: these are hand-written
     if hand and data is None:  # a YAML mistake was said as "Invalid JSON" of a tune file (a review)
+        if _json_like(_text(path)):  # a tune file saved under such a name: read as it always was (a code review)
+            return None
         _said_why(path)
     if isinstance(data, dict) and set(data) == {"constants"} and isinstance(data["constants"], dict):
         data = data["constants"]
@@ -250,6 +252,15 @@ def _document(path: Path) -> Any:
     except (NotUtf8, OSError, DuplicateKey, json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
             ValueError):
         return None
+
+
+def _text(path: Path) -> str:
+    from abcscale.schemas.textfile import NotUtf8, read_text
+
+    try:
+        return read_text(path)
+    except (NotUtf8, OSError):
+        return ""
 
 
 def _said_why(path: Path) -> None:

@@ -18,6 +18,7 @@ cached form. Then the checks: :func:`verify` (tuned against the starting constan
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -439,7 +440,8 @@ def save_constants(tuned: TunedConstants, path: str | Path) -> Path:
         tmp.write_text(tuned.model_dump_json(indent=2) + "\n")
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder may be what failed (missing_ok is ENOENT alone)
+            tmp.unlink(missing_ok=True)
         raise ValueError(f"out: cannot write {path} ({exc.strerror or exc})") from None
     return path
 

@@ -4,8 +4,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from abcscale.service.config import Settings
 from abcscale.service.db import Base
@@ -33,7 +36,11 @@ def main() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and (parsed.database or "").startswith("~"):
+        # as the service opens it (service.db.make_engine): SQLite alone would open a folder named "~"
+        parsed = parsed.set(database=str(Path(parsed.database or "").expanduser()))
+    engine = create_engine(parsed)
     try:
         with engine.connect() as conn:
             _configure(connection=conn)

@@ -152,7 +152,7 @@ def test_a_hand_written_constants_file_is_said_in_its_own_format(tmp_path, text,
 def test_a_width_past_any_integer_says_so():
     res = runner.invoke(app, ["recommend", "-n", "1e40", "-p", "mup", "-o", "adam", "--base-width", "256",
                               "--base-lr", "1e-3"])
-    assert res.exit_code == 2 and "1e40 is beyond any width or size this takes" in _words(res), res.output
+    assert res.exit_code == 2 and "1e40 is beyond any whole number this option takes" in _words(res), res.output
 
 
 def test_a_narrow_terminal_folds_numbers_instead_of_cutting_them():
@@ -175,3 +175,54 @@ def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback():
             "main()\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 130 and res.stderr == "interrupted\n", res.stderr
+
+
+# --- a code review of the fixes above ---------------------------------------------------------------------------
+
+
+def test_a_sweep_folder_whose_spec_json_was_cut_short_still_resumes(tmp_path):
+    from abcscale.runner.store import refuse_foreign
+
+    (tmp_path / "cells").mkdir()
+    (tmp_path / "results.parquet").write_text("rows")
+    (tmp_path / "spec.json").write_text('{"model": "mlp", "wid')  # a full disk during the rewrite
+    refuse_foreign(tmp_path)  # its cells say a sweep owns it
+    (tmp_path / "cells").rmdir()
+    with pytest.raises(ValueError, match=r"^out_dir: .* holds results.parquet, spec.json that no sweep wrote"):
+        refuse_foreign(tmp_path)  # the API's argument named as the API names it
+
+
+def test_fit_out_replaces_an_older_abcscales_fit_json(tmp_path):
+    assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+    old = json.loads((tmp_path / "fit.json").read_text())
+    old["retired_field"] = 1  # a field this version's schema no longer has
+    (tmp_path / "fit.json").write_text(json.dumps(old))
+    assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+    (tmp_path / "fit.json").write_text(json.dumps({"id": "x", "result": old}))  # a service's stored fit
+    assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+
+
+def test_fit_out_under_a_file_names_out(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    res = runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path / "afile" / "sub")])
+    assert res.exit_code == 2 and _words(res).startswith("error: --out: cannot write"), res.output
+
+
+def test_a_tune_file_saved_under_a_toml_name_still_reads(tmp_path):
+    from abcscale.usecases.tune import save_constants
+    from tests.usecases.test_tune import _tuned
+
+    path = save_constants(_tuned(), tmp_path / "t.json").rename(tmp_path / "t.toml")
+    res = runner.invoke(app, ["recommend", "-n", "256", "--constants", str(path), "--json"])
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.e2e
+def test_demo_names_out_for_its_own_services_refusal(tmp_path, monkeypatch):
+    (tmp_path / "service").mkdir()
+    (tmp_path / "service" / "abcscale.db").write_bytes(b"not a database" * 100)
+    monkeypatch.setenv("ABCSCALE_DATABASE_URL", f"sqlite:///{tmp_path / 'elsewhere.db'}")  # not the demo's
+    res = runner.invoke(app, ["demo", "--quick", "--no-serve", "-q", "--out", str(tmp_path)])
+    assert res.exit_code == 2, res.output
+    said = _words(res)
+    assert "error: --out: " in said and "ABCSCALE_DATABASE_URL" not in said and "the same command goes on" in said

@@ -36,8 +36,9 @@ def test_the_global_lr_note_says_which_layers_per_layer_mode_gives_less(optimize
         assert "keep larger learning rates" not in note
     else:
         assert "per-layer mode lets the other layers keep larger learning rates" in note, note
-    if optimizer == "sgd" and smaller:
-        assert "under SGD every layer's gradient scale depends on the readout's c" in note
+    # SGD's own coupling binds only past none..full (alpha < 1/2); inside it, u > alpha is the reason
+    sgd_said = "under SGD every layer's gradient scale depends on the readout's c" in note
+    assert sgd_said == (optimizer == "sgd" and bool(smaller) and float(alignment.split(",")[0]) < 0.5)
 
 
 def test_standard_sgd_at_a_quarter_is_the_example_the_docs_give():
@@ -47,6 +48,17 @@ def test_standard_sgd_at_a_quarter_is_the_example_the_docs_give():
     assert c == {"embedding": -0.5, "hidden": -0.25, "readout": 0.5} and {r["global_c"] for r in row} == {0.25}
     docs = " ".join(open("docs/theory.md").read().split())
     assert "standard + SGD at (1/4, 1/2, 1/4): per-layer (-1/2, -1/4, 1/2), shared 1/4" in docs
+
+
+def test_inside_none_to_full_sgd_shares_the_largest_c_unless_u_exceeds_alpha():  # what docs/theory.md claims
+    from abcscale.theory.solver import solve_exponents
+
+    grid = [x / 20 for x in range(10, 21)]
+    for p in ("standard", "ntk", "mup", "mean_field"):
+        for alpha in grid:
+            for u in grid:
+                sol = solve_exponents(p, "sgd", f"{alpha},0.5,{u}")
+                assert (sol.global_c < max(sol.c.values()) - 1e-9) <= (u > alpha), (p, alpha, u)
 
 
 def test_theory_tables_filters_all_repeat():
