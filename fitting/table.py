@@ -255,6 +255,9 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
             df = df[~unfinished].reset_index(drop=True)
             v = _iv(df, m, blowup)
         df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes group by
+        # covariates as the numbers _iv checked them to be: JSON or CSV text ("1e+09") kept them strings, whose
+        # curves then sorted as words ('1e+09' before '2.5e+08', a review)
+        df = df.assign(**{c: _to_number(df[c]) for c in dict.fromkeys(m.covariates or []) if c in df.columns})
         prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
                                    n_left_out=int(unfinished.sum()))
         notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
@@ -813,7 +816,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
               if (v := _check_positive(df, c, "swept constants", problems)) is not None}
     for c in m.covariates or []:
         if c in df.columns:
-            _check_positive(df, c, f"covariates ({option('covariates')})", problems)
+            _check_positive(df, c, f"values of a covariate ({option('covariates')})", problems)
     seed = None
     if roles.seed_col is not None:
         seed = _seed_ids(df[roles.seed_col])

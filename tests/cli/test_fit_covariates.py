@@ -90,7 +90,7 @@ def test_bad_covariate_values_name_the_column(table, tmp_path):
     import pandas as pd
 
     df = pd.read_csv(table)
-    for name, bad, said in (("zero.csv", 0.0, "D: covariates (--covariates) must be positive"),
+    for name, bad, said in (("zero.csv", 0.0, "D: values of a covariate (--covariates) must be positive"),
                             ("text.csv", "lots", "D: not a number in row(s) 3")):
         path = tmp_path / name
         df.assign(D=df["D"].astype(object).where(df.index != 3, bad)).to_csv(path, index=False)
