@@ -27,9 +27,9 @@ def _said(law, start: str) -> bool:
 
 
 def test_a_straight_law_is_not_called_off_its_plane():
-    said = [w for s in range(6) for j in (0.05, 0.15) for w in _law(seed=s, jitter=j)[1].warnings
+    said = [w for s in range(4) for j in (0.05, 0.15) for w in _law(seed=s, jitter=j)[1].warnings
             if w.startswith(("the optimum bends in log2(D", "the optimum bends in log2(batch", "the width exponent"))]
-    assert len(said) <= 1, said  # 12 tables at alpha 0.01 a test: 0 here, 1 of 60 in a larger run
+    assert len(said) <= 1, said  # 8 tables at alpha 0.01 a test: 0 here, 1 of 60 in a larger run
 
 
 def test_an_interaction_with_the_size_is_said_and_makes_far_predictions_unreliable():

@@ -140,7 +140,7 @@ def test_bad_covariates_name_the_column(mapping, at, message):
 
 def test_covariates_must_be_positive_numbers_and_at_must_name_one():
     df = covariate_sweep(seeds=1)
-    with pytest.raises(TableError, match=r"D: covariates \(`covariates`\) must be positive"):
+    with pytest.raises(TableError, match=r"D: values of a covariate \(`covariates`\) must be positive"):
         fit_table(df.assign(D=np.where(df.index == 3, 0.0, df["D"])), COVS, n_boot=50)
     with pytest.raises(TableError, match="D: not a number in row"):
         fit_table(df.assign(D=df["D"].astype(object).where(df.index != 3, "lots")), COVS, n_boot=50)
