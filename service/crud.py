@@ -119,6 +119,11 @@ def get_fit(session: Session, *, fit_id: str) -> Fit | None:
     return session.get(Fit, fit_id)
 
 
+def fit_stored(session: Session, *, fit_id: str) -> bool:
+    """Whether the database holds the fit now (a query, not the session's identity map)."""
+    return session.scalar(select(Fit.id).where(Fit.id == fit_id)) is not None
+
+
 class UnreadableFit(Exception):
     """A stored result that no longer reads as a ``FitResult`` (e.g. written by a version that let a NaN
     through as null): the app answers 409, and the registry lists it without its groups."""

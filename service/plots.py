@@ -17,6 +17,7 @@ decoding), so a fit stored before the caps existed cannot blow the server's memo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import multiprocessing
@@ -258,6 +259,19 @@ class PlotRenderer:
             return future.result()
         except (Exception, CancelledError) as exc:  # a dead worker, an unwritable cache folder: never a 500
             raise RenderFailed(f"{type(exc).__name__}: {exc}") from None
+
+    def revive(self, fit_id: str) -> None:
+        """Forget a fit's delete marker: the fit is stored again (restored from a backup), and its plots may be
+        drawn (they were a 404 for good: a review). Only for a fit the database holds after the marker was seen:
+        a delete writes its marker after the row is gone."""
+        with contextlib.suppress(OSError):
+            deleted_marker(self.root, fit_id).unlink(missing_ok=True)
+
+    def marked_deleted(self, fit_id: str) -> bool:
+        try:
+            return deleted_marker(self.root, fit_id).exists()
+        except OSError:
+            return False
 
     def discard(self, fit_id: str) -> None:
         """Remove a deleted fit's plots (blocking) and mark it deleted (:func:`deleted_marker`): a render still in

@@ -337,6 +337,10 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
     fit_id = record.id
     if page > 1 and page > (pages := plot_pages(len((await run_in_threadpool(crud.fit_result, record)).groups))):
         value_error(f"this fit's plots have {pages} page(s), got page {page}", ("query", "page"))
+    if await run_in_threadpool(plots.marked_deleted, fit_id) and \
+            await run_in_threadpool(crud.fit_stored, session, fit_id=fit_id):
+        # a delete's marker, and the row here after it: the fit was stored again (a backup restored)
+        await run_in_threadpool(plots.revive, fit_id)
     try:
         got = await run_in_threadpool(plots.cached, fit_id, name, page)
     except RenderFailed as exc:

@@ -361,3 +361,23 @@ def test_a_read_only_folder_says_sqlite_needs_it_writable():
 
 def test_the_db_docstring_says_plots_are_not_in_the_database():
     assert "PNG blobs in ``fit_plots``" not in db.__doc__ and "Plots are never stored here" in db.__doc__
+
+
+def test_a_fit_restored_from_a_backup_gets_its_plots_again(client, stored_fit, settings):
+    import sqlite3
+
+    fit_id, url = stored_fit["id"], stored_fit["plots"]["loss_vs_lr"]
+    assert client.get(url).status_code == 200
+    db = sqlite3.connect(settings.data_dir / "abcscale.db")
+    kept = {t: db.execute(f"SELECT * FROM {t} WHERE {'id' if t == 'fits' else 'fit_id'} = ?", (fit_id,)).fetchall()
+            for t in ("fits", "fit_inputs")}
+    assert client.delete(f"/v1/fits/{fit_id}").status_code == 204
+    assert client.get(url).status_code == 404
+    for table, rows in kept.items():  # the backup's rows back in place
+        for row in rows:
+            db.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)
+    db.commit()
+    db.close()
+    assert client.get(f"/v1/fits/{fit_id}").status_code == 200
+    got = client.get(url)  # it was a 404 for good: the delete's marker outlived the fit's return
+    assert got.status_code == 200 and got.content.startswith(b"\x89PNG"), got.text
