@@ -35,7 +35,7 @@ from abcscale.fitting.parts import (
     slice_through,
     theory_gap,
 )
-from abcscale.fitting.predict import predict_group, prediction_layers
+from abcscale.fitting.predict import UNRELIABLE, predict_group, prediction_layers, swept_alignment
 from abcscale.fitting.scaling import dl_tau2
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.enums import LrMode
@@ -124,6 +124,9 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     warnings = [
         *([why] if why else []),
         *_alignment_note(data.key, s.alignment),
+        # an unreliable one is the prediction's where there is one (said once)
+        *(n for n in _swept_alignment_note(data.key, data.lr_exponents, s.alignment)
+          if s.target_width is None or not n.startswith(UNRELIABLE)),
         *_coverage_notes(per, s.size_kind),
         *(law_notes(law, consistent, th, s.size_kind, span) if law is not None else []),
         *constant_notes,
@@ -140,6 +143,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         # moved by --base-width must not move the per-layer split (a user review: hidden LR 8x off, unsaid)
         lr_base_width=data.base_width if data.base_width and data.base_width != base_width else None,
         weight_decay=data.weight_decay, weight_decay_mode=data.weight_decay_mode,
+        lr_exponents=data.lr_exponents,
         theory_exponent=th, theory_span=None if span is None else list(span), consistent=consistent,
         width_independent=independent,
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
@@ -178,7 +182,12 @@ def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: 
         pred = predict_group(g, width, size_kind=size_kind)
     except ValueError as exc:
         return g.model_copy(update={"warnings": [*g.warnings, f"no prediction at width {width}: {exc}"]})
-    pred = pred.model_copy(update={"layers": prediction_layers(g, pred, alignment)})
+    # per-layer LRs under exponents other than the sweep's are not the ones the fit measured (--strict refuses)
+    off = [w.removeprefix(UNRELIABLE) for w in _swept_alignment_note(g.group, g.lr_exponents, alignment)
+           if w.startswith(UNRELIABLE)]
+    pred = pred.model_copy(update={"layers": prediction_layers(g, pred, alignment),
+                                   "unreliable": [*pred.unreliable, *off],
+                                   "warnings": [*pred.warnings, *(UNRELIABLE + o for o in off)]})
     return g.model_copy(update={"prediction": pred})
 
 
@@ -249,6 +258,22 @@ def _alignment_note(key: dict[str, Any], alignment: str | None) -> list[str]:
     if alignment is not None and key.get("alignment") is not None and str(key["alignment"]) != alignment:
         return [f"theory uses {option('alignment')} {alignment}, not the table's {key['alignment']}"]
     return []
+
+
+def _swept_alignment_note(key: dict[str, Any], lr_exponents: dict[str, float] | None,
+                          alignment: str | None) -> list[str]:
+    """What :func:`fitting.predict.swept_alignment` says of the alignment the fit's per-layer answers apply (the
+    table's, ``--alignment``'s or full) against the exponents its lr_* columns show; a refusal as a warning, as the
+    fit's predictions then carry no per-layer settings."""
+    if not lr_exponents or any(key.get(k) is None for k in ("parameterization", "optimizer", "lr_mode")):
+        return []
+    try:
+        mode = LrMode.parse(str(key["lr_mode"]))
+        probe = GroupFit(group=key, n_rows=0, lr_exponents=lr_exponents)
+        return swept_alignment(probe, str(key["parameterization"]), str(key["optimizer"]),
+                               table=key.get("alignment"), given=alignment, mode=mode)[1]
+    except ValueError as exc:
+        return [f"{exc} (the fit's predictions carry no per-layer settings)"]
 
 
 def _coverage_notes(per: PerWidth, size_kind: str = "width") -> list[str]:

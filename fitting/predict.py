@@ -318,9 +318,11 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
                          "set its LRs (global: one LR for every layer, as most sweeps do; per_layer: each layer's "
                          "LR scaled with width by its own exponent, as abcscale's runner does)")
     mode = LrMode.parse(str(info["lr_mode"]))
-    al = info["alignment"] or alignment or "full"
     p, opt = str(info["parameterization"]), str(info["optimizer"])
-    filled, notes = _fill_constants(g, constants or Constants(), opt)
+    al, notes = swept_alignment(g, p, opt, table=g.group.get("alignment"),
+                                given=hints.get("alignment") or alignment, mode=mode)
+    filled, fill_notes = _fill_constants(g, constants or Constants(), opt)
+    notes += fill_notes
     sol = theory.solve_exponents(p, opt, al)
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
     base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})
@@ -337,6 +339,64 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
                     f"(x{2.0 ** fitted:.3g} per doubling); the c column is theory's under {Alignment.parse(al).name} "
                     f"alignment (c = {sol.global_c:g}), which the epsilons follow")
     return tr.model_copy(update={"warnings": kept}), notes
+
+
+#: a layer's c from the table's LR columns and theory's under an alignment agree to this (a fitted slope of exact
+#: columns is exact to 1e-6; a CSV's six digits move it by less than 1e-4)
+C_TOLERANCE = 0.02
+
+
+def _layer_c(p: str, opt: str, alignment: str) -> dict[str, float]:
+    sol = theory.solve_exponents(p, opt, alignment)
+    return {layer.value: sol.c[layer] for layer in LAYERS}
+
+
+def _c_text(c: dict[str, float]) -> str:
+    return " / ".join(f"{c[layer.value]:g}" for layer in LAYERS)
+
+
+def swept_alignment(g: GroupFit, p: str, opt: str, *, table: Any, given: Any,
+                    mode: LrMode) -> tuple[str, list[str]]:
+    r"""The alignment a per-layer answer applies, checked against the exponents the sweep ran with.
+
+    The fitted LR is the optimum of :math:`\beta` where each layer trained at :math:`\beta \gamma_l (n/b)^{-c_l}`
+    with the sweep's :math:`c_l`; an answer under other exponents moves layer l's LR by :math:`(n/b)^{\Delta c_l}`
+    from what the fit measured. The table's lr_* columns show the sweep's (``GroupFit.lr_exponents``): an
+    alignment the caller gives (``given``) that contradicts them is refused; where the table's alignment column
+    or the default (full) contradicts them, the one of full and none they match is used and said, else the answer
+    is unreliable. Returns the alignment and notes.
+    """
+    al = table or given or "full"
+    swept = g.lr_exponents
+    if mode is LrMode.global_ or not swept or not all(k in swept for k in (layer.value for layer in LAYERS)):
+        return al, []
+    try:
+        ours = _layer_c(p, opt, al)
+        ends = {name: _layer_c(p, opt, name) for name in ("full", "none")}
+    except ValueError:  # no exponents under it: theory.transfer says why
+        return al, []
+
+    def agree(c: dict[str, float]) -> bool:
+        return all(abs(swept[k] - c[k]) <= C_TOLERANCE for k in c)
+
+    if agree(ours):
+        return al, []
+    name = Alignment.parse(al).name
+    shown = f"the table's lr_embedding / lr_hidden / lr_readout columns scale as c = {_c_text(swept)}"
+    match = [a for a, c in ends.items() if agree(c)]
+    if not table and given:
+        fix = (f"give alignment {match[0]}, as they show, or leave it out" if match else
+               "give the alignment the sweep ran with, or leave it out (and check the parameterization)")
+        raise ValueError(f"alignment: {name} gives c = {_c_text(ours)} (embedding / hidden / readout), but {shown}: "
+                         f"the fitted LR is the optimum under the sweep's exponents, and per-layer LRs under "
+                         f"{name}'s would not be the ones it measured; {fix}")
+    where = f"not as its alignment column's {name} (c = {_c_text(ours)})" if table else (
+        f"not as full alignment's (c = {_c_text(ours)}), the default where the table has no alignment column")
+    if match:
+        return match[0], [f"alignment: {match[0]}, as {shown} ({where}): the fitted LR is the optimum under the "
+                          "sweep's exponents"]
+    return al, [f"{UNRELIABLE}{shown}, {where}, and as neither full's nor none's: the per-layer LRs under {name} are "
+                "not the ones the fit measured; give the alignment (or the parameterization) the sweep ran with"]
 
 
 def prediction_layers(g: GroupFit, prediction: Prediction,

@@ -183,6 +183,9 @@ class GroupData:
     # columns) where the group holds one value of each, else None
     weight_decay: float | None = None
     weight_decay_mode: str | None = None
+    # each layer's LR exponent c_l as the table's lr_embedding/lr_hidden/lr_readout columns show it (the slope of
+    # log2(lr_l / lr) over log2 width), where they hold one ratio per width on a straight line, else None
+    lr_exponents: dict[str, float] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -1587,6 +1590,47 @@ def _decays(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     return wd, np.array([mode(v) for v in df["weight_decay_mode"]], dtype=object)
 
 
+#: the per-layer LR columns the runner writes (lr_l = beta gamma_l (n / b)^-c_l in the abc form); the vector-like
+#: and fixed roles follow the embedding's and say nothing more
+LR_LAYER_COLUMNS = {"embedding": "lr_embedding", "hidden": "lr_hidden", "readout": "lr_readout"}
+
+
+def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
+    """log2(lr_l / lr) per row and layer (NaN where unreadable or not in the abc form), or None without the
+    columns. Another form (the runner's mup or multiplier_free) moves LR into multipliers: its slopes are not c."""
+    if not all(c in df.columns for c in LR_LAYER_COLUMNS.values()):
+        return None
+    abc = (df["form"].astype(str).str.strip().str.lower() == "abc").to_numpy() if "form" in df.columns else True
+    out = {}
+    for layer, col in LR_LAYER_COLUMNS.items():
+        lr = _to_number(df[col]).to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[layer] = np.where(abc & np.isfinite(lr) & (lr > 0), np.log2(np.where(lr > 0, lr, 1.0)) - x, np.nan)
+    return out
+
+
+def _lr_exponents(ratios: dict[str, np.ndarray] | None, width: np.ndarray, idx: np.ndarray) -> dict[str, float] | None:
+    """Each layer's c_l from a group's rows: one ratio per width (to 0.001 octave: a CSV's rounded digits), on a
+    line over log2 width (to 0.01 octave), at 2+ widths; else None (a swept gamma, mixed forms, one width)."""
+    widths = np.unique(width)
+    if ratios is None or widths.size < 2:
+        return None
+    z = np.log2(widths.astype(float))
+    out = {}
+    for layer, r in ratios.items():
+        per = []
+        for w in widths:
+            vals = r[idx][width == w]
+            if not np.isfinite(vals).all() or np.ptp(vals) > 1e-3:
+                return None
+            per.append(float(np.median(vals)))
+        slope, icpt = np.polyfit(z, per, 1)
+        if np.max(np.abs(slope * z + icpt - np.array(per))) > 0.01:
+            return None
+        out[layer] = round(-float(slope), 4) + 0.0  # + 0.0: no -0
+    return out
+
+
 def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     """Log2 units, NaN loss for diverged runs, one GroupData per distinct group key (sorted)."""
     n = len(df)
@@ -1603,6 +1647,8 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     mixed = _mixed_configs(df, m, v)
     inverted = _inverted_rows(df, m, v)
     decay, decay_mode = _decays(df)
+    # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c
+    ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() else _lr_ratios(df, x)
 
     def one(values: np.ndarray | None, idx: np.ndarray) -> Any:
         """The group's one value of a column, missing ones left out (a resumed sweep's cells from a runner before
@@ -1625,7 +1671,8 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),
                          weight_decay=None if wd is None else float(wd),
-                         weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode))
+                         weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode),
+                         lr_exponents=_lr_exponents(ratios, width[idx], idx))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

@@ -246,6 +246,10 @@ class GroupFit(_Model):
                                        "with (the runner's base_weight_decay column), which recommend carries "
                                        "unless told another; None: the table does not say (or mixes several)")
     weight_decay_mode: str | None = Field(None, description="coupled or independent: how that decay was applied")
+    lr_exponents: dict[str, float] | None = Field(
+        None, description="each layer's LR exponent c_l as the table's lr_embedding / lr_hidden / lr_readout columns "
+        "show it (lr_l / lr ~ width^-c_l in the abc form), which recommend checks the alignment it applies against; "
+        "None: the table has no such columns, or they do not hold one line per layer (a swept gamma, another form)")
     theory_exponent: float | None = None
     theory_span: list[float] | None = Field(None, description="a global LR's exponent under full and under no "
                                             "alignment, [low, high], where they differ: theory puts the exponent "

@@ -77,6 +77,7 @@ def recommend_from_fit(
     unreliable (``band.unreliable``; each is also a warning); a safe-side LR below the estimate is a warning.
     """
     from abcscale.fitting import group_transfer, predict_group
+    from abcscale.fitting.predict import UNRELIABLE
 
     if fit.mapping.size_kind != "width":  # theory's per-layer scaling is in widths, not parameter counts
         raise ValueError("width: this fit's sizes are parameter counts (size_kind params), and per-layer settings "
@@ -94,6 +95,8 @@ def recommend_from_fit(
     # the band says what made it (theory's prior or the widths alone) and why it is unreliable, as fields,
     # so --strict and REST `strict` need not parse the warnings
     band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers}, g.law)
+    if extra := [n.removeprefix(UNRELIABLE) for n in notes if n.startswith(UNRELIABLE)]:  # the transfer's own
+        band = band.model_copy(update={"unreliable": [*band.unreliable, *extra]})
     return Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
                           source="fit", beta=pred.lr, band=band, group=g.group, groups=groups)
 
