@@ -178,13 +178,14 @@ def _bend_note(per: dict[int, tuple[Cells, Optimum]], size_kind: str) -> list[st
 
 def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> GroupFit:
     """The group with its prediction at ``width`` (or a warning saying why there is none)."""
-    try:
-        pred = predict_group(g, width, size_kind=size_kind)
-    except ValueError as exc:
-        return g.model_copy(update={"warnings": [*g.warnings, f"no prediction at width {width}: {exc}"]})
     # per-layer LRs under exponents other than the sweep's are not the ones the fit measured (--strict refuses)
     off = [w.removeprefix(UNRELIABLE) for w in _swept_alignment_note(g.group, g.lr_exponents, alignment)
            if w.startswith(UNRELIABLE)]
+    try:
+        pred = predict_group(g, width, size_kind=size_kind)
+    except ValueError as exc:  # the group's warnings left the unreliable note to the prediction: said here
+        return g.model_copy(update={"warnings": [*g.warnings, *(UNRELIABLE + o for o in off),
+                                                 f"no prediction at width {width}: {exc}"]})
     pred = pred.model_copy(update={"layers": prediction_layers(g, pred, alignment),
                                    "unreliable": [*pred.unreliable, *off],
                                    "warnings": [*pred.warnings, *(UNRELIABLE + o for o in off)]})
@@ -263,17 +264,16 @@ def _alignment_note(key: dict[str, Any], alignment: str | None) -> list[str]:
 def _swept_alignment_note(key: dict[str, Any], lr_exponents: dict[str, float] | None,
                           alignment: str | None) -> list[str]:
     """What :func:`fitting.predict.swept_alignment` says of the alignment the fit's per-layer answers apply (the
-    table's, ``--alignment``'s or full) against the exponents its lr_* columns show; a refusal as a warning, as the
-    fit's predictions then carry no per-layer settings."""
+    table's, ``--alignment``'s or full) against the exponents its lr_* columns show."""
     if not lr_exponents or any(key.get(k) is None for k in ("parameterization", "optimizer", "lr_mode")):
         return []
     try:
         mode = LrMode.parse(str(key["lr_mode"]))
-        probe = GroupFit(group=key, n_rows=0, lr_exponents=lr_exponents)
-        return swept_alignment(probe, str(key["parameterization"]), str(key["optimizer"]),
-                               table=key.get("alignment"), given=alignment, mode=mode)[1]
-    except ValueError as exc:
-        return [f"{exc} (the fit's predictions carry no per-layer settings)"]
+    except ValueError:
+        return []
+    table = key.get("alignment")
+    return swept_alignment(lr_exponents, str(key["parameterization"]), str(key["optimizer"]), mode,
+                           table=None if table is None else str(table), fitted=alignment)[2]
 
 
 def _coverage_notes(per: PerWidth, size_kind: str = "width") -> list[str]:

@@ -16,7 +16,7 @@ from scipy import optimize, stats
 from abcscale import theory
 from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor, theory_words
 from abcscale.fitting.scaling import predict_law, t_quantile
-from abcscale.schemas.enums import LAYERS, LrMode, WeightDecayMode
+from abcscale.schemas.enums import LAYERS, Layer, LrMode, WeightDecayMode
 from abcscale.schemas.fit import GroupFit, Prediction
 from abcscale.schemas.theory import (
     MAX_WIDTH,
@@ -28,6 +28,7 @@ from abcscale.schemas.theory import (
     PerLayer,
     Transfer,
 )
+from abcscale.theory.solver import nearest_optimal
 from abcscale.theory.transfer import GLOBAL_ALIGNMENT_NOTE, GLOBAL_C_NOTE
 
 #: extrapolating further than this past the largest fitted width earns a warning.
@@ -319,14 +320,19 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
                          "LR scaled with width by its own exponent, as abcscale's runner does)")
     mode = LrMode.parse(str(info["lr_mode"]))
     p, opt = str(info["parameterization"]), str(info["optimizer"])
-    al, notes = swept_alignment(g, p, opt, table=g.group.get("alignment"),
-                                given=hints.get("alignment") or alignment, mode=mode)
+
+    def text(value: Any) -> str | None:
+        return None if value is None else str(value)
+
+    al, c_swept, notes = swept_alignment(g.lr_exponents, p, opt, mode, table=text(g.group.get("alignment")),
+                                         given=text(hints.get("alignment")), fitted=text(alignment),
+                                         mode_given=g.group.get("lr_mode") is None)
     filled, fill_notes = _fill_constants(g, constants or Constants(), opt)
     notes += fill_notes
     sol = theory.solve_exponents(p, opt, al)
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
     base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})
-    tr = theory.transfer(p, opt, base, int(width), al, mode)
+    tr = theory.transfer(p, opt, base, int(width), al, mode, c_override=c_swept)
     if mode is not LrMode.global_:
         return tr, notes
     # the fitted LR settles how the one LR scales: theory's notes on its exponent (the binding layer's, and the
@@ -342,7 +348,7 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
 
 
 #: a layer's c from the table's LR columns and theory's under an alignment agree to this (a fitted slope of exact
-#: columns is exact to 1e-6; a CSV's six digits move it by less than 1e-4)
+#: columns is exact to 1e-6; a CSV's four digits move it by less than 1e-3)
 C_TOLERANCE = 0.02
 
 
@@ -355,48 +361,81 @@ def _c_text(c: dict[str, float]) -> str:
     return " / ".join(f"{c[layer.value]:g}" for layer in LAYERS)
 
 
-def swept_alignment(g: GroupFit, p: str, opt: str, *, table: Any, given: Any,
-                    mode: LrMode) -> tuple[str, list[str]]:
+def _on_face(swept: dict[str, float], p: str, opt: str, alignment: str) -> bool:
+    """Whether the sweep's exponents are optimal under ``alignment``: its prescription, or (where the layers trade
+    LR, u > alpha or SGD) another point of its optimal face, which is as good (``nearest_optimal``)."""
+    near = nearest_optimal(p, opt, alignment, {Layer(k): v for k, v in swept.items()})
+    return all(abs(near[layer] - swept[layer.value]) <= C_TOLERANCE for layer in LAYERS)
+
+
+def swept_alignment(
+    swept: dict[str, float] | None, p: str, opt: str, mode: LrMode, *, table: str | None = None,
+    given: str | None = None, fitted: str | None = None, mode_given: bool = False,
+) -> tuple[str, dict[Layer, float] | None, list[str]]:
     r"""The alignment a per-layer answer applies, checked against the exponents the sweep ran with.
 
     The fitted LR is the optimum of :math:`\beta` where each layer trained at :math:`\beta \gamma_l (n/b)^{-c_l}`
     with the sweep's :math:`c_l`; an answer under other exponents moves layer l's LR by :math:`(n/b)^{\Delta c_l}`
-    from what the fit measured. The table's lr_* columns show the sweep's (``GroupFit.lr_exponents``): an
-    alignment the caller gives (``given``) that contradicts them is refused; where the table's alignment column
-    or the default (full) contradicts them, the one of full and none they match is used and said, else the answer
-    is unreliable. Returns the alignment and notes.
+    from what the fit measured. ``swept`` is what the table's lr_* columns show (``GroupFit.lr_exponents``). The
+    alignment is the table's column (``table``), else the caller's (``given``), else the fit's own setting
+    (``fitted``), else full. One the caller gives that contradicts the columns is refused (ValueError), as is an LR
+    mode the caller gives (``mode_given``) that does (per-layer columns answered as one global LR); where the
+    table's column, the fit's setting or the default contradicts them, whichever of full and none they match is
+    used and said, else the answer is unreliable. Returns the alignment, the sweep's exponents where they are a
+    point of the optimal face other than theory's prescription (for ``theory.transfer``'s ``c_override``; else
+    None), and notes.
     """
-    al = table or given or "full"
-    swept = g.lr_exponents
-    if mode is LrMode.global_ or not swept or not all(k in swept for k in (layer.value for layer in LAYERS)):
-        return al, []
+    al = table or given or fitted or "full"
+    if not swept or not all(layer.value in swept for layer in LAYERS):
+        return al, None, []
+    shown = f"the table's lr_embedding / lr_hidden / lr_readout columns scale as c = {_c_text(swept)}"
+    one_lr = all(abs(v) <= C_TOLERANCE for v in swept.values())  # one LR for every layer at every width
+    if mode is LrMode.global_:
+        if one_lr:
+            return al, None, []
+        why = (f"lr_mode: global gives every layer the one LR, but {shown} (embedding / hidden / readout), each layer "
+               "its own: the fitted LR is a per-layer sweep's base LR, and one LR for every layer is not what it "
+               "measured; give lr_mode per_layer")
+        if mode_given:
+            raise ValueError(why)
+        return al, None, [UNRELIABLE + why.removeprefix("lr_mode: ")]
     try:
         ours = _layer_c(p, opt, al)
-        ends = {name: _layer_c(p, opt, name) for name in ("full", "none")}
+        agree = _on_face(swept, p, opt, al)
+        match = [a for a in ("full", "none") if _on_face(swept, p, opt, a)]
     except ValueError:  # no exponents under it: theory.transfer says why
-        return al, []
+        return al, None, []
 
-    def agree(c: dict[str, float]) -> bool:
-        return all(abs(swept[k] - c[k]) <= C_TOLERANCE for k in c)
+    def at(alignment: str) -> dict[Layer, float] | None:
+        """The sweep's own point of the face where it is not the prescription (layers that trade LR)."""
+        c = _layer_c(p, opt, alignment)
+        return None if all(abs(c[k] - v) <= C_TOLERANCE for k, v in swept.items()) else {
+            Layer(k): v for k, v in swept.items()}
 
-    if agree(ours):
-        return al, []
     name = Alignment.parse(al).name
-    shown = f"the table's lr_embedding / lr_hidden / lr_readout columns scale as c = {_c_text(swept)}"
-    match = [a for a, c in ends.items() if agree(c)]
-    if not table and given:
+    if agree:
+        point = at(al)
+        return al, point, [] if point is None else [
+            f"c: {shown}, a point of {name} alignment's optimal face other than its prescription "
+            f"({_c_text(ours)}; there the layers trade LR at no cost): answered at the sweep's exponents"]
+    hint = (" (one LR for every layer at every width: a global sweep? give lr_mode global)"
+            if one_lr and not mode_given else "")
+    if given and not table:
         fix = (f"give alignment {match[0]}, as they show, or leave it out" if match else
-               "give the alignment the sweep ran with, or leave it out (and check the parameterization)")
-        raise ValueError(f"alignment: {name} gives c = {_c_text(ours)} (embedding / hidden / readout), but {shown}: "
-                         f"the fitted LR is the optimum under the sweep's exponents, and per-layer LRs under "
+               "give the alignment the sweep ran with (and check the parameterization)")
+        raise ValueError(f"alignment: {name} gives c = {_c_text(ours)} (embedding / hidden / readout), but {shown}"
+                         f"{hint}: the fitted LR is the optimum under the sweep's exponents, and per-layer LRs under "
                          f"{name}'s would not be the ones it measured; {fix}")
-    where = f"not as its alignment column's {name} (c = {_c_text(ours)})" if table else (
-        f"not as full alignment's (c = {_c_text(ours)}), the default where the table has no alignment column")
-    if match:
-        return match[0], [f"alignment: {match[0]}, as {shown} ({where}): the fitted LR is the optimum under the "
-                          "sweep's exponents"]
-    return al, [f"{UNRELIABLE}{shown}, {where}, and as neither full's nor none's: the per-layer LRs under {name} are "
-                "not the ones the fit measured; give the alignment (or the parameterization) the sweep ran with"]
+    where = (f"its alignment column's {name}" if table else f"the fit's alignment {name}" if fitted else
+             "full alignment's, the default where the table has no alignment column")
+    if match and not one_lr:
+        return match[0], at(match[0]), [f"alignment: {match[0]}, as {shown} (not as {where}, c = {_c_text(ours)}): "
+                                        "the fitted LR is the optimum under the sweep's exponents"]
+    return al, None, [f"{UNRELIABLE}{shown}{hint}, not as {where} (c = {_c_text(ours)})"
+                      + ("" if match else ", nor as none's" if name == "full" else ", nor as full's" if name == "none"
+                         else ", nor as full's or none's")
+                      + f": the per-layer LRs under {name} are not the ones the fit measured; give the alignment "
+                      "(or the parameterization) the sweep ran with"]
 
 
 def prediction_layers(g: GroupFit, prediction: Prediction,

@@ -1596,22 +1596,27 @@ LR_LAYER_COLUMNS = {"embedding": "lr_embedding", "hidden": "lr_hidden", "readout
 
 
 def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
-    """log2(lr_l / lr) per row and layer (NaN where unreadable or not in the abc form), or None without the
-    columns. Another form (the runner's mup or multiplier_free) moves LR into multipliers: its slopes are not c."""
+    """log2(lr_l / (lr gamma_l)) per row and layer (gamma_l from a gamma_<layer> column, 1 without one; NaN where
+    unreadable or not in the abc form), or None without the lr_* columns. Another form (the runner's mup or
+    multiplier_free) moves LR into multipliers: its slopes are not c."""
     if not all(c in df.columns for c in LR_LAYER_COLUMNS.values()):
         return None
     abc = (df["form"].astype(str).str.strip().str.lower() == "abc").to_numpy() if "form" in df.columns else True
     out = {}
     for layer, col in LR_LAYER_COLUMNS.items():
         lr = _to_number(df[col]).to_numpy(dtype=float)
+        # a swept gamma (the runner's gamma sweeps, tune's) scales a layer's LR at one width: divided out
+        gamma = _to_number(df[f"gamma_{layer}"]).to_numpy(dtype=float) if f"gamma_{layer}" in df.columns else 1.0
+        ok = abc & np.isfinite(lr) & (lr > 0) & np.isfinite(gamma) & (gamma > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[layer] = np.where(abc & np.isfinite(lr) & (lr > 0), np.log2(np.where(lr > 0, lr, 1.0)) - x, np.nan)
+            out[layer] = np.where(ok, np.log2(np.where(ok, lr / gamma, 1.0)) - x, np.nan)
     return out
 
 
 def _lr_exponents(ratios: dict[str, np.ndarray] | None, width: np.ndarray, idx: np.ndarray) -> dict[str, float] | None:
-    """Each layer's c_l from a group's rows: one ratio per width (to 0.001 octave: a CSV's rounded digits), on a
-    line over log2 width (to 0.01 octave), at 2+ widths; else None (a swept gamma, mixed forms, one width)."""
+    """Each layer's c_l from a group's rows: one ratio per width (to 0.02 octave: a CSV's three digits; cells
+    without one left out), on a line over log2 width (to 0.02 octave), at 2+ widths; else None (mixed forms, one
+    width, per-layer LRs the constants do not explain). All 0 in a global sweep."""
     widths = np.unique(width)
     if ratios is None or widths.size < 2:
         return None
@@ -1621,11 +1626,12 @@ def _lr_exponents(ratios: dict[str, np.ndarray] | None, width: np.ndarray, idx: 
         per = []
         for w in widths:
             vals = r[idx][width == w]
-            if not np.isfinite(vals).all() or np.ptp(vals) > 1e-3:
+            vals = vals[np.isfinite(vals)]
+            if not vals.size or np.ptp(vals) > 0.02:
                 return None
             per.append(float(np.median(vals)))
         slope, icpt = np.polyfit(z, per, 1)
-        if np.max(np.abs(slope * z + icpt - np.array(per))) > 0.01:
+        if np.max(np.abs(slope * z + icpt - np.array(per))) > 0.02:
             return None
         out[layer] = round(-float(slope), 4) + 0.0  # + 0.0: no -0
     return out

@@ -248,8 +248,9 @@ class GroupFit(_Model):
     weight_decay_mode: str | None = Field(None, description="coupled or independent: how that decay was applied")
     lr_exponents: dict[str, float] | None = Field(
         None, description="each layer's LR exponent c_l as the table's lr_embedding / lr_hidden / lr_readout columns "
-        "show it (lr_l / lr ~ width^-c_l in the abc form), which recommend checks the alignment it applies against; "
-        "None: the table has no such columns, or they do not hold one line per layer (a swept gamma, another form)")
+        "show it (lr_l / (lr gamma_l) ~ width^-c_l in the abc form; all 0 in a global sweep), which recommend checks "
+        "the alignment and LR mode it applies against; None: the table has no such columns, or they do not hold "
+        "one line per layer (another form, one width)")
     theory_exponent: float | None = None
     theory_span: list[float] | None = Field(None, description="a global LR's exponent under full and under no "
                                             "alignment, [low, high], where they differ: theory puts the exponent "

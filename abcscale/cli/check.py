@@ -107,6 +107,8 @@ def check(
         try:
             rec = recommendation(cfg, fitted, selector)
         except ValueError as exc:  # no group of the fit matches the config
+            if str(exc).startswith(("alignment: ", "lr_mode: ")):  # the config's, against the sweep's exponents
+                fail(f"{config}: {exc}")
             fail(f"--fit: {_in_config_words(str(exc))}")
     else:
         try:

@@ -138,6 +138,11 @@ def recommend(
         if (said := _group_said(exc, group)) is not None:
             fail(said)
         field, sep, why = str(exc).partition(": ")
+        if sep and field in ("alignment", "lr_mode") and group and (alignment, lr_mode)[field == "lr_mode"] is None:
+            from abcscale.usecases.recommend import selector_from
+
+            if field in selector_from(group):  # --group gave it (the sweep's own exponents refused it)
+                fail(f"--group {field}: {why}")
         if sep and constants_file is not None and field in Constants.model_fields \
                 and field not in typed.model_fields_set:  # the file's value, not a flag's
             fail(f"--constants: {constants_file}: constants.{field}: {why}")

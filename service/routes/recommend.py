@@ -92,8 +92,9 @@ def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
 
     if str(exc).startswith(("group key ", "group: ")):
         return ("body", "group")
-    if str(exc).startswith("alignment: "):  # an alignment that contradicts the sweep's exponents
-        return ("body", "alignment") if req.alignment is not None or "alignment" not in (req.group or {}) else (
+    field = str(exc).partition(": ")[0]
+    if field in ("alignment", "lr_mode"):  # one that contradicts the sweep's exponents (the table's lr_* columns)
+        return ("body", field) if getattr(req, field) is not None or field not in (req.group or {}) else (
             "body", "group")
     if not isinstance(exc, GroupSelectError) or not exc.filters:
         return ("body", "fit_id")

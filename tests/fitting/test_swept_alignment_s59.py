@@ -85,9 +85,9 @@ def test_exponents_of_neither_end_make_the_answer_unreliable():
     fit = fit_table(_table(odd), target_width=1024, n_boot=30)
     (g,) = fit.groups
     assert g.lr_exponents == odd
-    assert any("neither full's nor none's" in why for why in g.prediction.unreliable)
+    assert any("are not the ones the fit measured" in why for why in g.prediction.unreliable)
     rec = recommend_from_fit(fit, 1024, selector=selector_from(None))
-    assert any("neither full's nor none's" in why for why in rec.band.unreliable)
+    assert any("are not the ones the fit measured" in why for why in rec.band.unreliable)
 
 
 def test_the_tables_own_alignment_column_against_its_lr_columns():
@@ -110,9 +110,10 @@ def test_no_exponents_where_the_columns_do_not_say_them(case):
         t["lr_mode"] = "global"
     (g,) = prepare(t).groups
     assert g.lr_exponents is None or case == "global"
-    if case == "global":  # one LR for every layer: the columns say nothing of c, and nothing is checked
+    if case == "global":  # a per-layer sweep's columns in a table that says global: one LR is not what it measured
         fit = fit_table(t, target_width=1024, n_boot=30)
-        recommend_from_fit(fit, 1024, selector=selector_from(None, alignment="none"))
+        rec = recommend_from_fit(fit, 1024, selector=selector_from(None, alignment="none"))
+        assert any("lr_mode per_layer" in why for why in rec.band.unreliable)
 
 
 def test_the_runner_tables_columns_agree_with_their_alignment():
@@ -131,7 +132,7 @@ def test_said_once_with_a_target_and_without():
     for target in (1024, None):
         (g,) = fit_table(odd, target_width=target, n_boot=20).groups
         said = [w for w in [*g.warnings, *(g.prediction.warnings if g.prediction else [])]
-                if "neither full's nor none's" in w]
+                if "are not the ones the fit measured" in w]
         assert len(said) == 1, (target, said)
 
 
@@ -139,3 +140,56 @@ def test_a_layers_own_lr_as_the_lr_column_says_nothing_of_c():
     t = _table(_c("full"))
     (g,) = prepare(t, ColumnMapping(lr_col="lr_hidden")).groups
     assert g.lr_exponents is None
+
+
+def test_a_point_of_the_optimal_face_is_the_sweeps_own_answer():
+    # muP + Adam at (1/2, 1/2, 1) (u > alpha): embedding c in [1/2, 1], readout in [0, 1/2] trade LR at no cost;
+    # a sweep at (1, 1, 0) is as optimal as the prescription (1/2, 1, 1/2) and was refused as a contradiction
+    face = {"embedding": 1.0, "hidden": 1.0, "readout": 0.0}
+    fit = fit_table(_table(face, alignment="0.5,0.5,1"), target_width=1024, n_boot=30)
+    (g,) = fit.groups
+    assert not g.prediction.unreliable and g.lr_exponents == face
+    rec = recommend_from_fit(fit, 1024, selector=selector_from(None))
+    assert not rec.band.unreliable
+    assert _ratios(rec) == pytest.approx({"embedding": 1 / 16, "hidden": 1 / 16, "readout": 1.0})  # the sweep's c
+    assert any(w.startswith("c: the table's lr_embedding") and "optimal face" in w for w in rec.warnings)
+    # the same table without its alignment column, the alignment given: answered, not refused
+    noal = fit_table(_table(face), target_width=1024, n_boot=30)
+    rec = recommend_from_fit(noal, 1024, selector=selector_from(None, alignment="0.5,0.5,1"))
+    assert _ratios(rec)["readout"] == pytest.approx(1.0)
+
+
+def test_the_fits_own_alignment_is_not_the_callers():
+    fit = fit_table(_table(_c("full")), target_width=1024, alignment="none", n_boot=30)
+    rec = recommend_from_fit(fit, 1024, selector=selector_from(None))  # nothing given: answered, said
+    assert _ratios(rec)["hidden"] == pytest.approx(1 / 16)
+    assert any("not as the fit's alignment none" in w for w in rec.warnings)
+
+
+def test_a_swept_gamma_is_divided_out():
+    t = pd.concat([_table(_c("full")).assign(gamma_hidden=g) for g in (0.5, 1.0, 2.0)], ignore_index=True)
+    t["lr_hidden"] *= t["gamma_hidden"]  # the runner's gamma sweep: lr_l = beta gamma_l (n / b)^-c_l
+    (g,) = prepare(t).groups
+    assert g.lr_exponents == _c("full")
+
+
+@pytest.mark.parametrize("digits", [6, 4, 3])
+def test_a_csv_rounded_to_few_digits_still_says_the_exponents(tmp_path, digits):
+    t = _table(_c("none"))
+    for col in ("beta", "lr_embedding", "lr_hidden", "lr_readout"):
+        t[col] = [float(f"{v:.{digits}g}") for v in t[col]]
+    t.loc[3, "lr_hidden"] = np.nan  # one unreadable cell leaves the rest of its width
+    (g,) = prepare(t).groups
+    assert g.lr_exponents == pytest.approx(_c("none"), abs=0.02)
+
+
+def test_an_lr_mode_that_contradicts_the_columns():
+    per_layer = _table(_c("full")).drop(columns="lr_mode")
+    fit = fit_table(per_layer, target_width=1024, n_boot=30)
+    with pytest.raises(ValueError, match=r"^lr_mode: global gives every layer the one LR.*give lr_mode per_layer"):
+        recommend_from_fit(fit, 1024, selector=selector_from(None, lr_mode="global"))
+    assert _ratios(recommend_from_fit(fit, 1024, selector=selector_from(None, lr_mode="per_layer")))["hidden"] == \
+        pytest.approx(1 / 16)
+    one_lr = _table({"embedding": 0.0, "hidden": 0.0, "readout": 0.0})  # a global sweep's columns, said per_layer
+    rec = recommend_from_fit(fit_table(one_lr, target_width=1024, n_boot=30), 1024, selector=selector_from(None))
+    assert any("a global sweep? give lr_mode global" in why for why in rec.band.unreliable)

@@ -1,0 +1,29 @@
+"""Session 59: the CLI names where a refused alignment came from: `recommend --fit --group alignment=none` names
+--group (it said -a, a flag not given), and `check CONFIG --fit` the config (it said --fit)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.fitting.test_swept_alignment_s59 import _c, _table
+
+
+def _abcscale(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "abcscale", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_refusal_names_group_and_the_config(tmp_path):
+    table = tmp_path / "t.csv"
+    _table(_c("full"), seeds=1).to_csv(table, index=False)
+    assert _abcscale("fit", str(table), "--out", str(tmp_path / "f"), "-q").returncode == 0
+    fit = str(tmp_path / "f" / "fit.json")
+    r = _abcscale("recommend", "--fit", fit, "--width", "1024", "--group", "alignment=none")
+    assert r.returncode == 2 and r.stderr.startswith("error: --group alignment: none gives c"), r.stderr
+    r = _abcscale("recommend", "--fit", fit, "--width", "1024", "-a", "none")
+    assert r.returncode == 2 and r.stderr.startswith("error: -a: none gives c"), r.stderr
+    config = tmp_path / "run.yaml"
+    config.write_text("parameterization: mup\noptimizer: adam\nalignment: none\nwidth: 1024\nbase_width: 64\n"
+                      "beta: 0.01\nlr:\n  hidden: 0.0025\n")
+    r = _abcscale("check", str(config), "--fit", fit)
+    assert r.returncode == 2 and f"{config}: alignment: none gives c" in r.stderr.replace("\n", ""), r.stderr
