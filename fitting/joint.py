@@ -8,7 +8,8 @@ per-group fit). :func:`fit_joint` then fits, across all curve optima of a group,
 
 weighted by 1/(v_i + tau^2): v_i is each optimum's own variance (from its interval, grid floor included),
 tau^2 the scatter of the curves around the law beyond their errors as their data measure them (before the grid
-floor; the method of moments of DerSimonian-Laird, as across widths in :mod:`fitting.scaling`). Statsmodels WLS
+floor, at the noise level as measured: :func:`error_variance`; the method of moments of DerSimonian-Laird, as
+across widths in :mod:`fitting.scaling`). Statsmodels WLS
 with a Knapp-Hartung covariance (residual scale, never below 1) for the constant and predictions; each exponent
 takes the residual scale as it is, floored by the sandwich with the optima's own errors + tau^2 (as the
 across-width slope does); t intervals with n - p degrees of freedom. Sharing one exponent across curves is
@@ -31,7 +32,7 @@ from abcscale.fitting.optimum import shared_variance
 from abcscale.fitting.parts import BEND, BEND_ALPHA, bend_warning, size_factor
 from abcscale.fitting.predict import EXTRAPOLATION_UNRELIABLE, MAX_LOG2_LR, UNRELIABLE, WIDE_BAND_OCTAVES
 from abcscale.fitting.scaling import design_tau2, t_quantile
-from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
+from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction, WidthOptimum
 from abcscale.schemas.theory import Interval
 
 #: floor on an optimum's variance (octaves^2): a noiseless synthetic optimum must not get infinite weight.
@@ -49,6 +50,9 @@ class Curve:
     best_loss: float | None
     shared_var: float = 0.0  # the part of var from a basin the local model misses (WidthOptimum.shape_sd)
     noise_var: float | None = None  # var before the grid floor (WidthOptimum.noise_sd); None: not kept, var
+    #: the degrees of freedom of the noise level noise_var's bootstrap drew (:func:`noise_dof`); 0: none drawn, or
+    #: not known (noise_var is then taken as it is)
+    noise_dof: float = 0.0
 
 
 def _sd_from(ci: Interval) -> float:
@@ -62,10 +66,15 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
     """The per-curve fits of a covariate table, gathered per group key (the key without the covariates):
     (key, identified curve optima, number of curves without one), in the groups' order."""
     out: dict[tuple[Any, ...], tuple[dict[str, Any], list[Curve], list[int]]] = {}
+    by_key: dict[tuple[Any, ...], list[WidthOptimum]] = {}
+    for g in groups:
+        by_key.setdefault(tuple((k, v) for k, v in g.group.items() if k not in covariates), []).extend(g.per_width)
+    steps = {k: grid_step(ws) for k, ws in by_key.items()}
     for g in groups:
         key = {k: v for k, v in g.group.items() if k not in covariates}
         entry = out.setdefault(tuple(key.items()), (key, [], [0]))
         xs = tuple(float(g.group[c]) for c in covariates)
+        pooled = pooled_noise_dof(g.per_width, steps[tuple(key.items())])
         for o in g.per_width:
             if o.identified and o.lr_opt is not None and o.ci is not None and o.ci.low > 0:
                 var = max(_sd_from(o.ci) ** 2, _VAR_FLOOR)
@@ -80,10 +89,86 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
                     # found; now 95-100%), and tau^2 is measured against it. (A bracket whose interval took the wider
                     # fit's residuals has its own error near its interval already.)
                     noise = var
-                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise))
+                # the bootstrap drew its noise level from that level's posterior (error_variance): only an error the
+                # seeds or residuals measure alone (no misfit beside it: shape_sd) is read back from that spread
+                dof = noise_dof(o, pooled) if o.noise_sd is not None and o.shape_sd is None else 0.0
+                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise, dof))
             else:
                 entry[2][0] += 1
     return [(k, c, n[0]) for k, c, n in out.values()]
+
+
+#: the least stable learning rates a one-seed curve's local fit leaves a residual degree of freedom with (a
+#: quadratic through a window of at least 4 cells: fitting.optimum._window, residual_noise)
+_CELLS_FOR_A_RESIDUAL = 4
+#: the upper quantile fitting.optimum._interval_var reads a bootstrap's variance from (its central 95%)
+_Q95 = 0.975
+
+
+def error_variance(noise_var: float, dof: float) -> float:
+    """A curve's own error variance from its bootstrap's (the variance its central 95% implies, as
+    fitting.optimum._interval_var reads it). That bootstrap draws the noise level from its scaled-chi^2 posterior
+    with ``dof`` degrees of freedom, so its draws spread as a t with ``dof`` df: (t_dof / z)^2 times the variance at
+    the noise level as measured, 2.0x at 4 df (one seed, 4 sizes on a rounded 1-1.5-2-3-5-7 grid: a quadratic
+    through 4 cells each), 1.4x at 8 (a half-octave grid), 1.2x at 13 (two seeds). Right for the interval, which
+    allows for the noise level's own error; but the optimum's error is the one at the noise level as measured
+    (unbiased for it in variance), and tau^2 measured against the inflated one lost the scatter to it."""
+    if dof <= 0:
+        return noise_var
+    return noise_var / (float(stats.t.ppf(_Q95, dof)) / float(stats.norm.ppf(_Q95))) ** 2
+
+
+def grid_step(per_width: Sequence[WidthOptimum]) -> float | None:
+    """The learning-rate grid's step near the optima (octaves) as one-seed curves' intervals show it, None where
+    none shows it. One seed's interval is never narrower than the grid floor, step / sqrt(12)
+    (fitting.optimum._floored), and is the floor where the floor widened it (its sd above its noise_sd): sqrt(12)
+    x its sd is the step there (median 0.47, 0.60, 0.24 and 1.62 on half-octave, rounded 1-1.5-2-3-5-7,
+    quarter-octave and 1-3-10 grids at n_boot 50-1000), the median over those curves. An interval the floor did not
+    widen (its noise above the floor) bounds the step only from above, loosely where the noise is large: a noisy
+    quarter-octave sweep's read 0.62, 5 dof where its curves had 23, and its scatter came out 0.016 octave^2 for
+    0.0025 (0.006 as the bootstrap read the errors, 0.009 at the noise level as measured)."""
+    widened = []
+    for o in per_width:
+        if (o.identified and o.n_seeds == 1 and o.ci is not None and o.ci.low > 0 and o.noise_sd is not None
+                and o.shape_sd is None):
+            sd = _sd_from(o.ci)
+            if sd > 1.01 * o.noise_sd:
+                widened.append(math.sqrt(12.0) * sd)
+    return float(np.median(widened)) if widened else None
+
+
+def pooled_noise_dof(per_width: Sequence[WidthOptimum], step: float | None) -> float:
+    """About how many degrees of freedom a one-seed group's pooled noise level has (fitting.optimum.pooled_noise;
+    0 where the grid's ``step`` is not known, :func:`grid_step`): each identified width's local fit leaves its
+    window's cells less 3, the window the stable learning rates within an octave of the grid argmin (at least 4),
+    about 1 + (1 + the octaves up to the largest stable LR, at most 1) / step of them: 1 dof per width on a
+    rounded 1-1.5-2-3-5-7 grid whose runs above 2x LR* diverged and on a 1-3-10 grid, 2 on a half-octave grid, 6
+    on a quarter-octave one (counted 1 each, the least any width gives, noise-free one-seed curves on that grid
+    scattered 0.0012 octave^2, 0.0005 before, and a new curve's band was 20-30% wider). A width whose own residuals
+    stand out is drawn with its own, fewer, which this overstates: its error is then read nearer its bootstrap's."""
+    if step is None or not step > 0:
+        return 0.0
+    dof = 0.0
+    for o in per_width:
+        stable = o.n_runs - o.n_diverged
+        if not (o.identified and o.n_seeds == 1 and stable >= _CELLS_FOR_A_RESIDUAL):
+            continue
+        above = 1.0
+        if o.largest_stable_lr is not None and o.grid_argmin_lr is not None and o.grid_argmin_lr > 0:
+            above = min(max(math.log2(o.largest_stable_lr / o.grid_argmin_lr), 0.0), 1.0)
+        cells = min(float(stable), max(float(_CELLS_FOR_A_RESIDUAL), 1.0 + (1.0 + above) / step))
+        dof += cells - 3.0
+    return dof
+
+
+def noise_dof(o: WidthOptimum, pooled: float) -> float:
+    """The degrees of freedom of the noise level a curve's bootstrap drew its error with: one seed, its group's
+    pooled residuals' (:func:`pooled_noise_dof`); replicated seeds, their spread's over the width's stable cells
+    (fitting.optimum.Cells: each cell's seeds less one; fewer where a misfit sent the width to its residuals,
+    whose error is then read nearer its bootstrap's)."""
+    if o.n_seeds <= 1:
+        return pooled
+    return max(o.n_runs - o.n_diverged, 0) * (1.0 - 1.0 / o.n_seeds)
 
 
 def base_value(values: Sequence[float] | np.ndarray) -> float:
@@ -134,8 +219,12 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     v = np.maximum(np.array([c.var - (c.shared_var if shared > 0 else 0.0) for c in curves]), _VAR_FLOOR)
     # tau^2 is the scatter beyond each curve's own error as its data measure it (before the grid floor): the
     # floored variances exceed that error on fine grids, so the scatter measured against them came out low (0.0043
-    # for a true 0.010) and a new curve's 95% band covered 81-87%
-    noise = np.minimum([c.var if c.noise_var is None else c.noise_var for c in curves], v + _VAR_FLOOR)
+    # for a true 0.010) and a new curve's 95% band covered 81-87%. And at the noise level as measured, not as the
+    # bootstrap drew it (error_variance): with one seed on a rounded coarse grid (4 dof) that read twice the
+    # optimum's error, tau^2 came out 0 in 27 of 200 review tables (median 0.0066 for 0.0100; now 2, 0.0107) and a
+    # new curve's band covered 87.5% at an unswept combination inside the ranges (now 94%)
+    noise = np.minimum([c.var if c.noise_var is None else error_variance(c.noise_var, c.noise_dof) for c in curves],
+                       v + _VAR_FLOOR)
     tau2 = design_tau2(X, y, np.maximum(noise, _VAR_FLOOR))
     w = 1.0 / (v + tau2)
     res = WLS(y, X, weights=w).fit()
