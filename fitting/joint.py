@@ -32,7 +32,7 @@ from abcscale.fitting.optimum import shared_variance
 from abcscale.fitting.parts import BEND, BEND_ALPHA, bend_warning, size_factor
 from abcscale.fitting.predict import EXTRAPOLATION_UNRELIABLE, MAX_LOG2_LR, UNRELIABLE, WIDE_BAND_OCTAVES
 from abcscale.fitting.scaling import design_tau2, t_quantile
-from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction, WidthOptimum
+from abcscale.schemas.fit import Estimate, GroupFit, JointLaw, JointPrediction
 from abcscale.schemas.theory import Interval
 
 #: floor on an optimum's variance (octaves^2): a noiseless synthetic optimum must not get infinite weight.
@@ -50,8 +50,8 @@ class Curve:
     best_loss: float | None
     shared_var: float = 0.0  # the part of var from a basin the local model misses (WidthOptimum.shape_sd)
     noise_var: float | None = None  # var before the grid floor (WidthOptimum.noise_sd); None: not kept, var
-    #: the degrees of freedom of the noise level noise_var's bootstrap drew (:func:`noise_dof`); 0: none drawn, or
-    #: not known (noise_var is then taken as it is)
+    #: the degrees of freedom of the noise level noise_var's bootstrap drew (WidthOptimum.noise_dof, as the fitter
+    #: drew it); 0: none drawn, or not known (noise_var is then taken as it is)
     noise_dof: float = 0.0
 
 
@@ -66,15 +66,10 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
     """The per-curve fits of a covariate table, gathered per group key (the key without the covariates):
     (key, identified curve optima, number of curves without one), in the groups' order."""
     out: dict[tuple[Any, ...], tuple[dict[str, Any], list[Curve], list[int]]] = {}
-    by_key: dict[tuple[Any, ...], list[WidthOptimum]] = {}
-    for g in groups:
-        by_key.setdefault(tuple((k, v) for k, v in g.group.items() if k not in covariates), []).extend(g.per_width)
-    steps = {k: grid_step(ws) for k, ws in by_key.items()}
     for g in groups:
         key = {k: v for k, v in g.group.items() if k not in covariates}
         entry = out.setdefault(tuple(key.items()), (key, [], [0]))
         xs = tuple(float(g.group[c]) for c in covariates)
-        pooled = pooled_noise_dof(g.per_width, steps[tuple(key.items())])
         for o in g.per_width:
             if o.identified and o.lr_opt is not None and o.ci is not None and o.ci.low > 0:
                 var = max(_sd_from(o.ci) ** 2, _VAR_FLOOR)
@@ -89,18 +84,17 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
                     # found; now 95-100%), and tau^2 is measured against it. (A bracket whose interval took the wider
                     # fit's residuals has its own error near its interval already.)
                     noise = var
-                # the bootstrap drew its noise level from that level's posterior (error_variance): only an error the
-                # seeds or residuals measure alone (no misfit beside it: shape_sd) is read back from that spread
-                dof = noise_dof(o, pooled) if o.noise_sd is not None and o.shape_sd is None else 0.0
+                # the bootstrap drew its noise level from that level's posterior with the dof the fitter kept
+                # (WidthOptimum.noise_dof; error_variance): only an error the seeds or residuals measure alone (no
+                # misfit beside it: shape_sd) is read back from that spread; a fit stored before noise_dof was kept
+                # (null) reads noise_sd as it is
+                dof = float(o.noise_dof or 0) if o.noise_sd is not None and o.shape_sd is None else 0.0
                 entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise, dof))
             else:
                 entry[2][0] += 1
     return [(k, c, n[0]) for k, c, n in out.values()]
 
 
-#: the least stable learning rates a one-seed curve's local fit leaves a residual degree of freedom with (a
-#: quadratic through a window of at least 4 cells: fitting.optimum._window, residual_noise)
-_CELLS_FOR_A_RESIDUAL = 4
 #: the upper quantile fitting.optimum._interval_var reads a bootstrap's variance from (its central 95%)
 _Q95 = 0.975
 
@@ -116,59 +110,6 @@ def error_variance(noise_var: float, dof: float) -> float:
     if dof <= 0:
         return noise_var
     return noise_var / (float(stats.t.ppf(_Q95, dof)) / float(stats.norm.ppf(_Q95))) ** 2
-
-
-def grid_step(per_width: Sequence[WidthOptimum]) -> float | None:
-    """The learning-rate grid's step near the optima (octaves) as one-seed curves' intervals show it, None where
-    none shows it. One seed's interval is never narrower than the grid floor, step / sqrt(12)
-    (fitting.optimum._floored), and is the floor where the floor widened it (its sd above its noise_sd): sqrt(12)
-    x its sd is the step there (median 0.47, 0.60, 0.24 and 1.62 on half-octave, rounded 1-1.5-2-3-5-7,
-    quarter-octave and 1-3-10 grids at n_boot 50-1000), the median over those curves. An interval the floor did not
-    widen (its noise above the floor) bounds the step only from above, loosely where the noise is large: a noisy
-    quarter-octave sweep's read 0.62, 5 dof where its curves had 23, and its scatter came out 0.016 octave^2 for
-    0.0025 (0.006 as the bootstrap read the errors, 0.009 at the noise level as measured)."""
-    widened = []
-    for o in per_width:
-        if (o.identified and o.n_seeds == 1 and o.ci is not None and o.ci.low > 0 and o.noise_sd is not None
-                and o.shape_sd is None):
-            sd = _sd_from(o.ci)
-            if sd > 1.01 * o.noise_sd:
-                widened.append(math.sqrt(12.0) * sd)
-    return float(np.median(widened)) if widened else None
-
-
-def pooled_noise_dof(per_width: Sequence[WidthOptimum], step: float | None) -> float:
-    """About how many degrees of freedom a one-seed group's pooled noise level has (fitting.optimum.pooled_noise;
-    0 where the grid's ``step`` is not known, :func:`grid_step`): each identified width's local fit leaves its
-    window's cells less 3, the window the stable learning rates within an octave of the grid argmin (at least 4),
-    about 1 + (1 + the octaves up to the largest stable LR, at most 1) / step of them: 1 dof per width on a
-    rounded 1-1.5-2-3-5-7 grid whose runs above 2x LR* diverged and on a 1-3-10 grid, 2 on a half-octave grid, 6
-    on a quarter-octave one (counted 1 each, the least any width gives, noise-free one-seed curves on that grid
-    scattered 0.0012 octave^2, 0.0005 before, and a new curve's band was 20-30% wider). A width whose own residuals
-    stand out is drawn with its own, fewer, which this overstates: its error is then read nearer its bootstrap's."""
-    if step is None or not step > 0:
-        return 0.0
-    dof = 0.0
-    for o in per_width:
-        stable = o.n_runs - o.n_diverged
-        if not (o.identified and o.n_seeds == 1 and stable >= _CELLS_FOR_A_RESIDUAL):
-            continue
-        above = 1.0
-        if o.largest_stable_lr is not None and o.grid_argmin_lr is not None and o.grid_argmin_lr > 0:
-            above = min(max(math.log2(o.largest_stable_lr / o.grid_argmin_lr), 0.0), 1.0)
-        cells = min(float(stable), max(float(_CELLS_FOR_A_RESIDUAL), 1.0 + (1.0 + above) / step))
-        dof += cells - 3.0
-    return dof
-
-
-def noise_dof(o: WidthOptimum, pooled: float) -> float:
-    """The degrees of freedom of the noise level a curve's bootstrap drew its error with: one seed, its group's
-    pooled residuals' (:func:`pooled_noise_dof`); replicated seeds, their spread's over the width's stable cells
-    (fitting.optimum.Cells: each cell's seeds less one; fewer where a misfit sent the width to its residuals,
-    whose error is then read nearer its bootstrap's)."""
-    if o.n_seeds <= 1:
-        return pooled
-    return max(o.n_runs - o.n_diverged, 0) * (1.0 - 1.0 / o.n_seeds)
 
 
 def base_value(values: Sequence[float] | np.ndarray) -> float:
@@ -221,8 +162,8 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     # floored variances exceed that error on fine grids, so the scatter measured against them came out low (0.0043
     # for a true 0.010) and a new curve's 95% band covered 81-87%. And at the noise level as measured, not as the
     # bootstrap drew it (error_variance): with one seed on a rounded coarse grid (4 dof) that read twice the
-    # optimum's error, tau^2 came out 0 in 27 of 200 review tables (median 0.0066 for 0.0100; now 2, 0.0107) and a
-    # new curve's band covered 87.5% at an unswept combination inside the ranges (now 94%)
+    # optimum's error, tau^2 came out 0 in 27 of 200 review tables (median 0.0066 for 0.0100; now 3, 0.0107) and a
+    # new curve's band covered 87.5% at an unswept combination inside the ranges (now 94.5%)
     noise = np.minimum([c.var if c.noise_var is None else error_variance(c.noise_var, c.noise_dof) for c in curves],
                        v + _VAR_FLOOR)
     tau2 = design_tau2(X, y, np.maximum(noise, _VAR_FLOOR))

@@ -110,6 +110,14 @@ class Optimum:
     #: bracket drawn with the seeds' spread, plus how its shape error moves between widths (its group's, added by
     #: ``fitting.parts.with_bracket_drift``)
     noise_var: float | None = None
+    #: the degrees of freedom of the noise level the bootstrap behind ``noise_var`` drew (``sigma_dof``:
+    #: :func:`_bootstrap_grid` draws it from its scaled-chi2 posterior, so its draws spread as a t with this many df,
+    #: wider than the error at the noise level as measured); 0: no noise level drawn (sigma_dof 0, the scale fixed at
+    #: 1); None: not identified. ``fitting.parts.with_bracket_drift`` replaces a ``seed_bracket``'s ``noise_var`` with
+    #: the seeds' bootstrap plus the drift of its shape error between widths and leaves this as the seeds' dof: the
+    #: drift was drawn from no noise level, so such a ``noise_var`` is not to be read back through it
+    #: (``fitting.group._width_optimum`` stores 0 for it)
+    noise_dof: int | None = None
     #: with lack of fit, the part of it the seed noise makes (the bootstrap with the seeds' spread alone): the
     #: least a slope may claim where the widths' misfit is one they share (:func:`shared_variance` > 0), since a
     #: shared error cancels in a slope; None without lack of fit (``noise_var`` is then the seeds' own)
@@ -650,8 +658,8 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         band_0p1=(basin.band_0p1[0] + x_am, basin.band_0p1[1] + x_am),
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
         model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
-        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb), seed_noise_var=seed_noise_var,
-        seed_bracket=bracket and seeds_resolve,
+        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb), noise_dof=max(int(sigma_dof), 0),
+        seed_noise_var=seed_noise_var, seed_bracket=bracket and seeds_resolve,
     )
 
 

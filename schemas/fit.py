@@ -98,7 +98,16 @@ class WidthOptimum(_Model):
                                    "draws show it, before the grid floor widened ci (never above ci's; for a "
                                    "lopsided basin's bracket drawn from the seeds' spread, with how its shape error "
                                    "moves between widths added): what a covariate law's between-curve scatter is "
-                                   "measured against; null where unidentified and in fits stored before it was kept")
+                                   "measured against, read back at the noise level as measured (the bootstrap drew "
+                                   "that level with noise_dof degrees of freedom: fitting.joint.error_variance); null "
+                                   "where unidentified and in fits stored before it was kept")
+    noise_dof: int | None = Field(None, ge=0, description="degrees of freedom of the noise level the bootstrap behind "
+                                  "noise_sd drew from its scaled-chi^2 posterior (its draws spread as a t with this "
+                                  "many df): one seed, the residuals' (the group's pooled, or the width's own); "
+                                  "replicated seeds, their spread's (or the residuals' where the local fit misses the "
+                                  "cells); 0 where no noise level was drawn or noise_sd is not that bootstrap's alone "
+                                  "(a lopsided basin's bracket with its drift added): noise_sd is then read as it is; "
+                                  "null where noise_sd is and in fits stored before it was kept")
 
 
 class ScalingLaw(_Model):

@@ -8,7 +8,7 @@ level from its posterior: with one seed that level comes from the widths' pooled
 freedom per width on such a grid (4-5 in all here), so the draws spread as a t with 4-5 df, read as a variance 1.7-2.0x
 the one at the measured noise level; over those tables 0.0205 octave^2 on average for optima that erred by 0.0079,
 more than the jitter's 0.0100 besides. fitting.joint.error_variance reads each curve's error back at the measured
-noise level, with the dof fitting.joint.pooled_noise_dof estimates (the curves' WidthOptimum does not keep them).
+noise level, with the dof the fitter drew it with (WidthOptimum.noise_dof: fitting.optimum's sigma_dof).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import pytest
 from scipy import stats
 
 import abcscale
-from abcscale.fitting.joint import Curve, error_variance, fit_joint, grid_step, group_curves, pooled_noise_dof
-from abcscale.schemas.fit import WidthOptimum
-from abcscale.schemas.theory import Interval
+from abcscale.fitting.joint import Curve, error_variance, fit_joint, group_curves
+from abcscale.fitting.optimum import Cells, pooled_noise, residual_noise
+from abcscale.schemas.fit import GroupFit
 from tests.fitting.covariate_sweeps import covariate_sweep
 
 JITTER = 0.1
@@ -105,26 +105,62 @@ def rounded_fits():
     return out
 
 
-def test_one_seed_curves_read_their_noise_level_with_the_widths_pooled_dof(rounded_fits):
-    # the grid's step near the optima as the floored intervals show it (the rounded grid's steps there are 0.41-0.74
-    # octave), and about one residual dof per width of 4: 4-5 as fitting.optimum drew them on the review's tables
-    steps = [grid_step([o for g in fit.groups for o in g.per_width]) for fit, _ in rounded_fits]
-    assert all(0.5 < st < 0.65 for st in steps), steps
-    dofs = [c.noise_dof for fit, _ in rounded_fits for _, curves, _ in group_curves(fit.groups, ["D", "batch_size"])
-            for c in curves]
-    assert min(dofs) >= 3 and max(dofs) <= 7 and 4 <= np.median(dofs) <= 5.5, dofs
+def _cells(table: pd.DataFrame, group: dict, size_col: str, size: float) -> Cells:
+    """The cells fitting.optimum fitted one curve's optimum from (x = log2 LR)."""
+    rows = table[(table[size_col] == size) & np.logical_and.reduce([table[k] == v for k, v in group.items()])]
+    loss = rows["final_loss"].to_numpy(dtype=float)
+    if "diverged" in rows:
+        loss = np.where(rows["diverged"].to_numpy(dtype=bool), np.nan, loss)
+    return Cells.of_runs(np.log2(rows["beta"].to_numpy(dtype=float)), loss, rows["seed"].to_numpy())
 
 
-def test_a_finer_grid_gives_the_noise_level_more_dof_and_an_unknown_grid_none():
-    # a quarter-octave grid, one seed: 9 cells in each window, 6 residual dof a width, 23 pooled over 4 sizes as
-    # fitting.optimum drew them (counting 1 a width read each curve's error at half its real one, README)
-    fit = _fit(covariate_sweep(batches=(32,), seeds=1, jitter=0.0, step=0.25, seed=59), ["D"], size_col="N")
-    assert 0.2 < grid_step([o for g in fit.groups for o in g.per_width]) < 0.3
-    assert np.median([c.noise_dof for c in group_curves(fit.groups, ["D"])[0][1]]) > 18
-    # no interval the grid floor widened (each curve's noise above it): the step is not known, the error as read
-    o = WidthOptimum(width=64, lr_opt=0.01, ci=Interval(low=0.008, high=0.0125, confidence_level=0.95), n_runs=13,
-                     n_seeds=1, noise_sd=math.log2(0.0125 / 0.008) / (2 * stats.norm.ppf(0.975)))
-    assert grid_step([o]) is None and pooled_noise_dof([o], None) == 0.0
+def test_each_curve_keeps_the_dof_its_noise_level_was_drawn_with():
+    # two seeds: the seeds' spread over the stable cells (a seed less per cell, 13 on the half-octave grid); one
+    # seed: the group's pooled residuals (each width's local quadratic leaves its window's cells less 3: 8 over 4
+    # sizes) -- as fitting.optimum drew them, no longer inferred from the grid step and window cells (which read
+    # 9 for these 8, 26 for a quarter-octave grid's 23, and 0 for a noisy one's 23)
+    for seeds in (2, 1):
+        table = covariate_sweep(batches=(32,), seeds=seeds, jitter=0.05, seed=5910 + seeds)
+        fit = _fit(table, ["D"], size_col="N")
+        checked = 0
+        for g in fit.groups:
+            cells = {o.width: _cells(table, g.group, "N", o.width) for o in g.per_width}
+            pooled = pooled_noise(residual_noise(c) for c in cells.values())
+            for o in g.per_width:
+                if o.noise_sd is None:
+                    assert o.noise_dof is None
+                    continue
+                if o.message is None:  # the plain path: no misfit, the noise level neither replaced nor assumed
+                    want = cells[o.width].sd_dof if seeds == 2 else pooled.dof
+                    assert o.noise_dof == want, (seeds, g.group, o.width, o.noise_dof, want)
+                    checked += 1
+        assert checked >= 8, (seeds, checked)
+        # and the joint law reads each curve's error back with it (a curve with a misfit beside its noise, shape_sd,
+        # as it is)
+        by = {(o.width, float(g.group["D"])): o for g in fit.groups for o in g.per_width}
+        for _, curves, _ in group_curves(fit.groups, ["D"]):
+            for c in curves:
+                o = by[(int(c.size), c.x[0])]
+                assert c.noise_dof == (o.noise_dof if o.shape_sd is None else 0), (o, c)
+        dofs = [c.noise_dof for _, cs, _ in group_curves(fit.groups, ["D"]) for c in cs]
+        assert np.median(dofs) == (13.0 if seeds == 2 else 8.0), dofs
+
+
+def test_a_fit_stored_before_noise_dof_reads_its_noise_as_it_is(rounded_fits):
+    # the field is new: a stored fit without it still loads, and its curves' errors are read as their bootstrap's
+    # (the reading before; no dof to read them back with)
+    fit, _ = rounded_fits[0]
+    old = []
+    for g in fit.groups:
+        d = g.model_dump(mode="json")
+        for o in d["per_width"]:
+            del o["noise_dof"]
+        old.append(GroupFit.model_validate(d))
+    ((_, curves, _),) = group_curves(old, ["D", "batch_size"])
+    ((_, now, _),) = group_curves(fit.groups, ["D", "batch_size"])
+    assert all(o.noise_dof is None for g in old for o in g.per_width)
+    assert all(c.noise_dof == 0.0 for c in curves) and len(curves) == len(now)
+    assert 4 <= np.median([c.noise_dof for c in now if c.noise_var is not None]) <= 5  # one seed, rounded grid
 
 
 def test_each_curves_own_error_is_no_longer_twice_its_real_one(rounded_fits):
@@ -142,7 +178,7 @@ def test_each_curves_own_error_is_no_longer_twice_its_real_one(rounded_fits):
 def test_the_scatter_of_one_seed_curves_on_a_rounded_grid_is_not_lost(rounded_fits):
     tau2 = np.array([fit.joint[0].tau2 for fit, _ in rounded_fits])
     # truth 0.0100; these 10 tables: median 0.0080 before, 0.0115 now. Over 200 of the review's own tables (n_boot
-    # 1000): median 0.0066 with 27 at 0 before, 0.0107 with 2 now (0.0106 with 4 with each curve's bootstrap rerun at
+    # 1000): median 0.0066 with 27 at 0 before, 0.0107 with 3 now (0.0106 with 4 with each curve's bootstrap rerun at
     # its measured noise level); over 60 of these (n_boot 200) 0.0075 with 3 at 0 before, 0.0105 with none now
     assert 0.009 < np.median(tau2) < 0.016, tau2
     assert np.sum(tau2 == 0) <= 1, tau2
