@@ -361,11 +361,12 @@ def _c_text(c: dict[str, float]) -> str:
     return " / ".join(f"{c[layer.value]:g}" for layer in LAYERS)
 
 
-def _on_face(swept: dict[str, float], p: str, opt: str, alignment: str) -> bool:
-    """Whether the sweep's exponents are optimal under ``alignment``: its prescription, or (where the layers trade
-    LR, u > alpha or SGD) another point of its optimal face, which is as good (``nearest_optimal``)."""
+def _face_point(swept: dict[str, float], p: str, opt: str, alignment: str) -> dict[Layer, float] | None:
+    """The point of ``alignment``'s optimal face the sweep's exponents are (snapped to it), or None where they are
+    not optimal under it. The face is its prescription alone, or where the layers trade LR (u > alpha, some SGD
+    alignments) a whole face whose every point is as good (``nearest_optimal``)."""
     near = nearest_optimal(p, opt, alignment, {Layer(k): v for k, v in swept.items()})
-    return all(abs(near[layer] - swept[layer.value]) <= C_TOLERANCE for layer in LAYERS)
+    return near if all(abs(near[layer] - swept[layer.value]) <= C_TOLERANCE for layer in LAYERS) else None
 
 
 def swept_alignment(
@@ -379,11 +380,11 @@ def swept_alignment(
     from what the fit measured. ``swept`` is what the table's lr_* columns show (``GroupFit.lr_exponents``). The
     alignment is the table's column (``table``), else the caller's (``given``), else the fit's own setting
     (``fitted``), else full. One the caller gives that contradicts the columns is refused (ValueError), as is an LR
-    mode the caller gives (``mode_given``) that does (per-layer columns answered as one global LR); where the
-    table's column, the fit's setting or the default contradicts them, whichever of full and none they match is
-    used and said, else the answer is unreliable. Returns the alignment, the sweep's exponents where they are a
-    point of the optimal face other than theory's prescription (for ``theory.transfer``'s ``c_override``; else
-    None), and notes.
+    mode the caller gives (``mode_given``; else it is the table's column) that does: per-layer columns answered
+    as one global LR, or one LR for every layer answered per layer where no alignment gives every c 0. Where the
+    table's alignment column, the fit's setting or the default contradicts them, whichever of full and none they
+    match is used and said, else the answer is unreliable. Returns the alignment, the sweep's point of the optimal
+    face where it is not theory's prescription (for ``theory.transfer``'s ``c_override``; else None), and notes.
     """
     al = table or given or fitted or "full"
     if not swept or not all(layer.value in swept for layer in LAYERS):
@@ -393,33 +394,39 @@ def swept_alignment(
     if mode is LrMode.global_:
         if one_lr:
             return al, None, []
-        why = (f"lr_mode: global gives every layer the one LR, but {shown} (embedding / hidden / readout), each layer "
-               "its own: the fitted LR is a per-layer sweep's base LR, and one LR for every layer is not what it "
-               "measured; give lr_mode per_layer")
+        what = (f"{shown} (embedding / hidden / readout), not one LR for every layer: the fitted LR is a per-layer "
+                "sweep's base LR, and one LR for every layer is not what it measured")
         if mode_given:
-            raise ValueError(why)
-        return al, None, [UNRELIABLE + why.removeprefix("lr_mode: ")]
+            raise ValueError(f"lr_mode: global gives every layer the one LR, but {what}; give lr_mode per_layer")
+        return al, None, [f"{UNRELIABLE}the table's lr_mode column says global, but {what}: correct the column "
+                          "(per_layer) and fit again"]
     try:
         ours = _layer_c(p, opt, al)
-        agree = _on_face(swept, p, opt, al)
-        match = [a for a in ("full", "none") if _on_face(swept, p, opt, a)]
+        point = _face_point(swept, p, opt, al)
+        ends = {a: _face_point(swept, p, opt, a) for a in ("full", "none")}
     except ValueError:  # no exponents under it: theory.transfer says why
         return al, None, []
+    match = [a for a, at in ends.items() if at is not None]
 
-    def at(alignment: str) -> dict[Layer, float] | None:
-        """The sweep's own point of the face where it is not the prescription (layers that trade LR)."""
+    def off_prescription(alignment: str, at: dict[Layer, float]) -> dict[Layer, float] | None:
+        """The sweep's point of the face where it is not the prescription (layers that trade LR), else None."""
         c = _layer_c(p, opt, alignment)
-        return None if all(abs(c[k] - v) <= C_TOLERANCE for k, v in swept.items()) else {
-            Layer(k): v for k, v in swept.items()}
+        return None if all(abs(c[layer.value] - at[layer]) <= C_TOLERANCE for layer in LAYERS) else at
 
     name = Alignment.parse(al).name
-    if agree:
-        point = at(al)
-        return al, point, [] if point is None else [
+    if point is not None:
+        face = off_prescription(al, point)
+        return al, face, [] if face is None else [
             f"c: {shown}, a point of {name} alignment's optimal face other than its prescription "
             f"({_c_text(ours)}; there the layers trade LR at no cost): answered at the sweep's exponents"]
-    hint = (" (one LR for every layer at every width: a global sweep? give lr_mode global)"
-            if one_lr and not mode_given else "")
+    hint = ""
+    if one_lr and not match:  # no alignment gives every c 0 here: one LR, as a global sweep trains
+        if mode_given:
+            raise ValueError(f"lr_mode: per_layer scales each layer's LR by its own exponent (c = {_c_text(ours)} "
+                             f"under {name} alignment), but {shown}: one LR for every layer at every width, as a "
+                             "global sweep trains; give lr_mode global")
+        hint = (" (one LR for every layer at every width: if the sweep trained one LR, the table's lr_mode column is "
+                "wrong: correct it (global) and fit again)")
     if given and not table:
         fix = (f"give alignment {match[0]}, as they show, or leave it out" if match else
                "give the alignment the sweep ran with (and check the parameterization)")
@@ -428,11 +435,14 @@ def swept_alignment(
                          f"{name}'s would not be the ones it measured; {fix}")
     where = (f"its alignment column's {name}" if table else f"the fit's alignment {name}" if fitted else
              "full alignment's, the default where the table has no alignment column")
-    if match and not one_lr:
-        return match[0], at(match[0]), [f"alignment: {match[0]}, as {shown} (not as {where}, c = {_c_text(ours)}): "
-                                        "the fitted LR is the optimum under the sweep's exponents"]
+    if match:
+        at = ends[match[0]]
+        assert at is not None  # a match is a face point
+        return match[0], off_prescription(match[0], at), [
+            f"alignment: {match[0]}, as {shown} (not as {where}, c = {_c_text(ours)}): the fitted LR is the optimum "
+            "under the sweep's exponents"]
     return al, None, [f"{UNRELIABLE}{shown}{hint}, not as {where} (c = {_c_text(ours)})"
-                      + ("" if match else ", nor as none's" if name == "full" else ", nor as full's" if name == "none"
+                      + (", nor as none's" if name == "full" else ", nor as full's" if name == "none"
                          else ", nor as full's or none's")
                       + f": the per-layer LRs under {name} are not the ones the fit measured; give the alignment "
                       "(or the parameterization) the sweep ran with"]

@@ -107,8 +107,13 @@ def check(
         try:
             rec = recommendation(cfg, fitted, selector)
         except ValueError as exc:  # no group of the fit matches the config
-            if str(exc).startswith(("alignment: ", "lr_mode: ")):  # the config's, against the sweep's exponents
-                fail(f"{config}: {exc}")
+            field, _, why = str(exc).partition(": ")
+            if field in ("alignment", "lr_mode"):  # the config's or --group's, against the sweep's exponents
+                in_config = "alignment" in cfg.model_fields_set if field == "alignment" else cfg.lr_mode is not None
+                if not in_config and field in (selector or {}):
+                    fail(f"--group {field}: {why}")
+                fail(f"{config}: {exc}" + ("" if in_config else f" (the config's {field} is its default: give "
+                                           f"{field} in it)"))
             fail(f"--fit: {_in_config_words(str(exc))}")
     else:
         try:

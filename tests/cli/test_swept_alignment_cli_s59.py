@@ -27,3 +27,14 @@ def test_the_refusal_names_group_and_the_config(tmp_path):
                       "beta: 0.01\nlr:\n  hidden: 0.0025\n")
     r = _abcscale("check", str(config), "--fit", fit)
     assert r.returncode == 2 and f"{config}: alignment: none gives c" in r.stderr.replace("\n", ""), r.stderr
+
+
+def test_check_names_group_where_it_gave_the_alignment(tmp_path):
+    table = tmp_path / "t.csv"
+    _table(_c("full"), seeds=1).to_csv(table, index=False)
+    assert _abcscale("fit", str(table), "--out", str(tmp_path / "f"), "-q").returncode == 0
+    config = tmp_path / "run.yaml"  # no alignment in it: --group gave none
+    config.write_text("parameterization: mup\noptimizer: adam\nwidth: 1024\nbase_width: 64\nbeta: 0.01\n"
+                      "lr:\n  hidden: 0.0025\n")
+    r = _abcscale("check", str(config), "--fit", str(tmp_path / "f" / "fit.json"), "--group", "alignment=none")
+    assert r.returncode == 2 and r.stderr.startswith("error: --group alignment: none gives c"), r.stderr

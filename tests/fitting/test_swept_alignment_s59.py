@@ -113,7 +113,8 @@ def test_no_exponents_where_the_columns_do_not_say_them(case):
     if case == "global":  # a per-layer sweep's columns in a table that says global: one LR is not what it measured
         fit = fit_table(t, target_width=1024, n_boot=30)
         rec = recommend_from_fit(fit, 1024, selector=selector_from(None, alignment="none"))
-        assert any("lr_mode per_layer" in why for why in rec.band.unreliable)
+        assert any("the table's lr_mode column says global" in why and "correct the column (per_layer)" in why
+                   for why in rec.band.unreliable)
 
 
 def test_the_runner_tables_columns_agree_with_their_alignment():
@@ -190,6 +191,37 @@ def test_an_lr_mode_that_contradicts_the_columns():
         recommend_from_fit(fit, 1024, selector=selector_from(None, lr_mode="global"))
     assert _ratios(recommend_from_fit(fit, 1024, selector=selector_from(None, lr_mode="per_layer")))["hidden"] == \
         pytest.approx(1 / 16)
-    one_lr = _table({"embedding": 0.0, "hidden": 0.0, "readout": 0.0})  # a global sweep's columns, said per_layer
+    zeros = {"embedding": 0.0, "hidden": 0.0, "readout": 0.0}
+    one_lr = _table(zeros)  # a global sweep's columns in a table whose lr_mode column says per_layer
     rec = recommend_from_fit(fit_table(one_lr, target_width=1024, n_boot=30), 1024, selector=selector_from(None))
-    assert any("a global sweep? give lr_mode global" in why for why in rec.band.unreliable)
+    assert any("the table's lr_mode column is wrong: correct it (global)" in why for why in rec.band.unreliable)
+    # the same columns, per_layer given by the caller where the table has no lr_mode column: refused
+    fit = fit_table(one_lr.drop(columns="lr_mode"), target_width=1024, n_boot=30)
+    with pytest.raises(ValueError, match=r"^lr_mode: per_layer scales each layer's LR.*give lr_mode global"):
+        recommend_from_fit(fit, 1024, selector=selector_from(None, lr_mode="per_layer"))
+
+
+@pytest.mark.parametrize(("parameterization", "optimizer", "swept_at", "column"),
+                         [("ntk", "adam", "none", None), ("mup", "sgd", "full", "none")])
+def test_a_per_layer_sweep_whose_exponents_are_all_0_is_answered_at_its_alignment(parameterization, optimizer,
+                                                                                swept_at, column):
+    # ntk + Adam under none and muP + SGD under full give every layer c = 0: one LR at every width, yet a per-layer
+    # sweep's; answered under the alignment its columns show (muP + SGD's hidden LR was 4x off under none), not
+    # called a global sweep
+    sol = theory.solve_exponents(parameterization, optimizer, swept_at)
+    assert all(v == 0 for v in sol.c.values())
+    group = {"parameterization": parameterization, "optimizer": optimizer,
+             **({"alignment": column} if column else {})}
+    fit = fit_table(_table({layer.value: 0.0 for layer in sol.c}, **group), target_width=1024, n_boot=30)
+    rec = recommend_from_fit(fit, 1024, selector=selector_from(None))
+    assert rec.alignment.name == swept_at and not rec.band.unreliable
+    assert _ratios(rec) == pytest.approx({"embedding": 1.0, "hidden": 1.0, "readout": 1.0})
+
+
+def test_a_face_point_is_answered_at_the_face_not_at_the_raw_slope():
+    # (0.99, 1, 0) is 0.01 off the face, where c_embedding + c_readout = 1: answered at its nearest point of it
+    near = {"embedding": 0.99, "hidden": 1.0, "readout": 0.0}
+    fit = fit_table(_table(near, alignment="0.5,0.5,1"), target_width=1024, n_boot=30)
+    rec = recommend_from_fit(fit, 1024, selector=selector_from(None))
+    c = {name: e.c for name, e in rec.exponents.items()}
+    assert c["embedding"] + c["readout"] == pytest.approx(1.0) and c["embedding"] == pytest.approx(0.995, abs=1e-6)
