@@ -265,9 +265,17 @@ def _width_independent(consistent: bool | None, law: LawPart | None, th: float |
 
 
 def _alignment_note(key: dict[str, Any], alignment: str | None) -> list[str]:
-    if alignment is not None and key.get("alignment") is not None and str(key["alignment"]) != alignment:
-        return [f"theory uses {option('alignment')} {alignment}, not the table's {key['alignment']}"]
-    return []
+    if alignment is None or key.get("alignment") is None or str(key["alignment"]) == alignment:
+        return []
+    try:
+        per_layer = LrMode.parse(str(key.get("lr_mode"))) is LrMode.per_layer
+    except ValueError:
+        per_layer = False
+    if per_layer:  # theory's exponent is 0 under both, and the per-layer split is the one the runs trained with
+        return [f"{option('alignment')} {alignment} changes nothing in a per-layer group: theory's exponent for its "
+                f"LR is 0 under any alignment, and its per-layer LRs follow the table's {key['alignment']}, which its "
+                "runs trained with"]
+    return [f"theory uses {option('alignment')} {alignment}, not the table's {key['alignment']}"]
 
 
 def _swept_alignment_note(key: dict[str, Any], lr_exponents: dict[str, float] | None,

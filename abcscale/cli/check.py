@@ -185,6 +185,7 @@ def _in_config_words(message: str) -> str:
     # a service's words for the same: its request fields (`group`, body.lr_mode) are the config's keys here
     message = message.replace("select one with `group` (an object, column: value) or the parameterization, "
                               "optimizer, lr_mode and alignment fields", said)
+    message = re.sub(r"\bbody\.group: (?=(alignment|lr_mode): )", "--group ", message)  # what --group gave
     return re.sub(r"\bbody\.(lr_mode|optimizer|parameterization|alignment|group|fit_id): ", "", message)
 
 

@@ -38,3 +38,25 @@ def test_check_names_group_where_it_gave_the_alignment(tmp_path):
                       "lr:\n  hidden: 0.0025\n")
     r = _abcscale("check", str(config), "--fit", str(tmp_path / "f" / "fit.json"), "--group", "alignment=none")
     assert r.returncode == 2 and r.stderr.startswith("error: --group alignment: none gives c"), r.stderr
+
+
+def test_check_service_names_group_too(tmp_path):
+    import json
+
+    import httpx
+
+    from tests.service.test_server import Server
+
+    config = tmp_path / "run.yaml"
+    config.write_text("parameterization: mup\noptimizer: adam\nwidth: 1024\nbase_width: 64\nbeta: 0.01\n"
+                      "lr:\n  hidden: 0.0025\n")
+    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
+    try:
+        rows = json.loads(_table(_c("full"), seeds=1).to_json(orient="records"))
+        posted = httpx.post(f"{server.url}/v1/fits", json={"rows": rows, "n_boot": 30}, timeout=120)
+        assert posted.status_code == 201, posted.text
+        r = _abcscale("check", str(config), "--service", server.url, "--fit-id", posted.json()["id"], "--group",
+                      "alignment=none")
+        assert r.returncode == 2 and "422: --group alignment: none gives c" in r.stderr.replace("\n", ""), r.stderr
+    finally:
+        server.stop()

@@ -225,3 +225,15 @@ def test_a_face_point_is_answered_at_the_face_not_at_the_raw_slope():
     rec = recommend_from_fit(fit, 1024, selector=selector_from(None))
     c = {name: e.c for name, e in rec.exponents.items()}
     assert c["embedding"] + c["readout"] == pytest.approx(1.0) and c["embedding"] == pytest.approx(0.995, abs=1e-6)
+
+
+def test_a_fits_alignment_beside_a_per_layer_tables_own_says_it_changes_nothing():
+    # it said "theory uses --alignment full, not the table's none" while the per-layer split (rightly) stayed none's
+    t = _table(_c("none"), alignment="none")
+    (g,) = fit_table(t, target_width=1024, alignment="full", n_boot=20).groups
+    assert any("changes nothing in a per-layer group" in w for w in g.warnings)
+    assert not any(w.startswith("theory uses") for w in g.warnings)
+    assert {s.layer.value: s.lr / g.prediction.lr for s in g.prediction.layers}["hidden"] == pytest.approx(16 ** -0.5)
+    glob = _table({"embedding": 0.0, "hidden": 0.0, "readout": 0.0}, alignment="none", lr_mode="global")
+    (g,) = fit_table(glob, target_width=1024, alignment="full", n_boot=20).groups
+    assert any(w.startswith("theory uses `alignment` full") for w in g.warnings)  # a global LR's exponent: it does
