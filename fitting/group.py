@@ -209,7 +209,7 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
         n_diverged=int(cells.n_div.sum()), n_seeds=cells.n_seeds, loo_error_octaves=_finite(loo),
         message="; ".join(opt.notes) or None,
         shape_sd=math.sqrt(opt.shared_var) if opt.shared_var > 0 else None,
-        noise_sd=(noise_sd := _noise_sd(opt)), noise_dof=None if noise_sd is None else _noise_dof(opt),
+        noise_sd=(noise_sd := _noise_sd(opt)), error_sd=None if noise_sd is None else _error_sd(opt),
     )
 
 
@@ -220,13 +220,13 @@ def _noise_sd(opt: Optimum) -> float | None:
     return _finite(math.sqrt(max(min(opt.noise_var, opt.var), 0.0)))
 
 
-def _noise_dof(opt: Optimum) -> int:
-    """The dof of the noise level ``noise_sd``'s bootstrap drew (``Optimum.noise_dof``); 0 where noise_sd is not that
-    bootstrap's alone: a bracket drawn from the seeds' spread carries its shape error's drift between widths too
-    (``fitting.parts.with_bracket_drift``), which no noise level drew, so it is read as it is."""
-    if opt.seed_bracket or opt.noise_dof is None:
-        return 0
-    return int(opt.noise_dof)
+def _error_sd(opt: Optimum) -> float | None:
+    """The width's own error at the noise level as measured (``Optimum.error_var``), as an sd, never above noise_sd;
+    None where noise_sd is not that bootstrap's alone: a bracket drawn from the seeds' spread carries its shape
+    error's drift between widths too (``fitting.parts.with_bracket_drift``), and is read as it is."""
+    if opt.seed_bracket or opt.error_var is None or opt.noise_var is None or opt.var is None:
+        return None
+    return _finite(math.sqrt(max(min(opt.error_var, opt.noise_var, opt.var), 0.0)))
 
 
 def _finite(x: float | None) -> float | None:

@@ -8,7 +8,7 @@ per-group fit). :func:`fit_joint` then fits, across all curve optima of a group,
 
 weighted by 1/(v_i + tau^2): v_i is each optimum's own variance (from its interval, grid floor included),
 tau^2 the scatter of the curves around the law beyond their errors as their data measure them (before the grid
-floor, at the noise level as measured: :func:`error_variance`; the method of moments of DerSimonian-Laird, as
+floor, at the noise level as measured: ``WidthOptimum.error_sd``; the method of moments of DerSimonian-Laird, as
 across widths in :mod:`fitting.scaling`). Statsmodels WLS
 with a Knapp-Hartung covariance (residual scale, never below 1) for the constant and predictions; each exponent
 takes the residual scale as it is, floored by the sandwich with the optima's own errors + tau^2 (as the
@@ -50,9 +50,9 @@ class Curve:
     best_loss: float | None
     shared_var: float = 0.0  # the part of var from a basin the local model misses (WidthOptimum.shape_sd)
     noise_var: float | None = None  # var before the grid floor (WidthOptimum.noise_sd); None: not kept, var
-    #: the degrees of freedom of the noise level noise_var's bootstrap drew (WidthOptimum.noise_dof, as the fitter
-    #: drew it); 0: none drawn, or not known (noise_var is then taken as it is)
-    noise_dof: float = 0.0
+    #: the error at the noise level as measured (WidthOptimum.error_sd), what tau^2 is measured against; None: not
+    #: kept (noise_var then): a misfit beside the seeds' noise (shape_sd), a lopsided bracket, a fit stored before
+    error_var: float | None = None
 
 
 def _sd_from(ci: Interval) -> float:
@@ -84,32 +84,15 @@ def group_curves(groups: Sequence[GroupFit], covariates: Sequence[str]
                     # found; now 95-100%), and tau^2 is measured against it. (A bracket whose interval took the wider
                     # fit's residuals has its own error near its interval already.)
                     noise = var
-                # the bootstrap drew its noise level from that level's posterior with the dof the fitter kept
-                # (WidthOptimum.noise_dof; error_variance): only an error the seeds or residuals measure alone (no
-                # misfit beside it: shape_sd) is read back from that spread; a fit stored before noise_dof was kept
-                # (null) reads noise_sd as it is
-                dof = float(o.noise_dof or 0) if o.noise_sd is not None and o.shape_sd is None else 0.0
-                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise, dof))
+                # the bootstrap drew its noise level from that level's posterior, which spreads its draws as a t (right
+                # for the interval): the optimum's own error is the same bootstrap's at the level as measured
+                # (WidthOptimum.error_sd), where the seeds or residuals measure it alone (no misfit beside it)
+                error = min(o.error_sd**2, var) if o.error_sd is not None and o.shape_sd is None else None
+                entry[1].append(Curve(float(o.width), xs, math.log2(o.lr_opt), var, o.best_loss, shared, noise,
+                                      error))
             else:
                 entry[2][0] += 1
     return [(k, c, n[0]) for k, c, n in out.values()]
-
-
-#: the upper quantile fitting.optimum._interval_var reads a bootstrap's variance from (its central 95%)
-_Q95 = 0.975
-
-
-def error_variance(noise_var: float, dof: float) -> float:
-    """A curve's own error variance from its bootstrap's (the variance its central 95% implies, as
-    fitting.optimum._interval_var reads it). That bootstrap draws the noise level from its scaled-chi^2 posterior
-    with ``dof`` degrees of freedom, so its draws spread as a t with ``dof`` df: (t_dof / z)^2 times the variance at
-    the noise level as measured, 2.0x at 4 df (one seed, 4 sizes on a rounded 1-1.5-2-3-5-7 grid: a quadratic
-    through 4 cells each), 1.4x at 8 (a half-octave grid), 1.2x at 13 (two seeds). Right for the interval, which
-    allows for the noise level's own error; but the optimum's error is the one at the noise level as measured
-    (unbiased for it in variance), and tau^2 measured against the inflated one lost the scatter to it."""
-    if dof <= 0:
-        return noise_var
-    return noise_var / (float(stats.t.ppf(_Q95, dof)) / float(stats.norm.ppf(_Q95))) ** 2
 
 
 def base_value(values: Sequence[float] | np.ndarray) -> float:
@@ -161,12 +144,13 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     # tau^2 is the scatter beyond each curve's own error as its data measure it (before the grid floor): the
     # floored variances exceed that error on fine grids, so the scatter measured against them came out low (0.0043
     # for a true 0.010) and a new curve's 95% band covered 81-87%. And at the noise level as measured, not as the
-    # bootstrap drew it (error_variance): with one seed on a rounded coarse grid (4 dof) that read twice the
-    # optimum's error, tau^2 came out 0 in 27 of 200 review tables (median 0.0066 for 0.0100; now 3, 0.0107) and a
-    # new curve's band covered 87.5% at an unswept combination inside the ranges (now 94.5%)
-    noise = np.minimum([c.var if c.noise_var is None else error_variance(c.noise_var, c.noise_dof) for c in curves],
-                       v + _VAR_FLOOR)
-    tau2 = design_tau2(X, y, np.maximum(noise, _VAR_FLOOR))
+    # bootstrap drew it (its noise level from the level's posterior, a t: 2x at 4 dof, one seed on a rounded
+    # coarse grid): against that, tau^2 came out 0 in 27 of 200 review tables (median 0.0066 for 0.0100) and a new
+    # curve's band covered 87.5% at an unswept combination inside the ranges (94-94.5% at the level as measured).
+    # The exponents' floor below keeps the error as the interval reads it (the noise level's own error included)
+    noise = np.minimum([c.var if c.noise_var is None else c.noise_var for c in curves], v + _VAR_FLOOR)
+    error = np.minimum([n if c.error_var is None else c.error_var for c, n in zip(curves, noise, strict=True)], noise)
+    tau2 = design_tau2(X, y, np.maximum(error, _VAR_FLOOR))
     w = 1.0 / (v + tau2)
     res = WLS(y, X, weights=w).fit()
     df = n - p

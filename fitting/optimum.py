@@ -110,14 +110,13 @@ class Optimum:
     #: bracket drawn with the seeds' spread, plus how its shape error moves between widths (its group's, added by
     #: ``fitting.parts.with_bracket_drift``)
     noise_var: float | None = None
-    #: the degrees of freedom of the noise level the bootstrap behind ``noise_var`` drew (``sigma_dof``:
-    #: :func:`_bootstrap_grid` draws it from its scaled-chi2 posterior, so its draws spread as a t with this many df,
-    #: wider than the error at the noise level as measured); 0: no noise level drawn (sigma_dof 0, the scale fixed at
-    #: 1); None: not identified. ``fitting.parts.with_bracket_drift`` replaces a ``seed_bracket``'s ``noise_var`` with
-    #: the seeds' bootstrap plus the drift of its shape error between widths and leaves this as the seeds' dof: the
-    #: drift was drawn from no noise level, so such a ``noise_var`` is not to be read back through it
-    #: (``fitting.group._width_optimum`` stores 0 for it)
-    noise_dof: int | None = None
+    #: the same bootstrap's variance at the noise level as measured (its normal draws, sigma fixed: not drawn from
+    #: its posterior, which spreads ``noise_var``'s draws as a t, 2x at 4 dof): the optimum's own error, which a
+    #: covariate law measures its scatter against. ``fitting.parts.with_bracket_drift`` replaces a
+    #: ``seed_bracket``'s ``noise_var`` with the seeds' bootstrap plus its shape error's drift between widths and
+    #: leaves this as it was (``fitting.group._width_optimum`` keeps none for it). None: not identified, or not asked
+    #: for (``fit_optimum``'s ``curve_error``: covariate tables)
+    error_var: float | None = None
     #: with lack of fit, the part of it the seed noise makes (the bootstrap with the seeds' spread alone): the
     #: least a slope may claim where the widths' misfit is one they share (:func:`shared_variance` > 0), since a
     #: shared error cancels in a slope; None without lack of fit (``noise_var`` is then the seeds' own)
@@ -458,20 +457,34 @@ def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
 
 
 def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, sigma_rel: float, sigma_dof: int,
-                    n_boot: int, rng: np.random.Generator, prefer_bracket: bool = False
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Draws of the vertex (relative to the observed argmin) and of the loss there.
+                    n_boot: int, rng: np.random.Generator, prefer_bracket: bool = False, at_measured: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Draws of the vertex (relative to the observed argmin) and of the loss there, and (``at_measured``) the
+    vertex's draws from the same noise at the noise level as measured.
 
     Every stable cell's mean moves by its noise; each draw takes its own argmin and the window around it (the
     fitted window where the argmin stays) and that window's vertex. Under noise that moves the argmin, an optimum
     an octave from it could not enter a window fixed there (95% intervals covered 78% at 1% noise with one seed,
     89% with three; now 100% and 99%). The noise level is itself estimated: each draw takes its own sigma from the
-    scaled-chi2 posterior, so few seeds widen the interval as a t distribution would. ``prefer_bracket``: the
-    estimate's choice of vertex window (:func:`_vertex_window`), applied at each draw's argmin."""
+    scaled-chi2 posterior, so few seeds widen the interval as a t distribution would. That is right for the
+    interval; the optimum's own error is the one at the noise level as measured (the third array: the same normal
+    draws, sigma fixed; a covariate law measures its scatter against it). ``prefer_bracket``: the estimate's choice
+    of vertex window (:func:`_vertex_window`), applied at each draw's argmin."""
     sw = np.sqrt(scan.ns.astype(float))
     scale = np.sqrt(sigma_dof / rng.chisquare(sigma_dof, n_boot)) if sigma_dof > 0 else np.ones(n_boot)
-    noise = rng.standard_normal((n_boot, scan.xs.size)) * (sigma_rel * scan.ys / sw)[None, :] * scale[:, None]
-    yb_all = scan.ys[None, :] + noise
+    unit = rng.standard_normal((n_boot, scan.xs.size)) * (sigma_rel * scan.ys / sw)[None, :]
+    vb, lb = _vertex_draws(scan, win, fit, window, prefer_bracket, scan.ys[None, :] + unit * scale[:, None])
+    fixed = None
+    if at_measured:
+        fixed = vb if sigma_dof <= 0 else _vertex_draws(scan, win, fit, window, prefer_bracket,
+                                                        scan.ys[None, :] + unit)[0]
+    return vb, lb, fixed
+
+
+def _vertex_draws(scan: _Scan, win: _Window, fit: _LocalFit, window: float, prefer_bracket: bool,
+                  yb_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row of noisy cell means' vertex (its argmin's window's; relative to the observed argmin) and loss."""
+    n_boot = yb_all.shape[0]
     jb = np.argmin(yb_all, axis=1)
     vb, lb = np.empty(n_boot), np.empty(n_boot)
     for j in np.unique(jb):
@@ -542,11 +555,12 @@ def flat_side_z(cells: Cells, w: _Window) -> float:
 
 def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
                 confidence_level: float = 0.95, pooled: ResidualNoise | None = None,
-                shape: BasinShape | None = None) -> Optimum:
+                shape: BasinShape | None = None, curve_error: bool = False) -> Optimum:
     """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands. ``pooled``:
     the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom;
     ``shape``: the group's basin shape (:func:`basin_shape`), which picks the vertex's window on coarse grids (None,
-    untested, sends one seed to the bracket; the curvature, bands and loss draws come from the same window)."""
+    untested, sends one seed to the bracket; the curvature, bands and loss draws come from the same window).
+    ``curve_error``: keep ``error_var`` too (a second pass of the bootstrap's vertices at the measured noise level)."""
     scan = _scan(cells, confidence_level)
     if isinstance(scan, Optimum):
         return scan
@@ -612,7 +626,8 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
                                     x_stable=scan.x_stable, x_first_div=scan.x_first_div)
     x0 = float(v[0])
     boot_bracket = prefer_bracket and used == window  # the widened cubic's window is never a bracket
-    vb, lb = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, boot_bracket)
+    vb, lb, vb_measured = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, boot_bracket,
+                                          at_measured=curve_error)
     top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
     basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
     if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave
@@ -658,7 +673,8 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         band_0p1=(basin.band_0p1[0] + x_am, basin.band_0p1[1] + x_am),
         band_0p5=(basin.band_0p5[0] + x_am, basin.band_0p5[1] + x_am),
         model=fit.model, sigma_rel=sigma_rel, notes=tuple(notes),
-        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb), noise_dof=max(int(sigma_dof), 0),
+        lack_of_fit=lack_of_fit, shared_var=shared_var, noise_var=_interval_var(vb),
+        error_var=None if vb_measured is None else _interval_var(vb_measured),
         seed_noise_var=seed_noise_var, seed_bracket=bracket and seeds_resolve,
     )
 

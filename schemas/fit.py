@@ -98,16 +98,14 @@ class WidthOptimum(_Model):
                                    "draws show it, before the grid floor widened ci (never above ci's; for a "
                                    "lopsided basin's bracket drawn from the seeds' spread, with how its shape error "
                                    "moves between widths added): what a covariate law's between-curve scatter is "
-                                   "measured against, read back at the noise level as measured (the bootstrap drew "
-                                   "that level with noise_dof degrees of freedom: fitting.joint.error_variance); null "
-                                   "where unidentified and in fits stored before it was kept")
-    noise_dof: int | None = Field(None, ge=0, description="degrees of freedom of the noise level the bootstrap behind "
-                                  "noise_sd drew from its scaled-chi^2 posterior (its draws spread as a t with this "
-                                  "many df): one seed, the residuals' (the group's pooled, or the width's own); "
-                                  "replicated seeds, their spread's (or the residuals' where the local fit misses the "
-                                  "cells); 0 where no noise level was drawn or noise_sd is not that bootstrap's alone "
-                                  "(a lopsided basin's bracket with its drift added): noise_sd is then read as it is; "
-                                  "null where noise_sd is and in fits stored before it was kept")
+                                   "measured against where error_sd is not kept; null where unidentified and in fits "
+                                   "stored before it was kept")
+    error_sd: float | None = Field(None, ge=0, description="sd (octaves) of lr_opt's error at the noise level as "
+                                   "measured: the same bootstrap with the noise level fixed, not drawn from its "
+                                   "posterior (which spreads noise_sd's draws as a t: 2x at 4 dof, one seed on a "
+                                   "coarse grid): what a covariate law's between-curve scatter is measured against; "
+                                   "null where noise_sd is, for a lopsided basin's bracket (noise_sd is then read), "
+                                   "and in fits stored before it was kept")
 
 
 class ScalingLaw(_Model):
