@@ -114,8 +114,7 @@ class Optimum:
     #: its posterior, which spreads ``noise_var``'s draws as a t, 2x at 4 dof): the optimum's own error, which a
     #: covariate law measures its scatter against. ``fitting.parts.with_bracket_drift`` replaces a
     #: ``seed_bracket``'s ``noise_var`` with the seeds' bootstrap plus its shape error's drift between widths and
-    #: leaves this as it was (``fitting.group._width_optimum`` keeps none for it). None: not identified, or not asked
-    #: for (``fit_optimum``'s ``curve_error``: covariate tables)
+    #: leaves this as it was (``fitting.group._width_optimum`` keeps none for it). None: not identified
     error_var: float | None = None
     #: with lack of fit, the part of it the seed noise makes (the bootstrap with the seeds' spread alone): the
     #: least a slope may claim where the widths' misfit is one they share (:func:`shared_variance` > 0), since a
@@ -555,12 +554,11 @@ def flat_side_z(cells: Cells, w: _Window) -> float:
 
 def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: float = 1.0,
                 confidence_level: float = 0.95, pooled: ResidualNoise | None = None,
-                shape: BasinShape | None = None, curve_error: bool = False) -> Optimum:
+                shape: BasinShape | None = None) -> Optimum:
     """Grid argmin, local quadratic/cubic vertex, bootstrap interval, edge flags, curvature and bands. ``pooled``:
     the one-seed noise of the width's group (:func:`pooled_noise`), taken where it has more degrees of freedom;
     ``shape``: the group's basin shape (:func:`basin_shape`), which picks the vertex's window on coarse grids (None,
-    untested, sends one seed to the bracket; the curvature, bands and loss draws come from the same window).
-    ``curve_error``: keep ``error_var`` too (a second pass of the bootstrap's vertices at the measured noise level)."""
+    untested, sends one seed to the bracket; the curvature, bands and loss draws come from the same window)."""
     scan = _scan(cells, confidence_level)
     if isinstance(scan, Optimum):
         return scan
@@ -627,7 +625,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
     x0 = float(v[0])
     boot_bracket = prefer_bracket and used == window  # the widened cubic's window is never a bracket
     vb, lb, vb_measured = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, boot_bracket,
-                                          at_measured=curve_error)
+                                          at_measured=True)
     top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
     basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
     if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave

@@ -63,9 +63,6 @@ class Settings:
     prior_sd: float = PRIOR_SD  # the exponent's prior sd around theory's (fitting.scaling.fit_law_prior)
     tau_scale: float = TAU_SCALE  # the half-normal prior scale of the width jitter tau (octaves)
     size_kind: str = "width"  # width | params: the size column's unit, which scales the span advice (size_factor)
-    # keep each optimum's error at the noise level as measured (Optimum.error_var: a second pass of its bootstrap's
-    # vertices, about 15% of a fit's CPU): a covariate law measures its between-curve scatter against it
-    curve_errors: bool = False
 
 
 def size_factor(width_factor: float, size_kind: str) -> float:
@@ -102,7 +99,7 @@ def fit_coordinate(rows_by_width: dict[int, WidthRows], j: int, s: Settings, rng
     pooled = pooled_noise(residual_noise(c, s.window) for c in cells.values())  # one seed: the widths' noise
     shifts = {w: bracket_shift(c, s.window) for w, c in cells.items()}
     shape = basin_shape(shifts.values())  # coarse grids: the widths' basins
-    per = {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, shape, s.curve_errors))
+    per = {w: (c, fit_optimum(c, s.n_boot, rng, s.window, s.confidence_level, pooled, shape))
            for w, c in cells.items()}
     return with_bracket_drift(per, shifts)
 

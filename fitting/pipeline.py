@@ -56,7 +56,7 @@ def _fit(prep: Prepared, s: Settings, seed: int, blowup: float | None,
     covariates = prep.covariates
     s = dataclasses.replace(s, size_kind=prep.mapping.size_kind)
     # with covariates each group is one curve per size; the prediction is the joint law's, not the curves'
-    per = dataclasses.replace(s, target_width=None, curve_errors=True) if covariates else s
+    per = dataclasses.replace(s, target_width=None) if covariates else s
     # each group draws from its own stream, so adding a group never changes another's intervals; the band's
     # priors widen when the table's own groups scatter more than the defaults allow (fitting.group.learn_priors)
     groups, prior_notes = fit_groups(list(prep.groups), per, seed)

@@ -94,32 +94,30 @@ def rounded_fits():
     return out
 
 
-def test_the_error_at_the_measured_noise_level_is_the_same_bootstraps_with_the_level_fixed():
+def test_the_error_at_the_measured_noise_level_is_the_same_bootstraps_with_the_level_fixed(monkeypatch):
     # one seed: the noise level comes from the residuals with few dof, so the bootstrap's draws spread wider than
-    # at the level as measured; the fixed-level pass uses the same normal draws (a second pass of the vertices)
+    # at the level as measured; the fixed-level pass reuses the same normal draws and no random numbers of its own
+    import abcscale.fitting.optimum as optimum
+
     table, _ = rounded_grid_table(5950)
     rows = table[(table["width"] == 128) & (table["D"] == 1e9) & (table["batch_size"] == 32)]
     loss = np.where(rows["diverged"].to_numpy(dtype=bool), np.nan, rows["final_loss"].to_numpy(dtype=float))
     cells = Cells.of_runs(np.log2(rows["beta"].to_numpy(dtype=float)), loss, rows["seed"].to_numpy())
+    both = fit_optimum(cells, 2000, np.random.default_rng(1))
+    real = optimum._bootstrap_grid
+    monkeypatch.setattr(optimum, "_bootstrap_grid", lambda *a, **k: real(*a, **{**k, "at_measured": False}))
     plain = fit_optimum(cells, 2000, np.random.default_rng(1))
-    both = fit_optimum(cells, 2000, np.random.default_rng(1), curve_error=True)
-    # asking for it changes nothing else (the same random numbers, in the same order)
+    # the second pass changes nothing else (the same random numbers, in the same order)
     assert (both.x_opt, both.var, both.noise_var, both.ci) == (plain.x_opt, plain.var, plain.noise_var, plain.ci)
     assert plain.error_var is None and both.error_var is not None and both.noise_var is not None
     assert both.error_var < both.noise_var  # the draws of the noise level widen it (a t with its few dof)
 
 
-def test_covariate_fits_keep_each_curves_error_and_plain_fits_pay_nothing_for_it(rounded_fits):
+def test_each_curve_keeps_its_error_at_the_measured_noise_level(rounded_fits):
     fit, _ = rounded_fits[0]
     kept = [o for g in fit.groups for o in g.per_width if o.error_sd is not None]
     assert len(kept) >= 20 and all(o.error_sd <= o.noise_sd for o in kept)
     assert np.median([o.error_sd**2 / o.noise_sd**2 for o in kept]) < 0.8
-    table, _ = rounded_grid_table(5900)  # one curve's table, fitted without covariates: not computed
-    one = table[(table["D"] == 1e9) & (table["batch_size"] == 32)].drop(columns=["D", "batch_size"])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        plain = abcscale.fit(one, n_boot=200)
-    assert all(o.error_sd is None for g in plain.groups for o in g.per_width)
 
 
 def test_a_fit_stored_before_error_sd_reads_its_noise_as_it_is(rounded_fits):
