@@ -74,7 +74,7 @@ test-torch: $(TORCH_STAMP)
 	$(TORCH_VENV)/bin/python -m pytest tests/torch -s -q -p no:cacheprovider --override-ini addopts=
 
 # abcscale's runner against PyTorch + microsoft/mup (tests/benchmarks/peer/) on the same sweeps, whole process,
-# alternating, cold and warm compile cache (36 min on the 2 loaded cores; BENCH_PEER_ARGS="--repeats 1" halves
+# alternating, cold and warm compile cache (7 min on the idle 2 cores on 2026-12-05, 36 min on loaded ones; BENCH_PEER_ARGS="--repeats 1" halves
 # it, "--quick" is a smoke test). The torch venv is test-torch's.
 BENCH_PEER_ARGS ?=
 bench-peer: $(STAMP) $(TORCH_STAMP)
