@@ -110,7 +110,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         th = th / 2
         span = None if span is None else (span[0] / 2, span[1] / 2)
     law = law_part(per, base_width, s, rng, th, span)
-    edge = edge_part(per, base_width, s, rng)
+    edge = edge_part(per, base_width, s, rng, th, span)
     constants, constant_notes = constant_fits(data, anchors, base_width, s, rng)
     consistent = None
     if law is not None and th is not None:  # the interval holds theory's exponent, or reaches into its span
