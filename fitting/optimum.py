@@ -207,7 +207,11 @@ def _scan(cells: Cells, level: float) -> _Scan | Optimum:
     x_stable = float(xs[xs < x_first_div].max()) if x_first_div is not None else float(xs.max())
     why = None
     if xs.size < 3:
-        why = f"only {xs.size} stable learning rate(s): widen the grid (>= 5 around the optimum)"
+        # which way, where it shows: an argmin at the grid's smallest LR with its larger ones diverged lies below
+        # the grid (a user review: "widen the grid" alone, where a 3-cell grid's edge says "downward")
+        way = (" downward (the best is the smallest learning rate tried)" if x_am == float(cells.x.min()) else
+               " upward (the best is the largest learning rate tried)" if x_am == float(cells.x.max()) else "")
+        why = f"only {xs.size} stable learning rate(s): widen the grid{way} (>= 5 around the optimum)"
     elif i == 0:
         why = "optimum at the smallest learning rate tried: widen the grid downward"
     elif i == xs.size - 1 and x_first_div is None:

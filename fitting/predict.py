@@ -336,6 +336,8 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     al, c_swept, notes = swept_alignment(g.lr_exponents, p, opt, mode, table=text(g.group.get("alignment")),
                                          given=text(hints.get("alignment")), fitted=text(alignment),
                                          mode_given=g.group.get("lr_mode") is None)
+    if g.group.get("lr_mode") is None and not g.lr_exponents:  # the caller's mode, no column shows the sweep's
+        notes += _mode_against_exponent(g, p, opt, mode)
     filled, fill_notes = _fill_constants(g, constants or Constants(), opt)
     notes += fill_notes
     sol = theory.solve_exponents(p, opt, al)
@@ -354,6 +356,43 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
                     f"(x{2.0 ** fitted:.3g} per doubling); the c column is theory's under {Alignment.parse(al).name} "
                     f"alignment (c = {sol.global_c:g}), which the epsilons follow")
     return tr.model_copy(update={"warnings": kept}), notes
+
+
+def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[str]:
+    """An LR mode the caller gives that the fitted exponent contradicts: unreliable, naming the other mode.
+
+    Where the table has no lr_mode column the fit has no theory to test, so nothing said that a global sweep's
+    fit (LR* falling as width^-1) answered per_layer scales the fitted LR by each layer's (n/b)^-c again: muP +
+    Adam's hidden LR 64x under a 64x wider model's, without a word (a user review). The fitted exponent's interval
+    tells the two modes apart where it holds one's theory and excludes the other's (per-layer: 0; global: -c
+    between full and no alignment)."""
+    e = g.exponent
+    if e is None:
+        return []
+    try:
+        ends = [theory.theory_exponent(p, opt, a, LrMode.global_) for a in ("full", "none")]
+    except ValueError:  # no exponents for this setup: theory.transfer says why
+        return []
+    spans = {LrMode.per_layer: (0.0, 0.0), LrMode.global_: (min(ends), max(ends))}
+    other = LrMode.global_ if mode is LrMode.per_layer else LrMode.per_layer
+
+    def holds(span: tuple[float, float]) -> bool:
+        return e.ci.low <= span[1] and e.ci.high >= span[0]
+
+    if holds(spans[mode]) or not holds(spans[other]):
+        return []
+
+    def words(span: tuple[float, float]) -> str:
+        return f"{span[0]:g}" if span[0] == span[1] else f"{span[0]:g} to {span[1]:g}"
+
+    why = ("per_layer scales the fitted LR, which already falls with the width, by each layer's (n/b)^-c again"
+           if mode is LrMode.per_layer else
+           "global gives every layer the fitted base LR without the per-layer width factors the sweep trained with")
+    return [f"{UNRELIABLE}lr_mode: the fitted LR's exponent ({e.estimate:.3g}, "
+            f"{100 * e.ci.confidence_level:g}% [{e.ci.low:.3g}, {e.ci.high:.3g}]) excludes theory's "
+            f"{words(spans[mode])} for a {mode.value} sweep of {p} + {opt} and holds {other.value}'s "
+            f"({words(spans[other])}): the sweep looks {other.value}, and {why}; if the sweep set its LRs so, "
+            f"recommend with lr_mode {other.value}"]
 
 
 #: a layer's c from the table's LR columns and theory's under an alignment agree to this (a fitted slope of exact

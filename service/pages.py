@@ -444,6 +444,7 @@ ROWS_COUNTED = "(rows count from 0 as pandas reads the table: row 0 is the first
 
 #: the upload form's fields that name a column of the table
 _COLUMN_FIELDS = ("size_col", "lr_col", "loss_col", "seed_col", "diverged_col")
+_LIST_FIELDS = ("covariates", "group_cols", "constant_cols", "derive")
 
 
 def problem_field(problem: str, options: FitOptions, *, roles_only: bool = False) -> str:
@@ -451,6 +452,10 @@ def problem_field(problem: str, options: FitOptions, *, roles_only: bool = False
     column it is about ("lr: not a number ..."); else the file. ``POST /v1/fits`` puts a missing column's error at
     its field too (``roles_only``), and the column's data problems at the table's."""
     if (m := re.search(r"\(the (\w+) column\)", problem)) and m.group(1) in _COLUMN_FIELDS:
+        return m.group(1)
+    # a column a list option names (covariates, group_cols, ...) that the table lacks: at that option, not the
+    # table's (a review: a missing covariate's 422 pointed at `rows`)
+    if (m := re.search(r"\(named in `?(\w+)", problem)) and m.group(1) in _LIST_FIELDS:
         return m.group(1)
     if roles_only:  # the API: a problem with the column's data ("not a number in row 3") is the table's
         return "file"
