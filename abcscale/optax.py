@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ except ImportError as exc:  # a bare "No module named 'optax'" said nothing of t
 from abcscale.schemas.groups import Form, GroupSpec
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
+from abcscale.theory.groups import DEFAULT_RULES, unmatched_note, unmatched_rules
 from abcscale.usecases.recommend import parse_rules
 from abcscale.usecases.tune import group_spec, warn_unapplied_multipliers
 
@@ -50,7 +52,7 @@ def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Fo
     (peak = an LR) divided by its peak, e.g. ``optax.warmup_cosine_decay_schedule(0.0, 1.0, 1000, 100_000)``; one
     whose largest value is far from 1 is warned of."""
     _check_schedule(kwargs.get("schedule"))
-    return export.transform(_applied(spec, width, form, 'transform'), params, **_kw(kwargs))
+    return _run(export.transform, _applied(spec, width, form, 'transform'), params, **kwargs)
 
 
 def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
@@ -58,31 +60,31 @@ def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
     """:func:`abcscale.runner.export.init` (``rules``, ``layout``, ``fan_in``) for a spec or a constants file at
     ``width``.
     ``key`` is a JAX PRNG key (``jax.random.key(0)``)."""
-    return export.init(_applied(spec, width, form, 'init'), params, key, **_kw(kwargs))
+    return _run(export.init, _applied(spec, width, form, 'init'), params, key, **kwargs)
 
 
 def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
            **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.labels`: each leaf's role."""
-    return export.labels(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+    return _run(export.labels, group_spec(spec, width=width, form=form), params, **kwargs)
 
 
 def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
             **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.lr_tree`: each leaf's LR."""
-    return export.lr_tree(_applied(spec, width, form, 'lr_tree'), params, **_kw(kwargs))
+    return _run(export.lr_tree, _applied(spec, width, form, 'lr_tree'), params, **kwargs)
 
 
 def init_std_tree(spec: SpecLike, params: Any, *, width: int | None = None,
                   form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init_std_tree`: each leaf's init std."""
-    return export.init_std_tree(_applied(spec, width, form, 'init_std_tree'), params, **_kw(kwargs))
+    return _run(export.init_std_tree, _applied(spec, width, form, 'init_std_tree'), params, **kwargs)
 
 
 def multiplier_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
                     **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.multiplier_tree`: each leaf's forward multiplier (1.0 where none)."""
-    return export.multiplier_tree(group_spec(spec, width=width, form=form), params, **_kw(kwargs))
+    return _run(export.multiplier_tree, group_spec(spec, width=width, form=form), params, **kwargs)
 
 
 #: the steps a schedule is sampled at, and the range its largest value may fall in before it is warned of
@@ -111,6 +113,26 @@ def _applied(spec: SpecLike, width: int | None, form: Form | str | None, where: 
     resolved = group_spec(spec, width=width, form=form)
     warn_unapplied_multipliers(resolved, form, f"abcoptax.{where}")
     return resolved
+
+
+def _run(fn: Callable[..., Any], spec: GroupSpec, params: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(spec, params, *args, **kwargs)``, saying the rules of the caller's that match no leaf: the spec's own
+    (``recommend(rules=...)``) as the export says the call's, and both in an error that asks for a rule (a typo
+    was silent there, and the error said only "no rule names its role": a review)."""
+    kwargs = _kw(kwargs)
+    given = list(kwargs.get("rules") or [])
+    own = [r for r in dict.fromkeys(spec.rules) if r not in DEFAULT_RULES and r not in given]
+    # the leaves as the export names them, through its own jax (JAX is imported in the runner layer only)
+    names = export._leaf_names([path for path, _ in export.jax.tree_util.tree_flatten_with_path(params)[0]])
+    if note := unmatched_note(names, own, "leaf"):
+        warnings.warn(note, stacklevel=3)
+    try:
+        return fn(spec, params, *args, **kwargs)
+    except ValueError as exc:
+        if "rule" not in str(exc) or not (missed := unmatched_rules(names, [*given, *own])):
+            raise
+        raise ValueError(f"{exc}; your rules {', '.join(repr(r.pattern) for r in missed)} matched no leaf: is one "
+                         "of them misspelt?") from None
 
 
 def _kw(kwargs: dict[str, Any]) -> dict[str, Any]:

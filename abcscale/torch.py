@@ -51,6 +51,7 @@ from abcscale.theory.groups import (
     stack_fan_in,
     tied_readout_multiplier,
     unmatched_note,
+    unmatched_rules,
 )
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
@@ -384,13 +385,14 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
 
     # the rules someone wrote (the call's, the spec's own): a grouped conv's role only they can say
     given = [] if rules is None else list(parse_rules(rules))
-    written = [*given, *(r for r in spec.rules if r not in DEFAULT_RULES)]
+    written = list(dict.fromkeys([*given, *(r for r in spec.rules if r not in DEFAULT_RULES)]))
     every = [name for name, _ in _named(model)]  # (a TypeError naming what `model` should be)
     try:  # a tied tensor's other names too (lm_head.weight beside wte.weight): a rule may name either
         every = [name for name, _ in model.named_parameters(remove_duplicate=False)]
     except TypeError:  # an object whose named_parameters() takes no such flag
         pass
-    if note := unmatched_note(every, given):
+    # recommend(rules=...)'s too, which the spec carries: only the call's were said (a review)
+    if note := unmatched_note(every, written):
         warnings.warn(note, stacklevel=3)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs, views = _in_out(model), _convs(model), _transformer_lens(model)[0]
@@ -445,7 +447,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
             ratio = convs[name].fan_in(tuple(p.shape)) / spec.width
         placed.append((name, p, role, ratio))
     if refused:  # every parameter that asks for a role at once (a ViT took three runs, one error each: a review)
-        raise ValueError(refusal(refused))
+        raise ValueError(refusal(refused) + _missed(every, written))
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD). A readout
     # tied to the embedding is listed once, under its first name (`wte.weight`): its alias says where the readout is
     # (`lm_head.bias` beside a tied `lm_head.weight`: it stayed vector, a code review)
@@ -480,6 +482,14 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed
+
+
+def _missed(names: Sequence[str], written: Sequence[GroupRule]) -> str:
+    """For an error that asks for a rule: the rules of the caller's that matched nothing, a likely typo (the error
+    said only "no rule names its role", a review)."""
+    missed = unmatched_rules(names, written)
+    return "" if not missed else (f"; your rules {', '.join(repr(r.pattern) for r in missed)} matched no "
+                                  "parameter: is one of them misspelt?")
 
 
 def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, names: bool = True,
@@ -668,16 +678,28 @@ def _padding_rows(model: Any) -> dict[int, int]:
 def multipliers(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, width: int | None = None,
                 form: Form | str | None = None, fan_in: Mapping[str, int] | None = None) -> dict[str, float]:
     """``{name: multiplier}`` for each parameter whose output the forward must scale (a multiplier other than
-    1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult), and an
-    embedding tied to the readout's logits under the readout's name (:func:`theory.groups.tied_readout_multiplier`,
-    in every form). Otherwise empty for the multiplier_free form, whose model applies none."""
+    1): the abc form's embedding and readout, the mup form's readout (``MuReadout``'s 1/width_mult: left out, with
+    a warning, where the readout is a ``MuReadout``, whose forward applies it), and an embedding tied to the
+    readout's logits under the readout's name (:func:`theory.groups.tied_readout_multiplier`, in every form).
+    Otherwise empty for the multiplier_free form, whose model applies none."""
     spec = _spec(spec, width, form)
     out: dict[str, float] = {}
     placed = _placed(model, spec, rules, fan_in)
+    # a MuReadout's forward applies the mup form's readout multiplier itself (as param_groups reads it): listed, a
+    # user could apply it twice (a review); other forms refuse a MuReadout (_check_mu_readout)
+    mu = _mu_readouts(model) if spec.form is Form.mup else set()
+    applied: dict[str, float] = {}
     for name, _, role, _ in placed:
         m = spec[role].multiplier
         if m is not None and m != 1.0:
-            out[name] = m
+            if name in mu:
+                applied[name] = m
+            else:
+                out[name] = m
+    if applied:
+        warnings.warn(f"{', '.join(f'{n} ({m:.4g})' for n, m in applied.items())}: microsoft/mup's MuReadout "
+                      "applies the mup form's readout multiplier (output_mult / width_mult) in its forward, so it is "
+                      "left out here: multiply nothing more", UserWarning, stacklevel=2)
     rules = _all_rules(model, spec, rules)
     for pair in _tied(model, placed, spec, rules):  # the tied logits' scale, keyed by the readout's name
         if (logits := _tied_logits(pair)) is not None and (tied := tied_readout_multiplier(spec)) != 1.0:

@@ -208,7 +208,9 @@ class Prepared:
     n_diverged: int
     input_hash: str
     warnings: tuple[str, ...] = ()
-    n_left_out: int = 0  # rows a tracker's state says did not finish (_unfinished_runs), not fitted
+    # rows not fitted: those a tracker's state says did not finish (_unfinished_runs), and copies of another row or
+    # seed (_repeated_runs, _identical_seeds)
+    n_left_out: int = 0
     covariates: tuple[str, ...] = ()  # the last len(covariates) group columns: curves of one joint law
 
 
@@ -257,18 +259,25 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         if unfinished.any():  # fitted without them: their curves' best, blow-ups and notes are the others'
             df = df[~unfinished].reset_index(drop=True)
             v = _iv(df, m, blowup)
+        dup, copy_notes = _repeated_runs(df.assign(**{m.lr_col: v.lr}), m, v)
+        copied, seed_notes = _identical_seeds(df, m, v, dup)
+        if (drop := dup | copied).any():  # each run once: a copy fitted as a run of its own narrows every interval
+            shown = _GIVEN_ROWS.get()
+            _GIVEN_ROWS.set((np.arange(len(df)) if shown is None else shown)[~drop])  # reset with `token` below
+            df = df[~drop].reset_index(drop=True)
+            v = _iv(df, m, blowup)
         df = df.assign(**{m.lr_col: v.lr})  # checked numbers, close ones merged (_iv): what the notes group by
         # covariates as the numbers _iv checked them to be: JSON or CSV text ("1e+09") kept them strings, whose
         # curves then sorted as words ('1e+09' before '2.5e+08', a review)
         df = df.assign(**{c: _to_number(df[c]) for c in dict.fromkeys(m.covariates or []) if c in df.columns})
         prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
-                                   n_left_out=int(unfinished.sum()))
+                                   n_left_out=given - len(df))
         notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
-                 *_repeated_runs(df, m, v), *_identical_seeds(df, m, v), *_broken_below_best(df, m, v),
+                 *copy_notes, *seed_notes, *_broken_below_best(df, m, v),
                  *_plateau(df, m, v, blowup), *_budget_with_size(df, m, v),
-                 *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m)]
+                 *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -324,22 +333,33 @@ def _merged_note(col: str, said: dict[float, float], rows: int) -> list[str]:
             f"{first[0]!r} as {first[1]!r}"]
 
 
-def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
-    """A note when rows repeat a run: equal in every column but the measurements (the loss, the diverged flag,
-    the runner's per-run numbers, any column unique per row), the seed included. Fitted as they are, copies
-    count as extra seeds and narrow the intervals. Rows that differ in any other column (a batch size) are not
-    repeats: ``_pooled_columns`` speaks of those."""
+def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, list[str]]:
+    """Rows that repeat a run: equal in every column but the measurements (the loss, the diverged flag, the
+    runner's per-run numbers, any column unique per row), the seed included. Those with its loss too (NaN equal to
+    NaN: an export written twice, a deterministic rerun) are returned to drop, one kept: each copy counted as a
+    seed of its own narrowed the intervals. Those with another loss (a rerun that came out otherwise) stay,
+    warned. Rows that differ in any other column (a batch size) are not repeats: ``_pooled_columns`` speaks of
+    those."""
     roles = {m.size_col, m.lr_col, m.seed_col, *v.group_cols, *v.constants}
     keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS
             and (c in roles or df[c].nunique(dropna=False) < len(df))]  # else an index written out, a time
-    dup = df.duplicated(subset=keys, keep="first").to_numpy() if keys else np.zeros(len(df), bool)
-    if not dup.any():
-        return []
+    if not keys:
+        return np.zeros(len(df), bool), []
+    frame = df[keys].assign(_loss=v.loss, _diverged=v.diverged)
+    copies = frame.duplicated(keep="first").to_numpy()
+    reruns = frame.duplicated(subset=keys, keep="first").to_numpy() & ~copies
     seedless = m.seed_col is None or m.seed_col not in df.columns
     also = (f"; if they are runs with other seeds, the table needs its seed column ({option('seed_col')})"
             if seedless else "")
-    return [f"repeated runs (the same settings and seed as an earlier row): {_rows(dup)}; each counts as a "
-            f"separate run, which narrows the intervals: drop copies before fitting{also}"]
+    notes = []
+    if copies.any():
+        notes.append(f"repeated runs (the same settings, seed and loss as an earlier row): {_rows(copies)}; "
+                     f"dropped, one of each kept (fitted, each copy would count as a separate run and narrow the "
+                     f"intervals){also}")
+    if reruns.any():
+        notes.append(f"repeated runs (the same settings and seed as an earlier row, another loss): {_rows(reruns)}; "
+                     f"each counts as a separate run, which narrows the intervals: keep one run per seed{also}")
+    return copies, notes
 
 
 #: training-budget columns a table may carry unnamed: one of them moving with the size changes what the exponent is
@@ -513,22 +533,69 @@ def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
             "parameter count, which grows as width^2, they halve)"]
 
 
-def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
-    """A note when the seeds of most cells have bit-identical losses: rows copied under new seed ids (a
-    concatenated export), or a seed the training ignores. They carry one run's information, not several (the
-    fitter then takes its noise from the fit's residuals, as with one seed)."""
+def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid, dropped: np.ndarray
+                     ) -> tuple[np.ndarray, list[str]]:
+    """Seeds whose losses are bit-identical to an earlier seed's at every cell both ran (NaN equal to NaN; one
+    finite loss at least, or two diverged runs would make a pair): rows copied under new seed ids (a concatenated
+    export), or a seed the training ignores. They carry one run's information, not several, so their rows at the
+    cells they share are returned to drop (the first seed id kept) and named. Seed pair by seed pair within each
+    group: a check that every seed of a cell agreed missed 2 real seeds plus 2 copies, whose intervals shrank as if
+    4 seeds had run (a review). Of the rows left (not ``dropped``), a note too where the seeds' losses are
+    identical at most cells run with several seeds, though not all (the fitter then takes a width's noise from its
+    fit's residuals, as with one seed: optimum._noise)."""
+    out = np.zeros(len(df), bool)
     if v.seed is None or m.seed_col not in df.columns:
-        return []
-    keys = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
-    loss = pd.to_numeric(df[m.loss_col], errors="coerce")
-    cells = df.assign(_loss=loss)[np.isfinite(loss)].groupby(keys, dropna=False).agg(
-        seeds=(m.seed_col, "nunique"), losses=("_loss", "nunique"))
-    several = cells[cells["seeds"] >= 2]
+        return out, []
+    group = (df.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
+             else np.zeros(len(df), int))
+    cell = pd.DataFrame({"_w": v.width, "_lr": v.lr, **v.constants}).groupby(
+        ["_w", "_lr", *v.constants], sort=False).ngroup().to_numpy()
+    loss = np.where(np.isnan(v.loss), np.nan, v.loss)  # one NaN's bits for every NaN
+    bits = loss.view(np.int64)
+    runs: dict[tuple[int, float], dict[int, list[int]]] = {}  # (group, seed) -> cell -> its losses' bits
+    rows: dict[tuple[int, float, int], list[int]] = {}
+    for i in np.flatnonzero(~dropped):
+        key = (int(group[i]), float(v.seed[i]))
+        runs.setdefault(key, {}).setdefault(int(cell[i]), []).append(int(bits[i]))
+        rows.setdefault((*key, int(cell[i])), []).append(int(i))
+    said = {key: {c: tuple(sorted(b)) for c, b in cells.items()} for key, cells in runs.items()}
+    # candidate pairs: seeds with one finite loss alike at some cell (distinct runs rarely share one)
+    alike: dict[tuple[int, int, tuple[int, ...]], list[tuple[int, float]]] = {}
+    for key, cells in said.items():
+        for c, b in cells.items():
+            if np.isfinite(np.array(b, dtype=np.int64).view(np.float64)).all():
+                alike.setdefault((key[0], c, b), []).append(key)
+    order = {key: i for i, key in enumerate(said)}  # first appearance in the table
+    pairs = sorted({(a, b) for seeds in alike.values() for i, a in enumerate(seeds) for b in seeds[i + 1:]},
+                   key=lambda p: (order[p[1]], order[p[0]]))
+    named: dict[tuple[object, object], None] = {}
+    ids = df[m.seed_col].to_numpy()
+    copies: set[tuple[int, float]] = set()
+    for first, second in pairs:
+        shared = said[first].keys() & said[second].keys()
+        # a copy of a copy counts as a copy of the first
+        if first not in copies and all(said[first][c] == said[second][c] for c in shared):
+            copies.add(second)
+            copy = [i for c in shared for i in rows[(*second, c)]]
+            out[copy] = True
+            named[(ids[copy[0]], ids[rows[(*first, next(iter(shared)))][0]])] = None
+    notes = []
+    if named:
+        shown = ", ".join(f"seed {_plain(b)} copies seed {_plain(a)}" for b, a in list(named)[:5])
+        more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+        notes.append(f"{m.seed_col}: {shown}{more} (losses bit-identical at every learning rate both ran: copies "
+                     f"under new seed ids, or a seed the training ignores); dropped, the first seed id kept "
+                     f"({_rows(out)}): fitted, each copy would count as a run of its own and narrow the intervals")
+    rest = ~dropped & ~out & np.isfinite(v.loss)
+    per_cell = (df[[*v.group_cols]].assign(_cell=cell, _seed=v.seed, _loss=v.loss)[rest]
+                .groupby([*v.group_cols, "_cell"], dropna=False).agg(seeds=("_seed", "nunique"),
+                                                                     losses=("_loss", "nunique")))
+    several = per_cell[per_cell["seeds"] >= 2]
     same = int((several["losses"] == 1).sum())
-    if several.empty or 2 * same < len(several):
-        return []
-    return [f"the seeds' losses are identical at {same} of {len(several)} learning rates run with several seeds: "
-            "copies under new seed ids, or a seed the training ignores; they count as one run each"]
+    if not several.empty and 2 * same >= len(several):
+        notes.append(f"the seeds' losses are identical at {same} of {len(several)} learning rates run with several "
+                     "seeds: copies under new seed ids, or a seed the training ignores; they count as one run each")
+    return out, notes
 
 
 #: a seed this many times its cell's lowest loss, below the curve's best LR, is out of line with its siblings
@@ -691,11 +758,41 @@ def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
         return m
     if m.loss_col not in df.columns:  # the only loss there is, however empty (said as such, not as a missing one)
         return ColumnMapping(**{**m.model_dump(exclude_unset=True), "loss_col": DEFAULT_LOSS})
-    held = _to_number(df[DEFAULT_LOSS])
-    train = _to_number(df[m.loss_col]) if m.loss_col in df.columns else held
-    if not np.isfinite(held).any() or (np.isfinite(train) & ~np.isfinite(held)).any():
+    if not _complete(df, DEFAULT_LOSS, m.loss_col):
         return m
     return ColumnMapping(**{**m.model_dump(exclude_unset=True), "loss_col": DEFAULT_LOSS})
+
+
+def _complete(df: pd.DataFrame, held: str, train: str) -> bool:
+    """Whether column ``held`` has a finite loss somewhere and wherever ``train`` has one."""
+    h = _to_number(df[held])
+    t = _to_number(df[train]) if train in df.columns else h
+    return bool(np.isfinite(h).any() and not (np.isfinite(t) & ~np.isfinite(h)).any())
+
+
+#: words of a column's name that say it holds a held-out loss (val_loss, eval/loss, loss/valid, ValidationLoss)
+_HELD_OUT_WORDS = frozenset({"val", "valid", "validation", "eval", "evaluation", "heldout", "test", "dev"})
+
+
+def _held_out_like(name: object) -> bool:
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower())
+    return ("loss" in words and any(w in _HELD_OUT_WORDS for w in words)) or any(
+        w in {f"{h}loss" for h in _HELD_OUT_WORDS} | {f"loss{h}" for h in _HELD_OUT_WORDS} for w in words)
+
+
+def _held_out_note(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note where the default loss fell back to the training loss (no complete DEFAULT_LOSS column) though a
+    column named like a held-out loss (``val_loss``, ``eval/loss``) is complete: a team's own name for the loss
+    the default means to rank by, which the fit said nothing of (a review)."""
+    if "loss_col" in m.model_fields_set or m.loss_col == DEFAULT_LOSS:
+        return []
+    found = [c for c in df.columns if c not in (m.loss_col, DEFAULT_LOSS) and _held_out_like(c)
+             and _mostly_numbers(df[c]) and _complete(df, c, m.loss_col)]
+    if not found:
+        return []
+    return [f"{m.loss_col} fitted, a training loss: the table has no complete {DEFAULT_LOSS} column, but "
+            f"{', '.join(_shown(c) for c in found[:3])} {'holds' if len(found) == 1 else 'hold'} a held-out loss "
+            f"for every run; to fit it, give {option('loss_col')} {_shown(found[0])}"]
 
 
 # --- validation ----------------------------------------------------------------------------------------

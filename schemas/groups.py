@@ -116,6 +116,30 @@ class RoleSetting(Frozen):
                                   "part for a mixed one (Muon: muon on hidden matrices, adamw elsewhere)")
 
 
+#: the name ``abcscale.torch.param_groups`` gives a role's group at another fan-in: "hidden (fan-in 4x width)"
+_AT_FAN_IN = re.compile(r"(\w+) \(fan-in [^)]*\)")
+
+
+class GroupTable(dict[Role, float]):
+    """A mup setup's per-role table (``lr``, ``epsilon``, ...), also read by the name of each group
+    ``abcscale.torch.param_groups`` makes (a review: ``spec.mup.lr[group["name"]]`` was a KeyError for the fixed
+    group under SGD): ``"fixed"``, where the setup gives the fixed role no group of its own, reads the vector
+    role's number, the group it shares (unscaled by MuAdam/MuSGD either way), and ``"hidden (fan-in 4x width)"``
+    the hidden role's (MuAdam/MuSGD scale by each tensor's own width_mult). ``in`` and ``get`` say what the setup
+    itself holds, as a ``defaultdict``'s do."""
+
+    def __missing__(self, key: object) -> float:
+        name = key.value if isinstance(key, Role) else key
+        if isinstance(name, str) and (m := _AT_FAN_IN.fullmatch(name)):
+            name = m.group(1)
+        role = next((r for r in Role if r.value == name), None)
+        if role is not None and role in self:
+            return self[role]
+        if role is Role.fixed and Role.vector in self:
+            return self[Role.vector]
+        raise KeyError(key)
+
+
 class MupSetup(Frozen):
     """A microsoft/mup setup: what its user writes down (``set_base_shapes`` base width, MuAdam/MuSGD ``lr``,
     ``MuReadout(output_mult=...)``, the init stds at the base width) and the width it runs at.
@@ -161,6 +185,11 @@ class MupSetup(Frozen):
         if bad:
             raise ValueError(f"must be non-negative finite numbers ({', '.join(bad)})")
         return v
+
+    @field_validator("lr", "init_std", "epsilon", "weight_decay")
+    @classmethod
+    def _by_group_name(cls, v: dict[Role, float] | None) -> dict[Role, float] | None:
+        return None if v is None else GroupTable(v)
 
     @property
     def width_mult(self) -> float:

@@ -51,6 +51,7 @@ from abcscale.theory.epsilon import epsilon_exponents
 from abcscale.theory.groups import fixed_setting, from_mup, invariants, mup_setting, vector_setting
 from abcscale.usecases.config_map import CLOSE, ConfigError, ConfigMap, lookup, mapped_name, read_document, suggest
 from abcscale.usecases.recommend import LOCAL_FIT, recommend
+from abcscale.usecases.snippets import mup_optimizer
 
 
 class _Strict(BaseModel):
@@ -682,6 +683,48 @@ def _face_shift(cfg: CheckConfig, rec: Recommendation, yours: dict[Role, RoleSet
     return shift | {Role.vector: shift[Role.embedding]}
 
 
+#: how the transfer's note for a decay no one gave begins (theory.transfer._ignored)
+_NO_DECAY = "weight_decay: none given, so 0 at every layer"
+
+
+def _transfer_note(note: str, cfg: CheckConfig) -> str | None:
+    """A transfer's note as a check config says it (None: left out). Its "no decay given" named recommend's keys,
+    and a config's `weight_decay` is the run's, not the base width's (a review: the user had given it): where the
+    config gives the run's decay, compare's own warning says what to give; a mup table has no key for it."""
+    if not note.startswith(_NO_DECAY):
+        return note
+    if cfg.weight_decay is not None or cfg.mup is not None:
+        return None
+    return note.split(": give ")[0] + (": give the one tuned at the base width as constants.weight_decay (and "
+                                       "weight_decay_mode) and the run's own as weight_decay to check it")
+
+
+def _mup_lr_notes(cfg: CheckConfig) -> list[str]:
+    """What a mup table's per-group lrs beside beta say. The advice was to leave beta out, which left the LRs
+    unchecked (a review: the README's first trap then passed); beta is the check's evidence, so it stays."""
+    if cfg.mup is None or cfg.beta is None or not isinstance(cfg.mup.lr, RoleValues) \
+            or len({v for _, v in cfg.mup.lr.items()}) < 2:
+        return []
+    setup = cfg.mup_setup()
+    assert setup is not None
+    hidden = theory.layer_rules(cfg.optimizer)[Layer.hidden]
+    given = cfg.mup.lr.hidden
+    if hidden.update_shift == 0.0 and not hidden.backprop_scale and setup.width_mult != 1.0 and given is not None \
+            and math.isclose(given, cfg.beta / setup.width_mult, rel_tol=0.02):
+        # MuAdam divides the hidden group's lr by width_mult: given abcscale's lr, already divided, it does so twice
+        mu = mup_optimizer(cfg.optimizer.value)
+        return [f"mup.lr.hidden {given:.4g} is beta / width_mult ({cfg.beta:.4g} / {setup.width_mult:g}): likely "
+                f"abcscale's width-scaled hidden LR given to {mu}, which divides it by width_mult again (README, "
+                f"traps of mixing the two); give {mu} beta for the hidden group (`abcscale mup export` lists each "
+                "group's), or abcscale's LRs to a plain torch.optim optimizer"]
+    mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdam"
+    # `recommend --form mup` writes abc's beta as per-group MuAdam lrs; beta here is microsoft/mup's one lr
+    return [f"beta with a mup table is the one lr {mu} gives every group (microsoft/mup's rule), and each group's "
+            "lr is checked against it; this table's per-group lrs differ, as `abcscale recommend --form mup` "
+            "writes them from a base LR of the abc form, not from mup's one lr (beta stays the reference: without "
+            "it the table's LRs are not checked)"]
+
+
 def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_tolerance: float = 2.0,
             init_tolerance: float = 1.5, eps_tolerance: float = 10.0) -> CheckReport:
     """The run (:func:`run_settings`) against ``rec``, layer by layer on the invariants (module docstring)."""
@@ -703,7 +746,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
         for role in (Role.vector, Role.fixed):
             reference[role] = reference[role].model_copy(update={"lr": yours[role].lr})
-    warnings = list(rec.warnings)
+    warnings = [said for w in rec.warnings if (said := _transfer_note(w, cfg)) is not None]
     warnings += _unchecked_notes(cfg, rec, given)
     if cfg.mup is not None and cfg.beta is None and rec.source != "fit":
         warnings.append("beta: not given, so the mup table is compared with its own base-width numbers, which a mup "
@@ -730,13 +773,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
-    if cfg.mup is not None and cfg.beta is not None and isinstance(cfg.mup.lr, RoleValues) \
-            and len({v for _, v in cfg.mup.lr.items()}) > 1:
-        # `recommend --form mup` writes abc's beta as per-group MuAdam lrs; beta here is microsoft/mup's one lr
-        mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdam"
-        warnings.append(f"beta with a mup table is the one lr {mu} gives every group (microsoft/mup's rule); this "
-                        "table's per-group lrs differ, as `abcscale recommend --form mup` writes a base LR of the "
-                        "abc form: leave beta out to check the table's own width scaling")
+    warnings += _mup_lr_notes(cfg)
     if cfg.mup is not None and cfg.weight_decay is not None:
         mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdamW"
         warnings.append(f"weight_decay: not checked with a mup table (give it as {mu}'s, in abc or plain form "

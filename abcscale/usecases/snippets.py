@@ -65,9 +65,7 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
              "#   the readout's bias (head.bias beside the readout head.weight) and a one-number parameter -> fixed",
              "# and each role's numbers (one optimizer param group per role):",
              *(f"#   {_numbers(s, spec.width, fan_in)}" for s in spec.roles),
-             "# an embedding that multiplies a dense input of fan-in d (an nn.Linear on pixels, a conv stem) takes its",
-             "#   init std x d^-1/2; a conv's fan-in is in_channels / groups x the kernel's size, a hidden one's too;",
-             "#   a depthwise conv (groups = in_channels) is vector-like"]
+             *_DENSE_INPUT[layout]]
     if spec.weight_decay_mode is not None:
         lines.append(f"# weight decay is {spec.weight_decay_mode.value}"
                      + (": the step subtracts lr * weight_decay * W (torch.optim.AdamW, optax.adamw; SGD's L2 term)"
@@ -89,6 +87,17 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
                      + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
                          f"{r.value} {wd:.6g}" for r, wd in m.weight_decay.items())))
     return [*lines, ""]
+
+
+#: how a dense input layer and a conv are read, in each framework's own words (the JAX snippet said nn.Linear)
+_DENSE_INPUT = {
+    "torch": [
+        "# an embedding that multiplies a dense input of fan-in d (an nn.Linear on pixels, a conv stem) takes its",
+        "#   init std x d^-1/2; a conv's fan-in is in_channels / groups x the kernel's size, a hidden one's too;",
+        "#   a depthwise conv (groups = in_channels) is vector-like"],
+    "jax": ["# an embedding that multiplies a dense input of fan-in d (a Dense on pixels, a Conv stem) takes its",
+            "#   init std x d^-1/2; a Conv's fan-in is its input features / feature_group_count x the kernel's size,",
+            "#   a hidden one's too; a depthwise Conv (feature_group_count = input features) is vector-like"]}
 
 
 def mup_optimizer(optimizer: str) -> str:
