@@ -22,8 +22,10 @@ install: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/abcscale demo
 
-# Everything, the physics check included, on every core (pytest-xdist). test-fast is the edit loop: it leaves
-# out the end-to-end demo, sweep and kill -9 tests (marked e2e) and the physics check (marked slow).
+# Everything, the physics check included, on every core (pytest-xdist; `--dist worksteal`: an idle worker takes
+# tests queued on the other, so the physics check's 100 s does not leave one core idle at the end). test-fast is
+# the edit loop: it leaves out the end-to-end demo, sweep and kill -9 tests (marked e2e) and the physics check
+# (marked slow).
 # make test runs under tests/with_postgres.py: a throwaway PostgreSQL server (Debian's postgresql package,
 # installed with apt-get when missing and run as root, as CI is) in a temporary folder, for the PostgreSQL tests,
 # stopped and deleted afterwards even when tests fail. Without a server those tests fail (REQUIRE_POSTGRES=1);
@@ -35,7 +37,7 @@ REQUIRE_POSTGRES ?= 1
 REQUIRE_BROWSER ?= 1
 test: $(STAMP) browser
 	ABCSCALE_RUN_SLOW=1 ABCSCALE_REQUIRE_POSTGRES=$(REQUIRE_POSTGRES) ABCSCALE_REQUIRE_BROWSER=$(REQUIRE_BROWSER) \
-	  $(PY) tests/with_postgres.py -- $(PY) -m pytest -n auto
+	  $(PY) tests/with_postgres.py -- $(PY) -m pytest -n auto --dist worksteal
 
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
@@ -54,7 +56,7 @@ screenshots: $(STAMP) browser
 	  tests/service/test_pages_browser.py -k screenshots
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -n auto -m "not e2e and not slow"
+	$(PY) -m pytest -n auto --dist worksteal -m "not e2e and not slow"
 
 # The PyTorch export (abcscale.torch) against real PyTorch and microsoft/mup, in a venv of its own: torch is
 # several GB and no dependency of abcscale or `make test`. mup is optional (its tests skip without it); it is

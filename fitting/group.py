@@ -162,7 +162,8 @@ def _law_fields(law: LawPart | None) -> dict[str, Any]:
 
 
 def _edge_fields(edge: EdgePart | None) -> dict[str, Any]:
-    return {} if edge is None else {"edge_law": edge.law, "stability_edge": edge.exponent}
+    return {} if edge is None else {"edge_law": edge.law, "edge_law_theory": edge.theory_law,
+                                    "stability_edge": edge.exponent}
 
 
 def _bend_note(per: dict[int, tuple[Cells, Optimum]], size_kind: str) -> list[str]:

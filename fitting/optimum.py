@@ -209,7 +209,8 @@ def _scan(cells: Cells, level: float) -> _Scan | Optimum:
     if xs.size < 3:
         # which way, where it shows: an argmin at the grid's smallest LR with its larger ones diverged lies below
         # the grid (a user review: "widen the grid" alone, where a 3-cell grid's edge says "downward")
-        way = (" downward (the best is the smallest learning rate tried)" if x_am == float(cells.x.min()) else
+        way = ("" if cells.x.min() == cells.x.max() else  # one LR tried: no side to widen toward
+               " downward (the best is the smallest learning rate tried)" if x_am == float(cells.x.min()) else
                " upward (the best is the largest learning rate tried)" if x_am == float(cells.x.max()) else "")
         why = f"only {xs.size} stable learning rate(s): widen the grid{way} (>= 5 around the optimum)"
     elif i == 0:

@@ -369,21 +369,21 @@ def law_notes(part: LawPart, consistent: bool | None, theory: float | None, size
 class EdgePart:
     """The law of the largest stable LR across widths, and its exponent."""
 
-    law: ScalingLaw
+    law: ScalingLaw  # the free line through the brackets
     exponent: Estimate
+    theory_law: ScalingLaw | None = None  # leaning on theory's exponent, where the free line's interval holds it
 
 
 def edge_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Generator,
               theory: float | None = None, span: tuple[float, float] | None = None) -> EdgePart | None:
     """Midpoint of the last stable and the first diverged LR per width, with a uniform error (None below 2).
 
-    The law that predicts the edge leans on theory's exponent as the optimum's does (:func:`law_part`), where the
-    free fit's 95% interval holds it: theory's exponents are the stability edge's own (the largest LR whose
-    updates stay Theta(1)). A coarse grid brackets each width's edge within an octave or two, so the free line
-    through 3-5 brackets, extrapolated on t quantiles with 1-3 dof, put its lower bound under LR*'s own band
-    and pulled the safe-side LR to the band's low end, 2.6x under LR* at 3.8% expected loss against 1.2% (a user
-    review; every fitted width had trained 1.6-3 octaves below its edge). The exponent reported stays the free
-    fit's.
+    Beside the free line, a law leaning on theory's exponent as the optimum's does (:func:`law_part`), where the
+    free fit's 95% interval holds it: theory's exponents are the stability edge's own (the largest LR whose updates
+    stay Theta(1)). A coarse grid brackets each width's edge within an octave or two, so the free line through 3-5
+    brackets, extrapolated on t quantiles with 1-3 dof, is wide; theory's law predicts the edge nearer its truth
+    where theory holds, and the free line keeps an edge that falls faster than theory (`fitting.predict`'s cap
+    takes the lower of the two). The exponent reported is the free fit's.
     """
     edge = [(w, o.x_stable, o.x_first_div) for w, (_, o) in sorted(per.items())
             if o.x_first_div is not None and o.x_stable is not None]
@@ -393,13 +393,15 @@ def edge_part(per: PerWidth, base_width: int, s: Settings, rng: np.random.Genera
     y = np.array([(lo + hi) / 2 for _, lo, hi in edge])
     v = np.array([(hi - lo) ** 2 / 12 for _, lo, hi in edge])
     fit = fit_law(widths, y, v, None, base_width, 0, rng, s.confidence_level)
-    law = fit.law
-    if theory is not None and theory_gap(law.exponent, theory, span) <= t_quantile(law.df, PRIOR_GATE_LEVEL) * fit.se:
+    led = None
+    if theory is not None and theory_gap(fit.law.exponent, theory, span) <= t_quantile(fit.law.df,
+                                                                                      PRIOR_GATE_LEVEL) * fit.se:
         prior = fit_law_prior(widths, y, v, base_width, theory, s.prior_sd, s.tau_scale, span)
         if prior.conflict <= CONFLICT_Z:
-            law = prior.law
-    return EdgePart(law, _estimate(fit.law.exponent, fit.ci, fit.se,
-                                   "WLS on the midpoint between the largest stable and the first diverged LR"))
+            led = prior.law
+    return EdgePart(fit.law, _estimate(fit.law.exponent, fit.ci, fit.se,
+                                       "WLS on the midpoint between the largest stable and the first diverged LR"),
+                    led)
 
 
 def constant_fits(data: GroupData, anchors: dict[int, np.ndarray | None], base_width: int, s: Settings,

@@ -56,9 +56,16 @@ def unreliable(source: Prediction | list[str]) -> list[str]:
 #: than undershooting: in the LR sweeps released with Step Law (Li et al. 2025, arXiv:2503.04715), at the best
 #: batch size LR x2 cost a median 0.84% loss and LR x0.5 0.32%, i.e. overshooting costs 2-3x more.
 DEFAULT_ASYMMETRY = 2.0
-#: the safe-side LR never exceeds the lower bound of the predicted stability edge at this level (fixed by
+#: the safe-side LR never exceeds the lower bound of the stability edge theory's law predicts at this level (fixed by
 #: design: a safety margin, not a reported interval), nor goes below LR*'s own 95% band for it.
 EDGE_CAP_LEVEL = 0.95
+#: ... and never above the free line's lower bound at this level. The free line through each width's edge bracket
+#: (3-5 brackets an octave or two wide, extrapolated on t quantiles with 1-3 dof) put its 95% bound under LR*'s band
+#: on most coarse-grid tables, which stopped the safe side at the band's low end (3.8% expected loss against 1.2%
+#: at LR*: a user review); theory's law alone hid an edge that falls faster than theory, which the free line keeps
+#: (a code review: a safe side above the true edge). Its 68% bound does neither on those cases
+#: (tests/fitting/test_safe_side_edge_s60.py)
+EDGE_FREE_LEVEL = 0.68
 
 
 def _side(mu: np.ndarray | float, sd: float) -> tuple[Any, Any]:
@@ -153,32 +160,29 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     (lo68, hi68), (lo95, hi95) = p.interval(0.68), p.interval(0.95)
     edge_lr = None
     if g.edge_law is not None:
-        e = predict_law(g.edge_law, width)
+        free = predict_law(g.edge_law, width)
+        led = None if g.edge_law_theory is None else predict_law(g.edge_law_theory, width)
+        e = free if led is None else led  # the edge's prediction: theory's law where theory holds
         edge_lr = 2.0 ** min(e.mean, MAX_LOG2_LR)  # beyond it the prediction is refused below
-        cap = e.interval(EDGE_CAP_LEVEL)[0]
-        if cap < lo95:
-            # every fitted width trained stably at its optimum, so an edge bound below LR*'s own 95% band is the
-            # edge law's uncertainty (a coarse grid brackets it loosely, a free line through 3-5 brackets
-            # extrapolates on t quantiles), not a divergence near LR*: capping there would cost more loss than the
-            # band it guards against. Stopping at the band's low end instead cost 3-6% expected loss against
-            # 1-2% at LR* (a user review, 4 of 5 realistic tables; 24% where no theory narrowed the band): the
-            # safe side stays the penalty minimum while the edge's own prediction lies above it, and stops at the
-            # band's low end only where that prediction does not
-            if e.mean > safe:
-                warnings.append(f"the predicted stability edge's lower {100 * EDGE_CAP_LEVEL:g}% bound "
-                                f"({2.0 ** cap:.3g}) lies below LR*'s 95% band: the edge is too uncertain to cap the "
-                                f"safe-side LR, which stays {e.mean - safe:.2g} octave(s) under the edge's "
-                                f"prediction ({2.0 ** e.mean:.3g})")
-            elif safe > lo95:
-                warnings.append(f"the predicted stability edge ({2.0 ** e.mean:.3g}) lies at or below the safe-side "
-                                f"LR, though too uncertain to cap it (its lower {100 * EDGE_CAP_LEVEL:g}% bound "
-                                f"{2.0 ** cap:.3g} lies below LR*'s 95% band): the safe side stops at the band's low "
-                                "end")
+        # the cap: the lower of theory's law's 95% bound and the free line's 68% one, never under LR*'s 95% band
+        # (EDGE_FREE_LEVEL says why); continuous in both, so a small move of the edge moves the safe side a little
+        bounds = {f"free line's lower {100 * EDGE_FREE_LEVEL:g}% bound": free.interval(EDGE_FREE_LEVEL)[0]}
+        if led is not None:
+            bounds[f"lower {100 * EDGE_CAP_LEVEL:g}% bound with theory's exponent"] = led.interval(EDGE_CAP_LEVEL)[0]
+        which, bound = min(bounds.items(), key=lambda kv: kv[1])
+        if safe > max(bound, lo95):
+            # where the free line binds beside theory's law, both predictions: an edge falling faster than theory
+            both = ("" if led is None or which.startswith("lower") else
+                    f"; the free line puts the edge at {2.0 ** free.mean:.3g}, theory's exponent at "
+                    f"{2.0 ** led.mean:.3g} (more widths or a finer grid near the edge tell which)")
+            if bound >= lo95:
+                warnings.append(f"safe-side LR capped at the predicted stability edge's {which} "
+                                f"({2.0 ** bound:.3g}){both}")
+                safe = bound
+            else:
+                warnings.append(f"the predicted stability edge's {which} ({2.0 ** bound:.3g}) lies below LR*'s 95% "
+                                f"band: the safe side stops at the band's low end{both}")
                 safe = lo95
-        elif safe > cap:
-            warnings.append(f"safe-side LR capped at the lower {100 * EDGE_CAP_LEVEL:g}% bound of the predicted "
-                            "stability edge")
-            safe = cap
     ends = [lo, hi, lo95, hi95, safe] + ([] if g.edge_law is None else [e.mean])
     if abs(far := max(ends, key=abs)) > MAX_LOG2_LR:
         # 2.0**x overflows past 1023 and a bound of 2^-1075 reads as 0: no band that wide is a prediction
@@ -358,6 +362,10 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     return tr.model_copy(update={"warnings": kept}), notes
 
 
+#: the level of the exponent's interval that tells a per-layer sweep from a global one (fixed, as the prior's gate)
+MODE_LEVEL = 0.95
+
+
 def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[str]:
     """An LR mode the caller gives that the fitted exponent contradicts: unreliable, naming the other mode.
 
@@ -376,8 +384,15 @@ def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[
     spans = {LrMode.per_layer: (0.0, 0.0), LrMode.global_: (min(ends), max(ends))}
     other = LrMode.global_ if mode is LrMode.per_layer else LrMode.per_layer
 
+    # at 95% whatever level the fit was made at, as law_part's prior gate: a 50% interval excluded a theory the
+    # data agree with, and the note makes --strict refuse (a code review)
+    low, high = e.ci.low, e.ci.high
+    if e.se is not None and g.law is not None:
+        half = t_quantile(g.law.df, MODE_LEVEL) * e.se
+        low, high = e.estimate - half, e.estimate + half
+
     def holds(span: tuple[float, float]) -> bool:
-        return e.ci.low <= span[1] and e.ci.high >= span[0]
+        return low <= span[1] and high >= span[0]
 
     if holds(spans[mode]) or not holds(spans[other]):
         return []
@@ -389,7 +404,7 @@ def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[
            if mode is LrMode.per_layer else
            "global gives every layer the fitted base LR without the per-layer width factors the sweep trained with")
     return [f"{UNRELIABLE}lr_mode: the fitted LR's exponent ({e.estimate:.3g}, "
-            f"{100 * e.ci.confidence_level:g}% [{e.ci.low:.3g}, {e.ci.high:.3g}]) excludes theory's "
+            f"{100 * MODE_LEVEL:g}% [{low:.3g}, {high:.3g}]) excludes theory's "
             f"{words(spans[mode])} for a {mode.value} sweep of {p} + {opt} and holds {other.value}'s "
             f"({words(spans[other])}): the sweep looks {other.value}, and {why}; if the sweep set its LRs so, "
             f"recommend with lr_mode {other.value}"]

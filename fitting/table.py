@@ -346,9 +346,11 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
     if not keys:
         return np.zeros(len(df), bool), []
     frame = df[keys].assign(_loss=v.loss, _diverged=v.diverged)
-    copies = frame.duplicated(keep="first").to_numpy()
-    reruns = frame.duplicated(subset=keys, keep="first").to_numpy() & ~copies
     seedless = m.seed_col is None or m.seed_col not in df.columns
+    # without a seed column a diverged run's NaN says nothing of which run it was: two seeds' divergences are no
+    # copy (they were dropped as one, a code review); they stay, as reruns with another loss do
+    copies = frame.duplicated(keep="first").to_numpy() & (np.isfinite(v.loss) | (not seedless))
+    reruns = frame.duplicated(subset=keys, keep="first").to_numpy() & ~copies
     also = (f"; if they are runs with other seeds, the table needs its seed column ({option('seed_col')})"
             if seedless else "")
     notes = []
@@ -357,7 +359,8 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
                      f"dropped, one of each kept (fitted, each copy would count as a separate run and narrow the "
                      f"intervals){also}")
     if reruns.any():
-        notes.append(f"repeated runs (the same settings and seed as an earlier row, another loss): {_rows(reruns)}; "
+        notes.append(f"repeated runs (the same settings and seed as an earlier row, another loss or a divergence): "
+                     f"{_rows(reruns)}; "
                      f"each counts as a separate run, which narrows the intervals: keep one run per seed{also}")
     return copies, notes
 
@@ -533,6 +536,12 @@ def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
             "parameter count, which grows as width^2, they halve)"]
 
 
+#: a seed is a copy of another only where at least this many of their shared cells hold finite losses, all alike
+COPY_CELLS = 3
+#: a cell where more seeds than this share one loss says the metric is coarse, not that they are copies
+COPY_CANDIDATES = 20
+
+
 def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid, dropped: np.ndarray
                      ) -> tuple[np.ndarray, list[str]]:
     """Seeds whose losses are bit-identical to an earlier seed's at every cell both ran (NaN equal to NaN; one
@@ -559,22 +568,27 @@ def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid, dropped: np.
         runs.setdefault(key, {}).setdefault(int(cell[i]), []).append(int(bits[i]))
         rows.setdefault((*key, int(cell[i])), []).append(int(i))
     said = {key: {c: tuple(sorted(b)) for c, b in cells.items()} for key, cells in runs.items()}
-    # candidate pairs: seeds with one finite loss alike at some cell (distinct runs rarely share one)
+    # candidate pairs: seeds with one finite loss alike at some cell (distinct runs rarely share one). A cell where
+    # more than COPY_CANDIDATES seeds share a loss is a coarse metric (rounded, quantized), no copy evidence: its
+    # pairs, quadratic in the seeds, took minutes on a table of 40k such rows (a code review)
     alike: dict[tuple[int, int, tuple[int, ...]], list[tuple[int, float]]] = {}
     for key, cells in said.items():
         for c, b in cells.items():
             if np.isfinite(np.array(b, dtype=np.int64).view(np.float64)).all():
                 alike.setdefault((key[0], c, b), []).append(key)
     order = {key: i for i, key in enumerate(said)}  # first appearance in the table
-    pairs = sorted({(a, b) for seeds in alike.values() for i, a in enumerate(seeds) for b in seeds[i + 1:]},
-                   key=lambda p: (order[p[1]], order[p[0]]))
+    pairs = sorted({(a, b) for seeds in alike.values() if len(seeds) <= COPY_CANDIDATES
+                    for i, a in enumerate(seeds) for b in seeds[i + 1:]}, key=lambda p: (order[p[1]], order[p[0]]))
     named: dict[tuple[object, object], None] = {}
     ids = df[m.seed_col].to_numpy()
     copies: set[tuple[int, float]] = set()
     for first, second in pairs:
         shared = said[first].keys() & said[second].keys()
-        # a copy of a copy counts as a copy of the first
-        if first not in copies and all(said[first][c] == said[second][c] for c in shared):
+        finite = sum(np.isfinite(np.array(said[first][c], dtype=np.int64).view(np.float64)).all() for c in shared)
+        # a copy of a copy counts as a copy of the first; COPY_CELLS finite losses alike at least (one or two rounded
+        # losses that coincide are no copy: a hand-typed table's seed rerun at two cells was dropped, a code review)
+        if (first not in copies and finite >= COPY_CELLS
+                and all(said[first][c] == said[second][c] for c in shared)):
             copies.add(second)
             copy = [i for c in shared for i in rows[(*second, c)]]
             out[copy] = True
@@ -656,7 +670,9 @@ def _plateau(df: pd.DataFrame, m: ColumnMapping, v: _Valid, blowup: float | None
         level = float(np.median(loss[loss >= np.quantile(loss, 0.5)]))
         on = np.abs(loss - level) <= PLATEAU_SPREAD * level
         # each curve's plateau is its tail: no run off the level at a larger LR on that curve
-        top_off = {c: float(np.max(v.lr[rows[(curve[rows] == c) & ~on]], initial=-np.inf)) for c in curve[rows[on]]}
+        # each curve once (np.unique): the rows' own list rescanned all rows per row, 200 s at a 1M-row table's cap
+        top_off = {c: float(np.max(v.lr[rows[(curve[rows] == c) & ~on]], initial=-np.inf))
+                   for c in np.unique(curve[rows[on]])}
         near = np.array([r for r, o in zip(rows, on, strict=True) if o and v.lr[r] > top_off[curve[r]]], dtype=int)
         tails = {c: np.unique(v.lr[near[curve[near] == c]]).size for c in np.unique(curve[near])}
         near = near[np.array([tails[c] >= 2 for c in curve[near]], dtype=bool)] if near.size else near

@@ -274,7 +274,11 @@ class GroupFit(_Model):
     law: ScalingLaw | None = None
     basin: Basin | None = None
     stability_edge: Estimate | None = Field(None, description="exponent of the largest stable LR")
-    edge_law: ScalingLaw | None = None
+    edge_law: ScalingLaw | None = Field(None, description="the free line through each width's edge bracket (the "
+                                        "midpoint between its largest stable and first diverged LR)")
+    edge_law_theory: ScalingLaw | None = Field(
+        None, description="the edge's law leaning on theory's exponent, where the free line's 95% interval holds it "
+        "(the stability edge's prediction; the safe-side cap takes the lower of its bound and the free line's)")
     constants: list[ConstantFit] = Field(default_factory=list)
     loss_law: LossLaw | None = None
     prediction: Prediction | None = None

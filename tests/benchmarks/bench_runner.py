@@ -346,16 +346,17 @@ PHYSICS = dict(model="transformer", widths=[32, 64, 128, 256], depth=1, head_dim
 PHYSICS_SETTINGS = [("standard", "global", "-9.5:-3:0.5"), ("mup", "per_layer", "-7.5:-3:0.5")]
 
 
-def physics_slopes(out_dir: str | Path) -> dict[tuple[str, str], tuple[float, Any]]:
+def physics_slopes(out_dir: str | Path, **overrides: Any) -> dict[tuple[str, str], tuple[float, Any]]:
     """Per setting: the slope of log2 LR* against log2 width from per-width parabolas, and the fitting
-    module's exponent (an ``Estimate`` with its 95% interval) on the same rows."""
+    module's exponent (an ``Estimate`` with its 95% interval) on the same rows. ``overrides`` replace
+    :data:`PHYSICS` entries (``make test``'s check runs one seed)."""
     from abcscale.fitting import fit_table
     from abcscale.runner.spec import SweepSpec
     from abcscale.runner.sweep import run_sweep
 
     out = {}
     for p, m, grid in PHYSICS_SETTINGS:
-        spec = SweepSpec(**PHYSICS, parameterizations=[p], lr_modes=[m], log2_lr=grid)
+        spec = SweepSpec(**{**PHYSICS, **overrides}, parameterizations=[p], lr_modes=[m], log2_lr=grid)
         df = run_sweep(spec, Path(out_dir) / f"{p}-{m}", progress=False)
         ws = sorted(df["width"].unique())
         opt = [_lr_star(df[df["width"] == w]) for w in ws]

@@ -60,3 +60,15 @@ def test_an_interval_that_holds_both_modes_says_nothing(mode):
     # two close widths: the exponent's interval spans 0 and -1 alike
     rec = _answer(_table(-0.5, widths=(64, 96), seed=3), mode)
     assert not any(u.startswith("lr_mode:") for u in rec.band.unreliable)
+
+
+def test_the_modes_are_told_apart_at_95_whatever_the_fits_level():
+    # a fit at 50%: its interval is narrow enough to exclude a theory the 95% one holds (a code review)
+    df = _table(-0.5, widths=(64, 96), seed=3)
+    fit = fit_table(df, n_boot=50, confidence_level=0.5)
+    e = fit.groups[0].exponent
+    assert e.ci.high < 0.0 or e.ci.low > -1.0  # the 50% interval leaves out one mode's theory
+    for mode in ("per_layer", "global"):
+        rec = recommend_from_fit(fit, 4096, selector={"parameterization": "mup", "optimizer": "adam",
+                                                      "lr_mode": mode})
+        assert not any(u.startswith("lr_mode:") for u in rec.band.unreliable)

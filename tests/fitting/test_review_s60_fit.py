@@ -33,3 +33,9 @@ def test_the_fit_names_the_direction_for_an_edge_width():
     g = fit_table(pd.DataFrame(rows), n_boot=20).groups[0]
     (w1024,) = [w for w in g.per_width if w.width == 1024]
     assert "widen the grid downward" in (w1024.message or ""), w1024
+
+
+def test_one_lr_tried_names_no_direction():
+    rng = np.random.default_rng(0)
+    one = fit_optimum(_cells([1e-3], [2.1]), 20, rng)
+    assert not one.identified and "widen the grid (" in one.notes[0], one.notes

@@ -50,7 +50,7 @@ def test_form_upload_takes_covariates_and_at_as_text(client, rows, tmp_path):
 
 
 @pytest.mark.parametrize(("options", "field", "said"), [
-    ({"covariates": ["tokens"]}, "rows", "tokens: missing column (named in covariates)"),
+    ({"covariates": ["tokens"]}, "covariates", "tokens: missing column (named in covariates)"),  # at the field (s60)
     ({"at": {"depth": 4}, "target_width": 1024}, "at", "depth is not a covariate"),  # at `at` since s36
     ({"at": {"D": -1}, "target_width": 1024}, "at", "must be positive"),
     ({"size_kind": "tokens"}, "size_kind", "'width' or 'params'"),
