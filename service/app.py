@@ -246,12 +246,21 @@ def _union_said_once(errors: list[Any]) -> list[Any]:
             for e in kept]
 
 
+#: a JSON alignment given as the CLI's text: the literal's "Input should be 'full' or 'none'" hid the object form (a
+#: review: a user copying `-a 0.75,0.5,0.75` concluded custom alignments were not taken), as POST /v1/fits says it
+_ALIGNMENT_TEXT = ("Input should be 'full', 'none' or an object {alpha, omega, u}, not a string ('ALPHA,OMEGA,U' is "
+                   "the CLI's --alignment and a form field's)")
+
+
 def _key_said(error: dict[str, Any]) -> dict[str, Any]:
     """A malformed Idempotency-Key or alignment in words, not as the 100-200-character pattern it failed."""
+    named = [part for part in error.get("loc", ()) if isinstance(part, str)]
     if error.get("type") == "string_pattern_mismatch":
-        named = [part for part in error.get("loc", ()) if isinstance(part, str)]
         if named and (said := _PATTERNS_SAID.get(named[-1])):
             return {**{k: v for k, v in error.items() if k != "ctx"}, "msg": said}
+    if (error.get("type") == "literal_error" and isinstance(error.get("input"), str) and named
+            and named[-1] == "alignment"):
+        return {**{k: v for k, v in error.items() if k != "ctx"}, "msg": _ALIGNMENT_TEXT}
     return error
 
 

@@ -80,6 +80,8 @@ UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_co
                  "blowup", "base_width",
                  # the theory setup of a table without those columns, the bootstrap's seed and strict
                  "parameterization", "optimizer", "lr_mode", "alignment", "seed", "strict", "drop_cut_short")
+#: the upload form's integer options
+_INT_OPTIONS = ("target_width", "base_width", "n_boot", "seed")
 #: the upload form's "More options", opened when one of them was given or is in error
 MORE_OPTIONS = UPLOAD_FIELDS[UPLOAD_FIELDS.index("diverged_col"):]
 
@@ -151,10 +153,23 @@ _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|
 _MAX_NUMBER_CHARS = 64
 
 
+def _whole_text(text: str) -> str:
+    """``text`` as an integer's digits where it writes a whole number as a float ("4096.0", "4e3", "2.56e2"), as the
+    CLI and the JSON API read an integer option; else ``text`` unchanged (a review: the calculator refused "4096.0"
+    as "not a whole number" and the upload form "4e3")."""
+    t = text.strip()
+    if len(t) > _MAX_NUMBER_CHARS or _INT.fullmatch(t) or not _FLOAT.fullmatch(t):
+        return text
+    value = float(t)
+    return str(int(value)) if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53 else text
+
+
 def _number(values: Mapping[str, str], name: str, kind: type, errors: dict[str, str]) -> Any:
     text = values.get(name, "").strip()
     if not text:
         return None
+    if kind is int:
+        text = _whole_text(text)
     if len(text) > _MAX_NUMBER_CHARS or not (_INT if kind is int else _FLOAT).fullmatch(text):
         errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {text[:40]!r}"
         return None
@@ -302,12 +317,33 @@ def _query(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     return {k: v for k, v in query.items() if not (k in HINTS and len(params.getlist(k)) == 1)}, setup
 
 
+#: the calculator's lists and the enum that reads each (aliases, any letter case)
+_LISTS = {"parameterization": Parameterization, "optimizer": Optimizer, "lr_mode": LrMode, "form": Form,
+          "epsilon_mode": EpsilonMode, "weight_decay_mode": WeightDecayMode}
+
+
+def _canonical(values: dict[str, str]) -> dict[str, str]:
+    """The lists' values by their canonical names (``mf`` as mean_field, ``Lion`` as lion, ``plain`` as
+    multiplier_free): the answer read the alias, but the form drawn under it selected no option, so a browser showed
+    the first (standard, sgd) and the next submit answered a setup nobody chose (a review). A value no enum reads
+    stays as typed, for its error."""
+    out = dict(values)
+    for key, enum in _LISTS.items():
+        if (text := out.get(key)) and text not in CHOICES[key]:
+            try:
+                out[key] = enum.parse(text.strip()).value
+            except ValueError:
+                pass
+    return out
+
+
 @router.get("/")
 async def calculator(request: Request) -> Response:
     if (closed := _closed(request)) is not None:
         return closed
     query, setup = _query(request)
-    values = {**DEFAULTS, **query} if query else dict(DEFAULTS)
+    values = _canonical({**DEFAULTS, **query} if query else dict(DEFAULTS))
+    setup = _canonical(setup)
     req, errors = calculator_request(values, setup)
     rec = None
     if req is not None:
@@ -493,8 +529,9 @@ async def upload(request: Request) -> Response:
     token = form.get("token")
     if (refused := _token_error(settings, token if isinstance(token, str) else "")) is not None:
         return await _registry(request, refused[0], values=values, errors={"token": refused[1]})
-    try:  # an empty field keeps the sweep-table contract's default
-        options = FitOptions.model_validate({k: v for k, v in values.items() if v.strip()}, context={"form": True})
+    try:  # an empty field keeps the sweep-table contract's default; an integer option takes 4e3 as the API does
+        options = FitOptions.model_validate({k: _whole_text(v) if k in _INT_OPTIONS else v
+                                             for k, v in values.items() if v.strip()}, context={"form": True})
     except ValidationError as exc:
         # a check across fields (`at` naming no covariate) has no location: the form's general error
         errors = {str(e["loc"][0]) if e["loc"] else GENERAL: error_text(e) for e in exc.errors(include_url=False)}
@@ -570,7 +607,7 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
     group, text = _whole(values.get("group", "")), values.get("width", "").strip()
     if group is None or group >= len(fit.groups):
         return None, None, {}
-    size = _whole(text)
+    size = _whole(_whole_text(text))  # 4096.0 and 1.6e9 as the API reads them
     if size is None or not 0 < size <= 2**40:
         return group, None, {"width": f"expected a whole number from 1 to 2**40, got {text[:40]!r}"}
     g = fit.groups[group]
