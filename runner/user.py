@@ -3,9 +3,9 @@
 The factory contract (README "Sweeps"): ``factory(width, depth, *, vocab, seq_len)`` returns an object (a
 :class:`UserModel`, or anything with these attributes, or a dict) with
 
-- ``shapes``: parameter name -> shape, JAX layout (a dense kernel is [fan_in, fan_out]); a shape may be an
-  array or a ``ShapeDtypeStruct``, and the dict nested (a flax/haiku tree): names are then its key paths joined
-  by ``/`` and ``apply`` gets the nested tree;
+- ``shapes``: parameter name -> shape, JAX layout (a dense kernel is [fan_in, fan_out]; ``()`` a scalar, fixed as
+  ``(1,)`` is); a shape may be an array or a ``ShapeDtypeStruct``, and the dict nested (a flax/haiku tree): names
+  are then its key paths joined by ``/`` and ``apply`` gets the nested tree;
 - ``apply(params, tokens_BxT, record) -> logits_BxTxV``: a plain model, no multipliers; ``record(name, x)``
   returns ``x`` and, during a coordinate check, records its RMS (call it on any activation worth checking;
   the runner records the logits too);
@@ -241,11 +241,15 @@ def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
     for name, given in value.items():
         shape: Any = getattr(given, "shape", given)  # an array or jax.eval_shape's ShapeDtypeStruct: its shape
         try:
-            dims = tuple(int(d) for d in shape)
+            dims: tuple[int, ...] | None = tuple(int(d) for d in shape)
         except (TypeError, ValueError):
-            dims = ()
-        if not isinstance(name, str) or not dims or any(d <= 0 for d in dims):
-            raise ValueError(f"shapes: {name!r} must map to a tuple of positive ints, got {shape!r}")
+            dims = None
+        # () is a scalar (a logit scale, a gate: JAX's usual shape for one number), fixed as (1,) is; an empty
+        # string or dict is no shape
+        if not isinstance(name, str) or dims is None or any(d <= 0 for d in dims) \
+                or not dims and not isinstance(shape, (tuple, list)):
+            raise ValueError(f"shapes: {name!r} must map to a tuple of positive ints (or () for a scalar), "
+                             f"got {shape!r}")
         out[name] = dims
     return out
 
@@ -295,9 +299,9 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
             if name in model.roles and named not in (Role.vector, Role.fixed) and len(shape) < 2:
                 # the runner would train it with a matrix's LR but no matrix's decay, and the exports read a
                 # one-axis parameter as vector or fixed whatever a rule says (theory.groups._matching_rule)
-                raise ValueError(f"roles: {name!r} {list(shape)} has one axis: the {model.roles[name]} role is a "
-                                 "matrix's (its init by the fan-in, its LR and decay by the matrix's exponents), and "
-                                 "abcscale.optax and abcscale.torch read such a "
+                raise ValueError(f"roles: {name!r} {list(shape)} has {'one axis' if shape else 'no axis'}: the "
+                                 f"{model.roles[name]} role is a matrix's (its init by the fan-in, its LR and decay "
+                                 "by the matrix's exponents), and abcscale.optax and abcscale.torch read such a "
                                  "parameter as vector or fixed: give it 'vector' or 'fixed' (a head x @ w with w "
                                  "[D]: make w [D, 1], a readout; a scalar input's x * w: [1, D], an embedding)")
             role = named or Role.hidden  # fan_in given: a contracted weight
@@ -433,11 +437,14 @@ def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 
     """``apply`` traced without running (``jax.eval_shape``) on the sweep's batch: errors inside it and logits of
     another shape or a non-float dtype are ValueErrors naming the width. So is a ``record`` name given twice in
     one forward (a loop's ``record("mlp", h)``: only its last call was kept, and the check passed on it) or the
-    runner's own ``logits``."""
+    runner's own ``logits``, and a value recorded inside a ``lax.scan``/``while_loop``/``cond`` body, ``vmap``,
+    ``checkpoint`` or a nested ``jit``: a tracer of that inner trace, which the run cannot carry out of it (it
+    crashed at the first step with XLA's "compiled for 43 inputs but called with 15", a user review)."""
     import jax
     import jax.numpy as jnp
 
     seen: set[str] = set()
+    outer: list[Any] = []  # the trace apply is called under (its tokens'), once apply runs
 
     def record(name: Any, x: Any) -> Any:
         if not isinstance(name, str):
@@ -446,13 +453,24 @@ def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 
             raise ValueError(f"record(name, x): {name!r} " + ("is the runner's own record of the logits" if
                              name == "logits" else "is recorded twice in one forward (a loop's calls need a name "
                              "each, e.g. f'mlp{i}')") + ": only one value per name is kept")
+        inner = getattr(x, "_trace", None) if isinstance(x, jax.core.Tracer) else None
+        if outer and outer[0] is not None and inner is not None and inner is not outer[0]:
+            raise ValueError(f"record({name!r}, x) was called inside a jax.lax.scan/while_loop/"
+                             "fori_loop/cond body, a jax.vmap, jax.checkpoint or a nested jax.jit (a traced inner "
+                             "function): its value cannot leave it, so it cannot be recorded; record outside the "
+                             "loop, or on the loop's outputs (e.g. return each layer's activation as the scan's ys "
+                             "and record ys[i] under f'blk{i}')")
         seen.add(name)
         return x
+
+    def traced(p: Any, t: Any) -> Any:
+        outer.append(getattr(t, "_trace", None))
+        return model.apply(model.tree(p), t, record)
 
     params = {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in model.shapes.items()}
     tokens = jax.ShapeDtypeStruct((batch, seq_len), jnp.int32)
     try:
-        out = jax.eval_shape(lambda p, t: model.apply(model.tree(p), t, record), params, tokens)
+        out = jax.eval_shape(traced, params, tokens)
     except Exception as exc:  # noqa: BLE001 - the user's code: any failure is theirs, said in one line
         raise ValueError(f"model: apply at width {width} failed: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None

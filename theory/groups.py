@@ -96,7 +96,8 @@ DEFAULT_RULES: tuple[GroupRule, ...] = (
     # Mamba's per-channel state decay [d_inner, d_state] (Mamba 2's [heads]): an elementwise parameter of the width's
     # channels, no matrix (read as "a hidden matrix's shape for width 16": session 54)
     GroupRule(pattern=r"(^|\.)A_log$", role=Role.vector),
-    GroupRule(pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|tok_emb|token_embedding|"
+    _EMBED_RULE := GroupRule(
+        pattern=r"(^|\.)(wte|tok_embeddings|embed_tokens|word_embeddings|tok_embed|tok_emb|token_embedding|"
                       r"input_embedding|"
                       r"embed|embedding|embeddings|wpe|pos_embed|pos_emb|pos_embedding|pos_embeddings|"
                       r"position_embedding|position_embeddings|positional_embedding|positional_embeddings|"
@@ -141,6 +142,11 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> b
         return len(dims) <= 1
     if rule == _READOUT_RULE and len(dims) >= 2:
         return not _NUMBERED.search(key) and (dims[-1] != dims[-2] or bool(_READOUT_ONLY.search(key)))
+    if rule == _EMBED_RULE and len(dims) >= 2:
+        # the model's input table, not a block's matrix named so (`block_0.embed.w` [D, D] took the embedding's init
+        # and LR: a user review); inside a numbered block the shape decides, as for a readout's names (flax's own
+        # numbered embedding module, `Embed_0`, is no block)
+        return not [m for m in _INDEXED.findall(key) if not m.lstrip(".").lower().startswith("embed")]
     return True
 
 
@@ -429,6 +435,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
 
 #: a bias's or a weight's leaf name: what a parameter's module path ends with
 _BIAS_LEAF = re.compile(r"\.(bias|b)$", re.IGNORECASE)
+#: a bias named for its module in one flat name (``output_bias`` beside ``output``, ``lm_head_b``)
+_FLAT_BIAS = re.compile(r"(.+)_(bias|b)", re.IGNORECASE)
 
 
 #: a per-head query/key norm (Qwen 3's `q_norm`, Gemma 3's `_query_norm`: head_dim entries, shared by the heads): no
@@ -460,6 +468,12 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
         key = _name(name)
         rule = _matching_rule(name, dims, rules)
         weight = readouts.get(_BIAS_LEAF.sub("", key)) if _BIAS_LEAF.search(key) else None
+        if weight is None and (flat := _FLAT_BIAS.fullmatch(key)):  # `output_bias` beside `output`, `lm_head_b`
+            weight = readouts.get(flat.group(1))
+        if weight is None and len(dims) == 1 and width is not None and int(dims[0]) != width:
+            # a vector the readout's fan-out long ([vocab], [classes]), however named: no width-sized axis (a user
+            # review: `logits_bias` [256] took the vector role, its LR grown 4x at 4x the width under muP + SGD)
+            weight = next((w for w in readouts.values() if int(w[-1]) == int(dims[0]) != int(w[-2])), None)
         if role is Role.vector and len(dims) == 1 and weight is not None and (rule is None or rule in DEFAULT_RULES) \
                 and not (int(dims[0]) == width and weight[-1] != weight[-2]):
             role = Role.fixed

@@ -279,7 +279,7 @@ def _show_roles(spec: SweepSpec, spec_file: Path | None, model_typed: bool, as_j
                     *(["weight decay"] * decay), *(["multiplier"] * mult)):
             t.add_column(col)
         for p in c.parameters:
-            t.add_row(p.name, " / ".join("x".join(map(str, s)) for s in p.shape), p.role, p.source, p.init,
+            t.add_row(p.name, " / ".join("x".join(map(str, s)) or "()" for s in p.shape), p.role, p.source, p.init,
                       num(p.init_std), num(p.lr_factor), *([num(p.epsilon)] * eps), *([num(p.weight_decay)] * decay),
                       *([num(p.multiplier)] * mult))
         console.print(t)
