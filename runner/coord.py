@@ -205,10 +205,13 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
     notes = [] if seeds > 1 else ["one seed: the intervals come from the widths' scatter about the line (none with "
                                   "two widths, where a slope above the bound is unclear); --seeds 2 or more read "
                                   "the seeds' spread"]
-    loose = [(v.layer, max(high for _, high in v.intervals)) for v in layers
+    # each layer's highest interval end with its step: the table shows the deciding step's interval, and a note's
+    # "+0.93" from another step read as a number the table did not hold (a user review)
+    loose = [(v.layer, *max((high, t) for t, (_, high) in enumerate(v.intervals))) for v in layers
              if v.verdict == "pass" and any(high > max_slope for _, high in v.intervals)]
     if loose:
-        names, reach = ", ".join(layer for layer, _ in loose), ", ".join(f"{high:+.2f}" for _, high in loose)
+        names = ", ".join(layer for layer, _, _ in loose)
+        reach = ", ".join(f"{high:+.2f} at t={t}" for _, high, t in loose)
         said = (f"{names} passes on its slopes, but its {level:.0%} interval reaches" if len(loose) == 1 else
                 f"{names} pass on their slopes, but their {level:.0%} intervals reach")
         notes.append(f"{said} above {max_slope:g} (to {reach}): these seeds and widths cannot rule out that much "

@@ -287,6 +287,15 @@ def _default_init(name: str, shape: tuple[int, ...], stacked_vector: bool = Fals
     return "zeros" if _BIAS_NAME.search(last) else "ones"
 
 
+def _in_factory_words(message: str, name: str) -> str:
+    """An export's refusal said for a sweep: the fix is the factory's ``roles``, not a rule, and a recommendation at
+    another width is no sweep's (a review: "add a rule (pattern, role) ... or, if the model is not 24 wide, recommend
+    at its width" where ``roles={'params/Dense_out/kernel': 'readout'}`` was the answer)."""
+    message = re.sub(r",? or, if the model is not \d+ wide, recommend at its width", "", message)
+    message = re.sub(r"add a rule \(pattern, role\) for it", "give its role in the factory's 'roles'", message)
+    return re.sub(r"\(r'[^']*', '(\w+)'\)", lambda m: "{" + repr(name) + ": '" + m.group(1) + "'}", message)
+
+
 def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[str, ParamSpec]:
     """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent)."""
     from abcscale.runner.nn import ParamSpec
@@ -314,7 +323,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
             try:
                 role, r = assign(name, shape, width, DEFAULT_RULES, layout="jax")
             except ValueError as exc:
-                if "fan-in spans several axes" in str(exc):
+                if "a hidden tensor whose fan-in axis" in str(exc):
                     raise ValueError(f"fan_in: {exc} (here: the factory's 'fan_in': {{{name!r}: <the axes apply "
                                      "contracts>}})") from None
                 if len(shape) >= 2 and shape[0] == model.depth and shape[0] != width:
@@ -324,7 +333,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                                      "read by its name (scale, bias, ln, norm) or given 'roles': {" + repr(name) +
                                      ": 'vector'}; a stack of matrices [depth, fan_in, fan_out] is hidden when both "
                                      "its last axes grow with the width, else give its role") from None
-                raise ValueError(f"roles: {exc}") from None
+                raise ValueError(f"roles: {_in_factory_words(str(exc), name)}") from None
         placed.append((name, shape, role, r))
     # the readout's bias has no width-sized axis: fixed, unless the factory's 'roles' says otherwise; a stack over the
     # depth is read by one layer's slice (a [depth, V] bias beside a [depth, D, V] readout)

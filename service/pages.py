@@ -343,6 +343,8 @@ async def calculator(request: Request) -> Response:
         return closed
     query, setup = _query(request)
     values = _canonical({**DEFAULTS, **query} if query else dict(DEFAULTS))
+    if not values.get("alignment", "").strip():  # answered as full: the form says so (it came back empty, a review)
+        values["alignment"] = DEFAULTS["alignment"]
     setup = _canonical(setup)
     req, errors = calculator_request(values, setup)
     rec = None

@@ -135,7 +135,7 @@ def test_a_stack_whose_fan_in_is_an_mlp_s_width_is_taken(spec):
     assert stds["scan"]["mlp"]["down_proj"]["kernel"] == pytest.approx(f ** -0.5)
     assert stds["experts"]["up_proj"] == pytest.approx(D ** -0.5)
     # a heads axis under the width is still refused as spanning several axes
-    with pytest.raises(ValueError, match="fan-in spans several axes"):
+    with pytest.raises(ValueError, match="fan-in is another axis or spans several axes"):
         _quiet(abcoptax.labels, spec, {"attn": {"proj": jnp.zeros((4, 64, D))}}, rules=[("proj", "hidden")])
 
 

@@ -426,8 +426,13 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     # taken. Not in the torch layout: a stack stored [experts, in, out] (used as x @ W[e]) reads the same, its fan-in
     # the other axis (the code review), so it asks for its fan-in there
     if len(dims) >= 3 and fan_in % width and (fan_in < width or layout == "torch"):
+        # the axis the layout reads as the fan-in is not the contracted one: flax's DenseGeneral query kernel [D,
+        # heads, head_dim] contracts its first axis, its out-projection [heads, head_dim, D] its first two (a review:
+        # "its fan-in spans several axes" said of the former)
         raise ValueError(f"parameter {name!r} {list(dims)}: a hidden tensor whose fan-in axis ({fan_in}) is no "
-                         f"multiple of the width {width}: its fan-in spans several axes; reshape it to [..., fan_in, "
+                         f"multiple of the width {width}: its fan-in is another axis or spans several axes (flax's "
+                         "DenseGeneral: [D, heads, head_dim] contracts its first, [heads, head_dim, D] its first "
+                         "two); reshape it to [..., fan_in, "
                          "fan_out] (jax) or [..., fan_out, fan_in] (torch), or give its fan-in (abcscale.optax's and "
                          f"abcscale.torch's fan_in={{{name!r}: n}}, a runner user model's `fan_in`)")
     return role, fan_in / width

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -197,6 +198,9 @@ def test_a_loose_pass_says_what_it_cannot_rule_out(synthetic_rms, capsys):
     assert _exit([*ARGS, "--widths", "16,32", "--seeds", "3"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "PASS" in out and "note: hidden0 passes on its slopes, but its 95% interval reaches above 0.25" in out
+    # the reach names its step: the table shows the deciding step's interval, another step's end read as absent
+    # from it (session 60, a user review)
+    assert re.search(r"reaches above 0\.25 \(to \+\d+\.\d\d at t=\d+\)", out), out
     synthetic_rms.update(sd=0.001)
     assert _exit([*ARGS, "--widths", "16,32,64", "--seeds", "3"]) == 0
     out = " ".join(capsys.readouterr().out.split())

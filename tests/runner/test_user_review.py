@@ -61,7 +61,7 @@ def factory(width, depth, *, vocab, seq_len):
 
 def test_a_dense_general_kernel_needs_its_fan_in_axes(tmp_path):
     ref = _ref(tmp_path, DENSE_GENERAL % "")
-    with pytest.raises(ValueError, match="fan_in: .*'attn.query.kernel' .*fan-in spans several axes"):
+    with pytest.raises(ValueError, match="fan_in: .*'attn.query.kernel' .*fan-in is another axis or spans several"):
         user.check(ref, [32, 64], 1, 8)
     given = _ref(tmp_path, DENSE_GENERAL % ', "fan_in": {"attn.query.kernel": 0, "attn.out.kernel": (0, 1)}', "given")
     user.check(given, [32, 64, 128], 1, 8)

@@ -152,3 +152,17 @@ def test_readme_says_apply_is_traced_at_the_sweeps_batch(tmp_path):
     check(f"{tmp_path / 'b3.py'}:make", [16], 1, 8, batch=3)
     with pytest.raises(ValueError, match="apply at width 16 failed: AssertionError"):
         check(f"{tmp_path / 'b3.py'}:make", [16], 1, 8, batch=2)
+
+
+def test_an_unplaceable_parameter_is_told_the_factorys_roles_not_a_rule():
+    """A review: a sweep's refusal said "add a rule (pattern, role) ... or, if the model is not 24 wide, recommend at
+    its width", the exports' words, where the factory's 'roles' was the fix."""
+    from abcscale.runner.user import _in_factory_words
+    from abcscale.theory.groups import DEFAULT_RULES, assign
+
+    name = "params/Dense_out/kernel"
+    with pytest.raises(ValueError) as caught:
+        assign(name, (24, 256), 24, DEFAULT_RULES, layout="jax")
+    said = _in_factory_words(str(caught.value), name)
+    assert "recommend at its width" not in said and "add a rule" not in said
+    assert "factory's 'roles'" in said and "{'params/Dense_out/kernel': 'readout'}" in said

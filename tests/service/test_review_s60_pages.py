@@ -63,3 +63,11 @@ def test_the_reports_predict_box_takes_a_whole_float_too(client, stored_fit):
     assert ok.status_code == 200, ok.text
     bad = client.get(f"/fits/{stored_fit['id']}", params={"group": "0", "width": "4096.5"})
     assert bad.status_code == 422
+
+
+def test_an_empty_alignment_is_shown_as_the_full_it_was_answered_with(client):
+    r = client.get("/", params={"source": "theory", "alignment": "", "width": "4096", "base_width": "256",
+                                "base_lr": "0.003"})
+    assert r.status_code == 200
+    field = re.findall(r'<input[^>]*name="alignment"[^>]*>', r.text)
+    assert field and 'value="full"' in field[0], field

@@ -41,7 +41,7 @@ def test_an_unnamed_vocabulary_matrix_is_not_hidden_by_its_shape():
 def test_a_tensor_whose_fan_in_spans_axes_is_refused():
     with pytest.raises(ValueError, match=r"fan-in axis \(16\) is no multiple of the width"):
         assign("Block_0/attn/query/kernel", (1024, 16, 64), 1024, layout="jax")
-    with pytest.raises(ValueError, match="fan-in spans several axes"):
+    with pytest.raises(ValueError, match="fan-in is another axis or spans several axes"):
         assign("mlp.c_proj.weight", (1024, 1024, 3, 3), 1024, layout="torch")  # a conv: [out, in, kh, kw]
     assert assign("w.kernel", (1024, 1024), 1024, layout="jax") == (Role.hidden, 1.0)  # 2-D: [in, out]
 
