@@ -96,6 +96,10 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
     fmt = ("parquet" if data[:4] == _PARQUET_MAGIC else (fmt or "csv")).lower()
     if fmt not in ("csv", "parquet"):
         raise TableError([f"table: unknown format {fmt!r}; allowed: csv, parquet"])
+    if fmt == "csv" and b"\x00" in data[:65536]:
+        # no text file holds a NUL byte: read as CSV, a binary file became one garbled column ("no rows" or a
+        # parser's message about new lines, a review)
+        raise TableError([f"table: {name} is a binary file, not CSV text; give a CSV (UTF-8) or a parquet file"])
     try:
         if fmt == "parquet":
             df = _read_parquet(data, max_rows, max_cells)

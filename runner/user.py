@@ -390,7 +390,8 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
 
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
-        roles = {SPEC_ROLES[spec.layer] for spec in layout(model, w).values()}
+        laid = layout(model, w)
+        roles = {SPEC_ROLES[spec.layer] for spec in laid.values()}
         if Role.embedding in roles and Role.readout not in roles:
             raise ValueError(f"roles: no parameter is a readout ({', '.join(sorted(model.shapes))}): a tied embedding "
                              "(the lookup's matrix also makes the logits)? Each role trains with its own init and LR, "
@@ -403,6 +404,16 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
             continue
         w2, grown_model = other
         for name, shape in model.shapes.items():
+            if len(shape) == 1 and name not in model.roles and SPEC_ROLES[laid[name].layer] is Role.vector \
+                    and grown_model.shapes.get(name) == shape:
+                # a vector-like parameter (a norm's gain, a layer's bias) is as long as a width-sized axis; one of the
+                # same length at every width (a relative-position bias [2T-1]) has none, so its LR and epsilon must
+                # not scale with the width as a vector's do (a review: it took the vector role by its shape alone)
+                raise ValueError(f"roles: {name!r} {list(shape)} at width {w} ({list(shape)} at {w2}) has one axis, "
+                                 "read as vector-like (a gain or a bias), but that axis does not grow with the "
+                                 "width: give it 'roles': {" + repr(name) + ": 'fixed'} (no width-sized axis: the "
+                                 "vector role's base-width LR and epsilon at every width), or 'vector' if it should "
+                                 "scale as one")
             named = None if name in model.roles else named_role(name, shape, DEFAULT_RULES)
             # a name a rule reads as hidden (w1, fc_in, mlp_out) is checked too: `w1` [vocab, width] was trained
             # as a hidden matrix, its LR shrinking as 1/width, unsaid (a user review)

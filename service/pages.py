@@ -212,7 +212,10 @@ def calculator_request(values: Mapping[str, str], fit_setup: Mapping[str, str] |
     user chose for it, never the theory form's defaults) select the group and give a table without those columns
     its setup, as the same fields of ``POST /v1/recommend`` do."""
     errors: dict[str, str] = {}
-    from_fit = values.get("source") == "fit"
+    source = values.get("source", "theory").strip() or "theory"
+    from_fit = source == "fit"
+    if source not in ("theory", "fit"):  # answered as theory before, silently (a review: /?source=bogus)
+        errors["source"] = f"theory or fit, got {values.get('source', '')[:40]!r}"
     width = _number(values, "width", int, errors)
     constants, typed = _constants(values, errors)
     if from_fit and not values.get("fit_id", "").strip():
@@ -363,7 +366,8 @@ def group_label(g: GroupFit) -> str:
 
 
 def verdict(g: GroupFit) -> str:
-    """The theory check in words."""
+    """The theory check in words, its numbers as the report's exponent line rounds them (``+.3f``: the same
+    interval read [-0.0123, ...] there and [-0.012, ...] here, a review)."""
     e, t = g.exponent, g.theory_exponent
     if e is None:
         return "not fitted across widths"
@@ -375,10 +379,10 @@ def verdict(g: GroupFit) -> str:
         lo, hi = min(g.theory_span), max(g.theory_span)
         reach = "reaches into" if g.consistent else "lies outside"
         return (f"{'consistent' if g.consistent else 'inconsistent'} with theory: the fitted {level} interval "
-                f"[{e.ci.low:+.3g}, {e.ci.high:+.3g}] {reach} its exponents from {lo:+.3g} to {hi:+.3g} (full and "
+                f"[{e.ci.low:+.3f}, {e.ci.high:+.3f}] {reach} its exponents from {lo:+.3f} to {hi:+.3f} (full and "
                 "no alignment)")
-    return (f"{'consistent' if g.consistent else 'inconsistent'} with theory: its exponent {t:+.3g} lies {inside} "
-            f"the fitted {level} interval [{e.ci.low:+.3g}, {e.ci.high:+.3g}]")
+    return (f"{'consistent' if g.consistent else 'inconsistent'} with theory: its exponent {t:+.3f} lies {inside} "
+            f"the fitted {level} interval [{e.ci.low:+.3f}, {e.ci.high:+.3f}]")
 
 
 def _listing(request: Request, page: int) -> tuple[list[tuple[Any, FitResult | None]], int]:
@@ -675,6 +679,23 @@ def joint_formula(law: Any) -> str:
     return f"LR* = {law.constant:.3g} · {terms}"
 
 
+def link_problems(fit: FitResult, values: Mapping[str, str]) -> dict[str, str]:
+    """What a report link's ``group`` or ``joint`` names that the fit lacks. A hand-edited or stale link
+    (``?group=7&width=4096`` on a fit of two groups) drew the report with no prediction and a 200, as if nothing
+    had been asked (a review)."""
+    problems = {}
+    for key, count, what in (("group", len(fit.groups), "group"), ("joint", len(fit.joint), "joint law")):
+        text = values.get(key)
+        if text is None or not text.strip():
+            continue
+        index = _whole(text)
+        if index is None or index >= count:
+            have = f"its {what}s are numbered 0 to {count - 1}" if count > 1 else (
+                f"it has one {what}, number 0" if count == 1 else f"it has no {what}")
+            problems[key] = f"no {what} {text.strip()[:40]!r} in this fit: {have}"
+    return problems
+
+
 @router.get("/fits/{fit_id}")
 async def report(request: Request, fit_id: str) -> Response:
     if (closed := _closed(request)) is not None:
@@ -688,7 +709,9 @@ async def report(request: Request, fit_id: str) -> Response:
     asked, rec, problems = await run_in_threadpool(_prediction, fit, request.query_params)
     joint_asked, joint_rec, joint_problems = await run_in_threadpool(_joint_prediction, fit, request.query_params)
     size_word = _size_word(fit)
-    return render(request, "report.html", 422 if problems or joint_problems else 200, record=record, fit=fit,
+    bad_link = link_problems(fit, request.query_params)
+    return render(request, "report.html", 422 if problems or joint_problems or bad_link else 200, record=record,
+                  fit=fit, link_problems=bad_link,
                   hints=HINTS, choices=CHOICES, asked_values=request.query_params,
                   figures=plot_figures(record.id, fit),
                   asked=asked, asked_width=request.query_params.get("width", ""), prediction=rec, problems=problems,
