@@ -722,7 +722,9 @@ def _mup_lr_notes(cfg: CheckConfig) -> list[str]:
     return [f"beta with a mup table is the one lr {mu} gives every group (microsoft/mup's rule), and each group's "
             "lr is checked against it; this table's per-group lrs differ, as `abcscale recommend --form mup` "
             "writes them from a base LR of the abc form, not from mup's one lr (beta stays the reference: without "
-            "it the table's LRs are not checked)"]
+            "it the table's LRs are not checked); to gate numbers that `abcscale mup export` or `recommend --form "
+            "mup` gave, describe the run as `form: mup` (its lr per role, init_std and multiplier) with the beta and "
+            "constants they were made from"]
 
 
 def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_tolerance: float = 2.0,
