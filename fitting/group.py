@@ -197,6 +197,11 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
     def lr(x: float | None) -> float | None:
         return None if x is None or not math.isfinite(2.0**x) else float(2.0**x)
 
+    def cell_lr(x: float | None) -> float | None:
+        """A grid cell's LR as the table wrote it: 2^log2(0.005) is 0.005000000000000001 (a review)."""
+        v = lr(x)
+        return None if v is None else float(f"{v:.15g}")
+
     def band(b: tuple[float, float] | None) -> tuple[float, float] | None:
         return None if b is None or not all(math.isfinite(v) for v in b) else (2.0 ** b[0], 2.0 ** b[1])
 
@@ -204,11 +209,12 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
     loo = law.fit.loo.get(width) if law is not None and law.fit.loo else None
     return WidthOptimum(
         width=width, lr_opt=lr(opt.x_opt) if opt.identified else None, ci=ci, on_edge=opt.on_edge,
-        identified=opt.identified, grid_argmin_lr=lr(opt.x_argmin), best_loss=_finite(opt.best_loss),
-        largest_stable_lr=lr(opt.x_stable), curvature=_finite(opt.curvature), band_0p1=band(opt.band_0p1),
+        identified=opt.identified, grid_argmin_lr=cell_lr(opt.x_argmin), best_loss=_finite(opt.best_loss),
+        largest_stable_lr=cell_lr(opt.x_stable), curvature=_finite(opt.curvature), band_0p1=band(opt.band_0p1),
         band_0p5=band(opt.band_0p5), model=opt.model, n_runs=int(cells.n_ok.sum() + cells.n_div.sum()),
         n_diverged=int(cells.n_div.sum()), n_seeds=cells.n_seeds, loo_error_octaves=_finite(loo),
         message="; ".join(opt.notes) or None,
+        sd=_finite(math.sqrt(opt.var)) if opt.identified and opt.var is not None and opt.var >= 0 else None,
         shape_sd=math.sqrt(opt.shared_var) if opt.shared_var > 0 else None,
         noise_sd=(noise_sd := _noise_sd(opt)), error_sd=None if noise_sd is None else _error_sd(opt),
     )
@@ -392,14 +398,15 @@ def _span(g: GroupFit) -> tuple[float, float] | None:
 
 
 def _group_tau2(g: GroupFit) -> float | None:
-    """A group's DL tau^2 from its identified widths (variance from each width's interval), None below 3."""
-    ok = [(wo.width, wo.lr_opt, wo.ci) for wo in g.per_width if wo.identified and wo.lr_opt and wo.ci]
+    """A group's DL tau^2 from its identified widths (each width's variance its ``sd``, the same at every confidence
+    level; its interval read as normal where a stored fit has none), None below 3."""
+    ok = [wo for wo in g.per_width if wo.identified and wo.lr_opt and wo.ci]
     if len(ok) < 3:
         return None
-    widths = np.array([w for w, _, _ in ok], dtype=float)
-    y = np.log2(np.array([lr for _, lr, _ in ok], dtype=float))
-    q = np.array([stats.norm.ppf(0.5 + ci.confidence_level / 2) for _, _, ci in ok])
-    v = (np.array([math.log2(ci.high) - math.log2(ci.low) for _, _, ci in ok]) / (2 * q)) ** 2
+    widths = np.array([wo.width for wo in ok], dtype=float)
+    y = np.log2(np.array([wo.lr_opt for wo in ok], dtype=float))
+    v = np.array([wo.sd**2 if wo.sd is not None else ((math.log2(wo.ci.high) - math.log2(wo.ci.low)) / (
+        2 * stats.norm.ppf(0.5 + wo.ci.confidence_level / 2))) ** 2 for wo in ok if wo.ci is not None])
     return dl_tau2(widths, y, v)
 
 

@@ -92,6 +92,10 @@ class WidthOptimum(_Model):
     n_seeds: int = 0
     loo_error_octaves: float | None = Field(None, description="LOO prediction minus fit at this width")
     message: str | None = None
+    sd: float | None = Field(None, ge=0, description="sd (octaves) of lr_opt's error as ci's bootstrap draws show it "
+                             "(their central 95% read as normal, the grid floor included): the same at every "
+                             "confidence level, as ci is not; what a covariate law weighs each curve by. null where "
+                             "unidentified and in fits stored before it was kept (ci is read then)")
     shape_sd: float | None = Field(None, ge=0, description="sd (octaves) of the error ci holds beyond the seed noise: "
                                    "the local fit missed the cells (lack of fit), an error the widths may share")
     noise_sd: float | None = Field(None, ge=0, description="sd (octaves) of lr_opt's error as this width's bootstrap "

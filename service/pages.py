@@ -19,6 +19,7 @@ import math
 import re
 import secrets
 from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,7 @@ UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_co
                  # the theory setup of a table without those columns, the bootstrap's seed and strict
                  "parameterization", "optimizer", "lr_mode", "alignment", "seed", "strict", "drop_cut_short")
 #: the upload form's integer options
-_INT_OPTIONS = ("target_width", "base_width", "n_boot", "seed")
+INT_OPTIONS = ("target_width", "base_width", "n_boot", "seed")
 #: the upload form's "More options", opened when one of them was given or is in error
 MORE_OPTIONS = UPLOAD_FIELDS[UPLOAD_FIELDS.index("diverged_col"):]
 
@@ -153,29 +154,42 @@ _FLOAT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|
 _MAX_NUMBER_CHARS = 64
 
 
-def _whole_text(text: str) -> str:
+def whole_text(text: str) -> str:
     """``text`` as an integer's digits where it writes a whole number as a float ("4096.0", "4e3", "2.56e2"), as the
     CLI and the JSON API read an integer option; else ``text`` unchanged (a review: the calculator refused "4096.0"
-    as "not a whole number" and the upload form "4e3")."""
+    as "not a whole number" and the upload form "4e3"). Read exactly (``Decimal``, not a float's 53 bits), however
+    large: "1e30" is a whole number past the field's bound, which its check then names (a review: it was called
+    "not a whole number" / "not a valid integer"); one of more than ``_MAX_WHOLE_DIGITS`` digits ("1e5000", whose
+    float is inf) reads as a number of that many, past every bound, not as its thousands of digits."""
     t = text.strip()
     if len(t) > _MAX_NUMBER_CHARS or _INT.fullmatch(t) or not _FLOAT.fullmatch(t):
         return text
-    value = float(t)
-    return str(int(value)) if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53 else text
+    try:
+        d = Decimal(t)
+    except InvalidOperation:
+        return text
+    if not d.is_finite():
+        return text
+    if d.adjusted() >= _MAX_WHOLE_DIGITS:  # a literal of <= 64 characters this large is a whole number
+        return ("-" if d < 0 else "") + "1" + "0" * _MAX_WHOLE_DIGITS
+    return str(int(d)) if d == d.to_integral_value() else text
+
+
+#: the digits a whole number read from a float's spelling keeps (more than any bound, fewer than int()'s 4,300)
+_MAX_WHOLE_DIGITS = 400
 
 
 def _number(values: Mapping[str, str], name: str, kind: type, errors: dict[str, str]) -> Any:
-    text = values.get(name, "").strip()
-    if not text:
+    raw = values.get(name, "").strip()
+    if not raw:
         return None
-    if kind is int:
-        text = _whole_text(text)
-    if len(text) > _MAX_NUMBER_CHARS or not (_INT if kind is int else _FLOAT).fullmatch(text):
-        errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {text[:40]!r}"
+    text = whole_text(raw) if kind is int and len(raw) <= _MAX_NUMBER_CHARS else raw
+    if len(raw) > _MAX_NUMBER_CHARS or not (_INT if kind is int else _FLOAT).fullmatch(text):
+        errors[name] = f"expected {'a whole number' if kind is int else 'a number'}, got {raw[:40]!r}"
         return None
     value = kind(text)
     if isinstance(value, float) and not math.isfinite(value):
-        errors[name] = f"expected a finite number, got {text[:40]!r}"
+        errors[name] = f"expected a finite number, got {raw[:40]!r}"
         return None
     return value
 
@@ -231,14 +245,18 @@ def calculator_request(values: Mapping[str, str], fit_setup: Mapping[str, str] |
     for key, field, stand_in in (("base_width", "base_width", 1), ("beta", "base_lr", 1.0)):
         if not from_fit and analytic[key] is None and field in errors:
             analytic[key] = stand_in
-    try:  # every field's error at once, not those of the typed numbers first and the request's on the next try
-        req = usecases.recommend_request(
-            width=1 if width is None else width, form=values.get("form") or None,
-            constants=constants if typed or not from_fit else None,
-            fit_id=(values.get("fit_id", "").strip() or "-") if from_fit else None,
-            group=(values.get("group", "").strip() or None) if from_fit else None, **analytic)
-    except ValidationError as exc:
-        more = _errors_of(exc)
+    asked: dict[str, Any] = {
+        "width": 1 if width is None else width, "form": values.get("form") or None,
+        "constants": constants if typed or not from_fit else None,
+        "fit_id": (values.get("fit_id", "").strip() or "-") if from_fit else None,
+        "group": (values.get("group", "").strip() or None) if from_fit else None, **analytic}
+    # every field's error at once, not those of the typed numbers first and the request's on the next try
+    req, more = _recommend_request(asked)
+    # the use case reads the alignment and the group before the request's model: a bad one was all the page said,
+    # hiding a bad parameterization, optimizer, widths or form (a review); asked again without it for the others
+    if early := [k for k in ("alignment", "group") if k in more and asked.get(k) is not None]:
+        more = {**_recommend_request({**asked, **dict.fromkeys(early)})[1], **more}
+    if more:
         if from_fit:  # the fit's setup fields are the fit fieldset's own
             more = {f"fit_{k}" if k in HINTS else k: v for k, v in more.items()}
         errors |= {k: v for k, v in more.items() if k not in errors}  # a number not read: its own error
@@ -246,6 +264,14 @@ def calculator_request(values: Mapping[str, str], fit_setup: Mapping[str, str] |
     if errors:
         return None, errors
     return req, {}
+
+
+def _recommend_request(asked: Mapping[str, Any]) -> tuple[RecommendRequest | None, dict[str, str]]:
+    """``usecases.recommend_request`` on the calculator's fields, or its errors by field."""
+    try:
+        return usecases.recommend_request(**asked), {}
+    except ValidationError as exc:
+        return None, _errors_of(exc)
 
 
 def _needs(text: str) -> list[str]:
@@ -476,8 +502,15 @@ def _fit_upload(settings: Settings, data: bytes, filename: str,
         return {k: f"{v} {ROWS_COUNTED}" if re.search(r"\brows?(\(s\))? \d", v) else v for k, v in errors.items()}
     except SetupGiven as exc:  # each setup option the table has as a column, at its field
         return dict(exc.fields)
-    except ValueError as exc:
-        return {GENERAL: str(exc)}
+    except ValueError as exc:  # "at: needs a target size ...": at the option it names (a review: it marked none)
+        field, rest = option_of(str(exc))
+        return {field: rest} if field in UPLOAD_FIELDS else {GENERAL: str(exc)}
+
+
+def option_of(message: str) -> tuple[str, str]:
+    """The fit option a use case's message names first ("at: needs a target size ..."), and the rest of it."""
+    field, sep, rest = message.partition(": ")
+    return (field, rest) if sep and field in FitOptions.model_fields else ("", message)
 
 
 #: how the upload page says a table's row numbers count
@@ -487,6 +520,8 @@ ROWS_COUNTED = "(rows count from 0 as pandas reads the table: row 0 is the first
 #: the upload form's fields that name a column of the table
 _COLUMN_FIELDS = ("size_col", "lr_col", "loss_col", "seed_col", "diverged_col")
 _LIST_FIELDS = ("covariates", "group_cols", "constant_cols", "derive")
+#: a problem of a derived column's spec (fitting.table.derive_columns), the option named first
+_DERIVE_PROBLEM = re.compile(r"`?derive`?(?:: | ')")
 
 
 def problem_field(problem: str, options: FitOptions, *, roles_only: bool = False) -> str:
@@ -499,6 +534,11 @@ def problem_field(problem: str, options: FitOptions, *, roles_only: bool = False
     # table's (a review: a missing covariate's 422 pointed at `rows`)
     if (m := re.search(r"\(named in `?(\w+)", problem)) and m.group(1) in _LIST_FIELDS:
         return m.group(1)
+    # a derived column's own problem ("derive: 'a=b/c:x' is not NAME=A/B ...", "derive: width is already a column"):
+    # at the option, not the table's (a review), unless a role's column is named derive and it is that column's
+    if _DERIVE_PROBLEM.match(problem) and options.derive and "derive" not in (
+            getattr(options.mapping(), f, None) for f in _COLUMN_FIELDS):
+        return "derive"
     if roles_only:  # the API: a problem with the column's data ("not a number in row 3") is the table's
         return "file"
     column = problem.partition(": ")[0]
@@ -536,7 +576,7 @@ async def upload(request: Request) -> Response:
     if (refused := _token_error(settings, token if isinstance(token, str) else "")) is not None:
         return await _registry(request, refused[0], values=values, errors={"token": refused[1]})
     try:  # an empty field keeps the sweep-table contract's default; an integer option takes 4e3 as the API does
-        options = FitOptions.model_validate({k: _whole_text(v) if k in _INT_OPTIONS else v
+        options = FitOptions.model_validate({k: whole_text(v) if k in INT_OPTIONS else v
                                              for k, v in values.items() if v.strip()}, context={"form": True})
     except ValidationError as exc:
         # a check across fields (`at` naming no covariate) has no location: the form's general error
@@ -613,7 +653,7 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
     group, text = _whole(values.get("group", "")), values.get("width", "").strip()
     if group is None or group >= len(fit.groups):
         return None, None, {}
-    size = _whole(_whole_text(text))  # 4096.0 and 1.6e9 as the API reads them
+    size = _whole(whole_text(text))  # 4096.0 and 1.6e9 as the API reads them
     if size is None or not 0 < size <= 2**40:
         return group, None, {"width": f"expected a whole number from 1 to 2**40, got {text[:40]!r}"}
     g = fit.groups[group]
@@ -646,31 +686,67 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
 def _joint_prediction(fit: FitResult, values: Mapping[str, str]
                       ) -> tuple[int | None, dict[str, Any] | None, dict[str, str]]:
     """The joint law asked about (``joint``), its prediction at ``size`` and the covariates' ``at.NAME``
-    values (one left empty sits at its base, said), or the problems by field."""
+    values (one left empty sits at its base, said), or the problems by field: an ``at.NAME`` naming no covariate
+    of the law (keyed by itself), a field given twice, a size out of its bound (a width fit's a whole number from 1
+    to 2**40, as the group's width box reads it; a parameter count, like a covariate, a positive number up to
+    1e30). A review: ``at.token`` for ``tokens`` was answered at the base with a 200, ``at.tokens`` given twice took
+    the last, and a width fit predicted at 4096.5 and 1e30."""
     from abcscale.fitting.joint import predict_joint
 
     k = _whole(values.get("joint", ""))
     if k is None or k >= len(fit.joint):
         return None, None, {}
     law, problems, at = fit.joint[k], {}, {}
-    fields = {"size": law.size_col, **{f"at.{c}": c for c in law.names[1:]}}
+    covariates = law.names[1:]
+    fields = {"size": law.size_col, **{f"at.{c}": c for c in covariates}}
+    for field in values:
+        if field.startswith("at.") and field not in fields:
+            problems[field] = (f"{field[3:][:40]!r} is not a covariate of this law: its covariates are "
+                               f"{', '.join(covariates) or 'none'}")
+    size = math.nan
     for field, name in fields.items():
         text = values.get(field, "").strip()
+        if (times := len(_all(values, field))) > 1:  # neither value silently wins (the last did)
+            problems[field] = f"given {'twice' if times == 2 else f'{times} times'}; give it once"
+            continue
         if not text and field != "size":
+            continue
+        if field == "size" and law.size_kind == "width":
+            width = _whole(whole_text(text))  # 4096.0 and 4e3 as the group's width box reads them
+            if width is None or not 0 < width <= MAX_SIZE:
+                problems[field] = f"expected a whole number from 1 to 2**40, got {text[:40]!r}"
+            else:
+                size = float(width)
             continue
         # read as the calculator reads a number (no `1_000`, no full-width digits: float() takes both, a review)
         x = float(text) if len(text) <= _MAX_NUMBER_CHARS and _FLOAT.fullmatch(text) else math.nan
-        if not (math.isfinite(x) and 0 < x <= 1e30):
+        if not x > 0:  # NaN too
             problems[field] = f"expected a positive number, got {text[:40]!r}"
-        elif field != "size":
+        elif not x <= MAX_JOINT_VALUE:  # 1e200, or 1e400 (inf)
+            problems[field] = f"expected a positive number up to 1e30, got {text[:40]!r}"
+        elif field == "size":
+            size = x
+        else:
             at[name] = x
     if problems:
         return k, None, problems
     try:
-        p = predict_joint(law, float(values["size"]), at)
+        p = predict_joint(law, size, at)
     except ValueError as exc:
         return k, None, {"size": describe(exc)}
     return k, _joint_band(law, p), {}
+
+
+#: the largest width the report predicts at (the API's bound)
+MAX_SIZE = 2**40
+#: the largest parameter count or covariate value the report's joint box takes
+MAX_JOINT_VALUE = 1e30
+
+
+def _all(values: Mapping[str, str], key: str) -> list[str]:
+    """Every value a query gives ``key`` (a plain mapping holds one)."""
+    getlist = getattr(values, "getlist", None)
+    return list(getlist(key)) if getlist is not None else [values[key]] if key in values else []
 
 
 def joint_formula(law: Any) -> str:

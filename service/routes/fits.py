@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary
+from abcscale.schemas.errors import error_text
 from abcscale.schemas.fit import FitResult
 from abcscale.service import crud
 from abcscale.service import pages as page_views
@@ -137,6 +138,7 @@ async def _read_form(request: Request) -> _Input:
     if not isinstance(upload, UploadFile):
         value_error("Field required: a CSV or parquet `file` part", ("body", "file"))
     fields: dict[str, Any] = {}
+    sent: dict[str, str] = {}  # the integer options as typed
     for key, value in form.multi_items():
         if key == "file":
             continue
@@ -147,10 +149,14 @@ async def _read_form(request: Request) -> _Input:
         # A form cannot send null: an empty field means "none" (e.g. no seed column); FitOptions splits the
         # comma-separated column lists, where "" is an empty list.
         fields[key] = value if key in ("group_cols", "constant_cols") else value or None
+        if key in page_views.INT_OPTIONS and value:  # 4e3 as 4000, and 1e30 as a number past the bound (said so,
+            sent[key], fields[key] = value, page_views.whole_text(value)  # not "not a valid integer"), as the page
     try:
         options = FitOptions.model_validate(fields, context={"form": True})  # text fields: parsed
-    except ValidationError as exc:
-        unprocessable(exc)
+    except ValidationError as exc:  # an integer option's input as sent ("1e30", not its 31 digits)
+        unprocessable([{"type": e["type"], "loc": ("body", *e["loc"]), "msg": error_text(e),
+                        "input": sent.get(str(e["loc"][0]), e.get("input")) if e["loc"] else e.get("input")}
+                       for e in exc.errors(include_url=False)])
     data = await upload.read()
     settings: Settings = request.app.state.settings
     fmt = table_format(upload.filename or "")  # None: sniffed from the bytes
@@ -205,8 +211,9 @@ def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:
     except SetupGiven as exc:  # each at its field
         unprocessable([{"type": "value_error", "loc": ("body", k), "msg": why, "input": None}
                        for k, why in exc.fields.items()])
-    except ValueError as exc:
-        value_error(str(exc), ("body",))
+    except ValueError as exc:  # "at: needs a target size ...": at the option it names, as the page marks it
+        field = page_views.option_of(str(exc))[0]
+        value_error(str(exc), ("body", field) if field else ("body",))
     if options.strict and (bad := unreliable(fit)):  # refused, so not stored
         unprocessable([{"type": "value_error", "loc": ("body", "strict"), "msg": f"unreliable prediction: {group}: "
                         f"{why.removeprefix('unreliable: ')}", "input": None} for group, why in bad])

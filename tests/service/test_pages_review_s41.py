@@ -309,10 +309,13 @@ def test_a_long_number_is_refused_at_once_not_after_seconds_of_backtracking(clie
 
 def test_a_joint_prediction_out_of_a_floats_range_is_a_422_not_a_500(client, token_sweep):
     fit = _upload(client, token_sweep, covariates="tokens")
-    for size in ("1e-305", "5e-324"):
+    for size in ("1e-305", "5e-324"):  # a width fit's size is a whole width (session 61): refused before the floats
         page = client.get(f"/fits/{fit['id']}", params={"joint": "0", "size": size})
         assert page.status_code == 422, size
-        assert "a float" in unescape(page.text)
+        assert "expected a whole number from 1 to 2**40" in unescape(page.text)
+    # the float-range path, through a covariate's value
+    page = client.get(f"/fits/{fit['id']}", params={"joint": "0", "size": "2048", "at.tokens": "5e-324"})
+    assert page.status_code == 422 and "a float" in unescape(page.text)
 
 
 def test_behind_a_proxy_prefix_the_apis_errors_stay_json(settings):
