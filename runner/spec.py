@@ -304,6 +304,16 @@ class SweepSpec(BaseModel):
                     raise ValueError(f"{key}: not a key of a sweep spec; did you mean {close[0]}?")
         return nest_constants(data, _FLAT_CONSTANTS)
 
+    @field_validator("data")
+    @classmethod
+    def _data(cls, v: str) -> str:
+        """An empty path is no folder of the user's: it read the working directory's files (``--data "$DATA"`` with
+        DATA unset: a review), as ``--out ""`` is refused."""
+        if not v.strip():
+            raise ValueError("an empty path (an unset variable?): give a text file, a folder of them, a .npy file, "
+                             "'default' or 'synthetic'")
+        return v
+
     @field_validator("model")
     @classmethod
     def _model(cls, v: str) -> str:

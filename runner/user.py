@@ -137,8 +137,17 @@ def _import(name: str) -> Any:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         raise ValueError(f"model: cannot import {name!r} ({exc})") from None
+    except SystemExit as exc:
+        raise ValueError(f"model: importing {name} {_exited(exc)}") from None
     except Exception as exc:  # the user's module failed while importing
         raise ValueError(f"model: importing {name} failed: {type(exc).__name__}: {exc}") from None
+
+
+def _exited(exc: SystemExit) -> str:
+    """A model file's ``sys.exit`` (or a top-level argparse's) said as the failure it is: it ended the sweep or
+    coord-check with its own code, 0 for coord-check's PASS, with nothing said (a review)."""
+    return (f"called sys.exit({exc.code!r}) (a script's command line, argparse's included?): a model file must not "
+            "exit; put its script part under `if __name__ == '__main__':`")
 
 
 def _load_file(path: str) -> Any:
@@ -154,6 +163,9 @@ def _load_file(path: str) -> Any:
     sys.modules[name] = module  # dataclasses and pickling look the module up by name
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:
+        del sys.modules[name]
+        raise ValueError(f"model: importing {path} {_exited(exc)}") from None
     except Exception as exc:
         del sys.modules[name]
         raise ValueError(f"model: importing {path} failed: {type(exc).__name__}: {exc}") from None
@@ -169,6 +181,9 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
         if str(exc).startswith("model:"):
             raise
         raise ValueError(f"model: {ref}({width}, {depth}) raised ValueError: {exc}") from None
+    except SystemExit as exc:
+        raise ValueError(f"model: {ref}({width}, {depth}) called sys.exit({exc.code!r}): a factory must return the "
+                         "model (raise an exception to refuse a width)") from None
     except Exception as exc:
         raise ValueError(f"model: {ref}({width}, {depth}) raised {type(exc).__name__}: {exc}") from None
     get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
@@ -491,6 +506,8 @@ def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 
     tokens = jax.ShapeDtypeStruct((batch, seq_len), jnp.int32)
     try:
         out = jax.eval_shape(traced, params, tokens)
+    except SystemExit as exc:
+        raise ValueError(f"model: apply at width {width} called sys.exit({exc.code!r})") from None
     except Exception as exc:  # noqa: BLE001 - the user's code: any failure is theirs, said in one line
         raise ValueError(f"model: apply at width {width} failed: {type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None

@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     plot_wait_s: float = Field(10.0, ge=0, le=300, allow_inf_nan=False,
                                description="how long a plot GET waits for a first render before a 202")
 
+    @field_validator("data_dir", "plot_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: object) -> object:
+        # Path("") is the working directory: an unset variable in `ABCSCALE_DATA_DIR=$DIR` served ./abcscale.db (a
+        # review); "set but empty" as the tokens and the database URL say it
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("set but empty (an unset variable?); unset it or give a folder")
+        return value
+
     @field_validator("data_dir", "plot_dir")
     @classmethod
     def _home(cls, value: Path | None) -> Path | None:
