@@ -197,11 +197,6 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
     def lr(x: float | None) -> float | None:
         return None if x is None or not math.isfinite(2.0**x) else float(2.0**x)
 
-    def cell_lr(x: float | None) -> float | None:
-        """A grid cell's LR as the table wrote it: 2^log2(0.005) is 0.005000000000000001 (a review)."""
-        v = lr(x)
-        return None if v is None else float(f"{v:.15g}")
-
     def band(b: tuple[float, float] | None) -> tuple[float, float] | None:
         return None if b is None or not all(math.isfinite(v) for v in b) else (2.0 ** b[0], 2.0 ** b[1])
 
@@ -209,8 +204,8 @@ def _width_optimum(width: int, cells: Cells, opt: Optimum, law: LawPart | None) 
     loo = law.fit.loo.get(width) if law is not None and law.fit.loo else None
     return WidthOptimum(
         width=width, lr_opt=lr(opt.x_opt) if opt.identified else None, ci=ci, on_edge=opt.on_edge,
-        identified=opt.identified, grid_argmin_lr=cell_lr(opt.x_argmin), best_loss=_finite(opt.best_loss),
-        largest_stable_lr=cell_lr(opt.x_stable), curvature=_finite(opt.curvature), band_0p1=band(opt.band_0p1),
+        identified=opt.identified, grid_argmin_lr=lr(opt.x_argmin), best_loss=_finite(opt.best_loss),
+        largest_stable_lr=lr(opt.x_stable), curvature=_finite(opt.curvature), band_0p1=band(opt.band_0p1),
         band_0p5=band(opt.band_0p5), model=opt.model, n_runs=int(cells.n_ok.sum() + cells.n_div.sum()),
         n_diverged=int(cells.n_div.sum()), n_seeds=cells.n_seeds, loo_error_octaves=_finite(loo),
         message="; ".join(opt.notes) or None,

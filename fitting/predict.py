@@ -17,9 +17,8 @@ from abcscale import theory
 from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor, theory_words
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, Layer, LrMode, WeightDecayMode
-from abcscale.schemas.fit import GroupFit, Prediction
+from abcscale.schemas.fit import GroupFit, Prediction, max_size
 from abcscale.schemas.theory import (
-    MAX_WIDTH,
     Alignment,
     BaseConfig,
     Constants,
@@ -121,8 +120,12 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     (``law.method`` theory_prior), t on the law's df for the free fit. ``unreliable`` lists the reasons
     (also warnings starting "unreliable: ") that make ``--strict`` refuse the prediction.
     """
-    if isinstance(width, bool) or not isinstance(width, int | np.integer) or not 0 < width <= MAX_WIDTH:
-        raise ValueError(f"width: must be a whole number from 1 to {MAX_WIDTH} (2**40), got {width!r}")
+    most, words = max_size(size_kind)  # a parameter count's (1e18) past a width's 2**40: 2e12 parameters is a size
+    given: Any = width
+    if size_kind != "width" and isinstance(given, float) and math.isfinite(given) and given.is_integer():
+        width = int(given)  # a size in parameters as a Python caller writes it (2e12), the API's predict passes it on
+    if isinstance(width, bool) or not isinstance(width, int | np.integer) or not 0 < width <= most:
+        raise ValueError(f"width: must be a whole number from 1 to {most} ({words}), got {width!r}")
     law = g.law
     if law is None:
         raise ValueError(_refuse(g))
@@ -306,6 +309,39 @@ def _fit_decay(g: GroupFit, constants: Constants) -> tuple[dict[str, Any] | None
                    f"decay, and {asked} may move it: sweep with the decay you will train with"]
 
 
+class GroupSetupError(ValueError):
+    """A fit's group whose theory setup (its table's parameterization, optimizer, lr_mode or alignment column) theory
+    cannot read; the message names the column and the value, and each caller names the fit its way (the CLI's
+    ``--fit``, REST's ``fit_id``)."""
+
+
+def _check_group_setup(group: dict[str, Any]) -> None:
+    """The theory setup the group's key holds (the table's parameterization, optimizer, lr_mode and alignment
+    columns, which the fit takes as they are: a custom table's name, a typo) as theory reads it, else a
+    GroupSetupError naming the column and the value. A recommend from such a fit leaked pydantic's text ("1 validation
+    error for Alignment ... errors.pydantic.dev") or named no input ("unknown parameterization 'foo'"; a review)."""
+    from pydantic import ValidationError
+
+    from abcscale.schemas.enums import Optimizer, Parameterization
+    from abcscale.schemas.errors import validation_message
+
+    parse = {"parameterization": Parameterization.parse, "optimizer": Optimizer.parse, "lr_mode": LrMode.parse,
+             "alignment": Alignment.parse}
+    for key, read in parse.items():
+        if (value := group.get(key)) is None:  # not a column: the caller's setting (hints) stands in, checked there
+            continue
+        try:
+            read(str(value))
+        except ValidationError as exc:  # a number out of its range ("0.5,0.9,1": omega)
+            why = validation_message(exc)
+        except ValueError as exc:
+            why = str(exc)
+        else:
+            continue
+        raise GroupSetupError(f"the group's {key} {str(value)[:60]!r} (the fit's table's {key} column): {why}; "
+                              "correct the column and fit again")
+
+
 def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | None = None,
                    hints: dict[str, Any] | None = None,
                    constants: Constants | None = None) -> tuple[Transfer, list[str]]:
@@ -318,6 +354,7 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     ``constants`` leaves at their defaults; the notes say which.
     """
     hints = hints or {}
+    _check_group_setup(g.group)
     info = {k: g.group.get(k) if g.group.get(k) is not None else hints.get(k) for k in THEORY_KEYS}
     missing = [k for k in ("parameterization", "optimizer") if info[k] is None]
     if missing:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from abcscale.schemas.api import MAX_WIDTH
-from abcscale.schemas.fit import ColumnMapping
+from abcscale.schemas.fit import ColumnMapping, max_size
 from abcscale.schemas.sweep import DEFAULT_LOSS, GROUP_COLUMNS, RUN_MEASUREMENTS
 
 #: swept per-layer constants recognised by name (each is a coordinate of its own, in log2).
@@ -925,7 +925,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     roles = _roles(df, m, problems)
     if any("missing column" in p for p in problems):
         raise TableError(problems)
-    width = _check_width(df, m.size_col, problems, "width" if m.size_kind == "width" else "size")
+    width = _check_width(df, m.size_col, problems, m.size_kind)
     lr = _check_positive(df, m.lr_col, "learning rates", problems)
     loss = _numeric(df, m.loss_col, problems, loss=True)
     consts = {c: v for c in roles.constant_cols
@@ -933,6 +933,9 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     for c in m.covariates or []:
         if c in df.columns:
             _check_positive(df, c, f"values of a covariate ({option('covariates')})", problems)
+    # the loss before the first update decides divergences (a loss above it) and stalls: read as a number or not at
+    # all (a text column was ignored in silence, a review)
+    at_init = _numeric(df, INIT_COL, problems) if INIT_COL in df.columns and m.loss_col != INIT_COL else None
     seed = None
     if roles.seed_col is not None:
         seed = _seed_ids(df[roles.seed_col])
@@ -963,6 +966,8 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     lr_merged, said = _merge_close(lr.to_numpy(float), curve.to_numpy())
     merged = _merged_note(m.lr_col, said, int((lr_merged != lr.to_numpy(float)).sum()))
     lr = pd.Series(lr_merged, index=lr.index)
+    if at_init is not None and (bad_init := _init_problems(at_init, loss, _flagged(df, roles.div_col))):
+        raise TableError(bad_init)  # before _diverged reads it (a 0 there: "all runs diverged")
     flagged = _diverged(df, m, loss.to_numpy(), roles.div_col)  # a diverged run's logged 0 or -1 is not a loss
     # -inf is no divergence (NaN and +inf are) but a loss unbounded below, as impossible as -1 unless the table's
     # divergence column flags its run: it counted as diverged in silence (a review)
@@ -1112,8 +1117,11 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     return _Roles(group_cols, [c for c in constant_cols if c in cols], seed_col, div_col)
 
 
-def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "width") -> pd.Series | None:
-    """The size column (``noun``: width, or size for parameter counts): positive integers up to 2**40."""
+def _check_width(df: pd.DataFrame, col: str, problems: list[str], size_kind: str = "width") -> pd.Series | None:
+    """The size column: positive integers up to 2**40 (widths) or MAX_PARAMS (``size_kind`` params, said "size":
+    a 2T-parameter model's 2e12 is past a width's bound)."""
+    noun = "width" if size_kind == "width" else "size"
+    bound, words = max_size(size_kind)
     width = _numeric(df, col, problems)
     if width is None:
         return None
@@ -1124,9 +1132,9 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], noun: str = "w
     bad = (w <= 0) | np.isinf(w)
     if bad.any():
         problems.append(f"{col}: non-positive or infinite {noun} in {_rows(bad)}")
-    big = ~bad & (w > MAX_WIDTH)
+    big = ~bad & (w > bound)
     if big.any():  # as on request fields; beyond it the integer widths would wrap around
-        problems.append(f"{col}: {noun}s must be at most {MAX_WIDTH} (2**40), not in {_rows(big)}")
+        problems.append(f"{col}: {noun}s must be at most {bound} ({words}), not in {_rows(big)}")
     frac = ~bad & ~big & (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1))
     if frac.any():
         problems.append(f"{col}: {noun}s must be integers, see {_rows(frac)}; a width "
@@ -1172,6 +1180,26 @@ def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) 
 #: How a diverged flag may be written (lower-cased); an empty cell or NaN is "not flagged".
 _TRUE = ("true", "1", "1.0", "yes", "t", "y")
 _FALSE = ("false", "0", "0.0", "no", "f", "n", "", "nan", "none", "<na>")
+
+
+#: the sweep-table contract's loss before the first update: a run whose loss ends above it diverged (_diverged), one
+#: that ends near it learned nothing (_stalled)
+INIT_COL = "loss_at_init"
+
+
+def _init_problems(init: pd.Series, loss: pd.Series, flagged: np.ndarray) -> list[str]:
+    """``loss_at_init`` where a rule reads it (a run with a finite loss the divergence column does not flag) must be
+    a positive number, or empty where it is unknown (the runner writes NaN where the model's own loss at init was
+    NaN). A 0 there made every run "diverged" (and advised a lower LR grid); 0 at one width dropped it. +inf flags
+    nothing, as an empty cell (a CSV's 400-digit integer reads so: tests/service/test_hostile_input_more.py)."""
+    v, lv = init.to_numpy(dtype=float), loss.to_numpy(dtype=float)
+    bad = np.isfinite(lv) & ~flagged & ~np.isnan(v) & ~(v > 0)  # 0, negative, -inf
+    if not bad.any():
+        return []
+    first = float(v[bad][0])
+    return [f"{INIT_COL}: the loss before the first update must be a positive number (leave a cell empty where it "
+            f"is unknown), not in {_rows(bad)} (the first: {first:g}); it decides which runs diverged (those that end "
+            "above it) and which learned nothing: fix those rows or drop the column"]
 
 
 def _flagged(df: pd.DataFrame, div_col: str | None) -> np.ndarray:
@@ -1253,10 +1281,11 @@ def _stalled(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, init: np.ndar
     best, lr_best = _curve_best(keys, lr, loss, ok, "min")
     frame = keys.assign(_init=np.where(ok & (loss == best), init, np.nan))
     init_best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_init"].transform("max").to_numpy()
-    learned = np.isfinite(init_best) & (best < init_best - STALL_FRACTION * np.abs(init_best))
-    kept_little = (init - loss) < STALL_KEPT * (init_best - best)
-    return (ok & learned & np.isfinite(init) & (lr > lr_best) & kept_little
-            & (loss >= init - STALL_FRACTION * np.abs(init)))
+    with np.errstate(invalid="ignore"):  # a +inf loss at init (inf - inf) flags nothing, as an empty cell: no warning
+        learned = np.isfinite(init_best) & (best < init_best - STALL_FRACTION * np.abs(init_best))
+        kept_little = (init - loss) < STALL_KEPT * (init_best - best)
+        return (ok & learned & np.isfinite(init) & (lr > lr_best) & kept_little
+                & (loss >= init - STALL_FRACTION * np.abs(init)))
 
 
 def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import field_errors
-from abcscale.schemas.fit import ColumnMapping, FitResult, comma_list, distinct_covariates
+from abcscale.schemas.fit import MAX_PARAMS, ColumnMapping, FitResult, comma_list, distinct_covariates, max_size
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
 from abcscale.schemas.tune import check_file_identity
@@ -365,16 +365,20 @@ class FitOptions(_Request):
     diverged_col: str | None = Field(None, max_length=200, description="divergence flag column (null: none)")
     constant_cols: list[str] | None = Field(None, max_length=32,
                                             description="swept per-layer constant columns (a form field: 'a,b')")
-    target_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
-                                                       description="predict the LR at this width")
-    base_width: Annotated[int | None, Number, Width] = Field(None, gt=0, le=MAX_WIDTH,
-                                                     description="width the constant C refers to")
+    # before the sizes: their bound is the size kind's (validated in field order, _size_bound reads it)
+    size_kind: Literal["width", "params"] = Field("width", description="what the size column counts: width, or "
+                                                  "parameters (labels and messages say size)")
+    # the schema's maximum is the larger (a parameter count's); a width fit's 2**40 is _size_bound's
+    target_width: Annotated[int | None, Number, Width] = Field(
+        None, gt=0, description=f"predict the LR at this width (at most {MAX_WIDTH}, 2**40; with size_kind params "
+        f"this parameter count, at most {MAX_PARAMS:.0e})", json_schema_extra={"maximum": MAX_PARAMS})
+    base_width: Annotated[int | None, Number, Width] = Field(
+        None, gt=0, description="width the constant C refers to (with size_kind params a parameter count; bounded "
+        "as target_width)", json_schema_extra={"maximum": MAX_PARAMS})
     alignment: AlignmentSpec | None = Field(None, description="alignment used for the theory exponent")
     n_boot: Annotated[int, Number] = Field(1000, ge=20, le=20000, description="bootstrap resamples")
     seed: Annotated[int, Number] = Field(0, ge=0, le=2**32 - 1, description="bootstrap seed")
     confidence_level: Annotated[float, Number] = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
-    size_kind: Literal["width", "params"] = Field("width", description="what the size column counts: width, or "
-                                                  "parameters (labels and messages say size)")
     covariates: list[str] | None = Field(None, max_length=8, description="numeric axes fitted in one joint law "
                                          "with the size, e.g. tokens and batch size (a form field: 'a,b')")
     derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B', "
@@ -398,6 +402,20 @@ class FitOptions(_Request):
                                    "table without that column")
 
     _strict_blocks = field_validator("alignment", mode="before")(_no_bools_inside)
+
+    @field_validator("target_width", "base_width")
+    @classmethod
+    def _size_bound(cls, v: int | None, info: ValidationInfo) -> int | None:
+        """A width up to 2**40 (pydantic's words, as every width field says them); a parameter count (size_kind
+        params) up to MAX_PARAMS: a 2T-parameter target was refused at a width's bound (a review)."""
+        kind = info.data.get("size_kind", "width")
+        bound, words = max_size(kind)
+        if v is not None and v > bound:
+            if kind == "params":
+                raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {words}, a "
+                                          "parameter count's bound", {"le": bound, "words": words})
+            raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": bound})
+        return v
 
     def setup(self) -> dict[str, str]:
         """The theory setup given for a table that lacks its columns (``usecases.fits.with_setup``)."""

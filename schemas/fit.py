@@ -16,7 +16,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from abcscale.schemas.theory import Interval, LayerSetting
+from abcscale.schemas.theory import MAX_WIDTH, Interval, LayerSetting
+
+#: The largest size of a parameter-count table (``size_kind`` params: its size column, the target size and the base
+#: size): 10**18, a million times a 2T-parameter model. A width's bound (2**40, ``MAX_WIDTH``) refused 2e12 (a review).
+MAX_PARAMS = 10**18
+
+
+def max_size(size_kind: str) -> tuple[int, str]:
+    """The largest size of a fit by ``size_kind`` (width or params) and how messages write it."""
+    return (MAX_PARAMS, "1e18") if size_kind == "params" else (MAX_WIDTH, "2**40")
 
 
 class _Model(BaseModel):

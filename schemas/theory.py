@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from numbers import Real
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
 
@@ -16,6 +17,26 @@ MAX_WIDTH = 2**40
 #: them with width ratios up to MAX_WIDTH**2 leaves the float range, so every computed setting is finite and
 #: nonzero; outside it is no setting anyone tunes. Part of the schema: the OpenAPI states it.
 SCALE_MIN, SCALE_MAX = 1e-30, 1e30
+
+
+def is_bool(value: object) -> bool:
+    """True/false, Python's or numpy's (``np.True_`` is no ``bool``; its type is numpy's ``bool`` / ``bool_``)."""
+    return isinstance(value, bool) or (type(value).__name__ in ("bool", "bool_")
+                                       and type(value).__module__ == "numpy")
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1.0 (and false as 0): `epsilon: true` in a constants file was an epsilon of 1
+    # at every layer, silently (a review). Every door reads these models: CLI files, check configs, REST, Python.
+    if is_bool(value):
+        raise PydanticCustomError("number_type", "a number, not true/false")
+    return value
+
+
+#: a number field of an input model: never true/false (what else pydantic accepts stays, e.g. "1e-3" from text)
+FloatNotBool = Annotated[float, BeforeValidator(_not_bool)]
+#: an integer field of an input model (a width): never true/false
+IntNotBool = Annotated[int, BeforeValidator(_not_bool)]
 
 
 class Frozen(BaseModel):
@@ -40,13 +61,13 @@ class Alignment(Frozen):
     no alignment (1/2, 1/2, 1/2).
     """
 
-    alpha: float = Field(ge=0, le=2, allow_inf_nan=False)
+    alpha: FloatNotBool = Field(ge=0, le=2, allow_inf_nan=False)
     #: at most 1/2: a random init matrix's operator norm is sqrt(n) times its RMS entry, and above 1/2 every hidden
     #: layer in series would grow the activations' change by n^(omega - 1/2) (no stable exponents)
-    omega: float = Field(ge=0, le=0.5, allow_inf_nan=False,
+    omega: FloatNotBool = Field(ge=0, le=0.5, allow_inf_nan=False,
                          description="W dz alignment, at most 1/2 (a random init matrix's norm is sqrt(n) times its "
                                      "RMS entry; 1/2 under both full and no alignment)")
-    u: float = Field(ge=0, le=2, allow_inf_nan=False)
+    u: FloatNotBool = Field(ge=0, le=2, allow_inf_nan=False)
 
     @classmethod
     def full(cls) -> Alignment:
@@ -100,9 +121,9 @@ class Alignment(Frozen):
 class LayerExponents(Frozen):
     """Per-layer exponents: multiplier n^-a, init std n^-b, learning rate (n/base)^-c."""
 
-    a: float = Field(allow_inf_nan=False)
-    b: float = Field(allow_inf_nan=False)
-    c: float = Field(0.0, allow_inf_nan=False)
+    a: FloatNotBool = Field(allow_inf_nan=False)
+    b: FloatNotBool = Field(allow_inf_nan=False)
+    c: FloatNotBool = Field(0.0, allow_inf_nan=False)
 
 
 class ABTable(Frozen):
@@ -119,9 +140,9 @@ class ABTable(Frozen):
 class PerLayer(Frozen):
     """Optional per-layer-type floats (gammas, multiplier or init constants); missing = 1."""
 
-    embedding: float = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
-    hidden: float = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
-    readout: float = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
+    embedding: FloatNotBool = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
+    hidden: FloatNotBool = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
+    readout: FloatNotBool = Field(1.0, ge=SCALE_MIN, le=SCALE_MAX)
 
     def __getitem__(self, layer: Layer | str) -> float:
         return getattr(self, Layer.parse(layer).value)
@@ -267,9 +288,9 @@ class Constants(Frozen):
     gamma: PerLayer = Field(default_factory=PerLayer, description="per-layer LR constants gamma_l")
     init_scale: PerLayer = Field(default_factory=PerLayer, description="init std constants sigma_l")
     multiplier: PerLayer = Field(default_factory=PerLayer, description="multiplier constants m_l")
-    epsilon: float = Field(1e-8, ge=0, le=SCALE_MAX, description="Adam epsilon at the base width")
+    epsilon: FloatNotBool = Field(1e-8, ge=0, le=SCALE_MAX, description="Adam epsilon at the base width")
     epsilon_mode: EpsilonMode = Field(EpsilonMode.per_layer, description="constant | per_layer (docs/theory.md §5)")
-    weight_decay: float = Field(0.0, ge=0, le=SCALE_MAX, description="decoupled weight decay at the base "
+    weight_decay: FloatNotBool = Field(0.0, ge=0, le=SCALE_MAX, description="decoupled weight decay at the base "
                                 "width (adamw; docs/theory.md section 9)")
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
                                                "lr * wd * W, as torch/optax AdamW) | independent (wd * W)")
@@ -315,8 +336,8 @@ def nest_constants(data: Any, flat: Mapping[str, str] | None = None) -> Any:
 class BaseConfig(Constants):
     """What was tuned at the base width: the base LR beta and the :class:`Constants`."""
 
-    width: int = Field(gt=0, le=MAX_WIDTH, description="base width (model dim D) the constants were tuned at")
-    beta: float = Field(ge=SCALE_MIN, le=SCALE_MAX, description="base learning rate tuned at `width`")
+    width: IntNotBool = Field(gt=0, le=MAX_WIDTH, description="base width (model dim D) the constants were tuned at")
+    beta: FloatNotBool = Field(ge=SCALE_MIN, le=SCALE_MAX, description="base learning rate tuned at `width`")
 
 
 class Transfer(_ByLayer, Frozen):

@@ -36,7 +36,7 @@ from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import error_text, validation_message
-from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.fit import FitResult, GroupFit, max_size
 from abcscale.schemas.groups import Form, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
@@ -654,8 +654,9 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
     if group is None or group >= len(fit.groups):
         return None, None, {}
     size = _whole(whole_text(text))  # 4096.0 and 1.6e9 as the API reads them
-    if size is None or not 0 < size <= 2**40:
-        return group, None, {"width": f"expected a whole number from 1 to 2**40, got {text[:40]!r}"}
+    bound, said = max_size(fit.mapping.size_kind)  # a parameter count's is 1e18, a width's 2**40
+    if size is None or not 0 < size <= bound:
+        return group, None, {"width": f"expected a whole number from 1 to {said}, got {text[:40]!r}"}
     g = fit.groups[group]
     if fit.mapping.size_kind != "width":
         try:

@@ -172,10 +172,7 @@ def fit(
         with status(f"fitting {table}" + (f" on {service}" if service else ""), quiet=quiet):
             # `-` is standard input (a CSV or parquet piped in), as most tools read it; a terminal is no table (it
             # waited, silent, for a Ctrl-D)
-            if str(table) == "-" and sys.stdin.isatty():
-                fail("TABLE: - reads standard input, which is a terminal here: pipe a CSV or parquet into it "
-                     "(abcscale fit - < runs.csv), or give the file's path")
-            source = sys.stdin.buffer.read() if str(table) == "-" else table
+            source = _stdin_table() if str(table) == "-" else table
             df = with_setup(read_table(source, name=STDIN if str(table) == "-" else None),
                             parameterization=parameterization, optimizer=optimizer, lr_mode=lr_mode)
             if service is None:
@@ -228,6 +225,25 @@ def fit(
             err_console.print(f"[red]{flag}: {escape(kind)}:[/] {escape(text)}", highlight=False, soft_wrap=True)
     if any(gates.values()):
         raise typer.Exit(1)
+
+
+def _stdin_table() -> bytes:
+    """Standard input's bytes, for TABLE ``-``. A terminal is no table (it waited, silent, for a Ctrl-D); a closed
+    one (``<&-``: Python's ``sys.stdin`` is None, which was an AttributeError traceback) holds nothing, which
+    read_table says as it says an empty one; one opened for writing only (``0>file``) is named too."""
+    from abcscale.fitting.reading import STDIN
+
+    stream = sys.stdin
+    if stream is None:
+        return b""
+    try:
+        if stream.isatty():
+            fail("TABLE: - reads standard input, which is a terminal here: pipe a CSV or parquet into it "
+                 "(abcscale fit - < runs.csv), or give the file's path")
+        return stream.buffer.read()
+    except (OSError, ValueError) as exc:  # io.UnsupportedOperation (write-only) is both; a closed file a ValueError
+        fail(f"table: cannot read {STDIN} ({exc}): pipe a CSV or parquet into it (abcscale fit - < runs.csv), or "
+             "give the file's path")
 
 
 def _gates(result: FitResult, *, expect_theory: bool, expected: list[tuple[str, float]], strict: bool

@@ -121,6 +121,7 @@ def recommend(
                       init_scale=parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
                       epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
+    typed_beta = base_lr  # before a constants file's beta fills it in
     if constants_file is not None:
         constants, (parameterization, optimizer, alignment, base_width, base_lr, lr_mode) = _tuned(
             constants_file, constants, fit is not None, parameterization, optimizer, alignment, base_width, base_lr,
@@ -135,6 +136,10 @@ def recommend(
     try:
         rec = usecases.recommend(req, None if fit is None else read_fit(fit))
     except ValueError as exc:  # "weight_decay: adam has none": the field named as its flag
+        from abcscale.fitting.predict import GroupSetupError
+
+        if isinstance(exc, GroupSetupError):  # the fit's own column holds what theory cannot read
+            fail(f"--fit: {exc}")
         if (said := _group_said(exc, group)) is not None:
             fail(said)
         field, sep, why = str(exc).partition(": ")
@@ -153,13 +158,16 @@ def recommend(
             fail(head + give + " and ".join(f"{_GROUP_FLAGS[k]} ({k})" for k in keys.split(" and ")))
         fail(f"{flag}: {why}" if sep and flag else str(exc))
     if constants_file is not None and _bare(constants_file) is None:  # a tune file, read once already
-        from abcscale.usecases.tune import load_constants, with_variant_notes
+        from abcscale.usecases.tune import beta_override_note, load_constants, with_variant_notes
 
         tuned = load_constants(constants_file)
         if fit is not None and tuned.base_width != rec.base_width:  # its constants hold at its base width
             fail(f"--constants: {constants_file} was tuned at width {tuned.base_width}, the fit's base width is "
                  f"{rec.base_width}: give constants tuned at {rec.base_width}, or drop --fit")
         rec = with_variant_notes(rec, tuned)  # with --fit too: the file's epsilon is used
+        if fit is None and (note := beta_override_note(tuned.beta, typed_beta, name="--base-lr",
+                                                       path=constants_file)) is not None:
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})  # its gammas go with its own beta
     if output is Format.json:
         emit_json(rec)
     elif output is Format.table:

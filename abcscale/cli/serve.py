@@ -195,11 +195,36 @@ def guarded_protocol(header_timeout: float, body_timeout: float) -> type:
 
 
 def _unsecret(text: str, url: str) -> str:
-    """``text`` (a driver's error, which may quote the URL) with the URL's password masked."""
+    """``text`` (a driver's error, which may quote the URL) with the URL's password masked where it stands as one:
+    in the URL (``user:***@``, as typed or percent-encoded), as a DSN's ``password=``, as a word of its own (four
+    characters or more), or anywhere (eight or more). Every occurrence of its text was replaced before, so the
+    password ``p`` made "***syco***g.O***erationalError ... ***ort 1" of the driver's message (a review)."""
+    import re
+    from urllib.parse import quote, unquote, urlsplit
+
     from sqlalchemy.engine import make_url
 
-    password = make_url(url).password
-    return text.replace(str(password), "***") if password else text
+    parsed = make_url(url)
+    if not parsed.password:
+        return text
+    password = str(parsed.password)
+    redacted = parsed.render_as_string(hide_password=True)
+    for shown in sorted({url, parsed.render_as_string(hide_password=False)}, key=len, reverse=True):
+        text = text.replace(shown, redacted)
+    try:
+        typed = urlsplit(url).password  # as the URL spells it (percent-encoded, maybe)
+    except ValueError:
+        typed = None
+    forms = {password, quote(password, safe=""), unquote(password), *([typed] if typed else [])}
+    for form in sorted(forms, key=len, reverse=True):
+        pw = re.escape(form)
+        text = re.sub(rf":{pw}@", ":***@", text)  # user:password@host
+        text = re.sub(rf"(password\s*=\s*)(['\"]?){pw}\2(?![^\s'\"])", r"\1\2***\2", text, flags=re.IGNORECASE)
+        if len(form) >= 8:  # anywhere: so long a text is the password wherever it stands
+            text = text.replace(form, "***")
+        elif len(form) >= 4:  # a word of its own: a shorter one cannot be told from the message's own words
+            text = re.sub(rf"(?<![\w%]){pw}(?![\w%])", "***", text)
+    return text
 
 
 def _redacted(url: str) -> str:

@@ -32,6 +32,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -185,6 +186,10 @@ class CheckConfig(_Numbers):
     constants: Constants = Field(default_factory=Constants)
     constants_file: Path | None = Field(None, description="a constants file from `abcscale tune` (relative to the "
                                         "config): its constants, base width and beta are the reference's")
+    # where constants_file came from (`constants_file`, or `abcscale check --constants`), said in its errors, and the
+    # beta it was tuned with (a config's own beta replaces it: said): set by with_constants_file
+    _constants_key: str = PrivateAttr("constants_file")
+    _tuned_beta: float | None = PrivateAttr(None)
 
     @model_validator(mode="before")
     @classmethod
@@ -485,9 +490,11 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
         raise ConfigError(*problems[0], problems[1:])
     # the file's LR mode where the config says none and its per-layer LRs allow either (one LR is global)
     mode = tuned.lr_mode if cfg.lr_mode is None and not isinstance(cfg.lr, float) else cfg.lr_mode
-    return cfg.model_copy(update={"constants": tuned.constants, "base_width": tuned.base_width,
-                                  "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path),
-                                  "lr_mode": mode})
+    out = cfg.model_copy(update={"constants": tuned.constants, "base_width": tuned.base_width,
+                                 "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path),
+                                 "lr_mode": mode})
+    out._constants_key, out._tuned_beta = key, tuned.beta
+    return out
 
 
 def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tuple[str, str]]:
@@ -498,7 +505,7 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
         kept_loc = _one_branch([str(x) for x in e["loc"]], data)
         if kept_loc is None:
             continue
-        loc = kept_loc
+        loc = _flat_named(kept_loc, data)
         key = ".".join(loc) or "config"
         if not loc and e["type"] == "value_error":  # the cross-key checks: one "key: reason" line each
             for line in str(e["msg"]).removeprefix("Value error, ").splitlines():
@@ -520,6 +527,16 @@ def validation_problems(exc: ValidationError, data: dict[str, Any]) -> list[tupl
             problems.append((key, "missing" if e["type"] == "missing" else error_text(e)))
     kept = [p for p in problems if not (p[1] == "missing" and p[0] in meant)]
     return list(dict.fromkeys(kept))  # once each, in order
+
+
+def _flat_named(loc: list[str], data: Any) -> list[str]:
+    """``loc`` as the config named it: a flat constant key (``base_epsilon: true``) is validated under
+    ``constants`` (``constants.epsilon``), which the config does not have."""
+    if len(loc) > 1 and loc[0] == "constants" and isinstance(data, dict) and "constants" not in data:
+        flat = next((k for k, field in FLAT_CONSTANTS.items() if field == loc[1] and k in data), None)
+        if flat is not None:
+            return [flat, *loc[2:]]
+    return loc
 
 
 _TABLES = ("LayerValues", "RoleValues", "DecayValues")
@@ -756,9 +773,16 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                         "at the base width) or --fit to check them")
     if rec.source == "fit" and cfg.constants_file is not None and cfg.base_width != rec.base_width:
         # the file's constants hold at its base width, not the fit's (recommend --fit --constants refuses it too)
-        raise ConfigError("constants_file", f"{cfg.constants_file} was tuned at width {cfg.base_width}, the fit's "
+        # named as the user gave the file (`--constants`, or the config's `constants_file` key; a review)
+        raise ConfigError(cfg._constants_key, f"{cfg.constants_file} was tuned at width {cfg.base_width}, the fit's "
                           f"base width is {rec.base_width}: give constants tuned at {rec.base_width}, or check "
                           "against the file without the fit")
+    from abcscale.usecases.tune import beta_override_note
+
+    if rec.source != "fit" and cfg._tuned_beta is not None and cfg.constants_file is not None and (
+            note := beta_override_note(cfg._tuned_beta, cfg.beta, name="beta",
+                                       path=f"{cfg.constants_file} ({cfg._constants_key})")):
+        warnings.append(note)  # the reference transfers the config's beta with the file's gammas: said
     # (the mup form's base_width is used: microsoft/mup's readout multiplier is base/width, a review)
     if rec.source == "fit" and cfg.mup is None and (ignored := [
             k for k in ("beta", "base_width") if getattr(cfg, k) is not None

@@ -8,6 +8,7 @@ as dotted paths (list items by index); what the map finds is then validated by
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import json
 import re
@@ -96,13 +97,47 @@ def load_json(text: str) -> Any:
     return json.loads(text, object_pairs_hook=_unique_pairs)
 
 
+def _stdin_text() -> str:
+    """Standard input's text (``check -``), a byte-order mark dropped; a ConfigError naming ``-`` where there is
+    none to read: closed (``<&-``, a service manager's job: Python's ``sys.stdin`` is then None, and reading it was
+    an AttributeError's traceback), unreadable, or not UTF-8 (said as a file's is, not as YAML's "unacceptable
+    character #xdcff")."""
+    import sys
+
+    stream = sys.stdin
+    if stream is None:
+        raise ConfigError("-", "standard input is closed: pipe the config into it (abcscale check - < run.yaml), "
+                               "or give the file's path")
+    try:
+        terminal = stream.isatty()
+    except (OSError, ValueError):  # a closed stream: said below, by reading it
+        terminal = False
+    if terminal:  # it waited, silent, for a Ctrl-D (as `fit -` refuses it)
+        raise ConfigError("-", "standard input is a terminal here: pipe the config into it (abcscale check - < "
+                               "run.yaml), or give the file's path")
+    buffer = getattr(stream, "buffer", None)
+    try:
+        data = buffer.read() if buffer is not None else stream.read()
+    except UnicodeDecodeError:  # a text stream without a buffer
+        raise ConfigError("-", "standard input is not UTF-8: save the config as UTF-8") from None
+    except (OSError, ValueError) as exc:  # a closed descriptor (EBADF), a stream closed under us
+        raise ConfigError("-", f"standard input cannot be read ({exc.__class__.__name__}: {exc}): pipe the config "
+                               "into it, or give the file's path") from None
+    if isinstance(data, str):
+        return data.removeprefix("\ufeff")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # exc.start counts from after a UTF-8 mark, which utf-8-sig drops first
+        at = exc.start + (len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0)
+        raise ConfigError("-", f"standard input is not UTF-8 (byte 0x{data[at]:02x} at offset {at}): save the "
+                               "config as UTF-8") from None
+
+
 def read_document(path: str | Path) -> dict[str, Any]:
     """A YAML, JSON or TOML file (by suffix) as a mapping; a ConfigError names the file. A key given twice in one
     mapping is an error (the later value would otherwise win silently)."""
     if str(path) == "-":  # standard input: YAML, which reads JSON too
-        import sys
-
-        text, suffix = sys.stdin.read().removeprefix("\ufeff"), ".yaml"
+        text = _stdin_text()
         try:
             data = load_yaml(text)
         except DuplicateKey as exc:
@@ -172,6 +207,9 @@ def parse_map(text: str, flag: str = "--map") -> ConfigMap:
         key, sep, path = (s.strip() for s in entry.partition("="))
         if not (sep and key and path):
             raise ConfigError(flag, f"'{entry}' is not KEY=PATH (e.g. width=model.d_model)")
+        if key in paths:  # the later path silently won (`width=width,width=base_width`: a width of 256, a FAIL)
+            raise ConfigError(flag, f"{key}: given twice (mapped to '{paths[key]}' and to '{path}'); map each key "
+                                    "once")
         paths[key] = path
     if not paths:
         raise ConfigError(flag, "no KEY=PATH entries (e.g. width=model.d_model,lr=optim.lr)")
@@ -188,18 +226,31 @@ def load_map(path: str | Path) -> ConfigMap:
     if problems:
         raise ConfigError(*problems[0], problems[1:])
     # TOML's `lr.hidden = "..."` (and a nested YAML map) is a table: flatten it back to dotted keys.
-    paths = _dotted(tables["map"])
-    problems = [(f"{path}: map.{k}", "must be a dotted path (a string)") for k, v in paths.items()
-                if not isinstance(v, str) or not v]
+    twice: list[str] = []
+    paths = _dotted(tables["map"], twice=twice)
+    problems = [(f"{path}: map.{k}", "given twice (as a dotted key and inside a table); map each key once")
+                for k in twice]
+    problems += [(f"{path}: map.{k}", "must be a dotted path (a string)") for k, v in paths.items()
+                 if not isinstance(v, str) or not v]
+    # a key both mapped and given a value: the map's path silently won
+    problems += [(f"{path}: values.{k}", f"also in the map (map.{k}); give it in one of them")
+                 for k in _dotted(tables["values"]) if k in paths]
     if problems:
         raise ConfigError(*problems[0], problems[1:])
     return ConfigMap(paths=paths, values=tables["values"])
 
 
-def _dotted(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def _dotted(table: dict[str, Any], prefix: str = "", twice: list[str] | None = None) -> dict[str, Any]:
+    """``table`` with its sub-tables flattened to dotted keys; a key reached twice (YAML's ``lr.hidden: a`` beside
+    ``lr: {hidden: b}``) is added to ``twice``, the first value kept."""
     out: dict[str, Any] = {}
     for k, v in table.items():
-        out.update(_dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+        for key, value in (_dotted(v, f"{prefix}{k}.", twice) if isinstance(v, dict) else {f"{prefix}{k}": v}).items():
+            if key in out:
+                if twice is not None:
+                    twice.append(key)
+                continue
+            out[key] = value
     return out
 
 

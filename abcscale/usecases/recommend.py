@@ -198,7 +198,11 @@ def rule_items(value: Any) -> list[Any]:
     """The entries of loose name rules, each a :class:`GroupRule` or a ``{pattern, role}`` dict to validate:
     from a list of rules, dicts or ``(pattern, role)`` pairs, a ``{pattern: role}`` mapping, or a document's
     ``{"rules": [...]}``."""
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping) and set(value) == {"pattern", "role"}:
+        # one {pattern, role} rule not in a list (TOML without [[rules]]): read as a {regex: role} mapping it was two
+        # rules, `pattern -> vector` (the role alias bias) and `role -> readout` (a review)
+        value = [value]
+    elif isinstance(value, Mapping):
         if "rules" in value and set(value) != {"rules"}:  # read as a {pattern: role} mapping, "rules" was a pattern
             raise ValueError(f"rules: a document with 'rules' holds nothing else; also has "
                              f"{', '.join(sorted(str(k) for k in value if k != 'rules'))}")
@@ -231,6 +235,12 @@ def read_constants(path: str | Path) -> Constants | None:
         if _json_like(_text(path)):  # a tune file saved under such a name: read as it always was (a code review)
             return None
         _said_why(path)
+    if hand and isinstance(data, dict) and isinstance(data.get("constants"), dict) and set(data) != {"constants"} \
+            and "kind" not in data and not set(data) & _TUNE_ONLY:
+        # the constants under `constants` and another key beside them: said "no constants in it" (a review)
+        raise ValueError(f"{path}: " + "; ".join(
+            f"{k}: unknown key beside constants (a hand-written constants file holds the constants alone, at its "
+            "top level or under constants; the setup is the flags')" for k in data if k != "constants"))
     if isinstance(data, dict) and set(data) == {"constants"} and isinstance(data["constants"], dict):
         data = data["constants"]
     if not isinstance(data, dict) or not set(data) & set(Constants.model_fields) or set(data) & _TUNE_ONLY:
@@ -375,21 +385,31 @@ def group_text(group: Mapping[str, Any]) -> str:
 
 
 def _parse_group(text: str) -> dict[str, str]:
+    def once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:  # json's object hook: the later value won silently
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in out:
+                raise ValueError(f"group: {key}: given twice ({out[key]!r} and {value!r}); give each key once")
+            out[key] = value
+        return out
+
     if text.lstrip().startswith("{"):  # a JSON object: values with ',' or '=' in them
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=once)
         except json.JSONDecodeError as exc:
             raise ValueError(f"group: not a JSON object: {exc.msg} at character {exc.pos}") from None
         if not isinstance(data, dict) or not all(isinstance(v, str | int | float) and not isinstance(v, bool)
                                                   for v in data.values()):
             raise ValueError("group: a JSON group is an object of key: value (a string or a number)")
         return {str(k): str(v) for k, v in data.items()}
-    selector = {}
+    selector: dict[str, str] = {}
     for part in text.split(",") if text.strip() else []:
         if "=" not in part:
             raise ValueError(f"group: expected key=value pairs, got {part!r}")
-        key, value = part.split("=", 1)
-        selector[key.strip()] = value.strip()
+        key, value = (s.strip() for s in part.split("=", 1))
+        if key in selector:  # the later value won silently (lr_mode=global,lr_mode=per_layer: per_layer)
+            raise ValueError(f"group: {key}: given twice ({selector[key]!r} and {value!r}); give each key once")
+        selector[key] = value
     return selector
 
 

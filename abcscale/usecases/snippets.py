@@ -30,7 +30,17 @@ def snippet(spec: GroupSpec, kind: str, warnings: Sequence[str] = ()) -> str:
             f"{spec.base_width} -> {spec.width}, form {spec.form.value} (abcscale recommend --format {kind})",
             *(f"# warning: {w}" for w in dict.fromkeys([*warnings, *spec.warnings]))]
     body = _torch(spec) if kind == "torch" else _optax(spec)
-    return "\n".join([*head, "#", *fallback(spec, "torch" if kind == "torch" else "jax"), *body]) + "\n"
+    comments = [comment_text(line) for line in [*head, "#", *fallback(spec, "torch" if kind == "torch" else "jax")]]
+    return "\n".join([*comments, *body]) + "\n"
+
+
+def comment_text(text: str) -> str:
+    """``text`` fit for one comment line: each character that is not printable (a newline, a carriage return, a
+    NUL, U+2028) written as its escape, as ``repr`` writes it. A rule's pattern (or a warning quoting one) holding
+    a newline ended the comment, and the snippet was no Python (a SyntaxError; a review)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def check_torch_decay(spec: GroupSpec) -> None:
@@ -56,7 +66,7 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
               else "fan-in (kernel.shape[0])")
     lines = ["# Without abcscale: a parameter takes the role of the first regex its name matches (re.search,",
              "# ignoring case, with '/' and '.' both written '.'):",
-             *(f"#   r\"{r.pattern}\" -> {r.role.value}" for r in spec.rules),
+             *(f"#   {_pattern_text(r.pattern)} -> {r.role.value}" for r in spec.rules),
              "#   where the shape agrees: a vector rule takes 1-D tensors only, the other roles matrices only;",
              "#   the default readout rule skips names under a numbered block (h.0.) and square matrices",
              "#   (but lm_head, unembed, logits); the default hidden rule refuses a top-level fc1/fc2/w1..",
@@ -87,6 +97,14 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
                      + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
                          f"{r.value} {wd:.6g}" for r, wd in m.weight_decay.items())))
     return [*lines, ""]
+
+
+def _pattern_text(pattern: str) -> str:
+    """A rule's regex as a Python literal to copy: raw (``r"(^|\\.)bias$"``, its backslashes as they are) where one
+    can say it, else ``repr``'s (a newline or another unprintable character, a quote, a final backslash)."""
+    if pattern.isprintable() and '"' not in pattern and not pattern.endswith("\\"):
+        return f'r"{pattern}"'
+    return repr(pattern)
 
 
 #: how a dense input layer and a conv are read, in each framework's own words (the JAX snippet said nn.Linear)
@@ -182,4 +200,4 @@ def _optax(spec: GroupSpec) -> list[str]:
             "    return params, tx, tx.init(params)"]
 
 
-__all__ = ["fallback", "mup_optimizer", "snippet", "spec_literal"]
+__all__ = ["comment_text", "fallback", "mup_optimizer", "snippet", "spec_literal"]

@@ -681,6 +681,17 @@ def with_variant_notes(rec: Recommendation, tuned: TunedConstants | TunedFile) -
     return rec.model_copy(update={"warnings": warnings, "groups": groups})
 
 
+def beta_override_note(tuned_beta: float, beta: float | None, *, name: str, path: str | Path) -> str | None:
+    """The note where ``beta`` (``recommend --base-lr``, a check config's ``beta``) replaces the beta of the constants
+    file at ``path``: its gammas were tuned jointly with its own beta (the search's optimum is the pair), so another
+    one moves every layer's LR by the same factor off what was tuned, silently before (a review). None where it
+    agrees, or none was given."""
+    if beta is None or math.isclose(beta, tuned_beta, rel_tol=1e-9):
+        return None
+    return (f"{name}: {beta:g} replaces the beta {tuned_beta:g} tuned in {path}, whose gammas were tuned jointly "
+            f"with it: every LR is {beta / tuned_beta:.3g}x the tuned transfer's (drop {name} to use the file's)")
+
+
 def setting_name(value: Any) -> str:
     """A setup value as a comparable name: a parameterization or optimizer (enum or name; aliases like ``sp``
     read through theory's parser), an alignment (``full``, ``none`` or its numbers), a width. The readers of a

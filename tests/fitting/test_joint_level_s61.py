@@ -86,11 +86,3 @@ def test_each_optimum_keeps_its_error_and_a_fit_stored_without_it_still_gets_a_l
                          level=0.9, n_unidentified=missing)
     assert again is not None and abs(again.exponents["bs"].estimate - TRUTH["bs"]) < 0.1
 
-
-def test_a_cells_lr_reads_as_the_table_wrote_it():
-    """2^log2(0.005) is 0.005000000000000001: the JSON's grid_argmin_lr and largest_stable_lr read so (a review)."""
-    table = team_table(0)
-    fit, _ = _joint(table, 0.95)
-    cells = {o.grid_argmin_lr for g in fit.groups for o in g.per_width} | {
-        o.largest_stable_lr for g in fit.groups for o in g.per_width}
-    assert cells - {None} and cells - {None} <= set(GRID), cells - set(GRID)
