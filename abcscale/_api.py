@@ -137,6 +137,8 @@ def recommend(
         from abcscale.usecases.recommend import read_constants
 
         constants = _parse("constants", read_constants, constants) or constants
+    given_file = constants if isinstance(constants, str | Path) else None
+    typed_beta = beta  # before a file's fills it in: one that replaces it is said, as the CLI says it
     if isinstance(constants, str | Path | TunedConstants):
         file = constants if isinstance(constants, TunedConstants) else _parse("constants", _load_constants, constants)
         given: dict[str, Any] = {"parameterization": parameterization, "optimizer": optimizer,
@@ -150,9 +152,12 @@ def recommend(
         group=group, form=form, rules=_parse("rules", read_rules, rules) if isinstance(rules, str | Path) else rules)
     rec = usecases.recommend(req, None if fit is None else _fit(fit))
     if file is not None:  # with a fit too: the file's constants, its epsilon included, are used
-        from abcscale.usecases.tune import with_variant_notes
+        from abcscale.usecases.tune import beta_override_note, with_variant_notes
 
         rec = with_variant_notes(rec, file)
+        where = given_file if given_file is not None else "the constants file"
+        if fit is None and (note := beta_override_note(file.beta, typed_beta, name="beta", path=where)) is not None:
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})  # its gammas go with its own beta
     if file is not None and fit is not None and file.base_width != rec.base_width:  # as a BaseConfig's (above)
         raise ValueError(f"constants: the file was tuned at width {file.base_width}, the fit's base width is "
                          f"{rec.base_width}: give constants tuned at {rec.base_width}, or recommend from the file "

@@ -170,6 +170,8 @@ def whole_text(text: str) -> str:
         return text
     if not d.is_finite():
         return text
+    if d.is_zero():  # "0e400": its adjusted() is 400, read as 10^400 (a code review)
+        return "0"
     if d.adjusted() >= _MAX_WHOLE_DIGITS:  # a literal of <= 64 characters this large is a whole number
         return ("-" if d < 0 else "") + "1" + "0" * _MAX_WHOLE_DIGITS
     return str(int(d)) if d == d.to_integral_value() else text
@@ -226,7 +228,7 @@ def calculator_request(values: Mapping[str, str], fit_setup: Mapping[str, str] |
     user chose for it, never the theory form's defaults) select the group and give a table without those columns
     its setup, as the same fields of ``POST /v1/recommend`` do."""
     errors: dict[str, str] = {}
-    source = values.get("source", "theory").strip() or "theory"
+    source = values.get("source", "theory").strip().lower() or "theory"
     from_fit = source == "fit"
     if source not in ("theory", "fit"):  # answered as theory before, silently (a review: /?source=bogus)
         errors["source"] = f"theory or fit, got {values.get('source', '')[:40]!r}"
@@ -337,6 +339,8 @@ def _query(request: Request) -> tuple[dict[str, str], dict[str, str]]:
     form's first: a fit takes the last of each, the theory form the first."""
     params = request.query_params
     query = {k: params.getlist(k)[0] for k in params.keys() if k in CALC_FIELDS}
+    if "source" in query:  # " fit" or "Fit" answered from the fit but drew the theory radio checked (a code review)
+        query["source"] = query["source"].strip().lower()
     setup = {k: params.getlist(k)[-1] for k in HINTS if k in params}
     if query.get("source") != "fit":
         return query, {}
@@ -723,6 +727,8 @@ def _joint_prediction(fit: FitResult, values: Mapping[str, str]
         x = float(text) if len(text) <= _MAX_NUMBER_CHARS and _FLOAT.fullmatch(text) else math.nan
         if not x > 0:  # NaN too
             problems[field] = f"expected a positive number, got {text[:40]!r}"
+        elif field == "size" and not x <= (bound := max_size("params"))[0]:  # a parameter count: the fit's bound
+            problems[field] = f"expected a positive number up to {bound[1]}, got {text[:40]!r}"
         elif not x <= MAX_JOINT_VALUE:  # 1e200, or 1e400 (inf)
             problems[field] = f"expected a positive number up to 1e30, got {text[:40]!r}"
         elif field == "size":

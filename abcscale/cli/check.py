@@ -148,8 +148,17 @@ def _load(config: Path, maps: list[str], map_files: list[Path] | None, constants
             cmap = (cmap or ConfigMap()).merged(load_map(map_file))
         except ConfigError as exc:  # the map file's own problems: said as the flag that named it
             raise ConfigError(f"--map-file: {exc.problems[0][0]}", exc.problems[0][1], exc.problems[1:]) from None
+    flagged: dict[str, str] = {}  # each key's path as an earlier --map gave it
     for text in maps:
-        cmap = (cmap or ConfigMap()).merged(parse_map(text))
+        parsed = parse_map(text)
+        for key, path in parsed.paths.items():
+            # two --map flags for one key kept the later in silence, as one flag's two entries did (a code review);
+            # --map over --map-file stays the documented override
+            if key in flagged:
+                raise ConfigError("--map", f"{key}: given twice (mapped to '{flagged[key]}' and to '{path}'); map "
+                                           "each key once")
+            flagged[key] = path
+        cmap = (cmap or ConfigMap()).merged(parsed)
     return load_config(config, cmap, constants_file, with_fit=with_fit)
 
 

@@ -239,6 +239,8 @@ def read_constants(path: str | Path) -> Constants | None:
             and "kind" not in data and not set(data) & _TUNE_ONLY:
         # the constants under `constants` and another key beside them: said "no constants in it" (a review)
         raise ValueError(f"{path}: " + "; ".join(
+            f"{k}: a constant beside the `constants` table: put it inside it (or every constant at the top level)"
+            if k in Constants.model_fields else
             f"{k}: unknown key beside constants (a hand-written constants file holds the constants alone, at its "
             "top level or under constants; the setup is the flags')" for k in data if k != "constants"))
     if isinstance(data, dict) and set(data) == {"constants"} and isinstance(data["constants"], dict):
