@@ -383,7 +383,10 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
 
 
 def _pairs(text: str) -> dict[str, float]:
-    """``--at``'s ``NAME=VALUE,...`` as numbers."""
+    """``--at``'s ``NAME=VALUE,...`` as numbers; an empty one (``--at "$AT"`` with AT unset) is an error, as an empty
+    ``--derive`` is: it predicted at the bases in silence (a review)."""
+    if not text.strip(" ,"):
+        raise ValueError("empty (an unset variable?): give NAME=VALUE pairs, e.g. D=1e10,batch_size=64")
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, sep, value = part.partition("=")

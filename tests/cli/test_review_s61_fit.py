@@ -325,3 +325,16 @@ def test_the_report_page_predicts_a_parameter_count_past_2_40(tmp_path):
         assert ok.status_code == 200, ok.text
         bad = client.get(page, params={"group": "0", "width": "2e18"})
         assert bad.status_code == 422 and "expected a whole number from 1 to 1e18" in bad.text
+
+
+@pytest.mark.parametrize("at", ["", " ", ","])
+def test_an_empty_at_is_refused_as_an_empty_derive_is(at):
+    """`--at "$AT"` with AT unset predicted at the covariates' bases, silently."""
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    table = str(Path(__file__).resolve().parents[2] / "examples" / "axes.csv")
+    res = CliRunner().invoke(app, ["fit", table, "--size-col", "N", "--size-kind", "params", "--covariates",
+                                   "D,batch_size", "--target-size", "2e9", "--at", at, "-q"])
+    assert res.exit_code == 2 and "--at: empty (an unset variable?)" in res.output, res.output
