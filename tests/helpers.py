@@ -29,3 +29,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60.0) -> Non
             err = err.decode() if isinstance(err, bytes) else (err or "")
             raise RuntimeError(f"server at {url} did not come up: {err[-2000:]}")
         time.sleep(0.1)
+
+
+def tune_file(folder, beta: float = 0.05):
+    """A constants file as `abcscale tune` writes one (muP + Adam at base width 16, gamma 0.5 / 1 / 4, ``beta``),
+    without running a search: what the readers of tune files are tested on."""
+    from abcscale.schemas.theory import Constants, PerLayer
+    from abcscale.schemas.tune import TunedConstants, TuneSettings
+    from abcscale.usecases.tune import save_constants
+
+    tuned = TunedConstants(parameterization="mup", optimizer="adam", optimizer_variant="adam", alignment="full",
+                           lr_mode="per_layer", base_width=16, beta=beta,
+                           constants=Constants(gamma=PerLayer(embedding=0.5, readout=4.0)), loss=4.0, loss_std=0.05,
+                           near_best={}, settings=TuneSettings(), training={"model": "transformer"}, elapsed_s=1.0,
+                           trials_run=0, history=[], candidates=[], abcscale_version="test")
+    return tuned, save_constants(tuned, folder / "t.json")

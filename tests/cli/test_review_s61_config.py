@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import abcscale
 from abcscale.cli import app
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, PerLayer
+from tests.helpers import tune_file
 
 runner = CliRunner()
 
@@ -162,15 +163,7 @@ def test_a_map_file_giving_a_key_twice_is_refused(tmp_path):
 
 @pytest.fixture
 def tuned_file(tmp_path):
-    from abcscale.schemas.tune import TunedConstants, TuneSettings
-    from abcscale.usecases.tune import save_constants
-
-    tuned = TunedConstants(parameterization="mup", optimizer="adam", optimizer_variant="adam", alignment="full",
-                           lr_mode="per_layer", base_width=16, beta=0.05,
-                           constants=Constants(gamma=PerLayer(embedding=0.5, readout=4.0)), loss=4.0, loss_std=0.05,
-                           near_best={}, settings=TuneSettings(), training={"model": "transformer"}, elapsed_s=1.0,
-                           trials_run=0, history=[], candidates=[], abcscale_version="test")
-    return save_constants(tuned, tmp_path / "t.json")
+    return tune_file(tmp_path)[1]
 
 
 RUN = {"parameterization": "mup", "optimizer": "adam", "width": 1024,

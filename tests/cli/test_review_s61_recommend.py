@@ -84,16 +84,9 @@ def test_a_constants_file_with_a_key_beside_constants_names_it(tmp_path):
 
 
 def test_recommend_says_a_base_lr_that_replaces_the_tuned_beta(tmp_path):
-    from abcscale.schemas.theory import Constants, PerLayer
-    from abcscale.schemas.tune import TunedConstants, TuneSettings
-    from abcscale.usecases.tune import save_constants
+    from tests.helpers import tune_file
 
-    tuned = TunedConstants(parameterization="mup", optimizer="adam", optimizer_variant="adam", alignment="full",
-                           lr_mode="per_layer", base_width=16, beta=0.05,
-                           constants=Constants(gamma=PerLayer(embedding=0.5, readout=4.0)), loss=4.0, loss_std=0.05,
-                           near_best={}, settings=TuneSettings(), training={"model": "transformer"}, elapsed_s=1.0,
-                           trials_run=0, history=[], candidates=[], abcscale_version="test")
-    path = save_constants(tuned, tmp_path / "t.json")
+    _, path = tune_file(tmp_path)
     notes = []
     for extra in (["--base-lr", "0.1"], [], ["--base-lr", "0.05"]):
         res = runner.invoke(app, ["recommend", "--constants", str(path), "-n", "1024", "--json", *extra])

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 import abcscale
 from abcscale.cli import app
+from tests.helpers import tune_file
 
 runner = CliRunner()
 
@@ -33,21 +34,8 @@ def test_a_zero_with_a_large_exponent_is_zero(client, sweep):
         assert r.status_code == 201, (seed, r.text)
 
 
-def _tune_file(tmp_path):
-    from abcscale.schemas.theory import Constants, PerLayer
-    from abcscale.schemas.tune import TunedConstants, TuneSettings
-    from abcscale.usecases.tune import save_constants
-
-    tuned = TunedConstants(parameterization="mup", optimizer="adam", optimizer_variant="adam", alignment="full",
-                           lr_mode="per_layer", base_width=16, beta=0.05,
-                           constants=Constants(gamma=PerLayer(embedding=0.5, readout=4.0)), loss=4.0, loss_std=0.05,
-                           near_best={}, settings=TuneSettings(), training={"model": "transformer"}, elapsed_s=1.0,
-                           trials_run=0, history=[], candidates=[], abcscale_version="test")
-    return tuned, save_constants(tuned, tmp_path / "t.json")
-
-
 def test_the_python_api_says_a_beta_that_replaces_the_tuned_one(tmp_path):
-    tuned, path = _tune_file(tmp_path)
+    tuned, path = tune_file(tmp_path)
     said = [w for w in abcscale.recommend(constants=str(path), beta=0.1, width=1024).warnings if "replaces" in w]
     assert said == [f"beta: 0.1 replaces the beta 0.05 tuned in {path}, whose gammas were tuned jointly with it: "
                     "every LR is 2x the tuned transfer's (drop beta to use the file's)"]
