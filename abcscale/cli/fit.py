@@ -229,13 +229,14 @@ def fit(
 
 def _stdin_table() -> bytes:
     """Standard input's bytes, for TABLE ``-``. A terminal is no table (it waited, silent, for a Ctrl-D); a closed
-    one (``<&-``: Python's ``sys.stdin`` is None, which was an AttributeError traceback) holds nothing, which
-    read_table says as it says an empty one; one opened for writing only (``0>file``) is named too."""
+    one (``<&-``: Python's ``sys.stdin`` is None, which was an AttributeError traceback) is said so, as ``check -``
+    says it; one opened for writing only (``0>file``) is named too."""
     from abcscale.fitting.reading import STDIN
 
     stream = sys.stdin
     if stream is None:
-        return b""
+        fail(f"table: {STDIN} is closed: pipe a CSV or parquet into it (abcscale fit - < runs.csv), or give the "
+             "file's path")
     try:
         if stream.isatty():
             fail("TABLE: - reads standard input, which is a terminal here: pipe a CSV or parquet into it "
