@@ -543,9 +543,12 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     groups: dict[tuple[Role, float, bool], dict[str, Any]] = {}
     placed = _placed(model, spec, rules, fan_in)
     if any(hasattr(p, "infshape") for _, p, _, _ in placed):  # microsoft/mup's set_base_shapes marks each tensor
-        warnings.warn("the model's tensors carry microsoft/mup's base shapes: give these groups to torch.optim's "
-                      "optimizer, not mup's MuAdam/MuSGD, whose own per-layer scaling would apply a second time "
-                      "(the hidden LR divided by the width ratio again)", stacklevel=2)
+        # said of the groups' own lrs: the README's mup path (each group's lr set to spec.mup.lr[name], then
+        # MuAdam) is right, and the warning said "not MuAdam" to it too (a review)
+        warnings.warn("the model's tensors carry microsoft/mup's base shapes: these groups' lrs are for torch.optim's "
+                      "optimizer; for mup's MuAdam/MuSGD set each group's lr to spec.mup.lr[group['name']] first "
+                      "(given these lrs, its own per-layer scaling would apply a second time: the hidden LR divided "
+                      "by the width ratio again)", stacklevel=2)
     if spec.optimizer is Optimizer.adafactor:  # torch's ρ_t = min(lr, 1/sqrt(t)); optax's adafactor has no cap
         top = max(spec[role].lr for role in {role for _, _, role, _ in placed})
         warnings.warn(f"torch.optim.Adafactor caps each group's LR at 1/sqrt(step): from step {math.ceil(top**-2):,} "

@@ -186,6 +186,16 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                 warnings.append(f"the predicted stability edge's {which} ({2.0 ** bound:.3g}) lies below LR*'s 95% "
                                 f"band: the safe side stops at the band's low end{both}")
                 safe = lo95
+        if e.mean < p.mean:
+            # LR* past the edge: a run at it diverges if the edge's line holds, and at the swept widths every LR*
+            # lay below its edge, so the two lines cross between them and here and one of them is wrong (a user
+            # review: an edge line through 2 widths' brackets, 12x under LR* at 8x extrapolation, said nowhere)
+            edge = g.edge_law if g.edge_law_theory is None else g.edge_law_theory
+            edge_widths = ", ".join(str(w) for w in edge.widths)
+            warnings.append(f"{UNRELIABLE}the predicted stability edge ({2.0 ** e.mean:.3g}) lies below the "
+                            f"predicted LR* ({2.0 ** p.mean:.3g}) at {int(width)}: the edge's line (widths "
+                            f"{edge_widths}, exponent {edge.exponent:+.3g}) crosses LR*'s before it, so one "
+                            "of the two lines is wrong there; sweep a wider width, or a finer LR grid near the edge")
     ends = [lo, hi, lo95, hi95, safe] + ([] if g.edge_law is None else [e.mean])
     if abs(far := max(ends, key=abs)) > MAX_LOG2_LR:
         # 2.0**x overflows past 1023 and a bound of 2^-1075 reads as 0: no band that wide is a prediction

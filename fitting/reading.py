@@ -26,6 +26,18 @@ _NOT_TABLES = ((b"PK\x03\x04", "a zip archive (an .xlsx workbook?): export the s
                (b"\xff\xfe", "UTF-16 text"), (b"\xfe\xff", "UTF-16 text"))
 
 
+def _utf16_without_bom(head: bytes) -> str | None:
+    """"UTF-16LE" / "UTF-16BE" where ``head`` reads as ASCII-range text in UTF-16 with no byte-order mark: every
+    other byte NUL, the rest not (a review: such a CSV, from PowerShell or a Windows tool, was "a binary file")."""
+    head = head[: len(head) // 2 * 2]
+    if len(head) < 8:
+        return None
+    for name, text, zeros in (("UTF-16LE", head[0::2], head[1::2]), ("UTF-16BE", head[1::2], head[0::2])):
+        if zeros.count(0) >= 0.95 * len(zeros) and text.count(0) == 0:
+            return name
+    return None
+
+
 class TableTooLarge(TableError):
     """The decoded table is over a row or cell cap (a small compressed upload can decode to millions of rows);
     ``cap`` names the one exceeded: ``max_rows`` or ``max_cells``."""
@@ -96,6 +108,9 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
     fmt = ("parquet" if data[:4] == _PARQUET_MAGIC else (fmt or "csv")).lower()
     if fmt not in ("csv", "parquet"):
         raise TableError([f"table: unknown format {fmt!r}; allowed: csv, parquet"])
+    if fmt == "csv" and (utf16 := _utf16_without_bom(data[:4096])):
+        raise TableError([f"table: {name} looks like {utf16} text without a byte-order mark; give a CSV (UTF-8) or "
+                          f"a parquet file (save it as UTF-8: Excel's \"CSV UTF-8\", or `iconv -f {utf16} -t UTF-8`)"])
     if fmt == "csv" and b"\x00" in data[:65536]:
         # no text file holds a NUL byte: read as CSV, a binary file became one garbled column ("no rows" or a
         # parser's message about new lines, a review)

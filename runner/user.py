@@ -136,11 +136,20 @@ def _import(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        raise ValueError(f"model: cannot import {name!r} ({exc})") from None
+        raise ValueError(f"model: cannot import {name!r} ({exc}){_torch_hint(exc)}") from None
     except SystemExit as exc:
         raise ValueError(f"model: importing {name} {_exited(exc)}") from None
     except Exception as exc:  # the user's module failed while importing
-        raise ValueError(f"model: importing {name} failed: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"model: importing {name} failed: {type(exc).__name__}: {exc}{_torch_hint(exc)}") from None
+
+
+def _torch_hint(exc: BaseException) -> str:
+    """What to do where the model needs PyTorch (a review: a torch model given to coord-check read "No module named
+    'torch'", as if abcscale lacked a dependency)."""
+    if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] in ("torch", "mup"):
+        return ("; --model takes a JAX model (sweep, coord-check, tune train it with JAX): check a PyTorch model "
+                "with microsoft/mup's coord check, and give it abcscale's numbers with abcscale.torch")
+    return ""
 
 
 def _exited(exc: SystemExit) -> str:
@@ -168,7 +177,7 @@ def _load_file(path: str) -> Any:
         raise ValueError(f"model: importing {path} {_exited(exc)}") from None
     except Exception as exc:
         del sys.modules[name]
-        raise ValueError(f"model: importing {path} failed: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"model: importing {path} failed: {type(exc).__name__}: {exc}{_torch_hint(exc)}") from None
     return module
 
 

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.json_schema import JsonDict, JsonValue, WithJsonSchema
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import field_errors
@@ -129,14 +129,21 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-def _no_bools_inside(value: Any, path: str = "") -> Any:
-    """Refuse true/false anywhere in a nested numeric block (``base``, per-layer tables, an alignment)."""
+def _bools(value: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], bool]]:
     if isinstance(value, bool):
-        where = f"{path}: " if path else ""
-        raise PydanticCustomError("number_type", "{where}Input should be a number, not true/false", {"where": where})
+        return [(path, value)]
     if isinstance(value, dict):
-        for k, v in value.items():
-            _no_bools_inside(v, f"{path}.{k}" if path else str(k))
+        return [b for k, v in value.items() for b in _bools(v, (*path, str(k)))]
+    return []
+
+
+def _no_bools_inside(value: Any) -> Any:
+    """Refuse true/false anywhere in a nested numeric block (``base``, per-layer tables, an alignment), each at its
+    own loc (``[..., base, epsilon]``), as a misspelt number elsewhere is."""
+    if found := _bools(value):
+        raise ValidationError.from_exception_data("number", [InitErrorDetails(
+            type=PydanticCustomError("number_type", "Input should be a number, not true/false"), loc=path,
+            input=flag) for path, flag in found])
     return value
 
 

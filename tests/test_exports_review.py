@@ -348,7 +348,7 @@ def test_groups_for_a_model_with_mup_base_shapes_say_which_optimizer_takes_them(
     assert abctorch.param_groups(model, _spec())  # no base shapes: nothing to say
     for p in model.params.values():
         p.infshape = object()
-    with pytest.warns(UserWarning, match="not mup's MuAdam/MuSGD"):
+    with pytest.warns(UserWarning, match=r"for mup's MuAdam/MuSGD set each group's lr to spec\.mup\.lr"):
         abctorch.param_groups(model, _spec())
 
 

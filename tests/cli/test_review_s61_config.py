@@ -102,7 +102,9 @@ def test_rest_refuses_true_for_a_constant_naming_it(tmp_path):
                                                      "base": {"width": 256, "beta": 3e-3, **base}})
             assert res.status_code == 422, res.text
             (err,) = res.json()["detail"]
-            assert err["loc"][-1] == "base" and err["msg"] == f"{key}: Input should be a number, not true/false"
+            # at the field itself (session 62), not at `base` with the field in the message
+            assert err["loc"] == ["body", "analytic", "base", *key.split(".")], err
+            assert err["msg"] == "Input should be a number, not true/false"
 
 
 # --- 4b: check - with standard input closed ----------------------------------------------------------------------

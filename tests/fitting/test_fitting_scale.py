@@ -87,6 +87,23 @@ def test_size_axis_ticks_at_the_sizes_without_crowding():
     assert labels == ["20M", "85M", "215M", "1.3B"]
 
 
+def test_size_axis_labels_each_octave_of_a_sweep_and_its_target():
+    # a review: a sweep 128-1024 predicted at 8192 was labelled at 128, 512 and 8192 only
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3.8, 2.9))
+    sizes = [128, 256, 512, 1024, 8192]
+    ax.plot(sizes, [1, 2, 3, 4, 5], "o")
+    _size_axis(ax, sizes)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    plt.close(fig)
+    assert labels == ["128", "256", "512", "1024", "8192"]
+
+
 def test_summary_prints_one_line_per_group(table, tmp_path):
     csv = tmp_path / "t.csv"
     table.to_csv(csv, index=False)

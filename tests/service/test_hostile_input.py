@@ -77,11 +77,11 @@ def test_nesting_bound_is_a_setting_and_ignores_brackets_in_strings(tmp_path):
 
 @pytest.mark.parametrize(("url", "body", "loc"), [
     ("/v1/recommend", {**ANALYTIC, "width": True}, ["body", "analytic", "width"]),
-    ("/v1/recommend", {**ANALYTIC, "base": {"width": True, "beta": 3e-3}}, ["body", "analytic", "base"]),
+    ("/v1/recommend", {**ANALYTIC, "base": {"width": True, "beta": 3e-3}}, ["body", "analytic", "base", "width"]),
     ("/v1/recommend", {"fit_id": "x" * 32, "width": False}, ["body", "fit", "width"]),
     ("/v1/theory/convert", {**CONVERT, "epsilon": False}, ["body", "epsilon"]),
     ("/v1/theory/convert", {**CONVERT, "base_lr": True}, ["body", "base_lr"]),
-    ("/v1/theory/convert", {**CONVERT, "lr": {"hidden": True}}, ["body", "lr"]),
+    ("/v1/theory/convert", {**CONVERT, "lr": {"hidden": True}}, ["body", "lr", "hidden"]),
 ])
 def test_booleans_are_not_numbers_in_requests(client, url, body, loc):
     r = client.post(url, json=body)
