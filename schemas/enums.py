@@ -69,6 +69,11 @@ class Optimizer(_AliasedEnum):
     lion = "lion"
     muon = "muon"
 
+    @classmethod
+    def _aliases(cls) -> dict[str, str]:
+        # microsoft/mup's optimizer classes are the optimizer they wrap (mup/optim.py); any case, as _missing_ reads
+        return {"muadam": "adam", "muadamw": "adamw", "musgd": "sgd"}
+
 
 class Layer(_AliasedEnum):
     """Layer types: embedding (fixed fan-in), hidden (fan-in and fan-out grow), readout (fan-in grows)."""

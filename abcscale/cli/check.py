@@ -45,7 +45,8 @@ def check(
         "--constants", help="a constants file from `abcscale tune`: the reference transfers its constants (and its "
         "base width and beta where the config gives none); overrides the config's constants_file",
         dir_okay=False, show_default=False)] = None,
-    tolerance: Annotated[float, typer.Option(help="LR ratio allowed either way (x)", min=1.0)] = 2.0,
+    tolerance: Annotated[float, typer.Option(help="LR ratio allowed either way (x); with a fit, an LR down to its "
+                                             "safe-side LR passes too", min=1.0)] = 2.0,
     init_tolerance: Annotated[float, typer.Option("--init-tolerance", help="init std ratio (forward scale)",
                                                   min=1.0)] = 1.5,
     eps_tolerance: Annotated[float, typer.Option("--eps-tolerance", help="epsilon ratio allowed above",

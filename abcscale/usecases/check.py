@@ -13,7 +13,11 @@ your multipliers, so ``yours / recommended`` reads in your own units. A setting 
 A ``mup:`` table says the run is a microsoft/mup run (base width, what MuAdam/MuSGD is given, output_mult,
 init stds at the base width, epsilon): its values at ``width`` are :func:`~abcscale.theory.groups.mup_setting`'s
 and the reference is theory's transfer from :func:`~abcscale.theory.groups.from_mup` (with ``beta``: of the
-setup that gives every group the LR beta, microsoft/mup's rule).
+setup that gives every group the LR beta, microsoft/mup's rule). With a fit, the fit's LR at ``width`` is that one
+lr, given to every group at the fit's base width (its sweep's set_base_shapes base): each role's LR is compared with
+what microsoft/mup applies then (:func:`_mup_fit_reference`), whatever the table's own base width and ratios.
+With a fit, an LR below the tolerance but at or above the fit's safe-side LR passes, its verdict ``SAFE_SIDE``.
+microsoft/mup's optimizer names (MuAdam, MuAdamW, MuSGD) are read as the optimizer they wrap.
 The recommendation it compares against answers :func:`check_request`, locally or from a service.
 Reading files and maps (``--map`` / ``--map-file``) is :mod:`abcscale.usecases.config_map`'s.
 """
@@ -146,6 +150,19 @@ class MupTable(_Numbers):
             "epsilon": _per_role(self.epsilon)})
 
 
+#: microsoft/mup's optimizer classes -> the optimizer each wraps (mup/optim.py)
+MU_OPTIMIZERS = {"muadam": Optimizer.adam, "muadamw": Optimizer.adamw, "musgd": Optimizer.sgd}
+
+
+def _mu_base(name: str) -> str | None:
+    """The optimizer a microsoft/mup class name wraps (``MuAdam``, ``mu_adamw``, ``mup.optim.MuSGD``), else None."""
+    key = name.strip().lower()
+    if key.startswith("mup."):  # mup.MuAdam, mup.optim.MuAdam
+        key = key.rsplit(".", 1)[-1]
+    found = MU_OPTIMIZERS.get(key.replace("_", "").replace("-", ""))
+    return None if found is None else found.value
+
+
 def _per_role(v: float | LayerValues | DecayValues | None) -> float | dict[Role, float] | None:
     return v if v is None or isinstance(v, float) else dict(v.items())
 
@@ -190,6 +207,24 @@ class CheckConfig(_Numbers):
     # beta it was tuned with (a config's own beta replaces it: said): set by with_constants_file
     _constants_key: str = PrivateAttr("constants_file")
     _tuned_beta: float | None = PrivateAttr(None)
+    # microsoft/mup's optimizer class as the config named it (`optimizer: MuAdam`), read as its base optimizer
+    _mu_optimizer: str | None = PrivateAttr(None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _mu_said(cls, data: Any, handler: Any) -> CheckConfig:
+        cfg = handler(data)
+        if isinstance(data, dict) and isinstance(said := data.get("optimizer"), str) and _mu_base(said) is not None:
+            cfg._mu_optimizer = said.strip()
+        return cfg
+
+    @field_validator("optimizer", mode="before")
+    @classmethod
+    def _mu_optimizer_name(cls, v: Any) -> Any:
+        """microsoft/mup's optimizer classes (MuAdam, MuAdamW, MuSGD; any case, ``mup.optim.MuAdam`` as a Hydra
+        ``_target_`` writes it) are the optimizer they wrap: exit 2 "Input should be 'sgd', 'adam', ..." was all a
+        MuAdam config got (a user review)."""
+        return (_mu_base(v) or v) if isinstance(v, str) else v
 
     @model_validator(mode="before")
     @classmethod
@@ -716,25 +751,81 @@ def _transfer_note(note: str, cfg: CheckConfig) -> str | None:
                                        "weight_decay_mode) and the run's own as weight_decay to check it")
 
 
-def _mup_lr_notes(cfg: CheckConfig) -> list[str]:
-    """What a mup table's per-group lrs beside beta say. The advice was to leave beta out, which left the LRs
-    unchecked (a review: the README's first trap then passed); beta is the check's evidence, so it stays."""
-    if cfg.mup is None or cfg.beta is None or not isinstance(cfg.mup.lr, RoleValues) \
+def _mup_fit_reference(cfg: CheckConfig, rec: Recommendation) -> dict[Role, RoleSetting] | None:
+    """What microsoft/mup applies at the config's width in the fitted sweep's setup, for a mup table checked
+    against a fit (None otherwise): the fit's LR at that width given to every group (microsoft/mup's one lr, the
+    lr column of a MuAdam/MuSGD sweep), at the fit's base width (its sweep's set_base_shapes base), with the
+    table's output_mult and init (a fit has neither: said). MuAdam itself then divides the hidden group's lr by
+    width_mult and MuReadout's multiplier is output_mult / width_mult, so a table at another base width is
+    compared as microsoft/mup would run it (a review: base 128 -> 512 gave the readout 1.92x, ok)."""
+    setup = cfg.mup_setup()
+    if setup is None or rec.source != "fit" or rec.beta is None or rec.lr_mode is not LrMode.per_layer:
+        return None
+    return mup_setting(setup.model_copy(update={"base_width": rec.base_width,
+                                                "lr": dict.fromkeys(ROLES, rec.beta)}))
+
+
+def _with_update(s: RoleSetting, update: float, optimizer: Optimizer) -> RoleSetting:
+    """``s`` with the LR whose update invariant (with ``s``'s multiplier) is ``update``."""
+    unit = invariants(s.model_copy(update={"lr": 1.0}), optimizer)["update"]
+    assert unit is not None and unit > 0
+    return s.model_copy(update={"lr": update / unit})
+
+
+def _mup_fit_notes(cfg: CheckConfig, rec: Recommendation, given: set[tuple[str, Role]]) -> list[str]:
+    """What a mup table checked against a fit is compared with, said where it is not plain: the fit's base width
+    where the table's differs (both named), the init the fit does not hold, a beta it replaces."""
+    if cfg.mup is None or rec.source != "fit":
+        return []
+    notes = []
+    if cfg.beta is not None:
+        notes.append(f"beta: not used with a fit, whose LR ({rec.beta:.4g} at width {cfg.width}) is the one lr "
+                     "every group is checked against")
+    b, fb = cfg.mup.base_width, rec.base_width
+    if b != fb and _mup_fit_reference(cfg, rec) is not None:
+        mu = mup_optimizer(cfg.optimizer.value)
+        notes.append(f"mup.base_width {b} differs from the fit's base width {fb} (fit --base-width, else its narrowest "
+                     f"width; taken as its sweep's set_base_shapes base): the LRs are checked against what {mu} "
+                     f"applies at width {cfg.width} in the fit's setup (base {fb}, every group given "
+                     f"{rec.beta:.4g}); at the same lr, base {b} changes the hidden group's applied lr and "
+                     f"MuReadout's output_mult/width_mult ({cfg.mup.output_mult * b / cfg.width:.4g} here, "
+                     f"{cfg.mup.output_mult * fb / cfg.width:.4g} in the fit's runs). Keep base {fb} with this fit, "
+                     f"or fit a sweep at base {b}")
+    init = " and init stds" if any(k == "init_std" for k, _ in given) else ""
+    notes.append(f"a fit gives the LR alone: the mup table's output_mult{init} are taken as the fitted runs' (not "
+                 "checked)")
+    return notes
+
+
+def _mup_lr_notes(cfg: CheckConfig, rec: Recommendation) -> list[str]:
+    """What a mup table's per-group lrs beside beta, or a fit's LR, say. The advice was to leave beta out, which
+    left the LRs unchecked (a review: the README's first trap then passed); beta is the check's evidence, so it
+    stays."""
+    fitted = _mup_fit_reference(cfg, rec) is not None
+    one = rec.beta if fitted else cfg.beta
+    if cfg.mup is None or one is None or not isinstance(cfg.mup.lr, RoleValues) \
             or len({v for _, v in cfg.mup.lr.items()}) < 2:
         return []
     setup = cfg.mup_setup()
     assert setup is not None
     hidden = theory.layer_rules(cfg.optimizer)[Layer.hidden]
     given = cfg.mup.lr.hidden
+    name = "the fit's LR" if fitted else "beta"
     if hidden.update_shift == 0.0 and not hidden.backprop_scale and setup.width_mult != 1.0 and given is not None \
-            and math.isclose(given, cfg.beta / setup.width_mult, rel_tol=0.02):
+            and math.isclose(given, one / setup.width_mult, rel_tol=0.02):
         # MuAdam divides the hidden group's lr by width_mult: given abcscale's lr, already divided, it does so twice
         mu = mup_optimizer(cfg.optimizer.value)
-        return [f"mup.lr.hidden {given:.4g} is beta / width_mult ({cfg.beta:.4g} / {setup.width_mult:g}): likely "
+        return [f"mup.lr.hidden {given:.4g} is {name} / width_mult ({one:.4g} / {setup.width_mult:g}): likely "
                 f"abcscale's width-scaled hidden LR given to {mu}, which divides it by width_mult again (README, "
                 f"traps of mixing the two); give {mu} beta for the hidden group (`abcscale mup export` lists each "
                 "group's), or abcscale's LRs to a plain torch.optim optimizer"]
     mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdam"
+    if fitted:  # a fit's LR with a mup table is the fitted sweep's one lr, as beta is
+        return [f"the fit's LR ({one:.4g} at width {cfg.width}) with a mup table is read as the one lr {mu} gave every "
+                "group in the fitted sweep (microsoft/mup's rule), and each group's lr is checked against it; this "
+                "table's per-group lrs differ. A fit of runs in abcscale's abc form is not such a sweep: the per-group "
+                "lrs `abcscale recommend --fit --form mup` writes from it are checked as `form: mup` (its lr per "
+                "role, init_std and multiplier) against that fit"]
     # `recommend --form mup` writes abc's beta as per-group MuAdam lrs; beta here is microsoft/mup's one lr
     return [f"beta with a mup table is the one lr {mu} gives every group (microsoft/mup's rule), and each group's "
             "lr is checked against it; this table's per-group lrs differ, as `abcscale recommend --form mup` "
@@ -760,13 +851,21 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         raise ConfigError(f"lr.{empty[0]}", "empty (null): give " + " and ".join(f"lr.{r}" for r in empty)
                           + " a number, or leave the layer out of the table")
     reference = recommended_settings(rec, cfg.epsilon_mode)
-    if cfg.mup is not None and cfg.beta is None:
+    fitted = _mup_fit_reference(cfg, rec)
+    if fitted is not None:
+        # a mup table against a fit: every role's LR is the fit's one lr as microsoft/mup applies it in the fit's setup
+        # (a review: the table's own per-group ratios, and its vector/fixed LRs themselves, were the reference, so a
+        # group given 10x passed, and its base width mixed with the fit's gave wrong ratios)
+        reference |= {role: _with_update(reference[role], invariants(s, cfg.optimizer)["update"], cfg.optimizer)
+                      for role, s in fitted.items()}
+    elif cfg.mup is not None and cfg.beta is None:
         # against its own base-width numbers: microsoft/mup gives vector-like groups their own LR, which the
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
         for role in (Role.vector, Role.fixed):
             reference[role] = reference[role].model_copy(update={"lr": yours[role].lr})
     warnings = [said for w in rec.warnings if (said := _transfer_note(w, cfg)) is not None]
     warnings += _unchecked_notes(cfg, rec, given)
+    warnings += _mup_fit_notes(cfg, rec, given)
     if cfg.mup is not None and cfg.beta is None and rec.source != "fit":
         warnings.append("beta: not given, so the mup table is compared with its own base-width numbers, which a mup "
                         "run always follows: its learning rates and init are not checked; give beta (the LR tuned "
@@ -799,7 +898,11 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     if any(k == "epsilon" for k, _ in given) and not rules.has_epsilon:
         warnings.append(f"epsilon is only checked for optimizers that have one (optimizer is {cfg.optimizer.value})")
         given = {(k, r) for k, r in given if k != "epsilon"}
-    warnings += _mup_lr_notes(cfg)
+    warnings += _mup_lr_notes(cfg, rec)
+    if cfg._mu_optimizer is not None and cfg.mup is None:
+        warnings.append(f"optimizer: {cfg._mu_optimizer} is read as {cfg.optimizer.value}, and the LRs as written, in "
+                        f"the {cfg.form.value} form; what {cfg._mu_optimizer} is given is checked as microsoft/mup "
+                        "applies it only in a `mup:` table (mup.base_width, mup.lr, ...; map them from your config)")
     if cfg.mup is not None and cfg.weight_decay is not None:
         mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdamW"
         warnings.append(f"weight_decay: not checked with a mup table (give it as {mu}'s, in abc or plain form "
@@ -847,6 +950,8 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             rule = rules[Layer.embedding if role in (Role.vector, Role.fixed) else Layer(role.value)]
             checks.append(_check(setting, role, value, theirs / m ** power(rule.k, rule.epsilon_k),
                                  tolerance[setting], high_only=setting == "epsilon", multiplier=m))
+    checks, said = _safe_side(checks, rec)
+    warnings += said
     warnings += _epsilon_notes(cfg, checks, rec)
     warnings += _outside_band(checks, rec)
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
@@ -864,6 +969,37 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                        form_detail=form, checks=checks, failed=failed, warnings=warnings)
 
 
+#: an LR this much below the fit's safe-side LR still counts as at it: `recommend` and `check` print it to 4
+#: significant digits, whose rounding is at most 5e-4 of it
+SAFE_SIDE_SLACK = 1e-3
+#: the verdict of an LR below the tolerance that is at or above the fit's safe-side LR (ok)
+SAFE_SIDE = "ok (fit's safe side)"
+
+
+def _safe_side(checks: list[Check], rec: Recommendation) -> tuple[list[Check], list[str]]:
+    """A fit's safe-side LR passes: an LR below the tolerance but between the fit's safe-side LR and its LR* is
+    ok, its verdict says why, and a note says it (a review: the safe-side LR abcscale printed, with "scale every
+    layer's LR by 0.45 to use it", failed "too low 0.45x"). Every layer's LR scales with the fitted one, so the
+    safe side relative to LR* holds for each; the high side is the tolerance's."""
+    band = rec.band
+    if rec.source != "fit" or band is None or not (band.lr > 0 and 0 < band.safe_lr < band.lr):
+        return checks, []
+    safe = band.safe_lr / band.lr
+    out, moved = [], []
+    for c in checks:
+        if c.setting == "lr" and c.verdict == "too low" and c.ratio * (1 + SAFE_SIDE_SLACK) >= safe:
+            c = c.model_copy(update={"ok": True, "verdict": SAFE_SIDE})
+            moved.append(c)
+        out.append(c)
+    if not moved:
+        return checks, []
+    said = ", ".join(f"{c.layer.value if c.layer else 'lr'} {c.ratio:.3g}x" for c in moved)
+    penalty = band.safe_expected_loss_penalty
+    cost = "" if penalty is None else f" (the fit expects a loss {100 * penalty:.2g}% above the optimum's there)"
+    return out, [f"lr: below the tolerance ({1 / moved[0].tolerance:.3g}x the fit's LR* {band.lr:.4g}) but at or above "
+                 f"its safe-side LR {band.safe_lr:.4g} ({safe:.3g}x): {said}; passed as the fit's safe side{cost}"]
+
+
 def _outside_band(checks: list[Check], rec: Recommendation) -> list[str]:
     """A fit's LR band: a run's LR inside the tolerance but outside the fit's 95% band is said (a user review: 1.95x
     the fitted LR passed the 2x tolerance, above the band's top and 2.1x the truth, without a word). Every layer's LR
@@ -872,7 +1008,7 @@ def _outside_band(checks: list[Check], rec: Recommendation) -> list[str]:
     if rec.source != "fit" or band is None or not band.lr > 0:
         return []
     lo, hi = band.ci95[0] / band.lr, band.ci95[1] / band.lr
-    out = [c for c in checks if c.setting == "lr" and c.ok and not lo <= c.ratio <= hi]
+    out = [c for c in checks if c.setting == "lr" and c.verdict == "ok" and not lo <= c.ratio <= hi]
     if not out:
         return []
     said = ", ".join(f"{c.layer.value if c.layer else 'lr'} {c.ratio:.3g}x" for c in out)
@@ -924,8 +1060,12 @@ def check_request(cfg: CheckConfig, fit_id: str | None = None, group: dict[str, 
                                  alignment=cfg.alignment, lr_mode=cfg.mode, width=cfg.width, base=cfg.base_config())
     alignment = cfg.alignment if "alignment" in cfg.model_fields_set else None
     constants = cfg.constants
-    if cfg.mup is not None:  # the fitted LR is beta; the rest is the mup setup's (from_mup)
-        constants = Constants(**{k: v for k, v in cfg.base_config().given().items() if k not in ("width", "beta")})
+    setup = cfg.mup_setup()
+    if setup is not None:
+        # the fitted LR is the one lr microsoft/mup gives every group (the gammas its rule makes, not the table's
+        # own per-group ratios: compare checks each group's lr against the fit's); the rest is the setup's
+        base = from_mup(setup.model_copy(update={"lr": dict.fromkeys(ROLES, 1.0)}))
+        constants = Constants(**{k: v for k, v in base.given().items() if k not in ("width", "beta")})
     return FitRecommend(fit_id=fit_id, width=cfg.width, parameterization=cfg.parameterization,
                         optimizer=cfg.optimizer, lr_mode=cfg.mode, alignment=alignment, constants=constants,
                         group=group)
