@@ -110,7 +110,9 @@ def recommend(
 
     ``constants`` may be a constants file from ``abcscale tune`` (its path or :class:`TunedConstants`): it gives
     the constants and, unless given here, the parameterization, optimizer, alignment, LR mode, base width and beta
-    (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``) gives its base width and
+    (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``; a constants file with
+    ``width`` and ``beta`` beside its constants, or ``abcscale mup import --json``'s output, is read as one, the
+    latter also giving parameterization mup and its optimizer) gives its base width and
     beta where they are not given here; given and different, they are an error. With ``fit``, its width must be
     the fit's base width and its beta is not used (a warning says so). ``base_lr`` is ``beta`` by the CLI's name
     (``--base-lr``) and :func:`convert`'s; give one.
@@ -119,6 +121,28 @@ def recommend(
         if beta is not None:
             raise ValueError("beta: the same as base_lr; give one")
         beta = base_lr
+    imported = None  # `abcscale mup import --json`'s document: muP constants of one optimizer's mup setup
+    if isinstance(constants, str | Path):
+        # a hand-written file (gamma, init_scale, ... and no setup), as `recommend --constants FILE` takes it: the
+        # API refused it as "not a constants file from abcscale tune" (a review); with width and beta beside the
+        # constants, or mup import's JSON, a BaseConfig (below): its base width and beta are the base
+        from abcscale.usecases.recommend import read_constants_document
+
+        doc = _parse("constants", read_constants_document, constants)
+        if doc is not None:
+            constants, imported = doc.constants, doc.mup_import
+    if imported is not None:  # its setup is muP of one optimizer: the same, or left out (filled without a fit)
+        from abcscale.usecases.tune import setting_name
+
+        for name, its, asked in (("parameterization", imported.recommend.parameterization, parameterization),
+                                 ("optimizer", imported.setup.optimizer, optimizer)):
+            if asked is not None and setting_name(asked) != setting_name(its):
+                raise ValueError(f"{name}: the constants are microsoft/mup's {imported.setup.optimizer.value} setup "
+                                 f"as {setting_name(imported.recommend.parameterization)} (`abcscale mup import`), "
+                                 f"not {setting_name(asked)}; leave {name} out or import the setup you train")
+        if fit is None:
+            parameterization = imported.recommend.parameterization if parameterization is None else parameterization
+            optimizer = imported.setup.optimizer if optimizer is None else optimizer
     tuned_at: BaseConfig | None = None  # a BaseConfig with a fit: its width must be the fit's base width
     if isinstance(constants, BaseConfig):
         if fit is None:
@@ -131,12 +155,6 @@ def recommend(
         constants = Constants.model_validate(constants.model_dump(exclude={"width", "beta"},
                                                                   exclude_unset=True))
     file = None  # a constants file: its optimizer variant may say more about epsilon (usecases.tune)
-    if isinstance(constants, str | Path):
-        # a hand-written file (gamma, init_scale, ... and no setup), as `recommend --constants FILE` takes it: the
-        # API refused it as "not a constants file from abcscale tune" (a review)
-        from abcscale.usecases.recommend import read_constants
-
-        constants = _parse("constants", read_constants, constants) or constants
     given_file = constants if isinstance(constants, str | Path) else None
     typed_beta = beta  # before a file's fills it in: one that replaces it is said, as the CLI says it
     if isinstance(constants, str | Path | TunedConstants):
@@ -169,6 +187,11 @@ def recommend(
             raise ValueError(f"constants: the BaseConfig was tuned at width {tuned_at.width}, the fit's base width "
                              f"is {rec.base_width}: give constants tuned at "
                              f"{rec.base_width}, or recommend analytically without `fit`")
+        if imported is not None and (setting_name(rec.parameterization), setting_name(rec.optimizer)) != (
+                setting_name(imported.recommend.parameterization), setting_name(imported.setup.optimizer)):
+            raise ValueError(f"constants: microsoft/mup's {imported.setup.optimizer.value} setup (`abcscale mup "
+                             f"import`); the fit's group is {rec.parameterization} + {rec.optimizer.value}: import "
+                             "the setup the sweep ran, or select its group")
         rec = rec.model_copy(update={"warnings": [
             *rec.warnings, f"constants: the BaseConfig's beta {tuned_at.beta:g} is not used; the LR is the fit's"]})
     return rec
@@ -185,12 +208,16 @@ def recommend_from_fit(
     f = _fit(fit)
     width = _size(width, f.mapping.size_kind)  # 4096.0 is 4096, as predict() and recommend(fit=...) take it
     if isinstance(constants, str | Path):  # a hand-written constants file, as recommend(fit=..., constants=) takes
-        from abcscale.usecases.recommend import read_constants
+        from abcscale.usecases.recommend import read_constants_document
 
-        bare = _parse("constants", read_constants, constants)
-        if bare is None:  # a tune file: recommend(fit=...) checks its base width against the fit's, and says more
+        bare = _parse("constants", read_constants_document, constants)
+        if bare is None or bare.base is not None:
+            # a tune file, or constants with their base width (mup import's): recommend(fit=...) checks it against
+            # the fit's, and says more
             return recommend(fit=f, width=width, group=group, constants=constants)
-        constants = bare
+        constants = bare.constants
+    if isinstance(constants, BaseConfig):  # its base width is checked against the fit's there (read as constants
+        return recommend(fit=f, width=width, group=group, constants=constants)  # alone, it went unchecked)
     if constants is not None and not isinstance(constants, Constants):  # a mapping: AttributeError deep inside
         constants = _parse("constants", Constants.model_validate, constants)
     try:

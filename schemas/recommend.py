@@ -28,7 +28,9 @@ class LrBand(Frozen):
     extrapolation_factor: float = Field(description="target width / largest fitted width")
     base_lr: float | None = Field(None, description="the fitted base LR beta at the target width (= `lr`)")
     layer_lrs: dict[str, float] | None = Field(None, description="each layer's LR at the target width from "
-                                               "`base_lr` (embedding, hidden, readout; as `layers[*].lr`)")
+                                               "`base_lr` in the abc form (embedding, hidden, readout; as "
+                                               "`layers[*].lr`), whatever the answer's `form`: `groups` holds the "
+                                               "requested form's (`roles[*].lr`; `mup_lr` in the mup form)")
     method: str | None = Field(None, description="what made the band: theory_prior (the fitted exponent's "
                                "posterior with a normal prior centred on theory's exponent, `prior_exponent`, "
                                "or spread over theory's span, `prior_span`; sd `prior_sd`), or free (the exponent "

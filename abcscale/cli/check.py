@@ -42,8 +42,9 @@ def check(
         "--token", envvar=["ABCSCALE_READ_TOKEN", "ABCSCALE_API_TOKEN"], help="with --service: a token the service "
         "takes for reads (its read token, or its write token)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option(
-        "--constants", help="a constants file from `abcscale tune`: the reference transfers its constants (and its "
-        "base width and beta where the config gives none); overrides the config's constants_file",
+        "--constants", help="a constants file from `abcscale tune`, a hand-written one (gamma, init_scale, ...; "
+        "width and beta beside them) or `abcscale mup import --json`'s output: the reference transfers its "
+        "constants (and its base width and beta where the config gives none); overrides the config's constants_file",
         dir_okay=False, show_default=False)] = None,
     tolerance: Annotated[float, typer.Option(help="LR ratio allowed either way (x); with a fit, an LR down to its "
                                              "safe-side LR passes too", min=1.0)] = 2.0,

@@ -95,6 +95,13 @@ def print_import(out: MupImport) -> None:
     if c.weight_decay:
         console.print(f"weight decay {c.weight_decay:g} ({c.weight_decay_mode.value})", highlight=False)
     console.print(f"equivalent: {out.command}", highlight=False, soft_wrap=True)
+    if len(set(out.setup.lr.values())) == 1:  # one lr for every group: what a sweep of this setup swept
+        # the fit of such a sweep holds mup's lr, which recommend reads with these constants (a review read it with
+        # abcscale's defaults: embedding and readout lrs off by sqrt(base width))
+        mu = {"sgd": "MuSGD", "adamw": "MuAdamW", "muon": "MuAdamW"}.get(out.setup.optimizer.value, "MuAdam")
+        console.print(f"a fit of a sweep of this setup ({mu}'s one lr swept; fit it with --lr-mode per_layer): save "
+                      "this with --json and give it as `abcscale recommend --fit FIT --width N --constants FILE`",
+                      highlight=False, soft_wrap=True)
     for w in out.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
 

@@ -10,7 +10,7 @@ import math
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -46,6 +46,9 @@ from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.usecases.snippets import snippet
+
+if TYPE_CHECKING:
+    from abcscale.usecases.recommend import ConstantsDocument
 
 #: request fields -> the flags that set them, so validation errors name what the user typed
 FLAGS = {"beta": "--base-lr", "base.beta": "--base-lr", "base_width": "--base-width", "base.width": "--base-width",
@@ -86,8 +89,11 @@ def recommend(
                                              "--base-width/--base-lr)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option("--constants", help="a constants file from `abcscale tune`: "
                                                         "its constants, and the -p, -o, -a, --lr-mode, --base-width "
-                                                        "and --base-lr not given; or a hand-written one (gamma, "
-                                                        "init_scale, multiplier, epsilon, ... in JSON, YAML or TOML)",
+                                                        "and --base-lr not given; a hand-written one (gamma, "
+                                                        "init_scale, multiplier, epsilon, ... in JSON, YAML or TOML; "
+                                                        "with width and beta beside them, the base width and LR "
+                                                        "they hold at); or the JSON of `abcscale mup import --json` "
+                                                        "(its constants, base width, beta, -p mup and -o)",
                                                         show_default=False)] = None,
     group: Annotated[str | None, typer.Option(help="with --fit: pick a group, 'key=value,...' or a JSON object",
                                               show_default=False)] = None,
@@ -122,10 +128,12 @@ def recommend(
                       multiplier=parse_flag(PerLayer.parse, multiplier, "--multiplier"), epsilon=epsilon,
                       epsilon_mode=epsilon_mode, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     typed_beta = base_lr  # before a constants file's beta fills it in
+    # a hand-written constants file or `mup import --json`'s document (None: a tune file, or no file)
+    doc = None if constants_file is None else _bare(constants_file)
     if constants_file is not None:
         constants, (parameterization, optimizer, alignment, base_width, base_lr, lr_mode) = _tuned(
-            constants_file, constants, fit is not None, parameterization, optimizer, alignment, base_width, base_lr,
-            lr_mode)
+            constants_file, doc, constants, fit is not None, parameterization, optimizer, alignment, base_width,
+            base_lr, lr_mode)
     try:  # one rule for which flags go with which source, shared with the Python API and the REST body
         req = usecases.recommend_request(
             width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment,
@@ -157,7 +165,12 @@ def recommend(
         if give:  # the group's theory settings the fit's table lacks: the flags that give them
             fail(head + give + " and ".join(f"{_GROUP_FLAGS[k]} ({k})" for k in keys.split(" and ")))
         fail(f"{flag}: {why}" if sep and flag else str(exc))
-    if constants_file is not None and _bare(constants_file) is None:  # a tune file, read once already
+    if constants_file is not None and doc is not None and fit is not None:
+        _agrees_with_fit(constants_file, doc, rec)
+        if doc.base is not None:  # as the Python API says a BaseConfig's with a fit
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, f"--constants: the beta {doc.base.beta:g} in "
+                                                      f"{constants_file} is not used; the LR is the fit's"]})
+    if constants_file is not None and doc is None:  # a tune file, read once already
         from abcscale.usecases.tune import beta_override_note, load_constants, with_variant_notes
 
         tuned = load_constants(constants_file)
@@ -241,28 +254,34 @@ def band_method(band: LrBand) -> str:
     return "95% band: method not recorded"
 
 
-def _bare(path: Path) -> Constants | None:
-    """``--constants FILE`` as a hand-written constants file (gamma, init_scale, ...; no setup): None where it is
-    not one; a bad value in one is exit 2 naming the file and the field."""
-    from abcscale.usecases.recommend import read_constants
+def _bare(path: Path) -> ConstantsDocument | None:
+    """``--constants FILE`` as a hand-written constants file (gamma, init_scale, ...; no setup; width and beta
+    beside them) or `abcscale mup import --json`'s document: None where it is neither (a tune file); a bad value in
+    one is exit 2 naming the file and the field."""
+    from abcscale.usecases.recommend import read_constants_document
 
     try:
-        return read_constants(path)
+        return read_constants_document(path)
     except ValueError as exc:
         fail(f"--constants: {exc}")
 
 
-def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[Constants, tuple[Any, ...]]:
+def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit: bool,
+           *given: Any) -> tuple[Constants, tuple[Any, ...]]:
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
     given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
     constants)."""
     from abcscale.usecases.tune import load_for_transfer, setting_name
 
-    if (bare := _bare(path)) is not None:  # a hand-written constants file, as REST's `constants` block (session 51)
+    if doc is not None:  # a hand-written constants file, as REST's `constants` block (session 51), or mup import's
+        bare = doc.constants
         both = [f for f in Constants.model_fields if f in flags.model_fields_set and f in bare.model_fields_set]
         if both:
             fail(f"--{both[0].replace('_', '-')}: given by the flag and in --constants {path}; drop one")
-        return bare.model_copy(update={k: getattr(flags, k) for k in flags.model_fields_set}), given
+        if doc.base is not None:  # the base width and beta go to --base-width and --base-lr, not into the constants
+            bare = Constants.model_validate(bare.model_dump(exclude={"width", "beta"}, exclude_unset=True))
+        constants = bare.model_copy(update={k: getattr(flags, k) for k in flags.model_fields_set})
+        return constants, given if with_fit else _base_given(path, doc, given)
     twice = [f for f in ("gamma", "init_scale", "multiplier", "epsilon") if f in flags.model_fields_set]
     if twice:
         fail(f"--{twice[0].replace('_', '-')}: the constants come from --constants {path}; drop one")
@@ -286,6 +305,48 @@ def _tuned(path: Path, flags: Constants, with_fit: bool, *given: Any) -> tuple[C
             fail(f"{flag}: the constants in {path} were tuned for {setting_name(f)}, not {setting_name(g)}; drop "
                  f"{flag} (the file gives it) or tune for this setup")
     return constants, given if with_fit else tuple(f if g is None else g for g, f in zip(given, file, strict=True))
+
+
+def _base_given(path: Path, doc: ConstantsDocument, given: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The given -p, -o, -a, --base-width, --base-lr, --lr-mode with what a hand-written constants file or `mup
+    import`'s document says where not given, as a tune file's: its base width and beta (the base width must be
+    its own: the constants hold there), and an import's -p mup and -o. A different --base-lr is a choice."""
+    from abcscale.usecases.tune import setting_name
+
+    p, o, a, base_width, base_lr, lr_mode = given
+    if doc.mup_import is not None:  # microsoft/mup's setup of one optimizer, as muP constants
+        setup = doc.mup_import.setup
+        for flag, g, f in (("-p", p, doc.mup_import.recommend.parameterization), ("-o", o, setup.optimizer)):
+            if g is not None and setting_name(g) != setting_name(f):
+                fail(f"{flag}: the constants in {path} are microsoft/mup's {setup.optimizer.value} setup as "
+                     f"{setting_name(doc.mup_import.recommend.parameterization)} (`abcscale mup import`), not "
+                     f"{setting_name(g)}; drop {flag} (the file gives it) or import the setup you train")
+        p = doc.mup_import.recommend.parameterization if p is None else p
+        o = setup.optimizer if o is None else o
+    if (base := doc.base) is not None:
+        if base_width is not None and base_width != base.width:
+            fail(f"--base-width: the constants in {path} hold at base width {base.width} (its width), not "
+                 f"{base_width}; drop --base-width (the file gives it) or give constants for base width {base_width}")
+        base_width = base.width
+        base_lr = base.beta if base_lr is None else base_lr
+    return p, o, a, base_width, base_lr, lr_mode
+
+
+def _agrees_with_fit(path: Path, doc: ConstantsDocument, rec: Recommendation) -> None:
+    """With --fit: a constants document's base width (the width its constants hold at) must be the fit's, as a tune
+    file's must, and `mup import`'s setup the fit's group's (its constants are that optimizer's muP)."""
+    from abcscale.usecases.tune import setting_name
+
+    if (base := doc.base) is not None and base.width != rec.base_width:
+        fail(f"--constants: {path} holds constants for base width {base.width} (its width), the fit's base width "
+             f"is {rec.base_width}: give constants for {rec.base_width}, or drop --fit")
+    if (imported := doc.mup_import) is not None:
+        theirs = (setting_name(imported.recommend.parameterization), setting_name(imported.setup.optimizer))
+        ours = (setting_name(rec.parameterization), setting_name(rec.optimizer))
+        if theirs != ours:
+            fail(f"--constants: {path} holds microsoft/mup's {theirs[1]} setup as {theirs[0]} constants (`abcscale "
+                 f"mup import -o {theirs[1]}`); the fit's group is {ours[0]} + {ours[1]}: import the setup the "
+                 "sweep ran, or select its group with -p and -o")
 
 
 def band_line(band: LrBand | Prediction) -> str:
@@ -318,8 +379,7 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print(_groups_table(rec, spec))
     if rec.band is not None:  # the fitted LR is beta, the base LR: each layer's LR is beta times its factors
         console.print(f"fitted swept LR beta at width {rec.width}: {band_line(rec.band)}", highlight=False)
-        console.print("per-layer LRs from that beta: " + ", ".join(f"{s.layer.value} {s.lr:.4g}"
-                                                                   for s in rec.layers), highlight=False)
+        console.print(_beta_spread(rec, spec), highlight=False)
         console.print(band_method(rec.band), highlight=False)
     for line in [] if spec is None else group_notes(spec, rec.lr_mode is LrMode.global_):
         console.print(line, highlight=False)
@@ -327,6 +387,22 @@ def print_recommendation(rec: Recommendation) -> None:
     for w in dict.fromkeys([*rec.warnings, *(spec.warnings if spec is not None else [])]):
         bold = w in bad
         console.print(f"[bold red]warning: {w}[/]" if bold else f"[yellow]warning:[/] {w}", highlight=False)
+
+
+def _beta_spread(rec: Recommendation, spec: GroupSpec | None) -> str:
+    """The fitted beta spread over the layers, in the table's form. It was always the abc form's (``layers``, and
+    ``band.layer_lrs`` in --json), under a mup-form table whose MuAdam lrs differ (a review: embedding 0.0002605
+    beside the table's 0.002084, a number a mup user would copy)."""
+    if spec is None or spec.form is Form.abc:
+        return "per-layer LRs from that beta: " + ", ".join(f"{s.layer.value} {s.lr:.4g}" for s in rec.layers)
+    roles = [s for s in spec.roles if s.role in (Role.embedding, Role.hidden, Role.readout)]
+    abc = "--json's layers and band.layer_lrs are the abc form's"
+    if spec.form is Form.mup and all(s.mup_lr is not None for s in roles):
+        mu = _mup_wrapper(spec)
+        return (f"per-group {mu} lrs from that beta (mup form, the table's {mu} lr): "
+                + ", ".join(f"{s.role.value} {s.mup_lr:.4g}" for s in roles) + f" ({abc})")
+    return (f"per-group LRs from that beta ({spec.form.value} form, the table's learning rate): "
+            + ", ".join(f"{s.role.value} {s.lr:.4g}" for s in roles) + f" ({abc})")
 
 
 def _title(rec: Recommendation, form: Form) -> str:

@@ -484,6 +484,7 @@ def _setup_from_constants(flat: dict[str, Any], config: str | Path, constants_fi
     """``flat`` with the parameterization, optimizer and alignment a constants file was tuned for where the config
     names none: the file says what it is, so a run's config need not say it again (one it does give must be the
     file's: :func:`with_constants_file`). A ConfigError naming the file's key when it does not read."""
+    from abcscale.usecases.recommend import read_constants_document
     from abcscale.usecases.tune import load_for_transfer
 
     file, named = ((constants_file, key) if constants_file is not None else
@@ -491,6 +492,15 @@ def _setup_from_constants(flat: dict[str, Any], config: str | Path, constants_fi
                    if isinstance(flat.get("constants_file"), str) else (None, key))
     if file is None or flat.get("mup") is not None:
         return flat
+    try:  # a hand-written constants file names no setup; `abcscale mup import --json`'s names muP and its optimizer
+        doc = read_constants_document(file)
+    except ValueError as exc:
+        raise ConfigError(named, str(exc)) from None
+    if doc is not None:  # its base width too (a form: mup config needs one to validate): one given must be it
+        imported, base = doc.mup_import, doc.base
+        setup = {} if imported is None else {"parameterization": imported.recommend.parameterization,
+                                             "optimizer": imported.setup.optimizer.value}
+        return setup | ({} if base is None else {"base_width": base.width}) | flat
     try:
         tuned = load_for_transfer(file)
     except ValueError as exc:
@@ -504,9 +514,13 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
     """``cfg`` with a tuned constants file's constants, and its base width and beta where ``cfg`` gives none, so
     the reference transfers what was tuned. A ConfigError (naming ``key``, or the clashing config key) when the
     file is unreadable or tuned for another setup, or the config also gives constants or a mup table."""
+    from abcscale.usecases.recommend import read_constants_document
     from abcscale.usecases.tune import load_for_transfer
 
-    try:
+    try:  # the kinds `recommend --constants` reads: a hand-written file, `mup import --json`'s, a tune file
+        doc = read_constants_document(path)
+        if doc is not None:
+            return _with_constants_document(cfg, doc, path, key)
         tuned = load_for_transfer(path)
     except ValueError as exc:
         raise ConfigError(key, str(exc)) from None
@@ -529,6 +543,41 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
                                  "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path),
                                  "lr_mode": mode})
     out._constants_key, out._tuned_beta = key, tuned.beta
+    return out
+
+
+def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: str) -> CheckConfig:
+    """``cfg`` with a hand-written constants file's constants (or `abcscale mup import --json`'s), and the base
+    width and beta it gives beside them where ``cfg`` gives none (a different base width is an error: the constants
+    hold at theirs; another beta is a choice, not said); an import's setup must be the config's."""
+    from abcscale.usecases.tune import setting_name
+
+    given = cfg.model_fields_set
+    problems: list[tuple[str, str]] = []
+    if (imported := doc.mup_import) is not None:
+        mine = imported.setup.optimizer.value
+        for k, theirs, ours in (("parameterization", imported.recommend.parameterization, cfg.parameterization),
+                                ("optimizer", imported.setup.optimizer, cfg.optimizer)):
+            if setting_name(theirs) != setting_name(ours):
+                problems.append((k, f"the constants are microsoft/mup's {mine} setup as {setting_name(theirs)} "
+                                    f"(`abcscale mup import`); the config says {setting_name(ours)}"))
+    if (base := doc.base) is not None and "base_width" in given and cfg.base_width != base.width:
+        problems.append(("base_width", f"the constants in {path} hold at base width {base.width}; the config says "
+                                       f"{cfg.base_width}"))
+    if cfg.mup is not None:
+        problems.append((key, "a mup table brings its own constants (theory.groups.from_mup); give one of them"))
+    if "constants" in given:
+        problems.append(("constants", f"given in the config and by {key}; give one"))
+    if problems:
+        raise ConfigError(*problems[0], problems[1:])
+    constants = doc.constants if base is None else Constants.model_validate(
+        doc.constants.model_dump(exclude={"width", "beta"}, exclude_unset=True))
+    update: dict[str, Any] = {"constants": constants}
+    if base is not None:  # its base width is checked against a fit's, as a tune file's (compare)
+        update |= {"base_width": base.width, "beta": base.beta if cfg.beta is None else cfg.beta,
+                   "constants_file": Path(path)}
+    out = cfg.model_copy(update=update)
+    out._constants_key = key
     return out
 
 

@@ -25,6 +25,7 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +33,13 @@ import yaml
 from pydantic import ValidationError
 
 from abcscale import theory
-from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
+from abcscale.schemas.api import AnalyticRecommend, FitRecommend, MupImport, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
 from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
-from abcscale.schemas.theory import Alignment, Constants, Transfer
+from abcscale.schemas.theory import Alignment, BaseConfig, Constants, Transfer
 from abcscale.theory.groups import DEFAULT_RULES, group_spec
 
 #: the ``fit_id`` of a fit handed over in process (the CLI's ``--fit`` file, the API's ``fit=``): it only
@@ -55,7 +56,14 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
     groups = groups_of(tr, req.form, req.rules, req.base.epsilon_mode)
     # the form's caveats (a mup setup that agrees at one width only, ...) where a CI step reads them, once
     warnings = list(dict.fromkeys([*tr.warnings, *groups.warnings]))
-    return Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups)
+    rec = Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups)
+    return _with_mup_beta_note(rec, req.base.model_fields_set)
+
+
+def _with_mup_beta_note(rec: Recommendation, given: Iterable[str]) -> Recommendation:
+    """``rec`` with :func:`mup_beta_note` among its warnings where it says something."""
+    note = mup_beta_note(rec, given)
+    return rec if note is None else rec.model_copy(update={"warnings": [*rec.warnings, note]})
 
 
 def groups_of(tr: Transfer, form: Form | str = Form.abc, rules: Iterable[GroupRule] | None = None,
@@ -97,8 +105,11 @@ def recommend_from_fit(
     band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers}, g.law)
     if extra := [n.removeprefix(UNRELIABLE) for n in notes if n.startswith(UNRELIABLE)]:  # the transfer's own
         band = band.model_copy(update={"unreliable": [*band.unreliable, *extra]})
-    return Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
-                          source="fit", beta=pred.lr, band=band, group=g.group, groups=groups)
+    rec = Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
+                         source="fit", beta=pred.lr, band=band, group=g.group, groups=groups)
+    # constants the fit swept (gamma_embedding, ...) fill the caller's defaults: then they are not abcscale's defaults
+    swept = {c.name.split("_")[0] for c in g.constants if c.name.startswith(tuple(f"{k}_" for k in _LR_CONSTANTS))}
+    return _with_mup_beta_note(rec, {*(constants.model_fields_set if constants is not None else ()), *swept})
 
 
 def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommendation:
@@ -182,6 +193,41 @@ def recommend_request(
                                         "constants": constants})
 
 
+#: the microsoft/mup optimizer a mup-form answer's ``mup_lr`` is given to, in a word (Muon's non-hidden groups')
+_MU_OPTIMIZER = {"sgd": "MuSGD", "adamw": "MuAdamW", "lion": "MuAdam(impl=Lion)", "muon": "MuAdamW"}
+
+#: the constants that set how a mup-form answer's per-group lrs follow from beta
+_LR_CONSTANTS = frozenset({"gamma", "multiplier"})
+
+
+def mup_beta_note(rec: Recommendation, given: Iterable[str] = ()) -> str | None:
+    """What a mup-form answer from abcscale's default constants assumes of its beta (``given``: the constants the
+    caller gave; gamma or multiplier among them says which beta): that it is abcscale's base LR (a sweep of
+    abcscale's muP, exported to microsoft/mup: per-group lrs), not the one lr microsoft/mup gave every group (a
+    MuAdam sweep, whose reading is the constants of ``abcscale mup import``: every group's lr is the swept one).
+    Neither the fit nor the answer can tell; a review read a MuAdam sweep's fit as the first, silently (embedding lr
+    x sqrt(128), readout / sqrt(128)). None where the answer is not muP's in the mup form, is a global LR's (no
+    MuAdam sweep is one), or both readings agree."""
+    spec = rec.groups
+    if spec is None or spec.form is not Form.mup or rec.lr_mode is LrMode.global_ or _LR_CONSTANTS & set(given) \
+            or _norm("parameterization", rec.parameterization) != Parameterization.mup.value:
+        return None  # microsoft/mup's setup is muP: `mup import` gives muP constants
+    matrices = [s for s in spec.roles if s.role in (Role.embedding, Role.hidden, Role.readout)]
+    if any(s.mup_lr is None for s in matrices) or all(
+            math.isclose(s.mup_lr or 0.0, rec.beta, rel_tol=1e-3) for s in matrices):
+        return None
+    mu = _MU_OPTIMIZER.get(rec.optimizer.value, "MuAdam")
+    lrs = ", ".join(f"{s.role.value} {s.mup_lr:.4g}" for s in matrices)
+    beta, swept = ((f"the fitted beta {rec.beta:.4g}", "the sweep ran") if rec.source == "fit" else
+                   (f"beta {rec.beta:g} (--base-lr)", "it was tuned with"))
+    return (f"mup form: the {mu} lrs ({lrs}) read {beta} as abcscale's base LR under its default muP constants "
+            f"(a sweep of abcscale's muP, exported to microsoft/mup); if {swept} microsoft/mup, one {mu} lr for "
+            f"every group, that lr is abcscale's beta only under the constants of `abcscale mup import -o "
+            f"{rec.optimizer.value} --base-width {rec.base_width} --lr {rec.beta:.4g} --init-std E,H,R` (E,H,R: your "
+            "mup.init stds at the base width): give them (`recommend --constants` takes its --json; Python, "
+            f"from_mup(...).constants), and every group's {mu} lr is {rec.beta:.4g}")
+
+
 def parse_rules(value: Any) -> tuple[GroupRule, ...]:
     """Name rules from loose input (:func:`rule_items`), validated; a ValueError names the bad entry
     (``rules[1]: pattern: ...``)."""
@@ -222,12 +268,52 @@ def rule_items(value: Any) -> list[Any]:
 #: keys only `abcscale tune`'s file has: a document with them is one, whatever else it holds
 _TUNE_ONLY = frozenset({"history", "candidates", "trials_run", "loss_std", "abcscale_version"})
 
+#: keys every `abcscale mup import --json` document has (MupImport): a document with them is one
+_MUP_IMPORT = frozenset({"setup", "constants", "recommend"})
+
+#: the base width and LR a constants object may carry beside its constants (a BaseConfig: `mup import`'s
+#: `constants`), and the words for them
+_BASE_KEYS = {"width": "the base width they hold at", "beta": "the LR tuned there"}
+
+
+@dataclass(frozen=True)
+class ConstantsDocument:
+    """What ``--constants FILE`` read when it is not `abcscale tune`'s file: the constants (a
+    :class:`~abcscale.schemas.theory.BaseConfig` where the document gives the base width and beta beside them), and
+    the `abcscale mup import --json` document they came from, if they did (its ``setup`` names the optimizer)."""
+
+    constants: Constants
+    mup_import: MupImport | None = None
+
+    @property
+    def base(self) -> BaseConfig | None:
+        """The base width and beta the constants hold at, where the document gives them."""
+        return self.constants if isinstance(self.constants, BaseConfig) else None
+
 
 def read_constants(path: str | Path) -> Constants | None:
     """A hand-written constants file, as REST's ``constants`` block takes it: JSON, YAML or TOML (by suffix) with
     ``gamma``, ``init_scale``, ``multiplier``, ``epsilon``, ... at its top level or under ``constants``. None where
     the document is not one (no such key, or one only `abcscale tune`'s file has); a ValueError naming the file and
-    the field where it is one with a bad value."""
+    the field where it is one with a bad value, and where it gives the base width and beta too (`abcscale mup import
+    --json`'s document, or its ``constants``), which the constants alone would drop (they hold at that width):
+    :func:`read_constants_document` reads those."""
+    found = read_constants_document(path)
+    if found is not None and (base := found.base) is not None:
+        what = "an `abcscale mup import --json` document" if found.mup_import is not None else "a constants object"
+        raise ValueError(f"{path}: {what} with the base width {base.width} and beta {base.beta:g} its constants hold "
+                         "at, which constants alone would drop: give them as a BaseConfig (abcscale.BaseConfig of "
+                         "its constants, or abcscale.from_mup(...).constants), which recommend() takes with its base "
+                         "width and beta")
+    return None if found is None else found.constants
+
+
+def read_constants_document(path: str | Path) -> ConstantsDocument | None:
+    """A constants file as ``recommend --constants`` reads it when it is not `abcscale tune`'s: a hand-written one
+    (:func:`read_constants`), with ``width`` and ``beta`` beside the constants where it gives them (its constants
+    then a :class:`~abcscale.schemas.theory.BaseConfig`), or the JSON of ``abcscale mup import --json`` (its
+    ``constants``, a BaseConfig, and the document, whose setup names the optimizer). None where it is neither; a
+    ValueError naming the file and the field where it is one with a bad value."""
     path = Path(path)
     data = _document(path)
     hand = path.suffix.lower() in (".yaml", ".yml", ".toml")  # `abcscale tune` writes JSON: these are hand-written
@@ -235,14 +321,26 @@ def read_constants(path: str | Path) -> Constants | None:
         if _json_like(_text(path)):  # a tune file saved under such a name: read as it always was (a code review)
             return None
         _said_why(path)
+    if isinstance(data, dict) and _MUP_IMPORT <= set(data) and not set(data) & _TUNE_ONLY:
+        # `abcscale mup import --json`: refused as "not a constants file from `abcscale tune`" listing 20 fields
+        # (a review); its constants are a BaseConfig, the base width and beta included
+        try:
+            imported = MupImport.model_validate(data)
+        except ValidationError as exc:
+            raise ValueError(f"{path}: an `abcscale mup import --json` document: "
+                             f"{validation_message(exc)}") from None
+        return ConstantsDocument(imported.constants, imported)
     if hand and isinstance(data, dict) and isinstance(data.get("constants"), dict) and set(data) != {"constants"} \
             and "kind" not in data and not set(data) & _TUNE_ONLY:
         # the constants under `constants` and another key beside them: said "no constants in it" (a review)
         raise ValueError(f"{path}: " + "; ".join(
             f"{k}: a constant beside the `constants` table: put it inside it (or every constant at the top level)"
             if k in Constants.model_fields else
+            f"{k} ({_BASE_KEYS[k]}) beside the `constants` table: put it inside it, beside the constants (or every "
+            "key at the top level)" if k in _BASE_KEYS else
             f"{k}: unknown key beside constants (a hand-written constants file holds the constants alone, at its "
-            "top level or under constants; the setup is the flags')" for k in data if k != "constants"))
+            "top level or under constants, with the base width and beta they hold at as width and beta; the setup "
+            "is the flags')" for k in data if k != "constants"))
     if isinstance(data, dict) and set(data) == {"constants"} and isinstance(data["constants"], dict):
         data = data["constants"]
     if not isinstance(data, dict) or not set(data) & set(Constants.model_fields) or set(data) & _TUNE_ONLY:
@@ -250,8 +348,14 @@ def read_constants(path: str | Path) -> Constants | None:
             raise ValueError(f"{path}: no constants in it (gamma, init_scale, multiplier, epsilon, weight_decay, ... "
                              "at its top level or under constants)")
         return None
-    try:
-        return Constants.model_validate(data)
+    base = [k for k in _BASE_KEYS if k in data]
+    if len(base) == 1:  # a BaseConfig is both: a width alone would be checked and a beta alone used, or not
+        other = next(k for k in _BASE_KEYS if k not in data)
+        raise ValueError(f"{path}: {base[0]} without {other}: a constants object gives the base width and beta "
+                         f"together beside the constants (width: {_BASE_KEYS['width']}, beta: {_BASE_KEYS['beta']}; "
+                         "as `abcscale mup import --json` writes them), or neither")
+    try:  # width and beta beside the constants: `mup import --json`'s `constants` (a review: "width: Extra inputs")
+        return ConstantsDocument((BaseConfig if base else Constants).model_validate(data))
     except ValidationError as exc:
         raise ValueError(f"{path}: {validation_message(exc)}") from None
 
@@ -493,4 +597,5 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
 
 
 __all__ = ["recommend", "recommend_request", "recommend_analytic", "recommend_from_fit", "selector_from",
-           "select_group", "GroupSelectError", "groups_of", "parse_rules", "rule_items", "read_rules", "LOCAL_FIT"]
+           "select_group", "GroupSelectError", "groups_of", "parse_rules", "rule_items", "read_rules", "LOCAL_FIT",
+           "read_constants", "read_constants_document", "ConstantsDocument", "mup_beta_note"]
