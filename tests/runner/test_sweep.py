@@ -181,7 +181,9 @@ def test_a_stale_lock_is_taken_over_with_a_warning(tmp_path):
 @pytest.mark.filterwarnings("ignore:os.fork")
 def test_ray_executor_gives_the_same_rows(tiny_spec, full, tmp_path):
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # One CPU: Ray starts a worker process per CPU (each imports JAX, 2.5 CPU-s); the one worker runs both cells
+    # (the second in a worker reused, as a cluster's are), and the rows come back through the same path.
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
         df = sw.run_sweep(tiny_spec, tmp_path, progress=False, executor="ray")
     finally:
