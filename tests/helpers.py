@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 
@@ -44,3 +45,18 @@ def tune_file(folder, beta: float = 0.05):
                            near_best={}, settings=TuneSettings(), training={"model": "transformer"}, elapsed_s=1.0,
                            trials_run=0, history=[], candidates=[], abcscale_version="test")
     return tuned, save_constants(tuned, folder / "t.json")
+
+
+#: the tour's shipped sweep table (README "A tour")
+TOUR_TABLE = str(Path(__file__).resolve().parents[1] / "examples" / "tour-sweep.parquet")
+
+
+def tour_fit(folder) -> str:
+    """``abcscale fit`` of the tour's table into ``folder``: the path of its fit.json (for a module-scoped fixture)."""
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    res = CliRunner().invoke(app, ["fit", TOUR_TABLE, "-q", "--out", str(folder)])
+    assert res.exit_code == 0, res.output
+    return str(folder / "fit.json")

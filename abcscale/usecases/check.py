@@ -531,10 +531,7 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
         ("alignment", Alignment.parse(tuned.alignment).name, cfg.alignment.name),
         ("base_width", tuned.base_width, cfg.base_width if "base_width" in given else tuned.base_width))
         if str(theirs) != str(ours)]
-    if cfg.mup is not None:
-        problems.append((key, "a mup table brings its own constants (theory.groups.from_mup); give one of them"))
-    if "constants" in given:
-        problems.append(("constants", f"given in the config and by {key}; give one"))
+    problems += _given_twice(cfg, key)
     if problems:
         raise ConfigError(*problems[0], problems[1:])
     # the file's LR mode where the config says none and its per-layer LRs allow either (one LR is global)
@@ -544,6 +541,16 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
                                  "lr_mode": mode})
     out._constants_key, out._tuned_beta = key, tuned.beta
     return out
+
+
+def _given_twice(cfg: CheckConfig, key: str) -> list[tuple[str, str]]:
+    """A constants file beside the config's own constants or a mup table (which brings its own)."""
+    problems = []
+    if cfg.mup is not None:
+        problems.append((key, "a mup table brings its own constants (theory.groups.from_mup); give one of them"))
+    if "constants" in cfg.model_fields_set:
+        problems.append(("constants", f"given in the config and by {key}; give one"))
+    return problems
 
 
 def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: str) -> CheckConfig:
@@ -564,10 +571,7 @@ def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: 
     if (base := doc.base) is not None and "base_width" in given and cfg.base_width != base.width:
         problems.append(("base_width", f"the constants in {path} hold at base width {base.width}; the config says "
                                        f"{cfg.base_width}"))
-    if cfg.mup is not None:
-        problems.append((key, "a mup table brings its own constants (theory.groups.from_mup); give one of them"))
-    if "constants" in given:
-        problems.append(("constants", f"given in the config and by {key}; give one"))
+    problems += _given_twice(cfg, key)
     if problems:
         raise ConfigError(*problems[0], problems[1:])
     constants = doc.constants if base is None else Constants.model_validate(

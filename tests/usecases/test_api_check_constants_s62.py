@@ -12,16 +12,15 @@ from typer.testing import CliRunner
 
 import abcscale
 from abcscale.cli import app
+from tests.helpers import TOUR_TABLE, tour_fit
 
 runner = CliRunner()
-TABLE = str(Path(__file__).resolve().parents[2] / "examples" / "tour-sweep.parquet")
+TABLE = TOUR_TABLE
 
 
 @pytest.fixture(scope="module")
 def fit_json(tmp_path_factory):
-    out = tmp_path_factory.mktemp("fit")
-    assert runner.invoke(app, ["fit", TABLE, "-q", "--out", str(out)]).exit_code == 0
-    return str(out / "fit.json")
+    return tour_fit(tmp_path_factory.mktemp("fit"))
 
 
 def _import(tmp_path: Path, *args: str, name: str = "imp.json") -> Path:
