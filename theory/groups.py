@@ -546,6 +546,8 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     if width in fan_ins:
         return
     _check_hidden_width(shapes, width)
+    if not fan_ins:
+        _check_tied_width(shapes, width)
     if len(fan_ins) != 1:
         return
     w = fan_ins.pop()
@@ -563,6 +565,23 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
                          f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
                          f"at the model's width (width={w}){flip}")
+
+
+def _check_tied_width(shapes: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
+    """No readout matrix to read the width from (tied embeddings): the one size every input table and every hidden
+    matrix share, where no input table has the spec's width, is the model's. A tied GQA model 4096 wide passed a
+    spec for width 1024, its k/v projections [1024, 4096] holding that axis: hidden LRs 4x, logits 4x (a review)."""
+    tables = [(name, dims) for name, dims, role in shapes if role is Role.embedding and len(dims) == 2]
+    hidden = [dims for _, dims, role in shapes if role is Role.hidden and len(dims) >= 2]
+    if not tables or not hidden or any(width in dims for _, dims in tables):
+        return
+    common = set.intersection(*(set(dims) for dims in [d for _, d in tables] + hidden))
+    if len(common) == 1:
+        w = common.pop()
+        name, dims = tables[0]
+        raise ValueError(f"the model is {w} wide (the input table {name!r} is {list(dims)}, and every hidden matrix "
+                         f"has an axis of {w}), but the spec is for width {width}: recommend at the model's width "
+                         f"(width={w})")
 
 
 def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width: int,
