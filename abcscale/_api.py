@@ -251,6 +251,13 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     width = _size(width, f.mapping.size_kind)
     if at is not None:
         return _predict_joint(f, width, group, at)
+    if f.joint and group is None and len(f.groups) > 1:
+        # each curve is a group of its own here: the refusal listed all of them (35 in a review) where the joint
+        # law was what the caller wanted
+        covs = ", ".join(f.mapping.covariates or [])
+        raise ValueError(f"at: this fit has covariates ({covs}) and a joint law across its curves: give at= "
+                         f"(predict(fit, {width}, at={{...}}); a covariate left out sits at its base), or group= "
+                         "for one curve's own law")
     g, _ = usecases.select_group(f, usecases.selector_from(group))
     return predict_group(g, width, size_kind=f.mapping.size_kind)
 

@@ -133,13 +133,14 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     X = np.column_stack([np.ones(sizes.size), *cols])
     n, p = X.shape
     if n <= p:
-        return None, [*notes, f"{n} curve optima cannot pin {p} parameters (the constant and {p - 1} exponents)"]
+        # the cause first, the notes after: "the sizes span 50x" read as the reason (a review)
+        return None, [f"{n} curve optima cannot pin {p} parameters (the constant and {p - 1} exponents)", *notes]
     if np.linalg.matrix_rank(X) < p:  # enough optima, but some axes move together
         rank = np.linalg.matrix_rank(X)
         tied = [nm for j, nm in enumerate(names) if np.linalg.matrix_rank(np.delete(X, j + 1, axis=1)) == rank]
-        return None, [*notes, f"{', '.join(tied)} are collinear on a log scale among the optima (one is a product "
-                              "or power of the others, e.g. tokens = steps x batch x sequence): their exponents "
-                              "cannot be told apart; drop one"]
+        return None, [f"{', '.join(tied)} are collinear on a log scale among the optima (one is a product or power "
+                      "of the others, e.g. tokens = steps x batch x sequence): their exponents cannot be told apart; "
+                      "drop one", *notes]
     y = np.array([c.y for c in curves])
     # each curve's own error weighs it; an error the curves share (a basin shape the local fit misses moves every
     # optimum alike) is no smaller for pooling them: it goes to the constant and the predictions whole
