@@ -35,8 +35,8 @@ from abcscale.fitting.parts import (
     slice_through,
     theory_gap,
 )
-from abcscale.fitting.predict import UNRELIABLE, predict_group, prediction_layers, swept_alignment
-from abcscale.fitting.scaling import dl_tau2
+from abcscale.fitting.predict import MODE_LEVEL, UNRELIABLE, predict_group, prediction_layers, swept_alignment
+from abcscale.fitting.scaling import dl_tau2, t_quantile
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.enums import LrMode
 from abcscale.schemas.errors import validation_message
@@ -93,29 +93,35 @@ def theory_span_for_group(group: dict[str, Any], alignment: str | None) -> tuple
     return None if ends[0] == ends[1] else (min(ends), max(ends))
 
 
-def other_mode_note(group: dict[str, Any], alignment: str | None, low: float, high: float,
-                    size_kind: str = "width") -> list[str]:
-    """Where the fitted exponent's interval [low, high] excludes theory's for the group's lr_mode, the other mode
-    whose theory it holds, named (a user review: a microsoft/mup sweep, one MuAdam lr per run, fitted as global was
-    "inconsistent" with a band 4.4 octaves wide, and only ``recommend`` said "the sweep looks per_layer")."""
+def other_mode_note(group: dict[str, Any], estimate: float, se: float, df: int, size_kind: str = "width") -> list[str]:
+    """Where the fitted exponent's 95% interval excludes theory's for the group's lr_mode and holds the other
+    mode's, that mode, named (a user review: a microsoft/mup sweep, one MuAdam lr per run, fitted as global was
+    "inconsistent" with a band 4.4 octaves wide, and only ``recommend`` said "the sweep looks per_layer"). The
+    same test as recommend's (``fitting.predict``'s ``_mode_against_exponent``): at 95% whatever the fit's level,
+    a global LR's theory spanning full to no alignment."""
     try:
         mode = LrMode.parse(str(group.get("lr_mode")))
-    except ValueError:
+        ends = [theory.theory_exponent(str(group["parameterization"]), str(group["optimizer"]), a, "global")
+                for a in ("full", "none")]
+    except (ValueError, KeyError):
         return []
+    half = 0.5 if size_kind == "params" else 1.0  # per parameter, half the width's slope (fit_group)
+    spans = {LrMode.per_layer: (0.0, 0.0), LrMode.global_: (half * min(ends), half * max(ends))}
     other = LrMode.per_layer if mode is LrMode.global_ else LrMode.global_
-    th, why = theory_for_group({**group, "lr_mode": other.value}, alignment)
-    if th is None or why:
+    q = t_quantile(df, MODE_LEVEL) * se
+    low, high = estimate - q, estimate + q
+
+    def holds(span: tuple[float, float]) -> bool:
+        return low <= span[1] and high >= span[0]
+
+    if holds(spans[mode]) or not holds(spans[other]):
         return []
-    span = theory_span_for_group({**group, "lr_mode": other.value}, alignment) or (th, th)
-    if size_kind == "params":  # per parameter, half the width's slope (fit_group)
-        span = (span[0] / 2, span[1] / 2)
-    if not (low <= span[1] and high >= span[0]):
-        return []
+    span = spans[other]
     words = f"{span[0]:g}" if span[0] == span[1] else f"{span[0]:g} to {span[1]:g}"
     how = ("each layer's LR scaled by its own width factor, as microsoft/mup's MuAdam/MuSGD do to one lr"
            if other is LrMode.per_layer else "one LR for every layer, unscaled")
-    return [f"lr_mode: the fitted exponent's interval [{low:.3g}, {high:.3g}] holds theory's {words} for a "
-            f"{other.value} sweep ({how}): if the sweep trained so, fit again with lr_mode {other.value}"]
+    return [f"lr_mode: the fitted exponent's {100 * MODE_LEVEL:g}% interval [{low:.3g}, {high:.3g}] holds theory's "
+            f"{words} for a {other.value} sweep ({how}): if the sweep trained so, fit again with lr_mode {other.value}"]
 
 
 def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFit:
@@ -154,8 +160,8 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
           if s.target_width is None or not n.startswith(UNRELIABLE)),
         *_coverage_notes(per, s.size_kind),
         *(law_notes(law, consistent, th, s.size_kind, span) if law is not None else []),
-        *(other_mode_note(data.key, s.alignment, law.fit.ci.low, law.fit.ci.high, s.size_kind)
-          if law is not None and consistent is False else []),
+        *(other_mode_note(data.key, law.fit.law.exponent, law.fit.se, law.fit.law.df, s.size_kind)
+          if law is not None and th is not None else []),
         *constant_notes,
         *_seed_note(per),
         *_shape_note(per),

@@ -471,8 +471,9 @@ BEND_MIN_SIZES = 5
 BEND = "the optimum bends in "
 #: below this p (and not BEND_ALPHA) the bend is said as possible, not called (the prediction stays reliable): a
 #: review's 5-size sweeps over 50x of parameters with a true bend (slope -0.31 to -0.77) had p 0.003-0.17, 3 of 12
-#: under 1%, 11 under 0.1, and were 1 octave off at 7B with no word; 24 straight ones had none under 0.06
-BEND_HINT_ALPHA = 0.10
+#: under 1%, 9 under 5%, and were 1 octave off at 7B with no word; on straight laws it is said 5-7% of the time
+#: (simulated, 5 sizes x 3 curves, with and without per-size jitter: a code review), as a 5% test is
+BEND_HINT_ALPHA = 0.05
 BEND_HINT = "the optimum may bend in "
 #: how a group's warning that its LR column may fall as the LR grows begins (its prediction is then unreliable)
 INVERTED_LR = "the learning-rate column may run the other way"

@@ -186,7 +186,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                 warnings.append(f"the predicted stability edge's {which} ({2.0 ** bound:.3g}) lies below LR*'s 95% "
                                 f"band: the safe side stops at the band's low end{both}")
                 safe = lo95
-        if e.mean < p.mean:
+        if e.mean < p.mean and factor > 1:  # inside the swept widths the measured edges and optima say it
             # LR* past the edge: a run at it diverges if the edge's line holds, and at the swept widths every LR*
             # lay below its edge, so the two lines cross between them and here and one of them is wrong (a user
             # review: an edge line through 2 widths' brackets, 12x under LR* at 8x extrapolation, said nowhere)

@@ -33,7 +33,10 @@ def _utf16_without_bom(head: bytes) -> str | None:
     if len(head) < 8:
         return None
     for name, text, zeros in (("UTF-16LE", head[0::2], head[1::2]), ("UTF-16BE", head[1::2], head[0::2])):
-        if zeros.count(0) >= 0.95 * len(zeros) and text.count(0) == 0:
+        # and the other bytes text: printable ASCII with a line break (an int16 array dump has the NULs too)
+        printable = sum(32 <= b < 127 or b in (9, 10, 13) for b in text)
+        if zeros.count(0) >= 0.95 * len(zeros) and text.count(0) == 0 and printable >= 0.95 * len(text) \
+                and b"\n" in text:
             return name
     return None
 

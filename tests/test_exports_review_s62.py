@@ -31,7 +31,7 @@ def test_a_spec_for_the_kv_width_is_refused(tied):
         abctorch.param_groups(model, _spec(width=1024))
 
 
-def test_the_right_width_passes_tied_and_in_jax():
+def test_the_right_width_passes_tied():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tied-embedding note
         assert abctorch.param_groups(_Model(_llama(4096, 1024, True)), _spec(width=4096))

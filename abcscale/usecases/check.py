@@ -519,8 +519,11 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
 
     try:  # the kinds `recommend --constants` reads: a hand-written file, `mup import --json`'s, a tune file
         doc = read_constants_document(path)
-        if doc is not None:
-            return _with_constants_document(cfg, doc, path, key)
+    except ValueError as exc:
+        raise ConfigError(key, str(exc)) from None
+    if doc is not None:  # its own problems name their keys (inside the try they became one line under `key`)
+        return _with_constants_document(cfg, doc, path, key)
+    try:
         tuned = load_for_transfer(path)
     except ValueError as exc:
         raise ConfigError(key, str(exc)) from None
@@ -566,7 +569,8 @@ def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: 
         for k, theirs, ours in (("parameterization", imported.recommend.parameterization, cfg.parameterization),
                                 ("optimizer", imported.setup.optimizer, cfg.optimizer)):
             if setting_name(theirs) != setting_name(ours):
-                problems.append((k, f"the constants are microsoft/mup's {mine} setup as {setting_name(theirs)} "
+                problems.append((k, f"the constants are microsoft/mup's {mine} setup as "
+                                    f"{setting_name(imported.recommend.parameterization)} "
                                     f"(`abcscale mup import`); the config says {setting_name(ours)}"))
     if (base := doc.base) is not None and "base_width" in given and cfg.base_width != base.width:
         problems.append(("base_width", f"the constants in {path} hold at base width {base.width}; the config says "
@@ -909,8 +913,9 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         # a mup table against a fit: every role's LR is the fit's one lr as microsoft/mup applies it in the fit's setup
         # (a review: the table's own per-group ratios, and its vector/fixed LRs themselves, were the reference, so a
         # group given 10x passed, and its base width mixed with the fit's gave wrong ratios)
-        reference |= {role: _with_update(reference[role], invariants(s, cfg.optimizer)["update"], cfg.optimizer)
-                      for role, s in fitted.items()}
+        updates = {role: invariants(s, cfg.optimizer)["update"] for role, s in fitted.items()}
+        reference |= {role: _with_update(reference[role], u, cfg.optimizer) for role, u in updates.items()
+                      if u is not None}
     elif cfg.mup is not None and cfg.beta is None:
         # against its own base-width numbers: microsoft/mup gives vector-like groups their own LR, which the
         # imported constants (the embedding's rule) do not carry; what the setup applies is that rule here
@@ -1003,8 +1008,8 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
             rule = rules[Layer.embedding if role in (Role.vector, Role.fixed) else Layer(role.value)]
             checks.append(_check(setting, role, value, theirs / m ** power(rule.k, rule.epsilon_k),
                                  tolerance[setting], high_only=setting == "epsilon", multiplier=m))
-    checks, said = _safe_side(checks, rec)
-    warnings += said
+    checks, safe_notes = _safe_side(checks, rec)
+    warnings += safe_notes
     warnings += _epsilon_notes(cfg, checks, rec)
     warnings += _outside_band(checks, rec)
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]

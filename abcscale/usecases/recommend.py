@@ -194,7 +194,8 @@ def recommend_request(
 
 
 #: the microsoft/mup optimizer a mup-form answer's ``mup_lr`` is given to, in a word (Muon's non-hidden groups')
-_MU_OPTIMIZER = {"sgd": "MuSGD", "adamw": "MuAdamW", "lion": "MuAdam(impl=Lion)", "muon": "MuAdamW"}
+#: snippets.mup_optimizer's names, short enough for a sentence (Muon's hidden group is plain Muon, said beside)
+_MU_OPTIMIZER = {"sgd": "MuSGD", "adamw": "MuAdamW", "lion": "MuAdam(impl=Lion)", "muon": "MuAdamW/Muon"}
 
 #: the constants that set how a mup-form answer's per-group lrs follow from beta
 _LR_CONSTANTS = frozenset({"gamma", "multiplier"})
@@ -219,13 +220,14 @@ def mup_beta_note(rec: Recommendation, given: Iterable[str] = ()) -> str | None:
     mu = _MU_OPTIMIZER.get(rec.optimizer.value, "MuAdam")
     lrs = ", ".join(f"{s.role.value} {s.mup_lr:.4g}" for s in matrices)
     beta, swept = ((f"the fitted beta {rec.beta:.4g}", "the sweep ran") if rec.source == "fit" else
-                   (f"beta {rec.beta:g} (--base-lr)", "it was tuned with"))
+                   (f"beta {rec.beta:g}", "it was tuned with"))
     return (f"mup form: the {mu} lrs ({lrs}) read {beta} as abcscale's base LR under its default muP constants "
             f"(a sweep of abcscale's muP, exported to microsoft/mup); if {swept} microsoft/mup, one {mu} lr for "
             f"every group, that lr is abcscale's beta only under the constants of `abcscale mup import -o "
             f"{rec.optimizer.value} --base-width {rec.base_width} --lr {rec.beta:.4g} --init-std E,H,R` (E,H,R: your "
-            "mup.init stds at the base width): give them (`recommend --constants` takes its --json; Python, "
-            f"from_mup(...).constants), and every group's {mu} lr is {rec.beta:.4g}")
+            "mup.init stds at the base width; REST: POST /v1/theory/from-mup): give them as the constants (the "
+            "CLI's --constants takes its --json; Python, from_mup(...).constants; REST, base's constants), and "
+            f"every group's {mu} lr is {rec.beta:.4g}")
 
 
 def parse_rules(value: Any) -> tuple[GroupRule, ...]:

@@ -89,7 +89,7 @@ def test_the_analytic_mup_form_says_it_of_base_lr_and_the_api_and_service_agree(
             "--form", "mup"]
     rec = _json(*args)
     [note] = _notes(rec)
-    assert "read beta 0.003 (--base-lr) as abcscale's base LR" in note and "if it was tuned with microsoft/mup" in note
+    assert "read beta 0.003 as abcscale's base LR" in note and "if it was tuned with microsoft/mup" in note
     api = abcscale.recommend("mup", "adam", width=4096, base_width=256, beta=3e-3, form="mup")
     assert api.model_dump(mode="json") == rec  # one use case: the CLI, the API and the service say it alike
     from abcscale.schemas.api import AnalyticRecommend

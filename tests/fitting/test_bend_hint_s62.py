@@ -1,7 +1,7 @@
-"""A possible bend (p under 0.10, not under the 1% that calls it bent) is said without making the prediction
+"""A possible bend (p under 0.05, not under the 1% that calls it bent) is said without making the prediction
 unreliable (session 62, a review: 5-size sweeps over 50x of parameters with a true bend, the slope -0.31 to -0.77,
-had p 0.003-0.17; 9 of 12 said nothing and were 1 octave off at 7B, 0 of 12 bands covering; 24 straight sweeps had
-none under 0.06)."""
+had p 0.003-0.17; 9 of 12 said nothing and were 1 octave off at 7B, 0 of 12 bands covering; 9 are now said, and a
+straight law is said 5-7% of the time, as a 5% test is)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _said(curvature: float) -> str | None:
     return bend_warning(Z, y, np.full(Z.size, 0.01), "width")
 
 
-@pytest.mark.parametrize(("curvature", "kind"), [(0.0, None), (0.04, "hint"), (0.08, "hint"), (0.2, "bend")])
+@pytest.mark.parametrize(("curvature", "kind"), [(0.0, None), (0.04, None), (0.08, "hint"), (0.2, "bend")])
 def test_a_possible_bend_is_said_and_a_clear_one_called(curvature, kind):
     said = _said(curvature)
     if kind is None:
@@ -46,6 +46,6 @@ def test_the_hint_leaves_the_prediction_reliable():
                 rows.append({"width": w, "beta": 2.0**x, "seed": s, "final_loss": 2 + 0.05 * (x - star) ** 2
                              + rng.normal(0, 0.002)})
     g = fit_table(pd.DataFrame(rows), n_boot=50, target_width=8192).groups[0]
-    hints = [w for w in g.warnings if w.startswith(BEND_HINT)]
-    assert len(hints) == 1 and not [w for w in g.warnings if w.startswith(BEND)], g.warnings  # p 0.036 here
+    hints = [w for w in g.warnings if w.startswith(BEND_HINT)]  # p 0.036
+    assert len(hints) == 1 and not [w for w in g.warnings if w.startswith(BEND)], g.warnings
     assert g.prediction is not None and not g.prediction.unreliable  # said; the prediction is not refused for it

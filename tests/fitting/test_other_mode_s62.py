@@ -28,7 +28,7 @@ def _table(exponent: float, mode: str, seed: int = 0) -> pd.DataFrame:
 
 
 def _notes(g) -> list[str]:
-    return [w for w in g.warnings if w.startswith("lr_mode: the fitted exponent's interval")]
+    return [w for w in g.warnings if w.startswith("lr_mode: the fitted exponent's 95% interval")]
 
 
 @pytest.mark.parametrize(("truth", "told", "other"), [(0.0, "global", "per_layer"), (-1.0, "per_layer", "global")])

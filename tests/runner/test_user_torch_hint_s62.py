@@ -3,7 +3,7 @@ named 'torch'", as if abcscale lacked a dependency)."""
 
 from __future__ import annotations
 
-import sys
+import importlib.util
 
 import pytest
 from typer.testing import CliRunner
@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from abcscale.cli import app
 
 
-@pytest.mark.skipif("torch" in sys.modules, reason="needs an environment without torch, as make test's")
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None, reason="needs an environment without torch, as "
+                    "make test's")
 @pytest.mark.parametrize("how", ["file", "module"])
 def test_a_torch_model_is_said_to_need_jax(tmp_path, monkeypatch, how):
     (tmp_path / "torchmodel.py").write_text("import torch\n\ndef factory(**kw):\n    return torch.nn.Linear(2, 2)\n")

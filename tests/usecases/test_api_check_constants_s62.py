@@ -66,3 +66,17 @@ def test_check_takes_mup_import_json_as_recommend_does(tmp_path):
     bad.write_text(run.read_text() + "base_width: 64\n")
     res = runner.invoke(app, ["check", str(bad), "--constants", str(imp), "--json"])
     assert res.exit_code == 2 and "hold at base width 32; the config says 64" in res.stdout
+
+
+def test_check_names_each_clash_with_an_import_at_its_key(tmp_path):
+    # a code review: the problems were caught and said again as one line under --constants
+    from abcscale.usecases.check import ConfigError, load_config, with_constants_file
+
+    imp = _import(tmp_path, "-o", "adam", "--base-width", "256", "--lr", "3e-3")
+    run = tmp_path / "run.yaml"
+    run.write_text("parameterization: mup\noptimizer: sgd\nwidth: 1024\nbase_width: 512\nlr: 1e-3\n")
+    with pytest.raises(ConfigError) as err:
+        with_constants_file(load_config(run, with_fit=True), imp, "--constants")
+    said = dict(err.value.problems)
+    assert set(said) == {"optimizer", "base_width"}, said
+    assert "microsoft/mup's adam setup as mup" in said["optimizer"] and "the config says sgd" in said["optimizer"]

@@ -25,7 +25,7 @@ def _note(body: dict) -> str | None:
 def test_the_note_is_made_only_where_the_constants_leave_the_beta_open():
     note = _note(BODY)  # was: none
     assert note is not None and note.startswith("mup form: the MuAdam lrs (embedding 0.048, hidden 0.003, readout "
-                                                "0.0001875) read beta 0.003 (--base-lr)")
+                                                "0.0001875) read beta 0.003")
     assert _note({**BODY, "base": {**BODY["base"], "epsilon": 1e-6}}) == note  # epsilon does not set the lrs
     for constant in ({"multiplier": {"embedding": 0.0625, "hidden": 1, "readout": 16}},
                      {"gamma": {"embedding": 1, "hidden": 1, "readout": 1}}):  # given, even as the defaults
