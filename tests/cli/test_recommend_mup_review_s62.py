@@ -225,3 +225,16 @@ def test_mup_import_says_how_a_fit_of_its_sweep_takes_it():
             "--json and give it as `abcscale recommend --fit FIT --width N --constants FILE`") in _words(res.stdout)
     per_group = invoke("mup", "import", "-o", "adam", "--base-width", "128", "--lr", "1e-3,2e-3,3e-3,1e-3")
     assert per_group.exit_code == 0 and "a fit of a sweep" not in per_group.stdout  # no one lr was swept
+
+
+def test_base_lr_over_an_imports_beta_is_taken_and_said(tmp_path):
+    # a code review: taken silently (a tune file's override is said; the Python API refuses it)
+    imp = _import(tmp_path, "-o", "adam", "--base-width", "256", "--lr", "3e-3")
+    same = _json("recommend", "--constants", str(imp), "-n", "1024")
+    other = _json("recommend", "--constants", str(imp), "-n", "1024", "--base-lr", "1e-3")
+    assert other["beta"] == 1e-3 and same["beta"] == 3e-3
+    said = [w for w in other["warnings"] if w.startswith("--base-lr: 0.001 replaces the beta 0.003")]
+    assert len(said) == 1 and "0.333x the file's transfer" in said[0]
+    assert not [w for w in same["warnings"] if "replaces the beta" in w]
+    again = _json("recommend", "--constants", str(imp), "-n", "1024", "--base-lr", "3e-3")
+    assert not [w for w in again["warnings"] if "replaces the beta" in w]
