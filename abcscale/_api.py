@@ -245,21 +245,14 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     """The fitted optimal LR at ``width`` with its bands, safe-side LR and expected loss penalty. With ``at``
     (covariate values, ``{"D": 1e10}``) on a fit with covariates: the joint law's prediction at ``width`` (the
     size) and those values, as ``fit --at`` gives it (a ``JointPrediction``)."""
-    from abcscale.fitting import predict_group
-
     f = _fit(fit)
     width = _size(width, f.mapping.size_kind)
-    if at is not None:
-        return _predict_joint(f, width, group, at)
-    if f.joint and group is None and len(f.groups) > 1:
-        # each curve is a group of its own here: the refusal listed all of them (35 in a review) where the joint
-        # law was what the caller wanted
-        covs = ", ".join(f.mapping.covariates or [])
-        raise ValueError(f"at: this fit has covariates ({covs}) and a joint law across its curves: give at= "
-                         f"(predict(fit, {width}, at={{...}}); a covariate left out sits at its base), or group= "
-                         "for one curve's own law")
-    g, _ = usecases.select_group(f, usecases.selector_from(group))
-    return predict_group(g, width, size_kind=f.mapping.size_kind)
+    said = {"at": "at=", "group": "group=", "covariates": "mapping={'covariates': [...]}"}
+    answer = usecases.fits.predict_at(f, width, at=at, group=group, names=said)
+    if answer.joint is not None:
+        return answer.joint
+    assert answer.prediction is not None
+    return answer.prediction
 
 
 def _epsilon_given(value: Any) -> Any:
@@ -313,38 +306,6 @@ def _size(value: Any, size_kind: str) -> Any:
     if not whole or not 1 <= int(value) <= MAX_WIDTH:
         raise ValueError(f"width: must be a whole number from 1 to {MAX_WIDTH} (2**40), got {value!r}")
     return int(value)
-
-
-def _predict_joint(f: FitResult, size: int, group: str | dict[str, Any] | None, at: Any) -> JointPrediction:
-    from abcscale.fitting.joint import predict_joint
-
-    if not isinstance(at, Mapping):
-        raise ValueError(f"at: expected a dict of covariate values, e.g. {{'D': 1e10}}, got {type(at).__name__}")
-    if not f.joint:
-        raise ValueError("at: this fit has no joint law: fit with covariates (mapping={'covariates': [...]}) to "
-                         "predict at covariate values")
-    for k, v in at.items():  # a text value reached the arithmetic (TypeError); fit(at=) says the same
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ValueError(f"at: {k}: expected a number, got {v!r}")
-    selector = usecases.selector_from(group)
-    laws = [j for j in f.joint if all(_same(j.group.get(k), v) for k, v in selector.items())]
-    if len(laws) != 1:
-        from abcscale.usecases.fits import group_label
-
-        listed = "; ".join(group_label(j.group) for j in f.joint)
-        raise ValueError(f"group: {'no' if not laws else len(laws)} joint law(s) match {selector or 'no group'}; "
-                         f"the fit's: {listed}")
-    return predict_joint(laws[0], size, {str(k): v for k, v in at.items()})
-
-
-def _same(stored: Any, given: Any) -> bool:
-    """A group value as the plain path compares it: as written, or as the same number (8 and 8.0)."""
-    if str(stored) == str(given):
-        return True
-    try:
-        return float(stored) == float(given)
-    except (TypeError, ValueError):
-        return False
 
 
 @_one_line

@@ -40,7 +40,7 @@ from abcscale.fitting.scaling import dl_tau2, t_quantile
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.enums import LrMode
 from abcscale.schemas.errors import validation_message
-from abcscale.schemas.fit import Basin, GroupFit, WidthOptimum
+from abcscale.schemas.fit import Basin, GroupFit, Prediction, WidthOptimum
 from abcscale.schemas.theory import Alignment
 
 #: the loss band the residual drift to the target width must stay inside for C to count as width-independent.
@@ -210,19 +210,30 @@ def _bend_note(per: dict[int, tuple[Cells, Optimum]], size_kind: str) -> list[st
     return [bend] if bend else []
 
 
-def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> GroupFit:
-    """The group with its prediction at ``width`` (or a warning saying why there is none)."""
+def _off_alignment(g: GroupFit, alignment: str | None) -> list[str]:
     # per-layer LRs under exponents other than the sweep's are not the ones the fit measured (--strict refuses)
-    off = [w.removeprefix(UNRELIABLE) for w in _swept_alignment_note(g.group, g.lr_exponents, alignment)
-           if w.startswith(UNRELIABLE)]
-    try:
-        pred = predict_group(g, width, size_kind=size_kind)
-    except ValueError as exc:  # the group's warnings left the unreliable note to the prediction: said here
-        return g.model_copy(update={"warnings": [*g.warnings, *(UNRELIABLE + o for o in off),
-                                                 f"no prediction at width {width}: {exc}"]})
-    pred = pred.model_copy(update={"layers": prediction_layers(g, pred, alignment),
+    return [w.removeprefix(UNRELIABLE) for w in _swept_alignment_note(g.group, g.lr_exponents, alignment)
+            if w.startswith(UNRELIABLE)]
+
+
+def group_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> Prediction:
+    """The prediction a fit with target ``width`` gives its group ``g`` (``alignment``: the fit's, which the
+    per-layer settings take): ``predict_group``'s with the per-layer settings and the swept-alignment check. A
+    ValueError where the group has none (no across-width law)."""
+    off = _off_alignment(g, alignment)
+    pred = predict_group(g, width, size_kind=size_kind)
+    return pred.model_copy(update={"layers": prediction_layers(g, pred, alignment),
                                    "unreliable": [*pred.unreliable, *off],
                                    "warnings": [*pred.warnings, *(UNRELIABLE + o for o in off)]})
+
+
+def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> GroupFit:
+    """The group with its prediction at ``width`` (or a warning saying why there is none)."""
+    try:
+        pred = group_prediction(g, width, alignment, size_kind)
+    except ValueError as exc:  # the group's warnings left the unreliable note to the prediction: said here
+        return g.model_copy(update={"warnings": [*g.warnings, *(UNRELIABLE + o for o in _off_alignment(g, alignment)),
+                                                 f"no prediction at width {width}: {exc}"]})
     return g.model_copy(update={"prediction": pred})
 
 

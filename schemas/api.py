@@ -271,6 +271,30 @@ class FitRecommend(_Groups):
         return _drop_nulls(data, ("base", "tuned"))
 
 
+class FitPredict(_Request):
+    """LR* at ``size`` (and covariate values ``at``) from the stored fit in the path, without its table: what
+    ``abcscale fit --target-size N --at ...`` would have predicted (``abcscale predict``)."""
+
+    size: Annotated[float, Number] = Field(
+        gt=0, allow_inf_nan=False, description="the size to predict at: a width (a whole number up to 2**40), or a "
+        f"parameter count for a fit of size_kind params (up to {MAX_PARAMS:.0e})",
+        json_schema_extra={"maximum": MAX_PARAMS})
+    at: dict[str, Annotated[float, Number]] | None = Field(
+        None, max_length=8, description="covariate values to predict at (a fit with covariates: its joint law), "
+        "e.g. {\"D\": 1e10}; covariates left out sit at their bases")
+    group: dict[str, str | int | float | bool] | None = Field(
+        None, description="pick the fit's group (or joint law) by its column values")
+    strict: bool = Field(False, description="answer 422 when the prediction is unreliable (naming why), as "
+                         "`abcscale predict --strict`")
+
+    @field_validator("size")
+    @classmethod
+    def _size_bound(cls, v: float) -> float:
+        if v > MAX_PARAMS:
+            raise ValueError(f"must be at most {MAX_PARAMS:.0e}")
+        return v
+
+
 class TunedFile(_Request):
     """What ``POST /v1/recommend`` reads from a constants file (``abcscale tune --out``, sent as it is): the beta
     and constants tuned at ``base_width`` for one parameterization x optimizer. The file's other keys (its
@@ -647,7 +671,7 @@ class Health(BaseModel):
 __all__ = [
     "RecommendRequest", "RecommendBody", "TunedRecommend", "TunedFile",
     "AnalyticRecommend", "FitRecommend", "FitOptions", "FitCreate", "FitSummary", "FitPublic",
-    "FitsPublic", "ConvertRequest", "ConvertResponse", "Health", "AlignmentSpec", "MAX_WIDTH",
+    "FitsPublic", "FitPredict", "ConvertRequest", "ConvertResponse", "Health", "AlignmentSpec", "MAX_WIDTH",
 ]
 
 

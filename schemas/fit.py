@@ -369,6 +369,25 @@ class JointLaw(_Model):
     warnings: list[str] = Field(default_factory=list)
 
 
+class FitPrediction(_Model):
+    """LR* at a size (and covariate values) asked of a fit after it was made (``abcscale predict``, ``POST
+    /v1/fits/{id}/predict``, ``abcscale.predict``): exactly one of ``prediction`` (one group's law across sizes,
+    as ``GroupFit.prediction``) and ``joint`` (a joint law's, as ``JointLaw.prediction``) is set; ``group`` is
+    the group or joint law that answered."""
+
+    group: dict[str, Any] = Field(default_factory=dict, description="the fit's group (or joint law) that answered")
+    size_kind: str = Field("width", description="what the size counts: width, or parameters (params)")
+    prediction: Prediction | None = Field(None, description="one group's prediction (no covariate values asked)")
+    joint: JointPrediction | None = Field(None, description="a joint law's prediction at the size and covariate "
+                                          "values asked")
+
+    @property
+    def unreliable(self) -> list[str]:
+        """Why the prediction is unreliable (empty: nothing says so): what ``--strict`` and ``strict`` refuse."""
+        p = self.prediction if self.prediction is not None else self.joint
+        return list(p.unreliable) if p is not None else []
+
+
 class Provenance(_Model):
     input_hash: str
     n_rows: int

@@ -31,7 +31,7 @@ for _fd, _name in ((1, "stdout"), (2, "stderr")):
             os.close(_null)
         setattr(sys, _name, open(_fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 (the process's own)
 
-from abcscale.cli import check, demo, fit, mup, recommend, runner, serve, theory, tune  # noqa: E402
+from abcscale.cli import check, demo, fit, mup, predict, recommend, runner, serve, theory, tune  # noqa: E402
 from abcscale.cli._common import Command, RootGroup  # noqa: E402
 
 app = typer.Typer(
@@ -67,6 +67,7 @@ command("sweep")(runner.sweep)
 command("tune")(tune.tune)
 command("coord-check")(runner.coord_check)
 command("fit")(fit.fit)
+command("predict")(predict.predict)
 command("check")(check.check)
 command("serve")(serve.serve)
 command("demo")(demo.demo)

@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from abcscale.schemas.api import FitCreate, FitOptions, FitPublic, FitsPublic, FitSummary
+from abcscale.schemas.api import FitCreate, FitOptions, FitPredict, FitPublic, FitsPublic, FitSummary
 from abcscale.schemas.errors import error_text
-from abcscale.schemas.fit import FitResult
+from abcscale.schemas.fit import FitPrediction, FitResult
 from abcscale.service import crud
 from abcscale.service import pages as page_views
 from abcscale.service.config import Settings
@@ -34,7 +34,8 @@ from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, Idempotency
 from abcscale.service.http import EMPTY_BODY, StrictJSONRoute, error, loads_strict, unprocessable, value_error
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
-from abcscale.usecases.fits import SetupGiven, unreliable
+from abcscale.usecases.fits import SetupGiven, predict_at, unreliable
+from abcscale.usecases.recommend import SELECT_HINT
 
 if TYPE_CHECKING:
     from abcscale.fitting import TableError
@@ -304,6 +305,31 @@ def list_fits(
 def read_fit(record: FitDep) -> FitPublic:
     """One stored fit with its FitResult."""
     return _public(record)
+
+
+@router.post("/{fit_id}/predict", response_model=FitPrediction,
+             responses={404: error("Fit not found"), 409: error("the stored fit no longer reads")})
+def predict(record: FitDep, body: FitPredict) -> FitPrediction:
+    """LR* at ``size`` (and at the covariate values ``at``, from a fit with covariates) from the stored fit alone:
+    what the fit would have answered with ``target_width`` (and ``at``), at any size without sending the table
+    again (``abcscale predict``). Exactly one of ``prediction`` (one group's) and ``joint`` (a joint law's) is set.
+    Nothing is stored, so no write token is needed."""
+    result = crud.fit_result(record)
+    try:
+        answer = predict_at(result, body.size, at=body.at, group=body.group,
+                            names={"at": "`at`", "group": "`group`",
+                                                                                  "covariates": "`covariates`"})
+    except ValueError as exc:  # a group that matches nothing, a covariate the law lacks, a width of 16.5, ...
+        field = str(exc).partition(": ")[0]
+        loc = {"width": "size", "at": "at", "group": "group"}.get(field)
+        if str(exc).startswith("group key "):
+            loc = "group"
+        msg = str(exc).replace(SELECT_HINT, "select one with `group` (an object, column: value)")
+        value_error(msg.replace("width: ", "size: ", 1) if field == "width" else msg,
+                    ("body", loc) if loc else ("body",))
+    if body.strict and answer.unreliable:
+        value_error("strict: unreliable prediction: " + "; ".join(answer.unreliable), ("body", "strict"))
+    return answer
 
 
 @router.get("/{fit_id}/rows.csv", response_class=Response,
