@@ -122,6 +122,8 @@ def recommend(
             raise ValueError("beta: the same as base_lr; give one")
         beta = base_lr
     imported = None  # `abcscale mup import --json`'s document: muP constants of one optimizer's mup setup
+    doc_path: str | Path | None = None  # the file a constants document (a BaseConfig) was read from
+    beta_note: str | None = None
     if isinstance(constants, str | Path):
         # a hand-written file (gamma, init_scale, ... and no setup), as `recommend --constants FILE` takes it: the
         # API refused it as "not a constants file from abcscale tune" (a review); with width and beta beside the
@@ -130,7 +132,7 @@ def recommend(
 
         doc = _parse("constants", read_constants_document, constants)
         if doc is not None:
-            constants, imported = doc.constants, doc.mup_import
+            doc_path, constants, imported = constants, doc.constants, doc.mup_import
     if imported is not None:  # its setup is muP of one optimizer: the same, or left out (filled without a fit)
         from abcscale.usecases.tune import setting_name
 
@@ -146,10 +148,15 @@ def recommend(
     tuned_at: BaseConfig | None = None  # a BaseConfig with a fit: its width must be the fit's base width
     if isinstance(constants, BaseConfig):
         if fit is None:
+            if doc_path is not None and beta is not None:
+                # a file's beta is replaced and said, as `recommend --constants FILE --base-lr` and a tune file's
+                from abcscale.usecases.recommend import document_beta_note
+
+                beta_note = document_beta_note(constants.beta, beta, name="beta", path=doc_path)
             for key, theirs, ours in (("base_width", constants.width, base_width), ("beta", constants.beta, beta)):
-                if ours is not None and ours != theirs:
+                if ours is not None and ours != theirs and not (key == "beta" and doc_path is not None):
                     raise ValueError(f"{key}: {ours!r} here, {theirs!r} in `constants` (a BaseConfig); give one")
-            base_width, beta = constants.width, constants.beta
+            base_width, beta = constants.width, constants.beta if beta is None else beta
         else:
             tuned_at = constants
         constants = Constants.model_validate(constants.model_dump(exclude={"width", "beta"},
@@ -180,6 +187,8 @@ def recommend(
         raise ValueError(f"constants: the file was tuned at width {file.base_width}, the fit's base width is "
                          f"{rec.base_width}: give constants tuned at {rec.base_width}, or recommend from the file "
                          "without `fit`")
+    if beta_note is not None:
+        rec = rec.model_copy(update={"warnings": [*rec.warnings, beta_note]})
     if tuned_at is not None:
         # constants hold at the width they were tuned at; the fit's sweep starts at its own base width, so
         # carrying them from another one would scale the multipliers and inits from the wrong place

@@ -114,7 +114,7 @@ def recommend(
     -p, -o, --lr-mode global, -a and --group select.
     """
     from abcscale import usecases
-    from abcscale.usecases.recommend import read_rules
+    from abcscale.usecases.recommend import document_beta_note, read_rules
 
     if strict and fit is None:  # an analytic answer has no band to be unreliable: the gate would always pass
         fail("--strict: it checks a fitted prediction; give --fit")
@@ -170,13 +170,11 @@ def recommend(
         if doc.base is not None:  # as the Python API says a BaseConfig's with a fit
             rec = rec.model_copy(update={"warnings": [*rec.warnings, f"--constants: the beta {doc.base.beta:g} in "
                                                       f"{constants_file} is not used; the LR is the fit's"]})
-    if constants_file is not None and doc is not None and doc.base is not None and fit is None \
-            and typed_beta is not None and not math.isclose(typed_beta, doc.base.beta, rel_tol=1e-9):
+    if constants_file is not None and doc is not None and doc.base is not None and fit is None and (
+            note := document_beta_note(doc.base.beta, typed_beta, name="--base-lr", path=constants_file)):
         # --base-lr over the file's beta: taken (another lr for the same setup is a choice), said as a tune file's
-        # override is (a code review: silent here, refused by the Python API)
-        rec = rec.model_copy(update={"warnings": [*rec.warnings, (
-            f"--base-lr: {typed_beta:g} replaces the beta {doc.base.beta:g} in {constants_file}: every LR is "
-            f"{typed_beta / doc.base.beta:.3g}x the file's transfer (drop --base-lr to use the file's)")]})
+        # override is (a code review: silent here, refused by the Python API; session 63: both say it)
+        rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})
     if constants_file is not None and doc is None:  # a tune file, read once already
         from abcscale.usecases.tune import beta_override_note, load_constants, with_variant_notes
 

@@ -207,6 +207,7 @@ class CheckConfig(_Numbers):
     # beta it was tuned with (a config's own beta replaces it: said): set by with_constants_file
     _constants_key: str = PrivateAttr("constants_file")
     _tuned_beta: float | None = PrivateAttr(None)
+    _doc_beta: float | None = PrivateAttr(None)  # a constants document's (mup import --json's, width + beta)
     # microsoft/mup's optimizer class as the config named it (`optimizer: MuAdam`), read as its base optimizer
     _mu_optimizer: str | None = PrivateAttr(None)
 
@@ -559,7 +560,7 @@ def _given_twice(cfg: CheckConfig, key: str) -> list[tuple[str, str]]:
 def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: str) -> CheckConfig:
     """``cfg`` with a hand-written constants file's constants (or `abcscale mup import --json`'s), and the base
     width and beta it gives beside them where ``cfg`` gives none (a different base width is an error: the constants
-    hold at theirs; another beta is a choice, not said); an import's setup must be the config's."""
+    hold at theirs; another beta is a choice, said in a warning); an import's setup must be the config's."""
     from abcscale.usecases.tune import setting_name
 
     given = cfg.model_fields_set
@@ -586,6 +587,9 @@ def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: 
                    "constants_file": Path(path)}
     out = cfg.model_copy(update=update)
     out._constants_key = key
+    # another beta is a choice, but said, as over a tune file's (a config's beta 0.01 over an import's 0.003 moved
+    # every reference LR 3.3x in silence; recommend --base-lr over the document's beta is said too)
+    out._doc_beta = None if base is None else base.beta
     return out
 
 
@@ -934,12 +938,17 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         raise ConfigError(cfg._constants_key, f"{cfg.constants_file} was tuned at width {cfg.base_width}, the fit's "
                           f"base width is {rec.base_width}: give constants tuned at {rec.base_width}, or check "
                           "against the file without the fit")
+    from abcscale.usecases.recommend import document_beta_note
     from abcscale.usecases.tune import beta_override_note
 
     if rec.source != "fit" and cfg._tuned_beta is not None and cfg.constants_file is not None and (
             note := beta_override_note(cfg._tuned_beta, cfg.beta, name="beta",
                                        path=f"{cfg.constants_file} ({cfg._constants_key})")):
         warnings.append(note)  # the reference transfers the config's beta with the file's gammas: said
+    if rec.source != "fit" and cfg._doc_beta is not None and cfg.constants_file is not None and (
+            note := document_beta_note(cfg._doc_beta, cfg.beta, name="beta",
+                                       path=f"{cfg.constants_file} ({cfg._constants_key})")):
+        warnings.append(note)  # as recommend --base-lr over the same document
     # (the mup form's base_width is used: microsoft/mup's readout multiplier is base/width, a review)
     if rec.source == "fit" and cfg.mup is None and (ignored := [
             k for k in ("beta", "base_width") if getattr(cfg, k) is not None

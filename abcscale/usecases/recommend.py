@@ -310,6 +310,17 @@ def read_constants(path: str | Path) -> Constants | None:
     return None if found is None else found.constants
 
 
+def document_beta_note(doc_beta: float, beta: float | None, *, name: str, path: str | Path) -> str | None:
+    """The note where ``beta`` (``recommend --base-lr``, ``recommend(beta=)``, a check config's ``beta``) replaces
+    the beta of a constants document (``mup import --json``'s, a constants object with ``width`` and ``beta``):
+    another LR for the same setup is a choice, taken, but every LR moves by the same factor. None where it agrees
+    or none was given."""
+    if beta is None or math.isclose(beta, doc_beta, rel_tol=1e-9):
+        return None
+    return (f"{name}: {beta:g} replaces the beta {doc_beta:g} in {path}: every LR is {beta / doc_beta:.3g}x the "
+            f"file's transfer (drop {name} to use the file's)")
+
+
 def read_constants_document(path: str | Path) -> ConstantsDocument | None:
     """A constants file as ``recommend --constants`` reads it when it is not `abcscale tune`'s: a hand-written one
     (:func:`read_constants`), with ``width`` and ``beta`` beside the constants where it gives them (its constants
