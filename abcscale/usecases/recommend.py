@@ -57,7 +57,44 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
     # the form's caveats (a mup setup that agrees at one width only, ...) where a CI step reads them, once
     warnings = list(dict.fromkeys([*tr.warnings, *groups.warnings]))
     rec = Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups)
+    if note := plain_beta_note(req, rec):
+        rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})
     return _with_mup_beta_note(rec, req.base.model_fields_set)
+
+
+def plain_beta_note(req: AnalyticRecommend, rec: Recommendation) -> str | None:
+    """What a multiplier_free answer for muP from abcscale's default LR constants assumes of its beta: that it is
+    abcscale's muP base LR, under which the roles' LRs already differ at the base width (Adam at 256: embedding
+    16x beta, readout beta/16), not an LR the team's own model was tuned with. A review's SP team (AdamW 3e-3 at
+    256, one LR for every matrix) gave that LR as --base-lr and got those LRs, unsaid, where the mup form says it
+    (:func:`mup_beta_note`). Their model at the base width is microsoft/mup's setup at width_mult 1, which ``mup
+    import`` carries. None where the roles' LRs at the base width are all beta (nothing to mistake) or the caller
+    gave gamma or multipliers (they chose the constants)."""
+    spec = rec.groups
+    if spec is None or spec.form is not Form.multiplier_free or rec.lr_mode is LrMode.global_ \
+            or _LR_CONSTANTS & set(req.base.model_fields_set) \
+            or _norm("parameterization", rec.parameterization) != Parameterization.mup.value:
+        return None
+    at_base = recommend_analytic_plain(req.model_copy(update={"width": req.base.width}))
+    roles = [s for s in at_base.roles if s.role in (Role.embedding, Role.hidden, Role.readout)]
+    if all(math.isclose(s.lr, req.base.beta, rel_tol=1e-3) for s in roles):
+        return None
+    lrs = ", ".join(f"{s.role.value} {s.lr:.4g}" for s in roles)
+    times = ", ".join(f"{s.lr / req.base.beta:.3g}x" for s in roles)
+    o, b, beta = rec.optimizer.value, req.base.width, req.base.beta
+    return (f"multiplier_free form: at the base width {b} the roles' LRs are {lrs} ({times} beta {beta:g}, "
+            f"abcscale's muP base LR under its default constants); if {beta:g} is the one LR your own model was "
+            f"tuned with at width {b} "
+            f"(an SP model, or microsoft/mup's at its base shapes), carry that model instead: `abcscale mup import "
+            f"-o {o} --base-width {b} --lr {beta:g} --init-std E,H,R` (E,H,R: its init stds at width {b}; REST: "
+            "POST /v1/theory/from-mup), its --json given as --constants (Python: from_mup(...).constants), and "
+            f"every role's LR at width {b} is {beta:g}")
+
+
+def recommend_analytic_plain(req: AnalyticRecommend) -> GroupSpec:
+    """The multiplier_free parameter groups of ``req`` alone (no notes): what :func:`plain_beta_note` compares."""
+    tr = theory.transfer(req.parameterization, req.optimizer, req.base, req.width, req.alignment, req.lr_mode)
+    return groups_of(tr, Form.multiplier_free, req.rules, req.base.epsilon_mode)
 
 
 def _with_mup_beta_note(rec: Recommendation, given: Iterable[str]) -> Recommendation:
