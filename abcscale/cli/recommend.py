@@ -76,8 +76,9 @@ def recommend(
                                                   "--fit it also selects the group", show_default="full")] = None,
     lr_mode: Annotated[LrMode | None, typer.Option(
         "--lr-mode", parser=LrMode.parse, show_default="per_layer",
-        help="global: one LR for every layer; per_layer: each layer's own exponent. With --fit it selects the "
-             "group, and says the mode of a table without an lr_mode column")] = None,
+        help="global: one LR for every layer (in the abc form; the other forms fold each multiplier into it); "
+             "per_layer: each layer's own exponent. With --fit it selects the group, and says the mode of a table "
+             "without an lr_mode column")] = None,
     gamma: GammaOpt = None,
     init_scale: InitScaleOpt = None,
     multiplier: MultiplierOpt = None,
@@ -485,7 +486,10 @@ def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
     notes = ["vector: biases and LayerNorm/RMSNorm gains (no multiplier; keep their init: gains 1, biases 0)",
              "fixed: the readout's bias and scalars (no width-sized axis): the vector row's base-width numbers at "
              "every width" if not global_lr else "fixed: the readout's bias and scalars (no width-sized axis): the one "
-             "global LR, as every row, and the vector row's base-width epsilon at every width"]
+             "global LR, as every row, and the vector row's base-width epsilon at every width" if spec.form is Form.abc
+             else "fixed: the readout's bias and scalars (no width-sized axis): the one global LR as the abc form "
+             "writes it (the vector row's; this form folds each matrix's multiplier into its LR, so the rows differ), "
+             "and the vector row's base-width epsilon at every width"]
     if b:
         notes.append(f"hidden: a matrix whose fan-in is r times the width (an MLP's 4D->D projection: r = 4) takes "
                      f"init std x r^-{frac(b)}")

@@ -72,23 +72,28 @@ def plain_beta_note(req: AnalyticRecommend, rec: Recommendation) -> str | None:
     gave gamma or multipliers (they chose the constants)."""
     spec = rec.groups
     if spec is None or spec.form is not Form.multiplier_free or rec.lr_mode is LrMode.global_ \
-            or _LR_CONSTANTS & set(req.base.model_fields_set) \
-            or _norm("parameterization", rec.parameterization) != Parameterization.mup.value:
+            or _LR_CONSTANTS & set(req.base.model_fields_set):
         return None
     at_base = recommend_analytic_plain(req.model_copy(update={"width": req.base.width}))
     roles = [s for s in at_base.roles if s.role in (Role.embedding, Role.hidden, Role.readout)]
     if all(math.isclose(s.lr, req.base.beta, rel_tol=1e-3) for s in roles):
-        return None
+        return None  # standard: no multiplier to fold, the abc and plain forms are one
     lrs = ", ".join(f"{s.role.value} {s.lr:.4g}" for s in roles)
     times = ", ".join(f"{s.lr / req.base.beta:.3g}x" for s in roles)
     o, b, beta = rec.optimizer.value, req.base.width, req.base.beta
-    return (f"multiplier_free form: at the base width {b} the roles' LRs are {lrs} ({times} beta {beta:g}, "
-            f"abcscale's muP base LR under its default constants); if {beta:g} is the one LR your own model was "
-            f"tuned with at width {b} "
-            f"(an SP model, or microsoft/mup's at its base shapes), carry that model instead: `abcscale mup import "
-            f"-o {o} --base-width {b} --lr {beta:g} --init-std E,H,R` (E,H,R: its init stds at width {b}; REST: "
-            "POST /v1/theory/from-mup), its --json given as --constants (Python: from_mup(...).constants), and "
-            f"every role's LR at width {b} is {beta:g}")
+    p = _norm("parameterization", rec.parameterization)
+    head = (f"multiplier_free form: at the base width {b} the roles' LRs are {lrs} ({times} beta {beta:g}, "
+            f"abcscale's {p} base LR under its default constants); if {beta:g} is the one LR your own model was "
+            f"tuned with at width {b} (an SP model, or microsoft/mup's at its base shapes), ")
+    if p == Parameterization.mup.value:
+        return head + (f"carry that model instead: `abcscale mup import -o {o} --base-width {b} --lr {beta:g} "
+                       f"--init-std E,H,R` (E,H,R: its init stds at width {b}; REST: POST /v1/theory/from-mup), its "
+                       "--json given as --constants (Python: from_mup(...).constants), and every role's LR at width "
+                       f"{b} is {beta:g}")
+    gammas = ",".join(f"{req.base.beta / s.lr:.4g}" for s in roles)
+    return head + (f"give the constants that make it every role's there: --gamma {gammas} (and --init-scale for "
+                   f"its init stds), or carry the model as muP with `abcscale mup import -o {o} --base-width {b} "
+                   f"--lr {beta:g} --init-std E,H,R`")
 
 
 def recommend_analytic_plain(req: AnalyticRecommend) -> GroupSpec:

@@ -45,3 +45,26 @@ def test_nothing_is_said_where_the_constants_were_chosen_or_nothing_differs(tmp_
     cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adamw", "--width", "2048", "--base-width", "256",
                                    "--base-lr", "3e-3", "--form", "plain", "--json"])
     assert any(w.startswith(NOTE) for w in json.loads(cli.stdout)["warnings"])
+
+
+def test_other_parameterizations_get_the_gammas_that_make_beta_every_roles_lr():
+    # a theory review: NTK + SGD's plain hidden and readout LRs were beta/256 at the base width, unsaid
+    rec = abcscale.recommend("ntk", "sgd", width=1024, base_width=256, beta=0.1, form="plain")
+    (note,) = [w for w in rec.warnings if w.startswith(NOTE)]
+    gammas = note.split("--gamma ")[1].split(" ")[0]
+    fixed = abcscale.recommend("ntk", "sgd", width=256, base_width=256, beta=0.1, form="plain",
+                               constants={"gamma": [float(g) for g in gammas.split(",")]})
+    assert [fixed.groups[k].lr for k in ("embedding", "hidden", "readout")] == pytest.approx([0.1] * 3)
+
+
+def test_the_global_footnote_says_the_rows_differ_outside_the_abc_form():
+    # "the one global LR, as every row" beside rows of 0.016, 0.001 and 6.25e-05 (a theory review)
+    def footnote(form: str) -> str:
+        r = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "256", "--base-width", "256",
+                                     "--base-lr", "1e-3", "--lr-mode", "global", "--form", form])
+        assert r.exit_code == 0, r.output
+        return " ".join(r.output.split())
+
+    assert "the one global LR, as every row" in footnote("abc")
+    plain = footnote("plain")
+    assert "as every row" not in plain and "so the rows differ" in plain
