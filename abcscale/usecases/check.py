@@ -1023,12 +1023,15 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
     warnings += _outside_band(checks, rec)
     failed = [f"{c.setting} ({c.layer.value}) {c.verdict}" if c.layer else c.setting for c in checks if not c.ok]
     lrs = [c for c in checks if c.setting == "lr" and not c.ok]
-    if cfg.mode is LrMode.global_ and len(lrs) > 1 and len({c.verdict for c in lrs}) == 1:
-        # one number in the config: one failure, not one per layer it reaches (a review: "lr (embedding) too
-        # high, lr (hidden) too high, lr (readout) too high" for a single lr: 0.003)
+    # one number in the config: one failure, not one per layer it reaches (a review: "lr (embedding) too high, lr
+    # (hidden) too high, lr (readout) too high" for a single lr: 0.003); a mup table's one lr, what MuAdam gives
+    # every group, likewise (five lines for one number, session 62); per-group lrs keep their rows
+    one = ("global", "layers") if cfg.mode is LrMode.global_ else ("mup's one lr", "groups") \
+        if cfg.mup is not None and isinstance(cfg.mup.lr, float) else None
+    if one is not None and len(lrs) > 1 and len({c.verdict for c in lrs}) == 1:
         lo, hi = min(c.ratio for c in lrs), max(c.ratio for c in lrs)
         ratio = f"{lo:.3g}x" if hi <= lo * 1.001 else f"{lo:.3g}-{hi:.3g}x"
-        failed = [f"lr (global, {len(lrs)} layers) {lrs[0].verdict} ({ratio})",
+        failed = [f"lr ({one[0]}, {len(lrs)} {one[1]}) {lrs[0].verdict} ({ratio})",
                   *(f for f in failed if not f.startswith("lr ("))]
     ok = not failed
     return CheckReport(ok=ok, exit_code=0 if ok else 1, config=config_name, source=rec.source, width=cfg.width,
