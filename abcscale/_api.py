@@ -8,7 +8,6 @@ one-line ValueError that names each bad argument (never pydantic's multi-line re
 from __future__ import annotations
 
 import functools
-import math
 import numbers
 import re
 import tomllib
@@ -296,25 +295,13 @@ def _float(name: str, value: Any) -> float:
 
 
 def _size(value: Any, size_kind: str) -> Any:
-    """``predict``'s width (a size in parameters or tokens for such a fit) as every entry point takes it: a whole
-    number (``4096.0`` is 4096) from 1 to 2**40 for a width; a positive finite number for another size. The joint
-    path checked nothing (a width of 1.5 or 2**41 was predicted); the width path refused 4096.0."""
-    from abcscale.schemas.api import MAX_WIDTH
-
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's integers too (np.int64(4096))
-        value = int(value)
-    elif isinstance(value, numbers.Real) and not isinstance(value, bool | float):
-        value = _float("width", value)
-    number = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 \
-        and (isinstance(value, int) or math.isfinite(value))  # 10**400 is an int no float holds
-    if size_kind != "width":
-        if not number:
-            raise ValueError(f"width: the size to predict at must be a positive number, got {value!r}")
-        return value
-    whole = number and (isinstance(value, int) or float(value).is_integer())
-    if not whole or not 1 <= int(value) <= MAX_WIDTH:
-        raise ValueError(f"width: must be a whole number from 1 to {MAX_WIDTH} (2**40), got {value!r}")
-    return int(value)
+    """``predict``'s width (a size in parameters or tokens for such a fit) as every entry point takes it
+    (:func:`abcscale.usecases.fits.predict_size`): a whole number (``4096.0`` is 4096) from 1 to 2**40 for a width;
+    a positive finite number for another size. The joint path checked nothing (a width of 1.5 or 2**41 was
+    predicted); the width path refused 4096.0."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool | float | numbers.Integral):
+        value = _float("width", value)  # a Decimal or a numpy float: 10**400 as Decimal is a ValueError naming it
+    return usecases.fits.predict_size(value, size_kind)
 
 
 @_one_line

@@ -99,7 +99,7 @@ def test_bad_input_names_the_flag_and_exits_2(fit_file, tmp_path):
         (["--size", "7e9"], "--at: this fit has covariates (D, batch_size)"),   # which law: the joint one, with --at
         (["--size", "7e9", "--at", "tokens=1e10"], "--at: tokens is not a fitted covariate"),
         (["--size", "7e9", "--at", "D=-1"], "--at: D: VALUE must be a positive number"),
-        (["--size", "2e19", "--at", "D=1e10"], "--size: the size to predict at must be a positive number up to 1e18"),
+        (["--size", "2e19", "--at", "D=1e10"], "--size: must be a whole number from 1 to 1000000000000000000 (1e18)"),
         (["--size", "7e9", "--at", "D=1e10", "--group", "optimizer=adam"],
          "--group: no joint law matches {'optimizer': 'adam'}"),
     ]

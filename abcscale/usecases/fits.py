@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from abcscale.schemas.api import FitOptions
-from abcscale.schemas.fit import FitPrediction, FitResult, GroupFit
+from abcscale.schemas.fit import FitPrediction, FitResult, GroupFit, max_size
 from abcscale.schemas.theory import Alignment
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def predict_size(value: Any, size_kind: str) -> int | float:
     import math
     import numbers
 
-    from abcscale.schemas.fit import MAX_WIDTH, max_size
+    from abcscale.schemas.fit import MAX_WIDTH
 
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's integers too
         value = int(value)
@@ -240,10 +240,9 @@ def predict_size(value: Any, size_kind: str) -> int | float:
             and (isinstance(value, int) or math.isfinite(value))  # 10**400 is an int no float holds
     except OverflowError:
         number = False
-    if size_kind != "width":
-        most, words = max_size(size_kind)
-        if not number or value > most:
-            raise ValueError(f"width: the size to predict at must be a positive number up to {words}, got {value!r}")
+    if size_kind != "width":  # its bound is the size kind's, said where a prediction is made (predict_at)
+        if not number:
+            raise ValueError(f"width: the size to predict at must be a positive number, got {value!r}")
         return value
     whole = number and (isinstance(value, int) or float(value).is_integer())
     if not whole or not 1 <= int(value) <= MAX_WIDTH:
@@ -269,6 +268,9 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
     from abcscale.usecases.recommend import select_group, selector_from
 
     size = predict_size(size, fit.mapping.size_kind)
+    most, words = max_size(fit.mapping.size_kind)
+    if size > most:  # the joint law took any number; a group's law says the same with a whole number's words
+        raise ValueError(f"width: must be a whole number from 1 to {most} ({words}), got {size!r}")
     said = {"at": "at", "group": "group", "covariates": "covariates", **(names or {})}
     if at is not None:
         if not isinstance(at, Mapping):
