@@ -303,11 +303,20 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
             bad.append(f"extrapolating past the swept {noun}s or {k}s, where the {noun} exponent changes with {k} "
                        "(the law's warning): the plane's prediction can miss by the change")
     too_far = size_factor(EXTRAPOLATION_UNRELIABLE, law.size_kind)  # as across widths: 1024x, 1024^2 in parameters
-    if point[law.size_col] > too_far * law.ranges[law.size_col][1]:
-        noun = "width" if law.size_kind == "width" else "size"
-        bad.append(f"extrapolating {point[law.size_col] / law.ranges[law.size_col][1]:.3g}x past the largest swept "
-                   f"{noun} ({law.ranges[law.size_col][1]:g}), beyond {too_far:g}x: sweep larger {noun}s (or check the "
-                   "target: a zero too many?)")
+    lo_size, hi_size = law.ranges[law.size_col]
+    if point[law.size_col] > too_far * hi_size:
+        bad.append(f"extrapolating {point[law.size_col] / hi_size:.3g}x past the largest swept {noun} ({hi_size:g}), "
+                   f"beyond {too_far:g}x: sweep larger {noun}s (or check the target: a zero too many?)")
+    elif point[law.size_col] < lo_size / too_far:  # `--size 7` for 7e9 answered LR 1511, exit 0 under --strict
+        bad.append(f"extrapolating {lo_size / point[law.size_col]:.3g}x below the smallest swept {noun} ({lo_size:g}), "
+                   f"beyond {too_far:g}x: sweep smaller {noun}s (or check the target: a zero missing?)")
+    for k in covs:  # a covariate as far out: D 62,500x past its swept range passed --strict (a review)
+        k_lo, k_hi = law.ranges[k]
+        if not k_lo / EXTRAPOLATION_UNRELIABLE <= point[k] <= k_hi * EXTRAPOLATION_UNRELIABLE:
+            times = point[k] / k_hi if point[k] > k_hi else k_lo / point[k]
+            bad.append(f"{k}={point[k]:g} is {times:.3g}x outside the swept range {k_lo:g}-{k_hi:g}, beyond "
+                       f"{EXTRAPOLATION_UNRELIABLE:g}x: sweep {k} further (or check the value: a zero too many or "
+                       "missing?)")
     if math.log2(ci95[1] / ci95[0]) > WIDE_BAND_OCTAVES:
         bad.append(f"the 95% band spans {math.log2(ci95[1] / ci95[0]):.2g} octaves: too wide to act on; sweep "
                    "more sizes or covariate values")

@@ -261,7 +261,10 @@ def _prediction_notes(g: GroupFit, factor: float, wmax: int, size_kind: str = "w
         notes.append(f"extrapolating {factor:.3g}x past the largest fitted width ({wmax}); beyond "
                      f"{far:g}x the band is statistical only and misses model misspecification")
     wmin = min(g.law.widths) if g.law is not None and g.law.widths else wmax
-    if factor * wmax < wmin / far:  # downward too: a line fitted at 64-512 says little about width 1
+    if factor * wmax < wmin / too_far:  # as far below as above is refused: `--size 7` for 7e9 answered LR 1077
+        notes.append(f"{UNRELIABLE}extrapolating {wmin / (factor * wmax):.3g}x below the smallest fitted width "
+                     f"({wmin}), beyond {too_far:g}x: sweep smaller widths (or check the target: a zero missing?)")
+    elif factor * wmax < wmin / far:  # downward too: a line fitted at 64-512 says little about width 1
         notes.append(f"extrapolating {wmin / (factor * wmax):.3g}x below the smallest fitted width ({wmin}); "
                      f"beyond {far:g}x the band is statistical only and misses model misspecification")
     if g.consistent is False and g.exponent is not None:

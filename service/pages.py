@@ -45,7 +45,7 @@ from abcscale.service.config import Settings
 from abcscale.service.deps import cross_origin
 from abcscale.service.http import describe
 from abcscale.service.plots import PAGE, plot_pages, plot_url
-from abcscale.usecases.fits import SetupGiven, unreliable
+from abcscale.usecases.fits import MAX_COVARIATE_VALUE, SetupGiven, unreliable
 from abcscale.usecases.recommend import group_text, groups_of
 
 if TYPE_CHECKING:
@@ -746,8 +746,8 @@ def _joint_prediction(fit: FitResult, values: Mapping[str, str]
 
 #: the largest width the report predicts at (the API's bound)
 MAX_SIZE = 2**40
-#: the largest parameter count or covariate value the report's joint box takes
-MAX_JOINT_VALUE = 1e30
+#: the largest parameter count or covariate value the report's joint box takes (a covariate's: the API's too)
+MAX_JOINT_VALUE = MAX_COVARIATE_VALUE
 
 
 def _all(values: Mapping[str, str], key: str) -> list[str]:

@@ -99,9 +99,9 @@ def test_bad_input_names_the_flag_and_exits_2(fit_file, tmp_path):
         (["--size", "7e9"], "--at: this fit has covariates (D, batch_size)"),   # which law: the joint one, with --at
         (["--size", "7e9", "--at", "tokens=1e10"], "--at: tokens is not a fitted covariate"),
         (["--size", "7e9", "--at", "D=-1"], "--at: D: VALUE must be a positive number"),
-        (["--size", "2e19", "--at", "D=1e10"], "--size: must be a whole number from 1 to 1000000000000000000 (1e18)"),
+        (["--size", "2e19", "--at", "D=1e10"], "--size: the size to predict at must be a positive number up to 1e18"),
         (["--size", "7e9", "--at", "D=1e10", "--group", "optimizer=adam"],
-         "--group: no joint law matches {'optimizer': 'adam'}"),
+         "--group: no joint law matches optimizer=adam"),
     ]
     for flags, said in cases:
         r = _cli("predict", fit_file, *flags)
@@ -158,3 +158,82 @@ def _fractional(client, url: str) -> None:
     r = client.post(url, json={"size": 4096})
     assert r.status_code == 200, r.text
     assert r.json()["prediction"]["width"] == 4096 and r.json()["joint"] is None
+
+
+# --- a service team's review of the new command and route (session 63) ---------------------------------------
+
+
+def test_strict_refuses_a_size_or_covariate_far_below_or_past_the_swept_range(fit_file):
+    # `--size 7` for 7e9 answered LR* ~1000 with exit 0; D 62,500x past its range and batch 512x too passed
+    cases = [(["--size", "7", "--at", "D=4e8"], "below the smallest swept size"),
+             (["--size", "2e8", "--at", "D=1e14"], "D=1e+14 is 6.25e+04x outside the swept range"),
+             (["--size", "2e8", "--at", "batch_size=1e6"], "batch_size=1e+06 is")]
+    for flags, said in cases:
+        r = _cli("predict", fit_file, *flags, "--strict")
+        assert r.exit_code == 1, (flags, r.output)
+        assert said in r.output, (flags, r.output)
+    near = _cli("predict", fit_file, "--size", "2e8", "--at", "D=2e9,batch_size=160", "--strict")  # 1.25x out
+    assert near.exit_code == 0, near.output
+
+
+def test_a_plain_fit_refuses_a_size_far_below_its_widths_under_strict(tmp_path):
+    # a parameter-count sweep: 16M-256M parameters, LR* falling as N^-0.5
+    table = synthetic_sweep(widths=(16_000_000, 64_000_000, 256_000_000), exponent=-0.5, seeds=1, step=0.5,
+                            half_range=2.0, base_width=16_000_000, group={"parameterization": "mup"})
+    fit = fit_table(table.rename(columns={"width": "N"}), ColumnMapping(size_col="N", size_kind="params"), n_boot=50)
+    path = tmp_path / "fit.json"
+    path.write_text(fit.model_dump_json())
+    r = _cli("predict", str(path), "--size", "7", "--group", "parameterization=mup", "--strict")
+    assert r.exit_code == 1 and "below the smallest fitted" in r.output, r.output
+    assert "of the largest fitted size" in _cli("predict", str(path), "--size", "1e8", "--group",
+                                                  "parameterization=mup").output  # a size, not a width
+
+
+def test_group_without_at_on_a_covariate_fit_asks_for_at(fit_file, covariate_fit):
+    key = next(k for k in covariate_fit.joint[0].group) if covariate_fit.joint[0].group else None
+    r = _cli("predict", fit_file, "--size", "7e9", *(["--group", f"{key}={covariate_fit.joint[0].group[key]}"]
+                                                     if key else []))
+    assert r.exit_code == 2 and "--at: this fit has covariates" in r.output, r.output
+    # --at bases: the joint law at every covariate's base, as `fit --target-size` without --at predicts it
+    at_bases = _cli("predict", fit_file, "--size", "5e8", "--at", "bases", "--json")
+    assert at_bases.exit_code == 0, at_bases.output
+    law = covariate_fit.joint[0]
+    assert json.loads(at_bases.stdout)["joint"]["at"] == {k: law.bases[k] for k in COVS}
+
+
+def test_rest_locates_group_errors_and_refuses_huge_covariates(table, tmp_path):
+    sweep = synthetic_sweep(widths=(64, 128, 256), seeds=1, step=0.5, half_range=2.0)
+    two = pd.concat([sweep.assign(optimizer="adam"), sweep.assign(optimizer="sgd")])
+    with TestClient(create_app(Settings(data_dir=tmp_path, database_url=None, api_token=None))) as c:
+        fid = c.post("/v1/fits", json={"rows": json.loads(two.to_json(orient="records")), "n_boot": N_BOOT,
+                                       "parameterization": "mup", "lr_mode": "global"}).json()["id"]
+        for body in ({"size": 4096}, {"size": 4096, "group": {"optimizer": "lion"}},
+                     {"size": 4096, "group": {"optimizer": "x" * 100_000}}):
+            r = c.post(f"/v1/fits/{fid}/predict", json=body)
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "group"], r.text
+            assert len(r.content) < 5_000  # the 100k value is not echoed back
+        r = c.post(f"/v1/fits/{fid}/predict", json={"size": 1e19, "group": {"optimizer": "adam"}})
+        assert r.status_code == 422 and "2**40" in r.text, r.text  # a width fit's bound, not a parameter count's
+        rows = json.loads(table.to_json(orient="records"))
+        cid = c.post("/v1/fits", json={"rows": rows, "n_boot": N_BOOT, "size_col": "N", "size_kind": "params",
+                                       "covariates": COVS}).json()["id"]
+        r = c.post(f"/v1/fits/{cid}/predict", json={"size": 7e9, "at": {"D": 1e200}})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "at"], r.text
+        assert "up to 1e+30" in r.text
+
+
+def test_a_group_without_a_law_fails_strict_as_fit_strict_does(tmp_path):
+    one = synthetic_sweep(widths=(256,), seeds=1, step=0.5, half_range=2.0,
+                          group={"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"})
+    fit = fit_table(one, n_boot=50)
+    path = tmp_path / "fit.json"
+    path.write_text(fit.model_dump_json())
+    plain = _cli("predict", str(path), "--size", "4096")
+    assert plain.exit_code == 2 and "has no law across widths, so no prediction" in plain.output, plain.output
+    gate = _cli("predict", str(path), "--size", "4096", "--strict")
+    assert gate.exit_code == 1 and "--strict: unreliable:" in gate.output, gate.output
+
+
+def test_recommend_on_a_parameter_count_fit_points_at_predict(fit_file):
+    r = _cli("recommend", "--fit", fit_file, "--width", "4096")
+    assert r.exit_code == 2 and "abcscale predict FIT --size 7e9" in r.output, r.output

@@ -577,7 +577,8 @@ def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
         if o.message:
             console.print(f"{size} {o.width}: {o.message}", highlight=False)
     if g.prediction is not None:
-        console.print(f"prediction at {size} {g.prediction.width}: LR* {band_line(g.prediction)}", highlight=False)
+        console.print(f"prediction at {size} {g.prediction.width}: LR* {band_line(g.prediction, size)}",
+                      highlight=False)
     for msg in group_warnings(g):
         console.print(warning_line(msg), highlight=False)
 

@@ -19,7 +19,7 @@ from abcscale.cli.fit import _pairs, warning_line
 from abcscale.cli.options import Json, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.fit import FitPrediction, JointPrediction
-from abcscale.usecases.fits import group_label, load_fit, predict_at
+from abcscale.usecases.fits import NoPrediction, group_label, load_fit, predict_at
 from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError
 
 #: how this command names the use case's fields in its messages
@@ -35,7 +35,8 @@ def predict(
                                         "with --size-kind params (7e9)")],
     at: Annotated[list[str] | None, typer.Option("--at", help="covariate values to predict at, 'D=1e11,"
                                                  "batch_size=256' (a fit with --covariates: its joint law; others "
-                                                 "sit at their bases); repeatable", show_default=False)] = None,
+                                                 "sit at their bases; 'bases': every one there); repeatable",
+                                                 show_default=False)] = None,
     group: Annotated[str | None, typer.Option("--group", help="pick the fit's group (or joint law), "
                                               "'key=value,...' or a JSON object", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="exit 1 when the prediction is unreliable (a "
@@ -49,7 +50,9 @@ def predict(
     group's, and `joint`, a joint law's).
     """
     del quiet  # nothing slow to show progress for: reading a fit and one prediction
-    at_values = parse_flag(_pairs, ",".join(at) if at else None, "--at")
+    # `--at bases`: the joint law at every covariate's base, what `fit --target-size N` without --at predicts (an
+    # empty --at is refused: an unset variable)
+    at_values = {} if at == ["bases"] else parse_flag(_pairs, ",".join(at) if at else None, "--at")
     try:
         result = load_fit(fit)
     except ValueError as exc:  # its messages start with "fit: ", the argument's name
@@ -58,6 +61,12 @@ def predict(
         answer = predict_at(result, size, at=at_values, group=group, names=_SAID)
     except GroupSelectError as exc:  # several groups, or none, match: which to pick is --group's
         fail("--group: " + str(exc).replace(SELECT_HINT, "select one with --group key=value,..."))
+    except NoPrediction as exc:  # the data's shortfall, not the input's: a gate fails it as `fit --strict` does
+        if strict:
+            err_console.print(f"[red]--strict: unreliable:[/] {escape(str(exc).partition(': ')[2])}",
+                              highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+        fail(f"--group: {str(exc).partition(': ')[2]}" if group is not None else str(exc).partition(": ")[2])
     except ValueError as exc:
         field, _, rest = str(exc).partition(": ")
         if str(exc).startswith("group key "):
@@ -90,7 +99,8 @@ def _print(answer: FitPrediction) -> None:
     else:
         p = answer.prediction
         assert p is not None
-        console.print(f"{group_label(answer.group)}: LR* at {noun} {p.width:g}: {band_line(p)}", highlight=False)
+        console.print(f"{group_label(answer.group)}: LR* at {noun} {p.width:g}: {band_line(p, noun)}",
+                      highlight=False)
         warnings = p.warnings
     for w in warnings:
         console.print(warning_line(w), highlight=False)

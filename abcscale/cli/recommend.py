@@ -355,7 +355,7 @@ def _agrees_with_fit(path: Path, doc: ConstantsDocument, rec: Recommendation) ->
                  "sweep ran, or select its group with -p and -o")
 
 
-def band_line(band: LrBand | Prediction) -> str:
+def band_line(band: LrBand | Prediction, noun: str = "width") -> str:
     """A fitted LR with its interval at the fit's level, the fixed 68% and 95% bands, the safe side and the
     expected loss penalty (``abcscale recommend --fit`` and ``abcscale fit --target-width`` print it)."""
     ci = band.ci
@@ -366,13 +366,13 @@ def band_line(band: LrBand | Prediction) -> str:
     return (f"{band.lr:.4g}  {own}68% [{band.ci68[0]:.4g}, {band.ci68[1]:.4g}]  "
             f"95% [{band.ci95[0]:.4g}, {band.ci95[1]:.4g}]  safe-side {band.safe_lr:.4g}  "
             f"expected loss penalty {100 * band.expected_loss_penalty:.3g}%{safe}  "
-            + _reach(band.extrapolation_factor))
+            + _reach(band.extrapolation_factor, noun))
 
 
-def _reach(factor: float) -> str:
-    """Where the target sits against the fitted widths (the factor is the target over the largest): below the
+def _reach(factor: float, noun: str = "width") -> str:
+    """Where the target sits against the fitted sizes (the factor is the target over the largest): below the
     largest it may still lie below the smallest too, which a warning says by the smallest, so no more is claimed."""
-    return f"(extrapolation x{factor:.3g})" if factor > 1 else f"(x{factor:.3g} of the largest fitted width)"
+    return f"(extrapolation x{factor:.3g})" if factor > 1 else f"(x{factor:.3g} of the largest fitted {noun})"
 
 
 def print_recommendation(rec: Recommendation) -> None:

@@ -265,13 +265,11 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
     ``at=``)."""
     from abcscale.fitting import predict_joint
     from abcscale.fitting.group import group_prediction
-    from abcscale.usecases.recommend import select_group, selector_from
+    from abcscale.usecases.recommend import GroupSelectError, select_group, selector_from
 
     size = predict_size(size, fit.mapping.size_kind)
-    most, words = max_size(fit.mapping.size_kind)
-    if size > most:  # the joint law took any number; a group's law says the same with a whole number's words
-        raise ValueError(f"width: must be a whole number from 1 to {most} ({words}), got {size!r}")
     said = {"at": "at", "group": "group", "covariates": "covariates", **(names or {})}
+    selector = selector_from(group)
     if at is not None:
         if not isinstance(at, Mapping):
             raise ValueError(f"at: expected covariate values by name, e.g. {{'D': 1e10}}, got {type(at).__name__}")
@@ -280,26 +278,72 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
                              "covariate values")
         for k, v in at.items():  # a text value reached the arithmetic (TypeError); fit(at=) says the same
             if isinstance(v, bool) or not isinstance(v, int | float):
-                raise ValueError(f"at: {k}: expected a number, got {v!r}")
-        selector = selector_from(group)
+                raise ValueError(f"at: {short(k)}: expected a number, got {short(repr(v))}")
+            if not 0 < v <= MAX_COVARIATE_VALUE:  # the report page's bound: 1e200 was answered (2e-61) here
+                raise ValueError(f"at: {short(k)}: expected a positive number up to {MAX_COVARIATE_VALUE:g}, "
+                                 f"got {v!r}")
         laws = [j for j in fit.joint if all(_same(j.group.get(k), v) for k, v in selector.items())]
         if len(laws) != 1:
             listed = "; ".join(group_label(j.group) for j in fit.joint)
             what = "no joint law matches" if not laws else f"{len(laws)} joint laws match"
-            raise ValueError(f"group: {what} {selector or '(no selector)'}; the fit's: {listed}")
-        return FitPrediction(group=laws[0].group, size_kind=fit.mapping.size_kind,
-                             joint=predict_joint(laws[0], size, {str(k): v for k, v in at.items()}))
+            raise ValueError(f"group: {what} {selector_text(selector)}; the fit's: {listed}")
+        law = laws[0]
+        if unknown := [k for k in at if k not in law.names[1:]]:
+            raise ValueError(f"at: {', '.join(short(k) for k in unknown)} is not a fitted covariate; the law's "
+                             f"covariates are {', '.join(law.names[1:]) or 'none'}")
+        most, words = max_size(fit.mapping.size_kind)
+        if size > most:
+            raise ValueError(f"width: the size to predict at must be a positive number up to {words}, got {size!r}")
+        return FitPrediction(group=law.group, size_kind=fit.mapping.size_kind,
+                             joint=predict_joint(law, size, {str(k): v for k, v in at.items()}))
+    covs = ", ".join(fit.mapping.covariates or [])
+    at_advice = (f"at: this fit has covariates ({covs}) and a joint law across its curves: give {said['at']} (the "
+                 f"covariate values to predict at; a covariate left out sits at its base), or {said['group']} for "
+                 "one curve's own law")
     if fit.joint and group is None and len(fit.groups) > 1:
         # each curve is a group of its own here: the refusal listed all of them (35 in a review) where the joint
         # law was what the caller wanted
-        covs = ", ".join(fit.mapping.covariates or [])
-        raise ValueError(f"at: this fit has covariates ({covs}) and a joint law across its curves: give {said['at']} "
-                         f"(the covariate values to predict at; a covariate left out sits at its base), or "
-                         f"{said['group']} for one curve's own law")
-    g, _ = select_group(fit, selector_from(group))
+        raise ValueError(at_advice)
+    try:
+        g, _ = select_group(fit, selector)
+    except GroupSelectError as exc:
+        if fit.joint and exc.several:  # `group` named a joint law's group, not one curve (12 curves listed)
+            raise ValueError(at_advice) from None
+        raise
     alignment = fit.provenance.settings.get("alignment")  # the fit's own (`alignment`), as its target got it
-    return FitPrediction(group=g.group, size_kind=fit.mapping.size_kind, prediction=group_prediction(
-        g, size, alignment if isinstance(alignment, str) else None, fit.mapping.size_kind))
+    try:
+        pred = group_prediction(g, size, alignment if isinstance(alignment, str) else None, fit.mapping.size_kind)
+    except ValueError as exc:
+        if str(exc).startswith("width: "):  # the size's own bound (a whole number up to 2**40 or 1e18)
+            raise
+        # the group has no law across sizes (one width swept, no identified optimum): nothing to predict from
+        raise NoPrediction(f"group: {group_label(g.group)} has no law across "
+                           f"{'widths' if fit.mapping.size_kind == 'width' else 'sizes'}, so no prediction: {exc}"
+                           ) from None
+    return FitPrediction(group=g.group, size_kind=fit.mapping.size_kind, prediction=pred)
+
+
+class NoPrediction(ValueError):
+    """The group :func:`predict_at` picked has nothing to predict from (no law across sizes): the data's
+    shortfall, which ``--strict`` fails as ``fit --strict`` does (exit 1), not a bad input."""
+
+
+#: the largest covariate value a prediction takes (the report page's bound too): past it a float's log2 is all
+#: that is left of the law
+MAX_COVARIATE_VALUE = 1e30
+
+
+def short(value: Any, most: int = 60) -> str:
+    """``value`` as a message names it (a name as it is, anything else as its ``repr``), cut to ``most``
+    characters: what was given, without echoing a megabyte of it (a review: a 1 MB group value came back in a 1 MB
+    422)."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= most else f"{text[:most]}... ({len(text)} characters)"
+
+
+def selector_text(selector: Mapping[str, Any]) -> str:
+    """A group selector as messages say it: ``key=value, ...`` (each cut short), or ``(no selector)``."""
+    return ", ".join(f"{short(k)}={short(v)}" for k, v in selector.items()) or "(no selector)"
 
 
 def _same(stored: Any, given: Any) -> bool:
@@ -376,4 +420,5 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is not a FitResult ({where}: {first['msg']}{more})") from None
 
 
-__all__ = ["fit_sweep", "load_fit", "plot_fit", "predict_at", "predict_size", "speak", "unreliable", "group_label"]
+__all__ = ["fit_sweep", "load_fit", "plot_fit", "predict_at", "predict_size", "NoPrediction", "MAX_COVARIATE_VALUE",
+           "short", "selector_text", "speak", "unreliable", "group_label"]

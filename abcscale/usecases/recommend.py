@@ -131,8 +131,9 @@ def recommend_from_fit(
 
     if fit.mapping.size_kind != "width":  # theory's per-layer scaling is in widths, not parameter counts
         raise ValueError("width: this fit's sizes are parameter counts (size_kind params), and per-layer settings "
-                         "scale with the width: fit the table by its width column (size_kind width) to get them, "
-                         "or read the fitted LR at a parameter count from the fit's predictions")
+                         "scale with the width: fit the table by its width column (size_kind width) to get them; "
+                         "the fitted LR at any parameter count is `abcscale predict FIT --size 7e9` (REST POST "
+                         "/v1/fits/{id}/predict, Python abcscale.predict)")
     g, hints = select_group(fit, selector)
     pred = predict_group(g, width, size_kind=fit.mapping.size_kind)
     tr, notes = group_transfer(g, int(width), pred.lr, alignment=fit.provenance.settings.get("alignment"),
@@ -646,7 +647,9 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
         what = "no group matches" if not matches else f"{len(matches)} groups match"
         unmatched = tuple(k for k, v in filters.items() if not any(
             k in g.group and (_norm(k, g.group[k]) == _norm(k, v) or _same_number(g.group[k], v)) for g in fit.groups))
-        raise GroupSelectError(f"{what} {filters or '(no selector)'}: {SELECT_HINT}; available groups: {listing}",
+        from abcscale.usecases.fits import selector_text  # each value cut short: a 1 MB value came back whole
+
+        raise GroupSelectError(f"{what} {selector_text(filters)}: {SELECT_HINT}; available groups: {listing}",
                                filters, unmatched, several=bool(matches))
     return matches[0], hints
 

@@ -35,7 +35,7 @@ from abcscale.service.http import EMPTY_BODY, StrictJSONRoute, error, loads_stri
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
 from abcscale.usecases.fits import SetupGiven, predict_at, unreliable
-from abcscale.usecases.recommend import SELECT_HINT
+from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError
 
 if TYPE_CHECKING:
     from abcscale.fitting import TableError
@@ -317,16 +317,17 @@ def predict(record: FitDep, body: FitPredict) -> FitPrediction:
     result = crud.fit_result(record)
     try:
         answer = predict_at(result, body.size, at=body.at, group=body.group,
-                            names={"at": "`at`", "group": "`group`",
-                                                                                  "covariates": "`covariates`"})
-    except ValueError as exc:  # a group that matches nothing, a covariate the law lacks, a width of 16.5, ...
+                            names={"at": "`at`", "group": "`group`", "covariates": "`covariates`"})
+    except GroupSelectError as exc:  # none or several of the fit's groups match: `group` picks one
+        value_error(str(exc).replace(SELECT_HINT, "select one with `group` (an object, column: value)"),
+                    ("body", "group"))
+    except ValueError as exc:  # a covariate the law lacks, a width of 16.5, a group without a law, ...
         field = str(exc).partition(": ")[0]
         loc = {"width": "size", "at": "at", "group": "group"}.get(field)
         if str(exc).startswith("group key "):
             loc = "group"
-        msg = str(exc).replace(SELECT_HINT, "select one with `group` (an object, column: value)")
-        value_error(msg.replace("width: ", "size: ", 1) if field == "width" else msg,
-                    ("body", loc) if loc else ("body",))
+        msg = str(exc).replace("width: ", "size: ", 1) if field == "width" else str(exc)
+        value_error(msg, ("body", loc) if loc else ("body",))
     if body.strict and answer.unreliable:
         value_error("strict: unreliable prediction: " + "; ".join(answer.unreliable), ("body", "strict"))
     return answer
