@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from abcscale import usecases
 from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions, MupImport, MupImportRequest
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, JointPrediction, Prediction
 from abcscale.schemas.groups import Form, GroupRule
@@ -611,6 +611,7 @@ def from_mup(
     init_std: float | str | Sequence[float] | dict[str, float] | None = None,
     epsilon: float | str | Sequence[float] | dict[str, float] | None = None,
     weight_decay: float | None = None,
+    epsilon_mode: EpsilonMode | str = "constant",
 ) -> MupImport:
     """A microsoft/mup setup in abcscale's terms (``abcscale mup import``, ``POST /v1/theory/from-mup``): the muP
     constants that reproduce it at every width (``.constants``), the equivalent recommend request at ``width``
@@ -621,7 +622,8 @@ def from_mup(
     ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector, as a
     mapping, ``'e,h,r,v'`` or a list); ``init_std`` the stds at the base width (per role, ``'e,h,r'``, or one
     number); ``epsilon`` Adam's eps (one number, or each
-    param group's per role); ``weight_decay`` MuAdamW's (adamw only).
+    param group's per role); ``weight_decay`` MuAdamW's (adamw only); ``epsilon_mode`` how the constants carry
+    epsilon to other widths (``constant``, nearest mup's one, or ``per_layer``, the theory's rule).
     """
     from abcscale.usecases.mup import mup_import, per_role
 
@@ -633,7 +635,7 @@ def from_mup(
             raise ValueError(f"{name}: {exc}") from None
     return mup_import(MupImportRequest.model_validate({
         "optimizer": optimizer, "base_width": base_width, "width": width, "output_mult": output_mult,
-        "weight_decay": weight_decay, **given}))
+        "weight_decay": weight_decay, "epsilon_mode": epsilon_mode, **given}))
 
 
 @_one_line

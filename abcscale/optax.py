@@ -7,9 +7,10 @@
     tx = abcoptax.transform(spec, params)                        # optax.GradientTransformation, LR per role
     abcoptax.labels(spec, params)                                # the role of each leaf, to check the rules
 
-Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``) in place of the
-spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the file's groups at that width, as
-``abcscale.recommend(constants=FILE, width=..., form=...).groups``::
+Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``), or ``abcscale mup
+import --json``'s document, in place of the spec, with the target ``width`` (and ``form``, default
+``multiplier_free``): the file's groups at that width, as ``abcscale.recommend(constants=FILE, width=...,
+form=...).groups``::
 
     tx = abcoptax.transform("tuned.json", params, width=1024)
 
@@ -32,12 +33,13 @@ except ImportError as exc:  # a bare "No module named 'optax'" said nothing of t
         raise
     raise ImportError(f"abcscale.optax needs the runner extra (JAX, optax): pip install 'abcscale[runner]' "
                       f"({exc.name} is missing)") from exc
-from abcscale.schemas.groups import Form, GroupSpec
+from abcscale.schemas.api import MupImport
+from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.tune import TunedConstants
 from abcscale.theory.groups import DEFAULT_RULES, unmatched_note, unmatched_rules
+from abcscale.usecases.mup import export_spec, wide_fan_in_note
 from abcscale.usecases.recommend import parse_rules
-from abcscale.usecases.tune import group_spec, warn_unapplied_multipliers
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -60,13 +62,17 @@ def init(spec: SpecLike, params: Any, key: Any, *, width: int | None = None,
     """:func:`abcscale.runner.export.init` (``rules``, ``layout``, ``fan_in``) for a spec or a constants file at
     ``width``.
     ``key`` is a JAX PRNG key (``jax.random.key(0)``)."""
-    return _run(export.init, _applied(spec, width, form, 'init'), params, key, **kwargs)
+    resolved, imported = _resolved(spec, width, form)
+    _warn_unapplied(resolved, form, "abcoptax.init")
+    out = _run(export.init, resolved, params, key, **kwargs)
+    _warn_wide_fan_in(imported, resolved, params, "abcoptax.init", kwargs)
+    return out
 
 
 def labels(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
            **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.labels`: each leaf's role."""
-    return _run(export.labels, group_spec(spec, width=width, form=form), params, **kwargs)
+    return _run(export.labels, _spec(spec, width, form), params, **kwargs)
 
 
 def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
@@ -78,13 +84,17 @@ def lr_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form
 def init_std_tree(spec: SpecLike, params: Any, *, width: int | None = None,
                   form: Form | str | None = None, **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.init_std_tree`: each leaf's init std."""
-    return _run(export.init_std_tree, _applied(spec, width, form, 'init_std_tree'), params, **kwargs)
+    resolved, imported = _resolved(spec, width, form)
+    _warn_unapplied(resolved, form, "abcoptax.init_std_tree")
+    out = _run(export.init_std_tree, resolved, params, **kwargs)
+    _warn_wide_fan_in(imported, resolved, params, "abcoptax.init_std_tree", kwargs)
+    return out
 
 
 def multiplier_tree(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,
                     **kwargs: Any) -> Any:
     """:func:`abcscale.runner.export.multiplier_tree`: each leaf's forward multiplier (1.0 where none)."""
-    return _run(export.multiplier_tree, group_spec(spec, width=width, form=form), params, **kwargs)
+    return _run(export.multiplier_tree, _spec(spec, width, form), params, **kwargs)
 
 
 #: the steps a schedule is sampled at, and the range its largest value may fall in before it is warned of
@@ -107,12 +117,58 @@ def _check_schedule(schedule: Any) -> None:
                       f"its peak (schedule=lambda step: lr_schedule(step) / {peak:.3g})", UserWarning, stacklevel=3)
 
 
+def _spec(spec: SpecLike, width: int | None, form: Form | str | None) -> GroupSpec:
+    return _resolved(spec, width, form)[0]
+
+
+def _resolved(spec: SpecLike, width: int | None, form: Form | str | None) -> tuple[GroupSpec, MupImport | None]:
+    """The spec, and the `abcscale mup import --json` document it was read from, if it was: the constants files
+    ``recommend --constants`` takes (:func:`abcscale.usecases.mup.export_spec`)."""
+    return export_spec(spec, width=width, form=form)
+
+
+def _warn_wide_fan_in(imported: MupImport | None, spec: GroupSpec, params: Any, call: str,
+                      kwargs: dict[str, Any]) -> None:
+    """Where the spec is `mup import`'s: the hidden leaves of another fan-in than the width, drawn at its hidden
+    std x r^-1/2 (:func:`abcscale.usecases.mup.wide_fan_in_note`)."""
+    hidden = spec[Role.hidden].init_std
+    if imported is None or hidden is None:
+        return
+    with warnings.catch_warnings():  # the leaves again: what they had to say was said by the call itself
+        warnings.simplefilter("ignore")
+        leaves, _ = export._leaves(spec, params, _kw(kwargs).get("rules"), kwargs.get("layout", "jax"),
+                                   kwargs.get("fan_in"))
+    wide = {name: (hidden / std) ** 2 for name, _, role, std in leaves
+            if role is Role.hidden and std is not None and not math.isclose(std, hidden, rel_tol=1e-9)}
+    if note := wide_fan_in_note(imported, spec, wide, call):
+        export._warn(note)
+
+
 def _applied(spec: SpecLike, width: int | None, form: Form | str | None, where: str) -> GroupSpec:
-    """The spec, warning when an abc-form one sets numbers that assume multipliers the caller did not say it applies
-    (:func:`abcscale.usecases.tune.warn_unapplied_multipliers`)."""
-    resolved = group_spec(spec, width=width, form=form)
-    warn_unapplied_multipliers(resolved, form, f"abcoptax.{where}")
+    """The spec, warning when an abc- or mup-form one sets numbers that assume multipliers the caller did not say it
+    applies (:func:`_warn_unapplied`)."""
+    resolved = _spec(spec, width, form)
+    _warn_unapplied(resolved, form, f"abcoptax.{where}")
     return resolved
+
+
+def _warn_unapplied(spec: GroupSpec, form: Form | str | None, where: str) -> None:
+    """:func:`abcscale.usecases.tune.warn_unapplied_multipliers` in this export's words: the multipliers per leaf
+    are ``abcoptax.multiplier_tree``'s, and a JAX model's apply function multiplies the mup form's readout itself.
+    The shared warning named ``abctorch.multipliers`` and microsoft/mup's ``MuReadout`` (PyTorch's) to a JAX user,
+    at abcscale's own line (a review, session 63)."""
+    if form is not None or spec.form is Form.multiplier_free:
+        return
+    scaled = {s.role.value: s.multiplier for s in spec.roles if s.multiplier not in (None, 1.0)}
+    if not scaled:
+        return
+    said = ", ".join(f"{role} {m:.4g}" for role, m in scaled.items())
+    how = ("" if spec.form is Form.abc else " (the readout's is microsoft/mup's MuReadout's output_mult / width_mult: "
+           "your apply function multiplies the logits by it)")
+    export._warn(f"{where}: the spec is in the {spec.form.value} form, whose LRs and init stds assume the forward "
+                 f"multiplies each layer's output by its multiplier ({said}: spec[role].multiplier; "
+                 f"abcoptax.multiplier_tree gives them per leaf){how}. For a model without multipliers recommend "
+                 f"with form='multiplier_free'; form='{spec.form.value}' here says the forward applies them")
 
 
 def _run(fn: Callable[..., Any], spec: GroupSpec, params: Any, *args: Any, **kwargs: Any) -> Any:

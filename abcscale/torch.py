@@ -17,9 +17,10 @@ fan-in is the last axis. A parameter that no rule names and whose shape does not
 pass ``rules`` (tried in order, before the spec's) to place it. Use a spec in the ``multiplier_free`` form for a
 plain model.
 
-Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``) in place of the
-spec, with the target ``width`` (and ``form``, default ``multiplier_free``): the file's groups at that width, as
-``abcscale.recommend(constants=FILE, width=..., form=...).groups``::
+Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``), or ``abcscale mup
+import --json``'s document, in place of the spec, with the target ``width`` (and ``form``, default
+``multiplier_free``): the file's groups at that width, as ``abcscale.recommend(constants=FILE, width=...,
+form=...).groups``::
 
     opt = torch.optim.Adam(abctorch.param_groups(model, "tuned.json", width=1024))
 """
@@ -31,7 +32,7 @@ import re
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from abcscale.schemas.enums import Optimizer
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
@@ -53,6 +54,9 @@ from abcscale.theory.groups import (
     unmatched_note,
     unmatched_rules,
 )
+
+if TYPE_CHECKING:
+    from abcscale.schemas.api import MupImport
 
 #: a parameter-group spec, or a constants file (path or model) to take one from at a given width
 SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
@@ -108,9 +112,16 @@ def _check_mu_readout(model: Any, placed: list[tuple[str, Any, Role, float]], sp
 
 
 def _spec(spec: SpecLike, width: int | None, form: Form | str | None) -> GroupSpec:
-    from abcscale.usecases.tune import group_spec
+    return _resolved(spec, width, form)[0]
 
-    return group_spec(spec, width=width, form=form)
+
+def _resolved(spec: SpecLike, width: int | None, form: Form | str | None
+              ) -> tuple[GroupSpec, MupImport | None]:
+    """The spec, and the `abcscale mup import --json` document it was read from, if it was (a ``MupImport``): the
+    constants files ``recommend --constants`` takes (:func:`abcscale.usecases.mup.export_spec`)."""
+    from abcscale.usecases.mup import export_spec
+
+    return export_spec(spec, width=width, form=form)
 
 
 def _named(model: Any) -> list[tuple[str, Any]]:
@@ -644,12 +655,13 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
     ``padding_idx`` row is zero again after the draw, as PyTorch initialises it (it gets no gradient, so a drawn
     row stayed random). Frozen parameters (``requires_grad=False``: pretrained, or fixed on purpose) are kept, with
     a warning naming them, unless ``frozen=True``."""
-    spec = _spec(spec, width, form)
+    spec, imported = _resolved(spec, width, form)
     warn_unapplied_multipliers(spec, form, "init_", model)
     drawn = {}
     dense, stored_in_out, padding, convs = _dense(model), _in_out(model), _padding_rows(model), _convs(model)
     kept = []
-    for name, p, role, ratio in _placed(model, spec, rules, fan_in):
+    placed = _placed(model, spec, rules, fan_in)
+    for name, p, role, ratio in placed:
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and name in convs:  # a group's inputs x the kernel
             std = std * convs[name].fan_in(tuple(p.shape)) ** -0.5
@@ -666,6 +678,13 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
         warnings.warn(f"abctorch.init_: kept {len(kept)} frozen parameter(s) (requires_grad=False) as they are: "
                       f"{', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}; frozen=True redraws them too",
                       UserWarning, stacklevel=2)
+    if imported is not None:  # `mup import --init-std`'s hidden std, drawn x r^-1/2 at a fan-in r x the width
+        from abcscale.usecases.mup import wide_fan_in_note
+
+        wide = {name: ratio for name, _, role, ratio in placed
+                if role is Role.hidden and ratio != 1.0 and name in drawn}
+        if note := wide_fan_in_note(imported, spec, wide, "abctorch.init_"):
+            warnings.warn(note, UserWarning, stacklevel=2)
     return drawn
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,19 @@ def _utf16_without_bom(head: bytes) -> str | None:
                 and b"\n" in text:
             return name
     return None
+
+
+def _json_lines(data: bytes) -> bool:
+    """Whether ``data`` is JSON lines (one JSON object per line), not one JSON document: its first line is a whole
+    object and another line follows it."""
+    text = data.removeprefix(b"\xef\xbb\xbf")[:1 << 20].decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.splitlines()[:3] if ln.strip()]
+    if len(lines) < 2 or not lines[0].startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(lines[0]), dict)
+    except ValueError:
+        return False
 
 
 class TableTooLarge(TableError):
@@ -104,9 +118,13 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
         if data.startswith(magic):
             raise TableError([f"table: {name} looks like {what}; give a CSV (UTF-8) or a parquet file"])
     if fmt != "parquet" and data.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] in (b"[", b"{"):
-        # read as CSV, a JSON file's first line became dozens of "duplicated column" errors
-        raise TableError([f"table: {name} looks like JSON; give a CSV (UTF-8) or a parquet file (pandas: "
-                          "pd.read_json(path).to_csv(...)), or POST its rows to the service's /v1/fits"])
+        # read as CSV, a JSON file's first line became dozens of "duplicated column" errors; a JSON-lines file
+        # (Hydra's multirun, Optuna's logs) needs lines=True, without which pandas fails on it (a review)
+        lines = _json_lines(data)
+        kind, how = ("JSON lines", "pd.read_json(path, lines=True)") if lines else ("JSON", "pd.read_json(path)")
+        raise TableError([f"table: {name} looks like {kind}; give a CSV (UTF-8) or a parquet file (pandas: "
+                          f"{how}.to_csv(...), pd.json_normalize for nested keys), or POST its rows to the "
+                          "service's /v1/fits"])
     # parquet's magic decides over the name: a parquet file saved as .csv read as CSV gave a pandas message
     fmt = ("parquet" if data[:4] == _PARQUET_MAGIC else (fmt or "csv")).lower()
     if fmt not in ("csv", "parquet"):

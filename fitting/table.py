@@ -243,7 +243,9 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     v = _iv(df, m, blowup)
     if history := _history(df, m, v):
         raise TableError([history])
-    unfinished, left_out = _unfinished_runs(df, m, _trained(v))
+    unfinished, left_out = _unfinished_runs(df, m, v)
+    unlogged, unlogged_note = _unlogged_losses(df, m, v)
+    unfinished, left_out = unfinished | unlogged, [*left_out, *unlogged_note]
     if drop_cut_short and not any(_to_number(df[c]).notna().any() for c in step_columns(df, m, v)):
         left_out.append(f"{option('drop_cut_short')}: the table has no step column with numbers (step, _step, "
                         "global_step, iteration; one no role names), so no run could be told cut short and none was "
@@ -273,7 +275,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
                                    n_left_out=given - len(df))
         notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
-                 *_unflagged_note(v, m.diverged_col), *_inverted_lr(df, m, v), *_cut_short(df, m, v),
+                 *_unflagged_note(v, m.diverged_col), *_isolated_note(df, m, v), *_inverted_lr(df, m, v),
+                 *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *copy_notes, *seed_notes, *_broken_below_best(df, m, v),
                  *_plateau(df, m, v, blowup), *_budget_with_size(df, m, v),
@@ -341,8 +344,13 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
     warned. Rows that differ in any other column (a batch size) are not repeats: ``_pooled_columns`` speaks of
     those."""
     roles = {m.size_col, m.lr_col, m.seed_col, *v.group_cols, *v.constants}
+    # a tracker's bookkeeping (Runtime in whole seconds repeats by chance) and another measurement (train/loss, NaN at
+    # every divergence) are no settings: keyed on, they hid every rerun (a review); an id or a second loss unique
+    # but in an exact copy of a row is one per run too (wandb's Name beside an export written twice)
+    distinct = _distinct_rows(df)
     keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS
-            and (c in roles or df[c].nunique(dropna=False) < len(df))]  # else an index written out, a time
+            and (c in roles or not (is_tracker_column(c) or is_measurement_name(c)
+                                    or df[c][distinct].nunique(dropna=False) >= int(distinct.sum())))]
     if not keys:
         return np.zeros(len(df), bool), []
     frame = df[keys].assign(_loss=v.loss, _diverged=v.diverged)
@@ -510,6 +518,13 @@ _WIDTH_NAMES = frozenset({"width", "dmodel", "hiddensize", "hiddendim", "nembd",
                           "modeldim", "dmodelsize", "nhidden"})
 
 
+def _width_named(name: str) -> bool:
+    """Whether a column's name ends in a width's (``params_width``, ``config.model.d_model``, ``hparams/hidden_size``):
+    its last words, joined, are one of :data:`_WIDTH_NAMES`."""
+    words = [w for w in re.split(r"[^a-z0-9]+", str(name).lower()) if w]
+    return any("".join(words[i:]) in _WIDTH_NAMES for i in range(len(words)))
+
+
 def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     """A note when sizes read as widths look like parameter counts (a column ``n_params`` of 2e5-5e7): theory's
     exponents are per width, and a parameter count grows as width^2, so every verdict would be off by 2x; and the
@@ -529,6 +544,10 @@ def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     # "N" counts parameters (Chinchilla's); "n" is the theory's own width
     named = m.size_col.strip() == "N" or key in ("nparams", "numparams", "params", "parameters") or any(
         k in m.size_col.lower() for k in ("param", "n_p", "numel"))
+    # a name that ends as a width's (Optuna's params_width, hparams/d_model: "params" is a prefix there) of values a
+    # width takes is a width (a review: params_width's 128-1024 "looks like parameter counts")
+    if named and _width_named(m.size_col) and sizes.max() <= WIDTH_PLAUSIBLE:
+        return []
     if not named and not sizes.max() > WIDTH_PLAUSIBLE:
         return []
     return [f"{m.size_col} ({sizes.min():.3g} to {sizes.max():.3g}) looks like parameter counts, read as widths: "
@@ -1123,7 +1142,11 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], size_kind: str
     noun = "width" if size_kind == "width" else "size"
     bound, words = max_size(size_kind)
     width = _numeric(df, col, problems)
-    if width is None:
+    if width is None:  # a word among the numbers: its empty cells said too, not after it is fixed (a review)
+        s = df[col]
+        blank = s.isna() | s.map(lambda x: isinstance(x, str) and x.strip().lower() in _MISSING_WORDS)
+        if blank.any() and not pd.api.types.is_bool_dtype(s):
+            problems.append(f"{col}: NaN {noun} in {_rows(blank)} (empty)")
         return None
     if width.isna().any():
         problems.append(f"{col}: NaN {noun} in {_rows(width.isna())}")
@@ -1371,46 +1394,189 @@ def _trained(v: _Valid) -> np.ndarray:
 
 #: a tracker's per-run bookkeeping (wandb's Runtime, Created, Name, ID; MLflow's run_id, start_time), lower case with
 #: separators dropped: measurements or labels of a run, never its settings, though they repeat by chance (Runtime in
-#: whole seconds) or once a run is exported twice
+#: whole seconds) or once a run is exported twice. Also the environment a tracker records beside each run (wandb's
+#: wandb_version, Python Version, Job Type, GPU Type, Commit; MLflow's tags.mlflow.*; Ray Tune's done, pid, node_ip,
+#: time_total_s; Optuna's datetime_start), whose values differ at random between the seeds of a cell: read as settings,
+#: a version column made `--strict` fail on "two or more configurations" (a review). Not wandb's Group nor Tags (a
+#: team's own label for its sweep's configurations, as often as a launch's), nor a GPU count (with a per-device batch it
+#: sets the global batch): those stay settings, said where they differ within a cell
 TRACKER_COLUMNS = frozenset({"state", "runstate", "status", "runstatus",  # said by _failed_runs
                              "runtime", "wandbruntime", "timestamp", "wandbtimestamp", "created", "createdat",
                              "updated", "updatedat", "heartbeat", "heartbeatat", "starttime", "endtime", "duration",
                              "name", "runname", "displayname", "id", "runid", "experimentid", "user", "host",
                              "hostname", "notes", "wandb", "artifacturi", "sweep", "sweepid", "node", "nodename",
                              "gpu", "gpuname", "device", "partition", "machine", "worker", "rank", "slurmjobid",
-                             "jobid"})
+                             "jobid",
+                             # wandb's environment columns
+                             "wandbversion", "pythonversion", "jobtype", "gputype", "gpumodel", "commit", "gitcommit",
+                             "githash", "gitsha", "gitremote", "gitbranch", "program", "codepath", "os", "platform",
+                             "executable", "username", "email", "entity", "url", "cudaversion",
+                             "torchversion", "jaxversion", "cpucount", "startedat", "finishedat",
+                             # Ray Tune's per-trial columns (ResultGrid.get_dataframe)
+                             "done", "trialid", "date", "pid", "nodeip", "logdir", "experimenttag", "timethisiters",
+                             "timetotals", "timesincerestore", "timestepstotal", "timestepssincerestore",
+                             "episodestotal", "checkpointdirname", "shouldcheckpoint",
+                             # Optuna's trials_dataframe
+                             "number", "datetimestart", "datetimecomplete", "trialstate",
+                             # MLflow's run table
+                             "lifecyclestage", "artifactlocation"})
+#: name prefixes (lower case, separators dropped) of a tracker's own bookkeeping: MLflow's tags.mlflow.* (runName,
+#: source.git.commit, user), wandb's system metrics (system/gpu.0.temp)
+_TRACKER_PREFIXES = ("tagsmlflow", "mlflow", "system", "sysinfo")
+
+
+def is_tracker_column(name: object) -> bool:
+    """Whether a column is a tracker's bookkeeping (:data:`TRACKER_COLUMNS`, MLflow's ``tags.mlflow.*``): never a
+    setting of the runs."""
+    key = _key(name)
+    return key in TRACKER_COLUMNS or key.startswith(_TRACKER_PREFIXES)
+
+
+#: words of a column's name that say it holds a measurement of the run (a second loss, a metric), not a setting
+_MEASURE_WORDS = frozenset({"loss", "losses", "acc", "accuracy", "ppl", "perplexity", "metric", "metrics", "score",
+                            "reward", "bleu", "rouge", "f1", "auc", "nll", "mse", "mae", "rmse", "bpb", "bpc", "wer",
+                            "cer", "summary"})
+#: ... unless it also holds one of these: a loss's settings (loss_type, loss_weight, loss_scale)
+_SETTING_WORDS = frozenset({"type", "weight", "scale", "fn", "func", "function", "coef", "coeff", "name", "kind",
+                            "mode", "scaling"})
+
+
+def is_measurement_name(name: object) -> bool:
+    """Whether a column's name says it holds a measurement of each run (``train/loss``, ``summary/best_val_loss``,
+    ``val_acc``, Hydra's ``metrics``): it differs between the seeds of a cell by nature, so it is no setting, and two
+    runs of one setting and seed differ in it (a rerun). A loss's settings (``loss_type``, ``loss_scale``) are not."""
+    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if w]
+    if any(w in _SETTING_WORDS for w in words):
+        return False
+    return any(w in _MEASURE_WORDS or w.endswith("loss") for w in words)
 
 
 #: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
-#: MLflow: FAILED, KILLED)
-_FAILED_STATES = frozenset({"crashed", "failed", "killed", "preempted", "error"})
+#: MLflow: FAILED, KILLED; Optuna: FAIL, and PRUNED, a trial its pruner stopped early, whose value is its last
+#: intermediate one; Ray Tune: ERROR; Slurm: CANCELLED, TIMEOUT)
+_FAILED_STATES = frozenset({"crashed", "failed", "fail", "killed", "preempted", "error", "errored", "pruned",
+                            "cancelled", "canceled", "timeout", "aborted"})
 #: a state that says the run has not ended: whatever loss it has (none yet, NaN) is no result, nor a divergence
-_WAITING_STATES = frozenset({"running", "pending", "scheduled", "queued"})
+#: (Optuna's WAITING, Ray Tune's PAUSED among them)
+_WAITING_STATES = frozenset({"running", "pending", "scheduled", "queued", "waiting", "paused"})
+#: the names (lower case, separators dropped) of a tracker's run-state column
+_STATE_COLUMNS = ("state", "runstate", "status", "runstatus", "trialstate")
 
 
-def _unfinished_runs(df: pd.DataFrame, m: ColumnMapping, trained: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _unfinished_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, list[str]]:
     """Runs that trained (a finite loss, not counted as diverged) which a tracker's state column (wandb's State,
-    MLflow's status) says crashed, failed or were killed, and runs it says still run or wait (any loss): a last
-    logged loss is where a run stopped, not a result (a user review: three crashed reruns moved a width's optimum
-    1.5x), and a waiting run's missing loss is no divergence. They are left out of the fit, said with their rows;
-    to keep them, drop or rename the column. A run that diverged often crashes too (its NaN raised): it stays, a
-    divergence. A column a role names is the user's own and is not read so."""
+    MLflow's status, Optuna's state) says crashed, failed, were killed or pruned, and runs it says still run or wait
+    (any loss): a last logged loss is where a run stopped, not a result (a user review: three crashed reruns moved a
+    width's optimum 1.5x; Optuna's pruned trials, 0.3 octave), and a waiting run's missing loss is no divergence. They
+    are left out of the fit, said with their rows; to keep them, drop or rename the column. A run that diverged often
+    crashes too (its NaN raised): it stays, a divergence, unless it failed below learning rates at which its curve's
+    runs trained (:func:`_isolated_nan`), where no divergence sits (a node failure or an OOM, which moved a width's
+    stability edge 2 octaves, unsaid: a review). A column a role names is the user's own and is not read so."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or []),
              *(m.constant_cols or []), *(m.covariates or [])}
+    trained = _trained(v)
     out = np.zeros(len(df), dtype=bool)
     notes = []
+    isolated: np.ndarray | None = None
     for c in df.columns:
-        if c in roles or _key(c) not in ("state", "runstate", "status", "runstatus") or df[c].dtype.kind in "biufc":
+        if c in roles or _key(c) not in _STATE_COLUMNS or df[c].dtype.kind in "biufc":
             continue
         said = df[c].map(lambda x: x.strip().lower() if isinstance(x, str) else "")
-        bad = (said.isin(_FAILED_STATES).to_numpy() & trained) | said.isin(_WAITING_STATES).to_numpy()
+        failed = said.isin(_FAILED_STATES).to_numpy()
+        bad = (failed & trained) | said.isin(_WAITING_STATES).to_numpy()
         if bad.any():
             kinds = ", ".join(sorted(set(said[bad])))
             notes.append(f"{c}: {int(bad.sum())} run(s) {kinds} left out of the fit (a last logged loss is where a "
                          f"run stopped, not a finished run's result): {_rows(bad)}. To fit them as they are, drop or "
                          f"rename the {c} column")
             out |= bad
+        if failed.any():
+            isolated = _isolated_nan(df, m, v) if isolated is None else isolated
+            if (lost := failed & isolated & ~out).any():
+                kinds = ", ".join(sorted(set(said[lost])))
+                notes.append(f"{c}: {int(lost.sum())} run(s) {kinds} without a loss, below learning rates at which "
+                             f"their curve's runs trained, left out of the fit, not counted as diverged (a run "
+                             f"diverges above the stable LRs, not between them: it failed otherwise): {_rows(lost)}. "
+                             f"If they diverged, mark them so in a divergence column ({option('diverged_col')})")
+                out |= lost
     return out, notes
+
+
+def _isolated_nan(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> np.ndarray:
+    """Runs without a loss (NaN, not flagged by the table's divergence column) at a learning rate below two or more
+    LRs at which runs of their curve trained, where three in four runs or more of those LRs trained: no divergence
+    sits there (runs diverge above the stable LRs; one LR of
+    mixed fates is a stability edge's noise), so the cell is missing for another reason (a failed job, an eval never
+    logged), yet it counts as diverged and lowers "max stable" and the stability edge."""
+    nan = np.isnan(v.loss) & ~_flagged(df, m.diverged_col if m.diverged_col in df.columns else None)
+    out = np.zeros(len(df), bool)
+    if not nan.any():
+        return out
+    ok = _trained(v)
+    curve = df[[*v.group_cols, m.size_col, *v.constants]].groupby(
+        [*v.group_cols, m.size_col, *v.constants], dropna=False, sort=False).ngroup().to_numpy()
+    for c in np.unique(curve[nan]):
+        rows = np.flatnonzero(curve == c)
+        lrs = np.unique(v.lr[rows][ok[rows]])
+        if not lrs.size:
+            continue
+        u, at = np.unique(v.lr[rows], return_inverse=True)
+        total = np.cumsum(np.bincount(at, minlength=u.size))
+        bad = np.cumsum(np.bincount(at, weights=~ok[rows], minlength=u.size))
+        top = int(np.searchsorted(u, lrs[-1]))
+        hole = nan[rows]
+        i = at[hole]
+        # and three in four of the runs between it and the curve's largest trained LR trained: two configurations
+        # fitted as one curve (one diverging where the other trains, half the runs there) are no such case (a test)
+        n_between = total[top] - total[i]
+        share = np.divide(bad[top] - bad[i], n_between, out=np.ones(i.size), where=n_between > 0)
+        out[rows[hole]] = (lrs.size - np.searchsorted(lrs, v.lr[rows][hole], side="right") >= 2) & (share <= 0.25)
+    return out
+
+
+def _unlogged_losses(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, list[str]]:
+    """Runs without a loss (NaN, not flagged by the table's divergence column) that another loss column says trained:
+    finite there, where that column is NaN at most other runs without a loss (it goes NaN with a divergence, as a
+    training loss does). The loss was never logged (an eval skipped, a key added mid-sweep), the run did not diverge:
+    counted as diverged, two such runs moved a width's "max stable" 2 octaves and failed `--strict` (a review). They
+    are left out of the fit, named. A column that stays finite where runs diverged (a best-so-far loss) says nothing."""
+    div_col = m.diverged_col if m.diverged_col in df.columns else None
+    nan = np.isnan(v.loss) & ~_flagged(df, div_col)
+    out = np.zeros(len(df), bool)
+    if nan.sum() < 3:
+        return out, []
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, INIT_COL, *v.group_cols, *v.constants}
+    said = []
+    for c in df.columns:
+        if c in roles or not is_measurement_name(c) or not _mostly_numbers(df[c]):
+            continue
+        finite = np.isfinite(_to_number(df[c]).to_numpy(dtype=float))
+        here, gone = nan & finite, nan & ~finite
+        if here.any() and gone.sum() >= max(2, 2 * here.sum()) and finite[_trained(v)].mean() >= 0.9:
+            out |= here & ~out
+            said.append(c)
+    if not out.any():
+        return out, []
+    return out, [f"{m.loss_col}: {int(out.sum())} run(s) without a loss that {', '.join(said[:3])} says trained (a "
+                 f"finite value, where it is empty at the runs that diverged) left out of the fit, not counted as "
+                 f"diverged (a loss never logged is no divergence): {_rows(out)}. Fill their {m.loss_col} in to fit "
+                 "them"]
+
+
+def _isolated_note(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """Name the runs without a loss, above their curve's best LR, that sit below LRs at which their curve trained
+    (:func:`_isolated_nan`): counted as diverged, they lower "max stable" and the stability edge, and no other rule
+    said so (below the best LR, ``_missing_note`` does)."""
+    lone = _isolated_nan(df, m, v) & v.diverged
+    if v.missing is not None:
+        lone &= ~v.missing
+    if not lone.any():
+        return []
+    return [f"{int(lone.sum())} run(s) without a loss (an empty cell or NaN) sit below learning rates at which their "
+            f"curve's runs trained, and count as diverged: {_rows(lone)}. Runs diverge above the stable LRs, not "
+            "between them: if they failed otherwise or their loss was never logged, drop them (they lower \"max "
+            "stable\" and the stability edge); if they diverged, mark them so in a divergence column "
+            f"({option('diverged_col')})"]
 
 
 def _key(name: object) -> str:
@@ -1418,13 +1584,24 @@ def _key(name: object) -> str:
 
 
 #: progress counters, lower case with separators dropped (wandb's ``_step`` is ``step``); ``best_step``,
-#: ``warmup_step`` or ``decay_step`` are not (a measurement or a setting), nor is ``steps`` (a budget)
-STEP_NAMES = frozenset({"step", "iter", "iteration", "lastiteration", "laststep", "currentstep", "trainstep"})
+#: ``warmup_step`` or ``decay_step`` are not (a measurement or a setting), nor is ``steps`` (a budget). Also an
+#: epoch, an update or a checkpoint's count, and Ray Tune's ``training_iteration`` / ``iterations_since_restore``
+#: (a trial ASHA stopped at 10 of 100 iterations was fitted as finished, unsaid: a review)
+STEP_NAMES = frozenset({"step", "iter", "iteration", "lastiteration", "laststep", "currentstep", "trainstep", "it",
+                        "epoch", "update", "updates", "numupdates", "checkpoint", "ckpt", "trainingiteration",
+                        "iterationssincerestore", "trainerepoch", "trainepoch"})
+#: progress a history export logs in a budget's unit (tokens or samples seen so far): a history where each run holds
+#: several of them (:func:`_history`), but not a step count elsewhere: as one value per run the same names hold a
+#: budget (``num_tokens``), said by :func:`_budget_with_size`
+PROGRESS_NAMES = frozenset({"tokensseen", "numtokens", "ntokens", "tokensprocessed", "tokenstrained", "consumedtokens",
+                            "consumedsamples", "samples", "samplesseen", "numsamples", "examplesseen", "seentokens",
+                            "totaltokens", "cumulativetokens", "trainertokens"})
 
 
 def is_step_name(name: object) -> bool:
     """Whether a column counts the steps a run trained (``step``, ``global_step``, wandb's ``_step``,
-    ``trainer/global_step``, ``iteration``): its progress, not a setting."""
+    ``trainer/global_step``, ``iteration``, ``epoch``, Ray Tune's ``training_iteration``): its progress, not a
+    setting."""
     key = _key(name)
     return key in STEP_NAMES or key.endswith("globalstep")
 
@@ -1470,11 +1647,17 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
     ``--drop-cut-short`` kept three steps of five). Told where most runs (one group, size, LR and seed) were logged
     at one shared set of 2 steps or more: not runs on a time budget (each its own count), nor two configurations
     each with its own budget (2 values where a setting differs too, a batch size: ``_mixed_configs`` speaks of
-    those). Two logged steps were averaged as seeds, unsaid (a review: 0.54 octave off)."""
+    those). Two logged steps were averaged as seeds, unsaid (a review: 0.54 octave off). Told too where most runs
+    hold 2 steps or more of their own, reaching back to half their last or less (wandb's ``run.history()`` samples
+    each run at its own steps: fitted, every width's optimum came out 0.7-1.3 octaves low, a review); a time budget's
+    counts, each run one, lie closer. Besides the step columns, a column of progress in tokens or samples
+    (:data:`PROGRESS_NAMES`: a history's ``tokens_seen``) where it holds 3 values or more per run."""
     run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
     if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
         run.append(m.seed_col)
-    for c in step_columns(df, m, v):
+    roles = {*run, m.loss_col, m.seed_col, m.diverged_col, *(m.covariates or [])}
+    progress = [c for c in df.columns if c not in roles and _key(c) in PROGRESS_NAMES and not is_step_name(c)]
+    for c in [*step_columns(df, m, v), *progress]:
         steps = _to_number(df[c])
         if steps.notna().sum() < 3:
             continue
@@ -1482,8 +1665,9 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
         sets = pd.Series([frozenset(x.dropna()) for _, x in grouped], dtype=object)
         if not len(sets):
             continue
+        least = 3 if c in progress else 2
         common = sets.value_counts().index[0]
-        if len(common) >= 2 and (sets == common).mean() >= 0.5 \
+        if len(common) >= least and (sets == common).mean() >= 0.5 \
                 and (len(common) >= 3 or not _a_setting_differs(df, run, c, m)):
             values = np.sort(np.array(list(common)))
             shown = ", ".join(_count(x) for x in values[:3])
@@ -1492,6 +1676,16 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
                     f"whose rows would be averaged as seeds: keep one row per run (its last: the rows where {c} is "
                     f"{_count(values[-1])}, or the loss at one step), or name {c} a covariate ({option('covariates')}) "
                     "to fit a law across steps")
+        sizes = sets.map(len)
+        reach = sets.map(lambda s: len(s) >= 2 and min(s) <= 0.5 * max(s))
+        if (sizes >= least).mean() >= 0.5 and reach.mean() >= 0.5 \
+                and (sizes.median() >= 3 or not _a_setting_differs(df, run, c, m)):
+            n = int(sizes.median())
+            return (f"{c}: the table holds each run at several steps of its own (a median of {n} per run, from "
+                    f"{_count(float(steps.min()))} to {_count(float(steps.max()))}), a history export (wandb's "
+                    f"run.history() samples each run at its own steps) whose rows would be averaged as seeds: keep "
+                    f"one row per run (its last: the row with the largest {c} of each run, or the loss at one step), "
+                    f"or name {c} a covariate ({option('covariates')}) to fit a law across steps")
     return None
 
 
@@ -1501,7 +1695,8 @@ def _a_setting_differs(df: pd.DataFrame, run: list[str], step: str, m: ColumnMap
     not one run's history."""
     skip = {*run, step, m.loss_col, m.diverged_col, *RUN_MEASUREMENTS}
     for col in df.columns:
-        if col in skip or _key(col) in TRACKER_COLUMNS or is_step_name(col) or df[col].nunique() > _CONTINUOUS:
+        if col in skip or is_tracker_column(col) or is_step_name(col) or is_measurement_name(col) \
+                or df[col].nunique() > _CONTINUOUS:
             continue
         if (df.groupby(run, dropna=False, sort=False)[col].nunique(dropna=False) > 1).mean() >= 0.5:
             return True
@@ -1512,7 +1707,12 @@ def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """The columns that count a run's steps (:func:`is_step_name`) and no role names."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
              *(m.covariates or [])}
-    return [c for c in df.columns if c not in roles and is_step_name(c)]
+    out: list[str] = []
+    for c in df.columns:
+        # one count under two names (Ray Tune's training_iteration and iterations_since_restore) said once
+        if c not in roles and is_step_name(c) and not any(df[c].equals(df[o]) for o in out):
+            out.append(c)
+    return out
 
 
 def _count(n: float) -> str:
@@ -1559,23 +1759,37 @@ def _short_sizes(frame: pd.DataFrame, c: str, m: ColumnMapping, v: _Valid) -> li
 
 def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """Columns no role names that may be settings of the runs, and vary where runs trained. Not: the runner's
-    measurements; a column unique per row (an index written out, a time); a numeric column whose values never
-    repeat but for NaN and inf (a foreign table's second loss, NaN where a run diverged); a column that does not vary
-    among the runs that trained (a ``state`` that says finished, or crashed exactly where a run diverged)."""
+    measurements, a tracker's bookkeeping (:func:`is_tracker_column`), a column named as a measurement
+    (:func:`is_measurement_name`: ``train/loss``, ``summary/best_val_loss``, Hydra's ``metrics``, which a review saw
+    called settings with advice to group by them, one group per run); a column unique per row (an index written out,
+    a time), an exact copy of a row aside; a numeric column whose values never repeat but for NaN and inf (a foreign
+    table's second loss, NaN where a run diverged); a column that does not vary among the runs that trained (a
+    ``state`` that says finished, or crashed exactly where a run diverged)."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
     trained = df[_trained(v)]
+    distinct = _distinct_rows(df)
     out = []
     for c in df.columns:
         col = df[c]
-        if c in roles or c in RUN_MEASUREMENTS or _key(c) in TRACKER_COLUMNS or is_step_name(c) \
-                or col.nunique(dropna=False) >= len(df):
-            continue  # a tracker's bookkeeping; a step count (said by _cut_short); a per-row index or time
-        if pd.api.types.is_float_dtype(col) and (finite := col[np.isfinite(col)]).nunique() == len(finite) > 1:
+        if c in roles or c in RUN_MEASUREMENTS or is_tracker_column(c) or is_step_name(c) \
+                or is_measurement_name(c) or col[distinct].nunique(dropna=False) >= int(distinct.sum()):
+            continue  # a tracker's bookkeeping; a step count (said by _cut_short); a metric; a per-row index or time
+        finite = col[distinct & np.isfinite(col)] if pd.api.types.is_float_dtype(col) else None
+        if finite is not None and finite.nunique() == len(finite) > 1:
             continue
         # the base decay's column is missing (NaN) on a resumed sweep's rows from before it: not another setting
         if trained[c].nunique(dropna=c == DECAY_COLUMN) > 1:
             out.append(c)
     return out
+
+
+def _distinct_rows(df: pd.DataFrame) -> np.ndarray:
+    """The rows that are no exact copy of an earlier row (an export written twice, dropped later): a run's id or a
+    second loss repeats in such a copy, and was read as a setting for it (a review: wandb's Name)."""
+    try:
+        return ~df.duplicated().to_numpy()
+    except TypeError:  # an unhashable cell scalar_cells left (none is known): every row counts
+        return np.ones(len(df), bool)
 
 
 def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -1608,12 +1822,32 @@ def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         seedlike = [c for c in pooled if "seed" in _key(c)] if v.seed is None else []
         also = (f"; if {seedlike[0]} is the runs' seed, name it the seed column ({option('seed_col')})"
                 if seedlike else "")
+        # a counter under a name no rule knows (a history's `progress`): the fix is one row per run, not a group
+        run = [*keys, *([m.seed_col] if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns
+                        else [])]
+        counters = [c for c in pooled if _counts_up(trained, run, c)]
+        hist = (f"; if {counters[0]} counts each run's progress (the table holds each run at several steps: a "
+                f"history export), keep one row per run, its last" if counters else "")
         out.append(f"rows at the same {m.size_col} and learning rate differ in {', '.join(pooled)}, a column "
-                   f"no role names: they are averaged as if they were seeds. {fix}{also}")
+                   f"no role names: they are averaged as if they were seeds. {fix}{also}{hist}")
     if with_seed:
         out.append(f"{', '.join(with_seed)} changes only together with the seed column {m.seed_col}: each seed "
                    f"ran another value, so its effect is counted as seed noise. {fix}")
     return out
+
+
+def _counts_up(df: pd.DataFrame, run: list[str], col: str) -> bool:
+    """Whether ``col`` holds numbers that rise, row after row, within most runs (``run``'s keys) of 3 rows or more:
+    a progress counter, the table a history."""
+    num = _to_number(df[col])
+    if num.isna().mean() > 0.5:
+        return False
+    grouped = df[run].assign(_v=num).groupby(run, dropna=False, sort=False)["_v"]
+    many = grouped.size().to_numpy() >= 3
+    if not many.any() or many.mean() < 0.5:
+        return False
+    rises = grouped.agg(lambda x: bool((np.diff(x.to_numpy(dtype=float)) > 0).all())).to_numpy(dtype=bool)
+    return bool(rises[many].mean() >= 0.8)
 
 
 #: words of a column's name that say it holds a replicate's label, a seed by another name

@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from types import FrameType
 from typing import Any
 
 import jax
@@ -51,6 +53,24 @@ Schedule = Callable[[Any], Any]
 #: (``conv1``/``conv_2`` too: the names flax NNX's examples give conv attributes, read as dense before, an init std 3x
 #: too large for a 3x3 kernel, unsaid: a review, session 53)
 _CONV = re.compile(r"(^|/)(conv(local|_?transpose)?_?\d*|conv[123]_d(_\d+)?)/(kernel|w)$", re.IGNORECASE)
+
+
+#: the modules between a user's call and a warning of this one's: ``abcscale.optax`` names these functions, and its
+#: own helper calls them
+_OWN_MODULES = frozenset({__name__, "abcscale.optax"})
+
+
+def _warn(message: str) -> None:
+    """``warnings.warn(message)`` at the line that called abcscale: the first frame outside this module and
+    ``abcscale.optax``. A fixed stacklevel pointed at abcscale's own code (``abcscale/optax.py``'s ``_run``, or
+    ``transform`` calling ``labels``), and every such warning shared that one location, so the default filter said
+    a second tree's only where its text differed (a review, session 63). (Python 3.12's ``skip_file_prefixes``
+    does this by file; 3.11 has none.)"""
+    frame: FrameType | None = sys._getframe(1)
+    level = 2  # stacklevel 1 is this function, 2 its caller
+    while frame is not None and frame.f_globals.get("__name__") in _OWN_MODULES:
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 def _key(k: Any) -> str:
@@ -156,7 +176,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     written += [r for r in spec.rules if r not in DEFAULT_RULES]
     names = _leaf_names([path for path, _ in with_path])
     if rules and (note := unmatched_note(names, rules, "leaf")):  # a typo leaves the leaf to its shape, unsaid
-        warnings.warn(note, stacklevel=3)
+        _warn(note)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
     fan_in = dict(fan_in or {})
     if unknown := sorted(set(fan_in) - set(names)):
@@ -214,13 +234,13 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     if len(depthwise) == 1:
         # one kernel of one input channel: a depthwise conv, or a stem on a one-channel (grayscale) input, which is
         # the embedding; a network has one stem, so several are depthwise (a code review: a stem read so, unsaid)
-        warnings.warn(f"{depthwise[0]}: one input channel, read as a depthwise convolution (vector-like, its own "
+        _warn(f"{depthwise[0]}: one input channel, read as a depthwise convolution (vector-like, its own "
                       "init kept); if it is a stem on a one-channel input, it is the embedding: "
-                      f"rules=[({depthwise[0]!r}, 'embedding')]", stacklevel=3)
+                      f"rules=[({depthwise[0]!r}, 'embedding')]")
     if transposed:
-        warnings.warn(f"{', '.join(transposed)}: a transposed convolution's init std takes its whole kernel as the "
+        _warn(f"{', '.join(transposed)}: a transposed convolution's init std takes its whole kernel as the "
                       "fan-in; with a stride each output takes ceil(k / stride) taps of each kernel axis (k = 2, "
-                      "stride 2: one): give it as fan_in={name: in_channels x taps}", stacklevel=3)
+                      "stride 2: one): give it as fan_in={name: in_channels x taps}")
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
     settled = settle_fixed([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
                            rules, spec.width)
@@ -229,7 +249,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
                 layout, rules)
     if note := router_note([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
                            rules, spec.width, fan_in):
-        warnings.warn(note, stacklevel=3)
+        _warn(note)
     roles = {role for _, _, role, _ in out}
     if Role.embedding in roles and Role.readout not in roles:
         # no readout leaf: the logits are the embedding's matrix (flax's Embed.attend), or there is no head; the
@@ -238,8 +258,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             t = f"multiply them by {tied_readout_multiplier(spec):.6g} (theory.groups.tied_readout_multiplier(spec))"
         except ValueError:  # a spec without init stds
             t = "give them the readout's forward scale over the embedding's init std"
-        warnings.warn("no readout among the parameters: if the logits use the embedding's matrix (tied, flax's "
-                      f"Embed.attend), {t}; the matrix trains as the embedding", stacklevel=3)
+        _warn("no readout among the parameters: if the logits use the embedding's matrix (tied, flax's "
+                      f"Embed.attend), {t}; the matrix trains as the embedding")
     return out, treedef
 
 

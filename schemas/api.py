@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.json_schema import JsonDict, JsonValue, WithJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from abcscale.schemas.enums import LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import field_errors
 from abcscale.schemas.fit import MAX_PARAMS, ColumnMapping, FitResult, comma_list, distinct_covariates, max_size
 from abcscale.schemas.groups import Form, GroupRule
@@ -713,6 +713,9 @@ class MupImportRequest(_Request):
     weight_decay: Annotated[float | None, Number] = Field(
         None, ge=0, le=SCALE_MAX, description="MuAdamW's or MuSGD's decay; only with an optimizer that decays (adamw, "
         "lion, muon, sgd)")
+    epsilon_mode: EpsilonMode = Field(
+        EpsilonMode.constant, description="how the constants carry epsilon to other widths: constant (one epsilon in "
+        "abcscale's form, nearest mup's one) or per_layer (the theory's rule); the two agree at the base width")
 
     model_config = ConfigDict(json_schema_extra={
         "if": _NOT_ADAMW, "then": {"properties": {"weight_decay": {"anyOf": [{"const": 0}, {"type": "null"}]}}}})

@@ -12,7 +12,7 @@ import math
 import re
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from abcscale.schemas.enums import Optimizer, WeightDecayMode, _AliasedEnum
 from abcscale.schemas.theory import Frozen
@@ -140,6 +140,23 @@ class GroupTable(dict[Role, float]):
         raise KeyError(key)
 
 
+#: the fan-in ratio in such a group's name: "hidden (fan-in 4x width)" -> 4
+_FAN_IN_RATIO = re.compile(r"hidden \(fan-in ([0-9.eE+-]+)x width\)")
+
+
+class StdTable(GroupTable):
+    """A mup setup's ``init_std``: as :class:`GroupTable`, but a hidden group at another fan-in reads the hidden std
+    times r^-1/2, what ``abcscale.torch.init_`` draws there (fan-in^-1/2). ``mup.init.normal_`` scales a tensor by its
+    own width_mult only, so ``spec.mup.init_std[group["name"]]`` gave an MLP's 4D -> D projection the hidden std
+    itself, 2x what the exports draw (a review, session 63)."""
+
+    def __missing__(self, key: object) -> float:
+        std = super().__missing__(key)
+        if isinstance(key, str) and (m := _FAN_IN_RATIO.fullmatch(key)):
+            return std * float(m.group(1)) ** -0.5
+        return std
+
+
 class MupSetup(Frozen):
     """A microsoft/mup setup: what its user writes down (``set_base_shapes`` base width, MuAdam/MuSGD ``lr``,
     ``MuReadout(output_mult=...)``, the init stds at the base width) and the width it runs at.
@@ -157,7 +174,8 @@ class MupSetup(Frozen):
     lr: dict[Role, float]
     output_mult: float = Field(1.0, gt=0, allow_inf_nan=False)
     init_std: dict[Role, float] = Field(default_factory=dict, description="std at the base width per role "
-                                        "(embedding, hidden, readout); a hidden std is for fan-in = base width")
+                                        "(embedding, hidden, readout); a hidden std is for fan-in = base width, "
+                                        "and a hidden matrix of fan-in r x width takes it x r^-1/2")
     epsilon: dict[Role, float] | None = Field(None, description="Adam epsilon per role (each param group's eps; "
                                               "MuAdam passes it on unscaled); a role left out: not set")
     weight_decay: dict[Role, float] | None = Field(None, description="the coupled decay each group is given "
@@ -188,8 +206,8 @@ class MupSetup(Frozen):
 
     @field_validator("lr", "init_std", "epsilon", "weight_decay")
     @classmethod
-    def _by_group_name(cls, v: dict[Role, float] | None) -> dict[Role, float] | None:
-        return None if v is None else GroupTable(v)
+    def _by_group_name(cls, v: dict[Role, float] | None, info: ValidationInfo) -> dict[Role, float] | None:
+        return None if v is None else StdTable(v) if info.field_name == "init_std" else GroupTable(v)
 
     @property
     def width_mult(self) -> float:

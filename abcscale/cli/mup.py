@@ -63,6 +63,10 @@ def mup_import(
         "--weight-decay", help="what MuAdamW or MuSGD is given (one number; MuAdamW multiplies the hidden groups' by "
         "width_mult, MuSGD divides the others')",
         show_default="0")] = None,
+    epsilon_mode: Annotated[EpsilonMode, typer.Option(
+        "--epsilon-mode", parser=EpsilonMode.parse, help="how the constants carry epsilon to other widths: "
+        "constant (one epsilon in abcscale's form, as mup keeps its one) or per_layer (scaled with each layer's "
+        "gradient, the theory's rule); the two agree at the base width")] = EpsilonMode.constant,
     as_json: Json = False,
 ) -> None:
     """abcscale's constants for a microsoft/mup setup, and the equivalent `abcscale recommend` command."""
@@ -73,7 +77,9 @@ def mup_import(
                 init_std=parse_flag(lambda t: _per_role(t, 3), init_std, "--init-std"),
                 epsilon=parse_flag(lambda t: _per_role(t, 4), epsilon, "--epsilon"),
                 weight_decay=weight_decay)
-    out = run(req)
+    # recommend --constants FILE --epsilon-mode was "given by the flag and in --constants; drop one", and mup import
+    # always wrote constant: the theory's per-layer epsilon took a hand edit of the file (a review, session 63)
+    out = run(req, epsilon_mode=epsilon_mode)
     if as_json:
         emit_json(out)
         return
@@ -184,7 +190,10 @@ def print_export(out: MupExport) -> None:
         t.add_row(label, f"{s.lr[given]:.4g}", *(["-" if group_eps is None else f"{group_eps:.4g}"]
                                                  if per_eps else []),
                   *([f"{wd.get(given, 0.0):.4g}"] if wd else []),
-                  "-" if base_std is None else f"{base_std:.4g}", f"{r.lr:.4g}",
+                  # a hidden matrix of fan-in r x width takes it x r^-1/2, as the exports draw it (one number
+                  # read as every hidden matrix's was 2x theirs for an MLP's 4D -> D projection: session 63)
+                  "-" if base_std is None else f"{base_std:.4g}" + (" x r^-1/2" if r.role is Role.hidden else ""),
+                  f"{r.lr:.4g}",
                   *([f"{r.weight_decay or 0.0:.4g}"] if applied_wd else []),
                   "-" if r.init_std is None else f"{r.init_std:.4g}",
                   "-" if r.multiplier is None else frac(r.multiplier))

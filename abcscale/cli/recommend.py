@@ -283,7 +283,16 @@ def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit
         bare = doc.constants
         both = [f for f in Constants.model_fields if f in flags.model_fields_set and f in bare.model_fields_set]
         if both:
-            fail(f"--{both[0].replace('_', '-')}: given by the flag and in --constants {path}; drop one")
+            how = ""
+            if doc.mup_import is not None and both[0] == "epsilon_mode":
+                # mup import always wrote constant: the flag was a dead end, with no way to the per_layer rule
+                # but a hand edit (a review, session 63)
+                how = (f" (the import's is {bare.epsilon_mode.value}: for another, import again with `abcscale mup "
+                       f"import ... --epsilon-mode {flags.epsilon_mode.value}`, or edit constants.epsilon_mode in "
+                       "the file)")
+            elif doc.mup_import is not None:
+                how = " (import again with the value you want, or edit it in the file's constants)"
+            fail(f"--{both[0].replace('_', '-')}: given by the flag and in --constants {path}; drop one{how}")
         if doc.base is not None:  # the base width and beta go to --base-width and --base-lr, not into the constants
             bare = Constants.model_validate(bare.model_dump(exclude={"width", "beta"}, exclude_unset=True))
         constants = bare.model_copy(update={k: getattr(flags, k) for k in flags.model_fields_set})
@@ -466,8 +475,10 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
             f" x r^-{frac(s.init_exponent)}" if s.role is Role.hidden and s.init_exponent else "")
         t.add_row(s.role.value, *([s.optimizer or ""] * mixed), std, f"{s.lr:.4g}", _g(s.epsilon, 3),
                   *([_g(s.weight_decay)] * decay),
+                  # a hidden matrix of fan-in r x width takes the hidden std x r^-1/2, as init_ draws it (one number
+                  # read as every hidden matrix's: 2x init_'s on an MLP's 4D -> D projection, session 63)
                   *([_g(s.multiplier), _g(s.mup_lr), "keep" if s.role not in base_std else
-                     f"{base_std[s.role]:.4g}"] if mup else []),
+                     f"{base_std[s.role]:.4g}" + (" x r^-1/2" if s.role is Role.hidden else "")] if mup else []),
                   # the readout's bias sits in the vector group unless the setup gives it its own
                   *([_g(given_decay.get(s.role, given_decay.get(Role.vector)))] if given_decay else []))
     return t
@@ -505,7 +516,8 @@ def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
                      f"{_mup_wrapper(spec)} with each group's lr"
                      f"{' and weight decay' if m.weight_decay is not None else ''} above, "
                      f"MuReadout(output_mult={m.output_mult:g}), mup.init with each group's base-width std (the "
-                     "init std column is the target width's, what a model without mup sets)"
+                     "init std column is the target width's, what a model without mup sets; a hidden matrix of "
+                     "fan-in r x width takes the hidden one x r^-1/2, spec.mup.init_std[group['name']])"
                      + ("" if not m.epsilon else "; each group's epsilon above as its eps (MuAdam passes it on "
                                                   "unscaled)"))
     return notes

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from abcscale.schemas.enums import WeightDecayMode
-from abcscale.schemas.groups import Form, GroupSpec, RoleSetting
+from abcscale.schemas.groups import Form, GroupSpec, Role, RoleSetting
 
 #: the torch.optim class for each optimizer family with one (lion and muon: :func:`_optimizer_lines`)
 TORCH_OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "adafactor": "Adafactor"}
@@ -93,10 +93,20 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
                      f"MuReadout(output_mult={m.output_mult:g}), {mup_optimizer(spec.optimizer.value)} with each "
                      "role's mup_lr" + (" and eps (each param group's own)" if m.epsilon else "")
                      + ("; mup.init stds at the base width: " + ", ".join(
-                         f"{r.value} {std:.6g}" for r, std in m.init_std.items()) if m.init_std else "")
+                         _mup_std(r, std) for r, std in m.init_std.items()) if m.init_std else "")
                      + ("" if m.weight_decay is None else " and weight_decay " + ", ".join(
                          f"{r.value} {wd:.6g}" for r, wd in m.weight_decay.items())))
     return [*lines, ""]
+
+
+def _mup_std(role: Role, std: float) -> str:
+    """A role's mup.init std at the base width: a hidden one is for fan-in = the width, and a hidden matrix of
+    fan-in r x width takes it x r^-1/2, as init_ above draws it (the comment gave one hidden std, 2x init_'s for an
+    MLP's 4D -> D projection: a review, session 63)."""
+    if role is not Role.hidden:
+        return f"{role.value} {std:.6g}"
+    return (f"{role.value} {std:.6g} x r^-1/2 for a matrix of fan-in r x width ({std * 0.5:.6g} for an MLP's "
+            "4D -> D projection; SPEC.mup.init_std[group['name']] per param group)")
 
 
 def _pattern_text(pattern: str) -> str:

@@ -166,7 +166,8 @@ def test_mup_import_json_gives_base_width_beta_and_setup_without_a_fit(tmp_path)
                                         "(`abcscale mup import`), not sgd; drop -o (the file gives it) or import "
                                         "the setup you train"),
                         (["--epsilon", "1e-6"], "error: --epsilon: given by the flag and in --constants {p}; drop "
-                                                "one")):
+                                                "one (import again with the value you want, or edit it in the "
+                                                "file's constants)")):  # session 63: the way out said
         res = invoke("recommend", "-n", "4096", "--constants", str(imp), *flags)
         assert res.exit_code == 2 and _words(res.output) == said.format(p=imp), res.output
     as_yaml = tmp_path / "imp.yaml"  # JSON is YAML: saved under that name it reads the same
