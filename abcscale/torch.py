@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import warnings
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -382,11 +383,34 @@ def _check_tied(model: Any, placed: list[tuple[str, Any, Role, float]], spec: Gr
                        "MuSharedReadout does, or untie them")
         warnings.warn(f"parameters {name!r} and {other!r} are one tensor (tied) with the roles {role.value} and "
                       f"{other_role.value}: it trains as the {role.value} (its LR and init std){forward}",
-                      UserWarning, stacklevel=4)
+                      UserWarning, stacklevel=5)
+
+
+#: the warnings each model was given already (by identity, while the model lives): param_groups, init_ and
+#: multipliers read a model alike, so a snippet's configure() said each one three times (a review, session 62)
+_told: weakref.WeakKeyDictionary[Any, set[tuple[str, type[Warning]]]] = weakref.WeakKeyDictionary()
 
 
 def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | None = None
             ) -> list[tuple[str, Any, Role, float]]:
+    """:func:`_place`, each of its warnings said once per model (at the caller's line, under the caller's filters:
+    an "error" filter still raises)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        placed = _place(model, spec, rules, fan_in)
+    try:
+        told = _told.setdefault(model, set())
+    except TypeError:  # an object no weak reference can hold: every call says its warnings
+        told = set()
+    for w in caught:
+        if (key := (str(w.message), w.category)) not in told:
+            told.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return placed
+
+
+def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | None = None
+           ) -> list[tuple[str, Any, Role, float]]:
     """Each parameter's name, tensor, role and fan-in as a multiple of the width. ``rules`` in any form
     ``recommend(rules=...)`` takes (GroupRules, ``{pattern, role}`` dicts, ``(pattern, role)`` pairs, a
     ``{pattern: role}`` mapping). ``fan_in`` ``{name: n}`` says what one output of a parameter sums over where its
@@ -404,7 +428,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
         pass
     # recommend(rules=...)'s too, which the spec carries: only the call's were said (a review)
     if note := unmatched_note(every, written):
-        warnings.warn(note, stacklevel=3)
+        warnings.warn(note, stacklevel=4)
     rules = _all_rules(model, spec, rules)
     stored_in_out, convs, views = _in_out(model), _convs(model), _transformer_lens(model)[0]
     # keyed as rules match: without a wrapper's prefix (torch.compile's `_orig_mod.`, DDP's `module.`) on either side
@@ -478,7 +502,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
                                              f"{view})")
         raise ValueError(said) from None
     if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed], rules, spec.width, fan_in):
-        warnings.warn(note, stacklevel=3)
+        warnings.warn(note, stacklevel=4)
     # a bare stack of matrices (experts as one nn.Parameter) is read [..., out, in], torch's layout; stored [..., in,
     # out] and used as x @ W[e] (GPT-OSS's, Llama 4's experts) it reads the same, its fan-in the other axis: said
     # (its init std was off by sqrt(F / D) either way, unsaid: a review, session 53)
@@ -489,7 +513,7 @@ def _placed(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] |
         warnings.warn(f"{', '.join(stacks[:3])}{' ...' if len(stacks) > 3 else ''}: stacks of matrices read in "
                       "torch's layout [..., out, in], the last axis their fan-in; one stored [..., in, out] (used as "
                       f"x @ W[e], as GPT-OSS's and Llama 4's experts are) needs fan_in={{{stacks[0]!r}: in}}",
-                      stacklevel=3)
+                      stacklevel=4)
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed

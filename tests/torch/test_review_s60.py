@@ -36,12 +36,15 @@ def _said(call) -> list[str]:
 
 def test_a_recommend_rule_that_matches_no_parameter_is_said():
     typo = [(r"^bdoy\.weight$", "hidden")]
-    model, spec = _model(), _spec(typo)
-    for call in (lambda: abctorch.param_groups(model, spec), lambda: abctorch.init_(model, spec),
-                 lambda: abctorch.multipliers(model, spec)):
-        said = _said(call)
+    spec = _spec(typo)
+    for call in (lambda m: abctorch.param_groups(m, spec), lambda m: abctorch.init_(m, spec),
+                 lambda m: abctorch.multipliers(m, spec)):
+        model = _model()
+        said = _said(lambda: call(model))  # noqa: B023
         assert len(said) == 1 and "'^bdoy\\\\.weight$'" in said[0]
-    assert len(_said(lambda: abctorch.param_groups(model, spec, rules=typo))) == 1  # given twice: said once
+        # session 63: once per model, not again by each of the three calls a configure() makes
+        assert _said(lambda: abctorch.param_groups(model, spec)) == []  # noqa: B023
+    assert len(_said(lambda: abctorch.param_groups(_model(), spec, rules=typo))) == 1  # given twice: said once
     assert _said(lambda: abctorch.param_groups(model, _spec())) == []  # the default rules are not the user's
 
 
