@@ -45,7 +45,7 @@ def test_a_recommend_rule_that_matches_no_parameter_is_said():
         # session 63: once per model, not again by each of the three calls a configure() makes
         assert _said(lambda: abctorch.param_groups(model, spec)) == []  # noqa: B023
     assert len(_said(lambda: abctorch.param_groups(_model(), spec, rules=typo))) == 1  # given twice: said once
-    assert _said(lambda: abctorch.param_groups(model, _spec())) == []  # the default rules are not the user's
+    assert _said(lambda: abctorch.param_groups(_model(), _spec())) == []  # the default rules are not the user's
 
 
 def test_an_unplaceable_parameters_error_names_the_unmatched_rule():
