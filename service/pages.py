@@ -727,8 +727,9 @@ def _joint_prediction(fit: FitResult, values: Mapping[str, str]
         x = float(text) if len(text) <= _MAX_NUMBER_CHARS and _FLOAT.fullmatch(text) else math.nan
         if not x > 0:  # NaN too
             problems[field] = f"expected a positive number, got {text[:40]!r}"
-        elif field == "size" and not x <= (bound := max_size("params"))[0]:  # a parameter count: the fit's bound
-            problems[field] = f"expected a positive number up to {bound[1]}, got {text[:40]!r}"
+        elif field == "size" and not (1 <= x <= (bound := max_size("params"))[0] and x.is_integer()):
+            # a parameter count: a whole number up to the fit's bound, as the API and the CLI take it (session 63)
+            problems[field] = f"expected a whole number from 1 to {bound[1]}, got {text[:40]!r}"
         elif not x <= MAX_JOINT_VALUE:  # 1e200, or 1e400 (inf)
             problems[field] = f"expected a positive number up to 1e30, got {text[:40]!r}"
         elif field == "size":

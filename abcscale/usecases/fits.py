@@ -222,31 +222,26 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
     return out
 
 
-def predict_size(value: Any, size_kind: str) -> int | float:
-    """A size to predict at as every entry point takes it: for a width fit a whole number (``4096.0`` is 4096)
-    from 1 to 2**40; for a parameter-count fit a positive finite number up to the size kind's bound. A ValueError
-    starting ``width:`` otherwise."""
+def predict_size(value: Any, size_kind: str) -> int:
+    """A size to predict at as every entry point takes it: a whole number (``4096.0`` is 4096, ``7e9`` is
+    7000000000) from 1 to the size kind's bound, 2**40 for a width, 1e18 for a parameter count. A parameter count
+    is a count: the joint law took 7.5 and 1e-300 (LR 7.9e239) where a group's law refused them (a code review).
+    A ValueError starting ``width:`` otherwise, the value cut short."""
     import math
     import numbers
-
-    from abcscale.schemas.fit import MAX_WIDTH
 
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):  # numpy's integers too
         value = int(value)
     elif isinstance(value, numbers.Real) and not isinstance(value, bool | float):
         value = float(value)
+    most, words = max_size(size_kind)
     try:
-        number = isinstance(value, int | float) and not isinstance(value, bool) and value > 0 \
-            and (isinstance(value, int) or math.isfinite(value))  # 10**400 is an int no float holds
+        whole = isinstance(value, int | float) and not isinstance(value, bool) and (
+            isinstance(value, int) or (math.isfinite(value) and float(value).is_integer()))
     except OverflowError:
-        number = False
-    if size_kind != "width":  # its bound is the size kind's, said where a prediction is made (predict_at)
-        if not number:
-            raise ValueError(f"width: the size to predict at must be a positive number, got {value!r}")
-        return value
-    whole = number and (isinstance(value, int) or float(value).is_integer())
-    if not whole or not 1 <= int(value) <= MAX_WIDTH:
-        raise ValueError(f"width: must be a whole number from 1 to {MAX_WIDTH} (2**40), got {value!r}")
+        whole = False
+    if not whole or not 1 <= value <= most:
+        raise ValueError(f"width: must be a whole number from 1 to {most} ({words}), got {short(repr(value))}")
     return int(value)
 
 
@@ -281,8 +276,8 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
                 raise ValueError(f"at: {short(k)}: expected a number, got {short(repr(v))}")
             if not 0 < v <= MAX_COVARIATE_VALUE:  # the report page's bound: 1e200 was answered (2e-61) here
                 raise ValueError(f"at: {short(k)}: expected a positive number up to {MAX_COVARIATE_VALUE:g}, "
-                                 f"got {v!r}")
-        laws = [j for j in fit.joint if all(_same(j.group.get(k), v) for k, v in selector.items())]
+                                 f"got {short(repr(v))}")
+        laws = _joint_laws(fit, selector)
         if len(laws) != 1:
             listed = "; ".join(group_label(j.group) for j in fit.joint)
             what = "no joint law matches" if not laws else f"{len(laws)} joint laws match"
@@ -291,9 +286,6 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
         if unknown := [k for k in at if k not in law.names[1:]]:
             raise ValueError(f"at: {', '.join(short(k) for k in unknown)} is not a fitted covariate; the law's "
                              f"covariates are {', '.join(law.names[1:]) or 'none'}")
-        most, words = max_size(fit.mapping.size_kind)
-        if size > most:
-            raise ValueError(f"width: the size to predict at must be a positive number up to {words}, got {size!r}")
         return FitPrediction(group=law.group, size_kind=fit.mapping.size_kind,
                              joint=predict_joint(law, size, {str(k): v for k, v in at.items()}))
     covs = ", ".join(fit.mapping.covariates or [])
@@ -346,14 +338,22 @@ def selector_text(selector: Mapping[str, Any]) -> str:
     return ", ".join(f"{short(k)}={short(v)}" for k, v in selector.items()) or "(no selector)"
 
 
-def _same(stored: Any, given: Any) -> bool:
-    """A group value as the plain path compares it: as written, or as the same number (8 and 8.0)."""
-    if str(stored) == str(given):
-        return True
-    try:
-        return float(stored) == float(given)
-    except (TypeError, ValueError):
-        return False
+def _joint_laws(fit: FitResult, selector: Mapping[str, Any]) -> list[Any]:
+    """The joint laws ``selector`` picks, its values compared as :func:`select_group` compares a group's (case,
+    aliases, 1 and 1.0): the joint path matched the text alone, so ``optimizer=Adam`` picked the law without ``at``'s
+    group and none with it (a code review). A theory key no law has stands in for a missing column, as there; any
+    other key no law has is refused as there."""
+    from abcscale.fitting.predict import THEORY_KEYS
+    from abcscale.usecases.recommend import group_value_matches
+
+    cols = sorted({k for j in fit.joint for k in j.group})
+    for k in selector:
+        if k not in cols and k not in THEORY_KEYS:
+            raise ValueError(f"group key {short(k)!r}: not a group column of this fit's joint laws; their group "
+                             "columns are: " + (", ".join(cols) or "(none)"))
+    filters = {k: v for k, v in selector.items() if k in cols}
+    return [j for j in fit.joint
+            if all(k in j.group and group_value_matches(k, j.group[k], v) for k, v in filters.items())]
 
 
 def plot_fit(fit: FitResult, table: pd.DataFrame | str | Path, out_dir: str | Path) -> dict[str, Path]:

@@ -592,6 +592,12 @@ def _norm(key: str, value: Any) -> str:
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
+def group_value_matches(key: str, stored: Any, given: Any) -> bool:
+    """Whether a selector's ``given`` value picks a group whose ``key`` holds ``stored`` (:func:`select_group`'s
+    comparison: enum aliases and case do not matter, and a number written another way is the same number)."""
+    return _norm(key, stored) == _norm(key, given) or _same_number(stored, given)
+
+
 def _same_number(stored: Any, given: Any) -> bool:
     """A numeric group value (a table's float 1.0, an integer id) and a selector written another way (``1``,
     ``1e0``; a JSON client sends 1.0 as 1): equal as exact decimals. Text labels ("1" beside "1.0") are not

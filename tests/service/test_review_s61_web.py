@@ -114,12 +114,16 @@ def test_a_width_fits_joint_size_reads_a_whole_number_as_the_width_box_does(clie
 def test_a_joint_value_past_its_bound_says_the_bound(client, params_fit, field, value):
     r = client.get(params_fit, params={"joint": "0", "size": "1e9", field: value})
     assert r.status_code == 422, r.text
-    bound = "1e18" if field == "size" else "1e30"  # a parameter count's bound, as the fit's (session 61)
-    assert _joint_errors(r.text) == {field: f"expected a positive number up to {bound}, got {value!r}"}
+    # a parameter count's bound, as the fit's (session 61), and a whole number, as the API's (session 63)
+    said = "a whole number from 1 to 1e18" if field == "size" else "a positive number up to 1e30"
+    assert _joint_errors(r.text) == {field: f"expected {said}, got {value!r}"}
     assert client.get(params_fit, params={"joint": "0", "size": "1e9", "at.D": "1e10"}).status_code == 200
     r = client.get(params_fit, params={"joint": "0", "size": "2e18"})
-    assert r.status_code == 422 and _joint_errors(r.text) == {"size": "expected a positive number up to 1e18, got "
+    assert r.status_code == 422 and _joint_errors(r.text) == {"size": "expected a whole number from 1 to 1e18, got "
                                                                       "'2e18'"}
+    r = client.get(params_fit, params={"joint": "0", "size": "7.5"})  # a count: as the API refuses it (session 63)
+    assert r.status_code == 422 and _joint_errors(r.text) == {"size": "expected a whole number from 1 to 1e18, got "
+                                                                      "'7.5'"}
 
 
 @pytest.mark.parametrize("width", ["1e30", "1e5000", "2e12"])
