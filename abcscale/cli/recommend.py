@@ -215,6 +215,7 @@ _GROUP_FLAGS = {"parameterization": "-p", "optimizer": "-o", "alignment": "-a", 
 def _group_said(exc: ValueError, group: str | None) -> str | None:
     """A fit's group-selection message (usecases.select_group) in the flags that made the selection (-p ntk, not
     {'parameterization': 'ntk'}; --group for what --group gave); None for any other message."""
+    from abcscale.usecases.fits import selector_text
     from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError, group_text, selector_from
 
     message = str(exc)
@@ -223,7 +224,7 @@ def _group_said(exc: ValueError, group: str | None) -> str | None:
         flags = [f"{_GROUP_FLAGS[k]} {v}" for k, v in exc.filters.items() if k in _GROUP_FLAGS and k not in by_group]
         rest = {k: v for k, v in exc.filters.items() if k not in _GROUP_FLAGS or k in by_group}
         said = " ".join(flags + ([f"--group {group_text(rest)}"] if rest else []))
-        message = message.replace(str(exc.filters), said, 1)
+        message = message.replace(selector_text(exc.filters), said, 1)
     if SELECT_HINT in message:
         return message.replace(SELECT_HINT, "select one with -p, -o, -a, --lr-mode or --group key=value,...")
     if message.startswith("group key "):  # only --group can name a key that is not a column (-p, -o... are)

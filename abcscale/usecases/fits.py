@@ -341,14 +341,13 @@ def selector_text(selector: Mapping[str, Any]) -> str:
 def _joint_laws(fit: FitResult, selector: Mapping[str, Any]) -> list[Any]:
     """The joint laws ``selector`` picks, its values compared as :func:`select_group` compares a group's (case,
     aliases, 1 and 1.0): the joint path matched the text alone, so ``optimizer=Adam`` picked the law without ``at``'s
-    group and none with it (a code review). A theory key no law has stands in for a missing column, as there; any
-    other key no law has is refused as there."""
-    from abcscale.fitting.predict import THEORY_KEYS
+    group and none with it (a code review). A key no law has is refused, a theory key too: a joint law's LR reads no
+    theory, so ``parameterization=ntk`` on a table without that column would answer as if it were said."""
     from abcscale.usecases.recommend import group_value_matches
 
     cols = sorted({k for j in fit.joint for k in j.group})
     for k in selector:
-        if k not in cols and k not in THEORY_KEYS:
+        if k not in cols:
             raise ValueError(f"group key {short(k)!r}: not a group column of this fit's joint laws; their group "
                              "columns are: " + (", ".join(cols) or "(none)"))
     filters = {k: v for k, v in selector.items() if k in cols}
