@@ -213,10 +213,16 @@ def _one_seed(specs: dict[str, ParamSpec], names: list[str], seed: int, init_3: 
 
 
 def draw(specs: dict[str, ParamSpec], seeds_M: np.ndarray, init_3: np.ndarray, *, steps: int, batch: int,
-         high: int, options: dict[str, Any]) -> Drawn:
+         high: int, options: dict[str, Any] | None = None) -> Drawn:
     """Every run's initial parameters (per-layer init stds ``init_3``) and its ``steps`` x ``batch`` data window
     starts in ``[0, high)``, for seeds ``seeds_M``; the normals compiled with ``options`` (the training program's,
-    whose rounding of them they then share)."""
+    whose rounding of them they then share), by default the options the runner compiles a program of these
+    ``specs`` with (``runner.train.compiler_options(specs=specs)``): a run's own draws, which a user's own loop
+    needed an undocumented ``options=`` for (a user review)."""
+    if options is None:
+        from abcscale.runner.train import compiler_options
+
+        options = compiler_options(specs=specs)
     seeds = np.asarray(seeds_M, np.uint32).reshape(-1)
     init_3 = np.asarray(init_3, np.float32)
     names = sorted(specs)

@@ -81,7 +81,9 @@ def scale_by_adam_atan2(b1: float = 0.9, b2: float = 0.999, a: float = 4 / math.
 
 
 def schedule(kind: str, steps: int, warmup: float):
-    """Multiplier on the LR at each step: linear warmup, then cosine to zero or constant."""
+    """Multiplier on the LR at each step: ``n = round(warmup * steps)`` steps of linear warmup from 1 / (n + 1),
+    then cosine to zero over ``steps - n`` or constant. Public as ``abcscale.optax.schedule``; with a warmup it is
+    ``optax.warmup_cosine_decay_schedule(1 / (n + 1), 1.0, n, steps)`` (tests/test_optax_schedule_s63.py)."""
     n_warm = int(round(warmup * steps))
     if kind == "constant":
         decay = optax.constant_schedule(1.0)

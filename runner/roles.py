@@ -29,7 +29,7 @@ class ParamRole:
     """One parameter under one configuration; the lists run over the spec's widths, in order."""
 
     name: str
-    role: str
+    role: str  # the role at every width; where it changes with the width, each width's joined by " / "
     source: str  # one of SOURCES
     init: str  # normal | ones | zeros
     shape: list[list[int]]
@@ -38,6 +38,12 @@ class ParamRole:
     epsilon: list[float | None]  # None where the optimizer has no epsilon
     weight_decay: list[float]
     multiplier: list[float]  # 1 in the multiplier-free form (a user model) and for vector-like parameters
+    roles: list[str] = field(default_factory=list)  # the role each width trains, in the widths' order
+
+    @property
+    def changes_role(self) -> bool:
+        """Whether the role differs between the widths (each width trains its own role's numbers)."""
+        return len(set(self.roles)) > 1
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,8 @@ class ConfigRoles:
         """Parameters per role, in the roles' order."""
         out = {r: 0 for r in ("embedding", "hidden", "readout", "vector")}
         for p in self.parameters:
-            out[p.role] = out.get(p.role, 0) + 1  # fixed: only for a model that has one
+            role = p.roles[0] if p.roles else p.role  # at the smallest width, where the role changes
+            out[role] = out.get(role, 0) + 1  # fixed: only for a model that has one
         return out
 
 
@@ -85,16 +92,22 @@ def parameter_roles(spec: SweepSpec) -> list[ConfigRoles]:
         params = []
         for name in names:
             specs = [s[name] for _, s, _ in per_width]
-            layer = specs[0].layer
+            # each width's own role and numbers: the smallest width's, shown at every width, hid a role that
+            # changes with the width (a user review: a bias fixed at one width and vector at the others)
+            roles = [ROLE_NAMES[s.layer] for s in specs]
+            sources = list(dict.fromkeys(src.get(name, "built-in") for _, _, src in per_width))
             params.append(ParamRole(
-                name=name, role=ROLE_NAMES[layer], source=per_width[0][2].get(name, "built-in"), init=specs[0].init,
-                shape=[list(s.shape) for s in specs],
-                init_std=[h.init_std[layer] * s.std_const if s.init == "normal" and layer < 3 else None
+                name=name, role=" / ".join(roles) if len(set(roles)) > 1 else roles[0], source=" / ".join(sources),
+                init=" / ".join(dict.fromkeys(s.init for s in specs)), shape=[list(s.shape) for s in specs],
+                init_std=[h.init_std[s.layer] * s.std_const if s.init == "normal" and s.layer < 3 else None
                           for (h, _, _), s in zip(per_width, specs, strict=True)],
-                lr_factor=[h.lr_factor[layer] for h, _, _ in per_width],
-                epsilon=[h.epsilon[layer] if eps_used else None for h, _, _ in per_width],
-                weight_decay=[h.weight_decay[layer] for h, _, _ in per_width],
-                multiplier=[h.multiplier[layer] if layer < 3 else 1.0 for h, _, _ in per_width]))
+                lr_factor=[h.lr_factor[s.layer] for (h, _, _), s in zip(per_width, specs, strict=True)],
+                epsilon=[h.epsilon[s.layer] if eps_used else None for (h, _, _), s in zip(per_width, specs,
+                                                                                          strict=True)],
+                weight_decay=[h.weight_decay[s.layer] for (h, _, _), s in zip(per_width, specs, strict=True)],
+                multiplier=[h.multiplier[s.layer] if s.layer < 3 else 1.0
+                            for (h, _, _), s in zip(per_width, specs, strict=True)],
+                roles=roles))
         out.append(ConfigRoles(parameterization=spec.parameterization_name(first.parameterization),
                                optimizer=first.optimizer, alignment=first.alignment, lr_mode=first.lr_mode.value,
                                gamma=[first.gamma.embedding, first.gamma.hidden, first.gamma.readout],

@@ -96,7 +96,8 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
     tr = theory.transfer(spec.parameterization(cell.parameterization), family, base, cell.width,
                          cell.alignment, cell.lr_mode, c_override=override)
     form = Form.multiplier_free if is_reference(spec.model) else Form.abc
-    gs = group_spec(tr, form, epsilon_mode=spec.constants.epsilon_mode)
+    # base: the vector and fixed roles from its own numbers (the fixed role's epsilon the base one exactly)
+    gs = group_spec(tr, form, epsilon_mode=spec.constants.epsilon_mode, base=base)
     global_lr = cell.lr_mode is LrMode.global_ and not override
     roles = [gs[r] for r in ROLE_NAMES]
     # The runner's global mode trains at beta * gamma_l (beta is the shared LR) where the theory's transfer

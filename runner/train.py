@@ -205,12 +205,12 @@ def _jitted(prog: Program):
 SMALL_PROGRAM_PARAMS = 300_000
 
 
-def compiler_options(prog: Program | None = None) -> dict[str, Any]:
+def compiler_options(prog: Program | None = None, *, specs: dict[str, ParamSpec] | None = None) -> dict[str, Any]:
     """XLA options: LLVM optimisation level 1 compiles about 20% faster than the default and runs as fast
     (level 0 compiles faster still but runs these programs 2-2.5x slower); ``ABCSCALE_XLA_OPT_LEVEL``
-    forces a level ("" for XLA's default). A ``prog`` under :data:`SMALL_PROGRAM_PARAMS` parameters turns the
-    fusion emitters off; ``ABCSCALE_XLA_FUSION_EMITTERS`` (``on`` | ``off``) forces them either way. All of this
-    was measured on XLA:CPU: on another backend (a GPU) the options are XLA's defaults."""
+    forces a level ("" for XLA's default). A ``prog`` (or a model's ``specs``) under :data:`SMALL_PROGRAM_PARAMS`
+    parameters turns the fusion emitters off; ``ABCSCALE_XLA_FUSION_EMITTERS`` (``on`` | ``off``) forces them
+    either way. All of this was measured on XLA:CPU: on another backend (a GPU) the options are XLA's defaults."""
     level = os.environ.get("ABCSCALE_XLA_OPT_LEVEL", "1")
     if level not in ("", "0", "1", "2", "3"):
         raise ValueError(f"ABCSCALE_XLA_OPT_LEVEL must be 0, 1, 2, 3 or empty, got {level!r}")
@@ -220,7 +220,8 @@ def compiler_options(prog: Program | None = None) -> dict[str, Any]:
     if jax.default_backend() != "cpu":
         return {}
     out: dict[str, Any] = {"xla_backend_optimization_level": int(level)} if level != "" else {}
-    small = prog is not None and n_params(prog.specs()) < SMALL_PROGRAM_PARAMS
+    specs = prog.specs() if prog is not None else specs
+    small = specs is not None and n_params(specs) < SMALL_PROGRAM_PARAMS
     if emitters == "off" or (emitters == "" and small):
         out.update(OLDER_EMITTERS)
     return out

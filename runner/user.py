@@ -24,7 +24,10 @@ no rule names is hidden by its shape only if both its axes grow with the width.
 
 The runner trains it in the multiplier-free form (``theory.groups.group_spec(..., Form.multiplier_free)``),
 which trains exactly like the abc form: each parameter's init std, LR and Adam epsilon come from its role, and
-a hidden matrix whose fan-in is r times the width starts at the role's std times r**-(a+b). A bad reference
+a hidden matrix whose fan-in is r times the width starts at the role's std times r**-(a+b); an embedding on a
+dense leaf (a flax ``kernel``, a haiku ``w``: a dense input layer) at the embedding's std times its fan-in**-1/2,
+as ``abcscale.optax`` draws it (``theory.groups.dense_input_std``; a lookup table, ``embedding``, takes the std
+itself). A bad reference
 or factory result is a ValueError starting ``model:`` and naming the field.
 
 This module is the ``user`` kind of ``runner.train``'s model modules (``param_specs``, ``apply``).
@@ -320,10 +323,21 @@ def _in_factory_words(message: str, name: str) -> str:
     return re.sub(r"\(r'[^']*', '(\w+)'\)", lambda m: "{" + repr(name) + ": '" + m.group(1) + "'}", message)
 
 
-def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[str, ParamSpec]:
-    """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent)."""
+def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: UserModel | None = None
+           ) -> dict[str, ParamSpec]:
+    """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent).
+    ``grown``, the model at another width (:func:`grown_model`), tells a vector that grows with the width, which is
+    never ``fixed``."""
     from abcscale.runner.nn import ParamSpec
-    from abcscale.theory.groups import DEFAULT_RULES, assign, gain_or_bias, named_role, settle_fixed
+    from abcscale.theory.groups import (
+        DEFAULT_RULES,
+        assign,
+        dense_input_std,
+        gain_or_bias,
+        is_dense_leaf,
+        named_role,
+        settle_fixed,
+    )
 
     placed: list[tuple[str, tuple[int, ...], Role, float]] = []
     for name, shape in model.shapes.items():
@@ -365,14 +379,25 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5) -> dict[s
                             for name, shape, role, _ in placed], DEFAULT_RULES, width)
     out = {}
     for (name, shape, role, r), fixed in zip(placed, settled, strict=True):
-        role = role if name in model.roles else fixed
+        # a vector read as the readout's bias by its length alone ([vocab]) that grows with the width is a hidden
+        # layer's (an MLP bias [4D] at a vocabulary of 4D): vector-like at every width (it was fixed at that width
+        # alone, its LR and epsilon the base width's, and show-roles and the export disagreed: a user review)
+        grows = grown is not None and name in grown.shapes and grown.shapes[name] != shape
+        role = role if name in model.roles or (fixed is Role.fixed and grows) else fixed
         # a vector-like stack or per-head bias ([heads, head_dim], read so by its name) starts as its rows do
         rows = model.stacked(shape) or (name not in model.roles and gain_or_bias(name, shape, width))
         init = model.init.get(name) or _default_init(name, shape, role in (Role.vector, Role.fixed) and rows)
         if role in (Role.vector, Role.fixed) and init == "normal":
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
                              "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")
-        out[name] = ParamSpec(shape, SPEC_ROLES.index(role), init=cast("Init", init), std_const=r ** -fan_in_exponent)
+        const = r ** -fan_in_exponent
+        if role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
+            # a dense input layer (flax's Dense `kernel`, haiku's `w`), drawn at the embedding's std x fan-in^-1/2 as
+            # abcscale.optax draws it (theory.groups.dense_input_std): the sweep drew it at the lookup's std, 16x the
+            # export's for a [256, D] kernel, and its constants were exported onto another init (a user review)
+            const = dense_input_std(1.0, shape, "jax") if name not in model.fan_in else \
+                math.prod(shape[a] for a in model.fan_in[name]) ** -0.5
+        out[name] = ParamSpec(shape, SPEC_ROLES.index(role), init=cast("Init", init), std_const=const)
     return out
 
 
@@ -414,7 +439,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
 
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
-        laid = layout(model, w)
+        laid = layout(model, w, grown=grown_model(ref, w, depth, vocab, seq_len))
         roles = {SPEC_ROLES[spec.layer] for spec in laid.values()}
         if Role.embedding in roles and Role.readout not in roles:
             raise ValueError(f"roles: no parameter is a readout ({', '.join(sorted(model.shapes))}): a tied embedding "
@@ -426,10 +451,10 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
         other = _another_width(ref, w, widths, depth, vocab, seq_len)
         if other is None:
             continue
-        w2, grown_model = other
+        w2, other_model = other
         for name, shape in model.shapes.items():
             if len(shape) == 1 and name not in model.roles and SPEC_ROLES[laid[name].layer] is Role.vector \
-                    and grown_model.shapes.get(name) == shape:
+                    and other_model.shapes.get(name) == shape:
                 # a vector-like parameter (a norm's gain, a layer's bias) is as long as a width-sized axis; one of the
                 # same length at every width (a relative-position bias [2T-1]) has none, so its LR and epsilon must
                 # not scale with the width as a vector's do (a review: it took the vector role by its shape alone)
@@ -444,7 +469,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
             if len(shape) < 2 or name in model.roles or name in model.fan_in or named not in (None, Role.hidden) \
                     or model.stacked_vector(name, shape):
                 continue
-            grown = grown_model.shapes.get(name)
+            grown = other_model.shapes.get(name)
             if grown is None or len(grown) != len(shape) or any(a * w2 != b * w for a, b in zip(shape[-2:], grown[-2:],
                                                                                             strict=True)):
                 who = "its name reads as a hidden matrix's" if named else "no rule names its role"
@@ -462,6 +487,19 @@ def _fixed_axis_role(shape: tuple[int, ...], grown: tuple[int, ...] | None) -> R
         return None
     fixed_in, fixed_out = shape[-2] == grown[-2], shape[-1] == grown[-1]
     return Role.embedding if fixed_in and not fixed_out else Role.readout if fixed_out and not fixed_in else None
+
+
+def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserModel | None:
+    """The model at twice ``width``, else at half of it (None if the factory refuses both): one width fixed, so
+    that :func:`layout` reads a parameter the same at every width of any sweep, whichever widths it holds."""
+    for other in (2 * width, width // 2):
+        if other < 1 or other == width:
+            continue
+        try:
+            return build(ref, other, depth, vocab, seq_len)
+        except ValueError:
+            continue
+    return None
 
 
 def _another_width(ref: str, w: int, widths: list[int], depth: int, vocab: int, seq_len: int
@@ -533,7 +571,8 @@ def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 
 
 def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
     assert cfg.factory is not None
-    return layout(build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.width, cfg.fan_in_exponent)
+    return layout(build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.width, cfg.fan_in_exponent,
+                  grown_model(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len))
 
 
 def apply(cfg: ModelConfig, params: dict[str, jax.Array], mult_3: jax.Array, tokens_BxT: jax.Array,

@@ -468,6 +468,7 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
     # by the last axis: an nn.scan stack [depth, head_dim] is per-head too (as the runner reads each layer's slice)
     qk = [int(dims[-1]) for name, dims, _ in placed if len(dims) >= 1 and _QK_NORM.search(_name(name))]
     per_head = width is not None and bool(qk) and max(qk) < width
+    matrices = {_LEAF.sub("", _name(name)) for name, dims, _ in placed if len(dims) >= 2}
     out = []
     for name, dims, role in placed:
         key = _name(name)
@@ -475,7 +476,8 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
         weight = readouts.get(_BIAS_LEAF.sub("", key)) if _BIAS_LEAF.search(key) else None
         if weight is None and (flat := _FLAT_BIAS.fullmatch(key)):  # `output_bias` beside `output`, `lm_head_b`
             weight = readouts.get(flat.group(1))
-        if weight is None and len(dims) == 1 and width is not None and int(dims[0]) != width:
+        if weight is None and len(dims) == 1 and width is not None and int(dims[0]) != width \
+                and _free_vector(key, matrices, readouts):
             # a vector the readout's fan-out long ([vocab], [classes]), however named: no width-sized axis (a user
             # review: `logits_bias` [256] took the vector role, its LR grown 4x at 4x the width under muP + SGD)
             weight = next((w for w in readouts.values() if int(w[-1]) == int(dims[0]) != int(w[-2])), None)
@@ -487,6 +489,23 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
             role = Role.fixed
         out.append(role)
     return out
+
+
+def _free_vector(key: str, matrices: set[str], readouts: Mapping[str, tuple[int, ...]]) -> bool:
+    """Whether a vector that no module's readout weight claims may still be the readout's bias by its length alone:
+    it is no bias of another matrix's module (``fc_in.bias`` beside a hidden ``fc_in.kernel``, ``fc1_bias`` beside
+    ``fc1``) and sits in a readout's module or beside it (``logits_bias`` at the top beside ``head``), not inside
+    another module (``blocks.0.mlp.b_in``). A hidden layer's bias [4D] is as long as a vocabulary of 4D (256 at
+    width 64, the README's own example): it took the readout bias's fixed role at that width alone (a user review,
+    session 63). A vector at the readout's level whose length only happens to be the vocabulary's (a flat ``b1``
+    [4D] beside ``w1``) cannot be told from the readout's bias at one width: give it a rule (the runner, which
+    builds the model at two widths, sees it grow and keeps it vector-like)."""
+    own = _BIAS_LEAF.sub("", key) if _BIAS_LEAF.search(key) else (flat.group(1) if (flat := _FLAT_BIAS.fullmatch(key))
+                                                                   else None)
+    if own is not None and own in matrices:
+        return False
+    parent = key.rpartition(".")[0]
+    return any(parent in (module, module.rpartition(".")[0]) for module in readouts)
 
 
 def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
@@ -715,28 +734,54 @@ def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: 
                          f"(width={smallest})")
 
 
-def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
+def vector_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer,
+                   base: BaseConfig | None = None) -> RoleSetting:
     """The ``vector`` role's setting in the abc form, from the embedding's (module docstring's rule).
 
     In ``global`` LR mode it shares the embedding's LR like every layer. No weight decay: gains and biases
-    are scales, not capacity (nanoGPT and most LLM recipes leave them out).
+    are scales, not capacity (nanoGPT and most LLM recipes leave them out). With the ``base`` the transfer was
+    made from, its LR and epsilon are the base values times one power of the width ratio, as the layers' own are
+    (:func:`abcscale.theory.transfer.transfer`): the embedding's times a second power printed 7.499999999999999e-10
+    beside the hidden role's 7.5e-10 for one exponent (a theory audit).
     """
     rule = layer_rules(tr.optimizer)[Layer.embedding]
     emb = tr.abc_setting(Layer.embedding)
-    a_e = tr.exponents[Layer.embedding.value].a
+    ex = tr.exponents[Layer.embedding.value]
+    a_e = ex.a
     rho = tr.width / tr.base_width
-    lr = emb.lr if tr.lr_mode is LrMode.global_ else emb.lr * rho ** (-rule.k * a_e)
+    if tr.lr_mode is LrMode.global_:
+        lr = emb.lr
+    elif base is not None:
+        lr = base.beta * base.gamma[Layer.embedding] * rho ** (-(ex.c + rule.k * a_e))
+    else:
+        lr = emb.lr * rho ** (-rule.k * a_e)
     eps = emb.epsilon
     if eps is not None and EpsilonMode.parse(epsilon_mode) is EpsilonMode.per_layer:
-        eps = eps * rho ** (rule.epsilon_k * a_e)
+        e_e = _embedding_epsilon_exponent(tr) if base is not None else None
+        eps = base.epsilon * rho ** (-(e_e - rule.epsilon_k * a_e)) if base is not None and e_e is not None \
+            else eps * rho ** (rule.epsilon_k * a_e)
     return RoleSetting(role=Role.vector, lr=lr, epsilon=eps, weight_decay=0.0 if emb.weight_decay is not None else None,
                        multiplier=1.0)
 
 
-def fixed_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> RoleSetting:
+def _embedding_epsilon_exponent(tr: Transfer) -> float | None:
+    """The embedding's epsilon exponent e_e in ``tr`` (its epsilon is the base's times (n / b)^-e_e)."""
+    ex = {l: tr.exponents[l.value] for l in LAYERS}
+    ab = ABTable(**{l.value: LayerExponents(a=e.a, b=e.b) for l, e in ex.items()})
+    return layer_rules(tr.optimizer).epsilon_exponents(ab, {l: e.c for l, e in ex.items()})[Layer.embedding]
+
+
+def fixed_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer,
+                  base: BaseConfig | None = None) -> RoleSetting:
     """The ``fixed`` role's setting: the vector role's at the base width, at every width (module docstring). In
-    ``global`` LR mode it shares the one LR like every parameter."""
+    ``global`` LR mode it shares the one LR like every parameter. With the ``base`` the transfer was made from, its
+    LR is beta x gamma_e and its epsilon the base epsilon, set as they are, not the vector role's scaled there and
+    back (1e-8 printed 9.999999999999999e-09 at 384 -> 5120: a theory audit)."""
     v = vector_setting(tr, epsilon_mode).model_copy(update={"role": Role.fixed})
+    per_layer_eps = v.epsilon is not None and EpsilonMode.parse(epsilon_mode) is EpsilonMode.per_layer
+    if base is not None:
+        lr = v.lr if tr.lr_mode is LrMode.global_ else base.beta * base.gamma[Layer.embedding]
+        return v.model_copy(update={"lr": lr, "epsilon": base.epsilon if per_layer_eps else v.epsilon})
     rule = layer_rules(tr.optimizer)[Layer.embedding]
     ex = {l: tr.exponents[l.value] for l in LAYERS}
     rho = tr.width / tr.base_width
@@ -745,9 +790,8 @@ def fixed_setting(tr: Transfer, epsilon_mode: EpsilonMode | str = EpsilonMode.pe
     c_v = ex[Layer.embedding].c + rule.k * ex[Layer.embedding].a
     lr = v.lr if tr.lr_mode is LrMode.global_ else v.lr * rho**c_v
     eps = v.epsilon
-    if eps is not None and EpsilonMode.parse(epsilon_mode) is EpsilonMode.per_layer:
-        ab = ABTable(**{l.value: LayerExponents(a=e.a, b=e.b) for l, e in ex.items()})
-        e_e = layer_rules(tr.optimizer).epsilon_exponents(ab, {l: e.c for l, e in ex.items()})[Layer.embedding]
+    if eps is not None and per_layer_eps:
+        e_e = _embedding_epsilon_exponent(tr)
         eps = eps * rho ** ((e_e or 0.0) - rule.epsilon_k * ex[Layer.embedding].a)
     return v.model_copy(update={"lr": lr, "epsilon": eps})
 
@@ -774,15 +818,17 @@ def _mapped(s: RoleSetting, t: float, k: int, eps_k: int, wd_mode: WeightDecayMo
 
 
 def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupRule] = DEFAULT_RULES,
-               epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> GroupSpec:
-    """The transfer ``tr`` as parameter groups in ``form`` (module docstring); ``rules`` go with it."""
+               epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer, base: BaseConfig | None = None) -> GroupSpec:
+    """The transfer ``tr`` as parameter groups in ``form`` (module docstring); ``rules`` go with it. ``base``, the
+    base config ``tr`` was made from, sets the vector and fixed roles' LR and epsilon from its own numbers
+    (:func:`fixed_setting`: the fixed role's are then the base values exactly)."""
     form = Form.parse(form)
     opt_rules = layer_rules(tr.optimizer)
     ex = tr.exponents
     abc = [RoleSetting(role=Role(l.value), init_std=s.init_std, init_exponent=ex[l.value].a + ex[l.value].b,
                        lr=s.lr, epsilon=s.epsilon, weight_decay=s.weight_decay, multiplier=s.multiplier)
            for l, s in ((l, tr.abc_setting(l)) for l in LAYERS)]
-    abc += [vector_setting(tr, epsilon_mode), fixed_setting(tr, epsilon_mode)]
+    abc += [vector_setting(tr, epsilon_mode, base), fixed_setting(tr, epsilon_mode, base)]
     steps = {Role(l.value): opt_rules[l].step or tr.optimizer.value for l in LAYERS}
     # vector-like and fixed parameters train with the embedding's update
     steps[Role.vector] = steps[Role.fixed] = steps[Role.embedding]

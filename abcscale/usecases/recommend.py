@@ -53,7 +53,7 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
     .. math:: \eta_l = \beta \gamma_l (n / b)^{-c_l}, \quad m_l = M_l n^{-a_l}, \quad \sigma_l = S_l n^{-b_l}
     """
     tr = theory.transfer(req.parameterization, req.optimizer, req.base, req.width, req.alignment, req.lr_mode)
-    groups = groups_of(tr, req.form, req.rules, req.base.epsilon_mode)
+    groups = groups_of(tr, req.form, req.rules, req.base.epsilon_mode, base=req.base)
     # the form's caveats (a mup setup that agrees at one width only, ...) where a CI step reads them, once
     warnings = list(dict.fromkeys([*tr.warnings, *groups.warnings]))
     rec = Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups)
@@ -99,7 +99,7 @@ def plain_beta_note(req: AnalyticRecommend, rec: Recommendation) -> str | None:
 def recommend_analytic_plain(req: AnalyticRecommend) -> GroupSpec:
     """The multiplier_free parameter groups of ``req`` alone (no notes): what :func:`plain_beta_note` compares."""
     tr = theory.transfer(req.parameterization, req.optimizer, req.base, req.width, req.alignment, req.lr_mode)
-    return groups_of(tr, Form.multiplier_free, req.rules, req.base.epsilon_mode)
+    return groups_of(tr, Form.multiplier_free, req.rules, req.base.epsilon_mode, base=req.base)
 
 
 def _with_mup_beta_note(rec: Recommendation, given: Iterable[str]) -> Recommendation:
@@ -109,10 +109,11 @@ def _with_mup_beta_note(rec: Recommendation, given: Iterable[str]) -> Recommenda
 
 
 def groups_of(tr: Transfer, form: Form | str = Form.abc, rules: Iterable[GroupRule] | None = None,
-              epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer) -> GroupSpec:
+              epsilon_mode: EpsilonMode | str = EpsilonMode.per_layer, base: BaseConfig | None = None) -> GroupSpec:
     """``tr`` as parameter groups in ``form``; ``rules`` are tried before the default name rules, and the spec
-    carries both, so it selects a model's parameters on its own (``abcscale.torch``, ``abcscale.optax``)."""
-    return group_spec(tr, form, [*(rules or ()), *DEFAULT_RULES], epsilon_mode)
+    carries both, so it selects a model's parameters on its own (``abcscale.torch``, ``abcscale.optax``). ``base``
+    (the config ``tr`` came from) makes the fixed role's LR and epsilon the base values exactly."""
+    return group_spec(tr, form, [*(rules or ()), *DEFAULT_RULES], epsilon_mode, base)
 
 
 def recommend_from_fit(
