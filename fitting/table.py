@@ -349,7 +349,7 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
     # but in an exact copy of a row is one per run too (wandb's Name beside an export written twice)
     distinct = _distinct_rows(df)
     keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS
-            and (c in roles or not (is_tracker_column(c) or is_measurement_name(c)
+            and (c in roles or not (is_tracker_column(c) or _measured(df, c, distinct)
                                     or df[c][distinct].nunique(dropna=False) >= int(distinct.sum())))]
     if not keys:
         return np.zeros(len(df), bool), []
@@ -1432,23 +1432,69 @@ def is_tracker_column(name: object) -> bool:
     return key in TRACKER_COLUMNS or key.startswith(_TRACKER_PREFIXES)
 
 
-#: words of a column's name that say it holds a measurement of the run (a second loss, a metric), not a setting
+#: words of a column's name that name a measurement (a second loss, a metric) where a tracker's prefix comes before
+#: them (``train/loss``, ``val_acc``, ``best_val_loss``): alone they also name settings of one (PaLM's ``z_loss``,
+#: OLMo's ``softmax_auxiliary_loss``, ``reward_clip``), which read as measurements were pooled as seeds, their
+#: diverged runs dropped as copies (a code review)
 _MEASURE_WORDS = frozenset({"loss", "losses", "acc", "accuracy", "ppl", "perplexity", "metric", "metrics", "score",
-                            "reward", "bleu", "rouge", "f1", "auc", "nll", "mse", "mae", "rmse", "bpb", "bpc", "wer",
-                            "cer", "summary"})
-#: ... unless it also holds one of these: a loss's settings (loss_type, loss_weight, loss_scale)
-_SETTING_WORDS = frozenset({"type", "weight", "scale", "fn", "func", "function", "coef", "coeff", "name", "kind",
-                            "mode", "scaling"})
+                            "scores", "reward", "return", "bleu", "rouge", "f1", "auc", "nll", "mse", "mae", "rmse",
+                            "bpb", "bpc", "wer", "cer", "error", "err"})
+#: measurement words no setting's name ends in: a measurement wherever they come last (``word_ppl``, ``top1_accuracy``)
+#: or stand alone; not ``acc`` (``grad_acc`` accumulates gradients) nor ``loss`` (``z_loss``)
+_PLAIN_MEASURES = frozenset({"accuracy", "ppl", "perplexity", "bleu", "rouge", "f1", "auc", "nll", "mse", "mae",
+                             "rmse", "bpb", "bpc", "wer", "cer"})
+#: the words a tracker or a training loop puts before a measurement's name: its split (train, val, eval, test), its
+#: summary of the run (best, final, min, mean) and the namespaces of wandb's summary and Hydra's metrics
+_MEASURE_PREFIXES = frozenset({"train", "training", "val", "valid", "validation", "eval", "evaluation", "test", "dev",
+                               "holdout", "heldout", "summary", "metric", "metrics", "best", "final", "last", "min",
+                               "max", "mean", "avg", "average", "ema", "smoothed", "running", "episode", "top1",
+                               "top5"})
+#: ... unless it also holds one of these: a loss's settings (loss_type, loss_weight, aux_loss_alpha, use_z_loss)
+_SETTING_WORDS = frozenset({"type", "weight", "scale", "fn", "func", "function", "coef", "coeff", "coefficient",
+                            "name", "kind", "mode", "scaling", "alpha", "beta", "lambda", "multiplier", "mult",
+                            "factor", "clip", "clipping", "use", "enable", "enabled", "disable", "no", "eps",
+                            "epsilon", "temperature", "margin", "threshold", "target", "patience", "freq", "every",
+                            "interval"})
+
+
+def _name_words(name: object) -> list[str]:
+    """A column's name in lower-case words (``evalLoss``: eval, loss; ``summary/best_val_loss``: summary, best, ...)."""
+    return [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if w]
 
 
 def is_measurement_name(name: object) -> bool:
-    """Whether a column's name says it holds a measurement of each run (``train/loss``, ``summary/best_val_loss``,
-    ``val_acc``, Hydra's ``metrics``): it differs between the seeds of a cell by nature, so it is no setting, and two
-    runs of one setting and seed differ in it (a rerun). A loss's settings (``loss_type``, ``loss_scale``) are not."""
-    words = [w for w in re.split(r"[^a-z0-9]+", re.sub(r"([a-z])([A-Z])", r"\1_\2", str(name)).lower()) if w]
-    if any(w in _SETTING_WORDS for w in words):
+    """Whether a column's name says it holds a measurement of each run: a tracker's prefix before a measurement's
+    word (``train/loss``, ``summary/best_val_loss``, ``val_acc``, ``evalLoss``, ``valloss``), wandb's ``summary/``
+    or Hydra's ``metrics`` namespace, or a word only a measurement ends in (``word_ppl``). It differs between the
+    seeds of a cell by nature, so it is no setting, and two runs of one setting and seed differ in it (a rerun). A
+    loss's settings (``loss_type``, ``loss_scale``, ``z_loss``, ``use_z_loss``, ``aux_loss_alpha``) are not. Read
+    with the values (:func:`_measured`): a column of a few values is a setting whatever its name."""
+    words = _name_words(name)
+    if not words or any(w in _SETTING_WORDS for w in words):
         return False
-    return any(w in _MEASURE_WORDS or w.endswith("loss") for w in words)
+    if words[0] in ("summary", "metric", "metrics") or words[-1] in _PLAIN_MEASURES:
+        return True
+    if len(words) == 1 and words[0] in _MEASURE_WORDS:
+        return True  # "loss", "reward", "score" alone name no setting
+    for i, w in enumerate(words):
+        if w in _MEASURE_WORDS and any(p in _MEASURE_PREFIXES for p in words[:i]):
+            return True
+        # fused: valloss, trainacc, bestloss (not zloss: "z" is no tracker's prefix)
+        if any(w.endswith(x) and w[:-len(x)] in _MEASURE_PREFIXES for x in ("loss", "acc", "accuracy", "ppl")):
+            return True
+    return False
+
+
+def _measured(df: pd.DataFrame, c: str, distinct: np.ndarray) -> bool:
+    """Whether column ``c`` holds a measurement: named as one (:func:`is_measurement_name`) and varying as one, with
+    more than ``_CONTINUOUS`` distinct values or nearly one per row (``distinct``: rows that are no exact copy). A
+    few values repeated across cells are a setting's, whatever the name: dropped from ``_repeated_runs``' keys, two
+    configurations sharing a seed were called reruns and their divergences dropped as copies (a code review)."""
+    if not is_measurement_name(c):
+        return False
+    col = df[c][distinct]
+    n = int(col.nunique(dropna=True))
+    return n > _CONTINUOUS or (n >= 3 and n >= 0.8 * int(col.notna().sum()))
 
 
 #: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
@@ -1539,28 +1585,58 @@ def _unlogged_losses(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.
     finite there, where that column is NaN at most other runs without a loss (it goes NaN with a divergence, as a
     training loss does). The loss was never logged (an eval skipped, a key added mid-sweep), the run did not diverge:
     counted as diverged, two such runs moved a width's "max stable" 2 octaves and failed `--strict` (a review). They
-    are left out of the fit, named. A column that stays finite where runs diverged (a best-so-far loss) says nothing."""
+    are left out of the fit, named, where they sit below learning rates at which their curve trained
+    (:func:`_isolated_nan`), where no divergence sits. A column that stays finite where runs diverged (a best-so-far
+    loss) says nothing; nor does one named so (``best_val_loss``, ``min_loss``), finite too where a run diverged after
+    its first eval: read as "trained", such late divergences were left out and "max stable" moved up (a code review).
+    Another column's finite value at the top of a curve (a training loss's last value before a crash) is only named:
+    a divergence sits there."""
     div_col = m.diverged_col if m.diverged_col in df.columns else None
     nan = np.isnan(v.loss) & ~_flagged(df, div_col)
     out = np.zeros(len(df), bool)
     if nan.sum() < 3:
         return out, []
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, INIT_COL, *v.group_cols, *v.constants}
-    said = []
+    said: list[str] = []
+    kept, kept_by = np.zeros(len(df), bool), []
+    isolated: np.ndarray | None = None
     for c in df.columns:
-        if c in roles or not is_measurement_name(c) or not _mostly_numbers(df[c]):
+        if c in roles or not is_measurement_name(c) or _best_so_far(c) or not _mostly_numbers(df[c]):
             continue
         finite = np.isfinite(_to_number(df[c]).to_numpy(dtype=float))
         here, gone = nan & finite, nan & ~finite
         if here.any() and gone.sum() >= max(2, 2 * here.sum()) and finite[_trained(v)].mean() >= 0.9:
-            out |= here & ~out
-            said.append(c)
-    if not out.any():
-        return out, []
-    return out, [f"{m.loss_col}: {int(out.sum())} run(s) without a loss that {', '.join(said[:3])} says trained (a "
-                 f"finite value, where it is empty at the runs that diverged) left out of the fit, not counted as "
-                 f"diverged (a loss never logged is no divergence): {_rows(out)}. Fill their {m.loss_col} in to fit "
-                 "them"]
+            isolated = _isolated_nan(df, m, v) if isolated is None else isolated
+            if (lone := here & isolated & ~out).any():
+                out |= lone
+                said.append(c)
+            if (top := here & ~isolated & ~kept).any():
+                kept |= top
+                kept_by.append(c)
+    notes = []
+    if out.any():
+        notes.append(f"{m.loss_col}: {int(out.sum())} run(s) without a loss that {', '.join(said[:3])} says trained "
+                     f"(a finite value, where it is empty at the runs that diverged), below learning rates at which "
+                     f"their curve trained, left out of the fit, not counted as diverged (a loss never logged is no "
+                     f"divergence): {_rows(out)}. Fill their {m.loss_col} in to fit them")
+    if kept.any():
+        notes.append(f"{m.loss_col}: {int(kept.sum())} run(s) without a loss that {', '.join(kept_by[:3])} holds a "
+                     f"value for, at the top of their curve's learning rates, count as diverged (a run that diverged "
+                     f"after its last log keeps a value there): {_rows(kept)}. If their {m.loss_col} was never logged, "
+                     "fill it in or drop them")
+    return out, notes
+
+
+#: words of a column's name that say it holds a run's best value so far, not its last: finite for a run that
+#: diverged after its first eval
+_BEST_WORDS = frozenset({"best", "min", "minimum", "lowest", "max", "maximum", "highest", "peak", "top"})
+
+
+def _best_so_far(name: object) -> bool:
+    """Whether a column's name says it holds a best-so-far value (``best_val_loss``, ``min_loss``, ``loss_so_far``,
+    ``bestLoss``)."""
+    return any(w in _BEST_WORDS or w.startswith(("best", "lowest")) for w in _name_words(name)) \
+        or "sofar" in _key(name)
 
 
 def _isolated_note(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -1604,6 +1680,78 @@ def is_step_name(name: object) -> bool:
     setting."""
     key = _key(name)
     return key in STEP_NAMES or key.endswith("globalstep")
+
+
+#: step names a setting has too: an update rule, an init checkpoint, an epoch budget (:func:`_counts_steps`,
+#: :func:`_two_point_counters`)
+_AMBIGUOUS_STEP_NAMES = frozenset({"it", "epoch", "trainepoch", "trainerepoch", "update", "updates", "numupdates",
+                                   "checkpoint", "ckpt"})
+#: ... of which a count is a whole number (an epoch may be fractional: Hugging Face's Trainer logs epoch 0.42)
+_WHOLE_STEP_NAMES = _AMBIGUOUS_STEP_NAMES - {"epoch", "trainepoch", "trainerepoch"}
+
+
+def _counts_steps(col: pd.Series, name: object) -> bool:
+    """Whether a column counts a run's steps: a step's name (:func:`is_step_name`) over mostly numbers, whole and not
+    negative under a name a setting has too (``update``, ``checkpoint``, ``it``). By its name alone, a text column
+    ``update`` (adam, lion) or ``checkpoint`` (an init's) was skipped as a step count, and two configurations were
+    averaged as seeds, unsaid (a code review)."""
+    if not is_step_name(name) or pd.api.types.is_bool_dtype(col):
+        return False
+    num = _to_number(col)
+    if not len(num) or num.notna().mean() < 0.5:
+        return False
+    if _key(name) in _WHOLE_STEP_NAMES:
+        finite = num[np.isfinite(num)]
+        return bool(((finite >= 0) & (finite == np.round(finite))).all())
+    return True
+
+
+def _run_keys(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """The columns that tell one run from another: group, size, LR, swept constants, and the seed where it varies."""
+    run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
+    if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
+        run.append(m.seed_col)
+    return run
+
+
+#: a tracker's columns that name one run (wandb's Name and ID, MLflow's run_id, its start time): the same at two
+#: rows of a run's cell, they are one run logged twice
+_RUN_ID_KEYS = frozenset({"name", "runname", "displayname", "id", "runid", "trialid", "created", "createdat",
+                          "starttime", "startedat", "datetimestart", "experimenttag", "logdir"})
+
+
+def _two_point_counters(df: pd.DataFrame, m: ColumnMapping, v: _Valid, *, progress: bool = False) -> list[str]:
+    """Columns under a step name a budget has too (``epoch``, ``update``, ``checkpoint``: :data:`_AMBIGUOUS_STEP_NAMES`)
+    that hold 2 values at most runs, with nothing to say the two rows are one run logged twice (3 values or more at
+    most runs, or a tracker's run id the same at both): a swept budget (epoch 1 and 3 at every width, LR and seed)
+    reads so as well as a history, and was refused as one with advice to keep the rows where epoch is 3, throwing a
+    configuration away (a code review). The loss falling with the count says nothing: a longer budget trains lower
+    too. Read as settings (:func:`_unnamed_settings`), whose warning names both readings (:func:`_pooled_columns`).
+    With ``progress``, also a count in tokens or samples (:data:`PROGRESS_NAMES`: ``num_tokens``), a setting already
+    at 2 values (:func:`_history` wants 3), whose warning names both readings too."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
+             *(m.covariates or [])}
+    cands = [c for c in df.columns if c not in roles and (
+        (_key(c) in _AMBIGUOUS_STEP_NAMES and _counts_steps(df[c], c))
+        or (progress and _key(c) in PROGRESS_NAMES and _mostly_numbers(df[c])))]
+    if not cands:
+        return []
+    run = _run_keys(df, m, v)
+    ids = [c for c in df.columns if c not in roles and _key(c) in _RUN_ID_KEYS]
+    grouped = df[[*run, *ids]].assign(**{f"_{i}": _to_number(df[c]) for i, c in enumerate(cands)}).groupby(
+        run, dropna=False, sort=False)
+    per = grouped[[f"_{i}" for i in range(len(cands))]].nunique()
+    out = []
+    for i, c in enumerate(cands):
+        n = per[f"_{i}"]
+        if not len(n) or (n >= 3).mean() >= 0.5 or (n == 2).mean() < 0.5:
+            continue
+        # one run's id at both rows of most runs (and an id per run, not one for the table): one run logged twice
+        twice = n == 2
+        if any((grouped[o].nunique()[twice] == 1).mean() >= 0.9 and df[o].nunique() >= 0.5 * len(n) for o in ids):
+            continue
+        out.append(c)
+    return out
 
 
 def _cut_short(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -1651,12 +1799,13 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
     hold 2 steps or more of their own, reaching back to half their last or less (wandb's ``run.history()`` samples
     each run at its own steps: fitted, every width's optimum came out 0.7-1.3 octaves low, a review); a time budget's
     counts, each run one, lie closer. Besides the step columns, a column of progress in tokens or samples
-    (:data:`PROGRESS_NAMES`: a history's ``tokens_seen``) where it holds 3 values or more per run."""
-    run = [*v.group_cols, m.size_col, m.lr_col, *v.constants]
-    if v.seed is not None and m.seed_col is not None and m.seed_col in df.columns and len(np.unique(v.seed)) >= 2:
-        run.append(m.seed_col)
+    (:data:`PROGRESS_NAMES`: a history's ``tokens_seen``) where it holds 3 values or more per run. Not a step name a
+    budget has too (``epoch``, ``update``) at 2 values per run with no run id to say the two rows are one run
+    (:func:`_two_point_counters`, via :func:`step_columns`): a swept budget reads so too."""
+    run = _run_keys(df, m, v)
     roles = {*run, m.loss_col, m.seed_col, m.diverged_col, *(m.covariates or [])}
-    progress = [c for c in df.columns if c not in roles and _key(c) in PROGRESS_NAMES and not is_step_name(c)]
+    progress = [c for c in df.columns if c not in roles and _key(c) in PROGRESS_NAMES and not is_step_name(c)
+                and _mostly_numbers(df[c])]
     for c in [*step_columns(df, m, v), *progress]:
         steps = _to_number(df[c])
         if steps.notna().sum() < 3:
@@ -1695,8 +1844,10 @@ def _a_setting_differs(df: pd.DataFrame, run: list[str], step: str, m: ColumnMap
     not one run's history."""
     skip = {*run, step, m.loss_col, m.diverged_col, *RUN_MEASUREMENTS}
     for col in df.columns:
-        if col in skip or is_tracker_column(col) or is_step_name(col) or is_measurement_name(col) \
-                or df[col].nunique() > _CONTINUOUS:
+        # a measurement and a step count are no settings; a measurement's name over a few values (:func:`_measured`)
+        # or a step's over text (an update rule) is one
+        if col in skip or is_tracker_column(col) or df[col].nunique() > _CONTINUOUS \
+                or _measured(df, col, np.ones(len(df), bool)) or _counts_steps(df[col], col):
             continue
         if (df.groupby(run, dropna=False, sort=False)[col].nunique(dropna=False) > 1).mean() >= 0.5:
             return True
@@ -1704,13 +1855,19 @@ def _a_setting_differs(df: pd.DataFrame, run: list[str], step: str, m: ColumnMap
 
 
 def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
-    """The columns that count a run's steps (:func:`is_step_name`) and no role names."""
+    """The columns that count a run's steps (:func:`_counts_steps`: a step's name over numbers) and no role names;
+    not a budget's 2 values under a step's name (:func:`_two_point_counters`), a setting."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
              *(m.covariates or [])}
     out: list[str] = []
+    settings = None
     for c in df.columns:
         # one count under two names (Ray Tune's training_iteration and iterations_since_restore) said once
-        if c not in roles and is_step_name(c) and not any(df[c].equals(df[o]) for o in out):
+        if c not in roles and _counts_steps(df[c], c) and not any(df[c].equals(df[o]) for o in out):
+            if _key(c) in _AMBIGUOUS_STEP_NAMES:
+                settings = _two_point_counters(df, m, v) if settings is None else settings
+                if c in settings:
+                    continue
             out.append(c)
     return out
 
@@ -1768,11 +1925,15 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
     trained = df[_trained(v)]
     distinct = _distinct_rows(df)
+    # a step count is said by _cut_short; one by name over text (an update rule) or a budget's 2 values is a setting
+    steps = {c for c in df.columns if _counts_steps(df[c], c)}
+    if any(_key(c) in _AMBIGUOUS_STEP_NAMES for c in steps):
+        steps -= set(_two_point_counters(df, m, v))
     out = []
     for c in df.columns:
         col = df[c]
-        if c in roles or c in RUN_MEASUREMENTS or is_tracker_column(c) or is_step_name(c) \
-                or is_measurement_name(c) or col[distinct].nunique(dropna=False) >= int(distinct.sum()):
+        if c in roles or c in RUN_MEASUREMENTS or is_tracker_column(c) or c in steps \
+                or _measured(df, c, distinct) or col[distinct].nunique(dropna=False) >= int(distinct.sum()):
             continue  # a tracker's bookkeeping; a step count (said by _cut_short); a metric; a per-row index or time
         finite = col[distinct & np.isfinite(col)] if pd.api.types.is_float_dtype(col) else None
         if finite is not None and finite.nunique() == len(finite) > 1:
@@ -1828,6 +1989,13 @@ def _pooled_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         counters = [c for c in pooled if _counts_up(trained, run, c)]
         hist = (f"; if {counters[0]} counts each run's progress (the table holds each run at several steps: a "
                 f"history export), keep one row per run, its last" if counters else "")
+        # a budget's 2 values under a step's name (epoch 1 and 3): a history of 2 logged points reads alike
+        if not counters and any(_key(c) in _AMBIGUOUS_STEP_NAMES | PROGRESS_NAMES for c in pooled) \
+                and (two := [c for c in pooled if c in _two_point_counters(df, m, v, progress=True)]):
+            values = ", ".join(_count(x) for x in np.unique(_to_number(trained[two[0]]).dropna())[:2])
+            hist = (f"; {two[0]} holds 2 values ({values}) at each {m.size_col}, LR and seed: a budget setting "
+                    f"swept at every point (name it with {option('group_cols')} or {option('covariates')}), or a "
+                    "history export that logged each run at 2 steps (then keep one row per run, its last)")
         out.append(f"rows at the same {m.size_col} and learning rate differ in {', '.join(pooled)}, a column "
                    f"no role names: they are averaged as if they were seeds. {fix}{also}{hist}")
     if with_seed:

@@ -325,7 +325,9 @@ def test_other_metric_columns_are_not_called_settings():
 
 @pytest.mark.parametrize("name, measured", [("train/loss", True), ("summary/best_val_loss", True), ("val_acc", True),
                                             ("metrics", True), ("evalLoss", True), ("loss_type", False),
-                                            ("loss_scale", False), ("batch_size", False), ("lr", False)])
+                                            ("loss_scale", False), ("batch_size", False), ("lr", False),
+                                            # a loss's settings (a code review: pooled, their divergences dropped)
+                                            ("z_loss", False), ("use_z_loss", False), ("aux_loss_alpha", False)])
 def test_measurement_names(name, measured):
     from abcscale.fitting.table import is_measurement_name  # new in session 63
 
