@@ -348,8 +348,9 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
     # every divergence) are no settings: keyed on, they hid every rerun (a review); an id or a second loss unique
     # but in an exact copy of a row is one per run too (wandb's Name beside an export written twice)
     distinct = _distinct_rows(df)
+    curve = [*v.group_cols, m.size_col, *v.constants, *([m.seed_col] if m.seed_col else [])]
     keys = [c for c in df.columns if c not in (m.loss_col, m.diverged_col) and c not in RUN_MEASUREMENTS
-            and (c in roles or not (is_tracker_column(c) or _measured(df, c, distinct)
+            and (c in roles or not (is_tracker_column(c) or _measured(df, c, distinct, curve, m.lr_col)
                                     or df[c][distinct].nunique(dropna=False) >= int(distinct.sum())))]
     if not keys:
         return np.zeros(len(df), bool), []
@@ -1468,7 +1469,8 @@ def is_measurement_name(name: object) -> bool:
     or Hydra's ``metrics`` namespace, or a word only a measurement ends in (``word_ppl``). It differs between the
     seeds of a cell by nature, so it is no setting, and two runs of one setting and seed differ in it (a rerun). A
     loss's settings (``loss_type``, ``loss_scale``, ``z_loss``, ``use_z_loss``, ``aux_loss_alpha``) are not. Read
-    with the values (:func:`_measured`): a column of a few values is a setting whatever its name."""
+    with the values (:func:`_measured`): a column of a few values the same at every LR of a curve is a setting
+    whatever its name."""
     words = _name_words(name)
     if not words or any(w in _SETTING_WORDS for w in words):
         return False
@@ -1485,16 +1487,38 @@ def is_measurement_name(name: object) -> bool:
     return False
 
 
-def _measured(df: pd.DataFrame, c: str, distinct: np.ndarray) -> bool:
+def _measured(df: pd.DataFrame, c: str, distinct: np.ndarray, curve: list[str] | None = None,
+              lr: str | None = None) -> bool:
     """Whether column ``c`` holds a measurement: named as one (:func:`is_measurement_name`) and varying as one, with
-    more than ``_CONTINUOUS`` distinct values or nearly one per row (``distinct``: rows that are no exact copy). A
-    few values repeated across cells are a setting's, whatever the name: dropped from ``_repeated_runs``' keys, two
-    configurations sharing a seed were called reruns and their divergences dropped as copies (a code review)."""
+    more than ``_CONTINUOUS`` distinct values or nearly one per row (``distinct``: rows that are no exact copy), or
+    changing with the learning rate along most curves (``curve``: the columns of a curve, ``lr``: the LR's column;
+    :func:`_varies_with_lr`). A few values the same at every LR of a curve are a setting's, whatever the name: dropped
+    from ``_repeated_runs``' keys, two configurations sharing a seed were called reruns and their divergences dropped
+    as copies (a code review). A coarse metric (an accuracy rounded to 0.1, a classifier at 100% or chance) changes
+    with the LR: read as a setting by its count alone, it drew advice to group by it and hid a rerun (a review)."""
     if not is_measurement_name(c):
         return False
     col = df[c][distinct]
     n = int(col.nunique(dropna=True))
-    return n > _CONTINUOUS or (n >= 3 and n >= 0.8 * int(col.notna().sum()))
+    if n > _CONTINUOUS or (n >= 3 and n >= 0.8 * int(col.notna().sum())):
+        return True
+    return curve is not None and lr is not None and n >= 2 and _varies_with_lr(df, c, curve, lr)
+
+
+def _varies_with_lr(df: pd.DataFrame, c: str, curve: list[str], lr: str) -> bool:
+    """Whether column ``c``'s values change with the learning rate along most curves (rows of one group, size and
+    seed, ``curve``, at 2+ LRs): a metric's do. A setting's are the same at every LR of a curve (one value, or the
+    same values at each LR where two configurations share the curve's keys)."""
+    keys = [k for k in dict.fromkeys(curve) if k in df.columns and k != lr]
+    if lr not in df.columns:
+        return False
+    frame = df[[*keys, lr]].assign(_v=df[c].map(repr))
+    at_lr = frame.groupby([*keys, lr], dropna=False, sort=False)["_v"].agg(lambda s: "\x1f".join(sorted(set(s))))
+    if not keys:
+        return bool(at_lr.nunique() > 1)
+    per = at_lr.groupby(level=list(range(len(keys))), dropna=False).agg(["nunique", "size"])
+    per = per[per["size"] >= 2]
+    return bool(len(per)) and bool((per["nunique"] > 1).mean() >= 0.5)
 
 
 #: a tracker's run state that says the run did not end as it was meant to (wandb: crashed, failed, killed;
@@ -1847,7 +1871,8 @@ def _a_setting_differs(df: pd.DataFrame, run: list[str], step: str, m: ColumnMap
         # a measurement and a step count are no settings; a measurement's name over a few values (:func:`_measured`)
         # or a step's over text (an update rule) is one
         if col in skip or is_tracker_column(col) or df[col].nunique() > _CONTINUOUS \
-                or _measured(df, col, np.ones(len(df), bool)) or _counts_steps(df[col], col):
+                or _measured(df, col, np.ones(len(df), bool), [r for r in run if r != m.lr_col], m.lr_col) \
+                or _counts_steps(df[col], col):
             continue
         if (df.groupby(run, dropna=False, sort=False)[col].nunique(dropna=False) > 1).mean() >= 0.5:
             return True
@@ -1866,10 +1891,28 @@ def step_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
         if c not in roles and _counts_steps(df[c], c) and not any(df[c].equals(df[o]) for o in out):
             if _key(c) in _AMBIGUOUS_STEP_NAMES:
                 settings = _two_point_counters(df, m, v) if settings is None else settings
-                if c in settings:
+                if c in settings or _an_id(df, c, m):
                     continue
             out.append(c)
     return out
+
+
+def _an_id(df: pd.DataFrame, c: str, m: ColumnMapping) -> bool:
+    """Whether a numeric column under a step name a setting has too (``checkpoint``, ``ckpt``: an id as well as a
+    count) names its rows rather than counting their steps: its values unique per row (a run's checkpoint id), or one
+    per seed and the seed's alone (an init checkpoint per seed). Read as step counts, a review saw 59 of 78 runs said
+    "stopped at a lower checkpoint ... cut short" (100040 of 100075)."""
+    num = _to_number(df[c])
+    valid = num.notna().to_numpy(dtype=bool)
+    if valid.sum() < 3 or num[valid].nunique() < 2:
+        return False
+    if num[valid].nunique() == int(valid.sum()):
+        return True
+    if m.seed_col is None or m.seed_col not in df.columns or m.seed_col == c:
+        return False
+    pair = pd.DataFrame({"_s": df[m.seed_col].to_numpy()[valid], "_c": num[valid].to_numpy()})
+    return bool(pair.groupby("_s", dropna=False)["_c"].nunique().max() == 1
+                and pair.groupby("_c")["_s"].nunique(dropna=False).max() == 1)
 
 
 def _count(n: float) -> str:
@@ -1925,6 +1968,7 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants}
     trained = df[_trained(v)]
     distinct = _distinct_rows(df)
+    curve = [*v.group_cols, m.size_col, *v.constants, *([m.seed_col] if m.seed_col else [])]
     # a step count is said by _cut_short; one by name over text (an update rule) or a budget's 2 values is a setting
     steps = {c for c in df.columns if _counts_steps(df[c], c)}
     if any(_key(c) in _AMBIGUOUS_STEP_NAMES for c in steps):
@@ -1933,7 +1977,8 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     for c in df.columns:
         col = df[c]
         if c in roles or c in RUN_MEASUREMENTS or is_tracker_column(c) or c in steps \
-                or _measured(df, c, distinct) or col[distinct].nunique(dropna=False) >= int(distinct.sum()):
+                or _measured(df, c, distinct, curve, m.lr_col) \
+                or col[distinct].nunique(dropna=False) >= int(distinct.sum()):
             continue  # a tracker's bookkeeping; a step count (said by _cut_short); a metric; a per-row index or time
         finite = col[distinct & np.isfinite(col)] if pd.api.types.is_float_dtype(col) else None
         if finite is not None and finite.nunique() == len(finite) > 1:

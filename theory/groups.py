@@ -469,6 +469,9 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
     qk = [int(dims[-1]) for name, dims, _ in placed if len(dims) >= 1 and _QK_NORM.search(_name(name))]
     per_head = width is not None and bool(qk) and max(qk) < width
     matrices = {_LEAF.sub("", _name(name)) for name, dims, _ in placed if len(dims) >= 2}
+    # the modules a hidden matrix sits in by a name of its own (`blocks.0.mlp` of `blocks.0.mlp.w_in`; not the top)
+    hidden = {_name(name).rpartition(".")[0] for name, dims, role in placed
+              if role is Role.hidden and len(dims) >= 2 and not _LEAF.search(_name(name))} - {""}
     out = []
     for name, dims, role in placed:
         key = _name(name)
@@ -477,7 +480,7 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
         if weight is None and (flat := _FLAT_BIAS.fullmatch(key)):  # `output_bias` beside `output`, `lm_head_b`
             weight = readouts.get(flat.group(1))
         if weight is None and len(dims) == 1 and width is not None and int(dims[0]) != width \
-                and _free_vector(key, matrices, readouts):
+                and _free_vector(key, matrices, hidden):
             # a vector the readout's fan-out long ([vocab], [classes]), however named: no width-sized axis (a user
             # review: `logits_bias` [256] took the vector role, its LR grown 4x at 4x the width under muP + SGD)
             weight = next((w for w in readouts.values() if int(w[-1]) == int(dims[0]) != int(w[-2])), None)
@@ -491,21 +494,24 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
     return out
 
 
-def _free_vector(key: str, matrices: set[str], readouts: Mapping[str, tuple[int, ...]]) -> bool:
+def _free_vector(key: str, matrices: set[str], hidden: set[str]) -> bool:
     """Whether a vector that no module's readout weight claims may still be the readout's bias by its length alone:
     it is no bias of another matrix's module (``fc_in.bias`` beside a hidden ``fc_in.kernel``, ``fc1_bias`` beside
-    ``fc1``) and sits in a readout's module or beside it (``logits_bias`` at the top beside ``head``), not inside
-    another module (``blocks.0.mlp.b_in``). A hidden layer's bias [4D] is as long as a vocabulary of 4D (256 at
-    width 64, the README's own example): it took the readout bias's fixed role at that width alone (a user review,
-    session 63). A vector at the readout's level whose length only happens to be the vocabulary's (a flat ``b1``
-    [4D] beside ``w1``) cannot be told from the readout's bias at one width: give it a rule (the runner, which
-    builds the model at two widths, sees it grow and keeps it vector-like)."""
+    ``fc1``), nor inside a module that holds a hidden matrix by a name of its own (``hidden``: ``b_in`` beside
+    ``w_in``) or inside a numbered block (``blocks.0.mlp.b_in``). A hidden layer's bias [4D] is as long as a
+    vocabulary of 4D (256 at width 64, the README's own example): it took the readout bias's fixed role at that width
+    alone (a user review, session 63). Anywhere else the length rule holds: a sibling module's bias
+    (``Decoder_0/logits/bias`` beside ``Decoder_0/head/kernel``) or a top-level ``logit_bias`` beside a nested
+    readout, made vector-like, had its LR grown 4x at 4x the width under muP + SGD (a code review). A flat ``b1``
+    [4D] beside a top-level readout whose length only happens to be the vocabulary's cannot be told from the
+    readout's bias at one width: give it a rule (the runner, which builds the model at two widths, sees it grow and
+    keeps it vector-like)."""
     own = _BIAS_LEAF.sub("", key) if _BIAS_LEAF.search(key) else (flat.group(1) if (flat := _FLAT_BIAS.fullmatch(key))
                                                                    else None)
     if own is not None and own in matrices:
         return False
     parent = key.rpartition(".")[0]
-    return any(parent in (module, module.rpartition(".")[0]) for module in readouts)
+    return parent not in hidden and not any(part.isdigit() for part in parent.split("."))
 
 
 def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:

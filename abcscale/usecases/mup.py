@@ -107,7 +107,7 @@ def mup_export(req: AnalyticRecommend) -> MupExport:
     MuReadout and mup.init) and the mup-form values that apply at the target width."""
     rec = recommend(req)
     base: BaseConfig = req.base
-    spec = group_spec(rec, Form.mup, epsilon_mode=base.epsilon_mode)
+    spec = group_spec(rec, Form.mup, epsilon_mode=base.epsilon_mode, base=base)
     assert spec.mup is not None  # a mup-form spec always carries its setup
     warnings = list(spec.warnings)
     if len(set((spec.mup.epsilon or {}).values())) > 1:
