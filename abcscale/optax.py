@@ -25,6 +25,8 @@ and reads the file.
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -112,10 +114,17 @@ def schedule(steps: int, warmup: float = 0.1, kind: str = "cosine") -> Any:
     ``steps``, ``warmup``), ``kind`` its ``schedule``."""
     if kind not in ("cosine", "constant"):
         raise ValueError(f"kind: cosine or constant (the sweep's schedule), got {kind!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    # a NumPy integer too (results.parquet's steps and warmup columns are NumPy scalars: a code review)
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps: a positive integer, got {steps!r}")
-    if not 0 <= warmup < 1:
+    steps = operator.index(steps)
+    try:  # a string or None was a bare TypeError from the comparison
+        fraction = float(warmup)
+    except (TypeError, ValueError):
+        fraction = math.nan
+    if isinstance(warmup, (str, bytes)) or not 0 <= fraction < 1:
         raise ValueError(f"warmup: the warmup's fraction of the steps, in [0, 1), got {warmup!r}")
+    warmup = fraction
     from abcscale.runner.optim import schedule as runner_schedule
 
     return runner_schedule(kind, steps, warmup)

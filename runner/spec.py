@@ -732,7 +732,9 @@ class Cell(BaseModel):
 
         The spec's constants enter flat (as before they were one model), and their weight decay only when it is
         nonzero (it came later), so existing sweeps still resume. A transformer's cells computed before its
-        LayerNorm gains took the vector-like LR trained differently, so its key names the rule and they rerun.
+        LayerNorm gains took the vector-like LR trained differently, so its key names the rule and they rerun. A
+        user model's key holds a digest of its layout at the cell's width (``runner.user.layout_digest``: each
+        parameter's role, init and std constant), so a change of the runner's layout rules is another cell.
 
         A factory reference and a data path enter by what they hold, not how they are written
         (:func:`spelling_free`); ``spelled=True`` gives the id as stores before that hashed them, as written.
@@ -743,6 +745,17 @@ class Cell(BaseModel):
         """Stable id of this cell whatever its LR grid and seed count: a run's results depend on the cell,
         its log2 LR and its seed only, so every committed run of this id serves any grid that holds it."""
         return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled)
+
+    def _user_layout(self, spec: SweepSpec) -> str:
+        """The digest of the user model's layout at this cell (``runner.user.layout_digest``), '' when the factory
+        cannot be built (a previous spec's model file gone: its cells then match none of this one's)."""
+        from abcscale.runner.sweep import _program
+        from abcscale.runner.user import layout_digest
+
+        try:
+            return layout_digest(_program(spec, self, (), False).model)
+        except ValueError:
+            return ""
 
     def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool) -> str:
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | exclude | {"constants"}))
@@ -760,6 +773,9 @@ class Cell(BaseModel):
             fields["model_source"] = model_source(spec.model)  # an edited factory file is another model
         if spec.model not in BUILTIN_MODELS:  # a user model's readout bias trains in the fixed role since session 48
             fields["fixed_rule"] = "theory.groups.fixed_setting"
+            # and what it trains at this width (roles, inits, std constants): a change of the layout rules is
+            # another cell (session 63's dense-kernel embedding init was not, and resumed folders mixed two inits)
+            fields["user_layout"] = self._user_layout(spec)
         # XLA settings forced by hand round some fusions differently (1e-6): their runs are other runs
         if xla := {k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}:
             if "ABCSCALE_XLA_FUSION_EMITTERS" in xla:

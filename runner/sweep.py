@@ -177,9 +177,11 @@ def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool)
     from abcscale.runner.nn import ModelConfig
     from abcscale.runner.optim import variant
     from abcscale.runner.train import Program
-    from abcscale.runner.user import is_reference
+    from abcscale.runner.user import is_reference, sweep_widths
 
     if is_reference(spec.model):  # the fan-in exponent is a+b of hidden: 1/2 in every named parameterization
+        # what grows with the width is read against another width of this sweep (runner.user.grown_model)
+        sweep_widths(spec.model, spec.widths, spec.depth, 256, spec.seq_len)
         cfg = ModelConfig("user", cell.width, spec.depth, spec.seq_len, factory=spec.model,
                           fan_in_exponent=layer_hyper(spec, cell).fan_in_exponent)
     else:

@@ -36,6 +36,7 @@ This module is the ``user`` kind of ``runner.train``'s model modules (``param_sp
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.util
 import math
@@ -391,6 +392,8 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
                              "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")
         const = r ** -fan_in_exponent
+        if name in model.fan_in and role in (Role.embedding, Role.readout) and grown is not None:
+            _fixed_fan_in(name, shape, grown.shapes.get(name), model.fan_in[name], role)
         if role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
             # a dense input layer (flax's Dense `kernel`, haiku's `w`), drawn at the embedding's std x fan-in^-1/2 as
             # abcscale.optax draws it (theory.groups.dense_input_std): the sweep drew it at the lookup's std, 16x the
@@ -399,6 +402,23 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
                 math.prod(shape[a] for a in model.fan_in[name]) ** -0.5
         out[name] = ParamSpec(shape, SPEC_ROLES.index(role), init=cast("Init", init), std_const=const)
     return out
+
+
+def _fixed_fan_in(name: str, shape: tuple[int, ...], grown: tuple[int, ...] | None, axes: tuple[int, ...],
+                  role: Role) -> None:
+    """An embedding's or a readout's ``fan_in`` axes must not grow with the width: the factory's ``fan_in`` lists
+    axes (the export's ``fan_in`` a size), and ``{"Dense_0/kernel": 1}`` named the width's axis, drawing the
+    embedding at width^-1/2, another parameterization, unsaid (a code review)."""
+    if grown is None or len(grown) != len(shape):
+        return
+    here, there = (math.prod(s[a] for a in axes) for s in (shape, grown))
+    if here != there:
+        raise ValueError(f"fan_in: {name!r} {list(shape)} is {'an' if role is Role.embedding else 'a'} {role.value}, "
+                         f"and its 'fan_in' axes {list(axes)} give {here} here but {there} at another width "
+                         f"({list(grown)}): the factory's 'fan_in' lists axes, not a size (the export's fan_in= value "
+                         "is a size), so an axis that grows with the width would scale its init with the width, "
+                         "another parameterization; an input layer's fan-in is fixed by the data: drop it (a dense "
+                         "kernel is drawn at its fixed fan-in^-1/2) or name only axes that do not grow")
 
 
 def role_sources(model: UserModel) -> dict[str, str]:
@@ -437,9 +457,10 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
     from abcscale.theory.groups import DEFAULT_RULES, named_role
 
+    sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
-        laid = layout(model, w, grown=grown_model(ref, w, depth, vocab, seq_len))
+        laid = layout(model, w, grown=grown_model(ref, w, depth, vocab, seq_len, widths))
         roles = {SPEC_ROLES[spec.layer] for spec in laid.values()}
         if Role.embedding in roles and Role.readout not in roles:
             raise ValueError(f"roles: no parameter is a readout ({', '.join(sorted(model.shapes))}): a tied embedding "
@@ -489,10 +510,32 @@ def _fixed_axis_role(shape: tuple[int, ...], grown: tuple[int, ...] | None) -> R
     return Role.embedding if fixed_in and not fixed_out else Role.readout if fixed_out and not fixed_in else None
 
 
-def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserModel | None:
-    """The model at twice ``width``, else at half of it (None if the factory refuses both): one width fixed, so
-    that :func:`layout` reads a parameter the same at every width of any sweep, whichever widths it holds."""
-    for other in (2 * width, width // 2):
+_SWEEP_WIDTHS: dict[tuple[str, int, int, int], tuple[int, ...]] = {}
+
+
+def sweep_widths(ref: str, widths: list[int] | tuple[int, ...], depth: int, vocab: int, seq_len: int) -> None:
+    """Remember the widths a sweep of ``ref`` builds (``runner.sweep._program``, :func:`check`): :func:`grown_model`
+    then compares with one of them rather than calling the factory at a width the sweep does not train."""
+    _SWEEP_WIDTHS[(ref, depth, vocab, seq_len)] = tuple(sorted(set(widths)))
+
+
+def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int,
+                widths: list[int] | tuple[int, ...] | None = None) -> UserModel | None:
+    """The model at another width, so that :func:`layout` reads a parameter the same at every width of any sweep
+    (whether a parameter grows does not depend on which other width shows it): the sweep's width nearest
+    ``width`` (``widths``, default those :func:`sweep_widths` remembers), built anyway; for a sweep of one width,
+    the model at twice ``width``, else at half of it (None if the factory refuses both). Memoized, None
+    included: ``param_specs`` runs many times a cell, and a refused width called the factory again each time
+    (a code review)."""
+    if widths is None:
+        widths = _SWEEP_WIDTHS.get((ref, depth, vocab, seq_len), ())
+    return _grown(ref, width, depth, vocab, seq_len, tuple(sorted(set(widths))))
+
+
+@functools.cache
+def _grown(ref: str, width: int, depth: int, vocab: int, seq_len: int, widths: tuple[int, ...]) -> UserModel | None:
+    others = sorted((w for w in widths if w != width), key=lambda w: (abs(w - width), w))
+    for other in others or (2 * width, width // 2):
         if other < 1 or other == width:
             continue
         try:
@@ -573,6 +616,17 @@ def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
     assert cfg.factory is not None
     return layout(build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.width, cfg.fan_in_exponent,
                   grown_model(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len))
+
+
+def layout_digest(cfg: ModelConfig) -> str:
+    """A digest of what :func:`param_specs` trains at ``cfg``'s width: each parameter's shape, role, init kind and
+    std constant. A user model's cell key holds it (``runner.spec.Cell``), so a change of the layout rules (a
+    dense-kernel embedding drawn at fan-in^-1/2, a growing vocab-long bias made vector, in session 63) is
+    another cell, not a resumed folder's runs of two inits in one cell (a code review)."""
+    specs = param_specs(cfg)
+    blob = repr(sorted((name, list(s.shape), SPEC_ROLES[s.layer].value, s.init, float(s.std_const).hex())
+                       for name, s in specs.items()))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def apply(cfg: ModelConfig, params: dict[str, jax.Array], mult_3: jax.Array, tokens_BxT: jax.Array,

@@ -52,3 +52,22 @@ def test_transform_takes_it_without_a_warning(recwarn):
     params = {"wte": jnp.zeros((64, 32)), "h": jnp.zeros((32, 32)), "lm_head": jnp.zeros((32, 64))}
     abcoptax.transform(spec, params, schedule=abcoptax.schedule(100))
     assert not [w for w in recwarn if "schedule" in str(w.message)]
+
+
+def test_numpy_scalars_are_taken():
+    """results.parquet's steps and warmup columns are NumPy scalars, the natural input when reproducing a run
+    (``np.int64(100)`` was refused as no positive integer: a code review)."""
+    t = np.arange(103)
+    want = np.asarray(abcoptax.schedule(100, 0.1)(t))
+    for steps, warmup in [(np.int64(100), 0.1), (np.int32(100), np.float64(0.1)), (100, np.float32(0.1))]:
+        assert np.array_equal(np.asarray(abcoptax.schedule(steps, warmup)(t)), want)
+
+
+@pytest.mark.parametrize(("args", "said"), [((100, "0.1"), "warmup"), ((100, None), "warmup"),
+                                            ((100, float("nan")), "warmup"), ((100, [0.1]), "warmup"),
+                                            ((10.0,), "steps"), (("10",), "steps"), ((True,), "steps"),
+                                            ((np.float64(10),), "steps")])
+def test_non_numbers_are_a_clear_valueerror(args, said):
+    """A string or None for the warmup was a bare TypeError from a comparison."""
+    with pytest.raises(ValueError, match=f"^{said}: "):
+        abcoptax.schedule(*args)

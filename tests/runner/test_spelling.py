@@ -7,6 +7,7 @@ resume, and are retagged on first use."""
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,8 @@ def project(tmp_path, monkeypatch):
     (tmp_path / "um.py").write_text(USER_MODEL.read_text())
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return tmp_path
+    yield tmp_path
+    sys.modules.pop("um", None)  # a key now lays the model out (imports it): the next project's um is its own
 
 
 def _spec(model: str, **kw) -> SweepSpec:

@@ -197,7 +197,7 @@ def test_a_lookup_table_keeps_the_embeddings_std(tmp_path):
     assert by_name["wte"].init_std == pytest.approx([1.0, 1.0])  # a bare parameter indexed by the tokens: a lookup
 
 
-def test_draw_takes_the_runners_own_options_by_default(tiny_spec):
+def test_draw_takes_the_runners_own_options_by_default(tiny_spec, monkeypatch):
     from abcscale.runner import draws
     from abcscale.runner.sweep import _program
     from abcscale.runner.train import compiler_options
@@ -208,7 +208,21 @@ def test_draw_takes_the_runners_own_options_by_default(tiny_spec):
     args = (prog.specs(), np.array([0, 1]), init_3)
     kw = {"steps": 3, "batch": 2, "high": 100}
     given = draws.draw(*args, **kw, options=compiler_options(prog))
+    # the options the default compiles with, captured: on this tiny MLP options={} draws the same numbers, so
+    # comparing the draws alone passed for any default (a code review)
+    used: list[dict] = []
+    one_seed = draws._one_seed
+
+    def spy(specs, names, seed, init, options):
+        used.append(dict(options))
+        return one_seed(specs, names, seed, init, options)
+
+    monkeypatch.setattr(draws, "_one_seed", spy)
     default = draws.draw(*args, **kw)  # a TypeError before: options was required, and undocumented
+    monkeypatch.undo()
+    assert compiler_options(prog), "conftest's opt level 0 makes the runner's options non-empty"
+    assert used == [compiler_options(prog)] * 2 or not draws.shared_draw()
+    assert compiler_options(specs=prog.specs()) == compiler_options(prog)
     assert given.starts.tolist() == default.starts.tolist()
     for name in given.params:
         assert np.array_equal(given.params[name], default.params[name])
