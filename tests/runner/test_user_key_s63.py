@@ -12,23 +12,7 @@ import pytest
 pytest.importorskip("jax")
 
 from abcscale.runner.spec import SweepSpec  # noqa: E402
-
-#: the review's flax MLP classifier: Dense_0 on one-hot tokens, its kernel named the embedding by `roles`
-FLAX_MLP = '''
-import jax
-
-def make(width, depth, *, vocab, seq_len):
-    D = width
-    shapes = {"Dense_0": {"kernel": (vocab, D), "bias": (D,)}, "Dense_1": {"kernel": (D, D), "bias": (D,)},
-              "Dense_2": {"kernel": (D, vocab), "bias": (vocab,)}}
-    def apply(p, tok, record):
-        x = jax.nn.one_hot(tok, vocab)
-        h = jax.nn.relu(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
-        h = jax.nn.relu(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])
-        return h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
-    return {"shapes": shapes, "apply": apply,
-            "roles": {"Dense_0": {"kernel": "embedding"}, "Dense_2": {"kernel": "readout"}}%s}
-'''
+from tests.runner.test_user_review_s63 import FLAX_MLP_WITH as FLAX_MLP  # noqa: E402
 
 #: a factory that logs each width it is called at and refuses those outside [LO, HI]
 LOGGED = '''

@@ -48,8 +48,9 @@ def make(width, depth, *, vocab, seq_len):
     return {"shapes": shapes, "apply": apply, "roles": roles}
 '''
 
-#: the review's flax MLP classifier: Dense_0 on one-hot tokens, its kernel named the embedding by `roles`
-FLAX_MLP = '''
+#: the review's flax MLP classifier: Dense_0 on one-hot tokens, its kernel named the embedding by `roles` (%s: more
+#: of the factory's answer, a `fan_in`)
+FLAX_MLP_WITH = '''
 import jax
 
 def make(width, depth, *, vocab, seq_len):
@@ -62,8 +63,9 @@ def make(width, depth, *, vocab, seq_len):
         h = jax.nn.relu(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])
         return h @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
     return {"shapes": shapes, "apply": apply,
-            "roles": {"Dense_0": {"kernel": "embedding"}, "Dense_2": {"kernel": "readout"}}}
+            "roles": {"Dense_0": {"kernel": "embedding"}, "Dense_2": {"kernel": "readout"}}%s}
 '''
+FLAX_MLP = FLAX_MLP_WITH % ""
 
 
 def _ref(tmp_path, source, name="m.py"):
