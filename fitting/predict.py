@@ -85,6 +85,11 @@ def expected_penalty(shift: float, sd: float, k_left: float, k_right: float) -> 
     return float(k_left * neg + k_right * pos)
 
 
+class NoLaw(ValueError):
+    """The group has no law across widths (one width swept, no identified optimum): nothing to predict from. The
+    data's shortfall, not the input's: ``--strict`` fails it (exit 1) in every gate, as ``fit --strict`` does."""
+
+
 def _refuse(g: GroupFit) -> str:
     if len(g.per_width) <= 1:
         w = g.per_width[0].width if g.per_width else "?"
@@ -128,7 +133,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         raise ValueError(f"width: must be a whole number from 1 to {most} ({words}), got {width!r}")
     law = g.law
     if law is None:
-        raise ValueError(_refuse(g))
+        raise NoLaw(_refuse(g))
     if confidence_level is None:
         confidence_level = g.exponent.ci.confidence_level if g.exponent is not None else 0.95
     p = predict_law(law, width)
@@ -376,7 +381,7 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     # per-layer LRs and epsilons refer to the width the table's beta does, not to C's (fit --base-width)
     base_width = g.lr_base_width or g.base_width or (min(g.law.widths) if g.law is not None and g.law.widths else None)
     if base_width is None:
-        raise ValueError(_refuse(g))
+        raise NoLaw(_refuse(g))
     if info["lr_mode"] is None:  # per_layer would apply the width scaling the fitted LR already holds, twice
         raise ValueError("lr_mode: the fit's table has no lr_mode column and none was given: say how the sweep "
                          "set its LRs (global: one LR for every layer, as most sweeps do; per_layer: each layer's "

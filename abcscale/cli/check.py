@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from abcscale.cli._common import (
     RETRYABLE,
@@ -15,6 +16,7 @@ from abcscale.cli._common import (
     _one_line,
     console,
     emit_json,
+    err_console,
     fail,
     on_command_line,
     post_service,
@@ -109,6 +111,10 @@ def check(
         try:
             rec = recommendation(cfg, fitted, selector)
         except ValueError as exc:  # no group of the fit matches the config
+            from abcscale.fitting.predict import NoLaw
+
+            if isinstance(exc, NoLaw):  # the sweep's shortfall: a gate fails it as fit --strict does (exit 1)
+                fail(f"--strict: unreliable: no prediction: {exc}" if strict else f"--fit: {exc}", 1 if strict else 2)
             field, _, why = str(exc).partition(": ")
             if field in ("alignment", "lr_mode"):  # the config's or --group's, against the sweep's exponents
                 in_config = "alignment" in cfg.model_fields_set if field == "alignment" else cfg.lr_mode is not None
@@ -136,6 +142,9 @@ def check(
         emit_json(report)
     else:
         print_report(cfg, report)
+    if strict and rec.band is not None:  # on stderr too, led by the flag, as fit, predict and recommend say it
+        for why in rec.band.unreliable:  # (a CI log grepped for `--strict: unreliable` missed check's, a review)
+            err_console.print(f"[red]--strict: unreliable:[/] {escape(why)}", highlight=False, soft_wrap=True)
     raise typer.Exit(report.exit_code)
 
 

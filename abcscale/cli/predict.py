@@ -62,10 +62,8 @@ def predict(
     except GroupSelectError as exc:  # several groups, or none, match: which to pick is --group's
         fail("--group: " + str(exc).replace(SELECT_HINT, "select one with --group key=value,..."))
     except NoPrediction as exc:  # the data's shortfall, not the input's: a gate fails it as `fit --strict` does
-        if strict:
-            err_console.print(f"[red]--strict: unreliable:[/] {escape(str(exc).partition(': ')[2])}",
-                              highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
+        if strict:  # through fail(): with --json the one JSON document says it too (stdout was empty, a review)
+            fail(f"--strict: unreliable: {str(exc).partition(': ')[2]}", 1)
         fail(f"--group: {str(exc).partition(': ')[2]}" if group is not None else str(exc).partition(": ")[2])
     except ValueError as exc:
         field, _, rest = str(exc).partition(": ")

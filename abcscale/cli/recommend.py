@@ -145,10 +145,12 @@ def recommend(
     try:
         rec = usecases.recommend(req, None if fit is None else read_fit(fit))
     except ValueError as exc:  # "weight_decay: adam has none": the field named as its flag
-        from abcscale.fitting.predict import GroupSetupError
+        from abcscale.fitting.predict import GroupSetupError, NoLaw
 
         if isinstance(exc, GroupSetupError):  # the fit's own column holds what theory cannot read
             fail(f"--fit: {exc}")
+        if isinstance(exc, NoLaw):  # the sweep's shortfall: a gate fails it as fit --strict does (exit 1)
+            fail(f"--strict: unreliable: no prediction: {exc}" if strict else f"--fit: {exc}", 1 if strict else 2)
         if (said := _group_said(exc, group)) is not None:
             fail(said)
         field, sep, why = str(exc).partition(": ")
