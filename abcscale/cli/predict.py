@@ -19,7 +19,7 @@ from abcscale.cli.fit import _pairs, warning_line
 from abcscale.cli.options import Json, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.fit import FitPrediction, JointPrediction
-from abcscale.usecases.fits import NoPrediction, group_label, load_fit, predict_at
+from abcscale.usecases.fits import group_label, load_fit, predict_at
 from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError
 
 #: how this command names the use case's fields in its messages
@@ -53,6 +53,8 @@ def predict(
     # `--at bases`: the joint law at every covariate's base, what `fit --target-size N` without --at predicts (an
     # empty --at is refused: an unset variable)
     at_values = {} if at == ["bases"] else parse_flag(_pairs, ",".join(at) if at else None, "--at")
+    from abcscale.fitting.predict import NoLaw  # the fitting package loads here, not with the CLI
+
     try:
         result = load_fit(fit)
     except ValueError as exc:  # its messages start with "fit: ", the argument's name
@@ -61,7 +63,7 @@ def predict(
         answer = predict_at(result, size, at=at_values, group=group, names=_SAID)
     except GroupSelectError as exc:  # several groups, or none, match: which to pick is --group's
         fail("--group: " + str(exc).replace(SELECT_HINT, "select one with --group key=value,..."))
-    except NoPrediction as exc:  # the data's shortfall, not the input's: a gate fails it as `fit --strict` does
+    except NoLaw as exc:  # the data's shortfall, not the input's: a gate fails it as `fit --strict` does
         if strict:  # through fail(): with --json the one JSON document says it too (stdout was empty, a review)
             fail(f"--strict: unreliable: {str(exc).partition(': ')[2]}", 1)
         fail(f"--group: {str(exc).partition(': ')[2]}" if group is not None else str(exc).partition(": ")[2])

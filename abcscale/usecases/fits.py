@@ -260,6 +260,7 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
     ``at=``)."""
     from abcscale.fitting import predict_joint
     from abcscale.fitting.group import group_prediction
+    from abcscale.fitting.predict import NoLaw
     from abcscale.usecases.recommend import GroupSelectError, select_group, selector_from
 
     size = predict_size(size, fit.mapping.size_kind)
@@ -305,19 +306,10 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
     alignment = fit.provenance.settings.get("alignment")  # the fit's own (`alignment`), as its target got it
     try:
         pred = group_prediction(g, size, alignment if isinstance(alignment, str) else None, fit.mapping.size_kind)
-    except ValueError as exc:
-        if str(exc).startswith("width: "):  # the size's own bound (a whole number up to 2**40 or 1e18)
-            raise
-        # the group has no law across sizes (one width swept, no identified optimum): nothing to predict from
-        raise NoPrediction(f"group: {group_label(g.group)} has no law across "
-                           f"{'widths' if fit.mapping.size_kind == 'width' else 'sizes'}, so no prediction: {exc}"
-                           ) from None
+    except NoLaw as exc:  # one width swept, no identified optimum: nothing to predict from, said with its group
+        raise NoLaw(f"group: {group_label(g.group)} has no law across "
+                    f"{'widths' if fit.mapping.size_kind == 'width' else 'sizes'}, so no prediction: {exc}") from None
     return FitPrediction(group=g.group, size_kind=fit.mapping.size_kind, prediction=pred)
-
-
-class NoPrediction(ValueError):
-    """The group :func:`predict_at` picked has nothing to predict from (no law across sizes): the data's
-    shortfall, which ``--strict`` fails as ``fit --strict`` does (exit 1), not a bad input."""
 
 
 #: the largest covariate value a prediction takes (the report page's bound too): past it a float's log2 is all
@@ -419,5 +411,5 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is not a FitResult ({where}: {first['msg']}{more})") from None
 
 
-__all__ = ["fit_sweep", "load_fit", "plot_fit", "predict_at", "predict_size", "NoPrediction", "MAX_COVARIATE_VALUE",
+__all__ = ["fit_sweep", "load_fit", "plot_fit", "predict_at", "predict_size", "MAX_COVARIATE_VALUE",
            "short", "selector_text", "speak", "unreliable", "group_label"]
