@@ -13,7 +13,7 @@ import re
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
 
 from pydantic import BaseModel, ValidationError
 
@@ -244,15 +244,16 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
 
 @overload
 def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
-            at: Mapping[str, float]) -> JointPrediction: ...
+            at: Mapping[str, float] | Literal["bases"]) -> JointPrediction: ...
 
 
 @_one_line
 def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
-            at: Mapping[str, float] | None = None) -> Prediction | JointPrediction:
+            at: Mapping[str, float] | Literal["bases"] | None = None) -> Prediction | JointPrediction:
     """The fitted optimal LR at ``width`` with its bands, safe-side LR and expected loss penalty. With ``at``
     (covariate values, ``{"D": 1e10}``) on a fit with covariates: the joint law's prediction at ``width`` (the
-    size) and those values, as ``fit --at`` gives it (a ``JointPrediction``)."""
+    size) and those values, as ``fit --at`` gives it (a ``JointPrediction``); a covariate left out sits at its base,
+    and ``at="bases"`` puts every one there."""
     f = _fit(fit)
     width = _size(width, f.mapping.size_kind)
     said = {"at": "at=", "group": "group=", "covariates": "mapping={'covariates': [...]}"}

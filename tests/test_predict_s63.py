@@ -209,7 +209,15 @@ def test_group_without_at_on_a_covariate_fit_asks_for_at(table, fit_file, covari
     at_bases = _cli("predict", fit_file, "--size", "5e8", "--at", "bases", "--json")
     assert at_bases.exit_code == 0, at_bases.output
     law = covariate_fit.joint[0]
-    assert json.loads(at_bases.stdout)["joint"]["at"] == {k: law.bases[k] for k in COVS}
+    joint = json.loads(at_bases.stdout)["joint"]
+    assert joint["at"] == {k: law.bases[k] for k in COVS}
+    # asked for, so not "D not given: at its base" for each covariate; left out, it still says so
+    assert not [w for w in joint["warnings"] if "not given" in w], joint["warnings"]
+    left_out = _cli("predict", fit_file, "--size", "5e8", "--at", f"{COVS[0]}={law.bases[COVS[0]]}", "--json")
+    said = json.loads(left_out.stdout)["joint"]["warnings"]
+    assert [w for w in said if "not given" in w] == [f"{k} not given: at its base {law.bases[k]:g}" for k in COVS[1:]]
+    assert json.loads(left_out.stdout)["joint"]["lr"] == joint["lr"]  # the same point, the same number
+    assert abcscale.predict(fit_file, 5e8, at="bases").lr == joint["lr"]
 
 
 def test_rest_locates_group_errors_and_refuses_huge_covariates(table, tmp_path):

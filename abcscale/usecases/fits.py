@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -245,7 +245,7 @@ def predict_size(value: Any, size_kind: str) -> int:
     return int(value)
 
 
-def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None,
+def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | Literal["bases"] | None = None,
                group: str | dict[str, Any] | None = None, names: Mapping[str, str] | None = None
                ) -> FitPrediction:
     """LR* at ``size`` (and, on a fit with covariates, at the covariate values ``at``) from a fit alone: the
@@ -254,8 +254,9 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
 
     Without ``at``: the group ``group`` picks (``'key=value,...'`` or a dict) predicts alone
     (``fitting.predict_group``). With ``at``: the joint law ``group`` picks (``fitting.predict_joint``); a
-    covariate left out sits at its base. A fit with covariates and several curves asks for ``at`` rather than one
-    curve's own law unless ``group`` picks a curve. ValueErrors start with the field they are about (``width:``,
+    covariate left out sits at its base (and says so); ``at="bases"`` puts every one there, as asked (no warning).
+    A fit with covariates and several curves asks for ``at`` rather than one curve's own law unless ``group`` picks
+    a curve. ValueErrors start with the field they are about (``width:``,
     ``at:``, ``group:``); ``names`` says how the caller names ``at``, ``group`` and ``covariates`` in advice (``--at``,
     ``at=``)."""
     from abcscale.fitting import predict_joint
@@ -267,6 +268,8 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
     said = {"at": "at", "group": "group", "covariates": "covariates", **(names or {})}
     selector = selector_from(group)
     if at is not None:
+        bases = at == "bases"
+        at = {} if bases else at
         if not isinstance(at, Mapping):
             raise ValueError(f"at: expected covariate values by name, e.g. {{'D': 1e10}}, got {type(at).__name__}")
         if not fit.joint:
@@ -284,6 +287,8 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | None = None
             what = "no joint law matches" if not laws else f"{len(laws)} joint laws match"
             raise ValueError(f"group: {what} {selector_text(selector)}; the fit's: {listed}")
         law = laws[0]
+        if bases:  # asked for: no "D not given: at its base" for each of them (a review of `predict --at bases`)
+            at = {k: law.bases[k] for k in law.names[1:]}
         if unknown := [k for k in at if k not in law.names[1:]]:
             raise ValueError(f"at: {', '.join(short(k) for k in unknown)} is not a fitted covariate; the law's "
                              f"covariates are {', '.join(law.names[1:]) or 'none'}")
