@@ -24,7 +24,7 @@ from abcscale.schemas.errors import error_text
 from abcscale.service import crud, pages
 from abcscale.service.config import Settings
 from abcscale.service.db import damaged, make_engine, make_sessionmaker
-from abcscale.service.deps import IDEMPOTENCY_HEADER, QueryDep, ReaderDep
+from abcscale.service.deps import IDEMPOTENCY_HEADER, QueryDep, ReaderDep, check_tokens
 from abcscale.service.http import EMPTY_BODY, HeadAsGet, JsonTooLarge, complete_responses, is_api_path, too_large_text
 from abcscale.service.plots import PlotRenderer, check_plot_dir
 from abcscale.service.routes import fits, health, recommend, theory
@@ -206,6 +206,10 @@ async def _invalid(request: Request, exc: Exception) -> Response:
     """FastAPI's 422, its messages' numbers in short form (a bound of 1e-30, not its 31 digits), without the
     "Value error, " pydantic puts before a validator's own message (as the CLI and Python API say it)."""
     assert isinstance(exc, RequestValidationError)
+    try:  # FastAPI parses a body before the route's dependencies run: its token checks come first here too
+        await check_tokens(request)
+    except StarletteHTTPException as refused:
+        return await _http_error(request, refused)
     errors = [_short_input(_key_said({**e, "msg": _empty_body(e) or _json_reason(e) or error_text(e)}))
               if isinstance(e.get("msg"), str) else e for e in _union_said_once(list(exc.errors()))]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))

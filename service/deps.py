@@ -121,6 +121,24 @@ def _writes(request: Request) -> bool:
     return False
 
 
+async def check_tokens(request: Request) -> None:
+    """The route's token checks (:func:`require_reader`, :func:`require_writer`, whichever it depends on), run
+    where FastAPI refused the request before its dependencies ran: a body that is not JSON, or fails its schema,
+    is a 401 or 403 to a caller without the token, not a 422 that describes the route's schema to it."""
+    stack, calls = [getattr(request.scope.get("route"), "dependant", None)], set()
+    while stack:
+        if (dependant := stack.pop()) is None:
+            continue
+        calls.add(dependant.call)
+        stack += dependant.dependencies
+    if request.url.path.startswith("/v1/"):  # protected reads guard every /v1 router (create_app), not one route
+        calls.add(require_reader)
+    settings, credentials = request.app.state.settings, await _bearer(request)
+    for check in (require_reader, require_writer):  # the order FastAPI runs them in: the router's, then the route's
+        if check in calls:
+            await check(request, settings, credentials)
+
+
 WriterDep = Depends(require_writer)
 ReaderDep = Depends(require_reader)
 

@@ -168,3 +168,25 @@ def test_serve_warns_at_start_when_exposed_without_a_token(tmp_path, monkeypatch
     monkeypatch.setenv("ABCSCALE_API_TOKEN", TOKEN)
     res = CliRunner().invoke(cli_app, ["serve", "--host", "0.0.0.0", "--port", "0"])
     assert res.exit_code == 0 and "warning" not in res.stderr
+
+
+@pytest.mark.parametrize("path", ["/v1/recommend", "/v1/theory/from-mup", "/v1/fits/abc/predict"])
+def test_a_refused_read_is_its_401_before_its_body_is_judged(closed, path):
+    """FastAPI reads a body before the route's dependencies: a protected read sent malformed JSON, or JSON that fails
+    its schema, answered a 422 describing the route's schema to a caller without a token (session 63's note); the
+    token is judged first, as for a body that parses."""
+    json_type = {"content-type": "application/json"}
+    for body in (b"{not json", b'{"width": "x"}'):
+        assert closed.post(path, content=body, headers=json_type).status_code == 401
+        assert closed.post(path, content=body, headers={**json_type, **_bearer("wrong")}).status_code == 403
+        r = closed.post(path, content=body, headers={**json_type, **_bearer(READ)})
+        if "/fits/" in path and body.startswith(b"{\""):  # with it: no fit 'abc' is its 404, parsed
+            assert r.status_code == 404, r.text
+        else:  # else the body's 422
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"][0] == "body", r.text
+    assert closed.get("/v1/theory/exponents?optimizer=nope").status_code == 401  # a query's too
+
+
+def test_open_reads_still_say_a_bad_body_to_anyone(locked):
+    r = locked.post("/v1/recommend", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "JSON decode error" in r.json()["detail"][0]["msg"], r.text
