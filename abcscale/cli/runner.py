@@ -305,6 +305,8 @@ _MEASURED = frozenset({"final_loss", "eval_loss", "loss_at_init", "diverged", "c
 def _held_runs(path: Path) -> Any:
     """The runs a folder's results.parquet lists (their settings, not their measurements), or None without a
     readable one."""
+    if not path.is_file():  # a new folder: pandas and pyarrow (0.3 s) load later, while the first program compiles
+        return None
     import pandas as pd
     import pyarrow.parquet as pq
 
