@@ -83,7 +83,7 @@ def recommend(
     beta: float | None = None,
     alignment: AlignmentLike | None = None,
     lr_mode: LrMode | str | None = None,
-    constants: Constants | TunedConstants | Mapping[str, Any] | str | Path | None = None,
+    constants: Constants | TunedConstants | MupImport | Mapping[str, Any] | str | Path | None = None,
     fit: FitLike | None = None,
     group: str | dict[str, Any] | None = None,
     weight_decay: float | None = None,
@@ -111,7 +111,7 @@ def recommend(
     the constants and, unless given here, the parameterization, optimizer, alignment, LR mode, base width and beta
     (with ``fit``, only the constants). A ``BaseConfig`` (``from_mup(...).constants``; a constants file with
     ``width`` and ``beta`` beside its constants, or ``abcscale mup import --json``'s output, is read as one, the
-    latter also giving parameterization mup and its optimizer) gives its base width and
+    latter, and ``from_mup(...)`` itself, also giving parameterization mup and its optimizer) gives its base width and
     beta where they are not given here; given and different, they are an error. With ``fit``, its width must be
     the fit's base width and its beta is not used (a warning says so). ``base_lr`` is ``beta`` by the CLI's name
     (``--base-lr``) and :func:`convert`'s; give one.
@@ -132,6 +132,9 @@ def recommend(
         doc = _parse("constants", read_constants_document, constants)
         if doc is not None:
             doc_path, constants, imported = constants, doc.constants, doc.mup_import
+    elif isinstance(constants, MupImport):  # from_mup(...) itself, read as its --json document is (a review: "beta:
+        # required" named what it held, not what was wrong)
+        constants, imported = constants.constants, constants
     if imported is not None:  # its setup is muP of one optimizer: the same, or left out (filled without a fit)
         from abcscale.usecases.tune import setting_name
 
