@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.markup import escape
@@ -52,7 +52,8 @@ def predict(
     del quiet  # nothing slow to show progress for: reading a fit and one prediction
     # `--at bases`: the joint law at every covariate's base, what `fit --target-size N` without --at predicts (an
     # empty --at is refused: an unset variable)
-    at_values = "bases" if at == ["bases"] else parse_flag(_pairs, ",".join(at) if at else None, "--at")
+    at_values: dict[str, float] | Literal["bases"] | None = (
+        "bases" if at == ["bases"] else parse_flag(_pairs, ",".join(at) if at else None, "--at"))
     from abcscale.fitting.predict import NoLaw  # the fitting package loads here, not with the CLI
 
     try:
