@@ -627,8 +627,9 @@ def from_mup(
     ``lr`` is what MuAdam/MuSGD is given (one number, or per role: embedding, hidden, readout, vector, as a
     mapping, ``'e,h,r,v'`` or a list); ``init_std`` the stds at the base width (per role, ``'e,h,r'``, or one
     number); ``epsilon`` Adam's eps (one number, or each
-    param group's per role); ``weight_decay`` MuAdamW's (adamw only); ``epsilon_mode`` how the constants carry
-    epsilon to other widths (``constant``, nearest mup's one, or ``per_layer``, the theory's rule).
+    param group's per role); ``weight_decay`` what MuAdamW, MuAdam(impl=Lion) or MuSGD is given (adamw, lion, muon,
+    sgd); ``epsilon_mode`` how the constants carry epsilon to other widths (``constant``, nearest mup's one, or
+    ``per_layer``, the theory's rule).
     """
     from abcscale.usecases.mup import mup_import, per_role
 

@@ -33,7 +33,12 @@ class _AliasedEnum(StrEnum):
             extra = cls._aliases()
             if extra:
                 allowed += " (aliases: " + ", ".join(f"{k}={v}" for k, v in extra.items()) + ")"
-            raise ValueError(f"unknown {cls.label()} {value!r}; allowed: {allowed}") from None
+            raise ValueError(f"unknown {cls.label()} {value!r}; allowed: {allowed}{cls._hint(value)}") from None
+
+    @classmethod
+    def _hint(cls, value: str) -> str:
+        """What to give instead of a refused ``value`` that names something this enum stands for ("; ..."), or ""."""
+        return ""
 
     @classmethod
     def label(cls) -> str:
@@ -71,8 +76,51 @@ class Optimizer(_AliasedEnum):
 
     @classmethod
     def _aliases(cls) -> dict[str, str]:
-        # microsoft/mup's optimizer classes are the optimizer they wrap (mup/optim.py); any case, as _missing_ reads
-        return {"muadam": "adam", "muadamw": "adamw", "musgd": "sgd"}
+        # microsoft/mup's optimizer classes are the optimizer they wrap (mup/optim.py); any case, as _missing_ reads.
+        # The impl= spellings abcscale prints (MuAdam(impl=Lion)) read back as theirs too; MuAdamW is adamw, not muon
+        plain = {cls_.lower(): opt for opt, (cls_, impl) in _MUP_WRAPPERS.items() if impl is None and opt != "muon"}
+        return plain | {f"{cls_}(impl={impl})".lower(): opt for opt, (cls_, impl) in _MUP_WRAPPERS.items() if impl}
+
+    @classmethod
+    def _hint(cls, value: str) -> str:
+        # the runner's variants (schemas.tune.VARIANT_FAMILY) train with a family's exponents: name it (a review:
+        # `-o adam_scaled` listed the six names, not which one is Adam with parameter scaling's, docs/theory.md s.2)
+        from abcscale.schemas.tune import VARIANT_FAMILY
+
+        name = value.strip()
+        family = VARIANT_FAMILY.get(name.lower())
+        return "" if family is None else f"; {name} is the runner's variant of {family.value}: give -o {family.value}"
+
+
+#: microsoft/mup's optimizer that runs each of abcscale's, as (class, impl=): MuAdam wraps any per-coordinate
+#: optimizer given as impl= (mup/optim.py). mup has no Muon wrapper: muon's non-hidden groups (AdamW) run MuAdamW and
+#: its hidden ones plain Muon, which :func:`mup_wrapper` says. The one table every message and alias reads.
+_MUP_WRAPPERS: dict[str, tuple[str, str | None]] = {
+    "adam": ("MuAdam", None), "adamw": ("MuAdamW", None), "sgd": ("MuSGD", None), "lion": ("MuAdam", "Lion"),
+    "adafactor": ("MuAdam", "Adafactor"), "muon": ("MuAdamW", None)}
+
+
+def mup_wrapper(optimizer: Optimizer | str, *, long: bool = False) -> str:
+    """The microsoft/mup optimizer that runs ``optimizer``: ``MuSGD``, ``MuAdam``, ``MuAdamW``,
+    ``MuAdam(impl=Lion)``, ``MuAdam(impl=Adafactor)``; for muon (no Muon wrapper) ``MuAdamW/Muon`` in a table's
+    header or a sentence, and with ``long`` what runs which groups."""
+    opt = Optimizer(optimizer).value
+    cls_, impl = _MUP_WRAPPERS[opt]
+    name = cls_ if impl is None else f"{cls_}(impl={impl})"
+    if opt != "muon":
+        return name
+    if long:
+        return (f"{name} on the non-hidden groups and plain Muon (microsoft/mup has no Muon wrapper) on the hidden "
+                "ones")
+    return f"{name}/Muon"
+
+
+def mup_wrapper_call(optimizer: Optimizer | str, *args: str) -> str:
+    """The call of :func:`mup_wrapper`'s class with ``args``: ``MuAdam(param_groups, impl=Lion, eps=1e-08)``; for
+    muon the call its non-hidden groups take (its hidden ones run plain Muon)."""
+    cls_, impl = _MUP_WRAPPERS[Optimizer(optimizer).value]
+    first, rest = (args[:1], args[1:]) if args else ((), ())
+    return f"{cls_}({', '.join([*first, *([f'impl={impl}'] if impl else []), *rest])})"
 
 
 class Layer(_AliasedEnum):

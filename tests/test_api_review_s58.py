@@ -60,7 +60,7 @@ def test_predict_is_typed_by_at():
 
     overloads = typing.get_overloads(_api.predict)
     assert [(o.__annotations__["at"], o.__annotations__["return"]) for o in overloads] == [
-        ("None", "Prediction"), ("Mapping[str, float]", "JointPrediction")]
+        ("None", "Prediction"), ("Mapping[str, float] | Literal['bases']", "JointPrediction")]
 
 
 def test_the_module_getattr_is_hidden_from_type_checkers():

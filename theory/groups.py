@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, WeightDecayMode, mup_wrapper
 from abcscale.schemas.groups import SPEC_ROLES, Form, GroupRule, GroupSpec, MupSetup, Role, RoleSetting
 from abcscale.schemas.theory import ABTable, BaseConfig, LayerExponents, PerLayer, Transfer
 from abcscale.theory.rules import LayerRules, OptimizerRule, layer_rules
@@ -858,12 +858,13 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
         warnings += _mup_warnings(tr)
         warnings += mup_scaling_warnings(tr.optimizer)
         if tr.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in roles):
-            mu = "MuSGD" if tr.optimizer is Optimizer.sgd else "MuAdamW"
+            mu = mup_wrapper(tr.optimizer)  # lion's is MuAdam(impl=Lion), which decays as MuAdamW does
             warnings.append(f"weight_decay is independent (W -= weight_decay * W each step) and microsoft/mup's "
                             f"{mu} decays by lr * weight_decay: apply the decays above yourself, not through "
                             f"{mu} (the setup gives it none)")
         if not all(_mu_wrapped(r) for r in opt_rules.rules):
-            other = "MuAdam" if tr.weight_decay_mode is None else "MuAdamW"  # as `mup export` names it
+            # muon's non-hidden groups: mup_wrapper's MuAdamW (MuAdam would do without a decay)
+            other = "MuAdam" if tr.weight_decay_mode is None else "MuAdamW"
             warnings.append(f"microsoft/mup has no {tr.optimizer.value}: its hidden groups run plain "
                             f"{tr.optimizer.value} at mup_lr (= lr), the other groups {other}")
     spec = GroupSpec(form=form, parameterization=tr.parameterization, optimizer=tr.optimizer, width=tr.width,
@@ -916,10 +917,10 @@ def mup_scaling_warnings(optimizer: Optimizer | str) -> list[str]:
     name = Optimizer(optimizer).value if isinstance(optimizer, Optimizer) else str(optimizer)
     if rules[Layer.hidden].k != 0 or not _mu_wrapped(rules[Layer.hidden]):
         return []
-    return [f"{name}: MuAdam divides the hidden LR by width_mult, as Adam needs, but {name}'s steps scale with the "
-            "parameter and muP needs width_mult^-1/2 (docs/theory.md section 3): the mup setup and abcscale's "
-            "rule agree at one width only (the base width for an import, the target width for an export); "
-            "at any other width take abcscale's LR"]
+    return [f"{name}: {mup_wrapper(optimizer)} divides the hidden LR by width_mult, as Adam needs, but {name}'s "
+            "steps scale with the parameter and muP needs width_mult^-1/2 (docs/theory.md section 3): the mup setup "
+            "and abcscale's rule agree at one width only (the base width for an import, the target width for an "
+            "export); at any other width take abcscale's LR"]
 
 
 def _mup_warnings(tr: Transfer) -> list[str]:
@@ -930,7 +931,7 @@ def _mup_warnings(tr: Transfer) -> list[str]:
     theta = {l: MUP_LIBRARY[l].a - ab[l].a for l in LAYERS}
     if all(math.isclose(MUP_LIBRARY[l].b, ab[l].b - theta[l], abs_tol=1e-12) for l in LAYERS):
         return []
-    mu = "MuSGD" if tr.optimizer is Optimizer.sgd else "MuAdam"
+    mu = mup_wrapper(tr.optimizer)
     return [f"{tr.parameterization} is not muP: this mup form trains like it at width {tr.width} only; {mu}, "
             "MuReadout and mup.init would scale it like muP at other widths"]
 
@@ -1010,7 +1011,8 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
     hidden LR at the base width and gamma the other layers' ratios to it. Init stds that ``setup`` does not
     give keep abcscale's default scale (1). Epsilon is kept ``constant`` by default, as mup does; abcscale's
     constants hold one epsilon (at the base width every layer's), so where ``setup``'s groups differ it is the hidden
-    group's (beta's), else the vector-like one's, and :func:`mup_epsilons_differ` says so.
+    group's (beta's), else the vector-like one's, and :func:`mup_epsilons_differ` says so. An optimizer without an
+    epsilon (sgd, lion, adafactor) is given neither epsilon nor ``epsilon_mode``.
     """
     at_base = mup_setting(setup.model_copy(update={"width": setup.base_width}))
     ab = ab_table("mup")
@@ -1023,13 +1025,18 @@ def from_mup(setup: MupSetup, epsilon_mode: EpsilonMode | str = EpsilonMode.cons
         raise ValueError("weight_decay: abcscale's constants hold one weight decay for the embedding, hidden and "
                          f"readout groups (what MuAdamW is given at the base width); got "
                          f"{', '.join(f'{l.value} {s.weight_decay or 0.0:g}' for l, s in layers.items())}")
-    # epsilon only where the setup gives one: a base that names none says nothing of it (SGD's "changes nothing")
-    given: dict[str, Any] = {"epsilon": _mup_epsilon_source(setup)[1]} if setup.epsilon else {}
+    # epsilon only where the setup gives one: a base that names none says nothing of it (SGD's "changes nothing"),
+    # and its mode only for an optimizer that has one: lion's, sgd's and adafactor's constants said "constant", and
+    # every recommend from them warned "epsilon_mode: lion has no epsilon; constant changes nothing" (a review)
+    given: dict[str, Any] = {}
+    if layer_rules(setup.optimizer).has_epsilon:
+        given["epsilon_mode"] = EpsilonMode.parse(epsilon_mode)
+        if setup.epsilon:
+            given["epsilon"] = _mup_epsilon_source(setup)[1]
     return BaseConfig(width=b, beta=beta,
                       gamma=PerLayer(**{l.value: s.lr / beta for l, s in layers.items()}),
                       multiplier=PerLayer(**{l.value: (s.multiplier or 1.0) * b ** ab[l].a for l, s in layers.items()}),
-                      init_scale=PerLayer(**init), epsilon_mode=EpsilonMode.parse(epsilon_mode),
-                      weight_decay=decays.pop(), **given)
+                      init_scale=PerLayer(**init), weight_decay=decays.pop(), **given)
 
 
 def _mup_epsilon_source(setup: MupSetup) -> tuple[str, float]:

@@ -23,7 +23,7 @@ from abcscale.cli.options import (
 )
 from abcscale.cli.theory import frac
 from abcscale.schemas.api import MupExport, MupImport, MupImportRequest
-from abcscale.schemas.enums import LAYERS, EpsilonMode, WeightDecayMode
+from abcscale.schemas.enums import LAYERS, EpsilonMode, WeightDecayMode, mup_wrapper, mup_wrapper_call
 from abcscale.schemas.groups import Role
 from abcscale.schemas.theory import Constants, PerLayer
 from abcscale.theory import layer_rules
@@ -60,8 +60,8 @@ def mup_import(
     epsilon: Annotated[str | None, typer.Option(help="Adam epsilon: one number, or each param group's 'e,h,r,v[,f]' "
                                                 "per role", show_default="1e-08")] = None,
     weight_decay: Annotated[float | None, typer.Option(
-        "--weight-decay", help="what MuAdamW or MuSGD is given (one number; MuAdamW multiplies the hidden groups' by "
-        "width_mult, MuSGD divides the others')",
+        "--weight-decay", help="what MuAdamW, MuAdam(impl=Lion) or MuSGD is given (one number; MuAdam(W) multiplies "
+        "the hidden groups' by width_mult, MuSGD divides the others')",
         show_default="0")] = None,
     epsilon_mode: Annotated[EpsilonMode, typer.Option(
         "--epsilon-mode", parser=EpsilonMode.parse, help="how the constants carry epsilon to other widths: "
@@ -104,7 +104,7 @@ def print_import(out: MupImport) -> None:
     if len(set(out.setup.lr.values())) == 1:  # one lr for every group: what a sweep of this setup swept
         # the fit of such a sweep holds mup's lr, which recommend reads with these constants (a review read it with
         # abcscale's defaults: embedding and readout lrs off by sqrt(base width))
-        mu = {"sgd": "MuSGD", "adamw": "MuAdamW", "muon": "MuAdamW"}.get(out.setup.optimizer.value, "MuAdam")
+        mu = mup_wrapper(out.setup.optimizer)  # lion's, adafactor's and muon's were said MuAdam, MuAdamW
         console.print(f"a fit of a sweep of this setup ({mu}'s one lr swept; fit it with --lr-mode per_layer): save "
                       "this with --json and give it as `abcscale recommend --fit FIT --width N --constants FILE`",
                       highlight=False, soft_wrap=True)
@@ -156,7 +156,6 @@ def mup_export(
 
 def print_export(out: MupExport) -> None:
     s = out.setup
-    opt = {"sgd": "MuSGD", "adamw": "MuAdamW"}.get(s.optimizer.value, "MuAdam")
     muon = s.optimizer.value == "muon"
     console.print(f"set_base_shapes(model, base)  # base model at width {s.base_width}; this run: width {s.width} "
                   f"(width_mult {s.width_mult:g})", highlight=False)
@@ -164,21 +163,25 @@ def print_export(out: MupExport) -> None:
     one_eps = set((s.epsilon or {}).values())  # one number: in the call; several: a column, per group
     eps = f", eps={one_eps.pop():g}" if len(one_eps) == 1 else ""
     per_eps = len(one_eps) > 1
-    impl = ", impl=Lion" if s.optimizer.value == "lion" else ""
-    per_group = ", ".join(["lr", *(["eps"] if per_eps else []), *(["weight_decay"] if s.weight_decay else [])])
+    # Adafactor's floor on a parameter's scale maps with the form: each group's own (torch's Adafactor eps[1]), as
+    # `recommend --form mup` and --json give it (the table left it out, a review)
+    floors = any(r.param_scale_floor is not None for r in out.roles)
+    per_group = ", ".join(["lr", *(["eps"] if per_eps else []), *(["weight_decay"] if s.weight_decay else []),
+                           *(["param scale floor"] if floors else [])])
     per_group = f"{per_group} per group"
-    title = f"{opt}(param_groups{impl}{eps}): {per_group}, and mup.init stds at the base width"
+    # adafactor's and lion's wrapper is MuAdam(impl=...): plain MuAdam runs Adam
+    call = mup_wrapper_call(s.optimizer, "param_groups", *([eps.removeprefix(", ")] if eps else []))
+    title = f"{call}: {per_group}, and mup.init stds at the base width"
     if muon:  # no Mu-wrapper exists for Muon: say what runs the hidden group instead of naming MuAdam for it
-        title = (f"MuAdamW(param_groups{eps}) on embedding, readout and vector, a plain Muon (microsoft/mup has no "
+        title = (f"{call} on embedding, readout and vector, a plain Muon (microsoft/mup has no "
                  f"Muon wrapper) on hidden: {per_group}, and mup.init stds at the base width")
     t = Table(title=title)
     wd = s.weight_decay
     # an independent decay has no Mu-optimizer spelling (the setup gives none): still shown, to apply yourself
     applied_wd = bool(wd) or any(r.weight_decay for r in out.roles)
-    name = "MuAdamW / Muon" if muon else opt
     # the given columns under the kwargs' names (the title names the optimizer): nine columns fit 140 characters
-    for col in ("group", f"{name} lr", *(["eps"] if per_eps else []), *(["weight_decay"] if wd else []),
-                "init std at base",
+    for col in ("group", f"{mup_wrapper(s.optimizer)} lr", *(["eps"] if per_eps else []),
+                *(["weight_decay"] if wd else []), *(["scale floor"] if floors else []), "init std at base",
                 "applied lr", *(["applied decay"] if applied_wd else []), "applied init std", "multiplier"):
         t.add_column(col, justify="left" if col == "group" else "right")
     for r in out.roles:
@@ -190,6 +193,7 @@ def print_export(out: MupExport) -> None:
         t.add_row(label, f"{s.lr[given]:.4g}", *(["-" if group_eps is None else f"{group_eps:.4g}"]
                                                  if per_eps else []),
                   *([f"{wd.get(given, 0.0):.4g}"] if wd else []),
+                  *(["-" if r.param_scale_floor is None else f"{r.param_scale_floor:.4g}"] if floors else []),
                   # a hidden matrix of fan-in r x width takes it x r^-1/2, as the exports draw it (one number
                   # read as every hidden matrix's was 2x theirs for an MLP's 4D -> D projection: session 63)
                   "-" if base_std is None else f"{base_std:.4g}" + (" x r^-1/2" if r.role is Role.hidden else ""),
@@ -198,5 +202,9 @@ def print_export(out: MupExport) -> None:
                   "-" if r.init_std is None else f"{r.init_std:.4g}",
                   "-" if r.multiplier is None else frac(r.multiplier))
     console.print(t)
+    if floors:
+        console.print("scale floor: Adafactor scales each step by max(rms(W), floor); give each param group its own "
+                      "(torch.optim.Adafactor's eps=(1e-15, floor), optax.scale_by_param_block_rms(min_scale))",
+                      highlight=False)
     for w in out.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)

@@ -40,7 +40,7 @@ from abcscale.cli.options import (
     Width,
 )
 from abcscale.cli.theory import frac
-from abcscale.schemas.enums import Layer, LrMode
+from abcscale.schemas.enums import Layer, LrMode, mup_wrapper
 from abcscale.schemas.fit import Prediction
 from abcscale.schemas.groups import Form, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
@@ -416,7 +416,7 @@ def _beta_spread(rec: Recommendation, spec: GroupSpec | None) -> str:
     roles = [s for s in spec.roles if s.role in (Role.embedding, Role.hidden, Role.readout)]
     abc = "--json's layers and band.layer_lrs are the abc form's"
     if spec.form is Form.mup and all(s.mup_lr is not None for s in roles):
-        mu = _mup_wrapper(spec)
+        mu = mup_wrapper(spec.optimizer)
         return (f"per-group {mu} lrs from that beta (mup form, the table's {mu} lr): "
                 + ", ".join(f"{s.role.value} {s.mup_lr:.4g}" for s in roles) + f" ({abc})")
     return (f"per-group LRs from that beta ({spec.form.value} form, the table's learning rate): "
@@ -468,8 +468,8 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
     mixed = len({s.optimizer for s in spec.roles}) > 1  # e.g. Muon: muon on hidden matrices, adamw elsewhere
     cols = ["role", *(["optimizer"] * mixed), "init std", "learning rate", "epsilon",
             *([f"weight decay ({spec.weight_decay_mode})"] * decay),
-            *(["multiplier", f"{_mup_wrapper(spec)} lr", "mup.init std (base)"] if mup else []),
-            *([f"{_mup_wrapper(spec)} weight decay"] if given_decay else [])]
+            *(["multiplier", f"{mup_wrapper(spec.optimizer)} lr", "mup.init std (base)"] if mup else []),
+            *([f"{mup_wrapper(spec.optimizer)} weight decay"] if given_decay else [])]
     base_std = spec.mup.init_std if spec.mup is not None else {}
     for col in cols:
         t.add_column(col, justify="right" if col != "role" else "left")
@@ -485,13 +485,6 @@ def _groups_table(rec: Recommendation, spec: GroupSpec) -> Table:
                   # the readout's bias sits in the vector group unless the setup gives it its own
                   *([_g(given_decay.get(s.role, given_decay.get(Role.vector)))] if given_decay else []))
     return t
-
-
-def _mup_wrapper(spec: GroupSpec) -> str:
-    """The microsoft/mup optimizer a mup-form spec's per-group LRs are for (it has no Muon wrapper: plain Muon
-    takes the hidden groups' LR as it is, MuAdam the others')."""
-    return {"sgd": "MuSGD", "muon": "Muon (hidden) / MuAdamW", "lion": "MuAdam(impl=Lion)", "adamw": "MuAdamW"}.get(
-        spec.optimizer.value, "MuAdam")
 
 
 def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
@@ -516,7 +509,7 @@ def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
     if spec.mup is not None:
         m = spec.mup
         notes.append(f"microsoft/mup: set_base_shapes at base width {m.base_width}, "
-                     f"{_mup_wrapper(spec)} with each group's lr"
+                     f"{mup_wrapper(spec.optimizer, long=True)} with each group's lr"
                      f"{' and weight decay' if m.weight_decay is not None else ''} above, "
                      f"MuReadout(output_mult={m.output_mult:g}), mup.init with each group's base-width std (the "
                      "init std column is the target width's, what a model without mup sets; a hidden matrix of "

@@ -17,7 +17,8 @@ setup that gives every group the LR beta, microsoft/mup's rule). With a fit, the
 lr, given to every group at the fit's base width (its sweep's set_base_shapes base): each role's LR is compared with
 what microsoft/mup applies then (:func:`_mup_fit_reference`), whatever the table's own base width and ratios.
 With a fit, an LR below the tolerance but at or above the fit's safe-side LR passes, its verdict ``SAFE_SIDE``.
-microsoft/mup's optimizer names (MuAdam, MuAdamW, MuSGD) are read as the optimizer they wrap.
+microsoft/mup's optimizer names (MuAdam, MuAdamW, MuSGD, and the MuAdam(impl=Lion) abcscale prints) are read as
+the optimizer they wrap.
 The recommendation it compares against answers :func:`check_request`, locally or from a service.
 Reading files and maps (``--map`` / ``--map-file``) is :mod:`abcscale.usecases.config_map`'s.
 """
@@ -46,7 +47,16 @@ from pydantic_core import PydanticCustomError
 
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendRequest
-from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import (
+    LAYERS,
+    EpsilonMode,
+    Layer,
+    LrMode,
+    Optimizer,
+    Parameterization,
+    WeightDecayMode,
+    mup_wrapper,
+)
 from abcscale.schemas.errors import error_text
 from abcscale.schemas.fit import FitResult
 from abcscale.schemas.groups import ROLES, SPEC_ROLES, Form, MupSetup, Role, RoleSetting
@@ -56,7 +66,6 @@ from abcscale.theory.epsilon import epsilon_exponents
 from abcscale.theory.groups import fixed_setting, from_mup, invariants, mup_setting, vector_setting
 from abcscale.usecases.config_map import CLOSE, ConfigError, ConfigMap, lookup, mapped_name, read_document, suggest
 from abcscale.usecases.recommend import LOCAL_FIT, recommend
-from abcscale.usecases.snippets import mup_optimizer
 
 
 class _Strict(BaseModel):
@@ -150,8 +159,9 @@ class MupTable(_Numbers):
             "epsilon": _per_role(self.epsilon)})
 
 
-#: microsoft/mup's optimizer classes -> the optimizer each wraps (mup/optim.py)
-MU_OPTIMIZERS = {"muadam": Optimizer.adam, "muadamw": Optimizer.adamw, "musgd": Optimizer.sgd}
+#: microsoft/mup's optimizer classes -> the optimizer each wraps (mup/optim.py), as Optimizer reads them (MuAdam,
+#: MuAdam(impl=Lion): schemas.enums.mup_wrapper's names)
+MU_OPTIMIZERS = {name: Optimizer(opt) for name, opt in Optimizer._aliases().items()}
 
 
 def _mu_base(name: str) -> str | None:
@@ -844,7 +854,7 @@ def _mup_fit_notes(cfg: CheckConfig, rec: Recommendation, given: set[tuple[str, 
                      "every group is checked against")
     b, fb = cfg.mup.base_width, rec.base_width
     if b != fb and _mup_fit_reference(cfg, rec) is not None:
-        mu = mup_optimizer(cfg.optimizer.value)
+        mu = mup_wrapper(cfg.optimizer, long=True)
         notes.append(f"mup.base_width {b} differs from the fit's base width {fb} (fit --base-width, else its narrowest "
                      f"width; taken as its sweep's set_base_shapes base): the LRs are checked against what {mu} "
                      f"applies at width {cfg.width} in the fit's setup (base {fb}, every group given "
@@ -875,12 +885,12 @@ def _mup_lr_notes(cfg: CheckConfig, rec: Recommendation) -> list[str]:
     if hidden.update_shift == 0.0 and not hidden.backprop_scale and setup.width_mult != 1.0 and given is not None \
             and math.isclose(given, one / setup.width_mult, rel_tol=0.02):
         # MuAdam divides the hidden group's lr by width_mult: given abcscale's lr, already divided, it does so twice
-        mu = mup_optimizer(cfg.optimizer.value)
+        mu = mup_wrapper(cfg.optimizer, long=True)
         return [f"mup.lr.hidden {given:.4g} is {name} / width_mult ({one:.4g} / {setup.width_mult:g}): likely "
                 f"abcscale's width-scaled hidden LR given to {mu}, which divides it by width_mult again (README, "
                 f"traps of mixing the two); give {mu} beta for the hidden group (`abcscale mup export` lists each "
                 "group's), or abcscale's LRs to a plain torch.optim optimizer"]
-    mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdam"
+    mu = mup_wrapper(cfg.optimizer)  # adamw's, lion's and muon's were said MuAdam
     if fitted:  # a fit's LR with a mup table is the fitted sweep's one lr, as beta is
         return [f"the fit's LR ({one:.4g} at width {cfg.width}) with a mup table is read as the one lr {mu} gave every "
                 "group in the fitted sweep (microsoft/mup's rule), and each group's lr is checked against it; this "
@@ -971,7 +981,7 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                         f"the {cfg.form.value} form; what {cfg._mu_optimizer} is given is checked as microsoft/mup "
                         "applies it only in a `mup:` table (mup.base_width, mup.lr, ...; map them from your config)")
     if cfg.mup is not None and cfg.weight_decay is not None:
-        mu = "MuSGD" if cfg.optimizer is Optimizer.sgd else "MuAdamW"
+        mu = mup_wrapper(cfg.optimizer)  # lion's was said MuAdamW
         warnings.append(f"weight_decay: not checked with a mup table (give it as {mu}'s, in abc or plain form "
                         "without the table)")
     if undecayed := sorted(r.value for k, r in given if k == "weight_decay" and yours[r].weight_decay == 0):

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, MupImport, RecommendRequest
-from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, mup_wrapper
 from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
@@ -237,10 +237,6 @@ def recommend_request(
                                         "constants": constants})
 
 
-#: the microsoft/mup optimizer a mup-form answer's ``mup_lr`` is given to, in a word (Muon's non-hidden groups')
-#: snippets.mup_optimizer's names, short enough for a sentence (Muon's hidden group is plain Muon, said beside)
-_MU_OPTIMIZER = {"sgd": "MuSGD", "adamw": "MuAdamW", "lion": "MuAdam(impl=Lion)", "muon": "MuAdamW/Muon"}
-
 #: the constants that set how a mup-form answer's per-group lrs follow from beta
 _LR_CONSTANTS = frozenset({"gamma", "multiplier"})
 
@@ -261,7 +257,7 @@ def mup_beta_note(rec: Recommendation, given: Iterable[str] = ()) -> str | None:
     if any(s.mup_lr is None for s in matrices) or all(
             math.isclose(s.mup_lr or 0.0, rec.beta, rel_tol=1e-3) for s in matrices):
         return None
-    mu = _MU_OPTIMIZER.get(rec.optimizer.value, "MuAdam")
+    mu = mup_wrapper(rec.optimizer)  # adafactor's was said MuAdam, which runs Adam
     lrs = ", ".join(f"{s.role.value} {s.mup_lr:.4g}" for s in matrices)
     beta, swept = ((f"the fitted beta {rec.beta:.4g}", "the sweep ran") if rec.source == "fit" else
                    (f"beta {rec.beta:g}", "it was tuned with"))
@@ -382,7 +378,7 @@ def read_constants_document(path: str | Path) -> ConstantsDocument | None:
         # `abcscale mup import --json`: refused as "not a constants file from `abcscale tune`" listing 20 fields
         # (a review); its constants are a BaseConfig, the base width and beta included
         try:
-            imported = MupImport.model_validate(data)
+            imported = _without_epsilon(MupImport.model_validate(data))
         except ValidationError as exc:
             raise ValueError(f"{path}: an `abcscale mup import --json` document: "
                              f"{validation_message(exc)}") from None
@@ -415,6 +411,16 @@ def read_constants_document(path: str | Path) -> ConstantsDocument | None:
         return ConstantsDocument((BaseConfig if base else Constants).model_validate(data))
     except ValidationError as exc:
         raise ValueError(f"{path}: {validation_message(exc)}") from None
+
+
+def _without_epsilon(imported: MupImport) -> MupImport:
+    """``imported`` with no epsilon where its optimizer has none (sgd, lion, adafactor): its JSON holds every constant,
+    epsilon's default and (before session 64) epsilon_mode constant too, which read back as given warned "epsilon:
+    lion has no epsilon; the 1e-08 given changes nothing" though nobody gave one (a review)."""
+    if theory.layer_rules(imported.setup.optimizer).has_epsilon:
+        return imported
+    kept = imported.constants.model_dump(exclude={"epsilon", "epsilon_mode"}, exclude_unset=True)
+    return imported.model_copy(update={"constants": BaseConfig.model_validate(kept)})
 
 
 def _document(path: Path) -> Any:

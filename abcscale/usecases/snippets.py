@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from abcscale.schemas.enums import WeightDecayMode
+from abcscale.schemas.enums import WeightDecayMode, mup_wrapper
 from abcscale.schemas.groups import Form, GroupSpec, Role, RoleSetting
 
 #: the torch.optim class for each optimizer family with one (lion and muon: :func:`_optimizer_lines`)
@@ -90,7 +90,7 @@ def fallback(spec: GroupSpec, layout: str) -> list[str]:
     if spec.mup is not None:
         m = spec.mup
         lines.append(f"# with microsoft/mup instead: set_base_shapes at base width {m.base_width}, "
-                     f"MuReadout(output_mult={m.output_mult:g}), {mup_optimizer(spec.optimizer.value)} with each "
+                     f"MuReadout(output_mult={m.output_mult:g}), {mup_wrapper(spec.optimizer, long=True)} with each "
                      "role's mup_lr" + (" and eps (each param group's own)" if m.epsilon else "")
                      + ("; mup.init stds at the base width: " + ", ".join(
                          _mup_std(r, std) for r, std in m.init_std.items()) if m.init_std else "")
@@ -126,14 +126,6 @@ _DENSE_INPUT = {
     "jax": ["# an embedding that multiplies a dense input of fan-in d (a Dense on pixels, a Conv stem) takes its",
             "#   init std x d^-1/2; a Conv's fan-in is its input features / feature_group_count x the kernel's size,",
             "#   a hidden one's too; a depthwise Conv (feature_group_count = input features) is vector-like"]}
-
-
-def mup_optimizer(optimizer: str) -> str:
-    """What microsoft/mup runs for ``optimizer``: MuSGD, MuAdam, MuAdam(impl=Lion), or (no Muon wrapper) plain
-    Muon on the hidden groups."""
-    return {"sgd": "MuSGD", "lion": "MuAdam(impl=Lion)", "adamw": "MuAdamW",
-            "muon": "MuAdamW on the non-hidden groups and plain Muon (microsoft/mup has no Muon wrapper) on the "
-                    "hidden ones"}.get(optimizer, "MuAdam")
 
 
 def _numbers(s: RoleSetting, width: int, fan_in: str) -> str:
@@ -210,4 +202,4 @@ def _optax(spec: GroupSpec) -> list[str]:
             "    return params, tx, tx.init(params)"]
 
 
-__all__ = ["comment_text", "fallback", "mup_optimizer", "snippet", "spec_literal"]
+__all__ = ["comment_text", "fallback", "snippet", "spec_literal"]
