@@ -35,7 +35,14 @@ from abcscale.fitting.parts import (
     slice_through,
     theory_gap,
 )
-from abcscale.fitting.predict import MODE_LEVEL, UNRELIABLE, predict_group, prediction_layers, swept_alignment
+from abcscale.fitting.predict import (
+    ALL_DIVERGED,
+    MODE_LEVEL,
+    UNRELIABLE,
+    predict_group,
+    prediction_layers,
+    swept_alignment,
+)
 from abcscale.fitting.scaling import dl_tau2, t_quantile
 from abcscale.fitting.table import GroupData, option
 from abcscale.schemas.enums import LrMode
@@ -127,11 +134,13 @@ def other_mode_note(group: dict[str, Any], estimate: float, se: float, df: int, 
 def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFit:
     """Fit one group; a group where every run diverged gets only a warning."""
     if data.n_diverged == data.n_rows:
-        return GroupFit(group=data.key, n_rows=data.n_rows, n_diverged=data.n_rows,
-                        warnings=["every run in this group diverged: lower the learning-rate grid"])
+        return GroupFit(group=data.key, n_rows=data.n_rows, n_diverged=data.n_rows, warnings=[ALL_DIVERGED])
     # with swept constants, LR is fitted on the slice through the best cell (coordinate-wise search)
     anchors = {r.width: anchor(r) for r in data.widths} if data.constant_cols else {}
-    base_width = s.base_width or data.base_width or data.widths[0].width
+    # C's reference size: the table's base_width column is a width, no parameter count (a params fit took width 128
+    # as its size, C 0.39 for 0.0099: a review); there the smallest size, as the README says
+    table_base = data.base_width if s.size_kind == "width" else None
+    base_width = s.base_width or table_base or data.widths[0].width
     per = fit_coordinate({r.width: slice_through(r, anchors.get(r.width), 0) for r in data.widths}, 0, s, rng)
     th, why = theory_for_group(data.key, s.alignment)
     span = theory_span_for_group(data.key, s.alignment) if th is not None else None
@@ -176,7 +185,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         # moved by --base-width must not move the per-layer split (a user review: hidden LR 8x off, unsaid)
         lr_base_width=data.base_width if data.base_width and data.base_width != base_width else None,
         weight_decay=data.weight_decay, weight_decay_mode=data.weight_decay_mode,
-        lr_exponents=data.lr_exponents,
+        lr_exponents=data.lr_exponents, trained_constants=data.trained_constants,
         theory_exponent=th, theory_span=None if span is None else list(span), consistent=consistent,
         width_independent=independent,
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],
@@ -222,7 +231,9 @@ def group_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: 
     ValueError where the group has none (no across-width law)."""
     off = _off_alignment(g, alignment)
     pred = predict_group(g, width, size_kind=size_kind)
-    return pred.model_copy(update={"layers": prediction_layers(g, pred, alignment),
+    # per-layer settings scale with the width: a parameter count read as one gave init stds of 1/sqrt(8e8)
+    layers = prediction_layers(g, pred, alignment) if size_kind == "width" else None
+    return pred.model_copy(update={"layers": layers,
                                    "unreliable": [*pred.unreliable, *off],
                                    "warnings": [*pred.warnings, *(UNRELIABLE + o for o in off)]})
 

@@ -90,7 +90,13 @@ class NoLaw(ValueError):
     data's shortfall, not the input's: ``--strict`` fails it (exit 1) in every gate, as ``fit --strict`` does."""
 
 
+#: the fit's reason for a group without a law whose every run diverged (``fitting.group.fit_group``)
+ALL_DIVERGED = "every run in this group diverged: lower the learning-rate grid"
+
+
 def _refuse(g: GroupFit) -> str:
+    if not g.per_width and g.n_rows and g.n_diverged >= g.n_rows:  # no width fitted: not "one width (?)"
+        return ALL_DIVERGED
     if len(g.per_width) <= 1:
         w = g.per_width[0].width if g.per_width else "?"
         from abcscale.fitting.table import THEORY_COLUMNS, option
@@ -290,18 +296,41 @@ THEORY_KEYS = ("parameterization", "optimizer", "lr_mode", "alignment")
 
 
 def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[Constants, list[str]]:
-    """The caller's constants, with fitted ones filling the per-layer kinds the caller left at the default."""
+    """The caller's constants, with the fit's filling the per-layer kinds the caller left at the default: a swept
+    constant's optimum (``g.constants``), else the value the group's runs trained with (``g.trained_constants``);
+    the fitted LR is the optimum under those, as under the decay (:func:`_fit_decay`). Where the caller gives a kind,
+    a note names the runs' values it differs from."""
     update: dict[str, PerLayer] = {}
     notes = []
     for kind in ("gamma", "init_scale", "multiplier"):
         fitted = {c.name[len(kind) + 1:]: c.optimum.estimate for c in g.constants if c.name.startswith(kind + "_")}
-        if fitted and getattr(constants, kind) == PerLayer():
-            vals = {layer.value: fitted[layer.value] for layer in LAYERS if layer.value in fitted}
+        # the swept ones are the fit's coordinates: the runs' value of such a layer is none
+        trained = {k: v for k, v in g.trained_constants.get(kind, {}).items() if k not in fitted}
+        if not fitted and not trained:
+            continue
+        given = getattr(constants, kind)
+        if given == PerLayer():
+            vals = {layer.value: v for layer in LAYERS if (v := {**trained, **fitted}.get(layer.value)) is not None}
             update[kind] = PerLayer(**vals)
-            notes.append(f"{kind} from the fit: " + ", ".join(f"{k} {v:.3g}" for k, v in vals.items()))
+            if fitted:
+                notes.append(f"{kind} from the fit: " + ", ".join(f"{k} {fitted[k]:.3g}" for k in vals if k in fitted))
+            if any(not math.isclose(v, 1.0) for v in trained.values()):  # all 1: the default, nothing moved
+                notes.append(f"{kind} from the fit's runs: {_layer_text(trained)} (the constants they trained with, "
+                             f"under which the fitted LR is the optimum; give {kind} to say others)")
+            continue
+        theirs = {k: getattr(given, k) for k in trained}
+        if any(not math.isclose(theirs[k], v, rel_tol=1e-3) for k, v in trained.items()):
+            notes.append(f"{kind}: the fit's runs trained with {_layer_text(trained)}; its fitted LR is the optimum "
+                         f"under those, and yours ({_layer_text(theirs)}) may move it: sweep with the constants you "
+                         "will train with")
     filled = constants.model_copy(update=update)
     decay, decay_notes = _fit_decay(g, constants) if theory.layer_rules(optimizer).weight_decay else (None, [])
     return (filled if decay is None else filled.model_copy(update=decay)), [*notes, *decay_notes]
+
+
+def _layer_text(values: dict[str, float]) -> str:
+    """Per-layer values in the layers' order: 'embedding 2, hidden 1, readout 0.5'."""
+    return ", ".join(f"{layer.value} {values[layer.value]:.3g}" for layer in LAYERS if layer.value in values)
 
 
 def _fit_decay(g: GroupFit, constants: Constants) -> tuple[dict[str, Any] | None, list[str]]:
@@ -395,7 +424,8 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     al, c_swept, notes = swept_alignment(g.lr_exponents, p, opt, mode, table=text(g.group.get("alignment")),
                                          given=text(hints.get("alignment")), fitted=text(alignment),
                                          mode_given=g.group.get("lr_mode") is None)
-    if g.group.get("lr_mode") is None and not g.lr_exponents:  # the caller's mode, no column shows the sweep's
+    if not g.lr_exponents:  # no lr_* columns show the sweep's exponents: the fitted one tells the modes apart,
+        # whichever gave the mode (the table's column, fit's lr_mode or the caller's; a wrong column answered 64x off)
         notes += _mode_against_exponent(g, p, opt, mode)
     filled, fill_notes = _fill_constants(g, constants or Constants(), opt)
     notes += fill_notes
@@ -422,13 +452,13 @@ MODE_LEVEL = 0.95
 
 
 def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[str]:
-    """An LR mode the caller gives that the fitted exponent contradicts: unreliable, naming the other mode.
+    """An LR mode the fitted exponent contradicts: unreliable, naming the other mode.
 
-    Where the table has no lr_mode column the fit has no theory to test, so nothing said that a global sweep's
-    fit (LR* falling as width^-1) answered per_layer scales the fitted LR by each layer's (n/b)^-c again: muP +
-    Adam's hidden LR 64x under a 64x wider model's, without a word (a user review). The fitted exponent's interval
-    tells the two modes apart where it holds one's theory and excludes the other's (per-layer: 0; global: -c
-    between full and no alignment)."""
+    A global sweep's fit (LR* falling as width^-1) answered per_layer scales the fitted LR by each layer's (n/b)^-c
+    again: muP + Adam's hidden LR 64x under a 64x wider model's, without a word (a user review), whether the mode
+    was the caller's, fit's lr_mode or the table's own column (a wrong column passed --strict until session 64).
+    The fitted exponent's interval tells the two modes apart where it holds one's theory and excludes the other's
+    (per-layer: 0; global: -c between full and no alignment)."""
     e = g.exponent
     if e is None:
         return []
@@ -455,7 +485,8 @@ def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[
     def words(span: tuple[float, float]) -> str:
         return f"{span[0]:g}" if span[0] == span[1] else f"{span[0]:g} to {span[1]:g}"
 
-    why = ("per_layer scales the fitted LR, which already falls with the width, by each layer's (n/b)^-c again"
+    why = ("per_layer scales the fitted LR, which already falls with the width, by each layer's (n/b)^-c again "
+           "(or the fit's LR column is one layer's own LR, lr_hidden or the like, not the sweep's beta: fit beta)"
            if mode is LrMode.per_layer else
            "global gives every layer the fitted base LR without the per-layer width factors the sweep trained with")
     return [f"{UNRELIABLE}lr_mode: the fitted LR's exponent ({e.estimate:.3g}, "

@@ -186,6 +186,9 @@ class GroupData:
     # each layer's LR exponent c_l as the table's lr_embedding/lr_hidden/lr_readout columns show it (the slope of
     # log2(lr_l / lr) over log2 width), where they hold one ratio per width on a straight line, else None
     lr_exponents: dict[str, float] | None = None
+    # the per-layer constants its runs trained with, {kind: {layer: value}}: a constant's column with one value
+    # throughout the group (:func:`_trained_constants`)
+    trained_constants: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -2202,6 +2205,45 @@ def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
     return out
 
 
+#: the layers a per-layer constant's column names (gamma_<layer>, ...): a Constants' PerLayer's
+CONSTANT_LAYERS = ("embedding", "hidden", "readout")
+
+
+def _constant_columns(df: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """Each gamma_* / init_scale_* / multiplier_* column of a layer, as numbers (NaN where not a positive finite
+    one), by (kind, layer). Not the multipliers of a table in a form other than abc: the runner's multiplier_free
+    form folds every multiplier into the LR and init and writes 1 (its rows' ``form``), which is no M_l."""
+    out = {}
+    abc = (df["form"].astype(str).str.strip().str.lower() == "abc").to_numpy() if "form" in df.columns else None
+    for c in df.columns:
+        if not isinstance(c, str) or not c.startswith(CONSTANT_PREFIXES) or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        kind, layer = next((p[:-1], c[len(p):]) for p in CONSTANT_PREFIXES if c.startswith(p))
+        if layer not in CONSTANT_LAYERS:
+            continue
+        v = _to_number(df[c]).to_numpy(dtype=float)
+        v = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+        if kind == "multiplier" and abc is not None:
+            v = np.where(abc, v, np.nan)
+        out[kind, layer] = v
+    return out
+
+
+def _trained_constants(columns: dict[tuple[str, str], np.ndarray], idx: np.ndarray) -> dict[str, dict[str, float]]:
+    """The per-layer constants a group's runs trained with: each constant's column that holds one value in every
+    row of the group (an empty cell, or a multiplier in another form than abc, says nothing of the group: none). A
+    column that varies is swept (a coordinate of the fit, ``GroupFit.constants``) or moves with the width (the
+    runner's effective multipliers M_l n^-a_l): neither is a constant the runs shared."""
+    out: dict[str, dict[str, float]] = {}
+    for (kind, layer), v in columns.items():
+        vals = v[idx]
+        if np.isnan(vals).any():  # a cell without one (or another form's multiplier): not the group's one value
+            continue
+        if vals.size and np.ptp(vals) <= 1e-9 * vals[0]:
+            out.setdefault(kind, {})[layer] = float(vals[0])
+    return out
+
+
 def _lr_exponents(ratios: dict[str, np.ndarray] | None, width: np.ndarray, idx: np.ndarray) -> dict[str, float] | None:
     """Each layer's c_l from a group's rows: one ratio per width (to 0.02 octave: a CSV's three digits; cells
     without one left out), on a line over log2 width (to 0.02 octave), at 2+ widths; else None (mixed forms, one
@@ -2242,8 +2284,10 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     mixed = _mixed_configs(df, m, v)
     inverted = _inverted_rows(df, m, v)
     decay, decay_mode = _decays(df)
-    # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c
-    ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() else _lr_ratios(df, x)
+    # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c; nor
+    # do their slopes over a parameter count (c / 2: a per-layer table fitted by n_params read as off its alignment)
+    ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() or m.size_kind != "width" else _lr_ratios(df, x)
+    trained = _constant_columns(df)
 
     def one(values: np.ndarray | None, idx: np.ndarray) -> Any:
         """The group's one value of a column, missing ones left out (a resumed sweep's cells from a runner before
@@ -2267,7 +2311,8 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),
                          weight_decay=None if wd is None else float(wd),
                          weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode),
-                         lr_exponents=_lr_exponents(ratios, width[idx], idx))
+                         lr_exponents=_lr_exponents(ratios, width[idx], idx),
+                         trained_constants=_trained_constants(trained, idx))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

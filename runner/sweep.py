@@ -306,6 +306,8 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
             row = ident | {
                 "depth": spec.depth, "n_params": n_par, "base_width": spec.base,
                 **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS},
+                # the init scales the runs trained with: a fit carries them into its recommendation, as gamma
+                **{f"init_scale_{l.value}": spec.constants.init_scale[l] for l in LAYERS},
                 **{f"lr_{r}": beta * hyper.lr_factor[i] for i, r in enumerate(roles)},
                 "steps": spec.steps, "tokens": spec.steps * spec.batch * spec.seq_len,
                 "final_loss": float(out.final_loss[j]), "eval_loss": float(out.eval_loss[j]),

@@ -293,6 +293,12 @@ class GroupFit(_Model):
         None, description="the edge's law leaning on theory's exponent, where the free line's 95% interval holds it "
         "(the stability edge's prediction; the safe-side cap takes the lower of its bound and the free line's)")
     constants: list[ConstantFit] = Field(default_factory=list)
+    trained_constants: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="the per-layer constants the group's runs trained with, by kind (gamma, "
+        "init_scale, multiplier) and layer: a gamma_* / init_scale_* / multiplier_* column holding one value "
+        "throughout the group (not swept, not one per width: the runner's effective multipliers, a multiplier_free "
+        "form's folded ones). The fitted LR is the optimum under them: recommend fills them where the caller leaves "
+        "the kind at its default, and says where the caller's differ. Empty: the table does not say (older fits)")
     loss_law: LossLaw | None = None
     prediction: Prediction | None = None
     warnings: list[str] = Field(default_factory=list)

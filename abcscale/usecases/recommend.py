@@ -123,9 +123,10 @@ def recommend_from_fit(
     r"""Per-layer settings at ``width`` from the fitted LR :math:`\hat\beta(n)` of the group ``selector`` picks.
 
     Per-layer mode: :math:`\eta_l = \hat\beta(n) \gamma_l (n / b)^{-c_l}`; global mode:
-    :math:`\eta_l = \hat\beta(n) \gamma_l`. Constants left at their defaults are filled from the fit when it
-    swept them. ``band`` carries the fitted LR's uncertainty, the method that made it and the reasons it is
-    unreliable (``band.unreliable``; each is also a warning); a safe-side LR below the estimate is a warning.
+    :math:`\eta_l = \hat\beta(n) \gamma_l`. Constants left at their defaults are filled from the fit: a swept
+    constant's optimum, else the value the group's runs trained with (``GroupFit.trained_constants``). ``band``
+    carries the fitted LR's uncertainty, the method that made it and the reasons it is unreliable
+    (``band.unreliable``; each is also a warning); a safe-side LR below the estimate is a warning.
     """
     from abcscale.fitting import group_transfer, predict_group
     from abcscale.fitting.predict import UNRELIABLE
@@ -151,8 +152,10 @@ def recommend_from_fit(
         band = band.model_copy(update={"unreliable": [*band.unreliable, *extra]})
     rec = Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
                          source="fit", beta=pred.lr, band=band, group=g.group, groups=groups)
-    # constants the fit swept (gamma_embedding, ...) fill the caller's defaults: then they are not abcscale's defaults
+    # constants the fit swept (gamma_embedding, ...) or its runs trained with (other than 1) fill the caller's
+    # defaults: then they are not abcscale's defaults
     swept = {c.name.split("_")[0] for c in g.constants if c.name.startswith(tuple(f"{k}_" for k in _LR_CONSTANTS))}
+    swept |= {k for k, v in g.trained_constants.items() if k in _LR_CONSTANTS and any(x != 1.0 for x in v.values())}
     return _with_mup_beta_note(rec, {*(constants.model_fields_set if constants is not None else ()), *swept})
 
 
