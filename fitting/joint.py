@@ -283,7 +283,7 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
     lo, hi = band(level)
     out = {k: _outside(point[k], *law.ranges[k]) for k in law.names}
     warnings = [f"{k} not given: at its base {law.bases[k]:g}" for k in covs if k not in at]
-    warnings += [f"{k}={point[k]:g} is {o:.2g} octaves outside the swept range {law.ranges[k][0]:g}-"
+    warnings += [f"{k}={point[k]:g} is {_octaves(o)} outside the swept range {law.ranges[k][0]:g}-"
                  f"{law.ranges[k][1]:g}: the band assumes the law holds there" for k, o in out.items() if o > 0]
     ci95 = band(0.95)
     bad = []
@@ -344,3 +344,9 @@ def best_losses(groups: Sequence[GroupFit], key: dict[str, Any], d_name: str
 
 
 __all__ = ["Curve", "group_curves", "base_value", "fit_joint", "predict_joint", "best_losses", "WIDE_BAND_OCTAVES"]
+
+
+def _octaves(o: float) -> str:
+    """``o`` octaves in words: "1 octave", "1.5 octaves" ("1 octaves" before, a review)."""
+    said = f"{o:.2g}"
+    return f"{said} octave" if said == "1" else f"{said} octaves"

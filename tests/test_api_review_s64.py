@@ -21,3 +21,23 @@ def test_from_mup_itself_is_the_constants_its_document_is(tmp_path):
     assert all(s.mup_lr == pytest.approx(3e-3) for s in at_base.groups.roles if s.role.value != "fixed")
     with pytest.raises(ValueError, match="^parameterization: the constants are microsoft/mup's adam setup"):
         abcscale.recommend("sp", "adam", width=4096, constants=imported)
+
+
+def test_the_summary_lines_up_and_one_octave_is_singular(tmp_path):
+    """A docs review: `fit --summary`'s verdicts on global-LR rows sat two columns right of the per-layer rows' (the
+    span "-1..-0.5" outgrew the theory column), and a covariate one octave out was "1 octaves outside"."""
+    import re
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+    from abcscale.fitting.joint import _octaves
+
+    table = Path(__file__).resolve().parents[1] / "examples" / "tour-sweep.parquet"
+    out = CliRunner().invoke(app, ["fit", str(table), "--summary"])
+    assert out.exit_code == 0, out.output
+    rows = [line for line in out.output.splitlines() if re.search(r"consistent|INCONSISTENT", line)]
+    assert len(rows) == 4 and len({re.search(r"consistent|INCONSISTENT", r).start() for r in rows}) == 1, rows
+    assert (_octaves(1.0), _octaves(0.999), _octaves(1.5), _octaves(0.5)) == (
+        "1 octave", "1 octave", "1.5 octaves", "0.5 octaves")

@@ -556,7 +556,8 @@ def compact_line(label: str, g: GroupFit) -> str:
     n = len(group_warnings(g))
     fitted = "e -" if e is None else f"e {e.estimate:.3f} {_ci(e.ci)}"
     warned = f"[yellow]{n} warning{'s' if n != 1 else ''}[/]" if n else "0 warnings"
-    return f"{label}  {fitted:<28}  theory {g.theory_text():<6}  {verdict}  {warned}"
+    # 8: a global LR's span, "-1..-0.5", pushed its verdicts two columns right of the per-layer rows' (a review)
+    return f"{label}  {fitted:<28}  theory {g.theory_text():<8}  {verdict}  {warned}"
 
 
 def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
