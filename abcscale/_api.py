@@ -134,7 +134,9 @@ def recommend(
             doc_path, constants, imported = constants, doc.constants, doc.mup_import
     elif isinstance(constants, MupImport):  # from_mup(...) itself, read as its --json document is (a review: "beta:
         # required" named what it held, not what was wrong)
-        imported = constants
+        from abcscale.usecases.recommend import without_epsilon
+
+        imported = without_epsilon(constants)  # as a document is read: no epsilon for an optimizer without one
         constants = imported.constants
     if imported is not None:  # its setup is muP of one optimizer: the same, or left out (filled without a fit)
         from abcscale.usecases.tune import setting_name

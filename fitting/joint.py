@@ -291,12 +291,12 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
         bad.append("extrapolating from 2 sizes: nothing checks the line; sweep 4-5 sizes spanning >= 8x")
     if out[law.size_col] > 0 and any(w.startswith(BEND) for w in law.warnings):
         noun = "width" if law.size_kind == "width" else "size"
-        bad.append(f"extrapolating {out[law.size_col]:.2g} octaves past the swept {noun}s where the optimum bends in "
+        bad.append(f"extrapolating {_octaves(out[law.size_col])} past the swept {noun}s where the optimum bends in "
                    f"log2({noun}) (the law's warning): the straight line's prediction can miss by the bend")
     noun = "width" if law.size_kind == "width" else "size"
     for k in covs:  # a covariate the optima leave the plane along (lack_of_fit): extrapolating it is not trusted
         if out[k] > 0 and any(w.startswith(f"{COVARIATE_BEND}{k})") for w in law.warnings):
-            bad.append(f"{k}={point[k]:g} is {out[k]:.2g} octaves past the swept {k}s, where the optimum bends in "
+            bad.append(f"{k}={point[k]:g} is {_octaves(out[k])} past the swept {k}s, where the optimum bends in "
                        f"log2({k}) (the law's warning)")
         if (out[k] > 0 or out[law.size_col] > 0) and any(
                 w.startswith(f"{INTERACTION.format(noun=noun)}{k} ") for w in law.warnings):

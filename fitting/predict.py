@@ -309,7 +309,8 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
         if not fitted and not trained:
             continue
         given = getattr(constants, kind)
-        if given == PerLayer():
+        # given or not by the caller's fields, not by value: --gamma 1,1,1 was replaced by the runs' (a code review)
+        if kind not in constants.model_fields_set:
             vals = {layer.value: v for layer in LAYERS if (v := {**trained, **fitted}.get(layer.value)) is not None}
             update[kind] = PerLayer(**vals)
             if fitted:

@@ -2229,19 +2229,43 @@ def _constant_columns(df: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
     return out
 
 
-def _trained_constants(columns: dict[tuple[str, str], np.ndarray], idx: np.ndarray) -> dict[str, dict[str, float]]:
+def _trained_constants(columns: dict[tuple[str, str], np.ndarray], idx: np.ndarray, width: np.ndarray | None,
+                       parameterization: Any) -> dict[str, dict[str, float]]:
     """The per-layer constants a group's runs trained with: each constant's column that holds one value in every
     row of the group (an empty cell, or a multiplier in another form than abc, says nothing of the group: none). A
-    column that varies is swept (a coordinate of the fit, ``GroupFit.constants``) or moves with the width (the
-    runner's effective multipliers M_l n^-a_l): neither is a constant the runs shared."""
+    column that varies is swept (a coordinate of the fit, ``GroupFit.constants``), or is the runner's effective
+    multiplier m_l = M_l n^-a_l, whose M_l is m_l n^a_l with the group's ``parameterization``'s a_l (``width``: the
+    rows' widths; None for a fit by parameter count); anything else is no constant the runs shared."""
+    a = _multiplier_exponents(parameterization) if width is not None else None
     out: dict[str, dict[str, float]] = {}
     for (kind, layer), v in columns.items():
         vals = v[idx]
-        if np.isnan(vals).any():  # a cell without one (or another form's multiplier): not the group's one value
+        if not vals.size or np.isnan(vals).any():  # a cell without one (or another form's multiplier): none
             continue
-        if vals.size and np.ptp(vals) <= 1e-9 * vals[0]:
+        if kind == "multiplier" and a is not None and width is not None and not _one_value(vals):
+            # the runner's M_l n^-a_l at each width; n^a_l n^-a_l rounds (1.0000000000000002): 12 digits kept
+            vals = np.asarray([float(f"{x:.12g}") for x in vals * width[idx].astype(float) ** a[layer]])
+        if _one_value(vals):
             out.setdefault(kind, {})[layer] = float(vals[0])
     return out
+
+
+def _one_value(vals: np.ndarray) -> bool:
+    """Whether positive ``vals`` are one number (to float rounding: M n^-a n^a is not always M to the last bit)."""
+    return bool(np.ptp(vals) <= 1e-9 * vals[0])
+
+
+def _multiplier_exponents(parameterization: Any) -> dict[str, float] | None:
+    """Each layer's a_l under a named ``parameterization`` (the group's column), else None."""
+    if not isinstance(parameterization, str):
+        return None
+    from abcscale.theory.tables import ab_table
+
+    try:
+        ab = ab_table(parameterization)
+    except ValueError:  # a custom table's name: its exponents are not known here
+        return None
+    return {layer: ab[layer].a for layer in CONSTANT_LAYERS}
 
 
 def _lr_exponents(ratios: dict[str, np.ndarray] | None, width: np.ndarray, idx: np.ndarray) -> dict[str, float] | None:
@@ -2283,11 +2307,14 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
 
     mixed = _mixed_configs(df, m, v)
     inverted = _inverted_rows(df, m, v)
+    param = df["parameterization"].to_numpy() if "parameterization" in df.columns else None
     decay, decay_mode = _decays(df)
     # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c; nor
     # do their slopes over a parameter count (c / 2: a per-layer table fitted by n_params read as off its alignment)
     ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() or m.size_kind != "width" else _lr_ratios(df, x)
-    trained = _constant_columns(df)
+    # a layer's own LR column fitted as the LR (--lr-col lr_readout) already holds that layer's gamma: not carried
+    trained = {key: col for key, col in _constant_columns(df).items()
+               if not (key[0] == "gamma" and m.lr_col in LR_LAYER_COLUMNS.values())}
 
     def one(values: np.ndarray | None, idx: np.ndarray) -> Any:
         """The group's one value of a column, missing ones left out (a resumed sweep's cells from a runner before
@@ -2312,7 +2339,9 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
                          weight_decay=None if wd is None else float(wd),
                          weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode),
                          lr_exponents=_lr_exponents(ratios, width[idx], idx),
-                         trained_constants=_trained_constants(trained, idx))
+                         trained_constants=_trained_constants(
+                             trained, idx, width if m.size_kind == "width" else None,
+                             key.get("parameterization", one(param, idx))))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

@@ -88,8 +88,8 @@ class Optimizer(_AliasedEnum):
         from abcscale.schemas.tune import VARIANT_FAMILY
 
         name = value.strip()
-        family = VARIANT_FAMILY.get(name.lower())
-        return "" if family is None else f"; {name} is the runner's variant of {family.value}: give -o {family.value}"
+        family = VARIANT_FAMILY.get(name.lower().replace("-", "_"))  # as _missing_ reads a name: Adam-Atan2 too
+        return "" if family is None else f"; {name} is the runner's variant of {family.value}: give {family.value}"
 
 
 #: microsoft/mup's optimizer that runs each of abcscale's, as (class, impl=): MuAdam wraps any per-coordinate

@@ -314,6 +314,29 @@ class GroupFit(_Model):
             return format(self.theory_exponent, fmt)
         return f"{format(min(self.theory_span), fmt)}..{format(max(self.theory_span), fmt)}"
 
+    def summary(self) -> str:
+        """One line: the group, its exponent with its interval and level against theory, C, the prediction with its
+        band, and how many warnings (the whole fit: ``model_dump()``)."""
+        label = ", ".join(f"{k}={v}" for k, v in self.group.items()) or "(all rows)"
+        parts = [f"{self.n_rows} runs" + (f", {self.n_diverged} diverged" if self.n_diverged else "")]
+        if (e := self.exponent) is not None:
+            verdict = {True: "consistent", False: "INCONSISTENT", None: "no verdict"}[self.consistent]
+            theory = "no theory" if self.theory_exponent is None else f"theory {self.theory_text()}: {verdict}"
+            parts.append(f"exponent {e.estimate:.3g}, {_level(e.ci)} [{e.ci.low:.3g}, {e.ci.high:.3g}] ({theory})")
+        else:
+            parts.append("no exponent")
+        if self.constant is not None:
+            parts.append(f"C (LR* at {self.base_width}) {self.constant:.3g}")
+        if (p := self.prediction) is not None:
+            parts.append(f"LR* at {p.width}: {p.lr:.3g}, {_level(p.ci)} [{p.ci.low:.3g}, {p.ci.high:.3g}]"
+                         + (" (unreliable)" if p.unreliable else ""))
+        n = len(self.warnings) + (len(self.prediction.warnings) if self.prediction is not None else 0)
+        parts.append(f"{n} warning{'' if n == 1 else 's'}")
+        return f"{label}: {'; '.join(parts)}"
+
+    def __repr__(self) -> str:  # a notebook showed every field, 8,000 characters a group (a review)
+        return f"GroupFit({self.summary()})"
+
 
 class JointPrediction(_Model):
     """log2 LR* at a size and covariate values (swept or not) from a :class:`JointLaw`, with its band.
@@ -404,11 +427,34 @@ class Provenance(_Model):
     abcscale_version: str
 
 
+def _level(ci: Interval) -> str:
+    """An interval's level as a label: '95% CI'."""
+    return f"{100 * ci.confidence_level:g}% CI"
+
+
 class FitResult(_Model):
-    """The whole fit: one GroupFit per group plus provenance."""
+    """The whole fit: one GroupFit per group plus provenance. Its repr is a summary, a line a group
+    (:meth:`GroupFit.summary`); every field is in ``model_dump()``."""
 
     groups: list[GroupFit]
     provenance: Provenance
     mapping: ColumnMapping = Field(default_factory=ColumnMapping)
     warnings: list[str] = Field(default_factory=list)
     joint: list[JointLaw] = Field(default_factory=list, description="with covariates: one joint law per group")
+
+    def summary(self) -> str:
+        """The fit in a few lines: what it fitted by (width or parameter count), each group's line
+        (:meth:`GroupFit.summary`), the joint laws and the fit's own warnings."""
+        level = f"{100 * self._level():g}% intervals" if self.groups else "no groups"
+        head = (f"{len(self.groups)} group{'' if len(self.groups) == 1 else 's'} by "
+                f"{'parameter count' if self.mapping.size_kind == 'params' else 'width'}, {level}"
+                + (f", {len(self.joint)} joint law{'' if len(self.joint) == 1 else 's'}" if self.joint else "")
+                + (f", {len(self.warnings)} warning{'' if len(self.warnings) == 1 else 's'}" if self.warnings else ""))
+        return "\n".join([head, *(f"  {g.summary()}" for g in self.groups)])
+
+    def _level(self) -> float:
+        """The confidence level the fit's intervals are at (its first group's exponent's; 0.95 without one)."""
+        return next((g.exponent.ci.confidence_level for g in self.groups if g.exponent is not None), 0.95)
+
+    def __repr__(self) -> str:  # a notebook showed every field, 31,000 characters for the tour's fit (a review)
+        return f"FitResult({self.summary()})"

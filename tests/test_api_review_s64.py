@@ -41,3 +41,17 @@ def test_the_summary_lines_up_and_one_octave_is_singular(tmp_path):
     assert len(rows) == 4 and len({re.search(r"consistent|INCONSISTENT", r).start() for r in rows}) == 1, rows
     assert (_octaves(1.0), _octaves(0.999), _octaves(1.5), _octaves(0.5)) == (
         "1 octave", "1 octave", "1.5 octaves", "0.5 octaves")
+
+
+def test_an_import_of_an_optimizer_without_epsilon_is_read_without_one_as_its_file_is(tmp_path):
+    """A code review: the import itself given as constants (or one read back from its JSON in Python) still warned
+    "epsilon: lion has no epsilon; the 1e-08 given changes nothing", which the same document from a file did not."""
+    imported = abcscale.from_mup("lion", base_width=256, lr=1e-3)
+    copied = type(imported).model_validate_json(imported.model_dump_json())
+    path = tmp_path / "imported.json"
+    path.write_text(imported.model_dump_json())
+    from_file = abcscale.recommend(width=1024, constants=path)
+    assert not [w for w in from_file.warnings if "epsilon" in w], from_file.warnings
+    for given in (imported, copied):
+        rec = abcscale.recommend(width=1024, constants=given)
+        assert rec.warnings == from_file.warnings and [s.lr for s in rec.layers] == [s.lr for s in from_file.layers]

@@ -858,10 +858,14 @@ def group_spec(tr: Transfer, form: Form | str = Form.abc, rules: Sequence[GroupR
         warnings += _mup_warnings(tr)
         warnings += mup_scaling_warnings(tr.optimizer)
         if tr.weight_decay_mode is WeightDecayMode.independent and any(s.weight_decay for s in roles):
-            mu = mup_wrapper(tr.optimizer)  # lion's is MuAdam(impl=Lion), which decays as MuAdamW does
-            warnings.append(f"weight_decay is independent (W -= weight_decay * W each step) and microsoft/mup's "
-                            f"{mu} decays by lr * weight_decay: apply the decays above yourself, not through "
-                            f"{mu} (the setup gives it none)")
+            # lion's is MuAdam(impl=Lion), which decays as MuAdamW does; muon's hidden groups run a plain Muon, which
+            # decays by lr * weight_decay too (no mup wrapper of it to name)
+            muon = tr.optimizer is Optimizer.muon
+            mu = "MuAdamW and Muon" if muon else mup_wrapper(tr.optimizer)
+            who = "microsoft/mup's MuAdamW and a plain Muon decay" if muon else f"microsoft/mup's {mu} decays"
+            warnings.append(f"weight_decay is independent (W -= weight_decay * W each step) and {who} by lr * "
+                            f"weight_decay: apply the decays above yourself, not through {mu} (the setup gives it "
+                            "none)")
         if not all(_mu_wrapped(r) for r in opt_rules.rules):
             # muon's non-hidden groups: mup_wrapper's MuAdamW (MuAdam would do without a decay)
             other = "MuAdam" if tr.weight_decay_mode is None else "MuAdamW"

@@ -155,7 +155,8 @@ def recommend_from_fit(
     # constants the fit swept (gamma_embedding, ...) or its runs trained with (other than 1) fill the caller's
     # defaults: then they are not abcscale's defaults
     swept = {c.name.split("_")[0] for c in g.constants if c.name.startswith(tuple(f"{k}_" for k in _LR_CONSTANTS))}
-    swept |= {k for k, v in g.trained_constants.items() if k in _LR_CONSTANTS and any(x != 1.0 for x in v.values())}
+    swept |= {k for k, v in g.trained_constants.items()
+              if k in _LR_CONSTANTS and any(not math.isclose(x, 1.0) for x in v.values())}
     return _with_mup_beta_note(rec, {*(constants.model_fields_set if constants is not None else ()), *swept})
 
 
@@ -381,7 +382,7 @@ def read_constants_document(path: str | Path) -> ConstantsDocument | None:
         # `abcscale mup import --json`: refused as "not a constants file from `abcscale tune`" listing 20 fields
         # (a review); its constants are a BaseConfig, the base width and beta included
         try:
-            imported = _without_epsilon(MupImport.model_validate(data))
+            imported = without_epsilon(MupImport.model_validate(data))
         except ValidationError as exc:
             raise ValueError(f"{path}: an `abcscale mup import --json` document: "
                              f"{validation_message(exc)}") from None
@@ -416,7 +417,7 @@ def read_constants_document(path: str | Path) -> ConstantsDocument | None:
         raise ValueError(f"{path}: {validation_message(exc)}") from None
 
 
-def _without_epsilon(imported: MupImport) -> MupImport:
+def without_epsilon(imported: MupImport) -> MupImport:
     """``imported`` with no epsilon where its optimizer has none (sgd, lion, adafactor): its JSON holds every constant,
     epsilon's default and (before session 64) epsilon_mode constant too, which read back as given warned "epsilon:
     lion has no epsilon; the 1e-08 given changes nothing" though nobody gave one (a review)."""

@@ -129,12 +129,17 @@ def test_per_width_multipliers_are_not_constants_and_an_abc_tables_constant_ones
     df = _per_layer_gamma_table()
     w = df["width"].astype(float)
     # the runner's abc form under muP: the embedding's multiplier M n^1/2 and the readout's M n^-1/2 move with the
-    # width (not constants); the hidden one, n^0, is its M
-    df = df.assign(form="abc", multiplier_embedding=w**0.5, multiplier_hidden=3.0, multiplier_readout=w**-0.5)
+    # width; M_l = m_l n^a_l with muP's a_l (session 64's code review: only the hidden one, n^0, was carried)
+    df = df.assign(form="abc", multiplier_embedding=2 * w**0.5, multiplier_hidden=3.0, multiplier_readout=0.5 * w**-0.5)
     g = abcscale.fit(df, n_boot=50).groups[0]
-    assert g.trained_constants == {"gamma": GAMMA, "multiplier": {"hidden": 3.0}}
+    assert g.trained_constants["gamma"] == GAMMA
+    assert g.trained_constants["multiplier"] == pytest.approx({"embedding": 2.0, "hidden": 3.0, "readout": 0.5})
     rec = recommend_from_fit(abcscale.fit(df, n_boot=50), 4096)
-    assert {s.layer.value: s.multiplier for s in rec.layers}["hidden"] == pytest.approx(3.0)
+    assert {s.layer.value: s.multiplier for s in rec.layers} == pytest.approx(
+        {"embedding": 2.0 * 64, "hidden": 3.0, "readout": 0.5 / 64})
+    # a multiplier that is neither one value nor M n^-a of the group's parameterization is no constant
+    odd = abcscale.fit(df.assign(multiplier_embedding=w**0.25), n_boot=50).groups[0]
+    assert set(odd.trained_constants["multiplier"]) == {"hidden", "readout"}
     # a user model's multiplier_free form writes every multiplier 1 (folded into the LR and init): not its M
     free = abcscale.fit(df.assign(form="multiplier_free", multiplier_hidden=1.0), n_boot=50).groups[0]
     assert "multiplier" not in free.trained_constants
@@ -160,14 +165,16 @@ def test_a_swept_constant_still_fills_its_layer_and_the_runs_constants_the_other
     assert any(w.startswith("gamma from the fit's runs: embedding 2") for w in rec.warnings)
 
 
-def _runner_table(lr_mode: str, gamma: dict[str, float]) -> tuple[pd.DataFrame, object, object]:
+def _runner_table(lr_mode: str, gamma: dict[str, float], multiplier: list[float] | None = None,
+                  parameterization: str = "mup") -> tuple[pd.DataFrame, object, object]:
     """The runner's columns as runner/sweep.py::_tables writes them, from its own layer_hyper (no training): muP + Adam
     at widths 64-512 over base 64, gamma on every row, the abc form's effective multipliers; the loss is theory's
     (LR* = 1e-2 per-layer, 1e-2 (w / 64)^-1 global under full alignment)."""
     from abcscale.runner.spec import SweepSpec
     from abcscale.runner.sweep import ROLE_NAMES, layer_hyper
 
-    spec = SweepSpec(model="mlp", widths=[64, 128, 256, 512], lr_modes=[lr_mode], constants={"gamma": gamma})
+    spec = SweepSpec(model="mlp", widths=[64, 128, 256, 512], lr_modes=[lr_mode], parameterizations=[parameterization],
+                     constants={"gamma": gamma, **({"multiplier": multiplier} if multiplier else {})})
     rows = []
     for cell in spec.cells():
         hyper = layer_hyper(spec, cell)
@@ -188,18 +195,23 @@ def _runner_table(lr_mode: str, gamma: dict[str, float]) -> tuple[pd.DataFrame, 
     return pd.DataFrame(rows), layer_hyper(spec, target), spec
 
 
+@pytest.mark.parametrize("parameterization", ["mup", "standard", "ntk", "mean_field"])
 @pytest.mark.parametrize("lr_mode", ["per_layer", "global"])
-def test_a_runner_tables_recommendation_is_what_the_runner_trains_at_the_target(lr_mode):
-    df, at_target, _ = _runner_table(lr_mode, GAMMA)
+def test_a_runner_tables_recommendation_is_what_the_runner_trains_at_the_target(lr_mode, parameterization):
+    # multipliers given to the runner come back as M_l whatever a_l moves the written ones by (a code review: only
+    # the n^0 layers' were carried, the others recommended at M 1)
+    df, at_target, _ = _runner_table(lr_mode, GAMMA, [2.0, 3.0, 0.5], parameterization)
     fit = abcscale.fit(df, n_boot=50)
     assert fit.groups[0].trained_constants["gamma"] == GAMMA
-    assert fit.groups[0].trained_constants.get("multiplier") == {"hidden": 1.0}  # muP's n^0; the others move
+    assert fit.groups[0].trained_constants["multiplier"] == pytest.approx(
+        {"embedding": 2.0, "hidden": 3.0, "readout": 0.5})
     rec = recommend_from_fit(fit, 4096)
     for i, s in enumerate(rec.layers):  # the runner at 4096 with the fitted beta: beta x its lr factor
         assert s.lr == pytest.approx(rec.beta * at_target.lr_factor[i], rel=1e-9)
         assert s.multiplier == pytest.approx(at_target.multiplier[i], rel=1e-9)
-    truth = 1e-2 * (1.0 if lr_mode == "per_layer" else 64 / 4096)
-    assert rec.beta == pytest.approx(truth, rel=0.1)
+    if parameterization == "mup":  # the synthetic loss's optimum is muP's exponents'
+        truth = 1e-2 * (1.0 if lr_mode == "per_layer" else 64 / 4096)
+        assert rec.beta == pytest.approx(truth, rel=0.1)
 
 
 # --- 2. the LR mode against the fitted exponent, whatever its source ---------------------------------------------
@@ -297,3 +309,34 @@ def test_a_group_whose_every_run_diverged_is_refused_with_its_reason():
             call()
         assert "every run in this group diverged: lower the learning-rate grid" in str(exc.value)
         assert "only one width" not in str(exc.value)
+
+
+# --- session 64's code review of the above -----------------------------------------------------------------------
+
+
+def test_constants_given_at_their_default_values_are_the_callers():
+    """`--gamma 1,1,1` is given, not left out: it was replaced by the runs' gamma (2, 1, 0.5) with a note telling the
+    caller to give gamma to say others. Given or not is the caller's fields, not their values."""
+    fit = abcscale.fit(_per_layer_gamma_table(), n_boot=50)
+    ones = Constants.model_validate({"gamma": [1.0, 1.0, 1.0]})
+    given = recommend_from_fit(fit, 4096, constants=ones)
+    left = recommend_from_fit(fit, 4096)
+    r = 4096 / 64
+    assert _lrs(given.layers) == pytest.approx({"embedding": given.beta * r**-0.5, "hidden": given.beta / r,
+                                                "readout": given.beta * r**-0.5})
+    assert any("gamma: the fit's runs trained with embedding 2, hidden 1, readout 0.5" in w for w in given.warnings)
+    assert _lrs(left.layers)["embedding"] == pytest.approx(left.beta * 2 * r**-0.5)  # left out: the runs' gamma
+
+
+def test_one_layers_lr_column_fitted_in_a_global_sweep_keeps_its_gamma_once():
+    """`lr_col=lr_readout` is that layer's LR, beta x gamma_readout: carrying the runs' gamma_readout again made the
+    readout's recommendation 4x low, with a note that the fitted LR was the optimum under it."""
+    df = _table(-1.0, setup={"parameterization": "standard", "optimizer": "adam", "lr_mode": "global"})
+    df["gamma_embedding"], df["gamma_hidden"], df["gamma_readout"] = 1.0, 1.0, 0.25
+    df["lr_embedding"], df["lr_hidden"], df["lr_readout"] = df["beta"], df["beta"], df["beta"] * 0.25
+    fit = abcscale.fit(df, n_boot=30, mapping={"lr_col": "lr_readout"})
+    assert "gamma" not in fit.groups[0].trained_constants
+    rec = recommend_from_fit(fit, 4096)
+    truth = 1e-2 * 64 / 4096 * 0.25  # the readout's optimal LR at 4096
+    assert _lrs(rec.layers)["readout"] == pytest.approx(truth, rel=0.1)
+    assert not any("gamma from the fit's runs" in w for w in rec.warnings)
