@@ -16,7 +16,7 @@ from scipy import optimize, stats
 from abcscale import theory
 from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor, theory_words
 from abcscale.fitting.scaling import predict_law, t_quantile
-from abcscale.schemas.enums import LAYERS, Layer, LrMode, WeightDecayMode
+from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, WeightDecayMode
 from abcscale.schemas.fit import GroupFit, Prediction, max_size
 from abcscale.schemas.theory import (
     Alignment,
@@ -320,13 +320,47 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
                              f"under which the fitted LR is the optimum; give {kind} to say others)")
             continue
         theirs = {k: getattr(given, k) for k in trained}
-        if any(not math.isclose(theirs[k], v, rel_tol=1e-3) for k, v in trained.items()):
+        # to the notes' 3 digits: the numbers a note prints, copied back, warned that they differed (a review)
+        if any(not math.isclose(theirs[k], v, rel_tol=SAME_CONSTANT) for k, v in trained.items()):
             notes.append(f"{kind}: the fit's runs trained with {_layer_text(trained)}; its fitted LR is the optimum "
                          f"under those, and yours ({_layer_text(theirs)}) may move it: sweep with the constants you "
                          "will train with")
-    filled = constants.model_copy(update=update)
+    eps_update, eps_notes = _fit_epsilon(g, constants) if theory.layer_rules(optimizer).has_epsilon else ({}, [])
+    filled = constants.model_copy(update={**update, **eps_update})
     decay, decay_notes = _fit_decay(g, constants) if theory.layer_rules(optimizer).weight_decay else (None, [])
-    return (filled if decay is None else filled.model_copy(update=decay)), [*notes, *decay_notes]
+    return (filled if decay is None else filled.model_copy(update=decay)), [*notes, *eps_notes, *decay_notes]
+
+
+#: how near a given constant is to the runs' one to be the same: the notes print 3 digits (half a unit in the third)
+SAME_CONSTANT = 5e-3
+
+
+def _fit_epsilon(g: GroupFit, constants: Constants) -> tuple[dict[str, Any], list[str]]:
+    """The epsilon and its mode the group's runs trained with (the runner's columns), each carried where the caller
+    gave none, with a note where it is not abcscale's default; a warning where the caller's differs. A sweep at
+    --epsilon 1e-6 was recommended at 1e-8 (100x low at every layer) and failed `check --fit` as too high (a review)."""
+    if g.trained_epsilon is None or g.trained_epsilon_mode is None:
+        return {}, []
+    defaults = Constants()
+    update: dict[str, Any] = {}
+    notes = []
+    if "epsilon" not in constants.model_fields_set:
+        update["epsilon"] = g.trained_epsilon
+        if not math.isclose(g.trained_epsilon, defaults.epsilon):
+            notes.append(f"epsilon from the fit's runs: {g.trained_epsilon:.3g} at the base width (the epsilon they "
+                         "trained with; give epsilon to say another)")
+    elif not math.isclose(constants.epsilon, g.trained_epsilon, rel_tol=SAME_CONSTANT):
+        notes.append(f"epsilon: the fit's runs trained with {g.trained_epsilon:.3g}; yours ({constants.epsilon:.3g}) "
+                     "may move the optimal LR: sweep with the epsilon you will train with")
+    mode = EpsilonMode.parse(g.trained_epsilon_mode)
+    if "epsilon_mode" not in constants.model_fields_set:
+        update["epsilon_mode"] = mode
+        if mode is not defaults.epsilon_mode:
+            notes.append(f"epsilon_mode from the fit's runs: {mode.value} (how they carried epsilon across widths; "
+                         "give epsilon_mode to say another)")
+    elif constants.epsilon_mode is not mode:
+        notes.append(f"epsilon_mode: the fit's runs carried epsilon {mode.value}, yours {constants.epsilon_mode.value}")
+    return update, notes
 
 
 def _layer_text(values: dict[str, float]) -> str:

@@ -183,6 +183,9 @@ class GroupData:
     # columns) where the group holds one value of each, else None
     weight_decay: float | None = None
     weight_decay_mode: str | None = None
+    # the base width's epsilon and its mode the runs trained with (the runner's epsilon and epsilon_mode columns)
+    epsilon: float | None = None
+    epsilon_mode: str | None = None
     # each layer's LR exponent c_l as the table's lr_embedding/lr_hidden/lr_readout columns show it (the slope of
     # log2(lr_l / lr) over log2 width), where they hold one ratio per width on a straight line, else None
     lr_exponents: dict[str, float] | None = None
@@ -2182,6 +2185,26 @@ def _decays(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     return wd, np.array([mode(v) for v in df["weight_decay_mode"]], dtype=object)
 
 
+def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The runner's base epsilon and its mode per row (NaN / None where missing or unreadable), or (None, None)
+    without both columns: the epsilon a sweep trained with, which a recommendation from its fit carries."""
+    from abcscale.schemas.enums import EpsilonMode
+
+    if "epsilon" not in df.columns or "epsilon_mode" not in df.columns:
+        return None, None
+    col = df["epsilon"]
+    eps = _to_number(col).to_numpy(dtype=float) if not pd.api.types.is_bool_dtype(col) else np.full(len(df), np.nan)
+    eps = np.where(np.isfinite(eps) & (eps > 0), eps, np.nan)
+
+    def mode(v: Any) -> str | None:
+        try:
+            return EpsilonMode.parse(str(v)).value if isinstance(v, str) else None
+        except ValueError:
+            return None
+
+    return eps, np.array([mode(v) for v in df["epsilon_mode"]], dtype=object)
+
+
 #: the per-layer LR columns the runner writes (lr_l = beta gamma_l (n / b)^-c_l in the abc form); the vector-like
 #: and fixed roles follow the embedding's and say nothing more
 LR_LAYER_COLUMNS = {"embedding": "lr_embedding", "hidden": "lr_hidden", "readout": "lr_readout"}
@@ -2309,6 +2332,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     inverted = _inverted_rows(df, m, v)
     param = df["parameterization"].to_numpy() if "parameterization" in df.columns else None
     decay, decay_mode = _decays(df)
+    eps_col, eps_mode_col = _epsilons(df)
     # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c; nor
     # do their slopes over a parameter count (c / 2: a per-layer table fitted by n_params read as off its alignment)
     ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() or m.size_kind != "width" else _lr_ratios(df, x)
@@ -2333,11 +2357,15 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         # both or neither: a decay whose mode is unknown, or mixed, is not one the fit can say it trained with
         wd, wd_mode = one(decay, idx), one(decay_mode, idx)
         wd = None if wd_mode is None else wd
+        eps, eps_mode = one(eps_col, idx), one(eps_mode_col, idx)  # both or neither, as the decay
+        eps = None if eps_mode is None else eps
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),
                          weight_decay=None if wd is None else float(wd),
                          weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode),
+                         epsilon=None if eps is None else float(eps),
+                         epsilon_mode=None if eps is None else str(eps_mode),
                          lr_exponents=_lr_exponents(ratios, width[idx], idx),
                          trained_constants=_trained_constants(
                              trained, idx, width if m.size_kind == "width" else None,

@@ -299,6 +299,11 @@ class GroupFit(_Model):
         "throughout the group (not swept, not one per width: the runner's effective multipliers, a multiplier_free "
         "form's folded ones). The fitted LR is the optimum under them: recommend fills them where the caller leaves "
         "the kind at its default, and says where the caller's differ. Empty: the table does not say (older fits)")
+    trained_epsilon: float | None = Field(None, description="the base width's epsilon the group's runs trained with "
+                                          "(the runner's epsilon column; null where the table does not say or its "
+                                          "rows differ): recommend carries it as trained_constants")
+    trained_epsilon_mode: str | None = Field(None, description="how those runs carried epsilon across widths "
+                                             "(per_layer or constant)")
     loss_law: LossLaw | None = None
     prediction: Prediction | None = None
     warnings: list[str] = Field(default_factory=list)

@@ -55,3 +55,30 @@ def test_an_import_of_an_optimizer_without_epsilon_is_read_without_one_as_its_fi
     for given in (imported, copied):
         rec = abcscale.recommend(width=1024, constants=given)
         assert rec.warnings == from_file.warnings and [s.lr for s in rec.layers] == [s.lr for s in from_file.layers]
+
+
+def test_check_with_a_fit_and_a_constants_file_does_not_say_the_files_beta_was_the_configs(tmp_path):
+    """An end-to-end review: `check CONFIG --fit FIT --constants FILE` warned "beta and base_width: not used with a
+    fit" for a config that named neither (the file's were filled in); a config that names them is still told."""
+    import json
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+
+    runner = CliRunner()
+    table = Path(__file__).resolve().parents[1] / "examples" / "tour-sweep.parquet"
+    assert runner.invoke(app, ["fit", str(table), "-q", "--out", str(tmp_path / "fit")]).exit_code == 0
+    doc = tmp_path / "constants.json"
+    doc.write_text(json.dumps({"width": 32, "beta": 0.01, "gamma": {"embedding": 1.0, "hidden": 1.0, "readout": 1.0}}))
+    config = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 1024,
+              "lr": {"embedding": 0.004, "hidden": 0.0007, "readout": 0.004}}
+    said = "not used with a fit"
+    for extra, warned in (({}, False), ({"beta": 0.01}, True)):
+        path = tmp_path / "run.json"
+        path.write_text(json.dumps({**config, **extra}))
+        out = runner.invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit" / "fit.json"),
+                                  "--constants", str(doc)])
+        assert out.exit_code in (0, 1), out.output
+        assert (said in out.output) is warned, (extra, out.output)

@@ -218,6 +218,7 @@ class CheckConfig(_Numbers):
     _constants_key: str = PrivateAttr("constants_file")
     _tuned_beta: float | None = PrivateAttr(None)
     _doc_beta: float | None = PrivateAttr(None)  # a constants document's (mup import --json's, width + beta)
+    _from_file: frozenset[str] = PrivateAttr(frozenset())  # beta, base_width: filled from a constants file
     # microsoft/mup's optimizer class as the config named it (`optimizer: MuAdam`), read as its base optimizer
     _mu_optimizer: str | None = PrivateAttr(None)
 
@@ -554,6 +555,9 @@ def with_constants_file(cfg: CheckConfig, path: str | Path, key: str = "constant
                                  "beta": tuned.beta if cfg.beta is None else cfg.beta, "constants_file": Path(path),
                                  "lr_mode": mode})
     out._constants_key, out._tuned_beta = key, tuned.beta
+    # the base width the file's (filled in before validation where the config names none): not the config's to drop
+    out._from_file = frozenset([*(["beta"] if cfg.beta is None else []),
+                                *(["base_width"] if cfg.base_width in (None, tuned.base_width) else [])])
     return out
 
 
@@ -600,6 +604,8 @@ def _with_constants_document(cfg: CheckConfig, doc: Any, path: str | Path, key: 
     # another beta is a choice, but said, as over a tune file's (a config's beta 0.01 over an import's 0.003 moved
     # every reference LR 3.3x in silence; recommend --base-lr over the document's beta is said too)
     out._doc_beta = None if base is None else base.beta
+    out._from_file = frozenset() if base is None else frozenset(
+        [*(["beta"] if cfg.beta is None else []), *(["base_width"] if cfg.base_width in (None, base.width) else [])])
     return out
 
 
@@ -960,8 +966,9 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
                                        path=f"{cfg.constants_file} ({cfg._constants_key})")):
         warnings.append(note)  # as recommend --base-lr over the same document
     # (the mup form's base_width is used: microsoft/mup's readout multiplier is base/width, a review)
+    # a constants file's beta and base width are not the config's: not said as ignored keys it named (a review)
     if rec.source == "fit" and cfg.mup is None and (ignored := [
-            k for k in ("beta", "base_width") if getattr(cfg, k) is not None
+            k for k in ("beta", "base_width") if getattr(cfg, k) is not None and k not in cfg._from_file
             and not (k == "base_width" and cfg.form is Form.mup)]):
         warnings.append(f"{' and '.join(ignored)}: not used with a fit, which gives the LR at every width "
                         f"(the fit's base width is {rec.base_width})")

@@ -340,3 +340,40 @@ def test_one_layers_lr_column_fitted_in_a_global_sweep_keeps_its_gamma_once():
     truth = 1e-2 * 64 / 4096 * 0.25  # the readout's optimal LR at 4096
     assert _lrs(rec.layers)["readout"] == pytest.approx(truth, rel=0.1)
     assert not any("gamma from the fit's runs" in w for w in rec.warnings)
+
+
+# --- session 64's end-to-end review: epsilon, and numbers copied from the notes ----------------------------------
+
+
+def test_the_epsilon_the_runs_trained_with_is_carried_and_a_different_one_said():
+    """A sweep at `--epsilon 1e-6` was recommended at the default 1e-8 (every layer 100x low) and failed `check
+    --fit` as too high; its epsilon_mode the same way."""
+    df = _per_layer_gamma_table().assign(epsilon=1e-6, epsilon_mode="constant")
+    fit = abcscale.fit(df, n_boot=50)
+    g = fit.groups[0]
+    assert (g.trained_epsilon, g.trained_epsilon_mode) == (1e-6, "constant")
+    rec = recommend_from_fit(fit, 4096)
+    assert [s.epsilon for s in rec.layers] == pytest.approx([1e-6] * 3)  # constant mode: the base's at every width
+    assert any(w.startswith("epsilon from the fit's runs: 1e-06") for w in rec.warnings)
+    assert any(w.startswith("epsilon_mode from the fit's runs: constant") for w in rec.warnings)
+    per_layer = recommend_from_fit(abcscale.fit(df.assign(epsilon_mode="per_layer"), n_boot=50), 4096)
+    r = 4096 / 64
+    assert [s.epsilon for s in per_layer.layers] == pytest.approx([1e-6 * r**-0.5, 1e-6 / r, 1e-6 * r**-0.5])
+    given = recommend_from_fit(fit, 4096, constants=Constants.model_validate({"epsilon": 1e-8}))
+    assert [s.epsilon for s in given.layers] == pytest.approx([1e-8] * 3)  # the caller's, said
+    assert any(w.startswith("epsilon: the fit's runs trained with 1e-06; yours (1e-08)") for w in given.warnings)
+    # a table without the columns (or mixing epsilons) says nothing, and nothing is carried
+    assert abcscale.fit(_per_layer_gamma_table(), n_boot=50).groups[0].trained_epsilon is None
+    mixed = df.assign(epsilon=np.where(df["width"] == 64, 1e-6, 1e-7))
+    assert abcscale.fit(mixed, n_boot=50).groups[0].trained_epsilon is None
+
+
+def test_a_constant_copied_from_a_note_is_the_same_constant():
+    """The carry note prints 3 digits; given back (`--gamma 7.26,1,2.58` for 7.2573, 1, 2.5766) they warned that
+    the caller's constants differed, printing the same numbers on both sides."""
+    df = _per_layer_gamma_table().assign(gamma_embedding=7.2573, gamma_readout=2.5766)
+    fit = abcscale.fit(df, n_boot=50)
+    copied = Constants.model_validate({"gamma": [7.26, 1.0, 2.58]})
+    assert not [w for w in recommend_from_fit(fit, 4096, constants=copied).warnings if w.startswith("gamma:")]
+    other = Constants.model_validate({"gamma": [7.3, 1.0, 2.58]})
+    assert [w for w in recommend_from_fit(fit, 4096, constants=other).warnings if w.startswith("gamma:")]
