@@ -331,6 +331,16 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
     return (filled if decay is None else filled.model_copy(update=decay)), [*notes, *eps_notes, *decay_notes]
 
 
+def transfer_epsilon_mode(g: GroupFit, constants: Constants | None, optimizer: str) -> EpsilonMode:
+    """The epsilon mode a recommendation from ``g`` carries epsilon with (:func:`_fit_epsilon`): the caller's where
+    given, else the one the group's runs trained with, else the default. The vector and fixed roles follow it."""
+    given = constants or Constants()
+    if "epsilon_mode" in given.model_fields_set or g.trained_epsilon_mode is None or g.trained_epsilon is None \
+            or not theory.layer_rules(optimizer).has_epsilon:
+        return given.epsilon_mode
+    return EpsilonMode.parse(g.trained_epsilon_mode)
+
+
 #: how near a given constant is to the runs' one to be the same: the notes print 3 digits (half a unit in the third)
 SAME_CONSTANT = 5e-3
 

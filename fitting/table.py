@@ -2189,20 +2189,33 @@ def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The runner's base epsilon and its mode per row (NaN / None where missing or unreadable), or (None, None)
     without both columns: the epsilon a sweep trained with, which a recommendation from its fit carries."""
     from abcscale.schemas.enums import EpsilonMode
+    from abcscale.schemas.tune import VARIANT_EPSILON
 
     if "epsilon" not in df.columns or "epsilon_mode" not in df.columns:
         return None, None
     col = df["epsilon"]
     eps = _to_number(col).to_numpy(dtype=float) if not pd.api.types.is_bool_dtype(col) else np.full(len(df), np.nan)
-    eps = np.where(np.isfinite(eps) & (eps > 0), eps, np.nan)
+    # 0 is an epsilon (Constants takes it); an unreadable cell is a value of its own (UNREADABLE), so a group that
+    # holds one carries none, where a missing cell (a run from before the column) says nothing (a code review)
+    eps = np.where(col.isna().to_numpy(), np.nan, np.where(np.isfinite(eps) & (eps >= 0), eps, UNREADABLE))
 
     def mode(v: Any) -> str | None:
+        if not isinstance(v, str):
+            return None if pd.isna(v) else "?"
         try:
-            return EpsilonMode.parse(str(v)).value if isinstance(v, str) else None
+            return EpsilonMode.parse(v).value
         except ValueError:
-            return None
+            return "?"
 
-    return eps, np.array([mode(v) for v in df["epsilon_mode"]], dtype=object)
+    modes = np.array([mode(v) for v in df["epsilon_mode"]], dtype=object)
+    if "optimizer_variant" in df.columns:  # adam_atan2 runs take no epsilon, whatever the column says they had
+        unused = df["optimizer_variant"].map(lambda v: VARIANT_EPSILON.get(str(v).strip().lower()) == "none")
+        eps = np.where(unused.to_numpy(dtype=bool), np.nan, eps)
+    return eps, modes
+
+
+#: an unreadable epsilon cell: a value no real epsilon has, so a group holding one has no one epsilon
+UNREADABLE = -1.0
 
 
 #: the per-layer LR columns the runner writes (lr_l = beta gamma_l (n / b)^-c_l in the abc form); the vector-like
@@ -2358,7 +2371,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         wd, wd_mode = one(decay, idx), one(decay_mode, idx)
         wd = None if wd_mode is None else wd
         eps, eps_mode = one(eps_col, idx), one(eps_mode_col, idx)  # both or neither, as the decay
-        eps = None if eps_mode is None else eps
+        eps = None if eps_mode in (None, "?") or eps == UNREADABLE else eps
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),

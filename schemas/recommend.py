@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from abcscale.schemas.enums import Layer
+from abcscale.schemas.enums import EpsilonMode, Layer
 from abcscale.schemas.fit import Prediction, ScalingLaw
 from abcscale.schemas.groups import Form, GroupSpec
 from abcscale.schemas.theory import Frozen, Interval, LayerSetting, Transfer
@@ -68,6 +68,9 @@ class Recommendation(Transfer):
     band: LrBand | None = None
     fit_id: str | None = None
     group: dict[str, Any] | None = None
+    epsilon_mode: EpsilonMode | None = Field(None, description="how the answer carries epsilon across widths (its "
+                                             "base's, or a fit's runs' where not given): the vector and fixed roles' "
+                                             "epsilon follows it")
     groups: GroupSpec | None = Field(None, description="the answer as parameter groups in the requested form "
                                      "(abcscale.theory.groups.group_spec)")
 

@@ -212,7 +212,9 @@ def _constants(values: Mapping[str, str], errors: dict[str, str]) -> tuple[Const
             given[name] = value
     typed = bool(given)
     for name in ("epsilon_mode", "weight_decay_mode"):
-        if text := values.get(name, "").strip():
+        # a select always sends one: left at the page's default it says nothing, so a fit's runs' mode holds (typing a
+        # gamma set per_layer over a constant-mode fit's, every epsilon 16-256x off: a code review)
+        if (text := values.get(name, "").strip()) and text != DEFAULTS[name]:
             given[name] = text
     try:
         return Constants.model_validate(given), typed
@@ -316,7 +318,8 @@ def exports(req: RecommendRequest, rec: Recommendation) -> dict[str, str]:
     from abcscale.usecases.snippets import snippet  # imported here: a page without exports does not load it
 
     assert rec.groups is not None  # every answer of the use case carries its groups
-    mode = req.base.epsilon_mode if isinstance(req, AnalyticRecommend) else (req.constants or Constants()).epsilon_mode
+    mode = rec.epsilon_mode or (req.base.epsilon_mode if isinstance(req, AnalyticRecommend)
+                                else (req.constants or Constants()).epsilon_mode)  # a fit's runs' where not given
     # the base config where the answer has one: the fixed and vector roles' numbers exact, as rec.groups shows them
     # beside the downloads (7.499999999999999e-10 against 7.5e-10, a code review); a fit's answer has none
     base = req.base if isinstance(req, AnalyticRecommend) else None

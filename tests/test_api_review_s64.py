@@ -82,3 +82,41 @@ def test_check_with_a_fit_and_a_constants_file_does_not_say_the_files_beta_was_t
                                   "--constants", str(doc)])
         assert out.exit_code in (0, 1), out.output
         assert (said in out.output) is warned, (extra, out.output)
+
+
+def test_check_takes_a_fits_epsilon_mode_for_the_vector_role_where_the_config_states_none(tmp_path):
+    """A code review: a config trained as a constant-epsilon sweep (1e-6 on every role) failed `check --fit` on its
+    vector role, whose reference was per_layer's; a config that states its mode is checked in that mode."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from abcscale.cli import app
+    from tests.fitting.test_review_s64 import _per_layer_gamma_table
+
+    fit = abcscale.fit(_per_layer_gamma_table().assign(epsilon=1e-6, epsilon_mode="constant"), n_boot=50)
+    (tmp_path / "fit.json").write_text(fit.model_dump_json())
+    rec = abcscale.recommend_from_fit(fit, 65536)  # 1024x the base: per_layer's vector epsilon 32x, past --eps-tol.
+    config = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "per_layer", "width": 65536,
+              "lr": {s.layer.value: s.lr for s in rec.layers},
+              "epsilon": {"embedding": 1e-6, "hidden": 1e-6, "readout": 1e-6, "vector": 1e-6}}
+    path = tmp_path / "run.json"
+    for extra, passes in (({}, True), ({"epsilon_mode": "per_layer"}, False)):
+        path.write_text(json.dumps({**config, **extra}))
+        out = CliRunner().invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit.json"), "--json"])
+        report = json.loads(out.stdout)
+        assert (not [f for f in report["failed"] if f.startswith("epsilon")]) is passes, (extra, report["failed"])
+
+
+def test_the_calculators_untouched_mode_selects_leave_a_fits_modes():
+    """The page's epsilon_mode select always sends per_layer: typing a gamma over a constant-mode fit set it, every
+    epsilon 16-256x off (a code review). Left at the page's default it is not given; another choice is."""
+    from abcscale.service.pages import _constants
+
+    errors: dict[str, str] = {}
+    constants, typed = _constants({"gamma": "1,1,1", "epsilon_mode": "per_layer", "weight_decay_mode": "coupled"},
+                                  errors)
+    assert typed and not errors and constants is not None
+    assert "epsilon_mode" not in constants.model_fields_set and "weight_decay_mode" not in constants.model_fields_set
+    chosen, _ = _constants({"gamma": "1,1,1", "epsilon_mode": "constant"}, errors)
+    assert chosen is not None and chosen.epsilon_mode.value == "constant"

@@ -927,7 +927,10 @@ def compare(cfg: CheckConfig, rec: Recommendation, *, config_name: str, lr_toler
         # a layer's LR given as null (a mapped path that holds null): left out, it was a pass that checked less
         raise ConfigError(f"lr.{empty[0]}", "empty (null): give " + " and ".join(f"lr.{r}" for r in empty)
                           + " a number, or leave the layer out of the table")
-    reference = recommended_settings(rec, cfg.epsilon_mode)
+    # the config's epsilon mode where it states one, else the answer's (a fit's runs' mode: a config trained as they
+    # were failed its vector role, a code review)
+    eps_mode = rec.epsilon_mode if cfg.mup is None and "epsilon_mode" not in cfg.constants.model_fields_set else None
+    reference = recommended_settings(rec, cfg.epsilon_mode if eps_mode is None else eps_mode)
     fitted = _mup_fit_reference(cfg, rec)
     if fitted is not None:
         # a mup table against a fit: every role's LR is the fit's one lr as microsoft/mup applies it in the fit's setup

@@ -56,7 +56,8 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
     groups = groups_of(tr, req.form, req.rules, req.base.epsilon_mode, base=req.base)
     # the form's caveats (a mup setup that agrees at one width only, ...) where a CI step reads them, once
     warnings = list(dict.fromkeys([*tr.warnings, *groups.warnings]))
-    rec = Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups)
+    rec = Recommendation(**{**dict(tr), "warnings": warnings}, source="theory", beta=req.base.beta, groups=groups,
+                         epsilon_mode=req.base.epsilon_mode)
     if note := plain_beta_note(req, rec):
         rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})
     return _with_mup_beta_note(rec, req.base.model_fields_set)
@@ -129,7 +130,7 @@ def recommend_from_fit(
     (``band.unreliable``; each is also a warning); a safe-side LR below the estimate is a warning.
     """
     from abcscale.fitting import group_transfer, predict_group
-    from abcscale.fitting.predict import UNRELIABLE
+    from abcscale.fitting.predict import UNRELIABLE, transfer_epsilon_mode
 
     if fit.mapping.size_kind != "width":  # theory's per-layer scaling is in widths, not parameter counts
         raise ValueError("width: this fit's sizes are parameter counts (size_kind params), and per-layer settings "
@@ -144,14 +145,17 @@ def recommend_from_fit(
     if not math.isclose(pred.safe_lr, pred.lr, rel_tol=5e-3):  # "scale by 1" says nothing
         warnings.append(f"safe-side LR {pred.safe_lr:.4g} (scale every layer's LR by "
                         f"{pred.safe_lr / pred.lr:.3g} to use it)")
-    groups = groups_of(tr, form, rules, (constants or Constants()).epsilon_mode)
+    # the runs' epsilon mode where the caller gives none, as the transfer took it (the vector and fixed roles were
+    # per_layer beside constant-mode layers: a code review)
+    eps_mode = transfer_epsilon_mode(g, constants, tr.optimizer.value)
+    groups = groups_of(tr, form, rules, eps_mode)
     # the band says what made it (theory's prior or the widths alone) and why it is unreliable, as fields,
     # so --strict and REST `strict` need not parse the warnings
     band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers}, g.law)
     if extra := [n.removeprefix(UNRELIABLE) for n in notes if n.startswith(UNRELIABLE)]:  # the transfer's own
         band = band.model_copy(update={"unreliable": [*band.unreliable, *extra]})
     rec = Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
-                         source="fit", beta=pred.lr, band=band, group=g.group, groups=groups)
+                         source="fit", beta=pred.lr, band=band, group=g.group, groups=groups, epsilon_mode=eps_mode)
     # constants the fit swept (gamma_embedding, ...) or its runs trained with (other than 1) fill the caller's
     # defaults: then they are not abcscale's defaults
     swept = {c.name.split("_")[0] for c in g.constants if c.name.startswith(tuple(f"{k}_" for k in _LR_CONSTANTS))}

@@ -377,3 +377,29 @@ def test_a_constant_copied_from_a_note_is_the_same_constant():
     assert not [w for w in recommend_from_fit(fit, 4096, constants=copied).warnings if w.startswith("gamma:")]
     other = Constants.model_validate({"gamma": [7.3, 1.0, 2.58]})
     assert [w for w in recommend_from_fit(fit, 4096, constants=other).warnings if w.startswith("gamma:")]
+
+
+def test_a_carried_epsilon_mode_is_the_vector_and_fixed_roles_too():
+    """The runs' constant mode reached the three layers while the vector and fixed roles (the groups, the exports,
+    check's reference) were still per_layer: 16x apart at 8192 from a base of 32 (a code review)."""
+    from abcscale.schemas.groups import Role
+
+    fit = abcscale.fit(_per_layer_gamma_table().assign(epsilon=1e-6, epsilon_mode="constant"), n_boot=50)
+    rec = recommend_from_fit(fit, 4096)
+    assert rec.epsilon_mode is not None and rec.epsilon_mode.value == "constant"
+    eps = {s.role: s.epsilon for s in rec.groups.roles}
+    assert eps[Role.vector] == pytest.approx(1e-6) and eps[Role.embedding] == pytest.approx(1e-6)
+    given = recommend_from_fit(fit, 4096, constants=Constants.model_validate({"epsilon_mode": "per_layer"}))
+    assert given.epsilon_mode.value == "per_layer"
+    assert {s.role: s.epsilon for s in given.groups.roles}[Role.vector] < 1e-6
+
+
+def test_an_epsilon_is_carried_only_where_the_runs_shared_one():
+    base = _per_layer_gamma_table().assign(epsilon_mode="constant")
+    w = base["width"]
+    cases = [(base.assign(epsilon=np.where(w == 64, 0.0, 1e-6)), None),  # swept {0, 1e-6}: no one epsilon
+             (base.assign(epsilon=0.0), 0.0),  # 0 is an epsilon
+             (base.assign(epsilon=np.where(w == 64, "default", "1e-6")), None),  # an unreadable cell
+             (base.assign(epsilon=1e-6, optimizer_variant="adam_atan2"), None)]  # a variant that takes none
+    for table, expected in cases:
+        assert abcscale.fit(table, n_boot=50).groups[0].trained_epsilon == expected

@@ -28,7 +28,7 @@ def test_issue_example_matches_theory_engine(client):
     want = theory.transfer("mup", "adam", BaseConfig(width=256, beta=0.003), 4096, "full", "per_layer")
     groups = group_spec(want, "abc", DEFAULT_RULES).model_dump(mode="json")  # abc form, default rules: the defaults
     assert got == {**want.model_dump(mode="json"), "source": "theory", "beta": 0.003, "band": None, "fit_id": None,
-                   "group": None, "groups": groups}
+                   "group": None, "groups": groups, "epsilon_mode": "per_layer"}
     assert got["source"] == "theory" and [x["layer"] for x in got["layers"]] == ["embedding", "hidden", "readout"]
     # muP + Adam, full alignment: hidden and readout LRs shrink as (n/b)^-1, i.e. by 16 from 256 to 4096.
     hidden = next(x for x in got["layers"] if x["layer"] == "hidden")
