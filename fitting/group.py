@@ -233,10 +233,10 @@ def group_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: 
     off = _off_alignment(g, alignment)
     pred = predict_group(g, width, size_kind=size_kind)
     # per-layer settings scale with the width: a parameter count read as one gave init stds of 1/sqrt(8e8)
-    layers = prediction_layers(g, pred, alignment) if size_kind == "width" else None
+    layers, carried = prediction_layers(g, pred, alignment) if size_kind == "width" else (None, [])
     return pred.model_copy(update={"layers": layers,
                                    "unreliable": [*pred.unreliable, *off],
-                                   "warnings": [*pred.warnings, *(UNRELIABLE + o for o in off)]})
+                                   "warnings": [*pred.warnings, *(UNRELIABLE + o for o in off), *carried]})
 
 
 def _with_prediction(g: GroupFit, width: int, alignment: str | None, size_kind: str = "width") -> GroupFit:

@@ -8,6 +8,7 @@ turns a group's fitted LR into per-layer settings through theory's transfer.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -316,8 +317,9 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
             if fitted:
                 notes.append(f"{kind} from the fit: " + ", ".join(f"{k} {fitted[k]:.3g}" for k in vals if k in fitted))
             if any(not math.isclose(v, 1.0) for v in trained.values()):  # all 1: the default, nothing moved
-                notes.append(f"{kind} from the fit's runs: {_layer_text(trained)} (the constants they trained with, "
-                             f"under which the fitted LR is the optimum; give {kind} to say others)")
+                notes.append(f"{kind} from the fit's runs: {_layer_text(trained)} (the table's {kind}_* columns: the "
+                             f"constants they trained with, under which the fitted LR is the optimum; give {kind} to "
+                             "say others, or drop the columns if they mean something else)")
             continue
         theirs = {k: getattr(given, k) for k in trained}
         # to the notes' 3 digits: the numbers a note prints, copied back, warned that they differed (a review)
@@ -357,8 +359,8 @@ def _fit_epsilon(g: GroupFit, constants: Constants) -> tuple[dict[str, Any], lis
     if "epsilon" not in constants.model_fields_set:
         update["epsilon"] = g.trained_epsilon
         if not math.isclose(g.trained_epsilon, defaults.epsilon):
-            notes.append(f"epsilon from the fit's runs: {g.trained_epsilon:.3g} at the base width (the epsilon they "
-                         "trained with; give epsilon to say another)")
+            notes.append(f"epsilon from the fit's runs: {g.trained_epsilon:.3g} at the base width (the table's epsilon "
+                         "column: the epsilon they trained with; give epsilon to say another)")
     elif not math.isclose(constants.epsilon, g.trained_epsilon, rel_tol=SAME_CONSTANT):
         notes.append(f"epsilon: the fit's runs trained with {g.trained_epsilon:.3g}; yours ({constants.epsilon:.3g}) "
                      "may move the optimal LR: sweep with the epsilon you will train with")
@@ -366,8 +368,8 @@ def _fit_epsilon(g: GroupFit, constants: Constants) -> tuple[dict[str, Any], lis
     if "epsilon_mode" not in constants.model_fields_set:
         update["epsilon_mode"] = mode
         if mode is not defaults.epsilon_mode:
-            notes.append(f"epsilon_mode from the fit's runs: {mode.value} (how they carried epsilon across widths; "
-                         "give epsilon_mode to say another)")
+            notes.append(f"epsilon_mode from the fit's runs: {mode.value} (the table's epsilon_mode column: how they "
+                         "carried epsilon across widths; give epsilon_mode to say another)")
     elif constants.epsilon_mode is not mode:
         notes.append(f"epsilon_mode: the fit's runs carried epsilon {mode.value}, yours {constants.epsilon_mode.value}")
     return update, notes
@@ -518,7 +520,10 @@ def _mode_against_exponent(g: GroupFit, p: str, opt: str, mode: LrMode) -> list[
     # data agree with, and the note makes --strict refuse (a code review)
     low, high = e.ci.low, e.ci.high
     if e.se is not None and g.law is not None:
-        half = t_quantile(g.law.df, MODE_LEVEL) * e.se
+        # the free line's residual df, as the exponent's own interval: a law leaning on theory's prior has df 0 (a
+        # normal quantile), 6x too narrow with 3 widths, and flagged honest drifting sweeps (4-10%: a review)
+        df = g.law.df if g.law.method == "free" else max(len(g.law.widths) - 2, 0)
+        half = t_quantile(df, MODE_LEVEL) * e.se
         low, high = e.estimate - half, e.estimate + half
 
     def holds(span: tuple[float, float]) -> bool:
@@ -642,11 +647,17 @@ def swept_alignment(
                       "(or the parameterization) the sweep ran with"]
 
 
-def prediction_layers(g: GroupFit, prediction: Prediction,
-                      fit_alignment: str | None = None) -> list[LayerSetting] | None:
-    """Per-layer settings for a prediction, or None when the group lacks parameterization/optimizer."""
+def prediction_layers(g: GroupFit, prediction: Prediction, fit_alignment: str | None = None
+                      ) -> tuple[list[LayerSetting] | None, list[str]]:
+    """Per-layer settings for a prediction (None when the group lacks parameterization/optimizer), and the notes of
+    the constants they carry from the fit's runs (``_fill_constants``): a table's `gamma_hidden` (a StepLR gamma,
+    read as abcscale's) moved the hidden LR 10x with a note from `recommend` only, none from `predict` (a review)."""
     try:
-        tr, _ = group_transfer(g, prediction.width, prediction.lr, alignment=fit_alignment)
+        tr, notes = group_transfer(g, prediction.width, prediction.lr, alignment=fit_alignment)
     except ValueError:
-        return None
-    return tr.layers
+        return None, []
+    return tr.layers, [n for n in notes if _CARRIED.match(n)]
+
+
+#: the notes of constants a recommendation carries from the fit's runs (``_fill_constants``, ``_fit_epsilon``)
+_CARRIED = re.compile(r"(gamma|init_scale|multiplier|epsilon|epsilon_mode) from the fit's runs: ")

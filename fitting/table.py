@@ -2371,7 +2371,11 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         wd, wd_mode = one(decay, idx), one(decay_mode, idx)
         wd = None if wd_mode is None else wd
         eps, eps_mode = one(eps_col, idx), one(eps_mode_col, idx)  # both or neither, as the decay
-        eps = None if eps_mode in (None, "?") or eps == UNREADABLE else eps
+        # in every row, as the constants: 3 rows of 136 holding one (a tracker logging it where it changed) carried it
+        # for the whole group (a review)
+        whole = eps_col is not None and eps_mode_col is not None and not np.isnan(eps_col[idx]).any() \
+            and all(m is not None for m in eps_mode_col[idx])
+        eps = None if not whole or eps_mode in (None, "?") or eps == UNREADABLE else eps
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),

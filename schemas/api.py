@@ -258,7 +258,8 @@ class FitRecommend(_Groups):
     group: dict[str, str | int | float | bool] | None = Field(
         None, description="pick the fit's group by its column values")
     constants: Constants | None = Field(
-        None, description="constants and epsilon to apply; constants left at 1 are filled from the fit")
+        None, description="constants and epsilon to apply; a kind not given (gamma, init_scale, multiplier, epsilon, "
+        "epsilon_mode) is the fit's: swept, or what its runs trained with, else the default")
     strict: bool = Field(False, description="answer 422 when the fitted band is unreliable (`band.unreliable` "
                          "names why), as `abcscale recommend --fit FIT --strict`")
 

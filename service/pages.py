@@ -72,7 +72,7 @@ HINTS = ("parameterization", "optimizer", "lr_mode")
 #: what the calculator shows before anything is typed: the README's curl example
 DEFAULTS = {"source": "theory", "parameterization": "mup", "optimizer": "adam", "alignment": "full",
             "lr_mode": "per_layer", "base_width": "256", "base_lr": "0.003", "width": "4096", "form": "abc",
-            "epsilon_mode": "per_layer", "weight_decay_mode": "coupled"}
+            "epsilon_mode": "", "weight_decay_mode": ""}  # "": not given (the default, or a fit's runs' mode)
 CALC_FIELDS = (*DEFAULTS, "gamma", "init_scale", "multiplier", "epsilon", "weight_decay", "fit_id", "group")
 GENERAL = "general"  # the key of an error that no one field caused
 UPLOAD_FIELDS = ("name", "size_col", "lr_col", "loss_col", "seed_col", "group_cols", "target_width", "n_boot",
@@ -210,12 +210,13 @@ def _constants(values: Mapping[str, str], errors: dict[str, str]) -> tuple[Const
     for name in ("epsilon", "weight_decay"):
         if (value := _number(values, name, float, errors)) is not None:
             given[name] = value
-    typed = bool(given)
     for name in ("epsilon_mode", "weight_decay_mode"):
-        # a select always sends one: left at the page's default it says nothing, so a fit's runs' mode holds (typing a
-        # gamma set per_layer over a constant-mode fit's, every epsilon 16-256x off: a code review)
-        if (text := values.get(name, "").strip()) and text != DEFAULTS[name]:
+        # the selects' first option, "", gives none: a fit's runs' mode holds (a select that always sent per_layer set
+        # it over a constant-mode fit's once anything was typed, every epsilon 16-256x off: a code review); a mode
+        # chosen is given, alone too (a review: one chosen alone was dropped on a fit's answer)
+        if text := values.get(name, "").strip():
             given[name] = text
+    typed = bool(given)
     try:
         return Constants.model_validate(given), typed
     except ValidationError as exc:

@@ -108,15 +108,42 @@ def test_check_takes_a_fits_epsilon_mode_for_the_vector_role_where_the_config_st
         assert (not [f for f in report["failed"] if f.startswith("epsilon")]) is passes, (extra, report["failed"])
 
 
-def test_the_calculators_untouched_mode_selects_leave_a_fits_modes():
-    """The page's epsilon_mode select always sends per_layer: typing a gamma over a constant-mode fit set it, every
-    epsilon 16-256x off (a code review). Left at the page's default it is not given; another choice is."""
-    from abcscale.service.pages import _constants
+def test_the_calculators_mode_selects_give_a_mode_only_when_chosen():
+    """The page's epsilon_mode select always sent per_layer: typing a gamma over a constant-mode fit set it, every
+    epsilon 16-256x off (a code review); and a mode chosen alone was dropped on a fit's answer, per_layer never
+    choosable over a fit's constant (a service review). Its first option, "", gives none; any mode chosen is given."""
+    from abcscale.service.pages import DEFAULTS, _constants
 
+    assert DEFAULTS["epsilon_mode"] == DEFAULTS["weight_decay_mode"] == ""
     errors: dict[str, str] = {}
-    constants, typed = _constants({"gamma": "1,1,1", "epsilon_mode": "per_layer", "weight_decay_mode": "coupled"},
-                                  errors)
+    constants, typed = _constants({"gamma": "1,1,1", "epsilon_mode": "", "weight_decay_mode": ""}, errors)
     assert typed and not errors and constants is not None
     assert "epsilon_mode" not in constants.model_fields_set and "weight_decay_mode" not in constants.model_fields_set
-    chosen, _ = _constants({"gamma": "1,1,1", "epsilon_mode": "constant"}, errors)
-    assert chosen is not None and chosen.epsilon_mode.value == "constant"
+    for mode in ("constant", "per_layer"):
+        chosen, typed = _constants({"epsilon_mode": mode}, errors)  # alone: given, so a fit's answer takes it
+        assert typed and chosen is not None and chosen.epsilon_mode.value == mode
+        assert "epsilon_mode" in chosen.model_fields_set
+
+
+def test_the_report_page_says_what_the_runs_trained_with(tmp_path):
+    """A service review: a fit's report never said the constants its runs trained with, which its recommendations
+    carry (each layer's LR is beta x gamma there)."""
+    import json
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.config import Settings
+    from tests.fitting.test_review_s64 import _per_layer_gamma_table
+
+    rows = _per_layer_gamma_table().assign(epsilon=1e-6, epsilon_mode="constant")
+    with TestClient(create_app(Settings(data_dir=tmp_path))) as client:
+        r = client.post("/v1/fits", json={"rows": json.loads(rows.to_json(orient="records", double_precision=15)),
+                                          "n_boot": 50})
+        assert r.status_code == 201, r.text
+        page = client.get(f"/fits/{r.json()['id']}").text
+        assert "the runs trained with" in page
+        assert "gamma embedding 2, hidden 1, readout 0.5;" in page and "epsilon 1e-06 (constant)" in page
