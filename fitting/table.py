@@ -25,6 +25,7 @@ import pandas as pd
 from abcscale.schemas.api import MAX_WIDTH
 from abcscale.schemas.fit import ColumnMapping, max_size
 from abcscale.schemas.sweep import DEFAULT_LOSS, GROUP_COLUMNS, RUN_MEASUREMENTS
+from abcscale.schemas.theory import SCALE_MAX, SCALE_MIN
 
 #: swept per-layer constants recognised by name (each is a coordinate of its own, in log2).
 CONSTANT_PREFIXES = ("gamma_", "init_scale_", "multiplier_")
@@ -2197,7 +2198,8 @@ def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     eps = _to_number(col).to_numpy(dtype=float) if not pd.api.types.is_bool_dtype(col) else np.full(len(df), np.nan)
     # 0 is an epsilon (Constants takes it); an unreadable cell is a value of its own (UNREADABLE), so a group that
     # holds one carries none, where a missing cell (a run from before the column) says nothing (a code review)
-    eps = np.where(col.isna().to_numpy(), np.nan, np.where(np.isfinite(eps) & (eps >= 0), eps, UNREADABLE))
+    eps = np.where(col.isna().to_numpy(), np.nan, np.where(np.isfinite(eps) & (eps >= 0) & (eps <= SCALE_MAX), eps,
+                                                            UNREADABLE))
 
     def mode(v: Any) -> str | None:
         if not isinstance(v, str):
@@ -2281,7 +2283,9 @@ def _trained_constants(columns: dict[tuple[str, str], np.ndarray], idx: np.ndarr
         if kind == "multiplier" and a is not None and width is not None and not _one_value(vals):
             # the runner's M_l n^-a_l at each width; n^a_l n^-a_l rounds (1.0000000000000002): 12 digits kept
             vals = np.asarray([float(f"{x:.12g}") for x in vals * width[idx].astype(float) ** a[layer]])
-        if _one_value(vals):
+        # within the constants' bounds (schemas.theory.SCALE_MIN..MAX): a 1e300 was stored, and every answer from
+        # the fit was a 422 (a service review)
+        if _one_value(vals) and SCALE_MIN <= vals[0] <= SCALE_MAX:
             out.setdefault(kind, {})[layer] = float(vals[0])
     return out
 

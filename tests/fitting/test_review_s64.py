@@ -447,3 +447,13 @@ def test_an_epsilon_held_by_a_few_rows_is_not_the_groups():
     df = _per_layer_gamma_table().assign(epsilon_mode="constant")
     df["epsilon"] = np.where(np.arange(len(df)) < 3, 1e-6, np.nan)
     assert abcscale.fit(df, n_boot=50).groups[0].trained_epsilon is None
+
+
+def test_constants_out_of_range_are_not_carried():
+    """A service review: a table's gamma_embedding 1e300 (or epsilon 1e300) was stored as a constant the runs trained
+    with, and every recommendation from the fit was a 422 ("inputs too extreme")."""
+    df = _per_layer_gamma_table().assign(gamma_embedding=1e300, epsilon=1e300, epsilon_mode="constant")
+    fit = abcscale.fit(df, n_boot=50)
+    g = fit.groups[0]
+    assert "embedding" not in g.trained_constants["gamma"] and g.trained_epsilon is None
+    assert recommend_from_fit(fit, 4096).layers  # an answer, not a 422's ValueError
