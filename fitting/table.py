@@ -2196,8 +2196,8 @@ def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
         return None, None
     col = df["epsilon"]
     eps = _to_number(col).to_numpy(dtype=float) if not pd.api.types.is_bool_dtype(col) else np.full(len(df), np.nan)
-    # 0 is an epsilon (Constants takes it); an unreadable cell is a value of its own (UNREADABLE), so a group that
-    # holds one carries none, where a missing cell (a run from before the column) says nothing (a code review)
+    # 0 is an epsilon (Constants takes it); an unreadable cell is a value of its own (UNREADABLE); a group carries
+    # one only where every row holds it (_canonical), so neither an unreadable nor a missing cell carries any
     eps = np.where(col.isna().to_numpy(), np.nan, np.where(np.isfinite(eps) & (eps >= 0) & (eps <= SCALE_MAX), eps,
                                                             UNREADABLE))
 
@@ -2378,7 +2378,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         # in every row, as the constants: 3 rows of 136 holding one (a tracker logging it where it changed) carried it
         # for the whole group (a review)
         whole = eps_col is not None and eps_mode_col is not None and not np.isnan(eps_col[idx]).any() \
-            and all(m is not None for m in eps_mode_col[idx])
+            and all(said is not None for said in eps_mode_col[idx])
         eps = None if not whole or eps_mode in (None, "?") or eps == UNREADABLE else eps
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),

@@ -12,6 +12,7 @@ by design and stay ``[low, high]`` pairs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -322,7 +323,7 @@ class GroupFit(_Model):
     def summary(self) -> str:
         """One line: the group, its exponent with its interval and level against theory, C, the prediction with its
         band, and how many warnings (the whole fit: ``model_dump()``)."""
-        label = ", ".join(f"{k}={v}" for k, v in self.group.items()) or "(all rows)"
+        label = group_label(self.group)
         parts = [f"{self.n_rows} runs" + (f", {self.n_diverged} diverged" if self.n_diverged else "")]
         if (e := self.exponent) is not None:
             verdict = {True: "consistent", False: "INCONSISTENT", None: "no verdict"}[self.consistent]
@@ -432,6 +433,11 @@ class Provenance(_Model):
     abcscale_version: str
 
 
+def group_label(group: Mapping[str, object]) -> str:
+    """A group as messages name it: ``key=value, ...`` (``(all rows)`` for a table without groups)."""
+    return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"
+
+
 def _level(ci: Interval) -> str:
     """An interval's level as a label: '95% CI'."""
     return f"{100 * ci.confidence_level:g}% CI"
@@ -450,14 +456,14 @@ class FitResult(_Model):
     def summary(self) -> str:
         """The fit in a few lines: what it fitted by (width or parameter count), each group's line
         (:meth:`GroupFit.summary`), the joint laws and the fit's own warnings."""
-        level = f"{100 * self._level():g}% intervals" if self.groups else "no groups"
+        level = f"{100 * self._confidence_level():g}% intervals" if self.groups else "no groups"
         head = (f"{len(self.groups)} group{'' if len(self.groups) == 1 else 's'} by "
                 f"{'parameter count' if self.mapping.size_kind == 'params' else 'width'}, {level}"
                 + (f", {len(self.joint)} joint law{'' if len(self.joint) == 1 else 's'}" if self.joint else "")
                 + (f", {len(self.warnings)} warning{'' if len(self.warnings) == 1 else 's'}" if self.warnings else ""))
         return "\n".join([head, *(f"  {g.summary()}" for g in self.groups)])
 
-    def _level(self) -> float:
+    def _confidence_level(self) -> float:
         """The confidence level the fit's intervals are at (its first group's exponent's; 0.95 without one)."""
         return next((g.exponent.ci.confidence_level for g in self.groups if g.exponent is not None), 0.95)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from abcscale.schemas.api import FitOptions
-from abcscale.schemas.fit import FitPrediction, FitResult, GroupFit, max_size
+from abcscale.schemas.fit import FitPrediction, FitResult, GroupFit, group_label, max_size
 from abcscale.schemas.theory import Alignment
 
 if TYPE_CHECKING:
@@ -173,11 +173,6 @@ def _reads_back(result: FitResult) -> None:
         first = exc.errors(include_url=False)[0]
         raise ValueError(f"the fit produced a number that is not finite ({'.'.join(map(str, first['loc']))}); "
                          "nothing was stored: check the table's losses and learning rates") from None
-
-
-def group_label(group: Mapping[str, object]) -> str:
-    """A group as messages name it: ``key=value, ...`` (``(all rows)`` for a table without groups)."""
-    return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"
 
 
 #: a prediction's notes that restate one of its group's (they stay in the prediction for a reader of it alone, a
