@@ -17,10 +17,12 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    SerializerFunctionWrapHandler,
     Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.json_schema import JsonDict, JsonValue, WithJsonSchema
@@ -765,6 +767,20 @@ class MupImport(BaseModel):
     recommend: AnalyticRecommend = Field(description="the equivalent POST /v1/recommend body")
     command: str = Field(description="the equivalent `abcscale recommend` command line")
     warnings: list[str] = Field(default_factory=list)
+
+    # unannotated return: annotated, the response's JSON schema became a bare object
+    @model_serializer(mode="wrap")
+    def _no_epsilon(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+        """Without the epsilon an optimizer has none of (theory.groups.from_mup sets neither field for sgd, lion,
+        adafactor): their defaults, dumped, read back as given and warned "epsilon: lion has no epsilon; the 1e-08
+        given changes nothing" in a REST round trip (POST its ``recommend`` or ``constants`` back)."""
+        data = handler(self)
+        if not {"epsilon", "epsilon_mode"} & self.constants.model_fields_set:
+            for part in (data.get("constants"), (data.get("recommend") or {}).get("base")):
+                if isinstance(part, dict):
+                    part.pop("epsilon", None)
+                    part.pop("epsilon_mode", None)
+        return data
 
 
 class MupExport(BaseModel):

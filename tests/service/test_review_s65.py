@@ -1,0 +1,28 @@
+"""Session 65's fixes to the service."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("optimizer", ["lion", "sgd", "adafactor"])
+def test_a_from_mup_answer_posted_back_says_nothing_of_an_epsilon_nobody_gave(client, optimizer):
+    # its JSON dumped epsilon's default (1e-08) for optimizers without one, and /v1/recommend, given it back, warned
+    # "epsilon: lion has no epsilon; the 1e-08 given changes nothing"
+    imported = client.post("/v1/theory/from-mup", json={"optimizer": optimizer, "base_width": 256, "lr": 3e-3})
+    assert imported.status_code == 200, imported.text
+    body = imported.json()
+    assert "epsilon" not in body["constants"] and "epsilon" not in body["recommend"]["base"]
+    answer = client.post("/v1/recommend", json=body["recommend"])
+    assert answer.status_code == 200, answer.text
+    assert not [w for w in answer.json()["warnings"] if w.startswith("epsilon")]
+
+
+def test_a_from_mup_answer_for_adam_keeps_its_epsilon(client):
+    body = client.post("/v1/theory/from-mup", json={"optimizer": "adam", "base_width": 256, "lr": 3e-3,
+                                                    "epsilon": 1e-6}).json()
+    assert body["constants"]["epsilon"] == body["recommend"]["base"]["epsilon"]
+    answer = client.post("/v1/recommend", json=body["recommend"]).json()
+    at_base = client.post("/v1/recommend", json={**body["recommend"], "width": 256}).json()
+    assert answer["epsilon_mode"] == body["constants"]["epsilon_mode"]
+    assert {r["layer"]: r["epsilon"] for r in at_base["layers"]} == {r: 1e-6 for r in ("embedding", "hidden", "readout")}
