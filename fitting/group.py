@@ -172,6 +172,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         *(other_mode_note(data.key, law.fit.law.exponent, law.fit.se, law.fit.law.df, s.size_kind)
           if law is not None and th is not None else []),
         *constant_notes,
+        *data.constant_notes,
         *_seed_note(per),
         *_shape_note(per),
         *([drift_note] if drift_note else []),

@@ -193,6 +193,8 @@ class GroupData:
     # the per-layer constants its runs trained with, {kind: {layer: value}}: a constant's column with one value
     # throughout the group (:func:`_trained_constants`)
     trained_constants: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
+    # what the constant columns hold that is not carried (:func:`_trained_constants`), said by the fit
+    constant_notes: tuple[str, ...] = ()
 
     @property
     def n_rows(self) -> int:
@@ -2247,10 +2249,11 @@ def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
 CONSTANT_LAYERS = ("embedding", "hidden", "readout")
 
 
-def _constant_columns(df: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
-    """Each gamma_* / init_scale_* / multiplier_* column of a layer, as numbers (NaN where not a positive finite
-    one), by (kind, layer). Not the multipliers of a table in a form other than abc: the runner's multiplier_free
-    form folds every multiplier into the LR and init and writes 1 (its rows' ``form``), which is no M_l."""
+def _constant_columns(df: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """Each gamma_* / init_scale_* / multiplier_* column of a layer, by (kind, layer): its numbers (NaN where not a
+    positive finite one) and its cells as given (None where the column says nothing by design). Not the
+    multipliers of a table in a form other than abc: the runner's multiplier_free form folds every multiplier into
+    the LR and init and writes 1 (its rows' ``form``), which is no M_l."""
     out = {}
     abc = (df["form"].astype(str).str.strip().str.lower() == "abc").to_numpy() if "form" in df.columns else None
     for c in df.columns:
@@ -2261,33 +2264,72 @@ def _constant_columns(df: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
             continue
         v = _to_number(df[c]).to_numpy(dtype=float)
         v = np.where(np.isfinite(v) & (v > 0), v, np.nan)
+        raw = df[c].to_numpy(dtype=object)
         if kind == "multiplier" and abc is not None:
             v = np.where(abc, v, np.nan)
-        out[kind, layer] = v
+            raw = np.where(abc, raw, None)
+        out[kind, layer] = (v, raw)
     return out
 
 
-def _trained_constants(columns: dict[tuple[str, str], np.ndarray], idx: np.ndarray, width: np.ndarray | None,
-                       parameterization: Any) -> dict[str, dict[str, float]]:
-    """The per-layer constants a group's runs trained with: each constant's column that holds one value in every
-    row of the group (an empty cell, or a multiplier in another form than abc, says nothing of the group: none). A
-    column that varies is swept (a coordinate of the fit, ``GroupFit.constants``), or is the runner's effective
-    multiplier m_l = M_l n^-a_l, whose M_l is m_l n^a_l with the group's ``parameterization``'s a_l (``width``: the
-    rows' widths; None for a fit by parameter count); anything else is no constant the runs shared."""
-    a = _multiplier_exponents(parameterization) if width is not None else None
+def _trained_constants(columns: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], idx: np.ndarray,
+                       sizes: np.ndarray, by_width: bool, parameterization: Any, swept: tuple[str, ...],
+                       ) -> tuple[dict[str, dict[str, float]], list[str]]:
+    """The per-layer constants a group's runs trained with, and notes on the columns that are none.
+
+    A constant's column that holds one value in every row of the group is carried. One that varies within a size
+    is swept (a coordinate of the fit, ``GroupFit.constants``), or is the runner's effective multiplier
+    m_l = M_l n^-a_l, whose M_l is m_l n^a_l with the group's ``parameterization``'s a_l (``by_width``: ``sizes``
+    are widths; not for a fit by parameter count). Anything else is no constant the runs shared, and is said: a
+    constant retuned per size (each size's optimum at its own setting, unsaid before session 65), cells without a
+    positive number (-2, "two", an empty cell beside filled ones), one varying within a size that is not swept. A
+    column empty throughout the group says nothing of it."""
+    a = _multiplier_exponents(parameterization) if by_width else None
     out: dict[str, dict[str, float]] = {}
-    for (kind, layer), v in columns.items():
-        vals = v[idx]
-        if not vals.size or np.isnan(vals).any():  # a cell without one (or another form's multiplier): none
+    notes: list[str] = []
+    where = "width" if by_width else "size"
+    for (kind, layer), (v, raw) in columns.items():
+        name = f"{kind}_{layer}"
+        vals, cells = v[idx], raw[idx]
+        told = np.array([c is not None for c in cells], dtype=bool)  # another form's multiplier: says nothing
+        if not told.any() or name in swept:
             continue
-        if kind == "multiplier" and a is not None and width is not None and not _one_value(vals):
+        bad = told & np.isnan(vals)
+        if bad.all() and all(pd.isna(c) for c in cells[told]):
+            continue  # empty throughout: the group's runs do not say
+        if bad.any():
+            shown = list(dict.fromkeys("empty" if pd.isna(c) else repr(c) for c in cells[bad]))
+            notes.append(f"{name}: {int(bad.sum())} of {int(told.sum())} rows "
+                         f"{'holds' if bad.sum() == 1 else 'hold'} no positive number "
+                         f"({', '.join(shown[:3])}{', ...' if len(shown) > 3 else ''}): not carried, so recommend "
+                         "takes it from the constants it is given (default 1)")
+            continue
+        if not told.all():
+            continue  # a multiplier in abc form in some rows only: no M_l the group shares
+        s = sizes[idx]
+        if kind == "multiplier" and a is not None and not _one_value(vals):
             # the runner's M_l n^-a_l at each width; n^a_l n^-a_l rounds (1.0000000000000002): 12 digits kept
-            vals = np.asarray([float(f"{x:.12g}") for x in vals * width[idx].astype(float) ** a[layer]])
-        # within the constants' bounds (schemas.theory.SCALE_MIN..MAX): a 1e300 was stored, and every answer from
-        # the fit was a 422 (a service review)
-        if _one_value(vals) and SCALE_MIN <= vals[0] <= SCALE_MAX:
-            out.setdefault(kind, {})[layer] = float(vals[0])
-    return out
+            vals = np.asarray([float(f"{x:.12g}") for x in vals * s.astype(float) ** a[layer]])
+        if _one_value(vals):
+            # within the constants' bounds (schemas.theory.SCALE_MIN..MAX): a 1e300 was stored, and every answer
+            # from the fit was a 422 (a service review)
+            if SCALE_MIN <= vals[0] <= SCALE_MAX:
+                out.setdefault(kind, {})[layer] = float(vals[0])
+            continue
+        per_size = {int(z): np.unique(vals[s == z]) for z in np.unique(s)}
+        if any(not _one_value(u) for u in per_size.values()):
+            notes.append(f"{name}: differs between runs of one {where} but is not a swept constant of the fit "
+                         "(constant_cols): the optima mix its settings, and it is not carried")
+        elif kind != "multiplier" or a is not None:  # an unknown parameterization's multipliers may be M_l n^-a_l
+            at: dict[float, list[int]] = {}
+            for z, u in per_size.items():
+                at.setdefault(float(f"{u[0]:.6g}"), []).append(z)
+            said = "; ".join(f"{val:g} at {where}{'s' if len(zs) > 1 else ''} {', '.join(map(str, zs))}"
+                             for val, zs in at.items())
+            notes.append(f"{name}: the runs trained with {said} (one value per {where}, retuned): each {where}'s "
+                         "optimum is at its own setting, so the fitted exponent holds the change, and it is not "
+                         "carried (recommend takes it from the constants it is given, default 1)")
+    return out, notes
 
 
 def _one_value(vals: np.ndarray) -> bool:
@@ -2380,6 +2422,8 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         whole = eps_col is not None and eps_mode_col is not None and not np.isnan(eps_col[idx]).any() \
             and all(said is not None for said in eps_mode_col[idx])
         eps = None if not whole or eps_mode in (None, "?") or eps == UNREADABLE else eps
+        carried, notes = _trained_constants(trained, idx, width, m.size_kind == "width",
+                                            key.get("parameterization", one(param, idx)), names)
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),
@@ -2388,9 +2432,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
                          epsilon=None if eps is None else float(eps),
                          epsilon_mode=None if eps is None else str(eps_mode),
                          lr_exponents=_lr_exponents(ratios, width[idx], idx),
-                         trained_constants=_trained_constants(
-                             trained, idx, width if m.size_kind == "width" else None,
-                             key.get("parameterization", one(param, idx))))
+                         trained_constants=carried, constant_notes=tuple(notes))
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})
