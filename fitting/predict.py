@@ -302,7 +302,10 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
     the fitted LR is the optimum under those, as under the decay (:func:`_fit_decay`). Where the caller gives a kind,
     a note names the runs' values it differs from."""
     update: dict[str, PerLayer] = {}
-    notes = []
+    # what the fit said of the runs' constants it could not carry (retuned per width, empty cells): the default
+    # stands in for them, said again where the answer uses it (a review: recommend --fit was silent, 2x off)
+    notes = [w for w in g.warnings if (m := _NOT_CARRIED.match(w)) and m["kind"] not in constants.model_fields_set
+             and (m["kind"] != "epsilon" or theory.layer_rules(optimizer).has_epsilon)]
     for kind in ("gamma", "init_scale", "multiplier"):
         fitted = {c.name[len(kind) + 1:]: c.optimum.estimate for c in g.constants if c.name.startswith(kind + "_")}
         # the swept ones are the fit's coordinates: the runs' value of such a layer is none
@@ -661,3 +664,6 @@ def prediction_layers(g: GroupFit, prediction: Prediction, fit_alignment: str | 
 
 #: the notes of constants a recommendation carries from the fit's runs (``_fill_constants``, ``_fit_epsilon``)
 _CARRIED = re.compile(r"(gamma|init_scale|multiplier|epsilon|epsilon_mode) from the fit's runs: ")
+#: the fit's notes on a constant's column it did not carry (fitting.table's _trained_constants, _trained_epsilon)
+_NOT_CARRIED = re.compile(r"(?P<kind>gamma|init_scale|multiplier|epsilon)(_embedding|_hidden|_readout|_mode)?: "
+                          r".*\bnot carried\b")

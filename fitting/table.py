@@ -831,6 +831,17 @@ def _held_out_note(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     the default means to rank by, which the fit said nothing of (a review)."""
     if "loss_col" in m.model_fields_set or m.loss_col == DEFAULT_LOSS:
         return []
+    if DEFAULT_LOSS in df.columns and m.loss_col in df.columns:
+        # a partial eval column (one cell emptied, a second sweep appended without evals) moved every group of the
+        # table to the training loss in silence, an octave off where the two losses' optima differ (a review)
+        held, train = _to_number(df[DEFAULT_LOSS]), _to_number(df[m.loss_col])
+        lacking = np.isfinite(train) & ~np.isfinite(held)
+        if np.isfinite(held).any() and lacking.any():
+            return [f"{m.loss_col} fitted, a training loss, for every run: {DEFAULT_LOSS} (the held-out loss, the "
+                    f"default where every run has one) is missing or not finite in {int(lacking.sum())} of "
+                    f"{int(np.isfinite(train).sum())} rows with a {m.loss_col} ({_rows(lacking.to_numpy())}); to "
+                    f"fit the held-out loss, give {option('loss_col')} {DEFAULT_LOSS} (runs without one then count "
+                    "as diverged), or fill it in"]
     found = [c for c in df.columns if c not in (m.loss_col, DEFAULT_LOSS) and _held_out_like(c)
              and _mostly_numbers(df[c]) and _complete(df, c, m.loss_col)]
     if not found:
@@ -958,7 +969,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
     lr = _check_positive(df, m.lr_col, "learning rates", problems)
     loss = _numeric(df, m.loss_col, problems, loss=True)
     consts = {c: v for c in roles.constant_cols
-              if (v := _check_positive(df, c, "swept constants", problems)) is not None}
+              if (v := _check_positive(df, c, "per-layer constants", problems)) is not None}
     for c in m.covariates or []:
         if c in df.columns:
             _check_positive(df, c, f"values of a covariate ({option('covariates')})", problems)
@@ -1120,11 +1131,13 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     # the covariates split the table into curves too (last in the key), one law is fitted across them
     group_cols = [*[c for c in group_cols if c not in covariates], *[c for c in covariates if c in cols]]
     if m.constant_cols is None:
+        # values within LR_MERGE_RTOL are one setting: a constant logged in float32 in some rows, or at 4 digits,
+        # read as swept (or retuned), was dropped and the LR answered 10x off (a review)
         constant_cols = [c for c in df.columns if c.startswith(CONSTANT_PREFIXES) and c not in group_cols
-                         and pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique() > 1]
+                         and pd.api.types.is_numeric_dtype(df[c]) and _n_settings(df[c]) > 1]
         if m.size_col in cols and constant_cols:  # one value per size is derived from the size, not swept
             keys = [c for c in group_cols if c in cols] + [m.size_col]
-            by_size = df.groupby(keys, dropna=False)[constant_cols].nunique()
+            by_size = df.groupby(keys, dropna=False)[constant_cols].agg(_n_settings)
             constant_cols = [c for c in constant_cols if by_size[c].max() > 1]
     else:
         constant_cols = list(m.constant_cols)
@@ -1992,8 +2005,10 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
         finite = col[distinct & np.isfinite(col)] if pd.api.types.is_float_dtype(col) else None
         if finite is not None and finite.nunique() == len(finite) > 1:
             continue
-        # the base decay's column is missing (NaN) on a resumed sweep's rows from before it: not another setting
-        if trained[c].nunique(dropna=c == DECAY_COLUMN) > 1:
+        # the base decay's column is missing (NaN) on a resumed sweep's rows from before it: not another setting; a
+        # constant's or epsilon's empty cell, or its float32 copy, neither (the fit's constant notes say them: a
+        # review saw "a column no role names" of gamma_hidden with one empty cell)
+        if (_n_settings(trained[c]) if _constant_like(c) else trained[c].nunique(dropna=c == DECAY_COLUMN)) > 1:
             out.append(c)
     return out
 
@@ -2222,6 +2237,56 @@ def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
 UNREADABLE = -1.0
 
 
+def _trained_epsilon(eps: np.ndarray | None, modes: np.ndarray | None, idx: np.ndarray, sizes: np.ndarray,
+                     by_width: bool, lone: np.ndarray | None) -> tuple[float | None, str | None, list[str]]:
+    """The epsilon and its mode a group's runs trained with (:func:`_epsilons`' columns), where every row holds the
+    same (to ``LR_MERGE_RTOL``) and a mode: 3 rows of 136 holding one (a tracker logging it where it changed) carried
+    it for the whole group (a review). Else none, and notes saying why, as :func:`_trained_constants` says its
+    columns' (session 65: an epsilon without its mode column, retuned per width, or with an empty cell, was
+    silently not carried). A group whose rows hold no epsilon at all (adam_atan2's, another runner's) says nothing.
+    ``lone``: the table's epsilon column as numbers where it has no epsilon_mode column (else None)."""
+    what = "so recommend takes it from the constants it is given (default 1e-08)"
+    if eps is None or modes is None:
+        return None, None, ([f"epsilon: the runs' epsilon is not carried without an epsilon_mode column (constant: "
+                             f"one epsilon at every width; per_layer: the theory's rule from the base width), {what}"]
+                            if lone is not None and np.isfinite(lone[idx]).any() else [])
+    vals, said = eps[idx], modes[idx]
+    if np.isnan(vals).all():
+        return None, None, []
+    bad = np.isnan(vals) | (vals == UNREADABLE)
+    if bad.any():
+        return None, None, [f"epsilon: {int(bad.sum())} of {vals.size} rows "
+                            f"{'holds' if bad.sum() == 1 else 'hold'} no epsilon (empty or not a number >= 0): not "
+                            f"carried, {what}"]
+    no_mode = np.array([v is None or v == "?" for v in said], dtype=bool)
+    if no_mode.any():
+        return None, None, [f"epsilon_mode: {int(no_mode.sum())} of {vals.size} rows "
+                            f"{'holds' if no_mode.sum() == 1 else 'hold'} no mode (constant or per_layer): the "
+                            f"epsilon is not carried, {what}"]
+    if len(set(said)) > 1:
+        return None, None, [f"epsilon_mode: the runs trained with {' and '.join(sorted(set(said)))}: the epsilon is "
+                            f"not carried, {what}"]
+
+    def one(v: np.ndarray) -> bool:
+        return bool(np.ptp(v) == 0 or (np.min(v) > 0 and _one_value(v)))
+
+    if one(vals):
+        return _the_value(vals), str(said[0]), []
+    where = "width" if by_width else "size"
+    s = sizes[idx]
+    per_size = {int(z): vals[s == z] for z in np.unique(s)}
+    if not all(one(v) for v in per_size.values()):
+        return None, None, [f"epsilon: differs between runs of one {where}: the optima mix its settings, and it is "
+                            f"not carried, {what}"]
+    at: dict[float, list[int]] = {}
+    for z, v in per_size.items():
+        at.setdefault(_the_value(v), []).append(z)
+    words = "; ".join(f"{val:g} at {where}{'s' if len(zs) > 1 else ''} {', '.join(map(str, zs))}"
+                      for val, zs in at.items())
+    return None, None, [f"epsilon: the runs trained with {words} (one value per {where}, retuned): each {where}'s "
+                        f"optimum is at its own setting, and it is not carried, {what}"]
+
+
 #: the per-layer LR columns the runner writes (lr_l = beta gamma_l (n / b)^-c_l in the abc form); the vector-like
 #: and fixed roles follow the embedding's and say nothing more
 LR_LAYER_COLUMNS = {"embedding": "lr_embedding", "hidden": "lr_hidden", "readout": "lr_readout"}
@@ -2313,8 +2378,8 @@ def _trained_constants(columns: dict[tuple[str, str], tuple[np.ndarray, np.ndarr
         if _one_value(vals):
             # within the constants' bounds (schemas.theory.SCALE_MIN..MAX): a 1e300 was stored, and every answer
             # from the fit was a 422 (a service review)
-            if SCALE_MIN <= vals[0] <= SCALE_MAX:
-                out.setdefault(kind, {})[layer] = float(vals[0])
+            if SCALE_MIN <= (value := _the_value(vals)) <= SCALE_MAX:
+                out.setdefault(kind, {})[layer] = value
             continue
         per_size = {int(z): np.unique(vals[s == z]) for z in np.unique(s)}
         if any(not _one_value(u) for u in per_size.values()):
@@ -2323,18 +2388,44 @@ def _trained_constants(columns: dict[tuple[str, str], tuple[np.ndarray, np.ndarr
         elif kind != "multiplier" or a is not None:  # an unknown parameterization's multipliers may be M_l n^-a_l
             at: dict[float, list[int]] = {}
             for z, u in per_size.items():
-                at.setdefault(float(f"{u[0]:.6g}"), []).append(z)
+                at.setdefault(_the_value(u), []).append(z)
             said = "; ".join(f"{val:g} at {where}{'s' if len(zs) > 1 else ''} {', '.join(map(str, zs))}"
                              for val, zs in at.items())
-            notes.append(f"{name}: the runs trained with {said} (one value per {where}, retuned): each {where}'s "
+            # the runner's effective multiplier m_l is M_l n^-a_l: the settings said are the M_l
+            what = f" M_{layer} = {name} x n^{a[layer]:g}" if kind == "multiplier" and a is not None else ""
+            notes.append(f"{name}: the runs trained with{what} {said} (one value per {where}, retuned): each {where}'s "
                          "optimum is at its own setting, so the fitted exponent holds the change, and it is not "
                          "carried (recommend takes it from the constants it is given, default 1)")
     return out, notes
 
 
 def _one_value(vals: np.ndarray) -> bool:
-    """Whether positive ``vals`` are one number (to float rounding: M n^-a n^a is not always M to the last bit)."""
-    return bool(np.ptp(vals) <= 1e-9 * vals[0])
+    """Whether positive ``vals`` are one setting: within ``LR_MERGE_RTOL`` (float rounding, M n^-a n^a; a column
+    logged in float32 or at 4 digits)."""
+    return bool(np.ptp(vals) <= LR_MERGE_RTOL * np.min(vals))
+
+
+def _the_value(vals: np.ndarray) -> float:
+    """The one setting ``vals`` hold (:func:`_one_value`): itself where they agree to the bit, else their median to 6
+    digits (float32's 0.10000000149 is 0.1)."""
+    return float(vals[0]) if np.ptp(vals) == 0 else float(f"{np.median(vals):.6g}")
+
+
+def _constant_like(c: Any) -> bool:
+    """A per-layer constant's column (gamma_hidden, ...) or the runs' epsilon: what :func:`_trained_constants` and
+    :func:`_trained_epsilon` read and say."""
+    return c == "epsilon" or (isinstance(c, str) and c.startswith(CONSTANT_PREFIXES)
+                              and any(c == f"{p}{layer}" for p in CONSTANT_PREFIXES for layer in CONSTANT_LAYERS))
+
+
+def _n_settings(col: pd.Series) -> int:
+    """How many settings a constant's column holds: its numbers within ``LR_MERGE_RTOL`` of a neighbour one (as
+    :func:`_merge_close` merges LRs), empty cells none, any other cell (-2, 0, a word) one each, so that the column's
+    check names them."""
+    v = _to_number(col).to_numpy(dtype=float)
+    ok = np.sort(v[np.isfinite(v) & (v > 0)])
+    odd = col[~(np.isfinite(v) & (v > 0)) & col.notna().to_numpy()]
+    return (int((np.diff(ok) > LR_MERGE_RTOL * ok[1:]).sum()) + 1 if ok.size else 0) + int(odd.nunique())
 
 
 def _multiplier_exponents(parameterization: Any) -> dict[str, float] | None:
@@ -2392,6 +2483,9 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     param = df["parameterization"].to_numpy() if "parameterization" in df.columns else None
     decay, decay_mode = _decays(df)
     eps_col, eps_mode_col = _epsilons(df)
+    lone_eps = (_to_number(df["epsilon"]).to_numpy(dtype=float)
+                if "epsilon" in df.columns and "epsilon_mode" not in df.columns
+                and not pd.api.types.is_bool_dtype(df["epsilon"]) else None)
     # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c; nor
     # do their slopes over a parameter count (c / 2: a per-layer table fitted by n_params read as off its alignment)
     ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() or m.size_kind != "width" else _lr_ratios(df, x)
@@ -2416,14 +2510,11 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
         # both or neither: a decay whose mode is unknown, or mixed, is not one the fit can say it trained with
         wd, wd_mode = one(decay, idx), one(decay_mode, idx)
         wd = None if wd_mode is None else wd
-        eps, eps_mode = one(eps_col, idx), one(eps_mode_col, idx)  # both or neither, as the decay
-        # in every row, as the constants: 3 rows of 136 holding one (a tracker logging it where it changed) carried it
-        # for the whole group (a review)
-        whole = eps_col is not None and eps_mode_col is not None and not np.isnan(eps_col[idx]).any() \
-            and all(said is not None for said in eps_mode_col[idx])
-        eps = None if not whole or eps_mode in (None, "?") or eps == UNREADABLE else eps
+        eps, eps_mode, eps_notes = _trained_epsilon(eps_col, eps_mode_col, idx, width, m.size_kind == "width",
+                                                    lone_eps)
         carried, notes = _trained_constants(trained, idx, width, m.size_kind == "width",
                                             key.get("parameterization", one(param, idx)), names)
+        notes += eps_notes
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),

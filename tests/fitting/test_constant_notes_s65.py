@@ -14,7 +14,7 @@ from abcscale.fitting.synthetic import synthetic_sweep
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     df = synthetic_sweep(seed=0)
-    df["parameterization"], df["optimizer"] = "mup", "adam"
+    df["parameterization"], df["optimizer"], df["lr_mode"] = "mup", "adam", "global"
     return df
 
 
@@ -65,3 +65,105 @@ def test_the_runners_effective_multipliers_are_one_constant_not_a_retuned_one(ta
     (g,) = abcscale.fit(df).groups
     assert not [w for w in g.warnings if w.startswith("multiplier_readout:")]
     assert g.trained_constants["multiplier"]["readout"] == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("noise", ["float32", "4 digits"])
+def test_a_constant_logged_with_float_noise_is_one_setting_and_carried(table, noise):
+    # float32 in some rows (or 4 digits) was read as swept or retuned, dropped, and the LR answered 10x off
+    df = table.assign(gamma_hidden=0.1)
+    rows = df["seed"] == df["seed"].max()
+    df.loc[rows, "gamma_hidden"] = float(np.float32(0.1)) if noise == "float32" else 0.1 * (1 + 4e-4)
+    (g,) = abcscale.fit(df).groups
+    assert g.constants == [] and g.trained_constants == {"gamma": {"hidden": pytest.approx(0.1, rel=1e-3)}}
+    assert not [w for w in g.warnings if "gamma_hidden" in w]
+
+
+def test_the_runners_multipliers_written_at_4_digits_are_carried(table):
+    from abcscale.theory.tables import ab_table
+
+    m = 3.0 * table["width"].astype(float) ** -ab_table("mup")["readout"].a
+    (g,) = abcscale.fit(table.assign(multiplier_readout=[float(f"{x:.4g}") for x in m])).groups
+    assert g.trained_constants["multiplier"]["readout"] == pytest.approx(3.0, rel=1e-3)
+
+
+def test_a_retuned_multiplier_is_said_as_the_m_it_read(table):
+    from abcscale.theory.tables import ab_table
+
+    a = ab_table("mup")["readout"].a
+    df = table.assign(multiplier_readout=np.where(table["width"] >= 256, 2.0, 1.0) * table["width"] ** -a)
+    (note,) = _notes(df, "multiplier_readout")
+    assert f"M_readout = multiplier_readout x n^{a:g} 1 at widths 64, 128; 2 at widths 256, 512, 1024" in note
+
+
+def test_an_empty_constant_cell_is_no_unnamed_setting(table):
+    df = table.assign(gamma_hidden=2.0)
+    df.loc[df.index[7], "gamma_hidden"] = np.nan
+    fit = abcscale.fit(df)
+    said = [*fit.warnings, *fit.groups[0].warnings]
+    assert [w for w in said if "gamma_hidden" in w] == [w for w in said if w.startswith("gamma_hidden: 1 of 195 rows")]
+    assert fit.groups[0].mixed_columns == []
+
+
+def _eps(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(epsilon=1e-6, epsilon_mode="constant")
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ("no mode column", "epsilon: the runs' epsilon is not carried without an epsilon_mode column"),
+    ("empty cell", "epsilon: 1 of 195 rows holds no epsilon"),
+    ("retuned", "epsilon: the runs trained with 1e-06 at widths 64, 128; 1e-07 at widths 256, 512, 1024"),
+    ("no mode", "epsilon_mode: 1 of 195 rows holds no mode"),
+])
+def test_an_epsilon_not_carried_is_said_by_the_fit_and_by_recommend(table, change, said):
+    df = _eps(table)
+    if change == "no mode column":
+        df = df.drop(columns="epsilon_mode")
+    elif change == "empty cell":
+        df.loc[df.index[7], "epsilon"] = np.nan
+    elif change == "retuned":
+        df["epsilon"] = np.where(df["width"] >= 256, 1e-7, 1e-6)
+    else:
+        df.loc[df.index[7], "epsilon_mode"] = None
+    fit = abcscale.fit(df)
+    (g,) = fit.groups
+    assert g.trained_epsilon is None
+    assert [w for w in g.warnings if w.startswith(said)]
+    assert not [w for w in g.warnings if "a column no role names" in w]
+    rec = abcscale.recommend(fit=fit, width=4096)
+    assert [w for w in rec.warnings if w.startswith(said)]
+    given = abcscale.recommend(fit=fit, width=4096, constants={"epsilon": 1e-6})
+    assert not [w for w in given.warnings if w.startswith(said)]
+
+
+def test_an_epsilon_held_throughout_is_carried_without_a_note(table):
+    (g,) = abcscale.fit(_eps(table)).groups
+    assert (g.trained_epsilon, g.trained_epsilon_mode) == (1e-6, "constant")
+    assert not [w for w in g.warnings if w.startswith("epsilon")]
+
+
+def test_recommend_repeats_a_constant_the_fit_did_not_carry_unless_given(table):
+    df = table.assign(gamma_hidden=2.0)
+    df.loc[df.index[7], "gamma_hidden"] = np.nan
+    fit = abcscale.fit(df)
+    assert [w for w in abcscale.recommend(fit=fit, width=4096).warnings if w.startswith("gamma_hidden:")]
+    given = abcscale.recommend(fit=fit, width=4096, constants={"gamma": {"hidden": 2.0}})
+    assert not [w for w in given.warnings if w.startswith("gamma_hidden:")]
+
+
+def test_a_partial_eval_column_moving_the_fit_to_the_training_loss_is_said(table):
+    df = table.assign(eval_loss=table["final_loss"] * 1.01)
+    assert abcscale.fit(df).mapping.loss_col == "eval_loss" and not abcscale.fit(df).warnings
+    df.loc[df.index[(~df["diverged"]).to_numpy()][10], "eval_loss"] = np.nan
+    fit = abcscale.fit(df)
+    assert fit.mapping.loss_col == "final_loss"
+    (note,) = [w for w in fit.warnings if w.startswith("final_loss fitted, a training loss, for every run")]
+    assert "missing or not finite in 1 of" in note and "loss_col eval_loss" in note
+
+
+def test_a_bad_cell_in_a_constant_column_is_named_as_a_constant_not_a_swept_one(table):
+    df = table.assign(gamma_hidden=2.0)
+    df.loc[df.index[7], "gamma_hidden"] = -2.0
+    from abcscale.fitting.table import TableError
+
+    with pytest.raises(TableError, match="gamma_hidden: per-layer constants must be positive finite numbers"):
+        abcscale.fit(df)

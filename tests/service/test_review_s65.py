@@ -25,4 +25,5 @@ def test_a_from_mup_answer_for_adam_keeps_its_epsilon(client):
     answer = client.post("/v1/recommend", json=body["recommend"]).json()
     at_base = client.post("/v1/recommend", json={**body["recommend"], "width": 256}).json()
     assert answer["epsilon_mode"] == body["constants"]["epsilon_mode"]
-    assert {r["layer"]: r["epsilon"] for r in at_base["layers"]} == {r: 1e-6 for r in ("embedding", "hidden", "readout")}
+    layers = ("embedding", "hidden", "readout")
+    assert {r["layer"]: r["epsilon"] for r in at_base["layers"]} == dict.fromkeys(layers, 1e-6)
