@@ -491,7 +491,11 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     kept = [w for w in tr.warnings if not w.startswith((GLOBAL_ALIGNMENT_NOTE, GLOBAL_C_NOTE))]
     fitted = g.law.exponent if g.law is not None else None
     if fitted is not None:
-        kept.append(f"global LR: every layer's LR is the prediction's at this width, its law LR ~ width^{fitted:.3g} "
+        gamma = {layer.value: v for layer in LAYERS if not math.isclose(v := getattr(filled.gamma, layer.value), 1.0)}
+        # a carried or given gamma scales a layer's LR from the one LR (a review: the note said "every layer's")
+        times = f" times its gamma ({_layer_text(gamma)})" if gamma else ""
+        kept.append(f"global LR: every layer's LR is the prediction's at this width{times}, its law LR ~ "
+                    f"width^{fitted:.3g} "
                     f"(x{2.0 ** fitted:.3g} per doubling); the c column is theory's under {Alignment.parse(al).name} "
                     f"alignment (c = {sol.global_c:g}), which the epsilons follow")
     return tr.model_copy(update={"warnings": kept}), notes

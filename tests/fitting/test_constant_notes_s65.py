@@ -167,3 +167,13 @@ def test_a_bad_cell_in_a_constant_column_is_named_as_a_constant_not_a_swept_one(
 
     with pytest.raises(TableError, match="gamma_hidden: per-layer constants must be positive finite numbers"):
         abcscale.fit(df)
+
+
+def test_the_global_lr_note_says_the_carried_gammas_scale_it(table):
+    fit = abcscale.fit(table.assign(gamma_readout=0.5), target_width=4096)
+    rec = abcscale.recommend(fit=fit, width=4096)
+    (note,) = [w for w in rec.warnings if w.startswith("global LR:")]
+    assert "every layer's LR is the prediction's at this width times its gamma (readout 0.5)" in note
+    assert rec["readout"].lr == pytest.approx(0.5 * rec["hidden"].lr)
+    plain = abcscale.recommend(fit=abcscale.fit(table, target_width=4096), width=4096)
+    assert [w for w in plain.warnings if w.startswith("global LR: every layer's LR is the prediction's at this width,")]
