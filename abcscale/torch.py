@@ -47,8 +47,10 @@ from abcscale.theory.groups import (
     dense_input_std,
     matched_name,
     named_role,
+    readout_candidates,
     refusal,
     router_note,
+    rule_for,
     settle_fixed,
     stack_fan_in,
     tied_readout_multiplier,
@@ -253,9 +255,40 @@ def _dense(model: Any) -> set[str]:
     (:func:`theory.groups.dense_input_std`); an ``nn.Embedding`` (or a bare ``nn.Parameter``) is a lookup table."""
     if not callable(getattr(model, "named_modules", None)):
         return set()
+    # nn.MultiheadAttention's own projections too (in_proj_weight, a cross-attention's k_proj_weight on a context
+    # of kdim features): an input layer on that context, given the embedding role, takes its fan-in^-1/2
     return {f"{prefix}.{name}" if prefix else name for prefix, module in model.named_modules()
-            if {c.__name__ for c in type(module).__mro__} & {"Linear", "_ConvNd", "Conv1D"}
+            if {c.__name__ for c in type(module).__mro__} & {"Linear", "_ConvNd", "Conv1D", "MultiheadAttention"}
             for name, p in module.named_parameters(recurse=False) if len(p.shape) >= 2}
+
+
+def _cross_attention(model: Any) -> dict[str, str]:
+    """``nn.MultiheadAttention``'s key and value projections on a context of another size than ``embed_dim``
+    (``kdim``, ``vdim``: cross-attention onto an image encoder's 768 features), by class, each with what it reads:
+    their fan-in is the context's size, not the width (taken as a hidden matrix of fan-in 3x the width at width 256
+    and refused at 512 as another width: a review, session 65)."""
+    if not callable(getattr(model, "named_modules", None)):
+        return {}
+    out = {}
+    for prefix, module in model.named_modules():
+        if "MultiheadAttention" not in {c.__name__ for c in type(module).__mro__}:
+            continue
+        embed = getattr(module, "embed_dim", None)
+        for name, attr in (("k_proj_weight", "kdim"), ("v_proj_weight", "vdim")):
+            size = getattr(module, attr, None)
+            if getattr(module, name, None) is not None and size is not None and size != embed:
+                full = f"{prefix}.{name}" if prefix else name
+                out[full] = f"nn.MultiheadAttention's {attr}={size}, embed_dim={embed}"
+    return out
+
+
+def _bilinears(model: Any) -> set[str]:
+    """The weights of ``nn.Bilinear`` modules ([out, in1, in2]: one output sums over in1 x in2 products), by class."""
+    if not callable(getattr(model, "named_modules", None)):
+        return set()
+    return {f"{prefix}.weight" if prefix else "weight" for prefix, module in model.named_modules()
+            if "Bilinear" in {c.__name__ for c in type(module).__mro__}
+            and len(getattr(getattr(module, "weight", None), "shape", ())) == 3}
 
 
 def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
@@ -265,7 +298,10 @@ def _all_rules(model: Any, spec: GroupSpec, rules: Any) -> list[GroupRule]:
 
     # the spec's rules begin with those recommend(rules=...) was given: the user's too, before the classes'
     own = [r for r in spec.rules if r not in DEFAULT_RULES]
-    return [*([] if rules is None else parse_rules(rules)), *own, *_lookup_tables(model, spec.width),
+    # microsoft/mup's MuReadout is the readout by its class, as an nn.Embedding is the embedding (one of 1024
+    # classes at width 256 took a hidden matrix's role by its shape: a review, session 65)
+    mu = [GroupRule(pattern=f"^{re.escape(name)}$", role=Role.readout) for name in sorted(_mu_readouts(model))]
+    return [*([] if rules is None else parse_rules(rules)), *own, *_lookup_tables(model, spec.width), *mu,
             *_transformer_lens(model)[1],
             *(r for r in spec.rules if r in DEFAULT_RULES)]
 
@@ -448,6 +484,7 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
         # TransformerLens's [in, out] and per-head matrices as their [out, in] matrix (_transformer_lens)
         return convs[name].matrix(tuple(p.shape)) if name in convs else views.get(name, tuple(p.shape))
 
+    context, bilinear = _cross_attention(model), _bilinears(model)
     placed, refused, inferred = [], [], set()
     for name, p in _named(model):
         if matched_name(name) in fan_in:  # said to be a contracted weight: hidden unless a rule names it
@@ -458,6 +495,23 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
                 and named_role(name, tuple(p.shape), rules) in (None, Role.hidden):
             placed.append((name, p, Role.hidden, n / spec.width))  # experts' up/down stack, by name and the width
             inferred.add(name)
+            continue
+        if name in bilinear and named_role(name, tuple(p.shape), written) not in (Role.vector, Role.fixed):
+            # [out, in1, in2]: read as a hidden matrix of fan-in in2, its init std sqrt(in1) too large (outputs 8x
+            # at width 64, 16x at 256: a review, session 65); microsoft/mup refuses it too
+            refused.append((name, list(p.shape), f"parameter {name!r} {list(p.shape)}: nn.Bilinear's weight [out, "
+                            f"in1, in2], whose one output sums over in1 x in2 = {int(p.shape[1]) * int(p.shape[2])} "
+                            "products, which no role's shape reads; give its fan-in, fan_in={"
+                            f"{name!r}: {int(p.shape[1]) * int(p.shape[2])}}} (hidden unless a rule names it), or a "
+                            f"rule ({rule_for(name)}, 'vector') to keep its own init"))
+            continue
+        if name in context and named_role(name, tuple(p.shape), written) is None:
+            size = int(p.shape[-1])
+            refused.append((name, list(p.shape), f"parameter {name!r} {list(p.shape)}: a projection of a context of "
+                            f"{size} features ({context[name]}), its fan-in the context's size, not the width: an "
+                            "input layer if the context's size stays fixed as the width grows (an image encoder's "
+                            f"features: the embedding, its init std x fan-in^-1/2), ({rule_for(name)}, 'embedding'); "
+                            f"a hidden matrix if it grows with the width, ({rule_for(name)}, 'hidden')"))
             continue
         conv = convs.get(name)
         if conv is not None and conv.groups > 1 and not conv.depthwise(tuple(p.shape)) \
@@ -480,6 +534,12 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
             continue
         if name in convs and role is Role.hidden:  # its fan-in is a group's inputs x the kernel's size
             ratio = convs[name].fan_in(tuple(p.shape)) / spec.width
+        elif role is Role.readout and len(matrix := seen(name, p)) >= 2:
+            # a readout's init std scales with its fan-in as a hidden one's does (spec.init_std("readout", r)): a
+            # ResNet's fc on 2C channels took the std of a fan-in of C (a review, session 65)
+            fan = convs[name].fan_in(tuple(p.shape)) if name in convs else \
+                matrix[0] if name in stored_in_out else matrix[-1]
+            ratio = fan / spec.width
         placed.append((name, p, role, ratio))
     if refused:  # every parameter that asks for a role at once (a ViT took three runs, one error each: a review)
         raise ValueError(refusal(refused) + _missed(every, written))
@@ -514,9 +574,57 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
                       "torch's layout [..., out, in], the last axis their fan-in; one stored [..., in, out] (used as "
                       f"x @ W[e], as GPT-OSS's and Llama 4's experts are) needs fan_in={{{stacks[0]!r}: in}}",
                       stacklevel=4)
+    _check_headless(model, placed, spec, rules, seen, stored_in_out, every, written)
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed
+
+
+def _check_headless(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: list[GroupRule],
+                    seen: Any, stored_in_out: set[str], every: Sequence[str], written: Sequence[GroupRule]) -> None:
+    """A model with an embedding or input layer but no readout (none named, none by class, none tied to it): a
+    matrix that may be its output layer, unpaired (no transposed twin, as an MLP's up and down projections have),
+    is a ValueError asking for its role; otherwise a warning says no readout was found, naming the top-level
+    matrices that could be it (a classifier of 1024 classes at width 256 trained as a hidden matrix, and the model
+    ended with no readout, unsaid: a review, session 65). A backbone or feature extractor has none: the warning is
+    said once per model."""
+    shapes = [(name, tuple(seen(name, p))[::-1] if name in stored_in_out else tuple(seen(name, p)), role)
+              for name, p, role, _ in placed]
+    if not any(role is Role.embedding for _, dims, role in shapes if len(dims) >= 2) \
+            or any(role is Role.readout for _, _, role in shapes):
+        return  # a readout, or none asked of a model without an input layer
+    try:
+        every_name = list(model.named_parameters(remove_duplicate=False))
+    except TypeError:  # an object whose named_parameters() takes no such flag
+        every_name = []
+    listed, tables = {name for name, _, _, _ in placed}, {id(p) for _, p, role, _ in placed if role is Role.embedding}
+    if any(id(p) in tables and name not in listed for name, p in every_name):
+        return  # an embedding with a second name is tied (its logits module's, whatever a rule makes of it): said so
+    candidates = readout_candidates(shapes, rules, spec.width, "torch")
+    embedding = next(name for name, dims, role in shapes if role is Role.embedding and len(dims) >= 2)
+    dims = {name: d for name, d, _ in shapes}
+    if unpaired := [name for name, alone in candidates if alone]:
+        name = unpaired[0]
+        more = f" (and the same for {', '.join(map(repr, unpaired[1:3]))})" if len(unpaired) > 1 else ""
+        raise ValueError(f"parameter {name!r} {list(dims[name])}: no rule names its role, and the model has an "
+                         f"embedding or input layer ({embedding!r}) but no readout: its shape reads as a hidden "
+                         "matrix's, with no transposed twin (an MLP's up and down projections pair), as a "
+                         f"classifier's of {dims[name][0]} classes at width {spec.width} does; add a rule (pattern, "
+                         f"role) for it: ({rule_for(name)}, 'readout') for the output layer, ({rule_for(name)}, "
+                         f"'hidden') for a projection{more}" + _missed(every, written))
+    named = [name for name, _ in candidates]
+    which = (f"if its output layer is {' or '.join(map(repr, named[:3]))}{' ...' if len(named) > 3 else ''} (a "
+             f"hidden matrix by its shape), add a rule: ({rule_for(named[0])}, 'readout')" if named else
+             "if it has an output layer, add a rule (pattern, 'readout') for it")
+    try:
+        t = f"multiply them by {tied_readout_multiplier(spec):.6g} (theory.groups.tied_readout_multiplier(spec))"
+    except ValueError:  # a spec without init stds
+        t = "give them the readout's forward scale over the embedding's init std"
+    warnings.warn(f"no readout found: the model has an embedding or input layer ({embedding!r}) and no parameter "
+                  "that a name, a class (microsoft/mup's MuReadout) or a tie to the embedding makes the readout (a "
+                  f"backbone or feature extractor has none); {which}; if the logits use the embedding's matrix (h @ "
+                  f"W.T), {t}",
+                  UserWarning, stacklevel=5)
 
 
 def _missed(names: Sequence[str], written: Sequence[GroupRule]) -> str:
@@ -685,6 +793,9 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
     dense, stored_in_out, padding, convs = _dense(model), _in_out(model), _padding_rows(model), _convs(model)
     kept = []
     placed = _placed(model, spec, rules, fan_in)
+    # a tied tensor is placed under its embedding name (_embedding_first), but said as named_parameters() lists it
+    # (`lm_head.weight` where the module declares lm_head first: a review, session 65)
+    listed = {id(p): name for name, p in _named(model)}
     for name, p, role, ratio in placed:
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and name in convs:  # a group's inputs x the kernel
@@ -692,12 +803,12 @@ def init_(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None
         elif std is not None and role is Role.embedding and name in dense:
             std = dense_input_std(std, tuple(p.shape), "jax" if name in stored_in_out else "torch")
         if std is not None and not frozen and getattr(p, "requires_grad", True) is False:
-            kept.append(name)
+            kept.append(listed.get(id(p), name))
         elif std is not None:
             p.data.normal_(0.0, std, generator=generator)
             if (row := padding.get(id(p))) is not None:
                 p.data[row].zero_()
-            drawn[name] = std
+            drawn[listed.get(id(p), name)] = std
     if kept:
         warnings.warn(f"abctorch.init_: kept {len(kept)} frozen parameter(s) (requires_grad=False) as they are: "
                       f"{', '.join(kept[:5])}{' ...' if len(kept) > 5 else ''}; frozen=True redraws them too",

@@ -125,8 +125,27 @@ class GroupTable(dict[Role, float]):
     ``abcscale.torch.param_groups`` makes (a review: ``spec.mup.lr[group["name"]]`` was a KeyError for the fixed
     group under SGD): ``"fixed"``, where the setup gives the fixed role no group of its own, reads the vector
     role's number, the group it shares (unscaled by MuAdam/MuSGD either way), and ``"hidden (fan-in 4x width)"``
-    the hidden role's (MuAdam/MuSGD scale by each tensor's own width_mult). ``in`` and ``get`` say what the setup
-    itself holds, as a ``defaultdict``'s do."""
+    the hidden role's (MuAdam/MuSGD scale by each tensor's own width_mult). Given a group's name (a string), ``in``
+    and ``get`` agree with ``[]``: ``"hidden (fan-in 4x width)" in table`` was False and ``table.get(name)`` None
+    where ``table[name]`` answered (a review, session 65). Given a :class:`Role`, they say what the setup itself
+    holds (``Role.fixed not in spec.mup.lr`` where the fixed parameters share the vector group)."""
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, Role) or not isinstance(key, str):
+            return super().__contains__(key)
+        try:
+            self[key]  # type: ignore[index]  # a group's name: __missing__ reads it
+        except KeyError:
+            return False
+        return True
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if isinstance(key, Role) or not isinstance(key, str):
+            return super().get(key, default)
+        try:
+            return self[key]
+        except KeyError:
+            return default
 
     def __missing__(self, key: object) -> float:
         name = key.value if isinstance(key, Role) else key
@@ -148,9 +167,14 @@ class StdTable(GroupTable):
     """A mup setup's ``init_std``: as :class:`GroupTable`, but a hidden group at another fan-in reads the hidden std
     times r^-1/2, what ``abcscale.torch.init_`` draws there (fan-in^-1/2). ``mup.init.normal_`` scales a tensor by its
     own width_mult only, so ``spec.mup.init_std[group["name"]]`` gave an MLP's 4D -> D projection the hidden std
-    itself, 2x what the exports draw (a review, session 63)."""
+    itself, 2x what the exports draw (a review, session 63). A readout at another fan-in (``"readout (fan-in 2x
+    width)"``: a ResNet's fc on 2C channels) has no entry (a KeyError; ``in`` False, ``get`` None): its std scales
+    as r to the readout's own exponent, which depends on the parameterization and which the setup does not hold;
+    ``spec.init_std("readout", r)``, the mup form's, is the std to give ``mup.init.normal_`` for it."""
 
     def __missing__(self, key: object) -> float:
+        if isinstance(key, str) and (m := _AT_FAN_IN.fullmatch(key)) and m.group(1) == Role.readout.value:
+            raise KeyError(key)
         std = super().__missing__(key)
         if isinstance(key, str) and (m := _FAN_IN_RATIO.fullmatch(key)):
             return std * float(m.group(1)) ** -0.5

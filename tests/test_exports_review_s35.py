@@ -80,10 +80,11 @@ def test_a_tied_readout_declared_first_trains_as_the_embedding():
         warnings.simplefilter("ignore")
         drawn = abctorch.init_(model, spec)
         mults = abctorch.multipliers(model, spec)
-    assert drawn["wte.weight"] == spec["embedding"].init_std == 1.0 and "lm_head.weight" not in drawn
+    # said as named_parameters() lists the tensor (under lm_head), drawn with the embedding's std (session 65)
+    assert drawn["lm_head.weight"] == spec["embedding"].init_std == 1.0 and "wte.weight" not in drawn
     # the logits' multiplier assumes the embedding's init, which the tensor now has
     assert mults == {"lm_head.weight": tied_readout_multiplier(spec)}
-    assert tied_readout_multiplier(spec) * drawn["wte.weight"] == pytest.approx(spec["readout"].init_std)
+    assert tied_readout_multiplier(spec) * drawn["lm_head.weight"] == pytest.approx(spec["readout"].init_std)
 
 
 class Conv1D:

@@ -128,10 +128,14 @@ _INDEXED = re.compile(r"(?:^|\.)[a-z_]*\d+(?=\.)", re.IGNORECASE)  # each number
 _DT_PROJ = re.compile(r"(^|\.)dt_proj(\.(weight|kernel|w))?$", re.IGNORECASE)
 
 
-def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> bool:
+def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...], width: int | None = None,
+                          layout: str | None = None) -> bool:
     """Where the names of the default rules mislead, their shapes say so: a norm's or a bias's parameter is a
     vector (a matrix under a ``PreNormBlock`` module is not), and a readout is the model's last matrix, one per
-    model and not square (``blocks.0.attn.output`` and a block's ``head`` are hidden)."""
+    model and not square (``blocks.0.attn.output`` and a block's ``head`` are hidden). Given the ``width`` and the
+    ``layout``, a matrix named like the readout whose output grows with the width and whose fan-in is another
+    multiple of it (a block's down projection ``ffn.output`` [D, 4D] outside numbered blocks) is no readout: a
+    readout maps the width to a fixed size (the classes, the vocabulary)."""
     if rule == _BIAS_RULE and re.search(r"_bias$", key, re.IGNORECASE) and len(dims) >= 2:
         # a stack's biases named for their matrix ([experts, 2F]): vector-like where every leading axis is under the
         # last; a matrix named so (an attention bias [L, L], a relative-position bias [D, 2D]) is not (a review)
@@ -141,6 +145,15 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...]) -> b
     if rule in (_NORM_RULE, _BIAS_RULE):
         return len(dims) <= 1
     if rule == _READOUT_RULE and len(dims) >= 2:
+        if width is not None and layout in ("torch", "jax") and not _READOUT_ONLY.search(key):
+            fan_in, fan_out = (dims[-1], dims[-2]) if layout == "torch" else (dims[-2], dims[-1])
+            if fan_in != width and fan_in % width == 0 and fan_out % width == 0 \
+                    and max(fan_in, fan_out) <= HIDDEN_SHAPE_RATIO * width:
+                # its output grows with the width and its fan-in is another multiple of it: a hidden matrix's shape
+                # (an MLP's `ffn.output` [D, 4D] trained as the readout, 8x too small an LR and init: a review,
+                # session 65); microsoft/mup's base shapes read it matrix-like. Left to its shape (hidden), where
+                # the checks of check_width still ask when it could be an input or output layer
+                return False
         return not _NUMBERED.search(key) and (dims[-1] != dims[-2] or bool(_READOUT_ONLY.search(key)))
     if rule == _EMBED_RULE and len(dims) >= 2:
         # the model's input table, not a block's matrix named so (`block_0.embed.w` [D, D] took the embedding's init
@@ -308,21 +321,24 @@ def gain_or_bias(name: str, shape: Sequence[int], width: int | None = None) -> b
         and (width is None or all(d < width for d in dims[:-1]))
 
 
-def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES) -> Role | None:
+def named_role(name: str, shape: Sequence[int], rules: Iterable[GroupRule] = DEFAULT_RULES,
+               width: int | None = None, layout: str | None = None) -> Role | None:
     """The role the first matching rule gives ``name`` (a default rule only where the shape agrees:
-    :func:`_default_rule_applies`), or None when no rule names it (:func:`assign` then reads the shape)."""
-    rule = _matching_rule(name, shape, rules)
+    :func:`_default_rule_applies`, which reads the ``width`` and ``layout`` where given), or None when no rule
+    names it (:func:`assign` then reads the shape)."""
+    rule = _matching_rule(name, shape, rules, width, layout)
     return None if rule is None else rule.role
 
 
-def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule]) -> GroupRule | None:
+def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule], width: int | None = None,
+                   layout: str | None = None) -> GroupRule | None:
     key, dims = _name(name), tuple(int(d) for d in shape)
     defaults = set(DEFAULT_RULES)
     # a matrix role is for matrices: a rule naming a module (`Dense_2` -> readout) leaves its bias a vector
     # (it took the readout's LR, 32x too small, and a random init in place of zeros)
     return next((r for r in rules if re.search(_pattern(r.pattern), key, re.IGNORECASE)
                  and (r.role in (Role.vector, Role.fixed) or len(dims) >= 2)
-                 and (r not in defaults or _default_rule_applies(r, key, dims))), None)
+                 and (r not in defaults or _default_rule_applies(r, key, dims, width, layout))), None)
 
 
 def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRule] = DEFAULT_RULES,
@@ -342,7 +358,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     if layout not in ("torch", "jax"):
         raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
     dims = tuple(int(d) for d in shape)
-    rule = _matching_rule(name, dims, rules)
+    rule = _matching_rule(name, dims, rules, width, layout)
     role = None if rule is None else rule.role
     if rule == _HIDDEN_RULE and len(dims) == 2 and _GENERIC_MLP.search(_name(name)) \
             and not _IN_BLOCK.search(_name(name)) and (fixed := [d for d in dims if d < width and width % d]):
@@ -630,13 +646,14 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
             key = _name(name)
             module = re.sub(r"^params\.", "", _LEAF.sub("", key))  # flax's tree starts at `params`
             if role is Role.hidden and len(dims) == 2 and dims[0] == dims[1] and "." not in module \
-                    and named_role(name, dims, rules) is None and re.search(_READOUT_RULE.pattern, key, re.IGNORECASE):
+                    and named_role(name, dims, rules, width, layout) is None \
+                    and re.search(_READOUT_RULE.pattern, key, re.IGNORECASE):
                 raise ValueError(f"parameter {name!r} {list(dims)}: named like the readout, and the model has an "
                                  "embedding but no readout, but it is square, which a block's matrix of that name "
                                  "would be too (a vocabulary the size of the width?); add a rule (pattern, role) "
                                  f"for it: ({module!r}, 'readout') or ({module!r}, 'hidden')")
     unnamed = [(name, dims) for name, dims, role in placed
-               if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules) is None]
+               if role is Role.hidden and len(dims) == 2 and named_role(name, dims, rules, width, layout) is None]
     # an MLP's matrices come in pairs, up [4D, D] and down [D, 4D]: as many of one shape as of its transpose are
     # block MLPs at 4D = vocabulary (a tied model's [256, 64] at width 64); one more of a shape is the missing one.
     # Counted over every hidden matrix, named or not: an up projection a rule names still pairs with its down,
@@ -663,7 +680,8 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
     # numbered. (In the jax layout an embedding [V, D] and a kernel [D, V] look like an MLP's pair, so only names
     # tell them apart: flax's `embedding` leaf is one.)
     loose = [(name, dims) for name, dims, role in placed if role is Role.hidden and len(dims) == 2
-             and dims[0] != dims[1] and named_role(name, dims, rules) is None and not _NUMBERED.search(_name(name))]
+             and dims[0] != dims[1] and named_role(name, dims, rules, width, layout) is None
+             and not _NUMBERED.search(_name(name))]
     for i, (name, dims) in enumerate(loose if layout == "torch" else []):
         for other, odims in loose[i + 1:]:
             if odims == dims:
@@ -671,6 +689,30 @@ def _check_shape_guesses(placed: list[tuple[str, tuple[int, ...], Role]], width:
                     f"parameters {name!r} {list(dims)} and {other!r} {list(odims)}: no rule names their roles, and "
                     "their shapes are an embedding's and a readout's as much as hidden matrices'; add a rule "
                     "(pattern, role) for each")
+
+
+def readout_candidates(placed: Iterable[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule], width: int,
+                       layout: str = "torch") -> list[tuple[str, bool]]:
+    """Where a model has an input layer (an embedding) and no readout (none named, none by class, none tied), the
+    matrices that may be its output layer, each with whether its shape is unpaired: hidden by their shape alone (no
+    rule names them), outside numbered blocks (an nn.Sequential's own ``0.weight`` included), of fan-in ``width``.
+    Unpaired: no transposed twin takes it, as an MLP's up projection [4D, D] has its down [D, 4D]: a classifier of
+    1024 classes at width 256 (4D, the blocks' expansion too) was trained as a hidden matrix, unsaid, and the model
+    had no readout (a review, session 65). Empty where the model has a readout or no input layer."""
+    shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
+    roles = {role for _, dims, role in shapes if len(dims) >= 2}
+    if Role.embedding not in roles or Role.readout in roles:
+        return []
+    rules = list(rules)
+    count = Counter(dims for _, dims, role in shapes if role is Role.hidden and len(dims) == 2)
+    out = []
+    for name, dims, role in shapes:
+        key = _name(name)
+        if role is Role.hidden and len(dims) == 2 and (dims[-1] if layout == "torch" else dims[0]) == width \
+                and (not _IN_BLOCK.search(key) or _TOP_INDEX.match(key)) \
+                and named_role(name, dims, rules, width, layout) is None:
+            out.append((name, dims[0] != dims[1] and count[dims] > count[dims[::-1]]))
+    return out
 
 
 def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule],
@@ -685,7 +727,7 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
     headless = Role.embedding in roles and Role.readout not in roles
     for name, dims, role in placed:
         key = _name(name)
-        rule = _matching_rule(name, dims, rules)
+        rule = _matching_rule(name, dims, rules, width, layout)
         if role is not Role.hidden or len(dims) != 2:
             continue
         # by the shape alone (no rule): an MLP's input on 3 x 1024 pixels is a multiple of the width 1024 too, and
@@ -1104,5 +1146,5 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
 
 __all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "fixed_setting",
            "from_mup", "group_spec", "invariants", "is_dense_leaf", "mup_epsilons_differ", "mup_scaling_warnings",
-           "mup_setting", "named_role", "refusal", "settle_fixed", "spec_params", "tied_readout_multiplier", "to_mup",
-           "vector_setting", "vector_warnings"]
+           "mup_setting", "named_role", "readout_candidates", "refusal", "settle_fixed", "spec_params",
+           "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]
