@@ -2332,7 +2332,8 @@ def _constant_columns(df: pd.DataFrame) -> dict[tuple[str, str], tuple[np.ndarra
         raw = df[c].to_numpy(dtype=object)
         if kind == "multiplier" and abc is not None:
             v = np.where(abc, v, np.nan)
-            raw = np.where(abc, raw, None)
+            raw = raw.copy()
+            raw[~abc] = None
         out[kind, layer] = (v, raw)
     return out
 

@@ -770,7 +770,7 @@ class MupImport(BaseModel):
 
     # unannotated return: annotated, the response's JSON schema became a bare object
     @model_serializer(mode="wrap")
-    def _no_epsilon(self, handler: SerializerFunctionWrapHandler):  # type: ignore[no-untyped-def]
+    def _no_epsilon(self, handler: SerializerFunctionWrapHandler):
         """Without the epsilon an optimizer has none of (theory.groups.from_mup sets neither field for sgd, lion,
         adafactor): their defaults, dumped, read back as given and warned "epsilon: lion has no epsilon; the 1e-08
         given changes nothing" in a REST round trip (POST its ``recommend`` or ``constants`` back)."""

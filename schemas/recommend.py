@@ -16,8 +16,10 @@ class LrBand(Frozen):
     """Uncertainty of a fitted LR at the target width (all LRs scale together with it): a view of a
     :class:`~abcscale.schemas.fit.Prediction`, built by :meth:`of`."""
 
-    lr: float = Field(description="point estimate of the swept (base or global) LR at the target width: beta, "
-                      "not a layer's LR (kept for compatibility; the same as `base_lr`)")
+    lr: float = Field(description="point estimate of the swept LR at the target width (the same as `base_lr`): "
+                      "per_layer, the base LR beta each layer's factor scales, not a layer's LR; global, the one LR "
+                      "every layer takes there (times its gamma), whose base width's equivalent is the answer's "
+                      "`beta`")
     ci: Interval = Field(description="interval at the fit's confidence level")
     ci68: tuple[float, float] = Field(description="68% band (fixed by design)")
     ci95: tuple[float, float] = Field(description="95% band (fixed by design)")
@@ -26,7 +28,7 @@ class LrBand(Frozen):
     safe_expected_loss_penalty: float | None = Field(None, description="relative loss penalty expected at "
                                                      "`safe_lr` (fraction); None in fits stored without it")
     extrapolation_factor: float = Field(description="target width / largest fitted width")
-    base_lr: float | None = Field(None, description="the fitted base LR beta at the target width (= `lr`)")
+    base_lr: float | None = Field(None, description="the fitted swept LR at the target width (= `lr`)")
     layer_lrs: dict[str, float] | None = Field(None, description="each layer's LR at the target width from "
                                                "`base_lr` in the abc form (embedding, hidden, readout; as "
                                                "`layers[*].lr`), whatever the answer's `form`: `groups` holds the "

@@ -46,12 +46,30 @@ _json_printed = False
 # with --json, the stream the JSON goes to; everything else the command (or a user's model) prints to stdout goes
 # to stderr meanwhile, so stdout holds the JSON alone (a model's print() made `sweep --json` unreadable)
 _json_out: TextIO | None = None
+# a gate's failure said through fail_gate: the keys its --json error object carries beside `errors`
+_gate: dict[str, Any] = {}
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Report bad input as one line on stderr and exit (2 unless told otherwise)."""
     _one_line(message)
     raise typer.Exit(code)
+
+
+def fail_gate(message: str, failed: Sequence[str], **fields: Any) -> NoReturn:
+    """A gate that fails with no answer to print (exit 1): ``message`` on stderr as :func:`fail` says it, and with
+    ``--json`` the error object carries ``failed`` (and ``fields``, e.g. check's empty ``checks``) beside
+    ``errors``, the keys a passing or failing report has: a CI step read ``failed`` from every exit 1 but this one
+    (a review: `check --strict --json` on a fit without a law gave ``errors`` alone)."""
+    _gate.clear()
+    _gate.update({"failed": list(failed), **fields})
+    fail(message, 1)
+
+
+def verdict(failed: Sequence[str]) -> dict[str, Any]:
+    """A gate's verdict as ``check --json`` gives it: ``ok``, ``exit_code`` (0 or 1) and ``failed`` (the reasons,
+    empty when it passes), for the top of a command's JSON."""
+    return {"ok": not failed, "exit_code": 1 if failed else 0, "failed": list(failed)}
 
 
 def validation_message(exc: ValidationError, flags: dict[str, str] | None = None, *, flag: str | None = None) -> str:
@@ -237,6 +255,7 @@ class RootGroup(Group):
         global _json_printed, _json_out
         code, _json_printed = 0, False
         _said.clear()
+        _gate.clear()
         asked = _asked_json(args)
         if asked:
             _json_out, sys.stdout = sys.stdout, sys.stderr
@@ -259,7 +278,8 @@ class RootGroup(Group):
             if asked and _json_out is not None:
                 sys.stdout, _json_out = _json_out, None
         if isinstance(code, int) and code >= 1 and _said and not _json_printed and asked:  # 1: serve, demo (port taken)
-            emit_json({"ok": False, "exit_code": code, "errors": list(_said)})
+            gate = _gate if code == 1 else {}  # a gate's failure: its `failed` too, as a report's
+            emit_json({"ok": False, "exit_code": code, **gate, "errors": list(_said)})
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)

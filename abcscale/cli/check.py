@@ -18,6 +18,7 @@ from abcscale.cli._common import (
     emit_json,
     err_console,
     fail,
+    fail_gate,
     on_command_line,
     post_service,
     read_fit,
@@ -114,7 +115,10 @@ def check(
             from abcscale.fitting.predict import NoLaw
 
             if isinstance(exc, NoLaw):  # the sweep's shortfall: a gate fails it as fit --strict does (exit 1)
-                fail(f"--strict: unreliable: no prediction: {exc}" if strict else f"--fit: {exc}", 1 if strict else 2)
+                if strict:  # with --json, the report's keys: `failed` as an unreliable prediction's, no checks made
+                    fail_gate(f"--strict: unreliable: no prediction: {exc}",
+                              [f"unreliable prediction: no prediction: {exc}"], checks=[], warnings=[])
+                fail(f"--fit: {exc}")
             field, _, why = str(exc).partition(": ")
             if field in ("alignment", "lr_mode"):  # the config's or --group's, against the sweep's exponents
                 in_config = "alignment" in cfg.model_fields_set if field == "alignment" else cfg.lr_mode is not None
@@ -132,6 +136,11 @@ def check(
             fail("constants." + str(exc))
     report = compare(cfg, rec, config_name=str(config), lr_tolerance=tolerance, init_tolerance=init_tolerance,
                      eps_tolerance=eps_tolerance)
+    if rec.source == "theory":  # a width past the base width's reach, said as recommend says it (a fit says its own)
+        from abcscale.cli.recommend import far_width_note
+
+        if (far := far_width_note(rec.width, rec.base_width)) is not None and far not in report.warnings:
+            report = report.model_copy(update={"warnings": [*report.warnings, far]})
     if strict and rec.band is not None and rec.band.unreliable:  # its warnings say them; --strict fails on them
         # said once, as a failure: the same reason also among the warnings read as two problems
         said = {f"unreliable: {why}" for why in rec.band.unreliable}

@@ -29,12 +29,15 @@ from abcscale.cli._common import (
     service_detail,
     service_url,
     status,
+    to_jsonable,
+    verdict,
 )
 from abcscale.cli.fit_joint import print_joint, summary_json
 from abcscale.cli.options import Json, Plots, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.api import FitOptions
-from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.enums import LrMode
+from abcscale.schemas.fit import FitResult, GroupFit, Prediction
 from abcscale.schemas.theory import Alignment, Interval
 from abcscale.usecases.fits import group_warnings, unreliable
 
@@ -204,13 +207,21 @@ def fit(
         except OSError as exc:
             fail(f"--plots: cannot write into {plots} ({exc.strerror or exc})")
     gates = _gates(result, expect_theory=expect_theory, expected=expected, strict=strict)
+    # every failure of every gate, one line each as stderr says it (`--strict: unreliable: ...`)
+    failed = [f"{flag}: {kind}: {text}" for flag, failures in gates.items() for kind, text in failures]
     if as_json:
         verdicts = {k: {"passed": not v, "failures": [f"{kind}: {text}" for kind, text in v]} for k, v in gates.items()}
         # --summary --json is the CI gate's format: with --service it names the stored fit too, for a later
         # `check --service URL --fit-id ID` (a review: one call could not give both)
         where = {} if stored is None else {"id": stored["id"], "replayed": stored.get("replayed", False)}
-        emit_json({**summary_json(result), **where, "gates": verdicts} if summary else
-                  result if stored is None else stored)
+        # the verdict as `check --json` gives it (ok, exit_code, failed): always in the gate's format, and in the
+        # whole fit's JSON where a gate was asked (without one that JSON stays the FitResult, as --out writes it)
+        # (after the fit's own keys: a reader of the summary takes its first keys as they were)
+        if summary:
+            emit_json({**summary_json(result), **where, "gates": verdicts, **verdict(failed)})
+        else:
+            doc = to_jsonable(result if stored is None else stored)
+            emit_json({**doc, **verdict(failed)} if gates else doc)
     else:
         if stored is not None:
             again = " (a retry: the service already had it)" if stored.get("replayed") else ""
@@ -537,10 +548,13 @@ def print_compact(result: FitResult) -> None:
         console.print(compact_line(label.ljust(pad), g), highlight=False)
         if g.prediction is not None:  # the answer --target-width asked for, under its group's line
             p = g.prediction
-            console.print(f"{' ' * pad}  at {noun} {p.width}: LR* {p.lr:.4g}, 95% [{p.ci95[0]:.4g}, "
-                          f"{p.ci95[1]:.4g}], safe-side {p.safe_lr:.4g}" + (" [bold red]unreliable[/]"
-                                                                              if p.unreliable else ""),
-                          highlight=False)
+            # a per-layer sweep's LR* is beta, the base LR: its layers' LRs beside it (a review: 0.0227 read as
+            # the LR, the hidden layer's 0.000709)
+            what = "LR* beta (base LR)" if swept_beta(g.group) else "LR*"
+            spread = layer_lrs(p, g.group)
+            console.print(f"{' ' * pad}  at {noun} {p.width}: {what} {p.lr:.4g}, 95% [{p.ci95[0]:.4g}, "
+                          f"{p.ci95[1]:.4g}], safe-side {p.safe_lr:.4g}" + (f"; layer LRs {spread}" if spread else "")
+                          + (" [bold red]unreliable[/]" if p.unreliable else ""), highlight=False)
     console.print(loss_line(result), highlight=False)
     for msg in result.warnings:
         console.print(warning_line(msg), highlight=False)
@@ -558,6 +572,35 @@ def compact_line(label: str, g: GroupFit) -> str:
     warned = f"[yellow]{n} warning{'s' if n != 1 else ''}[/]" if n else "0 warnings"
     # 8: a global LR's span, "-1..-0.5", pushed its verdicts two columns right of the per-layer rows' (a review)
     return f"{label}  {fitted:<28}  theory {g.theory_text():<8}  {verdict}  {warned}"
+
+
+def swept_beta(group: dict[str, Any]) -> bool:
+    """Whether a group's swept LR is beta, the base LR of a per-layer sweep (its ``lr_mode`` column says
+    per_layer): each layer's LR is then beta times its factors, and no layer trains at beta itself."""
+    try:
+        return LrMode.parse(str(group.get("lr_mode"))) is LrMode.per_layer
+    except ValueError:
+        return False
+
+
+def layer_lrs(p: Prediction, group: dict[str, Any]) -> str | None:
+    """``embedding 0.00401, hidden 0.000709, readout 0.00401``: the layers' LRs a prediction holds, where they are
+    not all its LR (a per-layer sweep's beta, or a global LR with per-layer gammas); None otherwise."""
+    if not p.layers or (not swept_beta(group) and all(math.isclose(s.lr, p.lr, rel_tol=1e-9) for s in p.layers)):
+        return None
+    return ", ".join(f"{s.layer.value} {s.lr:.4g}" for s in p.layers)
+
+
+def beta_line(p: Prediction, group: dict[str, Any], noun: str = "width") -> str | None:
+    """The line under a prediction that says what its LR* is where it is not one LR every layer trains at: a
+    per-layer sweep's beta, the base LR each layer's LR scales from (a review: ``LR* at width 1024: 0.02268``
+    beside layer LRs of 0.00401, 0.000709 and 0.00401), and the layers' LRs from it; None for one global LR."""
+    spread = layer_lrs(p, group)
+    if swept_beta(group):
+        head = ("LR* here is beta, the per-layer sweep's base LR (each layer's LR is beta x its gamma x "
+                "(width/base)^-c), not a layer's LR")
+        return head + (f"; the layers' LRs at {noun} {p.width}: {spread}" if spread else "")
+    return None if spread is None else f"the layers' LRs at {noun} {p.width} from that LR*: {spread}"
 
 
 def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
@@ -580,6 +623,8 @@ def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
     if g.prediction is not None:
         console.print(f"prediction at {size} {g.prediction.width}: LR* {band_line(g.prediction, size)}",
                       highlight=False)
+        if (said := beta_line(g.prediction, g.group, size)) is not None:
+            console.print(said, highlight=False)
     for msg in group_warnings(g):
         console.print(warning_line(msg), highlight=False)
 
@@ -593,7 +638,15 @@ def _check_theory(result: FitResult) -> list[tuple[str, str]]:
             e = g.exponent
             out.append(("inconsistent", f"{label}: exponent {e.estimate:.3f}, {100 * e.ci.confidence_level:g}% "
                                         f"interval {_ci(e.ci)}, theory {g.theory_text()}"))
+        elif g.consistent is None and g.exponent is None:
+            out.append(("not checked", f"{label}: no exponent was fitted ({'; '.join(g.warnings) or 'see summary'})"))
         elif g.consistent is None:
-            why = "no exponent was fitted" if g.exponent is None else "no theory exponent applies"
-            out.append(("not checked", f"{label}: {why} ({'; '.join(g.warnings) or 'see summary'})"))
+            # the reason theory has no exponent for the group (an unknown optimizer, an empty column), not every
+            # warning the group has: its widths and loss law said nothing about why (a review)
+            from abcscale.fitting.group import NO_THEORY
+
+            why = [w.removeprefix(NO_THEORY) for w in g.warnings if w.startswith(NO_THEORY)]
+            out.append(("not checked", f"{label}: no theory exponent for this group: "
+                                       + ("; ".join(why) or "theory gives none for its parameterization, optimizer "
+                                          "and lr_mode")))
     return out

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from abcscale.cli._common import console, emit_json, err_console, fail, parse_flag
-from abcscale.cli.fit import _pairs, warning_line
+from abcscale.cli._common import console, emit_json, err_console, fail, fail_gate, parse_flag, to_jsonable, verdict
+from abcscale.cli.fit import _pairs, beta_line, swept_beta, warning_line
 from abcscale.cli.options import Json, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.fit import FitPrediction, JointPrediction
@@ -65,19 +65,22 @@ def predict(
     except GroupSelectError as exc:  # several groups, or none, match: which to pick is --group's
         fail("--group: " + str(exc).replace(SELECT_HINT, "select one with --group key=value,..."))
     except NoLaw as exc:  # the data's shortfall, not the input's: a gate fails it as `fit --strict` does
-        if strict:  # through fail(): with --json the one JSON document says it too (stdout was empty, a review)
-            fail(f"--strict: unreliable: {str(exc).partition(': ')[2]}", 1)
+        if strict:  # through fail(): with --json the one JSON document says it too (stdout was empty, a review),
+            # with `failed` as a passing or failing answer's verdict has it
+            said = f"--strict: unreliable: {str(exc).partition(': ')[2]}"
+            fail_gate(said, [said])
         fail(f"--group: {str(exc).partition(': ')[2]}" if group is not None else str(exc).partition(": ")[2])
     except ValueError as exc:
         field, _, rest = str(exc).partition(": ")
         if str(exc).startswith("group key "):
             fail(f"--group: {exc}")
         fail(f"{_FLAGS[field]}: {rest}" if field in _FLAGS and rest else str(exc))
-    if as_json:
-        emit_json(answer)
+    failed = [f"--strict: unreliable: {why}" for why in answer.unreliable] if strict else []
+    if as_json:  # the verdict as `check --json` gives it, then the answer (a CI step reads `ok` and `failed`)
+        emit_json({**verdict(failed), **to_jsonable(answer)})
     else:
         _print(answer)
-    if strict and answer.unreliable:
+    if failed:
         for why in answer.unreliable:
             err_console.print(f"[red]--strict: unreliable:[/] {escape(why)}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -100,8 +103,13 @@ def _print(answer: FitPrediction) -> None:
     else:
         p = answer.prediction
         assert p is not None
-        console.print(f"{group_label(answer.group)}: LR* at {noun} {p.width:g}: {band_line(p, noun)}",
+        # a per-layer sweep's LR* is beta, the base LR, not a layer's (a review: 0.02268 beside a hidden LR of
+        # 0.000709): said on the line, and the layers' LRs under it
+        what = "beta (base LR) " if swept_beta(answer.group) else ""
+        console.print(f"{group_label(answer.group)}: LR* at {noun} {p.width:g}: {what}{band_line(p, noun)}",
                       highlight=False)
+        if (said := beta_line(p, answer.group, noun)) is not None:
+            console.print(said, highlight=False)
         warnings = p.warnings
     for w in warnings:
         console.print(warning_line(w), highlight=False)

@@ -22,9 +22,12 @@ from abcscale.cli._common import (
     emit_json,
     err_console,
     fail,
+    fail_gate,
     parse_flag,
     read_fit,
+    to_jsonable,
     validation_message,
+    verdict,
 )
 from abcscale.cli.options import (
     EpsilonModeGiven,
@@ -150,7 +153,9 @@ def recommend(
         if isinstance(exc, GroupSetupError):  # the fit's own column holds what theory cannot read
             fail(f"--fit: {exc}")
         if isinstance(exc, NoLaw):  # the sweep's shortfall: a gate fails it as fit --strict does (exit 1)
-            fail(f"--strict: unreliable: no prediction: {exc}" if strict else f"--fit: {exc}", 1 if strict else 2)
+            if strict:
+                fail_gate(reason := f"--strict: unreliable: no prediction: {exc}", [reason])
+            fail(f"--fit: {exc}")
         if (said := _group_said(exc, group)) is not None:
             fail(said)
         field, sep, why = str(exc).partition(": ")
@@ -189,8 +194,15 @@ def recommend(
         if fit is None and (note := beta_override_note(tuned.beta, typed_beta, name="--base-lr",
                                                        path=constants_file)) is not None:
             rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})  # its gammas go with its own beta
+    if fit is None and (far := far_width_note(rec.width, rec.base_width)) is not None:
+        # as predict and recommend --fit say a target past their widths (a zero too many?): an analytic transfer
+        # carried any width in silence (-n 1e12)
+        rec = rec.model_copy(update={"warnings": [*rec.warnings, far]})
+    failed = [f"--strict: unreliable: {why}" for why in rec.band.unreliable] if strict and rec.band else []
     if output is Format.json:
-        emit_json(rec)
+        # with --strict, a gate: its verdict as `check --json` gives it (ok, exit_code, failed) before the answer;
+        # without it the JSON stays the REST answer
+        emit_json({**verdict(failed), **to_jsonable(rec)} if strict else rec)
     elif output is Format.table:
         print_recommendation(rec)
     else:
@@ -204,10 +216,28 @@ def recommend(
                 why = str(exc).partition(": ")[2].replace("weight_decay_mode=coupled", "--weight-decay-mode coupled")
                 fail(f"--format torch: {why} (--format optax writes it)")
         print(snippet(rec.groups, output.value, rec.warnings))
-    if strict and rec.band is not None and rec.band.unreliable:  # the band's reasons, not its warnings' text
-        for why in rec.band.unreliable:
+    if failed:  # the band's reasons, not its warnings' text
+        for why in rec.band.unreliable if rec.band is not None else []:
             err_console.print(f"[bold red]--strict:[/] unreliable: {why}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+#: a target this many times past the base width (or below it) reads as a typo, as a fit refuses a prediction that far
+#: past its widths (abcscale.fitting.predict.EXTRAPOLATION_UNRELIABLE, not imported: it loads scipy)
+FAR_WIDTH = 1024.0
+
+
+def far_width_note(width: int, base_width: int) -> str | None:
+    """A warning for an analytic transfer to a width more than :data:`FAR_WIDTH` times past the base width, or as
+    far below it, in the words predict and recommend --fit say a fit's far target with; None otherwise."""
+    ratio = width / base_width
+    if ratio > FAR_WIDTH:
+        return (f"transferring {ratio:.3g}x past the base width ({base_width}), beyond {FAR_WIDTH:g}x: check the "
+                "target (a zero too many?)")
+    if ratio < 1 / FAR_WIDTH:
+        return (f"transferring {1 / ratio:.3g}x below the base width ({base_width}), beyond {FAR_WIDTH:g}x: check "
+                "the target (a zero missing?)")
+    return None
 
 
 #: the fit's group columns that a flag of recommend selects
@@ -395,7 +425,16 @@ def print_recommendation(rec: Recommendation) -> None:
         console.print(_abc_table(rec))
     else:
         console.print(_groups_table(rec, spec))
-    if rec.band is not None:  # the fitted LR is beta, the base LR: each layer's LR is beta times its factors
+    if rec.band is not None and rec.lr_mode is LrMode.global_:
+        # a global sweep's fitted LR is every layer's at the target width; beta is that LR carried back to the base
+        # width by theory's c, what --base-lr with --base-width takes for the same LRs (it was the target's: 32x off)
+        console.print(f"fitted global LR at width {rec.width}: {band_line(rec.band)}", highlight=False)
+        console.print(f"beta {rec.beta:.4g}: that LR at the base width {rec.base_width} under theory's c = "
+                      f"{rec.global_c:g} (--base-width {rec.base_width} --base-lr {rec.beta:.4g} --lr-mode global, or "
+                      "a check config's base_width and beta, give these LRs)", highlight=False)
+        console.print(_beta_spread(rec, spec).replace("from that beta", "from that LR", 1), highlight=False)
+        console.print(band_method(rec.band), highlight=False)
+    elif rec.band is not None:  # the fitted LR is beta, the base LR: each layer's LR is beta times its factors
         console.print(f"fitted swept LR beta at width {rec.width}: {band_line(rec.band)}", highlight=False)
         console.print(_beta_spread(rec, spec), highlight=False)
         console.print(band_method(rec.band), highlight=False)

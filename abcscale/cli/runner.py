@@ -34,11 +34,12 @@ from abcscale.cli._common import (
 )
 from abcscale.cli.options import AlignmentOpt, Json, LrModeOpt, ParamReq, Plots, Quiet
 from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, Schedule, SweepSpec, parse_lr_grid
-from abcscale.schemas.enums import EpsilonMode, LrMode
+from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode
 from abcscale.schemas.theory import Constants, PerLayer
 
 if TYPE_CHECKING:
     from abcscale.runner.coord import CoordCheck
+    from abcscale.runner.sweep import BestLr
 
 #: spec keys whose flag has another name (the flag is singular; a comma list sweeps several), and the
 #: constants, which the spec nests under ``constants`` but the flags set flat. The base width's decay has no flag
@@ -223,20 +224,28 @@ def sweep(
                           f"without {dropped} of those (their cell files stay in {out / 'cells'}: rerun their spec "
                           "to list them again, or give another --out)", highlight=False, soft_wrap=True)
     best = best_lrs(df) if len(df) else []
+    edges = (min(spec.log2_lr), max(spec.log2_lr))
+
+    def on_edge(b: BestLr) -> bool:  # the best LR at the grid's end: the optimum may lie past it
+        return b.log2_lr is not None and len(spec.log2_lr) > 1 and b.log2_lr in edges
+
     if as_json:
-        # sweep_s: run_sweep's span (compiling, training, writing); what a whole-process timing adds is start-up
-        emit_json({"results": str(results), "runs": len(df), "best": [asdict(b) for b in best],
-                   "sweep_s": round(sweep_s, 3)})
+        # sweep_s: run_sweep's span (compiling, training, writing); what a whole-process timing adds is start-up.
+        # Each best LR says whether it sits at the grid's edge (the table's `*`: JSON lost it, a review) and its
+        # gamma by layer (a bare [e, h, r] triple named nothing)
+        emit_json({"results": str(results), "runs": len(df), "best": [
+            {**asdict(b), "gamma": None if b.gamma is None else {
+                layer.value: g for layer, g in zip(LAYERS, b.gamma, strict=True)}, "on_edge": on_edge(b)}
+            for b in best], "sweep_s": round(sweep_s, 3)})
         return
     t = Table(title="best learning rate per width (eval loss)")
     several = len({b.gamma for b in best}) > 1  # swept gammas: each its own configuration
     for col in ("parameterization", "optimizer", "alignment", "lr_mode", *(["gamma"] * several), "width",
                 "best log2 beta", "eval loss", "diverged"):
         t.add_column(col)
-    edges = (min(spec.log2_lr), max(spec.log2_lr))
     at_edge = False
     for b in best:
-        edge = b.log2_lr is not None and len(spec.log2_lr) > 1 and b.log2_lr in edges
+        edge = on_edge(b)
         at_edge |= edge
         t.add_row(b.parameterization, b.optimizer, b.alignment, b.lr_mode,
                   *([",".join(f"{x:g}" for x in b.gamma or ())] * several), str(b.width),

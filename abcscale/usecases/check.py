@@ -856,7 +856,8 @@ def _mup_fit_notes(cfg: CheckConfig, rec: Recommendation, given: set[tuple[str, 
         return []
     notes = []
     if cfg.beta is not None:
-        notes.append(f"beta: not used with a fit, whose LR ({rec.beta:.4g} at width {cfg.width}) is the one lr "
+        fitted = rec.band.lr if rec.band is not None else rec.beta  # a global fit's beta is the base width's
+        notes.append(f"beta: not used with a fit, whose LR ({fitted:.4g} at width {cfg.width}) is the one lr "
                      "every group is checked against")
     b, fb = cfg.mup.base_width, rec.base_width
     if b != fb and _mup_fit_reference(cfg, rec) is not None:

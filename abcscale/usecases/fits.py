@@ -372,6 +372,10 @@ def _not_a_number(name: str) -> float:
     raise json.JSONDecodeError(f"{name} is not a number a fit holds", name, 0)
 
 
+#: the verdict `abcscale fit --json` adds to the fit where a gate is given (abcscale.cli.fit)
+_VERDICT_KEYS = frozenset({"ok", "exit_code", "failed"})
+
+
 def load_fit(path: str | Path) -> FitResult:
     """A FitResult from a JSON file (``abcscale fit --out``); a one-line ValueError when it is not one."""
     if not isinstance(path, str | Path):
@@ -401,6 +405,9 @@ def load_fit(path: str | Path) -> FitResult:
             # a stored fit as the service answers it (`fit --service URL --json > fit.json`, GET /v1/fits/ID): its
             # FitResult is `result` (refused before, though the local `fit --json` was read: a CI review)
             data = data["result"]
+        if isinstance(data, dict) and "groups" in data:
+            # `fit --json` with a gate (--strict, --expect-*) ends with its verdict, as check's: not the fit's
+            data = {k: v for k, v in data.items() if k not in _VERDICT_KEYS}
         return FitResult.model_validate(data)
     except json.JSONDecodeError as exc:
         raise ValueError(f"fit: {path} is not JSON ({exc})") from None

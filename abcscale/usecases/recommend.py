@@ -155,13 +155,27 @@ def recommend_from_fit(
     if extra := [n.removeprefix(UNRELIABLE) for n in notes if n.startswith(UNRELIABLE)]:  # the transfer's own
         band = band.model_copy(update={"unreliable": [*band.unreliable, *extra]})
     rec = Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
-                         source="fit", beta=pred.lr, band=band, group=g.group, groups=groups, epsilon_mode=eps_mode)
+                         source="fit", beta=base_beta(tr, pred.lr), band=band, group=g.group, groups=groups,
+                         epsilon_mode=eps_mode)
     # constants the fit swept (gamma_embedding, ...) or its runs trained with (other than 1) fill the caller's
     # defaults: then they are not abcscale's defaults
     swept = {c.name.split("_")[0] for c in g.constants if c.name.startswith(tuple(f"{k}_" for k in _LR_CONSTANTS))}
     swept |= {k for k, v in g.trained_constants.items()
               if k in _LR_CONSTANTS and any(not math.isclose(x, 1.0) for x in v.values())}
     return _with_mup_beta_note(rec, {*(constants.model_fields_set if constants is not None else ()), *swept})
+
+
+def base_beta(tr: Transfer, fitted: float) -> float:
+    r"""``beta`` of a recommendation from a fit: the base LR at ``tr.base_width`` from which the analytic transfer
+    (:func:`recommend_analytic`, a check config's ``base_width`` and ``beta``) gives ``tr``'s layer LRs, as every
+    other answer's ``beta`` is. A per-layer sweep's fitted LR is that already (each layer's LR is
+    :math:`\beta \gamma_l (n/b)^{-c_l}`); a global sweep's is every layer's LR at the target width, so its beta is
+    it carried back by theory's :math:`(n/b)^{c}`, as :func:`abcscale.fitting.group_transfer` builds ``tr`` from.
+    Until session 65 a global fit's ``beta`` was the target width's LR, which with ``base_width`` gave LRs
+    :math:`(n/b)^{-c}` off (32x at 1024 over 32: a review)."""
+    if tr.lr_mode is not LrMode.global_:
+        return fitted
+    return fitted * (tr.width / tr.base_width) ** tr.global_c
 
 
 def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommendation:

@@ -80,9 +80,11 @@ def test_recommend_per_layer_mode_uses_theory_exponents(fit):
 def test_recommend_global_mode_uses_the_fitted_lr(fit):
     rec = recommend_from_fit(fit, 4096, selector={"parameterization": "sp", "lr_mode": "global"})
     assert rec.lr_mode.value == "global"
-    assert rec.beta == pytest.approx(1e-2 * 64 / 4096, rel=0.1)
-    for s in rec.layers:
-        assert s.lr == pytest.approx(rec.beta, rel=1e-9)
+    assert rec.band.lr == pytest.approx(1e-2 * 64 / 4096, rel=0.1)
+    for s in rec.layers:  # every layer at the fitted global LR at 4096
+        assert s.lr == pytest.approx(rec.band.lr, rel=1e-9)
+    # beta is the base width's LR that gives those LRs (session 65: it was the target's, 64x off beside base 64)
+    assert rec.beta == pytest.approx(rec.band.lr * (4096 / rec.base_width) ** rec.global_c, rel=1e-12)
 
 
 def test_selector_errors_list_the_groups(fit):
@@ -117,7 +119,7 @@ def test_hints_stand_in_for_missing_group_columns():
                                                   "lr_mode": "global"})
     assert rec.parameterization == "mup"
     # global: every layer takes the fitted LR at 1024 (times gamma 1), not that LR scaled again by width
-    assert all(math.isclose(s.lr, rec.beta, rel_tol=1e-9) for s in rec.layers)
+    assert all(math.isclose(s.lr, rec.band.lr, rel_tol=1e-9) for s in rec.layers)
 
 
 def test_inconsistent_fit_warns_in_the_recommendation():

@@ -96,8 +96,9 @@ def test_a_global_sweeps_gamma_scales_each_layers_one_lr():
     df["lr_embedding"], df["lr_hidden"], df["lr_readout"] = df["beta"], df["beta"], df["beta"] * 0.25
     rec = recommend_from_fit(abcscale.fit(df, n_boot=50), 4096)
     got = _lrs(rec.layers)
-    assert got["embedding"] == pytest.approx(rec.beta, rel=1e-9) and got["hidden"] == pytest.approx(rec.beta)
-    assert got["readout"] == pytest.approx(0.25 * rec.beta, rel=1e-9)
+    # the fitted one LR at 4096 (band.lr; beta is the base width's since session 65)
+    assert got["embedding"] == pytest.approx(rec.band.lr, rel=1e-9) and got["hidden"] == pytest.approx(rec.band.lr)
+    assert got["readout"] == pytest.approx(0.25 * rec.band.lr, rel=1e-9)
     assert got["readout"] == pytest.approx(0.25e-2 / 64, rel=0.1)
 
 
@@ -206,12 +207,14 @@ def test_a_runner_tables_recommendation_is_what_the_runner_trains_at_the_target(
     assert fit.groups[0].trained_constants["multiplier"] == pytest.approx(
         {"embedding": 2.0, "hidden": 3.0, "readout": 0.5})
     rec = recommend_from_fit(fit, 4096)
-    for i, s in enumerate(rec.layers):  # the runner at 4096 with the fitted beta: beta x its lr factor
-        assert s.lr == pytest.approx(rec.beta * at_target.lr_factor[i], rel=1e-9)
+    # the runner at 4096 with the fitted beta (its beta column: in global mode the one LR at that width, the band's
+    # lr; rec.beta is the base width's since session 65): that beta x its lr factor
+    for i, s in enumerate(rec.layers):
+        assert s.lr == pytest.approx(rec.band.lr * at_target.lr_factor[i], rel=1e-9)
         assert s.multiplier == pytest.approx(at_target.multiplier[i], rel=1e-9)
     if parameterization == "mup":  # the synthetic loss's optimum is muP's exponents'
         truth = 1e-2 * (1.0 if lr_mode == "per_layer" else 64 / 4096)
-        assert rec.beta == pytest.approx(truth, rel=0.1)
+        assert rec.band.lr == pytest.approx(truth, rel=0.1)
 
 
 # --- 2. the LR mode against the fitted exponent, whatever its source ---------------------------------------------
