@@ -187,7 +187,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         lr_base_width=data.base_width if data.base_width and data.base_width != base_width else None,
         weight_decay=data.weight_decay, weight_decay_mode=data.weight_decay_mode,
         trained_epsilon=data.epsilon, trained_epsilon_mode=data.epsilon_mode,
-        lr_exponents=data.lr_exponents, trained_constants=data.trained_constants,
+        lr_exponents=data.lr_exponents, trained_constants=data.trained_constants, lr_layer=data.lr_layer,
         theory_exponent=th, theory_span=None if span is None else list(span), consistent=consistent,
         width_independent=independent,
         per_width=[_width_optimum(w, c, o, law) for w, (c, o) in sorted(per.items())],

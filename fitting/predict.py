@@ -234,7 +234,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         ci68=(2.0**lo68, 2.0**hi68), ci95=(2.0**lo95, 2.0**hi95), safe_lr=2.0**safe,
         expected_loss_penalty=penalty, safe_expected_loss_penalty=expected_penalty(safe - p.mean, p.sd, kl, kr),
         extrapolation_factor=float(factor), stability_edge_lr=edge_lr, warnings=warnings, method=law.method,
-        unreliable=[w[len(UNRELIABLE):] for w in unreliable(warnings)],
+        unreliable=[w[len(UNRELIABLE):] for w in unreliable(warnings)], lr_layer=g.lr_layer,
     )
 
 
@@ -304,7 +304,7 @@ def _fill_constants(g: GroupFit, constants: Constants, optimizer: str) -> tuple[
     update: dict[str, PerLayer] = {}
     # what the fit said of the runs' constants it could not carry (retuned per width, empty cells): the default
     # stands in for them, said again where the answer uses it (a review: recommend --fit was silent, 2x off)
-    notes = [w for w in g.warnings if (m := _NOT_CARRIED.match(w)) and m["kind"] not in constants.model_fields_set
+    notes = [w for w in g.warnings if (m := _NOT_CARRIED.match(w)) and not _given(constants, m["kind"], m["layer"])
              and (m["kind"] != "epsilon" or theory.layer_rules(optimizer).has_epsilon)]
     for kind in ("gamma", "init_scale", "multiplier"):
         fitted = {c.name[len(kind) + 1:]: c.optimum.estimate for c in g.constants if c.name.startswith(kind + "_")}
@@ -451,6 +451,13 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     ``constants`` leaves at their defaults; the notes say which.
     """
     hints = hints or {}
+    if g.lr_layer is not None:
+        # the fitted LR is one layer's (a per-layer table's lr_hidden column), which already holds that layer's
+        # gamma and width factor: spread as beta, every layer was off by it (a code review: hidden 64x low)
+        raise ValueError(f"per-layer settings: this fit measured the {g.lr_layer} layer's own LR (its LR column is "
+                         f"lr_{g.lr_layer}), not the sweep's LR: the other layers' do not follow from it; fit the "
+                         "table's swept LR (its beta column, the default) for per-layer settings (the prediction is "
+                         f"the {g.lr_layer} layer's LR at the width)")
     _check_group_setup(g.group)
     info = {k: g.group.get(k) if g.group.get(k) is not None else hints.get(k) for k in THEORY_KEYS}
     missing = [k for k in ("parameterization", "optimizer") if info[k] is None]
@@ -669,5 +676,14 @@ def prediction_layers(g: GroupFit, prediction: Prediction, fit_alignment: str | 
 #: the notes of constants a recommendation carries from the fit's runs (``_fill_constants``, ``_fit_epsilon``)
 _CARRIED = re.compile(r"(gamma|init_scale|multiplier|epsilon|epsilon_mode) from the fit's runs: ")
 #: the fit's notes on a constant's column it did not carry (fitting.table's _trained_constants, _trained_epsilon)
-_NOT_CARRIED = re.compile(r"(?P<kind>gamma|init_scale|multiplier|epsilon)(_embedding|_hidden|_readout|_mode)?: "
-                          r".*\bnot carried\b")
+_NOT_CARRIED = re.compile(r"(?P<kind>gamma|init_scale|multiplier|epsilon)(_(?P<layer>embedding|hidden|readout)|_mode)?"
+                          r": .*\bnot carried\b")
+
+
+def _given(constants: Constants, kind: str, layer: str | None) -> bool:
+    """Whether the caller gave ``kind`` (of ``layer`` where it names one): a PerLayer given for the hidden layer alone
+    leaves the readout's default standing in for the runs' (a code review: its note was dropped)."""
+    if kind not in constants.model_fields_set:
+        return False
+    value = getattr(constants, kind)
+    return layer is None or not isinstance(value, PerLayer) or layer in value.model_fields_set

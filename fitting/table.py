@@ -195,6 +195,8 @@ class GroupData:
     trained_constants: dict[str, dict[str, float]] = dataclasses.field(default_factory=dict)
     # what the constant columns hold that is not carried (:func:`_trained_constants`), said by the fit
     constant_notes: tuple[str, ...] = ()
+    # the layer whose own LR column is the fitted LR (lr_col lr_hidden), else None
+    lr_layer: str | None = None
 
     @property
     def n_rows(self) -> int:
@@ -2207,7 +2209,6 @@ def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
     """The runner's base epsilon and its mode per row (NaN / None where missing or unreadable), or (None, None)
     without both columns: the epsilon a sweep trained with, which a recommendation from its fit carries."""
     from abcscale.schemas.enums import EpsilonMode
-    from abcscale.schemas.tune import VARIANT_EPSILON
 
     if "epsilon" not in df.columns or "epsilon_mode" not in df.columns:
         return None, None
@@ -2227,10 +2228,32 @@ def _epsilons(df: pd.DataFrame) -> tuple[np.ndarray | None, np.ndarray | None]:
             return "?"
 
     modes = np.array([mode(v) for v in df["epsilon_mode"]], dtype=object)
-    if "optimizer_variant" in df.columns:  # adam_atan2 runs take no epsilon, whatever the column says they had
-        unused = df["optimizer_variant"].map(lambda v: VARIANT_EPSILON.get(str(v).strip().lower()) == "none")
-        eps = np.where(unused.to_numpy(dtype=bool), np.nan, eps)
-    return eps, modes
+    # adam_atan2 runs take no epsilon, whatever the column says they had
+    return np.where(_no_epsilon_variant(df), np.nan, eps), modes
+
+
+def _no_epsilon_variant(df: pd.DataFrame) -> np.ndarray:
+    """The rows whose ``optimizer_variant`` takes no epsilon (adam_atan2), or whose ``optimizer`` has none (sgd,
+    lion, adafactor: an epsilon column there says nothing a recommendation could carry)."""
+    from abcscale.schemas.tune import VARIANT_EPSILON
+
+    none = np.zeros(len(df), dtype=bool)
+    if "optimizer_variant" in df.columns:
+        none |= df["optimizer_variant"].map(
+            lambda v: VARIANT_EPSILON.get(str(v).strip().lower()) == "none").to_numpy(dtype=bool)
+    if "optimizer" in df.columns:
+        none |= df["optimizer"].map(_without_epsilon).to_numpy(dtype=bool)
+    return none
+
+
+def _without_epsilon(optimizer: Any) -> bool:
+    """Whether theory's rules for ``optimizer`` (a table's cell) have no epsilon; an unknown name: not known to."""
+    from abcscale import theory
+
+    try:
+        return not theory.layer_rules(str(optimizer).strip().lower()).has_epsilon
+    except (ValueError, KeyError):
+        return False
 
 
 #: an unreadable epsilon cell: a value no real epsilon has, so a group holding one has no one epsilon
@@ -2420,13 +2443,17 @@ def _constant_like(c: Any) -> bool:
 
 
 def _n_settings(col: pd.Series) -> int:
-    """How many settings a constant's column holds: its numbers within ``LR_MERGE_RTOL`` of a neighbour one (as
-    :func:`_merge_close` merges LRs), empty cells none, any other cell (-2, 0, a word) one each, so that the column's
-    check names them."""
+    """How many settings a constant's column holds: its numbers within ``LR_MERGE_RTOL`` of a cluster's smallest one
+    (as :func:`_merge_close` merges LRs and swept constants; clusters do not chain, as :func:`_one_value` does not),
+    empty cells none, any other cell (-2, 0, a word) one each, so that the column's check names them."""
     v = _to_number(col).to_numpy(dtype=float)
-    ok = np.sort(v[np.isfinite(v) & (v > 0)])
+    ok = np.unique(v[np.isfinite(v) & (v > 0)])
     odd = col[~(np.isfinite(v) & (v > 0)) & col.notna().to_numpy()]
-    return (int((np.diff(ok) > LR_MERGE_RTOL * ok[1:]).sum()) + 1 if ok.size else 0) + int(odd.nunique())
+    clusters, i = 0, 0
+    while i < ok.size:
+        i = int(np.searchsorted(ok, ok[i] * (1 + LR_MERGE_RTOL), side="right"))
+        clusters += 1
+    return clusters + int(odd.nunique())
 
 
 def _multiplier_exponents(parameterization: Any) -> dict[str, float] | None:
@@ -2474,7 +2501,10 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     loss = np.where(v.diverged, np.nan, v.loss)
     seed = v.seed if v.seed is not None else np.zeros(n)
     names = tuple(v.constants)
-    k = np.column_stack([np.log2(c) for c in v.constants.values()]) if names else np.zeros((n, 0))
+    # a swept constant's grid points within LR_MERGE_RTOL are one (one seed's gamma logged 3e-4 high moved the
+    # swept optimum from 1 to 1.49: a code review), as an LR's are
+    k = (np.column_stack([np.log2(_merge_close(np.asarray(c, dtype=float), np.zeros(n))[0])
+                          for c in v.constants.values()]) if names else np.zeros((n, 0)))
     bw = None
     if "base_width" in df.columns and "base_width" not in v.group_cols:
         bw = _to_number(df["base_width"]).to_numpy()
@@ -2484,12 +2514,13 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     param = df["parameterization"].to_numpy() if "parameterization" in df.columns else None
     decay, decay_mode = _decays(df)
     eps_col, eps_mode_col = _epsilons(df)
-    lone_eps = (_to_number(df["epsilon"]).to_numpy(dtype=float)
+    lone_eps = (np.where(_no_epsilon_variant(df), np.nan, _to_number(df["epsilon"]).to_numpy(dtype=float))
                 if "epsilon" in df.columns and "epsilon_mode" not in df.columns
                 and not pd.api.types.is_bool_dtype(df["epsilon"]) else None)
     # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c; nor
     # do their slopes over a parameter count (c / 2: a per-layer table fitted by n_params read as off its alignment)
     ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() or m.size_kind != "width" else _lr_ratios(df, x)
+    lr_layer = next((layer for layer, col in LR_LAYER_COLUMNS.items() if col == m.lr_col), None)
     # a layer's own LR column fitted as the LR (--lr-col lr_readout) already holds that layer's gamma: not carried
     trained = {key: col for key, col in _constant_columns(df).items()
                if not (key[0] == "gamma" and m.lr_col in LR_LAYER_COLUMNS.values())}
@@ -2524,7 +2555,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
                          epsilon=None if eps is None else float(eps),
                          epsilon_mode=None if eps is None else str(eps_mode),
                          lr_exponents=_lr_exponents(ratios, width[idx], idx),
-                         trained_constants=carried, constant_notes=tuple(notes))
+                         trained_constants=carried, constant_notes=tuple(notes), lr_layer=lr_layer)
 
     if v.group_cols:
         keys = pd.DataFrame({c: df[c].to_numpy() for c in v.group_cols})

@@ -245,6 +245,9 @@ class Prediction(_Model):
     layers: list[LayerSetting] | None = None
     warnings: list[str] = Field(default_factory=list)
     method: str = Field("free", description="how the band was computed: the law's method (ScalingLaw.method)")
+    lr_layer: str | None = Field(None, description="the layer whose own LR `lr` is, where the fit measured one "
+                                 "layer's LR column (lr_col lr_hidden: hidden; no per-layer `layers` then); None: "
+                                 "the sweep's LR (a per-layer sweep's beta, or the one global LR)")
     unreliable: list[str] = Field(default_factory=list, description="why the prediction is unreliable (each "
                                   "also a warning starting 'unreliable: '); --strict refuses it when not empty")
 
@@ -294,6 +297,9 @@ class GroupFit(_Model):
         None, description="the edge's law leaning on theory's exponent, where the free line's 95% interval holds it "
         "(the stability edge's prediction; the safe-side cap takes the lower of its bound and the free line's)")
     constants: list[ConstantFit] = Field(default_factory=list)
+    lr_layer: str | None = Field(None, description="the layer whose own LR column the fit measured (lr_col "
+                                 "lr_hidden: hidden), else None: its LR is that layer's, not the sweep's beta, and "
+                                 "no per-layer settings are derived from it")
     trained_constants: dict[str, dict[str, float]] = Field(
         default_factory=dict, description="the per-layer constants the group's runs trained with, by kind (gamma, "
         "init_scale, multiplier) and layer: a gamma_* / init_scale_* / multiplier_* column holding one value "

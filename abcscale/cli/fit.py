@@ -550,7 +550,7 @@ def print_compact(result: FitResult) -> None:
             p = g.prediction
             # a per-layer sweep's LR* is beta, the base LR: its layers' LRs beside it (a review: 0.0227 read as
             # the LR, the hidden layer's 0.000709)
-            what = "LR* beta (base LR)" if swept_beta(g.group) else "LR*"
+            what = "LR* beta (base LR)" if swept_beta(g.group, p) else own_lr("LR*", p)
             spread = layer_lrs(p, g.group)
             console.print(f"{' ' * pad}  at {noun} {p.width}: {what} {p.lr:.4g}, 95% [{p.ci95[0]:.4g}, "
                           f"{p.ci95[1]:.4g}], safe-side {p.safe_lr:.4g}" + (f"; layer LRs {spread}" if spread else "")
@@ -574,9 +574,12 @@ def compact_line(label: str, g: GroupFit) -> str:
     return f"{label}  {fitted:<28}  theory {g.theory_text():<8}  {verdict}  {warned}"
 
 
-def swept_beta(group: dict[str, Any]) -> bool:
+def swept_beta(group: dict[str, Any], p: Prediction | None = None) -> bool:
     """Whether a group's swept LR is beta, the base LR of a per-layer sweep (its ``lr_mode`` column says
-    per_layer): each layer's LR is then beta times its factors, and no layer trains at beta itself."""
+    per_layer): each layer's LR is then beta times its factors, and no layer trains at beta itself. Not where the
+    prediction ``p`` is one layer's own LR (a fit of lr_col lr_hidden: a code review saw it called beta)."""
+    if p is not None and p.lr_layer is not None:
+        return False
     try:
         return LrMode.parse(str(group.get("lr_mode"))) is LrMode.per_layer
     except ValueError:
@@ -586,9 +589,14 @@ def swept_beta(group: dict[str, Any]) -> bool:
 def layer_lrs(p: Prediction, group: dict[str, Any]) -> str | None:
     """``embedding 0.00401, hidden 0.000709, readout 0.00401``: the layers' LRs a prediction holds, where they are
     not all its LR (a per-layer sweep's beta, or a global LR with per-layer gammas); None otherwise."""
-    if not p.layers or (not swept_beta(group) and all(math.isclose(s.lr, p.lr, rel_tol=1e-9) for s in p.layers)):
+    if not p.layers or (not swept_beta(group, p) and all(math.isclose(s.lr, p.lr, rel_tol=1e-9) for s in p.layers)):
         return None
     return ", ".join(f"{s.layer.value} {s.lr:.4g}" for s in p.layers)
+
+
+def own_lr(what: str, p: Prediction) -> str:
+    """``what`` (LR*) with the layer whose own LR the prediction is, where it is one's."""
+    return what if p.lr_layer is None else f"{what} ({p.lr_layer} layer's own LR)"
 
 
 def beta_line(p: Prediction, group: dict[str, Any], noun: str = "width") -> str | None:
@@ -596,7 +604,10 @@ def beta_line(p: Prediction, group: dict[str, Any], noun: str = "width") -> str 
     per-layer sweep's beta, the base LR each layer's LR scales from (a review: ``LR* at width 1024: 0.02268``
     beside layer LRs of 0.00401, 0.000709 and 0.00401), and the layers' LRs from it; None for one global LR."""
     spread = layer_lrs(p, group)
-    if swept_beta(group):
+    if p.lr_layer is not None:
+        return (f"LR* here is the {p.lr_layer} layer's own LR (the fit's LR column lr_{p.lr_layer}); the other "
+                "layers' do not follow from it: fit the swept LR (beta) for per-layer settings")
+    if swept_beta(group, p):
         head = ("LR* here is beta, the per-layer sweep's base LR (each layer's LR is beta x its gamma x "
                 "(width/base)^-c), not a layer's LR")
         return head + (f"; the layers' LRs at {noun} {p.width}: {spread}" if spread else "")

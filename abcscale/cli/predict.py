@@ -105,7 +105,8 @@ def _print(answer: FitPrediction) -> None:
         assert p is not None
         # a per-layer sweep's LR* is beta, the base LR, not a layer's (a review: 0.02268 beside a hidden LR of
         # 0.000709): said on the line, and the layers' LRs under it
-        what = "beta (base LR) " if swept_beta(answer.group) else ""
+        what = ("beta (base LR) " if swept_beta(answer.group, p) else
+                "" if p.lr_layer is None else f"the {p.lr_layer} layer's own LR ")
         console.print(f"{group_label(answer.group)}: LR* at {noun} {p.width:g}: {what}{band_line(p, noun)}",
                       highlight=False)
         if (said := beta_line(p, answer.group, noun)) is not None:

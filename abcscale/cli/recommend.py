@@ -429,9 +429,13 @@ def print_recommendation(rec: Recommendation) -> None:
         # a global sweep's fitted LR is every layer's at the target width; beta is that LR carried back to the base
         # width by theory's c, what --base-lr with --base-width takes for the same LRs (it was the target's: 32x off)
         console.print(f"fitted global LR at width {rec.width}: {band_line(rec.band)}", highlight=False)
+        # the same alignment and constants too: the hint alone gave a carried gamma 0.5's readout 2x (a code review)
+        al = rec.alignment.name
         console.print(f"beta {rec.beta:.4g}: that LR at the base width {rec.base_width} under theory's c = "
-                      f"{rec.global_c:g} (--base-width {rec.base_width} --base-lr {rec.beta:.4g} --lr-mode global, or "
-                      "a check config's base_width and beta, give these LRs)", highlight=False)
+                      f"{rec.global_c:g} (--base-width {rec.base_width} --base-lr {rec.beta:.4g} --lr-mode global"
+                      + ("" if al == "full" else f" -a {al}") + ", or a check config's base_width and beta"
+                      + ("" if al == "full" else f" and alignment {al}") + ", with the constants this answer used "
+                      "(the warnings say those it carried from the fit's runs), give these LRs)", highlight=False)
         console.print(_beta_spread(rec, spec).replace("from that beta", "from that LR", 1), highlight=False)
         console.print(band_method(rec.band), highlight=False)
     elif rec.band is not None:  # the fitted LR is beta, the base LR: each layer's LR is beta times its factors
