@@ -552,7 +552,8 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
     placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled[:len(placed)], strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
     try:
-        check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules)
+        check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules,
+                    said=[name for name, *_ in placed if matched_name(name) in fan_in])
     except ValueError as exc:  # the shapes as stored, with what was read ("W_Q is [256, 256]" for [8, 256, 32])
         said = str(exc)
         for name, p, _, _ in placed:

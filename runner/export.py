@@ -39,8 +39,10 @@ from abcscale.theory.groups import (
     dense_input_std,
     is_dense_leaf,
     named_role,
+    readout_candidates,
     refusal,
     router_note,
+    rule_for,
     settle_fixed,
     tied_readout_multiplier,
     unmatched_note,
@@ -185,7 +187,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     for k, v in fan_in.items():
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
-    out, refused, views, transposed, depthwise = [], [], [], [], []
+    out, refused, views, transposed, depthwise, convs = [], [], [], [], [], []
     for name, (_, leaf) in zip(names, with_path, strict=True):
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
@@ -216,6 +218,9 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
                                     f"{list(view)})", 1) if view != shape else str(exc)
             refused.append((name, list(shape), said))
             continue
+        # what one output sums over: the read matrix's input axis x the kernel's size (a conv's), or `fan_in`'s
+        fan = fan_in[name] if name in fan_in else \
+            (view[-2] if layout == "jax" else view[-1]) * kernel if len(view) >= 2 else 1
         if role is Role.hidden:
             # a conv's fan-in is its inputs x the kernel's size (flax's [*kernel, in, out] took in alone, an init 3x
             # too large for a 3x3 conv, a user review); `fan_in` says what the shape cannot (a strided transposed
@@ -223,12 +228,22 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             ratio = fan_in[name] / spec.width if name in fan_in else ratio * kernel
             if name not in fan_in and layout == "jax" and _TRANSPOSED.search(name):
                 transposed.append(name)
+        elif role is Role.readout and len(view) >= 2:
+            # a readout's init std scales with its fan-in as a hidden one's does (spec.init_std("readout", r)), as
+            # abcscale.torch places it: a head on 2D features (a [CLS] token and a mean pool) took the std of a
+            # fan-in of D, 2x the torch export's (a review, session 65)
+            ratio = fan / spec.width
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
-            # flax's Dense `kernel`, not Embed's `embedding`
-            std = std * fan_in[name] ** -0.5 if name in fan_in else dense_input_std(std, shape, layout)
+            # flax's Dense `kernel`, not Embed's `embedding`; its fan-in as read (a flax attention's key kernel [768,
+            # heads, head_dim] on a context of 768 features, given the embedding's role, sums over 768, not 768 x
+            # heads: a review, session 65)
+            std = std * fan ** -0.5 if kind in ("heads", "local") or name in fan_in else \
+                dense_input_std(std, shape, layout)
         out.append((name, leaf, role, std))
         views.append(view)
+        if kind in ("conv", "depthwise", "local"):
+            convs.append(name)
     if refused:  # every leaf that asks for a role, at once
         raise ValueError(refusal(refused))
     if len(depthwise) == 1:
@@ -245,22 +260,77 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     settled = settle_fixed([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
                            rules, spec.width)
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
-    check_width([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)], spec.width,
-                layout, rules)
-    if note := router_note([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
-                           rules, spec.width, fan_in):
+    read = [(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)]
+    shapes = {name: tuple(int(d) for d in leaf.shape) for name, leaf, _, _ in out}
+    try:
+        # (a convolution's fan-in is its kernel's too: a ConvLocal's [kernel x in, out], a lone axis, is no input)
+        check_width(read, spec.width, layout, rules, said=[*fan_in, *convs])
+    except ValueError as exc:  # the leaves as stored, with the matrix each was read as (a flax attention's key)
+        raise ValueError(_as_stored(str(exc), read, shapes)) from None
+    if note := router_note(read, rules, spec.width, fan_in):
         _warn(note)
-    roles = {role for _, _, role, _ in out}
-    if Role.embedding in roles and Role.readout not in roles:
-        # no readout leaf: the logits are the embedding's matrix (flax's Embed.attend), or there is no head; the
-        # torch export warns for a tied pair alike (a review: a plain-form tied model started at loss 215, ln V 6.9)
-        try:
-            t = f"multiply them by {tied_readout_multiplier(spec):.6g} (theory.groups.tied_readout_multiplier(spec))"
-        except ValueError:  # a spec without init stds
-            t = "give them the readout's forward scale over the embedding's init std"
-        _warn("no readout among the parameters: if the logits use the embedding's matrix (tied, flax's "
-                      f"Embed.attend), {t}; the matrix trains as the embedding")
+    _check_headless(spec, read, shapes, rules, layout, fan_in)
     return out, treedef
+
+
+def _as_stored(message: str, read: Sequence[tuple[str, tuple[int, ...], Role]],
+               shapes: Mapping[str, tuple[int, ...]]) -> str:
+    """``message`` with each leaf that was read as another matrix than its shape (a flax attention kernel [D, heads,
+    head_dim] as [D, D]) said as stored, with what it was read as."""
+    for name, view, _ in read:
+        if list(view) != list(shapes[name]):
+            message = message.replace(f"{name!r} {list(view)}", f"{name!r} {list(shapes[name])} (read as the matrix "
+                                      f"{list(view)})")
+    return message
+
+
+def _check_headless(spec: GroupSpec, read: Sequence[tuple[str, tuple[int, ...], Role]],
+                    shapes: Mapping[str, tuple[int, ...]], rules: Sequence[GroupRule], layout: str,
+                    fan_in: Mapping[str, int]) -> None:
+    """A tree with an embedding or input layer and no readout (none named): a matrix that may be its output layer,
+    unpaired (hidden by its shape, no rule naming it, outside numbered blocks, of fan-in the width, with no
+    transposed twin as an MLP's up and down projections have: :func:`abcscale.theory.groups.readout_candidates`), is
+    a ValueError asking for its role, as abcscale.torch asks; otherwise a warning says no readout was found, naming
+    the top-level matrices that could be it, and where the embedding is a table the logits can use (a 2-D leaf,
+    not a conv's kernel) the multiplier tied logits need. A ViT's classifier `Dense_0` [512, 2048] (classes = its
+    MLP's width) trained as a hidden matrix, and the one warning spoke of a tied embedding its conv patches could
+    not be (a review, session 65)."""
+    roles = {role for _, _, role in read}
+    if Role.embedding not in roles or Role.readout in roles:
+        return
+    candidates = [(name, alone) for name, alone in readout_candidates(read, rules, spec.width, layout)
+                  if name not in fan_in]  # said to be a contracted (hidden) weight
+    views = {name: view for name, view, _ in read}
+    embedding = next((name for name, view, role in read if role is Role.embedding and len(view) >= 2),
+                     next(name for name, _, role in read if role is Role.embedding))
+    if unpaired := [name for name, alone in candidates if alone]:
+        name, dims = unpaired[0], views[unpaired[0]]
+        more = f" (and the same for {', '.join(map(repr, unpaired[1:3]))})" if len(unpaired) > 1 else ""
+        raise ValueError(_as_stored(
+            f"parameter {name!r} {list(dims)}: no rule names its role, and the model has an embedding or input "
+            f"layer ({embedding!r}) but no readout: its shape reads as a hidden matrix's, with no transposed twin (an "
+            f"MLP's up and down projections pair), as a classifier's of {dims[-1] if layout == 'jax' else dims[0]} "
+            f"classes at width {spec.width} does; add a rule (pattern, role) for it: ({rule_for(name)}, 'readout') "
+            f"for the output layer, ({rule_for(name)}, 'hidden') for a projection{more}", read, shapes))
+    # tied logits (flax's Embed.attend, h @ E.T) read a 2-D table: a conv's kernel or a position table [1, L, D] is none
+    tied = any(role is Role.embedding and len(shapes[name]) == 2 and not is_dense_leaf(name)
+               for name, _, role in read)
+    try:
+        t = f"multiply them by {tied_readout_multiplier(spec):.6g} (theory.groups.tied_readout_multiplier(spec))"
+    except ValueError:  # a spec without init stds
+        t = "give them the readout's forward scale over the embedding's init std"
+    if tied and not candidates:
+        # the torch export warns for a tied pair alike (a review: a plain-form tied model started at loss 215, ln V 6.9)
+        _warn("no readout among the parameters: if the logits use the embedding's matrix (tied, flax's "
+              f"Embed.attend), {t}; the matrix trains as the embedding")
+        return
+    named = [name for name, _ in candidates]
+    which = (f"if its output layer is {' or '.join(map(repr, named[:3]))}{' ...' if len(named) > 3 else ''} (a "
+             f"hidden matrix by its shape), add a rule: ({rule_for(named[0])}, 'readout')" if named else
+             "if it has an output layer, add a rule (pattern, 'readout') for it")
+    _warn(f"no readout among the parameters: the tree has an embedding or input layer ({embedding!r}) and no leaf "
+          f"that a name or a rule makes the readout (a backbone or feature extractor has none); {which}"
+          + (f"; if the logits use the embedding's matrix (tied, flax's Embed.attend), {t}" if tied else ""))
 
 
 def labels(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRule] | None = None,
@@ -298,9 +368,9 @@ def multiplier_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRul
 
 
 def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas: tuple[float, float],
-                    momentum: float, muon: tuple[float, str, int]) -> optax.GradientTransformation:
-    """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta, the layout and the
-    width)."""
+                    momentum: float, muon: tuple[float, str, int, Mapping[str, int]]) -> optax.GradientTransformation:
+    """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta, the layout, the
+    width and the fan-ins the call was given)."""
     if spec.optimizer is Optimizer.sgd:
         wd = s.weight_decay or 0.0
         if not wd:
@@ -340,21 +410,23 @@ def _adafactor(lr: float | Schedule, floor: float | None) -> optax.GradientTrans
 
 
 def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: float, beta: float,
-          layout: str, width: int) -> optax.GradientTransformation:
+          layout: str, width: int, fan_in: Mapping[str, int] | None = None) -> optax.GradientTransformation:
     """optax's ``contrib.muon`` on the hidden role: orthogonalised Nesterov momentum times the spectral shape
     factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on every hidden
-    tensor of two or more axes (:func:`_muon_dims`), as theory's hidden exponent for Muon assumes."""
+    tensor of two or more axes (:func:`_muon_dims`, with the ``fan_in`` given), as theory's hidden exponent for
+    Muon assumes."""
     def dims(params: Params) -> Params:
         with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
         names = _leaf_names([path for path, _ in with_path])  # as _leaves names them (a box's value left out)
-        return jax.tree_util.tree_unflatten(treedef, [_muon_dims(name, tuple(x.shape), layout, width)
+        return jax.tree_util.tree_unflatten(treedef, [_muon_dims(name, tuple(x.shape), layout, width,
+                                                                 (fan_in or {}).get(name))
                                                       for name, (_, x) in zip(names, with_path, strict=True)])
 
     return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
                         adam_weight_decay=wd, muon_weight_dimension_numbers=dims)
 
 
-def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
+def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0, fan_in: int | None = None
                ) -> contrib.MuonDimensionNumbers | None:
     """Which axes Muon orthogonalises over (the fan-in, reduced) and into (the fan-out); the rest are a stack's
     own matrices, each orthogonalised alone. A flax conv kernel [*kernel, in, out] is one [kernel x in, out]
@@ -362,7 +434,11 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
     matrices, and in the torch layout a stack [depth, out, in] depth [out, in] matrices and an equinox conv
     weight [out, in, *kernel] (kernel axes under the width) one [out, in x kernel] matrix. Muon's hidden LR
     (c = 0 under muP) is derived for that orthogonalised step: these tensors trained with AdamW's at Muon's LR,
-    16x too large at 16x the base width under muP (a review, session 51)."""
+    16x too large at 16x the base width under muP (a review, session 51). Where the name says no layout of these
+    (in the torch layout, before its shape's guess of a conv), a ``fan_in`` given for the leaf (an einsum kernel [D,
+    heads, head_dim] named ``wq``) is reduced over the axes whose product it is (:func:`_fan_in_dims`): read by its
+    last two axes it was D separate [heads, head_dim] matrices, each step's largest singular value 15x its matrix's
+    (a review, session 65)."""
     nd = len(shape)
     if nd < 2:
         return None
@@ -386,10 +462,33 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0
             return contrib.MuonDimensionNumbers(2, 1)
         if nd == 3 and _EINSUM_OUT.search(name) and max(shape[:2]) < width:
             return contrib.MuonDimensionNumbers((0, 1), 2)
-        return contrib.MuonDimensionNumbers(nd - 2, nd - 1)
+        return _fan_in_dims(shape, layout, fan_in) or contrib.MuonDimensionNumbers(nd - 2, nd - 1)
+    if given := _fan_in_dims(shape, layout, fan_in):  # before the shape's guess of a conv
+        return given
     if _torch_conv(name, shape, width):  # equinox's [out, in, *kernel]: one [out, in x kernel] matrix
         return contrib.MuonDimensionNumbers(tuple(range(1, nd)), 0)
     return contrib.MuonDimensionNumbers(nd - 1, nd - 2)
+
+
+def _fan_in_dims(shape: tuple[int, ...], layout: str, fan_in: int | None) -> contrib.MuonDimensionNumbers | None:
+    """The axes Muon reduces over for a leaf whose fan-in was given: in the jax layout the first run of axes whose
+    sizes multiply to it, every axis after it the output, any before it a stack's ([depth, D, heads, head_dim] with
+    D: depth matrices [D, heads x head_dim]); in the torch layout the last axes that multiply to it, the axis before
+    them the output. None where no run of axes multiplies to it (a strided transposed conv's taps: the layout's own
+    reading then) or where it leaves no output axis."""
+    nd = len(shape)
+    if fan_in is None:
+        return None
+    if layout == "jax":
+        for start in range(nd - 1):
+            for end in range(start + 1, nd):
+                if math.prod(shape[start:end]) == fan_in:
+                    return contrib.MuonDimensionNumbers(tuple(range(start, end)), tuple(range(end, nd)))
+        return None
+    for start in range(nd - 1, 0, -1):
+        if math.prod(shape[start:]) == fan_in:
+            return contrib.MuonDimensionNumbers(tuple(range(start, nd)), start - 1)
+    return None
 
 
 def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = None, b1: float | None = None,
@@ -428,7 +527,8 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     def role_lr(s: RoleSetting) -> float | Schedule:
         return s.lr if schedule is None else (lambda step: s.lr * schedule(step))
 
-    transforms = {s.role.value: _role_optimizer(spec, s, role_lr(s), betas, momentum, (muon_beta, layout, spec.width))
+    muon = (muon_beta, layout, spec.width, dict(fan_in or {}))
+    transforms = {s.role.value: _role_optimizer(spec, s, role_lr(s), betas, momentum, muon)
                   for s in spec.roles if s.role.value in used}
     return optax.multi_transform(transforms, label_tree)
 

@@ -84,6 +84,31 @@ _BARE_WEIGHT = re.compile(r"^(weight|kernel|w|\w+_weight)$", re.IGNORECASE)
 _IN_BLOCK = re.compile(r"(^|\.)(\d+|\w+_\d+)\.")
 #: a top-level nn.Sequential's layer (`0.weight`): numbered, but no block's
 _TOP_INDEX = re.compile(r"^\d+\.(weight|kernel|w)$", re.IGNORECASE)
+#: a patch embedding's matrix (timm's `patch_embed.proj`, Hugging Face's `patch_embeddings.projection`, vit-pytorch's
+#: `to_patch_embedding.2`, SigLIP's `patch_embedding`), its own or one module below it, or a stem's own matrix (an
+#: MLP-Mixer's `stem/kernel`; a deep stem's later convs, `stem.conv2`, are hidden)
+_PATCH_EMBED = re.compile(r"(^|\.)((patch_embeds?|patch_embeddings?|to_patch_embedding)(\.\w+)?|stem)"
+                          r"\.(weight|kernel|w)$", re.IGNORECASE)
+
+
+def _in_block(name: str) -> bool:
+    """Whether the parameter ``name`` sits in a numbered block (``layers.0.attn``, ``h.3.``, flax's
+    ``Block_0/Dense_0``, ``encoderblock_1/MlpBlock_3``). In a JAX tree's key path (``/``-joined, as abcscale.optax
+    names a leaf) a leaf directly under the path's one numbered module is that module's, a top-level layer: flax
+    numbers a model's own layers ``Dense_0``, ``Dense_1``, haiku ``mlp/~/linear_0``, equinox's MLP and flax NNX's
+    ``nnx.Sequential`` their list's items ``layers/0/weight`` (a block list's ``layers/0/attn/...`` is a block's).
+    Taken for a block's index, a flax or haiku MLP's input layer on 3072 = 6 x 512 inputs, or a classifier
+    ``Dense_0`` beside a ViT's blocks, trained as a hidden matrix, unsaid (a review, session 65)."""
+    if not _IN_BLOCK.search(_name(name)):
+        return False
+    if "/" not in name:  # a PyTorch name, a flat key: any index is a block's (`features.0.weight`)
+        return True
+    parts = [p for p in name.replace("['", "/").replace("']", "").strip("/").split("/") if p]
+    parts = parts[1:] if parts and parts[0] == "params" else parts  # flax's tree starts at `params`
+    module = parts[:-1] if len(parts) > 1 and _LEAF.search("." + parts[-1]) else parts
+    return [i for i, part in enumerate(module) if re.fullmatch(r"\d+|\w+_\d+", part)] != [len(module) - 1]
+
+
 #: readout names no block uses for an inner matrix: a readout even when square (a vocabulary the size of the width)
 _READOUT_ONLY = re.compile(r"(^|\.)(lm_head|unembed|logits)(\.(weight|kernel|w))?$", re.IGNORECASE)
 #: Default rules, tried in order (docs/theory.md section 10 has the table). Names are matched with ``/`` and
@@ -133,9 +158,9 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...], widt
     """Where the names of the default rules mislead, their shapes say so: a norm's or a bias's parameter is a
     vector (a matrix under a ``PreNormBlock`` module is not), and a readout is the model's last matrix, one per
     model and not square (``blocks.0.attn.output`` and a block's ``head`` are hidden). Given the ``width`` and the
-    ``layout``, a matrix named like the readout whose output grows with the width and whose fan-in is another
-    multiple of it (a block's down projection ``ffn.output`` [D, 4D] outside numbered blocks) is no readout: a
-    readout maps the width to a fixed size (the classes, the vocabulary)."""
+    ``layout``, a matrix named like the readout whose output is the width and whose fan-in is another multiple of it
+    (a block's down projection ``ffn.output`` [D, 4D] outside numbered blocks) is no readout: a readout maps the
+    width to a fixed size (the classes, the vocabulary)."""
     if rule == _BIAS_RULE and re.search(r"_bias$", key, re.IGNORECASE) and len(dims) >= 2:
         # a stack's biases named for their matrix ([experts, 2F]): vector-like where every leading axis is under the
         # last; a matrix named so (an attention bias [L, L], a relative-position bias [D, 2D]) is not (a review)
@@ -147,8 +172,10 @@ def _default_rule_applies(rule: GroupRule, key: str, dims: tuple[int, ...], widt
     if rule == _READOUT_RULE and len(dims) >= 2:
         if width is not None and layout in ("torch", "jax") and not _READOUT_ONLY.search(key):
             fan_in, fan_out = (dims[-1], dims[-2]) if layout == "torch" else (dims[-2], dims[-1])
-            if fan_in != width and fan_in % width == 0 and fan_out % width == 0 \
-                    and max(fan_in, fan_out) <= HIDDEN_SHAPE_RATIO * width:
+            # the width itself out (the residual stream's): a readout of 4 widths' classes on 2 widths' features
+            # (`head` [4D, 2D]) is one (a code review); a head of exactly the width's classes is still asked of
+            if fan_out == width and fan_in != width and fan_in % width == 0 \
+                    and fan_in <= HIDDEN_SHAPE_RATIO * width:
                 # its output grows with the width and its fan-in is another multiple of it: a hidden matrix's shape
                 # (an MLP's `ffn.output` [D, 4D] trained as the readout, 8x too small an LR and init: a review,
                 # session 65); microsoft/mup's base shapes read it matrix-like. Left to its shape (hidden), where
@@ -361,7 +388,7 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
     rule = _matching_rule(name, dims, rules, width, layout)
     role = None if rule is None else rule.role
     if rule == _HIDDEN_RULE and len(dims) == 2 and _GENERIC_MLP.search(_name(name)) \
-            and not _IN_BLOCK.search(_name(name)) and (fixed := [d for d in dims if d < width and width % d]):
+            and not _in_block(name) and (fixed := [d for d in dims if d < width and width % d]):
         # An MLP classifier's `fc1`/`fc2` sit at the top, its input (784 pixels) and its classes (10) fixed sizes:
         # its embedding and readout, not hidden matrices. Attention and gate/up/down projections, and anything in
         # a numbered block, stay hidden whatever their sizes (Gemma's q_proj [2048, 2304], MoE experts under D)
@@ -399,6 +426,19 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                                  "reads as a hidden matrix's, which a position table [positions, D] or a learned "
                                  f"input has too; add a rule (pattern, role) for it: ({rule_for(name)}, 'embedding') "
                                  f"for a table, ({rule_for(name)}, 'hidden') for a projection")
+            if len(dims) == 2 and _PATCH_EMBED.search(_name(name)):
+                # a ViT's projection of flattened 16 x 16 x 3 patches, 768 = 4 x 192 inputs at ViT-Ti's width: the
+                # MLP's expansion too, so no lone axis said it (trained as a hidden matrix, an init std 16x too small
+                # and an LR 64x too small under muP + Adam: a review, session 65). Asked, not named: a rule of the
+                # spec's own would change every saved spec's rules
+                fan_in_size = dims[-1] if layout == "torch" else dims[-2]
+                raise ValueError(f"parameter {name!r} {list(dims)}: no rule names its role and its shape reads as "
+                                 f"a hidden matrix's ({fan_in_size} inputs, a multiple of the width {width}), but "
+                                 "it is a patch embedding's or a stem's matrix: a ViT's projection of flattened "
+                                 "patches (16 x 16 x 3 = 768 inputs) is its input layer, the embedding (a dense one, "
+                                 "its init std x fan-in^-1/2); add a rule (pattern, role) for it: "
+                                 f"({rule_for(name)}, 'embedding'), or ({rule_for(name)}, 'hidden') for a "
+                                 "projection after the input layer")
             role = Role.hidden
         else:
             small, large = sorted(dims[-2:])
@@ -568,7 +608,7 @@ def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
 
 
 def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch",
-                rules: Iterable[GroupRule] | None = None) -> None:
+                rules: Iterable[GroupRule] | None = None, said: Iterable[str] = ()) -> None:
     """A ValueError when a model's own shapes say it is another width than the spec's: every 2-D readout takes the
     same fan-in w != ``width`` and an embedding matrix has an axis of w (a spec made for one width and given to a
     model of another would set every LR and init std for the wrong width), or no hidden matrix has an axis of
@@ -577,11 +617,14 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     fan-in. With the ``rules`` the roles came from, a matrix no rule names that :func:`assign` took for hidden by its
     shape is a ValueError when an axis of it is the vocabulary (an embedding's other axis, a readout's output): it
     may be the readout or the embedding (a vocabulary of 512 at width 256 is a multiple of the width too), which
-    only a rule can say; so are two such matrices outside numbered blocks laid out as an embedding and a readout."""
+    only a rule can say; so are two such matrices outside numbered blocks laid out as an embedding and a readout,
+    and an attention's key or value projection whose fan-in is not its query's (:func:`_check_cross_attention`;
+    ``said``: the names whose fan-in the caller knows, given or a convolution's kernel, which it leaves alone)."""
     shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     if rules is not None:
+        _check_cross_attention(shapes, width, list(rules), layout, said)
         _check_shape_guesses(shapes, width, list(rules), layout)
-        _check_fixed_axes(shapes, width, list(rules), layout)
+        _check_fixed_axes(shapes, width, list(rules), layout, said)
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in shapes
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
@@ -606,6 +649,49 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
                          f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
                          f"at the model's width (width={w}){flip}")
+
+
+#: an attention's query, key and value projections by their own modules' names (`cross_attn.k_proj`, flax's
+#: `MultiHeadDotProductAttention_1/key`, `attn.wk`), with the module they sit in
+_QKV = re.compile(r"^(?:(?P<module>.*)\.)?(?P<which>q|k|v|query|key|value|q_proj|k_proj|v_proj|wq|wk|wv)"
+                  r"(\.(weight|kernel|w))?$", re.IGNORECASE)
+
+
+def _check_cross_attention(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule],
+                           layout: str, said: Iterable[str] = ()) -> None:
+    """A ValueError for the key and value projections of one attention module whose fan-in is not its query's
+    (cross-attention onto a context of other features: an image encoder's 768 at width 512), which only their names
+    made hidden and no rule of the caller's names: their fan-in is the context's size, not the width, an input
+    layer's if it stays fixed as the width grows (trained as a hidden matrix of fan-in 1.5x the width at 512, 3x at
+    256: a review, session 65). Both exports: abcscale.torch asks of ``nn.MultiheadAttention``'s ``kdim`` by its
+    class. A projection whose fan-in ``said`` gives is left as given."""
+    told = {_name(n) for n in said}
+    shapes = {name: dims for name, dims, _ in placed}
+    modules: dict[str, dict[str, list[tuple[str, str, int]]]] = {}
+    for name, dims, role in placed:
+        if len(dims) < 2 or role is not Role.hidden or not (m := _QKV.match(_name(name))):
+            continue
+        which = m.group("which").lower().removeprefix("w")[0]
+        fan_in = dims[-1] if layout == "torch" else dims[-2]
+        modules.setdefault(m.group("module") or "", {}).setdefault(which, []).append((name, m.group("which"), fan_in))
+    refused = []
+    for own in modules.values():
+        if not own.get("q") or not (own.get("k") or own.get("v")):
+            continue
+        query, q_in = own["q"][0][1:]  # by its own module's name: one reason for every block's
+        for name, _, fan_in in own.get("k", []) + own.get("v", []):
+            dims = shapes[name]
+            rule = _matching_rule(name, dims, rules, width, layout)
+            if fan_in == q_in or _name(name) in told or (rule is not None and rule not in DEFAULT_RULES):
+                continue
+            refused.append((name, list(dims), f"parameter {name!r} {list(dims)}: a key or value projection of fan-in "
+                            f"{fan_in} where its attention's query ({query!r}) takes {q_in}: cross-attention onto a "
+                            f"context of {fan_in} features, its fan-in the context's size, not the width: an input "
+                            "layer if the context's size stays fixed as the width grows (an image encoder's "
+                            f"features: the embedding, its init std x fan-in^-1/2), ({rule_for(name)}, 'embedding'); "
+                            f"a hidden matrix if it grows with the width, ({rule_for(name)}, 'hidden')"))
+    if refused:
+        raise ValueError(refusal(refused))
 
 
 def _check_tied_width(shapes: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
@@ -709,34 +795,36 @@ def readout_candidates(placed: Iterable[tuple[str, Sequence[int], Role]], rules:
     for name, dims, role in shapes:
         key = _name(name)
         if role is Role.hidden and len(dims) == 2 and (dims[-1] if layout == "torch" else dims[0]) == width \
-                and (not _IN_BLOCK.search(key) or _TOP_INDEX.match(key)) \
+                and (not _in_block(name) or _TOP_INDEX.match(key)) \
                 and named_role(name, dims, rules, width, layout) is None:
             out.append((name, dims[0] != dims[1] and count[dims] > count[dims[::-1]]))
     return out
 
 
 def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule],
-                      layout: str = "torch") -> None:
+                      layout: str = "torch", said: Iterable[str] = ()) -> None:
     """A top-level ``fc1``/``fc2``/``w1``.. that the default hidden rule placed, with an axis no other matrix of the
     model shares: an MLP's expansion H appears in its up and down projections (SwiGLU's in three), while an MLP
     classifier's input (784 pixels, also at width 512, where :func:`assign` cannot tell it from a 1.5x MLP) and its
-    classes (10, also at width 640, a divisor) appear once. Such a matrix is the embedding or the readout."""
+    classes (10, also at width 640, a divisor) appear once. Such a matrix is the embedding or the readout. One
+    whose fan-in the caller knows (``said``: given, or a convolution's kernel) is left as it is."""
     matrices = [(name, dims) for name, dims, _ in placed if len(dims) >= 2]
     sizes = Counter(d for _, dims in matrices for d in set(dims))
     roles = {role for _, _, role in placed}
     headless = Role.embedding in roles and Role.readout not in roles
+    told = {_name(n) for n in said}
     for name, dims, role in placed:
         key = _name(name)
         rule = _matching_rule(name, dims, rules, width, layout)
-        if role is not Role.hidden or len(dims) != 2:
+        if role is not Role.hidden or len(dims) != 2 or key in told:
             continue
         # by the shape alone (no rule): an MLP's input on 3 x 1024 pixels is a multiple of the width 1024 too, and
         # trained as a hidden matrix (128x too small an LR under Adam) where at the base width it was an error
         # (outside blocks: `blocks.0.fc` is a block's, whatever its sizes; an nn.Sequential's own `0.weight` is not)
-        guessed = rule is None and (not _IN_BLOCK.search(key) or bool(_TOP_INDEX.match(key)))
+        guessed = rule is None and (not _in_block(name) or bool(_TOP_INDEX.match(key)))
         if rule is None and not guessed:
             continue
-        if not guessed and (not _GENERIC_MLP.search(key) or _IN_BLOCK.search(key) or rule is not _HIDDEN_RULE):
+        if not guessed and (not _GENERIC_MLP.search(key) or _in_block(name) or rule is not _HIDDEN_RULE):
             continue  # a user's rule said hidden, or a name in a block: hidden whatever its sizes
         # by its shape alone, only the fan-in (the pixels): a lone fan-out is more often a fused projection (qkv,
         # kv, gate+up: in_proj_weight [3D, D]) than a class count, which an unnamed readout's shape already refuses
@@ -751,7 +839,8 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
             raise ValueError(f"parameter {name!r} {list(dims)}: {said}, but its axis of {lone} is shared with no "
                              "other matrix of the model (an MLP's expansion appears in its up and down projections): "
                              "an input layer is the embedding, an output layer (classes) the readout; add a rule "
-                             "(pattern, role) for it")
+                             f"(pattern, role) for it: ({rule_for(name)}, "
+                             f"'{'embedding' if lone == fan_in else 'readout'}')")
 
 
 def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
