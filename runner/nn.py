@@ -33,6 +33,9 @@ class ModelConfig:
     attn_scale: Literal["sqrt", "linear"] = "sqrt"
     factory: str | None = None  # kind "user": the factory reference (runner.user)
     fan_in_exponent: float = 0.5  # kind "user": a hidden matrix with fan-in r * width starts at std * r**-this
+    # kind "user": a readout with fan-in r * width starts at std * r**-this (its role's init exponent, as the exports'
+    # spec.init_std("readout", r)); None: r is not read (1), as before session 65
+    readout_fan_in_exponent: float | None = None
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class LayerHyper:
     weight_decay: Five = (0.0, 0.0, 0.0, 0.0, 0.0)  # the per-layer decay (AdamW's, SGD's L2); 0 for vector-like ones
     form: str = "abc"  # "multiplier_free" for a user model (every multiplier folded into init std and LR)
     fan_in_exponent: float = 0.5  # a hidden matrix with fan-in r * width starts at init_std * r**-this
+    readout_fan_in_exponent: float = 1.0  # a readout of fan-in r * width likewise (the spec's readout init exponent)
 
 
 def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, float] | None = None) -> LayerHyper:
@@ -115,7 +116,8 @@ def layer_hyper(spec: SweepSpec, cell: Cell, lr_exponents: tuple[float, float, f
                       lr_factor=cast(Five, tuple(lrs)),
                       epsilon=cast(Five, tuple(eps if s.epsilon is None else s.epsilon for s in roles)),
                       weight_decay=cast(Five, tuple(s.weight_decay or 0.0 for s in roles)),
-                      form=form.value, fan_in_exponent=gs["hidden"].init_exponent)
+                      form=form.value, fan_in_exponent=gs["hidden"].init_exponent,
+                      readout_fan_in_exponent=gs["readout"].init_exponent)
 
 
 def record_steps(spec: SweepSpec) -> tuple[int, ...]:
@@ -182,8 +184,10 @@ def _program(spec: SweepSpec, cell: Cell, record: tuple[int, ...], curves: bool)
     if is_reference(spec.model):  # the fan-in exponent is a+b of hidden: 1/2 in every named parameterization
         # what grows with the width is read against another width of this sweep (runner.user.grown_model)
         sweep_widths(spec.model, spec.widths, spec.depth, 256, spec.seq_len)
+        hyper = layer_hyper(spec, cell)
         cfg = ModelConfig("user", cell.width, spec.depth, spec.seq_len, factory=spec.model,
-                          fan_in_exponent=layer_hyper(spec, cell).fan_in_exponent)
+                          fan_in_exponent=hyper.fan_in_exponent,
+                          readout_fan_in_exponent=hyper.readout_fan_in_exponent)
     else:
         cfg = ModelConfig(cast(Any, spec.model), cell.width, spec.depth, spec.seq_len, head_dim=spec.head_dim,
                           attn_scale=spec.attn_scale)

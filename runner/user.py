@@ -324,11 +324,13 @@ def _in_factory_words(message: str, name: str) -> str:
     return re.sub(r"\(r'[^']*', '(\w+)'\)", lambda m: "{" + repr(name) + ": '" + m.group(1) + "'}", message)
 
 
-def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: UserModel | None = None
-           ) -> dict[str, ParamSpec]:
+def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: UserModel | None = None,
+           readout_fan_in_exponent: float | None = None) -> dict[str, ParamSpec]:
     """Each parameter's role index, init and width-independent init factor (fan-in r: r**-fan_in_exponent).
     ``grown``, the model at another width (:func:`grown_model`), tells a vector that grows with the width, which is
-    never ``fixed``."""
+    never ``fixed``. A readout of fan-in r x the width starts at r**-``readout_fan_in_exponent`` (its role's init
+    exponent), as abcscale.torch and abcscale.optax draw it (``spec.init_std("readout", r)``; a head on 2D
+    features was drawn at the width's std here and r^-b of it by the exports, session 65); None: not read."""
     from abcscale.runner.nn import ParamSpec
     from abcscale.theory.groups import (
         DEFAULT_RULES,
@@ -392,6 +394,9 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
                              "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")
         const = r ** -fan_in_exponent
+        if role is Role.readout and len(shape) >= 2 and readout_fan_in_exponent is not None:
+            fan = math.prod(shape[a] for a in model.fan_in[name]) if name in model.fan_in else shape[-2]
+            const = (fan / width) ** -readout_fan_in_exponent
         if name in model.fan_in and role in (Role.embedding, Role.readout) and grown is not None:
             _fixed_fan_in(name, shape, grown.shapes.get(name), model.fan_in[name], role)
         if role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
@@ -615,7 +620,7 @@ def _trace(model: UserModel, width: int, seq_len: int, vocab: int, batch: int = 
 def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
     assert cfg.factory is not None
     return layout(build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.width, cfg.fan_in_exponent,
-                  grown_model(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len))
+                  grown_model(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.readout_fan_in_exponent)
 
 
 def layout_digest(cfg: ModelConfig) -> str:
