@@ -232,6 +232,10 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             # a readout's init std scales with its fan-in as a hidden one's does (spec.init_std("readout", r)), as
             # abcscale.torch places it: a head on 2D features (a [CLS] token and a mean pool) took the std of a
             # fan-in of D, 2x the torch export's (a review, session 65)
+            if name not in fan_in and kernel == 1 and len(shape) > 2:
+                # a conv readout no conv name reads (diffusers' `conv_out` [3, 3, C, 4]): every axis but its
+                # output's, as abcscale.torch reads it by its class (a review: 9x the torch export's std)
+                fan = math.prod(shape[:-1]) if layout == "jax" else math.prod(shape[1:])
             ratio = fan / spec.width
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):

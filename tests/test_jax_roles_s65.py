@@ -376,3 +376,35 @@ def test_patch_embedding_names_ask(name, shape, layout):
 def test_a_deep_stems_later_layers_and_a_patch_norm_keep_their_roles():
     assert assign("stem.conv2.weight", (D, D), D, DEFAULT_RULES, "torch")[0] is Role.hidden
     assert assign("patch_embed.norm.weight", (D,), D, DEFAULT_RULES, "torch")[0] is Role.vector
+
+
+# --- a false-positive hunt over common architectures (session 65)
+
+
+def test_a_conv_readout_no_conv_name_reads_takes_its_kernel_in_its_fan_in():
+    # diffusers' `conv_out` [3, 3, C, 4] given the readout's role: 9x the torch export's std, which reads the class
+    spec = _spec(width=256)
+    from abcscale.schemas.groups import GroupRule
+
+    tree = {"conv_in": {"kernel": _z(3, 3, 4, 256)}, "blk_0": {"conv1": {"kernel": _z(3, 3, 256, 256)}},
+            "conv_out": {"kernel": _z(3, 3, 256, 4)}}
+    rules = [GroupRule(pattern="conv_in", role="embedding"), GroupRule(pattern="conv_out", role="readout")]
+    std = abcoptax.init_std_tree(spec, tree, rules=rules)["conv_out"]["kernel"]
+    assert std == pytest.approx(spec.init_std("readout", 9.0))
+    tree["Conv_9"] = tree.pop("conv_out")  # the same leaf under a conv name: the same std
+    rules[1] = GroupRule(pattern="Conv_9", role="readout")
+    assert abcoptax.init_std_tree(spec, tree, rules=rules)["Conv_9"]["kernel"] == pytest.approx(std)
+
+
+def test_a_sequential_inside_a_module_is_a_blocks_not_the_models_layer_list():
+    # a DiT backbone's `final_layer/adaLN_modulation/layers_1` [D, 2D] (flax nn.Sequential's auto-name) was refused
+    from abcscale.schemas.groups import GroupRule
+
+    W = 256
+    spec = _spec(width=W)
+    tree = {"params": {"x_embedder": {"proj": {"kernel": _z(2, 2, 4, W)}},
+                       "final_layer": {"adaLN_modulation": {"layers_1": {"kernel": _z(W, 2 * W), "bias": _z(2 * W)}}},
+                       "blocks_0": {"attn": {"qkv": {"kernel": _z(W, 3 * W)}, "proj": {"kernel": _z(W, W)}},
+                                    "mlp": {"fc1": {"kernel": _z(W, 4 * W)}, "fc2": {"kernel": _z(4 * W, W)}}}}}
+    labels, _ = _quiet(abcoptax.labels, spec, tree, rules=[GroupRule(pattern="x_embedder", role="embedding")])
+    assert labels["params"]["final_layer"]["adaLN_modulation"]["layers_1"]["kernel"] == "hidden"

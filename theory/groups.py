@@ -96,7 +96,8 @@ def _in_block(name: str) -> bool:
     ``Block_0/Dense_0``, ``encoderblock_1/MlpBlock_3``). In a JAX tree's key path (``/``-joined, as abcscale.optax
     names a leaf) a leaf directly under the path's one numbered module is that module's, a top-level layer: flax
     numbers a model's own layers ``Dense_0``, ``Dense_1``, haiku ``mlp/~/linear_0``, equinox's MLP and flax NNX's
-    ``nnx.Sequential`` their list's items ``layers/0/weight`` (a block list's ``layers/0/attn/...`` is a block's).
+    ``nnx.Sequential`` their list's items ``layers/0/weight`` (a block list's ``layers/0/attn/...`` is a block's),
+    at most one module deep.
     Taken for a block's index, a flax or haiku MLP's input layer on 3072 = 6 x 512 inputs, or a classifier
     ``Dense_0`` beside a ViT's blocks, trained as a hidden matrix, unsaid (a review, session 65)."""
     if not _IN_BLOCK.search(_name(name)):
@@ -106,7 +107,11 @@ def _in_block(name: str) -> bool:
     parts = [p for p in name.replace("['", "/").replace("']", "").strip("/").split("/") if p]
     parts = parts[1:] if parts and parts[0] == "params" else parts  # flax's tree starts at `params`
     module = parts[:-1] if len(parts) > 1 and _LEAF.search("." + parts[-1]) else parts
-    return [i for i, part in enumerate(module) if re.fullmatch(r"\d+|\w+_\d+", part)] != [len(module) - 1]
+    if [i for i, part in enumerate(module) if re.fullmatch(r"\d+|\w+_\d+", part)] != [len(module) - 1]:
+        return True
+    # the model's own layer list sits at most one module deep (`mlp/~/linear_0`, `layers/0`); deeper, a block's
+    # nn.Sequential (a DiT's `final_layer/adaLN_modulation/layers_1` [D, 2D] was refused: a review)
+    return len([p for p in module[:-1] if p != "~"]) > 1
 
 
 #: readout names no block uses for an inner matrix: a readout even when square (a vocabulary the size of the width)
