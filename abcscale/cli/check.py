@@ -137,7 +137,7 @@ def check(
     report = compare(cfg, rec, config_name=str(config), lr_tolerance=tolerance, init_tolerance=init_tolerance,
                      eps_tolerance=eps_tolerance)
     if rec.source == "theory":  # a width past the base width's reach, said as recommend says it (a fit says its own)
-        from abcscale.cli.recommend import far_width_note
+        from abcscale.usecases.recommend import far_width_note
 
         if (far := far_width_note(rec.width, rec.base_width)) is not None and far not in report.warnings:
             report = report.model_copy(update={"warnings": [*report.warnings, far]})

@@ -194,10 +194,11 @@ def recommend(
         if fit is None and (note := beta_override_note(tuned.beta, typed_beta, name="--base-lr",
                                                        path=constants_file)) is not None:
             rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})  # its gammas go with its own beta
-    if fit is None and (far := far_width_note(rec.width, rec.base_width)) is not None:
-        # as predict and recommend --fit say a target past their widths (a zero too many?): an analytic transfer
-        # carried any width in silence (-n 1e12)
-        rec = rec.model_copy(update={"warnings": [*rec.warnings, far]})
+    if fit is None:  # the analytic answer says a far width (a zero too many?); a constants file's path too
+        from abcscale.usecases.recommend import far_width_note
+
+        if (far := far_width_note(rec.width, rec.base_width)) is not None and far not in rec.warnings:
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, far]})
     failed = [f"--strict: unreliable: {why}" for why in rec.band.unreliable] if strict and rec.band else []
     if output is Format.json:
         # with --strict, a gate: its verdict as `check --json` gives it (ok, exit_code, failed) before the answer;
@@ -220,24 +221,6 @@ def recommend(
         for why in rec.band.unreliable if rec.band is not None else []:
             err_console.print(f"[bold red]--strict:[/] unreliable: {why}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
-
-
-#: a target this many times past the base width (or below it) reads as a typo, as a fit refuses a prediction that far
-#: past its widths (abcscale.fitting.predict.EXTRAPOLATION_UNRELIABLE, not imported: it loads scipy)
-FAR_WIDTH = 1024.0
-
-
-def far_width_note(width: int, base_width: int) -> str | None:
-    """A warning for an analytic transfer to a width more than :data:`FAR_WIDTH` times past the base width, or as
-    far below it, in the words predict and recommend --fit say a fit's far target with; None otherwise."""
-    ratio = width / base_width
-    if ratio > FAR_WIDTH:
-        return (f"transferring {ratio:.3g}x past the base width ({base_width}), beyond {FAR_WIDTH:g}x: check the "
-                "target (a zero too many?)")
-    if ratio < 1 / FAR_WIDTH:
-        return (f"transferring {1 / ratio:.3g}x below the base width ({base_width}), beyond {FAR_WIDTH:g}x: check "
-                "the target (a zero missing?)")
-    return None
 
 
 #: the fit's group columns that a flag of recommend selects

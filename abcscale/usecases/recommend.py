@@ -60,7 +60,28 @@ def recommend_analytic(req: AnalyticRecommend) -> Recommendation:
                          epsilon_mode=req.base.epsilon_mode)
     if note := plain_beta_note(req, rec):
         rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})
+    if far := far_width_note(rec.width, rec.base_width):  # as a fit's far prediction says (a zero too many?)
+        rec = rec.model_copy(update={"warnings": [*rec.warnings, far]})
     return _with_mup_beta_note(rec, req.base.model_fields_set)
+
+
+#: a target this many times past the base width (or below it) reads as a typo, as a fit refuses a prediction that far
+#: past its widths (abcscale.fitting.predict.EXTRAPOLATION_UNRELIABLE, not imported: it loads scipy); Python,
+#: REST and the CLI say it (it was the CLI's alone: a code review)
+FAR_WIDTH = 1024.0
+
+
+def far_width_note(width: int, base_width: int) -> str | None:
+    """A warning for an analytic transfer to a width more than :data:`FAR_WIDTH` times past the base width, or as
+    far below it, in the words predict and recommend --fit say a fit's far target with; None otherwise."""
+    ratio = width / base_width
+    if ratio > FAR_WIDTH:
+        return (f"transferring {ratio:.3g}x past the base width ({base_width}), beyond {FAR_WIDTH:g}x: check the "
+                "target (a zero too many?)")
+    if ratio < 1 / FAR_WIDTH:
+        return (f"transferring {1 / ratio:.3g}x below the base width ({base_width}), beyond {FAR_WIDTH:g}x: check "
+                "the target (a zero missing?)")
+    return None
 
 
 def plain_beta_note(req: AnalyticRecommend, rec: Recommendation) -> str | None:

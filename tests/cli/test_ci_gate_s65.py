@@ -247,7 +247,7 @@ def test_analytic_recommend_and_check_say_a_width_with_a_zero_too_many(tmp_path,
     fitted = _json("recommend", "--fit", tour, "-n", "1e12", "--group", PER_LAYER)
     assert sum("a zero too many?" in w for w in fitted["warnings"]) == 1
     assert math.isfinite(fitted["beta"])
-    from abcscale.cli.recommend import FAR_WIDTH
     from abcscale.fitting.predict import EXTRAPOLATION_UNRELIABLE
+    from abcscale.usecases.recommend import FAR_WIDTH
 
     assert FAR_WIDTH == EXTRAPOLATION_UNRELIABLE  # the same reach as a fit's

@@ -17,6 +17,7 @@ from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import BaseConfig, Constants, Transfer
 from abcscale.theory.groups import DEFAULT_RULES, group_spec
 from abcscale.usecases import recommend_analytic, recommend_from_fit
+from abcscale.usecases.recommend import far_width_note
 
 EXAMPLE = {"parameterization": "mup", "optimizer": "adam", "width": 4096, "base": {"width": 256, "beta": 0.003}}
 
@@ -66,6 +67,10 @@ def test_any_valid_request_matches_theory(client, p, opt, width, base_width, bet
     assert r.status_code == 200, r.text
     got = Recommendation.model_validate(r.json())
     assert got.source == "theory" and got.beta == beta
+    # the answer's own note on a width more than 1024x from the base width (a zero too many?) is no theory's
+    far = far_width_note(width, base_width)
+    assert (far in got.warnings) == (far is not None)
+    got = got.model_copy(update={"warnings": [w for w in got.warnings if w != far]})
     assert Transfer.model_validate(got.model_dump(include=set(Transfer.model_fields))) == want
 
 

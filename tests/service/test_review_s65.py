@@ -27,3 +27,17 @@ def test_a_from_mup_answer_for_adam_keeps_its_epsilon(client):
     assert answer["epsilon_mode"] == body["constants"]["epsilon_mode"]
     layers = ("embedding", "hidden", "readout")
     assert {r["layer"]: r["epsilon"] for r in at_base["layers"]} == dict.fromkeys(layers, 1e-6)
+
+
+def test_an_analytic_answer_says_a_width_with_a_zero_too_many_over_rest_and_python(client):
+    # the CLI said it alone (a code review): REST and Python carried width 1e9 from 256 in silence
+    import abcscale
+
+    body = {"parameterization": "mup", "optimizer": "adam", "width": 10**9, "base": {"width": 256, "beta": 3e-3}}
+    answer = client.post("/v1/recommend", json=body)
+    assert answer.status_code == 200, answer.text
+    assert any("a zero too many?" in w for w in answer.json()["warnings"])
+    rec = abcscale.recommend("mup", "adam", width=10**9, base_width=256, beta=3e-3)
+    assert any("a zero too many?" in w for w in rec.warnings)
+    assert not any("zero" in w for w in abcscale.recommend("mup", "adam", width=4096, base_width=256,
+                                                            beta=3e-3).warnings)
