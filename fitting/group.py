@@ -45,7 +45,7 @@ from abcscale.fitting.predict import (
 )
 from abcscale.fitting.scaling import dl_tau2, t_quantile
 from abcscale.fitting.table import GroupData, option
-from abcscale.schemas.enums import LrMode
+from abcscale.schemas.enums import Layer, LrMode
 from abcscale.schemas.errors import validation_message
 from abcscale.schemas.fit import Basin, GroupFit, Prediction, WidthOptimum
 from abcscale.schemas.theory import Alignment
@@ -73,6 +73,22 @@ def theory_for_group(group: dict[str, Any], alignment: str | None) -> tuple[floa
         return None, f"{NO_THEORY}alignment {al!r}: {validation_message(exc)}"
     except ValueError as exc:
         return None, f"{NO_THEORY}{exc}"
+
+
+def _layer_theory(group: dict[str, Any], layer: str, alignment: str | None, th: float,
+                  span: tuple[float, float] | None) -> tuple[float | None, tuple[float, float] | None]:
+    r"""Theory's exponent for one layer's own LR column (lr_col lr_hidden): a per-layer sweep's
+    :math:`\eta_l = \beta \gamma_l (n/b)^{-c_l}` falls as :math:`n^{-c_l}` under the alignment its columns were
+    written with (the table's, else full), where beta's is 0: checked against beta's, an exactly-theory table was
+    "inconsistent" (a service review). A global sweep's column is :math:`\beta \gamma_l`: beta's exponent."""
+    try:
+        if LrMode.parse(str(group.get("lr_mode"))) is not LrMode.per_layer:
+            return th, span
+        al = alignment if alignment is not None else group.get("alignment") or "full"
+        sol = theory.solve_exponents(str(group["parameterization"]), str(group["optimizer"]), al)
+        return th - sol.c[Layer(layer)], None
+    except (ValueError, KeyError, ValidationError):
+        return None, None
 
 
 def theory_span_for_group(group: dict[str, Any], alignment: str | None) -> tuple[float, float] | None:
@@ -144,6 +160,9 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
     per = fit_coordinate({r.width: slice_through(r, anchors.get(r.width), 0) for r in data.widths}, 0, s, rng)
     th, why = theory_for_group(data.key, s.alignment)
     span = theory_span_for_group(data.key, s.alignment) if th is not None else None
+    if th is not None and data.lr_layer is not None:
+        th, span = _layer_theory(data.key, data.lr_layer, s.alignment, th, span)
+        why = None if th is not None else f"{NO_THEORY}no exponent c for the {data.lr_layer} layer's own LR column"
     if th is not None and s.size_kind == "params":
         # theory's slope is in width; a parameter count grows as width^2 (N ~ 12 depth d^2, as size_factor
         # reads the advice), so per parameter it is half: comparing the two would call a right sweep wrong
@@ -170,7 +189,7 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         *_coverage_notes(per, s.size_kind),
         *(law_notes(law, consistent, th, s.size_kind, span) if law is not None else []),
         *(other_mode_note(data.key, law.fit.law.exponent, law.fit.se, law.fit.law.df, s.size_kind)
-          if law is not None and th is not None else []),
+          if law is not None and th is not None and data.lr_layer is None else []),
         *constant_notes,
         *data.constant_notes,
         *_seed_note(per),

@@ -414,7 +414,11 @@ def constant_fits(data: GroupData, anchors: dict[int, np.ndarray | None], base_w
         per = fit_coordinate({w: slice_through(r, at, j) for w, (r, at) in by_width.items()}, j, s, rng)
         inp = _law_inputs(per)
         if inp.widths.size == 0:
-            notes.append(f"{name}: no identified optimum at any width (widen its grid)")
+            # a per-layer constant is not carried either: recommend's default stands in for it, which it says
+            # again (a service review)
+            carried = ("; not carried, so recommend takes it from the constants it is given (default 1)"
+                       if name.startswith(("gamma_", "init_scale_", "multiplier_")) else "")
+            notes.append(f"{name}: no identified optimum at any width (widen its grid){carried}")
             continue
         if inp.widths.size == 1:
             w0, o0 = inp.ok[0]

@@ -66,7 +66,11 @@ class Recommendation(Transfer):
     """
 
     source: Literal["theory", "fit"]
-    beta: float = Field(description="the base LR the per-layer LRs were computed from")
+    beta: float = Field(description="the base LR at `base_width` the per-layer LRs were computed from (with "
+                        "`base_width`, what an analytic answer needs for the same LRs): the given one; from a fit, a "
+                        "per-layer sweep's fitted beta, or a global sweep's fitted LR at the target width (`band.lr`) "
+                        "carried back by theory's (width/base_width)^c under the answer's alignment, not the fit's "
+                        "own LR* at the base width")
     band: LrBand | None = None
     fit_id: str | None = None
     group: dict[str, Any] | None = None

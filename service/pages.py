@@ -624,10 +624,12 @@ def plot_figures(fit_id: str, fit: FitResult) -> list[dict[str, str]]:
 
 
 def _band(lr: float, safe_lr: float | None, ci68: Any, ci95: Any, warnings: list[str], label: str,
-          layers: list[tuple[str, float]] | None = None) -> dict[str, Any]:
-    """What the report shows of a prediction, whichever kind made it; ``label`` says where it is."""
+          layers: list[tuple[str, float]] | None = None, lr_layer: str | None = None) -> dict[str, Any]:
+    """What the report shows of a prediction, whichever kind made it; ``label`` says where it is, ``what`` what its
+    LR is (the swept LR, or one layer's own where the fit measured that layer's LR column)."""
+    what = "the swept LR" if lr_layer is None else f"the {lr_layer} layer's own LR"
     return {"lr": lr, "safe_lr": safe_lr, "ci68": ci68, "ci95": ci95, "warnings": warnings, "label": label,
-            "layers": layers}
+            "layers": layers, "what": what}
 
 
 def _size_word(fit: FitResult) -> str:
@@ -650,7 +652,7 @@ def stored_band(fit: FitResult, g: GroupFit) -> dict[str, Any] | None:
     if p is None:
         return None
     layers = [(s.layer.value, s.lr) for s in p.layers] if p.layers else None
-    return _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {p.width}", layers)
+    return _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {p.width}", layers, p.lr_layer)
 
 
 def _prediction(fit: FitResult, values: Mapping[str, str]
@@ -669,12 +671,15 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
     if size is None or not 0 < size <= bound:
         return group, None, {"width": f"expected a whole number from 1 to {said}, got {text[:40]!r}"}
     g = fit.groups[group]
-    if fit.mapping.size_kind != "width":
+    if fit.mapping.size_kind != "width" or g.lr_layer is not None:
+        # one layer's own LR (lr_col lr_hidden) has no per-layer split either: its band alone (a service review: the
+        # box refused every width)
         try:
             p = predict_group(g, size, size_kind=fit.mapping.size_kind)
         except ValueError as exc:
             return group, None, {"width": describe(exc).removeprefix("width: ")}
-        return group, _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {size}"), {}
+        return group, _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {size}",
+                            lr_layer=p.lr_layer), {}
     # a table without these columns: the form asks for them (what the per-layer split needs)
     selector = dict(g.group)
     for key in HINTS:

@@ -205,3 +205,12 @@ def test_a_swept_constants_grid_points_within_0_1_percent_are_one(table):
     rows = noisy["seed"] == noisy["seed"].max()
     noisy.loc[rows, "gamma_hidden"] = noisy.loc[rows, "gamma_hidden"] * (1 + 3e-4)
     assert abcscale.fit(noisy).groups[0].constants[0].optimum.estimate == pytest.approx(exact, rel=1e-3)
+
+
+def test_a_swept_constant_without_an_optimum_is_said_not_carried_by_recommend(table):
+    # gamma_hidden 2 for one seed, 3 for the others: swept, no optimum; recommend used 1 in silence (a service review)
+    df = table.assign(gamma_hidden=np.where(table["seed"] == table["seed"].min(), 2.0, 3.0))
+    fit = abcscale.fit(df)
+    assert [w for w in fit.groups[0].warnings if w.startswith("gamma_hidden: no identified optimum")]
+    said = [w for w in abcscale.recommend(fit=fit, width=4096).warnings if w.startswith("gamma_hidden:")]
+    assert said and "not carried" in said[0]

@@ -14,10 +14,14 @@ from abcscale.fitting.synthetic import synthetic_sweep
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    df = synthetic_sweep(seed=0)
+    # a per-layer muP + Adam sweep as theory has it: beta flat over width, each layer's LR beta (n/b)^-c_l
+    from abcscale import theory
+
+    df = synthetic_sweep(seed=0, exponent=0.0)
     df["parameterization"], df["optimizer"], df["lr_mode"] = "mup", "adam", "per_layer"
-    df["lr_embedding"] = df["beta"]
-    df["lr_hidden"] = df["lr_readout"] = df["beta"] * (df["width"] / 64.0) ** -1.0
+    c = theory.solve_exponents("mup", "adam", "full").c
+    for layer, c_l in c.items():
+        df[f"lr_{layer.value}"] = df["beta"] * (df["width"] / 64.0) ** -c_l
     path = tmp_path_factory.mktemp("lrcol") / "t.csv"
     df.to_csv(path, index=False)
     return path
@@ -46,3 +50,15 @@ def test_the_cli_says_the_layers_own_lr_not_beta(table, tmp_path):
     assert "the hidden layer's own LR" in res.output and "beta (base LR)" not in res.output
     res = run(app, ["recommend", "--fit", str(tmp_path / "fit.json"), "-n", "4096"])
     assert res.exit_code == 2 and "this fit measured the hidden layer's own LR" in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize("layer", ["hidden", "embedding"])
+def test_one_layers_lr_is_checked_against_that_layers_theory_exponent(table, layer):
+    # beta's (0) made an exactly-theory table "inconsistent" (a service review): the layer's own LR falls as n^-c_l
+    from abcscale import theory
+
+    (g,) = abcscale.fit(table, mapping={"lr_col": f"lr_{layer}"}).groups
+    c = theory.solve_exponents("mup", "adam", "full").c
+    assert g.theory_exponent == pytest.approx(-c[next(k for k in c if k.value == layer)])
+    assert g.consistent is True
+    assert not [w for w in g.warnings if "inconsistent" in w or "lr_mode global" in w]

@@ -41,3 +41,26 @@ def test_an_analytic_answer_says_a_width_with_a_zero_too_many_over_rest_and_pyth
     assert any("a zero too many?" in w for w in rec.warnings)
     assert not any("zero" in w for w in abcscale.recommend("mup", "adam", width=4096, base_width=256,
                                                             beta=3e-3).warnings)
+
+
+def test_a_fit_of_one_layers_lr_is_predicted_on_its_report_page(client):
+    # the report's "Predict a width" box refused every width (it asked recommend for per-layer settings) and the
+    # stored band was called "the swept LR" (a service review)
+    import html
+    import io
+
+    from abcscale import theory
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    df = synthetic_sweep(seed=0, exponent=0.0, group={"parameterization": "mup", "optimizer": "adam",
+                                                      "lr_mode": "per_layer"})
+    for layer, c_l in theory.solve_exponents("mup", "adam", "full").c.items():
+        df[f"lr_{layer.value}"] = df["beta"] * (df["width"] / 64.0) ** -c_l
+    r = client.post("/v1/fits", files={"file": ("t.csv", io.BytesIO(df.to_csv(index=False).encode()), "text/csv")},
+                    data={"lr_col": "lr_hidden", "target_width": "4096", "n_boot": "50"})
+    assert r.status_code in (200, 201), r.text
+    fit_id = r.json()["id"]
+    page = client.get(f"/fits/{fit_id}", params={"group": 0, "width": 8192})
+    assert page.status_code == 200, page.text[:500]
+    assert "LR* (the hidden layer's own LR) at width 8192" in html.unescape(page.text)
+    assert "LR* (the hidden layer's own LR) at width 4096" in html.unescape(client.get(f"/fits/{fit_id}").text)
