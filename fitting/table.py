@@ -2010,7 +2010,8 @@ def _unnamed_settings(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
         # the base decay's column is missing (NaN) on a resumed sweep's rows from before it: not another setting; a
         # constant's or epsilon's empty cell, or its float32 copy, neither (the fit's constant notes say them: a
         # review saw "a column no role names" of gamma_hidden with one empty cell)
-        if (_n_settings(trained[c]) if _constant_like(c) else trained[c].nunique(dropna=c == DECAY_COLUMN)) > 1:
+        if (_n_settings(trained[c], odd=False) if _constant_like(c)
+                else trained[c].nunique(dropna=c == DECAY_COLUMN)) > 1:
             out.append(c)
     return out
 
@@ -2442,18 +2443,19 @@ def _constant_like(c: Any) -> bool:
                               and any(c == f"{p}{layer}" for p in CONSTANT_PREFIXES for layer in CONSTANT_LAYERS))
 
 
-def _n_settings(col: pd.Series) -> int:
+def _n_settings(col: pd.Series, odd: bool = True) -> int:
     """How many settings a constant's column holds: its numbers within ``LR_MERGE_RTOL`` of a cluster's smallest one
     (as :func:`_merge_close` merges LRs and swept constants; clusters do not chain, as :func:`_one_value` does not),
-    empty cells none, any other cell (-2, 0, a word) one each, so that the column's check names them."""
+    empty cells none, any other cell (-2, 0, a word) one each, so that the column's check names them (``odd``; else
+    none: the fit's constant notes say them)."""
     v = _to_number(col).to_numpy(dtype=float)
     ok = np.unique(v[np.isfinite(v) & (v > 0)])
-    odd = col[~(np.isfinite(v) & (v > 0)) & col.notna().to_numpy()]
+    bad = col[~(np.isfinite(v) & (v > 0)) & col.notna().to_numpy()]
     clusters, i = 0, 0
     while i < ok.size:
         i = int(np.searchsorted(ok, ok[i] * (1 + LR_MERGE_RTOL), side="right"))
         clusters += 1
-    return clusters + int(odd.nunique())
+    return clusters + (int(bad.nunique()) if odd else 0)
 
 
 def _multiplier_exponents(parameterization: Any) -> dict[str, float] | None:

@@ -95,9 +95,10 @@ def test_a_retuned_multiplier_is_said_as_the_m_it_read(table):
     assert f"M_readout = multiplier_readout x n^{a:g} 1 at widths 64, 128; 2 at widths 256, 512, 1024" in note
 
 
-def test_an_empty_constant_cell_is_no_unnamed_setting(table):
-    df = table.assign(gamma_hidden=2.0)
-    df.loc[df.index[7], "gamma_hidden"] = np.nan
+@pytest.mark.parametrize("cell", [np.nan, "two"])
+def test_an_empty_constant_cell_is_no_unnamed_setting(table, cell):
+    df = table.assign(gamma_hidden=2.0).astype({"gamma_hidden": object})
+    df.loc[df.index[7], "gamma_hidden"] = cell
     fit = abcscale.fit(df)
     said = [*fit.warnings, *fit.groups[0].warnings]
     assert [w for w in said if "gamma_hidden" in w] == [w for w in said if w.startswith("gamma_hidden: 1 of 195 rows")]
