@@ -2302,11 +2302,7 @@ def _trained_epsilon(eps: np.ndarray | None, modes: np.ndarray | None, idx: np.n
     if not all(one(v) for v in per_size.values()):
         return None, None, [f"epsilon: differs between runs of one {where}: the optima mix its settings, and it is "
                             f"not carried, {what}"]
-    at: dict[float, list[int]] = {}
-    for z, v in per_size.items():
-        at.setdefault(_the_value(v), []).append(z)
-    words = "; ".join(f"{val:g} at {where}{'s' if len(zs) > 1 else ''} {', '.join(map(str, zs))}"
-                      for val, zs in at.items())
+    words = _per_size_words(per_size, where)
     return None, None, [f"epsilon: the runs trained with {words} (one value per {where}, retuned): each {where}'s "
                         f"optimum is at its own setting, and it is not carried, {what}"]
 
@@ -2411,11 +2407,7 @@ def _trained_constants(columns: dict[tuple[str, str], tuple[np.ndarray, np.ndarr
             notes.append(f"{name}: differs between runs of one {where} but is not a swept constant of the fit "
                          "(constant_cols): the optima mix its settings, and it is not carried")
         elif kind != "multiplier" or a is not None:  # an unknown parameterization's multipliers may be M_l n^-a_l
-            at: dict[float, list[int]] = {}
-            for z, u in per_size.items():
-                at.setdefault(_the_value(u), []).append(z)
-            said = "; ".join(f"{val:g} at {where}{'s' if len(zs) > 1 else ''} {', '.join(map(str, zs))}"
-                             for val, zs in at.items())
+            said = _per_size_words(per_size, where)
             # the runner's effective multiplier m_l is M_l n^-a_l: the settings said are the M_l
             what = f" M_{layer} = {name} x n^{a[layer]:g}" if kind == "multiplier" and a is not None else ""
             notes.append(f"{name}: the runs trained with{what} {said} (one value per {where}, retuned): each {where}'s "
@@ -2434,6 +2426,15 @@ def _the_value(vals: np.ndarray) -> float:
     """The one setting ``vals`` hold (:func:`_one_value`): itself where they agree to the bit, else their median to 6
     digits (float32's 0.10000000149 is 0.1)."""
     return float(vals[0]) if np.ptp(vals) == 0 else float(f"{np.median(vals):.6g}")
+
+
+def _per_size_words(per_size: dict[int, np.ndarray], where: str) -> str:
+    """``1 at widths 64, 128; 0.5 at widths 256, 512``: each size's one setting, sizes of one setting together."""
+    at: dict[float, list[int]] = {}
+    for z, v in per_size.items():
+        at.setdefault(_the_value(v), []).append(z)
+    return "; ".join(f"{val:g} at {where}{'s' if len(zs) > 1 else ''} {', '.join(map(str, zs))}"
+                     for val, zs in at.items())
 
 
 def _constant_like(c: Any) -> bool:
