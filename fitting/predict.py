@@ -455,7 +455,7 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
         # the fitted LR is one layer's (a per-layer table's lr_hidden column), which already holds that layer's
         # gamma and width factor: spread as beta, every layer was off by it (a code review: hidden 64x low)
         raise ValueError(f"per-layer settings: this fit measured the {g.lr_layer} layer's own LR (its LR column is "
-                         f"lr_{g.lr_layer}), not the sweep's LR: the other layers' do not follow from it; fit the "
+                         "that layer's own), not the sweep's LR: the other layers' do not follow from it; fit the "
                          "table's swept LR (its beta column, the default) for per-layer settings (the prediction is "
                          f"the {g.lr_layer} layer's LR at the width)")
     _check_group_setup(g.group)

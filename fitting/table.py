@@ -2311,6 +2311,27 @@ def _trained_epsilon(eps: np.ndarray | None, modes: np.ndarray | None, idx: np.n
 #: and fixed roles follow the embedding's and say nothing more
 LR_LAYER_COLUMNS = {"embedding": "lr_embedding", "hidden": "lr_hidden", "readout": "lr_readout"}
 
+#: words that name a layer in a team's own per-layer LR column (``hidden_lr``, ``lr/head``, ``embedLR``); a name
+#: with words of two layers, or a multiplier's word (``head_lr_mult``: a ratio, not an LR), names none
+_LAYER_WORDS = {"embedding": {"embedding", "embeddings", "embed", "emb", "wte", "input"},
+                "hidden": {"hidden", "hid", "matrix", "matrices", "body"},
+                "readout": {"readout", "head", "lmhead", "output", "out", "unembed", "unembedding", "logits",
+                            "classifier"}}
+_RATIO_WORDS = {"mult", "mults", "multiplier", "multipliers", "ratio", "scale", "factor", "frac", "fraction"}
+
+
+def lr_layer_of(column: str) -> str | None:
+    """The layer whose own LR a column holds, by its name: the runner's ``lr_hidden`` and a team's ``hidden_lr``,
+    ``lr/readout``, ``head_lr`` or ``embedLearningRate`` alike; None for the sweep's one LR (``lr``, ``beta``,
+    ``config.learning_rate``). A review: a team's ``hidden_lr`` fitted as the LR was spread as beta, every layer
+    then off by the hidden layer's gamma and width factor."""
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", str(column))]
+    joined = [a + b for a, b in zip(words, words[1:], strict=False)]
+    if not ({"lr", "learningrate"} & {*words, *joined}) or _RATIO_WORDS & set(words):
+        return None
+    layers = {layer for layer, names in _LAYER_WORDS.items() if names & {*words, *joined}}
+    return layers.pop() if len(layers) == 1 else None
+
 
 def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
     """log2(lr_l / (lr gamma_l)) per row and layer (gamma_l from a gamma_<layer> column, 1 without one; NaN where
@@ -2522,11 +2543,10 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
                 and not pd.api.types.is_bool_dtype(df["epsilon"]) else None)
     # an LR column that is one layer's own LR (--lr-col lr_hidden) is not beta: the ratios say nothing of c; nor
     # do their slopes over a parameter count (c / 2: a per-layer table fitted by n_params read as off its alignment)
-    ratios = None if m.lr_col in LR_LAYER_COLUMNS.values() or m.size_kind != "width" else _lr_ratios(df, x)
-    lr_layer = next((layer for layer, col in LR_LAYER_COLUMNS.items() if col == m.lr_col), None)
+    lr_layer = lr_layer_of(m.lr_col)
+    ratios = None if lr_layer is not None or m.size_kind != "width" else _lr_ratios(df, x)
     # a layer's own LR column fitted as the LR (--lr-col lr_readout) already holds that layer's gamma: not carried
-    trained = {key: col for key, col in _constant_columns(df).items()
-               if not (key[0] == "gamma" and m.lr_col in LR_LAYER_COLUMNS.values())}
+    trained = {key: col for key, col in _constant_columns(df).items() if not (key[0] == "gamma" and lr_layer)}
 
     def one(values: np.ndarray | None, idx: np.ndarray) -> Any:
         """The group's one value of a column, missing ones left out (a resumed sweep's cells from a runner before

@@ -605,7 +605,7 @@ def beta_line(p: Prediction, group: dict[str, Any], noun: str = "width") -> str 
     beside layer LRs of 0.00401, 0.000709 and 0.00401), and the layers' LRs from it; None for one global LR."""
     spread = layer_lrs(p, group)
     if p.lr_layer is not None:
-        return (f"LR* here is the {p.lr_layer} layer's own LR (the fit's LR column lr_{p.lr_layer}); the other "
+        return (f"LR* here is the {p.lr_layer} layer's own LR (the fit's LR column is that layer's own); the other "
                 "layers' do not follow from it: fit the swept LR (beta) for per-layer settings")
     if swept_beta(group, p):
         head = ("LR* here is beta, the per-layer sweep's base LR (each layer's LR is beta x its gamma x "
