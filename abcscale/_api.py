@@ -91,6 +91,7 @@ def recommend(
     form: Form | str = Form.abc,
     rules: RulesLike | None = None,
     base_lr: float | None = None,
+    strict: bool = False,
 ) -> Recommendation:
     """Per-layer multiplier, init std, LR, epsilon and (AdamW) weight decay at ``width`` (``abcscale recommend``).
 
@@ -115,7 +116,20 @@ def recommend(
     beta where they are not given here; given and different, they are an error. With ``fit``, its width must be
     the fit's base width and its beta is not used (a warning says so). ``base_lr`` is ``beta`` by the CLI's name
     (``--base-lr``) and :func:`convert`'s; give one.
+
+    A ``weight_decay`` beside a constants file from ``abcscale tune`` replaces the file's, with a warning (its beta
+    and gammas were tuned jointly with its decay); a ``weight_decay_mode`` other than the file's needs a
+    ``weight_decay`` for that mode beside it (a ValueError otherwise: the tuned number is another decay in the other
+    mode), as ``abcscale recommend --constants FILE --weight-decay``.
+
+    ``strict=True`` (with ``fit``) raises a ValueError, "strict: unreliable prediction: ..." listing
+    ``rec.band.unreliable``, when the fitted band is unreliable (a huge expected loss penalty, a band too wide,
+    extrapolation from 2 widths, ...), as ``abcscale recommend --fit FIT --strict`` exits 1 and ``POST
+    /v1/recommend`` with ``strict`` answers 422; without ``fit`` it is a ValueError (an analytic answer has no band).
+    Without it, read ``rec.band.unreliable`` yourself.
     """
+    if strict and fit is None:  # the gate would always pass (the CLI's --strict and REST's `strict` refuse it too)
+        raise ValueError("strict: it checks a fitted prediction; give fit")
     if base_lr is not None:  # the CLI's and convert()'s name: a TypeError before (a newcomer's review, session 53)
         if beta is not None:
             raise ValueError("beta: the same as base_lr; give one")
@@ -168,13 +182,25 @@ def recommend(
                                                                   exclude_unset=True))
     file = None  # a constants file: its optimizer variant may say more about epsilon (usecases.tune)
     given_file = constants if isinstance(constants, str | Path) else None
+    where = given_file if given_file is not None else "the constants file"
     typed_beta = beta  # before a file's fills it in: one that replaces it is said, as the CLI says it
+    decay_note: str | None = None
     if isinstance(constants, str | Path | TunedConstants):
+        from abcscale.usecases.tune import decay_override
+
         file = constants if isinstance(constants, TunedConstants) else _parse("constants", _load_constants, constants)
         given: dict[str, Any] = {"parameterization": parameterization, "optimizer": optimizer,
                                  "alignment": alignment, "base_width": base_width, "beta": beta, "lr_mode": lr_mode}
         constants, filled = _tuned(file, given, with_fit=fit is not None)
         parameterization, optimizer, alignment, base_width, beta, lr_mode = filled.values()
+        # weight_decay= replaces the file's tuned decay, said; weight_decay_mode= alone, other than the file's, is
+        # refused (the CLI's rule; this refused the one and took the other, by whether the file's value was a
+        # default, a review)
+        typed = Constants.model_validate({k: v for k, v in (("weight_decay", weight_decay),
+                                                           ("weight_decay_mode", weight_decay_mode)) if v is not None})
+        update, decay_note = decay_override(file, typed, names=("weight_decay", "weight_decay_mode"), path=where)
+        constants = Constants.model_validate({**constants.given(), **update})
+        weight_decay = weight_decay_mode = None
     constants = _with_weight_decay(constants, weight_decay=weight_decay, weight_decay_mode=weight_decay_mode)
     req = usecases.recommend_request(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
@@ -185,9 +211,10 @@ def recommend(
         from abcscale.usecases.tune import beta_override_note, with_variant_notes
 
         rec = with_variant_notes(rec, file)
-        where = given_file if given_file is not None else "the constants file"
         if fit is None and (note := beta_override_note(file.beta, typed_beta, name="beta", path=where)) is not None:
             rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})  # its gammas go with its own beta
+        if decay_note is not None:  # with a fit too: the file's gammas, tuned with its decay, are used
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, decay_note]})
     if file is not None and fit is not None and file.base_width != rec.base_width:  # as a BaseConfig's (above)
         raise ValueError(f"constants: the file was tuned at width {file.base_width}, the fit's base width is "
                          f"{rec.base_width}: give constants tuned at {rec.base_width}, or recommend from the file "
@@ -208,17 +235,26 @@ def recommend(
                              "the setup the sweep ran, or select its group")
         rec = rec.model_copy(update={"warnings": [
             *rec.warnings, f"constants: the BaseConfig's beta {tuned_at.beta:g} is not used; the LR is the fit's"]})
+    return _gate(rec, strict)
+
+
+def _gate(rec: Recommendation, strict: bool) -> Recommendation:
+    """``rec``, or with ``strict`` a ValueError listing why its fitted band is unreliable: REST's `strict` 422, in
+    its words (the CLI's --strict exits 1 naming the same reasons)."""
+    if strict and rec.band is not None and rec.band.unreliable:
+        raise ValueError("strict: unreliable prediction: " + "; ".join(rec.band.unreliable))
     return rec
 
 
 @_one_line
 def recommend_from_fit(
     fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
-    constants: Constants | Mapping[str, Any] | str | Path | None = None,
+    constants: Constants | Mapping[str, Any] | str | Path | None = None, strict: bool = False,
 ) -> Recommendation:
     """Per-layer settings at ``width`` from the fitted LR of the group ``group`` picks (``abcscale recommend
     --fit``); the answer's ``band`` holds the fitted LR's uncertainty. What a table lacks (lr_mode,
-    parameterization, optimizer) goes in ``group`` (``group={"lr_mode": "global"}``)."""
+    parameterization, optimizer) goes in ``group`` (``group={"lr_mode": "global"}``). ``strict=True`` raises a
+    ValueError listing ``band.unreliable`` when the band is unreliable, as :func:`recommend`'s ``strict``."""
     f = _fit(fit)
     width = _size(width, f.mapping.size_kind)  # 4096.0 is 4096, as predict() and recommend(fit=...) take it
     if isinstance(constants, str | Path):  # a hand-written constants file, as recommend(fit=..., constants=) takes
@@ -228,18 +264,19 @@ def recommend_from_fit(
         if bare is None or bare.base is not None:
             # a tune file, or constants with their base width (mup import's): recommend(fit=...) checks it against
             # the fit's, and says more
-            return recommend(fit=f, width=width, group=group, constants=constants)
+            return recommend(fit=f, width=width, group=group, constants=constants, strict=strict)
         constants = bare.constants
     if isinstance(constants, BaseConfig):  # its base width is checked against the fit's there (read as constants
-        return recommend(fit=f, width=width, group=group, constants=constants)  # alone, it went unchecked)
+        return recommend(fit=f, width=width, group=group, constants=constants, strict=strict)  # alone, unchecked)
     if constants is not None and not isinstance(constants, Constants):  # a mapping: AttributeError deep inside
         constants = _parse("constants", Constants.model_validate, constants)
     try:
-        return usecases.recommend_from_fit(f, width, selector=usecases.selector_from(group), constants=constants)
+        rec = usecases.recommend_from_fit(f, width, selector=usecases.selector_from(group), constants=constants)
     except ValueError as exc:
         if str(exc).startswith(("lr_mode:", "per-layer settings need")):  # said here as this function takes it
             raise ValueError(f"{exc} (here: group={{'lr_mode': 'global', ...}})") from None
         raise
+    return _gate(rec, strict)
 
 
 # `at` decides the answer's type: without it a Prediction, so `predict(fit, 4096).safe_lr` type-checks

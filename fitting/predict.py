@@ -148,8 +148,9 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     factor = width / wmax
     warnings = [*_prediction_notes(g, factor, wmax, size_kind), *_band_notes(g)]
     if g.mixed_columns:
-        warnings.append(f"{UNRELIABLE}runs fitted as seeds of one width and LR differ in "
-                        f"{', '.join(g.mixed_columns)}: two or more configurations are fitted as one, and the "
+        warnings.append(f"{UNRELIABLE}runs fitted as one configuration differ in {', '.join(g.mixed_columns)} "
+                        "(the table's warnings say how: seeds of one width and LR, curves on their own LR grids, or "
+                        "setups on disjoint widths): two or more configurations are fitted as one, and the "
                         "prediction is for none of them; fit again with the column(s) among the group columns "
                         "to fit each apart, or as covariates for one law across them")
     if g.basin is not None:
@@ -602,12 +603,12 @@ def swept_alignment(
     al = table or given or fitted or "full"
     if not swept or not all(layer.value in swept for layer in LAYERS):
         return al, None, []
-    shown = f"the table's lr_embedding / lr_hidden / lr_readout columns scale as c = {_c_text(swept)}"
+    shown = f"the table's per-layer LR columns scale as c = {_c_text(swept)} (embedding / hidden / readout)"
     one_lr = all(abs(v) <= C_TOLERANCE for v in swept.values())  # one LR for every layer at every width
     if mode is LrMode.global_:
         if one_lr:
             return al, None, []
-        what = (f"{shown} (embedding / hidden / readout), not one LR for every layer: the fitted LR is a per-layer "
+        what = (f"{shown}, not one LR for every layer: the fitted LR is a per-layer "
                 "sweep's base LR, and one LR for every layer is not what it measured")
         if mode_given:
             raise ValueError(f"lr_mode: global gives every layer the one LR, but {what}; give lr_mode per_layer")

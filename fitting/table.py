@@ -35,6 +35,10 @@ DECAY_COLUMN = "base_weight_decay"
 #: columns that split groups automatically when they take more than one value.
 EXTRA_GROUP_COLUMNS = ("depth", "steps", "base_width")
 
+#: the prefix of a warning that makes a prediction unreliable: fitting.predict's UNRELIABLE (not imported: it loads
+#: scipy), printed in bold
+UNRELIABLE = "unreliable: "
+
 #: a finite loss above this multiple of its curve's best, at a larger LR than the best, is a blow-up (diverged).
 BLOWUP_FACTOR = 1.5
 #: a run above its curve's best LR that ends within this share of its loss at init learned nothing: it stalled (a
@@ -291,7 +295,9 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *copy_notes, *seed_notes, *_broken_below_best(df, m, v),
                  *_plateau(df, m, v, blowup), *_budget_with_size(df, m, v),
-                 *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m)]
+                 *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m),
+                 *_scheduled_lr(df, m), *_lr_columns_note(df, m), *_size_families_note(df, m, v),
+                 *_unread_decay(df, m)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))
@@ -406,16 +412,36 @@ def is_budget_name(name: str) -> bool:
     return key in BUDGET_NAMES or any(w in key for w in ("token", "batch", "sample", "datasize", "steps"))
 
 
+#: column names (their last words, joined: ``n_layer``, ``config.num_hidden_layers``) that count a model's layers
+_DEPTH_NAMES = frozenset({"nlayer", "nlayers", "numlayers", "numhiddenlayers", "depth", "layers", "nblocks",
+                          "numblocks", "nblock"})
+#: text column names (their last words, joined) that say which model the runs trained: two of them fitted as one law
+#: are the prediction of neither
+_FAMILY_NAMES = frozenset({"model", "models", "modelname", "modeltype", "modelfamily", "modelarch",
+                           "modelarchitecture", "arch", "architecture", "family", "configname"})
+#: words of a text column's name that say it names something per run or per file (an output folder, a path)
+_NAME_WORDS = frozenset({"name", "id", "dir", "folder", "path", "file", "filename", "url", "uri", "uuid", "hash"})
+
+
+def _suffix_named(name: object, names: frozenset[str]) -> bool:
+    """Whether a column's name ends in one of ``names`` (its last words, joined: ``config.model_type``)."""
+    words = [w for w in re.split(r"[^a-z0-9]+", str(name).lower()) if w]
+    return any("".join(words[i:]) in names for i in range(len(words)))
+
+
 def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
     """A note when a budget column no role names takes one value per size and changes across sizes (tokens
     grown with the width, as a compute-optimal plan does): the fitted exponent is then the optimum's path along
-    both, not its change with the size at a fixed budget."""
+    both, not its change with the size at a fixed budget. So for a depth (``n_layer``, ``num_hidden_layers``) grown
+    with the width, as GPT-2's family does: the exponent is the optimum's change along width and depth together
+    (a review: a depth-scaled nanoGPT sweep, unsaid; ``depth`` itself groups, :data:`EXTRA_GROUP_COLUMNS`)."""
     keys = [*v.group_cols, *v.constants]
     out = []
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
              *(m.covariates or [])}
     for c in df.columns:
-        if not is_budget_name(c) or c in roles or c in RUN_MEASUREMENTS:
+        depth = _suffix_named(c, _DEPTH_NAMES) and _mostly_numbers(df[c])
+        if not (is_budget_name(c) or depth) or c in roles or c in RUN_MEASUREMENTS:
             continue
         if df[c].astype(str).equals(df[m.size_col].astype(str)):  # "D" holding the model dim, as the contract names it
             continue
@@ -423,16 +449,82 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
         across = df.groupby(keys, dropna=False)[c].nunique(dropna=False) if keys else pd.Series(
             [df[c].nunique(dropna=False)])
         if grouped.max() == 1 and across.max() > 1:
+            path = f" (the {m.size_col} and the depth together)" if depth and not is_budget_name(c) else ""
             out.append(f"{c} changes with {m.size_col} (one value per {m.size_col}): the exponent is the optimum's "
-                       f"change along that path, not with {m.size_col} at a fixed {c}; sweep >= 2 values of {c} at "
-                       f"some values of {m.size_col} and name it a covariate ({option('covariates')}) to separate "
-                       "the two")
+                       f"change along that path{path}, not with {m.size_col} at a fixed {c}; sweep >= 2 values of "
+                       f"{c} at some values of {m.size_col} and name it a covariate ({option('covariates')}) to "
+                       "separate the two")
+    return out
+
+
+def _size_families(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, tuple[np.ndarray, str]]:
+    """Text columns no role names that hold one value per size, at least 2 values across a group's sizes, one of
+    them at 2 sizes or more (not a size's own label, ``gpt2-small``): two setups swept on disjoint sizes and fitted
+    as one law (a review: gpt2 at widths 128, 256 and llama at 512-2048, concatenated, gave llama's LR* an octave
+    off with nothing said). Each with the rows of the groups where it does so and its values by size, as said. Not
+    a tracker's bookkeeping, a run's id, name or time, a measurement's or a replicate's column."""
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
+             *(m.covariates or [])}
+    noun = "width" if m.size_kind == "width" else "size"
+    group = (df.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
+             else np.zeros(len(df), int))
+    sizes = _to_number(df[m.size_col]).to_numpy(dtype=float)
+    out: dict[str, tuple[np.ndarray, str]] = {}
+    for c in df.columns:
+        if c in roles or c in RUN_MEASUREMENTS or is_tracker_column(c) or _key(c) in _RUN_ID_KEYS \
+                or (set(_name_words(c)) & _NAME_WORDS and not _suffix_named(c, _FAMILY_NAMES)) \
+                or is_measurement_name(c) or _replicate_like(c) or _constant_like(c) \
+                or pd.api.types.is_bool_dtype(df[c]) or _mostly_numbers(df[c]):
+            continue
+        if df[c].isna().any() or df[c].nunique() < 2:
+            continue
+        text = df[c].astype(str)
+        if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}.*").all():  # a date, a time: when, not what, was run
+            continue
+        frame = pd.DataFrame({"_g": group, "_z": sizes, "_v": text.to_numpy()})
+        hit = np.zeros(len(df), bool)
+        said = ""
+        for g, rows in frame.groupby("_g", sort=False):
+            per_size = rows.groupby("_z")["_v"].agg(["nunique", "first"])
+            if len(per_size) < 2 or per_size["nunique"].max() > 1 or per_size["first"].nunique() < 2:
+                continue
+            at: dict[str, list[float]] = {}
+            for z, val in zip(per_size.index.to_numpy(dtype=float), per_size["first"], strict=True):  # sizes in order
+                at.setdefault(str(val), []).append(float(z))
+            if max(len(zs) for zs in at.values()) < 2:
+                continue
+            hit |= group == g
+            if not said:
+                said = "; ".join(f"{_shown(val)} at {f'{noun}s ' if i == 0 else ''}{', '.join(_count(z) for z in zs)}"
+                                 for i, (val, zs) in enumerate(at.items()))
+        if hit.any():
+            out[c] = (hit, said)
+    return out
+
+
+def _size_families_note(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """The warning on :func:`_size_families`' columns: unreliable where the column's name says it names the model
+    (``model``, ``model_type``, ``arch``; :data:`_FAMILY_NAMES`, whose groups' predictions are unreliable through
+    :func:`_mixed_configs`), plain otherwise (a schedule, a data set: maybe the same model's setup)."""
+    out = []
+    for c, (_, said) in _size_families(df, m, v).items():
+        fix = f"name {_shown(c)} a group column ({option('group_cols')})"
+        if _suffix_named(c, _FAMILY_NAMES):
+            out.append(f"{UNRELIABLE}{_shown(c)}: {said}: one law is fitted across them, so its exponent is the change "
+                       f"from one model to the other as much as along {m.size_col}, and the prediction is for neither; "
+                       f"if they are different models, fit each apart: {fix}")
+        else:
+            out.append(f"{_shown(c)}: {said} (one value per {m.size_col}): one law is fitted across them; if they are "
+                       f"different setups, its exponent holds the change between them too: to fit each apart, {fix}")
     return out
 
 
 #: no width a sweep sweeps reaches this (the widest models are about 2^15 wide): a size column past it counts
 #: parameters
 WIDTH_PLAUSIBLE = 2**17
+#: a size column read as widths whose every size is this or less, in a table without a base_width column, looks like
+#: width multipliers (muP's width_mult 1, 2, 4, 8)
+SMALL_WIDTHS = 16
 
 
 def flat_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -552,6 +644,15 @@ def _counts_as_widths(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
                 f"so its verdict would be off by 2x; leave {option('size_kind')} out if it counts the width"]
     if m.size_kind != "width":
         return []
+    if sizes.max() <= SMALL_WIDTHS and "base_width" not in df.columns and not _multiplier_named(m.size_col):
+        # muP's width_mult 1, 2, 4, 8 under a width's name: a prediction "at width 4096" was at 4096x the base width
+        shown = _shown(m.size_col)
+        name = next((n for n in ("width", "d_model", "n_embd", "hidden_size") if n not in df.columns), "model_width")
+        return [f"{UNRELIABLE}{shown}: widths {_count(sizes.min())}..{_count(sizes.max())}: width multipliers (muP's "
+                f"width_mult: the width over the base width)? Read as widths, every prediction's width is then a "
+                f"multiplier too (width 4096 at 4096x the base width); if they are, give the widths, the multiplier "
+                f"times the base width: {option('derive')} {name}={shown}*BASE (BASE the base width, e.g. 256) and "
+                f"{option('size_col')} {name}"]
     key = re.sub(r"[^a-z0-9]", "", m.size_col.lower())
     # "N" counts parameters (Chinchilla's); "n" is the theory's own width
     named = m.size_col.strip() == "N" or key in ("nparams", "numparams", "params", "parameters") or any(
@@ -741,8 +842,8 @@ def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[
             f"covariates ({option('covariates')})"]
 
 
-#: a derived column: NAME=A/B or NAME=A*B of two numeric columns, or NAME=A (a copy of one column under another
-#: name: a tracker's config.param as parameterization), optionally :round or :log2round.
+#: a derived column: NAME=A/B or NAME=A*B of two numeric columns (B may be a positive number), or NAME=A (a copy of one
+#: column under another name: a tracker's config.param as parameterization), optionally :round or :log2round.
 _DERIVE = re.compile(
     r"^\s*([^=*/:\s]+)\s*=\s*([^=*/:]+?)\s*(?:([*/])\s*([^=*/:]+?))?\s*(?::\s*(round|log2round))?\s*$")
 
@@ -751,20 +852,23 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
     """``df`` with each derived column added (``tpp=D/N:round``: tokens per parameter rounded to an integer;
     ``:log2round`` rounds to a power of two; ``parameterization=config.param``: a copy under the name a role
     reads): a grouping key or covariate computed without pandas code. No expression is evaluated: a spec is a
-    ratio or product of two existing numeric columns, or one existing column."""
+    ratio or product of two existing numeric columns, or of one and a positive number (``width=width_mult*256``),
+    or one existing column."""
     problems: list[str] = []
     out = df.copy() if specs else df
     for spec in specs:
         m = _DERIVE.match(spec)
         if m is None:
-            problems.append(f"{option('derive')}: {spec!r} is not NAME=A/B or NAME=A*B (optionally :round or "
-                            ":log2round), or NAME=A (a copy of column A)")
+            problems.append(f"{option('derive')}: {spec!r} is not NAME=A/B or NAME=A*B (B a column or a positive "
+                            "number; optionally :round or :log2round), or NAME=A (a copy of column A)")
             continue
         name, a, op, b, how = m.groups()
         if name in out.columns:
             problems.append(f"{option('derive')}: {name} is already a column")
             continue
-        missing = [c for c in (a, b) if c is not None and c not in out.columns]
+        # B may be a number (width=width_mult*256: a width multiplier times the base width) where no column is so named
+        number = _derive_number(b) if op is not None and b not in out.columns else None
+        missing = [c for c in (a, b) if c is not None and c not in out.columns and not (c == b and number)]
         if missing and op is not None and f"{a}{op}{b}" in out.columns:  # train/lr: one column, not a ratio
             problems.append(f"{option('derive')} {spec.strip()!r}: {a}{op}{b} is one column, whose name a spec cannot "
                             "hold (/ * : are its operators): name it in its role's option, or rename it first")
@@ -782,7 +886,7 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
                 continue
             val = va
         else:
-            vb = _to_number(out[b]).astype(float)
+            vb = pd.Series(number, index=out.index) if number else _to_number(out[b]).astype(float)
             if va.isna().any() or vb.isna().any() or (op == "/" and (vb == 0).any()):
                 problems.append(f"{option('derive')} {spec.strip()!r}: {a} and {b} must be numbers"
                                 + (f" and {b} nonzero" if op == "/" else ""))
@@ -796,6 +900,16 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
     if problems:
         raise TableError(problems)
     return out
+
+
+def _derive_number(text: str | None) -> float | None:
+    """A derived column's second operand as a positive finite number (``256`` in ``width=width_mult*256``), else
+    None (a column's name)."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
 
 
 def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
@@ -851,6 +965,55 @@ def _held_out_note(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     return [f"{m.loss_col} fitted, a training loss: the table has no complete {DEFAULT_LOSS} column, but "
             f"{', '.join(_shown(c) for c in found[:3])} {'holds' if len(found) == 1 else 'hold'} a held-out loss "
             f"for every run; to fit it, give {option('loss_col')} {_shown(found[0])}"]
+
+
+#: the runner's LR columns besides the three layers' own (:data:`LR_LAYER_COLUMNS`): its vector and fixed roles' own
+#: LRs and log2 of beta
+_RUNNER_LR_COLUMNS = ("log2_lr", "lr_vector", "lr_fixed")
+#: the LR column within this share of one multiple of another LR column, in every row, is that column rescaled
+LR_MULTIPLE_RTOL = 0.01
+
+
+def _role_lr(name: object) -> bool:
+    """Whether a column holds one layer's or role's own LR (the runner's ``lr_hidden`` and ``lr_vector``, a team's
+    ``hidden_lr`` or ``lr/head``: :func:`lr_layer_of`) or the runner's ``log2_lr``: no candidate for the sweep's one
+    LR, and in the runner's tables beta times a factor of the width and gamma."""
+    return str(name) in _RUNNER_LR_COLUMNS or lr_layer_of(str(name)) is not None
+
+
+def _lr_named(name: object) -> bool:
+    """Whether a column's name says it holds a learning rate, as the missing-column hint reads it (``_LIKELY``)."""
+    return any(w in _key(name) for w in _LIKELY["lr_col"])
+
+
+def _scheduled_lr(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """An unreliable note when the LR column is, in every row, one multiple below 1 (to ``LR_MULTIPLE_RTOL``) of
+    another swept LR column no role names: a scheduled LR logged after its decay (Hugging Face's Trainer logs
+    ``learning_rate`` at its last log step, 1/90 of the configured ``config_learning_rate`` under a linear decay: a
+    review's LR* came out 86x low and every gate passed). The fit is in the LR column's units. Not where the LR column
+    is one layer's own LR, nor against one (:func:`_role_lr`: the runner's ``lr_embedding`` is beta times a constant
+    at one width, by design)."""
+    if m.lr_col not in df.columns or _role_lr(m.lr_col) or pd.api.types.is_bool_dtype(df[m.lr_col]):
+        return []
+    lr = _to_number(df[m.lr_col]).to_numpy(dtype=float)
+    if not len(lr) or not (np.isfinite(lr) & (lr > 0)).all():
+        return []
+    roles = {m.size_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or ()), *(m.covariates or ())}
+    for c in df.columns:
+        if c == m.lr_col or c in roles or c in RUN_MEASUREMENTS or _role_lr(c) or not _lr_named(c) \
+                or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        other = _to_number(df[c]).to_numpy(dtype=float)
+        if not (np.isfinite(other) & (other > 0)).all() or np.unique(other).size < 2:
+            continue
+        ratio = lr / other
+        mid = float(np.median(ratio))
+        if mid < 1 - LR_MULTIPLE_RTOL and np.ptp(ratio) <= LR_MULTIPLE_RTOL * mid:
+            lr_col, shown = _shown(m.lr_col), _shown(c)
+            return [f"{UNRELIABLE}{lr_col}: {shown} x {mid:.3g} in every row: a scheduled LR logged after its decay "
+                    f"(a trainer's last logged LR)? The fit and its LR* are in {lr_col}'s units, {mid:.3g}x "
+                    f"{shown}'s; if {shown} is the swept peak LR, fit it with {option('lr_col')} {shown}"]
+    return []
 
 
 # --- validation ----------------------------------------------------------------------------------------
@@ -1097,10 +1260,10 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     if m.lr_col == default.lr_col and m.lr_col in cols and df[m.lr_col].nunique() == 1:
         # an optimizer's beta (Adam's 0.9) beside the LR: read as the LR, no LR was swept, and the warnings spoke of
         # diverged grids and group columns (a review)
-        # not the runner's own per-role LRs (lr_hidden: beta times the width's factor) nor its log2_lr (beta's)
-        alike = [str(c) for c in cols if c != m.lr_col and any(w in _key(c) for w in _LIKELY["lr_col"])
-                 and c not in ("log2_lr", *(f"lr_{r}" for r in ("embedding", "hidden", "readout", "vector", "fixed")))
-                 and _mostly_numbers(df[c]) and _to_number(df[c]).nunique() >= 3]
+        # not a layer's or role's own LR (the runner's lr_hidden: beta times the width's factor; a team's hidden_lr,
+        # named as the sweep's LR before session 66) nor the runner's log2_lr (beta's)
+        alike = sorted(str(c) for c in cols if c != m.lr_col and _lr_named(c) and not _role_lr(c)
+                       and _mostly_numbers(df[c]) and _to_number(df[c]).nunique() >= 3)
         if alike:
             problems.append(f"{m.lr_col}: one value ({df[m.lr_col].iloc[0]}) in every row, so no learning rate "
                             f"was swept in it; {', '.join(alike[:3])} {'looks' if len(alike) == 1 else 'look'} like "
@@ -1184,11 +1347,25 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], size_kind: str
     if big.any():  # as on request fields; beyond it the integer widths would wrap around
         problems.append(f"{col}: {noun}s must be at most {bound} ({words}), not in {_rows(big)}")
     frac = ~bad & ~big & (np.abs(w - np.round(w)) > 1e-9 * np.maximum(w, 1))
-    if frac.any():
+    if size_kind == "width" and _multiplier_named(col):
+        # 1, 2, 4, 8 read as widths: a prediction "at width 4096" was at 4096x the base width, 95x low (a review)
+        shown = _shown(col)
+        problems.append(f"{shown}: a width multiplier by its name (muP's width_mult: the width over the base width), "
+                        f"not a width: read as widths, the law's widths and every prediction's are multipliers (a "
+                        f"prediction at width 4096 would be at 4096x the base width); give the widths, the multiplier "
+                        f"times the base width: {option('derive')} width={shown}*BASE (BASE the base width, e.g. "
+                        f"256) and {option('size_col')} width")
+    elif frac.any():
         problems.append(f"{col}: {noun}s must be integers, see {_rows(frac)}; a width "
                         "multiplier or a count in millions? The exponent does not depend on the unit: scale the column "
                         "to whole counts (muP's width_mult times the base width; millions times 1e6)")
     return width
+
+
+def _multiplier_named(name: object) -> bool:
+    """Whether a size column's name says it holds a width multiplier (``width_mult``, ``widthMultiplier``,
+    ``width_multiplier``; not ``multihead_dim``)."""
+    return any(w.endswith(("mult", "mults", "multiplier", "multipliers")) for w in _name_words(name))
 
 
 def _seed_ids(col: pd.Series) -> pd.Series | None:
@@ -1883,6 +2060,43 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
                     f"run.history() samples each run at its own steps) whose rows would be averaged as seeds: keep "
                     f"one row per run (its last: the row with the largest {c} of each run, or the loss at one step), "
                     f"or name {c} a covariate ({option('covariates')}) to fit a law across steps")
+    return _history_by_id(df, m, v, run)
+
+
+#: run-id columns that name a run by its label (wandb's Name, a log folder): a rerun may take an earlier run's, so
+#: they tell a history only where most runs hold 3 rows or more (a run's ID or start time: 2)
+_RUN_LABEL_KEYS = frozenset({"name", "runname", "displayname", "experimenttag", "logdir"})
+
+
+def _history_by_id(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]) -> str | None:
+    """A problem when a tracker's run id (:data:`_RUN_ID_KEYS`: ``run_id``, wandb's ``ID``, ``Name``) is the same at
+    several rows of most runs (one group, size, LR and seed), each id in one run's rows alone: a history export whose
+    step column was dropped (a review: each run at 3 logged steps, averaged as seeds, 0.62 octave off, said as
+    "repeated runs" that narrow the intervals). Rows that copy another whole (an export written twice) are no
+    history: ``_repeated_runs`` drops them. Not an id that names the table or many runs (a sweep's)."""
+    roles = {*run, m.loss_col, m.seed_col, m.diverged_col, *(m.covariates or [])}
+    ids = [c for c in df.columns if c not in roles and _key(c) in _RUN_ID_KEYS]
+    if not ids:
+        return None
+    distinct = _distinct_rows(df)
+    cell = df[run].groupby(run, dropna=False, sort=False).ngroup().to_numpy()[distinct]
+    for c in ids:
+        said = df[c].to_numpy(dtype=object)[distinct]
+        frame = pd.DataFrame({"_cell": cell, "_id": pd.Series(said).astype(str).to_numpy(),
+                              "_blank": pd.isna(said)})
+        frame = frame[~frame["_blank"].to_numpy(dtype=bool)]
+        if len(frame) < 3:
+            continue
+        per_id = frame.groupby("_id", sort=False).agg(rows=("_cell", "size"), cells=("_cell", "nunique"))
+        if (per_id["cells"] == 1).mean() < 0.9:  # an id of many runs (a sweep's, a model's name): no run's id
+            continue
+        least = 3 if _key(c) in _RUN_LABEL_KEYS else 2
+        if (per_id["rows"] >= least).mean() >= 0.5:
+            n = int(per_id["rows"].median())
+            return (f"{_shown(c)}: the table holds each run at several rows (one {_shown(c)} at {n} rows of one "
+                    f"{m.size_col}, LR and seed, a median), a history export without its step column, whose rows "
+                    f"would be averaged as seeds: keep one row per run (its last logged, or the loss at one step); "
+                    f"if they are runs of their own, give each its own {_shown(c)}")
     return None
 
 
@@ -2183,6 +2397,69 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
             if hit.any() and len(np.unique(cells[hit])) >= half:
                 out[c] = hit
                 break
+        if c not in out and c in few and not _mostly_numbers(frame[c]) \
+                and (hit := _whole_curves(frame, m, v, c)).any():
+            out[c] = hit
+    # a model's name, one per size, changing across the sizes (two families swept on disjoint widths)
+    out |= {c: hit for c, (hit, _) in _size_families(frame, m, v).items()
+            if c not in out and _suffix_named(c, _FAMILY_NAMES)}
+    return out
+
+
+def _whole_curves(frame: pd.DataFrame, m: ColumnMapping, v: _Valid, c: str) -> np.ndarray:
+    """The rows of the curves (one group, size and setting of the swept constants) where 2 or more of column ``c``'s
+    values each span a curve of their own among the runs that trained (3 LRs or more, a third of the curve's LRs at
+    least), in groups where half their curves or more hold such: two optimizers each on its own LR grid, overlapping
+    in a few LRs (a review: adamw's and lion's grids shared 3 points of 29, fewer than half the cells pooled, and the
+    mix passed `--strict` 0.7 octave off). Not a rerun of a few runs under another label."""
+    curve = [*v.group_cols, m.size_col, *v.constants]
+    curve_id = frame.groupby(curve, dropna=False, sort=False).ngroup().to_numpy()
+    group_id = (frame.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
+                else np.zeros(len(frame), int))
+    ok = _trained(v)
+    t = pd.DataFrame({"_k": curve_id[ok], "_v": frame[c].astype(str).to_numpy()[ok], "_lr": v.lr[ok]})
+    total = t.groupby("_k")["_lr"].nunique()
+    per_value = t.groupby(["_k", "_v"])["_lr"].nunique()
+    whole = (per_value >= 3) & (3 * per_value >= total.reindex(per_value.index.get_level_values("_k")).to_numpy())
+    mixed = whole.groupby(level="_k").sum() >= 2
+    hit = np.zeros(len(frame), bool)
+    for g in np.unique(group_id):
+        ks = np.unique(curve_id[group_id == g])
+        here = mixed.reindex(ks, fill_value=False).to_numpy(dtype=bool)
+        if here.any() and here.mean() >= 0.5:
+            hit |= np.isin(curve_id, ks[here])
+    return hit
+
+
+def _decay_named(name: object) -> bool:
+    """Whether a column's name is a weight decay's own (``weight_decay``, ``wd``, ``weight-decay``,
+    ``config.weight_decay``): not a layer's (``weight_decay_hidden``), the runner's ``independent_weight_decay`` or
+    ``base_weight_decay``."""
+    return _key(re.split(r"[./]", str(name))[-1]) in ("weightdecay", "wd")
+
+
+def _unread_decay(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note on a weight-decay column of a table without the contract's ``base_weight_decay``: the fit does not read
+    it, so a recommendation from the fit carries no decay (a review: a wandb export's weight_decay 0.1 at every run,
+    and ``recommend --fit`` said "none given, so 0 at every layer"). Not where every run's is 0 (what the
+    recommendation gives too)."""
+    if DECAY_COLUMN in df.columns:
+        return []
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col}
+    out = []
+    for c in df.columns:
+        if c in roles or not _decay_named(c) or pd.api.types.is_bool_dtype(df[c]):
+            continue
+        wd = _to_number(df[c]).to_numpy(dtype=float)
+        wd = wd[np.isfinite(wd)]
+        if not wd.size or not (wd > 0).any():
+            continue
+        lo, hi = float(wd.min()), float(wd.max())
+        vals = f"{lo:g}" if lo == hi else f"{lo:g} to {hi:g}"
+        out.append(f"{_shown(c)}: not read as the runs' weight decay (the contract's {DECAY_COLUMN}, the decay at the "
+                   f"base width, with weight_decay_mode, is): the runs trained with {vals}, but a recommendation from "
+                   "this fit carries no decay and gives 0 at every layer unless one is given to it (recommend's "
+                   "weight_decay, --weight-decay: the decay tuned at the base width)")
     return out
 
 
@@ -2333,15 +2610,32 @@ def lr_layer_of(column: str) -> str | None:
     return layers.pop() if len(layers) == 1 else None
 
 
+def lr_layer_columns(df: pd.DataFrame) -> dict[str, str] | None:
+    """Each layer's own LR column, by layer: the runner's name (:data:`LR_LAYER_COLUMNS`) where the table has it,
+    else the one column of numbers whose name says that layer's LR (:func:`lr_layer_of`: ``hidden_lr``, ``lr/head``,
+    ``embedLR``); None unless each of the three layers has one (two columns naming one layer say nothing of it).
+    Until session 66 only the runner's three names were read, and a team's per-layer sweep was never checked
+    against the alignment its answers apply (a review: plain-form LRs 11x off at the swept width, `--strict`
+    passed)."""
+    out = {}
+    for layer, runner in LR_LAYER_COLUMNS.items():
+        named = [runner] if runner in df.columns else [
+            c for c in df.columns if isinstance(c, str) and lr_layer_of(c) == layer and _mostly_numbers(df[c])]
+        if len(named) != 1:
+            return None
+        out[layer] = named[0]
+    return out
+
+
 def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
     """log2(lr_l / (lr gamma_l)) per row and layer (gamma_l from a gamma_<layer> column, 1 without one; NaN where
-    unreadable or not in the abc form), or None without the lr_* columns. Another form (the runner's mup or
-    multiplier_free) moves LR into multipliers: its slopes are not c."""
-    if not all(c in df.columns for c in LR_LAYER_COLUMNS.values()):
+    unreadable or not in the abc form), or None without a column of each layer's own LR (:func:`lr_layer_columns`).
+    Another form (the runner's mup or multiplier_free) moves LR into multipliers: its slopes are not c."""
+    if (columns := lr_layer_columns(df)) is None:
         return None
     abc = (df["form"].astype(str).str.strip().str.lower() == "abc").to_numpy() if "form" in df.columns else True
     out = {}
-    for layer, col in LR_LAYER_COLUMNS.items():
+    for layer, col in columns.items():
         lr = _to_number(df[col]).to_numpy(dtype=float)
         # a swept gamma (the runner's gamma sweeps, tune's) scales a layer's LR at one width: divided out
         gamma = _to_number(df[f"gamma_{layer}"]).to_numpy(dtype=float) if f"gamma_{layer}" in df.columns else 1.0
@@ -2349,6 +2643,19 @@ def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
         with np.errstate(divide="ignore", invalid="ignore"):
             out[layer] = np.where(ok, np.log2(np.where(ok, lr / gamma, 1.0)) - x, np.nan)
     return out
+
+
+def _lr_columns_note(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note where a team's own per-layer LR columns (not the runner's names) stand for the contract's: the fit's
+    check of the per-layer exponents (``lr_exponents``) then reads them, and its messages say the contract's names."""
+    columns = lr_layer_columns(df)
+    if columns is None or lr_layer_of(m.lr_col) is not None or m.size_kind != "width" \
+            or all(LR_LAYER_COLUMNS[layer] == c for layer, c in columns.items()):
+        return []
+    theirs = " / ".join(_shown(c) for c in columns.values())
+    return [f"{theirs}: read as each layer's own LR (the contract's {' / '.join(LR_LAYER_COLUMNS.values())}): their "
+            f"ratios to {_shown(m.lr_col)} give the per-layer exponents the sweep ran with, which a recommendation "
+            "from the fit is checked against"]
 
 
 #: the layers a per-layer constant's column names (gamma_<layer>, ...): a Constants' PerLayer's

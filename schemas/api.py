@@ -35,7 +35,23 @@ from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
 from abcscale.schemas.tune import check_file_identity
 
-AlignmentSpec = Literal["full", "none"] | Alignment
+
+def _alignment_spec(value: Any) -> Any:
+    """An alignment as the other faces read it: 'full' and 'none' in any letter case (as every enum field of a body
+    takes its names, and ``Alignment.parse`` these two; "NONE" was refused as "not a string", a review); an object
+    read as the Alignment it is, so a bad one is its one error (``[..., "alignment", "omega"]``), not after the
+    literal's "Input should be 'full' or 'none'" too. Any other string stays the union's to refuse (the service says
+    it in words: ``service.app._ALIGNMENT_TEXT``; a form field's ALPHA,OMEGA,U is read before this)."""
+    if isinstance(value, str) and value.strip().lower() in ("full", "none"):
+        return value.strip().lower()
+    if isinstance(value, dict):
+        return Alignment.model_validate(value)
+    return value
+
+
+#: "full", "none" (any letter case) or {alpha, omega, u}
+AlignmentSpec = Annotated[Literal["full", "none"] | Alignment, BeforeValidator(_alignment_spec)]
+
 Scalar = bool | int | float | str | None
 
 
@@ -213,7 +229,7 @@ class AnalyticRecommend(_Groups):
 
     parameterization: Parameterization
     optimizer: Optimizer
-    alignment: AlignmentSpec = Field("full", description="'full', 'none' or {alpha, omega, u}")
+    alignment: AlignmentSpec = Field("full", description="'full', 'none' (any letter case) or {alpha, omega, u}")
     lr_mode: LrMode = LrMode.per_layer
     width: Annotated[int, Number, Width] = Field(gt=0, le=MAX_WIDTH, description="target width (model dim D)")
     base: BaseConfig = Field(description="what was tuned at the base width")
@@ -410,9 +426,10 @@ class FitOptions(_Request):
     confidence_level: Annotated[float, Number] = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
     covariates: list[str] | None = Field(None, max_length=8, description="numeric axes fitted in one joint law "
                                          "with the size, e.g. tokens and batch size (a form field: 'a,b')")
-    derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B', "
-                                     "optionally ':round' or ':log2round', or 'NAME=A' (a copy: "
-                                     "'parameterization=config.param'; a form field: comma-separated)")
+    derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B' "
+                                     "(B a column or a positive number: 'width=width_mult*256'), optionally ':round' "
+                                     "or ':log2round', or 'NAME=A' (a copy: 'parameterization=config.param'; a form "
+                                     "field: comma-separated)")
     at: dict[str, Annotated[float, Number]] | None = Field(
         None, max_length=8, description="covariate values to predict at with target_width (the target size), "
         "e.g. {\"D\": 1e10}; covariates left out sit at their bases")
@@ -468,9 +485,9 @@ class FitOptions(_Request):
         """A form field (the page's upload, a multipart ``POST /v1/fits``) gives custom exponents as
         ``'ALPHA,OMEGA,U'``, as ``abcscale fit --alignment`` does; JSON gives ``{alpha, omega, u}``."""
         form = bool((info.context or {}).get("form"))
-        if not isinstance(v, str) or v in ("full", "none"):
+        if not isinstance(v, str):
             return v
-        if form and v.strip().lower() in ("full", "none"):  # a form field's spelling, as the CLI's
+        if v.strip().lower() in ("full", "none"):  # any letter case, a form field's or JSON's, as the CLI's
             return v.strip().lower()
         if not form:
             raise PydanticCustomError("json_type", "Input should be 'full', 'none' or an object {alpha, omega, u}, "

@@ -34,7 +34,7 @@ from starlette.formparsers import MultiPartException
 
 from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
-from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode, mup_wrapper
 from abcscale.schemas.errors import error_text, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit, max_size
 from abcscale.schemas.groups import Form, Role
@@ -94,6 +94,7 @@ def _fmt(x: Any, digits: int = 4) -> str:
 templates.env.filters["g"] = _fmt
 templates.env.filters["group_text"] = group_text  # a report's link to its group in the calculator
 templates.env.globals["vector_role"] = Role.vector  # a mup setup's fixed group: the vector group's where not its own
+templates.env.globals["mup_wrapper"] = mup_wrapper  # the mup note's optimizer: MuAdam, MuSGD, ... (as the CLI's)
 
 
 def render(request: Request, name: str, status: int = 200, **context: Any) -> Response:

@@ -75,8 +75,9 @@ def fit(
                                                  "'D=1e10,batch_size=64' (others: their bases); repeatable",
                                                  show_default=False)] = None,
     derive: Annotated[list[str] | None, typer.Option(
-        "--derive", help="derived column NAME=A/B or NAME=A*B, optionally :round or :log2round (e.g. "
-        "tpp=D/N:round), or NAME=A, a copy (parameterization=config.param); repeatable", show_default=False)] = None,
+        "--derive", help="derived column NAME=A/B or NAME=A*B (B a column or a positive number), optionally "
+        ":round or :log2round (e.g. tpp=D/N:round, width=width_mult*256), or NAME=A, a copy "
+        "(parameterization=config.param); repeatable", show_default=False)] = None,
     lr_col: Annotated[str | None, typer.Option("--lr-col", help="learning-rate column", show_default="beta")] = None,
     loss_col: Annotated[str | None, typer.Option("--loss-col", help="loss column",
                                                  show_default="eval_loss where the table has it, else "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -28,7 +29,30 @@ OptimizerReq = Annotated[Optimizer, typer.Option("--optimizer", "-o", parser=Opt
 AlignmentOpt = Annotated[str, typer.Option("--alignment", "-a", help="full | none | ALPHA,OMEGA,U")]
 LrModeOpt = Annotated[LrMode, typer.Option("--lr-mode", parser=LrMode.parse,
                                            help="global: one shared LR; per_layer: one LR per layer type")]
-Width = Annotated[int, typer.Option("--width", "-n", help="target width (model dim D)")]
+
+
+def parse_width(text: str) -> int:
+    """``--width``: a whole number, also written as a float (4096.0, 4e3), as the REST fields and the Python API take
+    it; a fraction is refused in their words ("expected an integer width, got 4096.5"), not as typer's "unable to
+    parse string as an integer", which misled beside the 4096.0 it takes (a review)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:  # exact decimal: 4096.00000000000001 is no whole number, though as a float it is
+        number = decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        raise typer.BadParameter("Input should be a valid integer, unable to parse string as an integer") from None
+    if number.is_finite() and number == number.to_integral_value():
+        if abs(number) >= 2**63:
+            raise typer.BadParameter(f"{text.strip()} is beyond any whole number this option takes")
+        return int(number)
+    value = float(number)  # said as REST and Python say the number (4096.5), or as typed where a float rounds it
+    raise typer.BadParameter(f"expected an integer width, got {text.strip() if value.is_integer() else value}")
+
+
+Width = Annotated[int, typer.Option("--width", "-n", parser=parse_width, metavar="<int>",
+                                    help="target width (model dim D)")]
 WeightDecayOpt = Annotated[float | None, typer.Option(
     "--weight-decay", help="weight decay at the base width (-o adamw, lion, muon or sgd: transferred by its rule)",
     show_default="0")]

@@ -184,7 +184,7 @@ def recommend(
         # override is (a code review: silent here, refused by the Python API; session 63: both say it)
         rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})
     if constants_file is not None and doc is None:  # a tune file, read once already
-        from abcscale.usecases.tune import beta_override_note, load_constants, with_variant_notes
+        from abcscale.usecases.tune import beta_override_note, decay_override, load_constants, with_variant_notes
 
         tuned = load_constants(constants_file)
         if fit is not None and tuned.base_width != rec.base_width:  # its constants hold at its base width
@@ -194,6 +194,12 @@ def recommend(
         if fit is None and (note := beta_override_note(tuned.beta, typed_beta, name="--base-lr",
                                                        path=constants_file)) is not None:
             rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})  # its gammas go with its own beta
+        # a --weight-decay over the file's tuned one, said as the Python API's weight_decay= says it (with --fit
+        # too: the file's gammas, tuned with its decay, are used)
+        _, decay_note = decay_override(tuned, typed, names=("--weight-decay", "--weight-decay-mode"),
+                                       path=constants_file)
+        if decay_note is not None:
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, decay_note]})
     if fit is None:  # the analytic answer says a far width (a zero too many?); a constants file's path too
         from abcscale.usecases.recommend import far_width_note
 
@@ -262,18 +268,25 @@ def _unreliable_warnings(band: LrBand | None) -> set[str]:
 
 
 def band_method(band: LrBand) -> str:
-    """What made the band, in words: theory's prior on the exponent, or the fitted widths alone."""
+    """What made the bands, in words: theory's prior on the exponent, or the fitted widths alone. One method makes
+    every band of :func:`band_line` (the fit's level, 68% and 95%: one variance, the law's quantiles); the line
+    names the fit's own level, the band its user asked for (it said 95% for a fit at 0.8, a review), and the fixed
+    ones beside it."""
     span = band.prior_span
+    level = 100 * band.ci.confidence_level
+    fixed = [f"{x}%" for x in (68, 95) if not math.isclose(level, x)]
+    head = (f"{level:g}% band" if math.isclose(level, 95) else
+            f"{level:g}% band (the fit's level; the {' and '.join(fixed)} band{'s' if len(fixed) > 1 else ''} too)")
     if band.method == "theory_prior":
         centre = ("" if band.prior_exponent is None else f"centred on {band.prior_exponent:g}, " if span is None
                   else f"spread over {min(span):g} to {max(span):g}, full to no alignment, ")
         sd = "" if band.prior_sd is None else f"sd {band.prior_sd:g}"
-        return f"95% band from theory prior on the exponent ({centre}{sd}) and the fitted widths"
+        return f"{head} from theory prior on the exponent ({centre}{sd}) and the fitted widths"
     if band.method == "free":  # with a prior exponent: the data conflicted with theory's (the warnings say how)
         why = ("no theory prior" if band.prior_exponent is None else f"theory's {band.prior_exponent:g} not used"
                if span is None else f"theory's {min(span):g} to {max(span):g} not used")
-        return f"95% band from a free exponent (the fitted widths alone, {why})"
-    return "95% band: method not recorded"
+        return f"{head} from a free exponent (the fitted widths alone, {why})"
+    return f"{head}: method not recorded"
 
 
 def _bare(path: Path) -> ConstantsDocument | None:
@@ -293,7 +306,7 @@ def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
     given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
     constants)."""
-    from abcscale.usecases.tune import load_for_transfer, setting_name
+    from abcscale.usecases.tune import decay_override, load_for_transfer, setting_name
 
     if doc is not None:  # a hand-written constants file, as REST's `constants` block (session 51), or mup import's
         bare = doc.constants
@@ -320,13 +333,15 @@ def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit
         tuned = load_for_transfer(path)
     except ValueError as exc:
         fail(f"--constants: {exc}")
-    # the file's epsilon and weight-decay modes hold unless typed (a typed --weight-decay-mode alone was dropped:
-    # a file's decay tuned as independent came out coupled, 32x at the hidden layer); a weight decay adds
-    decays = "weight_decay" in flags.model_fields_set
-    update = {k: getattr(flags, k) for k in ("weight_decay", "weight_decay_mode")} if decays else {}
-    for typed in ("epsilon_mode", "weight_decay_mode"):
-        if typed in flags.model_fields_set:
-            update[typed] = getattr(flags, typed)
+    # the file's epsilon and weight-decay modes hold unless typed. A --weight-decay replaces the tuned one (said
+    # after the answer, as the Python API says it); a --weight-decay-mode alone, other than the file's, is refused:
+    # the tuned number is another decay in the other mode (it was taken in silence, ~300x per step; a review)
+    try:
+        update, _ = decay_override(tuned, flags, names=("--weight-decay", "--weight-decay-mode"), path=path)
+    except ValueError as exc:
+        fail(str(exc))
+    if "epsilon_mode" in flags.model_fields_set:
+        update["epsilon_mode"] = flags.epsilon_mode
     constants = tuned.constants.model_copy(update=update)
     file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta, tuned.lr_mode)
     # constants are tied to the setup and the base width they were tuned at: another one was silently used

@@ -175,6 +175,11 @@ def recommend_from_fit(
     band = LrBand.of(pred, {s.layer.value: s.lr for s in tr.layers}, g.law)
     if extra := [n.removeprefix(UNRELIABLE) for n in notes if n.startswith(UNRELIABLE)]:  # the transfer's own
         band = band.model_copy(update={"unreliable": [*band.unreliable, *extra]})
+    # and the table's (a scheduled LR fitted, width multipliers read as widths): the fit said them among its own
+    # warnings only, and `recommend --fit --strict` passed (session 66)
+    if table := [w for w in fit.warnings if w.startswith(UNRELIABLE)]:
+        band = band.model_copy(update={"unreliable": [*band.unreliable, *(w.removeprefix(UNRELIABLE) for w in table)]})
+        warnings += table
     rec = Recommendation(**{**dict(tr), "warnings": list(dict.fromkeys([*warnings, *groups.warnings]))},
                          source="fit", beta=base_beta(tr, pred.lr), band=band, group=g.group, groups=groups,
                          epsilon_mode=eps_mode)

@@ -692,6 +692,37 @@ def beta_override_note(tuned_beta: float, beta: float | None, *, name: str, path
             f"with it: every LR is {beta / tuned_beta:.3g}x the tuned transfer's (drop {name} to use the file's)")
 
 
+def decay_override(tuned: TunedConstants | TunedFile, typed: Constants, *, names: tuple[str, str],
+                   path: str | Path) -> tuple[dict[str, Any], str | None]:
+    """A weight decay (and its mode) given beside the constants file at ``path``: the fields that replace the
+    file's, and the note that says so, as :func:`beta_override_note` says a beta's. ``typed`` holds what was given
+    (its ``model_fields_set``); ``names`` are the caller's words for weight_decay and weight_decay_mode (the CLI's
+    flags, the Python API's keywords). The file's decay is the one its beta and gammas were tuned jointly with:
+    another one is taken and said (the CLI took it in silence and the Python API refused it, a review). A mode
+    alone, other than the file's, is a ValueError naming it: the tuned number means another decay in the other mode
+    (coupled 0.1 at lr 3e-3 is 3e-4 a step; read as independent, 0.1: about 300x), so a decay for the mode given
+    goes with it. A file without decay (0) reads the same in both modes."""
+    value_name, mode_name = names
+    theirs = tuned.constants
+    update: dict[str, Any] = {k: getattr(typed, k) for k in ("weight_decay", "weight_decay_mode")
+                              if k in typed.model_fields_set}
+    mode = update.get("weight_decay_mode", theirs.weight_decay_mode)
+    if "weight_decay" not in update and mode is not theirs.weight_decay_mode and theirs.weight_decay:
+        wd, beta = theirs.weight_decay, tuned.beta
+        step = {"coupled": f"lr x {wd:g} ({beta * wd:.2g} at its beta {beta:g})", "independent": f"{wd:g}"}
+        raise ValueError(f"{mode_name}: the weight decay {wd:g} in {path} was tuned {theirs.weight_decay_mode.value}: "
+                         f"each step decays the weights by {step[theirs.weight_decay_mode.value]}; as {mode.value}, "
+                         f"by {step[mode.value]}, another decay: give the decay for {mode.value} with {value_name} "
+                         f"too, or leave {mode_name} out to use the file's")
+    value = update.get("weight_decay", theirs.weight_decay)
+    if mode is theirs.weight_decay_mode and math.isclose(value, theirs.weight_decay, rel_tol=1e-9):
+        return update, None
+    return update, (f"{value_name}: {value:g} ({mode.value}) replaces the weight decay {theirs.weight_decay:g} "
+                    f"({theirs.weight_decay_mode.value}) tuned in {path} jointly with its beta {tuned.beta:g} and "
+                    f"gammas: they were the optimum under the file's decay, not this one (drop {value_name} to use "
+                    "the file's)")
+
+
 def setting_name(value: Any) -> str:
     """A setup value as a comparable name: a parameterization or optimizer (enum or name; aliases like ``sp``
     read through theory's parser), an alignment (``full``, ``none`` or its numbers), a width. The readers of a

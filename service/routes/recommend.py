@@ -20,6 +20,7 @@ from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, RecommendBody, TunedRecommend
 from abcscale.schemas.errors import validation_message
 from abcscale.schemas.recommend import Recommendation
+from abcscale.schemas.theory import Constants
 from abcscale.schemas.tune import VARIANT_EPSILON
 from abcscale.service import crud
 from abcscale.service.deps import SessionsDep, get_fit_record
@@ -85,17 +86,38 @@ def _same_setup(req: TunedRecommend) -> None:
                         ("body", field))
 
 
+#: the body's fields that select the fit's group (and stand in for its table's missing columns)
+_SELECTING = ("parameterization", "optimizer", "alignment", "lr_mode")
+#: "per-layer settings need the group's parameterization and optimizer: the fit's table has no such column; ..."
+_NEEDS = "per-layer settings need the group's "
+
+
 def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
-    """Where a fit's error points: the field that made a group selection that matches nothing (``group``, or
-    the one selecting field such as ``optimizer``), else the fit itself."""
+    """Where a fit's error points: the body's field at fault, as the analytic body's errors name theirs (a review:
+    they all pointed at ``fit_id``). The field that made a group selection that matches nothing (``group``, or the
+    one selecting field such as ``optimizer``), one that contradicts ``group`` or the sweep, a setup field the fit's
+    table lacks and none was given, a constant of ``constants`` the answer refuses (``weight_decay`` for adam), the
+    width; else the fit itself (its own data: a setup column theory cannot read, too few widths)."""
+    from abcscale.fitting.predict import GroupSetupError
     from abcscale.usecases.recommend import GroupSelectError
 
-    if str(exc).startswith(("group key ", "group: ")):
+    message = str(exc)
+    if message.startswith(("group key ", "group: ")):
         return ("body", "group")
-    field = str(exc).partition(": ")[0]
-    if field in ("alignment", "lr_mode"):  # one that contradicts the sweep's exponents (the table's lr_* columns)
+    if isinstance(exc, GroupSetupError):  # the fit's table's own column
+        return ("body", "fit_id")
+    if message.startswith(_NEEDS):  # the setup the table lacks, none given: the first field to give
+        asked = message.removeprefix(_NEEDS).partition(":")[0]
+        return ("body", next((k for k in _SELECTING if k in asked.split(" and ")), "fit_id"))
+    field = message.partition(": ")[0]
+    if field in _SELECTING:  # one that contradicts `group` or the sweep's exponents (the table's lr_* columns)
         return ("body", field) if getattr(req, field) is not None or field not in (req.group or {}) else (
             "body", "group")
+    if field in Constants.model_fields:  # a constant the body gave (a carried one is the fit's: its runs')
+        return ("body", "constants", field) if req.constants is not None and \
+            field in req.constants.model_fields_set else ("body", "fit_id")
+    if field in ("width", "form", "rules"):
+        return ("body", field)
     if not isinstance(exc, GroupSelectError) or not exc.filters:
         return ("body", "fit_id")
     by_group = set(req.group or {})

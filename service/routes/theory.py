@@ -24,10 +24,13 @@ from abcscale.usecases.mup import mup_export, mup_import
 router = APIRouter(prefix="/theory", tags=["theory"], route_class=StrictJSONRoute)
 
 # What Alignment.parse reads, narrowed to what a JSON Schema pattern can state (so the OpenAPI tells the truth):
-# a name, or three comma-separated decimals: alpha and u in [0, 2], omega in [0, 1/2] (Alignment's bounds).
+# a name in any letter case (as every enum of a body, and the CLI's -a NONE; spelt out, as a JSON Schema pattern
+# has no flag for it), or three comma-separated decimals: alpha and u in [0, 2], omega in [0, 1/2] (Alignment's
+# bounds).
+_NAMES = r"[Ff][Uu][Ll][Ll]|[Nn][Oo][Nn][Ee]"
 _UNIT = r"(?:[01](?:\.[0-9]+)?|2(?:\.0+)?|\.[0-9]+)"
 _HALF = r"(?:0(?:\.(?:[0-4][0-9]*|50*))?|\.(?:[0-4][0-9]*|50*))"
-ALIGNMENT_PATTERN = rf"^(?:full|none|{_UNIT},{_HALF},{_UNIT})$"
+ALIGNMENT_PATTERN = rf"^(?:{_NAMES}|{_UNIT},{_HALF},{_UNIT})$"
 
 
 @router.get("/exponents", response_model=list[ExponentRow])
@@ -36,8 +39,8 @@ def exponents(
     optimizer: Annotated[list[Optimizer] | None, Query()] = None,
     alignment: Annotated[
         list[Annotated[str, StringConstraints(pattern=ALIGNMENT_PATTERN)]] | None,
-        Query(description="'full', 'none' or 'ALPHA,OMEGA,U' (decimals: alpha and u in [0, 2], omega in "
-                    "[0, 1/2])", max_length=8),
+        Query(description="'full', 'none' (any letter case) or 'ALPHA,OMEGA,U' (decimals: alpha and u in [0, 2], "
+                    "omega in [0, 1/2])", max_length=8),
     ] = None,
 ) -> list[ExponentRow]:
     """Per-layer exponents (a, b, c) from the stability constraints (``abcscale theory table``)."""

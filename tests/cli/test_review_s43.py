@@ -38,11 +38,17 @@ def test_a_typed_weight_decay_mode_applies_to_a_constants_files_decay(tmp_path):
     path = str(_decayed(tmp_path))
     base = ["recommend", "--constants", path, "-n", "1024", "--json"]
     coupled = _json(base)
-    independent = _json([*base, "--weight-decay-mode", "independent"])
+    # a mode alone would read the tuned coupled 0.05 as another decay: refused in both faces (session 66)
+    alone = runner.invoke(app, [*base, "--weight-decay-mode", "independent"])
+    assert alone.exit_code == 2 and "--weight-decay-mode: the weight decay 0.05" in alone.stderr
+    with pytest.raises(ValueError, match="^weight_decay_mode: "):
+        abcscale.recommend(width=1024, constants=path, weight_decay_mode="independent")
+    # with a decay for the mode, both are taken (and said)
+    independent = _json([*base, "--weight-decay", "0.05", "--weight-decay-mode", "independent"])
     assert coupled["weight_decay_mode"] == "coupled" and independent["weight_decay_mode"] == "independent"
     assert [s["weight_decay"] for s in independent["layers"]] == [0.05, 0.05, 0.05]
     assert independent["layers"] != coupled["layers"]
-    python = abcscale.recommend(width=1024, constants=path, weight_decay_mode="independent")
+    python = abcscale.recommend(width=1024, constants=path, weight_decay=0.05, weight_decay_mode="independent")
     assert [s.weight_decay for s in python.layers] == [s["weight_decay"] for s in independent["layers"]]
     # and a file's own mode holds when none is typed (a default of coupled overrode it; a code review)
     own = str(_decayed(tmp_path, "independent"))
@@ -50,8 +56,8 @@ def test_a_typed_weight_decay_mode_applies_to_a_constants_files_decay(tmp_path):
     assert said["weight_decay_mode"] == "independent"
     assert said["layers"] == independent["layers"]
     assert abcscale.recommend(width=1024, constants=own).weight_decay_mode == "independent"
-    assert _json(["recommend", "--constants", own, "-n", "1024", "--json", "--weight-decay-mode",
-                  "coupled"])["layers"] == coupled["layers"]
+    assert _json(["recommend", "--constants", own, "-n", "1024", "--json", "--weight-decay", "0.05",
+                  "--weight-decay-mode", "coupled"])["layers"] == coupled["layers"]
 
 
 def test_format_torch_refuses_a_decay_torch_optim_cannot_apply():

@@ -70,7 +70,7 @@ def test_a_contradicting_alignment_is_refused_naming_what_the_columns_show(full_
 def test_a_table_swept_under_none_is_answered_under_none_and_says_so(none_fit):
     rec = recommend_from_fit(none_fit, 1024, selector=selector_from(None))
     assert _ratios(rec)["hidden"] == pytest.approx(16 ** -0.5) and _ratios(rec)["readout"] == pytest.approx(1.0)
-    assert any(w.startswith("alignment: none, as the table's lr_embedding") for w in rec.warnings)
+    assert any(w.startswith("alignment: none, as the table's per-layer LR columns") for w in rec.warnings)
     assert rec.band is not None and not any("lr_embedding" in why for why in rec.band.unreliable)
     # the fit's own prediction applies the same exponents, and says so in the group's warnings
     (g,) = none_fit.groups
@@ -153,7 +153,7 @@ def test_a_point_of_the_optimal_face_is_the_sweeps_own_answer():
     rec = recommend_from_fit(fit, 1024, selector=selector_from(None))
     assert not rec.band.unreliable
     assert _ratios(rec) == pytest.approx({"embedding": 1 / 16, "hidden": 1 / 16, "readout": 1.0})  # the sweep's c
-    assert any(w.startswith("c: the table's lr_embedding") and "optimal face" in w for w in rec.warnings)
+    assert any(w.startswith("c: the table's per-layer LR columns") and "optimal face" in w for w in rec.warnings)
     # the same table without its alignment column, the alignment given: answered, not refused
     noal = fit_table(_table(face), target_width=1024, n_boot=30)
     rec = recommend_from_fit(noal, 1024, selector=selector_from(None, alignment="0.5,0.5,1"))

@@ -245,10 +245,12 @@ def test_allow_names_every_method_of_the_path(client, stored_fit):
     assert client.head("/v1/fits").status_code == 200
 
 
-@pytest.mark.parametrize("value", ["", "FULL", "3,1,1", "1,0.5"])
+@pytest.mark.parametrize("value", ["", "FULLY", "3,1,1", "1,0.5"])
 def test_alignment_query_outside_its_pattern_is_422(client, value):
     r = client.get("/v1/theory/exponents", params={"alignment": value})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["query", "alignment", 0], r.text
+    # the names in any case, as every enum field (session 66)
+    assert client.get("/v1/theory/exponents", params={"alignment": "FULL"}).status_code == 200
 
 
 @pytest.mark.parametrize("tokens", [True, False])
