@@ -116,7 +116,7 @@ def fit(
     expect_exponent: Annotated[list[str] | None, typer.Option(
         "--expect-exponent", help="NAME=VALUE: exit 1 unless every group's fitted exponent interval contains "
         "VALUE (a published law); NAME is 'size' or the size column, or with --covariates a covariate (the joint "
-        "law's exponents)", show_default=False)] = None,
+        "law's exponents); repeatable", show_default=False)] = None,
     service: Annotated[str | None, typer.Option(
         "--service", help="fit on a running service (POST /v1/fits) and store it there, e.g. http://127.0.0.1:8000",
         show_default=False)] = None,
