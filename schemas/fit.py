@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from abcscale.schemas.theory import MAX_WIDTH, Interval, LayerSetting
 
@@ -449,6 +449,10 @@ def _level(ci: Interval) -> str:
     return f"{100 * ci.confidence_level:g}% CI"
 
 
+#: the verdict `abcscale fit --json` adds to the fit where a gate is given (abcscale.cli.fit), as `check --json`'s
+VERDICT_KEYS = frozenset({"ok", "exit_code", "failed"})
+
+
 class FitResult(_Model):
     """The whole fit: one GroupFit per group plus provenance. Its repr is a summary, a line a group
     (:meth:`GroupFit.summary`); every field is in ``model_dump()``."""
@@ -458,6 +462,15 @@ class FitResult(_Model):
     mapping: ColumnMapping = Field(default_factory=ColumnMapping)
     warnings: list[str] = Field(default_factory=list)
     joint: list[JointLaw] = Field(default_factory=list, description="with covariates: one joint law per group")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_verdict(cls, data: Any) -> Any:
+        """A gated ``abcscale fit --json`` ends in the gate's verdict (``ok``, ``exit_code``, ``failed``): the fit is
+        the rest, so ``FitResult.model_validate_json`` reads it as ``load_fit`` does (it refused them as extra)."""
+        if isinstance(data, dict) and "groups" in data and VERDICT_KEYS & data.keys():
+            return {k: v for k, v in data.items() if k not in VERDICT_KEYS}
+        return data
 
     def summary(self) -> str:
         """The fit in a few lines: what it fitted by (width or parameter count), each group's line

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from abcscale.schemas.api import FitOptions
-from abcscale.schemas.fit import FitPrediction, FitResult, GroupFit, group_label, max_size
+from abcscale.schemas.fit import VERDICT_KEYS, FitPrediction, FitResult, GroupFit, group_label, max_size
 from abcscale.schemas.theory import Alignment
 
 if TYPE_CHECKING:
@@ -375,10 +375,6 @@ def _not_a_number(name: str) -> float:
     raise json.JSONDecodeError(f"{name} is not a number a fit holds", name, 0)
 
 
-#: the verdict `abcscale fit --json` adds to the fit where a gate is given (abcscale.cli.fit)
-_VERDICT_KEYS = frozenset({"ok", "exit_code", "failed"})
-
-
 def load_fit(path: str | Path) -> FitResult:
     """A FitResult from a JSON file (``abcscale fit --out``); a one-line ValueError when it is not one."""
     if not isinstance(path, str | Path):
@@ -410,7 +406,7 @@ def load_fit(path: str | Path) -> FitResult:
             data = data["result"]
         if isinstance(data, dict) and "groups" in data:
             # `fit --json` with a gate (--strict, --expect-*) ends with its verdict, as check's: not the fit's
-            data = {k: v for k, v in data.items() if k not in _VERDICT_KEYS}
+            data = {k: v for k, v in data.items() if k not in VERDICT_KEYS}
         return FitResult.model_validate(data)
     except json.JSONDecodeError as exc:
         raise ValueError(f"fit: {path} is not JSON ({exc})") from None

@@ -154,6 +154,11 @@ def test_predict_recommend_and_fit_json_carry_the_gates_verdict(tour):
     saved = Path(tour).with_name("gated.json")
     saved.write_text(json.dumps(whole))
     assert _json("predict", saved, "--size", "1024", "--group", PER_LAYER)["prediction"] is not None
+    # and the Python model reads it too (it refused the verdict's keys as extra fields: session 65's note)
+    from abcscale.schemas.fit import FitResult
+
+    assert FitResult.model_validate_json(saved.read_text()).groups == FitResult.model_validate(
+        {k: v for k, v in whole.items() if k not in ("ok", "exit_code", "failed")}).groups
     assert "ok" not in _json("fit", TOUR, "--n-boot", "50", "-q")  # no gate: exactly the FitResult, as --out writes
 
 
