@@ -422,8 +422,8 @@ class SweepSpec(BaseModel):
             if lacking:
                 verb = "has" if len(lacking) == 1 else "have"
                 decaying = [o + " (its L2 term)" * (o == "sgd") for o in OPTIMIZER_FAMILY if o in DECAYING_VARIANTS]
-                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no decoupled weight decay; "
-                                 f"sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
+                raise ValueError(f"constants.weight_decay: {', '.join(lacking)} {verb} no weight decay that abcscale "
+                                 f"transfers; sweep only {', '.join(decaying)}, or use the top-level `weight_decay` "
                                  "(independent, every variant)")
         if self.constants.epsilon == 0 and (zero := [o for o in self.optimizers if _uses_epsilon(o)]):
             # Adam's m / (sqrt(v) + eps) is 0/0 for an embedding row no batch touched: every run a NaN

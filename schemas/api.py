@@ -216,7 +216,8 @@ def _decay_needs_adamw(v: float | None, info: ValidationInfo) -> float | None:
     opt = info.data.get("optimizer")
     if v and opt is not None and opt not in DECOUPLED_DECAY:
         names = sorted(o.value for o in DECOUPLED_DECAY)
-        raise ValueError(f"{opt.value} has no decoupled weight decay; use {', '.join(names[:-1])} or {names[-1]} "
+        raise ValueError(f"{opt.value} has no weight decay that abcscale transfers, coupled or independent (its L2 "
+                         f"term would pass through its normalisation); use {', '.join(names[:-1])} or {names[-1]} "
                          "(sgd: its L2 term), or leave it out")
     return v
 

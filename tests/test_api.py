@@ -113,7 +113,7 @@ def test_recommend_adamw_with_weight_decay_equals_the_cli_and_the_service(client
     # a weight decay with an optimizer that has none: one line naming it, exit 2, a 422
     cli = CliRunner().invoke(app, ["recommend", "-p", "mup", "-o", "adam", "-n", "4096", "--base-width", "256",
                                    "--base-lr", "3e-3", "--weight-decay", "0.1"])
-    assert cli.exit_code == 2 and "--weight-decay: adam has no decoupled weight decay" in cli.output
+    assert cli.exit_code == 2 and "--weight-decay: adam has no weight decay that abcscale transfers" in cli.output
     rest = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 4096,
                                               "base": {"width": 256, "beta": 3e-3, "weight_decay": 0.1}})
     assert rest.status_code == 422 and "weight_decay" in rest.text
@@ -176,7 +176,7 @@ def test_convert_with_weight_decay_equals_the_cli_and_the_service(client, mode):
     rest = client.post("/v1/theory/convert", json={"optimizer": "adam", "from": "mup", "to": "sp", "width": 1024,
                                                    "weight_decay": 0.1})
     assert rest.status_code == 422 and rest.json()["detail"][0]["loc"] == ["body", "weight_decay"]
-    with pytest.raises(ValueError, match="^weight_decay: adam has no decoupled weight decay"):
+    with pytest.raises(ValueError, match="^weight_decay: adam has no weight decay that abcscale transfers"):
         abcscale.convert("adam", "mup", "sp", width=1024, weight_decay=0.1)
 
 

@@ -121,7 +121,8 @@ def test_optax_transform_refuses_what_would_give_nan_updates(kw):
 def test_settings_the_optimizer_has_no_use_for_are_said_not_silently_dropped():
     kw = {"width": 4096, "base_width": 256, "beta": 3e-3}
     adam = A.recommend("mup", "adam", weight_decay_mode="independent", **kw)
-    assert adam.warnings == ["weight_decay_mode: adam has no decoupled weight decay; independent changes nothing"]
+    assert adam.warnings == ["weight_decay_mode: adam has no weight decay that abcscale transfers; independent "
+                             "changes nothing"]
     sgd = A.recommend("mup", "sgd", constants=A.Constants(epsilon=1e-3), **kw)
     assert sgd.warnings == ["epsilon: sgd has no epsilon; the 0.001 given changes nothing"]
     assert A.recommend("mup", "adam", **kw).warnings == A.recommend("mup", "sgd", **kw).warnings == []

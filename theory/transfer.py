@@ -52,8 +52,9 @@ def transfer(
     opt = Optimizer.parse(optimizer)
     rules = layer_rules(opt)
     if base.weight_decay and not rules.weight_decay:
-        raise ValueError(f"weight_decay: {opt.value} has no decoupled weight decay; use adamw, lion, muon or sgd (its "
-                         "L2 term), or leave it at 0")
+        raise ValueError(f"weight_decay: {opt.value} has no weight decay that abcscale transfers, coupled or "
+                         "independent (its L2 term would pass through its normalisation); use adamw, lion, muon or sgd "
+                         "(its L2 term), or leave it at 0")
     mode = LrMode.parse(lr_mode)
     sol = solve_exponents(parameterization, opt, alignment)
     ab = sol.ab
@@ -111,7 +112,8 @@ def _ignored(base: BaseConfig, opt: Optimizer, e_l: dict[Layer, float | None]) -
         out.append(f"weight_decay: none given, so 0 at every layer; {opt.value}'s decay is not chosen here, only "
                    "carried: give the one tuned at the base width (weight_decay, --weight-decay) to transfer it")
     if not _carries_decay(opt, base) and base.weight_decay_mode is not WeightDecayMode.coupled:
-        what = "is given no weight_decay" if layer_rules(opt).weight_decay else "has no decoupled weight decay"
+        what = ("is given no weight_decay" if layer_rules(opt).weight_decay
+                else "has no weight decay that abcscale transfers")
         out.append(f"weight_decay_mode: {opt.value} {what}; {base.weight_decay_mode.value} changes nothing")
     return out
 

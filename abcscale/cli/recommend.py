@@ -184,7 +184,13 @@ def recommend(
         # override is (a code review: silent here, refused by the Python API; session 63: both say it)
         rec = rec.model_copy(update={"warnings": [*rec.warnings, note]})
     if constants_file is not None and doc is None:  # a tune file, read once already
-        from abcscale.usecases.tune import beta_override_note, decay_override, load_constants, with_variant_notes
+        from abcscale.usecases.tune import (
+            beta_override_note,
+            decay_override,
+            epsilon_mode_note,
+            load_constants,
+            with_variant_notes,
+        )
 
         tuned = load_constants(constants_file)
         if fit is not None and tuned.base_width != rec.base_width:  # its constants hold at its base width
@@ -200,6 +206,10 @@ def recommend(
                                        path=constants_file)
         if decay_note is not None:
             rec = rec.model_copy(update={"warnings": [*rec.warnings, decay_note]})
+        # an --epsilon-mode other than the file's: taken (the tuned epsilon is the same number at the base width in
+        # either mode), said with what it moves at this width (it was silent)
+        if (eps_note := epsilon_mode_note(tuned, rec, typed, name="--epsilon-mode", path=constants_file)) is not None:
+            rec = rec.model_copy(update={"warnings": [*rec.warnings, eps_note]})
     if fit is None:  # the analytic answer says a far width (a zero too many?); a constants file's path too
         from abcscale.usecases.recommend import far_width_note
 
@@ -306,7 +316,7 @@ def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit
     """``--constants FILE``: the file's constants (a constant flag with it is an error naming the flag) and the
     given -p, -o, -a, --base-width, --base-lr, --lr-mode with the file's values where not given (with --fit, only
     constants)."""
-    from abcscale.usecases.tune import decay_override, load_for_transfer, setting_name
+    from abcscale.usecases.tune import decay_override, file_constants, load_for_transfer, setting_name
 
     if doc is not None:  # a hand-written constants file, as REST's `constants` block (session 51), or mup import's
         bare = doc.constants
@@ -340,9 +350,9 @@ def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit
         update, _ = decay_override(tuned, flags, names=("--weight-decay", "--weight-decay-mode"), path=path)
     except ValueError as exc:
         fail(str(exc))
-    if "epsilon_mode" in flags.model_fields_set:
+    if "epsilon_mode" in flags.model_fields_set:  # taken, said after the answer (usecases.tune.epsilon_mode_note)
         update["epsilon_mode"] = flags.epsilon_mode
-    constants = tuned.constants.model_copy(update=update)
+    constants = file_constants(tuned).model_copy(update=update)
     file = (tuned.parameterization, tuned.optimizer, tuned.alignment, tuned.base_width, tuned.beta, tuned.lr_mode)
     # constants are tied to the setup and the base width they were tuned at: another one was silently used
     # (a file tuned at 16 with --base-width 32 doubled the hidden LR); a different --base-lr is a choice

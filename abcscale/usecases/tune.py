@@ -647,11 +647,23 @@ def _saved_groups(path: str | Path) -> Recommendation | GroupSpec | None:
                          f" but does not validate: {validation_message(exc)}") from None
 
 
+def file_constants(tuned: TunedConstants | TunedFile) -> Constants:
+    """A tune file's constants as both faces take them: every one the search trained with, at its default or not
+    (the CLI took them all, Python dropped those at their defaults, so a fit's runs filled them: a file at epsilon
+    1e-8 per_layer with a fit trained at 1e-6 constant gave hidden epsilons 3200x apart; a review, session 66),
+    except the settings its optimizer has no use for (an SGD file's epsilon 1e-8 is not "given" to SGD), unset."""
+    from abcscale.theory.rules import layer_rules
+
+    c = tuned.constants
+    unused = {k for k, v in c.model_dump().items() if v == type(c).model_fields[k].default}
+    unused &= ({"epsilon", "epsilon_mode"} if not layer_rules(tuned.optimizer).has_epsilon else set()) | (
+        {"weight_decay", "weight_decay_mode"} if not layer_rules(tuned.optimizer).weight_decay else set())
+    return type(c).model_validate(c.model_dump(exclude=unused, exclude_unset=True)) if unused else c
+
+
 def recommend_inputs(tuned: TunedConstants | TunedFile) -> dict[str, Any]:
     """What a constants file gives ``recommend`` (each a default that an explicit flag or keyword overrides)."""
-    # a file writes every constant; those at their defaults were not chosen (an SGD file's epsilon 1e-8 is not
-    # "given" to SGD), so they go in as unset
-    constants = type(tuned.constants).model_validate(tuned.constants.model_dump(exclude_defaults=True))
+    constants = file_constants(tuned)
     return {"parameterization": tuned.parameterization, "optimizer": tuned.optimizer, "alignment": tuned.alignment,
             "base_width": tuned.base_width, "beta": tuned.beta, "constants": constants,
             "lr_mode": tuned.lr_mode}
@@ -721,6 +733,38 @@ def decay_override(tuned: TunedConstants | TunedFile, typed: Constants, *, names
                     f"({theirs.weight_decay_mode.value}) tuned in {path} jointly with its beta {tuned.beta:g} and "
                     f"gammas: they were the optimum under the file's decay, not this one (drop {value_name} to use "
                     "the file's)")
+
+
+def epsilon_mode_note(tuned: TunedConstants | TunedFile, rec: Recommendation, typed: Constants, *, name: str,
+                      path: str | Path) -> str | None:
+    """The note where an epsilon mode given beside the constants file at ``path`` (``typed.model_fields_set``;
+    ``name`` is the caller's word for it, ``recommend --epsilon-mode``) differs from the file's, ``rec`` being the
+    answer in the given mode. Taken, not refused as :func:`decay_override` refuses a decay mode alone: the modes give
+    the tuned epsilon alike at the base width (``(n/b)^-e_l`` is 1 there), the one width the search trained, so the
+    number means the same in both; the mode is the rule that carries it to other widths, as the LR mode is the LR's
+    (the file's is the rule its ``--verify-widths`` checked). It was silent, each layer's epsilon moved by
+    ``(n/b)^-e_l`` (64x on hidden at 64x the base width, a review). None where nothing moves: the file's mode, the
+    base width, an optimizer without an epsilon, a variant whose epsilon :func:`with_variant_notes` says."""
+    from abcscale.schemas.enums import EpsilonMode, Layer
+    from abcscale.schemas.theory import ABTable
+    from abcscale.theory.rules import layer_rules
+
+    theirs = tuned.constants.epsilon_mode
+    if "epsilon_mode" not in typed.model_fields_set or typed.epsilon_mode is theirs \
+            or rec.optimizer is not tuned.optimizer or tuned.optimizer_variant in VARIANT_EPSILON:
+        return None
+    mode, ratio = typed.epsilon_mode, rec.width / rec.base_width
+    exps = layer_rules(rec.optimizer).epsilon_exponents(ABTable.model_validate(rec.exponents),
+                                                        {Layer(k): v.c for k, v in rec.exponents.items()})
+    # this mode's epsilon over the file's mode's, per layer that has one (per_layer: (n/b)^-e_l; constant: 1)
+    factors = {l: ratio ** (-e if mode is EpsilonMode.per_layer else e) for l, e in exps.items() if e is not None}
+    if all(math.isclose(f, 1.0, rel_tol=1e-9) for f in factors.values()):
+        return None
+    said = ", ".join(f"{l.value} x{f:.3g}" for l, f in factors.items())
+    return (f"{name}: {mode.value} carries the epsilon {tuned.constants.epsilon:g} of {path} across widths by the "
+            f"{mode.value} rule, not the file's {theirs.value} one: the two agree at its base width "
+            f"{tuned.base_width}, where it was tuned, and at {rec.width} this rule's epsilons are the file's rule's "
+            f"{said} (drop {name} to use the file's)")
 
 
 def setting_name(value: Any) -> str:

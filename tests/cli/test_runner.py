@@ -132,7 +132,7 @@ def test_adamw_weight_decay_from_the_spec_file(tmp_path, capsys):
     spec.write_text('[sweep]\nmodel = "mlp"\nwidths = [8, 16]\n[sweep.constants]\nweight_decay = 0.5\n')
     assert _exit(["sweep", str(spec), *TINY, "--out", str(tmp_path / "bad")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "constants.weight_decay: adam has no decoupled weight decay" in err
+    assert err.count("\n") == 1 and "constants.weight_decay: adam has no weight decay that abcscale transfers" in err
     # -o overriding the file's optimizer: the same field, not the sweep's --weight-decay (the top-level
     # independent decay, which the message then offered as the way out: a review, session 49)
     sgd = tmp_path / "sgd.toml"
@@ -140,8 +140,8 @@ def test_adamw_weight_decay_from_the_spec_file(tmp_path, capsys):
     assert _exit(["sweep", str(sgd), *TINY, "-o", "adam_atan2", "--out", str(tmp_path / "bad2")]) == 2
     err = capsys.readouterr().err
     # the weight decay is the SPEC file's, so its key is named there (session 57: each error where its value is)
-    assert err.startswith(f"error: {sgd}: constants.weight_decay: adam_atan2 has no decoupled") and \
-        "--weight-decay" not in err
+    assert err.startswith(f"error: {sgd}: constants.weight_decay: adam_atan2 has no weight decay that abcscale "
+                          "transfers") and "--weight-decay" not in err
     spec.write_text(spec.read_text().replace("[sweep.constants]", 'optimizers = ["adamw"]\n[sweep.constants]'))
     assert _exit(["sweep", str(spec), *TINY, "--log2-lr", "-5", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     df = pd.read_parquet(tmp_path / "o" / "results.parquet").set_index("width")

@@ -37,7 +37,7 @@ def _err(res) -> str:
     ("widths = [16]\n", ["--widths", "32,-64"], "error: --widths[1]: widths must be positive, got -64"),
     # --weight-decay is the top-level decay, not the file's constants.weight_decay (a second code review)
     ("widths = [16]\n[constants]\nweight_decay = 0.5\n", ["--weight-decay", "0.01"],
-     "error: SPEC: constants.weight_decay: adam has no decoupled weight decay"),
+     "error: SPEC: constants.weight_decay: adam has no weight decay that abcscale transfers"),
     ("widths = [true, 32]\n", [], "error: SPEC: widths[0]: true/false is not a number"),
 ])
 def test_each_error_names_where_its_value_came_from(tmp_path, toml, flags, said):

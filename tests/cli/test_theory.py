@@ -103,7 +103,7 @@ def test_convert_takes_adamw_weight_decay(mode):
 
 
 @pytest.mark.parametrize("args, flag", [
-    (["-o", "adam", "--weight-decay", "0.1"], "--weight-decay: adam has no decoupled weight decay"),
+    (["-o", "adam", "--weight-decay", "0.1"], "--weight-decay: adam has no weight decay that abcscale transfers"),
     (["-o", "adamw", "--weight-decay", "-1"], "--weight-decay"),
     (["-o", "adamw", "--weight-decay", "0.1", "--weight-decay-mode", "often"], "--weight-decay-mode"),
 ])

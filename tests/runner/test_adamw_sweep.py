@@ -43,7 +43,8 @@ def runs():
 
 @pytest.mark.parametrize("optimizers", [["adam"], ["adam_atan2", "adamw"], ["adafactor"]])
 def test_a_nonzero_decay_is_refused_for_a_variant_without_it(optimizers):
-    with pytest.raises(ValidationError, match=f"constants.weight_decay: {optimizers[0]} has no decoupled"):
+    with pytest.raises(ValidationError,
+                       match=f"constants.weight_decay: {optimizers[0]} has no weight decay that abcscale transfers"):
         SweepSpec(optimizers=optimizers, constants={"weight_decay": 0.1})
     assert SweepSpec(optimizers=["adamw"], constants={"weight_decay": 0.1}).constants.weight_decay == 0.1
 

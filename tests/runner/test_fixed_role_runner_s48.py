@@ -135,5 +135,5 @@ def test_the_runners_decaying_variants_are_its_chains():
     assert DECAYING_VARIANTS == {name for name, v in OPTIMIZER_VARIANTS.items() if v.decays}
     assert "sgd" in DECAYING_VARIANTS
     SweepSpec(optimizers=["sgd"], constants={"weight_decay": 0.1})
-    with pytest.raises(ValueError, match="constants.weight_decay: adam has no decoupled weight decay"):
+    with pytest.raises(ValueError, match="constants.weight_decay: adam has no weight decay that abcscale transfers"):
         SweepSpec(optimizers=["adam"], constants={"weight_decay": 0.1})

@@ -176,7 +176,8 @@ def test_a_sweeps_weight_decay_stays_its_own_key_beside_the_constants(tiny_spec)
     flat = SweepSpec(weight_decay=0.1)
     assert flat.weight_decay == 0.1 and flat.constants.weight_decay == 0.0
     assert flat.with_overrides(weight_decay=0.2).weight_decay == 0.2
-    with pytest.raises(ValidationError, match="constants.weight_decay: adam has no decoupled weight decay"):
+    with pytest.raises(ValidationError,
+                       match="constants.weight_decay: adam has no weight decay that abcscale transfers"):
         SweepSpec(constants={"weight_decay": 0.1})
     # the constants' (inert) weight-decay mode does not change which results a cell has: resuming still works
     cell = tiny_spec.cells()[0]

@@ -132,7 +132,7 @@ def test_a_fit_request_s_error_names_the_field_at_fault(client):
     r = client.post("/v1/recommend", json={"fit_id": fit_id, "width": 1024, "constants": {"weight_decay": 0.1}})
     (err,) = r.json()["detail"]
     assert err["loc"] == ["body", "constants", "weight_decay"]
-    assert err["msg"].startswith("weight_decay: adam has no decoupled weight decay")
+    assert err["msg"].startswith("weight_decay: adam has no weight decay that abcscale transfers")
     analytic = client.post("/v1/recommend", json={**ANALYTIC, "base": {**ANALYTIC["base"], "weight_decay": 0.1}})
     assert analytic.json()["detail"][0]["loc"] == ["body", "base", "weight_decay"]
     # the fit's own data stays at fit_id: a setup column theory cannot read

@@ -68,7 +68,8 @@ def test_theory_table_lists_adamw_rows_equal_to_adams():
 def test_optimizers_without_decoupled_decay_have_none_and_refuse_one(opt):
     tr = theory.transfer("mup", opt, BaseConfig(width=64, beta=1e-2), 512)
     assert all(s.weight_decay is None for s in tr.layers) and tr.weight_decay_mode is None
-    with pytest.raises(ValueError, match=f"weight_decay: {opt} has no decoupled weight decay; use adamw"):
+    with pytest.raises(ValueError, match=f"weight_decay: {opt} has no weight decay that abcscale transfers, coupled "
+                                         "or independent"):
         theory.transfer("mup", opt, BaseConfig(width=64, beta=1e-2, weight_decay=0.1), 512)
 
 

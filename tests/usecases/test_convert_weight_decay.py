@@ -63,7 +63,7 @@ def test_decay_with_another_optimizer_is_refused_naming_the_field(optimizer):
     with pytest.raises(ValidationError) as exc:
         _req(optimizer=optimizer)
     (err,) = exc.value.errors()
-    assert err["loc"] == ("weight_decay",) and f"{optimizer} has no decoupled weight decay" in err["msg"]
+    assert err["loc"] == ("weight_decay",) and f"{optimizer} has no weight decay that abcscale transfers" in err["msg"]
     assert _req(optimizer=optimizer, weight_decay=0.0).weight_decay == 0.0  # zero decay is no decay
 
 
