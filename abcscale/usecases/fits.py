@@ -11,12 +11,21 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import ValidationError
 
 from abcscale.schemas.api import FitOptions
-from abcscale.schemas.fit import VERDICT_KEYS, FitPrediction, FitResult, GroupFit, group_label, max_size
+from abcscale.schemas.fit import (
+    VERDICT_KEYS,
+    FitPrediction,
+    FitResult,
+    GroupFit,
+    JointPrediction,
+    Prediction,
+    group_label,
+    max_size,
+)
 from abcscale.schemas.theory import Alignment
 
 if TYPE_CHECKING:
@@ -291,7 +300,7 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | Literal["ba
             raise ValueError(f"at: {', '.join(short(k) for k in unknown)} is not a fitted covariate; the law's "
                              f"covariates are {', '.join(law.names[1:]) or 'none'}")
         return FitPrediction(group=law.group, size_kind=fit.mapping.size_kind,
-                             joint=predict_joint(law, size, {str(k): v for k, v in at.items()}))
+                             joint=_with_table(fit, predict_joint(law, size, {str(k): v for k, v in at.items()})))
     covs = ", ".join(fit.mapping.covariates or [])
     at_advice = (f"at: this fit has covariates ({covs}) and a joint law across its curves: give {said['at']} (the "
                  f"covariate values to predict at; a covariate left out sits at its base), or {said['group']} for "
@@ -312,7 +321,24 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | Literal["ba
     except NoLaw as exc:  # one width swept, no identified optimum: nothing to predict from, said with its group
         raise NoLaw(f"group: {group_label(g.group)} has no law across "
                     f"{'widths' if fit.mapping.size_kind == 'width' else 'sizes'}, so no prediction: {exc}") from None
-    return FitPrediction(group=g.group, size_kind=fit.mapping.size_kind, prediction=pred)
+    return FitPrediction(group=g.group, size_kind=fit.mapping.size_kind, prediction=_with_table(fit, pred))
+
+
+#: a group's prediction or a joint law's
+P = TypeVar("P", Prediction, JointPrediction)
+
+
+def _with_table(fit: FitResult, pred: P) -> P:
+    """``pred`` (a group's or a joint law's prediction) unreliable also for the table's own reasons (a scheduled LR
+    fitted, width multipliers read as widths): `recommend --fit --strict` refused them and `predict --strict` passed
+    (a code review, session 66)."""
+    from abcscale.fitting.predict import UNRELIABLE
+
+    table: list[str] = [w.removeprefix(UNRELIABLE) for w in fit.warnings if w.startswith(UNRELIABLE)]
+    if not table:
+        return pred
+    return pred.model_copy(update={"unreliable": [*pred.unreliable, *table],
+                                   "warnings": [*pred.warnings, *(UNRELIABLE + w for w in table)]})
 
 
 #: the largest covariate value a prediction takes (the report page's bound too): past it a float's log2 is all

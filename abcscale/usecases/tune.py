@@ -727,7 +727,9 @@ def decay_override(tuned: TunedConstants | TunedFile, typed: Constants, *, names
                          f"by {step[mode.value]}, another decay: give the decay for {mode.value} with {value_name} "
                          f"too, or leave {mode_name} out to use the file's")
     value = update.get("weight_decay", theirs.weight_decay)
-    if mode is theirs.weight_decay_mode and math.isclose(value, theirs.weight_decay, rel_tol=1e-9):
+    if math.isclose(value, theirs.weight_decay, rel_tol=1e-9) and (mode is theirs.weight_decay_mode or not value):
+        # the file's decay as it was, or none in either mode (0 is no decay whatever its mode): nothing replaced (a
+        # mode alone over a file without decay said "0 (independent) replaces the weight decay 0", a code review)
         return update, None
     return update, (f"{value_name}: {value:g} ({mode.value}) replaces the weight decay {theirs.weight_decay:g} "
                     f"({theirs.weight_decay_mode.value}) tuned in {path} jointly with its beta {tuned.beta:g} and "
