@@ -9,6 +9,7 @@ row and cell caps, is :mod:`abcscale.fitting.reading`'s.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import hashlib
@@ -255,25 +256,34 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     df, spelt = _one_spelling(df)
     m = _default_loss(df, m)
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
-    v = _iv(df, m, blowup)
-    if history := _history(df, m, v):
-        raise TableError([history])
-    unfinished, left_out = _unfinished_runs(df, m, v)
-    unlogged, unlogged_note = _unlogged_losses(df, m, v)
-    unfinished, left_out = unfinished | unlogged, [*left_out, *unlogged_note]
-    if drop_cut_short and not any(_to_number(df[c]).notna().any() for c in step_columns(df, m, v)):
-        left_out.append(f"{option('drop_cut_short')}: the table has no step column with numbers (step, _step, "
-                        "global_step, iteration; one no role names), so no run could be told cut short and none was "
-                        "left out")
-    elif drop_cut_short and (short := _cut_short_rows(df, m, v)[0] & ~unfinished).any():
-        unfinished = unfinished | short
-        left_out.append(f"{int(short.sum())} run(s) cut short (a lower step count than the rest of their curve) "
-                        f"left out of the fit, as {option('drop_cut_short')} asks: {_rows(short)}")
-    if unfinished.any() and not (_trained(v) & ~unfinished).any():
-        raise TableError([*left_out, "no finished run is left to fit"])
-    token = _GIVEN_ROWS.set(np.flatnonzero(~unfinished) if unfinished.any() else None)
+    # failed runs without their setup (wandb's export of a run that died before its config was logged): left out
+    # first, as other failed runs are, where their empty cells would refuse the table (a review)
+    unset, unset_note = _failed_without_setup(df, m)
+    if unset.all():
+        raise TableError([*unset_note, "no finished run is left to fit"])
+    base = np.flatnonzero(~unset) if unset.any() else None  # the given rows' numbers, for the messages
+    if base is not None:
+        df = df[~unset].reset_index(drop=True)
+    token = _GIVEN_ROWS.set(base)
     try:
+        v = _iv(df, m, blowup)
+        if history := _history(df, m, v):
+            raise TableError([history])
+        unfinished, left_out = _unfinished_runs(df, m, v)
+        unlogged, unlogged_note = _unlogged_losses(df, m, v)
+        unfinished, left_out = unfinished | unlogged, [*unset_note, *left_out, *unlogged_note]
+        if drop_cut_short and not any(_to_number(df[c]).notna().any() for c in step_columns(df, m, v)):
+            left_out.append(f"{option('drop_cut_short')}: the table has no step column with numbers (step, _step, "
+                            "global_step, iteration; one no role names), so no run could be told cut short and none "
+                            "was left out")
+        elif drop_cut_short and (short := _cut_short_rows(df, m, v)[0] & ~unfinished).any():
+            unfinished = unfinished | short
+            left_out.append(f"{int(short.sum())} run(s) cut short (a lower step count than the rest of their curve) "
+                            f"left out of the fit, as {option('drop_cut_short')} asks: {_rows(short)}")
+        if unfinished.any() and not (_trained(v) & ~unfinished).any():
+            raise TableError([*left_out, "no finished run is left to fit"])
         if unfinished.any():  # fitted without them: their curves' best, blow-ups and notes are the others'
+            _GIVEN_ROWS.set((np.arange(len(df)) if base is None else base)[~unfinished])  # reset with `token`
             df = df[~unfinished].reset_index(drop=True)
             v = _iv(df, m, blowup)
         dup, copy_notes = _repeated_runs(df.assign(**{m.lr_col: v.lr}), m, v)
@@ -296,6 +306,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *copy_notes, *seed_notes, *_broken_below_best(df, m, v),
                  *_plateau(df, m, v, blowup), *_budget_with_size(df, m, v),
                  *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m),
+                 *_best_so_far_loss(df, m),
                  *_scheduled_lr(df, m), *_lr_columns_note(df, m), *_size_families_note(df, m, v),
                  *_unread_decay(df, m)]
     finally:
@@ -967,6 +978,34 @@ def _held_out_note(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
             f"for every run; to fit it, give {option('loss_col')} {_shown(found[0])}"]
 
 
+def _best_so_far_loss(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+    """A note where the loss column is named as a best-so-far value (:func:`_best_so_far`: ``best_val_loss``,
+    ``summary.best_val_loss``, ``min_loss``): a run that diverged keeps the finite loss it had before it blew up, so
+    it reads as trained, and "max stable" and the stability edge read diverged runs as stable (a review: "max stable"
+    at the top of the grid at every width, unsaid). Names the table's final loss columns (measurements of a loss not
+    named so, the same name without its "best" first) to fit instead. Not where the table's divergence column flags
+    runs: those are diverged whatever their loss."""
+    if m.loss_col not in df.columns or not _best_so_far(m.loss_col):
+        return []
+    div_col = m.diverged_col if m.diverged_col in df.columns else None
+    if _flagged(df, div_col).any():
+        return []
+    roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or ()),
+             *(m.covariates or ())}
+    stem = [w for w in _name_words(m.loss_col) if w not in _BEST_WORDS and not w.startswith(("best", "lowest"))
+            and w not in ("so", "far", "sofar")]
+    found = sorted((c for c in df.columns if c not in roles and "loss" in _key(c) and is_measurement_name(c)
+                    and not _best_so_far(c) and _mostly_numbers(df[c])),
+                   key=lambda c: (_name_words(c) != stem, not _held_out_like(c), str(c)))
+    also = (f"; fit the runs' final loss instead ({option('loss_col')} {_shown(found[0])}"
+            + (f"; or {', '.join(_shown(c) for c in found[1:3])}" if len(found) > 1 else "") + ")") if found else \
+        "; fit the runs' final loss instead"
+    return [f"{_shown(m.loss_col)}: a best-so-far loss, by its name: a run that diverged keeps the finite loss it had "
+            f"before it blew up, so it reads as trained, and \"max stable\" and the stability edge read diverged runs "
+            f"as stable (LR* itself moves little: it sits where the runs trained){also}, or flag the diverged runs "
+            f"in a divergence column ({option('diverged_col')})"]
+
+
 #: the runner's LR columns besides the three layers' own (:data:`LR_LAYER_COLUMNS`): its vector and fixed roles' own
 #: LRs and log2 of beta
 _RUNNER_LR_COLUMNS = ("log2_lr", "lr_vector", "lr_fixed")
@@ -982,8 +1021,11 @@ def _role_lr(name: object) -> bool:
 
 
 def _lr_named(name: object) -> bool:
-    """Whether a column's name says it holds a learning rate, as the missing-column hint reads it (``_LIKELY``)."""
-    return any(w in _key(name) for w in _LIKELY["lr_col"])
+    """Whether a column's name says it holds a learning rate, as the missing-column hint reads it (``_LIKELY``):
+    ``learning_rate`` anywhere in it, or a word of it that starts or ends with ``lr`` (``lr``, ``train/lr``,
+    ``peak_lr``, ``maxLR``, ``lr0``). Not ``lr`` inside a word: Hugging Face's ``eval_runtime`` ("eva-lr-untime") was
+    suggested as the LR (a review)."""
+    return "learningrate" in _key(name) or any(w.startswith("lr") or w.endswith("lr") for w in _name_words(name))
 
 
 def _scheduled_lr(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
@@ -1091,7 +1133,22 @@ def _float_or_nan(v: object) -> float:
         return math.nan
 
 
-def _numeric(df: pd.DataFrame, col: str, problems: list[str], *, loss: bool = False) -> pd.Series | None:
+#: a count written with a suffix (``124M``, ``1.3B``, ``8k``): its power of ten
+_SUFFIXES = {"k": 3, "m": 6, "b": 9, "g": 9, "t": 12}
+_SUFFIXED = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([kmbgt])", re.IGNORECASE)
+
+
+def _suffix_hint(first: str, counted: str) -> str:
+    """The hint for a cell such as ``124M`` (a parameter count as a model card writes it): the number to write."""
+    found = _SUFFIXED.fullmatch(first.strip())
+    if found is None:
+        return ""
+    number = f"{found.group(1)}e{_SUFFIXES[found.group(2).lower()]}"
+    return f" ({counted} with a suffix? write it as a number: {number}, not {first.strip()})"
+
+
+def _numeric(df: pd.DataFrame, col: str, problems: list[str], *, loss: bool = False,
+             counted: str = "a count") -> pd.Series | None:
     s = df[col]
     # true/false is not a number here (pandas would read true as 1): a JSON row or a parquet bool column
     flags = (s.notna() if pd.api.types.is_bool_dtype(s) else
@@ -1111,7 +1168,8 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str], *, loss: bool = Fa
                 if re.fullmatch(r"[+-]?[1-9]\d{0,2}(,\d{3})+", first.strip()) else
                 " (a decimal comma? write 0.001, not 0,001)" if "," in first else
                 f" (a run that diverged: leave its cell empty or write NaN, or flag it in a column named by "
-                f"{option('diverged_col')})" if loss and first.strip().lower() in _FAILED_WORDS else "")
+                f"{option('diverged_col')})" if loss and first.strip().lower() in _FAILED_WORDS else
+                _suffix_hint(first, counted) if not loss else "")
         problems.append(f"{col}: not a number in {_rows(bad)} (the first: {first[:40]!r}){hint}")
         return None
     return num.astype(float)
@@ -1242,14 +1300,22 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     cols = set(df.columns)
     missing = [(role, col) for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col),
                                              ("loss_col", m.loss_col)) if col not in cols]
+    nested, missing = _nested_problem(df, missing), list(missing)
+    if nested is not None:  # one message for every column found in a column of dicts (wandb's export snippet)
+        problems.append(nested[0] + ("" if len(nested[1]) < len(missing) else
+                                     f"; columns are: {', '.join(_shown(c) for c in sorted(cols))}"))
+        missing = [(role, col) for role, col in missing if col not in nested[1]]
     for i, (role, col) in enumerate(missing):  # the table's columns once, after the last
         listing = f"; columns are: {', '.join(_shown(c) for c in sorted(cols))}" if i == len(missing) - 1 else ""
         wanted = {_key(col), *([_key(DEFAULT_LOSS)] if role == "loss_col" else [])}
         alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
         # else a tracker's names for it (wandb's config.d_model, config.learning_rate, val_loss)
-        alike = alike or sorted((str(c) for c in cols if any(w in _key(c) for w in _LIKELY[role])
+        # (an LR's name on its words: not eval_runtime; a column of zeros no size, LR or loss: a tracker's train/lr
+        # logged after its decay to 0, a review)
+        alike = alike or sorted((str(c) for c in cols if (_lr_named(c) if role == "lr_col" else
+                                                          any(w in _key(c) for w in _LIKELY[role]))
                                  and c not in (*THEORY_COLUMNS, *RUN_MEASUREMENTS, "base_width")
-                                 and _mostly_numbers(df[c])),
+                                 and _mostly_numbers(df[c]) and bool((_to_number(df[c]) > 0).any())),
                                 key=lambda c: (not any(_key(c).endswith(w) for w in _LIKELY[role]),
                                                not any(w in _key(c) for w in ("val", "eval", "test")), c))
         # a name with a stray space (` width`) quoted: unquoted, the advice read as the name that failed (a review)
@@ -1324,12 +1390,107 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     return _Roles(group_cols, [c for c in constant_cols if c in cols], seed_col, div_col)
 
 
+#: cells of a text column read to tell whether it holds nested values (a dict per run)
+NESTED_SAMPLE = 20
+
+
+class _NanNames(ast.NodeTransformer):
+    """Python's repr of a float's ``nan`` and ``inf`` (names to ``ast``) as their values, for ``literal_eval``."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return ast.Constant(float(node.id)) if node.id in ("nan", "inf") else node
+
+
+def _nested_cell(v: object) -> dict[str, Any] | None:
+    """A cell as the dict it holds: a dict, or its text as JSON or as Python's repr writes it (``{'lr': 0.001}``,
+    ``nan`` and ``inf`` among the values, as a CSV of a pandas frame of dicts holds them), else None."""
+    if isinstance(v, dict):
+        return v
+    if not isinstance(v, str) or not v.lstrip().startswith("{"):
+        return None
+    with contextlib.suppress(ValueError):
+        out = json.loads(v)
+        return out if isinstance(out, dict) else None
+    try:
+        tree = ast.parse(v.strip(), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    try:  # repr's nan and inf are names: read as their values, literal_eval reads the rest
+        out = ast.literal_eval(_NanNames().visit(tree))
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        return None
+    return out if isinstance(out, dict) else None
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _holds(d: dict[str, Any], key: str) -> bool:
+    """Whether ``d`` holds ``key``, as is or as a dotted path (``optimizer.lr``: ``{"optimizer": {"lr": ...}}``)."""
+    if key in d:
+        return True
+    head, dot, rest = key.partition(".")
+    return bool(dot) and isinstance(d.get(head), dict) and _holds(d[head], rest)
+
+
+def _nested_problem(df: pd.DataFrame, missing: list[tuple[str, str]]) -> tuple[str, list[str]] | None:
+    """One problem for the missing columns a column of nested values holds (``config.d_model`` in a ``config``
+    column of dicts: wandb's export snippet, ``pd.DataFrame({"summary": ..., "config": ...}).to_csv()``, writes each
+    cell as the dict's text; a parquet of it, as structs), with pandas' recipe to flatten them; and those columns.
+    A requested ``PREFIX.KEY`` (or ``PREFIX/KEY``) is looked for as KEY in a column PREFIX, else as itself in any
+    text column of dicts. Said only as "missing column ... columns are: config, name, summary" (a review)."""
+    if not missing:
+        return None
+    dicts: dict[str, list[dict[str, Any]]] = {}
+    for c in df.columns:
+        if df[c].dtype != object and not pd.api.types.is_string_dtype(df[c]):
+            continue
+        cells = [d for v in df[c].dropna().iloc[:NESTED_SAMPLE] if (d := _nested_cell(v)) is not None]
+        if cells and len(cells) * 2 >= min(NESTED_SAMPLE, int(df[c].notna().sum())):
+            dicts[str(c)] = cells
+    if not dicts:
+        return None
+    found: dict[str, tuple[str, str]] = {}  # requested name -> (holding column, key)
+    for _, col in missing:
+        for sep in (".", "/"):
+            prefix, cut, key = col.partition(sep)
+            if cut and prefix in dicts and any(_holds(d, key) for d in dicts[prefix]):
+                found[col] = (prefix, key)
+                break
+        else:
+            holder = next((c for c, cells in dicts.items() if any(_holds(d, col) for d in cells)), None)
+            if holder is not None:
+                found[col] = (holder, col)
+    if not found:
+        return None
+    roles = [role for role, col in missing if col in found]
+    holders = list(dict.fromkeys(h for h, _ in found.values()))
+    # Python's repr of a dict (a CSV of a frame of dicts), not JSON (a parquet's structs, JSON rows: dicts when read)
+    text = any(isinstance(v, str) and not _json_object(v) for h in holders for v in df[h].dropna().iloc[:NESTED_SAMPLE])
+    flat = ", ".join(f'pd.json_normalize(df["{h}"].tolist()).add_prefix("{h}.")' for h in holders)
+    dropped = ", ".join(f'"{h}"' for h in holders)
+    names = " and ".join(_shown(h) for h in holders)
+    where = "where the table is made, before to_csv writes each dict as its text" if text else "first"
+    return (f"{', '.join(_shown(c) for c in found)}: missing column{'s' if len(found) > 1 else ''} (the "
+            f"{', '.join(option(r) for r in roles)} column{'s' if len(roles) > 1 else ''}); the table's {names} "
+            f"column{'s hold' if len(holders) > 1 else ' holds'} nested values, a dict per run (wandb's export "
+            f"snippet, pd.DataFrame({{\"summary\": ..., \"config\": ...}})), with "
+            f"{', '.join(_shown(k) for _, k in found.values())} among {'their' if len(holders) > 1 else 'its'} keys: "
+            f"flatten them into columns of their own {where} (pandas: df = pd.concat([df.drop(columns=[{dropped}]), "
+            f"{flat}], axis=1)) and name those columns",
+            list(found))
+
+
 def _check_width(df: pd.DataFrame, col: str, problems: list[str], size_kind: str = "width") -> pd.Series | None:
     """The size column: positive integers up to 2**40 (widths) or MAX_PARAMS (``size_kind`` params, said "size":
     a 2T-parameter model's 2e12 is past a width's bound)."""
     noun = "width" if size_kind == "width" else "size"
     bound, words = max_size(size_kind)
-    width = _numeric(df, col, problems)
+    width = _numeric(df, col, problems, counted="a parameter count")
     if width is None:  # a word among the numbers: its empty cells said too, not after it is fixed (a review)
         s = df[col]
         blank = s.isna() | s.map(lambda x: isinstance(x, str) and x.strip().lower() in _MISSING_WORDS)
@@ -1773,6 +1934,53 @@ def _unfinished_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.
     return out, notes
 
 
+def _failed_without_setup(df: pd.DataFrame, m: ColumnMapping) -> tuple[np.ndarray, list[str]]:
+    """Runs a tracker's state column (:func:`_unfinished_runs`' columns) says failed, crashed, were killed or have
+    not ended, whose setup cells the fit needs are empty: the size, the LR, the seed, a swept constant, a covariate,
+    a theory column of the group key (a run that died before wandb.config was filled: wandb's export leaves its
+    config columns empty). Left out of the fit with a note naming their rows, as other failed runs are; they made
+    the whole table exit 2 as "NaN width ... missing seed ... empty" (a review). Empty setup cells at any other run
+    stay the table's error. A failed run whose setup is filled in is :func:`_unfinished_runs`' (kept as a divergence
+    where it has no loss)."""
+    out = np.zeros(len(df), dtype=bool)
+    cols = set(df.columns)
+    states = [c for c in df.columns if _key(c) in _STATE_COLUMNS and df[c].dtype.kind not in "biufc"]
+    if not states:
+        return out, []
+    roles = _roles(df, m, [])
+    named = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *roles.group_cols, *roles.constant_cols,
+             *(m.covariates or [])}
+    setup = [c for c in dict.fromkeys([m.size_col, m.lr_col, roles.seed_col, *roles.constant_cols,
+                                       *(m.covariates or []), *[g for g in roles.group_cols if g in THEORY_COLUMNS]])
+             if c is not None and c in cols]
+
+    def blank(c: str) -> np.ndarray:
+        s = df[c]
+        return (s.isna() | s.map(lambda x: isinstance(x, str) and x.strip().lower() in _MISSING_WORDS)).to_numpy(
+            dtype=bool)
+
+    empty = {c: blank(c) for c in setup}
+    # a theory column empty in every row is no setup the table gives (the caller's flags fill it)
+    empty = {c: e for c, e in empty.items() if not (c in THEORY_COLUMNS and e.all())}
+    if not empty:
+        return out, []
+    any_empty = np.logical_or.reduce(list(empty.values()))
+    notes = []
+    for c in states:
+        if c in named:
+            continue
+        said = df[c].map(lambda x: x.strip().lower() if isinstance(x, str) else "")
+        rows = said.isin(_FAILED_STATES | _WAITING_STATES).to_numpy() & any_empty & ~out
+        if rows.any():
+            kinds = ", ".join(sorted(set(said[rows])))
+            which = ", ".join(_shown(k) for k, e in empty.items() if (e & rows).any())
+            notes.append(f"{c}: {int(rows.sum())} run(s) {kinds} without their setup ({which} empty) left out of the "
+                         f"fit (a run that ended before its config was logged): {_rows(rows)}. To fit them, fill "
+                         "those cells in")
+            out |= rows
+    return out, notes
+
+
 def _isolated_nan(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> np.ndarray:
     """Runs without a loss (NaN, not flagged by the table's divergence column) at a learning rate below two or more
     LRs at which runs of their curve trained, where three in four runs or more of those LRs trained: no divergence
@@ -2001,7 +2209,12 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
                        f"their steps: whether they trained to the end cannot be told: {_rows(missing)}")
         frame = df[keys].assign(_s=steps.where(ok))
         usual = frame.groupby(keys, dropna=False, sort=False)["_s"].transform(_usual)
-        short = ok & (steps < usual).to_numpy(dtype=bool)
+        # two budgets swept at every size (iters 2000 and 8000 at each width): the lower is no run cut short, and
+        # a size's "usual" count is the mode of a split (a review); rows at such a budget are not short
+        # (a run between them is cut short of the next budget above its count)
+        budget, above = _budget_rows(frame, v.lr, m, v)
+        usual = usual.where(np.isnan(above), pd.Series(above, index=usual.index))
+        short = ok & (steps < usual).to_numpy(dtype=bool) & ~budget
         mask |= short
         if short.any():
             first = int(np.flatnonzero(short)[0])
@@ -2010,8 +2223,69 @@ def _cut_short_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.n
                        f"comparable and move the optimum: {_rows(pd.Series(short, index=df.index))}. Drop them or "
                        f"rerun them; if {c} is a budget, name it a group column ({option('group_cols')}) or a "
                        f"covariate ({option('covariates')}); {option('drop_cut_short')} leaves them out")
-        out += _short_sizes(frame, c, m, v)
+        out += _short_sizes(frame[~_budget_groups(frame, budget, v)], c, m, v)
     return mask, out
+
+
+#: a step count is one of a sweep's budgets where, at every size of its group, its runs that trained hold at least
+#: this share of the size's trained runs, at BUDGET_LRS or more learning rates that runs at another count trained at
+BUDGET_SHARE = 0.2
+BUDGET_LRS = 3
+
+
+def _budget_rows(frame: pd.DataFrame, lr: np.ndarray, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose step count (``frame``'s ``_s``: NaN where a run did not train) is one of two or more budgets swept
+    at every size of their group (each size's runs at each of them a whole curve: BUDGET_SHARE of its trained runs,
+    on BUDGET_LRS learning rates or more that runs at another count trained at too): a table of iters 2000 and 8000
+    at every width, whose 2000-step runs were named "cut short" and whose sizes' counts "differ" by the mode of a
+    50/50 split (a review). Runs cut short (a timeout, a crash) stop at counts of their own, at a few runs or sizes.
+    Two budgets fitted as one curve are averaged as seeds; :func:`_mixed_configs` says so where a setting differs
+    with them (``max_iters``), and :func:`_history` refuses the table where none does. And, for each other row of
+    such a group, the smallest budget above its count (NaN where none is, or the group has no budgets): the count
+    it was cut short of."""
+    out = np.zeros(len(frame), dtype=bool)
+    above = np.full(len(frame), np.nan)
+    outer = [*v.group_cols, *v.constants]
+    size = _to_number(frame[m.size_col]).to_numpy(dtype=float)
+    steps = frame["_s"].to_numpy(dtype=float)
+    trained = np.isfinite(steps)
+    if np.unique(steps[trained]).size < 2:
+        return out, above
+    group = (frame[outer].groupby(outer, dropna=False, sort=False).ngroup().to_numpy() if outer
+             else np.zeros(len(frame), dtype=int))
+    for g in np.unique(group[trained]):
+        rows = (group == g) & trained
+        levels: set[float] | None = None
+        for w in np.unique(size[rows]):
+            at = rows & (size == w)
+            here = set()
+            for value in np.unique(steps[at]):
+                mine = at & (steps == value)
+                if mine.sum() >= BUDGET_SHARE * at.sum() \
+                        and np.intersect1d(lr[mine], lr[at & ~mine]).size >= BUDGET_LRS:
+                    here.add(float(value))
+            levels = here if levels is None else levels & here
+            if len(levels) < 2:  # a size without two budgets: the group has none
+                break
+        if levels is not None and len(levels) >= 2:
+            ladder = np.sort(np.array(list(levels)))
+            at_level = rows & np.isin(steps, ladder)
+            out |= at_level
+            rest = rows & ~at_level & (steps < ladder[-1])
+            above[rest] = ladder[np.searchsorted(ladder, steps[rest], side="right")]
+    return out, above
+
+
+def _budget_groups(frame: pd.DataFrame, budget: np.ndarray, v: _Valid) -> np.ndarray:
+    """Rows of the groups (their group and swept-constant values) that have :func:`_budget_rows`: their sizes each
+    hold every budget, so none trained to "another count" than the rest."""
+    if not budget.any():
+        return np.zeros(len(frame), dtype=bool)
+    outer = [*v.group_cols, *v.constants]
+    if not outer:
+        return np.ones(len(frame), dtype=bool)
+    group = frame[outer].groupby(outer, dropna=False, sort=False).ngroup().to_numpy()
+    return np.isin(group, np.unique(group[budget]))
 
 
 def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
