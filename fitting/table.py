@@ -297,7 +297,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         # covariates as the numbers _iv checked them to be: JSON or CSV text ("1e+09") kept them strings, whose
         # curves then sorted as words ('1e+09' before '2.5e+08', a review)
         df = df.assign(**{c: _to_number(df[c]) for c in dict.fromkeys(m.covariates or []) if c in df.columns})
-        prep = dataclasses.replace(_canonical(df, v, m), input_hash=digest, n_rows=given,
+        families = _size_families(df, m, v)  # once: _canonical's groups and the note read it (a review: twice, slow)
+        prep = dataclasses.replace(_canonical(df, v, m, families), input_hash=digest, n_rows=given,
                                    n_left_out=given - len(df))
         notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_isolated_note(df, m, v), *_inverted_lr(df, m, v),
@@ -307,7 +308,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_plateau(df, m, v, blowup), *_budget_with_size(df, m, v),
                  *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m),
                  *_best_so_far_loss(df, m),
-                 *_scheduled_lr(df, m), *_lr_columns_note(df, m), *_size_families_note(df, m, v),
+                 *_scheduled_lr(df, m), *_lr_columns_note(df, m, prep), *_size_families_note(df, m, v, families),
                  *_unread_decay(df, m)]
     finally:
         _GIVEN_ROWS.reset(token)
@@ -468,31 +469,58 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     return out
 
 
+#: a tracker's or a team's bookkeeping labels (lower case, separators dropped): wandb's ``Group``, ``Tags``,
+#: ``Job Type``, ``Sweep``, ``Notes``. One value per size is a launch's batch ("small-sweep" at widths 128, 256), no
+#: model family (:func:`_size_families`; a review saw "name Group a group column" advised for one sweep's two launches)
+_LABEL_KEYS = frozenset({"group", "groups", "rungroup", "groupname", "tag", "tags", "runtags", "jobtype", "sweep",
+                         "sweepid", "sweepname", "notes", "note"})
+
+
 def _size_families(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, tuple[np.ndarray, str]]:
     """Text columns no role names that hold one value per size, at least 2 values across a group's sizes, one of
     them at 2 sizes or more (not a size's own label, ``gpt2-small``): two setups swept on disjoint sizes and fitted
     as one law (a review: gpt2 at widths 128, 256 and llama at 512-2048, concatenated, gave llama's LR* an octave
     off with nothing said). Each with the rows of the groups where it does so and its values by size, as said. Not
-    a tracker's bookkeeping, a run's id, name or time, a measurement's or a replicate's column."""
+    a tracker's bookkeeping (wandb's ``Group``, ``Tags``: :data:`_LABEL_KEYS`), a run's id, name or time, a
+    measurement's or a replicate's column. The cheap tests come first (a review: on a 20k-row table of 52 columns
+    the numbers' test over every column was most of its time): the dtype, the name, one value per size, then text."""
     roles = {m.size_col, m.lr_col, m.loss_col, m.seed_col, m.diverged_col, *v.group_cols, *v.constants,
              *(m.covariates or [])}
     noun = "width" if m.size_kind == "width" else "size"
     group = (df.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
              else np.zeros(len(df), int))
     sizes = _to_number(df[m.size_col]).to_numpy(dtype=float)
+    # the (group, size) cells, sorted once: a column's one value per cell is then two reductions over its codes
+    cell = pd.DataFrame({"_g": group, "_z": sizes}).groupby(["_g", "_z"], sort=False, dropna=False).ngroup().to_numpy()
+    order = np.argsort(cell, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(cell[order]) != 0])
+    cell_group = group[order][starts]
     out: dict[str, tuple[np.ndarray, str]] = {}
     for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):  # numbers (or NaN): no family
+            continue
         if c in roles or c in RUN_MEASUREMENTS or is_tracker_column(c) or _key(c) in _RUN_ID_KEYS \
+                or _key(c) in _LABEL_KEYS \
                 or (set(_name_words(c)) & _NAME_WORDS and not _suffix_named(c, _FAMILY_NAMES)) \
-                or is_measurement_name(c) or _replicate_like(c) or _constant_like(c) \
-                or pd.api.types.is_bool_dtype(df[c]) or _mostly_numbers(df[c]):
+                or is_measurement_name(c) or _replicate_like(c) or _constant_like(c):
             continue
-        if df[c].isna().any() or df[c].nunique() < 2:
+        if col.isna().any():
             continue
-        text = df[c].astype(str)
+        codes, uniques = pd.factorize(col)
+        if len(uniques) < 2:
+            continue
+        ranked = codes[order]
+        single = np.minimum.reduceat(ranked, starts) == np.maximum.reduceat(ranked, starts)
+        if not single.any() or not (single.all() or pd.Series(single).groupby(cell_group).all().any()):
+            continue  # every group holds a size of several values
+        text = pd.Series(uniques).astype(str)
         if text.str.fullmatch(r"\d{4}-\d{2}-\d{2}.*").all():  # a date, a time: when, not what, was run
             continue
-        frame = pd.DataFrame({"_g": group, "_z": sizes, "_v": text.to_numpy()})
+        if _mostly_numbers(col):  # numbers as text ("1", "2"): a budget's or a setting's, said elsewhere
+            continue
+        shown_of = text.to_numpy()
+        frame = pd.DataFrame({"_g": group, "_z": sizes, "_v": codes})
         hit = np.zeros(len(df), bool)
         said = ""
         for g, rows in frame.groupby("_g", sort=False):
@@ -500,8 +528,8 @@ def _size_families(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, t
             if len(per_size) < 2 or per_size["nunique"].max() > 1 or per_size["first"].nunique() < 2:
                 continue
             at: dict[str, list[float]] = {}
-            for z, val in zip(per_size.index.to_numpy(dtype=float), per_size["first"], strict=True):  # sizes in order
-                at.setdefault(str(val), []).append(float(z))
+            for z, code in zip(per_size.index.to_numpy(dtype=float), per_size["first"], strict=True):  # sizes in order
+                at.setdefault(str(shown_of[code]), []).append(float(z))
             if max(len(zs) for zs in at.values()) < 2:
                 continue
             hit |= group == g
@@ -513,17 +541,21 @@ def _size_families(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, t
     return out
 
 
-def _size_families_note(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
-    """The warning on :func:`_size_families`' columns: unreliable where the column's name says it names the model
-    (``model``, ``model_type``, ``arch``; :data:`_FAMILY_NAMES`, whose groups' predictions are unreliable through
-    :func:`_mixed_configs`), plain otherwise (a schedule, a data set: maybe the same model's setup)."""
+def _size_families_note(df: pd.DataFrame, m: ColumnMapping, v: _Valid,
+                        families: dict[str, tuple[np.ndarray, str]] | None = None) -> list[str]:
+    """The warning on :func:`_size_families`' columns (``families``: its answer where the caller has it). Not
+    ``unreliable:`` at the table's level, even where the column's name says it names the model (``model``,
+    ``model_type``, ``arch``; :data:`_FAMILY_NAMES`): :func:`_mixed_configs` puts that column in the
+    ``mixed_columns`` of the groups where it changes, which makes those groups' predictions unreliable, and not the
+    others' (a review: a table-level ``unreliable:`` gated every group, and ``recommend --fit --group`` of a clean
+    group exited 1 on another group's model change)."""
     out = []
-    for c, (_, said) in _size_families(df, m, v).items():
+    for c, (_, said) in (_size_families(df, m, v) if families is None else families).items():
         fix = f"name {_shown(c)} a group column ({option('group_cols')})"
         if _suffix_named(c, _FAMILY_NAMES):
-            out.append(f"{UNRELIABLE}{_shown(c)}: {said}: one law is fitted across them, so its exponent is the change "
-                       f"from one model to the other as much as along {m.size_col}, and the prediction is for neither; "
-                       f"if they are different models, fit each apart: {fix}")
+            out.append(f"{_shown(c)}: {said}: one law is fitted across them, so its exponent is the change from one "
+                       f"model to the other as much as along {m.size_col}, and the prediction is for neither; if "
+                       f"they are different models, fit each apart: {fix}")
         else:
             out.append(f"{_shown(c)}: {said} (one value per {m.size_col}): one law is fitted across them; if they are "
                        f"different setups, its exponent holds the change between them too: to fit each apart, {fix}")
@@ -853,8 +885,9 @@ def _interleaved_columns(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[
             f"covariates ({option('covariates')})"]
 
 
-#: a derived column: NAME=A/B or NAME=A*B of two numeric columns (B may be a positive number), or NAME=A (a copy of one
-#: column under another name: a tracker's config.param as parameterization), optionally :round or :log2round.
+#: a derived column: NAME=A/B or NAME=A*B of two numeric columns (B may be a positive number, or A in a product), or
+#: NAME=A (a copy of one column under another name: a tracker's config.param as parameterization), optionally :round
+#: or :log2round.
 _DERIVE = re.compile(
     r"^\s*([^=*/:\s]+)\s*=\s*([^=*/:]+?)\s*(?:([*/])\s*([^=*/:]+?))?\s*(?::\s*(round|log2round))?\s*$")
 
@@ -863,8 +896,10 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
     """``df`` with each derived column added (``tpp=D/N:round``: tokens per parameter rounded to an integer;
     ``:log2round`` rounds to a power of two; ``parameterization=config.param``: a copy under the name a role
     reads): a grouping key or covariate computed without pandas code. No expression is evaluated: a spec is a
-    ratio or product of two existing numeric columns, or of one and a positive number (``width=width_mult*256``),
-    or one existing column."""
+    ratio or product of two existing numeric columns, or of one and a positive number (``width=width_mult*256``;
+    a product's number may come first, ``width=256*width_mult``), or one existing column. Its first operand (or a
+    product's one) is a column: ``k=2*2`` names none, and a number at or below 0 (``width_mult*-256``) is refused
+    as no factor, each with its own message (``k=2*2`` was a KeyError, REST 500: a review)."""
     problems: list[str] = []
     out = df.copy() if specs else df
     for spec in specs:
@@ -877,15 +912,31 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
         if name in out.columns:
             problems.append(f"{option('derive')}: {name} is already a column")
             continue
-        # B may be a number (width=width_mult*256: a width multiplier times the base width) where no column is so named
-        number = _derive_number(b) if op is not None and b not in out.columns else None
-        missing = [c for c in (a, b) if c is not None and c not in out.columns and not (c == b and number)]
-        if missing and op is not None and f"{a}{op}{b}" in out.columns:  # train/lr: one column, not a ratio
+        if op is not None and f"{a}{op}{b}" in out.columns and (a not in out.columns or b not in out.columns):
+            # train/lr: one column, not a ratio
             problems.append(f"{option('derive')} {spec.strip()!r}: {a}{op}{b} is one column, whose name a spec cannot "
                             "hold (/ * : are its operators): name it in its role's option, or rename it first")
             continue
-        if missing:
-            problems += [f"{c}: missing column (named in {option('derive')} {spec.strip()!r})" for c in missing]
+        # a product's number may come first (width=256*width_mult): read as width_mult*256
+        if op == "*" and a not in out.columns and b in out.columns and _derive_float(a) is not None:
+            a, b = b, a
+        # B may be a number (width=width_mult*256: a width multiplier times the base width) where no column is so named;
+        # A is a column (k=2*2 named none: a KeyError, REST 500, a review)
+        number = _derive_float(b) if op is not None and b not in out.columns else None
+        said = []
+        if a not in out.columns:
+            said.append(f"{option('derive')} {spec.strip()!r}: {a} is a number, not a column: a spec needs a column "
+                        "(NAME=A*N, NAME=N*A or NAME=A/N with A a column and N a positive number)"
+                        if _derive_float(a) is not None
+                        else f"{a}: missing column (named in {option('derive')} {spec.strip()!r})")
+        if op is not None and b not in out.columns:
+            if number is None:
+                said.append(f"{b}: missing column (named in {option('derive')} {spec.strip()!r})")
+            elif not (math.isfinite(number) and number > 0):
+                said.append(f"{option('derive')} {spec.strip()!r}: {b} is not a positive finite number, which a "
+                            "factor or divisor must be (width=width_mult*256)")
+        if said:
+            problems += said
             continue
         if op is None and how is None:  # a copy: any type, as the table holds it
             out[name] = out[a]
@@ -913,14 +964,13 @@ def derive_columns(df: pd.DataFrame, specs: list[str]) -> pd.DataFrame:
     return out
 
 
-def _derive_number(text: str | None) -> float | None:
-    """A derived column's second operand as a positive finite number (``256`` in ``width=width_mult*256``), else
-    None (a column's name)."""
+def _derive_float(text: str | None) -> float | None:
+    """A derived column's operand as a number (``256`` in ``width=width_mult*256``; ``-256``, ``0`` and ``inf`` too,
+    which :func:`derive_columns` refuses by name), else None (a column's name)."""
     try:
-        value = float(str(text).strip())
+        return float(str(text).strip())
     except ValueError:
         return None
-    return value if math.isfinite(value) and value > 0 else None
 
 
 def _default_loss(df: pd.DataFrame, m: ColumnMapping) -> ColumnMapping:
@@ -1028,19 +1078,54 @@ def _lr_named(name: object) -> bool:
     return "learningrate" in _key(name) or any(w.startswith("lr") or w.endswith("lr") for w in _name_words(name))
 
 
+#: words of an LR column's name, besides its LR words, that say it holds the LR a run was configured with (a config's
+#: namespace: Hugging Face's ``config_learning_rate``, MLflow's ``params.lr``) or its schedule's peak or start
+#: (``peak_lr``, ``max_lr``, ``initial_lr``, YOLO's ``lr0``); not ``base`` (``base_lr``, MAE's ``blr``: the LR a batch
+#: scaling rule multiplies, no schedule's) nor ``scaled``
+_CONFIGURED_LR_WORDS = frozenset({"config", "configs", "cfg", "configured", "args", "hparams", "hparam", "hp", "hps",
+                                  "hyperparameters", "hyperparams", "params", "param", "peak", "max", "maximum", "init",
+                                  "initial", "start", "starting", "lr0"})
+#: words that may stand beside the LR's words in the name of the LR a trainer logs as it trains (``learning_rate``,
+#: ``train/lr``, ``trainer/learning_rate``, Lightning's ``lr-AdamW``, ``current_lr``)
+_LOGGED_LR_WORDS = frozenset({"lr", "learning", "rate", "learningrate", "train", "training", "trainer", "optim",
+                              "optimizer", "optimiser", "current", "cur", "last", "final", "scheduled", "sched",
+                              "logged", "actual", "step", "metrics", "metric", "charts", "adam", "adamw", "sgd", "lion",
+                              "muon", "adafactor"})
+
+
+def _logged_lr_name(name: object) -> bool:
+    """Whether an LR column is named as the LR a trainer logs (``learning_rate``, ``lr``, ``train/lr``, ``lr-AdamW``,
+    Lightning's param groups ``pg0``): the value at a log step, which a schedule moves."""
+    plain = [w for w in re.split(r"[^a-z0-9]+", str(name).lower()) if w]  # lr-AdamW: lr, adamw
+    return any(bool(words) and all(w in _LOGGED_LR_WORDS or re.fullmatch(r"pg\d*|\d+", w) for w in words)
+               for words in (_name_words(name), plain))
+
+
+def _configured_lr_name(name: object) -> bool:
+    """Whether an LR column is named as the configured LR or its schedule's peak or start (``config_learning_rate``,
+    ``config.lr``, ``peak_lr``, ``max_lr``, ``initial_lr``): :data:`_CONFIGURED_LR_WORDS`."""
+    return bool(set(_name_words(name)) & _CONFIGURED_LR_WORDS)
+
+
 def _scheduled_lr(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
-    """An unreliable note when the LR column is, in every row, one multiple below 1 (to ``LR_MULTIPLE_RTOL``) of
-    another swept LR column no role names: a scheduled LR logged after its decay (Hugging Face's Trainer logs
-    ``learning_rate`` at its last log step, 1/90 of the configured ``config_learning_rate`` under a linear decay: a
-    review's LR* came out 86x low and every gate passed). The fit is in the LR column's units. Not where the LR column
-    is one layer's own LR, nor against one (:func:`_role_lr`: the runner's ``lr_embedding`` is beta times a constant
-    at one width, by design)."""
+    """A note when the LR column is, in every row, one multiple below 1 (to ``LR_MULTIPLE_RTOL``) of another swept LR
+    column no role names. Unreliable where the names say a schedule: the LR column named as the LR a trainer logs
+    (:func:`_logged_lr_name`: ``learning_rate``, ``lr``, ``train/lr``) and the other as the configured LR or the
+    schedule's peak or start (:func:`_configured_lr_name`: ``config_learning_rate``, ``peak_lr``, ``max_lr``,
+    ``initial_lr``): a scheduled LR logged after its decay (Hugging Face's Trainer logs ``learning_rate`` at its last
+    log step, 1/90 of the configured ``config_learning_rate`` under a linear decay: a review's LR* came out 86x low and
+    every gate passed). Plain otherwise: a constant multiple is as often a batch-scaled LR (MAE's ``blr`` with ``lr =
+    blr * batch / 256``, ``base_lr``, ``scaled_lr``), the exponent the same in either column's units (a review: an
+    unreliable warning there failed ``--strict``, a team's CI). The fit is in the LR column's units. Not where the LR
+    column is one layer's own LR, nor against one (:func:`_role_lr`: the runner's ``lr_embedding`` is beta times a
+    constant at one width, by design)."""
     if m.lr_col not in df.columns or _role_lr(m.lr_col) or pd.api.types.is_bool_dtype(df[m.lr_col]):
         return []
     lr = _to_number(df[m.lr_col]).to_numpy(dtype=float)
     if not len(lr) or not (np.isfinite(lr) & (lr > 0)).all():
         return []
     roles = {m.size_col, m.loss_col, m.seed_col, m.diverged_col, *(m.group_cols or ()), *(m.covariates or ())}
+    plain = []
     for c in df.columns:
         if c == m.lr_col or c in roles or c in RUN_MEASUREMENTS or _role_lr(c) or not _lr_named(c) \
                 or pd.api.types.is_bool_dtype(df[c]):
@@ -1050,12 +1135,17 @@ def _scheduled_lr(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
             continue
         ratio = lr / other
         mid = float(np.median(ratio))
-        if mid < 1 - LR_MULTIPLE_RTOL and np.ptp(ratio) <= LR_MULTIPLE_RTOL * mid:
-            lr_col, shown = _shown(m.lr_col), _shown(c)
+        if not (mid < 1 - LR_MULTIPLE_RTOL and np.ptp(ratio) <= LR_MULTIPLE_RTOL * mid):
+            continue
+        lr_col, shown = _shown(m.lr_col), _shown(c)
+        if _logged_lr_name(m.lr_col) and _configured_lr_name(c):
             return [f"{UNRELIABLE}{lr_col}: {shown} x {mid:.3g} in every row: a scheduled LR logged after its decay "
                     f"(a trainer's last logged LR)? The fit and its LR* are in {lr_col}'s units, {mid:.3g}x "
                     f"{shown}'s; if {shown} is the swept peak LR, fit it with {option('lr_col')} {shown}"]
-    return []
+        plain.append(f"{lr_col} is {shown} x {mid:.3g} in every row: the fit and its LR* are in {lr_col}'s units (the "
+                     f"exponent is the same in either); to have LR* in {shown}'s, fit it with {option('lr_col')} "
+                     f"{shown}")
+    return plain[:1]
 
 
 # --- validation ----------------------------------------------------------------------------------------
@@ -2347,13 +2437,20 @@ def _history_by_id(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]
     several rows of most runs (one group, size, LR and seed), each id in one run's rows alone: a history export whose
     step column was dropped (a review: each run at 3 logged steps, averaged as seeds, 0.62 octave off, said as
     "repeated runs" that narrow the intervals). Rows that copy another whole (an export written twice) are no
-    history: ``_repeated_runs`` drops them. Not an id that names the table or many runs (a sweep's)."""
+    history: ``_repeated_runs`` drops them. Not an id that names the table or many runs (a sweep's), nor one whose
+    rows differ in a setting no role names (:func:`_id_rows_differ`: a seed under another name, ``random_seed``,
+    ``data_seed``; an ``eval_set`` per row): a history's rows differ in their measurements alone (a review: a
+    ``Name`` per configuration with its seeds in ``random_seed`` was refused as a history; the pooled columns' warning
+    names such a column)."""
     roles = {*run, m.loss_col, m.seed_col, m.diverged_col, *(m.covariates or [])}
     ids = [c for c in df.columns if c not in roles and _key(c) in _RUN_ID_KEYS]
+    # an id at one row each (wandb's Name and ID of a table of runs) names no history: said without the rows' copies
+    ids = [c for c in ids if df[c].nunique(dropna=True) < int(df[c].notna().sum())]
     if not ids:
         return None
     distinct = _distinct_rows(df)
     cell = df[run].groupby(run, dropna=False, sort=False).ngroup().to_numpy()[distinct]
+    settings: list[str] | None = None
     for c in ids:
         said = df[c].to_numpy(dtype=object)[distinct]
         frame = pd.DataFrame({"_cell": cell, "_id": pd.Series(said).astype(str).to_numpy(),
@@ -2366,12 +2463,46 @@ def _history_by_id(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]
             continue
         least = 3 if _key(c) in _RUN_LABEL_KEYS else 2
         if (per_id["rows"] >= least).mean() >= 0.5:
+            settings = _id_settings(df, m, roles, ids) if settings is None else settings
+            if _id_rows_differ(df, c, distinct, settings):
+                continue
             n = int(per_id["rows"].median())
+            where = f"{m.size_col}, LR and seed" if m.seed_col is not None and m.seed_col in run \
+                else f"{m.size_col} and LR"
             return (f"{_shown(c)}: the table holds each run at several rows (one {_shown(c)} at {n} rows of one "
-                    f"{m.size_col}, LR and seed, a median), a history export without its step column, whose rows "
+                    f"{where}, a median), a history export without its step column, whose rows "
                     f"would be averaged as seeds: keep one row per run (its last logged, or the loss at one step); "
                     f"if they are runs of their own, give each its own {_shown(c)}")
     return None
+
+
+def _id_settings(df: pd.DataFrame, m: ColumnMapping, roles: set[Any], ids: list[str]) -> list[str]:
+    """The columns whose values differing between one run id's rows say they are runs of their own, not one run's
+    logged steps: no role's, id's, tracker's, step count's or progress's, nor a measurement's; a replicate's label
+    (``random_seed``, ``data_seed``, ``trial``: :func:`_replicate_like`) or a column of a few values
+    (``_CONTINUOUS``: an ``eval_set``, a batch size), not a logged metric's many."""
+    distinct = _distinct_rows(df)
+    out = []
+    for c in df.columns:
+        if c in roles or c in ids or c in RUN_MEASUREMENTS or is_tracker_column(c) or _key(c) in PROGRESS_NAMES \
+                or _counts_steps(df[c], c) or _measured(df, c, distinct):
+            continue
+        if _replicate_like(c) or df[c].nunique(dropna=False) <= _CONTINUOUS:
+            out.append(c)
+    return out
+
+
+def _id_rows_differ(df: pd.DataFrame, c: str, distinct: np.ndarray, settings: list[str]) -> bool:
+    """Whether the rows of one id (column ``c``) differ in one of ``settings`` at half the ids of 2 rows or more."""
+    if not settings:
+        return False
+    rows = df.loc[distinct & df[c].notna().to_numpy(), [c, *settings]].reset_index(drop=True)
+    key = rows[c].astype(str)
+    repeated = key.map(key.value_counts()) >= 2
+    if not repeated.any():
+        return False
+    varying = rows[repeated.to_numpy()].groupby(key[repeated].to_numpy(), sort=False)[settings].nunique(dropna=False)
+    return bool(((varying > 1).mean() >= 0.5).any())
 
 
 def _a_setting_differs(df: pd.DataFrame, run: list[str], step: str, m: ColumnMapping) -> bool:
@@ -2624,7 +2755,8 @@ def _py(v: Any) -> Any:
     return v
 
 
-def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, np.ndarray]:
+def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid,
+                   families: dict[str, tuple[np.ndarray, str]] | None = None) -> dict[str, np.ndarray]:
     """Columns no role names in which runs fitted as seeds of one cell (one width and LR) differ, each with the
     rows of those cells: then two configurations (two model families, two optimizers) are fitted as one, and the
     prediction is for neither. Only where it is the table's pattern, at half of its cells or more (a rerun of one
@@ -2634,7 +2766,8 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
     size), not a seed's, one of them at several sizes (not a run's id), differs among a cell's runs whatever their
     seed ids (each run its own random seed, or
     none: a user review's adamw + lion table passed `--strict` 1.4 octaves off). ``_pooled_columns`` words the
-    warning; this decides which groups' predictions are unreliable."""
+    warning; this decides which groups' predictions are unreliable. ``families``: :func:`_size_families`' answer
+    where the caller has it (computed once per ``prepare``)."""
     other = _unnamed_settings(df, m, v)
     if not other:
         return {}
@@ -2675,7 +2808,7 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
                 and (hit := _whole_curves(frame, m, v, c)).any():
             out[c] = hit
     # a model's name, one per size, changing across the sizes (two families swept on disjoint widths)
-    out |= {c: hit for c, (hit, _) in _size_families(frame, m, v).items()
+    out |= {c: hit for c, (hit, _) in (_size_families(frame, m, v) if families is None else families).items()
             if c not in out and _suffix_named(c, _FAMILY_NAMES)}
     return out
 
@@ -2683,18 +2816,24 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> dict[str, n
 def _whole_curves(frame: pd.DataFrame, m: ColumnMapping, v: _Valid, c: str) -> np.ndarray:
     """The rows of the curves (one group, size and setting of the swept constants) where 2 or more of column ``c``'s
     values each span a curve of their own among the runs that trained (3 LRs or more, a third of the curve's LRs at
-    least), in groups where half their curves or more hold such: two optimizers each on its own LR grid, overlapping
-    in a few LRs (a review: adamw's and lion's grids shared 3 points of 29, fewer than half the cells pooled, and the
-    mix passed `--strict` 0.7 octave off). Not a rerun of a few runs under another label."""
+    least) and hold a basin of their own, in groups where half their curves or more hold such: two optimizers each on
+    its own LR grid, overlapping in a few LRs (a review: adamw's and lion's grids shared 3 points of 29, fewer than
+    half the cells pooled, and the mix passed `--strict` 0.7 octave off). A basin of its own: the value's best LR
+    lies inside its own LR range, the loss falling to it and rising (or diverging) past it (:func:`_own_basins`). One
+    setup's grid extended or refined under a second label (``stage`` coarse on the lower LRs, refine on those above)
+    holds one basin between the two, its other value falling toward the seam: no mix (a review: "two
+    configurations", unreliable, ``--strict`` exit 1). Not a rerun of a few runs under another label."""
     curve = [*v.group_cols, m.size_col, *v.constants]
     curve_id = frame.groupby(curve, dropna=False, sort=False).ngroup().to_numpy()
     group_id = (frame.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
                 else np.zeros(len(frame), int))
     ok = _trained(v)
-    t = pd.DataFrame({"_k": curve_id[ok], "_v": frame[c].astype(str).to_numpy()[ok], "_lr": v.lr[ok]})
+    values = frame[c].astype(str).to_numpy()
+    t = pd.DataFrame({"_k": curve_id[ok], "_v": values[ok], "_lr": v.lr[ok]})
     total = t.groupby("_k")["_lr"].nunique()
     per_value = t.groupby(["_k", "_v"])["_lr"].nunique()
     whole = (per_value >= 3) & (3 * per_value >= total.reindex(per_value.index.get_level_values("_k")).to_numpy())
+    whole &= _own_basins(curve_id, values, v).reindex(whole.index, fill_value=False).to_numpy(dtype=bool)
     mixed = whole.groupby(level="_k").sum() >= 2
     hit = np.zeros(len(frame), bool)
     for g in np.unique(group_id):
@@ -2705,11 +2844,50 @@ def _whole_curves(frame: pd.DataFrame, m: ColumnMapping, v: _Valid, c: str) -> n
     return hit
 
 
+def _own_basins(curve_id: np.ndarray, values: np.ndarray, v: _Valid) -> pd.Series:
+    """By (curve, value): whether the value's runs hold a basin of their own within their own LRs: the best LR (the
+    lowest mean loss of the runs that trained there) has an LR of the value below it and one above it, where the loss
+    is higher or the runs diverged. A grid cut in two has its best at the seam of one part, the other part's loss
+    still falling toward it at its edge."""
+    ok = _trained(v)
+    finite = np.isfinite(v.lr)
+    t = pd.DataFrame({"_k": curve_id[finite], "_v": values[finite], "_lr": v.lr[finite],
+                      "_loss": np.where(ok, v.loss, np.nan)[finite]})
+    per_lr = t.groupby(["_k", "_v", "_lr"], sort=True)["_loss"].mean().reset_index()
+    per_lr["_loss"] = per_lr["_loss"].fillna(np.inf)  # every run there diverged: above any loss
+    by = per_lr.groupby(["_k", "_v"], sort=False)
+    best = by["_loss"].transform("min")
+    at_best = per_lr["_loss"].to_numpy() == best.to_numpy()
+    lo = by["_lr"].transform("min").to_numpy()
+    hi = by["_lr"].transform("max").to_numpy()
+    finite_best = np.isfinite(best.to_numpy())
+    # the lowest and highest LR at the best loss (ties): inside the range at both
+    per_lr["_inside"] = at_best & finite_best & (per_lr["_lr"].to_numpy() > lo) & (per_lr["_lr"].to_numpy() < hi)
+    per_lr["_edge"] = at_best & ~per_lr["_inside"].to_numpy()
+    flags = per_lr.groupby(["_k", "_v"], sort=False)[["_inside", "_edge"]].any()
+    return flags["_inside"] & ~flags["_edge"]
+
+
+#: words before a weight decay's own name that say where it was configured or logged (``config_weight_decay``,
+#: ``optimizer.weight_decay``, MLflow's ``params.wd``), not which decay it is (``independent_``, ``base_``, ``final_``)
+_DECAY_PREFIX_WORDS = frozenset({"config", "configs", "cfg", "args", "hparams", "hparam", "hp", "hps",
+                                 "hyperparameters", "hyperparams", "params", "param", "parameters", "optimizer",
+                                 "optimiser", "optim", "opt", "train", "training", "trainer", "solver", "settings",
+                                 "run"})
+
+
 def _decay_named(name: object) -> bool:
     """Whether a column's name is a weight decay's own (``weight_decay``, ``wd``, ``weight-decay``,
-    ``config.weight_decay``): not a layer's (``weight_decay_hidden``), the runner's ``independent_weight_decay`` or
-    ``base_weight_decay``."""
-    return _key(re.split(r"[./]", str(name))[-1]) in ("weightdecay", "wd")
+    ``config.weight_decay``, and flattened so, ``config_weight_decay``, ``config_wd``, ``optimizer.weight_decay``:
+    its last words, after words of :data:`_DECAY_PREFIX_WORDS`): not a layer's (``weight_decay_hidden``), the
+    runner's ``independent_weight_decay`` or ``base_weight_decay``."""
+    if _key(re.split(r"[./]", str(name))[-1]) in ("weightdecay", "wd"):
+        return True
+    words = _name_words(name)
+    for i in range(len(words)):
+        if "".join(words[i:]) in ("weightdecay", "wd"):
+            return i > 0 and all(w in _DECAY_PREFIX_WORDS for w in words[:i])
+    return False
 
 
 def _unread_decay(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
@@ -2869,14 +3047,21 @@ _LAYER_WORDS = {"embedding": {"embedding", "embeddings", "embed", "emb", "wte", 
                 "readout": {"readout", "head", "lmhead", "output", "out", "unembed", "unembedding", "logits",
                             "classifier"}}
 _RATIO_WORDS = {"mult", "mults", "multiplier", "multipliers", "ratio", "scale", "factor", "frac", "fraction"}
+#: words that, beside ``out`` / ``output`` / ``o``, name a transformer block's output projection (``out_proj``,
+#: ``o_proj``, ``attn_out``): a hidden matrix, not the readout
+_BLOCK_WORDS = {"proj", "projection", "attn", "attention", "selfattn", "mlp", "ffn"}
 
 
 def lr_layer_of(column: str) -> str | None:
     """The layer whose own LR a column holds, by its name: the runner's ``lr_hidden`` and a team's ``hidden_lr``,
     ``lr/readout``, ``head_lr`` or ``embedLearningRate`` alike; None for the sweep's one LR (``lr``, ``beta``,
     ``config.learning_rate``). A review: a team's ``hidden_lr`` fitted as the LR was spread as beta, every layer
-    then off by the hidden layer's gamma and width factor."""
+    then off by the hidden layer's gamma and width factor. ``out`` / ``output`` beside a block's word
+    (:data:`_BLOCK_WORDS`: ``out_proj_lr``, ``o_proj_lr``, ``attn_out_lr``) is an attention or MLP output
+    projection, a hidden matrix: read as the readout's until a review."""
     words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+", str(column))]
+    if {"out", "output", "o"} & set(words) and _BLOCK_WORDS & set(words):  # out_proj_lr: a block's, hidden
+        words = ["hidden" if w in ("out", "output", "o") else w for w in words]
     joined = [a + b for a, b in zip(words, words[1:], strict=False)]
     if not ({"lr", "learningrate"} & {*words, *joined}) or _RATIO_WORDS & set(words):
         return None
@@ -2919,12 +3104,17 @@ def _lr_ratios(df: pd.DataFrame, x: np.ndarray) -> dict[str, np.ndarray] | None:
     return out
 
 
-def _lr_columns_note(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
+def _lr_columns_note(df: pd.DataFrame, m: ColumnMapping, prep: Prepared | None = None) -> list[str]:
     """A note where a team's own per-layer LR columns (not the runner's names) stand for the contract's: the fit's
-    check of the per-layer exponents (``lr_exponents``) then reads them, and its messages say the contract's names."""
+    check of the per-layer exponents (``lr_exponents``) then reads them, and its messages say the contract's names.
+    Only where they give some group's exponents (``prep``: the prepared groups): columns that hold constant
+    multipliers (``emb_lr`` 10 at every width) or ratios no line fits give none, and nothing is checked against
+    them (a review: the note said so all the same)."""
     columns = lr_layer_columns(df)
     if columns is None or lr_layer_of(m.lr_col) is not None or m.size_kind != "width" \
             or all(LR_LAYER_COLUMNS[layer] == c for layer, c in columns.items()):
+        return []
+    if prep is not None and all(g.lr_exponents is None for g in prep.groups):
         return []
     theirs = " / ".join(_shown(c) for c in columns.values())
     return [f"{theirs}: read as each layer's own LR (the contract's {' / '.join(LR_LAYER_COLUMNS.values())}): their "
@@ -3098,8 +3288,10 @@ def _lr_exponents(ratios: dict[str, np.ndarray] | None, width: np.ndarray, idx: 
     return out
 
 
-def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
-    """Log2 units, NaN loss for diverged runs, one GroupData per distinct group key (sorted)."""
+def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping,
+               families: dict[str, tuple[np.ndarray, str]] | None = None) -> Prepared:
+    """Log2 units, NaN loss for diverged runs, one GroupData per distinct group key (sorted). ``families``:
+    :func:`_size_families`' answer where the caller has it."""
     n = len(df)
     width = np.round(v.width).astype(np.int64)
     x = np.log2(v.lr)
@@ -3114,7 +3306,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping) -> Prepared:
     if "base_width" in df.columns and "base_width" not in v.group_cols:
         bw = _to_number(df["base_width"]).to_numpy()
 
-    mixed = _mixed_configs(df, m, v)
+    mixed = _mixed_configs(df, m, v, families)
     inverted = _inverted_rows(df, m, v)
     param = df["parameterization"].to_numpy() if "parameterization" in df.columns else None
     decay, decay_mode = _decays(df)

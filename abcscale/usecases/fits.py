@@ -223,8 +223,9 @@ def unreliable(result: FitResult) -> list[tuple[str, str]]:
         out += [(group_label({}) if label == "all rows" else label, UNRELIABLE + "no joint law, so no prediction: "
                  + why) for w in result.warnings if w.startswith(NO_JOINT_LAW)
                 for label, _, why in [w.removeprefix(NO_JOINT_LAW).partition(": ")]]
-    # the table's own (a scheduled LR fitted, widths that look like width multipliers, a model's name changing
-    # across the widths): every group's; said only among the fit's warnings, they passed --strict (session 66)
+    # the table's own (a scheduled LR fitted, widths that look like width multipliers): every group's; said only
+    # among the fit's warnings, they passed --strict (session 66). A model's name changing across the widths gates
+    # only the groups where it changes, through their mixed_columns
     out += [(group_label({}), w) for w in result.warnings if w.startswith(UNRELIABLE)]
     return out
 
