@@ -2822,7 +2822,8 @@ def _whole_curves(frame: pd.DataFrame, m: ColumnMapping, v: _Valid, c: str) -> n
     lies inside its own LR range, the loss falling to it and rising (or diverging) past it (:func:`_own_basins`). One
     setup's grid extended or refined under a second label (``stage`` coarse on the lower LRs, refine on those above)
     holds one basin between the two, its other value falling toward the seam: no mix (a review: "two
-    configurations", unreliable, ``--strict`` exit 1). Not a rerun of a few runs under another label."""
+    configurations", unreliable, ``--strict`` exit 1); nor a refined grid nested in a coarse one, the two agreeing
+    where they overlap (:func:`_one_setup`). Not a rerun of a few runs under another label."""
     curve = [*v.group_cols, m.size_col, *v.constants]
     curve_id = frame.groupby(curve, dropna=False, sort=False).ngroup().to_numpy()
     group_id = (frame.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
@@ -2833,8 +2834,13 @@ def _whole_curves(frame: pd.DataFrame, m: ColumnMapping, v: _Valid, c: str) -> n
     total = t.groupby("_k")["_lr"].nunique()
     per_value = t.groupby(["_k", "_v"])["_lr"].nunique()
     whole = (per_value >= 3) & (3 * per_value >= total.reindex(per_value.index.get_level_values("_k")).to_numpy())
-    whole &= _own_basins(curve_id, values, v).reindex(whole.index, fill_value=False).to_numpy(dtype=bool)
+    per_lr = _per_lr_losses(curve_id, values, v)
+    whole &= _own_basins(per_lr).reindex(whole.index, fill_value=False).to_numpy(dtype=bool)
     mixed = whole.groupby(level="_k").sum() >= 2
+    for k in mixed.index[mixed.to_numpy(dtype=bool)]:
+        here = whole.loc[k]
+        if _one_setup(per_lr[per_lr["_k"] == k], list(here.index[here.to_numpy(dtype=bool)])):
+            mixed[k] = False
     hit = np.zeros(len(frame), bool)
     for g in np.unique(group_id):
         ks = np.unique(curve_id[group_id == g])
@@ -2844,17 +2850,23 @@ def _whole_curves(frame: pd.DataFrame, m: ColumnMapping, v: _Valid, c: str) -> n
     return hit
 
 
-def _own_basins(curve_id: np.ndarray, values: np.ndarray, v: _Valid) -> pd.Series:
-    """By (curve, value): whether the value's runs hold a basin of their own within their own LRs: the best LR (the
-    lowest mean loss of the runs that trained there) has an LR of the value below it and one above it, where the loss
-    is higher or the runs diverged. A grid cut in two has its best at the seam of one part, the other part's loss
-    still falling toward it at its edge."""
+def _per_lr_losses(curve_id: np.ndarray, values: np.ndarray, v: _Valid) -> pd.DataFrame:
+    """By curve (``_k``), value (``_v``) and LR (``_lr``), sorted: the mean loss (``_loss``) of the runs that trained
+    there, ``inf`` where every run there diverged."""
     ok = _trained(v)
     finite = np.isfinite(v.lr)
     t = pd.DataFrame({"_k": curve_id[finite], "_v": values[finite], "_lr": v.lr[finite],
                       "_loss": np.where(ok, v.loss, np.nan)[finite]})
     per_lr = t.groupby(["_k", "_v", "_lr"], sort=True)["_loss"].mean().reset_index()
     per_lr["_loss"] = per_lr["_loss"].fillna(np.inf)  # every run there diverged: above any loss
+    return per_lr
+
+
+def _own_basins(per_lr: pd.DataFrame) -> pd.Series:
+    """By (curve, value): whether the value's runs hold a basin of their own within their own LRs: the best LR (the
+    lowest mean loss of the runs that trained there) has an LR of the value below it and one above it, where the loss
+    is higher or the runs diverged. A grid cut in two has its best at the seam of one part, the other part's loss
+    still falling toward it at its edge."""
     by = per_lr.groupby(["_k", "_v"], sort=False)
     best = by["_loss"].transform("min")
     at_best = per_lr["_loss"].to_numpy() == best.to_numpy()
@@ -2862,10 +2874,46 @@ def _own_basins(curve_id: np.ndarray, values: np.ndarray, v: _Valid) -> pd.Serie
     hi = by["_lr"].transform("max").to_numpy()
     finite_best = np.isfinite(best.to_numpy())
     # the lowest and highest LR at the best loss (ties): inside the range at both
-    per_lr["_inside"] = at_best & finite_best & (per_lr["_lr"].to_numpy() > lo) & (per_lr["_lr"].to_numpy() < hi)
-    per_lr["_edge"] = at_best & ~per_lr["_inside"].to_numpy()
-    flags = per_lr.groupby(["_k", "_v"], sort=False)[["_inside", "_edge"]].any()
+    inside = at_best & finite_best & (per_lr["_lr"].to_numpy() > lo) & (per_lr["_lr"].to_numpy() < hi)
+    flags = pd.DataFrame({"_k": per_lr["_k"], "_v": per_lr["_v"], "_inside": inside, "_edge": at_best & ~inside})
+    flags = flags.groupby(["_k", "_v"], sort=False)[["_inside", "_edge"]].any()
     return flags["_inside"] & ~flags["_edge"]
+
+
+#: two labels' curves agree where their LRs overlap within this median relative difference of their mean losses
+#: (seed noise is 0.1-0.5%; two optimizers at one LR, or one basin an octave off another, differ by several %)
+SAME_CURVE_RTOL = 0.01
+
+
+def _one_setup(per_lr: pd.DataFrame, labels: list[Any]) -> bool:
+    """Whether one curve's values ``labels``, each on its own LRs with a basin of its own (:func:`_own_basins`), are
+    one setup's runs: a coarse grid and a refined one nested in it (``stage`` coarse and refine; a review saw them
+    called two configurations, unreliable). So where every value's best LR lies within half an octave, or a step of
+    the coarser grid there, of the first's, and its mean losses agree with the first's where their LRs overlap (at
+    2 LRs or more, the other's loss read between its LRs in log LR) to :data:`SAME_CURVE_RTOL` (the median of the
+    relative differences): two optimizers' basins differ in both."""
+    curves = []
+    for label in labels:
+        c = per_lr[(per_lr["_v"] == label).to_numpy() & np.isfinite(per_lr["_loss"].to_numpy())]
+        if len(c) < 3:
+            return False
+        x, y = np.log2(c["_lr"].to_numpy(dtype=float)), c["_loss"].to_numpy(dtype=float)
+        order = np.argsort(x)
+        curves.append((x[order], y[order]))
+    x0, y0 = curves[0]
+    for x1, y1 in curves[1:]:
+        best0, best1 = x0[np.argmin(y0)], x1[np.argmin(y1)]
+        step = max(float(np.max(np.diff(x0), initial=0.0)), float(np.max(np.diff(x1), initial=0.0)))
+        if abs(best0 - best1) > max(0.5, min(step, 1.0)) + 1e-9:
+            return False
+        gaps = []
+        for (xa, ya), (xb, yb) in (((x0, y0), (x1, y1)), ((x1, y1), (x0, y0))):
+            within = (xb >= xa[0] - 1e-9) & (xb <= xa[-1] + 1e-9)
+            read = np.interp(xb[within], xa, ya)
+            gaps.extend(np.abs(read - yb[within]) / np.minimum(read, yb[within]))
+        if len(gaps) < 2 or not np.median(gaps) <= SAME_CURVE_RTOL:
+            return False
+    return True
 
 
 #: words before a weight decay's own name that say where it was configured or logged (``config_weight_decay``,
