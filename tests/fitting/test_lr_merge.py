@@ -50,7 +50,7 @@ def test_the_value_most_rows_give_is_kept_then_the_shortest():
     lrs = np.unique(np.concatenate([w.x for g in prep.groups for w in g.widths]))
     assert len(lrs) == df.loc[df["seed"] == 0, "beta"].nunique()
     assert set(np.round(2.0 ** lrs, 15)) <= set(np.round(df.loc[df["seed"] == 0, "beta"], 15))
-    from abcscale.fitting.table import _merge_close
+    from abcscale.fitting.table._cells import _merge_close
 
     even = np.array([0.0010000000474974513, 0.001])  # one row each: the shorter written value
     merged, said = _merge_close(even, np.zeros(2, int))
@@ -60,7 +60,7 @@ def test_the_value_most_rows_give_is_kept_then_the_shortest():
 
 
 def test_rounded_copies_merge_and_a_fine_grid_does_not():
-    from abcscale.fitting.table import _merge_close
+    from abcscale.fitting.table._cells import _merge_close
 
     one = np.zeros(16, int)
     grid = 1e-3 * 2.0 ** (np.arange(8) / 16)  # 2^(1/16) apart: 4.4%, a real (fine) grid

@@ -199,9 +199,10 @@ def test_other_decays_by_their_last_words_are_not_the_runs():
 
 def test_the_size_families_are_computed_once_per_prepare(monkeypatch):
     import abcscale.fitting.table as table
+    from abcscale.fitting.table import _configs, _valid
 
     calls = []
-    real_families, real_numbers = table._size_families, table._mostly_numbers
+    real_families, real_numbers = _configs._size_families, _configs._mostly_numbers
 
     def families(*args, **kwargs):
         calls.append(1)
@@ -213,14 +214,15 @@ def test_the_size_families_are_computed_once_per_prepare(monkeypatch):
         checked.append(str(s.name))
         return real_numbers(s)
 
-    monkeypatch.setattr(table, "_size_families", families)
+    monkeypatch.setattr(table, "_size_families", families)  # prepare's own call
+    monkeypatch.setattr(_configs, "_size_families", families)  # and any from the checks
     df = synthetic_sweep(widths=WIDTHS, base_width=128, seeds=2)
     rng = np.random.default_rng(0)
     df = df.assign(host=rng.choice(["a", "b"], len(df)), batch=rng.choice([32, 64], len(df)))
     prep = table.prepare(df)
     assert len(calls) == 1
-    monkeypatch.setattr(table, "_mostly_numbers", numbers)
-    table._size_families(df, prep.mapping, table._iv(df, prep.mapping))
+    monkeypatch.setattr(_configs, "_mostly_numbers", numbers)
+    _configs._size_families(df, prep.mapping, _valid._iv(df, prep.mapping))
     assert checked == []  # numeric columns by their dtype, a random text column by its values per size
 
 

@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from abcscale.fitting.synthetic import synthetic_sweep
-from abcscale.fitting.table import UNRELIABLE, TableError, _lr_named, prepare
+from abcscale.fitting.table import UNRELIABLE, TableError, prepare
+from abcscale.fitting.table._names import _lr_named
 from abcscale.schemas.fit import ColumnMapping
 
 
