@@ -157,8 +157,13 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
 def _read_parquet(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    file = pq.ParquetFile(io.BytesIO(data))
+    meta = file.metadata
     _check_columns(meta.num_columns)
+    # a name twice among the columns: said as a CSV's header is (Arrow's "Multiple matches for FieldRef" and its
+    # schema were the message, a review)
+    if dups := sorted(c for c, n in Counter(file.schema_arrow.names).items() if n > 1):
+        raise TableError([f"{c}: duplicated column in the table" for c in dups])
     # Leaf values, so a list column that expands counts too; all from the footer, nothing decompressed yet.
     values = sum(meta.row_group(g).column(c).num_values
                  for g in range(meta.num_row_groups) for c in range(meta.num_columns))
@@ -205,7 +210,8 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
         # LRs read as widths). A trailing separator on every row (`128,0.001,0,3.0,`) is read without it; a value
         # there is an error, not a column dropped
         if not df.iloc[:, -1].isna().all():
-            raise TableError([f"table: its rows have one field more than the header ({len(header)} names): name "
+            raise TableError([_preamble(first, sep=";" if semi else ",") or
+                              f"table: its rows have one field more than the header ({len(header)} names): name "
                               "every column in the header"])
         df = pd.read_csv(io.BytesIO(data), nrows=nrows, index_col=False, **args)
     # a spreadsheet's trailing separators (`width,lr,loss,,`): columns without a name or a value, not data
@@ -214,6 +220,16 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     # and its trailing rows of separators only (`,,,`): the other rows keep their numbers
     filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
     return df.iloc[: filled[-1] + 1] if filled.size and filled[-1] + 1 < len(df) else df
+
+
+def _preamble(first: bytes, sep: str) -> str | None:
+    """The problem of a first line that is no header: Excel's ``sep=,`` or a comment (``# exported from ...``),
+    whose few names pandas took for the header (a review: "one field more than the header (2 names)")."""
+    line = first.decode("utf-8", "replace").strip()
+    if line.lower().startswith("sep=") or line.startswith(("#", "//")):
+        return (f"table: its first line ({line[:60]!r}) is no header: delete it (or any lines before the header), "
+                f"so the header's names come first, separated by {sep!r}")
+    return None
 
 
 #: The most columns a sweep table may have. Real ones have tens (settings, metrics); pandas parses a CSV of

@@ -124,9 +124,9 @@ def fit_sweep(table: pd.DataFrame | str | Path, options: FitOptions | None = Non
             # it was ignored (a review). Checked here, on the request, not in the mapping: a fit read back from JSON
             # holds every mapping field, and its plots could no longer read a table without seeds
             from abcscale.fitting import TableError, prepare
-            from abcscale.fitting.table import option
+            from abcscale.fitting.table import option, shown_column
 
-            missing = f"{options.seed_col}: missing column (the {option('seed_col')} column)"
+            missing = f"{shown_column(options.seed_col)}: missing column (the {option('seed_col')} column)"
             try:  # the table's other problems too, as a TableError lists every one (validation only, no fit)
                 prepare(df, mapping)
             except TableError as exc:

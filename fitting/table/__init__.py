@@ -99,6 +99,7 @@ from abcscale.fitting.table._names import (
     lr_layer_of,
     option,
 )
+from abcscale.fitting.table._names import _shown as shown_column
 from abcscale.fitting.table._valid import (
     BLOWUP_FACTOR,
     INIT_COL,
@@ -121,7 +122,7 @@ __all__ = [
     "SMALL_WIDTHS", "STALL_FRACTION", "STALL_KEPT", "STEP_NAMES", "THEORY_COLUMNS", "TRACKER_COLUMNS", "TableError",
     "UNREADABLE", "UNRELIABLE", "WIDTH_PLAUSIBLE", "WidthRows", "derive_columns", "flat_columns", "is_budget_name",
     "is_measurement_name", "is_step_name", "is_tracker_column", "json_rows", "lr_layer_columns", "lr_layer_of",
-    "option", "prepare", "scalar_cells", "step_columns", "table_hash",
+    "option", "prepare", "scalar_cells", "shown_column", "step_columns", "table_hash",
 ]
 
 

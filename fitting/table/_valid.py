@@ -134,13 +134,18 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         elif seed is not None and np.isinf(seed).any():
             problems.append(f"{roles.seed_col}: infinite seed in {_rows(np.isinf(seed))}")
     for c in roles.group_cols:  # JSON rows can mix them; a stored table (parquet) cannot hold the mix as sent
-        if df[c].dtype == object and len(kinds := {_kind(v) for v in df[c] if v is not None and v == v}) > 1:
+        if df[c].dtype == object and len(kinds := {_kind(v) for v in df[c] if _present(v)}) > 1:
             problems.append(f"{c}: a group column mixes {' and '.join(sorted(kinds))}; give each column one type")
         blank = df[c].isna() | (df[c].astype(str).str.strip() == "")
         if c in THEORY_COLUMNS and blank.any() and not blank.all():
             # its rows would leave their group for a group of their own, and the group's exponent change in silence
             problems.append(f"{c}: empty in {_rows(blank)}; theory reads it for every run's group: fill it in "
                             "or drop the rows")
+        elif c in EXTRA_GROUP_COLUMNS and blank.any() and not blank.all():
+            # a base width, step count or depth left empty at some widths split them off as a group of their own:
+            # the main group lost those widths, its prediction moved, unsaid (a review: 5 widths fitted as 3)
+            problems.append(f"{c}: empty in {_rows(blank)}; its rows would be fitted as a group of their own, apart "
+                            "from their widths' others: fill it in or drop the rows")
     if "base_width" in df.columns:  # a width too, whether it is a group key or C's reference width
         bw = _to_number(df["base_width"])
         if (bad := bw.isna() & df["base_width"].notna()).any():
@@ -233,7 +238,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
         hint = (f"; {', '.join(_shown(c) for c in alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: "
                 f"name it with {option(role)}" + (f" {alike[0]!r}" if _shown(alike[0]) != alike[0] else "")
                 if alike else "")
-        problems.append(f"{col}: missing column (the {option(role)} column){hint}{listing}")
+        problems.append(f"{_shown(col)}: missing column (the {option(role)} column){hint}{listing}")
     if m.lr_col == default.lr_col and m.lr_col in cols and df[m.lr_col].nunique() == 1:
         # an optimizer's beta (Adam's 0.9) beside the LR: read as the LR, no LR was swept, and the warnings spoke of
         # diverged grids and group columns (a review)
@@ -247,13 +252,14 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                             f"the learning rate: name it with {option('lr_col')}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
-        problems.append(f"{m.seed_col}: missing column (the {option('seed_col')} column)")
+        problems.append(f"{_shown(m.seed_col)}: missing column (the {option('seed_col')} column)")
     div_col = m.diverged_col if m.diverged_col in cols else None
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
-        problems.append(f"{m.diverged_col}: missing column (the {option('diverged_col')} column)")
+        problems.append(f"{_shown(m.diverged_col)}: missing column (the {option('diverged_col')} column)")
     for role, found, name in (("seed_col", seed_col, m.seed_col), ("diverged_col", div_col, m.diverged_col)):
         # "Diverged" or "SEED" is not the default's spelling: read as nothing, it would be silently ignored
-        like = [c for c in cols if name and found is None and c != name and c.strip().lower() == name.lower()]
+        like = [c for c in cols if name and found is None and c != name
+                and c.strip().lower() == name.strip().lower()]
         if like:
             problems.append(f"{like[0]}: looks like the {name} column; name it with {option(role)} {like[0]!r} "
                             f"(or rename it {name!r})")
@@ -320,6 +326,13 @@ def _check_width(df: pd.DataFrame, col: str, problems: list[str], size_kind: str
     bad = (w <= 0) | np.isinf(w)
     if bad.any():
         problems.append(f"{col}: non-positive or infinite {noun} in {_rows(bad)}")
+    # a size under 1/2 rounds to 0 within the integer check's tolerance (1e-10 was fitted as width 0, a review)
+    tiny = ~bad & (w < 0.5)
+    if tiny.any():
+        problems.append(f"{col}: {noun}s must be whole counts of at least 1, not in {_rows(tiny)} (below 1/2, they "
+                        "would round to 0); a unit slip? The exponent does not depend on the unit: scale the column "
+                        "to whole counts")
+    bad |= tiny
     big = ~bad & (w > bound)
     if big.any():  # as on request fields; beyond it the integer widths would wrap around
         problems.append(f"{col}: {noun}s must be at most {bound} ({words}), not in {_rows(big)}")
@@ -352,6 +365,15 @@ def _seed_ids(col: pd.Series) -> pd.Series | None:
         return None
     codes = {name: float(i) for i, name in enumerate(sorted(text.unique()))}
     return text.map(codes).astype(float)
+
+
+def _present(v: object) -> bool:
+    """Whether a cell holds a value: not None, NaN, NaT nor pandas' NA (whose ``v == v`` is NA, which has no truth
+    value: a TypeError, a review); a list or an array is a value."""
+    try:
+        return not bool(pd.isna(v))
+    except (TypeError, ValueError):  # an array's isna is an array
+        return True
 
 
 def _check_positive(df: pd.DataFrame, col: str, what: str, problems: list[str]) -> pd.Series | None:
