@@ -21,6 +21,7 @@ from abcscale.fitting.group import NO_THEORY, fit_groups, theory_for_group
 from abcscale.fitting.joint import best_losses, fit_joint, group_curves, predict_joint
 from abcscale.fitting.losslaw import fit_loss_surface
 from abcscale.fitting.parts import Settings, in_size_words
+from abcscale.fitting.predict import UNRELIABLE, mixed_reason
 from abcscale.fitting.reading import read_table
 from abcscale.fitting.table import BLOWUP_FACTOR, Prepared, TableError, prepare
 from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, JointLaw, LossSurface, Provenance
@@ -123,7 +124,15 @@ def _joint(groups: list[GroupFit], prep: Prepared, s: Settings, seed: int,
                                    f"which was fitted across {', '.join(law.names)} only (the notes say why): "
                                    "no LR to give there; sweep that axis where the optimum is bracketed")
         elif s.target_width is not None:
-            update["prediction"] = predict_joint(law, s.target_width, at)
+            update["prediction"] = pred = predict_joint(law, s.target_width, at)
+            # the groups' runs of two configurations fitted as one are the law's too: its prediction passed
+            # --strict where each group's was unreliable (a review: batch_size left out of the covariates)
+            mixed = sorted({c for g in groups for c in g.mixed_columns
+                            if all(g.group.get(k) == v for k, v in key.items())})
+            if mixed:
+                why = mixed_reason(mixed)
+                update["prediction"] = pred.model_copy(update={"warnings": [*pred.warnings, f"{UNRELIABLE}{why}"],
+                                                               "unreliable": [*pred.unreliable, why]})
         out.append(law.model_copy(update=update))
     return out, missing
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -148,11 +149,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
     factor = width / wmax
     warnings = [*_prediction_notes(g, factor, wmax, size_kind), *_band_notes(g)]
     if g.mixed_columns:
-        warnings.append(f"{UNRELIABLE}runs fitted as one configuration differ in {', '.join(g.mixed_columns)} "
-                        "(the table's warnings say how: seeds of one width and LR, curves on their own LR grids, or "
-                        "setups on disjoint widths): two or more configurations are fitted as one, and the "
-                        "prediction is for none of them; fit again with the column(s) among the group columns "
-                        "to fit each apart, or as covariates for one law across them")
+        warnings.append(f"{UNRELIABLE}{mixed_reason(g.mixed_columns)}")
     if g.basin is not None:
         kl, kr = g.basin.k_left, g.basin.k_right
     else:
@@ -221,7 +218,7 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
                if law.method == "free" else "")
         warnings.append(f"{UNRELIABLE}the 95% band spans {hi95 - lo95:.2g} octaves of LR: too wide to act on; sweep "
                         f"more widths{why}")
-    if factor > 1 and any(w.startswith(BEND) for w in g.warnings):
+    if factor > 1 and any(w.startswith((f"{BEND}log2(width)", f"{BEND}log2(size)")) for w in g.warnings):
         warnings.append(f"{UNRELIABLE}extrapolating {math.log2(factor):.2g} octaves past the swept widths where the "
                         "optimum bends in log2(width) (the group's warning): the straight line's prediction can miss "
                         "by the bend")
@@ -676,6 +673,14 @@ def prediction_layers(g: GroupFit, prediction: Prediction, fit_alignment: str | 
 
 #: the notes of constants a recommendation carries from the fit's runs (``_fill_constants``, ``_fit_epsilon``)
 _CARRIED = re.compile(r"(gamma|init_scale|multiplier|epsilon|epsilon_mode) from the fit's runs: ")
+def mixed_reason(columns: Sequence[str]) -> str:
+    """Why a prediction from runs of two configurations fitted as one is unreliable (a group's or a joint law's)."""
+    return (f"runs fitted as one configuration differ in {', '.join(columns)} (the table's warnings say how: seeds "
+            "of one width and LR, curves on their own LR grids, or setups on disjoint widths): two or more "
+            "configurations are fitted as one, and the prediction is for none of them; fit again with the "
+            "column(s) among the group columns to fit each apart, or as covariates for one law across them")
+
+
 #: the fit's notes on a constant's column it did not carry (fitting.table's _trained_constants, _trained_epsilon)
 _NOT_CARRIED = re.compile(r"(?P<kind>gamma|init_scale|multiplier|epsilon)(_(?P<layer>embedding|hidden|readout)|_mode)?"
                           r": .*\bnot carried\b")
