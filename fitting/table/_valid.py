@@ -5,7 +5,7 @@ blow-ups and stalls are read here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -367,7 +367,7 @@ def _seed_ids(col: pd.Series) -> pd.Series | None:
     return text.map(codes).astype(float)
 
 
-def _present(v: object) -> bool:
+def _present(v: Any) -> bool:
     """Whether a cell holds a value: not None, NaN, NaT nor pandas' NA (whose ``v == v`` is NA, which has no truth
     value: a TypeError, a review); a list or an array is a value."""
     try:
