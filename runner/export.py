@@ -34,6 +34,7 @@ from abcscale.schemas.groups import GroupRule, GroupSpec, Role, RoleSetting
 from abcscale.theory.groups import (
     DEFAULT_RULES,
     PARAM_SCALE_FLOOR,
+    _in_block,
     assign,
     check_width,
     dense_input_std,
@@ -125,7 +126,29 @@ _HAIKU_TRANSPOSED = re.compile(r"(^|/)conv[123]_d_transpose(_\d+)?/w$", re.IGNOR
 _TRANSPOSED = re.compile(r"(^|/)(conv_?transpose|conv[123]_d_transpose)(_\d+)?/(kernel|w)$", re.IGNORECASE)
 
 
-def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[tuple[int, ...], int, str]:
+def _bias_stacks(named: Sequence[tuple[str, tuple[int, ...]]]) -> dict[str, int]:
+    """The dense leaves (flax ``kernel``, haiku ``w``) of 3 or more axes whose module's bias says which of their
+    leading axes are a stack's: a bias [*stack, out] beside a kernel [*stack, *rest, in, out] (an ``nn.scan`` stack of
+    convs: ``layers/Conv_0/kernel`` [depth, 3, 3, C, C] beside its bias [depth, C]), each with its number of stack
+    axes. The kernel's axes between the stack's and its last two are contracted with its input (a conv's taps): a bias
+    is added per output, never per contracted axis. None where the module has no bias of that form."""
+    shapes = dict(named)
+    out = {}
+    for name, shape in named:
+        parent, _, leaf = name.rpartition("/")
+        if leaf not in ("kernel", "w") or len(shape) < 3:
+            continue
+        bias = shapes.get(f"{parent}/{'bias' if leaf == 'kernel' else 'b'}" if parent else
+                          ("bias" if leaf == "kernel" else "b"))
+        if bias is None or not bias or bias[-1] != shape[-1] or len(bias) - 1 > len(shape) - 2 \
+                or tuple(bias[:-1]) != tuple(shape[:len(bias) - 1]):
+            continue
+        out[name] = len(bias) - 1
+    return out
+
+
+def _read(name: str, shape: tuple[int, ...], layout: str, width: int, stack: int | None = None
+          ) -> tuple[tuple[int, ...], int, str]:
     """The matrix a leaf's role is read from ([in, out] in the jax layout, [out, in] in the torch one), what its
     fan-in takes beyond that matrix's input axis (a conv's kernel size), and what it was read as ("conv",
     "depthwise", "local", "heads", or "" for the leaf as it is).
@@ -135,19 +158,27 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[t
     [D, heads, head_dim] and [heads, head_dim, D] kernels by their modules' names, heads and head_dim under the
     width (an nn.scan stack of them too); a ConvLocal kernel [*positions, kernel x in, out] as its matrices.
     Each asked for a rule that could not be given before (session 52, a review: "a hidden matrix's shape for
-    width 3" for an equinox conv, "for width 4" for flax's attention)."""
+    width 3" for an equinox conv, "for width 4" for flax's attention).
+
+    ``stack`` (:func:`_bias_stacks`): the leaf's bias says its first ``stack`` axes are a stack's, the axes after
+    them up to its last two contracted: a conv kernel whatever its module's name (``conv_a``, ``proj``, an NNX
+    ``nn.List``'s ``layers/0``: read as a dense stack before, an init std 3x too large for a 3x3 kernel, a review,
+    session 67), and an ``nn.scan`` stack of convs is read per layer (its depth was taken as a kernel axis, an init
+    std 2x too small at depth 4)."""
     nd = len(shape)
     if layout == "jax":
         if nd >= 3 and _HAIKU_TRANSPOSED.search(name):  # haiku's [*kernel, out, in]
-            return (shape[-1], shape[-2]), math.prod(shape[:-2]), "conv"
+            return (shape[-1], shape[-2]), math.prod(shape[(stack or 0):-2]), "conv"
         if nd >= 3 and _CONV_LOCAL.search(name):  # [*out_positions, kernel x in, out]: each position's own matrix
             return shape[-2:], 1, "local"
         if nd >= 3 and _CONV.search(name):
-            return shape[-2:], math.prod(shape[:-2]), "depthwise" if shape[-2] == 1 else "conv"
-        # (a leading axis more: an nn.scan stack of them, read by its last two as any stack)
-        if nd in (3, 4) and _HEADS_IN.search(name) and max(shape[-2:]) < width:
+            return shape[-2:], math.prod(shape[(stack or 0):-2]), "depthwise" if shape[-2] == 1 else "conv"
+        # (a leading axis more: an nn.scan stack of them, read by its last two as any stack). One head of the width
+        # (head_dim = D, a flax attention at its base width) is a head too: [D, 1, D], [1, D, D] (refused before,
+        # "its fan-in axis (1) is no multiple of the width", a review, session 67); a stack [depth, D, D] is not
+        if nd in (3, 4) and _HEADS_IN.search(name) and shape[-2] < width and shape[-1] <= width:
             return (*shape[:-2], shape[-2] * shape[-1]), 1, "heads"
-        if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
+        if nd in (3, 4) and _HEADS_OUT.search(name) and _heads_out(shape, width):
             return (*shape[:-3], shape[-3] * shape[-2], shape[-1]), 1, "heads"
         if (m := _EINSUM_IN.search(name)) and nd == (3 if m.group(2).lower() == "q" else 4) \
                 and max(shape[-1], *shape[:-2]) < width:
@@ -156,9 +187,32 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int) -> tuple[t
             return (shape[0] * shape[1], shape[2]), 1, "heads"
         if nd == 3 and _GATING.search(name) and shape[-1] == width != shape[-2]:  # (2, F, D): D in
             return (shape[-1], shape[0] * shape[-2]), 1, "heads"
+        if _conv_by_bias(shape, width, stack):
+            return shape[-2:], math.prod(shape[stack or 0:-2]), "depthwise" if shape[-2] == 1 else "conv"
+        if stack is None and nd >= 4 and shape[-2] == 1 and max(shape[:-2]) < width \
+                and re.search(r"(^|/)(kernel|w)$", name):
+            # one input channel under 2+ kernel axes, no bias: a depthwise conv (ConvNeXt's `dwconv` [7, 7, 1, C],
+            # offered the embedding's role before: a review, session 67), or a one-channel stem (warned below)
+            return shape[-2:], math.prod(shape[:-2]), "depthwise"
     elif _torch_conv(name, shape, width):
         return shape[:2], math.prod(shape[2:]), "depthwise" if shape[1] == 1 else "conv"
     return shape, 1, ""
+
+
+def _heads_out(shape: tuple[int, ...], width: int) -> bool:
+    """A flax attention's out kernel [(depth,) heads, head_dim, D]: heads and head_dim under the width, or one head
+    of the width's head_dim ([1, D, D]); a stack of the model's matrices [depth, D, D] is none."""
+    return max(shape[-3:-1]) < width or (shape[-3] == 1 and shape[-2] <= width)
+
+
+def _conv_by_bias(shape: tuple[int, ...], width: int, stack: int | None) -> bool:
+    """A dense leaf whose bias (:func:`_bias_stacks`) leaves axes of it before its last two, each under the width: a
+    conv kernel [(*stack,) *kernel, in, out] (a 1-D one [k, C, C] only where its inputs grow with the width or are
+    one, a depthwise's: a DenseGeneral out projection [heads, head_dim, D] with a bias [D] is no conv)."""
+    if stack is None:
+        return False
+    taps = shape[stack:-2]
+    return bool(taps) and max(taps) < width and (len(taps) >= 2 or shape[-2] == 1 or shape[-2] % width == 0)
 
 
 def _torch_conv(name: str, shape: tuple[int, ...], width: int) -> bool:
@@ -188,6 +242,10 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
     out, refused, views, transposed, depthwise, convs = [], [], [], [], [], []
+    unsaid: list[tuple[str, tuple[int, ...]]] = []  # kernels of 4+ axes read by their last two, no bias to tell
+    stacks = _bias_stacks([(name, tuple(int(d) for d in leaf.shape)) for name, (_, leaf) in zip(names, with_path,
+                                                                                               strict=True)
+                           if hasattr(leaf, "shape")]) if layout == "jax" else {}
     for name, (_, leaf) in zip(names, with_path, strict=True):
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
@@ -201,7 +259,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if 0 in leaf.shape:  # no fan-in to scale an init by (it divided by zero)
             raise ValueError(f"parameter {name!r} has no entries (shape {tuple(leaf.shape)}); leave it out of the tree")
         shape = tuple(int(d) for d in leaf.shape)
-        view, kernel, kind = _read(name, shape, layout, spec.width)
+        view, kernel, kind = _read(name, shape, layout, spec.width, stacks.get(name))
         try:
             if name in fan_in:  # said to be a contracted weight: hidden unless a rule names it (as a user model's)
                 role, ratio = named_role(name, view, rules) or Role.hidden, 1.0
@@ -244,6 +302,9 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             # heads: a review, session 65)
             std = std * fan ** -0.5 if kind in ("heads", "local") or name in fan_in else \
                 dense_input_std(std, shape, layout)
+        if role is Role.hidden and not kind and name not in fan_in and name not in stacks and layout == "jax" \
+                and len(shape) >= 4 and is_dense_leaf(name) and max(shape[:-2]) < spec.width:
+            unsaid.append((name, shape))
         out.append((name, leaf, role, std))
         views.append(view)
         if kind in ("conv", "depthwise", "local"):
@@ -256,6 +317,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         _warn(f"{depthwise[0]}: one input channel, read as a depthwise convolution (vector-like, its own "
                       "init kept); if it is a stem on a one-channel input, it is the embedding: "
                       f"rules=[({depthwise[0]!r}, 'embedding')]")
+    if unsaid:
+        _warn(_unsaid_conv_note(unsaid))
     if transposed:
         _warn(f"{', '.join(transposed)}: a transposed convolution's init std takes its whole kernel as the "
                       "fan-in; with a stride each output takes ceil(k / stride) taps of each kernel axis (k = 2, "
@@ -274,7 +337,50 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     if note := router_note(read, rules, spec.width, fan_in):
         _warn(note)
     _check_headless(spec, read, shapes, rules, layout, fan_in)
+    if note := _inputless_note(read, rules, spec.width, layout, [*fan_in, *convs]):
+        _warn(note)
     return out, treedef
+
+
+def _unsaid_conv_note(unsaid: Sequence[tuple[str, tuple[int, ...]]]) -> str:
+    """The warning for kernels of 4 or more axes, under no conv module's name and with no bias to say which axes they
+    contract, read as stacks of [in, out] matrices by their last two axes (fan-in ``in``): a conv module named
+    otherwise (``conv_a``, ``proj``, an NNX ``nn.List``'s ``layers/0`` with ``use_bias=False``) contracts its taps too,
+    its init std then (taps)^1/2 too large and Muon orthogonalising each tap alone (unsaid before: a review, session
+    67)."""
+    names = [name for name, _ in unsaid]
+    said = ", ".join(f"{name!r}: {math.prod(shape[:-1])}" for name, shape in unsaid[:3])
+    shape = unsaid[0][1]
+    which = f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''}"
+    conv = "it is a convolution's" if len(names) == 1 else "they are convolutions'"
+    return (f"{which}: {len(shape)} axes {list(shape)}, read as a stack of [in, out] matrices by the last two "
+            f"(fan-in {shape[-2]}); no conv module's name (Conv_0, conv1) or bias [out] says otherwise. If {conv} "
+            "kernel [*kernel, in, out], its fan-in is the taps x in: give it, "
+            f"fan_in={{{said}{', ...' if len(names) > 3 else ''}}} (an nn.scan stack of convs: one layer's taps x "
+            "in); if a stack of matrices, fan_in={name: in} says so")
+
+
+def _inputless_note(read: Sequence[tuple[str, tuple[int, ...], Role]], rules: Sequence[GroupRule], width: int,
+                    layout: str, said: Sequence[str]) -> str | None:
+    """A tree with no embedding or input layer whose top-level matrix maps another multiple of the width to the width,
+    hidden by its shape alone (no rule, outside numbered blocks): an MLP's input layer on 512 features at width 256
+    (`input_proj` [512, 256]) has a hidden matrix's shape where the blocks' MLP ratio is 2 (it trained at the hidden
+    LR, 32x too small under muP + Adam, unsaid: a review, session 67). Said, not changed: a backbone's projection
+    reads alike. ``said``: the leaves whose fan-in is known (given, or a convolution's kernel), left alone."""
+    if any(role is Role.embedding for _, _, role in read):
+        return None
+    hits = [name for name, view, role in read
+            if role is Role.hidden and len(view) == 2 and name not in said and not _in_block(name)
+            and (view[-1] if layout == "jax" else view[0]) == width
+            and (view[0] if layout == "jax" else view[-1]) != width
+            and named_role(name, view, rules, width, layout) is None]
+    if not hits:
+        return None
+    return (f"no embedding or input layer among the parameters: {', '.join(map(repr, hits[:3]))}"
+            f"{' ...' if len(hits) > 3 else ''} (outside the blocks, its shape a hidden matrix's) maps "
+            f"{'its inputs' if len(hits) == 1 else 'their inputs'} to the width; if it is the model's input layer "
+            f"(a fixed number of features), it is the embedding: rules=[({rule_for(hits[0])}, 'embedding')]; if the "
+            f"inputs grow with the width, rules=[({rule_for(hits[0])}, 'hidden')] says so")
 
 
 def _as_stored(message: str, read: Sequence[tuple[str, tuple[int, ...], Role]],
@@ -372,9 +478,9 @@ def multiplier_tree(spec: GroupSpec, params: Params, *, rules: Sequence[GroupRul
 
 
 def _role_optimizer(spec: GroupSpec, s: RoleSetting, lr: float | Schedule, betas: tuple[float, float],
-                    momentum: float, muon: tuple[float, str, int, Mapping[str, int]]) -> optax.GradientTransformation:
+                    momentum: float, muon: tuple[Any, ...]) -> optax.GradientTransformation:
     """optax's own optimizer of ``spec.optimizer`` with the role's numbers (``muon``: its beta, the layout, the
-    width and the fan-ins the call was given)."""
+    width, the fan-ins the call was given and the conv kernels' stack axes, :func:`_bias_stacks`)."""
     if spec.optimizer is Optimizer.sgd:
         wd = s.weight_decay or 0.0
         if not wd:
@@ -414,7 +520,8 @@ def _adafactor(lr: float | Schedule, floor: float | None) -> optax.GradientTrans
 
 
 def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: float, beta: float,
-          layout: str, width: int, fan_in: Mapping[str, int] | None = None) -> optax.GradientTransformation:
+          layout: str, width: int, fan_in: Mapping[str, int] | None = None,
+          stacks: Mapping[str, int] | None = None) -> optax.GradientTransformation:
     """optax's ``contrib.muon`` on the hidden role: orthogonalised Nesterov momentum times the spectral shape
     factor sqrt(max(1, fan_out / fan_in)) (optax's default, the runner's and Keller Jordan's) on every hidden
     tensor of two or more axes (:func:`_muon_dims`, with the ``fan_in`` given), as theory's hidden exponent for
@@ -422,16 +529,18 @@ def _muon(lr: float | Schedule, betas: tuple[float, float], eps: float, wd: floa
     def dims(params: Params) -> Params:
         with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
         names = _leaf_names([path for path, _ in with_path])  # as _leaves names them (a box's value left out)
-        return jax.tree_util.tree_unflatten(treedef, [_muon_dims(name, tuple(x.shape), layout, width,
-                                                                 (fan_in or {}).get(name))
-                                                      for name, (_, x) in zip(names, with_path, strict=True)])
+        shapes = [tuple(int(d) for d in x.shape) for _, x in with_path]
+        # the whole tree's (optax masks the other roles' leaves, the conv's bias among them, out of this one's)
+        return jax.tree_util.tree_unflatten(treedef, [_muon_dims(name, shape, layout, width,
+                                                                 (fan_in or {}).get(name), (stacks or {}).get(name))
+                                                      for name, shape in zip(names, shapes, strict=True)])
 
     return contrib.muon(lr, beta=beta, eps=eps, weight_decay=wd, adam_b1=betas[0], adam_b2=betas[1],
                         adam_weight_decay=wd, muon_weight_dimension_numbers=dims)
 
 
-def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0, fan_in: int | None = None
-               ) -> contrib.MuonDimensionNumbers | None:
+def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0, fan_in: int | None = None,
+               stack: int | None = None) -> contrib.MuonDimensionNumbers | None:
     """Which axes Muon orthogonalises over (the fan-in, reduced) and into (the fan-out); the rest are a stack's
     own matrices, each orthogonalised alone. A flax conv kernel [*kernel, in, out] is one [kernel x in, out]
     matrix (Keller Jordan's Muon flattens conv filters alike), a ``lax.scan`` stack [depth, in, out] depth
@@ -442,20 +551,22 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0, f
     (in the torch layout, before its shape's guess of a conv), a ``fan_in`` given for the leaf (an einsum kernel [D,
     heads, head_dim] named ``wq``) is reduced over the axes whose product it is (:func:`_fan_in_dims`): read by its
     last two axes it was D separate [heads, head_dim] matrices, each step's largest singular value 15x its matrix's
-    (a review, session 65)."""
+    (a review, session 65). A conv kernel is read as :func:`_read` reads it (``stack``: its bias's stack axes, each
+    layer's kernel a matrix of its own; a conv module named otherwise, by its bias); a ``fan_in`` given first."""
     nd = len(shape)
     if nd < 2:
         return None
     if layout == "jax":
+        first = stack or 0
         if nd >= 3 and _HAIKU_TRANSPOSED.search(name):  # [*kernel, out, in]: one [kernel x in, out] matrix
             return contrib.MuonDimensionNumbers((*range(nd - 2), nd - 1), nd - 2)
-        if nd >= 3 and _CONV.search(name) and not _CONV_LOCAL.search(name):
-            return contrib.MuonDimensionNumbers(tuple(range(nd - 1)), nd - 1)
+        if nd >= 3 and _CONV.search(name) and not _CONV_LOCAL.search(name) and fan_in is None:
+            return contrib.MuonDimensionNumbers(tuple(range(first, nd - 1)), nd - 1)
         # flax's attention kernels as the [D, heads x head_dim] matrices _read takes them for (Muon orthogonalised
         # D separate [heads, head_dim] slices, a code review)
-        if nd in (3, 4) and _HEADS_IN.search(name) and max(shape[-2:]) < width:
+        if nd in (3, 4) and _HEADS_IN.search(name) and shape[-2] < width and shape[-1] <= width:
             return contrib.MuonDimensionNumbers(nd - 3, (nd - 2, nd - 1))
-        if nd in (3, 4) and _HEADS_OUT.search(name) and max(shape[-3:-1]) < width:
+        if nd in (3, 4) and _HEADS_OUT.search(name) and _heads_out(shape, width):
             return contrib.MuonDimensionNumbers((nd - 3, nd - 2), nd - 1)
         if (m := _EINSUM_IN.search(name)) and nd == (3 if m.group(2).lower() == "q" else 4) \
                 and max(shape[-1], *shape[:-2]) < width:
@@ -466,6 +577,8 @@ def _muon_dims(name: str, shape: tuple[int, ...], layout: str, width: int = 0, f
             return contrib.MuonDimensionNumbers(2, 1)
         if nd == 3 and _EINSUM_OUT.search(name) and max(shape[:2]) < width:
             return contrib.MuonDimensionNumbers((0, 1), 2)
+        if fan_in is None and _conv_by_bias(shape, width, stack):
+            return contrib.MuonDimensionNumbers(tuple(range(first, nd - 1)), nd - 1)
         return _fan_in_dims(shape, layout, fan_in) or contrib.MuonDimensionNumbers(nd - 2, nd - 1)
     if given := _fan_in_dims(shape, layout, fan_in):  # before the shape's guess of a conv
         return given
@@ -531,10 +644,34 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     def role_lr(s: RoleSetting) -> float | Schedule:
         return s.lr if schedule is None else (lambda step: s.lr * schedule(step))
 
-    muon = (muon_beta, layout, spec.width, dict(fan_in or {}))
+    with_path = jax.tree_util.tree_flatten_with_path(params)[0]
+    stacks = _bias_stacks(list(zip(_leaf_names([path for path, _ in with_path]),
+                                   [tuple(int(d) for d in x.shape) for _, x in with_path], strict=True))) \
+        if layout == "jax" else {}
+    muon = (muon_beta, layout, spec.width, dict(fan_in or {}), stacks)
     transforms = {s.role.value: _role_optimizer(spec, s, role_lr(s), betas, momentum, muon)
                   for s in spec.roles if s.role.value in used}
-    return optax.multi_transform(transforms, label_tree)
+    names = _leaf_names([path for path, _ in with_path])
+    return optax.multi_transform(transforms, _label_fn(dict(zip(names, jax.tree_util.tree_leaves(label_tree),
+                                                                strict=True))))
+
+
+def _label_fn(by_name: Mapping[str, str]) -> Callable[[Params], Params]:
+    """The role labels as a function of the tree optax is given, each leaf's by its name (:func:`_leaf_names`, a
+    box's ``value`` left out): the boxed tree the transform was built from (``nnx.state(model, nnx.Param)``) and
+    the bare arrays ``nnx.Optimizer.update`` hands ``tx.update`` (flax 0.12) name their leaves alike. A label tree
+    of the boxed one was a pytree structure error there (a review, session 67)."""
+    def label(tree: Params) -> Params:
+        with_path, treedef = jax.tree_util.tree_flatten_with_path(tree)
+        names = _leaf_names([path for path, _ in with_path])
+        if missing := [name for name in names if name not in by_name]:
+            raise ValueError(f"abcscale.optax.transform: {', '.join(map(repr, missing[:3]))}"
+                             f"{' ...' if len(missing) > 3 else ''} {'is' if len(missing) == 1 else 'are'} no leaf "
+                             f"of the tree the transform was built for (its leaves: {', '.join(list(by_name)[:3])} "
+                             "...): build it from the parameters it trains")
+        return jax.tree_util.tree_unflatten(treedef, [by_name[name] for name in names])
+
+    return label
 
 
 def init(spec: GroupSpec, params: Params, key: jax.Array, *, rules: Sequence[GroupRule] | None = None,

@@ -69,7 +69,7 @@ class UserModel:
     fan_in: dict[str, tuple[int, ...]] = field(default_factory=dict)
     nested: bool = False  # 'shapes' was a nested dict (a flax or haiku tree): apply gets the tree back
     depth: int | None = None  # what the factory was called with: a leading axis of this size may be a stack
-    paths: dict[str, tuple[str, ...]] = field(default_factory=dict)  # nested: each name's keys in the tree
+    paths: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # nested: each name's keys in the tree
 
     def stacked(self, shape: tuple[int, ...]) -> bool:
         """A stack of per-layer parameters for ``lax.scan``: its first axis is the depth."""
@@ -202,7 +202,7 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
     get = out.get if isinstance(out, Mapping) else lambda k, d=None: getattr(out, k, d)
     raw = get("shapes")
     nested = isinstance(raw, Mapping) and any(isinstance(v, Mapping) for v in raw.values())
-    paths: dict[str, tuple[str, ...]] = {}
+    paths: dict[str, tuple[Any, ...]] = {}
     shapes = _shapes(_flat("shapes", raw, paths=paths) if nested else raw)
     apply = get("apply")
     if not callable(apply):
@@ -215,24 +215,29 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
                      paths=paths)
 
 
-def _flat(what: str, value: Any, path: tuple[str, ...] = (), paths: dict[str, tuple[str, ...]] | None = None) -> Any:
+def _flat(what: str, value: Any, path: tuple[Any, ...] = (), paths: dict[str, tuple[Any, ...]] | None = None) -> Any:
     """A nested dict's leaves under their keys joined by :data:`SEP` (``{"Dense_0": {"kernel": ...}}`` ->
     ``"Dense_0/kernel"``; haiku's ``"transformer/~/mlp"`` keys keep their own ``/``), each name's keys put in
-    ``paths``; anything but a dict of dicts as it is (flat names may hold the ``/`` already)."""
+    ``paths``; anything but a dict of dicts as it is (flat names may hold the ``/`` already). An int key (flax NNX's
+    ``nnx.to_pure_dict`` of an ``nnx.List``: ``{"blocks": {0: ...}}``) is named by its str, as abcscale.optax names
+    the leaf (``blocks/0/...``), and kept in ``paths``, so ``apply`` gets the tree back with its own keys (refused
+    before: a review, session 67)."""
     if not isinstance(value, Mapping) or not any(isinstance(v, Mapping) for v in value.values()) and not path:
         return value
     out: dict[Any, Any] = {}
     for key, v in value.items():
-        if not isinstance(key, str):
-            raise ValueError(f"{what}: nested key {key!r} under {SEP.join(path) or 'the top'} must be a str")
+        if not isinstance(key, str) and (isinstance(key, bool) or not isinstance(key, int)):
+            raise ValueError(f"{what}: nested key {key!r} under {SEP.join(map(str, path)) or 'the top'} must be a "
+                             "str (or an int, an nnx.List's index)")
         if isinstance(v, Mapping):
             if v:  # an empty sub-tree (a module without parameters) holds nothing
                 out |= _flat(what, v, (*path, key), paths)
             continue
-        name = SEP.join((*path, key))
+        name = SEP.join(map(str, (*path, key)))
         if paths is not None:
-            if name in paths:  # {"a/b": {"c"}} and {"a": {"b/c"}}: one name, two leaves
-                raise ValueError(f"{what}: {name!r} names two leaves of the tree ({SEP.join(paths[name])!r} ...)")
+            if name in paths:  # {"a/b": {"c"}} and {"a": {"b/c"}}, {0: ...} and {"0": ...}: one name, two leaves
+                raise ValueError(f"{what}: {name!r} names two leaves of the tree "
+                                 f"({SEP.join(map(str, paths[name]))!r} ...)")
             paths[name] = (*path, key)
         out[name] = v
     return out
@@ -331,6 +336,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
     never ``fixed``. A readout of fan-in r x the width starts at r**-``readout_fan_in_exponent`` (its role's init
     exponent), as abcscale.torch and abcscale.optax draw it (``spec.init_std("readout", r)``; a head on 2D
     features was drawn at the width's std here and r^-b of it by the exports, session 65); None: not read."""
+    from abcscale.runner import export
     from abcscale.runner.nn import ParamSpec
     from abcscale.theory.groups import (
         DEFAULT_RULES,
@@ -342,6 +348,14 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
         settle_fixed,
     )
 
+    # a conv kernel [*kernel, in, out] (flax's Conv_N, or any module with a bias [out]: an nn.scan stack's bias
+    # [depth, out] keeps the depth out) as abcscale.optax reads it: its fan-in is in x the kernel's taps (the sweep
+    # took `in` alone, an init std 1.7x the export's for a [3, C, C] kernel, and constants swept on one init were
+    # exported onto another: a review, session 67)
+    stacks = export._bias_stacks(list(model.shapes.items()))
+    taps = {name: kernel for name, shape in model.shapes.items()
+            if (read := export._read(name, shape, "jax", width, stacks.get(name)))[2] == "conv"
+            and (kernel := read[1]) > 1 and name not in model.fan_in}
     placed: list[tuple[str, tuple[int, ...], Role, float]] = []
     for name, shape in model.shapes.items():
         if name in model.roles or name in model.fan_in:
@@ -374,8 +388,13 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
                                      "read by its name (scale, bias, ln, norm) or given 'roles': {" + repr(name) +
                                      ": 'vector'}; a stack of matrices [depth, fan_in, fan_out] is hidden when both "
                                      "its last axes grow with the width, else give its role") from None
+                if _gain_or_bias_leaf(name):  # never a matrix's role (the refusal's advice named one)
+                    raise ValueError(f"roles: {name!r} {list(shape)}: named as a bias or a gain, vector-like, but an "
+                                     "axis before its last is not under the width, so its shape does not say; give "
+                                     "it a role: 'roles': {" + repr(name) + ": 'vector'} (it then starts at zeros, "
+                                     "a scale at ones, by its name)") from None
                 raise ValueError(f"roles: {_in_factory_words(str(exc), name)}") from None
-        placed.append((name, shape, role, r))
+        placed.append((name, shape, role, r * taps.get(name, 1) if role is Role.hidden else r))
     # the readout's bias has no width-sized axis: fixed, unless the factory's 'roles' says otherwise; a stack over the
     # depth is read by one layer's slice (a [depth, V] bias beside a [depth, D, V] readout)
     settled = settle_fixed([(name, shape[1:] if model.stacked(shape) else shape, role)
@@ -388,14 +407,16 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
         grows = grown is not None and name in grown.shapes and grown.shapes[name] != shape
         role = role if name in model.roles or (fixed is Role.fixed and grows) else fixed
         # a vector-like stack or per-head bias ([heads, head_dim], read so by its name) starts as its rows do
-        rows = model.stacked(shape) or (name not in model.roles and gain_or_bias(name, shape, width))
+        # (given the vector role too: its init by its name, zeros for a bias, as the factory's 'roles' advice says)
+        rows = model.stacked(shape) or gain_or_bias(name, shape, width if name not in model.roles else None)
         init = model.init.get(name) or _default_init(name, shape, role in (Role.vector, Role.fixed) and rows)
         if role in (Role.vector, Role.fixed) and init == "normal":
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
                              "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")
         const = r ** -fan_in_exponent
         if role is Role.readout and len(shape) >= 2 and readout_fan_in_exponent is not None:
-            fan = math.prod(shape[a] for a in model.fan_in[name]) if name in model.fan_in else shape[-2]
+            fan = math.prod(shape[a] for a in model.fan_in[name]) if name in model.fan_in else \
+                shape[-2] * taps.get(name, 1)
             const = (fan / width) ** -readout_fan_in_exponent
         if name in model.fan_in and role in (Role.embedding, Role.readout) and grown is not None:
             _fixed_fan_in(name, shape, grown.shapes.get(name), model.fan_in[name], role)
@@ -430,13 +451,14 @@ def role_sources(model: UserModel) -> dict[str, str]:
     """How :func:`layout` decides each parameter's role: ``roles`` (the factory's), ``fan_in`` (given, so a
     contracted weight: hidden), ``name`` (a name rule) or ``shape`` (1-D: vector-like; a matrix whose axes both
     grow with the width: hidden)."""
-    from abcscale.theory.groups import DEFAULT_RULES, named_role
+    from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
     def source(name: str, shape: tuple[int, ...]) -> str:
         if name in model.roles:
             return "roles"
         named = named_role(name, shape, DEFAULT_RULES)
-        return ("name" if named is not None or model.stacked_vector(name, shape) else
+        return ("name" if named is not None or model.stacked_vector(name, shape)
+                or name not in model.fan_in and gain_or_bias(name, shape) else
                 "fan_in" if name in model.fan_in else "shape")
 
     return {name: source(name, shape) for name, shape in model.shapes.items()}
@@ -460,7 +482,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     """Load, lay out and trace the model at every width before training: a bad reference or result, an
     ``apply`` that fails or returns other than float logits [batch, seq_len, vocab], or a matrix that no rule
     names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
-    from abcscale.theory.groups import DEFAULT_RULES, named_role
+    from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
     sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:
@@ -492,18 +514,27 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
             named = None if name in model.roles else named_role(name, shape, DEFAULT_RULES)
             # a name a rule reads as hidden (w1, fc_in, mlp_out) is checked too: `w1` [vocab, width] was trained
             # as a hidden matrix, its LR shrinking as 1/width, unsaid (a user review)
+            # a per-head bias [heads, head_dim] (flax's attention; [depth, heads, head_dim] under nn.scan) is
+            # vector-like by its leaf's name, as layout() and abcscale.optax read it (it was refused here, the advice
+            # 'readout': a review, session 67)
             if len(shape) < 2 or name in model.roles or name in model.fan_in or named not in (None, Role.hidden) \
-                    or model.stacked_vector(name, shape):
+                    or model.stacked_vector(name, shape) or gain_or_bias(name, shape, w):
                 continue
             grown = other_model.shapes.get(name)
             if grown is None or len(grown) != len(shape) or any(a * w2 != b * w for a, b in zip(shape[-2:], grown[-2:],
                                                                                             strict=True)):
                 who = "its name reads as a hidden matrix's" if named else "no rule names its role"
-                guess = _fixed_axis_role(shape, grown)
+                guess = Role.vector if _gain_or_bias_leaf(name) else _fixed_axis_role(shape, grown)
                 raise ValueError(f"roles: {name!r} {list(shape)} at width {w} ({list(grown) if grown else 'absent'} "
                                  f"at {w2}): {who}, but not both its axes grow with the width, so it is not a hidden "
                                  f"matrix (an embedding or a readout?); give it a role"
                                  + (f", e.g. 'roles': {{{name!r}: {guess.value!r}}}" if guess else ""))
+
+
+def _gain_or_bias_leaf(name: str) -> bool:
+    """A leaf named as a gain or a bias is (flax's and haiku's ``bias``, ``scale``, ``offset``): vector-like whatever
+    its shape, never an embedding or a readout (the role :func:`_fixed_axis_role` would offer)."""
+    return name.replace("/", ".").rstrip(".").rsplit(".", 1)[-1] in ("bias", "scale", "offset")
 
 
 def _fixed_axis_role(shape: tuple[int, ...], grown: tuple[int, ...] | None) -> Role | None:
