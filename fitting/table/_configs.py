@@ -28,6 +28,7 @@ from abcscale.fitting.table._names import (
     _NAME_WORDS,
     _RUN_ID_KEYS,
     DECAY_COLUMN,
+    EXTRA_GROUP_COLUMNS,
     PROGRESS_NAMES,
     _constant_like,
     _key,
@@ -39,7 +40,7 @@ from abcscale.fitting.table._names import (
     is_tracker_column,
     option,
 )
-from abcscale.fitting.table._valid import _trained, _Valid
+from abcscale.fitting.table._valid import _trained, _Valid, follows_covariates
 from abcscale.schemas.fit import ColumnMapping
 from abcscale.schemas.sweep import RUN_MEASUREMENTS
 
@@ -384,6 +385,12 @@ def _grouping_notes(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
             why = f"takes {n} distinct values" if continuous else f"has one value per {noun}"
             notes.append(f"{c}: a grouping column that {why}, so its groups hold few {noun}s each; to fit one law "
                          f"across it, name it as a covariate ({option('covariates')})")
+    if m.group_cols is None and m.covariates:
+        for c in EXTRA_GROUP_COLUMNS:
+            if c in df.columns and c not in v.group_cols and df[c].nunique(dropna=False) > 1 \
+                    and follows_covariates(df, c, list(m.covariates)):
+                notes.append(f"{c}: one value per combination of {', '.join(m.covariates)} (it follows them), so no "
+                             "group column: the law across the covariates holds it")
     return notes
 
 

@@ -271,7 +271,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     if m.group_cols is None:
         group_cols = [c for c in GROUP_COLUMNS if c in cols and c not in covariates]
         group_cols += [c for c in EXTRA_GROUP_COLUMNS if c in cols and c not in covariates
-                       and df[c].nunique(dropna=False) > 1]
+                       and df[c].nunique(dropna=False) > 1 and not follows_covariates(df, c, covariates)]
     else:
         group_cols = list(dict.fromkeys(m.group_cols))
         problems += [f"{c}: missing column (named in {option('group_cols')})" for c in group_cols if c not in cols]
@@ -365,6 +365,14 @@ def _seed_ids(col: pd.Series) -> pd.Series | None:
         return None
     codes = {name: float(i) for i, name in enumerate(sorted(text.unique()))}
     return text.map(codes).astype(float)
+
+
+def follows_covariates(df: pd.DataFrame, c: str, covariates: list[str]) -> bool:
+    """Whether column ``c`` takes one value per combination of the covariates (``steps`` = tokens / (batch x
+    sequence)): then it is no setting of its own but the covariates' consequence, and grouping by it left each group
+    one combination, "no joint law ... collinear" (a review; ``--group-cols ""`` gave the law)."""
+    present = [k for k in covariates if k in df.columns]
+    return bool(present) and int(df.groupby(present, dropna=False)[c].nunique(dropna=False).max()) <= 1
 
 
 def _present(v: Any) -> bool:
