@@ -52,6 +52,7 @@ from abcscale.theory.groups import (
     router_note,
     rule_for,
     settle_fixed,
+    several_readouts_note,
     stack_fan_in,
     tied_readout_multiplier,
     unmatched_note,
@@ -484,6 +485,20 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
         # TransformerLens's [in, out] and per-head matrices as their [out, in] matrix (_transformer_lens)
         return convs[name].matrix(tuple(p.shape)) if name in convs else views.get(name, tuple(p.shape))
 
+    # a parameter whose given fan-in is its second-last axis, not its last, is stored [..., in, out] and used as
+    # x @ W (a bare readout U [D, V], logits = h @ U): read [out, in] by the checks below, as Conv1D's are. Read as
+    # stored, its vocabulary was its fan-in and the model "1000 wide", with advice (layout='jax') abctorch has no
+    # option for (a review, session 67)
+    declared_in_out = {name for name, p in _named(model)
+                       if name not in convs and name not in views and _given_in_out(name, p, fan_in)}
+
+    def oriented(name: str, p: Any) -> tuple[int, ...]:
+        """:func:`seen`, [..., out, in] for every parameter: Conv1D's and those ``fan_in`` says are [in, out]."""
+        view = tuple(int(d) for d in seen(name, p))
+        if len(view) >= 2 and (name in stored_in_out or name in declared_in_out):
+            return (*view[:-2], view[-1], view[-2])
+        return view
+
     context, bilinear = _cross_attention(model), _bilinears(model)
     placed, refused, inferred = [], [], set()
     for name, p in _named(model):
@@ -546,24 +561,27 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD). A readout
     # tied to the embedding is listed once, under its first name (`wte.weight`): its alias says where the readout is
     # (`lm_head.bias` beside a tied `lm_head.weight`: it stayed vector, a code review)
-    settled = settle_fixed([(name, seen(name, p), role) for name, p, role, _ in placed] + _aliases(model, placed, spec,
-                                                                                                  rules),
-                           rules, spec.width)
+    settled = settle_fixed([(name, oriented(name, p), role) for name, p, role, _ in placed]
+                           + _aliases(model, placed, spec, rules), rules, spec.width, layout="torch")
     placed = [(name, p, role, ratio) for (name, p, _, ratio), role in zip(placed, settled[:len(placed)], strict=True)]
     placed = _embedding_first(model, placed, spec, rules)
     try:
-        check_width([(name, seen(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules,
-                    said=[name for name, *_ in placed if matched_name(name) in fan_in])
+        check_width([(name, oriented(name, p), role) for name, p, role, _ in placed], spec.width, "torch", rules,
+                    said=[name for name, *_ in placed if matched_name(name) in fan_in], layout_option=False)
     except ValueError as exc:  # the shapes as stored, with what was read ("W_Q is [256, 256]" for [8, 256, 32])
         said = str(exc)
         for name, p, _, _ in placed:
-            if (view := list(seen(name, p))) != list(p.shape):
+            if (view := list(oriented(name, p))) != list(p.shape):
                 for old in (f"{name!r} is {view}", f"{name!r} {view}"):
                     said = said.replace(old, f"{old.removesuffix(str(view))}{list(p.shape)} (read as [out, in] = "
                                              f"{view})")
         raise ValueError(said) from None
-    if note := router_note([(name, seen(name, p), role) for name, p, role, _ in placed], rules, spec.width, fan_in):
+    if note := router_note([(name, oriented(name, p), role) for name, p, role, _ in placed], rules, spec.width,
+                           fan_in):
         warnings.warn(note, stacklevel=4)
+    if note := several_readouts_note([(name, oriented(name, p), role) for name, p, role, _ in placed]):
+        warnings.warn(note, stacklevel=4)
+    _check_in_out_bare(placed, oriented, fan_in, {*convs, *views, *stored_in_out, *_dense(model)})
     # a bare stack of matrices (experts as one nn.Parameter) is read [..., out, in], torch's layout; stored [..., in,
     # out] and used as x @ W[e] (GPT-OSS's, Llama 4's experts) it reads the same, its fan-in the other axis: said
     # (its init std was off by sqrt(F / D) either way, unsaid: a review, session 53)
@@ -579,6 +597,40 @@ def _place(model: Any, spec: GroupSpec, rules: Any, fan_in: Mapping[str, int] | 
     _check_mu_readout(model, placed, spec, rules)
     _check_tied(model, placed, spec, rules)
     return placed
+
+
+#: an MLP's up and down projections by their own names (a bare nn.Parameter's: ``W1``, ``w_up``, ``up_proj``)
+_UP_NAME = re.compile(r"(^|\.)(w1|w_1|w_up|up|up_proj|gate_proj|fc1|c_fc|w_in|w13)$", re.IGNORECASE)
+_DOWN_NAME = re.compile(r"(^|\.)(w2|w_2|w_down|down|down_proj|fc2|c_proj|w_out)$", re.IGNORECASE)
+
+
+def _check_in_out_bare(placed: list[tuple[str, Any, Role, float]], oriented: Any, fan_in: Mapping[str, int],
+                       known: set[str]) -> None:
+    """Warn of a bare hidden matrix (an ``nn.Parameter`` of a module of the model's own, no layer's ``weight``) named
+    like an MLP's up or down projection whose shape, read [out, in], says the other: an up projection with a fan-in
+    larger than its output, a down projection with a smaller one. Such a matrix is most likely stored [in, out] and
+    used as ``x @ W`` (W1 [D, 4D]), its fan-in the first axis: read as the last, its init std was 2x off at a 4x MLP,
+    at every width, unsaid (a review, session 67). A shape alone cannot say it (an [out, in] down projection [D, 4D]
+    reads the same), so only the names do, and only a warning."""
+    hits = []
+    for name, p, role, _ in placed:
+        key = matched_name(name)
+        if role is not Role.hidden or len(p.shape) != 2 or key in fan_in or name in known \
+                or re.search(r"(^|\.)(weight|kernel)$", key, re.IGNORECASE):
+            continue
+        out, fan = oriented(name, p)
+        if (_UP_NAME.search(key) and fan > out) or (_DOWN_NAME.search(key) and fan < out):
+            hits.append((name, [int(d) for d in p.shape]))
+    if hits:
+        name, shape = hits[0]
+        more = f" (and {', '.join(repr(n) for n, _ in hits[1:3])}{' ...' if len(hits) > 3 else ''})" \
+            if len(hits) > 1 else ""
+        warnings.warn(f"{name!r} {shape}{more}: a bare matrix named like an MLP's "
+                      f"{'up' if _UP_NAME.search(matched_name(name)) else 'down'} projection, read as stored [out, "
+                      f"in] (nn.Linear's layout), fan-in {shape[-1]}, which its name says is the other way round: if "
+                      f"it is stored [in, out] and used as x @ W, its fan-in is {shape[0]}: give it, fan_in="
+                      f"{{{name!r}: {shape[0]}}} (its init std is otherwise sqrt({shape[-1]} / {shape[0]}) off)",
+                      UserWarning, stacklevel=5)
 
 
 def _check_headless(model: Any, placed: list[tuple[str, Any, Role, float]], spec: GroupSpec, rules: list[GroupRule],
@@ -636,6 +688,19 @@ def _missed(names: Sequence[str], written: Sequence[GroupRule]) -> str:
                                   "parameter: is one of them misspelt?")
 
 
+#: keyword arguments of abcscale's, not an optimizer's group keys: refused by param_groups, whose other keywords go into
+#: every group (each with what to do instead)
+_NOT_GROUP_KEYS = {
+    "layout": "is no option of abcscale.torch, which reads nn.Linear's [out, in] and Hugging Face's Conv1D's [in, out] "
+              "by class: a parameter of your own stored [in, out] (used as x @ W) gives its fan-in, fan_in={name: n}",
+    "fan_ins": "is no option: fan_in={name: n}", "fanin": "is no option: fan_in={name: n}",
+    "rule": "is no option: rules=[(pattern, role), ...]",
+    "generator": "is init_'s", "frozen": "is init_'s",
+    **{k: "is recommend's, which makes the spec" for k in ("constants", "base_width", "parameterization", "optimizer",
+                                                         "beta", "epsilon_mode", "lr_mode")},
+}
+
+
 def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any = None, names: bool = True,
                  width: int | None = None, form: Form | str | None = None, fan_in: Mapping[str, int] | None = None,
                  **extra: Any) -> list[dict[str, Any]]:
@@ -659,6 +724,11 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     (which checks each group's keys). A hidden conv kernel is Muon's too, as one [out, in x kernel] matrix (a
     warning says so: torch.optim.Muon takes 2-D matrices only; MuonWithAuxAdam flattens 4-D filters so, not 3-D
     or 5-D ones)."""
+    if wrong := sorted(set(extra) & set(_NOT_GROUP_KEYS)):
+        # extra goes into every group, where torch.optim ignores a key it does not know: `layout='jax'` sat in each
+        # group and changed nothing, unsaid (a review, session 67)
+        raise TypeError("param_groups: " + "; ".join(f"{k!r} {_NOT_GROUP_KEYS[k]}" for k in wrong)
+                        + " (the extra keyword arguments go into every group, for the optimizer)")
     spec = _spec(spec, width, form)
     # only the keys this optimizer's groups set: SGD's groups leave weight_decay (its L2 term) to the caller
     clash = sorted(set(extra) & _spec_keys(spec.optimizer))
@@ -706,12 +776,14 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
     convs, views, stored_in_out = _convs(model), _transformer_lens(model)[0], _in_out(model)
     if spec.optimizer is Optimizer.muon and (swapped := [
             name for name, p, role, _ in placed if role is Role.hidden and len(p.shape) == 2
-            and (name in views or name in stored_in_out) and p.shape[0] != p.shape[1]]):
+            and (name in views or name in stored_in_out or _given_in_out(name, p, fan_in))
+            and p.shape[0] != p.shape[1]]):
         # torch.optim.Muon's default adjust_lr_fn, sqrt(max(1, rows / cols)), reads [out, in]: an up projection
         # stored [in, out] got the down projection's factor and the other way round, unsaid (a code review)
         warnings.warn(f"{', '.join(swapped[:4])}{' ...' if len(swapped) > 4 else ''}: stored [in, out] "
-                      "(TransformerLens's, Hugging Face's Conv1D) and in the use_muon groups; torch.optim.Muon "
-                      "reads a matrix as [out, in], so its shape factor sqrt(max(1, fan_out / fan_in)), which the "
+                      "(TransformerLens's, Hugging Face's Conv1D, a fan_in given as the first axis) and in the "
+                      "use_muon groups; torch.optim.Muon reads a matrix as [out, in], so its shape factor "
+                      "sqrt(max(1, fan_out / fan_in)), which the "
                       "spec's LR assumes, is taken the wrong way round for these: give Muon their transposes, or "
                       "an adjust_lr_fn that reads them [in, out]", stacklevel=2)
     if heads := [name for name, _ in flat if name in views]:
@@ -750,6 +822,12 @@ def param_groups(model: Any, spec: SpecLike, *, rules: Sequence[GroupRule] | Any
             # group keeps torch's own eps[0], float16's machine epsilon
             g["eps"] = (None, g["eps"][1])
     return list(groups.values())
+
+
+def _given_in_out(name: str, p: Any, fan_in: Mapping[str, int] | None) -> bool:
+    """Whether ``fan_in`` gives ``name``'s fan-in as its second-last axis, not its last: stored [..., in, out]."""
+    n = {matched_name(k): v for k, v in (fan_in or {}).items()}.get(matched_name(name))
+    return n is not None and len(p.shape) >= 2 and int(p.shape[-2]) == n != int(p.shape[-1])
 
 
 def _group(spec: GroupSpec, role: Role, ratio: float, muon: bool, names: bool, extra: dict[str, Any]

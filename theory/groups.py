@@ -307,6 +307,24 @@ def router_note(placed: Iterable[tuple[str, Sequence[int], Role]], rules: Iterab
             f"rules=[{said_rules.format(role='hidden')}] says so")
 
 
+def several_readouts_note(placed: Iterable[tuple[str, Sequence[int], Role]]) -> str | None:
+    """A warning where readouts sit in two or more places outside numbered blocks (each place one
+    :func:`rule_for` pattern): a model has one output layer as a rule, and a rule that made a lookup table or a
+    position table the readout (a bare ``tok`` [V, D] reads like one) trains it with the readout's LR and init, 1/n of
+    the embedding's under muP, unsaid (a review, session 67: three readouts, 256x off). Readouts inside numbered
+    blocks (MLP-Mixer's token-mixing outputs, a stack of heads ``heads.0``) are a block's and not counted."""
+    tops = [name for name, dims, role in placed if role is Role.readout and len(dims) >= 2 and not _in_block(name)]
+    places = list(dict.fromkeys(rule_for(name) for name in tops))
+    if len(places) < 2:
+        return None
+    named = ", ".join(repr(name) for name in tops[:4]) + (" ..." if len(tops) > 4 else "")
+    return (f"{len(places)} readouts outside the blocks ({named}): a model usually has one output layer, its logits; "
+            "a lookup table (x = W[idx]) or a position table is the embedding, however its shape reads (a rule "
+            "making one the readout trains it with the readout's LR and init std, which fall with the width where "
+            "the embedding's do not, under muP); if each is an output layer (an auxiliary classifier, multi-token "
+            "prediction heads), nothing to do")
+
+
 def _pattern(pattern: str) -> str:
     """A rule's pattern against :func:`_name`'s dotted names: a ``/`` in it (a JAX key path as the export names a
     leaf, ``params/Dense_0/kernel``) is the dot it became; it matched nothing, and the leaf took the role its
@@ -373,6 +391,30 @@ def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule], 
                  and (r not in defaults or _default_rule_applies(r, key, dims, width, layout))), None)
 
 
+def _bare_hint(name: str, dims: Sequence[int], width: int, layout: str) -> str | None:
+    """What a refusal suggests for a bare parameter (an ``nn.Parameter`` of the model's own, a pure dict's leaf: no
+    layer's ``weight``/``kernel``/``w``) of one width-sized axis, by how bare parameters are used rather than by the
+    layout: [rows, D] (the width last) is a lookup table, ``x = W[idx]`` or a position table added to the tokens,
+    the embedding; [D, cols] is an output layer used as ``h @ W``, stored [in, out], the readout (in the torch
+    layout with its fan-in given). Read in torch's layout [out, in], a bare table [V, D] was offered the readout's
+    role, and a ViT's ``pe`` [1, 65, D] too; followed, their LRs and init stds were 256x off, unsaid (a review,
+    session 67). None for a layer's weight, or where the shape does not say."""
+    leaf = _name(name).rsplit(".", 1)[-1]
+    if len(dims) < 2 or _BARE_WEIGHT.search(leaf) or _LEAF.search("." + leaf):
+        return None
+    rows, cols = int(dims[-2]), int(dims[-1])
+    rule = rule_for(name)
+    if cols % width == 0 and rows % width:
+        return (f"; a bare parameter [..., {rows}, {cols}] is a lookup table (x = W[idx], or a position table added "
+                f"to the tokens), the embedding: ({rule}, 'embedding') (a matrix used as F.linear(h, W), mapping the "
+                f"width to {rows} outputs, is the readout instead)")
+    if rows % width == 0 and cols % width:
+        given = f" with its fan-in given, fan_in={{{name!r}: {rows}}}" if layout == "torch" else ""
+        return (f"; a bare parameter [{rows}, {cols}] with the width first is an output layer stored [in, out] (logits "
+                f"= h @ W), the readout: ({rule}, 'readout'){given}")
+    return None
+
+
 def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRule] = DEFAULT_RULES,
            layout: str = "torch") -> tuple[Role, float]:
     """The role of parameter ``name`` and its fan-in as a multiple of ``width``.
@@ -427,10 +469,14 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                 # a bare top-level matrix (an nn.Parameter of the model's own, a pure dict's `pos`): a position
                 # table [positions, D] has a hidden matrix's shape wherever its length is a multiple of the width
                 # (fairseq's `embed_positions` trained as hidden, LRs 8-32x small, unsaid: a review, session 53)
+                # with the width first, an output layer used as h @ W (U [D, V], V a multiple of D) reads so too
+                out = "" if dims[0] != width else (
+                    f", ({rule_for(name)}, 'readout') for an output layer used as h @ W (stored [in, out]"
+                    + (f"; give its fan-in, fan_in={{{name!r}: {width}}})" if layout == "torch" else ")"))
                 raise ValueError(f"parameter {name!r} {list(dims)}: a bare matrix no rule names; its shape "
                                  "reads as a hidden matrix's, which a position table [positions, D] or a learned "
                                  f"input has too; add a rule (pattern, role) for it: ({rule_for(name)}, 'embedding') "
-                                 f"for a table, ({rule_for(name)}, 'hidden') for a projection")
+                                 f"for a table, ({rule_for(name)}, 'hidden') for a projection{out}")
             if len(dims) == 2 and _PATCH_EMBED.search(_name(name)):
                 # a ViT's projection of flattened 16 x 16 x 3 patches, 768 = 4 x 192 inputs at ViT-Ti's width: the
                 # MLP's expansion too, so no lone axis said it (trained as a hidden matrix, an init std 16x too small
@@ -450,11 +496,13 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
             # [D, 8] at width D: a router or a classifier maps the width to a fixed size (the message said "the model
             # is 8 wide" alone, a review, session 53)
             fan_in_axis = dims[-1] if layout == "torch" else dims[-2]
-            sized = "" if large != width or small >= width else (
+            sized = "" if large != width or small >= width else (  # (a bare parameter's: _bare_hint, below)
                 f"; if {small} is a fixed size (an MoE router's experts, a classifier's classes) the matrix maps the "
                 f"width to it, readout-like: ({rule_for(name)}, 'readout')" if fan_in_axis == width else
                 f"; if {small} is a fixed size (an image's channels, a fixed input) the matrix maps it to the width, "
                 f"an input layer: ({rule_for(name)}, 'embedding')")
+            if (hint := _bare_hint(name, dims, width, layout)) is not None:
+                sized = hint  # a bare parameter's use, not torch's layout, says which axis is its fan-in
             if small % width and large % small == 0 \
                     and large <= HIDDEN_SHAPE_RATIO * small:  # a hidden matrix's shape, of another width
                 raise ValueError(f"parameter {name!r} {list(dims)}: a hidden matrix's shape for width {small}, not "
@@ -515,14 +563,21 @@ _QK_NORM = re.compile(r"(^|\.)_?(q|k|query|key)_?(norm|layernorm|layer_norm|ln)(
 
 
 def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Iterable[GroupRule] = DEFAULT_RULES,
-                 width: int | None = None) -> list[Role]:
+                 width: int | None = None, layout: str = "jax") -> list[Role]:
     """The roles of ``placed`` (name, shape, role from :func:`assign`) with the readout's bias made ``fixed``: a
     1-D ``bias``/``b`` whose module's weight (``head.weight``, flax's ``Dense_2/kernel``, haiku's ``linear/w``) is
     a readout has the readout's fan-out, the classes or the vocabulary, which do not grow with the width (module
     docstring); so is a per-head query/key norm's gain under the width (:data:`_QK_NORM`). A bias that a rule of
     the user's names keeps that rule's role; so does one of ``width``'s length beside a readout that is not square
     (a matrix the readout rule took by mistake: its output grows with the width, a vocabulary the size of the width
-    makes a square readout)."""
+    makes a square readout). ``layout`` says how the readouts' shapes are given, so which axis is their fan-out (what
+    a vector as long as it is the bias of): ``jax`` [in, out] (the default: flax, haiku, the runner's models) or
+    ``torch`` [out, in] (abcscale.torch passes its matrices so). Read [in, out], torch's readout [classes, 8D] made the
+    norm over its 8D features (ConvNeXt's ``head.norm``) fixed and left a bare ``logits_bias`` [vocab] vector-like
+    (a review, session 67)."""
+    if layout not in ("torch", "jax"):
+        raise ValueError(f"layout must be 'torch' or 'jax', got {layout!r}")
+    out_axis, in_axis = (-2, -1) if layout == "torch" else (-1, -2)
     rules = list(rules)
     readouts = {_LEAF.sub("", _name(name)): tuple(int(d) for d in dims) for name, dims, role in placed
                 if role is Role.readout and len(dims) >= 2}
@@ -544,7 +599,8 @@ def settle_fixed(placed: Sequence[tuple[str, Sequence[int], Role]], rules: Itera
                 and _free_vector(key, matrices, hidden):
             # a vector the readout's fan-out long ([vocab], [classes]), however named: no width-sized axis (a user
             # review: `logits_bias` [256] took the vector role, its LR grown 4x at 4x the width under muP + SGD)
-            weight = next((w for w in readouts.values() if int(w[-1]) == int(dims[0]) != int(w[-2])), None)
+            weight = next((w for w in readouts.values()
+                           if int(w[out_axis]) == int(dims[0]) != int(w[in_axis])), None)
         if role is Role.vector and len(dims) == 1 and weight is not None and (rule is None or rule in DEFAULT_RULES) \
                 and not (int(dims[0]) == width and weight[-1] != weight[-2]):
             role = Role.fixed
@@ -613,7 +669,7 @@ def refusal(refused: Sequence[tuple[str, Sequence[int], str]]) -> str:
 
 
 def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, layout: str = "torch",
-                rules: Iterable[GroupRule] | None = None, said: Iterable[str] = ()) -> None:
+                rules: Iterable[GroupRule] | None = None, said: Iterable[str] = (), layout_option: bool = True) -> None:
     """A ValueError when a model's own shapes say it is another width than the spec's: every 2-D readout takes the
     same fan-in w != ``width`` and an embedding matrix has an axis of w (a spec made for one width and given to a
     model of another would set every LR and init std for the wrong width), or no hidden matrix has an axis of
@@ -624,12 +680,17 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
     may be the readout or the embedding (a vocabulary of 512 at width 256 is a multiple of the width too), which
     only a rule can say; so are two such matrices outside numbered blocks laid out as an embedding and a readout,
     and an attention's key or value projection whose fan-in is not its query's (:func:`_check_cross_attention`;
-    ``said``: the names whose fan-in the caller knows, given or a convolution's kernel, which it leaves alone)."""
+    ``said``: the names whose fan-in the caller knows, given or a convolution's kernel, which it leaves alone).
+    ``layout_option``: whether the caller takes a ``layout`` (abcscale.optax, the runner's export); where it does not
+    (abcscale.torch, which reads each module by its class), a readout that reads as stored [in, out] is told to give
+    its fan-in (``fan_in={name: width}``), the option it has: "pass layout='jax'" was advice abctorch could not take
+    (a review, session 67)."""
     shapes = [(name, tuple(int(d) for d in dims), role) for name, dims, role in placed]
     if rules is not None:
         _check_cross_attention(shapes, width, list(rules), layout, said)
         _check_shape_guesses(shapes, width, list(rules), layout)
         _check_fixed_axes(shapes, width, list(rules), layout, said)
+        _check_other_axis(shapes, width, list(rules), layout, said)
     fan_ins = {dims[-1] if layout == "torch" else dims[0] for _, dims, role in shapes
                if role is Role.readout and len(dims) == 2}
     if width in fan_ins:
@@ -651,6 +712,12 @@ def check_width(placed: Iterable[tuple[str, Sequence[int], Role]], width: int, l
         flip = (f"; or the weights are stored [{'in, out' if layout == 'torch' else 'out, in'}] "
                 f"({'flax, haiku' if layout == 'torch' else 'equinox, a torch port'}): pass "
                 f"layout={'jax' if layout == 'torch' else 'torch'!r}") if other == {width} else ""
+        if flip and not layout_option:  # no layout to pass: the readout's own fan-in says how it is stored
+            raise ValueError(f"the readout {readout!r} takes {w} inputs read as [out, in] (nn.Linear's layout), and "
+                             f"its other axis is the spec's width {width}: if it is stored [in, out] and used as h @ W "
+                             f"(not F.linear(h, W)), give its fan-in, fan_in={{{readout!r}: {width}}}; if the model "
+                             f"is {w} wide (the embedding {embedding[0]!r} is {list(embedding[1])}), recommend at its "
+                             f"width (width={w})")
         raise ValueError(f"the model is {w} wide (the readout {readout!r} takes {w} inputs, the embedding "
                          f"{embedding[0]!r} is {list(embedding[1])}), but the spec is for width {width}: recommend "
                          f"at the model's width (width={w}){flip}")
@@ -846,6 +913,60 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
                              "an input layer is the embedding, an output layer (classes) the readout; add a rule "
                              f"(pattern, role) for it: ({rule_for(name)}, "
                              f"'{'embedding' if lone == fan_in else 'readout'}')")
+
+
+def _check_other_axis(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule],
+                      layout: str = "torch", said: Iterable[str] = ()) -> None:
+    """A ValueError for an MLP over another axis than the width: an up and a down projection of one module (``fc1``
+    and ``fc2``, ``up_proj`` and ``down_proj``) that the default rules or their shapes made hidden, pairing as [P ->
+    H -> P] where P is no multiple of the width, and no other matrix of the model has an axis of P (a multiple is
+    what an MLP stored [in, out] reads as, [4D -> D -> 4D]). MLP-Mixer's token mixing
+    (timm's ``blocks.N.mlp_tokens``) maps the patches, a number that stays as the width grows, to D/2 and back: its
+    ``fc1`` has a fixed fan-in and a growing fan-out, an input layer's shape (embedding-like), its ``fc2`` a growing
+    fan-in and a fixed fan-out, an output layer's (readout-like); as hidden matrices their fan-in ratios changed
+    with the width (``fc1`` 1x at 64, 0.25x at 256), so their LRs fell 4x at 4x the width, unsaid (a review,
+    session 67; microsoft/mup's set_base_shapes refuses it). One model's shapes cannot say whether P stays fixed, so
+    the roles are asked for, with the rules that say each reading. At a width of P the shapes read as a block MLP's:
+    give the same rules at every width. Matrices whose fan-in ``said`` gives, or that a user's rule names, are left
+    as they are."""
+    told = {_name(n) for n in said}
+    if not any(width in dims for _, dims, role in placed if role is Role.hidden and len(dims) >= 2):
+        return  # no matrix of the spec's width: a width mismatch, which check_width's other checks say
+    ups: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+    downs: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+    for name, dims, role in placed:
+        if role is not Role.hidden or len(dims) != 2 or _name(name) in told:
+            continue
+        rule = _matching_rule(name, dims, rules, width, layout)
+        if rule is not None and rule not in DEFAULT_RULES:
+            continue
+        parent, _, own = _LEAF.sub("", _name(name)).rpartition(".")
+        fan_in, fan_out = (dims[-1], dims[-2]) if layout == "torch" else (dims[-2], dims[-1])
+        if _UP.search(own):
+            ups.setdefault(parent, (name, dims, fan_in, fan_out))
+        elif _DOWN.search(own):
+            downs.setdefault(parent, (name, dims, fan_in, fan_out))
+    pairs = [(ups[m], downs[m]) for m in ups if m in downs
+             and ups[m][2] == downs[m][3] and ups[m][2] % width and ups[m][3] == downs[m][2]]
+    if not pairs:
+        return
+    refused = []
+    for outer in dict.fromkeys(up[2] for up, _ in pairs):
+        members = {n for up, down in pairs if up[2] == outer for n in (up[0], down[0])}
+        if any(outer in dims for name, dims, _ in placed if len(dims) >= 2 and name not in members):
+            continue  # the size is another matrix's too: the model's own (a stage of 1.5 widths), not another axis
+        for (up, up_dims, _, inner), (down, _, _, _) in ((u, d) for u, d in pairs if u[2] == outer):
+            refused.append((up, list(up_dims), f"parameter {up!r} {list(up_dims)}: an MLP's up projection, with "
+                            f"its down projection ({rule_for(down)}), over {outer} features, not the width {width} "
+                            f"(to {inner} and back): no other matrix of the model has an axis of {outer}. If {outer} "
+                            "stays fixed as the width grows (MLP-Mixer's token mixing, over the patches), the up "
+                            "projection's fan-in is fixed and its output grows, an input layer, and the down "
+                            "projection maps the width back to the fixed size, an output layer: rules "
+                            f"({rule_for(up)}, 'embedding'), ({rule_for(down)}, 'readout'); if {outer} grows with "
+                            f"the width, ({rule_for(up)}, 'hidden'), ({rule_for(down)}, 'hidden'). Give the same "
+                            f"rules at every width: where the width is {outer}, the shapes read as a block's MLP"))
+    if refused:
+        raise ValueError(refusal(refused))
 
 
 def _check_hidden_width(placed: list[tuple[str, tuple[int, ...], Role]], width: int) -> None:
@@ -1233,12 +1354,13 @@ def spec_params(spec: GroupSpec, shapes: Mapping[str, Sequence[int]], layout: st
                 ) -> dict[str, tuple[Role, RoleSetting]]:
     """Each named parameter's role and concrete setting (init std scaled by its fan-in ratio)."""
     placed = [(name, shape, *assign(name, shape, spec.width, spec.rules, layout)) for name, shape in shapes.items()]
-    roles = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], spec.rules, spec.width)
+    roles = settle_fixed([(name, shape, role) for name, shape, role, _ in placed], spec.rules, spec.width, layout)
     return {name: (role, spec[role].model_copy(update={"init_std": spec.init_std(role, r)}))
             for (name, _, _, r), role in zip(placed, roles, strict=True)}
 
 
 __all__ = ["DEFAULT_RULES", "HIDDEN_SHAPE_RATIO", "MUP_LIBRARY", "assign", "dense_input_std", "fixed_setting",
            "from_mup", "group_spec", "invariants", "is_dense_leaf", "mup_epsilons_differ", "mup_scaling_warnings",
-           "mup_setting", "named_role", "readout_candidates", "refusal", "settle_fixed", "spec_params",
+           "mup_setting", "named_role", "readout_candidates", "refusal", "settle_fixed", "several_readouts_note",
+           "spec_params",
            "tied_readout_multiplier", "to_mup", "vector_setting", "vector_warnings"]
