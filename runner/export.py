@@ -45,6 +45,7 @@ from abcscale.theory.groups import (
     router_note,
     rule_for,
     settle_fixed,
+    several_readouts_note,
     tied_readout_multiplier,
     unmatched_note,
 )
@@ -325,7 +326,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
                       "stride 2: one): give it as fan_in={name: in_channels x taps}")
     # the readout's bias has no width-sized axis: fixed, not vector (its LR grew with the width under SGD)
     settled = settle_fixed([(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)],
-                           rules, spec.width)
+                           rules, spec.width, layout=layout)
     out = [(name, leaf, role, std) for (name, leaf, _, std), role in zip(out, settled, strict=True)]
     read = [(name, view, role) for (name, _, role, _), view in zip(out, views, strict=True)]
     shapes = {name: tuple(int(d) for d in leaf.shape) for name, leaf, _, _ in out}
@@ -335,6 +336,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     except ValueError as exc:  # the leaves as stored, with the matrix each was read as (a flax attention's key)
         raise ValueError(_as_stored(str(exc), read, shapes)) from None
     if note := router_note(read, rules, spec.width, fan_in):
+        _warn(note)
+    if note := several_readouts_note(read):
         _warn(note)
     _check_headless(spec, read, shapes, rules, layout, fan_in)
     if note := _inputless_note(read, rules, spec.width, layout, [*fan_in, *convs]):

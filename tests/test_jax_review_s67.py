@@ -213,3 +213,19 @@ def test_an_input_layer_read_as_hidden_is_warned_where_the_model_has_no_embeddin
     assert "'input_proj/kernel'" in note and r"(r'^input_proj\.kernel$', 'embedding')" in note
     _, said = _caught(abcoptax.labels, spec, params, rules=[("input_proj", "embedding")])
     assert not [m for m in said if "no embedding or input layer" in m]
+
+
+def test_an_equinox_norm_over_the_readouts_fan_in_is_vector_and_its_bias_fixed():
+    """settle_fixed read the readout's fan-out in the JAX layout: an equinox model's (layout="torch") norm over a
+    wider readout's fan-in was 'fixed' (the PyTorch export's session-67 bug, its JAX-side twin)."""
+    import numpy as np
+
+    import abcscale
+    import abcscale.optax as abcoptax
+
+    spec = abcscale.recommend("mup", "sgd", width=256, base_width=64, beta=0.1, form="multiplier_free").groups
+    z = lambda *s: np.zeros(s, np.float32)  # noqa: E731
+    tree = {"embed": {"weight": z(100, 256)}, "up": {"weight": z(512, 256)}, "final_norm": {"weight": z(512)},
+            "head": {"weight": z(10, 512), "bias": z(10)}}
+    labels = abcoptax.labels(spec, tree, layout="torch")
+    assert labels["final_norm"]["weight"] == "vector" and labels["head"]["bias"] == "fixed", labels
