@@ -19,6 +19,7 @@ fit one of +-0.1.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -179,7 +180,11 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
 
     c0 = est(0)
     bend = bend_warning(X[:, 1], y - X[:, 2:] @ params[2:], v, noun)  # the covariates' effects taken out
-    misfit = lack_of_fit(X, y, v, names, noun)
+    # against each optimum's own error before the grid floor, as tau^2 is (refitted in each test's model): against
+    # the floored variances (a 1-2-5 grid's floor, an sd of 0.29 octave where the optima's error was 0.02-0.03) a
+    # bend in tokens of 0.06 per octave^2 went unsaid in 29 of 30 tables and predictions 3 octaves out missed by
+    # 1.75 octaves, bands covering none (a review)
+    misfit = lack_of_fit(X, y, np.maximum(error, _VAR_FLOOR), names, noun)
     law = JointLaw(
         group=key, size_col=size_col, size_kind=size_kind, names=names,
         exponents={name: est(i + 1) for i, name in enumerate(names)}, log2_constant=c0,
@@ -195,13 +200,18 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
 #: how the law's warnings on a covariate begin (a prediction past its swept range is then unreliable)
 COVARIATE_BEND = "the optimum bends in log2("
 INTERACTION = "the {noun} exponent changes with "
+#: ... and between two covariates (``the tokens exponent changes with batch_size``)
+PAIR_INTERACTION = "the {name} exponent changes with "
 
 
 def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str], noun: str) -> list[str]:
     """Warnings where the optima leave the law's plane along a covariate: a bend in log2(covariate) (3 levels at
-    least) or a size exponent that changes with it (an interaction). A reviewer's synthetic tables with either
-    (0.08 log2(N) log2(D), 0.04 log2(D)^2) were fitted in silence, and predictions 2 octaves out missed by 0.5-1.4
-    octaves with 0 of 15-20 bands covering.
+    least), a size exponent that changes with it (an interaction), or a covariate's exponent that changes with
+    another's (tokens x batch size: a review's 0.08 log2(D) log2(B) missed by 0.9 octave, no band covering). A
+    reviewer's synthetic tables with either of the first two (0.08 log2(N) log2(D), 0.04 log2(D)^2) were fitted in
+    silence, and predictions 2 octaves out missed by 0.5-1.4 octaves with 0 of 15-20 bands covering.
+
+    ``v``: each optimum's own error (before the grid floor, as tau^2 reads it; tau^2 takes the rest).
 
     Each added term gets a t test at BEND_ALPHA in a model with one free level per size instead of the size's
     line, so the jitter the curves of one size share (the across-width scatter, which made the size bend test
@@ -212,12 +222,14 @@ def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str
     out = []
     for j, name in enumerate(names[1:], start=2):
         xj = X[:, j] - X[:, j].mean()
-        tests = []
+        tests: list[tuple[np.ndarray, str, str]] = []
         if np.unique(xj).size >= 3:
-            tests.append((xj**2, "bend"))
+            tests.append((xj**2, "bend", ""))
         if sizes.size >= 2:
-            tests.append(((X[:, 1] - X[:, 1].mean()) * xj, "interaction"))
-        for term, kind in tests:
+            tests.append(((X[:, 1] - X[:, 1].mean()) * xj, "interaction", ""))
+        for k in range(j + 1, X.shape[1]):  # each pair of covariates once
+            tests.append((xj * (X[:, k] - X[:, k].mean()), "pair", names[k - 1]))
+        for term, kind, other in tests:
             Xe = np.column_stack([fixed, term])
             n, p = Xe.shape
             if n - p < 2 or np.linalg.matrix_rank(Xe) < p:
@@ -235,6 +247,11 @@ def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str
                 out.append(f"{COVARIATE_BEND}{name}) (t test on the curves' optima with one level per {noun}, p = "
                            f"{pval:.2g}, {coef:+.3f} per octave^2): the law's {name} exponent averages a slope that "
                            f"changes over the swept {name} values, and a prediction past them can miss by the bend")
+            elif kind == "pair":
+                out.append(f"{PAIR_INTERACTION.format(name=name)}{other} (t test on the curves' optima with one level "
+                           f"per {noun}, p = {pval:.2g}: {coef:+.3f} per octave of each): the law's {name} and "
+                           f"{other} exponents are averages over the swept values of the other, and a prediction past "
+                           "either range can miss by the change")
             else:
                 out.append(f"{INTERACTION.format(noun=noun)}{name} (t test on the curves' optima with one level per "
                            f"{noun}, p = {pval:.2g}: {coef:+.3f} per octave of each): the law's exponents are "
@@ -303,6 +320,11 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
                 w.startswith(f"{INTERACTION.format(noun=noun)}{k} ") for w in law.warnings):
             bad.append(f"extrapolating past the swept {noun}s or {k} values, where the {noun} exponent changes with "
                        f"{k} (the law's warning): the plane's prediction can miss by the change")
+    for j, k in itertools.combinations(covs, 2):  # two covariates' exponents changing with each other
+        if (out[j] > 0 or out[k] > 0) and any(
+                w.startswith(f"{PAIR_INTERACTION.format(name=j)}{k} ") for w in law.warnings):
+            bad.append(f"extrapolating past the swept {j} or {k} values, where the {j} exponent changes with {k} "
+                       "(the law's warning): the plane's prediction can miss by the change")
     too_far = size_factor(EXTRAPOLATION_UNRELIABLE, law.size_kind)  # as across widths: 1024x, 1024^2 in parameters
     lo_size, hi_size = law.ranges[law.size_col]
     if point[law.size_col] > too_far * hi_size:
