@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # An origin as browsers send it in the Origin header: scheme, host and optional port, nothing after.
 _ORIGIN = re.compile(r"^https?://[^/?#@\s]+$")
+#: a PostgreSQL URL naming no driver (postgres:// or postgresql://, any letter case, surrounding spaces)
+_POSTGRES = re.compile(r"^\s*postgres(?:ql)?://", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -40,6 +42,15 @@ class Settings(BaseSettings):
     plot_workers: int = Field(2, ge=1, le=64, description="processes rendering plots")
     plot_wait_s: float = Field(10.0, ge=0, le=300, allow_inf_nan=False,
                                description="how long a plot GET waits for a first render before a 202")
+
+    @field_validator("api_token", "read_token", mode="before")
+    @classmethod
+    def _strip_token(cls, value: object) -> object:
+        # a secret file's trailing newline (ABCSCALE_API_TOKEN=$(cat token), a mounted secret) was kept: no client
+        # can send it in a header, so every write was a 403 (a review); `abcscale check --token` strips it too
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        return value.strip() if isinstance(value, str) else value
 
     @field_validator("data_dir", "plot_dir", mode="before")
     @classmethod
@@ -78,12 +89,23 @@ class Settings(BaseSettings):
             raise ValueError("ABCSCALE_API_TOKEN is set but empty; unset it or give a real token")
         if self.read_token is not None and not self.read_token.get_secret_value().strip():
             raise ValueError("ABCSCALE_READ_TOKEN is set but empty; unset it or give a real token")
+        for name, token in (("ABCSCALE_API_TOKEN", self.api_token), ("ABCSCALE_READ_TOKEN", self.read_token)):
+            if token is not None and (why := token_problem(token.get_secret_value())) is not None:
+                raise ValueError(f"{name}: {why}")
         if self.reads_protected and self.api_token is None:
             # closed reads with open writes protect nothing: anyone could store, then delete, fits
             raise ValueError("ABCSCALE_READ_TOKEN or ABCSCALE_PROTECT_READS needs ABCSCALE_API_TOKEN too")
         if self.database_url is not None and not self.database_url.strip():
             raise ValueError("ABCSCALE_DATABASE_URL is set but empty")
         return self
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_driver(cls, value: str | None) -> str | None:
+        # postgres://, as Heroku, Render and other platforms give it, is no SQLAlchemy dialect ("Can't load plugin:
+        # sqlalchemy.dialects:postgres", a review), and postgresql:// means psycopg2, which the service does not
+        # ship: both are psycopg 3's (the postgres extra's driver). A URL naming its driver is kept as it is.
+        return None if value is None else _POSTGRES.sub("postgresql+psycopg://", value, count=1)
 
     @property
     def resolved_database_url(self) -> str:
@@ -103,6 +125,17 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+
+def token_problem(token: str) -> str | None:
+    """Why ``token`` (stripped) cannot be a bearer token, never quoting it: a control character or non-ASCII inside,
+    which no HTTP client can send in a header (each write would be a 403 for ever); None when it can."""
+    bad = next((i for i, c in enumerate(token) if not " " <= c <= "~"), None)
+    if bad is None:
+        return None
+    what = "a non-ASCII character" if ord(token[bad]) > 0x7F else "a control character"
+    return (f"has {what} at position {bad + 1} of {len(token)} (the token is not shown); a token is printable "
+            "ASCII (surrounding whitespace, a secret file's trailing newline, is stripped)")
 
 
 class StartupRefused(RuntimeError):

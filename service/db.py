@@ -107,6 +107,7 @@ def make_engine(settings: Settings) -> Engine:
     for a database not to serve (a damaged file, a newer schema, only some of the tables)."""
     url = make_url(settings.resolved_database_url)
     kwargs: dict = {}
+    existing: str | None = None  # a SQLite file that was there before: what it held, if fresh tables are made
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False}
         if not url.database or url.database == ":memory:":
@@ -129,11 +130,30 @@ def make_engine(settings: Settings) -> Engine:
                 raise FileNotFoundError(f"the folder {folder} does not exist; create it first for a new database")
             if not url.query.get("uri"):  # a file: URI names its own options (mode=memory, say): not checked
                 check_sqlite_file(Path(database))
+                existing = _existing_file(Path(database))
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    migrate(engine)
+    if migrate(engine) == "made" and existing is not None:
+        log.warning("database %s: %s", engine.url.render_as_string(hide_password=True), existing)
     return engine
+
+
+def _existing_file(path: Path) -> str | None:
+    """Why tables made in ``path`` are worth a warning: the file was there with bytes in it, or beside a -wal file,
+    yet holds no table. What that likely is: a copy of a running service's database file alone, taken with cp
+    while its fits were in its -wal file (WAL mode; a review's backup served an empty registry in silence). None
+    for no file, or an empty one with no -wal (a new database, ``touch``'d first)."""
+    wal = path.with_name(path.name + "-wal")
+    size = path.stat().st_size if path.is_file() else 0
+    if size == 0 and not wal.exists():
+        return None
+    where = f"{size} bytes" + (f", beside {wal.name}" if wal.exists() else "")
+    return (f"tables made in a file that was already there ({where}) but held none of the service's tables. If it "
+            f"is a copy of a running service's database, it holds none of its fits: in WAL mode they stay in "
+            f"{path.name}-wal until a checkpoint, and a copy of {path.name} alone misses them. Stop this server "
+            "and restore a real backup, taken while the service runs with sqlite3 SOURCE \".backup DEST\" or "
+            "Python's sqlite3 backup API (README, Reliability); if the file was meant to be new, ignore this")
 
 
 def check_sqlite_file(path: Path) -> None:
@@ -224,21 +244,22 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine) -> str | None:
     """Bring the database to the newest revision (``alembic upgrade head``). A database made by ``create_all``
     (no ``alembic_version`` table) is first stamped with the revision its tables are; one holding only some of a
     revision's tables is refused, naming them, rather than guessed at; so is one at a revision this abcscale does
-    not know (a newer abcscale's: the software was rolled back)."""
+    not know (a newer abcscale's: the software was rolled back). Returns "made" when it made the tables in a
+    database that had none, "upgraded" when it upgraded them, None when they were up to date."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:  # the common case, up to date: no lock taken, no env.py run
         if MigrationContext.configure(conn).get_current_revision() == _head():
-            return
+            return None
     with _migration_lock(engine) as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         if current == _head():
-            return  # another server migrated it while this one waited for the lock
+            return None  # another server migrated it while this one waited for the lock
         _check_known(current, conn)
         cfg = _config()
         cfg.attributes["connection"] = conn
@@ -249,8 +270,9 @@ def migrate(engine: Engine) -> None:
     where = engine.url.render_as_string(hide_password=True)
     if current is None and legacy is None:
         log.info("database %s: tables made (schema revision %s)", where, _head())
-    else:
-        log.info("database %s: schema upgraded from revision %s to %s", where, current or legacy, _head())
+        return "made"
+    log.info("database %s: schema upgraded from revision %s to %s", where, current or legacy, _head())
+    return "upgraded"
 
 
 def _check_known(revision: str | None, conn: Connection) -> None:

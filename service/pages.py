@@ -87,6 +87,37 @@ INT_OPTIONS = ("target_width", "base_width", "n_boot", "seed")
 MORE_OPTIONS = UPLOAD_FIELDS[UPLOAD_FIELDS.index("diverged_col"):]
 
 
+#: the form fields that take names, comma-separated ('D,batch_size'), and the one of NAME=VALUE pairs
+NAME_LISTS = ("group_cols", "constant_cols", "covariates", "derive")
+
+
+def form_value(key: str, value: str) -> Any:
+    """A form field's text as FitOptions takes it, or the JSON body's value where the text is one: a list of names
+    for a list field (``["D","batch_size"]`` was read as two columns named '["D"' and '"batch_size"]', a review),
+    an object for ``at``. ValueError saying both spellings for JSON that is not such a value."""
+    from abcscale.service.http import loads_strict
+
+    text = value.strip()
+    if key in NAME_LISTS and text.startswith("["):
+        try:
+            names = loads_strict(text, max_depth=2)
+        except ValueError:
+            names = None
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise ValueError("expected names, comma-separated ('D,batch_size'), or a JSON list of column names "
+                             "([\"D\", \"batch_size\"])")
+        return names
+    if key == "at" and text.startswith("{"):
+        try:
+            pairs = loads_strict(text, max_depth=2)
+        except ValueError:
+            pairs = None
+        if not isinstance(pairs, dict):
+            raise ValueError("expected NAME=VALUE pairs ('D=1e10,batch_size=64') or a JSON object ({\"D\": 1e10})")
+        return pairs
+    return value
+
+
 def _fmt(x: Any, digits: int = 4) -> str:
     return "–" if x is None else f"{x:.{digits}g}" if isinstance(x, float) else str(x)
 
@@ -587,9 +618,16 @@ async def upload(request: Request) -> Response:
     token = form.get("token")
     if (refused := _token_error(settings, token if isinstance(token, str) else "")) is not None:
         return await _registry(request, refused[0], values=values, errors={"token": refused[1]})
+    given: dict[str, Any] = {}
+    for k, v in values.items():  # a list field's or `at`'s JSON, as POST /v1/fits takes it
+        if v.strip():
+            try:
+                given[k] = form_value(k, v)
+            except ValueError as exc:
+                return await _registry(request, 422, values=values, errors={k: str(exc)})
     try:  # an empty field keeps the sweep-table contract's default; an integer option takes 4e3 as the API does
         options = FitOptions.model_validate({k: whole_text(v) if k in INT_OPTIONS else v
-                                             for k, v in values.items() if v.strip()}, context={"form": True})
+                                             for k, v in given.items()}, context={"form": True})
     except ValidationError as exc:
         # a check across fields (`at` naming no covariate) has no location: the form's general error
         errors = {str(e["loc"][0]) if e["loc"] else GENERAL: error_text(e) for e in exc.errors(include_url=False)}
@@ -631,6 +669,30 @@ def _band(lr: float, safe_lr: float | None, ci68: Any, ci95: Any, warnings: list
     what = "the swept LR" if lr_layer is None else f"the {lr_layer} layer's own LR"
     return {"lr": lr, "safe_lr": safe_lr, "ci68": ci68, "ci95": ci95, "warnings": warnings, "label": label,
             "layers": layers, "what": what}
+
+
+def prediction_law(g: GroupFit, size_word: str = "width") -> dict[str, Any] | None:
+    """The law the report's predictions use (``g.law``: the predict box, the upload's, the calculator's), where it
+    is not the headline's free fit of the widths: its exponent, its constant C (LR* at the base size) and how it was
+    fitted. The headline showed the free fit alone, so one width had two LR*s on one page, neither said to be which
+    (a review: 0.0083 by the headline's formula at 4096, 0.0022 in the box). None where the predictions use the
+    free fit itself, or there is no law (no prediction at all)."""
+    law = g.law
+    if law is None or g.exponent is None:
+        return None
+    constant = 2.0 ** law.log2_constant
+    if law.method == "free" and law.exponent == g.exponent.estimate and g.constant is not None and math.isclose(
+            constant, g.constant, rel_tol=1e-9):
+        return None
+    if law.method == "theory_prior":
+        how = (f"fitted with theory's exponent ({g.theory_text('+.3f')}) as a prior: with few {size_word}s it "
+               "steadies the exponent, where the free fit follows their scatter")
+    else:
+        how = f"fitted as {law.method}"
+    return {"exponent": law.exponent, "constant": constant, "base_width": law.base_width, "how": how}
+
+
+templates.env.globals["prediction_law"] = prediction_law
 
 
 def _size_word(fit: FitResult) -> str:

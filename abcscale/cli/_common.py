@@ -348,6 +348,33 @@ def service_url(url: str | None) -> str | None:
     return url.strip()
 
 
+def service_token(ctx: typer.Context, token: str | None, envvars: Sequence[str], name: str = "token") -> str | None:
+    """``--token`` as it can go in an ``Authorization: Bearer`` header, checked before anything is asked.
+
+    Surrounding whitespace is stripped: a secret file's or a pasted CI secret's trailing newline made httpx refuse
+    the header, and its error, which quotes the header, printed the token on stderr and in --json, as exit 3 (a
+    review). One of only whitespace is no token, as an empty one. A control character or non-ASCII inside (no
+    HTTP client can send it, no service can hold it) is bad input, exit 2, naming the flag or the variable it came
+    from (``envvars``, in the order the option reads them), never the token."""
+    import os
+
+    from abcscale.service.config import token_problem  # the service's own rule for its tokens
+
+    if token is None:
+        return None
+    token = token.strip()
+    if (why := token_problem(token)) is not None:
+        source = f"--{name}" if on_command_line(ctx, name) else next(
+            (v for v in envvars if os.environ.get(v)), f"--{name}")
+        fail(f"{source}: {why}")
+    return token or None
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` without ``secret`` (a token a driver's or client's error may quote): each occurrence as ***."""
+    return text.replace(secret, "***") if secret else text
+
+
 def service_deadline(default_s: float) -> float:
     """The whole-exchange deadline for a ``--service`` request: ``default_s``, or ``ABCSCALE_SERVICE_DEADLINE``
     (seconds) where set."""

@@ -22,7 +22,9 @@ from abcscale.cli._common import (
     on_command_line,
     post_service,
     read_fit,
+    redact,
     service_detail,
+    service_token,
     service_url,
 )
 from abcscale.cli.options import Json
@@ -30,6 +32,9 @@ from abcscale.cli.options import Json
 if TYPE_CHECKING:
     from abcscale.schemas.recommend import Recommendation
     from abcscale.usecases.check import CheckConfig, CheckReport
+
+#: where --token is read from when not typed, in this order (the first one set)
+TOKEN_VARIABLES = ("ABCSCALE_READ_TOKEN", "ABCSCALE_API_TOKEN")
 
 
 def check(
@@ -42,7 +47,7 @@ def check(
     fit_id: Annotated[str | None, typer.Option("--fit-id", help="with --service: a stored fit's id",
                                                show_default=False)] = None,
     token: Annotated[str | None, typer.Option(
-        "--token", envvar=["ABCSCALE_READ_TOKEN", "ABCSCALE_API_TOKEN"], help="with --service: a token the service "
+        "--token", envvar=list(TOKEN_VARIABLES), help="with --service: a token the service "
         "takes for reads (its read token, or its write token)", show_default=False)] = None,
     constants_file: Annotated[Path | None, typer.Option(
         "--constants", help="a constants file from `abcscale tune`, a hand-written one (gamma, init_scale, ...; "
@@ -86,6 +91,8 @@ def check(
         fail("--fit-id needs --service URL")
     if token and not service and on_command_line(ctx, "token"):
         fail("--token needs --service URL (it is the service's read token)")
+    if service is not None:  # a local check reads no token: the variable a whole CI job exports is left alone
+        token = service_token(ctx, token, TOKEN_VARIABLES)
     if group is not None and not (fit or fit_id):
         fail("--group: picks a fit's group; give --fit fit.json or --service URL --fit-id ID")
     selector = None
@@ -237,8 +244,8 @@ def _ask_service(url: str, cfg: CheckConfig, fit_id: str | None, token: str | No
     try:
         resp = post_service(url, "/v1/recommend", CHECK_DEADLINE_S, json=body, timeout=30,
                             headers={"Authorization": f"Bearer {token}"} if token else None)
-    except httpx.HTTPError as exc:
-        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
+    except httpx.HTTPError as exc:  # never the token, whatever the client's message quotes (a review)
+        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {redact(str(exc), token)})", SERVICE_DOWN)
     if resp.status_code >= 500 or resp.status_code in RETRYABLE:  # the service's own failure (or a proxy's, a rate
         # limit): nothing was judged, a retry may pass
         fail(f"--service: {url} answered {resp.status_code}: {service_detail(resp)}", SERVICE_DOWN)

@@ -26,7 +26,9 @@ from abcscale.cli._common import (
     on_command_line,
     parse_flag,
     post_service,
+    redact,
     service_detail,
+    service_token,
     service_url,
     status,
     to_jsonable,
@@ -155,6 +157,8 @@ def fit(
         _check_out(out)
     if token and service is None and on_command_line(ctx, "token"):
         fail("--token needs --service URL (it is the service's write token)")
+    if service is not None:  # stripped; one no header can carry is bad input, never echoed (a review)
+        token = service_token(ctx, token, ("ABCSCALE_API_TOKEN",))
     if strict and target_width is None:  # a CI gate that could never fail is a mistake, not a pass
         fail(f"--strict: refuses an unreliable prediction, and without {names['target_width']} there is none to "
              "check; give the size you will train at")
@@ -375,8 +379,8 @@ def _post_fit(url: str, token: str | None, df: pd.DataFrame, options: FitOptions
     try:
         resp = post_service(url, "/v1/fits", FIT_DEADLINE_S, content=text, headers=headers,
                             timeout=httpx.Timeout(600, connect=10))
-    except httpx.HTTPError as exc:
-        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {exc})", SERVICE_DOWN)
+    except httpx.HTTPError as exc:  # never the token, whatever the client's message quotes
+        fail(f"--service: cannot reach {url} ({exc.__class__.__name__}: {redact(str(exc), token)})", SERVICE_DOWN)
     if resp.status_code >= 500 or resp.status_code in RETRYABLE:  # the service's own failure (or a proxy's, a rate
         # limit): nothing was stored, a retry may pass
         fail(f"--service: {url} answered {resp.status_code}: {service_detail(resp)}", SERVICE_DOWN)

@@ -150,6 +150,10 @@ async def _read_form(request: Request) -> _Input:
         # A form cannot send null: an empty field means "none" (e.g. no seed column); FitOptions splits the
         # comma-separated column lists, where "" is an empty list.
         fields[key] = value if key in ("group_cols", "constant_cols") else value or None
+        try:  # a list of names or `at` as JSON, the JSON body's spelling: taken too
+            fields[key] = page_views.form_value(key, value) if value else fields[key]
+        except ValueError as exc:
+            value_error(str(exc), ("body", key))
         if key in page_views.INT_OPTIONS and value:  # 4e3 as 4000, and 1e30 as a number past the bound (said so,
             sent[key], fields[key] = value, page_views.whole_text(value)  # not "not a valid integer"), as the page
     try:
