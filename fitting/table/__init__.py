@@ -28,6 +28,7 @@ from abcscale.fitting.table._cells import (
     derive_columns,
     flat_columns,
     json_rows,
+    merge_close_covariates,
     scalar_cells,
     table_hash,
 )
@@ -150,6 +151,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
     df = derive_columns(df, m.derive or [])
     df, spelt = _one_spelling(df)
+    df, covariate_notes = merge_close_covariates(df, list(m.covariates or []))
+    spelt = [*spelt, *covariate_notes]
     m = _default_loss(df, m)
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     # failed runs without their setup (wandb's export of a run that died before its config was logged): left out

@@ -159,6 +159,48 @@ def _merge_close(values: np.ndarray, curve: np.ndarray) -> tuple[np.ndarray, dic
     return out, said
 
 
+#: a covariate's values within this share of one another are one setting: a budget logged per run as the tokens it
+#: saw (0.1-0.2% apart from packing and the last batch) split the table into one curve per run, "fewer than 2 sizes
+#: with an identified optimum" (a review); budgets and batch sizes set apart differ by far more
+COVARIATE_MERGE_RTOL = 0.01
+
+
+def merge_close_covariates(df: pd.DataFrame, covariates: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Each covariate's numbers within :data:`COVARIATE_MERGE_RTOL` of the smallest of their cluster read as one
+    value (the one most rows give, else their median), said in a note; cells that are no positive number are left
+    for validation to name."""
+    notes = []
+    for c in dict.fromkeys(covariates):
+        if c not in df.columns:
+            continue
+        num = _to_number(df[c])
+        ok = (num > 0) & np.isfinite(num)
+        u, counts = np.unique(num[ok].to_numpy(dtype=float), return_counts=True)
+        if u.size < 2 or not (np.diff(u) <= COVARIATE_MERGE_RTOL * u[:-1]).any():
+            continue
+        to, said, i = {}, [], 0
+        while i < u.size:
+            j = i + 1
+            while j < u.size and u[j] - u[i] <= COVARIATE_MERGE_RTOL * u[i]:
+                j += 1
+            if j - i > 1:
+                rows = num[ok & num.between(u[i], u[j - 1])].to_numpy(dtype=float)
+                most = counts[i:j].max()
+                rep = (float(u[i:j][counts[i:j].argmax()]) if most > 1 and (counts[i:j] == most).sum() == 1
+                       else float(np.median(rows)))
+                to.update({float(x): rep for x in u[i:j]})
+                said.append(f"{u[i]:.6g}-{u[j - 1]:.6g} as {rep:.6g}")
+            i = j
+        hit = ok.to_numpy() & np.isin(num.to_numpy(dtype=float), list(to))
+        merged = df[c].copy() if df[c].dtype == object else df[c].astype(float)
+        merged[hit] = [to[float(x)] for x in num.to_numpy(dtype=float)[hit]]
+        df = df.assign(**{c: merged})
+        notes.append(f"{c}: {len(to)} values within {COVARIATE_MERGE_RTOL:.0%} of one another read as "
+                     f"{len(said)} ({'; '.join(said[:3])}{'; ...' if len(said) > 3 else ''}): one setting logged per "
+                     "run (the tokens a run saw) differing by rounding; a law needs one value per setting")
+    return df, notes
+
+
 def _merged_note(col: str, said: dict[float, float], rows: int) -> list[str]:
     if not said:
         return []

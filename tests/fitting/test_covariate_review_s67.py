@@ -120,3 +120,17 @@ def test_a_steps_column_that_follows_the_covariates_is_no_group_column():
 
     prep = prepare(two, ColumnMapping(**MAPPING, covariates=["tokens", "batch_size"]))
     assert "steps" in prep.groups[0].key
+
+
+def test_tokens_logged_as_seen_by_each_run_are_one_budget():
+    """A budget logged per run as the tokens it saw (0-0.2% over the budget) split the table into one curve per run:
+    "fewer than 2 sizes with an identified optimum", no law."""
+    rng = np.random.default_rng(3)
+    df = table(rng)
+    exact = abcscale.fit(df, mapping={**MAPPING, "covariates": ["tokens", "batch_size"]})
+    df["tokens"] = df["tokens"] * (1 + rng.uniform(0, 0.002, len(df)))
+    fit = abcscale.fit(df, mapping={**MAPPING, "covariates": ["tokens", "batch_size"]})
+    assert [w for w in fit.warnings if w.startswith(f"tokens: {len(df)} values within 1% of one another read as 3")]
+    [law], [ref] = fit.joint, exact.joint
+    for k in ("N", "tokens", "batch_size"):
+        assert abs(law.exponents[k].estimate - ref.exponents[k].estimate) < 0.01, (k, law.exponents, ref.exponents)
