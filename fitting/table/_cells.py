@@ -193,7 +193,7 @@ def merge_close_covariates(df: pd.DataFrame, covariates: list[str]) -> tuple[pd.
             i = j
         hit = ok.to_numpy() & np.isin(num.to_numpy(dtype=float), list(to))
         merged = df[c].copy() if df[c].dtype == object else df[c].astype(float)
-        merged[hit] = [to[float(x)] for x in num.to_numpy(dtype=float)[hit]]
+        merged[hit] = np.array([to[float(x)] for x in num.to_numpy(dtype=float)[hit]])
         df = df.assign(**{c: merged})
         notes.append(f"{c}: {len(to)} values within {COVARIATE_MERGE_RTOL:.0%} of one another read as "
                      f"{len(said)} ({'; '.join(said[:3])}{'; ...' if len(said) > 3 else ''}): one setting logged per "
