@@ -104,7 +104,7 @@ def test_api_conforms_with_every_check():
     # it does varied from run to run with the same seed (a fresh clone's suite got 0 stateful requests, the same
     # test alone 500): then the next seed runs, so that every phase is exercised, each run's answers still judged
     for seed in (17, 18, 19):
-        report = run_fuzz(max_examples=80, seed=seed)
+        report = run_fuzz(max_examples=50, seed=seed)  # 3,657 requests at seed 17 (80: 51 s, 50: 35 s)
         print(f"seed {seed}: {describe(report)}")
         assert not report.failures and not report.errors, describe(report)
         if report.by_phase.get("stateful") or not any("Stateful" in e for e in report.tool_errors):
