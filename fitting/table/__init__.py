@@ -42,6 +42,7 @@ from abcscale.fitting.table._checks import (
     _broken_below_best,
     _budget_with_size,
     _counts_as_widths,
+    _diverged_covariates,
     _failed_without_setup,
     _held_out_note,
     _inverted_lr,
@@ -208,7 +209,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m),
                  *_best_so_far_loss(df, m),
                  *_scheduled_lr(df, m), *_lr_columns_note(df, m, prep), *_size_families_note(df, m, v, families),
-                 *_unread_decay(df, m)]
+                 *_unread_decay(df, m), *_diverged_covariates(df, m, v)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))

@@ -630,3 +630,25 @@ def _lr_columns_note(df: pd.DataFrame, m: ColumnMapping, prep: Prepared | None =
     return [f"{theirs}: read as each layer's own LR (the contract's {' / '.join(LR_LAYER_COLUMNS.values())}): their "
             f"ratios to {_shown(m.lr_col)} give the per-layer exponents the sweep ran with, which a recommendation "
             "from the fit is checked against"]
+
+
+def _diverged_covariates(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """Runs that diverged whose covariate value no finished run has: a tracker logs the tokens a run saw before it
+    stopped, so each became a curve of its own, every run in it diverged ("lower the learning-rate grid", a review),
+    and its own curve lost the divergence that caps it. Said, with the way out: the planned value."""
+    notes = []
+    for c in dict.fromkeys(m.covariates or []):
+        if c not in df.columns:
+            continue
+        num = _to_number(df[c]).to_numpy(dtype=float)
+        kept = np.unique(num[~v.diverged & np.isfinite(num)])
+        odd = v.diverged & np.isfinite(num) & ~np.isin(num, kept)
+        if odd.sum() < 2:  # one run's own budget is a choice; several are a logging habit
+            continue
+        shown = ", ".join(f"{x:.3g}" for x in np.unique(num[odd])[:4])
+        notes.append(f"{c}: {int(odd.sum())} run(s) that diverged hold values no finished run has ({shown}, ...: the "
+                     f"{c} a run reached before it stopped?), so each is a curve of its own where every run "
+                     f"diverged, and the curve it belongs to does not see its divergence: give each run its planned "
+                     f"value (its budget), {_rows(odd)}")
+    return notes
+

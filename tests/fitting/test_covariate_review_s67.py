@@ -134,3 +134,19 @@ def test_tokens_logged_as_seen_by_each_run_are_one_budget():
     [law], [ref] = fit.joint, exact.joint
     for k in ("N", "tokens", "batch_size"):
         assert abs(law.exponents[k].estimate - ref.exponents[k].estimate) < 0.01, (k, law.exponents, ref.exponents)
+
+
+def test_diverged_runs_logging_the_tokens_they_reached_are_said():
+    """A tracker's `tokens` of a run that diverged early is what it reached (5-60% of its budget): each became a
+    curve of its own, "every run in this group diverged: lower the learning-rate grid", unexplained."""
+    rng = np.random.default_rng(3)
+    df = table(rng)
+    div = df["loss"].isna().to_numpy()
+    df.loc[div, "tokens"] = (df.loc[div, "tokens"] * rng.uniform(0.05, 0.6, div.sum())).round(-6)
+    fit = abcscale.fit(df, mapping={**MAPPING, "covariates": ["tokens", "batch_size"]})
+    said = [w for w in fit.warnings if w.startswith(f"tokens: {int(div.sum())} run(s) that diverged hold values no "
+                                                    "finished run has")]
+    assert said and "give each run its planned value" in said[0], fit.warnings
+    # their planned budgets: nothing said
+    assert not [w for w in abcscale.fit(table(np.random.default_rng(3)), mapping={
+        **MAPPING, "covariates": ["tokens", "batch_size"]}).warnings if "that diverged hold values" in w]
