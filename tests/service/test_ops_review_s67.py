@@ -35,7 +35,7 @@ from tests.fitting.covariate_sweeps import covariate_sweep
 from tests.helpers import free_port
 from tests.service.conftest import N_BOOT, TOKEN
 from tests.service.pg import fresh_database
-from tests.service.test_pages_browser import ThreadServer, _browser_or_skip
+from tests.service.test_pages_browser import ThreadServer, _browser_or_skip, chromium
 from tests.service.test_server import ROOT, Server
 
 TOUR = ROOT / "examples" / "tour-sweep.parquet"
@@ -343,18 +343,7 @@ def browser_server(tmp_path_factory) -> Iterator[ThreadServer]:
 @pytest.fixture(scope="module")
 def logging_browser() -> Iterator:
     """Chromium recording its console and its network requests."""
-    _browser_or_skip()
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    os.environ.setdefault("SE_OFFLINE", "true")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-    driver.set_page_load_timeout(60)
+    driver = chromium(page_load_timeout=60, logging=True)
     yield driver
     driver.quit()
 

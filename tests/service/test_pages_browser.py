@@ -76,8 +76,8 @@ def server(tmp_path_factory) -> Iterator[ThreadServer]:
     s.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
+def chromium(*, page_load_timeout: float = 30, logging: bool = False):
+    """Headless Chromium through Debian's chromedriver; ``logging``: it records its console and network requests."""
     _browser_or_skip()
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -87,8 +87,16 @@ def browser() -> Iterator:
     options.binary_location = CHROMIUM
     for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000"):
         options.add_argument(flag)
+    if logging:
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
+    driver.set_page_load_timeout(page_load_timeout)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator:
+    driver = chromium()
     yield driver
     driver.quit()
 
