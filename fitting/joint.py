@@ -184,7 +184,8 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
     # the floored variances (a 1-2-5 grid's floor, an sd of 0.29 octave where the optima's error was 0.02-0.03) a
     # bend in tokens of 0.06 per octave^2 went unsaid in 29 of 30 tables and predictions 3 octaves out missed by
     # 1.75 octaves, bands covering none (a review)
-    misfit = lack_of_fit(X, y, np.maximum(error, _VAR_FLOOR), names, noun)
+    misses: dict[str, list[tuple[float, float]]] = {}
+    misfit = lack_of_fit(X, y, np.maximum(error, _VAR_FLOOR), names, noun, bases=bases, misses=misses)
     law = JointLaw(
         group=key, size_col=size_col, size_kind=size_kind, names=names,
         exponents={name: est(i + 1) for i, name in enumerate(names)}, log2_constant=c0,
@@ -193,6 +194,7 @@ def fit_joint(key: dict[str, Any], curves: list[Curve], covariates: Sequence[str
         bases=bases, ranges=ranges, cov=cov.tolist(), tau2=float(tau2), shared_var=shared, df=df, n_curves=n,
         n_sizes=int(np.unique(sizes).size),
         n_unidentified=n_unidentified, method=method, notes=notes, warnings=[*([bend] if bend else []), *misfit],
+        plane_misses=misses,
     )
     return law, notes
 
@@ -204,7 +206,9 @@ INTERACTION = "the {noun} exponent changes with "
 PAIR_INTERACTION = "the {name} exponent changes with "
 
 
-def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str], noun: str) -> list[str]:
+def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str], noun: str, *,
+                bases: dict[str, float] | None = None,
+                misses: dict[str, list[tuple[float, float]]] | None = None) -> list[str]:
     """Warnings where the optima leave the law's plane along a covariate: a bend in log2(covariate) (3 levels at
     least), a size exponent that changes with it (an interaction), or a covariate's exponent that changes with
     another's (tokens x batch size: a review's 0.08 log2(D) log2(B) missed by 0.9 octave, no band covering). A
@@ -216,7 +220,13 @@ def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str
     Each added term gets a t test at BEND_ALPHA in a model with one free level per size instead of the size's
     line, so the jitter the curves of one size share (the across-width scatter, which made the size bend test
     count false alarms when curves were taken as independent) is absorbed and cannot read as a covariate effect;
-    weights 1/(v_i + tau^2) with tau^2 refitted for that model, the residual scale never below 1."""
+    weights 1/(v_i + tau^2) with tau^2 refitted for that model, the residual scale never below 1.
+
+    With ``bases`` (each axis's base, as ``X`` is log2(x / base)) a bend's warning also says by how much the plane
+    misses the optima at each swept value of that covariate (:data:`PLANE_MISS`), and ``misses`` (if given) gets
+    them as (swept value, octaves) under the covariate's name: :func:`predict_joint` reads them from the law's
+    ``plane_misses`` (a prediction between those values, or at one where the miss passes the 68% band's
+    half-width, is then unreliable)."""
     sizes = np.unique(X[:, 1])
     fixed = np.column_stack([(X[:, 1] == s).astype(float) for s in sizes] + [X[:, 2:]])
     out = []
@@ -244,9 +254,19 @@ def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str
             if pval >= BEND_ALPHA:
                 continue
             if kind == "bend":
+                said = ""
+                if bases is not None and name in bases and (miss := _plane_misses(fixed, y, v, X[:, j])):
+                    at = [(float(bases[name] * 2.0**x), m) for x, m in miss]
+                    if misses is not None:
+                        misses[name] = at
+                    said = (f"; {PLANE_MISS}" + ", ".join(f"{m:+.2f} octave at {name}={x:.6g}" for x, m in at)
+                            + f" (the curves' weighted mean residual there, one level per {noun}): the band reads "
+                            "that as scatter, and between the swept values the optimum's shape is not seen (a kink, "
+                            "such as a critical batch size, can sit anywhere between two of them)")
                 out.append(f"{COVARIATE_BEND}{name}) (t test on the curves' optima with one level per {noun}, p = "
                            f"{pval:.2g}, {coef:+.3f} per octave^2): the law's {name} exponent averages a slope that "
-                           f"changes over the swept {name} values, and a prediction past them can miss by the bend")
+                           f"changes over the swept {name} values, and a prediction past them can miss by the bend"
+                           + said)
             elif kind == "pair":
                 out.append(f"{PAIR_INTERACTION.format(name=name)}{other} (t test on the curves' optima with one level "
                            f"per {noun}, p = {pval:.2g}: {coef:+.3f} per octave of each): the law's {name} and "
@@ -258,6 +278,26 @@ def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str
                            f"averages over the swept {noun}s and {name} values, and a prediction past either range can "
                            "miss by the change")
     return out
+
+
+#: how a covariate bend's warning says the plane's miss at each swept value of that covariate (lack_of_fit)
+PLANE_MISS = "the optima sit off the plane (above it: +) by "
+
+
+def _plane_misses(fixed: np.ndarray, y: np.ndarray, v: np.ndarray, xj: np.ndarray) -> list[tuple[float, float]]:
+    """(log2 value, octaves) per swept value of a covariate: the weighted mean residual there of the curves' optima
+    from the plane with one level per size (the model the bend test adds its term to; tau^2 refitted for it)."""
+    tau2 = design_tau2(fixed, y, np.maximum(v, _VAR_FLOOR))
+    w = 1.0 / (np.maximum(v, _VAR_FLOOR) + tau2)
+    res = WLS(y, fixed, weights=w).fit()
+    r = y - fixed @ np.asarray(res.params, dtype=float)
+    return [(float(x), float(np.sum(w[xj == x] * r[xj == x]) / np.sum(w[xj == x]))) for x in np.unique(xj)]
+
+
+def plane_misses(law: JointLaw, name: str) -> list[tuple[float, float]]:
+    """(swept value, octaves) the plane misses the optima by at each swept value of ``name``, where the law's bend
+    test flagged it (empty: no bend said, or a law stored before session 68 kept them)."""
+    return [(float(x), float(m)) for x, m in law.plane_misses.get(name, [])]
 
 
 def _outside(v: float, lo: float, hi: float) -> float:
@@ -316,6 +356,22 @@ def predict_joint(law: JointLaw, size: float, at: dict[str, float]) -> JointPred
         if out[k] > 0 and any(w.startswith(f"{COVARIATE_BEND}{k})") for w in law.warnings):
             bad.append(f"{k}={point[k]:g} is {_octaves(out[k])} past the swept {k} values, where the optimum bends in "
                        f"log2({k}) (the law's warning)")
+        elif out[k] == 0 and (misses := plane_misses(law, k)):
+            # inside the range the plane misses its own swept values by the bend, which tau^2 reads as scatter: a
+            # saturating batch law (rising to B=256, flat above) over B = 64, 256, 1024 put the band at 256 0.3
+            # octave low, its 68% band covering 0 of 20 tables (95%: 20 of 20, tau^2 wide from the miss). At a swept
+            # value the miss is measured: said where it passes the 68% band (a smaller one the band's tau^2 covers)
+            at_level = [m for x, m in misses if abs(math.log2(point[k] / x)) < math.log2(1.01)]
+            swept = ", ".join(f"{x:g}" for x, _ in misses)
+            if not at_level:
+                bad.append(f"{k}={point[k]:g} lies between the swept {k} values ({swept}), where the optimum bends in "
+                           f"log2({k}) (the law's warning): the data do not show its shape between them (a kink, such "
+                           "as a critical batch size, can sit anywhere between two swept values); predict at a swept "
+                           "value, or sweep more between them")
+            elif abs(at_level[0]) > (half := t_quantile(law.df, 0.6827) * sd):
+                bad.append(f"at {k}={point[k]:g} the swept optima sit {at_level[0]:+.2f} octave off the plane (the "
+                           f"law's bend in log2({k})), beyond the 68% band's half-width ({half:.2f} octave): the band "
+                           "reads the bend as scatter and is centred off the optima there")
         if (out[k] > 0 or out[law.size_col] > 0) and any(
                 w.startswith(f"{INTERACTION.format(noun=noun)}{k} ") for w in law.warnings):
             bad.append(f"extrapolating past the swept {noun}s or {k} values, where the {noun} exponent changes with "
@@ -366,7 +422,8 @@ def best_losses(groups: Sequence[GroupFit], key: dict[str, Any], d_name: str
     return (np.array([c[0] for c in cells]), np.array([c[1] for c in cells]), np.array([best[c] for c in cells]))
 
 
-__all__ = ["Curve", "group_curves", "base_value", "fit_joint", "predict_joint", "best_losses", "WIDE_BAND_OCTAVES"]
+__all__ = ["Curve", "group_curves", "base_value", "fit_joint", "predict_joint", "best_losses", "plane_misses",
+           "WIDE_BAND_OCTAVES"]
 
 
 def _octaves(o: float) -> str:

@@ -408,6 +408,10 @@ class JointLaw(_Model):
                                              "size and the first covariate (D); only when identified")
     notes: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    plane_misses: dict[str, list[tuple[float, float]]] = Field(
+        default_factory=dict, description="per covariate whose bend the lack-of-fit test flagged: (swept value, "
+        "octaves the optima sit above the law's plane there, their weighted mean residual with one level per size); "
+        "a prediction between swept values, or at one missed by more than its 68% band, is unreliable")
 
 
 class FitPrediction(_Model):
