@@ -272,7 +272,8 @@ def stack_fan_in(name: str, shape: Sequence[int], width: int) -> int | None:
 
 
 #: the words of a bare parameter's own name that say a table (`W_pos`, `pos_embs`, `model.pos`)
-_TABLE_WORDS = {"pos", "position", "positions", "positional", "emb", "embs", "embed", "embedding", "embeddings"}
+_TABLE_WORDS = {"pos", "position", "positions", "positional", "emb", "embs", "embed", "embedding", "embeddings",
+                "pe", "wpe"}
 #: a list of a model's blocks, whose index :func:`rule_for` generalises (a third review: MobileNet's `features.0.0`,
 #: generalised, named its blocks' convs with the stem)
 _BLOCK_LIST = re.compile(r"layers?|h|blocks?|resblocks|encoder_layers?|decoder_layers?", re.IGNORECASE)
@@ -391,6 +392,11 @@ def _matching_rule(name: str, shape: Sequence[int], rules: Iterable[GroupRule], 
                  and (r not in defaults or _default_rule_applies(r, key, dims, width, layout))), None)
 
 
+#: the words of a bare parameter's own name that say it is used as F.linear(h, W) (`router`, `w_gate`, `cls_head`)
+_LINEAR_WORDS = {"router", "routing", "gate", "gating", "gates", "classifier", "head", "proj", "projection", "logits",
+                 "readout", "unembed", "score", "scores"}
+
+
 def _bare_hint(name: str, dims: Sequence[int], width: int, layout: str) -> str | None:
     """What a refusal suggests for a bare parameter (an ``nn.Parameter`` of the model's own, a pure dict's leaf: no
     layer's ``weight``/``kernel``/``w``) of one width-sized axis, by how bare parameters are used rather than by the
@@ -404,10 +410,19 @@ def _bare_hint(name: str, dims: Sequence[int], width: int, layout: str) -> str |
         return None
     rows, cols = int(dims[-2]), int(dims[-1])
     rule = rule_for(name)
+    if cols % width == 0 and rows % width and _LINEAR_WORDS & set(leaf.lower().split("_")):
+        # named for its use as F.linear(h, W): an MoE router [experts, D] (`router`, `gate`, `w_gate`) was offered the
+        # embedding's role first, whose LR under muP does not fall with the width as a router's must (a review,
+        # session 68)
+        return (f"; a bare parameter [..., {rows}, {cols}] named like a router or an output layer, used as "
+                f"F.linear(h, W), maps the width to {rows} outputs (an MoE router's experts, a classifier's classes), "
+                f"readout-like: ({rule}, 'readout'); if it is a lookup table instead (x = W[idx], or a position table "
+                f"added to the tokens), the embedding: ({rule}, 'embedding')")
     if cols % width == 0 and rows % width:
         return (f"; a bare parameter [..., {rows}, {cols}] is a lookup table (x = W[idx], or a position table added "
-                f"to the tokens), the embedding: ({rule}, 'embedding') (a matrix used as F.linear(h, W), mapping the "
-                f"width to {rows} outputs, is the readout instead)")
+                f"to the tokens), the embedding: ({rule}, 'embedding'); a matrix used as F.linear(h, W) instead (an "
+                f"MoE router over {rows} experts, a classifier of {rows} classes) maps the width to {rows} outputs, "
+                "readout-like: the readout's role")
     if rows % width == 0 and cols % width:
         given = f" with its fan-in given, fan_in={{{name!r}: {rows}}}" if layout == "torch" else ""
         return (f"; a bare parameter [{rows}, {cols}] with the width first is an output layer stored [in, out] (logits "
@@ -462,21 +477,38 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
         elif all(d % width == 0 and d <= HIDDEN_SHAPE_RATIO * width for d in dims[-2:]):
             bare = re.sub(r"^(params|~)\.", "", _name(name))
-            if len(dims) == 2 and dims[0] != dims[1] and not _BARE_WEIGHT.search(_name(name)) \
-                    and ("." not in bare or _TABLE_WORDS & set(bare.rsplit(".", 1)[-1].lower().split("_"))):
+            rows, cols = dims[-2:]
+            # a table [T, D] broadcast over the batch ([1, T, D], a ViT's `pe`) is the same table (a bare `pe` [1, 512,
+            # 256] at width 256 was hidden, unsaid: a review, session 68)
+            tabled = bool(_TABLE_WORDS & set(bare.rsplit(".", 1)[-1].lower().split("_")))
+            # square or broadcast over the batch, only where its own name says a table: a bare top-level [D, D] of
+            # another name (`fc3`, `attn_bias` [L, L]) stays a hidden matrix, and so does a lax.scan stack of depth
+            # 1 ([1, 4D, D]), as at any other depth
+            if all(d == 1 for d in dims[:-2]) and not _BARE_WEIGHT.search(_name(name)) \
+                    and not _LEAF.search(_name(name)) \
+                    and (tabled or (len(dims) == 2 and "." not in bare and rows != cols)):
                 # (below the top too where its own name says position or embedding: `model.pos` [128, D], a third
                 # review)
                 # a bare top-level matrix (an nn.Parameter of the model's own, a pure dict's `pos`): a position
                 # table [positions, D] has a hidden matrix's shape wherever its length is a multiple of the width
                 # (fairseq's `embed_positions` trained as hidden, LRs 8-32x small, unsaid: a review, session 53)
-                # with the width first, an output layer used as h @ W (U [D, V], V a multiple of D) reads so too
-                out = "" if dims[0] != width else (
-                    f", ({rule_for(name)}, 'readout') for an output layer used as h @ W (stored [in, out]"
+                # with the width first, an output layer used as h @ W (U [D, V], V a multiple of D) reads so too.
+                # Square too: a table of as many positions as the width, [256, 256] at 256, was trained as a hidden
+                # matrix, unsaid, where at width 512 the same table was refused (its LR 4x low and init std 16x
+                # small under muP + Adam from base 64: a review, session 68)
+                square = rows == cols
+                out = "" if rows != width else (
+                    f", ({rule_for(name)}, 'readout') for an output layer (logits over {cols} classes)" if square
+                    else f", ({rule_for(name)}, 'readout') for an output layer used as h @ W (stored [in, out]"
                     + (f"; give its fan-in, fan_in={{{name!r}: {width}}})" if layout == "torch" else ")"))
-                raise ValueError(f"parameter {name!r} {list(dims)}: a bare matrix no rule names; its shape "
-                                 "reads as a hidden matrix's, which a position table [positions, D] or a learned "
-                                 f"input has too; add a rule (pattern, role) for it: ({rule_for(name)}, 'embedding') "
-                                 f"for a table, ({rule_for(name)}, 'hidden') for a projection{out}")
+                many = " (as many as the width)" if rows == width else ""
+                what = (f"a bare square matrix no rule names; its shape reads as a hidden matrix's, which a position "
+                        f"table of {rows} positions{many} or a learned input has too" if square else
+                        "a bare matrix no rule names; its shape reads as a hidden matrix's, which a position table "
+                        "[positions, D] or a learned input has too")
+                raise ValueError(f"parameter {name!r} {list(dims)}: {what}; add a rule (pattern, role) for it: "
+                                 f"({rule_for(name)}, 'embedding') for a table, ({rule_for(name)}, 'hidden') for a "
+                                 f"projection{out}")
             if len(dims) == 2 and _PATCH_EMBED.search(_name(name)):
                 # a ViT's projection of flattened 16 x 16 x 3 patches, 768 = 4 x 192 inputs at ViT-Ti's width: the
                 # MLP's expansion too, so no lone axis said it (trained as a hidden matrix, an init std 16x too small
@@ -915,6 +947,22 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
                              f"'{'embedding' if lone == fan_in else 'readout'}')")
 
 
+#: a module named for mixing the tokens (the patches), not the width's features: timm's MLP-Mixer ``mlp_tokens``,
+#: the Mixer's flax reference ``token_mixing``, ``token_mlp``, ``tokens_mlp``, ``token_mixer``, ``mix_tokens``
+_TOKEN_MIXING = re.compile(r"(^|\.)((mlp|ffn|mix|mixing|mixer)_tokens?|tokens?_(mlp|ffn|mix|mixing|mixer))$",
+                           re.IGNORECASE)
+
+
+def _token_mixing_pair(module: str, members: list[tuple[str, tuple[int, ...], int, int]]
+                       ) -> tuple[tuple[str, tuple[int, ...], int, int], tuple[str, tuple[int, ...], int, int]] | None:
+    """A token-named module's (:data:`_TOKEN_MIXING`) two matrices, up and down, in the order the module lists them
+    (flax's ``Dense_0``/``Dense_1``, an ``nn.Sequential``'s ``0``/``2``): the up's fan-in the down's fan-out."""
+    if not _TOKEN_MIXING.search(module) or len(members) != 2:
+        return None
+    up, down = members
+    return (up, down) if up[2] == down[3] and up[3] == down[2] else None
+
+
 def _check_other_axis(placed: list[tuple[str, tuple[int, ...], Role]], width: int, rules: list[GroupRule],
                       layout: str = "torch", said: Iterable[str] = ()) -> None:
     """A ValueError for an MLP over another axis than the width: an up and a down projection of one module (``fc1``
@@ -926,14 +974,19 @@ def _check_other_axis(placed: list[tuple[str, tuple[int, ...], Role]], width: in
     fan-in and a fixed fan-out, an output layer's (readout-like); as hidden matrices their fan-in ratios changed
     with the width (``fc1`` 1x at 64, 0.25x at 256), so their LRs fell 4x at 4x the width, unsaid (a review,
     session 67; microsoft/mup's set_base_shapes refuses it). One model's shapes cannot say whether P stays fixed, so
-    the roles are asked for, with the rules that say each reading. At a width of P the shapes read as a block MLP's:
-    give the same rules at every width. Matrices whose fan-in ``said`` gives, or that a user's rule names, are left
-    as they are."""
+    the roles are asked for, with the rules that say each reading. Matrices whose fan-in ``said`` gives, or that a
+    user's rule names, are left as they are.
+    Where P is a multiple of the width (64 patches at width 64 or 32, 256 at 128) the shapes read as a block MLP's
+    and were taken so, unsaid (its up projection's LR 2x low at 256 patches and width 128 under muP + Adam, 4x at
+    width 256: a review, session 68). Two things still say it: a module named for the tokens (:data:`_TOKEN_MIXING`,
+    timm's ``mlp_tokens``), at any P; and, at P of two widths or more, an inner size that is no multiple of the
+    width (the Mixer's D/2; an MLP stored [in, out] reads [4D -> D -> 4D], a multiple)."""
     told = {_name(n) for n in said}
     if not any(width in dims for _, dims, role in placed if role is Role.hidden and len(dims) >= 2):
         return  # no matrix of the spec's width: a width mismatch, which check_width's other checks say
     ups: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
     downs: dict[str, tuple[str, tuple[int, ...], int, int]] = {}
+    by_module: dict[str, list[tuple[str, tuple[int, ...], int, int]]] = {}
     for name, dims, role in placed:
         if role is not Role.hidden or len(dims) != 2 or _name(name) in told:
             continue
@@ -942,13 +995,19 @@ def _check_other_axis(placed: list[tuple[str, tuple[int, ...], Role]], width: in
             continue
         parent, _, own = _LEAF.sub("", _name(name)).rpartition(".")
         fan_in, fan_out = (dims[-1], dims[-2]) if layout == "torch" else (dims[-2], dims[-1])
+        by_module.setdefault(parent, []).append((name, dims, fan_in, fan_out))
         if _UP.search(own):
             ups.setdefault(parent, (name, dims, fan_in, fan_out))
         elif _DOWN.search(own):
             downs.setdefault(parent, (name, dims, fan_in, fan_out))
+    # a token-named module's pair: fc1/fc2 by their names, or its two matrices in order (flax's Dense_0, Dense_1)
+    named = {m: pair for m, members in by_module.items() if _TOKEN_MIXING.search(m)
+             and (pair := (ups[m], downs[m]) if m in ups and m in downs else _token_mixing_pair(m, members))
+             and pair[0][2] == pair[1][3] and pair[0][3] == pair[1][2]}
     pairs = [(ups[m], downs[m]) for m in ups if m in downs
-             and ups[m][2] == downs[m][3] and ups[m][2] % width and ups[m][3] == downs[m][2]]
-    if not pairs:
+             and ups[m][2] == downs[m][3] and ups[m][3] == downs[m][2]
+             and (ups[m][2] % width or (ups[m][2] > width and ups[m][3] % width))]
+    if not pairs and not named:
         return
     refused = []
     for outer in dict.fromkeys(up[2] for up, _ in pairs):
@@ -965,6 +1024,20 @@ def _check_other_axis(placed: list[tuple[str, tuple[int, ...], Role]], width: in
                             f"({rule_for(up)}, 'embedding'), ({rule_for(down)}, 'readout'); if {outer} grows with "
                             f"the width, ({rule_for(up)}, 'hidden'), ({rule_for(down)}, 'hidden'). Give the same "
                             f"rules at every width: where the width is {outer}, the shapes read as a block's MLP"))
+    done = {name for name, _, _ in refused}
+    for module, ((up, up_dims, outer, inner), (down, _, _, _)) in named.items():
+        if up in done:
+            continue
+        # by its name alone: where the patches are the width (or a multiple), the shapes are a block MLP's too
+        refused.append((up, list(up_dims), f"parameter {up!r} {list(up_dims)}: an MLP's up projection, with its "
+                        f"down projection ({rule_for(down)}), in a module named for the tokens "
+                        f"({module.rsplit('.', 1)[-1]!r}: MLP-Mixer's token mixing), over {outer} features (to "
+                        f"{inner} and back), which at width {width} its shapes alone cannot tell from a block's "
+                        f"MLP. If {outer} is the patches, fixed as the width grows, the up projection's fan-in is "
+                        "fixed and its output grows, an input layer, and the down projection maps the width back to "
+                        f"the fixed size, an output layer: rules ({rule_for(up)}, 'embedding'), "
+                        f"({rule_for(down)}, 'readout'); if it mixes the width's features, ({rule_for(up)}, "
+                        f"'hidden'), ({rule_for(down)}, 'hidden'). Give the same rules at every width"))
     if refused:
         raise ValueError(refusal(refused))
 

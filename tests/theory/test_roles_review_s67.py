@@ -90,11 +90,14 @@ def test_an_mlp_over_the_patches_is_not_taken_for_a_hidden_one(layout):
     assert r"(r'^blocks\.\d+\.mlp_tokens\.fc1\.weight$', 'embedding')" in said
     assert r"(r'^blocks\.\d+\.mlp_tokens\.fc2\.weight$', 'readout')" in said
     assert "mlp_channels" not in said  # the channel MLP is over the width: a block's MLP
-    # the rules it offers place it; at the width of the patches nothing in the shapes says so (the base)
+    # the rules it offers place it, at the width of the patches too (session 68: its module name says it there,
+    # where the shapes alone read as a block MLP's)
     rules = [GroupRule(pattern=r"^blocks\.\d+\.mlp_tokens\.fc1\.weight$", role=Role.embedding),
              GroupRule(pattern=r"^blocks\.\d+\.mlp_tokens\.fc2\.weight$", role=Role.hidden), *DEFAULT_RULES]
     check_width(_mixer(D, layout=layout), D, layout, rules)
-    check_width(_mixer(64, layout=layout), 64, layout, DEFAULT_RULES)
+    check_width(_mixer(64, layout=layout), 64, layout, rules)
+    with pytest.raises(ValueError, match="mlp_tokens"):
+        check_width(_mixer(64, layout=layout), 64, layout, DEFAULT_RULES)
 
 
 def test_a_block_mlp_whose_outer_size_other_matrices_share_is_left_alone():

@@ -124,8 +124,11 @@ def test_mlp_mixers_token_mixing_is_not_trained_as_hidden_matrices():
     assert groups["blocks.1.mlp_tokens.fc2.weight"]["lr"] == pytest.approx(spec["readout"].lr)
     assert groups["blocks.0.mlp_tokens.fc2.bias"]["name"] == "fixed"
     assert groups["blocks.0.mlp_channels.fc1.weight"]["name"] == "hidden"
-    # at the width of the patches the shapes read as a block MLP's: placed (the same rules must be given there)
-    abctorch.param_groups(_Mixer(64), _spec("adam", width=64, beta=1e-3), rules=[_STEM])
+    # at the width of the patches the shapes read as a block MLP's; the module names say it (session 68): the same
+    # rules must be given there
+    abctorch.param_groups(_Mixer(64), _spec("adam", width=64, beta=1e-3), rules=[_STEM, *_TOKENS])
+    with pytest.raises(ValueError, match="mlp_tokens"):
+        abctorch.param_groups(_Mixer(64), _spec("adam", width=64, beta=1e-3), rules=[_STEM])
 
 
 class _Odd(nn.Module):
