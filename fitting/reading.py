@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -191,10 +192,9 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     # it in the first column's name, which then matches no column and its runs are pooled
     data = data.removeprefix(b"\xef\xbb\xbf")
     first = next((ln for ln in io.BytesIO(data[:65536]) if ln.strip()), b"")
-    # tabs anywhere near the top: sniff the separator; a header of more semicolons than commas (a European export,
-    # a comma only inside a column's name: `tags (a,b)`) is `;`-separated
+    # tabs anywhere near the top: sniff the separator; otherwise `;` or `,`, by the top lines (_semicolons)
     tabbed = b"\t" in data[:4096]
-    semi = not tabbed and first.count(b";") > first.count(b",")
+    semi = not tabbed and _semicolons(data, first)
     header = _csv_header(data, tabbed, ";" if semi else ",")
     _check_columns(len(header))
     if dups := sorted(c for c, n in Counter(header).items() if n > 1 and c.strip()):
@@ -220,6 +220,35 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
     # and its trailing rows of separators only (`,,,`): the other rows keep their numbers
     filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
     return df.iloc[: filled[-1] + 1] if filled.size and filled[-1] + 1 < len(df) else df
+
+
+#: how many records at the top of a CSV tell its separator (:func:`_semicolons`)
+_SNIFF_RECORDS = 50
+
+
+def _semicolons(data: bytes, first: bytes) -> bool:
+    """Whether a CSV (not tab-separated) is `;`-separated, a European export's. The separator that splits the top
+    records into as many fields as the header's (a trailing separator allowed) decides: a header's commas may all sit
+    inside its names (`loss (train, final, nats)`, a review: split on them, every column was missing) and a row's
+    inside its decimal numbers (`0,001`). Where both or neither do, a header of more semicolons than commas outside
+    brackets (`tags (a,b)`) is `;`-separated."""
+    text = data[:65536].decode("utf-8", "replace")
+    if len(data) > 65536:  # a record cut by the sample would count short
+        text = text[: text.rfind("\n") + 1]
+    lines = [ln for ln in text.splitlines() if ln.strip()][:_SNIFF_RECORDS]
+    consistent = []
+    for sep in (";", ","):
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=sep)]
+        except csv.Error:
+            continue
+        if len(counts) >= 2 and counts[0] > 1 and all(n in (counts[0], counts[0] + 1) for n in counts[1:]):
+            consistent.append(sep)
+    if len(consistent) == 1:
+        return consistent[0] == ";"
+    header = first.decode("utf-8", "replace")
+    outside = re.sub(r"\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\}|\"[^\"]*\"", "", header)  # bracketed or quoted
+    return outside.count(";") > outside.count(",")
 
 
 def _preamble(first: bytes, sep: str) -> str | None:

@@ -29,6 +29,7 @@ from abcscale.fitting.table._cells import (
     flat_columns,
     json_rows,
     merge_close_covariates,
+    numbers_in_text,
     scalar_cells,
     table_hash,
 )
@@ -150,6 +151,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     text = [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
     if text:
         df = df.assign(**{c: df[c].map(lambda x: x.strip() if isinstance(x, str) else x) for c in text})
+        # 128 and " 128 " one number in every column, as the size column reads them (a group column refused the mix)
+        df = numbers_in_text(df, EXTRA_GROUP_COLUMNS)
     df = derive_columns(df, m.derive or [])
     df, spelt = _one_spelling(df)
     df, covariate_notes = merge_close_covariates(df, list(m.covariates or []))

@@ -394,6 +394,34 @@ def _numeric(df: pd.DataFrame, col: str, problems: list[str], *, loss: bool = Fa
     return num.astype(float)
 
 
+def numbers_in_text(df: pd.DataFrame, numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+    """``df`` with a text column read as the numbers it holds where every value in it is a number: one that mixes
+    numbers with numbers written as text (JSON rows' ``128`` and ``" 128 "``, the text stripped by then), and one of
+    ``numeric``'s (``depth``, ``steps``, ``base_width``: numbers by the contract) that holds numbers as text only.
+    As group values, 128 and "128" were two groups, refused as "a group column mixes numbers and text" where the
+    same cell was read in the size column (a review), and "1024" sorted before "256". A column with a word, a
+    true/false or a nested value among its cells stays as it is, said by its checks; a missing word (``nan``, ``""``)
+    is a missing value either way."""
+    out = {}
+    for c in df.columns:
+        s = df[c]
+        if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+            continue
+        cells = [v for v in s if not (v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)))]
+        numbers = [isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+                   for v in cells]
+        words = [isinstance(v, str) and v.strip().lower() not in _MISSING_WORDS for v in cells]
+        if not any(words) or not all(n or isinstance(v, str) for v, n in zip(cells, numbers, strict=True)):
+            continue  # no text to read, or a cell neither a number nor text (true/false, a list)
+        if not any(numbers) and c not in numeric:
+            continue  # a text column of digits elsewhere is a label (a run's "001"), kept as written
+        said = s.map(lambda v: isinstance(v, str) and v.strip().lower() not in _MISSING_WORDS)
+        num = _to_number(s.where(said | ~s.map(lambda v: isinstance(v, str)), np.nan))
+        if num[said].notna().all():
+            out[c] = num
+    return df.assign(**out) if out else df
+
+
 def _mostly_numbers(s: pd.Series) -> bool:
     return bool(_to_number(s).notna().mean() >= 0.5) if len(s) else False
 

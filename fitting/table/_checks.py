@@ -4,8 +4,9 @@ configurations, copied seeds, a scheduled LR column, a model family per size, ..
 
 from __future__ import annotations
 
+import contextlib
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -91,10 +92,23 @@ def _budget_with_size(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str
     return out
 
 
+def _setting_of(kind: Any, text: str) -> str | None:
+    """The theory setting (``kind``'s value) a cell names, or None: as theory reads it (any case, ``-`` for ``_``:
+    ``Per-Layer``), or with its words apart (``per layer``, ``Mean Field``) or run together (``perlayer``), which
+    theory does not read."""
+    for key in (text, re.sub(r"[\s_\-]+", "_", text.strip())):
+        with contextlib.suppress(ValueError):
+            return str(kind(key).value)
+    bare = re.sub(r"[\s_\-]+", "", text.strip().lower())
+    return next((str(member.value) for member in kind if str(member.value).replace("_", "") == bare), None)
+
+
 def _one_spelling(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """A theory setup column's spellings of one setting (``mup`` and ``muP``, ``adam`` and ``Adam``, ``sp`` and
     ``standard``) made one, the most frequent, with a note: theory reads them alike, and as group values they split
-    one setup's runs into groups of part of its seeds or grid each, unsaid (a user review)."""
+    one setup's runs into groups of part of its seeds or grid each, unsaid (a user review). A spelling theory does
+    not read (``per layer``, ``perlayer``: :func:`_setting_of`) becomes one it does, the setting's own where no other
+    spelling is: a table's ``per layer`` was fitted without theory, "unknown lr_mode" (a review)."""
     from enum import Enum
 
     from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
@@ -107,17 +121,27 @@ def _one_spelling(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         counts = df[name].dropna().astype(str).value_counts(sort=True)  # most frequent first
         spellings: dict[str, list[str]] = {}
         for text in counts.index:
-            try:
-                setting = str(kind(text.strip().lower()).value)
-            except ValueError:
-                continue
-            spellings.setdefault(setting, []).append(text)
-        merged = {other: ways[0] for ways in spellings.values() if len(ways) > 1 for other in ways[1:]}
+            if (setting := _setting_of(kind, text)) is not None:
+                spellings.setdefault(setting, []).append(text)
+        merged: dict[str, str] = {}
+        for setting, ways in spellings.items():
+            read = [w for w in ways if _setting_of(kind, w) == _read_as(kind, w)]  # theory reads these as written
+            to = read[0] if read else setting
+            if others := [w for w in ways if w != to]:
+                merged.update(dict.fromkeys(others, to))
+                why = "one setting spelt several ways" if read else "the spelling theory reads"
+                notes.append(f"{name}: {', '.join(repr(w) for w in others)} read as {to!r} ({why})")
         if merged:
             df = df.assign(**{name: df[name].map(lambda x, to=merged: to.get(x, x) if isinstance(x, str) else x)})
-            notes += [f"{name}: {', '.join(repr(w) for w in ways[1:])} read as {ways[0]!r} (one setting spelt "
-                      "several ways)" for ways in spellings.values() if len(ways) > 1]
     return df, notes
+
+
+def _read_as(kind: Any, text: str) -> str | None:
+    """The setting theory reads ``text`` as (``kind(text)``, as a fit's group reads its key), or None."""
+    try:
+        return str(kind(text).value)
+    except ValueError:
+        return None
 
 
 def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
@@ -150,12 +174,16 @@ def _setup_spelling(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     for name, kind in kinds.items():  # what theory's exponent reads
         if name in df.columns:
             continue
-        ratio = {str(c): 1.0 if _key(c) == _key(name) else difflib.SequenceMatcher(None, _key(c), _key(name)).ratio()
+        # a tracker's namespace before the name (wandb's config.lr_mode, MLflow's params.optimizer) read as its
+        # last part: whole, config.parameterization was 0.84 alike and said nothing (a review)
+        ratio = {str(c): 1.0 if _key(name) in (_key(c), _key(re.split(r"[./]", str(c))[-1]))
+                 else difflib.SequenceMatcher(None, _key(c), _key(name)).ratio()
                  for c in free if holds(df[c], kind)}
         if ratio and max(ratio.values()) >= 0.85:
             like = max(ratio, key=lambda c: ratio[c])
             out.append(f"{like}: looks like the {name} column, which the table lacks: it is not read as that "
-                       f"(theory's exponents need {name}); rename it {name!r}")
+                       f"(theory's exponents need {name}); rename it {name!r}, or copy it so with "
+                       f"{option('derive')} {name}={like}")
     return out
 
 

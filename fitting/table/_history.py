@@ -25,7 +25,9 @@ from abcscale.fitting.table._names import (
     _RUN_LABEL_KEYS,
     PROGRESS_NAMES,
     _key,
+    _lr_named,
     _replicate_like,
+    _role_lr,
     _shown,
     is_step_name,
     is_tracker_column,
@@ -193,6 +195,40 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
     budget has too (``epoch``, ``update``) at 2 values per run with no run id to say the two rows are one run
     (:func:`_two_point_counters`, via :func:`step_columns`): a swept budget reads so too."""
     run = _run_keys(df, m, v)
+    if (said := _history_over(df, m, v, run)) is not None:
+        return said
+    for peak in _schedule_peaks(df, m, v, run):
+        # the LR column a schedule's: each logged step holds its own LR, so each read as a run of its own and no run
+        # held several steps (a review: OneCycleLR's lr beside its max_lr, fitted as 5 LRs a run, unsaid but for
+        # "cut short"); by the swept peak the runs are found, and their steps
+        if (said := _history_over(df, m, v, [peak if c == m.lr_col else c for c in run])) is not None:
+            return (f"{said}. And {_shown(m.lr_col)} changes along each run's steps (the LR its schedule gave at the "
+                    f"step): the LR the sweep varies is {_shown(peak)}'s, the schedule's peak; fit it with "
+                    f"{option('lr_col')} {_shown(peak)}")
+    return _history_by_id(df, m, v, run)
+
+
+def _schedule_peaks(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]) -> list[str]:
+    """Other LR columns (``max_lr``, ``config.lr``: named as an LR, not a layer's own, of two values or more) within
+    whose runs the LR column takes several values at most runs: the LR column a schedule's, logged at each step."""
+    roles = {*run, m.loss_col, m.seed_col, m.diverged_col, *(m.covariates or [])}
+    out = []
+    for c in df.columns:
+        if c in roles or not _lr_named(c) or _role_lr(c) or not _mostly_numbers(df[c]):
+            continue
+        peak = _to_number(df[c])
+        if peak.nunique() < 2 or not (peak > 0).any():
+            continue
+        keys = [c if k == m.lr_col else k for k in run]
+        frame = df[[k for k in keys if k != c]].assign(**{c: peak, "_lr": v.lr})
+        if (frame.groupby(keys, dropna=False, sort=False)["_lr"].nunique() > 1).mean() >= 0.5:
+            out.append(c)
+    return out
+
+
+def _history_over(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]) -> str | None:
+    """:func:`_history`'s problem where the runs are told apart by the ``run`` columns, from step or progress
+    columns alone."""
     roles = {*run, m.loss_col, m.seed_col, m.diverged_col, *(m.covariates or [])}
     progress = [c for c in df.columns if c not in roles and _key(c) in PROGRESS_NAMES and not is_step_name(c)
                 and _mostly_numbers(df[c])]
@@ -225,7 +261,7 @@ def _history(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> str | None:
                     f"run.history() samples each run at its own steps) whose rows would be averaged as seeds: keep "
                     f"one row per run (its last: the row with the largest {c} of each run, or the loss at one step), "
                     f"or name {c} a covariate ({option('covariates')}) to fit a law across steps")
-    return _history_by_id(df, m, v, run)
+    return None
 
 
 def _history_by_id(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]) -> str | None:
@@ -260,7 +296,7 @@ def _history_by_id(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]
         least = 3 if _key(c) in _RUN_LABEL_KEYS else 2
         if (per_id["rows"] >= least).mean() >= 0.5:
             settings = _id_settings(df, m, roles, ids) if settings is None else settings
-            if _id_rows_differ(df, c, distinct, settings):
+            if _id_rows_differ(df, c, distinct, settings) or not _trend_along(df, c, distinct, v.loss):
                 continue
             n = int(per_id["rows"].median())
             where = f"{m.size_col}, LR and seed" if m.seed_col is not None and m.seed_col in run \
@@ -270,6 +306,28 @@ def _history_by_id(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str]
                     f"would be averaged as seeds: keep one row per run (its last logged, or the loss at one step); "
                     f"if they are runs of their own, give each its own {_shown(c)}")
     return None
+
+
+#: ids (of 2 finite losses or more) it takes to tell a history's trend from seeds' scatter (:func:`_trend_along`)
+TREND_IDS = 5
+#: ... and the share of them whose loss moves one way from their first row to their last, for a history
+TREND_SHARE = 0.8
+
+
+def _trend_along(df: pd.DataFrame, c: str, distinct: np.ndarray, loss: np.ndarray) -> bool:
+    """Whether the loss moves one way along the rows of an id (column ``c``), first to last, at most ids: a history's
+    logged steps, in order (the loss falls as a run trains; a newest-first export, rises); seeds of one configuration
+    under one name scatter both ways. A review: a ``Name`` per configuration over its seeds, no seed column, was
+    refused as a history, where the same table without the names was fitted (said as repeated runs). Too few ids to
+    tell: read as a history, as before."""
+    keep = distinct & df[c].notna().to_numpy() & np.isfinite(loss)
+    frame = pd.DataFrame({"_id": df[c].astype(str).to_numpy()[keep], "_loss": loss[keep]})
+    ends = frame.groupby("_id", sort=False)["_loss"].agg(["first", "last", "size"])
+    ends = ends[(ends["size"] >= 2) & (ends["first"] != ends["last"])]
+    if len(ends) < TREND_IDS:
+        return True
+    down = float((ends["last"] < ends["first"]).mean())
+    return down >= TREND_SHARE or down <= 1 - TREND_SHARE
 
 
 def _id_settings(df: pd.DataFrame, m: ColumnMapping, roles: set[Any], ids: list[str]) -> list[str]:

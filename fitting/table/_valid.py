@@ -32,6 +32,7 @@ from abcscale.fitting.table._names import (
     CONSTANT_PREFIXES,
     EXTRA_GROUP_COLUMNS,
     THEORY_COLUMNS,
+    _configured_lr_name,
     _key,
     _lr_named,
     _multiplier_named,
@@ -210,19 +211,29 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                   unflagged, tuple(merged), stalled=stalled)
 
 
+def _swept_peak(col: pd.Series, name: object) -> bool:
+    """Whether an LR column is named as a configured LR or a schedule's peak (``max_lr``, ``peak_lr``,
+    ``config.lr``: :func:`_configured_lr_name`) and holds two values or more: the LR a sweep varies."""
+    return _configured_lr_name(name) and _to_number(col).nunique() >= 2
+
+
 def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     """Which columns are the group key, the swept constants, the seed and the divergence flag."""
     default = ColumnMapping()
     cols = set(df.columns)
+    # the table's own columns, as the messages list them: not those the mapping derives (`derive`), which the
+    # user's table does not hold (a review: "columns are: ..." named a derived column among the table's)
+    derived = {str(d).split("=", 1)[0].strip() for d in m.derive or []}
+    given = sorted(c for c in cols if c not in derived)
     missing = [(role, col) for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col),
                                              ("loss_col", m.loss_col)) if col not in cols]
     nested, missing = _nested_problem(df, missing), list(missing)
     if nested is not None:  # one message for every column found in a column of dicts (wandb's export snippet)
         problems.append(nested[0] + ("" if len(nested[1]) < len(missing) else
-                                     f"; columns are: {', '.join(_shown(c) for c in sorted(cols))}"))
+                                     f"; columns are: {', '.join(_shown(c) for c in given)}"))
         missing = [(role, col) for role, col in missing if col not in nested[1]]
     for i, (role, col) in enumerate(missing):  # the table's columns once, after the last
-        listing = f"; columns are: {', '.join(_shown(c) for c in sorted(cols))}" if i == len(missing) - 1 else ""
+        listing = f"; columns are: {', '.join(_shown(c) for c in given)}" if i == len(missing) - 1 else ""
         wanted = {_key(col), *([_key(DEFAULT_LOSS)] if role == "loss_col" else [])}
         alike = sorted(str(c) for c in cols if _key(c) in wanted)  # `Eval_Loss`, `Width`: the case or separators
         # else a tracker's names for it (wandb's config.d_model, config.learning_rate, val_loss)
@@ -233,7 +244,10 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                                  and c not in (*THEORY_COLUMNS, *RUN_MEASUREMENTS, "base_width")
                                  and _mostly_numbers(df[c]) and bool((_to_number(df[c]) > 0).any())),
                                 key=lambda c: (not any(_key(c).endswith(w) for w in _LIKELY[role]),
-                                               not any(w in _key(c) for w in ("val", "eval", "test")), c))
+                                               not any(w in _key(c) for w in ("val", "eval", "test")),
+                                               # a schedule's peak (max_lr) before the LR a trainer logs (lr: the
+                                               # step's, OneCycleLR's at its end 1e-4 of it): a sweep varies the peak
+                                               role == "lr_col" and not _swept_peak(df[c], c), c))
         # a name with a stray space (` width`) quoted: unquoted, the advice read as the name that failed (a review)
         hint = (f"; {', '.join(_shown(c) for c in alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: "
                 f"name it with {option(role)}" + (f" {alike[0]!r}" if _shown(alike[0]) != alike[0] else "")
