@@ -6,6 +6,7 @@ import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from pydantic.json_schema import models_json_schema
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DatabaseError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -97,6 +99,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.plots = plots
+
+    def stored(fit_ids: list[str]) -> set[str]:
+        with app.state.sessionmaker() as session:
+            return crud.stored_ids(session, fit_ids=fit_ids)
+
+    # servers sharing the database but not a disk: another's delete removed its own cache only (README, Service)
+    plots.watch(stored, _identity(engine))
     app.include_router(health.router)  # open always, for health checks
     # Protected reads: every /v1 route needs a token. Open reads add nothing (no cost, no 401 in the OpenAPI).
     readers = [ReaderDep] if settings.reads_protected else []
@@ -121,6 +130,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(HeadAsGet)  # outermost: CORS and the routes see the GET it stands for
     _document_manual_bodies(app, tokens=settings.api_token is not None)
     return app
+
+
+def _identity(engine: Engine) -> str:
+    """The database, as a plot cache's owner file names it: a SQLite file by its absolute path (however the URL
+    spelled it), another database by its URL without the password."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database and not url.query.get("uri"):
+        return f"sqlite:{Path(url.database).resolve()}"
+    return url.render_as_string(hide_password=True)
 
 
 async def _favicon() -> Response:

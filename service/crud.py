@@ -124,6 +124,13 @@ def fit_stored(session: Session, *, fit_id: str) -> bool:
     return session.scalar(select(Fit.id).where(Fit.id == fit_id)) is not None
 
 
+def stored_ids(session: Session, *, fit_ids: list[str]) -> set[str]:
+    """Which of ``fit_ids`` the database holds now (one query; keep the list to a few hundred ids)."""
+    held = set(session.scalars(select(Fit.id).where(Fit.id.in_(fit_ids))))
+    session.rollback()  # end the read transaction
+    return held
+
+
 class UnreadableFit(Exception):
     """A stored result that no longer reads as a ``FitResult`` (e.g. written by a version that let a NaN
     through as null): the app answers 409, and the registry lists it without its groups."""

@@ -248,22 +248,26 @@ def migrate(engine: Engine) -> str | None:
     """Bring the database to the newest revision (``alembic upgrade head``). A database made by ``create_all``
     (no ``alembic_version`` table) is first stamped with the revision its tables are; one holding only some of a
     revision's tables is refused, naming them, rather than guessed at; so is one at a revision this abcscale does
-    not know (a newer abcscale's: the software was rolled back). Returns "made" when it made the tables in a
-    database that had none, "upgraded" when it upgraded them, None when they were up to date."""
+    not know (a newer abcscale's: the software was rolled back). One under Alembic that lacks a table of its
+    revision has it made again or is refused (:func:`remake_missing`), at head too. Returns "made" when it made
+    the tables in a database that had none, "upgraded" when it upgraded them, None when they were up to date."""
     from alembic import command
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as conn:  # the common case, up to date: no lock taken, no env.py run
-        if MigrationContext.configure(conn).get_current_revision() == _head():
+        current = MigrationContext.configure(conn).get_current_revision()
+        if current == _head() and not missing_tables(conn, current):
             return None
     with _migration_lock(engine) as conn:
         current = MigrationContext.configure(conn).get_current_revision()
-        if current == _head():
-            return None  # another server migrated it while this one waited for the lock
         _check_known(current, conn)
+        legacy = _legacy_revision(conn)
+        # before upgrading: a later revision may alter a table that is not there (and at head, nothing else checks)
+        remake_missing(conn, legacy or current)
+        if current == _head():
+            return None  # another server migrated it while this one waited for the lock (or only tables were made)
         cfg = _config()
         cfg.attributes["connection"] = conn
-        legacy = _legacy_revision(conn)
         if legacy is not None:
             command.stamp(cfg, legacy)
         command.upgrade(cfg, "head")
@@ -283,6 +287,43 @@ def _check_known(revision: str | None, conn: Connection) -> None:
                              f"({_head()}); upgrade abcscale (or serve a backup made before the upgrade)")
     raise StartupRefused(f"the database is at schema revision {revision}, no abcscale schema (newest {_head()}): "
                          "another application's database?")
+
+
+#: tables made again, empty, when a database under Alembic lacks them (an operator dropped one, a backup restored in
+#: part), with what that costs: without them every DELETE (and a POST with an Idempotency-Key) was a 503. Neither
+#: holds anything a request needs back: plots moved to disk, and lost keys stay lost whatever the service does.
+#: Missing ``fits`` or ``fit_inputs`` refuse the start instead: their fits (or the rows to plot them) are gone.
+REMADE = {"fit_plots": "unused since plots moved to the disk cache: nothing is lost",
+          "idempotency_keys": "the Idempotency-Key of every stored fit is forgotten: a retried POST with one of "
+                              "those keys stores a second fit"}
+
+
+def missing_tables(conn: Connection, revision: str | None) -> list[str]:
+    """The tables schema ``revision`` has that the database lacks (none for a new database, or a revision whose
+    tables are unknown here)."""
+    if revision is None:
+        return []
+    expected = set(Base.metadata.tables) if revision == _head() else dict(LEGACY).get(revision, set())
+    return sorted(expected - set(inspect(conn).get_table_names()))
+
+
+def remake_missing(conn: Connection, revision: str | None) -> None:
+    """Make again the :data:`REMADE` tables of ``revision`` the database lacks (a warning each); refuse, naming
+    them, when it lacks others. The tables are made from ``Base``: right while no revision after the one that
+    made a :data:`REMADE` table changes it (a revision that does must make its own table here)."""
+    missing = missing_tables(conn, revision)
+    if not missing:
+        return
+    lost = [name for name in missing if name not in REMADE]
+    if lost:
+        raise StartupRefused(
+            f"the database (schema revision {revision}) lacks the table{'s' * (len(lost) > 1)} {', '.join(lost)}, "
+            "holding the stored fits and their rows: it was dropped, or a backup was restored only in part. Restore "
+            "the whole database from a backup (README, Reliability); the service does not serve it without them")
+    for name in missing:
+        Base.metadata.tables[name].create(conn)
+        log.warning("database %s: the table %s was missing (dropped, or a backup restored in part) and was made "
+                    "again, empty; %s", conn.engine.url.render_as_string(hide_password=True), name, REMADE[name])
 
 
 def _legacy_revision(conn: Connection) -> str | None:

@@ -211,7 +211,17 @@ def get_fit_record(fit_id: FitId, session: SessionDep) -> Fit:
     return record
 
 
-FitDep = Annotated[Fit, Depends(get_fit_record)]
+def _fit_of_path(request: Request, fit_id: FitId, session: SessionDep) -> Fit:
+    """:func:`get_fit_record`, and on its 404 the fit's plots cached here go: another server sharing the database
+    (not this disk) deleted it, and its delete removed its own cache only."""
+    try:
+        return get_fit_record(fit_id, session)
+    except HTTPException:
+        request.app.state.plots.forget(fit_id)
+        raise
+
+
+FitDep = Annotated[Fit, Depends(_fit_of_path)]
 
 
 # The draft "The Idempotency-Key HTTP Header Field" makes the value a structured-field String ("..."); a bare

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -41,6 +43,14 @@ UNAVAILABLE = "unavailable.txt"
 PAGE = 16
 # a fit id names a folder: nothing but a plain name ever reaches the file system
 _FOLDER_NAME = re.compile(r"[0-9A-Za-z_-]{1,64}")
+#: fit ids asked of the database at once by a sweep (SQLite binds at most 32766 parameters a statement)
+SWEEP_CHUNK = 500
+#: the least time between two sweeps started by cache misses (one sweep runs at start-up besides)
+SWEEP_EVERY_S = 3600.0
+#: the file in a plot cache naming the database whose fits it holds: only that database's servers sweep it
+OWNER = ".database"
+
+log = logging.getLogger("abcscale.service")
 
 
 def plot_pages(n_groups: int) -> int:
@@ -159,6 +169,11 @@ class PlotRenderer:
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[str, Future[str | None]] = {}
         self._lock = threading.Lock()  # guards the fields above; never held while anything renders
+        self._stored: Callable[[list[str]], set[str]] | None = None  # which of these fit ids the database holds
+        self._database = ""  # the database this server serves, as the cache's OWNER file names it
+        self._owns: bool | None = None  # whether the cache is that database's (None: not known yet)
+        self._swept_at = -math.inf  # time.monotonic() of the last sweep started
+        self._sweeping = threading.Lock()  # held while a sweep runs: one at a time
 
     def folder(self, fit_id: str) -> Path:
         if not _FOLDER_NAME.fullmatch(fit_id):
@@ -284,6 +299,85 @@ class PlotRenderer:
         except OSError:
             pass  # an unwritable cache: the fit is deleted all the same; a render in flight may leave its plots
         shutil.rmtree(folder, ignore_errors=True)
+
+    def forget(self, fit_id: str) -> None:
+        """Remove the cached plots of a fit the database was just found not to hold (a 404): deleted by another
+        server that shares the database but not this disk, whose delete removed only its own cache. A fit id is
+        never used again (a restored backup's fit is drawn again, same plots), so no live fit's plots go."""
+        try:
+            folder = self.folder(fit_id)
+        except ValueError:
+            return  # not an id a folder could have
+        if folder.is_dir() and self._owned():
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def watch(self, stored: Callable[[list[str]], set[str]], database: str) -> None:
+        """Sweep the cache now, and again at most every :data:`SWEEP_EVERY_S` on a cache miss
+        (:meth:`sweep_soon`), with ``stored`` saying which of some fit ids ``database`` holds."""
+        self._stored, self._database = stored, database
+        self.sweep()
+
+    def _owned(self) -> bool:
+        """Whether the cache holds the watched database's plots (its :data:`OWNER` file names it; a cache without
+        one is claimed). One folder shared by servers of two databases (``abcscale serve --db ...`` in one working
+        folder share ./abcscale-data/plots) is swept by neither: each would remove the other's plots at each start."""
+        if self._owns is not None or self._stored is None:
+            return bool(self._owns)
+        owner = self.root / OWNER
+        try:
+            with open(owner, "x", encoding="utf-8") as out:  # O_EXCL: two servers starting at once claim it once
+                out.write(self._database)
+        except FileExistsError:
+            pass
+        except OSError:
+            return False  # no cache folder yet (nothing to sweep), or unwritable: asked again next time
+        try:
+            self._owns = owner.read_text(encoding="utf-8") == self._database
+        except OSError:
+            return False
+        if not self._owns:
+            log.info("plot cache %s is another database's too (%s names it): not swept", self.root, owner)
+        return self._owns
+
+    def sweep_soon(self) -> None:
+        """A sweep in a background thread when the last one is :data:`SWEEP_EVERY_S` old: a long-running server
+        would otherwise keep the plots of fits other servers deleted until its restart (or a 404 for each)."""
+        if not self._owns or time.monotonic() - self._swept_at < SWEEP_EVERY_S:
+            return
+        threading.Thread(target=self.sweep, daemon=True, name="plot-cache-sweep").start()
+
+    def sweep(self) -> int:
+        """Remove the cached folders of fits the database no longer holds; how many went. The folders are listed
+        before the database is asked: a folder is made only by a render of a fit the database held, and a fit id is
+        never used again, so a listed folder whose fit is not there now belongs to a deleted fit, whatever another
+        server does meanwhile (a fit made since has no folder in the list)."""
+        if not self._owned() or not self._sweeping.acquire(blocking=False):
+            return 0
+        try:
+            self._swept_at = time.monotonic()
+            try:
+                names = sorted(p.name for p in self.root.iterdir() if _FOLDER_NAME.fullmatch(p.name) and p.is_dir())
+            except OSError:
+                return 0  # no cache yet (or unreadable: the plot requests say so)
+            removed = 0
+            for start in range(0, len(names), SWEEP_CHUNK):
+                chunk = names[start:start + SWEEP_CHUNK]
+                try:
+                    held = self._stored(chunk)
+                except Exception as exc:  # noqa: BLE001 - a database that refuses now: the next sweep tries again
+                    log.warning("plot cache %s not swept: the database could not say which fits it holds (%s)",
+                                self.root, " ".join(str(exc).split())[:200])
+                    break
+                for fit_id in chunk:
+                    if fit_id not in held:
+                        shutil.rmtree(self.root / fit_id, ignore_errors=True)
+                        removed += 1
+            if removed:
+                log.info("plot cache %s: removed the plots of %d fit(s) the database no longer holds", self.root,
+                         removed)
+            return removed
+        finally:
+            self._sweeping.release()
 
     def close(self) -> None:
         with self._lock:

@@ -4,16 +4,34 @@
 
 from __future__ import annotations
 
+import logging
+from logging.config import fileConfig
 from pathlib import Path
 
 from alembic import context
+from alembic.runtime.migration import MigrationContext
+from alembic.util import CommandError
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from abcscale.service.config import Settings
-from abcscale.service.db import Base
+from abcscale.service.config import Settings, StartupRefused
+from abcscale.service.db import Base, remake_missing
 
 config = context.config
+#: how alembic's own alembic.ini template writes its lines: ``INFO  [alembic.runtime.migration] Running upgrade ...``
+LOG_FORMAT = "%(levelname)-5.5s [%(name)s] %(message)s"
+
+
+def _cli_logging() -> None:
+    """Alembic's INFO lines on stderr, as alembic.ini's [loggers] would give them: the config lives in pyproject.toml,
+    which has no logging, so `alembic upgrade head` printed nothing whether it applied revisions or not. Only when
+    run by the ``alembic`` command (``cmd_opts`` set): the service's own start-up logs its one line itself."""
+    ini = Path(config.config_file_name or "")
+    if ini.is_file() and "[loggers]" in ini.read_text(errors="replace"):
+        fileConfig(ini, disable_existing_loggers=False)  # an operator's own alembic.ini says how
+        return
+    logging.basicConfig(format=LOG_FORMAT, level=logging.WARNING)  # as alembic.ini's root: warnings, on stderr
+    logging.getLogger("alembic").setLevel(logging.INFO)
 
 
 def _configure(**kwargs) -> None:
@@ -23,6 +41,12 @@ def _configure(**kwargs) -> None:
                       compare_type=True, **kwargs)
 
 
+def _upgrading() -> bool:
+    """Whether this is `alembic upgrade` (not `current`, `downgrade`, ...: they make no table)."""
+    cmd = getattr(config.cmd_opts, "cmd", None)
+    return bool(cmd) and getattr(cmd[0], "__name__", "") == "upgrade"
+
+
 def main() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
@@ -30,6 +54,8 @@ def main() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
+    if config.cmd_opts is not None:
+        _cli_logging()
     url = Settings().resolved_database_url
     if context.is_offline_mode():  # `alembic upgrade head --sql`: the SQL, for a DBA to run
         _configure(url=url, literal_binds=True)
@@ -43,6 +69,11 @@ def main() -> None:
     engine = create_engine(parsed)
     try:
         with engine.connect() as conn:
+            if _upgrading():  # as the service's start does (service.db.migrate): a table dropped since is made or said
+                try:
+                    remake_missing(conn, MigrationContext.configure(conn).get_current_revision())
+                except StartupRefused as exc:
+                    raise CommandError(str(exc)) from None  # `FAILED: ...` and exit 1, not a traceback
             _configure(connection=conn)
             with context.begin_transaction():
                 context.run_migrations()

@@ -355,6 +355,7 @@ def read_rows(fit_id: FitId, session: SessionDep) -> Response:
 def delete_fit(request: Request, fit_id: FitId, session: SessionDep) -> Response:
     """Delete a fit, its rows and its plots (any holder of the write token may delete any fit)."""
     if not crud.delete_fit(session, fit_id=fit_id):
+        request.app.state.plots.forget(fit_id)  # deleted by another server: its plots cached here go too
         raise not_found(fit_id)
     request.app.state.plots.discard(fit_id)  # only after the delete: fit_id is a stored fit's id
     return Response(status_code=204)
@@ -387,6 +388,7 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
         try:
             future = plots.pending(fit_id)
             if future is None:  # the first request for this fit's plots: start its render
+                plots.sweep_soon()  # a cache that grows: the plots of fits deleted elsewhere go (hourly at most)
                 rows = await run_in_threadpool(crud.get_rows_blob, session, fit_id=fit_id)
                 if rows is None:
                     raise HTTPException(404, detail="Fit has no stored rows")

@@ -20,7 +20,7 @@ def test_healthz(client):
 def test_openapi_lists_every_route(client):
     spec = client.get("/openapi.json").json()
     assert set(spec["paths"]) == {
-        "/healthz", "/v1/recommend", "/v1/fits", "/v1/fits/{fit_id}", "/v1/fits/{fit_id}/plots/{name}.png",
+        "/healthz", "/readyz", "/v1/recommend", "/v1/fits", "/v1/fits/{fit_id}", "/v1/fits/{fit_id}/plots/{name}.png",
         "/v1/fits/{fit_id}/rows.csv", "/v1/fits/{fit_id}/predict",
         "/v1/theory/exponents", "/v1/theory/convert", "/v1/theory/from-mup", "/v1/theory/to-mup",
     }
