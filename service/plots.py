@@ -320,7 +320,8 @@ class PlotRenderer:
     def _owned(self) -> bool:
         """Whether the cache holds the watched database's plots (its :data:`OWNER` file names it; a cache without
         one is claimed). One folder shared by servers of two databases (``abcscale serve --db ...`` in one working
-        folder share ./abcscale-data/plots) is swept by neither: each would remove the other's plots at each start."""
+        folder share ./abcscale-data/plots) is swept only by the servers of the database it names, whose sweeps remove
+        the other database's plots (drawn again on their next request): one plot folder per database."""
         if self._owns is not None or self._stored is None:
             return bool(self._owns)
         owner = self.root / OWNER
