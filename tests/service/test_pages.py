@@ -160,7 +160,7 @@ def test_protected_reads_close_the_pages(tmp_path):
 
 def test_pages_stay_out_of_the_openapi(client):
     paths = client.get("/openapi.json").json()["paths"]
-    assert all(p.startswith(("/v1/", "/healthz")) for p in paths)
+    assert all(p.startswith(("/v1/", "/healthz", "/readyz")) for p in paths)
 
 
 def test_upload_takes_the_apis_other_options_and_refuses_unknown_fields(client, sweep):
