@@ -42,7 +42,7 @@ from jax import lax
 from jax.extend.random import threefry2x32_p
 
 from abcscale.runner import executables
-from abcscale.runner.nn import ParamSpec, init_params
+from abcscale.runner.nn import ParamSpec, init_params, role_std
 
 #: counters per block, and blocks per call of the draw program
 BLOCK, BLOCKS = 8192, 8
@@ -182,7 +182,7 @@ def _one_seed(specs: dict[str, ParamSpec], names: list[str], seed: int, init_3: 
             if size >= 2 ** 32:
                 raise ValueError(f"{name}: {size} elements, more than a 32-bit counter draws")
             # the scale as the in-program draw formed it: a float32 std times the float32 constant
-            scale = np.float32(init_3[s.layer]) * np.float32(s.std_const)
+            scale = np.float32(role_std(init_3, s.layer)) * np.float32(s.std_const)
             jobs += [(i, off, scale) for off in range(0, size, BLOCK)]
     flat = np.empty((0, BLOCK), np.float32)
     if jobs:

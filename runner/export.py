@@ -200,6 +200,23 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int, stack: int
     return shape, 1, ""
 
 
+def readout_fan(shape: tuple[int, ...], view: tuple[int, ...], kernel: int, kind: str, layout: str) -> int:
+    """What one output of a readout sums over, read from its shape (:func:`_read`'s ``view``, ``kernel`` and ``kind``):
+    the read matrix's input axis times the kernel's size (a conv's taps); a readout of 3 or more axes that nothing
+    else reads (``kind`` "", no conv by name or bias, no attention kernel) every axis but its output's: a conv
+    readout no conv name reads (diffusers' `conv_out` [3, 3, C, 4], as abcscale.torch reads it by its class: 9x its
+    std before, a review) and an einsum over all but its last axis (flax's ``DenseGeneral(axis=(-2, -1))``, [heads,
+    head_dim, V]). A readout's outputs never grow with the width, so an axis read into the fan-in that the model does
+    not contract (``DenseGeneral(features=(a, V))``'s [D, a, V]) is a fixed size: its init std off by a constant
+    factor, the same in the sweep (``runner.user.layout`` reads it here) and in this export, never another width
+    exponent; ``fan_in=`` (the factory's ``fan_in`` axes) says the contraction. (The runner took the second last
+    axis alone, [heads, head_dim, V] at head_dim: a readout std that did not shrink with the width where this export's
+    did, a review, session 68.)"""
+    if kind == "" and len(shape) > 2:
+        return math.prod(shape[:-1]) if layout == "jax" else math.prod(shape[1:])
+    return (view[-2] if layout == "jax" else view[-1]) * kernel
+
+
 def _heads_out(shape: tuple[int, ...], width: int) -> bool:
     """A flax attention's out kernel [(depth,) heads, head_dim, D]: heads and head_dim under the width, or one head
     of the width's head_dim ([1, D, D]); a stack of the model's matrices [depth, D, D] is none."""
@@ -243,6 +260,7 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
     out, refused, views, transposed, depthwise, convs = [], [], [], [], [], []
+    volumes: list[tuple[str, tuple[int, ...]]] = []  # conv kernels of 5+ axes, no bias: a 3-D conv, or a stack?
     unsaid: list[tuple[str, tuple[int, ...]]] = []  # kernels of 4+ axes read by their last two, no bias to tell
     stacks = _bias_stacks([(name, tuple(int(d) for d in leaf.shape)) for name, (_, leaf) in zip(names, with_path,
                                                                                                strict=True)
@@ -291,10 +309,8 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
             # a readout's init std scales with its fan-in as a hidden one's does (spec.init_std("readout", r)), as
             # abcscale.torch places it: a head on 2D features (a [CLS] token and a mean pool) took the std of a
             # fan-in of D, 2x the torch export's (a review, session 65)
-            if name not in fan_in and kernel == 1 and len(shape) > 2:
-                # a conv readout no conv name reads (diffusers' `conv_out` [3, 3, C, 4]): every axis but its
-                # output's, as abcscale.torch reads it by its class (a review: 9x the torch export's std)
-                fan = math.prod(shape[:-1]) if layout == "jax" else math.prod(shape[1:])
+            if name not in fan_in:
+                fan = readout_fan(shape, view, kernel, kind, layout)
             ratio = fan / spec.width
         std = spec.init_std(role, ratio)
         if std is not None and role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
@@ -306,6 +322,9 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
         if role is Role.hidden and not kind and name not in fan_in and name not in stacks and layout == "jax" \
                 and len(shape) >= 4 and is_dense_leaf(name) and max(shape[:-2]) < spec.width:
             unsaid.append((name, shape))
+        if role is Role.hidden and kind == "conv" and name not in fan_in and name not in stacks and layout == "jax" \
+                and len(shape) >= 5 and not _HAIKU_TRANSPOSED.search(name):
+            volumes.append((name, shape))
         out.append((name, leaf, role, std))
         views.append(view)
         if kind in ("conv", "depthwise", "local"):
@@ -320,6 +339,14 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
                       f"rules=[({depthwise[0]!r}, 'embedding')]")
     if unsaid:
         _warn(_unsaid_conv_note(unsaid))
+    if volumes:
+        said = ", ".join(f"{name!r}: {math.prod(shape[1:-1])}" for name, shape in volumes[:3])
+        _warn(f"{', '.join(name for name, _ in volumes[:3])}{' ...' if len(volumes) > 3 else ''}: {len(volumes[0][1])} "
+              f"axes {list(volumes[0][1])} under a conv module's name and no bias, read as one convolution's kernel of "
+              f"{len(volumes[0][1]) - 2} kernel axes (fan-in {math.prod(volumes[0][1][:-1])}, one Muon matrix); if "
+              "its first axis is an nn.scan stack's (the depth) of convolutions of one axis fewer, each layer's "
+              f"fan-in is its own taps x in: fan_in={{{said}{', ...' if len(volumes) > 3 else ''}}} (abcscale sweep "
+              "--model asks where that axis is the depth)")
     if transposed:
         _warn(f"{', '.join(transposed)}: a transposed convolution's init std takes its whole kernel as the "
                       "fan-in; with a stride each output takes ceil(k / stride) taps of each kernel axis (k = 2, "

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -46,9 +46,17 @@ class ParamSpec:
     std_const: float = 1.0  # width-independent factor on the init std (e.g. fan-in 4D of the MLP output)
 
 
+def role_std(init_std_3: Any, layer: int) -> Any:
+    """The init std a normal parameter of ``layer`` is drawn at times its ``std_const``: its role's (embedding,
+    hidden, readout), or 1 for a vector-like or fixed one, whose ``std_const`` is then its std itself (a user model's
+    depthwise conv kernel, drawn as the model draws it: ``runner.user.layout``). Indexed past the three, a JAX array
+    took the readout's std in silence."""
+    return init_std_3[layer] if layer < len(init_std_3) else 1.0
+
+
 def init_params(specs: dict[str, ParamSpec], key: jax.Array, init_std_3: jax.Array) -> dict[str, jax.Array]:
     """Each normal parameter is ``init_std_3[layer] * std_const * normal(key_i, shape)``, key_i the i-th of
-    ``split(key, len(specs))`` in name order.
+    ``split(key, len(specs))`` in name order (a vector-like or fixed one's at ``std_const``: :func:`role_std`).
 
     Parameters of one size draw in one vmapped call (their flat normals, scaled inside the call, reshaped):
     the same numbers bit for bit as one draw per parameter (tests/runner/test_init.py), with a third of the
@@ -66,7 +74,7 @@ def init_params(specs: dict[str, ParamSpec], key: jax.Array, init_std_3: jax.Arr
     for size, members in by_size.items():
         # the scale multiplies inside the vmapped draw, as it did in one draw per parameter: the same fusion
         # gives the same rounding (scaling after the draw differs in the last bit)
-        scale = jnp.stack([init_std_3[specs[n].layer] * specs[n].std_const for n, _ in members])
+        scale = jnp.stack([role_std(init_std_3, specs[n].layer) * specs[n].std_const for n, _ in members])
         z = jax.vmap(lambda k, c: c * jax.random.normal(k, (size,), jnp.float32))(  # noqa: B023
             jnp.stack([k for _, k in members]), scale)
         for i, (name, _) in enumerate(members):

@@ -20,16 +20,20 @@ or biases, as nanoGPT and most LLM recipes do: a gain's size is a scale, not a c
 coordinate moves by exactly lr_l, like Adam's step at its largest. ``muon`` is the hybrid teams train with
 (Jordan et al. 2024): optax's ``contrib.scale_by_muon`` (Nesterov momentum, orthogonalised by 5 quintic
 Newton-Schulz iterations) times ``sqrt(max(1, fan_out / fan_in))`` (optax's ``scale_by_shape``, Keller Jordan's
-convention) on the hidden 2-D matrices, and Adam with the per-layer epsilon on every other parameter
-(embeddings, readout, gains, and any hidden tensor that is not a matrix).
+convention) on the hidden matrices, and Adam with the per-layer epsilon on every other parameter (embeddings,
+readout, gains). The built-in models' hidden matrices are 2-D; a user model's hidden tensors are orthogonalised as
+abcscale.optax's Muon reads them (``make_optimizer(muon_dims=)``, ``runner.user.muon_dims``): a conv kernel [*kernel,
+in, out] one [taps x in, out] matrix, a ``lax.scan`` stack [depth, in, out] one matrix a layer, a ``DenseGeneral``
+kernel by its ``fan_in`` axes (they trained with Adam's step at Muon's LR before, where the export orthogonalised them:
+a review, session 68). Without ``muon_dims`` a hidden tensor of another number of axes than two takes Adam's step.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -148,20 +152,40 @@ def split_leaves(select: Callable[[str, jax.Array], bool], inside: optax.Gradien
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_muon_hybrid(layers: dict[str, int], eps: optax.Updates, beta: float = 0.95
+def _axes(axes: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    return tuple(a % ndim for a in ((axes,) if isinstance(axes, int) else axes))
+
+
+def shape_factor(shape: Sequence[int], dims: contrib.MuonDimensionNumbers) -> float:
+    """Keller Jordan's shape factor ``sqrt(max(1, fan_out / fan_in))`` of a tensor orthogonalised as ``dims`` (its
+    reduction axes the fan-in, its output axes the fan-out; optax's ``contrib.muon`` scales by the same)."""
+    fan_in = math.prod(shape[a] for a in _axes(dims.reduction_axis, len(shape)))
+    fan_out = math.prod(shape[a] for a in _axes(dims.output_axis, len(shape)))
+    return max(1.0, fan_out / fan_in) ** 0.5
+
+
+def scale_by_muon_hybrid(layers: dict[str, int], eps: optax.Updates, beta: float = 0.95,
+                         muon_dims: Mapping[str, contrib.MuonDimensionNumbers | None] | None = None
                          ) -> optax.GradientTransformation:
-    """Muon's direction on the hidden 2-D matrices (``layers[name] == HID``, ``W.ndim == 2``, ``x @ W``: rows
-    are fan-in), Adam's with the per-leaf epsilon elsewhere (the module docstring)."""
+    """Muon's direction on the hidden matrices, Adam's with the per-leaf epsilon elsewhere (the module docstring).
+    ``muon_dims``: the leaves to orthogonalise, each with the axes it reduces over (its fan-in) and into (its
+    fan-out), the others a stack's (``runner.user.muon_dims``: as abcscale.optax reads them); None, a leaf's entry
+    or the whole map: Adam's. Without the map, the hidden 2-D matrices (``layers[name] == HID``, ``W.ndim == 2``,
+    ``x @ W``: rows are fan-in)."""
+    plain = contrib.MuonDimensionNumbers(0, 1)  # a 2-D x @ W matrix: rows reduce (fan-in), columns are outputs
 
     def is_muon(name: str, leaf: jax.Array) -> bool:
+        if muon_dims is not None:
+            return muon_dims.get(name) is not None
         return layers[name] == HID and leaf.ndim == 2
+
+    def dim(name: str) -> contrib.MuonDimensionNumbers:
+        return plain if muon_dims is None else cast(contrib.MuonDimensionNumbers, muon_dims[name])
 
     # Keller Jordan's shape factor (optax's private contrib._muon.scale_by_shape, not exported): a wide
     # matrix's orthogonal update has entries ~ 1/sqrt(fan_out); this restores ~ 1/sqrt(fan_in)
-    shape = optax.stateless(lambda u, p=None: jax.tree.map(lambda x: x * max(1.0, x.shape[1] / x.shape[0]) ** 0.5,
-                                                           u))
-    # every leaf it sees is a 2-D x @ W matrix: rows reduce (fan-in), columns are outputs (fan-out)
-    dims = lambda tree: {k: contrib.MuonDimensionNumbers(0, 1) for k in tree}  # noqa: E731
+    shape = optax.stateless(lambda u, p=None: {k: x * shape_factor(x.shape, dim(k)) for k, x in u.items()})
+    dims = lambda tree: {k: dim(k) for k in tree}  # noqa: E731
     muon = optax.chain(contrib.scale_by_muon(beta=beta, weight_dimension_numbers=dims), shape)
 
     def build(tree: dict) -> optax.GradientTransformation:
@@ -185,6 +209,8 @@ class ChainInputs(NamedTuple):
     momentum: float
     wd: optax.Updates | None  # None: no per-layer decay in the program (sgd's L2 term is optional)
     layers: dict[str, int]
+    # Muon's matrices (scale_by_muon_hybrid): name -> the axes each reduces over and into; None: the hidden 2-D ones
+    muon_dims: Mapping[str, contrib.MuonDimensionNumbers | None] | None = None
 
 
 Chain = Callable[[ChainInputs], list[optax.GradientTransformation]]
@@ -234,7 +260,7 @@ OPTIMIZER_VARIANTS: dict[str, Variant] = {
         lambda x: [optax.scale_by_lion(b1=0.9, b2=0.99), add_decayed_matrices(x.wd)])),
     # orthogonalised momentum on hidden matrices, Adam (per-layer epsilon) elsewhere; coupled decay as adamw's
     "muon": Variant(Optimizer.muon, uses_epsilon=True, decays=True, chain=_descend(
-        lambda x: [scale_by_muon_hybrid(x.layers, x.eps), add_decayed_matrices(x.wd)])),
+        lambda x: [scale_by_muon_hybrid(x.layers, x.eps, muon_dims=x.muon_dims), add_decayed_matrices(x.wd)])),
 }
 
 
@@ -250,7 +276,9 @@ def variant(name: str) -> Variant:
 def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_layers: dict[str, int], *,
                    steps: int, schedule_kind: str = "cosine", warmup: float = 0.0, momentum: float = 0.0,
                    weight_decay: float = 0.0, wd_3: jax.Array | None = None,
-                   wd_mode: str | None = None) -> optax.GradientTransformation:
+                   wd_mode: str | None = None,
+                   muon_dims: Mapping[str, contrib.MuonDimensionNumbers | None] | None = None
+                   ) -> optax.GradientTransformation:
     """The chain of variant ``optimizer``; ``lr_3``, ``eps_3`` and ``wd_3`` are indexed embedding, hidden,
     readout (and vector-like, ``runner.nn.VEC``, when a parameter has that type) and ``param_layers`` maps each
     parameter name to its layer-type index.
@@ -259,7 +287,12 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
     decay that ``adamw`` (``lion``, ``muon``, and ``sgd`` as its L2 term) applies to its matrices (default none),
     ``coupled`` (scaled by lr_l and the schedule) or ``independent`` (``wd_mode``: subtracted as it is, after the
     LR); ``wd_mode="none"`` leaves the per-layer decay out of the program (``sgd`` without one: its chain as before
-    the L2 term came, bit for bit). ``wd_mode`` None: ``sgd`` "none" unless ``wd_3`` is given, "coupled" otherwise."""
+    the L2 term came, bit for bit). ``wd_mode`` None: ``sgd`` "none" unless ``wd_3`` is given, "coupled" otherwise.
+
+    ``muon_dims`` (``muon`` only): the parameters Muon orthogonalises, each with the axes it reduces over and into
+    (:func:`scale_by_muon_hybrid`; a user model's, ``runner.user.muon_dims``); default the hidden 2-D matrices."""
+    if muon_dims is not None and (unknown := sorted(set(muon_dims) - set(param_layers))):
+        raise ValueError(f"muon_dims: {', '.join(map(repr, unknown))} not among the parameters")
     var = variant(optimizer)
     if wd_mode is None:
         wd_mode = "none" if var.family is Optimizer.sgd and wd_3 is None else "coupled"
@@ -275,7 +308,7 @@ def make_optimizer(optimizer: str, lr_3: jax.Array, eps_3: jax.Array, param_laye
                                   sched=schedule(schedule_kind, steps, warmup), momentum=momentum,
                                   wd=None if wd_mode == "none" else
                                   {k: 0.0 * v for k, v in per_leaf.items()} if independent else per_leaf,
-                                  layers=dict(param_layers)))
+                                  layers=dict(param_layers), muon_dims=muon_dims))
     if independent:
         parts.append(add_decayed_matrices({k: -v for k, v in per_leaf.items()}))
     if weight_decay:

@@ -99,7 +99,8 @@ def parameter_roles(spec: SweepSpec) -> list[ConfigRoles]:
             params.append(ParamRole(
                 name=name, role=" / ".join(roles) if len(set(roles)) > 1 else roles[0], source=" / ".join(sources),
                 init=" / ".join(dict.fromkeys(s.init for s in specs)), shape=[list(s.shape) for s in specs],
-                init_std=[h.init_std[s.layer] * s.std_const if s.init == "normal" and s.layer < 3 else None
+                # a vector-like or fixed one drawn normal (a depthwise conv's kernel) at std_const itself
+                init_std=[(h.init_std[s.layer] if s.layer < 3 else 1.0) * s.std_const if s.init == "normal" else None
                           for (h, _, _), s in zip(per_width, specs, strict=True)],
                 lr_factor=[h.lr_factor[s.layer] for (h, _, _), s in zip(per_width, specs, strict=True)],
                 epsilon=[h.epsilon[s.layer] if eps_used else None for (h, _, _), s in zip(per_width, specs,

@@ -753,7 +753,8 @@ class Cell(BaseModel):
         from abcscale.runner.user import layout_digest
 
         try:
-            return layout_digest(_program(spec, self, (), False).model)
+            prog = _program(spec, self, (), False)
+            return layout_digest(prog.model, prog.optimizer)
         except ValueError:
             return ""
 

@@ -116,7 +116,9 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
     tx = make_optimizer(prog.optimizer, lr_4, eps_4, {k: v.layer for k, v in specs.items()}, steps=prog.steps,
                         schedule_kind=prog.schedule, warmup=prog.warmup, momentum=prog.momentum,
                         weight_decay=prog.weight_decay, wd_3=wd_4,
-                        wd_mode=prog.weight_decay_mode or ("none" if prog.optimizer == "sgd" else "coupled"))
+                        wd_mode=prog.weight_decay_mode or ("none" if prog.optimizer == "sgd" else "coupled"),
+                        # a user model's hidden tensors orthogonalised as abcscale.optax's Muon reads them
+                        muon_dims=user.muon_dims(cfg) if cfg.kind == "user" and prog.optimizer == "muon" else None)
     opt_state = tx.init(params)
     offsets = jnp.arange(T + 1)
 

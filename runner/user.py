@@ -13,10 +13,15 @@ The factory contract (README "Sweeps"): ``factory(width, depth, *, vocab, seq_le
   ``theory.groups.assign(name, shape, width, DEFAULT_RULES, layout="jax")``;
 - optional ``init``: name -> normal | ones | zeros (default: normal for matrices, zeros for 1-D biases:
   a last name part ``bias`` or ``b``, or ending ``_bias``/``_b``, with or without a number: ``fc1_bias``,
-  ``b1``; ones for other 1-D names);
+  ``b1``; ones for other 1-D names), or for a vector-like or fixed parameter a positive number, the std of its own
+  normal draw at every width (abcscale.optax keeps such a parameter as the model drew it). A depthwise conv's kernel
+  ``[*kernel, 1, C]`` (ConvNeXt's ``dwconv``) is vector-like (fixed where C is no multiple of the width), as
+  abcscale.optax reads it, drawn normal(0, taps^-1/2) (flax's and haiku's conv default) unless ``init`` says;
 - optional ``fan_in``: name -> the axis, or axes, that ``apply`` contracts (a flax ``DenseGeneral`` kernel
   ``[D, heads, head_dim]`` has ``0``, its output kernel ``[heads, head_dim, D]`` has ``(0, 1)``); default the
-  second last axis, which a hidden tensor of 3 or more axes must then have width-sized.
+  second last axis, which a hidden tensor of 3 or more axes must then have width-sized. A readout of 3 or more axes
+  that is no conv (a ``DenseGeneral`` over [heads, head_dim, V]) sums over every axis but its last by default, as
+  abcscale.optax reads it (``runner.export.readout_fan``).
 
 Before training, ``check`` calls ``apply`` abstractly (``jax.eval_shape``) at every width: its logits must be
 floats shaped [batch, seq_len, vocab], and an error inside it is a ValueError naming the width. A matrix that
@@ -27,8 +32,9 @@ which trains exactly like the abc form: each parameter's init std, LR and Adam e
 a hidden matrix whose fan-in is r times the width starts at the role's std times r**-(a+b); an embedding on a
 dense leaf (a flax ``kernel``, a haiku ``w``: a dense input layer) at the embedding's std times its fan-in**-1/2,
 as ``abcscale.optax`` draws it (``theory.groups.dense_input_std``; a lookup table, ``embedding``, takes the std
-itself). A bad reference
-or factory result is a ValueError starting ``model:`` and naming the field.
+itself). Under Muon each hidden tensor is orthogonalised as abcscale.optax's Muon reads it (:func:`muon_dims`: a
+conv kernel as one [taps x in, out] matrix). A bad reference or factory result is a ValueError starting ``model:``
+and naming the field.
 
 This module is the ``user`` kind of ``runner.train``'s model modules (``param_specs``, ``apply``).
 """
@@ -209,7 +215,8 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
         raise ValueError("model: the factory's result has no callable 'apply(params, tokens, record)'")
     roles = _names("roles", _flat("roles", get("roles") or {}), shapes, lambda v: Role.parse(v).value,
                    "embedding, hidden, readout, vector or fixed")
-    init = _names("init", _flat("init", get("init") or {}), shapes, _init_kind, " | ".join(INITS))
+    init = _names("init", _flat("init", get("init") or {}), shapes, _init_kind,
+                  " | ".join(INITS) + ", or a positive number (a vector-like parameter's own std)")
     return UserModel(shapes=shapes, apply=apply, roles=roles, init=init,
                      fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested, depth=depth,
                      paths=paths)
@@ -303,9 +310,42 @@ def _names(what: str, value: Any, shapes: Mapping[str, Any], parse: Callable[[st
 
 
 def _init_kind(value: str) -> str:
-    if value not in INITS:
+    """``normal``, ``ones`` or ``zeros``, or a positive number: the std of the parameter's own normal draw, the same
+    at every width (a vector-like parameter's, which abcscale.optax keeps as the model drew it: a depthwise conv's
+    kernel at ConvNeXt's 0.02), kept as its repr."""
+    if value in INITS:
+        return value
+    try:
+        std = float(value)
+    except ValueError:
+        raise ValueError(value) from None
+    if not math.isfinite(std) or std <= 0:
         raise ValueError(value)
-    return value
+    return repr(std)
+
+
+def _number(init: str) -> float | None:
+    """The std an ``init`` of a number gives (:func:`_init_kind`); None for ``normal``, ``ones``, ``zeros``."""
+    return None if init in INITS else float(init)
+
+
+def _reads(model: UserModel, width: int) -> dict[str, tuple[tuple[int, ...], int, str]]:
+    """Each parameter as abcscale.optax reads it (``runner.export._read``: the matrix, the kernel's taps, "conv",
+    "depthwise", "heads", "local" or ""), a conv kernel's stack axes by its bias (``export._bias_stacks``)."""
+    from abcscale.runner import export
+
+    stacks = export._bias_stacks(list(model.shapes.items()))
+    return {name: export._read(name, shape, "jax", width, stacks.get(name)) for name, shape in model.shapes.items()}
+
+
+def _depthwise(model: UserModel, width: int, reads: Mapping[str, tuple[tuple[int, ...], int, str]] | None = None
+               ) -> dict[str, Role]:
+    """The depthwise conv kernels (``[*kernel, 1, C]``, one input channel a filter) that neither the factory's
+    ``roles`` nor its ``fan_in`` names, each with the role abcscale.optax gives it: vector-like where its channels
+    are a multiple of the width, fixed otherwise (``export._leaves``)."""
+    reads = _reads(model, width) if reads is None else reads
+    return {name: Role.vector if view[-1] % width == 0 else Role.fixed for name, (view, _, kind) in reads.items()
+            if kind == "depthwise" and name not in model.roles and name not in model.fan_in}
 
 
 # bias, b, fc1_bias, attn_b, b1, bias2; a norm's shift under haiku's and Keras' names (offset, ln_offset, beta,
@@ -352,10 +392,14 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
     # [depth, out] keeps the depth out) as abcscale.optax reads it: its fan-in is in x the kernel's taps (the sweep
     # took `in` alone, an init std 1.7x the export's for a [3, C, C] kernel, and constants swept on one init were
     # exported onto another: a review, session 67)
+    reads = _reads(model, width)
     stacks = export._bias_stacks(list(model.shapes.items()))
-    taps = {name: kernel for name, shape in model.shapes.items()
-            if (read := export._read(name, shape, "jax", width, stacks.get(name)))[2] == "conv"
-            and (kernel := read[1]) > 1 and name not in model.fan_in}
+    taps = {name: kernel for name, (_, kernel, kind) in reads.items()
+            if kind == "conv" and kernel > 1 and name not in model.fan_in}
+    # a depthwise conv's kernel [*kernel, 1, C] (ConvNeXt's `dwconv` [7, 7, 1, C]: a filter per channel) as
+    # abcscale.optax reads it: vector-like where its channels grow with the width, else fixed, drawn as the model
+    # draws it (refused before, with the embedding's role advised: a review, session 68)
+    depthwise = _depthwise(model, width, reads)
     placed: list[tuple[str, tuple[int, ...], Role, float]] = []
     for name, shape in model.shapes.items():
         if name in model.roles or name in model.fan_in:
@@ -374,6 +418,8 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
             role, r = Role.vector, 1.0
         elif model.depth is not None and shape == (model.depth,) and model.depth != width:
             role, r = Role.fixed, 1.0  # a stack of per-layer scalars (gates): one number a layer, as at depth 1
+        elif name in depthwise:
+            role, r = depthwise[name], 1.0
         else:
             try:
                 role, r = assign(name, shape, width, DEFAULT_RULES, layout="jax")
@@ -394,6 +440,18 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
                                      "it a role: 'roles': {" + repr(name) + ": 'vector'} (it then starts at zeros, "
                                      "a scale at ones, by its name)") from None
                 raise ValueError(f"roles: {_in_factory_words(str(exc), name)}") from None
+        if role is Role.hidden and name in taps and len(shape) >= 5 and name not in stacks \
+                and model.depth is not None and model.depth > 1 and shape[0] == model.depth:
+            # a conv kernel of 5+ axes, no bias, its first axis the depth: one 3-D conv (abcscale.optax's reading, and
+            # this one's before: fan-in depth x taps x in, one Muon matrix), or an nn.scan stack of 2-D convs (each
+            # layer's taps x in, a matrix a layer), the std sqrt(depth) apart; the shape cannot say (a review, s. 68)
+            layer = list(range(1, len(shape) - 1))
+            raise ValueError(f"fan_in: {name!r} {list(shape)}: a convolution's kernel without a bias whose first axis "
+                             f"({shape[0]}) is the depth: an nn.scan stack of convolutions, or one convolution of "
+                             f"{len(shape) - 2} kernel axes? Give the axes apply contracts: 'fan_in': {{{name!r}: "
+                             f"{layer}}} for a stack (abcscale.optax: fan_in={{{name!r}: "
+                             f"{math.prod(shape[1:-1])}}}), {[0, *layer]} for one convolution (abcscale.optax reads it "
+                             "so unless told)")
         placed.append((name, shape, role, r * taps.get(name, 1) if role is Role.hidden else r))
     # the readout's bias has no width-sized axis: fixed, unless the factory's 'roles' says otherwise; a stack over the
     # depth is read by one layer's slice (a [depth, V] bias beside a [depth, D, V] readout)
@@ -409,14 +467,34 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
         # a vector-like stack or per-head bias ([heads, head_dim], read so by its name) starts as its rows do
         # (given the vector role too: its init by its name, zeros for a bias, as the factory's 'roles' advice says)
         rows = model.stacked(shape) or gain_or_bias(name, shape, width if name not in model.roles else None)
-        init = model.init.get(name) or _default_init(name, shape, role in (Role.vector, Role.fixed) and rows)
-        if role in (Role.vector, Role.fixed) and init == "normal":
+        # a depthwise kernel vector-like or fixed (by its shape, or the factory's 'roles'): drawn as the model draws it
+        own_draw = reads[name][2] == "depthwise" and role in (Role.vector, Role.fixed)
+        init = model.init.get(name) or ("normal" if own_draw else
+                                        _default_init(name, shape, role in (Role.vector, Role.fixed) and rows))
+        own = _number(init)  # the std of the model's own draw, the same at every width
+        if own is not None and role not in (Role.vector, Role.fixed):
+            article = "an" if role is Role.embedding else "a"
+            raise ValueError(f"init: {name!r} has {init}, a std of its own, but it is {article} {role.value}, whose "
+                             "init std is its role's (the swept constant, by its fan-in): give it 'normal', or a "
+                             "number only for a vector-like or fixed parameter (a depthwise conv's)")
+        if role in (Role.vector, Role.fixed) and init == "normal" and not own_draw:
             raise ValueError(f"init: {name!r} is {'vector-like' if role is Role.vector else 'fixed'} (no width-sized "
-                             "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role")
+                             "fan-in), so it starts at ones or zeros; give it init 'ones'/'zeros' or another role (or "
+                             "a number: the std of its own normal draw, the same at every width)")
         const = r ** -fan_in_exponent
+        if role in (Role.vector, Role.fixed):
+            # drawn as the model draws it (abcscale.optax keeps a vector-like leaf's own values): a depthwise kernel
+            # normal(0, taps^-1/2), flax's and haiku's conv default (lecun normal: its fan-in, the taps of its one
+            # input channel), or the std the factory's 'init' gives (ConvNeXt's 0.02); no role's std multiplies it
+            const = own if own is not None else reads[name][1] ** -0.5 if init == "normal" else 1.0
+            init = "normal" if own is not None else init
         if role is Role.readout and len(shape) >= 2 and readout_fan_in_exponent is not None:
+            # what one logit sums over, as abcscale.optax reads it (export.readout_fan): a readout of 3 or more axes
+            # no conv reads, every axis but its last (a DenseGeneral over [heads, head_dim, V] took head_dim alone here,
+            # its std not shrinking with the width where the export's did: a review, session 68)
+            view, kernel, kind = reads[name]
             fan = math.prod(shape[a] for a in model.fan_in[name]) if name in model.fan_in else \
-                shape[-2] * taps.get(name, 1)
+                export.readout_fan(shape, view, kernel, kind, "jax")
             const = (fan / width) ** -readout_fan_in_exponent
         if name in model.fan_in and role in (Role.embedding, Role.readout) and grown is not None:
             _fixed_fan_in(name, shape, grown.shapes.get(name), model.fan_in[name], role)
@@ -500,6 +578,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
         if other is None:
             continue
         w2, other_model = other
+        depthwise = _depthwise(model, w)
         for name, shape in model.shapes.items():
             if len(shape) == 1 and name not in model.roles and SPEC_ROLES[laid[name].layer] is Role.vector \
                     and other_model.shapes.get(name) == shape:
@@ -517,8 +596,9 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
             # a per-head bias [heads, head_dim] (flax's attention; [depth, heads, head_dim] under nn.scan) is
             # vector-like by its leaf's name, as layout() and abcscale.optax read it (it was refused here, the advice
             # 'readout': a review, session 67)
+            # a depthwise conv's kernel [*kernel, 1, C] is vector-like or fixed (layout(), as abcscale.optax reads it)
             if len(shape) < 2 or name in model.roles or name in model.fan_in or named not in (None, Role.hidden) \
-                    or model.stacked_vector(name, shape) or gain_or_bias(name, shape, w):
+                    or model.stacked_vector(name, shape) or gain_or_bias(name, shape, w) or name in depthwise:
                 continue
             grown = other_model.shapes.get(name)
             if grown is None or len(grown) != len(shape) or any(a * w2 != b * w for a, b in zip(shape[-2:], grown[-2:],
@@ -654,14 +734,47 @@ def param_specs(cfg: ModelConfig) -> dict[str, ParamSpec]:
                   grown_model(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len), cfg.readout_fan_in_exponent)
 
 
-def layout_digest(cfg: ModelConfig) -> str:
+def muon_dims(cfg: ModelConfig) -> dict[str, Any]:
+    """How Muon orthogonalises each hidden parameter at ``cfg``'s width, as abcscale.optax's Muon reads the same tree
+    (``runner.export._muon_dims``, given the factory's ``fan_in`` as the size its axes make): a conv kernel [*kernel,
+    in, out] one [taps x in, out] matrix (Keller Jordan's Muon flattens a conv filter alike, and the theory's fan-in
+    is taps x in), a ``lax.scan`` stack [depth, in, out] one matrix a layer, a flax attention's kernels [D, heads,
+    head_dim] one [D, heads x head_dim] matrix; None (Adam's step) for one of fewer than two axes. Only the hidden
+    role's: ``runner.optim.make_optimizer(muon_dims=)``. The sweep orthogonalised the 2-D matrices alone, and a
+    conv kernel took Adam's step at Muon's hidden LR where the export orthogonalised it (constants tuned on one
+    optimizer exported onto another: a review, session 68)."""
+    from abcscale.runner import export
+    from abcscale.runner.nn import HID
+
+    assert cfg.factory is not None
+    model = build(cfg.factory, cfg.width, cfg.depth, cfg.vocab, cfg.seq_len)
+    stacks = export._bias_stacks(list(model.shapes.items()))
+    out: dict[str, Any] = {}
+    for name, spec in param_specs(cfg).items():
+        if spec.layer != HID:
+            continue
+        axes = model.fan_in.get(name)
+        out[name] = export._muon_dims(name, spec.shape, "jax", cfg.width,
+                                      math.prod(spec.shape[a] for a in axes) if axes else None, stacks.get(name))
+    return out
+
+
+def layout_digest(cfg: ModelConfig, optimizer: str | None = None) -> str:
     """A digest of what :func:`param_specs` trains at ``cfg``'s width: each parameter's shape, role, init kind and
     std constant. A user model's cell key holds it (``runner.spec.Cell``), so a change of the layout rules (a
     dense-kernel embedding drawn at fan-in^-1/2, a growing vocab-long bias made vector, in session 63) is
-    another cell, not a resumed folder's runs of two inits in one cell (a code review)."""
+    another cell, not a resumed folder's runs of two inits in one cell (a code review). Under Muon (``optimizer``
+    the cell's, None for any) the matrices :func:`muon_dims` orthogonalises a hidden tensor of 3 or more axes as."""
     specs = param_specs(cfg)
-    blob = repr(sorted((name, list(s.shape), SPEC_ROLES[s.layer].value, s.init, float(s.std_const).hex())
-                       for name, s in specs.items()))
+    rows: list[Any] = sorted((name, list(s.shape), SPEC_ROLES[s.layer].value, s.init, float(s.std_const).hex())
+                             for name, s in specs.items())
+    # a hidden tensor of 3 or more axes took Adam's step under Muon before session 68, now Muon's as the export
+    # reads it: its matrices enter a Muon cell's digest (``optimizer``, the cell's; None: any), only where there is
+    # one, so the keys of other models' and other optimizers' cells stay
+    if optimizer in (None, "muon"):
+        rows += sorted(("muon", name, repr(dims)) for name, dims in muon_dims(cfg).items()
+                       if dims is not None and len(specs[name].shape) >= 3)
+    blob = repr(rows)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
