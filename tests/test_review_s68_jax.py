@@ -10,8 +10,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 
 import abcscale
@@ -22,6 +20,8 @@ jnp = pytest.importorskip("jax.numpy")
 abcoptax = pytest.importorskip("abcscale.optax")
 export = pytest.importorskip("abcscale.runner.export")
 
+from tests.test_jax_review_s67 import _caught, _z  # noqa: E402  (after the importorskips: JAX is an extra)
+
 C, V = 64, 256
 
 
@@ -29,15 +29,6 @@ def _spec(optimizer: str = "adam", width: int = C):
     return abcscale.recommend("mup", optimizer, width=width, base_width=32, beta=1e-2, form="multiplier_free").groups
 
 
-def _z(*shape: int):
-    return jnp.zeros(shape, jnp.float32)
-
-
-def _caught(fn, *args, **kwargs):
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = fn(*args, **kwargs)
-    return out, [str(w.message) for w in caught]
 
 
 def _lm(block: dict, head: dict | None = None) -> dict:
