@@ -352,7 +352,8 @@ class PlotRenderer:
         before the database is asked: a folder is made only by a render of a fit the database held, and a fit id is
         never used again, so a listed folder whose fit is not there now belongs to a deleted fit, whatever another
         server does meanwhile (a fit made since has no folder in the list)."""
-        if not self._owned() or not self._sweeping.acquire(blocking=False):
+        stored = self._stored
+        if stored is None or not self._owned() or not self._sweeping.acquire(blocking=False):
             return 0
         try:
             self._swept_at = time.monotonic()
@@ -364,7 +365,7 @@ class PlotRenderer:
             for start in range(0, len(names), SWEEP_CHUNK):
                 chunk = names[start:start + SWEEP_CHUNK]
                 try:
-                    held = self._stored(chunk)
+                    held = stored(chunk)
                 except Exception as exc:  # noqa: BLE001 - a database that refuses now: the next sweep tries again
                     log.warning("plot cache %s not swept: the database could not say which fits it holds (%s)",
                                 self.root, " ".join(str(exc).split())[:200])

@@ -220,7 +220,8 @@ def _schedule_peaks(df: pd.DataFrame, m: ColumnMapping, v: _Valid, run: list[str
         if peak.nunique() < 2 or not (peak > 0).any():
             continue
         keys = [c if k == m.lr_col else k for k in run]
-        frame = df[[k for k in keys if k != c]].assign(**{c: peak, "_lr": v.lr})
+        frame = df[[k for k in keys if k != c]].copy()
+        frame[c], frame["_lr"] = peak, v.lr
         if (frame.groupby(keys, dropna=False, sort=False)["_lr"].nunique() > 1).mean() >= 0.5:
             out.append(c)
     return out

@@ -247,7 +247,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                                                not any(w in _key(c) for w in ("val", "eval", "test")),
                                                # a schedule's peak (max_lr) before the LR a trainer logs (lr: the
                                                # step's, OneCycleLR's at its end 1e-4 of it): a sweep varies the peak
-                                               role == "lr_col" and not _swept_peak(df[c], c), c))
+                                               role == "lr_col" and not _swept_peak(pd.Series(df[c]), c), c))
         # a name with a stray space (` width`) quoted: unquoted, the advice read as the name that failed (a review)
         hint = (f"; {', '.join(_shown(c) for c in alike[:4])} {'looks' if len(alike) == 1 else 'look'} like it: "
                 f"name it with {option(role)}" + (f" {alike[0]!r}" if _shown(alike[0]) != alike[0] else "")

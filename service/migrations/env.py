@@ -44,7 +44,9 @@ def _configure(**kwargs) -> None:
 def _upgrading() -> bool:
     """Whether this is `alembic upgrade` (not `current`, `downgrade`, ...: they make no table)."""
     cmd = getattr(config.cmd_opts, "cmd", None)
-    return bool(cmd) and getattr(cmd[0], "__name__", "") == "upgrade"
+    if not cmd:
+        return False
+    return getattr(cmd[0], "__name__", "") == "upgrade"
 
 
 def main() -> None:
