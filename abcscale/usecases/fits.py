@@ -150,6 +150,10 @@ class SetupGiven(ValueError):
         super().__init__("; ".join(f"`{k}`: {why}" for k, why in self.fields.items()))
 
 
+#: ``DataFrame.attrs`` key naming the columns :func:`with_setup` added (fitting.table leaves them out of "columns are")
+SETUP_ATTR = "abcscale_setup_columns"
+
+
 def with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
     """``df`` with a column for each theory setting given (parameterization, optimizer, lr_mode): what a team's
     own table lacks and theory needs (``abcscale fit -p -o --lr-mode``, the API's and REST's same-named
@@ -170,7 +174,12 @@ def with_setup(df: pd.DataFrame, **setup: str | None) -> pd.DataFrame:
             values[k] = parsers[k](v).value
         except ValueError as exc:
             raise ValueError(f"`{k}`: {exc}") from None
-    return df.assign(**values) if values else df
+    if not values:
+        return df
+    out = df.assign(**values)
+    # the columns given here are no column of the user's table: its messages' "columns are: ..." leave them out
+    out.attrs[SETUP_ATTR] = sorted(values)
+    return out
 
 
 def _reads_back(result: FitResult) -> None:

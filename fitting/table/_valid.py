@@ -224,6 +224,9 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     # the table's own columns, as the messages list them: not those the mapping derives (`derive`), which the
     # user's table does not hold (a review: "columns are: ..." named a derived column among the table's)
     derived = {str(d).split("=", 1)[0].strip() for d in m.derive or []}
+    # ... nor the theory settings `-p/-o/--lr-mode` added (abcscale.usecases.fits.with_setup names them in attrs;
+    # the key is spelt here, as the fitting layer does not import the use cases)
+    derived |= set(df.attrs.get("abcscale_setup_columns", ()))
     given = sorted(c for c in cols if c not in derived)
     missing = [(role, col) for role, col in (("size_col", m.size_col), ("lr_col", m.lr_col),
                                              ("loss_col", m.loss_col)) if col not in cols]

@@ -96,3 +96,18 @@ def test_theory_table_json_is_the_rows_the_service_answers(tmp_path):
     with TestClient(create_app(Settings(data_dir=tmp_path, database_url=None, api_token=None))) as client:
         served = client.get("/v1/theory/exponents", params={"parameterization": "mup", "optimizer": "adam"})
     assert served.status_code == 200 and rows == served.json()
+
+
+def test_the_settings_given_as_flags_are_not_listed_among_the_tables_columns(tmp_path):
+    """`-p/-o/--lr-mode` add their columns to the table (abcscale.usecases.fits.with_setup); a missing column's message
+    listed them as the table's own ("columns are: lr, lr_mode, optimizer, parameterization, ...")."""
+    path = tmp_path / "runs.csv"
+    path.write_text("width,lr,seed,val\n64,0.01,0,1.0\n128,0.01,0,1.1\n")
+    res = _fit(str(path), "-p", "mup", "-o", "adam", "--lr-mode", "global")
+    assert res.exit_code == 2
+    said = " ".join(res.output.split())
+    assert "final_loss: missing column" in said and "columns are: lr, seed, val, width" in said, said
+    # a table's own setting column is still its own
+    path.write_text("width,lr,seed,val,optimizer\n64,0.01,0,1.0,adam\n128,0.01,0,1.1,adam\n")
+    said = " ".join(_fit(str(path), "-p", "mup", "--lr-mode", "global").output.split())
+    assert "columns are: lr, optimizer, seed, val, width" in said, said
