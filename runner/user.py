@@ -76,6 +76,7 @@ class UserModel:
     nested: bool = False  # 'shapes' was a nested dict (a flax or haiku tree): apply gets the tree back
     depth: int | None = None  # what the factory was called with: a leading axis of this size may be a stack
     paths: dict[str, tuple[Any, ...]] = field(default_factory=dict)  # nested: each name's keys in the tree
+    width: int | None = None  # what the factory was called with (a readout's fan-in grows with it)
 
     def stacked(self, shape: tuple[int, ...]) -> bool:
         """A stack of per-layer parameters for ``lax.scan``: its first axis is the depth."""
@@ -219,7 +220,7 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
                   " | ".join(INITS) + ", or a positive number (a vector-like parameter's own std)")
     return UserModel(shapes=shapes, apply=apply, roles=roles, init=init,
                      fan_in=_fan_in(_flat("fan_in", get("fan_in")), shapes), nested=nested, depth=depth,
-                     paths=paths)
+                     paths=paths, width=width)
 
 
 def _flat(what: str, value: Any, path: tuple[Any, ...] = (), paths: dict[str, tuple[Any, ...]] | None = None) -> Any:
@@ -497,7 +498,7 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
                 export.readout_fan(shape, view, kernel, kind, "jax")
             const = (fan / width) ** -readout_fan_in_exponent
         if name in model.fan_in and role in (Role.embedding, Role.readout) and grown is not None:
-            _fixed_fan_in(name, shape, grown.shapes.get(name), model.fan_in[name], role)
+            _fixed_fan_in(name, shape, grown.shapes.get(name), model.fan_in[name], role, width, grown.width)
         if role is Role.embedding and len(shape) >= 2 and is_dense_leaf(name):
             # a dense input layer (flax's Dense `kernel`, haiku's `w`), drawn at the embedding's std x fan-in^-1/2 as
             # abcscale.optax draws it (theory.groups.dense_input_std): the sweep drew it at the lookup's std, 16x the
@@ -509,20 +510,31 @@ def layout(model: UserModel, width: int, fan_in_exponent: float = 0.5, grown: Us
 
 
 def _fixed_fan_in(name: str, shape: tuple[int, ...], grown: tuple[int, ...] | None, axes: tuple[int, ...],
-                  role: Role) -> None:
-    """An embedding's or a readout's ``fan_in`` axes must not grow with the width: the factory's ``fan_in`` lists
-    axes (the export's ``fan_in`` a size), and ``{"Dense_0/kernel": 1}`` named the width's axis, drawing the
-    embedding at width^-1/2, another parameterization, unsaid (a code review)."""
+                  role: Role, width: int, grown_width: int | None) -> None:
+    """An embedding's ``fan_in`` axes must not grow with the width, and a readout's must grow as the width does:
+    the factory's ``fan_in`` lists axes (the export's ``fan_in`` a size). ``{"Dense_0/kernel": 1}`` named an
+    embedding's width axis, drawing it at width^-1/2, another parameterization, unsaid (a code review). A readout
+    sums over the width (its ``[D, V]`` kernel's axis 0, a DenseGeneral's ``[D, a, V]`` axes 0 and 1): those axes
+    were refused here as growing (session 68's note), while an axis that does not grow (the vocabulary's) would
+    start it at (V / width)^-b, a std that changes with the width."""
     if grown is None or len(grown) != len(shape):
         return
     here, there = (math.prod(s[a] for a in axes) for s in (shape, grown))
-    if here != there:
-        raise ValueError(f"fan_in: {name!r} {list(shape)} is {'an' if role is Role.embedding else 'a'} {role.value}, "
-                         f"and its 'fan_in' axes {list(axes)} give {here} here but {there} at another width "
-                         f"({list(grown)}): the factory's 'fan_in' lists axes, not a size (the export's fan_in= value "
-                         "is a size), so an axis that grows with the width would scale its init with the width, "
-                         "another parameterization; an input layer's fan-in is fixed by the data: drop it (a dense "
-                         "kernel is drawn at its fixed fan-in^-1/2) or name only axes that do not grow")
+    if role is Role.embedding and here != there:
+        raise ValueError(f"fan_in: {name!r} {list(shape)} is an embedding, and its 'fan_in' axes {list(axes)} give "
+                         f"{here} here but {there} at another width ({list(grown)}): the factory's 'fan_in' lists "
+                         "axes, not a size (the export's fan_in= value is a size), so an axis that grows with the "
+                         "width would scale its init with the width, another parameterization; an input layer's "
+                         "fan-in is fixed by the data: drop it (a dense kernel is drawn at its fixed fan-in^-1/2) or "
+                         "name only axes that do not grow")
+    if role is Role.readout and grown_width is not None and grown_width != width \
+            and here * grown_width != there * width:
+        raise ValueError(f"fan_in: {name!r} {list(shape)} is a readout, and its 'fan_in' axes {list(axes)} give "
+                         f"{here} at width {width} but {there} at width {grown_width} ({list(grown)}): a readout "
+                         "sums over the width, so its fan-in grows as the width does (the axes its logits contract, "
+                         "e.g. 0 of a [D, V] kernel); the factory's 'fan_in' lists axes, not a size (the export's "
+                         "fan_in= value is a size), and axes that do not grow would start it at a std that changes "
+                         "with the width")
 
 
 def role_sources(model: UserModel) -> dict[str, str]:
