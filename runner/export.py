@@ -190,10 +190,11 @@ def _read(name: str, shape: tuple[int, ...], layout: str, width: int, stack: int
             return (shape[-1], shape[0] * shape[-2]), 1, "heads"
         if _conv_by_bias(shape, width, stack):
             return shape[-2:], math.prod(shape[stack or 0:-2]), "depthwise" if shape[-2] == 1 else "conv"
-        if stack is None and nd >= 4 and shape[-2] == 1 and max(shape[:-2]) < width \
+        if stack is None and nd >= 3 and shape[-2] == 1 and max(shape[:-2]) < width \
                 and re.search(r"(^|/)(kernel|w)$", name):
-            # one input channel under 2+ kernel axes, no bias: a depthwise conv (ConvNeXt's `dwconv` [7, 7, 1, C],
-            # offered the embedding's role before: a review, session 67), or a one-channel stem (warned below)
+            # one input channel under 1+ kernel axes, no bias: a depthwise conv (ConvNeXt's `dwconv` [7, 7, 1, C],
+            # offered the embedding's role before: a review, session 67; a 1-D one [k, 1, C], Mamba's and
+            # ConvNeXt-1D's, the same until session 69), or a one-channel stem (warned below)
             return shape[-2:], math.prod(shape[:-2]), "depthwise"
     elif _torch_conv(name, shape, width):
         return shape[:2], math.prod(shape[2:]), "depthwise" if shape[1] == 1 else "conv"

@@ -48,3 +48,35 @@ def test_a_2d_readouts_width_axis_is_taken_and_its_vocabulary_axis_refused(tmp_p
                                          r"axes \[1\] give 256 at width \d+ but 256 at width \d+.*grows as the "
                                          r"width does"):
         user.check(vocab, [16, 32], 1, 8)
+
+
+#: a bias-less 1-D depthwise conv (Mamba's, a ConvNeXt-1D's): kernel [4, 1, D], one filter per channel
+DEPTHWISE_1D = '''
+import jax
+
+def make(width, depth, *, vocab, seq_len):
+    D = width
+    shapes = {"params": {"wte": {"embedding": (vocab, D)},
+                         "blk": {"dwconv": {"kernel": (4, 1, D)}, "up": {"kernel": (D, 2 * D)},
+                                 "down": {"kernel": (2 * D, D)}},
+                         "lm_head": {"kernel": (D, vocab)}}}
+    def apply(p, tok, record):
+        p = p["params"]
+        x = p["wte"]["embedding"][tok]
+        x = x + jax.lax.conv_general_dilated(x, p["blk"]["dwconv"]["kernel"], (1,), ((3, 0),),
+                                             dimension_numbers=("NWC", "WIO", "NWC"), feature_group_count=D)
+        x = x + jax.nn.gelu(x @ p["blk"]["up"]["kernel"]) @ p["blk"]["down"]["kernel"]
+        return x @ p["lm_head"]["kernel"]
+    return {"shapes": shapes, "apply": apply}
+'''
+
+
+def test_a_bias_less_1d_depthwise_kernel_is_vector_like_in_the_sweep_and_the_export(tmp_path):
+    """[4, 1, D] was refused by both, with the embedding's role suggested (the 4-axis [7, 7, 1, C] was read as
+    depthwise since session 67; the 3-axis one was not)."""
+    got = _runner_vs_export(_ref(tmp_path, DEPTHWISE_1D))
+    for width in (BASE, WIDTH):
+        drawn, exported, role, label, init = got[(width, "params/blk/dwconv/kernel")]
+        assert role == label == "vector"
+        # the model's own draw, lecun normal over its taps: the export keeps the leaf's values (no std of its own)
+        assert init == "normal" and exported is None and drawn == pytest.approx(4 ** -0.5, rel=1e-9)
