@@ -586,6 +586,8 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
                              "width): untie it for the sweep (a readout matrix of its own), or give the readout its "
                              "role ('roles': {name: 'readout'})")
         _trace(model, w, seq_len, vocab, batch)
+        if w == widths[0]:
+            _say_readings(ref, model, w, laid)
         other = _another_width(ref, w, widths, depth, vocab, seq_len)
         if other is None:
             continue
@@ -671,6 +673,48 @@ def _grown(ref: str, width: int, depth: int, vocab: int, seq_len: int, widths: t
         except ValueError:
             continue
     return None
+
+
+#: (factory, note) said in this process: the CLI checks a model before a sweep and the sweep checks it again
+_SAID: set[tuple[str, str]] = set()
+
+
+def _say_readings(ref: str, model: UserModel, width: int, laid: Mapping[str, ParamSpec]) -> None:
+    """The readings ``abcscale.optax`` warns about, said for the sweep too (a ``SweepWarning``, which the CLI prints
+    as one line): one depthwise kernel of one input channel (or a stem on a one-channel input, the embedding), and
+    kernels of 4+ axes that no conv name, bias or ``fan_in`` says, read as stacks of matrices by their last two
+    (the export warned of both, the sweep trained them silently: session 68's note)."""
+    import warnings
+
+    from abcscale.runner import export
+    from abcscale.runner.store import SweepWarning
+    from abcscale.theory.groups import is_dense_leaf
+
+    reads = _reads(model, width)
+    notes = []
+    if len(depthwise := _depthwise(model, width, reads)) == 1:
+        name = next(iter(depthwise))
+        notes.append(f"{name}: one input channel, read as a depthwise convolution (vector-like, drawn normal(0, "
+                     "taps^-1/2) or at the factory's init); if it is a stem on a one-channel input, it is the "
+                     f"embedding: 'roles': {{{name!r}: 'embedding'}}")
+    stacks = export._bias_stacks(list(model.shapes.items()))
+    unsaid = [(name, shape) for name, shape in model.shapes.items()
+              if SPEC_ROLES[laid[name].layer] is Role.hidden and not reads[name][2] and name not in model.fan_in
+              and name not in model.roles and name not in stacks and len(shape) >= 4 and is_dense_leaf(name)
+              and max(shape[:-2]) < width]
+    if unsaid:
+        names = ", ".join(name for name, _ in unsaid[:3]) + (" ..." if len(unsaid) > 3 else "")
+        shape = unsaid[0][1]
+        axes = ", ".join(f"{name!r}: {list(range(len(s) - 1))}" for name, s in unsaid[:3])
+        notes.append(f"{names}: {len(shape)} axes {list(shape)}, read as a stack of [in, out] matrices by the last "
+                     f"two (fan-in {shape[-2]}); no conv module's name (Conv_0, conv1) or bias [out] says otherwise. "
+                     "If it is a convolution's kernel [*kernel, in, out], its fan-in is the taps x in: give the "
+                     f"factory's 'fan_in': {{{axes}}} (every axis but the last); if a stack of matrices, "
+                     f"'fan_in': {{{unsaid[0][0]!r}: [{len(shape) - 2}]}} says so")
+    for note in notes:
+        if (ref, note) not in _SAID:
+            _SAID.add((ref, note))
+            warnings.warn(note, SweepWarning, stacklevel=2)
 
 
 def _another_width(ref: str, w: int, widths: list[int], depth: int, vocab: int, seq_len: int

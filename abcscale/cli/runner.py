@@ -380,6 +380,7 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
     """The data, then your own model (``--model MODULE:FACTORY``): load it and lay it out at every width before
     training, so bad data or a bad reference or factory result is one line naming ``--data`` or ``--model``, or the
     SPEC file where it set them (``typed``: the parameters given as flags)."""
+    from abcscale.runner.store import SweepWarning
     from abcscale.runner.sweep import check_memory, check_model
 
     def where(key: str) -> str:
@@ -390,7 +391,8 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
     except (ValueError, OSError) as exc:
         fail(f"{where('data')}: {str(exc).removeprefix('data: ')}")
     try:
-        check_model(spec)
+        with styled_warnings(SweepWarning):  # what the model's reading leaves open (runner.user._say_readings)
+            check_model(spec)
     except ValueError as exc:
         fail(f"{where('model')} {spec.model}: {exc}")
     if executor != "ray":  # a cluster's machines, not this one's, hold a ray sweep's cells

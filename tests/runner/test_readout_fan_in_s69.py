@@ -18,7 +18,8 @@ HEAD = "params/head/kernel"
 
 
 def test_a_split_readout_given_its_contraction_starts_as_the_export_draws_it(tmp_path):
-    ref = _ref(tmp_path, SPLIT_READOUT.replace('"apply": apply}', '"apply": apply, "fan_in": {%r: [0]}}' % HEAD))
+    given = '"apply": apply, "fan_in": {' + repr(HEAD) + ': [0]}}'
+    ref = _ref(tmp_path, SPLIT_READOUT.replace('"apply": apply}', given))
     got = _runner_vs_export(ref, fan_in=lambda w: {HEAD: w})
     for width in (BASE, WIDTH):
         drawn, exported, role, label, _ = got[(width, HEAD)]
@@ -80,3 +81,62 @@ def test_a_bias_less_1d_depthwise_kernel_is_vector_like_in_the_sweep_and_the_exp
         assert role == label == "vector"
         # the model's own draw, lecun normal over its taps: the export keeps the leaf's values (no std of its own)
         assert init == "normal" and exported is None and drawn == pytest.approx(4 ** -0.5, rel=1e-9)
+
+
+# --- what the export warns of, said by the sweep too (session 68's note: the export warned, the sweep was silent)
+
+#: a bias-less kernel [3, 1, D, D] under no conv name (`proj`): a 2-D conv, or a stack of 3 x 1 matrices?
+UNSAID = DEPTHWISE_1D.replace('"dwconv": {"kernel": (4, 1, D)}',
+                              '"dwconv": {"kernel": (4, 1, D)}, "proj": {"kernel": (3, 1, D, D)}').replace(
+    "        x = x + jax.nn.gelu(", """        k = p["blk"]["proj"]["kernel"]
+        x = x + jax.lax.conv_general_dilated(x[:, :, None, :], k, (1, 1), ((2, 0), (0, 0)),
+                                             dimension_numbers=("NHWC", "HWIO", "NHWC"))[:, :, 0, :]
+        x = x + jax.nn.gelu(""")
+PROJ = "params/blk/proj/kernel"
+
+
+def _sweep_warnings(ref, times=2):
+    import warnings
+
+    from abcscale.runner.store import SweepWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(times):  # the CLI checks the model, then the sweep checks it again
+            user.check(ref, [BASE, WIDTH], 1, 8)
+    return [str(w.message) for w in caught if issubclass(w.category, SweepWarning)]
+
+
+def test_the_sweep_says_a_lone_depthwise_kernel_and_an_unsaid_4_axis_kernel_once(tmp_path):
+    said = _sweep_warnings(_ref(tmp_path, UNSAID))
+    assert len(said) == 2, said
+    assert said[0].startswith("params/blk/dwconv/kernel: one input channel, read as a depthwise convolution") \
+        and "'roles': {'params/blk/dwconv/kernel': 'embedding'}" in said[0]
+    assert said[1].startswith(f"{PROJ}: 4 axes [3, 1, {BASE}, {BASE}], read as a stack of [in, out] matrices") \
+        and f"'fan_in': {{'{PROJ}': [0, 1, 2]}} (every axis but the last)" in said[1] \
+        and f"'fan_in': {{'{PROJ}': [2]}} says so" in said[1]
+
+
+def test_the_advice_given_silences_it_and_trains_the_conv_as_the_export_draws_it(tmp_path):
+    given = UNSAID.replace('"apply": apply}', '"apply": apply, "fan_in": {' + repr(PROJ) + ': [0, 1, 2]}, '
+                                              '"roles": {"params/blk/dwconv/kernel": "vector"}}')
+    ref = _ref(tmp_path, given)
+    assert _sweep_warnings(ref) == []
+    got = _runner_vs_export(ref, fan_in=lambda w: {PROJ: 3 * w})
+    for width in (BASE, WIDTH):
+        drawn, exported, role, label, _ = got[(width, PROJ)]
+        assert role == label == "hidden" and drawn == pytest.approx(exported, rel=1e-9)
+
+
+def test_the_cli_prints_each_once_as_a_warning_line(tmp_path, capsys):
+    from abcscale.cli import main
+
+    argv = ["sweep", "--model", _ref(tmp_path, UNSAID, "cli.py"), "--widths", f"{BASE},{WIDTH}", "--depth", "1",
+            "--steps", "2", "--batch", "2", "--seq-len", "8", "--data", "synthetic", "--eval-batches", "1",
+            "--log2-lr", "-6:-6:1", "-p", "mup", "--out", str(tmp_path / "o"), "-q"]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert err.count("warning: params/blk/dwconv/kernel: one input channel") == 1, err
+    assert err.count(f"warning: {PROJ}: 4 axes") == 1, err
