@@ -472,6 +472,19 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
             and (dims[-1] if layout == "torch" else dims[-2]) == math.ceil(width / 16) \
             and (dims[-2] if layout == "torch" else dims[-1]) % width == 0:
         role = Role.hidden  # Mamba's default rank, ceil(D / 16), grows with the width: a fixed one asks (a review)
+    if role is None and len(dims) == 2 and dims[0] == dims[1] and _TOKEN_LINEAR.search(_LEAF.sub("", _name(name))):
+        # ResMLP's `linear_tokens`, gMLP's spatial gate (timm's `gate.proj`): one linear over the patches [P, P],
+        # shared by every feature channel. Read as hidden where P is a multiple of the width (its LR falling as
+        # 1/width under muP, P fixed) and refused as "a hidden matrix's shape for width P" elsewhere (session 68's
+        # note); neither axis grows with the width, so its role is for the user to say, the same at every width
+        module = re.sub(r"\\\.(weight|kernel|w)\$'$", r"\\.'", rule_for(name))  # its bias too
+        raise ValueError(f"parameter {name!r} {list(dims)}: a linear layer over the tokens (its module is named for "
+                         f"them: ResMLP's linear_tokens, gMLP's spatial gate), {dims[0]} inputs to {dims[0]} "
+                         "outputs, shared by every feature channel, which its shape alone cannot tell from a hidden "
+                         f"matrix at width {dims[0]}. If {dims[0]} is the patches, fixed as the width grows, "
+                         "neither axis grows: add a rule for the module (its bias too), "
+                         f"({module}, 'fixed') (its LR and epsilon the base width's at every width); if it mixes "
+                         f"the width's features, ({module}, 'hidden'). Give the same rule at every width")
     if role is None:
         if len(dims) <= 1:
             role = Role.vector if math.prod(dims) != 1 or width == 1 else Role.fixed
@@ -951,6 +964,12 @@ def _check_fixed_axes(placed: list[tuple[str, tuple[int, ...], Role]], width: in
 #: the Mixer's flax reference ``token_mixing``, ``token_mlp``, ``tokens_mlp``, ``token_mixer``, ``mix_tokens``
 _TOKEN_MIXING = re.compile(r"(^|\.)((mlp|ffn|mix|mixing|mixer)_tokens?|tokens?_(mlp|ffn|mix|mixing|mixer))$",
                            re.IGNORECASE)
+
+
+#: one linear over the tokens (the patches) [P, P]: ResMLP's ``linear_tokens``, ``token_proj``, ``tokens_fc``, and
+#: gMLP's spatial gating unit's projection (timm's ``mlp_channels.gate.proj``; ``sgu.proj``, ``spatial_proj``)
+_TOKEN_LINEAR = re.compile(r"(^|\.)((linear|proj|fc|dense|mix|mixing)_tokens?|tokens?_(linear|proj|fc|dense)|"
+                           r"(gate|sgu|spatial_gating_unit|spatial_gate)\.proj|spatial_proj)$", re.IGNORECASE)
 
 
 def _token_mixing_pair(module: str, members: list[tuple[str, tuple[int, ...], int, int]]
