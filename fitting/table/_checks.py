@@ -50,6 +50,7 @@ from abcscale.fitting.table._valid import (
     WIDTH_PLAUSIBLE,
     _complete,
     _curve_best,
+    _curve_codes,
     _flagged,
     _inverted_rows,
     _isolated_nan,
@@ -238,10 +239,11 @@ def _broken_below_best(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[st
     ok = _trained(v)
     if v.seed is None or ok.sum() < 2:
         return []
-    keys = df[[*v.group_cols, m.size_col, *v.constants]]
-    _, lr_best = _curve_best(keys, v.lr, v.loss, ok, "min")
-    cell_min = keys.assign(_lr=v.lr, _loss=np.where(ok, v.loss, np.inf)).groupby(
-        [*keys.columns, "_lr"], dropna=False, sort=False)["_loss"].transform("min").to_numpy()
+    curve = _curve_codes(df[[*v.group_cols, m.size_col, *v.constants]] if v.curves is None else v.curves)
+    _, lr_best = _curve_best(curve, v.lr, v.loss, ok, "min")
+    # each cell (a curve's LR, checked finite and positive by _iv) its lowest loss, NaN skipped as pandas' min skips it
+    _, cell = np.unique(np.column_stack([curve.astype(float), v.lr]), axis=0, return_inverse=True)
+    cell_min, _ = _curve_best(cell.ravel(), v.lr, v.loss, ok, "min")
     # positive losses only: a ratio of log-likelihoods near 0 says nothing
     broken = ok & (v.lr <= lr_best) & np.isfinite(cell_min) & (cell_min > 0) & (v.loss > BROKEN_SEED_FACTOR * cell_min)
     if not broken.any():
@@ -271,10 +273,9 @@ def _plateau(df: pd.DataFrame, m: ColumnMapping, v: _Valid, blowup: float | None
     ok = _trained(v)
     if blowup is not None and "loss_at_init" in df.columns:
         ok = ok & ~np.isfinite(_to_number(df["loss_at_init"]).to_numpy(dtype=float))
-    keys = df[[*v.group_cols, m.size_col, *v.constants]]
-    best, lr_best = _curve_best(keys, v.lr, v.loss, ok, "min")
+    curve = _curve_codes(df[[*v.group_cols, m.size_col, *v.constants]] if v.curves is None else v.curves)
+    best, lr_best = _curve_best(curve, v.lr, v.loss, ok, "min")
     above = ok & (v.lr > lr_best) & (v.loss > 0)
-    curve = keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
     group = (df[v.group_cols].groupby(list(v.group_cols), dropna=False, sort=False).ngroup().to_numpy()
              if v.group_cols else np.zeros(len(df), int))
     out = []

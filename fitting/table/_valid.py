@@ -99,6 +99,7 @@ class _Valid:
     unflagged: np.ndarray | None = None  # no loss (NaN), a few the divergence column says did not diverge
     merged: tuple[str, ...] = ()  # the note on learning rates of a curve read as one grid point (_merge_close)
     stalled: np.ndarray | None = None  # runs above the best LR that ended at their loss at init (STALL_FRACTION)
+    curves: np.ndarray | None = None  # each row's curve (_curve_codes of its group, size and constants), for the checks
 
 
 @dataclass(frozen=True)
@@ -175,16 +176,16 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           "its usual size (a negative log-likelihood's offset; the optima do not change, and the "
                           "penalties are shares of the best loss, so one near 0 inflates them)"])
     diverged, blown = flagged, None
-    keys = [*roles.group_cols, m.size_col, *roles.constant_cols]
+    codes = curve.to_numpy()  # the curves of [*group_cols, size, *constants], grouped once for the checks below
     stalled = None
     if blowup is not None:
-        blown = _blown_up(df[keys], lr.to_numpy(), loss.to_numpy(), diverged, blowup)
+        blown = _blown_up(codes, lr.to_numpy(), loss.to_numpy(), diverged, blowup)
         diverged = diverged | blown
         if "loss_at_init" in df.columns and m.loss_col != "loss_at_init":
             init = _to_number(df["loss_at_init"]).to_numpy(dtype=float)
-            stalled = _stalled(df[keys], lr.to_numpy(), loss.to_numpy(), init, diverged)
+            stalled = _stalled(codes, lr.to_numpy(), loss.to_numpy(), init, diverged)
             diverged = diverged | stalled
-    missing = _missing_below_best(df[keys], lr.to_numpy(), loss.to_numpy(), diverged) \
+    missing = _missing_below_best(codes, lr.to_numpy(), loss.to_numpy(), diverged) \
         & ~_flagged(df, roles.div_col)  # a run the table says diverged is one, wherever it sits
     # above the best, a NaN is what a divergence looks like, unless the table's own column, which flags most of its
     # NaN runs, says a few were not (a column computed as `loss > 10` flags no NaN: its false says nothing)
@@ -208,7 +209,7 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
                           f"them diverged ({option('diverged_col')})"])
     return _Valid(width.to_numpy(), lr.to_numpy(), loss.to_numpy(), None if seed is None else seed.to_numpy(),
                   diverged, {c: v.to_numpy() for c, v in consts.items()}, roles.group_cols, blown, missing,
-                  unflagged, tuple(merged), stalled=stalled)
+                  unflagged, tuple(merged), stalled=stalled, curves=codes)
 
 
 def _swept_peak(col: pd.Series, name: object) -> bool:
@@ -485,18 +486,35 @@ def _said_not_diverged(df: pd.DataFrame, div_col: str | None) -> np.ndarray:
     return (text.isin(_FALSE) & ~text.isin(("", "nan", "none", "<na>"))).to_numpy(dtype=bool)
 
 
-def _curve_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, ok: np.ndarray,
+def _curve_codes(keys: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Each row's curve (one group, size and setting of the swept constants) as an integer, NaN keys a curve of
+    their own; ``keys`` already codes passes through (:func:`_iv` groups the table once for all its checks)."""
+    if isinstance(keys, np.ndarray):
+        return keys
+    return keys.groupby(list(keys.columns), dropna=False, sort=False).ngroup().to_numpy()
+
+
+def _curve_best(keys: pd.DataFrame | np.ndarray, lr: np.ndarray, loss: np.ndarray, ok: np.ndarray,
                 tie: Literal["min", "max"]) -> tuple[np.ndarray, np.ndarray]:
     """Per row, its curve's best loss among the ``ok`` runs and the LR of that run (``tie``: "min" or "max" of
-    the LRs at an equal best). A curve is one group, size and setting of the swept constants."""
-    frame = keys.assign(_lr=lr, _loss=np.where(ok, loss, np.inf))
-    best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_loss"].transform("min").to_numpy()
-    at_best = frame["_lr"].where(frame["_loss"].to_numpy() == best)
-    lr_best = at_best.groupby([frame[c] for c in keys.columns], dropna=False, sort=False).transform(tie).to_numpy()
-    return best, lr_best
+    the LRs at an equal best). A curve is one group, size and setting of the swept constants (``keys``: their
+    columns, or :func:`_curve_codes`).
+
+    NaN is skipped as pandas' groupby min skips it (``np.fmin``), a curve with none NaN: the same numbers as the two
+    groupby transforms this replaced, which a table's checks ran six times a fit (a tenth of a small fit's time)."""
+    codes = _curve_codes(keys)
+    n = int(codes.max()) + 1 if codes.size else 0
+    masked = np.where(ok, loss, np.inf)
+    per = np.full(n, np.nan)
+    np.fmin.at(per, codes, masked)
+    best = per[codes]
+    at_best = np.where(masked == best, np.asarray(lr, dtype=float), np.nan)
+    per_lr = np.full(n, np.nan)
+    (np.fmin if tie == "min" else np.fmax).at(per_lr, codes, at_best)
+    return best, per_lr[codes]
 
 
-def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray,
+def _blown_up(keys: pd.DataFrame | np.ndarray, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray,
               factor: float) -> np.ndarray:
     """Finite losses above ``factor`` x their curve's best at a larger LR than the best (a run that blew up
     and stopped at a finite loss, as a foreign table records it). The slow end of the grid (small LRs) is never
@@ -509,7 +527,7 @@ def _blown_up(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np
     return ok & np.isfinite(best) & (lr > lr_best) & (loss > above)
 
 
-def _stalled(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, init: np.ndarray,
+def _stalled(keys: pd.DataFrame | np.ndarray, lr: np.ndarray, loss: np.ndarray, init: np.ndarray,
              diverged: np.ndarray) -> np.ndarray:
     """Runs at a larger LR than their curve's best that ended within STALL_FRACTION of their loss at init, keeping
     under STALL_KEPT of what the curve's best learned, on a curve whose best run learned (ended more than
@@ -517,8 +535,10 @@ def _stalled(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, init: np.ndar
     too. (A review: where the best is only 3-6% under init, runs keeping a fifth of its gain were marked.)"""
     ok = ~diverged & np.isfinite(loss)
     best, lr_best = _curve_best(keys, lr, loss, ok, "min")
-    frame = keys.assign(_init=np.where(ok & (loss == best), init, np.nan))
-    init_best = frame.groupby(list(keys.columns), dropna=False, sort=False)["_init"].transform("max").to_numpy()
+    codes = _curve_codes(keys)
+    per = np.full(int(codes.max()) + 1 if codes.size else 0, np.nan)
+    np.fmax.at(per, codes, np.where(ok & (loss == best), init, np.nan))
+    init_best = per[codes]
     with np.errstate(invalid="ignore"):  # a +inf loss at init (inf - inf) flags nothing, as an empty cell: no warning
         learned = np.isfinite(init_best) & (best < init_best - STALL_FRACTION * np.abs(init_best))
         kept_little = (init - loss) < STALL_KEPT * (init_best - best)
@@ -526,7 +546,8 @@ def _stalled(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, init: np.ndar
                 & (loss >= init - STALL_FRACTION * np.abs(init)))
 
 
-def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, diverged: np.ndarray) -> np.ndarray:
+def _missing_below_best(keys: pd.DataFrame | np.ndarray, lr: np.ndarray, loss: np.ndarray,
+                        diverged: np.ndarray) -> np.ndarray:
     """Runs without a loss (NaN: an empty cell, an unfinished run) at a smaller LR than their curve's best run:
     counted as diverged like any NaN, though runs diverge above the optimum, not below it."""
     best, lr_best = _curve_best(keys, lr, loss, ~diverged & np.isfinite(loss), "max")
@@ -536,7 +557,7 @@ def _missing_below_best(keys: pd.DataFrame, lr: np.ndarray, loss: np.ndarray, di
 def _inverted_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.ndarray, int] | None:
     """The diverged runs below their curve's best LR and the count above it, where the LR column looks inverted
     (:func:`_inverted_lr`); None where it does not."""
-    keys = df[[*v.group_cols, m.size_col, *v.constants]]
+    keys = v.curves if v.curves is not None else df[[*v.group_cols, m.size_col, *v.constants]]
     best, lr_best = _curve_best(keys, v.lr, v.loss, _trained(v), "max")
     seen = v.diverged & np.isfinite(best)  # a curve whose every run diverged has no best to sit below
     missing = v.missing if v.missing is not None else np.zeros_like(seen)
