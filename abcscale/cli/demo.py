@@ -77,6 +77,22 @@ def demo(
         tempfile.TemporaryFile(dir=out).close()
     except OSError as exc:
         fail(f"--out: cannot write into {out} ({exc.strerror or exc})")
+    from abcscale.service.config import StartupRefused
+
+    def refused(exc: StartupRefused, kept: bool = True) -> NoReturn:  # the service's own check (a malformed file, a
+        # plot folder that is a file): one line, as `serve` says it (it was a traceback here); the demo's service
+        # lives in --out whatever the environment says, so --out is the setting at fault
+        fail(f"--out: {exc} (" + ("the sweep and fit are kept in {out}: the same command goes on from them)" if kept
+                                  else "nothing was swept yet)").format(out=out))
+
+    try:  # the database the fit goes to, opened (made or upgraded) before the sweep: a malformed or foreign file was
+        # said only after the sweep and fit had run (minutes in the full demo; a review, session 69)
+        from abcscale.service import crud
+
+        with crud.open_session(settings):
+            pass
+    except StartupRefused as exc:
+        refused(exc, kept=False)
     df, fit = _sweep_and_fit(spec, out, quick, quiet, say)
     if (wider := widen(spec, fit)) is not None:
         say.line(f"[yellow]no group has an identified optimum (every optimum on the grid's edge): widening the "
@@ -96,13 +112,6 @@ def demo(
     say.rule("4. tuned constants: muP + Adam, tuned at the base width, against its defaults")
     tuned = tuned_step(spec, df, out, quick, quiet, say)
     say.rule("5. service")
-    from abcscale.service.config import StartupRefused
-
-    def refused(exc: StartupRefused) -> NoReturn:  # the service's own check (a malformed file, a plot folder that
-        # is a file): one line, as `serve` says it (it was a traceback here); the demo's service lives in --out
-        # whatever the environment says, so --out is the setting at fault
-        fail(f"--out: {exc} (the sweep and fit are kept in {out}: the same command goes on from them)")
-
     try:
         fit_id = store(fit, df, name="demo-quick" if quick else "demo", settings=settings)
     except StartupRefused as exc:

@@ -17,6 +17,8 @@ from abcscale.cli import app
 
 runner = CliRunner()
 TABLE = "examples/tour-sweep.parquet"
+# 30 bootstrap resamples, not 1,000: these tests read where fit.json goes and what it holds, not its intervals
+FIT = ["fit", TABLE, "-q", "--summary", "--n-boot", "30"]
 
 
 def _words(res) -> str:
@@ -57,17 +59,17 @@ def test_a_name_too_long_is_bad_input(tmp_path):
 def test_fit_out_keeps_a_users_own_fit_json(tmp_path):
     mine = tmp_path / "fit.json"
     mine.write_text('{"mine": 1}')
-    res = runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)])
+    res = runner.invoke(app, [*FIT, "--out", str(tmp_path)])
     assert res.exit_code == 2 and "exists and is not a fit from `abcscale fit`" in _words(res), res.output
     assert mine.read_text() == '{"mine": 1}'
     mine.unlink()
     for _ in range(2):  # its own fit.json, from the run before, is replaced
-        assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+        assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
     assert json.loads(mine.read_text())["groups"] and sorted(p.name for p in tmp_path.iterdir()) == ["fit.json"]
 
 
 def test_fit_out_that_cannot_be_written_leaves_the_fit_before(tmp_path, monkeypatch):
-    runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)])
+    runner.invoke(app, [*FIT, "--out", str(tmp_path)])
     before = (tmp_path / "fit.json").read_text()
     real = Path.write_text
 
@@ -78,7 +80,7 @@ def test_fit_out_that_cannot_be_written_leaves_the_fit_before(tmp_path, monkeypa
         return real(self, *a, **k)
 
     monkeypatch.setattr(Path, "write_text", full)
-    res = runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path), "--n-boot", "30"])
+    res = runner.invoke(app, [*FIT, "--out", str(tmp_path)])
     assert res.exit_code == 2 and "No space left on device" in _words(res), res.output
     assert (tmp_path / "fit.json").read_text() == before and not (tmp_path / ".fit.json.tmp").exists()
 
@@ -193,18 +195,18 @@ def test_a_sweep_folder_whose_spec_json_was_cut_short_still_resumes(tmp_path):
 
 
 def test_fit_out_replaces_an_older_abcscales_fit_json(tmp_path):
-    assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
     old = json.loads((tmp_path / "fit.json").read_text())
     old["retired_field"] = 1  # a field this version's schema no longer has
     (tmp_path / "fit.json").write_text(json.dumps(old))
-    assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
     (tmp_path / "fit.json").write_text(json.dumps({"id": "x", "result": old}))  # a service's stored fit
-    assert runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
 
 
 def test_fit_out_under_a_file_names_out(tmp_path):
     (tmp_path / "afile").write_text("x")
-    res = runner.invoke(app, ["fit", TABLE, "-q", "--summary", "--out", str(tmp_path / "afile" / "sub")])
+    res = runner.invoke(app, [*FIT, "--out", str(tmp_path / "afile" / "sub")])
     assert res.exit_code == 2 and _words(res).startswith("error: --out: cannot write"), res.output
 
 
@@ -225,4 +227,6 @@ def test_demo_names_out_for_its_own_services_refusal(tmp_path, monkeypatch):
     res = runner.invoke(app, ["demo", "--quick", "--no-serve", "-q", "--out", str(tmp_path)])
     assert res.exit_code == 2, res.output
     said = _words(res)
-    assert "error: --out: " in said and "ABCSCALE_DATABASE_URL" not in said and "the same command goes on" in said
+    assert "error: --out: " in said and "ABCSCALE_DATABASE_URL" not in said
+    # said before the sweep (session 69: it ran the sweep and the fit first, then refused the file they went to)
+    assert "nothing was swept yet" in said and not (tmp_path / "sweep").exists()
