@@ -42,9 +42,10 @@ def _flax_tree(fill=jnp.zeros):
 
 
 def _random_tree(seed=0):
+    # numpy's normals: jax.random.normal eagerly compiled a kernel per leaf shape (seconds, no part of the checks)
     leaves, treedef = jax.tree.flatten(_flax_tree())
-    keys = jax.random.split(jax.random.key(seed), len(leaves))
-    return jax.tree.unflatten(treedef, [jax.random.normal(k, x.shape) for k, x in zip(keys, leaves, strict=True)])
+    rng = np.random.default_rng(seed)
+    return jax.tree.unflatten(treedef, [jnp.asarray(rng.standard_normal(x.shape), jnp.float32) for x in leaves])
 
 
 def test_labels_on_a_flax_tree():
@@ -122,7 +123,7 @@ def test_adam_and_adafactor_build_and_step():
         spec = _spec(opt)
         params = _random_tree(0)
         tx = abcoptax.transform(spec, params)
-        updates, _ = tx.update(_random_tree(1), tx.init(params), params)
+        updates, _ = jax.jit(tx.update)(_random_tree(1), tx.init(params), params)  # one program, not op by op
         assert all(bool(jnp.all(jnp.isfinite(u))) for u in jax.tree.leaves(updates))
 
 
@@ -131,8 +132,8 @@ FLAT = {"tok_embed": (V, D), "Dense_0.kernel": (D, 4 * D), "Dense_0.bias": (4 * 
 
 
 def _flat(seed):
-    keys = jax.random.split(jax.random.key(seed), len(FLAT))
-    return {k: jax.random.normal(key, s) for key, (k, s) in zip(keys, FLAT.items(), strict=True)}
+    rng = np.random.default_rng(seed)  # numpy's normals, as _random_tree's
+    return {k: jnp.asarray(rng.standard_normal(s), jnp.float32) for k, s in FLAT.items()}
 
 
 @pytest.mark.parametrize("wd_mode", ["coupled", "independent"])
@@ -156,10 +157,13 @@ def test_lion_and_muon_steps_equal_the_runner_chain(optimizer, wd_mode):
                             wd_mode=wd_mode)
     ours = abcoptax.transform(spec, params)
     p1, p2, s1, s2 = params, params, ours.init(params), runner.init(params)
+    # jitted, as a training loop runs both: eagerly, Muon's Newton-Schulz steps compiled op by op (126 small
+    # programs, 7 CPU-s a case)
+    update1, update2 = jax.jit(ours.update), jax.jit(runner.update)
     for step in (1, 2, 3):
         grads = _flat(step)
-        u1, s1 = ours.update(grads, s1, p1)
-        u2, s2 = runner.update(grads, s2, p2)
+        u1, s1 = update1(grads, s1, p1)
+        u2, s2 = update2(grads, s2, p2)
         for k in params:  # each role's step is lr-sized: compare at that scale
             np.testing.assert_allclose(u1[k], u2[k], rtol=1e-4, atol=1e-5 * spec[roles[k]].lr, err_msg=k)
         p1, p2 = optax.apply_updates(p1, u1), optax.apply_updates(p2, u2)
@@ -172,15 +176,16 @@ def test_muon_export_orthogonalises_hidden_matrices_only():
     spec = group_spec(transfer("mup", "muon", BaseConfig(width=64, beta=3e-3), width=D), "multiplier_free")
     for layout, shape in (("jax", (D, 4 * D)), ("torch", (4 * D, D))):  # fan_in D, fan_out 4D both times
         params = {"Dense_0.kernel": jnp.zeros(shape), "tok_embed": jnp.zeros((V, D))}
-        grads = {k: jax.random.normal(jax.random.key(1), p.shape) for k, p in params.items()}
+        grads = {k: jnp.asarray(np.random.default_rng(1).standard_normal(p.shape), jnp.float32)
+                 for k, p in params.items()}
         tx = abcoptax.transform(spec, params, layout=layout)
-        u, _ = tx.update(grads, tx.init(params), params)
+        u, _ = jax.jit(tx.update)(grads, tx.init(params), params)  # jitted: Muon's steps are one program
         sv = np.linalg.svd(np.asarray(u["Dense_0.kernel"]), compute_uv=False) / (spec["hidden"].lr * 2.0)
         assert 0.5 < sv.min() and sv.max() < 1.3, (layout, sv.min(), sv.max())
         np.testing.assert_allclose(np.abs(u["tok_embed"]), spec["embedding"].lr, rtol=1e-3)
     lion = group_spec(transfer("mup", "lion", BaseConfig(width=64, beta=3e-3), width=D), "multiplier_free")
     tx = abcoptax.transform(lion, params)  # Lion: every entry moves by exactly its role's LR
-    u, _ = tx.update(grads, tx.init(params), params)
+    u, _ = jax.jit(tx.update)(grads, tx.init(params), params)
     np.testing.assert_allclose(np.abs(u["Dense_0.kernel"]), lion["hidden"].lr, rtol=1e-6)
 
 

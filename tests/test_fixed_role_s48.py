@@ -6,6 +6,7 @@ numbers at the base width at every width, as microsoft/mup's MuSGD and MuAdam le
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
@@ -117,7 +118,8 @@ def test_the_optax_export_gives_an_sgd_classifiers_bias_the_same_step_at_every_w
                   "Dense_1": {"kernel": jnp.zeros((width, width)), "bias": jnp.zeros(width)},
                   "head": {"kernel": jnp.zeros((width, 10)), "bias": jnp.zeros(10)}}
         rules = [("Dense_0", "embedding")]
-        params = abcoptax.init(spec, params, jax.random.key(0), rules=rules)
+        # jitted, the draw and the gradient: eagerly each op compiled apart for each width's shapes (7 CPU-s)
+        params = jax.jit(functools.partial(abcoptax.init, spec, rules=rules))(params, jax.random.key(0))
         assert abcoptax.labels(spec, params, rules=rules)["head"] == {"kernel": "readout", "bias": "fixed"}
 
         def loss(p):
@@ -127,7 +129,7 @@ def test_the_optax_export_gives_an_sgd_classifiers_bias_the_same_step_at_every_w
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
 
         tx = abcoptax.transform(spec, params, rules=rules)
-        updates, _ = tx.update(jax.grad(loss)(params), tx.init(params), params)
+        updates, _ = tx.update(jax.jit(jax.grad(loss))(params), tx.init(params), params)
         steps[width] = np.asarray(updates["head"]["bias"])
     ratio = np.linalg.norm(steps[16 * BASE]) / np.linalg.norm(steps[BASE])
     assert 0.8 < ratio < 1.25, ratio  # the vector role's LR gave 16x

@@ -15,10 +15,10 @@ MAPPING = {"size_col": "N", "lr_col": "beta", "loss_col": "final_loss", "covaria
 TOKENS4 = (1e8, 4e8, 1.6e9, 6.4e9)
 
 
-def _law(**kw):
+def _law(n_boot: int = 200, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = abcscale.fit(covariate_sweep(**kw), mapping=MAPPING, n_boot=200)
+        fit = abcscale.fit(covariate_sweep(**kw), mapping=MAPPING, n_boot=n_boot)
     return fit, fit.joint[0]
 
 
@@ -35,7 +35,9 @@ def test_a_straight_law_is_not_called_off_its_plane():
 def test_an_interaction_with_the_size_is_said_and_makes_far_predictions_unreliable():
     hits = 0
     for s in range(5):
-        fit, law = _law(seed=s, interaction=0.08)
+        # 100 draws (0.33 CPU-s a fit against 0.5 at 200): these laws are said 5 of 5 at either; the false alarms'
+        # test above keeps 200
+        fit, law = _law(100, seed=s, interaction=0.08)
         if _said(law, "the width exponent changes with D "):
             hits += 1
             far = abcscale.predict(fit, 4096, at={"D": 2.56e10, "batch_size": 128})
@@ -48,7 +50,7 @@ def test_an_interaction_with_the_size_is_said_and_makes_far_predictions_unreliab
 def test_a_bend_in_log_tokens_is_said_and_makes_predictions_past_it_unreliable():
     hits = 0
     for s in range(5):
-        fit, law = _law(seed=s, tokens=TOKENS4, curvature=0.04)
+        fit, law = _law(100, seed=s, tokens=TOKENS4, curvature=0.04)  # 5 of 5 said at 100 draws as at 200
         if _said(law, "the optimum bends in log2(D)"):
             hits += 1
             past = abcscale.predict(fit, 256, at={"D": 1e11, "batch_size": 32})

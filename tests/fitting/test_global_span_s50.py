@@ -45,10 +45,14 @@ def test_theory_span_is_the_global_exponents_under_full_and_no_alignment():
 
 def _brute_posterior(z, y, v, lo, hi, s, tau_scale):
     """Mean and variance of e by direct summation over (e, tau) on fine grids, a integrated in closed form (flat
-    prior), with e's prior the uniform on [lo, hi] convolved with N(0, s^2) (normal CDFs, not a mixture)."""
-    e = np.linspace(lo - 8 * s - 3, hi + 8 * s + 3, 4001)
+    prior), with e's prior the uniform on [lo, hi] convolved with N(0, s^2) (normal CDFs, not a mixture).
+
+    Grids of 1001 e (0.0085 apart) x 500 tau: their (e, tau, k) arrays 1/12 the size of 4001 x 1500's (20x less
+    CPU); on the five tables below the mean moves by at most 0.0005 and the sd by 0.15% from the finer grids',
+    against tolerances of 0.01 and 3%."""
+    e = np.linspace(lo - 8 * s - 3, hi + 8 * s + 3, 1001)
     log_pe = np.log(np.maximum(stats.norm.cdf((hi - e) / s) - stats.norm.cdf((lo - e) / s), 1e-300))
-    tau = np.linspace(1e-4, _TAU_MAX, 1500)
+    tau = np.linspace(1e-4, _TAU_MAX, 500)
     log_pt = -0.5 * (tau / tau_scale) ** 2
     W = 1.0 / (v[None, :] + tau[:, None] ** 2)  # (tau, k)
     r = y[None, None, :] - e[:, None, None] * z[None, None, :]  # (e, 1, k)

@@ -21,6 +21,12 @@ def _grads(shapes: dict[str, tuple[int, ...]], n: int = 4, seed: int = 0) -> lis
     return [{k: jnp.asarray(0.3 + rng.normal(size=s), jnp.float32) for k, s in shapes.items()} for _ in range(n)]
 
 
+def _jitted(tx: optax.GradientTransformation) -> optax.GradientTransformation:
+    """``tx`` with its update jitted, as a training step runs it: eagerly, Muon's Newton-Schulz steps compiled op by
+    op (about a hundred small programs, seconds a test)."""
+    return optax.GradientTransformation(tx.init, jax.jit(tx.update))
+
+
 def _matrix_mask(p):
     return jax.tree.map(lambda x: x.ndim >= 2, p)
 
@@ -58,9 +64,9 @@ def test_muon_on_a_hidden_matrix_is_optax_muon():
     factor sqrt(max(1, fan_out / fan_in)) = sqrt(2)), step after step."""
     params = {"h": jnp.asarray(np.random.default_rng(3).normal(size=(8, 16)), jnp.float32)}
     grads = _grads({"h": (8, 16)})
-    ours = make_optimizer("muon", jnp.full(4, 2e-2), jnp.full(4, 1e-8), {"h": HID}, steps=5,
-                          schedule_kind="constant")
-    ref = contrib.muon(2e-2)
+    ours = _jitted(make_optimizer("muon", jnp.full(4, 2e-2), jnp.full(4, 1e-8), {"h": HID}, steps=5,
+                                  schedule_kind="constant"))
+    ref = _jitted(contrib.muon(2e-2))
     for a, b in zip(_run(ours, grads, params), _run(ref, grads, params), strict=True):
         np.testing.assert_allclose(np.asarray(a["h"]), np.asarray(b["h"]), rtol=1e-4, atol=1e-7)
 
@@ -77,7 +83,8 @@ def test_muon_update_on_a_hidden_matrix_is_near_orthogonal(shape):
     right, _ = np.linalg.qr(rng.normal(size=(n, k)))
     g = (left * np.geomspace(30.0, 1.0, k)) @ right.T
     lr = 0.1
-    tx = make_optimizer("muon", jnp.full(4, lr), jnp.full(4, 1e-8), {"h": HID}, steps=5, schedule_kind="constant")
+    tx = _jitted(make_optimizer("muon", jnp.full(4, lr), jnp.full(4, 1e-8), {"h": HID}, steps=5,
+                                schedule_kind="constant"))
     params = {"h": jnp.zeros(shape)}
     u, _ = tx.update({"h": jnp.asarray(g, jnp.float32)}, tx.init(params), params)
     o = -np.asarray(u["h"]) / (lr * max(1.0, n / m) ** 0.5)
@@ -95,7 +102,7 @@ def test_muon_sends_embeddings_readout_vectors_and_non_matrices_to_adam():
     grads = _grads(shapes, n=3)
     eps = jnp.asarray([1e-3, 1e-2, 1e-4, 1e-5])
     lr = jnp.asarray([0.1, 0.2, 0.3, 0.4])
-    ours = _run(make_optimizer("muon", lr, eps, layers, steps=5, schedule_kind="constant"), grads, params)[-1]
+    ours = _run(_jitted(make_optimizer("muon", lr, eps, layers, steps=5, schedule_kind="constant")), grads, params)[-1]
     adam_keys = [k for k in shapes if k != "h"]
     ref = _run(scale_by_layer_adam({k: eps[layers[k]] for k in adam_keys}), [{k: g[k] for k in adam_keys}
                                                                              for g in grads],
@@ -113,7 +120,7 @@ def test_muon_decays_its_matrices_coupled_to_the_lr():
     params = {"h": jnp.full((4, 4), 2.0), "e": jnp.full((3, 4), -1.0), "g": jnp.ones((4,))}
     layers = {"h": HID, "e": EMB, "g": VEC}
     lr, wd = jnp.asarray([0.1, 0.01, 1.0, 1.0]), jnp.asarray([0.5, 3.0, 0.0, 7.0])
-    tx = make_optimizer("muon", lr, jnp.full(4, 1e-8), layers, steps=5, schedule_kind="constant", wd_3=wd)
+    tx = _jitted(make_optimizer("muon", lr, jnp.full(4, 1e-8), layers, steps=5, schedule_kind="constant", wd_3=wd))
     u, _ = tx.update(jax.tree.map(jnp.zeros_like, params), tx.init(params), params)
     np.testing.assert_allclose(np.asarray(u["h"]), -0.01 * 3.0 * 2.0, rtol=1e-5)
     np.testing.assert_allclose(np.asarray(u["e"]), -0.1 * 0.5 * -1.0, rtol=1e-5)

@@ -30,57 +30,74 @@ def fit(sweep):
     return fit_table(sweep, ColumnMapping(), n_boot=N_BOOT)
 
 
+@pytest.fixture(scope="module")
+def waiting(tmp_path_factory):
+    """One app (plot_wait_s=PLOT_WAIT_S, its own cache folder) for the tests that only read plots of fits of their
+    own: its plot worker is spawned once (about 2 s of CPU: matplotlib's import), not once per test."""
+    root = tmp_path_factory.mktemp("waiting")
+    settings = Settings(data_dir=root / "data", plot_dir=root / "cache", plot_wait_s=PLOT_WAIT_S)
+    with TestClient(create_app(settings)) as c:
+        yield settings, c
+
+
+@pytest.fixture(scope="module")
+def no_wait(tmp_path_factory):
+    """One app with plot_wait_s=0 for the tests of the 202 answers: a first GET of a fit of their own answers 202
+    at once however warm the worker is (its render has just been submitted), so they share its worker."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("no-wait"), plot_wait_s=0)
+    with TestClient(create_app(settings)) as c:
+        yield settings, c
+
+
 def _stored(settings: Settings, fit, sweep) -> str:
     """A fit stored directly (as by an older release, or a POST before a cap was lowered): no render started."""
     with crud.open_session(settings) as session:
         return crud.create_fit(session, fit, sweep)
 
 
-def test_a_plot_get_writes_nothing_to_the_database(tmp_path, fit, sweep):
-    settings = Settings(data_dir=tmp_path / "data", plot_dir=tmp_path / "cache", plot_wait_s=PLOT_WAIT_S)
+def test_a_plot_get_writes_nothing_to_the_database(waiting, fit, sweep):
+    settings, c = waiting
     fit_id = _stored(settings, fit, sweep)
-    with TestClient(create_app(settings)) as c:
-        for name in PLOT_NAMES:
-            r = c.get(f"/v1/fits/{fit_id}/plots/{name}.png")
-            assert r.status_code == 200 and r.content.startswith(PNG), name
-            assert (tmp_path / "cache" / fit_id / f"{name}.png").read_bytes() == r.content  # the configured folder
+    for name in PLOT_NAMES:
+        r = c.get(f"/v1/fits/{fit_id}/plots/{name}.png")
+        assert r.status_code == 200 and r.content.startswith(PNG), name
+        assert (settings.plot_dir / fit_id / f"{name}.png").read_bytes() == r.content  # the configured folder
     with crud.open_session(settings) as session:
         assert all(crud.get_plot(session, fit_id=fit_id, name=n) is None for n in PLOT_NAMES)
 
 
-def test_without_waiting_a_first_request_gets_202_then_the_plot(tmp_path, fit, sweep):
-    settings = Settings(data_dir=tmp_path, plot_wait_s=0)
+def test_without_waiting_a_first_request_gets_202_then_the_plot(no_wait, fit, sweep):
+    settings, c = no_wait
     fit_id = _stored(settings, fit, sweep)
     url = f"/v1/fits/{fit_id}/plots/lr_vs_width.png"
-    with TestClient(create_app(settings)) as c:
-        first = c.get(url)
-        assert first.status_code == 202 and int(first.headers["retry-after"]) >= 1, first.text
-        deadline = time.monotonic() + 120
-        while (r := c.get(url)).status_code == 202 and time.monotonic() < deadline:
-            time.sleep(0.2)  # the render goes on in its worker meanwhile; these requests never start another
-        assert r.status_code == 200 and r.content.startswith(PNG)
+    first = c.get(url)
+    assert first.status_code == 202 and int(first.headers["retry-after"]) >= 1, first.text
+    deadline = time.monotonic() + 120
+    while (r := c.get(url)).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.2)  # the render goes on in its worker meanwhile; these requests never start another
+    assert r.status_code == 200 and r.content.startswith(PNG)
 
 
-def test_a_table_over_the_caps_is_not_decoded_and_not_cached(tmp_path, fit, sweep):
+def test_a_table_over_the_caps_is_not_decoded_and_not_cached(waiting, fit, sweep):
     # stored before ABCSCALE_MAX_ROWS was lowered below its row count, as a decompression bomb from an older release
-    settings = Settings(data_dir=tmp_path, max_rows=len(sweep) - 1, plot_wait_s=PLOT_WAIT_S)
+    uncapped, other = waiting  # a server of the same database and cache with the default caps
+    settings = Settings(data_dir=uncapped.data_dir, plot_dir=uncapped.plot_dir, max_rows=len(sweep) - 1,
+                        plot_wait_s=PLOT_WAIT_S)
     fit_id = _stored(settings, fit, sweep)
     with TestClient(create_app(settings)) as c:
         r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
         assert r.status_code == 404 and "ABCSCALE_MAX_ROWS" in r.json()["detail"], r.text
     assert not (settings.resolved_plot_dir / fit_id).exists()  # a raised cap may plot it later
-    with TestClient(create_app(Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S))) as c:
-        assert c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png").status_code == 200
+    assert other.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png").status_code == 200
 
 
-def test_a_fit_with_nothing_to_draw_says_why_and_stays_cached(tmp_path, fit, sweep):
-    settings = Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S)
+def test_a_fit_with_nothing_to_draw_says_why_and_stays_cached(waiting, fit, sweep):
+    settings, c = waiting
     other = sweep.assign(parameterization="sp")  # not the groups the fit was made from: the plots refuse it
     fit_id = _stored(settings, fit, other)
-    with TestClient(create_app(settings)) as c:
-        r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
-        assert r.status_code == 404 and "not the fit's" in r.json()["detail"], r.text
-        assert c.get(f"/v1/fits/{fit_id}/plots/lr_vs_width.png").json() == r.json()
+    r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
+    assert r.status_code == 404 and "not the fit's" in r.json()["detail"], r.text
+    assert c.get(f"/v1/fits/{fit_id}/plots/lr_vs_width.png").json() == r.json()
     assert (settings.resolved_plot_dir / fit_id / "unavailable.txt").exists()
 
 
@@ -94,8 +111,10 @@ def test_deleting_a_fit_deletes_its_plots(client, stored_fit, settings):
 
 
 def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
-    # 24 requests waiting on renders would otherwise take every pooled connection from all other requests
-    settings = Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S)
+    # 24 requests waiting on renders would otherwise take every pooled connection from all other requests.
+    # One plot worker (one spawn, about 2 s of CPU, not two): the four renders queue on it, so every request
+    # still waits on its own render, in flight for longer
+    settings = Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S, plot_workers=1)
     ids = [_stored(settings, fit, sweep) for _ in range(4)]
     with TestClient(create_app(settings)) as c:
         pool, plots = c.app.state.engine.pool, c.app.state.plots
@@ -117,26 +136,25 @@ def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
     assert rendering and held[-5:] == [0] * 5, held
 
 
-def test_a_browser_following_the_png_link_while_it_draws_gets_a_page_that_reloads(tmp_path, fit, sweep):
+def test_a_browser_following_the_png_link_while_it_draws_gets_a_page_that_reloads(no_wait, fit, sweep):
     """The report's "Open the PNG" link answered JSON ({"detail": ...}) while the plot was drawn; a browser gets a
     page saying so that reloads itself, API clients the JSON 202 as before."""
-    settings = Settings(data_dir=tmp_path, plot_wait_s=0)
+    settings, c = no_wait
     fit_id = _stored(settings, fit, sweep)
     url = f"/v1/fits/{fit_id}/plots/lr_vs_width.png"
     browser = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"}
-    with TestClient(create_app(settings)) as c:
-        page = c.get(url, headers=browser)
-        assert page.status_code == 202 and page.headers["content-type"].startswith("text/html"), page.text
-        assert '<meta http-equiv="refresh" content="2">' in page.text and "being drawn" in page.text
-        assert int(page.headers["retry-after"]) >= 1
-        api = c.get(url, headers={"accept": "application/json"})
-        assert api.status_code in (200, 202)
-        if api.status_code == 202:
-            assert api.json() == {"detail": "the plot is being drawn; retry"}
-        deadline = time.monotonic() + 120
-        while (r := c.get(url, headers=browser)).status_code == 202 and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert r.status_code == 200 and r.content.startswith(PNG)  # the reload finds the plot
+    page = c.get(url, headers=browser)
+    assert page.status_code == 202 and page.headers["content-type"].startswith("text/html"), page.text
+    assert '<meta http-equiv="refresh" content="2">' in page.text and "being drawn" in page.text
+    assert int(page.headers["retry-after"]) >= 1
+    api = c.get(url, headers={"accept": "application/json"})
+    assert api.status_code in (200, 202)
+    if api.status_code == 202:
+        assert api.json() == {"detail": "the plot is being drawn; retry"}
+    deadline = time.monotonic() + 120
+    while (r := c.get(url, headers=browser)).status_code == 202 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert r.status_code == 200 and r.content.startswith(PNG)  # the reload finds the plot
 
 
 def test_a_fit_deleted_while_its_plots_are_drawn_leaves_no_plots(tmp_path, fit, sweep):

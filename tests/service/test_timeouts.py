@@ -21,8 +21,11 @@ HEADER_S, BODY_S = 3.0, 3.0  # seconds: a busy 2-core CI machine serves the 20 n
 SLOW = 50
 
 
-@pytest.fixture
-def server(tmp_path):
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for both tests (a start is about 1.5 s of CPU): each opens its own connections, and the first
+    test ends by checking the server is fine after its slow clients were closed."""
+    tmp_path = tmp_path_factory.mktemp("timeouts")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ABCSCALE_")}
     proc = subprocess.Popen(
