@@ -43,9 +43,7 @@ def serve(
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from abcscale.schemas import errors as schema_errors
-    from abcscale.service.app import create_app, exposure_warning
     from abcscale.service.config import Settings, StartupRefused
-    from abcscale.service.db import check_not_foreign
 
     if db is not None and not db.strip():
         fail("--db: empty; give a SQLAlchemy URL (sqlite:///PATH, postgresql://...) or leave it out")
@@ -62,6 +60,11 @@ def serve(
         fail(f"{source}: {_redacted(url)} is an in-memory database: every fit would vanish when the server stops "
              "(and concurrent writes fail on it); give a file, sqlite:///PATH, or leave it out")
     _log_to_stderr(log_level)  # before the app: a migration at start says what it did
+    # the app and the database layer imported once the settings have passed (a refused token or URL was said after
+    # about a second of imports: a review of the suite's server starts, session 69)
+    from abcscale.service.app import create_app, exposure_warning
+    from abcscale.service.db import check_not_foreign
+
     try:
         check_not_foreign(url)
         api = create_app(settings)
