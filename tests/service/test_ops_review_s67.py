@@ -348,6 +348,9 @@ def logging_browser() -> Iterator:
     driver.quit()
 
 
+QUIET_S, LATE_S = 0.5, 5.0
+
+
 def _visit(driver, url: str, ready) -> tuple[list[str], list[str]]:
     """Load ``url``, wait for ``ready``, and a moment for late requests: (console errors, requests elsewhere)."""
     from selenium.webdriver.support.ui import WebDriverWait
@@ -356,11 +359,22 @@ def _visit(driver, url: str, ready) -> tuple[list[str], list[str]]:
     driver.get_log("performance")
     driver.get(url)
     WebDriverWait(driver, 30, poll_frequency=0.1).until(ready)
-    time.sleep(1.5)
+    # late requests (a favicon, a font, a script's fetch): until the page is complete and its network has been quiet
+    # for QUIET_S (at most LATE_S), not a fixed 1.5 s a page (session 69: 7.5 s of one test worker's wall time)
+    entries, quiet_since, deadline = [], time.monotonic(), time.monotonic() + LATE_S
+    while time.monotonic() < deadline:
+        new = driver.get_log("performance")
+        entries += new
+        if any(json.loads(e["message"])["message"]["method"].startswith("Network.") for e in new):
+            quiet_since = time.monotonic()
+        if time.monotonic() - quiet_since >= QUIET_S \
+                and driver.execute_script("return document.readyState") == "complete":
+            break
+        time.sleep(0.05)
     base = url.split("/", 3)[:3]
     errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
     elsewhere = set()
-    for entry in driver.get_log("performance"):
+    for entry in entries:
         message = json.loads(entry["message"])["message"]
         if message["method"] == "Network.requestWillBeSent":
             asked = message["params"]["request"]["url"]
