@@ -367,6 +367,13 @@ def _in_factory_words(message: str, name: str) -> str:
     at its width" where ``roles={'params/Dense_out/kernel': 'readout'}`` was the answer)."""
     message = re.sub(r",? or, if the model is not \d+ wide, recommend at its width", "", message)
     message = re.sub(r"add a rule \(pattern, role\) for it", "give its role in the factory's 'roles'", message)
+    # a linear over the tokens (theory.groups.assign): a rule for the module in the export is a role for each of its
+    # leaves here, and a fixed matrix starts at the std the factory's 'init' gives (session 69)
+    message = message.replace("add a rule for the module (its bias too), ",
+                              "give the factory's 'roles' for it and its bias, each ")
+    message = message.replace("(its LR and epsilon the base width's at every width)",
+                              "(its LR and epsilon the base width's at every width; its init std the factory's "
+                              "'init' gives, a number, the same at every width)")
     return re.sub(r"\(r'[^']*', '(\w+)'\)", lambda m: "{" + repr(name) + ": '" + m.group(1) + "'}", message)
 
 

@@ -11,6 +11,7 @@ import pytest
 pytest.importorskip("jax")
 
 from abcscale.runner import user  # noqa: E402
+from abcscale.schemas.groups import SPEC_ROLES  # noqa: E402
 from tests.runner.test_review_s68_jax import BASE, SPLIT_READOUT, WIDTH, _groups, _ref, _runner_vs_export  # noqa: E402
 from tests.runner.test_user_review_s63 import FLAX_MLP_WITH  # noqa: E402
 
@@ -140,3 +141,45 @@ def test_the_cli_prints_each_once_as_a_warning_line(tmp_path, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert err.count("warning: params/blk/dwconv/kernel: one input channel") == 1, err
     assert err.count(f"warning: {PROJ}: 4 axes") == 1, err
+
+
+# --- a linear over the tokens in a sweep factory (theory.groups: asked at every P, session 69)
+
+TOKENS = '''
+import jax
+import jax.numpy as jnp
+
+def make(width, depth, *, vocab, seq_len):
+    D, P = width, seq_len
+    shapes = {"params": {"wte": {"embedding": (vocab, D)},
+                         "blk": {"linear_tokens": {"kernel": (P, P), "bias": (P,)},
+                                 "up": {"kernel": (D, 2 * D)}, "down": {"kernel": (2 * D, D)}},
+                         "lm_head": {"kernel": (D, vocab)}}}
+    def apply(p, tok, record):
+        p = p["params"]
+        x = p["wte"]["embedding"][tok]
+        t = p["blk"]["linear_tokens"]
+        x = x + jnp.einsum("btd,ts->bsd", x, t["kernel"]) + t["bias"][None, :, None]
+        x = x + jax.nn.gelu(x @ p["blk"]["up"]["kernel"]) @ p["blk"]["down"]["kernel"]
+        return x @ p["lm_head"]["kernel"]
+    return {"shapes": shapes, "apply": apply%s}
+'''
+LT = "params/blk/linear_tokens"
+
+
+def test_a_sweep_asks_a_token_linears_roles_and_init_in_the_factorys_words_and_takes_them(tmp_path):
+    # seq_len 16 = the base width: its shapes alone read as a hidden matrix's
+    with pytest.raises(ValueError, match=rf"roles: parameter '{LT}/kernel' \[16, 16\]: a linear layer over the "
+                                         r"tokens .*give the factory's 'roles' for it and its bias, each "
+                                         rf"\{{'{LT}/kernel': 'fixed'\}} .*its init std the factory's 'init' gives"):
+        user.check(_ref(tmp_path, TOKENS % ""), [BASE, WIDTH], 1, 16)
+    kernel, bias = repr(f"{LT}/kernel"), repr(f"{LT}/bias")
+    given = ', "roles": {' + kernel + ': "fixed", ' + bias + ': "fixed"}, "init": {' + kernel + ": 0.25}"
+    ref = _ref(tmp_path, TOKENS % given, "given.py")
+    user.check(ref, [BASE, WIDTH], 1, 16)
+    from abcscale.runner.nn import ModelConfig
+
+    for width in (BASE, WIDTH):
+        specs = user.param_specs(ModelConfig("user", width, 1, 16, factory=ref))
+        kernel = specs[f"{LT}/kernel"]
+        assert SPEC_ROLES[kernel.layer].value == "fixed" and kernel.init == "normal" and kernel.std_const == 0.25
