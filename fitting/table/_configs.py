@@ -236,12 +236,12 @@ def _identical_seeds(df: pd.DataFrame, m: ColumnMapping, v: _Valid, dropped: np.
     rest = ~dropped & ~out & np.isfinite(v.loss)
     if rest.any():  # per cell of a group (its rows left): how many seeds, how many distinct losses (numpy: a pandas
         # groupby's nunique twice was a fifth of a small table's checks)
-        _, key = np.unique(np.column_stack([group[rest], cell[rest]]), axis=0, return_inverse=True)
-        key = key.ravel()
+        _, inverse = np.unique(np.column_stack([group[rest], cell[rest]]), axis=0, return_inverse=True)
+        cell_ids = np.asarray(inverse).ravel()
 
         def distinct(values: np.ndarray) -> np.ndarray:
-            pairs = np.unique(np.column_stack([key.astype(float), values]), axis=0)
-            return np.bincount(pairs[:, 0].astype(int), minlength=int(key.max()) + 1)
+            pairs = np.unique(np.column_stack([cell_ids.astype(float), values]), axis=0)
+            return np.bincount(pairs[:, 0].astype(int), minlength=int(cell_ids.max()) + 1)
 
         seeds_n, losses_n = distinct(v.seed[rest]), distinct(v.loss[rest])
         several, same = int((seeds_n >= 2).sum()), int(((seeds_n >= 2) & (losses_n == 1)).sum())
