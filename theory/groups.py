@@ -313,8 +313,12 @@ def several_readouts_note(placed: Iterable[tuple[str, Sequence[int], Role]]) -> 
     :func:`rule_for` pattern): a model has one output layer as a rule, and a rule that made a lookup table or a
     position table the readout (a bare ``tok`` [V, D] reads like one) trains it with the readout's LR and init, 1/n of
     the embedding's under muP, unsaid (a review, session 67: three readouts, 256x off). Readouts inside numbered
-    blocks (MLP-Mixer's token-mixing outputs, a stack of heads ``heads.0``) are a block's and not counted."""
-    tops = [name for name, dims, role in placed if role is Role.readout and len(dims) >= 2 and not _in_block(name)]
+    blocks (MLP-Mixer's token-mixing outputs, a stack of heads ``heads.0``) are a block's and not counted, nor is a
+    router (:data:`_ROUTER`) made readout-like as :func:`router_note` advises: it picks experts, no output of the
+    model (a top-level one placed so was warned as a second output layer, following this module's own advice: session
+    68's note)."""
+    tops = [name for name, dims, role in placed if role is Role.readout and len(dims) >= 2 and not _in_block(name)
+            and not _ROUTER.search(_name(name))]
     places = list(dict.fromkeys(rule_for(name) for name in tops))
     if len(places) < 2:
         return None

@@ -42,3 +42,34 @@ def test_a_linear_over_the_tokens_is_asked_with_a_rule_for_its_module(name, patc
 ])
 def test_the_width_s_own_matrices_stay_hidden(name, dims):
     assert assign(name, dims, 64, DEFAULT_RULES, "torch")[0] is Role.hidden
+
+
+def test_a_top_level_router_made_a_readout_is_no_second_output_layer():
+    """A router given the readout's role, as router_note advises, was warned as a second output layer beside the
+    logits' (session 68's note); two output layers are still said."""
+    from abcscale.theory.groups import several_readouts_note
+
+    router = [("params.wte.embedding", (256, 64), Role.embedding), ("params.router.kernel", (64, 8), Role.readout),
+              ("params.lm_head.kernel", (64, 256), Role.readout)]
+    assert several_readouts_note(router) is None
+    heads = [*router[:1], ("params.cls_head.kernel", (64, 8), Role.readout), router[2]]
+    assert several_readouts_note(heads).startswith("2 readouts outside the blocks ('params.cls_head.kernel'")
+
+
+def test_the_jax_export_places_a_routed_model_without_the_warning():
+    import warnings
+
+    jnp = pytest.importorskip("jax.numpy")
+    import abcscale
+    import abcscale.optax as abcoptax
+
+    z = jnp.zeros
+    tree = {"params": {"wte": {"embedding": z((256, 64))}, "router": {"kernel": z((64, 8))},
+                       "blocks_0": {"mlp": {"up": {"kernel": z((64, 256))}, "down": {"kernel": z((256, 64))}}},
+                       "lm_head": {"kernel": z((64, 256))}}}
+    spec = abcscale.recommend("mup", "adam", width=64, base_width=32, beta=0.01, form="multiplier_free")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        labels = abcoptax.labels(spec, tree, rules=[(r"^params\.router\.kernel$", "readout")])
+    assert labels["params"]["router"]["kernel"] == "readout" == labels["params"]["lm_head"]["kernel"]
+    assert not [w for w in caught if "readouts outside the blocks" in str(w.message)]
