@@ -2,19 +2,21 @@
 
 Each command parses its flags, builds the request model of :mod:`abcscale.schemas`, calls one use case
 (:mod:`abcscale.usecases`, or the runner for training) and prints the answer: a rich table on stdout, JSON with
-``--json``, progress on stderr. Heavy imports (JAX, pandas, the service) happen inside the commands, so
-``abcscale --help`` and ``abcscale theory table`` start fast. Every error is one ``error: ...`` line on
-stderr with exit code 2 (``_common.RootGroup``).
+``--json``, progress on stderr. Heavy imports (JAX, pandas, the service) happen inside the commands, and a command
+line that names a command imports that command's module alone (:func:`app_for`), so ``abcscale theory table`` and
+``abcscale check cfg.yaml`` do not pay for the sweep spec's or the fits' imports. Every error is one ``error: ...``
+line on stderr with exit code 2 (``_common.RootGroup``).
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import importlib
 import io
 import os
 import sys
-from functools import partial
+from collections.abc import Sequence
 from typing import Annotated, NoReturn, TextIO
 
 import typer
@@ -31,16 +33,27 @@ for _fd, _name in ((1, "stdout"), (2, "stderr")):
             os.close(_null)
         setattr(sys, _name, open(_fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115 (the process's own)
 
-from abcscale.cli import check, demo, fit, mup, predict, recommend, runner, serve, theory, tune  # noqa: E402
 from abcscale.cli._common import Command, RootGroup  # noqa: E402
 
-app = typer.Typer(
-    cls=RootGroup,
-    name="abcscale",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+#: every command and sub-app, in ``abcscale --help``'s order: its name -> (its module under abcscale.cli, the
+#: command's function there, or None for a sub-app: the module's ``app``)
+COMMANDS: dict[str, tuple[str, str | None]] = {
+    "theory": ("theory", None),
+    "mup": ("mup", None),
+    "recommend": ("recommend", "recommend"),
+    "sweep": ("runner", "sweep"),
+    "tune": ("tune", "tune"),
+    "coord-check": ("runner", "coord_check"),
+    "fit": ("fit", "fit"),
+    "predict": ("predict", "predict"),
+    "check": ("check", "check"),
+    "serve": ("serve", "serve"),
+    "demo": ("demo", "demo"),
+}
+
+#: the whole program, every command registered (``from abcscale.cli import app``, as the tests use it): built on
+#: first use by the module's ``__getattr__``, not at import, which ``abcscale <command>`` never pays for
+app: typer.Typer
 
 
 def _version(value: bool) -> None:
@@ -51,7 +64,6 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: Annotated[bool, typer.Option("--version", help="print the version and exit", callback=_version,
                                           is_eager=True)] = False,
@@ -59,30 +71,48 @@ def _root(
     """Hyperparameter transfer across width: theory, sweeps, fits and a REST service."""
 
 
-command = partial(app.command, cls=Command)
-app.add_typer(theory.app, name="theory")
-app.add_typer(mup.app, name="mup")
-command("recommend")(recommend.recommend)
-command("sweep")(runner.sweep)
-command("tune")(tune.tune)
-command("coord-check")(runner.coord_check)
-command("fit")(fit.fit)
-command("predict")(predict.predict)
-command("check")(check.check)
-command("serve")(serve.serve)
-command("demo")(demo.demo)
+_apps: dict[str | None, typer.Typer] = {}
+
+
+def app_for(args: Sequence[str]) -> typer.Typer:
+    """The program for a command line: where its first word names a command, with that command alone registered
+    (its module alone imported: importing all of them took 0.65 s, half of it the sweep spec's and the fits'
+    imports, before `abcscale check cfg.yaml` ran a line of its own); else (``--help``, ``--version``, no command,
+    an unknown or misspelt one) every command, so the help lists them all and a misspelling gets its "did you mean"
+    as before. A command's help, options and errors do not depend on its siblings."""
+    name = args[0] if args and args[0] in COMMANDS else None
+    if name not in _apps:
+        root = typer.Typer(cls=RootGroup, name="abcscale", no_args_is_help=True, add_completion=False,
+                           pretty_exceptions_enable=False)
+        root.callback()(_root)
+        for each in COMMANDS if name is None else (name,):
+            module, function = COMMANDS[each]
+            loaded = importlib.import_module(f"abcscale.cli.{module}")
+            if function is None:
+                root.add_typer(loaded.app, name=each)
+            else:
+                root.command(each, cls=Command)(getattr(loaded, function))
+        _apps[name] = root
+    return _apps[name]
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # every command: see `app` above
+        return app_for(())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point (``abcscale``, ``python -m abcscale``). As a program (``argv`` None) it ends with
     :func:`_hard_exit`; called with ``argv`` (tests, embedding) it raises ``SystemExit`` as usual."""
     if argv is not None:
-        app(args=argv, prog_name="abcscale")
+        app_for(argv)(args=argv, prog_name="abcscale")
         return
+    program = app_for(sys.argv[1:])
     code: object = 0
     sys.stdout, sys.stderr = _ReaderMayLeave(sys.stdout), _ReaderMayLeave(sys.stderr)
     try:
-        app(prog_name="abcscale")
+        program(prog_name="abcscale")
     except SystemExit as exc:
         code = exc.code
     _hard_exit(code)
