@@ -214,7 +214,9 @@ def _width(w: int) -> int:
 def _log2_lr(g: float) -> float:
     if not (math.isfinite(g) and abs(g) <= 1000):
         raise ValueError(f"log2 learning rates must be finite numbers within +-1000, got {g}")
-    return g
+    # -0.0 is 0.0 (one run, found by either), but a run trained as "-0" kept its sign in log2_lr: a grid widened
+    # to "-1:1:0.5" differed from one sweep of it in that bit
+    return g + 0.0
 
 
 #: the items of the grid's lists, each checked on its own so an error names it (``--widths[1]: ...``)
@@ -725,7 +727,7 @@ class Cell(BaseModel):
         """The spec's base-width constants with this cell's LR constants."""
         return spec.constants.model_copy(update={"gamma": self.gamma})
 
-    def key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False) -> str:
+    def key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False) -> str:
         """Stable id of this cell's runs under ``spec``: everything that changes them, and the LR grid and
         seed count. The file name of a cell committed whole (``runner.store``); older stores name every
         cell file this way.
@@ -738,13 +740,15 @@ class Cell(BaseModel):
 
         A factory reference and a data path enter by what they hold, not how they are written
         (:func:`spelling_free`); ``spelled=True`` gives the id as stores before that hashed them, as written.
+        Of ``custom_tables`` only the cell's own table enters; ``all_tables=True`` gives the id as stores before
+        that hashed every table of the spec.
         """
-        return self._hash(spec, data_hash, set(), spelled)
+        return self._hash(spec, data_hash, set(), spelled, all_tables)
 
-    def base_key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False) -> str:
+    def base_key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False) -> str:
         """Stable id of this cell whatever its LR grid and seed count: a run's results depend on the cell,
         its log2 LR and its seed only, so every committed run of this id serves any grid that holds it."""
-        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled)
+        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled, all_tables)
 
     def _user_layout(self, spec: SweepSpec) -> str:
         """The digest of the user model's layout at this cell (``runner.user.layout_digest``), '' when the factory
@@ -758,8 +762,14 @@ class Cell(BaseModel):
         except ValueError:
             return ""
 
-    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool) -> str:
+    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool, all_tables: bool = False
+              ) -> str:
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | exclude | {"constants"}))
+        if not all_tables:
+            # the cell's own (a, b) table, not every table the spec defines: a table added to a sweep (and its
+            # parameterization) made every cell another, and a rerun trained all of them again (a review)
+            # (a built-in parameterization's cell holds none: no table takes a built-in name)
+            fields["custom_tables"] = {k: v for k, v in fields["custom_tables"].items() if k == self.parameterization}
         if not spelled:
             fields |= spelling_free(spec)
         # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay

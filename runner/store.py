@@ -12,7 +12,8 @@ Layout::
 Crash safety: a cell's files are written to a temporary name and renamed into place (atomic on POSIX),
 rows last, so a killed sweep loses at most the cell in flight. ``results.parquet`` is rewritten the same way
 as cells finish, so a killed first run still leaves the finished cells' rows. A committed cell file that no
-longer reads (truncated, unreadable) is renamed ``*.damaged``, kept, and its runs recomputed.
+longer reads (truncated, unreadable) is renamed ``*.damaged``, kept, and its runs recomputed. The temporary
+files a killed writer left are deleted by the next sweep (:func:`remove_leftovers`).
 
 Never redo finished work: a run's results depend on its cell (``runner.spec.Cell.base_key``: the config,
 width, data and every spec field but the LR grid and seed count), its log2 LR and its seed. Each part's rows
@@ -32,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import time
 import warnings
 from collections.abc import Iterator
@@ -224,12 +226,19 @@ class CellParts:
     source: dict[Run, str]
 
 
-def merge(out_dir: Path, cells: list[CellParts], results: Results) -> pd.DataFrame:
+def merge(out_dir: Path, cells: list[CellParts], results: Results, kinds: tuple[str, ...] = ("coord", "curves")
+          ) -> pd.DataFrame:
     """Write the merged tables: rows from ``results`` (what was read or committed), coord and curves from
-    the part files, each in the spec's cell order and each cell's run order."""
+    the part files, each in the spec's cell order and each cell's run order. A kind not in ``kinds`` (the spec
+    records none: curves off, no coord steps) is no table of this sweep's, whatever older parts hold."""
     import pandas as pd
 
     for kind in ("coord", "curves"):
+        if kind not in kinds:
+            # a rerun with --curves off listed the curves of the runs done before beside none of the new ones (a
+            # partial table, silently), where one sweep of the spec writes no curves.parquet; the parts keep them
+            (out_dir / MERGED[kind]).unlink(missing_ok=True)
+            continue
         parts = []
         for c in cells:
             paths = {k: out_dir / "cells" / f"{k}.{kind}.parquet" for k in dict.fromkeys(c.source.values())}
@@ -247,6 +256,20 @@ def merge(out_dir: Path, cells: list[CellParts], results: Results) -> pd.DataFra
 
 
 # --- one sweep per folder -----------------------------------------------------------------------------
+
+
+#: a temporary file of :func:`_atomic_parquet` or the spec's (``.NAME.PID.tmp``): what a killed writer leaves
+_LEFTOVER = re.compile(r"\.(?:.+\.parquet|spec\.json)\.\d+\.tmp")
+
+
+def remove_leftovers(out_dir: Path) -> None:
+    """Delete the temporary files a killed sweep left half-written (``kill -9`` between a write and its rename):
+    never read, they stayed in the folder for good (a review). Call it holding the folder's lock: the holder is
+    the only writer, so every such file is a dead process's."""
+    for folder in (out_dir, out_dir / "cells"):
+        for path in folder.glob(".*.tmp"):
+            if _LEFTOVER.fullmatch(path.name):
+                path.unlink(missing_ok=True)
 
 
 def refuse_foreign(out: Path, name: str = "out_dir") -> None:
@@ -300,4 +323,5 @@ def folder_lock(out_dir: Path) -> Iterator[None]:
 
 
 __all__ = ["CELL_META", "CellParts", "CellResult", "SweepBusy", "SweepWarning", "KINDS", "MERGED", "commit_cell",
-           "committed_rows", "Results", "merge", "folder_lock", "part_cells", "pick", "tag_part"]
+           "committed_rows", "Results", "merge", "folder_lock", "part_cells", "pick", "remove_leftovers",
+           "tag_part"]

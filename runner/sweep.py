@@ -27,6 +27,7 @@ import numpy as np
 from abcscale import theory
 from abcscale.runner.spec import Cell, Run, SweepSpec, built_in_params
 from abcscale.runner.store import (
+    MERGED,
     CellParts,
     CellResult,
     Results,
@@ -38,6 +39,7 @@ from abcscale.runner.store import (
     part_cells,
     pick,
     refuse_foreign,
+    remove_leftovers,
     tag_part,
 )
 from abcscale.theory import solver as theory_solver
@@ -434,6 +436,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     refuse_foreign(out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
+        remove_leftovers(out)  # a killed sweep's half-written files, which nothing reads
         return _run_locked(spec, out, progress, executor, address)
 
 
@@ -459,15 +462,22 @@ def _older_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> tup
     """What parts written by older sweeps are, under this spec or the previous one (``spec.json``, whose data must
     hold this one's tokens): part key -> cell id for parts written before cell ids were recorded (each was a
     whole cell, named ``Cell.key``), and old cell id -> cell id for parts tagged when a factory reference or a
-    data path entered the ids as written (``Cell.base_key(spelled=True)``)."""
+    data path entered the ids as written (``Cell.base_key(spelled=True)``) or while a cell's id held every custom table
+    of its spec (``all_tables=True``)."""
     untagged: dict[str, str] = {}
     renamed: dict[str, str] = {}
     for s in (before, spec):
         if s is not None and (s.max_bytes, s.eval_fraction) == (spec.max_bytes, spec.eval_fraction):
             for c in s.cells():
                 cid = c.base_key(s, data_hash)
-                untagged |= {c.key(s, data_hash): cid, c.key(s, data_hash, spelled=True): cid}
-                renamed[c.base_key(s, data_hash, spelled=True)] = cid
+                # ids as written before a cell held only its own custom table (identical to the current ones
+                # where the spec defines none)
+                for tables in (False, True) if s.custom_tables else (False,):
+                    untagged |= {c.key(s, data_hash, all_tables=tables): cid,
+                                 c.key(s, data_hash, spelled=True, all_tables=tables): cid}
+                    renamed[c.base_key(s, data_hash, spelled=True, all_tables=tables)] = cid
+                    if tables:
+                        renamed[c.base_key(s, data_hash, all_tables=True)] = cid
     return untagged, renamed
 
 
@@ -639,30 +649,49 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     except KeyboardInterrupt:  # this spec's runs on disk, not the folder's (it may hold other specs' cells)
         kept = sum(r in sources[cid] for _, cid in cells for r in runs)  # a cell may hold runs of a wider grid
         raise SweepInterrupted(kept, len(cells) * len(runs)) from None
-    rows = merge(out, [CellParts(cid, runs, sources[cid]) for _, cid in cells], results)
-    _say_unrecorded(spec, out, len(rows))
+    # the tables this spec records, as one sweep of it writes them: no curves.parquet with curves off, no
+    # coord.parquet with no coord steps, whatever the parts of earlier runs hold (they keep them)
+    kinds = tuple(k for k, on in (("coord", bool(record_steps(spec))), ("curves", spec.curves)) if on)
+    dropped = [MERGED[k] for k in ("coord", "curves") if k not in kinds and (out / MERGED[k]).exists()]
+    parts = [CellParts(cid, runs, sources[cid]) for _, cid in cells]
+    rows = merge(out, parts, results, kinds)
+    _say_unrecorded(spec, out, parts, dropped)
     return rows
 
 
-def _say_unrecorded(spec: SweepSpec, out: Path, n_runs: int) -> None:
+def _say_unrecorded(spec: SweepSpec, out: Path, cells: list[CellParts], dropped: list[str]) -> None:
     """Runs that were already done are not trained again for what only changes what is recorded (``--curves``,
     ``--coord-steps``: their losses would be the same), so their curves or statistics may be missing or at
-    other steps: say so, and how to get them."""
+    other steps: say so, and how to get them. ``dropped``: merged tables removed, as this spec records none."""
     import pandas as pd
 
+    why = {MERGED["curves"]: "--curves is off", MERGED["coord"]: "--coord-steps is empty"}
+    if dropped:
+        warnings.warn(f"{', '.join(dropped)} removed: this sweep records none ({', '.join(why[d] for d in dropped)}); "
+                      f"the cell files in {out / 'cells'} keep what earlier runs recorded, and a rerun that asks for "
+                      "it lists it again", SweepWarning, stacklevel=3)
     notes = []
+    n_runs = sum(len(c.runs) for c in cells)
     if spec.curves:
         path = out / "curves.parquet"
         have = pd.read_parquet(path, columns=["seed"]).shape[0] // spec.steps if path.exists() else 0
         if have < n_runs:
             notes.append(f"--curves: {n_runs - have} of {n_runs} runs were done before curves were asked for and "
                          "are not trained again, so curves.parquet lacks them")
-    path = out / "coord.parquet"
-    if spec.coord_steps and path.exists():
-        steps = set(pd.read_parquet(path, columns=["step"])["step"].unique().tolist())
-        if steps != set(spec.coord_steps):
-            notes.append(f"--coord-steps: coord.parquet holds steps {sorted(steps)}: runs done before record "
-                         f"other steps than {sorted(spec.coord_steps)}")
+    if record := frozenset(record_steps(spec)):
+        # run by run, from the part each run comes from (all of a part's runs record the same steps), and against
+        # the default steps too: runs done at --coord-steps 0,9 beside new ones at the default 0,1,5,9 (or at
+        # --coord-steps 0,1,5,9, which the table's pooled steps then equalled) mixed in coord.parquet unsaid
+        steps: dict[str, frozenset[int]] = {}
+        for key in {k for c in cells for k in c.source.values()}:
+            path = out / "cells" / f"{key}.coord.parquet"
+            steps[key] = (frozenset(int(x) for x in pd.read_parquet(path, columns=["step"])["step"].unique())
+                          if path.exists() else frozenset())
+        other = [steps[c.source[r]] for c in cells for r in c.runs if steps[c.source[r]] != record]
+        if other:
+            held = f"steps {sorted(set().union(*other))}" if any(other) else "no steps"
+            notes.append(f"--coord-steps: {len(other)} of {n_runs} runs were done before and recorded {held}, not "
+                         f"{sorted(record)}; they are not trained again, so coord.parquet has them as recorded")
     if notes:
         warnings.warn("; ".join(notes) + f"; a fresh --out records them for every run (not {out})", SweepWarning,
                       stacklevel=3)
