@@ -176,8 +176,11 @@ def sweep(
             and ("model" not in before or (before["model"] == spec.model).any()) \
             and (bases := _whole(before["base_width"])) and spec.base not in bases:
         # the constants refer to the smallest width: a smaller one added makes every run new, silently until now
-        err_console.print(f"[yellow]note:[/] the base width is now {spec.base} (the smallest width), the runs in "
-                          f"{out} were trained at base width {', '.join(map(str, bases))}: none of them is reused; "
+        # (the runs results.parquet lists: the folder's cells may also hold runs of an earlier sweep at this base,
+        # which are reused; "none of them" read as all of them after --widths 64 and back to 32,64, a review)
+        err_console.print(f"[yellow]note:[/] the base width is now {spec.base} (the smallest width), the runs "
+                          f"{out / 'results.parquet'} lists were trained at base width {', '.join(map(str, bases))}: "
+                          f"they are not reused (only runs the folder holds at base width {spec.base} are); "
                           f"pin --base-width {bases[0]} to keep them and train only the new runs", highlight=False,
                           soft_wrap=True)
     if spec.weight_decay and not spec.constants.weight_decay:

@@ -159,3 +159,24 @@ def test_tune_names_the_flag_of_a_setup_given_twice(tmp_path):
     res = runner.invoke(app, ["tune", "-p", "mup,standard", "-o", "adam", "--base-width", "16", "--out",
                               str(tmp_path / "t.json")])
     assert res.exit_code == 2 and "--parameterization: tune one at a time" in res.stderr, res.output
+
+
+def test_back_to_a_base_the_folder_holds_is_not_said_as_nothing_reused(tmp_path):
+    """--widths 16,32, then 32 alone (base 32: results.parquet lists base-32 runs), then 16,32 again: the note says
+    the listed runs are not reused, not that none of the folder's are; the base-16 runs in its cells are, and
+    nothing trains (a review, session 70: the note said "none of them is reused" there)."""
+    pytest.importorskip("jax")
+    import pandas as pd
+
+    out = tmp_path / "o"
+    base = ["sweep", *TINY, "--out", str(out)]
+    assert runner.invoke(app, [*base, "--widths", "16,32"]).exit_code == 0
+    first = pd.read_parquet(out / "results.parquet")
+    assert runner.invoke(app, [*base, "--widths", "32"]).exit_code == 0
+    res = runner.invoke(app, [*base, "--widths", "16,32"])
+    said = _said(res)
+    assert res.exit_code == 0 and "the base width is now 16" in said, res.output
+    assert "none of them" not in said and "only runs the folder holds at base width 16 are" in said, said
+    again = pd.read_parquet(out / "results.parquet")
+    assert again.drop(columns=["compile_s", "run_s"]).equals(first.drop(columns=["compile_s", "run_s"]))
+    assert (again["run_s"] == first["run_s"]).all()  # read back from the cells, not trained again
