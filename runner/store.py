@@ -37,9 +37,9 @@ import re
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -224,6 +224,9 @@ class CellParts:
     cell_id: str
     runs: list[Run]
     source: dict[Run, str]
+    #: the cell's own columns for its coord and curves rows beside the run's (the optimizer variant and gamma,
+    #: which parts do not hold): written at the merge, so parts of any age give the same tables
+    ident: dict[str, Any] = field(default_factory=dict)
 
 
 def merge(out_dir: Path, cells: list[CellParts], results: Results, kinds: tuple[str, ...] = ("coord", "curves")
@@ -244,6 +247,13 @@ def merge(out_dir: Path, cells: list[CellParts], results: Results, kinds: tuple[
             paths = {k: out_dir / "cells" / f"{k}.{kind}.parquet" for k in dict.fromkeys(c.source.values())}
             frames = {k: pd.read_parquet(p) for k, p in paths.items() if p.exists()}
             if frames and len(df := pick(frames, c.source, c.runs, by="beta")):
+                # after the run's own identity (seed): `-o adam,adam_atan2` or swept gammas gave rows no column
+                # told apart (a review)
+                at = df.columns.get_loc("seed") + 1 if "seed" in df else len(df.columns)
+                for i, (name, value) in enumerate(c.ident.items()):
+                    if name in df:
+                        df = df.drop(columns=name)
+                    df.insert(min(at + i, len(df.columns)), name, value)
                 parts.append(df)
         if parts:
             _atomic_parquet(pd.concat(parts, ignore_index=True), out_dir / MERGED[kind])

@@ -349,6 +349,13 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
     return CellResult(pd.DataFrame(rows), pd.DataFrame(coord), pd.DataFrame(curves))
 
 
+def _cell_ident(cell: Cell) -> dict[str, Any]:
+    """What tells a cell's coord and curves rows from another's beyond the run's parameterization, optimizer family,
+    alignment, LR mode, width, beta and seed: the optimizer variant and the LR constants, as results.parquet names
+    them."""
+    return {"optimizer_variant": cell.optimizer, **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS}}
+
+
 def _layer_type(prog, name: str) -> str:
     """The probed parameter's role; a user model's probe on an activation is ``activation``."""
     s = prog.specs().get(name)
@@ -653,7 +660,7 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     # coord.parquet with no coord steps, whatever the parts of earlier runs hold (they keep them)
     kinds = tuple(k for k, on in (("coord", bool(record_steps(spec))), ("curves", spec.curves)) if on)
     dropped = [MERGED[k] for k in ("coord", "curves") if k not in kinds and (out / MERGED[k]).exists()]
-    parts = [CellParts(cid, runs, sources[cid]) for _, cid in cells]
+    parts = [CellParts(cid, runs, sources[cid], _cell_ident(c)) for c, cid in cells]
     rows = merge(out, parts, results, kinds)
     _say_unrecorded(spec, out, parts, dropped)
     return rows

@@ -173,3 +173,23 @@ def test_parts_tagged_with_every_table_still_resume(small, tmp_path, monkeypatch
     sw.run_sweep(spec, tmp_path, progress=False)
     assert calls == []
     assert sorted(part_cells(tmp_path).values()) == sorted(old)  # retagged: found without spec.json's help too
+
+
+@pytest.mark.e2e
+def test_coord_and_curves_rows_say_their_optimizer_variant_and_gamma(small, tmp_path):
+    """`-o adam,adam_atan2` and swept gammas: coord and curves rows named only the optimizer family and no gamma,
+    so two cells' rows were the same key (a review); the merged tables carry the cell's variant and gammas, filled
+    at the merge, so a folder extended from parts written before gives the same tables as one sweep."""
+    spec = small.with_overrides(widths=[8], optimizers=["adam", "adam_atan2"], curves=True, coord_steps=[0, 5])
+    out = tmp_path / "out"
+    sw.run_sweep(spec.with_overrides(log2_lr=[-6]), out, progress=False)
+    sw.run_sweep(spec, out, progress=False)  # widened: the parts of both sweeps merged
+    tables = _tables(out)
+    for name, keys in (("coord.parquet", ["step", "layer"]), ("curves.parquet", ["step"])):
+        df = tables[name]
+        assert set(df["optimizer_variant"]) == {"adam", "adam_atan2"}, name
+        ident = ["parameterization", "optimizer_variant", "alignment", "lr_mode", "width", "beta", "seed",
+                 "gamma_embedding", "gamma_hidden", "gamma_readout", *keys]
+        assert not df.duplicated(ident).any(), name
+        assert df.duplicated([c for c in ident if c != "optimizer_variant"]).any(), name  # the family alone: not
+    _same_as_fresh(out, spec, tmp_path / "fresh")
