@@ -17,11 +17,6 @@ EVERY = ("recommend", "sweep", "tune", "coord-check", "fit", "predict", "check",
 HEAVY = ("abcscale.runner.spec", "abcscale.usecases", "abcscale.cli.fit", "abcscale.cli.runner")
 
 
-def _program(*args: str) -> subprocess.CompletedProcess[str]:
-    """The installed program as ``python -m abcscale`` runs it."""
-    return subprocess.run([sys.executable, "-m", "abcscale", *args], capture_output=True, text=True, timeout=120)
-
-
 #: the program's entry point (``abcscale``'s console script), with its modules printed by an atexit handler, as
 #: the program ends (its hard exit runs them): the last line of stderr
 _ENTRY = ("import atexit, json, sys\n"
@@ -48,23 +43,31 @@ def test_a_named_command_imports_its_own_module_alone():
     assert every.returncode == 0 and {"abcscale.cli.runner", "abcscale.cli.fit"} <= loaded, every.stderr[-2000:]
 
 
+def _in_process(*args: str):
+    """The program for ``args`` as main(argv) builds it (app_for), run in this process: the messages are the
+    program's (a subprocess a case cost 0.5-1 s for the same text)."""
+    from abcscale.cli import app_for
+
+    return CliRunner().invoke(app_for(list(args)), list(args), prog_name="abcscale")
+
+
 def test_the_help_still_lists_every_command_in_its_order():
-    out = _program("--help")
-    assert out.returncode == 0, out.stderr
+    out = _in_process("--help")
+    assert out.exit_code == 0, out.output
     panel = out.stdout.split("─ Commands ─", 1)[1].splitlines()
     listed = [m.group(1) for line in panel if (m := re.match(r"│ (\S+) ", line))]
     assert listed == list(EVERY), out.stdout
 
 
 def test_an_unknown_command_is_refused_as_before():
-    misspelt = _program("chek", "cfg.yaml")
-    assert misspelt.returncode == 2 and misspelt.stdout == ""
+    misspelt = _in_process("chek", "cfg.yaml")
+    assert misspelt.exit_code == 2 and misspelt.stdout == ""
     assert misspelt.stderr.strip() == "error: No such command 'chek'. Did you mean 'check'? (see 'abcscale --help')"
-    nested = _program("convert")  # theory's command, named at the top: where it is
-    assert nested.returncode == 2
+    nested = _in_process("convert")  # theory's command, named at the top: where it is
+    assert nested.exit_code == 2
     assert nested.stderr.strip() == "error: No such command 'convert'; it is 'abcscale theory convert'"
-    option_first = _program("--version", "check")  # an option before the command: the whole program, as before
-    assert option_first.returncode == 0 and option_first.stdout.startswith("abcscale "), option_first.stderr
+    option_first = _in_process("--version", "check")  # an option before the command: the whole program, as before
+    assert option_first.exit_code == 0 and option_first.stdout.startswith("abcscale "), option_first.output
 
 
 def test_the_app_has_every_command_and_a_command_reads_the_same_alone():
