@@ -63,3 +63,13 @@ def tour_fit(folder) -> str:
     res = CliRunner().invoke(app, ["fit", TOUR_TABLE, "-q", "--out", str(folder)])
     assert res.exit_code == 0, res.output
     return str(folder / "fit.json")
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen, what: str, timeout: float = 300.0, poll: float = 0.1) -> None:
+    """Until ``proc`` (a sweep in a subprocess, stalled on purpose) has written ``path``: it must not exit first, nor
+    take more than ``timeout`` seconds (``what`` says what it should have reached)."""
+    deadline = time.time() + timeout
+    while not path.exists():
+        assert proc.poll() is None, "the sweep exited early"
+        assert time.time() < deadline, f"the sweep did not reach {what} in {timeout:.0f} s"
+        time.sleep(poll)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 import abcscale.runner.sweep as sw
 from abcscale.runner.spec import SweepSpec
 from abcscale.runner.store import SweepWarning, part_cells, tag_part
+from tests.helpers import wait_for_file
 
 #: how a run was executed (wall times), not what it computed
 TIMING = ["compile_s", "run_s"]
@@ -106,11 +106,7 @@ sw.run_sweep(SweepSpec.model_validate_json({spec.model_dump_json()!r}), {str(out
 """
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     try:
-        deadline = time.time() + 300
-        while not stalled.exists():
-            assert proc.poll() is None, "the sweep exited early"
-            assert time.time() < deadline, "the sweep did not reach its commit in 300 s"
-            time.sleep(0.1)
+        wait_for_file(stalled, proc, "its commit", poll=0.1)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

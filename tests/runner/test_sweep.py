@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -19,6 +18,7 @@ import abcscale.runner.sweep as sw
 from abcscale.cli import main
 from abcscale.runner.store import SweepBusy, SweepWarning, folder_lock
 from abcscale.schemas.sweep import SweepRow
+from tests.helpers import wait_for_file
 
 TIMING = ["compile_s", "run_s"]
 
@@ -108,11 +108,7 @@ sw.run_sweep(SweepSpec.model_validate_json({tiny_spec.model_dump_json()!r}), {st
 """
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     try:
-        deadline = time.time() + 300
-        while not stalled.exists():
-            assert proc.poll() is None, "the sweep exited early"
-            assert time.time() < deadline, "the sweep did not reach its second cell in 300 s"
-            time.sleep(0.2)
+        wait_for_file(stalled, proc, "its second cell", poll=0.2)
         # A second sweep into the folder refuses while the first lives, naming the folder and its pid...
         with pytest.raises(SweepBusy, match=f"{re.escape(str(tmp_path))}.*pid {proc.pid}"):
             sw.run_sweep(tiny_spec, tmp_path, progress=False)
