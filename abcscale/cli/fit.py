@@ -661,7 +661,9 @@ def _check_theory(result: FitResult) -> list[tuple[str, str]]:
             # warning the group has: its widths and loss law said nothing about why (a review)
             from abcscale.fitting.group import NO_THEORY
 
-            why = [w.removeprefix(NO_THEORY) for w in g.warnings if w.startswith(NO_THEORY)]
+            # a reason every group shares (a whole table of one unknown optimizer) is said once, in the result's
+            # warnings (fitting.pipeline._said_once): read it there too, or the gate loses why
+            why = [w.removeprefix(NO_THEORY) for w in [*g.warnings, *result.warnings] if w.startswith(NO_THEORY)]
             out.append(("not checked", f"{label}: no theory exponent for this group: "
                                        + ("; ".join(why) or "theory gives none for its parameterization, optimizer "
                                           "and lr_mode")))
