@@ -48,3 +48,26 @@ def test_expect_theory_gate_json_carries_the_shared_reason(tmp_path):
     assert gate["passed"] is False and len(gate["failures"]) == 2, gate
     assert all("unknown optimizer 'adamx'" in f for f in gate["failures"]), gate
     assert doc["ok"] is False and doc["exit_code"] == 1
+
+
+def test_serve_on_a_taken_port_makes_no_database(tmp_path):
+    """`abcscale serve --port N` with N taken exits 1 naming --port, and leaves the data folder as it was: it made
+    (and migrated) ./abcscale-data/abcscale.db first, then found the port taken (a README review, session 70)."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        data = tmp_path / "data"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ABCSCALE_")}
+        out = subprocess.run([sys.executable, "-m", "abcscale", "serve", "--port", str(port)], cwd=tmp_path,
+                             env=env | {"ABCSCALE_DATA_DIR": str(data)}, capture_output=True, text=True, timeout=60)
+    finally:
+        taken.close()
+    assert out.returncode == 1 and f"--port: cannot listen on 127.0.0.1:{port}" in out.stderr, out.stderr
+    assert not (data / "abcscale.db").exists() and not (tmp_path / "abcscale-data").exists()

@@ -59,6 +59,9 @@ def serve(
     if _in_memory(url):
         fail(f"{source}: {_redacted(url)} is an in-memory database: every fit would vanish when the server stops "
              "(and concurrent writes fail on it); give a file, sqlite:///PATH, or leave it out")
+    # the port before the database: a taken one made (or migrated) the database, then exited 1 (a README review);
+    # held listening meanwhile, a client that connects waits in the backlog until the service starts, as demo's
+    sock = bind(host, port)
     _log_to_stderr(log_level)  # before the app: a migration at start says what it did
     # the app and the database layer imported once the settings have passed (a refused token or URL was said after
     # about a second of imports: a review of the suite's server starts, session 69)
@@ -81,7 +84,6 @@ def serve(
         if type(exc).__module__.split(".")[0] != "alembic":
             raise
         fail(f"{source}: cannot migrate {_redacted(url)}: {_unsecret(str(exc), url)}")
-    sock = bind(host, port)
     if (warning := exposure_warning(host, settings)) is not None:  # once it really listens there
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     info = address_info(sock, host) | {"database": _redacted(settings.resolved_database_url),

@@ -87,6 +87,6 @@ def test_sqlite_database_is_in_wal_mode(client):
 def test_serve_with_bad_arguments_exits_2(args, flag):
     from abcscale.cli import app
 
-    out = CliRunner().invoke(app, ["serve", "--port", "1", *args])
+    out = CliRunner().invoke(app, ["serve", "--port", "0", *args])  # 0: the port is taken first, any user may
     assert out.exit_code == 2
     assert flag in out.output
