@@ -249,11 +249,10 @@ def merge(out_dir: Path, cells: list[CellParts], results: Results, kinds: tuple[
             if frames and len(df := pick(frames, c.source, c.runs, by="beta")):
                 # after the run's own identity (seed): `-o adam,adam_atan2` or swept gammas gave rows no column
                 # told apart (a review)
-                at = df.columns.get_loc("seed") + 1 if "seed" in df else len(df.columns)
+                df = df.drop(columns=[name for name in c.ident if name in df])
+                at = list(df.columns).index("seed") + 1 if "seed" in df else len(df.columns)
                 for i, (name, value) in enumerate(c.ident.items()):
-                    if name in df:
-                        df = df.drop(columns=name)
-                    df.insert(min(at + i, len(df.columns)), name, value)
+                    df.insert(at + i, name, value)
                 parts.append(df)
         if parts:
             _atomic_parquet(pd.concat(parts, ignore_index=True), out_dir / MERGED[kind])
