@@ -1,5 +1,6 @@
 """The long schemathesis run: the same app, phases and checks as tests/service/test_schemathesis.py, with
->= 10,000 requests (about 2-4 minutes on 2 cores). Prints the counts; any failure of any check fails it.
+>= 10,000 requests (13,264 at seed 10000, 1,772 of them answered from a stored fit: 410 s on 2 busy cores, where
+the same run without a stored fit took 352 s). Prints the counts; any failure of any check fails it.
 
 Run: ``make bench`` or ``pytest tests/benchmarks/bench_schemathesis.py -s``.
 """
