@@ -487,8 +487,8 @@ def assign(name: str, shape: Sequence[int], width: int, rules: Iterable[GroupRul
                          "outputs, shared by every feature channel, which its shape alone cannot tell from a hidden "
                          f"matrix at width {dims[0]}. If {dims[0]} is the patches, fixed as the width grows, "
                          "neither axis grows: add a rule for the module (its bias too), "
-                         f"({module}, 'fixed') (its LR and epsilon the base width's at every width, "
-                         "as docs/theory.md section 10 derives); if it mixes "
+                         f"({module}, 'fixed') (its LR and epsilon the base width's at every width), as "
+                         "docs/theory.md section 10 derives; if it mixes "
                          f"the width's features, ({module}, 'hidden'). Give the same rule at every width")
     if role is None:
         if len(dims) <= 1:
