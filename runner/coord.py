@@ -205,6 +205,10 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
     notes = [] if seeds > 1 else ["one seed: the intervals come from the widths' scatter about the line (none with "
                                   "two widths, where a slope above the bound is unclear); --seeds 2 or more read "
                                   "the seeds' spread"]
+    # activations not finite before any update are the model's forward pass: the verdict's "lower the LR" cannot help
+    if at_init := [v.layer for v in layers if 0 in v.diverged_steps]:
+        notes.append(f"{', '.join(at_init)} not finite at step 0, the initialisation before any update: the model's "
+                     "forward pass, not the learning rate (a lower --log2-base-lr cannot fix it)")
     # each layer's highest interval end with its step: the table shows the deciding step's interval, and a note's
     # "+0.93" from another step read as a number the table did not hold (a user review)
     loose = [(v.layer, *max((high, t) for t, (_, high) in enumerate(v.intervals))) for v in layers
@@ -217,6 +221,13 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
         notes.append(f"{said} above {max_slope:g} (to {reach}): these seeds and widths cannot rule out that much "
                      "growth; more --seeds or a wider --widths range narrow it")
     return CoordCheck(spec, max_slope, table, layers, level, notes)
+
+
+def panel_title(v: LayerVerdict) -> str:
+    """A plot panel's title: the layer, its verdict and the slope of the step that decided it, as the table shows
+    them (it said FAIL for an unclear layer, and the worst step's slope where a FAIL was decided at another)."""
+    word = {"pass": "ok", "fail": "FAIL", "unclear": "unclear"}[v.verdict]
+    return f"{v.layer} {word} ({v.slopes[v.decisive_step]:+.2f} at t={v.decisive_step})"
 
 
 def plot(result: CoordCheck, path: str) -> None:
@@ -236,7 +247,7 @@ def plot(result: CoordCheck, path: str) -> None:
             ax.plot(gs["width"], gs["act_rms"], marker="o", label=f"t={step}")
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_title(f"{v.layer} {'ok' if v.passed else 'FAIL'} ({v.worst_slope:+.2f})", fontsize=9)
+        ax.set_title(panel_title(v), fontsize=9)
     for ax in list(axes.flat)[len(layers):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)

@@ -221,6 +221,10 @@ def tune(
             "gamma_range": _range(gamma_range, "--gamma-range")}.items() if v is not None or k == "trials"})
     except ValidationError as exc:
         fail(validation_message(exc, FLAGS))
+    if settings.trials is None and settings.seconds is not None and math.isinf(settings.seconds):
+        fail("--seconds: inf never ends the search; give a number of seconds, or --trials")
+    if gamma_range is not None and "gamma" not in settings.tune:  # the range of a constant not searched: a typo
+        fail(f"--gamma-range: no gamma is searched (--tune {groups}); add gamma to --tune or drop --gamma-range")
     if ray and importlib.util.find_spec("ray") is None:
         fail("--ray: ray is not installed (pip install 'abcscale[ray]')")
     if not ray:  # they would be ignored, the trials run here one at a time (as sweep's --address refuses: a review)
@@ -238,6 +242,7 @@ def tune(
             .render_as_string(hide_password=False)
     done = [0]  # this process's trials, for the interrupt's message
     progress = _Progress(settings)
+    known = _studies(storage) if storage is not None else None  # the searches the database held before this one
 
     def on_trial(t: TrialRecord) -> None:
         done[0] += 1
@@ -250,6 +255,12 @@ def tune(
             total = "" if settings.trials is None else f" of {settings.trials}"
             err_console.print(f"resumed: {before}{total} trials already finished in {_shown(storage)}",
                               highlight=False, soft_wrap=True)
+        # a rerun with another --steps, --seed, model or data is another study: it started fresh beside the one the
+        # user meant to resume, silently (a user review)
+        if not before and known and (_studies(storage) or set()) - known:
+            err_console.print(f"note: {_shown(storage)} holds {len(known)} other search(es), of another training "
+                              "setup, data or search space (a study is named by them): this one starts fresh, none "
+                              "of their trials mixed in", highlight=False, soft_wrap=True)
     try:
         tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
                          ray_workers=workers if ray else None, address=address, on_resume=on_resume)
@@ -268,7 +279,7 @@ def tune(
     except ValueError as exc:
         fail(f"--{exc}")
     if not as_json:
-        print_tuned(tuned, out)
+        print_tuned(tuned, out, progress.before)
     if verify_widths is not None:
         _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json, verify_constants)
     elif as_json:
@@ -383,6 +394,20 @@ def print_transfer(tuned: TunedConstants, out: Path) -> None:
                   f"the edge; widen the grid with --verify-lrs) -> {out}", highlight=False)
 
 
+def _studies(storage: str | None) -> set[str] | None:
+    """The names of the tune studies a database holds (None where it cannot be read: the search says why)."""
+    import optuna
+    from sqlalchemy.engine import make_url
+
+    try:
+        url = make_url(storage or "")
+        if url.drivername.startswith("sqlite") and url.database and not Path(url.database).exists():
+            return set()  # none yet: reading would create the file before the search has checked its setup
+        return {n for n in optuna.get_all_study_names(storage or "") if n.startswith("abcscale-tune-")}
+    except Exception:  # sqlalchemy's, optuna's: a bad URL, an unreachable database
+        return None
+
+
 def _shown(storage: str | None) -> str:
     """A storage URL as it may be printed: its password hidden (a CI log keeps what a command says)."""
     from sqlalchemy.engine import make_url
@@ -410,8 +435,9 @@ class _Progress:
                           highlight=False, soft_wrap=True)  # one line each, whatever the terminal (a CI log)
 
 
-def print_tuned(tuned: TunedConstants, out: Path) -> None:
-    """The winner's values with their near-best range, its re-evaluated loss and the budget used."""
+def print_tuned(tuned: TunedConstants, out: Path, resumed: int = 0) -> None:
+    """The winner's values with their near-best range, its re-evaluated loss and the budget used (``resumed`` of its
+    trials a stored study held: they are not in this run's seconds)."""
     c = tuned.constants
     t = Table(title=f"tuned at width {tuned.base_width}: {tuned.parameterization} + {tuned.optimizer_variant}, "
                     f"{tuned.lr_mode.value} LR, alignment {tuned.alignment}")
@@ -427,5 +453,6 @@ def print_tuned(tuned: TunedConstants, out: Path) -> None:
     n = tuned.settings.reeval_seeds
     spread = (f"+- {tuned.loss_std:.4f} (std over {n} fresh seeds)" if n > 1 else
               "(1 fresh seed: no spread to give; --reeval-seeds 2 or more measures it)")
-    console.print(f"eval loss {tuned.loss:.4f} {spread}; {tuned.trials_run} trials in {tuned.elapsed_s:.1f} s -> "
-                  f"{out}", highlight=False)
+    trials = f"{tuned.trials_run} trials" + (f" ({resumed} resumed)" if resumed else "")
+    console.print(f"eval loss {tuned.loss:.4f} {spread}; {trials} in {tuned.elapsed_s:.1f} s -> {out}",
+                  highlight=False)

@@ -357,8 +357,13 @@ def _digest(spec: SweepSpec, settings: dict[str, Any], data_hash: str) -> str:
     import hashlib
     import json
 
-    blob = json.dumps({"training": _training(spec), "base_width": spec.base, "settings": settings,
-                       "data": data_hash}, sort_keys=True)
+    from abcscale.runner.spec import spelling_free
+
+    # a user model by its code and file, not by how its path is written (as a sweep's cell key): an edited model
+    # resumed the study of the code before it, its trials mixed with the new one's (a review); nothing changes for
+    # the built-in models and data
+    blob = json.dumps({"training": _training(spec) | spelling_free(spec), "base_width": spec.base,
+                       "settings": settings, "data": data_hash}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
