@@ -538,6 +538,10 @@ def coord_check(
             fail(f"{flag}: give one value, got {len(values)} ({', '.join(map(str, values)) or 'none'})")
     _check_model(spec)
     if plots is not None:  # before the training: exit 1 is the check's verdict, not a folder's
+        if plots.is_file():  # said as "cannot write into FILE (File exists)" (a review)
+            fail(f"--plots: {plots} is a file; give a folder (the check writes coord.png into it)")
+        if (plots / "coord.png").is_dir():  # found only after the training before (a review)
+            fail(f"--plots: {plots / 'coord.png'} is a folder; the check writes coord.png there")
         try:
             plots.mkdir(parents=True, exist_ok=True)
             probe = plots / f".coord-{os.getpid()}.tmp"  # an existing folder may still refuse files
@@ -635,8 +639,11 @@ def print_coord_check(result: CoordCheck, figure: Path | None,
     if result.verdict == "pass":
         console.print(f"PASS ({setup})", highlight=False)  # stdout, as check's verdict
     elif diverged:  # a non-finite activation is a slope of +inf: say the run blew up, not that it grew
+        # at step 0 no update has run: the model's forward pass is at fault, and a lower LR cannot help (a review)
+        fix = ("the initialisation's forward pass, before any update: check the model, not the LR" if 0 in diverged
+               else "lower --log2-base-lr")
         console.print(f"FAIL: training diverged (activations not finite at step(s) "
-                      f"{', '.join(map(str, diverged))}); lower --log2-base-lr", highlight=False)
+                      f"{', '.join(map(str, diverged))}); {fix}", highlight=False)
     elif result.verdict == "fail":
         console.print(f"FAIL: activations grow with width ({setup})", highlight=False)
     else:

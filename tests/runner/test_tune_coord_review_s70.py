@@ -159,3 +159,28 @@ def test_a_study_is_named_by_a_user_models_code_not_its_spelling(tmp_path, monke
     assert name(f"{tmp_path / 'model.py'}:factory") == name("./model.py:factory") == first  # one file, one study
     (tmp_path / "model.py").write_text(source + "\n# an edit\nSCALE = 2\n")
     assert name("model.py:factory") != first  # another model: another study
+
+
+def test_the_cli_verdict_blames_the_model_at_step_0_and_plots_refuse_a_file_before_training(tmp_path, capsys):
+    """The verdict line said "lower --log2-base-lr" for activations not finite before any update; `--plots FILE` was
+    "cannot write into FILE (File exists)", and a folder at DIR/coord.png was found only after the training."""
+    (tmp_path / "nan_model.py").write_text(
+        "import jax.numpy as jnp\n\n\n"
+        "def factory(width, depth, *, vocab, seq_len):\n"
+        "    def apply(params, tokens, record):\n"
+        "        x = record('embed', params['tok_embed'][tokens])\n"
+        "        return (x @ params['lm_head']) * jnp.nan\n"
+        "    return {'shapes': {'tok_embed': (vocab, width), 'lm_head': (width, vocab)},\n"
+        "            'roles': {'tok_embed': 'embedding', 'lm_head': 'readout'}, 'apply': apply}\n")
+    argv = ["coord-check", "-p", "mup", "-o", "adam", "--model", f"{tmp_path / 'nan_model.py'}:factory",
+            "--widths", "8,16", "--depth", "1", "--batch", "2", "--seq-len", "4", "--data", "synthetic", "--steps", "1",
+            "-q"]
+    (tmp_path / "afile").write_text("x")
+    assert _exit([*argv, "--plots", str(tmp_path / "afile")]) == 2  # before any training
+    assert "--plots: " in (err := " ".join(capsys.readouterr().err.split())) and "is a file" in err, err
+    (tmp_path / "plots" / "coord.png").mkdir(parents=True)
+    assert _exit([*argv, "--plots", str(tmp_path / "plots")]) == 2
+    assert "coord.png is a folder" in " ".join(capsys.readouterr().err.split())
+    assert _exit(argv) == 1
+    verdict = " ".join(capsys.readouterr().out.split()).split("FAIL: training diverged", 1)[1]  # its own line
+    assert "before any update" in verdict and "lower --log2-base-lr" not in verdict, verdict
