@@ -114,6 +114,12 @@ def search(space: dict[str, tuple[float, float]], evaluate: Evaluate, settings: 
         _optimize(study, space, evaluate, settings, left, recorded)
     history = [_record(t) for t in study.trials]
     done = sorted((t for t in history if t.loss is not None and math.isfinite(t.loss)), key=lambda t: t.loss or 0)
+    if not done and (ended := [t for t in history if t.loss is not None or t.state == "FAIL"]):
+        # trials ran and every loss was NaN (Optuna fails such a trial) or infinite (a model not finite at its init,
+        # say): more trials cannot help, which "raise --trials" said (a review)
+        raise ValueError(f"trials: every one of the {len(ended)} search trials ended with a loss that is not finite "
+                         "(NaN or infinite): check that the model's loss at its initialisation is finite, and the "
+                         "search space's LRs (--beta-range)")
     if not done:
         raise ValueError("trials: no search trial completed; raise --trials or --seconds")
     candidates = _reevaluate(study, done[:settings.top], many, settings.reeval_seeds)

@@ -184,3 +184,21 @@ def test_the_cli_verdict_blames_the_model_at_step_0_and_plots_refuse_a_file_befo
     assert _exit(argv) == 1
     verdict = " ".join(capsys.readouterr().out.split()).split("FAIL: training diverged", 1)[1]  # its own line
     assert "before any update" in verdict and "lower --log2-base-lr" not in verdict, verdict
+
+
+def test_a_search_whose_every_trial_is_nan_says_so_not_raise_the_budget(tmp_path, capsys):
+    """A model whose loss is NaN from its init fails every Optuna trial; tune said "no search trial completed; raise
+    --trials or --seconds", which cannot help (a review)."""
+    (tmp_path / "nan_model.py").write_text(
+        "import jax.numpy as jnp\n\n\n"
+        "def factory(width, depth, *, vocab, seq_len):\n"
+        "    def apply(params, tokens, record):\n"
+        "        return (params['tok_embed'][tokens] @ params['lm_head']) * jnp.nan\n"
+        "    return {'shapes': {'tok_embed': (vocab, width), 'lm_head': (width, vocab)},\n"
+        "            'roles': {'tok_embed': 'embedding', 'lm_head': 'readout'}, 'apply': apply}\n")
+    code = _exit(["tune", "-p", "mup", "-o", "adam", "--model", f"{tmp_path / 'nan_model.py'}:factory",
+                  "--base-width", "16", "--steps", "3", "--batch", "2", "--seq-len", "4", "--depth", "1", "--data",
+                  "synthetic", "--trials", "2", "--out", str(tmp_path / "c.json"), "-q"])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "every one of the 2 search trials ended with a loss that is not finite" in err, err
+    assert "raise --trials" not in err
