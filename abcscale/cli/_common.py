@@ -92,7 +92,8 @@ def build(model: type[M], flags: dict[str, str] | None = None, /, **fields: Any)
 
 
 def parse_flag(fn: Callable[[str], Any], value: str | None, flag: str) -> Any:
-    """Run a parser on a flag's text; a ValueError becomes one line naming ``flag``."""
+    """Run a parser on a flag's text; a ValueError becomes one line naming ``flag``, as does a file it reads
+    (``--rules FILE``) nested too deeply to parse."""
     if value is None:
         return None
     try:
@@ -100,17 +101,63 @@ def parse_flag(fn: Callable[[str], Any], value: str | None, flag: str) -> Any:
     except ValidationError as exc:
         fail(validation_message(exc, flag=flag))
     except ValueError as exc:
-        fail(f"{flag}: {exc}")
+        fail(f"{flag}: {python_limit(exc, value)}")
+    except RecursionError:
+        fail(f"{flag}: {value}: {TOO_DEEP}")
+    except MemoryError:
+        fail(f"{flag}: {value}: {OUT_OF_MEMORY}")
 
 
-def read_fit(path: Path) -> FitResult:
-    """The ``--fit`` flag's FitResult; a file that is not one is one line naming ``--fit``."""
+def read_fit(path: Path, name: str = "--fit") -> FitResult:
+    """The ``--fit`` flag's (or ``name``'s) FitResult; a file that is not one is one line naming the flag."""
     from abcscale.usecases import load_fit
 
     try:
         return load_fit(path)
-    except ValueError as exc:  # load_fit's messages start with "fit: "
-        fail(f"--{exc}")
+    except ValueError as exc:  # load_fit's own messages start with "fit: "; a parser's (a 5000-digit number) not
+        said = str(exc)
+        fail(f"{name}: {said.removeprefix('fit: ')}" if said.startswith("fit: ") else
+             f"{name}: {python_limit(exc, path)}")
+    except RecursionError:  # a JSON document of lists in lists, thousands deep: the parser's stack, not a traceback
+        fail(f"{name}: {path}: {TOO_DEEP}")
+    except MemoryError:
+        fail(f"{name}: {path}: {OUT_OF_MEMORY}")
+    except OSError as exc:  # one load_fit does not say (a name too long for the file system)
+        fail(f"{name}: {path}: {exc.strerror or exc}")
+
+
+#: a document (JSON, YAML, TOML) whose lists or tables nest deeper than the parser's recursion reaches: Python's
+#: parsers raise RecursionError, which printed a traceback with exit 1 (`abcscale check deep.json`, a review)
+TOO_DEEP = "nested too deeply to read (lists or tables hundreds of levels deep; no config or fit is)"
+#: a file that never ends (``--fit /dev/zero``) is read whole: under a memory limit, a MemoryError and a traceback
+OUT_OF_MEMORY = "out of memory reading it (a file that never ends, such as /dev/zero, or one far larger than any " \
+    "config or fit)"
+
+
+def python_limit(exc: ValueError, path: object = None) -> str:
+    """``exc``'s message, with Python's refusal of a number of over 4300 digits (``int()`` on a JSON or YAML
+    document's) said in the file's terms, not as advice to call ``sys.set_int_max_str_digits()``."""
+    said = str(exc)
+    if "integer string conversion" not in said:
+        return said
+    digits = said.partition("value has ")[2].partition(" digits")[0]
+    where = f"{path}: " if path is not None and str(path) not in said else ""
+    return f"{where}a number of {digits or 'over 4300'} digits, more than any setting has (4300 at most)"
+
+
+def file_read(exc: BaseException) -> str | None:
+    """The file a parser was reading when ``exc`` rose, for an error no command caught: the ``path`` of the
+    innermost abcscale frame that has one naming an existing file (the config, constants or fit it reads)."""
+    found: str | None = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame, tb = tb.tb_frame, tb.tb_next
+        path = frame.f_locals.get("path")
+        if str(frame.f_globals.get("__name__", "")).startswith("abcscale") and isinstance(path, str | Path):
+            with contextlib.suppress(OSError, ValueError):
+                if str(path) and Path(path).exists():
+                    found = str(path)
+    return found
 
 
 def to_jsonable(obj: Any) -> Any:
@@ -269,14 +316,27 @@ class RootGroup(Group):
             code = 1
         except ValidationError as exc:
             code = _one_line(validation_message(exc))
-        except (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        except ValueError as exc:
+            code = _one_line(python_limit(exc, file_read(exc)))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
             code = _one_line(str(exc))
+        except RecursionError as exc:  # a parser's, on a document nested thousands deep (a command's own catch
+            # names its flag; this is the rest: `check deep.yaml`, `tune --constants deep.json`)
+            where = file_read(exc)
+            code = _one_line(f"{where}: {TOO_DEEP}" if where else "an input nested too deeply to process (past "
+                             "Python's recursion limit)")
+        except MemoryError as exc:  # a file that never ends (`--fit /dev/zero`) read whole, under a memory limit
+            code = _one_line(f"{file_read(exc) or 'an input'}: {OUT_OF_MEMORY}")
         except OSError as exc:  # a path no file can be read at: a symlink loop, a name too long (a traceback, exit 1,
             # which `check` means as "off the rule": a review)
             code = _one_line(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else str(exc))
         finally:
             if asked and _json_out is not None:
                 sys.stdout, _json_out = _json_out, None
+        if code == 130 and not _said:  # Ctrl-C where the command has no words of its own (typer's exit 130 said
+            # nothing, and with --json stdout stayed empty: a CI step's parser read nothing, as interrupted() says)
+            _said.append("interrupted")
+            err_console.print("interrupted", highlight=False)
         if isinstance(code, int) and code >= 1 and _said and not _json_printed and asked:  # 1: serve, demo (port taken)
             gate = _gate if code == 1 else {}  # a gate's failure: its `failed` too, as a report's
             emit_json({"ok": False, "exit_code": code, **gate, "errors": list(_said)})
@@ -340,7 +400,14 @@ def service_url(url: str | None) -> str | None:
 
     if not url.strip():
         fail("--service: empty (an unset variable?); give the service's URL, e.g. http://127.0.0.1:8000")
-    parts = urlsplit(url.strip())
+    try:  # a port that is no number or out of range, an unclosed [IPv6 literal: a traceback (httpx's InvalidURL,
+        # exit 1) or "unreachable" (exit 3, which a retry loop retries), never a URL a request could use
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 (parsed on access)
+    except ValueError as exc:
+        fail(f"--service: not a URL: {exc}, got {url!r}")
+    if any(c.isspace() or not c.isprintable() for c in parts.netloc):
+        fail(f"--service: the host part holds a space or a control character, got {url!r}")
     if parts.scheme not in ("http", "https") or not parts.netloc:
         fail(f"--service: expected an http:// or https:// URL with a host, e.g. http://127.0.0.1:8000, got {url!r}")
     if parts.query or parts.fragment:

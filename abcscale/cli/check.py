@@ -12,6 +12,7 @@ from rich.markup import escape
 from abcscale.cli._common import (
     RETRYABLE,
     SERVICE_DOWN,
+    TOO_DEEP,
     Table,
     _one_line,
     console,
@@ -19,6 +20,7 @@ from abcscale.cli._common import (
     err_console,
     fail,
     fail_gate,
+    file_read,
     on_command_line,
     post_service,
     read_fit,
@@ -175,6 +177,8 @@ def _load(config: Path, maps: list[str], map_files: list[Path] | None, constants
             cmap = (cmap or ConfigMap()).merged(load_map(map_file))
         except ConfigError as exc:  # the map file's own problems: said as the flag that named it
             raise ConfigError(f"--map-file: {exc.problems[0][0]}", exc.problems[0][1], exc.problems[1:]) from None
+        except RecursionError:  # its parser's, on lists nested thousands deep: a traceback, exit 1 (a review)
+            fail(f"--map-file: {map_file}: {TOO_DEEP}")
     flagged: dict[str, str] = {}  # each key's path as an earlier --map gave it
     for text in maps:
         parsed = parse_map(text)
@@ -186,7 +190,12 @@ def _load(config: Path, maps: list[str], map_files: list[Path] | None, constants
                                            "each key once")
             flagged[key] = path
         cmap = (cmap or ConfigMap()).merged(parsed)
-    return load_config(config, cmap, constants_file, with_fit=with_fit)
+    try:
+        return load_config(config, cmap, constants_file, with_fit=with_fit)
+    except RecursionError as exc:  # the config's parser's or its constants file's, on lists nested thousands deep
+        where = file_read(exc) or str(config)
+        named = constants_file is not None and where == str(constants_file)
+        fail(f"{'--constants: ' if named else ''}{where}: {TOO_DEEP}")
 
 
 def print_report(cfg: CheckConfig, report: CheckReport) -> None:

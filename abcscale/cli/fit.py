@@ -445,8 +445,11 @@ def _check_out(out: Path) -> None:
     not the schema: a fit from an older abcscale (``ci95`` where ``ci`` is now) is still this command's to replace;
     a service's stored fit holds one under ``result``."""
     path = out / "fit.json"
-    if not path.exists():
-        return
+    try:
+        if not path.exists():
+            return
+    except OSError as exc:  # a name too long for the file system: said as the flag, not as a bare path
+        fail(f"--out: {out}: {exc.strerror or exc}")
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, OSError):

@@ -14,12 +14,22 @@ from typing import Annotated, Literal
 import typer
 from rich.markup import escape
 
-from abcscale.cli._common import console, emit_json, err_console, fail, fail_gate, parse_flag, to_jsonable, verdict
+from abcscale.cli._common import (
+    console,
+    emit_json,
+    err_console,
+    fail,
+    fail_gate,
+    parse_flag,
+    read_fit,
+    to_jsonable,
+    verdict,
+)
 from abcscale.cli.fit import _pairs, beta_line, swept_beta, warning_line
 from abcscale.cli.options import Json, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.fit import FitPrediction, JointPrediction
-from abcscale.usecases.fits import group_label, load_fit, predict_at
+from abcscale.usecases.fits import group_label, predict_at
 from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError
 
 #: how this command names the use case's fields in its messages
@@ -56,10 +66,7 @@ def predict(
         "bases" if at == ["bases"] else parse_flag(_pairs, ",".join(at) if at else None, "--at"))
     from abcscale.fitting.predict import NoLaw  # the fitting package loads here, not with the CLI
 
-    try:
-        result = load_fit(fit)
-    except ValueError as exc:  # its messages start with "fit: ", the argument's name
-        fail(str(exc))
+    result = read_fit(fit, "fit")  # its messages start with "fit: ", the argument's name
     try:
         answer = predict_at(result, size, at=at_values, group=group, names=_SAID)
     except GroupSelectError as exc:  # several groups, or none, match: which to pick is --group's

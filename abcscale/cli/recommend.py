@@ -16,6 +16,8 @@ import typer
 from pydantic import ValidationError
 
 from abcscale.cli._common import (
+    OUT_OF_MEMORY,
+    TOO_DEEP,
     Table,
     build,
     console,
@@ -24,6 +26,7 @@ from abcscale.cli._common import (
     fail,
     fail_gate,
     parse_flag,
+    python_limit,
     read_fit,
     to_jsonable,
     validation_message,
@@ -308,7 +311,11 @@ def _bare(path: Path) -> ConstantsDocument | None:
     try:
         return read_constants_document(path)
     except ValueError as exc:
-        fail(f"--constants: {exc}")
+        fail(f"--constants: {python_limit(exc, path)}")
+    except RecursionError:  # its parser's, on lists nested thousands deep: a traceback, exit 1 (a review)
+        fail(f"--constants: {path}: {TOO_DEEP}")
+    except MemoryError:  # a file that never ends, read whole under a memory limit
+        fail(f"--constants: {path}: {OUT_OF_MEMORY}")
 
 
 def _tuned(path: Path, doc: ConstantsDocument | None, flags: Constants, with_fit: bool,
