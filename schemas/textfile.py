@@ -7,14 +7,32 @@ import codecs
 from pathlib import Path
 
 
-class NotUtf8(ValueError):
+class UnreadableText(ValueError):
+    """A user's text file that cannot be read as one: :class:`NotUtf8` or :class:`TooLarge` (said with the file)."""
+
+
+class NotUtf8(UnreadableText):
     """A text file (a config, constants, rules, a fit) that is not UTF-8, said with what it looks like."""
+
+
+class TooLarge(UnreadableText):
+    """A text file larger than any config, constants, rules, spec or fit file is (:data:`MAX_BYTES`)."""
+
+
+#: the most such a file may hold: they are kilobytes to a few megabytes. A file that never ends (``--constants
+#: /dev/zero``, a pipe fed by ``yes``) was read until the system killed the process, with no word (a review)
+MAX_BYTES = 64 * 2**20
 
 
 def read_text(path: str | Path) -> str:
     """The UTF-8 text of a file, a byte-order mark dropped (Windows editors write one; it is no key). A file
-    in another encoding is :class:`NotUtf8` ("save it as UTF-8"), not Python's codec message; OSError as is."""
-    data = Path(path).read_bytes()
+    in another encoding is :class:`NotUtf8` ("save it as UTF-8"), not Python's codec message; one over
+    :data:`MAX_BYTES` is :class:`TooLarge`; OSError as is."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise TooLarge(f"the file holds more than {MAX_BYTES // 2**20} MiB, far more than any config, spec, "
+                       "constants, rules or fit file (a file that never ends, such as /dev/zero?)")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from abcscale.schemas.textfile import NotUtf8, read_text
+from abcscale.schemas.textfile import UnreadableText, read_text
 
 
 class ConfigError(ValueError):
@@ -152,7 +152,7 @@ def read_document(path: str | Path) -> dict[str, Any]:
         text = read_text(path)
     except FileNotFoundError:
         raise ConfigError(str(path), "no such file") from None
-    except NotUtf8 as exc:
+    except UnreadableText as exc:
         raise ConfigError(str(path), str(exc)) from None
     except (IsADirectoryError, PermissionError) as exc:
         raise ConfigError(str(path), f"cannot read ({exc.__class__.__name__})") from None

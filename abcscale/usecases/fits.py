@@ -424,13 +424,13 @@ def load_fit(path: str | Path) -> FitResult:
         raise ValueError(f"fit: {path} is a sweep's folder, not a fit{first_fit}")
     if path.suffix.lower() in (".parquet", ".csv", ".tsv") and path.is_file():
         raise ValueError(f"fit: {path} is a sweep table, not a fit{first_fit}")
-    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.schemas.textfile import UnreadableText, read_text
 
     try:
         text = read_text(path)
     except FileNotFoundError:
         raise ValueError(f"fit: no such file {path}") from None
-    except NotUtf8 as exc:
+    except UnreadableText as exc:
         raise ValueError(f"fit: {path}: {exc}") from None
     except (IsADirectoryError, PermissionError) as exc:
         raise ValueError(f"fit: cannot read {path} ({exc.__class__.__name__})") from None

@@ -473,35 +473,35 @@ def without_epsilon(imported: MupImport) -> MupImport:
 
 def _document(path: Path) -> Any:
     """The parsed JSON, YAML or TOML document at ``path`` (by suffix; JSON where the suffix says none), or None."""
-    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.schemas.textfile import UnreadableText, read_text
     from abcscale.usecases.config_map import DuplicateKey, load_json, load_yaml
 
     loads: dict[str, Callable[[str], Any]] = {".toml": tomllib.loads, ".yaml": load_yaml, ".yml": load_yaml}
     try:
         return loads.get(path.suffix.lower(), load_json)(read_text(path))
-    except (NotUtf8, OSError, DuplicateKey, json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
+    except (UnreadableText, OSError, DuplicateKey, json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError,
             ValueError):
         return None
 
 
 def _text(path: Path) -> str:
-    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.schemas.textfile import UnreadableText, read_text
 
     try:
         return read_text(path)
-    except (NotUtf8, OSError):
+    except (UnreadableText, OSError):
         return ""
 
 
 def _said_why(path: Path) -> None:
     """A hand-written YAML or TOML file that does not parse: its parser's words, one line."""
-    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.schemas.textfile import UnreadableText, read_text
     from abcscale.usecases.config_map import DuplicateKey, load_yaml
 
     kind = "TOML" if path.suffix.lower() == ".toml" else "YAML"
     try:
         data = (tomllib.loads if kind == "TOML" else load_yaml)(read_text(path))
-    except (NotUtf8, OSError, DuplicateKey) as exc:
+    except (UnreadableText, OSError, DuplicateKey) as exc:
         raise ValueError(f"{path}: {exc}") from None
     except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: not valid {kind}: {' '.join(str(exc).split())}") from None
@@ -524,12 +524,12 @@ def read_rules(path: str | Path) -> tuple[GroupRule, ...]:
     """Name rules from a JSON, YAML or TOML file (by suffix): a list of ``{pattern, role}`` or, for TOML,
     ``[[rules]]`` tables. A ValueError names the file and the bad entry."""
     path = Path(path)
-    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.schemas.textfile import UnreadableText, read_text
     from abcscale.usecases.config_map import DuplicateKey, load_json, load_yaml
 
     try:
         text = read_text(path)
-    except NotUtf8 as exc:
+    except UnreadableText as exc:
         raise ValueError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read ({exc.__class__.__name__})") from None

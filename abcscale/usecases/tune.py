@@ -463,12 +463,12 @@ def load_constants(path: str | Path) -> TunedConstants:
     from pydantic import ValidationError
 
     from abcscale.schemas.errors import validation_message
-    from abcscale.schemas.textfile import NotUtf8, read_text
+    from abcscale.schemas.textfile import UnreadableText, read_text
     from abcscale.usecases.config_map import DuplicateKey, load_json
 
     try:
         text = read_text(path)
-    except NotUtf8 as exc:
+    except UnreadableText as exc:
         raise ValueError(f"{path}: {exc}") from None
     except OSError as exc:
         raise ValueError(f"{path}: {exc.strerror or exc}") from None
