@@ -374,6 +374,8 @@ def _gammas(text: str | None) -> list[PerLayer] | None:
     if text is None:
         return None
     pieces = [p for p in text.split(";") if p.strip()]
+    if not pieces:  # an unset variable (`--gamma "$G"`) trained at the defaults, silently; recommend refuses it
+        fail(f"--gamma: empty; give 'e,h,r' (e.g. 1,1,1), or leave the flag out for the defaults, got {text!r}")
     return [parse_flag(PerLayer.parse, p, "--gamma" + (f"[{i}]" if len(pieces) > 1 else ""))
             for i, p in enumerate(pieces)]
 

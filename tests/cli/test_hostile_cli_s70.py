@@ -150,3 +150,12 @@ def test_ctrl_c_while_waiting_for_a_service_says_so_and_json_gets_its_error_obje
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert "interrupted" in err
     assert json.loads(out) == {"ok": False, "exit_code": 130, "errors": ["interrupted"]}
+
+
+@pytest.mark.parametrize("gamma", ["", " ", ";"])
+def test_sweep_refuses_an_empty_gamma(gamma, tmp_path):
+    """`sweep --gamma "$G"` with G unset trained at the default constants, silently, where recommend refuses it."""
+    res = runner.invoke(app, ["sweep", "--model", "mlp", "-p", "mup", "-o", "adam", "--widths", "8", "--gamma", gamma,
+                              "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "error: --gamma: empty" in _words(res), res.output
+    assert not (tmp_path / "o" / "results.parquet").exists()
