@@ -264,9 +264,14 @@ def _refuse_empty_path(param: Any) -> None:
         return
     convert = param.process_value
 
+    def blank(v: Any) -> bool:  # "" or spaces only: `--out " "` made a folder named " " (a CLI fuzz, session 70)
+        return isinstance(v, str) and not v.strip()
+
     def process_value(ctx: Any, value: Any) -> Any:
-        if value == "" or (isinstance(value, (list, tuple)) and "" in value):
-            raise typer.BadParameter("an empty path (an unset variable?); give a file or folder ('.' for this one)",
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if any(blank(v) for v in values):
+            what = "an empty path" if "" in values else "a path of spaces only"
+            raise typer.BadParameter(f"{what} (an unset variable?); give a file or folder ('.' for this one)",
                                      ctx=ctx, param=param)
         return convert(ctx, value)
 

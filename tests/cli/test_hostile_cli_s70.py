@@ -159,3 +159,13 @@ def test_sweep_refuses_an_empty_gamma(gamma, tmp_path):
                               "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "error: --gamma: empty" in _words(res), res.output
     assert not (tmp_path / "o" / "results.parquet").exists()
+
+
+def test_a_path_of_spaces_is_refused_like_an_empty_one(tmp_path, monkeypatch):
+    """`fit --out " "` (and `demo --out " "`: every path option shares the check) made a folder named " " (an unset
+    variable padded by a script, say). Not demo itself here: where the check broke, it would run the whole demo."""
+    table = Path(__file__).resolve().parents[2] / "examples" / "tour-sweep.parquet"
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["fit", str(table), "-q", "--out", "  "])
+    assert res.exit_code == 2 and "'--out': a path of spaces only" in _words(res), res.output
+    assert not (tmp_path / "  ").exists()
