@@ -12,6 +12,7 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -32,7 +33,17 @@ from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterizat
 from abcscale.schemas.errors import field_errors
 from abcscale.schemas.fit import MAX_PARAMS, ColumnMapping, FitResult, comma_list, distinct_covariates, max_size
 from abcscale.schemas.groups import Form, GroupRule
-from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, BaseConfig, Constants, PerLayer, Setting
+from abcscale.schemas.theory import (
+    MAX_WIDTH,
+    SCALE_MAX,
+    SCALE_MIN,
+    Alignment,
+    BaseConfig,
+    Constants,
+    PerLayer,
+    Setting,
+    unsigned_zero,
+)
 from abcscale.schemas.tune import check_file_identity
 
 
@@ -167,6 +178,8 @@ def _no_bools_inside(value: Any) -> Any:
 
 #: a number field: never true/false (everything else pydantic accepts as before, e.g. "64" from a form field)
 Number = BeforeValidator(_not_bool)
+#: a non-negative number read with a negative zero as zero (``-0`` printed as ``-0`` in every answer)
+Unsigned = AfterValidator(lambda x: None if x is None else unsigned_zero(x))
 
 
 def _integer_width(value: Any) -> Any:
@@ -629,10 +642,10 @@ class ConvertRequest(_Request):
                                         "analytic one")
     init_std: PerLayer | None = Field(None, description="actual init stds; a layer left out keeps its analytic "
                                       "one")
-    epsilon: Annotated[float, Field(ge=0, le=SCALE_MAX), Number] | PerLayer | None = Field(
+    epsilon: Annotated[float, Field(ge=0, le=SCALE_MAX), Number, Unsigned] | PerLayer | None = Field(
         None, description="Adam epsilon: one number for every layer, or per layer {embedding, hidden, readout} (a "
         "converted setting's, to convert it back; a layer left out keeps 1e-8)")
-    weight_decay: Annotated[float | None, Number] = Field(
+    weight_decay: Annotated[float | None, Number, Unsigned] = Field(
         None, ge=0, le=SCALE_MAX, description="AdamW decoupled weight decay at base_width, every layer "
         "(at `width` itself when base_width is not given); only with optimizer adamw, lion, muon or sgd")
     weight_decay_mode: WeightDecayMode = Field(WeightDecayMode.coupled, description="coupled (the step subtracts "
@@ -708,7 +721,7 @@ PerRole = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema(_LR_BY_ROL
 # init stds: the three layers only (vector-like and fixed parameters keep their init: gains 1, biases 0)
 SomeRoles = _Positive | Annotated[dict[Role, _Positive], WithJsonSchema({**_LR_BY_ROLE, "required": [], "properties": {
     r.value: _ROLE_NUMBER for r in (Role.embedding, Role.hidden, Role.readout)}})]
-_Epsilon = Annotated[float, Field(ge=0, le=SCALE_MAX), Number]
+_Epsilon = Annotated[float, Field(ge=0, le=SCALE_MAX), Number, Unsigned]
 _EPS_BY_ROLE = {**_LR_BY_ROLE, "required": [], "properties": {
     r.value: {"type": "number", "minimum": 0, "maximum": SCALE_MAX} for r in SPEC_ROLES}}
 
@@ -731,7 +744,7 @@ class MupImportRequest(_Request):
     epsilon: _Epsilon | Annotated[dict[Role, _Epsilon], WithJsonSchema(_EPS_BY_ROLE)] | None = Field(
         None, description="Adam epsilon (mup keeps it unscaled): one number, or each param group's eps per role "
                           "(embedding, hidden, readout, vector; a role left out has none, as Muon's hidden groups)")
-    weight_decay: Annotated[float | None, Number] = Field(
+    weight_decay: Annotated[float | None, Number, Unsigned] = Field(
         None, ge=0, le=SCALE_MAX, description="MuAdamW's or MuSGD's decay; only with an optimizer that decays (adamw, "
         "lion, muon, sgd)")
     epsilon_mode: EpsilonMode = Field(

@@ -226,7 +226,7 @@ class MupSetup(Frozen):
         bad = [r.value for r, x in (v or {}).items() if not (x >= 0 and x < float("inf"))]
         if bad:
             raise ValueError(f"must be non-negative finite numbers ({', '.join(bad)})")
-        return v
+        return None if v is None else {r: x + 0.0 for r, x in v.items()}  # -0 read as 0, as FloatNotBool reads it
 
     @field_validator("lr", "init_std", "epsilon", "weight_decay")
     @classmethod

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from numbers import Real
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
@@ -33,8 +33,14 @@ def _not_bool(value: Any) -> Any:
     return value
 
 
-#: a number field of an input model: never true/false (what else pydantic accepts stays, e.g. "1e-3" from text)
-FloatNotBool = Annotated[float, BeforeValidator(_not_bool)]
+def unsigned_zero(value: float) -> float:
+    """``-0.0`` read as ``0.0``: an epsilon or exponent given as ``-0`` printed as ``-0`` in every answer (a fuzz)."""
+    return value + 0.0  # IEEE: -0.0 + 0.0 is +0.0; every other value unchanged
+
+
+#: a number field of an input model: never true/false (what else pydantic accepts stays, e.g. "1e-3" from text),
+#: and never a negative zero
+FloatNotBool = Annotated[float, BeforeValidator(_not_bool), AfterValidator(unsigned_zero)]
 #: an integer field of an input model (a width): never true/false
 IntNotBool = Annotated[int, BeforeValidator(_not_bool)]
 

@@ -124,7 +124,8 @@ def sweep(
     eval_batches: Annotated[int | None, spec_option("eval_batches", "--eval-batches", panel=DATA)] = None,
     final_window: Annotated[float | None, spec_option("final_window", "--final-window", panel=DATA)] = None,
     coord_steps: Annotated[Text, spec_option("coord_steps", "--coord-steps", panel=DATA, help="steps recorded in "
-                                             "coord.parquet", show_default="0,1,steps/2,steps-1")] = None,
+                                             "coord.parquet (none: no statistics)",
+                                             show_default="0,1,steps/2,steps-1")] = None,
     curves: Annotated[bool | None, spec_option("curves", "--curves/--no-curves", panel=DATA)] = None,
     batching: Annotated[Batching | None, spec_option("batching", panel=RUN)] = None,
     chunk: Annotated[int | None, spec_option("chunk", panel=RUN)] = None,
@@ -145,6 +146,12 @@ def sweep(
     if address is not None and executor != "ray":  # it would be ignored, and the sweep run here
         fail("--address: a Ray cluster's address goes with --executor ray")
     overrides = {k: v for k, v in ctx.params.items() if k in _FIELDS}
+    if coord_steps is not None:  # an unset variable (`--coord-steps "$S"`) turned the statistics off unsaid
+        if not coord_steps.strip():
+            fail(f"--coord-steps: empty; give the steps to record (e.g. 0,1,50), none to record no coordinate "
+                 f"statistics, or leave the flag out for the defaults, got {coord_steps!r}")
+        if coord_steps.strip().lower() == "none":
+            overrides["coord_steps"] = []
     # Parsed here so an error names the flag and the layer: the spec would only see which layer was bad.
     overrides |= {"init_scale": parse_flag(PerLayer.parse, init_scale, "--init-scale"),
                   "multiplier": parse_flag(PerLayer.parse, multiplier, "--multiplier"), "gammas": _gammas(gammas)}
