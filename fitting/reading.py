@@ -84,6 +84,20 @@ def table_format(name: str | Path) -> str | None:
 
 #: what messages call a table read from standard input (``abcscale fit -``)
 STDIN = "standard input"
+#: most bytes a table is read from a stream (standard input, a pipe, a device): a regular file is read whole (its
+#: size is known, and the user's), a stream's is not, and ``/dev/zero`` never ends (read whole, it ran the machine out
+#: of memory, or the system killed the process without a word). A sweep table is far smaller: 1 GiB of CSV is
+#: millions of runs
+STREAM_MAX_BYTES = 2**30
+
+
+def read_stream(stream: Any, name: str) -> bytes:
+    """A binary stream's bytes, at most :data:`STREAM_MAX_BYTES` (more is a :class:`TableError` naming ``name``)."""
+    data = stream.read(STREAM_MAX_BYTES + 1)
+    if len(data) > STREAM_MAX_BYTES:
+        raise TableError([f"table: {name} holds more than {STREAM_MAX_BYTES / 2**20:g} MiB, more than a sweep table "
+                          "read from a stream is; save the table to a file and give its path"])
+    return bytes(data)
 
 
 def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: int | None = None,
@@ -107,7 +121,11 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
                               "(one that holds results.parquet)"])
         name = str(path)
         try:
-            data = path.read_bytes()
+            if path.is_file() or not path.exists():
+                data = path.read_bytes()
+            else:  # a pipe, a device (/dev/stdin, /dev/zero, a process substitution): no size to trust
+                with path.open("rb") as stream:
+                    data = read_stream(stream, name)
         except FileNotFoundError:
             raise TableError([f"table: no such file {name}"]) from None
         except (IsADirectoryError, PermissionError) as exc:

@@ -31,8 +31,9 @@ class Corpus:
 def _read_files(paths: Iterable[Path], max_bytes: int) -> bytes:
     chunks, total = [], 0
     for p in paths:
-        try:
-            b = p.read_bytes()
+        try:  # no more than is used: a large file is not read whole, and a device (/dev/zero) ends
+            with p.open("rb") as f:
+                b = f.read(max_bytes - total)
         except OSError:
             continue
         chunks.append(b)

@@ -247,7 +247,8 @@ def _stdin_table() -> bytes:
     """Standard input's bytes, for TABLE ``-``. A terminal is no table (it waited, silent, for a Ctrl-D); a closed
     one (``<&-``: Python's ``sys.stdin`` is None, which was an AttributeError traceback) is said so, as ``check -``
     says it; one opened for writing only (``0>file``) is named too."""
-    from abcscale.fitting.reading import STDIN
+    from abcscale.fitting.reading import STDIN, read_stream
+    from abcscale.fitting.table import TableError
 
     stream = sys.stdin
     if stream is None:
@@ -257,7 +258,9 @@ def _stdin_table() -> bytes:
         if stream.isatty():
             fail("TABLE: - reads standard input, which is a terminal here: pipe a CSV or parquet into it "
                  "(abcscale fit - < runs.csv), or give the file's path")
-        return stream.buffer.read()
+        return read_stream(stream.buffer, STDIN)
+    except TableError as exc:
+        fail(str(exc))
     except (OSError, ValueError) as exc:  # io.UnsupportedOperation (write-only) is both; a closed file a ValueError
         fail(f"table: cannot read {STDIN} ({exc}): pipe a CSV or parquet into it (abcscale fit - < runs.csv), or "
              "give the file's path")

@@ -114,8 +114,9 @@ def _limited() -> None:  # 1.5 GB of address space: the CLI runs in it, /dev/zer
 
 
 @pytest.mark.parametrize(("args", "said"), [
-    # a config, constants or fit file stops at schemas.textfile.MAX_BYTES (tests/test_textfile_s70.py); a table is
-    # read by pandas, whole: under a memory limit its MemoryError is one line too
+    # a config, constants or fit file stops at schemas.textfile.MAX_BYTES (tests/test_textfile_s70.py); a table from
+    # a stream or device at fitting.reading.STREAM_MAX_BYTES (1 GiB, tests/cli/test_leftovers_s71.py), which this
+    # limit's MemoryError comes before: one line too
     (RECOMMEND + ["--constants", "/dev/zero"], "error: --constants: /dev/zero: the file holds more than 64 MiB"),
     (["check", CONFIG, "--constants", "/dev/zero"], "error: --constants: /dev/zero: the file holds more than 64 MiB"),
     (["fit", "/dev/zero", "-q"], "error: /dev/zero: out of memory reading it"),

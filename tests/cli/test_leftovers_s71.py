@@ -67,3 +67,32 @@ def test_the_api_answers_an_epsilon_of_minus_zero_as_zero(tmp_path):
     assert r.status_code == 200, r.text
     assert '"epsilon":-0' not in r.text.replace(" ", ""), r.text
     assert [row["epsilon"] for row in r.json()["layers"]] == [0.0, 0.0, 0.0]
+
+
+def test_a_table_from_a_device_that_never_ends_is_one_line_at_the_stream_cap(monkeypatch):
+    # read whole, /dev/zero ran the machine out of memory (or the system killed the process without a word)
+    from abcscale.fitting import reading
+
+    monkeypatch.setattr(reading, "STREAM_MAX_BYTES", 1 << 20)
+    res = runner.invoke(app, ["fit", "/dev/zero"])
+    assert res.exit_code == 2, (res.output, res.exception)
+    words = " ".join(res.output.split())
+    assert "table: /dev/zero holds more than 1 MiB" in words and "save the table to a file" in words, words
+
+
+def test_a_table_piped_past_the_stream_cap_is_refused_and_one_under_it_is_read(monkeypatch, tmp_path):
+    from abcscale.fitting import reading
+
+    monkeypatch.setattr(reading, "STREAM_MAX_BYTES", 1 << 16)
+    rows = "width,lr,loss\n" + "".join(f"{w},{2.0 ** -k},{1 + k / 10}\n" for w in (32, 64) for k in range(5))
+    over = runner.invoke(app, ["fit", "-"], input=rows + "32,0.5,9\n" * 8000)
+    assert over.exit_code == 2 and "standard input holds more than 0.0625 MiB" in " ".join(over.output.split())
+    under = runner.invoke(app, ["fit", "-"], input=rows)
+    assert "holds more than" not in under.output, under.output  # read, and judged on its rows
+
+
+def test_a_sweeps_data_from_a_device_reads_only_max_bytes(tmp_path):
+    from abcscale.runner.data import load_corpus
+
+    corpus = load_corpus("/dev/zero", max_bytes=10_000)  # read whole, /dev/zero never ended
+    assert len(corpus.train) + len(corpus.eval) == 10_000
