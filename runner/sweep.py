@@ -371,11 +371,35 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run]) -> CellResul
                     runs=[(float(g), int(s)) for g, s in runs])
 
 
+class _NoAuthDefaultNote:
+    """A logging filter: drops Ray's note that token authentication is on (its default), nothing else."""
+
+    def filter(self, record: Any) -> bool:
+        return not str(record.msg).startswith("Token authentication is enabled")
+
+
+def start_ray(address: str | None) -> None:
+    """Join the Ray cluster at ``address`` or start a local one (None), once per process, without two notes on
+    stderr that ask nothing of the user (a review, session 70): Ray's "Token authentication is enabled" (its
+    default, kept; the warning that it is *disabled* still shows), and JAX's "os.fork() was called", which Ray's
+    start of its processes raised in every run (fork, then exec at once: no thread's lock is inherited).
+    (``RAY_AUTH_MODE=token`` set for it instead failed to join the local cluster where a token file existed.)"""
+    import logging
+
+    import ray
+
+    if ray.is_initialized():
+        return
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_NoAuthDefaultNote())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+
+
 def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
     import ray
 
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    start_ray(address)
     task = ray.remote(_run_cell_task)
     pending = {task.remote(spec.model_dump_json(), t.cell.model_dump_json(), t.runs): t for t in todo}
     while pending:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from abcscale.runner.spec import SweepSpec
-from abcscale.runner.sweep import _program, layer_hyper, record_steps
+from abcscale.runner.sweep import _program, layer_hyper, record_steps, start_ray
 from abcscale.schemas.theory import Constants
 
 
@@ -95,8 +95,7 @@ class RayEvaluator:
         import ray
         from ray.util import ActorPool
 
-        if not ray.is_initialized():
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        start_ray(address)
         actor = ray.remote(_Actor)
         self.pool = ActorPool([actor.remote(spec) for _ in range(workers)])
         self.data_hash = spec.corpus().sha256
