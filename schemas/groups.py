@@ -102,7 +102,8 @@ class RoleSetting(Frozen):
 
     role: Role
     init_std: float | None = Field(None, gt=0, allow_inf_nan=False)
-    init_exponent: float = Field(0.0, description="b of the role: a fan-in r times the width scales init by r^-b")
+    init_exponent: float = Field(0.0, description="a + b of the role: a fan-in r times the width scales init by "
+                                 "r^-(a+b)")
     lr: float = Field(gt=0, allow_inf_nan=False)
     epsilon: float | None = Field(None, ge=0, allow_inf_nan=False)
     weight_decay: float | None = Field(None, ge=0, allow_inf_nan=False)
