@@ -443,6 +443,17 @@ class Provenance(_Model):
     abcscale_version: str
 
 
+def older_writer(data: object) -> str | None:
+    """The abcscale version that wrote a fit's JSON (``provenance.abcscale_version``) when it is not this one, for a
+    fit that does not read: 0.1.0's files (their intervals ``ci95: [low, high]``, renamed in 0.2.0) were refused as
+    "not a FitResult (groups.0.exponent.ci: Field required and 16 more)", saying neither why nor what to do."""
+    from abcscale._version import version
+
+    provenance = data.get("provenance") if isinstance(data, dict) else None
+    written = provenance.get("abcscale_version") if isinstance(provenance, dict) else None
+    return written if isinstance(written, str) and written != version() else None
+
+
 def group_label(group: Mapping[str, object]) -> str:
     """A group as messages name it: ``key=value, ...`` (``(all rows)`` for a table without groups)."""
     return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from abcscale.schemas.fit import FitResult
+from abcscale.schemas.fit import FitResult, older_writer
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit, FitInput, FitPlot, IdempotencyKey, make_engine, make_sessionmaker
 
@@ -147,7 +148,13 @@ def fit_result(record: Fit) -> FitResult:
         return FitResult.model_validate_json(record.result_json)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        raise UnreadableFit(record.id, f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        where = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        try:  # an older version's fit: say which (a review, session 71)
+            written = older_writer(json.loads(record.result_json))
+        except ValueError:
+            written = None
+        said = where if written is None else f"written by abcscale {written}; {where}"
+        raise UnreadableFit(record.id, said) from None
 
 
 def list_fits(session: Session, *, skip: int = 0, limit: int = 100) -> tuple[list[Fit], int]:

@@ -1,7 +1,8 @@
 """Plots off the request path: worker processes draw a fit's PNGs into a cache folder on disk.
 
 A fit's plots live in ``<plot_dir>/<fit_id>/`` (``loss_vs_lr.png``, ``lr_vs_width.png``, ``loss_vs_width.png``,
-or ``unavailable.txt`` saying why the fit has nothing to draw). A fit of many groups has several pages of each
+or ``unavailable.txt`` saying why the fit has nothing to draw, and ``.format`` naming the drawing code: a folder
+drawn by another version is drawn again). A fit of many groups has several pages of each
 plot (fitting.plots.PAGE groups to a page): page k > 1 is ``NAME_k.png``, served as ``NAME.png?page=k``; one
 render draws every page, and the cache keeps each page in its own file. A worker draws them in a temporary folder and
 renames it into place, so a fit's folder is there whole or not at all, and a folder that is there is a finished
@@ -49,6 +50,9 @@ SWEEP_CHUNK = 500
 SWEEP_EVERY_S = 3600.0
 #: the file in a plot cache naming the database whose fits it holds: only that database's servers sweep it
 OWNER = ".database"
+#: the file in a fit's plot folder naming what drew it (:func:`plot_format`): a folder another drawing code made is
+#: drawn again, not served (an upgrade kept serving the old version's PNGs and its failures for good: a review)
+FORMAT = ".format"
 
 log = logging.getLogger("abcscale.service")
 
@@ -56,6 +60,36 @@ log = logging.getLogger("abcscale.service")
 def plot_pages(n_groups: int) -> int:
     """How many pages each plot of a fit with ``n_groups`` groups has (one at least: an empty fit draws one)."""
     return max(1, math.ceil(n_groups / PAGE))
+
+
+@functools.cache
+def plot_format() -> str:
+    """What a fit's cached plots were drawn by: a hash of the drawing code (fitting/plots.py, beside this package in
+    the source tree and in an install alike) and matplotlib's version. Read from the files, not imported: reading a
+    fit never loads the fitter into the server."""
+    import hashlib
+    from importlib.metadata import PackageNotFoundError, version
+
+    digest = hashlib.sha256()
+    try:
+        digest.update((Path(__file__).resolve().parent.parent / "fitting" / "plots.py").read_bytes())
+    except OSError:  # an unusual layout: the package's version stands for its code
+        from abcscale import __version__
+
+        digest.update(__version__.encode())
+    try:
+        digest.update(version("matplotlib").encode())
+    except PackageNotFoundError:
+        pass
+    return digest.hexdigest()[:16]
+
+
+def _drawn_here(folder: Path) -> bool:
+    """Whether a fit's plot folder was drawn by this code (:data:`FORMAT`); a folder without the file predates it."""
+    try:
+        return (folder / FORMAT).read_text() == plot_format()
+    except FileNotFoundError:
+        return False
 
 
 def page_file(name: str, page: int) -> str:
@@ -98,10 +132,16 @@ def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: in
             for png in tmp.iterdir():
                 png.unlink()
             (tmp / UNAVAILABLE).write_text(str(exc) or type(exc).__name__)
+        (tmp / FORMAT).write_text(plot_format())
         try:
             os.rename(tmp, target)
         except OSError:
-            pass  # a render of the same fit (another server process) finished first: same plots
+            # a render of the same fit (another server process) finished first: same plots; or the folder is an
+            # older drawing code's (an upgrade), which this render replaces
+            if target.is_dir() and not _drawn_here(target):
+                shutil.rmtree(target, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    os.rename(tmp, target)
         if deleted_marker(target.parent, target.name).exists():  # deleted while drawn (by any server process)
             shutil.rmtree(target, ignore_errors=True)
         return None
@@ -186,6 +226,8 @@ class PlotRenderer:
         folder = self.folder(fit_id)
         try:
             if deleted_marker(self.root, fit_id).exists():  # deleted while its render ran: nothing to serve
+                return None
+            if folder.is_dir() and not _drawn_here(folder):  # drawn by another version's code: drawn again
                 return None
             try:
                 return (folder / f"{page_file(name, page)}.png").read_bytes()

@@ -417,6 +417,9 @@ async def read_plot(request: Request, record: FitDep, name: PlotName, session: S
         try:
             future = plots.pending(fit_id)
             if future is None:  # the first request for this fit's plots: start its render
+                # a fit this version cannot read (an older version's) is the 409 its GET gives, not a render whose
+                # failure is the validation's whole dump (a review: 15 KB in a 404)
+                await run_in_threadpool(crud.fit_result, record)
                 plots.sweep_soon()  # a cache that grows: the plots of fits deleted elsewhere go (hourly at most)
                 rows = await run_in_threadpool(crud.get_rows_blob, session, fit_id=fit_id)
                 if rows is None:
