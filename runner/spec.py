@@ -691,7 +691,7 @@ def _merged(data: dict[str, Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
 #: spec fields that each cell holds one value of
 _GRID = frozenset({"parameterizations", "optimizers", "alignments", "lr_modes", "gammas", "widths"})
 #: spec fields that change how a cell runs or what is recorded, not its results
-_EXECUTION = frozenset({"batching", "chunk", "curves", "coord_steps"})
+_EXECUTION = EXECUTION_KEYS = frozenset({"batching", "chunk", "curves", "coord_steps"})
 
 
 def spelling_free(spec: SweepSpec) -> dict[str, str]:

@@ -292,6 +292,39 @@ def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler, n_runs
                        corpus.train, corpus.eval)
 
 
+def setting_columns(spec: SweepSpec, cell: Cell, hyper: LayerHyper, roles: tuple[str, ...], beta: float
+                    ) -> dict[str, Any]:
+    """What a row records of how its run trained (everything but what it measured): the cell's settings and each
+    role's LR, multiplier, init std, epsilon and decay as the spec and cell give them. A run reused from a folder an
+    earlier version wrote takes them from here too (:func:`_as_written`): its cell id holds every setting, so these
+    are the ones it trained with, and its rows then read as this version writes them."""
+    from abcscale.runner.optim import variant
+
+    opt = variant(cell.optimizer)
+    return {
+        "depth": spec.depth, "base_width": spec.base,
+        **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS},
+        # the init scales the runs trained with: a fit carries them into its recommendation, as gamma
+        **{f"init_scale_{l.value}": spec.constants.init_scale[l] for l in LAYERS},
+        **{f"lr_{r}": beta * hyper.lr_factor[i] for i, r in enumerate(roles)},
+        "steps": spec.steps, "tokens": spec.steps * spec.batch * spec.seq_len,
+        "optimizer_variant": cell.optimizer, "model": spec.model, "form": hyper.form,
+        "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
+        **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
+        **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
+        **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(roles)
+            if not (r == "hidden" and opt.family is Optimizer.muon)}  # Muon's hidden step takes none
+           if opt.uses_epsilon else {}),
+        # base_weight_decay: the decay tuned at the base width the per-layer ones come from (a fit keeps it)
+        **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(roles)}
+           | {"weight_decay_mode": spec.constants.weight_decay_mode.value,
+              "base_weight_decay": spec.constants.weight_decay}
+           if applies_decay(spec, cell.optimizer) else {}),
+        "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
+        **run_settings(spec), "data": spec.data,
+    }
+
+
 def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
     import pandas as pd
 
@@ -310,28 +343,9 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                      "alignment": cell.alignment, "lr_mode": cell.lr_mode.value, "width": cell.width,
                      "beta": beta, "seed": seed}
             row = ident | {
-                "depth": spec.depth, "n_params": n_par, "base_width": spec.base,
-                **{f"gamma_{l.value}": cell.gamma[l] for l in LAYERS},
-                # the init scales the runs trained with: a fit carries them into its recommendation, as gamma
-                **{f"init_scale_{l.value}": spec.constants.init_scale[l] for l in LAYERS},
-                **{f"lr_{r}": beta * hyper.lr_factor[i] for i, r in enumerate(roles)},
-                "steps": spec.steps, "tokens": spec.steps * spec.batch * spec.seq_len,
-                "final_loss": float(out.final_loss[j]), "eval_loss": float(out.eval_loss[j]),
-                "loss_at_init": float(out.loss_at_init[j]), "diverged": bool(out.diverged[j]),
-                "optimizer_variant": cell.optimizer, "model": spec.model, "form": hyper.form, "log2_lr": g,
-                "batch": spec.batch, "seq_len": spec.seq_len, "head_dim": spec.head_dim,
-                **{f"multiplier_{l.value}": hyper.multiplier[i] for i, l in enumerate(LAYERS)},
-                **{f"init_std_{l.value}": hyper.init_std[i] for i, l in enumerate(LAYERS)},
-                **({f"epsilon_{r}": hyper.epsilon[i] for i, r in enumerate(roles)
-                    if not (r == "hidden" and opt.family is Optimizer.muon)}  # Muon's hidden step takes none
-                   if opt.uses_epsilon else {}),
-                # base_weight_decay: the decay tuned at the base width the per-layer ones come from (a fit keeps it)
-                **({f"weight_decay_{r}": hyper.weight_decay[i] for i, r in enumerate(roles)}
-                   | {"weight_decay_mode": spec.constants.weight_decay_mode.value,
-                      "base_weight_decay": spec.constants.weight_decay}
-                   if applies_decay(spec, cell.optimizer) else {}),
-                "epsilon": spec.constants.epsilon, "epsilon_mode": spec.constants.epsilon_mode.value,
-                **run_settings(spec), "data": spec.data, "data_hash": corpus.sha256,
+                "n_params": n_par, "final_loss": float(out.final_loss[j]), "eval_loss": float(out.eval_loss[j]),
+                "loss_at_init": float(out.loss_at_init[j]), "diverged": bool(out.diverged[j]), "log2_lr": g,
+                **setting_columns(spec, cell, hyper, roles, beta), "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),
             }
             rows.append(row)
@@ -543,6 +557,15 @@ def theory_warnings(spec: SweepSpec) -> list[str]:
     return out
 
 
+#: the per-role and per-layer setting columns: one this version no longer writes for a cell (Muon's
+#: ``epsilon_hidden``, a decay column where none applies) is dropped from a reused part's rows, not left beside rows
+#: that lack it
+_ROLE_COLUMNS = frozenset(
+    {f"{p}_{r}" for p in ("lr", "epsilon", "weight_decay") for r in ROLE_NAMES}
+    | {f"{p}_{l.value}" for p in ("multiplier", "init_std", "init_scale", "gamma") for l in LAYERS}
+    | {"weight_decay_mode", "base_weight_decay"})
+
+
 def run_settings(spec: SweepSpec) -> dict[str, Any]:
     """The training settings every row records besides the swept ones: each changes a run, so tables of two
     sweeps that differ in one are told apart (the fitter notes a column that varies within a group). The
@@ -555,13 +578,25 @@ def run_settings(spec: SweepSpec) -> dict[str, Any]:
             "final_window": spec.final_window, "divergence_factor": spec.divergence_factor}
 
 
-def _as_written(rows: pd.DataFrame, spec: SweepSpec) -> pd.DataFrame:
-    """A part's rows naming the model and data as this spec writes them: a part computed under another spelling
-    of the same factory or data file (one cell id, :func:`abcscale.runner.spec.spelling_free`) reads as this
-    sweep's own. A part written before a settings column existed gets it from the spec (the cell id holds every
-    setting, so its runs trained with the spec's)."""
-    rows = rows.assign(**{c: getattr(spec, c) for c in ("model", "data") if c in rows.columns})
-    return rows.assign(**{c: v for c, v in run_settings(spec).items() if c not in rows.columns})
+def _as_written(rows: pd.DataFrame, spec: SweepSpec, cell: Cell) -> pd.DataFrame:
+    """A part's rows with every setting column as this sweep writes it (:func:`setting_columns`), the measured ones
+    as they were: a part computed under another spelling of the same factory or data file (one cell id,
+    :func:`abcscale.runner.spec.spelling_free`) reads as this sweep's own, and a part an earlier version wrote (the
+    cell id holds every setting, so its runs trained with the spec's) gains the columns it predates and loses those
+    this version no longer writes. Extended, such a folder listed its reused runs with ``init_scale_*`` and
+    ``base_weight_decay`` empty (a fit then recommended the default init and no decay), its LRs an ulp off, and
+    Muon's ``epsilon_hidden``: "rows differ in lr_vector ... averaged as if they were seeds" (a review, session
+    71)."""
+    import pandas as pd
+
+    if rows.empty:
+        return rows
+    roles = ROLE_NAMES if "lr_fixed" in rows.columns else ROLE_NAMES[:4]  # the model's roles: its cell id holds it
+    hyper = layer_hyper(spec, cell)
+    settings = [setting_columns(spec, cell, hyper, roles, 2.0 ** float(g)) for g in rows["log2_lr"]]
+    written = pd.DataFrame(settings, index=rows.index)
+    stale = [c for c in rows.columns if c in _ROLE_COLUMNS and c not in written.columns]
+    return rows.drop(columns=stale).assign(**{c: written[c] for c in written.columns})
 
 
 def _sources(parts: dict[str, pd.DataFrame]) -> dict[Run, str]:
@@ -619,12 +654,12 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
             claimed.setdefault(cid, []).append(key)
     cells, runs = [(c, c.base_key(spec, sha)) for c in spec.cells()], spec.runs()
     have: dict[str, dict[str, pd.DataFrame]] = {cid: {} for _, cid in cells}
-    for _, cid in cells:  # loops, not comprehensions: the damaged-file warning points at run_sweep's caller
+    for cell, cid in cells:  # loops, not comprehensions: the damaged-file warning points at run_sweep's caller
         for key in claimed.get(cid, []):
             if (rows := committed_rows(out, key)) is not None:
                 if tags[key] != cid:  # untagged, or tagged by its spelling: later sweeps find it by this id
                     tag_part(out, key, cid, rows)
-                have[cid][key] = _as_written(rows, spec)
+                have[cid][key] = _as_written(rows, spec, cell)
     # written after tagging: until then, this file names the spec whose untagged parts they are
     # whole or not at all (a temporary file renamed): cut short by a full disk, it read as no sweep's (a review)
     tmp = out / f".spec.json.{os.getpid()}.tmp"

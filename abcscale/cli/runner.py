@@ -33,7 +33,15 @@ from abcscale.cli._common import (
     validation_message,
 )
 from abcscale.cli.options import AlignmentOpt, Json, LrModeOpt, ParamReq, Plots, Quiet
-from abcscale.runner.spec import OPTIMIZER_FAMILY, AttnScale, Batching, Schedule, SweepSpec, parse_lr_grid
+from abcscale.runner.spec import (
+    EXECUTION_KEYS,
+    OPTIMIZER_FAMILY,
+    AttnScale,
+    Batching,
+    Schedule,
+    SweepSpec,
+    parse_lr_grid,
+)
 from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode
 from abcscale.schemas.theory import Constants, PerLayer
 
@@ -179,6 +187,7 @@ def sweep(
     from abcscale.runner.sweep import SweepInterrupted, best_lrs, run_sweep, theory_warnings
 
     before = _held_runs(out / "results.parquet")  # read once: the base-width note and the dropped-runs note
+    previous = _previous_spec_dict(out / "spec.json")  # the spec those runs came from: the dropped-runs note says how
     if before is not None and spec.base_width is None and "base_width" in before \
             and ("model" not in before or (before["model"] == spec.model).any()) \
             and (bases := _whole(before["base_width"])) and spec.base not in bases:
@@ -231,8 +240,9 @@ def sweep(
                           highlight=False, soft_wrap=True)
     if (dropped := _no_longer_listed(before, df)) > 0:  # another spec's runs, replaced by this one's (kept)
         err_console.print(f"[yellow]note:[/] {results} held {len(before)} runs; it now lists this sweep's {len(df)}, "
-                          f"without {dropped} of those (their cell files stay in {out / 'cells'}: rerun their spec "
-                          "to list them again, or give another --out)", highlight=False, soft_wrap=True)
+                          f"without {dropped} of those (their cell files stay in {out / 'cells'}: "
+                          f"{_how_to_list_again(previous)}){_spec_changes(previous, spec)}", highlight=False,
+                          soft_wrap=True)
     best = best_lrs(df) if len(df) else []
     edges = (min(spec.log2_lr), max(spec.log2_lr))
 
@@ -347,6 +357,52 @@ def _whole(values: Any) -> list[int]:
 
 #: results columns that spell a setting as it was typed (paths), or time it: no part of which run a row is
 _SPELLED = frozenset({"model", "data", "compile_s", "run_s", "runs_per_call"})
+
+
+def _previous_spec_dict(path: Path) -> dict[str, Any] | None:
+    """The folder's spec.json as written (the spec of the runs results.parquet lists), valid today or not."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _how_to_list_again(previous: dict[str, Any] | None) -> str:
+    """The dropped-runs note's advice: rerun their spec, unless this version refuses it (an older version's spec
+    holding a key it ignored: a review, session 71)."""
+    if previous is not None:
+        from pydantic import ValidationError
+
+        try:
+            SweepSpec.model_validate(previous)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(map(str, first["loc"]))
+            why = f"{where}: " * bool(where) + first["msg"].removeprefix("Value error, ")
+            return (f"their spec, the folder's spec.json, is refused by this version ({why}), so they are not "
+                    "listed again; give another --out to keep the two apart")
+    return "rerun their spec to list them again, or give another --out"
+
+
+def _spec_changes(previous: dict[str, Any] | None, spec: SweepSpec) -> str:
+    """Why the earlier runs are not this sweep's: the settings in which the folder's previous spec differs from
+    this one ("" when it does not say: no spec.json, or no setting differs)."""
+    import json
+
+    if previous is None:
+        return ""
+    now = json.loads(spec.model_dump_json())
+
+    def shown(value: Any) -> str:
+        text = "unset" if value is None else json.dumps(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+
+    changed = [f"{k} {shown(previous.get(k))} -> {shown(now.get(k))}" for k in sorted(set(previous) | set(now))
+               if k not in EXECUTION_KEYS and previous.get(k) != now.get(k)]
+    return f"; the folder's previous spec differs in {', '.join(changed)}" if changed else ""
 
 
 def _no_longer_listed(before: Any, after: Any) -> int:

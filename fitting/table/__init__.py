@@ -50,6 +50,7 @@ from abcscale.fitting.table._checks import (
     _isolated_note,
     _lr_columns_note,
     _missing_note,
+    _older_sweep_table,
     _one_spelling,
     _plateau,
     _scheduled_lr,
@@ -212,7 +213,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                  *_counts_as_widths(df, m), *_setup_spelling(df, m), *_higher_is_better(m), *_held_out_note(df, m),
                  *_best_so_far_loss(df, m),
                  *_scheduled_lr(df, m), *_lr_columns_note(df, m, prep), *_size_families_note(df, m, v, families),
-                 *_unread_decay(df, m), *_diverged_covariates(df, m, v)]
+                 *_unread_decay(df, m), *_older_sweep_table(df), *_diverged_covariates(df, m, v)]
     finally:
         _GIVEN_ROWS.reset(token)
     return dataclasses.replace(prep, warnings=tuple(notes), covariates=tuple(m.covariates or ()))

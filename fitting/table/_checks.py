@@ -626,6 +626,36 @@ def _unread_decay(df: pd.DataFrame, m: ColumnMapping) -> list[str]:
     return out
 
 
+#: the runner's per-layer init columns: a table that holds them is an ``abcscale sweep``'s
+_RUNNER_INIT_COLUMNS = ("init_std_embedding", "init_std_hidden", "init_std_readout")
+_RUNNER_DECAY_COLUMNS = tuple(f"weight_decay_{r}" for r in ("embedding", "hidden", "readout", "vector"))
+_RERUN = ("rerun its sweep into its folder (abcscale sweep DIR/spec.json --out DIR: it trains nothing, and lists "
+          "them) and fit that")
+
+
+def _older_sweep_table(df: pd.DataFrame) -> list[str]:
+    """A note on an ``abcscale sweep`` table written before its rows recorded the init scales (``init_scale_*``) or
+    the base width's decay (``base_weight_decay``): the fit cannot carry what its runs trained with, and a
+    recommendation from it silently assumed init scales 1 and no decay (a review of older versions' folders,
+    session 71: an init std 2x off, "weight_decay: none given"). A rerun of its sweep lists them, training
+    nothing."""
+    if not all(c in df.columns for c in _RUNNER_INIT_COLUMNS):
+        return []
+    out = []
+    if not any(c.startswith("init_scale_") for c in df.columns):
+        out.append("init_scale: this abcscale sweep's table predates its init_scale_* columns, so the init scales "
+                   "its runs trained with are not read (a recommendation from this fit assumes 1 at every layer): "
+                   + _RERUN)
+    decays = [c for c in _RUNNER_DECAY_COLUMNS if c in df.columns]
+    if decays and DECAY_COLUMN not in df.columns:
+        wd = np.concatenate([_to_number(df[c]).to_numpy(dtype=float) for c in decays])
+        if (wd[np.isfinite(wd)] > 0).any():
+            out.append(f"weight_decay: this abcscale sweep's table predates its {DECAY_COLUMN} column, so the decay "
+                       "its runs trained with is not read (a recommendation from this fit gives 0 at every layer): "
+                       + _RERUN)
+    return out
+
+
 def lr_layer_columns(df: pd.DataFrame) -> dict[str, str] | None:
     """Each layer's own LR column, by layer: the runner's name (:data:`LR_LAYER_COLUMNS`) where the table has it,
     else the one column of numbers whose name says that layer's LR (:func:`lr_layer_of`: ``hidden_lr``, ``lr/head``,
