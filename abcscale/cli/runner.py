@@ -357,6 +357,11 @@ def _whole(values: Any) -> list[int]:
 
 #: results columns that spell a setting as it was typed (paths), or time it: no part of which run a row is
 _SPELLED = frozenset({"model", "data", "compile_s", "run_s", "runs_per_call"})
+#: results columns the runner derives from the others (each role's LR, epsilon and decay, each layer's multiplier
+#: and init std, from the theory): no part of which run a row is either, and a version that computed them an ulp
+#: apart listed its reused runs as dropped ones (a review, session 71)
+_DERIVED = frozenset({f"{p}_{r}" for p in ("lr", "epsilon", "weight_decay", "multiplier", "init_std")
+                      for r in ("embedding", "hidden", "readout", "vector", "fixed")})
 
 
 def _previous_spec_dict(path: Path) -> dict[str, Any] | None:
@@ -402,7 +407,12 @@ def _spec_changes(previous: dict[str, Any] | None, spec: SweepSpec) -> str:
 
     changed = [f"{k} {shown(previous.get(k))} -> {shown(now.get(k))}" for k in sorted(set(previous) | set(now))
                if k not in EXECUTION_KEYS and previous.get(k) != now.get(k)]
-    return f"; the folder's previous spec differs in {', '.join(changed)}" if changed else ""
+    if changed:
+        return f"; the folder's previous spec differs in {', '.join(changed)}"
+    # the same settings, other cell ids: an older version keyed them otherwise (a user model's layout, since
+    # session 60), and it cannot tell its runs' results are this one's (a review, session 71)
+    return ("; the folder's previous spec has this sweep's settings: the version that trained those runs keyed "
+            "them otherwise, so this one trained them again")
 
 
 def _no_longer_listed(before: Any, after: Any) -> int:
@@ -412,7 +422,7 @@ def _no_longer_listed(before: Any, after: Any) -> int:
     # the same run under another spelling of its model or data path (`./um/tiny.py` for `um/tiny.py`: the cells
     # are keyed by the module's bytes and reused) is the same run: the note said 4 of 4 were dropped (a review);
     # the losses, n_params and data_hash still tell another model's or data's runs apart
-    keys = [c for c in before.columns if c in after.columns and c not in _SPELLED]
+    keys = [c for c in before.columns if c in after.columns and c not in _SPELLED | _DERIVED]
     if not keys:
         return len(before)
     now = set(map(tuple, after[keys].astype(str).to_numpy()))

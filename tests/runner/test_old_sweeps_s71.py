@@ -217,3 +217,17 @@ def test_a_rerun_without_a_key_the_old_version_ignored_reuses_or_says_why(tmp_pa
     retrained = len(_cells(out)) > len(before)
     said = " ".join(res.output.replace(str(tmp_path), "TMP").split())  # the words, not a path that holds them
     assert not retrained or "head_dim" in said, said
+
+
+def test_a_plain_rerun_of_an_old_folder_trains_nothing_says_nothing_and_lists_its_settings(tmp_path):
+    """The remedy the fit's note names (a rerun of the folder's own spec) must train nothing and lists the runs with
+    the settings they trained with. Its runs' LRs, recomputed, differ from the old table's by an ulp, which the
+    dropped-runs note read as other runs: "without 4 of those" for runs that were all reused (session 71)."""
+    out = _copy(WD_DIR, tmp_path)
+    before = _cells(out)
+    res = runner.invoke(app, ["sweep", str(out / "spec.json"), "--out", str(out), "-q"])
+    assert res.exit_code == 0, res.output
+    assert _cells(out) == before  # nothing trained, nothing rewritten
+    assert "note:" not in res.output, res.output
+    table = pd.read_parquet(out / "results.parquet")
+    assert table["base_weight_decay"].eq(0.1).all() and table["init_scale_embedding"].eq(2.0).all()
