@@ -93,7 +93,11 @@ STREAM_MAX_BYTES = 2**30
 
 def read_stream(stream: Any, name: str) -> bytes:
     """A binary stream's bytes, at most :data:`STREAM_MAX_BYTES` (more is a :class:`TableError` naming ``name``)."""
-    data = stream.read(STREAM_MAX_BYTES + 1)
+    chunks, size = [], 0
+    while size <= STREAM_MAX_BYTES and (chunk := stream.read(min(1 << 20, STREAM_MAX_BYTES + 1 - size))):
+        chunks.append(chunk)  # a block at a time: read(cap) reserved the whole cap for a 2 KB table (a review)
+        size += len(chunk)
+    data = b"".join(chunks)
     if len(data) > STREAM_MAX_BYTES:
         raise TableError([f"table: {name} holds more than {STREAM_MAX_BYTES / 2**20:g} MiB, more than a sweep table "
                           "read from a stream is; save the table to a file and give its path"])

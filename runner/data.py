@@ -28,12 +28,22 @@ class Corpus:
     sha256: str  # of the tokens used, so a results table names its data exactly
 
 
+def _read_at_most(path: Path, n: int, block: int = 1 << 20) -> bytes:
+    """At most ``n`` bytes of a file, read a block at a time: ``f.read(n)`` reserves all ``n`` at once, and a
+    large ``--max-bytes`` over a small file was "out of memory" (a review, session 71)."""
+    chunks, left = [], n
+    with path.open("rb") as f:
+        while left > 0 and (chunk := f.read(min(block, left))):
+            chunks.append(chunk)
+            left -= len(chunk)
+    return b"".join(chunks)
+
+
 def _read_files(paths: Iterable[Path], max_bytes: int) -> bytes:
     chunks, total = [], 0
     for p in paths:
         try:  # no more than is used: a large file is not read whole, and a device (/dev/zero) ends
-            with p.open("rb") as f:
-                b = f.read(max_bytes - total)
+            b = _read_at_most(p, max_bytes - total)
         except OSError:
             continue
         chunks.append(b)

@@ -331,7 +331,9 @@ class SweepSpec(BaseModel):
 
     @field_validator("parameterizations", "optimizers", "lr_modes", "widths", "coord_steps", mode="before")
     @classmethod
-    def _lists(cls, v: Any) -> Any:
+    def _lists(cls, v: Any, info: ValidationInfo) -> Any:
+        if info.field_name == "coord_steps" and isinstance(v, str) and v.strip().lower() == "none":
+            return []  # no coordinate statistics, as the CLI's --coord-steps none
         v = _split(v)
         return [v] if isinstance(v, int | float) else v
 

@@ -292,6 +292,28 @@ def compile_ahead(spec: SweepSpec, cells: list[Cell], compiler: Compiler, n_runs
                        corpus.train, corpus.eval)
 
 
+#: results.parquet's column order (a name, or a prefix ending in ``_`` for a group in the order written), as the
+#: runner has always written it: scripts read the table by position, and a folder's parts of any version come out
+#: in it (:func:`_as_written`)
+_ROW_ORDER = ("parameterization", "optimizer", "alignment", "lr_mode", "width", "beta", "seed", "depth", "n_params",
+              "base_width", "gamma_", "init_scale_", "lr_", "steps", "tokens", "final_loss", "eval_loss",
+              "loss_at_init", "diverged", "optimizer_variant", "model", "form", "log2_lr", "batch", "seq_len",
+              "head_dim", "multiplier_", "init_std_", "epsilon_", "weight_decay_", "weight_decay_mode",
+              "base_weight_decay", "epsilon", "epsilon_mode", "independent_weight_decay", "momentum", "schedule",
+              "warmup", "attn_scale", "eval_batches", "final_window", "divergence_factor", "data", "data_hash",
+              "compile_s", "run_s", "runs_per_call")
+
+
+def column_order(names: Any) -> list[str]:
+    """``names`` in results.parquet's order (:data:`_ROW_ORDER`; a name it lacks goes last, as it came)."""
+    def rank(name: str) -> int:
+        if name in _ROW_ORDER:
+            return _ROW_ORDER.index(name)
+        return next((i for i, p in enumerate(_ROW_ORDER) if p.endswith("_") and name.startswith(p)), len(_ROW_ORDER))
+
+    return sorted(names, key=rank)
+
+
 def setting_columns(spec: SweepSpec, cell: Cell, hyper: LayerHyper, roles: tuple[str, ...], beta: float
                     ) -> dict[str, Any]:
     """What a row records of how its run trained (everything but what it measured): the cell's settings and each
@@ -348,6 +370,7 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                 **setting_columns(spec, cell, hyper, roles, beta), "data_hash": corpus.sha256,
                 "compile_s": out.compile_s, "run_s": out.run_s, "runs_per_call": len(out.final_loss),
             }
+            row = {k: row[k] for k in column_order(row)}
             rows.append(row)
             if out.curves is not None:
                 curves.extend(ident | {"step": t, "loss": float(v)} for t, v in enumerate(out.curves[j]))
@@ -593,10 +616,12 @@ def _as_written(rows: pd.DataFrame, spec: SweepSpec, cell: Cell) -> pd.DataFrame
         return rows
     roles = ROLE_NAMES if "lr_fixed" in rows.columns else ROLE_NAMES[:4]  # the model's roles: its cell id holds it
     hyper = layer_hyper(spec, cell)
-    settings = [setting_columns(spec, cell, hyper, roles, 2.0 ** float(g)) for g in rows["log2_lr"]]
+    by_lr = {g: setting_columns(spec, cell, hyper, roles, 2.0 ** g) for g in set(map(float, rows["log2_lr"]))}
+    settings = [by_lr[float(g)] for g in rows["log2_lr"]]  # once per LR: a run's seed changes none of them
     written = pd.DataFrame(settings, index=rows.index)
     stale = [c for c in rows.columns if c in _ROLE_COLUMNS and c not in written.columns]
-    return rows.drop(columns=stale).assign(**{c: written[c] for c in written.columns})
+    rows = rows.drop(columns=stale).assign(**{c: written[c] for c in written.columns})
+    return rows[column_order(rows.columns)]
 
 
 def _sources(parts: dict[str, pd.DataFrame]) -> dict[Run, str]:

@@ -151,7 +151,7 @@ def fit_result(record: Fit) -> FitResult:
         where = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
         try:  # an older version's fit: say which (a review, session 71)
             written = older_writer(json.loads(record.result_json))
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested past Python's limit: no version to name
             written = None
         said = where if written is None else f"written by abcscale {written}; {where}"
         raise UnreadableFit(record.id, said) from None

@@ -84,10 +84,11 @@ def plot_format() -> str:
     return digest.hexdigest()[:16]
 
 
-def _drawn_here(folder: Path) -> bool:
-    """Whether a fit's plot folder was drawn by this code (:data:`FORMAT`); a folder without the file predates it."""
+def _drawn_here(folder: Path, fmt: str | None = None) -> bool:
+    """Whether a fit's plot folder was drawn by this code (:data:`FORMAT`, ``fmt`` or this process's
+    :func:`plot_format`); a folder without the file predates it."""
     try:
-        return (folder / FORMAT).read_text() == plot_format()
+        return (folder / FORMAT).read_text() == (fmt or plot_format())
     except FileNotFoundError:
         return False
 
@@ -107,10 +108,14 @@ def plot_urls(fit_id: str, n_groups: int) -> dict[str, str]:
             for k in range(1, plot_pages(n_groups) + 1)}
 
 
-def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: int) -> str | None:
+def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: int, fmt: str | None = None
+           ) -> str | None:
     """In a worker process: draw a fit's plots into ``folder``, made whole at once. Returns None when the folder
     is in place (with the plots, or with why there are none), or why nothing was cached (a table over a cap:
-    a raised cap may plot it later)."""
+    a raised cap may plot it later). ``fmt``: the server's :func:`plot_format`, which the folder is marked with (a
+    worker started after the drawing code changed on disk computes another, and the server took its folder for
+    another version's: a 404 for a fit that exists, a review)."""
+    fmt = fmt or plot_format()
     from abcscale.fitting import read_table
     from abcscale.fitting.reading import TableTooLarge
     from abcscale.schemas.fit import FitResult
@@ -132,13 +137,13 @@ def render(fit_json: str, rows: bytes, folder: str, max_rows: int, max_cells: in
             for png in tmp.iterdir():
                 png.unlink()
             (tmp / UNAVAILABLE).write_text(str(exc) or type(exc).__name__)
-        (tmp / FORMAT).write_text(plot_format())
+        (tmp / FORMAT).write_text(fmt)
         try:
             os.rename(tmp, target)
         except OSError:
             # a render of the same fit (another server process) finished first: same plots; or the folder is an
             # older drawing code's (an upgrade), which this render replaces
-            if target.is_dir() and not _drawn_here(target):
+            if target.is_dir() and not _drawn_here(target, fmt):
                 shutil.rmtree(target, ignore_errors=True)
                 with contextlib.suppress(OSError):
                     os.rename(tmp, target)
@@ -260,7 +265,7 @@ class PlotRenderer:
         with self._lock:
             future = self._pending.get(fit_id)
             if future is None:
-                job = functools.partial(render, fit_json, rows, str(self.folder(fit_id)), *self._caps)
+                job = functools.partial(render, fit_json, rows, str(self.folder(fit_id)), *self._caps, plot_format())
                 try:
                     try:
                         future = self._started().submit(job)

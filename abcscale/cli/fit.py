@@ -6,7 +6,9 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import re
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -243,6 +245,14 @@ def fit(
         raise typer.Exit(1)
 
 
+def _regular_file(stream: Any) -> bool:
+    """Whether a stream is a regular file (``< runs.csv``), not a pipe, a terminal or a device."""
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):  # no file descriptor (a test's stream), or a closed one
+        return False
+
+
 def _stdin_table() -> bytes:
     """Standard input's bytes, for TABLE ``-``. A terminal is no table (it waited, silent, for a Ctrl-D); a closed
     one (``<&-``: Python's ``sys.stdin`` is None, which was an AttributeError traceback) is said so, as ``check -``
@@ -258,6 +268,8 @@ def _stdin_table() -> bytes:
         if stream.isatty():
             fail("TABLE: - reads standard input, which is a terminal here: pipe a CSV or parquet into it "
                  "(abcscale fit - < runs.csv), or give the file's path")
+        if _regular_file(stream):  # a file redirected in (< big.csv): read whole, as its path would be
+            return stream.buffer.read()
         return read_stream(stream.buffer, STDIN)
     except TableError as exc:
         fail(str(exc))

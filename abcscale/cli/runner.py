@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
 from abcscale.cli._common import (
     Table,
@@ -239,10 +240,11 @@ def sweep(
                           "step, so no learning rate is to blame; look at the model (its init, a log of 0, a division)",
                           highlight=False, soft_wrap=True)
     if (dropped := _no_longer_listed(before, df)) > 0:  # another spec's runs, replaced by this one's (kept)
-        err_console.print(f"[yellow]note:[/] {results} held {len(before)} runs; it now lists this sweep's {len(df)}, "
-                          f"without {dropped} of those (their cell files stay in {out / 'cells'}: "
-                          f"{_how_to_list_again(previous)}){_spec_changes(previous, spec)}", highlight=False,
-                          soft_wrap=True)
+        said = (f"{results} held {len(before)} runs; it now lists this sweep's {len(df)}, without {dropped} of "
+                f"those (their cell files stay in {out / 'cells'}: {_how_to_list_again(previous)})"
+                f"{_spec_changes(previous, spec)}")
+        # escaped: the note quotes paths and spec values, and `d[/x]/c.txt` was rich's MarkupError (a review)
+        err_console.print(f"[yellow]note:[/] {escape(said)}", highlight=False, soft_wrap=True)
     best = best_lrs(df) if len(df) else []
     edges = (min(spec.log2_lr), max(spec.log2_lr))
 
@@ -379,8 +381,6 @@ def _how_to_list_again(previous: dict[str, Any] | None) -> str:
     """The dropped-runs note's advice: rerun their spec, unless this version refuses it (an older version's spec
     holding a key it ignored: a review, session 71)."""
     if previous is not None:
-        from pydantic import ValidationError
-
         try:
             SweepSpec.model_validate(previous)
         except ValidationError as exc:
@@ -401,9 +401,9 @@ def _spec_changes(previous: dict[str, Any] | None, spec: SweepSpec) -> str:
         return ""
     now = json.loads(spec.model_dump_json())
 
-    def shown(value: Any) -> str:
+    def shown(value: Any) -> str:  # a path's end names it (a file), a list's start
         text = "unset" if value is None else json.dumps(value)
-        return text if len(text) <= 40 else text[:37] + "..."
+        return text if len(text) <= 50 else "..." + text[-47:] if isinstance(value, str) else text[:47] + "..."
 
     changed = [f"{k} {shown(previous.get(k))} -> {shown(now.get(k))}" for k in sorted(set(previous) | set(now))
                if k not in EXECUTION_KEYS and previous.get(k) != now.get(k)]
