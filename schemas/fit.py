@@ -443,15 +443,14 @@ class Provenance(_Model):
     abcscale_version: str
 
 
-def older_writer(data: object) -> str | None:
-    """The abcscale version that wrote a fit's JSON (``provenance.abcscale_version``) when it is not this one, for a
-    fit that does not read: 0.1.0's files (their intervals ``ci95: [low, high]``, renamed in 0.2.0) were refused as
-    "not a FitResult (groups.0.exponent.ci: Field required and 16 more)", saying neither why nor what to do."""
-    from abcscale._version import version
-
+def older_writer(data: object, current: str) -> str | None:
+    """The abcscale version that wrote a fit's JSON (``provenance.abcscale_version``) when it is not ``current``
+    (this one's), for a fit that does not read: 0.1.0's files (their intervals ``ci95: [low, high]``, renamed in
+    0.2.0) were refused as "not a FitResult (groups.0.exponent.ci: Field required and 16 more)", saying neither why
+    nor what to do."""
     provenance = data.get("provenance") if isinstance(data, dict) else None
     written = provenance.get("abcscale_version") if isinstance(provenance, dict) else None
-    return written if isinstance(written, str) and written != version() else None
+    return written if isinstance(written, str) and written != current else None
 
 
 def group_label(group: Mapping[str, object]) -> str:

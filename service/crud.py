@@ -19,6 +19,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from abcscale._version import version
 from abcscale.schemas.fit import FitResult, older_writer
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit, FitInput, FitPlot, IdempotencyKey, make_engine, make_sessionmaker
@@ -150,7 +151,7 @@ def fit_result(record: Fit) -> FitResult:
         first = exc.errors(include_url=False)[0]
         where = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
         try:  # an older version's fit: say which (a review, session 71)
-            written = older_writer(json.loads(record.result_json))
+            written = older_writer(json.loads(record.result_json), version())
         except (ValueError, RecursionError):  # not JSON, or nested past Python's limit: no version to name
             written = None
         said = where if written is None else f"written by abcscale {written}; {where}"

@@ -451,9 +451,9 @@ def load_fit(path: str | Path) -> FitResult:
         first = exc.errors(include_url=False)[0]
         where = ".".join(map(str, first["loc"])) or "top level"
         more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
-        if (written := older_writer(data)) is not None:  # an older version's file: say so, and how to go on
-            from abcscale._version import version
+        from abcscale._version import version
 
+        if (written := older_writer(data, version())) is not None:  # an older version's: say so, and how to go on
             raise ValueError(f"fit: {path} was written by abcscale {written}, whose fits this version "
                              f"({version()}) cannot read ({where}: {first['msg']}{more}; CHANGELOG.md says what "
                              "changed): fit its table again, `abcscale fit TABLE --out DIR`") from None

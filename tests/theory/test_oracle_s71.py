@@ -41,7 +41,7 @@ import abcscale
 from abcscale import Constants
 
 HALF = 0.5
-#: theory.md section 1: (a, b) of embedding, hidden, readout
+#: reference/theory.md section 1: (a, b) of embedding, hidden, readout
 AB = {
     "standard": ((0.0, 0.0), (0.0, HALF), (0.0, HALF)),
     "ntk": ((0.0, 0.0), (HALF, 0.0), (HALF, 0.0)),
@@ -50,10 +50,10 @@ AB = {
 }
 LAYERS = ("embedding", "hidden", "readout")
 NAMED = {"full": (1.0, 0.5, 1.0), "none": (0.5, 0.5, 0.5)}
-#: theory.md section 4: k per optimizer
+#: reference/theory.md section 4: k per optimizer
 K = {"sgd": 2, "adam": 1, "adafactor": 0}
 
-#: theory.md section 3, transcribed (the oracle's LP must reproduce it)
+#: reference/theory.md section 3, transcribed (the oracle's LP must reproduce it)
 PUBLISHED = {
     ("sgd", "full"): {"standard": (-.5, .5, 1), "ntk": (-.5, -.5, 0), "mup": (0, 0, 0), "mean_field": (-1, -1, -1)},
     ("sgd", "none"): {"standard": (-.5, 0, .5), "ntk": (-.5, -1, -.5), "mup": (0, -.5, 0),
@@ -73,7 +73,7 @@ def _alignment(al: str) -> tuple[float, float, float]:
 
 
 def _constraints(p: str, opt: str, al: str) -> tuple[np.ndarray, np.ndarray, list[tuple[float | None, float | None]]]:
-    """A x <= b over x = (c_1, c_h, c_L, r_1, r_h, G), row by row from theory.md section 2's table.
+    """A x <= b over x = (c_1, c_h, c_L, r_1, r_h, G), row by row from reference/theory.md section 2's table.
 
     Each r is bounded above by every term of its min (it enters later constraints with a + sign, so the LP takes
     it at the min); G likewise by both terms of min(a_L + b_L, 2 a_L + c_L) (SGD only).
@@ -134,14 +134,14 @@ def solve(p: str, opt: str, al: str) -> tuple[tuple[float, float, float], bool, 
 
 
 def stable(p: str, opt: str, al: str, c: tuple[float, float, float]) -> bool:
-    """Whether exponents c satisfy theory.md section 2's constraints (some r, G make them feasible)."""
+    """Whether exponents c satisfy reference/theory.md section 2's constraints (some r, G make them feasible)."""
     A, b, bounds = _constraints(p, opt, al)
     fixed = [(v, v) for v in c] + bounds[3:]
     return linprog(np.zeros(6), A_ub=A, b_ub=b, bounds=fixed, method="highs").status == 0
 
 
 def eps_exponents(p: str, c_out: float) -> tuple[float, float, float]:
-    """theory.md section 5: g_i = a_i + a_{L+1} + min(b_{L+1}, c_{L+1}) (i <= L), g_{L+1} = a_{L+1}."""
+    """reference/theory.md section 5: g_i = a_i + a_{L+1} + min(b_{L+1}, c_{L+1}) (i <= L), g_{L+1} = a_{L+1}."""
     (a1, _), (ah, _), (aL, bL) = AB[p]
     m = min(bL, c_out)
     return a1 + aL + m, ah + aL + m, aL
@@ -176,7 +176,7 @@ BASES = [1, 256, 1000]
 
 @pytest.mark.parametrize(("opt", "al"), list(PUBLISHED))
 def test_oracle_reproduces_the_published_table(opt: str, al: str) -> None:
-    """The oracle's own check: its LP gives theory.md section 3's 24 entries, each unique."""
+    """The oracle's own check: its LP gives reference/theory.md section 3's 24 entries, each unique."""
     for p, want in PUBLISHED[(opt, al)].items():
         c, unique, shared = solve(p, opt, al)
         assert c == pytest.approx(want, abs=1e-9) and unique, (p, c)
@@ -240,7 +240,8 @@ def test_recommend_matches_oracle(p: str, opt: str) -> None:
 @pytest.mark.parametrize("opt", list(K))
 @pytest.mark.parametrize("p", ["standard", "ntk"])
 def test_non_unique_alignment_is_said_and_stable(p: str, opt: str) -> None:
-    """u > alpha (theory.md section 2): the answer says it is not unique, and the exponents it gives are stable."""
+    """u > alpha (reference/theory.md section 2): the answer says it is not unique, and the exponents it gives are
+    stable."""
     for al in ("0.5,0.5,1", "0.6,0.5,0.9"):
         assert not solve(p, opt, al)[1]
         rows = abcscale.theory_table([p], [opt], [al])
@@ -253,7 +254,8 @@ def test_non_unique_alignment_is_said_and_stable(p: str, opt: str) -> None:
 
 @pytest.mark.parametrize("opt", list(K))
 def test_convert_follows_the_symmetry(opt: str) -> None:
-    """theory.md section 4: (m, s, eta, eps) -> (m t, s / t, eta / t^k, eps t), t = n^-theta, theta = a2 - a1."""
+    """reference/theory.md section 4: (m, s, eta, eps) -> (m t, s / t, eta / t^k, eps t), t = n^-theta,
+    theta = a2 - a1."""
     rng = random.Random(opt)
     for (p1, p2), n in itertools.product(itertools.permutations(AB, 2), (7, 4096)):
         lr, mult, init, eps = ([rng.uniform(0.01, 2) for _ in LAYERS] for _ in range(4))
