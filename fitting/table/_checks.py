@@ -633,6 +633,27 @@ _RERUN = ("rerun its sweep into its folder (abcscale sweep DIR/spec.json --out D
           "them) and fit that")
 
 
+def _init_scales(df: pd.DataFrame) -> set[float] | None:
+    """The init scales a runner's rows trained with, read back from their init stds (``init_std_l`` is the scale
+    times width^-b_l, the parameterization's b: absolute, docs/theory.md section 1), rounded; None where a row's
+    parameterization has no named table (a custom one) or the columns are not numbers: not known."""
+    from abcscale.theory import ab_table
+
+    if "parameterization" not in df.columns or "width" not in df.columns:
+        return None
+    width = _to_number(df["width"]).to_numpy(dtype=float)
+    scales: set[float] = set()
+    for name, rows in df.groupby("parameterization", sort=False).indices.items():
+        try:
+            ab = ab_table(str(name))
+        except ValueError:
+            return None
+        for layer in ("embedding", "hidden", "readout"):
+            got = _to_number(df[f"init_std_{layer}"]).to_numpy(dtype=float)[rows] * width[rows] ** ab[layer].b
+            scales |= {round(float(x), 6) for x in got[np.isfinite(got)]}
+    return scales or None
+
+
 def _older_sweep_table(df: pd.DataFrame) -> list[str]:
     """A note on an ``abcscale sweep`` table written before its rows recorded the init scales (``init_scale_*``) or
     the base width's decay (``base_weight_decay``): the fit cannot carry what its runs trained with, and a
@@ -642,17 +663,18 @@ def _older_sweep_table(df: pd.DataFrame) -> list[str]:
     if not all(c in df.columns for c in _RUNNER_INIT_COLUMNS):
         return []
     out = []
-    if not any(c.startswith("init_scale_") for c in df.columns):
-        out.append("init_scale: this abcscale sweep's table predates its init_scale_* columns, so the init scales "
-                   "its runs trained with are not read (a recommendation from this fit assumes 1 at every layer): "
-                   + _RERUN)
+    if not any(c.startswith("init_scale_") for c in df.columns) and (scales := _init_scales(df)) != {1.0}:
+        said = "" if scales is None else f" ({', '.join(f'{x:g}' for x in sorted(scales))} among them)"
+        out.append(f"init_scale: this abcscale sweep's table has no init_scale_* columns (an older version's, or "
+                   f"cut), so the init scales its runs trained with{said} are not read (a recommendation from this "
+                   "fit assumes 1 at every layer): " + _RERUN)
     decays = [c for c in _RUNNER_DECAY_COLUMNS if c in df.columns]
     if decays and DECAY_COLUMN not in df.columns:
         wd = np.concatenate([_to_number(df[c]).to_numpy(dtype=float) for c in decays])
         if (wd[np.isfinite(wd)] > 0).any():
-            out.append(f"weight_decay: this abcscale sweep's table predates its {DECAY_COLUMN} column, so the decay "
-                       "its runs trained with is not read (a recommendation from this fit gives 0 at every layer): "
-                       + _RERUN)
+            out.append(f"weight_decay: this abcscale sweep's table has no {DECAY_COLUMN} column (an older version's, "
+                       "or cut), so the decay its runs trained with is not read (a recommendation from this fit gives "
+                       "0 at every layer): " + _RERUN)
     return out
 
 

@@ -98,3 +98,16 @@ def test_a_stored_fit_nested_past_pythons_limit_is_the_unreadable_fits_409_not_a
     deep = "[" * 100_000 + "]" * 100_000  # a corrupted row: json.loads raises RecursionError on it
     with pytest.raises(crud.UnreadableFit):
         crud.fit_result(SimpleNamespace(id="f1", result_json=deep))
+
+
+def test_the_older_table_note_speaks_only_where_the_init_scales_were_not_1():
+    """The shipped tour table (an abcscale sweep's, written before init_scale_* existed, at init scales 1) got the
+    note on every fit of the README's tour; its init stds say the scales were 1, so it says nothing there, and names
+    the scales where they were not (4eef01b's 2, 1, 0.5)."""
+    from abcscale.fitting.table._checks import _older_sweep_table
+
+    tour = pd.read_parquet(Path(__file__).resolve().parents[2] / "examples" / "tour-sweep.parquet")
+    assert not [n for n in _older_sweep_table(tour) if n.startswith("init_scale")]
+    old = pd.read_parquet(DATA / "adamw_wd_init_scale_4eef01b" / "results.parquet")
+    (note,) = [n for n in _older_sweep_table(old) if n.startswith("init_scale")]
+    assert "(0.5, 1, 2 among them)" in note, note
