@@ -24,6 +24,29 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {**env, "ABCSCALE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
 
 
+#: this test process's first quick demo (``quick_demo``): its folder and the finished run
+_FIRST: dict[str, tuple[Path, subprocess.CompletedProcess[str]]] = {}
+
+
+def quick_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """``abcscale demo --quick --quiet --no-serve --json --out BASE/demo`` run from an empty ``BASE/cwd`` with no
+    ``ABCSCALE_`` setting but the compile cache the suite's other runs use: ``BASE`` and the finished run. Once a test
+    process: this file's test and tests/test_demo_review_s34.py's read the same run (the quick pipeline took 10 CPU-s
+    a run, 2026-12-07). Nothing else writes under ``BASE``; this file's second run (the resume) writes under
+    ``BASE/demo`` only, as the demo writes nowhere else."""
+    if "run" not in _FIRST:
+        base = tmp_path_factory.mktemp("quick-demo")
+        (base / "cwd").mkdir()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ABCSCALE_")}
+        if "ABCSCALE_JAX_CACHE" in os.environ:
+            env["ABCSCALE_JAX_CACHE"] = os.environ["ABCSCALE_JAX_CACHE"]
+        run = subprocess.run([sys.executable, "-m", "abcscale", "demo", "--quick", "--quiet", "--no-serve", "--json",
+                              "--out", str(base / "demo")], cwd=base / "cwd", env={**env, "COLUMNS": "200"},
+                             capture_output=True, text=True, timeout=600)
+        _FIRST["run"] = (base, run)
+    return _FIRST["run"]
+
+
 def _verdict(group: dict) -> str:
     """The summary's word for a group: the exponent's interval holds theory's exponent, or not."""
     if group["exponent"] is None:
@@ -31,11 +54,10 @@ def _verdict(group: dict) -> str:
     return {True: "consistent", False: "inconsistent", None: "-"}[group["consistent"]]
 
 
-def test_demo_quick_runs_resumes_and_serves(tmp_path):
-    out = tmp_path / "demo"
+def test_demo_quick_runs_resumes_and_serves(tmp_path, tmp_path_factory):
+    base, first = quick_demo(tmp_path_factory)  # the first run: --no-serve --json
+    out = base / "demo"
     cmd = [sys.executable, "-m", "abcscale", "demo", "--quick", "--quiet", "--out", str(out)]
-    first = subprocess.run([*cmd, "--no-serve", "--json"], cwd=ROOT, env=_env(tmp_path), capture_output=True,
-                           text=True, timeout=600)
     assert first.returncode == 0, first.stderr[-3000:]
     summary = json.loads(first.stdout)  # --json: the summary and nothing else on stdout
     fit = FitResult.model_validate_json((out / "fit.json").read_text())

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from tests.helpers import free_port
+from tests.test_demo import quick_demo
 
 
 def _env() -> dict[str, str]:
@@ -23,12 +24,10 @@ def _env() -> dict[str, str]:
 
 
 @pytest.mark.e2e  # the quick demo's sweeps and tuning: 10 s with a warm JAX compile cache, more cold
-def test_demo_no_serve_writes_nothing_outside_out(tmp_path, monkeypatch):
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    out = tmp_path / "demo"
-    run = subprocess.run([sys.executable, "-m", "abcscale", "demo", "--quick", "--quiet", "--no-serve", "--json",
-                          "--out", str(out)], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=600)
+def test_demo_no_serve_writes_nothing_outside_out(tmp_path_factory, monkeypatch):
+    # the demo run from an empty cwd with no ABCSCALE_ setting, which tests/test_demo.py's test reads too
+    tmp_path, run = quick_demo(tmp_path_factory)
+    cwd, out = tmp_path / "cwd", tmp_path / "demo"
     assert run.returncode == 0, run.stderr[-3000:]
     assert list(cwd.iterdir()) == []  # was ./abcscale-data/abcscale.db, the service's default database
     summary = json.loads(run.stdout)

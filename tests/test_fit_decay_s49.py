@@ -139,7 +139,7 @@ def test_a_resumed_sweeps_older_rows_do_not_read_as_another_configuration():
     assert g.weight_decay == 0.01 and g.mixed_columns == []
 
 
-def test_check_against_a_service_fit_carries_the_decay_as_a_local_check_does(tmp_path):
+def test_check_against_a_service_fit_carries_the_decay_as_a_local_check_does(tmp_path, request):
     """`check --service` sent every constant, its unset weight_decay 0 too, so the service read a decay given (0)
     and checked nothing where a local `check --fit` checked the fit's decay (a code review)."""
     import json
@@ -149,7 +149,7 @@ def test_check_against_a_service_fit_carries_the_decay_as_a_local_check_does(tmp
     from typer.testing import CliRunner
 
     from abcscale.cli import app
-    from tests.service.test_server import Server
+    from tests.usecases.test_check_service import shared_service
 
     df = _table()
     fit = fit_table(df, n_boot=20)
@@ -161,15 +161,11 @@ def test_check_against_a_service_fit_carries_the_decay_as_a_local_check_does(tmp
     (tmp_path / "fit.json").write_text(fit.model_dump_json())
     runner = CliRunner()
     local = runner.invoke(app, ["check", str(path), "--fit", str(tmp_path / "fit.json"), "--json"])
-    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
-    try:
-        rows = json.loads(df.to_json(orient="records"))
-        posted = httpx.post(f"{server.url}/v1/fits", json={"rows": rows, "n_boot": 20}, timeout=120)
-        assert posted.status_code == 201, posted.text
-        remote = runner.invoke(app, ["check", str(path), "--service", server.url, "--fit-id", posted.json()["id"],
-                                     "--json"])
-    finally:
-        server.stop()
+    url = shared_service(request)
+    rows = json.loads(df.to_json(orient="records"))
+    posted = httpx.post(f"{url}/v1/fits", json={"rows": rows, "n_boot": 20}, timeout=120)
+    assert posted.status_code == 201, posted.text
+    remote = runner.invoke(app, ["check", str(path), "--service", url, "--fit-id", posted.json()["id"], "--json"])
     assert local.exit_code == remote.exit_code == 1, (local.output, remote.output)
     failed = ["weight_decay (hidden) too high"]
     assert json.loads(local.stdout)["failed"] == json.loads(remote.stdout)["failed"] == failed

@@ -116,10 +116,16 @@ def test_messages_are_in_the_callers_words():
     assert res.exit_code == 2 and "weight_decay" not in _said(res).removeprefix("error: --weight-decay")
 
 
-def test_the_python_api_predicts_at_covariates_as_the_cli_does():
-    kw = {"mapping": {"size_col": "N", "size_kind": "params", "covariates": ["D", "batch_size"]},
-          "target_width": 2_000_000_000, "n_boot": 200}
-    fit = abcscale.fit("examples/axes.csv", at={"D": 1e10}, **kw)
+@pytest.fixture(scope="module")
+def axes_fit():
+    """The axes example's covariate fit predicted at 2e9 parameters and D 1e10 (read by two tests, fitted once)."""
+    return abcscale.fit("examples/axes.csv", mapping={"size_col": "N", "size_kind": "params",
+                                                      "covariates": ["D", "batch_size"]},
+                        target_width=2_000_000_000, at={"D": 1e10}, n_boot=200)
+
+
+def test_the_python_api_predicts_at_covariates_as_the_cli_does(axes_fit):
+    fit = axes_fit
     res = runner.invoke(app, ["fit", "examples/axes.csv", "--size-col", "N", "--size-kind", "params", "--covariates",
                               "D,batch_size", "--target-size", "2000000000", "--at", "D=1e10", "--n-boot", "200",
                               "--json", "-q"])
@@ -147,9 +153,8 @@ def test_a_smaller_sweep_into_a_folder_says_what_it_replaced(tmp_path):
         "without 1 of those" in _said(res)
 
 
-def test_predict_at_covariates_uses_the_joint_law():
-    kw = {"mapping": {"size_col": "N", "size_kind": "params", "covariates": ["D", "batch_size"]}, "n_boot": 200}
-    fit = abcscale.fit("examples/axes.csv", target_width=2_000_000_000, at={"D": 1e10}, **kw)
+def test_predict_at_covariates_uses_the_joint_law(axes_fit):
+    fit = axes_fit
     p = abcscale.predict(fit, 2_000_000_000, at={"D": 1e10})
     assert p.lr == fit.joint[0].prediction.lr and p.at["D"] == 1e10
     with pytest.raises(ValueError, match="at: Q is not a fitted covariate"):

@@ -47,13 +47,27 @@ def fit_file(covariate_fit, tmp_path_factory) -> str:
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def service(table, tmp_path_factory):
+    """A service holding the table's fit posted over REST (the rows through JSON), no target: a client, the fit's id
+    and the body that posted it. The entry-point cases below each post their targeted fit beside it (one app start
+    and one untargeted fit for the three: 0.3 CPU-s each, 2026-12-07)."""
+    rows = json.loads(table.to_json(orient="records"))
+    body = {"rows": rows, "n_boot": N_BOOT, "size_col": "N", "size_kind": "params", "covariates": COVS}
+    data = tmp_path_factory.mktemp("service")
+    with TestClient(create_app(Settings(data_dir=data, database_url=None, api_token=None))) as c:
+        posted = c.post("/v1/fits", json=body)
+        assert posted.status_code == 201, posted.text
+        yield c, posted.json()["id"], body
+
+
 def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
 @pytest.mark.parametrize(("size", "at"), [(2e9, {"D": 1e10, "batch_size": 64}), (7e9, {"D": 2e11}),
                                           (1.3e8, {"batch_size": 48})])
-def test_every_entry_point_predicts_what_the_fit_would_have(table, fit_file, size, at, tmp_path):
+def test_every_entry_point_predicts_what_the_fit_would_have(table, fit_file, service, size, at):
     # the fit made with this target (the table again) is the truth the three entry points must give, bit for bit
     want = fit_table(table, ColumnMapping(size_col="N", size_kind="params", covariates=COVS), n_boot=N_BOOT,
                      target_width=int(size), at=at).joint[0].prediction
@@ -65,15 +79,12 @@ def test_every_entry_point_predicts_what_the_fit_would_have(table, fit_file, siz
     assert got["prediction"] is None and got["size_kind"] == "params"
     assert got["joint"] == want.model_dump(mode="json")
     assert abcscale.predict(fit_file, size, at=at) == want
-    with TestClient(create_app(Settings(data_dir=tmp_path, database_url=None, api_token=None))) as c:
-        rows = json.loads(table.to_json(orient="records"))
-        body = {"rows": rows, "n_boot": N_BOOT, "size_col": "N", "size_kind": "params", "covariates": COVS}
-        fid = c.post("/v1/fits", json=body).json()["id"]
-        # the rows went through JSON (10 digits): the service's own fit with this target is its truth
-        targeted = c.post("/v1/fits", json={**body, "target_width": int(size), "at": at}).json()["result"]
-        r = c.post(f"/v1/fits/{fid}/predict", json={"size": size, "at": at})
-        assert r.status_code == 200, r.text
-        assert r.json()["joint"] == targeted["joint"][0]["prediction"]
+    c, fid, body = service
+    # the rows went through JSON (10 digits): the service's own fit with this target is its truth
+    targeted = c.post("/v1/fits", json={**body, "target_width": int(size), "at": at}).json()["result"]
+    r = c.post(f"/v1/fits/{fid}/predict", json={"size": size, "at": at})
+    assert r.status_code == 200, r.text
+    assert r.json()["joint"] == targeted["joint"][0]["prediction"]
 
 
 def test_a_plain_fit_predicts_each_groups_target_as_the_fit_did(tmp_path):

@@ -17,7 +17,7 @@ from abcscale.cli import app
 from abcscale.fitting import fit_table
 from abcscale.fitting.predict import predict_group
 from abcscale.fitting.synthetic import synthetic_sweep
-from tests.service.test_server import Server
+from tests.usecases.test_check_service import shared_service
 
 runner = CliRunner()
 GROUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
@@ -38,7 +38,7 @@ def _config(tmp_path, lr):
     return str(path)
 
 
-def test_group_picks_a_depth_locally_and_from_a_service(tmp_path, table):
+def test_group_picks_a_depth_locally_and_from_a_service(tmp_path, table, request):
     fit = fit_table(table, n_boot=100)
     assert len(fit.groups) == 2
     (tmp_path / "fit.json").write_text(fit.model_dump_json())
@@ -54,22 +54,18 @@ def test_group_picks_a_depth_locally_and_from_a_service(tmp_path, table):
     ratios = [json.loads(r.stdout)["checks"][0]["ratio"] for r in (local, other)]
     assert ratios[0] == pytest.approx(1.0, rel=0.01) and ratios[1] == pytest.approx(0.5, rel=0.15)  # ... but read
     assert runner.invoke(app, ["check", cfg, "--group", "depth=2"]).exit_code == 2  # theory has no groups
-    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
-    try:
-        rows = json.loads(table.to_json(orient="records"))
-        posted = httpx.post(f"{server.url}/v1/fits", json={"rows": rows, "n_boot": 100}, timeout=120)
-        assert posted.status_code == 201, posted.text
-        fit_id = posted.json()["id"]
-        remote = runner.invoke(app, ["check", cfg, "--service", server.url, "--fit-id", fit_id, "--group", "depth=2",
-                                     "--json"])
-        assert remote.exit_code == 0, remote.output
-        # the rows went as JSON (pandas writes 10 significant digits): the same answer within that
-        assert [c["recommended"] for c in json.loads(remote.stdout)["checks"]] == pytest.approx(
-            [c["recommended"] for c in json.loads(local.stdout)["checks"]], rel=1e-6)
-        vague = runner.invoke(app, ["check", cfg, "--service", server.url, "--fit-id", fit_id])
-        assert vague.exit_code == 2 and "body.lr_mode" not in vague.output and "--group" in vague.output
-    finally:
-        server.stop()
+    url = shared_service(request)
+    rows = json.loads(table.to_json(orient="records"))
+    posted = httpx.post(f"{url}/v1/fits", json={"rows": rows, "n_boot": 100}, timeout=120)
+    assert posted.status_code == 201, posted.text
+    fit_id = posted.json()["id"]
+    remote = runner.invoke(app, ["check", cfg, "--service", url, "--fit-id", fit_id, "--group", "depth=2", "--json"])
+    assert remote.exit_code == 0, remote.output
+    # the rows went as JSON (pandas writes 10 significant digits): the same answer within that
+    assert [c["recommended"] for c in json.loads(remote.stdout)["checks"]] == pytest.approx(
+        [c["recommended"] for c in json.loads(local.stdout)["checks"]], rel=1e-6)
+    vague = runner.invoke(app, ["check", cfg, "--service", url, "--fit-id", fit_id])
+    assert vague.exit_code == 2 and "body.lr_mode" not in vague.output and "--group" in vague.output
 
 
 @pytest.mark.parametrize(("extra", "form"), [({}, "abc"), ({"form": "multiplier_free"}, "multiplier_free"),

@@ -8,30 +8,25 @@ naming the flag (or the variable the token came from), never echoing the token. 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from typer.testing import CliRunner
 
 from abcscale.cli import app
-from tests.service.test_server import Server
+from tests.usecases.test_check_service import READ, TOKENS, WRITE, shared_service
 
 runner = CliRunner()
 CONFIG = "examples/check-config.yaml"
 TABLE = "examples/tour-sweep.parquet"
-WRITE, READ = "wtok-SECRET-123", "rtok-SECRET-456"
-SECRET = "SECRET"  # in every token of this file: no output may hold it
+SECRET = "SECRET"  # in every token of this file (WRITE is "wtok-SECRET-123", READ "rtok-SECRET-456"): no output
+# may hold it
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory) -> Iterator[str]:
-    folder = tmp_path_factory.mktemp("svc")
-    server = Server(f"sqlite:///{folder / 'abcscale.db'}",
-                    env={"ABCSCALE_API_TOKEN": WRITE, "ABCSCALE_READ_TOKEN": READ})
-    try:
-        yield server.url
-    finally:
-        server.stop()
+def service(request) -> str:
+    """A service whose writes take WRITE and reads READ (the one tests/usecases/test_check_service.py's token test
+    uses too: one server start for both)."""
+    return shared_service(request, TOKENS)
 
 
 def _check(url: str, *extra: str, env: dict[str, str] | None = None):

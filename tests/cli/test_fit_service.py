@@ -5,6 +5,7 @@ an unreachable service as one line. Messages speak the caller's words: flags on 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -13,19 +14,20 @@ from typer.testing import CliRunner
 from abcscale.cli import app
 from abcscale.fitting.synthetic import synthetic_sweep
 from tests.helpers import free_port
-from tests.service.test_server import Server
+from tests.usecases.test_check_service import READ, TOKENS, WRITE, shared_service
 
 runner = CliRunner()
-TOKEN = "fit-service-token"
+TOKEN = WRITE  # the service's write token
+READS = {"Authorization": f"Bearer {READ}"}  # this file's own reads of what the CLI stored (its count, a fit)
 MUP = {"parameterization": "mup", "optimizer": "adam", "lr_mode": "global"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    db = tmp_path_factory.mktemp("db") / "service.db"
-    s = Server(f"sqlite:///{db}", env={"ABCSCALE_API_TOKEN": TOKEN})
-    yield s
-    s.stop()
+def server(request) -> SimpleNamespace:
+    """A service whose writes take TOKEN (and reads READ): the one tests/cli/test_check_token_s67.py and
+    tests/usecases/test_check_service.py use too, one server start for the three. The counts below are of fits
+    stored between two reads in one test, whatever else the service holds."""
+    return SimpleNamespace(url=shared_service(request, TOKENS))
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def table(tmp_path_factory):
 
 
 def _count(server) -> int:
-    return httpx.get(server.url + "/v1/fits").json()["count"]
+    return httpx.get(server.url + "/v1/fits", headers=READS).json()["count"]
 
 
 def test_fit_on_the_service_stores_it_once_and_prints_its_id(server, table):
@@ -45,7 +47,7 @@ def test_fit_on_the_service_stores_it_once_and_prints_its_id(server, table):
     res = runner.invoke(app, args, env={"ABCSCALE_API_TOKEN": None})
     assert res.exit_code == 0, res.output
     fit_id = res.stdout.split("with id ")[1].split()[0]
-    stored = httpx.get(f"{server.url}/v1/fits/{fit_id}").json()
+    stored = httpx.get(f"{server.url}/v1/fits/{fit_id}", headers=READS).json()
     assert stored["n_rows"] > 0 and stored["result"]["provenance"]["settings"]["n_boot"] == 50
     assert "e (95% CI)" in res.stdout  # the summary, printed from the service's result
     # the same table and options again: the same fit, nothing stored twice (the token from the environment)

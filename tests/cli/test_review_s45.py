@@ -224,9 +224,12 @@ def test_the_memory_estimate_follows_a_runs_measured_peak(tmp_path):
     from abcscale.runner.sweep import memory_need
 
     # batch 16: at 8 (session 69, a trim) a fresh clone's run measured 190 MiB against an estimate of 338 (0.56), the
-    # difference of two processes' peaks too near their noise
+    # difference of two processes' peaks too near their noise. 2 eval batches, not the default 4: the held-out loss
+    # (at init and at the end) is forward passes one batch at a time, under the training step's peak (the estimate
+    # has no eval term), and 4 batches were a fifth of the test's CPU-s; at 1 batch the peaks' difference rose
+    # (2026-12-07: 1.37 and 1.43 of the estimate, where 2 batches gave 1.09-1.22 and 4 gave 0.94-1.35)
     args = ["sweep", "-q", "-p", "mup", "--widths", "128", "--depth", "1", "--batch", "16", "--seq-len", "512",
-            "--steps", "1", "--seeds", "1"]
+            "--steps", "1", "--seeds", "1", "--eval-batches", "2"]
     peak = {}
     for lrs in ("-6", "-6,-5"):  # one run, then two at once (a cell's runs go on threads together)
         done = subprocess.run([sys.executable, "-c", _PEAK, *args, f"--log2-lr={lrs}", "--out", str(tmp_path / lrs)],
@@ -236,7 +239,7 @@ def test_the_memory_estimate_follows_a_runs_measured_peak(tmp_path):
         assert done.returncode == 0, done.stderr
         peak[lrs] = int(done.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
     a_run = peak["-6,-5"] - peak["-6"]
-    spec = SweepSpec(widths=[128], depth=1, batch=16, seq_len=512, steps=1, log2_lr=[-6], seeds=1)
+    spec = SweepSpec(widths=[128], depth=1, batch=16, seq_len=512, steps=1, log2_lr=[-6], seeds=1, eval_batches=2)
     estimate = memory_need(spec, 128, 1)
     assert 0.7 < a_run / estimate < 1.5, (a_run / 2**20, estimate / 2**20)
 

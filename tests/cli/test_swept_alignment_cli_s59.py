@@ -52,23 +52,20 @@ def test_check_names_group_where_it_gave_the_alignment(tmp_path, fit):
     assert r.returncode == 2 and r.stderr.startswith("error: --group alignment: none gives c"), r.stderr
 
 
-def test_check_service_names_group_too(tmp_path):
+def test_check_service_names_group_too(tmp_path, request):
     import json
 
     import httpx
 
-    from tests.service.test_server import Server
+    from tests.usecases.test_check_service import shared_service
 
     config = tmp_path / "run.yaml"
     config.write_text("parameterization: mup\noptimizer: adam\nwidth: 1024\nbase_width: 64\nbeta: 0.01\n"
                       "lr:\n  hidden: 0.0025\n")
-    server = Server(f"sqlite:///{tmp_path / 'svc.db'}")
-    try:
-        rows = json.loads(_table(_c("full"), seeds=1).to_json(orient="records"))
-        posted = httpx.post(f"{server.url}/v1/fits", json={"rows": rows, "n_boot": 30}, timeout=120)
-        assert posted.status_code == 201, posted.text
-        r = _abcscale("check", str(config), "--service", server.url, "--fit-id", posted.json()["id"], "--group",
-                      "alignment=none")
-        assert r.returncode == 2 and "422: --group alignment: none gives c" in r.stderr.replace("\n", ""), r.stderr
-    finally:
-        server.stop()
+    url = shared_service(request)
+    rows = json.loads(_table(_c("full"), seeds=1).to_json(orient="records"))
+    posted = httpx.post(f"{url}/v1/fits", json={"rows": rows, "n_boot": 30}, timeout=120)
+    assert posted.status_code == 201, posted.text
+    r = _abcscale("check", str(config), "--service", url, "--fit-id", posted.json()["id"], "--group",
+                  "alignment=none")
+    assert r.returncode == 2 and "422: --group alignment: none gives c" in r.stderr.replace("\n", ""), r.stderr

@@ -13,7 +13,8 @@ os.environ.setdefault("ABCSCALE_XLA_OPT_LEVEL", "0")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("ABCSCALE_RUN_SLOW") == "1" or "slow" in (config.option.markexpr or ""):
-        # the slow tests first: the physics check (45-55 s, the suite's longest) starts on the first worker at once
+        # the slow tests first: the physics check (the suite's longest: 78 CPU-s alone from a cold compilation cache
+        # on the shared 2 cores, 2026-12-07) starts on the first worker at once
         # (`--dist worksteal` gives each worker a contiguous half of this order), never last beside an idle one
         items.sort(key=lambda item: "slow" not in item.keywords)  # stable: the rest keep their order
         return

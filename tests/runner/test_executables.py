@@ -91,7 +91,8 @@ def test_a_file_holding_another_program_is_compiled_again_when_it_cannot_run(cac
     want = _outcome(prog, args)
     file = ex.path(prog, _spec_of(prog, args), tr.compiler_options(prog))
     assert file is not None
-    foreign = tr._jitted(other).lower(*tr._args_spec(other, 3, other_args[0], other_args[1])).compile()
+    foreign = tr._jitted(other).lower(*tr._args_spec(other, 3, other_args[0], other_args[1])).compile(
+        tr.compiler_options(other))  # as the runner compiles it: XLA's default level took twice the CPU
     ex.save(file, foreign)  # loads fine, but takes 3 runs per call: the call fails, the program compiles again
     assert ex.load(file) is not None
     _assert_same(want, _outcome(prog, args))

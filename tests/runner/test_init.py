@@ -15,6 +15,7 @@ import abcscale.runner.train as tr
 from abcscale.runner import mlp, transformer
 from abcscale.runner.data import load_corpus
 from abcscale.runner.nn import ModelConfig, ParamSpec, init_params
+from tests.runner.compiled import jit
 
 
 def reference_init(specs: dict[str, ParamSpec], key: jax.Array, init_std_3: jax.Array) -> dict[str, jax.Array]:
@@ -38,9 +39,9 @@ def test_grouped_init_draws_the_same_numbers_as_one_draw_per_parameter(module, w
     specs = module.param_specs(ModelConfig(module.__name__.rsplit(".", 1)[1], width, depth, 8, head_dim=8))
     std = jnp.asarray([0.3, width ** -0.5, 1.7], jnp.float32)
     keys = jax.random.split(jax.random.PRNGKey(11), 3)
-    # under jit and under vmap over seeds, as the training program draws them
-    new = jax.jit(jax.vmap(lambda k: init_params(specs, k, std)))(keys)
-    ref = jax.jit(jax.vmap(lambda k: reference_init(specs, k, std)))(keys)
+    # under jit and under vmap over seeds, compiled as the training program is (tests.runner.compiled)
+    new = jit(jax.vmap(lambda k: init_params(specs, k, std)))(keys)
+    ref = jit(jax.vmap(lambda k: reference_init(specs, k, std)))(keys)
     assert list(new) == list(ref) == sorted(specs)
     for name in specs:
         np.testing.assert_array_equal(np.asarray(new[name]), np.asarray(ref[name]), err_msg=name)
@@ -57,7 +58,8 @@ def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch, emitt
                       record_steps=(0, 3), curves=True)
     args = (c.train, c.eval, np.array([1.0, 1.0, 0.5]), np.full(3, 0.25), np.full((2, 4), 2.0 ** -6),
             np.full((2, 4), 1e-8), np.array([0, 1]))
-    new = tr.run_program(prog, *args)
+    compiler = tr.Compiler()  # one training program for both runs: only the draw differs, and it is outside it
+    new = tr.run_program(prog, *args, compiler=compiler)
 
     def reference_draw(specs, seeds, init_3, *, options, **data):  # one draw per parameter, the same options
         draw = jax.jit(jax.vmap(lambda s: reference_init(specs, jax.random.split(jax.random.PRNGKey(s))[0],
@@ -67,7 +69,8 @@ def test_a_run_trains_bit_identically_with_the_reference_init(monkeypatch, emitt
 
     runner_draw = tr.draws.draw
     monkeypatch.setattr(tr.draws, "draw", reference_draw)
-    ref = tr.run_program(prog, *args)
+    with compiler:
+        ref = tr.run_program(prog, *args, compiler=compiler)
     same = np.testing.assert_array_equal if emitters == "on" else functools.partial(
         np.testing.assert_allclose, rtol=1e-5, atol=1e-7)
     for name in ("loss_at_init", "final_loss", "eval_loss", "curves"):

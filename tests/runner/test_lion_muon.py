@@ -13,6 +13,7 @@ from optax import contrib
 from abcscale.runner.nn import EMB, HID, OUT, VEC
 from abcscale.runner.optim import make_optimizer, scale_by_layer_adam, variant
 from abcscale.schemas.enums import Optimizer
+from tests.runner.compiled import jit
 from tests.runner.test_optim import _run
 
 
@@ -22,9 +23,9 @@ def _grads(shapes: dict[str, tuple[int, ...]], n: int = 4, seed: int = 0) -> lis
 
 
 def _jitted(tx: optax.GradientTransformation) -> optax.GradientTransformation:
-    """``tx`` with its update jitted, as a training step runs it: eagerly, Muon's Newton-Schulz steps compiled op by
-    op (about a hundred small programs, seconds a test)."""
-    return optax.GradientTransformation(tx.init, jax.jit(tx.update))
+    """``tx`` with its update jitted, as a training step runs it (tests.runner.compiled): eagerly, Muon's
+    Newton-Schulz steps compiled op by op (about a hundred small programs, seconds a test)."""
+    return optax.GradientTransformation(tx.init, jit(tx.update))
 
 
 def _matrix_mask(p):
@@ -42,7 +43,7 @@ def test_lion_first_step_is_minus_lr_times_sign_per_layer():
     layers = {"e": EMB, "h": HID, "r": OUT, "g": VEC}
     g = {k: jnp.asarray(np.random.default_rng(1).normal(size=v.shape), jnp.float32) for k, v in params.items()}
     lr = jnp.asarray([0.1, 0.01, 0.001, 0.5])
-    tx = make_optimizer("lion", lr, jnp.zeros(4), layers, steps=10, schedule_kind="constant")
+    tx = _jitted(make_optimizer("lion", lr, jnp.zeros(4), layers, steps=10, schedule_kind="constant"))
     u, _ = tx.update(g, tx.init(params), params)
     for k, i in layers.items():
         np.testing.assert_allclose(np.asarray(u[k]), -float(lr[i]) * np.sign(np.asarray(g[k])), rtol=1e-6)
@@ -104,9 +105,8 @@ def test_muon_sends_embeddings_readout_vectors_and_non_matrices_to_adam():
     lr = jnp.asarray([0.1, 0.2, 0.3, 0.4])
     ours = _run(_jitted(make_optimizer("muon", lr, eps, layers, steps=5, schedule_kind="constant")), grads, params)[-1]
     adam_keys = [k for k in shapes if k != "h"]
-    ref = _run(scale_by_layer_adam({k: eps[layers[k]] for k in adam_keys}), [{k: g[k] for k in adam_keys}
-                                                                             for g in grads],
-               {k: params[k] for k in adam_keys})[-1]
+    ref = _run(_jitted(scale_by_layer_adam({k: eps[layers[k]] for k in adam_keys})),
+               [{k: g[k] for k in adam_keys} for g in grads], {k: params[k] for k in adam_keys})[-1]
     for k in adam_keys:
         np.testing.assert_allclose(np.asarray(ours[k]), -float(lr[layers[k]]) * np.asarray(ref[k]), rtol=1e-5)
     # the hidden matrix is Muon's: near-orthogonal, not Adam's near-sign update

@@ -21,6 +21,7 @@ from abcscale.runner import nn
 from abcscale.runner import train as tr
 from abcscale.runner.spec import SweepSpec
 from abcscale.runner.sweep import _program, layer_hyper
+from tests.runner.compiled import jit
 
 
 def _loss(mm, z, w, c):
@@ -36,9 +37,10 @@ def _plain(z, w):
 def test_gradients_are_autodiffs(n, i, o, seed):
     rng = np.random.default_rng(seed)
     z, w, c = (rng.standard_normal(s).astype(np.float32) for s in ((n, i), (i, o), (n, o)))
-    got = jax.jit(jax.grad(lambda z, w: _loss(nn.matmul, z, w, c), argnums=(0, 1)))(z, w)
+    # compiled as the runner's programs are here (tests.runner.compiled)
+    got = jit(jax.grad(lambda z, w: _loss(nn.matmul, z, w, c), argnums=(0, 1)))(z, w)
     # autodiff's, compiled too: one program per shape, where op-by-op dispatch compiled each of its ~10 ops
-    want = jax.jit(jax.grad(lambda z, w: _loss(_plain, z, w, c), argnums=(0, 1)))(z, w)
+    want = jit(jax.grad(lambda z, w: _loss(_plain, z, w, c), argnums=(0, 1)))(z, w)
     for g, ref in zip(got, want, strict=True):
         np.testing.assert_allclose(np.asarray(g), np.asarray(ref), rtol=1e-5, atol=1e-5)
 
@@ -50,7 +52,7 @@ def test_gradients_under_vmap():
     def grads(mm):
         return jax.vmap(jax.grad(lambda z, w: _loss(mm, z, w, c), argnums=(0, 1)))(z, w)
 
-    for g, ref in zip(jax.jit(lambda: grads(nn.matmul))(), grads(_plain), strict=True):
+    for g, ref in zip(jit(lambda: grads(nn.matmul))(), grads(_plain), strict=True):
         np.testing.assert_allclose(np.asarray(g), np.asarray(ref), rtol=1e-5, atol=1e-5)
 
 

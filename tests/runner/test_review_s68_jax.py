@@ -37,6 +37,7 @@ from abcscale.runner.nn import ModelConfig, init_params  # noqa: E402
 from abcscale.runner.optim import make_optimizer  # noqa: E402
 from abcscale.runner.spec import SweepSpec  # noqa: E402
 from abcscale.schemas.groups import SPEC_ROLES  # noqa: E402
+from tests.runner.compiled import jit  # noqa: E402
 
 V, BASE, WIDTH, BETA = 256, 16, 32, 2.0**-6
 
@@ -230,12 +231,13 @@ def _sweep_and_export_steps(ref, depth=1, fan_in=None, width=WIDTH):
     params = {k: jnp.zeros(s.shape) for k, s in specs.items()}
     rng = np.random.default_rng(1)  # numpy's normals: jax.random's compiled a kernel per shape (2 CPU-s a call)
     grads = {k: jnp.asarray(rng.standard_normal(s.shape), jnp.float32) for k, s in sorted(specs.items())}
-    # jitted, as a training step runs them: eagerly Muon's Newton-Schulz steps compiled op by op (seconds a call)
-    ours, _ = jax.jit(tx.update)(grads, tx.init(params), params)
+    # jitted, as a training step runs them (tests.runner.compiled): eagerly Muon's Newton-Schulz steps compiled op
+    # by op (seconds a call)
+    ours, _ = jit(tx.update)(grads, tx.init(params), params)
     model = user.build(ref, width, depth, V, 8)
     tree = model.tree(params)
     etx, _ = _quiet(abcoptax.transform, _groups("muon", width), tree, fan_in=fan_in)
-    theirs, _ = jax.jit(etx.update)(model.tree(grads), etx.init(tree), tree)
+    theirs, _ = jit(etx.update)(model.tree(grads), etx.init(tree), tree)
     return {name: (np.asarray(ours[name]), np.asarray(_leaf(theirs, model, name))) for name in specs}, hyper, specs
 
 
@@ -312,7 +314,7 @@ def test_a_depthwise_kernel_is_drawn_at_its_std_by_both_of_the_runners_draws(tmp
     init_3 = np.asarray(hyper.init_std, np.float32)
     # jitted as in the training program (eagerly, a kernel compiled per parameter shape); indexed past the three
     # before
-    in_program = jax.jit(lambda key, std: init_params(specs, key, std))(jax.random.key(0), jnp.asarray(init_3))
+    in_program = jit(lambda key, std: init_params(specs, key, std))(jax.random.key(0), jnp.asarray(init_3))
     shared = draws.draw(specs, np.array([3], np.uint32), init_3, steps=1, batch=1, high=100).params
     for kernel in (np.asarray(in_program["params/dwconv/kernel"]), shared["params/dwconv/kernel"][0]):
         assert float(np.std(kernel)) == pytest.approx(1 / 7, rel=0.1)

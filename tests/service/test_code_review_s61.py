@@ -19,8 +19,8 @@ runner = CliRunner()
 
 
 @pytest.mark.parametrize("source", [" fit", "Fit", "FIT "])
-def test_a_padded_or_capitalised_source_selects_the_fit_radio(client, stored_fit, source):
-    r = client.get("/", params={"source": source, "fit_id": stored_fit["id"], "width": "4096"})
+def test_a_padded_or_capitalised_source_selects_the_fit_radio(reader, read_fit, source):
+    r = reader.get("/", params={"source": source, "fit_id": read_fit["id"], "width": "4096"})
     assert r.status_code == 200, r.text
     assert re.search(r'value="fit" id="src-fit" checked', r.text)
     assert not re.search(r'value="theory" id="src-theory" checked', r.text)

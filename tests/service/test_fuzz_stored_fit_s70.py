@@ -21,9 +21,10 @@ from abcscale.service.config import Settings
 
 
 @pytest.fixture
-def client(tmp_path):
+def client(tmp_path, plot_workers):
     # plot_wait_s 0: a plot's first GET answers 202 at once (its render is not what this is about)
     with TestClient(create_app(Settings(data_dir=tmp_path, plot_wait_s=0))) as c:
+        plot_workers.attach(c.app)  # the app's close waits for that render: on a warm worker, not a fresh one
         yield c
 
 

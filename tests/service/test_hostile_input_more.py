@@ -136,8 +136,8 @@ def test_registry_pages_refuse_odd_page_numbers_with_a_400(client, page):
 
 @pytest.mark.parametrize("query", [{"group": "²", "width": "1"}, {"group": "0", "width": "²"},
                                    {"group": "0", "width": "9" * 5000}])
-def test_report_query_values_that_are_not_ascii_numbers_are_no_500(client, stored_fit, query):
-    r = client.get(f"/fits/{stored_fit['id']}", params=query)
+def test_report_query_values_that_are_not_ascii_numbers_are_no_500(reader, read_fit, query):
+    r = reader.get(f"/fits/{read_fit['id']}", params=query)
     assert r.status_code in (200, 422), r.text
 
 

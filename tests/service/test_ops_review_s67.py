@@ -333,9 +333,10 @@ def test_the_page_upload_takes_covariates_as_a_json_list(client, covariate_csv):
 # --- the same in a real browser ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def browser_server(tmp_path_factory) -> Iterator[ThreadServer]:
+def browser_server(tmp_path_factory, plot_workers) -> Iterator[ThreadServer]:
     _browser_or_skip()
     s = ThreadServer(Settings(data_dir=tmp_path_factory.mktemp("pages67"), api_token=TOKEN, plot_wait_s=0))
+    plot_workers.attach(s.app)  # conftest.SharedPlotWorkers
     yield s
     s.stop()
 

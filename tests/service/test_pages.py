@@ -73,14 +73,14 @@ def test_a_bad_field_is_marked_with_its_message(client, query, field, words):
     assert "Traceback" not in page.text and 'id="result"' not in page.text
 
 
-def test_calculator_from_a_fit_shows_the_band(client, stored_fit):
-    page = client.get("/", params={"source": "fit", "fit_id": stored_fit["id"], "width": "2048"})
+def test_calculator_from_a_fit_shows_the_band(reader, read_fit):
+    page = reader.get("/", params={"source": "fit", "fit_id": read_fit["id"], "width": "2048"})
     assert page.status_code == 200, page.text
-    api = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048}).json()
+    api = reader.post("/v1/recommend", json={"fit_id": read_fit["id"], "width": 2048}).json()
     band = dict(re.findall(r'<dd data-field="(\w+)" data-value="([^"]+)"', page.text))
     assert float(band["lr"]) == api["band"]["lr"] and float(band["safe_lr"]) == api["band"]["safe_lr"]
     assert _cells(page.text, "readout")["lr"] == api["layers"][2]["lr"]
-    wrong = client.get("/", params={"source": "fit", "fit_id": stored_fit["id"], "width": "2048",
+    wrong = reader.get("/", params={"source": "fit", "fit_id": read_fit["id"], "width": "2048",
                                     "group": "optimizer=sgd"})
     assert wrong.status_code == 422 and "no group matches" in _error(wrong.text, "group")
 
@@ -89,22 +89,22 @@ def _csv(sweep) -> bytes:
     return sweep.to_csv(index=False).encode()
 
 
-def test_registry_and_report(client, stored_fit, sweep):
-    listing = client.get("/fits")
-    assert listing.status_code == 200 and stored_fit["id"] in listing.text and "consistent" in listing.text
-    report = client.get(f"/fits/{stored_fit['id']}")
+def test_registry_and_report(reader, read_fit, sweep):
+    listing = reader.get("/fits")
+    assert listing.status_code == 200 and read_fit["id"] in listing.text and "consistent" in listing.text
+    report = reader.get(f"/fits/{read_fit['id']}")
     assert report.status_code == 200
     for name in ("loss_vs_lr", "lr_vs_width", "loss_vs_width"):
-        assert re.search(rf'data-src="/v1/fits/{stored_fit["id"]}/plots/{name}.png" alt="[^"]+"', report.text)
-    predicted = client.get(f"/fits/{stored_fit['id']}", params={"group": "0", "width": "4096"})
-    api = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 4096}).json()
+        assert re.search(rf'data-src="/v1/fits/{read_fit["id"]}/plots/{name}.png" alt="[^"]+"', report.text)
+    predicted = reader.get(f"/fits/{read_fit['id']}", params={"group": "0", "width": "4096"})
+    api = reader.post("/v1/recommend", json={"fit_id": read_fit["id"], "width": 4096}).json()
     assert f'data-value="{api["band"]["safe_lr"]}"' in predicted.text
-    bad = client.get(f"/fits/{stored_fit['id']}", params={"group": "0", "width": "-1"})
+    bad = reader.get(f"/fits/{read_fit['id']}", params={"group": "0", "width": "-1"})
     assert bad.status_code == 422 and 'id="width-0-error"' in bad.text
-    rows = client.get(f"/fits/{stored_fit['id']}/rows.csv")
+    rows = reader.get(f"/fits/{read_fit['id']}/rows.csv")
     assert rows.headers["content-type"].startswith("text/csv") and len(rows.text.splitlines()) == len(sweep) + 1
-    assert client.get("/fits/nope").status_code == 404
-    assert client.get("/fits?page=x").status_code == 400
+    assert reader.get("/fits/nope").status_code == 404
+    assert reader.get("/fits?page=x").status_code == 400
 
 
 def test_upload_stores_and_redirects_to_the_report(client, sweep):

@@ -52,8 +52,8 @@ class ThreadServer:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                                    log_level="warning"))
+        self.app = create_app(settings)
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
@@ -68,10 +68,11 @@ class ThreadServer:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[ThreadServer]:
+def server(tmp_path_factory, plot_workers) -> Iterator[ThreadServer]:
     _browser_or_skip()
     # plot_wait_s=0: a first plot request answers 202 at once, so the report's retry is what draws the plots
     s = ThreadServer(Settings(data_dir=tmp_path_factory.mktemp("pages"), api_token=TOKEN, plot_wait_s=0))
+    plot_workers.attach(s.app)  # conftest.SharedPlotWorkers: the test process's warm plot workers
     yield s
     s.stop()
 

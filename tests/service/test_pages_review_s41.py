@@ -28,11 +28,12 @@ def _store(client, rows: list[dict], **options) -> str:
     return r.json()["id"]
 
 
-@pytest.fixture
-def bare_fit(client, sweep) -> str:
-    """A fit of a table with no parameterization, optimizer or lr_mode column."""
+@pytest.fixture(scope="module")
+def bare_fit(reader, sweep) -> str:
+    """A fit of a table with no parameterization, optimizer or lr_mode column, in the module's ``reader``
+    (conftest): the tests of it only read it."""
     rows = json.loads(sweep.drop(columns=["parameterization", "optimizer", "lr_mode"]).to_json(orient="records"))
-    return _store(client, rows, name="bare")
+    return _store(reader, rows, name="bare")
 
 
 @pytest.fixture
@@ -40,24 +41,24 @@ def no_lr_mode_fit(client, sweep) -> str:
     return _store(client, json.loads(sweep.drop(columns=["lr_mode"]).to_json(orient="records")), name="no lr_mode")
 
 
-def test_the_calculator_does_not_fill_a_bare_fits_setup_with_its_theory_defaults(client, bare_fit):
+def test_the_calculator_does_not_fill_a_bare_fits_setup_with_its_theory_defaults(reader, bare_fit):
     # the theory form's defaults (mup, adam, per_layer) were taken as the fit's setup: a 200 with LRs 10-100x off
-    page = client.get("/", params={"source": "fit", "fit_id": bare_fit, "width": "4096"})
+    page = reader.get("/", params={"source": "fit", "fit_id": bare_fit, "width": "4096"})
     assert page.status_code == 422, page.text
     assert 'id="result"' not in page.text
     for key in ("parameterization", "optimizer", "lr_mode"):  # all it lacks at once
         assert "no such column" in _error(page.text, f"fit_{key}")
         assert re.search(rf'id="f-fit_{key}"[^>]*aria-invalid="true"', page.text)
-    api = client.post("/v1/recommend", json={"fit_id": bare_fit, "width": 4096})
+    api = reader.post("/v1/recommend", json={"fit_id": bare_fit, "width": 4096})
     assert api.status_code == 422  # the API's answer too
 
 
-def test_the_fits_setup_chosen_on_the_page_gives_the_apis_numbers(client, bare_fit):
+def test_the_fits_setup_chosen_on_the_page_gives_the_apis_numbers(reader, bare_fit):
     setup = {"parameterization": "standard", "optimizer": "sgd", "lr_mode": "global"}
-    page = client.get("/", params={"source": "fit", "fit_id": bare_fit, "width": "8192", **setup})
+    page = reader.get("/", params={"source": "fit", "fit_id": bare_fit, "width": "8192", **setup})
     assert page.status_code == 200, page.text
     assert "standard + sgd, global LR" in unescape(page.text)
-    api = client.post("/v1/recommend", json={"fit_id": bare_fit, "width": 8192, **setup}).json()
+    api = reader.post("/v1/recommend", json={"fit_id": bare_fit, "width": 8192, **setup}).json()
     assert _layer_lrs(page.text) == {s["layer"]: s["lr"] for s in api["layers"]}
     # the choice stays selected in the fit's fieldset for the next submission
     assert re.search(r'id="f-fit_optimizer"[^>]*>.*?<option value="sgd" selected', page.text, re.S)
@@ -73,15 +74,15 @@ def test_a_fit_without_an_lr_mode_column_asks_for_it(client, no_lr_mode_fit):
     assert ok.status_code == 200 and _layer_lrs(ok.text) == {s["layer"]: s["lr"] for s in api["layers"]}
 
 
-def test_without_the_script_both_fieldsets_are_sent_and_each_source_takes_its_own(client, bare_fit):
+def test_without_the_script_both_fieldsets_are_sent_and_each_source_takes_its_own(reader, bare_fit):
     # the theory fieldset comes first in the form; the fit's setup second
     theory = [("parameterization", "mup"), ("optimizer", "adam"), ("lr_mode", "per_layer"), ("base_width", "256"),
               ("base_lr", "0.003")]
     fit_setup = [("parameterization", "standard"), ("optimizer", "sgd"), ("lr_mode", "global")]
-    as_fit = client.get("/", params=[("source", "fit"), ("fit_id", bare_fit), ("width", "4096"), *theory, *fit_setup])
+    as_fit = reader.get("/", params=[("source", "fit"), ("fit_id", bare_fit), ("width", "4096"), *theory, *fit_setup])
     assert as_fit.status_code == 200 and "standard + sgd, global LR" in unescape(as_fit.text)
     empty = [("parameterization", ""), ("optimizer", ""), ("lr_mode", "")]
-    as_theory = client.get("/", params=[("source", "theory"), ("width", "4096"), *theory, *empty])
+    as_theory = reader.get("/", params=[("source", "theory"), ("width", "4096"), *theory, *empty])
     assert as_theory.status_code == 200 and "mup + adam, per_layer LR" in unescape(as_theory.text)
 
 
@@ -163,8 +164,8 @@ def test_a_parameter_count_fit_predicts_on_its_report(client, sweep):
     assert "Per-layer LRs" not in re.search(r'id="prediction-0">(.*?)</div>', page.text, re.S).group(1)
 
 
-def test_the_predict_box_marks_the_setup_it_needs_not_the_width(client, bare_fit):
-    page = client.get(f"/fits/{bare_fit}", params={"group": "0", "width": "4096", "optimizer": "adam"})
+def test_the_predict_box_marks_the_setup_it_needs_not_the_width(reader, bare_fit):
+    page = reader.get(f"/fits/{bare_fit}", params={"group": "0", "width": "4096", "optimizer": "adam"})
     assert page.status_code == 422
     assert not re.search(r'id="width-0"[^>]*aria-invalid', page.text)
     assert re.search(r'id="parameterization-0"[^>]*aria-invalid="true"', page.text)
@@ -290,8 +291,8 @@ def test_a_long_bad_number_is_not_echoed_whole(client):
     assert page.status_code == 422 and len(_error(page.text, "base_lr")) < 100
 
 
-def test_an_unknown_setup_value_is_marked_at_its_own_select(client, bare_fit):
-    page = client.get(f"/fits/{bare_fit}", params={"group": "0", "width": "4096", "parameterization": "bogus",
+def test_an_unknown_setup_value_is_marked_at_its_own_select(reader, bare_fit):
+    page = reader.get(f"/fits/{bare_fit}", params={"group": "0", "width": "4096", "parameterization": "bogus",
                                                  "optimizer": "adam", "lr_mode": "global"})
     assert page.status_code == 422
     assert re.search(r'id="parameterization-0"[^>]*aria-invalid="true"', page.text)

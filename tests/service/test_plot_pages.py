@@ -22,13 +22,14 @@ N_GROUPS = PAGE + 1  # one group more than a page: two pages of each plot
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, plot_workers):
     """A client of a real app and a stored fit of N_GROUPS groups (column ``arm``), posted as JSON rows."""
     parts = [synthetic_sweep(widths=(64, 128, 256), seeds=1, step=0.5, half_range=1.5, group={"arm": f"a{i:02d}"},
                              seed=i) for i in range(N_GROUPS)]
     rows = pd.concat(parts, ignore_index=True).to_dict(orient="records")
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), database_url=None, api_token=None, plot_wait_s=120)
     with TestClient(create_app(settings)) as c:
+        plot_workers.attach(c.app)
         r = c.post("/v1/fits", json={"rows": rows, "group_cols": ["arm"], "n_boot": 20, "name": "many groups"})
         assert r.status_code == 201, r.text
         assert len(r.json()["result"]["groups"]) == N_GROUPS

@@ -31,21 +31,24 @@ def fit(sweep):
 
 
 @pytest.fixture(scope="module")
-def waiting(tmp_path_factory):
+def waiting(tmp_path_factory, plot_workers):
     """One app (plot_wait_s=PLOT_WAIT_S, its own cache folder) for the tests that only read plots of fits of their
-    own: its plot worker is spawned once (about 2 s of CPU: matplotlib's import), not once per test."""
+    own, on the test process's shared plot workers (conftest.SharedPlotWorkers: a fresh worker's first render is
+    about 2.5 s of CPU, matplotlib's and the fitter's imports)."""
     root = tmp_path_factory.mktemp("waiting")
     settings = Settings(data_dir=root / "data", plot_dir=root / "cache", plot_wait_s=PLOT_WAIT_S)
     with TestClient(create_app(settings)) as c:
+        plot_workers.attach(c.app)
         yield settings, c
 
 
 @pytest.fixture(scope="module")
-def no_wait(tmp_path_factory):
+def no_wait(tmp_path_factory, plot_workers):
     """One app with plot_wait_s=0 for the tests of the 202 answers: a first GET of a fit of their own answers 202
-    at once however warm the worker is (its render has just been submitted), so they share its worker."""
+    at once however warm the worker is (its render has just been submitted), so they share the warm workers."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("no-wait"), plot_wait_s=0)
     with TestClient(create_app(settings)) as c:
+        plot_workers.attach(c.app)
         yield settings, c
 
 
@@ -78,13 +81,14 @@ def test_without_waiting_a_first_request_gets_202_then_the_plot(no_wait, fit, sw
     assert r.status_code == 200 and r.content.startswith(PNG)
 
 
-def test_a_table_over_the_caps_is_not_decoded_and_not_cached(waiting, fit, sweep):
+def test_a_table_over_the_caps_is_not_decoded_and_not_cached(waiting, fit, sweep, plot_workers):
     # stored before ABCSCALE_MAX_ROWS was lowered below its row count, as a decompression bomb from an older release
     uncapped, other = waiting  # a server of the same database and cache with the default caps
     settings = Settings(data_dir=uncapped.data_dir, plot_dir=uncapped.plot_dir, max_rows=len(sweep) - 1,
                         plot_wait_s=PLOT_WAIT_S)
     fit_id = _stored(settings, fit, sweep)
     with TestClient(create_app(settings)) as c:
+        plot_workers.attach(c.app)  # the caps go to the worker with each render: a shared worker checks them too
         r = c.get(f"/v1/fits/{fit_id}/plots/loss_vs_lr.png")
         assert r.status_code == 404 and "ABCSCALE_MAX_ROWS" in r.json()["detail"], r.text
     assert not (settings.resolved_plot_dir / fit_id).exists()  # a raised cap may plot it later
@@ -112,8 +116,8 @@ def test_deleting_a_fit_deletes_its_plots(client, stored_fit, settings):
 
 def test_a_waiting_request_holds_no_database_connection(tmp_path, fit, sweep):
     # 24 requests waiting on renders would otherwise take every pooled connection from all other requests.
-    # One plot worker (one spawn, about 2 s of CPU, not two): the four renders queue on it, so every request
-    # still waits on its own render, in flight for longer
+    # One plot worker of its own (one spawn, about 2.5 s of CPU, not two), not the shared ones: its start is
+    # what keeps the four renders in flight for seconds, and they queue on it, so every request waits
     settings = Settings(data_dir=tmp_path, plot_wait_s=PLOT_WAIT_S, plot_workers=1)
     ids = [_stored(settings, fit, sweep) for _ in range(4)]
     with TestClient(create_app(settings)) as c:
@@ -159,7 +163,8 @@ def test_a_browser_following_the_png_link_while_it_draws_gets_a_page_that_reload
 
 def test_a_fit_deleted_while_its_plots_are_drawn_leaves_no_plots(tmp_path, fit, sweep):
     """A user review: DELETE during the render answered 204, then the render wrote the folder and the waiting
-    request served the deleted fit's plot (200); the folder stayed on disk for good."""
+    request served the deleted fit's plot (200); the folder stayed on disk for good. Its own plot worker, not the
+    shared ones: a cold worker's start keeps the render in flight while the delete comes."""
     settings = Settings(data_dir=tmp_path, plot_dir=tmp_path / "cache", plot_wait_s=0, api_token="w" * 16)
     fit_id = _stored(settings, fit, sweep)
     url = f"/v1/fits/{fit_id}/plots/lr_vs_width.png"

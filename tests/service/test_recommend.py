@@ -133,13 +133,13 @@ def test_extreme_inputs_are_422_naming_the_bound_and_the_extremes_inside_it_comp
         assert client.post("/v1/recommend", json=body).status_code == 200
 
 
-def test_fit_based_matches_fitting_predict(client, stored_fit):
-    r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048})
+def test_fit_based_matches_fitting_predict(reader, read_fit):
+    r = reader.post("/v1/recommend", json={"fit_id": read_fit["id"], "width": 2048})
     assert r.status_code == 200, r.text
-    fit = FitResult.model_validate(stored_fit["result"])
+    fit = FitResult.model_validate(read_fit["result"])
     want = recommend_from_fit(fit, 2048, selector={}, constants=Constants())
     got = r.json()
-    assert got["fit_id"] == stored_fit["id"]
+    assert got["fit_id"] == read_fit["id"]
     assert {**got, "fit_id": None} == want.model_dump(mode="json")
     assert got["source"] == "fit" and got["band"]["ci95"][0] < got["band"]["lr"] < got["band"]["ci95"][1]
     # the synthetic truth: LR* = 1e-2 (w/64)^-1, so ~3.1e-4 at 2048; the 95% band holds it
@@ -147,16 +147,16 @@ def test_fit_based_matches_fitting_predict(client, stored_fit):
     assert got["band"]["extrapolation_factor"] == pytest.approx(2048 / 512)
 
 
-def test_fit_based_equals_cli_recommend_from_fit_file(client, stored_fit, tmp_path):
+def test_fit_based_equals_cli_recommend_from_fit_file(reader, read_fit, tmp_path):
     from abcscale.cli import app
 
     path = tmp_path / "fit.json"
-    path.write_text(json.dumps(stored_fit["result"]))
+    path.write_text(json.dumps(read_fit["result"]))
     out = CliRunner().invoke(app, ["recommend", "--fit", str(path), "-n", "4096", "--gamma", "1,0.5,2",
                                    "--epsilon", "1e-6", "--epsilon-mode", "constant", "--json"])
     assert out.exit_code == 0, out.output
-    r = client.post("/v1/recommend", json={
-        "fit_id": stored_fit["id"], "width": 4096,
+    r = reader.post("/v1/recommend", json={
+        "fit_id": read_fit["id"], "width": 4096,
         "constants": {"gamma": {"embedding": 1, "hidden": 0.5, "readout": 2}, "epsilon": 1e-6,
                       "epsilon_mode": "constant"}})
     assert r.status_code == 200, r.text
@@ -164,15 +164,15 @@ def test_fit_based_equals_cli_recommend_from_fit_file(client, stored_fit, tmp_pa
     assert {x["epsilon"] for x in r.json()["layers"]} == {1e-6}
 
 
-def test_fit_based_selector_that_matches_nothing_is_422(client, stored_fit):
-    r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048, "optimizer": "sgd"})
+def test_fit_based_selector_that_matches_nothing_is_422(reader, read_fit):
+    r = reader.post("/v1/recommend", json={"fit_id": read_fit["id"], "width": 2048, "optimizer": "sgd"})
     assert r.status_code == 422
     assert r.json()["detail"][0]["loc"] == ["body", "optimizer"]  # the field whose value matches no group
     # the service's words, not the CLI's flags
     msg = r.json()["detail"][0]["msg"]
     assert "select one with `group` (an object, column: value)" in msg and "--" not in msg  # REST's words (s36)
     assert "key=value" not in msg
-    r = client.post("/v1/recommend", json={"fit_id": stored_fit["id"], "width": 2048, "optimizer": "sgd",
+    r = reader.post("/v1/recommend", json={"fit_id": read_fit["id"], "width": 2048, "optimizer": "sgd",
                                            "lr_mode": "global"})  # two fields: one loc, the first
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] in (["body", "lr_mode"], ["body", "optimizer"])
 
@@ -212,11 +212,11 @@ def test_explicit_nulls_for_the_other_source_are_accepted(client):
     assert r.status_code == 404
 
 
-def test_fit_based_alignment_narrows_only_when_given(client, stored_fit):
+def test_fit_based_alignment_narrows_only_when_given(reader, read_fit):
     # the fit's groups have no alignment column: a given alignment stands in for it (a hint), and changes the
     # per-layer exponents; without one the fit's own (full) is used
-    base = {"fit_id": stored_fit["id"], "width": 2048}
-    plain, none = (client.post("/v1/recommend", json={**base, **extra}).json() for extra in ({}, {"alignment": "none"}))
+    base = {"fit_id": read_fit["id"], "width": 2048}
+    plain, none = (reader.post("/v1/recommend", json={**base, **extra}).json() for extra in ({}, {"alignment": "none"}))
     assert plain["alignment"] == {"alpha": 1.0, "omega": 0.5, "u": 1.0}
     assert none["alignment"] == {"alpha": 0.5, "omega": 0.5, "u": 0.5}
     # the same beta; each layer's LR goes through (n/b)^c (n/b)^-c with the alignment's c: equal up to rounding

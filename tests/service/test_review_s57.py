@@ -79,8 +79,8 @@ def test_a_chunked_body_over_the_cap_names_the_cap(tmp_path):
 
 
 @pytest.mark.parametrize("query", ["limit=1&limit=2", "skip=0&skip=3", "skip=1&limit=5&skip=1"])
-def test_a_scalar_query_parameter_given_twice_is_refused(client, stored_fit, query):
-    r = client.get(f"/v1/fits?{query}")
+def test_a_scalar_query_parameter_given_twice_is_refused(reader, read_fit, query):
+    r = reader.get(f"/v1/fits?{query}")
     assert r.status_code == 422, r.text
     (e,) = r.json()["detail"]
     name = e["loc"][1]
@@ -103,13 +103,13 @@ def test_a_tuned_body_takes_the_other_sources_as_null(client, nulls):
     assert r.json() == plain.json()
 
 
-def test_the_other_sources_take_tuned_as_null(client, stored_fit):
-    plain = client.post("/v1/recommend", json=ANALYTIC)
-    r = client.post("/v1/recommend", json={**ANALYTIC, "tuned": None})
+def test_the_other_sources_take_tuned_as_null(reader, read_fit):
+    plain = reader.post("/v1/recommend", json=ANALYTIC)
+    r = reader.post("/v1/recommend", json={**ANALYTIC, "tuned": None})
     assert r.status_code == 200, r.text
     assert r.json() == plain.json()
-    body = {"fit_id": stored_fit["id"], "width": 1024}
-    assert client.post("/v1/recommend", json={**body, "tuned": None}).json() == client.post(
+    body = {"fit_id": read_fit["id"], "width": 1024}
+    assert reader.post("/v1/recommend", json={**body, "tuned": None}).json() == reader.post(
         "/v1/recommend", json=body).json()
 
 
@@ -171,16 +171,16 @@ def _selected(html: str, field: str) -> list[str]:
     return re.findall(r'<option value="([^"]*)" selected', select.group(0))
 
 
-def test_a_fit_answer_keeps_the_theory_fieldsets_setup(client, stored_fit):
+def test_a_fit_answer_keeps_the_theory_fieldsets_setup(reader, read_fit):
     """With the script, a fit's submission sends the fit fieldset's setup only (empty: from the fit's table); the
     theory fieldset came back with nothing selected, which a browser shows as standard + sgd + global."""
-    url = (f"/?source=fit&fit_id={stored_fit['id']}&group=&parameterization=&optimizer=&lr_mode=&width=2048&form=abc"
+    url = (f"/?source=fit&fit_id={read_fit['id']}&group=&parameterization=&optimizer=&lr_mode=&width=2048&form=abc"
            "&gamma=&init_scale=&multiplier=&epsilon=&epsilon_mode=per_layer&weight_decay=&weight_decay_mode=coupled")
-    html = client.get(url).text
+    html = reader.get(url).text
     assert (_selected(html, "parameterization"), _selected(html, "optimizer"), _selected(html, "lr_mode")) == (
         ["mup"], ["adam"], ["per_layer"])
     # without the script both fieldsets are sent, the theory one's first: it keeps what was chosen there
-    both = client.get(f"/?source=fit&fit_id={stored_fit['id']}&parameterization=ntk&parameterization=&optimizer=sgd"
+    both = reader.get(f"/?source=fit&fit_id={read_fit['id']}&parameterization=ntk&parameterization=&optimizer=sgd"
                       "&optimizer=&lr_mode=global&lr_mode=&width=2048").text
     assert (_selected(both, "parameterization"), _selected(both, "optimizer")) == (["ntk"], ["sgd"])
 

@@ -13,20 +13,20 @@ import pytest
 
 
 @pytest.mark.parametrize("group", ["7", "1", "x", "-1"])
-def test_a_report_link_with_a_group_the_fit_lacks_is_422_naming_it(client, stored_fit, group):
-    r = client.get(f"/fits/{stored_fit['id']}", params={"group": group, "width": "4096"})
+def test_a_report_link_with_a_group_the_fit_lacks_is_422_naming_it(reader, read_fit, group):
+    r = reader.get(f"/fits/{read_fit['id']}", params={"group": group, "width": "4096"})
     assert r.status_code == 422, r.text
     alert = re.search(r'<div class="alert" role="alert" id="error-summary">(.*?)</div>', r.text, re.S)
     said = html.unescape(alert.group(1)) if alert else ""
     assert f"no group {group!r} in this fit: it has one group, number 0" in said, r.text
-    ok = client.get(f"/fits/{stored_fit['id']}", params={"group": "0", "width": "4096"})
+    ok = reader.get(f"/fits/{read_fit['id']}", params={"group": "0", "width": "4096"})
     assert ok.status_code == 200 and "error-summary" not in ok.text
 
 
-def test_a_report_link_with_a_joint_law_the_fit_lacks_is_422(client, stored_fit):
-    r = client.get(f"/fits/{stored_fit['id']}", params={"joint": "0", "size": "2048"})
+def test_a_report_link_with_a_joint_law_the_fit_lacks_is_422(reader, read_fit):
+    r = reader.get(f"/fits/{read_fit['id']}", params={"joint": "0", "size": "2048"})
     assert r.status_code == 422 and "no joint law &#39;0&#39; in this fit: it has no joint law" in r.text, r.text
-    assert client.get(f"/fits/{stored_fit['id']}", params={"joint": ""}).status_code == 200
+    assert reader.get(f"/fits/{read_fit['id']}", params={"joint": ""}).status_code == 200
 
 
 def test_a_calculator_link_with_an_unknown_source_is_422_at_the_source(client):
@@ -56,8 +56,8 @@ def test_the_fit_command_says_a_binary_table_is_binary(tmp_path):
     assert res.exit_code == 2 and "is a binary file, not CSV text" in " ".join(res.output.split()), res.output
 
 
-def test_the_verdict_rounds_the_interval_as_the_exponent_line_does(client, stored_fit):
-    page = client.get(f"/fits/{stored_fit['id']}").text
+def test_the_verdict_rounds_the_interval_as_the_exponent_line_does(reader, read_fit):
+    page = reader.get(f"/fits/{read_fit['id']}").text
     line = re.search(r"% interval \[([-+][0-9.]+), ([-+][0-9.]+)\]</dd>", page)
     verdict = re.search(r'<p class="verdict [a-z]+">[^<]*interval \[([-+][0-9.]+), ([-+][0-9.]+)\]', page)
     assert line and verdict, page

@@ -5,12 +5,14 @@ started, `abcscale serve` and `alembic` as processes."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -23,15 +25,21 @@ from abcscale.service import db as service_db
 from abcscale.service.app import create_app
 from abcscale.service.config import Settings
 from tests.helpers import free_port, wait_healthy
-from tests.service.conftest import N_BOOT, PLOT_WAIT_S, TestClient
+from tests.service.conftest import N_BOOT, PLOT_WAIT_S, SharedPlotWorkers, TestClient
 from tests.service.pg import BACKENDS, REQUIRE, database
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _app(tmp_path: Path, url: str, plots: str = "plots") -> TestClient:
-    return TestClient(create_app(Settings(data_dir=tmp_path, database_url=url, api_token=None,
-                                          plot_dir=tmp_path / plots, plot_wait_s=PLOT_WAIT_S)))
+@contextlib.contextmanager
+def _app(tmp_path: Path, url: str, plots: str = "plots", workers: SharedPlotWorkers | None = None
+         ) -> Iterator[TestClient]:
+    """A started app; ``workers``: it renders on the test process's shared plot workers (conftest)."""
+    with TestClient(create_app(Settings(data_dir=tmp_path, database_url=url, api_token=None,
+                                        plot_dir=tmp_path / plots, plot_wait_s=PLOT_WAIT_S))) as c:
+        if workers is not None:
+            workers.attach(c.app)
+        yield c
 
 
 def _at_0001_without(url: str, table: str | None) -> None:
@@ -179,12 +187,12 @@ def _drawn(c: TestClient, fit_id: str) -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
 
 
-def test_a_fit_deleted_by_another_server_leaves_no_plots_in_this_ones_cache(tmp_path, sweep_rows):
+def test_a_fit_deleted_by_another_server_leaves_no_plots_in_this_ones_cache(tmp_path, sweep_rows, plot_workers):
     """Two servers on one database, each with its own disk (cache): server A's delete removed A's plots only;
     B's folder for the fit stayed for ever. Now B removes it when it finds the fit gone (a 404), and at start-up
     sweeps any its requests never met, keeping the plots of the fits still stored."""
     url = f"sqlite:///{tmp_path / 'shared.db'}"
-    with _app(tmp_path, url, "plots-a") as a, _app(tmp_path, url, "plots-b") as b:
+    with _app(tmp_path, url, "plots-a", plot_workers) as a, _app(tmp_path, url, "plots-b", plot_workers) as b:
         gone, kept, missed = (a.post("/v1/fits", json={"rows": sweep_rows, "n_boot": N_BOOT}).json()["id"]
                               for _ in range(3))
         for fit_id in (gone, kept, missed):
@@ -197,7 +205,7 @@ def test_a_fit_deleted_by_another_server_leaves_no_plots_in_this_ones_cache(tmp_
         assert b.get(f"/v1/fits/{gone}/plots/loss_vs_lr.png").status_code == 404
         assert not (tmp_path / "plots-b" / gone).exists()  # the 404 removed it
         assert (tmp_path / "plots-b" / missed).is_dir()  # never asked for on B
-    with _app(tmp_path, url, "plots-b") as b:  # B restarted
+    with _app(tmp_path, url, "plots-b", plot_workers) as b:  # B restarted
         assert not (tmp_path / "plots-b" / missed).exists()
         assert (tmp_path / "plots-b" / kept / "loss_vs_lr.png").is_file()  # a stored fit's plots stay
         _drawn(b, kept)

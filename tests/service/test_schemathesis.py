@@ -26,6 +26,7 @@ from schemathesis.engine import events, from_schema
 
 from abcscale.service.app import create_app
 from abcscale.service.config import Settings
+from tests.service.conftest import SharedPlotWorkers
 
 WRITE_TOKEN, READ_TOKEN = "fuzz-write-token", "fuzz-read-token"
 
@@ -71,15 +72,19 @@ class FuzzReport:
     on_stored_fit: dict[str, int]
 
 
-def run_fuzz(max_examples: int, seed: int = 17, tokens: bool = True, coverage: bool = True) -> FuzzReport:
+def run_fuzz(max_examples: int, seed: int = 17, tokens: bool = True, coverage: bool = True,
+             workers: SharedPlotWorkers | None = None) -> FuzzReport:
     """Every phase and check on a fresh app whose reads and writes both need a token (so that every guard is
     exercised; schemathesis holds the write token, which reads too), or (``tokens`` false) on the default open
     service, whose OpenAPI then asks for no token anywhere. ``coverage`` false leaves out the coverage phase
-    (schemathesis's fixed set of boundary values per operation)."""
+    (schemathesis's fixed set of boundary values per operation). ``workers``: the app draws its plots on the test
+    process's shared plot workers (conftest), not on a pool of its own."""
     with warnings.catch_warnings(), tempfile.TemporaryDirectory(prefix="abcscale-schemathesis-") as data:
         warnings.simplefilter("ignore")
         auth = {"api_token": WRITE_TOKEN, "read_token": READ_TOKEN} if tokens else {}
         app = create_app(Settings(data_dir=data, **auth))
+        if workers is not None:
+            workers.attach(app)
         config = SchemathesisConfig.from_dict({**CONFIG, "seed": seed,
                                                **({} if coverage else {"phases": {"coverage": {"enabled": False}}})})
         schema = schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
@@ -122,7 +127,7 @@ def describe(report: FuzzReport) -> str:
                      + [f"  generator error (schemathesis, not counted): {e}" for e in report.tool_errors])
 
 
-def test_api_conforms_with_every_check():
+def test_api_conforms_with_every_check(plot_workers):
     # The tool's generator bug (TOOL_BUG) can abort the whole stateful phase before it sends a request, and whether
     # it does varied from run to run with the same seed (a fresh clone's suite got 0 stateful requests, the same
     # test alone 500): then the next seed runs, so that every phase is exercised, each run's answers still judged
@@ -131,8 +136,10 @@ def test_api_conforms_with_every_check():
         # from a stored fit (fuzzing 55, stateful 11), 27-31 s; 50 gave 3,668 (fuzzing 561, stateful 324), 137 from
         # a stored fit, in 47 s. The coverage phase (most of the floor) does not depend on it. A stored fit costs
         # about 5 s: its fits, and the plot worker's start (2-3 s) and renders; before the example the round took
-        # 20-22 s, none of it on a stored fit
-        report = run_fuzz(max_examples=20, seed=seed)
+        # 20-22 s, none of it on a stored fit. The renders go to the test process's shared plot workers (conftest),
+        # whose start is paid once per process, not once per round (2026-12-07, before and after that change alike:
+        # 3,120-3,140 requests, 55-80 from a stored fit, of them 3 in the stateful phase; 24 s of CPU after it)
+        report = run_fuzz(max_examples=20, seed=seed, workers=plot_workers)
         print(f"seed {seed}: {describe(report)}")
         assert not report.failures and not report.errors, describe(report)
         if report.by_phase.get("stateful") or not any("Stateful" in e for e in report.tool_errors):
@@ -144,14 +151,14 @@ def test_api_conforms_with_every_check():
     assert report.on_stored_fit.get("fuzzing") and report.on_stored_fit.get("stateful"), describe(report)
 
 
-def test_open_service_conforms_too():
+def test_open_service_conforms_too(plot_workers):
     """The default service has no token: its OpenAPI must not claim one (schemathesis's auth checks would see
     the writes succeed without it), and a cross-origin write's 403 stays documented."""
     # Without the coverage phase: its 2,746 boundary values per run are the same validation paths the token round
     # above sends them through (a request carrying the token passes the guard to the same code), and were two
     # thirds of this test's time (18-19 s at 8 examples with it, 7 s without; session 71). The time goes to the
     # fuzzing and stateful phases instead: 12 examples, about 200 requests, 35 answered from a stored fit, 9-10 s
-    report = run_fuzz(max_examples=12, seed=5, tokens=False, coverage=False)
+    report = run_fuzz(max_examples=12, seed=5, tokens=False, coverage=False, workers=plot_workers)
     print(describe(report))
     assert not report.failures and not report.errors, describe(report)
     assert report.requests >= 150, describe(report)

@@ -70,13 +70,13 @@ def test_a_listing_counts_the_fits_of_its_own_snapshot(client, stored_fit):
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/", "/fits", "/v1/fits", "/openapi.json"])
-def test_head_answers_wherever_get_does_without_a_body(client, stored_fit, path):
-    get, head = client.get(path), client.head(path)
+def test_head_answers_wherever_get_does_without_a_body(reader, read_fit, path):
+    get, head = reader.get(path), reader.head(path)
     assert head.status_code == get.status_code == 200
     assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
-    assert client.head(f"/fits/{stored_fit['id']}").status_code == 200
-    assert client.head("/v1/fits/nope").status_code == 404
-    assert client.head("/v1/recommend").status_code == 405  # POST only: HEAD is GET's, not every method's
+    assert reader.head(f"/fits/{read_fit['id']}").status_code == 200
+    assert reader.head("/v1/fits/nope").status_code == 404
+    assert reader.head("/v1/recommend").status_code == 405  # POST only: HEAD is GET's, not every method's
 
 
 # --- pages ----------------------------------------------------------------------------------------------------
