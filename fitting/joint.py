@@ -29,7 +29,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
-from abcscale.fitting.optimum import shared_variance
+from abcscale.fitting.optimum import shared_variance, t_sf
 from abcscale.fitting.parts import BEND, BEND_ALPHA, bend_warning, size_factor
 from abcscale.fitting.predict import EXTRAPOLATION_UNRELIABLE, MAX_LOG2_LR, UNRELIABLE, WIDE_BAND_OCTAVES
 from abcscale.fitting.scaling import design_tau2, t_quantile
@@ -250,7 +250,7 @@ def lack_of_fit(X: np.ndarray, y: np.ndarray, v: np.ndarray, names: Sequence[str
             if not (se > 0 and math.isfinite(se)):
                 continue
             coef = float(res.params[-1])
-            pval = 2 * float(stats.t.sf(abs(coef) / se, n - p))
+            pval = 2 * float(t_sf(abs(coef) / se, n - p))
             if pval >= BEND_ALPHA:
                 continue
             if kind == "bend":

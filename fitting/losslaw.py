@@ -42,16 +42,22 @@ def fit_loss_law(
     widths = widths.astype(float)
     unit = _loss_unit(best)  # E and A are in the losses' units; the fit itself runs near 1
     best, draws = best / unit, draws / unit
-    E, A, al = (x[0] for x in _fit_many(widths[None, :], best[None, :]))
-    if not np.isfinite([E, A, al]).all():
-        return None
+    # the point fit and the bootstrap's are one call (rows never interact, so each row's fit is what it is alone):
+    # the resamples are drawn first, and handed back to the generator where the point fit has no finite value
+    drawn_from = rng.bit_generator.state
     nb = min(n_boot, 400)  # a cheap law: 400 draws pin its 2.5% / 97.5% quantiles well enough
     idx = np.sort(rng.integers(0, k, size=(nb, k)), axis=1)
     col = rng.integers(0, draws.shape[1], size=(nb, k))
     # a resample with fewer than 3 distinct widths cannot identify three parameters
     distinct = (np.diff(idx, axis=1) > 0).sum(1) + 1 >= 3
     Lb = draws[idx[distinct], col[distinct]]
-    Eb, Ab, alb = _fit_many(widths[idx[distinct]], Lb)
+    E_all, A_all, al_all = _fit_many(np.vstack([widths[None, :], widths[idx[distinct]]]),
+                                     np.vstack([best[None, :], Lb]))
+    E, A, al = E_all[0], A_all[0], al_all[0]
+    if not np.isfinite([E, A, al]).all():
+        rng.bit_generator.state = drawn_from
+        return None
+    Eb, Ab, alb = E_all[1:], A_all[1:], al_all[1:]
 
     lo, hi = tail_probabilities(confidence_level)
 
@@ -198,13 +204,14 @@ def fit_loss_surface(
     ns, ds = float(np.exp(np.log(N).mean())), float(np.exp(np.log(D).mean()))
     n, d = N / ns, D / ds
     unit = _loss_unit(L)
-    point = _fit_surfaces(n[None], d[None], L[None] / unit)
     k = L.size
     idx = rng.integers(0, k, size=(n_boot, k))
     # a resample with fewer than 3 distinct N or D cannot separate an exponent from E
-    keep = np.array([np.unique(N[i]).size >= 3 and np.unique(D[i]).size >= 3 for i in idx], dtype=bool)
-    idx = idx[keep] if keep.size else idx
-    boot = _fit_surfaces(n[idx], d[idx], L[idx] / unit) if idx.shape[0] else np.full((0, 5), np.nan)
+    idx = idx[(_distinct(N[idx]) >= 3) & (_distinct(D[idx]) >= 3)]
+    # the point fit (row 0: every point once) and the bootstrap's in one call, each searched as it would be alone
+    rows = np.vstack([np.arange(k)[None, :], idx])
+    fits = _fit_surfaces(n[rows], d[rows], L[rows] / unit, groups=(1, idx.shape[0]))
+    point, boot = fits[:1], fits[1:]
     linear = [0, 1, 3]  # E, A, B: in the losses' units
     point[:, linear] *= unit
     boot[:, linear] *= unit
@@ -275,26 +282,41 @@ def _finite(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
 
-def _fit_surfaces(n: np.ndarray, d: np.ndarray, L: np.ndarray) -> np.ndarray:
+def _distinct(x: np.ndarray) -> np.ndarray:
+    """How many distinct values each row of ``x`` holds (``np.unique(row).size``, for all rows at once)."""
+    return (np.diff(np.sort(x, axis=1), axis=1) != 0).sum(1) + 1
+
+
+def _fit_surfaces(n: np.ndarray, d: np.ndarray, L: np.ndarray, groups: tuple[int, ...] | None = None) -> np.ndarray:
     """(E, A, alpha, B, beta) for each row of normalised N, D and losses (each (r, k)): (r, 5), NaN where no fit
     is finite. The best pair of the grid of starts, then a pattern search (move to the best of the four
-    neighbours at the current step, else halve it) that never leaves the exponents' range."""
+    neighbours at the current step, else halve it) that never leaves the exponents' range.
+
+    ``groups``: the sizes of consecutive blocks of rows that are separate fits (the point fit, its bootstrap), each
+    searched until its own rows have converged, as in a call of its own (rows never interact, so a row's fit does
+    not depend on the rows beside it); None: one block."""
     grid = np.stack(np.meshgrid(_STARTS, _STARTS, indexing="ij"), -1).reshape(-1, 2)  # (m, 2)
     h_grid = _chunked(n, d, L, np.broadcast_to(grid, (n.shape[0], *grid.shape)))[1]
     p = grid[np.argmin(h_grid, axis=1)]  # (r, 2)
     f = h_grid.min(axis=1)
     step = np.full(n.shape[0], _STARTS[1] - _STARTS[0])
     moves = np.array([[1, 0], [-1, 0], [0, 1], [0, -1]], dtype=float)
+    ends = np.cumsum([0, *(groups or (n.shape[0],))])
+    blocks = [(a, b) for a, b in zip(ends[:-1], ends[1:], strict=True) if b > a]
+    rows = np.arange(n.shape[0])  # the rows of the blocks still searching
     for _ in range(_SEARCH_STEPS):
-        cand = np.clip(p[:, None, :] + step[:, None, None] * moves, *_EXP_RANGE)  # (r, 4, 2)
-        h = _chunked(n, d, L, cand)[1]
+        cand = np.clip(p[rows, None, :] + step[rows, None, None] * moves, *_EXP_RANGE)  # (r, 4, 2)
+        h = _chunked(n[rows], d[rows], L[rows], cand)[1]
         j = np.argmin(h, axis=1)
-        better = h[np.arange(h.shape[0]), j] < f
-        p = np.where(better[:, None], cand[np.arange(cand.shape[0]), j], p)
-        f = np.where(better, h[np.arange(h.shape[0]), j], f)
-        step = np.where(better, step, step / 2)
-        if np.all(step < _SEARCH_TOL):
+        at = np.arange(h.shape[0])
+        better = h[at, j] < f[rows]
+        p[rows] = np.where(better[:, None], cand[at, j], p[rows])
+        f[rows] = np.where(better, h[at, j], f[rows])
+        step[rows] = np.where(better, step[rows], step[rows] / 2)
+        blocks = [(a, b) for a, b in blocks if not np.all(step[a:b] < _SEARCH_TOL)]
+        if not blocks:
             break
+        rows = np.concatenate([np.arange(a, b) for a, b in blocks])
     coef, h = _chunked(n, d, L, p[:, None, :])
     out = np.column_stack([coef[:, 0, 0], coef[:, 0, 1], p[:, 0], coef[:, 0, 2], p[:, 1]])
     return np.where(np.isfinite(h), out, np.nan)

@@ -13,12 +13,13 @@ window, fit it locally, bootstrap the vertex, describe the basin.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 #: fallback relative noise when neither seeds nor residuals can estimate it.
 _FALLBACK_SIGMA_REL = 1e-3
@@ -52,6 +53,9 @@ class Cells:
     sd_rel: float | None  # pooled within-cell relative SD across cells with >= 2 stable seeds
     n_seeds: int
     sd_dof: int = 0  # degrees of freedom behind sd_rel
+    #: the grid scans made of these cells (:func:`_scan`): a width's residual noise, bracket shift and optimum scan
+    #: it alike, and share its windows and local fits through it
+    _memo: dict[float, _Scan | Optimum] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def of_runs(cls, x: np.ndarray, loss: np.ndarray, seeds: np.ndarray) -> Cells:
@@ -135,6 +139,13 @@ class Optimum:
                    band_0p5=None, model="argmin", sigma_rel=None, notes=notes)
 
 
+def t_sf(x: float, df: float) -> float:
+    """``stats.t.sf(x, df)`` for df > 0, the same number: scipy's t survival function is ``special.stdtr(df, -x)``
+    (0 at x = inf, NaN at NaN, as the wrapper's own checks give), whose checks cost 20x the function on a scalar
+    (tests/fitting/test_fast_paths_s72.py checks it)."""
+    return special.stdtr(df, -x)
+
+
 def tail_probabilities(confidence_level: float) -> tuple[float, float]:
     """The quantiles a two-sided percentile interval at ``confidence_level`` takes: (1 -+ level) / 2.
 
@@ -187,10 +198,21 @@ class _Scan:
     i: int  # index of the argmin among stable cells
     x_first_div: float | None
     x_stable: float
+    #: the windows taken of this scan (:func:`_window`), by (window, bracket); a scan at another argmin
+    #: (``dataclasses.replace``) starts its own
+    _memo: dict[tuple[float, bool], _Window] = dataclasses.field(default_factory=dict, init=False, repr=False,
+                                                                  compare=False)
 
 
 def _scan(cells: Cells, level: float) -> _Scan | Optimum:
-    """The stable cells and the argmin, or an unidentified Optimum saying which way to widen the grid."""
+    """The stable cells and the argmin, or an unidentified Optimum saying which way to widen the grid (made once per
+    cells and level: the same numbers)."""
+    if level not in cells._memo:
+        cells._memo[level] = _scan_of(cells, level)
+    return cells._memo[level]
+
+
+def _scan_of(cells: Cells, level: float) -> _Scan | Optimum:
     stable = (cells.n_div == 0) & (cells.n_ok > 0) & np.isfinite(cells.mean)
     div_x = cells.x[cells.n_div > 0]
     if not stable.any():
@@ -232,9 +254,17 @@ class _Window:
     n: np.ndarray
     lo: float
     hi: float
+    _fit: list[_LocalFit] = dataclasses.field(default_factory=list, init=False, repr=False, compare=False)
 
 
 def _window(s: _Scan, window: float, bracket: bool = False) -> _Window:
+    """:func:`_window_of`, made once per scan, window and ``bracket`` (the same numbers)."""
+    if (window, bracket) not in s._memo:
+        s._memo[window, bracket] = _window_of(s, window, bracket)
+    return s._memo[window, bracket]
+
+
+def _window_of(s: _Scan, window: float, bracket: bool = False) -> _Window:
     """The cells within ``window`` octaves of the argmin: at least 4 (ties kept) for a fit that checks the basin's
     shape, or with ``bracket`` at least 3, for the vertex: on each side the nearest cell at least half a window out
     joins them (a refined point 0.26 octave beside the argmin is no bracket: a vertex through it sat 0.2 octave off
@@ -284,7 +314,13 @@ class _LocalFit:
 
 
 def _local_fit(w: _Window) -> _LocalFit:
-    """A quadratic, and with enough points a cubic too; AIC picks one."""
+    """A quadratic, and with enough points a cubic too; AIC picks one (made once per window: the same numbers)."""
+    if not w._fit:
+        w._fit.append(_local_fit_of(w))
+    return w._fit[0]
+
+
+def _local_fit_of(w: _Window) -> _LocalFit:
     sw = np.sqrt(w.n)
     fits: dict[str, tuple[_LocalFit, float]] = {}
     for name, degree in (("quadratic", 2), ("asymmetric", 3)):
@@ -318,7 +354,7 @@ def _skew_p(scan: _Scan, window: float, cells: Cells, fit: _LocalFit) -> float |
     Xw = _design(x, 4) * np.sqrt(wide.n)[:, None]
     coef, *_ = np.linalg.lstsq(Xw, wide.y * np.sqrt(wide.n), rcond=None)
     var = np.linalg.pinv(Xw.T @ Xw)[3, 3] * (cells.sd_rel * float(np.mean(wide.y))) ** 2
-    return float(2 * stats.t.sf(abs(coef[3]) / np.sqrt(var), cells.sd_dof)) if var > 0 else None
+    return float(2 * t_sf(abs(coef[3]) / np.sqrt(var), cells.sd_dof)) if var > 0 else None
 
 
 @dataclass(frozen=True)
@@ -384,6 +420,12 @@ def bracket_shift(cells: Cells, window: float = 1.0) -> float | None:
 SHIFT_TOLERANCE = 0.25
 
 
+@functools.lru_cache(maxsize=256)
+def _t_975(df: int) -> float:
+    """t's 97.5% quantile with ``df`` degrees of freedom (cached, as :func:`_lack_of_fit_f`)."""
+    return float(stats.t.ppf(0.975, df))
+
+
 #: a group's basin shape (:func:`basin_shape`)
 BasinShape = Literal["lopsided", "quadratic", "unclear"]
 
@@ -402,10 +444,10 @@ def basin_shape(shifts: Iterable[float | None]) -> BasinShape | None:
     if got.size < 3:
         return None
     mean, se = float(np.mean(got)), float(np.std(got, ddof=1)) / np.sqrt(got.size)
-    q = float(stats.t.ppf(0.975, got.size - 1))
+    q = _t_975(got.size - 1)
     if abs(mean) + q * se <= SHIFT_TOLERANCE:
         return "quadratic"
-    if se == 0.0 or 2 * stats.t.sf(abs(mean) / se, got.size - 1) < SKEW_ALPHA:
+    if se == 0.0 or 2 * t_sf(abs(mean) / se, got.size - 1) < SKEW_ALPHA:
         return "lopsided"
     return "unclear"
 
@@ -431,7 +473,7 @@ def _noise(cells: Cells, w: _Window, fit: _LocalFit, pooled: ResidualNoise | Non
         if dof > 0 and cells.sd_dof > 0:
             resid = float(np.sqrt(fit.rss / dof) / np.mean(w.y))
             f = (resid / cells.sd_rel) ** 2
-            if f > stats.f.ppf(1.0 - LACK_OF_FIT_ALPHA, dof, cells.sd_dof):
+            if f > _lack_of_fit_f(dof, cells.sd_dof):
                 return resid, dof, (f"the local {fit.model} fit misses the cells by more than the seed noise (lack "
                                     f"of fit F = {f:.3g}): its interval takes the fit's residuals"), False
             if skew is not None and fit.degree == 2 and skew < SKEW_ALPHA:
@@ -445,6 +487,13 @@ def _noise(cells: Cells, w: _Window, fit: _LocalFit, pooled: ResidualNoise | Non
     return _one_seed(w, fit, dof, pooled)
 
 
+@functools.lru_cache(maxsize=1024)
+def _lack_of_fit_f(dfn: int, dfd: int) -> float:
+    """The F quantile the lack-of-fit tests compare against (at 1 - :data:`LACK_OF_FIT_ALPHA`); cached, as are the
+    other quantiles of a few integer degrees of freedom here: scipy's call costs more than the test it serves."""
+    return float(stats.f.ppf(1.0 - LACK_OF_FIT_ALPHA, dfn, dfd))
+
+
 def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
               ) -> tuple[float, int, str | None, bool]:
     """One seed's noise: the group's pooled residuals, or this width's own where they exceed it beyond chance."""
@@ -453,7 +502,7 @@ def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
         # the group's noise level from every width's residuals, unless this width's own exceed it beyond chance
         # (its basin is not the fit's shape: its own residuals are then its noise, as a lack of fit is)
         rest = max(pooled.dof - max(dof, 0), 1)
-        if own is None or own <= pooled.var_rel * stats.f.ppf(1.0 - LACK_OF_FIT_ALPHA, dof, rest):
+        if own is None or own <= pooled.var_rel * _lack_of_fit_f(dof, rest):
             return float(np.sqrt(pooled.var_rel)), pooled.dof, None, False
     if own is not None:
         return float(np.sqrt(own)), dof, None, False
@@ -461,7 +510,8 @@ def _one_seed(w: _Window, fit: _LocalFit, dof: int, pooled: ResidualNoise | None
 
 
 def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, sigma_rel: float, sigma_dof: int,
-                    n_boot: int, rng: np.random.Generator, prefer_bracket: bool = False, at_measured: bool = False
+                    n_boot: int, rng: np.random.Generator, prefer_bracket: bool = False, at_measured: bool = False,
+                    memo: dict[int, tuple[_Window, _LocalFit, np.ndarray]] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Draws of the vertex (relative to the observed argmin) and of the loss there, and (``at_measured``) the
     vertex's draws from the same noise at the noise level as measured.
@@ -473,35 +523,50 @@ def _bootstrap_grid(scan: _Scan, win: _Window, fit: _LocalFit, window: float, si
     scaled-chi2 posterior, so few seeds widen the interval as a t distribution would. That is right for the
     interval; the optimum's own error is the one at the noise level as measured (the third array: the same normal
     draws, sigma fixed; a covariate law measures its scatter against it). ``prefer_bracket``: the estimate's choice
-    of vertex window (:func:`_vertex_window`), applied at each draw's argmin."""
+    of vertex window (:func:`_vertex_window`), applied at each draw's argmin. ``memo``: the windows and fits at the
+    draws' argmins, shared by every bootstrap over the same ``scan``, ``window`` and ``prefer_bracket``
+    (:func:`_argmin_fit`)."""
+    memo = {} if memo is None else memo
     sw = np.sqrt(scan.ns.astype(float))
     scale = np.sqrt(sigma_dof / rng.chisquare(sigma_dof, n_boot)) if sigma_dof > 0 else np.ones(n_boot)
     unit = rng.standard_normal((n_boot, scan.xs.size)) * (sigma_rel * scan.ys / sw)[None, :]
-    vb, lb = _vertex_draws(scan, win, fit, window, prefer_bracket, scan.ys[None, :] + unit * scale[:, None])
+    vb, lb = _vertex_draws(scan, win, fit, window, prefer_bracket, scan.ys[None, :] + unit * scale[:, None], memo)
     fixed = None
     if at_measured:
         fixed = vb if sigma_dof <= 0 else _vertex_draws(scan, win, fit, window, prefer_bracket,
-                                                        scan.ys[None, :] + unit)[0]
+                                                        scan.ys[None, :] + unit, memo)[0]
     return vb, lb, fixed
 
 
+def _argmin_fit(scan: _Scan, win: _Window, fit: _LocalFit, window: float, prefer_bracket: bool, j: int,
+                memo: dict[int, tuple[_Window, _LocalFit, np.ndarray]]) -> tuple[_Window, _LocalFit, np.ndarray]:
+    """The vertex window and local fit of draws whose argmin is cell ``j`` (the estimate's own where it is the
+    observed argmin), and the positions of the window's cells among the scan's; made once per argmin (``memo``)."""
+    if j not in memo:
+        if j == scan.i:
+            w, f = win, fit
+        else:
+            w, _ = _vertex_window(dataclasses.replace(scan, i=j), window, prefer_bracket)
+            f = _local_fit(w)
+        memo[j] = w, f, np.argmin(np.abs(scan.xs[None, :] - (w.x + scan.xs[j])[:, None]), axis=1)
+    return memo[j]
+
+
 def _vertex_draws(scan: _Scan, win: _Window, fit: _LocalFit, window: float, prefer_bracket: bool,
-                  yb_all: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  yb_all: np.ndarray, memo: dict[int, tuple[_Window, _LocalFit, np.ndarray]] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Each row of noisy cell means' vertex (its argmin's window's; relative to the observed argmin) and loss."""
+    memo = {} if memo is None else memo
     n_boot = yb_all.shape[0]
     jb = np.argmin(yb_all, axis=1)
     vb, lb = np.empty(n_boot), np.empty(n_boot)
     for j in np.unique(jb):
         rows = jb == j
-        if j == scan.i:
-            w, f = win, fit
-        else:
-            w, _ = _vertex_window(dataclasses.replace(scan, i=int(j)), window, prefer_bracket)
-            f = _local_fit(w)
-        at = np.argmin(np.abs(scan.xs[None, :] - (w.x + scan.xs[j])[:, None]), axis=1)  # its cells, by position
-        cb = yb_all[rows][:, at] @ f.P.T
+        w, f, at = _argmin_fit(scan, win, fit, window, prefer_bracket, int(j), memo)  # at: its cells, by position
+        cells = yb_all[rows][:, at]
+        cb = cells @ f.P.T
         v, ok = _vertex(cb)
-        fallback = w.x[np.argmin(yb_all[rows][:, at], axis=1)]
+        fallback = w.x[np.argmin(cells, axis=1)]
         v = np.clip(np.where(ok & (v >= w.lo) & (v <= w.hi), v, fallback), w.lo, w.hi)
         vb[rows], lb[rows] = v + (scan.xs[j] - scan.xs[scan.i]), _poly(cb, v)
     return vb, lb
@@ -629,8 +694,9 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
                                     x_stable=scan.x_stable, x_first_div=scan.x_first_div)
     x0 = float(v[0])
     boot_bracket = prefer_bracket and used == window  # the widened cubic's window is never a bracket
+    memo: dict[int, tuple[_Window, _LocalFit, np.ndarray]] = {}  # both bootstraps' argmins' windows and fits
     vb, lb, vb_measured = _bootstrap_grid(scan, win, fit, used, sigma_rel, sigma_dof, n_boot, rng, boot_bracket,
-                                          at_measured=True)
+                                          at_measured=True, memo=memo)
     top = scan.x_first_div if scan.x_first_div is not None else scan.xs.max()
     basin = _basin(fit, x0, (float(scan.xs.min() - x_am), float(top - x_am)))
     if sigma_rel * basin.best > 0.25 * basin.curvature and basin.curvature > 0:  # loss change at +-0.5 octave
@@ -662,7 +728,7 @@ def fit_optimum(cells: Cells, n_boot: int, rng: np.random.Generator, window: flo
         # where the seeds resolve the bracket, vb already is that bootstrap (the same noise, window and fit): a second
         # one would only add its Monte Carlo difference to shared_var
         vb_seed = vb if seeds_resolve else _bootstrap_grid(scan, win, fit, used, cells.sd_rel, cells.sd_dof, n_boot,
-                                                           rng, boot_bracket)[0]
+                                                           rng, boot_bracket, memo=memo)[0]
         seed_noise_var = _interval_var(vb_seed)
         # measured as the interval reads it (a covariate law takes each curve's variance from its interval): the
         # argmin drawn too makes the draws multimodal, where np.var exceeds what the interval says
@@ -688,9 +754,15 @@ def shared_variance(shared_vars: list[float]) -> float:
     one-sided binomial test at 5%: 2 of 5 widths is chance, 3 of 5 is not). A correctly specified basin keeps its
     sharp bands."""
     n, k = len(shared_vars), sum(v > 0 for v in shared_vars)
-    if k == 0 or stats.binom.sf(k - 1, n, FLAG_RATE) >= 0.05:
+    if k == 0 or _flags_by_chance(k, n) >= 0.05:
         return 0.0
     return float(np.mean(shared_vars))
+
+
+@functools.lru_cache(maxsize=1024)
+def _flags_by_chance(k: int, n: int) -> float:
+    """P(k or more of n quadratic widths flagged) at :data:`FLAG_RATE` (cached, as :func:`_lack_of_fit_f`)."""
+    return float(stats.binom.sf(k - 1, n, FLAG_RATE))
 
 
 def grid_floor_sd(spacing: float, replicated: bool) -> float:
@@ -718,8 +790,7 @@ def _floored(draws: np.ndarray, w: _Window, replicated: bool) -> np.ndarray:
     sd = float(hi - lo) / 2  # robust: a heavy-tailed spread (few residual dof) is measured by its core
     if sd >= floor:
         return draws
-    q = (np.arange(draws.size) + 0.5) / draws.size
-    return draws + np.sqrt(floor**2 - sd**2) * stats.norm.ppf(q)[_order(draws.size)]
+    return draws + np.sqrt(floor**2 - sd**2) * _ordered_normal(draws.size)
 
 
 def with_shared_error(o: Optimum, sd: float) -> Optimum:
@@ -733,8 +804,7 @@ def with_shared_error(o: Optimum, sd: float) -> Optimum:
     if o.draws is None or o.var is None or not o.identified or not sd**2 > o.shared_var:
         return o
     extra = float(np.sqrt(sd**2 - o.shared_var))
-    q = (np.arange(o.draws.size) + 0.5) / o.draws.size
-    draws = o.draws + extra * stats.norm.ppf(q)[_order(o.draws.size)]
+    draws = o.draws + extra * _ordered_normal(o.draws.size)
     var = max(_interval_var(draws), o.var + extra**2)
     return dataclasses.replace(o, draws=draws, ci=_quantiles(draws, o.confidence_level), var=var,
                                shared_var=o.shared_var + var - o.var)
@@ -743,6 +813,16 @@ def with_shared_error(o: Optimum, sd: float) -> Optimum:
 def _order(n: int) -> np.ndarray:
     """A fixed permutation of ``n`` positions (the pairing of the floor's quantiles with the draws)."""
     return np.random.default_rng(0x5EED).permutation(n)
+
+
+@functools.lru_cache(maxsize=64)
+def _ordered_normal(n: int) -> np.ndarray:
+    """The standard normal's quantiles at (i + 1/2) / n, in :func:`_order`'s order: the values the grid floor and a
+    shared error add to ``n`` draws. The same for every width of a fit (n_boot draws), so made once (read-only)."""
+    q = (np.arange(n) + 0.5) / n
+    out = stats.norm.ppf(q)[_order(n)]
+    out.flags.writeable = False
+    return out
 
 
 def _interval_var(draws: np.ndarray) -> float:

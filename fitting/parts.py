@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 from statsmodels.regression.linear_model import WLS
 
 from abcscale.fitting.losslaw import fit_loss_law
@@ -28,6 +27,7 @@ from abcscale.fitting.optimum import (
     pooled_noise,
     residual_noise,
     shared_variance,
+    t_sf,
     with_shared_error,
 )
 from abcscale.fitting.scaling import (
@@ -510,7 +510,7 @@ def bend_warning(z: np.ndarray, y: np.ndarray, v: np.ndarray, noun: str) -> str 
     if not (se > 0 and math.isfinite(se)):
         return None
     df = zs.size - 3
-    p = 2 * float(stats.t.sf(abs(float(res.params[2])) / se, df))
+    p = 2 * float(t_sf(abs(float(res.params[2])) / se, df))
     if p >= BEND_HINT_ALPHA:
         return None
     # the local slope at the smallest and the largest size (d log2 LR* / d log2 size)

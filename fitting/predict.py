@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from abcscale import theory
 from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor, theory_words
@@ -69,6 +69,9 @@ EDGE_CAP_LEVEL = 0.95
 EDGE_FREE_LEVEL = 0.68
 
 
+_SQRT_2PI = math.sqrt(2 * math.pi)
+
+
 def _side(mu: np.ndarray | float, sd: float) -> tuple[Any, Any]:
     """E[d^2 1(d<0)] and E[d^2 1(d>0)] for d ~ N(mu, sd^2)."""
     if sd <= 0:
@@ -76,8 +79,12 @@ def _side(mu: np.ndarray | float, sd: float) -> tuple[Any, Any]:
         return np.where(mu < 0, mu**2, 0.0), np.where(mu > 0, mu**2, 0.0)
     t = np.asarray(mu, dtype=float) / sd
     m2 = np.asarray(mu, dtype=float) ** 2 + sd**2
-    pos = m2 * stats.norm.cdf(t) + np.asarray(mu) * sd * stats.norm.pdf(t)
-    neg = m2 * stats.norm.cdf(-t) - np.asarray(mu) * sd * stats.norm.pdf(t)
+    # the standard normal's cdf and density by their formulas (scipy.special's ndtr is stats.norm.cdf's own):
+    # stats.norm's argument checks cost 20x the arithmetic on a scalar, and the safe-side search calls this a few
+    # hundred times a prediction
+    pdf = np.exp(-0.5 * t * t) / _SQRT_2PI
+    pos = m2 * special.ndtr(t) + np.asarray(mu) * sd * pdf
+    neg = m2 * special.ndtr(-t) - np.asarray(mu) * sd * pdf
     return neg, pos
 
 

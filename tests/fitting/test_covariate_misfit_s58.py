@@ -35,8 +35,8 @@ def test_a_straight_law_is_not_called_off_its_plane():
 def test_an_interaction_with_the_size_is_said_and_makes_far_predictions_unreliable():
     hits = 0
     for s in range(5):
-        # 100 draws (0.33 CPU-s a fit against 0.5 at 200): these laws are said 5 of 5 at either; the false alarms'
-        # test above keeps 200
+        # 100 draws (0.26 CPU-s a fit against 0.36 at 200, 2026-12-07): these laws are said 5 of 5 at either; the
+        # false alarms' test above keeps 200
         fit, law = _law(100, seed=s, interaction=0.08)
         if _said(law, "the width exponent changes with D "):
             hits += 1

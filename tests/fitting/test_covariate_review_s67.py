@@ -17,9 +17,9 @@ SIZES = (20e6, 50e6, 125e6, 350e6, 760e6)
 TOKENS = (1e9, 4e9, 16e9)
 BATCHES = (128, 512)
 MAPPING = {"size_col": "N", "lr_col": "lr", "loss_col": "loss", "seed_col": "seed", "size_kind": "params"}
-#: bootstrap draws per fit: the default 1000 cost 1.6-2.6 CPU-s a fit of these 30 curves (the bootstrap runs per
-#: curve), 200 about 0.55. Each test reads one seeded table's warnings, not an interval's level, and session 58's
-#: lack-of-fit tests (test_covariate_misfit_s58) read the same warnings at 200
+#: bootstrap draws per fit: the default 1000 cost about 1.2 CPU-s a fit of these 30 curves (the bootstrap runs per
+#: curve), 200 about 0.42 (2026-12-07). Each test reads one seeded table's warnings, not an interval's level, and
+#: session 58's lack-of-fit tests (test_covariate_misfit_s58) read the same warnings at 200
 N_BOOT = 200
 
 

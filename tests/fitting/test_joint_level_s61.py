@@ -46,8 +46,9 @@ def team_table(seed: int) -> pd.DataFrame:
 @functools.cache
 def _joint(seed: int, level: float):
     """team_table(seed) fitted at ``level``, once per module (the two tests share the seed-0 fit at 90%; fits are read,
-    never changed). 200 bootstrap draws: the default 1000 took 1.5 CPU-s a fit of these 36 curves, 200 0.6; the
-    estimates' sameness across levels holds (or not) draw for draw, and each 95% interval still holds the truth."""
+    never changed). 200 bootstrap draws: the default 1000 took 1.2 CPU-s a fit of these 36 curves, 200 0.45
+    (2026-12-07); the estimates' sameness across levels holds (or not) draw for draw, and each 95% interval still
+    holds the truth."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = abcscale.fit(team_table(seed), mapping={"lr_col": "lr", "loss_col": "loss",

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -19,7 +20,7 @@ import pytest
 
 import abcscale
 from abcscale.fitting.predict import NoLaw
-from abcscale.schemas.fit import GroupFit
+from abcscale.schemas.fit import FitResult, GroupFit
 from abcscale.schemas.theory import Constants
 from abcscale.usecases.recommend import recommend_from_fit
 
@@ -65,8 +66,14 @@ def _per_layer_gamma_table() -> pd.DataFrame:
     return df
 
 
+@functools.cache
+def _per_layer_gamma_fit() -> FitResult:
+    """The table's fit (n_boot 50), made once for the four tests that read it (a FitResult is frozen)."""
+    return abcscale.fit(_per_layer_gamma_table(), n_boot=50)
+
+
 def test_the_fit_keeps_the_constants_its_runs_trained_with():
-    g = abcscale.fit(_per_layer_gamma_table(), n_boot=50).groups[0]
+    g = _per_layer_gamma_fit().groups[0]
     assert g.trained_constants == {"gamma": GAMMA}
     assert g.constants == []  # none swept
     # an older fit.json without the field still loads
@@ -103,7 +110,7 @@ def test_a_global_sweeps_gamma_scales_each_layers_one_lr():
 
 
 def test_constants_the_caller_gives_win_and_a_difference_is_said():
-    fit = abcscale.fit(_per_layer_gamma_table(), n_boot=50)
+    fit = _per_layer_gamma_fit()
     rec = recommend_from_fit(fit, 4096, constants=Constants(gamma={"embedding": 1.0, "hidden": 3.0}))
     got, r = _lrs(rec.layers), 64.0
     assert got["hidden"] == pytest.approx(rec.beta * 3.0 / r, rel=1e-9)
@@ -320,7 +327,7 @@ def test_a_group_whose_every_run_diverged_is_refused_with_its_reason():
 def test_constants_given_at_their_default_values_are_the_callers():
     """`--gamma 1,1,1` is given, not left out: it was replaced by the runs' gamma (2, 1, 0.5) with a note telling the
     caller to give gamma to say others. Given or not is the caller's fields, not their values."""
-    fit = abcscale.fit(_per_layer_gamma_table(), n_boot=50)
+    fit = _per_layer_gamma_fit()
     ones = Constants.model_validate({"gamma": [1.0, 1.0, 1.0]})
     given = recommend_from_fit(fit, 4096, constants=ones)
     left = recommend_from_fit(fit, 4096)
@@ -368,7 +375,7 @@ def test_the_epsilon_the_runs_trained_with_is_carried_and_a_different_one_said()
     assert [s.epsilon for s in given.layers] == pytest.approx([1e-8] * 3)  # the caller's, said
     assert any(w.startswith("epsilon: the fit's runs trained with 1e-06; yours (1e-08)") for w in given.warnings)
     # a table without the columns (or mixing epsilons) says nothing, and nothing is carried
-    assert abcscale.fit(_per_layer_gamma_table(), n_boot=50).groups[0].trained_epsilon is None
+    assert _per_layer_gamma_fit().groups[0].trained_epsilon is None
     mixed = df.assign(epsilon=np.where(df["width"] == 64, 1e-6, 1e-7))
     assert abcscale.fit(mixed, n_boot=50).groups[0].trained_epsilon is None
 
