@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -158,11 +159,29 @@ def test_a_width_past_any_integer_says_so():
 
 
 def test_a_narrow_terminal_folds_numbers_instead_of_cutting_them():
-    res = subprocess.run([sys.executable, "-m", "abcscale", "recommend", "-n", "64", "-p", "mup", "-o", "adam",
-                          "--base-width", "32", "--base-lr", "1e-3"], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "COLUMNS": "60", "NO_COLOR": "1"})
-    assert res.returncode == 0 and "…" not in res.stdout, res.stdout
-    assert "7.07e" in res.stdout  # the embedding's epsilon, folded but whole (it read `7.07…`)
+    # a terminal (a pty): piped output has a fixed width of 140 whatever COLUMNS says, where this table fits whole
+    import pty
+
+    leader, follower = pty.openpty()
+    with os.fdopen(leader, "rb", buffering=0) as screen:
+        proc = subprocess.Popen([sys.executable, "-m", "abcscale", "recommend", "-n", "64", "-p", "mup", "-o", "adam",
+                                 "--base-width", "32", "--base-lr", "1e-3"], stdout=follower, stderr=subprocess.PIPE,
+                                env={**os.environ, "COLUMNS": "60", "NO_COLOR": "1"})
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = screen.read(65536)
+            except OSError:  # EIO: the program closed its end
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert proc.wait(timeout=120) == 0, proc.stderr.read() if proc.stderr else ""
+    out = re.sub(r"\x1b\[[0-9;]*m", "", b"".join(chunks).decode())  # NO_COLOR keeps bold and italic
+    assert max(len(line) for line in out.splitlines()) <= 60, out  # the terminal's width, not the pipe's 140
+    assert "…" not in out, out
+    assert "7.07e" in out  # the embedding's epsilon, folded but whole (it read `7.07…`)
 
 
 def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback():
