@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from abcscale.runner import nn
+from abcscale.runner import executables, nn
 from abcscale.runner import train as tr
 from abcscale.runner.spec import SweepSpec
 from abcscale.runner.sweep import _program, layer_hyper
@@ -83,6 +83,9 @@ def _train(width: int) -> tr.Outcome:
 
 @pytest.mark.parametrize("width", [32, 64])
 def test_training_matches_autodiffs_form(width, monkeypatch):
+    # nothing kept on disk: a built-in model's executable is keyed by its Program, not its trace, so with the
+    # store on (any sweep earlier in the process turns it on) the second run loaded the first's program
+    monkeypatch.setattr(executables, "_folder", None)
     new = _train(width)
     monkeypatch.setattr(nn, "matmul", _plain)
     tr._jitted.cache_clear()
