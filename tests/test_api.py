@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import abcscale
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.schemas.api import FitOptions
+from tests.readme_code import run_as_printed
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette suggests httpx2 for its TestClient
@@ -72,11 +73,19 @@ def test_readme_example_runs_as_printed(capsys):
     section = README.split("## Python API", 1)[1].split("\n## ", 1)[0]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     printed = re.search(r"which prints\s+```text\n(.*?)```", section, re.S).group(1)
-    # in this process, in a namespace of its own: a name the example uses without importing it fails as in a fresh
-    # interpreter, whose start was 0.8 CPU-s (2026-12-07); test_import_is_cheap starts one
     capsys.readouterr()
-    exec(compile(code, "README.md's Python API example", "exec"), {"__name__": "__main__"})
+    run_as_printed(code, "README.md's Python API example")  # in this process, as a fresh interpreter would run it
     assert capsys.readouterr().out == printed
+
+
+def test_an_example_reading_a_submodule_it_never_imported_is_refused():
+    """In this process ``abcscale.optax`` may be set by an earlier import; a user's fresh interpreter has no such
+    attribute after a bare ``import abcscale`` (a review of the in-process README runs, session 73)."""
+    import abcscale.optax  # noqa: F401  (as tests/test_exports.py does, in whichever worker runs it first)
+
+    with pytest.raises(AssertionError, match="abcscale.optax without importing it"):
+        run_as_printed("import abcscale as ab\nab.optax.transform\n", "an example")
+    run_as_printed("import abcscale.optax\nabcscale.optax.transform\n", "an example")  # imported: fine
 
 
 def test_recommend_equals_the_cli_and_the_service(client):

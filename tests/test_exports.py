@@ -21,6 +21,7 @@ from abcscale.schemas.groups import GroupRule
 from abcscale.schemas.theory import BaseConfig
 from abcscale.theory import transfer
 from abcscale.theory.groups import group_spec
+from tests.readme_code import run_as_printed
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -373,8 +374,6 @@ def _example(name):
 
 def test_readme_optax_example_runs_as_printed(capsys):
     code, printed = _example("optax")
-    # in this process, in a namespace of its own: a name the example uses without importing it fails as in a fresh
-    # interpreter, whose imports were 2.5 of the 4 CPU-s a run here took (2026-12-07)
     capsys.readouterr()
-    exec(compile(code, "README.md's optax example", "exec"), {"__name__": "__main__"})
+    run_as_printed(code, "README.md's optax example")  # in this process, as a fresh interpreter would run it
     assert capsys.readouterr().out == printed
