@@ -47,6 +47,7 @@ def test_an_interrupt_swallowed_by_a_gc_callback_is_remembered():
     assert signal.getsignal(signal.SIGINT) is before
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_the_interrupt_is_swallowed_while_another_thread_collects():
     """The helper above under a thread that keeps a collection in progress (its callback gives up the GIL, as
     JAX's can): the main thread's collection still runs the callback, and the interrupt is remembered."""
