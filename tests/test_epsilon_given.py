@@ -4,6 +4,8 @@ none): the CLI, the Python API and REST alike, and nothing is said where a setup
 
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 import abcscale as A
@@ -29,7 +31,9 @@ def test_an_explicit_default_epsilon_to_sgd_is_said_too(tmp_path):
     flags = ["recommend", "-p", "mup", "-o", "sgd", "-n", "1024", "--base-width", "256", "--base-lr", "0.1"]
     res = runner.invoke(app, [*flags, "--epsilon", "1e-8"])
     assert res.exit_code == 0 and note in _said(res), res.output
-    assert note not in _said(runner.invoke(app, flags))
+    plain = runner.invoke(app, flags)
+    assert plain.exit_code == 0 and "learning rate" in plain.output, plain.output  # the table, without the note
+    assert note not in _said(plain)
     kw = {"width": 1024, "base_width": 256, "beta": 0.1}
     assert note in A.recommend("mup", "sgd", constants=A.Constants(epsilon=1e-8), **kw).warnings
     assert A.recommend("mup", "sgd", constants=A.Constants(gamma={"embedding": 2.0}), **kw).warnings == []
@@ -45,6 +49,7 @@ def test_an_explicit_default_epsilon_to_sgd_is_said_too(tmp_path):
     cfg.write_text("optimizer: sgd\nparameterization: mup\nwidth: 1024\nbase_width: 256\nbeta: 0.1\n"
                    "lr: {embedding: 1.6, hidden: 0.1, readout: 1.6}\n")
     checked = runner.invoke(app, ["check", str(cfg), "--json"])
+    assert checked.exit_code == 1 and json.loads(checked.stdout)["checks"], checked.output  # judged (its LRs: 16x)
     assert note not in checked.output
 
 

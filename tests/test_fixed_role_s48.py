@@ -269,6 +269,8 @@ def test_check_says_a_decay_on_a_role_that_takes_none(tmp_path):
     assert res.exit_code == 1 and json.loads(res.stdout)["failed"] == [
         "weight_decay (fixed) too high: this role takes none"]
     table = runner.invoke(app, ["check", str(path)])
+    # the table says it (a crash printing nothing passed the check on "1e+300" alone)
+    assert table.exit_code == 1 and "this role takes none" in " ".join(table.output.split()), table.output
     assert "1e+300" not in table.output
 
 

@@ -149,6 +149,7 @@ def test_one_draw_program_serves_every_model_and_is_kept_on_disk(tmp_path, monke
             draws.draw(specs, np.array([1]), std, steps=steps, batch=batch, high=100, options=options)
     assert len(draws._programs) == 1 and len(list(tmp_path.glob("*.executable"))) == 1
     monkeypatch.setattr(draws, "_programs", {})
+    monkeypatch.setattr(draws, "_drawn", {})  # a draw made earlier in this process would skip the program
 
     def no_compiling(*args, **kwargs):
         raise AssertionError("a kept draw program must load, not compile")

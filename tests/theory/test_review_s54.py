@@ -56,6 +56,7 @@ def test_no_trade_no_note() -> None:
     assert sol.unique and all(sol.lower_bounds[layer] == sol.c[layer] for layer in sol.c)
     assert not [w for w in sol.warnings if "trade" in w]
     out = CliRunner().invoke(app, ["theory", "table", "-p", "mup", "-o", "adam", "-a", "full"], terminal_width=200)
+    assert out.exit_code == 0 and "abc exponents" in out.output, out.output  # the table, printed
     assert "trades" not in out.output
 
 
