@@ -106,10 +106,32 @@ def _tokens(source: str, max_bytes: int) -> np.ndarray:
     return np.frombuffer(_read_files([path], max_bytes), dtype=np.uint8)
 
 
-@functools.lru_cache(maxsize=4)
 def load_corpus(source: str = "default", max_bytes: int = 4_000_000, eval_fraction: float = 0.1,
                 min_tokens: int = 0) -> Corpus:
-    """Tokens split into train (head) and eval (tail); cached per process."""
+    """Tokens split into train (head) and eval (tail); cached per process and per the file's state: a file edited
+    or replaced since (a notebook's second ``abcscale.sweep`` after regenerating its data), or a relative path from
+    another working directory, is read again (the cache on ``source`` alone returned the first read's tokens and
+    hash). A directory's stamp is its own: a file edited inside it without adding or removing one is not seen."""
+    return _load_corpus(source, _stamp(source), max_bytes, eval_fraction, min_tokens)
+
+
+def _stamp(source: str) -> tuple[str, int, int] | None:
+    """Where ``source`` resolves and its modification time and size; None for the built-in sources, or where it
+    cannot be read (``_tokens`` says why)."""
+    if source in ("default", "synthetic"):
+        return None
+    try:
+        path = Path(source).expanduser().resolve()
+        st = path.stat()
+    except (OSError, RuntimeError):
+        return None
+    return str(path), st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=4)
+def _load_corpus(source: str, stamp: tuple[str, int, int] | None, max_bytes: int, eval_fraction: float,
+                 min_tokens: int) -> Corpus:
+    del stamp  # the cache's key only
     tokens = _tokens(source, max_bytes)
     n_eval = int(len(tokens) * eval_fraction)
     if len(tokens) - n_eval < min_tokens or n_eval < min_tokens:

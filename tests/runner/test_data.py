@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from abcscale.runner import data
 from abcscale.runner.data import load_corpus, synthetic_tokens
 
 
@@ -13,8 +14,25 @@ def test_default_corpus_is_python_source_with_a_stable_hash():
     assert len(a.train) == 180_000 and len(a.eval) == 20_000
     text = a.train[:5000].tobytes().decode("utf-8", errors="replace")
     assert "import" in text or "def " in text
-    load_corpus.cache_clear()
+    data._load_corpus.cache_clear()
     assert load_corpus("default", 200_000, 0.1).sha256 == a.sha256
+
+
+def test_a_file_edited_or_a_relative_path_elsewhere_is_read_again(tmp_path, monkeypatch):
+    """Cached on the source's text alone, a notebook's second sweep after regenerating its data trained on the first
+    read's tokens under the first read's hash, and `data.npy` from another folder was the first folder's."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    np.save(tmp_path / "a" / "data.npy", np.arange(1000) % 256)
+    np.save(tmp_path / "b" / "data.npy", np.arange(2000) % 256)
+    monkeypatch.chdir(tmp_path / "a")
+    first = load_corpus("data.npy", 10_000, 0.1, 10)
+    assert load_corpus("data.npy", 10_000, 0.1, 10) is first  # unchanged: the cached read
+    monkeypatch.chdir(tmp_path / "b")
+    assert len(load_corpus("data.npy", 10_000, 0.1, 10).train) == 1800
+    np.save(tmp_path / "b" / "data.npy", np.arange(3000) % 256)  # regenerated: another size, a later time
+    again = load_corpus("data.npy", 10_000, 0.1, 10)
+    assert len(again.train) == 2700 and again.sha256 != first.sha256
 
 
 def test_synthetic_is_deterministic_and_learnable():
