@@ -530,11 +530,26 @@ def model_source(ref: str) -> str:
     try:
         digest = hashlib.sha256(path.read_bytes())
         # by module name, not path: the same project checked out elsewhere is the same model
-        for name, file in sorted(user_imports(path, package or None).items()):
+        for name, file in sorted(file_imports(path, package).items()):
             digest.update(b"\0" + name.encode() + b"\0" + file.read_bytes())
     except OSError:
         return ""
     return digest.hexdigest()[:16]
+
+
+def file_imports(path: Path, package: str | None) -> dict[str, Path]:
+    """:func:`user_imports` of a factory's file (``package`` None: a file reference) as loading it finds them: a
+    model file's folder is first on the import path while it loads (``runner.user``), so its sibling modules are
+    the user's code whether or not the folder is on the path yet. (Before, they were found only once the file had
+    loaded: a process's first cell key missed them, and an edited sibling resumed the old model's losses.)"""
+    folder = str(path.resolve().parent) if package is None else None
+    if folder is None or folder in sys.path:
+        return user_imports(path, package or None)
+    sys.path.insert(0, folder)
+    try:
+        return user_imports(path, None)
+    finally:
+        sys.path.remove(folder)
 
 
 def _factory_file(ref: str) -> tuple[Path | None, str | None]:

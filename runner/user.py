@@ -116,13 +116,61 @@ def is_reference(model: str) -> bool:
     return model not in BUILTIN
 
 
-@functools.cache
+def code_stamp(ref: str) -> tuple[Any, ...]:
+    """What the code ``ref`` names is now, read cheaply: the file (resolved, so a relative path read from another
+    working directory is another file) and the modification time and size of it and of each of the user's own
+    modules it imports (``runner.spec.user_imports``, read again whenever one of those files changed).
+
+    The process's loaded factories, built models and traced programs are keyed by it: a notebook that edits its
+    model file (or a module the file imports) between two sweeps trains the edit, as the cell key's
+    ``model_source`` already says it does (before, the first load served the whole process, and the second sweep
+    recorded the old code's losses under the new code's key)."""
+    from abcscale.runner.spec import _factory_file, file_imports
+
+    path, package = _factory_file(ref)
+    if path is None:
+        return (ref,)  # loading it says why
+    try:
+        main = path.resolve(strict=True)
+    except OSError:
+        return (ref,)
+    known = _IMPORTS.get((main, package))
+    if known is None or known[0] != _stats([main, *known[1].values()]):
+        files = file_imports(main, package)
+        known = _IMPORTS[(main, package)] = (_stats([main, *files.values()]), files)
+    return (str(main), known[0])
+
+
+#: (file, package) -> (the stats code_stamp last read, the user's modules the file imports: name -> file)
+_IMPORTS: dict[tuple[Path, str | None], tuple[tuple[Any, ...], dict[str, Path]]] = {}
+#: factory file -> the stamp it was last loaded at, and the names of the user's modules it imported then
+_LOADED: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = {}
+
+
+def _stats(files: list[Path]) -> tuple[Any, ...]:
+    out: list[tuple[str, int | None, int | None]] = []
+    for f in files:
+        try:
+            st = f.stat()
+            out.append((str(f), st.st_mtime_ns, st.st_size))
+        except OSError:
+            out.append((str(f), None, None))
+    return tuple(out)
+
+
 def load_factory(ref: str) -> Callable[..., Any]:
     """The callable ``ref`` names (``pkg.module:attr`` or ``path/file.py:attr``, a path relative to the
-    working directory). Loaded once per process."""
+    working directory). Loaded once per process and :func:`code_stamp`: again when its code changed."""
+    return _load_factory(ref, code_stamp(ref))
+
+
+@functools.cache
+def _load_factory(ref: str, stamp: tuple[Any, ...]) -> Callable[..., Any]:
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:
         raise ValueError(f"model: expected 'pkg.module:factory' or 'path/file.py:factory', got {ref!r}")
+    if len(stamp) == 2:
+        _forget_stale(target, stamp)
     module = _load_file(target) if target.endswith(".py") or "/" in target else _import(target)
     try:
         factory = getattr(module, attr)
@@ -131,6 +179,21 @@ def load_factory(ref: str) -> Callable[..., Any]:
     if not callable(factory):
         raise ValueError(f"model: {ref} is not callable (a {type(factory).__name__})")
     return factory
+
+
+def _forget_stale(target: str, stamp: tuple[Any, ...]) -> None:
+    """Before a factory's code loads again after an edit: the user's modules its earlier load imported leave
+    ``sys.modules``, so the file's ``from layers import Block`` runs the edited ``layers.py`` too (Python keeps a
+    module it imported once), and a ``pkg.module`` reference is imported again."""
+    main = stamp[0]
+    names = {name for (file, _), (_, files) in _IMPORTS.items() if str(file) == main for name in files}
+    if not (target.endswith(".py") or "/" in target):
+        names.add(target)
+    before = _LOADED.get(main)
+    _LOADED[main] = (stamp, frozenset(names))
+    if before is not None and before[0] != stamp:
+        for name in names | before[1]:
+            sys.modules.pop(name, None)
 
 
 def _on_path(folder: Path) -> None:
@@ -192,9 +255,14 @@ def _load_file(path: str) -> Any:
     return module
 
 
-@functools.cache
 def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
-    """Call the factory and check what it returned; every problem is a ValueError naming the field."""
+    """Call the factory and check what it returned; every problem is a ValueError naming the field. Memoized
+    while the factory's code is unchanged (:func:`code_stamp`)."""
+    return _build(ref, code_stamp(ref), width, depth, vocab, seq_len)
+
+
+@functools.cache
+def _build(ref: str, stamp: tuple[Any, ...], width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
     try:
         out = load_factory(ref)(width, depth, vocab=vocab, seq_len=seq_len)
     except ValueError as exc:
@@ -666,11 +734,12 @@ def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int,
     (a code review)."""
     if widths is None:
         widths = _SWEEP_WIDTHS.get((ref, depth, vocab, seq_len), ())
-    return _grown(ref, width, depth, vocab, seq_len, tuple(sorted(set(widths))))
+    return _grown(ref, code_stamp(ref), width, depth, vocab, seq_len, tuple(sorted(set(widths))))
 
 
 @functools.cache
-def _grown(ref: str, width: int, depth: int, vocab: int, seq_len: int, widths: tuple[int, ...]) -> UserModel | None:
+def _grown(ref: str, stamp: tuple[Any, ...], width: int, depth: int, vocab: int, seq_len: int,
+           widths: tuple[int, ...]) -> UserModel | None:
     others = sorted((w for w in widths if w != width), key=lambda w: (abs(w - width), w))
     for other in others or (2 * width, width // 2):
         if other < 1 or other == width:
