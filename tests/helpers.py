@@ -73,3 +73,21 @@ def wait_for_file(path: Path, proc: subprocess.Popen, what: str, timeout: float 
         assert proc.poll() is None, "the sweep exited early"
         assert time.time() < deadline, f"the sweep did not reach {what} in {timeout:.0f} s"
         time.sleep(poll)
+
+
+def forbid_parquet_decode(monkeypatch, why: str) -> None:
+    """Every way pandas and pyarrow decode a parquet file's data fails the test (reading its footer does not):
+    a check "refused from the metadata" that patched ``pd.read_parquet`` alone passed a reader that decoded through
+    pyarrow first and checked the cap after (session 74's audit)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+    import pytest
+
+    def fail(*a, **k):
+        pytest.fail(why)
+
+    monkeypatch.setattr(pd, "read_parquet", fail)
+    monkeypatch.setattr(pq, "read_table", fail)
+    monkeypatch.setattr(pq, "ParquetDataset", fail)
+    for name in ("read", "read_row_group", "read_row_groups", "iter_batches", "scan_contents"):
+        monkeypatch.setattr(pq.ParquetFile, name, fail)

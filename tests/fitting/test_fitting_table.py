@@ -16,6 +16,7 @@ from abcscale.fitting.reading import TableTooLarge
 from abcscale.fitting.synthetic import synthetic_sweep
 from abcscale.schemas.api import MAX_WIDTH
 from abcscale.schemas.fit import ColumnMapping
+from tests.helpers import forbid_parquet_decode
 
 
 @pytest.fixture()
@@ -215,7 +216,7 @@ def test_parquet_over_the_row_cap_is_refused_from_its_metadata(monkeypatch):
     buf = io.BytesIO()
     pd.DataFrame({"width": [64] * 300_000, "beta": 1e-3, "final_loss": 2.0}).to_parquet(buf, index=False)
     assert buf.tell() < 20_000  # a few KB that decode to 300,000 rows
-    monkeypatch.setattr(pd, "read_parquet", lambda *a, **k: pytest.fail("decoded before checking the cap"))
+    forbid_parquet_decode(monkeypatch, "decoded before checking the cap")
     with pytest.raises(TableTooLarge, match="more than 1000 rows") as exc:
         read_table(buf.getvalue(), max_rows=1000)
     assert exc.value.cap == "max_rows"

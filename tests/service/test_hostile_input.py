@@ -11,6 +11,7 @@ import pytest
 
 from abcscale.schemas.api import MAX_WIDTH
 from abcscale.service.config import Settings
+from tests.helpers import forbid_parquet_decode
 from tests.service.conftest import N_BOOT, TestClient, create_app, fit_count
 
 ANALYTIC = {"parameterization": "mup", "optimizer": "adam", "width": 1024, "base": {"width": 64, "beta": 3e-3}}
@@ -151,7 +152,7 @@ def capped(tmp_path):
 def test_parquet_bomb_is_413_from_its_metadata(capped, monkeypatch):
     data = _bomb(200_000)
     assert len(data) < 20_000
-    monkeypatch.setattr(pd, "read_parquet", lambda *a, **k: pytest.fail("decoded a table over the cap"))
+    forbid_parquet_decode(monkeypatch, "decoded a table over the cap")
     r = capped.post("/v1/fits", files={"file": ("bomb.parquet", data)}, data={"n_boot": str(N_BOOT)})
     assert r.status_code == 413, r.text
     assert "more than 1000 rows" in r.text and "ABCSCALE_MAX_ROWS" in r.text
