@@ -530,36 +530,69 @@ def model_source(ref: str) -> str:
     try:
         digest = hashlib.sha256(path.read_bytes())
         # by module name, not path: the same project checked out elsewhere is the same model
-        for name, file in sorted(file_imports(path, package).items()):
+        for name, file in sorted(file_imports(path, package, first_folder(ref)).items()):
             digest.update(b"\0" + name.encode() + b"\0" + file.read_bytes())
     except OSError:
         return ""
     return digest.hexdigest()[:16]
 
 
-def file_imports(path: Path, package: str | None) -> dict[str, Path]:
-    """:func:`user_imports` of a factory's file (``package`` None: a file reference) as loading it finds them: a
-    model file's folder is first on the import path while it loads (``runner.user``), so its sibling modules are
-    the user's code whether or not the folder is on the path yet. (Before, they were found only once the file had
-    loaded: a process's first cell key missed them, and an edited sibling resumed the old model's losses.)"""
-    folder = str(path.resolve().parent) if package is None else None
-    if folder is None or folder in sys.path:
-        return user_imports(path, package or None)
-    sys.path.insert(0, folder)
-    try:
-        return user_imports(path, None)
-    finally:
-        sys.path.remove(folder)
+def file_imports(path: Path, package: str | None, first: str | None) -> dict[str, Path]:
+    """:func:`user_imports` of a factory's file as loading it finds them, ``first`` (:func:`first_folder`) ahead of
+    the import path: a model file's siblings are the user's code whether or not its folder is on the path yet.
+    (Before, they were found only once the file had loaded: a process's first cell key missed them.)"""
+    return user_imports(path, package or None, first=first)
+
+
+def first_folder(ref: str) -> str:
+    """The folder loading ``ref`` puts first on the import path (``runner.user``): a model file's own, or for
+    ``pkg.module:factory`` the working directory, resolved."""
+    target = ref.rpartition(":")[0]
+    if target.endswith(".py") or "/" in target:
+        return str(Path(target).expanduser().resolve().parent)
+    return str(Path.cwd().resolve())
+
+
+def fresh_spec(name: str, first: str | None = None) -> Any:
+    """The module spec an import of ``name`` in a fresh process would find, ``first`` (a folder) ahead of
+    ``sys.path`` (as ``runner.user`` puts it to load a model): the import system's finders asked in order, past
+    ``sys.modules``, and a package's submodules found through its path without importing it.
+    (:func:`importlib.util.find_spec` answers with a module already imported, which may be another folder's
+    ``layers``: a model file in folder B was keyed and trained with folder A's sibling of the same name, or with a
+    notebook's own ``layers``, a review.) None when not found."""
+    from importlib.machinery import PathFinder
+
+    search = sys.path if first is None else [first, *(entry for entry in sys.path if entry != first)]
+    parts = name.split(".")
+    spec: Any = None
+    parent: list[str] | None = None
+    for i in range(len(parts)):
+        sub = ".".join(parts[: i + 1])
+        for finder in sys.meta_path:
+            if finder is PathFinder:
+                spec = PathFinder.find_spec(sub, search if parent is None else parent)
+            elif (find := getattr(finder, "find_spec", None)) is not None:
+                spec = find(sub, parent)
+            if spec is not None:
+                break
+        else:
+            return None
+        if i < len(parts) - 1:
+            if spec.submodule_search_locations is None:
+                return None
+            parent = list(spec.submodule_search_locations)
+    return spec
 
 
 def _factory_file(ref: str) -> tuple[Path | None, str | None]:
     """The source file a factory reference names (``path/file.py:factory`` relative to the working directory, or
-    ``pkg.module:factory`` found on sys.path) and its package (for relative imports); None when not found."""
+    ``pkg.module:factory`` found on sys.path, the working directory first) and its package (for relative imports);
+    None when not found."""
     target = ref.rpartition(":")[0]
     if target.endswith(".py") or "/" in target:
         return Path(target).expanduser(), None
     try:
-        found = importlib.util.find_spec(target)
+        found = fresh_spec(target, first_folder(ref))
     except (ImportError, ValueError):
         return None, None
     path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None
@@ -577,11 +610,13 @@ def _library_roots() -> tuple[Path, ...]:
     return tuple(Path(r).resolve() for r in roots if r)
 
 
-def user_imports(path: Path, package: str | None = None, *, limit: int = 500) -> dict[str, Path]:
+def user_imports(path: Path, package: str | None = None, *, limit: int = 500, first: str | None = None
+                 ) -> dict[str, Path]:
     """The user's own modules (name -> ``.py`` file) that the source file ``path`` imports, directly or
     through each other, read from their ``import`` statements (``package``: the file's package, for relative
-    imports). A module found in a library root (:func:`_library_roots`), abcscale's own, or one not found is
-    left out, and not read; at most ``limit`` modules."""
+    imports), each where a fresh import finds it (:func:`fresh_spec`, the folder ``first`` ahead of the path). A
+    module found in a library root (:func:`_library_roots`), abcscale's own, or one not found is left out, and not
+    read; at most ``limit`` modules."""
     roots = _library_roots()
     found: dict[str, Path] = {}
     todo = [(path, package)]
@@ -594,7 +629,7 @@ def user_imports(path: Path, package: str | None = None, *, limit: int = 500) ->
         for name in _imported_names(tree, pkg):
             if name in found or len(found) >= limit:
                 continue
-            if (origin := _user_origin(name, roots)) is not None and origin != path:
+            if (origin := _user_origin(name, roots, first)) is not None and origin != path:
                 found[name] = origin
                 todo.append((origin, name if origin.name == "__init__.py" else name.rpartition(".")[0]))
     return found
@@ -620,15 +655,15 @@ def _imported_names(tree: ast.AST, package: str | None) -> list[str]:
     return [".".join(parts[:i]) for parts in (n.split(".") for n in names) for i in range(1, len(parts) + 1)]
 
 
-def _user_origin(name: str, roots: tuple[Path, ...]) -> Path | None:
-    """The ``.py`` file of module ``name`` when it is the user's code. The top-level package is looked up
-    first, which imports nothing: a library's submodules are never imported to find them."""
+def _user_origin(name: str, roots: tuple[Path, ...], first: str | None = None) -> Path | None:
+    """The ``.py`` file of module ``name`` when it is the user's code (:func:`fresh_spec`, which imports nothing).
+    The top-level package is looked up first: a library's submodules are not looked for."""
     top = name.partition(".")[0]
     if top == "abcscale":  # versioned with the runner, not the model (an editable install lies outside the roots)
         return None
     for part in (top, name) if top != name else (name,):
         try:
-            spec = importlib.util.find_spec(part)
+            spec = fresh_spec(part, first)
         except Exception:  # noqa: BLE001 - a user package whose __init__ fails, a name that is no module
             return None
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):

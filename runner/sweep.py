@@ -500,12 +500,20 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
     check_model(spec)
+    from abcscale.runner import usercode
+    from abcscale.runner.user import is_reference
+
+    started = usercode.stamp(spec.model) if is_reference(spec.model) else None
     out = Path(out_dir)
     refuse_foreign(out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
         remove_leftovers(out)  # a killed sweep's half-written files, which nothing reads
-        return _run_locked(spec, out, progress, executor, address)
+        rows = _run_locked(spec, out, progress, executor, address)
+    if started is not None and (edited := usercode.changed(started)):
+        warnings.warn(f"model: {', '.join(edited)} changed during the sweep; it trained the code it started with, "
+                      "which its cells' keys name: run it again to train the edit", SweepWarning, stacklevel=2)
+    return rows
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from abcscale.runner import draws, executables, mlp, transformer, user
+from abcscale.runner import draws, executables, mlp, transformer, user, usercode
 from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, n_params, probe_stats, rms
 from abcscale.runner.optim import make_optimizer
 
@@ -187,7 +187,7 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
 
 @functools.cache
 def _jitted(prog: Program, code: tuple[Any, ...] = ()):
-    """``prog``'s jitted training function; ``code``: a user model's :func:`runner.user.code_stamp`, so an edited
+    """``prog``'s jitted training function; ``code``: a user model's ``runner.usercode.stamp``, so an edited
     model file is traced again (``prog`` names it by its reference only)."""
     one = functools.partial(_train_one, prog)
     many = jax.vmap(one, in_axes=(0, None, None, None, None, 0, 0, 0))
@@ -271,7 +271,7 @@ def _compile(prog: Program, args: tuple[Any, ...], traced: Callable[[], None] | 
         options = compiler_options(prog)
         lowered = None
         if prog.model.kind == "user":  # its code lives outside the runner: keyed by its lowered module
-            lowered = _jitted(prog, user.code_stamp(prog.model.factory or "")).lower(*args)
+            lowered = _jitted(prog, usercode.stamp(prog.model.factory or "")).lower(*args)
             file = executables.path(lowered.as_text(), args, options)
         else:
             file = executables.path(prog, args, options)

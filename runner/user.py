@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from abcscale.runner import usercode
 from abcscale.schemas.groups import SPEC_ROLES, Role
 
 if TYPE_CHECKING:
@@ -116,62 +117,25 @@ def is_reference(model: str) -> bool:
     return model not in BUILTIN
 
 
-def code_stamp(ref: str) -> tuple[Any, ...]:
-    """What the code ``ref`` names is now, read cheaply: the file (resolved, so a relative path read from another
-    working directory is another file) and the modification time and size of it and of each of the user's own
-    modules it imports (``runner.spec.user_imports``, read again whenever one of those files changed).
-
-    The process's loaded factories, built models and traced programs are keyed by it: a notebook that edits its
-    model file (or a module the file imports) between two sweeps trains the edit, as the cell key's
-    ``model_source`` already says it does (before, the first load served the whole process, and the second sweep
-    recorded the old code's losses under the new code's key)."""
-    from abcscale.runner.spec import _factory_file, file_imports
-
-    path, package = _factory_file(ref)
-    if path is None:
-        return (ref,)  # loading it says why
-    try:
-        main = path.resolve(strict=True)
-    except OSError:
-        return (ref,)
-    known = _IMPORTS.get((main, package))
-    if known is None or known[0] != _stats([main, *known[1].values()]):
-        files = file_imports(main, package)
-        known = _IMPORTS[(main, package)] = (_stats([main, *files.values()]), files)
-    return (str(main), known[0])
-
-
-#: (file, package) -> (the stats code_stamp last read, the user's modules the file imports: name -> file)
-_IMPORTS: dict[tuple[Path, str | None], tuple[tuple[Any, ...], dict[str, Path]]] = {}
-#: factory file -> the stamp it was last loaded at, and the names of the user's modules it imported then
-_LOADED: dict[str, tuple[tuple[Any, ...], frozenset[str]]] = {}
-
-
-def _stats(files: list[Path]) -> tuple[Any, ...]:
-    out: list[tuple[str, int | None, int | None]] = []
-    for f in files:
-        try:
-            st = f.stat()
-            out.append((str(f), st.st_mtime_ns, st.st_size))
-        except OSError:
-            out.append((str(f), None, None))
-    return tuple(out)
-
-
 def load_factory(ref: str) -> Callable[..., Any]:
     """The callable ``ref`` names (``pkg.module:attr`` or ``path/file.py:attr``, a path relative to the
-    working directory). Loaded once per process and :func:`code_stamp`: again when its code changed."""
-    return _load_factory(ref, code_stamp(ref))
+    working directory). Loaded once per version of its code (``runner.usercode``: read again when a sweep, tune or
+    check starts)."""
+    with usercode.LOCK:
+        return _load_factory(ref, usercode.stamp(ref))
 
 
 @functools.cache
-def _load_factory(ref: str, stamp: tuple[Any, ...]) -> Callable[..., Any]:
+def _load_factory(ref: str, stamp: usercode.Stamp) -> Callable[..., Any]:
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:
         raise ValueError(f"model: expected 'pkg.module:factory' or 'path/file.py:factory', got {ref!r}")
-    if len(stamp) == 2:
-        _forget_stale(target, stamp)
-    module = _load_file(target) if target.endswith(".py") or "/" in target else _import(target)
+    is_file = target.endswith(".py") or "/" in target
+    if len(stamp) == 3:
+        usercode.before_load(target, stamp)
+    elif not is_file and target in sys.modules and not usercode.findable(target):
+        del sys.modules[target]  # its file deleted: say so, as for a file reference, not train the copy in memory
+    module = _load_file(target) if is_file else _import(target)
     try:
         factory = getattr(module, attr)
     except AttributeError:
@@ -181,28 +145,15 @@ def _load_factory(ref: str, stamp: tuple[Any, ...]) -> Callable[..., Any]:
     return factory
 
 
-def _forget_stale(target: str, stamp: tuple[Any, ...]) -> None:
-    """Before a factory's code loads again after an edit: the user's modules its earlier load imported leave
-    ``sys.modules``, so the file's ``from layers import Block`` runs the edited ``layers.py`` too (Python keeps a
-    module it imported once), and a ``pkg.module`` reference is imported again."""
-    main = stamp[0]
-    names = {name for (file, _), (_, files) in _IMPORTS.items() if str(file) == main for name in files}
-    if not (target.endswith(".py") or "/" in target):
-        names.add(target)
-    before = _LOADED.get(main)
-    _LOADED[main] = (stamp, frozenset(names))
-    if before is not None and before[0] != stamp:
-        for name in names | before[1]:
-            sys.modules.pop(name, None)
-
-
 def _on_path(folder: Path) -> None:
     """``folder`` first on the import path, as Python puts a script's folder (``python model.py``) or the working
     directory (``python -m``): a model file's ``from layers import Block`` finds its sibling, as it does when the
-    user runs it. The console script ``abcscale`` has neither on the path."""
+    user runs it. The console script ``abcscale`` has neither on the path. Moved to the front if already on it: a
+    process that loaded another folder's model since has that folder ahead (its ``layers`` was imported instead)."""
     entry = str(folder.resolve())
-    if entry not in sys.path:
-        sys.path.insert(0, entry)
+    if entry in sys.path:
+        sys.path.remove(entry)
+    sys.path.insert(0, entry)
 
 
 def _import(name: str) -> Any:
@@ -257,12 +208,12 @@ def _load_file(path: str) -> Any:
 
 def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
     """Call the factory and check what it returned; every problem is a ValueError naming the field. Memoized
-    while the factory's code is unchanged (:func:`code_stamp`)."""
-    return _build(ref, code_stamp(ref), width, depth, vocab, seq_len)
+    per version of the factory's code (``runner.usercode``)."""
+    return _build(ref, usercode.stamp(ref), width, depth, vocab, seq_len)
 
 
 @functools.cache
-def _build(ref: str, stamp: tuple[Any, ...], width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
+def _build(ref: str, stamp: usercode.Stamp, width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
     try:
         out = load_factory(ref)(width, depth, vocab=vocab, seq_len=seq_len)
     except ValueError as exc:
@@ -649,6 +600,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
     from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
+    usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
     sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
@@ -734,11 +686,11 @@ def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int,
     (a code review)."""
     if widths is None:
         widths = _SWEEP_WIDTHS.get((ref, depth, vocab, seq_len), ())
-    return _grown(ref, code_stamp(ref), width, depth, vocab, seq_len, tuple(sorted(set(widths))))
+    return _grown(ref, usercode.stamp(ref), width, depth, vocab, seq_len, tuple(sorted(set(widths))))
 
 
 @functools.cache
-def _grown(ref: str, stamp: tuple[Any, ...], width: int, depth: int, vocab: int, seq_len: int,
+def _grown(ref: str, stamp: usercode.Stamp, width: int, depth: int, vocab: int, seq_len: int,
            widths: tuple[int, ...]) -> UserModel | None:
     others = sorted((w for w in widths if w != width), key=lambda w: (abs(w - width), w))
     for other in others or (2 * width, width // 2):

@@ -1,11 +1,13 @@
-"""A user model's code is what its files hold now, in a long-lived process too (session 74).
+"""A user model's code is what its files hold when a sweep starts, in a long-lived process too (session 74,
+``runner.usercode``).
 
 Until then a factory was loaded once per process by its reference's text (``runner.user.load_factory``, ``build``,
 ``train._jitted``): a notebook that edited its model file between two ``abcscale.sweep`` calls trained the first
 version again and recorded its losses under the edited code's cell key; a relative reference read from another
 working directory loaded the first folder's file; an edited sibling module (``from layers import ...``) stayed as
-first imported. And ``model_source`` found a model file's sibling modules only once the file had loaded (its folder
-then on the import path), so a process's first cell key left them out.
+first imported, and so did another folder's sibling of the same name. And ``model_source`` found a model file's
+sibling modules only once the file had loaded (its folder then on the import path), so a process's first cell key
+left them out. ``usercode.refresh`` is what a sweep, tune or check calls as it starts (``runner.user.check``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from abcscale.runner import user
+from abcscale.runner import user, usercode
 from abcscale.runner.spec import SweepSpec, model_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,17 +28,21 @@ assert LOGITS in EXAMPLE
 
 
 def _write(path: Path, text: str) -> None:
-    """Write ``text`` and move the file's mtime on by a second, as an edit some time later does (a test's two
-    writes may share one tick of the file system's clock)."""
-    before = path.stat().st_mtime_ns if path.exists() else None
+    """Write ``text`` as an editor does, the modification time and the size unchanged where they can be: what an
+    edit within the same second of the clock leaves (Python's bytecode check and a modification-time stamp both
+    miss it)."""
+    before = path.stat() if path.exists() else None
     path.write_text(text)
     if before is not None:
-        os.utime(path, ns=(before + 10**9, before + 10**9))
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
 
 
 @pytest.fixture
 def restore_path(monkeypatch):
     monkeypatch.setattr(sys, "path", list(sys.path))
+    # bytecode written as by default (CI and this machine set PYTHONDONTWRITEBYTECODE): a same-size edit within the
+    # second must not load the old .pyc
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
     before = set(sys.modules)
     yield
     for name in set(sys.modules) - before:
@@ -72,8 +78,9 @@ def test_an_unchanged_file_is_not_loaded_again(tmp_path, restore_path):
     model = tmp_path / "same_s74.py"
     _write(model, "def factory(width, depth, *, vocab, seq_len):\n    return object()\n")
     ref = f"{model}:factory"
-    assert user.load_factory(ref) is user.load_factory(ref)
-    assert user.code_stamp(ref) == user.code_stamp(ref)
+    factory = user.load_factory(ref)
+    assert usercode.refresh(ref) == usercode.refresh(ref)
+    assert user.load_factory(ref) is factory
 
 
 def test_an_edited_sibling_module_is_imported_again(tmp_path, restore_path):
@@ -84,9 +91,11 @@ def test_an_edited_sibling_module_is_imported_again(tmp_path, restore_path):
     ref = f"{model}:factory"
     assert user.build(ref, 8, 1, 16, 4).shapes["w"] == (8, 16)
     key = model_source(ref)
-    _write(tmp_path / "helpers_s74.py", "K = 3\n")
+    _write(tmp_path / "helpers_s74.py", "K = 3\n")  # the same size, the same modification time
     assert model_source(ref) != key  # the cell key saw the edit ...
-    assert user.build(ref, 8, 1, 16, 4).shapes["w"] == (8, 24)  # ... and so does the model trained under it
+    assert user.build(ref, 8, 1, 16, 4).shapes["w"] == (8, 16)  # ... which the model sees when the next run starts
+    usercode.refresh(ref)
+    assert user.build(ref, 8, 1, 16, 4).shapes["w"] == (8, 24)
 
 
 def test_the_first_cell_key_counts_the_sibling_modules(tmp_path, restore_path):
@@ -126,7 +135,142 @@ def test_an_edited_module_reference_is_imported_again(tmp_path, restore_path):
     ref = "pkg_s74.models:factory"
     assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 16
     _write(pkg / "helpers.py", "K = 3\n")
+    usercode.refresh(ref)
     assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 24
     _write(pkg / "models.py", "from pkg_s74.helpers import K\n\ndef factory(width, depth, *, vocab, seq_len):\n"
                               "    return K * width + 1\n")
+    usercode.refresh(ref)
     assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 25
+
+
+def _folder(root: Path, name: str, k: int, sibling: str = "layers_s74") -> Path:
+    (root / name).mkdir(parents=True)
+    (root / name / f"{sibling}.py").write_text(f"K = {k}\n")
+    (root / name / "model_s74.py").write_text(f"from {sibling} import K\n\n"
+                                              "def factory(width, depth, *, vocab, seq_len):\n    return K\n")
+    return root / name / "model_s74.py"
+
+
+@pytest.fixture
+def forget_layers():
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] in {"layers_s74", "mymodel_s74"}]:
+        del sys.modules[name]
+
+
+def test_a_sibling_is_the_one_beside_the_model_not_another_folders(tmp_path, restore_path, forget_layers):
+    """Two folders' model files each import their own `layers_s74`: the second loaded got the first's, which
+    Python had imported already, and its key hashed the first's too."""
+    a, b = _folder(tmp_path, "A", 1), _folder(tmp_path, "B", 7)
+    assert user.load_factory(f"{a}:factory")(8, 1, vocab=4, seq_len=2) == 1
+    key_a = model_source(f"{a}:factory")
+    assert user.load_factory(f"{b}:factory")(8, 1, vocab=4, seq_len=2) == 7
+    key_b = model_source(f"{b}:factory")
+    assert key_b != key_a
+    (tmp_path / "C").mkdir()
+    (tmp_path / "C" / "model_s74.py").write_text(b.read_text())
+    (tmp_path / "C" / "layers_s74.py").write_text("K = 7\n")
+    assert model_source(f"{tmp_path / 'C' / 'model_s74.py'}:factory") == key_b  # the same code: the same key
+
+
+def test_a_notebooks_own_module_of_the_same_name_is_not_the_models(tmp_path, restore_path, forget_layers):
+    (tmp_path / "layers_s74.py").write_text("K = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    import layers_s74  # the notebook's own  # noqa: F401
+
+    model = _folder(tmp_path, "models", 7)
+    assert user.load_factory(f"{model}:factory")(8, 1, vocab=4, seq_len=2) == 7
+    assert sys.modules["layers_s74"].K == 7  # what a later `import layers_s74` gets is the model folder's now ...
+    assert layers_s74.K == 1  # ... while the notebook's module object is left as it was
+
+
+def test_a_module_reference_is_found_from_the_working_directory(tmp_path, restore_path, forget_layers, monkeypatch):
+    for name, k in (("A", 1), ("B", 7)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "mymodel_s74.py").write_text(f"def make(width, depth, *, vocab, seq_len):\n    return {k}\n")
+    monkeypatch.chdir(tmp_path / "A")
+    assert user.load_factory("mymodel_s74:make")(8, 1, vocab=4, seq_len=2) == 1
+    key_a = model_source("mymodel_s74:make")
+    monkeypatch.chdir(tmp_path / "B")
+    assert user.load_factory("mymodel_s74:make")(8, 1, vocab=4, seq_len=2) == 7
+    assert model_source("mymodel_s74:make") != key_a
+
+
+def test_an_edit_saved_during_a_sweep_waits_for_the_next_one(tmp_path, restore_path, monkeypatch):
+    """The sweep keys its cells when it starts: a width that loaded the edit midway filed it under the old code's
+    key (a review). It trains the code it started with, and says the file changed."""
+    pytest.importorskip("jax")
+    import abcscale.runner.sweep as sw
+    import abcscale.runner.train as tr
+    from abcscale.runner.store import SweepWarning
+
+    monkeypatch.setattr(tr.executables, "path", lambda *a: None)  # every width traced from the files
+    model = tmp_path / "model.py"
+    _write(model, EXAMPLE)
+    edited = EXAMPLE.replace(LOGITS, f"return 3.0 * ({LOGITS.removeprefix('return ')})")
+    real = sw.commit_cell
+
+    def commit_then_edit(*args, **kwargs):
+        real(*args, **kwargs)
+        model.write_text(edited)
+
+    monkeypatch.setattr(sw, "commit_cell", commit_then_edit)
+    with pytest.warns(SweepWarning, match="changed during the sweep"):
+        got = _sweep_rows(f"{model}:factory", tmp_path / "a", [16, 32])
+    monkeypatch.setattr(sw, "commit_cell", real)
+    (tmp_path / "original.py").write_text(EXAMPLE)
+    want = _sweep_rows(f"{tmp_path / 'original.py'}:factory", tmp_path / "b", [16, 32])
+    assert got == want
+
+
+def _sweep_rows(ref: str, out: Path, widths: list[int]) -> dict[int, float]:
+    import abcscale
+
+    spec = SweepSpec(model=ref, widths=widths, depth=1, seq_len=8, batch=4, steps=3, log2_lr=[-6.0],
+                     data="synthetic", eval_batches=1)
+    rows = abcscale.sweep(spec, out, progress=False)
+    return dict(zip(rows["width"], rows["loss_at_init"], strict=True))
+
+
+def test_an_unchanged_sibling_is_not_run_again_when_the_model_file_changes(tmp_path, restore_path, forget_layers):
+    """Its top-level code (a pytree registration, say) ran again at every reload: only what changed, and the
+    user's modules that import it, are imported afresh."""
+    (tmp_path / "layers_s74.py").write_text("import sys\nsys._s74_runs = getattr(sys, '_s74_runs', 0) + 1\nK = 2\n")
+    model = tmp_path / "model_s74.py"
+    model.write_text("from layers_s74 import K\n\ndef factory(width, depth, *, vocab, seq_len):\n    return K\n")
+    ref = f"{model}:factory"
+    try:
+        assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 2 and sys._s74_runs == 1
+        _write(model, "from layers_s74 import K\n\ndef factory(width, depth, *, vocab, seq_len):\n    return K + 1\n")
+        usercode.refresh(ref)
+        assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 3 and sys._s74_runs == 1
+        _write(tmp_path / "layers_s74.py", "import sys\nsys._s74_runs = getattr(sys, '_s74_runs', 0) + 1\nK = 5\n")
+        usercode.refresh(ref)
+        assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 6 and sys._s74_runs == 2
+    finally:
+        vars(sys).pop("_s74_runs", None)
+
+
+def test_a_module_that_appears_later_is_read_when_the_next_run_starts(tmp_path, restore_path, forget_layers):
+    model = tmp_path / "model_s74.py"
+    model.write_text("try:\n    from layers_s74 import K\nexcept ImportError:\n    K = 2\n\n"
+                     "def factory(width, depth, *, vocab, seq_len):\n    return K\n")
+    ref = f"{model}:factory"
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 2
+    (tmp_path / "layers_s74.py").write_text("K = 7\n")
+    usercode.refresh(ref)
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 7
+
+
+def test_a_deleted_module_reference_is_said_not_trained_from_memory(tmp_path, restore_path):
+    pkg = tmp_path / "pkg_s74"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "gone.py").write_text("def factory(width, depth, *, vocab, seq_len):\n    return 1\n")
+    sys.path.insert(0, str(tmp_path))
+    ref = "pkg_s74.gone:factory"
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 1
+    (pkg / "gone.py").unlink()
+    usercode.refresh(ref)
+    with pytest.raises(ValueError, match="model: cannot import 'pkg_s74.gone'"):
+        user.load_factory(ref)
