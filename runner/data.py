@@ -14,6 +14,7 @@ import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -108,16 +109,19 @@ def _tokens(source: str, max_bytes: int) -> np.ndarray:
 
 def load_corpus(source: str = "default", max_bytes: int = 4_000_000, eval_fraction: float = 0.1,
                 min_tokens: int = 0) -> Corpus:
-    """Tokens split into train (head) and eval (tail); cached per process and per the file's state: a file edited
-    or replaced since (a notebook's second ``abcscale.sweep`` after regenerating its data), or a relative path from
-    another working directory, is read again (the cache on ``source`` alone returned the first read's tokens and
-    hash). A directory's stamp is its own: a file edited inside it without adding or removing one is not seen."""
-    return _load_corpus(source, _stamp(source), max_bytes, eval_fraction, min_tokens)
+    """Tokens split into train (head) and eval (tail); cached per process and per the files' state: a file edited
+    or replaced since (a notebook's second ``abcscale.sweep`` after regenerating its data), one added to or removed
+    from a data folder (at any depth), or a relative path from another working directory, is read again (the cache
+    on ``source`` alone returned the first read's tokens and hash). The arrays are read-only: every sweep of the
+    process shares them."""
+    return _load_corpus(source, _stamp(source, max_bytes), max_bytes, eval_fraction, min_tokens)
 
 
-def _stamp(source: str) -> tuple[str, int, int] | None:
-    """Where ``source`` resolves and its modification time and size; None for the built-in sources, or where it
-    cannot be read (``_tokens`` says why)."""
+def _stamp(source: str, max_bytes: int) -> tuple[Any, ...] | None:
+    """Where ``source`` resolves and the modification time and size of what a read of ``max_bytes`` takes from it:
+    the file, or a folder's files in the order they are read, up to the one that reaches ``max_bytes`` (a folder's
+    own time and size said nothing of a file edited in place or added below its top, a review); None for the
+    built-in sources, or where it cannot be read (``_tokens`` says why)."""
     if source in ("default", "synthetic"):
         return None
     try:
@@ -125,11 +129,25 @@ def _stamp(source: str) -> tuple[str, int, int] | None:
         st = path.stat()
     except (OSError, RuntimeError):
         return None
-    return str(path), st.st_mtime_ns, st.st_size
+    if not path.is_dir():
+        return str(path), st.st_mtime_ns, st.st_size
+    files: list[tuple[str, int | None, int | None]] = []
+    total = 0
+    for file in _sorted_walk(path):
+        try:
+            fst = file.stat()
+        except OSError:
+            files.append((str(file), None, None))
+            continue
+        files.append((str(file), fst.st_mtime_ns, fst.st_size))
+        total += fst.st_size
+        if total >= max_bytes:
+            break
+    return str(path), tuple(files)
 
 
 @functools.lru_cache(maxsize=4)
-def _load_corpus(source: str, stamp: tuple[str, int, int] | None, max_bytes: int, eval_fraction: float,
+def _load_corpus(source: str, stamp: tuple[Any, ...] | None, max_bytes: int, eval_fraction: float,
                  min_tokens: int) -> Corpus:
     del stamp  # the cache's key only
     tokens = _tokens(source, max_bytes)
@@ -138,5 +156,7 @@ def _load_corpus(source: str, stamp: tuple[str, int, int] | None, max_bytes: int
         raise ValueError(f"data: {source} has {len(tokens)} tokens, too few for sequences of {min_tokens} "
                          "tokens (seq_len + 2) in each split")
     digest = hashlib.sha256(tokens.tobytes()).hexdigest()[:16]
+    tokens = tokens.view()
+    tokens.setflags(write=False)  # the cache's: a caller writing into a sweep's tokens changed the next sweep's
     return Corpus(train=tokens[: len(tokens) - n_eval], eval=tokens[len(tokens) - n_eval:], source=source,
                   sha256=digest)

@@ -37,31 +37,36 @@ from abcscale.runner.nn import ModelConfig, ParamSpec, Probes, n_params, probe_s
 from abcscale.runner.optim import make_optimizer
 
 
-@functools.cache
 def enable_compilation_cache(path: str | None = None) -> None:
-    """Turn on the runner's compilation cache (``runner.executables``; once per process): reruns load their
-    programs from disk without tracing them.
+    """Turn on the runner's compilation cache (``runner.executables``): reruns load their programs from disk
+    without tracing them. Called as each sweep, tune or check starts.
 
-    ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax`` (read when called); an empty
+    ``path`` defaults to ``ABCSCALE_JAX_CACHE``, else ``~/.cache/abcscale/jax``, read at each call (a notebook
+    that empties or moves it between two sweeps is heard; it was read once per process) and resolved then (a
+    relative folder is the working directory's at that call, not wherever the process is when it writes); an empty
     ``ABCSCALE_JAX_CACHE`` keeps nothing."""
     named = "ABCSCALE_JAX_CACHE" if path is None and os.environ.get("ABCSCALE_JAX_CACHE") else "the compilation cache"
     path = path or os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")
-    folder = Path(path).expanduser() if path else None
-    if folder is not None:
-        try:  # a folder it cannot keep programs in (a file's path, /proc): said once, and the sweep compiles on
-            # (under a file it stopped the sweep with an errno that named no setting; /proc passed in silence)
-            folder.mkdir(parents=True, exist_ok=True)
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise PermissionError(13, "not writable")
-        except OSError as exc:
-            import warnings
+    executables.use(_usable(named, Path(path).expanduser().resolve()) if path else None)
 
-            from abcscale.runner.store import SweepWarning
 
-            warnings.warn(f"{named}: {folder} cannot keep compiled programs ({exc.strerror or exc}); they are "
-                          "compiled every run, not kept", SweepWarning, stacklevel=3)
-            folder = None
-    executables.use(folder)
+@functools.cache
+def _usable(named: str, folder: Path) -> Path | None:
+    """``folder`` if it can keep compiled programs (made if need be), else None, said once per folder."""
+    try:  # a folder it cannot keep programs in (a file's path, /proc): said once, and the sweep compiles on
+        # (under a file it stopped the sweep with an errno that named no setting; /proc passed in silence)
+        folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as exc:
+        import warnings
+
+        from abcscale.runner.store import SweepWarning
+
+        warnings.warn(f"{named}: {folder} cannot keep compiled programs ({exc.strerror or exc}); they are "
+                      "compiled every run, not kept", SweepWarning, stacklevel=4)
+        return None
+    return folder
 
 
 @dataclass(frozen=True)

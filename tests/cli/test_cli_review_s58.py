@@ -109,13 +109,11 @@ def test_an_unusable_compilation_cache_is_said_and_the_sweep_goes_on(tmp_path, m
     afile.write_text("x")
     monkeypatch.setenv("ABCSCALE_JAX_CACHE", str(afile / "sub"))
     before = executables.folder()
-    enable_compilation_cache.cache_clear()
     try:
         with pytest.warns(UserWarning, match=r"ABCSCALE_JAX_CACHE: .*afile/sub cannot keep compiled programs"):
             enable_compilation_cache()
         assert executables.folder() is None
     finally:
-        enable_compilation_cache.cache_clear()
         executables.use(before)
 
 

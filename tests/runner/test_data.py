@@ -35,6 +35,33 @@ def test_a_file_edited_or_a_relative_path_elsewhere_is_read_again(tmp_path, monk
     assert len(again.train) == 2700 and again.sha256 != first.sha256
 
 
+def test_a_data_folder_is_read_again_when_a_file_below_it_changes(tmp_path):
+    """The folder's stamp was its own time and size: a shard rewritten in place, or one added in a subfolder, left
+    them as they were and the process kept the first read (a review, session 74)."""
+    import os
+
+    shards = tmp_path / "d" / "shards"
+    shards.mkdir(parents=True)
+    (shards / "a.txt").write_text("a" * 4000)
+    first = load_corpus(str(tmp_path / "d"), 100_000, 0.1, 10)
+    folder = os.stat(tmp_path / "d")
+    (shards / "a.txt").write_text("b" * 4000)  # the same size, in place
+    os.utime(tmp_path / "d", ns=(folder.st_atime_ns, folder.st_mtime_ns))
+    edited = load_corpus(str(tmp_path / "d"), 100_000, 0.1, 10)
+    assert edited.sha256 != first.sha256 and edited.train[:1].tobytes() == b"b"
+    (shards / "b.txt").write_text("c" * 4000)
+    assert len(load_corpus(str(tmp_path / "d"), 100_000, 0.1, 10).train) == 7200
+
+
+def test_a_corpus_is_read_only(tmp_path):
+    """The process's sweeps share the cached arrays: one writing into them changed the next one's tokens."""
+    for source in ("synthetic", str(tmp_path / "t.npy")):
+        np.save(tmp_path / "t.npy", np.arange(1000) % 256)
+        c = load_corpus(source, 10_000, 0.1, 10)
+        with pytest.raises(ValueError, match="read-only"):
+            c.train[0] = 1
+
+
 def test_synthetic_is_deterministic_and_learnable():
     x, y = synthetic_tokens(5000, seed=0), synthetic_tokens(5000, seed=0)
     np.testing.assert_array_equal(x, y)

@@ -168,15 +168,25 @@ def test_a_user_model_program_is_kept_by_its_lowered_module(tmp_path):
     assert second["final"] == first["final"]
 
 
-def test_an_empty_cache_variable_keeps_nothing(monkeypatch):
+def test_the_cache_variable_is_read_at_each_call(monkeypatch, tmp_path):
+    """Read once per process, a notebook's ABCSCALE_JAX_CACHE emptied (or moved) between two sweeps was not heard,
+    and a relative folder followed the process's working directory (a review, session 74)."""
     before = ex.folder()
     try:
         monkeypatch.setenv("ABCSCALE_JAX_CACHE", "")
-        tr.enable_compilation_cache.__wrapped__()  # the cached wrapper runs once per process
+        tr.enable_compilation_cache()
         assert ex.folder() is None
-        monkeypatch.setenv("ABCSCALE_JAX_CACHE", "~/somewhere")
-        tr.enable_compilation_cache.__wrapped__()
-        assert ex.folder() == Path("~/somewhere").expanduser()
+        monkeypatch.setenv("ABCSCALE_JAX_CACHE", str(tmp_path / "somewhere"))
+        tr.enable_compilation_cache()
+        assert ex.folder() == tmp_path / "somewhere"
+        monkeypatch.chdir(tmp_path)
+        monkeypatch.setenv("ABCSCALE_JAX_CACHE", "relative")
+        tr.enable_compilation_cache()
+        monkeypatch.chdir(tmp_path / "somewhere")
+        assert ex.folder() == tmp_path.resolve() / "relative"
+        monkeypatch.setenv("ABCSCALE_JAX_CACHE", "")
+        tr.enable_compilation_cache()
+        assert ex.folder() is None
     finally:
         ex.use(before)
 
