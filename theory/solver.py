@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -171,14 +171,17 @@ def solve_exponents(
     optimizer: Optimizer | str,
     alignment: Alignment | str | None = None,
 ) -> ExponentSolution:
-    """Smallest stable per-layer c (module docstring); cached, the inputs are immutable.
+    """Smallest stable per-layer c (module docstring); cached, the inputs are immutable. The answer is the
+    caller's own: its dicts are copies of the cached one's (a caller that set ``sol.c[hidden]`` changed every later
+    answer of the process, the service's included, a review).
 
     ``alignment`` None means full alignment. Raises ValueError for an optimizer without a rule in
     ``OPTIMIZER_RULES`` and when no stable (or a bounded) answer exists.
     """
     ab = ab_table(parameterization)
     opt = Optimizer.parse(optimizer)
-    return _solve(ab, opt, layer_rules(opt), Alignment.parse(alignment))
+    sol = _solve(ab, opt, layer_rules(opt), Alignment.parse(alignment))
+    return replace(sol, c=dict(sol.c), lower_bounds=dict(sol.lower_bounds), c_ranges=dict(sol.c_ranges))
 
 
 def nearest_optimal(

@@ -90,3 +90,22 @@ def test_unstable_custom_table_is_flagged():
     sol = theory.solve_exponents(bad, "adam")
     assert any("hidden a+b = 0" in w for w in sol.warnings)
     assert any("readout a+b = 0" in w for w in sol.warnings)
+
+
+def test_an_answer_changed_by_its_caller_leaves_the_next_one_as_it_was():
+    """The cached answer itself was returned: a caller's `sol.c[hidden] = 0.0` changed every later answer of the
+    process (and `abcscale.recommend`'s LRs), a review of session 74."""
+    import abcscale
+    from abcscale.schemas.enums import Layer
+    from abcscale.theory.solver import solve_exponents
+
+    lr = abcscale.recommend(width=1024, parameterization="mup", optimizer="adam", base_width=64, beta=1e-3)
+    sol = solve_exponents("mup", "adam")
+    want = dict(sol.c), dict(sol.lower_bounds), dict(sol.c_ranges)
+    sol.c[Layer.hidden] = 0.0
+    sol.lower_bounds[Layer.hidden] = -5.0
+    sol.c_ranges.clear()
+    again = solve_exponents("mup", "adam")
+    assert (again.c, again.lower_bounds, again.c_ranges) == want
+    assert abcscale.recommend(width=1024, parameterization="mup", optimizer="adam", base_width=64,
+                              beta=1e-3) == lr
