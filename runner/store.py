@@ -64,6 +64,8 @@ class CellResult:
     rows: pd.DataFrame
     coord: pd.DataFrame
     curves: pd.DataFrame
+    #: where its runs trained (``runner.train.environment``: JAX's release, the device); '' if not said
+    environment: str = ""
 
 
 # --- committing -------------------------------------------------------------------------------------
@@ -87,6 +89,8 @@ def _atomic_parquet(df: pd.DataFrame, path: Path, meta: dict[bytes, bytes] | Non
 
 #: the rows file's schema metadata key naming its cell (``runner.spec.Cell.base_key``)
 CELL_META = b"abcscale.cell"
+#: ... and the one saying where its runs trained (:attr:`CellResult.environment`)
+ENV_META = b"abcscale.environment"
 
 
 def commit_cell(out_dir: Path, key: str, res: CellResult, cell_id: str | None = None) -> None:
@@ -96,8 +100,23 @@ def commit_cell(out_dir: Path, key: str, res: CellResult, cell_id: str | None = 
     for kind, df in (("coord", res.coord), ("curves", res.curves)):
         if len(df):
             _atomic_parquet(df, cells / f"{key}.{kind}.parquet")
-    meta = {CELL_META: cell_id.encode()} if cell_id else None
+    meta = {CELL_META: cell_id.encode()} if cell_id else {}
+    if res.environment:
+        meta[ENV_META] = res.environment.encode()
     _atomic_parquet(res.rows, cells / f"{key}.rows.parquet", meta)  # last: its presence marks the part done
+
+
+def part_environment(out_dir: Path, key: str) -> str:
+    """Where a committed part's runs trained (:attr:`CellResult.environment`), '' where not recorded (a part
+    written before session 74) or unreadable."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_schema(out_dir / "cells" / f"{key}.rows.parquet").metadata or {}
+    except (OSError, ValueError, pa.ArrowException):
+        return ""
+    return meta.get(ENV_META, b"").decode(errors="replace")
 
 
 def part_cells(out_dir: Path) -> dict[str, str | None]:
@@ -120,8 +139,11 @@ def part_cells(out_dir: Path) -> dict[str, str | None]:
 
 def tag_part(out_dir: Path, key: str, cell_id: str, rows: pd.DataFrame) -> None:
     """Record the cell id in a part written before cell ids (a rewrite of its rows, atomic), so that sweeps
-    after the one that recognised it still find it."""
-    _atomic_parquet(rows, out_dir / "cells" / f"{key}.rows.parquet", {CELL_META: cell_id.encode()})
+    after the one that recognised it still find it. Where its runs trained stays said."""
+    meta = {CELL_META: cell_id.encode()}
+    if env := part_environment(out_dir, key):
+        meta[ENV_META] = env.encode()
+    _atomic_parquet(rows, out_dir / "cells" / f"{key}.rows.parquet", meta)
 
 
 Run = tuple[float, int]  # (log2 LR, seed), as runner.spec.Run

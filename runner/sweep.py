@@ -16,6 +16,7 @@ import os
 import signal
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -383,7 +384,9 @@ def _tables(spec, cell, prog, hyper, corpus, n_par, outcomes) -> CellResult:
                             "update_rms": float(out.coord["update_rms"][name][j, r]),
                             "alignment_A": float(out.coord["alignment"][name][j, r]),
                         })
-    return CellResult(pd.DataFrame(rows), pd.DataFrame(coord), pd.DataFrame(curves))
+    from abcscale.runner.train import environment
+
+    return CellResult(pd.DataFrame(rows), pd.DataFrame(coord), pd.DataFrame(curves), environment())
 
 
 def _cell_ident(cell: Cell) -> dict[str, Any]:
@@ -524,6 +527,27 @@ class _Todo:
     cell_id: str
     key: str
     runs: list[Run]
+
+
+def _trained_elsewhere(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> str | None:
+    """What a sweep adding runs to ``out`` says where the folder's parts (``have``: cell id -> part key -> rows)
+    trained under another JAX release or device than this process (``runner.train.environment``): the cell keys
+    match, the numbers are not bit-identical, and results.parquet would mix them silently (a folder begun on a
+    laptop's CPU and widened on a GPU, whose float32 products default to TF32). None where all are this one's, or
+    not recorded (parts written before session 74)."""
+    from abcscale.runner.store import part_environment
+    from abcscale.runner.train import environment
+
+    here, runs = environment(), Counter[str]()
+    for parts in have.values():
+        for key, rows in parts.items():
+            if (env := part_environment(out, key)) and env != here:
+                runs[env] += len(rows)
+    if not runs:
+        return None
+    said = "; ".join(f"{n} run(s) under {env}" for env, n in sorted(runs.items()))
+    return (f"{out} holds runs trained elsewhere ({said}); this sweep trains under {here}: the two are not "
+            "bit-identical (a new --out keeps one environment)")
 
 
 def _previous_spec(out: Path) -> SweepSpec | None:
@@ -733,6 +757,9 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
                 _ray_cells(spec, todo, commit, address)
             else:
                 from abcscale.runner.train import Compiler
+
+                if todo and (elsewhere := _trained_elsewhere(out, have)):
+                    warnings.warn(elsewhere, SweepWarning, stacklevel=4)
 
                 # Cells sharing a program (one width) run back to back, and the next width compiles meanwhile.
                 todo.sort(key=lambda t: t.cell.width)

@@ -51,6 +51,17 @@ def enable_compilation_cache(path: str | None = None) -> None:
 
 
 @functools.cache
+def environment() -> str:
+    """Where this process trains, as a sweep folder's parts record it: JAX's and jaxlib's releases and the device.
+    A cell's runs trained in two are not bit-identical (XLA's fusions change between releases; a GPU's float32
+    products default to TF32), though the cell key, which names what is trained, is the same."""
+    import jaxlib
+
+    dev = jax.devices()[0]
+    return f"jax {jax.__version__} (jaxlib {jaxlib.__version__}) on {dev.platform} ({dev.device_kind})"
+
+
+@functools.cache
 def _usable(named: str, folder: Path) -> Path | None:
     """``folder`` if it can keep compiled programs (made if need be), else None, said once per folder."""
     try:  # a folder it cannot keep programs in (a file's path, /proc): said once, and the sweep compiles on

@@ -230,18 +230,25 @@ def test_the_memory_estimate_follows_a_runs_measured_peak(tmp_path):
     # (2026-12-07: 1.37 and 1.43 of the estimate, where 2 batches gave 1.09-1.22 and 4 gave 0.94-1.35)
     args = ["sweep", "-q", "-p", "mup", "--widths", "128", "--depth", "1", "--batch", "16", "--seq-len", "512",
             "--steps", "1", "--seeds", "1", "--eval-batches", "2"]
-    peak = {}
-    for lrs in ("-6", "-6,-5"):  # one run, then two at once (a cell's runs go on threads together)
-        done = subprocess.run([sys.executable, "-c", _PEAK, *args, f"--log2-lr={lrs}", "--out", str(tmp_path / lrs)],
-                              capture_output=True, text=True, timeout=300,
-                              env={**__import__("os").environ, "ABCSCALE_RUN_THREADS": "2",
-                                   "ABCSCALE_JAX_CACHE": ""})
-        assert done.returncode == 0, done.stderr
-        peak[lrs] = int(done.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
-    a_run = peak["-6,-5"] - peak["-6"]
     spec = SweepSpec(widths=[128], depth=1, batch=16, seq_len=512, steps=1, log2_lr=[-6], seeds=1, eval_batches=2)
     estimate = memory_need(spec, 128, 1)
-    assert 0.7 < a_run / estimate < 1.5, (a_run / 2**20, estimate / 2**20)
+    # Measured again where the two runs' peaks did not stack (a ratio under 0.7, the conservative side): in session
+    # 74's whole-suite runs beside the other worker it measured 0.50 and 0.0 of the estimate twice in three, and
+    # 1.1 alone and in the third; an estimate too low (over 1.5) fails at once.
+    for attempt in range(2):
+        peak = {}
+        for lrs in ("-6", "-6,-5"):  # one run, then two at once (a cell's runs go on threads together)
+            done = subprocess.run([sys.executable, "-c", _PEAK, *args, f"--log2-lr={lrs}", "--out",
+                                   str(tmp_path / f"{attempt}{lrs}")], capture_output=True, text=True, timeout=300,
+                                  env={**__import__("os").environ, "ABCSCALE_RUN_THREADS": "2",
+                                       "ABCSCALE_JAX_CACHE": ""})
+            assert done.returncode == 0, done.stderr
+            peak[lrs] = int(done.stdout.split()[-1]) * 1024  # ru_maxrss is in KiB on Linux
+        a_run = peak["-6,-5"] - peak["-6"]
+        assert a_run / estimate < 1.5, (a_run / 2**20, estimate / 2**20)
+        if a_run / estimate > 0.7:
+            break
+    assert 0.7 < a_run / estimate, (a_run / 2**20, estimate / 2**20)
 
 
 def test_hydra_references_are_read_where_they_point(tmp_path):
