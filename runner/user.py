@@ -703,8 +703,9 @@ def _grown(ref: str, stamp: usercode.Stamp, width: int, depth: int, vocab: int, 
     return None
 
 
-#: (factory, note) said in this process: the CLI checks a model before a sweep and the sweep checks it again
-_SAID: set[tuple[str, str]] = set()
+#: (the factory's code, note) said in this process: the CLI checks a model before a sweep and the sweep checks it
+#: again (by its code, not its reference: another folder's model.py, or the same file edited, is said to as well)
+_SAID: set[tuple[Any, str]] = set()
 
 
 def _say_readings(ref: str, model: UserModel, width: int, laid: Mapping[str, ParamSpec]) -> None:
@@ -739,9 +740,10 @@ def _say_readings(ref: str, model: UserModel, width: int, laid: Mapping[str, Par
                      "If it is a convolution's kernel [*kernel, in, out], its fan-in is the taps x in: give the "
                      f"factory's 'fan_in': {{{axes}}} (every axis but the last); if a stack of matrices, "
                      f"'fan_in': {{{unsaid[0][0]!r}: [{len(shape) - 2}]}} says so")
+    code = usercode.stamp(ref)
     for note in notes:
-        if (ref, note) not in _SAID:
-            _SAID.add((ref, note))
+        if (code, note) not in _SAID:
+            _SAID.add((code, note))
             warnings.warn(note, SweepWarning, stacklevel=2)
 
 

@@ -274,3 +274,24 @@ def test_a_deleted_module_reference_is_said_not_trained_from_memory(tmp_path, re
     usercode.refresh(ref)
     with pytest.raises(ValueError, match="model: cannot import 'pkg_s74.gone'"):
         user.load_factory(ref)
+
+
+def test_a_reading_is_said_for_each_folders_model(tmp_path, restore_path, monkeypatch):
+    """The sweep's readings (a kernel read as a stack of matrices, ...) were said once per reference text: another
+    folder's `m.py:make` with the same reading, checked in the same process, was not warned about."""
+    pytest.importorskip("jax")
+    import warnings
+
+    from tests.runner.test_review_s68_jax import BIASLESS
+
+    for name in ("A", "B"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m.py").write_text(BIASLESS % ("3", ""))
+    said = []
+    for name in ("A", "B"):
+        monkeypatch.chdir(tmp_path / name)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            user.check("m.py:make", [16, 32], 2, 8)
+        said.append([str(w.message) for w in caught if "stack" in str(w.message)])
+    assert said[0] and said[1] == said[0]
