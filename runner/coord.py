@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from abcscale.runner import data
 from abcscale.runner.spec import SweepSpec
 from abcscale.runner.sweep import check_model, compile_ahead, run_cell
 
@@ -188,7 +189,7 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
 
     status = on_status or (lambda _: None)
     frames = []
-    with Compiler() as compiler:
+    with Compiler() as compiler, data.held():
         compile_ahead(spec, cells, compiler)
         for cell in cells:
             status(f"training width {cell.width}")

@@ -544,13 +544,16 @@ def file_imports(path: Path, package: str | None, first: str | None) -> dict[str
     return user_imports(path, package or None, first=first)
 
 
-def first_folder(ref: str) -> str:
+def first_folder(ref: str) -> str | None:
     """The folder loading ``ref`` puts first on the import path (``runner.user``): a model file's own, or for
     ``pkg.module:factory`` the working directory, resolved."""
     target = ref.rpartition(":")[0]
-    if target.endswith(".py") or "/" in target:
-        return str(Path(target).expanduser().resolve().parent)
-    return str(Path.cwd().resolve())
+    try:
+        if target.endswith(".py") or "/" in target:
+            return str(Path(target).expanduser().resolve().parent)
+        return str(Path.cwd().resolve())
+    except (OSError, RuntimeError):  # a home that is not there (~nobody/), a deleted working directory
+        return None
 
 
 def fresh_spec(name: str, first: str | None = None) -> Any:
@@ -592,8 +595,9 @@ def _factory_file(ref: str) -> tuple[Path | None, str | None]:
     if target.endswith(".py") or "/" in target:
         return Path(target).expanduser(), None
     try:
-        found = fresh_spec(target, first_folder(ref))
-    except (ImportError, ValueError):
+        # as a fresh import finds it; else as this process holds it (a module registered by hand, a notebook's own)
+        found = fresh_spec(target, first_folder(ref)) or importlib.util.find_spec(target)
+    except (ImportError, ValueError, OSError, RuntimeError):
         return None, None
     path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None
     return path, (target if path is not None and path.name == "__init__.py" else target.rpartition(".")[0]) or None

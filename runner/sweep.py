@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from abcscale import theory
+from abcscale.runner import data
 from abcscale.runner.spec import Cell, Run, SweepSpec, built_in_params
 from abcscale.runner.store import (
     MERGED,
@@ -510,7 +511,7 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     out = Path(out_dir)
     refuse_foreign(out)
     (out / "cells").mkdir(parents=True, exist_ok=True)
-    with folder_lock(out):
+    with folder_lock(out), data.held():
         remove_leftovers(out)  # a killed sweep's half-written files, which nothing reads
         rows = _run_locked(spec, out, progress, executor, address)
     if started is not None and (edited := usercode.changed(started)):

@@ -133,7 +133,7 @@ def _load_factory(ref: str, stamp: usercode.Stamp) -> Callable[..., Any]:
     is_file = target.endswith(".py") or "/" in target
     if len(stamp) == 3:
         usercode.before_load(target, stamp)
-    elif not is_file and target in sys.modules and not usercode.findable(target):
+    elif not is_file and usercode.gone(target):
         del sys.modules[target]  # its file deleted: say so, as for a file reference, not train the copy in memory
     module = _load_file(target) if is_file else _import(target)
     try:

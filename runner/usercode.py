@@ -10,9 +10,11 @@ one starts: a run trains one version of the model, the one its cell keys name (`
 the same files), whatever is saved meanwhile. ``runner.user``'s loaded factories and built models and
 ``runner.train``'s traced programs are cached by it.
 
-Loading a new stamp (:func:`before_load`) first takes out of ``sys.modules`` the user's modules that changed,
-those that import them, and any held from another file, and deletes the changed files' bytecode (Python trusts a
-``.pyc`` whose source has the same size and second of modification).
+Loading a new stamp (:func:`before_load`) first takes out of ``sys.modules`` each of the user's modules held from
+another file or from other bytes than the stamp's (edited since this process imported it, through any model's load
+or the user's own ``import``), with the user's modules that import it, and deletes their bytecode (Python trusts a
+``.pyc`` whose source has the same size and second of modification). An unchanged module stays imported: its
+top-level code (a pytree registration, say) does not run twice.
 
 Until session 74 the factory was cached by the reference's text: the first load served the whole process, and a
 second sweep after an edit recorded the old code's losses under the edited code's cell key.
@@ -37,8 +39,10 @@ Stamp = tuple[Any, ...]
 LOCK = threading.RLock()
 #: (reference, working directory) -> the stamp :func:`refresh` last read
 _CURRENT: dict[tuple[str, str], Stamp] = {}
-#: factory file -> the stamp it was last loaded at
-_LOADED: dict[str, Stamp] = {}
+#: a user module's file -> the digest of the bytes this process last imported it from, through a model's load; one
+#: table for the process, as ``sys.modules`` is (two model files sharing a ``layers.py``: the second's load after an
+#: edit found it unchanged for itself and trained the first's import of it, a review)
+_IMPORTED: dict[str, str | None] = {}
 
 
 def stamp(ref: str) -> Stamp:
@@ -52,13 +56,16 @@ def refresh(ref: str) -> Stamp:
     from abcscale.runner.spec import _factory_file, file_imports, first_folder
 
     with LOCK:
-        path, package = _factory_file(ref)
-        out: Stamp = (ref,)
-        if path is not None and path.is_file():
-            main = path.resolve()
-            files = file_imports(main, package, first_folder(ref))
-            out = (str(main), tuple(sorted((name, str(file)) for name, file in files.items())),
-                   _digests([main, *files.values()]))
+        out: Stamp = (ref,)  # not found, or not readable: loading it says why, as before
+        try:
+            path, package = _factory_file(ref)
+            if path is not None and path.is_file():
+                main = path.resolve()
+                files = file_imports(main, package, first_folder(ref))
+                out = (str(main), tuple(sorted((name, str(file)) for name, file in files.items())),
+                       _digests([main, *files.values()]))
+        except (OSError, RuntimeError, ValueError):  # a home that is not there (~nobody/), a name too long, ...
+            pass
         _CURRENT[(ref, _cwd())] = out
         return out
 
@@ -72,29 +79,31 @@ def changed(old: Stamp) -> list[str]:
 
 
 def before_load(target: str, new: Stamp) -> None:
-    """Make ``sys.modules`` hold what loading ``target`` at stamp ``new`` must import afresh (module docstring)."""
+    """Make ``sys.modules`` hold what loading ``target`` at stamp ``new`` must import afresh (module docstring): a
+    module of the user's held from another file, or from bytes other than the stamp's (edited since this process
+    imported it, by any model's load or by the user's own ``import``), leaves, with the user's modules that import
+    it."""
     from abcscale.runner.spec import first_folder, fresh_spec
 
-    main, imports, digests = new
+    _, imports, digests = new
     expected = dict(imports)  # module name -> the file a fresh import finds
     if not (target.endswith(".py") or "/" in target):  # pkg.module: the module and its packages too
         parts = target.split(".")
         for i in range(1, len(parts) + 1):
             name = ".".join(parts[:i])
-            with contextlib.suppress(ImportError, ValueError):
+            with contextlib.suppress(ImportError, ValueError, OSError, RuntimeError):
                 if (spec := fresh_spec(name, first_folder(f"{target}:_"))) is not None and spec.origin:
                     expected[name] = str(Path(spec.origin).resolve())
-    before = _LOADED.get(main)
-    _LOADED[main] = new
-    edited = {file for file, digest in digests if before is not None and dict(before[2]).get(file) != digest}
-    drop = {name for name in expected
-            if (module := sys.modules.get(name)) is not None and _file_of(module) != expected[name]}
-    drop |= _importers({name for name, file in expected.items() if file in edited}, expected)
-    for file in edited:  # a same-size edit within a second: Python would load the old bytecode
+    now = dict(digests)
+    stale = {name for name, file in expected.items()
+             if (module := sys.modules.get(name)) is not None
+             and (_file_of(module) != file or (file in now and _IMPORTED.get(file) != now[file]))}
+    drop = _importers(stale, expected)
+    for name in drop:  # a same-size edit within a second: Python would load the old bytecode
         with contextlib.suppress(OSError, ValueError, NotImplementedError):
-            os.remove(importlib.util.cache_from_source(file))
-    for name in drop:
+            os.remove(importlib.util.cache_from_source(expected[name]))
         sys.modules.pop(name, None)
+    _IMPORTED.update(now)  # what the load about to run imports (the stamp was read moments ago)
 
 
 def _importers(names: set[str], files: dict[str, str]) -> set[str]:
@@ -139,12 +148,8 @@ def _cwd() -> str:
         return ""
 
 
-def findable(name: str) -> bool:
-    """Whether a fresh import of module ``name`` finds it (a deleted ``pkg/module.py`` is not, though
-    ``sys.modules`` still holds it)."""
-    from abcscale.runner.spec import first_folder, fresh_spec
-
-    try:
-        return fresh_spec(name, first_folder(f"{name}:_")) is not None
-    except (ImportError, ValueError):
-        return False
+def gone(name: str) -> bool:
+    """Whether ``sys.modules`` holds module ``name`` from a file that is no longer there (a deleted
+    ``pkg/module.py``): a module without a file (``__main__`` of a notebook, one built in memory) is not gone."""
+    file = getattr(sys.modules.get(name), "__file__", None)
+    return isinstance(file, str) and name != "__main__" and not Path(file).exists()

@@ -95,3 +95,24 @@ def test_too_short_corpus(tmp_path):
     (tmp_path / "t.txt").write_text("abc")
     with pytest.raises(ValueError, match="too few"):
         load_corpus(str(tmp_path / "t.txt"), 10_000, 0.1, 64)
+
+
+def test_a_sweep_reads_its_data_folders_stamp_once(tmp_path, monkeypatch):
+    """Every cell's `spec.corpus()` walked the folder for its stamp: a folder of 30,000 small files took 5 s of an
+    18-cell sweep's 8 (a review, session 74). A sweep holds the stamp it read as it started."""
+    pytest.importorskip("jax")
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import run_sweep
+
+    (tmp_path / "d").mkdir()
+    for i in range(20):
+        (tmp_path / "d" / f"{i:02}.txt").write_text("some text to learn from " * 40)
+    calls = []
+    real = data._stamp
+    monkeypatch.setattr(data, "_stamp", lambda *a: calls.append(a) or real(*a))
+    spec = SweepSpec(model="mlp", widths=[8, 16], depth=1, seq_len=8, batch=2, steps=2, log2_lr=[-6.0],
+                     data=str(tmp_path / "d"), eval_batches=1, coord_steps=[])
+    run_sweep(spec, tmp_path / "out", progress=False)
+    assert len(calls) == 1
+    load_corpus(str(tmp_path / "d"), spec.max_bytes, spec.eval_fraction)
+    assert len(calls) == 2  # outside a sweep: read at each call

@@ -295,3 +295,75 @@ def test_a_reading_is_said_for_each_folders_model(tmp_path, restore_path, monkey
             user.check("m.py:make", [16, 32], 2, 8)
         said.append([str(w.message) for w in caught if "stack" in str(w.message)])
     assert said[0] and said[1] == said[0]
+
+
+def _model_using(path: Path, sibling: str = "layers_s74") -> None:
+    path.write_text(f"from {sibling} import K\n\ndef factory(width, depth, *, vocab, seq_len):\n    return K\n")
+
+
+def test_a_sibling_two_models_share_is_imported_afresh_for_the_second_after_an_edit(tmp_path, restore_path,
+                                                                                    forget_layers):
+    """What the second model's own last load imported was unchanged for it, so the first's import stayed (a review:
+    the second sweep trained `layers` as it was under the edited code's key)."""
+    (tmp_path / "layers_s74.py").write_text("K = 1\n")
+    _model_using(tmp_path / "a_s74.py")
+    _model_using(tmp_path / "b_s74.py")
+    a, b = f"{tmp_path / 'a_s74.py'}:factory", f"{tmp_path / 'b_s74.py'}:factory"
+    assert user.load_factory(a)(8, 1, vocab=4, seq_len=2) == 1
+    _write(tmp_path / "layers_s74.py", "K = 2\n")
+    usercode.refresh(b)
+    assert user.load_factory(b)(8, 1, vocab=4, seq_len=2) == 2
+
+
+def test_a_sibling_the_notebook_imported_before_editing_it_is_imported_afresh(tmp_path, restore_path, forget_layers):
+    (tmp_path / "layers_s74.py").write_text("K = 1\n")
+    sys.path.insert(0, str(tmp_path))
+    import layers_s74  # noqa: F401
+
+    _write(tmp_path / "layers_s74.py", "K = 2\n")
+    _model_using(tmp_path / "m_s74.py")
+    assert user.load_factory(f"{tmp_path / 'm_s74.py'}:factory")(8, 1, vocab=4, seq_len=2) == 2
+
+
+def test_a_module_held_in_memory_is_still_a_model(tmp_path, restore_path):
+    """`__main__:factory` (a script's own factory) and a module registered by hand were refused after session 74's
+    first version ("cannot import"), which also took `__main__` out of sys.modules (a review)."""
+    import importlib.util
+    import types
+
+    main = sys.modules["__main__"]
+    fake = types.ModuleType("__main__")
+    fake.factory = lambda width, depth, *, vocab, seq_len: 3  # type: ignore[attr-defined]
+    sys.modules["__main__"] = fake
+    try:
+        assert user.load_factory("__main__:factory")(8, 1, vocab=4, seq_len=2) == 3
+        assert sys.modules["__main__"] is fake
+    finally:
+        sys.modules["__main__"] = main
+    (tmp_path / "somewhere_s74.py").write_text("def factory(width, depth, *, vocab, seq_len):\n    return 4\n")
+    spec = importlib.util.spec_from_file_location("handmade_s74", tmp_path / "somewhere_s74.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["handmade_s74"] = module
+    try:
+        assert user.load_factory("handmade_s74:factory")(8, 1, vocab=4, seq_len=2) == 4
+        assert model_source("handmade_s74:factory")  # its file's code still keys its runs
+    finally:
+        del sys.modules["handmade_s74"]
+
+
+@pytest.mark.parametrize("ref", ["~nobody_s74_zz/model.py:factory", "x" * 300 + ".py:factory"])
+def test_a_reference_that_cannot_be_read_is_said_as_a_model_error(ref):
+    """A home that is not there or a name too long escaped `usercode.refresh` as a traceback (a review)."""
+    with pytest.raises(ValueError, match="^model: "):
+        user.check(ref, [16], 1, 8)
+
+
+def test_a_module_reference_from_a_deleted_working_directory_is_a_model_error(tmp_path, monkeypatch):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    assert model_source("nowhere_s74.models:factory") == ""
+    with pytest.raises(ValueError, match="^model: "):
+        user.check("nowhere_s74.models:factory", [16], 1, 8)
