@@ -595,8 +595,9 @@ def _factory_file(ref: str) -> tuple[Path | None, str | None]:
     if target.endswith(".py") or "/" in target:
         return Path(target).expanduser(), None
     try:
-        # as a fresh import finds it; else as this process holds it (a module registered by hand, a notebook's own)
-        found = fresh_spec(target, first_folder(ref)) or importlib.util.find_spec(target)
+        # as a fresh import finds it; else as this process holds it (a module registered by hand, a notebook's own),
+        # importing nothing (importlib.util.find_spec imports the packages above it, whose __init__ may fail)
+        found = fresh_spec(target, first_folder(ref)) or getattr(sys.modules.get(target), "__spec__", None)
     except (ImportError, ValueError, OSError, RuntimeError):
         return None, None
     path = Path(found.origin) if found is not None and found.origin and found.origin.endswith(".py") else None

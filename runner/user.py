@@ -41,6 +41,7 @@ This module is the ``user`` kind of ``runner.train``'s model modules (``param_sp
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib
@@ -122,10 +123,18 @@ def load_factory(ref: str) -> Callable[..., Any]:
     working directory). Loaded once per version of its code (``runner.usercode``: read again when a sweep, tune or
     check starts)."""
     with usercode.LOCK:
-        return _load_factory(ref, usercode.stamp(ref))
+        stamp = usercode.stamp(ref)
+        held = _FACTORIES.get(ref)
+        if held is None or held[0] != stamp:  # another version, an earlier one included: its modules loaded again
+            held = _FACTORIES[ref] = (stamp, _load_factory(ref, stamp))
+        return held[1]
 
 
-@functools.cache
+#: reference -> (the stamp it was last loaded at, its factory): one version at a time, as ``sys.modules`` holds one
+#: (an edit undone went back to the first load's factory, whose body's imports then read the edit, a review)
+_FACTORIES: dict[str, tuple[usercode.Stamp, Callable[..., Any]]] = {}
+
+
 def _load_factory(ref: str, stamp: usercode.Stamp) -> Callable[..., Any]:
     target, sep, attr = ref.rpartition(":")
     if not sep or not target or not attr:
@@ -209,6 +218,8 @@ def _load_file(path: str) -> Any:
 def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
     """Call the factory and check what it returned; every problem is a ValueError naming the field. Memoized
     per version of the factory's code (``runner.usercode``)."""
+    with contextlib.suppress(Exception):  # a load that fails is said by _build, which loads it again
+        load_factory(ref)  # its version's modules in sys.modules, for a factory or apply importing at call time
     return _build(ref, usercode.stamp(ref), width, depth, vocab, seq_len)
 
 
@@ -600,7 +611,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
     from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
-    usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
+    started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
     sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
@@ -650,6 +661,9 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
                                  f"at {w2}): {who}, but not both its axes grow with the width, so it is not a hidden "
                                  f"matrix (an embedding or a readout?); give it a role"
                                  + (f", e.g. 'roles': {{{name!r}: {guess.value!r}}}" if guess else ""))
+    if edited := usercode.changed(started):  # the run's keys are read from the files next: they must be these
+        raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
+                         "it is saved")
 
 
 def _gain_or_bias_leaf(name: str) -> bool:
@@ -686,6 +700,8 @@ def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int,
     (a code review)."""
     if widths is None:
         widths = _SWEEP_WIDTHS.get((ref, depth, vocab, seq_len), ())
+    with contextlib.suppress(Exception):
+        load_factory(ref)  # its version's modules in sys.modules (build's note)
     return _grown(ref, usercode.stamp(ref), width, depth, vocab, seq_len, tuple(sorted(set(widths))))
 
 

@@ -80,30 +80,50 @@ def changed(old: Stamp) -> list[str]:
 
 def before_load(target: str, new: Stamp) -> None:
     """Make ``sys.modules`` hold what loading ``target`` at stamp ``new`` must import afresh (module docstring): a
-    module of the user's held from another file, or from bytes other than the stamp's (edited since this process
-    imported it, by any model's load or by the user's own ``import``), leaves, with the user's modules that import
-    it."""
-    from abcscale.runner.spec import first_folder, fresh_spec
+    module of the user's held from another file, from bytes other than the stamp's (edited since this process
+    imported it, by any model's load or by the user's own ``import``) or from a file since deleted leaves, with the
+    user's modules that import it, a package's submodules, and its name on its package (``from pkg import layers``
+    reads that first). A module of a library (or the standard library) is never taken out: a sibling that shadows
+    one fails to import as it did before."""
+    from abcscale.runner.spec import _imported_names, _library_roots, first_folder, fresh_spec
 
-    _, imports, digests = new
+    main, imports, digests = new
+    roots = _library_roots()
     expected = dict(imports)  # module name -> the file a fresh import finds
     if not (target.endswith(".py") or "/" in target):  # pkg.module: the module and its packages too
         parts = target.split(".")
         for i in range(1, len(parts) + 1):
             name = ".".join(parts[:i])
             with contextlib.suppress(ImportError, ValueError, OSError, RuntimeError):
-                if (spec := fresh_spec(name, first_folder(f"{target}:_"))) is not None and spec.origin:
+                spec = fresh_spec(name, first_folder(f"{target}:_"))
+                if spec is not None and spec.origin and parts[0] != "abcscale" \
+                        and not _in(str(Path(spec.origin).resolve()), roots):
                     expected[name] = str(Path(spec.origin).resolve())
     now = dict(digests)
     stale = {name for name, file in expected.items()
-             if (module := sys.modules.get(name)) is not None
+             if (module := sys.modules.get(name)) is not None and not _in(_file_of(module), roots)
              and (_file_of(module) != file or (file in now and _IMPORTED.get(file) != now[file]))}
+    # a module the files import that is no longer there (a deleted layers.py): not trained from memory
+    for file in (main, *expected.values()):
+        with contextlib.suppress(OSError, SyntaxError, ValueError):
+            stale |= {name for name in _imported_names(ast.parse(Path(file).read_bytes()), None)
+                      if gone(name) and not _in(_file_of(sys.modules[name]), roots)}
     drop = _importers(stale, expected)
-    for name in drop:  # a same-size edit within a second: Python would load the old bytecode
-        with contextlib.suppress(OSError, ValueError, NotImplementedError):
-            os.remove(importlib.util.cache_from_source(expected[name]))
-        sys.modules.pop(name, None)
+    drop |= {name for name in list(sys.modules) if any(name.startswith(f"{d}.") for d in drop)}
+    for name in drop:
+        module = sys.modules.pop(name, None)
+        if (file := _file_of(module)) is not None:  # a same-size edit within a second: the old bytecode would load
+            with contextlib.suppress(OSError, ValueError, NotImplementedError):
+                os.remove(importlib.util.cache_from_source(file))
+        package, _, leaf = name.rpartition(".")
+        if package and getattr(sys.modules.get(package), leaf, None) is module is not None:
+            delattr(sys.modules[package], leaf)
     _IMPORTED.update(now)  # what the load about to run imports (the stamp was read moments ago)
+
+
+def _in(file: str | None, roots: tuple[Path, ...]) -> bool:
+    """Whether ``file`` lies in a library root; a module without a file (built in, frozen) counts as one."""
+    return file is None or any(Path(file).is_relative_to(root) for root in roots)
 
 
 def _importers(names: set[str], files: dict[str, str]) -> set[str]:

@@ -367,3 +367,125 @@ def test_a_module_reference_from_a_deleted_working_directory_is_a_model_error(tm
     assert model_source("nowhere_s74.models:factory") == ""
     with pytest.raises(ValueError, match="^model: "):
         user.check("nowhere_s74.models:factory", [16], 1, 8)
+
+
+# A fourth review's findings (session 74): each failed on the code before its fix.
+
+@pytest.fixture
+def forget_pkgs():
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] in {"pkgf_s74", "libpkg_s74", "brokenpkg_s74"}]:
+        del sys.modules[name]
+
+
+def _package(root: Path, init: str = "") -> None:
+    (root / "pkgf_s74").mkdir()
+    (root / "pkgf_s74" / "__init__.py").write_text(init)
+    (root / "pkgf_s74" / "layers.py").write_text("K = 2\n")
+
+
+def test_a_packages_edited_submodule_is_read_through_its_package_too(tmp_path, restore_path, forget_pkgs):
+    """`from pkg import layers` reads the package's attribute first: the edited `pkg.layers`, out of sys.modules,
+    was still the package's `layers`."""
+    _package(tmp_path)
+    model = tmp_path / "m_s74.py"
+    model.write_text("from pkgf_s74 import layers\n\ndef factory(width, depth, *, vocab, seq_len):\n"
+                     "    return layers.K\n")
+    ref = f"{model}:factory"
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 2
+    _write(tmp_path / "pkgf_s74" / "layers.py", "K = 3\n")
+    usercode.refresh(ref)
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 3
+
+
+def test_an_edited_package_init_keeps_its_submodules_loadable(tmp_path, restore_path, forget_pkgs):
+    _package(tmp_path, "X = 1\n")
+    model = tmp_path / "m_s74.py"
+    model.write_text("import pkgf_s74\nimport pkgf_s74.layers\n\ndef factory(width, depth, *, vocab, seq_len):\n"
+                     "    return pkgf_s74.layers.K + pkgf_s74.X\n")
+    ref = f"{model}:factory"
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 3
+    _write(tmp_path / "pkgf_s74" / "__init__.py", "X = 5\n")
+    usercode.refresh(ref)
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 7
+
+
+def test_a_library_target_is_not_imported_again(tmp_path, restore_path, forget_pkgs, monkeypatch):
+    from abcscale.runner import spec as spec_module
+
+    lib = tmp_path / "site"
+    (lib / "libpkg_s74").mkdir(parents=True)
+    (lib / "libpkg_s74" / "__init__.py").write_text("class Block:\n    pass\n\n\n"
+                                                     "from libpkg_s74 import models  # noqa\n")
+    (lib / "libpkg_s74" / "models.py").write_text("from libpkg_s74 import Block\n\n"
+                                                   "def make(width, depth, *, vocab, seq_len):\n    return Block()\n")
+    real = spec_module._library_roots
+    monkeypatch.setattr(spec_module, "_library_roots", lambda: (*real(), lib.resolve()))
+    sys.path.insert(0, str(lib))
+    import libpkg_s74
+
+    assert isinstance(user.load_factory("libpkg_s74.models:make")(8, 1, vocab=4, seq_len=2), libpkg_s74.Block)
+    assert sys.modules["libpkg_s74"] is libpkg_s74
+
+
+def test_an_edit_saved_while_the_model_is_checked_stops_the_run(tmp_path, restore_path, monkeypatch):
+    """The cell keys are read from the files after the check: an edit saved meanwhile was keyed, not trained."""
+    pytest.importorskip("jax")
+    model = tmp_path / "model.py"
+    model.write_text(EXAMPLE)
+    real = user._trace
+
+    def trace_then_edit(*args, **kwargs):
+        out = real(*args, **kwargs)
+        model.write_text(EXAMPLE.replace(LOGITS, f"return 3.0 * ({LOGITS.removeprefix('return ')})"))
+        return out
+
+    monkeypatch.setattr(user, "_trace", trace_then_edit)
+    with pytest.raises(ValueError, match="changed while the model was being checked"):
+        user.check(f"{model}:factory", [16], 1, 8)
+
+
+def test_a_mistyped_module_in_a_package_that_fails_to_import_is_a_model_error(tmp_path, restore_path, forget_pkgs):
+    (tmp_path / "brokenpkg_s74").mkdir()
+    (tmp_path / "brokenpkg_s74" / "__init__.py").write_text("1 / 0\n")
+    sys.path.insert(0, str(tmp_path))
+    with pytest.raises(ValueError, match="^model: "):
+        user.check("brokenpkg_s74.modles:factory", [16], 1, 8)
+
+
+def test_an_edit_undone_trains_the_undone_code(tmp_path, restore_path, forget_layers):
+    """Back to the first stamp, the first load's factory came back without its modules: its body's import read the
+    edit still in sys.modules."""
+    (tmp_path / "layers_s74.py").write_text("K = 1\n")
+    model = tmp_path / "m_s74.py"
+    model.write_text("def factory(width, depth, *, vocab, seq_len):\n    import layers_s74\n    return layers_s74.K\n")
+    ref = f"{model}:factory"
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 1
+    for k in (2, 1):
+        _write(tmp_path / "layers_s74.py", f"K = {k}\n")
+        usercode.refresh(ref)
+        assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == k
+
+
+def test_a_sibling_named_as_a_standard_module_leaves_the_standard_one(tmp_path, restore_path):
+    import colorsys
+
+    (tmp_path / "colorsys.py").write_text("K = 1\n")
+    model = tmp_path / "m_s74.py"
+    model.write_text("from colorsys import K\n\ndef factory(width, depth, *, vocab, seq_len):\n    return K\n")
+    with pytest.raises(ValueError, match="^model: "):
+        user.load_factory(f"{model}:factory")
+    assert sys.modules["colorsys"] is colorsys
+
+
+def test_a_deleted_sibling_is_not_trained_from_memory(tmp_path, restore_path, forget_layers):
+    (tmp_path / "layers_s74.py").write_text("K = 1\n")
+    model = tmp_path / "m_s74.py"
+    model.write_text("from layers_s74 import K\n\ndef factory(width, depth, *, vocab, seq_len):\n    return K\n")
+    ref = f"{model}:factory"
+    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 1
+    (tmp_path / "layers_s74.py").unlink()
+    _write(model, "from layers_s74 import K\n\ndef factory(width, depth, *, vocab, seq_len):\n    return K + 1\n")
+    usercode.refresh(ref)
+    with pytest.raises(ValueError, match="^model: "):
+        user.load_factory(ref)
