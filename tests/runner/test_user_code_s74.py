@@ -378,6 +378,14 @@ def forget_pkgs():
         del sys.modules[name]
 
 
+def _answer(ref: str, file: Path | None = None, text: str = "") -> object:
+    """The factory's answer, after ``file`` is edited to ``text`` and the next run starts (``usercode.refresh``)."""
+    if file is not None:
+        _write(file, text)
+        usercode.refresh(ref)
+    return user.load_factory(ref)(8, 1, vocab=4, seq_len=2)
+
+
 def _package(root: Path, init: str = "") -> None:
     (root / "pkgf_s74").mkdir()
     (root / "pkgf_s74" / "__init__.py").write_text(init)
@@ -392,10 +400,7 @@ def test_a_packages_edited_submodule_is_read_through_its_package_too(tmp_path, r
     model.write_text("from pkgf_s74 import layers\n\ndef factory(width, depth, *, vocab, seq_len):\n"
                      "    return layers.K\n")
     ref = f"{model}:factory"
-    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 2
-    _write(tmp_path / "pkgf_s74" / "layers.py", "K = 3\n")
-    usercode.refresh(ref)
-    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 3
+    assert _answer(ref) == 2 and _answer(ref, tmp_path / "pkgf_s74" / "layers.py", "K = 3\n") == 3
 
 
 def test_an_edited_package_init_keeps_its_submodules_loadable(tmp_path, restore_path, forget_pkgs):
@@ -404,10 +409,7 @@ def test_an_edited_package_init_keeps_its_submodules_loadable(tmp_path, restore_
     model.write_text("import pkgf_s74\nimport pkgf_s74.layers\n\ndef factory(width, depth, *, vocab, seq_len):\n"
                      "    return pkgf_s74.layers.K + pkgf_s74.X\n")
     ref = f"{model}:factory"
-    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 3
-    _write(tmp_path / "pkgf_s74" / "__init__.py", "X = 5\n")
-    usercode.refresh(ref)
-    assert user.load_factory(ref)(8, 1, vocab=4, seq_len=2) == 7
+    assert _answer(ref) == 3 and _answer(ref, tmp_path / "pkgf_s74" / "__init__.py", "X = 5\n") == 7
 
 
 def test_a_library_target_is_not_imported_again(tmp_path, restore_path, forget_pkgs, monkeypatch):
