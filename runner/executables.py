@@ -8,8 +8,9 @@ program).
 
 The key is a SHA-256 over everything that decides the compiled code: the :class:`~abcscale.runner.train.Program`
 (model shape, optimizer, steps, recorded steps, ...), the argument shapes and dtypes, the XLA options, the
-versions of jax, jaxlib, optax and numpy, the backend and its devices, ``XLA_FLAGS``, JAX's numeric settings,
-and the bytes of the runner's own modules, which the trace runs. A change to any of them is another file, never
+versions of jax, jaxlib, optax and numpy, the backend and its devices, the options XLA compiles with in this
+process (:func:`xla_options`: ``XLA_FLAGS`` as XLA read it), JAX's numeric settings, and the bytes of the runner's
+own modules, which the trace runs. A change to any of them is another file, never
 a stale program. A user model's code lives outside the runner, so its programs are keyed by their lowered
 module, as JAX keys them (traced, but not compiled, on a hit).
 
@@ -60,6 +61,48 @@ def _environment() -> str:
                  dev.device_kind, dev.client.platform_version, len(jax.devices()), sources))
 
 
+@functools.cache
+def _xla_read() -> tuple[str, str | None]:
+    """(a digest of the debug options XLA compiles with in this process, ``XLA_FLAGS`` as it was when XLA read it;
+    None where JAX had started before the runner first looked, and so the value XLA read is not known).
+
+    XLA parses ``XLA_FLAGS`` once, when JAX starts its first backend (or first builds compile options), and keeps
+    the result for the process: a value set later is not applied. The compile options it builds carry what it
+    parsed, so their bytes say what every program of the process is compiled with."""
+    env = os.environ.get("XLA_FLAGS", "")
+    try:
+        from jax._src import xla_bridge
+        from jax._src.lib import xla_client
+
+        started = xla_bridge.backends_are_initialized()
+        return hashlib.sha256(xla_client.CompileOptions().SerializeAsString()).hexdigest(), None if started else env
+    except Exception:  # a JAX that moved these: the variable's value, as keyed before (session 75)
+        return f"XLA_FLAGS={env}", env
+
+
+def xla_options() -> str:
+    """A digest of the options XLA compiles with in this process, ``XLA_FLAGS`` included as XLA read it. Keying
+    kept programs by the variable's value at each compile filed a notebook's programs, compiled without a flag set
+    after its first sweep, under that flag's keys, and a process started with it then loaded them (session 75)."""
+    return _xla_read()[0]
+
+
+def xla_flags_read() -> str:
+    """``XLA_FLAGS`` as this process's XLA read it (its value now where JAX had started before the runner looked)."""
+    read = _xla_read()[1]
+    return os.environ.get("XLA_FLAGS", "") if read is None else read
+
+
+def xla_flags_note() -> str | None:
+    """What to tell a user whose ``XLA_FLAGS`` changed after this process's XLA read it (None: unchanged, or not
+    known): the new value is not applied until a new process."""
+    read, now = _xla_read()[1], os.environ.get("XLA_FLAGS", "")
+    if read is None or read == now:
+        return None
+    return (f"XLA_FLAGS is {now!r} but XLA read {read!r} when JAX started in this process, and reads it once: "
+            "programs compile with the value it read (and are kept as such); start a new process to apply the new one")
+
+
 def path(program: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Path | None:
     """Where the executable of ``program`` (a ``train.Program``, a ``draws.Draw``, or a lowered module's text)
     compiled for ``args`` (arrays or shape structs, a pytree's leaves) with ``options`` lives; None when nothing
@@ -71,7 +114,7 @@ def path(program: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Path |
     # the random draws' settings too: a kept draw program (runner.draws) embeds the PRNG's implementation
     numerics = {k: getattr(jax.config, k) for k in ("jax_enable_x64", "jax_default_matmul_precision",
                                                      "jax_threefry_partitionable", "jax_default_prng_impl")}
-    settings = (sorted(numerics.items()), os.environ.get("XLA_FLAGS", ""))
+    settings = (sorted(numerics.items()), xla_options())
     shapes = [(a.shape, str(a.dtype)) for a in jax.tree.leaves(args)]  # the initial parameters are a dict
     key = repr((program, shapes, sorted(options.items()), settings, _environment()))
     return _folder / f"{hashlib.sha256(key.encode()).hexdigest()}.executable"

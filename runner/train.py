@@ -48,17 +48,32 @@ def enable_compilation_cache(path: str | None = None) -> None:
     named = "ABCSCALE_JAX_CACHE" if path is None and os.environ.get("ABCSCALE_JAX_CACHE") else "the compilation cache"
     path = path or os.environ.get("ABCSCALE_JAX_CACHE", "~/.cache/abcscale/jax")
     executables.use(_usable(named, Path(path).expanduser().resolve()) if path else None)
+    if note := executables.xla_flags_note():
+        _say_flags(note)
+
+
+@functools.cache
+def _say_flags(note: str) -> None:
+    """Said once per value: a notebook setting ``XLA_FLAGS`` after its first sweep, which XLA does not apply."""
+    import warnings
+
+    from abcscale.runner.store import SweepWarning
+
+    warnings.warn(note, SweepWarning, stacklevel=4)
 
 
 @functools.cache
 def environment() -> str:
-    """Where this process trains, as a sweep folder's parts record it: JAX's and jaxlib's releases and the device.
-    A cell's runs trained in two are not bit-identical (XLA's fusions change between releases; a GPU's float32
-    products default to TF32), though the cell key, which names what is trained, is the same."""
+    """Where this process trains, as a sweep folder's parts record it: JAX's and jaxlib's releases, the device, and
+    ``XLA_FLAGS`` as XLA read it where set. A cell's runs trained in two are not bit-identical (XLA's fusions change
+    between releases; a GPU's float32 products default to TF32; a flag such as fast math rounds otherwise), though
+    the cell key, which names what is trained, is the same."""
     import jaxlib
 
+    flags = executables.xla_flags_read()  # before the backend starts, where nothing has started it
     dev = jax.devices()[0]
-    return f"jax {jax.__version__} (jaxlib {jaxlib.__version__}) on {dev.platform} ({dev.device_kind})"
+    said = f"jax {jax.__version__} (jaxlib {jaxlib.__version__}) on {dev.platform} ({dev.device_kind})"
+    return f"{said} with XLA_FLAGS {flags!r}" if flags.strip() else said
 
 
 @functools.cache

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from abcscale.runner import usercode
+from abcscale.runner import executables, usercode
 from abcscale.schemas.groups import SPEC_ROLES, Role
 
 if TYPE_CHECKING:
@@ -611,6 +611,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
     from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
+    executables.xla_options()  # what XLA reads as JAX starts, noted before the model's trace starts it
     started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
     sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:

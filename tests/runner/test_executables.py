@@ -110,8 +110,8 @@ def test_the_key_changes_with_everything_that_changes_the_program(cache_dir, mon
         "runs per call": ex.path(prog, tr._args_spec(prog, 3, args[0], args[1]), opts),
         "options": ex.path(prog, spec, opts | {"xla_cpu_use_fusion_emitters": True}),
     }
-    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
-    keys["XLA_FLAGS"] = ex.path(prog, spec, opts)
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")  # XLA read it at start: not applied now,
+    assert ex.path(prog, spec, opts) == base  # so not keyed (a process started with it: test_xla_flags_s75.py)
     monkeypatch.delenv("XLA_FLAGS")
     with jax.threefry_partitionable(False):  # the random bits a kept draw program makes (runner.draws)
         keys["PRNG bits"] = ex.path(prog, spec, opts)
