@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 import os
+import platform
 import signal
 import threading
 import warnings
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from abcscale import theory
-from abcscale.runner import data
+from abcscale.runner import data, usercode
 from abcscale.runner.spec import Cell, Run, SweepSpec, built_in_params
 from abcscale.runner.store import (
     MERGED,
@@ -406,10 +407,23 @@ def _layer_type(prog, name: str) -> str:
 # --- executors --------------------------------------------------------------------------------------
 
 
-def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run]) -> CellResult:
-    """A Ray task: module-level so workers import it by name."""
-    return run_cell(SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json),
-                    runs=[(float(g), int(s)) for g, s in runs])
+def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None = None) -> CellResult:
+    """A Ray task: module-level so workers import it by name.
+
+    A worker reads the user's model and the data itself, as its files are now: Ray keeps a worker between tasks
+    (and sweeps, in a notebook's cluster) and may run it on another machine. It trains only what the driver's cell
+    id (``cell_id``: ``Cell.base_key``, which names the model's code and the data) says; before session 75 a worker
+    kept from an earlier sweep trained the model's code it loaded then, under the key of an edit made since."""
+    from abcscale.runner.user import is_reference
+
+    spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
+    with data.held():  # the data read once, for the id and the runs
+        if cell_id is not None:
+            code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
+            here = cell.base_key(spec, spec.corpus().sha256)
+            if here != cell_id or (code is not None and usercode.changed(code)):  # (or saved while keyed)
+                raise stale_worker(spec, "sweep")
+        return run_cell(spec, cell, runs=[(float(g), int(s)) for g, s in runs])
 
 
 class _NoAuthDefaultNote:
@@ -442,10 +456,50 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
 
     start_ray(address)
     task = ray.remote(_run_cell_task)
-    pending = {task.remote(spec.model_dump_json(), t.cell.model_dump_json(), t.runs): t for t in todo}
+    pending = {task.remote(spec.model_dump_json(), t.cell.model_dump_json(), t.runs, t.cell_id): t for t in todo}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
-        commit(pending.pop(ready[0]), ray.get(ready[0]))
+        try:
+            result = ray.get(ready[0])
+        except ray.exceptions.RayError as exc:
+            if (said := ray_value_error(exc)) is None:
+                raise
+            for left in pending:
+                ray.cancel(left)
+            raise said from None
+        commit(pending.pop(ready[0]), result)
+
+
+def ray_value_error(exc: BaseException) -> ValueError | None:
+    """The ValueError a Ray task or actor raised (a field's problem, said as a local run says it, without Ray's
+    traceback around it), or None for anything else."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ValueError) and not type(cause).__module__.startswith("ray"):
+            return ValueError(str(cause))
+        seen.add(id(cause))
+        cause = getattr(cause, "cause", None) or cause.__cause__
+    return None
+
+
+def worker_identity(spec: SweepSpec) -> tuple[str, str]:
+    """What a Ray worker must read as the driver did: the data's hash and the user model's code (``model_source``,
+    '' for a built-in model)."""
+    from abcscale.runner.spec import model_source
+    from abcscale.runner.user import is_reference
+
+    return spec.corpus().sha256, model_source(spec.model) if is_reference(spec.model) else ""
+
+
+def stale_worker(spec: SweepSpec, what: str) -> ValueError:
+    """The error of a Ray worker that reads other files than the driver."""
+    from abcscale.runner.user import is_reference
+
+    return ValueError(f"{'model' if is_reference(spec.model) else 'data'}: the Ray worker on {platform.node()} (pid "
+                      f"{os.getpid()}) reads other files than the {what} started with (the model's code or the data "
+                      "edited since, or another machine's copy), and would train what the driver's keys do not "
+                      f"name: nothing was trained there; run the {what} again")
 
 
 #: bytes a sweep process holds besides its runs (JAX, XLA's compiled programs, the data): 1.0-1.5 GiB measured
@@ -481,6 +535,9 @@ def check_memory(spec: SweepSpec) -> None:
         return
     import jax
 
+    from abcscale.runner import executables
+
+    executables.xla_options()  # what XLA reads as JAX starts, noted before the backend starts (below)
     if jax.default_backend() != "cpu":  # an accelerator's memory, and one vmapped program at a time: not this
         return
     # a cell's one-run calls go on threads together (run_threads: ABCSCALE_RUN_THREADS, else up to 8), cells one
@@ -503,10 +560,11 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     """
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
-    check_model(spec)
-    from abcscale.runner import usercode
+    from abcscale.runner import executables
     from abcscale.runner.user import is_reference
 
+    executables.xla_options()  # what XLA reads as JAX starts, noted before anything of the sweep starts it
+    check_model(spec)
     started = usercode.stamp(spec.model) if is_reference(spec.model) else None
     out = Path(out_dir)
     refuse_foreign(out)

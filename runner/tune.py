@@ -78,12 +78,24 @@ def lr_sweep(spec: SweepSpec, constants: Constants, width: int, log2_lr: list[fl
 
 
 class _Actor:
-    """One Ray worker's :class:`Evaluator` (its program compiled once, on the worker)."""
+    """One Ray worker's :class:`Evaluator` (its program compiled once, on the worker). ``expect``: the driver's
+    :func:`~abcscale.runner.sweep.worker_identity`; a worker reading other data or model code refuses to start (its
+    losses would enter a study named for the driver's)."""
 
-    def __init__(self, spec: SweepSpec) -> None:
-        self.evaluator = Evaluator(spec)
+    def __init__(self, spec: SweepSpec, expect: tuple[str, str] | None = None) -> None:
+        from abcscale.runner.sweep import stale_worker, worker_identity
+
+        self.refused: ValueError | None = None
+        try:
+            self.evaluator = Evaluator(spec)
+            if expect is not None and worker_identity(self.evaluator.spec) != tuple(expect):
+                raise stale_worker(spec, "search")
+        except ValueError as exc:  # raised at each run: a failed start reaches the driver as Ray's text alone
+            self.refused = exc
 
     def run(self, constants: Constants, beta: float, seed: int) -> tuple[float, bool]:
+        if self.refused is not None:
+            raise self.refused
         return self.evaluator.evaluate(constants, beta, seed)
 
 
@@ -95,14 +107,26 @@ class RayEvaluator:
         import ray
         from ray.util import ActorPool
 
+        from abcscale.runner.sweep import worker_identity
+
         start_ray(address)
         actor = ray.remote(_Actor)
-        self.pool = ActorPool([actor.remote(spec) for _ in range(workers)])
+        expect = worker_identity(spec.with_overrides(widths=[spec.base], coord_steps=[], curves=False))
+        self.pool = ActorPool([actor.remote(spec, expect) for _ in range(workers)])
         self.data_hash = spec.corpus().sha256
         self.runs = self.diverged = 0  # as :class:`Evaluator` counts them
 
     def map(self, jobs: list[tuple[Constants, float, int]]) -> list[float]:
-        out = list(self.pool.map(lambda a, job: a.run.remote(*job), jobs))
+        import ray
+
+        from abcscale.runner.sweep import ray_value_error
+
+        try:
+            out = list(self.pool.map(lambda a, job: a.run.remote(*job), jobs))
+        except ray.exceptions.RayError as exc:
+            if (said := ray_value_error(exc)) is None:
+                raise
+            raise said from None
         self.runs += len(out)
         self.diverged += sum(bool(bad) for _, bad in out)
         return [float(loss) for loss, _ in out]

@@ -1,0 +1,115 @@
+"""Session 75: a Ray worker reads the user's model and the data itself, and Ray keeps its workers between tasks (and
+between sweeps, in a notebook's cluster). A worker kept from an earlier sweep trained the model's code it had loaded
+then, under the key of an edit made since (a notebook: 5.5141 after the edit, as before it; a fresh process 5.5171).
+Now a worker reads the code as it is at each task, and trains only what the driver's cell id names: a worker reading
+other files than the driver trains nothing, and the sweep (or search) stops with a ``model:`` / ``data:`` error,
+not Ray's traceback."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import abcscale.runner.sweep as sw
+from abcscale.runner.spec import Cell, SweepSpec
+
+ray = pytest.importorskip("ray")
+
+_MODEL = '''
+import jax.numpy as jnp
+
+SCALE = 1.0
+
+
+def make(width, depth, vocab, seq_len):
+    shapes = {"emb": (vocab, width), "w": (width, width), "out": (width, vocab)}
+    roles = {"emb": "embedding", "w": "hidden", "out": "readout"}
+
+    def apply(params, tokens, record):
+        return jnp.tanh(params["emb"][tokens] * SCALE @ params["w"]) @ params["out"]
+
+    return {"shapes": shapes, "roles": roles, "apply": apply}
+'''
+
+
+def _spec(model: Path, **kw) -> SweepSpec:
+    base = dict(model=f"{model}:make", widths=[16], depth=1, log2_lr=[-6], steps=10, batch=4, seq_len=8,
+                data="synthetic", eval_batches=2, coord_steps=[])
+    return SweepSpec(**(base | kw))
+
+
+@pytest.fixture(scope="module")
+def one_worker():
+    """One CPU: one worker process, kept and reused by every task, as a cluster keeps them."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_a_kept_worker_trains_the_model_as_its_file_is_now(one_worker, tmp_path):
+    model = tmp_path / "model.py"
+    model.write_text(_MODEL)
+    first = sw.run_sweep(_spec(model), tmp_path / "a", progress=False, executor="ray")
+    model.write_text(_MODEL.replace("SCALE = 1.0", "SCALE = 3.0"))  # a notebook's edit between two sweeps
+    edited = sw.run_sweep(_spec(model), tmp_path / "b", progress=False, executor="ray")
+    local = sw.run_sweep(_spec(model), tmp_path / "c", progress=False)  # this process reads the edit (session 74)
+    assert not np.array_equal(first["final_loss"], local["final_loss"])
+    np.testing.assert_array_equal(edited["final_loss"], local["final_loss"])
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_a_worker_reading_other_files_trains_nothing_and_the_sweep_says_why(one_worker, tmp_path, monkeypatch):
+    model = tmp_path / "model.py"
+    model.write_text(_MODEL)
+    real = Cell.base_key
+    # the driver's ids, as if it had read other files than the worker (an edit since it started, another machine)
+    monkeypatch.setattr(Cell, "base_key", lambda self, *a, **k: real(self, *a, **k)[::-1])
+    with pytest.raises(ValueError, match=r"^model: the Ray worker on .* reads other files than the sweep started"):
+        sw.run_sweep(_spec(model, widths=[16, 32]), tmp_path / "out", progress=False, executor="ray")
+    assert not list((tmp_path / "out" / "cells").glob("*.parquet"))
+
+
+def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drivers_id(tmp_path):
+    """``_run_cell_task`` in this process, as a worker runs it."""
+    data = tmp_path / "corpus.txt"
+    data.write_bytes(bytes(range(256)) * 40)
+    spec = SweepSpec(model="mlp", widths=[8], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8, data=str(data),
+                     eval_batches=1, coord_steps=[])
+    cell = spec.cells()[0]
+    cid = cell.base_key(spec, spec.corpus().sha256)
+    args = (spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)])
+    ran = sw._run_cell_task(*args, cid)
+    np.testing.assert_array_equal(ran.rows["final_loss"], sw.run_cell(spec, cell).rows["final_loss"])
+    data.write_bytes(bytes(range(255, -1, -1)) * 40)  # the data edited after the driver read it
+    with pytest.raises(ValueError, match="^data: the Ray worker"):
+        sw._run_cell_task(*args, cid)
+    model = tmp_path / "model.py"
+    model.write_text(_MODEL)
+    user = _spec(model)
+    ucell = user.cells()[0]
+    uid = ucell.base_key(user, user.corpus().sha256)
+    shutil.copy(model, tmp_path / "kept.py")
+    model.write_text(_MODEL.replace("SCALE = 1.0", "SCALE = 2.0"))
+    with pytest.raises(ValueError, match="^model: the Ray worker"):
+        sw._run_cell_task(user.model_dump_json(), ucell.model_dump_json(), [(-6.0, 0)], uid)
+    model.write_text((tmp_path / "kept.py").read_text())  # undone: the driver's code again, trained
+    assert len(sw._run_cell_task(user.model_dump_json(), ucell.model_dump_json(), [(-6.0, 0)], uid).rows) == 1
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_a_search_worker_reading_other_files_refuses_and_the_search_says_why(one_worker, tmp_path, monkeypatch):
+    from abcscale.runner.tune import RayEvaluator
+    from abcscale.schemas.theory import Constants
+
+    model = tmp_path / "model.py"
+    model.write_text(_MODEL)
+    monkeypatch.setattr(sw, "worker_identity", lambda spec: ("another corpus", "another model"))
+    pool = RayEvaluator(_spec(model), 1)
+    with pytest.raises(ValueError, match="^model: the Ray worker on .* reads other files than the search started"):
+        pool.map([(Constants(), 2.0 ** -6, 0)])
