@@ -216,7 +216,7 @@ def _train_one(prog: Program, params, train_tok, eval_tok, mult_3, wd_4, lr_4, e
     return out
 
 
-@functools.cache
+@usercode.by_version
 def _jitted(prog: Program, code: tuple[Any, ...] = ()):
     """``prog``'s jitted training function; ``code``: a user model's ``runner.usercode.stamp``, so an edited
     model file is traced again (``prog`` names it by its reference only)."""

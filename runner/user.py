@@ -42,7 +42,6 @@ This module is the ``user`` kind of ``runner.train``'s model modules (``param_sp
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import importlib
 import importlib.util
@@ -126,6 +125,8 @@ def load_factory(ref: str) -> Callable[..., Any]:
         stamp = usercode.stamp(ref)
         held = _FACTORIES.get(ref)
         if held is None or held[0] != stamp:  # another version, an earlier one included: its modules loaded again
+            if held is not None:
+                usercode.forget(held[0])  # the models and programs built from the version it replaces
             held = _FACTORIES[ref] = (stamp, _load_factory(ref, stamp))
         return held[1]
 
@@ -223,7 +224,7 @@ def build(ref: str, width: int, depth: int, vocab: int, seq_len: int) -> UserMod
     return _build(ref, usercode.stamp(ref), width, depth, vocab, seq_len)
 
 
-@functools.cache
+@usercode.by_version
 def _build(ref: str, stamp: usercode.Stamp, width: int, depth: int, vocab: int, seq_len: int) -> UserModel:
     try:
         out = load_factory(ref)(width, depth, vocab=vocab, seq_len=seq_len)
@@ -706,7 +707,7 @@ def grown_model(ref: str, width: int, depth: int, vocab: int, seq_len: int,
     return _grown(ref, usercode.stamp(ref), width, depth, vocab, seq_len, tuple(sorted(set(widths))))
 
 
-@functools.cache
+@usercode.by_version
 def _grown(ref: str, stamp: usercode.Stamp, width: int, depth: int, vocab: int, seq_len: int,
            widths: tuple[int, ...]) -> UserModel | None:
     others = sorted((w for w in widths if w != width), key=lambda w: (abs(w - width), w))
