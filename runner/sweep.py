@@ -609,6 +609,25 @@ def _trained_elsewhere(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> s
             "bit-identical (a new --out keeps one environment)")
 
 
+def _mixed_environments(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> str | None:
+    """What a Ray sweep says of the cells (``have``: cell id -> part key -> rows) whose parts trained under more than
+    one environment (Ray's workers on machines with other JAX releases, devices or ``XLA_FLAGS``, or a folder begun
+    elsewhere): their runs are not bit-identical across them. None where every cell's parts agree (or say nothing:
+    parts written before session 74)."""
+    from abcscale.runner.store import part_environment
+
+    mixed, seen = 0, set[str]()
+    for parts in have.values():
+        envs = {env for key in parts if (env := part_environment(out, key))}
+        if len(envs) > 1:
+            mixed, seen = mixed + 1, seen | envs
+    if not mixed:
+        return None
+    return (f"{out}: {mixed} cell(s) hold runs trained under more than one environment ({'; '.join(sorted(seen))}): "
+            "they are not bit-identical across them (Ray workers on machines that differ; a new --out on one kind of "
+            "worker keeps one)")
+
+
 def _previous_spec(out: Path) -> SweepSpec | None:
     """The spec that last wrote this folder (``spec.json``), or None: absent, or no longer valid."""
     try:
@@ -834,6 +853,8 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     except KeyboardInterrupt:  # this spec's runs on disk, not the folder's (it may hold other specs' cells)
         kept = sum(r in sources[cid] for _, cid in cells for r in runs)  # a cell may hold runs of a wider grid
         raise SweepInterrupted(kept, len(cells) * len(runs)) from None
+    if executor == "ray" and todo and (mixed := _mixed_environments(out, have)):
+        warnings.warn(mixed, SweepWarning, stacklevel=4)  # where Ray's workers trained is known once they have
     # the tables this spec records, as one sweep of it writes them: no curves.parquet with curves off, no
     # coord.parquet with no coord steps, whatever the parts of earlier runs hold (they keep them)
     kinds = tuple(k for k, on in (("coord", bool(record_steps(spec))), ("curves", spec.curves)) if on)

@@ -113,3 +113,31 @@ def test_a_search_worker_reading_other_files_refuses_and_the_search_says_why(one
     pool = RayEvaluator(_spec(model), 1)
     with pytest.raises(ValueError, match="^model: the Ray worker on .* reads other files than the search started"):
         pool.map([(Constants(), 2.0 ** -6, 0)])
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_a_cell_whose_parts_trained_in_two_environments_is_said_after_a_ray_sweep(one_worker, tmp_path,
+                                                                                   monkeypatch):
+    """Where a Ray worker trains is known once its results are back: a folder begun in one environment (here a
+    label this process claims) and widened by Ray's worker (its own) mixes two in one cell, and the sweep says so."""
+    import warnings
+
+    import abcscale.runner.train as train
+    from abcscale.runner.store import SweepWarning
+
+    spec = SweepSpec(model="mlp", widths=[8], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8, data="synthetic",
+                     eval_batches=1, coord_steps=[])
+    with monkeypatch.context() as m:
+        m.setattr(train, "environment", lambda: "jax 0.0 (jaxlib 0.0) on a laptop (cpu)")
+        sw.run_sweep(spec, tmp_path, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sw.run_sweep(spec.with_overrides(log2_lr=[-6, -5]), tmp_path, progress=False, executor="ray")
+    said = [str(w.message) for w in caught if issubclass(w.category, SweepWarning)]
+    assert any("1 cell(s) hold runs trained under more than one environment" in m and "on a laptop" in m
+               and train.environment() in m for m in said), said
+    with warnings.catch_warnings(record=True) as caught:  # one environment: nothing said
+        warnings.simplefilter("always")
+        sw.run_sweep(spec.with_overrides(log2_lr=[-4]), tmp_path / "one", progress=False, executor="ray")
+        sw.run_sweep(spec.with_overrides(log2_lr=[-4, -3]), tmp_path / "one", progress=False, executor="ray")
+    assert not [w for w in caught if "environment" in str(w.message)]
