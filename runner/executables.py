@@ -64,7 +64,7 @@ def _environment() -> str:
 @functools.cache
 def _xla_read() -> tuple[str, str | None]:
     """(a digest of the debug options XLA compiles with in this process, ``XLA_FLAGS`` as it was when XLA read it;
-    None where JAX had started before the runner first looked, and so the value XLA read is not known).
+    None where JAX had started before the runner first looked, and so the value XLA read is not known here).
 
     XLA parses ``XLA_FLAGS`` once, when JAX starts its first backend (or first builds compile options), and keeps
     the result for the process: a value set later is not applied. The compile options it builds carry what it
@@ -87,20 +87,55 @@ def xla_options() -> str:
     return _xla_read()[0]
 
 
-def xla_flags_read() -> str:
-    """``XLA_FLAGS`` as this process's XLA read it (its value now where JAX had started before the runner looked)."""
+#: what a fresh process prints: the digest of the options its XLA compiles with (jaxlib alone: 0.15 s)
+_FRESH = ("import hashlib, sys\nfrom jaxlib import _jax\n"
+          "sys.stdout.write(hashlib.sha256(_jax.CompileOptions().SerializeAsString()).hexdigest())")
+
+
+@functools.cache
+def _fresh_options(flags: str) -> str | None:
+    """:func:`xla_options` of a fresh process started with ``XLA_FLAGS=flags``; None where it cannot say (a flag XLA
+    refuses ends that process)."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", _FRESH], env={**os.environ, "XLA_FLAGS": flags},
+                              capture_output=True, text=True, timeout=120, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def _applied(flags: str) -> bool | None:
+    """Whether XLA compiles with ``flags`` in this process (the value it read, or one it reads the same); None where
+    that cannot be told."""
     read = _xla_read()[1]
-    return os.environ.get("XLA_FLAGS", "") if read is None else read
+    if read is not None and read == flags:
+        return True
+    fresh = _fresh_options(flags)  # asked of a fresh process: only where JAX started before the runner looked,
+    return None if fresh is None else fresh == xla_options()  # or the variable changed since
+
+
+def xla_flags_read() -> str | None:
+    """``XLA_FLAGS`` as this process's XLA read it ('' none), or None where not known (JAX started before the runner
+    looked, and the variable's value now is not what XLA compiles with)."""
+    read, now = _xla_read()[1], os.environ.get("XLA_FLAGS", "")
+    if read is not None:
+        return read
+    return now if _applied(now) else None
 
 
 def xla_flags_note() -> str | None:
-    """What to tell a user whose ``XLA_FLAGS`` changed after this process's XLA read it (None: unchanged, or not
-    known): the new value is not applied until a new process."""
-    read, now = _xla_read()[1], os.environ.get("XLA_FLAGS", "")
-    if read is None or read == now:
+    """What to tell a user whose ``XLA_FLAGS`` is not what this process's XLA compiles with (set after JAX started:
+    XLA reads it once); None where it is, or where that cannot be told."""
+    now = os.environ.get("XLA_FLAGS", "")
+    if _applied(now) is not False:
         return None
-    return (f"XLA_FLAGS is {now!r} but XLA read {read!r} when JAX started in this process, and reads it once: "
-            "programs compile with the value it read (and are kept as such); start a new process to apply the new one")
+    read = _xla_read()[1]
+    was = f"XLA read {read!r}" if read is not None else "XLA read it before this process's first sweep"
+    return (f"XLA_FLAGS is {now!r} but {was} when JAX started in this process, and reads it once: programs compile "
+            "with the value it read (and are kept as such); start a new process to apply the new one")
 
 
 def path(program: Any, args: tuple[Any, ...], options: dict[str, Any]) -> Path | None:

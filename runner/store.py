@@ -106,6 +106,24 @@ def commit_cell(out_dir: Path, key: str, res: CellResult, cell_id: str | None = 
     _atomic_parquet(res.rows, cells / f"{key}.rows.parquet", meta)  # last: its presence marks the part done
 
 
+#: an environment label's part naming the options XLA compiles with (``runner.executables.xla_options``, a digest)
+OPTIONS_SAID = "XLA options"
+
+
+def _options(label: str) -> tuple[str, str | None]:
+    """(the label less its XLA options, the options' digest or None: a label written before session 75)."""
+    base, sep, rest = label.partition(f"; {OPTIONS_SAID} ")
+    return base, rest.split(" ", 1)[0] if sep else None
+
+
+def same_environment(a: str, b: str) -> bool:
+    """Whether two parts' environment labels (``runner.train.environment``) trained alike: the same JAX, jaxlib and
+    device, and the same XLA options where both say them (a label written before session 75 says none, and is taken
+    to match: its flags were not recorded)."""
+    (base_a, opt_a), (base_b, opt_b) = _options(a), _options(b)
+    return base_a == base_b and (opt_a is None or opt_b is None or opt_a == opt_b)
+
+
 def part_environment(out_dir: Path, key: str) -> str:
     """Where a committed part's runs trained (:attr:`CellResult.environment`), '' where not recorded (a part
     written before session 74) or unreadable."""

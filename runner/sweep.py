@@ -407,22 +407,26 @@ def _layer_type(prog, name: str) -> str:
 # --- executors --------------------------------------------------------------------------------------
 
 
-def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None = None) -> CellResult:
+def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None = None,
+                   expect: dict[str, str] | None = None) -> CellResult:
     """A Ray task: module-level so workers import it by name.
 
     A worker reads the user's model and the data itself, as its files are now: Ray keeps a worker between tasks
     (and sweeps, in a notebook's cluster) and may run it on another machine. It trains only what the driver's cell
-    id (``cell_id``: ``Cell.base_key``, which names the model's code and the data) says; before session 75 a worker
-    kept from an earlier sweep trained the model's code it loaded then, under the key of an edit made since."""
-    from abcscale.runner.user import is_reference
+    id (``cell_id``: ``Cell.base_key``, which names the model's code and the data) says, and where its own id
+    differs, names the piece that does (``expect``: the driver's :func:`worker_identity`). Before session 75 a
+    worker kept from an earlier sweep trained the model's code it loaded then, under the key of an edit made since."""
+    from abcscale.runner.user import is_reference, load_factory
 
     spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
     with data.held():  # the data read once, for the id and the runs
         if cell_id is not None:
-            code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
-            here = cell.base_key(spec, spec.corpus().sha256)
-            if here != cell_id or (code is not None and usercode.changed(code)):  # (or saved while keyed)
-                raise stale_worker(spec, "sweep")
+            code = None
+            if is_reference(spec.model):
+                code = usercode.refresh(spec.model)  # its files as they are now
+                load_factory(spec.model)  # one the worker cannot find or import says why, as a local run does
+            if cell.base_key(spec, spec.corpus().sha256) != cell_id or (code is not None and usercode.changed(code)):
+                raise stale_worker("sweep", expect, worker_identity(spec, cell))
         return run_cell(spec, cell, runs=[(float(g), int(s)) for g, s in runs])
 
 
@@ -456,7 +460,8 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
 
     start_ray(address)
     task = ray.remote(_run_cell_task)
-    pending = {task.remote(spec.model_dump_json(), t.cell.model_dump_json(), t.runs, t.cell_id): t for t in todo}
+    pending = {task.remote(spec.model_dump_json(), t.cell.model_dump_json(), t.runs, t.cell_id,
+                           worker_identity(spec, t.cell)): t for t in todo}
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1)
         try:
@@ -470,36 +475,65 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
         commit(pending.pop(ready[0]), result)
 
 
+#: how the errors a Ray worker raises for the user begin (a field's problem): said as a local run says them
+WORKER_FIELDS = ("model:", "data:", "executor:")
+
+
 def ray_value_error(exc: BaseException) -> ValueError | None:
-    """The ValueError a Ray task or actor raised (a field's problem, said as a local run says it, without Ray's
-    traceback around it), or None for anything else."""
+    """The runner's own ValueError (a field's problem, :data:`WORKER_FIELDS`) that a Ray task or actor raised, as
+    one plain error without Ray's traceback around it; None for anything else, which keeps Ray's error and its
+    remote traceback (a ValueError from the user's code names its file and line there)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ValueError) and not type(cause).__module__.startswith("ray"):
+        if isinstance(cause, ValueError) and str(cause).startswith(WORKER_FIELDS):
             return ValueError(str(cause))
         seen.add(id(cause))
         cause = getattr(cause, "cause", None) or cause.__cause__
     return None
 
 
-def worker_identity(spec: SweepSpec) -> tuple[str, str]:
-    """What a Ray worker must read as the driver did: the data's hash and the user model's code (``model_source``,
-    '' for a built-in model)."""
-    from abcscale.runner.spec import model_source
+def worker_identity(spec: SweepSpec, cell: Cell | None = None) -> dict[str, str]:
+    """What a Ray worker must read as the driver did, piece by piece (a cell's id hashes them with the spec): the
+    data's hash, the user model's code (``model_source``), its file, its layout at ``cell``'s width, the XLA settings
+    that key runs, and abcscale's version."""
+    from abcscale._version import version
+    from abcscale.runner.spec import XLA_KNOBS, model_source, spelling_free
     from abcscale.runner.user import is_reference
 
-    return spec.corpus().sha256, model_source(spec.model) if is_reference(spec.model) else ""
+    user = is_reference(spec.model)
+    return {"data": spec.corpus().sha256,
+            "model code": model_source(spec.model) if user else "",
+            "model file": spelling_free(spec).get("model", ""),
+            "model layout": cell._user_layout(spec) if user and cell is not None else "",
+            "XLA settings": json.dumps({k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}, sort_keys=True),
+            "abcscale": version()}
 
 
-def stale_worker(spec: SweepSpec, what: str) -> ValueError:
-    """The error of a Ray worker that reads other files than the driver."""
-    from abcscale.runner.user import is_reference
-
-    return ValueError(f"{'model' if is_reference(spec.model) else 'data'}: the Ray worker on {platform.node()} (pid "
-                      f"{os.getpid()}) reads other files than the {what} started with (the model's code or the data "
-                      "edited since, or another machine's copy), and would train what the driver's keys do not "
-                      f"name: nothing was trained there; run the {what} again")
+def stale_worker(what: str, theirs: dict[str, str] | None, mine: dict[str, str]) -> ValueError:
+    """The error of a Ray worker that would train other than the driver's ``what`` (sweep, search) names: the pieces
+    of :func:`worker_identity` that differ (``theirs``: the driver's), each with its remedy."""
+    where = f"the Ray worker on {platform.node()} (pid {os.getpid()})"
+    differ = [k for k in mine if theirs is not None and theirs.get(k) != mine[k]]
+    said = {
+        "data": ("data", "reads other data than the {what} started with (edited since, or another machine's copy)"),
+        "model code": ("model", "reads other code for the model than the {what} started with (edited since, or "
+                                "another machine's copy)"),
+        "model file": ("model", "finds the model's file elsewhere than the {what} did (a model is its file's place "
+                                "too: give every machine the same path)"),
+        "model layout": ("model", "lays the model out otherwise than the {what} did"),
+        "XLA settings": ("executor", "has other ABCSCALE_XLA_* settings ({mine}) than the {what}'s process "
+                                     "({theirs}): set them where the cluster starts"),
+        "abcscale": ("executor", "runs abcscale {mine}, the {what}'s process {theirs}"),
+    }
+    if not differ:
+        field, text = ("executor", "computes another cell id than the {what} did (another build of abcscale, or "
+                                   "files edited during the check)")
+        return ValueError(f"{field}: {where} {text.format(what=what)}: nothing was trained there; run the {what} again")
+    field = said[differ[0]][0]
+    texts = "; ".join(said[k][1].format(what=what, mine=mine[k], theirs=(theirs or {}).get(k)) for k in differ)
+    return ValueError(f"{field}: {where} {texts}, and would train what the {what}'s keys do not name: nothing was "
+                      "trained there")
 
 
 #: bytes a sweep process holds besides its runs (JAX, XLA's compiled programs, the data): 1.0-1.5 GiB measured
@@ -594,13 +628,13 @@ def _trained_elsewhere(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> s
     match, the numbers are not bit-identical, and results.parquet would mix them silently (a folder begun on a
     laptop's CPU and widened on a GPU, whose float32 products default to TF32). None where all are this one's, or
     not recorded (parts written before session 74)."""
-    from abcscale.runner.store import part_environment
+    from abcscale.runner.store import part_environment, same_environment
     from abcscale.runner.train import environment
 
     here, runs = environment(), Counter[str]()
     for parts in have.values():
         for key, rows in parts.items():
-            if (env := part_environment(out, key)) and env != here:
+            if (env := part_environment(out, key)) and not same_environment(env, here):
                 runs[env] += len(rows)
     if not runs:
         return None
@@ -614,13 +648,13 @@ def _mixed_environments(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> 
     one environment (Ray's workers on machines with other JAX releases, devices or ``XLA_FLAGS``, or a folder begun
     elsewhere): their runs are not bit-identical across them. None where every cell's parts agree (or say nothing:
     parts written before session 74)."""
-    from abcscale.runner.store import part_environment
+    from abcscale.runner.store import part_environment, same_environment
 
     mixed, seen = 0, set[str]()
     for parts in have.values():
-        envs = {env for key in parts if (env := part_environment(out, key))}
-        if len(envs) > 1:
-            mixed, seen = mixed + 1, seen | envs
+        envs = sorted({env for key in parts if (env := part_environment(out, key))})
+        if any(not same_environment(a, b) for i, a in enumerate(envs) for b in envs[i + 1:]):
+            mixed, seen = mixed + 1, seen | set(envs)
     if not mixed:
         return None
     return (f"{out}: {mixed} cell(s) hold runs trained under more than one environment ({'; '.join(sorted(seen))}): "

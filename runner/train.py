@@ -64,16 +64,20 @@ def _say_flags(note: str) -> None:
 
 @functools.cache
 def environment() -> str:
-    """Where this process trains, as a sweep folder's parts record it: JAX's and jaxlib's releases, the device, and
-    ``XLA_FLAGS`` as XLA read it where set. A cell's runs trained in two are not bit-identical (XLA's fusions change
-    between releases; a GPU's float32 products default to TF32; a flag such as fast math rounds otherwise), though
-    the cell key, which names what is trained, is the same."""
+    """Where this process trains, as a sweep folder's parts record it: JAX's and jaxlib's releases, the device, a
+    digest of the options XLA compiles with (``XLA_FLAGS`` as XLA read it, said too where set and known). A cell's
+    runs trained in two are not bit-identical (XLA's fusions change between releases; a GPU's float32 products
+    default to TF32; a flag such as fast math rounds otherwise), though the cell key, which names what is trained,
+    is the same. Labels are compared by ``runner.store.same_environment``: one written before session 75 has no
+    options, and matches either way."""
     import jaxlib
 
-    flags = executables.xla_flags_read()  # before the backend starts, where nothing has started it
+    from abcscale.runner.store import OPTIONS_SAID
+
+    options, flags = executables.xla_options(), executables.xla_flags_read()  # before the backend starts
     dev = jax.devices()[0]
     said = f"jax {jax.__version__} (jaxlib {jaxlib.__version__}) on {dev.platform} ({dev.device_kind})"
-    return f"{said} with XLA_FLAGS {flags!r}" if flags.strip() else said
+    return f"{said}; {OPTIONS_SAID} {options[:12]}" + (f" (XLA_FLAGS {flags!r})" if flags and flags.strip() else "")
 
 
 @functools.cache

@@ -82,14 +82,14 @@ class _Actor:
     :func:`~abcscale.runner.sweep.worker_identity`; a worker reading other data or model code refuses to start (its
     losses would enter a study named for the driver's)."""
 
-    def __init__(self, spec: SweepSpec, expect: tuple[str, str] | None = None) -> None:
+    def __init__(self, spec: SweepSpec, expect: dict[str, str] | None = None) -> None:
         from abcscale.runner.sweep import stale_worker, worker_identity
 
         self.refused: ValueError | None = None
         try:
             self.evaluator = Evaluator(spec)
-            if expect is not None and worker_identity(self.evaluator.spec) != tuple(expect):
-                raise stale_worker(spec, "search")
+            if expect is not None and (mine := worker_identity(self.evaluator.spec, self.evaluator.cell)) != expect:
+                raise stale_worker("search", expect, mine)
         except ValueError as exc:  # raised at each run: a failed start reaches the driver as Ray's text alone
             self.refused = exc
 
@@ -111,7 +111,8 @@ class RayEvaluator:
 
         start_ray(address)
         actor = ray.remote(_Actor)
-        expect = worker_identity(spec.with_overrides(widths=[spec.base], coord_steps=[], curves=False))
+        base = spec.with_overrides(widths=[spec.base], coord_steps=[], curves=False)  # as Evaluator reads it
+        expect = worker_identity(base, base.cells()[0])
         self.pool = ActorPool([actor.remote(spec, expect) for _ in range(workers)])
         self.data_hash = spec.corpus().sha256
         self.runs = self.diverged = 0  # as :class:`Evaluator` counts them

@@ -70,12 +70,29 @@ def test_a_worker_reading_other_files_trains_nothing_and_the_sweep_says_why(one_
     real = Cell.base_key
     # the driver's ids, as if it had read other files than the worker (an edit since it started, another machine)
     monkeypatch.setattr(Cell, "base_key", lambda self, *a, **k: real(self, *a, **k)[::-1])
-    with pytest.raises(ValueError, match=r"^model: the Ray worker on .* reads other files than the sweep started"):
+    with pytest.raises(ValueError, match=r"^executor: the Ray worker on .* computes another cell id than the sweep"):
         sw.run_sweep(_spec(model, widths=[16, 32]), tmp_path / "out", progress=False, executor="ray")
     assert not list((tmp_path / "out" / "cells").glob("*.parquet"))
 
 
-def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drivers_id(tmp_path):
+_BUG = _MODEL.replace("import jax.numpy as jnp", "import jax\nimport jax.numpy as jnp\nimport numpy as np").replace(
+    "return jnp.tanh(params", "return jax.pure_callback(np.tanh, jax.ShapeDtypeStruct((4, 8, 16), jnp.float32), "
+    "params")
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_a_value_error_from_the_users_code_keeps_rays_traceback(one_worker, tmp_path):
+    """Only the runner's own field errors are said as one line: the user's ValueError (here a callback the training
+    cannot differentiate, which the model check's forward does not meet) keeps the worker's traceback, its file and
+    line, as a local run's does."""
+    model = tmp_path / "bugmodel.py"
+    model.write_text(_BUG)
+    with pytest.raises(ray.exceptions.RayTaskError) as caught:
+        sw.run_sweep(_spec(model), tmp_path / "out", progress=False, executor="ray")
+    assert isinstance(caught.value, ValueError) and "bugmodel.py" in str(caught.value)
+
+
+def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drivers_id(tmp_path, monkeypatch):
     """``_run_cell_task`` in this process, as a worker runs it."""
     data = tmp_path / "corpus.txt"
     data.write_bytes(bytes(range(256)) * 40)
@@ -86,20 +103,36 @@ def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drive
     args = (spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)])
     ran = sw._run_cell_task(*args, cid)
     np.testing.assert_array_equal(ran.rows["final_loss"], sw.run_cell(spec, cell).rows["final_loss"])
+    expect = sw.worker_identity(spec, cell)
+    # a knob that keys runs, set for the driver (its id and identity), not the worker
+    monkeypatch.setenv("ABCSCALE_XLA_OPT_LEVEL", "1")
+    knob_id, knob_expect = cell.base_key(spec, spec.corpus().sha256), sw.worker_identity(spec, cell)
+    monkeypatch.delenv("ABCSCALE_XLA_OPT_LEVEL")
+    with pytest.raises(ValueError, match=r"^executor: the Ray worker .* has other ABCSCALE_XLA_\* settings"):
+        sw._run_cell_task(*args, knob_id, knob_expect)
     data.write_bytes(bytes(range(255, -1, -1)) * 40)  # the data edited after the driver read it
-    with pytest.raises(ValueError, match="^data: the Ray worker"):
-        sw._run_cell_task(*args, cid)
+    with pytest.raises(ValueError, match="^data: the Ray worker .* reads other data than the sweep started with"):
+        sw._run_cell_task(*args, cid, expect)
     model = tmp_path / "model.py"
     model.write_text(_MODEL)
     user = _spec(model)
     ucell = user.cells()[0]
-    uid = ucell.base_key(user, user.corpus().sha256)
+    uid, uexpect = ucell.base_key(user, user.corpus().sha256), sw.worker_identity(user, ucell)
     shutil.copy(model, tmp_path / "kept.py")
     model.write_text(_MODEL.replace("SCALE = 1.0", "SCALE = 2.0"))
-    with pytest.raises(ValueError, match="^model: the Ray worker"):
-        sw._run_cell_task(user.model_dump_json(), ucell.model_dump_json(), [(-6.0, 0)], uid)
+    with pytest.raises(ValueError, match="^model: the Ray worker .* reads other code for the model"):
+        sw._run_cell_task(user.model_dump_json(), ucell.model_dump_json(), [(-6.0, 0)], uid, uexpect)
     model.write_text((tmp_path / "kept.py").read_text())  # undone: the driver's code again, trained
-    assert len(sw._run_cell_task(user.model_dump_json(), ucell.model_dump_json(), [(-6.0, 0)], uid).rows) == 1
+    assert len(sw._run_cell_task(user.model_dump_json(), ucell.model_dump_json(), [(-6.0, 0)], uid, uexpect).rows) == 1
+    # a worker that cannot find the model says so, as a local run does (not "edited since")
+    relative = _spec(Path("model.py"))
+    rcell = relative.cells()[0]
+    monkeypatch.chdir(tmp_path)
+    rid, rexpect = rcell.base_key(relative, relative.corpus().sha256), sw.worker_identity(relative, rcell)
+    monkeypatch.chdir(tmp_path.parent)  # a worker started in another working directory
+    with pytest.raises(ValueError, match="^model: .*model.py") as caught:
+        sw._run_cell_task(relative.model_dump_json(), rcell.model_dump_json(), [(-6.0, 0)], rid, rexpect)
+    assert "Ray worker" not in str(caught.value)
 
 
 @pytest.mark.filterwarnings("ignore:os.fork")
@@ -109,9 +142,10 @@ def test_a_search_worker_reading_other_files_refuses_and_the_search_says_why(one
 
     model = tmp_path / "model.py"
     model.write_text(_MODEL)
-    monkeypatch.setattr(sw, "worker_identity", lambda spec: ("another corpus", "another model"))
+    real = sw.worker_identity
+    monkeypatch.setattr(sw, "worker_identity", lambda spec, cell=None: real(spec, cell) | {"model code": "another"})
     pool = RayEvaluator(_spec(model), 1)
-    with pytest.raises(ValueError, match="^model: the Ray worker on .* reads other files than the search started"):
+    with pytest.raises(ValueError, match="^model: the Ray worker on .* reads other code for the model than the search"):
         pool.map([(Constants(), 2.0 ** -6, 0)])
 
 

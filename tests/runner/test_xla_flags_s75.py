@@ -78,10 +78,58 @@ def test_a_flag_set_after_jax_started_is_said_and_not_keyed_and_a_process_starte
     fresh = _run(_FRESH, str(tmp_path / "fresh"), cache=cache, flags=_FAST)
     assert fresh["digest"] != nb["digest"]
     assert set(p.name for p in cache.glob("*.executable")) > set(nb["files"])
-    assert fresh["environment"].endswith(f"with XLA_FLAGS {_FAST!r}"), fresh["environment"]
+    assert fresh["environment"].endswith(f"; XLA options {fresh['digest'][:12]} (XLA_FLAGS {_FAST!r})"), fresh
     # and one started without it finds the notebook's programs (the same options), recording no flags
     plain = _run(_FRESH, str(tmp_path / "plain"), cache=cache, flags=None)
     assert plain["digest"] == nb["digest"] and "XLA_FLAGS" not in plain["environment"]
+    assert plain["environment"].endswith(f"; XLA options {nb['digest'][:12]}")
+
+
+_STARTED = r"""
+import json, os, sys, warnings
+import jax.numpy as jnp
+from pathlib import Path
+from abcscale.runner.spec import SweepSpec
+from abcscale.runner.sweep import run_sweep
+from abcscale.runner.store import part_environment
+import abcscale.runner.executables as ex
+jnp.ones(3).block_until_ready()  # a notebook used JAX before its first sweep
+os.environ["XLA_FLAGS"] = sys.argv[2]
+spec = SweepSpec(model="mlp", widths=[16], depth=1, log2_lr=[-6], steps=12, batch=4, seq_len=8, data="synthetic",
+                 eval_batches=2, coord_steps=[])
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    run_sweep(spec, sys.argv[1], progress=False)
+part = next(Path(sys.argv[1], "cells").glob("*.rows.parquet"))
+print(json.dumps({"said": [str(w.message) for w in caught], "digest": ex.xla_options(),
+                  "environment": part_environment(Path(sys.argv[1]), part.name.removesuffix(".rows.parquet"))}))
+"""
+
+
+def test_a_flag_set_after_the_notebook_used_jax_is_said_though_the_runner_came_later(tmp_path):
+    """JAX started before the runner first looked: what XLA read is asked of a fresh process (0.15 s, only then),
+    and the part does not claim a flag XLA never applied."""
+    out = _run(_STARTED, str(tmp_path / "o"), _FAST, cache=tmp_path / "c", flags=None)
+    told = [m for m in out["said"] if "XLA_FLAGS" in m]
+    assert len(told) == 1 and "before this process's first sweep" in told[0], out["said"]
+    assert "XLA_FLAGS" not in out["environment"] and out["digest"][:12] in out["environment"]
+    # the same, the flag unchanged since the start (spelled otherwise): nothing to say, and the flag recorded
+    spelled = f" {_FAST}"
+    out = _run(_STARTED, str(tmp_path / "p"), spelled, cache=tmp_path / "c", flags=_FAST)
+    assert not [m for m in out["said"] if "XLA_FLAGS" in m], out["said"]
+    assert out["environment"].endswith(f"(XLA_FLAGS {spelled!r})")
+
+
+def test_environments_compare_by_the_options_where_both_say_them():
+    from abcscale.runner.store import same_environment
+
+    old = "jax 0.10.2 (jaxlib 0.10.2) on cpu (cpu)"  # a part written before session 75
+    plain, fast = f"{old}; XLA options 686cd1a9f1dc", f"{old}; XLA options b8206de85509 (XLA_FLAGS {_FAST!r})"
+    assert same_environment(old, plain) and same_environment(old, fast) and same_environment(fast, fast)
+    assert not same_environment(plain, fast)
+    assert same_environment(fast, f"{old}; XLA options b8206de85509 (XLA_FLAGS ' {_FAST}')")  # read the same
+    assert not same_environment(old, "jax 0.10.3 (jaxlib 0.10.3) on cpu (cpu)")
+    assert not same_environment(plain, "jax 0.10.2 (jaxlib 0.10.2) on gpu (H100); XLA options 686cd1a9f1dc")
 
 
 def test_flags_that_xla_reads_the_same_way_share_programs(tmp_path):
@@ -89,3 +137,28 @@ def test_flags_that_xla_reads_the_same_way_share_programs(tmp_path):
     a = _run(_FRESH, str(tmp_path / "a"), cache=tmp_path / "c", flags=_FAST)
     b = _run(_FRESH, str(tmp_path / "b"), cache=tmp_path / "c", flags=f"  {_FAST}  {_FAST} ")
     assert a["digest"] == b["digest"]
+
+
+def test_a_folder_written_before_the_options_were_recorded_is_not_said_to_have_trained_elsewhere(tmp_path,
+                                                                                                 monkeypatch):
+    import warnings
+
+    import abcscale.runner.train as train
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.runner.sweep import run_sweep
+
+    spec = SweepSpec(model="mlp", widths=[8], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8, data="synthetic",
+                     eval_batches=1, coord_steps=[])
+    here = train.environment()
+    with monkeypatch.context() as m:  # the label as session 74 wrote it
+        m.setattr(train, "environment", lambda: here.partition("; XLA options ")[0])
+        run_sweep(spec, tmp_path, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_sweep(spec.with_overrides(log2_lr=[-6, -5]), tmp_path, progress=False)
+    assert not [w for w in caught if "elsewhere" in str(w.message)]
+    with monkeypatch.context() as m, warnings.catch_warnings(record=True) as caught:  # other options: said
+        warnings.simplefilter("always")
+        m.setattr(train, "environment", lambda: here.partition("; XLA options ")[0] + "; XLA options 0123456789ab")
+        run_sweep(spec.with_overrides(log2_lr=[-6, -5, -4]), tmp_path, progress=False)
+    assert [w for w in caught if "elsewhere" in str(w.message)]
