@@ -644,22 +644,23 @@ def _trained_elsewhere(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> s
 
 
 def _mixed_environments(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> str | None:
-    """What a Ray sweep says of the cells (``have``: cell id -> part key -> rows) whose parts trained under more than
-    one environment (Ray's workers on machines with other JAX releases, devices or ``XLA_FLAGS``, or a folder begun
-    elsewhere): their runs are not bit-identical across them. None where every cell's parts agree (or say nothing:
-    parts written before session 74)."""
+    """What a Ray sweep says where its cells' parts (``have``: cell id -> part key -> rows) trained under more than
+    one environment (Ray's workers on machines with other JAX releases, devices or XLA options, or a folder begun
+    elsewhere): results.parquet mixes runs that are not bit-identical across them, within a cell or between widths.
+    None where all agree (or say nothing: parts written before session 74)."""
     from abcscale.runner.store import part_environment, same_environment
 
-    mixed, seen = 0, set[str]()
+    runs = Counter[str]()
     for parts in have.values():
-        envs = sorted({env for key in parts if (env := part_environment(out, key))})
-        if any(not same_environment(a, b) for i, a in enumerate(envs) for b in envs[i + 1:]):
-            mixed, seen = mixed + 1, seen | set(envs)
-    if not mixed:
+        for key, rows in parts.items():
+            if env := part_environment(out, key):
+                runs[env] += len(rows)
+    envs = sorted(runs)
+    if all(same_environment(a, b) for i, a in enumerate(envs) for b in envs[i + 1:]):
         return None
-    return (f"{out}: {mixed} cell(s) hold runs trained under more than one environment ({'; '.join(sorted(seen))}): "
-            "they are not bit-identical across them (Ray workers on machines that differ; a new --out on one kind of "
-            "worker keeps one)")
+    said = "; ".join(f"{n} run(s) under {env}" for env, n in sorted(runs.items()))
+    return (f"{out} holds runs trained under more than one environment ({said}): they are not bit-identical across "
+            "them (Ray workers on machines that differ; a new --out on one kind of worker keeps one)")
 
 
 def _previous_spec(out: Path) -> SweepSpec | None:

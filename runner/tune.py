@@ -107,11 +107,12 @@ class RayEvaluator:
         import ray
         from ray.util import ActorPool
 
-        from abcscale.runner.sweep import worker_identity
+        from abcscale.runner.sweep import check_model, worker_identity
 
         start_ray(address)
         actor = ray.remote(_Actor)
         base = spec.with_overrides(widths=[spec.base], coord_steps=[], curves=False)  # as Evaluator reads it
+        check_model(base)  # the model's files as they are now, as each worker's Evaluator reads them (a review)
         expect = worker_identity(base, base.cells()[0])
         self.pool = ActorPool([actor.remote(spec, expect) for _ in range(workers)])
         self.data_hash = spec.corpus().sha256

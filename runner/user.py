@@ -128,6 +128,7 @@ def load_factory(ref: str) -> Callable[..., Any]:
             if held is not None:
                 usercode.forget(held[0])  # the models and programs built from the version it replaces
             held = _FACTORIES[ref] = (stamp, _load_factory(ref, stamp))
+            usercode.loaded(stamp)
         return held[1]
 
 

@@ -51,6 +51,9 @@ _IMPORTED: dict[str, str | None] = {}
 
 #: the tables of :func:`by_version` functions
 _TABLES: list[dict[tuple[Any, ...], Any]] = []
+#: stamps :func:`forget` dropped and no load has brought back: a build of one still running on another thread when
+#: a newer version loaded keeps its answer to itself (stored, it stayed for the process: a review)
+_FORGOTTEN: set[Stamp] = set()
 
 
 def by_version(fn: Callable[..., T]) -> Callable[..., T]:
@@ -65,8 +68,11 @@ def by_version(fn: Callable[..., T]) -> Callable[..., T]:
         try:
             return table[args]
         except KeyError:
-            out = table[args] = fn(*args)
-            return out
+            out = fn(*args)
+        with LOCK:  # forget takes it too: an answer is stored only while its version is current
+            if not any(part in _FORGOTTEN for part in args if isinstance(part, tuple)):
+                table[args] = out
+        return out
 
     cached.cache_clear = table.clear  # type: ignore[attr-defined]
     return cached
@@ -75,9 +81,17 @@ def by_version(fn: Callable[..., T]) -> Callable[..., T]:
 def forget(old: Stamp) -> None:
     """Drop what :func:`by_version` functions keep for the code of stamp ``old`` (a newer version has loaded; an
     edit undone loads and builds again, as any version does)."""
-    for table in _TABLES:
-        for key in [k for k in list(table) if any(part == old for part in k if isinstance(part, tuple))]:
-            table.pop(key, None)
+    with LOCK:
+        _FORGOTTEN.add(old)
+        for table in _TABLES:
+            for key in [k for k in list(table) if any(part == old for part in k if isinstance(part, tuple))]:
+                table.pop(key, None)
+
+
+def loaded(current: Stamp) -> None:
+    """The code of stamp ``current`` is loaded (again): what :func:`by_version` functions answer for it is kept."""
+    with LOCK:
+        _FORGOTTEN.discard(current)
 
 
 def stamp(ref: str) -> Stamp:

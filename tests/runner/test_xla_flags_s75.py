@@ -162,3 +162,19 @@ def test_a_folder_written_before_the_options_were_recorded_is_not_said_to_have_t
         m.setattr(train, "environment", lambda: here.partition("; XLA options ")[0] + "; XLA options 0123456789ab")
         run_sweep(spec.with_overrides(log2_lr=[-6, -5, -4]), tmp_path, progress=False)
     assert [w for w in caught if "elsewhere" in str(w.message)]
+
+
+def test_flags_that_change_no_compiled_code_leave_the_options_alone(tmp_path):
+    """Dumps and logs change what XLA writes beside a program, not the program: a debugging run with them on shares
+    kept programs and an environment with one without (a review); fast math does not."""
+
+    def fresh(flags: str) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"XLA_FLAGS": flags}
+        done = subprocess.run([sys.executable, "-m", "abcscale.runner._xla"], env=env, capture_output=True,
+                              text=True, timeout=120, check=True)
+        return done.stdout.strip()
+
+    plain = fresh("")
+    assert len(plain) == 64
+    assert fresh(f"--xla_dump_to={tmp_path} --xla_dump_hlo_as_text --xla_dump_max_hlo_modules=3") == plain
+    assert fresh(_FAST) != plain
