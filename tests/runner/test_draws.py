@@ -52,23 +52,28 @@ def test_the_draw_is_the_in_program_init_bit_for_bit(module, width, depth, emitt
 @given(sizes=st.lists(st.integers(1, 3 * draws.BLOCK * draws.BLOCKS // 2), min_size=1, max_size=4),
        seed=st.integers(0, 2 ** 32 - 1), std=st.floats(2.0 ** -10, 10.0, width=32))
 def test_any_sizes_and_block_boundaries(sizes, seed, std):
-    # sizes across block and call boundaries (several calls of the program for one parameter), ones and zeros; a
-    # model whose every drawn parameter is one number is test_an_all_scalar_model_within_one_ulp's (the old in-program
-    # draw rounds its scaling 1 ulp apart there: hypothesis found sizes [1, 1] in a fresh-clone run, session 64)
+    # sizes across block and call boundaries (several calls of the program for one parameter), ones and zeros. A
+    # parameter of one number is test_an_all_scalar_model_within_one_ulp's: the old in-program draw rounds its
+    # scaling 1 ulp apart in a few seeds (hypothesis found sizes [1, 1] in a fresh-clone run, session 64, and a [1]
+    # beside larger ones in session 75: 5 of 168 random lists holding a 1, each time a one-number parameter)
     assume(max(sizes) > 1)
     specs = {f"p{i}": ParamSpec((n,), i % 3) for i, n in enumerate(sizes)}
     specs |= {"gain": ParamSpec((5,), 3, init="ones"), "bias": ParamSpec((5,), 3, init="zeros")}
     std_3 = np.array([std, 2 * std, std / 3], np.float32)
     options = tr.compiler_options()
-    _assert_equal(initial_params(specs, np.array([seed]), std_3, options),
-                  in_program(specs, np.array([seed]), std_3, options))
+    got = initial_params(specs, np.array([seed]), std_3, options)
+    old = in_program(specs, np.array([seed]), std_3, options)
+    one = {name for name, spec in specs.items() if spec.shape == (1,)}
+    _assert_equal({k: v for k, v in got.items() if k not in one}, {k: v for k, v in old.items() if k not in one})
+    for name in one:
+        np.testing.assert_array_max_ulp(got[name], old[name], maxulp=1)
 
 
 def test_an_all_scalar_model_within_one_ulp():
-    """Where every drawn parameter is a single number, the training program's old in-program draw scales the normal
-    1 ulp apart from the draw program in about half the seeds (XLA lowers that all-[1] program's multiply its own way;
-    any parameter with more elements and the two agree bit for bit, above). No model of the runner's or a user's is
-    all scalars; the draw program's number is the one every run trains from."""
+    """Where a drawn parameter is a single number, the training program's old in-program draw scales the normal 1
+    ulp apart from the draw program in some seeds (about half where every parameter is one; XLA lowers a [1]
+    multiply its own way; any parameter with more elements and the two agree bit for bit, above). The draw
+    program's number is the one every run trains from."""
     specs = {"p0": ParamSpec((1,), 0), "p1": ParamSpec((1,), 1), "gain": ParamSpec((5,), 3, init="ones")}
     options = tr.compiler_options()
     for seed, std in ((2282102939, 5.715717), (1536718667, 3.219356), (7, 0.5)):
