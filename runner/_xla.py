@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import sys
 
 #: debug options that change what XLA writes beside a program (dumps, logs) or how many host devices it makes (the
@@ -28,9 +29,9 @@ def digest() -> str:
     """SHA-256 of the compile options XLA builds in this process, less :data:`_NOT_CODE` (each set to its type's
     zero in every process alike). The first call in a process makes XLA read ``XLA_FLAGS``, as JAX's start does."""
     try:
-        from jaxlib import _jax
+        _jax = importlib.import_module("jaxlib._jax")
     except ImportError:  # jaxlib before 0.6 named it xla_extension
-        from jaxlib import xla_extension as _jax  # type: ignore[no-redef]
+        _jax = importlib.import_module("jaxlib.xla_extension")
     options = _jax.CompileOptions()
     debug = options.executable_build_options.debug_options
     for name in _NOT_CODE:

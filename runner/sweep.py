@@ -407,8 +407,8 @@ def _layer_type(prog, name: str) -> str:
 # --- executors --------------------------------------------------------------------------------------
 
 
-def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None = None,
-                   expect: dict[str, str] | None = None) -> CellResult:
+def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None,
+                   expect: dict[str, str] | None) -> CellResult:
     """A Ray task: module-level so workers import it by name.
 
     A worker reads the user's model and the data itself, as its files are now: Ray keeps a worker between tasks

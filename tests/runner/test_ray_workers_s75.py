@@ -101,7 +101,7 @@ def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drive
     cell = spec.cells()[0]
     cid = cell.base_key(spec, spec.corpus().sha256)
     args = (spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)])
-    ran = sw._run_cell_task(*args, cid)
+    ran = sw._run_cell_task(*args, cid, sw.worker_identity(spec, cell))
     np.testing.assert_array_equal(ran.rows["final_loss"], sw.run_cell(spec, cell).rows["final_loss"])
     expect = sw.worker_identity(spec, cell)
     # a knob that keys runs, set for the driver (its id and identity), not the worker
