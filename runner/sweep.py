@@ -408,14 +408,16 @@ def _layer_type(prog, name: str) -> str:
 
 
 def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None,
-                   expect: dict[str, str] | None) -> CellResult:
+                   expect: dict[str, str]) -> CellResult:
     """A Ray task: module-level so workers import it by name.
 
     A worker reads the user's model and the data itself, as its files are now: Ray keeps a worker between tasks
     (and sweeps, in a notebook's cluster) and may run it on another machine. It trains only what the driver's cell
-    id (``cell_id``: ``Cell.base_key``, which names the model's code and the data) says, and where its own id
-    differs, names the piece that does (``expect``: the driver's :func:`worker_identity`). Before session 75 a
-    worker kept from an earlier sweep trained the model's code it loaded then, under the key of an edit made since."""
+    id (``cell_id``: ``Cell.base_key``, which names the model's code and the data) names: the pieces of
+    :func:`worker_identity` the driver read (``expect``) read alike here, and where the model file is at the same
+    place, the same id. A copy of the same code at another place (another machine's checkout) trains, as before; its
+    id differs by the place alone. Before session 75 a worker kept from an earlier sweep trained the model's code it
+    loaded then, under the key of an edit made since."""
     from abcscale.runner.user import is_reference, load_factory
 
     spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
@@ -425,8 +427,10 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str
             if is_reference(spec.model):
                 code = usercode.refresh(spec.model)  # its files as they are now
                 load_factory(spec.model)  # one the worker cannot find or import says why, as a local run does
-            if cell.base_key(spec, spec.corpus().sha256) != cell_id or (code is not None and usercode.changed(code)):
-                raise stale_worker("sweep", expect, worker_identity(spec, cell))
+            mine = worker_identity(spec, cell)
+            if (differ := identity_differs(expect, mine)) or (code is not None and usercode.changed(code)) or (
+                    expect["model file"] == mine["model file"] and cell.base_key(spec, mine["data"]) != cell_id):
+                raise stale_worker("sweep", expect, mine, differ)
         return run_cell(spec, cell, runs=[(float(g), int(s)) for g, s in runs])
 
 
@@ -510,17 +514,21 @@ def worker_identity(spec: SweepSpec, cell: Cell | None = None) -> dict[str, str]
             "abcscale": version()}
 
 
-def stale_worker(what: str, theirs: dict[str, str] | None, mine: dict[str, str]) -> ValueError:
+def identity_differs(theirs: dict[str, str], mine: dict[str, str]) -> list[str]:
+    """The pieces of :func:`worker_identity` a worker reads otherwise than the driver, the model file's place aside
+    (the same code elsewhere is the same model to train; the place is in the cell id for the files a model may read
+    beside it, which neither side can see)."""
+    return [k for k in mine if k != "model file" and theirs.get(k) != mine[k]]
+
+
+def stale_worker(what: str, theirs: dict[str, str], mine: dict[str, str], differ: list[str]) -> ValueError:
     """The error of a Ray worker that would train other than the driver's ``what`` (sweep, search) names: the pieces
-    of :func:`worker_identity` that differ (``theirs``: the driver's), each with its remedy."""
+    of :func:`worker_identity` that differ (``differ``; ``theirs``: the driver's), each with its remedy."""
     where = f"the Ray worker on {platform.node()} (pid {os.getpid()})"
-    differ = [k for k in mine if theirs is not None and theirs.get(k) != mine[k]]
     said = {
         "data": ("data", "reads other data than the {what} started with (edited since, or another machine's copy)"),
         "model code": ("model", "reads other code for the model than the {what} started with (edited since, or "
                                 "another machine's copy)"),
-        "model file": ("model", "finds the model's file elsewhere than the {what} did (a model is its file's place "
-                                "too: give every machine the same path)"),
         "model layout": ("model", "lays the model out otherwise than the {what} did"),
         "XLA settings": ("executor", "has other ABCSCALE_XLA_* settings ({mine}) than the {what}'s process "
                                      "({theirs}): set them where the cluster starts"),
@@ -531,7 +539,7 @@ def stale_worker(what: str, theirs: dict[str, str] | None, mine: dict[str, str])
                                    "files edited during the check)")
         return ValueError(f"{field}: {where} {text.format(what=what)}: nothing was trained there; run the {what} again")
     field = said[differ[0]][0]
-    texts = "; ".join(said[k][1].format(what=what, mine=mine[k], theirs=(theirs or {}).get(k)) for k in differ)
+    texts = "; ".join(said[k][1].format(what=what, mine=mine[k], theirs=theirs.get(k)) for k in differ)
     return ValueError(f"{field}: {where} {texts}, and would train what the {what}'s keys do not name: nothing was "
                       "trained there")
 

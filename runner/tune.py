@@ -83,13 +83,14 @@ class _Actor:
     losses would enter a study named for the driver's)."""
 
     def __init__(self, spec: SweepSpec, expect: dict[str, str] | None = None) -> None:
-        from abcscale.runner.sweep import stale_worker, worker_identity
+        from abcscale.runner.sweep import identity_differs, stale_worker, worker_identity
 
         self.refused: ValueError | None = None
         try:
             self.evaluator = Evaluator(spec)
-            if expect is not None and (mine := worker_identity(self.evaluator.spec, self.evaluator.cell)) != expect:
-                raise stale_worker("search", expect, mine)
+            mine = worker_identity(self.evaluator.spec, self.evaluator.cell)
+            if expect is not None and (differ := identity_differs(expect, mine)):
+                raise stale_worker("search", expect, mine, differ)
         except ValueError as exc:  # raised at each run: a failed start reaches the driver as Ray's text alone
             self.refused = exc
 

@@ -133,6 +133,15 @@ def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drive
     with pytest.raises(ValueError, match="^model: .*model.py") as caught:
         sw._run_cell_task(relative.model_dump_json(), rcell.model_dump_json(), [(-6.0, 0)], rid, rexpect)
     assert "Ray worker" not in str(caught.value)
+    # the same code at another place (another machine's checkout): trained, as the driver's id names its code
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(model, elsewhere / "model.py")
+    monkeypatch.chdir(elsewhere)
+    assert len(sw._run_cell_task(relative.model_dump_json(), rcell.model_dump_json(), [(-6.0, 0)], rid, rexpect).rows)
+    (elsewhere / "model.py").write_text(_MODEL.replace("SCALE = 1.0", "SCALE = 5.0"))  # other code there: refused
+    with pytest.raises(ValueError, match="^model: the Ray worker .* reads other code for the model"):
+        sw._run_cell_task(relative.model_dump_json(), rcell.model_dump_json(), [(-6.0, 0)], rid, rexpect)
 
 
 @pytest.mark.filterwarnings("ignore:os.fork")
