@@ -25,6 +25,19 @@ _NOT_CODE = ("xla_dump_to", "xla_enable_dumping", "xla_dump_compress_protos", "x
              "xla_force_host_platform_device_count")
 
 
+#: flag names (prefixes) of what :data:`_NOT_CODE` holds and more that the bindings do not expose (jaxlib has a score
+#: of ``xla_dump_*`` flags: ``--xla_dump_include_timestamp`` changed the options' bytes, a review): a process's
+#: ``XLA_FLAGS`` holding one is asked of a fresh process without them
+_NOT_CODE_FLAGS = ("xla_dump", "xla_gpu_dump", "xla_enable_dumping", "xla_detailed_logging",
+                   "xla_force_host_platform_device_count")
+
+
+def without_dumps(flags: str) -> str:
+    """``flags`` (an ``XLA_FLAGS`` value) less the flags that change no compiled code (:data:`_NOT_CODE_FLAGS`),
+    its words joined by one space."""
+    return " ".join(w for w in flags.split() if not w.lstrip("-").split("=", 1)[0].startswith(_NOT_CODE_FLAGS))
+
+
 def digest() -> str:
     """SHA-256 of the compile options XLA builds in this process, less :data:`_NOT_CODE` (each set to its type's
     zero in every process alike). The first call in a process makes XLA read ``XLA_FLAGS``, as JAX's start does."""

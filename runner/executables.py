@@ -76,7 +76,10 @@ def _xla_read() -> tuple[str, str | None]:
         from abcscale.runner import _xla
 
         started = xla_bridge.backends_are_initialized()
-        return _xla.digest(), None if started else env
+        here = _xla.digest()
+        if not started and (plain := _xla.without_dumps(env)) != " ".join(env.split()):
+            here = _fresh_options(plain) or here  # dumps or logs on: the same flags without them (0.15 s)
+        return here, None if started else env
     except Exception:  # a JAX that moved these: the variable's value, as keyed before (session 75)
         return f"XLA_FLAGS={env}", env
 
@@ -106,11 +109,21 @@ def _fresh_options(flags: str) -> str | None:
 def _applied(flags: str) -> bool | None:
     """Whether XLA compiles with ``flags`` in this process (the value it read, or one it reads the same); None where
     that cannot be told."""
+    from abcscale.runner import _xla
+
     read = _xla_read()[1]
     if read is not None and read == flags:
         return True
-    fresh = _fresh_options(flags)  # asked of a fresh process: only where JAX started before the runner looked,
-    return None if fresh is None else fresh == xla_options()  # or the variable changed since
+    fresh = _fresh_options(_xla.without_dumps(flags))  # asked of a fresh process: only where JAX started before the
+    return None if fresh is None else fresh == xla_options()  # runner looked, or the variable changed since
+
+
+def options_for(flags: str) -> str | None:
+    """The digest a process started with ``XLA_FLAGS=flags`` compiles with (this process's where it is the same;
+    else asked of a fresh process), None where that cannot be told."""
+    from abcscale.runner import _xla
+
+    return xla_options() if _applied(flags) else _fresh_options(_xla.without_dumps(flags))
 
 
 def xla_flags_read() -> str | None:

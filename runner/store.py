@@ -116,6 +116,11 @@ def _options(label: str) -> tuple[str, str | None]:
     return base, rest.split(" ", 1)[0] if sep else None
 
 
+def options_said(label: str) -> str | None:
+    """The XLA options' digest (its first 12 hex digits) an environment label says, None where it says none."""
+    return _options(label)[1]
+
+
 def same_environment(a: str, b: str) -> bool:
     """Whether two parts' environment labels (``runner.train.environment``) trained alike: the same JAX, jaxlib and
     device, and the same XLA options where both say them (a label written before session 75 says none, and is taken

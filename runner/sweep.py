@@ -418,15 +418,13 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str
     place, the same id. A copy of the same code at another place (another machine's checkout) trains, as before; its
     id differs by the place alone. Before session 75 a worker kept from an earlier sweep trained the model's code it
     loaded then, under the key of an edit made since."""
-    from abcscale.runner.user import is_reference, load_factory
+    from abcscale.runner.user import is_reference
 
     spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
     with data.held():  # the data read once, for the id and the runs
         if cell_id is not None:
-            code = None
-            if is_reference(spec.model):
-                code = usercode.refresh(spec.model)  # its files as they are now
-                load_factory(spec.model)  # one the worker cannot find or import says why, as a local run does
+            code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
+            worker_reads(spec)
             mine = worker_identity(spec, cell)
             if (differ := identity_differs(expect, mine)) or (code is not None and usercode.changed(code)) or (
                     expect["model file"] == mine["model file"] and cell.base_key(spec, mine["data"]) != cell_id):
@@ -483,14 +481,37 @@ def _ray_cells(spec: SweepSpec, todo: list[_Todo], commit, address: str | None):
 WORKER_FIELDS = ("model:", "data:", "executor:")
 
 
+def _worker() -> str:
+    return f"the Ray worker on {platform.node()} (pid {os.getpid()})"
+
+
+def worker_reads(spec: SweepSpec) -> None:
+    """The model and the data as this Ray worker finds them: one it cannot find, import or read is a ValueError
+    naming the worker and its working directory (a relative path is read from there), not Ray's traceback of a
+    ``FileNotFoundError`` (a review: ``tune --ray`` exited 1 with 94 lines)."""
+    from abcscale.runner.user import is_reference, load_factory
+
+    try:
+        if is_reference(spec.model):
+            load_factory(spec.model)
+        spec.corpus()
+    except (ValueError, OSError) as exc:
+        field, sep, rest = str(exc).partition(": ")
+        if not sep or f"{field}:" not in WORKER_FIELDS:
+            raise
+        raise ValueError(f"{field}: {_worker()}, working directory {os.getcwd()}: {rest} (a worker reads a relative "
+                         "path from its own working directory: give it an absolute path, or the model an importable "
+                         "module)") from None
+
+
 def ray_value_error(exc: BaseException) -> ValueError | None:
-    """The runner's own ValueError (a field's problem, :data:`WORKER_FIELDS`) that a Ray task or actor raised, as
-    one plain error without Ray's traceback around it; None for anything else, which keeps Ray's error and its
+    """The runner's own error (a field's problem, :data:`WORKER_FIELDS`) that a Ray task or actor raised, as one
+    plain ValueError without Ray's traceback around it; None for anything else, which keeps Ray's error and its
     remote traceback (a ValueError from the user's code names its file and line there)."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, ValueError) and str(cause).startswith(WORKER_FIELDS):
+        if isinstance(cause, ValueError | OSError) and str(cause).startswith(WORKER_FIELDS):
             return ValueError(str(cause))
         seen.add(id(cause))
         cause = getattr(cause, "cause", None) or cause.__cause__
@@ -524,7 +545,7 @@ def identity_differs(theirs: dict[str, str], mine: dict[str, str]) -> list[str]:
 def stale_worker(what: str, theirs: dict[str, str], mine: dict[str, str], differ: list[str]) -> ValueError:
     """The error of a Ray worker that would train other than the driver's ``what`` (sweep, search) names: the pieces
     of :func:`worker_identity` that differ (``differ``; ``theirs``: the driver's), each with its remedy."""
-    where = f"the Ray worker on {platform.node()} (pid {os.getpid()})"
+    where = _worker()
     said = {
         "data": ("data", "reads other data than the {what} started with (edited since, or another machine's copy)"),
         "model code": ("model", "reads other code for the model than the {what} started with (edited since, or "
@@ -669,6 +690,22 @@ def _mixed_environments(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> 
     said = "; ".join(f"{n} run(s) under {env}" for env, n in sorted(runs.items()))
     return (f"{out} holds runs trained under more than one environment ({said}): they are not bit-identical across "
             "them (Ray workers on machines that differ; a new --out on one kind of worker keeps one)")
+
+
+def _cluster_options(out: Path, keys: list[str]) -> str | None:
+    """What a Ray sweep says where its workers compiled with other XLA options than this process's ``XLA_FLAGS``
+    gives now: a Ray cluster keeps the environment it started with, so a notebook that set the variable after its
+    first Ray sweep trained the next without it, in silence (a review). None where they agree, or it cannot tell."""
+    from abcscale.runner import executables
+    from abcscale.runner.store import options_said, part_environment
+
+    now = os.environ.get("XLA_FLAGS", "")
+    theirs = {o for key in keys if (o := options_said(part_environment(out, key)))}
+    if not theirs or (mine := executables.options_for(now)) is None or theirs == {mine[:12]}:  # labels say 12
+        return None
+    return (f"{out}: the Ray workers compiled with other XLA options ({', '.join(sorted(theirs))}) than XLA_FLAGS "
+            f"{now!r} gives here ({mine[:12]}): a Ray cluster keeps the environment it started with (a cluster this "
+            "process started: ray.shutdown() before the next sweep applies the variable)")
 
 
 def _previous_spec(out: Path) -> SweepSpec | None:
@@ -896,8 +933,10 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     except KeyboardInterrupt:  # this spec's runs on disk, not the folder's (it may hold other specs' cells)
         kept = sum(r in sources[cid] for _, cid in cells for r in runs)  # a cell may hold runs of a wider grid
         raise SweepInterrupted(kept, len(cells) * len(runs)) from None
-    if executor == "ray" and todo and (mixed := _mixed_environments(out, have)):
-        warnings.warn(mixed, SweepWarning, stacklevel=4)  # where Ray's workers trained is known once they have
+    if executor == "ray" and todo:  # where Ray's workers trained is known once they have
+        for note in (_mixed_environments(out, have), _cluster_options(out, [t.key for t in todo])):
+            if note:
+                warnings.warn(note, SweepWarning, stacklevel=4)
     # the tables this spec records, as one sweep of it writes them: no curves.parquet with curves off, no
     # coord.parquet with no coord steps, whatever the parts of earlier runs hold (they keep them)
     kinds = tuple(k for k, on in (("coord", bool(record_steps(spec))), ("curves", spec.curves)) if on)

@@ -83,10 +83,11 @@ class _Actor:
     losses would enter a study named for the driver's)."""
 
     def __init__(self, spec: SweepSpec, expect: dict[str, str] | None = None) -> None:
-        from abcscale.runner.sweep import identity_differs, stale_worker, worker_identity
+        from abcscale.runner.sweep import identity_differs, stale_worker, worker_identity, worker_reads
 
         self.refused: ValueError | None = None
         try:
+            worker_reads(spec)  # a model or data file it cannot find: a field's error, not the actor's death
             self.evaluator = Evaluator(spec)
             mine = worker_identity(self.evaluator.spec, self.evaluator.cell)
             if expect is not None and (differ := identity_differs(expect, mine)):

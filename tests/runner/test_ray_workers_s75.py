@@ -130,9 +130,9 @@ def test_the_worker_task_checks_the_data_and_the_code_it_reads_against_the_drive
     monkeypatch.chdir(tmp_path)
     rid, rexpect = rcell.base_key(relative, relative.corpus().sha256), sw.worker_identity(relative, rcell)
     monkeypatch.chdir(tmp_path.parent)  # a worker started in another working directory
-    with pytest.raises(ValueError, match="^model: .*model.py") as caught:
+    with pytest.raises(ValueError, match=rf"^model: the Ray worker on .*, working directory {tmp_path.parent}: no "
+                                         r"such file: model.py \(a worker reads a relative path from its own"):
         sw._run_cell_task(relative.model_dump_json(), rcell.model_dump_json(), [(-6.0, 0)], rid, rexpect)
-    assert "Ray worker" not in str(caught.value)
     # the same code at another place (another machine's checkout): trained, as the driver's id names its code
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -191,3 +191,51 @@ def test_a_cell_whose_parts_trained_in_two_environments_is_said_after_a_ray_swee
         sw.run_sweep(spec.with_overrides(log2_lr=[-4]), tmp_path / "one", progress=False, executor="ray")
         sw.run_sweep(spec.with_overrides(log2_lr=[-4, -3]), tmp_path / "one", progress=False, executor="ray")
     assert not [w for w in caught if "environment" in str(w.message)]
+
+
+
+def test_a_worker_that_cannot_read_the_data_says_so_in_one_line(tmp_path, monkeypatch):
+    """A relative data path read from a worker's own working directory: a ``data:`` error naming the worker and
+    where it looked, for a sweep's task and a search's actor alike (a review: Ray's traceback of a
+    FileNotFoundError, and ``tune --ray`` exit 1 with 94 lines)."""
+    from abcscale.runner.tune import _Actor
+    from abcscale.schemas.theory import Constants
+
+    (tmp_path / "corpus.txt").write_bytes(bytes(range(256)) * 40)
+    monkeypatch.chdir(tmp_path)
+    spec = SweepSpec(model="mlp", widths=[8], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8, data="corpus.txt",
+                     eval_batches=1, coord_steps=[])
+    cell = spec.cells()[0]
+    cid, expect = cell.base_key(spec, spec.corpus().sha256), sw.worker_identity(spec, cell)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the worker's working directory
+    said = rf"^data: the Ray worker on .*, working directory {tmp_path / 'elsewhere'}: no such file or directory: "
+    with pytest.raises(ValueError, match=said + "corpus.txt"):
+        sw._run_cell_task(spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)], cid, expect)
+    actor = _Actor(spec, expect)  # Ray builds it in the worker: its refusal is said at its first run
+    with pytest.raises(ValueError, match=said):
+        actor.run(Constants(), 2.0 ** -6, 0)
+    # and the driver says it as one ValueError, whatever exception type carried it
+    assert str(sw.ray_value_error(FileNotFoundError("data: no such file or directory: x"))) == \
+        "data: no such file or directory: x"
+    assert sw.ray_value_error(FileNotFoundError("x: no such file")) is None
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_xla_flags_set_after_the_cluster_started_are_said_after_a_ray_sweep(one_worker, tmp_path, monkeypatch):
+    """A Ray cluster keeps the environment it started with: a notebook's XLA_FLAGS set after its first Ray sweep is
+    not the workers' (a review: trained without it, in silence)."""
+    import warnings
+
+    spec = SweepSpec(model="mlp", widths=[8], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8, data="synthetic",
+                     eval_batches=1, coord_steps=[])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sw.run_sweep(spec, tmp_path / "a", progress=False, executor="ray")
+    assert not [w for w in caught if "XLA options" in str(w.message)]  # the cluster's options are this process's
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_enable_fast_math=true")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sw.run_sweep(spec, tmp_path / "b", progress=False, executor="ray")
+    said = [str(w.message) for w in caught if "the Ray workers compiled with other XLA options" in str(w.message)]
+    assert len(said) == 1 and "ray.shutdown()" in said[0], [str(w.message) for w in caught]

@@ -178,3 +178,19 @@ def test_flags_that_change_no_compiled_code_leave_the_options_alone(tmp_path):
     assert len(plain) == 64
     assert fresh(f"--xla_dump_to={tmp_path} --xla_dump_hlo_as_text --xla_dump_max_hlo_modules=3") == plain
     assert fresh(_FAST) != plain
+
+
+def test_a_process_dumping_programs_compiles_under_the_options_of_one_that_does_not(tmp_path):
+    """Dump flags the compile options' bindings do not expose (``--xla_dump_include_timestamp``, a review) are left
+    out too: the process's options are those of its flags without them."""
+
+    def options(flags: str | None) -> str:
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | ({"XLA_FLAGS": flags} if flags else {})
+        code = "import abcscale.runner.executables as ex; print(ex.xla_options())"
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                              check=True).stdout.strip()
+
+    plain = options(None)
+    dumps = f"--xla_dump_to={tmp_path} --xla_dump_include_timestamp --xla_dump_large_constants"
+    assert options(dumps) == plain
+    assert options(f"{_FAST} {dumps}") == options(_FAST) != plain
