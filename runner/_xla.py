@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib
+import re
 import sys
 
 #: debug options that change what XLA writes beside a program (dumps, logs) or how many host devices it makes (the
@@ -27,15 +28,17 @@ _NOT_CODE = ("xla_dump_to", "xla_enable_dumping", "xla_dump_compress_protos", "x
 
 #: flag names (prefixes) of what :data:`_NOT_CODE` holds and more that the bindings do not expose (jaxlib has a score
 #: of ``xla_dump_*`` flags: ``--xla_dump_include_timestamp`` changed the options' bytes, a review): a process's
-#: ``XLA_FLAGS`` holding one is asked of a fresh process without them
-_NOT_CODE_FLAGS = ("xla_dump", "xla_gpu_dump", "xla_enable_dumping", "xla_detailed_logging",
-                   "xla_force_host_platform_device_count")
+#: ``XLA_FLAGS`` holding one is keyed as a fresh process without them (the device count is zeroed in the bytes)
+_NOT_CODE_FLAGS = ("xla_dump", "xla_gpu_dump", "xla_enable_dumping", "xla_detailed_logging")
+#: an ``XLA_FLAGS`` word: a double-quoted value keeps its spaces, as XLA reads it (``--xla_dump_to="/a b"``)
+_WORD = re.compile(r'(?:[^\s"]|"[^"]*")+')
 
 
-def without_dumps(flags: str) -> str:
-    """``flags`` (an ``XLA_FLAGS`` value) less the flags that change no compiled code (:data:`_NOT_CODE_FLAGS`),
-    its words joined by one space."""
-    return " ".join(w for w in flags.split() if not w.lstrip("-").split("=", 1)[0].startswith(_NOT_CODE_FLAGS))
+def without_dumps(flags: str, *, keep_all: bool = False) -> str:
+    """``flags`` (an ``XLA_FLAGS`` value) less the flags that change no compiled code (:data:`_NOT_CODE_FLAGS`;
+    ``keep_all``: none left out), its words joined by one space."""
+    words = _WORD.findall(flags)
+    return " ".join(w for w in words if keep_all or not w.lstrip("-").split("=", 1)[0].startswith(_NOT_CODE_FLAGS))
 
 
 def digest() -> str:

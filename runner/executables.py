@@ -63,8 +63,9 @@ def _environment() -> str:
 
 @functools.cache
 def _xla_read() -> tuple[str, str | None]:
-    """(a digest of the debug options XLA compiles with in this process, ``XLA_FLAGS`` as it was when XLA read it;
-    None where JAX had started before the runner first looked, and so the value XLA read is not known here).
+    """(a digest of the debug options XLA compiles with in this process, as read from them (``runner._xla``);
+    ``XLA_FLAGS`` as it was when XLA read it, None where JAX had started before the runner first looked, and so the
+    value XLA read is not known here).
 
     XLA parses ``XLA_FLAGS`` once, when JAX starts its first backend (or first builds compile options), and keeps
     the result for the process: a value set later is not applied. The compile options it builds carry what it
@@ -76,25 +77,30 @@ def _xla_read() -> tuple[str, str | None]:
         from abcscale.runner import _xla
 
         started = xla_bridge.backends_are_initialized()
-        here = _xla.digest()
-        if not started and (plain := _xla.without_dumps(env)) != " ".join(env.split()):
-            here = _fresh_options(plain) or here  # dumps or logs on: the same flags without them (0.15 s)
-        return here, None if started else env
+        return _xla.digest(), None if started else env
     except Exception:  # a JAX that moved these: the variable's value, as keyed before (session 75)
         return f"XLA_FLAGS={env}", env
 
 
+@functools.cache
 def xla_options() -> str:
-    """A digest of the options XLA compiles with in this process, ``XLA_FLAGS`` included as XLA read it. Keying
-    kept programs by the variable's value at each compile filed a notebook's programs, compiled without a flag set
-    after its first sweep, under that flag's keys, and a process started with it then loaded them (session 75)."""
-    return _xla_read()[0]
+    """A digest of the options XLA compiles with in this process, ``XLA_FLAGS`` included as XLA read it, less the
+    flags that only dump or log (where the process has some, the digest of a fresh process started without them:
+    the bindings expose only some of the dump options). Keying kept programs by the variable's value at each compile
+    filed a notebook's programs, compiled without a flag set after its first sweep, under that flag's keys, and a
+    process started with it then loaded them (session 75)."""
+    from abcscale.runner import _xla
+
+    here, flags = _xla_read()[0], xla_flags_read()
+    if flags and (plain := _xla.without_dumps(flags)) != _xla.without_dumps(flags, keep_all=True):
+        return _fresh_options(plain) or here  # dumps or logs on: the same flags without them (0.15 s)
+    return here
 
 
 @functools.cache
 def _fresh_options(flags: str) -> str | None:
-    """:func:`xla_options` of a fresh process started with ``XLA_FLAGS=flags`` (``runner._xla``: 0.15 s); None where
-    it cannot say (a flag XLA refuses ends that process)."""
+    """The digest (``runner._xla``) a fresh process started with ``XLA_FLAGS=flags`` builds (0.15 s); None where it
+    cannot say (a flag XLA refuses ends that process)."""
     import subprocess
     import sys
 
@@ -108,18 +114,17 @@ def _fresh_options(flags: str) -> str | None:
 
 def _applied(flags: str) -> bool | None:
     """Whether XLA compiles with ``flags`` in this process (the value it read, or one it reads the same); None where
-    that cannot be told."""
-    from abcscale.runner import _xla
-
+    that cannot be told. Asked of a fresh process only where JAX started before the runner looked, or the variable
+    changed since."""
     read = _xla_read()[1]
     if read is not None and read == flags:
         return True
-    fresh = _fresh_options(_xla.without_dumps(flags))  # asked of a fresh process: only where JAX started before the
-    return None if fresh is None else fresh == xla_options()  # runner looked, or the variable changed since
+    fresh = _fresh_options(flags)
+    return None if fresh is None else fresh == _xla_read()[0]
 
 
 def options_for(flags: str) -> str | None:
-    """The digest a process started with ``XLA_FLAGS=flags`` compiles with (this process's where it is the same;
+    """:func:`xla_options` of a process started with ``XLA_FLAGS=flags`` (this process's where it is the same;
     else asked of a fresh process), None where that cannot be told."""
     from abcscale.runner import _xla
 

@@ -418,8 +418,10 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str
     place, the same id. A copy of the same code at another place (another machine's checkout) trains, as before; its
     id differs by the place alone. Before session 75 a worker kept from an earlier sweep trained the model's code it
     loaded then, under the key of an edit made since."""
+    from abcscale.runner import executables
     from abcscale.runner.user import is_reference
 
+    executables.xla_options()  # what XLA reads as JAX starts, before the model's import may start it (a review)
     spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
     with data.held():  # the data read once, for the id and the runs
         if cell_id is not None:
@@ -499,9 +501,13 @@ def worker_reads(spec: SweepSpec) -> None:
         field, sep, rest = str(exc).partition(": ")
         if not sep or f"{field}:" not in WORKER_FIELDS:
             raise
-        raise ValueError(f"{field}: {_worker()}, working directory {os.getcwd()}: {rest} (a worker reads a relative "
-                         "path from its own working directory: give it an absolute path, or the model an importable "
-                         "module)") from None
+        hint = ""
+        if isinstance(exc, FileNotFoundError) or "no such file" in rest or "cannot import" in rest:
+            given = spec.data if field == "data" else spec.model.rpartition(":")[0]
+            hint = (" (this machine has no such file)" if Path(given).is_absolute() else
+                    " (a worker reads a relative path from its own working directory: give it an absolute path"
+                    + (")" if field == "data" else ", or the model an importable module)"))
+        raise ValueError(f"{field}: {_worker()}, working directory {os.getcwd()}: {rest}{hint}") from None
 
 
 def ray_value_error(exc: BaseException) -> ValueError | None:
@@ -698,9 +704,13 @@ def _cluster_options(out: Path, keys: list[str]) -> str | None:
     first Ray sweep trained the next without it, in silence (a review). None where they agree, or it cannot tell."""
     from abcscale.runner import executables
     from abcscale.runner.store import options_said, part_environment
+    from abcscale.runner.train import environment
 
-    now = os.environ.get("XLA_FLAGS", "")
-    theirs = {o for key in keys if (o := options_said(part_environment(out, key)))}
+    now, here = os.environ.get("XLA_FLAGS", ""), environment().partition("; ")[0]
+    # parts trained under another JAX release or device are _mixed_environments' to say: their options may differ
+    # for that reason alone
+    labels = [label for key in keys if (label := part_environment(out, key)).partition("; ")[0] == here]
+    theirs = {o for label in labels if (o := options_said(label))}
     if not theirs or (mine := executables.options_for(now)) is None or theirs == {mine[:12]}:  # labels say 12
         return None
     return (f"{out}: the Ray workers compiled with other XLA options ({', '.join(sorted(theirs))}) than XLA_FLAGS "

@@ -83,8 +83,10 @@ class _Actor:
     losses would enter a study named for the driver's)."""
 
     def __init__(self, spec: SweepSpec, expect: dict[str, str] | None = None) -> None:
+        from abcscale.runner import executables
         from abcscale.runner.sweep import identity_differs, stale_worker, worker_identity, worker_reads
 
+        executables.xla_options()  # what XLA reads as JAX starts, before the model's import may start it
         self.refused: ValueError | None = None
         try:
             worker_reads(spec)  # a model or data file it cannot find: a field's error, not the actor's death

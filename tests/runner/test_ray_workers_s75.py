@@ -212,6 +212,10 @@ def test_a_worker_that_cannot_read_the_data_says_so_in_one_line(tmp_path, monkey
     said = rf"^data: the Ray worker on .*, working directory {tmp_path / 'elsewhere'}: no such file or directory: "
     with pytest.raises(ValueError, match=said + "corpus.txt"):
         sw._run_cell_task(spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)], cid, expect)
+    assert "(a worker reads a relative path from its own working directory: give it an absolute path)" in str(
+        pytest.raises(ValueError, sw.worker_reads, spec).value)
+    absolute = spec.with_overrides(data=str(tmp_path / "gone.txt"))
+    assert str(pytest.raises(ValueError, sw.worker_reads, absolute).value).endswith("(this machine has no such file)")
     actor = _Actor(spec, expect)  # Ray builds it in the worker: its refusal is said at its first run
     with pytest.raises(ValueError, match=said):
         actor.run(Constants(), 2.0 ** -6, 0)

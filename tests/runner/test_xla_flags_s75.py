@@ -194,3 +194,27 @@ def test_a_process_dumping_programs_compiles_under_the_options_of_one_that_does_
     dumps = f"--xla_dump_to={tmp_path} --xla_dump_include_timestamp --xla_dump_large_constants"
     assert options(dumps) == plain
     assert options(f"{_FAST} {dumps}") == options(_FAST) != plain
+
+
+def test_dump_flags_in_a_notebook_that_used_jax_first_and_quoted_paths(tmp_path):
+    """A notebook started with dump flags whose JAX started before its first sweep is keyed as a CLI process with
+    the same flags and told nothing (a review: "start a new process", and another digest); a dump folder with a space,
+    quoted as XLA takes it, is left out whole."""
+    from abcscale.runner._xla import without_dumps
+
+    spaced = f'--xla_dump_to="{tmp_path / "a b"}" --xla_dump_include_timestamp {_FAST}'
+    assert without_dumps(spaced) == _FAST and without_dumps(spaced, keep_all=True) == spaced
+    code = ("import json, jax.numpy as jnp; jnp.ones(2).block_until_ready()\n"
+            "import abcscale.runner.executables as ex\n"
+            "print(json.dumps({'digest': ex.xla_options(), 'note': ex.xla_flags_note()}))")
+
+    def run(flags: str | None) -> dict:
+        env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | ({"XLA_FLAGS": flags} if flags else {})
+        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    plain, fast = run(None), run(_FAST)
+    for flags, want in ((f"--xla_dump_to={tmp_path} --xla_dump_include_timestamp", plain), (spaced, fast)):
+        got = run(flags)
+        assert got == {"digest": want["digest"], "note": None}, (flags, got)
