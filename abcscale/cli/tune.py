@@ -22,6 +22,7 @@ from abcscale.cli._common import (
     fail,
     interrupted,
     on_command_line,
+    styled_warnings,
     validation_message,
 )
 from abcscale.cli.options import Json, LrModeOpt, Quiet
@@ -261,9 +262,12 @@ def tune(
             err_console.print(f"note: {_shown(storage)} holds {len(known)} other search(es), of another training "
                               "setup, data or search space (a study is named by them): this one starts fresh, none "
                               "of their trials mixed in", highlight=False, soft_wrap=True)
+    from abcscale.runner.store import SweepWarning
+
     try:
-        tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
-                         ray_workers=workers if ray else None, address=address, on_resume=on_resume)
+        with styled_warnings(SweepWarning):  # an edit saved during the search: one line
+            tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
+                             ray_workers=workers if ray else None, address=address, on_resume=on_resume)
     except ValueError as exc:  # "field: why", the field named as its flag
         field, _, why = str(exc).partition(": ")
         from abcscale.cli.runner import FLAGS as SPEC_FLAGS  # the spec's list keys, said as the flags that set them

@@ -306,8 +306,10 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
     extra (JAX) and optuna (and ray for ``ray_workers``).
     """
     from abcscale._version import version
+    from abcscale.runner import usercode
     from abcscale.runner.optim import variant
     from abcscale.runner.tune import Evaluator
+    from abcscale.runner.user import is_reference
 
     for key in ("parameterizations", "optimizers", "alignments", "lr_modes"):
         if len(getattr(spec, key)) != 1:
@@ -334,10 +336,21 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
         def one(p: dict[str, float], s: int) -> float:
             return evaluator(constants_from(p, spec.constants), p["beta"], s)
     counts = pool if ray_workers else evaluator
-    result = search(settings.space(), one, settings, on_trial=on_trial, storage=storage,
-                    study_name=study_name(spec, settings, data_hash), evaluate_many=many,
-                    parallel=ray_workers or 1, learnt=lambda: counts.diverged < counts.runs if counts.runs else None,
-                    on_resume=on_resume)
+    # the model's code as the search's check read it (runner.usercode), which its study's name must name too
+    started = usercode.stamp(spec.model) if is_reference(spec.model) else None
+    name = study_name(spec, settings, data_hash)
+    if started is not None and (edited := usercode.changed(started)):
+        raise ValueError(f"model: {', '.join(edited)} changed as the search started: run it again")
+    result = search(settings.space(), one, settings, on_trial=on_trial, storage=storage, study_name=name,
+                    evaluate_many=many, parallel=ray_workers or 1,
+                    learnt=lambda: counts.diverged < counts.runs if counts.runs else None, on_resume=on_resume)
+    if started is not None and (edited := usercode.changed(started)):  # as a sweep says it (session 75)
+        import warnings
+
+        from abcscale.runner.store import SweepWarning
+
+        warnings.warn(f"model: {', '.join(edited)} changed during the search; it tuned the code it started with, "
+                      "which its study is named by: run it again to tune the edit", SweepWarning, stacklevel=2)
     # every run scored its loss at init: the "winner" is arbitrary, and its beta would be far too high (a resumed
     # study remembers whether an earlier process's runs learnt)
     if not result.learnt:
