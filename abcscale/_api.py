@@ -518,12 +518,16 @@ def _plain(value: Any) -> Any:
 
 
 @_one_line
-def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool = True) -> pd.DataFrame:
+def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool = True, executor: str = "local",
+          address: str | None = None) -> pd.DataFrame:
     """Run (or resume) a JAX sweep (``abcscale sweep``): ``spec`` is a SweepSpec, the path of its TOML (or of a
-    sweep's spec.json), or the TOML text itself.
+    sweep's spec.json), or the TOML text itself. ``executor="ray"`` sends the cells to a Ray cluster (``address``;
+    None starts or joins a local one), as ``--executor ray`` does (the ray extra).
 
     Needs the ``runner`` extra (``pip install 'abcscale[runner]'``); returns the rows of ``results.parquet``.
     """
+    if address is not None and executor != "ray":  # it would be ignored, and the sweep run here
+        raise ValueError("address: a Ray cluster's address goes with executor='ray'")
     try:
         # runner.train imports JAX at the top: a missing runner extra shows here, before any work is done
         from abcscale.runner import train  # noqa: F401
@@ -533,7 +537,7 @@ def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool =
             raise ImportError(f"abcscale.sweep needs the runner extra (JAX, optax): pip install "
                               f"'abcscale[runner]' ({exc.name} is missing)") from exc
         raise
-    return run_sweep(_spec(spec), out_dir, progress=progress)
+    return run_sweep(_spec(spec), out_dir, progress=progress, executor=executor, address=address)
 
 
 def _spec(spec: Any) -> Any:

@@ -441,6 +441,16 @@ class _NoAuthDefaultNote:
         return not str(record.msg).startswith("Token authentication is enabled")
 
 
+def ray_installed() -> bool:
+    """Whether ``import ray`` can work (its spec found, not imported: Ray's import takes seconds)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):  # a module object without a spec, or None in sys.modules
+        return False
+
+
 def start_ray(address: str | None) -> None:
     """Join the Ray cluster at ``address`` or start a local one (None), once per process, without two notes on
     stderr that ask nothing of the user (a review, session 70): Ray's "Token authentication is enabled" (its
@@ -629,6 +639,8 @@ def run_sweep(spec: SweepSpec, out_dir: str | Path, *, progress: bool = True, ex
     """
     if executor not in ("local", "ray"):
         raise ValueError(f"executor must be 'local' or 'ray', got {executor!r}")
+    if executor == "ray" and not ray_installed():
+        raise ValueError("executor: ray is not installed (pip install 'abcscale[ray]')")
     from abcscale.runner import executables
     from abcscale.runner.user import is_reference
 

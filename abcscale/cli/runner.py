@@ -154,6 +154,11 @@ def sweep(
     """
     if address is not None and executor != "ray":  # it would be ignored, and the sweep run here
         fail("--address: a Ray cluster's address goes with --executor ray")
+    if executor == "ray":
+        from abcscale.runner.sweep import ray_installed
+
+        if not ray_installed():  # before any work: it was a traceback after the checks
+            fail("--executor ray: ray is not installed (pip install 'abcscale[ray]')")
     overrides = {k: v for k, v in ctx.params.items() if k in _FIELDS}
     if coord_steps is not None:  # an unset variable (`--coord-steps "$S"`) turned the statistics off unsaid
         if not coord_steps.strip():

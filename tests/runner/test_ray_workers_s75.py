@@ -243,3 +243,38 @@ def test_xla_flags_set_after_the_cluster_started_are_said_after_a_ray_sweep(one_
         sw.run_sweep(spec, tmp_path / "b", progress=False, executor="ray")
     said = [str(w.message) for w in caught if "the Ray workers compiled with other XLA options" in str(w.message)]
     assert len(said) == 1 and "ray.shutdown()" in said[0], [str(w.message) for w in caught]
+
+
+def test_without_ray_installed_a_ray_sweep_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    """``--executor ray`` without ray: a traceback after the checks, the folder begun (session 75); now exit 2 with
+    one line before anything, and the Python API's ValueError names the field."""
+    import sys
+
+    import abcscale
+    from abcscale.cli import main
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an environment without the ray extra imports
+    out = tmp_path / "o"
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--model", "mlp", "--widths", "8", "--steps", "2", "--batch", "2", "--seq-len", "8", "--out",
+              str(out), "--executor", "ray"])
+    assert exc.value.code == 2
+    assert capsys.readouterr().err.strip() == "error: --executor ray: ray is not installed (pip install 'abcscale[ray]')"
+    assert not out.exists()
+    spec = SweepSpec(model="mlp", widths=[8], steps=2, batch=2, seq_len=8, data="synthetic", eval_batches=1)
+    with pytest.raises(ValueError, match=r"^executor: ray is not installed"):
+        abcscale.sweep(spec, out, progress=False, executor="ray")
+    with pytest.raises(ValueError, match=r"^address: a Ray cluster's address goes with executor='ray'"):
+        abcscale.sweep(spec, out, progress=False, address="127.0.0.1:6379")
+    assert not out.exists()
+
+
+@pytest.mark.filterwarnings("ignore:os.fork")
+def test_the_python_api_runs_a_ray_sweep(one_worker, tmp_path):
+    import abcscale
+
+    spec = SweepSpec(model="mlp", widths=[8], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8, data="synthetic",
+                     eval_batches=1, coord_steps=[])
+    ray_rows = abcscale.sweep(spec, tmp_path / "ray", progress=False, executor="ray")
+    local = abcscale.sweep(spec, tmp_path / "local", progress=False)
+    np.testing.assert_array_equal(ray_rows["final_loss"], local["final_loss"])
