@@ -259,7 +259,8 @@ def test_without_ray_installed_a_ray_sweep_is_one_line_before_any_work(tmp_path,
         main(["sweep", "--model", "mlp", "--widths", "8", "--steps", "2", "--batch", "2", "--seq-len", "8", "--out",
               str(out), "--executor", "ray"])
     assert exc.value.code == 2
-    assert capsys.readouterr().err.strip() == "error: --executor ray: ray is not installed (pip install 'abcscale[ray]')"
+    said = capsys.readouterr().err.strip()
+    assert said == "error: --executor ray: ray is not installed (pip install 'abcscale[ray]')"
     assert not out.exists()
     spec = SweepSpec(model="mlp", widths=[8], steps=2, batch=2, seq_len=8, data="synthetic", eval_batches=1)
     with pytest.raises(ValueError, match=r"^executor: ray is not installed"):
