@@ -407,8 +407,8 @@ def _layer_type(prog, name: str) -> str:
 # --- executors --------------------------------------------------------------------------------------
 
 
-def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str | None,
-                   expect: dict[str, str]) -> CellResult:
+def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str, expect: dict[str, str]
+                   ) -> CellResult:
     """A Ray task: module-level so workers import it by name.
 
     A worker reads the user's model and the data itself, as its files are now: Ray keeps a worker between tasks
@@ -424,13 +424,12 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str
     executables.xla_options()  # what XLA reads as JAX starts, before the model's import may start it (a review)
     spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
     with data.held():  # the data read once, for the id and the runs
-        if cell_id is not None:
-            code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
-            worker_reads(spec)
-            mine = worker_identity(spec, cell)
-            if (differ := identity_differs(expect, mine)) or (code is not None and usercode.changed(code)) or (
-                    expect["model file"] == mine["model file"] and cell.base_key(spec, mine["data"]) != cell_id):
-                raise stale_worker("sweep", expect, mine, differ)
+        code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
+        worker_reads(spec)
+        mine = worker_identity(spec, cell)
+        if (differ := identity_differs(expect, mine)) or (code is not None and usercode.changed(code)) or (
+                expect["model file"] == mine["model file"] and cell.base_key(spec, mine["data"]) != cell_id):
+            raise stale_worker("sweep", expect, mine, differ)
         return run_cell(spec, cell, runs=[(float(g), int(s)) for g, s in runs])
 
 
