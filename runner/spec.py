@@ -37,7 +37,7 @@ import math
 import os
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -523,7 +523,8 @@ def model_source(ref: str) -> str:
     cannot be found (loading the factory then says why). With no such imports it is the file's hash alone.
 
     Imports are read from the import statements (:func:`user_imports`), so a module imported by name at run
-    time (``importlib.import_module``) is not seen."""
+    time (``importlib.import_module``) is not seen (``runner.user.check`` says so when the model imports one); for
+    ``pkg.module`` its packages' ``__init__.py`` that hold code count too (:func:`file_imports`)."""
     path, package = _factory_file(ref)
     if path is None:
         return ""
@@ -541,7 +542,11 @@ def file_imports(path: Path, package: str | None, first: str | None) -> dict[str
     """:func:`user_imports` of a factory's file as loading it finds them, ``first`` (:func:`first_folder`) ahead of
     the import path: a model file's siblings are the user's code whether or not its folder is on the path yet.
     (Before, they were found only once the file had loaded: a process's first cell key missed them.)"""
-    return user_imports(path, package or None, first=first)
+    # importing pkg.module runs pkg/__init__.py first, whether or not the module imports from its package: an
+    # __init__ that sets a JAX option or patches a layer was not in the key (session 75's note); an empty one runs
+    # nothing and stays out, so a key written before is kept where nothing ran
+    packages = [".".join(package.split(".")[:i]) for i in range(1, len(package.split(".")) + 1)] if package else []
+    return user_imports(path, package or None, first=first, also=packages)
 
 
 def first_folder(ref: str) -> str | None:
@@ -615,16 +620,20 @@ def _library_roots() -> tuple[Path, ...]:
     return tuple(Path(r).resolve() for r in roots if r)
 
 
-def user_imports(path: Path, package: str | None = None, *, limit: int = 500, first: str | None = None
-                 ) -> dict[str, Path]:
+def user_imports(path: Path, package: str | None = None, *, limit: int = 500, first: str | None = None,
+                 also: Sequence[str] = ()) -> dict[str, Path]:
     """The user's own modules (name -> ``.py`` file) that the source file ``path`` imports, directly or
     through each other, read from their ``import`` statements (``package``: the file's package, for relative
     imports), each where a fresh import finds it (:func:`fresh_spec`, the folder ``first`` ahead of the path). A
     module found in a library root (:func:`_library_roots`), abcscale's own, or one not found is left out, and not
-    read; at most ``limit`` modules."""
+    read; at most ``limit`` modules. ``also``: packages whose ``__init__.py`` runs before ``path`` (its own, for
+    ``pkg.module``), counted where their file holds anything, and what they import."""
     roots = _library_roots()
     found: dict[str, Path] = {}
-    todo = [(path, package)]
+    for name in also:
+        if (origin := _user_origin(name, roots, first)) is not None and origin != path and _holds_code(origin):
+            found[name] = origin
+    todo = [(path, package), *((origin, name) for name, origin in found.items())]
     while todo and len(found) < limit:
         file, pkg = todo.pop()
         try:
@@ -638,6 +647,14 @@ def user_imports(path: Path, package: str | None = None, *, limit: int = 500, fi
                 found[name] = origin
                 todo.append((origin, name if origin.name == "__init__.py" else name.rpartition(".")[0]))
     return found
+
+
+def _holds_code(file: Path) -> bool:
+    """Whether a package's ``__init__.py`` holds anything but blanks (an unreadable one counts: loading says why)."""
+    try:
+        return bool(file.read_bytes().strip())
+    except OSError:
+        return True
 
 
 def _imported_names(tree: ast.AST, package: str | None) -> list[str]:

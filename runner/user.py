@@ -614,6 +614,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
     executables.xla_options()  # what XLA reads as JAX starts, noted before the model's trace starts it
+    held = set(sys.modules)  # what the load, the builds and the traces import beyond it: _say_run_time_imports
     started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
     sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:
@@ -664,9 +665,44 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
                                  f"at {w2}): {who}, but not both its axes grow with the width, so it is not a hidden "
                                  f"matrix (an embedding or a readout?); give it a role"
                                  + (f", e.g. 'roles': {{{name!r}: {guess.value!r}}}" if guess else ""))
+    _say_run_time_imports(ref, started, set(sys.modules) - held)
     if edited := usercode.changed(started):  # the run's keys are read from the files next: they must be these
         raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
                          "it is saved")
+
+
+def _say_run_time_imports(ref: str, code: usercode.Stamp, new: set[str]) -> None:
+    """A module of the user's that loading, building or tracing the model imported (``new``: names that were not
+    in ``sys.modules`` before) but that no import statement of the model's files names (``importlib.import_module``,
+    ``__import__`` of a name built at run time): its code is neither in the cell keys (``runner.spec.model_source``
+    reads the statements) nor in what a long-lived process reloads after an edit (``runner.usercode``), so an edit
+    to it would keep, or train, the old code's runs. Said once per version of the model (session 75's note)."""
+    import warnings
+
+    from abcscale.runner.spec import _holds_code, _library_roots
+    from abcscale.runner.store import SweepWarning
+
+    if len(code) != 3:
+        return
+    known = {code[0], *(file for _, file in code[1])}  # the model's own file, its packages' and its imports'
+    roots = _library_roots()
+    unseen = {}
+    for name in sorted(new):
+        file = usercode._file_of(sys.modules.get(name))
+        if name.partition(".")[0] == "abcscale" or usercode._in(file, roots) or file is None or file in known \
+                or not file.endswith(".py") or not _holds_code(Path(file)):  # an empty __init__ runs nothing
+            continue
+        unseen[name] = file
+    if not unseen:
+        return
+    names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])
+    names += " ..." if len(unseen) > 3 else ""
+    note = (f"model: {ref} imports {names} at run time, not by an import statement: an edit to it is not in the "
+            "sweep's cell keys (a rerun would keep the runs trained before the edit) nor reloaded by a long-lived "
+            "process; import it at the top of the model's file, or of a module it imports")
+    if (code, note) not in _SAID:
+        _SAID.add((code, note))
+        warnings.warn(note, SweepWarning, stacklevel=3)
 
 
 def _gain_or_bias_leaf(name: str) -> bool:

@@ -288,9 +288,11 @@ def sweep(
 def _show_roles(spec: SweepSpec, spec_file: Path | None, model_typed: bool, as_json: bool) -> None:
     """``sweep --show-roles``: each configuration's parameters as the sweep would train them (runner.roles)."""
     from abcscale.runner.roles import parameter_roles
+    from abcscale.runner.store import SweepWarning
 
     try:
-        configs = parameter_roles(spec)
+        with styled_warnings(SweepWarning):  # what the model's reading leaves open, one line each, as for a sweep
+            configs = parameter_roles(spec)
     except ValueError as exc:
         where = f"{spec_file}: model" if spec_file is not None and not model_typed else "--model"
         fail(f"{where} {spec.model}: {exc}")

@@ -1,0 +1,142 @@
+"""Session 76: two ways a user model's code escaped its cell keys (session 75's notes), so a rerun after an edit kept
+the runs trained before it.
+
+- ``model = "pkg.module:factory"``: importing ``pkg.module`` runs ``pkg/__init__.py`` first, but the key read only
+  what the module's import statements name; an ``__init__`` the module does not import from (one that sets a JAX
+  option, patches a layer, holds a constant read through the package) was not in it, nor reloaded after an edit in
+  a notebook. A package ``__init__`` holding code is now part of the model's code; an empty one stays out (it runs
+  nothing, and keys written before are kept).
+- A module the model imports by name at run time (``importlib.import_module``) cannot be read from the statements;
+  the check before a sweep now says so, once per version of the model, naming the module and its file.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+
+from abcscale.runner import user, usercode
+from abcscale.runner.spec import _factory_file, file_imports, first_folder, model_source
+from abcscale.runner.store import SweepWarning
+
+pytest.importorskip("jax")
+
+FACTORY = '''
+import sys
+
+def factory(width, depth, *, vocab, seq_len):
+    {body}
+    def apply(p, t, record):
+        return p["emb"][t] @ p["out"] * scale
+    return {{"shapes": {{"emb": (vocab, width), "out": (width, vocab)}}, "apply": apply,
+            "roles": {{"emb": "embedding", "out": "readout"}}, "scale": scale}}
+'''
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    """A working directory of its own, on the path as the runner puts it; the modules it adds leave afterwards."""
+    monkeypatch.chdir(tmp_path)
+    held = set(sys.modules)
+    path = list(sys.path)
+    yield tmp_path
+    for name in set(sys.modules) - held:
+        del sys.modules[name]
+    sys.path[:] = path
+
+
+def _package(root: Path, name: str, init: str, body: str) -> None:
+    (root / name).mkdir()
+    (root / name / "__init__.py").write_text(init)
+    (root / name / "model.py").write_text(FACTORY.format(body=body))
+
+
+def _files(ref: str) -> dict[str, Path]:
+    path, package = _factory_file(ref)
+    assert path is not None
+    return file_imports(path, package, first_folder(ref))
+
+
+def test_a_package_init_holding_code_is_part_of_the_model(project):
+    _package(project, "pkgs76a", "SCALE = 1.0\n", 'scale = sys.modules[__package__].SCALE')
+    ref = "pkgs76a.model:factory"
+    assert set(_files(ref)) == {"pkgs76a"}
+    before = model_source(ref)
+    (project / "pkgs76a" / "__init__.py").write_text("SCALE = 2.0\n")
+    assert model_source(ref) != before  # the same before this session: the rerun kept SCALE = 1.0's runs
+
+
+def test_an_empty_package_init_stays_out_of_the_key(project):
+    """It runs nothing; a key written before (the module's file alone) is kept, so no finished run is redone."""
+    _package(project, "pkgs76b", "\n  \n", "scale = 1.0")
+    ref = "pkgs76b.model:factory"
+    assert _files(ref) == {}
+    import hashlib
+
+    assert model_source(ref) == hashlib.sha256((project / "pkgs76b" / "model.py").read_bytes()).hexdigest()[:16]
+    (project / "pkgs76b" / "__init__.py").write_text("import os\n")
+    assert set(_files(ref)) == {"pkgs76b"}
+
+
+def test_nested_packages_and_what_their_init_imports(project):
+    _package(project, "pkgs76c", "from .helpers import K\n", "scale = 1.0")
+    (project / "pkgs76c" / "helpers.py").write_text("K = 3\n")
+    (project / "pkgs76c" / "sub").mkdir()
+    (project / "pkgs76c" / "sub" / "__init__.py").write_text("X = 1\n")
+    (project / "pkgs76c" / "sub" / "model.py").write_text(FACTORY.format(body="scale = 1.0"))
+    assert set(_files("pkgs76c.sub.model:factory")) == {"pkgs76c", "pkgs76c.helpers", "pkgs76c.sub"}
+    before = model_source("pkgs76c.sub.model:factory")
+    (project / "pkgs76c" / "helpers.py").write_text("K = 4\n")  # reached only through the package's __init__
+    assert model_source("pkgs76c.sub.model:factory") != before
+    # a file reference loads the file alone: its folder's __init__ never runs, so it is not the model's code
+    assert _files(str(project / "pkgs76c" / "sub" / "model.py") + ":factory") == {}
+
+
+def test_a_long_lived_process_reloads_an_edited_package_init(project):
+    """A notebook: the edit to ``__init__`` reaches the next load (before, the package stayed imported)."""
+    _package(project, "pkgs76d", "SCALE = 1.0\n", 'scale = sys.modules[__package__].SCALE')
+    ref = "pkgs76d.model:factory"
+    usercode.refresh(ref)
+    assert user.load_factory(ref)(16, 1, vocab=8, seq_len=4)["scale"] == 1.0
+    (project / "pkgs76d" / "__init__.py").write_text("SCALE = 2.5\n")
+    usercode.refresh(ref)  # a sweep starting
+    assert user.load_factory(ref)(16, 1, vocab=8, seq_len=4)["scale"] == 2.5
+
+
+def _check(ref: str) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        user.check(ref, [16, 32], 1, 4, vocab=8)
+    return [str(w.message) for w in caught if issubclass(w.category, SweepWarning)]
+
+
+def test_a_module_imported_by_name_at_run_time_is_said_once_per_version(project):
+    (project / "dyns76.py").write_text("K = 1.0\n")
+    model = project / "model.py"
+    model.write_text(FACTORY.format(body='import importlib\n    scale = importlib.import_module("dyns76").K'))
+    ref = f"{model}:factory"
+    said = _check(ref)
+    assert len(said) == 1 and "dyns76" in said[0] and str(project / "dyns76.py") in said[0], said
+    assert "cell keys" in said[0]
+    assert _check(ref) == []  # the same version: said once
+    # an edit of the model is another version, but the module it imports at run time is still held: nothing new
+    # was imported, so nothing can be said; the warning above stands for the process
+    del sys.modules["dyns76"]
+    model.write_text(model.read_text() + "\n# edited\n")
+    assert len(_check(ref)) == 1
+
+
+def test_no_word_for_statements_libraries_or_the_models_own_package(project):
+    (project / "layers76.py").write_text("K = 1.0\n")
+    static = project / "static.py"
+    static.write_text("import layers76\n" + FACTORY.format(body="scale = layers76.K"))
+    library = project / "library.py"
+    library.write_text(FACTORY.format(body='import importlib\n    scale = float(importlib.import_module("tabnanny")'
+                                           '.verbose + 1)'))
+    sys.modules.pop("tabnanny", None)  # imported by the check, from the standard library
+    _package(project, "pkgs76e", "", "scale = 1.0")  # an empty __init__, imported with the module, is not said
+    for ref in (f"{static}:factory", f"{library}:factory", "pkgs76e.model:factory"):
+        assert _check(ref) == [], ref
