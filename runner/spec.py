@@ -630,6 +630,10 @@ def user_imports(path: Path, package: str | None = None, *, limit: int = 500, fi
     ``pkg.module``), counted where their file holds anything, and what they import."""
     roots = _library_roots()
     found: dict[str, Path] = {}
+    try:  # the origins are resolved: a folder reached through a symlink is the same file (a package __init__'s
+        path = path.resolve()  # `from .model import factory` named the model again under another key: a review)
+    except (OSError, RuntimeError):
+        pass
     for name in also:
         if (origin := _user_origin(name, roots, first)) is not None and origin != path and _holds_code(origin):
             found[name] = origin
@@ -650,11 +654,16 @@ def user_imports(path: Path, package: str | None = None, *, limit: int = 500, fi
 
 
 def _holds_code(file: Path) -> bool:
-    """Whether a package's ``__init__.py`` holds anything but blanks (an unreadable one counts: loading says why)."""
+    """Whether a package's ``__init__.py`` runs anything: not when it holds only blanks, comments or a docstring
+    (most packages' ``__init__``: keys written before stayed, a review). One that cannot be read or parsed counts
+    (loading it says why)."""
     try:
-        return bool(file.read_bytes().strip())
-    except OSError:
+        body = ast.parse(file.read_bytes()).body
+    except (OSError, SyntaxError, ValueError):
         return True
+    docstring = bool(body) and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+        and isinstance(body[0].value.value, str)
+    return len(body) > (1 if docstring else 0)
 
 
 def _imported_names(tree: ast.AST, package: str | None) -> list[str]:
@@ -688,7 +697,16 @@ def _user_origin(name: str, roots: tuple[Path, ...], first: str | None = None) -
             spec = fresh_spec(part, first)
         except Exception:  # noqa: BLE001 - a user package whose __init__ fails, a name that is no module
             return None
-        if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        if spec is None:
+            return None
+        if part != name and spec.origin in (None, "namespace") and spec.submodule_search_locations is not None:
+            # a namespace package (a folder without __init__.py): the user's where no folder of it is a library's
+            # (its modules were never keyed: a review)
+            if any(Path(folder).resolve().is_relative_to(r) for folder in spec.submodule_search_locations
+                   for r in roots):
+                return None
+            continue
+        if not spec.origin or not spec.origin.endswith(".py"):
             return None
         origin = Path(spec.origin).resolve()
         if any(origin.is_relative_to(r) for r in roots):

@@ -48,7 +48,7 @@ import importlib.util
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -610,12 +610,23 @@ def _fan_in_ratio(name: str, shape: tuple[int, ...], width: int, axes: tuple[int
 def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 256, batch: int = 2) -> None:
     """Load, lay out and trace the model at every width before training: a bad reference or result, an
     ``apply`` that fails or returns other than float logits [batch, seq_len, vocab], or a matrix that no rule
-    names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here."""
+    names whose axes do not both grow with the width (an embedding or a readout read as hidden) fails here.
+    What the model's code escapes its cell keys by (a module imported by name, a file it reads) is said
+    (:func:`_say_unkeyed`)."""
+    executables.xla_options()  # what XLA reads as JAX starts, noted before the model's trace starts it
+    held = set(sys.modules)  # what the load, the builds and the traces import beyond it
+    started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
+    with _file_reads() as read:
+        _check(ref, widths, depth, seq_len, vocab, batch)
+    _say_unkeyed(ref, started, set(sys.modules) - held, read)
+    if edited := usercode.changed(started):  # the run's keys are read from the files next: they must be these
+        raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
+                         "it is saved")
+
+
+def _check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int, batch: int) -> None:
     from abcscale.theory.groups import DEFAULT_RULES, gain_or_bias, named_role
 
-    executables.xla_options()  # what XLA reads as JAX starts, noted before the model's trace starts it
-    held = set(sys.modules)  # what the load, the builds and the traces import beyond it: _say_run_time_imports
-    started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
     sweep_widths(ref, widths, depth, vocab, seq_len)
     for w in widths:
         model = build(ref, w, depth, vocab, seq_len)
@@ -665,18 +676,86 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
                                  f"at {w2}): {who}, but not both its axes grow with the width, so it is not a hidden "
                                  f"matrix (an embedding or a readout?); give it a role"
                                  + (f", e.g. 'roles': {{{name!r}: {guess.value!r}}}" if guess else ""))
-    _say_run_time_imports(ref, started, set(sys.modules) - held)
-    if edited := usercode.changed(started):  # the run's keys are read from the files next: they must be these
-        raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
-                         "it is saved")
 
 
-def _say_run_time_imports(ref: str, code: usercode.Stamp, new: set[str]) -> None:
-    """A module of the user's that loading, building or tracing the model imported (``new``: names that were not
-    in ``sys.modules`` before) but that no import statement of the model's files names (``importlib.import_module``,
-    ``__import__`` of a name built at run time): its code is neither in the cell keys (``runner.spec.model_source``
-    reads the statements) nor in what a long-lived process reloads after an edit (``runner.usercode``), so an edit
-    to it would keep, or train, the old code's runs. Said once per version of the model (session 75's note)."""
+#: the threads whose file reads :func:`_file_reads` is collecting, and what each read; the audit hook is added once
+_WATCHED: dict[int, set[str]] = {}
+_HOOKED: list[bool] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    """A ``sys.addaudithook`` hook (PEP 578; it cannot be removed, so it does nothing unless a check's thread is
+    watched, and never raises: an exception here would fail the user's own ``open``)."""
+    if event != "open" or not _WATCHED:
+        return
+    try:
+        import os
+        import threading
+
+        read = _WATCHED.get(threading.get_ident())
+        path, mode, flags = args
+        if read is None or not isinstance(path, str | bytes | os.PathLike):
+            return
+        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            mode is None and isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
+        if not writes:
+            read.add(os.fsdecode(path))
+    except Exception:  # noqa: BLE001, S110 - never fail the user's open
+        pass
+
+
+@contextlib.contextmanager
+def _file_reads() -> Iterator[set[str]]:
+    """The files this thread opens for reading meanwhile (the model's load, builds and traces)."""
+    import threading
+
+    with usercode.LOCK:
+        if not _HOOKED:
+            sys.addaudithook(_audit)
+            _HOOKED.append(True)
+    read: set[str] = set()
+    _WATCHED[threading.get_ident()] = read
+    try:
+        yield read
+    finally:
+        _WATCHED.pop(threading.get_ident(), None)
+
+
+def _origin(module: Any) -> str | None:
+    """The source file a module was loaded from, as its spec says, read without the module's own attribute lookup
+    (a lazily loaded module would load; another object in ``sys.modules`` may raise on any attribute: a review)."""
+    import types
+
+    try:
+        if not isinstance(module, types.ModuleType):
+            return None
+        spec = object.__getattribute__(module, "__dict__").get("__spec__")
+        origin = getattr(spec, "origin", None)
+        return str(Path(origin).resolve()) if isinstance(origin, str) and getattr(spec, "has_location", False) \
+            else None
+    except Exception:  # noqa: BLE001 - an odd entry is no module of the user's
+        return None
+
+
+#: files a model reads that say nothing of its code: the system's, and code (read by imports, or by JAX and
+#: tracebacks for source lines), which the import statements and :func:`_say_unkeyed`'s modules cover
+_NOT_DATA = (".py", ".pyc", ".pyi", ".so", ".pyd", ".pth")
+_SYSTEM = ("/proc/", "/sys/", "/dev/")
+
+
+def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: set[str]) -> None:
+    """What the model's code escapes its cell keys by, said once per version of the model (session 75's notes):
+
+    - a module of the user's that loading, building or tracing the model imported (``new``: names that were not in
+      ``sys.modules`` before) but that no import statement of the model's files names (``importlib.import_module``,
+      ``__import__`` of a name built at run time): its code is neither in the cell keys
+      (``runner.spec.model_source`` reads the statements) nor in what a long-lived process reloads after an edit
+      (``runner.usercode``);
+    - a file of the user's that the model read meanwhile (``read``: a config, a vocabulary, saved weights): the
+      keys hold the model file's place, not such a file's bytes, and a Ray worker reads its own machine's copy.
+
+    Either way an edit to it would keep the runs trained before it."""
+    import os
     import warnings
 
     from abcscale.runner.spec import _holds_code, _library_roots
@@ -688,21 +767,43 @@ def _say_run_time_imports(ref: str, code: usercode.Stamp, new: set[str]) -> None
     roots = _library_roots()
     unseen = {}
     for name in sorted(new):
-        file = usercode._file_of(sys.modules.get(name))
-        if name.partition(".")[0] == "abcscale" or usercode._in(file, roots) or file is None or file in known \
-                or not file.endswith(".py") or not _holds_code(Path(file)):  # an empty __init__ runs nothing
+        if name.partition(".")[0] == "abcscale" or (file := _origin(sys.modules.get(name))) is None \
+                or usercode._in(file, roots) or file in known or not file.endswith(".py") \
+                or not _holds_code(Path(file)):  # an empty __init__ runs nothing
             continue
         unseen[name] = file
-    if not unseen:
-        return
-    names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])
-    names += " ..." if len(unseen) > 3 else ""
-    note = (f"model: {ref} imports {names} at run time, not by an import statement: an edit to it is not in the "
-            "sweep's cell keys (a rerun would keep the runs trained before the edit) nor reloaded by a long-lived "
-            "process; import it at the top of the model's file, or of a module it imports")
-    if (code, note) not in _SAID:
-        _SAID.add((code, note))
-        warnings.warn(note, SweepWarning, stacklevel=3)
+    ours = tuple(Path(m.__file__).resolve().parent for name, m in list(sys.modules.items())
+                 if name.partition(".")[0] == "abcscale" and getattr(m, "__file__", None))
+    files = []
+    for raw in sorted(read):
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            file = Path(raw).resolve()
+            if file.suffix not in _NOT_DATA and "__pycache__" not in file.parts and file.is_file() \
+                    and not str(file).startswith(_SYSTEM) and not usercode._in(str(file), roots) \
+                    and not any(file.is_relative_to(folder) for folder in ours) and os.access(file, os.R_OK):
+                files.append(str(file))
+    notes = []
+    if unseen:
+        names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])
+        names += " ..." if len(unseen) > 3 else ""
+        notes.append(f"model: {ref} imports {names}, which is not read as the model's code: the sweep's cell keys "
+                     "and a long-lived process's reloads follow the import statements of the model's files, as a "
+                     "fresh import finds them from the model's folder, and this was found otherwise "
+                     "(importlib.import_module, a sys.path change, a star import?), so a rerun after an edit to it "
+                     "would keep the runs trained before the edit; import it with an import statement that finds it "
+                     "without changing sys.path")
+    if files:
+        names = ", ".join(files[:3]) + (" ..." if len(files) > 3 else "")
+        one = len(files) == 1
+        notes.append(f"model: {ref} reads {names} as it loads or builds: the sweep's cell keys hold the model's code, "
+                     f"not {'that file' if one else 'those files'}' bytes, so a rerun after an edit to "
+                     f"{'it' if one else 'one'} would keep the runs trained before (and a Ray worker reads its own "
+                     "machine's copy); keep such settings in the model's code, or sweep into a new --out after "
+                     "changing a file")
+    for note in notes:
+        if (code, note) not in _SAID:
+            _SAID.add((code, note))
+            warnings.warn(note, SweepWarning, stacklevel=3)
 
 
 def _gain_or_bias_leaf(name: str) -> bool:

@@ -140,3 +140,140 @@ def test_no_word_for_statements_libraries_or_the_models_own_package(project):
     _package(project, "pkgs76e", "", "scale = 1.0")  # an empty __init__, imported with the module, is not said
     for ref in (f"{static}:factory", f"{library}:factory", "pkgs76e.model:factory"):
         assert _check(ref) == [], ref
+
+
+READS = '''
+import json, os, pathlib
+import numpy as np
+
+HERE = pathlib.Path(__file__).parent
+
+
+def factory(width, depth, *, vocab, seq_len):
+    scale = json.loads((HERE / "config.json").read_text())["scale"]  # said
+    scale *= float(np.load(HERE / "gain.npy")[0])  # said
+    fd = os.open(HERE / "raw.bin", os.O_RDONLY)  # said (os.open)
+    os.close(fd)
+    with open(HERE / "log.txt", "a") as f:  # written, not read: not said
+        f.write("built\\n")
+    np.save(HERE / "out.npy", np.zeros(2))  # written: not said
+    r, w = os.pipe()
+    with os.fdopen(w, "w") as f:  # an open of a descriptor: not a file of the user's, and no error
+        f.write("x")
+    os.close(r)
+    def apply(p, t, record):
+        return p["emb"][t] @ p["out"] * scale
+    return {"shapes": {"emb": (vocab, width), "out": (width, vocab)}, "apply": apply,
+            "roles": {"emb": "embedding", "out": "readout"}}
+'''
+
+
+def test_a_file_the_model_reads_is_said_once_per_version(project):
+    import numpy as np
+
+    (project / "config.json").write_text('{"scale": 1.0}')
+    np.save(project / "gain.npy", np.ones(1))
+    (project / "raw.bin").write_bytes(b"\0")
+    model = project / "reads.py"
+    model.write_text(READS)
+    ref = f"{model}:factory"
+    said = _check(ref)
+    assert len(said) == 1, said
+    for name in ("config.json", "gain.npy", "raw.bin"):
+        assert str(project / name) in said[0], (name, said)
+    for name in ("log.txt", "out.npy", "reads.py"):
+        assert name not in said[0].partition(" reads ")[2], (name, said)
+    assert "cell keys" in said[0] and "--out" in said[0]
+    assert _check(ref) == []  # the same version, built already: said once
+    assert set((project / "log.txt").read_text().split()) == {"built"}  # the model's own writes went through
+
+
+def test_reads_elsewhere_in_the_process_are_not_the_models(project):
+    """Only the checking thread's reads while the model loads, builds and traces count: a read before the check, or
+    on another thread meanwhile (a notebook's), is not the model's."""
+    import threading
+
+    (project / "config.json").write_text('{"scale": 1.0}')
+    (project / "other.txt").write_text("x")
+    (project / "other.txt").read_text()
+    model = project / "quiet.py"
+    model.write_text(FACTORY.format(body="scale = 1.0"))
+    stop = threading.Event()
+
+    def reader() -> None:
+        while not stop.is_set():
+            (project / "config.json").read_text()
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        assert _check(f"{model}:factory") == []
+    finally:
+        stop.set()
+        t.join()
+    assert user._WATCHED == {}  # nothing left watched once the check is over
+
+
+# --- a review's findings -------------------------------------------------------------------------------------------
+
+
+def test_a_folder_reached_through_a_symlink_keys_alike(project):
+    """A package __init__ re-exporting the model (``from .model import factory``) named the model file again, under
+    another key, when the working directory was reached through a symlink: a rerun trained everything again."""
+    real = project / "real"
+    real.mkdir()
+    _package(real, "pkgs76f", "from .model import factory\n", "scale = 1.0")
+    (project / "work").mkdir()
+    (project / "work" / "pkgs76f").symlink_to(real / "pkgs76f")
+    import os
+
+    keys = []
+    for where in (real, project / "work"):
+        os.chdir(where)
+        keys.append(model_source("pkgs76f.model:factory"))
+        assert set(_files("pkgs76f.model:factory")) == {"pkgs76f"}
+    assert keys[0] == keys[1]
+
+
+@pytest.mark.parametrize("init", ['"""Our models."""\n', "# a package\n", "\ufeff\n", '"""Doc."""\n# more\n\n'])
+def test_an_init_running_nothing_keeps_the_key(project, init):
+    """A docstring, a comment or a BOM runs nothing: most packages' __init__, whose keys must not change."""
+    import hashlib
+
+    _package(project, "pkgs76g", init, "scale = 1.0")
+    ref = "pkgs76g.model:factory"
+    assert _files(ref) == {}
+    assert model_source(ref) == hashlib.sha256((project / "pkgs76g" / "model.py").read_bytes()).hexdigest()[:16]
+
+
+def test_namespace_packages_are_the_users_code(project):
+    """A folder without __init__.py (a namespace package): nothing under it was keyed, and the model's own package
+    was said to be imported at run time."""
+    (project / "nss76").mkdir()
+    (project / "nss76" / "sub").mkdir()
+    (project / "nss76" / "sub" / "__init__.py").write_text("SCALE = 1.0\n")
+    (project / "nss76" / "sub" / "layers.py").write_text("K = 1\n")
+    (project / "nss76" / "sub" / "model.py").write_text("from . import layers\n" + FACTORY.format(body="scale = 1.0"))
+    ref = "nss76.sub.model:factory"
+    assert set(_files(ref)) == {"nss76.sub", "nss76.sub.layers"}
+    before = model_source(ref)
+    (project / "nss76" / "sub" / "layers.py").write_text("K = 2\n")
+    assert model_source(ref) != before
+    assert _check(ref) == []  # its package and its sibling are its code, read from the statements
+
+
+def test_odd_entries_in_sys_modules_are_no_users_module(project):
+    """An object in sys.modules that raises on any attribute (a library's lazy attributes), or a module whose
+    __file__ is no string: the check's scan ended the sweep with a traceback (a review)."""
+    (project / "odd76.py").write_text(
+        "import sys, types\n"
+        "class Lazy:\n"
+        "    def __getattr__(self, name):\n"
+        "        raise ImportError(f'lazy attribute {name} unavailable')\n"
+        "sys.modules['lazy76'] = Lazy()\n"
+        "m = types.ModuleType('gen76')\n"
+        "m.__file__ = 7\n"
+        "sys.modules['gen76'] = m\n")
+    model = project / "oddmodel.py"
+    model.write_text("import odd76\n" + FACTORY.format(body="scale = 1.0"))
+    assert _check(f"{model}:factory") == []
