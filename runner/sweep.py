@@ -426,7 +426,7 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str
     with data.held():  # the data read once, for the id and the runs
         code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
         worker_reads(spec)
-        mine = worker_identity(spec, cell)
+        mine = worker_identity(spec, cell, reads=_read_names(expect))
         if (differ := identity_differs(expect, mine)) or (code is not None and usercode.changed(code)) or (
                 expect["model file"] == mine["model file"] and cell.base_key(spec, mine["data"]) != cell_id):
             raise stale_worker("sweep", expect, mine, differ)
@@ -533,10 +533,11 @@ def ray_value_error(exc: BaseException) -> ValueError | None:
     return None
 
 
-def worker_identity(spec: SweepSpec, cell: Cell | None = None) -> dict[str, str]:
+def worker_identity(spec: SweepSpec, cell: Cell | None = None, reads: list[str] | None = None) -> dict[str, str]:
     """What a Ray worker must read as the driver did, piece by piece (a cell's id hashes them with the spec): the
-    data's hash, the user model's code (``model_source``), its file, its layout at ``cell``'s width, the XLA settings
-    that key runs, and abcscale's version."""
+    data's hash, the user model's code (``model_source``), its file, its layout at ``cell``'s width, the files the
+    model read as the driver's check built it (:func:`model_reads`; ``reads``: the driver's names of them, on a
+    worker), the XLA settings that key runs, and abcscale's version."""
     from abcscale._version import version
     from abcscale.runner.spec import XLA_KNOBS, model_source, spelling_free
     from abcscale.runner.user import is_reference
@@ -546,8 +547,62 @@ def worker_identity(spec: SweepSpec, cell: Cell | None = None) -> dict[str, str]
             "model code": model_source(spec.model) if user else "",
             "model file": spelling_free(spec).get("model", ""),
             "model layout": cell._user_layout(spec) if user and cell is not None else "",
+            "model reads": model_reads(spec.model, reads) if user else "",
             "XLA settings": json.dumps({k: os.environ[k] for k in XLA_KNOBS if os.environ.get(k)}, sort_keys=True),
             "abcscale": version()}
+
+
+def model_reads(ref: str, names: list[str] | None = None) -> str:
+    """The files of the user's that the model read as this process's check loaded and built it (a config, a
+    vocabulary: ``runner.user.read_files``), or on a Ray worker the driver's ``names`` of them, each with a digest of
+    its bytes here (null where missing), as JSON. A name is relative to the model's folder where the file lies in it
+    (another machine's checkout elsewhere reads its own copy, as it reads its own model file), absolute otherwise.
+    The cell keys do not hold these bytes (the check says so), but a worker reading another copy than the driver's
+    would train another model under the same keys (session 75's note)."""
+    from abcscale.runner.spec import first_folder
+    from abcscale.runner.user import read_files
+
+    folder = first_folder(ref)
+    if names is None:
+        names = []
+        for file in read_files(ref):
+            path = Path(file)
+            names.append(str(path.relative_to(folder)) if folder and path.is_relative_to(folder) else file)
+    return json.dumps({name: _digest(Path(name) if Path(name).is_absolute() else Path(folder or ".") / name)
+                       for name in names}, sort_keys=True)
+
+
+#: (path, modification time, size) -> digest: a sweep asks for a cell's identity per task, and a model may read
+#: large files (saved weights). Kept only for a file unmodified for 2 s: two writes of one size within the clock's
+#: granularity share a modification time (as git's index, which rehashes such "racy" files)
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _digest(path: Path) -> str | None:
+    import time
+
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if (held := _DIGESTS.get(key)) is not None:
+            return held
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
+            _DIGESTS[key] = digest.hexdigest()[:16]
+        return digest.hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def _read_names(expect: dict[str, str]) -> list[str]:
+    """The driver's names of the files its model read (:func:`model_reads`), for a worker to read its own."""
+    try:
+        return list(json.loads(expect.get("model reads") or "{}"))
+    except (ValueError, TypeError):
+        return []
 
 
 def identity_differs(theirs: dict[str, str], mine: dict[str, str]) -> list[str]:
@@ -566,6 +621,8 @@ def stale_worker(what: str, theirs: dict[str, str], mine: dict[str, str], differ
         "model code": ("model", "reads other code for the model than the {what} started with (edited since, or "
                                 "another machine's copy)"),
         "model layout": ("model", "lays the model out otherwise than the {what} did"),
+        "model reads": ("model", "reads other bytes than the {what} did in {files}, which the model reads as it "
+                                 "builds (edited since, or another machine's copy)"),
         "XLA settings": ("executor", "has other ABCSCALE_XLA_* settings ({mine}) than the {what}'s process "
                                      "({theirs}): set them where the cluster starts"),
         "abcscale": ("executor", "runs abcscale {mine}, the {what}'s process {theirs}"),
@@ -574,8 +631,12 @@ def stale_worker(what: str, theirs: dict[str, str], mine: dict[str, str], differ
         field, text = ("executor", "computes another cell id than the {what} did (another build of abcscale, or "
                                    "files edited during the check)")
         return ValueError(f"{field}: {where} {text.format(what=what)}: nothing was trained there; run the {what} again")
-    field = said[differ[0]][0]
-    texts = "; ".join(said[k][1].format(what=what, mine=mine[k], theirs=theirs.get(k)) for k in differ)
+    field, files = said[differ[0]][0], ""
+    with contextlib.suppress(ValueError, TypeError, AttributeError):  # the files whose bytes differ, by name
+        read = json.loads(theirs.get("model reads") or "{}"), json.loads(mine.get("model reads") or "{}")
+        files = ", ".join(sorted(name for name in read[0] | read[1] if read[0].get(name) != read[1].get(name)))
+    texts = "; ".join(said[k][1].format(what=what, mine=mine[k], theirs=theirs.get(k), files=files or "a file")
+                      for k in differ)
     return ValueError(f"{field}: {where} {texts}, and would train what the {what}'s keys do not name: nothing was "
                       "trained there")
 

@@ -84,14 +84,14 @@ class _Actor:
 
     def __init__(self, spec: SweepSpec, expect: dict[str, str] | None = None) -> None:
         from abcscale.runner import executables
-        from abcscale.runner.sweep import identity_differs, stale_worker, worker_identity, worker_reads
+        from abcscale.runner.sweep import _read_names, identity_differs, stale_worker, worker_identity, worker_reads
 
         executables.xla_options()  # what XLA reads as JAX starts, before the model's import may start it
         self.refused: ValueError | None = None
         try:
             worker_reads(spec)  # a model or data file it cannot find: a field's error, not the actor's death
             self.evaluator = Evaluator(spec)
-            mine = worker_identity(self.evaluator.spec, self.evaluator.cell)
+            mine = worker_identity(self.evaluator.spec, self.evaluator.cell, reads=_read_names(expect or {}))
             if expect is not None and (differ := identity_differs(expect, mine)):
                 raise stale_worker("search", expect, mine, differ)
         except ValueError as exc:  # raised at each run: a failed start reaches the driver as Ray's text alone

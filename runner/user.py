@@ -721,6 +721,17 @@ def _file_reads() -> Iterator[set[str]]:
         _WATCHED.pop(threading.get_ident(), None)
 
 
+#: reference -> (its stamp, the files of the user's its model read as a check loaded and built that version)
+_READ: dict[str, tuple[usercode.Stamp, tuple[str, ...]]] = {}
+
+
+def read_files(ref: str) -> tuple[str, ...]:
+    """The files of the user's (resolved) that the model of ``ref``, at its current code, read as this process's
+    checks loaded and built it: a Ray worker must read them alike (``runner.sweep.model_reads``)."""
+    held = _READ.get(ref)
+    return held[1] if held is not None and held[0] == usercode.stamp(ref) else ()
+
+
 def _origin(module: Any) -> str | None:
     """The source file a module was loaded from, as its spec says, read without the module's own attribute lookup
     (a lazily loaded module would load; another object in ``sys.modules`` may raise on any attribute: a review)."""
@@ -782,6 +793,9 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: set[str]) 
                     and not str(file).startswith(_SYSTEM) and not usercode._in(str(file), roots) \
                     and not any(file.is_relative_to(folder) for folder in ours) and os.access(file, os.R_OK):
                 files.append(str(file))
+    with usercode.LOCK:  # a later check of this version builds nothing (its models are kept): it adds what it read
+        held = _READ.get(ref)
+        _READ[ref] = (code, tuple(sorted({*files, *(held[1] if held is not None and held[0] == code else ())})))
     notes = []
     if unseen:
         names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])

@@ -277,3 +277,63 @@ def test_odd_entries_in_sys_modules_are_no_users_module(project):
     model = project / "oddmodel.py"
     model.write_text("import odd76\n" + FACTORY.format(body="scale = 1.0"))
     assert _check(f"{model}:factory") == []
+
+
+# --- a Ray worker reads the files the model reads as the driver did ---------------------------------------------
+
+CONFIGURED = '''
+import json, pathlib
+
+def make(width, depth, vocab, seq_len):
+    scale = json.loads((pathlib.Path(__file__).parent / "config.json").read_text())["scale"]
+
+    def apply(params, tokens, record):
+        return params["emb"][tokens] * scale @ params["out"]
+
+    return {"shapes": {"emb": (vocab, width), "out": (width, vocab)}, "apply": apply,
+            "roles": {"emb": "embedding", "out": "readout"}}
+'''
+
+
+def test_a_worker_reading_another_copy_of_a_file_the_model_reads_trains_nothing(project):
+    """``runner.sweep._run_cell_task`` in this process, as a Ray worker runs it: the driver's check saw the model
+    read config.json; a worker whose copy holds other bytes (edited since, another machine's) refuses, naming it,
+    where before it trained its own copy's model under the driver's keys."""
+    import shutil
+
+    import abcscale.runner.sweep as sw
+    from abcscale.runner.spec import SweepSpec
+
+    (project / "config.json").write_text('{"scale": 1.0}')
+    (project / "model.py").write_text(CONFIGURED)
+    spec = SweepSpec(model="model.py:make", widths=[16], depth=1, log2_lr=[-6], steps=4, batch=2, seq_len=8,
+                     data="synthetic", eval_batches=1, coord_steps=[])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SweepWarning)  # the check's note of config.json
+        sw.check_model(spec)
+    cell = spec.cells()[0]
+    expect, cid = sw.worker_identity(spec, cell), cell.base_key(spec, spec.corpus().sha256)
+    assert list(__import__("json").loads(expect["model reads"])) == ["config.json"]  # by its place in the folder
+    args = (spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)], cid, expect)
+    trained = sw._run_cell_task(*args).rows["final_loss"]
+    (project / "config.json").write_text('{"scale": 3.0}')  # same size, within the clock's granularity too
+    with pytest.raises(ValueError, match=r"^model: the Ray worker .* reads other bytes than the sweep did in "
+                                         r"config\.json"):
+        sw._run_cell_task(*args)
+    (project / "config.json").unlink()
+    with pytest.raises(ValueError, match=r"^model: the Ray worker"):  # missing there: refused, not a traceback
+        sw._run_cell_task(*args)
+    (project / "config.json").write_text('{"scale": 1.0}')
+    assert list(sw._run_cell_task(*args).rows["final_loss"]) == list(trained)
+    # another machine's checkout at another place, with its own copy of the same bytes: trained
+    other = project / "elsewhere"
+    other.mkdir()
+    for name in ("model.py", "config.json"):
+        shutil.copy(project / name, other / name)
+    import os
+
+    os.chdir(other)
+    assert list(sw._run_cell_task(*args).rows["final_loss"]) == list(trained)
+    (other / "config.json").write_text('{"scale": 2.5}')
+    with pytest.raises(ValueError, match=r"config\.json"):
+        sw._run_cell_task(*args)
