@@ -419,11 +419,15 @@ def _run_cell_task(spec_json: str, cell_json: str, runs: list[Run], cell_id: str
     id differs by the place alone. Before session 75 a worker kept from an earlier sweep trained the model's code it
     loaded then, under the key of an edit made since."""
     from abcscale.runner import executables
+    from abcscale.runner.spec import first_folder
     from abcscale.runner.user import is_reference
 
     executables.xla_options()  # what XLA reads as JAX starts, before the model's import may start it (a review)
     spec, cell = SweepSpec.model_validate_json(spec_json), Cell.model_validate_json(cell_json)
     with data.held():  # the data read once, for the id and the runs
+        if is_reference(spec.model):  # the files its model reads, as the driver's check saw them: in its stamp too,
+            folder = first_folder(spec.model)  # so a kept worker builds the model again when one changes
+            usercode.note_reads(spec.model, [str(_local(name, folder)) for name in _read_names(expect)])
         code = usercode.refresh(spec.model) if is_reference(spec.model) else None  # its files as they are now
         worker_reads(spec)
         mine = worker_identity(spec, cell, reads=_read_names(expect))
@@ -554,47 +558,25 @@ def worker_identity(spec: SweepSpec, cell: Cell | None = None, reads: list[str] 
 
 def model_reads(ref: str, names: list[str] | None = None) -> str:
     """The files of the user's that the model read as this process's check loaded and built it (a config, a
-    vocabulary: ``runner.user.read_files``), or on a Ray worker the driver's ``names`` of them, each with a digest of
-    its bytes here (null where missing), as JSON. A name is relative to the model's folder where the file lies in it
+    vocabulary: ``runner.reads``), or on a Ray worker the driver's ``names`` of them, each with a digest of its
+    bytes here (null where missing), as JSON. A name is relative to the model's folder where the file lies in it
     (another machine's checkout elsewhere reads its own copy, as it reads its own model file), absolute otherwise.
     The cell keys do not hold these bytes (the check says so), but a worker reading another copy than the driver's
     would train another model under the same keys (session 75's note)."""
     from abcscale.runner.spec import first_folder
-    from abcscale.runner.user import read_files
 
     folder = first_folder(ref)
     if names is None:
         names = []
-        for file in read_files(ref):
+        for file in usercode.reads(ref):
             path = Path(file)
             names.append(str(path.relative_to(folder)) if folder and path.is_relative_to(folder) else file)
-    return json.dumps({name: _digest(Path(name) if Path(name).is_absolute() else Path(folder or ".") / name)
-                       for name in names}, sort_keys=True)
+    return json.dumps({name: usercode.file_digest(_local(name, folder)) for name in names}, sort_keys=True)
 
 
-#: (path, modification time, size) -> digest: a sweep asks for a cell's identity per task, and a model may read
-#: large files (saved weights). Kept only for a file unmodified for 2 s: two writes of one size within the clock's
-#: granularity share a modification time (as git's index, which rehashes such "racy" files)
-_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def _digest(path: Path) -> str | None:
-    import time
-
-    try:
-        st = path.stat()
-        key = (str(path), st.st_mtime_ns, st.st_size)
-        if (held := _DIGESTS.get(key)) is not None:
-            return held
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
-            _DIGESTS[key] = digest.hexdigest()[:16]
-        return digest.hexdigest()[:16]
-    except OSError:
-        return None
+def _local(name: str, folder: str | None) -> Path:
+    """Where a name of :func:`model_reads` lies on this machine."""
+    return Path(name) if Path(name).is_absolute() else Path(folder or ".") / name
 
 
 def _read_names(expect: dict[str, str]) -> list[str]:

@@ -48,12 +48,12 @@ import importlib.util
 import math
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from abcscale.runner import executables, usercode
+from abcscale.runner import executables, reads, usercode
 from abcscale.schemas.groups import SPEC_ROLES, Role
 
 if TYPE_CHECKING:
@@ -616,7 +616,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     executables.xla_options()  # what XLA reads as JAX starts, noted before the model's trace starts it
     held = set(sys.modules)  # what the load, the builds and the traces import beyond it
     started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
-    with _file_reads() as read:
+    with reads.watch() as read:
         _check(ref, widths, depth, seq_len, vocab, batch)
     _say_unkeyed(ref, started, set(sys.modules) - held, read)
     if edited := usercode.changed(started):  # the run's keys are read from the files next: they must be these
@@ -678,60 +678,6 @@ def _check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int, ba
                                  + (f", e.g. 'roles': {{{name!r}: {guess.value!r}}}" if guess else ""))
 
 
-#: the threads whose file reads :func:`_file_reads` is collecting, and what each read; the audit hook is added once
-_WATCHED: dict[int, set[str]] = {}
-_HOOKED: list[bool] = []
-
-
-def _audit(event: str, args: tuple[Any, ...]) -> None:
-    """A ``sys.addaudithook`` hook (PEP 578; it cannot be removed, so it does nothing unless a check's thread is
-    watched, and never raises: an exception here would fail the user's own ``open``)."""
-    if event != "open" or not _WATCHED:
-        return
-    try:
-        import os
-        import threading
-
-        read = _WATCHED.get(threading.get_ident())
-        path, mode, flags = args
-        if read is None or not isinstance(path, str | bytes | os.PathLike):
-            return
-        writes = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-            mode is None and isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR))
-        if not writes:
-            read.add(os.fsdecode(path))
-    except Exception:  # noqa: BLE001, S110 - never fail the user's open
-        pass
-
-
-@contextlib.contextmanager
-def _file_reads() -> Iterator[set[str]]:
-    """The files this thread opens for reading meanwhile (the model's load, builds and traces)."""
-    import threading
-
-    with usercode.LOCK:
-        if not _HOOKED:
-            sys.addaudithook(_audit)
-            _HOOKED.append(True)
-    read: set[str] = set()
-    _WATCHED[threading.get_ident()] = read
-    try:
-        yield read
-    finally:
-        _WATCHED.pop(threading.get_ident(), None)
-
-
-#: reference -> (its stamp, the files of the user's its model read as a check loaded and built that version)
-_READ: dict[str, tuple[usercode.Stamp, tuple[str, ...]]] = {}
-
-
-def read_files(ref: str) -> tuple[str, ...]:
-    """The files of the user's (resolved) that the model of ``ref``, at its current code, read as this process's
-    checks loaded and built it: a Ray worker must read them alike (``runner.sweep.model_reads``)."""
-    held = _READ.get(ref)
-    return held[1] if held is not None and held[0] == usercode.stamp(ref) else ()
-
-
 def _origin(module: Any) -> str | None:
     """The source file a module was loaded from, as its spec says, read without the module's own attribute lookup
     (a lazily loaded module would load; another object in ``sys.modules`` may raise on any attribute: a review)."""
@@ -748,25 +694,19 @@ def _origin(module: Any) -> str | None:
         return None
 
 
-#: files a model reads that say nothing of its code: the system's, and code (read by imports, or by JAX and
-#: tracebacks for source lines), which the import statements and :func:`_say_unkeyed`'s modules cover
-_NOT_DATA = (".py", ".pyc", ".pyi", ".so", ".pyd", ".pth")
-_SYSTEM = ("/proc/", "/sys/", "/dev/")
-
-
-def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: set[str]) -> None:
-    """What the model's code escapes its cell keys by, said once per version of the model (session 75's notes):
+def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Reads) -> None:
+    """What the model escapes its cell keys by, said once per version of its code (session 75's notes), and the
+    files it read noted (``usercode.note_reads``: their digests join its stamp, and a Ray worker must read them
+    alike):
 
     - a module of the user's that loading, building or tracing the model imported (``new``: names that were not in
       ``sys.modules`` before) but that no import statement of the model's files names (``importlib.import_module``,
-      ``__import__`` of a name built at run time): its code is neither in the cell keys
-      (``runner.spec.model_source`` reads the statements) nor in what a long-lived process reloads after an edit
-      (``runner.usercode``);
-    - a file of the user's that the model read meanwhile (``read``: a config, a vocabulary, saved weights): the
-      keys hold the model file's place, not such a file's bytes, and a Ray worker reads its own machine's copy.
+      a ``sys.path`` change): its code is neither in the cell keys (``runner.spec.model_source`` reads the
+      statements) nor in what a long-lived process reloads after an edit;
+    - a file of the user's that the model read meanwhile (``read``: a config, a vocabulary, saved weights): the keys
+      hold the model's code, not such a file's bytes.
 
-    Either way an edit to it would keep the runs trained before it."""
-    import os
+    Either way a sweep rerun into the same folder after an edit to it would keep the runs trained before it."""
     import warnings
 
     from abcscale.runner.spec import _holds_code, _library_roots
@@ -783,19 +723,10 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: set[str]) 
                 or not _holds_code(Path(file)):  # an empty __init__ runs nothing
             continue
         unseen[name] = file
-    ours = tuple(Path(m.__file__).resolve().parent for name, m in list(sys.modules.items())
-                 if name.partition(".")[0] == "abcscale" and getattr(m, "__file__", None))
-    files = []
-    for raw in sorted(read):
-        with contextlib.suppress(OSError, ValueError, RuntimeError):
-            file = Path(raw).resolve()
-            if file.suffix not in _NOT_DATA and "__pycache__" not in file.parts and file.is_file() \
-                    and not str(file).startswith(_SYSTEM) and not usercode._in(str(file), roots) \
-                    and not any(file.is_relative_to(folder) for folder in ours) and os.access(file, os.R_OK):
-                files.append(str(file))
-    with usercode.LOCK:  # a later check of this version builds nothing (its models are kept): it adds what it read
-        held = _READ.get(ref)
-        _READ[ref] = (code, tuple(sorted({*files, *(held[1] if held is not None and held[0] == code else ())})))
+    ours = tuple(Path(origin).parent for name, m in list(sys.modules.items())
+                 if name.partition(".")[0] == "abcscale" and (origin := _origin(m)) is not None)
+    files = reads.user_files(read, skip=(*roots, *ours))
+    usercode.note_reads(ref, files, under=code)
     notes = []
     if unseen:
         names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])
@@ -803,20 +734,21 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: set[str]) 
         notes.append(f"model: {ref} imports {names}, which is not read as the model's code: the sweep's cell keys "
                      "and a long-lived process's reloads follow the import statements of the model's files, as a "
                      "fresh import finds them from the model's folder, and this was found otherwise "
-                     "(importlib.import_module, a sys.path change, a star import?), so a rerun after an edit to it "
-                     "would keep the runs trained before the edit; import it with an import statement that finds it "
-                     "without changing sys.path")
+                     "(importlib.import_module, a sys.path change, a star import?), so a sweep rerun into the same "
+                     "--out after an edit to it would keep the runs trained before the edit; import it with an "
+                     "import statement that finds it without changing sys.path")
     if files:
         names = ", ".join(files[:3]) + (" ..." if len(files) > 3 else "")
-        one = len(files) == 1
-        notes.append(f"model: {ref} reads {names} as it loads or builds: the sweep's cell keys hold the model's code, "
-                     f"not {'that file' if one else 'those files'}' bytes, so a rerun after an edit to "
-                     f"{'it' if one else 'one'} would keep the runs trained before (and a Ray worker reads its own "
-                     "machine's copy); keep such settings in the model's code, or sweep into a new --out after "
-                     "changing a file")
+        whose, which = ("that file's", "it") if len(files) == 1 else ("those files'", "one")
+        notes.append(f"model: {ref} reads {names} as it loads, builds or traces: the sweep's cell keys hold the "
+                     f"model's code, not {whose} bytes, so a sweep rerun into the same "
+                     f"--out after an edit to {which} would keep the runs trained before (this "
+                     "process builds the model again); keep such settings in the model's code, or sweep into a new "
+                     "--out after changing a file")
+    said = usercode.code_part(code)  # not again when only a file it reads changed
     for note in notes:
-        if (code, note) not in _SAID:
-            _SAID.add((code, note))
+        if (said, note) not in _SAID:
+            _SAID.add((said, note))
             warnings.warn(note, SweepWarning, stacklevel=3)
 
 
@@ -910,7 +842,7 @@ def _say_readings(ref: str, model: UserModel, width: int, laid: Mapping[str, Par
                      "If it is a convolution's kernel [*kernel, in, out], its fan-in is the taps x in: give the "
                      f"factory's 'fan_in': {{{axes}}} (every axis but the last); if a stack of matrices, "
                      f"'fan_in': {{{unsaid[0][0]!r}: [{len(shape) - 2}]}} says so")
-    code = usercode.stamp(ref)
+    code = usercode.code_part(usercode.stamp(ref))  # not again when only a file the model reads changed
     for note in notes:
         if (code, note) not in _SAID:
             _SAID.add((code, note))

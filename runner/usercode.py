@@ -94,6 +94,40 @@ def loaded(current: Stamp) -> None:
         _FORGOTTEN.discard(current)
 
 
+#: (reference, working directory) -> (the stamp a check noted them under, the files of the user's its model read as
+#: it loaded and built: ``runner.reads``); their digests are part of the reference's next stamps, so an edit to one
+#: (a config) loads and builds the model again in this process (a review: a notebook's second sweep after editing the
+#: config the model reads trained the first's)
+_READS: dict[tuple[str, str], tuple[Stamp | None, tuple[str, ...]]] = {}
+
+
+def note_reads(ref: str, files: list[str] | tuple[str, ...], under: Stamp | None = None) -> None:
+    """Record the files ``ref``'s model read at a check of stamp ``under``: added to those noted under the same stamp
+    (a later check of one version builds nothing, its models being kept, so it reads nothing), else replacing them;
+    ``under`` None (a Ray worker, told the driver's) replaces them."""
+    with LOCK:
+        key = (ref, _cwd())
+        held = _READS.get(key)
+        if under is not None and held is not None and held[0] == under:
+            files = (*held[1], *files)
+        _READS[key] = (under, tuple(sorted(set(files))))
+
+
+def reads(ref: str) -> tuple[str, ...]:
+    """The files ``ref``'s model read at its last check in this working directory (:func:`note_reads`)."""
+    held = _READS.get((ref, _cwd()))
+    return held[1] if held is not None else ()
+
+
+def code_part(current: Stamp) -> Stamp:
+    """``current`` without the digests of the files the model reads (its code alone: what a warning about the code
+    is said once for)."""
+    if len(current) != 3:
+        return current
+    code = {current[0], *(file for _, file in current[1])}
+    return (current[0], current[1], tuple(d for d in current[2] if d[0] in code))
+
+
 def stamp(ref: str) -> Stamp:
     """``ref``'s stamp as last read in this working directory (read now if never)."""
     with LOCK:
@@ -111,8 +145,9 @@ def refresh(ref: str) -> Stamp:
             if path is not None and path.is_file():
                 main = path.resolve()
                 files = file_imports(main, package, first_folder(ref))
+                side = [Path(file) for file in reads(ref) if Path(file) not in (main, *files.values())]
                 out = (str(main), tuple(sorted((name, str(file)) for name, file in files.items())),
-                       _digests([main, *files.values()]))
+                       _digests([main, *files.values()]) + tuple((str(file), file_digest(file)) for file in side))
         except (OSError, RuntimeError, ValueError):  # a home that is not there (~nobody/), a name too long, ...
             pass
         _CURRENT[(ref, _cwd())] = out
@@ -203,6 +238,32 @@ def _digests(files: list[Path]) -> tuple[tuple[str, str | None], ...]:
         except OSError:
             out.append((str(file), None))
     return tuple(out)
+
+
+#: (path, modification time, size) -> digest, for files a model reads (saved weights may be large, and a sweep asks
+#: for their digests per task). Kept only for a file unmodified for 2 s: two writes of one size within the clock's
+#: granularity share a modification time (git's index rehashes such "racy" files alike)
+_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str | None:
+    """A digest of ``path``'s bytes (None where it cannot be read), as :func:`_digests` gives, read in chunks."""
+    import time
+
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size)
+        if (held := _FILE_DIGESTS.get(key)) is not None:
+            return held
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
+            _FILE_DIGESTS[key] = digest.hexdigest()[:16]
+        return digest.hexdigest()[:16]
+    except OSError:
+        return None
 
 
 def _file_of(module: Any) -> str | None:
