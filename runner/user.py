@@ -727,6 +727,12 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
                  if name.partition(".")[0] == "abcscale" and (origin := _origin(m)) is not None)
     files = reads.user_files(read, skip=(*roots, *ours))
     usercode.note_reads(ref, files, under=code)
+    if files:  # their digests join the stamp; the factory loaded and the models built stay this version's
+        with usercode.LOCK:
+            new = usercode.promote(ref, code)
+            if new != code and usercode.code_part(new) == usercode.code_part(code) \
+                    and (held := _FACTORIES.get(ref)) is not None and held[0] == code:
+                _FACTORIES[ref] = (new, held[1])
     notes = []
     if unseen:
         names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])

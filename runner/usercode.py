@@ -119,6 +119,24 @@ def reads(ref: str) -> tuple[str, ...]:
     return held[1] if held is not None else ()
 
 
+def promote(ref: str, old: Stamp) -> Stamp:
+    """``ref``'s stamp read again after a check noted the files its model reads (:func:`note_reads`): where only their
+    digests are new (the same code), what :func:`by_version` functions keep for ``old`` is kept under the new stamp,
+    having been built from those files moments ago, so the next sweep does not load and build the model again for
+    their digests alone. The new stamp."""
+    with LOCK:
+        new = refresh(ref)
+        if new != old and code_part(new) == code_part(old):
+            for table in _TABLES:
+                for key in [k for k in list(table) if any(part == old for part in k if isinstance(part, tuple))]:
+                    table[tuple(new if isinstance(part, tuple) and part == old else part for part in key)] = \
+                        table.pop(key)
+            _FORGOTTEN.discard(new)
+            if (held := _READS.get((ref, _cwd()))) is not None and held[0] == old:
+                _READS[(ref, _cwd())] = (new, held[1])  # the next check of this version adds to them
+        return new
+
+
 def code_part(current: Stamp) -> Stamp:
     """``current`` without the digests of the files the model reads (its code alone: what a warning about the code
     is said once for)."""

@@ -365,12 +365,20 @@ def test_a_long_lived_process_trains_the_file_as_it_is_now(project):
     (project / "model.py").write_text(CONFIGURED)
     spec = SweepSpec(model="model.py:make", widths=[16], depth=1, log2_lr=[-6], steps=3, batch=2, seq_len=8,
                      data="synthetic", eval_batches=1, coord_steps=[])
+    counted = CONFIGURED.replace("    scale = json", "    BUILT.append(width)\n    scale = json")
+    (project / "model.py").write_text(counted.replace("import json, pathlib", "import json, pathlib\nBUILT = []"))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         first = abcscale.sweep(spec, project / "a", progress=False)["loss_at_init"].iloc[0]
+        built = user.load_factory(spec.model).__globals__["BUILT"]
+        assert abcscale.sweep(spec, project / "a2", progress=False)["loss_at_init"].iloc[0] == first
+        # built once (at 16, and at 32 for the check's reading of what grows with the width): the file's digest
+        # joining the stamp rebuilt nothing (a review)
+        assert sorted(built) == [16, 32], built
         (project / "config.json").write_text('{"scale": 4.0}')
         second = abcscale.sweep(spec, project / "b", progress=False)["loss_at_init"].iloc[0]
         again = abcscale.sweep(spec, project / "c", progress=False)["loss_at_init"].iloc[0]
+        assert sorted(user.load_factory(spec.model).__globals__["BUILT"]) == [16, 32]  # reloaded for the edit, once
     assert second != first and again == second
     said = [str(w.message) for w in caught if issubclass(w.category, SweepWarning) and "config.json" in str(w.message)]
     assert len(said) == 1, said  # once for the model's code, not again for each version of the file
