@@ -54,31 +54,48 @@ def _seen(file: Any, writes: bool) -> None:
         pass
 
 
-def _opener(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``open`` (``builtins.open``, ``io.open``) that notes the file first; a mode with w, x or a writes (``r+``
-    reads: ``np.memmap``'s default, a review)."""
+class _Opener:
+    """``open`` (``builtins.open``, ``io.open``) or ``os.open`` (``os_call``) that notes the file first and calls what
+    was there with the arguments as given (its errors are its own). A callable object, not a function: a function
+    stored as a class attribute (``reader = open``) becomes a method and gets the instance as its file (a review);
+    it hashes and compares as what it wraps (``os.open in os.supports_dir_fd`` holds, as shutil asks) and pickles as
+    it does while it stands in for it."""
 
-    @functools.wraps(original)
-    def opened(file: Any, *args: Any, **kwargs: Any) -> Any:
+    def __init__(self, original: Callable[..., Any], module: str) -> None:
+        functools.update_wrapper(self, original)
+        self.__wrapped__ = original
+        self._module = module
+        self._os = module == "os"
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if _WATCHED:
-            mode = args[0] if args else kwargs.get("mode", "r")
-            _seen(file, not isinstance(mode, str) or any(c in mode for c in "wxa"))
-        return original(file, *args, **kwargs)
+            if self._os:  # os.open(path, flags, mode=0o777, *, dir_fd=None): flags that create, truncate or append
+                if kwargs.get("dir_fd") is None:
+                    flags = args[1] if len(args) > 1 else kwargs.get("flags", 0)
+                    _seen(args[0] if args else kwargs.get("path"), not isinstance(flags, int) or bool(
+                        flags & (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)))
+            else:  # open(file, mode="r", ...): a mode with w, x or a writes (r+ reads: np.memmap's default)
+                mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
+                writes = not isinstance(mode, str) or any(c in mode for c in "wxa")
+                _seen(args[0] if args else kwargs.get("file"), writes)
+        return self.__wrapped__(*args, **kwargs)
 
-    return opened
+    def __hash__(self) -> int:
+        return hash(self.__wrapped__)
+
+    def __eq__(self, other: object) -> bool:
+        return other is self or other == self.__wrapped__
+
+    def __reduce__(self) -> Any:
+        return _named, (self._module,)
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
 
 
-def _os_opener(original: Callable[..., Any]) -> Callable[..., Any]:
-    """``os.open`` that notes the file first; flags that create, truncate or append write."""
-
-    @functools.wraps(original)
-    def opened(path: Any, flags: int, *args: Any, **kwargs: Any) -> Any:
-        if _WATCHED and kwargs.get("dir_fd") is None:
-            with contextlib.suppress(Exception):
-                _seen(path, bool(flags & (os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)))
-        return original(path, flags, *args, **kwargs)
-
-    return opened
+def _named(module: str) -> Any:
+    """``open`` of ``module`` as it is now (what a pickled stand-in loads as)."""
+    return {"builtins": builtins, "io": io, "os": os}[module].open
 
 
 @contextlib.contextmanager
@@ -93,11 +110,13 @@ def watch() -> Iterator[Reads]:
             outer = False
             reads = _WATCHED[me] = Reads()
             if not _PATCHED:
-                for module, name, wrap in ((builtins, "open", _opener), (io, "open", _opener),
-                                           (os, "open", _os_opener)):
-                    there = getattr(module, name)
-                    _PATCHED.append((module, name, there, wrap(there)))
-                    setattr(module, name, _PATCHED[-1][3])
+                shared = _Opener(io.open, "io")  # builtins.open is io.open: one stand-in keeps `open is io.open`
+                own = shared if builtins.open is io.open else _Opener(builtins.open, "builtins")
+                for module, name, there, wrapper in ((builtins, "open", builtins.open, own),
+                                                     (io, "open", io.open, shared),
+                                                     (os, "open", os.open, _Opener(os.open, "os"))):
+                    _PATCHED.append((module, name, there, wrapper))
+                    setattr(module, name, wrapper)
     try:
         yield reads
     finally:
@@ -114,7 +133,8 @@ def watch() -> Iterator[Reads]:
 #: files that say nothing of a model's settings: code (read by imports, or by JAX and tracebacks for source lines;
 #: the import statements cover it), and the system's
 _CODE = (".py", ".pyc", ".pyi", ".so", ".pyd", ".pth")
-_SYSTEM = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/var/", "/run/")
+_SYSTEM = ("/proc/", "/sys/", "/dev/", "/etc/", "/usr/", "/var/", "/run/",
+           "/private/etc/", "/private/var/", "/System/", "/Library/")  # macOS's /etc and /var resolve under /private
 
 
 def _caches() -> tuple[Path, ...]:
@@ -142,7 +162,8 @@ def user_files(reads: Reads, skip: tuple[Path, ...] = ()) -> list[str]:
         with contextlib.suppress(OSError, RuntimeError, ValueError):
             real = Path(path).resolve()
             if real.suffix in _CODE or "__pycache__" in real.parts or real in written or real in out \
-                    or str(real).startswith(_SYSTEM) or any(real.is_relative_to(folder) for folder in skip) \
+                    or str(real).startswith(_SYSTEM) or path.startswith(_SYSTEM) \
+                    or any(real.is_relative_to(folder) for folder in skip) \
                     or not real.is_file() or not os.access(real, os.R_OK):
                 continue
             out[real] = path

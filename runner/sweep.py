@@ -570,7 +570,9 @@ def model_reads(ref: str, names: list[str] | None = None) -> str:
         names = []
         for file in usercode.reads(ref):
             path = Path(file)
-            names.append(str(path.relative_to(folder)) if folder and path.is_relative_to(folder) else file)
+            with contextlib.suppress(OSError, RuntimeError):
+                path = path.resolve()  # as the folder is (a folder reached through a symlink: a review)
+            names.append(str(path.relative_to(folder)) if folder and path.is_relative_to(folder) else str(path))
     return json.dumps({name: usercode.file_digest(_local(name, folder)) for name in names}, sort_keys=True)
 
 

@@ -205,6 +205,11 @@ def before_load(target: str, new: Stamp) -> None:
     stale = {name for name, file in expected.items()
              if (module := sys.modules.get(name)) is not None and not _in(_file_of(module), roots)
              and (_file_of(module) != file or (file in now and _IMPORTED.get(file) != now[file]))}
+    code = {main, *expected.values()}
+    if any(file not in code and _IMPORTED.get(file) != digest for file, digest in digests):
+        # a file the model reads changed (a config): any of the user's modules may have read it as it was imported
+        # (a helper reading it at its top kept the old values, a review), so all are imported again
+        stale |= {name for name in expected if name in sys.modules and not _in(_file_of(sys.modules[name]), roots)}
     # a module the files import that is no longer there (a deleted layers.py): not trained from memory
     for file in (main, *expected.values()):
         with contextlib.suppress(OSError, SyntaxError, ValueError):
@@ -249,35 +254,31 @@ def _importers(names: set[str], files: dict[str, str]) -> set[str]:
 
 
 def _digests(files: list[Path]) -> tuple[tuple[str, str | None], ...]:
-    out: list[tuple[str, str | None]] = []
-    for file in files:
-        try:
-            out.append((str(file), hashlib.sha256(file.read_bytes()).hexdigest()[:16]))
-        except OSError:
-            out.append((str(file), None))
-    return tuple(out)
+    return tuple((str(file), file_digest(file)) for file in files)
 
 
-#: (path, modification time, size) -> digest, for files a model reads (saved weights may be large, and a sweep asks
-#: for their digests per task). Kept only for a file unmodified for 2 s: two writes of one size within the clock's
-#: granularity share a modification time (git's index rehashes such "racy" files alike)
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
+#: (path, device, inode, size, modification and change times) -> digest, for the files of a stamp (a model may read
+#: large ones, saved weights, and a sweep asks for their digests per task). The change time is the file system's
+#: own, which ``cp -p``, ``touch -r`` or ``tar x`` cannot set back (keyed by the modification time alone, a file
+#: replaced by one of the same size and time kept the old digest: a review); and a digest is kept only for a file
+#: unchanged for 2 s, as two writes within the clock's granularity share a time (git's index rehashes such files)
+_FILE_DIGESTS: dict[tuple[str, int, int, int, int, int], str] = {}
 
 
 def file_digest(path: Path) -> str | None:
-    """A digest of ``path``'s bytes (None where it cannot be read), as :func:`_digests` gives, read in chunks."""
+    """A digest of ``path``'s bytes (None where it cannot be read), read in chunks."""
     import time
 
     try:
         st = path.stat()
-        key = (str(path), st.st_mtime_ns, st.st_size)
+        key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         if (held := _FILE_DIGESTS.get(key)) is not None:
             return held
         digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
-        if time.time_ns() - st.st_mtime_ns > 2_000_000_000:
+        if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 2_000_000_000:
             _FILE_DIGESTS[key] = digest.hexdigest()[:16]
         return digest.hexdigest()[:16]
     except OSError:

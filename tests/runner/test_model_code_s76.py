@@ -416,3 +416,120 @@ def test_which_reads_are_the_users(project, monkeypatch):
     assert len(said) == 1, said
     files = said[0].partition(" reads ")[2].partition(" as it loads")[0].split(", ")
     assert files == [str(project / "sub" / "cfg.json"), str(project / "traced.txt"), str(project / "w.npy")], files
+
+
+# --- a third review's findings -------------------------------------------------------------------------------------
+
+
+def test_a_helper_reading_the_file_as_it_is_imported_reads_the_edit(project):
+    """The config read at the top of a module the model imports (unchanged code): after an edit, the module was kept
+    imported and the old values trained, and the file's read was forgotten. A changed file imports the user's
+    modules again."""
+    import abcscale
+    from abcscale.runner.spec import SweepSpec
+
+    (project / "config.json").write_text('{"scale": 1.0}')
+    (project / "helper76.py").write_text(
+        "import json, pathlib\nSCALE = json.loads((pathlib.Path(__file__).parent / 'config.json').read_text())"
+        "['scale']\n")
+    (project / "model.py").write_text("import helper76\n" + FACTORY.format(body="scale = helper76.SCALE"))
+    spec = SweepSpec(model="model.py:factory", widths=[16], depth=1, log2_lr=[-6], steps=3, batch=2, seq_len=8,
+                     data="synthetic", eval_batches=1, coord_steps=[])
+    losses = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SweepWarning)
+        for i, scale in enumerate((1.0, 9.0, 9.0, 5.0)):
+            (project / "config.json").write_text(f'{{"scale": {scale}}}')
+            losses.append(abcscale.sweep(spec, project / f"out{i}", progress=False)["loss_at_init"].iloc[0])
+            assert usercode.reads(spec.model) == (str(project / "config.json"),)
+    assert losses[0] != losses[1] == losses[2] != losses[3] != losses[0], losses
+
+
+def test_a_file_replaced_by_one_of_the_same_size_and_time_is_read_again(project):
+    """``cp -p``, ``tar x``, ``touch -r``: the same size and modification time. The kept digest said the old bytes,
+    and every later sweep of the process failed with "changed while the model was being checked"."""
+    import os
+    import shutil
+
+    import abcscale
+    from abcscale.runner.spec import SweepSpec
+
+    for name, scale in (("a.json", "1.0"), ("b.json", "9.0")):
+        (project / name).write_text(f'{{"scale": {scale}}}')
+        os.utime(project / name, ns=(1_600_000_000_000_000_000, 1_600_000_000_000_000_000))
+    shutil.copy2(project / "a.json", project / "config.json")
+    (project / "model.py").write_text(CONFIGURED)
+    spec = SweepSpec(model="model.py:make", widths=[16], depth=1, log2_lr=[-6], steps=3, batch=2, seq_len=8,
+                     data="synthetic", eval_batches=1, coord_steps=[])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SweepWarning)
+        a = abcscale.sweep(spec, project / "a", progress=False)["loss_at_init"].iloc[0]
+        assert abcscale.sweep(spec, project / "a2", progress=False)["loss_at_init"].iloc[0] == a
+        shutil.copy2(project / "b.json", project / "config.json")
+        b = abcscale.sweep(spec, project / "b", progress=False)["loss_at_init"].iloc[0]
+    assert b != a
+
+
+def test_open_stands_in_without_changing_what_open_is():
+    """While watched: a class attribute ``reader = open`` stays a plain function (a function stand-in became a
+    method and got the instance as its file), ``open is io.open``, ``os.open in os.supports_dir_fd`` (shutil asks),
+    ``open`` pickles, and its own errors are its own; afterwards such an attribute still opens files."""
+    import builtins
+    import io
+    import os
+    import pickle
+
+    from abcscale.runner import reads
+
+    there = (builtins.open, io.open, os.open)
+    with reads.watch() as seen:
+        class Reader:
+            opener = open
+
+        assert open is io.open and os.open in os.supports_dir_fd
+        assert pickle.loads(pickle.dumps(open)) is open and pickle.loads(pickle.dumps(os.open)) is os.open
+        with pytest.raises(TypeError, match=r"^open\(\) missing required argument 'file'"):
+            open()  # noqa: SIM115
+        with Reader().opener(__file__) as f:
+            assert f.readline()
+        fd = os.open(__file__, os.O_RDONLY)
+        os.close(fd)
+    assert seen.read == {__file__}
+    assert (builtins.open, io.open, os.open) == there
+    with Reader().opener(__file__) as f:
+        assert f.readline()
+
+
+def test_a_model_folder_reached_through_a_symlink_names_its_files_in_it(project):
+    """The driver named the file by its absolute path (the path as opened, through the link, against the resolved
+    folder): a worker elsewhere checked the driver's file instead of its own copy, and trained another config."""
+    import json as json_module
+    import shutil
+
+    import abcscale.runner.sweep as sw
+    from abcscale.runner.spec import SweepSpec
+
+    (project / "real").mkdir()
+    (project / "real" / "config.json").write_text('{"scale": 1.0}')
+    (project / "real" / "model.py").write_text(CONFIGURED)
+    (project / "link").symlink_to(project / "real")
+    spec = SweepSpec(model="link/model.py:make", widths=[16], depth=1, log2_lr=[-6], steps=3, batch=2, seq_len=8,
+                     data="synthetic", eval_batches=1, coord_steps=[])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SweepWarning)
+        sw.check_model(spec)
+    cell = spec.cells()[0]
+    expect = sw.worker_identity(spec, cell)
+    assert list(json_module.loads(expect["model reads"])) == ["config.json"]
+    other = project / "other"
+    (other / "real").mkdir(parents=True)
+    for name in ("model.py", "config.json"):
+        shutil.copy(project / "real" / name, other / "real" / name)
+    (other / "link").symlink_to(other / "real")
+    (other / "real" / "config.json").write_text('{"scale": 3.0}')
+    import os
+
+    os.chdir(other)
+    with pytest.raises(ValueError, match=r"^model: the Ray worker .* in config\.json"):
+        sw._run_cell_task(spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)],
+                          cell.base_key(spec, spec.corpus().sha256), expect)
