@@ -8,8 +8,10 @@ bytes as the driver (``runner.sweep.model_reads``).
 Reads are seen by wrapping ``builtins.open``, ``io.open`` (pathlib's) and ``os.open`` while a check's thread builds
 the model, and putting back what was there after: the first version's ``sys.addaudithook`` hook could never be
 removed and cost every audited event of the process for good (``id()``, ``sys._getframe``: JAX traced a third
-slower afterwards, a review). Not seen: reads through C (h5py, safetensors), on other threads (a pool loading
-shards), or through an ``open`` a module bound before the check (``from io import open``).
+slower afterwards, a review). A module first imported meanwhile that binds ``open`` at its top gets the real one
+back when the watch ends. Not seen: reads through C (h5py, safetensors), on other threads (a pool loading shards),
+or through an ``open`` a module bound before the check (``from io import open``). A file read meanwhile whose state
+(inode, size, times) changed by the end is :func:`changed`: the check stops, as for an edit of the code.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import functools
 import io
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -33,6 +36,8 @@ class Reads:
 
     read: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
+    #: each read file's state as it was first opened (device, inode, size, modification and change times)
+    states: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
 _LOCK = threading.Lock()
@@ -40,6 +45,8 @@ _LOCK = threading.Lock()
 _WATCHED: dict[int, Reads] = {}
 #: while watched: (module, name, what was there, its wrapper), put back when the last watch ends
 _PATCHED: list[tuple[Any, str, Any, Any]] = []
+#: while watched: the modules imported before the first watch began
+_BEFORE: list[set[str]] = []
 
 
 def _seen(file: Any, writes: bool) -> None:
@@ -50,8 +57,30 @@ def _seen(file: Any, writes: bool) -> None:
             return
         path = os.path.abspath(os.fsdecode(os.fspath(file)))  # against the working directory now, not later
         (reads.written if writes else reads.read).add(path)
+        if not writes and path not in reads.states:
+            with contextlib.suppress(OSError):
+                reads.states[path] = _state(path)
     except Exception:  # noqa: BLE001, S110 - a path that is no path: the open itself says so
         pass
+
+
+def _state(path: str) -> tuple[int, ...]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def changed(reads: Reads, files: list[str]) -> list[str]:
+    """Those of ``files`` (read while watched) whose state differs now from when they were first opened: an edit
+    saved while the model was being built, whose bytes the builds may or may not hold."""
+    out = []
+    for path in files:
+        try:
+            now: tuple[int, ...] | None = _state(path)
+        except OSError:
+            now = None
+        if now != reads.states.get(path, now):
+            out.append(path)
+    return out
 
 
 class _Opener:
@@ -84,7 +113,7 @@ class _Opener:
         return hash(self.__wrapped__)
 
     def __eq__(self, other: object) -> bool:
-        return other is self or other == self.__wrapped__
+        return other is self or other is self.__wrapped__  # identity: an array's == would answer with an array
 
     def __reduce__(self) -> Any:
         return _named, (self._module,)
@@ -110,6 +139,7 @@ def watch() -> Iterator[Reads]:
             outer = False
             reads = _WATCHED[me] = Reads()
             if not _PATCHED:
+                _BEFORE[:] = [set(sys.modules)]
                 shared = _Opener(io.open, "io")  # builtins.open is io.open: one stand-in keeps `open is io.open`
                 own = shared if builtins.open is io.open else _Opener(builtins.open, "builtins")
                 for module, name, there, wrapper in ((builtins, "open", builtins.open, own),
@@ -127,7 +157,24 @@ def watch() -> Iterator[Reads]:
                     for module, name, there, wrapper in _PATCHED:
                         if getattr(module, name) is wrapper:  # another's patch made meanwhile stays
                             setattr(module, name, there)
+                    _unbind(set(sys.modules) - (_BEFORE[0] if _BEFORE else set()))
                     _PATCHED.clear()
+                    _BEFORE.clear()
+
+
+def _unbind(names: set[str]) -> None:
+    """Put what was there back in place of a stand-in that a module imported meanwhile bound at its top
+    (``tarfile``'s ``bltn_open = open``: it kept the stand-in for good, a review). A class attribute holding one is not
+    reached (it stays, and passes every call through)."""
+    originals = {id(wrapper): there for _, _, there, wrapper in _PATCHED}
+    for name in names:
+        try:
+            namespace = object.__getattribute__(sys.modules[name], "__dict__")
+            for key, value in list(namespace.items()):
+                if isinstance(value, _Opener) and id(value) in originals:
+                    namespace[key] = originals[id(value)]
+        except Exception:  # noqa: BLE001, S112 - an odd entry in sys.modules: nothing of ours there
+            continue
 
 
 #: files that say nothing of a model's settings: code (read by imports, or by JAX and tracebacks for source lines;

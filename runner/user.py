@@ -726,6 +726,9 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
     ours = tuple(Path(origin).parent for name, m in list(sys.modules.items())
                  if name.partition(".")[0] == "abcscale" and (origin := _origin(m)) is not None)
     files = reads.user_files(read, skip=(*roots, *ours))
+    if edited := reads.changed(read, files):  # the builds may hold either version: not kept under the new digests
+        raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
+                         "it is saved")
     usercode.note_reads(ref, files, under=code)
     if files:  # their digests join the stamp; the factory loaded and the models built stay this version's
         with usercode.LOCK:
@@ -746,11 +749,11 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
     if files:
         names = ", ".join(files[:3]) + (" ..." if len(files) > 3 else "")
         whose, which = ("that file's", "it") if len(files) == 1 else ("those files'", "one")
-        notes.append(f"model: {ref} reads {names} as it loads, builds or traces: the sweep's cell keys hold the "
-                     f"model's code, not {whose} bytes, so a sweep rerun into the same "
-                     f"--out after an edit to {which} would keep the runs trained before (this "
-                     "process builds the model again); keep such settings in the model's code, or sweep into a new "
-                     "--out after changing a file")
+        notes.append(f"model: {ref} reads {names} as it loads, builds or traces: what abcscale keeps is keyed by "
+                     f"the model's code, not {whose} bytes, so a sweep rerun into the same --out (or a tune "
+                     f"resumed) after an edit to {which} would keep what was trained before (this process builds the "
+                     "model again); keep such settings in the model's code, or sweep into a new --out after "
+                     "changing a file")
     said = usercode.code_part(code)  # not again when only a file it reads changed
     for note in notes:
         if (said, note) not in _SAID:

@@ -189,7 +189,7 @@ def test_a_file_the_model_reads_is_said_once_per_version(project):
         assert str(project / name) in said[0], (name, said)
     for name in ("log.txt", "out.npy", "reads.py"):
         assert name not in said[0].partition(" reads ")[2], (name, said)
-    assert "cell keys" in said[0] and "--out" in said[0]
+    assert "keyed by the model's code" in said[0] and "--out" in said[0]
     assert _check(ref) == []  # the same version, built already: said once
     assert set((project / "log.txt").read_text().split()) == {"built"}  # the model's own writes went through
 
@@ -533,3 +533,61 @@ def test_a_model_folder_reached_through_a_symlink_names_its_files_in_it(project)
     with pytest.raises(ValueError, match=r"^model: the Ray worker .* in config\.json"):
         sw._run_cell_task(spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)],
                           cell.base_key(spec, spec.corpus().sha256), expect)
+
+
+# --- a fourth review's findings ------------------------------------------------------------------------------------
+
+
+def test_a_file_edited_while_the_check_builds_the_model_stops_the_check(project):
+    """The model read the config, the check went on tracing, the config was saved meanwhile: the builds (from the old
+    bytes) were kept under the new bytes' digest, and every later sweep of the process trained the old config
+    without a word. Now the check stops, as it does for an edit of the code."""
+    (project / "config.json").write_text('{"scale": 1.0}')
+    (project / "saved.json").write_text('{"scale": 5.0}')
+    model = project / "slow.py"
+    model.write_text(CONFIGURED.replace("    def apply(params, tokens, record):",
+                                        "    def apply(params, tokens, record):\n"
+                                        "        import os\n"
+                                        "        here = pathlib.Path(__file__).parent\n"
+                                        "        if (here / 'saved.json').exists():  # an editor, as it traces\n"
+                                        "            os.replace(here / 'saved.json', here / 'config.json')"))
+    with pytest.raises(ValueError, match=r"^model: .*config\.json changed while the model was being checked"):
+        _check(f"{model}:make")
+    assert usercode.reads(f"{model}:make") == ()  # nothing kept under the edit's digest
+
+
+def test_ray_workers_are_held_to_the_bytes_the_check_read(project):
+    """The driver hashed the files as cells were sent, not as the check read them: a config edited after the check
+    was trained by the workers while the sweep said it trained the code it started with. The driver's identity now
+    holds the check's digests, so a worker reading the edit refuses."""
+    import abcscale.runner.sweep as sw
+    from abcscale.runner.spec import SweepSpec
+
+    (project / "config.json").write_text('{"scale": 1.0}')
+    (project / "model.py").write_text(CONFIGURED)
+    spec = SweepSpec(model="model.py:make", widths=[16], depth=1, log2_lr=[-6], steps=3, batch=2, seq_len=8,
+                     data="synthetic", eval_batches=1, coord_steps=[])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SweepWarning)
+        sw.check_model(spec)
+    (project / "config.json").write_text('{"scale": 5.0}')  # after the check, before the cells are sent
+    cell = spec.cells()[0]
+    expect = sw.worker_identity(spec, cell)
+    with pytest.raises(ValueError, match=r"^model: the Ray worker .* in config\.json"):
+        sw._run_cell_task(spec.model_dump_json(), cell.model_dump_json(), [(-6.0, 0)],
+                          cell.base_key(spec, spec.corpus().sha256), expect)
+
+
+def test_a_module_imported_during_the_watch_keeps_the_real_open(project):
+    """A module first imported while the check ran, binding ``open`` at its top (tarfile's ``bltn_open = open``),
+    kept the stand-in for good."""
+    import builtins
+    import io
+
+    from abcscale.runner import reads
+
+    (project / "binds76.py").write_text("import io\nmy_open = open\nmy_io_open = io.open\n")
+    sys.path.insert(0, str(project))
+    with reads.watch():
+        import binds76  # noqa: F401
+    assert sys.modules["binds76"].my_open is builtins.open and sys.modules["binds76"].my_io_open is io.open
