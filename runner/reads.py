@@ -10,8 +10,8 @@ the model, and putting back what was there after: the first version's ``sys.adda
 removed and cost every audited event of the process for good (``id()``, ``sys._getframe``: JAX traced a third
 slower afterwards, a review). A module first imported meanwhile that binds ``open`` at its top gets the real one
 back when the watch ends. Not seen: reads through C (h5py, safetensors), on other threads (a pool loading shards),
-or through an ``open`` a module bound before the check (``from io import open``). A file read meanwhile whose state
-(inode, size, times) changed by the end is :func:`changed`: the check stops, as for an edit of the code.
+or through an ``open`` a module bound before the check (``from io import open``). A file read meanwhile whose bytes
+changed by the end is :func:`changed`: the check stops, as for an edit of the code.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ class Reads:
 
     read: set[str] = field(default_factory=set)
     written: set[str] = field(default_factory=set)
-    #: each read file's state as it was first opened (device, inode, size, modification and change times)
-    states: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    #: a digest of each read file's bytes as it was first opened (``usercode.file_digest``)
+    digests: dict[str, str | None] = field(default_factory=dict)
 
 
 _LOCK = threading.Lock()
@@ -57,30 +57,22 @@ def _seen(file: Any, writes: bool) -> None:
             return
         path = os.path.abspath(os.fsdecode(os.fspath(file)))  # against the working directory now, not later
         (reads.written if writes else reads.read).add(path)
-        if not writes and path not in reads.states:
-            with contextlib.suppress(OSError):
-                reads.states[path] = _state(path)
+        if not writes and path not in reads.digests and os.path.isfile(path):
+            from abcscale.runner.usercode import file_digest
+
+            reads.digests[path] = None  # the digest's own read passes through
+            reads.digests[path] = file_digest(Path(path))
     except Exception:  # noqa: BLE001, S110 - a path that is no path: the open itself says so
         pass
 
 
-def _state(path: str) -> tuple[int, ...]:
-    st = os.stat(path)
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
-
-
 def changed(reads: Reads, files: list[str]) -> list[str]:
-    """Those of ``files`` (read while watched) whose state differs now from when they were first opened: an edit
-    saved while the model was being built, whose bytes the builds may or may not hold."""
-    out = []
-    for path in files:
-        try:
-            now: tuple[int, ...] | None = _state(path)
-        except OSError:
-            now = None
-        if now != reads.states.get(path, now):
-            out.append(path)
-    return out
+    """Those of ``files`` (read while watched) whose bytes differ now from when they were first opened: an edit saved
+    while the model was being built, whose bytes the builds may or may not hold. By content, not the file's state:
+    a model touching or atomically rewriting a file with the same bytes changes nothing (a review)."""
+    from abcscale.runner.usercode import file_digest
+
+    return [path for path in files if path in reads.digests and file_digest(Path(path)) != reads.digests[path]]
 
 
 class _Opener:

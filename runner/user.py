@@ -726,10 +726,12 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
     ours = tuple(Path(origin).parent for name, m in list(sys.modules.items())
                  if name.partition(".")[0] == "abcscale" and (origin := _origin(m)) is not None)
     files = reads.user_files(read, skip=(*roots, *ours))
-    if edited := reads.changed(read, files):  # the builds may hold either version: not kept under the new digests
+    usercode.note_reads(ref, files, under=code)  # the next check's stamp holds their digests: a new version
+    if edited := reads.changed(read, files):
+        # the builds may hold either version: not promoted, so the next check loads, imports and builds everything
+        # again from the saved bytes (promoted before the files were noted, a rerun trained them: a review)
         raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
                          "it is saved")
-    usercode.note_reads(ref, files, under=code)
     if files:  # their digests join the stamp; the factory loaded and the models built stay this version's
         with usercode.LOCK:
             new = usercode.promote(ref, code)

@@ -551,9 +551,38 @@ def test_a_file_edited_while_the_check_builds_the_model_stops_the_check(project)
                                         "        here = pathlib.Path(__file__).parent\n"
                                         "        if (here / 'saved.json').exists():  # an editor, as it traces\n"
                                         "            os.replace(here / 'saved.json', here / 'config.json')"))
+    ref = f"{model}:make"
     with pytest.raises(ValueError, match=r"^model: .*config\.json changed while the model was being checked"):
-        _check(f"{model}:make")
-    assert usercode.reads(f"{model}:make") == ()  # nothing kept under the edit's digest
+        _check(ref)
+    # run again, as the error says: everything is loaded and built again from the saved bytes (a review: the
+    # builds of the failed check were kept and trained, and the file no longer watched)
+    said = _check(ref)
+    assert user.build(ref, 16, 1, 8, 4).apply.__closure__ is not None
+    assert any("config.json" in note for note in said), said
+    scale = [c.cell_contents for c in user.build(ref, 16, 1, 8, 4).apply.__closure__
+             if isinstance(c.cell_contents, float)]
+    assert scale == [5.0], scale
+    (project / "config.json").write_text('{"scale": 7.0}')  # and a later edit is seen
+    _check(ref)
+    assert [c.cell_contents for c in user.build(ref, 16, 1, 8, 4).apply.__closure__
+            if isinstance(c.cell_contents, float)] == [7.0]
+
+
+def test_a_model_touching_a_file_it_reads_is_no_edit(project):
+    """By content, not by the file's times: a model that marks its config used (``os.utime``) or saves the same bytes
+    atomically failed every check (a review)."""
+    (project / "config.json").write_text('{"scale": 1.0}')
+    model = project / "touch.py"
+    model.write_text(CONFIGURED.replace(
+        "    def apply(params, tokens, record):",
+        "    import os, time\n"
+        "    here = pathlib.Path(__file__).parent\n"
+        "    os.utime(here / 'config.json', ns=(time.time_ns(), time.time_ns()))\n"
+        "    (here / 'copy.tmp').write_text((here / 'config.json').read_text())\n"
+        "    os.replace(here / 'copy.tmp', here / 'config.json')\n"
+        "    def apply(params, tokens, record):"))
+    said = _check(f"{model}:make")
+    assert len(said) == 1 and "config.json" in said[0], said
 
 
 def test_ray_workers_are_held_to_the_bytes_the_check_read(project):
