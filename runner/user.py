@@ -734,10 +734,10 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
                          "it is saved")
     if files:  # their digests join the stamp; the factory loaded and the models built stay this version's
         with usercode.LOCK:
-            new = usercode.promote(ref, code)
-            if new != code and usercode.code_part(new) == usercode.code_part(code) \
+            promoted = usercode.promote(ref, code)
+            if promoted != code and usercode.code_part(promoted) == usercode.code_part(code) \
                     and (held := _FACTORIES.get(ref)) is not None and held[0] == code:
-                _FACTORIES[ref] = (new, held[1])
+                _FACTORIES[ref] = (promoted, held[1])
     notes = []
     if unseen:
         names = ", ".join(f"{name} ({file})" for name, file in list(unseen.items())[:3])
