@@ -38,6 +38,8 @@ class Reads:
     written: set[str] = field(default_factory=set)
     #: a digest of each read file's bytes as it was first opened (``usercode.file_digest``)
     digests: dict[str, str | None] = field(default_factory=dict)
+    #: folders whose files are not the user's (:func:`watch`'s ``skip`` and the caches): not hashed as they open
+    skip: tuple[Path, ...] = ()
 
 
 _LOCK = threading.Lock()
@@ -57,13 +59,23 @@ def _seen(file: Any, writes: bool) -> None:
             return
         path = os.path.abspath(os.fsdecode(os.fspath(file)))  # against the working directory now, not later
         (reads.written if writes else reads.read).add(path)
-        if not writes and path not in reads.digests and os.path.isfile(path):
+        if not writes and path not in reads.digests and _maybe_users(path, reads.skip) and os.path.isfile(path):
             from abcscale.runner.usercode import file_digest
 
             reads.digests[path] = None  # the digest's own read passes through
-            reads.digests[path] = file_digest(Path(path))
+            if (digest := file_digest(Path(path))) is None:  # unreadable now: the next open takes it
+                del reads.digests[path]
+            else:
+                reads.digests[path] = digest
     except Exception:  # noqa: BLE001, S110 - a path that is no path: the open itself says so
         pass
+
+
+def _maybe_users(path: str, skip: tuple[Path, ...]) -> bool:
+    """:func:`user_files`' cheap tests on a path as opened, before it is hashed (a header read from a checkpoint in a
+    hub's cache hashed all of it, for nothing: a review)."""
+    return not (path.endswith(_CODE) or "__pycache__" in path or path.startswith(_SYSTEM)
+                or any(Path(path).is_relative_to(folder) for folder in skip))
 
 
 def changed(reads: Reads, files: list[str]) -> list[str]:
@@ -120,8 +132,9 @@ def _named(module: str) -> Any:
 
 
 @contextlib.contextmanager
-def watch() -> Iterator[Reads]:
-    """The files this thread opens meanwhile. Other threads' opens pass through untouched."""
+def watch(skip: tuple[Path, ...] = ()) -> Iterator[Reads]:
+    """The files this thread opens meanwhile (``skip``: folders whose files are not the user's, not hashed). Other
+    threads' opens pass through untouched."""
     me = threading.get_ident()
     with _LOCK:
         if me in _WATCHED:  # a watch inside a watch: the outer one collects
@@ -129,7 +142,7 @@ def watch() -> Iterator[Reads]:
             reads = _WATCHED[me]
         else:
             outer = False
-            reads = _WATCHED[me] = Reads()
+            reads = _WATCHED[me] = Reads(skip=(*skip, *_caches()))
             if not _PATCHED:
                 _BEFORE[:] = [set(sys.modules)]
                 shared = _Opener(io.open, "io")  # builtins.open is io.open: one stand-in keeps `open is io.open`

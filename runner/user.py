@@ -616,7 +616,7 @@ def check(ref: str, widths: list[int], depth: int, seq_len: int, vocab: int = 25
     executables.xla_options()  # what XLA reads as JAX starts, noted before the model's trace starts it
     held = set(sys.modules)  # what the load, the builds and the traces import beyond it
     started = usercode.refresh(ref)  # a sweep, tune or check starts: it trains the code the files hold now
-    with reads.watch() as read:
+    with reads.watch(skip=_not_users()) as read:
         _check(ref, widths, depth, seq_len, vocab, batch)
     _say_unkeyed(ref, started, set(sys.modules) - held, read)
     if edited := usercode.changed(started):  # the run's keys are read from the files next: they must be these
@@ -694,6 +694,15 @@ def _origin(module: Any) -> str | None:
         return None
 
 
+def _not_users() -> tuple[Path, ...]:
+    """Folders whose files are not the user's: the libraries' and abcscale's own."""
+    from abcscale.runner.spec import _library_roots
+
+    ours = {Path(origin).parent for name, m in list(sys.modules.items())
+            if name.partition(".")[0] == "abcscale" and (origin := _origin(m)) is not None}
+    return (*_library_roots(), *sorted(ours))
+
+
 def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Reads) -> None:
     """What the model escapes its cell keys by, said once per version of its code (session 75's notes), and the
     files it read noted (``usercode.note_reads``: their digests join its stamp, and a Ray worker must read them
@@ -723,15 +732,13 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
                 or not _holds_code(Path(file)):  # an empty __init__ runs nothing
             continue
         unseen[name] = file
-    ours = tuple(Path(origin).parent for name, m in list(sys.modules.items())
-                 if name.partition(".")[0] == "abcscale" and (origin := _origin(m)) is not None)
-    files = reads.user_files(read, skip=(*roots, *ours))
+    files = reads.user_files(read, skip=_not_users())
     usercode.note_reads(ref, files, under=code)  # the next check's stamp holds their digests: a new version
     if edited := reads.changed(read, files):
         # the builds may hold either version: not promoted, so the next check loads, imports and builds everything
         # again from the saved bytes (promoted before the files were noted, a rerun trained them: a review)
-        raise ValueError(f"model: {', '.join(edited)} changed while the model was being checked; run again once "
-                         "it is saved")
+        named = ", ".join(edited[:3]) + (f" and {len(edited) - 3} more" if len(edited) > 3 else "")
+        raise ValueError(f"model: {named} changed while the model was being checked; run again once it is saved")
     if files:  # their digests join the stamp; the factory loaded and the models built stay this version's
         with usercode.LOCK:
             promoted = usercode.promote(ref, code)

@@ -620,3 +620,70 @@ def test_a_module_imported_during_the_watch_keeps_the_real_open(project):
     with reads.watch():
         import binds76  # noqa: F401
     assert sys.modules["binds76"].my_open is builtins.open and sys.modules["binds76"].my_io_open is io.open
+
+
+# --- a sixth review's findings -------------------------------------------------------------------------------------
+
+
+def test_files_that_are_not_the_users_are_not_hashed_as_they_open(project, monkeypatch):
+    """A header read from a checkpoint in a hub's cache hashed the whole file, only for it to be left out."""
+    from abcscale.runner import reads
+
+    cache = project / "cache"
+    (cache / "hub").mkdir(parents=True)
+    (cache / "hub" / "big.bin").write_bytes(b"\0" * 1000)
+    (project / "config.json").write_text("{}")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    hashed = []
+    real = usercode.file_digest
+    monkeypatch.setattr(usercode, "file_digest", lambda path: hashed.append(str(path)) or real(path))
+    with reads.watch() as seen:
+        with open(cache / "hub" / "big.bin", "rb") as f:
+            f.read(10)
+        with open(project / "config.json") as f:
+            f.read()
+    assert hashed == [str(project / "config.json")], hashed
+    assert seen.read == {str(cache / "hub" / "big.bin"), str(project / "config.json")}
+
+
+def test_a_file_unreadable_at_its_first_open_is_hashed_at_the_next(project, monkeypatch):
+    """Its digest stayed None, and the check stopped with "changed while the model was being checked"."""
+    from abcscale.runner import reads
+
+    (project / "config.json").write_text("{}")
+    real, calls = usercode.file_digest, []
+
+    def flaky(path):
+        calls.append(path)
+        return None if len(calls) == 1 else real(path)
+
+    monkeypatch.setattr(usercode, "file_digest", flaky)
+    with reads.watch() as seen:
+        for _ in range(2):
+            with open(project / "config.json") as f:
+                f.read()
+    monkeypatch.setattr(usercode, "file_digest", real)
+    assert seen.digests[str(project / "config.json")] == real(project / "config.json")
+    assert reads.changed(seen, [str(project / "config.json")]) == []
+
+
+def test_the_changed_error_names_three_files_and_counts_the_rest(project):
+    """1,000 shards edited while the check ran made a 39,000-character message."""
+    import os
+
+    for i in range(6):
+        (project / f"shard{i}.txt").write_text("a")
+        (project / f"next{i}.txt").write_text("bb")
+    model = project / "shards.py"
+    model.write_text(FACTORY.format(body=(
+        "import os, pathlib\n"
+        "    here = pathlib.Path(__file__).parent\n"
+        "    for i in range(6):\n"
+        "        (here / f'shard{i}.txt').read_text()\n"
+        "        if (here / f'next{i}.txt').exists():\n"
+        "            os.replace(here / f'next{i}.txt', here / f'shard{i}.txt')\n"
+        "    scale = 1.0")))
+    with pytest.raises(ValueError) as caught:
+        _check(f"{model}:factory")
+    assert str(caught.value).count("shard") == 3 and "and 3 more changed while" in str(caught.value), caught.value
+    assert not os.path.exists(project / "next0.txt")
