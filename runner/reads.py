@@ -200,15 +200,15 @@ def _caches() -> tuple[Path, ...]:
     return tuple(out)
 
 
-def user_files(reads: Reads, skip: tuple[Path, ...] = ()) -> list[str]:
-    """The files of the user's among ``reads.read``: readable files that are not code, not the system's or a cache's,
-    not under ``skip`` (library roots, abcscale's own folders) and not written meanwhile (the model's own output
-    read back, a temporary file); each as opened, sorted."""
+def user_files(reads: Reads) -> list[str]:
+    """The files of the user's among ``reads.read``: readable files that are not code, not the system's, not under
+    ``reads.skip`` (:func:`watch`'s folders and the caches) and not written meanwhile (the model's own output read
+    back, a temporary file); each as opened, sorted."""
     written = set()
     for path in reads.written:
         with contextlib.suppress(OSError, RuntimeError, ValueError):
             written.add(Path(path).resolve())
-    skip = (*skip, *_caches())
+    skip = reads.skip
     out: dict[Path, str] = {}
     for path in sorted(reads.read):
         with contextlib.suppress(OSError, RuntimeError, ValueError):

@@ -732,7 +732,7 @@ def _say_unkeyed(ref: str, code: usercode.Stamp, new: set[str], read: reads.Read
                 or not _holds_code(Path(file)):  # an empty __init__ runs nothing
             continue
         unseen[name] = file
-    files = reads.user_files(read, skip=_not_users())
+    files = reads.user_files(read)  # under the folders the watch skipped (libraries, abcscale's, caches) left out
     usercode.note_reads(ref, files, under=code)  # the next check's stamp holds their digests: a new version
     if edited := reads.changed(read, files):
         # the builds may hold either version: not promoted, so the next check loads, imports and builds everything
