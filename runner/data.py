@@ -8,6 +8,7 @@ directory of text files, or a pre-tokenised ``.npy`` array of ints in [0, 256).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import os
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from abcscale.runner import usercode
 
 VOCAB = 256
 
@@ -115,38 +118,35 @@ def load_corpus(source: str = "default", max_bytes: int = 4_000_000, eval_fracti
     from a data folder (at any depth), or a relative path from another working directory, is read again (the cache
     on ``source`` alone returned the first read's tokens and hash). The arrays are read-only: every sweep of the
     process shares them."""
-    key = (source, max_bytes, _cwd())
-    if _HELD is None:
+    key = (source, max_bytes, usercode.cwd())
+    stamps = _HELD.get()
+    if stamps is None:
         return _load_corpus(source, _stamp(source, max_bytes), max_bytes, eval_fraction, min_tokens)
-    if key not in _HELD:
-        _HELD[key] = _stamp(source, max_bytes)
-    return _load_corpus(source, _HELD[key], max_bytes, eval_fraction, min_tokens)
+    if key not in stamps:
+        stamps[key] = _stamp(source, max_bytes)
+    return _load_corpus(source, stamps[key], max_bytes, eval_fraction, min_tokens)
 
 
-#: within :func:`held`: (source, max_bytes, working directory) -> its stamp, read once
-_HELD: dict[tuple[str, int, str], Any] | None = None
+#: within :func:`held`: (source, max_bytes, working directory) -> its stamp, read once. A context variable, so each
+#: thread's sweep holds its own: one dict for the whole process let a sweep started in a second thread read the
+#: first one's stamps (and tokens) of a file edited in between, and lose its hold when the first sweep ended
+_HELD: contextvars.ContextVar[dict[tuple[str, int, str], Any] | None] = contextvars.ContextVar("abcscale_data_held",
+                                                                                               default=None)
 
 
 @contextlib.contextmanager
 def held() -> Iterator[None]:
     """A sweep's span: each source's stamp is read once, as it starts, not at every cell's ``spec.corpus()`` (a
-    folder of 30,000 small files took 0.25 s a stamp, 5 of an 18-cell sweep's 8 s, a review)."""
-    global _HELD
-    outer = _HELD is not None
-    if not outer:
-        _HELD = {}
+    folder of 30,000 small files took 0.25 s a stamp, 5 of an 18-cell sweep's 8 s, a review). Per thread (a
+    context variable); a hold inside a hold is the outer one."""
+    if _HELD.get() is not None:
+        yield
+        return
+    token = _HELD.set({})
     try:
         yield
     finally:
-        if not outer:
-            _HELD = None
-
-
-def _cwd() -> str:
-    try:
-        return os.getcwd()
-    except OSError:
-        return ""
+        _HELD.reset(token)
 
 
 def _stamp(source: str, max_bytes: int) -> tuple[Any, ...] | None:

@@ -725,18 +725,14 @@ def _trained_elsewhere(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> s
     match, the numbers are not bit-identical, and results.parquet would mix them silently (a folder begun on a
     laptop's CPU and widened on a GPU, whose float32 products default to TF32). None where all are this one's, or
     not recorded (parts written before session 74)."""
-    from abcscale.runner.store import part_environment, same_environment
+    from abcscale.runner.store import same_environment
     from abcscale.runner.train import environment
 
-    here, runs = environment(), Counter[str]()
-    for parts in have.values():
-        for key, rows in parts.items():
-            if (env := part_environment(out, key)) and not same_environment(env, here):
-                runs[env] += len(rows)
+    here = environment()
+    runs = {env: n for env, n in _runs_by_environment(out, have).items() if not same_environment(env, here)}
     if not runs:
         return None
-    said = "; ".join(f"{n} run(s) under {env}" for env, n in sorted(runs.items()))
-    return (f"{out} holds runs trained elsewhere ({said}); this sweep trains under {here}: the two are not "
+    return (f"{out} holds runs trained elsewhere ({_said(runs)}); this sweep trains under {here}: the two are not "
             "bit-identical (a new --out keeps one environment)")
 
 
@@ -745,19 +741,30 @@ def _mixed_environments(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> 
     one environment (Ray's workers on machines with other JAX releases, devices or XLA options, or a folder begun
     elsewhere): results.parquet mixes runs that are not bit-identical across them, within a cell or between widths.
     None where all agree (or say nothing: parts written before session 74)."""
-    from abcscale.runner.store import part_environment, same_environment
+    from abcscale.runner.store import same_environment
+
+    runs = _runs_by_environment(out, have)
+    envs = sorted(runs)
+    if all(same_environment(a, b) for i, a in enumerate(envs) for b in envs[i + 1:]):
+        return None
+    return (f"{out} holds runs trained under more than one environment ({_said(runs)}): they are not bit-identical "
+            "across them (Ray workers on machines that differ; a new --out on one kind of worker keeps one)")
+
+
+def _runs_by_environment(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> Counter[str]:
+    """Runs per environment their parts recorded (parts written before session 74 record none and are left out)."""
+    from abcscale.runner.store import part_environment
 
     runs = Counter[str]()
     for parts in have.values():
         for key, rows in parts.items():
             if env := part_environment(out, key):
                 runs[env] += len(rows)
-    envs = sorted(runs)
-    if all(same_environment(a, b) for i, a in enumerate(envs) for b in envs[i + 1:]):
-        return None
-    said = "; ".join(f"{n} run(s) under {env}" for env, n in sorted(runs.items()))
-    return (f"{out} holds runs trained under more than one environment ({said}): they are not bit-identical across "
-            "them (Ray workers on machines that differ; a new --out on one kind of worker keeps one)")
+    return runs
+
+
+def _said(runs: dict[str, int]) -> str:
+    return "; ".join(f"{n} run(s) under {env}" for env, n in sorted(runs.items()))
 
 
 def _cluster_options(out: Path, keys: list[str]) -> str | None:

@@ -106,7 +106,7 @@ def note_reads(ref: str, files: list[str] | tuple[str, ...], under: Stamp | None
     (a later check of one version builds nothing, its models being kept, so it reads nothing), else replacing them;
     ``under`` None (a Ray worker, told the driver's) replaces them."""
     with LOCK:
-        key = (ref, _cwd())
+        key = (ref, cwd())
         held = _READS.get(key)
         if under is not None and held is not None and held[0] == under:
             files = (*held[1], *files)
@@ -115,7 +115,7 @@ def note_reads(ref: str, files: list[str] | tuple[str, ...], under: Stamp | None
 
 def reads(ref: str) -> tuple[str, ...]:
     """The files ``ref``'s model read at its last check in this working directory (:func:`note_reads`)."""
-    held = _READS.get((ref, _cwd()))
+    held = _READS.get((ref, cwd()))
     return held[1] if held is not None else ()
 
 
@@ -132,8 +132,8 @@ def promote(ref: str, old: Stamp) -> Stamp:
                     table[tuple(new if isinstance(part, tuple) and part == old else part for part in key)] = \
                         table.pop(key)
             _FORGOTTEN.discard(new)
-            if (held := _READS.get((ref, _cwd()))) is not None and held[0] == old:
-                _READS[(ref, _cwd())] = (new, held[1])  # the next check of this version adds to them
+            if (held := _READS.get((ref, cwd()))) is not None and held[0] == old:
+                _READS[(ref, cwd())] = (new, held[1])  # the next check of this version adds to them
         return new
 
 
@@ -149,7 +149,7 @@ def code_part(current: Stamp) -> Stamp:
 def stamp(ref: str) -> Stamp:
     """``ref``'s stamp as last read in this working directory (read now if never)."""
     with LOCK:
-        return _CURRENT.get((ref, _cwd())) or refresh(ref)
+        return _CURRENT.get((ref, cwd())) or refresh(ref)
 
 
 def refresh(ref: str) -> Stamp:
@@ -168,7 +168,7 @@ def refresh(ref: str) -> Stamp:
                        _digests([main, *files.values()]) + tuple((str(file), file_digest(file)) for file in side))
         except (OSError, RuntimeError, ValueError):  # a home that is not there (~nobody/), a name too long, ...
             pass
-        _CURRENT[(ref, _cwd())] = out
+        _CURRENT[(ref, cwd())] = out
         return out
 
 
@@ -290,7 +290,8 @@ def _file_of(module: Any) -> str | None:
     return str(Path(file).resolve()) if file else None
 
 
-def _cwd() -> str:
+def cwd() -> str:
+    """The working directory, "" where it was deleted: part of the keys of what a relative path names."""
     try:
         return os.getcwd()
     except OSError:  # the working directory was deleted
