@@ -323,6 +323,12 @@ class FitPredict(_Request):
     # a width fit asked at 1e19 was told "at most 1e+18" (a review)
 
 
+#: ``ALPHA,OMEGA,U`` within the exponents' ranges (alpha and u in [0, 2], omega in [0, 1/2]), as a constants file
+#: writes a custom alignment: the schema says what the file's text may be, so that every string it allows is read
+_TWO, _HALF = r"(?:[01](?:\.\d*)?|2(?:\.0*)?|\.\d+)", r"(?:0(?:\.(?:[0-4]\d*|50*)?)?|\.(?:[0-4]\d*|50*))"
+_ALIGNMENT_TEXT = rf"^ *{_TWO} *, *{_HALF} *, *{_TWO} *$"
+
+
 class TunedFile(_Request):
     """What ``POST /v1/recommend`` reads from a constants file (``abcscale tune --out``, sent as it is): the beta
     and constants tuned at ``base_width`` for one parameterization x optimizer. The file's other keys (its
@@ -334,7 +340,8 @@ class TunedFile(_Request):
     kind: Literal["abcscale.tuned-constants"] = Field(description="marks a constants file from `abcscale tune`")
     parameterization: Parameterization
     optimizer: Optimizer
-    alignment: AlignmentSpec
+    alignment: AlignmentSpec = Field(json_schema_extra=lambda schema: schema["anyOf"].insert(1, {
+        "type": "string", "pattern": _ALIGNMENT_TEXT, "description": "a custom alignment as the file writes it"}))
     lr_mode: LrMode = Field(description="the LR mode the search trained in: the request's default")
     optimizer_variant: str | None = Field(None, max_length=64, description="the runner's variant trained")
     version: int | None = Field(None, description="the file's format version")
@@ -349,6 +356,23 @@ class TunedFile(_Request):
     constants: Constants = Field(description="the tuned base-width constants")
 
     _strict_blocks = field_validator("constants", "alignment", mode="before")(_no_bools_inside)
+
+    @field_validator("alignment", mode="before")
+    @classmethod
+    def _files_own_text(cls, v: Any) -> Any:
+        """The file writes a custom alignment as ``tune -a`` took it, ``"ALPHA,OMEGA,U"`` (``TunedConstants``): the
+        file "as it is" was refused for it where ``recommend --constants`` read it (a review)."""
+        if not isinstance(v, str) or v.strip().lower() in ("full", "none"):
+            return v
+        try:
+            return Alignment.parse(v)
+        except ValidationError as exc:  # a number out of its range
+            raise PydanticCustomError("alignment", "ALPHA,OMEGA,U with alpha and u in [0, 2], omega in [0, 1/2], "
+                                      "got {value} ({reason})", {"value": v[:40], "reason": exc.errors(
+                                          include_url=False)[0]["msg"]}) from None
+        except ValueError:
+            raise PydanticCustomError("alignment", "'full', 'none' or ALPHA,OMEGA,U (three numbers, e.g. "
+                                      "0.75,0.5,0.75), got {value}", {"value": v[:40]}) from None
 
 
 class TunedRecommend(_Groups):

@@ -181,7 +181,8 @@ AUTH_RESPONSES = {
 }
 #: Every operation that reads a body: the cap is counted as the body streams in (ABCSCALE_MAX_UPLOAD_MB).
 BODY_RESPONSES = {"413": error("body over the size cap (ABCSCALE_MAX_UPLOAD_MB)"),
-                  "415": error("a body that is not application/json (multipart too, where the operation takes it)")}
+                  "415": error("a body that is not application/json (multipart too, where the operation takes it), or "
+                               "one sent compressed (a Content-Encoding other than identity)")}
 #: Every operation that touches the database (the fits, and recommendations from a stored fit).
 DB_RESPONSES = {"503": error("the database could not do it (a full disk, a read-only file, a lock held past the "
                              "busy timeout, an unreachable server): nothing was stored; retry after Retry-After")}
@@ -211,6 +212,17 @@ def _allowed(scope: dict[str, Any]) -> str:
     return ", ".join(found)
 
 
+def refuse_encoded(request: Request) -> None:
+    """A request body is read as it is sent: a gzip one was read as its bytes and refused as "not UTF-8 text", one
+    labelled ``br`` read as if plain (a review). A Content-Encoding other than identity is a 415 naming it, with
+    ``Accept-Encoding: identity`` (RFC 9110, 15.5.16)."""
+    coding = request.headers.get("content-encoding", "").strip().lower()
+    if coding and coding != "identity":
+        raise HTTPException(415, detail=f"Content-Encoding {coding[:40]}: send the request body uncompressed "
+                                        "(identity); the service reads no compressed body",
+                            headers={"Accept-Encoding": "identity"})
+
+
 class StrictJSONRoute(APIRoute):
     """Routes whose JSON bodies refuse NaN and Infinity literals (422, not a 500 later), and whose 405 names
     every method of the path in ``Allow``."""
@@ -229,6 +241,8 @@ class StrictJSONRoute(APIRoute):
         takes_body = self.body_field is not None
 
         async def strict_handler(request: Request):
+            if takes_body:
+                refuse_encoded(request)
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if takes_body and ctype and ctype != "application/json" and not ctype.endswith("+json"):
                 # FastAPI would read such a body as a string and answer a 422 blaming its content

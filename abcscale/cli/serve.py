@@ -191,7 +191,9 @@ def guarded_protocol(header_timeout: float, body_timeout: float) -> type:
             self._deadline = None
             if self.transport.is_closing():
                 return
-            if self.cycle is None or not self.cycle.response_started:
+            # no response of this request begun: none yet, or the last one's is done and this is the next request on
+            # a kept-alive connection, whose cycle starts only with its headers (it was closed with no 408, a review)
+            if self.cycle is None or not self.cycle.response_started or self.cycle.response_complete:
                 self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\n"
                                      b"content-length: 20\r\nconnection: close\r\n\r\nrequest read timeout")
             self.transport.close()  # connection_lost tells a running app: its receive() gets http.disconnect

@@ -31,7 +31,15 @@ from abcscale.service import pages as page_views
 from abcscale.service.config import Settings
 from abcscale.service.db import Fit
 from abcscale.service.deps import IDEMPOTENCY_HEADER, FitDep, FitId, IdempotencyKeyDep, SessionDep, WriterDep, not_found
-from abcscale.service.http import EMPTY_BODY, StrictJSONRoute, error, loads_strict, unprocessable, value_error
+from abcscale.service.http import (
+    EMPTY_BODY,
+    StrictJSONRoute,
+    error,
+    loads_strict,
+    refuse_encoded,
+    unprocessable,
+    value_error,
+)
 from abcscale.service.plots import PlotRenderer, RenderFailed, plot_pages, plot_urls
 from abcscale.usecases import fit_sweep
 from abcscale.usecases.fits import SetupGiven, predict_at, unreliable
@@ -85,8 +93,10 @@ _CREATE_BODY = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "a CSV or parquet table"},
-                        "group_cols": {"type": "string", "description": "comma-separated grouping columns"},
-                        "constant_cols": {"type": "string", "description": "comma-separated constant columns"},
+                        "group_cols": {"type": "string", "description": "comma-separated grouping columns (empty: the "
+                                                       "default columns; [] for none)"},
+                        "constant_cols": {"type": "string", "description": "comma-separated constant columns (empty: "
+                                                          "the default; [] for none)"},
                         **_FORM_FIELDS,
                     },
                 }
@@ -163,9 +173,10 @@ async def _read_form(request: Request) -> _Input:
             value_error("expected a form field, got a file", ("body", key))
         if key in fields:  # as a duplicated JSON key: neither value silently wins
             value_error("given twice; send each field once", ("body", key))
-        # A form cannot send null: an empty field means "none" (e.g. no seed column); FitOptions splits the
-        # comma-separated column lists, where "" is an empty list.
-        fields[key] = value if key in ("group_cols", "constant_cols") else value or None
+        # A form cannot send null: an empty field is null, as on the page (no seed column; the column lists'
+        # defaults: `-F group_cols=$GROUPS` with the variable unset pooled every setup into one group, a review);
+        # `[]` asks for no columns. FitOptions splits the comma-separated column lists.
+        fields[key] = value or None
         try:  # a list of names or `at` as JSON, the JSON body's spelling: taken too
             fields[key] = page_views.form_value(key, value) if value else fields[key]
         except ValueError as exc:
@@ -264,10 +275,11 @@ _FIT_LINKS = {
                         400: error("unreadable file, or a form over its part limits"),
                         409: error("the Idempotency-Key's fit was deleted while this request stored it"),
                         413: error("body over the size cap, or a table over the row/cell cap"),
-                        415: error("neither JSON nor multipart")})
+                        415: error("neither JSON nor multipart, or a compressed body")})
 async def create_fit(request: Request, response: Response, session: SessionDep,
                      key: IdempotencyKeyDep) -> FitPublic:
     """Batch-fit a sweep table (JSON rows or a CSV/parquet upload) and store it with its rows."""
+    refuse_encoded(request)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
         options, df, digest = await _read_form(request)

@@ -118,11 +118,13 @@ def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
             field in req.constants.model_fields_set else ("body", "fit_id")
     if field in ("width", "form", "rules"):
         return ("body", field)
-    if not isinstance(exc, GroupSelectError) or not exc.filters:
+    if not isinstance(exc, GroupSelectError):
+        return ("body", "fit_id")
+    if exc.several:  # nothing given is wrong: a field that tells the groups apart is missing, which `group` adds
+        return ("body", "group")  # (with no selector at all too: it was `fit_id`'s, a review)
+    if not exc.filters:
         return ("body", "fit_id")
     by_group = set(req.group or {})
-    if exc.several:  # nothing given is wrong: a field that tells the groups apart is missing, which `group` adds
-        return ("body", "group")
     if len(exc.unmatched) == 1:  # the one value no group holds (parameterization "ntk" in a fit of mup and sp)
         (key,) = exc.unmatched
         return ("body", "group") if key in by_group else ("body", key)

@@ -118,3 +118,17 @@ def test_a_slow_but_steady_request_inside_the_deadline_is_answered(server):
         time.sleep(HEADER_S / 2)
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert _response(s).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_stalled_next_request_on_a_kept_alive_connection_is_answered_408(server):
+    """The deadline of a kept-alive connection's next request said nothing when it passed: the connection closed
+    with no answer (the last request's response had begun, so the 408 was skipped; a review), where a fresh
+    connection's stalled request gets the 408 the README promises (a retrying client reads it as retryable)."""
+    port = server
+    with _open(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") as s:
+        s.settimeout(5)
+        assert _response(s).startswith(b"HTTP/1.1 200 ")
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHo")  # and nothing more
+        waited, got = _closed_after(s, limit=HEADER_S + 5)
+    assert got.startswith(b"HTTP/1.1 408 "), got[:200]
+    assert HEADER_S - 0.5 < waited < HEADER_S + 3
