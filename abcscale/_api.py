@@ -206,7 +206,11 @@ def recommend(
         width=width, parameterization=parameterization, optimizer=optimizer, alignment=alignment, lr_mode=lr_mode,
         base_width=base_width, beta=beta, constants=constants, fit_id=None if fit is None else usecases.LOCAL_FIT,
         group=group, form=form, rules=_parse("rules", read_rules, rules) if isinstance(rules, str | Path) else rules)
-    rec = usecases.recommend(req, None if fit is None else _fit(fit))
+    try:
+        rec = usecases.recommend(req, None if fit is None else _fit(fit))
+    except ValueError as exc:
+        _no_law_gated(exc, strict)
+        raise
     if file is not None:  # with a fit too: the file's constants, its epsilon included, are used
         from abcscale.usecases.tune import beta_override_note, with_variant_notes
 
@@ -246,6 +250,17 @@ def _gate(rec: Recommendation, strict: bool) -> Recommendation:
     return rec
 
 
+def _no_law_gated(exc: ValueError, strict: bool) -> None:
+    """With ``strict``, a fit that predicts nothing at all (one width swept: ``NoLaw``) fails the gate in its words,
+    as ``recommend --fit --strict`` exits 1 on it (the plain error was raised: a gate could not tell it from bad
+    input, a review)."""
+    if strict:
+        from abcscale.fitting.predict import NoLaw
+
+        if isinstance(exc, NoLaw):
+            raise ValueError(f"strict: unreliable prediction: no prediction: {exc}") from None
+
+
 @_one_line
 def recommend_from_fit(
     fit: FitLike, width: int, *, group: str | dict[str, Any] | None = None,
@@ -273,6 +288,7 @@ def recommend_from_fit(
     try:
         rec = usecases.recommend_from_fit(f, width, selector=usecases.selector_from(group), constants=constants)
     except ValueError as exc:
+        _no_law_gated(exc, strict)
         if str(exc).startswith(("lr_mode:", "per-layer settings need")):  # said here as this function takes it
             raise ValueError(f"{exc} (here: group={{'lr_mode': 'global', ...}})") from None
         raise

@@ -76,7 +76,7 @@ def predict(
             # with `failed` as a passing or failing answer's verdict has it
             said = f"--strict: unreliable: {str(exc).partition(': ')[2]}"
             fail_gate(said, [said])
-        fail(f"--group: {str(exc).partition(': ')[2]}" if group is not None else str(exc).partition(": ")[2])
+        fail(f"fit: {str(exc).partition(': ')[2]}")  # the fit's shortfall, not --group's (it picked the group)
     except ValueError as exc:
         field, _, rest = str(exc).partition(": ")
         if str(exc).startswith("group key "):

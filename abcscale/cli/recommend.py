@@ -572,6 +572,6 @@ def group_notes(spec: GroupSpec, global_lr: bool = False) -> list[str]:
                      f"MuReadout(output_mult={m.output_mult:g}), mup.init with each group's base-width std (the "
                      "init std column is the target width's, what a model without mup sets; a hidden matrix of "
                      "fan-in r x width takes the hidden one x r^-1/2, spec.mup.init_std[group['name']])"
-                     + ("" if not m.epsilon else "; each group's epsilon above as its eps (MuAdam passes it on "
-                                                  "unscaled)"))
+                     + ("" if not m.epsilon else f"; each group's epsilon above as its eps ("
+                                                  f"{mup_wrapper(spec.optimizer)} passes it on unscaled)"))
     return notes

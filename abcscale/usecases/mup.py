@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from abcscale.schemas.api import AnalyticRecommend, MupExport, MupImport, MupImportRequest
-from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Parameterization
+from abcscale.schemas.enums import LAYERS, EpsilonMode, LrMode, Parameterization, mup_wrapper
 from abcscale.schemas.groups import ROLES, Form, GroupSpec, Role
 from abcscale.schemas.theory import BaseConfig, Constants, PerLayer
 from abcscale.theory import layer_rules
@@ -111,7 +111,8 @@ def mup_export(req: AnalyticRecommend) -> MupExport:
     assert spec.mup is not None  # a mup-form spec always carries its setup
     warnings = list(spec.warnings)
     if len(set((spec.mup.epsilon or {}).values())) > 1:
-        warnings.append(f"epsilon: per param group (each group's eps; MuAdam passes it to Adam unscaled): the rule's "
+        warnings.append(f"epsilon: per param group (each group's eps; {mup_wrapper(spec.optimizer)} passes it to "
+                        "the optimizer unscaled): the rule's "
                         f"differ by layer in the mup form, as its multipliers do, and hold at width {spec.width} "
                         "(microsoft/mup does not rescale them with width_mult): export again for another width")
     return MupExport(setup=spec.mup, roles=spec.roles, warnings=warnings)

@@ -359,6 +359,8 @@ def predict(record: FitDep, body: FitPredict) -> FitPrediction:
     what the fit would have answered with ``target_width`` (and ``at``), at any size without sending the table
     again (``abcscale predict``). Exactly one of ``prediction`` (one group's) and ``joint`` (a joint law's) is set.
     Nothing is stored, so no write token is needed."""
+    from abcscale.fitting.predict import NoLaw
+
     result = crud.fit_result(record)
     try:
         answer = predict_at(result, body.size, at=body.at, group=body.group,
@@ -367,6 +369,8 @@ def predict(record: FitDep, body: FitPredict) -> FitPrediction:
         value_error(str(exc).replace(SELECT_HINT, "select one with `group` (an object, column: value)"),
                     ("body", "group"))
     except ValueError as exc:  # a covariate the law lacks, a width of 16.5, a group without a law, ...
+        if body.strict and isinstance(exc, NoLaw):  # the gate fails, as `predict --strict` exits 1 on it
+            value_error(f"strict: unreliable prediction: no prediction: {exc}", ("body", "strict"))
         field = str(exc).partition(": ")[0]
         loc = {"width": "size", "at": "at", "group": "group"}.get(field)
         if str(exc).startswith("group key "):

@@ -137,6 +137,15 @@ def _selection_field(exc: ValueError, req: FitRecommend) -> tuple[str, ...]:
     return ("body", "group") if by_group & set(exc.filters) else ("body", sorted(fields)[0])
 
 
+def _no_law_gated(exc: ValueError, strict: bool) -> None:
+    """With ``strict``, a fit that predicts nothing (one width swept) fails the gate at `strict`, as the CLI's
+    ``--strict`` exits 1 on it and the Python API's raises "strict: ..." (it was a 422 at the fit, a review)."""
+    from abcscale.fitting.predict import NoLaw
+
+    if strict and isinstance(exc, NoLaw):
+        value_error(f"strict: unreliable prediction: no prediction: {exc}", ("body", "strict"))
+
+
 def _rest_words(message: str) -> str:
     """A selection hint in the request's words: `group` is an object here, not the CLI's key=value text."""
     from abcscale.usecases.recommend import SELECT_HINT
@@ -151,6 +160,7 @@ def _from_fit(req: FitRecommend, sessions: sessionmaker[Session]) -> bytes:
     try:
         rec = usecases.recommend(req, fit)
     except ValueError as exc:  # no group matches, no across-width fit, an LR out of range at this width, ...
+        _no_law_gated(exc, req.strict)
         value_error(_rest_words(describe(exc)), _selection_field(exc, req))
     if req.strict and rec.band is not None and rec.band.unreliable:  # as `recommend --fit --strict`
         value_error("strict: unreliable prediction: " + "; ".join(rec.band.unreliable), ("body", "strict"))
