@@ -134,7 +134,35 @@ def _one_spelling(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
                 notes.append(f"{name}: {', '.join(repr(w) for w in others)} read as {to!r} ({why})")
         if merged:
             df = df.assign(**{name: df[name].map(lambda x, to=merged: to.get(x, x) if isinstance(x, str) else x)})
+    # the alignment (``full`` and ``Full``, ``0.75,0.5,0.75`` and ``0.75, 0.5, 0.75``) and the optimizer's variant
+    # (``adam`` and ``Adam``) as theory and the runner read them alike: they split a group too, unsaid (a review)
+    for name, same in (("alignment", _alignment_key), ("optimizer_variant", lambda t: " ".join(t.split()).lower())):
+        if name not in df.columns or _mostly_numbers(df[name]):
+            continue
+        counts = df[name].dropna().astype(str).value_counts(sort=True)
+        ways: dict[str, list[str]] = {}
+        for text in counts.index:
+            if (key := same(text)) is not None:
+                ways.setdefault(key, []).append(text)
+        merged = {w: spelt[0] for spelt in ways.values() for w in spelt[1:]}  # the most frequent spelling stays
+        for spelt in ways.values():
+            if len(spelt) > 1:
+                notes.append(f"{name}: {', '.join(repr(w) for w in spelt[1:])} read as {spelt[0]!r} (one setting "
+                             "spelt several ways)")
+        if merged:
+            df = df.assign(**{name: df[name].map(lambda x, to=merged: to.get(x, x) if isinstance(x, str) else x)})
     return df, notes
+
+
+def _alignment_key(text: str) -> str | None:
+    """The alignment a cell names (``full``, ``none`` or its three exponents), or None where it names none."""
+    from abcscale.schemas.theory import Alignment
+
+    try:
+        a = Alignment.parse(text)
+    except ValueError:
+        return None
+    return repr((a.alpha, a.omega, a.u))
 
 
 def _read_as(kind: Any, text: str) -> str | None:

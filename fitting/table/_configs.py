@@ -450,8 +450,9 @@ def _mixed_configs(df: pd.DataFrame, m: ColumnMapping, v: _Valid,
             if hit.any() and len(np.unique(cells[hit])) >= half:
                 out[c] = hit
                 break
-        if c not in out and c in few and not _mostly_numbers(frame[c]) \
-                and (hit := _whole_curves(frame, m, v, c)).any():
+        # a batch size or a budget too, each value on its own LR grid (a review: batch sizes 32 / 64 / 128 on grids
+        # centred on their own optima were pooled as seeds and passed `--strict`, as text they were caught)
+        if c not in out and c in few and (hit := _whole_curves(frame, m, v, c)).any():
             out[c] = hit
     # a model's name, one per size, changing across the sizes (two families swept on disjoint widths)
     out |= {c: hit for c, (hit, _) in (_size_families(frame, m, v) if families is None else families).items()
