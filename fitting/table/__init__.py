@@ -29,6 +29,7 @@ from abcscale.fitting.table._cells import (
     flat_columns,
     json_rows,
     merge_close_covariates,
+    merge_close_group_values,
     numbers_in_text,
     scalar_cells,
     table_hash,
@@ -46,6 +47,7 @@ from abcscale.fitting.table._checks import (
     _diverged_covariates,
     _failed_without_setup,
     _held_out_note,
+    _implausible_lr,
     _inverted_lr,
     _isolated_note,
     _lr_columns_note,
@@ -157,7 +159,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
     df = derive_columns(df, m.derive or [])
     df, spelt = _one_spelling(df)
     df, covariate_notes = merge_close_covariates(df, list(m.covariates or []))
-    spelt = [*spelt, *covariate_notes]
+    df, group_notes = merge_close_group_values(df, list(m.group_cols or []))
+    spelt = [*spelt, *covariate_notes, *group_notes]
     m = _default_loss(df, m)
     digest, given = table_hash(df), len(df)  # the table as given ("any cell's value changes it")
     # failed runs without their setup (wandb's export of a run that died before its config was logged): left out
@@ -206,6 +209,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                                    n_left_out=given - len(df))
         notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_isolated_note(df, m, v), *_inverted_lr(df, m, v),
+                 *_implausible_lr(df, m, v),
                  *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *copy_notes, *seed_notes, *_broken_below_best(df, m, v),

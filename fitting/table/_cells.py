@@ -201,6 +201,40 @@ def merge_close_covariates(df: pd.DataFrame, covariates: list[str]) -> tuple[pd.
     return df, notes
 
 
+#: group values this close (relative) are one setting logged at two precisions: float32's rounding is 6e-8
+GROUP_MERGE_RTOL = 1e-6
+
+
+def merge_close_group_values(df: pd.DataFrame, group_cols: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """A float group column's values within :data:`GROUP_MERGE_RTOL` of each other read as one, the one most rows
+    give (else the shortest written), said in a note: a weight decay logged as 0.1 by some runs and as float32's
+    0.10000000149 by others split one setting into two groups printed alike, each with part of its seeds (a
+    review)."""
+    notes = []
+    for c in dict.fromkeys(group_cols):
+        if c not in df.columns or not pd.api.types.is_float_dtype(df[c]):
+            continue
+        values = df[c].to_numpy(dtype=float)
+        u, counts = np.unique(values[np.isfinite(values)], return_counts=True)
+        if u.size < 2 or not (np.diff(u) <= GROUP_MERGE_RTOL * np.abs(u[1:])).any():
+            continue
+        to: dict[float, float] = {}
+        i = 0
+        while i < u.size:
+            j = i + 1
+            while j < u.size and u[j] - u[i] <= GROUP_MERGE_RTOL * abs(u[j]):
+                j += 1
+            rep = float(u[max(range(i, j), key=lambda k: (counts[k], -len(repr(float(u[k])))))])
+            to.update({float(x): rep for x in u[i:j] if float(x) != rep})
+            i = j
+        df = df.assign(**{c: [to.get(x, x) if isinstance(x, float) else x for x in df[c].tolist()]}).astype(
+            {c: df[c].dtype})
+        shown = "; ".join(f"{k!r} as {v!r}" for k, v in list(to.items())[:3])
+        notes.append(f"{c}: {len(to)} value(s) read as the setting they round to ({shown}"
+                     f"{'; ...' if len(to) > 3 else ''}): one setting logged at two precisions (float32 and float64)")
+    return df, notes
+
+
 def _merged_note(col: str, said: dict[float, float], rows: int) -> list[str]:
     if not said:
         return []

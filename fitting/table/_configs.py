@@ -30,6 +30,7 @@ from abcscale.fitting.table._names import (
     DECAY_COLUMN,
     EXTRA_GROUP_COLUMNS,
     PROGRESS_NAMES,
+    THEORY_COLUMNS,
     _constant_like,
     _key,
     _name_words,
@@ -392,6 +393,18 @@ def _grouping_notes(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
             why = f"takes {n} distinct values" if continuous else f"has one value per {noun}"
             notes.append(f"{c}: a grouping column that {why}, so its groups hold few {noun}s each; to fit one law "
                          f"across it, name it as a covariate ({option('covariates')})")
+    for c in v.group_cols[: len(v.group_cols) - len(m.covariates or [])]:
+        # a column of the user's with some cells empty: those rows are a group of their own, "nan", of whatever
+        # setups they hold, and leave their own setups' groups, unsaid (a review: every 7th run's `opt` blank made a
+        # third group of adam and sgd runs). Theory's and the sweep's own columns refuse it (validation); here a
+        # whole untagged sweep is a group as any other, so it is said, not refused
+        if c in THEORY_COLUMNS or c in EXTRA_GROUP_COLUMNS:
+            continue
+        blank = df[c].isna() | (df[c].astype(str).str.strip() == "")
+        if blank.any() and not blank.all():
+            notes.append(f"{c}: empty in {_rows(blank)}: those runs are fitted as a group of their own ({c}=nan), "
+                         "apart from the rest of their setups; fill the cells in, or drop the rows, where they belong "
+                         "to another group")
     if m.group_cols is None and m.covariates:
         for c in EXTRA_GROUP_COLUMNS:
             if c in df.columns and c not in v.group_cols and df[c].nunique(dropna=False) > 1 \

@@ -257,17 +257,21 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                 f"name it with {option(role)}" + (f" {alike[0]!r}" if _shown(alike[0]) != alike[0] else "")
                 if alike else "")
         problems.append(f"{_shown(col)}: missing column (the {option(role)} column){hint}{listing}")
-    if m.lr_col == default.lr_col and m.lr_col in cols and df[m.lr_col].nunique() == 1:
+    if m.lr_col == default.lr_col and m.lr_col in cols and (df[m.lr_col].nunique() == 1 or _adam_betas(df[m.lr_col])):
         # an optimizer's beta (Adam's 0.9) beside the LR: read as the LR, no LR was swept, and the warnings spoke of
         # diverged grids and group columns (a review)
         # not a layer's or role's own LR (the runner's lr_hidden: beta times the width's factor; a team's hidden_lr,
         # named as the sweep's LR before session 66) nor the runner's log2_lr (beta's)
         alike = sorted(str(c) for c in cols if c != m.lr_col and _lr_named(c) and not _role_lr(c)
                        and _mostly_numbers(df[c]) and _to_number(df[c]).nunique() >= 3)
-        if alike:
-            problems.append(f"{m.lr_col}: one value ({df[m.lr_col].iloc[0]}) in every row, so no learning rate "
-                            f"was swept in it; {', '.join(alike[:3])} {'looks' if len(alike) == 1 else 'look'} like "
-                            f"the learning rate: name it with {option('lr_col')}")
+        betas = sorted(_to_number(df[m.lr_col]).unique())
+        said = (f"one value ({df[m.lr_col].iloc[0]}) in every row, so no learning rate was swept in it"
+                if len(betas) == 1 else  # Adam's beta2 swept beside the LR (0.95, 0.999; a review)
+                f"{len(betas)} values ({', '.join(f'{x:g}' for x in betas)}) between 0.5 and 1, an optimizer's "
+                "betas, not a learning rate swept")
+        if alike and (df[m.lr_col].nunique() == 1 or _to_number(df[alike[0]]).nunique() > df[m.lr_col].nunique()):
+            problems.append(f"{m.lr_col}: {said}; {', '.join(alike[:3])} {'looks' if len(alike) == 1 else 'look'} "
+                            f"like the learning rate: name it with {option('lr_col')}")
     seed_col = m.seed_col if m.seed_col in cols else None
     if m.seed_col and seed_col is None and m.seed_col != default.seed_col:
         problems.append(f"{_shown(m.seed_col)}: missing column (the {option('seed_col')} column)")
@@ -275,9 +279,12 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
         problems.append(f"{_shown(m.diverged_col)}: missing column (the {option('diverged_col')} column)")
     for role, found, name in (("seed_col", seed_col, m.seed_col), ("diverged_col", div_col, m.diverged_col)):
-        # "Diverged" or "SEED" is not the default's spelling: read as nothing, it would be silently ignored
+        # "Diverged" or "SEED" is not the default's spelling: read as nothing, it would be silently ignored; nor
+        # a true/false column named for divergence (`is_diverged`, `has_diverged`): its runs, fitted with their last
+        # logged loss, moved the stability edge 2.8x, and the advice was to name it a group column (a review)
         like = [c for c in cols if name and found is None and c != name
-                and c.strip().lower() == name.strip().lower()]
+                and (c.strip().lower() == name.strip().lower()
+                     or role == "diverged_col" and "diverg" in c.lower() and _true_false(df[c]))]
         if like:
             problems.append(f"{like[0]}: looks like the {name} column; name it with {option(role)} {like[0]!r} "
                             f"(or rename it {name!r})")
@@ -439,6 +446,20 @@ def _init_problems(init: pd.Series, loss: pd.Series, flagged: np.ndarray) -> lis
     return [f"{INIT_COL}: the loss before the first update must be a positive number (leave a cell empty where it "
             f"is unknown), not in {_rows(bad)} (the first: {first:g}); it decides which runs diverged (those that end "
             "above it) and which learned nothing: fix those rows or drop the column"]
+
+
+def _adam_betas(col: pd.Series) -> bool:
+    """Whether a column holds a few numbers in [0.5, 1), as an optimizer's beta1 / beta2 swept (0.9, 0.95, 0.999)."""
+    num = _to_number(col)
+    return bool(num.notna().all()) and 2 <= num.nunique() <= 4 and bool(num.between(0.5, 1, inclusive="left").all())
+
+
+def _true_false(col: pd.Series) -> bool:
+    """Whether a column holds true/false flags only (bool, 1/0, yes/no, true/false, some cells empty)."""
+    if col.dtype == bool:
+        return True
+    text = col.dropna().astype(str).str.strip().str.lower()
+    return len(text) > 0 and bool(text.isin(_TRUE + _FALSE).all())
 
 
 def _flagged(df: pd.DataFrame, div_col: str | None) -> np.ndarray:

@@ -82,3 +82,58 @@ def test_one_setting_spelt_two_ways_is_one_group_with_a_note(column, ways):
     assert len(fit.groups) == 1, [g.group for g in fit.groups]
     assert any(w.startswith(f"{column}: ") and "one setting spelt several ways" in w for w in fit.warnings), \
         fit.warnings
+
+
+def test_a_group_value_logged_at_two_precisions_is_one_group_with_a_note():
+    table = synthetic_sweep(widths=(64, 128, 256), seeds=2, group=SETUP)
+    table["weight_decay"] = np.where(table["seed"] == 0, 0.1, float(np.float32(0.1)))
+    fit = abcscale.fit(table, n_boot=50, mapping={"group_cols": [*SETUP, "weight_decay"]})
+    assert [g.group["weight_decay"] for g in fit.groups] == [0.1]
+    assert any("two precisions" in w and "0.10000000149011612 as 0.1" in w for w in fit.warnings), fit.warnings
+    # settings apart by more than rounding stay apart
+    table["weight_decay"] = np.where(table["seed"] == 0, 0.1, 0.1001)
+    assert len(abcscale.fit(table, n_boot=50, mapping={"group_cols": [*SETUP, "weight_decay"]}).groups) == 2
+
+
+def test_a_divergence_flag_under_another_name_is_named_as_the_diverged_column():
+    table = synthetic_sweep(widths=(64, 128, 256), seeds=2, group=SETUP).rename(columns={"diverged": "is_diverged"})
+    # a tracker's last logged loss for a diverged run, finite: only the flag says the run diverged
+    best = table.groupby("width")["final_loss"].transform("min")
+    table["final_loss"] = table["final_loss"].where(~table["is_diverged"], 1.2 * best)
+    assert table["is_diverged"].any()
+    with pytest.raises(ValueError, match=r"is_diverged: looks like the diverged column; name it with "
+                                         r"diverged_col 'is_diverged'"):  # the CLI says --diverged-col
+        abcscale.fit(table, n_boot=50)
+    named = abcscale.fit(table, n_boot=50, mapping={"diverged_col": "is_diverged"})
+    assert named.groups[0].n_diverged >= int(table["is_diverged"].sum())  # the flag read
+
+
+def test_adam_betas_beside_a_swept_lr_are_refused_naming_the_lr_column():
+    table = synthetic_sweep(widths=(64, 128, 256), seeds=2, group=SETUP).rename(columns={"beta": "lr"})
+    table["beta"] = np.where(table["seed"] == 0, 0.9, 0.95)
+    with pytest.raises(ValueError, match=r"beta: 2 values \(0.9, 0.95\) between 0.5 and 1, an optimizer's betas.*"
+                                         r"lr looks like the learning rate: name it with lr_col"):
+        abcscale.fit(table, n_boot=50)
+    assert len(abcscale.fit(table, n_boot=50, mapping={"lr_col": "lr"}).groups) == 1
+
+
+def test_empty_cells_of_a_users_group_column_are_said():
+    table = synthetic_sweep(widths=(64, 128, 256), seeds=2, group=SETUP)
+    table["opt"] = "adam"
+    table.loc[table.index[::7], "opt"] = np.nan
+    fit = abcscale.fit(table, n_boot=50, mapping={"group_cols": [*SETUP, "opt"]})
+    assert any(w.startswith("opt: empty in ") and "group of their own (opt=nan)" in w for w in fit.warnings), \
+        fit.warnings
+    whole = table.assign(opt="adam")
+    assert not any(w.startswith("opt: empty") for w in abcscale.fit(
+        whole, n_boot=50, mapping={"group_cols": [*SETUP, "opt"]}).warnings)
+
+
+def test_an_adaptive_optimizers_lr_of_one_or_more_at_every_width_is_said():
+    table = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, group=SETUP, half_range=2.0, edge_octaves=None)
+    table = table[table["final_loss"].notna()].copy()  # a tracker's export of the finished runs
+    table["beta"] = -np.log2(table["beta"])
+    said = [w for w in abcscale.fit(table, n_boot=50).warnings if "the best learning rate is" in w]
+    assert said and "adam runs" in said[0] and "convert it" in said[0], said
+    plain = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, group=SETUP, half_range=2.0, edge_octaves=None)
+    assert not any("the best learning rate is" in w for w in abcscale.fit(plain, n_boot=50).warnings)
