@@ -162,6 +162,8 @@ async def _read_form(request: Request) -> _Input:
     if len(form.getlist("file")) > 1:
         value_error("given twice; send one table per fit", ("body", "file"))
     upload = form.get("file")
+    if isinstance(upload, str):  # `curl -F 'file=<rows.csv'` sends the text as a field, not a file (a review)
+        value_error("sent as a text field: send the table as a file part (curl -F file=@rows.csv)", ("body", "file"))
     if not isinstance(upload, UploadFile):
         value_error("Field required: a CSV or parquet `file` part", ("body", "file"))
     fields: dict[str, Any] = {}

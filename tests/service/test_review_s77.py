@@ -99,3 +99,11 @@ def test_a_compressed_body_is_a_415_naming_its_encoding(client, sweep_rows):
         plain = client.post(path, content=content, headers={"Content-Type": "application/json",
                                                             "Content-Encoding": "identity"})
         assert plain.status_code in (200, 201), plain.text
+
+
+def test_a_table_sent_as_a_text_field_is_named_so(client):
+    """`curl -F 'file=<rows.csv'` (a text field) was answered "Field required", though a `file` field was sent."""
+    r = client.post("/v1/fits", data={"file": _two_setups().decode(), "n_boot": str(N_BOOT)},
+                    files={"other": ("x.txt", b"", "text/plain")})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file"], r.text
+    assert "sent as a text field" in r.json()["detail"][0]["msg"], r.text
