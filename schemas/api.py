@@ -329,6 +329,14 @@ _TWO, _HALF = r"(?:[01](?:\.\d*)?|2(?:\.0*)?|\.\d+)", r"(?:0(?:\.(?:[0-4]\d*|50*
 _ALIGNMENT_TEXT = rf"^ *{_TWO} *, *{_HALF} *, *{_TWO} *$"
 
 
+def _with_alignment_text(schema: JsonDict) -> None:
+    """The field's schema with the file's ``ALPHA,OMEGA,U`` text beside 'full' / 'none' and the object."""
+    options = schema["anyOf"]
+    assert isinstance(options, list)
+    options.insert(1, {"type": "string", "pattern": _ALIGNMENT_TEXT,
+                       "description": "a custom alignment as the file writes it"})
+
+
 class TunedFile(_Request):
     """What ``POST /v1/recommend`` reads from a constants file (``abcscale tune --out``, sent as it is): the beta
     and constants tuned at ``base_width`` for one parameterization x optimizer. The file's other keys (its
@@ -340,8 +348,7 @@ class TunedFile(_Request):
     kind: Literal["abcscale.tuned-constants"] = Field(description="marks a constants file from `abcscale tune`")
     parameterization: Parameterization
     optimizer: Optimizer
-    alignment: AlignmentSpec = Field(json_schema_extra=lambda schema: schema["anyOf"].insert(1, {
-        "type": "string", "pattern": _ALIGNMENT_TEXT, "description": "a custom alignment as the file writes it"}))
+    alignment: AlignmentSpec = Field(json_schema_extra=_with_alignment_text)
     lr_mode: LrMode = Field(description="the LR mode the search trained in: the request's default")
     optimizer_variant: str | None = Field(None, max_length=64, description="the runner's variant trained")
     version: int | None = Field(None, description="the file's format version")

@@ -140,12 +140,12 @@ def _one_spelling(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
         if name not in df.columns or _mostly_numbers(df[name]):
             continue
         counts = df[name].dropna().astype(str).value_counts(sort=True)
-        ways: dict[str, list[str]] = {}
+        by_key: dict[str, list[str]] = {}
         for text in counts.index:
             if (key := same(text)) is not None:
-                ways.setdefault(key, []).append(text)
-        merged = {w: spelt[0] for spelt in ways.values() for w in spelt[1:]}  # the most frequent spelling stays
-        for spelt in ways.values():
+                by_key.setdefault(key, []).append(text)
+        merged = {w: spelt[0] for spelt in by_key.values() for w in spelt[1:]}  # the most frequent spelling stays
+        for spelt in by_key.values():
             if len(spelt) > 1:
                 notes.append(f"{name}: {', '.join(repr(w) for w in spelt[1:])} read as {spelt[0]!r} (one setting "
                              "spelt several ways)")
