@@ -62,6 +62,7 @@ from abcscale.fitting.table._checks import (
     _unflagged_note,
     _unlogged_losses,
     _unread_decay,
+    _unread_divergence_flag,
     lr_layer_columns,
 )
 from abcscale.fitting.table._configs import (
@@ -209,7 +210,7 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
                                    n_left_out=given - len(df))
         notes = [*spelt, *left_out, *v.merged, *_blown_up_note(v, blowup), *_stalled_note(v), *_missing_note(v),
                  *_unflagged_note(v, m.diverged_col), *_isolated_note(df, m, v), *_inverted_lr(df, m, v),
-                 *_implausible_lr(df, m, v),
+                 *_implausible_lr(df, m, v), *_unread_divergence_flag(df, m, v),
                  *_cut_short(df, m, v),
                  *_grouping_notes(df, m, v), *_pooled_columns(df, m, v), *_interleaved_columns(df, m, v),
                  *copy_notes, *seed_notes, *_broken_below_best(df, m, v),

@@ -452,7 +452,7 @@ def _inverted_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
 
 #: optimizers whose step is the LR itself, unit by unit: a best LR of 1 or more is no LR of theirs (Adam's are
 #: about 1e-4 to 1e-2; Muon's hidden about 0.02)
-_SIGN_LIKE = ("adam", "adamw", "lion", "adafactor", "muon")
+_SIGN_LIKE = ("adam", "adamw", "lion", "muon")  # not Adafactor: a relative step's base LR is about 1 (t5x)
 
 
 def _implausible_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
@@ -487,6 +487,27 @@ def _implausible_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
                        f"{df.loc[rows, 'optimizer'].iloc[0]} runs in {_rows(rows)}, no learning rate of an adaptive "
                        "optimizer (about 1e-4 to 1e-2): if the column holds -log2 of the LR, 1/LR or the LR in other "
                        "units, convert it to the LR itself")
+    return out
+
+
+def _unread_divergence_flag(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
+    """A true/false column named for divergence (``is_diverged``, ``has_diverged``) that flags runs, where the table
+    has no column the divergence role reads: its runs are fitted with the losses they logged last, and the warning
+    on settings that differ named it a group column (a review: the stability edge 2.8x too high). Said, with the
+    flag's option; not refused, as a narrower flag (``diverged_before_warmup``) is no divergence column."""
+    from abcscale.fitting.table._names import _FALSE, _TRUE
+
+    if m.diverged_col in df.columns:
+        return []
+    out = []
+    for c in df.columns:
+        if "diverg" not in str(c).lower() or c in (m.size_col, m.lr_col, m.loss_col):
+            continue
+        text = df[c].dropna().astype(str).str.strip().str.lower()
+        if len(text) and text.isin(_TRUE + _FALSE).all() and text.isin(_TRUE).any():
+            out.append(f"{c}: a true/false column named for divergence that no role reads (it flags "
+                       f"{int(text.isin(_TRUE).sum())} run(s), fitted with the losses they logged): if it marks the "
+                       f"diverged runs, name it with {option('diverged_col')} {str(c)!r}")
     return out
 
 

@@ -257,7 +257,7 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
                 f"name it with {option(role)}" + (f" {alike[0]!r}" if _shown(alike[0]) != alike[0] else "")
                 if alike else "")
         problems.append(f"{_shown(col)}: missing column (the {option(role)} column){hint}{listing}")
-    if m.lr_col == default.lr_col and m.lr_col in cols and (df[m.lr_col].nunique() == 1 or _adam_betas(df[m.lr_col])):
+    if m.lr_col == default.lr_col and m.lr_col in cols and (df[m.lr_col].nunique() == 1 or _adam_betas(df, m.lr_col)):
         # an optimizer's beta (Adam's 0.9) beside the LR: read as the LR, no LR was swept, and the warnings spoke of
         # diverged grids and group columns (a review)
         # not a layer's or role's own LR (the runner's lr_hidden: beta times the width's factor; a team's hidden_lr,
@@ -279,12 +279,9 @@ def _roles(df: pd.DataFrame, m: ColumnMapping, problems: list[str]) -> _Roles:
     if m.diverged_col and div_col is None and m.diverged_col != default.diverged_col:
         problems.append(f"{_shown(m.diverged_col)}: missing column (the {option('diverged_col')} column)")
     for role, found, name in (("seed_col", seed_col, m.seed_col), ("diverged_col", div_col, m.diverged_col)):
-        # "Diverged" or "SEED" is not the default's spelling: read as nothing, it would be silently ignored; nor
-        # a true/false column named for divergence (`is_diverged`, `has_diverged`): its runs, fitted with their last
-        # logged loss, moved the stability edge 2.8x, and the advice was to name it a group column (a review)
+        # "Diverged" or "SEED" is not the default's spelling: read as nothing, it would be silently ignored
         like = [c for c in cols if name and found is None and c != name
-                and (c.strip().lower() == name.strip().lower()
-                     or role == "diverged_col" and "diverg" in c.lower() and _true_false(df[c]))]
+                and c.strip().lower() == name.strip().lower()]
         if like:
             problems.append(f"{like[0]}: looks like the {name} column; name it with {option(role)} {like[0]!r} "
                             f"(or rename it {name!r})")
@@ -448,18 +445,20 @@ def _init_problems(init: pd.Series, loss: pd.Series, flagged: np.ndarray) -> lis
             "above it) and which learned nothing: fix those rows or drop the column"]
 
 
-def _adam_betas(col: pd.Series) -> bool:
-    """Whether a column holds a few numbers in [0.5, 1), as an optimizer's beta1 / beta2 swept (0.9, 0.95, 0.999)."""
-    num = _to_number(col)
-    return bool(num.notna().all()) and 2 <= num.nunique() <= 4 and bool(num.between(0.5, 1, inclusive="left").all())
+def _adam_betas(df: pd.DataFrame, col: str) -> bool:
+    """Whether ``col`` holds a few numbers in [0.5, 1), as an optimizer's beta1 / beta2 swept (0.9, 0.95, 0.999), in
+    a table of Adam-family runs (an SGD sweep's LRs of 0.5-0.875 are LRs: a review)."""
+    from abcscale.schemas.enums import Optimizer
 
+    def adam_like(x: Any) -> bool:
+        try:
+            return Optimizer(str(x).strip().lower()).value in ("adam", "adamw", "adafactor")
+        except ValueError:
+            return False
 
-def _true_false(col: pd.Series) -> bool:
-    """Whether a column holds true/false flags only (bool, 1/0, yes/no, true/false, some cells empty)."""
-    if col.dtype == bool:
-        return True
-    text = col.dropna().astype(str).str.strip().str.lower()
-    return len(text) > 0 and bool(text.isin(_TRUE + _FALSE).all())
+    num = _to_number(df[col])
+    return ("optimizer" in df.columns and bool(df["optimizer"].map(adam_like).all()) and bool(num.notna().all())
+            and 2 <= num.nunique() <= 4 and bool(num.between(0.5, 1, inclusive="left").all()))
 
 
 def _flagged(df: pd.DataFrame, div_col: str | None) -> np.ndarray:

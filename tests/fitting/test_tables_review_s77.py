@@ -95,17 +95,21 @@ def test_a_group_value_logged_at_two_precisions_is_one_group_with_a_note():
     assert len(abcscale.fit(table, n_boot=50, mapping={"group_cols": [*SETUP, "weight_decay"]}).groups) == 2
 
 
-def test_a_divergence_flag_under_another_name_is_named_as_the_diverged_column():
+def test_a_divergence_flag_under_another_name_is_said_with_its_option():
     table = synthetic_sweep(widths=(64, 128, 256), seeds=2, group=SETUP).rename(columns={"diverged": "is_diverged"})
     # a tracker's last logged loss for a diverged run, finite: only the flag says the run diverged
     best = table.groupby("width")["final_loss"].transform("min")
     table["final_loss"] = table["final_loss"].where(~table["is_diverged"], 1.2 * best)
     assert table["is_diverged"].any()
-    with pytest.raises(ValueError, match=r"is_diverged: looks like the diverged column; name it with "
-                                         r"diverged_col 'is_diverged'"):  # the CLI says --diverged-col
-        abcscale.fit(table, n_boot=50)
+    said = [w for w in abcscale.fit(table, n_boot=50).warnings if w.startswith("is_diverged: ")]
+    assert said and "name it with diverged_col 'is_diverged'" in said[0], said  # the CLI says --diverged-col
     named = abcscale.fit(table, n_boot=50, mapping={"diverged_col": "is_diverged"})
     assert named.groups[0].n_diverged >= int(table["is_diverged"].sum())  # the flag read
+    assert not any(w.startswith("is_diverged: ") for w in named.warnings)
+    # a narrower flag that marks nothing is no divergence column, and a table with one fits as before (a review)
+    quiet = synthetic_sweep(widths=(64, 128, 256), seeds=2, group=SETUP).drop(columns=["diverged"])
+    quiet["diverged_before_warmup"] = False
+    assert not any("diverged_before_warmup" in w for w in abcscale.fit(quiet, n_boot=50).warnings)
 
 
 def test_adam_betas_beside_a_swept_lr_are_refused_naming_the_lr_column():
@@ -115,6 +119,11 @@ def test_adam_betas_beside_a_swept_lr_are_refused_naming_the_lr_column():
                                          r"lr looks like the learning rate: name it with lr_col"):
         abcscale.fit(table, n_boot=50)
     assert len(abcscale.fit(table, n_boot=50, mapping={"lr_col": "lr"}).groups) == 1
+    # an SGD sweep's LRs of 0.5-0.875 beside a width-derived LR column are LRs (a review)
+    sgd = synthetic_sweep(widths=(64, 128, 256), seeds=1, group={**SETUP, "optimizer": "sgd"})
+    sgd["beta"] = np.tile([0.5, 0.625, 0.75, 0.875], len(sgd) // 4 + 1)[: len(sgd)]
+    sgd["effective_lr"] = sgd["beta"] * 64 / sgd["width"]
+    assert abcscale.fit(sgd, n_boot=50).groups
 
 
 def test_empty_cells_of_a_users_group_column_are_said():
