@@ -198,6 +198,8 @@ def fit_group(data: GroupData, s: Settings, rng: np.random.Generator) -> GroupFi
         *_bend_note(per, s.size_kind),
         *([f"{INVERTED_LR}: its diverged runs sit below the best LRs, where runs do not diverge (the table's "
              "warning); a prediction from it is unreliable"] if data.inverted_lr else []),
+        *([f"{INVERTED_LR}: its best learning rate is 1 or more at every width, none of an adaptive optimizer's (the "
+           "table's warning); a prediction from it is unreliable"] if data.implausible_lr else []),
     ]
     g = GroupFit(
         group=data.key, n_rows=data.n_rows, n_diverged=data.n_diverged, base_width=base_width,

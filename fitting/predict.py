@@ -229,9 +229,14 @@ def predict_group(g: GroupFit, width: int, *, confidence_level: float | None = N
         warnings.append(f"{UNRELIABLE}extrapolating {math.log2(factor):.2g} octaves past the swept widths where the "
                         "optimum bends in log2(width) (the group's warning): the straight line's prediction can miss "
                         "by the bend")
-    if any(w.startswith(INVERTED_LR) for w in g.warnings):
-        warnings.append(f"{UNRELIABLE}the learning-rate column may fall as the LR grows (-log LR, 1/LR): the "
-                        "group's diverged runs sit below its best LRs (the group's warning); convert it to the LR")
+    for w in g.warnings:
+        if w.startswith(INVERTED_LR) and "best learning rate is 1 or more" in w:
+            warnings.append(f"{UNRELIABLE}the learning-rate column may not hold the LR (-log LR, 1/LR, other units): "
+                            "the group's best learning rate is 1 or more at every width, none of an adaptive "
+                            "optimizer's (the group's warning); convert it to the LR")
+        elif w.startswith(INVERTED_LR):
+            warnings.append(f"{UNRELIABLE}the learning-rate column may fall as the LR grows (-log LR, 1/LR): the "
+                            "group's diverged runs sit below its best LRs (the group's warning); convert it to the LR")
     if size_kind != "width":  # as the fit says its own (fitting.pipeline)
         warnings = in_size_words(warnings)
     return Prediction(

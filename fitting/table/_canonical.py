@@ -20,7 +20,7 @@ from abcscale.fitting.table._names import (
     _without_epsilon,
     lr_layer_of,
 )
-from abcscale.fitting.table._valid import _inverted_rows, _Valid
+from abcscale.fitting.table._valid import _implausible_rows, _inverted_rows, _Valid
 from abcscale.schemas.fit import ColumnMapping
 from abcscale.schemas.theory import SCALE_MAX, SCALE_MIN
 
@@ -62,6 +62,7 @@ class GroupData:
     base_width: int | None
     mixed: tuple[str, ...] = ()  # columns in which runs fitted as seeds of one cell differ (_mixed_configs)
     inverted_lr: bool = False  # its diverged runs sit below the best LRs: the LR column may be inverted
+    implausible_lr: bool = False  # an adaptive optimizer's best LR of 1 or more at every size: not the LR itself
     # the base width's weight decay its runs trained with (the runner's base_weight_decay, weight_decay_mode
     # columns) where the group holds one value of each, else None
     weight_decay: float | None = None
@@ -396,6 +397,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping,
 
     mixed = _mixed_configs(df, m, v, families)
     inverted = _inverted_rows(df, m, v)
+    implausible = _implausible_rows(df, m, v) if inverted is None else None
     param = df["parameterization"].to_numpy() if "parameterization" in df.columns else None
     decay, decay_mode = _decays(df)
     eps_col, eps_mode_col = _epsilons(df)
@@ -434,6 +436,7 @@ def _canonical(df: pd.DataFrame, v: _Valid, m: ColumnMapping,
         return GroupData(key, tuple(rows), names, int(base[0]) if base.size == 1 else None,
                          tuple(c for c, rows_in in mixed.items() if rows_in[idx].any()),
                          inverted_lr=inverted is not None and bool(inverted[0][idx].any()),
+                         implausible_lr=implausible is not None and bool(implausible[0][idx].any()),
                          weight_decay=None if wd is None else float(wd),
                          weight_decay_mode=None if wd is None or wd_mode is None else str(wd_mode),
                          epsilon=None if eps is None else float(eps),

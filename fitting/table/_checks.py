@@ -450,43 +450,22 @@ def _inverted_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
             "LR itself (the fitter reads larger values as larger LRs)"]
 
 
-#: optimizers whose step is the LR itself, unit by unit: a best LR of 1 or more is no LR of theirs (Adam's are
-#: about 1e-4 to 1e-2; Muon's hidden about 0.02)
-_SIGN_LIKE = ("adam", "adamw", "lion", "muon")  # not Adafactor: a relative step's base LR is about 1 (t5x)
-
-
 def _implausible_lr(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> list[str]:
-    """A group of an adaptive optimizer whose best LR is 1 or more at every width: the LR column holds something
-    else (-log2 of the LR, 1/LR, the LR in units of 1e-3). With diverged runs :func:`_inverted_lr` tells it from
-    where they sit; a table without them (a tracker's export filtered to finished runs) passed `--strict` with an
-    Adam LR* of 12.4 (a review)."""
-    from abcscale.fitting.table._valid import _curve_best, _trained
-    from abcscale.schemas.enums import Optimizer
+    """Say each group of an adaptive optimizer whose best LR is 1 or more at every size (:func:`_implausible_rows`);
+    its prediction is unreliable too (``GroupData.implausible_lr``)."""
+    from abcscale.fitting.table._valid import _implausible_rows
 
-    if "optimizer" not in df.columns or v.curves is None or _inverted_rows(df, m, v) is not None:
+    if (said := _implausible_rows(df, m, v)) is None:
         return []
-
-    def adaptive(x: Any) -> bool:
-        try:
-            return Optimizer(str(x).strip().lower()).value in _SIGN_LIKE
-        except ValueError:
-            return False
-
-    ok = _trained(v) & df["optimizer"].map(adaptive).to_numpy(dtype=bool)
-    if not ok.any():
-        return []
-    _, best_lr = _curve_best(v.curves, v.lr, v.loss, ok, "min")
-    groups = (df.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
-              else np.zeros(len(df), int))
+    rows, groups, best_lr = said
     out = []
-    for g in pd.unique(groups[ok]):
-        rows = ok & (groups == g)
-        if np.all(best_lr[rows] >= 1):
-            out.append(f"{m.lr_col}: the best learning rate is {float(np.min(best_lr[rows])):g} or more at every "
-                       f"{m.size_kind if m.size_kind == 'width' else 'size'} of the "
-                       f"{df.loc[rows, 'optimizer'].iloc[0]} runs in {_rows(rows)}, no learning rate of an adaptive "
-                       "optimizer (about 1e-4 to 1e-2): if the column holds -log2 of the LR, 1/LR or the LR in other "
-                       "units, convert it to the LR itself")
+    for g in pd.unique(groups[rows]):
+        these = rows & (groups == g)
+        out.append(f"{m.lr_col}: the best learning rate is {float(np.nanmin(best_lr[these])):g} or more at every "
+                   f"{m.size_kind if m.size_kind == 'width' else 'size'} of the "
+                   f"{df.loc[these, 'optimizer'].iloc[0]} runs in {_rows(these)}, no learning rate of an adaptive "
+                   "optimizer (about 1e-4 to 1e-2): if the column holds -log2 of the LR, 1/LR or the LR in other "
+                   "units, convert it to the LR itself; their group's prediction is unreliable")
     return out
 
 

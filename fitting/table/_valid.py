@@ -591,6 +591,42 @@ def _inverted_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
     return seen & (v.lr < lr_best), above
 
 
+#: optimizers whose step is the LR itself, unit by unit: a best LR of 1 or more is no LR of theirs (Adam's are
+#: about 1e-4 to 1e-2; Muon's hidden about 0.02). Not Adafactor: a relative step's base LR is about 1 (t5x)
+_SIGN_LIKE = ("adam", "adamw", "lion", "muon")
+
+
+def _implausible_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """The rows of each group of an adaptive optimizer whose best LR is 1 or more at every size (its trained runs'
+    curves), with each row's group code and curve's best LR; None where no group is. The LR column holds something
+    else there (-log2 of the LR, 1/LR, the LR in units of 1e-3): with diverged runs :func:`_inverted_rows` tells
+    it from where they sit, and this is not asked; a table without them (a tracker's export filtered to finished
+    runs) passed `--strict` with an Adam LR* of 12.4 (a review)."""
+    from abcscale.schemas.enums import Optimizer
+
+    if "optimizer" not in df.columns or v.curves is None or _inverted_rows(df, m, v) is not None:
+        return None
+
+    def adaptive(x: Any) -> bool:
+        try:
+            return Optimizer(str(x).strip().lower()).value in _SIGN_LIKE
+        except ValueError:
+            return False
+
+    ok = _trained(v) & df["optimizer"].map(adaptive).to_numpy(dtype=bool)
+    if not ok.any():
+        return None
+    _, best_lr = _curve_best(v.curves, v.lr, v.loss, ok, "min")
+    groups = (df.groupby(v.group_cols, dropna=False, sort=False).ngroup().to_numpy() if v.group_cols
+              else np.zeros(len(df), int))
+    rows = np.zeros(len(df), bool)
+    for g in pd.unique(groups[ok]):
+        if np.all(best_lr[ok & (groups == g)] >= 1):
+            rows |= groups == g
+    return (rows, groups, best_lr) if rows.any() else None
+
+
 def _trained(v: _Valid) -> np.ndarray:
     """The runs that trained: not diverged, with a finite loss."""
     return ~v.diverged & np.isfinite(v.loss)

@@ -142,7 +142,14 @@ def test_an_adaptive_optimizers_lr_of_one_or_more_at_every_width_is_said():
     table = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, group=SETUP, half_range=2.0, edge_octaves=None)
     table = table[table["final_loss"].notna()].copy()  # a tracker's export of the finished runs
     table["beta"] = -np.log2(table["beta"])
-    said = [w for w in abcscale.fit(table, n_boot=50).warnings if "the best learning rate is" in w]
+    fit = abcscale.fit(table, n_boot=50, target_width=2048)
+    said = [w for w in fit.warnings if "the best learning rate is" in w]
     assert said and "adam runs" in said[0] and "convert it" in said[0], said
+    (group,) = fit.groups  # and its prediction is unreliable: `--strict` fails it
+    assert any("best learning rate is 1 or more" in why for why in group.prediction.unreliable), group.prediction
+    ada = table.assign(optimizer="adafactor")  # a relative step's base LR of about 1 is Adafactor's own
+    assert not any("the best learning rate is" in w for w in abcscale.fit(ada, n_boot=50).warnings)
     plain = synthetic_sweep(widths=(64, 128, 256, 512), seeds=2, group=SETUP, half_range=2.0, edge_octaves=None)
-    assert not any("the best learning rate is" in w for w in abcscale.fit(plain, n_boot=50).warnings)
+    plain_fit = abcscale.fit(plain, n_boot=50, target_width=2048)
+    assert not any("the best learning rate is" in w for w in plain_fit.warnings)
+    assert not any("best learning rate" in why for why in plain_fit.groups[0].prediction.unreliable)
