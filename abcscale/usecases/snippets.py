@@ -164,8 +164,10 @@ def _optimizer_lines(spec: GroupSpec) -> tuple[list[str], list[str], str]:
                      "                 torch.optim.AdamW([g for g in groups if not g[\"use_muon\"]])]"],
                 "list[torch.optim.Optimizer]")
     cls = TORCH_OPTIMIZERS.get(spec.optimizer.value, "Adam")
+    top = max((r.lr for r in spec.roles if r.lr), default=None)  # this spec's largest LR: when the cap bites
+    when = f" (the largest here, {top:.3g}: {1 / top**2:,.0f} steps)" if top else ""
     cap = (["    # torch.optim.Adafactor caps every group's LR at 1/sqrt(step): the groups train as given only while",
-            "    # their LRs stay under it (LR 1e-2: 10,000 steps); optax's adafactor (abcscale.optax) has no cap"]
+            f"    # their LRs stay under it{when}; optax's adafactor (abcscale.optax) has no cap"]
            if spec.optimizer.value == "adafactor" else [])
     return [], [*cap, f"    optimizer = torch.optim.{cls}({groups})"], "torch.optim.Optimizer"
 
