@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 from collections.abc import AsyncIterator
@@ -307,6 +308,10 @@ _ALIGNMENT_TEXT = ("Input should be 'full', 'none' or an object {alpha, omega, u
 def _key_said(error: dict[str, Any]) -> dict[str, Any]:
     """A malformed Idempotency-Key or alignment in words, not as the 100-200-character pattern it failed."""
     named = [part for part in error.get("loc", ()) if isinstance(part, str)]
+    if error.get("loc", ())[:1] == ("header",) and isinstance(text := error.get("input"), str):
+        # HTTP hands a header's bytes over as Latin-1: a UTF-8 key `ké` was echoed back as `kÃ©` (a review)
+        with contextlib.suppress(UnicodeError):
+            error = {**error, "input": text.encode("latin-1").decode("utf-8")}
     if error.get("type") == "string_pattern_mismatch":
         if named and (said := _PATTERNS_SAID.get(named[-1])):
             return {**{k: v for k, v in error.items() if k != "ctx"}, "msg": said}

@@ -107,3 +107,13 @@ def test_a_table_sent_as_a_text_field_is_named_so(client):
                     files={"other": ("x.txt", b"", "text/plain")})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "file"], r.text
     assert "sent as a text field" in r.json()["detail"][0]["msg"], r.text
+
+
+def test_a_non_ascii_idempotency_key_is_echoed_as_sent(client, sweep_rows):
+    """HTTP hands header bytes over as Latin-1: the 422 echoed a UTF-8 key `ké` as `kÃ©` (a review)."""
+    r = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": N_BOOT},
+                    headers=[("Idempotency-Key", "ké".encode())])
+    assert r.status_code == 422 and r.json()["detail"][0]["input"] == "ké", r.text
+    latin = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": N_BOOT},
+                        headers=[("Idempotency-Key", "k\xe9".encode("latin-1"))])  # not UTF-8: as it came
+    assert latin.status_code == 422 and latin.json()["detail"][0]["input"] == "k\xe9", latin.text
