@@ -364,6 +364,9 @@ def apply_map(data: dict[str, Any], cmap: ConfigMap) -> tuple[dict[str, Any], li
         if path is not None:
             try:
                 value = _interpolated(data, lookup(data, path))
+                if isinstance(value, dict):  # a table mapped whole: the references inside it read too, as
+                    # unmapped tables' are (`lr: {hidden: ${hidden_lr}}` was "not a valid number", a review)
+                    value = _references_read(data, value, problems, f"{key}.")
             except LookupError as exc:
                 problems.append((key, f"mapped to '{path}', which is not in the config: {exc}"))
                 continue

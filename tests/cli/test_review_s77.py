@@ -31,3 +31,28 @@ def test_the_adafactor_snippet_says_when_torchs_cap_bites_for_this_spec(base_lr,
                                    "--base-lr", base_lr, "--form", "plain", "--format", "torch"])
     assert res.exit_code == 0, res.output
     assert f"(the largest here, {float(base_lr):.3g}: {steps} steps)" in res.output, res.output
+
+
+_HYDRA = """model: {d_model: 4096}
+scaling: {parameterization: mup, base_width: 256, base_lr: 3.0e-3}
+hidden_lr: 1.875e-4
+optim:
+  name: adam
+  lr:
+    embedding: 7.5e-4
+    hidden: ${HIDDEN}
+    readout: 7.5e-4
+"""
+_MAP = ("width=model.d_model,parameterization=scaling.parameterization,base_width=scaling.base_width,"
+        "beta=scaling.base_lr,optimizer=optim.name,lr=optim.lr")
+
+
+@pytest.mark.parametrize(("points_at", "code", "said"), [("hidden_lr", 0, "PASS"),
+                                                          ("scaling.base_lr", 1, "lr (hidden) too high")])
+def test_a_reference_inside_a_table_mapped_whole_is_read_where_it_points(tmp_path, points_at, code, said):
+    """`--map lr=optim.lr` with `hidden: ${hidden_lr}` inside was exit 2 "not a valid number" (a review): the gate
+    could neither pass the right value nor fail a wrong one."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(_HYDRA.replace("HIDDEN", points_at))
+    res = CliRunner().invoke(app, ["check", str(cfg), "--map", _MAP])
+    assert res.exit_code == code and said in res.output, res.output
