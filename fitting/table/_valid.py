@@ -445,19 +445,25 @@ def _init_problems(init: pd.Series, loss: pd.Series, flagged: np.ndarray) -> lis
             "above it) and which learned nothing: fix those rows or drop the column"]
 
 
-def _adam_betas(df: pd.DataFrame, col: str) -> bool:
-    """Whether ``col`` holds a few numbers in [0.5, 1), as an optimizer's beta1 / beta2 swept (0.9, 0.95, 0.999), in
-    a table of Adam-family runs (an SGD sweep's LRs of 0.5-0.875 are LRs: a review)."""
+def _optimizer_in(col: pd.Series, names: tuple[str, ...]) -> np.ndarray:
+    """Per row, whether its optimizer cell names one of ``names`` (any alias or case theory reads)."""
     from abcscale.schemas.enums import Optimizer
 
-    def adam_like(x: Any) -> bool:
+    def named(x: Any) -> bool:
         try:
-            return Optimizer(str(x).strip().lower()).value in ("adam", "adamw", "adafactor")
+            return Optimizer(str(x).strip().lower()).value in names
         except ValueError:
             return False
 
+    return col.map(named).to_numpy(dtype=bool)
+
+
+def _adam_betas(df: pd.DataFrame, col: str) -> bool:
+    """Whether ``col`` holds a few numbers in [0.5, 1), as an optimizer's beta1 / beta2 swept (0.9, 0.95, 0.999), in
+    a table of Adam-family runs (an SGD sweep's LRs of 0.5-0.875 are LRs: a review)."""
     num = _to_number(df[col])
-    return ("optimizer" in df.columns and bool(df["optimizer"].map(adam_like).all()) and bool(num.notna().all())
+    return ("optimizer" in df.columns and bool(_optimizer_in(df["optimizer"], ("adam", "adamw", "adafactor")).all())
+            and bool(num.notna().all())
             and 2 <= num.nunique() <= 4 and bool(num.between(0.5, 1, inclusive="left").all()))
 
 
@@ -603,18 +609,9 @@ def _implausible_rows(df: pd.DataFrame, m: ColumnMapping, v: _Valid
     else there (-log2 of the LR, 1/LR, the LR in units of 1e-3): with diverged runs :func:`_inverted_rows` tells
     it from where they sit, and this is not asked; a table without them (a tracker's export filtered to finished
     runs) passed `--strict` with an Adam LR* of 12.4 (a review)."""
-    from abcscale.schemas.enums import Optimizer
-
     if "optimizer" not in df.columns or v.curves is None or _inverted_rows(df, m, v) is not None:
         return None
-
-    def adaptive(x: Any) -> bool:
-        try:
-            return Optimizer(str(x).strip().lower()).value in _SIGN_LIKE
-        except ValueError:
-            return False
-
-    ok = _trained(v) & df["optimizer"].map(adaptive).to_numpy(dtype=bool)
+    ok = _trained(v) & _optimizer_in(df["optimizer"], _SIGN_LIKE)
     if not ok.any():
         return None
     _, best_lr = _curve_best(v.curves, v.lr, v.loss, ok, "min")
