@@ -15,7 +15,8 @@ from abcscale.fitting import fit_table
 from abcscale.runner import sweep as sw
 from abcscale.runner.spec import SweepSpec
 
-TINY = {"widths": [16, 32], "log2_lr": [-7, -6], "steps": 3, "batch": 2, "seq_len": 8, "depth": 1,
+# an MLP where the model is not the point: its programs compile in about half a transformer's time
+TINY = {"model": "mlp", "widths": [16, 32], "log2_lr": [-7, -6], "steps": 3, "batch": 2, "seq_len": 8, "depth": 1,
         "data": "synthetic", "seeds": 1}
 
 
@@ -77,8 +78,8 @@ def test_the_sweep_says_what_theory_says_of_its_setups(tmp_path):
 
     from abcscale.cli import app
 
-    flags = ["sweep", "--widths", "16,32", "--steps", "2", "--batch", "2", "--seq-len", "8", "--depth", "1", "--data",
-             "synthetic", "--log2-lr", "-6", "-q"]
+    flags = ["sweep", "--model", "mlp", "--widths", "16,32", "--steps", "2", "--batch", "2", "--seq-len", "8",
+             "--depth", "1", "--data", "synthetic", "--log2-lr", "-6", "-q"]
     face = CliRunner().invoke(app, [*flags, "-p", "standard", "-o", "adam", "-a", "0.5,0.5,1", "--out",
                                     str(tmp_path / "a")])
     assert face.exit_code == 0 and "warning: standard + adam, alignment 0.5,0.5,1: per-layer exponents are not " \
@@ -115,8 +116,8 @@ def test_the_flags_defaults_are_not_constants_given():
 def test_two_sweeps_apart_in_attention_scale_are_not_repeated_runs(tmp_path):
     """attn_scale, eval_batches, final_window and divergence_factor were not in the rows: two sweeps differing in
     one pooled as repeated runs (session 33's list)."""
-    sqrt = _sweep(tmp_path / "a", attn_scale="sqrt", widths=[16, 32], head_dim=8)
-    linear = _sweep(tmp_path / "b", attn_scale="linear", widths=[16, 32], head_dim=8)
+    sqrt = _sweep(tmp_path / "a", model="transformer", attn_scale="sqrt", widths=[16, 32], head_dim=8)
+    linear = _sweep(tmp_path / "b", model="transformer", attn_scale="linear", widths=[16, 32], head_dim=8)
     assert set(sqrt["attn_scale"]) == {"sqrt"} and set(linear["attn_scale"]) == {"linear"}
     fit = fit_table(pd.concat([sqrt, linear], ignore_index=True), n_boot=20)
     said = " ".join(fit.groups[0].warnings + fit.warnings)
