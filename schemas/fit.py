@@ -342,12 +342,27 @@ class GroupFit(_Model):
         if (p := self.prediction) is not None:
             parts.append(f"LR* at {p.width}: {p.lr:.3g}, {_level(p.ci)} [{p.ci.low:.3g}, {p.ci.high:.3g}]"
                          + (" (unreliable)" if p.unreliable else ""))
-        n = len(self.warnings) + (len(self.prediction.warnings) if self.prediction is not None else 0)
+        n = len(self.said_warnings())  # as `abcscale fit --summary` counts them (it counted a restated note twice)
         parts.append(f"{n} warning{'' if n == 1 else 's'}")
         return f"{label}: {'; '.join(parts)}"
 
+    def said_warnings(self) -> list[str]:
+        """The group's warnings and its prediction's, each said once: a prediction's note that restates one of
+        the group's (kept in the prediction for a reader of it alone, a recommendation from the fit) is the
+        group's."""
+        said = list(self.warnings)
+        for w in self.prediction.warnings if self.prediction is not None else []:
+            if not any(mine in w and any(theirs in x for x in self.warnings) for mine, theirs in _RESTATED):
+                said.append(w)
+        return said
+
     def __repr__(self) -> str:  # a notebook showed every field, 8,000 characters a group (a review)
         return f"GroupFit({self.summary()})"
+
+
+#: a prediction's notes that restate one of its group's, by a phrase of each (:meth:`GroupFit.said_warnings`)
+_RESTATED = (("is inconsistent with theory", "is inconsistent with theory"),
+             ("had no identified optimum", "have no identified optimum"))
 
 
 class JointPrediction(_Model):

@@ -575,8 +575,10 @@ def print_compact(result: FitResult) -> None:
             # the LR, the hidden layer's 0.000709)
             what = "LR* beta (base LR)" if swept_beta(g.group, p) else own_lr("LR*", p)
             spread = layer_lrs(p, g.group)
-            console.print(f"{' ' * pad}  at {noun} {p.width}: {what} {p.lr:.4g}, 95% [{p.ci95[0]:.4g}, "
-                          f"{p.ci95[1]:.4g}], safe-side {p.safe_lr:.4g}" + (f"; layer LRs {spread}" if spread else "")
+            # at the fit's level, as its exponents above (it said 95% beside a 90% exponent: a review)
+            console.print(f"{' ' * pad}  at {noun} {p.width}: {what} {p.lr:.4g}, {100 * p.ci.confidence_level:g}% "
+                          f"[{p.ci.low:.4g}, {p.ci.high:.4g}], safe-side {p.safe_lr:.4g}"
+                          + (f"; layer LRs {spread}" if spread else "")
                           + (" [bold red]unreliable[/]" if p.unreliable else ""), highlight=False)
     console.print(loss_line(result), highlight=False)
     for msg in result.warnings:

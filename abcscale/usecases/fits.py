@@ -10,6 +10,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -194,19 +195,9 @@ def _reads_back(result: FitResult) -> None:
                          "nothing was stored: check the table's losses and learning rates") from None
 
 
-#: a prediction's notes that restate one of its group's (they stay in the prediction for a reader of it alone, a
-#: recommendation from the fit), by a phrase of each
-_RESTATED = (("is inconsistent with theory", "is inconsistent with theory"),
-             ("had no identified optimum", "have no identified optimum"))
-
-
 def group_warnings(g: GroupFit) -> list[str]:
     """A group's warnings and its prediction's, each said once (a note both carry is the group's)."""
-    said = list(g.warnings)
-    for w in g.prediction.warnings if g.prediction is not None else []:
-        if not any(mine in w and any(theirs in x for x in g.warnings) for mine, theirs in _RESTATED):
-            said.append(w)
-    return said
+    return g.said_warnings()
 
 
 def unreliable(result: FitResult) -> list[tuple[str, str]]:
@@ -293,12 +284,16 @@ def predict_at(fit: FitResult, size: Any, *, at: Mapping[str, Any] | Literal["ba
         if not fit.joint:
             raise ValueError(f"at: this fit has no joint law: fit the table with {said['covariates']} to predict at "
                              "covariate values")
+        values: dict[str, float] = {}
         for k, v in at.items():  # a text value reached the arithmetic (TypeError); fit(at=) says the same
-            if isinstance(v, bool) or not isinstance(v, int | float):
+            # a value read from a DataFrame is a numpy scalar (np.int64, np.float32): a number, as fit(at=) takes it
+            if isinstance(v, bool) or not isinstance(v, Real):  # numpy registers its numbers, not np.bool_
                 raise ValueError(f"at: {short(k)}: expected a number, got {short(repr(v))}")
             if not 0 < v <= MAX_COVARIATE_VALUE:  # the report page's bound: 1e200 was answered (2e-61) here
                 raise ValueError(f"at: {short(k)}: expected a positive number up to {MAX_COVARIATE_VALUE:g}, "
                                  f"got {short(repr(v))}")
+            values[k] = float(v)
+        at = values
         laws = _joint_laws(fit, selector)
         if len(laws) != 1:
             listed = "; ".join(group_label(j.group) for j in fit.joint)

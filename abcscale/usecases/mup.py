@@ -231,6 +231,8 @@ def per_role(value: object, n: int) -> object:
         except ValueError:
             raise ValueError(f"'{value}' is not one number or {n} comma-separated numbers ("
                              f"{','.join(r.value[0] for r in ROLES[:n])})") from None
+    if getattr(value, "ndim", None) in (0, 1) and hasattr(value, "tolist"):  # a numpy array or scalar, as convert()
+        value = value.tolist()  # takes one (pydantic said "a valid number ... a valid dictionary" of a 1-D array)
     if not isinstance(value, list | tuple):
         return value
     names = [r.value for r in ROLES][:n]
