@@ -78,9 +78,13 @@ def _repeated_runs(df: pd.DataFrame, m: ColumnMapping, v: _Valid) -> tuple[np.nd
                      f"dropped, one of each kept (fitted, each copy would count as a separate run and narrow the "
                      f"intervals){also}")
     if reruns.any():
+        # without a seed column the rows count as a seed's runs would, so the fit is the seeded table's: "narrows"
+        # holds only where they are reruns of one seed (a review read it as a change the seed column would undo)
+        counted = ("each counts as a separate run, as another seed's would: if they are reruns of one seed, that "
+                   "narrows the intervals (keep one run per seed)" if seedless else
+                   "each counts as a separate run, which narrows the intervals: keep one run per seed")
         notes.append(f"repeated runs (the same settings and seed as an earlier row, another loss or a divergence): "
-                     f"{_rows(reruns)}; "
-                     f"each counts as a separate run, which narrows the intervals: keep one run per seed{also}")
+                     f"{_rows(reruns)}; {counted}{also}")
     return copies, notes
 
 

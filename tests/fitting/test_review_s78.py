@@ -1,0 +1,21 @@
+"""Session 78's review of the statistics on tables with a known truth: the one message found wanting. Without a seed
+column, a table's several runs of one setting count as runs of other seeds would, so its fit is the seeded table's;
+the note said they "narrow the intervals", read as a change a seed column would undo."""
+
+from __future__ import annotations
+
+import abcscale
+from abcscale.fitting.synthetic import synthetic_sweep
+
+
+def test_seedless_reruns_fit_as_seeds_and_the_note_says_when_that_narrows():
+    seeded = synthetic_sweep(seeds=2, seed=3)
+    with_seeds = abcscale.fit(seeded, target_width=2048, n_boot=50)
+    without = abcscale.fit(seeded.drop(columns="seed"), target_width=2048, n_boot=50)
+    assert without.groups[0].exponent.ci == with_seeds.groups[0].exponent.ci  # the same fit, as the note now says
+    (note,) = [w for w in without.warnings if w.startswith("repeated runs")]
+    said = " ".join(note.split())
+    assert "each counts as a separate run, as another seed's would: if they are reruns of one seed, that narrows " \
+           "the intervals (keep one run per seed); if they are runs with other seeds, the table needs its seed " \
+           "column" in said, said
+    assert not [w for w in with_seeds.warnings if w.startswith("repeated runs")]
