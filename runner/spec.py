@@ -786,6 +786,16 @@ _GRID = frozenset({"parameterizations", "optimizers", "alignments", "lr_modes", 
 _EXECUTION = EXECUTION_KEYS = frozenset({"batching", "chunk", "curves", "coord_steps"})
 
 
+def _x64() -> bool:
+    """Whether JAX runs with 64-bit types (``JAX_ENABLE_X64``, or ``jax.config.update`` in a notebook that loaded
+    JAX): its draws of the data windows and the init take another algorithm (``runner.draws.shared_draw``), so a
+    cell's runs are other runs. Read without loading JAX where nothing has."""
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        return bool(jax.config.jax_enable_x64)
+    return os.environ.get("JAX_ENABLE_X64", "").strip().lower() in ("1", "true", "yes", "on", "t", "y")
+
+
 def spelling_free(spec: SweepSpec) -> dict[str, str]:
     """The key fields that name the same thing however it is written: a factory reference as its file (resolved),
     its name and its code (the hash of the file and the user's modules it imports, :func:`model_source`), so that
@@ -888,6 +898,8 @@ class Cell(BaseModel):
                     xla.pop("ABCSCALE_XLA_FUSION_EMITTERS")
             if xla:
                 fields["xla"] = xla
+        if _x64():  # JAX draws the data windows and init by another algorithm under x64: other runs
+            fields["x64"] = True
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

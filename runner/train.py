@@ -25,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -62,7 +62,6 @@ def _say_flags(note: str) -> None:
     warnings.warn(note, SweepWarning, stacklevel=4)
 
 
-@functools.cache
 def environment() -> str:
     """Where this process trains, as a sweep folder's parts record it: JAX's and jaxlib's releases, the device, a
     digest of the options XLA compiles with (``XLA_FLAGS`` as XLA read it, said too where set and known). A cell's
@@ -70,6 +69,16 @@ def environment() -> str:
     default to TF32; a flag such as fast math rounds otherwise), though the cell key, which names what is trained,
     is the same. Labels are compared by ``runner.store.same_environment``: one written before session 75 has no
     options, and matches either way."""
+    said, options = _environment()
+    # read at each call (a notebook turns it on between sweeps): JAX draws the data windows and the init by another
+    # algorithm under x64 (runner.draws.shared_draw), so its runs are other runs (their cell keys say so too)
+    x64 = bool(cast(Any, jax.config).jax_enable_x64)  # its flags are attributes set at run time
+    return f"{said}, x64; {options}" if x64 else f"{said}; {options}"
+
+
+@functools.cache
+def _environment() -> tuple[str, str]:
+    """The process's part of :func:`environment`: (JAX, jaxlib and the device; XLA's options)."""
     import jaxlib
 
     from abcscale.runner.store import OPTIONS_SAID
@@ -77,7 +86,7 @@ def environment() -> str:
     options, flags = executables.xla_options(), executables.xla_flags_read()  # before the backend starts
     dev = jax.devices()[0]
     said = f"jax {jax.__version__} (jaxlib {jaxlib.__version__}) on {dev.platform} ({dev.device_kind})"
-    return f"{said}; {OPTIONS_SAID} {options[:12]}" + (f" (XLA_FLAGS {flags!r})" if flags and flags.strip() else "")
+    return said, f"{OPTIONS_SAID} {options[:12]}" + (f" (XLA_FLAGS {flags!r})" if flags and flags.strip() else "")
 
 
 @functools.cache
@@ -441,7 +450,7 @@ def run_program(prog: Program, train_tok: np.ndarray, eval_tok: np.ndarray, mult
     init_s = t0 - t_init  # part of the run, as when the program drew them
     args = (params, jnp.asarray(train_tok), jnp.asarray(eval_tok), jnp.asarray(mult_3, jnp.float32),
             jnp.asarray(wd, jnp.float32), jnp.asarray(_per_role(lr_Mx4)), jnp.asarray(_per_role(eps_Mx4)),
-            jnp.asarray(starts))
+            jnp.asarray(starts, jnp.int32))  # int64 under x64: the program takes int32 (it was a TypeError)
     compiler = compiler or Compiler()
     compiled = compiler.executable(prog, args)
     t1 = time.perf_counter()
