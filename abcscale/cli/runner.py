@@ -412,8 +412,22 @@ def _spec_changes(previous: dict[str, Any] | None, spec: SweepSpec) -> str:
         text = "unset" if value is None else json.dumps(value)
         return text if len(text) <= 50 else "..." + text[-47:] if isinstance(value, str) else text[:47] + "..."
 
-    changed = [f"{k} {shown(previous.get(k))} -> {shown(now.get(k))}" for k in sorted(set(previous) | set(now))
-               if k not in EXECUTION_KEYS and previous.get(k) != now.get(k)]
+    def flat(spec: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        # a nested setting by its own name (constants.epsilon): the note cut both sides of `constants` to the same
+        # first 47 characters, so it never showed which constant changed (a review)
+        out: dict[str, Any] = {}
+        for k, v in spec.items():
+            if not prefix and k in EXECUTION_KEYS:
+                continue
+            if isinstance(v, dict) and v and k != "custom_tables":
+                out |= flat(v, f"{prefix}{k}.")
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    before, after = flat(previous), flat(now)
+    changed = [f"{k} {shown(before.get(k))} -> {shown(after.get(k))}" for k in sorted(set(before) | set(after))
+               if before.get(k) != after.get(k)]
     if changed:
         return f"; the folder's previous spec differs in {', '.join(changed)}"
     # the same settings, other cell ids: an older version keyed them otherwise (a user model's layout, since
