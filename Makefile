@@ -138,4 +138,4 @@ typecheck: $(STAMP)
 	cd build/typecheck && ../../$(PY) -m mypy --config-file ../../pyproject.toml -p abcscale
 
 clean:
-	rm -rf $(VENV) .pytest_cache abcscale-demo
+	rm -rf $(VENV) .pytest_cache .jax_cache abcscale-demo

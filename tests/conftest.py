@@ -8,34 +8,31 @@ The processes the tests start then begin with the default action, as from a term
 is reset by exec; an ignored one is not).
 
 And a compilation cache of the suite's own. The runner keeps compiled programs in ``ABCSCALE_JAX_CACHE``, else
-``~/.cache/abcscale/jax``: a suite run with neither wrote about 200 programs (130 MB) into the user's own cache, and
-every later run on that machine found them there, so a developer's `make test` ran about 50 s faster than CI's
-fresh machine did (585 s against 533 s of pytest, 2026-12-07) and hid what the suite costs. Unless
-``ABCSCALE_JAX_CACHE`` is set (a developer keeping a warm cache on purpose), the suite's processes share one
-temporary folder, made by the first process (xdist's controller, whose environment the workers inherit) and
-deleted when it ends."""
+``~/.cache/abcscale/jax``: a suite run with neither wrote about 200 programs (130 MB) into the user's own cache each
+time the runner's code changed, never removed, and every later run on that machine found them there, so a `make test`
+there ran about 50 s faster than a fresh clone's (533 s against 585 s of pytest, 2026-12-07) and hid what CI pays.
+Unless ``ABCSCALE_JAX_CACHE`` is set, the suite keeps them in the checkout, ``.jax_cache/tests`` (git ignores it;
+`make clean` removes it): one folder for xdist's workers (they inherit the controller's environment), warm for a
+developer's next run, cold in a fresh clone as in CI, emptied when it outgrows :data:`SUITE_CACHE_LIMIT`."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import signal
-import tempfile
 import threading
+from pathlib import Path
 
 import pytest
 
-_OWN_CACHE: list[str] = []  # the compilation cache this process made for the suite, deleted at its end
+SUITE_CACHE = Path(__file__).resolve().parents[1] / ".jax_cache" / "tests"
+SUITE_CACHE_LIMIT = 2**30  # bytes: each change of the runner's code keys every program anew (about 130 MB a run)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-    if "ABCSCALE_JAX_CACHE" not in os.environ:
-        _OWN_CACHE.append(tempfile.mkdtemp(prefix="abcscale-test-jax-"))
-        os.environ["ABCSCALE_JAX_CACHE"] = _OWN_CACHE[0]
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    for folder in _OWN_CACHE:
-        shutil.rmtree(folder, ignore_errors=True)
+    if "ABCSCALE_JAX_CACHE" not in os.environ:  # the first process: xdist's controller, or a run without workers
+        if sum(f.stat().st_size for f in SUITE_CACHE.glob("*") if f.is_file()) > SUITE_CACHE_LIMIT:
+            shutil.rmtree(SUITE_CACHE, ignore_errors=True)
+        os.environ["ABCSCALE_JAX_CACHE"] = str(SUITE_CACHE)

@@ -1,7 +1,8 @@
-"""The suite keeps its compiled programs in a folder of its own: not the user's ``~/.cache/abcscale/jax`` (where a
-`make test` left about 200 programs, 130 MB, and every later run found them warm, unlike CI), one folder for all
-of xdist's workers (so a program compiled by one is found by the other), deleted when the run ends
-(tests/conftest.py). A user's own ``ABCSCALE_JAX_CACHE`` is kept."""
+"""The suite keeps its compiled programs in a folder of its own, in the checkout: not the user's
+``~/.cache/abcscale/jax`` (where each `make test` after a runner change left about 200 programs, 130 MB, and later
+runs found them warm, unlike a fresh clone's or CI's), one folder for all of xdist's workers (so a program compiled
+by one is found by the other), emptied when it outgrows its limit (tests/conftest.py). A user's own
+``ABCSCALE_JAX_CACHE`` is kept."""
 
 from __future__ import annotations
 
@@ -37,14 +38,33 @@ def _suite(tmp_path: Path, home: Path, **env: str) -> list[str]:
     return [f.read_text() for f in files]
 
 
-def test_the_suite_compiles_into_one_folder_of_its_own_and_removes_it(tmp_path):
+def test_the_suite_compiles_into_one_folder_of_its_own_in_the_checkout(tmp_path):
+    from tests.conftest import SUITE_CACHE
+
     home = tmp_path / "home"
     home.mkdir()
     folders = set(_suite(tmp_path, home))
-    assert len(folders) == 1, folders  # the controller's, inherited by both workers
-    (folder,) = folders
-    assert not Path(folder).is_relative_to(home) and not Path(folder).exists()
-    assert not (home / ".cache").exists()
+    assert folders == {str(SUITE_CACHE)}, folders  # the controller's, inherited by both workers
+    assert SUITE_CACHE.is_relative_to(ROOT) and not (home / ".cache").exists()
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(SUITE_CACHE / "x.executable")], cwd=ROOT)
+    assert ignored.returncode == 0  # never committed
+
+
+def test_a_suite_cache_past_its_limit_is_emptied(tmp_path, monkeypatch):
+    import tests.conftest as suite
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    (folder / "a.executable").write_bytes(b"x" * 64)
+    monkeypatch.setattr(suite, "SUITE_CACHE", folder)
+    monkeypatch.delenv("ABCSCALE_JAX_CACHE")
+    monkeypatch.setattr(suite, "SUITE_CACHE_LIMIT", 100)
+    suite.pytest_configure(None)  # type: ignore[arg-type]  # under the limit: kept
+    assert (folder / "a.executable").exists() and os.environ["ABCSCALE_JAX_CACHE"] == str(folder)
+    monkeypatch.delenv("ABCSCALE_JAX_CACHE")
+    monkeypatch.setattr(suite, "SUITE_CACHE_LIMIT", 10)
+    suite.pytest_configure(None)  # type: ignore[arg-type]
+    assert not folder.exists() and os.environ["ABCSCALE_JAX_CACHE"] == str(folder)
 
 
 def test_a_cache_the_user_set_is_the_suites(tmp_path):
