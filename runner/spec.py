@@ -829,7 +829,8 @@ class Cell(BaseModel):
         """The spec's base-width constants with this cell's LR constants."""
         return spec.constants.model_copy(update={"gamma": self.gamma})
 
-    def key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False) -> str:
+    def key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False,
+            unread: bool = False) -> str:
         """Stable id of this cell's runs under ``spec``: everything that changes them, and the LR grid and
         seed count. The file name of a cell committed whole (``runner.store``); older stores name every
         cell file this way.
@@ -844,13 +845,18 @@ class Cell(BaseModel):
         (:func:`spelling_free`); ``spelled=True`` gives the id as stores before that hashed them, as written.
         Of ``custom_tables`` only the cell's own table enters; ``all_tables=True`` gives the id as stores before
         that hashed every table of the spec.
-        """
-        return self._hash(spec, data_hash, set(), spelled, all_tables)
 
-    def base_key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False) -> str:
+        Settings no run reads stay out (session 78): the data's byte cap (``data_hash``, of the tokens read, says
+        what it changed) and an epsilon where the cell's optimizer divides by none (SGD, Lion, ...): a rerun that
+        changed only those trained every run again. ``unread=True`` gives the id as stores before hashed them.
+        """
+        return self._hash(spec, data_hash, set(), spelled, all_tables, unread)
+
+    def base_key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False,
+                 unread: bool = False) -> str:
         """Stable id of this cell whatever its LR grid and seed count: a run's results depend on the cell,
         its log2 LR and its seed only, so every committed run of this id serves any grid that holds it."""
-        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled, all_tables)
+        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled, all_tables, unread)
 
     def _user_layout(self, spec: SweepSpec) -> str:
         """The digest of the user model's layout at this cell (``runner.user.layout_digest``), '' when the factory
@@ -864,8 +870,12 @@ class Cell(BaseModel):
         except ValueError:
             return ""
 
-    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool, all_tables: bool = False
-              ) -> str:
+    def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool, all_tables: bool = False,
+              unread: bool = False) -> str:
+        from abcscale.runner.optim import variant
+
+        if not unread:  # what no run reads (Cell.key): the byte cap, which data_hash covers, and an unused epsilon
+            exclude = exclude | {"max_bytes"}
         fields = spec.model_dump(mode="json", exclude=set(_GRID | _EXECUTION | exclude | {"constants"}))
         if not all_tables:
             # the cell's own (a, b) table, not every table the spec defines: a table added to a sweep (and its
@@ -875,7 +885,8 @@ class Cell(BaseModel):
         if not spelled:
             fields |= spelling_free(spec)
         # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay
-        fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS})
+        ignored = set() if unread or variant(self.optimizer).uses_epsilon else {"epsilon"}
+        fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS, *ignored})
         if spec.constants.weight_decay:
             fields |= {f"constants.{k}": v for k, v in spec.constants.model_dump(mode="json",
                                                                                   include=set(_NOT_CONSTANTS)).items()}

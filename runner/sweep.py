@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -799,22 +800,24 @@ def _older_ids(spec: SweepSpec, before: SweepSpec | None, data_hash: str) -> tup
     """What parts written by older sweeps are, under this spec or the previous one (``spec.json``, whose data must
     hold this one's tokens): part key -> cell id for parts written before cell ids were recorded (each was a
     whole cell, named ``Cell.key``), and old cell id -> cell id for parts tagged when a factory reference or a
-    data path entered the ids as written (``Cell.base_key(spelled=True)``) or while a cell's id held every custom table
-    of its spec (``all_tables=True``)."""
+    data path entered the ids as written (``Cell.base_key(spelled=True)``), while a cell's id held every custom table
+    of its spec (``all_tables=True``) or settings no run reads (``unread=True``, before session 78)."""
     untagged: dict[str, str] = {}
     renamed: dict[str, str] = {}
     for s in (before, spec):
-        if s is not None and (s.max_bytes, s.eval_fraction) == (spec.max_bytes, spec.eval_fraction):
+        # the previous spec's byte cap may differ: its ids are computed with this data's hash, so they match only
+        # where its tokens were these (a rerun that changed the cap alone trained every run again: a review)
+        if s is not None and s.eval_fraction == spec.eval_fraction:
             for c in s.cells():
                 cid = c.base_key(s, data_hash)
                 # ids as written before a cell held only its own custom table (identical to the current ones
                 # where the spec defines none)
-                for tables in (False, True) if s.custom_tables else (False,):
-                    untagged |= {c.key(s, data_hash, all_tables=tables): cid,
-                                 c.key(s, data_hash, spelled=True, all_tables=tables): cid}
-                    renamed[c.base_key(s, data_hash, spelled=True, all_tables=tables)] = cid
-                    if tables:
-                        renamed[c.base_key(s, data_hash, all_tables=True)] = cid
+                for tables, unread in itertools.product((False, True) if s.custom_tables else (False,), (False, True)):
+                    untagged |= {c.key(s, data_hash, all_tables=tables, unread=unread): cid,
+                                 c.key(s, data_hash, spelled=True, all_tables=tables, unread=unread): cid}
+                    renamed[c.base_key(s, data_hash, spelled=True, all_tables=tables, unread=unread)] = cid
+                    if tables or unread:
+                        renamed[c.base_key(s, data_hash, all_tables=tables, unread=unread)] = cid
     return untagged, renamed
 
 
@@ -947,11 +950,15 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
         if cid := renamed.get(cid, cid) if cid else untagged.get(key):
             claimed.setdefault(cid, []).append(key)
     cells, runs = [(c, c.base_key(spec, sha)) for c in spec.cells()], spec.runs()
+    # a part tagged with this spec's cell id as it was before session 78 (settings no run reads in it) is found by
+    # that id from this spec too: not rewritten (a plain rerun of an old folder rewrites nothing)
+    as_before = {c.base_key(spec, sha, unread=True) for c, _ in cells}
     have: dict[str, dict[str, pd.DataFrame]] = {cid: {} for _, cid in cells}
     for cell, cid in cells:  # loops, not comprehensions: the damaged-file warning points at run_sweep's caller
         for key in claimed.get(cid, []):
             if (rows := committed_rows(out, key)) is not None:
-                if tags[key] != cid:  # untagged, or tagged by its spelling: later sweeps find it by this id
+                if tags[key] != cid and tags[key] not in as_before:  # untagged, or tagged by its spelling: later
+                    # sweeps find it by this id
                     tag_part(out, key, cid, rows)
                 have[cid][key] = _as_written(rows, spec, cell)
     # written after tagging: until then, this file names the spec whose untagged parts they are

@@ -446,8 +446,21 @@ def _no_longer_listed(before: Any, after: Any) -> int:
     keys = [c for c in before.columns if c in after.columns and c not in _SPELLED | _DERIVED]
     if not keys:
         return len(before)
-    now = set(map(tuple, after[keys].astype(str).to_numpy()))
-    return sum(tuple(row) not in now for row in before[keys].astype(str).to_numpy())
+    now = set(map(tuple, _unread_blank(after)[keys].astype(str).to_numpy()))
+    return sum(tuple(row) not in now for row in _unread_blank(before)[keys].astype(str).to_numpy())
+
+
+def _unread_blank(runs: Any) -> Any:
+    """``runs`` with the epsilon columns blank where the run's optimizer divides by none (SGD, Lion, ...): the
+    cell id leaves that epsilon out (``runner.spec.Cell.key``), so a rerun with another one reuses the runs and
+    lists them with its own; they are not another spec's runs."""
+    from abcscale.runner.optim import OPTIMIZER_VARIANTS as VARIANTS
+
+    cols = [c for c in ("epsilon", "epsilon_mode") if c in runs.columns]
+    if not cols or "optimizer_variant" not in runs.columns:
+        return runs
+    unread = runs["optimizer_variant"].map(lambda v: v in VARIANTS and not VARIANTS[v].uses_epsilon)
+    return runs.assign(**{c: runs[c].astype(object).where(~unread, None) for c in cols})
 
 
 def _runs_in_cells(cells: Path) -> int:

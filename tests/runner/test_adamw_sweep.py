@@ -60,7 +60,8 @@ def test_the_cell_key_without_decay_is_the_old_one_and_changes_with_it(tiny_spec
     fields |= spec.constants.model_dump(mode="json", exclude={"gamma", "weight_decay", "weight_decay_mode"})
     fields["base_width"] = spec.base
     blob = json.dumps({"cell": cell.model_dump(mode="json"), "spec": fields, "data": sha}, sort_keys=True)
-    assert cell.key(spec, sha) == hashlib.sha256(blob.encode()).hexdigest()[:16]
+    # the formula before session 78 (which leaves the byte cap out): the form a folder written then resumes by
+    assert cell.key(spec, sha, unread=True) == hashlib.sha256(blob.encode()).hexdigest()[:16]
     decayed = spec.with_overrides(constants={"weight_decay": 0.1})
     independent = spec.with_overrides(constants={"weight_decay": 0.1, "weight_decay_mode": "independent"})
     assert len({cell.key(s, sha) for s in (spec, decayed, independent)}) == 3

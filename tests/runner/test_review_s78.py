@@ -55,3 +55,50 @@ def _x64_keys(spec: SweepSpec) -> set[str]:
         return {c.key(spec, "d") for c in spec.cells()}
     finally:
         jax.config.update("jax_enable_x64", False)
+
+
+def _parts(out) -> list[str]:
+    return sorted(p.name for p in (out / "cells").glob("*.rows.parquet"))
+
+
+SGD = {**TINY, "widths": [8], "steps": 6, "batch": 2, "log2_lr": [-6, -5], "optimizers": ["sgd"]}
+
+
+def test_settings_no_run_reads_train_nothing_again(tmp_path):
+    """The data's byte cap (the tokens read are the same: data_hash) and an epsilon SGD never divides by trained
+    every run again (the sweep itself said the epsilon "changed nothing"); an epsilon Adam reads still does."""
+    out = tmp_path / "o"
+    first = _sorted(sw.run_sweep(SweepSpec(**SGD), out, progress=False))
+    parts = _parts(out)
+    again = _sorted(sw.run_sweep(SweepSpec(**SGD, epsilon=1e-6, max_bytes=3_000_000), out, progress=False))
+    assert _parts(out) == parts  # nothing trained
+    pd.testing.assert_frame_equal(again[["log2_lr", "eval_loss"]], first[["log2_lr", "eval_loss"]])
+    adam = {**SGD, "optimizers": ["adam"]}
+    sw.run_sweep(SweepSpec(**adam), out, progress=False)
+    n = len(_parts(out))
+    sw.run_sweep(SweepSpec(**adam, epsilon=1e-6), out, progress=False)
+    assert len(_parts(out)) == n + 1  # Adam reads it: other runs
+
+
+def test_a_folder_keyed_before_session_78_resumes_without_training(tmp_path):
+    """Parts tagged with the ids an older version gave (the byte cap and every epsilon in them) are this version's
+    cells: nothing trains again, nothing is rewritten, and a later change of what no run reads still finds them."""
+    import hashlib
+
+    from abcscale.runner.store import committed_rows, part_cells, tag_part
+
+    out, spec = tmp_path / "o", SweepSpec(**SGD, epsilon=1e-6)
+    first = _sorted(sw.run_sweep(spec, out, progress=False))
+    sha = spec.corpus().sha256
+    (cell,) = spec.cells()
+    old = cell.base_key(spec, sha, unread=True)
+    assert old != cell.base_key(spec, sha)
+    for key in part_cells(out):
+        tag_part(out, key, old, committed_rows(out, key))
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "cells").iterdir()}
+    again = _sorted(sw.run_sweep(spec, out, progress=False))
+    assert {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (out / "cells").iterdir()} == digests
+    pd.testing.assert_frame_equal(again[["log2_lr", "eval_loss"]], first[["log2_lr", "eval_loss"]])
+    later = _sorted(sw.run_sweep(SweepSpec(**SGD, epsilon=1e-3, max_bytes=3_000_000), out, progress=False))
+    assert _parts(out) == [n for n in sorted(digests) if n.endswith(".rows.parquet")]  # still nothing trained
+    pd.testing.assert_frame_equal(later[["log2_lr", "eval_loss"]], first[["log2_lr", "eval_loss"]])
