@@ -786,7 +786,7 @@ _GRID = frozenset({"parameterizations", "optimizers", "alignments", "lr_modes", 
 _EXECUTION = EXECUTION_KEYS = frozenset({"batching", "chunk", "curves", "coord_steps"})
 
 
-def _x64() -> bool:
+def x64_mode() -> bool:
     """Whether JAX runs with 64-bit types (``JAX_ENABLE_X64``, or ``jax.config.update`` in a notebook that loaded
     JAX): its draws of the data windows and the init take another algorithm (``runner.draws.shared_draw``), so a
     cell's runs are other runs. Read without loading JAX where nothing has."""
@@ -830,7 +830,7 @@ class Cell(BaseModel):
         return spec.constants.model_copy(update={"gamma": self.gamma})
 
     def key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False,
-            unread: bool = False) -> str:
+            unread: bool = False, x64: bool | None = None) -> str:
         """Stable id of this cell's runs under ``spec``: everything that changes them, and the LR grid and
         seed count. The file name of a cell committed whole (``runner.store``); older stores name every
         cell file this way.
@@ -849,14 +849,15 @@ class Cell(BaseModel):
         Settings no run reads stay out (session 78): the data's byte cap (``data_hash``, of the tokens read, says
         what it changed) and an epsilon where the cell's optimizer divides by none (SGD, Lion, ...): a rerun that
         changed only those trained every run again. ``unread=True`` gives the id as stores before hashed them.
+        Under JAX's 64-bit mode the runs are other runs (``x64``: this process's mode by default).
         """
-        return self._hash(spec, data_hash, set(), spelled, all_tables, unread)
+        return self._hash(spec, data_hash, set(), spelled, all_tables, unread, x64)
 
     def base_key(self, spec: SweepSpec, data_hash: str, *, spelled: bool = False, all_tables: bool = False,
-                 unread: bool = False) -> str:
+                 unread: bool = False, x64: bool | None = None) -> str:
         """Stable id of this cell whatever its LR grid and seed count: a run's results depend on the cell,
         its log2 LR and its seed only, so every committed run of this id serves any grid that holds it."""
-        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled, all_tables, unread)
+        return self._hash(spec, data_hash, {"log2_lr", "seeds"}, spelled, all_tables, unread, x64)
 
     def _user_layout(self, spec: SweepSpec) -> str:
         """The digest of the user model's layout at this cell (``runner.user.layout_digest``), '' when the factory
@@ -871,7 +872,7 @@ class Cell(BaseModel):
             return ""
 
     def _hash(self, spec: SweepSpec, data_hash: str, exclude: set[str], spelled: bool, all_tables: bool = False,
-              unread: bool = False) -> str:
+              unread: bool = False, x64: bool | None = None) -> str:
         from abcscale.runner.optim import variant
 
         if not unread:  # what no run reads (Cell.key): the byte cap, which data_hash covers, and an unused epsilon
@@ -885,7 +886,7 @@ class Cell(BaseModel):
         if not spelled:
             fields |= spelling_free(spec)
         # the cell holds gamma; the flat name weight_decay is the spec's own (independent) decay
-        ignored = set() if unread or variant(self.optimizer).uses_epsilon else {"epsilon"}
+        ignored = set() if unread or variant(self.optimizer).uses_epsilon else {"epsilon", "epsilon_mode"}
         fields |= spec.constants.model_dump(mode="json", exclude={"gamma", *_NOT_CONSTANTS, *ignored})
         if spec.constants.weight_decay:
             fields |= {f"constants.{k}": v for k, v in spec.constants.model_dump(mode="json",
@@ -909,7 +910,7 @@ class Cell(BaseModel):
                     xla.pop("ABCSCALE_XLA_FUSION_EMITTERS")
             if xla:
                 fields["xla"] = xla
-        if _x64():  # JAX draws the data windows and init by another algorithm under x64: other runs
+        if x64_mode() if x64 is None else x64:  # JAX draws the data windows and init otherwise: other runs
             fields["x64"] = True
         blob = json.dumps({"cell": self.model_dump(mode="json"), "spec": fields, "data": data_hash},
                           sort_keys=True)

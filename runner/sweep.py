@@ -544,11 +544,13 @@ def worker_identity(spec: SweepSpec, cell: Cell | None = None, reads: list[str] 
     model read as the driver's check built it (:func:`model_reads`; ``reads``: the driver's names of them, on a
     worker), the XLA settings that key runs, and abcscale's version."""
     from abcscale._version import version
-    from abcscale.runner.spec import XLA_KNOBS, model_source, spelling_free
+    from abcscale.runner.spec import XLA_KNOBS, model_source, spelling_free, x64_mode
     from abcscale.runner.user import is_reference
 
     user = is_reference(spec.model)
     return {"data": spec.corpus().sha256,
+            # a notebook's jax.config.update is not the cluster's: the worker computed another cell id (a review)
+            "JAX x64": "on" if x64_mode() else "off",
             "model code": model_source(spec.model) if user else "",
             "model file": spelling_free(spec).get("model", ""),
             "model layout": cell._user_layout(spec) if user and cell is not None else "",
@@ -617,6 +619,8 @@ def stale_worker(what: str, theirs: dict[str, str], mine: dict[str, str], differ
         "XLA settings": ("executor", "has other ABCSCALE_XLA_* settings ({mine}) than the {what}'s process "
                                      "({theirs}): set them where the cluster starts"),
         "abcscale": ("executor", "runs abcscale {mine}, the {what}'s process {theirs}"),
+        "JAX x64": ("executor", "runs JAX's 64-bit mode {mine}, the {what}'s process {theirs} (it draws the data and "
+                                "the init otherwise): set JAX_ENABLE_X64 alike where the cluster starts"),
     }
     if not differ:
         field, text = ("executor", "computes another cell id than the {what} did (another build of abcscale, or "
@@ -750,6 +754,23 @@ def _mixed_environments(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> 
         return None
     return (f"{out} holds runs trained under more than one environment ({_said(runs)}): they are not bit-identical "
             "across them (Ray workers on machines that differ; a new --out on one kind of worker keeps one)")
+
+
+def _other_x64_mode(out: Path, spec: SweepSpec, sha: str, cells: list[Cell], tags: dict[str, str | None]
+                    ) -> str | None:
+    """What a sweep says where ``out`` holds runs of its cells trained in JAX's other 64-bit mode, which draws the
+    data windows and the init otherwise: they are other cells (``Cell.key``), so the sweep trains and lists its own
+    in their place, which it did in silence (a review). None where there are none."""
+    from abcscale.runner.spec import x64_mode
+
+    x64 = x64_mode()
+    other = {c.base_key(spec, sha, x64=not x64) for c in cells}
+    if not (parts := sum(tag in other for tag in tags.values())):
+        return None
+    mode = "without" if x64 else "under"
+    return (f"{out} holds {parts} part(s) of this sweep's cells trained {mode} JAX's 64-bit mode, which draws the data "
+            f"and the init otherwise: this sweep trains and lists its own in their place (they stay in its cells; "
+            f"rerun {'without' if x64 else 'with'} JAX_ENABLE_X64 to list them again)")
 
 
 def _runs_by_environment(out: Path, have: dict[str, dict[str, pd.DataFrame]]) -> Counter[str]:
@@ -953,6 +974,8 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     # a part tagged with this spec's cell id as it was before session 78 (settings no run reads in it) is found by
     # that id from this spec too: not rewritten (a plain rerun of an old folder rewrites nothing)
     as_before = {c.base_key(spec, sha, unread=True) for c, _ in cells}
+    if x64_other := _other_x64_mode(out, spec, sha, [c for c, _ in cells], tags):
+        warnings.warn(x64_other, SweepWarning, stacklevel=3)
     have: dict[str, dict[str, pd.DataFrame]] = {cid: {} for _, cid in cells}
     for cell, cid in cells:  # loops, not comprehensions: the damaged-file warning points at run_sweep's caller
         for key in claimed.get(cid, []):

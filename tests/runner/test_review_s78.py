@@ -9,10 +9,11 @@ from __future__ import annotations
 import jax
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from abcscale.runner import sweep as sw
 from abcscale.runner.spec import SweepSpec
-from abcscale.runner.store import ENV_META
+from abcscale.runner.store import ENV_META, SweepWarning
 
 TINY = {"model": "mlp", "widths": [8, 16], "depth": 1, "steps": 12, "batch": 4, "seq_len": 8, "data": "synthetic",
         "seeds": 1}
@@ -34,7 +35,9 @@ def _x64_sweep(out, spec: SweepSpec) -> pd.DataFrame:
 def test_an_x64_sweep_trains_its_own_cells_beside_a_folders_runs_and_says_x64(tmp_path):
     coarse, dense = SweepSpec(**TINY, log2_lr=[-8, -6]), SweepSpec(**TINY, log2_lr=[-8, -7, -6])
     plain = _sorted(sw.run_sweep(coarse, tmp_path / "mixed", progress=False))
-    widened = _sorted(_x64_sweep(tmp_path / "mixed", dense))  # the TypeError, or a silent mix, before
+    with pytest.warns(SweepWarning, match=r"holds 2 part\(s\) of this sweep's cells trained without JAX's 64-bit mode"
+                      r".*rerun without JAX_ENABLE_X64 to list them again"):  # listed in their place: said
+        widened = _sorted(_x64_sweep(tmp_path / "mixed", dense))  # the TypeError, or a silent mix, before
     alone = _sorted(_x64_sweep(tmp_path / "x64", dense))
     cols = ["width", "log2_lr", "seed", "eval_loss", "final_loss"]
     pd.testing.assert_frame_equal(widened[cols], alone[cols])  # every run of its own, none of the folder's
@@ -44,7 +47,8 @@ def test_an_x64_sweep_trains_its_own_cells_beside_a_folders_runs_and_says_x64(tm
     envs = {f.name: (pq.read_schema(f).metadata or {}).get(ENV_META, b"").decode()
             for f in (tmp_path / "mixed" / "cells").glob("*.rows.parquet")}
     assert sum(", x64;" in e for e in envs.values()) == 2 and sum(", x64" not in e for e in envs.values()) == 2, envs
-    again = _sorted(sw.run_sweep(coarse, tmp_path / "mixed", progress=False))
+    with pytest.warns(SweepWarning, match=r"holds 2 part\(s\) of this sweep's cells trained under JAX's 64-bit"):
+        again = _sorted(sw.run_sweep(coarse, tmp_path / "mixed", progress=False))
     pd.testing.assert_frame_equal(again[cols], plain[cols])
     assert {c.key(coarse, "d") for c in coarse.cells()}.isdisjoint(_x64_keys(coarse))
 
@@ -65,12 +69,14 @@ SGD = {**TINY, "widths": [8], "steps": 6, "batch": 2, "log2_lr": [-6, -5], "opti
 
 
 def test_settings_no_run_reads_train_nothing_again(tmp_path):
-    """The data's byte cap (the tokens read are the same: data_hash) and an epsilon SGD never divides by trained
-    every run again (the sweep itself said the epsilon "changed nothing"); an epsilon Adam reads still does."""
+    """The data's byte cap (the tokens read are the same: data_hash) and an epsilon (or its scaling mode) SGD never
+    divides by trained every run again (the sweep itself said the epsilon "changed nothing"); an epsilon Adam reads
+    still does."""
     out = tmp_path / "o"
     first = _sorted(sw.run_sweep(SweepSpec(**SGD), out, progress=False))
     parts = _parts(out)
-    again = _sorted(sw.run_sweep(SweepSpec(**SGD, epsilon=1e-6, max_bytes=3_000_000), out, progress=False))
+    again = _sorted(sw.run_sweep(SweepSpec(**SGD, epsilon=1e-6, epsilon_mode="constant", max_bytes=3_000_000), out,
+                                 progress=False))
     assert _parts(out) == parts  # nothing trained
     pd.testing.assert_frame_equal(again[["log2_lr", "eval_loss"]], first[["log2_lr", "eval_loss"]])
     adam = {**SGD, "optimizers": ["adam"]}
@@ -102,3 +108,21 @@ def test_a_folder_keyed_before_session_78_resumes_without_training(tmp_path):
     later = _sorted(sw.run_sweep(SweepSpec(**SGD, epsilon=1e-3, max_bytes=3_000_000), out, progress=False))
     assert _parts(out) == [n for n in sorted(digests) if n.endswith(".rows.parquet")]  # still nothing trained
     pd.testing.assert_frame_equal(later[["log2_lr", "eval_loss"]], first[["log2_lr", "eval_loss"]])
+
+
+def test_a_ray_worker_in_the_other_x64_mode_is_named_with_its_remedy():
+    """A notebook's jax.config.update("jax_enable_x64", True) is not the cluster's: its workers computed other cell
+    ids and the sweep failed with "another build of abcscale"."""
+    spec = SweepSpec(**SGD)
+    plain = sw.worker_identity(spec)
+    jax.config.update("jax_enable_x64", True)
+    try:
+        driver = sw.worker_identity(spec)
+    finally:
+        jax.config.update("jax_enable_x64", False)
+    assert (driver["JAX x64"], plain["JAX x64"]) == ("on", "off")
+    differ = sw.identity_differs(driver, plain)
+    assert differ == ["JAX x64"]
+    said = str(sw.stale_worker("sweep", driver, plain, differ))
+    assert said.startswith("executor: ") and "runs JAX's 64-bit mode off, the sweep's process on" in said
+    assert "set JAX_ENABLE_X64 alike where the cluster starts" in said, said
