@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from abcscale.runner.spec import SweepSpec
-from abcscale.runner.sweep import _program, layer_hyper, record_steps, start_ray
+from abcscale.runner.sweep import _program, interrupt_raised, layer_hyper, record_steps, start_ray
 from abcscale.schemas.theory import Constants
 
 
@@ -47,10 +47,11 @@ class Evaluator:
         spec = self.spec.model_copy(update={"constants": constants})
         cell = self.cell.model_copy(update={"gamma": constants.gamma})
         hyper = layer_hyper(spec, cell)
-        out = run_program(self.program, self.corpus.train, self.corpus.eval, np.asarray(hyper.multiplier),
-                          np.asarray(hyper.init_std), beta * np.asarray(hyper.lr_factor)[None],
-                          np.asarray(hyper.epsilon)[None], np.asarray([seed]),
-                          wd_3=np.asarray(hyper.weight_decay), compiler=self.compiler)
+        with interrupt_raised():  # a Ctrl-C JAX's gc callback swallowed: raised after the run, not lost
+            out = run_program(self.program, self.corpus.train, self.corpus.eval, np.asarray(hyper.multiplier),
+                              np.asarray(hyper.init_std), beta * np.asarray(hyper.lr_factor)[None],
+                              np.asarray(hyper.epsilon)[None], np.asarray([seed]),
+                              wd_3=np.asarray(hyper.weight_decay), compiler=self.compiler)
         loss = float(out.eval_loss[0])
         bad = bool(out.diverged[0]) or not np.isfinite(loss)
         return (float(out.loss_at_init[0]) if bad else loss), bad
@@ -67,7 +68,8 @@ def lr_sweep(spec: SweepSpec, constants: Constants, width: int, log2_lr: list[fl
         raise ValueError("base_width: the transfer check needs the width the constants were tuned at")
     s = spec.with_overrides(widths=[width], constants=constants.model_dump(), gammas=[constants.gamma.model_dump()],
                             log2_lr=list(log2_lr), seeds=seeds, coord_steps=[], curves=False)
-    rows = run_cell(s, s.cells()[0]).rows
+    with interrupt_raised():  # a Ctrl-C JAX's gc callback swallowed: raised after the width, not lost
+        rows = run_cell(s, s.cells()[0]).rows
     loss = rows["eval_loss"].to_numpy(dtype=float)
     bad = rows["diverged"].to_numpy(dtype=bool) | ~np.isfinite(loss)
     loss = np.where(bad, rows["loss_at_init"].to_numpy(dtype=float), loss)

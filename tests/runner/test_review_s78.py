@@ -126,3 +126,33 @@ def test_a_ray_worker_in_the_other_x64_mode_is_named_with_its_remedy():
     said = str(sw.stale_worker("sweep", driver, plain, differ))
     assert said.startswith("executor: ") and "runs JAX's 64-bit mode off, the sweep's process on" in said
     assert "set JAX_ENABLE_X64 alike where the cluster starts" in said, said
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_tunes_runs_raise_a_ctrl_c_a_gc_callback_swallowed(monkeypatch):
+    """`tune --verify-widths` ran its transfer check to the end and exited 0 after a Ctrl-C that landed in JAX's
+    garbage-collection callback (Python prints "Exception ignored" and goes on): the search's runs and the check's
+    sweeps now raise it once they end, as a sweep's chunks do."""
+    from abcscale.runner import train
+    from abcscale.runner import tune as rt
+    from tests.runner.test_sweep_review_s57 import _swallowed_interrupt
+
+    spec = SweepSpec(**SGD, base_width=8)
+    real_cell, real_program = sw.run_cell, train.run_program
+
+    def cell_swallowing(*a, **kw):
+        _swallowed_interrupt()
+        return real_cell(*a, **kw)
+
+    def program_swallowing(*a, **kw):
+        _swallowed_interrupt()
+        return real_program(*a, **kw)
+
+    monkeypatch.setattr(sw, "run_cell", cell_swallowing)
+    with pytest.raises(KeyboardInterrupt):
+        rt.lr_sweep(spec, spec.constants, 8, [-6.0], 1)
+    monkeypatch.setattr(train, "run_program", program_swallowing)
+    with pytest.raises(KeyboardInterrupt):
+        rt.Evaluator(spec)(spec.constants, 2.0**-6, 0)
+    monkeypatch.setattr(train, "run_program", real_program)
+    assert rt.Evaluator(spec)(spec.constants, 2.0**-6, 0) > 0  # without one, the run's loss
