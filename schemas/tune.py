@@ -81,6 +81,13 @@ class TuneSettings(Frozen):
     top: int = Field(3, gt=0, description="candidates re-evaluated; the lowest mean loss wins")
     sampler_seed: int = Field(0, ge=0, le=2**32 - 1, description="the TPE sampler's seed")
 
+    @field_validator("tune")
+    @classmethod
+    def _once_each(cls, v: list[Group]) -> list[Group]:
+        # `--tune gamma,gamma` is `--tune gamma`'s search: named alike, so one resumes the other (a review: it
+        # started fresh and ran every trial again); the order given stays, as the search suggests in it
+        return list(dict.fromkeys(v))
+
     @field_validator("beta_range", "gamma_range", "scale_range", "epsilon_range")
     @classmethod
     def _range(cls, v: tuple[float, float]) -> tuple[float, float]:

@@ -173,7 +173,9 @@ def tune(
             except ValueError as exc:
                 fail(f"--{exc}")
         _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, target, quiet, as_json, verify_constants,
-                          "--out" if target != constants_file else "--constants", recorded)
+                          "--out" if target != constants_file else "--constants", recorded,
+                          stopped=f"{target} {'unchanged' if target == constants_file else 'not written'}; rerun the "
+                                  "same command to check it")
         return
 
     # a SPEC's setup stands where no flag is typed (the flags' defaults overrode it: a spec for standard + sgd was
@@ -272,7 +274,8 @@ def tune(
         field, _, why = str(exc).partition(": ")
         from abcscale.cli.runner import FLAGS as SPEC_FLAGS  # the spec's list keys, said as the flags that set them
 
-        named = FLAGS.get(field) or SPEC_FLAGS.get(field) or ("--storage" if field == "storage" else field)
+        storage_flag = "--resume" if resume else "--storage"  # the study's file is --resume's (a review: --storage)
+        named = FLAGS.get(field) or SPEC_FLAGS.get(field) or (storage_flag if field == "storage" else field)
         fail(f"{named}: {why}" if why else str(exc))
     except KeyboardInterrupt:
         kept = (f"they are kept in {_shown(storage)}: rerun the same command to continue" if storage else
@@ -285,7 +288,9 @@ def tune(
     if not as_json:
         print_tuned(tuned, out, progress.before)
     if verify_widths is not None:
-        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json, verify_constants)
+        _verify_and_print(tuned, verify_widths, verify_lrs, verify_seeds, out, quiet, as_json, verify_constants,
+                          stopped=f"{out} holds the tuned constants without it: `abcscale tune --constants {out} "
+                                  f"--verify-widths {verify_widths}` checks them")
     elif as_json:
         emit_json(tuned)
 
@@ -323,9 +328,10 @@ def _load(path: Path) -> TunedConstants:
 
 def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: int, out: Path, quiet: bool,
                       as_json: bool, constants: bool = False, flag: str = "--out",
-                      training: dict[str, Any] | None = None) -> None:
+                      training: dict[str, Any] | None = None, stopped: str = "") -> None:
     """Run the transfer check (and with ``constants`` the constants-consistency test, its sweeps kept in
-    OUT.constants-sweep), write the file with it, print the tables (or the whole file as JSON)."""
+    OUT.constants-sweep), write the file with it, print the tables (or the whole file as JSON). ``stopped``: what
+    a Ctrl-C during the check leaves, as said (it said "interrupted" alone, the file written without the check)."""
     from abcscale.usecases.tune import save_constants
     from abcscale.usecases.tune_verify import check_widths, parse_widths, verify, verify_constants
 
@@ -345,6 +351,8 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
                                      progress=not quiet)
     except ValueError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        interrupted(f"interrupted during the transfer check; {stopped or 'rerun the same command to check it'}")
     if training is not None:  # the file's own record of its training, not the paths found for this check
         tuned = tuned.model_copy(update={"training": training})
     try:

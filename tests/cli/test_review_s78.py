@@ -36,3 +36,69 @@ def test_an_epsilon_sgd_never_reads_reuses_the_runs_and_says_nothing_of_them(tmp
     said = " ".join(res.stderr.split())
     assert res.exit_code == 0 and "epsilon: sgd uses none; the 1e-06 given changed nothing" in said, res.output
     assert "note:" not in said and sorted((out / "cells").glob("*.rows.parquet")) == parts, said
+
+
+def test_a_ctrl_c_during_tunes_transfer_check_says_what_the_file_holds(tmp_path, capsys, monkeypatch):
+    """It said "interrupted" alone, the file already written with the tuned constants and no transfer check."""
+    pytest.importorskip("optuna")
+    import json
+
+    import abcscale.usecases.tune_verify as tv
+    from abcscale.cli import main
+    from abcscale.usecases.tune import load_constants
+    from tests.helpers import tune_file
+
+    def stop(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tv, "verify", stop)
+    out = tmp_path / "tuned.json"
+    search = ["tune", "--model", "mlp", "--base-width", "16", "--steps", "3", "--batch", "2", "--seq-len", "8",
+              "--depth", "1", "--data", "synthetic", "--trials", "2", "--reeval-seeds", "2", "--top", "1", "--quiet",
+              "--out", str(out), "--verify-widths", "2x"]
+    with pytest.raises(SystemExit) as ended:
+        main([*search, "--json"])
+    said = " ".join(capsys.readouterr().err.split())
+    assert ended.value.code == 130 and load_constants(out).transfer == []
+    assert (f"interrupted during the transfer check; {out} holds the tuned constants without it: `abcscale tune "
+            f"--constants {out} --verify-widths 2x` checks them") in said, said
+    # checking a file: it stays as it was, or --out is not written
+    _, kept = tune_file(tmp_path)
+    before = kept.read_bytes()
+    for extra, what in (([], f"{kept} unchanged"), (["--out", str(tmp_path / "new.json")],
+                                                      f"{tmp_path / 'new.json'} not written")):
+        with pytest.raises(SystemExit) as ended:
+            main(["tune", "--constants", str(kept), "--verify-widths", "2x", "--quiet", "--json", *extra])
+        captured = capsys.readouterr()
+        assert ended.value.code == 130 and kept.read_bytes() == before
+        assert json.loads(captured.out)["exit_code"] == 130
+        assert f"interrupted during the transfer check; {what}; rerun the same command to check it" in " ".join(
+            captured.err.split()), captured.err
+
+
+def test_a_tune_group_named_twice_is_the_same_search():
+    """`--tune gamma,gamma` was stored as given and named another study than `--tune gamma`, so `--resume` started
+    fresh and ran every trial again."""
+    from abcscale.runner.spec import SweepSpec
+    from abcscale.schemas.tune import TuneSettings
+    from abcscale.usecases.tune import study_name
+
+    spec = SweepSpec(model="mlp", widths=[16])
+    once, twice = TuneSettings(tune=["gamma"]), TuneSettings(tune=["gamma", "gamma"])
+    assert twice.tune == ["gamma"] and study_name(spec, twice, "d") == study_name(spec, once, "d")
+    assert TuneSettings(tune=["epsilon", "gamma", "epsilon"]).tune == ["epsilon", "gamma"]
+
+
+def test_a_broken_study_file_under_resume_names_resume(tmp_path, capsys):
+    """`--resume` keeps the study next to --out; a file there that is no database was blamed on `--storage`, which
+    the user never typed."""
+    pytest.importorskip("optuna")
+    from abcscale.cli import main
+
+    out = tmp_path / "t.json"
+    (tmp_path / "t.json.study.db").write_text("not a database")
+    with pytest.raises(SystemExit) as ended:
+        main(["tune", "--model", "mlp", "--base-width", "16", "--steps", "3", "--batch", "2", "--seq-len", "8",
+              "--depth", "1", "--data", "synthetic", "--trials", "2", "--out", str(out), "--resume", "--quiet"])
+    err = capsys.readouterr().err
+    assert ended.value.code == 2 and err.startswith("error: --resume: cannot open"), err
