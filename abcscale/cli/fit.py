@@ -532,6 +532,12 @@ def _row_label(g: GroupFit, keys: list[str]) -> str:
                     if k in g.group)
 
 
+def _one_line(text: str) -> str:
+    """A table's value as one line of text: a newline in a group value broke `--summary`'s line in two (a review);
+    rich markup in one (`[bold]x[/bold]`) is escaped where the label is printed."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 def print_summary(result: FitResult) -> None:
     level = _level(result)
     print_joint(result, warning_line)
@@ -544,7 +550,7 @@ def print_summary(result: FitResult) -> None:
     for g in result.groups:
         e = g.exponent
         verdict = {True: "[green]consistent[/]", False: "[red]INCONSISTENT[/]", None: "-"}[g.consistent]
-        t.add_row(_row_label(g, shown) or "all",
+        t.add_row(escape(_one_line(_row_label(g, shown))) or "all",
                   "-" if e is None else f"{e.estimate:.3f} {_ci(e.ci)}", g.theory_text(), verdict,
                   "-" if g.constant is None else f"{g.constant:.3g} @ {g.base_width}", _fmt(g.loo_error_octaves, ".2f"))
     console.print(t)
@@ -563,12 +569,12 @@ def print_compact(result: FitResult) -> None:
     print_joint(result, warning_line)
     sym, noun = _size(result)
     shown = _shown(result)
-    labels = [_row_label(g, shown) or "all rows" for g in result.groups]
+    labels = [_one_line(_row_label(g, shown)) or "all rows" for g in result.groups]
     pad = max(map(len, labels), default=0)
     console.print(f"log2 LR* = log2 C + e log2({sym}/base): {result.provenance.n_rows} rows, {len(result.groups)} "
                   f"group{'' if len(result.groups) == 1 else 's'}; e with its {level} interval", highlight=False)
     for label, g in zip(labels, result.groups, strict=True):
-        console.print(compact_line(label.ljust(pad), g), highlight=False)
+        console.print(compact_line(escape(label.ljust(pad)), g), highlight=False)
         if g.prediction is not None:  # the answer --target-width asked for, under its group's line
             p = g.prediction
             # a per-layer sweep's LR* is beta, the base LR: its layers' LRs beside it (a review: 0.0227 read as
@@ -640,7 +646,7 @@ def beta_line(p: Prediction, group: dict[str, Any], noun: str = "width") -> str 
 
 
 def _print_group(g: GroupFit, level: str, size: str = "width") -> None:
-    w = Table(title=f"per {size}: {_group_label(g.group)}", title_justify="left")
+    w = Table(title=f"per {size}: {escape(_one_line(_group_label(g.group)))}", title_justify="left")
     for col in (size, "LR*", f"{level} CI", "max stable", "<0.5% loss"):
         w.add_column(col, no_wrap=True)
     w.add_column("note", overflow="fold")

@@ -102,3 +102,24 @@ def test_a_broken_study_file_under_resume_names_resume(tmp_path, capsys):
               "--depth", "1", "--data", "synthetic", "--trials", "2", "--out", str(out), "--resume", "--quiet"])
     err = capsys.readouterr().err
     assert ended.value.code == 2 and err.startswith("error: --resume: cannot open"), err
+
+
+def test_group_values_print_as_written_on_one_line(tmp_path):
+    """A group value with a newline broke `fit --summary`'s line in two, and one that reads as rich markup
+    (`[bold]x[/bold]`) printed as `x`: in the tables, the compact lines and each group's per-width title."""
+    import pandas as pd
+
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    table = tmp_path / "t.csv"
+    pd.concat([synthetic_sweep(seed=1).assign(setup="[bold]x[/bold]"),
+               synthetic_sweep(seed=2).assign(setup="two\nlines µP")]).to_csv(table, index=False)
+    runner = CliRunner()
+    for extra in (["--summary"], []):
+        res = runner.invoke(app, ["fit", str(table), "--group-cols", "setup", "--n-boot", "20", *extra])
+        assert res.exit_code == 0, res.output
+        lines = res.stdout.splitlines()
+        for value in ("[bold]x[/bold]", "two\\nlines µP"):
+            assert any(value in line for line in lines), res.stdout
+        assert not any(line.strip().startswith("lines") for line in lines), res.stdout
+    assert "per width: setup=two\\nlines µP" in res.stdout and "per width: setup=[bold]x[/bold]" in res.stdout
