@@ -7,6 +7,7 @@ one-line ValueError that names each bad argument (never pydantic's multi-line re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import numbers
 import re
@@ -553,6 +554,10 @@ def sweep(spec: SweepSpec | str | Path, out_dir: str | Path, *, progress: bool =
             raise ImportError(f"abcscale.sweep needs the runner extra (JAX, optax): pip install "
                               f"'abcscale[runner]' ({exc.name} is missing)") from exc
         raise
+    if not isinstance(out_dir, str | Path) or not str(out_dir):  # pathlib's TypeError named no argument (a review)
+        raise ValueError(f"out_dir: expected the path of a folder, got {repr(out_dir)[:60]}")
+    if Path(out_dir).exists() and not Path(out_dir).is_dir():  # it was NotADirectoryError on OUT/cells
+        raise ValueError(f"out_dir: {out_dir} is a file, not a folder")
     return run_sweep(_spec(spec), out_dir, progress=progress, executor=executor, address=address)
 
 
@@ -658,10 +663,21 @@ def _many(value: Any, name: str = "value") -> list[Any]:
     return [value] if isinstance(value, str) else list(value)
 
 
+#: tune()'s arguments by the spec's and the settings' names for them
+_TUNE_ARGUMENTS = {"parameterizations": "parameterization", "optimizers": "optimizer", "alignments": "alignment",
+                   "lr_modes": "lr_mode", "widths": "base_width", "tune": "search", "sampler_seed": "seed"}
+
+
+def _as_arguments(message: str) -> str:
+    """``message`` with each field it starts a clause with (``optimizers: ``, ``tune[0]: ``) said as tune()'s
+    argument."""
+    return re.sub(r"(^|; )(\w+)(\[\d+\])?: ", lambda m: f"{m[1]}{_TUNE_ARGUMENTS.get(m[2], m[2])}: ", message)
+
+
 def _numbers(value: Any) -> bool:
     """Whether ``value`` is a tuple or list of three numbers (one alignment, not three)."""
-    return (isinstance(value, list | tuple) and len(value) == 3
-            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in value))
+    return (isinstance(value, list | tuple) and len(value) == 3  # numpy's numbers too (a list of an array's items)
+            and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in value))
 
 
 @_one_line
@@ -742,14 +758,22 @@ def tune(
     from abcscale.usecases.tune import tune as run_tune
 
     base = _spec(spec) if spec is not None else SweepSpec()
-    spec = base.with_overrides(parameterizations=[str(parameterization)], optimizers=[optimizer],
-                               alignments=[alignment], lr_modes=[lr_mode], widths=[base_width],
-                               base_width=base_width, **training)
-    settings = TuneSettings.model_validate({"tune": [search] if isinstance(search, str) else list(search),
-                                            "trials": 30 if trials is None and seconds is None else trials,
-                                            "seconds": seconds, "seeds": seeds, "reeval_seeds": reeval_seeds,
-                                            "top": top, "sampler_seed": seed,
-                                            **({} if beta_range is None else {"beta_range": beta_range})})
+    if isinstance(optimizer, str) and optimizer.strip().lower().startswith("mu"):  # microsoft/mup's names, as
+        with contextlib.suppress(ValueError):  # recommend takes them (MuAdam: adam); the runner knows its own
+            optimizer = Optimizer.parse(optimizer).value
+    try:  # the spec's and the settings' fields said as this function's arguments (a review: tune[0], optimizers)
+        spec = base.with_overrides(parameterizations=[str(parameterization)], optimizers=[optimizer],
+                                   alignments=[alignment], lr_modes=[lr_mode], widths=[base_width],
+                                   base_width=base_width, **training)
+        settings = TuneSettings.model_validate({"tune": [search] if isinstance(search, str) else list(search),
+                                                "trials": 30 if trials is None and seconds is None else trials,
+                                                "seconds": seconds, "seeds": seeds, "reeval_seeds": reeval_seeds,
+                                                "top": top, "sampler_seed": seed,
+                                                **({} if beta_range is None else {"beta_range": beta_range})})
+    except ValidationError as exc:
+        raise ValueError(_as_arguments(validation_message(exc, _NAMES))) from None
+    except ValueError as exc:
+        raise ValueError(_as_arguments(str(exc))) from None
     if out is not None:  # before the search, not after it: a bad path would lose the result
         check_out(out, spec)
     tuned = run_tune(spec, settings, storage=storage, ray_workers=ray_workers)

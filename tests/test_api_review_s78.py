@@ -86,3 +86,56 @@ def test_the_cli_summary_gives_the_prediction_at_the_fits_level(tour_fits):
             p = g.prediction
             assert "90% CI" in g.summary()
             assert any(f"{p.lr:.4g}, 90% [{p.ci.low:.4g}, {p.ci.high:.4g}]" in line for line in answers), answers
+
+
+def test_numpy_numbers_are_an_alignment_and_a_bad_out_dir_is_named(tmp_path):
+    """A list of an array's items was read as three alignments ("got np.float32(1.0)"); `sweep(spec, None)` was
+    pathlib's TypeError and a file's path NotADirectoryError on OUT/cells, neither naming out_dir."""
+    plain = abcscale.theory_table("mup", "adam", [1.0, 0.5, 0.5])
+    for given in (list(np.array([1, 0.5, 0.5], dtype=np.float32)), (np.int64(1), 0.5, np.float32(0.5))):
+        assert abcscale.theory_table("mup", "adam", given) == plain
+    afile = tmp_path / "a.toml"
+    afile.write_text('model = "mlp"\n')
+    for out, said in ((None, "out_dir: expected the path of a folder, got None"),
+                      ("", "out_dir: expected the path of a folder, got ''"),
+                      (afile, f"out_dir: {afile} is a file, not a folder")):
+        with pytest.raises(ValueError, match=re.escape(said)):
+            abcscale.sweep('model = "mlp"\nwidths = [8]\n', out)
+
+
+def test_the_optax_export_of_a_constants_file_checks_width_and_form_in_one_line(tmp_path):
+    """A constants file (`mup import --json`, a tune file) at width 0 or "32", or in form "plainn", was a
+    multi-line pydantic error about AnalyticRecommend."""
+    pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from abcscale import optax as ao
+    from tests.helpers import tune_file
+
+    imported = tmp_path / "imp.json"
+    imported.write_text(abcscale.from_mup("adamw", base_width=8, lr=1e-3, weight_decay=0.1).model_dump_json())
+    _, tuned = tune_file(tmp_path)
+    params = {"embed": {"embedding": jnp.zeros((16, 32))}, "mlp": {"up": {"kernel": jnp.zeros((32, 128))}},
+              "lm_head": {"kernel": jnp.zeros((32, 16))}}
+    for file in (imported, tuned):
+        assert ao.lr_tree(str(file), params, width=32)  # as before
+        for kw, said in ((dict(form="plainn"), "unknown form 'plainn'"), (dict(width=0), "width: expected a whole "
+                         "number from 1 to"), (dict(width="32"), "width: expected a whole number from 1 to")):
+            with pytest.raises(ValueError) as raised:
+                ao.lr_tree(str(file), params, **{"width": 32, **kw})
+            assert str(raised.value).startswith(said.split(" '")[0]) and said in str(raised.value)
+            assert "\n" not in str(raised.value) and "AnalyticRecommend" not in str(raised.value)
+
+
+def test_tunes_errors_name_its_arguments_and_it_takes_mups_optimizer_names():
+    """`search=["gama"]` said `tune[0]:`, `"mupp"` said `parameterizations:`, and `optimizer="MuAdam"`, which
+    recommend takes, was refused by the runner's list."""
+    pytest.importorskip("optuna")
+    for kw, said in ((dict(search=["gama"]), "search: Input should be"),
+                     (dict(parameterization="mupp"), "parameterization: unknown parameterization 'mupp'"),
+                     (dict(optimizer="MuAdam", search=["gama"]), "search: Input should be")):  # MuAdam: read
+        args = {"parameterization": "mup", "optimizer": "adam", **kw}
+        with pytest.raises(ValueError) as raised:
+            abcscale.tune(args.pop("parameterization"), args.pop("optimizer"), base_width=8, model="mlp", steps=3,
+                          trials=1, **args)
+        assert str(raised.value).startswith(said), raised.value

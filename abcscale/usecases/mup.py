@@ -154,8 +154,9 @@ def export_spec(spec: Any, *, width: int | None, form: Form | str | None) -> tup
                          f"{'' if base is not None else 'base_width=..., beta=..., '}constants={str(spec)!r}, "
                          "width=..., form=...).groups, or `abcscale mup import --json`'s whole document")
     if doc is not None and doc.mup_import is not None:
-        if width is None:
-            raise ValueError("width: a constants file needs the target width (width=...)")
+        from abcscale.usecases.tune import target_of_file
+
+        width, form = target_of_file(width, form)
         return _imported_groups(doc.mup_import, width, form), doc.mup_import
     try:
         return group_spec(spec, width=width, form=form), None

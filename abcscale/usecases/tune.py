@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -632,15 +633,26 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
     if not isinstance(spec, TunedConstants | str | Path):
         raise ValueError(f"spec: expected recommend(...).groups (a GroupSpec), a Recommendation, a constants file's "
                          f"path or a TunedConstants, got {type(spec).__name__}")
-    if width is None:
-        raise ValueError("width: a constants file needs the target width (width=...)")
+    width, form = target_of_file(width, form)
     tuned = transferable(spec) if isinstance(spec, TunedConstants) else load_for_transfer(spec)
-    form = Form.multiplier_free if form is None else form
     rec = with_variant_notes(recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)), tuned)
     groups = rec.groups
     assert groups is not None  # an analytic answer always carries its groups
     notes = [w for w in rec.warnings if w.startswith(f"epsilon: the file was tuned with {tuned.optimizer_variant}")]
     return groups.model_copy(update={"warnings": [*groups.warnings, *notes]})  # the exports say the spec's
+
+
+def target_of_file(width: Any, form: Form | str | None) -> tuple[int, Form]:
+    """A constants file's target for the exports, checked as ``recommend`` checks it: ``width`` a whole number in
+    range (a ValueError naming it; 0 or "32" was a multi-line pydantic error about AnalyticRecommend, a review),
+    ``form`` a known form (default multiplier_free, as a plain model applies no multiplier)."""
+    from abcscale.schemas.theory import MAX_WIDTH
+
+    if width is None:
+        raise ValueError("width: a constants file needs the target width (width=...)")
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or not 0 < int(width) <= MAX_WIDTH:
+        raise ValueError(f"width: expected a whole number from 1 to {MAX_WIDTH}, got {width!r}")
+    return int(width), Form.multiplier_free if form is None else Form.parse(form)
 
 
 def _saved_groups(path: str | Path) -> Recommendation | GroupSpec | None:
