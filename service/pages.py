@@ -662,13 +662,15 @@ def plot_figures(fit_id: str, fit: FitResult) -> list[dict[str, str]]:
     return figures
 
 
-def _band(lr: float, safe_lr: float | None, ci68: Any, ci95: Any, warnings: list[str], label: str,
+def _band(lr: float, safe_lr: float | None, ci: Any, ci68: Any, ci95: Any, warnings: list[str], label: str,
           layers: list[tuple[str, float]] | None = None, lr_layer: str | None = None) -> dict[str, Any]:
     """What the report shows of a prediction, whichever kind made it; ``label`` says where it is, ``what`` what its
-    LR is (the swept LR, or one layer's own where the fit measured that layer's LR column)."""
+    LR is (the swept LR, or one layer's own where the fit measured that layer's LR column). ``ci``: the band at the
+    fit's own level, shown beside the 68% and 95% ones where it is neither (the page showed those two alone where
+    the calculator gave the fit's 90%: a review)."""
     what = "the swept LR" if lr_layer is None else f"the {lr_layer} layer's own LR"
-    return {"lr": lr, "safe_lr": safe_lr, "ci68": ci68, "ci95": ci95, "warnings": warnings, "label": label,
-            "layers": layers, "what": what}
+    return {"lr": lr, "safe_lr": safe_lr, "ci": ci, "ci68": ci68, "ci95": ci95, "warnings": warnings,
+            "label": label, "layers": layers, "what": what}
 
 
 def prediction_law(g: GroupFit, size_word: str = "width") -> dict[str, Any] | None:
@@ -701,7 +703,7 @@ def _size_word(fit: FitResult) -> str:
 
 def _joint_band(law: Any, p: Any) -> dict[str, Any]:
     where = ", ".join([f"{law.size_col} {p.size:g}", *(f"{n} {v:g}" for n, v in p.at.items())])
-    return _band(p.lr, None, p.ci68, p.ci95, p.warnings, where)  # a joint law has no safe side (no basin)
+    return _band(p.lr, None, p.ci, p.ci68, p.ci95, p.warnings, where)  # a joint law has no safe side (no basin)
 
 
 def stored_joint(law: Any) -> dict[str, Any] | None:
@@ -715,7 +717,8 @@ def stored_band(fit: FitResult, g: GroupFit) -> dict[str, Any] | None:
     if p is None:
         return None
     layers = [(s.layer.value, s.lr) for s in p.layers] if p.layers else None
-    return _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {p.width}", layers, p.lr_layer)
+    return _band(p.lr, p.safe_lr, p.ci, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {p.width}", layers,
+                 p.lr_layer)
 
 
 def _prediction(fit: FitResult, values: Mapping[str, str]
@@ -741,7 +744,7 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
             p = predict_group(g, size, size_kind=fit.mapping.size_kind)
         except ValueError as exc:
             return group, None, {"width": describe(exc).removeprefix("width: ")}
-        return group, _band(p.lr, p.safe_lr, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {size}",
+        return group, _band(p.lr, p.safe_lr, p.ci, p.ci68, p.ci95, p.warnings, f"{_size_word(fit)} {size}",
                             lr_layer=p.lr_layer), {}
     # a table without these columns: the form asks for them (what the per-layer split needs)
     selector = dict(g.group)
@@ -759,7 +762,7 @@ def _prediction(fit: FitResult, values: Mapping[str, str]
         return group, None, {named: text.removeprefix(f"{named}: ")}
     assert rec.band is not None  # a fit's answer carries its band
     b = rec.band
-    return group, _band(b.lr, b.safe_lr, b.ci68, b.ci95, rec.warnings, f"width {size}",
+    return group, _band(b.lr, b.safe_lr, b.ci, b.ci68, b.ci95, rec.warnings, f"width {size}",
                         [(s.layer.value, s.lr) for s in rec.layers]), {}
 
 
