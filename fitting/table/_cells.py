@@ -357,6 +357,9 @@ def _rows(mask: np.ndarray | pd.Series, limit: int = 5) -> str:
 LOSS_RANGE = (1e-30, 1e30)
 #: a run's loss beyond this multiple of the runs' median is no loss a run reached (a garbage or overflowed value)
 LOSS_SPREAD = 1e30
+#: a learning rate beyond this factor of the table's median, either way, is no LR a sweep tried (a grid spans a few
+#: decades, a width range's LR* several more): a mis-logged value, which moved the fit and flattened its plot
+LR_SPREAD = 1e30
 
 
 def _kind(v: object) -> str:

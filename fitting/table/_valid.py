@@ -13,6 +13,7 @@ import pandas as pd
 from abcscale.fitting.table._cells import (
     LOSS_RANGE,
     LOSS_SPREAD,
+    LR_SPREAD,
     TableError,
     _kind,
     _merge_close,
@@ -118,6 +119,13 @@ def _iv(df: pd.DataFrame, m: ColumnMapping, blowup: float | None = BLOWUP_FACTOR
         raise TableError(problems)
     width = _check_width(df, m.size_col, problems, m.size_kind)
     lr = _check_positive(df, m.lr_col, "learning rates", problems)
+    if lr is not None and (ok := np.isfinite(lr.to_numpy()) & (lr.to_numpy() > 0)).any():
+        median = float(np.median(lr.to_numpy()[ok]))
+        if (far := ok & ((lr.to_numpy() > median * LR_SPREAD) | (lr.to_numpy() < median / LR_SPREAD))).any():
+            # a loss of 1e308 was refused, an LR of 1e300 fitted in silence (a review of the pages)
+            problems.append(f"{m.lr_col}: {_rows(far)} hold a learning rate more than {LR_SPREAD:g}x from the runs' "
+                            f"median ({median:.4g}; e.g. {float(lr.to_numpy()[far][0]):.3g}), which no sweep "
+                            "tries: a mis-logged value; fix or drop those rows")
     loss = _numeric(df, m.loss_col, problems, loss=True)
     consts = {c: v for c in roles.constant_cols
               if (v := _check_positive(df, c, "per-layer constants", problems)) is not None}

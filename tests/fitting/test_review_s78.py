@@ -19,3 +19,21 @@ def test_seedless_reruns_fit_as_seeds_and_the_note_says_when_that_narrows():
            "the intervals (keep one run per seed); if they are runs with other seeds, the table needs its seed " \
            "column" in said, said
     assert not [w for w in with_seeds.warnings if w.startswith("repeated runs")]
+
+
+def test_a_mis_logged_learning_rate_is_refused_as_a_mis_logged_loss_is():
+    """A loss of 1e308 was refused, a learning rate of 1e300 fitted in silence: it moved the exponent, set the
+    largest stable LR to 1e300 and flattened the group's loss-vs-LR plot. Either tail, naming the rows."""
+    import pytest
+
+    from abcscale.fitting.table import TableError
+
+    table = synthetic_sweep(seed=3)
+    for value in (1e300, 1e-300):
+        bad = table.copy()
+        bad.loc[7, "beta"] = value
+        with pytest.raises(TableError, match=r"beta: row\(s\) 7 hold a learning rate more than 1e\+30x from the "
+                                             r"runs' median .* a mis-logged value"):
+            abcscale.fit(bad, n_boot=20)
+    wide = table.assign(beta=table["beta"] * 1e-12)  # a table of tiny LRs is no outlier of itself
+    assert abcscale.fit(wide, n_boot=20).groups[0].exponent is not None
