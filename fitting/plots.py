@@ -31,7 +31,13 @@ def _finish_panel(ax, g: GroupFit, xlabel: str, ylabel: str) -> None:
     ax.set_ylabel(ylabel)
     # a fixed title position: matplotlib otherwise measures every tick label to place it (a tenth of the time)
     ax.set_title(_label(g), fontsize=9, y=1.0, pad=4)
-    ax.legend(fontsize=6, loc="best")
+    if ax.has_data():
+        ax.legend(fontsize=6, loc="best")
+    else:  # a group with no identified optimum at any width: an empty panel on made-up axes said nothing (a review)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.text(0.5, 0.5, f"no {xlabel} has an identified optimum:\nnothing to draw (the fit's warnings say why)",
+                transform=ax.transAxes, ha="center", va="center", fontsize=8, color="gray")
 
 
 #: panels per PNG page, and each panel's size in inches: a full page is 4 x 4 panels, 1520 x 1160 px at 100 dpi.

@@ -37,3 +37,24 @@ def test_a_mis_logged_learning_rate_is_refused_as_a_mis_logged_loss_is():
             abcscale.fit(bad, n_boot=20)
     wide = table.assign(beta=table["beta"] * 1e-12)  # a table of tiny LRs is no outlier of itself
     assert abcscale.fit(wide, n_boot=20).groups[0].exponent is not None
+
+
+def test_a_panel_with_nothing_to_draw_says_so(tmp_path, monkeypatch):
+    """A sweep with no identified optimum at any width (one LR a width) drew lr_vs_width.png as empty panels on
+    made-up axes, saying nothing."""
+    import abcscale.fitting.plots as plots
+    from abcscale.fitting import fit_table
+    from abcscale.fitting.table import prepare
+
+    table = synthetic_sweep(seed=3)
+    one_lr = table.drop_duplicates(["width"]).reset_index(drop=True)  # one LR at each width: no optimum anywhere
+    figures = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.setdefault(path.stem, fig))
+    for name, rows in (("one", one_lr), ("full", table)):
+        figures.clear()
+        fit = fit_table(rows, n_boot=20)
+        plots.write_plots(fit, prepare(rows, fit.mapping), tmp_path / name)
+        said = {stem: [t.get_text() for ax in fig.axes for t in ax.texts] for stem, fig in figures.items()}
+        empty = [stem for stem, texts in said.items() if any("nothing to draw" in t for t in texts)]
+        assert empty == ([] if name == "full" else ["lr_vs_width"]), said  # each width's best loss is drawn
+    assert said == {"loss_vs_lr": [], "lr_vs_width": [], "loss_vs_width": []}
