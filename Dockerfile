@@ -28,8 +28,9 @@ COPY fitting ./fitting
 COPY runner ./runner
 COPY service ./service
 
-# Makefile's install step (`$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'`) with only the postgres extra (the
-# service's PostgreSQL driver; no JAX, no Ray) and not editable,
+# Makefile's install step (`$(PY) -m pip install --quiet --no-compile -e '.[$(EXTRAS)]'`, then compiled on every
+# core; pip compiles here, the image being built once) with only the postgres extra (the service's PostgreSQL
+# driver; no JAX, no Ray) and not editable,
 # every package at the version of docker/constraints.txt (the tested .venv's; `docker/lock.py` regenerates it).
 # The build tools come first, pinned the same way, and build the wheel in place: an isolated build would fetch
 # its own unpinned setuptools.
