@@ -57,6 +57,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 
 PAGE_SIZE = 20
+#: each plot's caption; "width" is the fit's size word (a parameter-count fit's plots are against its size)
 PLOTS = {"loss_vs_lr": "Final loss against learning rate, one curve per width, with each width's fitted optimum",
          "lr_vs_width": "Optimal learning rate against width on log axes: the fitted power law, its band and "
                         "theory's slope",
@@ -651,10 +652,11 @@ async def upload(request: Request) -> Response:
 
 def plot_figures(fit_id: str, fit: FitResult) -> list[dict[str, str]]:
     """One figure per page of each plot (a fit of many groups has several), with its URL, id and caption."""
-    n = len(fit.groups)
+    n, size = len(fit.groups), _size_word(fit)
     pages = plot_pages(n)
     figures = []
     for name, alt in PLOTS.items():
+        alt = alt.replace("width", size)
         for k in range(1, pages + 1):
             part = "" if pages == 1 else f" (page {k} of {pages}: groups {(k - 1) * PAGE + 1}-{min(k * PAGE, n)})"
             figures.append({"url": plot_url(fit_id, name, k), "id": f"plot-{name}" + ("" if k == 1 else f"-{k}"),

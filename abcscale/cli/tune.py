@@ -256,7 +256,8 @@ def tune(
         progress.before = before
         if before and not quiet:
             total = "" if settings.trials is None else f" of {settings.trials}"
-            err_console.print(f"resumed: {before}{total} trials already finished in {_shown(storage)}",
+            trials = "trials" if total or before != 1 else "trial"  # "1 of 5 trials", "1 trial"
+            err_console.print(f"resumed: {before}{total} {trials} already finished in {_shown(storage)}",
                               highlight=False, soft_wrap=True)
         # a rerun with another --steps, --seed, model or data is another study: it started fresh beside the one the
         # user meant to resume, silently (a user review)
@@ -465,6 +466,7 @@ def print_tuned(tuned: TunedConstants, out: Path, resumed: int = 0) -> None:
     n = tuned.settings.reeval_seeds
     spread = (f"+- {tuned.loss_std:.4f} (std over {n} fresh seeds)" if n > 1 else
               "(1 fresh seed: no spread to give; --reeval-seeds 2 or more measures it)")
-    trials = f"{tuned.trials_run} trials" + (f" ({resumed} resumed)" if resumed else "")
+    trials = f"{tuned.trials_run} trial{'' if tuned.trials_run == 1 else 's'}" + (
+        f" ({resumed} resumed)" if resumed else "")
     console.print(f"eval loss {tuned.loss:.4f} {spread}; {trials} in {tuned.elapsed_s:.1f} s -> {out}",
                   highlight=False)
