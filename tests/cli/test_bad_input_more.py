@@ -151,11 +151,12 @@ def test_a_bad_npy_data_file_names_the_file_not_numpy(content, capsys, tmp_path)
 def test_flags_can_make_a_spec_file_valid_and_an_invalid_file_is_still_named(capsys, tmp_path):
     # "flags override these keys": the file was checked alone first, so --head-dim could not fix its widths
     spec = tmp_path / "s.toml"
-    spec.write_text("[sweep]\nwidths = [8, 16]\nepsilon = 1e-6\n")
+    # one width, not 8 and 16: the default head_dim 16 does not divide it either, and a transformer compiles once
+    spec.write_text("[sweep]\nwidths = [8]\nepsilon = 1e-6\n")
     out = tmp_path / "o"
     assert _exit(["sweep", str(spec), *TINY, "--log2-lr=-6", "--epsilon", "1e-7", "--out", str(out)]) == 0
     saved = json.loads((out / "spec.json").read_text())
-    assert saved["widths"] == [8, 16] and saved["head_dim"] == 4 and saved["constants"]["epsilon"] == 1e-7
+    assert saved["widths"] == [8] and saved["head_dim"] == 4 and saved["constants"]["epsilon"] == 1e-7
     capsys.readouterr()
     bad = tmp_path / "bad.toml"
     bad.write_text("[sweep]\nwidths = [8, 16]\nhead_dim = 16\n")

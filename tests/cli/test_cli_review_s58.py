@@ -17,9 +17,18 @@ from typer.testing import CliRunner
 from abcscale.cli import app
 
 runner = CliRunner()
-TABLE = "examples/tour-sweep.parquet"
-# 30 bootstrap resamples, not 1,000: these tests read where fit.json goes and what it holds, not its intervals
-FIT = ["fit", TABLE, "-q", "--summary", "--n-boot", "30"]
+
+
+@pytest.fixture(scope="module")
+def fit_argv(tmp_path_factory) -> list[str]:
+    """A fit of a small synthetic sweep (one group, 3 widths): these tests read where fit.json goes and what it
+    holds, not its numbers. 30 bootstrap resamples, not 1,000; this table, not examples/tour-sweep.parquet (0.5
+    CPU-s a fit there, 0.07 here; 9 fits, 2026-12-07)."""
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    table = tmp_path_factory.mktemp("s58") / "sweep.csv"
+    synthetic_sweep((64, 128, 256), seeds=1, exponent=-0.5).to_csv(table, index=False)
+    return ["fit", str(table), "-q", "--summary", "--n-boot", "30"]
 
 
 def _words(res) -> str:
@@ -57,20 +66,20 @@ def test_a_name_too_long_is_bad_input(tmp_path):
     assert res.exit_code == 2 and "error:" in _words(res) and "Traceback" not in res.output, res.output
 
 
-def test_fit_out_keeps_a_users_own_fit_json(tmp_path):
+def test_fit_out_keeps_a_users_own_fit_json(tmp_path, fit_argv):
     mine = tmp_path / "fit.json"
     mine.write_text('{"mine": 1}')
-    res = runner.invoke(app, [*FIT, "--out", str(tmp_path)])
+    res = runner.invoke(app, [*fit_argv, "--out", str(tmp_path)])
     assert res.exit_code == 2 and "exists and is not a fit from `abcscale fit`" in _words(res), res.output
     assert mine.read_text() == '{"mine": 1}'
     mine.unlink()
     for _ in range(2):  # its own fit.json, from the run before, is replaced
-        assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
+        assert runner.invoke(app, [*fit_argv, "--out", str(tmp_path)]).exit_code == 0
     assert json.loads(mine.read_text())["groups"] and sorted(p.name for p in tmp_path.iterdir()) == ["fit.json"]
 
 
-def test_fit_out_that_cannot_be_written_leaves_the_fit_before(tmp_path, monkeypatch):
-    runner.invoke(app, [*FIT, "--out", str(tmp_path)])
+def test_fit_out_that_cannot_be_written_leaves_the_fit_before(tmp_path, fit_argv, monkeypatch):
+    runner.invoke(app, [*fit_argv, "--out", str(tmp_path)])
     before = (tmp_path / "fit.json").read_text()
     real = Path.write_text
 
@@ -81,7 +90,7 @@ def test_fit_out_that_cannot_be_written_leaves_the_fit_before(tmp_path, monkeypa
         return real(self, *a, **k)
 
     monkeypatch.setattr(Path, "write_text", full)
-    res = runner.invoke(app, [*FIT, "--out", str(tmp_path)])
+    res = runner.invoke(app, [*fit_argv, "--out", str(tmp_path)])
     assert res.exit_code == 2 and "No space left on device" in _words(res), res.output
     assert (tmp_path / "fit.json").read_text() == before and not (tmp_path / ".fit.json.tmp").exists()
 
@@ -211,19 +220,19 @@ def test_a_sweep_folder_whose_spec_json_was_cut_short_still_resumes(tmp_path):
         refuse_foreign(tmp_path)  # the API's argument named as the API names it
 
 
-def test_fit_out_replaces_an_older_abcscales_fit_json(tmp_path):
-    assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
+def test_fit_out_replaces_an_older_abcscales_fit_json(tmp_path, fit_argv):
+    assert runner.invoke(app, [*fit_argv, "--out", str(tmp_path)]).exit_code == 0
     old = json.loads((tmp_path / "fit.json").read_text())
     old["retired_field"] = 1  # a field this version's schema no longer has
     (tmp_path / "fit.json").write_text(json.dumps(old))
-    assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, [*fit_argv, "--out", str(tmp_path)]).exit_code == 0
     (tmp_path / "fit.json").write_text(json.dumps({"id": "x", "result": old}))  # a service's stored fit
-    assert runner.invoke(app, [*FIT, "--out", str(tmp_path)]).exit_code == 0
+    assert runner.invoke(app, [*fit_argv, "--out", str(tmp_path)]).exit_code == 0
 
 
-def test_fit_out_under_a_file_names_out(tmp_path):
+def test_fit_out_under_a_file_names_out(tmp_path, fit_argv):
     (tmp_path / "afile").write_text("x")
-    res = runner.invoke(app, [*FIT, "--out", str(tmp_path / "afile" / "sub")])
+    res = runner.invoke(app, [*fit_argv, "--out", str(tmp_path / "afile" / "sub")])
     assert res.exit_code == 2 and _words(res).startswith("error: --out: cannot write"), res.output
 
 

@@ -13,7 +13,10 @@ import pytest
 from abcscale.cli import main
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "user_model.py"
-TINY = ["--model", "mlp", "--depth", "1", "--widths", "16,32,64", "--steps", "3", "--seeds", "1", "-q"]
+#: one program shape for the whole file (the MLP, sgd, 3 steps, 2 seeds, synthetic batches of 4 x 8): the diverged
+#: seed's check below runs in it too, and the compiled widths serve every test after the first
+TINY = ["--model", "mlp", "--depth", "1", "--widths", "16,32,64", "--steps", "3", "--seeds", "2", "--data", "synthetic",
+        "--batch", "4", "--seq-len", "8", "-q"]
 
 
 def _exit(argv):
@@ -41,7 +44,7 @@ def test_a_zero_initialised_readout_is_not_growth(tmp_path, capsys):
                                                  'init={"lm_head.kernel": "zeros"})'))
     assert "lm_head.kernel" in model.read_text()
     code = _exit(["coord-check", "--model", f"{model}:factory", "-p", "mup", "-o", "adam", "--widths", "16,32,64",
-                  "--depth", "1", "--steps", "3", "--seeds", "2", "-q", "--json"])
+                  "--depth", "1", "--steps", "3", "--seeds", "2", "--batch", "8", "--seq-len", "16", "-q", "--json"])
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     logits = next(v for v in report["layers"] if v["layer"] == "logits")
@@ -66,10 +69,10 @@ def test_a_diverged_seed_is_not_averaged_away(monkeypatch):
         return type(out)(out.rows, frame, out.curves) if hasattr(out, "rows") else out
 
     monkeypatch.setattr(coord, "run_cell", one_seed_nan)
-    spec = SweepSpec(model="mlp", depth=1, widths=[16, 32, 64], parameterizations=["mup"], optimizers=["adam"],
-                     data="synthetic", seq_len=8, batch=4)
-    result = coord.coord_check(spec, log2_lr=-6, steps=2, seeds=2)
-    assert not result.passed and all(v.diverged_steps == (2,) for v in result.layers)
+    spec = SweepSpec(model="mlp", depth=1, widths=[16, 32, 64], parameterizations=["mup"], optimizers=["sgd"],
+                     data="synthetic", seq_len=8, batch=4)  # TINY's program: its compiled widths are reused
+    result = coord.coord_check(spec, log2_lr=-6, steps=3, seeds=2)
+    assert not result.passed and all(v.diverged_steps == (3,) for v in result.layers)
     assert isinstance(result.table, pd.DataFrame)
 
 

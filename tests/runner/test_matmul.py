@@ -81,7 +81,9 @@ def _train(width: int) -> tr.Outcome:
                           np.zeros(1, np.uint32))
 
 
-@pytest.mark.parametrize("width", [32, 64])
+# One width: width 32 already has every kind of product the runner makes (square and not, the readout, the MLP's
+# 4x); width 64 too (3 CPU-s more) had no other kind. Any shape is test_gradients_are_autodiffs's.
+@pytest.mark.parametrize("width", [32])
 def test_training_matches_autodiffs_form(width, monkeypatch):
     # nothing kept on disk: a built-in model's executable is keyed by its Program, not its trace, so with the
     # store on (any sweep earlier in the process turns it on) the second run loaded the first's program

@@ -31,10 +31,12 @@ def _swallowed_interrupt() -> None:
             signal.raise_signal(signal.SIGINT)
 
     gc.callbacks.append(cb)
-    gc.collect()
+    # the youngest generation: callbacks run for any collection, and a whole one costs 50 ms and more in a worker
+    # late in the suite (its heap holds thousands of tests' objects): the churning test below took 9 s there
+    gc.collect(0)
     while not fired.is_set():  # skipped: let the other thread's collection end, and try again
         time.sleep(0.001)
-        gc.collect()
+        gc.collect(0)
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
@@ -59,7 +61,7 @@ def test_the_interrupt_is_swallowed_while_another_thread_collects():
 
     def churn() -> None:
         while not stop.is_set():
-            gc.collect()
+            gc.collect(0)  # in progress while slow() sleeps; the youngest generation, as above
             time.sleep(0.001)
 
     gc.callbacks.append(slow)
