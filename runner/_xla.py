@@ -13,6 +13,7 @@ import hashlib
 import importlib
 import re
 import sys
+from typing import Any
 
 #: debug options that change what XLA writes beside a program (dumps, logs) or how many host devices it makes (the
 #: device count is keyed on its own, ``runner.executables``), not the code it compiles: left out, so a run with dumps
@@ -41,14 +42,20 @@ def without_dumps(flags: str, *, keep_all: bool = False) -> str:
     return " ".join(w for w in words if keep_all or not w.lstrip("-").split("=", 1)[0].startswith(_NOT_CODE_FLAGS))
 
 
-def digest() -> str:
-    """SHA-256 of the compile options XLA builds in this process, less :data:`_NOT_CODE` (each set to its type's
-    zero in every process alike). The first call in a process makes XLA read ``XLA_FLAGS``, as JAX's start does."""
+def compile_options() -> Any:
+    """The compile options XLA builds in this process (``XLA_FLAGS`` as it read them: the first call in a process
+    makes XLA read the variable, as JAX's start does)."""
     try:
         _jax = importlib.import_module("jaxlib._jax")
     except ImportError:  # jaxlib before 0.6 named it xla_extension
         _jax = importlib.import_module("jaxlib.xla_extension")
-    options = _jax.CompileOptions()
+    return _jax.CompileOptions()
+
+
+def digest() -> str:
+    """SHA-256 of :func:`compile_options`, less :data:`_NOT_CODE` (each set to its type's zero in every process
+    alike)."""
+    options = compile_options()
     debug = options.executable_build_options.debug_options
     for name in _NOT_CODE:
         with contextlib.suppress(AttributeError, TypeError):  # a jaxlib without the field, or read-only

@@ -258,7 +258,11 @@ def compiler_options(prog: Program | None = None, *, specs: dict[str, ParamSpec]
     (level 0 compiles faster still but runs these programs 2-2.5x slower); ``ABCSCALE_XLA_OPT_LEVEL``
     forces a level ("" for XLA's default). A ``prog`` (or a model's ``specs``) under :data:`SMALL_PROGRAM_PARAMS`
     parameters turns the fusion emitters off; ``ABCSCALE_XLA_FUSION_EMITTERS`` (``on`` | ``off``) forces them
-    either way. All of this was measured on XLA:CPU: on another backend (a GPU) the options are XLA's defaults."""
+    either way. All of this was measured on XLA:CPU: on another backend (a GPU) the options are XLA's defaults.
+
+    JAX's ``jax_disable_most_optimizations`` (``JAX_DISABLE_MOST_OPTIMIZATIONS=1``; the test suite sets it for
+    the JAX it runs outside the runner) changes nothing here: its level and its LLVM passes are set back to what
+    the runner compiles with, so a process with it trains the same programs (bit-identical losses, 2026-12-07)."""
     level = os.environ.get("ABCSCALE_XLA_OPT_LEVEL", "1")
     if level not in ("", "0", "1", "2", "3"):
         raise ValueError(f"ABCSCALE_XLA_OPT_LEVEL must be 0, 1, 2, 3 or empty, got {level!r}")
@@ -268,11 +272,21 @@ def compiler_options(prog: Program | None = None, *, specs: dict[str, ParamSpec]
     if jax.default_backend() != "cpu":
         return {}
     out: dict[str, Any] = {"xla_backend_optimization_level": int(level)} if level != "" else {}
+    if jax.config.values.get("jax_disable_most_optimizations"):  # level 0, no expensive LLVM passes, unless said
+        out = {"xla_backend_optimization_level": _xla_default("xla_backend_optimization_level"), **out,
+               "xla_llvm_disable_expensive_passes": False}
     specs = prog.specs() if prog is not None else specs
     small = specs is not None and n_params(specs) < SMALL_PROGRAM_PARAMS
     if emitters == "off" or (emitters == "" and small):
         out.update(OLDER_EMITTERS)
     return out
+
+
+def _xla_default(name: str) -> Any:
+    """A debug option's value where nothing sets it (``XLA_FLAGS`` included, as XLA read it)."""
+    from abcscale.runner._xla import compile_options
+
+    return getattr(compile_options().executable_build_options.debug_options, name)
 
 
 #: The compile option that turns XLA:CPU's fusion emitters off for a small program. jax 0.11's XLA refuses it as an
