@@ -261,8 +261,9 @@ def compiler_options(prog: Program | None = None, *, specs: dict[str, ParamSpec]
     either way. All of this was measured on XLA:CPU: on another backend (a GPU) the options are XLA's defaults.
 
     JAX's ``jax_disable_most_optimizations`` (``JAX_DISABLE_MOST_OPTIMIZATIONS=1``; the test suite sets it for
-    the JAX it runs outside the runner) changes nothing here: its level and its LLVM passes are set back to what
-    the runner compiles with, so a process with it trains the same programs (bit-identical losses, 2026-12-07)."""
+    the JAX it runs outside the runner) changes nothing here, on any backend: the level and the LLVM passes are
+    set back to what a process without it compiles with (``XLA_FLAGS`` included), so a process with it trains the
+    same programs (bit-identical losses on the CPU, 2026-12-07)."""
     level = os.environ.get("ABCSCALE_XLA_OPT_LEVEL", "1")
     if level not in ("", "0", "1", "2", "3"):
         raise ValueError(f"ABCSCALE_XLA_OPT_LEVEL must be 0, 1, 2, 3 or empty, got {level!r}")
@@ -270,16 +271,23 @@ def compiler_options(prog: Program | None = None, *, specs: dict[str, ParamSpec]
     if emitters not in ("", "on", "off"):
         raise ValueError(f"ABCSCALE_XLA_FUSION_EMITTERS must be on or off, got {emitters!r}")
     if jax.default_backend() != "cpu":
-        return {}
+        return _as_without_the_flag({})
     out: dict[str, Any] = {"xla_backend_optimization_level": int(level)} if level != "" else {}
-    if jax.config.values.get("jax_disable_most_optimizations"):  # level 0, no expensive LLVM passes, unless said
-        out = {"xla_backend_optimization_level": _xla_default("xla_backend_optimization_level"), **out,
-               "xla_llvm_disable_expensive_passes": False}
+    out = _as_without_the_flag(out)
     specs = prog.specs() if prog is not None else specs
     small = specs is not None and n_params(specs) < SMALL_PROGRAM_PARAMS
     if emitters == "off" or (emitters == "" and small):
         out.update(OLDER_EMITTERS)
     return out
+
+
+def _as_without_the_flag(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` as a process without ``jax_disable_most_optimizations`` compiles with them: the flag sets LLVM
+    level 0 and no expensive passes on every backend, unless the options say otherwise."""
+    if not jax.config.values.get("jax_disable_most_optimizations"):
+        return options
+    return {name: _xla_default(name) for name in ("xla_backend_optimization_level",
+                                                   "xla_llvm_disable_expensive_passes")} | options
 
 
 def _xla_default(name: str) -> Any:

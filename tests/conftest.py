@@ -17,9 +17,10 @@ developer's next run, cold in a fresh clone as in CI, emptied when it outgrows :
 
 And JAX's ``JAX_DISABLE_MOST_OPTIMIZATIONS=1`` (unless set otherwise), for every process the suite starts: the JAX
 the tests run outside the runner (optax exports, draws, eager checks, a model's init) compiles at LLVM level 0
-without the expensive passes, 23% less CPU on five such files (69 -> 53 CPU-s, 2026-12-07). The runner's own
-programs are unchanged by it (``runner.train.compiler_options`` sets their level and passes back: bit-identical
-losses), so the runner tests still test what users run."""
+without the expensive passes, 23% less CPU on five such files (69 -> 53 CPU-s, 2026-12-07). The runner's training
+and draw programs are unchanged by it (``runner.train.compiler_options`` sets their level and passes back:
+bit-identical losses), so the runner tests test what users train; the rest of the product's JAX (the optax export's
+jitted step, a model's eager init) compiles at level 0 here, where a user's compiles at XLA's default."""
 
 from __future__ import annotations
 

@@ -43,3 +43,13 @@ def test_a_cell_trains_bit_identically_with_the_flag(flag, tiny_spec, tmp_path, 
         rows = sw.run_cell(spec, spec.cells()[0]).rows
         losses[on] = rows.sort_values(["log2_lr", "seed"])[["final_loss", "eval_loss"]].to_numpy()
     np.testing.assert_array_equal(losses[True], losses[False])
+
+
+def test_off_the_cpu_the_flag_is_set_back_too(flag, monkeypatch):
+    """The flag's level 0 holds on every backend (JAX sets it in each compile's options); a GPU's options are
+    XLA's defaults, so they are set back to those (a review: a GPU run under the flag compiled at level 0)."""
+    monkeypatch.setattr(tr.jax, "default_backend", lambda: "gpu")
+    flag(False)
+    assert tr.compiler_options() == {}
+    flag(True)
+    assert tr.compiler_options() == {"xla_backend_optimization_level": 3, "xla_llvm_disable_expensive_passes": False}

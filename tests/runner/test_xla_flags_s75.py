@@ -144,10 +144,26 @@ def _options(flags: str | None) -> str:
                           check=True).stdout.strip()
 
 
-def test_flags_that_xla_reads_the_same_way_share_programs():
+def test_flags_that_xla_reads_the_same_way_share_programs(tmp_path, monkeypatch):
     """Keyed by what XLA parsed, not the text: the same flag spelled twice over is one set of options (the key of
     every kept program, ``executables.path``; asked without a sweep, which computes it the same way first)."""
     assert _options(_FAST) == _options(f"  {_FAST}  {_FAST} ")
+    # and a kept program's file is keyed by those options, whatever XLA_FLAGS says (a review of session 79's trim)
+    import numpy as np
+
+    import abcscale.runner.executables as ex
+    import abcscale.runner.train as tr
+    from abcscale.runner.nn import ModelConfig
+
+    monkeypatch.setattr(ex, "_folder", tmp_path)
+    prog = tr.Program(ModelConfig("mlp", 16, 1, 8), "adam", 3, 2)
+    args = tr._args_spec(prog, 1, np.zeros(64, np.uint8), np.zeros(64, np.uint8))
+    files = {}
+    for digest, flags in (("a", _FAST), ("a", f"  {_FAST}  {_FAST} "), ("b", _FAST)):
+        monkeypatch.setattr(ex, "xla_options", lambda d=digest: d)
+        monkeypatch.setenv("XLA_FLAGS", flags)
+        files.setdefault(digest, set()).add(ex.path(prog, args, {}))
+    assert len(files["a"]) == 1 and files["a"] != files["b"]
 
 
 def test_a_folder_written_before_the_options_were_recorded_is_not_said_to_have_trained_elsewhere(tmp_path,
