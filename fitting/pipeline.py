@@ -24,7 +24,7 @@ from abcscale.fitting.parts import Settings, in_size_words
 from abcscale.fitting.predict import UNRELIABLE, mixed_reason
 from abcscale.fitting.reading import read_table
 from abcscale.fitting.table import BLOWUP_FACTOR, Prepared, TableError, prepare
-from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, JointLaw, LossSurface, Provenance
+from abcscale.schemas.fit import ColumnMapping, FitResult, GroupFit, JointLaw, LossSurface, Provenance, value_text
 from abcscale.schemas.theory import Alignment
 
 __all__ = ["read_table", "prepare", "fit_table", "fit_file", "TableError", "theory_for_group"]
@@ -111,7 +111,7 @@ def _joint(groups: list[GroupFit], prep: Prepared, s: Settings, seed: int,
         law, notes = fit_joint(key, curves, prep.covariates, size_col=m.size_col, size_kind=m.size_kind,
                                base_size=s.base_width, level=s.confidence_level, n_unidentified=n_bad)
         if law is None:
-            label = ", ".join(f"{k}={v}" for k, v in key.items()) or "all rows"
+            label = ", ".join(f"{k}={value_text(v)}" for k, v in key.items()) or "all rows"
             missing.append(f"{NO_JOINT_LAW}{label}: " + "; ".join(notes))
             continue
         rng = np.random.default_rng([seed, 2**31, i])  # a stream apart from the groups' (2**31: no group index)

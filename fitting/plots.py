@@ -17,13 +17,12 @@ import pandas as pd
 
 from abcscale.fitting.scaling import predict_law
 from abcscale.fitting.table import GroupData, Prepared
-from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.fit import FitResult, GroupFit, value_text
 
 
 def _label(g: GroupFit) -> str:
     # dict.fromkeys drops repeats such as optimizer "adam" / optimizer_variant "adam"
-    return " / ".join(dict.fromkeys(f"{v:g}" if isinstance(v, float) else str(v) for v in g.group.values())) or \
-        "all rows"
+    return " / ".join(dict.fromkeys(value_text(v) for v in g.group.values())) or "all rows"
 
 
 def _finish_panel(ax, g: GroupFit, xlabel: str, ylabel: str) -> None:

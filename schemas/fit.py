@@ -12,6 +12,7 @@ by design and stay ``[low, high]`` pairs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -468,9 +469,23 @@ def older_writer(data: object, current: str) -> str | None:
     return written if isinstance(written, str) and written != current else None
 
 
+def value_text(value: object) -> str:
+    """A group's value as headings and messages show it: a number as the shortest text that reads back to it
+    (``1e+08``, ``2.5e+08``, ``256``, ``123456789``, ``0.0003``), anything else as ``str`` does. A float group
+    value (a token budget, a batch size read with blanks) read ``100000000.0`` through ``str`` and ``1.23457e+08``
+    through ``:g``, which shows 123456789 and 123457000 alike (session 80)."""
+    if isinstance(value, bool) or not isinstance(value, float):
+        return str(value)
+    if not math.isfinite(value):
+        return str(value)
+    plain = repr(float(value)).removesuffix(".0")  # Python's shortest round-trip text
+    short = f"{value:g}"
+    return short if len(short) < len(plain) and float(short) == value else plain
+
+
 def group_label(group: Mapping[str, object]) -> str:
     """A group as messages name it: ``key=value, ...`` (``(all rows)`` for a table without groups)."""
-    return ", ".join(f"{k}={v}" for k, v in group.items()) or "(all rows)"
+    return ", ".join(f"{k}={value_text(v)}" for k, v in group.items()) or "(all rows)"
 
 
 def _level(ci: Interval) -> str:

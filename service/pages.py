@@ -36,7 +36,7 @@ from abcscale import usecases
 from abcscale.schemas.api import AnalyticRecommend, FitOptions, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode, mup_wrapper
 from abcscale.schemas.errors import error_text, validation_message
-from abcscale.schemas.fit import FitResult, GroupFit, max_size
+from abcscale.schemas.fit import FitResult, GroupFit, max_size, value_text
 from abcscale.schemas.groups import Form, Role
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Constants, PerLayer
@@ -432,7 +432,7 @@ async def calculator(request: Request) -> Response:
 # --- the registry and the upload -----------------------------------------------------------------------------
 
 def group_label(g: GroupFit) -> str:
-    return ", ".join(f"{k}={v}" for k, v in g.group.items()) or "all rows"
+    return ", ".join(f"{k}={value_text(v)}" for k, v in g.group.items()) or "all rows"
 
 
 def verdict(g: GroupFit) -> str:

@@ -15,6 +15,7 @@ import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import abcscale
@@ -166,13 +167,24 @@ def test_muon_orthogonalises_flax_attention_kernels_as_their_matrices():
     tree = {"Embed_0": {"embedding": jnp.zeros((V, D))}, "attn": {"query": {"kernel": jnp.zeros((D, 4, 64))},
             "out": {"kernel": jnp.zeros((4, 64, D))}}, "lm_head": {"kernel": jnp.zeros((D, V))}}
     tx = abcoptax.transform(muon, tree)
-    grads = jax.tree_util.tree_map(lambda x: jax.random.normal(jax.random.key(1), x.shape), tree)
+    # Gradients with singular values 1 down to 0.25: a Gaussian draw's smallest singular values sit near zero,
+    # where Newton-Schulz's five steps leave them small, so its ratio depended on the draw (6 with key 1, 16-104
+    # with keys 0, 4, 7: session 80). On these the [D, D] matrices come out at 1.66 and the D slices of [4, 64]
+    # the bug orthogonalised at 3.9-8.3 (five draws each).
+    rng = np.random.default_rng(0)
+
+    def conditioned(shape):
+        q1, _ = np.linalg.qr(rng.standard_normal((D, D)))
+        q2, _ = np.linalg.qr(rng.standard_normal((D, D)))
+        return jnp.asarray((q1 * np.linspace(1.0, 0.25, D)) @ q2.T, jnp.float32).reshape(shape)
+
+    grads = jax.tree_util.tree_map(lambda x: conditioned(x.shape) if x.size == D * D else jnp.ones(x.shape), tree)
     updates, _ = tx.update(grads, tx.init(tree), tree)
     for k, shape in (("query", (D, D)), ("out", (D, D))):
         sv = jnp.linalg.svd(updates["attn"][k]["kernel"].reshape(shape), compute_uv=False)
-        # an orthogonalised step's singular values sit within a factor of a few (Newton-Schulz's band); as D
-        # slices of [4, 64] they spread over 700x (a code review)
-        assert float(sv.max() / sv.min()) < 10, (k, float(sv.max()), float(sv.min()))
+        # an orthogonalised step's singular values sit within Newton-Schulz's band; as D slices of [4, 64] they
+        # spread further (700x on a Gaussian draw, a code review)
+        assert float(sv.max() / sv.min()) < 2.5, (k, float(sv.max()), float(sv.min()))
 
 
 @pytest.mark.parametrize(("name", "shape"), [("ssm.B", (D, D)), ("lora/b", (8, D)), ("AdaLayerNorm_0/proj", (D, 2 * D)),

@@ -307,7 +307,9 @@ def example_bodies(fit_id: str) -> list[dict[str, Any]]:
 
 
 def _label(g: GroupFit) -> str:
-    return " ".join(str(g.group.get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
+    from abcscale.schemas.fit import value_text
+
+    return " ".join(value_text(g.group.get(k, "")) for k in ("parameterization", "optimizer", "lr_mode"))
 
 
 def recommendations(fit: FitResult) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ from abcscale.cli.options import Json, Plots, Quiet
 from abcscale.cli.recommend import band_line
 from abcscale.schemas.api import FitOptions
 from abcscale.schemas.enums import LrMode
-from abcscale.schemas.fit import FitResult, GroupFit, Prediction
+from abcscale.schemas.fit import FitResult, GroupFit, Prediction, value_text
 from abcscale.schemas.theory import Alignment, Interval
 from abcscale.usecases.fits import group_warnings, unreliable
 
@@ -503,7 +503,7 @@ def _group_label(group: dict[str, Any]) -> str:
     # the runner's optimizer_variant only where it differs from the optimizer, as the tables show it
     shown = {k: v for k, v in group.items()
              if not (k == "optimizer_variant" and str(v) == str(group.get("optimizer")))}
-    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "(all rows)"
+    return ", ".join(f"{k}={value_text(v)}" for k, v in shown.items()) or "(all rows)"
 
 
 def _level(result: FitResult) -> str:
@@ -528,8 +528,7 @@ def _shown(result: FitResult) -> list[str]:
 
 
 def _row_label(g: GroupFit, keys: list[str]) -> str:
-    return " ".join(f"{g.group[k]:g}" if isinstance(g.group[k], float) else str(g.group[k]) for k in keys
-                    if k in g.group)
+    return " ".join(value_text(g.group[k]) for k in keys if k in g.group)
 
 
 def _one_line(text: str) -> str:

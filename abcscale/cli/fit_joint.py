@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from abcscale.cli._common import Table, console
-from abcscale.schemas.fit import Estimate, FitResult, JointLaw, LossSurface
+from abcscale.schemas.fit import Estimate, FitResult, JointLaw, LossSurface, value_text
 from abcscale.schemas.theory import Interval
 from abcscale.usecases.fits import group_warnings
 
@@ -18,7 +18,7 @@ def _ci(ci: Interval) -> str:
 
 
 def _label(group: dict[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in group.items()) or "all rows"
+    return ", ".join(f"{k}={value_text(v)}" for k, v in group.items()) or "all rows"
 
 
 def law_text(j: JointLaw) -> str:

@@ -36,7 +36,7 @@ from abcscale import theory
 from abcscale.schemas.api import AnalyticRecommend, FitRecommend, MupImport, RecommendRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, mup_wrapper
 from abcscale.schemas.errors import field_errors, validation_message
-from abcscale.schemas.fit import FitResult, GroupFit
+from abcscale.schemas.fit import FitResult, GroupFit, value_text
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, Transfer
@@ -595,7 +595,7 @@ def selector_from(
 def group_text(group: Mapping[str, Any]) -> str:
     """A group as ``group`` takes it: ``key=value,...``, or a JSON object where a key or value holds ``,`` or
     ``=`` (which the pairs cannot spell)."""
-    pairs = {str(k): str(v) for k, v in group.items()}
+    pairs = {str(k): value_text(v) for k, v in group.items()}
     if any(c in x for x in (*pairs, *pairs.values()) for c in ",=") or any(x != x.strip() for x in pairs.values()):
         return json.dumps(pairs, ensure_ascii=False)
     return ",".join(f"{k}={v}" for k, v in pairs.items())
@@ -704,7 +704,8 @@ def select_group(fit: FitResult, selector: dict[str, Any] | None) -> tuple[Group
                                                                   or _same_number(g.group[k], v))
                                                 for k, v in filters.items())]
     if len(matches) != 1:
-        listing = "; ".join(",".join(f"{k}={v}" for k, v in g.group.items()) or "(all rows)" for g in fit.groups)
+        listing = "; ".join(",".join(f"{k}={value_text(v)}" for k, v in g.group.items()) or "(all rows)"
+                            for g in fit.groups)
         what = "no group matches" if not matches else f"{len(matches)} groups match"
         unmatched = tuple(k for k, v in filters.items() if not any(
             k in g.group and (_norm(k, g.group[k]) == _norm(k, v) or _same_number(g.group[k], v)) for g in fit.groups))

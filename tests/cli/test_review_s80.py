@@ -1,0 +1,58 @@
+"""Session 80: a float group value (a token budget) named as written, the same everywhere a group is named."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from abcscale.cli import app
+from abcscale.cli.fit import _group_label, _row_label
+from abcscale.fitting.plots import _label as plot_label
+from abcscale.fitting.synthetic import synthetic_sweep
+from abcscale.schemas.fit import group_label, value_text
+from abcscale.service.pages import group_label as page_label
+from abcscale.usecases.recommend import group_text
+
+runner = CliRunner()
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_a_float_reads_back_as_itself_and_no_longer_than_python_writes_it(x):
+    text = value_text(x)
+    assert float(text) == x and math.copysign(1, float(text)) == math.copysign(1, x)
+    assert len(text) <= len(repr(x))
+
+
+@pytest.mark.parametrize(("value", "text"), [(1e8, "1e+08"), (2.5e8, "2.5e+08"), (256.0, "256"), (3e-4, "0.0003"),
+                                             (123456789.0, "123456789"), (123457000.0, "123457000"), (64, "64"),
+                                             ("mup", "mup"), (True, "True")])
+def test_group_values_as_written(value, text):
+    assert value_text(value) == text
+
+
+def test_every_label_names_a_token_budget_alike():
+    group = {"optimizer": "adam", "tokens": 1e8}
+    g = SimpleNamespace(group=group)
+    assert group_label(group) == _group_label(group) == page_label(g) == "optimizer=adam, tokens=1e+08"
+    assert _row_label(g, ["optimizer", "tokens"]) == "adam 1e+08"
+    assert plot_label(g) == "adam / 1e+08"
+    # what `--group` takes back: 123456789 and 123457000 apart (``:g`` wrote both 1.23457e+08)
+    assert group_text({"tokens": 123456789.0}) != group_text({"tokens": 123457000.0})
+
+
+def test_fit_names_the_groups_as_the_table_wrote_them(tmp_path):
+    table = pd.concat([synthetic_sweep((64, 128, 256), seeds=1, group={"tokens": t}, seed=i)
+                       for i, t in enumerate((1e8, 2.5e8))])
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    res = runner.invoke(app, ["fit", str(path), "--group-cols", "tokens", "--n-boot", "30", "-q"])
+    assert res.exit_code == 0, res.output
+    out = " ".join(res.stdout.split())
+    assert "1e+08" in out and "2.5e+08" in out, out
+    assert "100000000.0" not in out and "250000000.0" not in out
