@@ -443,7 +443,9 @@ class _Progress:
     def __call__(self, t: TrialRecord) -> None:
         self.count += 1
         params = "  ".join(f"{k}={v:.3g}" for k, v in t.params.items())
-        loss = "-" if t.loss is None else f"{t.loss:.4f}"
+        # a failed trial (Ctrl-C stops the search instead) is one whose mean loss was NaN: Optuna's own two lines
+        # saying so are left out (abcscale.usecases.tune._NoInterrupt)
+        loss = ("nan" if t.state == "FAIL" else "-") if t.loss is None else f"{t.loss:.4f}"
         err_console.print(f"trial {self.before + self.count}{self.total}  {t.state.lower():8} loss {loss}  {params}",
                           highlight=False, soft_wrap=True)  # one line each, whatever the terminal (a CI log)
 

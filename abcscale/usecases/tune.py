@@ -23,7 +23,7 @@ import logging
 import math
 import numbers
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,21 +162,32 @@ def _optimize(study: Any, space: dict[str, tuple[float, float]], evaluate: Evalu
         if on_trial is not None:
             on_trial(_record(trial))
 
-    # Ctrl-C: the caller says it in one line; Optuna's 40-line "Trial failed" is noise. Its records come from child
-    # loggers (optuna.study._optimize), which a filter on the "optuna" logger itself never sees: its handlers'
+    with _quiet_optuna():
+        study.optimize(objective, n_trials=left, timeout=settings.seconds, callbacks=[callback])
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna's lines that repeat what the caller says (:class:`_NoInterrupt`) left out while it runs. Its records
+    come from child loggers (optuna.study._optimize), which a filter on the "optuna" logger itself never sees: its
+    handlers' filters do."""
     handlers, quiet = list(logging.getLogger("optuna").handlers), _NoInterrupt()
     for h in handlers:
         h.addFilter(quiet)
     try:
-        study.optimize(objective, n_trials=left, timeout=settings.seconds, callbacks=[callback])
+        yield
     finally:
         for h in handlers:
             h.removeFilter(quiet)
 
 
 class _NoInterrupt(logging.Filter):
-    """Drops Optuna's records of a trial stopped by Ctrl-C: the KeyboardInterrupt with its traceback, and the
-    "failed with value None" that follows it."""
+    """Drops Optuna's records of a trial stopped by Ctrl-C (the caller says it in one line; Optuna's 40-line
+    "Trial failed" is noise): the KeyboardInterrupt with its traceback, and the "failed with value None" that
+    follows it. And its two warnings for a trial whose loss is NaN ("failed with parameters ... The value nan is
+    not acceptable", "failed with value nan"): a diverged trial is a search's ordinary outcome, which the caller's
+    own line per trial says (`abcscale tune`: ``fail  loss nan``); they were two more lines on stderr for each
+    (session 80)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -184,16 +195,25 @@ class _NoInterrupt(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in record.getMessage():
+        message = record.getMessage()
+        if isinstance(exc, KeyboardInterrupt) or "KeyboardInterrupt" in message:
             self.interrupted = True
             return False
-        return not (self.interrupted and "failed with value None" in record.getMessage())
+        if "The value nan is not acceptable" in message or message.endswith("failed with value nan."):
+            return False
+        return not (self.interrupted and "failed with value None" in message)
 
 
 def _optimize_batched(study: Any, space: dict[str, tuple[float, float]], many: EvaluateMany,
                       settings: TuneSettings, left: int | None, parallel: int,
                       on_trial: Callable[[TrialRecord], None] | None) -> None:
     """``parallel`` trials at a time (ask/tell), each seed of the batch evaluated together, pruning between."""
+    with _quiet_optuna():
+        _batches(study, space, many, settings, left, parallel, on_trial)
+
+
+def _batches(study: Any, space: dict[str, tuple[float, float]], many: EvaluateMany, settings: TuneSettings,
+             left: int | None, parallel: int, on_trial: Callable[[TrialRecord], None] | None) -> None:
     from optuna.trial import TrialState
 
     t0 = time.perf_counter()
@@ -215,7 +235,12 @@ def _optimize_batched(study: Any, space: dict[str, tuple[float, float]], many: E
                     study.tell(trials[i], state=TrialState.PRUNED)
                 live = [i for i in live if i not in pruned]
         for i in live:
-            study.tell(trials[i], sum(losses[i]) / len(losses[i]))
+            mean = sum(losses[i]) / len(losses[i])
+            # a NaN told as a value is failed by Optuna with a UserWarning as well as its log lines: told as failed
+            if math.isnan(mean):
+                study.tell(trials[i], state=TrialState.FAIL)
+            else:
+                study.tell(trials[i], mean)
         for t in trials:
             if on_trial is not None:
                 on_trial(_record(study.get_trials(deepcopy=False)[t.number]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from types import SimpleNamespace
 
 import pandas as pd
@@ -56,3 +57,28 @@ def test_fit_names_the_groups_as_the_table_wrote_them(tmp_path):
     out = " ".join(res.stdout.split())
     assert "1e+08" in out and "2.5e+08" in out, out
     assert "100000000.0" not in out and "250000000.0" not in out
+
+
+def _diverging(params, seed):
+    return float("nan") if params["beta"] > 0.01 else (math.log(params["beta"]) + 7) ** 2
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_a_diverged_trial_is_the_tune_line_alone_without_optunas_warnings(capfd, parallel):
+    from abcscale.cli.tune import _Progress
+    from abcscale.schemas.tune import TuneSettings
+    from abcscale.usecases.tune import search
+
+    settings = TuneSettings(trials=8, reeval_seeds=1, top=1)
+    progress = _Progress(settings)
+    many = None if parallel == 1 else (lambda jobs: [_diverging(p, s) for p, s in jobs])
+    with warnings.catch_warnings(record=True) as caught:  # none (Optuna's UserWarning for a told NaN)
+        warnings.simplefilter("always")
+        result = search({"beta": (1e-4, 1.0)}, _diverging, settings, on_trial=progress, evaluate_many=many,
+                        parallel=parallel)
+    assert [w for w in caught if "nan" in str(w.message)] == []
+    failed = [t for t in result.history if t.state == "FAIL"]
+    assert failed and math.isfinite(result.best.mean)  # the search went on past the diverged trials
+    err = capfd.readouterr().err
+    assert "not acceptable" not in err and "failed with value" not in err, err
+    assert err.count("fail     loss nan") == len(failed), err
