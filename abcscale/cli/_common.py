@@ -246,10 +246,12 @@ def _whole_numbers(param: Any) -> None:
                     number = decimal.Decimal(value.strip())
                 except decimal.InvalidOperation:
                     number = decimal.Decimal("NaN")
+                # the size first, by copy_abs(): 1e99999999's abs() and to_integral_value() raise decimal.Overflow
+                # (session 80); said as "unable to parse string as an integer" before a review
+                if number.is_finite() and number.copy_abs() >= 2**63:
+                    raise typer.BadParameter(f"{value.strip()} is beyond any whole number this option takes",
+                                             ctx=ctx, param=param) from None
                 if number.is_finite() and number == number.to_integral_value():
-                    if abs(number) >= 2**63:  # said as "unable to parse string as an integer" (a review)
-                        raise typer.BadParameter(f"{value.strip()} is beyond any whole number this option takes",
-                                                 ctx=ctx, param=param) from None
                     value = str(int(number))
         return convert(ctx, value)
 

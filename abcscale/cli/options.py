@@ -43,9 +43,10 @@ def parse_width(text: str) -> int:
         number = decimal.Decimal(text.strip())
     except decimal.InvalidOperation:
         raise typer.BadParameter("Input should be a valid integer, unable to parse string as an integer") from None
+    # the size first, by copy_abs(): 1e99999999's abs() and to_integral_value() raise decimal.Overflow (session 80)
+    if number.is_finite() and number.copy_abs() >= 2**63:
+        raise typer.BadParameter(f"{text.strip()} is beyond any whole number this option takes")
     if number.is_finite() and number == number.to_integral_value():
-        if abs(number) >= 2**63:
-            raise typer.BadParameter(f"{text.strip()} is beyond any whole number this option takes")
         return int(number)
     value = float(number)  # said as REST and Python say the number (4096.5), or as typed where a float rounds it
     raise typer.BadParameter(f"expected an integer width, got {text.strip() if value.is_integer() else value}")

@@ -82,3 +82,34 @@ def test_a_diverged_trial_is_the_tune_line_alone_without_optunas_warnings(capfd,
     err = capfd.readouterr().err
     assert "not acceptable" not in err and "failed with value" not in err, err
     assert err.count("fail     loss nan") == len(failed), err
+
+
+@pytest.mark.parametrize(("text", "widths"), [("1.6e1,32", [16, 32]), ("16.0, 3.2e1", [16, 32]), ("64", [64])])
+def test_widths_take_a_whole_number_in_a_floats_form_as_width_does(text, widths):
+    from abcscale.runner.spec import SweepSpec
+
+    assert SweepSpec(widths=text).widths == widths
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("16.5,32", "--widths[0]: expected an integer width, got 16.5"),
+    ("16,1e99999999", "--widths[1]: widths must be at most 1099511627776 (2**40), got 1e99999999"),
+    ("-1e99999999", "--widths[0]: widths must be positive, got -1e99999999"),
+    ("1e-99999999", "--widths[0]: expected an integer width, got 1e-99999999"),
+    ("abc", "--widths[0]: Input should be a valid integer")])
+def test_widths_that_are_no_width_are_one_line(text, said):
+    # a width-less sweep is refused before any program compiles (nothing trains here)
+    res = runner.invoke(app, ["coord-check", "-p", "mup", "-o", "adam", "--widths", text, "--steps", "2", "-q"])
+    assert res.exit_code == 2 and said in res.output and "Traceback" not in res.output, res.output
+
+
+@pytest.mark.parametrize("args", [["recommend", "-p", "mup", "-o", "adam", "--width", "1e99999999", "--base-width",
+                                   "16", "--base-lr", "1e-3"],
+                                  ["recommend", "-p", "mup", "-o", "adam", "--width", "64", "--base-width",
+                                   "-1e99999999", "--base-lr", "1e-3"],
+                                  ["sweep", "-p", "mup", "-o", "adam", "--steps", "1e99999999"]])
+def test_a_whole_number_past_every_bound_is_refused_not_an_overflow(args, tmp_path):
+    # decimal.Overflow from to_integral_value() was a traceback (session 80)
+    res = runner.invoke(app, [*args, *(["--out", str(tmp_path / "o")] if args[0] == "sweep" else [])])
+    assert res.exit_code == 2 and "is beyond any whole number this option takes" in res.output, res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
