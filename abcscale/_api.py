@@ -731,6 +731,9 @@ def tune(
     trials: int | None = None,
     seconds: float | None = None,
     beta_range: tuple[float, float] | None = None,
+    gamma_range: tuple[float, float] | None = None,
+    scale_range: tuple[float, float] | None = None,
+    epsilon_range: tuple[float, float] | None = None,
     seeds: int = 1,
     reeval_seeds: int = 3,
     top: int = 3,
@@ -745,19 +748,23 @@ def tune(
 
     ``search`` names the constant groups searched (gamma: embedding and readout LR constants; init_scale,
     multiplier, epsilon); ``trials`` and/or ``seconds`` bound the search (30 trials when neither is given, as the
-    CLI); ``beta_range`` is beta's log-uniform range (default 2^-14 to 2^-2); the ``top`` trials are re-evaluated
-    with ``reeval_seeds`` fresh seeds. The training setup is ``spec`` (a SweepSpec or its TOML) with
+    CLI); ``beta_range`` is beta's log-uniform range (default 2^-14 to 2^-2), ``gamma_range`` each LR constant's
+    (0.01 to 100), ``scale_range`` the init_scale and multiplier constants' (0.1 to 10), ``epsilon_range``
+    epsilon's base-width value's (1e-12 to 1e-4), each given only for a group searched; the ``top`` trials are
+    re-evaluated with ``reeval_seeds`` fresh seeds. The training setup is ``spec`` (a SweepSpec or its TOML) with
     ``training``'s sweep keys (``model``, ``data``, ``steps``, ...) replaced. ``out`` writes the constants file,
     which ``recommend(constants=...)`` takes. ``storage`` (an Optuna database URL, ``sqlite:///tune.db``) makes
     the search resumable: a rerun continues it. ``ray_workers`` evaluates that many trials at a time on Ray actors
     (the ray extra). Needs the runner extra.
     """
     from abcscale.runner.spec import SweepSpec
-    from abcscale.schemas.tune import TuneSettings
+    from abcscale.schemas.tune import TuneSettings, unsearched_range
     from abcscale.usecases.tune import check_out, save_constants
     from abcscale.usecases.tune import tune as run_tune
 
     base = _spec(spec) if spec is not None else SweepSpec()
+    ranges = {k: v for k, v in {"beta_range": beta_range, "gamma_range": gamma_range, "scale_range": scale_range,
+                                "epsilon_range": epsilon_range}.items() if v is not None}
     if isinstance(optimizer, str) and optimizer.strip().lower().startswith("mu"):  # microsoft/mup's names, as
         with contextlib.suppress(ValueError):  # recommend takes them (MuAdam: adam); the runner knows its own
             optimizer = Optimizer.parse(optimizer).value
@@ -768,8 +775,9 @@ def tune(
         settings = TuneSettings.model_validate({"tune": [search] if isinstance(search, str) else list(search),
                                                 "trials": 30 if trials is None and seconds is None else trials,
                                                 "seconds": seconds, "seeds": seeds, "reeval_seeds": reeval_seeds,
-                                                "top": top, "sampler_seed": seed,
-                                                **({} if beta_range is None else {"beta_range": beta_range})})
+                                                "top": top, "sampler_seed": seed, **ranges})
+        if said := unsearched_range(settings, ranges, {}, "search", repr(search)):
+            raise ValueError(said)
     except ValidationError as exc:
         raise ValueError(_as_arguments(validation_message(exc, _NAMES))) from None
     except ValueError as exc:

@@ -10,6 +10,7 @@ recommend at any width" is one flow.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -112,6 +113,24 @@ class TuneSettings(Frozen):
         for group in dict.fromkeys(self.tune):
             out |= dict.fromkeys(TUNABLE[group], ranges[group])
         return out
+
+
+#: the range settings and the constant groups they bound
+RANGE_GROUPS: dict[str, tuple[Group, ...]] = {"gamma_range": ("gamma",), "scale_range": ("init_scale", "multiplier"),
+                                              "epsilon_range": ("epsilon",)}
+
+
+def unsearched_range(settings: TuneSettings, given: Mapping[str, object], names: Mapping[str, str],
+                     search: str, searched: str) -> str | None:
+    """Why a range was given for constants the search leaves alone (a typo: it bounds nothing), naming the range
+    as the caller does (``names``: field -> flag or argument) and the search as given (``search`` its flag or
+    argument, ``searched`` its value); None where every range given (not None in ``given``) bounds a searched
+    group."""
+    for field, groups in RANGE_GROUPS.items():
+        if given.get(field) is not None and not set(groups) & set(settings.tune):
+            name, what = names.get(field, field), " or ".join(groups)
+            return f"{name}: no {what} is searched ({search} {searched}); add {groups[0]} to {search} or drop {name}"
+    return None
 
 
 class TrialRecord(Frozen):

@@ -28,12 +28,13 @@ from abcscale.cli._common import (
 from abcscale.cli.options import Json, LrModeOpt, Quiet
 from abcscale.cli.runner import MODEL_METAVAR, _build_spec, _check_model
 from abcscale.schemas.enums import LrMode
-from abcscale.schemas.tune import TransferCheck, TrialRecord, TunedConstants, TuneSettings
+from abcscale.schemas.tune import TransferCheck, TrialRecord, TunedConstants, TuneSettings, unsearched_range
 
 #: TuneSettings fields -> the flags that set them
 FLAGS = {"tune": "--tune", "trials": "--trials", "seconds": "--seconds", "seeds": "--seeds",
          "reeval_seeds": "--reeval-seeds", "top": "--top", "sampler_seed": "--seed",
-         "beta_range": "--beta-range", "gamma_range": "--gamma-range"}
+         "beta_range": "--beta-range", "gamma_range": "--gamma-range", "scale_range": "--scale-range",
+         "epsilon_range": "--epsilon-range"}
 SEARCH, SETUP, VERIFY = "Search", "Training setup (as abcscale sweep)", "Transfer check"
 DEFAULT_TRIALS = 30  # the budget when neither --trials nor --seconds is given
 Text = str | None
@@ -95,6 +96,10 @@ def tune(
                                              show_default="2^-14:2^-2")] = None,
     gamma_range: Annotated[Text, typer.Option("--gamma-range", help="LOW:HIGH", rich_help_panel=SEARCH,
                                               show_default="0.01:100")] = None,
+    scale_range: Annotated[Text, typer.Option("--scale-range", help="LOW:HIGH of the init_scale and multiplier "
+                                              "constants", rich_help_panel=SEARCH, show_default="0.1:10")] = None,
+    epsilon_range: Annotated[Text, typer.Option("--epsilon-range", help="LOW:HIGH of epsilon's base-width value",
+                                                rich_help_panel=SEARCH, show_default="1e-12:1e-4")] = None,
     model: Annotated[Text, typer.Option(metavar=MODEL_METAVAR, rich_help_panel=SETUP,
                                         show_default="transformer")] = None,
     data: Annotated[Text, typer.Option(rich_help_panel=SETUP, show_default="default")] = None,
@@ -221,13 +226,15 @@ def tune(
             "trials": DEFAULT_TRIALS if trials is None and seconds is None else trials, "seconds": seconds,
             "seeds": seeds, "reeval_seeds": reeval_seeds, "top": top, "sampler_seed": seed,
             "beta_range": _range(beta_range, "--beta-range"),
-            "gamma_range": _range(gamma_range, "--gamma-range")}.items() if v is not None or k == "trials"})
+            "gamma_range": _range(gamma_range, "--gamma-range"), "scale_range": _range(scale_range, "--scale-range"),
+            "epsilon_range": _range(epsilon_range, "--epsilon-range")}.items() if v is not None or k == "trials"})
     except ValidationError as exc:
         fail(validation_message(exc, FLAGS))
     if settings.trials is None and settings.seconds is not None and math.isinf(settings.seconds):
         fail("--seconds: inf never ends the search; give a number of seconds, or --trials")
-    if gamma_range is not None and "gamma" not in settings.tune:  # the range of a constant not searched: a typo
-        fail(f"--gamma-range: no gamma is searched (--tune {groups}); add gamma to --tune or drop --gamma-range")
+    if said := unsearched_range(settings, {"gamma_range": gamma_range, "scale_range": scale_range,
+                                           "epsilon_range": epsilon_range}, FLAGS, "--tune", groups):
+        fail(said)  # the range of a constant not searched: a typo
     if ray and importlib.util.find_spec("ray") is None:
         fail("--ray: ray is not installed (pip install 'abcscale[ray]')")
     if not ray:  # they would be ignored, the trials run here one at a time (as sweep's --address refuses: a review)

@@ -26,7 +26,9 @@ def _exit(argv: list[str]) -> int:
 def test_tune_writes_a_constants_file_that_recommend_takes(model, tmp_path, capsys):
     out = tmp_path / "tuned.json"
     heads = ["--head-dim", "8"] if model == "transformer" else []
-    assert _exit(["tune", *TINY, *heads, "--model", model, "--out", str(out), "--json"]) == 0
+    # each searched group's range given (--scale-range and --epsilon-range since session 80; --gamma-range before)
+    ranges = ["--tune", "gamma,init_scale", "--gamma-range", "0.25:4", "--scale-range", "0.5:2"]
+    assert _exit(["tune", *TINY, *heads, *ranges, "--model", model, "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     tuned = load_constants(out)
     assert printed == json.loads(tuned.model_dump_json())
@@ -36,6 +38,11 @@ def test_tune_writes_a_constants_file_that_recommend_takes(model, tmp_path, caps
     best = min(tuned.candidates, key=lambda c: c.mean)
     assert tuned.beta == best.params["beta"] and tuned.constants.gamma.readout == best.params["gamma_readout"]
     assert tuned.loss == best.mean and len(best.losses) == 2 and tuned.constants.gamma.hidden == 1.0
+    assert (tuned.settings.gamma_range, tuned.settings.scale_range) == ((0.25, 4.0), (0.5, 2.0))
+    for t in tuned.history:
+        assert all((0.25 if k.startswith("gamma") else 0.5) <= v <= (4 if k.startswith("gamma") else 2)
+                   for k, v in t.params.items() if k != "beta"), t.params
+        assert {k for k in t.params if k.startswith("init_scale")}, t.params
     assert _exit(["recommend", "--constants", str(out), "-n", "64", "--json"]) == 0
     rec = json.loads(capsys.readouterr().out)
     assert rec["base_width"] == 16 and rec["parameterization"] == "mup"
@@ -47,6 +54,10 @@ def test_tune_writes_a_constants_file_that_recommend_takes(model, tmp_path, caps
     (["--tune", "gamma,foo"], "--tune"),
     (["-p", "nope"], "--parameterization"),
     (["--model", "examples/user_model.py:nope"], "--model"),
+    (["--tune", "init_scale", "--scale-range", "2:1"], "--scale-range"),
+    (["--tune", "epsilon", "--epsilon-range", "0:1e-8"], "--epsilon-range"),
+    (["--scale-range", "0.5:2"], "--scale-range: no init_scale or multiplier is searched (--tune gamma)"),
+    (["--tune", "none", "--epsilon-range", "1e-10:1e-8"], "--epsilon-range: no epsilon is searched (--tune none)"),
 ])
 def test_bad_input_exits_2_naming_the_flag(argv, needle, capsys, tmp_path):
     assert _exit(["tune", *argv, "--out", str(tmp_path / "t.json")]) == 2

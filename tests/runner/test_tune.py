@@ -36,9 +36,24 @@ def test_the_python_api_tunes_and_writes_the_file(tmp_path):
 
     out = tmp_path / "tuned.json"
     tuned = abcscale.tune("mup", "adam", base_width=16, trials=3, reeval_seeds=2, top=1, out=out, model="mlp",
-                          steps=4, batch=4, seq_len=8, depth=1, data="synthetic", eval_batches=1)
+                          steps=4, batch=4, seq_len=8, depth=1, data="synthetic", eval_batches=1,
+                          gamma_range=(0.5, 2.0))  # as the CLI's --gamma-range (the API had none until session 80)
     assert load_constants(out) == tuned and tuned.training["steps"] == 4 and tuned.trials_run == 3
     assert abcscale.recommend(width=64, constants=out).base_width == 16
+    assert tuned.settings.gamma_range == (0.5, 2.0)
+    assert all(0.5 <= v <= 2.0 for t in tuned.history for k, v in t.params.items() if k.startswith("gamma"))
+
+
+def test_the_python_api_refuses_a_range_of_constants_not_searched():
+    import pytest
+
+    import abcscale
+
+    with pytest.raises(ValueError, match=r"^scale_range: no init_scale or multiplier is searched \(search "
+                                         r"\['gamma'\]\); add init_scale to search or drop scale_range$"):
+        abcscale.tune("mup", "adam", base_width=16, search=["gamma"], scale_range=(0.5, 2.0), model="mlp")
+    with pytest.raises(ValueError, match=r"^epsilon_range: expected finite 0 < LOW < HIGH"):
+        abcscale.tune("mup", "adam", base_width=16, search=["epsilon"], epsilon_range=(1e-6, 1e-9), model="mlp")
 
 
 def test_lr_sweep_trains_at_the_width_with_the_base_widths_constants():
