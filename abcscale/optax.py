@@ -8,9 +8,9 @@
     abcoptax.labels(spec, params)                                # the role of each leaf, to check the rules
 
 Each function also takes a constants file from ``abcscale tune`` (its path or ``TunedConstants``), or ``abcscale mup
-import --json``'s document, in place of the spec, with the target ``width`` (and ``form``, default
-``multiplier_free``): the file's groups at that width, as ``abcscale.recommend(constants=FILE, width=...,
-form=...).groups``::
+import --json``'s document (its path, or ``abcscale.from_mup(...)``'s answer), in place of the spec, with the target
+``width`` (and ``form``, default ``multiplier_free``): the file's groups at that width, as
+``abcscale.recommend(constants=FILE, width=..., form=...).groups``::
 
     tx = abcoptax.transform("tuned.json", params, width=1024)
 
@@ -47,8 +47,9 @@ from abcscale.theory.groups import DEFAULT_RULES, unmatched_note, unmatched_rule
 from abcscale.usecases.mup import export_spec, wide_fan_in_note
 from abcscale.usecases.recommend import parse_rules
 
-#: a parameter-group spec, or a constants file (path or model) to take one from at a given width
-SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
+#: a parameter-group spec, or a constants file (path or model: a tune file, `mup import`'s document, from_mup's
+#: answer) to take one from at a given width
+SpecLike = GroupSpec | Recommendation | TunedConstants | MupImport | str | Path
 
 
 def transform(spec: SpecLike, params: Any, *, width: int | None = None, form: Form | str | None = None,

@@ -62,8 +62,9 @@ from abcscale.theory.groups import (
 if TYPE_CHECKING:
     from abcscale.schemas.api import MupImport
 
-#: a parameter-group spec, or a constants file (path or model) to take one from at a given width
-SpecLike = GroupSpec | Recommendation | TunedConstants | str | Path
+#: a parameter-group spec, or a constants file (path or model: a tune file, `mup import`'s document, from_mup's
+#: answer) to take one from at a given width
+SpecLike = GroupSpec | Recommendation | TunedConstants | MupImport | str | Path
 #: torch.optim.Adafactor's eps[0] in the groups: its square, 1e-30, floors the second moment as optax's epsilon does
 ADAFACTOR_EPS1 = 1e-15
 

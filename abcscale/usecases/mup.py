@@ -124,7 +124,7 @@ __all__ = ["export_spec", "mup_import", "mup_export", "recommend_command", "wide
 #: the files an export takes in place of a spec, as its errors name them
 EXPORT_KINDS = ("recommend(...).groups or a Recommendation; a saved answer's path (`abcscale recommend --format json`, "
                 "rec.groups.model_dump_json()); with width=: a constants file from `abcscale tune` or `abcscale mup "
-                "import --json`'s document")
+                "import --json`'s document or abcscale.from_mup(...)'s answer")
 
 
 def export_spec(spec: Any, *, width: int | None, form: Form | str | None) -> tuple[GroupSpec, MupImport | None]:
@@ -139,8 +139,11 @@ def export_spec(spec: Any, *, width: int | None, form: Form | str | None) -> tup
     ``beta`` beside its constants, the base): a one-line error says what to give; so does a file of none of the
     kinds."""
     from abcscale.usecases.recommend import _TUNE_ONLY, read_constants_document
-    from abcscale.usecases.tune import _saved_groups, group_spec
+    from abcscale.usecases.tune import _saved_groups, group_spec, target_of_file
 
+    if isinstance(spec, MupImport):  # abcscale.from_mup's answer, as recommend(constants=) takes it (session 80)
+        width, form = target_of_file(width, form)
+        return _imported_groups(spec, width, form), spec
     if not isinstance(spec, str | Path) or _saved_groups(spec) is not None:
         return group_spec(spec, width=width, form=form), None
     doc = read_constants_document(spec)
@@ -154,8 +157,6 @@ def export_spec(spec: Any, *, width: int | None, form: Form | str | None) -> tup
                          f"{'' if base is not None else 'base_width=..., beta=..., '}constants={str(spec)!r}, "
                          "width=..., form=...).groups, or `abcscale mup import --json`'s whole document")
     if doc is not None and doc.mup_import is not None:
-        from abcscale.usecases.tune import target_of_file
-
         width, form = target_of_file(width, form)
         return _imported_groups(doc.mup_import, width, form), doc.mup_import
     try:

@@ -657,7 +657,7 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
         return spec
     if not isinstance(spec, TunedConstants | str | Path):
         raise ValueError(f"spec: expected recommend(...).groups (a GroupSpec), a Recommendation, a constants file's "
-                         f"path or a TunedConstants, got {type(spec).__name__}")
+                         f"path, a TunedConstants or from_mup(...)'s MupImport, got {type(spec).__name__}")
     width, form = target_of_file(width, form)
     tuned = transferable(spec) if isinstance(spec, TunedConstants) else load_for_transfer(spec)
     rec = with_variant_notes(recommend_analytic(analytic_request(tuned, width, form=form, rules=rules)), tuned)
