@@ -185,6 +185,13 @@ def _load_corpus(source: str, stamp: tuple[Any, ...] | None, max_bytes: int, eva
     tokens = _tokens(source, max_bytes)
     n_eval = int(len(tokens) * eval_fraction)
     if len(tokens) - n_eval < min_tokens or n_eval < min_tokens:
+        if len(tokens) >= 2 * min_tokens:  # the data would do: the split is what leaves one side short (a review:
+            # --eval-fraction 4e-324 was said as too few tokens in --data)
+            side, n = ("held-out", n_eval) if n_eval < min_tokens else ("training", len(tokens) - n_eval)
+            raise ValueError(f"eval_fraction: {eval_fraction!r} of {source}'s {len(tokens)} tokens leaves the "
+                             f"{side} split {n} tokens, too few for a sequence of {min_tokens} (seq_len + 2); "
+                             f"give a fraction from {min_tokens / len(tokens):.3g} to "
+                             f"{1 - min_tokens / len(tokens):.3g}")
         raise ValueError(f"data: {source} has {len(tokens)} tokens, too few for sequences of {min_tokens} "
                          "tokens (seq_len + 2) in each split")
     digest = hashlib.sha256(tokens.tobytes()).hexdigest()[:16]

@@ -107,8 +107,16 @@ def parse_lr_grid(value: Any) -> list[float]:
                 raise ValueError(f"START, STOP and STEP must be finite numbers, got {value!r}")
             if step <= 0 or stop < start:
                 raise ValueError(f"expected START <= STOP and STEP > 0, got {value!r}")
-            if (n := math.floor((stop - start) / step + 1e-9) + 1) > MAX_GRID:
-                raise ValueError(f"{value!r} is {n} learning rates; a grid holds at most {MAX_GRID}")
+            if (bad := next((g for g in (start, stop) if abs(g) > 1000), None)) is not None:
+                raise ValueError(f"log2 learning rates must be finite numbers within +-1000, got {bad:g}")
+            # the count as a float first: a STEP of 4e-324 made it inf, and math.floor(inf) an OverflowError
+            # traceback (session 80's review)
+            count = (stop - start) / step
+            if not count < 1e9 or (n := math.floor(count + 1e-9) + 1) > MAX_GRID:
+                said = f"{math.floor(count + 1e-9) + 1} learning rates" if count < 1e9 else \
+                    f"about {count:.3g} learning rates" if math.isfinite(count) else "more learning rates than a " \
+                    "float counts"
+                raise ValueError(f"{value!r} is {said}; a grid holds at most {MAX_GRID}")
             grid = [round(start + i * step, 10) for i in range(n)]
     else:
         try:

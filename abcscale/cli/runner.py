@@ -29,6 +29,7 @@ from abcscale.cli._common import (
     interrupted,
     on_command_line,
     parse_flag,
+    python_limit,
     status,
     styled_warnings,
     validation_message,
@@ -173,7 +174,8 @@ def sweep(
     if show_roles:
         _show_roles(spec, spec_file, "model" in {k for k in ctx.params if ctx.params[k] is not None}, as_json)
         return
-    _check_model(spec, spec_file, {k for k in ("model", "data", "widths") if ctx.params.get(k) is not None},
+    _check_model(spec, spec_file, {k for k in ("model", "data", "widths", "eval_fraction")
+                                   if ctx.params.get(k) is not None},
                  executor)
     from abcscale.runner.store import refuse_foreign
 
@@ -496,11 +498,13 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
     from abcscale.runner.sweep import check_memory, check_model
 
     def where(key: str) -> str:
-        return f"{spec_file}: {key}" if spec_file is not None and key not in typed else f"--{key}"
+        return f"{spec_file}: {key}" if spec_file is not None and key not in typed else f"--{key.replace('_', '-')}"
 
     try:
         spec.corpus()  # loaded once per process: the data's problems are said as --data, not "data:"
     except (ValueError, OSError) as exc:
+        if str(exc).startswith("eval_fraction: "):  # the split, not the data, leaves a side short
+            fail(f"{where('eval_fraction')}: {str(exc).removeprefix('eval_fraction: ')}")
         fail(f"{where('data')}: {str(exc).removeprefix('data: ')}")
     try:
         with styled_warnings(SweepWarning):  # what the model's reading leaves open (runner.user._say_readings)
@@ -532,8 +536,8 @@ def _build_spec(spec_file: Path | None, overrides: dict[str, Any], names: dict[s
             fail(f"SPEC: no such file: {spec_file}")
         except IsADirectoryError:
             fail(f"SPEC: {spec_file} is a folder; give a TOML file")
-        except (OSError, ValueError) as exc:  # unreadable, or TOML syntax
-            fail(f"{spec_file}: {exc}")
+        except (OSError, ValueError) as exc:  # unreadable, or TOML syntax (or a number of 5,000 digits)
+            fail(f"{spec_file}: {python_limit(exc) if isinstance(exc, ValueError) else exc}")
         if not data:  # an empty file (or one of another format that reads as no keys) is not "all defaults"
             fail(f"SPEC: {spec_file} sets no keys; give a TOML spec (see examples/), or no SPEC for the defaults")
     try:

@@ -113,3 +113,39 @@ def test_a_whole_number_past_every_bound_is_refused_not_an_overflow(args, tmp_pa
     res = runner.invoke(app, [*args, *(["--out", str(tmp_path / "o")] if args[0] == "sweep" else [])])
     assert res.exit_code == 2 and "is beyond any whole number this option takes" in res.output, res.output
     assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+# From session 80's review of hostile numbers (a helper's fuzz of every command and the REST API):
+
+
+@pytest.mark.parametrize(("grid", "said"), [
+    ("-8:-7:4e-324", "is more learning rates than a float counts"),  # math.floor(inf): an OverflowError traceback
+    ("-8:-7:1e-300", "is about 1e+300 learning rates"),
+    ("-8:-7:0.001", "is 1001 learning rates"),
+    ("-1e308:1e308:1", "log2 learning rates must be finite numbers within +-1000, got -1e+308")])
+def test_a_grid_of_too_many_steps_is_one_line(grid, said, tmp_path):
+    res = runner.invoke(app, ["sweep", "-p", "mup", "-o", "adam", "--widths", "32", "--log2-lr", grid, "--steps", "2",
+                              "--data", "synthetic", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "error: --log2-lr: " in res.output and said in res.output, res.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(("fraction", "side"), [("4e-324", "held-out split 0 tokens"),
+                                                ("0.99999999", "training split 1 tokens")])
+def test_an_eval_fraction_that_leaves_a_split_empty_is_said_as_that_flag(fraction, side, tmp_path):
+    # it was "--data: synthetic has 100000 tokens, too few ...": the data would do, the split does not
+    res = runner.invoke(app, ["sweep", "-p", "mup", "-o", "adam", "--widths", "32", "--log2-lr", "-8", "--steps", "2",
+                              "--data", "synthetic", "--eval-fraction", fraction, "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2, res.output
+    line = " ".join(res.output.split())
+    assert line.startswith(f"error: --eval-fraction: {float(fraction)!r} of synthetic's 100000 tokens leaves the "
+                           f"{side}"), line
+    assert "give a fraction from 0.00066 to 0.999" in line
+
+
+def test_a_spec_file_number_of_5000_digits_is_said_in_the_files_terms(tmp_path):
+    spec = tmp_path / "big.toml"
+    spec.write_text("seeds = " + "9" * 5000 + "\n")
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "a number of 5000 digits, more than any setting has" in res.output, res.output
+    assert "set_int_max_str_digits" not in res.output
