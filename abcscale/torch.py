@@ -33,8 +33,9 @@ import warnings
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from abcscale.schemas.api import MupImport
 from abcscale.schemas.enums import Optimizer
 from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
 from abcscale.schemas.recommend import Recommendation
@@ -58,9 +59,6 @@ from abcscale.theory.groups import (
     unmatched_note,
     unmatched_rules,
 )
-
-if TYPE_CHECKING:
-    from abcscale.schemas.api import MupImport
 
 #: a parameter-group spec, or a constants file (path or model: a tune file, `mup import`'s document, from_mup's
 #: answer) to take one from at a given width

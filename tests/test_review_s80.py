@@ -36,3 +36,14 @@ def test_the_answer_object_is_read_as_its_file(imported, tmp_path):
 def test_the_answer_object_needs_the_target_width_as_its_file_does(imported):
     with pytest.raises(ValueError, match=r"^width: a constants file needs the target width"):
         abcoptax.transform(imported, TREE)
+
+
+def test_the_torch_export_reads_the_answer_object_as_its_file(imported, tmp_path):
+    # abcscale.torch imports without PyTorch (its functions take a model); its SpecLike named MupImport at import
+    # time, which a review found unimported there (every torch-export test file failed to load)
+    from abcscale import torch as abctorch
+
+    path = tmp_path / "mup.json"
+    path.write_text(imported.model_dump_json())
+    assert abctorch._resolved(imported, 256, "mup") == abctorch._resolved(path, 256, "mup")
+    assert abctorch._resolved(imported, 256, None)[1] == imported
