@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from abcscale import usecases
 from abcscale.schemas.api import ConvertRequest, ConvertResponse, FitOptions, MupImport, MupImportRequest
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.errors import validation_message
+from abcscale.schemas.errors import python_limit, validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, JointPrediction, Prediction
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
@@ -575,6 +575,10 @@ def _spec(spec: Any) -> Any:
             data = spec_data(spec)
         except tomllib.TOMLDecodeError as exc:
             raise ValueError(f"spec: the TOML text is not TOML ({exc})") from None
+        except ValueError as exc:  # a number of 5000 digits: Python's advice, said in the spec's terms (a review)
+            if "integer string conversion" not in str(exc):
+                raise
+            raise ValueError(f"spec: {python_limit(exc)}") from None
         if not data:
             raise ValueError("spec: the TOML text sets no keys; give SweepSpec() for the defaults")
         return SweepSpec.model_validate(data)
@@ -586,6 +590,10 @@ def _spec(spec: Any) -> Any:
         raise ValueError(f"spec: cannot read {spec} ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"spec: {spec} is not TOML ({exc})") from None
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        raise ValueError(f"spec: {python_limit(exc, spec)}") from None
 
 
 def _with_weight_decay(constants: Constants | Mapping[str, Any] | None, **given: Any

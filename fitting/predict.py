@@ -19,7 +19,7 @@ from abcscale import theory
 from abcscale.fitting.parts import BEND, INVERTED_LR, in_size_words, size_factor, theory_words
 from abcscale.fitting.scaling import predict_law, t_quantile
 from abcscale.schemas.enums import LAYERS, EpsilonMode, Layer, LrMode, WeightDecayMode
-from abcscale.schemas.fit import GroupFit, Prediction, max_size
+from abcscale.schemas.fit import GroupFit, Prediction, max_size, value_text
 from abcscale.schemas.theory import (
     Alignment,
     BaseConfig,
@@ -112,8 +112,8 @@ def _refuse(g: GroupFit) -> str:
 
         others = [k for k in g.group if k not in THEORY_COLUMNS]
         if others:  # a budget that grows with the width (steps = 10 x width), grouped: each width is a group
-            cols = ", ".join(others)
-            return (f"only one width ({w}) in this group ({', '.join(f'{k}={g.group[k]}' for k in others)}): an "
+            cols, named = ", ".join(others), ", ".join(f"{k}={value_text(g.group[k])}" for k in others)
+            return (f"only one width ({w}) in this group ({named}): an "
                     f"exponent needs at least 2 widths; if {cols} change(s) with the width, the widths are split "
                     f"into groups of one: name it a covariate ({option('covariates')}) to fit one law across it, "
                     "or leave it out of the group columns")

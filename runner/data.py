@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 import hashlib
+import math
 import os
 import sysconfig
 from collections.abc import Iterable, Iterator
@@ -178,6 +179,23 @@ def _stamp(source: str, max_bytes: int) -> tuple[Any, ...] | None:
     return str(path), tuple(files)
 
 
+def _fractions(n: int, least: int) -> tuple[float, float]:
+    """The held-out fractions, in three digits, that leave both splits of ``n`` tokens at least ``least``
+    (``_load_corpus`` holds out ``int(n * fraction)``): the low end rounded up, the high end down, each checked
+    as the split computes it (0.00066 of 99,999 tokens holds out 65)."""
+    def three_digits(x: float, up: bool) -> tuple[float, float]:
+        q = 10.0 ** (math.floor(math.log10(x)) - 2)
+        return float(f"{(math.ceil(x / q) if up else math.floor(x / q)) * q:.3g}"), q
+
+    low, q = three_digits(least / n, up=True)
+    while int(n * low) < least:
+        low = float(f"{low + q:.3g}")
+    high, q = three_digits((n - least + 1) / n, up=False)
+    while n - int(n * high) < least or high >= 1:
+        high = float(f"{high - q:.3g}")
+    return low, high
+
+
 @functools.lru_cache(maxsize=4)
 def _load_corpus(source: str, stamp: tuple[Any, ...] | None, max_bytes: int, eval_fraction: float,
                  min_tokens: int) -> Corpus:
@@ -185,13 +203,13 @@ def _load_corpus(source: str, stamp: tuple[Any, ...] | None, max_bytes: int, eva
     tokens = _tokens(source, max_bytes)
     n_eval = int(len(tokens) * eval_fraction)
     if len(tokens) - n_eval < min_tokens or n_eval < min_tokens:
-        if len(tokens) >= 2 * min_tokens:  # the data would do: the split is what leaves one side short (a review:
-            # --eval-fraction 4e-324 was said as too few tokens in --data)
+        if len(tokens) >= 2 * min_tokens:  # the data would do with another split: what leaves a side short (a
+            # review: --eval-fraction 4e-324 was said as too few tokens in --data)
             side, n = ("held-out", n_eval) if n_eval < min_tokens else ("training", len(tokens) - n_eval)
-            raise ValueError(f"eval_fraction: {eval_fraction!r} of {source}'s {len(tokens)} tokens leaves the "
-                             f"{side} split {n} tokens, too few for a sequence of {min_tokens} (seq_len + 2); "
-                             f"give a fraction from {min_tokens / len(tokens):.3g} to "
-                             f"{1 - min_tokens / len(tokens):.3g}")
+            low, high = _fractions(len(tokens), min_tokens)
+            raise ValueError(f"eval_fraction: {source} has {len(tokens)} tokens; holding out {eval_fraction!r} of "
+                             f"them leaves the {side} split {n}, too few for a sequence of {min_tokens} (seq_len + "
+                             f"2): give an eval fraction from {low:g} to {high:g}, or more data")
         raise ValueError(f"data: {source} has {len(tokens)} tokens, too few for sequences of {min_tokens} "
                          "tokens (seq_len + 2) in each split")
     digest = hashlib.sha256(tokens.tobytes()).hexdigest()[:16]

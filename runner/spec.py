@@ -218,6 +218,8 @@ def _whole(value: Any) -> Any:
     parse string as an integer" (session 80); a fraction is refused in --width's words. Anything else is left for
     the field's own check to name."""
     value = _item(value)
+    if isinstance(value, float) and math.isfinite(value):  # a TOML spec's 1.6e1 and 16.5 alike (a review)
+        value = repr(value)
     if isinstance(value, str):
         try:
             number = decimal.Decimal(value.strip())

@@ -157,3 +157,14 @@ def field_errors(title: str, errors: Mapping[str, str], inputs: Mapping[str, obj
 
 
 __all__ = ["validation_message", "field_errors"]
+
+
+def python_limit(exc: ValueError, path: object = None) -> str:
+    """``exc``'s message, with Python's refusal of a number of over 4300 digits (``int()`` on a JSON or YAML
+    document's) said in the file's terms, not as advice to call ``sys.set_int_max_str_digits()``."""
+    said = str(exc)
+    if "integer string conversion" not in said:
+        return said
+    digits = said.partition("value has ")[2].partition(" digits")[0]
+    where = f"{path}: " if path is not None and str(path) not in said else ""
+    return f"{where}a number of {digits or 'over 4300'} digits, more than any setting has (4300 at most)"

@@ -47,3 +47,25 @@ def test_the_torch_export_reads_the_answer_object_as_its_file(imported, tmp_path
     path.write_text(imported.model_dump_json())
     assert abctorch._resolved(imported, 256, "mup") == abctorch._resolved(path, 256, "mup")
     assert abctorch._resolved(imported, 256, None)[1] == imported
+
+
+@pytest.mark.parametrize("as_file", [False, True])
+def test_the_python_api_says_a_specs_5000_digit_number_in_its_terms(as_file, tmp_path):
+    text = "seeds = " + "9" * 5000 + "\n"
+    spec: object = text
+    if as_file:
+        spec = tmp_path / "big.toml"
+        spec.write_text(text)
+    with pytest.raises(ValueError, match=r"^spec: .*a number of 5000 digits, more than any setting has") as caught:
+        abcscale.sweep(spec, tmp_path / "o")
+    assert "set_int_max_str_digits" not in str(caught.value)
+
+
+def test_one_width_group_note_names_a_float_value_as_written():
+    from types import SimpleNamespace
+
+    from abcscale.fitting.predict import _refuse
+
+    g = SimpleNamespace(group={"optimizer": "adam", "tokens": 1e8}, per_width=[SimpleNamespace(width=64)],
+                        n_rows=10, n_diverged=0)
+    assert "in this group (tokens=1e+08)" in _refuse(g)  # the fit's summary named it tokens=1e+08 beside it

@@ -23,6 +23,7 @@ from rich.table import Table as RichTable
 from typer.core import TyperCommand, TyperGroup
 
 from abcscale.schemas import errors as schema_errors
+from abcscale.schemas.errors import python_limit
 
 # Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column fallback.
 # emoji off: a user's value such as 'model.py:factory:' would print as 'model.py🏭'
@@ -132,17 +133,6 @@ TOO_DEEP = "nested too deeply to read (lists or tables hundreds of levels deep; 
 #: a file that never ends (``--fit /dev/zero``) is read whole: under a memory limit, a MemoryError and a traceback
 OUT_OF_MEMORY = "out of memory reading it (a file that never ends, such as /dev/zero, or one far larger than any " \
     "config or fit)"
-
-
-def python_limit(exc: ValueError, path: object = None) -> str:
-    """``exc``'s message, with Python's refusal of a number of over 4300 digits (``int()`` on a JSON or YAML
-    document's) said in the file's terms, not as advice to call ``sys.set_int_max_str_digits()``."""
-    said = str(exc)
-    if "integer string conversion" not in said:
-        return said
-    digits = said.partition("value has ")[2].partition(" digits")[0]
-    where = f"{path}: " if path is not None and str(path) not in said else ""
-    return f"{where}a number of {digits or 'over 4300'} digits, more than any setting has (4300 at most)"
 
 
 def file_read(exc: BaseException) -> str | None:

@@ -503,9 +503,13 @@ def _check_model(spec: SweepSpec, spec_file: Path | None = None, typed: frozense
     try:
         spec.corpus()  # loaded once per process: the data's problems are said as --data, not "data:"
     except (ValueError, OSError) as exc:
-        if str(exc).startswith("eval_fraction: "):  # the split, not the data, leaves a side short
-            fail(f"{where('eval_fraction')}: {str(exc).removeprefix('eval_fraction: ')}")
-        fail(f"{where('data')}: {str(exc).removeprefix('data: ')}")
+        said = str(exc)
+        if said.startswith("eval_fraction: "):  # the split leaves a side short: said as the fraction where one was
+            # given (a flag, the spec file), else as the data (a review: a small file was blamed on a flag tune
+            # and coord-check do not have)
+            given = spec.eval_fraction != SweepSpec.model_fields["eval_fraction"].default
+            fail(f"{where('eval_fraction' if given else 'data')}: {said.removeprefix('eval_fraction: ')}")
+        fail(f"{where('data')}: {said.removeprefix('data: ')}")
     try:
         with styled_warnings(SweepWarning):  # what the model's reading leaves open (runner.user._say_readings)
             check_model(spec)

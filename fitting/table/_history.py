@@ -34,7 +34,7 @@ from abcscale.fitting.table._names import (
     option,
 )
 from abcscale.fitting.table._valid import _trained, _Valid
-from abcscale.schemas.fit import ColumnMapping
+from abcscale.schemas.fit import ColumnMapping, value_text
 from abcscale.schemas.sweep import RUN_MEASUREMENTS
 
 
@@ -431,7 +431,7 @@ def _short_sizes(frame: pd.DataFrame, c: str, m: ColumnMapping, v: _Valid) -> li
             by_size = by_size.sort_index()
         top = by_size.max()
         values = key if isinstance(key, tuple) else (key,)
-        label = ", ".join(f"{k}={x!s}" for k, x in zip(outer, values, strict=True)) if named else ""
+        label = ", ".join(f"{k}={value_text(x)}" for k, x in zip(outer, values, strict=True)) if named else ""
         shown = ", ".join(f"{size}: {_count(n)}" for size, n in list(by_size.items())[:8])
         found.append(f"{label + ': ' if label else ''}{m.size_col} {shown} "
                      f"({int((by_size < top).sum())} of {by_size.size} below {_count(top)})")

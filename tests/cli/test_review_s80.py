@@ -43,8 +43,9 @@ def test_every_label_names_a_token_budget_alike():
     assert group_label(group) == _group_label(group) == page_label(g) == "optimizer=adam, tokens=1e+08"
     assert _row_label(g, ["optimizer", "tokens"]) == "adam 1e+08"
     assert plot_label(g) == "adam / 1e+08"
-    # what `--group` takes back: 123456789 and 123457000 apart (``:g`` wrote both 1.23457e+08)
-    assert group_text({"tokens": 123456789.0}) != group_text({"tokens": 123457000.0})
+    # what `--group` takes back, as the headings write it (str() wrote 123456789.0)
+    assert group_text({"tokens": 123456789.0}) == "tokens=123456789"
+    assert group_text({"tokens": 1e8, "optimizer": "adam"}) == "tokens=1e+08,optimizer=adam"
 
 
 def test_fit_names_the_groups_as_the_table_wrote_them(tmp_path):
@@ -130,17 +131,39 @@ def test_a_grid_of_too_many_steps_is_one_line(grid, said, tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-@pytest.mark.parametrize(("fraction", "side"), [("4e-324", "held-out split 0 tokens"),
-                                                ("0.99999999", "training split 1 tokens")])
+@pytest.mark.parametrize(("fraction", "side"), [("4e-324", "held-out split 0,"), ("0.99999999", "training split 1,")])
 def test_an_eval_fraction_that_leaves_a_split_empty_is_said_as_that_flag(fraction, side, tmp_path):
     # it was "--data: synthetic has 100000 tokens, too few ...": the data would do, the split does not
     res = runner.invoke(app, ["sweep", "-p", "mup", "-o", "adam", "--widths", "32", "--log2-lr", "-8", "--steps", "2",
                               "--data", "synthetic", "--eval-fraction", fraction, "--out", str(tmp_path / "o")])
     assert res.exit_code == 2, res.output
     line = " ".join(res.output.split())
-    assert line.startswith(f"error: --eval-fraction: {float(fraction)!r} of synthetic's 100000 tokens leaves the "
-                           f"{side}"), line
-    assert "give a fraction from 0.00066 to 0.999" in line
+    assert line.startswith(f"error: --eval-fraction: synthetic has 100000 tokens; holding out {float(fraction)!r} "
+                           f"of them leaves the {side}"), line
+    assert "give an eval fraction from 0.00066 to 0.999, or more data" in line
+
+
+@pytest.mark.parametrize("command", [["sweep", "-p", "mup", "-o", "adam", "--widths", "32", "--log2-lr", "-8"],
+                                     ["coord-check", "-p", "mup", "-o", "adam", "--widths", "16,32"]])
+def test_a_small_data_file_at_the_default_fraction_is_said_as_the_data(command, tmp_path):
+    # the default split, not a flag the user gave (coord-check has none): the data is named, with the way out
+    data = tmp_path / "small.txt"
+    data.write_text("x" * 500)
+    res = runner.invoke(app, [*command, "--steps", "2", "--data", str(data),
+                              *(["--out", str(tmp_path / "o")] if command[0] == "sweep" else [])])
+    line = " ".join(res.output.split())
+    assert res.exit_code == 2 and line.startswith(f"error: --data: {data} has 500 tokens; holding out 0.1 "), line
+    assert "give an eval fraction from 0.132 to 0.869, or more data" in line  # 500 tokens: 0.87 keeps 65
+
+
+@pytest.mark.parametrize("n", [132, 133, 200, 500, 99_999, 100_000, 132_000, 10**6, 10**9])
+def test_the_fractions_offered_each_leave_both_splits_a_sequence(n):
+    from abcscale.runner.data import _fractions
+
+    low, high = _fractions(n, 66)
+    for f in (low, high):
+        assert int(n * f) >= 66 and n - int(n * f) >= 66 and 0 < f < 1, (n, f)
+    assert len(f"{low:g}".lstrip("0.").replace("e-", "")) <= 6  # three digits, as said
 
 
 def test_a_spec_file_number_of_5000_digits_is_said_in_the_files_terms(tmp_path):
@@ -149,3 +172,20 @@ def test_a_spec_file_number_of_5000_digits_is_said_in_the_files_terms(tmp_path):
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "a number of 5000 digits, more than any setting has" in res.output, res.output
     assert "set_int_max_str_digits" not in res.output
+
+
+@pytest.mark.parametrize(("widths", "said"), [("[1e300]", "widths must be at most 1099511627776 (2**40), got 1e+300"),
+                                              ("[16.5]", "expected an integer width, got 16.5")])
+def test_a_spec_files_float_widths_are_said_as_the_flags_are(widths, said, tmp_path):
+    spec = tmp_path / "w.toml"
+    spec.write_text(f"widths = {widths}\n")
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and said in res.output, res.output
+
+
+def test_a_spec_files_float_form_whole_widths_are_read(tmp_path):
+    from abcscale.runner.spec import SweepSpec
+
+    spec = tmp_path / "w.toml"
+    spec.write_text("widths = [1.6e1, 32.0]\n")
+    assert SweepSpec.from_toml(spec).widths == [16, 32]
