@@ -590,10 +590,11 @@ def _spec(spec: Any) -> Any:
         raise ValueError(f"spec: cannot read {spec} ({exc.strerror or exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"spec: {spec} is not TOML ({exc})") from None
-    except ValueError as exc:
-        if "integer string conversion" not in str(exc):
-            raise
-        raise ValueError(f"spec: {python_limit(exc, spec)}") from None
+    except ValidationError:
+        raise
+    except ValueError as exc:  # a 5000-digit number (Python's advice, said in the file's terms), a corrupt spec.json
+        said = python_limit(exc, spec)
+        raise ValueError(said if said.startswith("spec: ") else f"spec: {said}") from None
 
 
 def _with_weight_decay(constants: Constants | Mapping[str, Any] | None, **given: Any
@@ -770,6 +771,24 @@ def tune(
     from abcscale.usecases.tune import check_out, save_constants
     from abcscale.usecases.tune import tune as run_tune
 
+    # arguments that reached deep code as bare TypeErrors, a Ray start or an endless search (a review, session 80)
+    if clash := sorted(k for k in training if k in _TUNE_ARGUMENTS or k == "base_width"):
+        argument = _TUNE_ARGUMENTS.get(clash[0], clash[0])
+        raise ValueError(f"{clash[0]}: tune() sets it from its own argument {argument}=; give that instead"
+                         if argument != clash[0] else f"{clash[0]}: give it once, as tune()'s own argument")
+    if ray_workers is not None and (isinstance(ray_workers, bool) or not isinstance(ray_workers, numbers.Integral)
+                                    or ray_workers < 1):
+        raise ValueError(f"ray_workers: trials at a time on Ray actors, a whole number from 1, got {ray_workers!r}")
+    if out is not None and (not isinstance(out, str | Path) or not str(out).strip()):
+        raise ValueError(f"out: expected the constants file's path, got {out!r}")
+    if not isinstance(search, str) and not (isinstance(search, Iterable) and all(isinstance(g, str) for g in search)):
+        raise ValueError(f"search: expected a group's name or a list of them (gamma, init_scale, multiplier, "
+                         f"epsilon; () for beta alone), got {search!r}")
+    if not isinstance(parameterization, str):
+        raise ValueError(f"parameterization: expected a name (standard, ntk, mup, mean_field), got "
+                         f"{parameterization!r}")
+    if storage is not None and not isinstance(storage, str):
+        raise ValueError(f"storage: expected an Optuna database URL (sqlite:///tune.db), got {storage!r}")
     base = _spec(spec) if spec is not None else SweepSpec()
     ranges = {k: v for k, v in {"beta_range": beta_range, "gamma_range": gamma_range, "scale_range": scale_range,
                                 "epsilon_range": epsilon_range}.items() if v is not None}
@@ -792,7 +811,7 @@ def tune(
         raise ValueError(_as_arguments(str(exc))) from None
     if out is not None:  # before the search, not after it: a bad path would lose the result
         check_out(out, spec)
-    tuned = run_tune(spec, settings, storage=storage, ray_workers=ray_workers)
+    tuned = run_tune(spec, settings, storage=storage, ray_workers=None if ray_workers is None else int(ray_workers))
     if out is not None:
         save_constants(tuned, out)
     return tuned

@@ -118,6 +118,8 @@ def schedule(steps: int, warmup: float = 0.1, kind: str = "cosine") -> Any:
     # a NumPy integer too (results.parquet's steps and warmup columns are NumPy scalars: a code review)
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps: a positive integer, got {steps!r}")
+    if steps > 2**31 - 1:  # optax's step counter is int32: 10**12 built and overflowed when called (a review)
+        raise ValueError(f"steps: at most 2**31 - 1 (optax counts steps in int32), got {steps!r}")
     steps = operator.index(steps)
     try:  # a string or None was a bare TypeError from the comparison
         fraction = float(warmup)

@@ -17,6 +17,7 @@ model; in the ``abc`` or ``mup`` form the model's forward must also apply the mu
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import sys
 import warnings
@@ -253,13 +254,17 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     if rules and (note := unmatched_note(names, rules, "leaf")):  # a typo leaves the leaf to its shape, unsaid
         _warn(note)
     rules = spec.rules if rules is None else [*rules, *spec.rules]  # before the spec's, as recommend(rules=)
+    if fan_in is not None and not isinstance(fan_in, Mapping):  # a list or a number: dict()'s own TypeError
+        raise ValueError(f"fan_in: expected a mapping {{leaf name: fan-in}}, got {type(fan_in).__name__}")
     fan_in = dict(fan_in or {})
     if unknown := sorted(set(fan_in) - set(names)):
+        leaves = f"its leaves are named by key paths joined by '/': {names[0]!r}, ..." if names else "it has none"
         raise ValueError(f"fan_in: {', '.join(map(repr, unknown))} {'is' if len(unknown) == 1 else 'are'} no leaf "
-                         f"of the tree (its leaves are named by key paths joined by '/': {names[0]!r}, ...)")
+                         f"of the tree ({leaves})")
     for k, v in fan_in.items():
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
             raise ValueError(f"fan_in: {k!r}: a positive integer (what one output sums over), got {v!r}")
+    fan_in = {k: int(v) for k, v in fan_in.items()}  # numpy's integers as Python's (np.int64(64): a review)
     out, refused, views, transposed, depthwise, convs = [], [], [], [], [], []
     volumes: list[tuple[str, tuple[int, ...]]] = []  # conv kernels of 5+ axes, no bias: a 3-D conv, or a stack?
     unsaid: list[tuple[str, tuple[int, ...]]] = []  # kernels of 4+ axes read by their last two, no bias to tell
@@ -664,8 +669,10 @@ def transform(spec: GroupSpec, params: Params, *, schedule: Schedule | None = No
     lion = spec.optimizer is Optimizer.lion
     betas = (0.9 if b1 is None else b1, (0.99 if lion else 0.999) if b2 is None else b2)
     for name, value in (("b1", betas[0]), ("b2", betas[1]), ("momentum", momentum), ("muon_beta", muon_beta)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
             raise ValueError(f"{name}: must be a number in [0, 1), got {value!r}")  # NaN updates, else
+    # numpy's numbers as Python's (np.float32(0.9) was refused: a review, session 80)
+    betas, momentum, muon_beta = (float(betas[0]), float(betas[1])), float(momentum), float(muon_beta)
     if schedule is not None and not callable(schedule):
         raise ValueError(f"schedule: must be a function of the step, got {type(schedule).__name__}")
     # an argument the spec's optimizer has no use for is a mistake, not a no-op (Adam has no `momentum`)
@@ -714,9 +721,15 @@ def init(spec: GroupSpec, params: Params, key: jax.Array, *, rules: Sequence[Gro
          layout: str = "jax", fan_in: Mapping[str, int] | None = None) -> Params:
     """``params`` with every leaf that has an init std redrawn as normal(0, std) in its own dtype; vector-like
     and fixed leaves (biases, norm gains) are returned as they are."""
-    if not isinstance(key, jax.Array):  # an int seed was JAX's own "invalid PRNG key data" from deep inside
-        raise ValueError(f"key: expected a JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
-                         f"{type(key).__name__} {key!r}")
+    typed = isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+    if not isinstance(key, jax.Array) or (typed and key.shape != ()) or (
+            not typed and (key.dtype != jnp.uint32 or key.shape != (2,))):
+        # an int seed, a float array or a batch of keys: JAX's own "invalid PRNG key data" or "split accepts a
+        # single key" from deep inside (a review, session 80)
+        what = f"{type(key).__name__} {key!r}" if not isinstance(key, jax.Array) else \
+            f"an array of {key.dtype} {list(key.shape)}"
+        raise ValueError(f"key: expected one JAX PRNG key (jax.random.key(seed) or jax.random.PRNGKey(seed)), got "
+                         f"{what}")
     leaves, treedef = _leaves(spec, params, rules, layout, fan_in)
     keys = jax.random.split(key, len(leaves))
     new = [leaf if std is None else std * jax.random.normal(k, leaf.shape, leaf.dtype)

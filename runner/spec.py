@@ -107,8 +107,8 @@ def parse_lr_grid(value: Any) -> list[float]:
                 raise ValueError(f"START, STOP and STEP must be finite numbers, got {value!r}")
             if step <= 0 or stop < start:
                 raise ValueError(f"expected START <= STOP and STEP > 0, got {value!r}")
-            if (bad := next((g for g in (start, stop) if abs(g) > 1000), None)) is not None:
-                raise ValueError(f"log2 learning rates must be finite numbers within +-1000, got {bad:g}")
+            if (far := next((g for g in (start, stop) if abs(g) > 1000), None)) is not None:
+                raise ValueError(f"log2 learning rates must be finite numbers within +-1000, got {far:g}")
             # the count as a float first: a STEP of 4e-324 made it inf, and math.floor(inf) an OverflowError
             # traceback (session 80's review)
             count = (stop - start) / step

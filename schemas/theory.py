@@ -192,7 +192,14 @@ class PerLayer(Frozen):
             e, h, r = numbers * 3 if len(numbers) == 1 else numbers
             return {"embedding": e, "hidden": h, "readout": r}
         if isinstance(value, dict):
-            return {Layer.parse(k).value: v for k, v in value.items()}
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                layer = Layer.parse(k).value
+                if layer in out:  # {"emb": 1, "embedding": 2} kept the later, silently (a review, session 80)
+                    first = next(x for x in value if Layer.parse(x).value == layer)
+                    raise ValueError(f"{layer}: given twice ({first!r} and {k!r}); give it once")
+                out[layer] = v
+            return out
         raise ValueError(f"expected a number, 'e,h,r', (e, h, r) or a table by layer, got {value!r}")
 
 

@@ -17,7 +17,16 @@ from pydantic import Field, field_validator, model_validator
 
 from abcscale.schemas.enums import LrMode, Optimizer
 from abcscale.schemas.fit import ConstantFit
-from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, SCALE_MIN, Alignment, Constants, Frozen
+from abcscale.schemas.theory import (
+    MAX_WIDTH,
+    SCALE_MAX,
+    SCALE_MIN,
+    Alignment,
+    Constants,
+    FloatNotBool,
+    Frozen,
+    IntNotBool,
+)
 
 #: the constants the search may tune, by group (``--tune``); gamma_hidden is not one: beta absorbs it
 TUNABLE = {
@@ -62,6 +71,10 @@ def check_file_identity(version: int | None, optimizer: Optimizer, variant: str 
 VARIANT_EPSILON: dict[str, Literal["none", "flat"]] = {"adam_atan2": "none", "adam_scaled": "flat"}
 
 
+#: the most trials a search runs, and seeds a trial or a re-evaluation trains
+MAX_TRIALS, MAX_SEEDS = 10**6, 1000
+
+
 def _gamma_only() -> list[Group]:
     return ["gamma"]
 
@@ -75,12 +88,17 @@ class TuneSettings(Frozen):
     scale_range: tuple[float, float] = Field((1e-1, 1e1), description="range of init-scale and multiplier "
                                              "constants")
     epsilon_range: tuple[float, float] = Field((1e-12, 1e-4), description="range of the epsilon base")
-    trials: int | None = Field(30, gt=0, description="most search trials (None: until `seconds`)")
-    seconds: float | None = Field(None, gt=0, description="most seconds of search (None: until `trials`)")
-    seeds: int = Field(1, gt=0, description="training seeds per search trial (several: median pruning between)")
-    reeval_seeds: int = Field(3, gt=0, description="fresh seeds each top candidate is re-evaluated with")
-    top: int = Field(3, gt=0, description="candidates re-evaluated; the lowest mean loss wins")
-    sampler_seed: int = Field(0, ge=0, le=2**32 - 1, description="the TPE sampler's seed")
+    # never true/false (trials=True ran 1 trial), and bounded above: trials=10**400 or seeds=2**63 was a search
+    # that never ended, said nothing (a review, session 80); a million trials is days of the smallest model's
+    trials: IntNotBool | None = Field(30, gt=0, le=MAX_TRIALS, description="most search trials (None: until "
+                                      "`seconds`)")
+    seconds: FloatNotBool | None = Field(None, gt=0, description="most seconds of search (None: until `trials`)")
+    seeds: IntNotBool = Field(1, gt=0, le=MAX_SEEDS, description="training seeds per search trial (several: median "
+                              "pruning between)")
+    reeval_seeds: IntNotBool = Field(3, gt=0, le=MAX_SEEDS, description="fresh seeds each top candidate is "
+                                     "re-evaluated with")
+    top: IntNotBool = Field(3, gt=0, le=MAX_TRIALS, description="candidates re-evaluated; the lowest mean loss wins")
+    sampler_seed: IntNotBool = Field(0, ge=0, le=2**32 - 1, description="the TPE sampler's seed")
 
     @field_validator("tune")
     @classmethod
