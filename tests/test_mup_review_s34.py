@@ -53,6 +53,6 @@ def test_the_optax_init_names_a_key_that_is_no_key():
     spec = abcscale.recommend("mup", "adam", width=256, base_width=64, beta=1e-3).groups
     tree = {"params": {"Embed_0": {"embedding": jnp.zeros((300, 256))}, "Dense_0": {"kernel": jnp.zeros((256, 256))},
                        "lm_head": {"kernel": jnp.zeros((256, 300))}}}
-    with pytest.raises(ValueError, match="^key: expected a JAX PRNG key"):
+    with pytest.raises(ValueError, match="^key: expected one JAX PRNG key"):
         abcoptax.init(spec, tree, 0)
     assert abcoptax.init(spec, tree, jax.random.key(0))["params"]["Dense_0"]["kernel"].std() > 0
