@@ -400,11 +400,17 @@ def convert(
     epsilon = _epsilon_given(epsilon)
     if epsilon is not None and not isinstance(epsilon, int | float):  # per layer, as lr (one number: every layer)
         per_layer["epsilon"] = _parse("epsilon", PerLayer.parse, epsilon)
-    req = ConvertRequest.model_validate({
-        "optimizer": optimizer, "from": source, "to": target, "width": width, "base_width": base_width,
-        "base_lr": base_lr, "alignment": _parse("alignment", Alignment.parse, alignment),
-        "epsilon": epsilon if isinstance(epsilon, int | float | None) else None,
-        "weight_decay": weight_decay, "weight_decay_mode": weight_decay_mode, **per_layer})
+    try:
+        req = ConvertRequest.model_validate({
+            "optimizer": optimizer, "from": source, "to": target, "width": width, "base_width": base_width,
+            "base_lr": base_lr, "alignment": _parse("alignment", Alignment.parse, alignment),
+            "epsilon": epsilon if isinstance(epsilon, int | float | None) else None,
+            "weight_decay": weight_decay, "weight_decay_mode": weight_decay_mode, **per_layer})
+    except ValidationError as exc:
+        if beta is None:
+            raise
+        # beta given: its errors said as beta, not as the request's base_lr (a review, session 80)
+        raise ValueError(validation_message(exc, {**_NAMES, "base_lr": "beta"})) from None
     return usecases.convert_setting(req)
 
 
@@ -482,7 +488,10 @@ def fit(
             raise ValueError(f"mapping: {unknown[0]!r} is not a key of a ColumnMapping"
                              + (f"; did you mean {close[0]!r}?" if close else
                                 f" (its keys: {', '.join(ColumnMapping.model_fields)})"))
-        columns = ColumnMapping.model_validate(dict(mapping)).model_dump(exclude_unset=True)
+        try:
+            columns = ColumnMapping.model_validate(dict(mapping)).model_dump(exclude_unset=True)
+        except ValidationError as exc:  # "size_col: ..." named the key, not the argument (a review, session 80)
+            raise ValueError(f"mapping: {validation_message(exc)}") from None
     elif mapping is None:
         columns = {}
     else:

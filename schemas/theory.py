@@ -319,12 +319,38 @@ class Constants(Frozen):
         if isinstance(data, dict):
             data = dict(data)
             for key in ("gamma", "init_scale", "multiplier"):
-                if key in data and not isinstance(data[key], dict | PerLayer):
+                if key in data and isinstance(data[key], dict):
+                    data[key] = _layer_names(key, data[key])
+                elif key in data and not isinstance(data[key], PerLayer):
                     try:  # as a table by layer, which the field validates: an error keeps its name (gamma.hidden)
                         data[key] = PerLayer.table(data[key])
                     except ValueError as exc:
                         raise ValueError(f"{key}: {exc}") from None
         return data
+
+
+def _layer_names(key: str, table: dict[Any, Any]) -> dict[Any, Any]:
+    """A table by layer with its layers' aliases read as their names (``{"emb": 2}``, as ``convert(lr=)`` and
+    ``PerLayer.parse`` read it: refused here as an extra input, a review), a layer named twice refused; a key that
+    names no layer is kept for the field's own check to name (``gamma.foo``)."""
+    out: dict[Any, Any] = {}
+    for k, v in table.items():
+        try:
+            name = Layer.parse(k).value if isinstance(k, str) else k
+        except ValueError:
+            name = k
+        if name in out:
+            first = next(x for x in table if x is not k and (x == name or _layer_or_none(x) == name))
+            raise ValueError(f"{key}: {name}: given twice ({first!r} and {k!r}); give it once")
+        out[name] = v
+    return out
+
+
+def _layer_or_none(name: Any) -> str | None:
+    try:
+        return Layer.parse(name).value if isinstance(name, str) else None
+    except ValueError:
+        return None
 
 
 def nest_constants(data: Any, flat: Mapping[str, str] | None = None) -> Any:

@@ -129,3 +129,28 @@ def test_a_layer_named_twice_in_a_table_by_layer_is_refused():
         abcscale.convert("adam", "mup", "standard", width=1024, base_width=256, base_lr=1e-3,
                          lr={"embedding": 2, "emb": 1})
     assert PerLayer.parse({"emb": 2, "hidden": 3}) == PerLayer(embedding=2, hidden=3)
+
+
+def test_a_constants_table_by_layer_takes_the_layers_aliases_as_convert_does():
+    from abcscale.schemas.theory import Constants
+
+    assert Constants.model_validate({"gamma": {"emb": 2}}).gamma == Constants(gamma={"embedding": 2}).gamma
+    assert Constants.model_validate({"init_scale": {"Readout": 2}}).init_scale.readout == 2
+    with pytest.raises(ValueError, match=r"gamma: embedding: given twice \('emb' and 'embedding'\)"):
+        Constants.model_validate({"gamma": {"emb": 2, "embedding": 3}})
+    with pytest.raises(ValueError, match=r"gamma\.foo"):  # no layer: the field's own check names it
+        Constants.model_validate({"gamma": {"foo": 2}})
+    a = abcscale.recommend("mup", "adam", width=256, base_width=64, beta=1e-3, constants={"gamma": {"emb": 2}})
+    b = abcscale.recommend("mup", "adam", width=256, base_width=64, beta=1e-3, constants={"gamma": {"embedding": 2}})
+    assert a == b
+
+
+def test_convert_says_beta_as_beta_and_fit_says_mapping():
+    with pytest.raises(ValueError, match=r"^beta: Input should be a finite number"):
+        abcscale.convert("adam", "mup", "sp", width=1024, beta=float("nan"))
+    with pytest.raises(ValueError, match=r"^base_lr: Input should be a finite number"):
+        abcscale.convert("adam", "mup", "sp", width=1024, base_lr=float("nan"))
+    from abcscale.fitting.synthetic import synthetic_sweep
+
+    with pytest.raises(ValueError, match=r"^mapping: size_col: Input should be a valid string"):
+        abcscale.fit(synthetic_sweep((64, 128), seeds=1), mapping={"size_col": 3}, n_boot=20)
