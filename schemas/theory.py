@@ -192,14 +192,7 @@ class PerLayer(Frozen):
             e, h, r = numbers * 3 if len(numbers) == 1 else numbers
             return {"embedding": e, "hidden": h, "readout": r}
         if isinstance(value, dict):
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                layer = Layer.parse(k).value
-                if layer in out:  # {"emb": 1, "embedding": 2} kept the later, silently (a review, session 80)
-                    first = next(x for x in value if Layer.parse(x).value == layer)
-                    raise ValueError(f"{layer}: given twice ({first!r} and {k!r}); give it once")
-                out[layer] = v
-            return out
+            return by_layer(value, strict=True)
         raise ValueError(f"expected a number, 'e,h,r', (e, h, r) or a table by layer, got {value!r}")
 
 
@@ -320,7 +313,10 @@ class Constants(Frozen):
             data = dict(data)
             for key in ("gamma", "init_scale", "multiplier"):
                 if key in data and isinstance(data[key], dict):
-                    data[key] = _layer_names(key, data[key])
+                    try:
+                        data[key] = by_layer(data[key], strict=False)
+                    except ValueError as exc:
+                        raise ValueError(f"{key}: {exc}") from None
                 elif key in data and not isinstance(data[key], PerLayer):
                     try:  # as a table by layer, which the field validates: an error keeps its name (gamma.hidden)
                         data[key] = PerLayer.table(data[key])
@@ -329,28 +325,26 @@ class Constants(Frozen):
         return data
 
 
-def _layer_names(key: str, table: dict[Any, Any]) -> dict[Any, Any]:
-    """A table by layer with its layers' aliases read as their names (``{"emb": 2}``, as ``convert(lr=)`` and
-    ``PerLayer.parse`` read it: refused here as an extra input, a review), a layer named twice refused; a key that
-    names no layer is kept for the field's own check to name (``gamma.foo``)."""
+def by_layer(table: Mapping[Any, Any], *, strict: bool) -> dict[Any, Any]:
+    """A table by layer keyed by the layers' names, their aliases read as them (``{"emb": 2}``), a layer named twice
+    refused: ``{"emb": 1, "embedding": 2}`` kept the later, silently (a review, session 80). A key that names no
+    layer is an error (``strict``) or kept for the model's own check to name (``gamma.foo``): a constants table by
+    layer refused the aliases ``convert(lr=)`` and ``PerLayer.parse`` take."""
+    def name(k: Any) -> Any:
+        if strict:
+            return Layer.parse(k).value
+        try:
+            return Layer.parse(k).value if isinstance(k, str) else k
+        except ValueError:
+            return k
+
     out: dict[Any, Any] = {}
     for k, v in table.items():
-        try:
-            name = Layer.parse(k).value if isinstance(k, str) else k
-        except ValueError:
-            name = k
-        if name in out:
-            first = next(x for x in table if x is not k and (x == name or _layer_or_none(x) == name))
-            raise ValueError(f"{key}: {name}: given twice ({first!r} and {k!r}); give it once")
-        out[name] = v
+        if (layer := name(k)) in out:
+            first = next(x for x in table if name(x) == layer)
+            raise ValueError(f"{layer}: given twice ({first!r} and {k!r}); give it once")
+        out[layer] = v
     return out
-
-
-def _layer_or_none(name: Any) -> str | None:
-    try:
-        return Layer.parse(name).value if isinstance(name, str) else None
-    except ValueError:
-        return None
 
 
 def nest_constants(data: Any, flat: Mapping[str, str] | None = None) -> Any:
