@@ -28,7 +28,6 @@ one refuses optimizers without such a decay rather than ignoring it for them.
 from __future__ import annotations
 
 import ast
-import decimal
 import difflib
 import hashlib
 import importlib.util
@@ -54,6 +53,7 @@ from pydantic import (
 )
 
 from abcscale.schemas.enums import LrMode, Optimizer, Parameterization
+from abcscale.schemas.numbers import as_said, as_typed, read_whole
 from abcscale.schemas.theory import MAX_WIDTH, SCALE_MAX, ABTable, Alignment, Constants, PerLayer, nest_constants
 from abcscale.schemas.tune import VARIANT_EPSILON, VARIANT_FAMILY
 from abcscale.theory.rules import layer_rules
@@ -221,18 +221,14 @@ def _whole(value: Any) -> Any:
     if isinstance(value, float) and math.isfinite(value):  # a TOML spec's 1.6e1 and 16.5 alike (a review)
         value = repr(value)
     if isinstance(value, str):
-        try:
-            number = decimal.Decimal(value.strip())
-        except decimal.InvalidOperation:
-            return value
-        if not number.is_finite():
-            return value
-        if number.copy_abs() > MAX_WIDTH:  # first: abs() and to_integral_value() overflow on 1e99999999
-            raise ValueError(f"widths must be positive, got {value.strip()}" if number < 0 else
-                             f"widths must be at most {MAX_WIDTH} (2**40), got {value.strip()}")
-        if number != number.to_integral_value():  # as --width says it (pydantic: "unable to parse string")
-            raise ValueError(f"expected an integer width, got {value.strip()}")
-        return int(number)
+        reading = read_whole(value, MAX_WIDTH)
+        if reading.too_large:
+            raise ValueError(f"widths must be positive, got {as_typed(value)}" if reading.negative else
+                             f"widths must be at most {MAX_WIDTH} (2**40), got {as_typed(value)}")
+        if reading.fraction:  # as --width says it (pydantic: "unable to parse string")
+            raise ValueError(f"expected an integer width, got {as_said(value)}")
+        if reading.value is not None:
+            return reading.value
     return value
 
 

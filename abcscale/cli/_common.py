@@ -7,7 +7,6 @@ Commands print results on stdout (a rich table, or JSON with ``--json``) and pro
 from __future__ import annotations
 
 import contextlib
-import decimal
 import json
 import sys
 import warnings
@@ -24,6 +23,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from abcscale.schemas import errors as schema_errors
 from abcscale.schemas.errors import python_limit
+from abcscale.schemas.numbers import as_typed, read_whole, reads_as_zero
 
 # Piped output (logs, CI) gets a fixed readable width instead of rich's 80-column fallback.
 # emoji off: a user's value such as 'model.py:factory:' would print as 'model.py🏭'
@@ -216,6 +216,7 @@ def _hide_flag_types(params: list[Any]) -> list[Any]:
             p.metavar = ""
         _refuse_empty_path(p)
         _whole_numbers(p)
+        _no_underflow(p)
     return params
 
 
@@ -232,20 +233,34 @@ def _whole_numbers(param: Any) -> None:
             try:
                 int(value)
             except ValueError:
-                try:  # exact decimal: 4096.00000000000001 is no whole number, though as a float it is
-                    number = decimal.Decimal(value.strip())
-                except decimal.InvalidOperation:
-                    number = decimal.Decimal("NaN")
-                # the size first, by copy_abs(): 1e99999999's abs() and to_integral_value() raise decimal.Overflow
-                # (session 80); said as "unable to parse string as an integer" before a review
-                if number.is_finite() and number.copy_abs() >= 2**63:
-                    raise typer.BadParameter(f"{value.strip()} is beyond any whole number this option takes",
+                # said as "unable to parse string as an integer" before a review where it was too large
+                reading = read_whole(value, 2**63 - 1)
+                if reading.too_large:
+                    raise typer.BadParameter(f"{as_typed(value)} is beyond any whole number this option takes",
                                              ctx=ctx, param=param) from None
-                if number.is_finite() and number == number.to_integral_value():
-                    value = str(int(number))
+                if reading.value is not None:
+                    value = str(reading.value)
         return convert(ctx, value)
 
     param.process_value, param._whole_read = process_value, True
+
+
+def _no_underflow(param: Any) -> None:
+    """A float option refuses a number too small for a float (``--blowup 1e-99999999``): it read as 0, which for
+    some options means off, so a typed threshold turned the filter off in silence (a CLI fuzz, session 80)."""
+    bare = getattr(param, "bare_type", None)
+    if bare is None or getattr(param, "_underflow_read", False) or str(bare()) != "float":
+        return
+    convert = param.process_value
+
+    def process_value(ctx: Any, value: Any) -> Any:
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str) and reads_as_zero(text):
+                raise typer.BadParameter(f"{as_typed(text)} is too small for a float: it would read as 0",
+                                         ctx=ctx, param=param)
+        return convert(ctx, value)
+
+    param.process_value, param._underflow_read = process_value, True
 
 
 def _refuse_empty_path(param: Any) -> None:

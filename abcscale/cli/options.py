@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import decimal
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +9,7 @@ import typer
 
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.groups import Form
+from abcscale.schemas.numbers import as_said, as_typed, read_whole
 from abcscale.schemas.theory import Constants
 
 #: Adam's epsilon when --epsilon is not given: the Constants model's default, shown in --help
@@ -39,17 +39,14 @@ def parse_width(text: str) -> int:
         return int(text)
     except ValueError:
         pass
-    try:  # exact decimal: 4096.00000000000001 is no whole number, though as a float it is
-        number = decimal.Decimal(text.strip())
-    except decimal.InvalidOperation:
-        raise typer.BadParameter("Input should be a valid integer, unable to parse string as an integer") from None
-    # the size first, by copy_abs(): 1e99999999's abs() and to_integral_value() raise decimal.Overflow (session 80)
-    if number.is_finite() and number.copy_abs() >= 2**63:
-        raise typer.BadParameter(f"{text.strip()} is beyond any whole number this option takes")
-    if number.is_finite() and number == number.to_integral_value():
-        return int(number)
-    value = float(number)  # said as REST and Python say the number (4096.5), or as typed where a float rounds it
-    raise typer.BadParameter(f"expected an integer width, got {text.strip() if value.is_integer() else value}")
+    reading = read_whole(text, 2**63 - 1)
+    if not reading.number:
+        raise typer.BadParameter("Input should be a valid integer, unable to parse string as an integer")
+    if reading.too_large:
+        raise typer.BadParameter(f"{as_typed(text)} is beyond any whole number this option takes")
+    if reading.value is not None:
+        return reading.value
+    raise typer.BadParameter(f"expected an integer width, got {as_said(text)}")
 
 
 Width = Annotated[int, typer.Option("--width", "-n", parser=parse_width, metavar="<int>",
