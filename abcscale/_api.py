@@ -12,6 +12,7 @@ import functools
 import numbers
 import re
 import tomllib
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar, overload
@@ -25,7 +26,7 @@ from abcscale.schemas.errors import python_limit, validation_message
 from abcscale.schemas.fit import ColumnMapping, FitResult, JointPrediction, Prediction
 from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
-from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer
+from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer, is_bool
 from abcscale.schemas.tune import TunedConstants
 from abcscale.usecases.recommend import SELECT_HINT, read_rules
 
@@ -129,6 +130,7 @@ def recommend(
     /v1/recommend`` with ``strict`` answers 422; without ``fit`` it is a ValueError (an analytic answer has no band).
     Without it, read ``rec.band.unreliable`` yourself.
     """
+    _flag("strict", strict)
     if strict and fit is None:  # the gate would always pass (the CLI's --strict and REST's `strict` refuse it too)
         raise ValueError("strict: it checks a fitted prediction; give fit")
     if base_lr is not None:  # the CLI's and convert()'s name: a TypeError before (a newcomer's review, session 53)
@@ -324,6 +326,13 @@ def predict(fit: FitLike, width: int, *, group: str | dict[str, Any] | None = No
     return answer.prediction
 
 
+def _flag(name: str, value: Any) -> bool:
+    """A true/false argument, refused otherwise: ``strict="no"`` was truthy, a gate turned on by a "no"."""
+    if not is_bool(value):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return bool(value)
+
+
 def _epsilon_given(value: Any) -> Any:
     """``convert``'s epsilon as a converted setting gives it back: a numpy scalar is a number; a per-layer list,
     tuple, array or dict leaves out its None layers (Muon's hidden matrices have none), and one number on every
@@ -360,6 +369,8 @@ def _size(value: Any, size_kind: str) -> Any:
     (:func:`abcscale.usecases.fits.predict_size`): a whole number (``4096.0`` is 4096) from 1 to 2**40 for a width;
     a positive finite number for another size. The joint path checked nothing (a width of 1.5 or 2**41 was
     predicted); the width path refused 4096.0."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)) and not is_bool(value):
+        value = value.item()  # a 0-d array (np.array(1024)), a number to every other function
     if isinstance(value, numbers.Real) and not isinstance(value, bool | float | numbers.Integral):
         value = _float("width", value)  # a Decimal or a numpy float: 10**400 as Decimal is a ValueError naming it
     return usecases.fits.predict_size(value, size_kind)
@@ -472,7 +483,7 @@ def fit(
                                                                                    alignment)}
     if blowup is not None:
         settings["blowup"] = blowup
-    if drop_cut_short:
+    if _flag("drop_cut_short", drop_cut_short):
         settings["drop_cut_short"] = drop_cut_short
     if at is not None:
         settings["at"] = dict(at) if isinstance(at, Mapping) else at  # a text is refused, naming `at`
@@ -688,13 +699,23 @@ _TUNE_ARGUMENTS = {"parameterizations": "parameterization", "optimizers": "optim
 
 def _as_arguments(message: str) -> str:
     """``message`` with each field it starts a clause with (``optimizers: ``, ``tune[0]: ``) said as tune()'s
-    argument."""
-    return re.sub(r"(^|; )(\w+)(\[\d+\])?: ", lambda m: f"{m[1]}{_TUNE_ARGUMENTS.get(m[2], m[2])}: ", message)
+    argument, once: ``widths[0]`` and ``base_width`` are both ``base_width``, whose 16.5 was said twice (a review)."""
+    clauses, said = [], set()
+    for clause in re.split(r"; (?=\w+(?:\[\d+\])?: )", message):
+        if m := re.match(r"(\w+)(\[\d+\])?: ", clause):
+            name = _TUNE_ARGUMENTS.get(m[1], m[1])
+            if name in said and m[1] in ("widths", "base_width"):
+                continue
+            said.add(name)
+            clause = f"{name}: {clause[m.end():]}"
+        clauses.append(clause)
+    return "; ".join(clauses)
 
 
 def _numbers(value: Any) -> bool:
-    """Whether ``value`` is a tuple or list of three numbers (one alignment, not three)."""
-    return (isinstance(value, list | tuple) and len(value) == 3  # numpy's numbers too (a list of an array's items)
+    """Whether ``value`` is a tuple or list of numbers: one alignment (of any length, so that (1, 1) is said as a
+    triple short of a number, not as two alignments named 1), not several."""
+    return (isinstance(value, list | tuple) and len(value) > 0  # numpy's numbers too (a list of an array's items)
             and all(isinstance(x, numbers.Real) and not isinstance(x, bool) for x in value))
 
 
@@ -820,7 +841,14 @@ def tune(
         raise ValueError(_as_arguments(str(exc))) from None
     if out is not None:  # before the search, not after it: a bad path would lose the result
         check_out(out, spec)
-    tuned = run_tune(spec, settings, storage=storage, ray_workers=None if ray_workers is None else int(ray_workers))
+    failed: list[int] = []  # trials whose mean loss was NaN: the CLI's "fail  loss nan" line, Python's warning
+    tuned = run_tune(spec, settings, storage=storage, ray_workers=None if ray_workers is None else int(ray_workers),
+                     on_trial=lambda t: failed.append(t.number) if t.state == "FAIL" else None)
+    if failed:
+        warnings.warn(f"tune: {len(failed)} trial{'s' if len(failed) > 1 else ''} diverged (mean loss NaN; "
+                      f"trial{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed[:10]))}"
+                      f"{', ...' if len(failed) > 10 else ''}); the search went on without "
+                      f"{'them' if len(failed) > 1 else 'it'} (state FAIL in the history)", UserWarning, stacklevel=3)
     if out is not None:
         save_constants(tuned, out)
     return tuned

@@ -272,6 +272,9 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
                                                                                                strict=True)
                            if hasattr(leaf, "shape")]) if layout == "jax" else {}
     for name, (_, leaf) in zip(names, with_path, strict=True):
+        if not hasattr(leaf, "shape") and not name:  # the tree is the leaf: "parameter ''" named nothing
+            raise ValueError(f"params: one bare {type(leaf).__name__} ({str(leaf)[:20]}), not a tree of arrays; pass "
+                             "the model's parameters (for equinox: eqx.filter(model, eqx.is_array))")
         if not hasattr(leaf, "shape"):
             raise ValueError(f"parameter {name!r} is not an array ({type(leaf).__name__}); pass a tree of arrays "
                              "(for equinox: eqx.filter(model, eqx.is_array))")

@@ -114,6 +114,10 @@ def _check_json_types(value: Any, annotation: Any, path: str) -> None:
     admitted = _admits(annotation)
     if kind is None or "any" in admitted:
         return  # a Python object (a model instance from the CLI), or a field of any type
+    if kind == "boolean" and "boolean" not in admitted and admitted & {"integer", "number"}:
+        # in Number's words: width=True was "an integer, not true/false", base_width=True (in `base`) "a number"
+        raise PydanticCustomError("number_type", "{path}Input should be a number, not true/false",
+                                  {"path": f"{path}: " if path else ""})
     if kind not in admitted and not (kind == "number" and "integer" in admitted):  # 64.0 is an integer in JSON
         if {"integer", "number"} <= admitted:
             admitted -= {"integer"}
@@ -468,7 +472,9 @@ class FitOptions(_Request):
     alignment: AlignmentSpec | None = Field(None, description="alignment used for the theory exponent")
     n_boot: Annotated[int, Number] = Field(1000, ge=20, le=20000, description="bootstrap resamples")
     seed: Annotated[int, Number] = Field(0, ge=0, le=2**32 - 1, description="bootstrap seed")
-    confidence_level: Annotated[float, Number] = Field(0.95, gt=0, lt=1, allow_inf_nan=False)
+    # a floor: 1e-320 (a subnormal) was taken as a "1e-318 % interval"; below 1% an interval is a point
+    confidence_level: Annotated[float, Number] = Field(0.95, ge=0.01, lt=1, allow_inf_nan=False,
+                                                       description="level of every interval, from 0.01 to under 1")
     covariates: list[str] | None = Field(None, max_length=8, description="numeric axes fitted in one joint law "
                                          "with the size, e.g. tokens and batch size (a form field: 'a,b')")
     derive: list[str] | None = Field(None, max_length=8, description="derived columns 'NAME=A/B' or 'NAME=A*B' "

@@ -113,6 +113,9 @@ class Alignment(Frozen):
             parts = [p for p in key.replace(" ", "").split(",")]
         else:
             raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U', got {value!r}")
+        if len(parts) != 3 and not isinstance(value, str):  # (1, 1) said as a short triple, not as text
+            raise ValueError(f"alignment must be 'full', 'none' or a triple (alpha, omega, u), got {tuple(parts)!r} "
+                             f"({len(parts)} value{'' if len(parts) == 1 else 's'})")
         if len(parts) != 3:
             raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U' (3 numbers), got {value!r}")
         if any(isinstance(p, bool) for p in parts):

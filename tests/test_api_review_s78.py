@@ -119,8 +119,8 @@ def test_the_optax_export_of_a_constants_file_checks_width_and_form_in_one_line(
               "lm_head": {"kernel": jnp.zeros((32, 16))}}
     for file in (imported, tuned):
         assert ao.lr_tree(str(file), params, width=32)  # as before
-        for kw, said in ((dict(form="plainn"), "unknown form 'plainn'"), (dict(width=0), "width: expected a whole "
-                         "number from 1 to"), (dict(width="32"), "width: expected a whole number from 1 to")):
+        for kw, said in ((dict(form="plainn"), "form: unknown form 'plainn'"), (dict(width=0), "width: expected a "
+                         "positive whole number"), (dict(width="32"), "width: expected a positive whole number")):
             with pytest.raises(ValueError) as raised:
                 ao.lr_tree(str(file), params, **{"width": 32, **kw})
             assert str(raised.value).startswith(said.split(" '")[0]) and said in str(raised.value)

@@ -411,6 +411,8 @@ def load_fit(path: str | Path) -> FitResult:
     """A FitResult from a JSON file (``abcscale fit --out``); a one-line ValueError when it is not one."""
     if not isinstance(path, str | Path):
         raise ValueError(f"fit: expected a FitResult or the path of its JSON, got {type(path).__name__}")
+    if not str(path).strip():  # Path("") is ".", said as "cannot read ."
+        raise ValueError("fit: the path is empty; expected a FitResult or the path of its JSON")
     path = Path(path)
     if path.is_dir() and (path / "fit.json").is_file():  # the folder `abcscale fit --out DIR` wrote
         path = path / "fit.json"

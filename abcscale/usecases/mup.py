@@ -141,6 +141,11 @@ def export_spec(spec: Any, *, width: int | None, form: Form | str | None) -> tup
     from abcscale.usecases.recommend import _TUNE_ONLY, read_constants_document
     from abcscale.usecases.tune import _saved_groups, group_spec, target_of_file
 
+    if isinstance(spec, str | Path) and not Path(spec).is_file():
+        # said as the file, with `spec:`: without width it was "a constants file needs the target width"
+        what = ("the path is empty" if not str(spec).strip() else f"{spec} is a folder, not a file"
+                if Path(spec).is_dir() else f"no such file {spec}")
+        raise ValueError(f"spec: {what}")
     if isinstance(spec, MupImport):  # abcscale.from_mup's answer, as recommend(constants=) takes it (session 80)
         width, form = target_of_file(width, form)
         return _imported_groups(spec, width, form), spec

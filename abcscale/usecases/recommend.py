@@ -31,9 +31,10 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from abcscale import theory
-from abcscale.schemas.api import AnalyticRecommend, FitRecommend, MupImport, RecommendRequest
+from abcscale.schemas.api import AnalyticRecommend, FitRecommend, MupImport, RecommendRequest, _check_json_types
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, mup_wrapper
 from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit, value_text
@@ -217,6 +218,10 @@ def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommenda
     return rec if req.fit_id == LOCAL_FIT else rec.model_copy(update={"fit_id": req.fit_id})
 
 
+#: the constants' per-layer tables, which take "e,h,r" and lists in Python
+_PER_LAYER = frozenset({"gamma", "init_scale", "multiplier"})
+
+
 def recommend_request(
     *,
     width: int,
@@ -272,6 +277,13 @@ def recommend_request(
                                ("alignment", al), ("lr_mode", lr_mode), ("form", form),
                                ("rules", items)) if v is not None}
     if isinstance(constants, Mapping):  # as a config file or a REST body gives them: {"gamma": {...}, ...}
+        try:
+            # the numbers as a REST body's and convert()'s: {"epsilon": "1e-8"} was read as one (a per-layer
+            # table keeps Python's forms, "e,h,r" and lists, which PerLayer reads)
+            _check_json_types({k: v for k, v in constants.items() if k not in _PER_LAYER}, Constants, "")
+        except PydanticCustomError as exc:  # said as a bool there is: "constants (epsilon): a number, not a string"
+            where, _, what = str(exc).partition(": Input should be ")
+            raise ValueError(f"constants ({where}): {what}" if what else f"constants: {exc}") from None
         try:
             constants = Constants.model_validate(dict(constants))
         except ValidationError as exc:

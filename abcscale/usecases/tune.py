@@ -649,11 +649,13 @@ def group_spec(spec: GroupSpec | Recommendation | TunedConstants | str | Path, *
             raise ValueError("spec: this recommendation carries no parameter groups; recommend with form=...")
         spec = spec.groups
     if isinstance(spec, GroupSpec):
+        # checked as a file's target is: -1 was "recommend again for -1", 64.0 taken here and refused there
+        width = None if width is None else export_width(width)
         if width is not None and width != spec.width:
             raise ValueError(f"width: the spec is for width {spec.width}; recommend again for {width}")
-        if form is not None and Form.parse(form) is not spec.form:
+        if form is not None and (asked := export_form(form)) is not spec.form:
             raise ValueError(f"form: the spec is in the {spec.form.value} form; recommend again with "
-                             f"form={Form.parse(form).value!r}")
+                             f"form={asked.value!r}")
         return spec
     if not isinstance(spec, TunedConstants | str | Path):
         raise ValueError(f"spec: expected recommend(...).groups (a GroupSpec), a Recommendation, a constants file's "
@@ -671,13 +673,28 @@ def target_of_file(width: Any, form: Form | str | None) -> tuple[int, Form]:
     """A constants file's target for the exports, checked as ``recommend`` checks it: ``width`` a whole number in
     range (a ValueError naming it; 0 or "32" was a multi-line pydantic error about AnalyticRecommend, a review),
     ``form`` a known form (default multiplier_free, as a plain model applies no multiplier)."""
-    from abcscale.schemas.theory import MAX_WIDTH
-
     if width is None:
         raise ValueError("width: a constants file needs the target width (width=...)")
-    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or not 0 < int(width) <= MAX_WIDTH:
-        raise ValueError(f"width: expected a whole number from 1 to {MAX_WIDTH}, got {width!r}")
-    return int(width), Form.multiplier_free if form is None else Form.parse(form)
+    return export_width(width), Form.multiplier_free if form is None else export_form(form)
+
+
+def export_width(width: Any) -> int:
+    """An export's target ``width``: a whole number from 1 to 2**40 (``64.0`` is 64, as ``recommend`` takes it),
+    else a ValueError naming it; one check for a spec and a constants file."""
+    from abcscale.schemas.theory import MAX_WIDTH
+
+    whole = isinstance(width, numbers.Integral) or (isinstance(width, float) and width.is_integer())
+    if isinstance(width, bool) or not whole or not 0 < int(width) <= MAX_WIDTH:
+        raise ValueError(f"width: expected a positive whole number (at most 2**40 = {MAX_WIDTH}), got {width!r}")
+    return int(width)
+
+
+def export_form(form: Form | str) -> Form:
+    """``Form.parse(form)``, its error naming ``form``."""
+    try:
+        return Form.parse(form)
+    except ValueError as exc:
+        raise ValueError(f"form: {exc}") from None
 
 
 def _saved_groups(path: str | Path) -> Recommendation | GroupSpec | None:
