@@ -15,7 +15,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, get_args
 
-import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -46,6 +45,8 @@ from abcscale.usecases.fits import SetupGiven, predict_at, unreliable
 from abcscale.usecases.recommend import SELECT_HINT, GroupSelectError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from abcscale.fitting import TableError
     from abcscale.fitting.reading import TableTooLarge
 
@@ -130,7 +131,7 @@ def _too_large(exc: TableTooLarge) -> NoReturn:
 
 # What a request asked for, the table it sent and, computed only for a request with an idempotency key, a
 # hash of its content (not its bytes: a multipart boundary differs on every retry).
-_Input = tuple[FitOptions, pd.DataFrame, Callable[[], str]]
+_Input = tuple[FitOptions, "pd.DataFrame", Callable[[], str]]
 
 
 def _sha256(*parts: bytes) -> str:
@@ -232,6 +233,8 @@ async def _read_json(request: Request) -> _Input:
     from abcscale.fitting.table import scalar_cells
 
     # a list or object cell as its JSON text, as an uploaded parquet's list column is read and stored
+    import pandas as pd
+
     return req, scalar_cells(pd.DataFrame.from_records(req.rows)), lambda: _sha256(b"json", _sent(req))
 
 

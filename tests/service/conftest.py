@@ -191,3 +191,20 @@ def stored_fit(client, sweep_rows) -> dict:
 
 def fit_count(client) -> int:
     return client.get("/v1/fits").json()["count"]
+
+
+@pytest.fixture(scope="session")
+def pages_server(tmp_path_factory, plot_workers):
+    """tests/service/test_pages_browser.py's app under uvicorn (its ``server``), shared by the browser tests of
+    that file and of the files that import its ``server``: one a test process, not one a module."""
+    from tests.service import test_pages_browser
+
+    yield from test_pages_browser.serve_pages(tmp_path_factory, plot_workers)
+
+
+@pytest.fixture(scope="session")
+def pages_browser():
+    """tests/service/test_pages_browser.py's headless Chromium (its ``browser``), shared as ``pages_server``."""
+    from tests.service import test_pages_browser
+
+    yield from test_pages_browser.pages_chromium()

@@ -260,7 +260,8 @@ def test_the_band_shows_the_fit_s_own_level(client):
     assert 'data-field="ci"' not in shown and shown.count("95% band") == 1
 
 
-# --- the same page in a real browser (tests/service/test_pages_browser.py's server and Chromium) ----------------
+# --- the same page in a real browser (tests/service/test_pages_browser.py's server and Chromium, conftest's -------
+# pages_server and pages_browser: one of each a test process, shared with that file; this test only reads)
 
 from tests.service.test_pages_browser import _all, _by, _table, browser, server  # noqa: E402, F401
 

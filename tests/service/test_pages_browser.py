@@ -67,14 +67,20 @@ class ThreadServer:
         self.thread.join(timeout=15)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory, plot_workers) -> Iterator[ThreadServer]:
+def serve_pages(tmp_path_factory, plot_workers) -> Iterator[ThreadServer]:
+    """conftest's ``pages_server``: the server of this file's tests and of the other files' browser tests that
+    only read (tests/service/test_consistency_s66.py), one a test process."""
     _browser_or_skip()
     # plot_wait_s=0: a first plot request answers 202 at once, so the report's retry is what draws the plots
     s = ThreadServer(Settings(data_dir=tmp_path_factory.mktemp("pages"), api_token=TOKEN, plot_wait_s=0))
     plot_workers.attach(s.app)  # conftest.SharedPlotWorkers: the test process's warm plot workers
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def server(pages_server) -> ThreadServer:
+    return pages_server
 
 
 def chromium(*, page_load_timeout: float = 30, logging: bool = False):
@@ -95,11 +101,18 @@ def chromium(*, page_load_timeout: float = 30, logging: bool = False):
     return driver
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
+def pages_chromium() -> Iterator:
+    """conftest's ``pages_browser``: one Chromium a test process for this file and test_consistency_s66.py's page
+    test (a second one there cost 4.5 CPU-s, its start and its quit, 2026-12-07). Each test loads its own page first
+    and gives the window its size back."""
     driver = chromium()
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def browser(pages_browser):
+    return pages_browser
 
 
 def _by(driver, css: str):
