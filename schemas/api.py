@@ -42,7 +42,9 @@ from abcscale.schemas.theory import (
     Constants,
     PerLayer,
     Setting,
+    layers_text,
     unsigned_zero,
+    warnings_text,
 )
 from abcscale.schemas.tune import check_file_identity
 
@@ -728,6 +730,17 @@ class ConvertResponse(BaseModel):
         None, description="the form of the layers' weight_decay; None for an optimizer without decoupled decay")
     warnings: list[str]
 
+    def summary(self) -> str:
+        """The conversion in a few lines: from and to, the width, each layer type's converted settings."""
+        head = (f"{self.optimizer.value}: {self.source_parameterization} -> {self.target_parameterization} at width "
+                f"{self.width}" + (" (the same training: symmetric)" if self.symmetric else ""))
+        lines = [*layers_text(self.converted.layers), *warnings_text(self.warnings)]
+        return "\n".join([head, *(f"  {line}" for line in lines)])
+
+    def __repr__(self) -> str:  # a notebook showed every field, 1,700 characters (session 81)
+        return f"ConvertResponse({self.summary()})"
+
+
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
@@ -849,6 +862,18 @@ class MupImport(BaseModel):
                     part.pop("epsilon", None)
                     part.pop("epsilon_mode", None)
         return data
+
+    def summary(self) -> str:
+        """The import in a few lines: the mup setup read, abcscale's constants for it, the equivalent command."""
+        c = self.constants
+        head = (f"microsoft/mup + {self.setup.optimizer.value} at base width {self.setup.base_width}"
+                + (f", width {self.setup.width}" if self.setup.width is not None else "")
+                + f" as muP constants: beta {c.beta:.3g} at width {c.width}")
+        return "\n".join([head, f"  {self.command}", *(f"  {w}" for w in warnings_text(self.warnings))])
+
+    def __repr__(self) -> str:  # a notebook showed every field, 2,000 characters (session 81)
+        return f"MupImport({self.summary()})"
+
 
 
 class MupExport(BaseModel):

@@ -23,7 +23,9 @@ class LrBand(Frozen):
     ci: Interval = Field(description="interval at the fit's confidence level")
     ci68: tuple[float, float] = Field(description="68% band (fixed by design)")
     ci95: tuple[float, float] = Field(description="95% band (fixed by design)")
-    safe_lr: float = Field(description="recommended safe-side LR (below the point estimate when uncertain)")
+    safe_lr: float = Field(description="recommended safe-side LR: the one that minimises the expected loss penalty "
+                           "over the band, below the point estimate unless the fitted basin is steeper on the low "
+                           "side, never above the predicted stability edge's lower bound")
     expected_loss_penalty: float = Field(description="relative loss penalty expected at `lr` (fraction)")
     safe_expected_loss_penalty: float | None = Field(None, description="relative loss penalty expected at "
                                                      "`safe_lr` (fraction); None in fits stored without it")
@@ -90,3 +92,17 @@ class Recommendation(Transfer):
                              f"rec[{name!r}] would be the abc form's numbers (multipliers not folded in); read "
                              f"rec.groups[{name!r}] for this form's, or rec.abc_setting({name!r}) for the abc form's")
         return self.abc_setting(layer)
+
+    def summary(self) -> str:
+        """:meth:`Transfer.summary` and where the answer came from: theory with its base LR, or a fit with the
+        LR's band at its level and its safe-side LR."""
+        lines = super().summary().split("\n")
+        if self.band is not None:
+            ci = self.band.ci
+            lines.insert(1, f"  from a fit: LR {self.band.lr:.3g}, {100 * ci.confidence_level:g}% CI [{ci.low:.3g}, "
+                            f"{ci.high:.3g}], safe-side {self.band.safe_lr:.3g}"
+                            + (" (unreliable)" if self.band.unreliable else ""))
+        else:
+            lines.insert(1, f"  from {self.source}: base LR {self.beta:.3g} at width {self.base_width}")
+        return "\n".join(lines)
+

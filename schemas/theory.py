@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from numbers import Real
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -211,6 +211,23 @@ class LayerSetting(Frozen):
                                        "(AdamW; docs/theory.md section 9); None for an optimizer without it")
 
 
+def layers_text(layers: Sequence[LayerSetting]) -> list[str]:
+    """One line a layer type, for a result's summary: ``hidden: lr 0.00025, init std 0.0313, multiplier 1``
+    (epsilon and weight decay where the optimizer has them)."""
+    lines = []
+    for s in layers:
+        parts = [f"lr {s.lr:.3g}", f"init std {s.init_std:.3g}", f"multiplier {s.multiplier:.3g}"]
+        parts += [f"epsilon {s.epsilon:.3g}"] if s.epsilon is not None else []
+        parts += [f"weight decay {s.weight_decay:.3g}"] if s.weight_decay is not None else []
+        lines.append(f"{s.layer.value}: {', '.join(parts)}")
+    return lines
+
+
+def warnings_text(warnings: Sequence[str]) -> list[str]:
+    """A summary's last line: how many warnings a result carries (``.warnings`` has them)."""
+    return [f"{len(warnings)} warning{'' if len(warnings) == 1 else 's'} (.warnings)"] if warnings else []
+
+
 class _ByLayer:
     """``setting["hidden"]``: the LayerSetting of one layer type (for models with a ``layers`` list)."""
 
@@ -285,6 +302,13 @@ class ExponentRow(Frozen):
     lower_bound: float | None = Field(None, description="this layer's own smallest stable c: below c where the "
                                       "layers trade LR (it reaches it alone only by raising another layer's c), "
                                       "even where the prescription is one point (unique)")
+
+    def __repr__(self) -> str:  # theory_table()'s list showed every field, 38,000 characters (session 81)
+        return (f"ExponentRow({self.parameterization} + {self.optimizer.value}, {self.alignment.name} alignment, "
+                f"{self.layer.value}: a={self.a:g}, b={self.b:g}, c={self.c:g}"
+                + (f", epsilon e={self.epsilon_exponent:g}" if self.epsilon_exponent is not None else "")
+                + ("" if self.unique else f", c in {self.c_range}") + ")")
+
 
 
 class Constants(Frozen):
@@ -392,3 +416,13 @@ class Transfer(_ByLayer, Frozen):
     weight_decay_mode: WeightDecayMode | None = Field(
         None, description="the form of the layers' weight_decay; None for an optimizer without decoupled decay")
     warnings: list[str] = Field(default_factory=list)
+
+    def summary(self) -> str:
+        """The answer in a few lines: the setup, the widths, each layer type's settings, how many warnings (every
+        field: ``model_dump()``)."""
+        head = (f"{self.parameterization} + {self.optimizer.value} ({self.lr_mode.value} LRs, {self.alignment.name} "
+                f"alignment) at width {self.width}, from base width {self.base_width}")
+        return "\n".join([head, *(f"  {line}" for line in [*layers_text(self.layers), *warnings_text(self.warnings)])])
+
+    def __repr__(self) -> str:  # a notebook showed every field, 3,500 characters (session 81)
+        return f"{type(self).__name__}({self.summary()})"
