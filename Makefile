@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXTRAS ?= runner,ray,test
 
-.PHONY: run test test-fast browser screenshots test-torch bench-peer bench bench-coverage bench-transfer device-wheels device-check bench-wd bench-optimizers bench-tune lint typecheck install clean
+.PHONY: theory-solutions run test test-fast browser screenshots test-torch bench-peer bench bench-coverage bench-transfer device-wheels device-check bench-wd bench-optimizers bench-tune lint typecheck install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -88,6 +88,11 @@ test-torch: $(TORCH_STAMP)
 BENCH_PEER_ARGS ?=
 bench-peer: $(STAMP) $(TORCH_STAMP)
 	$(PY) tests/benchmarks/peer_bench.py --torch-python $(TORCH_VENV)/bin/python $(BENCH_PEER_ARGS)
+
+# The theory's LP answers for the built-in parameterizations and optimizers (theory/solutions.json, shipped so that
+# `recommend` and a sweep need not import scipy.optimize): again after a change to the theory (a test says when).
+theory-solutions: $(STAMP)
+	$(PY) -c "from abcscale.theory.solver import write_shipped; print(write_shipped(), 'solutions written')"
 
 bench: $(STAMP)
 	$(PY) -m pytest tests/benchmarks -s -q -p no:cacheprovider --override-ini addopts=

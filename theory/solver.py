@@ -31,9 +31,12 @@ on the optimal face. It is unique whenever u <= alpha, which covers full and no 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -215,8 +218,78 @@ def nearest_optimal(
     return {layer: clean(x[_C[layer]]) for layer in LAYERS}
 
 
+#: The LP's answers for the built-in parameterizations and optimizers under full and no alignment, shipped with the
+#: package: scipy.optimize (HiGHS) takes 0.3-0.5 s to import, half of `abcscale recommend`'s 0.6 s and a part of every
+#: sweep's start (session 81). Written by :func:`write_shipped` (``make theory-solutions``);
+#: tests/theory/test_solutions_s81.py checks every entry against the LP, and that every built-in combination has one.
+SHIPPED = Path(__file__).with_name("solutions.json")
+
+
+def _key(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> str:
+    """What decides an answer, as text: the (a, b) table, the optimizer, its rule by layer (every field, a function by
+    its name: a rule registered or patched under a built-in's name is another LP), the alignment."""
+    def field_text(value: Any) -> Any:
+        return f"{value.__module__}.{value.__qualname__}" if callable(value) else value
+
+    rule_fields = [{f.name: field_text(getattr(r, f.name)) for f in fields(r)} for r in rules.rules]
+    text = json.dumps([ab.model_dump(mode="json"), opt.value, rule_fields, [al.alpha, al.omega, al.u]],
+                      sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+@functools.cache
+def _shipped() -> dict[str, dict[str, Any]]:
+    try:
+        return dict(json.loads(SHIPPED.read_text()))
+    except (OSError, ValueError):  # a damaged or missing file: the LP answers, as it does for any other input
+        return {}
+
+
+def _as_json(sol: ExponentSolution) -> dict[str, Any]:
+    return {"c": {l.value: sol.c[l] for l in LAYERS}, "lower_bounds": {l.value: sol.lower_bounds[l] for l in LAYERS},
+            "unique": sol.unique, "global_c": sol.global_c, "binding_layer": sol.binding_layer.value,
+            "warnings": list(sol.warnings), "c_ranges": {l.value: list(sol.c_ranges[l]) for l in LAYERS}}
+
+
+def _from_json(ab: ABTable, opt: Optimizer, al: Alignment, d: Mapping[str, Any]) -> ExponentSolution:
+    return ExponentSolution(ab, opt, al, {l: float(d["c"][l.value]) for l in LAYERS},
+                            {l: float(d["lower_bounds"][l.value]) for l in LAYERS}, bool(d["unique"]),
+                            float(d["global_c"]), Layer(d["binding_layer"]), tuple(d["warnings"]),
+                            {l: (float(d["c_ranges"][l.value][0]), float(d["c_ranges"][l.value][1])) for l in LAYERS})
+
+
+def shipped_solutions() -> dict[str, dict[str, Any]]:
+    """Every built-in (parameterization, optimizer) under full and no alignment that has stable exponents, solved by
+    the LP: what :data:`SHIPPED` holds."""
+    out = {}
+    for p in Parameterization:
+        for o in Optimizer:
+            for al in (Alignment.full(), Alignment.none()):
+                ab = ab_table(p)
+                try:
+                    answer = _as_json(_solve_lp(ab, o, layer_rules(o), al))
+                    out[_key(ab, o, layer_rules(o), al)] = {"setup": f"{p.value} + {o.value}, {al.name} alignment",
+                                                            **answer}
+                except ValueError:
+                    continue
+    return out
+
+
+def write_shipped() -> int:
+    """Solve :func:`shipped_solutions` and write them to :data:`SHIPPED`; how many."""
+    solutions = shipped_solutions()
+    SHIPPED.write_text(json.dumps(solutions, indent=1, sort_keys=True) + "\n")
+    return len(solutions)
+
+
 @functools.lru_cache(maxsize=1024)
 def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> ExponentSolution:
+    if (known := _shipped().get(_key(ab, opt, rules, al))) is not None:
+        return _from_json(ab, opt, al, known)
+    return _solve_lp(ab, opt, rules, al)
+
+
+def _solve_lp(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> ExponentSolution:
     if al.omega > 0.5:
         raise ValueError(f"alignment omega = {al.omega:g} > 1/2: every hidden layer in series would grow the "
                          "activations' change by n^(omega - 1/2), which no learning rate undoes (no stable "
@@ -345,3 +418,4 @@ def _rows(p: Parameterization, o: Optimizer, al: Alignment, sol: ExponentSolutio
                         lower_bound=sol.lower_bounds[layer],
                         epsilon_exponent=eps[layer],
                         c_range=None if sol.unique else sol.c_ranges.get(layer)) for layer in LAYERS]
+
