@@ -28,7 +28,7 @@ from abcscale.schemas.groups import Form, GroupRule
 from abcscale.schemas.recommend import Recommendation
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, ExponentRow, PerLayer, is_bool
 from abcscale.schemas.tune import TunedConstants
-from abcscale.usecases.recommend import SELECT_HINT, read_rules
+from abcscale.usecases.recommend import SELECT_HINT, check_constant_numbers, read_rules
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -273,6 +273,7 @@ def recommend_from_fit(
     --fit``); the answer's ``band`` holds the fitted LR's uncertainty. What a table lacks (lr_mode,
     parameterization, optimizer) goes in ``group`` (``group={"lr_mode": "global"}``). ``strict=True`` raises a
     ValueError listing ``band.unreliable`` when the band is unreliable, as :func:`recommend`'s ``strict``."""
+    _flag("strict", strict)  # "no" turned the gate on (recommend's check, missed here: a review)
     f = _fit(fit)
     width = _size(width, f.mapping.size_kind)  # 4096.0 is 4096, as predict() and recommend(fit=...) take it
     if isinstance(constants, str | Path):  # a hand-written constants file, as recommend(fit=..., constants=) takes
@@ -287,6 +288,8 @@ def recommend_from_fit(
     if isinstance(constants, BaseConfig):  # its base width is checked against the fit's there (read as constants
         return recommend(fit=f, width=width, group=group, constants=constants, strict=strict)  # alone, unchecked)
     if constants is not None and not isinstance(constants, Constants):  # a mapping: AttributeError deep inside
+        if isinstance(constants, Mapping):
+            check_constant_numbers(constants)
         constants = _parse("constants", Constants.model_validate, constants)
     try:
         rec = usecases.recommend_from_fit(f, width, selector=usecases.selector_from(group), constants=constants)

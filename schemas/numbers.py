@@ -12,6 +12,8 @@ it is. Its size is checked before anything rounds it: ``Decimal("1e99999999")``'
 from __future__ import annotations
 
 import decimal
+import math
+import unicodedata
 from dataclasses import dataclass
 
 
@@ -31,6 +33,26 @@ class WholeReading:
         return self.value is not None or self.fraction or self.too_large
 
 
+def _decimal(text: str) -> decimal.Decimal | None:
+    """``text`` as an exact decimal; a literal whose exponent is past what Decimal holds (``1e-99999999999999999999``,
+    which float() reads as 0) as a number beyond any limit or a nonzero number nearer 0 than any float (a review:
+    such a literal slipped past both checks); None where it is no number."""
+    try:
+        return decimal.Decimal(text.strip())
+    except decimal.InvalidOperation:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if math.isinf(value):
+        return decimal.Decimal("-1e999999" if value < 0 else "1e999999")
+    mantissa = text.strip().lower().partition("e")[0]
+    if value == 0 and any(unicodedata.digit(ch, 0) for ch in mantissa):
+        return decimal.Decimal("-1e-999999" if mantissa.lstrip().startswith("-") else "1e-999999")
+    return decimal.Decimal(repr(value))
+
+
 def read_whole(text: str, limit: int) -> WholeReading:
     """``text`` (spaces around it ignored) read as a whole number of magnitude at most ``limit``.
 
@@ -43,11 +65,8 @@ def read_whole(text: str, limit: int) -> WholeReading:
     >>> read_whole("sixteen", 2**63).number
     False
     """
-    try:
-        number = decimal.Decimal(text.strip())
-    except decimal.InvalidOperation:
-        return WholeReading()
-    if not number.is_finite():
+    number = _decimal(text)
+    if number is None or not number.is_finite():
         return WholeReading()
     negative = number.is_signed() and not number.is_zero()
     if number.copy_abs() > limit:  # first: abs() and to_integral_value() overflow on 1e99999999
@@ -60,9 +79,11 @@ def read_whole(text: str, limit: int) -> WholeReading:
 def reads_as_zero(text: str) -> bool:
     """Whether ``text`` is a number other than 0 that a float rounds to 0 (``1e-99999999``)."""
     try:
-        return float(text) == 0 and not decimal.Decimal(text.strip()).is_zero()
-    except (ValueError, decimal.InvalidOperation):
+        value = float(text)
+    except ValueError:
         return False
+    number = _decimal(text)
+    return value == 0 and number is not None and not number.is_zero()
 
 
 def as_typed(text: str, limit: int = 40) -> str:

@@ -50,6 +50,15 @@ def test_a_spec_and_from_mup_take_the_same_widths(spec, imported):
         # 64.0 is 64 at both doors: past the width check, to the tree's own (4 wide, not 64)
         with pytest.raises(ValueError, match=r"not the spec's 64"):
             abcoptax.labels(given, TREE, width=64.0)
+        # and every form recommend() takes (the first check refused these where the spec's own width passed: a review)
+        import decimal
+
+        import jax.numpy as jnp
+        import numpy as np
+
+        for same in (np.float32(64.0), decimal.Decimal("64"), np.array(64), jnp.array(64), jnp.float32(64)):
+            with pytest.raises(ValueError, match=r"not the spec's 64"):
+                abcoptax.labels(given, TREE, width=same)
 
 
 def test_tune_says_a_fractional_base_width_once():
@@ -70,9 +79,19 @@ def test_load_fit_says_an_empty_path_as_empty():
 
 
 @pytest.mark.parametrize("flag", ["no", 0, None, "False"])
-def test_strict_takes_true_or_false_only(flag):
+def test_strict_takes_true_or_false_only(flag, tour_fit):
     with pytest.raises(ValueError, match=r"^strict: expected True or False"):
         abcscale.recommend("mup", "adam", width=64, base_width=16, beta=1e-3, strict=flag)
+    with pytest.raises(ValueError, match=r"^strict: expected True or False"):  # its sibling too (a review)
+        abcscale.recommend_from_fit(tour_fit, 1024, group="parameterization=mup,lr_mode=per_layer", strict=flag)
+
+
+def test_recommend_from_fit_refuses_a_numeric_string_in_constants_too(tour_fit):
+    with pytest.raises(ValueError, match=r"^constants \(epsilon\): a number, not a string"):
+        abcscale.recommend_from_fit(tour_fit, 1024, group="parameterization=mup,lr_mode=per_layer",
+                                    constants={"epsilon": "1e-8"})
+    assert abcscale.recommend_from_fit(tour_fit, 1024, group="parameterization=mup,lr_mode=per_layer",
+                                       constants={"epsilon": 1e-8}, strict=False).band is not None
 
 
 def test_a_numeric_string_in_constants_is_refused_as_convert_refuses_it():

@@ -222,6 +222,17 @@ def recommend(req: RecommendRequest, fit: FitResult | None = None) -> Recommenda
 _PER_LAYER = frozenset({"gamma", "init_scale", "multiplier"})
 
 
+def check_constant_numbers(constants: Mapping[str, Any]) -> None:
+    """A constants table's numbers as a REST body's and convert()'s: ``{"epsilon": "1e-8"}`` was read as one. A
+    per-layer table keeps Python's forms ("e,h,r", lists), which PerLayer reads. Said as a bool is: "constants
+    (epsilon): a number, not a string"."""
+    try:
+        _check_json_types({k: v for k, v in constants.items() if k not in _PER_LAYER}, Constants, "")
+    except PydanticCustomError as exc:
+        where, _, what = str(exc).partition(": Input should be ")
+        raise ValueError(f"constants ({where}): {what}" if what else f"constants: {exc}") from None
+
+
 def recommend_request(
     *,
     width: int,
@@ -277,13 +288,7 @@ def recommend_request(
                                ("alignment", al), ("lr_mode", lr_mode), ("form", form),
                                ("rules", items)) if v is not None}
     if isinstance(constants, Mapping):  # as a config file or a REST body gives them: {"gamma": {...}, ...}
-        try:
-            # the numbers as a REST body's and convert()'s: {"epsilon": "1e-8"} was read as one (a per-layer
-            # table keeps Python's forms, "e,h,r" and lists, which PerLayer reads)
-            _check_json_types({k: v for k, v in constants.items() if k not in _PER_LAYER}, Constants, "")
-        except PydanticCustomError as exc:  # said as a bool there is: "constants (epsilon): a number, not a string"
-            where, _, what = str(exc).partition(": Input should be ")
-            raise ValueError(f"constants ({where}): {what}" if what else f"constants: {exc}") from None
+        check_constant_numbers(constants)
         try:
             constants = Constants.model_validate(dict(constants))
         except ValidationError as exc:

@@ -681,12 +681,23 @@ def target_of_file(width: Any, form: Form | str | None) -> tuple[int, Form]:
 def export_width(width: Any) -> int:
     """An export's target ``width``: a whole number from 1 to 2**40 (``64.0`` is 64, as ``recommend`` takes it),
     else a ValueError naming it; one check for a spec and a constants file."""
+    import decimal
+    import math
+
     from abcscale.schemas.theory import MAX_WIDTH
 
-    whole = isinstance(width, numbers.Integral) or (isinstance(width, float) and width.is_integer())
-    if isinstance(width, bool) or not whole or not 0 < int(width) <= MAX_WIDTH:
+    value = width
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        value = value.item()  # a 0-d array (np.array(64), jnp.float32(64)), as recommend() takes it (a review)
+    if isinstance(value, decimal.Decimal) and value.is_finite():
+        value = int(value) if value == value.to_integral_value() else float(value)
+    elif isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral | bool):
+        value = float(value)  # numpy's float32
+    whole = not isinstance(value, bool) and (isinstance(value, numbers.Integral) or (
+        isinstance(value, float) and math.isfinite(value) and value.is_integer()))
+    if isinstance(width, bool) or not whole or not 0 < int(value) <= MAX_WIDTH:
         raise ValueError(f"width: expected a positive whole number (at most 2**40 = {MAX_WIDTH}), got {width!r}")
-    return int(width)
+    return int(value)
 
 
 def export_form(form: Form | str) -> Form:

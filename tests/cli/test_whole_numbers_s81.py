@@ -76,10 +76,17 @@ def test_a_float_option_refuses_a_number_that_reads_as_zero(tmp_path):
     from tests.helpers import TOUR_TABLE
 
     assert reads_as_zero("1e-99999999") and reads_as_zero("-1e-400")
+    # past Decimal's exponents, which float() still reads (as 0 and as inf: a review)
+    assert reads_as_zero("1e-99999999999999999999") and not reads_as_zero("0e-99999999999999999999")
+    assert read_whole("1e99999999999999999999", LIMIT).too_large
+    assert read_whole("-1e99999999999999999999", LIMIT).negative
+    assert read_whole("1e-99999999999999999999", LIMIT).fraction
     assert not reads_as_zero("0") and not reads_as_zero("-0.0") and not reads_as_zero("5e-324")
     assert not reads_as_zero("abc") and not reads_as_zero("")
     out = _error(["fit", TOUR_TABLE, "-q", "--out", str(tmp_path), "--blowup", "1e-99999999"])
     assert "--blowup" in out and "1e-99999999 is too small for a float: it would read as 0" in out
     assert not (tmp_path / "fit.json").exists()
+    assert "too small for a float" in _error(["fit", TOUR_TABLE, "-q", "--out", str(tmp_path), "--blowup",
+                                              "1e-99999999999999999999"])
     out = _error(["recommend", "-p", "mup", "-o", "adam", "-n", "64", "--base-width", "16", "--base-lr", "1e-999"])
     assert "--base-lr" in out and "too small for a float" in out
