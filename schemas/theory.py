@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
+from abcscale.schemas.numbers import as_typed
 
 #: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
 MAX_WIDTH = 2**40
@@ -58,6 +59,11 @@ class Interval(Frozen):
 
     def contains(self, x: float) -> bool:
         return self.low <= x <= self.high
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)`` for a message, a long one cut to its ends (``[1] * 10000`` was a 30 KB line: a review)."""
+    return as_typed(repr(value), 80)
 
 
 class Alignment(Frozen):
@@ -112,18 +118,18 @@ class Alignment(Frozen):
                 return cls.none()
             parts = [p for p in key.replace(" ", "").split(",")]
         else:
-            raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U', got {value!r}")
+            raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U', got {_shown(value)}")
         if len(parts) != 3 and not isinstance(value, str):  # (1, 1) said as a short triple, not as text
-            raise ValueError(f"alignment must be 'full', 'none' or a triple (alpha, omega, u), got {tuple(parts)!r} "
-                             f"({len(parts)} value{'' if len(parts) == 1 else 's'})")
+            raise ValueError(f"alignment must be 'full', 'none' or a triple (alpha, omega, u), got "
+                             f"{_shown(tuple(parts))} ({len(parts)} value{'' if len(parts) == 1 else 's'})")
         if len(parts) != 3:
-            raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U' (3 numbers), got {value!r}")
+            raise ValueError(f"alignment must be 'full', 'none' or 'ALPHA,OMEGA,U' (3 numbers), got {_shown(value)}")
         if any(isinstance(p, bool) for p in parts):
-            raise ValueError(f"alignment numbers must be real numbers, not true/false, got {value!r}")
+            raise ValueError(f"alignment numbers must be real numbers, not true/false, got {_shown(value)}")
         try:
             alpha, omega, u = (float(p) for p in parts)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"alignment numbers must be real numbers, got {value!r}") from None
+            raise ValueError(f"alignment numbers must be real numbers, got {_shown(value)}") from None
         return cls(alpha=alpha, omega=omega, u=u)
 
 

@@ -177,3 +177,13 @@ def test_tune_warns_of_nothing_when_no_trial_diverged(monkeypatch):
         warnings.filterwarnings("error", message="tune: ")
         abcscale.tune("mup", "adam", base_width=16, search=(), trials=3, reeval_seeds=1, top=1,
                       beta_range=(1e-4, 1e-3), model="mlp")
+
+
+def test_a_long_alignment_is_said_cut_to_its_ends():
+    """``[1] * 10000`` was echoed whole: a 30 KB message (the session's review)."""
+    from abcscale.schemas.theory import Alignment
+
+    for value in ([1] * 10000, "x" * 5000):
+        with pytest.raises(ValueError, match=r"^alignment must be") as raised:
+            Alignment.parse(value)
+        assert len(str(raised.value)) < 200 and "characters)" in str(raised.value)
