@@ -95,6 +95,16 @@ def as_typed(text: str, limit: int = 40) -> str:
     return f"{text[:limit // 2]}...{text[-8:]} ({len(text)} characters)"
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)`` for a message, a long one cut (:func:`as_typed`); an int past Python's 4,300 digits, whose
+    repr raises, said by its size (it raised out of the message that was to name it: a review)."""
+    try:
+        return as_typed(repr(value), limit)
+    except ValueError:
+        return "an int past 4300 digits" if isinstance(value, int) else \
+            f"a {type(value).__name__} holding a number past 4300 digits"
+
+
 def as_said(text: str) -> str:
     """A number refused as no whole number, said as REST and Python say it (``4096.50`` as 4096.5) where the
     float is that very number, else as typed (``4e-324`` is not the float 5e-324 it rounds to)."""

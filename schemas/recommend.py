@@ -95,8 +95,13 @@ class Recommendation(Transfer):
 
     def summary(self) -> str:
         """:meth:`Transfer.summary` and where the answer came from: theory with its base LR, or a fit with the
-        LR's band at its level and its safe-side LR."""
+        LR's band at its level and its safe-side LR. Asked in another form than abc, the lines are that form's
+        (``groups``' roles), as ``rec["embedding"]`` refuses the abc numbers there."""
         lines = super().summary().split("\n")
+        if self.groups is not None and self.groups.form is not Form.abc:
+            g = self.groups
+            lines = [f"{lines[0]}, in the {g.form.value} form (rec.groups)", *(f"  {line}" for line in _roles_text(g)),
+                     *(line for line in lines[1:] if line.strip().endswith("(.warnings)"))]
         if self.band is not None:
             ci = self.band.ci
             lines.insert(1, f"  from a fit: LR {self.band.lr:.3g}, {100 * ci.confidence_level:g}% CI [{ci.low:.3g}, "
@@ -106,3 +111,15 @@ class Recommendation(Transfer):
             lines.insert(1, f"  from {self.source}: base LR {self.beta:.3g} at width {self.base_width}")
         return "\n".join(lines)
 
+
+def _roles_text(spec: GroupSpec) -> list[str]:
+    """One line a role of a group spec: ``embedding: lr 0.00566, init std 1, multiplier 1`` (mup's own LR where
+    the mup form has one, epsilon and decay where set)."""
+    lines = []
+    for r in spec.roles:
+        parts = [f"lr {r.lr:.3g}"]
+        parts += [f"{name} {value:.3g}" for name, value in (("init std", r.init_std), ("multiplier", r.multiplier),
+                                                             ("mup lr", r.mup_lr), ("epsilon", r.epsilon),
+                                                             ("weight decay", r.weight_decay)) if value is not None]
+        lines.append(f"{r.role.value}: {', '.join(parts)}")
+    return lines

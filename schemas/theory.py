@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from abcscale.schemas.enums import EpsilonMode, Layer, LrMode, Optimizer, Parameterization, WeightDecayMode
-from abcscale.schemas.numbers import as_typed
+from abcscale.schemas.numbers import shown
 
 #: widths beyond this overflow float powers long before they mean anything (2^40 ~ 1e12).
 MAX_WIDTH = 2**40
@@ -63,7 +63,7 @@ class Interval(Frozen):
 
 def _shown(value: Any) -> str:
     """``repr(value)`` for a message, a long one cut to its ends (``[1] * 10000`` was a 30 KB line: a review)."""
-    return as_typed(repr(value), 80)
+    return shown(value)
 
 
 class Alignment(Frozen):

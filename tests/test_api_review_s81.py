@@ -187,3 +187,15 @@ def test_a_long_alignment_is_said_cut_to_its_ends():
         with pytest.raises(ValueError, match=r"^alignment must be") as raised:
             Alignment.parse(value)
         assert len(str(raised.value)) < 200 and "characters)" in str(raised.value)
+
+
+def test_a_number_past_pythons_digits_is_said_not_raised_from_the_message():
+    """repr() of an int past 4,300 digits raises: the message that was to name it raised Python's own error."""
+    from abcscale.schemas.theory import Alignment
+
+    with pytest.raises(ValueError, match=r"^alignment numbers must be real numbers, got a tuple holding a number"):
+        Alignment.parse((10**5000, 0.5, 1))
+    from abcscale.usecases.tune import export_width
+
+    with pytest.raises(ValueError, match=r"^width: expected a positive whole number .* got an int past 4300 digits"):
+        export_width(10**5000)

@@ -49,3 +49,18 @@ def test_convert_from_mup_and_the_theory_table_are_short():
     assert repr(row) == (f"ExponentRow({row.parameterization} + {row.optimizer.value}, {row.alignment.name} alignment, "
                          f"{row.layer.value}: a={row.a:g}, b={row.b:g}, c={row.c:g})")
     assert len(repr(rows)) < 15_000  # 38,000 before
+
+
+def test_another_forms_recommendation_shows_that_forms_numbers():
+    """In the multiplier-free or mup form the answer is ``rec.groups`` (``rec["embedding"]`` refuses the abc
+    numbers there): the summary showed the abc form's, unnamed, 32x off for the embedding (the session's review)."""
+    for form in ("multiplier_free", "mup"):
+        rec = abcscale.recommend("mup", "adam", width=1024, base_width=32, beta=1e-3, form=form)
+        text = repr(rec)
+        assert f"in the {form} form (rec.groups)" in text.splitlines()[0]
+        for role in ("embedding", "hidden", "readout", "vector"):
+            g = rec.groups[role]
+            line = _layer_line(text, role)
+            assert f"lr {g.lr:.3g}" in line and (g.init_std is None or f"init std {g.init_std:.3g}" in line)
+        abc = abcscale.recommend("mup", "adam", width=1024, base_width=32, beta=1e-3)
+        assert f"lr {abc['embedding'].lr:.3g}," not in _layer_line(text, "embedding")  # 0.000177, not 0.00566

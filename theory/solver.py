@@ -34,7 +34,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -225,13 +225,17 @@ def nearest_optimal(
 SHIPPED = Path(__file__).with_name("solutions.json")
 
 
-def _key(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> str:
-    """What decides an answer, as text: the (a, b) table, the optimizer, its rule by layer (every field, a function by
-    its name: a rule registered or patched under a built-in's name is another LP), the alignment."""
-    def field_text(value: Any) -> Any:
-        return f"{value.__module__}.{value.__qualname__}" if callable(value) else value
+#: what of an optimizer's rule the LP reads (_constraints, _bounds): the key holds these alone, as numbers
+_LP_FIELDS = ("update_a", "update_b", "update_shift", "backprop_scale", "c_min", "always_aligned")
 
-    rule_fields = [{f.name: field_text(getattr(r, f.name)) for f in fields(r)} for r in rules.rules]
+
+def _key(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> str:
+    """What decides an answer, as text: the (a, b) table, the optimizer, what the LP reads of its rule by layer (a
+    rule registered or patched under a built-in's name is another LP), the alignment."""
+    def number(value: Any) -> float | None:
+        return None if value is None else float(value)  # numpy's, Fraction: a rule's numbers in any type
+
+    rule_fields = [[number(getattr(r, name)) for name in _LP_FIELDS] for r in rules.rules]
     text = json.dumps([ab.model_dump(mode="json"), opt.value, rule_fields, [al.alpha, al.omega, al.u]],
                       sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
@@ -240,9 +244,10 @@ def _key(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> str:
 @functools.cache
 def _shipped() -> dict[str, dict[str, Any]]:
     try:
-        return dict(json.loads(SHIPPED.read_text()))
+        solutions = json.loads(SHIPPED.read_text())
     except (OSError, ValueError):  # a damaged or missing file: the LP answers, as it does for any other input
         return {}
+    return solutions if isinstance(solutions, dict) else {}
 
 
 def _as_json(sol: ExponentSolution) -> dict[str, Any]:
@@ -284,8 +289,12 @@ def write_shipped() -> int:
 
 @functools.lru_cache(maxsize=1024)
 def _solve(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> ExponentSolution:
-    if (known := _shipped().get(_key(ab, opt, rules, al))) is not None:
-        return _from_json(ab, opt, al, known)
+    try:
+        known = _shipped().get(_key(ab, opt, rules, al))
+        if known is not None:
+            return _from_json(ab, opt, al, known)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a rule's field no number, an entry of another shape
+        pass
     return _solve_lp(ab, opt, rules, al)
 
 

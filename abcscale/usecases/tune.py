@@ -684,6 +684,7 @@ def export_width(width: Any) -> int:
     import decimal
     import math
 
+    from abcscale.schemas.numbers import shown
     from abcscale.schemas.theory import MAX_WIDTH
 
     value = width
@@ -696,7 +697,7 @@ def export_width(width: Any) -> int:
     whole = not isinstance(value, bool) and (isinstance(value, numbers.Integral) or (
         isinstance(value, float) and math.isfinite(value) and value.is_integer()))
     if isinstance(width, bool) or not whole or not 0 < int(value) <= MAX_WIDTH:
-        raise ValueError(f"width: expected a positive whole number (at most 2**40 = {MAX_WIDTH}), got {width!r}")
+        raise ValueError(f"width: expected a positive whole number (at most 2**40 = {MAX_WIDTH}), got {shown(width)}")
     return int(value)
 
 

@@ -51,3 +51,37 @@ def test_another_alignment_or_a_damaged_file_is_solved(monkeypatch, tmp_path):
     finally:
         solver._shipped.cache_clear()
         solver._solve.cache_clear()
+
+
+def test_a_rule_of_other_number_types_or_a_callable_object_still_gets_an_answer(monkeypatch):
+    """The key read every field of a rule: a functools.partial as its epsilon rule raised AttributeError, a
+    Fraction or numpy number a TypeError, out of every theory entry point (the session's review). It reads what
+    the LP reads, as numbers."""
+    import dataclasses
+    import functools
+    from fractions import Fraction
+
+    import numpy as np
+
+    from abcscale.theory import rules as rules_mod
+
+    real = rules_mod.layer_rules("adam")
+    odd = rules_mod.LayerRules(tuple(dataclasses.replace(
+        r, update_a=Fraction(r.update_a), update_b=np.float32(r.update_b),
+        epsilon_rule=functools.partial(r.epsilon_rule) if r.epsilon_rule else None) for r in real.rules))
+    ab, opt, al = ab_table("mup"), solver.Optimizer.adam, Alignment.full()
+    assert solver._solve(ab, opt, odd, al).c == solver._solve(ab, opt, real, al).c
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "null", '{"x": 1}'])
+def test_a_shipped_file_of_another_shape_is_solved(monkeypatch, tmp_path, text):
+    (tmp_path / "solutions.json").write_text(text)
+    monkeypatch.setattr(solver, "SHIPPED", tmp_path / "solutions.json")
+    solver._shipped.cache_clear()
+    solver._solve.cache_clear()
+    try:
+        assert solver.solve_exponents("ntk", "sgd").c == solver._solve_lp(
+            ab_table("ntk"), solver.Optimizer.sgd, layer_rules("sgd"), Alignment.full()).c
+    finally:
+        solver._shipped.cache_clear()
+        solver._solve.cache_clear()
