@@ -271,7 +271,13 @@ def _leaves(spec: GroupSpec, params: Params, rules: Sequence[GroupRule] | None, 
     stacks = _bias_stacks([(name, tuple(int(d) for d in leaf.shape)) for name, (_, leaf) in zip(names, with_path,
                                                                                                strict=True)
                            if hasattr(leaf, "shape")]) if layout == "jax" else {}
+    if not names:  # None, {} or []: every export answered for no parameter, unsaid (a review, session 81)
+        raise ValueError(f"params: {'None' if params is None else f'an empty {type(params).__name__}'}, no tree of "
+                         "arrays; pass the model's parameters (for equinox: eqx.filter(model, eqx.is_array))")
     for name, (_, leaf) in zip(names, with_path, strict=True):
+        if not name and getattr(leaf, "ndim", None) == 0:  # np.float64(1.0): a number, as 1.0 is
+            raise ValueError(f"params: one bare {type(leaf).__name__} ({str(leaf)[:20]}), not a tree of arrays; pass "
+                             "the model's parameters (for equinox: eqx.filter(model, eqx.is_array))")
         if not hasattr(leaf, "shape") and not name:  # the tree is the leaf: "parameter ''" named nothing
             raise ValueError(f"params: one bare {type(leaf).__name__} ({str(leaf)[:20]}), not a tree of arrays; pass "
                              "the model's parameters (for equinox: eqx.filter(model, eqx.is_array))")

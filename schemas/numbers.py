@@ -38,13 +38,13 @@ def _decimal(text: str) -> decimal.Decimal | None:
     which float() reads as 0) as a number beyond any limit or a nonzero number nearer 0 than any float (a review:
     such a literal slipped past both checks); None where it is no number."""
     try:
+        value = float(text)  # float() places underscores as Python does (1_000); Decimal took "_10" and "1__0"
+    except ValueError:
+        return None
+    try:
         return decimal.Decimal(text.strip())
     except decimal.InvalidOperation:
         pass
-    try:
-        value = float(text)
-    except ValueError:
-        return None
     if math.isinf(value):
         return decimal.Decimal("-1e999999" if value < 0 else "1e999999")
     mantissa = text.strip().lower().partition("e")[0]

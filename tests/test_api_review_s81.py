@@ -199,3 +199,11 @@ def test_a_number_past_pythons_digits_is_said_not_raised_from_the_message():
 
     with pytest.raises(ValueError, match=r"^width: expected a positive whole number .* got an int past 4300 digits"):
         export_width(10**5000)
+
+
+@pytest.mark.parametrize("params", [None, {}, [], np.float64(1.0), np.array(1.0)])
+def test_no_tree_of_arrays_is_said_as_params(spec, params):
+    """None and an empty tree were labelled as no parameters at all, a numpy scalar as one `fixed` leaf: every
+    export answered, unsaid (the session's first review)."""
+    with pytest.raises(ValueError, match=r"^params: (None|an empty|one bare)"):
+        abcoptax.labels(spec, params)

@@ -32,7 +32,7 @@ def test_the_reading_is_the_exact_decimals(number):
         assert reading.fraction and reading.value is None
 
 
-@given(st.sampled_from(["", " ", "sixteen", "nan", "-inf", "Infinity", "0x10", "1e", "--1"]))
+@given(st.sampled_from(["", " ", "sixteen", "nan", "-inf", "Infinity", "0x10", "1e", "--1", "_10", "1__0", "10_"]))
 def test_no_number_is_none_of_the_three(text):
     reading = read_whole(text, LIMIT)
     assert not reading.number and reading.value is None
