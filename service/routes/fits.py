@@ -230,10 +230,10 @@ async def _read_json(request: Request) -> _Input:
         check_size(len(req.rows), len(req.rows) * len(columns), settings.max_rows, settings.max_cells)
     except TableTooLarge as exc:
         _too_large(exc)
-    from abcscale.fitting.table import scalar_cells
+    import pandas as pd
 
     # a list or object cell as its JSON text, as an uploaded parquet's list column is read and stored
-    import pandas as pd
+    from abcscale.fitting.table import scalar_cells
 
     return req, scalar_cells(pd.DataFrame.from_records(req.rows)), lambda: _sha256(b"json", _sent(req))
 
