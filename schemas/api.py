@@ -118,14 +118,15 @@ def _check_json_types(value: Any, annotation: Any, path: str) -> None:
         return  # a Python object (a model instance from the CLI), or a field of any type
     if kind == "boolean" and "boolean" not in admitted and admitted & {"integer", "number"}:
         # in Number's words: width=True was "an integer, not true/false", base_width=True (in `base`) "a number"
-        raise PydanticCustomError("number_type", "{path}Input should be a number, not true/false",
-                                  {"path": f"{path}: " if path else ""})
+        # the message formatted here, not from a context that every 422 body would then carry ({"path": ""})
+        raise PydanticCustomError("number_type", f"{path + ': ' if path else ''}Input should be a number, not "
+                                  "true/false")
     if kind not in admitted and not (kind == "number" and "integer" in admitted):  # 64.0 is an integer in JSON
         if {"integer", "number"} <= admitted:
             admitted -= {"integer"}
         expected = " or ".join(_NAMES[k] for k in sorted(admitted, key=list(_NAMES).index))
-        raise PydanticCustomError("json_type", "{path}Input should be {expected}, not {kind}",
-                                  {"path": f"{path}: " if path else "", "expected": expected, "kind": _NAMES[kind]})
+        raise PydanticCustomError("json_type", f"{path + ': ' if path else ''}Input should be {expected}, not "
+                                  f"{_NAMES[kind]}")
     for member in _members(annotation):
         origin, args = get_origin(member), get_args(member)
         if kind == "object" and isinstance(member, type) and issubclass(member, BaseModel):
@@ -193,7 +194,7 @@ def _integer_width(value: Any) -> Any:
     # is that integer, as the CLI's --width 4096.0 reads it; 16.5 is refused with the same words everywhere
     if isinstance(value, float):
         if not value.is_integer():
-            raise PydanticCustomError("width_type", "expected an integer width, got {value}", {"value": value})
+            raise PydanticCustomError("width_type", f"expected an integer width, got {value}")
         return int(value)
     return value
 

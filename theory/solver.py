@@ -230,8 +230,9 @@ _LP_FIELDS = ("update_a", "update_b", "update_shift", "backprop_scale", "c_min",
 
 
 def _key(ab: ABTable, opt: Optimizer, rules: LayerRules, al: Alignment) -> str:
-    """What decides an answer, as text: the (a, b) table, the optimizer, what the LP reads of its rule by layer (a
-    rule registered or patched under a built-in's name is another LP), the alignment."""
+    """What decides an answer, hashed (the first 24 hex digits of a SHA-256 of its JSON text): the (a, b) table, the
+    optimizer, what the LP reads of its rule by layer (a rule registered or patched under a built-in's name is
+    another LP), the alignment."""
     def number(value: Any) -> float | None:
         return None if value is None else float(value)  # numpy's, Fraction: a rule's numbers in any type
 

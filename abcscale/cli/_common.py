@@ -7,6 +7,7 @@ Commands print results on stdout (a rich table, or JSON with ``--json``) and pro
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import sys
 import warnings
@@ -294,12 +295,31 @@ class Table(RichTable):
         super().add_column(*args, **kwargs)
 
 
+def reflowed(text: str | None) -> str | None:
+    """A command's docstring with each paragraph on one line. typer (0.29) keeps a docstring's line breaks, so a
+    terminal narrower than the source's lines (80 columns) showed every help as ragged half-lines (``--fit, whose
+    group`` alone on one, and the command list's descriptions broken mid-sentence); rich wraps the joined text to
+    the terminal instead. A paragraph opening with ``\\b`` keeps its lines, as click's help does."""
+    if not text:
+        return text
+    return "\n\n".join(p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+                       for p in inspect.cleandoc(text).split("\n\n"))
+
+
 class Command(TyperCommand):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help, self.short_help = reflowed(self.help), reflowed(self.short_help)
+
     def get_params(self, ctx: Any) -> list[Any]:
         return _hide_flag_types(super().get_params(ctx))
 
 
 class Group(TyperGroup):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.help, self.short_help = reflowed(self.help), reflowed(self.short_help)
+
     def get_params(self, ctx: Any) -> list[Any]:
         return _hide_flag_types(super().get_params(ctx))
 
