@@ -381,12 +381,13 @@ class TunedFile(_Request):
         try:
             return Alignment.parse(v)
         except ValidationError as exc:  # a number out of its range
+            # formatted here: a template's context would read a "{reason}" in the user's text as a placeholder
+            reason = exc.errors(include_url=False)[0]["msg"]
             raise PydanticCustomError("alignment", "ALPHA,OMEGA,U with alpha and u in [0, 2], omega in [0, 1/2], "
-                                      "got {value} ({reason})", {"value": v[:40], "reason": exc.errors(
-                                          include_url=False)[0]["msg"]}) from None
+                                      f"got {v[:40]} ({reason})") from None
         except ValueError:
             raise PydanticCustomError("alignment", "'full', 'none' or ALPHA,OMEGA,U (three numbers, e.g. "
-                                      "0.75,0.5,0.75), got {value}", {"value": v[:40]}) from None
+                                      f"0.75,0.5,0.75), got {v[:40]}") from None
 
 
 class TunedRecommend(_Groups):

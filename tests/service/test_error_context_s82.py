@@ -39,3 +39,16 @@ def test_a_key_with_braces_is_said_as_sent(client):
     (e,) = r.json()["detail"]
     assert e["loc"] == ["body", "at"] and e["msg"] == "{kind}: Input should be a number, not a string"
     assert "ctx" not in e
+
+
+@pytest.mark.parametrize("alignment", ["x{value}", "{reason}"])
+def test_a_constants_files_alignment_is_echoed_as_written(alignment):
+    from pydantic import ValidationError
+
+    from abcscale.schemas.api import TunedFile
+
+    with pytest.raises(ValidationError) as caught:
+        TunedFile.model_validate({"kind": "abcscale.tuned-constants", "parameterization": "mup", "optimizer": "adam",
+                                  "alignment": alignment, "lr_mode": "per_layer"})
+    (e,) = [e for e in caught.value.errors() if e["loc"] == ("alignment",)]
+    assert e["msg"].endswith(f"got {alignment}") and "ctx" not in e
