@@ -62,8 +62,8 @@ WeightDecayModeGiven = Annotated[WeightDecayMode | None, typer.Option(
     "--weight-decay-mode", parser=WeightDecayMode.parse, help="coupled: the step subtracts lr * wd * W (torch, "
     "optax AdamW); independent: wd * W", show_default="coupled, or a --constants file's")]
 FormOpt = Annotated[Form, typer.Option(
-    "--form", parser=Form.parse, help="how the parameter groups are written: abc | multiplier-free (alias "
-    "plain) | mup (microsoft/mup's convention)")]
+    "--form", parser=Form.parse, help="how the parameter groups are written: abc | multiplier_free (aliases "
+    "plain, multiplier-free) | mup (microsoft/mup's convention)")]
 
 # the base-width constants of a transfer (recommend, mup export): each 'e,h,r' or one number
 GammaOpt = Annotated[str | None, typer.Option(help="per-layer LR constants 'e,h,r'", show_default="1,1,1")]
