@@ -170,7 +170,10 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
         raise TableError([f"table: {name} is not UTF-8 text (it holds byte 0x{exc.object[exc.start]:02x}): save it "
                           "as UTF-8 (Excel: \"CSV UTF-8\")"]) from None
     except Exception as exc:  # noqa: BLE001 - any parser failure is the same user error
-        raise TableError([f"table: {name} is not a readable {fmt} file ({type(exc).__name__}: {exc})"]) from None
+        # the parser's words without its class name (ArrowInvalid, ParserError) and on one line (thrift's ended in
+        # a newline), cut where a C parser goes on
+        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        raise TableError([f"table: {name} is not a readable {fmt} file ({why})"]) from None
     if df.empty:
         raise TableError([f"table: {name} has no rows"])
     check_size(len(df), df.size, max_rows, max_cells)

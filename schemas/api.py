@@ -80,6 +80,11 @@ _NAMES = {"number": "a number", "integer": "an integer", "string": "a string", "
           "object": "an object", "array": "a list", "null": "null"}
 
 
+def json_kind(value: Any) -> str:
+    """A parsed JSON value's type in the words the API's messages use ("a list", "null", "true/false")."""
+    return _NAMES.get(_KINDS.get(type(value), ""), "a value")
+
+
 def _admits(annotation: Any) -> set[str]:
     """The JSON types a value of ``annotation`` may have ("any" for an unconstrained one)."""
     origin, args = get_origin(annotation), get_args(annotation)

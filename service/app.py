@@ -259,9 +259,24 @@ async def _invalid(request: Request, exc: Exception) -> Response:
         await check_tokens(request)
     except StarletteHTTPException as refused:
         return await _http_error(request, refused)
-    errors = [_short_input(_key_said({**e, "msg": _empty_body(e) or _json_reason(e) or error_text(e)}))
+    errors = [_plain_ctx(_short_input(_key_said({**e, "msg": _empty_body(e) or _not_an_object(e) or _json_reason(e)
+                                                                or error_text(e)})))
               if isinstance(e.get("msg"), str) else e for e in _union_said_once(list(exc.errors()))]
     return await request_validation_exception_handler(request, RequestValidationError(errors, body=exc.body))
+
+
+def _plain_ctx(e: dict[str, Any]) -> dict[str, Any]:
+    """An error's ``ctx`` without what is no constraint: a validator's exception (``{"error": ValueError(...)}``,
+    which the JSON answer showed as ``"ctx": {"error": {}}``, its words being ``msg`` already) and a decode error's
+    reason (in ``msg`` too, where its ``"input": {}`` claimed an empty object was sent: ``null``, as POST /v1/fits
+    says it). Constraints stay (``{"gt": 0}``)."""
+    if e.get("type") == "json_invalid":
+        return {**{k: v for k, v in e.items() if k != "ctx"}, "input": None}
+    ctx = e.get("ctx")
+    if not isinstance(ctx, dict) or not any(isinstance(v, BaseException) for v in ctx.values()):
+        return e
+    kept = {k: v for k, v in ctx.items() if not isinstance(v, BaseException)}
+    return {**{k: v for k, v in e.items() if k != "ctx"}, **({"ctx": kept} if kept else {})}
 
 
 def _empty_body(e: dict[str, Any]) -> str | None:
@@ -269,6 +284,22 @@ def _empty_body(e: dict[str, Any]) -> str | None:
     "Field required". Said here, after the route's dependencies ran (a read-protected route answers 401 first: read
     early, the body's check came before them, a code review)."""
     return EMPTY_BODY if e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) else None
+
+
+#: the errors pydantic and the recommend body's source check give a whole body of the wrong JSON type
+_WHOLE_BODY_TYPES = ("source", "model_type", "model_attributes_type", "dict_type")
+
+
+def _not_an_object(e: dict[str, Any]) -> str | None:
+    """A body that is JSON but no object (null, a list, a string, a number), said so on every route: POST /v1/fits
+    named its model ("a valid dictionary or instance of FitCreate"), the theory routes said "an object to extract
+    fields from" and POST /v1/recommend asked for `base` or `fit_id` (a review)."""
+    if tuple(e.get("loc", ())) != ("body",) or e.get("type") not in _WHOLE_BODY_TYPES or "input" not in e \
+            or isinstance(e["input"], dict):
+        return None
+    from abcscale.schemas.api import json_kind
+
+    return f"Input should be a JSON object, not {json_kind(e['input'])}"
 
 
 def _json_reason(e: dict[str, Any]) -> str | None:
@@ -325,13 +356,30 @@ def _key_said(error: dict[str, Any]) -> dict[str, Any]:
 MAX_ECHO_CHARS = 2000
 
 
+#: the longest key of the request a 422 echoes in its ``loc`` or ``msg`` (an unknown key of 100 kB came back whole)
+MAX_KEY_CHARS = 200
+
+
 def _short_input(error: dict[str, Any]) -> dict[str, Any]:
-    """An error whose echoed ``input`` is too long to help: the input's kind and size instead."""
+    """An error whose echoed ``input`` is too long to help: the input's kind and size instead; a key of the
+    request too long to help, cut in ``loc`` and ``msg``."""
     value = error.get("input")
     if isinstance(value, list | dict | str) and len(repr(value)) > MAX_ECHO_CHARS:
         what = (f"a list of {len(value)} items" if isinstance(value, list) else f"an object of {len(value)} keys"
                 if isinstance(value, dict) else f"a string of {len(value)} characters")
-        return {**error, "input": f"({what}, not echoed)"}
+        error = {**error, "input": f"({what}, not echoed)"}
+    long = [part for part in error.get("loc", ()) if isinstance(part, str) and len(part) > MAX_KEY_CHARS]
+    if long:
+        def cut(key: str) -> str:
+            return f"{key[:MAX_KEY_CHARS]}... ({len(key)} characters)"
+
+        msg = error.get("msg")
+        for key in long:
+            msg = msg.replace(key, cut(key)) if isinstance(msg, str) else msg
+        error = {**error, "msg": msg, "loc": tuple(cut(p) if p in long else p for p in error["loc"])}
+    if isinstance(msg := error.get("msg"), str) and len(msg) > MAX_ECHO_CHARS:  # a long key or column inside it
+        error = {**error, "msg": f"{msg[:MAX_ECHO_CHARS]}... (the message cut at {MAX_ECHO_CHARS} of {len(msg)} "
+                                 "characters)"}
     return error
 
 

@@ -281,7 +281,8 @@ def describe(exc: ValueError) -> str:
     that a computed value left the float range (e.g. an LR that underflows to 0)."""
     if isinstance(exc, ValidationError):
         parts = [".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors(include_url=False)]
-        return f"inputs too extreme: a computed {exc.title} is invalid ({'; '.join(parts)})"
+        # the model's class name (BaseConfig) is ours, not the request's: said as a computed value
+        return f"inputs too extreme: a value computed from them is out of range ({'; '.join(parts)})"
     return str(exc)
 
 

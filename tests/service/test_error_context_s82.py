@@ -52,3 +52,84 @@ def test_a_constants_files_alignment_is_echoed_as_written(alignment):
                                   "alignment": alignment, "lr_mode": "per_layer"})
     (e,) = [e for e in caught.value.errors() if e["loc"] == ("alignment",)]
     assert e["msg"].endswith(f"got {alignment}") and "ctx" not in e
+
+
+# --- the review of session 82's REST bodies -------------------------------------------------------------------------
+
+def test_a_validators_error_carries_no_empty_context(client):
+    # ctx {"error": ValueError(...)} was sent as {"error": {}}: the words are msg's already
+    r = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 1024,
+                                           "base": {"width": 256.5, "beta": 1e-3}})
+    (e,) = r.json()["detail"]
+    assert r.status_code == 422 and e["msg"] == "expected an integer width, got 256.5" and "ctx" not in e, e
+    kept = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 1024,
+                                              "base": {"width": 0, "beta": 1e-3}}).json()["detail"][0]
+    assert kept["ctx"] == {"gt": 0}  # a constraint stays
+
+
+def test_a_body_that_is_no_json_echoes_nothing_it_was_not_sent(client):
+    r = client.post("/v1/theory/convert", content=b'{"lr": 1e400}', headers={"content-type": "application/json"})
+    (e,) = r.json()["detail"]
+    assert e["type"] == "json_invalid" and e["input"] is None and "ctx" not in e, e
+    assert e["msg"] == "JSON decode error: 1e400 is out of the finite float range"
+
+
+@pytest.mark.parametrize("path", ["/v1/recommend", "/v1/fits", "/v1/theory/convert", "/v1/theory/from-mup",
+                                  "/v1/theory/to-mup"])
+@pytest.mark.parametrize(("body", "kind"), [(b"null", "null"), (b"[]", "a list"), (b'"x"', "a string"),
+                                            (b"5", "an integer")])
+def test_a_body_that_is_no_object_is_said_so_on_every_route(client, path, body, kind):
+    r = client.post(path, content=body, headers={"content-type": "application/json"})
+    (e,) = r.json()["detail"]
+    assert r.status_code == 422 and e["loc"] == ["body"], e
+    assert e["msg"] == f"Input should be a JSON object, not {kind}", e
+
+
+def test_a_long_key_is_cut_in_what_comes_back(client):
+    key = "k" * 100_000
+    r = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 64,
+                                           "base": BASE, key: 1})
+    (e,) = r.json()["detail"]
+    assert r.status_code == 422 and len(r.content) < 2_000, len(r.content)
+    assert e["loc"][-1].endswith("... (100000 characters)") and e["msg"] == "Extra inputs are not permitted"
+    rows = [{"width": w, "beta": 2.0 ** k, "final_loss": 1.0 + (k + 8) ** 2 / 50}
+            for w in (32, 64, 128) for k in range(-12, -4)]
+    r = client.post("/v1/fits", json={"rows": rows, "at": {key: "x"}})
+    assert r.status_code == 422 and len(r.content) < 5_000, len(r.content)
+    assert "the message cut at 2000 of 100" in r.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(("options", "field"), [({"covariates": ["seed"]}, "covariates"),
+                                                ({"size_col": "seed"}, "size_col"),
+                                                ({"constant_cols": ["seed"]}, "constant_cols")])
+def test_one_column_in_two_roles_is_said_at_the_option_that_set_it(client, options, field):
+    rows = [{"width": w, "beta": 2.0 ** k, "final_loss": 1.0 + (k + 8) ** 2 / 50, "seed": s}
+            for w in (32, 64, 128) for k in range(-12, -4) for s in (0, 1)]
+    r = client.post("/v1/fits", json={"rows": rows, **options})
+    assert r.status_code == 422
+    both = [e for e in r.json()["detail"] if "cannot be both" in e["msg"]]
+    assert both and all(e["loc"] == ["body", field] for e in both), r.json()
+
+
+@pytest.mark.parametrize(("name", "data"), [("a.parquet", b"PAR1garbage"),
+                                            ("b.parquet", b"PAR1" + b"\0" * 100 + b"PAR1"),
+                                            ("c.csv", b'width,beta,final_loss\n"64,1\n')])
+def test_an_unreadable_upload_is_said_without_the_parsers_class(client, name, data):
+    r = client.post("/v1/fits", files={"file": (name, data)})
+    detail = r.json()["detail"]
+    assert r.status_code == 400 and "is not a readable" in detail and "\n" not in detail, detail
+    assert not any(word in detail for word in ("ArrowInvalid", "OSError", "ParserError", "Error:")), detail
+
+
+def test_a_width_past_the_fits_reach_is_said_at_width_in_the_requests_words(client):
+    # a steep law (LR ~ width^-6): at width 2**40 the base LR leaves [1e-30, 1e30]; said as "a computed
+    # BaseConfig is invalid (beta: ...)" at fit_id before
+    rows = [{"width": w, "beta": 1e-2 * (w / 64) ** -6 * 2.0 ** k, "final_loss": 3 + 0.05 * k * k}
+            for w in (64, 128, 256, 512) for k in range(-4, 5)]
+    fit = client.post("/v1/fits", json={"rows": rows, "n_boot": 20})
+    assert fit.status_code == 201, fit.text
+    r = client.post("/v1/recommend", json={"fit_id": fit.json()["id"], "width": 2 ** 40, "parameterization": "mup",
+                                           "optimizer": "adam", "lr_mode": "global"})
+    (e,) = r.json()["detail"]
+    assert r.status_code == 422 and e["loc"] == ["body", "width"], e
+    assert "BaseConfig" not in e["msg"] and "outside [1e-30, 1e+30]" in e["msg"], e
