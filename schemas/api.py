@@ -535,8 +535,11 @@ class FitOptions(_Request):
         as its schema's list: a string there ("" from an unset template variable) silently fitted every setup as
         one group (a review)."""
         if isinstance(v, str) and (info.context or {}).get("json"):
-            raise PydanticCustomError("json_type", "Input should be a list of names, e.g. [\"a\", \"b\"] ([] for "
-                                      "none), not a string ('a,b' is the CLI's flag and a form field's)")
+            # derive's items are no names (a review)
+            items = ("a list of NAME=A/B, NAME=A*B or NAME=A specs, e.g. [\"tpp=D/N:round\"]"
+                     if info.field_name == "derive" else "a list of names, e.g. [\"a\", \"b\"]")
+            raise PydanticCustomError("json_type", f"Input should be {items} ([] for none), not a string ('a,b' is "
+                                      "the CLI's flag and a form field's)")
         return comma_list(v)
 
     @field_validator("alignment", mode="before")

@@ -133,3 +133,12 @@ def test_a_width_past_the_fits_reach_is_said_at_width_in_the_requests_words(clie
     (e,) = r.json()["detail"]
     assert r.status_code == 422 and e["loc"] == ["body", "width"], e
     assert "BaseConfig" not in e["msg"] and "outside [1e-30, 1e+30]" in e["msg"], e
+
+
+def test_derive_given_as_a_string_is_asked_for_as_specs(client):
+    rows = [{"width": w, "beta": 2.0 ** k, "final_loss": 1.0 + (k + 8) ** 2 / 50}
+            for w in (32, 64, 128) for k in range(-12, -4)]
+    said = {f: client.post("/v1/fits", json={"rows": rows, f: "x"}).json()["detail"][0]["msg"]
+            for f in ("derive", "covariates")}
+    assert said["derive"].startswith("Input should be a list of NAME=A/B, NAME=A*B or NAME=A specs"), said
+    assert said["covariates"].startswith("Input should be a list of names"), said
