@@ -420,7 +420,11 @@ def _shape_note(per: PerWidth) -> list[str]:
 
 
 def _seed_note(per: PerWidth) -> list[str]:
-    if max((c.n_seeds for c, _ in per.values()), default=0) < 2:
+    # repeats counted by their runs, not their seed labels: a table whose seed column no role names has its repeats
+    # averaged under one label, and their spread is the noise estimate (a review: "one seed" beside the note that
+    # the rows differing in config.seed are averaged as seeds)
+    repeats = max((int(np.max(c.n_ok + c.n_div, initial=0)) for c, _ in per.values()), default=0)
+    if max((c.n_seeds for c, _ in per.values()), default=0) < 2 and repeats < 2:
         return ["one seed per learning rate: noise is estimated from the fit's residuals; "
                 ">= 2-3 seeds near the optimum are recommended"]
     return []

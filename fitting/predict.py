@@ -501,11 +501,11 @@ def group_transfer(g: GroupFit, width: int, beta: float, *, alignment: str | Non
     sol = theory.solve_exponents(p, opt, al)
     beta_in = beta * (width / base_width) ** sol.global_c if mode is LrMode.global_ else beta
     if not SCALE_MIN <= beta_in <= SCALE_MAX:  # said as the width, not as a BaseConfig's beta no one gave (a review)
-        carried = f", carried to the base width {base_width} by theory's exponent," if beta_in != beta else ""
-        raise ValueError(f"width: the fit's LR at width {int(width)} is {beta:.3g}{carried} {beta_in:.3g} as the base "
-                         f"LR, outside [{SCALE_MIN:g}, {SCALE_MAX:g}], the range a recommendation holds: a width this "
-                         "far from the swept ones is past what the fitted law can set per layer (its LR alone: "
-                         "`abcscale predict`)")
+        carried = (f", carried to the base width {base_width} by theory's exponent {beta_in:.3g} as the base LR,"
+                   if beta_in != beta else "")
+        raise ValueError(f"width: the fit's LR at width {int(width)} is {beta:.3g}{carried} outside [{SCALE_MIN:g}, "
+                         f"{SCALE_MAX:g}], the range a recommendation holds: a width this far from the swept ones is "
+                         "past what the fitted law can set per layer (its LR alone: `abcscale predict`)")
     base = BaseConfig.model_validate({**filled.given(), "width": base_width, "beta": beta_in})
     tr = theory.transfer(p, opt, base, int(width), al, mode, c_override=c_swept)
     if mode is not LrMode.global_:

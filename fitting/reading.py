@@ -172,7 +172,8 @@ def read_table(source: str | Path | bytes, fmt: str | None = None, *, max_rows: 
     except Exception as exc:  # noqa: BLE001 - any parser failure is the same user error
         # the parser's words without its class name (ArrowInvalid, ParserError) and on one line (thrift's ended in
         # a newline), cut where a C parser goes on
-        why = " ".join(str(exc).split())[:300] or type(exc).__name__
+        why = "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in " ".join(str(exc).split())[:300])
+        why = why or "the parser gave no reason"
         raise TableError([f"table: {name} is not a readable {fmt} file ({why})"]) from None
     if df.empty:
         raise TableError([f"table: {name} has no rows"])

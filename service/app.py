@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -358,6 +359,9 @@ MAX_ECHO_CHARS = 2000
 
 #: the longest key of the request a 422 echoes in its ``loc`` or ``msg`` (an unknown key of 100 kB came back whole)
 MAX_KEY_CHARS = 200
+_KEY_CUT_FROM = MAX_KEY_CHARS + 30  # what the cut adds: "... (NNNNNN characters)"
+#: a run of text in a message as long as no word of ours: a key or column name the request sent
+_LONG_WORD = re.compile(rf"[^\s,;:()'`\"]{{{_KEY_CUT_FROM + 1},}}")
 
 
 def _short_input(error: dict[str, Any]) -> dict[str, Any]:
@@ -368,16 +372,16 @@ def _short_input(error: dict[str, Any]) -> dict[str, Any]:
         what = (f"a list of {len(value)} items" if isinstance(value, list) else f"an object of {len(value)} keys"
                 if isinstance(value, dict) else f"a string of {len(value)} characters")
         error = {**error, "input": f"({what}, not echoed)"}
-    long = [part for part in error.get("loc", ()) if isinstance(part, str) and len(part) > MAX_KEY_CHARS]
-    if long:
-        def cut(key: str) -> str:
-            return f"{key[:MAX_KEY_CHARS]}... ({len(key)} characters)"
+    def cut(key: str) -> str:
+        return f"{key[:MAX_KEY_CHARS]}... ({len(key)} characters)"
 
-        msg = error.get("msg")
-        for key in long:
-            msg = msg.replace(key, cut(key)) if isinstance(msg, str) else msg
-        error = {**error, "msg": msg, "loc": tuple(cut(p) if p in long else p for p in error["loc"])}
-    if isinstance(msg := error.get("msg"), str) and len(msg) > MAX_ECHO_CHARS:  # a long key or column inside it
+    # a key cut only where that shortens it (a 201-character key came back as 220)
+    if any(isinstance(part, str) and len(part) > _KEY_CUT_FROM for part in error.get("loc", ())):
+        error = {**error, "loc": tuple(cut(p) if isinstance(p, str) and len(p) > _KEY_CUT_FROM else p
+                                       for p in error["loc"])}
+    if isinstance(msg := error.get("msg"), str) and _LONG_WORD.search(msg):  # a key or column name inside it
+        error = {**error, "msg": _LONG_WORD.sub(lambda m: cut(m.group()), msg)}
+    if isinstance(msg := error.get("msg"), str) and len(msg) > MAX_ECHO_CHARS:  # many of them
         error = {**error, "msg": f"{msg[:MAX_ECHO_CHARS]}... (the message cut at {MAX_ECHO_CHARS} of {len(msg)} "
                                  "characters)"}
     return error

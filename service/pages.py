@@ -565,7 +565,8 @@ ROWS_COUNTED = "(rows count from 0 as pandas reads the table: row 0 is the first
 _COLUMN_FIELDS = ("size_col", "lr_col", "loss_col", "seed_col", "diverged_col")
 _LIST_FIELDS = ("covariates", "group_cols", "constant_cols", "derive")
 #: the roles a "cannot be both" problem names, in its words (a field's own name, or a list option's kind)
-_BOTH_ROLES = {"a covariate": "covariates", "a group column": "group_cols", "a swept constant": "constant_cols"}
+_BOTH_ROLES = {"a covariate": ("covariates",), "a group column": ("group_cols",),
+               "a swept constant": ("constant_cols",), "the size/LR/loss column": ("size_col", "lr_col", "loss_col")}
 _BOTH_WORDS = re.compile("|".join([*map(re.escape, _BOTH_ROLES), *_COLUMN_FIELDS]))
 #: a problem of a derived column's spec (fitting.table.derive_columns), the option named first
 _DERIVE_PROBLEM = re.compile(r"`?derive`?(?:: | ')")
@@ -580,7 +581,8 @@ def problem_field(problem: str, options: FitOptions, *, roles_only: bool = False
     # one column given two roles ("seed: cannot be both a covariate and the seed_col column"): at the first of the
     # two the request set, not the table's (a review: `covariates: ["seed"]` was said at `rows`)
     if " cannot be both " in problem:
-        named = [_BOTH_ROLES.get(word, word) for word in _BOTH_WORDS.findall(problem.partition(" cannot be both ")[2])]
+        named = [f for word in _BOTH_WORDS.findall(problem.partition(" cannot be both ")[2])
+                 for f in _BOTH_ROLES.get(word, (word,))]
         if given := [f for f in named if f in options.model_fields_set]:
             return given[0]
     # a column a list option names (covariates, group_cols, ...) that the table lacks: at that option, not the

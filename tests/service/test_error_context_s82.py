@@ -95,16 +95,31 @@ def test_a_long_key_is_cut_in_what_comes_back(client):
     rows = [{"width": w, "beta": 2.0 ** k, "final_loss": 1.0 + (k + 8) ** 2 / 50}
             for w in (32, 64, 128) for k in range(-12, -4)]
     r = client.post("/v1/fits", json={"rows": rows, "at": {key: "x"}})
-    assert r.status_code == 422 and len(r.content) < 5_000, len(r.content)
-    assert "the message cut at 2000 of 100" in r.json()["detail"][0]["msg"]
+    assert r.status_code == 422 and len(r.content) < 2_000, len(r.content)
+    # the key cut inside the message, its reason kept (a cut at 2,000 characters kept 1,990 of the key alone)
+    assert r.json()["detail"][0]["msg"] == f"{'k' * 200}... (100000 characters): Input should be a number, not a string"
+    r = client.post("/v1/fits", json={"rows": rows, "covariates": ["z" * 5000]})
+    said = [e["msg"] for e in r.json()["detail"] if "z" * 200 in e["msg"]]
+    assert said == [f"{'z' * 200}... (5000 characters): missing column (named in covariates)"], r.json()
+
+
+@pytest.mark.parametrize("length", [200, 201, 230])
+def test_a_key_a_cut_would_not_shorten_comes_back_whole(client, length):
+    r = client.post("/v1/recommend", json={"parameterization": "mup", "optimizer": "adam", "width": 64,
+                                           "base": BASE, "k" * length: 1})
+    (e,) = r.json()["detail"]
+    assert e["loc"][-1] == "k" * length, e
 
 
 @pytest.mark.parametrize(("options", "field"), [({"covariates": ["seed"]}, "covariates"),
                                                 ({"size_col": "seed"}, "size_col"),
-                                                ({"constant_cols": ["seed"]}, "constant_cols")])
+                                                ({"constant_cols": ["seed"]}, "constant_cols"),
+                                                ({"size_col": "optimizer"}, "size_col"),
+                                                ({"loss_col": "optimizer"}, "loss_col")])
 def test_one_column_in_two_roles_is_said_at_the_option_that_set_it(client, options, field):
-    rows = [{"width": w, "beta": 2.0 ** k, "final_loss": 1.0 + (k + 8) ** 2 / 50, "seed": s}
-            for w in (32, 64, 128) for k in range(-12, -4) for s in (0, 1)]
+    # "optimizer" is a group column the table's own name makes one: "a group column and the size/LR/loss column"
+    rows = [{"width": w, "beta": 2.0 ** k, "final_loss": 1.0 + (k + 8) ** 2 / 50, "seed": s, "optimizer": o}
+            for w in (32, 64, 128) for k in range(-12, -4) for s in (0, 1) for o in ("adam", "sgd")]
     r = client.post("/v1/fits", json={"rows": rows, **options})
     assert r.status_code == 422
     both = [e for e in r.json()["detail"] if "cannot be both" in e["msg"]]
@@ -113,11 +128,12 @@ def test_one_column_in_two_roles_is_said_at_the_option_that_set_it(client, optio
 
 @pytest.mark.parametrize(("name", "data"), [("a.parquet", b"PAR1garbage"),
                                             ("b.parquet", b"PAR1" + b"\0" * 100 + b"PAR1"),
-                                            ("c.csv", b'width,beta,final_loss\n"64,1\n')])
+                                            ("c.csv", b'width,beta,final_loss\n"64,1\n'),
+                                            ("d.parquet", b"PAR1" + b"\xff" * 50 + b"\x10\0\0\0PAR1")])
 def test_an_unreadable_upload_is_said_without_the_parsers_class(client, name, data):
     r = client.post("/v1/fits", files={"file": (name, data)})
     detail = r.json()["detail"]
-    assert r.status_code == 400 and "is not a readable" in detail and "\n" not in detail, detail
+    assert r.status_code == 400 and "is not a readable" in detail and detail.isprintable(), detail
     assert not any(word in detail for word in ("ArrowInvalid", "OSError", "ParserError", "Error:")), detail
 
 
@@ -133,6 +149,15 @@ def test_a_width_past_the_fits_reach_is_said_at_width_in_the_requests_words(clie
     (e,) = r.json()["detail"]
     assert r.status_code == 422 and e["loc"] == ["body", "width"], e
     assert "BaseConfig" not in e["msg"] and "outside [1e-30, 1e+30]" in e["msg"], e
+    assert "carried to the base width 64" in e["msg"]
+    # per layer the fitted LR is the base LR: said once
+    r = client.post("/v1/recommend", json={"fit_id": fit.json()["id"], "width": 2 ** 30, "parameterization": "mup",
+                                           "optimizer": "adam", "lr_mode": "per_layer"})
+    (e,) = r.json()["detail"]
+    assert e["loc"] == ["body", "width"] and "carried" not in e["msg"], e
+    lr = e["msg"].split(" is ")[1].split(" ")[0]
+    assert e["msg"].startswith(f"width: the fit's LR at width {2 ** 30} is {lr} outside [1e-30, 1e+30]"), e
+    assert e["msg"].count(lr) == 1, e
 
 
 def test_derive_given_as_a_string_is_asked_for_as_specs(client):
