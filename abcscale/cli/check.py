@@ -215,7 +215,16 @@ def print_report(cfg: CheckConfig, report: CheckReport) -> None:
                   "your multiplier", highlight=False)
     for w in report.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    console.print("[green]PASS[/]" if report.ok else f"[red]FAIL[/]: {', '.join(report.failed)}")
+    console.print("[green]PASS[/]" if report.ok else f"[red]FAIL[/]: {', '.join(_with_ratios(report))}")
+
+
+def _with_ratios(report: CheckReport) -> list[str]:
+    """The failures, each with its ratio to the rule as the global LR's says it (``lr (global, 3 layers) too high
+    (4x)``), so that a CI log's one line says by how much: ``lr (hidden) too high`` said it only in the table (a
+    review). The JSON's ``failed`` stays as it was."""
+    ratios = {f"{c.setting} ({c.layer.value}) {c.verdict}": c.ratio for c in report.checks
+              if c.layer is not None and not c.ok and c.recommended > 0 and math.isfinite(c.ratio)}
+    return [f"{f} ({ratios[f]:.3g}x)" if f in ratios else f for f in report.failed]
 
 
 def _in_config_words(message: str) -> str:

@@ -481,6 +481,8 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
             if missing := [k for k in ("base_width", "beta") if flat.get(k) is None and k not in said]:
                 problems.append((", ".join(missing if cmap is None else (mapped_name(k, cmap) for k in missing)),
                                  BASE_NEEDED))
+    if problems and cmap is not None and isinstance(data, dict):
+        problems += _sections_read_as_keys(data, cmap, problems)
     tables = [k for k, v in data.items() if isinstance(v, dict) and k not in _schema_keys(())]
     if problems and cmap is None and tables:
         problems.append((str(path), f"has tables the schema does not know ({', '.join(tables)}); a nested "
@@ -492,6 +494,24 @@ def load_config(path: str | Path, cmap: ConfigMap | None = None, constants_file:
     elif cfg.constants_file is not None:
         cfg = with_constants_file(cfg, Path(path).parent / cfg.constants_file, "constants_file")
     return cfg
+
+
+def _sections_read_as_keys(data: dict[str, Any], cmap: ConfigMap, problems: list[tuple[str, str]]
+                           ) -> list[tuple[str, str]]:
+    """A hint for each section of the config that a map leaves unmapped and that shares a name with one of the
+    schema's keys, where its problems show: a key no map names is read from the top level, so a team's own `mup:`
+    or Hydra's `optimizer: {_target_: ...}` section was read as abcscale's and said as "mup.lr: missing" or
+    "optimizer: Input should be 'sgd', ..." with no word of why (a review)."""
+    claimed = {k.split(".")[0] for k in (*cmap.paths, *cmap.values)}
+    hints = []
+    for key, value in data.items():
+        if key in claimed or key not in _schema_keys(()) or not isinstance(value, dict):
+            continue
+        if any(k == key or k.startswith((f"{key}.", f"{key} ")) for k, _ in problems):
+            hints.append((key, f"the config's own '{key}' section was read as abcscale's '{key}' (a key no map "
+                               f"names is read from the config's top level): if it is not, give abcscale's {key} "
+                               f"with --map {key}=PATH or a map file's [values] table, or rename the section"))
+    return hints
 
 
 def _setup_from_constants(flat: dict[str, Any], config: str | Path, constants_file: str | Path | None,
