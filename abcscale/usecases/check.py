@@ -507,6 +507,9 @@ def _sections_read_as_keys(data: dict[str, Any], cmap: ConfigMap, problems: list
     for key, value in data.items():
         if key in claimed or key not in _schema_keys(()) or not isinstance(value, dict):
             continue
+        inner = _schema_keys((key,))
+        if inner and all(k in inner for k in value):  # the schema's own table (lr: {hidden: ...}): no other section
+            continue
         if any(k == key or k.startswith((f"{key}.", f"{key} ")) for k, _ in problems):
             hints.append((key, f"the config's own '{key}' section was read as abcscale's '{key}' (a key no map "
                                f"names is read from the config's top level): if it is not, give abcscale's {key} "

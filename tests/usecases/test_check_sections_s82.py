@@ -40,3 +40,11 @@ def test_a_section_mapped_away_or_a_good_config_has_no_hint(tmp_path):
     bad = {**config, "beta": -1.0}  # a problem elsewhere: no hint for a section that was mapped away
     code, out = _run(tmp_path, bad, ["width=model.d_model,lr=optimizer.lr,optimizer=optimizer.name"])
     assert code == 2 and "section was read as" not in out, out
+
+
+def test_the_schemas_own_table_with_a_bad_value_has_no_hint(tmp_path):
+    # `lr: {hidden: ...}` is abcscale's per-layer table, read as meant: its bad value is said alone
+    config = {"model": {"d_model": 1024}, "lr": {"embedding": 3e-3, "hidden": -1.0, "readout": 3e-3},
+              "parameterization": "mup", "optimizer": "adam", "base_width": 256, "beta": 3e-3}
+    code, out = _run(tmp_path, config, ["width=model.d_model"])
+    assert code == 2 and "lr.hidden" in out and "section was read as" not in out, out
