@@ -1066,6 +1066,9 @@ def _run_locked(spec: SweepSpec, out: Path, progress: bool, executor: str, addre
     parts = [CellParts(cid, runs, sources[cid], _cell_ident(c)) for c, cid in cells]
     rows = merge(out, parts, results, kinds)
     _say_unrecorded(spec, out, parts, dropped)
+    # what this call trained and what the folder held already (a widened grid's rerun said neither: a review)
+    trained = sum(len(t.runs) for t in todo)
+    rows.attrs.update(trained=trained, reused=len(cells) * len(runs) - trained)
     return rows
 
 

@@ -262,7 +262,8 @@ def sweep(
         # sweep_s: run_sweep's span (compiling, training, writing); what a whole-process timing adds is start-up.
         # Each best LR says whether it sits at the grid's edge (the table's `*`: JSON lost it, a review) and its
         # gamma by layer (a bare [e, h, r] triple named nothing)
-        emit_json({"results": str(results), "runs": len(df), "best": [
+        # trained / reused: the runs this sweep trained and those the folder held (a rerun trains only the new)
+        emit_json({"results": str(results), "runs": len(df), **_trained(df), "best": [
             {**asdict(b), "gamma": None if b.gamma is None else {
                 layer.value: g for layer, g in zip(LAYERS, b.gamma, strict=True)}, "on_edge": on_edge(b)}
             for b in best], "sweep_s": round(sweep_s, 3)})
@@ -285,6 +286,13 @@ def sweep(
         console.print(f"* best at the grid's edge (log2 beta {edges[0]:g} or {edges[1]:g}): the optimum may lie "
                       "past it; widen --log2-lr there (a rerun trains only the new runs)", highlight=False)
     console.print(f"{len(df)} runs -> {results}", highlight=False)
+    if (counts := _trained(df)) and counts["reused"]:
+        console.print(f"{counts['trained']} trained, {counts['reused']} already in {out}", highlight=False)
+
+
+def _trained(df: Any) -> dict[str, int]:
+    """The runs a sweep trained and those its folder held (``run_sweep``'s table says them), or nothing."""
+    return {k: int(df.attrs[k]) for k in ("trained", "reused") if k in df.attrs}
 
 
 def _show_roles(spec: SweepSpec, spec_file: Path | None, model_typed: bool, as_json: bool) -> None:

@@ -49,6 +49,13 @@ def test_sweep_from_toml_with_flag_override_and_quiet(tmp_path, capsys):
     assert sorted(pd.read_parquet(tmp_path / "o" / "results.parquet")["seed"]) == [0, 1]
     out = capsys.readouterr().out  # --quiet silences the progress, not the answer
     assert "best learning rate per width" in out and f"2 runs -> {tmp_path / 'o' / 'results.parquet'}" in out
+    assert " already in " not in out  # nothing was there before
+    # a third seed: one run trained, two reused, said (a rerun said neither: session 82's review)
+    assert _exit(["sweep", str(spec), "--seeds", "3", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert f"1 trained, 2 already in {tmp_path / 'o'}" in capsys.readouterr().out
+    assert _exit(["sweep", str(spec), "--seeds", "3", "--out", str(tmp_path / "o"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["runs"], summary["trained"], summary["reused"]) == (3, 0, 3)
 
 
 @pytest.mark.parametrize(("argv", "needle"), [

@@ -67,16 +67,18 @@ def fresh(small, tmp_path_factory):
 
 @pytest.mark.e2e
 def test_a_wider_denser_grid_runs_only_the_new_learning_rates(small, fresh, tmp_path, monkeypatch):
-    sw.run_sweep(small, tmp_path, progress=False)
+    first = sw.run_sweep(small, tmp_path, progress=False)
+    assert first.attrs == {"trained": 4, "reused": 0}  # what it trained, said to the CLI
     wider = small.with_overrides(log2_lr=[-8, -6, -5, -4, -2])
     calls = _counting(monkeypatch)
-    sw.run_sweep(wider, tmp_path, progress=False)
+    rows = sw.run_sweep(wider, tmp_path, progress=False)
     new = ((-8.0, 0), (-5.0, 0), (-2.0, 0))
     assert sorted(calls) == [(8, new), (16, new)]  # 6 runs, not 10
+    assert rows.attrs == {"trained": 6, "reused": 4}
     _identical(tmp_path, fresh(wider))
     calls.clear()
-    sw.run_sweep(small, tmp_path, progress=False)  # back to the narrower grid: all there
-    assert calls == []
+    back = sw.run_sweep(small, tmp_path, progress=False)  # back to the narrower grid: all there
+    assert calls == [] and back.attrs == {"trained": 0, "reused": 4}
     _identical(tmp_path, fresh(small))
 
 
