@@ -513,7 +513,9 @@ def fit(
     import pandas as pd  # late: `import abcscale` stays free of pandas
 
     if isinstance(table, list) and all(isinstance(r, Mapping) for r in table):
-        table = pd.DataFrame.from_records(table)
+        from abcscale.fitting.table import records_frame
+
+        table = records_frame(table)
     elif not isinstance(table, pd.DataFrame | str | Path):
         raise ValueError(f"table: expected a DataFrame, a list of row dicts or a CSV/parquet path, got "
                          f"{type(table).__name__}")

@@ -32,6 +32,7 @@ from abcscale.fitting.table._cells import (
     merge_close_covariates,
     merge_close_group_values,
     numbers_in_text,
+    records_frame,
     scalar_cells,
     table_hash,
 )
@@ -130,7 +131,7 @@ __all__ = [
     "SMALL_WIDTHS", "STALL_FRACTION", "STALL_KEPT", "STEP_NAMES", "THEORY_COLUMNS", "TRACKER_COLUMNS", "TableError",
     "UNREADABLE", "UNRELIABLE", "WIDTH_PLAUSIBLE", "WidthRows", "derive_columns", "flat_columns", "is_budget_name",
     "is_measurement_name", "is_step_name", "is_tracker_column", "json_rows", "lr_layer_columns", "lr_layer_of",
-    "option", "prepare", "scalar_cells", "shown_column", "step_columns", "table_hash",
+    "option", "prepare", "records_frame", "scalar_cells", "shown_column", "step_columns", "table_hash",
 ]
 
 
@@ -147,6 +148,8 @@ def prepare(df: pd.DataFrame, mapping: ColumnMapping | None = None, *,
         raise ValueError(f"blowup: must be a number above 1, got {blowup!r}")
     if df is None or len(df) == 0:
         raise TableError(["table: no rows"])
+    if len(df.columns) == 0:  # rows of empty objects ([{}]): they are rows, and have no column to read
+        raise TableError([f"table: no columns ({len(df)} row(s), each empty)"])
     df = flat_columns(df).rename(columns=str)
     if dups := sorted(set(df.columns[df.columns.duplicated()])):
         raise TableError([f"{c}: duplicated column" for c in dups])

@@ -50,6 +50,14 @@ def table_hash(df: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def records_frame(rows: Any) -> pd.DataFrame:
+    """JSON rows (a list of dicts) as a table. Rows that are all empty objects keep their count (no columns, n
+    rows), where ``from_records`` made them a table of no rows, said as "no rows" (``[{}]``, a review)."""
+    if rows and not any(rows):
+        return pd.DataFrame(index=range(len(rows)))
+    return pd.DataFrame.from_records(rows)
+
+
 def scalar_cells(df: pd.DataFrame) -> pd.DataFrame:
     """A list or struct cell (a run's ``tags``, a config dict: a parquet list column, a JSON row's list, a
     DataFrame's) as its JSON text: cells stay values (hashable, groupable, written back as they came) instead of

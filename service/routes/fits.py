@@ -230,12 +230,10 @@ async def _read_json(request: Request) -> _Input:
         check_size(len(req.rows), len(req.rows) * len(columns), settings.max_rows, settings.max_cells)
     except TableTooLarge as exc:
         _too_large(exc)
-    import pandas as pd
-
     # a list or object cell as its JSON text, as an uploaded parquet's list column is read and stored
-    from abcscale.fitting.table import scalar_cells
+    from abcscale.fitting.table import records_frame, scalar_cells
 
-    return req, scalar_cells(pd.DataFrame.from_records(req.rows)), lambda: _sha256(b"json", _sent(req))
+    return req, scalar_cells(records_frame(req.rows)), lambda: _sha256(b"json", _sent(req))
 
 
 def _fit(options: FitOptions, df: pd.DataFrame, where: str) -> FitResult:

@@ -1,0 +1,33 @@
+"""Session 83's review of the service and the fitter's front door."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_rows_that_are_all_empty_objects_are_said_as_rows_without_columns(client, n):
+    # from_records made [{}] a table of no rows, said "table: no rows" of a body that sent one
+    r = client.post("/v1/fits", json={"rows": [{}] * n})
+    assert r.status_code == 422
+    (e,) = r.json()["detail"]
+    assert e["loc"] == ["body", "rows"] and e["msg"] == f"table: no columns ({n} row(s), each empty)"
+
+
+def test_one_empty_object_among_rows_is_a_row_of_empty_cells(client):
+    rows = [{}, {"width": 32, "lr": 1e-3}]
+    r = client.post("/v1/fits", json={"rows": rows})
+    assert r.status_code == 422
+    said = [e["msg"] for e in r.json()["detail"]]
+    assert not any("no columns" in m or "no rows" in m for m in said), said
+    assert any("loss" in m for m in said), said
+
+
+def test_the_python_api_says_the_same_of_empty_rows():
+    import abcscale
+    from abcscale.fitting import TableError
+
+    with pytest.raises(TableError, match=r"table: no columns \(2 row\(s\), each empty\)"):
+        abcscale.fit([{}, {}])
+    with pytest.raises(TableError, match="table: no rows"):
+        abcscale.fit([])
