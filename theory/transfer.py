@@ -85,7 +85,8 @@ def transfer(
         parameterization="custom" if named is None else named.value, optimizer=opt, alignment=sol.alignment,
         lr_mode=mode, width=int(width), base_width=base.width, layers=layers,
         exponents={l.value: LayerExponents(a=ab[l].a, b=ab[l].b, c=c_used[l]) for l in LAYERS},
-        global_c=sol.global_c, unique=sol.unique,
+        # one shared c is one point: "not unique" is the per-layer face's, whose warnings global mode drops (a review)
+        global_c=sol.global_c, unique=sol.unique or mode is LrMode.global_,
         warnings=[*_warnings(sol, mode),
                   *_global_alignment(parameterization, opt, sol, mode, rho, c_override),
                   *_ignored(base, opt, e_l), *alignment_range(alignment)],
@@ -170,11 +171,12 @@ def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
     out = mode_warnings(sol, mode)
     if mode is LrMode.global_ and len({sol.c[l] for l in LAYERS}) > 1:
         smaller = [l.value for l in LAYERS if sol.c[l] > sol.global_c]
-        if not smaller:
+        if not smaller:  # the layers below the largest c: not "the other layers", one of which may share it (a review)
+            larger = [l.value for l in LAYERS if sol.c[l] < sol.global_c]
             out.append(
                 f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
-                f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets the "
-                "other layers keep larger learning rates")
+                f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets "
+                f"{' and '.join(larger)} keep {'larger learning rates' if len(larger) > 1 else 'a larger learning rate'}")
         else:  # the layers' constraints couple: per-layer is not larger everywhere (it was said to be: a review)
             larger = [l.value for l in LAYERS if sol.c[l] < sol.global_c]
             # SGD's coupling binds only past none..full (alpha < 1/2: 0 of 110 in-range SGD cases, a code review)

@@ -35,7 +35,9 @@ def test_the_global_lr_note_says_which_layers_per_layer_mode_gives_less(optimize
         assert f"per-layer mode gives {' and '.join(smaller)} a smaller LR than this one" in note, note
         assert "keep larger learning rates" not in note
     else:
-        assert "per-layer mode lets the other layers keep larger learning rates" in note, note
+        larger = [s.layer.value for s in per.layers if s.lr > glob[s.layer].lr * (1 + 1e-9)]
+        kept = "larger learning rates" if len(larger) > 1 else "a larger learning rate"
+        assert larger and f"per-layer mode lets {' and '.join(larger)} keep {kept}" in note, note
     # SGD's own coupling binds only past none..full (alpha < 1/2); inside it, u > alpha is the reason
     sgd_said = "under SGD every layer's gradient scale depends on the readout's c" in note
     assert sgd_said == (optimizer == "sgd" and bool(smaller) and float(alignment.split(",")[0]) < 0.5)
@@ -98,3 +100,14 @@ def test_convert_does_not_claim_a_symmetry_it_just_denied():
     same = abcscale.convert(optimizer="adam", source="standard", target="ntk", width=4096, base_width=256,
                             base_lr=1e-3)
     assert not any("not related" in w for w in same.warnings)
+
+
+@pytest.mark.parametrize(("optimizer", "alignment"), [("adam", "0.5,0.5,1"), ("sgd", "0.5,0.5,1"), ("adam", "full")])
+def test_a_global_lr_answer_is_one_point(optimizer, alignment):
+    # one shared c: "unique: false" was the per-layer face's, beside warnings global mode had dropped (a review)
+    kw = dict(width=4096, base_width=256, beta=1e-3, alignment=alignment)
+    per = abcscale.recommend("standard", optimizer, lr_mode="per_layer", **kw)
+    glob = abcscale.recommend("standard", optimizer, lr_mode="global", **kw)
+    assert glob.unique
+    assert per.unique == abcscale.theory_table(["standard"], [optimizer], [alignment])[0].unique
+    assert not any("not unique" in w for w in glob.warnings)
