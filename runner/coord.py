@@ -30,11 +30,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 from scipy import stats
 
 from abcscale.runner import data
-from abcscale.runner.spec import SweepSpec
+from abcscale.runner.spec import MAX_STEPS, SweepSpec
 from abcscale.runner.sweep import check_model, compile_ahead, run_cell
+from abcscale.schemas.errors import validation_message
 
 Verdict = Literal["pass", "fail", "unclear"]
 
@@ -179,8 +181,16 @@ def coord_check(spec: SweepSpec, *, log2_lr: float, steps: int = 5, max_slope: f
         raise ValueError(f"log2_lr: must be finite, got {log2_lr}")
     if steps < 1:
         raise ValueError(f"steps: must be a positive integer, got {steps}")
-    spec = spec.with_overrides(log2_lr=[log2_lr], seeds=seeds, steps=steps + 1, schedule="constant",
-                               warmup=0.0, coord_steps=list(range(steps + 1)), curves=False, batching="vmap")
+    if steps >= MAX_STEPS:  # its runs train one update more: the spec's "10000001 is more than" named no input
+        raise ValueError(f"steps: a coordinate check trains at most {MAX_STEPS - 1:,} updates, got {steps:,}")
+    try:
+        spec = spec.with_overrides(log2_lr=[log2_lr], seeds=seeds, steps=steps + 1, schedule="constant",
+                                   warmup=0.0, coord_steps=list(range(steps + 1)), curves=False, batching="vmap")
+    except ValidationError as exc:  # the spec's limits speak of its steps, one more than the check was given
+        said, text = f"steps: {steps + 1} ", validation_message(exc)
+        if not text.startswith(said):
+            raise
+        raise ValueError(f"steps: {steps} (a coordinate check trains {steps + 1}) {text[len(said):]}") from None
     cells = spec.cells()
     if len({(c.parameterization, c.optimizer, c.alignment, c.lr_mode) for c in cells}) != 1 or len(cells) < 2:
         raise ValueError("widths: a coordinate check needs one configuration and at least two widths")

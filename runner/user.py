@@ -46,6 +46,8 @@ import hashlib
 import importlib
 import importlib.util
 import math
+import numbers
+import operator
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -197,6 +199,8 @@ def _exited(exc: SystemExit) -> str:
 
 def _load_file(path: str) -> Any:
     p = Path(path).expanduser()
+    if p.is_dir():  # "no such file" of a folder sent the user looking for a typo (a review)
+        raise ValueError(f"model: {path} is a folder; give a Python file (FILE.py:FACTORY)")
     if not p.is_file():
         raise ValueError(f"model: no such file: {path}")
     name = f"abcscale_user_model_{abs(hash(str(p.resolve())))}"
@@ -307,6 +311,18 @@ def _fan_in(value: Any, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, tupl
     return out
 
 
+def _dim(d: Any) -> int:
+    """One axis's size: an integer (numpy's too) or a whole float (``width * 4.0``); not True, "7" or 2.5, which
+    ``int`` made 1, 7 and 2 (a review), nor inf (a traceback)."""
+    if isinstance(d, bool | str | bytes):
+        raise TypeError(d)
+    if isinstance(d, numbers.Real) and not isinstance(d, numbers.Integral):  # numpy's floats too
+        if not float(d).is_integer():
+            raise ValueError(d)
+        return int(d)
+    return operator.index(d)
+
+
 def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
     if not isinstance(value, Mapping) or not value:
         raise ValueError("model: the factory's result needs 'shapes', a non-empty dict name -> shape")
@@ -314,8 +330,8 @@ def _shapes(value: Any) -> dict[str, tuple[int, ...]]:
     for name, given in value.items():
         shape: Any = getattr(given, "shape", given)  # an array or jax.eval_shape's ShapeDtypeStruct: its shape
         try:
-            dims: tuple[int, ...] | None = tuple(int(d) for d in shape)
-        except (TypeError, ValueError):
+            dims: tuple[int, ...] | None = tuple(_dim(d) for d in shape)
+        except (TypeError, ValueError, OverflowError):
             dims = None
         # () is a scalar (a logit scale, a gate: JAX's usual shape for one number), fixed as (1,) is; an empty
         # string or dict is no shape

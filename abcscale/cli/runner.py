@@ -649,6 +649,10 @@ def coord_check(
     if not (max_slope > 0 and math.isfinite(max_slope)):
         fail(f"--max-slope: must be a positive number, got {max_slope:g}")
     exps = parse_flag(_lr_exponents, lr_exponents, "--lr-exponents")
+    from abcscale.runner.spec import MAX_STEPS
+
+    if steps >= MAX_STEPS:  # the check's runs train one update more (its last step's RMS): said as steps + 1, bare
+        fail(f"--steps: a coordinate check trains at most {MAX_STEPS - 1:,} updates, got {steps:,}")
     overrides = {"model": model, "parameterizations": [parameterization.value], "optimizers": optimizer,
                  "alignments": alignment, "lr_modes": [lr_mode], "widths": widths, "depth": depth, "batch": batch,
                  "seq_len": seq_len, "head_dim": head_dim, "data": data}
@@ -783,8 +787,16 @@ def print_coord_check(result: CoordCheck, figure: Path | None,
                           "--widths range would tell", highlight=False)
 
 
+#: the largest |c| --lr-exponents takes: 2^-10 per width doubling is already no LR a check would train at
+LR_EXPONENT_LIMIT = 10
+
+
 def _lr_exponents(value: str) -> tuple[float, float, float]:
     parts = [float(x) for x in value.split(",")]
     if len(parts) != 3 or not all(math.isfinite(x) for x in parts):
         raise ValueError(f"expected 3 finite numbers 'e,h,r', got {value!r}")
+    # theory's c lie in [-1/2, 2]; at 2000 the widths' LR factor overflowed into a traceback (a review)
+    if any(abs(x) > LR_EXPONENT_LIMIT for x in parts):
+        raise ValueError(f"each exponent must lie in [-{LR_EXPONENT_LIMIT}, {LR_EXPONENT_LIMIT}] (theory's lie in "
+                         f"[-0.5, 2]), got {value!r}")
     return parts[0], parts[1], parts[2]
