@@ -242,6 +242,9 @@ class TunedConstants(Frozen):
     settings: TuneSettings
     training: dict[str, Any] = Field(description="the runner's setup: model, data, steps, batch, ... (a sweep spec)")
     data_hash: str | None = None
+    model_source: str | None = Field(None, description="a user model's code as tuned (the hash of its file and the "
+                                     "user's modules it imports); None for a built-in model or a file from before "
+                                     "session 83")
     elapsed_s: float
     trials_run: int = Field(description="search trials that ran to an end (complete or pruned); `history` also "
                             "lists failed ones (a trial Ctrl-C or a killed process stopped, run again on resuming)")

@@ -334,6 +334,7 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
     from abcscale._version import version
     from abcscale.runner import usercode
     from abcscale.runner.optim import variant
+    from abcscale.runner.spec import spelling_free
     from abcscale.runner.tune import Evaluator
     from abcscale.runner.user import is_reference
 
@@ -390,6 +391,7 @@ def tune(spec: SweepSpec, settings: TuneSettings, *, on_trial: Callable[[TrialRe
         base_width=spec.base, beta=best.params["beta"], constants=constants_from(best.params, spec.constants),
         loss=best.mean, loss_std=best.std, near_best=result.near_best, settings=settings,
         training=_training(spec), data_hash=data_hash, elapsed_s=result.elapsed_s,
+        model_source=spelling_free(spec).get("model_source") or None,
         trials_run=finished(result.history), history=result.history, candidates=result.candidates,
         abcscale_version=version())
 
@@ -463,6 +465,45 @@ def check_out(out: str | Path, spec: SweepSpec | TunedConstants) -> None:
     if setup_of(old) != this:  # alignment too: recommend and check hold it to the file
         raise ValueError(f"out: {out} holds the constants tuned for {_said(setup_of(old))}; this run's are for "
                          f"{_said(this)}: give another one")
+    # another model or data is another tuning, however alike the setup: mlp's constants replaced a user model's,
+    # and a check of one file was written over another model's (a review)
+    theirs, ours = inputs_of(old), inputs_of(spec)
+    for what, a, b in (("model", theirs[0], ours[0]), ("data", theirs[1], ours[1])):
+        if a != b and a is not None and b is not None:
+            raise ValueError(f"out: {out} holds the constants tuned on another {what} ({_short(a)}, not "
+                             f"{_short(b)}): give another one")
+
+
+def inputs_of(spec: SweepSpec | TunedConstants) -> tuple[str | None, str | None]:
+    """What a search trained on: its model (a factory by its file, however spelled) and its data's hash (None
+    where a file from before session 83 kept none)."""
+    from abcscale.runner.spec import SweepSpec, spelling_free
+
+    if isinstance(spec, TunedConstants):
+        try:
+            spec_of = SweepSpec.model_validate(spec.training)
+        except ValueError:  # a model file gone since: named as written
+            return str(spec.training.get("model")), spec.data_hash
+        return spelling_free(spec_of).get("model", spec_of.model), spec.data_hash
+    return spelling_free(spec).get("model", spec.model), spec.corpus().sha256
+
+
+def _short(value: str) -> str:
+    return value.removeprefix("factory:") if len(value) < 80 else f"...{value[-60:]}"
+
+
+def same_inputs(tuned: TunedConstants, spec: SweepSpec) -> None:
+    """Before a transfer check: the model code and the data the constants were tuned on are the ones ``spec``
+    trains now. A check of edited code or other bytes ran in silence and kept the file's ``data_hash`` (a
+    review). A ValueError starting ``model:`` or ``data:`` says which."""
+    from abcscale.runner.spec import spelling_free
+
+    if tuned.model_source and (now := spelling_free(spec).get("model_source")) and now != tuned.model_source:
+        raise ValueError(f"model: {spec.model} changed since its constants were tuned; tune the edit, or restore "
+                         "the code they were tuned on")
+    if tuned.data_hash and (now := spec.corpus().sha256) != tuned.data_hash:
+        raise ValueError(f"data: {spec.data} is not the data the constants were tuned on (hash {tuned.data_hash[:16]}"
+                         f", now {now[:16]}); tune on it, or restore the data")
 
 
 def setup_of(spec: SweepSpec | TunedConstants) -> tuple[str, str, LrMode, int, str]:

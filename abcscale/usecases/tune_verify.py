@@ -17,6 +17,7 @@ from typing import Any
 from abcscale.schemas.enums import LrMode
 from abcscale.schemas.theory import MAX_WIDTH, PerLayer
 from abcscale.schemas.tune import ConstantsCheck, TransferCheck, TunedConstants
+from abcscale.usecases.tune import same_inputs
 
 
 def parse_widths(text: str, base: int) -> list[int]:
@@ -108,6 +109,7 @@ def verify(tuned: TunedConstants, widths: list[int], *, lrs: int = 5, step: floa
     check_widths(tuned.training, tuned.base_width, widths)
     spec = SweepSpec.model_validate({**tuned.training, "widths": [tuned.base_width],
                                      "base_width": tuned.base_width})
+    same_inputs(tuned, spec)
     checks = {c.width: c for c in tuned.transfer}
     for width in widths:
         t0 = time.perf_counter()
@@ -142,6 +144,8 @@ def verify_constants(tuned: TunedConstants, widths: list[int], folder: str | Pat
     tuned_g = tuned.constants.gamma
     variants = [tuned_g] + [tuned_g.model_copy(update={n.removeprefix("gamma_"): tuned_g[n.removeprefix("gamma_")]
                                                        * f}) for n in names for f in factors if f != 1.0]
+    same_inputs(tuned, SweepSpec.model_validate({**tuned.training, "widths": [tuned.base_width],
+                                                 "base_width": tuned.base_width}))
     t0 = time.perf_counter()
     frames = []
     for width in [tuned.base_width, *widths]:
