@@ -248,7 +248,7 @@ def sweep(
                           highlight=False, soft_wrap=True)
     if (dropped := _no_longer_listed(before, df)) > 0:  # another spec's runs, replaced by this one's (kept)
         said = (f"{results} held {len(before)} runs; it now lists this sweep's {len(df)}, without {dropped} of "
-                f"those (their cell files stay in {out / 'cells'}: {_how_to_list_again(previous)})"
+                f"those (their cell files stay in {out / 'cells'}: {_how_to_list_again(previous, out)})"
                 f"{_spec_changes(previous, spec)}")
         # escaped: the note quotes paths and spec values, and `d[/x]/c.txt` was rich's MarkupError (a review)
         err_console.print(f"[yellow]note:[/] {escape(said)}", highlight=False, soft_wrap=True)
@@ -394,9 +394,21 @@ def _previous_spec_dict(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _how_to_list_again(previous: dict[str, Any] | None) -> str:
+def _how_to_list_again(previous: dict[str, Any] | None, out: Path) -> str:
     """The dropped-runs note's advice: rerun their spec, unless this version refuses it (an older version's spec
-    holding a key it ignored: a review, session 71)."""
+    holding a key it ignored: a review, session 71). This sweep wrote its own spec.json over theirs, so theirs is
+    kept beside it, ``spec.previous.json`` (the advice named a file that was gone: a review, session 83)."""
+    import json
+
+    kept = ""
+    if previous is not None:
+        try:
+            tmp = out / f".spec.previous.json.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(previous, indent=2))
+            os.replace(tmp, out / "spec.previous.json")
+            kept = f" (kept as {out / 'spec.previous.json'})"
+        except OSError:  # the note still stands without it
+            pass
     if previous is not None:
         try:
             SweepSpec.model_validate(previous)
@@ -404,9 +416,9 @@ def _how_to_list_again(previous: dict[str, Any] | None) -> str:
             first = exc.errors(include_url=False)[0]
             where = ".".join(map(str, first["loc"]))
             why = f"{where}: " * bool(where) + first["msg"].removeprefix("Value error, ")
-            return (f"their spec, the folder's spec.json, is refused by this version ({why}), so they are not "
-                    "listed again; give another --out to keep the two apart")
-    return "rerun their spec to list them again, or give another --out"
+            return (f"their spec{kept} is refused by this version ({why}), so they are not listed again; give "
+                    "another --out to keep the two apart")
+    return f"rerun their spec{kept} to list them again, or give another --out"
 
 
 def _spec_changes(previous: dict[str, Any] | None, spec: SweepSpec) -> str:
