@@ -386,10 +386,46 @@ def _asked_json(args: Sequence[str] | None) -> bool:
 def interrupted(message: str) -> NoReturn:
     """Ctrl-C: ``message`` (what was kept, how to go on) on stderr, and exit 130; with ``--json`` stdout gets the
     error object too (``{"ok": false, "exit_code": 130, "errors": [message]}``), as for any other failure: it was
-    empty, a CI step's parser read nothing (a review)."""
+    empty, a CI step's parser read nothing (a review). Stopped by SIGTERM (:func:`sigterm_stops`): said so, exit
+    143."""
+    if _sigterm[0]:
+        message = f"SIGTERM: {message}"
     _said.append(" ".join(message.split()))
     err_console.print(escape(message), highlight=False, soft_wrap=True)
-    raise typer.Exit(130)
+    raise typer.Exit(143 if _sigterm[0] else 130)
+
+
+#: whether SIGTERM stopped the command (:func:`sigterm_stops`)
+_sigterm = [False]
+
+
+@contextlib.contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """Inside, SIGTERM (a CI job cancelled, ``timeout``, ``kill``) stops a sweep or a search as Ctrl-C does: what
+    was kept is said with how to go on, and the exit status is 143 (128 + 15), as the signal's own. It ended the
+    process in silence, ``--json`` printing nothing (a review, session 83). A second SIGTERM ends it at once. Signals
+    reach the main thread only: elsewhere nothing changes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        _sigterm[0] = True
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        # through Ctrl-C's own handler: a sweep's remembers an interrupt a garbage-collection callback swallows
+        if callable(ctrl_c := signal.getsignal(signal.SIGINT)):
+            ctrl_c(signal.SIGINT, frame)
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is stop:
+            signal.signal(signal.SIGTERM, before)
 
 
 def _one_line(message: str, code: int = 2) -> int:

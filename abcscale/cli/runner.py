@@ -30,6 +30,7 @@ from abcscale.cli._common import (
     on_command_line,
     parse_flag,
     python_limit,
+    sigterm_stops,
     status,
     styled_warnings,
     validation_message,
@@ -215,7 +216,7 @@ def sweep(
                           "sweep.constants)", highlight=False, soft_wrap=True)
     t0 = time.perf_counter()
     try:
-        with styled_warnings(SweepWarning):  # folder repairs (a damaged cell file, a stale lock): one line each
+        with styled_warnings(SweepWarning), sigterm_stops():  # folder repairs (a damaged cell file): one line each
             df = run_sweep(spec, out, progress=not quiet, executor=executor, address=address)
     except KeyboardInterrupt as exc:  # the finished cells are on disk: say so, and how to go on
         # results.parquet is written when the sweep ends: the finished runs are in the cell files meanwhile.

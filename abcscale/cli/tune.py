@@ -22,6 +22,7 @@ from abcscale.cli._common import (
     fail,
     interrupted,
     on_command_line,
+    sigterm_stops,
     styled_warnings,
     validation_message,
 )
@@ -275,7 +276,7 @@ def tune(
     from abcscale.runner.store import SweepWarning
 
     try:
-        with styled_warnings(SweepWarning):  # an edit saved during the search: one line
+        with styled_warnings(SweepWarning), sigterm_stops():  # an edit saved during the search: one line
             tuned = run_tune(spec, settings, on_trial=on_trial, storage=storage,
                              ray_workers=workers if ray else None, address=address, on_resume=on_resume)
     except ValueError as exc:  # "field: why", the field named as its flag
@@ -353,10 +354,11 @@ def _verify_and_print(tuned: TunedConstants, widths_text: str, lrs: int, seeds: 
         err_console.print(f"width {c.width}: tuned {c.tuned_loss:.4f}  default {c.default_loss:.4f}  "
                           f"({c.elapsed_s:.1f} s)", highlight=False)
     try:
-        tuned = verify(tuned, widths, lrs=lrs, step=1.0, seeds=seeds, on_width=None if quiet else line)
-        if constants:
-            tuned = verify_constants(tuned, widths, out.with_name(out.name + ".constants-sweep"), seeds=seeds,
-                                     progress=not quiet)
+        with sigterm_stops():
+            tuned = verify(tuned, widths, lrs=lrs, step=1.0, seeds=seeds, on_width=None if quiet else line)
+            if constants:
+                tuned = verify_constants(tuned, widths, out.with_name(out.name + ".constants-sweep"), seeds=seeds,
+                                         progress=not quiet)
     except ValueError as exc:
         fail(str(exc))
     except KeyboardInterrupt:
