@@ -261,7 +261,7 @@ def migrate(engine: Engine) -> str | None:
     with _migration_lock(engine) as conn:
         current = MigrationContext.configure(conn).get_current_revision()
         _check_known(current, conn)
-        legacy = _legacy_revision(conn)
+        legacy = _legacy_revision(conn, current)
         # before upgrading: a later revision may alter a table that is not there (and at head, nothing else checks)
         remake_missing(conn, legacy or current)
         if current == _head():
@@ -326,9 +326,12 @@ def remake_missing(conn: Connection, revision: str | None) -> None:
                     "again, empty; %s", conn.engine.url.render_as_string(hide_password=True), name, REMADE[name])
 
 
-def _legacy_revision(conn: Connection) -> str | None:
+def _legacy_revision(conn: Connection, current: str | None) -> str | None:
+    """The revision a database made before migrations (by ``create_all``) is at, from its tables; None for one
+    under Alembic or a new one. An empty ``alembic_version`` table is no revision: `alembic upgrade head` left
+    one on such a database when it failed (a review, session 83), and the service then refused the database."""
     tables = set(inspect(conn).get_table_names())
-    if "alembic_version" in tables or not tables & LEGACY[0][1]:
+    if current is not None or not tables & LEGACY[0][1]:
         return None  # already under Alembic, or a new database
     for revision, made in LEGACY:
         if made <= tables:

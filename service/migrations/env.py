@@ -10,12 +10,13 @@ from pathlib import Path
 
 from alembic import context
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
 from abcscale.service.config import Settings, StartupRefused
-from abcscale.service.db import Base, remake_missing
+from abcscale.service.db import Base, _legacy_revision, remake_missing
 
 config = context.config
 #: how alembic's own alembic.ini template writes its lines: ``INFO  [alembic.runtime.migration] Running upgrade ...``
@@ -73,7 +74,14 @@ def main() -> None:
         with engine.connect() as conn:
             if _upgrading():  # as the service's start does (service.db.migrate): a table dropped since is made or said
                 try:
-                    remake_missing(conn, MigrationContext.configure(conn).get_current_revision())
+                    current = MigrationContext.configure(conn).get_current_revision()
+                    # a database from before migrations is stamped with the revision its tables are, as the
+                    # service's start does: `alembic upgrade head` made its tables again ("table fits already
+                    # exists", a traceback) and left an empty version table behind (a review, session 83)
+                    if legacy := _legacy_revision(conn, current):
+                        MigrationContext.configure(conn).stamp(ScriptDirectory.from_config(config), legacy)
+                        logging.getLogger("alembic").info("database from before migrations: stamped %s", legacy)
+                    remake_missing(conn, current or legacy)
                 except StartupRefused as exc:
                     raise CommandError(str(exc)) from None  # `FAILED: ...` and exit 1, not a traceback
             _configure(connection=conn)
