@@ -44,6 +44,11 @@ UNAVAILABLE = "unavailable.txt"
 PAGE = 16
 # a fit id names a folder: nothing but a plain name ever reaches the file system
 _FOLDER_NAME = re.compile(r"[0-9A-Za-z_-]{1,64}")
+#: a render's temporary folder (``tempfile.mkdtemp(prefix=".<fit id>-")``), renamed into place when it ends
+_RENDER_TMP = re.compile(r"\.[0-9A-Za-z_-]{1,64}-[0-9a-z_]{8}")
+#: a render's temporary folder older than this is a killed process's, removed by a sweep: renders take seconds
+#: (the server waits ABCSCALE_PLOT_WAIT_S for one), so a live one is never this old
+STALE_RENDER_S = 3600.0
 #: fit ids asked of the database at once by a sweep (SQLite binds at most 32766 parameters a statement)
 SWEEP_CHUNK = 500
 #: the least time between two sweeps started by cache misses (one sweep runs at start-up besides)
@@ -424,9 +429,24 @@ class PlotRenderer:
             if removed:
                 log.info("plot cache %s: removed the plots of %d fit(s) the database no longer holds", self.root,
                          removed)
+            self._remove_stale_renders()
             return removed
         finally:
             self._sweeping.release()
+
+    def _remove_stale_renders(self) -> None:
+        """Remove the temporary folders of renders a killed process left (``kill -9`` mid-render): kept for good,
+        one a crash (a review, session 83)."""
+        now = time.time()
+        try:
+            stale = [p for p in self.root.iterdir() if _RENDER_TMP.fullmatch(p.name) and p.is_dir()
+                     and now - p.stat().st_mtime > STALE_RENDER_S]
+        except OSError:
+            return
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+        if stale:
+            log.info("plot cache %s: removed %d render folder(s) a stopped process left", self.root, len(stale))
 
     def close(self) -> None:
         with self._lock:

@@ -31,3 +31,27 @@ def test_the_python_api_says_the_same_of_empty_rows():
         abcscale.fit([{}, {}])
     with pytest.raises(TableError, match="table: no rows"):
         abcscale.fit([])
+
+
+def test_a_killed_renders_folder_is_removed_at_start_and_a_live_ones_kept(settings, plot_workers, empty_database):
+    # a kill -9 mid-render left `.<fit id>-xxxxxxxx` in the plot cache for good (a review)
+    import os
+    import time
+
+    from fastapi.testclient import TestClient
+
+    from abcscale.service.app import create_app
+    from abcscale.service.plots import STALE_RENDER_S
+    from tests.service.conftest import _on_a_copy
+
+    root = settings.resolved_plot_dir
+    stale, live = root / ".0123abcd-k3j_x9q2", root / ".4567abcd-abcdefgh"
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "loss_vs_lr.png").write_bytes(b"x")
+    old = time.time() - STALE_RENDER_S - 60
+    os.utime(stale, (old, old))
+    with TestClient(create_app(_on_a_copy(settings, empty_database))) as c:
+        plot_workers.attach(c.app)
+        assert c.get("/healthz").status_code == 200
+    assert not stale.exists() and live.is_dir()
