@@ -273,7 +273,9 @@ _FIT_LINKS = {
 @router.post("", status_code=201, response_model=FitPublic, dependencies=[WriterDep], openapi_extra=_CREATE_BODY,
              responses={201: {"headers": {_REPLAYED: {
                             "description": "true when the answer is a stored fit replayed for a retried "
-                                          "Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}},
+                                          "Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}},
+                                          "Location": {"description": "the stored fit's URL",
+                                                       "schema": {"type": "string"}}},
                               "links": _FIT_LINKS},
                         400: error("unreadable file, or a form over its part limits"),
                         409: error("the Idempotency-Key's fit was deleted while this request stored it"),
@@ -297,13 +299,19 @@ async def create_fit(request: Request, response: Response, session: SessionDep,
     idempotency = None if key is None else (key, await run_in_threadpool(digest))
     if idempotency is not None and (stored := await run_in_threadpool(_stored, session, *idempotency)):
         response.headers[_REPLAYED] = "true"  # a retry: no fit computed, nothing stored
-        return _public(stored)
+        return _located(request, response, _public(stored))
     fit = await run_in_threadpool(_fit, options, df, where)
     record, replayed = await run_in_threadpool(_store, session, fit, df, options.name, idempotency)
     if replayed:
         response.headers[_REPLAYED] = "true"
-        return _public(record)
-    return _public(record, fit)
+        return _located(request, response, _public(record))
+    return _located(request, response, _public(record, fit))
+
+
+def _located(request: Request, response: Response, fit: FitPublic) -> FitPublic:
+    """A 201's ``Location``, the stored fit's URL (HTTP's way to name what was created; it was only in the body)."""
+    response.headers["Location"] = f"{request.url.path.rstrip('/')}/{fit.id}"
+    return fit
 
 
 def _stored(session: Session, key: str, request_hash: str) -> Fit | None:

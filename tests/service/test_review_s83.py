@@ -55,3 +55,13 @@ def test_a_killed_renders_folder_is_removed_at_start_and_a_live_ones_kept(settin
         plot_workers.attach(c.app)
         assert c.get("/healthz").status_code == 200
     assert not stale.exists() and live.is_dir()
+
+
+def test_a_created_fit_is_located_by_its_url(client, sweep_rows):
+    # 201 without Location: the fit's URL was only in the body (a review)
+    first = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": 20}, headers={"Idempotency-Key": "s83"})
+    again = client.post("/v1/fits", json={"rows": sweep_rows, "n_boot": 20}, headers={"Idempotency-Key": "s83"})
+    assert first.status_code == again.status_code == 201
+    fit_id = first.json()["id"]
+    assert first.headers["location"] == again.headers["location"] == f"/v1/fits/{fit_id}"
+    assert client.get(first.headers["location"]).json()["id"] == fit_id
