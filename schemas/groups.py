@@ -80,6 +80,9 @@ class GroupRule(Frozen):
             re.compile(v)
         except re.error as exc:
             raise ValueError(f"not a regular expression: {exc}") from None
+        except (OverflowError, RecursionError) as exc:  # a{99999999999}, a pattern nested past the compiler's depth:
+            # a traceback (exit 1) where every other bad pattern is exit 2 (a review, session 83)
+            raise ValueError(f"not a regular expression Python can compile: {exc}") from None
         return v
 
     @field_validator("role", mode="before")

@@ -209,3 +209,30 @@ def test_optax_names_its_own_api_for_the_multipliers(form):
                 if "assume" in str(w.message)]
     assert math.isclose(_flat(abcoptax.multiplier_tree(spec, _tree(1024)))["lm_head/kernel"],
                         spec["readout"].multiplier or 1.0)
+
+
+# --- session 83 ------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pattern", ["a{99999999999}", "(" * 100_000 + ")" * 100_000])
+def test_a_pattern_python_cannot_compile_is_refused_like_any_bad_one(pattern):
+    # OverflowError (a repeat count past C's) and RecursionError were tracebacks, every other bad pattern a message
+    from pydantic import ValidationError
+
+    from abcscale.schemas.groups import GroupRule
+
+    with pytest.raises(ValidationError, match="not a regular expression Python can compile"):
+        GroupRule(pattern=pattern, role="vector")
+
+
+def test_the_snippets_comment_says_what_a_vector_rule_takes():
+    # it said "a vector rule takes 1-D tensors only" while its code put a matched matrix in the vector group
+    from abcscale.schemas.groups import GroupRule
+    from abcscale.theory.groups import named_role
+
+    rules = [GroupRule(pattern="wte", role="vector"), GroupRule(pattern="wte", role="embedding")]
+    assert named_role("wte.weight", (50, 128), rules) is Role.vector  # a matrix: the vector rule takes it
+    matrix_first = [GroupRule(pattern="ln", role="hidden"), GroupRule(pattern="ln", role="vector")]
+    assert named_role("ln.weight", (128,), matrix_first) is Role.vector  # a 1-D match of a matrix role goes on
+    rec = abcscale.recommend("mup", "adam", width=128, base_width=32, beta=1e-2, rules=[rules[0]])
+    text = "\n".join(fallback(rec.groups, "torch"))
+    assert "a vector or fixed rule takes any shape" in text and "takes 1-D tensors only" not in text
