@@ -32,7 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, WeightDecayMode
 from abcscale.schemas.errors import field_errors
 from abcscale.schemas.fit import MAX_PARAMS, ColumnMapping, FitResult, comma_list, distinct_covariates, max_size
-from abcscale.schemas.groups import Form, GroupRule
+from abcscale.schemas.groups import Form, GroupRule, shadowed_rule
 from abcscale.schemas.theory import (
     MAX_WIDTH,
     SCALE_MAX,
@@ -227,6 +227,13 @@ class _Groups(_Request):
     # a tuple, not a list: the analytic request is hashed (the service caches its answers)
     rules: tuple[GroupRule, ...] | None = Field(None, max_length=MAX_RULES, description="[{pattern, role}] tried "
                                                 "before the default name rules (first match wins)")
+
+    @field_validator("rules")
+    @classmethod
+    def _none_shadowed(cls, v: tuple[GroupRule, ...] | None) -> tuple[GroupRule, ...] | None:
+        if v is not None and (said := shadowed_rule(v)) is not None:
+            raise ValueError(said)
+        return v
 
 
 #: the optimizers with a decoupled weight decay (theory.rules' ``weight_decay``; schemas cannot import theory):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -90,6 +91,22 @@ class GroupRule(Frozen):
     def _known_role(cls, v: Any) -> Any:
         # pydantic's own message lists the four roles; Role.parse's their aliases too (output, bias, ...)
         return Role.parse(v) if isinstance(v, str) else v
+
+
+def shadowed_rule(rules: Sequence[GroupRule]) -> str | None:
+    """Why one of ``rules`` never applies, or None: the first match wins, so a later rule of an earlier one's pattern
+    and another role is dead (``lm_head`` -> embedding after ``lm_head`` -> readout, accepted in silence: a review),
+    unless the earlier is a matrix role and the later a vector or fixed one, which takes the 1-D parameters the
+    earlier leaves (``ln`` -> hidden, then ``ln`` -> vector)."""
+    any_shape = (Role.vector, Role.fixed)
+    for j, later in enumerate(rules):
+        for i, earlier in enumerate(rules[:j]):
+            if earlier.pattern == later.pattern and earlier.role is not later.role \
+                    and (earlier.role in any_shape or later.role not in any_shape):
+                return (f"the pattern {later.pattern!r} of rules[{j}] is rules[{i}]'s, which takes every parameter "
+                        f"it matches ({earlier.role.value}), so rules[{j}] ({later.role.value}) never applies: drop "
+                        "one")
+    return None
 
 
 class RoleSetting(Frozen):

@@ -236,3 +236,22 @@ def test_the_snippets_comment_says_what_a_vector_rule_takes():
     rec = abcscale.recommend("mup", "adam", width=128, base_width=32, beta=1e-2, rules=[rules[0]])
     text = "\n".join(fallback(rec.groups, "torch"))
     assert "a vector or fixed rule takes any shape" in text and "takes 1-D tensors only" not in text
+
+
+@pytest.mark.parametrize(("rules", "dead"), [
+    ([("lm_head", "readout"), ("lm_head", "embedding")], True),
+    ([("wte", "vector"), ("wte", "embedding")], True),
+    ([("ln", "hidden"), ("ln", "vector")], False),  # the matrices hidden, the 1-D ones vector: both apply
+    ([("x", "readout"), ("x", "readout")], False),  # the same rule twice: harmless
+])
+def test_a_rule_an_earlier_one_of_its_pattern_shadows_is_refused(rules, dead):
+    # the first match wins: `lm_head` -> embedding after `lm_head` -> readout never applied, unsaid (a review)
+    from abcscale.usecases.recommend import parse_rules
+
+    if dead:
+        with pytest.raises(ValueError, match=r"the pattern .* of rules\[1\] is rules\[0\]'s.* never applies: drop one"):
+            parse_rules(rules)
+        with pytest.raises(ValueError, match=r"^rules: the pattern .* of rules\[1\] is rules\[0\]'s"):
+            abcscale.recommend("mup", "adam", width=128, base_width=32, beta=1e-2, rules=rules)
+    else:
+        assert len(parse_rules(rules)) == 2

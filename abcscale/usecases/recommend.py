@@ -38,7 +38,7 @@ from abcscale.schemas.api import AnalyticRecommend, FitRecommend, MupImport, Rec
 from abcscale.schemas.enums import EpsilonMode, LrMode, Optimizer, Parameterization, mup_wrapper
 from abcscale.schemas.errors import field_errors, validation_message
 from abcscale.schemas.fit import FitResult, GroupFit, value_text
-from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role
+from abcscale.schemas.groups import Form, GroupRule, GroupSpec, Role, shadowed_rule
 from abcscale.schemas.recommend import LrBand, Recommendation
 from abcscale.schemas.theory import Alignment, BaseConfig, Constants, Transfer
 from abcscale.theory.groups import DEFAULT_RULES, group_spec
@@ -344,6 +344,8 @@ def parse_rules(value: Any) -> tuple[GroupRule, ...]:
             out.append(item if isinstance(item, GroupRule) else GroupRule.model_validate(item))
         except ValidationError as exc:
             raise ValueError(f"rules[{i}]: " + validation_message(exc)) from None
+    if (said := shadowed_rule(out)) is not None:
+        raise ValueError(said)
     return tuple(out)
 
 
