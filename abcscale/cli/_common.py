@@ -335,6 +335,7 @@ class RootGroup(Group):
         code, _json_printed = 0, False
         _said.clear()
         _gate.clear()
+        _sigterm[0] = False  # an earlier in-process command's SIGTERM is not this one's (a review)
         asked = _asked_json(args)
         if asked:
             _json_out, sys.stdout = sys.stdout, sys.stderr
@@ -423,9 +424,8 @@ def sigterm_stops() -> Iterator[None]:
     before = signal.signal(signal.SIGTERM, stop)
     try:
         yield
-    finally:
-        if signal.getsignal(signal.SIGTERM) is stop:
-            signal.signal(signal.SIGTERM, before)
+    finally:  # whether it fired (SIG_DFL then) or not: the process's own handler back (a notebook's, an app's)
+        signal.signal(signal.SIGTERM, before)
 
 
 def _one_line(message: str, code: int = 2) -> int:

@@ -466,42 +466,45 @@ def check_out(out: str | Path, spec: SweepSpec | TunedConstants) -> None:
         raise ValueError(f"out: {out} holds the constants tuned for {_said(setup_of(old))}; this run's are for "
                          f"{_said(this)}: give another one")
     # another model or data is another tuning, however alike the setup: mlp's constants replaced a user model's,
-    # and a check of one file was written over another model's (a review)
+    # and a check of one file was written over another model's (a review); compared by what they are (a built-in's
+    # name, a user model's code hash, a data file's hash), not by a path, which each run may spell from elsewhere
     theirs, ours = inputs_of(old), inputs_of(spec)
     for what, a, b in (("model", theirs[0], ours[0]), ("data", theirs[1], ours[1])):
         if a != b and a is not None and b is not None:
-            raise ValueError(f"out: {out} holds the constants tuned on another {what} ({_short(a)}, not "
-                             f"{_short(b)}): give another one")
+            raise ValueError(f"out: {out} holds the constants tuned on another {what} ({a}, not {b}): give another "
+                             "one")
 
 
 def inputs_of(spec: SweepSpec | TunedConstants) -> tuple[str | None, str | None]:
-    """What a search trained on: its model (a factory by its file, however spelled) and its data's hash (None
-    where a file from before session 83 kept none)."""
-    from abcscale.runner.spec import SweepSpec, spelling_free
+    """What a search trained on, as comparable words: the model (a built-in's name, or a user model's code by its
+    hash) and the data (a built-in set's name, or a file's bytes by their hash); None where a file from before
+    session 83 does not say (a user model's code was not recorded)."""
+    from abcscale.runner.spec import BUILTIN_DATA, BUILTIN_MODELS, spelling_free
 
     if isinstance(spec, TunedConstants):
-        try:
-            spec_of = SweepSpec.model_validate(spec.training)
-        except ValueError:  # a model file gone since: named as written
-            return str(spec.training.get("model")), spec.data_hash
-        return spelling_free(spec_of).get("model", spec_of.model), spec.data_hash
-    return spelling_free(spec).get("model", spec.model), spec.corpus().sha256
-
-
-def _short(value: str) -> str:
-    return value.removeprefix("factory:") if len(value) < 80 else f"...{value[-60:]}"
+        model, data = str(spec.training.get("model")), str(spec.training.get("data"))
+        source, digest = spec.model_source, spec.data_hash
+    else:
+        model, data = spec.model, spec.data
+        source = spelling_free(spec).get("model_source") if model not in BUILTIN_MODELS else None
+        digest = spec.corpus().sha256 if data not in BUILTIN_DATA else None
+    model_id = model if model in BUILTIN_MODELS else f"a model file of code {source[:12]}" if source else None
+    # a built-in set by its name: `default` is this Python's standard library, other bytes on another install
+    data_id = data if data in BUILTIN_DATA else f"a data file of hash {digest[:12]}" if digest else None
+    return model_id, data_id
 
 
 def same_inputs(tuned: TunedConstants, spec: SweepSpec) -> None:
     """Before a transfer check: the model code and the data the constants were tuned on are the ones ``spec``
     trains now. A check of edited code or other bytes ran in silence and kept the file's ``data_hash`` (a
     review). A ValueError starting ``model:`` or ``data:`` says which."""
-    from abcscale.runner.spec import spelling_free
+    from abcscale.runner.spec import BUILTIN_DATA, spelling_free
 
     if tuned.model_source and (now := spelling_free(spec).get("model_source")) and now != tuned.model_source:
         raise ValueError(f"model: {spec.model} changed since its constants were tuned; tune the edit, or restore "
                          "the code they were tuned on")
-    if tuned.data_hash and (now := spec.corpus().sha256) != tuned.data_hash:
+    # not a built-in set: `default` is this Python's standard library, other bytes on another install (a review)
+    if tuned.data_hash and spec.data not in BUILTIN_DATA and (now := spec.corpus().sha256) != tuned.data_hash:
         raise ValueError(f"data: {spec.data} is not the data the constants were tuned on (hash {tuned.data_hash[:16]}"
                          f", now {now[:16]}); tune on it, or restore the data")
 

@@ -38,3 +38,23 @@ def test_sigterm_mid_sweep_says_what_was_kept_and_the_rerun_resumes(tmp_path):
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["reused"] >= 1
     assert len(pd.read_parquet(out / "results.parquet")) == 33
+
+
+def test_the_handler_and_the_flag_do_not_outlive_the_command():
+    # in-process (a notebook, CliRunner): the host's SIGTERM handler was left at SIG_DFL after a stop, and a later
+    # Ctrl-C was said as SIGTERM with exit 143
+    from abcscale.cli import _common, main
+
+    seen = []
+    host = signal.signal(signal.SIGTERM, lambda *_: seen.append(1))
+    try:
+        own = signal.getsignal(signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt), _common.sigterm_stops():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        assert signal.getsignal(signal.SIGTERM) is own and _common._sigterm[0]
+        with pytest.raises(SystemExit):
+            main(["theory", "table", "-p", "mup", "-o", "adam", "--json"])
+        assert not _common._sigterm[0]
+    finally:
+        signal.signal(signal.SIGTERM, host)

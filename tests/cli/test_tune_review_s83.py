@@ -58,3 +58,33 @@ def test_another_models_search_does_not_replace_the_file(tuned, capsys):
     code, err = _said(["tune", *TINY, "--model", "mlp", "--data", "data.txt", "--out", str(tuned), "--quiet"], capsys)
     assert code == 2 and "holds the constants tuned on another model" in err, err
     assert tuned.read_bytes() == before
+
+
+@pytest.mark.e2e
+def test_the_same_model_spelt_from_another_folder_is_the_same_tuning(tuned, capsys, monkeypatch):
+    # compared by path, `um.py:factory` recorded in A/ and `A/um.py:factory` from its parent were two models
+    folder = tuned.parent
+    monkeypatch.chdir(folder.parent)
+    args = [*TINY, "--model", f"{folder.name}/um.py:factory", "--data", f"{folder.name}/data.txt", "--quiet"]
+    code, err = _said(["tune", *args, "--out", f"{folder.name}/t.json"], capsys)
+    assert code == 0, err
+    shutil.copy(tuned, folder / "checked.json")  # a check onto an existing copy, its paths rewritten beside the file
+    code, err = _said(["tune", "--constants", f"{folder.name}/t.json", *VERIFY, "--out",
+                       f"{folder.name}/checked.json"], capsys)
+    assert code == 0, err
+    assert load_constants(folder / "checked.json").transfer
+
+
+@pytest.mark.e2e
+def test_a_built_in_data_set_is_checked_by_name_not_by_its_bytes(tmp_path, monkeypatch, capsys):
+    # `default` is this Python's standard library: another install's bytes refused every file tuned on it
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    code, err = _said(["tune", *TINY, "--model", "mlp", "--data", "synthetic", "--out", "s.json", "--quiet"], capsys)
+    assert code == 0, err
+    data = json.loads((tmp_path / "s.json").read_text())
+    data["data_hash"] = "0" * 64  # as tuned where the set's bytes were other
+    (tmp_path / "s.json").write_text(json.dumps(data))
+    code, err = _said(["tune", "--constants", "s.json", *VERIFY], capsys)
+    assert code == 0, err
