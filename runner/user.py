@@ -317,9 +317,9 @@ def _dim(d: Any) -> int:
     if isinstance(d, bool | str | bytes):
         raise TypeError(d)
     if isinstance(d, numbers.Real) and not isinstance(d, numbers.Integral):  # numpy's floats too
-        if not float(d).is_integer():
+        if not (whole := float(d)).is_integer():
             raise ValueError(d)
-        return int(d)
+        return int(whole)
     return operator.index(d)
 
 

@@ -176,7 +176,8 @@ def _warnings(sol: ExponentSolution, mode: LrMode) -> list[str]:
             out.append(
                 f"{GLOBAL_C_NOTE} {_scaling(sol.global_c)}, the smallest c every layer can share (the largest "
                 f"per-layer c is {sol.binding_layer.value}'s, {sol.c[sol.binding_layer]:g}); per-layer mode lets "
-                f"{' and '.join(larger)} keep {'larger learning rates' if len(larger) > 1 else 'a larger learning rate'}")
+                f"{' and '.join(larger)} keep "
+                + ("larger learning rates" if len(larger) > 1 else "a larger learning rate"))
         else:  # the layers' constraints couple: per-layer is not larger everywhere (it was said to be: a review)
             larger = [l.value for l in LAYERS if sol.c[l] < sol.global_c]
             # SGD's coupling binds only past none..full (alpha < 1/2: 0 of 110 in-range SGD cases, a code review)

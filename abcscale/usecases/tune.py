@@ -504,9 +504,9 @@ def same_inputs(tuned: TunedConstants, spec: SweepSpec) -> None:
         raise ValueError(f"model: {spec.model} changed since its constants were tuned; tune the edit, or restore "
                          "the code they were tuned on")
     # not a built-in set: `default` is this Python's standard library, other bytes on another install (a review)
-    if tuned.data_hash and spec.data not in BUILTIN_DATA and (now := spec.corpus().sha256) != tuned.data_hash:
+    if tuned.data_hash and spec.data not in BUILTIN_DATA and (held := spec.corpus().sha256) != tuned.data_hash:
         raise ValueError(f"data: {spec.data} is not the data the constants were tuned on (hash {tuned.data_hash[:16]}"
-                         f", now {now[:16]}); tune on it, or restore the data")
+                         f", now {held[:16]}); tune on it, or restore the data")
 
 
 def setup_of(spec: SweepSpec | TunedConstants) -> tuple[str, str, LrMode, int, str]:
