@@ -241,12 +241,41 @@ def _read_csv(data: bytes, max_rows: int | None, max_cells: int | None) -> pd.Da
                               "every column in the header"])
         df = pd.read_csv(io.BytesIO(data), nrows=nrows, index_col=False, **args)
     df = _none_alignments(df, data, nrows, args)
+    df = _labels_kept(df, data, nrows, args)
     # a spreadsheet's trailing separators (`width,lr,loss,,`): columns without a name or a value, not data
     empty = [c for c, name in zip(df.columns, header, strict=False) if not name.strip() and df[c].isna().all()]
     df = df.drop(columns=empty) if empty else df
     # and its trailing rows of separators only (`,,,`): the other rows keep their numbers
     filled = np.flatnonzero(df.notna().any(axis=1).to_numpy())
     return df.iloc[: filled[-1] + 1] if filled.size and filled[-1] + 1 < len(df) else df
+
+
+#: a number written with a leading zero (007, -01): a label's text, which a number's reading would lose
+_LEADING_ZERO = re.compile(r"[+-]?0\d")
+#: a field of a CSV's bytes that starts so (the cheap test before any column is read again)
+_LEADING_ZERO_FIELD = re.compile(rb"(?:^|[,;\t])[ \"]*[+-]?0\d", re.MULTILINE)
+
+
+def _labels_kept(df: pd.DataFrame, data: bytes, nrows: int | None, args: dict[str, Any]) -> pd.DataFrame:
+    """A number column whose cells are labels, kept as their text: pandas reads `007` and `7` (a tag, a run id) as
+    one number, so two groups became one, its runs averaged as seeds, with no more than a note of repeated runs (a
+    review: a fit's own `rows.csv` refitted). Only where a label is written with a leading zero and two different
+    texts read as one number; an LR written `0.001` and `1e-3` stays a number."""
+    numeric = [c for c in df.columns if isinstance(c, str) and pd.api.types.is_numeric_dtype(df[c])
+               and not pd.api.types.is_bool_dtype(df[c])]
+    if not numeric or not _LEADING_ZERO_FIELD.search(data):
+        return df
+    raw = pd.read_csv(io.BytesIO(data), nrows=nrows, usecols=numeric, dtype=str, keep_default_na=False,
+                      index_col=False, **args)
+    kept = {}
+    for name in numeric:
+        texts = raw[name].str.strip()
+        if not texts.str.match(_LEADING_ZERO).any():
+            continue
+        given = texts[texts != ""]
+        if given.nunique() > df[name].dropna().nunique():
+            kept[name] = texts.where(texts != "", None).to_numpy(dtype=object)
+    return df.assign(**kept) if kept else df
 
 
 def _none_alignments(df: pd.DataFrame, data: bytes, nrows: int | None, args: dict[str, Any]) -> pd.DataFrame:

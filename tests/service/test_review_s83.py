@@ -65,3 +65,23 @@ def test_a_created_fit_is_located_by_its_url(client, sweep_rows):
     fit_id = first.json()["id"]
     assert first.headers["location"] == again.headers["location"] == f"/v1/fits/{fit_id}"
     assert client.get(first.headers["location"]).json()["id"] == fit_id
+
+
+def test_a_fits_rows_csv_refits_with_its_labels_kept_apart(client, sweep_rows):
+    # `007` and `7`, two tags, read back from rows.csv as one number: one group of both tags' runs (a review)
+    rows = [{**r, "tag": t} for t in ("007", "7") for r in sweep_rows]
+    made = client.post("/v1/fits", json={"rows": rows, "group_cols": ["tag"], "n_boot": 20})
+    assert made.status_code == 201, made.text
+    assert sorted(g["group"]["tag"] for g in made.json()["result"]["groups"]) == ["007", "7"]
+    table = client.get(f"/v1/fits/{made.json()['id']}/rows.csv").content
+    again = client.post("/v1/fits", files={"file": ("rows.csv", table, "text/csv")},
+                        data={"group_cols": "tag", "n_boot": "20"})
+    assert again.status_code == 201, again.text
+    assert sorted(str(g["group"]["tag"]) for g in again.json()["result"]["groups"]) == ["007", "7"]
+
+
+def test_numbers_written_two_ways_stay_numbers():
+    from abcscale.fitting.reading import read_table
+
+    df = read_table(b"width,lr,loss,seed\n064,0.001,2.5,01\n128,1e-3,2.4,02\n", "csv")
+    assert df["lr"].tolist() == [0.001, 0.001] and df["width"].tolist() == [64, 128] and df["seed"].tolist() == [1, 2]
